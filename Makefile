@@ -1,0 +1,45 @@
+# The two commands: `make demo` and `make test`. Both install what is missing
+# (Debian packages), configure, build, and run. Other targets: build, sanitize,
+# fuzz, bench, clean.
+BUILD    ?= build
+JOBS     ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build test demo sanitize test-sanitize fuzz bench clean format
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	cd $(BUILD) && ctest -LE slow --output-on-failure -j $(JOBS)
+
+demo: build
+	bash scripts/demo.sh $(BUILD)
+
+# Fast crypto and unit tests under AddressSanitizer + UBSan (CI runs this too).
+sanitize: deps
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DVEIL_SANITIZE=ON -DVEIL_CUDA=OFF
+	cmake --build build-asan -j $(JOBS)
+	cd build-asan && ctest -L 'unit|crypto' -LE slow --output-on-failure -j $(JOBS)
+
+fuzz: deps
+	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DVEIL_FUZZ=ON -DVEIL_CUDA=OFF
+	cmake --build build-fuzz -j $(JOBS)
+	bash scripts/fuzz.sh build-fuzz
+
+bench: build
+	bash scripts/bench.sh $(BUILD)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h' '*.cu' '*.cuh')
+
+clean:
+	rm -rf $(BUILD) build-asan build-fuzz

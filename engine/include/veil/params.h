@@ -1,0 +1,82 @@
+/* veil/params.h — TFHE parameter sets, as data.
+ *
+ * Every set carries its source (the published TFHE-rs or Concrete set it comes
+ * from, or the derivation that produced it), its security level and its PBS
+ * failure probability. veil never invents parameters: the table in
+ * engine/src/params.c is the only place they live, and each entry says where
+ * it came from. Files (keys, ciphertexts) store the set's `id` string, so ids
+ * are stable forever; a renamed set gets a new id.
+ *
+ * Noise is given as TFHE-rs does: a Gaussian standard deviation as a fraction
+ * of the torus (the modular std dev divided by 2^64), or a TUniform bound b
+ * (integers uniform in [-2^b, 2^b], the two ends with half weight). */
+#ifndef VEIL_PARAMS_H
+#define VEIL_PARAMS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum veil_noise_kind { VEIL_NOISE_GAUSSIAN = 0, VEIL_NOISE_TUNIFORM = 1 } veil_noise_kind;
+
+typedef struct veil_noise {
+    veil_noise_kind kind;
+    double std_dev;      /* Gaussian: standard deviation on the torus [0,1) */
+    unsigned bound_log2; /* TUniform: support [-2^b, 2^b] in units of 2^-64 */
+} veil_noise;
+
+/* Variance of one sample, on the torus scaled to 2^64 (units of 2^-64, squared). */
+double veil_noise_variance(const veil_noise *noise);
+
+typedef enum veil_ms_kind {
+    /* Round every coefficient to the nearest multiple of 2^64 / 2N. */
+    VEIL_MS_STANDARD = 0,
+    /* TFHE-rs's CenteredMeanNoiseReduction: as STANDARD, then subtract from the
+     * body half the sum of the mask rounding errors (public values), which
+     * centres the binary key on {-1/2, 1/2} and halves the mask term of the
+     * modulus-switch variance. The 2^-128 TFHE-rs v1.4 sets assume it. */
+    VEIL_MS_CENTERED = 1,
+} veil_ms_kind;
+
+enum {
+    VEIL_PARAMS_SLOW = 1u << 0, /* N >= 16384: tests only under the `slow` label */
+    VEIL_PARAMS_NN = 1u << 1,   /* derived for neural-network lookups (large 2-norms) */
+};
+
+typedef struct veil_params {
+    const char *id;         /* stable, stored in files, e.g. "tfhers-v1_1-2_2-gaussian-2m64" */
+    uint32_t lwe_dim;       /* n: small LWE key, input of blind rotation */
+    uint32_t glwe_dim;      /* k */
+    uint32_t poly_size;     /* N, a power of two */
+    veil_noise lwe_noise;   /* noise of LWE encryptions under the small key (KSK) */
+    veil_noise glwe_noise;  /* noise of GLWE encryptions (BSK), and of fresh big-key LWE */
+    uint32_t pbs_base_log;  /* B_pbs: gadget base 2^B of the bootstrapping key */
+    uint32_t pbs_level;     /* l_pbs */
+    uint32_t ks_base_log;   /* B_ks */
+    uint32_t ks_level;      /* l_ks */
+    uint32_t precision;     /* p: bits of message (message + carry), 2^p table entries */
+    double norm2;           /* the largest 2-norm of a dot product before a PBS the set allows */
+    veil_ms_kind ms;        /* modulus switch the p_fail was computed for */
+    double log2_p_fail;     /* per PBS, at `precision` bits and `norm2`, with `ms` */
+    double security_bits;   /* lattice-estimator security level */
+    uint32_t flags;         /* VEIL_PARAMS_* */
+    const char *source;     /* where the numbers come from */
+} veil_params;
+
+size_t veil_params_count(void);
+const veil_params *veil_params_at(size_t i);
+/* NULL when no set has that id. */
+const veil_params *veil_params_find(const char *id);
+
+/* Derived sizes. "big" LWE dimension = k*N (the sample-extracted key). */
+static inline uint32_t veil_params_big_dim(const veil_params *p) {
+    return p->glwe_dim * p->poly_size;
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif

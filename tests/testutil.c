@@ -1,0 +1,68 @@
+#include "testutil.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+static uint64_t seed_value;
+static int seed_ready;
+static uint64_t rand_state;
+
+uint64_t veil_test_seed(void) {
+    if (!seed_ready) {
+        const char *env = getenv("VEIL_TEST_SEED");
+        if (env && *env) {
+            seed_value = strtoull(env, NULL, 0);
+        } else {
+            if (sodium_init() < 0)
+                abort();
+            randombytes_buf(&seed_value, sizeof seed_value);
+        }
+        seed_ready = 1;
+        rand_state = seed_value;
+        printf("test seed: VEIL_TEST_SEED=0x%016" PRIx64 "\n", seed_value);
+    }
+    return seed_value;
+}
+
+static uint64_t splitmix(uint64_t *s) {
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+void veil_test_seed_bytes(unsigned which, uint8_t out[32]) {
+    uint64_t s = veil_test_seed() ^ (0x1234567ULL * (which + 1));
+    for (int i = 0; i < 4; i++) {
+        uint64_t v = splitmix(&s);
+        memcpy(out + 8 * i, &v, 8);
+    }
+}
+
+uint64_t veil_test_rand(void) {
+    veil_test_seed();
+    return splitmix(&rand_state);
+}
+
+const char *veil_test_path(const char *rel) {
+    static char buf[4096];
+    const char *root = getenv("VEIL_SOURCE_DIR");
+    snprintf(buf, sizeof buf, "%s/%s", root ? root : ".", rel);
+    return buf;
+}
+
+int veil_test_run(void) {
+    veil_test_seed();
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
+    unsigned run = CU_get_number_of_tests_run();
+    CU_cleanup_registry();
+    if (failed)
+        printf("test seed was VEIL_TEST_SEED=0x%016" PRIx64 "\n", seed_value);
+    return (failed || run == 0) ? 1 : 0;
+}

@@ -70,6 +70,13 @@ typedef struct veil_eval_key {
 veil_status veil_eval_key_new(const veil_secret_key *sk, const uint8_t *mask_seed,
                               const uint8_t *noise_seed, veil_eval_key **out);
 void veil_eval_key_free(veil_eval_key *ek);
+/* Fills every mask of the BSK and KSK from ek->mask_seed, in the one fixed
+ * order keygen uses (so a seeded key stores only bodies and the seed): one
+ * ChaCha20 stream; first the BSK (for i < n, for row r < (k+1)*l: k*N words),
+ * then the KSK (for i < kN, for j < l_ks: n words). */
+veil_status veil_eval_key_regenerate_masks(veil_eval_key *ek);
+/* Allocates bsk and ksk (zeroed) for p, with bsk_fourier NULL. */
+veil_status veil_eval_key_alloc(const veil_params *p, veil_eval_key **out);
 /* Recomputes bsk_fourier from bsk (after loading). */
 veil_status veil_eval_key_prepare(veil_eval_key *ek);
 size_t veil_eval_key_bsk_words(const veil_params *p);

@@ -44,6 +44,8 @@ extern "C" {
 
 /* ---- keys --------------------------------------------------------------- */
 
+#define VEIL_KEY_FP_BYTES 16
+
 /* Small LWE key s (n bits) and GLWE key S (kN bits). Wiped on free; never
  * printed. Generated from a secret stream seeded by the OS (or `seed`, tests). */
 typedef struct veil_secret_key {
@@ -64,6 +66,9 @@ typedef struct veil_eval_key {
     uint64_t *bsk;      /* standard domain, layout above */
     double *bsk_fourier; /* n*(k+1)*l*(k+1) polys of N/2 complex (re,im interleaved) */
     uint64_t *ksk;      /* layout above */
+    /* veil_secret_key_fingerprint() of the key it was made from (keygen sets
+     * it; files store it), so ciphertexts and keys can be matched. */
+    uint8_t key_fp[VEIL_KEY_FP_BYTES];
 } veil_eval_key;
 
 /* mask_seed / noise_seed NULL: from the OS. Only tests pass noise_seed. */

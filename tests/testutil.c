@@ -17,8 +17,7 @@ uint64_t veil_test_seed(void) {
         if (env && *env) {
             seed_value = strtoull(env, NULL, 0);
         } else {
-            if (sodium_init() < 0)
-                abort();
+            if (sodium_init() < 0) abort();
             randombytes_buf(&seed_value, sizeof seed_value);
         }
         seed_ready = 1;
@@ -62,7 +61,6 @@ int veil_test_run(void) {
     unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
     unsigned run = CU_get_number_of_tests_run();
     CU_cleanup_registry();
-    if (failed)
-        printf("test seed was VEIL_TEST_SEED=0x%016" PRIx64 "\n", seed_value);
+    if (failed) printf("test seed was VEIL_TEST_SEED=0x%016" PRIx64 "\n", seed_value);
     return (failed || run == 0) ? 1 : 0;
 }

@@ -7,16 +7,26 @@ static _Thread_local char veil_errmsg[1024];
 
 const char *veil_status_str(veil_status s) {
     switch (s) {
-    case VEIL_OK: return "VEIL_OK";
-    case VEIL_ERR_ARG: return "VEIL_ERR_ARG: invalid argument";
-    case VEIL_ERR_NOMEM: return "VEIL_ERR_NOMEM: out of memory";
-    case VEIL_ERR_IO: return "VEIL_ERR_IO: input/output error";
-    case VEIL_ERR_FORMAT: return "VEIL_ERR_FORMAT: malformed input";
-    case VEIL_ERR_UNSUPPORTED: return "VEIL_ERR_UNSUPPORTED: not supported";
-    case VEIL_ERR_DEVICE: return "VEIL_ERR_DEVICE: device error";
-    case VEIL_ERR_PARAMS: return "VEIL_ERR_PARAMS: mismatched parameters or keys";
-    case VEIL_ERR_RANGE: return "VEIL_ERR_RANGE: value out of range";
-    case VEIL_ERR_INTERNAL: return "VEIL_ERR_INTERNAL: internal error";
+    case VEIL_OK:
+        return "VEIL_OK";
+    case VEIL_ERR_ARG:
+        return "VEIL_ERR_ARG: invalid argument";
+    case VEIL_ERR_NOMEM:
+        return "VEIL_ERR_NOMEM: out of memory";
+    case VEIL_ERR_IO:
+        return "VEIL_ERR_IO: input/output error";
+    case VEIL_ERR_FORMAT:
+        return "VEIL_ERR_FORMAT: malformed input";
+    case VEIL_ERR_UNSUPPORTED:
+        return "VEIL_ERR_UNSUPPORTED: not supported";
+    case VEIL_ERR_DEVICE:
+        return "VEIL_ERR_DEVICE: device error";
+    case VEIL_ERR_PARAMS:
+        return "VEIL_ERR_PARAMS: mismatched parameters or keys";
+    case VEIL_ERR_RANGE:
+        return "VEIL_ERR_RANGE: value out of range";
+    case VEIL_ERR_INTERNAL:
+        return "VEIL_ERR_INTERNAL: internal error";
     }
     return "VEIL_ERR_?: unknown status";
 }
@@ -40,7 +50,12 @@ void veil_error_prefix(const char *fmt, ...) {
     vsnprintf(pre, sizeof pre, fmt, ap);
     va_end(ap);
     memcpy(old, veil_errmsg, sizeof old);
-    snprintf(veil_errmsg, sizeof veil_errmsg, "%s%s", pre, old);
+    size_t lp = strlen(pre), lo = strlen(old);
+    if (lp > sizeof veil_errmsg - 1) lp = sizeof veil_errmsg - 1;
+    if (lo > sizeof veil_errmsg - 1 - lp) lo = sizeof veil_errmsg - 1 - lp;
+    memcpy(veil_errmsg, pre, lp);
+    memcpy(veil_errmsg + lp, old, lo);
+    veil_errmsg[lp + lo] = 0;
 }
 
 void veil_error_clear(void) {

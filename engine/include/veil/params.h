@@ -47,23 +47,23 @@ enum {
 };
 
 typedef struct veil_params {
-    const char *id;         /* stable, stored in files, e.g. "tfhers-v1_1-2_2-gaussian-2m64" */
-    uint32_t lwe_dim;       /* n: small LWE key, input of blind rotation */
-    uint32_t glwe_dim;      /* k */
-    uint32_t poly_size;     /* N, a power of two */
-    veil_noise lwe_noise;   /* noise of LWE encryptions under the small key (KSK) */
-    veil_noise glwe_noise;  /* noise of GLWE encryptions (BSK), and of fresh big-key LWE */
-    uint32_t pbs_base_log;  /* B_pbs: gadget base 2^B of the bootstrapping key */
-    uint32_t pbs_level;     /* l_pbs */
-    uint32_t ks_base_log;   /* B_ks */
-    uint32_t ks_level;      /* l_ks */
-    uint32_t precision;     /* p: bits of message (message + carry), 2^p table entries */
-    double norm2;           /* the largest 2-norm of a dot product before a PBS the set allows */
-    veil_ms_kind ms;        /* modulus switch the p_fail was computed for */
-    double log2_p_fail;     /* per PBS, at `precision` bits and `norm2`, with `ms` */
-    double security_bits;   /* lattice-estimator security level */
-    uint32_t flags;         /* VEIL_PARAMS_* */
-    const char *source;     /* where the numbers come from */
+    const char *id;        /* stable, stored in files, e.g. "tfhers-v1_1-2_2-gaussian-2m64" */
+    uint32_t lwe_dim;      /* n: small LWE key, input of blind rotation */
+    uint32_t glwe_dim;     /* k */
+    uint32_t poly_size;    /* N, a power of two */
+    veil_noise lwe_noise;  /* noise of LWE encryptions under the small key (KSK) */
+    veil_noise glwe_noise; /* noise of GLWE encryptions (BSK), and of fresh big-key LWE */
+    uint32_t pbs_base_log; /* B_pbs: gadget base 2^B of the bootstrapping key */
+    uint32_t pbs_level;    /* l_pbs */
+    uint32_t ks_base_log;  /* B_ks */
+    uint32_t ks_level;     /* l_ks */
+    uint32_t precision;    /* p: bits of message (message + carry), 2^p table entries */
+    double norm2;          /* the largest 2-norm of a dot product before a PBS the set allows */
+    veil_ms_kind ms;       /* modulus switch the p_fail was computed for */
+    double log2_p_fail;    /* per PBS, at `precision` bits and `norm2`, with `ms` */
+    double security_bits;  /* lattice-estimator security level */
+    uint32_t flags;        /* VEIL_PARAMS_* */
+    const char *source;    /* where the numbers come from */
 } veil_params;
 
 size_t veil_params_count(void);

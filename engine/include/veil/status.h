@@ -36,8 +36,7 @@ const char *veil_error_message(void);
 
 /* Sets the thread-local message and returns s, so callers can write
  * `return veil_error(VEIL_ERR_ARG, "n = %u: must be > 0", n);`. */
-veil_status veil_error(veil_status s, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+veil_status veil_error(veil_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Prefixes the current message with a context ("layers/0001_linear: "). */
 void veil_error_prefix(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -55,8 +54,7 @@ void veil_error_clear(void);
 #define VEIL_TRY(expr)                                                                             \
     do {                                                                                           \
         veil_status veil_try_s_ = (expr);                                                          \
-        if (veil_try_s_ != VEIL_OK)                                                                \
-            return veil_try_s_;                                                                    \
+        if (veil_try_s_ != VEIL_OK) return veil_try_s_;                                            \
     } while (0)
 
 #ifdef __cplusplus

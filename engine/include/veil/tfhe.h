@@ -63,9 +63,9 @@ void veil_secret_key_free(veil_secret_key *sk);
 typedef struct veil_eval_key {
     const veil_params *params;
     uint8_t mask_seed[VEIL_SEED_BYTES];
-    uint64_t *bsk;      /* standard domain, layout above */
+    uint64_t *bsk;       /* standard domain, layout above */
     double *bsk_fourier; /* n*(k+1)*l*(k+1) polys of N/2 complex (re,im interleaved) */
-    uint64_t *ksk;      /* layout above */
+    uint64_t *ksk;       /* layout above */
     /* veil_secret_key_fingerprint() of the key it was made from (keygen sets
      * it; files store it), so ciphertexts and keys can be matched. */
     uint8_t key_fp[VEIL_KEY_FP_BYTES];

@@ -1,0 +1,190 @@
+/* veil/serialize.h — binary files of secret keys, evaluation keys and
+ * ciphertext batches, on disk and in memory.
+ *
+ * Every file is: a fixed 176-byte header, a payload, and a 32-byte checksum.
+ * All integers are little-endian. The checksum is BLAKE2b-256 (libsodium's
+ * crypto_generichash, no key) over the header and the payload; it catches
+ * accidental corruption (truncated uploads, flipped bits), it is not a MAC:
+ * anyone can recompute it, so it says nothing about who wrote the file.
+ *
+ * Header (offsets in bytes):
+ *     0   8  magic           "VEILSK01" secret key, "VEILEK01" evaluation key,
+ *                            "VEILCT01" ciphertext batch, "VEILCS01" seeded
+ *                            ciphertext batch (fresh encryptions, see below)
+ *     8   4  version         VEIL_SERIAL_VERSION (1)
+ *    12   4  kind            VEIL_SERIAL_SECRET_KEY .. VEIL_SERIAL_CT_SEEDED,
+ *                            must agree with the magic
+ *    16  48  params id       veil_params.id, NUL-padded (at most 47 characters,
+ *                            every byte after the first NUL is 0); must name a
+ *                            set of veil_params_find()
+ *    64  16  key fp          fingerprint of the secret key (see
+ *                            veil_secret_key_fingerprint): the secret key's own,
+ *                            the one an evaluation key was made from, or the
+ *                            one a batch is encrypted under
+ *    80  32  model fp        batches: the fingerprint of the compiled program
+ *                            the batch is an input/output of (opaque to this
+ *                            module; all zero = none). Zero for keys.
+ *   112  32  mask seed       evaluation keys and seeded batches: the seed of the
+ *                            mask stream. Zero otherwise.
+ *   144   8  len_a           secret key: n (LWE key bits); eval key: words of
+ *                            BSK bodies, n*(k+1)*l_pbs*N; batch: count
+ *   152   8  len_b           secret key: k*N (GLWE key bits); eval key: words of
+ *                            KSK bodies, k*N*l_ks; batch: words stored per
+ *                            ciphertext (dim+1 raw, 1 seeded)
+ *   160   4  dim             secret key and eval key: n; batch: the LWE
+ *                            dimension of its ciphertexts (n or k*N)
+ *   164   4  reserved        0
+ *   168   8  payload bytes   must equal what the fields above imply
+ *   176      payload
+ *   176+P 32 checksum
+ * Every field is checked against the parameter set before anything is
+ * allocated, and the input length must equal 176 + P + 32 exactly, so a
+ * hostile length can never make a loader allocate more than the input holds
+ * (for keys, more than the parameter set implies). Unused fields must be zero,
+ * so every object has exactly one encoding and re-serializing a loaded object
+ * gives the same bytes.
+ *
+ * Payloads:
+ *   secret key  the n LWE key bits then the k*N GLWE key bits, each packed 8
+ *               per byte, least significant bit first, the unused high bits
+ *               of each part's last byte 0: ceil(n/8) + ceil(kN/8) bytes.
+ *   eval key    SEEDED: only the bodies. For each BSK GGSW i < n, each row
+ *               r < (k+1)*l_pbs: the body polynomial (N words); then for each
+ *               KSK entry i < kN, level j < l_ks: the body word. On load every
+ *               mask is regenerated from the mask seed by
+ *               veil_eval_key_regenerate_masks() (the order below) and the
+ *               Fourier BSK is computed with veil_eval_key_prepare().
+ *   batch       count ciphertexts of dim+1 words each (mask then body).
+ *   seeded      count body words; the masks are regenerated from the seed:
+ *   batch       one ChaCha20 stream (veil_csprng), ciphertext 0's dim mask
+ *               words, then ciphertext 1's, ... via veil_csprng_fill_u64 —
+ *               what encrypting the batch in order with one veil_encryptor
+ *               whose mask seed is that seed draws. For client uploads:
+ *               (dim+1) times smaller.
+ *
+ * Mask order of evaluation keys (keygen and load share the one implementation,
+ * veil_eval_key_regenerate_masks): one veil_csprng seeded with ek->mask_seed;
+ * first the BSK: for i < n, for r < (k+1)*l_pbs: the k*N mask words of row r
+ * of GGSW i (veil_csprng_fill_u64, k*N words at once); then the KSK: for
+ * i < k*N, for j < l_ks: the n mask words of entry (i, j).
+ *
+ * Files are written to a temporary file in the same directory, flushed, and
+ * renamed over the destination, so a reader never sees a half-written file.
+ * Secret key files are created with mode 0600, others 0644.
+ *
+ * Errors: VEIL_ERR_FORMAT for malformed, truncated or corrupted input (the
+ * message names the field), VEIL_ERR_PARAMS for an unknown parameter set or
+ * objects that do not belong together, VEIL_ERR_IO for files. */
+#ifndef VEIL_SERIALIZE_H
+#define VEIL_SERIALIZE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "veil/params.h"
+#include "veil/status.h"
+#include "veil/tfhe.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VEIL_SERIAL_VERSION 1u
+#define VEIL_SERIAL_HEADER_BYTES 176u
+#define VEIL_SERIAL_CHECKSUM_BYTES 32u
+#define VEIL_SERIAL_PARAMS_ID_BYTES 48u
+#define VEIL_MODEL_FP_BYTES 32u
+
+typedef enum veil_serial_kind {
+    VEIL_SERIAL_SECRET_KEY = 1,
+    VEIL_SERIAL_EVAL_KEY = 2,
+    VEIL_SERIAL_CT_BATCH = 3,
+    VEIL_SERIAL_CT_SEEDED = 4,
+} veil_serial_kind;
+
+/* Frees a buffer returned by a veil_*_serialize function, wiping it first
+ * (it may hold a secret key). NULL is accepted. */
+void veil_serial_buffer_free(uint8_t *buf, size_t len);
+
+/* Reads the kind and the parameter set of serialized bytes without checking
+ * the payload (a server routing an upload, a CLI printing what a file is).
+ * Checks magic, version, kind and params id only. */
+veil_status veil_serial_peek(const uint8_t *buf, size_t len, veil_serial_kind *kind,
+                             const veil_params **params);
+
+/* ---- secret key ------------------------------------------------------------ */
+
+/* fp = BLAKE2b-128 of a domain-separation string, the params id and the
+ * packed key bits. It names the key (to match evaluation keys and ciphertexts
+ * with it) without revealing it. */
+void veil_secret_key_fingerprint(const veil_secret_key *sk, uint8_t fp[VEIL_KEY_FP_BYTES]);
+
+/* The buffer holds the secret key: free it with veil_serial_buffer_free. */
+veil_status veil_secret_key_serialize(const veil_secret_key *sk, uint8_t **buf, size_t *len);
+veil_status veil_secret_key_deserialize(const uint8_t *buf, size_t len, veil_secret_key **out);
+veil_status veil_secret_key_save(const veil_secret_key *sk, const char *path);
+veil_status veil_secret_key_load(const char *path, veil_secret_key **out);
+
+/* ---- evaluation key --------------------------------------------------------- */
+
+/* The mask order above is implemented once, by veil_eval_key_regenerate_masks()
+ * (veil/tfhe.h, engine/src/keys.c): keygen calls it and then writes the
+ * bodies, load calls it to expand a seeded key. The fingerprint of the secret
+ * key travels in veil_eval_key.key_fp (keygen: veil_secret_key_fingerprint). */
+
+/* Bytes of a serialized (seeded) evaluation key and of the same key with
+ * every mask stored (what a raw format would take), for reports. */
+size_t veil_eval_key_serialized_bytes(const veil_params *p);
+size_t veil_eval_key_raw_bytes(const veil_params *p);
+
+veil_status veil_eval_key_serialize(const veil_eval_key *ek, uint8_t **buf, size_t *len);
+/* The loaded key is prepared (bsk_fourier computed), ready for PBS. */
+veil_status veil_eval_key_deserialize(const uint8_t *buf, size_t len, veil_eval_key **out);
+veil_status veil_eval_key_save(const veil_eval_key *ek, const char *path);
+veil_status veil_eval_key_load(const char *path, veil_eval_key **out);
+
+/* VEIL_ERR_PARAMS unless ek was made from sk (same params, same fingerprint). */
+veil_status veil_eval_key_check_secret_key(const veil_eval_key *ek, const veil_secret_key *sk);
+
+/* ---- ciphertext batches ------------------------------------------------------ */
+
+/* count LWE ciphertexts of dimension dim (dim + 1 words each, contiguous),
+ * under the key with fingerprint key_fp, for the program model_fp (zero:
+ * none). */
+typedef struct veil_ct_batch {
+    const veil_params *params;
+    uint32_t dim;
+    uint64_t count;
+    uint64_t *data; /* count * (dim + 1) words */
+    uint8_t key_fp[VEIL_KEY_FP_BYTES];
+    uint8_t model_fp[VEIL_MODEL_FP_BYTES];
+} veil_ct_batch;
+
+/* dim must be params->lwe_dim or the big dimension k*N. Data zeroed,
+ * fingerprints zero. */
+veil_status veil_ct_batch_new(const veil_params *params, uint32_t dim, uint64_t count,
+                              veil_ct_batch **out);
+void veil_ct_batch_free(veil_ct_batch *b);
+
+/* Raw form (VEILCT01). */
+veil_status veil_ct_batch_serialize(const veil_ct_batch *b, uint8_t **buf, size_t *len);
+/* Seeded form (VEILCS01): bodies + mask_seed. Only for a batch whose masks are
+ * exactly the stream of mask_seed in the order above (fresh encryptions made
+ * in order by one encryptor); VEIL_ERR_ARG otherwise (checked: the masks are
+ * regenerated and compared). */
+veil_status veil_ct_batch_serialize_seeded(const veil_ct_batch *b,
+                                           const uint8_t mask_seed[VEIL_SEED_BYTES], uint8_t **buf,
+                                           size_t *len);
+/* Accepts both forms. */
+veil_status veil_ct_batch_deserialize(const uint8_t *buf, size_t len, veil_ct_batch **out);
+veil_status veil_ct_batch_save(const veil_ct_batch *b, const char *path);
+veil_status veil_ct_batch_load(const char *path, veil_ct_batch **out);
+
+/* VEIL_ERR_PARAMS unless the batch can be evaluated with ek: same parameter
+ * set and the same key fingerprint. */
+veil_status veil_ct_batch_check_eval_key(const veil_ct_batch *b, const veil_eval_key *ek);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

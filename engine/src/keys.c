@@ -1,0 +1,212 @@
+/* Secret keys and evaluation keys (bootstrapping key, keyswitching key). */
+#include "internal.h"
+#include "veil/fft.h"
+#include "veil/tfhe.h"
+
+#include <math.h>
+#include <string.h>
+
+#include <fftw3.h>
+#include <sodium.h>
+
+veil_status veil_secret_key_new(const veil_params *p, const uint8_t *seed, veil_secret_key **out) {
+    if (!p || !out) return veil_error(VEIL_ERR_ARG, "veil_secret_key_new: params or out is NULL");
+    veil_secret_key *sk = calloc(1, sizeof *sk);
+    if (!sk) return veil_error(VEIL_ERR_NOMEM, "veil_secret_key_new: out of memory");
+    sk->params = p;
+    sk->lwe = calloc(p->lwe_dim, sizeof *sk->lwe);
+    sk->glwe = calloc(veil_params_big_dim(p), sizeof *sk->glwe);
+    veil_csprng *rng = NULL;
+    veil_status s = (!sk->lwe || !sk->glwe)
+                        ? veil_error(VEIL_ERR_NOMEM, "veil_secret_key_new: out of memory")
+                        : veil_csprng_new(seed, &rng);
+    if (s != VEIL_OK) {
+        veil_secret_key_free(sk);
+        return s;
+    }
+    veil_csprng_fill_bits(rng, sk->lwe, p->lwe_dim);
+    veil_csprng_fill_bits(rng, sk->glwe, veil_params_big_dim(p));
+    veil_csprng_free(rng);
+    *out = sk;
+    return VEIL_OK;
+}
+
+void veil_secret_key_free(veil_secret_key *sk) {
+    if (!sk) return;
+    if (sk->lwe) sodium_memzero(sk->lwe, sizeof *sk->lwe * sk->params->lwe_dim);
+    if (sk->glwe) sodium_memzero(sk->glwe, sizeof *sk->glwe * veil_params_big_dim(sk->params));
+    free(sk->lwe);
+    free(sk->glwe);
+    free(sk);
+}
+
+size_t veil_eval_key_bsk_words(const veil_params *p) {
+    size_t k1 = p->glwe_dim + 1;
+    return (size_t)p->lwe_dim * k1 * p->pbs_level * k1 * p->poly_size;
+}
+
+size_t veil_eval_key_ksk_words(const veil_params *p) {
+    return (size_t)veil_params_big_dim(p) * p->ks_level * (p->lwe_dim + 1);
+}
+
+veil_status veil_eval_key_alloc(const veil_params *p, veil_eval_key **out) {
+    if (!p || !out) return veil_error(VEIL_ERR_ARG, "veil_eval_key_alloc: params or out is NULL");
+    veil_eval_key *ek = calloc(1, sizeof *ek);
+    if (!ek) return veil_error(VEIL_ERR_NOMEM, "veil_eval_key_alloc: out of memory");
+    ek->params = p;
+    ek->bsk = calloc(veil_eval_key_bsk_words(p), sizeof *ek->bsk);
+    ek->ksk = calloc(veil_eval_key_ksk_words(p), sizeof *ek->ksk);
+    if (!ek->bsk || !ek->ksk) {
+        veil_eval_key_free(ek);
+        return veil_error(VEIL_ERR_NOMEM, "evaluation key for %s: out of memory (%zu MiB)", p->id,
+                          (veil_eval_key_bsk_words(p) + veil_eval_key_ksk_words(p)) * 8 >> 20);
+    }
+    *out = ek;
+    return VEIL_OK;
+}
+
+void veil_eval_key_free(veil_eval_key *ek) {
+    if (!ek) return;
+    free(ek->bsk);
+    free(ek->ksk);
+    fftw_free(ek->bsk_fourier);
+    free(ek);
+}
+
+veil_status veil_eval_key_regenerate_masks(veil_eval_key *ek) {
+    const veil_params *p = ek->params;
+    const uint32_t k = p->glwe_dim, N = p->poly_size, n = p->lwe_dim;
+    const size_t rows = (size_t)(k + 1) * p->pbs_level, glwe_words = (size_t)(k + 1) * N;
+    veil_csprng *rng;
+    VEIL_TRY(veil_csprng_new(ek->mask_seed, &rng));
+    for (size_t i = 0; i < n; i++)
+        for (size_t r = 0; r < rows; r++)
+            veil_csprng_fill_u64(rng, ek->bsk + (i * rows + r) * glwe_words, (size_t)k * N);
+    const size_t big = veil_params_big_dim(p);
+    for (size_t i = 0; i < big; i++)
+        for (size_t j = 0; j < p->ks_level; j++)
+            veil_csprng_fill_u64(rng, ek->ksk + (i * p->ks_level + j) * (n + 1), n);
+    veil_csprng_free(rng);
+    return VEIL_OK;
+}
+
+/* Exact negacyclic product of a torus polynomial by a binary polynomial whose
+ * transform is sf: the torus operand is cut into four 16-bit limbs so every
+ * FFT product stays below 2^53 and rounds exactly (N <= 2^16). acc += a * s. */
+static void poly_mul_binary_add(veil_fft *fft, const uint64_t *a, const double *sf, uint32_t N,
+                                int64_t *limb, double *fa, double *prod, uint64_t *acc) {
+    for (int t = 0; t < 4; t++) {
+        for (uint32_t j = 0; j < N; j++)
+            limb[j] = (int64_t)((a[j] >> (16 * t)) & 0xffff);
+        veil_fft_forward_i64(fft, limb, fa);
+        memset(prod, 0, sizeof(double) * N);
+        veil_fft_mac(prod, fa, sf, N);
+        double *res = fa; /* reuse as output of the inverse */
+        veil_fft_backward_f64(fft, prod, res);
+        for (uint32_t j = 0; j < N; j++)
+            acc[j] += (uint64_t)llround(res[j]) << (16 * t);
+    }
+}
+
+veil_status veil_eval_key_new(const veil_secret_key *sk, const uint8_t *mask_seed,
+                              const uint8_t *noise_seed, veil_eval_key **out) {
+    if (!sk || !out) return veil_error(VEIL_ERR_ARG, "veil_eval_key_new: sk or out is NULL");
+    const veil_params *p = sk->params;
+    const uint32_t k = p->glwe_dim, N = p->poly_size, n = p->lwe_dim, l = p->pbs_level;
+    if (N > 65536) return veil_error(VEIL_ERR_UNSUPPORTED, "%s: N = %u > 65536", p->id, N);
+    veil_eval_key *ek;
+    VEIL_TRY(veil_eval_key_alloc(p, &ek));
+    if (mask_seed)
+        memcpy(ek->mask_seed, mask_seed, VEIL_SEED_BYTES);
+    else
+        veil_seed_random(ek->mask_seed);
+    veil_status s = veil_eval_key_regenerate_masks(ek);
+    veil_csprng *noise = NULL;
+    veil_fft *fft = NULL;
+    double *sf = NULL, *fa = NULL, *prod = NULL;
+    int64_t *limb = NULL;
+    if (s == VEIL_OK) s = veil_csprng_new(noise_seed, &noise);
+    if (s == VEIL_OK) s = veil_fft_new(N, &fft);
+    if (s == VEIL_OK) {
+        sf = malloc(sizeof(double) * N * k);
+        fa = malloc(sizeof(double) * N);
+        prod = malloc(sizeof(double) * N);
+        limb = malloc(sizeof(int64_t) * N);
+        if (!sf || !fa || !prod || !limb)
+            s = veil_error(VEIL_ERR_NOMEM, "veil_eval_key_new: out of memory");
+    }
+    if (s != VEIL_OK) goto done;
+    for (uint32_t c = 0; c < k; c++)
+        veil_fft_forward_i64(fft, (const int64_t *)(sk->glwe + (size_t)c * N), sf + (size_t)c * N);
+
+    /* BSK: GGSW(s_i). Row (c, j), c < k, encrypts -s_i * g_j * S_c (the same
+     * phase as adding s_i * g_j to mask c, and it keeps masks pure stream
+     * output so a seeded key regenerates them); row (k, j) encrypts s_i * g_j. */
+    const size_t rows = (size_t)(k + 1) * l, glwe_words = (size_t)(k + 1) * N;
+    for (uint32_t i = 0; i < n; i++) {
+        for (uint32_t c = 0; c <= k; c++) {
+            for (uint32_t j = 0; j < l; j++) {
+                uint64_t *row = ek->bsk + ((size_t)i * rows + (size_t)c * l + j) * glwe_words;
+                uint64_t *body = row + (size_t)k * N;
+                for (uint32_t t = 0; t < N; t++)
+                    body[t] = veil_csprng_noise(noise, &p->glwe_noise);
+                for (uint32_t cc = 0; cc < k; cc++)
+                    poly_mul_binary_add(fft, row + (size_t)cc * N, sf + (size_t)cc * N, N, limb, fa,
+                                        prod, body);
+                const uint64_t g = (uint64_t)1 << (64 - p->pbs_base_log * (j + 1));
+                const uint64_t m = sk->lwe[i] * g;
+                if (c < k) {
+                    const uint64_t *Sc = sk->glwe + (size_t)c * N;
+                    for (uint32_t t = 0; t < N; t++)
+                        body[t] -= m & (0 - Sc[t]);
+                } else {
+                    body[0] += m;
+                }
+            }
+        }
+    }
+    /* KSK: LWE_s(S_i * g_j) under the small key. */
+    const uint32_t big = veil_params_big_dim(p);
+    for (uint32_t i = 0; i < big; i++) {
+        for (uint32_t j = 0; j < p->ks_level; j++) {
+            uint64_t *ct = ek->ksk + ((size_t)i * p->ks_level + j) * (n + 1);
+            const uint64_t g = (uint64_t)1 << (64 - p->ks_base_log * (j + 1));
+            uint64_t acc = 0;
+            for (uint32_t t = 0; t < n; t++)
+                acc += ct[t] & (0 - sk->lwe[t]);
+            ct[n] = acc + (sk->glwe[i] * g) + veil_csprng_noise(noise, &p->lwe_noise);
+        }
+    }
+    s = veil_eval_key_prepare(ek);
+done:
+    if (sf) sodium_memzero(sf, sizeof(double) * N * k); /* transform of the secret key */
+    free(sf);
+    free(fa);
+    free(prod);
+    free(limb);
+    veil_fft_free(fft);
+    veil_csprng_free(noise);
+    if (s != VEIL_OK) {
+        veil_eval_key_free(ek);
+        return s;
+    }
+    *out = ek;
+    return VEIL_OK;
+}
+
+veil_status veil_eval_key_prepare(veil_eval_key *ek) {
+    const veil_params *p = ek->params;
+    const size_t polys = veil_eval_key_bsk_words(p) / p->poly_size;
+    if (!ek->bsk_fourier) {
+        ek->bsk_fourier = fftw_malloc(sizeof(double) * veil_eval_key_bsk_words(p));
+        if (!ek->bsk_fourier)
+            return veil_error(VEIL_ERR_NOMEM, "bootstrapping key (Fourier) for %s: out of memory",
+                              p->id);
+    }
+    veil_fft *fft;
+    VEIL_TRY(veil_fft_new(p->poly_size, &fft));
+    for (size_t i = 0; i < polys; i++)
+        veil_fft_forward_torus(fft, ek->bsk + i * p->poly_size, ek->bsk_fourier + i * p->poly_size);
+    veil_fft_free(fft);
+    return VEIL_OK;
+}

@@ -1,0 +1,193 @@
+// LABELS: crypto
+/* The TFHE core on every parameter set with N <= 2048 (larger ones:
+ * test_crypto_large.c): encryption round trips, leveled identities,
+ * keyswitch, PBS of every table entry, signed and unsigned. */
+#include "testutil.h"
+#include "veil/tfhe.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#ifndef VEIL_TEST_MAX_N
+#define VEIL_TEST_MAX_N 2048
+#define VEIL_TEST_MIN_N 0
+#endif
+
+typedef struct {
+    const veil_params *p;
+    veil_secret_key *sk;
+    veil_eval_key *ek;
+    veil_encryptor *enc;
+    veil_pbs_ctx *ctx;
+} fixture;
+
+static int fixture_make(const veil_params *p, fixture *f) {
+    uint8_t s1[32], s2[32], s3[32], s4[32], s5[32];
+    veil_test_seed_bytes(1, s1);
+    veil_test_seed_bytes(2, s2);
+    veil_test_seed_bytes(3, s3);
+    veil_test_seed_bytes(4, s4);
+    veil_test_seed_bytes(5, s5);
+    memset(f, 0, sizeof *f);
+    f->p = p;
+    if (veil_secret_key_new(p, s1, &f->sk) || veil_eval_key_new(f->sk, s2, s3, &f->ek) ||
+        veil_encryptor_new(s4, s5, &f->enc) || veil_pbs_ctx_new(p, &f->ctx)) {
+        printf("fixture for %s: %s\n", p->id, veil_error_message());
+        return 0;
+    }
+    return 1;
+}
+
+static void fixture_free(fixture *f) {
+    veil_pbs_ctx_free(f->ctx);
+    veil_encryptor_free(f->enc);
+    veil_eval_key_free(f->ek);
+    veil_secret_key_free(f->sk);
+}
+
+static int in_scope(const veil_params *p) {
+    return p->poly_size <= VEIL_TEST_MAX_N && p->poly_size > VEIL_TEST_MIN_N &&
+           !(p->flags & VEIL_PARAMS_SLOW) && !(p->flags & VEIL_PARAMS_NN);
+}
+
+static void test_encrypt_decrypt(void) {
+    for (size_t s = 0; s < veil_params_count(); s++) {
+        const veil_params *p = veil_params_at(s);
+        if (!in_scope(p)) continue;
+        fixture f;
+        CU_ASSERT_FATAL(fixture_make(p, &f));
+        const unsigned bits = p->precision;
+        uint64_t *small = malloc(8 * (p->lwe_dim + 1));
+        uint64_t *big = malloc(8 * (veil_params_big_dim(p) + 1));
+        for (int64_t m = 0; m < (1 << bits); m++) {
+            veil_lwe_encrypt(f.enc, f.sk->lwe, p->lwe_dim, &p->lwe_noise, veil_encode(m, bits),
+                             small);
+            CU_ASSERT_EQUAL(veil_decode(veil_lwe_phase(f.sk->lwe, p->lwe_dim, small), bits, 0), m);
+            veil_encrypt_big(f.enc, f.sk, veil_encode(m, bits), big);
+            CU_ASSERT_EQUAL(veil_decode(veil_phase_big(f.sk, big), bits, 0), m);
+            /* signed: m - 2^(bits-1) */
+            int64_t sm = m - (1 << (bits - 1));
+            veil_encrypt_big(f.enc, f.sk, veil_encode(sm, bits), big);
+            CU_ASSERT_EQUAL(veil_decode(veil_phase_big(f.sk, big), bits, 1), sm);
+        }
+        free(small);
+        free(big);
+        fixture_free(&f);
+    }
+}
+
+static void test_leveled(void) {
+    for (size_t s = 0; s < veil_params_count(); s++) {
+        const veil_params *p = veil_params_at(s);
+        if (!in_scope(p)) continue;
+        fixture f;
+        CU_ASSERT_FATAL(fixture_make(p, &f));
+        const unsigned bits = p->precision + 3; /* room for sums */
+        const uint32_t d = veil_params_big_dim(p);
+        const size_t w = d + 1;
+        uint64_t *ct = malloc(8 * w * 6);
+        uint64_t *a = ct, *b = ct + w, *o = ct + 2 * w, *v = ct + 3 * w;
+        for (int iter = 0; iter < 20; iter++) {
+            int64_t x = (int64_t)(veil_test_rand() % 8) - 4;
+            int64_t y = (int64_t)(veil_test_rand() % 8) - 4;
+            veil_encrypt_big(f.enc, f.sk, veil_encode(x, bits), a);
+            veil_encrypt_big(f.enc, f.sk, veil_encode(y, bits), b);
+            veil_lwe_add(o, a, b, d);
+            CU_ASSERT_EQUAL(veil_decode(veil_phase_big(f.sk, o), bits, 1), x + y);
+            veil_lwe_sub(o, a, b, d);
+            CU_ASSERT_EQUAL(veil_decode(veil_phase_big(f.sk, o), bits, 1), x - y);
+            veil_lwe_neg(o, a, d);
+            CU_ASSERT_EQUAL(veil_decode(veil_phase_big(f.sk, o), bits, 1), -x);
+            veil_lwe_mul_scalar(o, a, -3, d);
+            CU_ASSERT_EQUAL(veil_decode(veil_phase_big(f.sk, o), bits, 1), -3 * x);
+            veil_lwe_add_plain(o, veil_encode(5, bits), d);
+            CU_ASSERT_EQUAL(veil_decode(veil_phase_big(f.sk, o), bits, 1), -3 * x + 5);
+            /* dot product of 3 ciphertexts */
+            int64_t z = (int64_t)(veil_test_rand() % 4);
+            memcpy(v, a, 8 * w);
+            memcpy(v + w, b, 8 * w);
+            veil_encrypt_big(f.enc, f.sk, veil_encode(z, bits), v + 2 * w);
+            int64_t wt[3] = {2, -1, 1};
+            veil_lwe_dot(o, v, wt, 3, d);
+            CU_ASSERT_EQUAL(veil_decode(veil_phase_big(f.sk, o), bits, 1), 2 * x - y + z);
+        }
+        free(ct);
+        fixture_free(&f);
+    }
+}
+
+static void test_keyswitch(void) {
+    for (size_t s = 0; s < veil_params_count(); s++) {
+        const veil_params *p = veil_params_at(s);
+        if (!in_scope(p)) continue;
+        fixture f;
+        CU_ASSERT_FATAL(fixture_make(p, &f));
+        const unsigned bits = p->precision;
+        uint64_t *big = malloc(8 * (veil_params_big_dim(p) + 1));
+        uint64_t *small = malloc(8 * (p->lwe_dim + 1));
+        for (int64_t m = 0; m < (1 << bits); m++) {
+            veil_encrypt_big(f.enc, f.sk, veil_encode(m, bits), big);
+            veil_keyswitch(f.ek, big, small);
+            CU_ASSERT_EQUAL(veil_decode(veil_lwe_phase(f.sk->lwe, p->lwe_dim, small), bits, 0), m);
+        }
+        free(big);
+        free(small);
+        fixture_free(&f);
+    }
+}
+
+static void pbs_all_entries(const veil_params *p, int is_signed) {
+    fixture f;
+    CU_ASSERT_FATAL(fixture_make(p, &f));
+    const unsigned bits = p->precision;
+    const int64_t entries = (int64_t)1 << bits;
+    int64_t *table = malloc(sizeof(int64_t) * entries);
+    /* random outputs of `bits` bits, signed or not */
+    for (int64_t i = 0; i < entries; i++)
+        table[i] = is_signed ? (int64_t)(veil_test_rand() % entries) - entries / 2
+                             : (int64_t)(veil_test_rand() % entries);
+    veil_lut *lut;
+    CU_ASSERT_FATAL(veil_lut_new(p, table, bits, is_signed, veil_delta(bits), &lut) == VEIL_OK);
+    uint64_t *in = malloc(8 * (veil_params_big_dim(p) + 1));
+    uint64_t *out = malloc(8 * (veil_params_big_dim(p) + 1));
+    int bad = 0;
+    for (int64_t i = 0; i < entries; i++) {
+        int64_t m = is_signed ? i - entries / 2 : i;
+        veil_encrypt_big(f.enc, f.sk, veil_encode(m, bits), in);
+        veil_ks_pbs(f.ctx, f.ek, lut, in, out);
+        int64_t got = veil_decode(veil_phase_big(f.sk, out), bits, is_signed);
+        if (got != table[i]) {
+            if (bad++ < 5)
+                printf("%s %s: T[%" PRId64 "] = %" PRId64 ", PBS gave %" PRId64 "\n", p->id,
+                       is_signed ? "signed" : "unsigned", m, table[i], got);
+        }
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    free(in);
+    free(out);
+    free(table);
+    veil_lut_free(lut);
+    fixture_free(&f);
+}
+
+static void test_pbs_unsigned(void) {
+    for (size_t s = 0; s < veil_params_count(); s++)
+        if (in_scope(veil_params_at(s))) pbs_all_entries(veil_params_at(s), 0);
+}
+
+static void test_pbs_signed(void) {
+    for (size_t s = 0; s < veil_params_count(); s++)
+        if (in_scope(veil_params_at(s))) pbs_all_entries(veil_params_at(s), 1);
+}
+
+int main(void) {
+    if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
+    CU_pSuite s = CU_add_suite("tfhe", NULL, NULL);
+    VEIL_ADD_TEST(s, test_encrypt_decrypt);
+    VEIL_ADD_TEST(s, test_leveled);
+    VEIL_ADD_TEST(s, test_keyswitch);
+    VEIL_ADD_TEST(s, test_pbs_unsigned);
+    VEIL_ADD_TEST(s, test_pbs_signed);
+    return veil_test_run();
+}

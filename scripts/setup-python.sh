@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Creates or updates the Python virtual environment used by models/ (the
+# Brevitas exporter, the sample-model training scripts and their tests).
+#
+#   VENV=$(bash scripts/setup-python.sh)     # prints the venv path on stdout
+#
+# The venv lives outside the clone, at ${VEIL_VENV:-$HOME/.cache/veil/venv},
+# so every clone and CI run shares it. pip runs only when the stamp file in
+# the venv does not match the hash of models/requirements.txt and the Python
+# version; otherwise this script returns at once. Progress and errors go to
+# stderr; on failure it exits non-zero with the reason.
+# Environment: VEIL_VENV (venv folder), VEIL_PYTHON (interpreter, default
+# python3).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+req="$here/models/requirements.txt"
+venv="${VEIL_VENV:-$HOME/.cache/veil/venv}"
+py="${VEIL_PYTHON:-python3}"
+
+die() { echo "setup-python: $*" >&2; exit 1; }
+
+[ -f "$req" ] || die "missing $req"
+command -v "$py" >/dev/null 2>&1 || die "no '$py' interpreter on PATH (install python3 and python3-venv)"
+pyver="$("$py" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')" \
+  || die "'$py' does not run"
+hash="$( { cat "$req"; echo "python $pyver"; } | sha256sum | cut -d' ' -f1)"
+stamp="$venv/.veil-requirements.sha256"
+
+if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$hash" ]; then
+  echo "$venv"
+  exit 0
+fi
+
+mkdir -p "$(dirname "$venv")" || die "cannot create $(dirname "$venv")"
+# One installer at a time (ctest -j may start several users of the venv).
+exec 9>"$venv.lock" || die "cannot open lock file $venv.lock"
+if command -v flock >/dev/null 2>&1; then
+  flock 9 || die "cannot lock $venv.lock"
+fi
+# Someone else may have finished the install while we waited.
+if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$hash" ]; then
+  echo "$venv"
+  exit 0
+fi
+
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import sys' >/dev/null 2>&1; then
+  echo "setup-python: creating venv $venv with $py $pyver" >&2
+  rm -rf "$venv"
+  "$py" -m venv "$venv" >&2 \
+    || die "'$py -m venv $venv' failed (on Debian: apt-get install python3-venv)"
+fi
+rm -f "$stamp"
+echo "setup-python: installing $req into $venv (first time: several minutes, ~3 GB for torch)" >&2
+"$venv/bin/python" -m pip install --disable-pip-version-check --no-input -q \
+  -r "$req" >&2 \
+  || die "pip install -r $req failed (is PyPI reachable?); venv left at $venv without stamp"
+"$venv/bin/python" -c 'import torch, brevitas, h5py, numpy, sklearn, pytest' >&2 \
+  || die "packages installed but do not import; see the error above"
+echo "$hash" >"$stamp"
+echo "setup-python: ready: $venv" >&2
+echo "$venv"

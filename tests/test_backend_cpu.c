@@ -1,0 +1,340 @@
+// LABELS: unit crypto
+// LINKS: veil_host
+/* The cpu backend against direct engine calls on the same keys and inputs:
+ * ks_pbs with a table per ciphertext (bit-exact with veil_ks_pbs, and the
+ * decryptions equal the tables), linear and conv2d (bit-exact with an
+ * independent loop over veil_lwe_mul_scalar / veil_lwe_add, decryptions equal
+ * the clear computation), splitting into pieces (shrunken limits give the same
+ * ciphertexts), argument errors, and backend selection. */
+#include "testutil.h"
+#include "veil/backend.h"
+#include "../host/backend_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *k_params_id = "tfhers-1_1-gaussian-2m64";
+
+static const veil_params *P;
+static veil_secret_key *SK;
+static veil_eval_key *EK;
+static veil_encryptor *ENC;
+static veil_backend *BE;
+static veil_backend_keys *KEYS;
+static size_t LWE;
+
+static int suite_init(void) {
+    uint8_t s[5][32];
+    for (unsigned i = 0; i < 5; i++)
+        veil_test_seed_bytes(10 + i, s[i]);
+    P = veil_params_find(k_params_id);
+    if (!P) return 1;
+    LWE = (size_t)veil_params_big_dim(P) + 1;
+    if (veil_secret_key_new(P, s[0], &SK) || veil_eval_key_new(SK, s[1], s[2], &EK) ||
+        veil_encryptor_new(s[3], s[4], &ENC) || veil_backend_new(VEIL_BACKEND_CPU, &BE) ||
+        veil_backend_keys_new(BE, EK, 64, &KEYS)) {
+        printf("suite init: %s\n", veil_error_message());
+        return 1;
+    }
+    return 0;
+}
+
+static int suite_clean(void) {
+    veil_backend_keys_free(KEYS);
+    veil_backend_free(BE);
+    veil_encryptor_free(ENC);
+    veil_eval_key_free(EK);
+    veil_secret_key_free(SK);
+    return 0;
+}
+
+static uint64_t *alloc_cts(size_t n) {
+    uint64_t *p = calloc(n * LWE, sizeof *p);
+    CU_ASSERT_FATAL(p != NULL);
+    return p;
+}
+
+/* Random message in [lo, hi]. */
+static int64_t rand_in(int64_t lo, int64_t hi) {
+    return lo + (int64_t)(veil_test_rand() % (uint64_t)(hi - lo + 1));
+}
+
+static void test_kind_parse(void) {
+    veil_backend_kind k = VEIL_BACKEND_CUDA;
+    CU_ASSERT_EQUAL(veil_backend_kind_parse("cpu", &k), VEIL_OK);
+    CU_ASSERT_EQUAL(k, VEIL_BACKEND_CPU);
+    CU_ASSERT_EQUAL(veil_backend_kind_parse("AUTO", &k), VEIL_OK);
+    CU_ASSERT_EQUAL(k, VEIL_BACKEND_AUTO);
+    CU_ASSERT_EQUAL(veil_backend_kind_parse("cuda", &k), VEIL_OK);
+    CU_ASSERT_EQUAL(k, VEIL_BACKEND_CUDA);
+    k = VEIL_BACKEND_CPU;
+    CU_ASSERT_EQUAL(veil_backend_kind_parse("tpu", &k), VEIL_ERR_ARG);
+    CU_ASSERT_EQUAL(k, VEIL_BACKEND_CPU); /* untouched on failure */
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "tpu"));
+    CU_ASSERT_EQUAL(veil_backend_kind_parse(NULL, &k), VEIL_ERR_ARG);
+}
+
+static void test_backend_select(void) {
+    CU_ASSERT_STRING_EQUAL(veil_backend_name(BE), "cpu");
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_backend_describe(BE), "cpu"));
+    CU_ASSERT(veil_backend_healthy(BE));
+    char why[256] = "";
+    int have_cuda = veil_backend_cuda_available(why, sizeof why);
+    veil_backend *be = NULL;
+    CU_ASSERT_EQUAL(veil_backend_new(VEIL_BACKEND_AUTO, &be), VEIL_OK);
+    CU_ASSERT_STRING_EQUAL(veil_backend_name(be), have_cuda ? "cuda" : "cpu");
+    veil_backend_free(be);
+    if (!have_cuda) {
+        be = NULL;
+        CU_ASSERT(strlen(why) > 0);
+        CU_ASSERT_EQUAL(veil_backend_new(VEIL_BACKEND_CUDA, &be), VEIL_ERR_UNSUPPORTED);
+        CU_ASSERT_PTR_NULL(be);
+        printf("(cuda unavailable: %s) ", why);
+    }
+    veil_backend_free(NULL);
+    veil_backend_keys_free(NULL);
+}
+
+/* Tables of precision p bits: unsigned f(x) = (3x + 1) mod 2^p, signed
+ * g(x) = -x - 1 (stays in [-2^(p-1), 2^(p-1))). */
+static void make_luts(veil_lut **luts, int64_t *tab_u, int64_t *tab_s, unsigned p) {
+    unsigned n = 1u << p;
+    for (unsigned i = 0; i < n; i++) {
+        tab_u[i] = (3 * (int64_t)i + 1) % n;
+        int64_t x = (int64_t)i - (int64_t)(n / 2);
+        tab_s[i] = -x - 1;
+    }
+    CU_ASSERT_FATAL(veil_lut_new(P, tab_u, p, 0, veil_delta(p), &luts[0]) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_lut_new(P, tab_s, p, 1, veil_delta(p), &luts[1]) == VEIL_OK);
+}
+
+static void test_ks_pbs(void) {
+    const unsigned p = P->precision, n = 1u << p;
+    const size_t count = 7;
+    veil_lut *luts[2];
+    int64_t tab_u[64], tab_s[64];
+    make_luts(luts, tab_u, tab_s, p);
+    uint64_t *in = alloc_cts(count), *out = alloc_cts(count), *ref = alloc_cts(count),
+             *out2 = alloc_cts(count);
+    uint32_t idx[7];
+    int64_t msg[7];
+    for (size_t i = 0; i < count; i++) {
+        idx[i] = (uint32_t)(veil_test_rand() % 2);
+        msg[i] = idx[i] ? rand_in(-(int64_t)n / 2, (int64_t)n / 2 - 1) : rand_in(0, n - 1);
+        veil_encrypt_big(ENC, SK, veil_encode(msg[i], p), in + i * LWE);
+    }
+    veil_pbs_ctx *ctx;
+    CU_ASSERT_FATAL(veil_pbs_ctx_new(P, &ctx) == VEIL_OK);
+    for (size_t i = 0; i < count; i++)
+        veil_ks_pbs(ctx, EK, luts[idx[i]], in + i * LWE, ref + i * LWE);
+    veil_pbs_ctx_free(ctx);
+
+    const veil_lut *const lp[2] = {luts[0], luts[1]};
+    CU_ASSERT_EQUAL_FATAL(veil_backend_ks_pbs(KEYS, in, count, lp, 2, idx, out), VEIL_OK);
+    CU_ASSERT(memcmp(out, ref, count * LWE * sizeof *out) == 0);
+    for (size_t i = 0; i < count; i++) {
+        int64_t want = idx[i] ? tab_s[msg[i] + n / 2] : tab_u[msg[i]];
+        int64_t got = veil_decode(veil_phase_big(SK, out + i * LWE), p, (int)idx[i]);
+        if (got != want)
+            printf("\nct %zu (table %u, m = %lld): got %lld, want %lld\n", i, idx[i],
+                   (long long)msg[i], (long long)got, (long long)want);
+        CU_ASSERT_EQUAL(got, want);
+    }
+
+    /* Split into pieces of 3: identical ciphertexts. */
+    veil_backend_keys *k2;
+    CU_ASSERT_FATAL(veil_backend_keys_new(BE, EK, 3, &k2) == VEIL_OK);
+    veil_backend_keys_limits(k2, &(veil_backend_limits){.max_cts = 3});
+    CU_ASSERT_EQUAL(k2->limits.max_cts, 3);
+    CU_ASSERT_EQUAL(veil_backend_ks_pbs(k2, in, count, lp, 2, idx, out2), VEIL_OK);
+    CU_ASSERT(memcmp(out2, ref, count * LWE * sizeof *out) == 0);
+
+    /* lut_index NULL: every ciphertext reads luts[0] (luts[1] never read). */
+    const veil_lut *const lp0[2] = {luts[0], NULL};
+    int64_t m2[2] = {0, n - 1};
+    for (size_t i = 0; i < 2; i++)
+        veil_encrypt_big(ENC, SK, veil_encode(m2[i], p), in + i * LWE);
+    CU_ASSERT_EQUAL(veil_backend_ks_pbs(k2, in, 2, lp0, 2, NULL, out2), VEIL_OK);
+    for (size_t i = 0; i < 2; i++)
+        CU_ASSERT_EQUAL(veil_decode(veil_phase_big(SK, out2 + i * LWE), p, 0), tab_u[m2[i]]);
+
+    /* Errors: index out of range, too many tables, aliasing, wrong N. */
+    uint32_t bad[7];
+    memcpy(bad, idx, sizeof bad);
+    bad[5] = 2;
+    CU_ASSERT_EQUAL(veil_backend_ks_pbs(KEYS, in, count, lp, 2, bad, out), VEIL_ERR_ARG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "lut_index[5]"));
+    veil_backend_keys_limits(k2, &(veil_backend_limits){.max_luts = 1});
+    CU_ASSERT_EQUAL(veil_backend_ks_pbs(k2, in, count, lp, 2, idx, out), VEIL_ERR_UNSUPPORTED);
+    CU_ASSERT_EQUAL(veil_backend_ks_pbs(KEYS, in, count, lp, 2, idx, in + LWE), VEIL_ERR_ARG);
+    veil_lut wrong = *luts[0];
+    wrong.poly_size = P->poly_size * 2;
+    const veil_lut *const lw[1] = {&wrong};
+    CU_ASSERT_EQUAL(veil_backend_ks_pbs(KEYS, in, 1, lw, 1, NULL, out), VEIL_ERR_PARAMS);
+    CU_ASSERT_EQUAL(veil_backend_ks_pbs(KEYS, in, 0, lp, 2, NULL, out), VEIL_OK);
+    veil_backend_keys_free(k2);
+
+    free(in);
+    free(out);
+    free(out2);
+    free(ref);
+    veil_lut_free(luts[0]);
+    veil_lut_free(luts[1]);
+}
+
+/* Reference: out = sum w * in + bias through the engine's scalar ops. */
+static void ref_axpy(uint64_t *acc, const uint64_t *ct, int64_t w) {
+    uint32_t d = veil_params_big_dim(P);
+    uint64_t *t = malloc(LWE * sizeof *t);
+    CU_ASSERT_FATAL(t != NULL);
+    veil_lwe_mul_scalar(t, ct, w, d);
+    veil_lwe_add(acc, acc, t, d);
+    free(t);
+}
+
+static void test_linear(void) {
+    const unsigned bits = 10;
+    const size_t batch = 5, in_f = 6, out_f = 4;
+    uint64_t *in = alloc_cts(batch * in_f), *out = alloc_cts(batch * out_f),
+             *ref = alloc_cts(batch * out_f), *out2 = alloc_cts(batch * out_f);
+    int64_t m[5 * 6], w[4 * 6];
+    uint64_t bias[4];
+    int64_t bias_m[4];
+    for (size_t i = 0; i < batch * in_f; i++) {
+        m[i] = rand_in(-8, 7);
+        veil_encrypt_big(ENC, SK, veil_encode(m[i], bits), in + i * LWE);
+    }
+    for (size_t i = 0; i < out_f * in_f; i++)
+        w[i] = rand_in(-5, 5);
+    for (size_t o = 0; o < out_f; o++) {
+        bias_m[o] = rand_in(-20, 20);
+        bias[o] = veil_encode(bias_m[o], bits);
+    }
+    for (size_t b = 0; b < batch; b++)
+        for (size_t o = 0; o < out_f; o++) {
+            uint64_t *y = ref + (b * out_f + o) * LWE;
+            for (size_t i = 0; i < in_f; i++)
+                ref_axpy(y, in + (b * in_f + i) * LWE, w[o * in_f + i]);
+            y[LWE - 1] += bias[o];
+        }
+    CU_ASSERT_EQUAL_FATAL(veil_backend_linear(KEYS, in, batch, in_f, w, bias, out_f, out), VEIL_OK);
+    CU_ASSERT(memcmp(out, ref, batch * out_f * LWE * sizeof *out) == 0);
+    for (size_t b = 0; b < batch; b++)
+        for (size_t o = 0; o < out_f; o++) {
+            int64_t want = bias_m[o];
+            for (size_t i = 0; i < in_f; i++)
+                want += w[o * in_f + i] * m[b * in_f + i];
+            CU_ASSERT_EQUAL(veil_decode(veil_phase_big(SK, out + (b * out_f + o) * LWE), bits, 1),
+                            want);
+        }
+    /* Tiled over outputs (13 weights: 2 rows) and samples (7 cts: 1 sample). */
+    veil_backend_keys *k2;
+    CU_ASSERT_FATAL(veil_backend_keys_new(BE, EK, 8, &k2) == VEIL_OK);
+    veil_backend_keys_limits(k2, &(veil_backend_limits){.max_cts = 7, .max_weights = 13});
+    CU_ASSERT_EQUAL(veil_backend_linear(k2, in, batch, in_f, w, bias, out_f, out2), VEIL_OK);
+    CU_ASSERT(memcmp(out2, ref, batch * out_f * LWE * sizeof *out) == 0);
+    /* One row does not fit: refused, not truncated. */
+    veil_backend_keys_limits(k2, &(veil_backend_limits){.max_weights = 5});
+    CU_ASSERT_EQUAL(veil_backend_linear(k2, in, batch, in_f, w, bias, out_f, out2),
+                    VEIL_ERR_UNSUPPORTED);
+    veil_backend_keys_free(k2);
+    /* No bias. */
+    CU_ASSERT_EQUAL(veil_backend_linear(KEYS, in, 1, in_f, w, NULL, 1, out), VEIL_OK);
+    int64_t want = 0;
+    for (size_t i = 0; i < in_f; i++)
+        want += w[i] * m[i];
+    CU_ASSERT_EQUAL(veil_decode(veil_phase_big(SK, out), bits, 1), want);
+    CU_ASSERT_EQUAL(veil_backend_linear(KEYS, in, 1, 0, w, NULL, 1, out), VEIL_ERR_ARG);
+    free(in);
+    free(out);
+    free(out2);
+    free(ref);
+}
+
+static void test_conv2d(void) {
+    const unsigned bits = 10;
+    const veil_conv2d_shape s = {.c_in = 2,
+                                 .h_in = 5,
+                                 .w_in = 4,
+                                 .c_out = 3,
+                                 .kh = 3,
+                                 .kw = 2,
+                                 .stride_h = 2,
+                                 .stride_w = 1,
+                                 .pad_h = 1,
+                                 .pad_w = 1};
+    uint32_t ho, wo;
+    veil_conv2d_out_hw(&s, &ho, &wo);
+    CU_ASSERT_EQUAL(ho, 3); /* (5 + 2 - 3) / 2 + 1 */
+    CU_ASSERT_EQUAL(wo, 5); /* (4 + 2 - 2) / 1 + 1 */
+    const size_t batch = 2, per_in = 2 * 5 * 4, per_out = 3 * (size_t)ho * wo, nw = 3 * 2 * 3 * 2;
+    uint64_t *in = alloc_cts(batch * per_in), *out = alloc_cts(batch * per_out),
+             *ref = alloc_cts(batch * per_out), *out2 = alloc_cts(batch * per_out);
+    int64_t m[2 * 40], w[36], bias_m[3], want[2 * 45];
+    uint64_t bias[3];
+    for (size_t i = 0; i < batch * per_in; i++) {
+        m[i] = rand_in(-8, 7);
+        veil_encrypt_big(ENC, SK, veil_encode(m[i], bits), in + i * LWE);
+    }
+    for (size_t i = 0; i < nw; i++)
+        w[i] = rand_in(-3, 3);
+    for (size_t o = 0; o < 3; o++) {
+        bias_m[o] = rand_in(-20, 20);
+        bias[o] = veil_encode(bias_m[o], bits);
+    }
+    for (size_t b = 0; b < batch; b++)
+        for (uint32_t co = 0; co < 3; co++)
+            for (uint32_t oy = 0; oy < ho; oy++)
+                for (uint32_t ox = 0; ox < wo; ox++) {
+                    size_t oi = b * per_out + (co * ho + oy) * wo + ox;
+                    uint64_t *y = ref + oi * LWE;
+                    want[oi] = bias_m[co];
+                    for (uint32_t ci = 0; ci < 2; ci++)
+                        for (uint32_t ky = 0; ky < 3; ky++)
+                            for (uint32_t kx = 0; kx < 2; kx++) {
+                                int iy = (int)(oy * 2 + ky) - 1, ix = (int)(ox + kx) - 1;
+                                if (iy < 0 || iy >= 5 || ix < 0 || ix >= 4) continue;
+                                size_t ii = b * per_in + (ci * 5 + (size_t)iy) * 4 + (size_t)ix;
+                                int64_t wv = w[((co * 2 + ci) * 3 + ky) * 2 + kx];
+                                ref_axpy(y, in + ii * LWE, wv);
+                                want[oi] += wv * m[ii];
+                            }
+                    y[LWE - 1] += bias[co];
+                }
+    CU_ASSERT_EQUAL_FATAL(veil_backend_conv2d(KEYS, in, batch, &s, w, bias, out), VEIL_OK);
+    CU_ASSERT(memcmp(out, ref, batch * per_out * LWE * sizeof *out) == 0);
+    for (size_t i = 0; i < batch * per_out; i++)
+        CU_ASSERT_EQUAL(veil_decode(veil_phase_big(SK, out + i * LWE), bits, 1), want[i]);
+    /* Tiled: 12 weights = 1 output channel (15 cts) per call, 1 sample. */
+    veil_backend_keys *k2;
+    CU_ASSERT_FATAL(veil_backend_keys_new(BE, EK, 8, &k2) == VEIL_OK);
+    veil_backend_keys_limits(k2, &(veil_backend_limits){.max_cts = 40, .max_weights = 12});
+    CU_ASSERT_EQUAL(veil_backend_conv2d(k2, in, batch, &s, w, bias, out2), VEIL_OK);
+    CU_ASSERT(memcmp(out2, ref, batch * per_out * LWE * sizeof *out) == 0);
+    veil_backend_keys_limits(k2, &(veil_backend_limits){.max_cts = 39});
+    CU_ASSERT_EQUAL(veil_backend_conv2d(k2, in, batch, &s, w, bias, out2), VEIL_ERR_UNSUPPORTED);
+    veil_backend_keys_free(k2);
+    veil_conv2d_shape bad = s;
+    bad.stride_w = 0;
+    CU_ASSERT_EQUAL(veil_backend_conv2d(KEYS, in, batch, &bad, w, bias, out), VEIL_ERR_ARG);
+    bad = s;
+    bad.kh = 9;
+    CU_ASSERT_EQUAL(veil_backend_conv2d(KEYS, in, batch, &bad, w, bias, out), VEIL_ERR_ARG);
+    free(in);
+    free(out);
+    free(out2);
+    free(ref);
+}
+
+int main(void) {
+    if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
+    CU_pSuite s = CU_add_suite("backend_cpu", suite_init, suite_clean);
+    if (!s) return CU_get_error();
+    VEIL_ADD_TEST(s, test_kind_parse);
+    VEIL_ADD_TEST(s, test_backend_select);
+    VEIL_ADD_TEST(s, test_ks_pbs);
+    VEIL_ADD_TEST(s, test_linear);
+    VEIL_ADD_TEST(s, test_conv2d);
+    return veil_test_run();
+}

@@ -1,0 +1,68 @@
+/* veil/noise.h — the noise model behind every parameter set's p_fail.
+ *
+ * These are Concrete's formulas (zama-ai/concrete, backends/concrete-cpu/
+ * noise-model: keyswitch, modulus switching, blind rotation with its FFT term;
+ * concrete-optimizer noise_estimator/error.rs for the failure probability),
+ * the same ones scripts/params/derive.py uses to derive the VEIL_PARAMS_NN
+ * sets. The compiler uses them to bound the noise of a program; the tests use
+ * them to check measured noise. docs/PARAMS.md has the derivation.
+ *
+ * Units: every variance is a modular variance, in units of 2^-64 squared
+ * (the variance of the signed integer representative of a 64-bit torus
+ * element). A Gaussian of torus std dev s has variance (s * 2^64)^2.
+ *
+ * A KS-PBS whose input ciphertext (under the big key, dimension k*N) has noise
+ * variance v fails when the phase error after keyswitch and modulus switch,
+ * of variance v + ks + ms, exceeds half a message step: with p bits of
+ * message and one padding bit, Delta = 2^(63-p) and the limit is 2^(62-p).
+ * The input of a lookup that reads a dot product sum_i w_i * x_i of PBS
+ * outputs has v = (sum_i w_i^2) * veil_noise_pbs_output_variance(). */
+#ifndef VEIL_NOISE_H
+#define VEIL_NOISE_H
+
+#include <stdint.h>
+
+#include "veil/params.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Keyswitch from the big key (k*N) to the small key (n) with the set's KSK
+ * noise and decomposition: the variance it adds. */
+double veil_noise_ks_variance(const veil_params *p);
+
+/* Modulus switch of an n-dimensional LWE to 2N: the variance it adds, for the
+ * set's `ms` (STANDARD: Concrete's formula; CENTERED: TFHE-rs's
+ * centered_binary_shifted_modulus_switch_additive_variance). */
+double veil_noise_ms_variance(const veil_params *p);
+
+/* Variance of a PBS output (blind rotation, n external products including
+ * Concrete's FFT term; sample extraction adds nothing). Independent of the
+ * input noise when the PBS succeeds. */
+double veil_noise_pbs_output_variance(const veil_params *p);
+
+/* Fresh encryption under the big key (the GLWE noise of the set). */
+double veil_noise_fresh_variance(const veil_params *p);
+
+/* log2 of the probability that a KS-PBS at `precision` bits (plus one padding
+ * bit) decodes wrongly when its input has variance `input_variance`. */
+double veil_noise_log2_p_fail(const veil_params *p, unsigned precision, double input_variance);
+
+/* Concrete's FFT error term of one external product (k, N, base 2^B, l
+ * levels): 2^-2.57722494 * 2^(2*(64-53)) * l * 2^(2B) * N^2 * (k+1). */
+double veil_noise_fft_variance(uint32_t glwe_dim, uint32_t poly_size, uint32_t base_log,
+                               uint32_t level);
+
+/* Concrete's 128-bit security curve (SECURITY_WEIGHTS_ARRAY): the smallest
+ * secure log2 of the torus std dev for an LWE of dimension `dim` (k*N for a
+ * GLWE), floored at -62; +INFINITY below the curve's minimal dimension 450. */
+double veil_noise_min_log2_std_128(uint32_t dim);
+
+/* log2 of the torus std dev of a noise (sqrt of its variance / 2^64). */
+double veil_noise_log2_std(const veil_noise *noise);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

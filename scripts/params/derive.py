@@ -1,0 +1,368 @@
+#!/usr/bin/env python3
+"""Derive veil's neural-network TFHE parameter sets with Concrete's method.
+
+Pure Python 3 (stdlib only). For every cell (precision p, weight 2-norm) it
+searches (n, k, N, PBS base/level, KS base/level) for the cheapest KS-PBS
+parameter set whose failure probability per PBS is <= 2^-40, with every noise
+at the minimum the 128-bit security curve allows, and writes
+
+  engine/src/params_nn.inc   (the C table rows, included by engine/src/params.c)
+  docs/PARAMS_NN_TABLE.md    (the table quoted in docs/PARAMS.md)
+
+It also recomputes the failure probability of published TFHE-rs sets as a check
+of the noise model (`--validate`).
+
+Units: every variance here is a *modular* variance, i.e. in units of 2^-64
+squared (the variance of the integer representative of a torus element on a
+64-bit torus). Concrete writes its formulas for the torus variance (a fraction
+of 1); we multiply them by q^2 = 2^128. The same formulas are implemented in C
+in engine/src/params.c (veil_noise_*); keep the two in sync.
+
+Sources (zama-ai/concrete, read for this derivation):
+  [SEC]  backends/concrete-cpu/noise-model/src/gaussian_noise/security/security_weight.rs
+  [KS1]  backends/concrete-cpu/noise-model/src/gaussian_noise/noise/keyswitch_one_bit.rs
+  [KS]   backends/concrete-cpu/noise-model/src/gaussian_noise/noise/keyswitch.rs
+  [EP]   backends/concrete-cpu/noise-model/src/gaussian_noise/noise/external_product_glwe.rs
+  [BR]   backends/concrete-cpu/noise-model/src/gaussian_noise/noise/blind_rotate.rs
+  [MS]   estimate_modulus_switching_noise_with_binary_key, module
+         gaussian_noise::noise::modulus_switching of the same crate (exported
+         to C by backends/concrete-cpu/noise-model/src/c_api/modulus_switching.rs)
+  [ERR]  compilers/concrete-optimizer/concrete-optimizer/src/noise_estimator/error.rs
+  [CX]   compilers/concrete-optimizer/concrete-optimizer/src/computing_cost/operators/
+         {cmux,pbs,keyswitch_lwe}.rs, computing_cost/fft.rs
+  [AP]   the atomic pattern of concrete-optimizer (optimization/atomic_pattern.rs):
+         noise before the PBS = norm2^2 * v_pbs + v_ks + v_ms
+"""
+
+import argparse
+import math
+import os
+import sys
+
+LOG2_Q = 64
+Q2 = 2.0 ** (2 * LOG2_Q)
+
+# [SEC] SECURITY_WEIGHTS_ARRAY, 128-bit line (lattice-estimator, 24 June 2022).
+SEC128_SLOPE = -0.026405028765226220
+SEC128_BIAS = 2.4826422691043177
+SEC128_MIN_DIM = 450
+# the other lines of the same array, used only to report a security estimate
+SEC_LINES = [
+    (80, -0.04042633119364589, 1.6609788641436722, 450),
+    (96, -0.03414780360867051, 2.017310258660345, 450),
+    (112, -0.029670137081135885, 2.162463714083856, 450),
+    (128, -0.02640502876522622, 2.4826422691043177, 450),
+    (144, -0.023821437305989134, 2.7177789440636673, 450),
+    (160, -0.02174358218716036, 2.938810548493322, 498),
+    (176, -0.019904056582117684, 2.8161252801542247, 551),
+    (192, -0.018610403247590085, 3.2996236848399008, 606),
+    (256, -0.014606812351714953, 3.8493629234693003, 826),
+]
+
+# [EP] FFT_SCALING_WEIGHT and the 53-bit mantissa (lost bits = 64 - 53 = 11).
+FFT_SCALING_WEIGHT = -2.57722494
+FFT_PRECISION = 53
+
+
+def secure_log2_std(dim, slope=SEC128_SLOPE, bias=SEC128_BIAS, min_dim=SEC128_MIN_DIM):
+    """[SEC] SecurityWeights::secure_log2_std: the smallest secure log2 of the
+    torus std dev (fraction of 1) for an LWE/GLWE of dimension `dim` (k*N for
+    GLWE), floored at 2 - log2(q) (two lowest modular bits always noisy)."""
+    if dim < min_dim:
+        return math.inf  # Concrete returns ciphertext_modulus_log: nothing is secure
+    return max(slope * dim + bias, 2.0 - LOG2_Q)
+
+
+def min_variance(dim):
+    """Modular variance of the minimal secure Gaussian for dimension `dim`."""
+    return 2.0 ** (2 * (secure_log2_std(dim) + LOG2_Q))
+
+
+def security_estimate(dim, log2_std):
+    """Highest level of [SEC]'s table whose line the (dim, std) pair meets."""
+    best = 0
+    for lam, slope, bias, mind in SEC_LINES:
+        if dim >= mind and log2_std >= max(slope * dim + bias, 2.0 - LOG2_Q) - 1e-12:
+            best = lam
+    return best
+
+
+def var_keyswitch(big_n, base_log, level, var_ksk):
+    """[KS1] x [KS]: keyswitch from dimension big_n with binary keys.
+    per input coefficient: (q^2/(12 B^2l) - 1/12) * (Var(s)+E(s)^2)
+                           + Var(s)/4 + l * var_ksk * (B^2 + 2)/12
+    with Var(s) = E(s)^2 = 1/4 (binary key), all modular."""
+    b2l = 2.0 ** (2 * base_log * level)
+    base = 2.0 ** base_log
+    res2 = (Q2 / (12.0 * b2l) - 1.0 / 12.0) * (0.25 + 0.25)
+    res3 = 0.25 * 0.25
+    res4 = level * var_ksk * (base * base + 2.0) / 12.0
+    return big_n * (res2 + res3 + res4)
+
+
+def var_fft(k, poly, base_log, level):
+    """[EP] fft_noise_variance_external_product_glwe, modular:
+    2^FFT_SCALING_WEIGHT * 2^(2*(64-53)) * l * B^2 * N^2 * (k+1)."""
+    lost = LOG2_Q - FFT_PRECISION
+    return (2.0 ** FFT_SCALING_WEIGHT * 2.0 ** (2 * lost) * level
+            * (2.0 ** base_log) ** 2 * float(poly) ** 2 * (k + 1))
+
+
+def var_external_product(k, poly, base_log, level, var_bsk):
+    """[EP] theoretical_variance_external_product_glwe + FFT term, modular."""
+    b = 2.0 ** base_log
+    b2l = 2.0 ** (2 * base_log * level)
+    kn = float(k * poly)
+    res1 = level * (k + 1) * poly * (b * b + 2.0) / 12.0 * var_bsk
+    res2 = ((Q2 - b2l) / (24.0 * b2l) * (1.0 + kn * (0.25 + 0.25))
+            + kn / 8.0 * 0.25 + (1.0 / 16.0) * (1.0 - kn) ** 2 * 0.25)
+    return res1 + res2 + var_fft(k, poly, base_log, level)
+
+
+def var_blind_rotate(n, k, poly, base_log, level, var_bsk):
+    """[BR] n CMUXes, each one external product (cmux.rs)."""
+    return n * var_external_product(k, poly, base_log, level, var_bsk)
+
+
+def var_modulus_switch(n, poly):
+    """[MS] estimate_modulus_switching_noise_with_binary_key, modular, w = 2N:
+    (1/12 + n/24) * q^2/w^2 + (-1/12 + n/48)."""
+    w = 2.0 * poly
+    return (1.0 / 12.0 + n / 24.0) * Q2 / (w * w) + (-1.0 / 12.0 + n / 48.0)
+
+
+def var_modulus_switch_centered(n, poly):
+    """TFHE-rs noise_formulas/centered_mean_shifted_modulus_switch.rs (for
+    VEIL_MS_CENTERED sets only): n * (1/24 + 1/48 * q^2/w^2), modular."""
+    w = 2.0 * poly
+    return n * (1.0 / 24.0 + (1.0 / 48.0) * Q2 / (w * w))
+
+
+def fatal_limit(precision):
+    """[ERR] fatal_variance_limit with 1 left (padding) + 1 right padding bit:
+    a value of p bits with one padding bit has Delta = 2^(63-p); it decodes
+    correctly while |noise| < Delta/2 = 2^(64 - p - 2)."""
+    return 2.0 ** (LOG2_Q - precision - 2)
+
+
+def log2_erfc(x):
+    """log2(erfc(x)), accurate for large x too (asymptotic expansion)."""
+    if x < 25.0:
+        v = math.erfc(x)
+        if v > 0.0:
+            return math.log2(v)
+    # erfc(x) ~ exp(-x^2)/(x sqrt(pi)) * (1 - 1/(2x^2) + 3/(4x^4))
+    s = 1.0 - 1.0 / (2 * x * x) + 3.0 / (4 * x ** 4)
+    return (-x * x - math.log(x * math.sqrt(math.pi)) + math.log(s)) / math.log(2.0)
+
+
+def log2_p_fail(precision, variance):
+    """[ERR] inverted: P(|N(0, variance)| > fatal_limit) = erfc(limit / sqrt(2 var))."""
+    return log2_erfc(fatal_limit(precision) / math.sqrt(2.0 * variance))
+
+
+def cost_pbs(n, k, poly, level):
+    """[CX] PbsComplexity = n * cmux, cmux.rs SimpleWithFactors (factors 1):
+    (k+1) l (N log2 N + N) + (k+1) (N log2 N + N) + (k+1)^2 l N."""
+    fft = poly * math.log2(poly) + poly
+    return n * ((k + 1) * level * fft + (k + 1) * fft + (k + 1) ** 2 * level * poly)
+
+
+def cost_ks(big_n, n, level):
+    """[CX] keyswitch_lwe.rs KsComplexity."""
+    dec = big_n * level
+    mul = big_n * level * (n + 1)
+    add = (big_n * level - 1) * (n + 1) + 1
+    return float(dec + mul + add)
+
+
+# ------------------------------------------------------------------ search --
+
+def decompositions(max_level=12):
+    out = []
+    for level in range(1, max_level + 1):
+        for base_log in range(1, 64 // level + 1):
+            out.append((base_log, level))
+    return out
+
+
+def pareto(options):
+    """options: (cost, var, payload). Keep the points no other dominates,
+    sorted by increasing cost (hence decreasing variance)."""
+    options.sort(key=lambda o: (o[0], o[1]))
+    front = []
+    best_var = float("inf")
+    for o in options:
+        if o[1] < best_var:
+            front.append(o)
+            best_var = o[1]
+    return front
+
+
+def search(cells, n_range, glwe_shapes, p_fail_log2_target):
+    """Brute force over (k, N, n) with Pareto fronts for the two
+    decompositions. Returns {cell: best} with best a dict."""
+    decs = decompositions()
+    best = {c: None for c in cells}
+    kappa_var = {}
+    for (prec, norm2) in cells:
+        # largest total variance allowed: solve log2_p_fail(prec, V) = target
+        lo, hi = 0.0, 2.0 ** 130
+        for _ in range(200):
+            mid = math.sqrt(lo * hi) if lo > 0 else hi / 2 ** 60
+            if log2_p_fail(prec, mid) <= p_fail_log2_target:
+                lo = mid
+            else:
+                hi = mid
+        kappa_var[(prec, norm2)] = lo
+    for (k, poly) in glwe_shapes:
+        big_n = k * poly
+        var_bsk = min_variance(big_n)
+        for n in n_range:
+            var_ksk = min_variance(n)
+            v_ms = var_modulus_switch(n, poly)
+            br = pareto([(cost_pbs(n, k, poly, l), var_blind_rotate(n, k, poly, b, l, var_bsk),
+                          (b, l)) for (b, l) in decs])
+            ks = pareto([(cost_ks(big_n, n, l), var_keyswitch(big_n, b, l, var_ksk), (b, l))
+                         for (b, l) in decs])
+            for cell in cells:
+                prec, norm2 = cell
+                vmax = kappa_var[cell]
+                if v_ms >= vmax:
+                    continue
+                cur = best[cell]
+                for (c_br, v_br, d_br) in br:
+                    rest = vmax - v_ms - norm2 * norm2 * v_br
+                    if rest <= 0:
+                        continue
+                    if cur is not None and c_br >= cur["cost"]:
+                        break
+                    # cheapest ks with v_ks <= rest (ks sorted: cost up, var down)
+                    for (c_ks, v_ks, d_ks) in ks:
+                        if v_ks <= rest:
+                            total = c_br + c_ks
+                            if cur is None or total < cur["cost"]:
+                                cur = {"cost": total, "n": n, "k": k, "N": poly,
+                                       "pbs": d_br, "ks": d_ks, "v_br": v_br,
+                                       "v_ks": v_ks, "v_ms": v_ms}
+                            break
+                best[cell] = cur
+    return best
+
+
+# -------------------------------------------------------------- validation --
+
+# TFHE-rs v1.1 classic KS-PBS Gaussian 2^-64 sets (standard modulus switch),
+# copied in engine/src/params.c: (name, n, k, N, lwe_std, glwe_std, pbs B, l,
+# ks B, l, precision, 2-norm, published log2_p_fail)
+PUBLISHED = [
+    ("V1_1_PARAM_MESSAGE_1_CARRY_1_KS_PBS_GAUSSIAN_2M64", 781, 4, 512,
+     8.868480365938865e-06, 2.845267479601915e-15, 23, 1, 4, 3, 2, 3, -64.01),
+    ("V1_1_PARAM_MESSAGE_2_CARRY_2_KS_PBS_GAUSSIAN_2M64", 833, 1, 2048,
+     3.6158408373309336e-06, 2.845267479601915e-15, 23, 1, 3, 5, 4, 5, -64.014),
+    ("V1_1_PARAM_MESSAGE_3_CARRY_3_KS_PBS_GAUSSIAN_2M64", 977, 1, 8192,
+     3.0144389706858286e-07, 2.168404344971009e-19, 15, 2, 3, 6, 6, 9, -64.177),
+]
+
+
+def model_p_fail(n, k, poly, lwe_std, glwe_std, pb, pl, kb, kl, prec, norm2):
+    v_lwe = (lwe_std * 2.0 ** 64) ** 2
+    v_glwe = (glwe_std * 2.0 ** 64) ** 2
+    v_br = var_blind_rotate(n, k, poly, pb, pl, v_glwe)
+    v_ks = var_keyswitch(k * poly, kb, kl, v_lwe)
+    v_ms = var_modulus_switch(n, poly)
+    total = norm2 * norm2 * v_br + v_ks + v_ms
+    return log2_p_fail(prec, total), v_br, v_ks, v_ms
+
+
+def validate():
+    rows = []
+    for (name, n, k, poly, ls, gs, pb, pl, kb, kl, prec, norm2, pub) in PUBLISHED:
+        lp, v_br, v_ks, v_ms = model_p_fail(n, k, poly, ls, gs, pb, pl, kb, kl, prec, norm2)
+        rows.append((name, pub, lp, v_br, v_ks, v_ms))
+    return rows
+
+
+# ------------------------------------------------------------------ output --
+
+def emit(best, cells, target, out_inc, out_md):
+    lines = [
+        "/* Generated by scripts/params/derive.py -- do not edit by hand.",
+        " * Neural-network KS-PBS sets: cheapest set (Concrete's cost model) with",
+        " * log2 p_fail <= %g per PBS at the given precision and 2-norm, all noises at" % target,
+        " * the 128-bit minimum of Concrete's security curve (docs/PARAMS.md). */",
+    ]
+    md = ["| id | p | norm2 | n | k | N | pbs B,l | ks B,l | log2 std lwe | log2 std glwe "
+          "| log2 p_fail | cost |",
+          "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    count = 0
+    for cell in cells:
+        prec, norm2 = cell
+        b = best[cell]
+        lognorm = int(round(math.log2(norm2)))
+        ident = "nn-p%d-norm2e%d-2m40" % (prec, lognorm)
+        if b is None:
+            md.append("| %s | %d | 2^%d | infeasible for N <= 2^16 | | | | | | | | |"
+                      % (ident, prec, lognorm))
+            continue
+        n, k, poly = b["n"], b["k"], b["N"]
+        lwe_l2 = secure_log2_std(n)
+        glwe_l2 = secure_log2_std(k * poly)
+        total = norm2 * norm2 * b["v_br"] + b["v_ks"] + b["v_ms"]
+        lp = log2_p_fail(prec, total)
+        sec = min(security_estimate(n, lwe_l2), security_estimate(k * poly, glwe_l2))
+        flags = "VEIL_PARAMS_NN" + (" | VEIL_PARAMS_SLOW" if poly >= 16384 else "")
+        src = ("scripts/params/derive.py: Concrete noise model (concrete-cpu noise-model) and "
+               "128-bit security curve, p=%d, norm2=2^%d, log2 p_fail <= %g, cost %.4g"
+               % (prec, lognorm, target, b["cost"]))
+        lines.append(
+            '{"%s", %d, %d, %d, {VEIL_NOISE_GAUSSIAN, %.17g, 0}, {VEIL_NOISE_GAUSSIAN, %.17g, 0}, '
+            '%d, %d, %d, %d, %d, %.17g, VEIL_MS_STANDARD, %.6f, %.1f, %s, "%s"},'
+            % (ident, n, k, poly, 2.0 ** lwe_l2, 2.0 ** glwe_l2, b["pbs"][0], b["pbs"][1],
+               b["ks"][0], b["ks"][1], prec, float(norm2), lp, float(sec), flags, src))
+        md.append("| %s | %d | 2^%d | %d | %d | %d | %d,%d | %d,%d | %.3f | %.3f | %.2f | %.3g |"
+                  % (ident, prec, lognorm, n, k, poly, b["pbs"][0], b["pbs"][1], b["ks"][0],
+                     b["ks"][1], lwe_l2, glwe_l2, lp, b["cost"]))
+        count += 1
+    with open(out_inc, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    with open(out_md, "w") as f:
+        f.write("\n".join(md) + "\n")
+    return count
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+    ap.add_argument("--validate", action="store_true", help="only recompute published p_fail")
+    ap.add_argument("--target", type=float, default=-40.0, help="log2 p_fail per PBS")
+    ap.add_argument("--precisions", default="1,2,3,4,5,6,7,8")
+    ap.add_argument("--norms-log2", default="0,2,4,6,8,10")
+    ap.add_argument("--n-min", type=int, default=500)
+    ap.add_argument("--n-max", type=int, default=1400)
+    ap.add_argument("--n-step", type=int, default=1)
+    ap.add_argument("--out-inc", default=os.path.join(root, "engine/src/params_nn.inc"))
+    ap.add_argument("--out-md", default=os.path.join(root, "docs/PARAMS_NN_TABLE.md"))
+    args = ap.parse_args()
+
+    print("validation against TFHE-rs v1.1 Gaussian 2^-64 sets (standard modulus switch):")
+    print("%-52s %10s %10s %9s %9s %9s" % ("set", "published", "model", "log2 vbr",
+                                           "log2 vks", "log2 vms"))
+    for (name, pub, lp, v_br, v_ks, v_ms) in validate():
+        print("%-52s %10.3f %10.3f %9.3f %9.3f %9.3f" % (name, pub, lp, math.log2(v_br),
+                                                         math.log2(v_ks), math.log2(v_ms)))
+    if args.validate:
+        return 0
+
+    precs = [int(x) for x in args.precisions.split(",")]
+    norms = [2 ** int(x) for x in args.norms_log2.split(",")]
+    cells = [(p, m) for p in precs for m in norms]
+    shapes = [(k, 2 ** lg) for lg in range(9, 17) for k in range(1, 7) if k * 2 ** lg <= 2 ** 16]
+    best = search(cells, range(args.n_min, args.n_max + 1, args.n_step), shapes, args.target)
+    count = emit(best, cells, args.target, args.out_inc, args.out_md)
+    print("wrote %d sets to %s and %s" % (count, args.out_inc, args.out_md))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,209 @@
+// LABELS: unit
+/* The parameter table and the noise model: ids unique and findable, fields
+ * sane, 128-bit security by Concrete's curve recomputed from the stored
+ * dimensions and noises, each set's p_fail recomputed by the noise model, and
+ * the noise model itself against Concrete's golden values. */
+#include "testutil.h"
+#include "veil/noise.h"
+#include "veil/params.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static int is_pow2(uint32_t x) {
+    return x && !(x & (x - 1));
+}
+
+static void test_ids_unique_and_findable(void) {
+    size_t n = veil_params_count();
+    CU_ASSERT(n >= 12);
+    for (size_t i = 0; i < n; i++) {
+        const veil_params *p = veil_params_at(i);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(p->id);
+        CU_ASSERT(strlen(p->id) > 0 && strlen(p->id) < 64);
+        CU_ASSERT_PTR_EQUAL(veil_params_find(p->id), p);
+        for (size_t j = i + 1; j < n; j++)
+            CU_ASSERT(strcmp(p->id, veil_params_at(j)->id) != 0);
+        for (const char *c = p->id; *c; c++)
+            CU_ASSERT((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-' ||
+                      *c == '_');
+    }
+    CU_ASSERT_PTR_NULL(veil_params_at(n));
+    CU_ASSERT_PTR_NULL(veil_params_find("no-such-set"));
+    CU_ASSERT_PTR_NULL(veil_params_find(NULL));
+    CU_ASSERT_PTR_NULL(veil_params_find(""));
+    /* ids other code and files rely on */
+    const char *stable[] = {
+        "tfhers-1_1-gaussian-2m64",  "tfhers-2_2-gaussian-2m64",  "tfhers-3_3-gaussian-2m64",
+        "tfhers-1_1-tuniform-2m64",  "tfhers-2_2-tuniform-2m64",  "tfhers-3_3-tuniform-2m64",
+        "tfhers-1_1-gaussian-2m128", "tfhers-2_2-gaussian-2m128", "tfhers-3_3-gaussian-2m128",
+        "tfhers-1_1-tuniform-2m128", "tfhers-2_2-tuniform-2m128", "tfhers-3_3-tuniform-2m128"};
+    for (size_t i = 0; i < sizeof stable / sizeof stable[0]; i++)
+        CU_ASSERT_PTR_NOT_NULL(veil_params_find(stable[i]));
+}
+
+static void check_noise_sane(const veil_noise *z) {
+    if (z->kind == VEIL_NOISE_GAUSSIAN) {
+        CU_ASSERT(z->std_dev > 0.0 && z->std_dev < 1.0);
+        CU_ASSERT_EQUAL(z->bound_log2, 0);
+    } else {
+        CU_ASSERT_EQUAL(z->kind, VEIL_NOISE_TUNIFORM);
+        CU_ASSERT(z->bound_log2 >= 1 && z->bound_log2 <= 62);
+        CU_ASSERT_EQUAL(z->std_dev, 0.0);
+    }
+}
+
+static void test_fields_sane(void) {
+    for (size_t i = 0; i < veil_params_count(); i++) {
+        const veil_params *p = veil_params_at(i);
+        CU_ASSERT(is_pow2(p->poly_size) && p->poly_size >= 256 && p->poly_size <= 65536);
+        CU_ASSERT(p->glwe_dim >= 1 && p->glwe_dim <= 6);
+        CU_ASSERT(p->lwe_dim >= 450 && p->lwe_dim < veil_params_big_dim(p) + 2048);
+        CU_ASSERT(p->pbs_level >= 1 && p->pbs_base_log >= 1);
+        CU_ASSERT(p->ks_level >= 1 && p->ks_base_log >= 1);
+        CU_ASSERT(p->pbs_level * p->pbs_base_log <= 64);
+        CU_ASSERT(p->ks_level * p->ks_base_log <= 64);
+        CU_ASSERT(p->precision >= 1 && p->precision <= 8);
+        /* a PBS needs at least one slot per table entry */
+        CU_ASSERT(p->poly_size >= (1u << p->precision));
+        CU_ASSERT(p->norm2 >= 1.0);
+        CU_ASSERT(p->ms == VEIL_MS_STANDARD || p->ms == VEIL_MS_CENTERED);
+        CU_ASSERT(p->log2_p_fail < -39.0 && p->log2_p_fail > -200.0);
+        CU_ASSERT(p->security_bits >= 128.0);
+        CU_ASSERT(((p->flags & VEIL_PARAMS_SLOW) != 0) == (p->poly_size >= 16384));
+        CU_ASSERT((p->flags & ~(uint32_t)(VEIL_PARAMS_SLOW | VEIL_PARAMS_NN)) == 0);
+        CU_ASSERT_PTR_NOT_NULL(p->source);
+        CU_ASSERT(p->source && strlen(p->source) > 20);
+        if (p->flags & VEIL_PARAMS_NN) CU_ASSERT(p->log2_p_fail <= -40.0);
+        check_noise_sane(&p->lwe_noise);
+        check_noise_sane(&p->glwe_noise);
+    }
+}
+
+/* Security >= 128 bits by Concrete's 128-bit line, recomputed from the stored
+ * dimension and noise (TUniform: through its variance). */
+static void test_security_by_curve(void) {
+    for (size_t i = 0; i < veil_params_count(); i++) {
+        const veil_params *p = veil_params_at(i);
+        double lwe = veil_noise_log2_std(&p->lwe_noise);
+        double lwe_min = veil_noise_min_log2_std_128(p->lwe_dim);
+        double glwe = veil_noise_log2_std(&p->glwe_noise);
+        double glwe_min = veil_noise_min_log2_std_128(veil_params_big_dim(p));
+        /* 1e-9 bit: the NN sets sit exactly on the curve, up to printing */
+        if (lwe < lwe_min - 1e-9 || glwe < glwe_min - 1e-9)
+            printf("%s: lwe log2 std %.4f (min %.4f), glwe %.4f (min %.4f)\n", p->id, lwe, lwe_min,
+                   glwe, glwe_min);
+        CU_ASSERT(lwe >= lwe_min - 1e-9);
+        CU_ASSERT(glwe >= glwe_min - 1e-9);
+    }
+    CU_ASSERT(isinf(veil_noise_min_log2_std_128(449)));
+    CU_ASSERT_DOUBLE_EQUAL(veil_noise_min_log2_std_128(1 << 14), -62.0, 0.0);
+    CU_ASSERT_DOUBLE_EQUAL(veil_noise_min_log2_std_128(1000),
+                           -0.026405028765226220 * 1000 + 2.4826422691043177, 1e-12);
+}
+
+/* Each set's own p_fail, recomputed: the input of its lookup is a dot product
+ * of 2-norm `norm2` of PBS outputs. Standard-switch sets must be within 0.5
+ * bit of what they claim (or better); centered-switch sets are printed (the
+ * TFHE-rs v1.4 sets were optimised with TFHE-rs's newer formulas). */
+static void test_p_fail_recomputed(void) {
+    for (size_t i = 0; i < veil_params_count(); i++) {
+        const veil_params *p = veil_params_at(i);
+        double in = p->norm2 * p->norm2 * veil_noise_pbs_output_variance(p);
+        double lp = veil_noise_log2_p_fail(p, p->precision, in);
+        printf("  %-26s claimed %9.3f model %9.3f  (log2 var: pbs %.2f ks %.2f ms %.2f)\n", p->id,
+               p->log2_p_fail, lp, log2(veil_noise_pbs_output_variance(p)),
+               log2(veil_noise_ks_variance(p)), log2(veil_noise_ms_variance(p)));
+        /* TUniform sets get 0.6 bit: the model treats their noise as a Gaussian
+         * of the same variance, and tfhers-2_2-tuniform-2m64 lands 0.55 bit
+         * above its published -72.178 (docs/PARAMS.md, validation). */
+        double tol = p->lwe_noise.kind == VEIL_NOISE_TUNIFORM ? 0.6 : 0.5;
+        if (p->ms == VEIL_MS_STANDARD) CU_ASSERT(lp <= p->log2_p_fail + tol);
+        if (p->flags & VEIL_PARAMS_NN) /* derive.py and C must agree */
+            CU_ASSERT_DOUBLE_EQUAL(lp, p->log2_p_fail, 1e-3);
+        /* more noise never helps */
+        CU_ASSERT(veil_noise_log2_p_fail(p, p->precision, 4.0 * in) > lp);
+        CU_ASSERT(veil_noise_log2_p_fail(p, p->precision + 1, in) > lp);
+        CU_ASSERT(veil_noise_fresh_variance(p) == veil_noise_variance(&p->glwe_noise));
+    }
+}
+
+/* TUniform(b): values in [-2^b, 2^b], the ends with half weight. Exact sum. */
+static void test_noise_variance(void) {
+    for (unsigned b = 0; b <= 12; b++) {
+        long double m = (long double)(1u << b), s = 0;
+        for (long x = -(1L << b); x <= (1L << b); x++) {
+            long double w = (x == -(1L << b) || x == (1L << b)) ? 0.5L : 1.0L;
+            s += w * (long double)x * (long double)x;
+        }
+        s /= 2.0L * m;
+        veil_noise z = {VEIL_NOISE_TUNIFORM, 0.0, b};
+        CU_ASSERT_DOUBLE_EQUAL(veil_noise_variance(&z), (double)s, 1e-12 * (double)s + 1e-15);
+    }
+    veil_noise g = {VEIL_NOISE_GAUSSIAN, 0x1p-32, 0};
+    CU_ASSERT_DOUBLE_EQUAL(veil_noise_variance(&g), 0x1p64, 0.0);
+    veil_noise t = {VEIL_NOISE_TUNIFORM, 0.0, 46};
+    CU_ASSERT_DOUBLE_EQUAL(veil_noise_variance(&t), (0x1p93 + 1.0) / 6.0, 1.0);
+}
+
+/* Concrete's own golden values (backends/concrete-cpu/noise-model tests
+ * blind_rotate.rs security_variance_bootstrap_1 and keyswitch.rs
+ * golden_python_prototype_security_variance_keyswitch_2), in modular units,
+ * with noises at the 128-bit curve's minimum. */
+static void test_concrete_golden(void) {
+    veil_params br = {0};
+    br.lwe_dim = 2048;
+    br.glwe_dim = 2;
+    br.poly_size = 4096;
+    br.pbs_base_log = 24;
+    br.pbs_level = 2;
+    br.glwe_noise.kind = VEIL_NOISE_GAUSSIAN;
+    br.glwe_noise.std_dev = exp2(veil_noise_min_log2_std_128(2 * 4096));
+    double v = veil_noise_pbs_output_variance(&br);
+    CU_ASSERT_DOUBLE_EQUAL(v / 4.078296369990673e31, 1.0, 1e-8);
+
+    veil_params ks = {0};
+    ks.lwe_dim = 512;
+    ks.glwe_dim = 1;
+    ks.poly_size = 2048;
+    ks.ks_base_log = 24;
+    ks.ks_level = 2;
+    ks.lwe_noise.kind = VEIL_NOISE_GAUSSIAN;
+    ks.lwe_noise.std_dev = exp2(veil_noise_min_log2_std_128(512));
+    v = veil_noise_ks_variance(&ks);
+    CU_ASSERT_DOUBLE_EQUAL(v / 7.407691550271225e48, 1.0, 1e-8);
+    printf("  concrete golden: br %.15e ks %.15e\n", veil_noise_pbs_output_variance(&br), v);
+}
+
+/* TFHE-rs v1.1 2^-64 Gaussian sets: the model lands near their published
+ * log2 p_fail (docs/PARAMS.md, "validation"). */
+static void test_tfhers_validation(void) {
+    const char *ids[] = {"tfhers-1_1-gaussian-2m64", "tfhers-2_2-gaussian-2m64",
+                         "tfhers-3_3-gaussian-2m64"};
+    for (int i = 0; i < 3; i++) {
+        const veil_params *p = veil_params_find(ids[i]);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+        double in = p->norm2 * p->norm2 * veil_noise_pbs_output_variance(p);
+        double lp = veil_noise_log2_p_fail(p, p->precision, in);
+        CU_ASSERT(fabs(lp - p->log2_p_fail) < 0.5);
+    }
+}
+
+int main(void) {
+    if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
+    CU_pSuite s = CU_add_suite("params", NULL, NULL);
+    if (!s) {
+        CU_cleanup_registry();
+        return CU_get_error();
+    }
+    VEIL_ADD_TEST(s, test_ids_unique_and_findable);
+    VEIL_ADD_TEST(s, test_fields_sane);
+    VEIL_ADD_TEST(s, test_security_by_curve);
+    VEIL_ADD_TEST(s, test_p_fail_recomputed);
+    VEIL_ADD_TEST(s, test_noise_variance);
+    VEIL_ADD_TEST(s, test_concrete_golden);
+    VEIL_ADD_TEST(s, test_tfhers_validation);
+    return veil_test_run();
+}

@@ -192,7 +192,7 @@ static double log2_erfc(double x) {
         if (v > 0.0) return log2(v);
     }
     double s = 1.0 - 1.0 / (2.0 * x * x) + 3.0 / (4.0 * x * x * x * x);
-    return (-x * x - log(x * sqrt(M_PI)) + log(s)) / log(2.0);
+    return (-x * x - log(x * 1.7724538509055160273) /* sqrt(pi) */ + log(s)) / log(2.0);
 }
 
 /* concrete-optimizer noise_estimator/error.rs: fatal limit 2^(64 - p - 2)

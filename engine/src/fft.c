@@ -13,8 +13,9 @@ struct veil_fft {
     uint32_t n;    /* poly size N */
     uint32_t half; /* N / 2 */
     fftw_plan fwd, bwd;
-    fftw_complex *buf; /* N/2, SIMD aligned */
-    double *tw;        /* N/2 complex twist factors exp(i*pi*j/N), interleaved */
+    fftw_complex *buf;  /* N/2, SIMD aligned: twisted input / inverse output */
+    fftw_complex *buf2; /* N/2, SIMD aligned: transform output */
+    double *tw;         /* N/2 complex twist factors exp(i*pi*j/N), interleaved */
 };
 
 /* FFTW's planner is not thread-safe. */
@@ -29,8 +30,9 @@ veil_status veil_fft_new(uint32_t poly_size, veil_fft **out) {
     f->n = poly_size;
     f->half = poly_size / 2;
     f->buf = fftw_malloc(sizeof(fftw_complex) * f->half);
+    f->buf2 = fftw_malloc(sizeof(fftw_complex) * f->half);
     f->tw = malloc(sizeof(double) * poly_size);
-    if (!f->buf || !f->tw) {
+    if (!f->buf || !f->buf2 || !f->tw) {
         veil_fft_free(f);
         return veil_error(VEIL_ERR_NOMEM, "veil_fft_new: out of memory");
     }
@@ -40,8 +42,10 @@ veil_status veil_fft_new(uint32_t poly_size, veil_fft **out) {
         f->tw[2 * j + 1] = sin(a);
     }
     pthread_mutex_lock(&planner_lock);
-    f->fwd = fftw_plan_dft_1d((int)f->half, f->buf, f->buf, FFTW_FORWARD, FFTW_ESTIMATE);
-    f->bwd = fftw_plan_dft_1d((int)f->half, f->buf, f->buf, FFTW_BACKWARD, FFTW_ESTIMATE);
+    /* out-of-place plans: buf -> buf2 forward, buf2 -> buf backward; they are
+     * re-executed on other arrays of the same alignment (fftw_execute_dft). */
+    f->fwd = fftw_plan_dft_1d((int)f->half, f->buf, f->buf2, FFTW_FORWARD, FFTW_ESTIMATE);
+    f->bwd = fftw_plan_dft_1d((int)f->half, f->buf2, f->buf, FFTW_BACKWARD, FFTW_ESTIMATE);
     pthread_mutex_unlock(&planner_lock);
     if (!f->fwd || !f->bwd) {
         veil_fft_free(f);
@@ -59,13 +63,18 @@ void veil_fft_free(veil_fft *f) {
     if (f->bwd) fftw_destroy_plan(f->bwd);
     pthread_mutex_unlock(&planner_lock);
     fftw_free(f->buf);
+    fftw_free(f->buf2);
     free(f->tw);
     free(f);
 }
 
 static void forward_finish(veil_fft *f, double *out) {
-    fftw_execute(f->fwd);
-    memcpy(out, f->buf, sizeof(fftw_complex) * f->half);
+    if (fftw_alignment_of(out) == fftw_alignment_of((double *)f->buf2)) {
+        fftw_execute_dft(f->fwd, f->buf, (fftw_complex *)out);
+    } else {
+        fftw_execute(f->fwd);
+        memcpy(out, f->buf2, sizeof(fftw_complex) * f->half);
+    }
 }
 
 void veil_fft_forward_i64(veil_fft *f, const int64_t *poly, double *out) {
@@ -94,8 +103,13 @@ void veil_fft_forward_torus(veil_fft *f, const uint64_t *poly, double *out) {
 
 /* Inverse FFT + untwist + scale, leaving the folded result in f->buf. */
 static void backward_core(veil_fft *f, const double *in) {
-    memcpy(f->buf, in, sizeof(fftw_complex) * f->half);
-    fftw_execute(f->bwd);
+    if (fftw_alignment_of((double *)in) == fftw_alignment_of((double *)f->buf2)) {
+        /* out-of-place c2c transforms preserve their input */
+        fftw_execute_dft(f->bwd, (fftw_complex *)in, f->buf);
+    } else {
+        memcpy(f->buf2, in, sizeof(fftw_complex) * f->half);
+        fftw_execute(f->bwd);
+    }
     const uint32_t h = f->half;
     const double scale = 1.0 / (double)h;
     double *b = (double *)f->buf;
@@ -109,12 +123,16 @@ static void backward_core(veil_fft *f, const double *in) {
 }
 
 uint64_t veil_f64_to_torus(double v) {
-    /* Reduce into [0, 2^64) exactly: both terms are multiples of ulp(v). */
-    double r = v - 0x1p64 * floor(v * 0x1p-64);
-    r = rint(r);
-    if (r >= 0x1p64) r -= 0x1p64;
-    /* r - 2^63 lies in [-2^63, 2^63): cast, then flip the top bit back. */
-    return (uint64_t)(int64_t)(r - 0x1p63) ^ 0x8000000000000000ULL;
+    /* Work on the torus itself: x = v / 2^64, keep its signed fractional part
+     * f in [-1/2, 1/2] (round-to-nearest through the 1.5 * 2^52 trick, exact
+     * for |x| < 2^51, i.e. |v| < 2^115), then scale back. The fraction keeps
+     * all the bits v had: ulp(x) * 2^64 = ulp(v). */
+    const double x = v * 0x1p-64;
+    const double f = x - ((x + 0x1.8p52) - 0x1.8p52);
+    /* truncation toward zero here costs under one unit of 2^-64 */
+    double y = f * 0x1p64;
+    if (y >= 0x1p63) y -= 0x1p64;
+    return (uint64_t)(int64_t)y;
 }
 
 void veil_fft_backward_add_torus(veil_fft *f, double *in, uint64_t *acc) {

@@ -113,10 +113,20 @@ static void cmux_step(veil_pbs_ctx *c, const veil_eval_key *ek, uint32_t i, uint
             r[j] -= src[j];
     }
     /* decompose: digit poly (q, j) at index q*l + j */
-    int64_t d[64];
     for (uint32_t q = 0; q < k1; q++) {
         const uint64_t *r = c->rot + (size_t)q * N;
         int64_t *dst = c->digits + (size_t)q * l * N;
+        if (l == 1) {
+            /* one level: round to the top B bits, then centre the digit */
+            const uint32_t B = p->pbs_base_log;
+            const int64_t half = (int64_t)1 << (B - 1), base = (int64_t)1 << B;
+            for (uint32_t t = 0; t < N; t++) {
+                int64_t d = (int64_t)((((r[t] >> (63 - B)) + 1) >> 1) & (uint64_t)(base - 1));
+                dst[t] = d >= half ? d - base : d;
+            }
+            continue;
+        }
+        int64_t d[64];
         for (uint32_t t = 0; t < N; t++) {
             veil_decompose(r[t], p->pbs_base_log, l, d);
             for (uint32_t j = 0; j < l; j++)
@@ -128,10 +138,19 @@ static void cmux_step(veil_pbs_ctx *c, const veil_eval_key *ek, uint32_t i, uint
         veil_fft_forward_i64(c->fft, c->digits + r * N, c->fdigits + r * N);
     memset(c->facc, 0, sizeof(double) * k1 * N);
     const double *ggsw = ek->bsk_fourier + (size_t)i * rows * k1 * N;
-    for (size_t r = 0; r < rows; r++)
-        for (uint32_t q = 0; q < k1; q++)
-            veil_fft_mac(c->facc + (size_t)q * N, c->fdigits + r * N,
-                         ggsw + (r * k1 + q) * (size_t)N, N);
+    const uint32_t h = N / 2;
+    for (size_t r = 0; r < rows; r++) {
+        const double *dr = c->fdigits + r * N;
+        for (uint32_t q = 0; q < k1; q++) {
+            const double *g = ggsw + (r * k1 + q) * (size_t)N;
+            double *fa = c->facc + (size_t)q * N;
+            for (uint32_t j = 0; j < h; j++) {
+                const double xr = dr[2 * j], xi = dr[2 * j + 1], yr = g[2 * j], yi = g[2 * j + 1];
+                fa[2 * j] += xr * yr - xi * yi;
+                fa[2 * j + 1] += xr * yi + xi * yr;
+            }
+        }
+    }
     for (uint32_t q = 0; q < k1; q++)
         veil_fft_backward_add_torus(c->fft, c->facc + (size_t)q * N, c->acc + (size_t)q * N);
 }

@@ -1,0 +1,189 @@
+// LABELS: crypto
+/* FFTW's error in the external product, measured against Concrete's model.
+ *
+ * The noise model behind every p_fail (veil/noise.h) includes an FFT term
+ * fitted to Zama's own FFT: per external product, a variance of
+ *   2^-2.57722494 * 2^(2*(64-53)) * l * 2^(2B) * N^2 * (k+1)   (units 2^-64 ^ 2).
+ * veil multiplies through FFTW instead, so this test measures FFTW's error in
+ * exactly the shape of an external product: (k+1)*l products of a digit
+ * polynomial (integers in [-2^(B-1), 2^(B-1)]) by a torus polynomial (uniform
+ * 64-bit, as the Fourier bootstrapping key holds), accumulated in the Fourier
+ * domain (veil_fft_forward_i64, veil_fft_forward_torus, veil_fft_mac,
+ * veil_fft_backward_f64), against the exact negacyclic product in 128-bit
+ * integers. The measured variance must not exceed the model's, for every
+ * (k, N, B, l) of the parameter table with 512 <= N <= 8192. */
+#include "testutil.h"
+#include "veil/fft.h"
+#include "veil/noise.h"
+#include "veil/params.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef __int128 i128;
+
+typedef struct {
+    uint32_t k, n, base_log, level;
+} config;
+
+/* Exact sum over the pairs of the negacyclic product, at coefficient j:
+ * sum_p sum_i d_p[i] * t_p[(j - i) mod N] * (-1 if i > j). No reduction:
+ * |result| < (k+1) l N 2^(B-1) 2^63 < 2^127 for the configurations here. */
+static i128 exact_coeff(const int64_t *d, const int64_t *t, uint32_t pairs, uint32_t n,
+                        uint32_t j) {
+    i128 acc = 0;
+    for (uint32_t p = 0; p < pairs; p++) {
+        const int64_t *dp = d + (size_t)p * n, *tp = t + (size_t)p * n;
+        for (uint32_t i = 0; i <= j; i++)
+            acc += (i128)dp[i] * tp[j - i];
+        for (uint32_t i = j + 1; i < n; i++)
+            acc -= (i128)dp[i] * tp[n + j - i];
+    }
+    return acc;
+}
+
+/* v - e exactly (as a double), for a double v close to the integer e. */
+static double diff_exact(double v, i128 e) {
+    double ed = (double)e;          /* nearest double; an integer when |e| >= 2^53 */
+    i128 rest = e - (i128)ed;       /* |rest| <= ulp(ed)/2, exact in a double */
+    return (v - ed) - (double)rest; /* v - ed is exact (Sterbenz) */
+}
+
+static int64_t rand_digit(uint32_t base_log) {
+    /* uniform in [-2^(B-1), 2^(B-1)] */
+    uint64_t span = (1ull << base_log) + 1;
+    return (int64_t)(veil_test_rand() % span) - (int64_t)(1ull << (base_log - 1));
+}
+
+/* Measured variance of the FFT error of one external-product-shaped sum. */
+static int measure(const config *c, double *var_out, double *max_out) {
+    const uint32_t n = c->n, pairs = (c->k + 1) * c->level;
+    veil_fft *fft = NULL;
+    if (veil_fft_new(n, &fft) != VEIL_OK) {
+        printf("veil_fft_new(%u): %s\n", n, veil_error_message());
+        return 0;
+    }
+    int64_t *d = malloc(sizeof(int64_t) * n * pairs);
+    int64_t *t = malloc(sizeof(int64_t) * n * pairs);
+    double *fa = malloc(sizeof(double) * n), *fb = malloc(sizeof(double) * n);
+    double *acc = malloc(sizeof(double) * n), *out = malloc(sizeof(double) * n);
+    if (!d || !t || !fa || !fb || !acc || !out) {
+        free(d), free(t), free(fa), free(fb), free(acc), free(out);
+        veil_fft_free(fft);
+        return 0;
+    }
+    /* ~4096 checked coefficients in all; the exact product costs N per pair */
+    const uint32_t per_trial = n < 1024 ? n : 1024;
+    const uint32_t trials = 4096 / per_trial;
+    double sum2 = 0.0, maxabs = 0.0;
+    uint64_t count = 0;
+    for (uint32_t tr = 0; tr < trials; tr++) {
+        for (size_t i = 0; i < (size_t)n * pairs; i++) {
+            d[i] = rand_digit(c->base_log);
+            t[i] = (int64_t)veil_test_rand();
+        }
+        memset(acc, 0, sizeof(double) * n);
+        for (uint32_t p = 0; p < pairs; p++) {
+            veil_fft_forward_i64(fft, d + (size_t)p * n, fa);
+            veil_fft_forward_torus(fft, (const uint64_t *)(t + (size_t)p * n), fb);
+            veil_fft_mac(acc, fa, fb, n);
+        }
+        veil_fft_backward_f64(fft, acc, out);
+        uint32_t step = n / per_trial;
+        uint32_t off = (uint32_t)(veil_test_rand() % step);
+        for (uint32_t j = off; j < n; j += step) {
+            double e = diff_exact(out[j], exact_coeff(d, t, pairs, n, j));
+            sum2 += e * e;
+            if (fabs(e) > maxabs) maxabs = fabs(e);
+            count++;
+        }
+    }
+    free(d), free(t), free(fa), free(fb), free(acc), free(out);
+    veil_fft_free(fft);
+    *var_out = sum2 / (double)count; /* the error has mean 0: E[e^2] */
+    *max_out = maxabs;
+    return 1;
+}
+
+/* The reference itself: with tiny digits and torus values the double
+ * computation is exact, so the rounded FFT result must equal it. */
+static void test_reference_exact_small(void) {
+    const uint32_t n = 512;
+    veil_fft *fft = NULL;
+    CU_ASSERT_FATAL(veil_fft_new(n, &fft) == VEIL_OK);
+    int64_t d[512], t[512];
+    double fa[512], fb[512], acc[512], out[512];
+    for (uint32_t i = 0; i < n; i++) {
+        d[i] = (int64_t)(veil_test_rand() % 17) - 8;
+        t[i] = (int64_t)(veil_test_rand() % 2001) - 1000;
+    }
+    memset(acc, 0, sizeof acc);
+    veil_fft_forward_i64(fft, d, fa);
+    veil_fft_forward_torus(fft, (const uint64_t *)t, fb);
+    veil_fft_mac(acc, fa, fb, n);
+    veil_fft_backward_f64(fft, acc, out);
+    int bad = 0;
+    for (uint32_t j = 0; j < n; j++) {
+        i128 e = exact_coeff(d, t, 1, n, j);
+        if (llround(out[j]) != (long long)e) bad++;
+        CU_ASSERT(fabs(diff_exact(out[j], e)) < 1e-6);
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    /* X^1 * X^(N-1) = X^N = -1 */
+    memset(d, 0, sizeof d);
+    memset(t, 0, sizeof t);
+    d[1] = 1;
+    t[n - 1] = 5;
+    CU_ASSERT(exact_coeff(d, t, 1, n, 0) == -5);
+    veil_fft_free(fft);
+}
+
+static int config_seen(const config *cs, size_t m, const config *c) {
+    for (size_t i = 0; i < m; i++)
+        if (cs[i].k == c->k && cs[i].n == c->n && cs[i].base_log == c->base_log &&
+            cs[i].level == c->level)
+            return 1;
+    return 0;
+}
+
+static void test_fftw_within_model(void) {
+    config cs[256];
+    size_t m = 0;
+    for (size_t i = 0; i < veil_params_count() && m < 256; i++) {
+        const veil_params *p = veil_params_at(i);
+        config c = {p->glwe_dim, p->poly_size, p->pbs_base_log, p->pbs_level};
+        if (c.n < 512 || c.n > 8192 || config_seen(cs, m, &c)) continue;
+        cs[m++] = c;
+    }
+    CU_ASSERT(m >= 8);
+    int over = 0;
+    printf("\n  %5s %2s %3s %2s %14s %14s %9s %12s\n", "N", "k", "B", "l", "measured var",
+           "model var", "log2 m/M", "max |err|");
+    for (size_t i = 0; i < m; i++) {
+        double var = 0.0, maxabs = 0.0;
+        CU_ASSERT_FATAL(measure(&cs[i], &var, &maxabs));
+        double model = veil_noise_fft_variance(cs[i].k, cs[i].n, cs[i].base_log, cs[i].level);
+        printf("  %5u %2u %3u %2u %14.6e %14.6e %9.3f %12.4e%s\n", cs[i].n, cs[i].k, cs[i].base_log,
+               cs[i].level, var, model, log2(var / model), maxabs,
+               var > model ? "  FFTW EXCEEDS THE MODEL" : "");
+        CU_ASSERT(var > 0.0); /* the error is real: the test measures something */
+        CU_ASSERT(var <= model);
+        if (var > model) over++;
+    }
+    if (over)
+        printf("  *** FFTW's error exceeds Concrete's FFT model in %d configurations ***\n", over);
+}
+
+int main(void) {
+    if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
+    CU_pSuite s = CU_add_suite("fft_error", NULL, NULL);
+    if (!s) {
+        CU_cleanup_registry();
+        return CU_get_error();
+    }
+    VEIL_ADD_TEST(s, test_reference_exact_small);
+    VEIL_ADD_TEST(s, test_fftw_within_model);
+    return veil_test_run();
+}

@@ -1,0 +1,974 @@
+/* Binary files of keys and ciphertext batches (format: veil/serialize.h).
+ *
+ * One writer and one reader, each over either memory or a FILE, hash what
+ * passes through them, so the in-memory and the file forms share every line
+ * of encoding and validation. Loading validates the header against the
+ * parameter table and the input length before allocating anything. */
+#define _POSIX_C_SOURCE 200809L
+
+#include "veil/serialize.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+enum { HDR = VEIL_SERIAL_HEADER_BYTES, SUM = VEIL_SERIAL_CHECKSUM_BYTES };
+enum { ID_BYTES = VEIL_SERIAL_PARAMS_ID_BYTES, CHUNK_WORDS = 512 };
+
+static const char *const k_magic[] = {NULL, "VEILSK01", "VEILEK01", "VEILCT01", "VEILCS01"};
+static const char *const k_kind_name[] = {NULL, "a secret key", "an evaluation key",
+                                          "a ciphertext batch", "a seeded ciphertext batch"};
+#define KIND_MAX 4u
+#define KIND_BIT(k) (1u << (k))
+#define ALL_KINDS (KIND_BIT(1) | KIND_BIT(2) | KIND_BIT(3) | KIND_BIT(4))
+
+/* Domain separation of the key fingerprint. */
+static const char k_fp_domain[] = "veil/secret-key-fingerprint/v1";
+
+/* ---- little-endian helpers ------------------------------------------------ */
+
+static void put_u32(uint8_t *p, uint32_t v) {
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+static void put_u64(uint8_t *p, uint64_t v) {
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+static uint32_t get_u32(const uint8_t *p) {
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++)
+        v |= (uint32_t)p[i] << (8 * i);
+    return v;
+}
+static uint64_t get_u64(const uint8_t *p) {
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+static int all_zero(const uint8_t *p, size_t n) {
+    uint8_t acc = 0;
+    for (size_t i = 0; i < n; i++)
+        acc |= p[i];
+    return acc == 0;
+}
+
+/* ---- header ----------------------------------------------------------------- */
+
+typedef struct header {
+    uint32_t version, kind;
+    char params_id[ID_BYTES];
+    uint8_t key_fp[VEIL_KEY_FP_BYTES];
+    uint8_t model_fp[VEIL_MODEL_FP_BYTES];
+    uint8_t mask_seed[VEIL_SEED_BYTES];
+    uint64_t len_a, len_b;
+    uint32_t dim, reserved;
+    uint64_t payload;
+} header;
+
+static void header_encode(const header *h, uint8_t out[HDR]) {
+    memset(out, 0, HDR);
+    memcpy(out, k_magic[h->kind], 8);
+    put_u32(out + 8, h->version);
+    put_u32(out + 12, h->kind);
+    memcpy(out + 16, h->params_id, ID_BYTES);
+    memcpy(out + 64, h->key_fp, VEIL_KEY_FP_BYTES);
+    memcpy(out + 80, h->model_fp, VEIL_MODEL_FP_BYTES);
+    memcpy(out + 112, h->mask_seed, VEIL_SEED_BYTES);
+    put_u64(out + 144, h->len_a);
+    put_u64(out + 152, h->len_b);
+    put_u32(out + 160, h->dim);
+    put_u32(out + 164, h->reserved);
+    put_u64(out + 168, h->payload);
+}
+
+static void header_init(header *h, uint32_t kind, const veil_params *p) {
+    memset(h, 0, sizeof *h);
+    h->version = VEIL_SERIAL_VERSION;
+    h->kind = kind;
+    /* ids longer than 47 bytes are refused by the callers (id_fits) */
+    strncpy(h->params_id, p->id, ID_BYTES - 1);
+}
+
+static int id_fits(const veil_params *p) {
+    return p && p->id && strlen(p->id) > 0 && strlen(p->id) < ID_BYTES;
+}
+
+/* Printable rendering of untrusted bytes for error messages. */
+static void escape(const uint8_t *p, size_t n, char *out, size_t cap) {
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 5 < cap; i++) {
+        if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\\' && p[i] != '"')
+            out[o++] = (char)p[i];
+        else
+            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", p[i]);
+    }
+    out[o] = 0;
+}
+
+/* Magic, version, kind and params id. `accept`: bit mask of kinds. */
+static veil_status header_ident(const uint8_t raw[HDR], unsigned accept, header *h,
+                                const veil_params **params) {
+    uint32_t kind = 0;
+    for (uint32_t k = 1; k <= KIND_MAX; k++)
+        if (memcmp(raw, k_magic[k], 8) == 0) kind = k;
+    char esc[64];
+    if (!kind) {
+        escape(raw, 8, esc, sizeof esc);
+        return veil_error(VEIL_ERR_FORMAT, "magic: \"%s\" is not a veil file", esc);
+    }
+    if (!(accept & KIND_BIT(kind))) {
+        const char *want = "";
+        for (uint32_t k = 1; k <= KIND_MAX; k++)
+            if (accept & KIND_BIT(k)) {
+                want = k_kind_name[k];
+                break;
+            }
+        return veil_error(VEIL_ERR_FORMAT, "magic: expected %s, got %s (%s)", want, k_magic[kind],
+                          k_kind_name[kind]);
+    }
+    memset(h, 0, sizeof *h);
+    h->version = get_u32(raw + 8);
+    if (h->version != VEIL_SERIAL_VERSION)
+        return veil_error(VEIL_ERR_FORMAT, "version: %u, this build reads version %u", h->version,
+                          VEIL_SERIAL_VERSION);
+    h->kind = get_u32(raw + 12);
+    if (h->kind != kind)
+        return veil_error(VEIL_ERR_FORMAT, "kind: %u does not match magic %s (kind %u)", h->kind,
+                          k_magic[kind], kind);
+    const uint8_t *id = raw + 16;
+    const uint8_t *nul = memchr(id, 0, ID_BYTES);
+    escape(id, nul ? (size_t)(nul - id) : ID_BYTES, esc, sizeof esc);
+    if (!nul) return veil_error(VEIL_ERR_FORMAT, "params id: \"%s...\" is not NUL-terminated", esc);
+    if (nul == id) return veil_error(VEIL_ERR_FORMAT, "params id: empty");
+    if (!all_zero(nul, ID_BYTES - (size_t)(nul - id)))
+        return veil_error(VEIL_ERR_FORMAT, "params id: \"%s\": non-zero bytes after its end", esc);
+    memcpy(h->params_id, id, ID_BYTES);
+    const veil_params *p = veil_params_find(h->params_id);
+    if (!p)
+        return veil_error(VEIL_ERR_PARAMS, "params id: \"%s\" is not a known parameter set", esc);
+    *params = p;
+    return VEIL_OK;
+}
+
+static size_t packed_bytes(uint64_t bits) {
+    return (size_t)((bits + 7) / 8);
+}
+
+/* Every other field, checked against the parameter set and the input length
+ * (total bytes of header + payload + checksum). Nothing has been allocated. */
+static veil_status header_sizes(const uint8_t raw[HDR], uint64_t total, header *h,
+                                const veil_params *p) {
+    memcpy(h->key_fp, raw + 64, VEIL_KEY_FP_BYTES);
+    memcpy(h->model_fp, raw + 80, VEIL_MODEL_FP_BYTES);
+    memcpy(h->mask_seed, raw + 112, VEIL_SEED_BYTES);
+    h->len_a = get_u64(raw + 144);
+    h->len_b = get_u64(raw + 152);
+    h->dim = get_u32(raw + 160);
+    h->reserved = get_u32(raw + 164);
+    h->payload = get_u64(raw + 168);
+    if (h->reserved) return veil_error(VEIL_ERR_FORMAT, "reserved: %u, must be 0", h->reserved);
+    const uint64_t n = p->lwe_dim, big = veil_params_big_dim(p);
+    uint64_t want = 0;
+    switch (h->kind) {
+    case VEIL_SERIAL_SECRET_KEY:
+        if (!all_zero(h->model_fp, VEIL_MODEL_FP_BYTES))
+            return veil_error(VEIL_ERR_FORMAT, "model fp: must be zero in a secret key");
+        if (!all_zero(h->mask_seed, VEIL_SEED_BYTES))
+            return veil_error(VEIL_ERR_FORMAT, "mask seed: must be zero in a secret key");
+        if (h->dim != n)
+            return veil_error(VEIL_ERR_FORMAT, "dim: %u, parameter set %s has n = %u", h->dim,
+                              p->id, p->lwe_dim);
+        if (h->len_a != n)
+            return veil_error(VEIL_ERR_FORMAT,
+                              "len_a (LWE key bits): %llu, parameter set %s has n = %llu",
+                              (unsigned long long)h->len_a, p->id, (unsigned long long)n);
+        if (h->len_b != big)
+            return veil_error(VEIL_ERR_FORMAT,
+                              "len_b (GLWE key bits): %llu, parameter set %s has k*N = %llu",
+                              (unsigned long long)h->len_b, p->id, (unsigned long long)big);
+        want = packed_bytes(n) + packed_bytes(big);
+        break;
+    case VEIL_SERIAL_EVAL_KEY: {
+        if (!all_zero(h->model_fp, VEIL_MODEL_FP_BYTES))
+            return veil_error(VEIL_ERR_FORMAT, "model fp: must be zero in an evaluation key");
+        const uint64_t bsk = veil_eval_key_bsk_words(p) / (p->glwe_dim + 1);
+        const uint64_t ksk = big * p->ks_level;
+        if (h->dim != n)
+            return veil_error(VEIL_ERR_FORMAT, "dim: %u, parameter set %s has n = %u", h->dim,
+                              p->id, p->lwe_dim);
+        if (h->len_a != bsk)
+            return veil_error(VEIL_ERR_FORMAT,
+                              "len_a (BSK body words): %llu, parameter set %s implies %llu",
+                              (unsigned long long)h->len_a, p->id, (unsigned long long)bsk);
+        if (h->len_b != ksk)
+            return veil_error(VEIL_ERR_FORMAT,
+                              "len_b (KSK body words): %llu, parameter set %s implies %llu",
+                              (unsigned long long)h->len_b, p->id, (unsigned long long)ksk);
+        want = 8 * (bsk + ksk);
+        break;
+    }
+    case VEIL_SERIAL_CT_BATCH:
+    case VEIL_SERIAL_CT_SEEDED: {
+        const int seeded = h->kind == VEIL_SERIAL_CT_SEEDED;
+        if (!seeded && !all_zero(h->mask_seed, VEIL_SEED_BYTES))
+            return veil_error(VEIL_ERR_FORMAT, "mask seed: must be zero in a raw batch");
+        if (h->dim != n && h->dim != big)
+            return veil_error(VEIL_ERR_FORMAT,
+                              "dim: %u, parameter set %s has LWE dimensions n = %u and "
+                              "k*N = %u only",
+                              h->dim, p->id, p->lwe_dim, (uint32_t)big);
+        const uint64_t per = seeded ? 1 : (uint64_t)h->dim + 1;
+        if (h->len_b != per)
+            return veil_error(VEIL_ERR_FORMAT, "len_b (words per ciphertext): %llu, expected %llu",
+                              (unsigned long long)h->len_b, (unsigned long long)per);
+        const uint64_t max_count = (UINT64_MAX - HDR - SUM) / (8 * per);
+        if (h->len_a > max_count || h->len_a > SIZE_MAX / 8 / ((uint64_t)h->dim + 1))
+            return veil_error(VEIL_ERR_FORMAT, "len_a (count): %llu ciphertexts is too many",
+                              (unsigned long long)h->len_a);
+        want = 8 * per * h->len_a;
+        break;
+    }
+    default:
+        VEIL_ASSERT(0);
+    }
+    if (h->payload != want)
+        return veil_error(VEIL_ERR_FORMAT, "payload bytes: %llu, the header fields imply %llu",
+                          (unsigned long long)h->payload, (unsigned long long)want);
+    const uint64_t expect = HDR + want + SUM;
+    if (total < expect)
+        return veil_error(VEIL_ERR_FORMAT, "truncated: %llu bytes, %s of %s needs %llu",
+                          (unsigned long long)total, k_kind_name[h->kind], p->id,
+                          (unsigned long long)expect);
+    if (total > expect)
+        return veil_error(VEIL_ERR_FORMAT, "trailing data: %llu bytes, %s of %s has %llu",
+                          (unsigned long long)total, k_kind_name[h->kind], p->id,
+                          (unsigned long long)expect);
+    return VEIL_OK;
+}
+
+/* ---- writer: memory or FILE, hashing everything but the checksum ---------- */
+
+typedef struct writer {
+    uint8_t *mem;
+    size_t pos, cap;
+    FILE *f;
+    const char *path;
+    crypto_generichash_state h;
+    veil_status st;
+} writer;
+
+static void w_raw(writer *w, const void *p, size_t n) {
+    if (w->st != VEIL_OK || n == 0) return;
+    if (w->f) {
+        if (fwrite(p, 1, n, w->f) != n)
+            w->st = veil_error(VEIL_ERR_IO, "%s: write failed: %s", w->path, strerror(errno));
+    } else {
+        VEIL_ASSERT(w->pos + n <= w->cap);
+        memcpy(w->mem + w->pos, p, n);
+        w->pos += n;
+    }
+}
+
+static void w_bytes(writer *w, const void *p, size_t n) {
+    crypto_generichash_update(&w->h, p, n);
+    w_raw(w, p, n);
+}
+
+static void w_words(writer *w, const uint64_t *src, size_t n) {
+    uint8_t tmp[8 * CHUNK_WORDS];
+    while (n) {
+        size_t c = n < CHUNK_WORDS ? n : CHUNK_WORDS;
+        for (size_t i = 0; i < c; i++)
+            put_u64(tmp + 8 * i, src[i]);
+        w_bytes(w, tmp, 8 * c);
+        src += c;
+        n -= c;
+    }
+}
+
+/* Packs count 0/1 words, LSB first. */
+static void pack_bits(const uint64_t *bits, size_t count, uint8_t *out) {
+    memset(out, 0, packed_bytes(count));
+    for (size_t i = 0; i < count; i++)
+        out[i / 8] |= (uint8_t)((bits[i] & 1) << (i % 8));
+}
+
+/* ---- reader: memory or FILE --------------------------------------------------- */
+
+typedef struct reader {
+    const uint8_t *mem;
+    size_t pos;
+    uint64_t len; /* total input bytes */
+    FILE *f;
+    const char *path;
+    crypto_generichash_state h;
+} reader;
+
+static veil_status r_raw(reader *r, void *p, size_t n) {
+    if (r->f) {
+        size_t got = fread(p, 1, n, r->f);
+        if (got != n) {
+            if (ferror(r->f)) return veil_error(VEIL_ERR_IO, "read failed: %s", strerror(errno));
+            return veil_error(VEIL_ERR_FORMAT, "truncated at byte %zu (file changed?)", r->pos);
+        }
+    } else {
+        if (n > r->len - r->pos)
+            return veil_error(VEIL_ERR_FORMAT, "truncated at byte %zu", r->pos);
+        memcpy(p, r->mem + r->pos, n);
+    }
+    r->pos += n;
+    return VEIL_OK;
+}
+
+static veil_status r_bytes(reader *r, void *p, size_t n) {
+    VEIL_TRY(r_raw(r, p, n));
+    crypto_generichash_update(&r->h, p, n);
+    return VEIL_OK;
+}
+
+/* n words, stored contiguously at dst with stride `stride` words. */
+static veil_status r_words(reader *r, uint64_t *dst, size_t n, size_t stride) {
+    uint8_t tmp[8 * CHUNK_WORDS];
+    while (n) {
+        size_t c = n < CHUNK_WORDS ? n : CHUNK_WORDS;
+        VEIL_TRY(r_bytes(r, tmp, 8 * c));
+        for (size_t i = 0; i < c; i++)
+            dst[i * stride] = get_u64(tmp + 8 * i);
+        dst += c * stride;
+        n -= c;
+    }
+    return VEIL_OK;
+}
+
+static veil_status r_checksum(reader *r, const char *what) {
+    uint8_t want[SUM], got[SUM];
+    crypto_generichash_final(&r->h, want, SUM);
+    VEIL_TRY(r_raw(r, got, SUM));
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+    /* Fuzzing builds only: let mutated payloads reach the parsers. */
+    (void)what;
+    return VEIL_OK;
+#else
+    if (sodium_memcmp(want, got, SUM) != 0)
+        return veil_error(VEIL_ERR_FORMAT, "checksum: BLAKE2b mismatch, %s is corrupted", what);
+    return VEIL_OK;
+#endif
+}
+
+/* ---- secret key ------------------------------------------------------------- */
+
+void veil_secret_key_fingerprint(const veil_secret_key *sk, uint8_t fp[VEIL_KEY_FP_BYTES]) {
+    const veil_params *p = sk->params;
+    const size_t n = p->lwe_dim, big = veil_params_big_dim(p);
+    const size_t a = packed_bytes(n), b = packed_bytes(big);
+    uint8_t *bits = malloc(a + b);
+    VEIL_ASSERT(bits);
+    pack_bits(sk->lwe, n, bits);
+    pack_bits(sk->glwe, big, bits + a);
+    char id[ID_BYTES] = {0};
+    strncpy(id, p->id, ID_BYTES - 1);
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, VEIL_KEY_FP_BYTES);
+    crypto_generichash_update(&st, (const uint8_t *)k_fp_domain, sizeof k_fp_domain);
+    crypto_generichash_update(&st, (const uint8_t *)id, ID_BYTES);
+    crypto_generichash_update(&st, bits, a + b);
+    crypto_generichash_final(&st, fp, VEIL_KEY_FP_BYTES);
+    sodium_memzero(bits, a + b);
+    sodium_memzero(&st, sizeof st);
+    free(bits);
+}
+
+static veil_status sk_check(const veil_secret_key *sk, header *h) {
+    if (!sk || !sk->params || !sk->lwe || !sk->glwe)
+        return veil_error(VEIL_ERR_ARG, "secret key: NULL key or key part");
+    const veil_params *p = sk->params;
+    if (!id_fits(p))
+        return veil_error(VEIL_ERR_ARG, "secret key: params id must be 1..%u bytes", ID_BYTES - 1);
+    uint64_t bad = 0;
+    for (size_t i = 0; i < p->lwe_dim; i++)
+        bad |= sk->lwe[i] >> 1;
+    for (size_t i = 0; i < veil_params_big_dim(p); i++)
+        bad |= sk->glwe[i] >> 1;
+    if (bad) return veil_error(VEIL_ERR_ARG, "secret key: a coefficient is not 0 or 1");
+    header_init(h, VEIL_SERIAL_SECRET_KEY, p);
+    veil_secret_key_fingerprint(sk, h->key_fp);
+    h->dim = p->lwe_dim;
+    h->len_a = p->lwe_dim;
+    h->len_b = veil_params_big_dim(p);
+    h->payload = packed_bytes(h->len_a) + packed_bytes(h->len_b);
+    return VEIL_OK;
+}
+
+static void sk_emit(writer *w, const veil_secret_key *sk) {
+    const veil_params *p = sk->params;
+    const size_t n = p->lwe_dim, big = veil_params_big_dim(p);
+    const size_t a = packed_bytes(n), b = packed_bytes(big);
+    uint8_t *bits = malloc(a + b);
+    if (!bits) {
+        if (w->st == VEIL_OK) w->st = veil_error(VEIL_ERR_NOMEM, "secret key: out of memory");
+        return;
+    }
+    pack_bits(sk->lwe, n, bits);
+    pack_bits(sk->glwe, big, bits + a);
+    w_bytes(w, bits, a + b);
+    sodium_memzero(bits, a + b);
+    free(bits);
+}
+
+/* Unpacks count bits; the unused high bits of the last byte must be 0. */
+static veil_status unpack_bits(const uint8_t *in, size_t count, uint64_t *out, const char *what) {
+    for (size_t i = 0; i < count; i++)
+        out[i] = (in[i / 8] >> (i % 8)) & 1;
+    if (count % 8 && (in[count / 8] >> (count % 8)))
+        return veil_error(VEIL_ERR_FORMAT, "payload: padding bits of the %s are not zero", what);
+    return VEIL_OK;
+}
+
+static veil_status sk_parse(reader *r, const header *h, const veil_params *p, void **out) {
+    /* veil_secret_key_new allocates the key the way veil_secret_key_free
+     * releases it; its bits (from a fixed seed) are all overwritten below. */
+    static const uint8_t zero_seed[VEIL_SEED_BYTES];
+    veil_secret_key *sk;
+    VEIL_TRY(veil_secret_key_new(p, zero_seed, &sk));
+    const size_t n = p->lwe_dim, big = veil_params_big_dim(p);
+    const size_t a = packed_bytes(n), b = packed_bytes(big);
+    uint8_t *bits = malloc(a + b);
+    veil_status s =
+        bits ? r_bytes(r, bits, a + b) : veil_error(VEIL_ERR_NOMEM, "secret key: out of memory");
+    if (s == VEIL_OK) s = unpack_bits(bits, n, sk->lwe, "LWE key");
+    if (s == VEIL_OK) s = unpack_bits(bits + a, big, sk->glwe, "GLWE key");
+    if (bits) {
+        sodium_memzero(bits, a + b);
+        free(bits);
+    }
+    if (s == VEIL_OK) s = r_checksum(r, "the secret key");
+    if (s == VEIL_OK) {
+        uint8_t fp[VEIL_KEY_FP_BYTES];
+        veil_secret_key_fingerprint(sk, fp);
+        if (sodium_memcmp(fp, h->key_fp, VEIL_KEY_FP_BYTES) != 0)
+            s = veil_error(VEIL_ERR_FORMAT, "key fp: does not match the key bits");
+    }
+    if (s != VEIL_OK) {
+        veil_secret_key_free(sk);
+        return s;
+    }
+    *out = sk;
+    return VEIL_OK;
+}
+
+/* ---- evaluation key ------------------------------------------------------------ */
+
+size_t veil_eval_key_serialized_bytes(const veil_params *p) {
+    return HDR + SUM +
+           8 * (veil_eval_key_bsk_words(p) / (p->glwe_dim + 1) +
+                (size_t)veil_params_big_dim(p) * p->ks_level);
+}
+
+size_t veil_eval_key_raw_bytes(const veil_params *p) {
+    return HDR + SUM + 8 * (veil_eval_key_bsk_words(p) + veil_eval_key_ksk_words(p));
+}
+
+/* The masks must be the stream of mask_seed (veil_eval_key_regenerate_masks's
+ * order), or the seeded file would load as a different key. Streams the
+ * comparison instead of regenerating a second key. */
+static veil_status ek_check_masks(const veil_eval_key *ek) {
+    const veil_params *p = ek->params;
+    const size_t k = p->glwe_dim, N = p->poly_size, n = p->lwe_dim;
+    const size_t rows = (k + 1) * p->pbs_level, glwe = (k + 1) * N, big = k * N;
+    uint64_t *buf = malloc(sizeof(uint64_t) * (k * N > n ? k * N : n));
+    veil_csprng *rng = NULL;
+    veil_status s = buf ? veil_csprng_new(ek->mask_seed, &rng)
+                        : veil_error(VEIL_ERR_NOMEM, "evaluation key: out of memory");
+    for (size_t i = 0; s == VEIL_OK && i < n; i++)
+        for (size_t r = 0; s == VEIL_OK && r < rows; r++) {
+            veil_csprng_fill_u64(rng, buf, k * N);
+            if (memcmp(buf, ek->bsk + (i * rows + r) * glwe, 8 * k * N) != 0)
+                s = veil_error(VEIL_ERR_ARG,
+                               "evaluation key: BSK GGSW %zu row %zu: masks are not the "
+                               "stream of mask_seed (only seeded keys can be stored)",
+                               i, r);
+        }
+    for (size_t i = 0; s == VEIL_OK && i < big; i++)
+        for (size_t j = 0; s == VEIL_OK && j < p->ks_level; j++) {
+            veil_csprng_fill_u64(rng, buf, n);
+            if (memcmp(buf, ek->ksk + (i * p->ks_level + j) * (n + 1), 8 * n) != 0)
+                s = veil_error(VEIL_ERR_ARG,
+                               "evaluation key: KSK entry %zu level %zu: masks are not the "
+                               "stream of mask_seed (only seeded keys can be stored)",
+                               i, j);
+        }
+    veil_csprng_free(rng);
+    free(buf);
+    return s;
+}
+
+static veil_status ek_check(const veil_eval_key *ek, header *h) {
+    if (!ek || !ek->params || !ek->bsk || !ek->ksk)
+        return veil_error(VEIL_ERR_ARG, "evaluation key: NULL key or key part");
+    const veil_params *p = ek->params;
+    if (!id_fits(p))
+        return veil_error(VEIL_ERR_ARG, "evaluation key: params id must be 1..%u bytes",
+                          ID_BYTES - 1);
+    VEIL_TRY(ek_check_masks(ek));
+    header_init(h, VEIL_SERIAL_EVAL_KEY, p);
+    memcpy(h->key_fp, ek->key_fp, VEIL_KEY_FP_BYTES);
+    memcpy(h->mask_seed, ek->mask_seed, VEIL_SEED_BYTES);
+    h->dim = p->lwe_dim;
+    h->len_a = veil_eval_key_bsk_words(p) / (p->glwe_dim + 1);
+    h->len_b = (uint64_t)veil_params_big_dim(p) * p->ks_level;
+    h->payload = 8 * (h->len_a + h->len_b);
+    return VEIL_OK;
+}
+
+static void ek_emit(writer *w, const veil_eval_key *ek) {
+    const veil_params *p = ek->params;
+    const size_t k = p->glwe_dim, N = p->poly_size, n = p->lwe_dim;
+    const size_t rows = (size_t)p->lwe_dim * (k + 1) * p->pbs_level, glwe = (k + 1) * N;
+    for (size_t r = 0; r < rows && w->st == VEIL_OK; r++)
+        w_words(w, ek->bsk + r * glwe + k * N, N);
+    const size_t entries = (size_t)veil_params_big_dim(p) * p->ks_level;
+    for (size_t e = 0; e < entries && w->st == VEIL_OK; e++)
+        w_words(w, ek->ksk + e * (n + 1) + n, 1);
+}
+
+static veil_status ek_parse(reader *r, const header *h, const veil_params *p, void **out) {
+    veil_eval_key *ek;
+    VEIL_TRY(veil_eval_key_alloc(p, &ek));
+    memcpy(ek->mask_seed, h->mask_seed, VEIL_SEED_BYTES);
+    memcpy(ek->key_fp, h->key_fp, VEIL_KEY_FP_BYTES);
+    const size_t k = p->glwe_dim, N = p->poly_size, n = p->lwe_dim;
+    const size_t rows = (size_t)p->lwe_dim * (k + 1) * p->pbs_level, glwe = (k + 1) * N;
+    veil_status s = VEIL_OK;
+    for (size_t i = 0; i < rows && s == VEIL_OK; i++)
+        s = r_words(r, ek->bsk + i * glwe + k * N, N, 1);
+    const size_t entries = (size_t)veil_params_big_dim(p) * p->ks_level;
+    if (s == VEIL_OK) s = r_words(r, ek->ksk + n, entries, n + 1);
+    if (s == VEIL_OK) s = r_checksum(r, "the evaluation key");
+    if (s == VEIL_OK) s = veil_eval_key_regenerate_masks(ek);
+    if (s == VEIL_OK) s = veil_eval_key_prepare(ek);
+    if (s != VEIL_OK) {
+        veil_eval_key_free(ek);
+        return s;
+    }
+    *out = ek;
+    return VEIL_OK;
+}
+
+veil_status veil_eval_key_check_secret_key(const veil_eval_key *ek, const veil_secret_key *sk) {
+    if (!ek || !sk)
+        return veil_error(VEIL_ERR_ARG, "veil_eval_key_check_secret_key: NULL argument");
+    if (ek->params != sk->params)
+        return veil_error(VEIL_ERR_PARAMS,
+                          "evaluation key is for parameter set %s, secret key for %s",
+                          ek->params->id, sk->params->id);
+    uint8_t fp[VEIL_KEY_FP_BYTES];
+    veil_secret_key_fingerprint(sk, fp);
+    if (sodium_memcmp(fp, ek->key_fp, VEIL_KEY_FP_BYTES) != 0)
+        return veil_error(VEIL_ERR_PARAMS,
+                          "evaluation key: key fp differs, it was not made from this secret key");
+    return VEIL_OK;
+}
+
+/* ---- ciphertext batches ---------------------------------------------------------- */
+
+veil_status veil_ct_batch_new(const veil_params *params, uint32_t dim, uint64_t count,
+                              veil_ct_batch **out) {
+    if (!params || !out)
+        return veil_error(VEIL_ERR_ARG, "veil_ct_batch_new: params or out is NULL");
+    if (dim != params->lwe_dim && dim != veil_params_big_dim(params))
+        return veil_error(VEIL_ERR_ARG, "ciphertext batch: dim %u is neither n = %u nor k*N = %u",
+                          dim, params->lwe_dim, veil_params_big_dim(params));
+    if (count > SIZE_MAX / sizeof(uint64_t) / ((uint64_t)dim + 1))
+        return veil_error(VEIL_ERR_ARG, "ciphertext batch: count %llu is too large",
+                          (unsigned long long)count);
+    veil_ct_batch *b = calloc(1, sizeof *b);
+    size_t words = (size_t)count * (dim + 1);
+    uint64_t *data = calloc(words ? words : 1, sizeof *data);
+    if (!b || !data) {
+        free(b);
+        free(data);
+        return veil_error(VEIL_ERR_NOMEM, "ciphertext batch of %llu x %u: out of memory",
+                          (unsigned long long)count, dim + 1);
+    }
+    b->params = params;
+    b->dim = dim;
+    b->count = count;
+    b->data = data;
+    *out = b;
+    return VEIL_OK;
+}
+
+void veil_ct_batch_free(veil_ct_batch *b) {
+    if (!b) return;
+    free(b->data);
+    free(b);
+}
+
+static veil_status ct_check(const veil_ct_batch *b, const uint8_t *seed, header *h) {
+    if (!b || !b->params || !b->data)
+        return veil_error(VEIL_ERR_ARG, "ciphertext batch: NULL batch or data");
+    const veil_params *p = b->params;
+    if (!id_fits(p))
+        return veil_error(VEIL_ERR_ARG, "ciphertext batch: params id must be 1..%u bytes",
+                          ID_BYTES - 1);
+    if (b->dim != p->lwe_dim && b->dim != veil_params_big_dim(p))
+        return veil_error(VEIL_ERR_ARG, "ciphertext batch: dim %u is neither n nor k*N of %s",
+                          b->dim, p->id);
+    const uint64_t per = seed ? 1 : (uint64_t)b->dim + 1;
+    if (b->count > (UINT64_MAX - HDR - SUM) / (8 * per) ||
+        b->count > SIZE_MAX / 8 / ((uint64_t)b->dim + 1))
+        return veil_error(VEIL_ERR_ARG, "ciphertext batch: count %llu is too large",
+                          (unsigned long long)b->count);
+    if (seed) {
+        veil_csprng *rng;
+        VEIL_TRY(veil_csprng_new(seed, &rng));
+        uint64_t *mask = malloc(sizeof(uint64_t) * (b->dim ? b->dim : 1));
+        veil_status s = mask ? VEIL_OK : veil_error(VEIL_ERR_NOMEM, "ciphertext batch: no memory");
+        for (uint64_t i = 0; s == VEIL_OK && i < b->count; i++) {
+            veil_csprng_fill_u64(rng, mask, b->dim);
+            if (memcmp(mask, b->data + i * ((size_t)b->dim + 1), 8 * (size_t)b->dim) != 0)
+                s = veil_error(VEIL_ERR_ARG,
+                               "ciphertext batch: ciphertext %llu: mask is not the stream of "
+                               "the mask seed (seeded form is for fresh encryptions only)",
+                               (unsigned long long)i);
+        }
+        free(mask);
+        veil_csprng_free(rng);
+        VEIL_TRY(s);
+    }
+    header_init(h, seed ? VEIL_SERIAL_CT_SEEDED : VEIL_SERIAL_CT_BATCH, p);
+    memcpy(h->key_fp, b->key_fp, VEIL_KEY_FP_BYTES);
+    memcpy(h->model_fp, b->model_fp, VEIL_MODEL_FP_BYTES);
+    if (seed) memcpy(h->mask_seed, seed, VEIL_SEED_BYTES);
+    h->dim = b->dim;
+    h->len_a = b->count;
+    h->len_b = per;
+    h->payload = 8 * per * b->count;
+    return VEIL_OK;
+}
+
+static void ct_emit(writer *w, const veil_ct_batch *b, int seeded) {
+    const size_t stride = (size_t)b->dim + 1;
+    if (!seeded) {
+        w_words(w, b->data, (size_t)b->count * stride);
+        return;
+    }
+    uint64_t tmp[CHUNK_WORDS];
+    for (uint64_t i = 0; i < b->count && w->st == VEIL_OK;) {
+        size_t c = 0;
+        for (; c < CHUNK_WORDS && i < b->count; c++, i++)
+            tmp[c] = b->data[i * stride + b->dim];
+        w_words(w, tmp, c);
+    }
+}
+
+static veil_status ct_parse(reader *r, const header *h, const veil_params *p, void **out) {
+    veil_ct_batch *b;
+    VEIL_TRY(veil_ct_batch_new(p, h->dim, h->len_a, &b));
+    memcpy(b->key_fp, h->key_fp, VEIL_KEY_FP_BYTES);
+    memcpy(b->model_fp, h->model_fp, VEIL_MODEL_FP_BYTES);
+    const size_t stride = (size_t)h->dim + 1;
+    const int seeded = h->kind == VEIL_SERIAL_CT_SEEDED;
+    veil_status s = seeded ? r_words(r, b->data + h->dim, (size_t)h->len_a, stride)
+                           : r_words(r, b->data, (size_t)h->len_a * stride, 1);
+    if (s == VEIL_OK)
+        s = r_checksum(r, h->kind == VEIL_SERIAL_CT_SEEDED ? "the seeded batch" : "the batch");
+    if (s == VEIL_OK && seeded) {
+        veil_csprng *rng;
+        s = veil_csprng_new(h->mask_seed, &rng);
+        for (uint64_t i = 0; s == VEIL_OK && i < h->len_a; i++)
+            veil_csprng_fill_u64(rng, b->data + i * stride, h->dim);
+        if (s == VEIL_OK) veil_csprng_free(rng);
+    }
+    if (s != VEIL_OK) {
+        veil_ct_batch_free(b);
+        return s;
+    }
+    *out = b;
+    return VEIL_OK;
+}
+
+veil_status veil_ct_batch_check_eval_key(const veil_ct_batch *b, const veil_eval_key *ek) {
+    if (!b || !ek) return veil_error(VEIL_ERR_ARG, "veil_ct_batch_check_eval_key: NULL argument");
+    if (b->params != ek->params)
+        return veil_error(VEIL_ERR_PARAMS,
+                          "ciphertext batch is for parameter set %s, evaluation key for %s",
+                          b->params->id, ek->params->id);
+    if (sodium_memcmp(b->key_fp, ek->key_fp, VEIL_KEY_FP_BYTES) != 0)
+        return veil_error(VEIL_ERR_PARAMS, "ciphertext batch: key fp differs from the "
+                                           "evaluation key's: encrypted under another key");
+    return VEIL_OK;
+}
+
+/* ---- generic serialize / deserialize / save / load ------------------------------- */
+
+typedef struct source {
+    uint32_t kind;
+    const void *obj;
+    const uint8_t *seed; /* seeded batches */
+} source;
+
+static veil_status src_check(const source *src, header *h) {
+    switch (src->kind) {
+    case VEIL_SERIAL_SECRET_KEY:
+        return sk_check(src->obj, h);
+    case VEIL_SERIAL_EVAL_KEY:
+        return ek_check(src->obj, h);
+    default:
+        return ct_check(src->obj, src->seed, h);
+    }
+}
+
+static veil_status emit(writer *w, const source *src, const header *h) {
+    uint8_t raw[HDR];
+    header_encode(h, raw);
+    crypto_generichash_init(&w->h, NULL, 0, SUM);
+    w_bytes(w, raw, HDR);
+    switch (src->kind) {
+    case VEIL_SERIAL_SECRET_KEY:
+        sk_emit(w, src->obj);
+        break;
+    case VEIL_SERIAL_EVAL_KEY:
+        ek_emit(w, src->obj);
+        break;
+    default:
+        ct_emit(w, src->obj, src->kind == VEIL_SERIAL_CT_SEEDED);
+        break;
+    }
+    uint8_t sum[SUM];
+    crypto_generichash_final(&w->h, sum, SUM);
+    w_raw(w, sum, SUM);
+    sodium_memzero(&w->h, sizeof w->h);
+    return w->st;
+}
+
+static veil_status serialize_mem(const source *src, uint8_t **buf, size_t *len) {
+    if (!buf || !len) return veil_error(VEIL_ERR_ARG, "serialize: buf or len is NULL");
+    header h;
+    VEIL_TRY(src_check(src, &h));
+    if (h.payload > SIZE_MAX - HDR - SUM)
+        return veil_error(VEIL_ERR_ARG, "serialize: %s is too large", k_kind_name[h.kind]);
+    writer w = {0};
+    w.cap = HDR + (size_t)h.payload + SUM;
+    w.mem = malloc(w.cap);
+    if (!w.mem)
+        return veil_error(VEIL_ERR_NOMEM, "serialize: %s of %zu bytes: out of memory",
+                          k_kind_name[h.kind], w.cap);
+    veil_status s = emit(&w, src, &h);
+    if (s != VEIL_OK) {
+        veil_serial_buffer_free(w.mem, w.cap);
+        return s;
+    }
+    VEIL_ASSERT(w.pos == w.cap);
+    *buf = w.mem;
+    *len = w.cap;
+    return VEIL_OK;
+}
+
+static veil_status parse(reader *r, unsigned accept, void **out) {
+    uint8_t raw[HDR];
+    if (r->len < HDR + SUM)
+        return veil_error(VEIL_ERR_FORMAT,
+                          "truncated: %llu bytes, shorter than the %u-byte header and checksum",
+                          (unsigned long long)r->len, HDR + SUM);
+    crypto_generichash_init(&r->h, NULL, 0, SUM);
+    VEIL_TRY(r_bytes(r, raw, HDR));
+    header h;
+    const veil_params *p;
+    VEIL_TRY(header_ident(raw, accept, &h, &p));
+    VEIL_TRY(header_sizes(raw, r->len, &h, p));
+    switch (h.kind) {
+    case VEIL_SERIAL_SECRET_KEY:
+        return sk_parse(r, &h, p, out);
+    case VEIL_SERIAL_EVAL_KEY:
+        return ek_parse(r, &h, p, out);
+    default:
+        return ct_parse(r, &h, p, out);
+    }
+}
+
+static veil_status deserialize_mem(const uint8_t *buf, size_t len, unsigned accept, void **out) {
+    if ((!buf && len) || !out) return veil_error(VEIL_ERR_ARG, "deserialize: buf or out is NULL");
+    reader r = {0};
+    r.mem = buf;
+    r.len = len;
+    veil_status s = parse(&r, accept, out);
+    sodium_memzero(&r.h, sizeof r.h);
+    return s;
+}
+
+void veil_serial_buffer_free(uint8_t *buf, size_t len) {
+    if (!buf) return;
+    sodium_memzero(buf, len);
+    free(buf);
+}
+
+veil_status veil_serial_peek(const uint8_t *buf, size_t len, veil_serial_kind *kind,
+                             const veil_params **params) {
+    if (!buf || !kind || !params)
+        return veil_error(VEIL_ERR_ARG, "veil_serial_peek: NULL argument");
+    if (len < HDR)
+        return veil_error(VEIL_ERR_FORMAT, "truncated: %zu bytes, shorter than the %u-byte header",
+                          len, HDR);
+    header h;
+    const veil_params *p;
+    VEIL_TRY(header_ident(buf, ALL_KINDS, &h, &p));
+    *kind = (veil_serial_kind)h.kind;
+    *params = p;
+    return VEIL_OK;
+}
+
+/* Writes to PATH.tmpXXXXXX in the same directory, then renames. The stdio
+ * buffer is ours, so it can be wiped (it held the secret key's bits). */
+static veil_status save_file(const source *src, const char *path, int secret) {
+    if (!path) return veil_error(VEIL_ERR_ARG, "save: path is NULL");
+    header h;
+    VEIL_TRY(src_check(src, &h));
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 16);
+    if (!tmp) return veil_error(VEIL_ERR_NOMEM, "%s: out of memory", path);
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, ".tmpXXXXXX", 11);
+    int fd = mkstemp(tmp); /* mode 0600 */
+    if (fd < 0) {
+        veil_status s = veil_error(VEIL_ERR_IO, "%s: cannot create a temporary file: %s", path,
+                                   strerror(errno));
+        free(tmp);
+        return s;
+    }
+    veil_status s = VEIL_OK;
+    if (!secret && fchmod(fd, 0644) != 0)
+        s = veil_error(VEIL_ERR_IO, "%s: chmod: %s", tmp, strerror(errno));
+    FILE *f = s == VEIL_OK ? fdopen(fd, "wb") : NULL;
+    static _Thread_local char iobuf[1 << 16];
+    if (s == VEIL_OK && !f) s = veil_error(VEIL_ERR_IO, "%s: fdopen: %s", tmp, strerror(errno));
+    if (!f) close(fd);
+    if (s == VEIL_OK) {
+        setvbuf(f, iobuf, _IOFBF, sizeof iobuf);
+        writer w = {0};
+        w.f = f;
+        w.path = path;
+        s = emit(&w, src, &h);
+        if (s == VEIL_OK && fflush(f) != 0)
+            s = veil_error(VEIL_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+        if (s == VEIL_OK && fsync(fileno(f)) != 0)
+            s = veil_error(VEIL_ERR_IO, "%s: fsync: %s", path, strerror(errno));
+        if (fclose(f) != 0 && s == VEIL_OK)
+            s = veil_error(VEIL_ERR_IO, "%s: close: %s", path, strerror(errno));
+        sodium_memzero(iobuf, sizeof iobuf);
+    }
+    if (s == VEIL_OK && rename(tmp, path) != 0)
+        s = veil_error(VEIL_ERR_IO, "%s: rename from %s: %s", path, tmp, strerror(errno));
+    if (s != VEIL_OK) unlink(tmp);
+    free(tmp);
+    return s;
+}
+
+static veil_status load_file(const char *path, unsigned accept, void **out) {
+    if (!path || !out) return veil_error(VEIL_ERR_ARG, "load: path or out is NULL");
+    FILE *f = fopen(path, "rb");
+    if (!f) return veil_error(VEIL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    static _Thread_local char iobuf[1 << 16];
+    setvbuf(f, iobuf, _IOFBF, sizeof iobuf);
+    struct stat st;
+    veil_status s = VEIL_OK;
+    if (fstat(fileno(f), &st) != 0)
+        s = veil_error(VEIL_ERR_IO, "%s: stat: %s", path, strerror(errno));
+    else if (!S_ISREG(st.st_mode))
+        s = veil_error(VEIL_ERR_IO, "%s: not a regular file", path);
+    if (s == VEIL_OK) {
+        reader r = {0};
+        r.f = f;
+        r.path = path;
+        r.len = (uint64_t)st.st_size;
+        s = parse(&r, accept, out);
+        sodium_memzero(&r.h, sizeof r.h);
+        if (s != VEIL_OK) veil_error_prefix("%s: ", path);
+    }
+    fclose(f);
+    sodium_memzero(iobuf, sizeof iobuf);
+    return s;
+}
+
+/* ---- public entry points ----------------------------------------------------------- */
+
+/* The output pointer is written only on success. */
+#define DESERIALIZE(accept, out_type)                                                              \
+    do {                                                                                           \
+        if (!out) return veil_error(VEIL_ERR_ARG, "deserialize: out is NULL");                     \
+        void *obj = NULL;                                                                          \
+        veil_status s_ = deserialize_mem(buf, len, (accept), &obj);                                \
+        if (s_ == VEIL_OK) *out = (out_type *)obj;                                                 \
+        return s_;                                                                                 \
+    } while (0)
+#define LOAD(accept, out_type)                                                                     \
+    do {                                                                                           \
+        if (!out) return veil_error(VEIL_ERR_ARG, "load: out is NULL");                            \
+        void *obj = NULL;                                                                          \
+        veil_status s_ = load_file(path, (accept), &obj);                                          \
+        if (s_ == VEIL_OK) *out = (out_type *)obj;                                                 \
+        return s_;                                                                                 \
+    } while (0)
+
+veil_status veil_secret_key_serialize(const veil_secret_key *sk, uint8_t **buf, size_t *len) {
+    source src = {VEIL_SERIAL_SECRET_KEY, sk, NULL};
+    return serialize_mem(&src, buf, len);
+}
+veil_status veil_secret_key_deserialize(const uint8_t *buf, size_t len, veil_secret_key **out) {
+    DESERIALIZE(KIND_BIT(VEIL_SERIAL_SECRET_KEY), veil_secret_key);
+}
+veil_status veil_secret_key_save(const veil_secret_key *sk, const char *path) {
+    source src = {VEIL_SERIAL_SECRET_KEY, sk, NULL};
+    return save_file(&src, path, 1);
+}
+veil_status veil_secret_key_load(const char *path, veil_secret_key **out) {
+    LOAD(KIND_BIT(VEIL_SERIAL_SECRET_KEY), veil_secret_key);
+}
+
+veil_status veil_eval_key_serialize(const veil_eval_key *ek, uint8_t **buf, size_t *len) {
+    source src = {VEIL_SERIAL_EVAL_KEY, ek, NULL};
+    return serialize_mem(&src, buf, len);
+}
+veil_status veil_eval_key_deserialize(const uint8_t *buf, size_t len, veil_eval_key **out) {
+    DESERIALIZE(KIND_BIT(VEIL_SERIAL_EVAL_KEY), veil_eval_key);
+}
+veil_status veil_eval_key_save(const veil_eval_key *ek, const char *path) {
+    source src = {VEIL_SERIAL_EVAL_KEY, ek, NULL};
+    return save_file(&src, path, 0);
+}
+veil_status veil_eval_key_load(const char *path, veil_eval_key **out) {
+    LOAD(KIND_BIT(VEIL_SERIAL_EVAL_KEY), veil_eval_key);
+}
+
+#define CT_KINDS (KIND_BIT(VEIL_SERIAL_CT_BATCH) | KIND_BIT(VEIL_SERIAL_CT_SEEDED))
+
+veil_status veil_ct_batch_serialize(const veil_ct_batch *b, uint8_t **buf, size_t *len) {
+    source src = {VEIL_SERIAL_CT_BATCH, b, NULL};
+    return serialize_mem(&src, buf, len);
+}
+veil_status veil_ct_batch_serialize_seeded(const veil_ct_batch *b,
+                                           const uint8_t mask_seed[VEIL_SEED_BYTES], uint8_t **buf,
+                                           size_t *len) {
+    if (!mask_seed)
+        return veil_error(VEIL_ERR_ARG, "veil_ct_batch_serialize_seeded: mask_seed is NULL");
+    source src = {VEIL_SERIAL_CT_SEEDED, b, mask_seed};
+    return serialize_mem(&src, buf, len);
+}
+veil_status veil_ct_batch_deserialize(const uint8_t *buf, size_t len, veil_ct_batch **out) {
+    DESERIALIZE(CT_KINDS, veil_ct_batch);
+}
+veil_status veil_ct_batch_save(const veil_ct_batch *b, const char *path) {
+    source src = {VEIL_SERIAL_CT_BATCH, b, NULL};
+    return save_file(&src, path, 0);
+}
+veil_status veil_ct_batch_load(const char *path, veil_ct_batch **out) {
+    LOAD(CT_KINDS, veil_ct_batch);
+}

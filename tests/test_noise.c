@@ -1,0 +1,135 @@
+// LABELS: crypto
+/* Measured noise against the noise model (veil/noise.h: Concrete's formulas,
+ * TFHE-rs's for the centred modulus switch): fresh encryption, keyswitch,
+ * modulus switch (standard and centred) and PBS output.
+ *
+ * Tolerance: a sample variance over S independent samples has relative
+ * standard deviation sqrt((kurtosis - 1) / S), at most sqrt(2 / S) for the
+ * distributions here (Gaussian: 2, uniform-like: 0.8). Each check accepts
+ * measured / model in [1 - 5 sd, 1 + 5 sd]. The PBS output's model is
+ * Concrete's, whose FFT term is fitted to Zama's FFT and is an upper estimate
+ * for FFTW (test_fft_error.c measures that term); so for the PBS the check is
+ * measured <= model * (1 + 5 sd) and measured >= the part of the model that
+ * does not depend on the FFT, minus 5 sd. */
+#include "testutil.h"
+#include "veil/noise.h"
+#include "veil/tfhe.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *SETS[] = {"tfhers-1_1-gaussian-2m64", "tfhers-1_1-tuniform-2m128",
+                             "tfhers-2_2-gaussian-2m128"};
+
+typedef struct {
+    double sum, sum2;
+    int n;
+} acc_t;
+
+static void acc_add(acc_t *a, double x) {
+    a->sum += x;
+    a->sum2 += x * x;
+    a->n++;
+}
+
+static double acc_var(const acc_t *a) {
+    double m = a->sum / a->n;
+    return (a->sum2 - a->n * m * m) / (a->n - 1);
+}
+
+static int check(const char *what, const char *id, double measured, double model, int samples,
+                 double lower_model) {
+    double sd = sqrt(2.0 / samples);
+    double lo = (lower_model > 0 ? lower_model : model) * (1 - 5 * sd);
+    double hi = model * (1 + 5 * sd);
+    int ok = measured >= lo && measured <= hi;
+    printf("  %-26s %-12s measured 2^%.3f  model 2^%.3f  ratio %.3f  (%d samples, accept "
+           "[%.3f, %.3f]) %s\n",
+           id, what, log2(measured), log2(model), measured / model, samples, lo / model, hi / model,
+           ok ? "ok" : "OUT OF TOLERANCE");
+    return ok;
+}
+
+/* signed error of a phase around the encoded plaintext 0 */
+static double err(uint64_t phase) {
+    return (double)(int64_t)phase;
+}
+
+static void test_noise(void) {
+    printf("\n");
+    for (size_t si = 0; si < sizeof SETS / sizeof *SETS; si++) {
+        const veil_params *p = veil_params_find(SETS[si]);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+        uint8_t s[5][32];
+        for (int i = 0; i < 5; i++)
+            veil_test_seed_bytes(10 + i, s[i]);
+        veil_secret_key *sk;
+        veil_eval_key *ek;
+        veil_encryptor *enc;
+        veil_pbs_ctx *ctx;
+        CU_ASSERT_FATAL(veil_secret_key_new(p, s[0], &sk) == VEIL_OK);
+        CU_ASSERT_FATAL(veil_eval_key_new(sk, s[1], s[2], &ek) == VEIL_OK);
+        CU_ASSERT_FATAL(veil_encryptor_new(s[3], s[4], &enc) == VEIL_OK);
+        CU_ASSERT_FATAL(veil_pbs_ctx_new(p, &ctx) == VEIL_OK);
+        const uint32_t big = veil_params_big_dim(p), n = p->lwe_dim, N = p->poly_size;
+        uint64_t *ct = malloc(8 * (big + 1)), *sm = malloc(8 * (n + 1)),
+                 *out = malloc(8 * (big + 1));
+        uint32_t *ms = malloc(4 * (n + 1));
+        const int S_FAST = 2000, S_PBS = 300;
+        acc_t fresh = {0}, ks = {0}, msn = {0}, pbs = {0};
+        for (int i = 0; i < S_FAST; i++) {
+            veil_encrypt_big(enc, sk, 0, ct);
+            acc_add(&fresh, err(veil_phase_big(sk, ct)));
+            veil_keyswitch(ek, ct, sm);
+            acc_add(&ks, err(veil_lwe_phase(sk->lwe, n, sm)));
+            /* modulus switch: phase in units of 2^64 / 2N, back to 2^-64 */
+            veil_modulus_switch(p, sm, ms);
+            uint32_t ph = ms[n];
+            for (uint32_t t = 0; t < n; t++)
+                ph -= ms[t] * (uint32_t)sk->lwe[t];
+            ph &= 2 * N - 1;
+            int64_t centred = ph >= N ? (int64_t)ph - 2 * (int64_t)N : (int64_t)ph;
+            double scaled = (double)centred * (0x1p64 / (2.0 * N));
+            acc_add(&msn, scaled - err(veil_lwe_phase(sk->lwe, n, sm)));
+        }
+        /* a constant table of 1: a table of zeros would give an exact zero
+         * accumulator (the external product of 0 is 0) and no noise at all */
+        int64_t one[256];
+        for (int i = 0; i < 256; i++)
+            one[i] = 1;
+        veil_lut *lut;
+        CU_ASSERT_FATAL(veil_lut_new(p, one, p->precision, 0, veil_delta(p->precision), &lut) ==
+                        VEIL_OK);
+        for (int i = 0; i < S_PBS; i++) {
+            veil_encrypt_big(enc, sk, veil_encode(i % (1 << p->precision), p->precision), ct);
+            veil_ks_pbs(ctx, ek, lut, ct, out);
+            acc_add(&pbs, err(veil_phase_big(sk, out) - veil_delta(p->precision)));
+        }
+        double v_fresh = veil_noise_fresh_variance(p), v_ks = veil_noise_ks_variance(p);
+        double v_ms = veil_noise_ms_variance(p), v_pbs = veil_noise_pbs_output_variance(p);
+        double v_fft =
+            (double)n * veil_noise_fft_variance(p->glwe_dim, N, p->pbs_base_log, p->pbs_level);
+        CU_ASSERT(check("fresh", p->id, acc_var(&fresh), v_fresh, S_FAST, 0));
+        CU_ASSERT(check("keyswitch", p->id, acc_var(&ks), v_fresh + v_ks, S_FAST, 0));
+        CU_ASSERT(check(p->ms == VEIL_MS_CENTERED ? "ms-centred" : "ms-standard", p->id,
+                        acc_var(&msn), v_ms, S_FAST, 0));
+        CU_ASSERT(check("pbs", p->id, acc_var(&pbs), v_pbs, S_PBS, v_pbs - v_fft));
+        veil_lut_free(lut);
+        free(ct);
+        free(sm);
+        free(out);
+        free(ms);
+        veil_pbs_ctx_free(ctx);
+        veil_encryptor_free(enc);
+        veil_eval_key_free(ek);
+        veil_secret_key_free(sk);
+    }
+}
+
+int main(void) {
+    if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
+    CU_pSuite s = CU_add_suite("noise", NULL, NULL);
+    VEIL_ADD_TEST(s, test_noise);
+    return veil_test_run();
+}

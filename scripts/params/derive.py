@@ -7,7 +7,7 @@ parameter set whose failure probability per PBS is <= 2^-40, with every noise
 at the minimum the 128-bit security curve allows, and writes
 
   engine/src/params_nn.inc   (the C table rows, included by engine/src/params.c)
-  docs/PARAMS_NN_TABLE.md    (the table quoted in docs/PARAMS.md)
+  docs/PARAMS.md             (the table between its NN-TABLE markers)
 
 It also recomputes the failure probability of published TFHE-rs sets as a check
 of the noise model (`--validate`).
@@ -326,8 +326,15 @@ def emit(best, cells, target, out_inc, out_md):
         count += 1
     with open(out_inc, "w") as f:
         f.write("\n".join(lines) + "\n")
+    begin, end = "<!-- BEGIN NN-TABLE (derive.py) -->", "<!-- END NN-TABLE -->"
+    with open(out_md) as f:
+        doc = f.read()
+    i, j = doc.find(begin), doc.find(end)
+    if i < 0 or j < i:
+        raise SystemExit("%s: markers %s ... %s not found" % (out_md, begin, end))
+    doc = doc[:i + len(begin)] + "\n" + "\n".join(md) + "\n" + doc[j:]
     with open(out_md, "w") as f:
-        f.write("\n".join(md) + "\n")
+        f.write(doc)
     return count
 
 
@@ -342,7 +349,7 @@ def main():
     ap.add_argument("--n-max", type=int, default=1400)
     ap.add_argument("--n-step", type=int, default=1)
     ap.add_argument("--out-inc", default=os.path.join(root, "engine/src/params_nn.inc"))
-    ap.add_argument("--out-md", default=os.path.join(root, "docs/PARAMS_NN_TABLE.md"))
+    ap.add_argument("--out-md", default=os.path.join(root, "docs/PARAMS.md"))
     args = ap.parse_args()
 
     print("validation against TFHE-rs v1.1 Gaussian 2^-64 sets (standard modulus switch):")

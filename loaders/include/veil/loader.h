@@ -1,0 +1,51 @@
+/* veil/loader.h — models and data from files.
+ *
+ * veil_model_load reads a `.h5` model (schema v1, models/SCHEMA.md) into a
+ * veil_model and validates it (veil_model_validate). Every error names the
+ * HDF5 path and what was wrong ("/layers/0003_conv2d/weight: expected rank 4,
+ * got 2"); on error nothing is returned and nothing leaks. libhdf5's own
+ * error stack printing is turned off.
+ *
+ * veil_inputs_read reads the inputs of `veil run`:
+ *   .h5   a veil model file (its /golden/inputs and /golden/labels), or any
+ *         file with a dataset per model input named /inputs/<name>, /<name>,
+ *         or (single-input models) /x or /X; labels from /labels, /y or /Y;
+ *   .npy  one array [S, ...shape] (single-input models); a sibling file with
+ *         `_labels.npy` in place of `.npy` supplies labels when present;
+ *   .csv  one sample per row, the flattened values; an optional header line
+ *         (non-numeric) is skipped; a row with one value more than the input
+ *         size carries the label in its last column.
+ * Integer arrays (.h5/.npy integer dtypes, or CSV with `quantized` set) hold
+ * the quantized values v = q - zp and are checked against the input range;
+ * float arrays (and CSV by default) are quantized with the input's scale.
+ *
+ * veil_outputs_write writes outputs by extension: .h5 (/outputs/<name> int64
+ * and /dequantized/<name> float64, /predictions when classifying), .npy (the
+ * dequantized first output, float64 [S, ...shape]) or .csv (one row per
+ * sample: the dequantized first output, then the argmax). */
+#ifndef VEIL_LOADER_H
+#define VEIL_LOADER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "veil/model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+veil_status veil_model_load(const char *path, veil_model **out);
+
+/* Fills *out (inputs and labels; caller frees with veil_model_samples_free). */
+veil_status veil_inputs_read(const char *path, const veil_model *m, int quantized,
+                             veil_model_samples *out);
+
+/* outputs: one array per model output, count samples each. */
+veil_status veil_outputs_write(const char *path, const veil_model *m, size_t count,
+                               const int64_t *const *outputs);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,619 @@
+/* io.c — inputs of `veil run` (.h5, .npy, .csv) and its outputs. */
+#include <ctype.h>
+#include <errno.h>
+#include <hdf5.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "h5util.h"
+#include "veil/loader.h"
+
+static const char *ext_of(const char *path) {
+    const char *d = strrchr(path, '.');
+    return d ? d + 1 : "";
+}
+
+/* Converts raw values (floats to quantize, or integers already quantized) of
+ * count samples into the quantized int64 array of input `in`. */
+static veil_status to_quantized(const char *what, const veil_model_input *in, int is_float,
+                                const void *data, size_t count, int64_t **out) {
+    size_t n = count * veil_shape_size(&in->shape);
+    int64_t *q = malloc(n * sizeof *q + 1);
+    if (!q) return veil_error(VEIL_ERR_NOMEM, "%s: out of memory", what);
+    if (is_float) {
+        veil_model_quantize(in, data, n, q);
+    } else {
+        const int64_t *v = data;
+        for (size_t i = 0; i < n; i++) {
+            if (v[i] < in->range[0] || v[i] > in->range[1]) {
+                free(q);
+                return veil_error(VEIL_ERR_RANGE,
+                                  "%s: quantized value %lld of sample %zu is outside the range "
+                                  "[%lld, %lld] of input '%s' (float data must have a float type)",
+                                  what, (long long)v[i], i / veil_shape_size(&in->shape),
+                                  (long long)in->range[0], (long long)in->range[1], in->name);
+            }
+            q[i] = v[i];
+        }
+    }
+    *out = q;
+    return VEIL_OK;
+}
+
+static veil_status alloc_inputs(const veil_model *m, veil_model_samples *s, const char *path) {
+    memset(s, 0, sizeof *s);
+    s->inputs = calloc(m->n_inputs, sizeof *s->inputs);
+    if (!s->inputs) return veil_error(VEIL_ERR_NOMEM, "%s: out of memory", path);
+    return VEIL_OK;
+}
+
+/* ---- .h5 --------------------------------------------------------------------- */
+
+static int h5_exists(hid_t f, const char *p) {
+    /* H5Lexists fails on a missing intermediate group: check each level */
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", p);
+    for (char *c = buf + 1; *c; c++) {
+        if (*c == '/') {
+            *c = 0;
+            if (H5Lexists(f, buf, H5P_DEFAULT) <= 0) return 0;
+            *c = '/';
+        }
+    }
+    return H5Lexists(f, buf, H5P_DEFAULT) > 0;
+}
+
+static veil_status read_h5(const char *path, const veil_model *m, veil_model_samples *s) {
+    veil_h5_quiet();
+    if (H5Fis_hdf5(path) <= 0) return veil_error(VEIL_ERR_FORMAT, "%s: not an HDF5 file", path);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return veil_error(VEIL_ERR_FORMAT, "%s: libhdf5 cannot open it", path);
+    veil_status st = alloc_inputs(m, s, path);
+    size_t count = 0;
+    for (uint32_t i = 0; st == VEIL_OK && i < m->n_inputs; i++) {
+        const veil_model_input *in = &m->inputs[i];
+        char cand[4][300];
+        snprintf(cand[0], sizeof cand[0], "/golden/inputs/%s", in->name);
+        snprintf(cand[1], sizeof cand[1], "/inputs/%s", in->name);
+        snprintf(cand[2], sizeof cand[2], "/%s", in->name);
+        snprintf(cand[3], sizeof cand[3], "%s", m->n_inputs == 1 ? "/x" : "");
+        const char *found = NULL;
+        for (int c = 0; c < 4 && !found; c++)
+            if (cand[c][0] && h5_exists(f, cand[c])) found = cand[c];
+        if (!found && m->n_inputs == 1 && h5_exists(f, "/X")) found = "/X";
+        if (!found) {
+            st = veil_error(VEIL_ERR_FORMAT,
+                            "%s: no dataset for input '%s' (looked for /golden/inputs/%s, "
+                            "/inputs/%s, /%s%s)",
+                            path, in->name, in->name, in->name, in->name,
+                            m->n_inputs == 1 ? ", /x, /X" : "");
+            break;
+        }
+        /* split into group + name */
+        char grp[1200];
+        snprintf(grp, sizeof grp, "%s", found);
+        char *slash = strrchr(grp, '/');
+        const char *dname = found + (slash - grp) + 1;
+        *slash = 0;
+        hid_t g = H5Gopen2(f, grp[0] ? grp : "/", H5P_DEFAULT);
+        hsize_t dims[8];
+        int r = 0;
+        void *data = NULL;
+        st = veil_h5_read(g, grp, dname, 1, 1, 1 + (int)in->shape.rank, dims, &r, &data);
+        H5Gclose(g);
+        if (st != VEIL_OK) break;
+        int is_float = r < 0;
+        int rank = r < 0 ? -r : r;
+        size_t per = 1;
+        for (int d = 1; d < rank; d++)
+            per *= dims[d];
+        size_t n_samples = (size_t)dims[0];
+        if (per != veil_shape_size(&in->shape)) {
+            st = veil_error(VEIL_ERR_FORMAT, "%s%s: %zu values per sample, input '%s' has %zu",
+                            path, found, per, in->name, veil_shape_size(&in->shape));
+        } else if (count && n_samples != count) {
+            st = veil_error(VEIL_ERR_FORMAT, "%s%s: %zu samples, other inputs have %zu", path,
+                            found, n_samples, count);
+        } else {
+            char what[2600];
+            snprintf(what, sizeof what, "%.1200s%s", path, found);
+            st = to_quantized(what, in, is_float, data, n_samples, &s->inputs[i]);
+            count = n_samples;
+        }
+        free(data);
+    }
+    s->count = count;
+    const char *lab = NULL;
+    if (st == VEIL_OK) {
+        const char *lc[] = {"/golden/labels", "/labels", "/y", "/Y"};
+        for (int c = 0; c < 4 && !lab; c++)
+            if (h5_exists(f, lc[c])) lab = lc[c];
+    }
+    if (st == VEIL_OK && lab) {
+        hsize_t dims[8];
+        int r = 0;
+        const char *dname = strrchr(lab, '/') + 1;
+        char grp[64];
+        snprintf(grp, sizeof grp, "%.*s", (int)(dname - 1 - lab), lab);
+        hid_t g = H5Gopen2(f, grp[0] ? grp : "/", H5P_DEFAULT);
+        st = veil_h5_read(g, grp, dname, 0, 1, 1, dims, &r, (void **)&s->labels);
+        H5Gclose(g);
+        if (st == VEIL_OK && dims[0] != count)
+            st = veil_error(VEIL_ERR_FORMAT, "%s%s: %llu labels for %zu samples", path, lab,
+                            (unsigned long long)dims[0], count);
+    }
+    H5Fclose(f);
+    return st;
+}
+
+/* ---- .npy ------------------------------------------------------------------ */
+
+/* Reads a .npy (v1/v2/v3, little-endian, C order) of f4/f8/i1..i8/u1..u8 into
+ * doubles or int64. */
+static veil_status read_npy(const char *path, int *is_float, size_t *dims, int *rank, void **out) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return veil_error(VEIL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    unsigned char magic[10];
+    veil_status st = VEIL_OK;
+    char *hdr = NULL;
+    void *raw = NULL, *res = NULL;
+    if (fread(magic, 1, 8, f) != 8 || memcmp(magic, "\x93NUMPY", 6) != 0) {
+        st = veil_error(VEIL_ERR_FORMAT, "%s: not a .npy file (bad magic)", path);
+        goto done;
+    }
+    size_t hlen = 0;
+    if (magic[6] == 1) {
+        unsigned char b[2];
+        if (fread(b, 1, 2, f) != 2) st = veil_error(VEIL_ERR_FORMAT, "%s: truncated header", path);
+        hlen = b[0] | (size_t)b[1] << 8;
+    } else if (magic[6] == 2 || magic[6] == 3) {
+        unsigned char b[4];
+        if (fread(b, 1, 4, f) != 4) st = veil_error(VEIL_ERR_FORMAT, "%s: truncated header", path);
+        hlen = b[0] | (size_t)b[1] << 8 | (size_t)b[2] << 16 | (size_t)b[3] << 24;
+    } else {
+        st = veil_error(VEIL_ERR_FORMAT, "%s: .npy version %u not supported", path, magic[6]);
+    }
+    if (st) goto done;
+    if (hlen > 65536) {
+        st = veil_error(VEIL_ERR_FORMAT, "%s: header of %zu bytes", path, hlen);
+        goto done;
+    }
+    hdr = calloc(hlen + 1, 1);
+    if (!hdr || fread(hdr, 1, hlen, f) != hlen) {
+        st = veil_error(VEIL_ERR_FORMAT, "%s: truncated header", path);
+        goto done;
+    }
+    char *descr = strstr(hdr, "'descr'");
+    char *fo = strstr(hdr, "'fortran_order'");
+    char *sh = strstr(hdr, "'shape'");
+    if (!descr || !fo || !sh) {
+        st = veil_error(VEIL_ERR_FORMAT, "%s: header lacks descr/fortran_order/shape", path);
+        goto done;
+    }
+    char *q = strchr(descr + 7, '\'');
+    char type[16] = {0};
+    if (!q || sscanf(q + 1, "%15[^']", type) != 1) {
+        st = veil_error(VEIL_ERR_FORMAT, "%s: bad descr", path);
+        goto done;
+    }
+    if (strstr(fo, "True") && strstr(fo, "True") < fo + 25) {
+        st = veil_error(VEIL_ERR_UNSUPPORTED, "%s: Fortran-order arrays are not supported", path);
+        goto done;
+    }
+    char kind = 0;
+    unsigned size = 0;
+    if ((type[0] != '<' && type[0] != '|') || sscanf(type + 1, "%c%u", &kind, &size) != 2 ||
+        !((kind == 'f' && (size == 4 || size == 8)) ||
+          ((kind == 'i' || kind == 'u') && (size == 1 || size == 2 || size == 4 || size == 8)))) {
+        st = veil_error(VEIL_ERR_UNSUPPORTED,
+                        "%s: dtype '%s' not supported (little-endian f4, f8, i1..i8, u1..u8)", path,
+                        type);
+        goto done;
+    }
+    char *p = strchr(sh, '(');
+    *rank = 0;
+    size_t n = 1;
+    if (!p) {
+        st = veil_error(VEIL_ERR_FORMAT, "%s: bad shape", path);
+        goto done;
+    }
+    p++;
+    while (*p && *p != ')') {
+        while (*p == ' ' || *p == ',')
+            p++;
+        if (*p == ')') break;
+        char *e;
+        unsigned long long v = strtoull(p, &e, 10);
+        if (e == p || *rank >= 8 || v == 0 || v > (1ull << 31)) {
+            st = veil_error(VEIL_ERR_FORMAT, "%s: bad shape", path);
+            goto done;
+        }
+        dims[(*rank)++] = (size_t)v;
+        n *= v;
+        if (n > (1ull << 31)) {
+            st = veil_error(VEIL_ERR_FORMAT, "%s: more than 2^31 values", path);
+            goto done;
+        }
+        p = e;
+    }
+    raw = malloc(n * size + 1);
+    res = malloc(n * 8 + 1);
+    if (!raw || !res) {
+        st = veil_error(VEIL_ERR_NOMEM, "%s: out of memory", path);
+        goto done;
+    }
+    if (fread(raw, size, n, f) != n) {
+        st = veil_error(VEIL_ERR_FORMAT, "%s: truncated data (%zu values expected)", path, n);
+        goto done;
+    }
+    *is_float = kind == 'f';
+    for (size_t i = 0; i < n; i++) {
+        const unsigned char *b = (const unsigned char *)raw + i * size;
+        if (kind == 'f') {
+            double d;
+            if (size == 4) {
+                float x;
+                memcpy(&x, b, 4);
+                d = x;
+            } else {
+                memcpy(&d, b, 8);
+            }
+            ((double *)res)[i] = d;
+        } else {
+            int64_t v = 0;
+            if (kind == 'i') {
+                if (size == 1)
+                    v = (int8_t)b[0];
+                else if (size == 2) {
+                    int16_t x;
+                    memcpy(&x, b, 2);
+                    v = x;
+                } else if (size == 4) {
+                    int32_t x;
+                    memcpy(&x, b, 4);
+                    v = x;
+                } else
+                    memcpy(&v, b, 8);
+            } else {
+                if (size == 1)
+                    v = b[0];
+                else if (size == 2) {
+                    uint16_t x;
+                    memcpy(&x, b, 2);
+                    v = x;
+                } else if (size == 4) {
+                    uint32_t x;
+                    memcpy(&x, b, 4);
+                    v = x;
+                } else {
+                    uint64_t x;
+                    memcpy(&x, b, 8);
+                    v = (int64_t)(x > INT64_MAX ? INT64_MAX : x);
+                }
+            }
+            ((int64_t *)res)[i] = v;
+        }
+    }
+done:
+    fclose(f);
+    free(hdr);
+    free(raw);
+    if (st != VEIL_OK) {
+        free(res);
+        return st;
+    }
+    *out = res;
+    return VEIL_OK;
+}
+
+static veil_status read_npy_inputs(const char *path, const veil_model *m, veil_model_samples *s) {
+    if (m->n_inputs != 1)
+        return veil_error(VEIL_ERR_UNSUPPORTED,
+                          "%s: a .npy file holds one array, the model has %u inputs (use .h5)",
+                          path, m->n_inputs);
+    size_t dims[8];
+    int rank = 0, is_float = 0;
+    void *data = NULL;
+    VEIL_TRY(read_npy(path, &is_float, dims, &rank, &data));
+    const veil_model_input *in = &m->inputs[0];
+    size_t per = 1;
+    for (int d = 1; d < rank; d++)
+        per *= dims[d];
+    veil_status st = VEIL_OK;
+    if (rank < 1 || per != veil_shape_size(&in->shape))
+        st = veil_error(VEIL_ERR_FORMAT, "%s: %zu values per sample, input '%s' has %zu", path,
+                        rank < 1 ? 0 : per, in->name, veil_shape_size(&in->shape));
+    if (st == VEIL_OK) st = alloc_inputs(m, s, path);
+    if (st == VEIL_OK) st = to_quantized(path, in, is_float, data, dims[0], &s->inputs[0]);
+    free(data);
+    if (st != VEIL_OK) return st;
+    s->count = dims[0];
+    /* optional labels: x.npy -> x_labels.npy */
+    char lp[1024];
+    size_t L = strlen(path);
+    if (L > 4 && L < sizeof lp - 16) {
+        snprintf(lp, sizeof lp, "%.*s_labels.npy", (int)(L - 4), path);
+        FILE *t = fopen(lp, "rb");
+        if (t) {
+            fclose(t);
+            size_t ld[8];
+            int lr = 0, lf = 0;
+            void *ldata = NULL;
+            VEIL_TRY(read_npy(lp, &lf, ld, &lr, &ldata));
+            if (lf || lr != 1 || ld[0] != s->count) {
+                free(ldata);
+                return veil_error(VEIL_ERR_FORMAT, "%s: expected %zu integer labels", lp, s->count);
+            }
+            s->labels = ldata;
+        }
+    }
+    return VEIL_OK;
+}
+
+/* ---- .csv ------------------------------------------------------------------ */
+
+static veil_status read_csv(const char *path, const veil_model *m, int quantized,
+                            veil_model_samples *s) {
+    if (m->n_inputs != 1)
+        return veil_error(VEIL_ERR_UNSUPPORTED,
+                          "%s: CSV holds one input per row, the model has %u inputs (use .h5)",
+                          path, m->n_inputs);
+    const veil_model_input *in = &m->inputs[0];
+    const size_t per = veil_shape_size(&in->shape);
+    FILE *f = fopen(path, "r");
+    if (!f) return veil_error(VEIL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    size_t cap = 0, count = 0, line_no = 0;
+    double *vals = NULL;
+    int64_t *labels = NULL;
+    int has_labels = -1;
+    veil_status st = VEIL_OK;
+    char *line = NULL;
+    size_t lcap = 0;
+    double *row = malloc((per + 2) * sizeof *row);
+    if (!row) st = veil_error(VEIL_ERR_NOMEM, "%s: out of memory", path);
+    while (st == VEIL_OK && getline(&line, &lcap, f) > 0) {
+        line_no++;
+        char *p = line;
+        while (isspace((unsigned char)*p))
+            p++;
+        if (!*p || *p == '#') continue;
+        size_t nv = 0;
+        int bad = 0;
+        while (*p) {
+            char *e;
+            double v = strtod(p, &e);
+            if (e == p) {
+                bad = 1;
+                break;
+            }
+            if (nv < per + 1) row[nv] = v;
+            nv++;
+            p = e;
+            while (isspace((unsigned char)*p))
+                p++;
+            if (*p == ',' || *p == ';') p++;
+        }
+        if (bad) {
+            if (count == 0 && line_no == 1) continue; /* header */
+            st = veil_error(VEIL_ERR_FORMAT, "%s:%zu: not a number", path, line_no);
+            break;
+        }
+        if (nv != per && nv != per + 1) {
+            st = veil_error(VEIL_ERR_FORMAT,
+                            "%s:%zu: %zu values, expected %zu (or %zu with a label)", path, line_no,
+                            nv, per, per + 1);
+            break;
+        }
+        int lab = nv == per + 1;
+        if (has_labels < 0) has_labels = lab;
+        if (has_labels != lab) {
+            st = veil_error(VEIL_ERR_FORMAT, "%s:%zu: rows disagree on the label column", path,
+                            line_no);
+            break;
+        }
+        if (count == cap) {
+            cap = cap ? cap * 2 : 64;
+            double *nvals = realloc(vals, cap * per * sizeof *vals);
+            int64_t *nlab = realloc(labels, cap * sizeof *labels);
+            if (nvals) vals = nvals;
+            if (nlab) labels = nlab;
+            if (!nvals || !nlab) {
+                st = veil_error(VEIL_ERR_NOMEM, "%s: out of memory", path);
+                break;
+            }
+        }
+        memcpy(vals + count * per, row, per * sizeof *row);
+        labels[count] = lab ? (int64_t)row[per] : 0;
+        count++;
+    }
+    fclose(f);
+    free(line);
+    free(row);
+    if (st == VEIL_OK && count == 0) st = veil_error(VEIL_ERR_FORMAT, "%s: no samples", path);
+    if (st == VEIL_OK) st = alloc_inputs(m, s, path);
+    if (st == VEIL_OK) {
+        if (quantized) {
+            int64_t *iv = (int64_t *)vals; /* same size: convert in place */
+            for (size_t i = 0; i < count * per; i++) {
+                double d = vals[i];
+                if (d != floor(d)) {
+                    st = veil_error(VEIL_ERR_FORMAT,
+                                    "%s: --quantized, but value %g is not an integer", path, d);
+                    break;
+                }
+                iv[i] = (int64_t)d;
+            }
+            if (st == VEIL_OK) st = to_quantized(path, in, 0, iv, count, &s->inputs[0]);
+        } else {
+            st = to_quantized(path, in, 1, vals, count, &s->inputs[0]);
+        }
+    }
+    free(vals);
+    if (st != VEIL_OK) {
+        free(labels);
+        veil_model_samples_free(s, m->n_inputs, 0);
+        return st;
+    }
+    s->count = count;
+    if (has_labels == 1)
+        s->labels = labels;
+    else
+        free(labels);
+    return VEIL_OK;
+}
+
+veil_status veil_inputs_read(const char *path, const veil_model *m, int quantized,
+                             veil_model_samples *out) {
+    if (!path || !m || !out) return veil_error(VEIL_ERR_ARG, "veil_inputs_read: NULL argument");
+    veil_model_samples s;
+    memset(&s, 0, sizeof s);
+    const char *e = ext_of(path);
+    veil_status st;
+    if (!strcasecmp(e, "h5") || !strcasecmp(e, "hdf5"))
+        st = read_h5(path, m, &s);
+    else if (!strcasecmp(e, "npy"))
+        st = read_npy_inputs(path, m, &s);
+    else if (!strcasecmp(e, "csv") || !strcasecmp(e, "txt"))
+        st = read_csv(path, m, quantized, &s);
+    else
+        st = veil_error(VEIL_ERR_UNSUPPORTED, "%s: unknown input format '.%s' (.h5, .npy, .csv)",
+                        path, e);
+    if (st != VEIL_OK) {
+        veil_model_samples_free(&s, m->n_inputs, 0);
+        return st;
+    }
+    *out = s;
+    return VEIL_OK;
+}
+
+/* ---- writers ------------------------------------------------------------------ */
+
+static veil_status write_npy(const char *path, const double *x, size_t count,
+                             const veil_shape *shape) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return veil_error(VEIL_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    char hdr[256];
+    int o =
+        snprintf(hdr, sizeof hdr, "{'descr': '<f8', 'fortran_order': False, 'shape': (%zu,", count);
+    for (uint32_t d = 0; d < shape->rank; d++)
+        o += snprintf(hdr + o, sizeof hdr - (size_t)o, "%s%u", d ? ", " : " ", shape->dim[d]);
+    o += snprintf(hdr + o, sizeof hdr - (size_t)o, "), }");
+    size_t total = 10 + (size_t)o + 1;
+    size_t pad = (64 - total % 64) % 64;
+    size_t hlen = (size_t)o + pad + 1;
+    unsigned char pre[10] = {0x93,
+                             'N',
+                             'U',
+                             'M',
+                             'P',
+                             'Y',
+                             1,
+                             0,
+                             (unsigned char)(hlen & 0xff),
+                             (unsigned char)(hlen >> 8)};
+    int ok = fwrite(pre, 1, 10, f) == 10 && fwrite(hdr, 1, (size_t)o, f) == (size_t)o;
+    for (size_t i = 0; ok && i < pad; i++)
+        ok = fputc(' ', f) != EOF;
+    ok = ok && fputc('\n', f) != EOF;
+    size_t n = count * veil_shape_size(shape);
+    ok = ok && fwrite(x, sizeof *x, n, f) == n;
+    ok = (fclose(f) == 0) && ok;
+    return ok ? VEIL_OK : veil_error(VEIL_ERR_IO, "%s: write failed", path);
+}
+
+static veil_status write_h5(const char *path, const veil_model *m, size_t count,
+                            const int64_t *const *outputs, double *const *deq) {
+    veil_h5_quiet();
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) return veil_error(VEIL_ERR_IO, "%s: cannot create the HDF5 file", path);
+    veil_status st = VEIL_OK;
+    hid_t g1 = H5Gcreate2(f, "/outputs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t g2 = H5Gcreate2(f, "/dequantized", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    for (uint32_t o = 0; st == VEIL_OK && o < m->n_outputs; o++) {
+        hsize_t dims[VEIL_MAX_RANK + 1] = {count};
+        for (uint32_t d = 0; d < m->outputs[o].shape.rank; d++)
+            dims[d + 1] = m->outputs[o].shape.dim[d];
+        hid_t sp = H5Screate_simple((int)m->outputs[o].shape.rank + 1, dims, NULL);
+        hid_t d1 = H5Dcreate2(g1, m->outputs[o].name, H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT,
+                              H5P_DEFAULT);
+        hid_t d2 = H5Dcreate2(g2, m->outputs[o].name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT,
+                              H5P_DEFAULT);
+        if (d1 < 0 || d2 < 0 ||
+            H5Dwrite(d1, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, outputs[o]) < 0 ||
+            H5Dwrite(d2, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, deq[o]) < 0)
+            st = veil_error(VEIL_ERR_IO, "%s: cannot write /outputs/%s", path, m->outputs[o].name);
+        if (d1 >= 0) H5Dclose(d1);
+        if (d2 >= 0) H5Dclose(d2);
+        H5Sclose(sp);
+    }
+    if (st == VEIL_OK && m->n_outputs > 0) {
+        size_t n0 = veil_shape_size(&m->outputs[0].shape);
+        int64_t *pred = malloc(count * sizeof *pred + 1);
+        if (!pred) {
+            st = veil_error(VEIL_ERR_NOMEM, "%s: out of memory", path);
+        } else {
+            for (size_t i = 0; i < count; i++)
+                pred[i] = (int64_t)veil_argmax(outputs[0] + i * n0, n0);
+            hsize_t d = count;
+            hid_t sp = H5Screate_simple(1, &d, NULL);
+            hid_t ds = H5Dcreate2(f, "/predictions", H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT,
+                                  H5P_DEFAULT);
+            if (ds < 0 || H5Dwrite(ds, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, pred) < 0)
+                st = veil_error(VEIL_ERR_IO, "%s: cannot write /predictions", path);
+            if (ds >= 0) H5Dclose(ds);
+            H5Sclose(sp);
+            free(pred);
+        }
+    }
+    H5Gclose(g1);
+    H5Gclose(g2);
+    if (H5Fclose(f) < 0 && st == VEIL_OK)
+        st = veil_error(VEIL_ERR_IO, "%s: cannot close the HDF5 file", path);
+    return st;
+}
+
+veil_status veil_outputs_write(const char *path, const veil_model *m, size_t count,
+                               const int64_t *const *outputs) {
+    if (!path || !m || !outputs)
+        return veil_error(VEIL_ERR_ARG, "veil_outputs_write: NULL argument");
+    double *deq[64] = {0};
+    veil_status st = VEIL_OK;
+    for (uint32_t o = 0; o < m->n_outputs && o < 64; o++) {
+        size_t n = count * veil_shape_size(&m->outputs[o].shape);
+        if (!(deq[o] = malloc(n * sizeof(double) + 1))) {
+            st = veil_error(VEIL_ERR_NOMEM, "%s: out of memory", path);
+            break;
+        }
+        veil_model_dequantize(&m->outputs[o], outputs[o], n, deq[o]);
+    }
+    const char *e = ext_of(path);
+    if (st != VEIL_OK) {
+    } else if (!strcasecmp(e, "h5") || !strcasecmp(e, "hdf5")) {
+        st = write_h5(path, m, count, outputs, deq);
+    } else if (!strcasecmp(e, "npy")) {
+        st = write_npy(path, deq[0], count, &m->outputs[0].shape);
+    } else if (!strcasecmp(e, "csv") || !strcasecmp(e, "txt")) {
+        FILE *f = fopen(path, "w");
+        if (!f) {
+            st = veil_error(VEIL_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+        } else {
+            size_t n0 = veil_shape_size(&m->outputs[0].shape);
+            for (size_t j = 0; j < n0; j++)
+                fprintf(f, "%s%s_%zu", j ? "," : "", m->outputs[0].name, j);
+            fprintf(f, ",argmax\n");
+            for (size_t i = 0; i < count; i++) {
+                for (size_t j = 0; j < n0; j++)
+                    fprintf(f, "%s%.9g", j ? "," : "", deq[0][i * n0 + j]);
+                fprintf(f, ",%zu\n", veil_argmax(outputs[0] + i * n0, n0));
+            }
+            if (fclose(f) != 0) st = veil_error(VEIL_ERR_IO, "%s: write failed", path);
+        }
+    } else {
+        st = veil_error(VEIL_ERR_UNSUPPORTED, "%s: unknown output format '.%s' (.h5, .npy, .csv)",
+                        path, e);
+    }
+    for (uint32_t o = 0; o < m->n_outputs && o < 64; o++)
+        free(deq[o]);
+    return st;
+}

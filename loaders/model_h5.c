@@ -1,0 +1,781 @@
+/* model_h5.c — HDF5 (schema v1) -> veil_model, then content validation.
+ *
+ * Structure is checked here (groups, attributes, datasets, types, ranks);
+ * content (shapes between layers, operands, table sizes, ranges) by
+ * veil_model_validate. Every error names the HDF5 path. */
+#include <hdf5.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "h5util.h"
+#include "veil/loader.h"
+
+/* ---- attribute / dataset helpers (shared with io.c through h5util.h) ------ */
+
+void veil_h5_quiet(void) {
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
+int veil_h5_has_attr(hid_t obj, const char *name) {
+    return H5Aexists(obj, name) > 0;
+}
+
+/* Reads a string attribute (fixed or variable length) into a malloc'd copy. */
+veil_status veil_h5_attr_str(hid_t obj, const char *path, const char *name, char **out) {
+    if (H5Aexists(obj, name) <= 0)
+        return veil_error(VEIL_ERR_FORMAT, "%s: missing attribute '%s'", path, name);
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    if (a < 0) return veil_error(VEIL_ERR_FORMAT, "%s/%s: cannot open attribute", path, name);
+    veil_status st = VEIL_OK;
+    hid_t t = H5Aget_type(a), sp = H5Aget_space(a);
+    char *s = NULL;
+    if (t < 0 || H5Tget_class(t) != H5T_STRING) {
+        st = veil_error(VEIL_ERR_FORMAT, "%s/%s: expected a string attribute", path, name);
+    } else if (H5Sget_simple_extent_npoints(sp) != 1) {
+        st = veil_error(VEIL_ERR_FORMAT, "%s/%s: expected one string", path, name);
+    } else if (H5Tis_variable_str(t) > 0) {
+        hid_t mt = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mt, H5T_VARIABLE);
+        char *v = NULL;
+        if (H5Aread(a, mt, &v) < 0 || !v) {
+            st = veil_error(VEIL_ERR_FORMAT, "%s/%s: cannot read the string", path, name);
+        } else {
+            s = strdup(v);
+            H5free_memory(v);
+        }
+        H5Tclose(mt);
+    } else {
+        size_t n = H5Tget_size(t);
+        if (n == 0 || n > (1u << 20)) {
+            st = veil_error(VEIL_ERR_FORMAT, "%s/%s: string of %zu bytes", path, name, n);
+        } else if (!(s = calloc(n + 1, 1))) {
+            st = veil_error(VEIL_ERR_NOMEM, "%s/%s: out of memory", path, name);
+        } else {
+            hid_t mt = H5Tcopy(H5T_C_S1);
+            H5Tset_size(mt, n);
+            H5Tset_strpad(mt, H5T_STR_NULLPAD);
+            if (H5Aread(a, mt, s) < 0)
+                st = veil_error(VEIL_ERR_FORMAT, "%s/%s: cannot read the string", path, name);
+            s[n] = 0;
+            H5Tclose(mt);
+        }
+    }
+    if (st == VEIL_OK && !s) st = veil_error(VEIL_ERR_NOMEM, "%s/%s: out of memory", path, name);
+    if (st != VEIL_OK) {
+        free(s);
+        s = NULL;
+    }
+    if (sp >= 0) H5Sclose(sp);
+    if (t >= 0) H5Tclose(t);
+    H5Aclose(a);
+    if (st == VEIL_OK) *out = s;
+    return st;
+}
+
+/* A 1-D (or scalar) string list attribute. */
+static veil_status attr_str_list(hid_t obj, const char *path, const char *name, char ***out,
+                                 uint32_t *count) {
+    if (H5Aexists(obj, name) <= 0)
+        return veil_error(VEIL_ERR_FORMAT, "%s: missing attribute '%s'", path, name);
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    if (a < 0) return veil_error(VEIL_ERR_FORMAT, "%s/%s: cannot open attribute", path, name);
+    veil_status st = VEIL_OK;
+    hid_t t = H5Aget_type(a), sp = H5Aget_space(a);
+    hssize_t n = H5Sget_simple_extent_npoints(sp);
+    char **list = NULL;
+    if (t < 0 || H5Tget_class(t) != H5T_STRING) {
+        st = veil_error(VEIL_ERR_FORMAT, "%s/%s: expected a list of strings", path, name);
+    } else if (n < 1 || n > 64 || H5Sget_simple_extent_ndims(sp) > 1) {
+        st = veil_error(VEIL_ERR_FORMAT, "%s/%s: expected 1..64 strings in a 1-D list, got %lld",
+                        path, name, (long long)n);
+    } else if (!(list = calloc((size_t)n, sizeof *list))) {
+        st = veil_error(VEIL_ERR_NOMEM, "%s/%s: out of memory", path, name);
+    } else if (H5Tis_variable_str(t) > 0) {
+        char **v = calloc((size_t)n, sizeof *v);
+        hid_t mt = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mt, H5T_VARIABLE);
+        if (!v || H5Aread(a, mt, v) < 0) {
+            st = veil_error(VEIL_ERR_FORMAT, "%s/%s: cannot read the strings", path, name);
+        } else {
+            for (hssize_t i = 0; i < n; i++) {
+                list[i] = strdup(v[i] ? v[i] : "");
+                if (!list[i]) st = veil_error(VEIL_ERR_NOMEM, "%s/%s: out of memory", path, name);
+            }
+            H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, v);
+        }
+        free(v);
+        H5Tclose(mt);
+    } else {
+        size_t w = H5Tget_size(t);
+        char *buf = (w && w < 4096) ? calloc((size_t)n, w) : NULL;
+        hid_t mt = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mt, w ? w : 1);
+        H5Tset_strpad(mt, H5T_STR_NULLPAD);
+        if (!buf || H5Aread(a, mt, buf) < 0) {
+            st = veil_error(VEIL_ERR_FORMAT, "%s/%s: cannot read the strings", path, name);
+        } else {
+            for (hssize_t i = 0; i < n; i++) {
+                list[i] = strndup(buf + (size_t)i * w, w);
+                if (!list[i]) st = veil_error(VEIL_ERR_NOMEM, "%s/%s: out of memory", path, name);
+            }
+        }
+        free(buf);
+        H5Tclose(mt);
+    }
+    if (st != VEIL_OK && list) {
+        for (hssize_t i = 0; i < n; i++)
+            free(list[i]);
+        free(list);
+    }
+    if (sp >= 0) H5Sclose(sp);
+    if (t >= 0) H5Tclose(t);
+    H5Aclose(a);
+    if (st == VEIL_OK) {
+        *out = list;
+        *count = (uint32_t)n;
+    }
+    return st;
+}
+
+/* Reads a numeric attribute of exactly `count` values (count 0: any number up
+ * to max, returned in *got) as int64 or double. */
+static veil_status attr_num(hid_t obj, const char *path, const char *name, hid_t mem_type,
+                            void *out, size_t count, size_t max, size_t *got) {
+    if (H5Aexists(obj, name) <= 0)
+        return veil_error(VEIL_ERR_FORMAT, "%s: missing attribute '%s'", path, name);
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    if (a < 0) return veil_error(VEIL_ERR_FORMAT, "%s/%s: cannot open attribute", path, name);
+    veil_status st = VEIL_OK;
+    hid_t t = H5Aget_type(a), sp = H5Aget_space(a);
+    H5T_class_t cls = H5Tget_class(t);
+    hssize_t n = H5Sget_simple_extent_npoints(sp);
+    int want_int = H5Tequal(mem_type, H5T_NATIVE_INT64) > 0;
+    if (cls != H5T_INTEGER && cls != H5T_FLOAT) {
+        st = veil_error(VEIL_ERR_FORMAT, "%s/%s: expected a number", path, name);
+    } else if (want_int && cls != H5T_INTEGER) {
+        st = veil_error(VEIL_ERR_FORMAT, "%s/%s: expected an integer, got a float", path, name);
+    } else if (H5Sget_simple_extent_ndims(sp) > 1) {
+        st = veil_error(VEIL_ERR_FORMAT, "%s/%s: expected a scalar or a 1-D array", path, name);
+    } else if (count ? (size_t)n != count : (n < 1 || (size_t)n > max)) {
+        if (count)
+            st = veil_error(VEIL_ERR_FORMAT, "%s/%s: expected %zu value(s), got %lld", path, name,
+                            count, (long long)n);
+        else
+            st = veil_error(VEIL_ERR_FORMAT, "%s/%s: expected 1..%zu values, got %lld", path, name,
+                            max, (long long)n);
+    } else if (H5Aread(a, mem_type, out) < 0) {
+        st = veil_error(VEIL_ERR_FORMAT, "%s/%s: cannot read", path, name);
+    }
+    H5Sclose(sp);
+    H5Tclose(t);
+    H5Aclose(a);
+    if (st == VEIL_OK && got) *got = (size_t)n;
+    return st;
+}
+
+veil_status veil_h5_attr_i64(hid_t obj, const char *path, const char *name, int64_t *out,
+                             size_t count) {
+    return attr_num(obj, path, name, H5T_NATIVE_INT64, out, count, count, NULL);
+}
+
+veil_status veil_h5_attr_f64(hid_t obj, const char *path, const char *name, double *out,
+                             size_t count) {
+    return attr_num(obj, path, name, H5T_NATIVE_DOUBLE, out, count, count, NULL);
+}
+
+/* Reads a whole dataset as int64 (integers) or double (floats), checking its
+ * rank (rank_min..rank_max) and element count limit. The shape goes to dims. */
+veil_status veil_h5_read(hid_t loc, const char *path, const char *name, int want_float,
+                         int rank_min, int rank_max, hsize_t *dims, int *rank, void **out) {
+    char full[512];
+    snprintf(full, sizeof full, "%s/%s", path, name);
+    if (H5Lexists(loc, name, H5P_DEFAULT) <= 0)
+        return veil_error(VEIL_ERR_FORMAT, "%s: missing dataset", full);
+    H5O_info_t info;
+    if (H5Oget_info_by_name(loc, name, &info, H5P_DEFAULT) < 0 || info.type != H5O_TYPE_DATASET)
+        return veil_error(VEIL_ERR_FORMAT, "%s: not a dataset", full);
+    hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
+    if (d < 0) return veil_error(VEIL_ERR_FORMAT, "%s: cannot open dataset", full);
+    veil_status st = VEIL_OK;
+    hid_t t = H5Dget_type(d), sp = H5Dget_space(d);
+    H5T_class_t cls = H5Tget_class(t);
+    int r = H5Sget_simple_extent_ndims(sp);
+    void *buf = NULL;
+    if (cls != H5T_INTEGER && !(want_float && cls == H5T_FLOAT)) {
+        st = veil_error(VEIL_ERR_FORMAT, "%s: expected %s data", full,
+                        want_float ? "numeric" : "integer");
+    } else if (r < rank_min || r > rank_max) {
+        if (rank_min == rank_max)
+            st = veil_error(VEIL_ERR_FORMAT, "%s: expected rank %d, got %d", full, rank_min, r);
+        else
+            st = veil_error(VEIL_ERR_FORMAT, "%s: expected rank %d..%d, got %d", full, rank_min,
+                            rank_max, r);
+    } else {
+        H5Sget_simple_extent_dims(sp, dims, NULL);
+        uint64_t n = 1;
+        for (int i = 0; i < r; i++) {
+            if (dims[i] == 0) st = veil_error(VEIL_ERR_FORMAT, "%s: dimension %d is 0", full, i);
+            n *= dims[i] ? dims[i] : 1;
+            if (n > ((uint64_t)1 << 31))
+                st = veil_error(VEIL_ERR_FORMAT, "%s: more than 2^31 elements", full);
+            if (st) break;
+        }
+        int is_float = cls == H5T_FLOAT;
+        if (st == VEIL_OK && !(buf = malloc(n * 8)))
+            st = veil_error(VEIL_ERR_NOMEM, "%s: out of memory (%llu values)", full,
+                            (unsigned long long)n);
+        if (st == VEIL_OK && H5Dread(d, is_float ? H5T_NATIVE_DOUBLE : H5T_NATIVE_INT64, H5S_ALL,
+                                     H5S_ALL, H5P_DEFAULT, buf) < 0)
+            st = veil_error(VEIL_ERR_FORMAT, "%s: cannot read the data", full);
+        if (st == VEIL_OK && want_float)
+            *rank = is_float ? -r : r; /* negative rank: float data */
+        else if (st == VEIL_OK)
+            *rank = r;
+    }
+    H5Sclose(sp);
+    H5Tclose(t);
+    H5Dclose(d);
+    if (st != VEIL_OK) {
+        free(buf);
+        return st;
+    }
+    *out = buf;
+    return VEIL_OK;
+}
+
+/* ---- groups ---------------------------------------------------------------- */
+
+typedef struct name_list {
+    char **names;
+    size_t count, cap;
+} name_list;
+
+static herr_t collect_name(hid_t g, const char *name, const H5L_info_t *info, void *data) {
+    (void)g;
+    (void)info;
+    name_list *l = data;
+    if (l->count == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        char **n = realloc(l->names, cap * sizeof *n);
+        if (!n) return -1;
+        l->names = n;
+        l->cap = cap;
+    }
+    if (!(l->names[l->count] = strdup(name))) return -1;
+    l->count++;
+    return 0;
+}
+
+static void name_list_free(name_list *l) {
+    for (size_t i = 0; i < l->count; i++)
+        free(l->names[i]);
+    free(l->names);
+    memset(l, 0, sizeof *l);
+}
+
+/* Names of a group's members, sorted by name. */
+static veil_status list_group(hid_t file, const char *path, int required, hid_t *group,
+                              name_list *out) {
+    memset(out, 0, sizeof *out);
+    *group = -1;
+    if (H5Lexists(file, path, H5P_DEFAULT) <= 0) {
+        if (required) return veil_error(VEIL_ERR_FORMAT, "%s: missing group", path);
+        return VEIL_OK;
+    }
+    hid_t g = H5Gopen2(file, path, H5P_DEFAULT);
+    if (g < 0) return veil_error(VEIL_ERR_FORMAT, "%s: not a group", path);
+    hsize_t idx = 0;
+    if (H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, collect_name, out) < 0) {
+        name_list_free(out);
+        H5Gclose(g);
+        return veil_error(VEIL_ERR_FORMAT, "%s: cannot list the group", path);
+    }
+    *group = g;
+    return VEIL_OK;
+}
+
+static veil_status read_shape(hid_t obj, const char *path, const char *attr, veil_shape *s) {
+    int64_t v[VEIL_MAX_RANK];
+    size_t n = 0;
+    VEIL_TRY(attr_num(obj, path, attr, H5T_NATIVE_INT64, v, 0, VEIL_MAX_RANK, &n));
+    s->rank = (uint32_t)n;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] < 1 || v[i] > (1 << 24))
+            return veil_error(VEIL_ERR_FORMAT, "%s/%s: dimension %zu is %lld", path, attr, i,
+                              (long long)v[i]);
+        s->dim[i] = (uint32_t)v[i];
+    }
+    return VEIL_OK;
+}
+
+static veil_status read_range(hid_t obj, const char *path, const char *attr, int64_t r[2],
+                              int required) {
+    if (!required && H5Aexists(obj, attr) <= 0) {
+        r[0] = INT64_MIN / 4;
+        r[1] = INT64_MAX / 4;
+        return VEIL_OK;
+    }
+    VEIL_TRY(veil_h5_attr_i64(obj, path, attr, r, 2));
+    if (r[0] > r[1])
+        return veil_error(VEIL_ERR_FORMAT, "%s/%s: [%lld, %lld] is not ordered", path, attr,
+                          (long long)r[0], (long long)r[1]);
+    return VEIL_OK;
+}
+
+typedef struct indexed {
+    int64_t index;
+    size_t pos;
+} indexed;
+
+static int cmp_indexed(const void *a, const void *b) {
+    const indexed *x = a, *y = b;
+    return x->index < y->index   ? -1
+           : x->index > y->index ? 1
+                                 : (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+static veil_status load_inputs(hid_t file, veil_model *m) {
+    hid_t g;
+    name_list names;
+    VEIL_TRY(list_group(file, "/inputs", 1, &g, &names));
+    veil_status st = VEIL_OK;
+    indexed *order = calloc(names.count + 1, sizeof *order);
+    if (names.count == 0)
+        st = veil_error(VEIL_ERR_FORMAT, "/inputs: the model has no input");
+    else if (names.count > 64)
+        st = veil_error(VEIL_ERR_FORMAT, "/inputs: %zu inputs, at most 64", names.count);
+    else if (!order || !(m->inputs = calloc(names.count, sizeof *m->inputs)))
+        st = veil_error(VEIL_ERR_NOMEM, "/inputs: out of memory");
+    if (st == VEIL_OK) m->n_inputs = (uint32_t)names.count;
+    for (size_t i = 0; st == VEIL_OK && i < names.count; i++) {
+        char path[256];
+        snprintf(path, sizeof path, "/inputs/%s", names.names[i]);
+        hid_t o = H5Oopen(g, names.names[i], H5P_DEFAULT);
+        if (o < 0) {
+            st = veil_error(VEIL_ERR_FORMAT, "%s: cannot open", path);
+            break;
+        }
+        veil_model_input tmp = {0};
+        int64_t v = 0;
+        if (!(tmp.name = strdup(names.names[i])))
+            st = veil_error(VEIL_ERR_NOMEM, "%s: out of memory", path);
+        if (st == VEIL_OK) st = read_shape(o, path, "shape", &tmp.shape);
+        if (st == VEIL_OK) st = veil_h5_attr_f64(o, path, "scale", &tmp.scale, 1);
+        if (st == VEIL_OK) st = veil_h5_attr_i64(o, path, "zero_point", &tmp.zero_point, 1);
+        if (st == VEIL_OK && (st = veil_h5_attr_i64(o, path, "n_bits", &v, 1)) == VEIL_OK) {
+            if (v < 1 || v > VEIL_MAX_BITS)
+                st = veil_error(VEIL_ERR_FORMAT, "%s/n_bits: %lld, expected 1..%u", path,
+                                (long long)v, VEIL_MAX_BITS);
+            tmp.n_bits = (uint32_t)v;
+        }
+        if (st == VEIL_OK && (st = veil_h5_attr_i64(o, path, "signed", &v, 1)) == VEIL_OK)
+            tmp.is_signed = v != 0;
+        if (st == VEIL_OK) st = read_range(o, path, "range", tmp.range, 1);
+        if (st == VEIL_OK) st = read_range(o, path, "calib_range", tmp.calib_range, 0);
+        order[i].index = (int64_t)i;
+        order[i].pos = i;
+        if (st == VEIL_OK && veil_h5_has_attr(o, "index"))
+            st = veil_h5_attr_i64(o, path, "index", &order[i].index, 1);
+        H5Oclose(o);
+        m->inputs[i] = tmp; /* owned by m now, freed with it on error */
+    }
+    if (st == VEIL_OK) {
+        /* forward() argument order */
+        qsort(order, names.count, sizeof *order, cmp_indexed);
+        veil_model_input *sorted = calloc(names.count, sizeof *sorted);
+        if (!sorted) {
+            st = veil_error(VEIL_ERR_NOMEM, "/inputs: out of memory");
+        } else {
+            for (size_t i = 0; i < names.count; i++)
+                sorted[i] = m->inputs[order[i].pos];
+            free(m->inputs);
+            m->inputs = sorted;
+        }
+    }
+    free(order);
+    name_list_free(&names);
+    H5Gclose(g);
+    return st;
+}
+
+static veil_status load_weights(hid_t o, const char *path, veil_model_layer *l, int rank) {
+    hsize_t dims[8];
+    int r = 0;
+    VEIL_TRY(veil_h5_read(o, path, "weight", 0, rank, rank, dims, &r, (void **)&l->weight));
+    l->weight_shape.rank = (uint32_t)r;
+    for (int i = 0; i < r; i++) {
+        if (dims[i] > (1u << 24))
+            return veil_error(VEIL_ERR_FORMAT, "%s/weight: dimension %d is %llu", path, i,
+                              (unsigned long long)dims[i]);
+        l->weight_shape.dim[i] = (uint32_t)dims[i];
+    }
+    if (H5Lexists(o, "bias", H5P_DEFAULT) > 0) {
+        VEIL_TRY(veil_h5_read(o, path, "bias", 0, 1, 1, dims, &r, (void **)&l->bias));
+        if (dims[0] != l->weight_shape.dim[0])
+            return veil_error(VEIL_ERR_FORMAT, "%s/bias: %llu values for %u outputs", path,
+                              (unsigned long long)dims[0], l->weight_shape.dim[0]);
+    }
+    return VEIL_OK;
+}
+
+static veil_status load_pair(hid_t o, const char *path, const char *name, uint32_t out[2],
+                             uint32_t dflt, int required) {
+    int64_t v[2];
+    if (!required && !veil_h5_has_attr(o, name)) {
+        out[0] = out[1] = dflt;
+        return VEIL_OK;
+    }
+    VEIL_TRY(veil_h5_attr_i64(o, path, name, v, 2));
+    for (int i = 0; i < 2; i++) {
+        if (v[i] < 0 || v[i] > 4096)
+            return veil_error(VEIL_ERR_FORMAT, "%s/%s: value %lld out of range 0..4096", path, name,
+                              (long long)v[i]);
+        out[i] = (uint32_t)v[i];
+    }
+    return VEIL_OK;
+}
+
+static veil_status load_layer(hid_t g, const char *gname, veil_model_layer *l) {
+    char path[256];
+    snprintf(path, sizeof path, "/layers/%s", gname);
+    H5O_info_t info;
+    if (H5Oget_info_by_name(g, gname, &info, H5P_DEFAULT) < 0 || info.type != H5O_TYPE_GROUP)
+        return veil_error(VEIL_ERR_FORMAT, "%s: not a group", path);
+    hid_t o = H5Gopen2(g, gname, H5P_DEFAULT);
+    if (o < 0) return veil_error(VEIL_ERR_FORMAT, "%s: cannot open", path);
+    veil_status st = VEIL_OK;
+    char *op = NULL, *output = NULL;
+    if (!(l->name = strdup(gname))) st = veil_error(VEIL_ERR_NOMEM, "%s: out of memory", path);
+    if (st == VEIL_OK) st = veil_h5_attr_str(o, path, "op", &op);
+    if (st == VEIL_OK) {
+        l->op = veil_op_parse(op);
+        const char *us = strchr(gname, '_');
+        if (!l->op)
+            st = veil_error(VEIL_ERR_FORMAT, "%s/op: unknown op '%s'", path, op);
+        else if (!us || strcmp(us + 1, op) != 0)
+            st = veil_error(VEIL_ERR_FORMAT, "%s: group name does not end with its op '_%s'", path,
+                            op);
+    }
+    if (st == VEIL_OK) st = attr_str_list(o, path, "inputs", &l->inputs, &l->n_inputs);
+    if (st == VEIL_OK && veil_h5_has_attr(o, "output") &&
+        (st = veil_h5_attr_str(o, path, "output", &output)) == VEIL_OK && strcmp(output, gname))
+        st = veil_error(VEIL_ERR_FORMAT, "%s/output: '%s', expected the group name", path, output);
+    if (st == VEIL_OK) st = read_shape(o, path, "shape", &l->out_shape);
+    if (st == VEIL_OK) st = read_range(o, path, "range", l->range, 1);
+    if (st == VEIL_OK) st = read_range(o, path, "calib_range", l->calib_range, 0);
+    if (st == VEIL_OK && veil_h5_has_attr(o, "source"))
+        st = veil_h5_attr_str(o, path, "source", &l->source);
+    if (st == VEIL_OK) {
+        switch (l->op) {
+        case VEIL_OP_LINEAR:
+            st = load_weights(o, path, l, 2);
+            break;
+        case VEIL_OP_CONV2D:
+            st = load_weights(o, path, l, 4);
+            if (st == VEIL_OK) st = load_pair(o, path, "strides", l->stride, 1, 1);
+            if (st == VEIL_OK) st = load_pair(o, path, "padding", l->padding, 0, 1);
+            if (st == VEIL_OK) {
+                l->kernel[0] = l->weight_shape.dim[2];
+                l->kernel[1] = l->weight_shape.dim[3];
+            }
+            break;
+        case VEIL_OP_AVGPOOL2D:
+            st = load_pair(o, path, "kernel", l->kernel, 1, 1);
+            if (st == VEIL_OK) st = load_pair(o, path, "strides", l->stride, 1, 1);
+            if (st == VEIL_OK) st = load_pair(o, path, "padding", l->padding, 0, 0);
+            break;
+        case VEIL_OP_CONCAT: {
+            int64_t axis = 0;
+            if (veil_h5_has_attr(o, "axis")) st = veil_h5_attr_i64(o, path, "axis", &axis, 1);
+            if (st == VEIL_OK && axis != 0)
+                st = veil_error(VEIL_ERR_FORMAT, "%s/axis: %lld, only 0 is supported", path,
+                                (long long)axis);
+            break;
+        }
+        case VEIL_OP_LUT: {
+            int64_t per_channel = 0, cov = 1;
+            hsize_t dims[8];
+            int r = 0;
+            st = veil_h5_attr_i64(o, path, "in_min", &l->in_min, 1);
+            if (st == VEIL_OK) st = veil_h5_attr_i64(o, path, "in_max", &l->in_max, 1);
+            if (st == VEIL_OK && l->in_min > l->in_max)
+                st = veil_error(VEIL_ERR_FORMAT, "%s/in_min: %lld is larger than in_max %lld", path,
+                                (long long)l->in_min, (long long)l->in_max);
+            if (st == VEIL_OK && veil_h5_has_attr(o, "per_channel"))
+                st = veil_h5_attr_i64(o, path, "per_channel", &per_channel, 1);
+            if (st == VEIL_OK && veil_h5_has_attr(o, "covers_worst_case"))
+                st = veil_h5_attr_i64(o, path, "covers_worst_case", &cov, 1);
+            l->covers_worst_case = cov != 0;
+            if (st == VEIL_OK && veil_h5_has_attr(o, "scale"))
+                st = veil_h5_attr_f64(o, path, "scale", &l->out_scale, 1);
+            if (st == VEIL_OK)
+                st = veil_h5_read(o, path, "table", 0, per_channel ? 2 : 1, per_channel ? 2 : 1,
+                                  dims, &r, (void **)&l->table);
+            if (st == VEIL_OK) {
+                uint64_t want = (uint64_t)(l->in_max - l->in_min) + 1;
+                uint64_t got = dims[r - 1];
+                l->n_tables = per_channel ? (uint32_t)dims[0] : 1;
+                if (got != want)
+                    st = veil_error(VEIL_ERR_FORMAT,
+                                    "%s/table: %llu entries per table, but [in_min, in_max] = "
+                                    "[%lld, %lld] needs %llu",
+                                    path, (unsigned long long)got, (long long)l->in_min,
+                                    (long long)l->in_max, (unsigned long long)want);
+            }
+            break;
+        }
+        case VEIL_OP_ADD:
+        case VEIL_OP_FLATTEN:
+            break;
+        }
+    }
+    free(op);
+    free(output);
+    H5Gclose(o);
+    return st;
+}
+
+static veil_status load_layers(hid_t file, veil_model *m) {
+    hid_t g;
+    name_list names;
+    VEIL_TRY(list_group(file, "/layers", 1, &g, &names));
+    veil_status st = VEIL_OK;
+    if (names.count > 100000)
+        st = veil_error(VEIL_ERR_FORMAT, "/layers: %zu layers", names.count);
+    else if (names.count && !(m->layers = calloc(names.count, sizeof *m->layers)))
+        st = veil_error(VEIL_ERR_NOMEM, "/layers: out of memory");
+    for (size_t i = 0; st == VEIL_OK && i < names.count; i++) {
+        const char *nm = names.names[i];
+        /* NNNN_op, NNNN = i */
+        if (strlen(nm) < 6 || nm[4] != '_' || strspn(nm, "0123456789") != 4 ||
+            strtol(nm, NULL, 10) != (long)i) {
+            st = veil_error(VEIL_ERR_FORMAT,
+                            "/layers/%s: expected the name %04zu_<op> (layers numbered from 0000)",
+                            nm, i);
+            break;
+        }
+        m->n_layers = (uint32_t)(i + 1);
+        st = load_layer(g, nm, &m->layers[i]);
+    }
+    name_list_free(&names);
+    H5Gclose(g);
+    return st;
+}
+
+static veil_status load_outputs(hid_t file, veil_model *m) {
+    hid_t g;
+    name_list names;
+    VEIL_TRY(list_group(file, "/outputs", 1, &g, &names));
+    veil_status st = VEIL_OK;
+    indexed *order = calloc(names.count + 1, sizeof *order);
+    if (names.count == 0)
+        st = veil_error(VEIL_ERR_FORMAT, "/outputs: the model has no output");
+    else if (names.count > 64)
+        st = veil_error(VEIL_ERR_FORMAT, "/outputs: %zu outputs, at most 64", names.count);
+    else if (!order || !(m->outputs = calloc(names.count, sizeof *m->outputs)))
+        st = veil_error(VEIL_ERR_NOMEM, "/outputs: out of memory");
+    if (st == VEIL_OK) m->n_outputs = (uint32_t)names.count;
+    for (size_t i = 0; st == VEIL_OK && i < names.count; i++) {
+        char path[256];
+        snprintf(path, sizeof path, "/outputs/%s", names.names[i]);
+        hid_t o = H5Oopen(g, names.names[i], H5P_DEFAULT);
+        if (o < 0) {
+            st = veil_error(VEIL_ERR_FORMAT, "%s: cannot open", path);
+            break;
+        }
+        veil_model_output *out = &m->outputs[i];
+        double sc[4096], zp[4096];
+        size_t n_sc = 0, n_zp = 0;
+        if (!(out->name = strdup(names.names[i])))
+            st = veil_error(VEIL_ERR_NOMEM, "%s: out of memory", path);
+        if (st == VEIL_OK) st = veil_h5_attr_str(o, path, "tensor", &out->source);
+        if (st == VEIL_OK) st = read_shape(o, path, "shape", &out->shape);
+        if (st == VEIL_OK) st = attr_num(o, path, "scale", H5T_NATIVE_DOUBLE, sc, 0, 4096, &n_sc);
+        if (st == VEIL_OK)
+            st = attr_num(o, path, "zero_point", H5T_NATIVE_DOUBLE, zp, 0, 4096, &n_zp);
+        if (st == VEIL_OK && n_sc != n_zp)
+            st = veil_error(VEIL_ERR_FORMAT, "%s/zero_point: %zu values, but scale has %zu", path,
+                            n_zp, n_sc);
+        if (st == VEIL_OK) {
+            out->scale = malloc(n_sc * sizeof *out->scale);
+            out->zero_point = malloc(n_sc * sizeof *out->zero_point);
+            if (!out->scale || !out->zero_point) {
+                st = veil_error(VEIL_ERR_NOMEM, "%s: out of memory", path);
+            } else {
+                memcpy(out->scale, sc, n_sc * sizeof *sc);
+                memcpy(out->zero_point, zp, n_sc * sizeof *zp);
+                out->n_scale = (uint32_t)n_sc;
+            }
+        }
+        order[i].index = (int64_t)i;
+        order[i].pos = i;
+        if (st == VEIL_OK && veil_h5_has_attr(o, "index"))
+            st = veil_h5_attr_i64(o, path, "index", &order[i].index, 1);
+        H5Oclose(o);
+    }
+    if (st == VEIL_OK) {
+        qsort(order, names.count, sizeof *order, cmp_indexed);
+        veil_model_output *sorted = calloc(names.count, sizeof *sorted);
+        if (!sorted) {
+            st = veil_error(VEIL_ERR_NOMEM, "/outputs: out of memory");
+        } else {
+            for (size_t i = 0; i < names.count; i++)
+                sorted[i] = m->outputs[order[i].pos];
+            free(m->outputs);
+            m->outputs = sorted;
+        }
+    }
+    free(order);
+    name_list_free(&names);
+    H5Gclose(g);
+    return st;
+}
+
+/* Reads count-first sample arrays /<group>/<name> for every input (or output). */
+static veil_status load_sample_arrays(hid_t file, const char *group, uint32_t n,
+                                      const char *const *names, const veil_shape *const *shapes,
+                                      int want_float, size_t *count, void ***out) {
+    hid_t g = H5Gopen2(file, group, H5P_DEFAULT);
+    if (g < 0) return veil_error(VEIL_ERR_FORMAT, "%s: not a group", group);
+    void **arr = calloc(n, sizeof *arr);
+    veil_status st = arr ? VEIL_OK : veil_error(VEIL_ERR_NOMEM, "%s: out of memory", group);
+    for (uint32_t i = 0; st == VEIL_OK && i < n; i++) {
+        hsize_t dims[8];
+        int r = 0;
+        const veil_shape *s = shapes[i];
+        st = veil_h5_read(g, group, names[i], want_float, (int)s->rank + 1, (int)s->rank + 1, dims,
+                          &r, &arr[i]);
+        if (st != VEIL_OK) break;
+        if (want_float && r > 0) {
+            /* integer data where floats were expected: convert */
+            double *d = arr[i];
+            int64_t *v = arr[i];
+            size_t tot = (size_t)dims[0] * veil_shape_size(s);
+            for (size_t j = 0; j < tot; j++)
+                d[j] = (double)v[j];
+        }
+        for (uint32_t d = 0; d < s->rank; d++)
+            if (dims[d + 1] != s->dim[d]) {
+                char b[96];
+                st = veil_error(VEIL_ERR_FORMAT,
+                                "%s/%s: sample shape differs from the tensor's %s in dimension %u",
+                                group, names[i], veil_shape_str(s, b, sizeof b), d);
+            }
+        if (st == VEIL_OK && *count && dims[0] != *count)
+            st = veil_error(VEIL_ERR_FORMAT, "%s/%s: %llu samples, expected %zu", group, names[i],
+                            (unsigned long long)dims[0], *count);
+        if (st == VEIL_OK) *count = (size_t)dims[0];
+    }
+    H5Gclose(g);
+    if (st != VEIL_OK) {
+        for (uint32_t i = 0; arr && i < n; i++)
+            free(arr[i]);
+        free(arr);
+        return st;
+    }
+    *out = arr;
+    return VEIL_OK;
+}
+
+static veil_status load_samples(hid_t file, veil_model *m) {
+    const char *in_names[64], *out_names[64];
+    const veil_shape *in_shapes[64], *out_shapes[64];
+    for (uint32_t i = 0; i < m->n_inputs; i++) {
+        in_names[i] = m->inputs[i].name;
+        in_shapes[i] = &m->inputs[i].shape;
+    }
+    for (uint32_t i = 0; i < m->n_outputs; i++) {
+        out_names[i] = m->outputs[i].name;
+        out_shapes[i] = &m->outputs[i].shape;
+    }
+    if (H5Lexists(file, "/calibration", H5P_DEFAULT) > 0) {
+        size_t count = 0;
+        VEIL_TRY(load_sample_arrays(file, "/calibration", m->n_inputs, in_names, in_shapes, 0,
+                                    &count, (void ***)&m->calibration.inputs));
+        m->calibration.count = count;
+    }
+    if (H5Lexists(file, "/golden", H5P_DEFAULT) > 0) {
+        size_t count = 0;
+        veil_model_samples *g = &m->golden;
+        if (H5Lexists(file, "/golden/inputs", H5P_DEFAULT) <= 0)
+            return veil_error(VEIL_ERR_FORMAT, "/golden/inputs: missing group");
+        VEIL_TRY(load_sample_arrays(file, "/golden/inputs", m->n_inputs, in_names, in_shapes, 0,
+                                    &count, (void ***)&g->inputs));
+        g->count = count;
+        if (H5Lexists(file, "/golden/outputs", H5P_DEFAULT) <= 0)
+            return veil_error(VEIL_ERR_FORMAT, "/golden/outputs: missing group");
+        VEIL_TRY(load_sample_arrays(file, "/golden/outputs", m->n_outputs, out_names, out_shapes, 0,
+                                    &count, (void ***)&g->outputs));
+        if (H5Lexists(file, "/golden/float_outputs", H5P_DEFAULT) > 0)
+            VEIL_TRY(load_sample_arrays(file, "/golden/float_outputs", m->n_outputs, out_names,
+                                        out_shapes, 1, &count, (void ***)&g->float_outputs));
+        if (H5Lexists(file, "/golden/labels", H5P_DEFAULT) > 0) {
+            hsize_t dims[8];
+            int r = 0;
+            hid_t gg = H5Gopen2(file, "/golden", H5P_DEFAULT);
+            veil_status st =
+                veil_h5_read(gg, "/golden", "labels", 0, 1, 1, dims, &r, (void **)&g->labels);
+            H5Gclose(gg);
+            VEIL_TRY(st);
+            if (dims[0] != count)
+                return veil_error(VEIL_ERR_FORMAT, "/golden/labels: %llu labels for %zu samples",
+                                  (unsigned long long)dims[0], count);
+        }
+    }
+    return VEIL_OK;
+}
+
+static veil_status load_root(hid_t file, veil_model *m) {
+    char *fmt = NULL;
+    VEIL_TRY(veil_h5_attr_str(file, "", "format", &fmt));
+    int ok = strcmp(fmt, "veil-model") == 0;
+    veil_status st = VEIL_OK;
+    if (!ok) st = veil_error(VEIL_ERR_FORMAT, "/format: '%s', expected 'veil-model'", fmt);
+    free(fmt);
+    VEIL_TRY(st);
+    int64_t version = 0;
+    VEIL_TRY(veil_h5_attr_i64(file, "", "version", &version, 1));
+    if (version != 1)
+        return veil_error(VEIL_ERR_UNSUPPORTED, "/version: %lld, this veil reads version 1",
+                          (long long)version);
+    m->version = 1;
+    VEIL_TRY(veil_h5_attr_str(file, "", "name", &m->name));
+    if (veil_h5_has_attr(file, "producer"))
+        VEIL_TRY(veil_h5_attr_str(file, "", "producer", &m->producer));
+    if (veil_h5_has_attr(file, "task")) VEIL_TRY(veil_h5_attr_str(file, "", "task", &m->task));
+    if (veil_h5_has_attr(file, "brevitas_accuracy"))
+        VEIL_TRY(veil_h5_attr_f64(file, "", "brevitas_accuracy", &m->brevitas_accuracy, 1));
+    if (veil_h5_has_attr(file, "int_accuracy"))
+        VEIL_TRY(veil_h5_attr_f64(file, "", "int_accuracy", &m->int_accuracy, 1));
+    if (veil_h5_has_attr(file, "test_samples"))
+        VEIL_TRY(veil_h5_attr_i64(file, "", "test_samples", &m->test_samples, 1));
+    return VEIL_OK;
+}
+
+veil_status veil_model_load(const char *path, veil_model **out) {
+    if (!path || !out) return veil_error(VEIL_ERR_ARG, "veil_model_load: NULL argument");
+    veil_h5_quiet();
+    FILE *f = fopen(path, "rb");
+    if (!f) return veil_error(VEIL_ERR_IO, "%s: cannot open the file", path);
+    fclose(f);
+    if (H5Fis_hdf5(path) <= 0) return veil_error(VEIL_ERR_FORMAT, "%s: not an HDF5 file", path);
+    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (file < 0) return veil_error(VEIL_ERR_FORMAT, "%s: libhdf5 cannot open it", path);
+    veil_model *m = NULL;
+    veil_status st = veil_model_new(&m);
+    if (st == VEIL_OK) st = load_root(file, m);
+    if (st == VEIL_OK) st = load_inputs(file, m);
+    if (st == VEIL_OK) st = load_layers(file, m);
+    if (st == VEIL_OK) st = load_outputs(file, m);
+    if (st == VEIL_OK) st = load_samples(file, m);
+    if (st == VEIL_OK) st = veil_model_validate(m);
+    H5Fclose(file);
+    if (st != VEIL_OK) {
+        veil_model_free(m);
+        veil_error_prefix("%s: ", path);
+        return st;
+    }
+    *out = m;
+    return VEIL_OK;
+}

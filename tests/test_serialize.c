@@ -433,6 +433,15 @@ static void test_ct_batch_seeded(void) {
         CU_ASSERT_EQUAL(veil_decode(veil_lwe_phase(SK->lwe, n, c->data + i * (n + 1)), 2, 0),
                         msgs[i]);
     veil_ct_batch_free(c);
+    /* the memory cap counts the expanded batch, not the upload */
+    const uint64_t expanded = 8 * count * (n + 1);
+    c = NULL;
+    CU_ASSERT_EQUAL(veil_ct_batch_deserialize_limited(buf, len, expanded - 1, &c),
+                    VEIL_ERR_UNSUPPORTED);
+    CU_ASSERT(msg_has("over the limit"));
+    CU_ASSERT_PTR_NULL(c);
+    CU_ASSERT_EQUAL(veil_ct_batch_deserialize_limited(buf, len, expanded, &c), VEIL_OK);
+    veil_ct_batch_free(c);
     check_all_truncations(buf, len, de_ct);
     CU_ASSERT_EQUAL(flips_accepted(buf, len, 0, 8 * len, 1, de_ct), 0);
 

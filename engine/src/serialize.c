@@ -164,8 +164,8 @@ static size_t packed_bytes(uint64_t bits) {
 
 /* Every other field, checked against the parameter set and the input length
  * (total bytes of header + payload + checksum). Nothing has been allocated. */
-static veil_status header_sizes(const uint8_t raw[HDR], uint64_t total, header *h,
-                                const veil_params *p) {
+static veil_status header_sizes(const uint8_t raw[HDR], uint64_t total, uint64_t max_batch,
+                                header *h, const veil_params *p) {
     memcpy(h->key_fp, raw + 64, VEIL_KEY_FP_BYTES);
     memcpy(h->model_fp, raw + 80, VEIL_MODEL_FP_BYTES);
     memcpy(h->mask_seed, raw + 112, VEIL_SEED_BYTES);
@@ -251,6 +251,16 @@ static veil_status header_sizes(const uint8_t raw[HDR], uint64_t total, header *
         return veil_error(VEIL_ERR_FORMAT, "trailing data: %llu bytes, %s of %s has %llu",
                           (unsigned long long)total, k_kind_name[h->kind], p->id,
                           (unsigned long long)expect);
+    if (h->kind == VEIL_SERIAL_CT_BATCH || h->kind == VEIL_SERIAL_CT_SEEDED) {
+        /* a seeded batch expands (dim+1)-fold when its masks are regenerated */
+        const uint64_t bytes = 8 * h->len_a * ((uint64_t)h->dim + 1);
+        if (bytes > max_batch)
+            return veil_error(VEIL_ERR_UNSUPPORTED,
+                              "len_a (count): %llu ciphertexts of dimension %u take %llu bytes, "
+                              "over the limit of %llu",
+                              (unsigned long long)h->len_a, h->dim, (unsigned long long)bytes,
+                              (unsigned long long)max_batch);
+    }
     return VEIL_OK;
 }
 
@@ -306,7 +316,8 @@ static void pack_bits(const uint64_t *bits, size_t count, uint8_t *out) {
 typedef struct reader {
     const uint8_t *mem;
     size_t pos;
-    uint64_t len; /* total input bytes */
+    uint64_t len;       /* total input bytes */
+    uint64_t max_batch; /* most bytes a loaded batch may take */
     FILE *f;
     const char *path;
     crypto_generichash_state h;
@@ -784,7 +795,7 @@ static veil_status parse(reader *r, unsigned accept, void **out) {
     header h;
     const veil_params *p;
     VEIL_TRY(header_ident(raw, accept, &h, &p));
-    VEIL_TRY(header_sizes(raw, r->len, &h, p));
+    VEIL_TRY(header_sizes(raw, r->len, r->max_batch, &h, p));
     switch (h.kind) {
     case VEIL_SERIAL_SECRET_KEY:
         return sk_parse(r, &h, p, out);
@@ -795,10 +806,12 @@ static veil_status parse(reader *r, unsigned accept, void **out) {
     }
 }
 
-static veil_status deserialize_mem(const uint8_t *buf, size_t len, unsigned accept, void **out) {
+static veil_status deserialize_mem(const uint8_t *buf, size_t len, unsigned accept,
+                                   uint64_t max_batch, void **out) {
     if ((!buf && len) || !out) return veil_error(VEIL_ERR_ARG, "deserialize: buf or out is NULL");
     reader r = {0};
     r.mem = buf;
+    r.max_batch = max_batch;
     r.len = len;
     veil_status s = parse(&r, accept, out);
     sodium_memzero(&r.h, sizeof r.h);
@@ -872,7 +885,7 @@ static veil_status save_file(const source *src, const char *path, int secret) {
     return s;
 }
 
-static veil_status load_file(const char *path, unsigned accept, void **out) {
+static veil_status load_file(const char *path, unsigned accept, uint64_t max_batch, void **out) {
     if (!path || !out) return veil_error(VEIL_ERR_ARG, "load: path or out is NULL");
     FILE *f = fopen(path, "rb");
     if (!f) return veil_error(VEIL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
@@ -888,6 +901,7 @@ static veil_status load_file(const char *path, unsigned accept, void **out) {
         reader r = {0};
         r.f = f;
         r.path = path;
+        r.max_batch = max_batch;
         r.len = (uint64_t)st.st_size;
         s = parse(&r, accept, out);
         sodium_memzero(&r.h, sizeof r.h);
@@ -901,19 +915,19 @@ static veil_status load_file(const char *path, unsigned accept, void **out) {
 /* ---- public entry points ----------------------------------------------------------- */
 
 /* The output pointer is written only on success. */
-#define DESERIALIZE(accept, out_type)                                                              \
+#define DESERIALIZE(accept, max, out_type)                                                         \
     do {                                                                                           \
         if (!out) return veil_error(VEIL_ERR_ARG, "deserialize: out is NULL");                     \
         void *obj = NULL;                                                                          \
-        veil_status s_ = deserialize_mem(buf, len, (accept), &obj);                                \
+        veil_status s_ = deserialize_mem(buf, len, (accept), (max), &obj);                         \
         if (s_ == VEIL_OK) *out = (out_type *)obj;                                                 \
         return s_;                                                                                 \
     } while (0)
-#define LOAD(accept, out_type)                                                                     \
+#define LOAD(accept, max, out_type)                                                                \
     do {                                                                                           \
         if (!out) return veil_error(VEIL_ERR_ARG, "load: out is NULL");                            \
         void *obj = NULL;                                                                          \
-        veil_status s_ = load_file(path, (accept), &obj);                                          \
+        veil_status s_ = load_file(path, (accept), (max), &obj);                                   \
         if (s_ == VEIL_OK) *out = (out_type *)obj;                                                 \
         return s_;                                                                                 \
     } while (0)
@@ -923,14 +937,14 @@ veil_status veil_secret_key_serialize(const veil_secret_key *sk, uint8_t **buf, 
     return serialize_mem(&src, buf, len);
 }
 veil_status veil_secret_key_deserialize(const uint8_t *buf, size_t len, veil_secret_key **out) {
-    DESERIALIZE(KIND_BIT(VEIL_SERIAL_SECRET_KEY), veil_secret_key);
+    DESERIALIZE(KIND_BIT(VEIL_SERIAL_SECRET_KEY), 0, veil_secret_key);
 }
 veil_status veil_secret_key_save(const veil_secret_key *sk, const char *path) {
     source src = {VEIL_SERIAL_SECRET_KEY, sk, NULL};
     return save_file(&src, path, 1);
 }
 veil_status veil_secret_key_load(const char *path, veil_secret_key **out) {
-    LOAD(KIND_BIT(VEIL_SERIAL_SECRET_KEY), veil_secret_key);
+    LOAD(KIND_BIT(VEIL_SERIAL_SECRET_KEY), 0, veil_secret_key);
 }
 
 veil_status veil_eval_key_serialize(const veil_eval_key *ek, uint8_t **buf, size_t *len) {
@@ -938,14 +952,14 @@ veil_status veil_eval_key_serialize(const veil_eval_key *ek, uint8_t **buf, size
     return serialize_mem(&src, buf, len);
 }
 veil_status veil_eval_key_deserialize(const uint8_t *buf, size_t len, veil_eval_key **out) {
-    DESERIALIZE(KIND_BIT(VEIL_SERIAL_EVAL_KEY), veil_eval_key);
+    DESERIALIZE(KIND_BIT(VEIL_SERIAL_EVAL_KEY), 0, veil_eval_key);
 }
 veil_status veil_eval_key_save(const veil_eval_key *ek, const char *path) {
     source src = {VEIL_SERIAL_EVAL_KEY, ek, NULL};
     return save_file(&src, path, 0);
 }
 veil_status veil_eval_key_load(const char *path, veil_eval_key **out) {
-    LOAD(KIND_BIT(VEIL_SERIAL_EVAL_KEY), veil_eval_key);
+    LOAD(KIND_BIT(VEIL_SERIAL_EVAL_KEY), 0, veil_eval_key);
 }
 
 #define CT_KINDS (KIND_BIT(VEIL_SERIAL_CT_BATCH) | KIND_BIT(VEIL_SERIAL_CT_SEEDED))
@@ -963,12 +977,16 @@ veil_status veil_ct_batch_serialize_seeded(const veil_ct_batch *b,
     return serialize_mem(&src, buf, len);
 }
 veil_status veil_ct_batch_deserialize(const uint8_t *buf, size_t len, veil_ct_batch **out) {
-    DESERIALIZE(CT_KINDS, veil_ct_batch);
+    DESERIALIZE(CT_KINDS, VEIL_CT_BATCH_DEFAULT_MAX_BYTES, veil_ct_batch);
+}
+veil_status veil_ct_batch_deserialize_limited(const uint8_t *buf, size_t len, uint64_t max_bytes,
+                                              veil_ct_batch **out) {
+    DESERIALIZE(CT_KINDS, max_bytes, veil_ct_batch);
 }
 veil_status veil_ct_batch_save(const veil_ct_batch *b, const char *path) {
     source src = {VEIL_SERIAL_CT_BATCH, b, NULL};
     return save_file(&src, path, 0);
 }
 veil_status veil_ct_batch_load(const char *path, veil_ct_batch **out) {
-    LOAD(CT_KINDS, veil_ct_batch);
+    LOAD(CT_KINDS, VEIL_CT_BATCH_DEFAULT_MAX_BYTES, veil_ct_batch);
 }

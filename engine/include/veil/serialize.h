@@ -175,8 +175,15 @@ veil_status veil_ct_batch_serialize(const veil_ct_batch *b, uint8_t **buf, size_
 veil_status veil_ct_batch_serialize_seeded(const veil_ct_batch *b,
                                            const uint8_t mask_seed[VEIL_SEED_BYTES], uint8_t **buf,
                                            size_t *len);
-/* Accepts both forms. */
+/* Accepts both forms. A seeded batch grows (dim+1)-fold when its masks are
+ * regenerated (8 bytes of upload become up to 64 KiB for k*N = 8192), so the
+ * memory a loaded batch takes is capped: VEIL_CT_BATCH_DEFAULT_MAX_BYTES here
+ * and in _load, `max_bytes` in _limited (a server passes what it accepts per
+ * request). Over the cap: VEIL_ERR_UNSUPPORTED, before allocating. */
+#define VEIL_CT_BATCH_DEFAULT_MAX_BYTES ((uint64_t)4 << 30)
 veil_status veil_ct_batch_deserialize(const uint8_t *buf, size_t len, veil_ct_batch **out);
+veil_status veil_ct_batch_deserialize_limited(const uint8_t *buf, size_t len, uint64_t max_bytes,
+                                              veil_ct_batch **out);
 veil_status veil_ct_batch_save(const veil_ct_batch *b, const char *path);
 veil_status veil_ct_batch_load(const char *path, veil_ct_batch **out);
 

@@ -1,0 +1,107 @@
+"""Command line of the veil exporter: python -m veil_export {export,info,check} ..."""
+
+import argparse
+import sys
+
+import numpy as np
+
+
+def _load_inputs(path, what):
+    data = np.load(path)
+    keys = sorted(k for k in data.files if k.startswith("input"))
+    if not keys:
+        raise SystemExit("veil_export: %s %s has no arrays named input0, input1, ..." % (what, path))
+    keys.sort(key=lambda k: int(k[5:]) if k[5:].isdigit() else 1 << 30)
+    return [data[k] for k in keys], data
+
+
+def cmd_export(a):
+    import torch
+    from .export import export, ExportError
+    try:
+        model = torch.load(a.model, map_location="cpu", weights_only=False)
+    except Exception as e:
+        raise SystemExit("veil_export: cannot load model %s: %s" % (a.model, e))
+    calib, _ = _load_inputs(a.calib, "calibration file")
+    test, tdata = _load_inputs(a.test, "test file")
+    if "labels" not in tdata.files:
+        raise SystemExit("veil_export: test file %s has no 'labels' array" % a.test)
+    try:
+        export(model, calib, test, tdata["labels"], a.output, name=a.name or a.output,
+               description=a.description, n_golden=a.golden,
+               accuracy_tolerance=a.tolerance, verbose=not a.quiet)
+    except ExportError as e:
+        print("veil_export: error: %s" % e, file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_info(a):
+    from . import h5io
+    from .export import summary, format_summary
+    ir = h5io.read(a.file)
+    at = ir["attrs"]
+    print("%s: %s v%s, %s" % (a.file, at.get("name"), at.get("version"), at.get("producer")))
+    print("accuracy: Brevitas %.4f, integer path %.4f on %d test samples" % (
+        at.get("brevitas_accuracy", float("nan")), at.get("int_accuracy", float("nan")),
+        at.get("test_samples", 0)))
+    for inp in ir["inputs"]:
+        print("input %s shape %s scale %g %d-bit %s" % (inp["name"], [int(s) for s in inp["shape"]],
+              inp["scale"], inp["n_bits"], "signed" if inp["signed"] else "unsigned"))
+    for l in ir["layers"]:
+        extra = ""
+        if l["op"] == "lut":
+            extra = " table %s over [%d, %d]%s" % (list(np.shape(l["table"])), l["in_min"],
+                                                   l["in_max"], "" if l["covers_worst_case"]
+                                                   else " (calibration range)")
+        print("%s %s <- %s%s  [%s]" % (l["output"], [int(s) for s in l["shape"]], ",".join(l["inputs"]),
+                                       extra, l["source"]))
+    for o in ir["outputs"]:
+        print("output %s = %s shape %s" % (o["name"], o["tensor"], [int(s) for s in o["shape"]]))
+    print(format_summary(summary(ir)))
+    return 0
+
+
+def cmd_check(a):
+    from .verify import validate, check_golden
+    errors = validate(a.file)
+    for e in errors:
+        print("veil_export: %s" % e, file=sys.stderr)
+    if errors:
+        return 1
+    ok, msg = check_golden(a.file)
+    print("%s: schema v1 ok; %s" % (a.file, msg) if ok else "%s: golden mismatch: %s" % (a.file, msg))
+    return 0 if ok else 1
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(
+        prog="python -m veil_export",
+        description="Export Brevitas quantization-aware models to veil model files "
+                    "(HDF5 schema v1, see models/SCHEMA.md), inspect and check them.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    e = sub.add_parser("export", help="export a saved Brevitas model (torch.save(model))")
+    e.add_argument("model", help="file written by torch.save(model) (the whole module)")
+    e.add_argument("calib", help=".npz with float arrays input0, input1, ... [S, ...]")
+    e.add_argument("test", help=".npz with input0, ... and int labels [S]")
+    e.add_argument("-o", "--output", required=True, help="output .h5")
+    e.add_argument("--name", help="model name (default: the output path)")
+    e.add_argument("--description", default="")
+    e.add_argument("--golden", type=int, default=64, help="golden samples (default 64)")
+    e.add_argument("--tolerance", type=float, default=0.01,
+                   help="max accuracy difference integer path vs Brevitas (default 0.01)")
+    e.add_argument("-q", "--quiet", action="store_true")
+    e.set_defaults(func=cmd_export)
+    i = sub.add_parser("info", help="print the layers, ranges and bit widths of a model file")
+    i.add_argument("file")
+    i.set_defaults(func=cmd_info)
+    c = sub.add_parser("check", help="validate a model file against schema v1 and recompute "
+                                     "its golden outputs")
+    c.add_argument("file")
+    c.set_defaults(func=cmd_check)
+    a = p.parse_args(argv)
+    return a.func(a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,643 @@
+"""Brevitas QAT model -> veil model file (schema v1, models/SCHEMA.md).
+
+How it works. The model is traced with torch.fx, Brevitas layers and the
+supported torch.nn layers being leaves. The graph is then walked in order
+while every value is tracked as one of:
+
+  FloatInput  a model input before its input quantizer (a Brevitas
+              activation quantizer, usually QuantIdentity);
+  Quant       an integer tensor v with a real value scale * v (the output of
+              a quantizer, an add/concat of same-scale tensors, a flatten);
+  Pending     an integer tensor acc (a linear/conv accumulator or an
+              integer sum pool) whose real value is acc * mult[c] + offset[c]
+              followed by elementwise float modules (BatchNorm, float
+              activations) that have not been applied yet.
+
+A linear/conv/avgpool consumes a Quant and emits an integer layer giving a
+Pending; an elementwise module is appended to a Pending; a Brevitas
+activation quantizer turns a Pending (or a Quant) into a `lut` layer whose
+table is computed by running the model's own modules (the affine part, the
+pending modules, the quantizer) on every integer index of the table's range.
+Float biases and BatchNorm therefore live in the tables and never in the
+integer weights. Calibration data is pushed through each emitted layer (the
+numpy integer path of intpath.py) to know the observed ranges; worst-case
+ranges come from interval arithmetic.
+"""
+
+import math
+import operator
+
+import numpy as np
+import torch
+import torch.fx
+import torch.nn as nn
+
+import brevitas
+import brevitas.nn as qnn
+from brevitas.nn.quant_layer import QuantNonLinearActLayer
+
+from . import intpath
+from .version import __version__
+
+TABLE_LIMIT = 1 << 16  # tables cover the worst case when it has at most this many entries
+RANGE_LIMIT = 1 << 62  # |value| bound for int64 accumulators
+
+
+class ExportError(Exception):
+    """The model cannot be exported; the message names the module and why."""
+
+
+ELEMENTWISE = (nn.BatchNorm1d, nn.BatchNorm2d, nn.ReLU, nn.ReLU6, nn.Sigmoid, nn.Tanh,
+               nn.Hardtanh, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.ELU, nn.Softplus)
+IDENTITY = (nn.Identity, nn.Dropout)
+LEAF_TORCH = ELEMENTWISE + IDENTITY + (nn.AvgPool2d, nn.Flatten)
+
+
+class _Tracer(torch.fx.Tracer):
+    def is_leaf_module(self, m, qualname):
+        if type(m).__module__.startswith("brevitas"):
+            return True
+        if isinstance(m, LEAF_TORCH):
+            return True
+        return super().is_leaf_module(m, qualname)
+
+
+class FloatInput:
+    def __init__(self, index, name, calib, test):
+        self.index, self.name, self.calib, self.test = index, name, calib, test
+
+
+class Quant:
+    def __init__(self, name, shape, lo, hi, scale):
+        self.name, self.shape, self.lo, self.hi, self.scale = name, tuple(shape), int(lo), int(hi), float(scale)
+
+
+class Pending:
+    def __init__(self, name, shape, lo, hi, mult, offset, modules=()):
+        self.name, self.shape, self.lo, self.hi = name, tuple(shape), int(lo), int(hi)
+        self.mult = np.asarray(mult, dtype=np.float64).reshape(-1)
+        self.offset = np.asarray(offset, dtype=np.float64).reshape(-1)
+        self.modules = list(modules)
+
+    def per_tensor(self):
+        return (not self.modules and np.all(self.mult == self.mult[0])
+                and np.all(self.offset == self.offset[0]))
+
+
+def _describe(node, module=None):
+    if module is not None:
+        return "'%s' (%s)" % (node.target, type(module).__name__)
+    t = node.target
+    return "'%s' (%s %s)" % (node.name, node.op, getattr(t, "__name__", str(t)))
+
+
+def _quant_call(m, x, where):
+    """Runs a Brevitas activation quantizer and returns (v = q - zp int64 numpy,
+    scale, zp, bit_width, signed)."""
+    saved = m.return_quant_tensor
+    m.return_quant_tensor = True
+    try:
+        with torch.no_grad():
+            out = m(x)
+    finally:
+        m.return_quant_tensor = saved
+    if not hasattr(out, "int") or getattr(out, "scale", None) is None:
+        raise ExportError("%s: did not return an integer quantized tensor" % where)
+    if out.scale.numel() != 1 or out.zero_point.numel() != 1:
+        raise ExportError("%s: per-channel activation scales are not supported" % where)
+    zp = float(out.zero_point)
+    if zp != round(zp):
+        raise ExportError("%s: non-integer zero point %g" % (where, zp))
+    v = out.int().to(torch.int64).numpy() - int(round(zp))
+    return v, float(out.scale), int(round(zp)), int(out.bit_width), bool(out.signed)
+
+
+class _Exporter:
+    def __init__(self, model, calib, test, verbose):
+        self.model = model
+        self.calib_f = calib
+        self.test_f = test
+        self.verbose = verbose
+        self.layers = []
+        self.inputs = []
+        self.input_quantizers = []  # (module, FloatInput) for quantizing test data
+        self.calib = {}  # tensor name -> int64 [S, ...] calibration values
+        self.modules = dict(model.named_modules())
+
+    # -- helpers -------------------------------------------------------
+    def log(self, msg):
+        if self.verbose:
+            print("veil_export: " + msg)
+
+    def emit(self, op, inputs, shape, lo, hi, source, **attrs):
+        name = "%04d_%s" % (len(self.layers), op)
+        lo, hi = int(lo), int(hi)
+        if max(abs(lo), abs(hi)) >= RANGE_LIMIT:
+            raise ExportError("%s: integer range [%d, %d] overflows int64" % (source, lo, hi))
+        layer = dict(op=op, inputs=[v.name for v in inputs], output=name,
+                     shape=[int(s) for s in shape], range=[lo, hi], source=source, **attrs)
+        out = intpath.apply_layer(layer, self.calib)
+        if tuple(out.shape[1:]) != tuple(shape):
+            raise AssertionError("%s: shape %s != %s" % (name, out.shape[1:], shape))
+        if out.size and (out.min() < lo or out.max() > hi):
+            raise AssertionError("%s: calibration values outside the worst-case range" % name)
+        layer["calib_range"] = [int(out.min()), int(out.max())]
+        self.calib[name] = out
+        self.layers.append(layer)
+        self.log("%s %s <- %s range [%d, %d] (%d bits) calib [%d, %d]" % (
+            name, list(shape), layer["inputs"], lo, hi, intpath.bit_width(lo, hi),
+            layer["calib_range"][0], layer["calib_range"][1]))
+        return name
+
+    def as_pending(self, v):
+        if isinstance(v, Pending):
+            return v
+        return Pending(v.name, v.shape, v.lo, v.hi, [v.scale], [0.0])
+
+    def need_quant(self, v, where, what="input"):
+        if isinstance(v, FloatInput):
+            raise ExportError("%s: its %s is the raw model input '%s'; quantize it first "
+                              "(QuantIdentity)" % (where, what, v.name))
+        if not isinstance(v, Quant):
+            raise ExportError("%s: its %s is not quantized (a float accumulator or float "
+                              "activation); put a Brevitas quantizer (QuantIdentity, QuantReLU, "
+                              "...) before it" % (where, what))
+        return v
+
+    # -- lookup tables -------------------------------------------------
+    def lut(self, src, m, where, kind="activation"):
+        p = self.as_pending(src)
+        rank = len(p.shape)
+        if rank not in (1, 3):
+            raise ExportError("%s: tensors of rank %d are not supported (only [F] and [C,H,W])"
+                              % (where, rank))
+        cmin, cmax = self.calib_range(p.name)
+        lo, hi = p.lo, p.hi
+        if hi - lo + 1 <= TABLE_LIMIT:
+            in_min, in_max, covers = lo, hi, 1
+        else:
+            margin = max(16, (cmax - cmin) // 4)
+            in_min, in_max, covers = max(lo, cmin - margin), min(hi, cmax + margin), 0
+            if in_max - in_min + 1 > TABLE_LIMIT:
+                raise ExportError("%s: its input's calibration range [%d, %d] needs a table of "
+                                  "more than %d entries" % (where, cmin, cmax, TABLE_LIMIT))
+        c = p.shape[0]
+        idx = np.arange(in_min, in_max + 1, dtype=np.float64)
+        mult = np.broadcast_to(p.mult, (c,)) if p.mult.size == 1 else p.mult
+        offset = np.broadcast_to(p.offset, (c,)) if p.offset.size == 1 else p.offset
+        if mult.size != c or offset.size != c:
+            raise ExportError("%s: %d channels but %d scales" % (where, c, mult.size))
+        z = torch.tensor(idx[:, None] * mult[None, :] + offset[None, :], dtype=torch.float32)
+        if rank == 3:
+            z = z[:, :, None, None]
+        with torch.no_grad():
+            for mod in p.modules:
+                z = mod(z)
+                if hasattr(z, "value"):
+                    z = z.value
+        v, scale, zp, bits, signed = _quant_call(m, z, where)
+        table = v.reshape(v.shape[0], c).T.copy()  # [C, T]
+        per_channel = not np.all(table == table[0:1])
+        if not per_channel:
+            table = table[0].copy()
+        name = self.emit("lut", [p], p.shape, table.min(), table.max(), where,
+                         table=table, in_min=in_min, in_max=in_max,
+                         per_channel=int(per_channel), covers_worst_case=covers,
+                         scale=scale, zero_point=zp, n_bits=bits, signed=int(signed), kind=kind)
+        if not covers:
+            self.log("%s: table covers [%d, %d] of worst case [%d, %d]" % (
+                name, in_min, in_max, lo, hi))
+        layer = self.layers[-1]
+        return Quant(name, p.shape, layer["range"][0], layer["range"][1], scale)
+
+    def calib_range(self, name):
+        a = self.calib[name]
+        return int(a.min()), int(a.max())
+
+    def rescale(self, v, scale, where):
+        """Inserts a table v -> round(v * v.scale / scale) (same-scale rule of add/concat)."""
+        ratio = v.scale / scale
+        idx = np.arange(v.lo, v.hi + 1, dtype=np.float64)
+        table = np.rint(idx * ratio).astype(np.int64)
+        if v.hi - v.lo + 1 > TABLE_LIMIT:
+            raise ExportError("%s: operand range [%d, %d] too wide to rescale" % (where, v.lo, v.hi))
+        lo, hi = int(table.min()), int(table.max())
+        name = self.emit("lut", [v], v.shape, lo, hi, where + " (rescale)", table=table,
+                         in_min=v.lo, in_max=v.hi, per_channel=0, covers_worst_case=1,
+                         scale=scale, zero_point=0, n_bits=intpath.bit_width(lo, hi),
+                         signed=int(lo < 0), kind="rescale")
+        return Quant(name, v.shape, lo, hi, scale)
+
+    def same_scale(self, vals, where):
+        s = min(v.scale for v in vals)
+        out = []
+        for v in vals:
+            if math.isclose(v.scale, s, rel_tol=1e-7, abs_tol=0.0):
+                out.append(v)
+            else:
+                self.log("%s: rescaling operand %s from scale %g to %g" % (where, v.name, v.scale, s))
+                out.append(self.rescale(v, s, where))
+        return out, s
+
+    # -- graph walk ----------------------------------------------------
+    def input_quantizer(self, fin, m, where):
+        v, scale, zp, bits, signed = _quant_call(m, fin.calib, where)
+        probe = torch.tensor([-1e6, -1e3, 0.0, 1e3, 1e6], dtype=torch.float32)
+        probe = probe.reshape((5,) + (1,) * (fin.calib.dim() - 1)).expand(
+            (5,) + tuple(fin.calib.shape[1:]))
+        pv = _quant_call(m, probe, where)[0]
+        lo, hi = int(pv.min()), int(pv.max())
+        shape = tuple(fin.calib.shape[1:])
+        self.calib[fin.name] = v
+        self.inputs.append(dict(name=fin.name, index=fin.index, shape=list(shape), scale=scale,
+                                zero_point=zp, n_bits=bits, signed=int(signed), range=[lo, hi],
+                                calib_range=[int(v.min()), int(v.max())]))
+        self.input_quantizers.append((m, fin))
+        self.log("input %s %s scale %g zp %d %d-bit %s range [%d, %d]" % (
+            fin.name, list(shape), scale, zp, bits, "signed" if signed else "unsigned", lo, hi))
+        return Quant(fin.name, shape, lo, hi, scale)
+
+    def call_module(self, node, m, args):
+        where = _describe(node, m)
+        if isinstance(m, IDENTITY):
+            return args[0]
+        x = args[0]
+        if isinstance(m, QuantNonLinearActLayer):
+            if not m.act_quant.is_quant_enabled:
+                raise ExportError("%s: quantization disabled (act_quant=None)" % where)
+            if isinstance(x, FloatInput):
+                return self.input_quantizer(x, m, where)
+            return self.lut(x, m, where)
+        if isinstance(m, (qnn.QuantLinear, qnn.QuantConv2d)):
+            return self.weight_layer(m, x, where)
+        if isinstance(m, ELEMENTWISE):
+            if isinstance(x, FloatInput):
+                raise ExportError("%s: applied to the raw model input '%s'; quantize it first"
+                                  % (where, x.name))
+            p = self.as_pending(x)
+            if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+                want = 1 if isinstance(m, nn.BatchNorm1d) else 3
+                if len(p.shape) != want or p.shape[0] != m.num_features:
+                    raise ExportError("%s: input shape %s does not fit" % (where, list(p.shape)))
+            return Pending(p.name, p.shape, p.lo, p.hi, p.mult, p.offset, p.modules + [m])
+        if isinstance(m, nn.AvgPool2d):
+            return self.avgpool(m, x, where)
+        if isinstance(m, nn.Flatten):
+            if m.start_dim != 1 or m.end_dim != -1:
+                raise ExportError("%s: only Flatten(start_dim=1, end_dim=-1) is supported" % where)
+            return self.flatten(x, where)
+        raise ExportError("unsupported layer %s" % where)
+
+    def weight_layer(self, m, x, where):
+        for proxy, what in ((m.input_quant, "input_quant"), (m.output_quant, "output_quant"),
+                            (m.bias_quant, "bias_quant")):
+            if proxy.is_quant_enabled:
+                raise ExportError("%s: %s is not supported; use a separate QuantIdentity and a "
+                                  "float bias" % (where, what))
+        x = self.need_quant(x, where)
+        with torch.no_grad():
+            qw = m.quant_weight()
+            w = qw.int().to(torch.int64).numpy()
+            wzp = qw.zero_point.detach().numpy()
+            if np.any(wzp != np.round(wzp)):
+                raise ExportError("%s: non-integer weight zero point" % where)
+            w = w - np.broadcast_to(np.round(wzp).astype(np.int64), w.shape)
+            sw = qw.scale.detach().to(torch.float64).numpy().reshape(-1)
+            bias = (m.bias.detach().to(torch.float64).numpy() if m.bias is not None
+                    else np.zeros(w.shape[0]))
+        o = w.shape[0]
+        sw = np.broadcast_to(sw, (o,)) if sw.size == 1 else sw
+        if sw.size != o:
+            raise ExportError("%s: weight scale shape not per tensor or per output channel" % where)
+        wpos, wneg = np.maximum(w, 0), np.minimum(w, 0)
+        if isinstance(m, qnn.QuantLinear):
+            if len(x.shape) != 1 or x.shape[0] != m.in_features:
+                raise ExportError("%s: input shape %s, expected [%d] (flatten first)" % (
+                    where, list(x.shape), m.in_features))
+            los = wpos.sum(1) * x.lo + wneg.sum(1) * x.hi
+            his = wpos.sum(1) * x.hi + wneg.sum(1) * x.lo
+            name = self.emit("linear", [x], [o], los.min(), his.max(), where, weight=w,
+                             weight_bits=int(qw.bit_width))
+            shape = (o,)
+        else:
+            if m.groups != 1 or tuple(m.dilation) != (1, 1) or m.padding_mode != "zeros":
+                raise ExportError("%s: only groups=1, dilation=1, zero padding are supported"
+                                  % where)
+            if isinstance(m.padding, str):
+                raise ExportError("%s: padding='%s' not supported; give integers" % (where, m.padding))
+            if len(x.shape) != 3 or x.shape[0] != m.in_channels:
+                raise ExportError("%s: input shape %s, expected [%d, H, W]" % (
+                    where, list(x.shape), m.in_channels))
+            ph, pw = m.padding
+            sh, sw_ = m.stride
+            kh, kw = w.shape[2:]
+            c, hgt, wid = x.shape
+            oh, ow = (hgt + 2 * ph - kh) // sh + 1, (wid + 2 * pw - kw) // sw_ + 1
+            tlo = np.minimum(w * x.lo, w * x.hi)
+            thi = np.maximum(w * x.lo, w * x.hi)
+            if ph or pw:
+                tlo, thi = np.minimum(tlo, 0), np.maximum(thi, 0)
+            los, his = tlo.reshape(o, -1).sum(1), thi.reshape(o, -1).sum(1)
+            name = self.emit("conv2d", [x], [o, oh, ow], los.min(), his.max(), where, weight=w,
+                             strides=[sh, sw_], padding=[ph, pw], weight_bits=int(qw.bit_width))
+            shape = (o, oh, ow)
+        layer = self.layers[-1]
+        return Pending(name, shape, layer["range"][0], layer["range"][1], x.scale * sw, bias)
+
+    def avgpool(self, m, x, where):
+        x = self.need_quant(x, where)
+        if len(x.shape) != 3:
+            raise ExportError("%s: input shape %s, expected [C, H, W]" % (where, list(x.shape)))
+
+        def pair(v):
+            return (v, v) if isinstance(v, int) else tuple(v)
+        kh, kw = pair(m.kernel_size)
+        sh, sw = pair(m.stride if m.stride is not None else m.kernel_size)
+        ph, pw = pair(m.padding)
+        if m.ceil_mode or m.divisor_override is not None or ((ph or pw) and not m.count_include_pad):
+            raise ExportError("%s: ceil_mode, divisor_override and count_include_pad=False are "
+                              "not supported" % where)
+        c, hgt, wid = x.shape
+        oh, ow = (hgt + 2 * ph - kh) // sh + 1, (wid + 2 * pw - kw) // sw + 1
+        lo, hi = x.lo, x.hi
+        if ph or pw:
+            lo, hi = min(lo, 0), max(hi, 0)
+        k = kh * kw
+        name = self.emit("avgpool2d", [x], [c, oh, ow], k * lo, k * hi, where,
+                         kernel=[kh, kw], strides=[sh, sw], padding=[ph, pw])
+        return Pending(name, (c, oh, ow), k * lo, k * hi, [x.scale / k], [0.0])
+
+    def flatten(self, x, where):
+        if isinstance(x, FloatInput):
+            raise ExportError("%s: applied to the raw model input; quantize it first" % where)
+        if isinstance(x, Pending) and not x.per_tensor():
+            raise ExportError("%s: flattening a tensor with per-channel float scale/bias or "
+                              "pending BatchNorm/activation; put a quantizer before it" % where)
+        n = int(np.prod(x.shape))
+        name = self.emit("flatten", [x], [n], x.lo, x.hi, where)
+        if isinstance(x, Quant):
+            return Quant(name, (n,), x.lo, x.hi, x.scale)
+        return Pending(name, (n,), x.lo, x.hi, x.mult[:1], x.offset[:1])
+
+    def add(self, a, b, where):
+        a, b = self.need_quant(a, where, "first operand"), self.need_quant(b, where, "second operand")
+        if a.shape != b.shape:
+            raise ExportError("%s: shapes %s and %s differ" % (where, list(a.shape), list(b.shape)))
+        (a, b), s = self.same_scale([a, b], where)
+        name = self.emit("add", [a, b], a.shape, a.lo + b.lo, a.hi + b.hi, where)
+        return Quant(name, a.shape, a.lo + b.lo, a.hi + b.hi, s)
+
+    def concat(self, vals, dim, where):
+        vals = [self.need_quant(v, where, "operand %d" % i) for i, v in enumerate(vals)]
+        rank = len(vals[0].shape)
+        if dim not in (1, 1 - (rank + 1)):
+            raise ExportError("%s: only concatenation along dim 1 (channels/features) is "
+                              "supported, got dim=%d" % (where, dim))
+        if any(v.shape[1:] != vals[0].shape[1:] or len(v.shape) != rank for v in vals):
+            raise ExportError("%s: operand shapes %s differ beyond dim 1" % (
+                where, [list(v.shape) for v in vals]))
+        vals, s = self.same_scale(vals, where)
+        shape = (sum(v.shape[0] for v in vals),) + vals[0].shape[1:]
+        lo, hi = min(v.lo for v in vals), max(v.hi for v in vals)
+        name = self.emit("concat", vals, shape, lo, hi, where, axis=0)
+        return Quant(name, shape, lo, hi, s)
+
+    def call_function(self, node, env):
+        t = node.target
+        where = _describe(node)
+
+        def arg(i, key, default):
+            if len(node.args) > i:
+                return node.args[i]
+            return node.kwargs.get(key, default)
+        if t in (operator.add, torch.add) or (node.op == "call_method" and t == "add"):
+            if len(node.args) != 2 or node.kwargs:
+                raise ExportError("%s: only a + b of two tensors is supported" % where)
+            a, b = node.args
+            if not isinstance(a, torch.fx.Node) or not isinstance(b, torch.fx.Node):
+                raise ExportError("%s: adding a constant is not supported" % where)
+            return self.add(env[a], env[b], where)
+        if t in (torch.cat, torch.concat):
+            seq = arg(0, "tensors", None)
+            dim = arg(1, "dim", 0)
+            return self.concat([env[n] for n in seq], dim, where)
+        if t is torch.flatten or (node.op == "call_method" and t == "flatten"):
+            start, end = arg(1, "start_dim", 0), arg(2, "end_dim", -1)
+            if start != 1 or end != -1:
+                raise ExportError("%s: only flatten(x, 1) is supported" % where)
+            return self.flatten(env[node.args[0]], where)
+        raise ExportError("unsupported operation %s" % where)
+
+    def walk(self):
+        self.model.eval()
+        try:
+            graph = _Tracer().trace(self.model)
+        except Exception as e:  # fx gives many exception types
+            raise ExportError("cannot trace the model with torch.fx: %s" % e) from e
+        env = {}
+        placeholders = [n for n in graph.nodes if n.op == "placeholder"]
+        if len(placeholders) != len(self.calib_f):
+            raise ExportError("model takes %d inputs, %d calibration tensors given" % (
+                len(placeholders), len(self.calib_f)))
+        outputs = None
+        for node in graph.nodes:
+            if node.op == "placeholder":
+                i = placeholders.index(node)
+                users = list(node.users)
+                ok = len(users) == 1 and users[0].op == "call_module" and isinstance(
+                    self.modules[users[0].target], QuantNonLinearActLayer)
+                if not ok:
+                    raise ExportError("model input '%s' must go to exactly one Brevitas "
+                                      "quantizer (QuantIdentity) first" % node.name)
+                env[node] = FloatInput(i, node.name, self.calib_f[i], self.test_f[i])
+            elif node.op == "call_module":
+                m = self.modules[node.target]
+                env[node] = self.call_module(node, m, [env[a] if isinstance(a, torch.fx.Node)
+                                                       else a for a in node.args])
+            elif node.op in ("call_function", "call_method"):
+                env[node] = self.call_function(node, env)
+            elif node.op == "output":
+                res = node.args[0]
+                outputs = list(res) if isinstance(res, (tuple, list)) else [res]
+                outputs = [env[o] for o in outputs]
+            else:
+                raise ExportError("unsupported graph node %s" % _describe(node))
+        return outputs
+
+    def make_outputs(self, outs):
+        res = []
+        for i, v in enumerate(outs):
+            where = "model output %d" % i
+            if isinstance(v, FloatInput):
+                raise ExportError("%s is a raw input" % where)
+            if isinstance(v, Pending) and v.modules:
+                raise ExportError("%s goes through float modules (%s) after its last integer "
+                                  "layer; end the model with a quantizer or the linear layer" % (
+                                      where, ", ".join(type(m).__name__ for m in v.modules)))
+            if isinstance(v, Quant):
+                scale, zp = np.array([v.scale]), np.array([0.0])
+            else:
+                c = v.shape[0]
+                scale = np.broadcast_to(v.mult, (c,)).copy() if v.mult.size == 1 else v.mult
+                off = np.broadcast_to(v.offset, (c,)).copy() if v.offset.size == 1 else v.offset
+                zp = -off / scale
+                if np.all(scale == scale[0]) and np.all(zp == zp[0]):
+                    scale, zp = scale[:1], zp[:1]
+            cr = self.calib_range(v.name)
+            res.append(dict(name="y%d" % i if len(outs) > 1 else "y", index=i, tensor=v.name,
+                            shape=list(v.shape), scale=scale, zero_point=zp,
+                            range=[v.lo, v.hi], calib_range=list(cr)))
+        return res
+
+
+def dequantize(out_desc, v):
+    scale = np.asarray(out_desc["scale"], dtype=np.float64)
+    zp = np.asarray(out_desc["zero_point"], dtype=np.float64)
+    shp = (1, -1) + (1,) * (v.ndim - 2)
+    return scale.reshape(shp) * (v.astype(np.float64) - zp.reshape(shp))
+
+
+def predict(scores):
+    """Class prediction from [S, C] scores (C == 1: logit > 0)."""
+    scores = scores.reshape(scores.shape[0], -1)
+    if scores.shape[1] == 1:
+        return (scores[:, 0] > 0).astype(np.int64)
+    return scores.argmax(1)
+
+
+def _as_list(x):
+    if isinstance(x, (torch.Tensor, np.ndarray)):
+        return [x]
+    return list(x)
+
+
+def _float_forward(model, inputs):
+    with torch.no_grad():
+        out = model(*inputs)
+    outs = list(out) if isinstance(out, (tuple, list)) else [out]
+    return [(o.value if hasattr(o, "value") else o).detach().to(torch.float64).numpy()
+            for o in outs]
+
+
+def export(model, calib_inputs, test_inputs, test_labels, path, name, description="",
+           n_golden=64, accuracy_tolerance=0.01, verbose=True):
+    """Exports a Brevitas QAT model to a veil model file.
+
+    model:        torch.nn.Module built from Brevitas layers (see models/README.md).
+    calib_inputs: float tensor, or tuple of them (one per forward() argument), [S, ...].
+    test_inputs:  same for the held-out test set; the golden vectors are its first
+                  n_golden samples; test_labels: int labels [S_test].
+    Returns a dict report (accuracies, mismatches, bit widths). Raises ExportError
+    when the model has an unsupported layer or the integer path disagrees with
+    Brevitas by more than accuracy_tolerance in accuracy.
+    """
+    calib = [torch.as_tensor(t, dtype=torch.float32) for t in _as_list(calib_inputs)]
+    test = [torch.as_tensor(t, dtype=torch.float32) for t in _as_list(test_inputs)]
+    labels = np.asarray(test_labels, dtype=np.int64).reshape(-1)
+    if len(calib) != len(test):
+        raise ExportError("calibration has %d inputs, test set %d" % (len(calib), len(test)))
+    ex = _Exporter(model, calib, test, verbose)
+    outs = ex.walk()
+    outputs = ex.make_outputs(outs)
+    if not ex.layers:
+        raise ExportError("the model has no integer layer")
+
+    # Integer path on the test set (inputs quantized by the model's own input quantizers).
+    test_q = {}
+    for m, fin in ex.input_quantizers:
+        test_q[fin.name] = _quant_call(m, fin.test, "input quantizer")[0]
+    tensors = intpath.run(ex.layers, test_q)
+    int_out = [tensors[o["tensor"]] for o in outputs]
+    float_out = _float_forward(model, test)
+    if len(float_out) != len(outputs):
+        raise ExportError("model returned %d outputs, traced %d" % (len(float_out), len(outputs)))
+    deq = [dequantize(o, v) for o, v in zip(outputs, int_out)]
+    max_err = max(float(np.max(np.abs(d - f))) if d.size else 0.0 for d, f in zip(deq, float_out))
+    for i, (d, f) in enumerate(zip(deq, float_out)):
+        if d.shape != f.shape:
+            raise ExportError("output %d: integer path shape %s, Brevitas %s" % (i, d.shape, f.shape))
+    pred_int, pred_float = predict(deq[0]), predict(float_out[0])
+    mismatch = int(np.sum(pred_int != pred_float))
+    acc_int = float(np.mean(pred_int == labels))
+    acc_float = float(np.mean(pred_float == labels))
+    if verbose:
+        print("veil_export: test set %d samples: Brevitas accuracy %.4f, integer path %.4f, "
+              "argmax disagreements %d, max |dequantized - float| %.3g" % (
+                  len(labels), acc_float, acc_int, mismatch, max_err))
+    if abs(acc_int - acc_float) > accuracy_tolerance:
+        raise ExportError("integer path accuracy %.4f differs from Brevitas's %.4f by more than "
+                          "%.4f" % (acc_int, acc_float, accuracy_tolerance))
+
+    g = min(n_golden, len(labels))
+    gl = labels[:g]
+    golden = {
+        "inputs": {k: v[:g] for k, v in test_q.items()},
+        "outputs": {o["name"]: v[:g] for o, v in zip(outputs, int_out)},
+        "float_outputs": {o["name"]: f[:g] for o, f in zip(outputs, float_out)},
+        "labels": gl,
+        "attrs": dict(samples=g,
+                      int_accuracy=float(np.mean(pred_int[:g] == gl)),
+                      brevitas_accuracy=float(np.mean(pred_float[:g] == gl)),
+                      max_abs_error=float(max(np.max(np.abs(d[:g] - f[:g]))
+                                              for d, f in zip(deq, float_out))),
+                      mismatch_count=int(np.sum(pred_int[:g] != pred_float[:g]))),
+    }
+    ir = {
+        "attrs": dict(name=name, producer="veil_export %s (torch %s, brevitas %s)" % (
+            __version__, torch.__version__, brevitas.__version__),
+            task="classification", brevitas_accuracy=acc_float, int_accuracy=acc_int,
+            test_samples=len(labels), description=description),
+        "inputs": sorted(ex.inputs, key=lambda d: d["index"]),
+        "layers": ex.layers,
+        "outputs": outputs,
+        "calibration": {fin.name: ex.calib[fin.name] for _, fin in ex.input_quantizers},
+        "golden": golden,
+    }
+    from . import h5io
+    h5io.write(path, ir)
+    report = summary(ir)
+    report.update(brevitas_accuracy=acc_float, int_accuracy=acc_int, mismatch=mismatch,
+                  max_abs_error=max_err, path=str(path))
+    if verbose:
+        print(format_summary(report))
+    return report
+
+
+def summary(ir):
+    """Bit widths of every tensor (worst case and calibration) and of every lookup."""
+    rows = []
+    for inp in ir["inputs"]:
+        rows.append((inp["name"], "input", inp["range"], inp["calib_range"]))
+    for l in ir["layers"]:
+        rows.append((l["output"], l["op"], l["range"], l["calib_range"]))
+    luts = []
+    for l in ir["layers"]:
+        if l["op"] == "lut":
+            luts.append((l["output"], int(l["in_max"]) - int(l["in_min"]) + 1))
+    acc_bits = [intpath.bit_width(*r[2]) for r in rows if r[1] in ("linear", "conv2d", "avgpool2d", "add")]
+    acc_bits_cal = [intpath.bit_width(*r[3]) for r in rows if r[1] in ("linear", "conv2d", "avgpool2d", "add")]
+    # The widest value a lookup reads (its input tensor's range), by calibration / worst case.
+    producers = {r[0]: r for r in rows}
+    lut_in = [producers[l["inputs"][0]] for l in ir["layers"] if l["op"] == "lut"]
+    return dict(rows=rows, luts=luts,
+                max_acc_bits_worst=max(acc_bits) if acc_bits else 0,
+                max_acc_bits_calib=max(acc_bits_cal) if acc_bits_cal else 0,
+                max_lut_in_bits_worst=max((intpath.bit_width(*r[2]) for r in lut_in), default=0),
+                max_lut_in_bits_calib=max((intpath.bit_width(*r[3]) for r in lut_in), default=0),
+                max_lut_in_values_calib=max((r[3][1] - r[3][0] + 1 for r in lut_in), default=0),
+                max_lut_in_values_worst=max((r[2][1] - r[2][0] + 1 for r in lut_in), default=0))
+
+
+def format_summary(rep):
+    lines = ["%-14s %-10s %-22s %-6s %-22s %-6s" % ("tensor", "op", "worst range", "bits",
+                                                    "calib range", "bits")]
+    for name, op, r, c in rep["rows"]:
+        lines.append("%-14s %-10s %-22s %-6d %-22s %-6d" % (
+            name, op, "[%d, %d]" % (r[0], r[1]), intpath.bit_width(*r),
+            "[%d, %d]" % (c[0], c[1]), intpath.bit_width(*c)))
+    lines.append("max accumulator bits: worst case %d, calibration %d; widest lookup input: "
+                 "worst case %d bits, calibration %d bits (%d values)" % (
+                     rep["max_acc_bits_worst"], rep["max_acc_bits_calib"],
+                     rep["max_lut_in_bits_worst"], rep["max_lut_in_bits_calib"],
+                     rep["max_lut_in_values_calib"]))
+    return "\n".join(lines)

@@ -1,0 +1,144 @@
+"""Writing and reading veil model files (schema v1, models/SCHEMA.md).
+
+The in-memory form is a plain dict ("ir"):
+  attrs:   root attributes
+  inputs:  list of dicts (name, index, shape, scale, zero_point, n_bits, signed, range, calib_range)
+  layers:  list of dicts (op, inputs, output, shape, range, calib_range, source, op-specific
+           attributes, and the datasets weight / bias / table as int64 numpy arrays)
+  outputs: list of dicts (name, index, tensor, shape, scale, zero_point, range, calib_range)
+  calibration: input name -> int64 [S, ...]
+  golden: dict(inputs=..., outputs=..., float_outputs=..., labels=..., attrs=...)
+"""
+
+import h5py
+import numpy as np
+
+FORMAT = "veil-model"
+VERSION = 1
+DATASET_KEYS = ("weight", "bias", "table")
+STRING_KEYS = ("op", "output", "source", "kind", "tensor", "format", "name", "producer",
+               "task", "description")
+FLOAT_KEYS = ("scale", "brevitas_accuracy", "int_accuracy", "max_abs_error")
+INT_ARRAY_KEYS = ("shape", "range", "calib_range", "strides", "padding", "kernel")
+
+
+def _str(s):
+    s = str(s)
+    s.encode("ascii")
+    return np.bytes_(s.encode("ascii"))
+
+
+def _strlist(items):
+    items = [str(i).encode("ascii") for i in items]
+    n = max(1, max(len(i) for i in items))
+    return np.array(items, dtype="S%d" % n)
+
+
+def _set_attrs(obj, d, skip=()):
+    for k, v in d.items():
+        if k in skip or v is None:
+            continue
+        if k == "inputs":
+            obj.attrs[k] = _strlist(v)
+        elif isinstance(v, str):
+            obj.attrs[k] = _str(v)
+        elif isinstance(v, (bool, np.bool_)):
+            obj.attrs[k] = np.int64(int(v))
+        elif isinstance(v, (int, np.integer)):
+            obj.attrs[k] = np.int64(v)
+        elif isinstance(v, (float, np.floating)):
+            obj.attrs[k] = np.float64(v)
+        else:
+            a = np.asarray(v)
+            if a.dtype.kind in "iub":
+                obj.attrs[k] = a.astype(np.int64)
+            elif a.dtype.kind == "f":
+                obj.attrs[k] = a.astype(np.float64)
+            else:
+                raise TypeError("attribute %s: unsupported value %r" % (k, v))
+
+
+def _dataset(group, name, data):
+    data = np.ascontiguousarray(data)
+    kw = {}
+    if data.size >= 4096:
+        kw = dict(chunks=True, compression="gzip", compression_opts=4, shuffle=True)
+    return group.create_dataset(name, data=data, **kw)
+
+
+def write(path, ir):
+    with h5py.File(path, "w") as f:
+        _set_attrs(f, dict(ir["attrs"], format=FORMAT, version=VERSION))
+        g = f.create_group("inputs")
+        for inp in ir["inputs"]:
+            _set_attrs(g.create_group(inp["name"]), inp, skip=("name",))
+        g = f.create_group("layers")
+        for layer in ir["layers"]:
+            lg = g.create_group(layer["output"])
+            _set_attrs(lg, layer, skip=DATASET_KEYS)
+            for k in DATASET_KEYS:
+                if layer.get(k) is not None:
+                    _dataset(lg, k, np.asarray(layer[k], dtype=np.int64))
+        g = f.create_group("outputs")
+        for out in ir["outputs"]:
+            _set_attrs(g.create_group(out["name"]), out, skip=("name",))
+        g = f.create_group("calibration")
+        for name, data in ir["calibration"].items():
+            _dataset(g, name, np.asarray(data, dtype=np.int64))
+            g.attrs["samples"] = np.int64(len(data))
+        gold = ir["golden"]
+        g = f.create_group("golden")
+        _set_attrs(g, gold["attrs"])
+        for sub, dtype in (("inputs", np.int64), ("outputs", np.int64),
+                           ("float_outputs", np.float64)):
+            sg = g.create_group(sub)
+            for name, data in gold[sub].items():
+                _dataset(sg, name, np.asarray(data, dtype=dtype))
+        g.create_dataset("labels", data=np.asarray(gold["labels"], dtype=np.int64))
+
+
+def _attr(v):
+    if isinstance(v, (bytes, np.bytes_)):
+        return v.decode("ascii")
+    if isinstance(v, np.ndarray) and v.dtype.kind == "S":
+        return [x.decode("ascii") for x in v]
+    if isinstance(v, np.ndarray):
+        return v
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(v)
+    return v
+
+
+def _attrs(obj):
+    return {k: _attr(v) for k, v in obj.attrs.items()}
+
+
+def read(path):
+    with h5py.File(path, "r") as f:
+        ir = {"attrs": _attrs(f)}
+        ir["inputs"] = sorted(
+            [dict(_attrs(g), name=n) for n, g in f["inputs"].items()], key=lambda d: d["index"])
+        layers = []
+        for n in sorted(f["layers"].keys()):
+            g = f["layers"][n]
+            d = _attrs(g)
+            for k in DATASET_KEYS:
+                if k in g:
+                    d[k] = g[k][()]
+            d["_group"] = n
+            layers.append(d)
+        ir["layers"] = layers
+        ir["outputs"] = sorted(
+            [dict(_attrs(g), name=n) for n, g in f["outputs"].items()], key=lambda d: d["index"])
+        ir["calibration"] = {n: d[()] for n, d in f["calibration"].items()}
+        g = f["golden"]
+        ir["golden"] = {
+            "attrs": _attrs(g),
+            "inputs": {n: d[()] for n, d in g["inputs"].items()},
+            "outputs": {n: d[()] for n, d in g["outputs"].items()},
+            "float_outputs": {n: d[()] for n, d in g["float_outputs"].items()},
+            "labels": g["labels"][()],
+        }
+    return ir

@@ -1,0 +1,128 @@
+/* veil/cuda.h — the C ABI of veil's CUDA kernels (kernels/).
+ *
+ * Shape (TFHE-rs's CUDA backend): every entry takes (stream, gpu_index, ...)
+ * first; an operation that needs work memory is a triplet scratch / run /
+ * cleanup, where scratch with allocate = 0 only measures and run never
+ * allocates; parameters travel in plain-data structs. Pointers named d_* are
+ * device memory; everything else is host memory. Nothing here reads a file,
+ * sizes a batch from free memory or keeps policy: that is host/backend_cuda.c.
+ *
+ * Layouts are the engine's (veil/tfhe.h): LWE = mask then body; the
+ * bootstrapping key in the Fourier domain is the standard-domain order with
+ * each polynomial as N/2 complex doubles (re, im interleaved) of the
+ * fold-and-twist transform of veil/fft.h.
+ *
+ * Every function returns 0 on success or an error code: a cudaError_t value
+ * (1..9999), VEIL_CUDA_ERR_CUFFT + cufftResult, or VEIL_CUDA_ERR_UNSUPPORTED /
+ * VEIL_CUDA_ERR_ARG; veil_cuda_error_string() names it. A sticky error
+ * (illegal address, launch failure...) leaves the CUDA context unusable:
+ * veil_cuda_error_is_sticky() says so. */
+#ifndef VEIL_CUDA_H
+#define VEIL_CUDA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum {
+    VEIL_CUDA_OK = 0,
+    VEIL_CUDA_ERR_CUFFT = 10000,       /* + cufftResult */
+    VEIL_CUDA_ERR_UNSUPPORTED = 20001, /* parameters the kernels do not handle */
+    VEIL_CUDA_ERR_ARG = 20002,         /* e.g. count above a buffer's capacity */
+};
+
+const char *veil_cuda_error_string(int err);
+int veil_cuda_error_is_sticky(int err);
+
+/* The parameter set, as the kernels need it. */
+typedef struct veil_cuda_params {
+    uint32_t lwe_dim;   /* n */
+    uint32_t glwe_dim;  /* k, 1..4 */
+    uint32_t poly_size; /* N, a power of two in 256..16384 */
+    uint32_t pbs_base_log, pbs_level;
+    uint32_t ks_base_log, ks_level;
+    uint32_t ms_centered; /* 1: VEIL_MS_CENTERED, 0: standard */
+} veil_cuda_params;
+
+/* 0 when the kernels handle p, else VEIL_CUDA_ERR_UNSUPPORTED; why (may be
+ * NULL) names the supported values. */
+int veil_cuda_params_check(const veil_cuda_params *p, char *why, size_t why_len);
+
+/* ---- keyswitch (keyswitch.cu) ----------------------------------------------
+ * d_out[c] = (0, ..., 0, body) - sum_i sum_j digit_j(a_i) * KSK[i][j], for
+ * count big LWEs (kN+1 words each) -> small LWEs (n+1 words): the integer
+ * matrix product digits [count x kN*l] x KSK [kN*l x (n+1)] mod 2^64,
+ * bit-exact with veil_keyswitch. */
+int veil_cuda_keyswitch(void *stream, uint32_t gpu_index, const veil_cuda_params *p,
+                        uint64_t *d_out_small, const uint64_t *d_in_big, const uint64_t *d_ksk,
+                        uint32_t count);
+
+/* ---- PBS (pbs.cu, lut.cu) ---------------------------------------------------
+ * Test polynomials: d_luts holds n_luts polynomials of N words; ciphertext c
+ * reads table d_lut_index[c] (d_lut_index NULL: table 0) and first gets
+ * d_lut_offsets[table] added to its body (veil_lut.in_offset). */
+typedef struct veil_cuda_lut_set {
+    const uint64_t *d_polys;   /* n_luts * N */
+    const uint64_t *d_offsets; /* n_luts */
+    const uint32_t *d_index;   /* count, or NULL */
+    uint32_t n_luts;
+} veil_cuda_lut_set;
+
+/* Modulus switch to 2N of count small LWEs, per p->ms_centered, bit-exact
+ * with veil_modulus_switch (after adding the table's offset to the body).
+ * d_out: count * (n+1) values. */
+int veil_cuda_modulus_switch(void *stream, uint32_t gpu_index, const veil_cuda_params *p,
+                             uint32_t *d_out, const uint64_t *d_in_small,
+                             const veil_cuda_lut_set *luts, uint32_t count);
+
+/* Bootstrapping key to the Fourier domain on the device (cuFFT), at key
+ * upload. d_bsk: standard domain (veil_eval_key.bsk); d_bsk_fourier:
+ * veil_cuda_bsk_fourier_bytes(p). Makes and frees its own plan. */
+size_t veil_cuda_bsk_fourier_bytes(const veil_cuda_params *p);
+int veil_cuda_bsk_to_fourier(void *stream, uint32_t gpu_index, const veil_cuda_params *p,
+                             double *d_bsk_fourier, const uint64_t *d_bsk);
+
+/* Work memory of a batched PBS of up to max_count ciphertexts: accumulators,
+ * Fourier buffers, cuFFT plans. allocate = 0: only sets *bytes (an upper
+ * bound), *buf untouched. The buffer is bound to `stream`: one per stream. */
+typedef struct veil_cuda_pbs_buffer veil_cuda_pbs_buffer;
+int veil_cuda_scratch_pbs(void *stream, uint32_t gpu_index, const veil_cuda_params *p,
+                          uint32_t max_count, veil_cuda_pbs_buffer **buf, size_t *bytes,
+                          int allocate);
+/* Blind rotation + sample extraction: count small LWEs (n+1 words) ->
+ * count big LWEs (kN+1 words). count <= the buffer's max_count. Today one
+ * cuFFT call per step; a fused kernel can replace it behind this entry. */
+int veil_cuda_pbs(void *stream, uint32_t gpu_index, veil_cuda_pbs_buffer *buf, uint64_t *d_out_big,
+                  const uint64_t *d_in_small, const veil_cuda_lut_set *luts,
+                  const double *d_bsk_fourier, uint32_t count);
+/* Frees the buffer and sets *buf to NULL (NULL accepted). */
+void veil_cuda_cleanup_pbs(void *stream, uint32_t gpu_index, veil_cuda_pbs_buffer **buf);
+
+/* ---- linear layers (linear.cu) ----------------------------------------------
+ * Dense: for each of `batch` samples, d_out[b][o] = sum_i d_w[o][i] *
+ * d_in[b][i] + d_bias[o] (on the body; d_bias may be NULL), exact mod 2^64.
+ * lwe_size = kN + 1. Outputs packed: d_out[(b * out_features + o) * lwe_size]. */
+int veil_cuda_linear(void *stream, uint32_t gpu_index, uint64_t *d_out, const uint64_t *d_in,
+                     const int64_t *d_w, const uint64_t *d_bias, uint32_t batch,
+                     uint32_t in_features, uint32_t out_features, uint32_t lwe_size);
+
+typedef struct veil_cuda_conv2d_params {
+    uint32_t c_in, h_in, w_in;
+    uint32_t c_out, kh, kw;
+    uint32_t stride_h, stride_w, pad_h, pad_w;
+    uint32_t h_out, w_out;
+} veil_cuda_conv2d_params;
+
+/* 2-D convolution, NCHW, weights [c_out][c_in][kh][kw], zero padding, exact
+ * mod 2^64. Outputs packed: [batch][c_out][h_out][w_out] LWEs. */
+int veil_cuda_conv2d(void *stream, uint32_t gpu_index, const veil_cuda_conv2d_params *c,
+                     uint64_t *d_out, const uint64_t *d_in, const int64_t *d_w,
+                     const uint64_t *d_bias, uint32_t batch, uint32_t lwe_size);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

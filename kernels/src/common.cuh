@@ -1,0 +1,86 @@
+/* Shared device helpers: error codes, torus arithmetic that mirrors the
+ * engine's CPU code bit for bit (gadget decomposition, modulus switch). */
+#ifndef VEIL_KERNELS_COMMON_CUH
+#define VEIL_KERNELS_COMMON_CUH
+
+#include <cstdint>
+
+#include <cuda_runtime.h>
+#include <cufft.h>
+
+#include "veil/cuda.h"
+
+#define VEIL_CUDA_MAX_LEVEL 16
+
+/* Returns the code from the enclosing function on a CUDA error. */
+#define VEIL_CU(expr)                                                                              \
+    do {                                                                                           \
+        cudaError_t veil_e_ = (expr);                                                              \
+        if (veil_e_ != cudaSuccess) return (int)veil_e_;                                           \
+    } while (0)
+#define VEIL_CUFFT(expr)                                                                           \
+    do {                                                                                           \
+        cufftResult veil_r_ = (expr);                                                              \
+        if (veil_r_ != CUFFT_SUCCESS) return VEIL_CUDA_ERR_CUFFT + (int)veil_r_;                   \
+    } while (0)
+/* After a launch: the launch error, if any. */
+#define VEIL_CU_LAUNCHED() VEIL_CU(cudaGetLastError())
+
+static inline int veil_cuda_select(uint32_t gpu_index) {
+    int cur = -1;
+    cudaError_t e = cudaGetDevice(&cur);
+    if (e != cudaSuccess) return (int)e;
+    if (cur != (int)gpu_index) return (int)cudaSetDevice((int)gpu_index);
+    return 0;
+}
+
+static inline unsigned veil_blocks(uint64_t threads, unsigned per_block) {
+    return (unsigned)((threads + per_block - 1) / per_block);
+}
+
+/* veil_decompose (engine/src/internal.h): signed digits, most significant
+ * first, after rounding to the nearest multiple of 2^(64 - B*l). */
+__device__ __forceinline__ void veil_dev_decompose(uint64_t x, uint32_t base_log, uint32_t levels,
+                                                   int64_t *digits) {
+    const uint32_t bits = base_log * levels;
+    uint64_t r = bits >= 64 ? x : (x >> (63 - bits));
+    if (bits < 64) r = (r + 1) >> 1;
+    const uint64_t mask = ((uint64_t)1 << base_log) - 1;
+    const int64_t half = (int64_t)1 << (base_log - 1);
+    for (int j = (int)levels - 1; j >= 0; j--) {
+        int64_t d = (int64_t)(r & mask);
+        r >>= base_log;
+        if (d >= half) {
+            d -= (int64_t)1 << base_log;
+            r += 1;
+        }
+        digits[j] = d;
+    }
+}
+
+/* veil_ms_coef (veil/tfhe.h). */
+__device__ __forceinline__ uint32_t veil_dev_ms_coef(uint64_t x, uint32_t log2_2n) {
+    return (uint32_t)((x + ((uint64_t)1 << (63 - log2_2n))) >> (64 - log2_2n)) &
+           (((uint32_t)1 << log2_2n) - 1);
+}
+
+/* A double holding an integer-valued (or near) number, rounded to the nearest
+ * integer and reduced mod 2^64; exact for |v| < 2^1023. */
+__device__ __forceinline__ uint64_t veil_dev_f64_to_torus(double v) {
+    const double r = rint(v);
+    if (fabs(r) < 0x1p63) return (uint64_t)(long long)r;
+    const uint64_t bits = (uint64_t)__double_as_longlong(r);
+    const int e = (int)((bits >> 52) & 0x7ff) - 1075; /* r = mant * 2^e, e >= 11 here */
+    const uint64_t mant = (bits & (((uint64_t)1 << 52) - 1)) | ((uint64_t)1 << 52);
+    const uint64_t m = e >= 64 ? 0 : mant << e;
+    return (bits >> 63) ? (uint64_t)0 - m : m;
+}
+
+/* Coefficient t of X^e * P mod X^N + 1, e in [0, 2N). */
+__device__ __forceinline__ uint64_t veil_dev_monomial_coef(const uint64_t *P, uint32_t N,
+                                                           uint32_t e, uint32_t t) {
+    uint32_t u = (t + 2 * N - e) & (2 * N - 1);
+    return u < N ? P[u] : (uint64_t)0 - P[u - N];
+}
+
+#endif

@@ -1,0 +1,470 @@
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+#include "lut.cuh"
+#include "pbs.cuh"
+
+#define VEIL_PBS_MAX_PLANS 32
+
+struct veil_cuda_pbs_buffer {
+    veil_cuda_params p;
+    uint32_t max_count;
+    uint64_t *acc; /* max_count * (k+1) * N */
+    double2 *dec;  /* max_count * (k+1) * l * N/2: digits, then their transforms */
+    double2 *prod; /* max_count * (k+1) * N/2: external product, Fourier domain */
+    uint32_t *ms;  /* max_count * (n+1) */
+    double2 *tw;   /* N/2 twist factors exp(i pi j / N) */
+    void *work;    /* cuFFT work area shared by every plan (one stream) */
+    int n_plans;   /* plans[e] transform 2^e ciphertexts */
+    cufftHandle fwd[VEIL_PBS_MAX_PLANS], inv[VEIL_PBS_MAX_PLANS];
+    int fwd_made[VEIL_PBS_MAX_PLANS], inv_made[VEIL_PBS_MAX_PLANS];
+};
+
+namespace {
+
+/* ---- modulus switch -------------------------------------------------------- */
+
+__global__ void ms_kernel(uint32_t *__restrict__ out, const uint64_t *__restrict__ in,
+                          const uint64_t *__restrict__ offsets, const uint32_t *__restrict__ index,
+                          uint32_t n, uint32_t lg, int centered) {
+    __shared__ long long part[128];
+    const uint32_t c = blockIdx.x;
+    const uint64_t *x = in + (uint64_t)c * (n + 1);
+    uint32_t *o = out + (uint64_t)c * (n + 1);
+    long long sum = 0;
+    for (uint32_t i = threadIdx.x; i < n; i += blockDim.x) {
+        const uint32_t s = veil_dev_ms_coef(x[i], lg);
+        o[i] = s;
+        sum += (long long)(((uint64_t)s << (64 - lg)) - x[i]);
+    }
+    part[threadIdx.x] = sum;
+    __syncthreads();
+    for (uint32_t h = blockDim.x / 2; h > 0; h /= 2) {
+        if (threadIdx.x < h) part[threadIdx.x] += part[threadIdx.x + h];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) {
+        uint64_t body = x[n] + offsets[index ? index[c] : 0];
+        if (centered) body += (uint64_t)(part[0] / 2); /* C division: toward zero, as on the CPU */
+        o[n] = veil_dev_ms_coef(body, lg);
+    }
+}
+
+/* ---- blind rotation ------------------------------------------------------------
+ * Step i of ciphertext c: D = decompose(X^a * acc - acc), a = ms[c][i];
+ * dec = twist(fold(D)); FFT; prod = sum_r dec[r] * BSK_i[r][q]; inverse FFT;
+ * acc += round(untwist(prod) / (N/2)). Ciphertexts c in [count, padded) get
+ * zeros so the padded FFT slots stay finite. */
+__global__ void rotate_decompose_kernel(double2 *__restrict__ dec, const uint64_t *__restrict__ acc,
+                                        const uint32_t *__restrict__ ms,
+                                        const double2 *__restrict__ tw, uint32_t i, uint32_t n,
+                                        uint32_t k1, uint32_t N, uint32_t base_log, uint32_t l,
+                                        uint32_t count, uint32_t padded) {
+    const uint32_t H = N / 2;
+    const uint64_t idx = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= (uint64_t)padded * k1 * H) return;
+    const uint32_t j = (uint32_t)(idx % H);
+    const uint64_t cq = idx / H; /* c * k1 + q */
+    const uint32_t c = (uint32_t)(cq / k1);
+    double2 *out = dec + cq * l * H + j;
+    if (c >= count) {
+        for (uint32_t lev = 0; lev < l; lev++)
+            out[(uint64_t)lev * H] = make_double2(0.0, 0.0);
+        return;
+    }
+    const uint32_t a = ms[(uint64_t)c * (n + 1) + i];
+    const uint64_t *A = acc + cq * N;
+    const uint64_t r0 = veil_dev_monomial_coef(A, N, a, j) - A[j];
+    const uint64_t r1 = veil_dev_monomial_coef(A, N, a, j + H) - A[j + H];
+    int64_t d0[VEIL_CUDA_MAX_LEVEL], d1[VEIL_CUDA_MAX_LEVEL];
+    veil_dev_decompose(r0, base_log, l, d0);
+    veil_dev_decompose(r1, base_log, l, d1);
+    const double2 w = tw[j];
+    for (uint32_t lev = 0; lev < l; lev++) {
+        const double re = (double)d0[lev], im = (double)d1[lev];
+        out[(uint64_t)lev * H] = make_double2(re * w.x - im * w.y, re * w.y + im * w.x);
+    }
+}
+
+template <int K1>
+__global__ void mac_kernel(double2 *__restrict__ prod, const double2 *__restrict__ dec,
+                           const double2 *__restrict__ ggsw, uint32_t l, uint32_t H,
+                           uint32_t padded) {
+    const uint64_t idx = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= (uint64_t)padded * H) return;
+    const uint32_t j = (uint32_t)(idx % H);
+    const uint64_t c = idx / H;
+    const uint32_t rows = K1 * l;
+    double sr[K1], si[K1];
+#pragma unroll
+    for (int q = 0; q < K1; q++)
+        sr[q] = si[q] = 0.0;
+    const double2 *d = dec + c * rows * H + j;
+    for (uint32_t r = 0; r < rows; r++) {
+        const double2 a = d[(uint64_t)r * H];
+        const double2 *g = ggsw + (uint64_t)r * K1 * H + j;
+#pragma unroll
+        for (int q = 0; q < K1; q++) {
+            const double2 b = g[(uint64_t)q * H];
+            sr[q] += a.x * b.x - a.y * b.y;
+            si[q] += a.x * b.y + a.y * b.x;
+        }
+    }
+#pragma unroll
+    for (int q = 0; q < K1; q++)
+        prod[(c * K1 + q) * H + j] = make_double2(sr[q], si[q]);
+}
+
+__global__ void untwist_add_kernel(uint64_t *__restrict__ acc, const double2 *__restrict__ prod,
+                                   const double2 *__restrict__ tw, uint32_t k1, uint32_t N,
+                                   uint32_t count) {
+    const uint32_t H = N / 2;
+    const uint64_t idx = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= (uint64_t)count * k1 * H) return;
+    const uint32_t j = (uint32_t)(idx % H);
+    const uint64_t cq = idx / H;
+    const double2 v = prod[idx], w = tw[j];
+    const double scale = 1.0 / (double)H;
+    const double re = (v.x * w.x + v.y * w.y) * scale;
+    const double im = (v.y * w.x - v.x * w.y) * scale;
+    uint64_t *A = acc + cq * N;
+    A[j] += veil_dev_f64_to_torus(re);
+    A[j + H] += veil_dev_f64_to_torus(im);
+}
+
+__global__ void sample_extract_kernel(uint64_t *__restrict__ out, const uint64_t *__restrict__ acc,
+                                      uint32_t k, uint32_t N, uint32_t count) {
+    const uint64_t big1 = (uint64_t)k * N + 1;
+    const uint64_t idx = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= big1 * count) return;
+    const uint64_t c = idx / big1;
+    const uint32_t w = (uint32_t)(idx % big1);
+    const uint64_t *A = acc + c * (k + 1) * N;
+    uint64_t v;
+    if (w == k * N) {
+        v = A[(uint64_t)k * N];
+    } else {
+        const uint32_t q = w / N, j = w % N;
+        v = j == 0 ? A[(uint64_t)q * N] : (uint64_t)0 - A[(uint64_t)q * N + N - j];
+    }
+    out[idx] = v;
+}
+
+/* Standard-domain polynomials -> twisted, folded complex (before the FFT). */
+__global__ void twist_torus_kernel(double2 *__restrict__ out, const uint64_t *__restrict__ in,
+                                   const double2 *__restrict__ tw, uint32_t N, uint64_t polys) {
+    const uint32_t H = N / 2;
+    const uint64_t idx = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= polys * H) return;
+    const uint32_t j = (uint32_t)(idx % H);
+    const uint64_t *a = in + (idx / H) * N;
+    const double re = (double)(int64_t)a[j], im = (double)(int64_t)a[j + H];
+    const double2 w = tw[j];
+    out[idx] = make_double2(re * w.x - im * w.y, re * w.y + im * w.x);
+}
+
+/* Twist factors computed on the host exactly as engine/src/fft.c does. */
+int make_twiddles(cudaStream_t stream, uint32_t N, double2 **d_tw) {
+    const uint32_t H = N / 2;
+    double2 *h = (double2 *)malloc(sizeof(double2) * H);
+    if (!h) return (int)cudaErrorMemoryAllocation;
+    for (uint32_t j = 0; j < H; j++) {
+        const double a = 3.14159265358979323846 * (double)j / (double)N;
+        h[j] = make_double2(cos(a), sin(a));
+    }
+    cudaError_t e = cudaMalloc((void **)d_tw, sizeof(double2) * H);
+    if (e == cudaSuccess) {
+        e = cudaMemcpyAsync(*d_tw, h, sizeof(double2) * H, cudaMemcpyHostToDevice, stream);
+        if (e == cudaSuccess) e = cudaStreamSynchronize(stream);
+        if (e != cudaSuccess) {
+            cudaFree(*d_tw);
+            *d_tw = NULL;
+        }
+    }
+    free(h);
+    return (int)e;
+}
+
+uint32_t floor_log2(uint32_t x) {
+    uint32_t r = 0;
+    while (x >>= 1)
+        r++;
+    return r;
+}
+
+/* Transforms for `count` ciphertexts go through plans of 2^e ciphertexts:
+ * count rounded up to 4 significant bits (at most 4 launches, at most 1/8
+ * extra work), or exactly when rounding would pass max_count. */
+uint32_t padded_count(uint32_t count, uint32_t max_count) {
+    if (count <= 16) return count;
+    const uint32_t sh = floor_log2(count) - 3;
+    const uint64_t r = (((uint64_t)count + ((uint64_t)1 << sh) - 1) >> sh) << sh;
+    return r > max_count ? count : (uint32_t)r;
+}
+
+int exec_ladder(cudaStream_t stream, const cufftHandle *plans, int n_plans, double2 *data,
+                uint64_t per_ct, uint32_t padded, int dir) {
+    uint64_t off = 0;
+    for (int e = n_plans - 1; e >= 0; e--) {
+        if (!((padded >> e) & 1)) continue;
+        double2 *x = data + off * per_ct;
+        VEIL_CUFFT(cufftSetStream(plans[e], stream));
+        VEIL_CUFFT(cufftExecZ2Z(plans[e], (cufftDoubleComplex *)x, (cufftDoubleComplex *)x, dir));
+        off += (uint64_t)1 << e;
+    }
+    return 0;
+}
+
+int make_plan(cufftHandle *h, uint32_t H, uint64_t batch, size_t *ws) {
+    VEIL_CUFFT(cufftCreate(h));
+    cufftResult r = cufftSetAutoAllocation(*h, 0);
+    int n = (int)H;
+    if (r == CUFFT_SUCCESS)
+        r = cufftMakePlanMany(*h, 1, &n, NULL, 1, n, NULL, 1, n, CUFFT_Z2Z, (int)batch, ws);
+    if (r != CUFFT_SUCCESS) {
+        cufftDestroy(*h);
+        return VEIL_CUDA_ERR_CUFFT + (int)r;
+    }
+    return 0;
+}
+
+struct sizes {
+    size_t acc, dec, prod, ms;
+};
+
+sizes buffer_sizes(const veil_cuda_params *p, uint64_t count) {
+    const uint64_t N = p->poly_size, k1 = p->glwe_dim + 1, l = p->pbs_level, H = N / 2;
+    sizes s;
+    s.acc = sizeof(uint64_t) * count * k1 * N;
+    s.dec = sizeof(double2) * count * k1 * l * H;
+    s.prod = sizeof(double2) * count * k1 * H;
+    s.ms = sizeof(uint32_t) * count * (p->lwe_dim + 1);
+    return s;
+}
+
+} // namespace
+
+int veil_modulus_switch_launch(cudaStream_t stream, const veil_cuda_params *p, uint32_t *d_out,
+                               const uint64_t *d_in, const veil_cuda_lut_set *luts,
+                               uint32_t count) {
+    if (count == 0) return 0;
+    const uint32_t lg = floor_log2(p->poly_size) + 1;
+    ms_kernel<<<count, 128, 0, stream>>>(d_out, d_in, luts->d_offsets, luts->d_index, p->lwe_dim,
+                                         lg, p->ms_centered ? 1 : 0);
+    VEIL_CU_LAUNCHED();
+    return 0;
+}
+
+extern "C" int veil_cuda_modulus_switch(void *stream, uint32_t gpu_index, const veil_cuda_params *p,
+                                        uint32_t *d_out, const uint64_t *d_in_small,
+                                        const veil_cuda_lut_set *luts, uint32_t count) {
+    int e = veil_cuda_params_check(p, NULL, 0);
+    if (e || (e = veil_cuda_select(gpu_index))) return e;
+    return veil_modulus_switch_launch((cudaStream_t)stream, p, d_out, d_in_small, luts, count);
+}
+
+extern "C" size_t veil_cuda_bsk_fourier_bytes(const veil_cuda_params *p) {
+    const uint64_t k1 = p->glwe_dim + 1;
+    return sizeof(double2) * (uint64_t)p->lwe_dim * k1 * p->pbs_level * k1 * (p->poly_size / 2);
+}
+
+extern "C" int veil_cuda_bsk_to_fourier(void *stream_, uint32_t gpu_index,
+                                        const veil_cuda_params *p, double *d_bsk_fourier,
+                                        const uint64_t *d_bsk) {
+    int e = veil_cuda_params_check(p, NULL, 0);
+    if (e || (e = veil_cuda_select(gpu_index))) return e;
+    cudaStream_t stream = (cudaStream_t)stream_;
+    const uint32_t N = p->poly_size, H = N / 2;
+    const uint64_t k1 = p->glwe_dim + 1;
+    const uint64_t polys = (uint64_t)p->lwe_dim * k1 * p->pbs_level * k1;
+    double2 *out = (double2 *)d_bsk_fourier, *tw = NULL;
+    if ((e = make_twiddles(stream, N, &tw))) return e;
+    twist_torus_kernel<<<veil_blocks(polys * H, 256), 256, 0, stream>>>(out, d_bsk, tw, N, polys);
+    e = (int)cudaGetLastError();
+    /* In place, through one plan of up to 4096 transforms and one for the tail. */
+    const uint64_t chunk = polys < 4096 ? polys : 4096, tail = polys % chunk;
+    cufftHandle full = 0, rest = 0;
+    int have_full = 0, have_rest = 0;
+    size_t ws = 0;
+    if (!e && !(e = make_plan(&full, H, chunk, &ws))) have_full = 1;
+    if (!e && tail && !(e = make_plan(&rest, H, tail, &ws))) have_rest = 1;
+    void *work = NULL;
+    size_t ws_full = 0, ws_rest = 0;
+    if (!e && have_full && cufftGetSize(full, &ws_full) != CUFFT_SUCCESS)
+        e = VEIL_CUDA_ERR_CUFFT + (int)CUFFT_INTERNAL_ERROR;
+    if (!e && have_rest && cufftGetSize(rest, &ws_rest) != CUFFT_SUCCESS)
+        e = VEIL_CUDA_ERR_CUFFT + (int)CUFFT_INTERNAL_ERROR;
+    const size_t wmax = ws_full > ws_rest ? ws_full : ws_rest;
+    if (!e && wmax) e = (int)cudaMalloc(&work, wmax);
+    for (int which = 0; !e && which < 2; which++) {
+        cufftHandle h = which ? rest : full;
+        if (!(which ? have_rest : have_full)) continue;
+        cufftResult r = cufftSetWorkArea(h, work);
+        if (r == CUFFT_SUCCESS) r = cufftSetStream(h, stream);
+        if (r != CUFFT_SUCCESS) e = VEIL_CUDA_ERR_CUFFT + (int)r;
+    }
+    uint64_t done = 0;
+    for (; !e && done + chunk <= polys; done += chunk) {
+        cufftDoubleComplex *x = (cufftDoubleComplex *)(out + done * H);
+        cufftResult r = cufftExecZ2Z(full, x, x, CUFFT_FORWARD);
+        if (r != CUFFT_SUCCESS) e = VEIL_CUDA_ERR_CUFFT + (int)r;
+    }
+    if (!e && tail) {
+        cufftDoubleComplex *x = (cufftDoubleComplex *)(out + done * H);
+        cufftResult r = cufftExecZ2Z(rest, x, x, CUFFT_FORWARD);
+        if (r != CUFFT_SUCCESS) e = VEIL_CUDA_ERR_CUFFT + (int)r;
+    }
+    cudaError_t se = cudaStreamSynchronize(stream);
+    if (!e && se != cudaSuccess) e = (int)se;
+    if (have_full) cufftDestroy(full);
+    if (have_rest) cufftDestroy(rest);
+    cudaFree(work);
+    cudaFree(tw);
+    return e;
+}
+
+extern "C" void veil_cuda_cleanup_pbs(void *stream, uint32_t gpu_index, veil_cuda_pbs_buffer **bp) {
+    (void)stream;
+    if (!bp || !*bp) return;
+    veil_cuda_pbs_buffer *b = *bp;
+    veil_cuda_select(gpu_index);
+    for (int e = 0; e < VEIL_PBS_MAX_PLANS; e++) {
+        if (b->fwd_made[e]) cufftDestroy(b->fwd[e]);
+        if (b->inv_made[e]) cufftDestroy(b->inv[e]);
+    }
+    cudaFree(b->acc);
+    cudaFree(b->dec);
+    cudaFree(b->prod);
+    cudaFree(b->ms);
+    cudaFree(b->tw);
+    cudaFree(b->work);
+    free(b);
+    *bp = NULL;
+}
+
+extern "C" int veil_cuda_scratch_pbs(void *stream_, uint32_t gpu_index, const veil_cuda_params *p,
+                                     uint32_t max_count, veil_cuda_pbs_buffer **buf, size_t *bytes,
+                                     int allocate) {
+    int e = veil_cuda_params_check(p, NULL, 0);
+    if (e) return e;
+    if (max_count == 0 || (allocate && !buf)) return VEIL_CUDA_ERR_ARG;
+    if ((e = veil_cuda_select(gpu_index))) return e;
+    cudaStream_t stream = (cudaStream_t)stream_;
+    const uint32_t H = p->poly_size / 2, k1 = p->glwe_dim + 1, l = p->pbs_level;
+    const sizes s = buffer_sizes(p, max_count);
+    const size_t data = s.acc + s.dec + s.prod + s.ms + sizeof(double2) * H;
+    if (!allocate) {
+        size_t ws = 0;
+        int n = (int)H;
+        if (cufftEstimateMany(1, &n, NULL, 1, n, NULL, 1, n, CUFFT_Z2Z,
+                              (int)((uint64_t)max_count * k1 * l), &ws) != CUFFT_SUCCESS)
+            ws = s.dec; /* no estimate: assume one more copy of the data */
+        if (bytes) *bytes = data + ws;
+        return 0;
+    }
+    veil_cuda_pbs_buffer *b = (veil_cuda_pbs_buffer *)calloc(1, sizeof *b);
+    if (!b) return (int)cudaErrorMemoryAllocation;
+    b->p = *p;
+    b->max_count = max_count;
+    b->n_plans = (int)floor_log2(max_count) + 1;
+    e = (int)cudaMalloc((void **)&b->acc, s.acc);
+    if (!e) e = (int)cudaMalloc((void **)&b->dec, s.dec);
+    if (!e) e = (int)cudaMalloc((void **)&b->prod, s.prod);
+    if (!e) e = (int)cudaMalloc((void **)&b->ms, s.ms);
+    if (!e) e = (int)cudaMemsetAsync(b->dec, 0, s.dec, stream);
+    if (!e) e = (int)cudaMemsetAsync(b->prod, 0, s.prod, stream);
+    if (!e) e = make_twiddles(stream, p->poly_size, &b->tw);
+    size_t wmax = 0;
+    for (int x = 0; !e && x < b->n_plans; x++) {
+        size_t ws = 0;
+        if (!(e = make_plan(&b->fwd[x], H, ((uint64_t)1 << x) * k1 * l, &ws))) b->fwd_made[x] = 1;
+        if (!e && cufftGetSize(b->fwd[x], &ws) == CUFFT_SUCCESS && ws > wmax) wmax = ws;
+        if (!e && !(e = make_plan(&b->inv[x], H, ((uint64_t)1 << x) * k1, &ws))) b->inv_made[x] = 1;
+        if (!e && cufftGetSize(b->inv[x], &ws) == CUFFT_SUCCESS && ws > wmax) wmax = ws;
+    }
+    if (!e && wmax) e = (int)cudaMalloc(&b->work, wmax);
+    for (int x = 0; !e && x < b->n_plans; x++) {
+        cufftResult r = cufftSetWorkArea(b->fwd[x], b->work);
+        if (r == CUFFT_SUCCESS) r = cufftSetWorkArea(b->inv[x], b->work);
+        if (r == CUFFT_SUCCESS) r = cufftSetStream(b->fwd[x], stream);
+        if (r == CUFFT_SUCCESS) r = cufftSetStream(b->inv[x], stream);
+        if (r != CUFFT_SUCCESS) e = VEIL_CUDA_ERR_CUFFT + (int)r;
+    }
+    if (!e) e = (int)cudaStreamSynchronize(stream);
+    if (e) {
+        veil_cuda_cleanup_pbs(stream_, gpu_index, &b);
+        return e;
+    }
+    if (bytes) *bytes = data + wmax;
+    *buf = b;
+    return 0;
+}
+
+namespace {
+template <int K1>
+void launch_mac(cudaStream_t stream, double2 *prod, const double2 *dec, const double2 *ggsw,
+                uint32_t l, uint32_t H, uint32_t padded) {
+    mac_kernel<K1>
+        <<<veil_blocks((uint64_t)padded * H, 256), 256, 0, stream>>>(prod, dec, ggsw, l, H, padded);
+}
+} // namespace
+
+extern "C" int veil_cuda_pbs(void *stream_, uint32_t gpu_index, veil_cuda_pbs_buffer *b,
+                             uint64_t *d_out_big, const uint64_t *d_in_small,
+                             const veil_cuda_lut_set *luts, const double *d_bsk_fourier,
+                             uint32_t count) {
+    if (!b || !luts) return VEIL_CUDA_ERR_ARG;
+    if (count > b->max_count) return VEIL_CUDA_ERR_ARG;
+    if (count == 0) return 0;
+    int e = veil_cuda_select(gpu_index);
+    if (e) return e;
+    cudaStream_t stream = (cudaStream_t)stream_;
+    const veil_cuda_params *p = &b->p;
+    const uint32_t n = p->lwe_dim, k = p->glwe_dim, k1 = k + 1, N = p->poly_size, H = N / 2,
+                   l = p->pbs_level;
+    const uint32_t padded = padded_count(count, b->max_count);
+    const double2 *bsk = (const double2 *)d_bsk_fourier;
+    const uint64_t ggsw_stride = (uint64_t)k1 * l * k1 * H;
+
+    if ((e = veil_modulus_switch_launch(stream, p, b->ms, d_in_small, luts, count))) return e;
+    if ((e = veil_lut_acc_init_launch(stream, p, b->acc, b->ms, luts, count))) return e;
+    const unsigned blocks_a = veil_blocks((uint64_t)padded * k1 * H, 256);
+    const unsigned blocks_c = veil_blocks((uint64_t)count * k1 * H, 256);
+    for (uint32_t i = 0; i < n; i++) {
+        rotate_decompose_kernel<<<blocks_a, 256, 0, stream>>>(
+            b->dec, b->acc, b->ms, b->tw, i, n, k1, N, p->pbs_base_log, l, count, padded);
+        VEIL_CU_LAUNCHED();
+        if ((e = exec_ladder(stream, b->fwd, b->n_plans, b->dec, (uint64_t)k1 * l * H, padded,
+                             CUFFT_FORWARD)))
+            return e;
+        const double2 *ggsw = bsk + i * ggsw_stride;
+        switch (k1) {
+        case 2:
+            launch_mac<2>(stream, b->prod, b->dec, ggsw, l, H, padded);
+            break;
+        case 3:
+            launch_mac<3>(stream, b->prod, b->dec, ggsw, l, H, padded);
+            break;
+        case 4:
+            launch_mac<4>(stream, b->prod, b->dec, ggsw, l, H, padded);
+            break;
+        case 5:
+            launch_mac<5>(stream, b->prod, b->dec, ggsw, l, H, padded);
+            break;
+        default:
+            return VEIL_CUDA_ERR_UNSUPPORTED; /* k = 1..4 */
+        }
+        VEIL_CU_LAUNCHED();
+        if ((e = exec_ladder(stream, b->inv, b->n_plans, b->prod, (uint64_t)k1 * H, padded,
+                             CUFFT_INVERSE)))
+            return e;
+        untwist_add_kernel<<<blocks_c, 256, 0, stream>>>(b->acc, b->prod, b->tw, k1, N, count);
+        VEIL_CU_LAUNCHED();
+    }
+    const uint64_t threads = ((uint64_t)k * N + 1) * count;
+    sample_extract_kernel<<<veil_blocks(threads, 256), 256, 0, stream>>>(d_out_big, b->acc, k, N,
+                                                                         count);
+    VEIL_CU_LAUNCHED();
+    return 0;
+}

@@ -1,0 +1,29 @@
+/* libFuzzer target: veil_eval_key_deserialize on arbitrary bytes. A refused
+ * input must leave the output alone and say why; an accepted one must be
+ * prepared for PBS and re-serialize to the same bytes (up to the checksum,
+ * which fuzzing builds do not enforce: see fuzz/CMakeLists.txt). Run with
+ * -max_len above the seed key's size (scripts/fuzz.sh does), or libFuzzer
+ * truncates it. */
+#include <string.h>
+
+#include "veil/serialize.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    veil_error_clear();
+    veil_eval_key *ek = NULL;
+    if (veil_eval_key_deserialize(data, size, &ek) != VEIL_OK) {
+        VEIL_ASSERT(ek == NULL);
+        VEIL_ASSERT(veil_error_message()[0] != 0);
+        return 0;
+    }
+    VEIL_ASSERT(ek->bsk_fourier != NULL);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    VEIL_ASSERT(veil_eval_key_serialize(ek, &buf, &len) == VEIL_OK);
+    VEIL_ASSERT(len == size && memcmp(buf, data, size - VEIL_SERIAL_CHECKSUM_BYTES) == 0);
+    veil_serial_buffer_free(buf, len);
+    veil_eval_key_free(ek);
+    return 0;
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Fuzzes every deserializer for a fixed time on a seed corpus of real files.
+#   scripts/fuzz.sh BUILD_DIR [SECONDS_PER_TARGET]   (default 20, or $VEIL_FUZZ_SECONDS)
+# BUILD_DIR is configured with CC=clang -DVEIL_FUZZ=ON (`make fuzz` does it).
+# Writes under BUILD_DIR/fuzz-run/: seeds/ (from fuzz_make_corpus), corpus/
+# (what the fuzzers found interesting, kept between runs), logs/, and
+# artifacts/ (inputs that crashed). Exits non-zero if any target crashed,
+# leaked, timed out or ran out of memory.
+set -euo pipefail
+build=${1:?usage: scripts/fuzz.sh BUILD_DIR [SECONDS_PER_TARGET]}
+secs=${2:-${VEIL_FUZZ_SECONDS:-20}}
+bin=$build/fuzz
+for t in fuzz_make_corpus fuzz_secret_key fuzz_eval_key fuzz_ct_batch; do
+  if [ ! -x "$bin/$t" ]; then
+    echo "fuzz.sh: $bin/$t missing; configure with CC=clang -DVEIL_FUZZ=ON and build" >&2
+    exit 2
+  fi
+done
+run=$build/fuzz-run
+rm -rf "$run/seeds" "$run/logs"
+mkdir -p "$run/seeds" "$run/logs" "$run/artifacts"
+"$bin/fuzz_make_corpus" "$run/seeds"
+
+# The seed evaluation key is ~16 MB: let libFuzzer keep it whole.
+ek_len=$(( $(find "$run/seeds/eval_key" -type f -printf '%s\n' | sort -n | tail -1) + 4096 ))
+status=0
+printf '%-18s %10s %10s %8s %s\n' target executions exec/s corpus result
+for t in secret_key eval_key ct_batch; do
+  mkdir -p "$run/corpus/$t"
+  case $t in
+    eval_key) max_len=$ek_len ;;
+    *) max_len=65536 ;;
+  esac
+  log=$run/logs/$t.log
+  rc=0
+  "$bin/fuzz_$t" "$run/corpus/$t" "$run/seeds/$t" \
+    -max_total_time="$secs" -max_len="$max_len" -timeout=60 -rss_limit_mb=4096 \
+    -print_final_stats=1 -artifact_prefix="$run/artifacts/$t-" >"$log" 2>&1 || rc=$?
+  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo '?')
+  speed=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo '?')
+  ncorp=$(find "$run/corpus/$t" -type f | wc -l)
+  if [ "$rc" -eq 0 ]; then
+    result=ok
+  else
+    result="FAILED (exit $rc, see $log)"
+    status=1
+    grep -E '^==[0-9]+==ERROR|SUMMARY|runtime error|internal error|Test unit written' "$log" | head -5 >&2 || true
+  fi
+  printf '%-18s %10s %10s %8s %s\n' "fuzz_$t" "$execs" "$speed" "$ncorp" "$result"
+done
+exit $status

@@ -839,8 +839,10 @@ veil_status veil_serial_peek(const uint8_t *buf, size_t len, veil_serial_kind *k
     return VEIL_OK;
 }
 
-/* Writes to PATH.tmpXXXXXX in the same directory, then renames. The stdio
- * buffer is ours, so it can be wiped (it held the secret key's bits). */
+/* stdio buffers are ours, so they can be wiped (they held a secret key's bits). */
+enum { IOBUF_BYTES = 1 << 16 };
+
+/* Writes to PATH.tmpXXXXXX in the same directory, then renames. */
 static veil_status save_file(const source *src, const char *path, int secret) {
     if (!path) return veil_error(VEIL_ERR_ARG, "save: path is NULL");
     header h;
@@ -860,12 +862,13 @@ static veil_status save_file(const source *src, const char *path, int secret) {
     veil_status s = VEIL_OK;
     if (!secret && fchmod(fd, 0644) != 0)
         s = veil_error(VEIL_ERR_IO, "%s: chmod: %s", tmp, strerror(errno));
+    char *iobuf = s == VEIL_OK ? malloc(IOBUF_BYTES) : NULL;
+    if (s == VEIL_OK && !iobuf) s = veil_error(VEIL_ERR_NOMEM, "%s: out of memory", path);
     FILE *f = s == VEIL_OK ? fdopen(fd, "wb") : NULL;
-    static _Thread_local char iobuf[1 << 16];
     if (s == VEIL_OK && !f) s = veil_error(VEIL_ERR_IO, "%s: fdopen: %s", tmp, strerror(errno));
     if (!f) close(fd);
     if (s == VEIL_OK) {
-        setvbuf(f, iobuf, _IOFBF, sizeof iobuf);
+        setvbuf(f, iobuf, _IOFBF, IOBUF_BYTES);
         writer w = {0};
         w.f = f;
         w.path = path;
@@ -876,7 +879,10 @@ static veil_status save_file(const source *src, const char *path, int secret) {
             s = veil_error(VEIL_ERR_IO, "%s: fsync: %s", path, strerror(errno));
         if (fclose(f) != 0 && s == VEIL_OK)
             s = veil_error(VEIL_ERR_IO, "%s: close: %s", path, strerror(errno));
-        sodium_memzero(iobuf, sizeof iobuf);
+    }
+    if (iobuf) {
+        sodium_memzero(iobuf, IOBUF_BYTES);
+        free(iobuf);
     }
     if (s == VEIL_OK && rename(tmp, path) != 0)
         s = veil_error(VEIL_ERR_IO, "%s: rename from %s: %s", path, tmp, strerror(errno));
@@ -887,10 +893,14 @@ static veil_status save_file(const source *src, const char *path, int secret) {
 
 static veil_status load_file(const char *path, unsigned accept, uint64_t max_batch, void **out) {
     if (!path || !out) return veil_error(VEIL_ERR_ARG, "load: path or out is NULL");
+    char *iobuf = malloc(IOBUF_BYTES);
+    if (!iobuf) return veil_error(VEIL_ERR_NOMEM, "%s: out of memory", path);
     FILE *f = fopen(path, "rb");
-    if (!f) return veil_error(VEIL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    static _Thread_local char iobuf[1 << 16];
-    setvbuf(f, iobuf, _IOFBF, sizeof iobuf);
+    if (!f) {
+        free(iobuf);
+        return veil_error(VEIL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    }
+    setvbuf(f, iobuf, _IOFBF, IOBUF_BYTES);
     struct stat st;
     veil_status s = VEIL_OK;
     if (fstat(fileno(f), &st) != 0)
@@ -908,7 +918,8 @@ static veil_status load_file(const char *path, unsigned accept, uint64_t max_bat
         if (s != VEIL_OK) veil_error_prefix("%s: ", path);
     }
     fclose(f);
-    sodium_memzero(iobuf, sizeof iobuf);
+    sodium_memzero(iobuf, IOBUF_BYTES);
+    free(iobuf);
     return s;
 }
 

@@ -445,6 +445,16 @@ static void test_ct_batch_seeded(void) {
     check_all_truncations(buf, len, de_ct);
     CU_ASSERT_EQUAL(flips_accepted(buf, len, 0, 8 * len, 1, de_ct), 0);
 
+    /* file form */
+    const char *path = tmp_path("seeded.ct");
+    CU_ASSERT_FATAL(veil_ct_batch_save_seeded(b, ms, path) == VEIL_OK);
+    struct stat st;
+    CU_ASSERT_FATAL(stat(path, &st) == 0);
+    CU_ASSERT_EQUAL((size_t)st.st_size, len);
+    CU_ASSERT_FATAL(veil_ct_batch_load(path, &c) == VEIL_OK);
+    CU_ASSERT(memcmp(c->data, b->data, 8 * count * (n + 1)) == 0);
+    veil_ct_batch_free(c);
+
     /* the wrong seed, or a mask that is not the stream: refused */
     uint8_t *bad = NULL;
     size_t badlen = 0;

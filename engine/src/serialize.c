@@ -994,6 +994,12 @@ veil_status veil_ct_batch_deserialize_limited(const uint8_t *buf, size_t len, ui
                                               veil_ct_batch **out) {
     DESERIALIZE(CT_KINDS, max_bytes, veil_ct_batch);
 }
+veil_status veil_ct_batch_save_seeded(const veil_ct_batch *b,
+                                      const uint8_t mask_seed[VEIL_SEED_BYTES], const char *path) {
+    if (!mask_seed) return veil_error(VEIL_ERR_ARG, "veil_ct_batch_save_seeded: mask_seed is NULL");
+    source src = {VEIL_SERIAL_CT_SEEDED, b, mask_seed};
+    return save_file(&src, path, 0);
+}
 veil_status veil_ct_batch_save(const veil_ct_batch *b, const char *path) {
     source src = {VEIL_SERIAL_CT_BATCH, b, NULL};
     return save_file(&src, path, 0);

@@ -168,13 +168,19 @@ void veil_ct_batch_free(veil_ct_batch *b);
 
 /* Raw form (VEILCT01). */
 veil_status veil_ct_batch_serialize(const veil_ct_batch *b, uint8_t **buf, size_t *len);
-/* Seeded form (VEILCS01): bodies + mask_seed. Only for a batch whose masks are
- * exactly the stream of mask_seed in the order above (fresh encryptions made
- * in order by one encryptor); VEIL_ERR_ARG otherwise (checked: the masks are
- * regenerated and compared). */
+/* Seeded form (VEILCS01): bodies + mask_seed, for client uploads. Only for a
+ * batch whose masks are exactly the stream of mask_seed in the order above;
+ * VEIL_ERR_ARG otherwise (checked: the masks are regenerated and compared).
+ * How to make one: draw a fresh seed (veil_seed_random), create a new
+ * veil_encryptor with it as mask_seed (noise_seed NULL), encrypt the batch's
+ * ciphertexts in order with it and nothing else, and pass the same seed here.
+ * Never reuse a mask seed for another batch under the same key: two
+ * ciphertexts with the same mask give away the difference of their messages. */
 veil_status veil_ct_batch_serialize_seeded(const veil_ct_batch *b,
                                            const uint8_t mask_seed[VEIL_SEED_BYTES], uint8_t **buf,
                                            size_t *len);
+veil_status veil_ct_batch_save_seeded(const veil_ct_batch *b,
+                                      const uint8_t mask_seed[VEIL_SEED_BYTES], const char *path);
 /* Accepts both forms. A seeded batch grows (dim+1)-fold when its masks are
  * regenerated (8 bytes of upload become up to 64 KiB for k*N = 8192), so the
  * memory a loaded batch takes is capped: VEIL_CT_BATCH_DEFAULT_MAX_BYTES here

@@ -1,0 +1,481 @@
+// LABELS: gpu
+// LINKS: veil_host
+/* Every CUDA operation against the CPU on the same keys and inputs (ggml's
+ * test-backend-ops pattern), on three parameter sets (k = 4 / N = 512;
+ * k = 1 / N = 2048 with the centred modulus switch; a two-level PBS
+ * decomposition):
+ *   - keyswitch and modulus switch (kernel ABI): bit-exact;
+ *   - bootstrapping key in the Fourier domain: cuFFT vs FFTW, relative error;
+ *   - ks_pbs (backend): decryptions equal the CPU's and the table, phase
+ *     difference within the FFT error bound below; batches of 1, odd sizes,
+ *     more than one stream, and more than one launch (small max_batch);
+ *   - linear and conv2d (backend): bit-exact on random words and full-range
+ *     weights, with sentinels after the outputs, tiled and untiled.
+ * Without a CUDA build or a device: prints SKIPPED and exits 77. */
+#include "testutil.h"
+#include "veil/backend.h"
+#include "../host/backend_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef VEIL_WITH_CUDA
+#include <cuda_runtime_api.h>
+
+#include "veil/cuda.h"
+
+/* FFT error bound on the PBS output phase: CPU (FFTW) and GPU (cuFFT) results
+ * may differ by at most Δ / 2^8 (Δ = 2^(63 - p)); the measured maximum is
+ * printed. Per step the f64 rounding error of a product of magnitude about
+ * 2^(B-1) * 2^63 * sqrt(N) is about 2^-50 of it; over n steps that random
+ * walk stays near 2^47 for B = 23, N = 2048, n = 918, i.e. 2^-12 of Δ at p = 4. */
+#define PHASE_BOUND_SHIFT 8
+
+typedef struct {
+    const char *name;
+    veil_params p;
+    veil_secret_key *sk;
+    veil_eval_key *ek;
+    veil_encryptor *enc;
+    veil_backend_keys *cpu, *gpu;
+    size_t lwe;
+} fixture;
+
+static veil_backend *CPU, *GPU;
+/* VEIL_TEST_GPU_SMALL=1 (for compute-sanitizer): one set, small batches. */
+static int SMALL;
+static fixture FX[3];
+static int n_fx;
+
+static int fixture_make(fixture *f, const char *name, const veil_params *p) {
+    uint8_t s[4][32];
+    for (unsigned i = 0; i < 4; i++)
+        veil_test_seed_bytes(20 + 4 * (unsigned)n_fx + i, s[i]);
+    f->name = name;
+    f->p = *p;
+    f->lwe = (size_t)veil_params_big_dim(p) + 1;
+    if (veil_secret_key_new(&f->p, s[0], &f->sk) || veil_eval_key_new(f->sk, s[1], s[2], &f->ek) ||
+        veil_encryptor_new(s[3], NULL, &f->enc) ||
+        veil_backend_keys_new(CPU, f->ek, 1024, &f->cpu) ||
+        veil_backend_keys_new(GPU, f->ek, 4096, &f->gpu)) {
+        printf("fixture %s: %s\n", name, veil_error_message());
+        return 0;
+    }
+    printf("fixture %s: n=%u k=%u N=%u pbs %u x 2^%u ks %u x 2^%u ms=%s, gpu pieces of %zu\n", name,
+           p->lwe_dim, p->glwe_dim, p->poly_size, p->pbs_level, p->pbs_base_log, p->ks_level,
+           p->ks_base_log, p->ms == VEIL_MS_CENTERED ? "centered" : "standard",
+           f->gpu->limits.max_cts);
+    return 1;
+}
+
+static void fixture_free(fixture *f) {
+    veil_backend_keys_free(f->gpu);
+    veil_backend_keys_free(f->cpu);
+    veil_encryptor_free(f->enc);
+    veil_eval_key_free(f->ek);
+    veil_secret_key_free(f->sk);
+}
+
+static int suite_init(void) {
+    if (veil_backend_new(VEIL_BACKEND_CPU, &CPU) || veil_backend_new(VEIL_BACKEND_CUDA, &GPU)) {
+        printf("backends: %s\n", veil_error_message());
+        return 1;
+    }
+    printf("\n%s\n%s\n", veil_backend_describe(GPU), veil_backend_describe(CPU));
+    const veil_params *a = veil_params_find("tfhers-1_1-gaussian-2m64");
+    const veil_params *b = veil_params_find("tfhers-2_2-tuniform-2m128");
+    if (!a || !b) return 1;
+    veil_params two = *veil_params_find("tfhers-2_2-gaussian-2m64");
+    two.id = "test-2_2-pbs-2x15";
+    two.pbs_level = 2;
+    two.pbs_base_log = 15;
+    if (!fixture_make(&FX[n_fx], "1_1 k=4", a)) return 1;
+    n_fx++;
+    if (SMALL) return 0;
+    if (!fixture_make(&FX[n_fx], "2_2 centred", b)) return 1;
+    n_fx++;
+    if (!fixture_make(&FX[n_fx], "2_2 l=2", &two)) return 1;
+    n_fx++;
+    return 0;
+}
+
+static int suite_clean(void) {
+    for (int i = 0; i < n_fx; i++)
+        fixture_free(&FX[i]);
+    veil_backend_free(GPU);
+    veil_backend_free(CPU);
+    return 0;
+}
+
+static void *dev_alloc(size_t bytes) {
+    void *p = NULL;
+    CU_ASSERT_FATAL(cudaMalloc(&p, bytes) == cudaSuccess);
+    return p;
+}
+
+static void rand_words(uint64_t *w, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        w[i] = veil_test_rand();
+}
+
+static veil_cuda_params cuda_params(const veil_params *p) {
+    return (veil_cuda_params){.lwe_dim = p->lwe_dim,
+                              .glwe_dim = p->glwe_dim,
+                              .poly_size = p->poly_size,
+                              .pbs_base_log = p->pbs_base_log,
+                              .pbs_level = p->pbs_level,
+                              .ks_base_log = p->ks_base_log,
+                              .ks_level = p->ks_level,
+                              .ms_centered = p->ms == VEIL_MS_CENTERED};
+}
+
+static void test_keyswitch_exact(void) {
+    const size_t counts[] = {1, 37, 300};
+    for (int f = 0; f < n_fx; f++) {
+        fixture *x = &FX[f];
+        veil_cuda_params cp = cuda_params(&x->p);
+        const size_t n1 = x->p.lwe_dim + 1, kw = veil_eval_key_ksk_words(&x->p);
+        uint64_t *d_ksk = dev_alloc(kw * 8);
+        CU_ASSERT_FATAL(cudaMemcpy(d_ksk, x->ek->ksk, kw * 8, cudaMemcpyHostToDevice) == 0);
+        for (size_t ci = 0; ci < (SMALL ? 2u : 3u); ci++) {
+            size_t c = counts[ci];
+            uint64_t *in = malloc(c * x->lwe * 8), *ref = malloc(c * n1 * 8),
+                     *got = malloc(c * n1 * 8);
+            CU_ASSERT_FATAL(in && ref && got);
+            rand_words(in, c * x->lwe);
+            for (size_t i = 0; i < c; i++)
+                veil_keyswitch(x->ek, in + i * x->lwe, ref + i * n1);
+            uint64_t *d_in = dev_alloc(c * x->lwe * 8), *d_out = dev_alloc(c * n1 * 8);
+            CU_ASSERT_FATAL(cudaMemcpy(d_in, in, c * x->lwe * 8, cudaMemcpyHostToDevice) == 0);
+            CU_ASSERT_EQUAL(veil_cuda_keyswitch(NULL, 0, &cp, d_out, d_in, d_ksk, (uint32_t)c), 0);
+            CU_ASSERT_FATAL(cudaMemcpy(got, d_out, c * n1 * 8, cudaMemcpyDeviceToHost) == 0);
+            size_t bad = 0;
+            for (size_t i = 0; i < c * n1; i++)
+                bad += got[i] != ref[i];
+            if (bad) printf("\n%s keyswitch batch %zu: %zu words differ\n", x->name, c, bad);
+            CU_ASSERT_EQUAL(bad, 0);
+            cudaFree(d_in);
+            cudaFree(d_out);
+            free(in);
+            free(ref);
+            free(got);
+        }
+        cudaFree(d_ksk);
+    }
+}
+
+/* Both switch variants on every set, with per-table offsets and indices. */
+static void test_modulus_switch_exact(void) {
+    const size_t c = 129;
+    for (int f = 0; f < n_fx; f++) {
+        fixture *x = &FX[f];
+        for (int centered = 0; centered < 2; centered++) {
+            veil_params p = x->p;
+            p.ms = centered ? VEIL_MS_CENTERED : VEIL_MS_STANDARD;
+            veil_cuda_params cp = cuda_params(&p);
+            const size_t n1 = p.lwe_dim + 1;
+            uint64_t *in = malloc(c * n1 * 8), off[3] = {0, veil_test_rand(), (uint64_t)1 << 60},
+                     *tmp = malloc(n1 * 8);
+            uint32_t idx[129], *ref = malloc(c * n1 * 4), *got = malloc(c * n1 * 4);
+            CU_ASSERT_FATAL(in && ref && got && tmp);
+            rand_words(in, c * n1);
+            for (size_t i = 0; i < c; i++) {
+                idx[i] = (uint32_t)(veil_test_rand() % 3);
+                memcpy(tmp, in + i * n1, n1 * 8);
+                tmp[n1 - 1] += off[idx[i]];
+                veil_modulus_switch(&p, tmp, ref + i * n1);
+            }
+            uint64_t *d_in = dev_alloc(c * n1 * 8), *d_off = dev_alloc(3 * 8);
+            uint32_t *d_idx = dev_alloc(c * 4), *d_out = dev_alloc(c * n1 * 4);
+            CU_ASSERT_FATAL(cudaMemcpy(d_in, in, c * n1 * 8, cudaMemcpyHostToDevice) == 0);
+            CU_ASSERT_FATAL(cudaMemcpy(d_off, off, 3 * 8, cudaMemcpyHostToDevice) == 0);
+            CU_ASSERT_FATAL(cudaMemcpy(d_idx, idx, c * 4, cudaMemcpyHostToDevice) == 0);
+            veil_cuda_lut_set set = {
+                .d_polys = NULL, .d_offsets = d_off, .d_index = d_idx, .n_luts = 3};
+            CU_ASSERT_EQUAL(veil_cuda_modulus_switch(NULL, 0, &cp, d_out, d_in, &set, (uint32_t)c),
+                            0);
+            CU_ASSERT_FATAL(cudaMemcpy(got, d_out, c * n1 * 4, cudaMemcpyDeviceToHost) == 0);
+            size_t bad = 0;
+            for (size_t i = 0; i < c * n1; i++)
+                bad += got[i] != ref[i];
+            if (bad)
+                printf("\n%s modulus switch (%s): %zu values differ\n", x->name,
+                       centered ? "centred" : "standard", bad);
+            CU_ASSERT_EQUAL(bad, 0);
+            cudaFree(d_in);
+            cudaFree(d_off);
+            cudaFree(d_idx);
+            cudaFree(d_out);
+            free(in);
+            free(tmp);
+            free(ref);
+            free(got);
+        }
+    }
+}
+
+static void test_bsk_fourier(void) {
+    for (int f = 0; f < n_fx; f++) {
+        fixture *x = &FX[f];
+        veil_cuda_params cp = cuda_params(&x->p);
+        const size_t words = veil_eval_key_bsk_words(&x->p);
+        const size_t fb = veil_cuda_bsk_fourier_bytes(&cp);
+        CU_ASSERT_EQUAL_FATAL(fb, words * sizeof(double));
+        uint64_t *d_bsk = dev_alloc(words * 8);
+        double *d_f = dev_alloc(fb), *got = malloc(fb);
+        CU_ASSERT_FATAL(got != NULL);
+        CU_ASSERT_FATAL(cudaMemcpy(d_bsk, x->ek->bsk, words * 8, cudaMemcpyHostToDevice) == 0);
+        CU_ASSERT_EQUAL(veil_cuda_bsk_to_fourier(NULL, 0, &cp, d_f, d_bsk), 0);
+        CU_ASSERT_FATAL(cudaMemcpy(got, d_f, fb, cudaMemcpyDeviceToHost) == 0);
+        double max_diff = 0, max_abs = 0;
+        for (size_t i = 0; i < words; i++) {
+            double d = fabs(got[i] - x->ek->bsk_fourier[i]);
+            if (!(d <= max_diff)) max_diff = d; /* also catches NaN */
+            if (fabs(x->ek->bsk_fourier[i]) > max_abs) max_abs = fabs(x->ek->bsk_fourier[i]);
+        }
+        printf("\n  %s: Fourier BSK cuFFT vs FFTW: max |diff| = 2^%.1f, max |value| = 2^%.1f",
+               x->name, log2(max_diff), log2(max_abs));
+        CU_ASSERT(max_diff <= max_abs * 0x1p-45);
+        cudaFree(d_bsk);
+        cudaFree(d_f);
+        free(got);
+    }
+}
+
+/* One table per parity of the index; signed and unsigned. */
+static void ks_pbs_case(fixture *x, veil_backend_keys *gpu, size_t count) {
+    const unsigned p = x->p.precision, n = 1u << p;
+    int64_t tu[256], ts[256];
+    for (unsigned i = 0; i < n; i++) {
+        tu[i] = (5 * (int64_t)i + 3) % n;
+        ts[i] = (3 * (int64_t)i + 1) % (int64_t)n - (int64_t)(n / 2);
+    }
+    veil_lut *lu, *ls;
+    CU_ASSERT_FATAL(veil_lut_new(&x->p, tu, p, 0, veil_delta(p), &lu) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_lut_new(&x->p, ts, p, 1, veil_delta(p), &ls) == VEIL_OK);
+    const veil_lut *const luts[2] = {lu, ls};
+    uint64_t *in = malloc(count * x->lwe * 8), *ref = malloc(count * x->lwe * 8),
+             *got = malloc((count + 1) * x->lwe * 8);
+    uint32_t *idx = malloc(count * 4);
+    int64_t *m = malloc(count * 8);
+    CU_ASSERT_FATAL(in && ref && got && idx && m);
+    for (size_t i = 0; i < count; i++) {
+        idx[i] = (uint32_t)(veil_test_rand() % 2);
+        m[i] = idx[i] ? (int64_t)(veil_test_rand() % n) - (int64_t)n / 2
+                      : (int64_t)(veil_test_rand() % n);
+        veil_encrypt_big(x->enc, x->sk, veil_encode(m[i], p), in + i * x->lwe);
+    }
+    for (size_t i = count * x->lwe; i < (count + 1) * x->lwe; i++)
+        got[i] = 0x5e5e5e5e5e5e5e5eULL; /* sentinel */
+    CU_ASSERT_EQUAL_FATAL(veil_backend_ks_pbs(x->cpu, in, count, luts, 2, idx, ref), VEIL_OK);
+    CU_ASSERT_EQUAL(veil_backend_ks_pbs(gpu, in, count, luts, 2, idx, got), VEIL_OK);
+    if (!veil_backend_healthy(GPU)) printf("\n%s\n", veil_error_message());
+    size_t wrong = 0, differ = 0;
+    uint64_t max_diff = 0;
+    const uint64_t bound = veil_delta(p) >> PHASE_BOUND_SHIFT;
+    for (size_t i = 0; i < count; i++) {
+        uint64_t pg = veil_phase_big(x->sk, got + i * x->lwe);
+        uint64_t pc = veil_phase_big(x->sk, ref + i * x->lwe);
+        int64_t dg = veil_decode(pg, p, (int)idx[i]), dc = veil_decode(pc, p, (int)idx[i]);
+        int64_t want = idx[i] ? ts[m[i] + n / 2] : tu[m[i]];
+        wrong += dg != want;
+        differ += dg != dc;
+        int64_t d = (int64_t)(pg - pc);
+        uint64_t ad = d < 0 ? 0 - (uint64_t)d : (uint64_t)d;
+        if (ad > max_diff) max_diff = ad;
+    }
+    int sentinel_ok = 1;
+    for (size_t i = count * x->lwe; i < (count + 1) * x->lwe; i++)
+        sentinel_ok &= got[i] == 0x5e5e5e5e5e5e5e5eULL;
+    printf("\n  %s ks_pbs batch %zu (pieces of %zu): wrong %zu, differ %zu, max phase diff "
+           "2^%.1f (bound 2^%.1f)",
+           x->name, count, gpu->limits.max_cts, wrong, differ,
+           max_diff ? log2((double)max_diff) : -INFINITY, log2((double)bound));
+    CU_ASSERT_EQUAL(wrong, 0);
+    CU_ASSERT_EQUAL(differ, 0);
+    CU_ASSERT(max_diff <= bound);
+    CU_ASSERT(sentinel_ok);
+    free(in);
+    free(ref);
+    free(got);
+    free(idx);
+    free(m);
+    veil_lut_free(lu);
+    veil_lut_free(ls);
+}
+
+static void test_ks_pbs(void) {
+    const size_t counts[] = {1, 7, 129};
+    for (int f = 0; f < n_fx; f++)
+        for (size_t c = 0; c < (SMALL ? 2u : 3u); c++)
+            ks_pbs_case(&FX[f], FX[f].gpu, counts[c]);
+    if (SMALL) return;
+    /* Two streams (>= 512 in one call), on the first set. */
+    ks_pbs_case(&FX[0], FX[0].gpu, 601);
+    /* More than one launch: pieces of 16, 37 ciphertexts. */
+    for (int f = 0; f < n_fx; f++) {
+        veil_backend_keys *small;
+        CU_ASSERT_FATAL(veil_backend_keys_new(GPU, FX[f].ek, 16, &small) == VEIL_OK);
+        CU_ASSERT_EQUAL(small->limits.max_cts, 16);
+        ks_pbs_case(&FX[f], small, 37);
+        veil_backend_keys_free(small);
+    }
+    CU_ASSERT(veil_backend_healthy(GPU));
+}
+
+static void linear_case(fixture *x, size_t batch, size_t in_f, size_t out_f,
+                        const veil_backend_limits *lim) {
+    const size_t lwe = x->lwe, n_out = batch * out_f * lwe;
+    uint64_t *in = malloc(batch * in_f * lwe * 8), *ref = malloc(n_out * 8),
+             *got = malloc((n_out + lwe) * 8), bias[64];
+    int64_t *w = malloc(in_f * out_f * 8);
+    CU_ASSERT_FATAL(in && ref && got && w && out_f <= 64);
+    rand_words(in, batch * in_f * lwe);
+    for (size_t i = 0; i < in_f * out_f; i++)
+        w[i] = (int64_t)veil_test_rand(); /* full range: exercises the wrap mod 2^64 */
+    rand_words(bias, out_f);
+    for (size_t i = n_out; i < n_out + lwe; i++)
+        got[i] = 0x5e5e5e5e5e5e5e5eULL;
+    veil_backend_keys *gk = x->gpu;
+    veil_backend_keys *tiled = NULL;
+    if (lim) {
+        CU_ASSERT_FATAL(veil_backend_keys_new(GPU, x->ek, 64, &tiled) == VEIL_OK);
+        veil_backend_keys_limits(tiled, lim);
+        gk = tiled;
+    }
+    CU_ASSERT_EQUAL_FATAL(veil_backend_linear(x->cpu, in, batch, in_f, w, bias, out_f, ref),
+                          VEIL_OK);
+    CU_ASSERT_EQUAL(veil_backend_linear(gk, in, batch, in_f, w, bias, out_f, got), VEIL_OK);
+    CU_ASSERT(memcmp(got, ref, n_out * 8) == 0);
+    int sentinel_ok = 1;
+    for (size_t i = n_out; i < n_out + lwe; i++)
+        sentinel_ok &= got[i] == 0x5e5e5e5e5e5e5e5eULL;
+    CU_ASSERT(sentinel_ok);
+    /* without bias */
+    CU_ASSERT_EQUAL_FATAL(veil_backend_linear(x->cpu, in, batch, in_f, w, NULL, out_f, ref),
+                          VEIL_OK);
+    CU_ASSERT_EQUAL(veil_backend_linear(gk, in, batch, in_f, w, NULL, out_f, got), VEIL_OK);
+    CU_ASSERT(memcmp(got, ref, n_out * 8) == 0);
+    veil_backend_keys_free(tiled);
+    free(in);
+    free(ref);
+    free(got);
+    free(w);
+}
+
+static void test_linear_exact(void) {
+    fixture *x = &FX[0];
+    linear_case(x, 1, 1, 1, NULL);
+    linear_case(x, 3, 37, 5, NULL);
+    if (SMALL) return;
+    linear_case(x, 40, 70, 33, NULL); /* several tiles of the product */
+    linear_case(x, 5, 9, 7, &(veil_backend_limits){.max_cts = 20, .max_weights = 20});
+    linear_case(&FX[1], 9, 11, 3, NULL);
+}
+
+static void conv_case(fixture *x, size_t batch, veil_conv2d_shape s,
+                      const veil_backend_limits *lim) {
+    uint32_t ho, wo;
+    veil_conv2d_out_hw(&s, &ho, &wo);
+    const size_t lwe = x->lwe, n_in = batch * s.c_in * s.h_in * s.w_in,
+                 n_out = batch * s.c_out * (size_t)ho * wo * lwe,
+                 nw = (size_t)s.c_out * s.c_in * s.kh * s.kw;
+    uint64_t *in = malloc(n_in * lwe * 8), *ref = malloc(n_out * 8),
+             *got = malloc((n_out + lwe) * 8), *bias = malloc(s.c_out * 8);
+    int64_t *w = malloc(nw * 8);
+    CU_ASSERT_FATAL(in && ref && got && w && bias);
+    rand_words(in, n_in * lwe);
+    for (size_t i = 0; i < nw; i++)
+        w[i] = (int64_t)veil_test_rand();
+    rand_words(bias, s.c_out);
+    for (size_t i = n_out; i < n_out + lwe; i++)
+        got[i] = 0x5e5e5e5e5e5e5e5eULL;
+    veil_backend_keys *gk = x->gpu, *tiled = NULL;
+    if (lim) {
+        CU_ASSERT_FATAL(veil_backend_keys_new(GPU, x->ek, 64, &tiled) == VEIL_OK);
+        veil_backend_keys_limits(tiled, lim);
+        gk = tiled;
+    }
+    CU_ASSERT_EQUAL_FATAL(veil_backend_conv2d(x->cpu, in, batch, &s, w, bias, ref), VEIL_OK);
+    CU_ASSERT_EQUAL(veil_backend_conv2d(gk, in, batch, &s, w, bias, got), VEIL_OK);
+    CU_ASSERT(memcmp(got, ref, n_out * 8) == 0);
+    int sentinel_ok = 1;
+    for (size_t i = n_out; i < n_out + lwe; i++)
+        sentinel_ok &= got[i] == 0x5e5e5e5e5e5e5e5eULL;
+    CU_ASSERT(sentinel_ok);
+    veil_backend_keys_free(tiled);
+    free(in);
+    free(ref);
+    free(got);
+    free(w);
+    free(bias);
+}
+
+static void test_conv2d_exact(void) {
+    fixture *x = &FX[0];
+    conv_case(x, 1,
+              (veil_conv2d_shape){.c_in = 1,
+                                  .h_in = 5,
+                                  .w_in = 5,
+                                  .c_out = 2,
+                                  .kh = 3,
+                                  .kw = 3,
+                                  .stride_h = 1,
+                                  .stride_w = 1},
+              NULL);
+    conv_case(x, 3,
+              (veil_conv2d_shape){.c_in = 3,
+                                  .h_in = 7,
+                                  .w_in = 6,
+                                  .c_out = 4,
+                                  .kh = 3,
+                                  .kw = 2,
+                                  .stride_h = 2,
+                                  .stride_w = 1,
+                                  .pad_h = 1,
+                                  .pad_w = 1},
+              NULL);
+    conv_case(x, 4,
+              (veil_conv2d_shape){.c_in = 2,
+                                  .h_in = 6,
+                                  .w_in = 6,
+                                  .c_out = 5,
+                                  .kh = 3,
+                                  .kw = 3,
+                                  .stride_h = 1,
+                                  .stride_w = 2,
+                                  .pad_h = 2,
+                                  .pad_w = 1},
+              &(veil_backend_limits){.max_cts = 90, .max_weights = 40});
+}
+
+int main(void) {
+    char why[256];
+    if (!veil_backend_cuda_available(why, sizeof why)) {
+        printf("SKIPPED: %s\n", why);
+        return VEIL_TEST_SKIP;
+    }
+    const char *small = getenv("VEIL_TEST_GPU_SMALL");
+    SMALL = small && *small && *small != '0';
+    if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
+    CU_pSuite s = CU_add_suite("gpu_ops", suite_init, suite_clean);
+    if (!s) return CU_get_error();
+    VEIL_ADD_TEST(s, test_keyswitch_exact);
+    VEIL_ADD_TEST(s, test_modulus_switch_exact);
+    VEIL_ADD_TEST(s, test_bsk_fourier);
+    VEIL_ADD_TEST(s, test_ks_pbs);
+    VEIL_ADD_TEST(s, test_linear_exact);
+    VEIL_ADD_TEST(s, test_conv2d_exact);
+    return veil_test_run();
+}
+
+#else
+
+int main(void) {
+    printf("SKIPPED: veil was built without CUDA (configure with -DVEIL_CUDA=ON)\n");
+    return VEIL_TEST_SKIP;
+}
+
+#endif

@@ -1,0 +1,240 @@
+/* veil/program.h — a compiled model: the DAG the encrypted runtime executes
+ * and the clear simulator reproduces bit for bit.
+ *
+ * veil_program_compile(model, options) turns a veil_model into nodes
+ *   INPUT  -> LINEAR (dense, conv2d, sum-pool, flatten, concat: clear integer
+ *             weights on ciphertexts, exact mod 2^64) / ADD
+ *          -> ROUND (exact removal of low bits before a lookup)
+ *          -> LUT (one PBS per element, a table per tensor or per channel)
+ *          -> OUTPUT
+ * in topological order. Every node carries the integer range of its values
+ * (from the calibration set, Concrete's "inputset", or the worst case) and
+ * its bit width; the compiler picks ONE parameter set for the program, the
+ * cheapest in the table whose precision covers the widest lookup and whose
+ * noise model (veil/noise.h) keeps every PBS under the target p_error, or
+ * refuses naming the layer.
+ *
+ * Encoding (DESIGN.md "Cryptography"): every ciphertext holds an integer v as
+ * v * Delta with Delta = 2^(63 - width), `width` the widest value any lookup
+ * reads or any output holds, one padding bit above. A lookup of x in [lo, hi]
+ * reads the index r = floor((x + offset) / 2^k) (offset = -lo, plus 2^(k-1)
+ * when rounding to nearest, k = rounding bits): the runtime adds offset*Delta
+ * (a clear constant), multiplies by 2^shift (shift = width - k - in_bits) so
+ * that r sits in the top in_bits bits under the padding bit, and runs a KS-PBS
+ * with an unsigned table T'[r] = T[clamp(lo + r*2^k, lo, hi)] (T clamped to
+ * its [in_min, in_max] as the schema says). The clamp at hi is what keeps
+ * round-to-nearest from overflowing past the top of the range; k is chosen so
+ * that the largest r still fits in_bits.
+ *
+ * Rounding. Exact (default): a ROUND node clears the k low bits of
+ * V = x + offset exactly, so encrypted equals simulate. A PBS can only read
+ * the top bits of the torus with the padding bit clear, so the low bits are
+ * removed LSB-first in chunks of c <= p+1 bits (p = the program's lookup
+ * precision): multiply V by 2^(width - j - c + 1) so bits j..j+c-1 of V fill
+ * the top c bits of the torus (the higher bits wrap away mod 2^64), then
+ *   PBS 1, a constant table: returns +C or -C by the chunk's top bit (the
+ *          negacyclic sign); V += out - C clears that bit (C = 2^(j+c-2)*Delta);
+ *   PBS 2, the identity on the c-1 remaining bits (padding now clear):
+ *          V -= out clears them.
+ * That is 2 PBS per chunk (1 when c = 1); both are read at c-1 bits of
+ * precision, so rounding never raises the parameter set's precision. The
+ * lookup that follows reads r exactly (no low bits left). Cheaper exact
+ * alternatives fail: reading the high bits directly with the low bits present
+ * needs the noise margin of a full-width PBS, and one PBS cannot return the
+ * chunk value itself because it is not a negacyclic function.
+ * Approximate (--rounding approximate): no ROUND node; the lookup reads r
+ * directly with the low bits still in the phase (offset shifted by half a
+ * unit so the boundaries fall between integers), and the modulus switch and
+ * noise decide the last bit near the rounding boundary: off by one at a rate
+ * the simulator models when asked to inject noise.
+ *
+ * The simulator (veil_program_simulate) computes exactly what an encrypted run
+ * decrypts to when no PBS fails; values that leave a node's compiled range
+ * are counted and named (they would spill into the padding bit encrypted).
+ */
+#ifndef VEIL_PROGRAM_H
+#define VEIL_PROGRAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "veil/model.h"
+#include "veil/params.h"
+#include "veil/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum veil_bounds {
+    VEIL_BOUNDS_CALIBRATION = 0, /* ranges observed on the calibration set */
+    VEIL_BOUNDS_WORST_CASE = 1,  /* interval arithmetic from the input ranges */
+} veil_bounds;
+
+typedef enum veil_rounding {
+    VEIL_ROUNDING_EXACT = 0,
+    VEIL_ROUNDING_APPROXIMATE = 1,
+} veil_rounding;
+
+typedef struct veil_compile_options {
+    /* Keep at most this many bits of a lookup's input (Concrete ML's
+     * rounding_threshold_bits); wider inputs are rounded to nearest.
+     * 0: no rounding (every lookup reads its full input width). Default 8. */
+    unsigned rounding_bits;
+    veil_rounding rounding;
+    veil_bounds bounds;
+    /* Target failure probability of one PBS (default 2^-40, Concrete ML's). */
+    double p_error;
+    /* Force a parameter set by id (NULL: the compiler chooses). */
+    const char *params_id;
+    /* When no parameter set fits (e.g. a 10-bit lookup without rounding),
+     * still return the program, with params NULL: it can be simulated (the
+     * golden-vector check of an unrounded model) but not encrypted. */
+    int simulate_only;
+} veil_compile_options;
+
+void veil_compile_options_default(veil_compile_options *o);
+/* "calibration" | "worst-case"; "exact" | "approximate". */
+veil_status veil_bounds_parse(const char *s, veil_bounds *out);
+veil_status veil_rounding_parse(const char *s, veil_rounding *out);
+
+typedef enum veil_node_kind {
+    VEIL_NODE_INPUT = 0,
+    VEIL_NODE_LINEAR,
+    VEIL_NODE_ADD,
+    VEIL_NODE_ROUND,
+    VEIL_NODE_LUT,
+    VEIL_NODE_OUTPUT,
+} veil_node_kind;
+
+typedef enum veil_linear_kind {
+    VEIL_LINEAR_DENSE = 0, /* weight [out][in], bias [out] */
+    VEIL_LINEAR_CONV2D,    /* weight [c_out][c_in][kh][kw], bias [c_out], NCHW */
+    VEIL_LINEAR_SUMPOOL2D, /* per channel sum over the window */
+    VEIL_LINEAR_FLATTEN,   /* identity on the data (row-major) */
+    VEIL_LINEAR_CONCAT,    /* operands stacked along dim 0 */
+} veil_linear_kind;
+
+typedef struct veil_conv_shape {
+    uint32_t c_in, h_in, w_in, c_out, kh, kw, stride_h, stride_w, pad_h, pad_w, h_out, w_out;
+} veil_conv_shape;
+
+typedef struct veil_node {
+    veil_node_kind kind;
+    char *layer; /* the model tensor it computes (layer, input or output name) */
+    uint32_t n_in;
+    uint32_t *in; /* operand node indices (earlier nodes) */
+    veil_shape shape;
+    size_t size;    /* elements per sample */
+    int64_t lo, hi; /* compiled range of the values */
+    unsigned bits;  /* veil_bits_for_range(lo, hi) */
+
+    /* LINEAR */
+    veil_linear_kind linear;
+    int64_t *weight;                     /* owned copy; NULL for sum-pool / flatten / concat */
+    int64_t *bias;                       /* owned copy or NULL; added as bias * Delta */
+    size_t n_weight_rows, n_weight_cols; /* dense: out, in */
+    veil_conv_shape conv;                /* conv2d, sum-pool */
+    double sum_w2; /* max over outputs of sum of squared weights (noise growth) */
+
+    /* ROUND and LUT: the index read is r = floor((x + offset) / 2^round_bits) */
+    int64_t offset;
+    unsigned round_bits; /* k */
+    /* ROUND: chunk size c of the exact extraction (2 PBS per chunk) */
+    unsigned chunk_bits;
+    /* LUT */
+    unsigned in_bits;   /* bits of r: the PBS precision */
+    unsigned shift;     /* multiply by 2^shift before the PBS */
+    int approximate;    /* low bits still present (approximate rounding) */
+    uint32_t n_tables;  /* 1 or channels */
+    size_t table_inner; /* elements per channel: element i uses table (i / inner) % n_tables */
+    int64_t *tables;    /* n_tables * 2^in_bits entries */
+    int64_t r_max;      /* largest index inside the compiled range */
+
+    /* Cost and noise (for the chosen parameter set). */
+    uint64_t pbs_per_sample;
+    double variance;        /* modelled noise variance of the values (2^-64 units^2) */
+    double read_log2_pfail; /* worst PBS of the node (-inf: none) */
+} veil_node;
+
+/* One line of the per-layer report (one per model layer with work). */
+typedef struct veil_layer_report {
+    const char *layer; /* borrowed from the node */
+    const char *op;
+    unsigned acc_bits;   /* width of the lookup input (or of the values) */
+    uint64_t lookups;    /* PBS per sample (rounding PBS included) */
+    uint64_t table_size; /* entries per table (2^in_bits) */
+    uint32_t n_tables;
+    unsigned round_bits;
+    unsigned in_bits;
+    double norm2;       /* 2-norm of the dot product read by the PBS (x 2^shift) */
+    double log2_p_fail; /* worst PBS of the layer */
+} veil_layer_report;
+
+typedef struct veil_program {
+    char *model_name;
+    veil_compile_options options;
+    const veil_params *params; /* NULL: simulate only (see simulate_only) */
+    char *params_note;         /* why params is NULL, or NULL */
+    unsigned width;            /* b: Delta = 2^(63 - width) */
+    unsigned max_lut_bits;     /* widest PBS read */
+    unsigned max_acc_bits;     /* widest accumulator feeding a lookup */
+    size_t n_nodes;
+    veil_node *nodes;
+    uint32_t n_inputs;
+    uint32_t *input_nodes; /* per model input */
+    uint32_t n_outputs;
+    uint32_t *output_nodes; /* per model output */
+    uint64_t pbs_per_sample;
+    double log2_p_fail_pbs;    /* worst single PBS */
+    double log2_p_fail_sample; /* 1 - prod (1 - p_i) over one sample's PBS, log2 */
+    size_t n_report;
+    veil_layer_report *report;
+} veil_program;
+
+static inline uint64_t veil_program_delta(const veil_program *p) {
+    return (uint64_t)1 << (63 - p->width);
+}
+
+veil_status veil_program_compile(const veil_model *model, const veil_compile_options *options,
+                                 veil_program **out);
+void veil_program_free(veil_program *p);
+
+/* Prints the per-layer report and the program summary. */
+void veil_program_print_report(const veil_program *p, FILE *f);
+
+/* Elements per sample of input / output i. */
+size_t veil_program_input_size(const veil_program *p, uint32_t i);
+size_t veil_program_output_size(const veil_program *p, uint32_t i);
+
+typedef struct veil_sim_stats {
+    uint64_t range_errors; /* values outside their node's compiled range */
+    uint64_t pbs_errors;   /* lookups decoded wrongly (noise injection only) */
+    char first_error[256]; /* the first range error, naming the layer */
+} veil_sim_stats;
+
+typedef struct veil_sim_options {
+    /* Sample the modelled noise at every PBS read (KS + MS + accumulated
+     * linear noise, as veil/noise.h models it), like Concrete's simulation
+     * with p_error: failures and approximate-rounding off-by-ones happen at
+     * the modelled rate. */
+    int inject_noise;
+    uint64_t seed;
+} veil_sim_options;
+
+/* Clear int64 execution. inputs: per program input, batch * input_size
+ * values; outputs: per output, batch * output_size (caller allocated).
+ * opts NULL: exact. stats may be NULL. Range errors are counted, not fatal. */
+veil_status veil_program_simulate(const veil_program *p, const int64_t *const *inputs, size_t batch,
+                                  int64_t *const *outputs, const veil_sim_options *opts,
+                                  veil_sim_stats *stats);
+
+/* Decodes an output phase of node `o` (output i) to its integer: rounds to a
+ * multiple of Delta and picks the representative in [lo, lo + 2^(width+1)). */
+int64_t veil_program_decode(const veil_program *p, uint32_t output, uint64_t phase);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,802 @@
+/* compile.c — veil_model -> veil_program (see veil/program.h). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model_ops.h"
+#include "program_internal.h"
+#include "veil/noise.h"
+#include "veil/program.h"
+
+__extension__ typedef __int128 i128;
+
+void veil_compile_options_default(veil_compile_options *o) {
+    memset(o, 0, sizeof *o);
+    o->rounding_bits = 8;
+    o->rounding = VEIL_ROUNDING_EXACT;
+    o->bounds = VEIL_BOUNDS_CALIBRATION;
+    o->p_error = ldexp(1.0, -40);
+    o->params_id = NULL;
+}
+
+veil_status veil_bounds_parse(const char *s, veil_bounds *out) {
+    if (s && !strcmp(s, "calibration"))
+        *out = VEIL_BOUNDS_CALIBRATION;
+    else if (s && (!strcmp(s, "worst-case") || !strcmp(s, "worst_case")))
+        *out = VEIL_BOUNDS_WORST_CASE;
+    else
+        return veil_error(VEIL_ERR_ARG, "bounds '%s': expected calibration or worst-case",
+                          s ? s : "(null)");
+    return VEIL_OK;
+}
+
+veil_status veil_rounding_parse(const char *s, veil_rounding *out) {
+    if (s && !strcmp(s, "exact"))
+        *out = VEIL_ROUNDING_EXACT;
+    else if (s && !strcmp(s, "approximate"))
+        *out = VEIL_ROUNDING_APPROXIMATE;
+    else
+        return veil_error(VEIL_ERR_ARG, "rounding '%s': expected exact or approximate",
+                          s ? s : "(null)");
+    return VEIL_OK;
+}
+
+void veil_program_free(veil_program *p) {
+    if (!p) return;
+    for (size_t i = 0; p->nodes && i < p->n_nodes; i++) {
+        veil_node *n = &p->nodes[i];
+        free(n->layer);
+        free(n->in);
+        free(n->weight);
+        free(n->bias);
+        free(n->tables);
+    }
+    free(p->nodes);
+    free(p->input_nodes);
+    free(p->output_nodes);
+    free(p->report);
+    free(p->model_name);
+    free(p->params_note);
+    free(p);
+}
+
+size_t veil_program_input_size(const veil_program *p, uint32_t i) {
+    return p->nodes[p->input_nodes[i]].size;
+}
+
+size_t veil_program_output_size(const veil_program *p, uint32_t i) {
+    return p->nodes[p->output_nodes[i]].size;
+}
+
+/* ---- builder ------------------------------------------------------------------ */
+
+typedef struct builder {
+    veil_program *p;
+    size_t cap;
+    const veil_model *m;
+    const veil_compile_options *o;
+    uint32_t *tensor_node; /* model inputs then layers -> node index */
+    int64_t **cal;         /* per node: calibration values (NULL in worst-case mode) */
+    size_t n_cal;
+} builder;
+
+static veil_status new_node(builder *b, veil_node_kind kind, const char *layer, uint32_t n_in,
+                            const uint32_t *in, const veil_shape *shape, uint32_t *idx) {
+    veil_program *p = b->p;
+    if (p->n_nodes == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 32;
+        veil_node *nn = realloc(p->nodes, cap * sizeof *nn);
+        if (!nn) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+        p->nodes = nn;
+        int64_t **nc = realloc(b->cal, cap * sizeof *nc);
+        if (!nc) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+        b->cal = nc;
+        b->cap = cap;
+    }
+    veil_node *n = &p->nodes[p->n_nodes];
+    memset(n, 0, sizeof *n);
+    b->cal[p->n_nodes] = NULL;
+    p->n_nodes++; /* owned from here: freed with the program */
+    n->kind = kind;
+    n->read_log2_pfail = -INFINITY;
+    n->layer = strdup(layer);
+    n->in = calloc(n_in ? n_in : 1, sizeof *n->in);
+    if (!n->layer || !n->in) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+    n->n_in = n_in;
+    if (n_in) memcpy(n->in, in, n_in * sizeof *in);
+    n->shape = *shape;
+    n->size = veil_shape_size(shape);
+    *idx = (uint32_t)(p->n_nodes - 1);
+    return VEIL_OK;
+}
+
+/* Worst-case interval of one node from its operands' intervals. */
+static void worst_case(const veil_program *p, veil_node *n) {
+    const veil_node *x = n->n_in ? &p->nodes[n->in[0]] : NULL;
+    i128 lo = 0, hi = 0;
+    switch (n->kind) {
+    case VEIL_NODE_INPUT:
+        return; /* set by the caller */
+    case VEIL_NODE_OUTPUT:
+        lo = x->lo;
+        hi = x->hi;
+        break;
+    case VEIL_NODE_ADD:
+        lo = (i128)x->lo + p->nodes[n->in[1]].lo;
+        hi = (i128)x->hi + p->nodes[n->in[1]].hi;
+        break;
+    case VEIL_NODE_LINEAR:
+        switch (n->linear) {
+        case VEIL_LINEAR_FLATTEN:
+            lo = x->lo;
+            hi = x->hi;
+            break;
+        case VEIL_LINEAR_CONCAT:
+            lo = x->lo;
+            hi = x->hi;
+            for (uint32_t j = 1; j < n->n_in; j++) {
+                if (p->nodes[n->in[j]].lo < lo) lo = p->nodes[n->in[j]].lo;
+                if (p->nodes[n->in[j]].hi > hi) hi = p->nodes[n->in[j]].hi;
+            }
+            break;
+        case VEIL_LINEAR_SUMPOOL2D: {
+            i128 k = (i128)n->conv.kh * n->conv.kw;
+            int pad = n->conv.pad_h || n->conv.pad_w;
+            lo = k * (pad && x->lo > 0 ? 0 : x->lo);
+            hi = k * (pad && x->hi < 0 ? 0 : x->hi);
+            break;
+        }
+        case VEIL_LINEAR_DENSE:
+        case VEIL_LINEAR_CONV2D: {
+            size_t rows, cols;
+            int pad = 0;
+            if (n->linear == VEIL_LINEAR_DENSE) {
+                rows = n->n_weight_rows;
+                cols = n->n_weight_cols;
+            } else {
+                rows = n->conv.c_out;
+                cols = (size_t)n->conv.c_in * n->conv.kh * n->conv.kw;
+                pad = n->conv.pad_h || n->conv.pad_w;
+            }
+            for (size_t r = 0; r < rows; r++) {
+                i128 l = n->bias ? n->bias[r] : 0, h = l;
+                for (size_t c = 0; c < cols; c++) {
+                    i128 w = n->weight[r * cols + c];
+                    i128 a = w * x->lo, bb = w * x->hi;
+                    i128 mn = a < bb ? a : bb, mx = a < bb ? bb : a;
+                    if (pad) {
+                        mn = mn > 0 ? 0 : mn;
+                        mx = mx < 0 ? 0 : mx;
+                    }
+                    l += mn;
+                    h += mx;
+                }
+                if (r == 0 || l < lo) lo = l;
+                if (r == 0 || h > hi) hi = h;
+            }
+            break;
+        }
+        }
+        break;
+    case VEIL_NODE_ROUND:
+        lo = 0;
+        hi = (i128)((x->hi + n->offset) >> n->round_bits) << n->round_bits;
+        break;
+    case VEIL_NODE_LUT: {
+        size_t t = (size_t)1 << n->in_bits;
+        int first = 1;
+        for (uint32_t c = 0; c < n->n_tables; c++)
+            for (size_t r = 0; r <= (size_t)n->r_max && r < t; r++) {
+                int64_t v = n->tables[c * t + r];
+                if (first || v < lo) lo = v;
+                if (first || v > hi) hi = v;
+                first = 0;
+            }
+        break;
+    }
+    }
+    const i128 lim = (i128)1 << 62;
+    n->lo = (int64_t)(lo < -lim ? -lim : lo > lim ? lim : lo);
+    n->hi = (int64_t)(hi < -lim ? -lim : hi > lim ? lim : hi);
+}
+
+/* Sets the node's range (worst case, or observed on the calibration set)
+ * and evaluates it on the calibration set. */
+static veil_status finish_node(builder *b, uint32_t idx) {
+    veil_program *p = b->p;
+    veil_node *n = &p->nodes[idx];
+    worst_case(p, n);
+    if (b->n_cal && b->cal) {
+        int64_t *out = malloc(b->n_cal * n->size * sizeof *out + 1);
+        if (!out) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+        b->cal[idx] = out;
+        if (n->kind != VEIL_NODE_INPUT) {
+            const int64_t *ins[64];
+            for (uint32_t j = 0; j < n->n_in && j < 64; j++)
+                ins[j] = b->cal[n->in[j]];
+            veil_node_eval(p, n, ins, b->n_cal, out, NULL, NULL);
+        }
+        if (b->o->bounds == VEIL_BOUNDS_CALIBRATION && n->kind != VEIL_NODE_OUTPUT &&
+            n->kind != VEIL_NODE_INPUT && n->kind != VEIL_NODE_ROUND) {
+            int64_t lo = out[0], hi = out[0];
+            for (size_t i = 1; i < b->n_cal * n->size; i++) {
+                lo = out[i] < lo ? out[i] : lo;
+                hi = out[i] > hi ? out[i] : hi;
+            }
+            /* never wider than the worst case */
+            n->lo = lo > n->lo ? lo : n->lo;
+            n->hi = hi < n->hi ? hi : n->hi;
+            if (n->lo > n->hi) n->lo = n->hi;
+        }
+        if (n->kind == VEIL_NODE_OUTPUT) {
+            n->lo = p->nodes[n->in[0]].lo;
+            n->hi = p->nodes[n->in[0]].hi;
+        }
+    }
+    n->bits = veil_bits_for_range(n->lo, n->hi);
+    return VEIL_OK;
+}
+
+static unsigned ubits(uint64_t v) {
+    unsigned b = 1;
+    while (b < 64 && v >= ((uint64_t)1 << b))
+        b++;
+    return b;
+}
+
+static veil_status add_lut(builder *b, const veil_model_layer *l, uint32_t x_idx,
+                           uint32_t *out_idx) {
+    veil_program *p = b->p;
+    const veil_node *x = &p->nodes[x_idx];
+    const int64_t lo = x->lo, hi = x->hi;
+    const uint64_t span = (uint64_t)(hi - lo);
+    const unsigned w = ubits(span);
+    if (w > VEIL_MAX_BITS)
+        return veil_error(VEIL_ERR_UNSUPPORTED,
+                          "layer %s: lookup input of %u bits (range [%lld, %lld]); veil reads at "
+                          "most %u bits (try --bounds calibration or a model with narrower "
+                          "accumulators)",
+                          l->name, w, (long long)lo, (long long)hi, VEIL_MAX_BITS);
+    unsigned k = 0;
+    const unsigned keep = b->o->rounding_bits;
+    if (keep && w > keep) {
+        for (k = 1; k < w; k++) {
+            uint64_t rmax = (span + ((uint64_t)1 << (k - 1))) >> k;
+            if (ubits(rmax) <= keep) break;
+        }
+    }
+    const uint64_t r_max = k ? (span + ((uint64_t)1 << (k - 1))) >> k : span;
+    const unsigned in_bits = ubits(r_max);
+    const int64_t offset = -lo + (k ? ((int64_t)1 << (k - 1)) : 0);
+    uint32_t src = x_idx;
+    if (k && b->o->rounding == VEIL_ROUNDING_EXACT) {
+        uint32_t r_idx;
+        VEIL_TRY(new_node(b, VEIL_NODE_ROUND, l->name, 1, &x_idx, &p->nodes[x_idx].shape, &r_idx));
+        veil_node *r = &p->nodes[r_idx];
+        r->offset = offset;
+        r->round_bits = k;
+        VEIL_TRY(finish_node(b, r_idx));
+        src = r_idx;
+    }
+    uint32_t idx;
+    VEIL_TRY(new_node(b, VEIL_NODE_LUT, l->name, 1, &src, &l->out_shape, &idx));
+    veil_node *n = &p->nodes[idx];
+    n->round_bits = k;
+    n->in_bits = in_bits;
+    n->r_max = (int64_t)r_max;
+    n->approximate = k && b->o->rounding == VEIL_ROUNDING_APPROXIMATE;
+    n->offset = (src == x_idx) ? offset : 0; /* after ROUND the value is already offset */
+    n->n_tables = l->n_tables;
+    n->table_inner = l->n_tables > 1 ? n->size / l->n_tables : n->size;
+    const size_t t = (size_t)1 << in_bits, size = (size_t)(l->in_max - l->in_min) + 1;
+    n->tables = malloc(n->n_tables * t * sizeof *n->tables);
+    if (!n->tables) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+    for (uint32_t c = 0; c < n->n_tables; c++)
+        for (size_t r = 0; r < t; r++) {
+            /* the value this index stands for, clamped to the compiled range
+             * (rounding up past hi) and then to the table (schema's clamp) */
+            i128 v = (i128)lo + ((i128)(r > r_max ? r_max : r) << k);
+            if (v > hi) v = hi;
+            if (v < l->in_min) v = l->in_min;
+            if (v > l->in_max) v = l->in_max;
+            n->tables[c * t + r] = l->table[c * size + (size_t)(v - l->in_min)];
+        }
+    VEIL_TRY(finish_node(b, idx));
+    *out_idx = idx;
+    return VEIL_OK;
+}
+
+static veil_status add_layer(builder *b, uint32_t li) {
+    const veil_model *m = b->m;
+    const veil_model_layer *l = &m->layers[li];
+    veil_program *p = b->p;
+    uint32_t ins[64];
+    for (uint32_t j = 0; j < l->n_inputs && j < 64; j++) {
+        int is_in = 0;
+        int t = veil_model_find(m, l->inputs[j], &is_in);
+        VEIL_ASSERT(t >= 0);
+        ins[j] = b->tensor_node[is_in ? (uint32_t)t : m->n_inputs + (uint32_t)t];
+    }
+    uint32_t idx = 0;
+    if (l->op == VEIL_OP_LUT) {
+        VEIL_TRY(add_lut(b, l, ins[0], &idx));
+        b->tensor_node[m->n_inputs + li] = idx;
+        return VEIL_OK;
+    }
+    veil_node_kind kind = l->op == VEIL_OP_ADD ? VEIL_NODE_ADD : VEIL_NODE_LINEAR;
+    VEIL_TRY(new_node(b, kind, l->name, l->n_inputs, ins, &l->out_shape, &idx));
+    veil_node *n = &p->nodes[idx];
+    const veil_node *x = &p->nodes[ins[0]];
+    switch (l->op) {
+    case VEIL_OP_LINEAR: {
+        n->linear = VEIL_LINEAR_DENSE;
+        n->n_weight_rows = l->weight_shape.dim[0];
+        n->n_weight_cols = l->weight_shape.dim[1];
+        break;
+    }
+    case VEIL_OP_CONV2D:
+    case VEIL_OP_AVGPOOL2D: {
+        n->linear = l->op == VEIL_OP_CONV2D ? VEIL_LINEAR_CONV2D : VEIL_LINEAR_SUMPOOL2D;
+        veil_conv_shape *c = &n->conv;
+        c->c_in = x->shape.dim[0];
+        c->h_in = x->shape.dim[1];
+        c->w_in = x->shape.dim[2];
+        c->c_out = l->out_shape.dim[0];
+        c->kh = l->op == VEIL_OP_CONV2D ? l->weight_shape.dim[2] : l->kernel[0];
+        c->kw = l->op == VEIL_OP_CONV2D ? l->weight_shape.dim[3] : l->kernel[1];
+        c->stride_h = l->stride[0];
+        c->stride_w = l->stride[1];
+        c->pad_h = l->padding[0];
+        c->pad_w = l->padding[1];
+        c->h_out = l->out_shape.dim[1];
+        c->w_out = l->out_shape.dim[2];
+        break;
+    }
+    case VEIL_OP_FLATTEN:
+        n->linear = VEIL_LINEAR_FLATTEN;
+        break;
+    case VEIL_OP_CONCAT:
+        n->linear = VEIL_LINEAR_CONCAT;
+        break;
+    default:
+        break;
+    }
+    if (l->weight) {
+        size_t nw = veil_shape_size(&l->weight_shape);
+        n->weight = malloc(nw * sizeof *n->weight);
+        if (!n->weight) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+        memcpy(n->weight, l->weight, nw * sizeof *n->weight);
+        size_t rows = l->weight_shape.dim[0], cols = nw / rows;
+        n->sum_w2 = 0;
+        for (size_t r = 0; r < rows; r++) {
+            double s = 0;
+            for (size_t c = 0; c < cols; c++)
+                s += (double)n->weight[r * cols + c] * (double)n->weight[r * cols + c];
+            n->sum_w2 = s > n->sum_w2 ? s : n->sum_w2;
+        }
+    } else if (n->linear == VEIL_LINEAR_SUMPOOL2D) {
+        n->sum_w2 = (double)n->conv.kh * n->conv.kw;
+    } else {
+        n->sum_w2 = 1;
+    }
+    if (l->bias) {
+        size_t nb = l->weight_shape.dim[0];
+        n->bias = malloc(nb * sizeof *n->bias);
+        if (!n->bias) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+        memcpy(n->bias, l->bias, nb * sizeof *n->bias);
+    }
+    VEIL_TRY(finish_node(b, idx));
+    b->tensor_node[m->n_inputs + li] = idx;
+    return VEIL_OK;
+}
+
+/* ---- noise and parameter choice -------------------------------------------- */
+
+double veil_read_variance(const veil_params *ps, double value_var, unsigned shift) {
+    return ldexp(value_var, 2 * (int)shift);
+}
+
+/* Propagates variances with set ps; fills per-node read_log2_pfail. Returns
+ * the worst log2 p_fail of one PBS and the node holding it. */
+static double noise_pass(veil_program *p, const veil_params *ps, uint32_t *worst_node) {
+    const double fresh = veil_noise_fresh_variance(ps);
+    const double pbs = veil_noise_pbs_output_variance(ps);
+    double worst = -INFINITY;
+    *worst_node = 0;
+    for (size_t i = 0; i < p->n_nodes; i++) {
+        veil_node *n = &p->nodes[i];
+        const double vin = n->n_in ? p->nodes[n->in[0]].variance : 0;
+        n->read_log2_pfail = -INFINITY;
+        switch (n->kind) {
+        case VEIL_NODE_INPUT:
+            n->variance = fresh;
+            break;
+        case VEIL_NODE_OUTPUT:
+            n->variance = vin;
+            break;
+        case VEIL_NODE_ADD:
+            n->variance = vin + p->nodes[n->in[1]].variance;
+            break;
+        case VEIL_NODE_LINEAR: {
+            double v = vin;
+            for (uint32_t j = 1; j < n->n_in; j++)
+                v = p->nodes[n->in[j]].variance > v ? p->nodes[n->in[j]].variance : v;
+            n->variance = v * n->sum_w2;
+            break;
+        }
+        case VEIL_NODE_ROUND: {
+            double v = vin;
+            for (unsigned j = 0; j < n->round_bits; j += n->chunk_bits) {
+                unsigned c = n->round_bits - j < n->chunk_bits ? n->round_bits - j : n->chunk_bits;
+                unsigned s = p->width - j - c + 1;
+                unsigned prec = c > 1 ? c - 1 : 1;
+                double f = veil_noise_log2_p_fail(ps, prec, veil_read_variance(ps, v, s));
+                n->read_log2_pfail = f > n->read_log2_pfail ? f : n->read_log2_pfail;
+                v += pbs;
+                if (c > 1) {
+                    f = veil_noise_log2_p_fail(ps, c - 1, veil_read_variance(ps, v, s));
+                    n->read_log2_pfail = f > n->read_log2_pfail ? f : n->read_log2_pfail;
+                    v += pbs;
+                }
+            }
+            n->variance = v;
+            break;
+        }
+        case VEIL_NODE_LUT:
+            n->read_log2_pfail =
+                veil_noise_log2_p_fail(ps, n->in_bits, veil_read_variance(ps, vin, n->shift));
+            n->variance = pbs;
+            break;
+        }
+        if (n->read_log2_pfail > worst) {
+            worst = n->read_log2_pfail;
+            *worst_node = (uint32_t)i;
+        }
+    }
+    /* outputs are decoded at Delta: half a step of margin */
+    for (uint32_t o = 0; o < p->n_outputs; o++) {
+        veil_node *n = &p->nodes[p->output_nodes[o]];
+        double sd = sqrt(n->variance), half = ldexp(1.0, 62 - (int)p->width);
+        double f = sd > 0 ? log2(erfc(half / (sd * sqrt(2.0)))) : -INFINITY;
+        if (!(f > -1e9)) f = -INFINITY;
+        n->read_log2_pfail = f;
+        if (f > worst) {
+            worst = f;
+            *worst_node = p->output_nodes[o];
+        }
+    }
+    return worst;
+}
+
+static double params_cost(const veil_params *ps) {
+    const double n = ps->lwe_dim, k = ps->glwe_dim, N = ps->poly_size;
+    /* blind rotation: n external products of (k+1) l FFTs and (k+1)^2 l MACs */
+    const double br = n * (k + 1) * ps->pbs_level * (N * log2(N) + (k + 1) * N);
+    const double ks = k * N * ps->ks_level * (n + 1);
+    return br + ks;
+}
+
+static int cmp_cost(const void *a, const void *b) {
+    double x = params_cost(*(const veil_params *const *)a);
+    double y = params_cost(*(const veil_params *const *)b);
+    return x < y ? -1 : x > y;
+}
+
+static veil_status choose_params(veil_program *p) {
+    const double target = log2(p->options.p_error);
+    size_t count = veil_params_count();
+    const veil_params **cand = calloc(count + 1, sizeof *cand);
+    if (!cand) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+    size_t nc = 0;
+    unsigned need = p->max_lut_bits ? p->max_lut_bits : 1;
+    if (p->options.params_id) {
+        const veil_params *ps = veil_params_find(p->options.params_id);
+        if (!ps) {
+            free(cand);
+            return veil_error(VEIL_ERR_ARG, "compile: no parameter set '%s'", p->options.params_id);
+        }
+        cand[nc++] = ps;
+    } else {
+        for (size_t i = 0; i < count; i++) {
+            const veil_params *ps = veil_params_at(i);
+            if (ps->precision >= need && ((uint64_t)1 << need) <= ps->poly_size) cand[nc++] = ps;
+        }
+        qsort(cand, nc, sizeof *cand, cmp_cost);
+    }
+    const veil_params *best_fail = NULL;
+    double best_fail_v = INFINITY;
+    uint32_t best_fail_node = 0;
+    for (size_t i = 0; i < nc; i++) {
+        uint32_t wn;
+        double w = noise_pass(p, cand[i], &wn);
+        if (w <= target && ((uint64_t)1 << need) <= cand[i]->poly_size) {
+            p->params = cand[i];
+            free(cand);
+            return VEIL_OK;
+        }
+        if (w < best_fail_v || !best_fail) {
+            best_fail = cand[i];
+            best_fail_v = w;
+            best_fail_node = wn;
+        }
+    }
+    free(cand);
+    if (!best_fail) {
+        /* name the widest lookup */
+        const char *layer = "?";
+        for (size_t i = 0; i < p->n_nodes; i++)
+            if (p->nodes[i].kind == VEIL_NODE_LUT && p->nodes[i].in_bits == p->max_lut_bits)
+                layer = p->nodes[i].layer;
+        return veil_error(VEIL_ERR_UNSUPPORTED,
+                          "layer %s: a %u-bit lookup, and no parameter set has %u bits of "
+                          "precision (use --rounding-bits to round the accumulator)",
+                          layer, p->max_lut_bits, p->max_lut_bits);
+    }
+    const veil_node *wn = &p->nodes[best_fail_node];
+    return veil_error(VEIL_ERR_UNSUPPORTED,
+                      "layer %s: no parameter set keeps this %s under p_error 2^%.1f (best: %s "
+                      "gives 2^%.1f; program width %u bits, lookup %u bits)",
+                      wn->layer,
+                      wn->kind == VEIL_NODE_OUTPUT ? "output's decoding" : "lookup's noise", target,
+                      best_fail->id, best_fail_v, p->width, wn->in_bits);
+}
+
+/* ---- report ---------------------------------------------------------------- */
+
+static veil_status build_report(veil_program *p) {
+    p->report = calloc(p->n_nodes + 1, sizeof *p->report);
+    if (!p->report) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+    const double pbs = p->params ? veil_noise_pbs_output_variance(p->params) : 1;
+    double log_ok = 0; /* sum log(1 - p_i) */
+    p->pbs_per_sample = 0;
+    p->log2_p_fail_pbs = -INFINITY;
+    for (size_t i = 0; i < p->n_nodes; i++) {
+        veil_node *n = &p->nodes[i];
+        if (n->kind == VEIL_NODE_INPUT || n->kind == VEIL_NODE_OUTPUT) continue;
+        if (n->kind == VEIL_NODE_ROUND || n->kind == VEIL_NODE_LUT) {
+            double pf = exp2(n->read_log2_pfail);
+            log_ok += (double)n->pbs_per_sample * log1p(-pf);
+            p->pbs_per_sample += n->pbs_per_sample;
+            if (n->read_log2_pfail > p->log2_p_fail_pbs) p->log2_p_fail_pbs = n->read_log2_pfail;
+        }
+        if (n->kind == VEIL_NODE_ROUND) continue; /* reported with its lookup */
+        veil_layer_report *r = &p->report[p->n_report++];
+        r->layer = n->layer;
+        r->log2_p_fail = n->read_log2_pfail;
+        switch (n->kind) {
+        case VEIL_NODE_LUT: {
+            const veil_node *x = &p->nodes[n->in[0]];
+            uint64_t pbs_n = n->pbs_per_sample;
+            double pf = n->read_log2_pfail;
+            const veil_node *acc = x;
+            if (x->kind == VEIL_NODE_ROUND) {
+                pbs_n += x->pbs_per_sample;
+                pf = x->read_log2_pfail > pf ? x->read_log2_pfail : pf;
+                acc = &p->nodes[x->in[0]];
+            }
+            r->op = "lut";
+            r->acc_bits = ubits((uint64_t)(acc->hi - acc->lo));
+            r->lookups = pbs_n;
+            r->table_size = (uint64_t)1 << n->in_bits;
+            r->n_tables = n->n_tables;
+            r->round_bits = n->round_bits;
+            r->in_bits = n->in_bits;
+            r->norm2 = ldexp(sqrt(x->variance / pbs), (int)n->shift);
+            r->log2_p_fail = pf;
+            break;
+        }
+        case VEIL_NODE_ADD:
+            r->op = "add";
+            r->acc_bits = n->bits;
+            break;
+        default: {
+            static const char *const names[] = {"linear", "conv2d", "avgpool2d", "flatten",
+                                                "concat"};
+            r->op = names[n->linear];
+            r->acc_bits = n->bits;
+            break;
+        }
+        }
+    }
+    p->log2_p_fail_sample = log2(-expm1(log_ok));
+    if (!(p->log2_p_fail_sample > -1e9)) p->log2_p_fail_sample = -INFINITY;
+    return VEIL_OK;
+}
+
+void veil_program_print_report(const veil_program *p, FILE *f) {
+    const veil_params *ps = p->params;
+    fprintf(f, "model %s: %zu nodes, bounds %s, rounding %s", p->model_name, p->n_nodes,
+            p->options.bounds == VEIL_BOUNDS_CALIBRATION ? "calibration" : "worst-case",
+            p->options.rounding == VEIL_ROUNDING_EXACT ? "exact" : "approximate");
+    if (p->options.rounding_bits)
+        fprintf(f, " (keep %u bits)\n", p->options.rounding_bits);
+    else
+        fprintf(f, " (none)\n");
+    fprintf(f, "%-24s %-9s %8s %10s %8s %6s %6s %10s %9s\n", "layer", "op", "acc_bits", "lookups",
+            "table", "round", "read", "norm2", "log2 pf");
+    for (size_t i = 0; i < p->n_report; i++) {
+        const veil_layer_report *r = &p->report[i];
+        if (!strcmp(r->op, "lut")) {
+            char tab[32];
+            if (r->n_tables > 1)
+                snprintf(tab, sizeof tab, "%ux%llu", r->n_tables,
+                         (unsigned long long)r->table_size);
+            else
+                snprintf(tab, sizeof tab, "%llu", (unsigned long long)r->table_size);
+            fprintf(f, "%-24s %-9s %8u %10llu %8s %6u %6u %10.1f %9.1f\n", r->layer, r->op,
+                    r->acc_bits, (unsigned long long)r->lookups, tab, r->round_bits, r->in_bits,
+                    r->norm2, r->log2_p_fail);
+        } else {
+            fprintf(f, "%-24s %-9s %8u %10s %8s %6s %6s %10s %9s\n", r->layer, r->op, r->acc_bits,
+                    "-", "-", "-", "-", "-", "-");
+        }
+    }
+    if (!ps) {
+        fprintf(f,
+                "width %u bits, widest lookup %u bits, widest accumulator %u bits, PBS per "
+                "sample %llu\n",
+                p->width, p->max_lut_bits, p->max_acc_bits, (unsigned long long)p->pbs_per_sample);
+        fprintf(f, "no parameter set: simulate only (%s)\n",
+                p->params_note ? p->params_note : "not chosen");
+        return;
+    }
+    fprintf(f, "width %u bits (Delta = 2^%u), widest lookup %u bits, widest accumulator %u bits\n",
+            p->width, 63 - p->width, p->max_lut_bits, p->max_acc_bits);
+    fprintf(f,
+            "parameters %s: n=%u k=%u N=%u pbs %u/%u ks %u/%u, precision %u, %.0f-bit security\n",
+            ps->id, ps->lwe_dim, ps->glwe_dim, ps->poly_size, ps->pbs_base_log, ps->pbs_level,
+            ps->ks_base_log, ps->ks_level, ps->precision, ps->security_bits);
+    fprintf(f, "PBS per sample %llu; p_fail per PBS <= 2^%.1f (target 2^%.1f); per sample 2^%.1f\n",
+            (unsigned long long)p->pbs_per_sample, p->log2_p_fail_pbs, log2(p->options.p_error),
+            p->log2_p_fail_sample);
+    if (p->options.rounding == VEIL_ROUNDING_EXACT) {
+        uint64_t extra = 0;
+        for (size_t i = 0; i < p->n_nodes; i++)
+            if (p->nodes[i].kind == VEIL_NODE_ROUND) extra += p->nodes[i].pbs_per_sample;
+        if (extra)
+            fprintf(f, "exact rounding: %llu of those PBS clear low bits (2 per chunk)\n",
+                    (unsigned long long)extra);
+    }
+}
+
+/* ---- compile ----------------------------------------------------------------- */
+
+veil_status veil_program_compile(const veil_model *m, const veil_compile_options *options,
+                                 veil_program **out) {
+    if (!m || !out) return veil_error(VEIL_ERR_ARG, "veil_program_compile: NULL argument");
+    veil_compile_options o;
+    if (options)
+        o = *options;
+    else
+        veil_compile_options_default(&o);
+    if (!(o.p_error > 0 && o.p_error < 1))
+        return veil_error(VEIL_ERR_ARG, "compile: p_error %g must be in (0, 1)", o.p_error);
+    if (o.rounding_bits > VEIL_MAX_BITS)
+        return veil_error(VEIL_ERR_ARG, "compile: rounding bits %u, at most %u", o.rounding_bits,
+                          VEIL_MAX_BITS);
+    if (o.bounds == VEIL_BOUNDS_CALIBRATION && m->calibration.count == 0)
+        return veil_error(VEIL_ERR_ARG,
+                          "compile: the model has no /calibration set; use worst-case bounds");
+    VEIL_TRY(veil_model_validate(m));
+
+    veil_program *p = calloc(1, sizeof *p);
+    builder b = {0};
+    veil_status st = VEIL_OK;
+    if (!p) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+    p->options = o;
+    p->options.params_id = NULL; /* not owned */
+    b.p = p;
+    b.m = m;
+    b.o = &p->options;
+    b.n_cal = m->calibration.count;
+    p->model_name = strdup(m->name ? m->name : "model");
+    p->input_nodes = calloc(m->n_inputs, sizeof *p->input_nodes);
+    p->output_nodes = calloc(m->n_outputs, sizeof *p->output_nodes);
+    b.tensor_node = calloc((size_t)m->n_inputs + m->n_layers, sizeof *b.tensor_node);
+    if (!p->model_name || !p->input_nodes || !p->output_nodes || !b.tensor_node)
+        st = veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+    p->n_inputs = m->n_inputs;
+    p->n_outputs = m->n_outputs;
+    for (uint32_t i = 0; st == VEIL_OK && i < m->n_inputs; i++) {
+        uint32_t idx;
+        st = new_node(&b, VEIL_NODE_INPUT, m->inputs[i].name, 0, NULL, &m->inputs[i].shape, &idx);
+        if (st != VEIL_OK) break;
+        veil_node *n = &p->nodes[idx];
+        n->lo = m->inputs[i].range[0];
+        n->hi = m->inputs[i].range[1];
+        st = finish_node(&b, idx);
+        if (st == VEIL_OK && b.n_cal)
+            memcpy(b.cal[idx], m->calibration.inputs[i],
+                   b.n_cal * p->nodes[idx].size * sizeof(int64_t));
+        p->input_nodes[i] = idx;
+        b.tensor_node[i] = idx;
+    }
+    for (uint32_t li = 0; st == VEIL_OK && li < m->n_layers; li++)
+        st = add_layer(&b, li);
+    for (uint32_t i = 0; st == VEIL_OK && i < m->n_outputs; i++) {
+        int is_in = 0;
+        int t = veil_model_find(m, m->outputs[i].source, &is_in);
+        uint32_t src = b.tensor_node[is_in ? (uint32_t)t : m->n_inputs + (uint32_t)t], idx;
+        st =
+            new_node(&b, VEIL_NODE_OUTPUT, m->outputs[i].name, 1, &src, &m->outputs[i].shape, &idx);
+        if (st == VEIL_OK) st = finish_node(&b, idx);
+        p->output_nodes[i] = idx;
+    }
+    /* width, precision, per-node PBS counts and shifts */
+    if (st == VEIL_OK) {
+        unsigned width = 1, maxp = 0, maxacc = 0;
+        for (size_t i = 0; i < p->n_nodes; i++) {
+            veil_node *n = &p->nodes[i];
+            if (n->kind == VEIL_NODE_LUT) {
+                unsigned wv = n->round_bits + n->in_bits;
+                width = wv > width ? wv : width;
+                maxp = n->in_bits > maxp ? n->in_bits : maxp;
+                const veil_node *x = &p->nodes[n->in[0]];
+                if (x->kind == VEIL_NODE_ROUND) x = &p->nodes[x->in[0]];
+                unsigned acc = ubits((uint64_t)(x->hi - x->lo));
+                maxacc = acc > maxacc ? acc : maxacc;
+            } else if (n->kind == VEIL_NODE_OUTPUT) {
+                unsigned wo = ubits((uint64_t)(n->hi - n->lo));
+                width = wo > width ? wo : width;
+            }
+        }
+        if (width > 62) {
+            st = veil_error(VEIL_ERR_UNSUPPORTED, "compile: an output needs %u bits, at most 62",
+                            width);
+        }
+        p->width = width;
+        p->max_lut_bits = maxp;
+        p->max_acc_bits = maxacc;
+        for (size_t i = 0; st == VEIL_OK && i < p->n_nodes; i++) {
+            veil_node *n = &p->nodes[i];
+            if (n->kind == VEIL_NODE_LUT) {
+                n->shift = width - n->round_bits - n->in_bits;
+                n->pbs_per_sample = n->size;
+            } else if (n->kind == VEIL_NODE_ROUND) {
+                n->chunk_bits = (maxp ? maxp : 1) + 1;
+                uint64_t per = 0;
+                for (unsigned j = 0; j < n->round_bits; j += n->chunk_bits) {
+                    unsigned c =
+                        n->round_bits - j < n->chunk_bits ? n->round_bits - j : n->chunk_bits;
+                    per += c > 1 ? 2 : 1;
+                }
+                n->pbs_per_sample = per * n->size;
+            }
+        }
+    }
+    if (st == VEIL_OK) {
+        st = choose_params(p);
+        if (st != VEIL_OK && st != VEIL_ERR_NOMEM && p->options.simulate_only) {
+            p->params = NULL;
+            p->params_note = strdup(veil_error_message());
+            st = p->params_note ? VEIL_OK : veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+        }
+    }
+    if (st == VEIL_OK) {
+        uint32_t wn;
+        if (p->params) noise_pass(p, p->params, &wn); /* final variances for the chosen set */
+        st = build_report(p);
+    }
+    if (b.cal)
+        for (size_t i = 0; i < p->n_nodes; i++)
+            free(b.cal[i]);
+    free(b.cal);
+    free(b.tensor_node);
+    if (st != VEIL_OK) {
+        veil_program_free(p);
+        return st;
+    }
+    *out = p;
+    return VEIL_OK;
+}
+
+int64_t veil_program_decode(const veil_program *p, uint32_t output, uint64_t phase) {
+    const veil_node *n = &p->nodes[p->output_nodes[output]];
+    const unsigned shift = 63 - p->width;
+    /* m = round(phase / Delta) mod 2^(width+1), then the representative in
+     * [lo, lo + 2^(width+1)) */
+    uint64_t m = (phase + ((uint64_t)1 << (shift - 1))) >> shift;
+    const uint64_t mod_mask = ((uint64_t)1 << (p->width + 1)) - 1;
+    uint64_t d = (m - (uint64_t)n->lo) & mod_mask;
+    return (int64_t)((uint64_t)n->lo + d);
+}

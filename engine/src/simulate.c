@@ -1,0 +1,245 @@
+/* simulate.c — clear int64 execution of a veil_program, bit-exact to an
+ * encrypted run without PBS failure (see veil/program.h), with optional
+ * sampling of the modelled noise. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model_ops.h"
+#include "program_internal.h"
+#include "veil/noise.h"
+#include "veil/program.h"
+
+static uint64_t splitmix(uint64_t *s) {
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static double normal(uint64_t *s) {
+    double u1 = ((double)(splitmix(s) >> 11) + 0.5) * 0x1p-53;
+    double u2 = (double)(splitmix(s) >> 11) * 0x1p-53;
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+/* The error of one PBS read, in units of the read step (2^(63 - in_bits) on
+ * the torus): Gaussian with the modelled variance of the input (times
+ * 4^shift), the keyswitch and the modulus switch. */
+static double read_error(veil_sim_noise *nz, double value_var, unsigned shift, unsigned in_bits) {
+    const veil_params *ps = nz->params;
+    double var =
+        ldexp(value_var, 2 * (int)shift) + veil_noise_ks_variance(ps) + veil_noise_ms_variance(ps);
+    return normal(&nz->state) * sqrt(var) / ldexp(1.0, 63 - (int)in_bits);
+}
+
+void veil_node_eval(const veil_program *p, const veil_node *n, const int64_t *const *in,
+                    size_t batch, int64_t *out, veil_sim_noise *nz, veil_sim_stats *stats) {
+    const veil_node *x = n->n_in ? &p->nodes[n->in[0]] : NULL;
+    switch (n->kind) {
+    case VEIL_NODE_INPUT:
+    case VEIL_NODE_OUTPUT:
+        memcpy(out, in[0], batch * n->size * sizeof *out);
+        break;
+    case VEIL_NODE_ADD:
+        for (size_t i = 0; i < batch * n->size; i++)
+            out[i] = (int64_t)((uint64_t)in[0][i] + (uint64_t)in[1][i]);
+        break;
+    case VEIL_NODE_LINEAR:
+        switch (n->linear) {
+        case VEIL_LINEAR_DENSE:
+            veil_op_dense(in[0], batch, n->n_weight_cols, n->weight, n->bias, n->n_weight_rows,
+                          out);
+            break;
+        case VEIL_LINEAR_CONV2D:
+        case VEIL_LINEAR_SUMPOOL2D: {
+            const veil_conv_shape *c = &n->conv;
+            veil_conv_geom g = {c->c_in,
+                                c->h_in,
+                                c->w_in,
+                                c->c_out,
+                                c->kh,
+                                c->kw,
+                                c->stride_h,
+                                c->stride_w,
+                                c->pad_h,
+                                c->pad_w,
+                                c->h_out,
+                                c->w_out,
+                                n->linear == VEIL_LINEAR_SUMPOOL2D};
+            veil_op_conv2d(in[0], batch, &g, n->weight, n->bias, out);
+            break;
+        }
+        case VEIL_LINEAR_FLATTEN:
+            memcpy(out, in[0], batch * n->size * sizeof *out);
+            break;
+        case VEIL_LINEAR_CONCAT: {
+            size_t off = 0;
+            for (size_t b = 0; b < batch; b++)
+                for (uint32_t j = 0; j < n->n_in; j++) {
+                    size_t nj = p->nodes[n->in[j]].size;
+                    memcpy(out + off, in[j] + b * nj, nj * sizeof *out);
+                    off += nj;
+                }
+            break;
+        }
+        }
+        break;
+    case VEIL_NODE_ROUND: {
+        const unsigned k = n->round_bits;
+        for (size_t i = 0; i < batch * n->size; i++) {
+            int64_t v = (int64_t)((uint64_t)in[0][i] + (uint64_t)n->offset);
+            int64_t r = veil_floor_shift(v, k);
+            if (nz) {
+                /* each chunk PBS may fail; a failed chunk leaves the rounded
+                 * value off by one unit of that chunk's top bit, which is at
+                 * worst one step of r for the last chunk: model it as +-1 */
+                for (unsigned j = 0; j < k; j += n->chunk_bits) {
+                    unsigned c = k - j < n->chunk_bits ? k - j : n->chunk_bits;
+                    unsigned s = p->width - j - c + 1, prec = c > 1 ? c - 1 : 1;
+                    int reads = c > 1 ? 2 : 1;
+                    for (int t = 0; t < reads; t++) {
+                        double e = read_error(nz, x->variance, s, prec);
+                        if (fabs(e) >= 0.5) {
+                            r += e > 0 ? 1 : -1;
+                            if (stats) stats->pbs_errors++;
+                        }
+                    }
+                }
+            }
+            out[i] = (int64_t)((uint64_t)r << k);
+        }
+        break;
+    }
+    case VEIL_NODE_LUT: {
+        const unsigned k = n->round_bits;
+        const int64_t t = (int64_t)1 << n->in_bits;
+        for (size_t i = 0; i < batch * n->size; i++) {
+            int64_t v = (int64_t)((uint64_t)in[0][i] + (uint64_t)n->offset);
+            int64_t r = veil_floor_shift(v, k);
+            int neg = 0;
+            size_t ch = n->n_tables > 1 ? ((i % n->size) / n->table_inner) % n->n_tables : 0;
+            if (nz) {
+                double e = read_error(nz, x->variance, n->shift, n->in_bits);
+                double pos;
+                if (n->approximate) {
+                    /* the phase is (v - 2^(k-1) + 1/2) / 2^k steps: the PBS
+                     * rounds it to the nearest box */
+                    pos = ((double)v - ldexp(1.0, (int)k - 1) + 0.5) / ldexp(1.0, (int)k) + e;
+                } else {
+                    pos = (double)r + e;
+                }
+                int64_t rn = (int64_t)floor(pos + 0.5);
+                if (rn != r && stats) stats->pbs_errors++;
+                r = rn;
+                /* negacyclic wrap: [t, 2t) reads -T[r - t], [-t, 0) reads -T[r + t] */
+                int64_t m2 = ((r % (2 * t)) + 2 * t) % (2 * t);
+                if (m2 >= t) {
+                    neg = 1;
+                    m2 -= t;
+                }
+                r = m2;
+            }
+            if (r < 0) r = 0;
+            if (r >= t) r = t - 1;
+            int64_t y = n->tables[ch * (size_t)t + (size_t)r];
+            out[i] = neg ? (int64_t)(0 - (uint64_t)y) : y;
+        }
+        break;
+    }
+    }
+}
+
+veil_status veil_program_simulate(const veil_program *p, const int64_t *const *inputs, size_t batch,
+                                  int64_t *const *outputs, const veil_sim_options *opts,
+                                  veil_sim_stats *stats) {
+    if (!p || !inputs || !outputs)
+        return veil_error(VEIL_ERR_ARG, "veil_program_simulate: NULL argument");
+    if (stats) memset(stats, 0, sizeof *stats);
+    veil_sim_noise nz = {0}, *pnz = NULL;
+    if (opts && opts->inject_noise) {
+        if (!p->params)
+            return veil_error(VEIL_ERR_ARG, "simulate: noise injection needs a parameter set (%s)",
+                              p->params_note ? p->params_note : "none chosen");
+        nz.state = opts->seed;
+        nz.params = p->params;
+        pnz = &nz;
+    }
+    /* last use of every node, to free values early */
+    size_t *last = calloc(p->n_nodes, sizeof *last);
+    int64_t **val = calloc(p->n_nodes, sizeof *val);
+    if (!last || !val) {
+        free(last);
+        free(val);
+        return veil_error(VEIL_ERR_NOMEM, "simulate: out of memory");
+    }
+    for (size_t i = 0; i < p->n_nodes; i++)
+        for (uint32_t j = 0; j < p->nodes[i].n_in; j++)
+            last[p->nodes[i].in[j]] = i;
+    veil_status st = VEIL_OK;
+    for (size_t i = 0; i < p->n_nodes && st == VEIL_OK; i++) {
+        const veil_node *n = &p->nodes[i];
+        if (n->kind == VEIL_NODE_OUTPUT) continue;
+        val[i] = malloc(batch * n->size * sizeof(int64_t) + 1);
+        if (!val[i]) {
+            st = veil_error(VEIL_ERR_NOMEM, "simulate: out of memory");
+            break;
+        }
+        if (n->kind == VEIL_NODE_INPUT) {
+            uint32_t k = 0;
+            while (k < p->n_inputs && p->input_nodes[k] != i)
+                k++;
+            memcpy(val[i], inputs[k], batch * n->size * sizeof(int64_t));
+        } else {
+            const int64_t *ins[64];
+            for (uint32_t j = 0; j < n->n_in && j < 64; j++)
+                ins[j] = val[n->in[j]];
+            veil_node_eval(p, n, ins, batch, val[i], pnz, stats);
+        }
+        /* range check: a value outside [lo, hi] would spill into the padding
+         * bit (or read a wrong table entry) when encrypted */
+        if (n->kind != VEIL_NODE_ROUND) {
+            for (size_t e = 0; e < batch * n->size; e++) {
+                int64_t v = val[i][e];
+                if (v < n->lo || v > n->hi) {
+                    if (stats && stats->range_errors == 0)
+                        snprintf(stats->first_error, sizeof stats->first_error,
+                                 "layer %s: sample %zu element %zu = %lld outside the compiled "
+                                 "range [%lld, %lld]",
+                                 n->layer, e / n->size, e % n->size, (long long)v, (long long)n->lo,
+                                 (long long)n->hi);
+                    if (stats) stats->range_errors++;
+                }
+            }
+        }
+        for (uint32_t j = 0; j < n->n_in; j++) {
+            uint32_t s = n->in[j];
+            if (last[s] == i && p->nodes[s].kind != VEIL_NODE_INPUT) {
+                int used_by_output = 0;
+                for (uint32_t o = 0; o < p->n_outputs; o++)
+                    if (p->nodes[p->output_nodes[o]].in[0] == s) used_by_output = 1;
+                if (!used_by_output) {
+                    free(val[s]);
+                    val[s] = NULL;
+                }
+            }
+        }
+    }
+    for (uint32_t o = 0; st == VEIL_OK && o < p->n_outputs; o++) {
+        const veil_node *n = &p->nodes[p->output_nodes[o]];
+        uint32_t src = n->in[0];
+        const int64_t *sv = val[src];
+        if (!sv) { /* an input used directly as an output */
+            uint32_t k = 0;
+            while (k < p->n_inputs && p->input_nodes[k] != src)
+                k++;
+            sv = inputs[k];
+        }
+        memcpy(outputs[o], sv, batch * n->size * sizeof(int64_t));
+    }
+    for (size_t i = 0; i < p->n_nodes; i++)
+        free(val[i]);
+    free(val);
+    free(last);
+    return st;
+}

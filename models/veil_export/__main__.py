@@ -15,19 +15,47 @@ def _load_inputs(path, what):
     return [data[k] for k in keys], data
 
 
-def cmd_export(a):
+def _build_model(spec, weights):
+    """spec: 'path/to/file.py:factory' or 'package.module:factory'; factory() returns
+    the (untrained or trained) model; weights: optional torch.save(model.state_dict())."""
+    import importlib
+    import importlib.util
+    import os
     import torch
-    from .export import export, ExportError
+    if ":" not in spec:
+        raise SystemExit("veil_export: model must be FILE.py:FACTORY or MODULE:FACTORY, got %r" % spec)
+    src, attr = spec.rsplit(":", 1)
     try:
-        model = torch.load(a.model, map_location="cpu", weights_only=False)
+        if src.endswith(".py"):
+            sp = importlib.util.spec_from_file_location(
+                os.path.splitext(os.path.basename(src))[0], src)
+            mod = importlib.util.module_from_spec(sp)
+            sys.path.insert(0, os.path.dirname(os.path.abspath(src)))
+            sp.loader.exec_module(mod)
+        else:
+            mod = importlib.import_module(src)
+        model = getattr(mod, attr)()
     except Exception as e:
-        raise SystemExit("veil_export: cannot load model %s: %s" % (a.model, e))
+        raise SystemExit("veil_export: cannot build the model from %s: %s" % (spec, e))
+    if weights:
+        try:
+            model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        except Exception as e:
+            raise SystemExit("veil_export: cannot load weights %s: %s" % (weights, e))
+    return model.eval()
+
+
+def cmd_export(a):
+    import warnings
+    warnings.filterwarnings("ignore", message="Named tensors")
+    from .export import export, ExportError
+    model = _build_model(a.model, a.weights)
     calib, _ = _load_inputs(a.calib, "calibration file")
     test, tdata = _load_inputs(a.test, "test file")
     if "labels" not in tdata.files:
         raise SystemExit("veil_export: test file %s has no 'labels' array" % a.test)
     try:
-        export(model, calib, test, tdata["labels"], a.output, name=a.name or a.output,
+        export(model, calib, test, tdata["labels"], a.output, name=a.name or "model",
                description=a.description, n_golden=a.golden,
                accuracy_tolerance=a.tolerance, verbose=not a.quiet)
     except ExportError as e:
@@ -80,8 +108,10 @@ def main(argv=None):
         description="Export Brevitas quantization-aware models to veil model files "
                     "(HDF5 schema v1, see models/SCHEMA.md), inspect and check them.")
     sub = p.add_subparsers(dest="cmd", required=True)
-    e = sub.add_parser("export", help="export a saved Brevitas model (torch.save(model))")
-    e.add_argument("model", help="file written by torch.save(model) (the whole module)")
+    e = sub.add_parser("export", help="export a Brevitas model built by a Python factory")
+    e.add_argument("model", help="FILE.py:FACTORY or MODULE:FACTORY, a function (or class) "
+                                 "returning the torch.nn.Module")
+    e.add_argument("--weights", help="state dict saved with torch.save(model.state_dict())")
     e.add_argument("calib", help=".npz with float arrays input0, input1, ... [S, ...]")
     e.add_argument("test", help=".npz with input0, ... and int labels [S]")
     e.add_argument("-o", "--output", required=True, help="output .h5")

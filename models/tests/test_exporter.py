@@ -1,0 +1,267 @@
+"""The exporter on freshly built models: round trips, refusals, command line."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import brevitas.nn as qnn
+import h5py
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+from brevitas.quant import Int8WeightPerChannelFloat, Uint8ActPerTensorFloat
+
+from veil_export import ExportError, check_golden, export, h5io, intpath, validate
+
+pytestmark = pytest.mark.exporter
+
+MODELS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def blobs(n, d, seed, classes=3):
+    """A separable synthetic problem (no download)."""
+    g = np.random.default_rng(seed)
+    centers = g.normal(0, 2.5, size=(classes, d))
+    y = g.integers(0, classes, size=n)
+    x = centers[y] + g.normal(0, 0.6, size=(n, d))
+    return x.astype(np.float32), y.astype(np.int64)
+
+
+def fit(model, xs, y, steps=150, seed=0):
+    torch.manual_seed(seed)
+    xs = [torch.as_tensor(x) for x in xs]
+    y = torch.as_tensor(y)
+    opt = torch.optim.Adam(model.parameters(), lr=0.02)
+    for _ in range(steps):
+        model.train()
+        idx = torch.randint(0, len(y), (64,))
+        out = model(*[x[idx] for x in xs])
+        loss = nn.functional.cross_entropy(out, y[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model.eval()
+
+
+class Small(nn.Module):
+    """Per-channel weight scales, BatchNorm, a sigmoid quantizer, a requantizing
+    QuantIdentity after a QuantReLU (a lut over a lut)."""
+
+    def __init__(self):
+        super().__init__()
+        self.q = qnn.QuantIdentity(bit_width=4)
+        self.fc1 = qnn.QuantLinear(6, 8, bias=True, weight_bit_width=3,
+                                   weight_quant=Int8WeightPerChannelFloat)
+        self.bn = nn.BatchNorm1d(8)
+        self.act = qnn.QuantSigmoid(bit_width=3)
+        self.fc2 = qnn.QuantLinear(8, 8, bias=True, weight_bit_width=3)
+        self.relu = qnn.QuantReLU(bit_width=4)
+        self.requant = qnn.QuantIdentity(bit_width=3)
+        self.fc3 = qnn.QuantLinear(8, 3, bias=True, weight_bit_width=3)
+
+    def forward(self, x):
+        x = self.act(self.bn(self.fc1(self.q(x))))
+        return self.fc3(self.requant(self.relu(self.fc2(x))))
+
+
+def test_round_trip_small_model(tmp_path):
+    torch.manual_seed(0)
+    x, y = blobs(600, 6, seed=1)
+    model = fit(Small(), [x[:400]], y[:400])
+    path = str(tmp_path / "small.h5")
+    rep = export(model, x[:128], x[400:], y[400:], path, name="small", verbose=False)
+    assert validate(path) == []
+    ok, msg = check_golden(path)
+    assert ok, msg
+    assert rep["mismatch"] <= 1
+    ir = h5io.read(path)
+    ops = [l["op"] for l in ir["layers"]]
+    assert ops == ["linear", "lut", "linear", "lut", "lut", "linear"]
+    # fc1's table is per channel (per-channel weight scales, BN).
+    assert ir["layers"][1]["per_channel"] == 1 and ir["layers"][1]["table"].shape[0] == 8
+    # The sigmoid table is what the module itself computes on acc * s_x * s_w + b.
+    l1 = ir["layers"][1]
+    with torch.no_grad():
+        qw = model.fc1.quant_weight()
+    s = ir["inputs"][0]["scale"]
+    acc = np.arange(l1["in_min"], l1["in_max"] + 1, dtype=np.float64)
+    z = acc[:, None] * (s * qw.scale.double().numpy().reshape(1, -1)) + \
+        model.fc1.bias.double().detach().numpy()[None, :]
+    model.act.return_quant_tensor = True
+    with torch.no_grad():
+        qt = model.act(model.bn(torch.tensor(z, dtype=torch.float32)))
+    model.act.return_quant_tensor = False
+    assert np.array_equal(qt.int().numpy().astype(np.int64).T, l1["table"])
+    # Integer path on fresh inputs agrees with Brevitas's float forward.
+    xq = model.q  # input quantizer
+    xq.return_quant_tensor = True
+    with torch.no_grad():
+        v = xq(torch.as_tensor(x)).int().numpy().astype(np.int64)
+    xq.return_quant_tensor = False
+    out = intpath.run(ir["layers"], {"x": v})[ir["outputs"][0]["tensor"]]
+    o = ir["outputs"][0]
+    deq = np.asarray(o["scale"]) * (out - np.asarray(o["zero_point"]))
+    with torch.no_grad():
+        ref = model(torch.as_tensor(x)).double().numpy()
+    assert np.max(np.abs(deq - ref)) < 1e-4
+    assert np.sum(deq.argmax(1) != ref.argmax(1)) <= 2
+
+
+class TwoInputs(nn.Module):
+    """add of operands with different scales (rescale tables inserted) and a concat."""
+
+    def __init__(self):
+        super().__init__()
+        self.qa = qnn.QuantIdentity(bit_width=4)
+        self.qb = qnn.QuantIdentity(bit_width=4)
+        self.fa = qnn.QuantLinear(4, 6, bias=True, weight_bit_width=4)
+        self.fb = qnn.QuantLinear(4, 6, bias=True, weight_bit_width=4)
+        self.ra = qnn.QuantReLU(bit_width=3)
+        self.rb = qnn.QuantReLU(bit_width=3)
+        self.join = qnn.QuantIdentity(act_quant=Uint8ActPerTensorFloat, bit_width=4)
+        self.head = qnn.QuantLinear(12, 3, bias=True, weight_bit_width=4)
+
+    def forward(self, a, b):
+        ra, rb = self.ra(self.fa(self.qa(a))), self.rb(self.fb(self.qb(b)))
+        s = self.join(ra + rb)
+        return self.head(torch.cat([s, self.join(rb)], dim=1))
+
+
+def test_round_trip_two_inputs_add_concat(tmp_path):
+    torch.manual_seed(0)
+    x, y = blobs(600, 8, seed=2)
+    xa, xb = x[:, :4].copy(), x[:, 4:].copy()
+    model = fit(TwoInputs(), [xa[:400], xb[:400]], y[:400])
+    path = str(tmp_path / "two.h5")
+    rep = export(model, (xa[:128], xb[:128]), (xa[400:], xb[400:]), y[400:], path, name="two",
+                 verbose=False, accuracy_tolerance=0.03)
+    assert validate(path) == []
+    assert check_golden(path)[0]
+    ir = h5io.read(path)
+    assert [i["name"] for i in ir["inputs"]] == ["a", "b"]
+    kinds = [(l["op"], l.get("kind")) for l in ir["layers"]]
+    assert ("add", None) in kinds and ("concat", None) in kinds
+    # ra and rb have independent scales: the exporter rescaled one operand.
+    assert ("lut", "rescale") in kinds
+    add = next(l for l in ir["layers"] if l["op"] == "add")
+    assert len(add["inputs"]) == 2
+    assert rep["mismatch"] <= 6
+
+
+def _raises(model, xs, match):
+    x = np.zeros((8,) + xs, dtype=np.float32)
+    with pytest.raises(ExportError, match=match):
+        export(model, x, x, np.zeros(8, dtype=np.int64), "/nonexistent/never.h5", name="n",
+               verbose=False)
+
+
+def test_refuses_unsupported_layer_naming_it():
+    m = nn.Sequential()
+    m.add_module("q", qnn.QuantIdentity(bit_width=4))
+    m.add_module("conv", qnn.QuantConv2d(1, 2, 3, padding=1, weight_bit_width=4))
+    m.add_module("pool", nn.MaxPool2d(2))
+    _raises(m.eval(), (1, 6, 6), r"unsupported layer 'pool' \(MaxPool2d\)")
+
+
+def test_refuses_functional_op_naming_it():
+    class F(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.q = qnn.QuantIdentity(bit_width=4)
+            self.fc = qnn.QuantLinear(4, 2, weight_bit_width=4)
+
+        def forward(self, x):
+            return torch.sigmoid(self.fc(self.q(x)))
+    _raises(F().eval(), (4,), r"unsupported operation 'sigmoid'")
+
+
+def test_refuses_unquantized_linear_input():
+    m = nn.Sequential(qnn.QuantIdentity(bit_width=4), qnn.QuantLinear(4, 4, weight_bit_width=4),
+                      nn.ReLU(), qnn.QuantLinear(4, 2, weight_bit_width=4))
+    _raises(m.eval(), (4,), r"'3' \(QuantLinear\): its input is not quantized")
+
+
+def test_refuses_raw_input():
+    m = nn.Sequential(qnn.QuantLinear(4, 2, weight_bit_width=4))
+    _raises(m.eval(), (4,), r"model input 'input\w*' must go to exactly one Brevitas quantizer")
+
+
+def test_refuses_float_tail_output():
+    m = nn.Sequential(qnn.QuantIdentity(bit_width=4), qnn.QuantLinear(4, 2, weight_bit_width=4),
+                      nn.Sigmoid())
+    _raises(m.eval(), (4,), r"model output 0 goes through float modules \(Sigmoid\)")
+
+
+def _run_cli(*args):
+    env = dict(os.environ, PYTHONPATH=MODELS, PYTHONWARNINGS="ignore")
+    return subprocess.run([sys.executable, "-m", "veil_export"] + list(args), env=env,
+                          capture_output=True, text=True, cwd=MODELS)
+
+
+def test_cli_check_passes_and_detects_corruption(tmp_path):
+    r = _run_cli("check", os.path.join(MODELS, "tiny.h5"))
+    assert r.returncode == 0, r.stderr
+    assert "reproduced exactly" in r.stdout
+    bad = str(tmp_path / "bad.h5")
+    shutil.copy(os.path.join(MODELS, "tiny.h5"), bad)
+    with h5py.File(bad, "r+") as f:
+        d = f["golden/outputs/y"]
+        v = d[()]
+        v[0, 0] += 1
+        d[...] = v
+    r = _run_cli("check", bad)
+    assert r.returncode == 1 and "1 values differ" in r.stdout
+    with h5py.File(bad, "r+") as f:
+        f["layers/0000_linear"].attrs["op"] = np.bytes_(b"conv2d")
+    r = _run_cli("check", bad)
+    assert r.returncode == 1 and "/layers/0000_linear@op" in r.stderr
+
+
+FACTORY = """
+import brevitas.nn as qnn
+import torch.nn as nn
+
+
+def build():
+    return nn.Sequential(qnn.QuantIdentity(bit_width=3), qnn.QuantLinear(6, 4, weight_bit_width=3),
+                         nn.BatchNorm1d(4), qnn.QuantReLU(bit_width=3),
+                         qnn.QuantLinear(4, 3, weight_bit_width=3))
+"""
+
+
+def test_cli_export_round_trip(tmp_path):
+    (tmp_path / "factory.py").write_text(FACTORY)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import factory
+    finally:
+        sys.path.remove(str(tmp_path))
+    torch.manual_seed(0)
+    x, y = blobs(400, 6, seed=3)
+    m = fit(factory.build(), [x[:300]], y[:300])
+    torch.save(m.state_dict(), str(tmp_path / "m.pt"))
+    np.savez(str(tmp_path / "calib.npz"), input0=x[:100])
+    np.savez(str(tmp_path / "test.npz"), input0=x[300:], labels=y[300:])
+    out = str(tmp_path / "m.h5")
+    r = _run_cli("export", str(tmp_path / "factory.py") + ":build", str(tmp_path / "calib.npz"),
+                 str(tmp_path / "test.npz"), "--weights", str(tmp_path / "m.pt"), "-o", out,
+                 "--name", "cli", "-q")
+    assert r.returncode == 0, r.stderr + r.stdout
+    r = _run_cli("check", out)
+    assert r.returncode == 0, r.stderr
+    r = _run_cli("info", out)
+    assert r.returncode == 0 and "0001_lut" in r.stdout
+    # A model that cannot be exported: the error names the layer, exit code 1.
+    (tmp_path / "bad.py").write_text("import torch.nn as nn\nimport brevitas.nn as qnn\n"
+                                     "def build():\n    return nn.Sequential(qnn.QuantIdentity("
+                                     "bit_width=3), nn.Linear(6, 3))\n")
+    r = _run_cli("export", str(tmp_path / "bad.py") + ":build", str(tmp_path / "calib.npz"),
+                 str(tmp_path / "test.npz"), "-o", str(tmp_path / "bad.h5"))
+    assert r.returncode == 1 and "unsupported layer '1' (Linear)" in r.stderr
+
+
+def test_cli_help():
+    r = _run_cli("--help")
+    assert r.returncode == 0 and "export" in r.stdout and "check" in r.stdout

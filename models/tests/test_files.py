@@ -1,0 +1,112 @@
+"""The committed sample models: schema v1 conformance and golden vectors."""
+
+import glob
+import os
+
+import h5py
+import numpy as np
+import pytest
+
+from veil_export import check_golden, dequantize, h5io, intpath, predict, validate
+
+pytestmark = pytest.mark.exporter
+
+MODELS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXPECTED = ["tiny", "mlp_digits", "cnn_digits", "source_bc", "target_bc"]
+FILES = sorted(glob.glob(os.path.join(MODELS, "*.h5")))
+
+
+def test_expected_models_are_committed():
+    names = {os.path.basename(f)[:-3] for f in FILES}
+    assert set(EXPECTED) <= names, "missing: %s" % (set(EXPECTED) - names)
+
+
+@pytest.fixture(params=FILES, ids=[os.path.basename(f) for f in FILES])
+def path(request):
+    return request.param
+
+
+def test_schema_conformance(path):
+    assert validate(path) == []
+
+
+def test_root_attributes(path):
+    with h5py.File(path, "r") as f:
+        assert f.attrs["format"] == b"veil-model"
+        assert f.attrs["version"] == 1 and f.attrs["version"].dtype == np.int64
+        assert f.attrs["name"].decode() == os.path.basename(path)[:-3]
+        assert f.attrs["producer"].decode().startswith("veil_export")
+        assert 0.5 < f.attrs["brevitas_accuracy"] <= 1.0
+        assert abs(f.attrs["int_accuracy"] - f.attrs["brevitas_accuracy"]) <= 0.01
+
+
+def test_golden_outputs_recomputed_exactly(path):
+    ok, msg = check_golden(path)
+    assert ok, msg
+
+
+def test_golden_close_to_brevitas(path):
+    ir = h5io.read(path)
+    g = ir["golden"]
+    assert 50 <= g["attrs"]["samples"] <= 100
+    for out in ir["outputs"]:
+        deq = dequantize(out, g["outputs"][out["name"]])
+        ref = g["float_outputs"][out["name"]]
+        err = np.max(np.abs(deq - ref))
+        assert err <= g["attrs"]["max_abs_error"] + 1e-12
+        # Accumulator outputs are exact up to float32 rounding of Brevitas's forward.
+        assert err < 1e-3 * max(1.0, np.max(np.abs(ref)))
+    first = ir["outputs"][0]["name"]
+    pi = predict(dequantize(ir["outputs"][0], g["outputs"][first]))
+    pf = predict(g["float_outputs"][first])
+    assert int(np.sum(pi != pf)) == g["attrs"]["mismatch_count"]
+    assert abs(np.mean(pi == g["labels"]) - g["attrs"]["int_accuracy"]) < 1e-12
+
+
+def test_ranges_hold_and_tables_cover(path):
+    """Every value of the integer path over calibration and golden inputs lies in
+    its tensor's worst-case range; tables that say so cover their input's range."""
+    ir = h5io.read(path)
+    rng = {i["name"]: i["range"] for i in ir["inputs"]}
+    for l in ir["layers"]:
+        rng[l["output"]] = l["range"]
+    for data in (ir["calibration"], ir["golden"]["inputs"]):
+        tensors = intpath.run(ir["layers"], data)
+        for name, v in tensors.items():
+            assert rng[name][0] <= v.min() and v.max() <= rng[name][1], name
+    for l in ir["layers"]:
+        if l["op"] == "lut" and l["covers_worst_case"]:
+            r = rng[l["inputs"][0]]
+            assert l["in_min"] <= r[0] and r[1] <= l["in_max"], l["output"]
+        if l["op"] in ("linear", "conv2d"):
+            w = l["weight"]
+            lim = 2 ** (l["weight_bits"] - 1)
+            assert np.all(np.abs(w) < lim), l["output"]
+
+
+def test_calibration_matches_recorded_ranges(path):
+    ir = h5io.read(path)
+    tensors = intpath.run(ir["layers"], ir["calibration"])
+    for l in ir["layers"]:
+        v = tensors[l["output"]]
+        assert [int(v.min()), int(v.max())] == list(l["calib_range"]), l["output"]
+    assert 100 <= len(next(iter(ir["calibration"].values()))) <= 200
+
+
+def test_tiny_model_fits_5_bits():
+    ir = h5io.read(os.path.join(MODELS, "tiny.h5"))
+    for t in ir["inputs"] + ir["layers"]:
+        assert intpath.bit_width(*t["range"]) <= 5, t
+    for l in ir["layers"]:
+        if l["op"] == "lut":
+            assert l["in_max"] - l["in_min"] + 1 <= 32
+
+
+@pytest.mark.parametrize("name", ["mlp_digits", "cnn_digits", "target_bc"])
+def test_four_bit_models_accumulators(name):
+    ir = h5io.read(os.path.join(MODELS, name + ".h5"))
+    bits = [intpath.bit_width(*l["range"]) for l in ir["layers"] if l["op"] in ("linear", "conv2d")]
+    assert 11 <= max(bits) <= 14
+    for l in ir["layers"]:
+        if l["op"] == "lut" and l["kind"] == "activation":
+            assert l["n_bits"] == 4

@@ -1,0 +1,393 @@
+/* bench_gpu — batch throughput and latency of the backends.
+ *
+ * One run measures, for the chosen backend (auto: cuda when present):
+ *   - KS-PBS through the backend interface (host memory in and out, copies
+ *     included) for batch sizes 1, 4, 16, ... up to --max-batch (65536 on the
+ *     GPU, 256 on the CPU by default), with a decryption check of each batch;
+ *   - dense-layer throughput through the backend (ciphertext multiply-adds/s);
+ *   - on cuda also, through the kernel ABI with device-resident data: PBS alone
+ *     and keyswitch alone, per batch size.
+ * JSON to stdout or --out FILE; progress on stderr; the backend and device
+ * that ran are printed and stored.
+ *
+ * usage: bench_gpu [--backend auto|cpu|cuda] [--params ID] [--max-batch B]
+ *                  [--min-time S] [--out FILE] */
+#include "veil/backend.h"
+#include "veil/tfhe.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#ifdef VEIL_WITH_CUDA
+#include <cuda_runtime_api.h>
+
+#include "veil/cuda.h"
+#endif
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int die(const char *what) {
+    fprintf(stderr, "bench_gpu: %s: %s\n", what, veil_error_message());
+    return 1;
+}
+
+typedef struct {
+    size_t batch;
+    double mean_s, min_s;
+    int reps;
+    size_t errors, checked;
+} point;
+
+static void print_points(FILE *o, const char *name, const point *pt, size_t n, int last) {
+    fprintf(o, "  \"%s\": [\n", name);
+    for (size_t i = 0; i < n; i++)
+        fprintf(o,
+                "    {\"batch\": %zu, \"latency_ms\": %.4f, \"min_ms\": %.4f, \"per_second\": "
+                "%.1f, \"reps\": %d, \"checked\": %zu, \"errors\": %zu}%s\n",
+                pt[i].batch, 1e3 * pt[i].mean_s, 1e3 * pt[i].min_s,
+                (double)pt[i].batch / pt[i].mean_s, pt[i].reps, pt[i].checked, pt[i].errors,
+                i + 1 < n ? "," : "");
+    fprintf(o, "  ]%s\n", last ? "" : ",");
+}
+
+/* Runs fn until min_time has passed (at least 1, at most 20 runs, the first
+ * of a batch-1 series being a warm-up). */
+typedef int (*run_fn)(void *ctx, size_t batch);
+static int measure(run_fn fn, void *ctx, size_t batch, double min_time, point *pt) {
+    double t0 = now_s();
+    if (fn(ctx, batch)) return 1;
+    double first = now_s() - t0, total = 0, best = first;
+    int reps = 0;
+    if (first * 3 > min_time) {
+        total = first;
+        reps = 1;
+    }
+    while (reps < 20 && (reps == 0 || total < min_time)) {
+        double t = now_s();
+        if (fn(ctx, batch)) return 1;
+        t = now_s() - t;
+        total += t;
+        if (t < best) best = t;
+        reps++;
+    }
+    pt->batch = batch;
+    pt->mean_s = total / reps;
+    pt->min_s = best;
+    pt->reps = reps;
+    return 0;
+}
+
+typedef struct {
+    veil_backend_keys *keys;
+    const veil_secret_key *sk;
+    const uint64_t *in;
+    uint64_t *out;
+    const veil_lut *lut;
+    const int64_t *msg;
+    size_t distinct, lwe;
+    unsigned bits;
+} kspbs_ctx;
+
+static int run_kspbs(void *vc, size_t batch) {
+    kspbs_ctx *c = vc;
+    const veil_lut *const luts[1] = {c->lut};
+    if (veil_backend_ks_pbs(c->keys, c->in, batch, luts, 1, NULL, c->out) != VEIL_OK)
+        return die("ks_pbs");
+    return 0;
+}
+
+static size_t check_kspbs(kspbs_ctx *c, size_t batch, size_t *checked) {
+    size_t errors = 0, n = batch < 256 ? batch : 256;
+    for (size_t i = 0; i < n; i++) {
+        int64_t want = (c->msg[i % c->distinct] + 1) & ((1 << c->bits) - 1);
+        int64_t got = veil_decode(veil_phase_big(c->sk, c->out + i * c->lwe), c->bits, 0);
+        errors += got != want;
+    }
+    *checked = n;
+    return errors;
+}
+
+typedef struct {
+    veil_backend_keys *keys;
+    const uint64_t *in;
+    uint64_t *out;
+    const int64_t *w;
+    size_t in_f, out_f;
+} linear_ctx;
+
+static int run_linear(void *vc, size_t batch) {
+    linear_ctx *c = vc;
+    if (veil_backend_linear(c->keys, c->in, batch, c->in_f, c->w, NULL, c->out_f, c->out) !=
+        VEIL_OK)
+        return die("linear");
+    return 0;
+}
+
+#ifdef VEIL_WITH_CUDA
+typedef struct {
+    veil_cuda_params p;
+    veil_cuda_pbs_buffer *buf;
+    uint64_t *d_big, *d_small, *d_ksk, *d_luts, *d_off;
+    double *d_bsk;
+    int pbs; /* 1: PBS, 0: keyswitch */
+} kernel_ctx;
+
+static int run_kernel(void *vc, size_t batch) {
+    kernel_ctx *c = vc;
+    int e;
+    if (c->pbs) {
+        veil_cuda_lut_set set = {.d_polys = c->d_luts, .d_offsets = c->d_off, .n_luts = 1};
+        e = veil_cuda_pbs(NULL, 0, c->buf, c->d_big, c->d_small, &set, c->d_bsk, (uint32_t)batch);
+    } else {
+        e = veil_cuda_keyswitch(NULL, 0, &c->p, c->d_small, c->d_big, c->d_ksk, (uint32_t)batch);
+    }
+    if (!e) e = (int)cudaDeviceSynchronize();
+    if (e) {
+        fprintf(stderr, "bench_gpu: kernel: %s\n", veil_cuda_error_string(e));
+        return 1;
+    }
+    return 0;
+}
+
+/* PBS and keyswitch alone, device-resident data; returns the number of
+ * points written to pbs[] / ks[]. */
+static int kernel_sweep(const veil_eval_key *ek, const veil_lut *lut, const uint64_t *in_small,
+                        const uint64_t *in_big, size_t distinct, const size_t *batches,
+                        size_t n_batches, double min_time, point *pbs, point *ks, size_t *n_done) {
+    const veil_params *p = ek->params;
+    kernel_ctx c = {.p = {.lwe_dim = p->lwe_dim,
+                          .glwe_dim = p->glwe_dim,
+                          .poly_size = p->poly_size,
+                          .pbs_base_log = p->pbs_base_log,
+                          .pbs_level = p->pbs_level,
+                          .ks_base_log = p->ks_base_log,
+                          .ks_level = p->ks_level,
+                          .ms_centered = p->ms == VEIL_MS_CENTERED}};
+    const size_t maxb = batches[n_batches - 1], big1 = veil_params_big_dim(p) + 1,
+                 small1 = p->lwe_dim + 1, bw = veil_eval_key_bsk_words(p),
+                 kw = veil_eval_key_ksk_words(p);
+    uint64_t *d_bsk_std = NULL, zero = 0;
+    int e = (int)cudaMalloc((void **)&c.d_big, maxb * big1 * 8);
+    if (!e) e = (int)cudaMalloc((void **)&c.d_small, maxb * small1 * 8);
+    if (!e) e = (int)cudaMalloc((void **)&c.d_ksk, kw * 8);
+    if (!e) e = (int)cudaMalloc((void **)&c.d_luts, p->poly_size * 8);
+    if (!e) e = (int)cudaMalloc((void **)&c.d_off, 8);
+    if (!e) e = (int)cudaMalloc((void **)&c.d_bsk, veil_cuda_bsk_fourier_bytes(&c.p));
+    if (!e) e = (int)cudaMalloc((void **)&d_bsk_std, bw * 8);
+    if (!e) e = (int)cudaMemcpy(d_bsk_std, ek->bsk, bw * 8, cudaMemcpyHostToDevice);
+    if (!e) e = veil_cuda_bsk_to_fourier(NULL, 0, &c.p, c.d_bsk, d_bsk_std);
+    if (!e) e = (int)cudaMemcpy(c.d_ksk, ek->ksk, kw * 8, cudaMemcpyHostToDevice);
+    if (!e) e = (int)cudaMemcpy(c.d_luts, lut->poly, p->poly_size * 8, cudaMemcpyHostToDevice);
+    if (!e) e = (int)cudaMemcpy(c.d_off, &zero, 8, cudaMemcpyHostToDevice);
+    for (size_t b = 0; !e && b < maxb; b += distinct) {
+        size_t m = maxb - b < distinct ? maxb - b : distinct;
+        e = (int)cudaMemcpy(c.d_small + b * small1, in_small, m * small1 * 8,
+                            cudaMemcpyHostToDevice);
+        if (!e)
+            e = (int)cudaMemcpy(c.d_big + b * big1, in_big, m * big1 * 8, cudaMemcpyHostToDevice);
+    }
+    if (!e) e = veil_cuda_scratch_pbs(NULL, 0, &c.p, (uint32_t)maxb, &c.buf, NULL, 1);
+    cudaFree(d_bsk_std);
+    *n_done = 0;
+    for (size_t i = 0; !e && i < n_batches; i++) {
+        c.pbs = 1;
+        if (measure(run_kernel, &c, batches[i], min_time, &pbs[i])) e = 1;
+        /* keyswitch overwrites d_small with equivalent inputs for the next PBS */
+        c.pbs = 0;
+        if (!e && measure(run_kernel, &c, batches[i], min_time, &ks[i])) e = 1;
+        if (!e) {
+            fprintf(stderr, "  kernels batch %6zu: PBS %9.1f/s (%.3f ms), KS %10.1f/s\n",
+                    batches[i], batches[i] / pbs[i].mean_s, 1e3 * pbs[i].mean_s,
+                    batches[i] / ks[i].mean_s);
+            *n_done = i + 1;
+        }
+    }
+    if (e > 1) fprintf(stderr, "bench_gpu: kernel sweep: %s\n", veil_cuda_error_string(e));
+    veil_cuda_cleanup_pbs(NULL, 0, &c.buf);
+    cudaFree(c.d_big);
+    cudaFree(c.d_small);
+    cudaFree(c.d_ksk);
+    cudaFree(c.d_luts);
+    cudaFree(c.d_off);
+    cudaFree(c.d_bsk);
+    return e ? 1 : 0;
+}
+#endif
+
+int main(int argc, char **argv) {
+    const char *backend = "auto", *params_id = "tfhers-2_2-tuniform-2m128", *out_path = NULL;
+    size_t max_batch = 0;
+    double min_time = 0.5;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--backend") && i + 1 < argc)
+            backend = argv[++i];
+        else if (!strcmp(argv[i], "--params") && i + 1 < argc)
+            params_id = argv[++i];
+        else if (!strcmp(argv[i], "--max-batch") && i + 1 < argc)
+            max_batch = strtoull(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--min-time") && i + 1 < argc)
+            min_time = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--out") && i + 1 < argc)
+            out_path = argv[++i];
+        else {
+            fprintf(stderr,
+                    "usage: bench_gpu [--backend auto|cpu|cuda] [--params ID] [--max-batch B] "
+                    "[--min-time S] [--out FILE]\n");
+            return !strcmp(argv[i], "--help") ? 0 : 2;
+        }
+    }
+    veil_backend_kind kind;
+    veil_backend *be;
+    if (veil_backend_kind_parse(backend, &kind) || veil_backend_new(kind, &be))
+        return die("backend");
+    const int gpu = !strcmp(veil_backend_name(be), "cuda");
+    if (!max_batch) max_batch = gpu ? 65536 : 256;
+    const veil_params *p = veil_params_find(params_id);
+    if (!p) {
+        fprintf(stderr, "bench_gpu: unknown parameter set %s\n", params_id);
+        return 2;
+    }
+    fprintf(stderr, "bench_gpu: backend %s — %s; params %s (n=%u k=%u N=%u)\n",
+            veil_backend_name(be), veil_backend_describe(be), p->id, p->lwe_dim, p->glwe_dim,
+            p->poly_size);
+
+    veil_secret_key *sk;
+    veil_eval_key *ek;
+    veil_encryptor *enc;
+    double t = now_s();
+    if (veil_secret_key_new(p, NULL, &sk) || veil_eval_key_new(sk, NULL, NULL, &ek) ||
+        veil_encryptor_new(NULL, NULL, &enc))
+        return die("keygen");
+    const double keygen_s = now_s() - t;
+    t = now_s();
+    veil_backend_keys *keys;
+    if (veil_backend_keys_new(be, ek, max_batch, &keys)) return die("keys");
+    const double plan_s = now_s() - t;
+    fprintf(stderr, "  keygen %.2f s, plan (key upload, buffers) %.2f s\n", keygen_s, plan_s);
+
+    const unsigned bits = p->precision;
+    int64_t table[64];
+    for (unsigned i = 0; i < (1u << bits); i++)
+        table[i] = (int64_t)((i + 1) & ((1u << bits) - 1));
+    veil_lut *lut;
+    if (veil_lut_new(p, table, bits, 0, veil_delta(bits), &lut)) return die("lut");
+
+    const size_t lwe = veil_params_big_dim(p) + 1, distinct = max_batch < 256 ? max_batch : 256;
+    uint64_t *in = malloc(max_batch * lwe * 8), *out = malloc(max_batch * lwe * 8);
+    int64_t msg[256];
+    if (!in || !out) {
+        fprintf(stderr, "bench_gpu: out of host memory for %zu ciphertexts\n", max_batch);
+        return 1;
+    }
+    for (size_t i = 0; i < distinct; i++) {
+        msg[i] = (int64_t)(i * 7 % (1u << bits));
+        veil_encrypt_big(enc, sk, veil_encode(msg[i], bits), in + i * lwe);
+    }
+    for (size_t b = distinct; b < max_batch; b++)
+        memcpy(in + b * lwe, in + (b % distinct) * lwe, lwe * 8);
+
+    size_t batches[32], nb = 0;
+    for (size_t b = 1; b <= max_batch && nb < 32; b *= 4)
+        batches[nb++] = b;
+    if (batches[nb - 1] != max_batch && nb < 32) batches[nb++] = max_batch;
+
+    point kp[32];
+    kspbs_ctx kc = {keys, sk, in, out, lut, msg, distinct, lwe, bits};
+    size_t nk = 0;
+    for (size_t i = 0; i < nb; i++) {
+        if (measure(run_kspbs, &kc, batches[i], min_time, &kp[i])) return 1;
+        kp[i].errors = check_kspbs(&kc, batches[i], &kp[i].checked);
+        fprintf(stderr, "  ks_pbs batch %6zu: %9.1f/s, latency %.3f ms, errors %zu/%zu\n",
+                batches[i], batches[i] / kp[i].mean_s, 1e3 * kp[i].mean_s, kp[i].errors,
+                kp[i].checked);
+        nk++;
+    }
+
+    /* Dense layer: in 512 -> out 256 per sample, random words and weights. */
+    linear_ctx lc = {keys, NULL, NULL, NULL, 512, 256};
+    size_t lin_batch = gpu ? 16 : 1;
+    while (lin_batch > 1 && lin_batch * lc.in_f > max_batch * 2)
+        lin_batch /= 2;
+    uint64_t *lin_in = malloc(lin_batch * lc.in_f * lwe * 8),
+             *lin_out = malloc(lin_batch * lc.out_f * lwe * 8);
+    int64_t *w = malloc(lc.in_f * lc.out_f * 8);
+    point lp = {0};
+    int have_linear = 0;
+    if (lin_in && lin_out && w) {
+        for (size_t i = 0; i < lin_batch * lc.in_f; i++)
+            memcpy(lin_in + i * lwe, in + (i % distinct) * lwe, lwe * 8);
+        for (size_t i = 0; i < lc.in_f * lc.out_f; i++)
+            w[i] = (int64_t)(i * 2654435761u % 15) - 7;
+        lc.in = lin_in;
+        lc.out = lin_out;
+        lc.w = w;
+        if (measure(run_linear, &lc, lin_batch, min_time, &lp)) return 1;
+        have_linear = 1;
+        fprintf(stderr, "  linear %zu x %zu, batch %zu: %.3f ms, %.3g ciphertext MACs/s\n", lc.in_f,
+                lc.out_f, lin_batch, 1e3 * lp.mean_s,
+                (double)(lin_batch * lc.in_f * lc.out_f) / lp.mean_s);
+    }
+    free(lin_in);
+    free(lin_out);
+    free(w);
+    veil_backend_keys_free(keys);
+
+    point pp[32], ksp[32];
+    size_t np = 0;
+#ifdef VEIL_WITH_CUDA
+    if (gpu) {
+        uint64_t *small = malloc(distinct * (p->lwe_dim + 1) * 8);
+        if (!small) return 1;
+        for (size_t i = 0; i < distinct; i++)
+            veil_keyswitch(ek, in + i * lwe, small + i * (p->lwe_dim + 1));
+        if (kernel_sweep(ek, lut, small, in, distinct, batches, nb, min_time, pp, ksp, &np))
+            fprintf(stderr, "bench_gpu: kernel sweep stopped after %zu batch sizes\n", np);
+        free(small);
+    }
+#endif
+
+    FILE *o = out_path ? fopen(out_path, "w") : stdout;
+    if (!o) {
+        fprintf(stderr, "bench_gpu: cannot write %s\n", out_path);
+        return 1;
+    }
+    fprintf(o, "{\n  \"bench\": \"bench_gpu\",\n  \"backend\": \"%s\",\n  \"device\": \"%s\",\n",
+            veil_backend_name(be), veil_backend_describe(be));
+    fprintf(o,
+            "  \"params\": {\"id\": \"%s\", \"n\": %u, \"k\": %u, \"N\": %u, \"pbs_level\": %u, "
+            "\"pbs_base_log\": %u, \"ks_level\": %u, \"ks_base_log\": %u},\n",
+            p->id, p->lwe_dim, p->glwe_dim, p->poly_size, p->pbs_level, p->pbs_base_log,
+            p->ks_level, p->ks_base_log);
+    fprintf(o, "  \"keygen_s\": %.3f,\n  \"plan_s\": %.3f,\n", keygen_s, plan_s);
+    if (have_linear)
+        fprintf(o,
+                "  \"linear\": {\"batch\": %zu, \"in\": %zu, \"out\": %zu, \"latency_ms\": %.4f, "
+                "\"ct_macs_per_second\": %.4g},\n",
+                lin_batch, lc.in_f, lc.out_f, 1e3 * lp.mean_s,
+                (double)(lin_batch * lc.in_f * lc.out_f) / lp.mean_s);
+    print_points(o, "ks_pbs", kp, nk, np == 0);
+    if (np) {
+        print_points(o, "pbs_kernel", pp, np, 0);
+        print_points(o, "keyswitch_kernel", ksp, np, 1);
+    }
+    fprintf(o, "}\n");
+    if (out_path) fclose(o);
+    size_t errors = 0;
+    for (size_t i = 0; i < nk; i++)
+        errors += kp[i].errors;
+    free(in);
+    free(out);
+    veil_lut_free(lut);
+    veil_encryptor_free(enc);
+    veil_eval_key_free(ek);
+    veil_secret_key_free(sk);
+    veil_backend_free(be);
+    if (errors) fprintf(stderr, "bench_gpu: %zu wrong decryptions\n", errors);
+    return errors ? 1 : 0;
+}

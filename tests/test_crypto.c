@@ -47,6 +47,9 @@ static void fixture_free(fixture *f) {
 }
 
 static int in_scope(const veil_params *p) {
+#ifdef VEIL_TEST_ONLY_ID
+    return !strcmp(p->id, VEIL_TEST_ONLY_ID);
+#endif
     return p->poly_size <= VEIL_TEST_MAX_N && p->poly_size > VEIL_TEST_MIN_N &&
            !(p->flags & VEIL_PARAMS_SLOW) && !(p->flags & VEIL_PARAMS_NN);
 }

@@ -114,6 +114,11 @@ static void test_noise(void) {
         CU_ASSERT(check("keyswitch", p->id, acc_var(&ks), v_fresh + v_ks, S_FAST, 0));
         CU_ASSERT(check(p->ms == VEIL_MS_CENTERED ? "ms-centred" : "ms-standard", p->id,
                         acc_var(&msn), v_ms, S_FAST, 0));
+        /* the modulus switch (both kinds) must also be unbiased: its mean is
+         * within 5 standard errors of 0 */
+        double ms_mean = msn.sum / msn.n, ms_se = sqrt(acc_var(&msn) / msn.n);
+        printf("  %-26s ms mean      %.3f standard errors from 0\n", p->id, ms_mean / ms_se);
+        CU_ASSERT(fabs(ms_mean) < 5 * ms_se);
         CU_ASSERT(check("pbs", p->id, acc_var(&pbs), v_pbs, S_PBS, v_pbs - v_fft));
         veil_lut_free(lut);
         free(ct);

@@ -34,10 +34,15 @@ double veil_noise_variance(const veil_noise *noise);
 typedef enum veil_ms_kind {
     /* Round every coefficient to the nearest multiple of 2^64 / 2N. */
     VEIL_MS_STANDARD = 0,
-    /* TFHE-rs's CenteredMeanNoiseReduction: as STANDARD, then subtract from the
-     * body half the sum of the mask rounding errors (public values), which
-     * centres the binary key on {-1/2, 1/2} and halves the mask term of the
-     * modulus-switch variance. The 2^-128 TFHE-rs v1.4 sets assume it. */
+    /* TFHE-rs's CenteredMeanNoiseReduction (core_crypto/algorithms/
+     * modulus_switch.rs): the mask is switched as STANDARD; the rounding
+     * errors e_i = switched(a_i) - a_i are public, and with a binary key
+     * sum e_i s_i = sum e_i (s_i - 1/2) + (1/2) sum e_i, so adding
+     * (1/2) sum e_i to the 64-bit body before rounding it leaves only the
+     * centred term: the mask part of the variance halves. TFHE-rs also
+     * subtracts half a switched step from the body, to centre on its own
+     * test-polynomial layout; veil's layout (lut.c) is centred on x * box
+     * already, so veil does not (test_noise.c checks the mean is 0). */
     VEIL_MS_CENTERED = 1,
 } veil_ms_kind;
 

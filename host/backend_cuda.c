@@ -259,7 +259,9 @@ static veil_status cuda_keys_new(veil_backend *be, veil_backend_keys *keys, size
         e = alloc_batch_buffers(k, k->cap, k->n_streams);
         if (!e) break;
         free_batch_buffers(k);
-        if (e != (int)cudaErrorMemoryAllocation || cap_total == 1) {
+        const int oom = e == (int)cudaErrorMemoryAllocation ||
+                        e == VEIL_CUDA_ERR_CUFFT + 2 /* CUFFT_ALLOC_FAILED */;
+        if (!oom || cap_total == 1) {
             s = dev_fail(be, e, "keys: batch buffers");
             cuda_keys_free(keys);
             return s;

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# GPU checks, run on a machine with a CUDA device (see shared/device/README.md):
+#   1. every test binary whose source is labelled `gpu`, called by relative path;
+#   2. tests/test_gpu_ops once more under compute-sanitizer memcheck, on small
+#      batches (VEIL_TEST_GPU_SMALL=1);
+#   3. bench/bench_gpu on the cuda backend (JSON).
+# Logs and JSON go to $OUT (default ./gpu-out). Exits non-zero if anything
+# failed, and also if a gpu test skipped (on this machine a skip means the
+# device was not seen).
+#
+# usage: scripts/gpu-check.sh BUILD_DIR [--no-bench] [--no-memcheck]
+set -u
+B=${1:?usage: scripts/gpu-check.sh BUILD_DIR [--no-bench] [--no-memcheck]}
+shift
+bench=1
+memcheck=1
+for a in "$@"; do
+  case $a in
+    --no-bench) bench=0 ;;
+    --no-memcheck) memcheck=0 ;;
+    *) echo "gpu-check: unknown option $a" >&2; exit 2 ;;
+  esac
+done
+cd "$(dirname "$0")/.."
+OUT=${OUT:-$PWD/gpu-out}
+mkdir -p "$OUT"
+export VEIL_SOURCE_DIR=$PWD
+fail=0
+
+(nvidia-smi || true) > "$OUT/nvidia-smi.txt" 2>&1
+echo "gpu-check: $(head -c 2000 "$OUT/nvidia-smi.txt" | grep -m1 -E 'H100|H200|NVIDIA' || echo 'no nvidia-smi')"
+
+# run NAME LIMIT_S CMD... : runs with a time limit, log in $OUT/NAME.log
+run() {
+  local name=$1 limit=$2
+  shift 2
+  local t0=$SECONDS rc
+  timeout "$limit" "$@" > "$OUT/$name.log" 2>&1
+  rc=$?
+  echo "gpu-check: $name rc=$rc ($((SECONDS - t0)) s)"
+  tail -n 25 "$OUT/$name.log" | sed 's/^/    /'
+  if [ "$rc" -ne 0 ]; then
+    fail=1
+    [ "$rc" -eq 77 ] && echo "gpu-check: $name SKIPPED on a GPU machine: counted as a failure"
+    [ "$rc" -eq 124 ] && echo "gpu-check: $name timed out after $limit s"
+  fi
+  return 0
+}
+
+for src in tests/test_*.c; do
+  grep -qE '^// LABELS:.*\bgpu\b' "$src" || continue
+  name=$(basename "$src" .c)
+  bin=$B/tests/$name
+  if [ ! -x "$bin" ]; then
+    echo "gpu-check: $bin missing"
+    fail=1
+    continue
+  fi
+  run "$name" 600 "$bin"
+done
+
+if [ "$memcheck" = 1 ]; then
+  cs=$(command -v compute-sanitizer || echo "${CUDA_HOME:-/usr/local/cuda}/bin/compute-sanitizer")
+  if [ -x "$cs" ] && [ -x "$B/tests/test_gpu_ops" ]; then
+    VEIL_TEST_GPU_SMALL=1 run memcheck_test_gpu_ops 400 \
+      "$cs" --tool memcheck --error-exitcode 99 "$B/tests/test_gpu_ops"
+  else
+    echo "gpu-check: compute-sanitizer or test_gpu_ops not found: memcheck not run"
+    fail=1
+  fi
+fi
+
+if [ "$bench" = 1 ]; then
+  if [ -x "$B/bench/bench_gpu" ]; then
+    run bench_gpu 420 "$B/bench/bench_gpu" --backend cuda --out "$OUT/bench_gpu.json"
+    [ -f "$OUT/bench_gpu.json" ] && cat "$OUT/bench_gpu.json"
+  else
+    echo "gpu-check: $B/bench/bench_gpu missing"
+    fail=1
+  fi
+fi
+
+echo "gpu-check: $([ $fail = 0 ] && echo PASSED || echo FAILED)"
+exit $fail

@@ -1,0 +1,65 @@
+/* veil/exec.h — encrypted execution of a compiled program.
+ *
+ * Plan once, run many (FFTW's shape): veil_plan_new(program, eval key,
+ * backend, max batch) uploads the keys to the backend, builds every test
+ * polynomial (per-channel tables, the rounding tables) and sizes every
+ * ciphertext buffer (reused across nodes by liveness); veil_plan_execute then
+ * runs batches of up to max_batch samples without allocating. All lookups of
+ * one node for all samples of the batch go to veil_backend_ks_pbs as ONE call
+ * (per-channel tables through lut_index); dense and conv layers go to
+ * veil_backend_linear / veil_backend_conv2d.
+ *
+ * Ciphertexts are big-key LWEs (k*N + 1 words). Input i of a batch is
+ * batch * input_size(i) ciphertexts, sample-major, element order of the
+ * tensor (CHW). Outputs likewise.
+ *
+ * Client side: veil_program_encrypt encodes v * Delta (Delta = 2^(63 -
+ * width)) and encrypts under the big key; veil_program_decrypt decodes with
+ * the output's compiled range (veil_program_decode). */
+#ifndef VEIL_EXEC_H
+#define VEIL_EXEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "veil/backend.h"
+#include "veil/program.h"
+#include "veil/tfhe.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct veil_plan veil_plan;
+
+/* Called after every node: done / total PBS of the batch, the node's layer. */
+typedef void (*veil_progress_fn)(void *user, uint64_t pbs_done, uint64_t pbs_total,
+                                 const char *layer);
+
+/* The program must have a parameter set equal to ek->params. The backend is
+ * borrowed and must outlive the plan. */
+veil_status veil_plan_new(const veil_program *program, const veil_eval_key *ek, veil_backend *be,
+                          size_t max_batch, veil_plan **out);
+void veil_plan_free(veil_plan *plan);
+void veil_plan_set_progress(veil_plan *plan, veil_progress_fn fn, void *user);
+
+/* inputs[i]: batch * input_size(i) ciphertexts; outputs[i] (caller
+ * allocated): batch * output_size(i). batch <= max_batch. */
+veil_status veil_plan_execute(veil_plan *plan, const uint64_t *const *inputs, size_t batch,
+                              uint64_t *const *outputs);
+
+/* Words of one ciphertext of the program's parameter set (k*N + 1). */
+size_t veil_program_ct_words(const veil_program *p);
+
+/* Encrypts batch samples of input i (quantized values). */
+veil_status veil_program_encrypt(const veil_program *p, veil_encryptor *enc,
+                                 const veil_secret_key *sk, uint32_t input, const int64_t *values,
+                                 size_t batch, uint64_t *cts);
+/* Decrypts batch samples of output i. */
+veil_status veil_program_decrypt(const veil_program *p, const veil_secret_key *sk, uint32_t output,
+                                 const uint64_t *cts, size_t batch, int64_t *values);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

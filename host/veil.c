@@ -1,0 +1,513 @@
+/* veil — the command line: inspect, compile and run quantized models on
+ * encrypted data.
+ *
+ *   veil info MODEL
+ *   veil compile MODEL [compile options]
+ *   veil run MODEL --input FILE [--mode simulate|cpu|cuda] [--batch N] ...
+ *
+ * Subcommands live in one table (k_commands); each has a --help. Errors go to
+ * stderr with a non-zero exit; progress bars only when stderr is a terminal. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "veil/backend.h"
+#include "veil/exec.h"
+#include "veil/loader.h"
+#include "veil/program.h"
+
+static int fail(veil_status st, const char *what) {
+    fprintf(stderr, "veil: %s: %s\n", what, veil_error_message());
+    (void)st;
+    return 1;
+}
+
+static int usage_error(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "veil %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n(see veil %s --help)\n", cmd);
+    va_end(ap);
+    return 2;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---- progress bar -------------------------------------------------------------- */
+
+typedef struct progress {
+    int tty;
+    double t0;
+    uint64_t base, grand_total;
+} progress;
+
+static void progress_cb(void *user, uint64_t done, uint64_t total, const char *layer) {
+    progress *pr = user;
+    (void)total;
+    if (!pr->tty) return;
+    uint64_t d = pr->base + done;
+    double frac = pr->grand_total ? (double)d / (double)pr->grand_total : 1.0;
+    int w = 30, fill = (int)(frac * w + 0.5);
+    double el = now_s() - pr->t0;
+    fprintf(stderr, "\r[%.*s%*s] %5.1f%% %llu/%llu PBS %6.1fs %-16.16s", fill,
+            "##############################", w - fill, "", 100 * frac, (unsigned long long)d,
+            (unsigned long long)pr->grand_total, el, layer);
+    fflush(stderr);
+}
+
+/* ---- shared options ------------------------------------------------------------ */
+
+typedef struct compile_args {
+    veil_compile_options o;
+} compile_args;
+
+/* Consumes one compile option at argv[*i]; 1 if consumed, 0 if not, -1 on error. */
+static int parse_compile_opt(const char *cmd, int argc, char **argv, int *i, compile_args *a) {
+    const char *s = argv[*i];
+    const char *v = *i + 1 < argc ? argv[*i + 1] : NULL;
+    if (!strcmp(s, "--rounding-bits")) {
+        if (!v) return usage_error(cmd, "--rounding-bits needs a value"), -1;
+        if (!strcmp(v, "none")) {
+            a->o.rounding_bits = 0;
+        } else {
+            char *e;
+            long n = strtol(v, &e, 10);
+            if (*e || n < 1 || n > VEIL_MAX_BITS)
+                return usage_error(cmd, "--rounding-bits %s: expected 1..%d or none", v,
+                                   VEIL_MAX_BITS),
+                       -1;
+            a->o.rounding_bits = (unsigned)n;
+        }
+    } else if (!strcmp(s, "--rounding")) {
+        if (!v || veil_rounding_parse(v, &a->o.rounding) != VEIL_OK)
+            return usage_error(cmd, "--rounding: expected exact or approximate"), -1;
+    } else if (!strcmp(s, "--bounds")) {
+        if (!v || veil_bounds_parse(v, &a->o.bounds) != VEIL_OK)
+            return usage_error(cmd, "--bounds: expected calibration or worst-case"), -1;
+    } else if (!strcmp(s, "--p-error")) {
+        char *e = NULL;
+        double p = v ? strtod(v, &e) : 0;
+        if (!v || *e || !(p > 0 && p < 1))
+            return usage_error(cmd, "--p-error: expected a probability in (0, 1), e.g. 1e-12"), -1;
+        a->o.p_error = p;
+    } else if (!strcmp(s, "--params")) {
+        if (!v) return usage_error(cmd, "--params needs a parameter set id"), -1;
+        a->o.params_id = v;
+    } else {
+        return 0;
+    }
+    (*i)++;
+    return 1;
+}
+
+static const char k_compile_help[] =
+    "  --rounding-bits N|none   keep at most N bits of every lookup input, rounding the\n"
+    "                           accumulator to nearest (Concrete ML's rounding_threshold_bits;\n"
+    "                           default 8); none: read full accumulators\n"
+    "  --rounding exact|approximate\n"
+    "                           exact (default): clear the low bits with extra PBS, so the\n"
+    "                           encrypted result equals simulate; approximate: let the modulus\n"
+    "                           switch drop them (1 PBS, off by one near the boundary)\n"
+    "  --bounds calibration|worst-case\n"
+    "                           value ranges from the model's calibration set (default) or\n"
+    "                           from interval arithmetic over the input ranges\n"
+    "  --p-error P              target failure probability of one PBS (default 2^-40)\n"
+    "  --params ID              force a parameter set (default: the cheapest that fits)\n";
+
+/* ---- info ------------------------------------------------------------------------ */
+
+static int cmd_info(int argc, char **argv) {
+    const char *path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (argv[i][0] == '-') return usage_error("info", "unknown option %s", argv[i]);
+        if (path) return usage_error("info", "one MODEL only");
+        path = argv[i];
+    }
+    if (!path) return usage_error("info", "missing MODEL");
+    veil_model *m;
+    veil_status st = veil_model_load(path, &m);
+    if (st) return fail(st, "info");
+    char b[96];
+    printf("model %s (%s)\n", m->name, m->producer ? m->producer : "unknown producer");
+    if (m->task) printf("task %s\n", m->task);
+    for (uint32_t i = 0; i < m->n_inputs; i++) {
+        const veil_model_input *in = &m->inputs[i];
+        printf("input  %-12s %-14s %2u-bit %s, scale %.6g, zero point %lld, range [%lld, %lld]\n",
+               in->name, veil_shape_str(&in->shape, b, sizeof b), in->n_bits,
+               in->is_signed ? "signed" : "unsigned", in->scale, (long long)in->zero_point,
+               (long long)in->range[0], (long long)in->range[1]);
+    }
+    for (uint32_t i = 0; i < m->n_layers; i++) {
+        const veil_model_layer *l = &m->layers[i];
+        printf("layer  %-14s %-10s <- %-14s out %-14s range [%lld, %lld] calib [%lld, %lld]",
+               l->name, veil_op_name(l->op), l->inputs[0],
+               veil_shape_str(&l->out_shape, b, sizeof b), (long long)l->range[0],
+               (long long)l->range[1], (long long)l->calib_range[0], (long long)l->calib_range[1]);
+        if (l->op == VEIL_OP_LUT)
+            printf(" table %u x %lld [%lld, %lld]", l->n_tables,
+                   (long long)(l->in_max - l->in_min + 1), (long long)l->in_min,
+                   (long long)l->in_max);
+        printf("\n");
+    }
+    for (uint32_t i = 0; i < m->n_outputs; i++)
+        printf("output %-12s = %s %s, %u scale(s)\n", m->outputs[i].name, m->outputs[i].source,
+               veil_shape_str(&m->outputs[i].shape, b, sizeof b), m->outputs[i].n_scale);
+    printf("calibration %zu samples, golden %zu samples%s\n", m->calibration.count, m->golden.count,
+           m->golden.labels ? " (with labels)" : "");
+    if (!isnan(m->brevitas_accuracy))
+        printf("accuracy: brevitas %.4f, integer path %.4f (%lld test samples)\n",
+               m->brevitas_accuracy, m->int_accuracy, (long long)m->test_samples);
+    veil_model_free(m);
+    return 0;
+}
+
+/* ---- compile --------------------------------------------------------------------- */
+
+static int cmd_compile(int argc, char **argv) {
+    compile_args a;
+    veil_compile_options_default(&a.o);
+    const char *path = NULL;
+    for (int i = 1; i < argc; i++) {
+        int r = parse_compile_opt("compile", argc, argv, &i, &a);
+        if (r < 0) return 2;
+        if (r) continue;
+        if (argv[i][0] == '-') return usage_error("compile", "unknown option %s", argv[i]);
+        if (path) return usage_error("compile", "one MODEL only");
+        path = argv[i];
+    }
+    if (!path) return usage_error("compile", "missing MODEL");
+    veil_model *m;
+    veil_status st = veil_model_load(path, &m);
+    if (st) return fail(st, "compile");
+    veil_program *p;
+    st = veil_program_compile(m, &a.o, &p);
+    veil_model_free(m);
+    if (st) return fail(st, "compile");
+    veil_program_print_report(p, stdout);
+    veil_program_free(p);
+    return 0;
+}
+
+/* ---- run --------------------------------------------------------------------------- */
+
+typedef struct run_args {
+    compile_args c;
+    const char *model, *input, *output, *mode;
+    size_t batch, limit;
+    int quantized, noise;
+} run_args;
+
+static int count_matches(const veil_program *p, int64_t *const *a, int64_t *const *b, size_t n,
+                         size_t *elem_eq, size_t *elem_tot, size_t *argmax_eq) {
+    *elem_eq = *elem_tot = *argmax_eq = 0;
+    for (uint32_t o = 0; o < p->n_outputs; o++) {
+        size_t sz = veil_program_output_size(p, o);
+        for (size_t i = 0; i < n * sz; i++) {
+            (*elem_tot)++;
+            *elem_eq += a[o][i] == b[o][i];
+        }
+    }
+    size_t sz0 = veil_program_output_size(p, 0);
+    for (size_t s = 0; s < n; s++)
+        *argmax_eq += veil_argmax(a[0] + s * sz0, sz0) == veil_argmax(b[0] + s * sz0, sz0);
+    return 0;
+}
+
+static double accuracy(const veil_program *p, int64_t *const *out, const int64_t *labels,
+                       size_t n) {
+    size_t sz0 = veil_program_output_size(p, 0), ok = 0;
+    for (size_t s = 0; s < n; s++)
+        ok += (int64_t)veil_argmax(out[0] + s * sz0, sz0) == labels[s];
+    return n ? (double)ok / (double)n : NAN;
+}
+
+static int run_encrypted(const run_args *a, const veil_program *p, const veil_model_samples *in,
+                         size_t n, int64_t *const *enc_out, double *lat_per_sample,
+                         double *keygen_s) {
+    veil_backend_kind kind;
+    veil_status st = veil_backend_kind_parse(a->mode, &kind);
+    if (st) return fail(st, "run");
+    veil_backend *be = NULL;
+    veil_secret_key *sk = NULL;
+    veil_eval_key *ek = NULL;
+    veil_plan *plan = NULL;
+    veil_encryptor *enc = NULL;
+    uint64_t *ct_in[64] = {0}, *ct_out[64] = {0};
+    int rc = 1;
+    const int tty = isatty(2);
+    if ((st = veil_backend_new(kind, &be))) goto out;
+    fprintf(stderr, "backend: %s\n", veil_backend_describe(be));
+    double t0 = now_s();
+    if (tty) fprintf(stderr, "keygen (%s)...", p->params->id);
+    if ((st = veil_secret_key_new(p->params, NULL, &sk)) ||
+        (st = veil_eval_key_new(sk, NULL, NULL, &ek)) ||
+        (st = veil_encryptor_new(NULL, NULL, &enc)))
+        goto out;
+    *keygen_s = now_s() - t0;
+    if (tty) fprintf(stderr, " %.1fs\n", *keygen_s);
+    const size_t batch = a->batch < n ? a->batch : n;
+    if ((st = veil_plan_new(p, ek, be, batch, &plan))) goto out;
+    progress pr = {tty, now_s(), 0, p->pbs_per_sample * n};
+    veil_plan_set_progress(plan, progress_cb, &pr);
+    const size_t lwe = veil_program_ct_words(p);
+    for (uint32_t i = 0; i < p->n_inputs; i++)
+        if (!(ct_in[i] = malloc(batch * veil_program_input_size(p, i) * lwe * 8))) {
+            st = veil_error(VEIL_ERR_NOMEM, "out of memory for input ciphertexts");
+            goto out;
+        }
+    for (uint32_t o = 0; o < p->n_outputs; o++)
+        if (!(ct_out[o] = malloc(batch * veil_program_output_size(p, o) * lwe * 8))) {
+            st = veil_error(VEIL_ERR_NOMEM, "out of memory for output ciphertexts");
+            goto out;
+        }
+    double exec_s = 0;
+    for (size_t s0 = 0; s0 < n; s0 += batch) {
+        size_t b = n - s0 < batch ? n - s0 : batch;
+        for (uint32_t i = 0; i < p->n_inputs; i++) {
+            size_t sz = veil_program_input_size(p, i);
+            if ((st = veil_program_encrypt(p, enc, sk, i, in->inputs[i] + s0 * sz, b, ct_in[i])))
+                goto out;
+        }
+        pr.base = p->pbs_per_sample * s0;
+        double t = now_s();
+        st = veil_plan_execute(plan, (const uint64_t *const *)ct_in, b, ct_out);
+        exec_s += now_s() - t;
+        if (st) goto out;
+        for (uint32_t o = 0; o < p->n_outputs; o++) {
+            size_t sz = veil_program_output_size(p, o);
+            if ((st = veil_program_decrypt(p, sk, o, ct_out[o], b, enc_out[o] + s0 * sz))) goto out;
+        }
+    }
+    if (tty) fprintf(stderr, "\n");
+    *lat_per_sample = exec_s / (double)n;
+    rc = 0;
+out:
+    if (rc) {
+        if (tty) fprintf(stderr, "\n");
+        fail(st, "run");
+    }
+    for (uint32_t i = 0; i < 64; i++) {
+        free(ct_in[i]);
+        free(ct_out[i]);
+    }
+    veil_plan_free(plan);
+    veil_encryptor_free(enc);
+    veil_eval_key_free(ek);
+    veil_secret_key_free(sk);
+    veil_backend_free(be);
+    return rc;
+}
+
+static int cmd_run(int argc, char **argv) {
+    run_args a = {0};
+    veil_compile_options_default(&a.c.o);
+    a.mode = "simulate";
+    a.batch = 1;
+    for (int i = 1; i < argc; i++) {
+        int r = parse_compile_opt("run", argc, argv, &i, &a.c);
+        if (r < 0) return 2;
+        if (r) continue;
+        const char *s = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(s, "--mode") && v) {
+            a.mode = v;
+            i++;
+        } else if (!strcmp(s, "--input") && v) {
+            a.input = v;
+            i++;
+        } else if (!strcmp(s, "--output") && v) {
+            a.output = v;
+            i++;
+        } else if ((!strcmp(s, "--batch") || !strcmp(s, "--limit")) && v) {
+            char *e;
+            long n = strtol(v, &e, 10);
+            if (*e || n < 1) return usage_error("run", "%s %s: expected a positive integer", s, v);
+            if (!strcmp(s, "--batch"))
+                a.batch = (size_t)n;
+            else
+                a.limit = (size_t)n;
+            i++;
+        } else if (!strcmp(s, "--quantized")) {
+            a.quantized = 1;
+        } else if (!strcmp(s, "--noise")) {
+            a.noise = 1;
+        } else if (s[0] == '-') {
+            return usage_error("run", "unknown option %s (or missing value)", s);
+        } else if (!a.model) {
+            a.model = s;
+        } else {
+            return usage_error("run", "one MODEL only");
+        }
+    }
+    if (!a.model) return usage_error("run", "missing MODEL");
+    if (strcmp(a.mode, "simulate") && strcmp(a.mode, "cpu") && strcmp(a.mode, "cuda") &&
+        strcmp(a.mode, "auto"))
+        return usage_error("run", "--mode %s: expected simulate, cpu, cuda or auto", a.mode);
+    if (!a.input) a.input = a.model; /* the model's golden inputs */
+    veil_model *m = NULL;
+    veil_program *p = NULL;
+    veil_model_samples in = {0};
+    int64_t *sim[64] = {0}, *encv[64] = {0};
+    int rc = 1;
+    veil_status st = veil_model_load(a.model, &m);
+    if (st) {
+        fail(st, "run");
+        goto out;
+    }
+    int encrypted = strcmp(a.mode, "simulate") != 0;
+    a.c.o.simulate_only = !encrypted;
+    if ((st = veil_program_compile(m, &a.c.o, &p))) {
+        fail(st, "run");
+        goto out;
+    }
+    if ((st = veil_inputs_read(a.input, m, a.quantized, &in))) {
+        fail(st, "run");
+        goto out;
+    }
+    size_t n = in.count;
+    if (a.limit && a.limit < n) n = a.limit;
+    for (uint32_t o = 0; o < p->n_outputs; o++) {
+        sim[o] = malloc(n * veil_program_output_size(p, o) * sizeof(int64_t) + 1);
+        encv[o] = malloc(n * veil_program_output_size(p, o) * sizeof(int64_t) + 1);
+        if (!sim[o] || !encv[o]) {
+            fprintf(stderr, "veil: run: out of memory\n");
+            goto out;
+        }
+    }
+    printf("model %s, %zu samples from %s, parameters %s, %llu PBS per sample\n", m->name, n,
+           a.input, p->params ? p->params->id : "(none: simulate only)",
+           (unsigned long long)p->pbs_per_sample);
+    veil_sim_stats ss;
+    veil_sim_options so = {a.noise, 0x5eed};
+    double t = now_s();
+    st = veil_program_simulate(p, (const int64_t *const *)in.inputs, n, sim, a.noise ? &so : NULL,
+                               &ss);
+    double sim_s = now_s() - t;
+    if (st) {
+        fail(st, "run");
+        goto out;
+    }
+    printf("simulate: %.3f ms per sample (batch %zu)\n", 1e3 * sim_s / (double)n, n);
+    if (ss.range_errors)
+        fprintf(stderr,
+                "veil: warning: %llu value(s) left their compiled range (encrypted results for "
+                "those samples are not reliable); first: %s\n",
+                (unsigned long long)ss.range_errors, ss.first_error);
+    if (a.noise)
+        printf("simulate with noise: %llu PBS decoded wrongly\n",
+               (unsigned long long)ss.pbs_errors);
+    int64_t *const *final = sim;
+    if (encrypted) {
+        double lat = 0, kg = 0;
+        if (run_encrypted(&a, p, &in, n, encv, &lat, &kg)) goto out;
+        size_t eq, tot, am;
+        count_matches(p, encv, sim, n, &eq, &tot, &am);
+        printf("%s: %.3f s per sample (batch %zu), keygen %.1f s\n", a.mode, lat,
+               a.batch < n ? a.batch : n, kg);
+        printf("agreement with simulate: %zu/%zu values, %zu/%zu argmax\n", eq, tot, am, n);
+        final = encv;
+    }
+    if (in.labels) {
+        printf("accuracy (%s, %zu labelled samples): %.4f", encrypted ? a.mode : "simulate", n,
+               accuracy(p, final, in.labels, n));
+        if (!isnan(m->brevitas_accuracy))
+            printf("; brevitas %.4f, integer path %.4f on the exporter's test set",
+                   m->brevitas_accuracy, m->int_accuracy);
+        printf("\n");
+    }
+    if (a.input == a.model && m->golden.count) {
+        size_t eq, tot, am;
+        count_matches(p, final, m->golden.outputs, n, &eq, &tot, &am);
+        printf("golden vectors (unrounded integer path): %zu/%zu values equal, %zu/%zu argmax\n",
+               eq, tot, am, n);
+    }
+    if (a.output) {
+        if ((st = veil_outputs_write(a.output, m, n, (const int64_t *const *) final))) {
+            fail(st, "run");
+            goto out;
+        }
+        printf("wrote %s\n", a.output);
+    }
+    rc = 0;
+out:
+    for (uint32_t o = 0; o < 64; o++) {
+        free(sim[o]);
+        free(encv[o]);
+    }
+    if (m) veil_model_samples_free(&in, m->n_inputs, 0);
+    veil_program_free(p);
+    veil_model_free(m);
+    return rc;
+}
+
+/* ---- dispatch ------------------------------------------------------------------------ */
+
+typedef struct command {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+    const char *usage;
+    const char *help; /* options; may be NULL */
+} command;
+
+static const char k_run_help[] =
+    "  --input FILE             .h5, .npy or .csv (default: the model's golden inputs)\n"
+    "  --mode simulate|cpu|cuda|auto\n"
+    "                           simulate (default): clear integers; cpu/cuda: keygen in\n"
+    "                           memory, encrypt, run, decrypt, compare with simulate\n"
+    "  --batch N                samples per encrypted batch (default 1)\n"
+    "  --limit N                only the first N samples\n"
+    "  --output FILE            write the outputs (.h5, .npy or .csv)\n"
+    "  --quantized              CSV values are already quantized integers\n"
+    "  --noise                  simulate with sampled noise (modelled PBS failures)\n";
+
+static const command k_commands[] = {
+    {"info", cmd_info, "show a model's inputs, layers, ranges and accuracy", "veil info MODEL",
+     NULL},
+    {"compile", cmd_compile, "compile a model and print the per-layer report",
+     "veil compile MODEL [options]", k_compile_help},
+    {"run", cmd_run, "run a model (simulate, or encrypted on cpu / cuda)",
+     "veil run MODEL [--input FILE] [--mode simulate|cpu|cuda] [options]", k_run_help},
+};
+#define N_COMMANDS (sizeof k_commands / sizeof k_commands[0])
+
+static void print_usage(FILE *f) {
+    fprintf(f, "usage: veil COMMAND [options]  (veil COMMAND --help)\n\ncommands:\n");
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(f, "  %-10s %s\n", k_commands[i].name, k_commands[i].summary);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        print_usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        print_usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        const command *c = &k_commands[i];
+        if (strcmp(argv[1], c->name)) continue;
+        for (int j = 2; j < argc; j++)
+            if (!strcmp(argv[j], "--help") || !strcmp(argv[j], "-h")) {
+                printf("usage: %s\n%s\n", c->usage, c->summary);
+                if (c->help) printf("\noptions:\n%s", c->help);
+                if (c->fn == cmd_run) printf("%s", k_compile_help);
+                return 0;
+            }
+        return c->fn(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "veil: unknown command '%s'\n", argv[1]);
+    print_usage(stderr);
+    return 2;
+}

@@ -107,7 +107,8 @@ def export_model(model, xtr, xte, yte, name, description, seed):
     n = len(xtr[0]) if isinstance(xtr, (tuple, list)) else len(xtr)
     pick = np.sort(rng.choice(n, size=min(N_CALIB, n), replace=False))
     calib = tuple(t[pick] for t in xtr) if isinstance(xtr, (tuple, list)) else xtr[pick]
-    path = os.path.join(HERE, name + ".h5")
+    # VEIL_MODELS_OUT: write elsewhere (the reproducibility test does).
+    path = os.path.join(os.environ.get("VEIL_MODELS_OUT", HERE), name + ".h5")
     rep = export(model, calib, xte, yte, path, name=name, description=description,
                  n_golden=N_GOLDEN)
     print("wrote %s: Brevitas accuracy %.4f, integer path %.4f, max accumulator bits %d "

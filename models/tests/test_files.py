@@ -110,3 +110,24 @@ def test_four_bit_models_accumulators(name):
     for l in ir["layers"]:
         if l["op"] == "lut" and l["kind"] == "activation":
             assert l["n_bits"] == 4
+
+
+def test_tiny_training_is_reproducible(tmp_path):
+    """Re-running train_tiny.py gives the committed tiny.h5 (same tables, golden)."""
+    import subprocess
+    import sys
+    env = dict(os.environ, VEIL_MODELS_OUT=str(tmp_path), PYTHONWARNINGS="ignore")
+    r = subprocess.run([sys.executable, os.path.join(MODELS, "train_tiny.py")], env=env,
+                       capture_output=True, text=True, cwd=MODELS)
+    assert r.returncode == 0, r.stdout + r.stderr
+    new = h5io.read(str(tmp_path / "tiny.h5"))
+    old = h5io.read(os.path.join(MODELS, "tiny.h5"))
+    assert len(new["layers"]) == len(old["layers"])
+    for a, b in zip(new["layers"], old["layers"]):
+        for k in ("weight", "table"):
+            if k in b:
+                assert np.array_equal(a[k], b[k]), (b["output"], k)
+        assert a["range"].tolist() == b["range"].tolist()
+    for k in ("inputs", "outputs"):
+        for n, v in old["golden"][k].items():
+            assert np.array_equal(new["golden"][k][n], v)

@@ -22,6 +22,11 @@ int veil_backend_cuda_available(char *why, size_t why_len) {
     return 0;
 }
 
+veil_status veil_backend_cuda_fault_for_test(veil_backend_keys *keys) {
+    (void)keys;
+    return veil_error(VEIL_ERR_UNSUPPORTED, "cuda backend: veil was built without CUDA");
+}
+
 veil_status veil_backend_cuda_init(veil_backend *be) {
     (void)be;
     return veil_error(VEIL_ERR_UNSUPPORTED,
@@ -407,6 +412,19 @@ static veil_status cuda_conv2d(veil_backend_keys *keys, const uint64_t *in, size
                               cudaMemcpyDeviceToHost, s0),
             "conv2d: output download");
     DEV_TRY(be, cudaStreamSynchronize(s0), "conv2d");
+    return VEIL_OK;
+}
+
+veil_status veil_backend_cuda_fault_for_test(veil_backend_keys *keys) {
+    if (!keys || keys->be->iface->keys_new != cuda_keys_new)
+        return veil_error(VEIL_ERR_ARG, "fault_for_test: not cuda keys");
+    cuda_keys *k = keys->impl;
+    const uint64_t *bad = (const uint64_t *)(uintptr_t)0x10;
+    DEV_TRY(
+        keys->be,
+        veil_cuda_keyswitch(k->st[0].s, (uint32_t)k->device, &k->p, k->d_small, bad, k->d_ksk, 1),
+        "fault_for_test: keyswitch");
+    DEV_TRY(keys->be, cudaStreamSynchronize(k->st[0].s), "fault_for_test: keyswitch");
     return VEIL_OK;
 }
 

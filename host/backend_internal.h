@@ -81,6 +81,11 @@ int veil_backend_cuda_available(char *why, size_t why_len);
  * that backend.c's splitting can be exercised on small inputs. */
 void veil_backend_keys_limits(veil_backend_keys *keys, const veil_backend_limits *lim);
 
+/* Testing hook (cuda only): makes a kernel read an invalid device address, as
+ * a bug would, and reports it through the backend's error path; the backend
+ * must then be dead. Returns the status that path produced. */
+veil_status veil_backend_cuda_fault_for_test(veil_backend_keys *keys);
+
 #ifdef __cplusplus
 }
 #endif

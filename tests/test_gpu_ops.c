@@ -451,6 +451,22 @@ static void test_conv2d_exact(void) {
               &(veil_backend_limits){.max_cts = 90, .max_weights = 40});
 }
 
+/* Last: a kernel fault (illegal address) kills the backend, which then
+ * refuses work with VEIL_ERR_DEVICE instead of crashing. */
+static void test_sticky_error_kills_backend(void) {
+    veil_status s = veil_backend_cuda_fault_for_test(FX[0].gpu);
+    printf("\n  fault: %s: %s", veil_status_str(s), veil_error_message());
+    CU_ASSERT_EQUAL(s, VEIL_ERR_DEVICE);
+    CU_ASSERT_FALSE(veil_backend_healthy(GPU));
+    uint64_t *in = calloc(FX[0].lwe, 8), *out = calloc(FX[0].lwe, 8);
+    int64_t w = 1;
+    CU_ASSERT_FATAL(in && out);
+    CU_ASSERT_EQUAL(veil_backend_linear(FX[0].gpu, in, 1, 1, &w, NULL, 1, out), VEIL_ERR_DEVICE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "dead"));
+    free(in);
+    free(out);
+}
+
 int main(void) {
     char why[256];
     if (!veil_backend_cuda_available(why, sizeof why)) {
@@ -468,6 +484,8 @@ int main(void) {
     VEIL_ADD_TEST(s, test_ks_pbs);
     VEIL_ADD_TEST(s, test_linear_exact);
     VEIL_ADD_TEST(s, test_conv2d_exact);
+    if (!SMALL) /* memcheck would (rightly) report the deliberate fault */
+        VEIL_ADD_TEST(s, test_sticky_error_kills_backend);
     return veil_test_run();
 }
 

@@ -595,6 +595,13 @@ static void test_mismatch(void) {
     CU_ASSERT_EQUAL(veil_ct_batch_check_eval_key(b, EK), VEIL_OK);
     veil_secret_key_fingerprint(other, b->key_fp);
     CU_ASSERT_EQUAL(veil_ct_batch_check_eval_key(b, EK), VEIL_ERR_PARAMS);
+    /* an unrecorded (zero) fingerprint never matches, not even another zero */
+    memset(b->key_fp, 0, 16);
+    CU_ASSERT_EQUAL(veil_ct_batch_check_eval_key(b, EK), VEIL_ERR_PARAMS);
+    veil_eval_key zero_ek = *EK;
+    memset(zero_ek.key_fp, 0, 16);
+    CU_ASSERT_EQUAL(veil_ct_batch_check_eval_key(b, &zero_ek), VEIL_ERR_PARAMS);
+    CU_ASSERT(msg_has("no key fp"));
 
     const veil_params *q = veil_params_find(OTHER_ID);
     CU_ASSERT_PTR_NOT_NULL_FATAL(q);

@@ -713,6 +713,12 @@ veil_status veil_ct_batch_check_eval_key(const veil_ct_batch *b, const veil_eval
         return veil_error(VEIL_ERR_PARAMS,
                           "ciphertext batch is for parameter set %s, evaluation key for %s",
                           b->params->id, ek->params->id);
+    /* zero = not recorded: never a match, even with another zero */
+    if (all_zero(ek->key_fp, VEIL_KEY_FP_BYTES))
+        return veil_error(VEIL_ERR_PARAMS, "evaluation key: no key fp recorded, cannot tell "
+                                           "which key its ciphertexts must be under");
+    if (all_zero(b->key_fp, VEIL_KEY_FP_BYTES))
+        return veil_error(VEIL_ERR_PARAMS, "ciphertext batch: no key fp recorded");
     if (sodium_memcmp(b->key_fp, ek->key_fp, VEIL_KEY_FP_BYTES) != 0)
         return veil_error(VEIL_ERR_PARAMS, "ciphertext batch: key fp differs from the "
                                            "evaluation key's: encrypted under another key");

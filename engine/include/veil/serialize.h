@@ -20,7 +20,8 @@
  *    64  16  key fp          fingerprint of the secret key (see
  *                            veil_secret_key_fingerprint): the secret key's own,
  *                            the one an evaluation key was made from, or the
- *                            one a batch is encrypted under
+ *                            one a batch is encrypted under (all zero: not
+ *                            recorded; matching then fails, never succeeds)
  *    80  32  model fp        batches: the fingerprint of the compiled program
  *                            the batch is an input/output of (opaque to this
  *                            module; all zero = none). Zero for keys.

@@ -121,7 +121,6 @@ int main(int argc, char **argv) {
             seed_of(seed, 30);
             seed_of(seed2, 31);
             check(veil_eval_key_new(sk, seed, seed2, &ek), "eval key");
-            veil_secret_key_fingerprint(sk, ek->key_fp);
             snprintf(name, sizeof name, "%s.ek", p->id);
             check(veil_eval_key_save(ek, path("eval_key", name)), "save eval key");
             /* the header and checksum alone: short inputs that exercise the

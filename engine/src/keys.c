@@ -1,6 +1,7 @@
 /* Secret keys and evaluation keys (bootstrapping key, keyswitching key). */
 #include "internal.h"
 #include "veil/fft.h"
+#include "veil/serialize.h"
 #include "veil/tfhe.h"
 
 #include <math.h>
@@ -120,6 +121,7 @@ veil_status veil_eval_key_new(const veil_secret_key *sk, const uint8_t *mask_see
         memcpy(ek->mask_seed, mask_seed, VEIL_SEED_BYTES);
     else
         veil_seed_random(ek->mask_seed);
+    veil_secret_key_fingerprint(sk, ek->key_fp); /* matches ciphertexts to this key */
     veil_status s = veil_eval_key_regenerate_masks(ek);
     veil_csprng *noise = NULL;
     veil_fft *fft = NULL;

@@ -418,7 +418,7 @@ veil_status veil_model_validate(const veil_model *m) {
                            o->name, c, o->scale[c], o->zero_point[c]);
     }
     VEIL_TRY(validate_samples(m, &m->calibration, "calibration", 0));
-    VEIL_TRY(validate_samples(m, &m->golden, "golden", 1));
+    VEIL_TRY(validate_samples(m, &m->golden, "golden/inputs", 1));
     return VEIL_OK;
 }
 

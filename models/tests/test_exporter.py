@@ -265,3 +265,59 @@ def test_cli_export_round_trip(tmp_path):
 def test_cli_help():
     r = _run_cli("--help")
     assert r.returncode == 0 and "export" in r.stdout and "check" in r.stdout
+
+
+class FloatActs(nn.Module):
+    """A float activation after a QuantIdentity (quantizer - Tanh - quantizer), a
+    QuantTanh and a QuantHardTanh: each step is one table."""
+
+    def __init__(self):
+        super().__init__()
+        self.q = qnn.QuantIdentity(bit_width=4)
+        self.fc1 = qnn.QuantLinear(5, 6, bias=True, weight_bit_width=4)
+        self.t = qnn.QuantTanh(bit_width=4)
+        self.fc2 = qnn.QuantLinear(6, 6, bias=True, weight_bit_width=4)
+        self.q2 = qnn.QuantIdentity(bit_width=4)
+        self.tanh = nn.Tanh()
+        self.q3 = qnn.QuantHardTanh(bit_width=4, min_val=-0.5, max_val=0.5)
+        self.fc3 = qnn.QuantLinear(6, 3, bias=True, weight_bit_width=4)
+
+    def forward(self, x):
+        x = self.t(self.fc1(self.q(x)))
+        x = self.q3(self.tanh(self.q2(self.fc2(x))))
+        return self.fc3(x)
+
+
+def test_round_trip_float_activation_between_quantizers(tmp_path):
+    torch.manual_seed(0)
+    x, y = blobs(500, 5, seed=4)
+    model = fit(FloatActs(), [x[:300]], y[:300])
+    path = str(tmp_path / "acts.h5")
+    rep = export(model, x[:128], x[300:], y[300:], path, name="acts", verbose=False)
+    assert validate(path) == [] and check_golden(path)[0]
+    ir = h5io.read(path)
+    assert [l["op"] for l in ir["layers"]] == ["linear", "lut", "linear", "lut", "lut", "linear"]
+    # q2 -> Tanh -> q3 is one table indexed by q2's 4-bit output.
+    l4 = ir["layers"][4]
+    assert l4["inputs"] == ["0003_lut"] and l4["in_max"] - l4["in_min"] + 1 <= 16
+    assert rep["mismatch"] <= 2
+
+
+def test_table_over_calibration_range_when_worst_case_is_too_wide(tmp_path, monkeypatch):
+    """Tables wider than the limit cover the calibration range plus a margin and say so."""
+    import importlib
+    monkeypatch.setattr(importlib.import_module("veil_export.export"), "TABLE_LIMIT", 128)
+    torch.manual_seed(0)
+    x, y = blobs(500, 6, seed=5)
+    model = fit(Small(), [x[:300]], y[:300])
+    path = str(tmp_path / "narrow.h5")
+    export(model, x[:128], x[300:], y[300:], path, name="narrow", verbose=False,
+           accuracy_tolerance=0.05)
+    assert validate(path) == [] and check_golden(path)[0]
+    ir = h5io.read(path)
+    lut = ir["layers"][1]
+    src = ir["layers"][0]
+    assert lut["covers_worst_case"] == 0
+    assert lut["in_max"] - lut["in_min"] + 1 <= 128
+    assert lut["in_min"] <= src["calib_range"][0] and src["calib_range"][1] <= lut["in_max"]
+    assert src["range"][0] < lut["in_min"] or lut["in_max"] < src["range"][1]

@@ -176,11 +176,12 @@ class _Exporter:
         if hi - lo + 1 <= TABLE_LIMIT:
             in_min, in_max, covers = lo, hi, 1
         else:
-            margin = max(16, (cmax - cmin) // 4)
-            in_min, in_max, covers = max(lo, cmin - margin), min(hi, cmax + margin), 0
-            if in_max - in_min + 1 > TABLE_LIMIT:
+            if cmax - cmin + 1 > TABLE_LIMIT:
                 raise ExportError("%s: its input's calibration range [%d, %d] needs a table of "
                                   "more than %d entries" % (where, cmin, cmax, TABLE_LIMIT))
+            # Margin max(16, width/4) on each side, less if the limit requires it.
+            margin = min(max(16, (cmax - cmin) // 4), (TABLE_LIMIT - (cmax - cmin + 1)) // 2)
+            in_min, in_max, covers = max(lo, cmin - margin), min(hi, cmax + margin), 0
         c = p.shape[0]
         idx = np.arange(in_min, in_max + 1, dtype=np.float64)
         mult = np.broadcast_to(p.mult, (c,)) if p.mult.size == 1 else p.mult

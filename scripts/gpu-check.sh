@@ -21,10 +21,15 @@ for a in "$@"; do
     *) echo "gpu-check: unknown option $a" >&2; exit 2 ;;
   esac
 done
+B=$(cd "$B" && pwd) || { echo "gpu-check: no build folder $B" >&2; exit 2; }
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/gpu-out}
 mkdir -p "$OUT"
 export VEIL_SOURCE_DIR=$PWD
+# Debian libraries carried next to the binaries (shared/device/collect-libs.sh),
+# and the machine's own CUDA libraries.
+[ -d "$B/devlibs" ] && export LD_LIBRARY_PATH="$B/devlibs:${LD_LIBRARY_PATH:-}"
+export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:-}:${CUDA_HOME:-/usr/local/cuda}/lib64"
 fail=0
 
 (nvidia-smi || true) > "$OUT/nvidia-smi.txt" 2>&1

@@ -482,18 +482,18 @@ static int cmp_cost(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-static veil_status choose_params(veil_program *p) {
+static veil_status choose_params(veil_program *p, const char *params_id) {
     const double target = log2(p->options.p_error);
     size_t count = veil_params_count();
     const veil_params **cand = calloc(count + 1, sizeof *cand);
     if (!cand) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
     size_t nc = 0;
     unsigned need = p->max_lut_bits ? p->max_lut_bits : 1;
-    if (p->options.params_id) {
-        const veil_params *ps = veil_params_find(p->options.params_id);
+    if (params_id) {
+        const veil_params *ps = veil_params_find(params_id);
         if (!ps) {
             free(cand);
-            return veil_error(VEIL_ERR_ARG, "compile: no parameter set '%s'", p->options.params_id);
+            return veil_error(VEIL_ERR_ARG, "compile: no parameter set '%s'", params_id);
         }
         cand[nc++] = ps;
     } else {
@@ -765,8 +765,8 @@ veil_status veil_program_compile(const veil_model *m, const veil_compile_options
         }
     }
     if (st == VEIL_OK) {
-        st = choose_params(p);
-        if (st != VEIL_OK && st != VEIL_ERR_NOMEM && p->options.simulate_only) {
+        st = choose_params(p, o.params_id);
+        if (st == VEIL_ERR_UNSUPPORTED && p->options.simulate_only) {
             p->params = NULL;
             p->params_note = strdup(veil_error_message());
             st = p->params_note ? VEIL_OK : veil_error(VEIL_ERR_NOMEM, "compile: out of memory");

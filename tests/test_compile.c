@@ -1,0 +1,389 @@
+// LABELS: unit model
+/* The compiler and the simulator on small models built in memory: unrounded
+ * programs equal the model's own forward pass; rounded tables are
+ * T'[r] = T[clamp(lo + r*2^k, lo, hi)] with the top rounding up safely; the
+ * 16-bit limit and "no parameter set" refusals name the layer; the chosen set
+ * meets p_error under the noise model; values outside the compiled range are
+ * reported with the layer; approximate rounding is off by one at a modelled
+ * rate; decoding picks the representative in the output's range. */
+#include "testutil.h"
+#include "veil/program.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *dup(const char *s) {
+    char *d = malloc(strlen(s) + 1);
+    strcpy(d, s);
+    return d;
+}
+
+/* x [4] unsigned n_bits -> linear [3][4] (weights * wscale) -> lut (n_tables
+ * tables over the worst-case range) -> linear [2][3] -> y. */
+static veil_model *make_model(int64_t wscale, uint32_t n_tables, uint32_t in_bits) {
+    veil_model *m;
+    CU_ASSERT_EQUAL_FATAL(veil_model_new(&m), VEIL_OK);
+    m->name = dup("test");
+    m->n_inputs = 1;
+    m->inputs = calloc(1, sizeof *m->inputs);
+    veil_model_input *in = &m->inputs[0];
+    in->name = dup("x");
+    in->shape = (veil_shape){1, {4}};
+    in->scale = 0.1;
+    in->n_bits = in_bits;
+    in->range[0] = 0;
+    in->range[1] = ((int64_t)1 << in_bits) - 1;
+    m->n_layers = 3;
+    m->layers = calloc(3, sizeof *m->layers);
+    static const int64_t w1[12] = {1, -2, 3, 1, -1, 2, 2, -3, 3, 1, -1, 2};
+    static const int64_t b1[3] = {5, -7, 0};
+    veil_model_layer *l = &m->layers[0];
+    l->name = dup("0000_linear");
+    l->op = VEIL_OP_LINEAR;
+    l->n_inputs = 1;
+    l->inputs = calloc(1, sizeof(char *));
+    l->inputs[0] = dup("x");
+    l->out_shape = (veil_shape){1, {3}};
+    l->weight_shape = (veil_shape){2, {3, 4}};
+    l->weight = malloc(sizeof w1);
+    for (int i = 0; i < 12; i++)
+        l->weight[i] = w1[i] * wscale;
+    l->bias = malloc(sizeof b1);
+    memcpy(l->bias, b1, sizeof b1);
+    /* worst-case range of the accumulator */
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    for (int o = 0; o < 3; o++) {
+        int64_t a = b1[o], b = b1[o];
+        for (int i = 0; i < 4; i++) {
+            int64_t w = l->weight[o * 4 + i];
+            a += w < 0 ? w * in->range[1] : 0;
+            b += w > 0 ? w * in->range[1] : 0;
+        }
+        lo = a < lo ? a : lo;
+        hi = b > hi ? b : hi;
+    }
+    l->range[0] = lo;
+    l->range[1] = hi;
+    l = &m->layers[1];
+    l->name = dup("0001_lut");
+    l->op = VEIL_OP_LUT;
+    l->n_inputs = 1;
+    l->inputs = calloc(1, sizeof(char *));
+    l->inputs[0] = dup("0000_linear");
+    l->out_shape = (veil_shape){1, {3}};
+    l->in_min = lo;
+    l->in_max = hi;
+    l->n_tables = n_tables;
+    size_t T = (size_t)(hi - lo + 1);
+    l->table = malloc(n_tables * T * sizeof *l->table);
+    for (uint32_t c = 0; c < n_tables; c++)
+        for (size_t t = 0; t < T; t++) {
+            int64_t x = lo + (int64_t)t;
+            /* a ReLU-like requantization, different per channel */
+            int64_t y = x > 0 ? (x * (int64_t)(c + 2)) / (wscale * 8 + 1) : -(int64_t)c;
+            l->table[c * T + t] = y > 15 ? 15 : y;
+        }
+    l->range[0] = -(int64_t)n_tables;
+    l->range[1] = 15;
+    l = &m->layers[2];
+    l->name = dup("0002_linear");
+    l->op = VEIL_OP_LINEAR;
+    l->n_inputs = 1;
+    l->inputs = calloc(1, sizeof(char *));
+    l->inputs[0] = dup("0001_lut");
+    l->out_shape = (veil_shape){1, {2}};
+    l->weight_shape = (veil_shape){2, {2, 3}};
+    static const int64_t w2[6] = {3, -1, 2, -2, 4, 1};
+    l->weight = malloc(sizeof w2);
+    memcpy(l->weight, w2, sizeof w2);
+    l->range[0] = -100;
+    l->range[1] = 100;
+    m->n_outputs = 1;
+    m->outputs = calloc(1, sizeof *m->outputs);
+    m->outputs[0].name = dup("y");
+    m->outputs[0].source = dup("0002_linear");
+    m->outputs[0].shape = (veil_shape){1, {2}};
+    m->outputs[0].n_scale = 1;
+    m->outputs[0].scale = malloc(sizeof(double));
+    m->outputs[0].scale[0] = 0.5;
+    m->outputs[0].zero_point = calloc(1, sizeof(double));
+    /* calibration: 32 random samples in the lower half of the input range */
+    m->calibration.count = 32;
+    m->calibration.inputs = calloc(1, sizeof(int64_t *));
+    m->calibration.inputs[0] = malloc(32 * 4 * sizeof(int64_t));
+    for (int i = 0; i < 32 * 4; i++)
+        m->calibration.inputs[0][i] =
+            (int64_t)(veil_test_rand() % (uint64_t)(in->range[1] / 2 + 1));
+    CU_ASSERT_EQUAL(veil_model_validate(m), VEIL_OK);
+    return m;
+}
+
+static int64_t *random_inputs(const veil_model *m, size_t n) {
+    int64_t *x = malloc(n * 4 * sizeof *x);
+    for (size_t i = 0; i < n * 4; i++)
+        x[i] = (int64_t)(veil_test_rand() % (uint64_t)(m->inputs[0].range[1] + 1));
+    return x;
+}
+
+static veil_program *compile_ok(const veil_model *m, const veil_compile_options *o) {
+    veil_program *p = NULL;
+    veil_status st = veil_program_compile(m, o, &p);
+    if (st) fprintf(stderr, "\n  compile: %s\n", veil_error_message());
+    CU_ASSERT_EQUAL_FATAL(st, VEIL_OK);
+    return p;
+}
+
+static const veil_node *find_lut(const veil_program *p) {
+    for (size_t i = 0; i < p->n_nodes; i++)
+        if (p->nodes[i].kind == VEIL_NODE_LUT) return &p->nodes[i];
+    return NULL;
+}
+
+static void test_unrounded_equals_forward(void) {
+    for (uint32_t nt = 1; nt <= 3; nt += 2) {
+        veil_model *m = make_model(1, nt, 4);
+        veil_compile_options o;
+        veil_compile_options_default(&o);
+        o.rounding_bits = 0;
+        o.bounds = VEIL_BOUNDS_WORST_CASE;
+        veil_program *p = compile_ok(m, &o);
+        CU_ASSERT_PTR_NOT_NULL(p->params);
+        const veil_node *lut = find_lut(p);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(lut);
+        CU_ASSERT_EQUAL(lut->round_bits, 0);
+        CU_ASSERT_EQUAL(lut->offset, -m->layers[1].in_min);
+        CU_ASSERT_EQUAL(lut->n_tables, nt);
+        size_t n = 200;
+        int64_t *x = random_inputs(m, n), *y1 = malloc(n * 2 * 8), *y2 = malloc(n * 2 * 8);
+        CU_ASSERT_EQUAL(veil_model_forward(m, (const int64_t *const *)&x, n, &y1), VEIL_OK);
+        veil_sim_stats ss;
+        CU_ASSERT_EQUAL(veil_program_simulate(p, (const int64_t *const *)&x, n, &y2, NULL, &ss),
+                        VEIL_OK);
+        CU_ASSERT_EQUAL(ss.range_errors, 0);
+        CU_ASSERT_EQUAL(memcmp(y1, y2, n * 2 * 8), 0);
+        free(x);
+        free(y1);
+        free(y2);
+        veil_program_free(p);
+        veil_model_free(m);
+    }
+}
+
+static void test_rounded_tables(void) {
+    veil_model *m = make_model(9, 1, 4); /* accumulators of ~10 bits */
+    veil_compile_options o;
+    veil_compile_options_default(&o);
+    o.rounding_bits = 4;
+    o.bounds = VEIL_BOUNDS_WORST_CASE;
+    veil_program *p = compile_ok(m, &o);
+    const veil_node *lut = find_lut(p);
+    const veil_node *rnd = &p->nodes[lut->in[0]];
+    CU_ASSERT_EQUAL_FATAL(rnd->kind, VEIL_NODE_ROUND);
+    const veil_node *acc = &p->nodes[rnd->in[0]];
+    const int64_t lo = acc->lo, hi = acc->hi;
+    const unsigned k = lut->round_bits;
+    CU_ASSERT(k > 0);
+    CU_ASSERT(lut->in_bits <= 4);
+    /* r_max = round((hi - lo) / 2^k) fits, and the top index clamps to hi */
+    int64_t r_max = ((hi - lo) + ((int64_t)1 << (k - 1))) >> k;
+    CU_ASSERT_EQUAL(lut->r_max, r_max);
+    CU_ASSERT(r_max < ((int64_t)1 << lut->in_bits));
+    const veil_model_layer *l = &m->layers[1];
+    for (int64_t r = 0; r <= r_max; r++) {
+        int64_t v = lo + (r << k);
+        if (v > hi) v = hi;
+        CU_ASSERT_EQUAL(lut->tables[r], l->table[v - l->in_min]);
+    }
+    /* the simulator rounds to nearest, ties up, in index space */
+    size_t n = 300;
+    int64_t *x = random_inputs(m, n), *y = malloc(n * 2 * 8), *acc_v = malloc(n * 3 * 8);
+    CU_ASSERT_EQUAL(veil_program_simulate(p, (const int64_t *const *)&x, n, &y, NULL, NULL),
+                    VEIL_OK);
+    /* reference: accumulators by hand, rounded lookup, last layer */
+    for (size_t s = 0; s < n; s++) {
+        int64_t h[3];
+        for (int o2 = 0; o2 < 3; o2++) {
+            int64_t a = m->layers[0].bias[o2];
+            for (int i = 0; i < 4; i++)
+                a += m->layers[0].weight[o2 * 4 + i] * x[s * 4 + i];
+            int64_t r = ((a - lo) + ((int64_t)1 << (k - 1))) >> k;
+            int64_t v = lo + (r << k);
+            v = v > hi ? hi : v;
+            h[o2] = l->table[v - l->in_min];
+        }
+        for (int o2 = 0; o2 < 2; o2++) {
+            int64_t a = 0;
+            for (int i = 0; i < 3; i++)
+                a += m->layers[2].weight[o2 * 3 + i] * h[i];
+            CU_ASSERT_EQUAL(y[s * 2 + o2], a);
+        }
+    }
+    /* the PBS count: one lookup and 2 per rounding chunk per element */
+    uint64_t chunks = (k + rnd->chunk_bits - 1) / rnd->chunk_bits;
+    CU_ASSERT_EQUAL(p->pbs_per_sample, 3 * (1 + 2 * chunks));
+    free(x);
+    free(y);
+    free(acc_v);
+    veil_program_free(p);
+    veil_model_free(m);
+}
+
+static void test_refusals(void) {
+    /* accumulators wider than 16 bits: refused, naming the layer */
+    veil_model *m = make_model(1500, 1, 5);
+    veil_compile_options o;
+    veil_compile_options_default(&o);
+    o.bounds = VEIL_BOUNDS_WORST_CASE;
+    veil_program *p = NULL;
+    CU_ASSERT_EQUAL(veil_program_compile(m, &o, &p), VEIL_ERR_UNSUPPORTED);
+    CU_ASSERT_PTR_NULL(p);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "layer 0001_lut"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "at most 16 bits"));
+    veil_model_free(m);
+
+    /* a 10-bit lookup without rounding: no parameter set */
+    m = make_model(9, 1, 4);
+    o.rounding_bits = 0;
+    CU_ASSERT_EQUAL(veil_program_compile(m, &o, &p), VEIL_ERR_UNSUPPORTED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "layer 0001_lut"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "no parameter set"));
+    /* ... but it can be simulated */
+    o.simulate_only = 1;
+    p = compile_ok(m, &o);
+    CU_ASSERT_PTR_NULL(p->params);
+    CU_ASSERT_PTR_NOT_NULL(p->params_note);
+    veil_program_free(p);
+    /* bad options */
+    o.p_error = 2;
+    CU_ASSERT_EQUAL(veil_program_compile(m, &o, &p), VEIL_ERR_ARG);
+    veil_compile_options_default(&o);
+    o.params_id = "no-such-set";
+    CU_ASSERT_EQUAL(veil_program_compile(m, &o, &p), VEIL_ERR_ARG);
+    veil_model_free(m);
+}
+
+static void test_params_choice(void) {
+    veil_model *m = make_model(1, 3, 3);
+    veil_compile_options o;
+    veil_compile_options_default(&o);
+    o.bounds = VEIL_BOUNDS_WORST_CASE;
+    veil_program *p = compile_ok(m, &o);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p->params);
+    CU_ASSERT(p->params->precision >= p->max_lut_bits);
+    CU_ASSERT(p->log2_p_fail_pbs <= -40.0);
+    CU_ASSERT(p->log2_p_fail_sample > p->log2_p_fail_pbs); /* several PBS per sample */
+    CU_ASSERT(p->width >= p->max_lut_bits);
+    const veil_params *loose = p->params;
+    veil_program_free(p);
+    /* a much stricter target needs at least as costly a set */
+    o.p_error = ldexp(1.0, -120);
+    veil_program *q = NULL;
+    veil_status st = veil_program_compile(m, &o, &q);
+    if (st == VEIL_OK) {
+        CU_ASSERT(q->log2_p_fail_pbs <= -120.0);
+        CU_ASSERT(q->params != loose);
+        veil_program_free(q);
+    } else {
+        CU_ASSERT_EQUAL(st, VEIL_ERR_UNSUPPORTED);
+        CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "p_error"));
+    }
+    /* the report prints */
+    o.p_error = ldexp(1.0, -40);
+    p = compile_ok(m, &o);
+    FILE *f = tmpfile();
+    veil_program_print_report(p, f);
+    CU_ASSERT(ftell(f) > 200);
+    fclose(f);
+    veil_program_free(p);
+    veil_model_free(m);
+}
+
+static void test_range_report(void) {
+    /* calibration on the lower half of the inputs: full-range inputs leave the
+     * compiled ranges, and the simulator names the layer */
+    veil_model *m = make_model(1, 1, 4);
+    veil_program *p = compile_ok(m, NULL);
+    int64_t x[4] = {15, 0, 15, 15}, y[2];
+    int64_t *py = y;
+    const int64_t *px = x;
+    veil_sim_stats ss;
+    CU_ASSERT_EQUAL(veil_program_simulate(p, &px, 1, &py, NULL, &ss), VEIL_OK);
+    CU_ASSERT(ss.range_errors > 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(ss.first_error, "layer 0000_linear"));
+    veil_program_free(p);
+    veil_model_free(m);
+}
+
+static void test_noise_injection(void) {
+    veil_model *m = make_model(9, 1, 4);
+    veil_compile_options o;
+    veil_compile_options_default(&o);
+    o.bounds = VEIL_BOUNDS_WORST_CASE;
+    o.rounding_bits = 4;
+    veil_program *exact = compile_ok(m, &o);
+    o.rounding = VEIL_ROUNDING_APPROXIMATE;
+    veil_program *approx = compile_ok(m, &o);
+    CU_ASSERT_EQUAL(approx->pbs_per_sample, 3); /* no rounding PBS */
+    size_t n = 4000;
+    int64_t *x = random_inputs(m, n), *ye = malloc(n * 16), *ya = malloc(n * 16),
+            *yn = malloc(n * 16);
+    /* noiseless: approximate and exact agree (same rounding rule) */
+    CU_ASSERT_EQUAL(veil_program_simulate(exact, (const int64_t *const *)&x, n, &ye, NULL, NULL),
+                    VEIL_OK);
+    CU_ASSERT_EQUAL(veil_program_simulate(approx, (const int64_t *const *)&x, n, &ya, NULL, NULL),
+                    VEIL_OK);
+    CU_ASSERT_EQUAL(memcmp(ye, ya, n * 16), 0);
+    /* with sampled noise the exact program stays exact (p_fail 2^-40) */
+    veil_sim_options so = {1, veil_test_rand()};
+    veil_sim_stats ss;
+    CU_ASSERT_EQUAL(veil_program_simulate(exact, (const int64_t *const *)&x, n, &yn, &so, &ss),
+                    VEIL_OK);
+    CU_ASSERT_EQUAL(ss.pbs_errors, 0);
+    CU_ASSERT_EQUAL(memcmp(ye, yn, n * 16), 0);
+    /* the approximate one is off by one near rounding boundaries */
+    CU_ASSERT_EQUAL(veil_program_simulate(approx, (const int64_t *const *)&x, n, &yn, &so, &ss),
+                    VEIL_OK);
+    double rate = (double)ss.pbs_errors / (double)(n * 3);
+    printf("\n  approximate rounding: %llu of %zu lookups off by one (%.2f%%) ",
+           (unsigned long long)ss.pbs_errors, n * 3, 100 * rate);
+    CU_ASSERT(rate > 0.0 && rate < 0.5);
+    free(x);
+    free(ye);
+    free(ya);
+    free(yn);
+    veil_program_free(exact);
+    veil_program_free(approx);
+    veil_model_free(m);
+}
+
+static void test_decode(void) {
+    veil_model *m = make_model(1, 1, 4);
+    veil_compile_options o;
+    veil_compile_options_default(&o);
+    o.bounds = VEIL_BOUNDS_WORST_CASE;
+    veil_program *p = compile_ok(m, &o);
+    const veil_node *out = &p->nodes[p->output_nodes[0]];
+    const uint64_t delta = veil_program_delta(p);
+    for (int64_t v = out->lo; v <= out->hi; v++) {
+        uint64_t noise = (uint64_t)(veil_test_rand() % (delta / 2)) - delta / 4;
+        CU_ASSERT_EQUAL(veil_program_decode(p, 0, (uint64_t)v * delta + noise), v);
+    }
+    veil_program_free(p);
+    veil_model_free(m);
+}
+
+int main(void) {
+    if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
+    CU_pSuite s = CU_add_suite("compile", NULL, NULL);
+    if (!s) return CU_get_error();
+    VEIL_ADD_TEST(s, test_unrounded_equals_forward);
+    VEIL_ADD_TEST(s, test_rounded_tables);
+    VEIL_ADD_TEST(s, test_refusals);
+    VEIL_ADD_TEST(s, test_params_choice);
+    VEIL_ADD_TEST(s, test_range_report);
+    VEIL_ADD_TEST(s, test_noise_injection);
+    VEIL_ADD_TEST(s, test_decode);
+    return veil_test_run();
+}

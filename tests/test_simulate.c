@@ -1,0 +1,154 @@
+// LABELS: model
+// LINKS: veil_loaders
+/* Every sample model: the program compiled WITHOUT rounding (worst-case
+ * bounds) simulates the golden vectors exactly; the default program (8-bit
+ * rounding, calibration bounds) is scored on the golden labels next to the
+ * Brevitas accuracy stored in the file; with calibration bounds, values of
+ * golden samples outside the calibration ranges are reported, not wrapped. */
+#include "testutil.h"
+#include "veil/loader.h"
+#include "veil/program.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const k_models[] = {"models/tiny.h5", "models/mlp_digits.h5",
+                                       "models/cnn_digits.h5", "models/source_bc.h5",
+                                       "models/target_bc.h5"};
+#define N_MODELS (sizeof k_models / sizeof *k_models)
+
+static veil_model *load(const char *rel) {
+    veil_model *m = NULL;
+    veil_status st = veil_model_load(veil_test_path(rel), &m);
+    if (st) fprintf(stderr, "\n  %s: %s\n", rel, veil_error_message());
+    CU_ASSERT_EQUAL_FATAL(st, VEIL_OK);
+    return m;
+}
+
+static int64_t **alloc_outputs(const veil_program *p, size_t n) {
+    int64_t **o = calloc(p->n_outputs, sizeof *o);
+    for (uint32_t i = 0; i < p->n_outputs; i++)
+        o[i] = malloc(n * veil_program_output_size(p, i) * sizeof(int64_t));
+    return o;
+}
+
+static void free_outputs(const veil_program *p, int64_t **o) {
+    for (uint32_t i = 0; i < p->n_outputs; i++)
+        free(o[i]);
+    free(o);
+}
+
+static void test_golden_exact(void) {
+    for (size_t k = 0; k < N_MODELS; k++) {
+        veil_model *m = load(k_models[k]);
+        veil_compile_options o;
+        veil_compile_options_default(&o);
+        o.rounding_bits = 0;
+        o.bounds = VEIL_BOUNDS_WORST_CASE;
+        o.simulate_only = 1;
+        veil_program *p = NULL;
+        CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &p), VEIL_OK);
+        size_t n = m->golden.count;
+        int64_t **out = alloc_outputs(p, n);
+        veil_sim_stats ss;
+        CU_ASSERT_EQUAL(
+            veil_program_simulate(p, (const int64_t *const *)m->golden.inputs, n, out, NULL, &ss),
+            VEIL_OK);
+        CU_ASSERT_EQUAL(ss.range_errors, 0);
+        size_t eq = 0, tot = 0;
+        for (uint32_t i = 0; i < p->n_outputs; i++) {
+            size_t sz = veil_program_output_size(p, i);
+            for (size_t j = 0; j < n * sz; j++, tot++)
+                eq += out[i][j] == m->golden.outputs[i][j];
+        }
+        printf("\n  %-12s unrounded, worst case: %zu/%zu golden values equal, width %u", m->name,
+               eq, tot, p->width);
+        CU_ASSERT_EQUAL(eq, tot);
+        free_outputs(p, out);
+        veil_program_free(p);
+        veil_model_free(m);
+    }
+    printf("\n");
+}
+
+static void test_default_accuracy(void) {
+    for (size_t k = 0; k < N_MODELS; k++) {
+        veil_model *m = load(k_models[k]);
+        veil_program *p = NULL;
+        veil_status st = veil_program_compile(m, NULL, &p);
+        if (st) fprintf(stderr, "\n  %s: %s\n", m->name, veil_error_message());
+        CU_ASSERT_EQUAL_FATAL(st, VEIL_OK);
+        CU_ASSERT_PTR_NOT_NULL(p->params);
+        CU_ASSERT(p->max_lut_bits <= 8);
+        size_t n = m->golden.count;
+        int64_t **out = alloc_outputs(p, n);
+        veil_sim_stats ss;
+        CU_ASSERT_EQUAL(
+            veil_program_simulate(p, (const int64_t *const *)m->golden.inputs, n, out, NULL, &ss),
+            VEIL_OK);
+        size_t sz = veil_program_output_size(p, 0), ok = 0, ok_gold = 0;
+        for (size_t s = 0; s < n; s++) {
+            ok += (int64_t)veil_argmax(out[0] + s * sz, sz) == m->golden.labels[s];
+            ok_gold +=
+                (int64_t)veil_argmax(m->golden.outputs[0] + s * sz, sz) == m->golden.labels[s];
+        }
+        double acc = (double)ok / (double)n, acc_gold = (double)ok_gold / (double)n;
+        printf("\n  %-12s default program (%s, %u-bit lookups, %llu PBS): accuracy %.4f on %zu "
+               "golden samples (unrounded integer path %.4f; Brevitas %.4f on its test set); "
+               "%llu range reports",
+               m->name, p->params->id, p->max_lut_bits, (unsigned long long)p->pbs_per_sample, acc,
+               n, acc_gold, m->brevitas_accuracy, (unsigned long long)ss.range_errors);
+        /* rounding to 8 bits costs at most a few points on these models */
+        CU_ASSERT(acc >= acc_gold - 0.1);
+        free_outputs(p, out);
+        veil_program_free(p);
+        veil_model_free(m);
+    }
+    printf("\n");
+}
+
+static void test_calibration_ranges(void) {
+    /* unrounded with calibration bounds: the calibration samples themselves
+     * never leave their ranges */
+    for (size_t k = 0; k < N_MODELS; k++) {
+        veil_model *m = load(k_models[k]);
+        veil_compile_options o;
+        veil_compile_options_default(&o);
+        o.rounding_bits = 0;
+        o.simulate_only = 1;
+        veil_program *p = NULL;
+        CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &p), VEIL_OK);
+        size_t n = m->calibration.count;
+        int64_t **out = alloc_outputs(p, n);
+        veil_sim_stats ss;
+        CU_ASSERT_EQUAL(veil_program_simulate(p, (const int64_t *const *)m->calibration.inputs, n,
+                                              out, NULL, &ss),
+                        VEIL_OK);
+        CU_ASSERT_EQUAL(ss.range_errors, 0);
+        /* the ranges match what the exporter observed (calib_range) */
+        for (size_t i = 0; i < p->n_nodes; i++) {
+            const veil_node *nd = &p->nodes[i];
+            if (nd->kind != VEIL_NODE_LINEAR && nd->kind != VEIL_NODE_ADD) continue;
+            int is_in = 0;
+            int li = veil_model_find(m, nd->layer, &is_in);
+            CU_ASSERT_FATAL(li >= 0 && !is_in);
+            CU_ASSERT_EQUAL(nd->lo, m->layers[li].calib_range[0]);
+            CU_ASSERT_EQUAL(nd->hi, m->layers[li].calib_range[1]);
+        }
+        free_outputs(p, out);
+        veil_program_free(p);
+        veil_model_free(m);
+    }
+}
+
+int main(void) {
+    if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
+    CU_pSuite s = CU_add_suite("simulate", NULL, NULL);
+    if (!s) return CU_get_error();
+    VEIL_ADD_TEST(s, test_golden_exact);
+    VEIL_ADD_TEST(s, test_default_accuracy);
+    VEIL_ADD_TEST(s, test_calibration_ranges);
+    return veil_test_run();
+}

@@ -13,6 +13,7 @@
  * usage: bench_gpu [--backend auto|cpu|cuda] [--params ID] [--max-batch B]
  *                  [--min-time S] [--out FILE] */
 #include "veil/backend.h"
+#include "../host/backend_internal.h"
 #include "veil/tfhe.h"
 
 #include <stdio.h>
@@ -45,15 +46,15 @@ typedef struct {
 } point;
 
 static void print_points(FILE *o, const char *name, const point *pt, size_t n, int last) {
-    fprintf(o, "  \"%s\": [\n", name);
+    fprintf(o, "      \"%s\": [\n", name);
     for (size_t i = 0; i < n; i++)
         fprintf(o,
-                "    {\"batch\": %zu, \"latency_ms\": %.4f, \"min_ms\": %.4f, \"per_second\": "
+                "        {\"batch\": %zu, \"latency_ms\": %.4f, \"min_ms\": %.4f, \"per_second\": "
                 "%.1f, \"reps\": %d, \"checked\": %zu, \"errors\": %zu}%s\n",
                 pt[i].batch, 1e3 * pt[i].mean_s, 1e3 * pt[i].min_s,
                 (double)pt[i].batch / pt[i].mean_s, pt[i].reps, pt[i].checked, pt[i].errors,
                 i + 1 < n ? "," : "");
-    fprintf(o, "  ]%s\n", last ? "" : ",");
+    fprintf(o, "      ]%s\n", last ? "" : ",");
 }
 
 /* Runs fn until min_time has passed (at least 1, at most 20 runs, the first
@@ -220,118 +221,86 @@ static int kernel_sweep(const veil_eval_key *ek, const veil_lut *lut, const uint
 }
 #endif
 
-int main(int argc, char **argv) {
-    const char *backend = "auto", *params_id = "tfhers-2_2-tuniform-2m128", *out_path = NULL;
-    size_t max_batch = 0;
-    double min_time = 0.5;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--backend") && i + 1 < argc)
-            backend = argv[++i];
-        else if (!strcmp(argv[i], "--params") && i + 1 < argc)
-            params_id = argv[++i];
-        else if (!strcmp(argv[i], "--max-batch") && i + 1 < argc)
-            max_batch = strtoull(argv[++i], NULL, 10);
-        else if (!strcmp(argv[i], "--min-time") && i + 1 < argc)
-            min_time = atof(argv[++i]);
-        else if (!strcmp(argv[i], "--out") && i + 1 < argc)
-            out_path = argv[++i];
-        else {
-            fprintf(stderr,
-                    "usage: bench_gpu [--backend auto|cpu|cuda] [--params ID] [--max-batch B] "
-                    "[--min-time S] [--out FILE]\n");
-            return !strcmp(argv[i], "--help") ? 0 : 2;
-        }
-    }
-    veil_backend_kind kind;
+typedef struct {
+    const veil_params *p;
+    const veil_secret_key *sk;
+    const veil_eval_key *ek;
+    const veil_lut *lut;
+    const uint64_t *in; /* max_batch inputs */
+    const int64_t *msg;
+    size_t distinct, lwe;
+    double min_time, keygen_s;
+} bench_input;
+
+/* One backend: sweeps, then one JSON object on o. Returns wrong decryptions,
+ * or -1 on error. */
+static long bench_backend(FILE *o, veil_backend_kind kind, size_t max_batch,
+                          const bench_input *bi) {
     veil_backend *be;
-    if (veil_backend_kind_parse(backend, &kind) || veil_backend_new(kind, &be))
-        return die("backend");
+    if (veil_backend_new(kind, &be)) return die("backend"), -1;
+    const veil_params *p = bi->p;
     const int gpu = !strcmp(veil_backend_name(be), "cuda");
     if (!max_batch) max_batch = gpu ? 65536 : 256;
-    const veil_params *p = veil_params_find(params_id);
-    if (!p) {
-        fprintf(stderr, "bench_gpu: unknown parameter set %s\n", params_id);
-        return 2;
-    }
-    fprintf(stderr, "bench_gpu: backend %s — %s; params %s (n=%u k=%u N=%u)\n",
+    fprintf(stderr, "bench_gpu: backend %s — %s; params %s (n=%u k=%u N=%u), batches up to %zu\n",
             veil_backend_name(be), veil_backend_describe(be), p->id, p->lwe_dim, p->glwe_dim,
-            p->poly_size);
-
-    veil_secret_key *sk;
-    veil_eval_key *ek;
-    veil_encryptor *enc;
+            p->poly_size, max_batch);
     double t = now_s();
-    if (veil_secret_key_new(p, NULL, &sk) || veil_eval_key_new(sk, NULL, NULL, &ek) ||
-        veil_encryptor_new(NULL, NULL, &enc))
-        return die("keygen");
-    const double keygen_s = now_s() - t;
-    t = now_s();
     veil_backend_keys *keys;
-    if (veil_backend_keys_new(be, ek, max_batch, &keys)) return die("keys");
+    if (veil_backend_keys_new(be, bi->ek, max_batch, &keys)) {
+        veil_backend_free(be);
+        return die("keys"), -1;
+    }
     const double plan_s = now_s() - t;
-    fprintf(stderr, "  keygen %.2f s, plan (key upload, buffers) %.2f s\n", keygen_s, plan_s);
-
-    const unsigned bits = p->precision;
-    int64_t table[64];
-    for (unsigned i = 0; i < (1u << bits); i++)
-        table[i] = (int64_t)((i + 1) & ((1u << bits) - 1));
-    veil_lut *lut;
-    if (veil_lut_new(p, table, bits, 0, veil_delta(bits), &lut)) return die("lut");
-
-    const size_t lwe = veil_params_big_dim(p) + 1, distinct = max_batch < 256 ? max_batch : 256;
-    uint64_t *in = malloc(max_batch * lwe * 8), *out = malloc(max_batch * lwe * 8);
-    int64_t msg[256];
-    if (!in || !out) {
+    const size_t max_cts = keys->limits.max_cts;
+    fprintf(stderr, "  plan (key upload, buffers) %.2f s, pieces of %zu\n", plan_s, max_cts);
+    const size_t lwe = bi->lwe, distinct = bi->distinct < max_batch ? bi->distinct : max_batch;
+    uint64_t *out = malloc(max_batch * lwe * 8);
+    if (!out) {
         fprintf(stderr, "bench_gpu: out of host memory for %zu ciphertexts\n", max_batch);
-        return 1;
+        return -1;
     }
-    for (size_t i = 0; i < distinct; i++) {
-        msg[i] = (int64_t)(i * 7 % (1u << bits));
-        veil_encrypt_big(enc, sk, veil_encode(msg[i], bits), in + i * lwe);
-    }
-    for (size_t b = distinct; b < max_batch; b++)
-        memcpy(in + b * lwe, in + (b % distinct) * lwe, lwe * 8);
-
     size_t batches[32], nb = 0;
     for (size_t b = 1; b <= max_batch && nb < 32; b *= 4)
         batches[nb++] = b;
     if (batches[nb - 1] != max_batch && nb < 32) batches[nb++] = max_batch;
 
+    long errors = 0;
     point kp[32];
-    kspbs_ctx kc = {keys, sk, in, out, lut, msg, distinct, lwe, bits};
+    kspbs_ctx kc = {keys, bi->sk, bi->in, out, bi->lut, bi->msg, distinct, lwe, p->precision};
     size_t nk = 0;
     for (size_t i = 0; i < nb; i++) {
-        if (measure(run_kspbs, &kc, batches[i], min_time, &kp[i])) return 1;
+        if (measure(run_kspbs, &kc, batches[i], bi->min_time, &kp[i])) break;
         kp[i].errors = check_kspbs(&kc, batches[i], &kp[i].checked);
+        errors += (long)kp[i].errors;
         fprintf(stderr, "  ks_pbs batch %6zu: %9.1f/s, latency %.3f ms, errors %zu/%zu\n",
                 batches[i], batches[i] / kp[i].mean_s, 1e3 * kp[i].mean_s, kp[i].errors,
                 kp[i].checked);
         nk++;
     }
+    if (nk < nb) errors = -1;
 
-    /* Dense layer: in 512 -> out 256 per sample, random words and weights. */
+    /* Dense layer: in 512 -> out 256 per sample, the same ciphertexts. */
     linear_ctx lc = {keys, NULL, NULL, NULL, 512, 256};
     size_t lin_batch = gpu ? 16 : 1;
-    while (lin_batch > 1 && lin_batch * lc.in_f > max_batch * 2)
-        lin_batch /= 2;
     uint64_t *lin_in = malloc(lin_batch * lc.in_f * lwe * 8),
              *lin_out = malloc(lin_batch * lc.out_f * lwe * 8);
     int64_t *w = malloc(lc.in_f * lc.out_f * 8);
     point lp = {0};
     int have_linear = 0;
-    if (lin_in && lin_out && w) {
+    if (lin_in && lin_out && w && errors >= 0) {
         for (size_t i = 0; i < lin_batch * lc.in_f; i++)
-            memcpy(lin_in + i * lwe, in + (i % distinct) * lwe, lwe * 8);
+            memcpy(lin_in + i * lwe, bi->in + (i % distinct) * lwe, lwe * 8);
         for (size_t i = 0; i < lc.in_f * lc.out_f; i++)
             w[i] = (int64_t)(i * 2654435761u % 15) - 7;
         lc.in = lin_in;
         lc.out = lin_out;
         lc.w = w;
-        if (measure(run_linear, &lc, lin_batch, min_time, &lp)) return 1;
-        have_linear = 1;
-        fprintf(stderr, "  linear %zu x %zu, batch %zu: %.3f ms, %.3g ciphertext MACs/s\n", lc.in_f,
-                lc.out_f, lin_batch, 1e3 * lp.mean_s,
-                (double)(lin_batch * lc.in_f * lc.out_f) / lp.mean_s);
+        if (!measure(run_linear, &lc, lin_batch, bi->min_time, &lp)) {
+            have_linear = 1;
+            fprintf(stderr, "  linear %zu x %zu, batch %zu: %.3f ms, %.3g ciphertext MACs/s\n",
+                    lc.in_f, lc.out_f, lin_batch, 1e3 * lp.mean_s,
+                    (double)(lin_batch * lc.in_f * lc.out_f) / lp.mean_s);
+        }
     }
     free(lin_in);
     free(lin_out);
@@ -341,34 +310,25 @@ int main(int argc, char **argv) {
     point pp[32], ksp[32];
     size_t np = 0;
 #ifdef VEIL_WITH_CUDA
-    if (gpu) {
+    if (gpu && errors >= 0) {
         uint64_t *small = malloc(distinct * (p->lwe_dim + 1) * 8);
-        if (!small) return 1;
-        for (size_t i = 0; i < distinct; i++)
-            veil_keyswitch(ek, in + i * lwe, small + i * (p->lwe_dim + 1));
-        if (kernel_sweep(ek, lut, small, in, distinct, batches, nb, min_time, pp, ksp, &np))
-            fprintf(stderr, "bench_gpu: kernel sweep stopped after %zu batch sizes\n", np);
-        free(small);
+        if (small) {
+            for (size_t i = 0; i < distinct; i++)
+                veil_keyswitch(bi->ek, bi->in + i * lwe, small + i * (p->lwe_dim + 1));
+            if (kernel_sweep(bi->ek, bi->lut, small, bi->in, distinct, batches, nb, bi->min_time,
+                             pp, ksp, &np))
+                fprintf(stderr, "bench_gpu: kernel sweep stopped after %zu batch sizes\n", np);
+            free(small);
+        }
     }
 #endif
-
-    FILE *o = out_path ? fopen(out_path, "w") : stdout;
-    if (!o) {
-        fprintf(stderr, "bench_gpu: cannot write %s\n", out_path);
-        return 1;
-    }
-    fprintf(o, "{\n  \"bench\": \"bench_gpu\",\n  \"backend\": \"%s\",\n  \"device\": \"%s\",\n",
+    fprintf(o, "    {\n      \"backend\": \"%s\",\n      \"device\": \"%s\",\n",
             veil_backend_name(be), veil_backend_describe(be));
-    fprintf(o,
-            "  \"params\": {\"id\": \"%s\", \"n\": %u, \"k\": %u, \"N\": %u, \"pbs_level\": %u, "
-            "\"pbs_base_log\": %u, \"ks_level\": %u, \"ks_base_log\": %u},\n",
-            p->id, p->lwe_dim, p->glwe_dim, p->poly_size, p->pbs_level, p->pbs_base_log,
-            p->ks_level, p->ks_base_log);
-    fprintf(o, "  \"keygen_s\": %.3f,\n  \"plan_s\": %.3f,\n", keygen_s, plan_s);
+    fprintf(o, "      \"plan_s\": %.3f,\n      \"max_cts_per_call\": %zu,\n", plan_s, max_cts);
     if (have_linear)
         fprintf(o,
-                "  \"linear\": {\"batch\": %zu, \"in\": %zu, \"out\": %zu, \"latency_ms\": %.4f, "
-                "\"ct_macs_per_second\": %.4g},\n",
+                "      \"linear\": {\"batch\": %zu, \"in\": %zu, \"out\": %zu, \"latency_ms\": "
+                "%.4f, \"ct_macs_per_second\": %.4g},\n",
                 lin_batch, lc.in_f, lc.out_f, 1e3 * lp.mean_s,
                 (double)(lin_batch * lc.in_f * lc.out_f) / lp.mean_s);
     print_points(o, "ks_pbs", kp, nk, np == 0);
@@ -376,18 +336,121 @@ int main(int argc, char **argv) {
         print_points(o, "pbs_kernel", pp, np, 0);
         print_points(o, "keyswitch_kernel", ksp, np, 1);
     }
-    fprintf(o, "}\n");
-    if (out_path) fclose(o);
-    size_t errors = 0;
-    for (size_t i = 0; i < nk; i++)
-        errors += kp[i].errors;
-    free(in);
+    fprintf(o, "    }");
     free(out);
+    veil_backend_free(be);
+    return errors;
+}
+
+int main(int argc, char **argv) {
+    const char *backend = "auto", *params_id = "tfhers-2_2-tuniform-2m128", *out_path = NULL;
+    size_t max_batch = 0, cpu_max = 256;
+    double min_time = 0.5;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--backend") && i + 1 < argc)
+            backend = argv[++i];
+        else if (!strcmp(argv[i], "--params") && i + 1 < argc)
+            params_id = argv[++i];
+        else if (!strcmp(argv[i], "--max-batch") && i + 1 < argc)
+            max_batch = strtoull(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--cpu-max-batch") && i + 1 < argc)
+            cpu_max = strtoull(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--min-time") && i + 1 < argc)
+            min_time = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--out") && i + 1 < argc)
+            out_path = argv[++i];
+        else {
+            fprintf(stderr, "usage: bench_gpu [--backend auto|cpu|cuda|all] [--params ID] "
+                            "[--max-batch B] [--cpu-max-batch B] [--min-time S] [--out FILE]\n");
+            return !strcmp(argv[i], "--help") ? 0 : 2;
+        }
+    }
+    /* Which backends: all = cpu, then cuda when present. */
+    veil_backend_kind kinds[2];
+    size_t maxes[2];
+    int n_kinds = 0;
+    if (!strcmp(backend, "all")) {
+        kinds[n_kinds] = VEIL_BACKEND_CPU;
+        maxes[n_kinds++] = cpu_max;
+        if (veil_backend_cuda_available(NULL, 0)) {
+            kinds[n_kinds] = VEIL_BACKEND_CUDA;
+            maxes[n_kinds++] = max_batch;
+        }
+    } else {
+        if (veil_backend_kind_parse(backend, &kinds[0])) return die("backend");
+        maxes[0] = kinds[0] == VEIL_BACKEND_CPU && !max_batch ? cpu_max : max_batch;
+        n_kinds = 1;
+    }
+    const veil_params *p = veil_params_find(params_id);
+    if (!p) {
+        fprintf(stderr, "bench_gpu: unknown parameter set %s\n", params_id);
+        return 2;
+    }
+    veil_secret_key *sk;
+    veil_eval_key *ek;
+    veil_encryptor *enc;
+    double t = now_s();
+    if (veil_secret_key_new(p, NULL, &sk) || veil_eval_key_new(sk, NULL, NULL, &ek) ||
+        veil_encryptor_new(NULL, NULL, &enc))
+        return die("keygen");
+    const double keygen_s = now_s() - t;
+    fprintf(stderr, "bench_gpu: params %s, keygen %.2f s\n", p->id, keygen_s);
+
+    const unsigned bits = p->precision;
+    int64_t table[64];
+    for (unsigned i = 0; i < (1u << bits); i++)
+        table[i] = (int64_t)((i + 1) & ((1u << bits) - 1));
+    veil_lut *lut;
+    if (veil_lut_new(p, table, bits, 0, veil_delta(bits), &lut)) return die("lut");
+    size_t biggest = 1;
+    for (int k = 0; k < n_kinds; k++) {
+        size_t m = maxes[k] ? maxes[k] : 65536;
+        if (m > biggest) biggest = m;
+    }
+    const size_t lwe = veil_params_big_dim(p) + 1, distinct = biggest < 256 ? biggest : 256;
+    uint64_t *in = malloc(biggest * lwe * 8);
+    int64_t msg[256];
+    if (!in) {
+        fprintf(stderr, "bench_gpu: out of host memory for %zu ciphertexts\n", biggest);
+        return 1;
+    }
+    for (size_t i = 0; i < distinct; i++) {
+        msg[i] = (int64_t)(i * 7 % (1u << bits));
+        veil_encrypt_big(enc, sk, veil_encode(msg[i], bits), in + i * lwe);
+    }
+    for (size_t b = distinct; b < biggest; b++)
+        memcpy(in + b * lwe, in + (b % distinct) * lwe, lwe * 8);
+    bench_input bi = {p, sk, ek, lut, in, msg, distinct, lwe, min_time, keygen_s};
+
+    FILE *o = out_path ? fopen(out_path, "w") : stdout;
+    if (!o) {
+        fprintf(stderr, "bench_gpu: cannot write %s\n", out_path);
+        return 1;
+    }
+    fprintf(o, "{\n  \"bench\": \"bench_gpu\",\n");
+    fprintf(o,
+            "  \"params\": {\"id\": \"%s\", \"n\": %u, \"k\": %u, \"N\": %u, \"pbs_level\": %u, "
+            "\"pbs_base_log\": %u, \"ks_level\": %u, \"ks_base_log\": %u},\n",
+            p->id, p->lwe_dim, p->glwe_dim, p->poly_size, p->pbs_level, p->pbs_base_log,
+            p->ks_level, p->ks_base_log);
+    fprintf(o, "  \"keygen_s\": %.3f,\n  \"runs\": [\n", keygen_s);
+    long errors = 0;
+    int failed = 0;
+    for (int k = 0; k < n_kinds; k++) {
+        long e = bench_backend(o, kinds[k], maxes[k], &bi);
+        if (e < 0)
+            failed = 1;
+        else
+            errors += e;
+        fprintf(o, "%s\n", k + 1 < n_kinds ? "," : "");
+    }
+    fprintf(o, "  ]\n}\n");
+    if (out_path) fclose(o);
+    free(in);
     veil_lut_free(lut);
     veil_encryptor_free(enc);
     veil_eval_key_free(ek);
     veil_secret_key_free(sk);
-    veil_backend_free(be);
-    if (errors) fprintf(stderr, "bench_gpu: %zu wrong decryptions\n", errors);
-    return errors ? 1 : 0;
+    if (errors) fprintf(stderr, "bench_gpu: %ld wrong decryptions\n", errors);
+    return errors || failed ? 1 : 0;
 }

@@ -3,7 +3,7 @@
 #   1. every test binary whose source is labelled `gpu`, called by relative path;
 #   2. tests/test_gpu_ops once more under compute-sanitizer memcheck, on small
 #      batches (VEIL_TEST_GPU_SMALL=1);
-#   3. bench/bench_gpu on the cuda backend (JSON).
+#   3. bench/bench_gpu on the cpu and cuda backends of this machine (JSON).
 # Logs and JSON go to $OUT (default ./gpu-out). Exits non-zero if anything
 # failed, and also if a gpu test skipped (on this machine a skip means the
 # device was not seen).
@@ -77,7 +77,7 @@ fi
 
 if [ "$bench" = 1 ]; then
   if [ -x "$B/bench/bench_gpu" ]; then
-    run bench_gpu 420 "$B/bench/bench_gpu" --backend cuda --out "$OUT/bench_gpu.json"
+    run bench_gpu 420 "$B/bench/bench_gpu" --backend all --out "$OUT/bench_gpu.json"
     [ -f "$OUT/bench_gpu.json" ] && cat "$OUT/bench_gpu.json"
   else
     echo "gpu-check: $B/bench/bench_gpu missing"

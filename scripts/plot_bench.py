@@ -19,18 +19,20 @@ def load(paths):
     lines = []
     for path in paths:
         with open(path) as f:
-            d = json.load(f)
-        who = "%s %s" % (d.get("backend", "?"), d.get("params", {}).get("id", ""))
-        for s in SERIES:
-            pts = d.get(s) or []
-            if pts:
-                lines.append({
-                    "label": "%s: %s" % (who, s),
-                    "device": d.get("device", ""),
-                    "batch": [p["batch"] for p in pts],
-                    "per_second": [p["per_second"] for p in pts],
-                    "latency_ms": [p["latency_ms"] for p in pts],
-                })
+            top = json.load(f)
+        pid = top.get("params", {}).get("id", "")
+        for d in top.get("runs", [top]):
+            who = "%s %s" % (d.get("backend", "?"), pid)
+            for s in SERIES:
+                pts = d.get(s) or []
+                if pts:
+                    lines.append({
+                        "label": "%s: %s" % (who, s),
+                        "device": d.get("device", ""),
+                        "batch": [p["batch"] for p in pts],
+                        "per_second": [p["per_second"] for p in pts],
+                        "latency_ms": [p["latency_ms"] for p in pts],
+                    })
     return lines
 
 

@@ -173,8 +173,8 @@ def test_refuses_functional_op_naming_it():
             self.fc = qnn.QuantLinear(4, 2, weight_bit_width=4)
 
         def forward(self, x):
-            return torch.sigmoid(self.fc(self.q(x)))
-    _raises(F().eval(), (4,), r"unsupported operation 'sigmoid'")
+            return self.fc(self.q(x) * 2)
+    _raises(F().eval(), (4,), r"unsupported operation 'mul'")
 
 
 def test_refuses_unquantized_linear_input():
@@ -321,3 +321,38 @@ def test_table_over_calibration_range_when_worst_case_is_too_wide(tmp_path, monk
     assert lut["in_max"] - lut["in_min"] + 1 <= 128
     assert lut["in_min"] <= src["calib_range"][0] and src["calib_range"][1] <= lut["in_max"]
     assert src["range"][0] < lut["in_min"] or lut["in_max"] < src["range"][1]
+
+
+class ConcreteStyle(nn.Module):
+    """The way Concrete ML's QAT examples are written: return_quant_tensor=True,
+    functional torch.relu between a layer and a QuantIdentity, x.view(x.size(0), -1)."""
+
+    def __init__(self):
+        super().__init__()
+        self.q_in = qnn.QuantIdentity(bit_width=4, return_quant_tensor=True)
+        self.conv = qnn.QuantConv2d(1, 4, 3, stride=2, padding=1, bias=True, weight_bit_width=3)
+        self.q1 = qnn.QuantIdentity(bit_width=4, return_quant_tensor=True)
+        self.pool = nn.AvgPool2d(2, stride=1)
+        self.q2 = qnn.QuantIdentity(bit_width=4, return_quant_tensor=True)
+        self.fc = qnn.QuantLinear(4 * 2 * 2, 3, bias=True, weight_bit_width=3)
+
+    def forward(self, x):
+        x = self.q1(torch.relu(self.conv(self.q_in(x))))
+        x = self.q2(self.pool(x))
+        return self.fc(x.view(x.size(0), -1))
+
+
+def test_round_trip_concrete_ml_style(tmp_path):
+    torch.manual_seed(0)
+    x, y = blobs(500, 36, seed=6)
+    x = x.reshape(-1, 1, 6, 6)
+    model = fit(ConcreteStyle(), [x[:300]], y[:300])
+    path = str(tmp_path / "cml.h5")
+    rep = export(model, x[:128], x[300:], y[300:], path, name="cml", verbose=False)
+    assert validate(path) == [] and check_golden(path)[0]
+    ir = h5io.read(path)
+    assert [l["op"] for l in ir["layers"]] == ["conv2d", "lut", "avgpool2d", "lut", "flatten",
+                                               "linear"]
+    assert ir["layers"][0]["strides"].tolist() == [2, 2]
+    assert ir["layers"][0]["shape"].tolist() == [4, 3, 3]
+    assert rep["mismatch"] <= 2

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 import torch.fx
 import torch.nn as nn
+import torch.nn.functional as F
 
 import brevitas
 import brevitas.nn as qnn
@@ -51,6 +52,28 @@ ELEMENTWISE = (nn.BatchNorm1d, nn.BatchNorm2d, nn.ReLU, nn.ReLU6, nn.Sigmoid, nn
                nn.Hardtanh, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.ELU, nn.Softplus)
 IDENTITY = (nn.Identity, nn.Dropout)
 LEAF_TORCH = ELEMENTWISE + IDENTITY + (nn.AvgPool2d, nn.Flatten)
+
+
+ELEMENTWISE_FUNCS = {torch.relu, torch.sigmoid, torch.tanh, F.relu, F.relu6, F.leaky_relu,
+                     F.gelu, F.silu, F.hardtanh, F.elu, F.softplus, F.sigmoid, F.tanh}
+ELEMENTWISE_METHODS = {"relu", "sigmoid", "tanh"}
+
+
+class _Fn:
+    """An elementwise torch function or tensor method pending before a quantizer."""
+
+    def __init__(self, fn, method, args, kwargs):
+        self.fn, self.method, self.args, self.kwargs = fn, method, tuple(args), dict(kwargs)
+        self.name = method or getattr(fn, "__name__", str(fn))
+
+    def __call__(self, z):
+        if self.method:
+            return getattr(z, self.method)(*self.args, **self.kwargs)
+        return self.fn(z, *self.args, **self.kwargs)
+
+
+_BATCH = object()  # x.size(0) / x.shape[0]
+_SHAPE = object()  # x.shape
 
 
 class _Tracer(torch.fx.Tracer):
@@ -427,6 +450,39 @@ class _Exporter:
             if start != 1 or end != -1:
                 raise ExportError("%s: only flatten(x, 1) is supported" % where)
             return self.flatten(env[node.args[0]], where)
+        if t in ELEMENTWISE_FUNCS or (node.op == "call_method" and t in ELEMENTWISE_METHODS):
+            x = env[node.args[0]]
+            extra = list(node.args[1:]) + list(node.kwargs.values())
+            if any(isinstance(a, torch.fx.Node) for a in extra):
+                raise ExportError("%s: only constant extra arguments are supported" % where)
+            if isinstance(x, FloatInput):
+                raise ExportError("%s: applied to the raw model input '%s'; quantize it first"
+                                  % (where, x.name))
+            fn = _Fn(t if node.op == "call_function" else None,
+                     t if node.op == "call_method" else None, node.args[1:], node.kwargs)
+            p = self.as_pending(x)
+            return Pending(p.name, p.shape, p.lo, p.hi, p.mult, p.offset, p.modules + [fn])
+        # x.size(0), x.shape[0]: only as the batch size of a view/reshape.
+        if node.op == "call_method" and t == "size" and arg(1, "dim", None) == 0:
+            return _BATCH
+        if t is getattr and node.args[1] == "shape":
+            return _SHAPE
+        if t is operator.getitem and env.get(node.args[0]) is _SHAPE and node.args[1] == 0:
+            return _BATCH
+        if (node.op == "call_method" and t in ("view", "reshape")) or t is torch.reshape:
+            dims = list(node.args[1:])
+            if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+                dims = list(dims[0])
+            x = env[node.args[0]]
+            n = int(np.prod(x.shape)) if not isinstance(x, FloatInput) else -2
+            dims = [_BATCH if isinstance(d, torch.fx.Node) and env.get(d) is _BATCH else d
+                    for d in dims]
+            ok = len(dims) == 2 and ((dims[0] is _BATCH and dims[1] in (-1, n))
+                                     or (dims[0] == -1 and dims[1] == n))
+            if not ok:
+                raise ExportError("%s: only reshaping to (batch, -1), i.e. a flatten, is "
+                                  "supported" % where)
+            return self.flatten(x, where)
         raise ExportError("unsupported operation %s" % where)
 
     def walk(self):
@@ -474,7 +530,7 @@ class _Exporter:
             if isinstance(v, Pending) and v.modules:
                 raise ExportError("%s goes through float modules (%s) after its last integer "
                                   "layer; end the model with a quantizer or the linear layer" % (
-                                      where, ", ".join(type(m).__name__ for m in v.modules)))
+                                      where, ", ".join(getattr(m, "name", type(m).__name__) for m in v.modules)))
             if isinstance(v, Quant):
                 scale, zp = np.array([v.scale]), np.array([0.0])
             else:

@@ -53,7 +53,9 @@ static veil_status alloc_inputs(const veil_model *m, veil_model_samples *s, cons
 static int h5_exists(hid_t f, const char *p) {
     /* H5Lexists fails on a missing intermediate group: check each level */
     char buf[512];
-    snprintf(buf, sizeof buf, "%s", p);
+    size_t len = strlen(p);
+    if (len >= sizeof buf) return 0;
+    memcpy(buf, p, len + 1);
     for (char *c = buf + 1; *c; c++) {
         if (*c == '/') {
             *c = 0;

@@ -15,7 +15,8 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 req="$here/models/requirements.txt"
-venv="${VEIL_VENV:-$HOME/.cache/veil/venv}"
+home="${HOME:-$(getent passwd "$(id -u)" 2>/dev/null | cut -d: -f6)}"
+venv="${VEIL_VENV:-${home:-/tmp}/.cache/veil/venv}"
 py="${VEIL_PYTHON:-python3}"
 
 die() { echo "setup-python: $*" >&2; exit 1; }

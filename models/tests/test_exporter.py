@@ -356,3 +356,58 @@ def test_round_trip_concrete_ml_style(tmp_path):
     assert ir["layers"][0]["strides"].tolist() == [2, 2]
     assert ir["layers"][0]["shape"].tolist() == [4, 3, 3]
     assert rep["mismatch"] <= 2
+
+
+class TwoHeads(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.q = qnn.QuantIdentity(bit_width=4)
+        self.fc = qnn.QuantLinear(5, 6, bias=True, weight_bit_width=4)
+        self.act = qnn.QuantReLU(bit_width=4)
+        self.h1 = qnn.QuantLinear(6, 3, bias=True, weight_bit_width=4)
+        self.h2 = qnn.QuantLinear(6, 2, bias=True, weight_bit_width=4)
+
+    def forward(self, x):
+        h = self.act(self.fc(self.q(x)))
+        return self.h1(h), self.h2(h)
+
+
+def test_round_trip_two_outputs(tmp_path):
+    torch.manual_seed(0)
+    x, y = blobs(400, 5, seed=7)
+    model = TwoHeads()
+    opt = torch.optim.Adam(model.parameters(), lr=0.02)
+    xt, yt = torch.as_tensor(x[:300]), torch.as_tensor(y[:300])
+    for _ in range(100):
+        model.train()
+        a, b = model(xt)
+        loss = nn.functional.cross_entropy(a, yt) + nn.functional.cross_entropy(b, yt % 2)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    path = str(tmp_path / "heads.h5")
+    export(model, x[:128], x[300:], y[300:], path, name="heads", verbose=False)
+    assert validate(path) == [] and check_golden(path)[0]
+    ir = h5io.read(path)
+    assert [(o["name"], o["index"]) for o in ir["outputs"]] == [("y0", 0), ("y1", 1)]
+    assert ir["golden"]["outputs"]["y1"].shape == (64, 2)
+
+
+def test_export_fails_when_integer_path_disagrees(tmp_path, monkeypatch):
+    """The accuracy check can fail: a Brevitas forward that disagrees is caught."""
+    import importlib
+    ex = importlib.import_module("veil_export.export")
+    real = ex._float_forward
+
+    def shifted(model, inputs):
+        outs = real(model, inputs)
+        return [np.roll(o, 1, axis=1) for o in outs]
+    monkeypatch.setattr(ex, "_float_forward", shifted)
+    torch.manual_seed(0)
+    x, y = blobs(400, 6, seed=1)
+    model = fit(Small(), [x[:300]], y[:300])
+    with pytest.raises(ExportError, match="differs from Brevitas"):
+        export(model, x[:128], x[300:], y[300:], str(tmp_path / "never.h5"), name="n",
+               verbose=False)
+    assert not os.path.exists(str(tmp_path / "never.h5"))

@@ -1,0 +1,54 @@
+/* veil/deploy.h — what the client (`veil keygen|encrypt|decrypt|remote`) and
+ * the server (`veil-server`) must agree on, beyond the file formats of
+ * veil/serialize.h.
+ *
+ * Program fingerprint. A ciphertext batch file carries a 32-byte "model fp"
+ * (veil/serialize.h): veil fills it with veil_program_fingerprint(), a
+ * BLAKE2b-256 over everything of the compiled program that decides what a
+ * ciphertext means: the parameter set, the encoding width, every node (kind,
+ * operands, shape, range, weights, biases, tables, rounding). Two programs with
+ * the same fingerprint evaluate the same function on the same encoding, so a
+ * batch encrypted for one can be run by the other; anything else (another
+ * model, other compile options that change a table or the width) gives another
+ * fingerprint and the server refuses the batch (400, "model_mismatch").
+ *
+ * Wire layout of a batch of S samples (client -> server, and back). A model
+ * with inputs 0..I-1 of sizes n_0..n_{I-1} elements: the batch holds
+ * S * (n_0 + ... + n_{I-1}) big-key LWEs (dimension k*N), sample-major:
+ * sample 0's input 0 elements, then its input 1 elements, ..., then sample 1.
+ * Results likewise with the outputs. Sample-major keeps a batch of S samples
+ * the concatenation of S one-sample batches, which is what lets the server
+ * merge requests (dynamic batching) and split the result back. */
+#ifndef VEIL_DEPLOY_H
+#define VEIL_DEPLOY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "veil/program.h"
+#include "veil/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VEIL_PROGRAM_FP_BYTES 32
+
+/* BLAKE2b-256 of the program's canonical description (see above). */
+void veil_program_fingerprint(const veil_program *p, uint8_t fp[VEIL_PROGRAM_FP_BYTES]);
+
+/* Ciphertexts per sample over all inputs / all outputs. */
+size_t veil_program_sample_in_cts(const veil_program *p);
+size_t veil_program_sample_out_cts(const veil_program *p);
+
+/* Lower-case hex of n bytes into out (2n + 1 bytes). */
+void veil_hex(const uint8_t *b, size_t n, char *out);
+
+/* Key ids: 32 lower-case hex characters (128 random bits). 1 if s is one. */
+#define VEIL_KEY_ID_CHARS 32
+int veil_key_id_valid(const char *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,93 @@
+/* veil/server.h — veil-server, the HTTP inference service, as a library:
+ * `veil-server` (host/veil-server.c) is a thin main around it, and the tests
+ * and the load benchmark start it in-process on a free loopback port.
+ *
+ * At start: load the model, compile it once (the same compile options a
+ * client uses, so both sides get the same program fingerprint), create the
+ * backend, open (create) the keys directory, listen.
+ *
+ * HTTP API (JSON errors: {"error": "<code>", "message": "<what and where>"}):
+ *   POST /v1/keys        body: a serialized, seeded evaluation key
+ *                        (veil/serialize.h, "VEILEK01") for the program's
+ *                        parameter set. -> 201 {"key_id": "<32 hex>", ...}.
+ *                        The id is 128 random bits (libsodium randombytes):
+ *                        holding it is what lets a client use the key. The key
+ *                        is stored as <keys-dir>/<id>.vek, so a restart (or
+ *                        another server sharing the directory) keeps it. A
+ *                        secret key ("VEILSK01") is refused with 400
+ *                        secret_key_refused and never stored.
+ *   GET  /v1/keys/<id>   200 {"key_id", "params_id", "key_fp"} or 404.
+ *   POST /v1/infer       key id in the header `X-Veil-Key-Id` or the query
+ *                        `?key_id=`; body: a ciphertext batch (raw or seeded)
+ *                        of S samples in the sample-major layout of
+ *                        veil/deploy.h, with the program's params id, the
+ *                        program fingerprint and the key's fingerprint.
+ *                        -> 200 application/octet-stream: the result batch
+ *                        (raw), S samples of the outputs, same fingerprints.
+ *                        Response headers X-Veil-Batch-Samples (samples of
+ *                        the backend batch the request ran in) and
+ *                        X-Veil-Queue-Ms / X-Veil-Exec-Ms.
+ *   GET  /v1/model       inputs, shapes, quantization, parameter set id,
+ *                        program fingerprint, layout sizes.
+ *   GET  /v1/health      200 {"status":"ok"} or 503 when the backend is dead.
+ *   GET  /metrics        Prometheus text format.
+ * Status codes: 400 malformed body / wrong kind / params or model mismatch,
+ * 403 batch encrypted under another key than the key id's, 404 unknown key id
+ * or path, 405 wrong method, 413 body over the limit (or batch over
+ * --max-request-samples), 503 queue full / too many requests / backend dead,
+ * 504 per-request timeout, 500 evaluation failed.
+ *
+ * Dynamic batching: one worker owns the backend. It takes the oldest queued
+ * request, waits up to max_wait_ms (from that request's arrival) for more
+ * requests under the SAME key id, merges them up to max_batch samples into one
+ * veil_plan_execute, and splits the result back. Batches never mix key ids.
+ * Plans (evaluation keys resident in the backend) form an LRU cache of
+ * key_cache entries. */
+#ifndef VEIL_SERVER_H
+#define VEIL_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "veil/backend.h"
+#include "veil/program.h"
+#include "veil/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct veil_server veil_server;
+
+typedef struct veil_server_options {
+    const char *model_path;
+    veil_compile_options compile;
+    veil_backend_kind backend;
+    const char *listen;         /* "HOST:PORT", IPv4 or [IPv6]; port 0: any free port */
+    const char *keys_dir;       /* created (0700) if missing */
+    size_t max_batch;           /* samples per backend batch (default 16) */
+    unsigned max_wait_ms;       /* batching window (default 10) */
+    size_t max_body;            /* bytes of an infer body (default 64 MiB) */
+    size_t max_request_samples; /* samples of one infer request (default 1024) */
+    unsigned max_inflight;      /* concurrent requests being handled (default 64) */
+    size_t max_queue;           /* queued infer requests (default 256) */
+    unsigned timeout_ms;        /* per infer request, queue + execution (default 300000) */
+    size_t key_cache;           /* plans resident in the backend (default 4) */
+    int verbose;                /* log each request to stderr */
+} veil_server_options;
+
+void veil_server_options_default(veil_server_options *o);
+
+/* Loads, compiles, listens; returns once the server accepts connections. */
+veil_status veil_server_start(const veil_server_options *o, veil_server **out);
+/* The port it listens on (useful with port 0). */
+uint16_t veil_server_port(const veil_server *s);
+/* The compiled program (borrowed, valid until stop). */
+const veil_program *veil_server_program(const veil_server *s);
+/* Stops listening, fails queued requests with 503, frees everything. NULL ok. */
+void veil_server_stop(veil_server *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,190 @@
+/* request.c — route parsing and validation of uploads (see request.h). */
+#include "request.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+int srv_fail(srv_error *e, int status, const char *code, const char *fmt, ...) {
+    e->status = status;
+    snprintf(e->code, sizeof e->code, "%s", code);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof e->message, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+srv_route srv_route_parse(const char *method, const char *path, char key_id[VEIL_KEY_ID_CHARS + 1],
+                          srv_error *e) {
+    const int get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+    const int post = !strcmp(method, "POST");
+    static const struct {
+        const char *path;
+        srv_route route;
+        int is_post;
+    } fixed[] = {
+        {"/v1/health", SRV_HEALTH, 0},  {"/v1/model", SRV_MODEL, 0}, {"/metrics", SRV_METRICS, 0},
+        {"/v1/keys", SRV_KEYS_POST, 1}, {"/v1/infer", SRV_INFER, 1},
+    };
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
+        if (strcmp(path, fixed[i].path)) continue;
+        if (fixed[i].is_post ? post : get) return fixed[i].route;
+        srv_fail(e, 405, "method_not_allowed", "%s %s: use %s", method, path,
+                 fixed[i].is_post ? "POST" : "GET");
+        return SRV_NOT_FOUND;
+    }
+    static const char kp[] = "/v1/keys/";
+    if (!strncmp(path, kp, sizeof kp - 1)) {
+        const char *id = path + sizeof kp - 1;
+        if (!get) {
+            srv_fail(e, 405, "method_not_allowed", "%s /v1/keys/<id>: use GET", method);
+            return SRV_NOT_FOUND;
+        }
+        if (!veil_key_id_valid(id)) {
+            srv_fail(e, 404, "unknown_key", "/v1/keys/<id>: not a key id (32 lower-case hex)");
+            return SRV_NOT_FOUND;
+        }
+        memcpy(key_id, id, VEIL_KEY_ID_CHARS + 1);
+        return SRV_KEY_GET;
+    }
+    srv_fail(e, 404, "not_found",
+             "no such path (see GET /v1/model, POST /v1/keys, POST /v1/infer)");
+    return SRV_NOT_FOUND;
+}
+
+void srv_program_info_init(srv_program_info *pi, const veil_program *prog, size_t max_samples) {
+    memset(pi, 0, sizeof *pi);
+    pi->prog = prog;
+    veil_program_fingerprint(prog, pi->fp);
+    pi->in_cts = veil_program_sample_in_cts(prog);
+    pi->out_cts = veil_program_sample_out_cts(prog);
+    pi->big_dim = prog->params ? veil_params_big_dim(prog->params) : 0;
+    pi->max_samples = max_samples;
+}
+
+static const char *kind_name(veil_serial_kind k) {
+    switch (k) {
+    case VEIL_SERIAL_SECRET_KEY:
+        return "a secret key";
+    case VEIL_SERIAL_EVAL_KEY:
+        return "an evaluation key";
+    case VEIL_SERIAL_CT_BATCH:
+        return "a ciphertext batch";
+    case VEIL_SERIAL_CT_SEEDED:
+        return "a seeded ciphertext batch";
+    }
+    return "unknown";
+}
+
+int srv_parse_key_upload(const srv_program_info *pi, const uint8_t *body, size_t len,
+                         veil_eval_key **out, srv_error *e) {
+    veil_serial_kind kind;
+    const veil_params *params;
+    if (veil_serial_peek(body, len, &kind, &params) != VEIL_OK)
+        return srv_fail(e, 400, "malformed_key", "body: %s", veil_error_message());
+    if (kind == VEIL_SERIAL_SECRET_KEY)
+        return srv_fail(e, 400, "secret_key_refused",
+                        "body is a SECRET key file (VEILSK01): it never leaves the client; upload "
+                        "the evaluation key (eval.key) instead. Nothing was stored.");
+    if (kind != VEIL_SERIAL_EVAL_KEY)
+        return srv_fail(e, 400, "wrong_kind", "body is %s, expected an evaluation key (VEILEK01)",
+                        kind_name(kind));
+    if (params != pi->prog->params)
+        return srv_fail(e, 400, "params_mismatch",
+                        "evaluation key is for parameter set %s, this model runs %s", params->id,
+                        pi->prog->params->id);
+    veil_eval_key *ek;
+    if (veil_eval_key_deserialize(body, len, &ek) != VEIL_OK)
+        return srv_fail(e, 400, "malformed_key", "evaluation key: %s", veil_error_message());
+    *out = ek;
+    return 0;
+}
+
+int srv_parse_infer_batch(const srv_program_info *pi, const uint8_t *body, size_t len,
+                          const uint8_t *key_fp, veil_ct_batch **out, size_t *samples,
+                          srv_error *e) {
+    veil_serial_kind kind;
+    const veil_params *params;
+    if (veil_serial_peek(body, len, &kind, &params) != VEIL_OK)
+        return srv_fail(e, 400, "malformed_batch", "body: %s", veil_error_message());
+    if (kind == VEIL_SERIAL_SECRET_KEY)
+        return srv_fail(
+            e, 400, "secret_key_refused",
+            "body is a SECRET key file: it never leaves the client; nothing was stored");
+    if (kind != VEIL_SERIAL_CT_BATCH && kind != VEIL_SERIAL_CT_SEEDED)
+        return srv_fail(e, 400, "wrong_kind", "body is %s, expected a ciphertext batch",
+                        kind_name(kind));
+    if (params != pi->prog->params)
+        return srv_fail(e, 400, "params_mismatch",
+                        "batch is for parameter set %s, this model runs %s", params->id,
+                        pi->prog->params->id);
+    /* What max_samples samples take once the masks are regenerated. */
+    const uint64_t cap = (uint64_t)pi->max_samples * pi->in_cts * ((uint64_t)pi->big_dim + 1) * 8;
+    veil_ct_batch *b;
+    veil_status st = veil_ct_batch_deserialize_limited(body, len, cap, &b);
+    if (st == VEIL_ERR_UNSUPPORTED)
+        return srv_fail(e, 413, "batch_too_large", "batch: %s (at most %zu samples per request)",
+                        veil_error_message(), pi->max_samples);
+    if (st != VEIL_OK)
+        return srv_fail(e, 400, "malformed_batch", "batch: %s", veil_error_message());
+    int rc = 0;
+    if (b->dim != pi->big_dim)
+        rc = srv_fail(e, 400, "wrong_dimension",
+                      "batch: ciphertexts of dimension %u, the program takes big-key LWEs of "
+                      "dimension %u",
+                      b->dim, pi->big_dim);
+    else if (memcmp(b->model_fp, pi->fp, VEIL_PROGRAM_FP_BYTES) != 0)
+        rc = srv_fail(e, 400, "model_mismatch",
+                      "batch: encrypted for another model or other compile options (model "
+                      "fingerprint differs; see GET /v1/model)");
+    else if (b->count == 0 || b->count % pi->in_cts != 0)
+        rc = srv_fail(e, 400, "malformed_batch",
+                      "batch: %llu ciphertexts is not a whole number of samples of %zu "
+                      "ciphertexts",
+                      (unsigned long long)b->count, pi->in_cts);
+    else if (b->count / pi->in_cts > pi->max_samples)
+        rc = srv_fail(e, 413, "batch_too_large", "batch: %llu samples, at most %zu per request",
+                      (unsigned long long)(b->count / pi->in_cts), pi->max_samples);
+    else if (key_fp && memcmp(b->key_fp, key_fp, VEIL_KEY_FP_BYTES) != 0)
+        rc = srv_fail(e, 403, "key_mismatch",
+                      "batch: encrypted under another secret key than the evaluation key of this "
+                      "key id");
+    if (rc) {
+        veil_ct_batch_free(b);
+        return rc;
+    }
+    *samples = (size_t)(b->count / pi->in_cts);
+    *out = b;
+    return 0;
+}
+
+int srv_key_file_header(const char *path, uint8_t key_fp[VEIL_KEY_FP_BYTES],
+                        char params_id[VEIL_SERIAL_PARAMS_ID_BYTES]) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    uint8_t h[VEIL_SERIAL_HEADER_BYTES];
+    size_t n = fread(h, 1, sizeof h, f);
+    fclose(f);
+    if (n != sizeof h || memcmp(h, "VEILEK01", 8) != 0) return -1;
+    memcpy(key_fp, h + 64, VEIL_KEY_FP_BYTES);
+    memcpy(params_id, h + 16, VEIL_SERIAL_PARAMS_ID_BYTES);
+    params_id[VEIL_SERIAL_PARAMS_ID_BYTES - 1] = 0;
+    return 0;
+}
+
+void srv_json_escape(const char *s, char *out, size_t cap) {
+    size_t o = 0;
+    for (; *s && o + 7 < cap; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)c;
+        } else if (c < 0x20) {
+            o += (size_t)snprintf(out + o, cap - o, "\\u%04x", c);
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    out[o] = 0;
+}

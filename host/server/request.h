@@ -1,0 +1,77 @@
+/* request.h — the parts of veil-server that read what a client sent: routes,
+ * key ids, evaluation-key uploads and ciphertext batches. No sockets here, so
+ * the libFuzzer target (fuzz_request.c) and the tests can drive them
+ * directly. Every refusal fills an srv_error: the HTTP status, a short code
+ * and a message naming what was wrong. */
+#ifndef VEIL_SERVER_REQUEST_H
+#define VEIL_SERVER_REQUEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "veil/deploy.h"
+#include "veil/program.h"
+#include "veil/serialize.h"
+#include "veil/tfhe.h"
+
+typedef struct srv_error {
+    int status;        /* HTTP status */
+    char code[40];     /* machine-readable: "malformed_batch", "params_mismatch", ... */
+    char message[320]; /* human-readable: what and where */
+} srv_error;
+
+/* Sets *e and returns e->status. */
+int srv_fail(srv_error *e, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+typedef enum srv_route {
+    SRV_NOT_FOUND = 0,
+    SRV_HEALTH,
+    SRV_MODEL,
+    SRV_METRICS,
+    SRV_KEYS_POST,
+    SRV_KEY_GET,
+    SRV_INFER,
+} srv_route;
+
+/* Routes method + path (query string already split off by the HTTP layer).
+ * SRV_KEY_GET fills key_id (validated: 32 lower-case hex). On a refusal
+ * returns SRV_NOT_FOUND with e set (404, or 405 for a known path with the
+ * wrong method). */
+srv_route srv_route_parse(const char *method, const char *path, char key_id[VEIL_KEY_ID_CHARS + 1],
+                          srv_error *e);
+
+/* What the server checks requests against. */
+typedef struct srv_program_info {
+    const veil_program *prog;
+    uint8_t fp[VEIL_PROGRAM_FP_BYTES];
+    size_t in_cts, out_cts; /* per sample */
+    uint32_t big_dim;       /* k*N */
+    size_t max_samples;     /* per request */
+} srv_program_info;
+
+void srv_program_info_init(srv_program_info *pi, const veil_program *prog, size_t max_samples);
+
+/* An evaluation-key upload: refuses secret keys (400 secret_key_refused),
+ * other kinds, other parameter sets, and anything the deserializer rejects.
+ * On success *out is the loaded key (the caller frees it). */
+int srv_parse_key_upload(const srv_program_info *pi, const uint8_t *body, size_t len,
+                         veil_eval_key **out, srv_error *e);
+
+/* A ciphertext batch for POST /v1/infer: well formed (checksum, sizes),
+ * the program's parameter set, the big dimension, the program fingerprint, a
+ * whole number of samples (1..max_samples), and, when key_fp is not NULL,
+ * encrypted under that key (403 key_mismatch otherwise). */
+int srv_parse_infer_batch(const srv_program_info *pi, const uint8_t *body, size_t len,
+                          const uint8_t *key_fp, veil_ct_batch **out, size_t *samples,
+                          srv_error *e);
+
+/* Reads the header of a stored evaluation key file: the key fingerprint and
+ * the params id. 0 on success, -1 if the file does not exist or is not one. */
+int srv_key_file_header(const char *path, uint8_t key_fp[VEIL_KEY_FP_BYTES],
+                        char params_id[VEIL_SERIAL_PARAMS_ID_BYTES]);
+
+/* Appends s to the buffer as a JSON string body (no quotes), escaped. */
+void srv_json_escape(const char *s, char *out, size_t cap);
+
+#endif

@@ -1,0 +1,176 @@
+/* veil-server — serves one compiled model on encrypted data over HTTP.
+ *
+ *   veil-server --model MODEL [--backend auto|cpu|cuda] [--listen HOST:PORT]
+ *               [--keys-dir DIR] [--max-batch N] [--max-wait-ms MS]
+ *               [--max-body BYTES] [--max-request-samples N] [--max-inflight N]
+ *               [--max-queue N] [--timeout-ms MS] [--key-cache N]
+ *               [compile options, as `veil compile`] [--verbose]
+ *
+ * The HTTP API and the batching are described in veil/server.h. Stops
+ * cleanly on SIGINT / SIGTERM. */
+#define _POSIX_C_SOURCE 200809L
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "veil/server.h"
+
+static const char k_usage[] =
+    "usage: veil-server --model MODEL [options]\n"
+    "serves MODEL on encrypted data: POST /v1/keys, POST /v1/infer, GET /v1/model,\n"
+    "GET /v1/keys/<id>, GET /v1/health, GET /metrics\n\n"
+    "options:\n"
+    "  --model MODEL             the .h5 model (compiled once at start)\n"
+    "  --backend auto|cpu|cuda   default auto (cuda when built with CUDA and a GPU is present)\n"
+    "  --listen HOST:PORT        default 127.0.0.1:8080 (port 0: any free port; [::1]:PORT for\n"
+    "                            IPv6). Put a TLS reverse proxy in front for remote clients.\n"
+    "  --keys-dir DIR            where uploaded evaluation keys live (default ./veil-keys,\n"
+    "                            created 0700); servers may share one directory\n"
+    "  --max-batch N             samples per backend batch (default 16)\n"
+    "  --max-wait-ms MS          how long the batcher waits for more requests (default 10)\n"
+    "  --max-body BYTES          largest infer body (default 67108864); key uploads are\n"
+    "                            limited to the size of an evaluation key\n"
+    "  --max-request-samples N   samples per infer request (default 1024)\n"
+    "  --max-inflight N          concurrent requests (default 64; more: 503)\n"
+    "  --max-queue N             queued infer requests (default 256; more: 503)\n"
+    "  --timeout-ms MS           per infer request, queue and execution (default 300000)\n"
+    "  --key-cache N             evaluation keys resident in the backend, LRU (default 4)\n"
+    "  --rounding-bits N|none, --rounding exact|approximate, --bounds calibration|worst-case,\n"
+    "  --p-error P, --params ID  compile options; must match the clients' (`veil keygen`)\n"
+    "  --verbose                 log refusals and uploads to stderr\n";
+
+static int parse_size(const char *opt, const char *v, size_t *out) {
+    char *e;
+    unsigned long long n = v ? strtoull(v, &e, 10) : 0;
+    if (!v || *e || n == 0 || v[0] == '-') {
+        fprintf(stderr, "veil-server: %s: expected a positive integer\n", opt);
+        return -1;
+    }
+    *out = (size_t)n;
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    veil_server_options o;
+    veil_server_options_default(&o);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        size_t n;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(k_usage, stdout);
+            return 0;
+        } else if (!strcmp(a, "--verbose")) {
+            o.verbose = 1;
+            continue;
+        }
+        if (!v) {
+            fprintf(stderr, "veil-server: %s: missing value or unknown option\n%s", a, k_usage);
+            return 2;
+        }
+        i++;
+        if (!strcmp(a, "--model")) {
+            o.model_path = v;
+        } else if (!strcmp(a, "--backend")) {
+            if (veil_backend_kind_parse(v, &o.backend) != VEIL_OK) {
+                fprintf(stderr, "veil-server: --backend %s: expected auto, cpu or cuda\n", v);
+                return 2;
+            }
+        } else if (!strcmp(a, "--listen")) {
+            o.listen = v;
+        } else if (!strcmp(a, "--keys-dir")) {
+            o.keys_dir = v;
+        } else if (!strcmp(a, "--rounding-bits")) {
+            if (!strcmp(v, "none"))
+                o.compile.rounding_bits = 0;
+            else if (parse_size(a, v, &n) || n > VEIL_MAX_BITS)
+                return 2;
+            else
+                o.compile.rounding_bits = (unsigned)n;
+        } else if (!strcmp(a, "--rounding")) {
+            if (veil_rounding_parse(v, &o.compile.rounding) != VEIL_OK) {
+                fprintf(stderr, "veil-server: --rounding: expected exact or approximate\n");
+                return 2;
+            }
+        } else if (!strcmp(a, "--bounds")) {
+            if (veil_bounds_parse(v, &o.compile.bounds) != VEIL_OK) {
+                fprintf(stderr, "veil-server: --bounds: expected calibration or worst-case\n");
+                return 2;
+            }
+        } else if (!strcmp(a, "--p-error")) {
+            char *e;
+            double p = strtod(v, &e);
+            if (*e || !(p > 0 && p < 1)) {
+                fprintf(stderr, "veil-server: --p-error: expected a probability in (0, 1)\n");
+                return 2;
+            }
+            o.compile.p_error = p;
+        } else if (!strcmp(a, "--params")) {
+            o.compile.params_id = v;
+        } else {
+            size_t *dst = NULL;
+            unsigned *udst = NULL;
+            if (!strcmp(a, "--max-batch"))
+                dst = &o.max_batch;
+            else if (!strcmp(a, "--max-body"))
+                dst = &o.max_body;
+            else if (!strcmp(a, "--max-request-samples"))
+                dst = &o.max_request_samples;
+            else if (!strcmp(a, "--max-queue"))
+                dst = &o.max_queue;
+            else if (!strcmp(a, "--key-cache"))
+                dst = &o.key_cache;
+            else if (!strcmp(a, "--max-wait-ms"))
+                udst = &o.max_wait_ms;
+            else if (!strcmp(a, "--max-inflight"))
+                udst = &o.max_inflight;
+            else if (!strcmp(a, "--timeout-ms"))
+                udst = &o.timeout_ms;
+            if (!dst && !udst) {
+                fprintf(stderr, "veil-server: unknown option %s\n%s", a, k_usage);
+                return 2;
+            }
+            if (!strcmp(a, "--max-wait-ms") && !strcmp(v, "0")) {
+                o.max_wait_ms = 0;
+                continue;
+            }
+            if (parse_size(a, v, &n)) return 2;
+            if (dst)
+                *dst = n;
+            else if (n > 0xffffffffu) {
+                fprintf(stderr, "veil-server: %s %s: too large\n", a, v);
+                return 2;
+            } else
+                *udst = (unsigned)n;
+        }
+    }
+    if (!o.model_path) {
+        fprintf(stderr, "veil-server: --model MODEL is required\n%s", k_usage);
+        return 2;
+    }
+    /* Block the stop signals in every thread (the server's threads inherit
+     * the mask), then wait for one here. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    veil_server *s;
+    veil_status st = veil_server_start(&o, &s);
+    if (st) {
+        fprintf(stderr, "veil-server: %s\n", veil_error_message());
+        return 1;
+    }
+    const veil_program *p = veil_server_program(s);
+    fprintf(stderr,
+            "veil-server: model %s, parameters %s, %llu PBS per sample; keys in %s; listening on "
+            "%s (port %u)\n",
+            o.model_path, p->params->id, (unsigned long long)p->pbs_per_sample, o.keys_dir,
+            o.listen, veil_server_port(s));
+    int sig = 0;
+    sigwait(&set, &sig);
+    fprintf(stderr, "veil-server: signal %d, stopping\n", sig);
+    veil_server_stop(s);
+    return 0;
+}

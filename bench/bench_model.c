@@ -1,0 +1,262 @@
+/* bench_model — per sample model: accuracy and per-sample latency of
+ * simulate, cpu and cuda (when built and present) for several batch sizes,
+ * as JSON.
+ *
+ *   bench_model [--models a.h5,b.h5] [--enc-models tiny.h5] [--modes simulate,cpu,cuda]
+ *               [--batches 1,4,16] [--samples N] [--rounding-bits N|none]
+ *               [--out FILE.json]
+ *
+ * Encrypted modes run only the --enc-models (default: models/tiny.h5; the
+ * others need N = 32768 sets at 8-bit lookups), on the first --samples golden
+ * inputs (default 8), and report the agreement with simulate. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "veil/backend.h"
+#include "veil/exec.h"
+#include "veil/loader.h"
+#include "veil/program.h"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int in_list(const char *list, const char *item) {
+    size_t n = strlen(item);
+    for (const char *p = list; (p = strstr(p, item)); p += n)
+        if ((p == list || p[-1] == ',') && (p[n] == 0 || p[n] == ',')) return 1;
+    return 0;
+}
+
+static double accuracy(const veil_program *p, int64_t *const *out, const int64_t *labels,
+                       size_t n) {
+    if (!labels) return NAN;
+    size_t sz = veil_program_output_size(p, 0), ok = 0;
+    for (size_t s = 0; s < n; s++)
+        ok += (int64_t)veil_argmax(out[0] + s * sz, sz) == labels[s];
+    return (double)ok / (double)n;
+}
+
+static void json_num(FILE *f, const char *k, double v, int last) {
+    if (isfinite(v))
+        fprintf(f, "\"%s\": %.9g%s", k, v, last ? "" : ", ");
+    else
+        fprintf(f, "\"%s\": null%s", k, last ? "" : ", ");
+}
+
+static int first_result = 1;
+
+static void emit(FILE *f, const veil_model *m, const veil_program *p, const char *mode,
+                 const char *device, size_t batch, size_t n, double lat, double acc, double agree) {
+    fprintf(
+        f, "%s\n    {\"model\": \"%s\", \"mode\": \"%s\", \"device\": \"%s\", \"params\": \"%s\", ",
+        first_result ? "" : ",", m->name, mode, device, p->params ? p->params->id : "");
+    first_result = 0;
+    fprintf(f, "\"batch\": %zu, \"samples\": %zu, \"pbs_per_sample\": %llu, ", batch, n,
+            (unsigned long long)p->pbs_per_sample);
+    json_num(f, "latency_s_per_sample", lat, 0);
+    json_num(f, "accuracy", acc, 0);
+    json_num(f, "brevitas_accuracy", m->brevitas_accuracy, 0);
+    json_num(f, "agreement_with_simulate", agree, 1);
+    fprintf(f, "}");
+    fflush(f);
+    fprintf(stderr,
+            "%-12s %-8s batch %-4zu %6zu samples  %12.4g s/sample  accuracy %.4f  agree %.4f\n",
+            m->name, mode, batch, n, lat, acc, agree);
+}
+
+static int bench_encrypted(FILE *f, const veil_model *m, const veil_program *p,
+                           veil_backend_kind kind, const char *mode, const char *batches, size_t n,
+                           int64_t *const *sim) {
+    veil_backend *be = NULL;
+    if (veil_backend_new(kind, &be) != VEIL_OK) {
+        fprintf(stderr, "bench_model: %s skipped: %s\n", mode, veil_error_message());
+        return 0;
+    }
+    veil_secret_key *sk = NULL;
+    veil_eval_key *ek = NULL;
+    veil_encryptor *enc = NULL;
+    int rc = 1;
+    if (veil_secret_key_new(p->params, NULL, &sk) || veil_eval_key_new(sk, NULL, NULL, &ek) ||
+        veil_encryptor_new(NULL, NULL, &enc))
+        goto out;
+    const size_t lwe = veil_program_ct_words(p);
+    char *bl = strdup(batches);
+    char *save = NULL;
+    for (char *tok = strtok_r(bl, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        size_t b = (size_t)strtoul(tok, NULL, 10);
+        if (b == 0 || b > n) continue;
+        veil_plan *plan = NULL;
+        if (veil_plan_new(p, ek, be, b, &plan) != VEIL_OK) {
+            fprintf(stderr, "bench_model: plan: %s\n", veil_error_message());
+            break;
+        }
+        uint64_t *ci[8] = {0}, *co[8] = {0};
+        int64_t *dec[8] = {0};
+        for (uint32_t i = 0; i < p->n_inputs; i++)
+            ci[i] = malloc(b * veil_program_input_size(p, i) * lwe * 8);
+        for (uint32_t o = 0; o < p->n_outputs; o++) {
+            co[o] = malloc(b * veil_program_output_size(p, o) * lwe * 8);
+            dec[o] = malloc(n * veil_program_output_size(p, o) * 8);
+        }
+        size_t runs = (n / b) * b; /* whole batches only */
+        double t = 0;
+        int ok = 1;
+        for (size_t s0 = 0; ok && s0 < runs; s0 += b) {
+            for (uint32_t i = 0; i < p->n_inputs; i++)
+                ok &= veil_program_encrypt(p, enc, sk, i,
+                                           m->golden.inputs[i] + s0 * veil_program_input_size(p, i),
+                                           b, ci[i]) == VEIL_OK;
+            double t0 = now_s();
+            ok &= veil_plan_execute(plan, (const uint64_t *const *)ci, b, co) == VEIL_OK;
+            t += now_s() - t0;
+            for (uint32_t o = 0; ok && o < p->n_outputs; o++)
+                ok &= veil_program_decrypt(p, sk, o, co[o], b,
+                                           dec[o] + s0 * veil_program_output_size(p, o)) == VEIL_OK;
+        }
+        if (ok && runs) {
+            size_t eq = 0, tot = 0;
+            for (uint32_t o = 0; o < p->n_outputs; o++)
+                for (size_t j = 0; j < runs * veil_program_output_size(p, o); j++, tot++)
+                    eq += dec[o][j] == sim[o][j];
+            emit(f, m, p, mode, veil_backend_describe(be), b, runs, t / (double)runs,
+                 accuracy(p, dec, m->golden.labels, runs), (double)eq / (double)tot);
+        } else if (!ok) {
+            fprintf(stderr, "bench_model: %s: %s\n", mode, veil_error_message());
+        }
+        for (int i = 0; i < 8; i++) {
+            free(ci[i]);
+            free(co[i]);
+            free(dec[i]);
+        }
+        veil_plan_free(plan);
+    }
+    free(bl);
+    rc = 0;
+out:
+    veil_encryptor_free(enc);
+    veil_eval_key_free(ek);
+    veil_secret_key_free(sk);
+    veil_backend_free(be);
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    const char *models = "models/tiny.h5,models/mlp_digits.h5,models/cnn_digits.h5,"
+                         "models/source_bc.h5,models/target_bc.h5";
+    const char *enc_models = "models/tiny.h5", *modes = "simulate,cpu,cuda", *batches = "1,4,16";
+    const char *out_path = NULL;
+    size_t samples = 8;
+    veil_compile_options o;
+    veil_compile_options_default(&o);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            printf("usage: bench_model [--models LIST] [--enc-models LIST] [--modes "
+                   "simulate,cpu,cuda] [--batches 1,4,16] [--samples N] [--rounding-bits N|none] "
+                   "[--out FILE.json]\n");
+            return 0;
+        }
+        if (!v) {
+            fprintf(stderr, "bench_model: %s needs a value\n", a);
+            return 2;
+        }
+        if (!strcmp(a, "--models"))
+            models = v;
+        else if (!strcmp(a, "--enc-models"))
+            enc_models = v;
+        else if (!strcmp(a, "--modes"))
+            modes = v;
+        else if (!strcmp(a, "--batches"))
+            batches = v;
+        else if (!strcmp(a, "--samples"))
+            samples = (size_t)strtoul(v, NULL, 10);
+        else if (!strcmp(a, "--out"))
+            out_path = v;
+        else if (!strcmp(a, "--rounding-bits"))
+            o.rounding_bits = strcmp(v, "none") ? (unsigned)strtoul(v, NULL, 10) : 0;
+        else {
+            fprintf(stderr, "bench_model: unknown option %s\n", a);
+            return 2;
+        }
+        i++;
+    }
+    FILE *f = out_path ? fopen(out_path, "w") : stdout;
+    if (!f) {
+        fprintf(stderr, "bench_model: cannot write %s\n", out_path);
+        return 1;
+    }
+    fprintf(f, "{\"benchmark\": \"bench_model\", \"results\": [");
+    char *ml = strdup(models);
+    int rc = 0;
+    char *msave = NULL;
+    for (char *path = strtok_r(ml, ",", &msave); path; path = strtok_r(NULL, ",", &msave)) {
+        veil_model *m = NULL;
+        veil_program *p = NULL;
+        if (veil_model_load(path, &m) != VEIL_OK) {
+            fprintf(stderr, "bench_model: %s\n", veil_error_message());
+            rc = 1;
+            continue;
+        }
+        o.simulate_only = !in_list(enc_models, path);
+        if (veil_program_compile(m, &o, &p) != VEIL_OK) {
+            fprintf(stderr, "bench_model: %s: %s\n", path, veil_error_message());
+            veil_model_free(m);
+            rc = 1;
+            continue;
+        }
+        size_t n = m->golden.count;
+        int64_t *sim[8] = {0};
+        for (uint32_t q = 0; q < p->n_outputs; q++)
+            sim[q] = malloc(n * veil_program_output_size(p, q) * 8);
+        if (in_list(modes, "simulate")) {
+            char bl[256];
+            snprintf(bl, sizeof bl, "%s", batches);
+            char *save = NULL;
+            for (char *tok = strtok_r(bl, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+                size_t b = (size_t)strtoul(tok, NULL, 10);
+                if (b == 0 || b > n) continue;
+                size_t runs = (n / b) * b, reps = 0;
+                double t0 = now_s(), t;
+                do { /* repeat for at least 0.2 s of timing */
+                    for (size_t s0 = 0; s0 < runs; s0 += b) {
+                        const int64_t *ins[8];
+                        int64_t *outs[8];
+                        for (uint32_t i = 0; i < p->n_inputs; i++)
+                            ins[i] = m->golden.inputs[i] + s0 * veil_program_input_size(p, i);
+                        for (uint32_t q = 0; q < p->n_outputs; q++)
+                            outs[q] = sim[q] + s0 * veil_program_output_size(p, q);
+                        veil_program_simulate(p, ins, b, outs, NULL, NULL);
+                    }
+                    reps++;
+                    t = now_s() - t0;
+                } while (t < 0.2);
+                emit(f, m, p, "simulate", "cpu", b, runs, t / (double)(runs * reps),
+                     accuracy(p, sim, m->golden.labels, runs), 1.0);
+            }
+        }
+        /* the simulate reference for every golden sample */
+        veil_program_simulate(p, (const int64_t *const *)m->golden.inputs, n, sim, NULL, NULL);
+        if (p->params && in_list(enc_models, path)) {
+            size_t ns = samples < n ? samples : n;
+            if (in_list(modes, "cpu"))
+                bench_encrypted(f, m, p, VEIL_BACKEND_CPU, "cpu", batches, ns, sim);
+            if (in_list(modes, "cuda"))
+                bench_encrypted(f, m, p, VEIL_BACKEND_CUDA, "cuda", batches, ns, sim);
+        }
+        for (uint32_t q = 0; q < 8; q++)
+            free(sim[q]);
+        veil_program_free(p);
+        veil_model_free(m);
+    }
+    free(ml);
+    fprintf(f, "\n]}\n");
+    if (out_path) fclose(f);
+    return rc;
+}

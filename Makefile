@@ -18,8 +18,12 @@ $(BUILD)/CMakeCache.txt:
 build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
+# Skipped tests say why (no GPU, no Python venv...): their reasons are printed
+# after the run.
 test: build
-	cd $(BUILD) && ctest -LE slow --output-on-failure -j $(JOBS)
+	cd $(BUILD) && ctest -LE slow --output-on-failure -j $(JOBS); rc=$$?; \
+	  grep -h 'SKIPPED:' Testing/Temporary/LastTest.log 2>/dev/null | sort -u | sed 's/^/  /'; \
+	  exit $$rc
 
 demo: build
 	bash scripts/demo.sh $(BUILD)

@@ -160,7 +160,8 @@ static int run_kernel(void *vc, size_t batch) {
  * points written to pbs[] / ks[]. */
 static int kernel_sweep(const veil_eval_key *ek, const veil_lut *lut, const uint64_t *in_small,
                         const uint64_t *in_big, size_t distinct, const size_t *batches,
-                        size_t n_batches, double min_time, point *pbs, point *ks, size_t *n_done) {
+                        size_t n_batches, double min_time, uint32_t kind, point *pbs, point *ks,
+                        size_t *n_done) {
     const veil_params *p = ek->params;
     kernel_ctx c = {.p = {.lwe_dim = p->lwe_dim,
                           .glwe_dim = p->glwe_dim,
@@ -169,7 +170,8 @@ static int kernel_sweep(const veil_eval_key *ek, const veil_lut *lut, const uint
                           .pbs_level = p->pbs_level,
                           .ks_base_log = p->ks_base_log,
                           .ks_level = p->ks_level,
-                          .ms_centered = p->ms == VEIL_MS_CENTERED}};
+                          .ms_centered = p->ms == VEIL_MS_CENTERED,
+                          .pbs_kernel = kind}};
     const size_t maxb = batches[n_batches - 1], big1 = veil_params_big_dim(p) + 1,
                  small1 = p->lwe_dim + 1, bw = veil_eval_key_bsk_words(p),
                  kw = veil_eval_key_ksk_words(p);
@@ -203,9 +205,9 @@ static int kernel_sweep(const veil_eval_key *ek, const veil_lut *lut, const uint
         c.pbs = 0;
         if (!e && measure(run_kernel, &c, batches[i], min_time, &ks[i])) e = 1;
         if (!e) {
-            fprintf(stderr, "  kernels batch %6zu: PBS %9.1f/s (%.3f ms), KS %10.1f/s\n",
-                    batches[i], batches[i] / pbs[i].mean_s, 1e3 * pbs[i].mean_s,
-                    batches[i] / ks[i].mean_s);
+            fprintf(stderr, "  kernels batch %6zu: PBS (%s) %9.1f/s (%.3f ms), KS %10.1f/s\n",
+                    batches[i], veil_cuda_pbs_kernel_name(c.buf), batches[i] / pbs[i].mean_s,
+                    1e3 * pbs[i].mean_s, batches[i] / ks[i].mean_s);
             *n_done = i + 1;
         }
     }
@@ -252,7 +254,10 @@ static long bench_backend(FILE *o, veil_backend_kind kind, size_t max_batch,
     }
     const double plan_s = now_s() - t;
     const size_t max_cts = keys->limits.max_cts;
-    fprintf(stderr, "  plan (key upload, buffers) %.2f s, pieces of %zu\n", plan_s, max_cts);
+    char detail[sizeof keys->detail];
+    memcpy(detail, keys->detail, sizeof detail);
+    fprintf(stderr, "  plan (key upload, buffers) %.2f s, %s, pieces of %zu\n", plan_s, detail,
+            max_cts);
     const size_t lwe = bi->lwe, distinct = bi->distinct < max_batch ? bi->distinct : max_batch;
     uint64_t *out = malloc(max_batch * lwe * 8);
     if (!out) {
@@ -307,8 +312,8 @@ static long bench_backend(FILE *o, veil_backend_kind kind, size_t max_batch,
     free(w);
     veil_backend_keys_free(keys);
 
-    point pp[32], ksp[32];
-    size_t np = 0;
+    point pp[32], ksp[32], pc[32], ksc[32];
+    size_t np = 0, nc = 0;
 #ifdef VEIL_WITH_CUDA
     if (gpu && errors >= 0) {
         uint64_t *small = malloc(distinct * (p->lwe_dim + 1) * 8);
@@ -316,25 +321,31 @@ static long bench_backend(FILE *o, veil_backend_kind kind, size_t max_batch,
             for (size_t i = 0; i < distinct; i++)
                 veil_keyswitch(bi->ek, bi->in + i * lwe, small + i * (p->lwe_dim + 1));
             if (kernel_sweep(bi->ek, bi->lut, small, bi->in, distinct, batches, nb, bi->min_time,
-                             pp, ksp, &np))
-                fprintf(stderr, "bench_gpu: kernel sweep stopped after %zu batch sizes\n", np);
+                             VEIL_CUDA_PBS_FUSED, pp, ksp, &np))
+                fprintf(stderr, "bench_gpu: fused kernel sweep stopped after %zu batch sizes\n",
+                        np);
+            if (kernel_sweep(bi->ek, bi->lut, small, bi->in, distinct, batches, nb, bi->min_time,
+                             VEIL_CUDA_PBS_CUFFT, pc, ksc, &nc))
+                fprintf(stderr, "bench_gpu: cufft kernel sweep stopped after %zu batch sizes\n",
+                        nc);
             free(small);
         }
     }
 #endif
     fprintf(o, "    {\n      \"backend\": \"%s\",\n      \"device\": \"%s\",\n",
             veil_backend_name(be), veil_backend_describe(be));
-    fprintf(o, "      \"plan_s\": %.3f,\n      \"max_cts_per_call\": %zu,\n", plan_s, max_cts);
+    fprintf(o, "      \"plan_s\": %.3f,\n      \"detail\": \"%s\",\n", plan_s, detail);
     if (have_linear)
         fprintf(o,
                 "      \"linear\": {\"batch\": %zu, \"in\": %zu, \"out\": %zu, \"latency_ms\": "
                 "%.4f, \"ct_macs_per_second\": %.4g},\n",
                 lin_batch, lc.in_f, lc.out_f, 1e3 * lp.mean_s,
                 (double)(lin_batch * lc.in_f * lc.out_f) / lp.mean_s);
-    print_points(o, "ks_pbs", kp, nk, np == 0);
-    if (np) {
-        print_points(o, "pbs_kernel", pp, np, 0);
-        print_points(o, "keyswitch_kernel", ksp, np, 1);
+    print_points(o, "ks_pbs", kp, nk, np == 0 && nc == 0);
+    if (np) print_points(o, "pbs_kernel_fused", pp, np, nc == 0);
+    if (nc) {
+        print_points(o, "pbs_kernel_cufft", pc, nc, 0);
+        print_points(o, "keyswitch_kernel", ksc, nc, 1);
     }
     fprintf(o, "    }");
     free(out);

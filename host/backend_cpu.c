@@ -58,6 +58,7 @@ static veil_status cpu_keys_new(veil_backend *be, veil_backend_keys *keys, size_
         }
     }
     (void)be;
+    snprintf(keys->detail, sizeof keys->detail, "%u threads", c->n_threads);
     return VEIL_OK;
 }
 

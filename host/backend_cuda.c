@@ -206,7 +206,13 @@ static veil_status cuda_keys_new(veil_backend *be, veil_backend_keys *keys, size
                               .pbs_level = p->pbs_level,
                               .ks_base_log = p->ks_base_log,
                               .ks_level = p->ks_level,
-                              .ms_centered = p->ms == VEIL_MS_CENTERED};
+                              .ms_centered = p->ms == VEIL_MS_CENTERED,
+                              .pbs_kernel = VEIL_CUDA_PBS_AUTO};
+    /* VEIL_CUDA_PBS=cufft|fused|auto picks the blind rotation (default auto:
+     * fused when its shared memory fits). */
+    const char *kind = getenv("VEIL_CUDA_PBS");
+    if (kind && !strcmp(kind, "cufft")) k->p.pbs_kernel = VEIL_CUDA_PBS_CUFFT;
+    if (kind && !strcmp(kind, "fused")) k->p.pbs_kernel = VEIL_CUDA_PBS_FUSED;
     k->big1 = (size_t)veil_params_big_dim(p) + 1;
     k->small1 = (size_t)p->lwe_dim + 1;
     char why[256];
@@ -273,6 +279,8 @@ static veil_status cuda_keys_new(veil_backend *be, veil_backend_keys *keys, size
         }
         cap_total /= 2; /* out of memory: recoverable, try half */
     }
+    snprintf(keys->detail, sizeof keys->detail, "%s blind rotation, %u stream(s) x %zu",
+             veil_cuda_pbs_kernel_name(k->st[0].pbs), k->n_streams, k->cap);
     keys->limits.max_cts = k->cap * k->n_streams;
     keys->limits.max_weights = CUDA_MAX_WEIGHTS;
     keys->limits.max_luts = CUDA_MAX_LUTS;

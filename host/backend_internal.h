@@ -67,6 +67,7 @@ struct veil_backend_keys {
     size_t max_batch;
     veil_backend_limits limits;
     void *impl;
+    char detail[128]; /* how the implementation runs, for logs and benchmarks */
 };
 
 /* Implementation constructors (backend_cpu.c, backend_cuda.c). */

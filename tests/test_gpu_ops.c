@@ -12,6 +12,7 @@
  *   - linear and conv2d (backend): bit-exact on random words and full-range
  *     weights, with sentinels after the outputs, tiled and untiled.
  * Without a CUDA build or a device: prints SKIPPED and exits 77. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include "testutil.h"
 #include "veil/backend.h"
 #include "../host/backend_internal.h"
@@ -39,7 +40,7 @@ typedef struct {
     veil_secret_key *sk;
     veil_eval_key *ek;
     veil_encryptor *enc;
-    veil_backend_keys *cpu, *gpu;
+    veil_backend_keys *cpu, *gpu, *gpu_cufft; /* gpu: auto (fused where it fits) */
     size_t lwe;
 } fixture;
 
@@ -59,19 +60,22 @@ static int fixture_make(fixture *f, const char *name, const veil_params *p) {
     if (veil_secret_key_new(&f->p, s[0], &f->sk) || veil_eval_key_new(f->sk, s[1], s[2], &f->ek) ||
         veil_encryptor_new(s[3], NULL, &f->enc) ||
         veil_backend_keys_new(CPU, f->ek, 1024, &f->cpu) ||
-        veil_backend_keys_new(GPU, f->ek, 4096, &f->gpu)) {
+        veil_backend_keys_new(GPU, f->ek, 4096, &f->gpu) || setenv("VEIL_CUDA_PBS", "cufft", 1) ||
+        veil_backend_keys_new(GPU, f->ek, 4096, &f->gpu_cufft) || unsetenv("VEIL_CUDA_PBS")) {
         printf("fixture %s: %s\n", name, veil_error_message());
         return 0;
     }
-    printf("fixture %s: n=%u k=%u N=%u pbs %u x 2^%u ks %u x 2^%u ms=%s, gpu pieces of %zu\n", name,
-           p->lwe_dim, p->glwe_dim, p->poly_size, p->pbs_level, p->pbs_base_log, p->ks_level,
-           p->ks_base_log, p->ms == VEIL_MS_CENTERED ? "centered" : "standard",
-           f->gpu->limits.max_cts);
+    printf("fixture %s: n=%u k=%u N=%u pbs %u x 2^%u ks %u x 2^%u ms=%s\n  gpu: %s / %s, pieces of "
+           "%zu\n",
+           name, p->lwe_dim, p->glwe_dim, p->poly_size, p->pbs_level, p->pbs_base_log, p->ks_level,
+           p->ks_base_log, p->ms == VEIL_MS_CENTERED ? "centered" : "standard", f->gpu->detail,
+           f->gpu_cufft->detail, f->gpu->limits.max_cts);
     return 1;
 }
 
 static void fixture_free(fixture *f) {
     veil_backend_keys_free(f->gpu);
+    veil_backend_keys_free(f->gpu_cufft);
     veil_backend_keys_free(f->cpu);
     veil_encryptor_free(f->enc);
     veil_eval_key_free(f->ek);
@@ -289,9 +293,9 @@ static void ks_pbs_case(fixture *x, veil_backend_keys *gpu, size_t count) {
     int sentinel_ok = 1;
     for (size_t i = count * x->lwe; i < (count + 1) * x->lwe; i++)
         sentinel_ok &= got[i] == 0x5e5e5e5e5e5e5e5eULL;
-    printf("\n  %s ks_pbs batch %zu (pieces of %zu): wrong %zu, differ %zu, max phase diff "
+    printf("\n  %s ks_pbs batch %zu (%s): wrong %zu, differ %zu, max phase diff "
            "2^%.1f (bound 2^%.1f)",
-           x->name, count, gpu->limits.max_cts, wrong, differ,
+           x->name, count, gpu->detail, wrong, differ,
            max_diff ? log2((double)max_diff) : -INFINITY, log2((double)bound));
     CU_ASSERT_EQUAL(wrong, 0);
     CU_ASSERT_EQUAL(differ, 0);
@@ -309,18 +313,25 @@ static void ks_pbs_case(fixture *x, veil_backend_keys *gpu, size_t count) {
 static void test_ks_pbs(void) {
     const size_t counts[] = {1, 7, 129};
     for (int f = 0; f < n_fx; f++)
-        for (size_t c = 0; c < (SMALL ? 2u : 3u); c++)
+        for (size_t c = 0; c < (SMALL ? 2u : 3u); c++) {
             ks_pbs_case(&FX[f], FX[f].gpu, counts[c]);
+            ks_pbs_case(&FX[f], FX[f].gpu_cufft, counts[c]);
+        }
     if (SMALL) return;
     /* Two streams (>= 512 in one call), on the first set. */
     ks_pbs_case(&FX[0], FX[0].gpu, 601);
+    ks_pbs_case(&FX[0], FX[0].gpu_cufft, 601);
     /* More than one launch: pieces of 16, 37 ciphertexts. */
     for (int f = 0; f < n_fx; f++) {
-        veil_backend_keys *small;
-        CU_ASSERT_FATAL(veil_backend_keys_new(GPU, FX[f].ek, 16, &small) == VEIL_OK);
-        CU_ASSERT_EQUAL(small->limits.max_cts, 16);
-        ks_pbs_case(&FX[f], small, 37);
-        veil_backend_keys_free(small);
+        for (int cufft = 0; cufft < 2; cufft++) {
+            veil_backend_keys *small;
+            if (cufft) setenv("VEIL_CUDA_PBS", "cufft", 1);
+            CU_ASSERT_FATAL(veil_backend_keys_new(GPU, FX[f].ek, 16, &small) == VEIL_OK);
+            unsetenv("VEIL_CUDA_PBS");
+            CU_ASSERT_EQUAL(small->limits.max_cts, 16);
+            ks_pbs_case(&FX[f], small, 37);
+            veil_backend_keys_free(small);
+        }
     }
     CU_ASSERT(veil_backend_healthy(GPU));
 }

@@ -76,6 +76,8 @@ extern "C" int veil_cuda_params_check(const veil_cuda_params *p, char *why, size
                  p->ks_base_log * p->ks_level > 64))
         bad = "keyswitch decomposition must have 1..16 levels and base_log * levels <= 64";
     if (!bad && p->lwe_dim < 1) bad = "LWE dimension n must be > 0";
+    if (!bad && p->pbs_kernel > VEIL_CUDA_PBS_FUSED)
+        bad = "pbs_kernel must be auto, cufft or fused";
     if (bad) {
         if (why && why_len) snprintf(why, why_len, "%s", bad);
         return VEIL_CUDA_ERR_UNSUPPORTED;

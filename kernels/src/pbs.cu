@@ -4,6 +4,7 @@
 
 #include "lut.cuh"
 #include "pbs.cuh"
+#include "pbs_fused.cuh"
 
 #define VEIL_PBS_MAX_PLANS 32
 
@@ -19,6 +20,8 @@ struct veil_cuda_pbs_buffer {
     int n_plans;   /* plans[e] transform 2^e ciphertexts */
     cufftHandle fwd[VEIL_PBS_MAX_PLANS], inv[VEIL_PBS_MAX_PLANS];
     int fwd_made[VEIL_PBS_MAX_PLANS], inv_made[VEIL_PBS_MAX_PLANS];
+    int fused;      /* 1: the fused kernel; acc/dec/prod/plans unused */
+    double2 *roots; /* fused: exp(-2 pi i t / (N/2)), t < N/4 */
 };
 
 namespace {
@@ -324,6 +327,10 @@ extern "C" int veil_cuda_bsk_to_fourier(void *stream_, uint32_t gpu_index,
     return e;
 }
 
+extern "C" const char *veil_cuda_pbs_kernel_name(const veil_cuda_pbs_buffer *b) {
+    return b && b->fused ? "fused" : "cufft";
+}
+
 extern "C" void veil_cuda_cleanup_pbs(void *stream, uint32_t gpu_index, veil_cuda_pbs_buffer **bp) {
     (void)stream;
     if (!bp || !*bp) return;
@@ -338,6 +345,7 @@ extern "C" void veil_cuda_cleanup_pbs(void *stream, uint32_t gpu_index, veil_cud
     cudaFree(b->prod);
     cudaFree(b->ms);
     cudaFree(b->tw);
+    cudaFree(b->roots);
     cudaFree(b->work);
     free(b);
     *bp = NULL;
@@ -352,8 +360,21 @@ extern "C" int veil_cuda_scratch_pbs(void *stream_, uint32_t gpu_index, const ve
     if ((e = veil_cuda_select(gpu_index))) return e;
     cudaStream_t stream = (cudaStream_t)stream_;
     const uint32_t H = p->poly_size / 2, k1 = p->glwe_dim + 1, l = p->pbs_level;
-    const sizes s = buffer_sizes(p, max_count);
-    const size_t data = s.acc + s.dec + s.prod + s.ms + sizeof(double2) * H;
+    int optin = 0;
+    if ((e = (int)cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin,
+                                         (int)gpu_index)))
+        return e;
+    const int fits = veil_fused_smem_bytes(p) <= (size_t)optin;
+    if (p->pbs_kernel == VEIL_CUDA_PBS_FUSED && !fits) return VEIL_CUDA_ERR_UNSUPPORTED;
+    const int fused = fits && p->pbs_kernel != VEIL_CUDA_PBS_CUFFT;
+    const sizes s = buffer_sizes(p, fused ? 0 : max_count);
+    const size_t data = s.acc + s.dec + s.prod +
+                        sizeof(uint32_t) * (size_t)max_count * (p->lwe_dim + 1) +
+                        sizeof(double2) * H * 2;
+    if (!allocate && fused) {
+        if (bytes) *bytes = data;
+        return 0;
+    }
     if (!allocate) {
         size_t ws = 0;
         int n = (int)H;
@@ -367,6 +388,20 @@ extern "C" int veil_cuda_scratch_pbs(void *stream_, uint32_t gpu_index, const ve
     if (!b) return (int)cudaErrorMemoryAllocation;
     b->p = *p;
     b->max_count = max_count;
+    b->fused = fused;
+    if (fused) {
+        e = (int)cudaMalloc((void **)&b->ms,
+                            sizeof(uint32_t) * (size_t)max_count * (p->lwe_dim + 1));
+        if (!e) e = make_twiddles(stream, p->poly_size, &b->tw);
+        if (!e) e = veil_fused_make_roots(stream, p->poly_size, &b->roots);
+        if (e) {
+            veil_cuda_cleanup_pbs(stream_, gpu_index, &b);
+            return e;
+        }
+        if (bytes) *bytes = data;
+        *buf = b;
+        return 0;
+    }
     b->n_plans = (int)floor_log2(max_count) + 1;
     e = (int)cudaMalloc((void **)&b->acc, s.acc);
     if (!e) e = (int)cudaMalloc((void **)&b->dec, s.dec);
@@ -428,6 +463,8 @@ extern "C" int veil_cuda_pbs(void *stream_, uint32_t gpu_index, veil_cuda_pbs_bu
     const uint64_t ggsw_stride = (uint64_t)k1 * l * k1 * H;
 
     if ((e = veil_modulus_switch_launch(stream, p, b->ms, d_in_small, luts, count))) return e;
+    if (b->fused)
+        return veil_fused_launch(stream, p, d_out_big, b->ms, luts, bsk, b->tw, b->roots, count);
     if ((e = veil_lut_acc_init_launch(stream, p, b->acc, b->ms, luts, count))) return e;
     const unsigned blocks_a = veil_blocks((uint64_t)padded * k1 * H, 256);
     const unsigned blocks_c = veil_blocks((uint64_t)count * k1 * H, 256);

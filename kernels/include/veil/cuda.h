@@ -45,7 +45,14 @@ typedef struct veil_cuda_params {
     uint32_t pbs_base_log, pbs_level;
     uint32_t ks_base_log, ks_level;
     uint32_t ms_centered; /* 1: VEIL_MS_CENTERED, 0: standard */
+    uint32_t pbs_kernel;  /* VEIL_CUDA_PBS_*: which blind rotation (0: auto) */
 } veil_cuda_params;
+
+/* Blind rotation implementations. FUSED: one block per ciphertext, the whole
+ * rotation in shared memory (pbs_fused.cu); needs (k+1)*N*8*(l+2) bytes of
+ * shared memory per block. CUFFT: one batched cuFFT call per direction per
+ * step, elementwise kernels around it; any size. AUTO: FUSED when it fits. */
+enum { VEIL_CUDA_PBS_AUTO = 0, VEIL_CUDA_PBS_CUFFT = 1, VEIL_CUDA_PBS_FUSED = 2 };
 
 /* 0 when the kernels handle p, else VEIL_CUDA_ERR_UNSUPPORTED; why (may be
  * NULL) names the supported values. */
@@ -93,13 +100,22 @@ int veil_cuda_scratch_pbs(void *stream, uint32_t gpu_index, const veil_cuda_para
                           uint32_t max_count, veil_cuda_pbs_buffer **buf, size_t *bytes,
                           int allocate);
 /* Blind rotation + sample extraction: count small LWEs (n+1 words) ->
- * count big LWEs (kN+1 words). count <= the buffer's max_count. Today one
- * cuFFT call per step; a fused kernel can replace it behind this entry. */
+ * count big LWEs (kN+1 words). count <= the buffer's max_count. One
+ * kernel per ciphertext (fused) or per step (cuFFT), see VEIL_CUDA_PBS_*. */
 int veil_cuda_pbs(void *stream, uint32_t gpu_index, veil_cuda_pbs_buffer *buf, uint64_t *d_out_big,
                   const uint64_t *d_in_small, const veil_cuda_lut_set *luts,
                   const double *d_bsk_fourier, uint32_t count);
+/* "fused" or "cufft": the implementation the buffer was made for. */
+const char *veil_cuda_pbs_kernel_name(const veil_cuda_pbs_buffer *buf);
 /* Frees the buffer and sets *buf to NULL (NULL accepted). */
 void veil_cuda_cleanup_pbs(void *stream, uint32_t gpu_index, veil_cuda_pbs_buffer **buf);
+
+/* Testing: the fused blind rotation (pbs_fused.cu) run on the host, phase by
+ * phase with the same code the kernel runs, for one ciphertext: ms = its n+1
+ * switched values, bsk_fourier and lut_poly in host memory, out_big: kN+1
+ * words. Lets the algorithm be checked against the CPU without a GPU. */
+int veil_cuda_pbs_fused_emulate(const veil_cuda_params *p, const double *bsk_fourier,
+                                const uint32_t *ms, const uint64_t *lut_poly, uint64_t *out_big);
 
 /* ---- linear layers (linear.cu) ----------------------------------------------
  * Dense: for each of `batch` samples, d_out[b][o] = sum_i d_w[o][i] *

@@ -1,0 +1,251 @@
+/* client.c — keygen, encryption and decryption bound to a compiled model
+ * (see veil/client.h). */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "veil/client.h"
+#include "veil/exec.h"
+#include "veil/loader.h"
+
+veil_status veil_client_open(const char *model_path, const veil_compile_options *options,
+                             veil_client **out) {
+    if (!model_path || !out)
+        return veil_error(VEIL_ERR_ARG, "veil_client_open: model path needed");
+    if (sodium_init() < 0)
+        return veil_error(VEIL_ERR_INTERNAL, "libsodium failed to initialise");
+    veil_client *c = calloc(1, sizeof *c);
+    if (!c)
+        return veil_error(VEIL_ERR_NOMEM, "out of memory");
+    veil_compile_options o;
+    if (options)
+        o = *options;
+    else
+        veil_compile_options_default(&o);
+    o.simulate_only = 0;
+    veil_status st = veil_model_load(model_path, &c->model);
+    if (st) {
+        veil_error_prefix("%s: ", model_path);
+        goto fail;
+    }
+    if ((st = veil_program_compile(c->model, &o, &c->prog))) {
+        veil_error_prefix("%s: ", model_path);
+        goto fail;
+    }
+    if (!c->prog->params) {
+        st = veil_error(VEIL_ERR_PARAMS, "%s: no parameter set fits the program (%s)", model_path,
+                        c->prog->params_note ? c->prog->params_note : "simulate only");
+        goto fail;
+    }
+    veil_program_fingerprint(c->prog, c->fp);
+    veil_hex(c->fp, sizeof c->fp, c->fp_hex);
+    *out = c;
+    return VEIL_OK;
+fail:
+    veil_client_free(c);
+    return st;
+}
+
+void veil_client_free(veil_client *c) {
+    if (!c)
+        return;
+    veil_program_free(c->prog);
+    veil_model_free(c->model);
+    free(c);
+}
+
+const char *veil_keydir_path(const char *dir, const char *file, char *buf, size_t cap) {
+    snprintf(buf, cap, "%s/%s", dir, file);
+    return buf;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+veil_status veil_client_keygen(const veil_client *c, const char *dir, int force,
+                               veil_keygen_info *info) {
+    if (!c || !dir)
+        return veil_error(VEIL_ERR_ARG, "keygen: model and directory needed");
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return veil_error(VEIL_ERR_IO, "keygen: mkdir %s: %s", dir, strerror(errno));
+    char skp[4096], ekp[4096];
+    veil_keydir_path(dir, "secret.key", skp, sizeof skp);
+    veil_keydir_path(dir, "eval.key", ekp, sizeof ekp);
+    if (!force && access(skp, F_OK) == 0)
+        return veil_error(VEIL_ERR_IO,
+                          "keygen: %s exists: refusing to overwrite a secret key (ciphertexts "
+                          "under it could no longer be decrypted); use another --out or --force",
+                          skp);
+    double t0 = now_s();
+    veil_secret_key *sk = NULL;
+    veil_eval_key *ek = NULL;
+    veil_status st;
+    if ((st = veil_secret_key_new(c->prog->params, NULL, &sk)) ||
+        (st = veil_eval_key_new(sk, NULL, NULL, &ek)))
+        goto out;
+    if ((st = veil_secret_key_save(sk, skp)) || (st = veil_eval_key_save(ek, ekp)))
+        goto out;
+    /* A new secret key invalidates every key id the servers gave for the old
+     * evaluation key. */
+    char svp[4096];
+    veil_keydir_path(dir, "servers", svp, sizeof svp);
+    if (unlink(svp) != 0 && errno != ENOENT) {
+        st = veil_error(VEIL_ERR_IO, "keygen: cannot remove %s: %s", svp, strerror(errno));
+        goto out;
+    }
+    if (info) {
+        struct stat s1, s2;
+        memset(info, 0, sizeof *info);
+        if (stat(skp, &s1) == 0)
+            info->secret_key_bytes = (size_t)s1.st_size;
+        if (stat(ekp, &s2) == 0)
+            info->eval_key_bytes = (size_t)s2.st_size;
+        info->eval_key_raw_bytes = veil_eval_key_raw_bytes(c->prog->params);
+        info->seconds = now_s() - t0;
+    }
+out:
+    veil_eval_key_free(ek);
+    veil_secret_key_free(sk);
+    return st;
+}
+
+veil_status veil_client_load_secret_key(const veil_client *c, const char *dir,
+                                        veil_secret_key **out) {
+    char skp[4096];
+    veil_keydir_path(dir, "secret.key", skp, sizeof skp);
+    veil_secret_key *sk;
+    veil_status st = veil_secret_key_load(skp, &sk);
+    if (st) {
+        veil_error_prefix("%s: ", skp);
+        return st;
+    }
+    if (sk->params != c->prog->params) {
+        st = veil_error(VEIL_ERR_PARAMS,
+                        "%s: the key is for parameter set %s, but model %s compiles to %s (make "
+                        "keys for this model with `veil keygen`)",
+                        skp, sk->params->id, c->model->name, c->prog->params->id);
+        veil_secret_key_free(sk);
+        return st;
+    }
+    *out = sk;
+    return VEIL_OK;
+}
+
+veil_status veil_client_encrypt(const veil_client *c, const veil_secret_key *sk,
+                                const int64_t *const *inputs, size_t samples, uint8_t **buf,
+                                size_t *len) {
+    if (!c || !sk || !inputs || !buf || !len || samples == 0)
+        return veil_error(VEIL_ERR_ARG, "encrypt: bad argument (no samples?)");
+    if (sk->params != c->prog->params)
+        return veil_error(VEIL_ERR_PARAMS, "encrypt: the secret key is for %s, the model needs %s",
+                          sk->params->id, c->prog->params->id);
+    const veil_program *p = c->prog;
+    const size_t in_cts = veil_program_sample_in_cts(p), lwe = veil_program_ct_words(p);
+    veil_ct_batch *b = NULL;
+    veil_encryptor *enc = NULL;
+    uint8_t seed[VEIL_SEED_BYTES];
+    veil_seed_random(seed); /* fresh per batch: never reuse a mask seed */
+    veil_status st = veil_ct_batch_new(p->params, veil_params_big_dim(p->params),
+                                       (uint64_t)samples * in_cts, &b);
+    if (st || (st = veil_encryptor_new(seed, NULL, &enc)))
+        goto out;
+    veil_secret_key_fingerprint(sk, b->key_fp);
+    memcpy(b->model_fp, c->fp, VEIL_PROGRAM_FP_BYTES);
+    /* Sample-major, in order: the mask stream is drawn in exactly the order
+     * the seeded format regenerates it. */
+    for (size_t s = 0; s < samples; s++) {
+        size_t off = 0;
+        for (uint32_t i = 0; i < p->n_inputs; i++) {
+            size_t sz = veil_program_input_size(p, i);
+            if ((st = veil_program_encrypt(p, enc, sk, i, inputs[i] + s * sz, 1,
+                                           b->data + (s * in_cts + off) * lwe))) {
+                veil_error_prefix("sample %zu: ", s);
+                goto out;
+            }
+            off += sz;
+        }
+    }
+    st = veil_ct_batch_serialize_seeded(b, seed, buf, len);
+out:
+    sodium_memzero(seed, sizeof seed);
+    veil_encryptor_free(enc);
+    veil_ct_batch_free(b);
+    return st;
+}
+
+veil_status veil_client_check_result(const veil_client *c, const veil_secret_key *sk,
+                                     const veil_ct_batch *b, size_t *samples) {
+    const veil_program *p = c->prog;
+    if (b->params != p->params)
+        return veil_error(VEIL_ERR_PARAMS,
+                          "ciphertexts are for parameter set %s, model %s compiles to %s",
+                          b->params->id, c->model->name, p->params->id);
+    if (memcmp(b->model_fp, c->fp, VEIL_PROGRAM_FP_BYTES) != 0)
+        return veil_error(VEIL_ERR_PARAMS,
+                          "ciphertexts are for another model or other compile options (model "
+                          "fingerprint differs from %s's)",
+                          c->model->name);
+    uint8_t fp[VEIL_KEY_FP_BYTES];
+    veil_secret_key_fingerprint(sk, fp);
+    if (memcmp(b->key_fp, fp, sizeof fp) != 0)
+        return veil_error(VEIL_ERR_PARAMS,
+                          "ciphertexts are encrypted under another secret key (key fingerprint "
+                          "differs)");
+    const size_t out_cts = veil_program_sample_out_cts(p);
+    if (b->dim != veil_params_big_dim(p->params) || b->count == 0 || b->count % out_cts)
+        return veil_error(VEIL_ERR_FORMAT,
+                          "ciphertexts: %llu of dimension %u are not whole result samples (%zu "
+                          "ciphertexts of dimension %u each)",
+                          (unsigned long long)b->count, b->dim, out_cts,
+                          veil_params_big_dim(p->params));
+    *samples = (size_t)(b->count / out_cts);
+    return VEIL_OK;
+}
+
+void veil_client_outputs_free(const veil_client *c, int64_t **outputs) {
+    if (!outputs)
+        return;
+    for (uint32_t o = 0; o < c->prog->n_outputs; o++)
+        free(outputs[o]);
+    free(outputs);
+}
+
+veil_status veil_client_decrypt(const veil_client *c, const veil_secret_key *sk,
+                                const veil_ct_batch *b, size_t *samples, int64_t ***outputs) {
+    size_t n;
+    VEIL_TRY(veil_client_check_result(c, sk, b, &n));
+    const veil_program *p = c->prog;
+    const size_t out_cts = veil_program_sample_out_cts(p), lwe = veil_program_ct_words(p);
+    int64_t **outs = calloc(p->n_outputs, sizeof *outs);
+    if (!outs)
+        return veil_error(VEIL_ERR_NOMEM, "out of memory");
+    veil_status st = VEIL_OK;
+    for (uint32_t o = 0; o < p->n_outputs && !st; o++)
+        if (!(outs[o] = malloc(n * veil_program_output_size(p, o) * sizeof(int64_t) + 1)))
+            st = veil_error(VEIL_ERR_NOMEM, "out of memory");
+    for (size_t s = 0; s < n && !st; s++) {
+        size_t off = 0;
+        for (uint32_t o = 0; o < p->n_outputs && !st; o++) {
+            size_t sz = veil_program_output_size(p, o);
+            st = veil_program_decrypt(p, sk, o, b->data + (s * out_cts + off) * lwe, 1,
+                                      outs[o] + s * sz);
+            off += sz;
+        }
+    }
+    if (st) {
+        veil_client_outputs_free(c, outs);
+        return st;
+    }
+    *samples = n;
+    *outputs = outs;
+    return VEIL_OK;
+}

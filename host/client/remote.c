@@ -1,0 +1,455 @@
+/* remote.c — the HTTP client of veil-server, on libcurl (see veil/client.h).
+ *
+ * Retries: a request that never reached the server (connection refused or
+ * reset before an answer) is retried whatever it is; GET /v1/... and POST
+ * /v1/infer are idempotent (an inference has no side effect on the server),
+ * so they are also retried on 502/503/504 and on timeouts, with exponential
+ * backoff. POST /v1/keys is not (each upload makes a new key id). */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "veil/client.h"
+
+void veil_remote_options_default(veil_remote_options *o) {
+    memset(o, 0, sizeof *o);
+    o->connect_timeout_s = 10;
+    o->timeout_s = 600;
+    o->retries = 3;
+}
+
+/* ---- minimal JSON field extraction (the server's flat objects) -------------- */
+
+static const char *json_field(const char *json, const char *key) {
+    char pat[96];
+    snprintf(pat, sizeof pat, "\"%s\"", key);
+    const char *p = json ? strstr(json, pat) : NULL;
+    if (!p)
+        return NULL;
+    p += strlen(pat);
+    while (*p == ' ' || *p == '\t' || *p == '\n')
+        p++;
+    if (*p != ':')
+        return NULL;
+    p++;
+    while (*p == ' ' || *p == '\t' || *p == '\n')
+        p++;
+    return p;
+}
+
+static int json_str(const char *json, const char *key, char *out, size_t cap) {
+    const char *p = json_field(json, key);
+    if (!p || *p != '"' || cap == 0)
+        return -1;
+    p++;
+    size_t n = 0;
+    for (; *p && *p != '"'; p++) {
+        if (*p == '\\' && p[1])
+            p++;
+        if (n + 1 < cap)
+            out[n++] = *p;
+    }
+    out[n] = 0;
+    return *p == '"' ? 0 : -1;
+}
+
+static int json_num(const char *json, const char *key, double *out) {
+    const char *p = json_field(json, key);
+    if (!p)
+        return -1;
+    char *e;
+    double v = strtod(p, &e);
+    if (e == p)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static void base_url(const char *url, char *out, size_t cap) {
+    snprintf(out, cap, "%s", url);
+    size_t n = strlen(out);
+    while (n > 0 && out[n - 1] == '/')
+        out[--n] = 0;
+}
+
+#ifdef VEIL_WITH_CURL
+#include <curl/curl.h>
+#include <pthread.h>
+
+static pthread_once_t g_curl_once = PTHREAD_ONCE_INIT;
+static void curl_init_once(void) {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+typedef struct http_resp {
+    long status;
+    uint8_t *body;
+    size_t len, cap;
+    size_t batch_samples;
+    int oom;
+} http_resp;
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *user) {
+    http_resp *r = user;
+    size_t n = size * nmemb;
+    if (r->len + n + 1 > r->cap) {
+        size_t cap = r->cap ? r->cap : 4096;
+        while (cap < r->len + n + 1)
+            cap *= 2;
+        uint8_t *q = realloc(r->body, cap);
+        if (!q) {
+            r->oom = 1;
+            return 0;
+        }
+        r->body = q;
+        r->cap = cap;
+    }
+    memcpy(r->body + r->len, ptr, n);
+    r->len += n;
+    r->body[r->len] = 0; /* so a JSON body is a C string */
+    return n;
+}
+
+static size_t on_header(char *ptr, size_t size, size_t nmemb, void *user) {
+    http_resp *r = user;
+    size_t n = size * nmemb;
+    static const char k[] = "x-veil-batch-samples:";
+    if (n > sizeof k - 1 && !strncasecmp(ptr, k, sizeof k - 1))
+        r->batch_samples = (size_t)strtoull(ptr + sizeof k - 1, NULL, 10);
+    return n;
+}
+
+static void sleep_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/* One request with retries. On success (any HTTP status) fills r. */
+static veil_status http_do(const char *method, const char *url, const char *key_id,
+                           const uint8_t *body, size_t len, int idempotent,
+                           const veil_remote_options *o, http_resp *r) {
+    pthread_once(&g_curl_once, curl_init_once);
+    memset(r, 0, sizeof *r);
+    CURL *h = curl_easy_init();
+    if (!h)
+        return veil_error(VEIL_ERR_NOMEM, "libcurl: cannot create a handle");
+    struct curl_slist *hdrs = NULL;
+    char kh[96];
+    if (key_id) {
+        snprintf(kh, sizeof kh, "X-Veil-Key-Id: %s", key_id);
+        hdrs = curl_slist_append(hdrs, kh);
+    }
+    if (body)
+        hdrs = curl_slist_append(hdrs, "Content-Type: application/octet-stream");
+    hdrs = curl_slist_append(hdrs, "Expect:"); /* no 100-continue round trip */
+    veil_status st = VEIL_OK;
+    for (int attempt = 0;; attempt++) {
+        free(r->body);
+        memset(r, 0, sizeof *r);
+        curl_easy_reset(h);
+        curl_easy_setopt(h, CURLOPT_URL, url);
+        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, o->connect_timeout_s);
+        curl_easy_setopt(h, CURLOPT_TIMEOUT, o->timeout_s);
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
+        curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+        if (body) {
+            curl_easy_setopt(h, CURLOPT_POST, 1L);
+            curl_easy_setopt(h, CURLOPT_POSTFIELDS, (const char *)body);
+            curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+        } else if (strcmp(method, "GET") != 0) {
+            curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+        }
+        CURLcode cc = curl_easy_perform(h);
+        int retry = 0;
+        if (cc == CURLE_OK) {
+            curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+            retry = idempotent && (r->status == 502 || r->status == 503 || r->status == 504);
+            if (!retry)
+                break;
+        } else {
+            int not_sent = cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST;
+            retry = not_sent || (idempotent && (cc == CURLE_OPERATION_TIMEDOUT ||
+                                                cc == CURLE_RECV_ERROR || cc == CURLE_SEND_ERROR ||
+                                                cc == CURLE_GOT_NOTHING));
+            if (cc == CURLE_COULDNT_RESOLVE_HOST)
+                retry = 0; /* a typo does not heal */
+            if (!retry || attempt >= o->retries) {
+                if (cc == CURLE_COULDNT_CONNECT)
+                    st = veil_error(VEIL_ERR_IO,
+                                    "%s %s: connection refused (is veil-server running and "
+                                    "listening there?) after %d tries",
+                                    method, url, attempt + 1);
+                else if (cc == CURLE_OPERATION_TIMEDOUT)
+                    st = veil_error(VEIL_ERR_IO, "%s %s: timed out (connect %lds, request %lds)",
+                                    method, url, o->connect_timeout_s, o->timeout_s);
+                else if (r->oom)
+                    st = veil_error(VEIL_ERR_NOMEM, "%s %s: out of memory for the answer",
+                                    method, url);
+                else
+                    st = veil_error(VEIL_ERR_IO, "%s %s: %s", method, url,
+                                    curl_easy_strerror(cc));
+                break;
+            }
+        }
+        if (attempt >= o->retries)
+            break; /* the last HTTP answer stands */
+        long ms = 200L << attempt;
+        if (o->verbose)
+            fprintf(stderr, "veil: %s %s: %s, retrying in %ld ms\n", method, url,
+                    cc == CURLE_OK ? "server busy" : curl_easy_strerror(cc), ms);
+        sleep_ms(ms);
+    }
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(h);
+    if (st) {
+        free(r->body);
+        memset(r, 0, sizeof *r);
+    }
+    return st;
+}
+
+/* An HTTP error answer as a veil error naming the server's code and message. */
+static veil_status http_error(const char *method, const char *url, const http_resp *r) {
+    char code[64] = "", msg[512] = "";
+    const char *j = r->body ? (const char *)r->body : "";
+    json_str(j, "error", code, sizeof code);
+    json_str(j, "message", msg, sizeof msg);
+    veil_status s = VEIL_ERR_IO;
+    if (!strcmp(code, "params_mismatch") || !strcmp(code, "model_mismatch") ||
+        !strcmp(code, "key_mismatch"))
+        s = VEIL_ERR_PARAMS;
+    else if (r->status == 413)
+        s = VEIL_ERR_UNSUPPORTED;
+    else if (r->status == 400)
+        s = VEIL_ERR_FORMAT;
+    return veil_error(s, "%s %s: server answered %ld %s%s%s", method, url, r->status,
+                      code[0] ? code : (r->status >= 500 ? "(server error)" : "(client error)"),
+                      msg[0] ? ": " : "", msg);
+}
+
+static veil_status read_file(const char *path, uint8_t **buf, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return veil_error(VEIL_ERR_IO, "%s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || st.st_size <= 0) {
+        fclose(f);
+        return veil_error(VEIL_ERR_IO, "%s: empty or unreadable", path);
+    }
+    uint8_t *b = malloc((size_t)st.st_size);
+    if (!b) {
+        fclose(f);
+        return veil_error(VEIL_ERR_NOMEM, "%s: out of memory", path);
+    }
+    size_t n = fread(b, 1, (size_t)st.st_size, f);
+    fclose(f);
+    if (n != (size_t)st.st_size) {
+        free(b);
+        return veil_error(VEIL_ERR_IO, "%s: short read", path);
+    }
+    *buf = b;
+    *len = n;
+    return VEIL_OK;
+}
+
+/* DIR/servers: "<url> <key id>" lines. */
+static int servers_lookup(const char *dir, const char *url, char id[VEIL_KEY_ID_CHARS + 1]) {
+    char path[4096], line[4096 + 64];
+    veil_keydir_path(dir, "servers", path, sizeof path);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    int found = -1;
+    while (fgets(line, sizeof line, f)) {
+        char *sp = strrchr(line, ' ');
+        if (!sp)
+            continue;
+        *sp = 0;
+        char *kid = sp + 1;
+        kid[strcspn(kid, "\r\n")] = 0;
+        if (!strcmp(line, url) && veil_key_id_valid(kid)) {
+            memcpy(id, kid, VEIL_KEY_ID_CHARS + 1);
+            found = 0;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+static veil_status servers_store(const char *dir, const char *url, const char *id) {
+    char path[4096], tmp[4200], line[4096 + 64];
+    veil_keydir_path(dir, "servers", path, sizeof path);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *out = fopen(tmp, "w");
+    if (!out)
+        return veil_error(VEIL_ERR_IO, "%s: %s", tmp, strerror(errno));
+    FILE *in = fopen(path, "r");
+    while (in && fgets(line, sizeof line, in)) {
+        char copy[sizeof line];
+        memcpy(copy, line, sizeof line);
+        char *sp = strrchr(copy, ' ');
+        if (sp) {
+            *sp = 0;
+            if (!strcmp(copy, url))
+                continue;
+        }
+        fputs(line, out);
+    }
+    if (in)
+        fclose(in);
+    fprintf(out, "%s %s\n", url, id);
+    if (fclose(out) != 0 || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return veil_error(VEIL_ERR_IO, "%s: %s", path, strerror(errno));
+    }
+    return VEIL_OK;
+}
+
+veil_status veil_remote_ensure_key(const char *url, const char *dir,
+                                   const veil_remote_options *o, char key_id[VEIL_KEY_ID_CHARS + 1],
+                                   int *uploaded) {
+    char base[2048], u[2200], ekp[4096];
+    base_url(url, base, sizeof base);
+    veil_keydir_path(dir, "eval.key", ekp, sizeof ekp);
+    uint8_t *ek = NULL;
+    size_t ek_len = 0;
+    VEIL_TRY(read_file(ekp, &ek, &ek_len));
+    if (ek_len < VEIL_SERIAL_HEADER_BYTES || memcmp(ek, "VEILEK01", 8) != 0) {
+        free(ek);
+        return veil_error(VEIL_ERR_FORMAT, "%s: not an evaluation key file", ekp);
+    }
+    char fp_hex[2 * VEIL_KEY_FP_BYTES + 1];
+    veil_hex(ek + 64, VEIL_KEY_FP_BYTES, fp_hex);
+    http_resp r;
+    veil_status st;
+    char id[VEIL_KEY_ID_CHARS + 1];
+    if (servers_lookup(dir, base, id) == 0) {
+        snprintf(u, sizeof u, "%s/v1/keys/%s", base, id);
+        if ((st = http_do("GET", u, NULL, NULL, 0, 1, o, &r))) {
+            free(ek);
+            return st;
+        }
+        char got_fp[64] = "";
+        json_str((const char *)r.body, "key_fp", got_fp, sizeof got_fp);
+        if (r.status == 200 && !strcmp(got_fp, fp_hex)) {
+            free(r.body);
+            free(ek);
+            memcpy(key_id, id, sizeof id);
+            *uploaded = 0;
+            return VEIL_OK;
+        }
+        if (r.status != 404 && r.status != 200) {
+            st = http_error("GET", u, &r);
+            free(r.body);
+            free(ek);
+            return st;
+        }
+        free(r.body); /* gone (404) or another key: upload again */
+    }
+    snprintf(u, sizeof u, "%s/v1/keys", base);
+    st = http_do("POST", u, NULL, ek, ek_len, 0, o, &r);
+    free(ek);
+    if (st)
+        return st;
+    if (r.status != 201 && r.status != 200) {
+        st = http_error("POST", u, &r);
+        free(r.body);
+        return st;
+    }
+    int ok = json_str((const char *)r.body, "key_id", id, sizeof id) == 0 && veil_key_id_valid(id);
+    free(r.body);
+    if (!ok)
+        return veil_error(VEIL_ERR_FORMAT, "POST %s: answer has no valid key_id", u);
+    VEIL_TRY(servers_store(dir, base, id));
+    memcpy(key_id, id, sizeof id);
+    *uploaded = 1;
+    return VEIL_OK;
+}
+
+veil_status veil_remote_check_model(const veil_client *c, const char *url,
+                                    const veil_remote_options *o, size_t *max_samples) {
+    char base[2048], u[2200];
+    base_url(url, base, sizeof base);
+    snprintf(u, sizeof u, "%s/v1/model", base);
+    http_resp r;
+    VEIL_TRY(http_do("GET", u, NULL, NULL, 0, 1, o, &r));
+    veil_status st = VEIL_OK;
+    char params[64] = "", fp[80] = "";
+    double ms = 0;
+    if (r.status != 200) {
+        st = http_error("GET", u, &r);
+    } else if (json_str((const char *)r.body, "params_id", params, sizeof params) ||
+               json_str((const char *)r.body, "model_fp", fp, sizeof fp)) {
+        st = veil_error(VEIL_ERR_FORMAT, "GET %s: not a veil-server model description", u);
+    } else if (strcmp(params, c->prog->params->id) != 0) {
+        st = veil_error(VEIL_ERR_PARAMS,
+                        "%s runs parameter set %s, model %s compiles to %s here (another model "
+                        "or other compile options)",
+                        base, params, c->model->name, c->prog->params->id);
+    } else if (strcmp(fp, c->fp_hex) != 0) {
+        st = veil_error(VEIL_ERR_PARAMS,
+                        "%s serves another program than %s compiled with these options (model "
+                        "fingerprint %.16s... vs %.16s...)",
+                        base, c->model->name, fp, c->fp_hex);
+    } else if (max_samples) {
+        *max_samples = json_num((const char *)r.body, "max_request_samples", &ms) == 0 && ms >= 1
+                           ? (size_t)ms
+                           : 1;
+    }
+    free(r.body);
+    return st;
+}
+
+veil_status veil_remote_infer(const char *url, const char *key_id, const uint8_t *body,
+                              size_t len, const veil_remote_options *o, uint8_t **out,
+                              size_t *out_len, size_t *batch_samples) {
+    char base[2048], u[2200];
+    base_url(url, base, sizeof base);
+    snprintf(u, sizeof u, "%s/v1/infer", base);
+    http_resp r;
+    VEIL_TRY(http_do("POST", u, key_id, body, len, 1, o, &r));
+    if (r.status != 200) {
+        veil_status st = http_error("POST", u, &r);
+        free(r.body);
+        return st;
+    }
+    *out = r.body;
+    *out_len = r.len;
+    if (batch_samples)
+        *batch_samples = r.batch_samples;
+    return VEIL_OK;
+}
+
+#else /* !VEIL_WITH_CURL */
+
+veil_status veil_remote_ensure_key(const char *url, const char *dir,
+                                   const veil_remote_options *o, char key_id[VEIL_KEY_ID_CHARS + 1],
+                                   int *uploaded) {
+    (void)url, (void)dir, (void)o, (void)key_id, (void)uploaded;
+    (void)json_str, (void)json_num, (void)base_url;
+    return veil_error(VEIL_ERR_UNSUPPORTED, "veil was built without libcurl: no remote");
+}
+veil_status veil_remote_check_model(const veil_client *c, const char *url,
+                                    const veil_remote_options *o, size_t *max_samples) {
+    (void)c, (void)url, (void)o, (void)max_samples;
+    return veil_error(VEIL_ERR_UNSUPPORTED, "veil was built without libcurl: no remote");
+}
+veil_status veil_remote_infer(const char *url, const char *key_id, const uint8_t *body,
+                              size_t len, const veil_remote_options *o, uint8_t **out,
+                              size_t *out_len, size_t *batch_samples) {
+    (void)url, (void)key_id, (void)body, (void)len, (void)o, (void)out, (void)out_len;
+    (void)batch_samples;
+    return veil_error(VEIL_ERR_UNSUPPORTED, "veil was built without libcurl: no remote");
+}
+#endif

@@ -1,0 +1,115 @@
+/* veil/client.h — the client side of a deployment: key generation, encryption
+ * and decryption bound to one compiled model, and the HTTP client of
+ * veil-server (libcurl). The `veil keygen|encrypt|decrypt|remote` commands
+ * (veil/client_cmds.h) are thin wrappers; tests and the load benchmark use
+ * these functions directly.
+ *
+ * Key directory (veil keygen MODEL --out DIR):
+ *   DIR/secret.key   the secret key (VEILSK01, mode 0600). Never sent.
+ *   DIR/eval.key     the seeded evaluation keys (VEILEK01): upload this.
+ *   DIR/servers      one line per server: "<url> <key id>", the key ids the
+ *                    servers gave for eval.key (so `veil remote` uploads once).
+ *
+ * Binding. A ciphertext batch file carries the params id, the program
+ * fingerprint (veil/deploy.h) and the secret key's fingerprint; every
+ * function here checks all three against the model and key it is given and
+ * refuses with VEIL_ERR_PARAMS and a message naming which one differs. */
+#ifndef VEIL_CLIENT_H
+#define VEIL_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "veil/deploy.h"
+#include "veil/model.h"
+#include "veil/program.h"
+#include "veil/serialize.h"
+#include "veil/tfhe.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A model compiled for deployment (the same options on client and server). */
+typedef struct veil_client {
+    veil_model *model;
+    veil_program *prog;
+    uint8_t fp[VEIL_PROGRAM_FP_BYTES];
+    char fp_hex[2 * VEIL_PROGRAM_FP_BYTES + 1];
+} veil_client;
+
+/* Loads and compiles the model (options NULL: defaults). Refuses a program
+ * without a parameter set (simulate-only). */
+veil_status veil_client_open(const char *model_path, const veil_compile_options *options,
+                             veil_client **out);
+void veil_client_free(veil_client *c);
+
+/* Paths inside a key directory (into buf). */
+const char *veil_keydir_path(const char *dir, const char *file, char *buf, size_t cap);
+
+typedef struct veil_keygen_info {
+    size_t secret_key_bytes, eval_key_bytes, eval_key_raw_bytes;
+    double seconds;
+} veil_keygen_info;
+
+/* Makes a secret key and its seeded evaluation keys for the program's
+ * parameter set and writes DIR/secret.key (0600) and DIR/eval.key (DIR is
+ * created 0700). Refuses to overwrite an existing secret key unless force. */
+veil_status veil_client_keygen(const veil_client *c, const char *dir, int force,
+                               veil_keygen_info *info);
+
+/* Loads DIR/secret.key and checks it against the program's parameter set. */
+veil_status veil_client_load_secret_key(const veil_client *c, const char *dir,
+                                        veil_secret_key **out);
+
+/* Encrypts `samples` samples (inputs[i]: samples * input_size(i) quantized
+ * values per model input) into a seeded batch in the sample-major wire layout,
+ * bound to the program and the key. *buf: free with veil_serial_buffer_free. */
+veil_status veil_client_encrypt(const veil_client *c, const veil_secret_key *sk,
+                                const int64_t *const *inputs, size_t samples, uint8_t **buf,
+                                size_t *len);
+
+/* Checks a result batch against the program and the key (params, program
+ * fingerprint, key fingerprint, dimension, whole samples) and returns its
+ * number of samples. */
+veil_status veil_client_check_result(const veil_client *c, const veil_secret_key *sk,
+                                     const veil_ct_batch *b, size_t *samples);
+
+/* Decrypts a checked result batch: outputs[o] gets samples * output_size(o)
+ * integers (allocated here, free each with free()). */
+veil_status veil_client_decrypt(const veil_client *c, const veil_secret_key *sk,
+                                const veil_ct_batch *b, size_t *samples, int64_t ***outputs);
+void veil_client_outputs_free(const veil_client *c, int64_t **outputs);
+
+/* ---- HTTP (veil-server) ------------------------------------------------------ */
+
+typedef struct veil_remote_options {
+    long connect_timeout_s; /* default 10 */
+    long timeout_s;         /* whole request, default 600 */
+    int retries;            /* extra tries of idempotent requests, default 3 */
+    int verbose;
+} veil_remote_options;
+void veil_remote_options_default(veil_remote_options *o);
+
+/* Makes sure the server `url` has DIR/eval.key: reuses the key id cached in
+ * DIR/servers if GET /v1/keys/<id> says it is there (and has this key's
+ * fingerprint), else uploads it and caches the new id. *uploaded tells which. */
+veil_status veil_remote_ensure_key(const char *url, const char *dir,
+                                   const veil_remote_options *o, char key_id[VEIL_KEY_ID_CHARS + 1],
+                                   int *uploaded);
+
+/* Checks that the server runs the same program (GET /v1/model: params id and
+ * fingerprint); *max_samples gets its per-request limit. */
+veil_status veil_remote_check_model(const veil_client *c, const char *url,
+                                    const veil_remote_options *o, size_t *max_samples);
+
+/* POST /v1/infer: sends a serialized batch, returns the result batch bytes
+ * (free()) and the samples of the backend batch it ran in (0 if unknown). */
+veil_status veil_remote_infer(const char *url, const char *key_id, const uint8_t *body,
+                              size_t len, const veil_remote_options *o, uint8_t **out,
+                              size_t *out_len, size_t *batch_samples);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

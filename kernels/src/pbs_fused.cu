@@ -1,0 +1,136 @@
+#include <cmath>
+#include <cstdlib>
+
+#include "pbs_fused.cuh"
+
+namespace {
+
+__global__ void __launch_bounds__(VEIL_FUSED_THREADS)
+    fused_pbs_kernel(uint64_t *__restrict__ out, const uint32_t *__restrict__ ms,
+                     const uint64_t *__restrict__ polys, const uint32_t *__restrict__ index,
+                     const double2 *__restrict__ bsk, const double2 *__restrict__ tw,
+                     const double2 *__restrict__ roots, veil_fused_dims d) {
+    extern __shared__ double2 smem_raw[];
+    veil_fused_smem s;
+    s.acc = (uint64_t *)smem_raw;
+    s.dec = (double2 *)(s.acc + (size_t)d.k1 * d.N);
+    s.prod = s.dec + (size_t)d.k1 * d.l * d.H;
+    const uint32_t c = blockIdx.x, tid = threadIdx.x, nt = blockDim.x;
+    const uint32_t *m = ms + (size_t)c * (d.n + 1);
+    const uint64_t *V = polys + (size_t)(index ? index[c] : 0) * d.N;
+    const size_t ggsw_stride = (size_t)d.k1 * d.l * d.k1 * d.H;
+    veil_fused_init(d, s, V, m[d.n], tid, nt);
+    __syncthreads();
+    for (uint32_t i = 0; i < d.n; i++) {
+        const uint32_t a = m[i];
+        if (a == 0) continue; /* X^0 acc - acc = 0: nothing to add (as on the CPU) */
+        veil_fused_rotate(d, s, a, tw, tid, nt);
+        __syncthreads();
+        for (uint32_t st = 1; st <= d.logH; st++) {
+            veil_fused_fft_stage(d, s.dec, d.k1 * d.l, st, 0, roots, tid, nt);
+            __syncthreads();
+        }
+        veil_fused_mac(d, s, bsk + i * ggsw_stride, tid, nt);
+        __syncthreads();
+        for (uint32_t st = 1; st <= d.logH; st++) {
+            veil_fused_fft_stage(d, s.prod, d.k1, st, 1, roots, tid, nt);
+            __syncthreads();
+        }
+        veil_fused_add(d, s, tw, tid, nt);
+        __syncthreads();
+    }
+    veil_fused_extract(d, s, out + (size_t)c * (d.k * d.N + 1), tid, nt);
+}
+
+void host_tables(uint32_t N, double2 *tw, double2 *roots) {
+    const uint32_t H = N / 2;
+    for (uint32_t j = 0; j < H; j++) {
+        const double a = 3.14159265358979323846 * (double)j / (double)N;
+        tw[j] = make_double2(cos(a), sin(a));
+    }
+    for (uint32_t t = 0; t < H / 2; t++) {
+        const double a = -2.0 * 3.14159265358979323846 * (double)t / (double)H;
+        roots[t] = make_double2(cos(a), sin(a));
+    }
+}
+
+} // namespace
+
+int veil_fused_make_roots(cudaStream_t stream, uint32_t N, double2 **d_roots) {
+    const uint32_t H = N / 2;
+    double2 *tw = (double2 *)malloc(sizeof(double2) * H);
+    double2 *roots = (double2 *)malloc(sizeof(double2) * (H / 2));
+    if (!tw || !roots) {
+        free(tw);
+        free(roots);
+        return (int)cudaErrorMemoryAllocation;
+    }
+    host_tables(N, tw, roots);
+    cudaError_t e = cudaMalloc((void **)d_roots, sizeof(double2) * (H / 2));
+    if (e == cudaSuccess)
+        e = cudaMemcpyAsync(*d_roots, roots, sizeof(double2) * (H / 2), cudaMemcpyHostToDevice,
+                            stream);
+    if (e == cudaSuccess) e = cudaStreamSynchronize(stream);
+    free(tw);
+    free(roots);
+    return (int)e;
+}
+
+int veil_fused_launch(cudaStream_t stream, const veil_cuda_params *p, uint64_t *d_out,
+                      const uint32_t *d_ms, const veil_cuda_lut_set *luts, const double2 *d_bsk,
+                      const double2 *d_tw, const double2 *d_roots, uint32_t count) {
+    const size_t smem = veil_fused_smem_bytes(p);
+    VEIL_CU(cudaFuncSetAttribute(fused_pbs_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                 (int)smem));
+    fused_pbs_kernel<<<count, VEIL_FUSED_THREADS, smem, stream>>>(
+        d_out, d_ms, luts->d_polys, luts->d_index, d_bsk, d_tw, d_roots, veil_fused_dims_of(p));
+    VEIL_CU_LAUNCHED();
+    return 0;
+}
+
+extern "C" int veil_cuda_pbs_fused_emulate(const veil_cuda_params *p, const double *bsk_fourier,
+                                           const uint32_t *ms, const uint64_t *lut_poly,
+                                           uint64_t *out_big) {
+    int e = veil_cuda_params_check(p, NULL, 0);
+    if (e) return e;
+    const veil_fused_dims d = veil_fused_dims_of(p);
+    double2 *tw = (double2 *)malloc(sizeof(double2) * d.H);
+    double2 *roots = (double2 *)malloc(sizeof(double2) * (d.H / 2));
+    void *mem = malloc(veil_fused_smem_bytes(p));
+    if (!tw || !roots || !mem) {
+        free(tw);
+        free(roots);
+        free(mem);
+        return (int)cudaErrorMemoryAllocation;
+    }
+    host_tables(d.N, tw, roots);
+    veil_fused_smem s;
+    s.acc = (uint64_t *)mem;
+    s.dec = (double2 *)(s.acc + (size_t)d.k1 * d.N);
+    s.prod = s.dec + (size_t)d.k1 * d.l * d.H;
+    const double2 *bsk = (const double2 *)bsk_fourier;
+    const size_t ggsw_stride = (size_t)d.k1 * d.l * d.k1 * d.H;
+    const uint32_t nt = VEIL_FUSED_THREADS;
+    /* each phase: every emulated thread in turn (phases have no data races) */
+#define VEIL_EMU(call)                                                                             \
+    for (uint32_t tid = 0; tid < nt; tid++)                                                        \
+    call
+    VEIL_EMU(veil_fused_init(d, s, lut_poly, ms[d.n], tid, nt));
+    for (uint32_t i = 0; i < d.n; i++) {
+        const uint32_t a = ms[i];
+        if (a == 0) continue;
+        VEIL_EMU(veil_fused_rotate(d, s, a, tw, tid, nt));
+        for (uint32_t st = 1; st <= d.logH; st++)
+            VEIL_EMU(veil_fused_fft_stage(d, s.dec, d.k1 * d.l, st, 0, roots, tid, nt));
+        VEIL_EMU(veil_fused_mac(d, s, bsk + i * ggsw_stride, tid, nt));
+        for (uint32_t st = 1; st <= d.logH; st++)
+            VEIL_EMU(veil_fused_fft_stage(d, s.prod, d.k1, st, 1, roots, tid, nt));
+        VEIL_EMU(veil_fused_add(d, s, tw, tid, nt));
+    }
+    VEIL_EMU(veil_fused_extract(d, s, out_big, tid, nt));
+#undef VEIL_EMU
+    free(tw);
+    free(roots);
+    free(mem);
+    return 0;
+}

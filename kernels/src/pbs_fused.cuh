@@ -1,0 +1,227 @@
+/* The fused blind rotation: one thread block per ciphertext keeps the
+ * accumulator, the digit transforms and the products in shared memory for
+ * all n steps, with its own radix-2 FFT (no cuFFT, no DRAM traffic per step).
+ *
+ * The work is written as phases: in a phase no thread reads what another
+ * thread of the same phase writes, and phases are separated by a barrier.
+ * The device kernel runs each phase with its threads and __syncthreads();
+ * veil_cuda_pbs_fused_emulate() runs the same phase functions on the host,
+ * one "thread" after another, so the algorithm is tested without a GPU.
+ *
+ * Transform: the fold-and-twist of veil/fft.h; forward digits are written in
+ * bit-reversed order and transformed by decimation in time, which leaves them
+ * in natural order to meet the Fourier bootstrapping key (natural order, as
+ * cuFFT and FFTW produce it); products are written bit-reversed again for the
+ * inverse transform. */
+#ifndef VEIL_KERNELS_PBS_FUSED_CUH
+#define VEIL_KERNELS_PBS_FUSED_CUH
+
+#include <cmath>
+#include <cstring>
+
+#include "common.cuh"
+
+#ifdef __CUDACC__
+#define VEIL_HD __host__ __device__
+#else
+#define VEIL_HD
+#endif
+
+#define VEIL_FUSED_THREADS 512
+
+struct veil_fused_dims {
+    uint32_t n, k, k1, N, H, logH, l, base_log;
+};
+
+struct veil_fused_smem {
+    uint64_t *acc; /* (k+1) * N */
+    double2 *dec;  /* (k+1) * l * H */
+    double2 *prod; /* (k+1) * H */
+};
+
+VEIL_HD inline uint32_t veil_fused_bitrev(uint32_t x, uint32_t bits) {
+#ifdef __CUDA_ARCH__
+    return __brev(x) >> (32 - bits);
+#else
+    uint32_t r = 0;
+    for (uint32_t b = 0; b < bits; b++) {
+        r = (r << 1) | (x & 1);
+        x >>= 1;
+    }
+    return r;
+#endif
+}
+
+VEIL_HD inline void veil_fused_decompose(uint64_t x, uint32_t base_log, uint32_t levels,
+                                         int64_t *digits) {
+    const uint32_t bits = base_log * levels;
+    uint64_t r = bits >= 64 ? x : (x >> (63 - bits));
+    if (bits < 64) r = (r + 1) >> 1;
+    const uint64_t mask = ((uint64_t)1 << base_log) - 1;
+    const int64_t half = (int64_t)1 << (base_log - 1);
+    for (int j = (int)levels - 1; j >= 0; j--) {
+        int64_t d = (int64_t)(r & mask);
+        r >>= base_log;
+        if (d >= half) {
+            d -= (int64_t)1 << base_log;
+            r += 1;
+        }
+        digits[j] = d;
+    }
+}
+
+VEIL_HD inline uint64_t veil_fused_mono(const uint64_t *P, uint32_t N, uint32_t e, uint32_t t) {
+    const uint32_t u = (t + 2 * N - e) & (2 * N - 1);
+    return u < N ? P[u] : (uint64_t)0 - P[u - N];
+}
+
+VEIL_HD inline uint64_t veil_fused_to_torus(double v) {
+    const double r = rint(v);
+    if (fabs(r) < 0x1p63) return (uint64_t)(long long)r;
+#ifdef __CUDA_ARCH__
+    const uint64_t bits = (uint64_t)__double_as_longlong(r);
+#else
+    uint64_t bits;
+    memcpy(&bits, &r, 8);
+#endif
+    const int e = (int)((bits >> 52) & 0x7ff) - 1075;
+    const uint64_t mant = (bits & (((uint64_t)1 << 52) - 1)) | ((uint64_t)1 << 52);
+    const uint64_t m = e >= 64 ? 0 : mant << e;
+    return (bits >> 63) ? (uint64_t)0 - m : m;
+}
+
+/* acc = (0, ..., 0, X^-b V). */
+VEIL_HD inline void veil_fused_init(const veil_fused_dims &d, veil_fused_smem &s, const uint64_t *V,
+                                    uint32_t b, uint32_t tid, uint32_t nt) {
+    const uint32_t e = (2 * d.N - b) & (2 * d.N - 1);
+    for (uint32_t x = tid; x < d.k1 * d.N; x += nt) {
+        const uint32_t q = x / d.N, t = x % d.N;
+        s.acc[x] = q == d.k ? veil_fused_mono(V, d.N, e, t) : 0;
+    }
+}
+
+/* dec[q*l + lev][bitrev(j)] = twist(fold(digit lev of X^a acc_q - acc_q)). */
+VEIL_HD inline void veil_fused_rotate(const veil_fused_dims &d, veil_fused_smem &s, uint32_t a,
+                                      const double2 *tw, uint32_t tid, uint32_t nt) {
+    int64_t d0[VEIL_CUDA_MAX_LEVEL], d1[VEIL_CUDA_MAX_LEVEL];
+    for (uint32_t x = tid; x < d.k1 * d.H; x += nt) {
+        const uint32_t q = x / d.H, j = x % d.H;
+        const uint64_t *A = s.acc + (size_t)q * d.N;
+        const uint64_t r0 = veil_fused_mono(A, d.N, a, j) - A[j];
+        const uint64_t r1 = veil_fused_mono(A, d.N, a, j + d.H) - A[j + d.H];
+        veil_fused_decompose(r0, d.base_log, d.l, d0);
+        veil_fused_decompose(r1, d.base_log, d.l, d1);
+        const double2 w = tw[j];
+        const uint32_t p = veil_fused_bitrev(j, d.logH);
+        for (uint32_t lev = 0; lev < d.l; lev++) {
+            const double re = (double)d0[lev], im = (double)d1[lev];
+            double2 z;
+            z.x = re * w.x - im * w.y;
+            z.y = re * w.y + im * w.x;
+            s.dec[((size_t)q * d.l + lev) * d.H + p] = z;
+        }
+    }
+}
+
+/* Stage st (1..logH) of an in-place radix-2 decimation-in-time FFT over
+ * `polys` transforms of size H: roots[t] = exp(-2 pi i t / H), t < H/2;
+ * inverse: conjugate roots (unnormalised, as cuFFT and FFTW). */
+VEIL_HD inline void veil_fused_fft_stage(const veil_fused_dims &d, double2 *buf, uint32_t polys,
+                                         uint32_t st, int inverse, const double2 *roots,
+                                         uint32_t tid, uint32_t nt) {
+    const uint32_t half = 1u << (st - 1), hb = d.H / 2;
+    for (uint32_t x = tid; x < polys * hb; x += nt) {
+        const uint32_t poly = x / hb, b = x % hb;
+        const uint32_t pos = b & (half - 1), i0 = ((b >> (st - 1)) << st) + pos, i1 = i0 + half;
+        double2 w = roots[pos << (d.logH - st)];
+        if (inverse) w.y = -w.y;
+        double2 *v = buf + (size_t)poly * d.H;
+        const double2 u = v[i0], y = v[i1];
+        double2 t;
+        t.x = w.x * y.x - w.y * y.y;
+        t.y = w.x * y.y + w.y * y.x;
+        v[i0].x = u.x + t.x;
+        v[i0].y = u.y + t.y;
+        v[i1].x = u.x - t.x;
+        v[i1].y = u.y - t.y;
+    }
+}
+
+/* prod[q][bitrev(j)] = sum_r dec[r][j] * ggsw[r][q][j]. */
+VEIL_HD inline void veil_fused_mac(const veil_fused_dims &d, veil_fused_smem &s,
+                                   const double2 *ggsw, uint32_t tid, uint32_t nt) {
+    const uint32_t rows = d.k1 * d.l;
+    for (uint32_t x = tid; x < d.k1 * d.H; x += nt) {
+        const uint32_t q = x / d.H, j = x % d.H;
+        double sr = 0, si = 0;
+        for (uint32_t r = 0; r < rows; r++) {
+            const double2 a = s.dec[(size_t)r * d.H + j];
+            const double2 b = ggsw[((size_t)r * d.k1 + q) * d.H + j];
+            sr += a.x * b.x - a.y * b.y;
+            si += a.x * b.y + a.y * b.x;
+        }
+        double2 z;
+        z.x = sr;
+        z.y = si;
+        s.prod[(size_t)q * d.H + veil_fused_bitrev(j, d.logH)] = z;
+    }
+}
+
+/* acc += round(untwist(prod) / H). */
+VEIL_HD inline void veil_fused_add(const veil_fused_dims &d, veil_fused_smem &s, const double2 *tw,
+                                   uint32_t tid, uint32_t nt) {
+    const double scale = 1.0 / (double)d.H;
+    for (uint32_t x = tid; x < d.k1 * d.H; x += nt) {
+        const uint32_t q = x / d.H, j = x % d.H;
+        const double2 v = s.prod[x], w = tw[j];
+        const double re = (v.x * w.x + v.y * w.y) * scale;
+        const double im = (v.y * w.x - v.x * w.y) * scale;
+        uint64_t *A = s.acc + (size_t)q * d.N;
+        A[j] += veil_fused_to_torus(re);
+        A[j + d.H] += veil_fused_to_torus(im);
+    }
+}
+
+VEIL_HD inline void veil_fused_extract(const veil_fused_dims &d, const veil_fused_smem &s,
+                                       uint64_t *out, uint32_t tid, uint32_t nt) {
+    for (uint32_t w = tid; w <= d.k * d.N; w += nt) {
+        uint64_t v;
+        if (w == d.k * d.N) {
+            v = s.acc[(size_t)d.k * d.N];
+        } else {
+            const uint32_t q = w / d.N, j = w % d.N;
+            const uint64_t *A = s.acc + (size_t)q * d.N;
+            v = j == 0 ? A[0] : (uint64_t)0 - A[d.N - j];
+        }
+        out[w] = v;
+    }
+}
+
+VEIL_HD inline veil_fused_dims veil_fused_dims_of(const veil_cuda_params *p) {
+    veil_fused_dims d;
+    d.n = p->lwe_dim;
+    d.k = p->glwe_dim;
+    d.k1 = p->glwe_dim + 1;
+    d.N = p->poly_size;
+    d.H = p->poly_size / 2;
+    d.logH = 0;
+    while ((1u << d.logH) < d.H)
+        d.logH++;
+    d.l = p->pbs_level;
+    d.base_log = p->pbs_base_log;
+    return d;
+}
+
+/* Shared memory of one block, bytes. */
+inline size_t veil_fused_smem_bytes(const veil_cuda_params *p) {
+    const size_t k1 = p->glwe_dim + 1, N = p->poly_size;
+    return k1 * N * 8 + k1 * p->pbs_level * (N / 2) * 16 + k1 * (N / 2) * 16;
+}
+
+/* Host-built tables: roots exp(-2 pi i t / H) (t < H/2). */
+int veil_fused_make_roots(cudaStream_t stream, uint32_t N, double2 **d_roots);
+int veil_fused_launch(cudaStream_t stream, const veil_cuda_params *p, uint64_t *d_out,
+                      const uint32_t *d_ms, const veil_cuda_lut_set *luts, const double2 *d_bsk,
+                      const double2 *d_tw, const double2 *d_roots, uint32_t count);
+
+#endif

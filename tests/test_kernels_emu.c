@@ -1,0 +1,113 @@
+// LABELS: unit crypto
+// LINKS: veil_kernels
+/* The fused CUDA blind rotation, run on the host by its own phase code
+ * (veil_cuda_pbs_fused_emulate: the functions the kernel calls, one emulated
+ * thread after another), against the CPU PBS on the same keys: decryptions
+ * equal the table and the CPU's, and the phases agree within the FFT error
+ * bound. Needs nvcc to build, no GPU to run. */
+#include "testutil.h"
+#include "veil/cuda.h"
+#include "veil/tfhe.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Same bound as test_gpu_ops: phases within delta / 2^8. */
+#define PHASE_BOUND_SHIFT 8
+
+static void check_set(veil_params p, const char *name, size_t count) {
+    uint8_t s[4][32];
+    for (unsigned i = 0; i < 4; i++)
+        veil_test_seed_bytes(40 + i, s[i]);
+    veil_secret_key *sk;
+    veil_eval_key *ek;
+    veil_encryptor *enc;
+    veil_pbs_ctx *ctx;
+    CU_ASSERT_FATAL(veil_secret_key_new(&p, s[0], &sk) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_eval_key_new(sk, s[1], s[2], &ek) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_encryptor_new(s[3], NULL, &enc) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_pbs_ctx_new(&p, &ctx) == VEIL_OK);
+    const unsigned bits = p.precision, n_vals = 1u << bits;
+    int64_t table[64];
+    for (unsigned i = 0; i < n_vals; i++)
+        table[i] = (int64_t)(n_vals / 2) - 1 - (int64_t)((3 * i + 1) % n_vals); /* signed out */
+    veil_lut *lut;
+    CU_ASSERT_FATAL(veil_lut_new(&p, table, bits, 1, veil_delta(bits), &lut) == VEIL_OK);
+    const veil_cuda_params cp = {.lwe_dim = p.lwe_dim,
+                                 .glwe_dim = p.glwe_dim,
+                                 .poly_size = p.poly_size,
+                                 .pbs_base_log = p.pbs_base_log,
+                                 .pbs_level = p.pbs_level,
+                                 .ks_base_log = p.ks_base_log,
+                                 .ks_level = p.ks_level,
+                                 .ms_centered = p.ms == VEIL_MS_CENTERED};
+    const size_t big1 = veil_params_big_dim(&p) + 1, n1 = p.lwe_dim + 1;
+    uint64_t *in = malloc(big1 * 8), *small = malloc(n1 * 8), *ref = malloc(big1 * 8),
+             *got = malloc(big1 * 8), *shifted = malloc(n1 * 8);
+    uint32_t *ms = malloc(n1 * 4);
+    CU_ASSERT_FATAL(in && small && ref && got && shifted && ms);
+    uint64_t max_diff = 0;
+    size_t wrong = 0;
+    for (size_t c = 0; c < count; c++) {
+        int64_t m = (int64_t)(veil_test_rand() % n_vals) - (int64_t)(n_vals / 2);
+        veil_encrypt_big(enc, sk, veil_encode(m, bits), in);
+        veil_keyswitch(ek, in, small);
+        veil_pbs(ctx, ek, lut, small, ref);
+        memcpy(shifted, small, n1 * 8);
+        shifted[n1 - 1] += lut->in_offset;
+        veil_modulus_switch(&p, shifted, ms);
+        CU_ASSERT_EQUAL_FATAL(veil_cuda_pbs_fused_emulate(&cp, ek->bsk_fourier, ms, lut->poly, got),
+                              0);
+        const uint64_t pg = veil_phase_big(sk, got), pc = veil_phase_big(sk, ref);
+        const int64_t want = table[m + (int64_t)(n_vals / 2)];
+        wrong += veil_decode(pg, bits, 1) != want || veil_decode(pc, bits, 1) != want;
+        const int64_t d = (int64_t)(pg - pc);
+        const uint64_t ad = d < 0 ? 0 - (uint64_t)d : (uint64_t)d;
+        if (ad > max_diff) max_diff = ad;
+    }
+    const uint64_t bound = veil_delta(bits) >> PHASE_BOUND_SHIFT;
+    printf("\n  %s: %zu PBS, wrong %zu, max phase diff vs CPU 2^%.1f (bound 2^%.1f)", name, count,
+           wrong, max_diff ? log2((double)max_diff) : -INFINITY, log2((double)bound));
+    CU_ASSERT_EQUAL(wrong, 0);
+    CU_ASSERT(max_diff <= bound);
+    /* and it is not trivially equal: the FFTs differ */
+    free(in);
+    free(small);
+    free(ref);
+    free(got);
+    free(shifted);
+    free(ms);
+    veil_lut_free(lut);
+    veil_pbs_ctx_free(ctx);
+    veil_encryptor_free(enc);
+    veil_eval_key_free(ek);
+    veil_secret_key_free(sk);
+}
+
+static void test_fused_k4_n512(void) {
+    check_set(*veil_params_find("tfhers-1_1-gaussian-2m64"), "1_1 k=4 N=512", 3);
+}
+
+static void test_fused_n2048_centered(void) {
+    check_set(*veil_params_find("tfhers-2_2-tuniform-2m128"), "2_2 N=2048 centred", 2);
+}
+
+static void test_fused_two_levels(void) {
+    veil_params p = *veil_params_find("tfhers-2_2-gaussian-2m64");
+    p.id = "test-2_2-pbs-2x15";
+    p.pbs_level = 2;
+    p.pbs_base_log = 15;
+    check_set(p, "2_2 l=2", 2);
+}
+
+int main(void) {
+    if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
+    CU_pSuite s = CU_add_suite("kernels_emu", NULL, NULL);
+    if (!s) return CU_get_error();
+    VEIL_ADD_TEST(s, test_fused_k4_n512);
+    VEIL_ADD_TEST(s, test_fused_n2048_centered);
+    VEIL_ADD_TEST(s, test_fused_two_levels);
+    return veil_test_run();
+}

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "veil/backend.h"
+#include "veil/client_cmds.h"
 #include "veil/exec.h"
 #include "veil/loader.h"
 #include "veil/program.h"
@@ -477,6 +478,15 @@ static const command k_commands[] = {
      "veil compile MODEL [options]", k_compile_help},
     {"run", cmd_run, "run a model (simulate, or encrypted on cpu / cuda)",
      "veil run MODEL [--input FILE] [--mode simulate|cpu|cuda] [options]", k_run_help},
+    /* Client side of a deployment (host/client/cmds.c). */
+    {"keygen", veil_cmd_keygen, "make a secret key and the evaluation keys for a model",
+     veil_cmd_keygen_usage, veil_cmd_keygen_help},
+    {"encrypt", veil_cmd_encrypt, "quantize and encrypt samples into a ciphertext batch",
+     veil_cmd_encrypt_usage, veil_cmd_encrypt_help},
+    {"decrypt", veil_cmd_decrypt, "decrypt and dequantize a result batch", veil_cmd_decrypt_usage,
+     veil_cmd_decrypt_help},
+    {"remote", veil_cmd_remote, "run samples on a veil-server (upload keys once, encrypt, decrypt)",
+     veil_cmd_remote_usage, veil_cmd_remote_help},
 };
 #define N_COMMANDS (sizeof k_commands / sizeof k_commands[0])
 
@@ -502,7 +512,9 @@ int main(int argc, char **argv) {
             if (!strcmp(argv[j], "--help") || !strcmp(argv[j], "-h")) {
                 printf("usage: %s\n%s\n", c->usage, c->summary);
                 if (c->help) printf("\noptions:\n%s", c->help);
-                if (c->fn == cmd_run) printf("%s", k_compile_help);
+                if (c->fn == cmd_run || c->fn == veil_cmd_keygen || c->fn == veil_cmd_encrypt ||
+                    c->fn == veil_cmd_decrypt || c->fn == veil_cmd_remote)
+                    printf("%s", k_compile_help);
                 return 0;
             }
         return c->fn(argc - 1, argv + 1);

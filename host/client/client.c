@@ -16,13 +16,10 @@
 
 veil_status veil_client_open(const char *model_path, const veil_compile_options *options,
                              veil_client **out) {
-    if (!model_path || !out)
-        return veil_error(VEIL_ERR_ARG, "veil_client_open: model path needed");
-    if (sodium_init() < 0)
-        return veil_error(VEIL_ERR_INTERNAL, "libsodium failed to initialise");
+    if (!model_path || !out) return veil_error(VEIL_ERR_ARG, "veil_client_open: model path needed");
+    if (sodium_init() < 0) return veil_error(VEIL_ERR_INTERNAL, "libsodium failed to initialise");
     veil_client *c = calloc(1, sizeof *c);
-    if (!c)
-        return veil_error(VEIL_ERR_NOMEM, "out of memory");
+    if (!c) return veil_error(VEIL_ERR_NOMEM, "out of memory");
     veil_compile_options o;
     if (options)
         o = *options;
@@ -53,8 +50,7 @@ fail:
 }
 
 void veil_client_free(veil_client *c) {
-    if (!c)
-        return;
+    if (!c) return;
     veil_program_free(c->prog);
     veil_model_free(c->model);
     free(c);
@@ -73,8 +69,7 @@ static double now_s(void) {
 
 veil_status veil_client_keygen(const veil_client *c, const char *dir, int force,
                                veil_keygen_info *info) {
-    if (!c || !dir)
-        return veil_error(VEIL_ERR_ARG, "keygen: model and directory needed");
+    if (!c || !dir) return veil_error(VEIL_ERR_ARG, "keygen: model and directory needed");
     if (mkdir(dir, 0700) != 0 && errno != EEXIST)
         return veil_error(VEIL_ERR_IO, "keygen: mkdir %s: %s", dir, strerror(errno));
     char skp[4096], ekp[4096];
@@ -92,8 +87,7 @@ veil_status veil_client_keygen(const veil_client *c, const char *dir, int force,
     if ((st = veil_secret_key_new(c->prog->params, NULL, &sk)) ||
         (st = veil_eval_key_new(sk, NULL, NULL, &ek)))
         goto out;
-    if ((st = veil_secret_key_save(sk, skp)) || (st = veil_eval_key_save(ek, ekp)))
-        goto out;
+    if ((st = veil_secret_key_save(sk, skp)) || (st = veil_eval_key_save(ek, ekp))) goto out;
     /* A new secret key invalidates every key id the servers gave for the old
      * evaluation key. */
     char svp[4096];
@@ -105,10 +99,8 @@ veil_status veil_client_keygen(const veil_client *c, const char *dir, int force,
     if (info) {
         struct stat s1, s2;
         memset(info, 0, sizeof *info);
-        if (stat(skp, &s1) == 0)
-            info->secret_key_bytes = (size_t)s1.st_size;
-        if (stat(ekp, &s2) == 0)
-            info->eval_key_bytes = (size_t)s2.st_size;
+        if (stat(skp, &s1) == 0) info->secret_key_bytes = (size_t)s1.st_size;
+        if (stat(ekp, &s2) == 0) info->eval_key_bytes = (size_t)s2.st_size;
         info->eval_key_raw_bytes = veil_eval_key_raw_bytes(c->prog->params);
         info->seconds = now_s() - t0;
     }
@@ -156,8 +148,7 @@ veil_status veil_client_encrypt(const veil_client *c, const veil_secret_key *sk,
     veil_seed_random(seed); /* fresh per batch: never reuse a mask seed */
     veil_status st = veil_ct_batch_new(p->params, veil_params_big_dim(p->params),
                                        (uint64_t)samples * in_cts, &b);
-    if (st || (st = veil_encryptor_new(seed, NULL, &enc)))
-        goto out;
+    if (st || (st = veil_encryptor_new(seed, NULL, &enc))) goto out;
     veil_secret_key_fingerprint(sk, b->key_fp);
     memcpy(b->model_fp, c->fp, VEIL_PROGRAM_FP_BYTES);
     /* Sample-major, in order: the mask stream is drawn in exactly the order
@@ -212,8 +203,7 @@ veil_status veil_client_check_result(const veil_client *c, const veil_secret_key
 }
 
 void veil_client_outputs_free(const veil_client *c, int64_t **outputs) {
-    if (!outputs)
-        return;
+    if (!outputs) return;
     for (uint32_t o = 0; o < c->prog->n_outputs; o++)
         free(outputs[o]);
     free(outputs);
@@ -226,8 +216,7 @@ veil_status veil_client_decrypt(const veil_client *c, const veil_secret_key *sk,
     const veil_program *p = c->prog;
     const size_t out_cts = veil_program_sample_out_cts(p), lwe = veil_program_ct_words(p);
     int64_t **outs = calloc(p->n_outputs, sizeof *outs);
-    if (!outs)
-        return veil_error(VEIL_ERR_NOMEM, "out of memory");
+    if (!outs) return veil_error(VEIL_ERR_NOMEM, "out of memory");
     veil_status st = VEIL_OK;
     for (uint32_t o = 0; o < p->n_outputs && !st; o++)
         if (!(outs[o] = malloc(n * veil_program_output_size(p, o) * sizeof(int64_t) + 1)))

@@ -30,13 +30,11 @@ static const char *json_field(const char *json, const char *key) {
     char pat[96];
     snprintf(pat, sizeof pat, "\"%s\"", key);
     const char *p = json ? strstr(json, pat) : NULL;
-    if (!p)
-        return NULL;
+    if (!p) return NULL;
     p += strlen(pat);
     while (*p == ' ' || *p == '\t' || *p == '\n')
         p++;
-    if (*p != ':')
-        return NULL;
+    if (*p != ':') return NULL;
     p++;
     while (*p == ' ' || *p == '\t' || *p == '\n')
         p++;
@@ -45,15 +43,12 @@ static const char *json_field(const char *json, const char *key) {
 
 static int json_str(const char *json, const char *key, char *out, size_t cap) {
     const char *p = json_field(json, key);
-    if (!p || *p != '"' || cap == 0)
-        return -1;
+    if (!p || *p != '"' || cap == 0) return -1;
     p++;
     size_t n = 0;
     for (; *p && *p != '"'; p++) {
-        if (*p == '\\' && p[1])
-            p++;
-        if (n + 1 < cap)
-            out[n++] = *p;
+        if (*p == '\\' && p[1]) p++;
+        if (n + 1 < cap) out[n++] = *p;
     }
     out[n] = 0;
     return *p == '"' ? 0 : -1;
@@ -61,12 +56,10 @@ static int json_str(const char *json, const char *key, char *out, size_t cap) {
 
 static int json_num(const char *json, const char *key, double *out) {
     const char *p = json_field(json, key);
-    if (!p)
-        return -1;
+    if (!p) return -1;
     char *e;
     double v = strtod(p, &e);
-    if (e == p)
-        return -1;
+    if (e == p) return -1;
     *out = v;
     return 0;
 }
@@ -138,16 +131,14 @@ static veil_status http_do(const char *method, const char *url, const char *key_
     pthread_once(&g_curl_once, curl_init_once);
     memset(r, 0, sizeof *r);
     CURL *h = curl_easy_init();
-    if (!h)
-        return veil_error(VEIL_ERR_NOMEM, "libcurl: cannot create a handle");
+    if (!h) return veil_error(VEIL_ERR_NOMEM, "libcurl: cannot create a handle");
     struct curl_slist *hdrs = NULL;
     char kh[96];
     if (key_id) {
         snprintf(kh, sizeof kh, "X-Veil-Key-Id: %s", key_id);
         hdrs = curl_slist_append(hdrs, kh);
     }
-    if (body)
-        hdrs = curl_slist_append(hdrs, "Content-Type: application/octet-stream");
+    if (body) hdrs = curl_slist_append(hdrs, "Content-Type: application/octet-stream");
     hdrs = curl_slist_append(hdrs, "Expect:"); /* no 100-continue round trip */
     veil_status st = VEIL_OK;
     for (int attempt = 0;; attempt++) {
@@ -175,15 +166,13 @@ static veil_status http_do(const char *method, const char *url, const char *key_
         if (cc == CURLE_OK) {
             curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
             retry = idempotent && (r->status == 502 || r->status == 503 || r->status == 504);
-            if (!retry)
-                break;
+            if (!retry) break;
         } else {
             int not_sent = cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST;
-            retry = not_sent || (idempotent && (cc == CURLE_OPERATION_TIMEDOUT ||
-                                                cc == CURLE_RECV_ERROR || cc == CURLE_SEND_ERROR ||
-                                                cc == CURLE_GOT_NOTHING));
-            if (cc == CURLE_COULDNT_RESOLVE_HOST)
-                retry = 0; /* a typo does not heal */
+            retry = not_sent ||
+                    (idempotent && (cc == CURLE_OPERATION_TIMEDOUT || cc == CURLE_RECV_ERROR ||
+                                    cc == CURLE_SEND_ERROR || cc == CURLE_GOT_NOTHING));
+            if (cc == CURLE_COULDNT_RESOLVE_HOST) retry = 0; /* a typo does not heal */
             if (!retry || attempt >= o->retries) {
                 if (cc == CURLE_COULDNT_CONNECT)
                     st = veil_error(VEIL_ERR_IO,
@@ -194,16 +183,14 @@ static veil_status http_do(const char *method, const char *url, const char *key_
                     st = veil_error(VEIL_ERR_IO, "%s %s: timed out (connect %lds, request %lds)",
                                     method, url, o->connect_timeout_s, o->timeout_s);
                 else if (r->oom)
-                    st = veil_error(VEIL_ERR_NOMEM, "%s %s: out of memory for the answer",
-                                    method, url);
+                    st = veil_error(VEIL_ERR_NOMEM, "%s %s: out of memory for the answer", method,
+                                    url);
                 else
-                    st = veil_error(VEIL_ERR_IO, "%s %s: %s", method, url,
-                                    curl_easy_strerror(cc));
+                    st = veil_error(VEIL_ERR_IO, "%s %s: %s", method, url, curl_easy_strerror(cc));
                 break;
             }
         }
-        if (attempt >= o->retries)
-            break; /* the last HTTP answer stands */
+        if (attempt >= o->retries) break; /* the last HTTP answer stands */
         long ms = 200L << attempt;
         if (o->verbose)
             fprintf(stderr, "veil: %s %s: %s, retrying in %ld ms\n", method, url,
@@ -240,8 +227,7 @@ static veil_status http_error(const char *method, const char *url, const http_re
 
 static veil_status read_file(const char *path, uint8_t **buf, size_t *len) {
     FILE *f = fopen(path, "rb");
-    if (!f)
-        return veil_error(VEIL_ERR_IO, "%s: %s", path, strerror(errno));
+    if (!f) return veil_error(VEIL_ERR_IO, "%s: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fileno(f), &st) != 0 || st.st_size <= 0) {
         fclose(f);
@@ -268,13 +254,11 @@ static int servers_lookup(const char *dir, const char *url, char id[VEIL_KEY_ID_
     char path[4096], line[4096 + 64];
     veil_keydir_path(dir, "servers", path, sizeof path);
     FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
+    if (!f) return -1;
     int found = -1;
     while (fgets(line, sizeof line, f)) {
         char *sp = strrchr(line, ' ');
-        if (!sp)
-            continue;
+        if (!sp) continue;
         *sp = 0;
         char *kid = sp + 1;
         kid[strcspn(kid, "\r\n")] = 0;
@@ -292,8 +276,7 @@ static veil_status servers_store(const char *dir, const char *url, const char *i
     veil_keydir_path(dir, "servers", path, sizeof path);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *out = fopen(tmp, "w");
-    if (!out)
-        return veil_error(VEIL_ERR_IO, "%s: %s", tmp, strerror(errno));
+    if (!out) return veil_error(VEIL_ERR_IO, "%s: %s", tmp, strerror(errno));
     FILE *in = fopen(path, "r");
     while (in && fgets(line, sizeof line, in)) {
         char copy[sizeof line];
@@ -301,13 +284,11 @@ static veil_status servers_store(const char *dir, const char *url, const char *i
         char *sp = strrchr(copy, ' ');
         if (sp) {
             *sp = 0;
-            if (!strcmp(copy, url))
-                continue;
+            if (!strcmp(copy, url)) continue;
         }
         fputs(line, out);
     }
-    if (in)
-        fclose(in);
+    if (in) fclose(in);
     fprintf(out, "%s %s\n", url, id);
     if (fclose(out) != 0 || rename(tmp, path) != 0) {
         unlink(tmp);
@@ -316,9 +297,8 @@ static veil_status servers_store(const char *dir, const char *url, const char *i
     return VEIL_OK;
 }
 
-veil_status veil_remote_ensure_key(const char *url, const char *dir,
-                                   const veil_remote_options *o, char key_id[VEIL_KEY_ID_CHARS + 1],
-                                   int *uploaded) {
+veil_status veil_remote_ensure_key(const char *url, const char *dir, const veil_remote_options *o,
+                                   char key_id[VEIL_KEY_ID_CHARS + 1], int *uploaded) {
     char base[2048], u[2200], ekp[4096];
     base_url(url, base, sizeof base);
     veil_keydir_path(dir, "eval.key", ekp, sizeof ekp);
@@ -360,8 +340,7 @@ veil_status veil_remote_ensure_key(const char *url, const char *dir,
     snprintf(u, sizeof u, "%s/v1/keys", base);
     st = http_do("POST", u, NULL, ek, ek_len, 0, o, &r);
     free(ek);
-    if (st)
-        return st;
+    if (st) return st;
     if (r.status != 201 && r.status != 200) {
         st = http_error("POST", u, &r);
         free(r.body);
@@ -369,8 +348,7 @@ veil_status veil_remote_ensure_key(const char *url, const char *dir,
     }
     int ok = json_str((const char *)r.body, "key_id", id, sizeof id) == 0 && veil_key_id_valid(id);
     free(r.body);
-    if (!ok)
-        return veil_error(VEIL_ERR_FORMAT, "POST %s: answer has no valid key_id", u);
+    if (!ok) return veil_error(VEIL_ERR_FORMAT, "POST %s: answer has no valid key_id", u);
     VEIL_TRY(servers_store(dir, base, id));
     memcpy(key_id, id, sizeof id);
     *uploaded = 1;
@@ -411,9 +389,9 @@ veil_status veil_remote_check_model(const veil_client *c, const char *url,
     return st;
 }
 
-veil_status veil_remote_infer(const char *url, const char *key_id, const uint8_t *body,
-                              size_t len, const veil_remote_options *o, uint8_t **out,
-                              size_t *out_len, size_t *batch_samples) {
+veil_status veil_remote_infer(const char *url, const char *key_id, const uint8_t *body, size_t len,
+                              const veil_remote_options *o, uint8_t **out, size_t *out_len,
+                              size_t *batch_samples) {
     char base[2048], u[2200];
     base_url(url, base, sizeof base);
     snprintf(u, sizeof u, "%s/v1/infer", base);
@@ -426,16 +404,14 @@ veil_status veil_remote_infer(const char *url, const char *key_id, const uint8_t
     }
     *out = r.body;
     *out_len = r.len;
-    if (batch_samples)
-        *batch_samples = r.batch_samples;
+    if (batch_samples) *batch_samples = r.batch_samples;
     return VEIL_OK;
 }
 
 #else /* !VEIL_WITH_CURL */
 
-veil_status veil_remote_ensure_key(const char *url, const char *dir,
-                                   const veil_remote_options *o, char key_id[VEIL_KEY_ID_CHARS + 1],
-                                   int *uploaded) {
+veil_status veil_remote_ensure_key(const char *url, const char *dir, const veil_remote_options *o,
+                                   char key_id[VEIL_KEY_ID_CHARS + 1], int *uploaded) {
     (void)url, (void)dir, (void)o, (void)key_id, (void)uploaded;
     (void)json_str, (void)json_num, (void)base_url;
     return veil_error(VEIL_ERR_UNSUPPORTED, "veil was built without libcurl: no remote");
@@ -445,9 +421,9 @@ veil_status veil_remote_check_model(const veil_client *c, const char *url,
     (void)c, (void)url, (void)o, (void)max_samples;
     return veil_error(VEIL_ERR_UNSUPPORTED, "veil was built without libcurl: no remote");
 }
-veil_status veil_remote_infer(const char *url, const char *key_id, const uint8_t *body,
-                              size_t len, const veil_remote_options *o, uint8_t **out,
-                              size_t *out_len, size_t *batch_samples) {
+veil_status veil_remote_infer(const char *url, const char *key_id, const uint8_t *body, size_t len,
+                              const veil_remote_options *o, uint8_t **out, size_t *out_len,
+                              size_t *batch_samples) {
     (void)url, (void)key_id, (void)body, (void)len, (void)o, (void)out, (void)out_len;
     (void)batch_samples;
     return veil_error(VEIL_ERR_UNSUPPORTED, "veil was built without libcurl: no remote");

@@ -94,9 +94,8 @@ void veil_remote_options_default(veil_remote_options *o);
 /* Makes sure the server `url` has DIR/eval.key: reuses the key id cached in
  * DIR/servers if GET /v1/keys/<id> says it is there (and has this key's
  * fingerprint), else uploads it and caches the new id. *uploaded tells which. */
-veil_status veil_remote_ensure_key(const char *url, const char *dir,
-                                   const veil_remote_options *o, char key_id[VEIL_KEY_ID_CHARS + 1],
-                                   int *uploaded);
+veil_status veil_remote_ensure_key(const char *url, const char *dir, const veil_remote_options *o,
+                                   char key_id[VEIL_KEY_ID_CHARS + 1], int *uploaded);
 
 /* Checks that the server runs the same program (GET /v1/model: params id and
  * fingerprint); *max_samples gets its per-request limit. */
@@ -105,9 +104,9 @@ veil_status veil_remote_check_model(const veil_client *c, const char *url,
 
 /* POST /v1/infer: sends a serialized batch, returns the result batch bytes
  * (free()) and the samples of the backend batch it ran in (0 if unknown). */
-veil_status veil_remote_infer(const char *url, const char *key_id, const uint8_t *body,
-                              size_t len, const veil_remote_options *o, uint8_t **out,
-                              size_t *out_len, size_t *batch_samples);
+veil_status veil_remote_infer(const char *url, const char *key_id, const uint8_t *body, size_t len,
+                              const veil_remote_options *o, uint8_t **out, size_t *out_len,
+                              size_t *batch_samples);
 
 #ifdef __cplusplus
 }

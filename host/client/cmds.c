@@ -1,0 +1,408 @@
+/* cmds.c — `veil keygen|encrypt|decrypt|remote` (see veil/client_cmds.h). */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "veil/client.h"
+#include "veil/client_cmds.h"
+#include "veil/loader.h"
+
+const char veil_cmd_keygen_usage[] = "veil keygen MODEL --out DIR [--force] [compile options]";
+const char veil_cmd_keygen_help[] =
+    "  --out DIR                where to write secret.key (0600, stays here) and eval.key\n"
+    "                           (the seeded evaluation keys to upload)\n"
+    "  --force                  overwrite an existing secret key\n";
+const char veil_cmd_encrypt_usage[] =
+    "veil encrypt MODEL --key DIR --input FILE --output CT [--quantized] [compile options]";
+const char veil_cmd_encrypt_help[] =
+    "  --key DIR                key directory of `veil keygen`\n"
+    "  --input FILE             .h5, .npy or .csv samples (floats are quantized with the\n"
+    "                           model's input scales; the model file itself: its golden inputs)\n"
+    "  --output CT              the ciphertext batch (seeded: bodies + one seed)\n"
+    "  --limit N                only the first N samples\n"
+    "  --quantized              CSV values are already quantized integers\n";
+const char veil_cmd_decrypt_usage[] =
+    "veil decrypt MODEL --key DIR --input CT [--output FILE] [compile options]";
+const char veil_cmd_decrypt_help[] =
+    "  --key DIR                key directory of `veil keygen`\n"
+    "  --input CT               a result batch (from veil-server or `veil remote --save-ct`)\n"
+    "  --output FILE            .h5, .npy or .csv (default: print the results)\n";
+const char veil_cmd_remote_usage[] =
+    "veil remote MODEL --key DIR --server URL [--input FILE] [--output FILE] [compile options]";
+const char veil_cmd_remote_help[] =
+    "  --key DIR                key directory of `veil keygen`\n"
+    "  --server URL             e.g. http://127.0.0.1:8080 or https://fhe.example.com\n"
+    "  --input FILE             samples (.h5, .npy, .csv; default: the model's golden inputs)\n"
+    "  --output FILE            write the decrypted outputs (.h5, .npy or .csv)\n"
+    "  --limit N                only the first N samples\n"
+    "  --quantized              CSV values are already quantized integers\n"
+    "  --timeout S              per request (default 600); --retries N (default 3)\n"
+    "  --verbose                say what is retried\n"
+    "  uploads DIR/eval.key once per server (the key id is kept in DIR/servers and\n"
+    "  checked with GET /v1/keys/<id>), encrypts, sends, decrypts.\n";
+
+static int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int usage_error(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "veil %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n(see veil %s --help)\n", cmd);
+    va_end(ap);
+    return 2;
+}
+
+static int fail(const char *cmd) {
+    fprintf(stderr, "veil %s: %s\n", cmd, veil_error_message());
+    return 1;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+typedef struct args {
+    const char *model, *key, *out, *input, *output, *server;
+    size_t limit;
+    int force, quantized, verbose;
+    long timeout;
+    int retries;
+    veil_compile_options co;
+} args;
+
+/* Parses the options every deployment command shares. -1: usage error. */
+static int parse_args(const char *cmd, int argc, char **argv, args *a) {
+    memset(a, 0, sizeof *a);
+    veil_compile_options_default(&a->co);
+    a->timeout = 600;
+    a->retries = 3;
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(s, "--force")) {
+            a->force = 1;
+            continue;
+        }
+        if (!strcmp(s, "--quantized")) {
+            a->quantized = 1;
+            continue;
+        }
+        if (!strcmp(s, "--verbose")) {
+            a->verbose = 1;
+            continue;
+        }
+        if (s[0] != '-') {
+            if (a->model)
+                return usage_error(cmd, "one MODEL only (got %s and %s)", a->model, s), -1;
+            a->model = s;
+            continue;
+        }
+        if (!v) return usage_error(cmd, "%s: missing value or unknown option", s), -1;
+        i++;
+        char *e;
+        if (!strcmp(s, "--key"))
+            a->key = v;
+        else if (!strcmp(s, "--out"))
+            a->out = v;
+        else if (!strcmp(s, "--input"))
+            a->input = v;
+        else if (!strcmp(s, "--output"))
+            a->output = v;
+        else if (!strcmp(s, "--server"))
+            a->server = v;
+        else if (!strcmp(s, "--limit") || !strcmp(s, "--timeout") || !strcmp(s, "--retries")) {
+            long n = strtol(v, &e, 10);
+            if (*e || n < (strcmp(s, "--retries") ? 1 : 0))
+                return usage_error(cmd, "%s %s: expected a positive integer", s, v), -1;
+            if (!strcmp(s, "--limit"))
+                a->limit = (size_t)n;
+            else if (!strcmp(s, "--timeout"))
+                a->timeout = n;
+            else
+                a->retries = (int)n;
+        } else if (!strcmp(s, "--rounding-bits")) {
+            if (!strcmp(v, "none")) {
+                a->co.rounding_bits = 0;
+            } else {
+                long n = strtol(v, &e, 10);
+                if (*e || n < 1 || n > VEIL_MAX_BITS)
+                    return usage_error(cmd, "--rounding-bits %s: expected 1..%d or none", v,
+                                       VEIL_MAX_BITS),
+                           -1;
+                a->co.rounding_bits = (unsigned)n;
+            }
+        } else if (!strcmp(s, "--rounding")) {
+            if (veil_rounding_parse(v, &a->co.rounding) != VEIL_OK)
+                return usage_error(cmd, "--rounding: expected exact or approximate"), -1;
+        } else if (!strcmp(s, "--bounds")) {
+            if (veil_bounds_parse(v, &a->co.bounds) != VEIL_OK)
+                return usage_error(cmd, "--bounds: expected calibration or worst-case"), -1;
+        } else if (!strcmp(s, "--p-error")) {
+            double p = strtod(v, &e);
+            if (*e || !(p > 0 && p < 1))
+                return usage_error(cmd, "--p-error: expected a probability in (0, 1)"), -1;
+            a->co.p_error = p;
+        } else if (!strcmp(s, "--params")) {
+            a->co.params_id = v;
+        } else {
+            return usage_error(cmd, "unknown option %s", s), -1;
+        }
+    }
+    if (!a->model) return usage_error(cmd, "missing MODEL"), -1;
+    return 0;
+}
+
+int veil_cmd_keygen(int argc, char **argv) {
+    args a;
+    if (parse_args("keygen", argc, argv, &a)) return 2;
+    if (!a.out) return usage_error("keygen", "missing --out DIR");
+    veil_client *c;
+    if (veil_client_open(a.model, &a.co, &c)) return fail("keygen");
+    veil_keygen_info info;
+    int rc = 0;
+    if (veil_client_keygen(c, a.out, a.force, &info)) {
+        rc = fail("keygen");
+    } else {
+        printf("model %s, parameter set %s, model fingerprint %.16s...\n", c->model->name,
+               c->prog->params->id, c->fp_hex);
+        printf("%s/secret.key  %10zu bytes  (mode 0600: keep it here, never upload it)\n", a.out,
+               info.secret_key_bytes);
+        printf("%s/eval.key    %10zu bytes  (seeded; %.1f MiB with every mask stored): upload "
+               "this\n",
+               a.out, info.eval_key_bytes, (double)info.eval_key_raw_bytes / (1 << 20));
+        printf("keygen %.2f s\n", info.seconds);
+    }
+    veil_client_free(c);
+    return rc;
+}
+
+/* Reads the samples (quantized), keeping at most limit. */
+static int read_samples(const char *cmd, const veil_client *c, const args *a,
+                        veil_model_samples *in, size_t *n) {
+    const char *path = a->input ? a->input : a->model;
+    if (veil_inputs_read(path, c->model, a->quantized, in)) return fail(cmd);
+    *n = in->count;
+    if (a->limit && a->limit < *n) *n = a->limit;
+    if (*n == 0) {
+        fprintf(stderr, "veil %s: %s: no samples\n", cmd, path);
+        return 1;
+    }
+    return 0;
+}
+
+int veil_cmd_encrypt(int argc, char **argv) {
+    args a;
+    if (parse_args("encrypt", argc, argv, &a)) return 2;
+    if (!a.key || !a.input || !a.output)
+        return usage_error("encrypt", "--key DIR, --input FILE and --output CT are required");
+    veil_client *c = NULL;
+    veil_secret_key *sk = NULL;
+    veil_model_samples in = {0};
+    uint8_t *buf = NULL;
+    size_t len = 0, n = 0;
+    int rc = 1;
+    if (veil_client_open(a.model, &a.co, &c) || veil_client_load_secret_key(c, a.key, &sk)) {
+        fail("encrypt");
+        goto out;
+    }
+    if (read_samples("encrypt", c, &a, &in, &n)) goto out;
+    double t0 = now_s();
+    if (veil_client_encrypt(c, sk, (const int64_t *const *)in.inputs, n, &buf, &len)) {
+        fail("encrypt");
+        goto out;
+    }
+    double dt = now_s() - t0;
+    FILE *f = fopen(a.output, "wb");
+    if (!f || fwrite(buf, 1, len, f) != len || fclose(f) != 0) {
+        fprintf(stderr, "veil encrypt: cannot write %s\n", a.output);
+        goto out;
+    }
+    printf("encrypted %zu samples (%zu ciphertexts) in %.2f s: %s, %zu bytes\n", n,
+           n * veil_program_sample_in_cts(c->prog), dt, a.output, len);
+    rc = 0;
+out:
+    veil_serial_buffer_free(buf, len);
+    if (c) veil_model_samples_free(&in, c->model->n_inputs, 0);
+    veil_secret_key_free(sk);
+    veil_client_free(c);
+    return rc;
+}
+
+/* Prints the dequantized outputs (and the argmax of a classifier). */
+static void print_outputs(const veil_client *c, int64_t **outs, size_t n) {
+    const veil_model *m = c->model;
+    for (size_t s = 0; s < n; s++) {
+        printf("sample %zu:", s);
+        for (uint32_t o = 0; o < m->n_outputs; o++) {
+            size_t sz = veil_program_output_size(c->prog, o);
+            double *x = malloc(sz * sizeof *x + 1);
+            if (!x) return;
+            veil_model_dequantize(&m->outputs[o], outs[o] + s * sz, sz, x);
+            printf(" %s = [", m->outputs[o].name);
+            for (size_t i = 0; i < sz; i++)
+                printf("%s%.4g", i ? ", " : "", x[i]);
+            printf("]");
+            free(x);
+        }
+        if (m->task && !strcmp(m->task, "classification")) {
+            size_t sz = veil_program_output_size(c->prog, 0);
+            printf(" class %zu", veil_argmax(outs[0] + s * sz, sz));
+        }
+        printf("\n");
+    }
+}
+
+static int write_or_print(const char *cmd, const veil_client *c, const char *output, int64_t **outs,
+                          size_t n) {
+    if (output) {
+        if (veil_outputs_write(output, c->model, n, (const int64_t *const *)outs)) return fail(cmd);
+        printf("wrote %zu samples to %s\n", n, output);
+    } else {
+        print_outputs(c, outs, n);
+    }
+    return 0;
+}
+
+int veil_cmd_decrypt(int argc, char **argv) {
+    args a;
+    if (parse_args("decrypt", argc, argv, &a)) return 2;
+    if (!a.key || !a.input) return usage_error("decrypt", "--key DIR and --input CT are required");
+    veil_client *c = NULL;
+    veil_secret_key *sk = NULL;
+    veil_ct_batch *b = NULL;
+    int64_t **outs = NULL;
+    size_t n = 0;
+    int rc = 1;
+    if (veil_client_open(a.model, &a.co, &c) || veil_client_load_secret_key(c, a.key, &sk)) {
+        fail("decrypt");
+        goto out;
+    }
+    if (veil_ct_batch_load(a.input, &b)) {
+        veil_error_prefix("%s: ", a.input);
+        fail("decrypt");
+        goto out;
+    }
+    if (veil_client_decrypt(c, sk, b, &n, &outs)) {
+        veil_error_prefix("%s: ", a.input);
+        fail("decrypt");
+        goto out;
+    }
+    rc = write_or_print("decrypt", c, a.output, outs, n);
+out:
+    if (c) veil_client_outputs_free(c, outs);
+    veil_ct_batch_free(b);
+    veil_secret_key_free(sk);
+    veil_client_free(c);
+    return rc;
+}
+
+int veil_cmd_remote(int argc, char **argv) {
+    args a;
+    if (parse_args("remote", argc, argv, &a)) return 2;
+    if (!a.key || !a.server)
+        return usage_error("remote", "--key DIR and --server URL are required");
+    veil_remote_options ro;
+    veil_remote_options_default(&ro);
+    ro.timeout_s = a.timeout;
+    ro.retries = a.retries;
+    ro.verbose = a.verbose;
+    veil_client *c = NULL;
+    veil_secret_key *sk = NULL;
+    veil_model_samples in = {0};
+    int64_t **all = NULL;
+    size_t n = 0;
+    int rc = 1;
+    if (veil_client_open(a.model, &a.co, &c) || veil_client_load_secret_key(c, a.key, &sk)) {
+        fail("remote");
+        goto out;
+    }
+    if (read_samples("remote", c, &a, &in, &n)) goto out;
+    size_t max_samples = 1;
+    if (veil_remote_check_model(c, a.server, &ro, &max_samples)) {
+        fail("remote");
+        goto out;
+    }
+    char key_id[VEIL_KEY_ID_CHARS + 1];
+    int uploaded = 0;
+    double t0 = now_s();
+    if (veil_remote_ensure_key(a.server, a.key, &ro, key_id, &uploaded)) {
+        fail("remote");
+        goto out;
+    }
+    fprintf(stderr, "veil remote: %s evaluation key %.8s... (%.2f s)\n",
+            uploaded ? "uploaded" : "server already has", key_id, now_s() - t0);
+    const veil_program *p = c->prog;
+    all = calloc(p->n_outputs, sizeof *all);
+    if (!all) goto out;
+    for (uint32_t o = 0; o < p->n_outputs; o++)
+        if (!(all[o] = malloc(n * veil_program_output_size(p, o) * sizeof(int64_t) + 1))) goto out;
+    /* Requests of at most the server's per-request limit. */
+    double t_req = 0;
+    for (size_t s0 = 0; s0 < n; s0 += max_samples) {
+        size_t cnt = n - s0 < max_samples ? n - s0 : max_samples;
+        const int64_t *ins[64];
+        for (uint32_t i = 0; i < p->n_inputs && i < 64; i++)
+            ins[i] = in.inputs[i] + s0 * veil_program_input_size(p, i);
+        uint8_t *body = NULL, *resp = NULL;
+        size_t len = 0, resp_len = 0, bs = 0;
+        if (veil_client_encrypt(c, sk, ins, cnt, &body, &len)) {
+            fail("remote");
+            goto out;
+        }
+        double t1 = now_s();
+        veil_status st = veil_remote_infer(a.server, key_id, body, len, &ro, &resp, &resp_len, &bs);
+        t_req += now_s() - t1;
+        veil_serial_buffer_free(body, len);
+        if (st) {
+            fail("remote");
+            goto out;
+        }
+        veil_ct_batch *b = NULL;
+        int64_t **outs = NULL;
+        size_t got = 0;
+        st = veil_ct_batch_deserialize(resp, resp_len, &b);
+        free(resp);
+        if (st || veil_client_decrypt(c, sk, b, &got, &outs)) {
+            veil_error_prefix("result from %s: ", a.server);
+            veil_ct_batch_free(b);
+            fail("remote");
+            goto out;
+        }
+        veil_ct_batch_free(b);
+        if (got != cnt) {
+            veil_client_outputs_free(c, outs);
+            fprintf(stderr, "veil remote: the server returned %zu samples for %zu\n", got, cnt);
+            goto out;
+        }
+        for (uint32_t o = 0; o < p->n_outputs; o++) {
+            size_t sz = veil_program_output_size(p, o);
+            memcpy(all[o] + s0 * sz, outs[o], cnt * sz * sizeof(int64_t));
+        }
+        veil_client_outputs_free(c, outs);
+        fprintf(stderr, "veil remote: %zu samples in %.2f s (server batch %zu)\n", cnt,
+                now_s() - t1, bs);
+    }
+    if (in.labels) {
+        size_t sz = veil_program_output_size(p, 0), ok = 0;
+        for (size_t s = 0; s < n; s++)
+            ok += (int64_t)veil_argmax(all[0] + s * sz, sz) == in.labels[s];
+        fprintf(stderr, "veil remote: accuracy %.4f on %zu labelled samples\n",
+                (double)ok / (double)n, n);
+    }
+    fprintf(stderr, "veil remote: %zu samples, %.3f s per sample round trip\n", n,
+            t_req / (double)n);
+    rc = write_or_print("remote", c, a.output, all, n);
+out:
+    if (c) {
+        veil_client_outputs_free(c, all);
+        veil_model_samples_free(&in, c->model->n_inputs, 0);
+    }
+    veil_secret_key_free(sk);
+    veil_client_free(c);
+    return rc;
+}

@@ -70,13 +70,18 @@ static void progress_cb(void *user, uint64_t done, uint64_t total, const char *l
 
 typedef struct compile_args {
     veil_compile_options o;
+    int rounding_set; /* --rounding-bits given */
 } compile_args;
+
+/* The cuda kernels take N <= 16384 (their polynomial-size switch). */
+#define VEIL_CUDA_MAX_POLY_SIZE 16384
 
 /* Consumes one compile option at argv[*i]; 1 if consumed, 0 if not, -1 on error. */
 static int parse_compile_opt(const char *cmd, int argc, char **argv, int *i, compile_args *a) {
     const char *s = argv[*i];
     const char *v = *i + 1 < argc ? argv[*i + 1] : NULL;
     if (!strcmp(s, "--rounding-bits")) {
+        a->rounding_set = 1;
         if (!v) return usage_error(cmd, "--rounding-bits needs a value"), -1;
         if (!strcmp(v, "none")) {
             a->o.rounding_bits = 0;
@@ -101,6 +106,12 @@ static int parse_compile_opt(const char *cmd, int argc, char **argv, int *i, com
         if (!v || *e || !(p > 0 && p < 1))
             return usage_error(cmd, "--p-error: expected a probability in (0, 1), e.g. 1e-12"), -1;
         a->o.p_error = p;
+    } else if (!strcmp(s, "--max-poly-size")) {
+        char *e = NULL;
+        long n = v ? strtol(v, &e, 10) : 0;
+        if (!v || *e || n < 256)
+            return usage_error(cmd, "--max-poly-size: expected a power of two >= 256"), -1;
+        a->o.max_poly_size = (uint32_t)n;
     } else if (!strcmp(s, "--params")) {
         if (!v) return usage_error(cmd, "--params needs a parameter set id"), -1;
         a->o.params_id = v;
@@ -123,7 +134,9 @@ static const char k_compile_help[] =
     "                           value ranges from the model's calibration set (default) or\n"
     "                           from interval arithmetic over the input ranges\n"
     "  --p-error P              target failure probability of one PBS (default 2^-40)\n"
-    "  --params ID              force a parameter set (default: the cheapest that fits)\n";
+    "  --params ID              force a parameter set (default: the cheapest that fits)\n"
+    "  --max-poly-size N        only parameter sets with N <= this (run --mode cuda: 16384,\n"
+    "                           and lookups default to 7 bits there)\n";
 
 /* ---- info ------------------------------------------------------------------------ */
 
@@ -176,6 +189,7 @@ static int cmd_info(int argc, char **argv) {
 
 static int cmd_compile(int argc, char **argv) {
     compile_args a;
+    memset(&a, 0, sizeof a);
     veil_compile_options_default(&a.o);
     const char *path = NULL;
     for (int i = 1; i < argc; i++) {
@@ -310,7 +324,8 @@ out:
 }
 
 static int cmd_run(int argc, char **argv) {
-    run_args a = {0};
+    run_args a;
+    memset(&a, 0, sizeof a);
     veil_compile_options_default(&a.c.o);
     a.mode = "simulate";
     a.batch = 1;
@@ -366,6 +381,16 @@ static int cmd_run(int argc, char **argv) {
     }
     int encrypted = strcmp(a.mode, "simulate") != 0;
     a.c.o.simulate_only = !encrypted;
+    if (!strcmp(a.mode, "cuda") && !a.c.o.max_poly_size) {
+        a.c.o.max_poly_size = VEIL_CUDA_MAX_POLY_SIZE;
+        if (!a.c.rounding_set && a.c.o.rounding_bits > 7) {
+            a.c.o.rounding_bits = 7;
+            fprintf(stderr,
+                    "veil: note: cuda takes N <= %d, so lookups are rounded to 7 bits "
+                    "(set --rounding-bits to choose)\n",
+                    VEIL_CUDA_MAX_POLY_SIZE);
+        }
+    }
     if ((st = veil_program_compile(m, &a.c.o, &p))) {
         fail(st, "run");
         goto out;

@@ -289,6 +289,18 @@ static void test_params_choice(void) {
         CU_ASSERT_EQUAL(st, VEIL_ERR_UNSUPPORTED);
         CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "p_error"));
     }
+    /* a backend limit on N is honoured */
+    o.p_error = ldexp(1.0, -40);
+    o.max_poly_size = 1024;
+    q = NULL;
+    st = veil_program_compile(m, &o, &q);
+    if (st == VEIL_OK) {
+        CU_ASSERT(q->params->poly_size <= 1024);
+        veil_program_free(q);
+    } else {
+        CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "N <= 1024"));
+    }
+    o.max_poly_size = 0;
     /* the report prints */
     o.p_error = ldexp(1.0, -40);
     p = compile_ok(m, &o);

@@ -58,6 +58,32 @@ static void test_tiny_approximate(void) {
     o.rounding = VEIL_ROUNDING_APPROXIMATE;
     /* off by one near rounding boundaries is allowed; most values agree */
     check("approximate rounding to 2 bits", m, &o, 32, 32, 0.8);
+    /* the rate the simulator's noise model predicts for these lookups */
+    veil_program *p = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &p), VEIL_OK);
+    size_t n = m->golden.count, sz = veil_program_output_size(p, 0);
+    int64_t *a = malloc(n * sz * 8), *b = malloc(n * sz * 8);
+    veil_sim_options so = {1, veil_test_rand()};
+    veil_sim_stats ss;
+    uint64_t errs = 0, diff = 0;
+    CU_ASSERT_EQUAL(
+        veil_program_simulate(p, (const int64_t *const *)m->golden.inputs, n, &a, NULL, NULL),
+        VEIL_OK);
+    for (int rep = 0; rep < 20; rep++) {
+        so.seed = veil_test_rand();
+        CU_ASSERT_EQUAL(
+            veil_program_simulate(p, (const int64_t *const *)m->golden.inputs, n, &b, &so, &ss),
+            VEIL_OK);
+        errs += ss.pbs_errors;
+        for (size_t j = 0; j < n * sz; j++)
+            diff += a[j] != b[j];
+    }
+    printf("\n  modelled: %.2f%% of lookups off by one, %.2f%% of output values differ",
+           100.0 * (double)errs / (20.0 * (double)(n * p->pbs_per_sample)),
+           100.0 * (double)diff / (20.0 * (double)(n * sz)));
+    free(a);
+    free(b);
+    veil_program_free(p);
     veil_model_free(m);
 }
 

@@ -499,7 +499,9 @@ static veil_status choose_params(veil_program *p, const char *params_id) {
     } else {
         for (size_t i = 0; i < count; i++) {
             const veil_params *ps = veil_params_at(i);
-            if (ps->precision >= need && ((uint64_t)1 << need) <= ps->poly_size) cand[nc++] = ps;
+            if (ps->precision >= need && ((uint64_t)1 << need) <= ps->poly_size &&
+                (!p->options.max_poly_size || ps->poly_size <= p->options.max_poly_size))
+                cand[nc++] = ps;
         }
         qsort(cand, nc, sizeof *cand, cmp_cost);
     }
@@ -527,10 +529,13 @@ static veil_status choose_params(veil_program *p, const char *params_id) {
         for (size_t i = 0; i < p->n_nodes; i++)
             if (p->nodes[i].kind == VEIL_NODE_LUT && p->nodes[i].in_bits == p->max_lut_bits)
                 layer = p->nodes[i].layer;
+        char lim[64] = "";
+        if (p->options.max_poly_size)
+            snprintf(lim, sizeof lim, " with N <= %u", p->options.max_poly_size);
         return veil_error(VEIL_ERR_UNSUPPORTED,
-                          "layer %s: a %u-bit lookup, and no parameter set has %u bits of "
+                          "layer %s: a %u-bit lookup, and no parameter set%s has %u bits of "
                           "precision (use --rounding-bits to round the accumulator)",
-                          layer, p->max_lut_bits, p->max_lut_bits);
+                          layer, p->max_lut_bits, lim, p->max_lut_bits);
     }
     const veil_node *wn = &p->nodes[best_fail_node];
     return veil_error(VEIL_ERR_UNSUPPORTED,

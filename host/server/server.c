@@ -1061,6 +1061,23 @@ const veil_program *veil_server_program(const veil_server *s) {
     return s ? s->prog : NULL;
 }
 
+void veil_server_get_stats(veil_server *s, veil_server_stats *out) {
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&s->mu);
+    for (int i = 0; i < N_ENDPOINTS; i++)
+        out->requests += s->m.requests[i];
+    out->batches = s->m.batches;
+    out->batch_samples = s->m.batch_samples_sum;
+    out->pbs = s->m.pbs_total;
+    out->exec_seconds = s->m.exec_seconds;
+    for (int i = 0; i <= N_BATCH_BUCKETS; i++)
+        out->batch_hist[i] = s->m.batch_bucket[i];
+    out->cache_hits = s->m.cache_hits;
+    out->cache_misses = s->m.cache_misses;
+    out->cache_evictions = s->m.cache_evictions;
+    pthread_mutex_unlock(&s->mu);
+}
+
 void veil_server_stop(veil_server *s) {
     if (!s) return;
     pthread_mutex_lock(&s->mu);

@@ -84,6 +84,15 @@ veil_status veil_server_start(const veil_server_options *o, veil_server **out);
 uint16_t veil_server_port(const veil_server *s);
 /* The compiled program (borrowed, valid until stop). */
 const veil_program *veil_server_program(const veil_server *s);
+/* Counters since start (what /metrics exports), for in-process benchmarks. */
+typedef struct veil_server_stats {
+    uint64_t requests, batches, batch_samples, pbs;
+    double exec_seconds;
+    uint64_t batch_hist[9]; /* batches of <= 1, 2, 4, 8, 16, 32, 64, 128, more samples */
+    uint64_t cache_hits, cache_misses, cache_evictions;
+} veil_server_stats;
+void veil_server_get_stats(veil_server *s, veil_server_stats *out);
+
 /* Stops listening, fails queued requests with 503, frees everything. NULL ok. */
 void veil_server_stop(veil_server *s);
 

@@ -1,0 +1,388 @@
+/* bench_server — load test of veil-server on loopback: requests/s, samples/s
+ * and latency percentiles for 1, 4 and 16 concurrent clients, with the batch
+ * sizes the server's dynamic batcher formed. JSON on stdout (or --out).
+ *
+ * By default it starts the server in-process on 127.0.0.1 (a free port) with
+ * a temporary keys dir, makes a key (`veil keygen`), uploads it once, and
+ * drives POST /v1/infer from N client threads (libcurl, one connection per
+ * request, like `veil remote`) for --seconds per level or --requests per
+ * client, whichever comes first. Each client checks its first answer against
+ * the clear simulation. --url drives an already running server instead
+ * (loopback addresses only: this is a local load test).
+ *
+ * usage: bench_server [--model M] [--backend auto|cpu|cuda] [--clients 1,4,16]
+ *                     [--seconds S] [--requests R] [--samples K] [--max-batch B]
+ *                     [--max-wait-ms W] [--url http://127.0.0.1:PORT] [--out F] */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "veil/client.h"
+#include "veil/exec.h"
+#include "veil/server.h"
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+typedef struct bench_cfg {
+    const char *model, *url, *out, *backend;
+    int clients[8], n_levels;
+    double seconds;
+    size_t requests, samples, max_batch;
+    unsigned max_wait_ms;
+} bench_cfg;
+
+typedef struct shared {
+    const bench_cfg *cfg;
+    const veil_client *c;
+    const veil_secret_key *sk;
+    const char *url;
+    char key_id[VEIL_KEY_ID_CHARS + 1];
+    double t_end;
+} shared;
+
+typedef struct client_res {
+    shared *sh;
+    int index;
+    double *lat; /* seconds per request */
+    size_t *batch;
+    size_t n, cap;
+    size_t errors;
+    int checked_ok;
+    char first_error[256];
+} client_res;
+
+static int64_t *simulate(const veil_client *c, const int64_t *in0, size_t n) {
+    const veil_program *p = c->prog;
+    int64_t *out = malloc(n * veil_program_output_size(p, 0) * sizeof(int64_t) + 1);
+    const int64_t *in[1] = {in0};
+    int64_t *outs[1] = {out};
+    if (!out || veil_program_simulate(p, in, n, outs, NULL, NULL)) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+static void *client_main(void *arg) {
+    client_res *r = arg;
+    shared *sh = r->sh;
+    const veil_client *c = sh->c;
+    const veil_program *p = c->prog;
+    const size_t k = sh->cfg->samples, golden = c->model->golden.count;
+    const size_t s0 = golden > k ? ((size_t)r->index * k) % (golden - k + 1) : 0;
+    const int64_t *in[64];
+    for (uint32_t i = 0; i < p->n_inputs && i < 64; i++)
+        in[i] = c->model->golden.inputs[i] + s0 * veil_program_input_size(p, i);
+    uint8_t *body = NULL;
+    size_t len = 0;
+    if (veil_client_encrypt(c, sh->sk, in, k, &body, &len)) {
+        snprintf(r->first_error, sizeof r->first_error, "encrypt: %s", veil_error_message());
+        r->errors++;
+        return NULL;
+    }
+    veil_remote_options ro;
+    veil_remote_options_default(&ro);
+    ro.retries = 0; /* count refusals instead of hiding them */
+    while (now_s() < sh->t_end && r->n < sh->cfg->requests) {
+        uint8_t *resp = NULL;
+        size_t resp_len = 0, bs = 0;
+        double t0 = now_s();
+        veil_status st =
+            veil_remote_infer(sh->url, sh->key_id, body, len, &ro, &resp, &resp_len, &bs);
+        double dt = now_s() - t0;
+        if (st) {
+            if (!r->errors++)
+                snprintf(r->first_error, sizeof r->first_error, "%s", veil_error_message());
+            continue;
+        }
+        if (r->n == r->cap) {
+            r->cap = r->cap ? 2 * r->cap : 64;
+            r->lat = realloc(r->lat, r->cap * sizeof *r->lat);
+            r->batch = realloc(r->batch, r->cap * sizeof *r->batch);
+        }
+        r->lat[r->n] = dt;
+        r->batch[r->n] = bs;
+        if (r->n == 0 && p->n_inputs == 1) { /* check the first answer */
+            veil_ct_batch *b = NULL;
+            int64_t **outs = NULL;
+            size_t got = 0;
+            int64_t *sim = simulate(c, in[0], k);
+            r->checked_ok =
+                sim && veil_ct_batch_deserialize(resp, resp_len, &b) == VEIL_OK &&
+                veil_client_decrypt(c, sh->sk, b, &got, &outs) == VEIL_OK && got == k &&
+                !memcmp(sim, outs[0], k * veil_program_output_size(p, 0) * sizeof(int64_t));
+            free(sim);
+            veil_client_outputs_free(c, outs);
+            veil_ct_batch_free(b);
+        }
+        r->n++;
+        free(resp);
+    }
+    veil_serial_buffer_free(body, len);
+    return NULL;
+}
+
+static int cmp_d(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double pct(const double *v, size_t n, double q) {
+    if (!n) return 0;
+    size_t i = (size_t)(q * (double)(n - 1) + 0.5);
+    return v[i < n ? i : n - 1];
+}
+
+static int loopback_url(const char *u) {
+    const char *h = strstr(u, "://");
+    h = h ? h + 3 : u;
+    return !strncmp(h, "127.", 4) || !strncmp(h, "localhost", 9) || !strncmp(h, "[::1]", 5);
+}
+
+int main(int argc, char **argv) {
+    bench_cfg cfg = {0};
+    cfg.model = "models/tiny.h5";
+    cfg.backend = "auto";
+    cfg.clients[0] = 1, cfg.clients[1] = 4, cfg.clients[2] = 16, cfg.n_levels = 3;
+    cfg.seconds = 10;
+    cfg.requests = 1000;
+    cfg.samples = 1;
+    cfg.max_batch = 16;
+    cfg.max_wait_ms = 10;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v || !strcmp(a, "--help")) {
+            fprintf(stderr,
+                    "usage: %s [--model M] [--backend auto|cpu|cuda] [--clients 1,4,16] "
+                    "[--seconds S] [--requests R] [--samples K] [--max-batch B] "
+                    "[--max-wait-ms W] [--url http://127.0.0.1:PORT] [--out FILE]\n",
+                    argv[0]);
+            return v ? 2 : (strcmp(a, "--help") ? 2 : 0);
+        }
+        i++;
+        if (!strcmp(a, "--model"))
+            cfg.model = v;
+        else if (!strcmp(a, "--backend"))
+            cfg.backend = v;
+        else if (!strcmp(a, "--url"))
+            cfg.url = v;
+        else if (!strcmp(a, "--out"))
+            cfg.out = v;
+        else if (!strcmp(a, "--seconds"))
+            cfg.seconds = atof(v);
+        else if (!strcmp(a, "--requests"))
+            cfg.requests = (size_t)atol(v);
+        else if (!strcmp(a, "--samples"))
+            cfg.samples = (size_t)atol(v);
+        else if (!strcmp(a, "--max-batch"))
+            cfg.max_batch = (size_t)atol(v);
+        else if (!strcmp(a, "--max-wait-ms"))
+            cfg.max_wait_ms = (unsigned)atol(v);
+        else if (!strcmp(a, "--clients")) {
+            cfg.n_levels = 0;
+            for (char *s = (char *)v; *s && cfg.n_levels < 8;) {
+                int n = (int)strtol(s, &s, 10);
+                if (n < 1 || n > 256) {
+                    fprintf(stderr, "--clients: 1..256 each\n");
+                    return 2;
+                }
+                cfg.clients[cfg.n_levels++] = n;
+                if (*s == ',') s++;
+            }
+        } else {
+            fprintf(stderr, "unknown option %s\n", a);
+            return 2;
+        }
+    }
+    if (cfg.seconds <= 0 || cfg.seconds > 600 || cfg.requests < 1 || cfg.samples < 1 ||
+        cfg.n_levels < 1) {
+        fprintf(stderr, "bench_server: --seconds in (0, 600], --requests, --samples >= 1\n");
+        return 2;
+    }
+    if (cfg.url && !loopback_url(cfg.url)) {
+        fprintf(stderr, "bench_server: --url must be a loopback address (127.x, localhost, "
+                        "[::1]): this is a local load test\n");
+        return 2;
+    }
+    veil_client *c = NULL;
+    if (veil_client_open(cfg.model, NULL, &c)) {
+        fprintf(stderr, "bench_server: %s\n", veil_error_message());
+        return 1;
+    }
+    if (!c->model->golden.count) {
+        fprintf(stderr, "bench_server: %s has no golden inputs to send\n", cfg.model);
+        return 1;
+    }
+    char tmp[] = "/tmp/veil-bench-server-XXXXXX";
+    if (!mkdtemp(tmp)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    char keydir[512], keys[512];
+    snprintf(keydir, sizeof keydir, "%s/client", tmp);
+    snprintf(keys, sizeof keys, "%s/keys", tmp);
+    veil_keygen_info kg;
+    veil_secret_key *sk = NULL;
+    veil_server *srv = NULL;
+    int rc = 1;
+    char url[128];
+    shared sh = {0};
+    FILE *out = stdout;
+    if (veil_client_keygen(c, keydir, 0, &kg) || veil_client_load_secret_key(c, keydir, &sk))
+        goto fail;
+    if (cfg.url) {
+        snprintf(url, sizeof url, "%s", cfg.url);
+    } else {
+        veil_server_options o;
+        veil_server_options_default(&o);
+        o.model_path = cfg.model;
+        o.listen = "127.0.0.1:0";
+        o.keys_dir = keys;
+        o.max_batch = cfg.max_batch;
+        o.max_wait_ms = cfg.max_wait_ms;
+        o.max_request_samples = cfg.samples > 1024 ? cfg.samples : 1024;
+        o.max_inflight = 512;
+        o.max_queue = 1024;
+        if (veil_backend_kind_parse(cfg.backend, &o.backend) || veil_server_start(&o, &srv))
+            goto fail;
+        snprintf(url, sizeof url, "http://127.0.0.1:%u", veil_server_port(srv));
+    }
+    veil_remote_options ro;
+    veil_remote_options_default(&ro);
+    int uploaded;
+    double tu = now_s();
+    if (veil_remote_check_model(c, url, &ro, NULL) ||
+        veil_remote_ensure_key(url, keydir, &ro, sh.key_id, &uploaded))
+        goto fail;
+    tu = now_s() - tu;
+    fprintf(stderr, "bench_server: %s on %s, key upload %.2f s (%zu bytes)\n", cfg.model, url, tu,
+            kg.eval_key_bytes);
+    sh.cfg = &cfg;
+    sh.c = c;
+    sh.sk = sk;
+    sh.url = url;
+    /* Warm-up: loads the key into the backend (plan) outside the timings. */
+    {
+        client_res w = {0};
+        w.sh = &sh;
+        size_t saved = cfg.requests;
+        cfg.requests = 1;
+        sh.t_end = now_s() + 600;
+        client_main(&w);
+        cfg.requests = saved;
+        if (w.n != 1 || !w.checked_ok) {
+            fprintf(stderr, "bench_server: warm-up failed (%s)\n",
+                    w.errors ? w.first_error : "wrong result");
+            free(w.lat);
+            free(w.batch);
+            goto fail;
+        }
+        free(w.lat);
+        free(w.batch);
+    }
+    if (cfg.out && !(out = fopen(cfg.out, "w"))) {
+        perror(cfg.out);
+        out = stdout;
+        goto fail;
+    }
+    fprintf(out,
+            "{\n  \"bench\": \"server\",\n  \"model\": \"%s\",\n  \"params\": \"%s\",\n"
+            "  \"pbs_per_sample\": %llu,\n  \"backend\": \"%s\",\n  \"max_batch\": %zu,\n"
+            "  \"max_wait_ms\": %u,\n  \"samples_per_request\": %zu,\n"
+            "  \"eval_key_bytes\": %zu,\n  \"key_upload_s\": %.3f,\n  \"levels\": [\n",
+            cfg.model, c->prog->params->id, (unsigned long long)c->prog->pbs_per_sample,
+            cfg.url ? "external" : cfg.backend, cfg.max_batch, cfg.max_wait_ms, cfg.samples,
+            kg.eval_key_bytes, tu);
+    for (int L = 0; L < cfg.n_levels; L++) {
+        const int n = cfg.clients[L];
+        client_res *res = calloc((size_t)n, sizeof *res);
+        pthread_t *th = calloc((size_t)n, sizeof *th);
+        if (!res || !th) {
+            free(res);
+            free(th);
+            goto fail;
+        }
+        veil_server_stats before = {0}, after = {0};
+        if (srv) veil_server_get_stats(srv, &before);
+        double t0 = now_s();
+        sh.t_end = t0 + cfg.seconds;
+        for (int i = 0; i < n; i++) {
+            res[i].sh = &sh;
+            res[i].index = i;
+            pthread_create(&th[i], NULL, client_main, &res[i]);
+        }
+        size_t total = 0, errors = 0, checked = 0;
+        for (int i = 0; i < n; i++) {
+            pthread_join(th[i], NULL);
+            total += res[i].n;
+            errors += res[i].errors;
+            checked += res[i].checked_ok;
+        }
+        double wall = now_s() - t0;
+        if (srv) veil_server_get_stats(srv, &after);
+        double *lat = malloc((total + 1) * sizeof *lat);
+        size_t k = 0, bmax = 0;
+        double bsum = 0;
+        for (int i = 0; i < n; i++)
+            for (size_t j = 0; j < res[i].n; j++) {
+                lat[k++] = res[i].lat[j];
+                bsum += (double)res[i].batch[j];
+                if (res[i].batch[j] > bmax) bmax = res[i].batch[j];
+            }
+        qsort(lat, total, sizeof *lat, cmp_d);
+        const uint64_t nb = after.batches - before.batches;
+        const uint64_t ns = after.batch_samples - before.batch_samples;
+        const double es = after.exec_seconds - before.exec_seconds;
+        fprintf(out,
+                "    {\"clients\": %d, \"seconds\": %.3f, \"requests\": %zu, \"errors\": %zu,"
+                " \"checked_ok\": %zu, \"requests_per_s\": %.3f, \"samples_per_s\": %.3f,\n"
+                "     \"latency_ms\": {\"p50\": %.2f, \"p90\": %.2f, \"p99\": %.2f, \"max\": "
+                "%.2f},\n"
+                "     \"batch_seen_by_requests\": {\"mean\": %.2f, \"max\": %zu},\n"
+                "     \"server\": {\"batches\": %llu, \"mean_batch_samples\": %.2f,"
+                " \"pbs_per_s_in_exec\": %.1f, \"batch_hist_le_1_2_4_8_16_32_64_128_inf\": [",
+                n, wall, total, errors, checked, (double)total / wall,
+                (double)(total * cfg.samples) / wall, 1e3 * pct(lat, total, 0.5),
+                1e3 * pct(lat, total, 0.9), 1e3 * pct(lat, total, 0.99), 1e3 * pct(lat, total, 1.0),
+                total ? bsum / (double)total : 0, bmax, (unsigned long long)nb,
+                nb ? (double)ns / (double)nb : 0,
+                es > 0 ? (double)(ns * c->prog->pbs_per_sample) / es : 0);
+        for (int h = 0; h < 9; h++)
+            fprintf(out, "%s%llu", h ? ", " : "",
+                    (unsigned long long)(after.batch_hist[h] - before.batch_hist[h]));
+        fprintf(out, "]}}%s\n", L + 1 < cfg.n_levels ? "," : "");
+        fprintf(stderr,
+                "bench_server: %2d clients: %zu requests in %.1f s, %.2f req/s, p50 %.0f ms, "
+                "p99 %.0f ms, mean server batch %.2f, %zu errors%s%s\n",
+                n, total, wall, (double)total / wall, 1e3 * pct(lat, total, 0.5),
+                1e3 * pct(lat, total, 0.99), nb ? (double)ns / (double)nb : 0, errors,
+                errors ? ": " : "", errors ? res[0].first_error : "");
+        for (int i = 0; i < n; i++) {
+            free(res[i].lat);
+            free(res[i].batch);
+        }
+        free(lat);
+        free(res);
+        free(th);
+    }
+    fprintf(out, "  ]\n}\n");
+    rc = 0;
+fail:
+    if (rc) fprintf(stderr, "bench_server: %s\n", veil_error_message());
+    if (out != stdout) fclose(out);
+    veil_server_stop(srv);
+    veil_secret_key_free(sk);
+    veil_client_free(c);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+    if (system(cmd) != 0) fprintf(stderr, "bench_server: could not remove %s\n", tmp);
+    return rc;
+}

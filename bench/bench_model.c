@@ -4,7 +4,7 @@
  *
  *   bench_model [--models a.h5,b.h5] [--enc-models tiny.h5] [--modes simulate,cpu,cuda]
  *               [--batches 1,4,16] [--samples N] [--rounding-bits N|none]
- *               [--out FILE.json]
+ *               [--max-poly-size N] [--out FILE.json]
  *
  * Encrypted modes run only the --enc-models (default: models/tiny.h5; the
  * others need N = 32768 sets at 8-bit lookups), on the first --samples golden
@@ -160,7 +160,7 @@ int main(int argc, char **argv) {
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             printf("usage: bench_model [--models LIST] [--enc-models LIST] [--modes "
                    "simulate,cpu,cuda] [--batches 1,4,16] [--samples N] [--rounding-bits N|none] "
-                   "[--out FILE.json]\n");
+                   "[--max-poly-size N] [--out FILE.json]\n");
             return 0;
         }
         if (!v) {
@@ -179,6 +179,8 @@ int main(int argc, char **argv) {
             samples = (size_t)strtoul(v, NULL, 10);
         else if (!strcmp(a, "--out"))
             out_path = v;
+        else if (!strcmp(a, "--max-poly-size"))
+            o.max_poly_size = (uint32_t)strtoul(v, NULL, 10);
         else if (!strcmp(a, "--rounding-bits"))
             o.rounding_bits = strcmp(v, "none") ? (unsigned)strtoul(v, NULL, 10) : 0;
         else {

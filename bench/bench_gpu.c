@@ -253,7 +253,7 @@ static long bench_backend(FILE *o, veil_backend_kind kind, size_t max_batch,
         return die("keys"), -1;
     }
     const double plan_s = now_s() - t;
-    const size_t max_cts = keys->limits.max_cts;
+    const size_t max_cts = keys->limits.max_pbs;
     char detail[sizeof keys->detail];
     memcpy(detail, keys->detail, sizeof detail);
     fprintf(stderr, "  plan (key upload, buffers) %.2f s, %s, pieces of %zu\n", plan_s, detail,
@@ -312,9 +312,10 @@ static long bench_backend(FILE *o, veil_backend_kind kind, size_t max_batch,
     free(w);
     veil_backend_keys_free(keys);
 
-    point pp[32], ksp[32], pc[32], ksc[32];
+    point pp[32], pc[32], ksc[32];
     size_t np = 0, nc = 0;
 #ifdef VEIL_WITH_CUDA
+    point ksp[32];
     if (gpu && errors >= 0) {
         uint64_t *small = malloc(distinct * (p->lwe_dim + 1) * 8);
         if (small) {

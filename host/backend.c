@@ -84,6 +84,7 @@ veil_status veil_backend_keys_new(veil_backend *be, const veil_eval_key *ek, siz
     k->ek = ek;
     k->params = ek->params;
     k->max_batch = max_batch;
+    k->limits.max_pbs = SIZE_MAX;
     k->limits.max_cts = SIZE_MAX;
     k->limits.max_weights = SIZE_MAX;
     k->limits.max_luts = SIZE_MAX;
@@ -92,7 +93,8 @@ veil_status veil_backend_keys_new(veil_backend *be, const veil_eval_key *ek, siz
         free(k);
         return s;
     }
-    VEIL_ASSERT(k->limits.max_cts > 0 && k->limits.max_weights > 0 && k->limits.max_luts > 0);
+    VEIL_ASSERT(k->limits.max_pbs > 0 && k->limits.max_cts > 0 && k->limits.max_weights > 0 &&
+                k->limits.max_luts > 0);
     *out = k;
     return VEIL_OK;
 }
@@ -104,6 +106,7 @@ void veil_backend_keys_free(veil_backend_keys *keys) {
 }
 
 void veil_backend_keys_limits(veil_backend_keys *keys, const veil_backend_limits *lim) {
+    if (lim->max_pbs && lim->max_pbs < keys->limits.max_pbs) keys->limits.max_pbs = lim->max_pbs;
     if (lim->max_cts && lim->max_cts < keys->limits.max_cts) keys->limits.max_cts = lim->max_cts;
     if (lim->max_weights && lim->max_weights < keys->limits.max_weights)
         keys->limits.max_weights = lim->max_weights;
@@ -159,7 +162,7 @@ veil_status veil_backend_ks_pbs(veil_backend_keys *keys, const uint64_t *in, siz
     if (!keys->be->iface->ks_pbs)
         return veil_error(VEIL_ERR_UNSUPPORTED, "ks_pbs: not supported by backend %s",
                           keys->be->iface->name);
-    size_t piece = keys->limits.max_cts;
+    size_t piece = keys->limits.max_pbs;
     for (size_t done = 0; done < count; done += piece) {
         size_t c = count - done < piece ? count - done : piece;
         veil_status s =

@@ -2,7 +2,7 @@
  * goes to the Fourier domain on the device), every buffer is sized in
  * keys_new from free device memory, and calls only copy and launch.
  *
- * Batches: backend.c hands at most limits.max_cts ciphertexts per call; a
+ * Batches: backend.c hands at most limits.max_pbs ciphertexts per call; a
  * large call is cut into one piece per stream so that the copies of one
  * piece overlap the other's compute (host memory is the caller's pageable
  * memory: host-to-device copies return once staged, device-to-host copies are
@@ -45,6 +45,8 @@ veil_status veil_backend_cuda_init(veil_backend *be) {
 #define CUDA_MAX_LUTS 1024
 #define CUDA_MAX_WEIGHTS ((size_t)1 << 22) /* 32 MiB of int64 weights */
 #define CUDA_MAX_CAP ((size_t)1 << 20)
+/* Linear/conv2d buffers hold at least this many big LWEs (memory allowing). */
+#define CUDA_MIN_IO ((size_t)1 << 16)
 
 typedef struct cuda_backend {
     int device;
@@ -65,10 +67,10 @@ typedef struct cuda_keys {
     int64_t *d_w;
     uint64_t *d_bias;
     /* cap ciphertexts per stream; stream i uses slice i of each buffer, and
-     * linear/conv2d use whole buffers (n_streams * cap) on stream 0. */
+     * linear/conv2d use whole buffers (io_cap) on stream 0. */
     uint64_t *d_in, *d_out, *d_small;
     uint32_t *d_idx;
-    size_t cap;
+    size_t cap, io_cap; /* io_cap >= cap * n_streams */
     unsigned n_streams;
     cuda_stream st[CUDA_STREAMS];
 } cuda_keys;
@@ -159,12 +161,12 @@ static void free_batch_buffers(cuda_keys *k) {
 }
 
 static int alloc_batch_buffers(cuda_keys *k, size_t cap, unsigned n_streams) {
-    const size_t total = cap * n_streams;
-    int e = (int)cudaMalloc((void **)&k->d_in, total * k->big1 * sizeof(uint64_t));
-    if (!e) e = (int)cudaMalloc((void **)&k->d_out, total * k->big1 * sizeof(uint64_t));
+    const size_t total = cap * n_streams, io = k->io_cap;
+    int e = (int)cudaMalloc((void **)&k->d_in, io * k->big1 * sizeof(uint64_t));
+    if (!e) e = (int)cudaMalloc((void **)&k->d_out, io * k->big1 * sizeof(uint64_t));
     if (!e) e = (int)cudaMalloc((void **)&k->d_small, total * k->small1 * sizeof(uint64_t));
     if (!e) e = (int)cudaMalloc((void **)&k->d_idx, total * sizeof(uint32_t));
-    if (!e) e = (int)cudaMalloc((void **)&k->d_bias, total * sizeof(uint64_t));
+    if (!e) e = (int)cudaMalloc((void **)&k->d_bias, io * sizeof(uint64_t));
     for (unsigned i = 0; !e && i < n_streams; i++)
         e = veil_cuda_scratch_pbs(k->st[i].s, (uint32_t)k->device, &k->p, (uint32_t)cap,
                                   &k->st[i].pbs, NULL, 1);
@@ -250,23 +252,33 @@ static veil_status cuda_keys_new(veil_backend *be, veil_backend_keys *keys, size
         cuda_keys_free(keys);
         return s;
     }
-    const size_t per_ct = pbs_bytes / 1024 + 1 + 2 * k->big1 * 8 + k->small1 * 8 + 4 + 8;
+    /* Two sizes: io_cap big LWEs in and out (linear/conv2d inputs and outputs,
+     * and the PBS pieces' copies), at least CUDA_MIN_IO so that one sample of a
+     * large layer fits whatever max_batch is; and cap_total <= io_cap
+     * ciphertexts of PBS work memory. Together at most 90% of free memory. */
+    const size_t io_ct = 2 * k->big1 * 8 + 8;
+    const size_t pbs_ct = pbs_bytes / 1024 + 1 + k->small1 * 8 + 4;
     const size_t margin = (size_t)256 << 20;
     size_t budget = free_b / 10 * 9;
     budget = budget > margin ? budget - margin : 0;
-    size_t cap_total = budget / per_ct;
+    size_t io_cap = max_batch > CUDA_MIN_IO ? max_batch : CUDA_MIN_IO;
+    if (io_cap > CUDA_MAX_CAP * CUDA_STREAMS) io_cap = CUDA_MAX_CAP * CUDA_STREAMS;
+    if (io_cap * io_ct > budget / 2) io_cap = budget / 2 / io_ct;
+    size_t cap_total = io_cap ? (budget - io_cap * io_ct) / pbs_ct : 0;
     if (cap_total > max_batch) cap_total = max_batch;
-    if (cap_total > CUDA_MAX_CAP * CUDA_STREAMS) cap_total = CUDA_MAX_CAP * CUDA_STREAMS;
+    if (cap_total > io_cap) cap_total = io_cap;
     if (cap_total == 0) {
         veil_error(VEIL_ERR_DEVICE,
                    "cuda keys: out of device memory: %zu MiB free, %zu KiB per ciphertext",
-                   free_b >> 20, per_ct >> 10);
+                   free_b >> 20, (io_ct + pbs_ct) >> 10);
         cuda_keys_free(keys);
         return VEIL_ERR_DEVICE;
     }
     for (;;) {
         k->n_streams = cap_total >= CUDA_MIN_SPLIT ? CUDA_STREAMS : 1;
         k->cap = (cap_total + k->n_streams - 1) / k->n_streams;
+        if (k->cap * k->n_streams > io_cap) io_cap = k->cap * k->n_streams;
+        k->io_cap = io_cap;
         e = alloc_batch_buffers(k, k->cap, k->n_streams);
         if (!e) break;
         free_batch_buffers(k);
@@ -278,10 +290,13 @@ static veil_status cuda_keys_new(veil_backend *be, veil_backend_keys *keys, size
             return s;
         }
         cap_total /= 2; /* out of memory: recoverable, try half */
+        io_cap /= 2;
     }
-    snprintf(keys->detail, sizeof keys->detail, "%s blind rotation, %u stream(s) x %zu",
-             veil_cuda_pbs_kernel_name(k->st[0].pbs), k->n_streams, k->cap);
-    keys->limits.max_cts = k->cap * k->n_streams;
+    snprintf(keys->detail, sizeof keys->detail,
+             "%s blind rotation, %u stream(s) x %zu, io buffers of %zu",
+             veil_cuda_pbs_kernel_name(k->st[0].pbs), k->n_streams, k->cap, k->io_cap);
+    keys->limits.max_pbs = k->cap * k->n_streams;
+    keys->limits.max_cts = k->io_cap;
     keys->limits.max_weights = CUDA_MAX_WEIGHTS;
     keys->limits.max_luts = CUDA_MAX_LUTS;
     return VEIL_OK;

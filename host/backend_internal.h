@@ -4,7 +4,7 @@
  * indices, parameter sets), splits work into pieces the implementation can
  * hold, and then calls the implementation through veil_backend_i. An
  * implementation only ever sees calls that fit its limits:
- *   - ks_pbs: count <= limits.max_cts;
+ *   - ks_pbs: count <= limits.max_pbs;
  *   - linear / conv2d: batch * (inputs per sample) <= limits.max_cts,
  *     batch * (outputs per sample) <= limits.max_cts, and a weight tile of at
  *     most limits.max_weights values (backend.c tiles over output features /
@@ -26,7 +26,8 @@ extern "C" {
 #endif
 
 typedef struct veil_backend_limits {
-    size_t max_cts;     /* big LWEs per call (in, and separately out) */
+    size_t max_pbs;     /* ciphertexts per ks_pbs call */
+    size_t max_cts;     /* big LWEs per linear/conv2d call (in, and separately out) */
     size_t max_weights; /* int64 weights per linear/conv2d call */
     size_t max_luts;    /* test polynomials per ks_pbs call */
 } veil_backend_limits;

@@ -145,8 +145,8 @@ static void test_ks_pbs(void) {
     /* Split into pieces of 3: identical ciphertexts. */
     veil_backend_keys *k2;
     CU_ASSERT_FATAL(veil_backend_keys_new(BE, EK, 3, &k2) == VEIL_OK);
-    veil_backend_keys_limits(k2, &(veil_backend_limits){.max_cts = 3});
-    CU_ASSERT_EQUAL(k2->limits.max_cts, 3);
+    veil_backend_keys_limits(k2, &(veil_backend_limits){.max_pbs = 3});
+    CU_ASSERT_EQUAL(k2->limits.max_pbs, 3);
     CU_ASSERT_EQUAL(veil_backend_ks_pbs(k2, in, count, lp, 2, idx, out2), VEIL_OK);
     CU_ASSERT(memcmp(out2, ref, count * LWE * sizeof *out) == 0);
 

@@ -71,7 +71,7 @@ static int fixture_make(fixture *f, const char *name, const veil_params *p) {
            "%zu\n",
            name, p->lwe_dim, p->glwe_dim, p->poly_size, p->pbs_level, p->pbs_base_log, p->ks_level,
            p->ks_base_log, p->ms == VEIL_MS_CENTERED ? "centered" : "standard", f->gpu->detail,
-           f->gpu_cufft->detail, f->gpu->limits.max_cts);
+           f->gpu_cufft->detail, f->gpu->limits.max_pbs);
     return 1;
 }
 
@@ -330,7 +330,7 @@ static void test_ks_pbs(void) {
             if (cufft) setenv("VEIL_CUDA_PBS", "cufft", 1);
             CU_ASSERT_FATAL(veil_backend_keys_new(GPU, FX[f].ek, 16, &small) == VEIL_OK);
             unsetenv("VEIL_CUDA_PBS");
-            CU_ASSERT_EQUAL(small->limits.max_cts, 16);
+            CU_ASSERT_EQUAL(small->limits.max_pbs, 16);
             ks_pbs_case(&FX[f], small, 37);
             veil_backend_keys_free(small);
         }
@@ -385,6 +385,8 @@ static void test_linear_exact(void) {
     if (SMALL) return;
     linear_case(x, 40, 70, 33, NULL); /* several tiles of the product */
     linear_case(x, 5, 9, 7, &(veil_backend_limits){.max_cts = 20, .max_weights = 20});
+    /* one sample wider than the keys' max_batch (64): still one call */
+    linear_case(x, 2, 300, 3, &(veil_backend_limits){0});
     linear_case(&FX[1], 9, 11, 3, NULL);
 }
 

@@ -261,6 +261,12 @@ static veil_status cuda_keys_new(veil_backend *be, veil_backend_keys *keys, size
     const size_t margin = (size_t)256 << 20;
     size_t budget = free_b / 10 * 9;
     budget = budget > margin ? budget - margin : 0;
+    /* VEIL_CUDA_MEMORY_MB caps the batch buffers (sharing a device; tests). */
+    const char *cap_mb = getenv("VEIL_CUDA_MEMORY_MB");
+    if (cap_mb && *cap_mb) {
+        const size_t lim = (size_t)strtoull(cap_mb, NULL, 10) << 20;
+        if (lim < budget) budget = lim;
+    }
     size_t io_cap = max_batch > CUDA_MIN_IO ? max_batch : CUDA_MIN_IO;
     if (io_cap > CUDA_MAX_CAP * CUDA_STREAMS) io_cap = CUDA_MAX_CAP * CUDA_STREAMS;
     if (io_cap * io_ct > budget / 2) io_cap = budget / 2 / io_ct;
@@ -269,8 +275,9 @@ static veil_status cuda_keys_new(veil_backend *be, veil_backend_keys *keys, size
     if (cap_total > io_cap) cap_total = io_cap;
     if (cap_total == 0) {
         veil_error(VEIL_ERR_DEVICE,
-                   "cuda keys: out of device memory: %zu MiB free, %zu KiB per ciphertext",
-                   free_b >> 20, (io_ct + pbs_ct) >> 10);
+                   "cuda keys: out of device memory: %zu MiB free, %zu MiB usable, %zu KiB per "
+                   "ciphertext",
+                   free_b >> 20, budget >> 20, (io_ct + pbs_ct) >> 10);
         cuda_keys_free(keys);
         return VEIL_ERR_DEVICE;
     }

@@ -466,6 +466,22 @@ static void test_conv2d_exact(void) {
               &(veil_backend_limits){.max_cts = 90, .max_weights = 40});
 }
 
+/* Too little device memory is a recoverable VEIL_ERR_DEVICE: the backend
+ * stays healthy and the next keys work. */
+static void test_out_of_memory_recoverable(void) {
+    veil_backend_keys *k = NULL;
+    setenv("VEIL_CUDA_MEMORY_MB", "1", 1);
+    veil_status s = veil_backend_keys_new(GPU, FX[0].ek, 1024, &k);
+    unsetenv("VEIL_CUDA_MEMORY_MB");
+    printf("\n  1 MiB: %s: %s", veil_status_str(s), veil_error_message());
+    CU_ASSERT_EQUAL(s, VEIL_ERR_DEVICE);
+    CU_ASSERT_PTR_NULL(k);
+    CU_ASSERT(veil_backend_healthy(GPU));
+    CU_ASSERT_EQUAL(veil_backend_keys_new(GPU, FX[0].ek, 8, &k), VEIL_OK);
+    ks_pbs_case(&FX[0], k, 3);
+    veil_backend_keys_free(k);
+}
+
 /* Last: a kernel fault (illegal address) kills the backend, which then
  * refuses work with VEIL_ERR_DEVICE instead of crashing. */
 static void test_sticky_error_kills_backend(void) {
@@ -499,6 +515,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_ks_pbs);
     VEIL_ADD_TEST(s, test_linear_exact);
     VEIL_ADD_TEST(s, test_conv2d_exact);
+    VEIL_ADD_TEST(s, test_out_of_memory_recoverable);
     if (!SMALL) /* memcheck would (rightly) report the deliberate fault */
         VEIL_ADD_TEST(s, test_sticky_error_kills_backend);
     return veil_test_run();

@@ -1,6 +1,6 @@
 // LABELS: crypto
 /* The TFHE core on every parameter set with N <= 2048 (larger ones:
- * test_crypto_large.c): encryption round trips, leveled identities,
+ * test_crypto_large.c): LWE, GLWE and GGSW encryption round trips, leveled identities,
  * keyswitch, PBS of every table entry, signed and unsigned. */
 #include "testutil.h"
 #include "veil/tfhe.h"
@@ -76,6 +76,59 @@ static void test_encrypt_decrypt(void) {
         }
         free(small);
         free(big);
+        fixture_free(&f);
+    }
+}
+
+static void test_glwe_ggsw(void) {
+    for (size_t s = 0; s < veil_params_count(); s++) {
+        const veil_params *p = veil_params_at(s);
+        if (!in_scope(p)) continue;
+        fixture f;
+        CU_ASSERT_FATAL(fixture_make(p, &f));
+        const uint32_t N = p->poly_size, k = p->glwe_dim;
+        const unsigned bits = p->precision;
+        uint64_t *msg = malloc(8 * N), *ph = malloc(8 * N);
+        int64_t *m = malloc(8 * N);
+        uint64_t *ct = malloc(8 * (size_t)(k + 1) * N * (k + 1) * p->pbs_level);
+        for (uint32_t t = 0; t < N; t++) {
+            m[t] = (int64_t)(veil_test_rand() % (1u << bits));
+            msg[t] = veil_encode(m[t], bits);
+        }
+        CU_ASSERT_FATAL(veil_glwe_encrypt(f.enc, f.sk, msg, ct) == VEIL_OK);
+        CU_ASSERT_FATAL(veil_glwe_phase(f.sk, ct, ph) == VEIL_OK);
+        int bad = 0;
+        for (uint32_t t = 0; t < N; t++)
+            bad += veil_decode(ph[t], bits, 0) != m[t];
+        CU_ASSERT_EQUAL(bad, 0);
+        /* GGSW: row (k, j) has phase m * g_j; rows (c < k, j) have phase
+         * -m * g_j * S_c */
+        const int64_t vals[4] = {0, 1, -1, 3};
+        const size_t glwe_words = (size_t)(k + 1) * N;
+        for (int v = 0; v < 4; v++) {
+            CU_ASSERT_FATAL(veil_ggsw_encrypt(f.enc, f.sk, vals[v], p->pbs_base_log, p->pbs_level,
+                                              ct) == VEIL_OK);
+            for (uint32_t j = 0; j < p->pbs_level; j++) {
+                const unsigned shift = 64 - p->pbs_base_log * (j + 1);
+                CU_ASSERT_FATAL(veil_glwe_phase(f.sk,
+                                                ct + ((size_t)k * p->pbs_level + j) * glwe_words,
+                                                ph) == VEIL_OK);
+                int64_t got = (int64_t)(ph[0] + ((uint64_t)1 << (shift - 1))) >> shift;
+                CU_ASSERT_EQUAL(got, vals[v]);
+                CU_ASSERT_FATAL(veil_glwe_phase(f.sk, ct + (size_t)j * glwe_words, ph) == VEIL_OK);
+                int rowbad = 0;
+                for (uint32_t t = 0; t < N; t++) {
+                    int64_t want = -vals[v] * (int64_t)f.sk->glwe[t]; /* c = 0 */
+                    int64_t g = (int64_t)(ph[t] + ((uint64_t)1 << (shift - 1))) >> shift;
+                    rowbad += g != want;
+                }
+                CU_ASSERT_EQUAL(rowbad, 0);
+            }
+        }
+        free(msg);
+        free(ph);
+        free(m);
+        free(ct);
         fixture_free(&f);
     }
 }
@@ -188,6 +241,7 @@ int main(void) {
     if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
     CU_pSuite s = CU_add_suite("tfhe", NULL, NULL);
     VEIL_ADD_TEST(s, test_encrypt_decrypt);
+    VEIL_ADD_TEST(s, test_glwe_ggsw);
     VEIL_ADD_TEST(s, test_leveled);
     VEIL_ADD_TEST(s, test_keyswitch);
     VEIL_ADD_TEST(s, test_pbs_unsigned);

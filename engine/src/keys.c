@@ -94,19 +94,133 @@ veil_status veil_eval_key_regenerate_masks(veil_eval_key *ek) {
 /* Exact negacyclic product of a torus polynomial by a binary polynomial whose
  * transform is sf: the torus operand is cut into four 16-bit limbs so every
  * FFT product stays below 2^53 and rounds exactly (N <= 2^16). acc += a * s. */
-static void poly_mul_binary_add(veil_fft *fft, const uint64_t *a, const double *sf, uint32_t N,
-                                int64_t *limb, double *fa, double *prod, uint64_t *acc) {
+typedef struct glwe_ctx {
+    const veil_params *p;
+    veil_fft *fft;
+    double *sf; /* transforms of the k key polynomials: secret, wiped */
+    double *fa, *prod;
+    int64_t *limb;
+} glwe_ctx;
+
+static void glwe_ctx_clear(glwe_ctx *g) {
+    if (g->sf) sodium_memzero(g->sf, sizeof(double) * g->p->poly_size * g->p->glwe_dim);
+    free(g->sf);
+    free(g->fa);
+    free(g->prod);
+    free(g->limb);
+    veil_fft_free(g->fft);
+    memset(g, 0, sizeof *g);
+}
+
+static veil_status glwe_ctx_init(glwe_ctx *g, const veil_secret_key *sk) {
+    const veil_params *p = sk->params;
+    const uint32_t N = p->poly_size, k = p->glwe_dim;
+    memset(g, 0, sizeof *g);
+    g->p = p;
+    if (N > 65536) return veil_error(VEIL_ERR_UNSUPPORTED, "%s: N = %u > 65536", p->id, N);
+    VEIL_TRY(veil_fft_new(N, &g->fft));
+    g->sf = malloc(sizeof(double) * N * k);
+    g->fa = malloc(sizeof(double) * N);
+    g->prod = malloc(sizeof(double) * N);
+    g->limb = malloc(sizeof(int64_t) * N);
+    if (!g->sf || !g->fa || !g->prod || !g->limb) {
+        glwe_ctx_clear(g);
+        return veil_error(VEIL_ERR_NOMEM, "GLWE encryption for %s: out of memory", p->id);
+    }
+    for (uint32_t c = 0; c < k; c++)
+        veil_fft_forward_i64(g->fft, (const int64_t *)(sk->glwe + (size_t)c * N),
+                             g->sf + (size_t)c * N);
+    return VEIL_OK;
+}
+
+/* acc += A_c * S_c, exactly */
+static void glwe_mul_key_add(glwe_ctx *g, const uint64_t *a, uint32_t c, uint64_t *acc) {
+    const uint32_t N = g->p->poly_size;
     for (int t = 0; t < 4; t++) {
         for (uint32_t j = 0; j < N; j++)
-            limb[j] = (int64_t)((a[j] >> (16 * t)) & 0xffff);
-        veil_fft_forward_i64(fft, limb, fa);
-        memset(prod, 0, sizeof(double) * N);
-        veil_fft_mac(prod, fa, sf, N);
-        double *res = fa; /* reuse as output of the inverse */
-        veil_fft_backward_f64(fft, prod, res);
+            g->limb[j] = (int64_t)((a[j] >> (16 * t)) & 0xffff);
+        veil_fft_forward_i64(g->fft, g->limb, g->fa);
+        memset(g->prod, 0, sizeof(double) * N);
+        veil_fft_mac(g->prod, g->fa, g->sf + (size_t)c * N, N);
+        veil_fft_backward_f64(g->fft, g->prod, g->fa);
         for (uint32_t j = 0; j < N; j++)
-            acc[j] += (uint64_t)llround(res[j]) << (16 * t);
+            acc[j] += (uint64_t)llround(g->fa[j]) << (16 * t);
     }
+}
+
+/* Body of a GLWE whose k masks are already in ct: sum_c A_c S_c + e + msg
+ * (msg NULL: 0). */
+static void glwe_finish(glwe_ctx *g, veil_csprng *noise, const uint64_t *msg, uint64_t *ct) {
+    const uint32_t N = g->p->poly_size, k = g->p->glwe_dim;
+    uint64_t *body = ct + (size_t)k * N;
+    for (uint32_t t = 0; t < N; t++)
+        body[t] = veil_csprng_noise(noise, &g->p->glwe_noise) + (msg ? msg[t] : 0);
+    for (uint32_t c = 0; c < k; c++)
+        glwe_mul_key_add(g, ct + (size_t)c * N, c, body);
+}
+
+/* GGSW(m) rows with masks already in ct. Row (c, j), c < k, encrypts
+ * -m * g_j * S_c (the same phase as adding m * g_j to mask c, and it keeps
+ * the masks pure stream output so a seeded key regenerates them); row (k, j)
+ * encrypts m * g_j. */
+static void ggsw_finish(glwe_ctx *g, const veil_secret_key *sk, veil_csprng *noise, int64_t m,
+                        uint32_t base_log, uint32_t level, uint64_t *ct) {
+    const uint32_t N = g->p->poly_size, k = g->p->glwe_dim;
+    const size_t glwe_words = (size_t)(k + 1) * N;
+    for (uint32_t c = 0; c <= k; c++) {
+        for (uint32_t j = 0; j < level; j++) {
+            uint64_t *row = ct + ((size_t)c * level + j) * glwe_words;
+            glwe_finish(g, noise, NULL, row);
+            const uint64_t mg = (uint64_t)m * ((uint64_t)1 << (64 - base_log * (j + 1)));
+            uint64_t *body = row + (size_t)k * N;
+            if (c < k) {
+                const uint64_t *Sc = sk->glwe + (size_t)c * N;
+                for (uint32_t t = 0; t < N; t++)
+                    body[t] -= mg & (0 - Sc[t]);
+            } else {
+                body[0] += mg;
+            }
+        }
+    }
+}
+
+veil_status veil_glwe_encrypt(veil_encryptor *enc, const veil_secret_key *sk, const uint64_t *msg,
+                              uint64_t *ct) {
+    glwe_ctx g;
+    VEIL_TRY(glwe_ctx_init(&g, sk));
+    veil_csprng_fill_u64(enc->mask, ct, (size_t)sk->params->glwe_dim * sk->params->poly_size);
+    glwe_finish(&g, enc->noise, msg, ct);
+    glwe_ctx_clear(&g);
+    return VEIL_OK;
+}
+
+veil_status veil_glwe_phase(const veil_secret_key *sk, const uint64_t *ct, uint64_t *phase) {
+    const uint32_t N = sk->params->poly_size, k = sk->params->glwe_dim;
+    glwe_ctx g;
+    VEIL_TRY(glwe_ctx_init(&g, sk));
+    memset(phase, 0, sizeof(uint64_t) * N);
+    for (uint32_t c = 0; c < k; c++)
+        glwe_mul_key_add(&g, ct + (size_t)c * N, c, phase);
+    for (uint32_t t = 0; t < N; t++)
+        phase[t] = ct[(size_t)k * N + t] - phase[t];
+    glwe_ctx_clear(&g);
+    return VEIL_OK;
+}
+
+veil_status veil_ggsw_encrypt(veil_encryptor *enc, const veil_secret_key *sk, int64_t m,
+                              uint32_t base_log, uint32_t level, uint64_t *ct) {
+    const veil_params *p = sk->params;
+    if (base_log < 1 || level < 1 || base_log * level > 64)
+        return veil_error(VEIL_ERR_ARG, "GGSW: base 2^%u with %u levels", base_log, level);
+    glwe_ctx g;
+    VEIL_TRY(glwe_ctx_init(&g, sk));
+    const size_t rows = (size_t)(p->glwe_dim + 1) * level;
+    const size_t glwe_words = (size_t)(p->glwe_dim + 1) * p->poly_size;
+    for (size_t r = 0; r < rows; r++)
+        veil_csprng_fill_u64(enc->mask, ct + r * glwe_words, (size_t)p->glwe_dim * p->poly_size);
+    ggsw_finish(&g, sk, enc->noise, m, base_log, level, ct);
+    glwe_ctx_clear(&g);
+    return VEIL_OK;
 }
 
 veil_status veil_eval_key_new(const veil_secret_key *sk, const uint8_t *mask_seed,
@@ -114,79 +228,39 @@ veil_status veil_eval_key_new(const veil_secret_key *sk, const uint8_t *mask_see
     if (!sk || !out) return veil_error(VEIL_ERR_ARG, "veil_eval_key_new: sk or out is NULL");
     const veil_params *p = sk->params;
     const uint32_t k = p->glwe_dim, N = p->poly_size, n = p->lwe_dim, l = p->pbs_level;
-    if (N > 65536) return veil_error(VEIL_ERR_UNSUPPORTED, "%s: N = %u > 65536", p->id, N);
     veil_eval_key *ek;
     VEIL_TRY(veil_eval_key_alloc(p, &ek));
     if (mask_seed)
         memcpy(ek->mask_seed, mask_seed, VEIL_SEED_BYTES);
     else
         veil_seed_random(ek->mask_seed);
-    veil_secret_key_fingerprint(sk, ek->key_fp); /* matches ciphertexts to this key */
-    veil_status s = veil_eval_key_regenerate_masks(ek);
+    veil_secret_key_fingerprint(sk, ek->key_fp);
     veil_csprng *noise = NULL;
-    veil_fft *fft = NULL;
-    double *sf = NULL, *fa = NULL, *prod = NULL;
-    int64_t *limb = NULL;
+    glwe_ctx g = {0};
+    veil_status s = veil_eval_key_regenerate_masks(ek);
     if (s == VEIL_OK) s = veil_csprng_new(noise_seed, &noise);
-    if (s == VEIL_OK) s = veil_fft_new(N, &fft);
-    if (s == VEIL_OK) {
-        sf = malloc(sizeof(double) * N * k);
-        fa = malloc(sizeof(double) * N);
-        prod = malloc(sizeof(double) * N);
-        limb = malloc(sizeof(int64_t) * N);
-        if (!sf || !fa || !prod || !limb)
-            s = veil_error(VEIL_ERR_NOMEM, "veil_eval_key_new: out of memory");
-    }
+    if (s == VEIL_OK) s = glwe_ctx_init(&g, sk);
     if (s != VEIL_OK) goto done;
-    for (uint32_t c = 0; c < k; c++)
-        veil_fft_forward_i64(fft, (const int64_t *)(sk->glwe + (size_t)c * N), sf + (size_t)c * N);
-
-    /* BSK: GGSW(s_i). Row (c, j), c < k, encrypts -s_i * g_j * S_c (the same
-     * phase as adding s_i * g_j to mask c, and it keeps masks pure stream
-     * output so a seeded key regenerates them); row (k, j) encrypts s_i * g_j. */
-    const size_t rows = (size_t)(k + 1) * l, glwe_words = (size_t)(k + 1) * N;
-    for (uint32_t i = 0; i < n; i++) {
-        for (uint32_t c = 0; c <= k; c++) {
-            for (uint32_t j = 0; j < l; j++) {
-                uint64_t *row = ek->bsk + ((size_t)i * rows + (size_t)c * l + j) * glwe_words;
-                uint64_t *body = row + (size_t)k * N;
-                for (uint32_t t = 0; t < N; t++)
-                    body[t] = veil_csprng_noise(noise, &p->glwe_noise);
-                for (uint32_t cc = 0; cc < k; cc++)
-                    poly_mul_binary_add(fft, row + (size_t)cc * N, sf + (size_t)cc * N, N, limb, fa,
-                                        prod, body);
-                const uint64_t g = (uint64_t)1 << (64 - p->pbs_base_log * (j + 1));
-                const uint64_t m = sk->lwe[i] * g;
-                if (c < k) {
-                    const uint64_t *Sc = sk->glwe + (size_t)c * N;
-                    for (uint32_t t = 0; t < N; t++)
-                        body[t] -= m & (0 - Sc[t]);
-                } else {
-                    body[0] += m;
-                }
-            }
-        }
-    }
+    /* BSK: GGSW(s_i), masks from the seeded stream (already in place) */
+    const size_t ggsw_words = (size_t)(k + 1) * l * (k + 1) * N;
+    for (uint32_t i = 0; i < n; i++)
+        ggsw_finish(&g, sk, noise, (int64_t)sk->lwe[i], p->pbs_base_log, l,
+                    ek->bsk + (size_t)i * ggsw_words);
     /* KSK: LWE_s(S_i * g_j) under the small key. */
     const uint32_t big = veil_params_big_dim(p);
     for (uint32_t i = 0; i < big; i++) {
         for (uint32_t j = 0; j < p->ks_level; j++) {
             uint64_t *ct = ek->ksk + ((size_t)i * p->ks_level + j) * (n + 1);
-            const uint64_t g = (uint64_t)1 << (64 - p->ks_base_log * (j + 1));
+            const uint64_t gj = (uint64_t)1 << (64 - p->ks_base_log * (j + 1));
             uint64_t acc = 0;
             for (uint32_t t = 0; t < n; t++)
                 acc += ct[t] & (0 - sk->lwe[t]);
-            ct[n] = acc + (sk->glwe[i] * g) + veil_csprng_noise(noise, &p->lwe_noise);
+            ct[n] = acc + (sk->glwe[i] * gj) + veil_csprng_noise(noise, &p->lwe_noise);
         }
     }
     s = veil_eval_key_prepare(ek);
 done:
-    if (sf) sodium_memzero(sf, sizeof(double) * N * k); /* transform of the secret key */
-    free(sf);
-    free(fa);
-    free(prod);
-    free(limb);
-    veil_fft_free(fft);
+    glwe_ctx_clear(&g);
     veil_csprng_free(noise);
     if (s != VEIL_OK) {
         veil_eval_key_free(ek);

@@ -112,6 +112,18 @@ void veil_encrypt_big(veil_encryptor *enc, const veil_secret_key *sk, uint64_t p
                       uint64_t *ct);
 uint64_t veil_phase_big(const veil_secret_key *sk, const uint64_t *ct);
 
+/* GLWE encryption of a message polynomial (N torus words; NULL: zero) under
+ * the GLWE key: (k + 1) * N words. Exact polynomial arithmetic. */
+veil_status veil_glwe_encrypt(veil_encryptor *enc, const veil_secret_key *sk, const uint64_t *msg,
+                              uint64_t *ct);
+/* Phase polynomial B - sum_c A_c S_c (N words): message + noise. */
+veil_status veil_glwe_phase(const veil_secret_key *sk, const uint64_t *ct, uint64_t *phase);
+/* GGSW encryption of the integer m with gadget base 2^base_log and `level`
+ * levels: (k + 1) * level GLWE rows (layout at the top of this file). Row
+ * (k, j) has phase m * g_j + noise. */
+veil_status veil_ggsw_encrypt(veil_encryptor *enc, const veil_secret_key *sk, int64_t m,
+                              uint32_t base_log, uint32_t level, uint64_t *ct);
+
 /* ---- encoding -------------------------------------------------------------
  * A value of `bits` bits is stored as m * delta with delta = 2^(63 - bits):
  * one padding bit above the message. Signed values are two's complement on the

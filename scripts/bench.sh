@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# make bench: every benchmark, JSON into out/, plots where a plotter exists.
+#   bench_pbs    single-core keygen, encrypt, keyswitch, PBS, KS-PBS per set
+#   bench_gpu    KS-PBS throughput vs batch size, cpu and cuda in one run
+#   bench_model  per sample model: accuracy and latency, simulate vs encrypted
+#   bench_server load test of a local veil-server (loopback)
+set -euo pipefail
+build=${1:-build}
+cd "$(dirname "$0")/.."
+mkdir -p out
+run() {
+  local name=$1; shift
+  if [ -x "$build/bench/$name" ]; then
+    echo "== $name $*"
+    "$build/bench/$name" "$@" --out "out/$name.json" && echo "   -> out/$name.json"
+  else
+    echo "== $name: not built, skipped"
+  fi
+}
+run bench_pbs --runs 30
+run bench_gpu --backend all
+run bench_model
+run bench_server
+if [ -f out/bench_gpu.json ]; then
+  python3 scripts/plot_bench.py out/bench_gpu out/bench_gpu.json || true
+fi

@@ -7,6 +7,7 @@
  * bound. Needs nvcc to build, no GPU to run. */
 #include "testutil.h"
 #include "veil/cuda.h"
+#include "veil/noise.h"
 #include "veil/tfhe.h"
 
 #include <math.h>
@@ -101,6 +102,77 @@ static void test_fused_two_levels(void) {
     check_set(p, "2_2 l=2", 2);
 }
 
+/* ---- the fused FFT's error, as test_fft_error measures FFTW's ---------------- */
+typedef __int128 i128;
+
+static i128 exact_coeff(const int64_t *d, const int64_t *t, uint32_t pairs, uint32_t n,
+                        uint32_t j) {
+    i128 acc = 0;
+    for (uint32_t p = 0; p < pairs; p++) {
+        const int64_t *dp = d + (size_t)p * n, *tp = t + (size_t)p * n;
+        for (uint32_t i = 0; i <= j; i++)
+            acc += (i128)dp[i] * tp[j - i];
+        for (uint32_t i = j + 1; i < n; i++)
+            acc -= (i128)dp[i] * tp[n + j - i];
+    }
+    return acc;
+}
+
+static double diff_exact(double v, i128 e) {
+    double ed = (double)e;
+    i128 rest = e - (i128)ed;
+    return (v - ed) - (double)rest;
+}
+
+/* Measured error variance of the fused FFT's external product against the
+ * exact one, compared with Concrete's FFT model (veil_noise_fft_variance, the
+ * term every p_fail includes): it must not exceed it, as FFTW must not. */
+static void test_fused_fft_error_within_model(void) {
+    const uint32_t cfg[][4] = {
+        {4, 512, 23, 1}, {1, 2048, 23, 1}, {1, 2048, 15, 2}, {1, 1024, 23, 1}};
+    printf("\n  %5s %2s %3s %2s %14s %14s %9s", "N", "k", "B", "l", "measured var", "model var",
+           "log2 m/M");
+    for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++) {
+        const uint32_t k = cfg[c][0], n = cfg[c][1], B = cfg[c][2], l = cfg[c][3];
+        const uint32_t pairs = (k + 1) * l;
+        const veil_cuda_params cp = {.lwe_dim = 1,
+                                     .glwe_dim = k,
+                                     .poly_size = n,
+                                     .pbs_base_log = B,
+                                     .pbs_level = l,
+                                     .ks_base_log = 1,
+                                     .ks_level = 1};
+        int64_t *d = malloc(sizeof(int64_t) * n * pairs), *t = malloc(sizeof(int64_t) * n * pairs);
+        double *out = malloc(sizeof(double) * n);
+        CU_ASSERT_FATAL(d && t && out);
+        double sum2 = 0;
+        uint64_t count = 0;
+        const uint32_t trials = n <= 1024 ? 4 : 2, step = n / 512;
+        for (uint32_t tr = 0; tr < trials; tr++) {
+            for (size_t i = 0; i < (size_t)n * pairs; i++) {
+                const uint64_t span = (1ull << B) + 1;
+                d[i] = (int64_t)(veil_test_rand() % span) - (int64_t)(1ull << (B - 1));
+                t[i] = (int64_t)veil_test_rand();
+            }
+            CU_ASSERT_EQUAL_FATAL(veil_cuda_fused_product_emulate(&cp, d, (const uint64_t *)t, out),
+                                  0);
+            for (uint32_t j = tr % step; j < n; j += step) {
+                const double e = diff_exact(out[j], exact_coeff(d, t, pairs, n, j));
+                sum2 += e * e;
+                count++;
+            }
+        }
+        const double var = sum2 / (double)count, model = veil_noise_fft_variance(k, n, B, l);
+        printf("\n  %5u %2u %3u %2u %14.6e %14.6e %9.3f", n, k, B, l, var, model,
+               log2(var / model));
+        CU_ASSERT(var > 0.0);
+        CU_ASSERT(var <= model);
+        free(d);
+        free(t);
+        free(out);
+    }
+}
+
 int main(void) {
     if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
     CU_pSuite s = CU_add_suite("kernels_emu", NULL, NULL);
@@ -108,5 +180,6 @@ int main(void) {
     VEIL_ADD_TEST(s, test_fused_k4_n512);
     VEIL_ADD_TEST(s, test_fused_n2048_centered);
     VEIL_ADD_TEST(s, test_fused_two_levels);
+    VEIL_ADD_TEST(s, test_fused_fft_error_within_model);
     return veil_test_run();
 }

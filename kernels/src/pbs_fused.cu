@@ -134,3 +134,59 @@ extern "C" int veil_cuda_pbs_fused_emulate(const veil_cuda_params *p, const doub
     free(mem);
     return 0;
 }
+
+extern "C" int veil_cuda_fused_product_emulate(const veil_cuda_params *p, const int64_t *digits,
+                                               const uint64_t *torus, double *out) {
+    int e = veil_cuda_params_check(p, NULL, 0);
+    if (e) return e;
+    const veil_fused_dims d = veil_fused_dims_of(p);
+    const uint32_t rows = d.k1 * d.l, H = d.H, nt = VEIL_FUSED_THREADS;
+    double2 *tw = (double2 *)malloc(sizeof(double2) * H);
+    double2 *roots = (double2 *)malloc(sizeof(double2) * (H / 2));
+    double2 *dig = (double2 *)malloc(sizeof(double2) * rows * H);
+    double2 *key = (double2 *)malloc(sizeof(double2) * rows * H);
+    double2 *prod = (double2 *)malloc(sizeof(double2) * H);
+    if (!tw || !roots || !dig || !key || !prod) {
+        free(tw), free(roots), free(dig), free(key), free(prod);
+        return (int)cudaErrorMemoryAllocation;
+    }
+    host_tables(d.N, tw, roots);
+    /* fold, twist and bit-reverse both sides, as the kernel does for digits */
+    for (uint32_t r = 0; r < rows; r++)
+        for (uint32_t j = 0; j < H; j++) {
+            const double2 w = tw[j];
+            const uint32_t q = veil_fused_bitrev(j, d.logH);
+            const double a = (double)digits[(size_t)r * d.N + j],
+                         b = (double)digits[(size_t)r * d.N + j + H];
+            dig[(size_t)r * H + q] = make_double2(a * w.x - b * w.y, a * w.y + b * w.x);
+            const double c = (double)(int64_t)torus[(size_t)r * d.N + j],
+                         f = (double)(int64_t)torus[(size_t)r * d.N + j + H];
+            key[(size_t)r * H + q] = make_double2(c * w.x - f * w.y, c * w.y + f * w.x);
+        }
+    for (uint32_t st = 1; st <= d.logH; st++)
+        for (uint32_t tid = 0; tid < nt; tid++) {
+            veil_fused_fft_stage(d, dig, rows, st, 0, roots, tid, nt);
+            veil_fused_fft_stage(d, key, rows, st, 0, roots, tid, nt);
+        }
+    /* the kernel's MAC (one output polynomial), then the inverse */
+    for (uint32_t j = 0; j < H; j++) {
+        double sr = 0, si = 0;
+        for (uint32_t r = 0; r < rows; r++) {
+            const double2 a = dig[(size_t)r * H + j], b = key[(size_t)r * H + j];
+            sr += a.x * b.x - a.y * b.y;
+            si += a.x * b.y + a.y * b.x;
+        }
+        prod[veil_fused_bitrev(j, d.logH)] = make_double2(sr, si);
+    }
+    for (uint32_t st = 1; st <= d.logH; st++)
+        for (uint32_t tid = 0; tid < nt; tid++)
+            veil_fused_fft_stage(d, prod, 1, st, 1, roots, tid, nt);
+    const double scale = 1.0 / (double)H;
+    for (uint32_t j = 0; j < H; j++) {
+        const double2 v = prod[j], w = tw[j];
+        out[j] = (v.x * w.x + v.y * w.y) * scale;
+        out[j + H] = (v.y * w.x - v.x * w.y) * scale;
+    }
+    free(tw), free(roots), free(dig), free(key), free(prod);
+    return 0;
+}

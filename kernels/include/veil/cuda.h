@@ -117,6 +117,13 @@ void veil_cuda_cleanup_pbs(void *stream, uint32_t gpu_index, veil_cuda_pbs_buffe
 int veil_cuda_pbs_fused_emulate(const veil_cuda_params *p, const double *bsk_fourier,
                                 const uint32_t *ms, const uint64_t *lut_poly, uint64_t *out_big);
 
+/* Testing: one external-product-shaped sum through the fused kernel's FFT
+ * (its twist, radix-2 stages, MAC and inverse), on the host: out[j] (N
+ * doubles, not rounded) = sum_r digits_r * torus_r mod X^N + 1, r < (k+1)*l,
+ * digits and torus polynomials of N words each. For measuring its error. */
+int veil_cuda_fused_product_emulate(const veil_cuda_params *p, const int64_t *digits,
+                                    const uint64_t *torus, double *out);
+
 /* ---- linear layers (linear.cu) ----------------------------------------------
  * Dense: for each of `batch` samples, d_out[b][o] = sum_i d_w[o][i] *
  * d_in[b][i] + d_bias[o] (on the body; d_bias may be NULL), exact mod 2^64.

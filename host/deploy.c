@@ -85,6 +85,15 @@ void veil_program_fingerprint(const veil_program *p, uint8_t fp[VEIL_PROGRAM_FP_
     crypto_generichash_final(&st, fp, VEIL_PROGRAM_FP_BYTES);
 }
 
+void veil_program_output_fingerprint(const uint8_t program_fp[VEIL_PROGRAM_FP_BYTES],
+                                     uint8_t fp[VEIL_PROGRAM_FP_BYTES]) {
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, VEIL_PROGRAM_FP_BYTES);
+    h_str(&st, "veil-program-output-fp-v1");
+    crypto_generichash_update(&st, program_fp, VEIL_PROGRAM_FP_BYTES);
+    crypto_generichash_final(&st, fp, VEIL_PROGRAM_FP_BYTES);
+}
+
 size_t veil_program_sample_in_cts(const veil_program *p) {
     size_t t = 0;
     for (uint32_t i = 0; i < p->n_inputs; i++)

@@ -425,6 +425,15 @@ static void test_bad_requests(void) {
     fix_checksum(bad, len);
     expect(post_infer(g_id_a, bad, len, &r), 400, &r, "model_mismatch", "model fp");
     http_res_free(&r);
+    /* a result batch sent back as input */
+    CU_ASSERT_EQUAL(post_infer(g_id_a, good, len, &r), 200);
+    if (r.status == 200) {
+        http_res r2;
+        expect(post_infer(g_id_a, (const uint8_t *)r.body, r.body_len, &r2), 400, &r2,
+               "model_mismatch", "result as input");
+        http_res_free(&r2);
+    }
+    http_res_free(&r);
     /* another parameter set */
     const veil_params *other = NULL;
     for (size_t i = 0; i < veil_params_count() && !other; i++)
@@ -625,9 +634,12 @@ static void test_client_refusals(void) {
                                             veil_params_big_dim(g_client->prog->params),
                                             veil_program_sample_out_cts(g_client->prog), &b),
                           VEIL_OK);
-    memcpy(b->model_fp, g_client->fp, sizeof g_client->fp);
+    memcpy(b->model_fp, g_client->fp, sizeof g_client->fp); /* an input batch */
     veil_secret_key_fingerprint(ska, b->key_fp);
     size_t n;
+    CU_ASSERT_EQUAL(veil_client_check_result(g_client, ska, b, &n), VEIL_ERR_ARG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "not results"));
+    memcpy(b->model_fp, g_client->fp_out, sizeof g_client->fp_out);
     CU_ASSERT_EQUAL(veil_client_check_result(g_client, ska, b, &n), VEIL_OK);
     CU_ASSERT_EQUAL(veil_client_check_result(g_client, skb, b, &n), VEIL_ERR_PARAMS);
     CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "another secret key"));

@@ -41,6 +41,7 @@ veil_status veil_client_open(const char *model_path, const veil_compile_options 
         goto fail;
     }
     veil_program_fingerprint(c->prog, c->fp);
+    veil_program_output_fingerprint(c->fp, c->fp_out);
     veil_hex(c->fp, sizeof c->fp, c->fp_hex);
     *out = c;
     return VEIL_OK;
@@ -180,7 +181,12 @@ veil_status veil_client_check_result(const veil_client *c, const veil_secret_key
         return veil_error(VEIL_ERR_PARAMS,
                           "ciphertexts are for parameter set %s, model %s compiles to %s",
                           b->params->id, c->model->name, p->params->id);
-    if (memcmp(b->model_fp, c->fp, VEIL_PROGRAM_FP_BYTES) != 0)
+    if (memcmp(b->model_fp, c->fp, VEIL_PROGRAM_FP_BYTES) == 0)
+        return veil_error(VEIL_ERR_ARG,
+                          "these are encrypted inputs of %s, not results: send them to the "
+                          "server first",
+                          c->model->name);
+    if (memcmp(b->model_fp, c->fp_out, VEIL_PROGRAM_FP_BYTES) != 0)
         return veil_error(VEIL_ERR_PARAMS,
                           "ciphertexts are for another model or other compile options (model "
                           "fingerprint differs from %s's)",

@@ -57,6 +57,7 @@ void srv_program_info_init(srv_program_info *pi, const veil_program *prog, size_
     memset(pi, 0, sizeof *pi);
     pi->prog = prog;
     veil_program_fingerprint(prog, pi->fp);
+    veil_program_output_fingerprint(pi->fp, pi->fp_out);
     pi->in_cts = veil_program_sample_in_cts(prog);
     pi->out_cts = veil_program_sample_out_cts(prog);
     pi->big_dim = prog->params ? veil_params_big_dim(prog->params) : 0;
@@ -134,6 +135,9 @@ int srv_parse_infer_batch(const srv_program_info *pi, const uint8_t *body, size_
                       "batch: ciphertexts of dimension %u, the program takes big-key LWEs of "
                       "dimension %u",
                       b->dim, pi->big_dim);
+    else if (memcmp(b->model_fp, pi->fp_out, VEIL_PROGRAM_FP_BYTES) == 0)
+        rc = srv_fail(e, 400, "model_mismatch",
+                      "batch: this is a result batch of this model, not encrypted inputs");
     else if (memcmp(b->model_fp, pi->fp, VEIL_PROGRAM_FP_BYTES) != 0)
         rc = srv_fail(e, 400, "model_mismatch",
                       "batch: encrypted for another model or other compile options (model "

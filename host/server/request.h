@@ -44,10 +44,11 @@ srv_route srv_route_parse(const char *method, const char *path, char key_id[VEIL
 /* What the server checks requests against. */
 typedef struct srv_program_info {
     const veil_program *prog;
-    uint8_t fp[VEIL_PROGRAM_FP_BYTES];
-    size_t in_cts, out_cts; /* per sample */
-    uint32_t big_dim;       /* k*N */
-    size_t max_samples;     /* per request */
+    uint8_t fp[VEIL_PROGRAM_FP_BYTES];     /* input batches carry it */
+    uint8_t fp_out[VEIL_PROGRAM_FP_BYTES]; /* result batches carry it */
+    size_t in_cts, out_cts;                /* per sample */
+    uint32_t big_dim;                      /* k*N */
+    size_t max_samples;                    /* per request */
 } srv_program_info;
 
 void srv_program_info_init(srv_program_info *pi, const veil_program *prog, size_t max_samples);

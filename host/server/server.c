@@ -675,7 +675,7 @@ static enum MHD_Result handle_infer(struct MHD_Connection *c, veil_server *s, re
         return send_error(c, s, &e);
     }
     memcpy(out->key_fp, in->key_fp, VEIL_KEY_FP_BYTES);
-    memcpy(out->model_fp, s->pi.fp, VEIL_PROGRAM_FP_BYTES);
+    memcpy(out->model_fp, s->pi.fp_out, VEIL_PROGRAM_FP_BYTES);
     snprintf(j->key_id, sizeof j->key_id, "%s", id);
     j->in = in;
     j->out = out;

@@ -34,7 +34,8 @@ extern "C" {
 typedef struct veil_client {
     veil_model *model;
     veil_program *prog;
-    uint8_t fp[VEIL_PROGRAM_FP_BYTES];
+    uint8_t fp[VEIL_PROGRAM_FP_BYTES];     /* inputs */
+    uint8_t fp_out[VEIL_PROGRAM_FP_BYTES]; /* results */
     char fp_hex[2 * VEIL_PROGRAM_FP_BYTES + 1];
 } veil_client;
 

@@ -34,8 +34,14 @@ extern "C" {
 
 #define VEIL_PROGRAM_FP_BYTES 32
 
-/* BLAKE2b-256 of the program's canonical description (see above). */
+/* BLAKE2b-256 of the program's canonical description (see above): the
+ * fingerprint input batches carry (what GET /v1/model reports). */
 void veil_program_fingerprint(const veil_program *p, uint8_t fp[VEIL_PROGRAM_FP_BYTES]);
+/* The fingerprint result batches carry: BLAKE2b-256 of a domain string and
+ * the program fingerprint. Distinct, so encrypted inputs are never decrypted
+ * as results (nor results sent back as inputs). */
+void veil_program_output_fingerprint(const uint8_t program_fp[VEIL_PROGRAM_FP_BYTES],
+                                     uint8_t fp[VEIL_PROGRAM_FP_BYTES]);
 
 /* Ciphertexts per sample over all inputs / all outputs. */
 size_t veil_program_sample_in_cts(const veil_program *p);

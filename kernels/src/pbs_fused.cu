@@ -26,13 +26,22 @@ __global__ void __launch_bounds__(VEIL_FUSED_THREADS)
         if (a == 0) continue; /* X^0 acc - acc = 0: nothing to add (as on the CPU) */
         veil_fused_rotate(d, s, a, tw, tid, nt);
         __syncthreads();
-        for (uint32_t st = 1; st <= d.logH; st++) {
+        uint32_t st = 1;
+        for (; st + 1 <= d.logH; st += 2) {
+            veil_fused_fft_stage2(d, s.dec, d.k1 * d.l, st, 0, roots, tid, nt);
+            __syncthreads();
+        }
+        if (st == d.logH) {
             veil_fused_fft_stage(d, s.dec, d.k1 * d.l, st, 0, roots, tid, nt);
             __syncthreads();
         }
         veil_fused_mac(d, s, bsk + i * ggsw_stride, tid, nt);
         __syncthreads();
-        for (uint32_t st = 1; st <= d.logH; st++) {
+        for (st = 1; st + 1 <= d.logH; st += 2) {
+            veil_fused_fft_stage2(d, s.prod, d.k1, st, 1, roots, tid, nt);
+            __syncthreads();
+        }
+        if (st == d.logH) {
             veil_fused_fft_stage(d, s.prod, d.k1, st, 1, roots, tid, nt);
             __syncthreads();
         }
@@ -120,11 +129,15 @@ extern "C" int veil_cuda_pbs_fused_emulate(const veil_cuda_params *p, const doub
         const uint32_t a = ms[i];
         if (a == 0) continue;
         VEIL_EMU(veil_fused_rotate(d, s, a, tw, tid, nt));
-        for (uint32_t st = 1; st <= d.logH; st++)
+        uint32_t st = 1;
+        for (; st + 1 <= d.logH; st += 2)
+            VEIL_EMU(veil_fused_fft_stage2(d, s.dec, d.k1 * d.l, st, 0, roots, tid, nt));
+        if (st == d.logH)
             VEIL_EMU(veil_fused_fft_stage(d, s.dec, d.k1 * d.l, st, 0, roots, tid, nt));
         VEIL_EMU(veil_fused_mac(d, s, bsk + i * ggsw_stride, tid, nt));
-        for (uint32_t st = 1; st <= d.logH; st++)
-            VEIL_EMU(veil_fused_fft_stage(d, s.prod, d.k1, st, 1, roots, tid, nt));
+        for (st = 1; st + 1 <= d.logH; st += 2)
+            VEIL_EMU(veil_fused_fft_stage2(d, s.prod, d.k1, st, 1, roots, tid, nt));
+        if (st == d.logH) VEIL_EMU(veil_fused_fft_stage(d, s.prod, d.k1, st, 1, roots, tid, nt));
         VEIL_EMU(veil_fused_add(d, s, tw, tid, nt));
     }
     VEIL_EMU(veil_fused_extract(d, s, out_big, tid, nt));
@@ -163,7 +176,13 @@ extern "C" int veil_cuda_fused_product_emulate(const veil_cuda_params *p, const 
                          f = (double)(int64_t)torus[(size_t)r * d.N + j + H];
             key[(size_t)r * H + q] = make_double2(c * w.x - f * w.y, c * w.y + f * w.x);
         }
-    for (uint32_t st = 1; st <= d.logH; st++)
+    uint32_t st = 1;
+    for (; st + 1 <= d.logH; st += 2)
+        for (uint32_t tid = 0; tid < nt; tid++) {
+            veil_fused_fft_stage2(d, dig, rows, st, 0, roots, tid, nt);
+            veil_fused_fft_stage2(d, key, rows, st, 0, roots, tid, nt);
+        }
+    if (st == d.logH)
         for (uint32_t tid = 0; tid < nt; tid++) {
             veil_fused_fft_stage(d, dig, rows, st, 0, roots, tid, nt);
             veil_fused_fft_stage(d, key, rows, st, 0, roots, tid, nt);
@@ -178,7 +197,10 @@ extern "C" int veil_cuda_fused_product_emulate(const veil_cuda_params *p, const 
         }
         prod[veil_fused_bitrev(j, d.logH)] = make_double2(sr, si);
     }
-    for (uint32_t st = 1; st <= d.logH; st++)
+    for (st = 1; st + 1 <= d.logH; st += 2)
+        for (uint32_t tid = 0; tid < nt; tid++)
+            veil_fused_fft_stage2(d, prod, 1, st, 1, roots, tid, nt);
+    if (st == d.logH)
         for (uint32_t tid = 0; tid < nt; tid++)
             veil_fused_fft_stage(d, prod, 1, st, 1, roots, tid, nt);
     const double scale = 1.0 / (double)H;

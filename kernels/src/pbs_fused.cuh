@@ -147,6 +147,60 @@ VEIL_HD inline void veil_fused_fft_stage(const veil_fused_dims &d, double2 *buf,
     }
 }
 
+/* Stages st and st+1 in one pass (radix 4): each item keeps the four
+ * elements the two radix-2 stages combine in registers, and does exactly the
+ * same operations in the same order, so the result is bit-identical to two
+ * calls of veil_fused_fft_stage, with half the shared-memory traffic and
+ * barriers. Needs st + 1 <= logH. */
+VEIL_HD inline void veil_fused_fft_stage2(const veil_fused_dims &d, double2 *buf, uint32_t polys,
+                                          uint32_t st, int inverse, const double2 *roots,
+                                          uint32_t tid, uint32_t nt) {
+    const uint32_t half = 1u << (st - 1), qb = d.H / 4;
+    for (uint32_t x = tid; x < polys * qb; x += nt) {
+        const uint32_t poly = x / qb, b = x % qb;
+        const uint32_t pos = b & (half - 1), i0 = ((b >> (st - 1)) << (st + 1)) + pos;
+        double2 w1 = roots[pos << (d.logH - st)];
+        double2 w2 = roots[pos << (d.logH - st - 1)];
+        double2 w3 = roots[(pos + half) << (d.logH - st - 1)];
+        if (inverse) {
+            w1.y = -w1.y;
+            w2.y = -w2.y;
+            w3.y = -w3.y;
+        }
+        double2 *v = buf + (size_t)poly * d.H;
+        double2 a0 = v[i0], a1 = v[i0 + half], a2 = v[i0 + 2 * half], a3 = v[i0 + 3 * half];
+        double2 t, u;
+        /* stage st: (a0, a1) and (a2, a3) with w1 */
+        t.x = w1.x * a1.x - w1.y * a1.y;
+        t.y = w1.x * a1.y + w1.y * a1.x;
+        u = a0;
+        a0.x = u.x + t.x;
+        a0.y = u.y + t.y;
+        a1.x = u.x - t.x;
+        a1.y = u.y - t.y;
+        t.x = w1.x * a3.x - w1.y * a3.y;
+        t.y = w1.x * a3.y + w1.y * a3.x;
+        u = a2;
+        a2.x = u.x + t.x;
+        a2.y = u.y + t.y;
+        a3.x = u.x - t.x;
+        a3.y = u.y - t.y;
+        /* stage st+1: (a0, a2) with w2, (a1, a3) with w3 */
+        t.x = w2.x * a2.x - w2.y * a2.y;
+        t.y = w2.x * a2.y + w2.y * a2.x;
+        v[i0].x = a0.x + t.x;
+        v[i0].y = a0.y + t.y;
+        v[i0 + 2 * half].x = a0.x - t.x;
+        v[i0 + 2 * half].y = a0.y - t.y;
+        t.x = w3.x * a3.x - w3.y * a3.y;
+        t.y = w3.x * a3.y + w3.y * a3.x;
+        v[i0 + half].x = a1.x + t.x;
+        v[i0 + half].y = a1.y + t.y;
+        v[i0 + 3 * half].x = a1.x - t.x;
+        v[i0 + 3 * half].y = a1.y - t.y;
+    }
+}
+
 /* prod[q][bitrev(j)] = sum_r dec[r][j] * ggsw[r][q][j]. */
 VEIL_HD inline void veil_fused_mac(const veil_fused_dims &d, veil_fused_smem &s,
                                    const double2 *ggsw, uint32_t tid, uint32_t nt) {

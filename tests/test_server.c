@@ -134,7 +134,8 @@ static void http_res_free(http_res *r) {
 }
 
 /* Sends method path with headers (each ending in \r\n) and body; when
- * send_body is 0, announces content_length but sends no body. */
+ * send_body is 0, announces content_length but sends no body; content_length
+ * (size_t)-1 with send_body: chunked transfer encoding (no length up front). */
 static int http_raw(const char *method, const char *path, const char *headers, const uint8_t *body,
                     size_t len, int send_body, size_t content_length, http_res *r) {
     memset(r, 0, sizeof *r);
@@ -151,12 +152,25 @@ static int http_raw(const char *method, const char *path, const char *headers, c
         return -1;
     }
     char head[2048];
+    const int chunked = content_length == (size_t)-1;
+    char cl[64];
+    snprintf(cl, sizeof cl, chunked ? "Transfer-Encoding: chunked" : "Content-Length: %zu",
+             send_body ? len : content_length);
     int hn = snprintf(head, sizeof head,
-                      "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s"
-                      "Content-Length: %zu\r\n\r\n",
-                      method, path, headers ? headers : "", send_body ? len : content_length);
+                      "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s%s\r\n\r\n",
+                      method, path, headers ? headers : "", cl);
     send(fd, head, (size_t)hn, MSG_NOSIGNAL);
-    for (size_t off = 0; send_body && off < len;) {
+    for (size_t off = 0; chunked && off < len;) { /* 64 KiB chunks, no length announced */
+        size_t n = len - off < 65536 ? len - off : 65536;
+        char ch[32];
+        int cn = snprintf(ch, sizeof ch, "%zx\r\n", n);
+        if (send(fd, ch, (size_t)cn, MSG_NOSIGNAL) <= 0 ||
+            send(fd, body + off, n, MSG_NOSIGNAL) <= 0 || send(fd, "\r\n", 2, MSG_NOSIGNAL) <= 0)
+            break;
+        off += n;
+        if (off == len) send(fd, "0\r\n\r\n", 5, MSG_NOSIGNAL);
+    }
+    for (size_t off = 0; send_body && !chunked && off < len;) {
         ssize_t w = send(fd, body + off, len - off, MSG_NOSIGNAL);
         if (w <= 0) break; /* the server may answer and close early (413) */
         off += (size_t)w;
@@ -483,6 +497,15 @@ static void test_bad_requests(void) {
     size_t big = (1 << 20) + 4096;
     uint8_t *huge = calloc(1, big);
     expect(post_infer(g_id_a, huge, big, &r), 413, &r, "body_too_large", "sent");
+    http_res_free(&r);
+    char kh[96];
+    snprintf(kh, sizeof kh, "X-Veil-Key-Id: %s\r\n", g_id_a);
+    CU_ASSERT_EQUAL(http_raw("POST", "/v1/infer", kh, huge, big, 1, (size_t)-1, &r), 0);
+    expect(r.status, 413, &r, "body_too_large", "chunked");
+    http_res_free(&r);
+    /* a chunked body under the limit is read whole */
+    CU_ASSERT_EQUAL(http_raw("POST", "/v1/infer", kh, good, len, 1, (size_t)-1, &r), 0);
+    expect(r.status, 200, &r, NULL, "chunked ok");
     http_res_free(&r);
     free(huge);
     /* too many samples for one request (33 > 32): seeded, so the body is small */

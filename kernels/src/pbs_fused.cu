@@ -14,7 +14,7 @@ __global__ void __launch_bounds__(VEIL_FUSED_THREADS)
     veil_fused_smem s;
     s.acc = (uint64_t *)smem_raw;
     s.dec = (double2 *)(s.acc + (size_t)d.k1 * d.N);
-    s.prod = s.dec + (size_t)d.k1 * d.l * d.H;
+    s.prod = s.dec + (size_t)d.k1 * d.l * d.HP;
     const uint32_t c = blockIdx.x, tid = threadIdx.x, nt = blockDim.x;
     const uint32_t *m = ms + (size_t)c * (d.n + 1);
     const uint64_t *V = polys + (size_t)(index ? index[c] : 0) * d.N;
@@ -116,7 +116,7 @@ extern "C" int veil_cuda_pbs_fused_emulate(const veil_cuda_params *p, const doub
     veil_fused_smem s;
     s.acc = (uint64_t *)mem;
     s.dec = (double2 *)(s.acc + (size_t)d.k1 * d.N);
-    s.prod = s.dec + (size_t)d.k1 * d.l * d.H;
+    s.prod = s.dec + (size_t)d.k1 * d.l * d.HP;
     const double2 *bsk = (const double2 *)bsk_fourier;
     const size_t ggsw_stride = (size_t)d.k1 * d.l * d.k1 * d.H;
     const uint32_t nt = VEIL_FUSED_THREADS;
@@ -156,9 +156,10 @@ extern "C" int veil_cuda_fused_product_emulate(const veil_cuda_params *p, const 
     const uint32_t rows = d.k1 * d.l, H = d.H, nt = VEIL_FUSED_THREADS;
     double2 *tw = (double2 *)malloc(sizeof(double2) * H);
     double2 *roots = (double2 *)malloc(sizeof(double2) * (H / 2));
-    double2 *dig = (double2 *)malloc(sizeof(double2) * rows * H);
-    double2 *key = (double2 *)malloc(sizeof(double2) * rows * H);
-    double2 *prod = (double2 *)malloc(sizeof(double2) * H);
+    const uint32_t HP = d.HP; /* the kernel's padded layout */
+    double2 *dig = (double2 *)malloc(sizeof(double2) * rows * HP);
+    double2 *key = (double2 *)malloc(sizeof(double2) * rows * HP);
+    double2 *prod = (double2 *)malloc(sizeof(double2) * HP);
     if (!tw || !roots || !dig || !key || !prod) {
         free(tw), free(roots), free(dig), free(key), free(prod);
         return (int)cudaErrorMemoryAllocation;
@@ -168,13 +169,13 @@ extern "C" int veil_cuda_fused_product_emulate(const veil_cuda_params *p, const 
     for (uint32_t r = 0; r < rows; r++)
         for (uint32_t j = 0; j < H; j++) {
             const double2 w = tw[j];
-            const uint32_t q = veil_fused_bitrev(j, d.logH);
+            const uint32_t q = veil_fused_pad(d, veil_fused_bitrev(j, d.logH));
             const double a = (double)digits[(size_t)r * d.N + j],
                          b = (double)digits[(size_t)r * d.N + j + H];
-            dig[(size_t)r * H + q] = make_double2(a * w.x - b * w.y, a * w.y + b * w.x);
+            dig[(size_t)r * HP + q] = make_double2(a * w.x - b * w.y, a * w.y + b * w.x);
             const double c = (double)(int64_t)torus[(size_t)r * d.N + j],
                          f = (double)(int64_t)torus[(size_t)r * d.N + j + H];
-            key[(size_t)r * H + q] = make_double2(c * w.x - f * w.y, c * w.y + f * w.x);
+            key[(size_t)r * HP + q] = make_double2(c * w.x - f * w.y, c * w.y + f * w.x);
         }
     uint32_t st = 1;
     for (; st + 1 <= d.logH; st += 2)
@@ -191,11 +192,12 @@ extern "C" int veil_cuda_fused_product_emulate(const veil_cuda_params *p, const 
     for (uint32_t j = 0; j < H; j++) {
         double sr = 0, si = 0;
         for (uint32_t r = 0; r < rows; r++) {
-            const double2 a = dig[(size_t)r * H + j], b = key[(size_t)r * H + j];
+            const uint32_t pj = veil_fused_pad(d, j);
+            const double2 a = dig[(size_t)r * HP + pj], b = key[(size_t)r * HP + pj];
             sr += a.x * b.x - a.y * b.y;
             si += a.x * b.y + a.y * b.x;
         }
-        prod[veil_fused_bitrev(j, d.logH)] = make_double2(sr, si);
+        prod[veil_fused_pad(d, veil_fused_bitrev(j, d.logH))] = make_double2(sr, si);
     }
     for (st = 1; st + 1 <= d.logH; st += 2)
         for (uint32_t tid = 0; tid < nt; tid++)
@@ -205,7 +207,7 @@ extern "C" int veil_cuda_fused_product_emulate(const veil_cuda_params *p, const 
             veil_fused_fft_stage(d, prod, 1, st, 1, roots, tid, nt);
     const double scale = 1.0 / (double)H;
     for (uint32_t j = 0; j < H; j++) {
-        const double2 v = prod[j], w = tw[j];
+        const double2 v = prod[veil_fused_pad(d, j)], w = tw[j];
         out[j] = (v.x * w.x + v.y * w.y) * scale;
         out[j + H] = (v.y * w.x - v.x * w.y) * scale;
     }

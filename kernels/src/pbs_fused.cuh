@@ -29,14 +29,22 @@
 
 #define VEIL_FUSED_THREADS 512
 
+/* Shared Fourier buffers are padded: element p of a polynomial lives at
+ * p + (p >> (logH - 3)) and polynomials are HP = H + 8 apart, so that the
+ * bit-reversed scatters (8 threads writing p = r + m H/8) hit 8 different
+ * 16-byte bank groups instead of one. */
 struct veil_fused_dims {
-    uint32_t n, k, k1, N, H, logH, l, base_log;
+    uint32_t n, k, k1, N, H, logH, l, base_log, HP, pshift;
 };
+
+VEIL_HD inline uint32_t veil_fused_pad(const veil_fused_dims &d, uint32_t p) {
+    return p + (p >> d.pshift);
+}
 
 struct veil_fused_smem {
     uint64_t *acc; /* (k+1) * N */
-    double2 *dec;  /* (k+1) * l * H */
-    double2 *prod; /* (k+1) * H */
+    double2 *dec;  /* (k+1) * l polynomials, HP apart, padded */
+    double2 *prod; /* (k+1) polynomials, HP apart, padded */
 };
 
 VEIL_HD inline uint32_t veil_fused_bitrev(uint32_t x, uint32_t bits) {
@@ -118,7 +126,7 @@ VEIL_HD inline void veil_fused_rotate(const veil_fused_dims &d, veil_fused_smem 
             double2 z;
             z.x = re * w.x - im * w.y;
             z.y = re * w.y + im * w.x;
-            s.dec[((size_t)q * d.l + lev) * d.H + p] = z;
+            s.dec[((size_t)q * d.l + lev) * d.HP + veil_fused_pad(d, p)] = z;
         }
     }
 }
@@ -135,15 +143,16 @@ VEIL_HD inline void veil_fused_fft_stage(const veil_fused_dims &d, double2 *buf,
         const uint32_t pos = b & (half - 1), i0 = ((b >> (st - 1)) << st) + pos, i1 = i0 + half;
         double2 w = roots[pos << (d.logH - st)];
         if (inverse) w.y = -w.y;
-        double2 *v = buf + (size_t)poly * d.H;
-        const double2 u = v[i0], y = v[i1];
+        double2 *v = buf + (size_t)poly * d.HP;
+        const uint32_t p0 = veil_fused_pad(d, i0), p1 = veil_fused_pad(d, i1);
+        const double2 u = v[p0], y = v[p1];
         double2 t;
         t.x = w.x * y.x - w.y * y.y;
         t.y = w.x * y.y + w.y * y.x;
-        v[i0].x = u.x + t.x;
-        v[i0].y = u.y + t.y;
-        v[i1].x = u.x - t.x;
-        v[i1].y = u.y - t.y;
+        v[p0].x = u.x + t.x;
+        v[p0].y = u.y + t.y;
+        v[p1].x = u.x - t.x;
+        v[p1].y = u.y - t.y;
     }
 }
 
@@ -167,8 +176,10 @@ VEIL_HD inline void veil_fused_fft_stage2(const veil_fused_dims &d, double2 *buf
             w2.y = -w2.y;
             w3.y = -w3.y;
         }
-        double2 *v = buf + (size_t)poly * d.H;
-        double2 a0 = v[i0], a1 = v[i0 + half], a2 = v[i0 + 2 * half], a3 = v[i0 + 3 * half];
+        double2 *v = buf + (size_t)poly * d.HP;
+        const uint32_t p0 = veil_fused_pad(d, i0), p1 = veil_fused_pad(d, i0 + half),
+                       p2 = veil_fused_pad(d, i0 + 2 * half), p3 = veil_fused_pad(d, i0 + 3 * half);
+        double2 a0 = v[p0], a1 = v[p1], a2 = v[p2], a3 = v[p3];
         double2 t, u;
         /* stage st: (a0, a1) and (a2, a3) with w1 */
         t.x = w1.x * a1.x - w1.y * a1.y;
@@ -188,16 +199,16 @@ VEIL_HD inline void veil_fused_fft_stage2(const veil_fused_dims &d, double2 *buf
         /* stage st+1: (a0, a2) with w2, (a1, a3) with w3 */
         t.x = w2.x * a2.x - w2.y * a2.y;
         t.y = w2.x * a2.y + w2.y * a2.x;
-        v[i0].x = a0.x + t.x;
-        v[i0].y = a0.y + t.y;
-        v[i0 + 2 * half].x = a0.x - t.x;
-        v[i0 + 2 * half].y = a0.y - t.y;
+        v[p0].x = a0.x + t.x;
+        v[p0].y = a0.y + t.y;
+        v[p2].x = a0.x - t.x;
+        v[p2].y = a0.y - t.y;
         t.x = w3.x * a3.x - w3.y * a3.y;
         t.y = w3.x * a3.y + w3.y * a3.x;
-        v[i0 + half].x = a1.x + t.x;
-        v[i0 + half].y = a1.y + t.y;
-        v[i0 + 3 * half].x = a1.x - t.x;
-        v[i0 + 3 * half].y = a1.y - t.y;
+        v[p1].x = a1.x + t.x;
+        v[p1].y = a1.y + t.y;
+        v[p3].x = a1.x - t.x;
+        v[p3].y = a1.y - t.y;
     }
 }
 
@@ -209,7 +220,7 @@ VEIL_HD inline void veil_fused_mac(const veil_fused_dims &d, veil_fused_smem &s,
         const uint32_t q = x / d.H, j = x % d.H;
         double sr = 0, si = 0;
         for (uint32_t r = 0; r < rows; r++) {
-            const double2 a = s.dec[(size_t)r * d.H + j];
+            const double2 a = s.dec[(size_t)r * d.HP + veil_fused_pad(d, j)];
             const double2 b = ggsw[((size_t)r * d.k1 + q) * d.H + j];
             sr += a.x * b.x - a.y * b.y;
             si += a.x * b.y + a.y * b.x;
@@ -217,7 +228,7 @@ VEIL_HD inline void veil_fused_mac(const veil_fused_dims &d, veil_fused_smem &s,
         double2 z;
         z.x = sr;
         z.y = si;
-        s.prod[(size_t)q * d.H + veil_fused_bitrev(j, d.logH)] = z;
+        s.prod[(size_t)q * d.HP + veil_fused_pad(d, veil_fused_bitrev(j, d.logH))] = z;
     }
 }
 
@@ -227,7 +238,7 @@ VEIL_HD inline void veil_fused_add(const veil_fused_dims &d, veil_fused_smem &s,
     const double scale = 1.0 / (double)d.H;
     for (uint32_t x = tid; x < d.k1 * d.H; x += nt) {
         const uint32_t q = x / d.H, j = x % d.H;
-        const double2 v = s.prod[x], w = tw[j];
+        const double2 v = s.prod[(size_t)q * d.HP + veil_fused_pad(d, j)], w = tw[j];
         const double re = (v.x * w.x + v.y * w.y) * scale;
         const double im = (v.y * w.x - v.x * w.y) * scale;
         uint64_t *A = s.acc + (size_t)q * d.N;
@@ -263,13 +274,15 @@ VEIL_HD inline veil_fused_dims veil_fused_dims_of(const veil_cuda_params *p) {
         d.logH++;
     d.l = p->pbs_level;
     d.base_log = p->pbs_base_log;
+    d.HP = d.H + 8;
+    d.pshift = d.logH - 3; /* N >= 256: logH >= 7 */
     return d;
 }
 
 /* Shared memory of one block, bytes. */
 inline size_t veil_fused_smem_bytes(const veil_cuda_params *p) {
-    const size_t k1 = p->glwe_dim + 1, N = p->poly_size;
-    return k1 * N * 8 + k1 * p->pbs_level * (N / 2) * 16 + k1 * (N / 2) * 16;
+    const size_t k1 = p->glwe_dim + 1, N = p->poly_size, HP = N / 2 + 8;
+    return k1 * N * 8 + k1 * p->pbs_level * HP * 16 + k1 * HP * 16;
 }
 
 /* Host-built tables: roots exp(-2 pi i t / H) (t < H/2). */

@@ -607,6 +607,47 @@ static void test_timeout_and_queue(void) {
     veil_serial_buffer_free(body, len);
 }
 
+static void test_inflight_limit(void) {
+    /* --max-inflight 1: while one request is open (headers sent, body still
+     * awaited), another is refused with 503; once it is done, served again. */
+    veil_server_options o;
+    server_options(&o);
+    o.max_inflight = 1;
+    veil_server *s1 = g_srv, *s2 = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_server_start(&o, &s2), VEIL_OK);
+    g_srv = s2;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(veil_server_port(s2));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CU_ASSERT_EQUAL_FATAL(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    const char head[] = "POST /v1/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n"
+                        "X-Veil-Key-Id: 0123456789abcdef0123456789abcdef\r\n\r\nabc";
+    send(fd, head, sizeof head - 1, MSG_NOSIGNAL);
+    http_res r;
+    int st = -1;
+    for (int i = 0; i < 100 && st != 503; i++) { /* until the server has seen the first */
+        st = http_get_status("/v1/health", &r);
+        if (st != 503) {
+            http_res_free(&r);
+            usleep(10000);
+        }
+    }
+    expect(st, 503, &r, "too_many_requests", "inflight");
+    http_res_free(&r);
+    close(fd);
+    st = -1;
+    for (int i = 0; i < 100 && st != 200; i++) {
+        st = http_get_status("/v1/health", &r);
+        http_res_free(&r);
+        if (st != 200) usleep(10000);
+    }
+    CU_ASSERT_EQUAL(st, 200);
+    g_srv = s1;
+    veil_server_stop(s2);
+}
+
 static void test_restart_keeps_keys(void) {
     veil_server_stop(g_srv);
     g_srv = NULL;
@@ -693,6 +734,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_concurrent_clients);
     VEIL_ADD_TEST(s, test_bad_requests);
     VEIL_ADD_TEST(s, test_timeout_and_queue);
+    VEIL_ADD_TEST(s, test_inflight_limit);
     VEIL_ADD_TEST(s, test_restart_keeps_keys);
     VEIL_ADD_TEST(s, test_connection_refused);
     VEIL_ADD_TEST(s, test_client_refusals);

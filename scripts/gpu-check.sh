@@ -8,16 +8,21 @@
 # failed, and also if a gpu test skipped (on this machine a skip means the
 # device was not seen).
 #
-# usage: scripts/gpu-check.sh BUILD_DIR [--no-bench] [--no-memcheck]
+#   4. (--racecheck) the same small run under compute-sanitizer racecheck,
+#      for shared-memory races in the fused PBS kernel.
+#
+# usage: scripts/gpu-check.sh BUILD_DIR [--no-bench] [--no-memcheck] [--racecheck]
 set -u
 B=${1:?usage: scripts/gpu-check.sh BUILD_DIR [--no-bench] [--no-memcheck]}
 shift
 bench=1
 memcheck=1
+racecheck=0
 for a in "$@"; do
   case $a in
     --no-bench) bench=0 ;;
     --no-memcheck) memcheck=0 ;;
+    --racecheck) racecheck=1 ;;
     *) echo "gpu-check: unknown option $a" >&2; exit 2 ;;
   esac
 done
@@ -73,6 +78,12 @@ if [ "$memcheck" = 1 ]; then
     echo "gpu-check: compute-sanitizer or test_gpu_ops not found: memcheck not run"
     fail=1
   fi
+fi
+
+if [ "$racecheck" = 1 ]; then
+  cs=$(command -v compute-sanitizer || echo "${CUDA_HOME:-/usr/local/cuda}/bin/compute-sanitizer")
+  VEIL_TEST_GPU_SMALL=1 run racecheck_test_gpu_ops 400 \
+    "$cs" --tool racecheck --error-exitcode 99 "$B/tests/test_gpu_ops"
 fi
 
 if [ "$bench" = 1 ]; then

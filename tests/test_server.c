@@ -607,6 +607,25 @@ static void test_timeout_and_queue(void) {
     veil_serial_buffer_free(body, len);
 }
 
+static void test_request_larger_than_batch(void) {
+    /* --max-batch 2, one request of 5 samples: run in chunks 2 + 2 + 1, the
+     * results stitched back in order. */
+    veil_server_options o;
+    server_options(&o);
+    o.max_batch = 2;
+    veil_server *s1 = g_srv, *s2 = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_server_start(&o, &s2), VEIL_OK);
+    g_srv = s2;
+    char url[64];
+    memcpy(url, g_url, sizeof url);
+    snprintf(g_url, sizeof g_url, "http://127.0.0.1:%u", veil_server_port(s2));
+    size_t n = g_client->model->golden.count < 5 ? g_client->model->golden.count : 5;
+    CU_ASSERT_EQUAL(roundtrip(g_dir_a, g_id_a, 0, n), n < 2 ? n : 2);
+    memcpy(g_url, url, sizeof url);
+    g_srv = s1;
+    veil_server_stop(s2);
+}
+
 static void test_inflight_limit(void) {
     /* --max-inflight 1: while one request is open (headers sent, body still
      * awaited), another is refused with 503; once it is done, served again. */
@@ -734,6 +753,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_concurrent_clients);
     VEIL_ADD_TEST(s, test_bad_requests);
     VEIL_ADD_TEST(s, test_timeout_and_queue);
+    VEIL_ADD_TEST(s, test_request_larger_than_batch);
     VEIL_ADD_TEST(s, test_inflight_limit);
     VEIL_ADD_TEST(s, test_restart_keeps_keys);
     VEIL_ADD_TEST(s, test_connection_refused);

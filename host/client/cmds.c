@@ -321,6 +321,10 @@ int veil_cmd_remote(int argc, char **argv) {
         fail("remote");
         goto out;
     }
+    if (c->prog->n_inputs > 64) {
+        fprintf(stderr, "veil remote: models with more than 64 inputs are not supported\n");
+        goto out;
+    }
     if (read_samples("remote", c, &a, &in, &n)) goto out;
     size_t max_samples = 1;
     if (veil_remote_check_model(c, a.server, &ro, &max_samples)) {

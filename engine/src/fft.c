@@ -154,20 +154,6 @@ void veil_fft_backward_add_torus(veil_fft *f, double *in, uint64_t *acc) {
     }
 }
 
-void veil_fft_forward_twisted(veil_fft *f, const double *twisted, double *out) {
-    if (fftw_alignment_of((double *)twisted) == fftw_alignment_of((double *)f->buf) &&
-        fftw_alignment_of(out) == fftw_alignment_of((double *)f->buf2)) {
-        fftw_execute_dft(f->fwd, (fftw_complex *)twisted, (fftw_complex *)out);
-        return;
-    }
-    memcpy(f->buf, twisted, sizeof(fftw_complex) * f->half);
-    forward_finish(f, out);
-}
-
-const double *veil_fft_twist(const veil_fft *f) {
-    return f->tw;
-}
-
 void veil_fft_backward_f64(veil_fft *f, double *in, double *out) {
     backward_core(f, in);
     const uint32_t h = f->half;

@@ -14,7 +14,7 @@ struct veil_pbs_ctx {
     uint32_t *ms;    /* n + 1 switched coefficients */
     uint64_t *acc;   /* (k+1) N */
     uint64_t *rot;   /* (k+1) N */
-    double *twisted; /* (k+1) l N: decomposed, folded and twisted digits */
+    int64_t *digits; /* (k+1) l N */
     double *fdigits; /* (k+1) l N */
     double *facc;    /* (k+1) N */
     uint64_t *small; /* n + 1, PBS input with the lut offset */
@@ -32,12 +32,12 @@ veil_status veil_pbs_ctx_new(const veil_params *p, veil_pbs_ctx **out) {
         c->ms = malloc(sizeof(uint32_t) * (p->lwe_dim + 1));
         c->acc = malloc(sizeof(uint64_t) * k1 * N);
         c->rot = malloc(sizeof(uint64_t) * k1 * N);
-        c->twisted = fftw_malloc(sizeof(double) * k1 * l * N);
+        c->digits = malloc(sizeof(int64_t) * k1 * l * N);
         c->fdigits = fftw_malloc(sizeof(double) * k1 * l * N);
         c->facc = fftw_malloc(sizeof(double) * k1 * N);
         c->small = malloc(sizeof(uint64_t) * (p->lwe_dim + 1));
         c->ks = malloc(sizeof(uint64_t) * (p->lwe_dim + 1));
-        if (!c->ms || !c->acc || !c->rot || !c->twisted || !c->fdigits || !c->facc || !c->small ||
+        if (!c->ms || !c->acc || !c->rot || !c->digits || !c->fdigits || !c->facc || !c->small ||
             !c->ks)
             s = veil_error(VEIL_ERR_NOMEM, "veil_pbs_ctx_new: out of memory");
     }
@@ -55,7 +55,7 @@ void veil_pbs_ctx_free(veil_pbs_ctx *c) {
     free(c->ms);
     free(c->acc);
     free(c->rot);
-    fftw_free(c->twisted);
+    free(c->digits);
     fftw_free(c->fdigits);
     fftw_free(c->facc);
     free(c->small);
@@ -109,47 +109,36 @@ static void cmux_step(veil_pbs_ctx *c, const veil_eval_key *ek, uint32_t i, uint
         uint64_t *r = c->rot + (size_t)q * N;
         const uint64_t *src = c->acc + (size_t)q * N;
         veil_poly_mul_monomial(r, src, N, a);
+        for (uint32_t j = 0; j < N; j++)
+            r[j] -= src[j];
     }
-    /* one pass per polynomial: difference, decomposition, fold and twist;
-     * level j of polynomial q goes to twisted input q*l + j */
-    const uint32_t h = N / 2, B = p->pbs_base_log;
-    const double *tw = veil_fft_twist(c->fft);
-    double *tin = c->twisted;
-    const size_t rows = (size_t)k1 * l;
+    /* decompose: digit poly (q, j) at index q*l + j */
     for (uint32_t q = 0; q < k1; q++) {
         const uint64_t *r = c->rot + (size_t)q * N;
-        const uint64_t *src = c->acc + (size_t)q * N;
-        double *dst = tin + (size_t)q * l * N;
+        int64_t *dst = c->digits + (size_t)q * l * N;
         if (l == 1) {
             /* one level: round to the top B bits, then centre the digit */
+            const uint32_t B = p->pbs_base_log;
             const int64_t half = (int64_t)1 << (B - 1), base = (int64_t)1 << B;
-            for (uint32_t t = 0; t < h; t++) {
-                const uint64_t x0 = r[t] - src[t], x1 = r[t + h] - src[t + h];
-                int64_t d0 = (int64_t)((((x0 >> (63 - B)) + 1) >> 1) & (uint64_t)(base - 1));
-                int64_t d1 = (int64_t)((((x1 >> (63 - B)) + 1) >> 1) & (uint64_t)(base - 1));
-                const double re = (double)(d0 >= half ? d0 - base : d0);
-                const double im = (double)(d1 >= half ? d1 - base : d1);
-                dst[2 * t] = re * tw[2 * t] - im * tw[2 * t + 1];
-                dst[2 * t + 1] = re * tw[2 * t + 1] + im * tw[2 * t];
+            for (uint32_t t = 0; t < N; t++) {
+                int64_t d = (int64_t)((((r[t] >> (63 - B)) + 1) >> 1) & (uint64_t)(base - 1));
+                dst[t] = d >= half ? d - base : d;
             }
             continue;
         }
-        int64_t d0[64], d1[64];
-        for (uint32_t t = 0; t < h; t++) {
-            veil_decompose(r[t] - src[t], B, l, d0);
-            veil_decompose(r[t + h] - src[t + h], B, l, d1);
-            for (uint32_t j = 0; j < l; j++) {
-                const double re = (double)d0[j], im = (double)d1[j];
-                double *o = dst + (size_t)j * N;
-                o[2 * t] = re * tw[2 * t] - im * tw[2 * t + 1];
-                o[2 * t + 1] = re * tw[2 * t + 1] + im * tw[2 * t];
-            }
+        int64_t d[64];
+        for (uint32_t t = 0; t < N; t++) {
+            veil_decompose(r[t], p->pbs_base_log, l, d);
+            for (uint32_t j = 0; j < l; j++)
+                dst[(size_t)j * N + t] = d[j];
         }
     }
-    for (size_t rr = 0; rr < rows; rr++)
-        veil_fft_forward_twisted(c->fft, tin + rr * N, c->fdigits + rr * N);
+    const size_t rows = (size_t)k1 * l;
+    for (size_t r = 0; r < rows; r++)
+        veil_fft_forward_i64(c->fft, c->digits + r * N, c->fdigits + r * N);
     memset(c->facc, 0, sizeof(double) * k1 * N);
     const double *ggsw = ek->bsk_fourier + (size_t)i * rows * k1 * N;
+    const uint32_t h = N / 2;
     for (size_t r = 0; r < rows; r++) {
         const double *dr = c->fdigits + r * N;
         for (uint32_t q = 0; q < k1; q++) {

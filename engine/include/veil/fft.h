@@ -35,13 +35,6 @@ void veil_fft_backward_add_torus(veil_fft *fft, double *in, uint64_t *acc);
 /* out[j] = inverse(in)_j as doubles, not rounded (for measuring FFT error). */
 void veil_fft_backward_f64(veil_fft *fft, double *in, double *out);
 
-/* For fused loops (the PBS): run the forward transform on an input the caller
- * already folded and twisted (N/2 complex, allocated with fftw_malloc, not
- * aliasing out). The twist factors exp(i*pi*j/N), interleaved, are
- * veil_fft_twist(). */
-void veil_fft_forward_twisted(veil_fft *fft, const double *twisted, double *out);
-const double *veil_fft_twist(const veil_fft *fft);
-
 /* acc += a * b (pointwise, complex), N/2 complex values. */
 void veil_fft_mac(double *acc, const double *a, const double *b, uint32_t poly_size);
 

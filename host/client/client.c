@@ -27,10 +27,7 @@ veil_status veil_client_open(const char *model_path, const veil_compile_options 
         veil_compile_options_default(&o);
     o.simulate_only = 0;
     veil_status st = veil_model_load(model_path, &c->model);
-    if (st) {
-        veil_error_prefix("%s: ", model_path);
-        goto fail;
-    }
+    if (st) goto fail; /* the loader names the path */
     if ((st = veil_program_compile(c->model, &o, &c->prog))) {
         veil_error_prefix("%s: ", model_path);
         goto fail;

@@ -985,10 +985,7 @@ veil_status veil_server_start(const veil_server_options *o, veil_server **out) {
     s->o.listen = NULL;
     s->o.model_path = NULL;
     if ((st = mkdir_p(s->keys_dir))) goto fail;
-    if ((st = veil_model_load(o->model_path, &s->model))) {
-        veil_error_prefix("%s: ", o->model_path);
-        goto fail;
-    }
+    if ((st = veil_model_load(o->model_path, &s->model))) goto fail; /* names the path */
     veil_compile_options co = o->compile;
     co.simulate_only = 0;
     if ((st = veil_program_compile(s->model, &co, &s->prog))) goto fail;

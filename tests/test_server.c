@@ -392,6 +392,8 @@ static void test_concurrent_clients(void) {
     http_res r;
     CU_ASSERT_EQUAL(http_get_status("/metrics", &r), 200);
     CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "veil_key_cache_misses_total"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "veil_infer_duration_seconds_count "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "veil_batch_samples_bucket{le=\"8\"}"));
     unsigned long long ev = 0;
     const char *e = strstr(r.body, "\nveil_key_cache_evictions_total ");
     CU_ASSERT_PTR_NOT_NULL(e);

@@ -88,6 +88,8 @@ typedef struct cache_entry {
 
 #define N_BATCH_BUCKETS 8
 static const unsigned k_batch_buckets[N_BATCH_BUCKETS] = {1, 2, 4, 8, 16, 32, 64, 128};
+#define N_LAT_BUCKETS 10
+static const double k_lat_buckets[N_LAT_BUCKETS] = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120};
 #define N_ENDPOINTS 7
 static const char *const k_endpoint_names[N_ENDPOINTS] = {
     "other", "health", "model", "metrics", "keys_post", "key_get", "infer"};
@@ -101,6 +103,9 @@ typedef struct metrics {
     double last_pbs_per_s;
     uint64_t cache_hits, cache_misses, cache_evictions;
     uint64_t keys_uploaded;
+    uint64_t lat_bucket[N_LAT_BUCKETS + 1]; /* successful infer requests, queue + exec */
+    uint64_t lat_count;
+    double lat_sum;
 } metrics;
 
 struct veil_server {
@@ -559,6 +564,19 @@ static enum MHD_Result handle_metrics(struct MHD_Connection *c, veil_server *s) 
               "# TYPE veil_keys_uploaded_total counter\nveil_keys_uploaded_total %llu\n",
               (unsigned long long)m.cache_hits, (unsigned long long)m.cache_misses,
               (unsigned long long)m.cache_evictions, resident, (unsigned long long)m.keys_uploaded);
+    sb_printf(&b, "# HELP veil_infer_duration_seconds successful POST /v1/infer, queue and "
+                  "execution.\n# TYPE veil_infer_duration_seconds histogram\n");
+    cum = 0;
+    for (int i = 0; i < N_LAT_BUCKETS; i++) {
+        cum += m.lat_bucket[i];
+        sb_printf(&b, "veil_infer_duration_seconds_bucket{le=\"%g\"} %llu\n", k_lat_buckets[i],
+                  (unsigned long long)cum);
+    }
+    cum += m.lat_bucket[N_LAT_BUCKETS];
+    sb_printf(&b,
+              "veil_infer_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
+              "veil_infer_duration_seconds_sum %.6f\nveil_infer_duration_seconds_count %llu\n",
+              (unsigned long long)cum, m.lat_sum, (unsigned long long)m.lat_count);
     sb_printf(&b,
               "# HELP veil_backend_healthy 1 while the backend accepts work.\n"
               "# TYPE veil_backend_healthy gauge\nveil_backend_healthy %d\n",
@@ -755,7 +773,16 @@ static enum MHD_Result handle_infer(struct MHD_Connection *c, veil_server *s, re
     snprintf(ems, sizeof ems, "%.3f", 1e3 * (j->t_end - j->t_start));
     const char *hdrs[] = {
         "X-Veil-Batch-Samples", bs, "X-Veil-Queue-Ms", qms, "X-Veil-Exec-Ms", ems, NULL};
+    const double lat = now_s() - j->t_enqueue;
     job_free(j);
+    pthread_mutex_lock(&s->mu);
+    size_t lb = 0;
+    while (lb < N_LAT_BUCKETS && lat > k_lat_buckets[lb])
+        lb++;
+    s->m.lat_bucket[lb]++;
+    s->m.lat_count++;
+    s->m.lat_sum += lat;
+    pthread_mutex_unlock(&s->mu);
     /* buf came from the serializer (plain malloc of a public batch). */
     enum MHD_Result ret =
         send_bytes(c, s, 200, "application/octet-stream", buf, len, 1, (const char *const *)hdrs);

@@ -1,0 +1,97 @@
+// LABELS: crypto
+/* The neural-network parameter sets (VEIL_PARAMS_NN) at the noise they were
+ * derived for: a lookup whose input is a dot product of PBS outputs with
+ * weights of 2-norm `norm2` (the set's limit). For every table entry x:
+ *   input = sum_i w_i * PBS_i(0) + encode(x),  sum_i w_i^2 = norm2^2
+ * (w = (h, h, -h, -h) with h = norm2 / 2, or one PBS output with w = 1 when
+ * norm2 = 1), then KS-PBS with a random table must give T[x]. At p_fail
+ * <= 2^-40 per lookup a failure here means the derivation is wrong.
+ * Default run: p = 1..5 (N <= 4096) at the smallest and largest norm2; with
+ * VEIL_TEST_NN_ALL every NN set with N <= 16384 (test_crypto_nn_all.c, slow). */
+#include "testutil.h"
+#include "veil/tfhe.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+static int in_scope(const veil_params *p) {
+    if (!(p->flags & VEIL_PARAMS_NN)) return 0;
+#ifdef VEIL_TEST_NN_ALL
+    return p->poly_size <= 16384;
+#else
+    return p->poly_size <= 4096 && (p->norm2 == 1.0 || p->norm2 == 1024.0);
+#endif
+}
+
+static void check_set(const veil_params *p) {
+    uint8_t s[5][32];
+    for (int i = 0; i < 5; i++)
+        veil_test_seed_bytes(300 + i, s[i]);
+    veil_secret_key *sk;
+    veil_eval_key *ek;
+    veil_encryptor *enc;
+    veil_pbs_ctx *ctx;
+    CU_ASSERT_FATAL(veil_secret_key_new(p, s[0], &sk) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_eval_key_new(sk, s[1], s[2], &ek) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_encryptor_new(s[3], s[4], &enc) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_pbs_ctx_new(p, &ctx) == VEIL_OK);
+    const unsigned bits = p->precision;
+    const int64_t entries = (int64_t)1 << bits;
+    const uint32_t big = veil_params_big_dim(p);
+    const size_t w = big + 1;
+    int64_t table[256], zero[256] = {0};
+    for (int64_t i = 0; i < entries; i++)
+        table[i] = (int64_t)(veil_test_rand() % (uint64_t)entries);
+    veil_lut *lut, *lut0;
+    CU_ASSERT_FATAL(veil_lut_new(p, table, bits, 0, veil_delta(bits), &lut) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_lut_new(p, zero, bits, 0, veil_delta(bits), &lut0) == VEIL_OK);
+    uint64_t *ct = malloc(8 * w * 6), *x = ct + 4 * w, *out = ct + 5 * w;
+    /* four PBS outputs of 0 (their noise is the PBS output noise) */
+    for (int i = 0; i < 4; i++) {
+        veil_encrypt_big(enc, sk, 0, x);
+        veil_ks_pbs(ctx, ek, lut0, x, ct + i * w);
+    }
+    int64_t wt[4];
+    size_t count;
+    if (p->norm2 >= 2.0) {
+        int64_t h = (int64_t)(p->norm2 / 2);
+        wt[0] = h, wt[1] = h, wt[2] = -h, wt[3] = -h;
+        count = 4;
+    } else {
+        wt[0] = 1;
+        count = 1;
+    }
+    int bad = 0;
+    for (int64_t v = 0; v < entries; v++) {
+        veil_lwe_dot(x, ct, wt, count, big);
+        veil_lwe_add_plain(x, veil_encode(v, bits), big);
+        veil_ks_pbs(ctx, ek, lut, x, out);
+        int64_t got = veil_decode(veil_phase_big(sk, out), bits, 0);
+        if (got != table[v] && bad++ < 3)
+            printf("%s: T[%" PRId64 "] = %" PRId64 ", got %" PRId64 "\n", p->id, v, table[v], got);
+    }
+    printf("  %-24s n=%u k=%u N=%u norm2=%g: %" PRId64 " lookups, %d wrong\n", p->id, p->lwe_dim,
+           p->glwe_dim, p->poly_size, p->norm2, entries, bad);
+    CU_ASSERT_EQUAL(bad, 0);
+    free(ct);
+    veil_lut_free(lut);
+    veil_lut_free(lut0);
+    veil_pbs_ctx_free(ctx);
+    veil_encryptor_free(enc);
+    veil_eval_key_free(ek);
+    veil_secret_key_free(sk);
+}
+
+static void test_nn_sets_at_their_norm(void) {
+    printf("\n");
+    for (size_t i = 0; i < veil_params_count(); i++)
+        if (in_scope(veil_params_at(i))) check_set(veil_params_at(i));
+}
+
+int main(void) {
+    if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
+    CU_pSuite s = CU_add_suite("nn-params", NULL, NULL);
+    VEIL_ADD_TEST(s, test_nn_sets_at_their_norm);
+    return veil_test_run();
+}

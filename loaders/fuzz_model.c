@@ -1,0 +1,253 @@
+/* fuzz_model — libFuzzer target for the model loader's validator and the
+ * compiler behind it.
+ *
+ * libhdf5 is not hardened against corrupt bytes, so the fuzzer does not feed
+ * it random files: the input bytes drive a generator that writes a
+ * STRUCTURALLY valid schema-v1 file with the HDF5 API (right groups, types
+ * and dataset sizes) whose CONTENT is arbitrary: shapes that disagree between
+ * layers, operands that do not exist or come later, ranges out of order,
+ * tables of the wrong length, per-channel counts, strides, padding, huge or
+ * negative values. veil_model_load must answer with an error naming a path or
+ * a model that then compiles (worst-case bounds, simulate only) and simulates
+ * its golden inputs without crashing or leaking. */
+#include <hdf5.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "veil/loader.h"
+#include "veil/program.h"
+
+typedef struct src {
+    const uint8_t *p;
+    size_t n;
+} src;
+
+static uint8_t u8(src *s) {
+    if (!s->n) return 0;
+    s->n--;
+    return *s->p++;
+}
+
+/* small integers, occasionally extreme */
+static int64_t i64(src *s) {
+    uint8_t k = u8(s);
+    switch (k >> 5) {
+    case 0:
+        return (int64_t)(int8_t)u8(s);
+    case 1:
+        return (int64_t)(k & 31);
+    case 2:
+        return -(int64_t)(k & 31);
+    case 3:
+        return (int64_t)(int16_t)(u8(s) | u8(s) << 8);
+    case 4:
+        return (int64_t)1 << (u8(s) % 63);
+    case 5:
+        return -((int64_t)1 << (u8(s) % 63));
+    default:
+        return (int64_t)(k & 7);
+    }
+}
+
+static void attr_str(hid_t o, const char *name, const char *v) {
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, strlen(v) + 1);
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(o, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(a, t, v);
+    H5Aclose(a);
+    H5Sclose(sp);
+    H5Tclose(t);
+}
+
+static void attr_i64(hid_t o, const char *name, const int64_t *v, hsize_t n) {
+    hid_t sp = n ? H5Screate_simple(1, &n, NULL) : H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(o, name, H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(a, H5T_NATIVE_INT64, v);
+    H5Aclose(a);
+    H5Sclose(sp);
+}
+
+static void attr_f64(hid_t o, const char *name, double v) {
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(o, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(a, H5T_NATIVE_DOUBLE, &v);
+    H5Aclose(a);
+    H5Sclose(sp);
+}
+
+static void dataset(src *s, hid_t o, const char *name, int rank, const hsize_t *dims, int64_t lo,
+                    int64_t span) {
+    hsize_t n = 1;
+    for (int i = 0; i < rank; i++)
+        n *= dims[i];
+    if (n > 1 << 16) return;
+    int64_t *v = malloc((n ? n : 1) * sizeof *v);
+    for (hsize_t i = 0; i < n; i++)
+        v[i] = span > 0 ? lo + (int64_t)(u8(s) % (uint64_t)span) : i64(s);
+    hid_t sp = H5Screate_simple(rank, dims, NULL);
+    hid_t d = H5Dcreate2(o, name, H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dwrite(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
+    H5Dclose(d);
+    H5Sclose(sp);
+    free(v);
+}
+
+static const char *const k_ops[] = {"linear", "lut",       "flatten", "add",
+                                    "conv2d", "avgpool2d", "concat"};
+
+static void write_model(src *s, const char *path) {
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) return;
+    attr_str(f, "format", "veil-model");
+    int64_t one = u8(s) < 250 ? 1 : 2;
+    attr_i64(f, "version", &one, 0);
+    attr_str(f, "name", "fuzz");
+    /* input x: [d] or [c, h, w] */
+    hid_t gi = H5Gcreate2(f, "/inputs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t x = H5Gcreate2(gi, "x", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    int img = u8(s) & 1;
+    int64_t shape[3] = {1 + u8(s) % 4, 1 + u8(s) % 6, 1 + u8(s) % 6};
+    attr_i64(x, "shape", img ? shape : shape + 1, img ? 3 : 1);
+    attr_f64(x, "scale", u8(s) == 0 ? -1.0 : 0.25);
+    int64_t zp = 0, nb = 1 + u8(s) % 6, sg = u8(s) & 1;
+    attr_i64(x, "zero_point", &zp, 0);
+    attr_i64(x, "n_bits", &nb, 0);
+    attr_i64(x, "signed", &sg, 0);
+    int64_t range[2] = {sg ? -(1 << (nb - 1)) : 0, sg ? (1 << (nb - 1)) - 1 : (1 << nb) - 1};
+    if (u8(s) == 0) range[0] = i64(s);
+    attr_i64(x, "range", range, 2);
+    H5Gclose(x);
+    H5Gclose(gi);
+    /* layers */
+    hid_t gl = H5Gcreate2(f, "/layers", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    unsigned n_layers = 1 + u8(s) % 5;
+    char names[8][32];
+    for (unsigned li = 0; li < n_layers; li++) {
+        const char *op = k_ops[u8(s) % 7];
+        snprintf(names[li], sizeof names[li], "%04u_%s", li, op);
+        hid_t l = H5Gcreate2(gl, names[li], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        attr_str(l, "op", op);
+        /* operands: the previous tensor usually, else something else */
+        const char *prev = li ? names[li - 1] : "x";
+        uint8_t pick = u8(s);
+        const char *a = pick < 200 ? prev : pick < 230 ? "x" : pick < 250 ? "nosuch" : names[li];
+        int n_in = (!strcmp(op, "add") || !strcmp(op, "concat")) ? 2 : 1;
+        hid_t t = H5Tcopy(H5T_C_S1);
+        H5Tset_size(t, 32);
+        char buf[2][32] = {{0}};
+        snprintf(buf[0], 32, "%s", a);
+        snprintf(buf[1], 32, "%s", u8(s) & 1 ? a : "x");
+        hsize_t ni = (hsize_t)n_in;
+        hid_t sp = H5Screate_simple(1, &ni, NULL);
+        hid_t at = H5Acreate2(l, "inputs", t, sp, H5P_DEFAULT, H5P_DEFAULT);
+        H5Awrite(at, t, buf);
+        H5Aclose(at);
+        H5Sclose(sp);
+        H5Tclose(t);
+        int64_t osh[3] = {1 + u8(s) % 8, 1 + u8(s) % 6, 1 + u8(s) % 6};
+        int orank = 1 + u8(s) % 3;
+        attr_i64(l, "shape", osh, (hsize_t)orank);
+        int64_t r[2] = {i64(s), i64(s)};
+        if (r[0] > r[1] && u8(s) < 240) {
+            int64_t tmp = r[0];
+            r[0] = r[1];
+            r[1] = tmp;
+        }
+        attr_i64(l, "range", r, 2);
+        if (!strcmp(op, "linear")) {
+            hsize_t d[2] = {1 + u8(s) % 8, 1 + u8(s) % 40};
+            dataset(s, l, "weight", 2, d, -3, 7);
+            if (u8(s) & 1) dataset(s, l, "bias", 1, d, -20, 41);
+        } else if (!strcmp(op, "conv2d")) {
+            hsize_t d[4] = {1 + u8(s) % 4, 1 + u8(s) % 4, 1 + u8(s) % 3, 1 + u8(s) % 3};
+            dataset(s, l, "weight", 4, d, -3, 7);
+            int64_t st[2] = {1 + u8(s) % 2, 1 + u8(s) % 2}, pd[2] = {u8(s) % 2, u8(s) % 2};
+            attr_i64(l, "strides", st, 2);
+            attr_i64(l, "padding", pd, 2);
+        } else if (!strcmp(op, "avgpool2d")) {
+            int64_t k[2] = {1 + u8(s) % 3, 1 + u8(s) % 3}, st[2] = {1 + u8(s) % 3, 1 + u8(s) % 3};
+            attr_i64(l, "kernel", k, 2);
+            attr_i64(l, "strides", st, 2);
+        } else if (!strcmp(op, "concat")) {
+            int64_t ax = u8(s) % 2;
+            attr_i64(l, "axis", &ax, 0);
+        } else if (!strcmp(op, "lut")) {
+            int64_t lo = i64(s) % 200, w = u8(s) % 64;
+            int64_t hi = lo + (u8(s) < 250 ? w : -w - 1);
+            int64_t pc = u8(s) & 1;
+            attr_i64(l, "in_min", &lo, 0);
+            attr_i64(l, "in_max", &hi, 0);
+            attr_i64(l, "per_channel", &pc, 0);
+            hsize_t T = (hsize_t)(hi >= lo ? hi - lo + 1 : 1) + (u8(s) < 245 ? 0 : 1);
+            hsize_t d[2] = {pc ? 1 + u8(s) % 8 : T, T};
+            dataset(s, l, "table", pc ? 2 : 1, d, -8, 17);
+        }
+        H5Gclose(l);
+    }
+    H5Gclose(gl);
+    /* output */
+    hid_t go = H5Gcreate2(f, "/outputs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t o = H5Gcreate2(go, "y", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    attr_str(o, "tensor", u8(s) < 250 ? names[n_layers - 1] : "nosuch");
+    int64_t ysh[3] = {1 + u8(s) % 8, 1 + u8(s) % 6, 1 + u8(s) % 6};
+    attr_i64(o, "shape", ysh, 1 + u8(s) % 3);
+    attr_f64(o, "scale", 0.5);
+    attr_f64(o, "zero_point", 0.0);
+    H5Gclose(o);
+    H5Gclose(go);
+    /* golden inputs (values drawn inside or outside the input range) */
+    if (u8(s) & 1) {
+        hid_t g = H5Gcreate2(f, "/golden", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        hid_t gin = H5Gcreate2(g, "inputs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        hsize_t d[4] = {1 + u8(s) % 3, (hsize_t)shape[img ? 0 : 1], (hsize_t)shape[1],
+                        (hsize_t)shape[2]};
+        if (!img) d[1] = (hsize_t)shape[1];
+        dataset(s, gin, "x", img ? 4 : 2, d, range[0], range[1] - range[0] + 1);
+        hid_t gout = H5Gcreate2(g, "outputs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        hsize_t od[4] = {d[0], (hsize_t)ysh[0], (hsize_t)ysh[1], (hsize_t)ysh[2]};
+        dataset(s, gout, "y", 2, od, 0, 1);
+        H5Gclose(gout);
+        H5Gclose(gin);
+        H5Gclose(g);
+    }
+    H5Fclose(f);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    static char path[64];
+    if (!path[0]) {
+        snprintf(path, sizeof path, "/tmp/veil_fuzz_model_%d.h5", (int)getpid());
+        H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    }
+    src s = {data, size};
+    write_model(&s, path);
+    veil_model *m = NULL;
+    if (veil_model_load(path, &m) == VEIL_OK) {
+        veil_compile_options o;
+        veil_compile_options_default(&o);
+        o.bounds = VEIL_BOUNDS_WORST_CASE;
+        o.simulate_only = 1;
+        o.rounding_bits = (unsigned)(size % 9);
+        veil_program *p = NULL;
+        if (veil_program_compile(m, &o, &p) == VEIL_OK && m->golden.count) {
+            int64_t *out[64] = {0};
+            for (uint32_t i = 0; i < p->n_outputs; i++)
+                out[i] = malloc(m->golden.count * veil_program_output_size(p, i) * 8 + 8);
+            veil_sim_stats ss;
+            veil_program_simulate(p, (const int64_t *const *)m->golden.inputs, m->golden.count, out,
+                                  NULL, &ss);
+            for (uint32_t i = 0; i < p->n_outputs; i++)
+                free(out[i]);
+        }
+        veil_program_free(p);
+        veil_model_free(m);
+    }
+    unlink(path);
+    return 0;
+}

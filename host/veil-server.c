@@ -3,7 +3,7 @@
  *   veil-server --model MODEL [--backend auto|cpu|cuda] [--listen HOST:PORT]
  *               [--keys-dir DIR] [--max-batch N] [--max-wait-ms MS]
  *               [--max-body BYTES] [--max-request-samples N] [--max-inflight N]
- *               [--max-queue N] [--timeout-ms MS] [--key-cache N]
+ *               [--max-queue N] [--timeout-ms MS] [--key-cache N] [--max-key-uploads N]
  *               [compile options, as `veil compile`] [--verbose]
  *
  * The HTTP API and the batching are described in veil/server.h. Stops
@@ -36,6 +36,8 @@ static const char k_usage[] =
     "  --max-queue N             queued infer requests (default 256; more: 503)\n"
     "  --timeout-ms MS           per infer request, queue and execution (default 300000)\n"
     "  --key-cache N             evaluation keys resident in the backend, LRU (default 4)\n"
+    "  --max-key-uploads N       key uploads validated at once (default 2; each takes several\n"
+    "                            times the key's size in memory)\n"
     "  --rounding-bits N|none, --rounding exact|approximate, --bounds calibration|worst-case,\n"
     "  --p-error P, --params ID  compile options; must match the clients' (`veil keygen`)\n"
     "  --verbose                 log refusals and uploads to stderr\n";
@@ -126,6 +128,8 @@ int main(int argc, char **argv) {
                 udst = &o.max_inflight;
             else if (!strcmp(a, "--timeout-ms"))
                 udst = &o.timeout_ms;
+            else if (!strcmp(a, "--max-key-uploads"))
+                udst = &o.max_key_uploads;
             if (!dst && !udst) {
                 fprintf(stderr, "veil-server: unknown option %s\n%s", a, k_usage);
                 return 2;

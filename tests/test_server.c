@@ -701,6 +701,7 @@ static void test_connection_refused(void) {
     veil_status st = veil_remote_check_model(g_client, url, &ro, &ml);
     CU_ASSERT_EQUAL(st, VEIL_ERR_IO);
     CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "connection refused"));
+    CU_ASSERT_EQUAL(veil_remote_last_status(), 0);
     /* A wrong key id through the client: a named 404. */
     uint8_t b[1] = {0};
     uint8_t *out = NULL;
@@ -709,6 +710,7 @@ static void test_connection_refused(void) {
                            NULL);
     CU_ASSERT_NOT_EQUAL(st, VEIL_OK);
     CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "404 unknown_key"));
+    CU_ASSERT_EQUAL(veil_remote_last_status(), 404);
 }
 
 static void test_client_refusals(void) {

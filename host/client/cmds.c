@@ -360,6 +360,14 @@ int veil_cmd_remote(int argc, char **argv) {
         }
         double t1 = now_s();
         veil_status st = veil_remote_infer(a.server, key_id, body, len, &ro, &resp, &resp_len, &bs);
+        if (st && veil_remote_last_status() == 404) {
+            /* The server lost the key (keys dir wiped, another server behind
+             * the same URL): upload it again, once, and resend. */
+            fprintf(stderr, "veil remote: %s; uploading the evaluation key again\n",
+                    veil_error_message());
+            if (veil_remote_ensure_key(a.server, a.key, &ro, key_id, &uploaded) == VEIL_OK)
+                st = veil_remote_infer(a.server, key_id, body, len, &ro, &resp, &resp_len, &bs);
+        }
         t_req += now_s() - t1;
         veil_serial_buffer_free(body, len);
         if (st) {

@@ -64,6 +64,12 @@ static int json_num(const char *json, const char *key, double *out) {
     return 0;
 }
 
+static _Thread_local long g_last_status;
+
+long veil_remote_last_status(void) {
+    return g_last_status;
+}
+
 static void base_url(const char *url, char *out, size_t cap) {
     snprintf(out, cap, "%s", url);
     size_t n = strlen(out);
@@ -130,6 +136,7 @@ static veil_status http_do(const char *method, const char *url, const char *key_
                            const veil_remote_options *o, http_resp *r) {
     pthread_once(&g_curl_once, curl_init_once);
     memset(r, 0, sizeof *r);
+    g_last_status = 0;
     CURL *h = curl_easy_init();
     if (!h) return veil_error(VEIL_ERR_NOMEM, "libcurl: cannot create a handle");
     struct curl_slist *hdrs = NULL;
@@ -165,6 +172,7 @@ static veil_status http_do(const char *method, const char *url, const char *key_
         int retry = 0;
         if (cc == CURLE_OK) {
             curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+            g_last_status = r->status;
             retry = idempotent && (r->status == 502 || r->status == 503 || r->status == 504);
             if (!retry) break;
         } else {

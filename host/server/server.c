@@ -122,10 +122,11 @@ struct veil_server {
     size_t max_key_body;
 
     pthread_mutex_t mu; /* queue, jobs, metrics, inflight */
-    pthread_cond_t queue_cv, done_cv;
+    pthread_cond_t queue_cv, done_cv, key_cv;
     job *head, *tail;
     size_t queue_len;
     unsigned inflight;
+    unsigned validating; /* key uploads being deserialized (memory-heavy) */
     int stopping;
     pthread_t worker;
     int worker_started;
@@ -593,7 +594,19 @@ static enum MHD_Result handle_metrics(struct MHD_Connection *c, veil_server *s) 
 static enum MHD_Result handle_keys_post(struct MHD_Connection *c, veil_server *s, req *r) {
     srv_error e;
     veil_eval_key *ek = NULL;
-    if (srv_parse_key_upload(&s->pi, r->body, r->len, &ek, &e)) return send_error(c, s, &e);
+    /* Validating a key expands it (masks, Fourier BSK: several times the
+     * upload): at most max_key_uploads at once, the others wait their turn. */
+    pthread_mutex_lock(&s->mu);
+    while (s->validating >= s->o.max_key_uploads && !s->stopping)
+        pthread_cond_wait(&s->key_cv, &s->mu);
+    s->validating++;
+    pthread_mutex_unlock(&s->mu);
+    int bad = srv_parse_key_upload(&s->pi, r->body, r->len, &ek, &e);
+    pthread_mutex_lock(&s->mu);
+    s->validating--;
+    pthread_cond_signal(&s->key_cv);
+    pthread_mutex_unlock(&s->mu);
+    if (bad) return send_error(c, s, &e);
     char fp_hex[2 * VEIL_KEY_FP_BYTES + 1];
     veil_hex(ek->key_fp, VEIL_KEY_FP_BYTES, fp_hex);
     veil_eval_key_free(ek);
@@ -930,6 +943,7 @@ void veil_server_options_default(veil_server_options *o) {
     o->max_queue = 256;
     o->timeout_ms = 300000;
     o->key_cache = 4;
+    o->max_key_uploads = 2;
 }
 
 static veil_status parse_listen(const char *listen, struct sockaddr_storage *ss, int *family) {
@@ -989,7 +1003,7 @@ veil_status veil_server_start(const veil_server_options *o, veil_server **out) {
     if (!o || !out || !o->model_path || !o->keys_dir || !o->listen)
         return veil_error(VEIL_ERR_ARG, "veil_server_start: model, keys dir and listen needed");
     if (o->max_batch == 0 || o->max_queue == 0 || o->max_inflight == 0 || o->key_cache == 0 ||
-        o->max_request_samples == 0)
+        o->max_key_uploads == 0 || o->max_request_samples == 0)
         return veil_error(VEIL_ERR_ARG,
                           "veil_server_start: max batch, queue, inflight, key cache and request "
                           "samples must be > 0");
@@ -1000,6 +1014,7 @@ veil_status veil_server_start(const veil_server_options *o, veil_server **out) {
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->queue_cv, NULL);
     pthread_cond_init(&s->done_cv, NULL);
+    pthread_cond_init(&s->key_cv, NULL);
     veil_status st;
     struct sockaddr_storage addr;
     int family = AF_INET;
@@ -1108,6 +1123,7 @@ void veil_server_stop(veil_server *s) {
     s->stopping = 1;
     pthread_cond_broadcast(&s->queue_cv);
     pthread_cond_broadcast(&s->done_cv);
+    pthread_cond_broadcast(&s->key_cv);
     pthread_mutex_unlock(&s->mu);
     if (s->worker_started) pthread_join(s->worker, NULL);
     if (s->mhd) MHD_stop_daemon(s->mhd);
@@ -1130,6 +1146,7 @@ void veil_server_stop(veil_server *s) {
     free(s->keys_dir);
     pthread_cond_destroy(&s->queue_cv);
     pthread_cond_destroy(&s->done_cv);
+    pthread_cond_destroy(&s->key_cv);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }

@@ -103,6 +103,10 @@ veil_status veil_remote_ensure_key(const char *url, const char *dir, const veil_
 veil_status veil_remote_check_model(const veil_client *c, const char *url,
                                     const veil_remote_options *o, size_t *max_samples);
 
+/* The HTTP status of this thread's last answered request (0: none answered,
+ * e.g. connection refused), to tell a 404 unknown key from other failures. */
+long veil_remote_last_status(void);
+
 /* POST /v1/infer: sends a serialized batch, returns the result batch bytes
  * (free()) and the samples of the backend batch it ran in (0 if unknown). */
 veil_status veil_remote_infer(const char *url, const char *key_id, const uint8_t *body, size_t len,

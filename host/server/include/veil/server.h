@@ -73,6 +73,7 @@ typedef struct veil_server_options {
     size_t max_queue;           /* queued infer requests (default 256) */
     unsigned timeout_ms;        /* per infer request, queue + execution (default 300000) */
     size_t key_cache;           /* plans resident in the backend (default 4) */
+    unsigned max_key_uploads;   /* key uploads validated at once (default 2) */
     int verbose;                /* log each request to stderr */
 } veil_server_options;
 

@@ -381,7 +381,12 @@ static int cmd_run(int argc, char **argv) {
     }
     int encrypted = strcmp(a.mode, "simulate") != 0;
     a.c.o.simulate_only = !encrypted;
-    if (!strcmp(a.mode, "cuda") && !a.c.o.max_poly_size) {
+#ifdef VEIL_WITH_CUDA
+    const int may_use_cuda = !strcmp(a.mode, "cuda") || !strcmp(a.mode, "auto");
+#else
+    const int may_use_cuda = !strcmp(a.mode, "cuda");
+#endif
+    if (may_use_cuda && !a.c.o.max_poly_size) {
         a.c.o.max_poly_size = VEIL_CUDA_MAX_POLY_SIZE;
         if (!a.c.rounding_set && a.c.o.rounding_bits > 7) {
             a.c.o.rounding_bits = 7;

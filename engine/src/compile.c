@@ -628,7 +628,7 @@ void veil_program_print_report(const veil_program *p, FILE *f) {
                          (unsigned long long)r->table_size);
             else
                 snprintf(tab, sizeof tab, "%llu", (unsigned long long)r->table_size);
-            fprintf(f, "%-24s %-9s %8u %10llu %8s %6u %6u %10.1f %9.1f\n", r->layer, r->op,
+            fprintf(f, "%-24s %-9s %8u %10llu %8s %6u %6u %10.3g %9.1f\n", r->layer, r->op,
                     r->acc_bits, (unsigned long long)r->lookups, tab, r->round_bits, r->in_bits,
                     r->norm2, r->log2_p_fail);
         } else {

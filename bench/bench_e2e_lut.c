@@ -26,8 +26,9 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--count") && i + 1 < argc)
             count = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: %s [--params ID] [--count C]\n"
-                            "Encrypts C values, looks each up in a table with KS-PBS, decrypts.\n",
+            fprintf(stderr,
+                    "usage: %s [--params ID] [--count C]\n"
+                    "Encrypts C values, looks each up in a table with KS-PBS, decrypts.\n",
                     argv[0]);
             return strcmp(argv[i], "--help") ? 2 : 0;
         }
@@ -84,8 +85,8 @@ int main(int argc, char **argv) {
         t_pbs += c - b;
         t_dec += d - c;
         ok += y == table[x];
-        printf("  x = %2" PRId64 "  ->  decrypt(PBS(encrypt(x))) = %2" PRId64 "  (expected %2" PRId64
-               ")  %s\n",
+        printf("  x = %2" PRId64 "  ->  decrypt(PBS(encrypt(x))) = %2" PRId64
+               "  (expected %2" PRId64 ")  %s\n",
                x, y, table[x], y == table[x] ? "ok" : "WRONG");
     }
     printf("per lookup: encrypt %.3f ms, keyswitch+PBS %.2f ms, decrypt %.3f ms (one core)\n",

@@ -136,21 +136,12 @@ uint64_t veil_f64_to_torus(double v) {
 }
 
 void veil_fft_backward_add_torus(veil_fft *f, double *in, uint64_t *acc) {
-    /* one pass: inverse, then untwist, scale, reduce and accumulate */
-    if (fftw_alignment_of(in) == fftw_alignment_of((double *)f->buf2)) {
-        fftw_execute_dft(f->bwd, (fftw_complex *)in, f->buf);
-    } else {
-        memcpy(f->buf2, in, sizeof(fftw_complex) * f->half);
-        fftw_execute(f->bwd);
-    }
+    backward_core(f, in);
     const uint32_t h = f->half;
-    const double scale = 1.0 / (double)h;
     const double *b = (const double *)f->buf;
     for (uint32_t j = 0; j < h; j++) {
-        double re = b[2 * j], im = b[2 * j + 1];
-        double c = f->tw[2 * j], s = f->tw[2 * j + 1];
-        acc[j] += veil_f64_to_torus((re * c + im * s) * scale);
-        acc[j + h] += veil_f64_to_torus((im * c - re * s) * scale);
+        acc[j] += veil_f64_to_torus(b[2 * j]);
+        acc[j + h] += veil_f64_to_torus(b[2 * j + 1]);
     }
 }
 

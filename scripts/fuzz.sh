@@ -25,17 +25,15 @@ mkdir -p "$run/seeds" "$run/logs" "$run/artifacts"
 ek_len=$(( $(find "$run/seeds/eval_key" -type f -printf '%s\n' | sort -n | tail -1) + 4096 ))
 status=0
 printf '%-18s %10s %10s %8s %s\n' target executions exec/s corpus result
-for t in secret_key eval_key ct_batch; do
+# fuzz_one NAME BINARY MAX_LEN [SEED_DIR]
+fuzz_one() {
+  local t=$1 exe=$2 max_len=$3 seeds=${4:-}
   mkdir -p "$run/corpus/$t"
-  case $t in
-    eval_key) max_len=$ek_len ;;
-    *) max_len=65536 ;;
-  esac
-  log=$run/logs/$t.log
-  rc=0
-  "$bin/fuzz_$t" "$run/corpus/$t" "$run/seeds/$t" \
+  local log=$run/logs/$t.log rc=0
+  "$exe" "$run/corpus/$t" ${seeds:+"$seeds"} \
     -max_total_time="$secs" -max_len="$max_len" -timeout=60 -rss_limit_mb=4096 \
     -print_final_stats=1 -artifact_prefix="$run/artifacts/$t-" >"$log" 2>&1 || rc=$?
+  local execs speed ncorp result
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo '?')
   speed=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo '?')
   ncorp=$(find "$run/corpus/$t" -type f | wc -l)
@@ -47,5 +45,16 @@ for t in secret_key eval_key ct_batch; do
     grep -E '^==[0-9]+==ERROR|SUMMARY|runtime error|internal error|Test unit written' "$log" | head -5 >&2 || true
   fi
   printf '%-18s %10s %10s %8s %s\n' "fuzz_$t" "$execs" "$speed" "$ncorp" "$result"
-done
+}
+fuzz_one secret_key "$bin/fuzz_secret_key" 65536 "$run/seeds/secret_key"
+fuzz_one eval_key "$bin/fuzz_eval_key" "$ek_len" "$run/seeds/eval_key"
+fuzz_one ct_batch "$bin/fuzz_ct_batch" 65536 "$run/seeds/ct_batch"
+# The model validator (structurally valid HDF5 files of arbitrary content,
+# written by the target itself) and the server's request parsing.
+if [ -x "$build/loaders/fuzz_model" ]; then
+  fuzz_one model "$build/loaders/fuzz_model" 4096
+fi
+if [ -x "$build/host/fuzz_request" ]; then
+  fuzz_one request "$build/host/fuzz_request" 65536
+fi
 exit $status

@@ -6,6 +6,8 @@
 #   bench_server load test of a local veil-server (loopback)
 set -euo pipefail
 build=${1:-build}
+# Debian's python3 has python3-matplotlib (install-deps.sh); a pyenv python may not.
+PY=python3; [ -x /usr/bin/python3 ] && PY=/usr/bin/python3
 cd "$(dirname "$0")/.."
 mkdir -p out
 run() {
@@ -22,5 +24,8 @@ run bench_gpu --backend all
 run bench_model
 run bench_server
 if [ -f out/bench_gpu.json ]; then
-  python3 scripts/plot_bench.py out/bench_gpu out/bench_gpu.json || true
+  $PY scripts/plot_bench.py out/bench_gpu out/bench_gpu.json || true
+fi
+if [ -f out/bench_model.json ]; then
+  $PY scripts/plot_model.py out/bench_model.png out/bench_model.json || true
 fi

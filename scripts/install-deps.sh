@@ -3,7 +3,7 @@
 set -euo pipefail
 pkgs=(cmake make gcc g++ pkg-config clang libclang-rt-14-dev
       libhdf5-dev libcunit1-dev libsodium-dev libfftw3-dev
-      libmicrohttpd-dev libcurl4-openssl-dev python3 python3-venv)
+      libmicrohttpd-dev libcurl4-openssl-dev python3 python3-venv python3-matplotlib)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

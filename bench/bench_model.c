@@ -155,7 +155,7 @@ int main(int argc, char **argv) {
     size_t samples = 8;
     veil_compile_options o;
     veil_compile_options_default(&o);
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             printf("usage: bench_model [--models LIST] [--enc-models LIST] [--modes "
@@ -187,7 +187,6 @@ int main(int argc, char **argv) {
             fprintf(stderr, "bench_model: unknown option %s\n", a);
             return 2;
         }
-        i++;
     }
     FILE *f = out_path ? fopen(out_path, "w") : stdout;
     if (!f) {

@@ -53,6 +53,7 @@ uint64_t veil_phase_big(const veil_secret_key *sk, const uint64_t *ct) {
 }
 
 int64_t veil_decode(uint64_t phase, unsigned bits, int is_signed) {
+    VEIL_ASSERT(bits >= 1 && bits <= 62); /* delta = 2^(63 - bits) >= 2 */
     const unsigned shift = 63 - bits;
     /* round to nearest multiple of delta, keep bits + 1 (padding) bits */
     uint64_t m = (phase + ((uint64_t)1 << (shift - 1))) >> shift;

@@ -163,15 +163,7 @@ static int kernel_sweep(const veil_eval_key *ek, const veil_lut *lut, const uint
                         size_t n_batches, double min_time, uint32_t kind, point *pbs, point *ks,
                         size_t *n_done) {
     const veil_params *p = ek->params;
-    kernel_ctx c = {.p = {.lwe_dim = p->lwe_dim,
-                          .glwe_dim = p->glwe_dim,
-                          .poly_size = p->poly_size,
-                          .pbs_base_log = p->pbs_base_log,
-                          .pbs_level = p->pbs_level,
-                          .ks_base_log = p->ks_base_log,
-                          .ks_level = p->ks_level,
-                          .ms_centered = p->ms == VEIL_MS_CENTERED,
-                          .pbs_kernel = kind}};
+    kernel_ctx c = {.p = veil_cuda_params_from(p, kind)};
     const size_t maxb = batches[n_batches - 1], big1 = veil_params_big_dim(p) + 1,
                  small1 = p->lwe_dim + 1, bw = veil_eval_key_bsk_words(p),
                  kw = veil_eval_key_ksk_words(p);

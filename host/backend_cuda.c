@@ -201,15 +201,7 @@ static veil_status cuda_keys_new(veil_backend *be, veil_backend_keys *keys, size
     if (!k) return veil_error(VEIL_ERR_NOMEM, "cuda keys: out of memory");
     keys->impl = k;
     k->device = cb->device;
-    k->p = (veil_cuda_params){.lwe_dim = p->lwe_dim,
-                              .glwe_dim = p->glwe_dim,
-                              .poly_size = p->poly_size,
-                              .pbs_base_log = p->pbs_base_log,
-                              .pbs_level = p->pbs_level,
-                              .ks_base_log = p->ks_base_log,
-                              .ks_level = p->ks_level,
-                              .ms_centered = p->ms == VEIL_MS_CENTERED,
-                              .pbs_kernel = VEIL_CUDA_PBS_AUTO};
+    k->p = veil_cuda_params_from(p, VEIL_CUDA_PBS_AUTO);
     /* VEIL_CUDA_PBS=cufft|fused|auto picks the blind rotation (default auto:
      * fused when its shared memory fits). */
     const char *kind = getenv("VEIL_CUDA_PBS");

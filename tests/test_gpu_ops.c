@@ -127,14 +127,7 @@ static void rand_words(uint64_t *w, size_t n) {
 }
 
 static veil_cuda_params cuda_params(const veil_params *p) {
-    return (veil_cuda_params){.lwe_dim = p->lwe_dim,
-                              .glwe_dim = p->glwe_dim,
-                              .poly_size = p->poly_size,
-                              .pbs_base_log = p->pbs_base_log,
-                              .pbs_level = p->pbs_level,
-                              .ks_base_log = p->ks_base_log,
-                              .ks_level = p->ks_level,
-                              .ms_centered = p->ms == VEIL_MS_CENTERED};
+    return veil_cuda_params_from(p, VEIL_CUDA_PBS_AUTO);
 }
 
 static void test_keyswitch_exact(void) {

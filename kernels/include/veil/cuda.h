@@ -23,6 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "veil/params.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -53,6 +55,15 @@ typedef struct veil_cuda_params {
  * shared memory per block. CUFFT: one batched cuFFT call per direction per
  * step, elementwise kernels around it; any size. AUTO: FUSED when it fits. */
 enum { VEIL_CUDA_PBS_AUTO = 0, VEIL_CUDA_PBS_CUFFT = 1, VEIL_CUDA_PBS_FUSED = 2 };
+
+/* The kernels' view of an engine parameter set (the one conversion every
+ * caller uses). */
+static inline veil_cuda_params veil_cuda_params_from(const veil_params *p, uint32_t pbs_kernel) {
+    veil_cuda_params c = {p->lwe_dim,   p->glwe_dim,    p->poly_size, p->pbs_base_log,
+                          p->pbs_level, p->ks_base_log, p->ks_level,  p->ms == VEIL_MS_CENTERED,
+                          pbs_kernel};
+    return c;
+}
 
 /* 0 when the kernels handle p, else VEIL_CUDA_ERR_UNSUPPORTED; why (may be
  * NULL) names the supported values. */

@@ -430,8 +430,10 @@ static int cmd_run(int argc, char **argv) {
     printf("simulate: %.3f ms per sample (batch %zu)\n", 1e3 * sim_s / (double)n, n);
     if (ss.range_errors)
         fprintf(stderr,
-                "veil: warning: %llu value(s) left their compiled range (encrypted results for "
-                "those samples are not reliable); first: %s\n",
+                "veil: warning: %llu value(s) left their compiled range: those lookups wrap "
+                "around (mod 2^(p+1), negacyclic), in simulate as encrypted, so those samples' "
+                "outputs are not the model's (compile with --bounds worst-case to avoid it); "
+                "first: %s\n",
                 (unsigned long long)ss.range_errors, ss.first_error);
     if (a.noise)
         printf("simulate with noise: %llu PBS decoded wrongly\n",

@@ -50,6 +50,39 @@ static void test_tiny_exact_rounding(void) {
     veil_model_free(m);
 }
 
+/* Inputs drawn from the inputs' whole range make accumulators leave the
+ * calibration ranges the program was compiled for: the lookups then read
+ * their index mod 2^(p+1) with the negacyclic sign, and simulate must say
+ * exactly that (it used to clamp, and disagreed with every encrypted run on
+ * such samples). */
+static void test_tiny_outside_calibration(void) {
+    veil_model *m = enc_load("models/tiny.h5");
+    veil_program *p = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, NULL, &p), VEIL_OK);
+    const size_t n = 16, sz = veil_program_input_size(p, 0);
+    CU_ASSERT_FATAL(m->golden.count >= n);
+    /* keep random inputs at the edges of the input range until n of them
+     * drive some value out of its compiled range */
+    const int64_t lo = m->inputs[0].range[0], hi = m->inputs[0].range[1];
+    int64_t *x = malloc(sz * 8), *y = malloc(veil_program_output_size(p, 0) * 8);
+    size_t kept = 0, tries = 0;
+    while (kept < n && tries++ < 100000) {
+        for (size_t j = 0; j < sz; j++)
+            x[j] = veil_test_rand() & 1 ? hi : lo;
+        const int64_t *in = x;
+        veil_sim_stats ss;
+        CU_ASSERT_EQUAL_FATAL(veil_program_simulate(p, &in, 1, &y, NULL, &ss), VEIL_OK);
+        if (ss.range_errors) memcpy(m->golden.inputs[0] + kept++ * sz, x, sz * 8);
+    }
+    printf("\n  %zu of %zu random edge inputs leave a compiled range", kept, tries);
+    CU_ASSERT_EQUAL_FATAL(kept, n); /* or this test checks nothing */
+    free(x);
+    free(y);
+    veil_program_free(p);
+    check("outside the calibration", m, NULL, n, n, 1.0);
+    veil_model_free(m);
+}
+
 static void test_tiny_approximate(void) {
     veil_model *m = enc_load("models/tiny.h5");
     veil_compile_options o;
@@ -153,5 +186,6 @@ int main(void) {
     VEIL_ADD_TEST(s, test_tiny_default);
     VEIL_ADD_TEST(s, test_tiny_exact_rounding);
     VEIL_ADD_TEST(s, test_tiny_approximate);
+    VEIL_ADD_TEST(s, test_tiny_outside_calibration);
     return veil_test_run();
 }

@@ -132,16 +132,16 @@ void veil_node_eval(const veil_program *p, const veil_node *n, const int64_t *co
                 int64_t rn = (int64_t)floor(pos + 0.5);
                 if (rn != r && stats) stats->pbs_errors++;
                 r = rn;
-                /* negacyclic wrap: [t, 2t) reads -T[r - t], [-t, 0) reads -T[r + t] */
-                int64_t m2 = ((r % (2 * t)) + 2 * t) % (2 * t);
-                if (m2 >= t) {
-                    neg = 1;
-                    m2 -= t;
-                }
-                r = m2;
             }
-            if (r < 0) r = 0;
-            if (r >= t) r = t - 1;
+            /* What the PBS reads, also for a value that left its compiled
+             * range: the index modulo 2t, negacyclic (the padding bit):
+             * [t, 2t) reads -T[r - t], [-t, 0) reads -T[r + t]. */
+            int64_t m2 = ((r % (2 * t)) + 2 * t) % (2 * t);
+            if (m2 >= t) {
+                neg = 1;
+                m2 -= t;
+            }
+            r = m2;
             int64_t y = n->tables[ch * (size_t)t + (size_t)r];
             out[i] = neg ? (int64_t)(0 - (uint64_t)y) : y;
         }

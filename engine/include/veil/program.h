@@ -49,8 +49,11 @@
  * the simulator models when asked to inject noise.
  *
  * The simulator (veil_program_simulate) computes exactly what an encrypted run
- * decrypts to when no PBS fails; values that leave a node's compiled range
- * are counted and named (they would spill into the padding bit encrypted).
+ * decrypts to when no PBS fails, also for values that leave a node's compiled
+ * range: such a lookup reads its index r mod 2^(in_bits+1) through the
+ * padding bit, as the PBS does (r in [t, 2t) reads -T'[r - t], t = 2^in_bits),
+ * and the simulator counts and names those values (the result is then not the
+ * model's function, but it is what the encrypted run returns).
  */
 #ifndef VEIL_PROGRAM_H
 #define VEIL_PROGRAM_H

@@ -77,10 +77,8 @@ static int measure(run_fn fn, void *ctx, size_t batch, double min_time, point *p
         if (t < best) best = t;
         reps++;
     }
-    pt->batch = batch;
-    pt->mean_s = total / reps;
-    pt->min_s = best;
-    pt->reps = reps;
+    /* checked/errors stay 0 unless the caller decrypts (kernel points: not) */
+    *pt = (point){.batch = batch, .mean_s = total / reps, .min_s = best, .reps = reps};
     return 0;
 }
 
@@ -160,8 +158,8 @@ static int run_kernel(void *vc, size_t batch) {
  * points written to pbs[] / ks[]. */
 static int kernel_sweep(const veil_eval_key *ek, const veil_lut *lut, const uint64_t *in_small,
                         const uint64_t *in_big, size_t distinct, const size_t *batches,
-                        size_t n_batches, double min_time, uint32_t kind, point *pbs, point *ks,
-                        size_t *n_done) {
+                        size_t n_batches, double min_time, uint32_t kind, const char *label,
+                        point *pbs, point *ks, size_t *n_done) {
     const veil_params *p = ek->params;
     kernel_ctx c = {.p = veil_cuda_params_from(p, kind)};
     const size_t maxb = batches[n_batches - 1], big1 = veil_params_big_dim(p) + 1,
@@ -198,8 +196,8 @@ static int kernel_sweep(const veil_eval_key *ek, const veil_lut *lut, const uint
         if (!e && measure(run_kernel, &c, batches[i], min_time, &ks[i])) e = 1;
         if (!e) {
             fprintf(stderr, "  kernels batch %6zu: PBS (%s) %9.1f/s (%.3f ms), KS %10.1f/s\n",
-                    batches[i], veil_cuda_pbs_kernel_name(c.buf), batches[i] / pbs[i].mean_s,
-                    1e3 * pbs[i].mean_s, batches[i] / ks[i].mean_s);
+                    batches[i], label, batches[i] / pbs[i].mean_s, 1e3 * pbs[i].mean_s,
+                    batches[i] / ks[i].mean_s);
             *n_done = i + 1;
         }
     }
@@ -304,8 +302,8 @@ static long bench_backend(FILE *o, veil_backend_kind kind, size_t max_batch,
     free(w);
     veil_backend_keys_free(keys);
 
-    point pp[32], pc[32], ksc[32];
-    size_t np = 0, nc = 0;
+    point pp[32], pf[32], pc[32], ksc[32];
+    size_t np = 0, nf = 0, nc = 0;
 #ifdef VEIL_WITH_CUDA
     point ksp[32];
     if (gpu && errors >= 0) {
@@ -313,12 +311,27 @@ static long bench_backend(FILE *o, veil_backend_kind kind, size_t max_batch,
         if (small) {
             for (size_t i = 0; i < distinct; i++)
                 veil_keyswitch(bi->ek, bi->in + i * lwe, small + i * (p->lwe_dim + 1));
+            /* the fused kernel with and without the key prefetch (the
+             * backend picks by batch size: see pbs_fused.cu) */
+            const char *env = getenv("VEIL_CUDA_FUSED_PREFETCH");
+            char *saved = env ? strdup(env) : NULL;
+            setenv("VEIL_CUDA_FUSED_PREFETCH", "1", 1);
             if (kernel_sweep(bi->ek, bi->lut, small, bi->in, distinct, batches, nb, bi->min_time,
-                             VEIL_CUDA_PBS_FUSED, pp, ksp, &np))
+                             VEIL_CUDA_PBS_FUSED, "fused+prefetch", pp, ksp, &np))
                 fprintf(stderr, "bench_gpu: fused kernel sweep stopped after %zu batch sizes\n",
                         np);
+            setenv("VEIL_CUDA_FUSED_PREFETCH", "0", 1);
             if (kernel_sweep(bi->ek, bi->lut, small, bi->in, distinct, batches, nb, bi->min_time,
-                             VEIL_CUDA_PBS_CUFFT, pc, ksc, &nc))
+                             VEIL_CUDA_PBS_FUSED, "fused", pf, ksp, &nf))
+                fprintf(stderr, "bench_gpu: fused kernel sweep stopped after %zu batch sizes\n",
+                        nf);
+            if (saved)
+                setenv("VEIL_CUDA_FUSED_PREFETCH", saved, 1);
+            else
+                unsetenv("VEIL_CUDA_FUSED_PREFETCH");
+            free(saved);
+            if (kernel_sweep(bi->ek, bi->lut, small, bi->in, distinct, batches, nb, bi->min_time,
+                             VEIL_CUDA_PBS_CUFFT, "cufft", pc, ksc, &nc))
                 fprintf(stderr, "bench_gpu: cufft kernel sweep stopped after %zu batch sizes\n",
                         nc);
             free(small);
@@ -334,8 +347,9 @@ static long bench_backend(FILE *o, veil_backend_kind kind, size_t max_batch,
                 "%.4f, \"ct_macs_per_second\": %.4g},\n",
                 lin_batch, lc.in_f, lc.out_f, 1e3 * lp.mean_s,
                 (double)(lin_batch * lc.in_f * lc.out_f) / lp.mean_s);
-    print_points(o, "ks_pbs", kp, nk, np == 0 && nc == 0);
-    if (np) print_points(o, "pbs_kernel_fused", pp, np, nc == 0);
+    print_points(o, "ks_pbs", kp, nk, np == 0 && nf == 0 && nc == 0);
+    if (np) print_points(o, "pbs_kernel_fused_prefetch", pp, np, nf == 0 && nc == 0);
+    if (nf) print_points(o, "pbs_kernel_fused", pf, nf, nc == 0);
     if (nc) {
         print_points(o, "pbs_kernel_cufft", pc, nc, 0);
         print_points(o, "keyswitch_kernel", ksc, nc, 1);

@@ -9,22 +9,36 @@
 # device was not seen).
 #
 #   4. (--racecheck) the same small run under compute-sanitizer racecheck,
-#      for shared-memory races in the fused PBS kernel.
+#      for shared-memory races in the fused PBS kernel;
+#   5. (--models) `veil run --mode cuda` on the bundled models, compared with
+#      simulate by veil itself.
+# --max-batch B stops the GPU benchmark at batch B (default 65536).
+# --budget S caps the whole run at S seconds: each step gets at most what is
+# left (the device tool lends 15 minutes a session, start included).
+# Order: models, gpu tests, bench, memcheck, racecheck (most telling first).
 #
 # usage: scripts/gpu-check.sh BUILD_DIR [--no-bench] [--no-memcheck] [--racecheck]
+#                             [--models] [--max-batch B] [--budget S]
 set -u
-B=${1:?usage: scripts/gpu-check.sh BUILD_DIR [--no-bench] [--no-memcheck]}
+B=${1:?usage: scripts/gpu-check.sh BUILD_DIR [--no-bench] [--no-memcheck] [--racecheck] [--models] [--budget S]}
 shift
 bench=1
 memcheck=1
 racecheck=0
-for a in "$@"; do
-  case $a in
+models=0
+budget=100000
+maxb=65536
+while [ $# -gt 0 ]; do
+  case $1 in
     --no-bench) bench=0 ;;
     --no-memcheck) memcheck=0 ;;
     --racecheck) racecheck=1 ;;
-    *) echo "gpu-check: unknown option $a" >&2; exit 2 ;;
+    --models) models=1 ;;
+    --budget) budget=${2:?--budget needs seconds}; shift ;;
+    --max-batch) maxb=${2:?--max-batch needs a batch size}; shift ;;
+    *) echo "gpu-check: unknown option $1" >&2; exit 2 ;;
   esac
+  shift
 done
 B=$(cd "$B" && pwd) || { echo "gpu-check: no build folder $B" >&2; exit 2; }
 cd "$(dirname "$0")/.."
@@ -44,7 +58,13 @@ echo "gpu-check: $(head -c 2000 "$OUT/nvidia-smi.txt" | grep -m1 -E 'H100|H200|N
 run() {
   local name=$1 limit=$2
   shift 2
-  local t0=$SECONDS rc
+  local t0=$SECONDS rc left=$((budget - SECONDS))
+  if [ "$left" -lt 10 ]; then
+    echo "gpu-check: $name NOT RUN: the --budget of $budget s is spent"
+    fail=1
+    return 0
+  fi
+  [ "$limit" -gt "$left" ] && limit=$left
   timeout "$limit" "$@" > "$OUT/$name.log" 2>&1
   rc=$?
   echo "gpu-check: $name rc=$rc ($((SECONDS - t0)) s)"
@@ -57,6 +77,15 @@ run() {
   return 0
 }
 
+if [ "$models" = 1 ]; then
+  # veil prints "agreement with simulate: E/T values"; anything but E = T fails.
+  for m in tiny target_bc; do
+    run "model_$m" 90 "$B/host/veil" run "models/$m.h5" --mode cuda --batch 16 --limit 16
+    grep -qE 'agreement with simulate: ([0-9]+)/\1 values' "$OUT/model_$m.log" ||
+      { echo "gpu-check: model_$m: encrypted outputs differ from simulate"; fail=1; }
+  done
+fi
+
 for src in tests/test_*.c; do
   grep -qE '^// LABELS:.*\bgpu\b' "$src" || continue
   name=$(basename "$src" .c)
@@ -66,13 +95,23 @@ for src in tests/test_*.c; do
     fail=1
     continue
   fi
-  run "$name" 600 "$bin"
+  run "$name" 150 "$bin"
 done
+
+if [ "$bench" = 1 ]; then
+  if [ -x "$B/bench/bench_gpu" ]; then
+    run bench_gpu 180 "$B/bench/bench_gpu" --backend all --max-batch "$maxb" --out "$OUT/bench_gpu.json"
+    [ -f "$OUT/bench_gpu.json" ] && cat "$OUT/bench_gpu.json"
+  else
+    echo "gpu-check: $B/bench/bench_gpu missing"
+    fail=1
+  fi
+fi
 
 if [ "$memcheck" = 1 ]; then
   cs=$(command -v compute-sanitizer || echo "${CUDA_HOME:-/usr/local/cuda}/bin/compute-sanitizer")
   if [ -x "$cs" ] && [ -x "$B/tests/test_gpu_ops" ]; then
-    VEIL_TEST_GPU_SMALL=1 run memcheck_test_gpu_ops 400 \
+    VEIL_TEST_GPU_SMALL=1 run memcheck_test_gpu_ops 120 \
       "$cs" --tool memcheck --error-exitcode 99 "$B/tests/test_gpu_ops"
   elif [ ! -x "$cs" ]; then
     echo "gpu-check: WARNING: compute-sanitizer not found: memcheck NOT RUN"
@@ -85,20 +124,10 @@ fi
 if [ "$racecheck" = 1 ]; then
   cs=$(command -v compute-sanitizer || echo "${CUDA_HOME:-/usr/local/cuda}/bin/compute-sanitizer")
   if [ -x "$cs" ]; then
-    VEIL_TEST_GPU_SMALL=1 run racecheck_test_gpu_ops 400 \
+    VEIL_TEST_GPU_SMALL=1 run racecheck_test_gpu_ops 120 \
       "$cs" --tool racecheck --error-exitcode 99 "$B/tests/test_gpu_ops"
   else
     echo "gpu-check: WARNING: compute-sanitizer not found: racecheck NOT RUN"
-  fi
-fi
-
-if [ "$bench" = 1 ]; then
-  if [ -x "$B/bench/bench_gpu" ]; then
-    run bench_gpu 420 "$B/bench/bench_gpu" --backend all --out "$OUT/bench_gpu.json"
-    [ -f "$OUT/bench_gpu.json" ] && cat "$OUT/bench_gpu.json"
-  else
-    echo "gpu-check: $B/bench/bench_gpu missing"
-    fail=1
   fi
 fi
 

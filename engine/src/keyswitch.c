@@ -11,7 +11,7 @@ void veil_keyswitch(const veil_eval_key *ek, const uint64_t *in, uint64_t *out) 
     memset(out, 0, sizeof(uint64_t) * n);
     out[n] = in[big];
     for (uint32_t i = 0; i < big; i++) {
-        veil_decompose(in[i], p->ks_base_log, l, digits);
+        veil_gadget_decompose(in[i], p->ks_base_log, l, digits);
         for (uint32_t j = 0; j < l; j++) {
             const uint64_t d = (uint64_t)digits[j];
             if (!d) continue;

@@ -128,7 +128,7 @@ static void cmux_step(veil_pbs_ctx *c, const veil_eval_key *ek, uint32_t i, uint
         }
         int64_t d[64];
         for (uint32_t t = 0; t < N; t++) {
-            veil_decompose(r[t], p->pbs_base_log, l, d);
+            veil_gadget_decompose(r[t], p->pbs_base_log, l, d);
             for (uint32_t j = 0; j < l; j++)
                 dst[(size_t)j * N + t] = d[j];
         }

@@ -9,6 +9,7 @@
 #include <cufft.h>
 
 #include "veil/cuda.h"
+#include "veil/gadget.h"
 
 #define VEIL_CUDA_MAX_LEVEL 16
 
@@ -36,26 +37,6 @@ static inline int veil_cuda_select(uint32_t gpu_index) {
 
 static inline unsigned veil_blocks(uint64_t threads, unsigned per_block) {
     return (unsigned)((threads + per_block - 1) / per_block);
-}
-
-/* veil_decompose (engine/src/internal.h): signed digits, most significant
- * first, after rounding to the nearest multiple of 2^(64 - B*l). */
-__device__ __forceinline__ void veil_dev_decompose(uint64_t x, uint32_t base_log, uint32_t levels,
-                                                   int64_t *digits) {
-    const uint32_t bits = base_log * levels;
-    uint64_t r = bits >= 64 ? x : (x >> (63 - bits));
-    if (bits < 64) r = (r + 1) >> 1;
-    const uint64_t mask = ((uint64_t)1 << base_log) - 1;
-    const int64_t half = (int64_t)1 << (base_log - 1);
-    for (int j = (int)levels - 1; j >= 0; j--) {
-        int64_t d = (int64_t)(r & mask);
-        r >>= base_log;
-        if (d >= half) {
-            d -= (int64_t)1 << base_log;
-            r += 1;
-        }
-        digits[j] = d;
-    }
 }
 
 /* veil_ms_coef (veil/tfhe.h). */

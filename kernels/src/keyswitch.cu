@@ -14,7 +14,7 @@ struct ks_loader {
             const uint32_t r = idx / per, ii = idx % per, i = i0 + ii;
             int64_t d[VEIL_CUDA_MAX_LEVEL];
             if (m0 + r < count && i < big) {
-                veil_dev_decompose(in[(uint64_t)(m0 + r) * lwe_in + i], base_log, level, d);
+                veil_gadget_decompose(in[(uint64_t)(m0 + r) * lwe_in + i], base_log, level, d);
             } else {
                 for (uint32_t j = 0; j < level; j++)
                     d[j] = 0;
@@ -25,16 +25,46 @@ struct ks_loader {
     }
 };
 
-/* out = (0, ..., 0, body) - sum. */
+/* out = (0, ..., 0, body) - sum; split: out was set to (0, ..., 0, body)
+ * and every slice subtracts its part. */
 struct ks_epilogue {
     uint64_t *out;
     const uint64_t *in;
-    uint32_t n, big, lwe_in;
+    uint32_t n, big, lwe_in, split;
     __device__ void store(uint32_t row, uint32_t col, uint32_t, uint64_t v) const {
-        const uint64_t init = col == n ? in[(uint64_t)row * lwe_in + big] : 0;
-        out[(uint64_t)row * (n + 1) + col] = init - v;
+        uint64_t *o = out + (uint64_t)row * (n + 1) + col;
+        if (split) {
+            atomicAdd((unsigned long long *)o, (unsigned long long)(0 - v));
+        } else {
+            const uint64_t init = col == n ? in[(uint64_t)row * lwe_in + big] : 0;
+            *o = init - v;
+        }
     }
 };
+
+__global__ void ks_init(uint64_t *out, const uint64_t *in, uint32_t count, uint32_t n, uint32_t big,
+                        uint32_t lwe_in) {
+    const uint64_t idx = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= (uint64_t)count * (n + 1)) return;
+    const uint64_t row = idx / (n + 1), col = idx % (n + 1);
+    out[idx] = col == n ? in[row * lwe_in + big] : 0;
+}
+
+/* Slices of K so that a small batch still fills the card (about two blocks
+ * per SM), each slice at least 4 tiles. */
+uint32_t ks_split(uint32_t blocks, uint32_t tiles) {
+    static int sms = 0;
+    if (!sms) {
+        int dev = 0;
+        if (cudaGetDevice(&dev) != cudaSuccess ||
+            cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess ||
+            sms <= 0)
+            sms = 1;
+    }
+    const uint32_t want = (2u * (uint32_t)sms + blocks - 1) / blocks, most = tiles / 4;
+    const uint32_t s = want < most ? want : most;
+    return s ? s : 1;
+}
 
 } // namespace
 
@@ -42,11 +72,19 @@ int veil_keyswitch_launch(cudaStream_t stream, const veil_cuda_params *p, uint64
                           const uint64_t *d_in, const uint64_t *d_ksk, uint32_t count) {
     if (count == 0) return 0;
     const uint32_t big = p->glwe_dim * p->poly_size, l = p->ks_level, n = p->lwe_dim;
-    ks_loader ld{d_in, count, big, big + 1, p->ks_base_log, l, (VEIL_GEMM_TK / l) * l};
-    ks_epilogue ep{d_out, d_in, n, big, big + 1};
-    dim3 grid(veil_blocks(n + 1, VEIL_GEMM_TN), veil_blocks(count, VEIL_GEMM_TM), 1);
+    const uint32_t step = (VEIL_GEMM_TK / l) * l;
+    ks_loader ld{d_in, count, big, big + 1, p->ks_base_log, l, step};
+    const uint32_t gx = veil_blocks(n + 1, VEIL_GEMM_TN), gy = veil_blocks(count, VEIL_GEMM_TM);
+    const uint32_t split = ks_split(gx * gy, (big * l + step - 1) / step);
+    ks_epilogue ep{d_out, d_in, n, big, big + 1, split > 1};
+    if (split > 1) {
+        ks_init<<<veil_blocks((uint64_t)count * (n + 1), 256), 256, 0, stream>>>(d_out, d_in, count,
+                                                                                 n, big, big + 1);
+        VEIL_CU_LAUNCHED();
+    }
+    dim3 grid(gx, gy, split);
     veil_gemm_u64<<<grid, VEIL_GEMM_THREADS, 0, stream>>>(ld, ep, d_ksk, n + 1, 0, count, big * l,
-                                                          n + 1);
+                                                          n + 1, split);
     VEIL_CU_LAUNCHED();
     return 0;
 }

@@ -80,8 +80,8 @@ extern "C" int veil_cuda_linear(void *stream, uint32_t gpu_index, uint64_t *d_ou
         linear_epilogue ep{d_out, d_bias, out_features, lwe_size, b0};
         dim3 grid(veil_blocks(lwe_size, VEIL_GEMM_TN), veil_blocks(out_features, VEIL_GEMM_TM), nb);
         veil_gemm_u64<<<grid, VEIL_GEMM_THREADS, 0, (cudaStream_t)stream>>>(
-            ld, ep, d_in + b0 * in_stride, lwe_size, in_stride, out_features, in_features,
-            lwe_size);
+            ld, ep, d_in + b0 * in_stride, lwe_size, in_stride, out_features, in_features, lwe_size,
+            1);
         VEIL_CU_LAUNCHED();
     }
     return 0;

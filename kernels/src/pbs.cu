@@ -78,14 +78,12 @@ __global__ void rotate_decompose_kernel(double2 *__restrict__ dec, const uint64_
     }
     const uint32_t a = ms[(uint64_t)c * (n + 1) + i];
     const uint64_t *A = acc + cq * N;
-    const uint64_t r0 = veil_dev_monomial_coef(A, N, a, j) - A[j];
-    const uint64_t r1 = veil_dev_monomial_coef(A, N, a, j + H) - A[j + H];
-    int64_t d0[VEIL_CUDA_MAX_LEVEL], d1[VEIL_CUDA_MAX_LEVEL];
-    veil_dev_decompose(r0, base_log, l, d0);
-    veil_dev_decompose(r1, base_log, l, d1);
+    uint64_t r0 = veil_gadget_round(veil_dev_monomial_coef(A, N, a, j) - A[j], base_log, l);
+    uint64_t r1 = veil_gadget_round(veil_dev_monomial_coef(A, N, a, j + H) - A[j + H], base_log, l);
     const double2 w = tw[j];
-    for (uint32_t lev = 0; lev < l; lev++) {
-        const double re = (double)d0[lev], im = (double)d1[lev];
+    for (uint32_t lev = l; lev-- > 0;) { /* digits least significant first */
+        const double re = (double)veil_gadget_next(&r0, base_log),
+                     im = (double)veil_gadget_next(&r1, base_log);
         out[(uint64_t)lev * H] = make_double2(re * w.x - im * w.y, re * w.y + im * w.x);
     }
 }

@@ -5,6 +5,10 @@
 
 namespace {
 
+/* PREFETCH: the step's key in registers (veil_fused_key_load). That takes
+ * the kernel to 128 registers a thread, one 512-thread block per SM; without
+ * it (40 registers) shared memory allows two blocks per SM at N = 2048. */
+template <bool PREFETCH>
 __global__ void __launch_bounds__(VEIL_FUSED_THREADS)
     fused_pbs_kernel(uint64_t *__restrict__ out, const uint32_t *__restrict__ ms,
                      const uint64_t *__restrict__ polys, const uint32_t *__restrict__ index,
@@ -19,11 +23,16 @@ __global__ void __launch_bounds__(VEIL_FUSED_THREADS)
     const uint32_t *m = ms + (size_t)c * (d.n + 1);
     const uint64_t *V = polys + (size_t)(index ? index[c] : 0) * d.N;
     const size_t ggsw_stride = (size_t)d.k1 * d.l * d.k1 * d.H;
+    const bool prefetch = PREFETCH && veil_fused_can_prefetch(d, nt);
+    double2 key[PREFETCH ? VEIL_FUSED_PREFETCH : 1];
     veil_fused_init(d, s, V, m[d.n], tid, nt);
     __syncthreads();
+    uint32_t a_next = m[0];
     for (uint32_t i = 0; i < d.n; i++) {
-        const uint32_t a = m[i];
-        if (a == 0) continue; /* X^0 acc - acc = 0: nothing to add (as on the CPU) */
+        const uint32_t a = a_next;
+        if (i + 1 < d.n) a_next = m[i + 1]; /* one step ahead: its latency hides behind this one */
+        if (a == 0) continue;               /* X^0 acc - acc = 0: nothing to add (as on the CPU) */
+        if (prefetch) veil_fused_key_load(d, bsk + i * ggsw_stride, tid, nt, key);
         veil_fused_rotate(d, s, a, tw, tid, nt);
         __syncthreads();
         uint32_t st = 1;
@@ -35,7 +44,10 @@ __global__ void __launch_bounds__(VEIL_FUSED_THREADS)
             veil_fused_fft_stage(d, s.dec, d.k1 * d.l, st, 0, roots, tid, nt);
             __syncthreads();
         }
-        veil_fused_mac(d, s, bsk + i * ggsw_stride, tid, nt);
+        if (prefetch)
+            veil_fused_mac_prefetched(d, s, key, tid, nt);
+        else
+            veil_fused_mac(d, s, bsk + i * ggsw_stride, tid, nt);
         __syncthreads();
         for (st = 1; st + 1 <= d.logH; st += 2) {
             veil_fused_fft_stage2(d, s.prod, d.k1, st, 1, roots, tid, nt);
@@ -85,16 +97,42 @@ int veil_fused_make_roots(cudaStream_t stream, uint32_t N, double2 **d_roots) {
     return (int)e;
 }
 
-int veil_fused_launch(cudaStream_t stream, const veil_cuda_params *p, uint64_t *d_out,
-                      const uint32_t *d_ms, const veil_cuda_lut_set *luts, const double2 *d_bsk,
-                      const double2 *d_tw, const double2 *d_roots, uint32_t count) {
+/* Key prefetch when a batch cannot give every SM two blocks anyway (then the
+ * registers cost no occupancy); VEIL_CUDA_FUSED_PREFETCH=0 or 1 forces it
+ * (benchmarks). */
+static bool use_prefetch(uint32_t count) {
+    static int sms = 0;
+    const char *e = getenv("VEIL_CUDA_FUSED_PREFETCH");
+    if (e && (*e == '0' || *e == '1')) return *e == '1';
+    if (!sms) {
+        int dev = 0;
+        if (cudaGetDevice(&dev) != cudaSuccess ||
+            cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess ||
+            sms <= 0)
+            sms = 1;
+    }
+    return count < 2u * (uint32_t)sms;
+}
+
+template <bool PREFETCH>
+static int launch(cudaStream_t stream, const veil_cuda_params *p, uint64_t *d_out,
+                  const uint32_t *d_ms, const veil_cuda_lut_set *luts, const double2 *d_bsk,
+                  const double2 *d_tw, const double2 *d_roots, uint32_t count) {
     const size_t smem = veil_fused_smem_bytes(p);
-    VEIL_CU(cudaFuncSetAttribute(fused_pbs_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                 (int)smem));
-    fused_pbs_kernel<<<count, VEIL_FUSED_THREADS, smem, stream>>>(
+    VEIL_CU(cudaFuncSetAttribute(fused_pbs_kernel<PREFETCH>,
+                                 cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    fused_pbs_kernel<PREFETCH><<<count, VEIL_FUSED_THREADS, smem, stream>>>(
         d_out, d_ms, luts->d_polys, luts->d_index, d_bsk, d_tw, d_roots, veil_fused_dims_of(p));
     VEIL_CU_LAUNCHED();
     return 0;
+}
+
+int veil_fused_launch(cudaStream_t stream, const veil_cuda_params *p, uint64_t *d_out,
+                      const uint32_t *d_ms, const veil_cuda_lut_set *luts, const double2 *d_bsk,
+                      const double2 *d_tw, const double2 *d_roots, uint32_t count) {
+    return use_prefetch(count)
+               ? launch<true>(stream, p, d_out, d_ms, luts, d_bsk, d_tw, d_roots, count)
+               : launch<false>(stream, p, d_out, d_ms, luts, d_bsk, d_tw, d_roots, count);
 }
 
 extern "C" int veil_cuda_pbs_fused_emulate(const veil_cuda_params *p, const double *bsk_fourier,
@@ -120,7 +158,16 @@ extern "C" int veil_cuda_pbs_fused_emulate(const veil_cuda_params *p, const doub
     const double2 *bsk = (const double2 *)bsk_fourier;
     const size_t ggsw_stride = (size_t)d.k1 * d.l * d.k1 * d.H;
     const uint32_t nt = VEIL_FUSED_THREADS;
-    /* each phase: every emulated thread in turn (phases have no data races) */
+    const bool prefetch = veil_fused_can_prefetch(d, nt);
+    double2 *keys = (double2 *)malloc(sizeof(double2) * VEIL_FUSED_PREFETCH * nt);
+    if (!keys) {
+        free(tw);
+        free(roots);
+        free(mem);
+        return (int)cudaErrorMemoryAllocation;
+    }
+    /* each phase: every emulated thread in turn (phases have no data races);
+     * keys + tid * VEIL_FUSED_PREFETCH stands for a thread's registers */
 #define VEIL_EMU(call)                                                                             \
     for (uint32_t tid = 0; tid < nt; tid++)                                                        \
     call
@@ -128,13 +175,20 @@ extern "C" int veil_cuda_pbs_fused_emulate(const veil_cuda_params *p, const doub
     for (uint32_t i = 0; i < d.n; i++) {
         const uint32_t a = ms[i];
         if (a == 0) continue;
+        if (prefetch)
+            VEIL_EMU(veil_fused_key_load(d, bsk + i * ggsw_stride, tid, nt,
+                                         keys + (size_t)tid * VEIL_FUSED_PREFETCH));
         VEIL_EMU(veil_fused_rotate(d, s, a, tw, tid, nt));
         uint32_t st = 1;
         for (; st + 1 <= d.logH; st += 2)
             VEIL_EMU(veil_fused_fft_stage2(d, s.dec, d.k1 * d.l, st, 0, roots, tid, nt));
         if (st == d.logH)
             VEIL_EMU(veil_fused_fft_stage(d, s.dec, d.k1 * d.l, st, 0, roots, tid, nt));
-        VEIL_EMU(veil_fused_mac(d, s, bsk + i * ggsw_stride, tid, nt));
+        if (prefetch)
+            VEIL_EMU(
+                veil_fused_mac_prefetched(d, s, keys + (size_t)tid * VEIL_FUSED_PREFETCH, tid, nt));
+        else
+            VEIL_EMU(veil_fused_mac(d, s, bsk + i * ggsw_stride, tid, nt));
         for (st = 1; st + 1 <= d.logH; st += 2)
             VEIL_EMU(veil_fused_fft_stage2(d, s.prod, d.k1, st, 1, roots, tid, nt));
         if (st == d.logH) VEIL_EMU(veil_fused_fft_stage(d, s.prod, d.k1, st, 1, roots, tid, nt));
@@ -142,6 +196,7 @@ extern "C" int veil_cuda_pbs_fused_emulate(const veil_cuda_params *p, const doub
     }
     VEIL_EMU(veil_fused_extract(d, s, out_big, tid, nt));
 #undef VEIL_EMU
+    free(keys);
     free(tw);
     free(roots);
     free(mem);

@@ -60,24 +60,6 @@ VEIL_HD inline uint32_t veil_fused_bitrev(uint32_t x, uint32_t bits) {
 #endif
 }
 
-VEIL_HD inline void veil_fused_decompose(uint64_t x, uint32_t base_log, uint32_t levels,
-                                         int64_t *digits) {
-    const uint32_t bits = base_log * levels;
-    uint64_t r = bits >= 64 ? x : (x >> (63 - bits));
-    if (bits < 64) r = (r + 1) >> 1;
-    const uint64_t mask = ((uint64_t)1 << base_log) - 1;
-    const int64_t half = (int64_t)1 << (base_log - 1);
-    for (int j = (int)levels - 1; j >= 0; j--) {
-        int64_t d = (int64_t)(r & mask);
-        r >>= base_log;
-        if (d >= half) {
-            d -= (int64_t)1 << base_log;
-            r += 1;
-        }
-        digits[j] = d;
-    }
-}
-
 VEIL_HD inline uint64_t veil_fused_mono(const uint64_t *P, uint32_t N, uint32_t e, uint32_t t) {
     const uint32_t u = (t + 2 * N - e) & (2 * N - 1);
     return u < N ? P[u] : (uint64_t)0 - P[u - N];
@@ -111,18 +93,19 @@ VEIL_HD inline void veil_fused_init(const veil_fused_dims &d, veil_fused_smem &s
 /* dec[q*l + lev][bitrev(j)] = twist(fold(digit lev of X^a acc_q - acc_q)). */
 VEIL_HD inline void veil_fused_rotate(const veil_fused_dims &d, veil_fused_smem &s, uint32_t a,
                                       const double2 *tw, uint32_t tid, uint32_t nt) {
-    int64_t d0[VEIL_CUDA_MAX_LEVEL], d1[VEIL_CUDA_MAX_LEVEL];
     for (uint32_t x = tid; x < d.k1 * d.H; x += nt) {
         const uint32_t q = x / d.H, j = x % d.H;
         const uint64_t *A = s.acc + (size_t)q * d.N;
-        const uint64_t r0 = veil_fused_mono(A, d.N, a, j) - A[j];
-        const uint64_t r1 = veil_fused_mono(A, d.N, a, j + d.H) - A[j + d.H];
-        veil_fused_decompose(r0, d.base_log, d.l, d0);
-        veil_fused_decompose(r1, d.base_log, d.l, d1);
+        /* digits taken one at a time, least significant level first: no
+         * per-thread arrays (they lived in local memory) */
+        uint64_t r0 = veil_gadget_round(veil_fused_mono(A, d.N, a, j) - A[j], d.base_log, d.l);
+        uint64_t r1 =
+            veil_gadget_round(veil_fused_mono(A, d.N, a, j + d.H) - A[j + d.H], d.base_log, d.l);
         const double2 w = tw[j];
         const uint32_t p = veil_fused_bitrev(j, d.logH);
-        for (uint32_t lev = 0; lev < d.l; lev++) {
-            const double re = (double)d0[lev], im = (double)d1[lev];
+        for (uint32_t lev = d.l; lev-- > 0;) {
+            const double re = (double)veil_gadget_next(&r0, d.base_log),
+                         im = (double)veil_gadget_next(&r1, d.base_log);
             double2 z;
             z.x = re * w.x - im * w.y;
             z.y = re * w.y + im * w.x;
@@ -229,6 +212,67 @@ VEIL_HD inline void veil_fused_mac(const veil_fused_dims &d, veil_fused_smem &s,
         z.x = sr;
         z.y = si;
         s.prod[(size_t)q * d.HP + veil_fused_pad(d, veil_fused_bitrev(j, d.logH))] = z;
+    }
+}
+
+/* The Fourier GGSW of a step, read straight from global memory by
+ * veil_fused_mac, stalls every thread for the DRAM latency once per row: at
+ * small batches that latency, not arithmetic, set the step time. So the
+ * kernel loads the step's key into registers (VEIL_FUSED_PREFETCH double2 a
+ * thread, slot c = item * rows + row) before the rotation and the forward
+ * transforms, and the MAC reads the registers. Used when the key of a step
+ * fits: ceil((k+1) H / threads) * (k+1) l <= VEIL_FUSED_PREFETCH. */
+#define VEIL_FUSED_PREFETCH 16
+
+VEIL_HD inline uint32_t veil_fused_items(const veil_fused_dims &d, uint32_t nt) {
+    return (d.k1 * d.H + nt - 1) / nt;
+}
+
+VEIL_HD inline bool veil_fused_can_prefetch(const veil_fused_dims &d, uint32_t nt) {
+    return veil_fused_items(d, nt) * d.k1 * d.l <= VEIL_FUSED_PREFETCH;
+}
+
+VEIL_HD inline void veil_fused_key_load(const veil_fused_dims &d, const double2 *ggsw, uint32_t tid,
+                                        uint32_t nt, double2 key[VEIL_FUSED_PREFETCH]) {
+    const uint32_t rows = d.k1 * d.l, items = veil_fused_items(d, nt);
+#ifdef __CUDA_ARCH__
+#pragma unroll
+#endif
+    for (uint32_t c = 0; c < VEIL_FUSED_PREFETCH; c++) {
+        const uint32_t m = c / rows, r = c % rows, x = tid + m * nt;
+        if (m < items && x < d.k1 * d.H) {
+            const uint32_t q = x / d.H, j = x % d.H;
+            key[c] = ggsw[((size_t)r * d.k1 + q) * d.H + j];
+        }
+    }
+}
+
+/* veil_fused_mac with the key from veil_fused_key_load: the same products,
+ * summed in the same order. */
+VEIL_HD inline void veil_fused_mac_prefetched(const veil_fused_dims &d, veil_fused_smem &s,
+                                              const double2 key[VEIL_FUSED_PREFETCH], uint32_t tid,
+                                              uint32_t nt) {
+    const uint32_t rows = d.k1 * d.l, items = veil_fused_items(d, nt);
+    double sr = 0, si = 0;
+#ifdef __CUDA_ARCH__
+#pragma unroll
+#endif
+    for (uint32_t c = 0; c < VEIL_FUSED_PREFETCH; c++) {
+        const uint32_t m = c / rows, r = c % rows, x = tid + m * nt;
+        if (m < items && x < d.k1 * d.H) {
+            const uint32_t q = x / d.H, j = x % d.H;
+            const double2 a = s.dec[(size_t)r * d.HP + veil_fused_pad(d, j)], b = key[c];
+            sr += a.x * b.x - a.y * b.y;
+            si += a.x * b.y + a.y * b.x;
+            if (r == rows - 1) {
+                double2 z;
+                z.x = sr;
+                z.y = si;
+                s.prod[(size_t)q * d.HP + veil_fused_pad(d, veil_fused_bitrev(j, d.logH))] = z;
+                sr = 0;
+                si = 0;
+            }
+        }
     }
 }
 

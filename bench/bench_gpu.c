@@ -302,8 +302,8 @@ static long bench_backend(FILE *o, veil_backend_kind kind, size_t max_batch,
     free(w);
     veil_backend_keys_free(keys);
 
-    point pp[32], pf[32], pc[32], ksc[32];
-    size_t np = 0, nf = 0, nc = 0;
+    point pf[32], pc[32], ksc[32];
+    size_t nf = 0, nc = 0;
 #ifdef VEIL_WITH_CUDA
     point ksp[32];
     if (gpu && errors >= 0) {
@@ -311,25 +311,10 @@ static long bench_backend(FILE *o, veil_backend_kind kind, size_t max_batch,
         if (small) {
             for (size_t i = 0; i < distinct; i++)
                 veil_keyswitch(bi->ek, bi->in + i * lwe, small + i * (p->lwe_dim + 1));
-            /* the fused kernel with and without the key prefetch (the
-             * backend picks by batch size: see pbs_fused.cu) */
-            const char *env = getenv("VEIL_CUDA_FUSED_PREFETCH");
-            char *saved = env ? strdup(env) : NULL;
-            setenv("VEIL_CUDA_FUSED_PREFETCH", "1", 1);
-            if (kernel_sweep(bi->ek, bi->lut, small, bi->in, distinct, batches, nb, bi->min_time,
-                             VEIL_CUDA_PBS_FUSED, "fused+prefetch", pp, ksp, &np))
-                fprintf(stderr, "bench_gpu: fused kernel sweep stopped after %zu batch sizes\n",
-                        np);
-            setenv("VEIL_CUDA_FUSED_PREFETCH", "0", 1);
             if (kernel_sweep(bi->ek, bi->lut, small, bi->in, distinct, batches, nb, bi->min_time,
                              VEIL_CUDA_PBS_FUSED, "fused", pf, ksp, &nf))
                 fprintf(stderr, "bench_gpu: fused kernel sweep stopped after %zu batch sizes\n",
                         nf);
-            if (saved)
-                setenv("VEIL_CUDA_FUSED_PREFETCH", saved, 1);
-            else
-                unsetenv("VEIL_CUDA_FUSED_PREFETCH");
-            free(saved);
             if (kernel_sweep(bi->ek, bi->lut, small, bi->in, distinct, batches, nb, bi->min_time,
                              VEIL_CUDA_PBS_CUFFT, "cufft", pc, ksc, &nc))
                 fprintf(stderr, "bench_gpu: cufft kernel sweep stopped after %zu batch sizes\n",
@@ -347,8 +332,7 @@ static long bench_backend(FILE *o, veil_backend_kind kind, size_t max_batch,
                 "%.4f, \"ct_macs_per_second\": %.4g},\n",
                 lin_batch, lc.in_f, lc.out_f, 1e3 * lp.mean_s,
                 (double)(lin_batch * lc.in_f * lc.out_f) / lp.mean_s);
-    print_points(o, "ks_pbs", kp, nk, np == 0 && nf == 0 && nc == 0);
-    if (np) print_points(o, "pbs_kernel_fused_prefetch", pp, np, nf == 0 && nc == 0);
+    print_points(o, "ks_pbs", kp, nk, nf == 0 && nc == 0);
     if (nf) print_points(o, "pbs_kernel_fused", pf, nf, nc == 0);
     if (nc) {
         print_points(o, "pbs_kernel_cufft", pc, nc, 0);

@@ -312,12 +312,6 @@ static void test_ks_pbs(void) {
             ks_pbs_case(&FX[f], FX[f].gpu, counts[c]);
             ks_pbs_case(&FX[f], FX[f].gpu_cufft, counts[c]);
         }
-    /* the fused kernel without the key prefetch (batches this small take the
-     * prefetch by default) */
-    setenv("VEIL_CUDA_FUSED_PREFETCH", "0", 1);
-    for (int f = 0; f < n_fx; f++)
-        ks_pbs_case(&FX[f], FX[f].gpu, SMALL ? 7 : 129);
-    unsetenv("VEIL_CUDA_FUSED_PREFETCH");
     if (SMALL) return;
     /* Two streams (>= 512 in one call), on the first set. */
     ks_pbs_case(&FX[0], FX[0].gpu, 601);

@@ -5,62 +5,53 @@
 
 namespace {
 
-/* PREFETCH: the step's key in registers (veil_fused_key_load). That takes
- * the kernel to 128 registers a thread, one 512-thread block per SM; without
- * it (40 registers) shared memory allows two blocks per SM at N = 2048. */
-template <bool PREFETCH>
-__global__ void __launch_bounds__(VEIL_FUSED_THREADS)
+template <class D>
+__global__ void __launch_bounds__(VEIL_FUSED_THREADS, D::blocks_per_sm)
     fused_pbs_kernel(uint64_t *__restrict__ out, const uint32_t *__restrict__ ms,
                      const uint64_t *__restrict__ polys, const uint32_t *__restrict__ index,
                      const double2 *__restrict__ bsk, const double2 *__restrict__ tw,
-                     const double2 *__restrict__ roots, veil_fused_dims d) {
+                     const double2 *__restrict__ roots, D d) {
     extern __shared__ double2 smem_raw[];
     veil_fused_smem s;
     s.acc = (uint64_t *)smem_raw;
-    s.dec = (double2 *)(s.acc + (size_t)d.k1 * d.N);
-    s.prod = s.dec + (size_t)d.k1 * d.l * d.HP;
-    const uint32_t c = blockIdx.x, tid = threadIdx.x, nt = blockDim.x;
+    s.dec = (double2 *)(s.acc + d.k1 * d.N);
+    s.prod = s.dec + d.k1 * d.l * d.HP;
+    const uint32_t c = blockIdx.x, tid = threadIdx.x;
     const uint32_t *m = ms + (size_t)c * (d.n + 1);
     const uint64_t *V = polys + (size_t)(index ? index[c] : 0) * d.N;
-    const size_t ggsw_stride = (size_t)d.k1 * d.l * d.k1 * d.H;
-    const bool prefetch = PREFETCH && veil_fused_can_prefetch(d, nt);
-    double2 key[PREFETCH ? VEIL_FUSED_PREFETCH : 1];
-    veil_fused_init(d, s, V, m[d.n], tid, nt);
+    const uint32_t ggsw_stride = d.k1 * d.l * d.k1 * d.H;
+    veil_fused_init(d, s, V, m[d.n], tid);
     __syncthreads();
     uint32_t a_next = m[0];
     for (uint32_t i = 0; i < d.n; i++) {
         const uint32_t a = a_next;
-        if (i + 1 < d.n) a_next = m[i + 1]; /* one step ahead: its latency hides behind this one */
+        if (i + 1 < d.n) a_next = m[i + 1]; /* one step ahead */
         if (a == 0) continue;               /* X^0 acc - acc = 0: nothing to add (as on the CPU) */
-        if (prefetch) veil_fused_key_load(d, bsk + i * ggsw_stride, tid, nt, key);
-        veil_fused_rotate(d, s, a, tw, tid, nt);
+        veil_fused_rotate(d, s, a, tw, tid);
         __syncthreads();
         uint32_t st = 1;
         for (; st + 1 <= d.logH; st += 2) {
-            veil_fused_fft_stage2(d, s.dec, d.k1 * d.l, st, 0, roots, tid, nt);
+            veil_fused_fft_stage2(d, s.dec, d.k1 * d.l, st, 0, roots, tid);
             __syncthreads();
         }
         if (st == d.logH) {
-            veil_fused_fft_stage(d, s.dec, d.k1 * d.l, st, 0, roots, tid, nt);
+            veil_fused_fft_stage(d, s.dec, d.k1 * d.l, st, 0, roots, tid);
             __syncthreads();
         }
-        if (prefetch)
-            veil_fused_mac_prefetched(d, s, key, tid, nt);
-        else
-            veil_fused_mac(d, s, bsk + i * ggsw_stride, tid, nt);
+        veil_fused_mac(d, s, bsk + (size_t)i * ggsw_stride, tid);
         __syncthreads();
         for (st = 1; st + 1 <= d.logH; st += 2) {
-            veil_fused_fft_stage2(d, s.prod, d.k1, st, 1, roots, tid, nt);
+            veil_fused_fft_stage2(d, s.prod, d.k1, st, 1, roots, tid);
             __syncthreads();
         }
         if (st == d.logH) {
-            veil_fused_fft_stage(d, s.prod, d.k1, st, 1, roots, tid, nt);
+            veil_fused_fft_stage(d, s.prod, d.k1, st, 1, roots, tid);
             __syncthreads();
         }
-        veil_fused_add(d, s, tw, tid, nt);
+        veil_fused_add(d, s, tw, tid);
         __syncthreads();
     }
-    veil_fused_extract(d, s, out + (size_t)c * (d.k * d.N + 1), tid, nt);
+    veil_fused_extract(d, s, out + (size_t)c * (d.k * d.N + 1), tid);
 }
 
 void host_tables(uint32_t N, double2 *tw, double2 *roots) {
@@ -97,50 +88,52 @@ int veil_fused_make_roots(cudaStream_t stream, uint32_t N, double2 **d_roots) {
     return (int)e;
 }
 
-/* Key prefetch when a batch cannot give every SM two blocks anyway (then the
- * registers cost no occupancy); VEIL_CUDA_FUSED_PREFETCH=0 or 1 forces it
- * (benchmarks). */
-static bool use_prefetch(uint32_t count) {
-    static int sms = 0;
-    const char *e = getenv("VEIL_CUDA_FUSED_PREFETCH");
-    if (e && (*e == '0' || *e == '1')) return *e == '1';
-    if (!sms) {
-        int dev = 0;
-        if (cudaGetDevice(&dev) != cudaSuccess ||
-            cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess ||
-            sms <= 0)
-            sms = 1;
-    }
-    return count < 2u * (uint32_t)sms;
-}
-
-template <bool PREFETCH>
-static int launch(cudaStream_t stream, const veil_cuda_params *p, uint64_t *d_out,
+template <class D>
+static int launch(cudaStream_t stream, const veil_cuda_params *p, const D &d, uint64_t *d_out,
                   const uint32_t *d_ms, const veil_cuda_lut_set *luts, const double2 *d_bsk,
                   const double2 *d_tw, const double2 *d_roots, uint32_t count) {
     const size_t smem = veil_fused_smem_bytes(p);
-    VEIL_CU(cudaFuncSetAttribute(fused_pbs_kernel<PREFETCH>,
-                                 cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-    fused_pbs_kernel<PREFETCH><<<count, VEIL_FUSED_THREADS, smem, stream>>>(
-        d_out, d_ms, luts->d_polys, luts->d_index, d_bsk, d_tw, d_roots, veil_fused_dims_of(p));
+    VEIL_CU(cudaFuncSetAttribute(fused_pbs_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                 (int)smem));
+    fused_pbs_kernel<D><<<count, VEIL_FUSED_THREADS, smem, stream>>>(
+        d_out, d_ms, luts->d_polys, luts->d_index, d_bsk, d_tw, d_roots, d);
     VEIL_CU_LAUNCHED();
     return 0;
+}
+
+/* Calls f with the shape as compile-time constants when it is one of the
+ * instantiated ones (k = 1, N = 1024 or 2048: the 2_2 sets and most NN
+ * sets), else with runtime dims (N = 4096 fully unrolled spills at 128
+ * registers). The kernel and its host emulation take the same path. */
+template <uint32_t K, uint32_t LOGN, uint32_t L, class F>
+static bool fixed_as(const veil_cuda_params *p, F &f, int *r) {
+    if (p->glwe_dim != K || p->poly_size != (1u << LOGN) || p->pbs_level != L) return false;
+    veil_fused_fixed<K, LOGN, L> d;
+    d.n = p->lwe_dim;
+    d.base_log = p->pbs_base_log;
+    *r = f(d);
+    return true;
+}
+
+template <class F> static int with_dims(const veil_cuda_params *p, F f) {
+    int r = 0;
+    if (fixed_as<1, 11, 1>(p, f, &r) || fixed_as<1, 11, 2>(p, f, &r) ||
+        fixed_as<1, 10, 1>(p, f, &r))
+        return r;
+    return f(veil_fused_dims_of(p));
 }
 
 int veil_fused_launch(cudaStream_t stream, const veil_cuda_params *p, uint64_t *d_out,
                       const uint32_t *d_ms, const veil_cuda_lut_set *luts, const double2 *d_bsk,
                       const double2 *d_tw, const double2 *d_roots, uint32_t count) {
-    return use_prefetch(count)
-               ? launch<true>(stream, p, d_out, d_ms, luts, d_bsk, d_tw, d_roots, count)
-               : launch<false>(stream, p, d_out, d_ms, luts, d_bsk, d_tw, d_roots, count);
+    return with_dims(p, [&](const auto &d) {
+        return launch(stream, p, d, d_out, d_ms, luts, d_bsk, d_tw, d_roots, count);
+    });
 }
 
-extern "C" int veil_cuda_pbs_fused_emulate(const veil_cuda_params *p, const double *bsk_fourier,
-                                           const uint32_t *ms, const uint64_t *lut_poly,
-                                           uint64_t *out_big) {
-    int e = veil_cuda_params_check(p, NULL, 0);
-    if (e) return e;
-    const veil_fused_dims d = veil_fused_dims_of(p);
+template <class D>
+static int emulate(const D &d, const veil_cuda_params *p, const double *bsk_fourier,
+                   const uint32_t *ms, const uint64_t *lut_poly, uint64_t *out_big) {
     double2 *tw = (double2 *)malloc(sizeof(double2) * d.H);
     double2 *roots = (double2 *)malloc(sizeof(double2) * (d.H / 2));
     void *mem = malloc(veil_fused_smem_bytes(p));
@@ -157,50 +150,40 @@ extern "C" int veil_cuda_pbs_fused_emulate(const veil_cuda_params *p, const doub
     s.prod = s.dec + (size_t)d.k1 * d.l * d.HP;
     const double2 *bsk = (const double2 *)bsk_fourier;
     const size_t ggsw_stride = (size_t)d.k1 * d.l * d.k1 * d.H;
-    const uint32_t nt = VEIL_FUSED_THREADS;
-    const bool prefetch = veil_fused_can_prefetch(d, nt);
-    double2 *keys = (double2 *)malloc(sizeof(double2) * VEIL_FUSED_PREFETCH * nt);
-    if (!keys) {
-        free(tw);
-        free(roots);
-        free(mem);
-        return (int)cudaErrorMemoryAllocation;
-    }
-    /* each phase: every emulated thread in turn (phases have no data races);
-     * keys + tid * VEIL_FUSED_PREFETCH stands for a thread's registers */
+    /* each phase: every emulated thread in turn (phases have no data races) */
 #define VEIL_EMU(call)                                                                             \
-    for (uint32_t tid = 0; tid < nt; tid++)                                                        \
+    for (uint32_t tid = 0; tid < VEIL_FUSED_THREADS; tid++)                                        \
     call
-    VEIL_EMU(veil_fused_init(d, s, lut_poly, ms[d.n], tid, nt));
+    VEIL_EMU(veil_fused_init(d, s, lut_poly, ms[d.n], tid));
     for (uint32_t i = 0; i < d.n; i++) {
         const uint32_t a = ms[i];
         if (a == 0) continue;
-        if (prefetch)
-            VEIL_EMU(veil_fused_key_load(d, bsk + i * ggsw_stride, tid, nt,
-                                         keys + (size_t)tid * VEIL_FUSED_PREFETCH));
-        VEIL_EMU(veil_fused_rotate(d, s, a, tw, tid, nt));
+        VEIL_EMU(veil_fused_rotate(d, s, a, tw, tid));
         uint32_t st = 1;
         for (; st + 1 <= d.logH; st += 2)
-            VEIL_EMU(veil_fused_fft_stage2(d, s.dec, d.k1 * d.l, st, 0, roots, tid, nt));
-        if (st == d.logH)
-            VEIL_EMU(veil_fused_fft_stage(d, s.dec, d.k1 * d.l, st, 0, roots, tid, nt));
-        if (prefetch)
-            VEIL_EMU(
-                veil_fused_mac_prefetched(d, s, keys + (size_t)tid * VEIL_FUSED_PREFETCH, tid, nt));
-        else
-            VEIL_EMU(veil_fused_mac(d, s, bsk + i * ggsw_stride, tid, nt));
+            VEIL_EMU(veil_fused_fft_stage2(d, s.dec, d.k1 * d.l, st, 0, roots, tid));
+        if (st == d.logH) VEIL_EMU(veil_fused_fft_stage(d, s.dec, d.k1 * d.l, st, 0, roots, tid));
+        VEIL_EMU(veil_fused_mac(d, s, bsk + i * ggsw_stride, tid));
         for (st = 1; st + 1 <= d.logH; st += 2)
-            VEIL_EMU(veil_fused_fft_stage2(d, s.prod, d.k1, st, 1, roots, tid, nt));
-        if (st == d.logH) VEIL_EMU(veil_fused_fft_stage(d, s.prod, d.k1, st, 1, roots, tid, nt));
-        VEIL_EMU(veil_fused_add(d, s, tw, tid, nt));
+            VEIL_EMU(veil_fused_fft_stage2(d, s.prod, d.k1, st, 1, roots, tid));
+        if (st == d.logH) VEIL_EMU(veil_fused_fft_stage(d, s.prod, d.k1, st, 1, roots, tid));
+        VEIL_EMU(veil_fused_add(d, s, tw, tid));
     }
-    VEIL_EMU(veil_fused_extract(d, s, out_big, tid, nt));
+    VEIL_EMU(veil_fused_extract(d, s, out_big, tid));
 #undef VEIL_EMU
-    free(keys);
     free(tw);
     free(roots);
     free(mem);
     return 0;
+}
+
+extern "C" int veil_cuda_pbs_fused_emulate(const veil_cuda_params *p, const double *bsk_fourier,
+                                           const uint32_t *ms, const uint64_t *lut_poly,
+                                           uint64_t *out_big) {
+    int e = veil_cuda_params_check(p, NULL, 0);
+    if (e) return e;
+    return with_dims(
+        p, [&](const auto &d) { return emulate(d, p, bsk_fourier, ms, lut_poly, out_big); });
 }
 
 extern "C" int veil_cuda_fused_product_emulate(const veil_cuda_params *p, const int64_t *digits,
@@ -235,13 +218,13 @@ extern "C" int veil_cuda_fused_product_emulate(const veil_cuda_params *p, const 
     uint32_t st = 1;
     for (; st + 1 <= d.logH; st += 2)
         for (uint32_t tid = 0; tid < nt; tid++) {
-            veil_fused_fft_stage2(d, dig, rows, st, 0, roots, tid, nt);
-            veil_fused_fft_stage2(d, key, rows, st, 0, roots, tid, nt);
+            veil_fused_fft_stage2(d, dig, rows, st, 0, roots, tid);
+            veil_fused_fft_stage2(d, key, rows, st, 0, roots, tid);
         }
     if (st == d.logH)
         for (uint32_t tid = 0; tid < nt; tid++) {
-            veil_fused_fft_stage(d, dig, rows, st, 0, roots, tid, nt);
-            veil_fused_fft_stage(d, key, rows, st, 0, roots, tid, nt);
+            veil_fused_fft_stage(d, dig, rows, st, 0, roots, tid);
+            veil_fused_fft_stage(d, key, rows, st, 0, roots, tid);
         }
     /* the kernel's MAC (one output polynomial), then the inverse */
     for (uint32_t j = 0; j < H; j++) {
@@ -256,10 +239,10 @@ extern "C" int veil_cuda_fused_product_emulate(const veil_cuda_params *p, const 
     }
     for (st = 1; st + 1 <= d.logH; st += 2)
         for (uint32_t tid = 0; tid < nt; tid++)
-            veil_fused_fft_stage2(d, prod, 1, st, 1, roots, tid, nt);
+            veil_fused_fft_stage2(d, prod, 1, st, 1, roots, tid);
     if (st == d.logH)
         for (uint32_t tid = 0; tid < nt; tid++)
-            veil_fused_fft_stage(d, prod, 1, st, 1, roots, tid, nt);
+            veil_fused_fft_stage(d, prod, 1, st, 1, roots, tid);
     const double scale = 1.0 / (double)H;
     for (uint32_t j = 0; j < H; j++) {
         const double2 v = prod[veil_fused_pad(d, j)], w = tw[j];

@@ -34,10 +34,42 @@
  * bit-reversed scatters (8 threads writing p = r + m H/8) hit 8 different
  * 16-byte bank groups instead of one. */
 struct veil_fused_dims {
+    static constexpr int blocks_per_sm = 2; /* register budget: 64 a thread */
     uint32_t n, k, k1, N, H, logH, l, base_log, HP, pshift;
 };
 
-VEIL_HD inline uint32_t veil_fused_pad(const veil_fused_dims &d, uint32_t p) {
+/* The same shape with k, N and l known at compile time: the phase functions
+ * are templates over the dims type, and with these every loop has a fixed
+ * trip count, every division is a shift and the indices fold. Profiled on
+ * an H200 at batch 1 (ncu), the runtime-dims kernel spent 38 M instructions
+ * a PBS, five in six of them index arithmetic, not the FFT. The kernel is
+ * instantiated for the common shapes (pbs_fused.cu), the emulator and the
+ * other shapes use veil_fused_dims. */
+template <uint32_t K, uint32_t LOGN, uint32_t L> struct veil_fused_fixed {
+    static constexpr uint32_t k = K, k1 = K + 1, N = 1u << LOGN, H = N / 2, logH = LOGN - 1, l = L,
+                              HP = H + 8, pshift = LOGN - 4;
+    /* two blocks an SM when their shared memory fits (228 KiB an SM on
+     * sm_90), which caps registers at 64; else all 128 */
+    static constexpr int blocks_per_sm =
+        2 * (k1 * N * 8 + (k1 * L + k1) * HP * 16 + 1024) <= 232448 ? 2 : 1;
+    uint32_t n, base_log;
+};
+
+/* for (x = tid; x < total; x += VEIL_FUSED_THREADS) with a trip count the
+ * compiler sees when total is a constant (it unrolls and drops the bound
+ * check when total is a multiple of the block). */
+#ifdef __CUDA_ARCH__
+#define VEIL_FUSED_UNROLL _Pragma("unroll")
+#else
+#define VEIL_FUSED_UNROLL
+#endif
+#define VEIL_FUSED_FOR(x, total)                                                                   \
+    VEIL_FUSED_UNROLL                                                                              \
+    for (uint32_t it_ = 0, x = tid; it_ < ((total) + VEIL_FUSED_THREADS - 1) / VEIL_FUSED_THREADS; \
+         it_++, x += VEIL_FUSED_THREADS)                                                           \
+        if ((total) % VEIL_FUSED_THREADS == 0 || x < (total))
+
+template <class D> VEIL_HD inline uint32_t veil_fused_pad(const D &d, uint32_t p) {
     return p + (p >> d.pshift);
 }
 
@@ -81,21 +113,23 @@ VEIL_HD inline uint64_t veil_fused_to_torus(double v) {
 }
 
 /* acc = (0, ..., 0, X^-b V). */
-VEIL_HD inline void veil_fused_init(const veil_fused_dims &d, veil_fused_smem &s, const uint64_t *V,
-                                    uint32_t b, uint32_t tid, uint32_t nt) {
+template <class D>
+VEIL_HD inline void veil_fused_init(const D &d, veil_fused_smem &s, const uint64_t *V, uint32_t b,
+                                    uint32_t tid) {
     const uint32_t e = (2 * d.N - b) & (2 * d.N - 1);
-    for (uint32_t x = tid; x < d.k1 * d.N; x += nt) {
+    VEIL_FUSED_FOR(x, d.k1 * d.N) {
         const uint32_t q = x / d.N, t = x % d.N;
         s.acc[x] = q == d.k ? veil_fused_mono(V, d.N, e, t) : 0;
     }
 }
 
 /* dec[q*l + lev][bitrev(j)] = twist(fold(digit lev of X^a acc_q - acc_q)). */
-VEIL_HD inline void veil_fused_rotate(const veil_fused_dims &d, veil_fused_smem &s, uint32_t a,
-                                      const double2 *tw, uint32_t tid, uint32_t nt) {
-    for (uint32_t x = tid; x < d.k1 * d.H; x += nt) {
+template <class D>
+VEIL_HD inline void veil_fused_rotate(const D &d, veil_fused_smem &s, uint32_t a, const double2 *tw,
+                                      uint32_t tid) {
+    VEIL_FUSED_FOR(x, d.k1 * d.H) {
         const uint32_t q = x / d.H, j = x % d.H;
-        const uint64_t *A = s.acc + (size_t)q * d.N;
+        const uint64_t *A = s.acc + (uint32_t)q * d.N;
         /* digits taken one at a time, least significant level first: no
          * per-thread arrays (they lived in local memory) */
         uint64_t r0 = veil_gadget_round(veil_fused_mono(A, d.N, a, j) - A[j], d.base_log, d.l);
@@ -103,13 +137,15 @@ VEIL_HD inline void veil_fused_rotate(const veil_fused_dims &d, veil_fused_smem 
             veil_gadget_round(veil_fused_mono(A, d.N, a, j + d.H) - A[j + d.H], d.base_log, d.l);
         const double2 w = tw[j];
         const uint32_t p = veil_fused_bitrev(j, d.logH);
-        for (uint32_t lev = d.l; lev-- > 0;) {
+        VEIL_FUSED_UNROLL
+        for (uint32_t i = 0; i < d.l; i++) {
+            const uint32_t lev = d.l - 1 - i;
             const double re = (double)veil_gadget_next(&r0, d.base_log),
                          im = (double)veil_gadget_next(&r1, d.base_log);
             double2 z;
             z.x = re * w.x - im * w.y;
             z.y = re * w.y + im * w.x;
-            s.dec[((size_t)q * d.l + lev) * d.HP + veil_fused_pad(d, p)] = z;
+            s.dec[((uint32_t)q * d.l + lev) * d.HP + veil_fused_pad(d, p)] = z;
         }
     }
 }
@@ -117,16 +153,16 @@ VEIL_HD inline void veil_fused_rotate(const veil_fused_dims &d, veil_fused_smem 
 /* Stage st (1..logH) of an in-place radix-2 decimation-in-time FFT over
  * `polys` transforms of size H: roots[t] = exp(-2 pi i t / H), t < H/2;
  * inverse: conjugate roots (unnormalised, as cuFFT and FFTW). */
-VEIL_HD inline void veil_fused_fft_stage(const veil_fused_dims &d, double2 *buf, uint32_t polys,
-                                         uint32_t st, int inverse, const double2 *roots,
-                                         uint32_t tid, uint32_t nt) {
+template <class D>
+VEIL_HD inline void veil_fused_fft_stage(const D &d, double2 *buf, uint32_t polys, uint32_t st,
+                                         int inverse, const double2 *roots, uint32_t tid) {
     const uint32_t half = 1u << (st - 1), hb = d.H / 2;
-    for (uint32_t x = tid; x < polys * hb; x += nt) {
+    VEIL_FUSED_FOR(x, polys * hb) {
         const uint32_t poly = x / hb, b = x % hb;
         const uint32_t pos = b & (half - 1), i0 = ((b >> (st - 1)) << st) + pos, i1 = i0 + half;
         double2 w = roots[pos << (d.logH - st)];
         if (inverse) w.y = -w.y;
-        double2 *v = buf + (size_t)poly * d.HP;
+        double2 *v = buf + (uint32_t)poly * d.HP;
         const uint32_t p0 = veil_fused_pad(d, i0), p1 = veil_fused_pad(d, i1);
         const double2 u = v[p0], y = v[p1];
         double2 t;
@@ -144,11 +180,11 @@ VEIL_HD inline void veil_fused_fft_stage(const veil_fused_dims &d, double2 *buf,
  * same operations in the same order, so the result is bit-identical to two
  * calls of veil_fused_fft_stage, with half the shared-memory traffic and
  * barriers. Needs st + 1 <= logH. */
-VEIL_HD inline void veil_fused_fft_stage2(const veil_fused_dims &d, double2 *buf, uint32_t polys,
-                                          uint32_t st, int inverse, const double2 *roots,
-                                          uint32_t tid, uint32_t nt) {
+template <class D>
+VEIL_HD inline void veil_fused_fft_stage2(const D &d, double2 *buf, uint32_t polys, uint32_t st,
+                                          int inverse, const double2 *roots, uint32_t tid) {
     const uint32_t half = 1u << (st - 1), qb = d.H / 4;
-    for (uint32_t x = tid; x < polys * qb; x += nt) {
+    VEIL_FUSED_FOR(x, polys * qb) {
         const uint32_t poly = x / qb, b = x % qb;
         const uint32_t pos = b & (half - 1), i0 = ((b >> (st - 1)) << (st + 1)) + pos;
         double2 w1 = roots[pos << (d.logH - st)];
@@ -159,7 +195,7 @@ VEIL_HD inline void veil_fused_fft_stage2(const veil_fused_dims &d, double2 *buf
             w2.y = -w2.y;
             w3.y = -w3.y;
         }
-        double2 *v = buf + (size_t)poly * d.HP;
+        double2 *v = buf + (uint32_t)poly * d.HP;
         const uint32_t p0 = veil_fused_pad(d, i0), p1 = veil_fused_pad(d, i0 + half),
                        p2 = veil_fused_pad(d, i0 + 2 * half), p3 = veil_fused_pad(d, i0 + 3 * half);
         double2 a0 = v[p0], a1 = v[p1], a2 = v[p2], a3 = v[p3];
@@ -196,110 +232,53 @@ VEIL_HD inline void veil_fused_fft_stage2(const veil_fused_dims &d, double2 *buf
 }
 
 /* prod[q][bitrev(j)] = sum_r dec[r][j] * ggsw[r][q][j]. */
-VEIL_HD inline void veil_fused_mac(const veil_fused_dims &d, veil_fused_smem &s,
-                                   const double2 *ggsw, uint32_t tid, uint32_t nt) {
+template <class D>
+VEIL_HD inline void veil_fused_mac(const D &d, veil_fused_smem &s, const double2 *ggsw,
+                                   uint32_t tid) {
     const uint32_t rows = d.k1 * d.l;
-    for (uint32_t x = tid; x < d.k1 * d.H; x += nt) {
+    VEIL_FUSED_FOR(x, d.k1 * d.H) {
         const uint32_t q = x / d.H, j = x % d.H;
         double sr = 0, si = 0;
+        VEIL_FUSED_UNROLL
         for (uint32_t r = 0; r < rows; r++) {
-            const double2 a = s.dec[(size_t)r * d.HP + veil_fused_pad(d, j)];
-            const double2 b = ggsw[((size_t)r * d.k1 + q) * d.H + j];
+            const double2 a = s.dec[(uint32_t)r * d.HP + veil_fused_pad(d, j)];
+            const double2 b = ggsw[((uint32_t)r * d.k1 + q) * d.H + j];
             sr += a.x * b.x - a.y * b.y;
             si += a.x * b.y + a.y * b.x;
         }
         double2 z;
         z.x = sr;
         z.y = si;
-        s.prod[(size_t)q * d.HP + veil_fused_pad(d, veil_fused_bitrev(j, d.logH))] = z;
-    }
-}
-
-/* The Fourier GGSW of a step, read straight from global memory by
- * veil_fused_mac, stalls every thread for the DRAM latency once per row: at
- * small batches that latency, not arithmetic, set the step time. So the
- * kernel loads the step's key into registers (VEIL_FUSED_PREFETCH double2 a
- * thread, slot c = item * rows + row) before the rotation and the forward
- * transforms, and the MAC reads the registers. Used when the key of a step
- * fits: ceil((k+1) H / threads) * (k+1) l <= VEIL_FUSED_PREFETCH. */
-#define VEIL_FUSED_PREFETCH 16
-
-VEIL_HD inline uint32_t veil_fused_items(const veil_fused_dims &d, uint32_t nt) {
-    return (d.k1 * d.H + nt - 1) / nt;
-}
-
-VEIL_HD inline bool veil_fused_can_prefetch(const veil_fused_dims &d, uint32_t nt) {
-    return veil_fused_items(d, nt) * d.k1 * d.l <= VEIL_FUSED_PREFETCH;
-}
-
-VEIL_HD inline void veil_fused_key_load(const veil_fused_dims &d, const double2 *ggsw, uint32_t tid,
-                                        uint32_t nt, double2 key[VEIL_FUSED_PREFETCH]) {
-    const uint32_t rows = d.k1 * d.l, items = veil_fused_items(d, nt);
-#ifdef __CUDA_ARCH__
-#pragma unroll
-#endif
-    for (uint32_t c = 0; c < VEIL_FUSED_PREFETCH; c++) {
-        const uint32_t m = c / rows, r = c % rows, x = tid + m * nt;
-        if (m < items && x < d.k1 * d.H) {
-            const uint32_t q = x / d.H, j = x % d.H;
-            key[c] = ggsw[((size_t)r * d.k1 + q) * d.H + j];
-        }
-    }
-}
-
-/* veil_fused_mac with the key from veil_fused_key_load: the same products,
- * summed in the same order. */
-VEIL_HD inline void veil_fused_mac_prefetched(const veil_fused_dims &d, veil_fused_smem &s,
-                                              const double2 key[VEIL_FUSED_PREFETCH], uint32_t tid,
-                                              uint32_t nt) {
-    const uint32_t rows = d.k1 * d.l, items = veil_fused_items(d, nt);
-    double sr = 0, si = 0;
-#ifdef __CUDA_ARCH__
-#pragma unroll
-#endif
-    for (uint32_t c = 0; c < VEIL_FUSED_PREFETCH; c++) {
-        const uint32_t m = c / rows, r = c % rows, x = tid + m * nt;
-        if (m < items && x < d.k1 * d.H) {
-            const uint32_t q = x / d.H, j = x % d.H;
-            const double2 a = s.dec[(size_t)r * d.HP + veil_fused_pad(d, j)], b = key[c];
-            sr += a.x * b.x - a.y * b.y;
-            si += a.x * b.y + a.y * b.x;
-            if (r == rows - 1) {
-                double2 z;
-                z.x = sr;
-                z.y = si;
-                s.prod[(size_t)q * d.HP + veil_fused_pad(d, veil_fused_bitrev(j, d.logH))] = z;
-                sr = 0;
-                si = 0;
-            }
-        }
+        s.prod[(uint32_t)q * d.HP + veil_fused_pad(d, veil_fused_bitrev(j, d.logH))] = z;
     }
 }
 
 /* acc += round(untwist(prod) / H). */
-VEIL_HD inline void veil_fused_add(const veil_fused_dims &d, veil_fused_smem &s, const double2 *tw,
-                                   uint32_t tid, uint32_t nt) {
+template <class D>
+VEIL_HD inline void veil_fused_add(const D &d, veil_fused_smem &s, const double2 *tw,
+                                   uint32_t tid) {
     const double scale = 1.0 / (double)d.H;
-    for (uint32_t x = tid; x < d.k1 * d.H; x += nt) {
+    VEIL_FUSED_FOR(x, d.k1 * d.H) {
         const uint32_t q = x / d.H, j = x % d.H;
-        const double2 v = s.prod[(size_t)q * d.HP + veil_fused_pad(d, j)], w = tw[j];
+        const double2 v = s.prod[(uint32_t)q * d.HP + veil_fused_pad(d, j)], w = tw[j];
         const double re = (v.x * w.x + v.y * w.y) * scale;
         const double im = (v.y * w.x - v.x * w.y) * scale;
-        uint64_t *A = s.acc + (size_t)q * d.N;
+        uint64_t *A = s.acc + (uint32_t)q * d.N;
         A[j] += veil_fused_to_torus(re);
         A[j + d.H] += veil_fused_to_torus(im);
     }
 }
 
-VEIL_HD inline void veil_fused_extract(const veil_fused_dims &d, const veil_fused_smem &s,
-                                       uint64_t *out, uint32_t tid, uint32_t nt) {
-    for (uint32_t w = tid; w <= d.k * d.N; w += nt) {
+template <class D>
+VEIL_HD inline void veil_fused_extract(const D &d, const veil_fused_smem &s, uint64_t *out,
+                                       uint32_t tid) {
+    VEIL_FUSED_FOR(w, d.k * d.N + 1) {
         uint64_t v;
         if (w == d.k * d.N) {
-            v = s.acc[(size_t)d.k * d.N];
+            v = s.acc[(uint32_t)d.k * d.N];
         } else {
             const uint32_t q = w / d.N, j = w % d.N;
-            const uint64_t *A = s.acc + (size_t)q * d.N;
+            const uint64_t *A = s.acc + (uint32_t)q * d.N;
             v = j == 0 ? A[0] : (uint64_t)0 - A[d.N - j];
         }
         out[w] = v;

@@ -5,6 +5,21 @@
 
 namespace {
 
+/* The barrier after the radix-4 pass over stages st, st+1. A pass whose
+ * butterflies span at most 128 elements (2^(st+1) <= 128) has each warp read
+ * and write one block of 128 consecutive elements: thread x (32 consecutive
+ * per warp, 32 | H/4) covers ((x >> (st-1)) << (st+1)) + (x & (2^(st-1)-1))
+ * plus 0..3 times 2^(st-1), which for st = 1, 3, 5 is the block 128 (x/32)
+ * of its polynomial. So between two such passes (after st = 1 and 3; the
+ * next pass, st + 2 <= 5 < logH, is one too) the warp only waits for itself.
+ * Every other phase boundary is a block barrier. */
+__device__ __forceinline__ void veil_fused_stage_barrier(uint32_t st) {
+    if (st <= 3)
+        __syncwarp();
+    else
+        __syncthreads();
+}
+
 template <class D>
 __global__ void __launch_bounds__(VEIL_FUSED_THREADS, D::blocks_per_sm)
     fused_pbs_kernel(uint64_t *__restrict__ out, const uint32_t *__restrict__ ms,
@@ -32,7 +47,7 @@ __global__ void __launch_bounds__(VEIL_FUSED_THREADS, D::blocks_per_sm)
         uint32_t st = 1;
         for (; st + 1 <= d.logH; st += 2) {
             veil_fused_fft_stage2(d, s.dec, d.k1 * d.l, st, 0, roots, tid);
-            __syncthreads();
+            veil_fused_stage_barrier(st);
         }
         if (st == d.logH) {
             veil_fused_fft_stage(d, s.dec, d.k1 * d.l, st, 0, roots, tid);
@@ -42,7 +57,7 @@ __global__ void __launch_bounds__(VEIL_FUSED_THREADS, D::blocks_per_sm)
         __syncthreads();
         for (st = 1; st + 1 <= d.logH; st += 2) {
             veil_fused_fft_stage2(d, s.prod, d.k1, st, 1, roots, tid);
-            __syncthreads();
+            veil_fused_stage_barrier(st);
         }
         if (st == d.logH) {
             veil_fused_fft_stage(d, s.prod, d.k1, st, 1, roots, tid);

@@ -2,14 +2,16 @@
 # GPU checks, run on a machine with a CUDA device (see shared/device/README.md):
 #   1. every test binary whose source is labelled `gpu`, called by relative path;
 #   2. tests/test_gpu_ops once more under compute-sanitizer memcheck, on small
-#      batches (VEIL_TEST_GPU_SMALL=1);
+#      batches and n = 32 (VEIL_TEST_GPU_SMALL=1: every kernel shape, short
+#      blind rotations);
 #   3. bench/bench_gpu on the cpu and cuda backends of this machine (JSON).
 # Logs and JSON go to $OUT (default ./gpu-out). Exits non-zero if anything
 # failed, and also if a gpu test skipped (on this machine a skip means the
 # device was not seen).
 #
 #   4. (--racecheck) the same small run under compute-sanitizer racecheck,
-#      for shared-memory races in the fused PBS kernel;
+#      for shared-memory races in the fused PBS kernel (its warp barriers);
+#      with n = 781 it did not finish in 120 s on an H200, hence n = 32;
 #   5. (--models) `veil run --mode cuda` on the bundled models, compared with
 #      simulate by veil itself.
 # --max-batch B stops the GPU benchmark at batch B (default 65536).

@@ -47,7 +47,11 @@ typedef struct {
 } fixture;
 
 static veil_backend *CPU, *GPU;
-/* VEIL_TEST_GPU_SMALL=1 (for compute-sanitizer): one set, small batches. */
+/* VEIL_TEST_GPU_SMALL=1 (for compute-sanitizer, whose tools run kernels tens
+ * to thousands of times slower): the same three shapes (generic fused kernel,
+ * and both compile-time shapes) with n = 32 (a 32-step blind rotation: every
+ * phase of the kernels, for a fraction of the time), small batches. Not
+ * secure parameters; the results are still checked against the CPU. */
 static int SMALL;
 static fixture FX[3];
 static int n_fx;
@@ -97,13 +101,21 @@ static int suite_init(void) {
     two.id = "test-2_2-pbs-2x15";
     two.pbs_level = 2;
     two.pbs_base_log = 15;
-    if (!fixture_make(&FX[n_fx], "1_1 k=4", a)) return 1;
-    n_fx++;
-    if (SMALL) return 0;
-    if (!fixture_make(&FX[n_fx], "2_2 centred", b)) return 1;
-    n_fx++;
-    if (!fixture_make(&FX[n_fx], "2_2 l=2", &two)) return 1;
-    n_fx++;
+    veil_params set[3] = {*a, *b, two};
+    const char *names[3] = {"1_1 k=4", "2_2 centred", "2_2 l=2"};
+    if (SMALL) {
+        const char *ids[3] = {"test-1_1-n32", "test-2_2-centred-n32", "test-2_2-pbs-2x15-n32"};
+        const char *small_names[3] = {"1_1 k=4 n=32", "2_2 centred n=32", "2_2 l=2 n=32"};
+        for (int i = 0; i < 3; i++) {
+            set[i].id = ids[i];
+            set[i].lwe_dim = 32;
+            names[i] = small_names[i];
+        }
+    }
+    for (int i = 0; i < 3; i++) {
+        if (!fixture_make(&FX[n_fx], names[i], &set[i])) return 1;
+        n_fx++;
+    }
     return 0;
 }
 

@@ -370,6 +370,38 @@ static void test_noise_injection(void) {
     veil_model_free(m);
 }
 
+/* The program fingerprint: equal for equal compilations, different when a
+ * table, the rounding or the weights change; the result fingerprint differs
+ * from the input one. */
+static void test_fingerprint(void) {
+    veil_model *m = make_model(1, 1, 4), *m2 = make_model(2, 1, 4);
+    veil_program *a = NULL, *b = NULL, *c = NULL, *d = NULL;
+    veil_compile_options o;
+    veil_compile_options_default(&o);
+    CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &a), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &b), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(veil_program_compile(m2, &o, &d), VEIL_OK);
+    o.rounding_bits = 2;
+    CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &c), VEIL_OK);
+    uint8_t fa[VEIL_PROGRAM_FP_BYTES], fb[VEIL_PROGRAM_FP_BYTES], fc[VEIL_PROGRAM_FP_BYTES],
+        fd[VEIL_PROGRAM_FP_BYTES], fo[VEIL_PROGRAM_FP_BYTES];
+    veil_program_fingerprint(a, fa);
+    veil_program_fingerprint(b, fb);
+    veil_program_fingerprint(c, fc);
+    veil_program_fingerprint(d, fd);
+    veil_program_output_fingerprint(fa, fo);
+    CU_ASSERT_EQUAL(memcmp(fa, fb, sizeof fa), 0);
+    CU_ASSERT_NOT_EQUAL(memcmp(fa, fc, sizeof fa), 0);
+    CU_ASSERT_NOT_EQUAL(memcmp(fa, fd, sizeof fa), 0);
+    CU_ASSERT_NOT_EQUAL(memcmp(fa, fo, sizeof fa), 0);
+    veil_program_free(a);
+    veil_program_free(b);
+    veil_program_free(c);
+    veil_program_free(d);
+    veil_model_free(m);
+    veil_model_free(m2);
+}
+
 static void test_decode(void) {
     veil_model *m = make_model(1, 1, 4);
     veil_compile_options o;
@@ -397,5 +429,6 @@ int main(void) {
     VEIL_ADD_TEST(s, test_range_report);
     VEIL_ADD_TEST(s, test_noise_injection);
     VEIL_ADD_TEST(s, test_decode);
+    VEIL_ADD_TEST(s, test_fingerprint);
     return veil_test_run();
 }

@@ -241,6 +241,23 @@ veil_status veil_program_simulate(const veil_program *p, const int64_t *const *i
  * multiple of Delta and picks the representative in [lo, lo + 2^(width+1)). */
 int64_t veil_program_decode(const veil_program *p, uint32_t output, uint64_t phase);
 
+/* Program fingerprint. A ciphertext batch file carries a 32-byte "model fp"
+ * (veil/serialize.h): veil fills it with veil_program_fingerprint(), a
+ * BLAKE2b-256 over everything of the compiled program that decides what a
+ * ciphertext means: the parameter set, the encoding width, every node (kind,
+ * operands, shape, range, weights, biases, tables, rounding). Two programs
+ * with the same fingerprint evaluate the same function on the same encoding,
+ * so a batch encrypted for one can be run by the other; anything else
+ * (another model, other compile options that change a table or the width)
+ * gives another fingerprint. */
+#define VEIL_PROGRAM_FP_BYTES 32
+void veil_program_fingerprint(const veil_program *p, uint8_t fp[VEIL_PROGRAM_FP_BYTES]);
+/* The fingerprint result batches carry: BLAKE2b-256 of a domain string and
+ * the program fingerprint. Distinct, so encrypted inputs are never decrypted
+ * as results (nor results sent back as inputs). */
+void veil_program_output_fingerprint(const uint8_t program_fp[VEIL_PROGRAM_FP_BYTES],
+                                     uint8_t fp[VEIL_PROGRAM_FP_BYTES]);
+
 #ifdef __cplusplus
 }
 #endif

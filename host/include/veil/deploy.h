@@ -2,15 +2,9 @@
  * the server (`veil-server`) must agree on, beyond the file formats of
  * veil/serialize.h.
  *
- * Program fingerprint. A ciphertext batch file carries a 32-byte "model fp"
- * (veil/serialize.h): veil fills it with veil_program_fingerprint(), a
- * BLAKE2b-256 over everything of the compiled program that decides what a
- * ciphertext means: the parameter set, the encoding width, every node (kind,
- * operands, shape, range, weights, biases, tables, rounding). Two programs with
- * the same fingerprint evaluate the same function on the same encoding, so a
- * batch encrypted for one can be run by the other; anything else (another
- * model, other compile options that change a table or the width) gives another
- * fingerprint and the server refuses the batch (400, "model_mismatch").
+ * Program fingerprint (veil_program_fingerprint, veil/program.h): a batch
+ * file's 32-byte "model fp" (veil/serialize.h); the server refuses a batch
+ * whose fingerprint is not its program's (400, "model_mismatch").
  *
  * Wire layout of a batch of S samples (client -> server, and back). A model
  * with inputs 0..I-1 of sizes n_0..n_{I-1} elements: the batch holds
@@ -31,17 +25,6 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-#define VEIL_PROGRAM_FP_BYTES 32
-
-/* BLAKE2b-256 of the program's canonical description (see above): the
- * fingerprint input batches carry (what GET /v1/model reports). */
-void veil_program_fingerprint(const veil_program *p, uint8_t fp[VEIL_PROGRAM_FP_BYTES]);
-/* The fingerprint result batches carry: BLAKE2b-256 of a domain string and
- * the program fingerprint. Distinct, so encrypted inputs are never decrypted
- * as results (nor results sent back as inputs). */
-void veil_program_output_fingerprint(const uint8_t program_fp[VEIL_PROGRAM_FP_BYTES],
-                                     uint8_t fp[VEIL_PROGRAM_FP_BYTES]);
 
 /* Ciphertexts per sample over all inputs / all outputs. */
 size_t veil_program_sample_in_cts(const veil_program *p);

@@ -40,17 +40,27 @@ static void check_set(const veil_params *p) {
     const int64_t entries = (int64_t)1 << bits;
     const uint32_t big = veil_params_big_dim(p);
     const size_t w = big + 1;
-    int64_t table[256], zero[256] = {0};
-    for (int64_t i = 0; i < entries; i++)
+    int64_t table[256], ident[256];
+    for (int64_t i = 0; i < entries; i++) {
         table[i] = (int64_t)(veil_test_rand() % (uint64_t)entries);
+        ident[i] = i;
+    }
     veil_lut *lut, *lut0;
     CU_ASSERT_FATAL(veil_lut_new(p, table, bits, 0, veil_delta(bits), &lut) == VEIL_OK);
-    CU_ASSERT_FATAL(veil_lut_new(p, zero, bits, 0, veil_delta(bits), &lut0) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_lut_new(p, ident, bits, 0, veil_delta(bits), &lut0) == VEIL_OK);
     uint64_t *ct = malloc(8 * w * 6), *x = ct + 4 * w, *out = ct + 5 * w;
-    /* four PBS outputs of 0 (their noise is the PBS output noise) */
+    /* four PBS outputs of 0 with the PBS output noise and random masks. The
+     * table must not be all zeros: the blind rotation of the zero polynomial
+     * is exactly zero (no noise, zero mask), and every lookup below would then
+     * read a noiseless trivial ciphertext (this test did, until 2026-11-27). */
     for (int i = 0; i < 4; i++) {
         veil_encrypt_big(enc, sk, 0, x);
         veil_ks_pbs(ctx, ek, lut0, x, ct + i * w);
+        uint32_t nonzero = 0;
+        for (uint32_t j = 0; j < big; j++)
+            nonzero += ct[i * w + j] != 0;
+        CU_ASSERT_FATAL(nonzero > big / 2);
+        CU_ASSERT_EQUAL(veil_decode(veil_phase_big(sk, ct + i * w), bits, 0), 0);
     }
     int64_t wt[4];
     size_t count;

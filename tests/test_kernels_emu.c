@@ -36,14 +36,7 @@ static void check_set(veil_params p, const char *name, size_t count) {
         table[i] = (int64_t)(n_vals / 2) - 1 - (int64_t)((3 * i + 1) % n_vals); /* signed out */
     veil_lut *lut;
     CU_ASSERT_FATAL(veil_lut_new(&p, table, bits, 1, veil_delta(bits), &lut) == VEIL_OK);
-    const veil_cuda_params cp = {.lwe_dim = p.lwe_dim,
-                                 .glwe_dim = p.glwe_dim,
-                                 .poly_size = p.poly_size,
-                                 .pbs_base_log = p.pbs_base_log,
-                                 .pbs_level = p.pbs_level,
-                                 .ks_base_log = p.ks_base_log,
-                                 .ks_level = p.ks_level,
-                                 .ms_centered = p.ms == VEIL_MS_CENTERED};
+    const veil_cuda_params cp = veil_cuda_params_from(&p, VEIL_CUDA_PBS_FUSED);
     const size_t big1 = veil_params_big_dim(&p) + 1, n1 = p.lwe_dim + 1;
     uint64_t *in = malloc(big1 * 8), *small = malloc(n1 * 8), *ref = malloc(big1 * 8),
              *got = malloc(big1 * 8), *shifted = malloc(n1 * 8);

@@ -112,25 +112,23 @@ static void cmux_step(veil_pbs_ctx *c, const veil_eval_key *ek, uint32_t i, uint
         for (uint32_t j = 0; j < N; j++)
             r[j] -= src[j];
     }
-    /* decompose: digit poly (q, j) at index q*l + j */
+    /* decompose: digit poly (q, j) at index q*l + j; digits come least
+     * significant first (veil/gadget.h), so level j = l-1 down to 0 */
+    const uint32_t B = p->pbs_base_log;
     for (uint32_t q = 0; q < k1; q++) {
         const uint64_t *r = c->rot + (size_t)q * N;
         int64_t *dst = c->digits + (size_t)q * l * N;
-        if (l == 1) {
-            /* one level: round to the top B bits, then centre the digit */
-            const uint32_t B = p->pbs_base_log;
-            const int64_t half = (int64_t)1 << (B - 1), base = (int64_t)1 << B;
+        if (l == 1) { /* the common case, as its own loop: it vectorizes (2x) */
             for (uint32_t t = 0; t < N; t++) {
-                int64_t d = (int64_t)((((r[t] >> (63 - B)) + 1) >> 1) & (uint64_t)(base - 1));
-                dst[t] = d >= half ? d - base : d;
+                uint64_t v = veil_gadget_round(r[t], B, 1);
+                dst[t] = veil_gadget_next(&v, B);
             }
             continue;
         }
-        int64_t d[64];
         for (uint32_t t = 0; t < N; t++) {
-            veil_gadget_decompose(r[t], p->pbs_base_log, l, d);
-            for (uint32_t j = 0; j < l; j++)
-                dst[(size_t)j * N + t] = d[j];
+            uint64_t v = veil_gadget_round(r[t], B, l);
+            for (uint32_t j = l; j-- > 0;)
+                dst[(size_t)j * N + t] = veil_gadget_next(&v, B);
         }
     }
     const size_t rows = (size_t)k1 * l;

@@ -158,8 +158,8 @@ static int run_kernel(void *vc, size_t batch) {
  * points written to pbs[] / ks[]. */
 static int kernel_sweep(const veil_eval_key *ek, const veil_lut *lut, const uint64_t *in_small,
                         const uint64_t *in_big, size_t distinct, const size_t *batches,
-                        size_t n_batches, double min_time, uint32_t kind, const char *label,
-                        point *pbs, point *ks, size_t *n_done) {
+                        size_t n_batches, double min_time, uint32_t kind, point *pbs, point *ks,
+                        size_t *n_done) {
     const veil_params *p = ek->params;
     kernel_ctx c = {.p = veil_cuda_params_from(p, kind)};
     const size_t maxb = batches[n_batches - 1], big1 = veil_params_big_dim(p) + 1,
@@ -196,8 +196,8 @@ static int kernel_sweep(const veil_eval_key *ek, const veil_lut *lut, const uint
         if (!e && measure(run_kernel, &c, batches[i], min_time, &ks[i])) e = 1;
         if (!e) {
             fprintf(stderr, "  kernels batch %6zu: PBS (%s) %9.1f/s (%.3f ms), KS %10.1f/s\n",
-                    batches[i], label, batches[i] / pbs[i].mean_s, 1e3 * pbs[i].mean_s,
-                    batches[i] / ks[i].mean_s);
+                    batches[i], veil_cuda_pbs_kernel_name(c.buf), batches[i] / pbs[i].mean_s,
+                    1e3 * pbs[i].mean_s, batches[i] / ks[i].mean_s);
             *n_done = i + 1;
         }
     }
@@ -312,11 +312,11 @@ static long bench_backend(FILE *o, veil_backend_kind kind, size_t max_batch,
             for (size_t i = 0; i < distinct; i++)
                 veil_keyswitch(bi->ek, bi->in + i * lwe, small + i * (p->lwe_dim + 1));
             if (kernel_sweep(bi->ek, bi->lut, small, bi->in, distinct, batches, nb, bi->min_time,
-                             VEIL_CUDA_PBS_FUSED, "fused", pf, ksp, &nf))
+                             VEIL_CUDA_PBS_FUSED, pf, ksp, &nf))
                 fprintf(stderr, "bench_gpu: fused kernel sweep stopped after %zu batch sizes\n",
                         nf);
             if (kernel_sweep(bi->ek, bi->lut, small, bi->in, distinct, batches, nb, bi->min_time,
-                             VEIL_CUDA_PBS_CUFFT, "cufft", pc, ksc, &nc))
+                             VEIL_CUDA_PBS_CUFFT, pc, ksc, &nc))
                 fprintf(stderr, "bench_gpu: cufft kernel sweep stopped after %zu batch sizes\n",
                         nc);
             free(small);

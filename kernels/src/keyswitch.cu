@@ -53,14 +53,11 @@ __global__ void ks_init(uint64_t *out, const uint64_t *in, uint32_t count, uint3
 /* Slices of K so that a small batch still fills the card (about two blocks
  * per SM), each slice at least 4 tiles. */
 uint32_t ks_split(uint32_t blocks, uint32_t tiles) {
-    static int sms = 0;
-    if (!sms) {
-        int dev = 0;
-        if (cudaGetDevice(&dev) != cudaSuccess ||
-            cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess ||
-            sms <= 0)
-            sms = 1;
-    }
+    int dev = 0, sms = 1; /* the current device's (the caller selected it) */
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess ||
+        sms <= 0)
+        sms = 1;
     const uint32_t want = (2u * (uint32_t)sms + blocks - 1) / blocks, most = tiles / 4;
     const uint32_t s = want < most ? want : most;
     return s ? s : 1;

@@ -202,11 +202,12 @@ static veil_status cuda_keys_new(veil_backend *be, veil_backend_keys *keys, size
     keys->impl = k;
     k->device = cb->device;
     k->p = veil_cuda_params_from(p, VEIL_CUDA_PBS_AUTO);
-    /* VEIL_CUDA_PBS=cufft|fused|auto picks the blind rotation (default auto:
-     * fused when its shared memory fits). */
+    /* VEIL_CUDA_PBS=cufft|fused|cluster|auto picks the blind rotation
+     * (default auto: see VEIL_CUDA_PBS_AUTO in veil/cuda.h). */
     const char *kind = getenv("VEIL_CUDA_PBS");
     if (kind && !strcmp(kind, "cufft")) k->p.pbs_kernel = VEIL_CUDA_PBS_CUFFT;
     if (kind && !strcmp(kind, "fused")) k->p.pbs_kernel = VEIL_CUDA_PBS_FUSED;
+    if (kind && !strcmp(kind, "cluster")) k->p.pbs_kernel = VEIL_CUDA_PBS_CLUSTER;
     k->big1 = (size_t)veil_params_big_dim(p) + 1;
     k->small1 = (size_t)p->lwe_dim + 1;
     char why[256];

@@ -70,18 +70,13 @@ static void progress_cb(void *user, uint64_t done, uint64_t total, const char *l
 
 typedef struct compile_args {
     veil_compile_options o;
-    int rounding_set; /* --rounding-bits given */
 } compile_args;
-
-/* The cuda kernels take N <= 16384 (their polynomial-size switch). */
-#define VEIL_CUDA_MAX_POLY_SIZE 16384
 
 /* Consumes one compile option at argv[*i]; 1 if consumed, 0 if not, -1 on error. */
 static int parse_compile_opt(const char *cmd, int argc, char **argv, int *i, compile_args *a) {
     const char *s = argv[*i];
     const char *v = *i + 1 < argc ? argv[*i + 1] : NULL;
     if (!strcmp(s, "--rounding-bits")) {
-        a->rounding_set = 1;
         if (!v) return usage_error(cmd, "--rounding-bits needs a value"), -1;
         if (!strcmp(v, "none")) {
             a->o.rounding_bits = 0;
@@ -135,8 +130,7 @@ static const char k_compile_help[] =
     "                           from interval arithmetic over the input ranges\n"
     "  --p-error P              target failure probability of one PBS (default 2^-40)\n"
     "  --params ID              force a parameter set (default: the cheapest that fits)\n"
-    "  --max-poly-size N        only parameter sets with N <= this (run --mode cuda: 16384,\n"
-    "                           and lookups default to 7 bits there)\n";
+    "  --max-poly-size N        only parameter sets with N <= this (default: any)\n";
 
 /* ---- info ------------------------------------------------------------------------ */
 
@@ -381,21 +375,6 @@ static int cmd_run(int argc, char **argv) {
     }
     int encrypted = strcmp(a.mode, "simulate") != 0;
     a.c.o.simulate_only = !encrypted;
-#ifdef VEIL_WITH_CUDA
-    const int may_use_cuda = !strcmp(a.mode, "cuda") || !strcmp(a.mode, "auto");
-#else
-    const int may_use_cuda = !strcmp(a.mode, "cuda");
-#endif
-    if (may_use_cuda && !a.c.o.max_poly_size) {
-        a.c.o.max_poly_size = VEIL_CUDA_MAX_POLY_SIZE;
-        if (!a.c.rounding_set && a.c.o.rounding_bits > 7) {
-            a.c.o.rounding_bits = 7;
-            fprintf(stderr,
-                    "veil: note: cuda takes N <= %d, so lookups are rounded to 7 bits "
-                    "(set --rounding-bits to choose)\n",
-                    VEIL_CUDA_MAX_POLY_SIZE);
-        }
-    }
     if ((st = veil_program_compile(m, &a.c.o, &p))) {
         fail(st, "run");
         goto out;

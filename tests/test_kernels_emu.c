@@ -1,10 +1,11 @@
 // LABELS: unit crypto
 // LINKS: veil_kernels
-/* The fused CUDA blind rotation, run on the host by its own phase code
- * (veil_cuda_pbs_fused_emulate: the functions the kernel calls, one emulated
- * thread after another), against the CPU PBS on the same keys: decryptions
- * equal the table and the CPU's, and the phases agree within the FFT error
- * bound. Needs nvcc to build, no GPU to run. */
+/* The fused and cluster CUDA blind rotations, run on the host by their own
+ * phase code (veil_cuda_pbs_fused_emulate: the functions the kernels call,
+ * one emulated thread, and block of a cluster, after another), against the
+ * CPU PBS on the same keys: decryptions equal the table and the CPU's, and
+ * the phases agree within the FFT error bound. Needs nvcc to build, no GPU
+ * to run. */
 #include "testutil.h"
 #include "veil/cuda.h"
 #include "veil/noise.h"
@@ -18,7 +19,7 @@
 /* Same bound as test_gpu_ops (see there): phases within delta / 2^5. */
 #define PHASE_BOUND_SHIFT 5
 
-static void check_set(veil_params p, const char *name, size_t count) {
+static void check_set(veil_params p, const char *name, size_t count, uint32_t kernel) {
     uint8_t s[4][32];
     for (unsigned i = 0; i < 4; i++)
         veil_test_seed_bytes(40 + i, s[i]);
@@ -36,7 +37,7 @@ static void check_set(veil_params p, const char *name, size_t count) {
         table[i] = (int64_t)(n_vals / 2) - 1 - (int64_t)((3 * i + 1) % n_vals); /* signed out */
     veil_lut *lut;
     CU_ASSERT_FATAL(veil_lut_new(&p, table, bits, 1, veil_delta(bits), &lut) == VEIL_OK);
-    const veil_cuda_params cp = veil_cuda_params_from(&p, VEIL_CUDA_PBS_FUSED);
+    const veil_cuda_params cp = veil_cuda_params_from(&p, kernel);
     const size_t big1 = veil_params_big_dim(&p) + 1, n1 = p.lwe_dim + 1;
     uint64_t *in = malloc(big1 * 8), *small = malloc(n1 * 8), *ref = malloc(big1 * 8),
              *got = malloc(big1 * 8), *shifted = malloc(n1 * 8);
@@ -62,8 +63,9 @@ static void check_set(veil_params p, const char *name, size_t count) {
         if (ad > max_diff) max_diff = ad;
     }
     const uint64_t bound = veil_delta(bits) >> PHASE_BOUND_SHIFT;
-    printf("\n  %s: %zu PBS, wrong %zu, max phase diff vs CPU 2^%.1f (bound 2^%.1f)", name, count,
-           wrong, max_diff ? log2((double)max_diff) : -INFINITY, log2((double)bound));
+    printf("\n  %s %s: %zu PBS, wrong %zu, max phase diff vs CPU 2^%.1f (bound 2^%.1f)",
+           kernel == VEIL_CUDA_PBS_CLUSTER ? "cluster" : "fused", name, count, wrong,
+           max_diff ? log2((double)max_diff) : -INFINITY, log2((double)bound));
     CU_ASSERT_EQUAL(wrong, 0);
     CU_ASSERT(max_diff <= bound);
     free(in);
@@ -79,20 +81,42 @@ static void check_set(veil_params p, const char *name, size_t count) {
     veil_secret_key_free(sk);
 }
 
-static void test_fused_k4_n512(void) {
-    check_set(*veil_params_find("tfhers-1_1-gaussian-2m64"), "1_1 k=4 N=512", 3);
+static const uint32_t KERNELS[2] = {VEIL_CUDA_PBS_FUSED, VEIL_CUDA_PBS_CLUSTER};
+
+static void test_k4_n512(void) {
+    for (int k = 0; k < 2; k++)
+        check_set(*veil_params_find("tfhers-1_1-gaussian-2m64"), "1_1 k=4 N=512", 3, KERNELS[k]);
 }
 
-static void test_fused_n2048_centered(void) {
-    check_set(*veil_params_find("tfhers-2_2-tuniform-2m128"), "2_2 N=2048 centred", 2);
+static void test_n2048_centered(void) {
+    for (int k = 0; k < 2; k++)
+        check_set(*veil_params_find("tfhers-2_2-tuniform-2m128"), "2_2 N=2048 centred", 2,
+                  KERNELS[k]);
 }
 
-static void test_fused_two_levels(void) {
+static void test_two_levels(void) {
     veil_params p = *veil_params_find("tfhers-2_2-gaussian-2m64");
     p.id = "test-2_2-pbs-2x15";
     p.pbs_level = 2;
     p.pbs_base_log = 15;
-    check_set(p, "2_2 l=2", 2);
+    for (int k = 0; k < 2; k++)
+        check_set(p, "2_2 l=2", 2, KERNELS[k]);
+}
+
+/* N = 1024, odd log2(N/2): the radix-2 last stage (merged with the
+ * accumulation in the cluster kernel). The 3-bit NN sets (k = 2: a cluster
+ * of three, compile-time shape (2, 10, 1)), and k = 1 (runtime dims; a test
+ * shape, not a published set). */
+static void test_n1024(void) {
+    const veil_params *nn = veil_params_find("nn-p3-norm2e0-2m40");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(nn);
+    veil_params k1 = *veil_params_find("tfhers-2_2-gaussian-2m64");
+    k1.id = "test-2_2-n1024";
+    k1.poly_size = 1024;
+    for (int k = 0; k < 2; k++) {
+        check_set(*nn, "nn-p3 k=2 N=1024", 2, KERNELS[k]);
+        check_set(k1, "2_2 k=1 N=1024", 2, KERNELS[k]);
+    }
 }
 
 /* ---- the fused FFT's error, as test_fft_error measures FFTW's ---------------- */
@@ -170,9 +194,10 @@ int main(void) {
     if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
     CU_pSuite s = CU_add_suite("kernels_emu", NULL, NULL);
     if (!s) return CU_get_error();
-    VEIL_ADD_TEST(s, test_fused_k4_n512);
-    VEIL_ADD_TEST(s, test_fused_n2048_centered);
-    VEIL_ADD_TEST(s, test_fused_two_levels);
+    VEIL_ADD_TEST(s, test_k4_n512);
+    VEIL_ADD_TEST(s, test_n2048_centered);
+    VEIL_ADD_TEST(s, test_two_levels);
+    VEIL_ADD_TEST(s, test_n1024);
     VEIL_ADD_TEST(s, test_fused_fft_error_within_model);
     return veil_test_run();
 }

@@ -64,9 +64,10 @@ extern "C" int veil_cuda_params_check(const veil_cuda_params *p, char *why, size
     case 4096:
     case 8192:
     case 16384:
+    case 32768:
         break;
     default:
-        bad = "polynomial size N must be one of 256, 512, 1024, 2048, 4096, 8192, 16384";
+        bad = "polynomial size N must be one of 256, 512, 1024, 2048, 4096, 8192, 16384, 32768";
     }
     if (!bad && (p->glwe_dim < 1 || p->glwe_dim > 4)) bad = "GLWE dimension k must be 1..4";
     if (!bad && (p->pbs_level < 1 || p->pbs_level > VEIL_CUDA_MAX_LEVEL || p->pbs_base_log < 1 ||
@@ -76,8 +77,8 @@ extern "C" int veil_cuda_params_check(const veil_cuda_params *p, char *why, size
                  p->ks_base_log * p->ks_level > 64))
         bad = "keyswitch decomposition must have 1..16 levels and base_log * levels <= 64";
     if (!bad && p->lwe_dim < 1) bad = "LWE dimension n must be > 0";
-    if (!bad && p->pbs_kernel > VEIL_CUDA_PBS_FUSED)
-        bad = "pbs_kernel must be auto, cufft or fused";
+    if (!bad && p->pbs_kernel > VEIL_CUDA_PBS_CLUSTER)
+        bad = "pbs_kernel must be auto, cufft, fused or cluster";
     if (bad) {
         if (why && why_len) snprintf(why, why_len, "%s", bad);
         return VEIL_CUDA_ERR_UNSUPPORTED;

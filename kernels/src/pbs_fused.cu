@@ -1,24 +1,9 @@
 #include <cmath>
 #include <cstdlib>
 
-#include "pbs_fused.cuh"
+#include "pbs_cluster.cuh"
 
 namespace {
-
-/* The barrier after the radix-4 pass over stages st, st+1. A pass whose
- * butterflies span at most 128 elements (2^(st+1) <= 128) has each warp read
- * and write one block of 128 consecutive elements: thread x (32 consecutive
- * per warp, 32 | H/4) covers ((x >> (st-1)) << (st+1)) + (x & (2^(st-1)-1))
- * plus 0..3 times 2^(st-1), which for st = 1, 3, 5 is the block 128 (x/32)
- * of its polynomial. So between two such passes (after st = 1 and 3; the
- * next pass, st + 2 <= 5 < logH, is one too) the warp only waits for itself.
- * Every other phase boundary is a block barrier. */
-__device__ __forceinline__ void veil_fused_stage_barrier(uint32_t st) {
-    if (st <= 3)
-        __syncwarp();
-    else
-        __syncthreads();
-}
 
 template <class D>
 __global__ void __launch_bounds__(VEIL_FUSED_THREADS, D::blocks_per_sm)
@@ -69,7 +54,9 @@ __global__ void __launch_bounds__(VEIL_FUSED_THREADS, D::blocks_per_sm)
     veil_fused_extract(d, s, out + (size_t)c * (d.k * d.N + 1), tid);
 }
 
-void host_tables(uint32_t N, double2 *tw, double2 *roots) {
+} // namespace
+
+void veil_fused_host_tables(uint32_t N, double2 *tw, double2 *roots) {
     const uint32_t H = N / 2;
     for (uint32_t j = 0; j < H; j++) {
         const double a = 3.14159265358979323846 * (double)j / (double)N;
@@ -81,8 +68,6 @@ void host_tables(uint32_t N, double2 *tw, double2 *roots) {
     }
 }
 
-} // namespace
-
 int veil_fused_make_roots(cudaStream_t stream, uint32_t N, double2 **d_roots) {
     const uint32_t H = N / 2;
     double2 *tw = (double2 *)malloc(sizeof(double2) * H);
@@ -92,7 +77,7 @@ int veil_fused_make_roots(cudaStream_t stream, uint32_t N, double2 **d_roots) {
         free(roots);
         return (int)cudaErrorMemoryAllocation;
     }
-    host_tables(N, tw, roots);
+    veil_fused_host_tables(N, tw, roots);
     cudaError_t e = cudaMalloc((void **)d_roots, sizeof(double2) * (H / 2));
     if (e == cudaSuccess)
         e = cudaMemcpyAsync(*d_roots, roots, sizeof(double2) * (H / 2), cudaMemcpyHostToDevice,
@@ -116,32 +101,10 @@ static int launch(cudaStream_t stream, const veil_cuda_params *p, const D &d, ui
     return 0;
 }
 
-/* Calls f with the shape as compile-time constants when it is one of the
- * instantiated ones (k = 1, N = 1024 or 2048: the 2_2 sets and most NN
- * sets), else with runtime dims (N = 4096 fully unrolled spills at 128
- * registers). The kernel and its host emulation take the same path. */
-template <uint32_t K, uint32_t LOGN, uint32_t L, class F>
-static bool fixed_as(const veil_cuda_params *p, F &f, int *r) {
-    if (p->glwe_dim != K || p->poly_size != (1u << LOGN) || p->pbs_level != L) return false;
-    veil_fused_fixed<K, LOGN, L> d;
-    d.n = p->lwe_dim;
-    d.base_log = p->pbs_base_log;
-    *r = f(d);
-    return true;
-}
-
-template <class F> static int with_dims(const veil_cuda_params *p, F f) {
-    int r = 0;
-    if (fixed_as<1, 11, 1>(p, f, &r) || fixed_as<1, 11, 2>(p, f, &r) ||
-        fixed_as<1, 10, 1>(p, f, &r))
-        return r;
-    return f(veil_fused_dims_of(p));
-}
-
 int veil_fused_launch(cudaStream_t stream, const veil_cuda_params *p, uint64_t *d_out,
                       const uint32_t *d_ms, const veil_cuda_lut_set *luts, const double2 *d_bsk,
                       const double2 *d_tw, const double2 *d_roots, uint32_t count) {
-    return with_dims(p, [&](const auto &d) {
+    return veil_fused_with_dims(p, [&](const auto &d) {
         return launch(stream, p, d, d_out, d_ms, luts, d_bsk, d_tw, d_roots, count);
     });
 }
@@ -158,7 +121,7 @@ static int emulate(const D &d, const veil_cuda_params *p, const double *bsk_four
         free(mem);
         return (int)cudaErrorMemoryAllocation;
     }
-    host_tables(d.N, tw, roots);
+    veil_fused_host_tables(d.N, tw, roots);
     veil_fused_smem s;
     s.acc = (uint64_t *)mem;
     s.dec = (double2 *)(s.acc + (size_t)d.k1 * d.N);
@@ -197,7 +160,9 @@ extern "C" int veil_cuda_pbs_fused_emulate(const veil_cuda_params *p, const doub
                                            uint64_t *out_big) {
     int e = veil_cuda_params_check(p, NULL, 0);
     if (e) return e;
-    return with_dims(
+    if (p->pbs_kernel == VEIL_CUDA_PBS_CLUSTER)
+        return veil_cluster_emulate(p, bsk_fourier, ms, lut_poly, out_big);
+    return veil_fused_with_dims(
         p, [&](const auto &d) { return emulate(d, p, bsk_fourier, ms, lut_poly, out_big); });
 }
 
@@ -217,7 +182,7 @@ extern "C" int veil_cuda_fused_product_emulate(const veil_cuda_params *p, const 
         free(tw), free(roots), free(dig), free(key), free(prod);
         return (int)cudaErrorMemoryAllocation;
     }
-    host_tables(d.N, tw, roots);
+    veil_fused_host_tables(d.N, tw, roots);
     /* fold, twist and bit-reverse both sides, as the kernel does for digits */
     for (uint32_t r = 0; r < rows; r++)
         for (uint32_t j = 0; j < H; j++) {

@@ -63,11 +63,11 @@ template <uint32_t K, uint32_t LOGN, uint32_t L> struct veil_fused_fixed {
 #else
 #define VEIL_FUSED_UNROLL
 #endif
-#define VEIL_FUSED_FOR(x, total)                                                                   \
+#define VEIL_FUSED_FOR_T(x, total, T)                                                              \
     VEIL_FUSED_UNROLL                                                                              \
-    for (uint32_t it_ = 0, x = tid; it_ < ((total) + VEIL_FUSED_THREADS - 1) / VEIL_FUSED_THREADS; \
-         it_++, x += VEIL_FUSED_THREADS)                                                           \
-        if ((total) % VEIL_FUSED_THREADS == 0 || x < (total))
+    for (uint32_t it_ = 0, x = tid; it_ < ((total) + (T)-1) / (T); it_++, x += (T))                \
+        if ((total) % (T) == 0 || x < (total))
+#define VEIL_FUSED_FOR(x, total) VEIL_FUSED_FOR_T(x, total, VEIL_FUSED_THREADS)
 
 template <class D> VEIL_HD inline uint32_t veil_fused_pad(const D &d, uint32_t p) {
     return p + (p >> d.pshift);
@@ -150,55 +150,92 @@ VEIL_HD inline void veil_fused_rotate(const D &d, veil_fused_smem &s, uint32_t a
     }
 }
 
+/* The radix-2 butterfly (u, y) -> (u + w y, u - w y). */
+VEIL_HD inline void veil_fused_bfly2(double2 &u, double2 &y, double2 w) {
+    double2 t;
+    t.x = w.x * y.x - w.y * y.y;
+    t.y = w.x * y.y + w.y * y.x;
+    const double2 v = u;
+    u.x = v.x + t.x;
+    u.y = v.y + t.y;
+    y.x = v.x - t.x;
+    y.y = v.y - t.y;
+}
+
 /* Stage st (1..logH) of an in-place radix-2 decimation-in-time FFT over
  * `polys` transforms of size H: roots[t] = exp(-2 pi i t / H), t < H/2;
  * inverse: conjugate roots (unnormalised, as cuFFT and FFTW). */
-template <class D>
+template <class D, uint32_t T = VEIL_FUSED_THREADS>
 VEIL_HD inline void veil_fused_fft_stage(const D &d, double2 *buf, uint32_t polys, uint32_t st,
                                          int inverse, const double2 *roots, uint32_t tid) {
     const uint32_t half = 1u << (st - 1), hb = d.H / 2;
-    VEIL_FUSED_FOR(x, polys * hb) {
+    VEIL_FUSED_FOR_T(x, polys * hb, T) {
         const uint32_t poly = x / hb, b = x % hb;
         const uint32_t pos = b & (half - 1), i0 = ((b >> (st - 1)) << st) + pos, i1 = i0 + half;
         double2 w = roots[pos << (d.logH - st)];
         if (inverse) w.y = -w.y;
         double2 *v = buf + (uint32_t)poly * d.HP;
         const uint32_t p0 = veil_fused_pad(d, i0), p1 = veil_fused_pad(d, i1);
-        const double2 u = v[p0], y = v[p1];
-        double2 t;
-        t.x = w.x * y.x - w.y * y.y;
-        t.y = w.x * y.y + w.y * y.x;
-        v[p0].x = u.x + t.x;
-        v[p0].y = u.y + t.y;
-        v[p1].x = u.x - t.x;
-        v[p1].y = u.y - t.y;
+        double2 u = v[p0], y = v[p1];
+        veil_fused_bfly2(u, y, w);
+        v[p0] = u;
+        v[p1] = y;
+    }
+}
+
+/* The radix-4 butterfly of stages st and st+1 on four elements held in
+ * registers, a0..a3 at offsets 0, half, 2 half, 3 half: exactly the
+ * operations, in the same order, of two radix-2 stages (so every pass built
+ * on it is bit-identical to veil_fused_fft_stage twice). w1 = roots[pos <<
+ * (logH - st)], w2 = roots[pos << (logH - st - 1)], w3 = roots[(pos + half)
+ * << (logH - st - 1)], conjugated for the inverse. */
+VEIL_HD inline void veil_fused_bfly4(double2 &a0, double2 &a1, double2 &a2, double2 &a3, double2 w1,
+                                     double2 w2, double2 w3) {
+    veil_fused_bfly2(a0, a1, w1); /* stage st */
+    veil_fused_bfly2(a2, a3, w1);
+    veil_fused_bfly2(a0, a2, w2); /* stage st + 1 */
+    veil_fused_bfly2(a1, a3, w3);
+}
+
+/* The twiddles of veil_fused_bfly4 for butterfly position pos of stage st. */
+template <class D>
+VEIL_HD inline void veil_fused_twiddles4(const D &d, const double2 *roots, uint32_t st,
+                                         uint32_t pos, int inverse, double2 &w1, double2 &w2,
+                                         double2 &w3) {
+    const uint32_t half = 1u << (st - 1);
+    w1 = roots[pos << (d.logH - st)];
+    w2 = roots[pos << (d.logH - st - 1)];
+    w3 = roots[(pos + half) << (d.logH - st - 1)];
+    if (inverse) {
+        w1.y = -w1.y;
+        w2.y = -w2.y;
+        w3.y = -w3.y;
     }
 }
 
 /* Stages st and st+1 in one pass (radix 4): each item keeps the four
- * elements the two radix-2 stages combine in registers, and does exactly the
- * same operations in the same order, so the result is bit-identical to two
- * calls of veil_fused_fft_stage, with half the shared-memory traffic and
- * barriers. Needs st + 1 <= logH. */
-template <class D>
+ * elements the two radix-2 stages combine in registers, with half the
+ * shared-memory traffic and barriers of two stages. Needs
+ * st + 1 <= logH. T: the block's threads. */
+template <class D, uint32_t T = VEIL_FUSED_THREADS>
 VEIL_HD inline void veil_fused_fft_stage2(const D &d, double2 *buf, uint32_t polys, uint32_t st,
                                           int inverse, const double2 *roots, uint32_t tid) {
     const uint32_t half = 1u << (st - 1), qb = d.H / 4;
-    VEIL_FUSED_FOR(x, polys * qb) {
+    VEIL_FUSED_FOR_T(x, polys * qb, T) {
         const uint32_t poly = x / qb, b = x % qb;
         const uint32_t pos = b & (half - 1), i0 = ((b >> (st - 1)) << (st + 1)) + pos;
-        double2 w1 = roots[pos << (d.logH - st)];
-        double2 w2 = roots[pos << (d.logH - st - 1)];
-        double2 w3 = roots[(pos + half) << (d.logH - st - 1)];
-        if (inverse) {
-            w1.y = -w1.y;
-            w2.y = -w2.y;
-            w3.y = -w3.y;
-        }
+        double2 w1, w2, w3;
+        veil_fused_twiddles4(d, roots, st, pos, inverse, w1, w2, w3);
         double2 *v = buf + (uint32_t)poly * d.HP;
         const uint32_t p0 = veil_fused_pad(d, i0), p1 = veil_fused_pad(d, i0 + half),
                        p2 = veil_fused_pad(d, i0 + 2 * half), p3 = veil_fused_pad(d, i0 + 3 * half);
         double2 a0 = v[p0], a1 = v[p1], a2 = v[p2], a3 = v[p3];
+        /* veil_fused_bfly4, storing each pair as soon as it is final (fewer
+         * live registers: the fused kernel runs at 64) */
+        /* veil_fused_bfly4 written out, storing each half of a result as soon
+         * as it is final: with the helper and double2 stores, ptxas (CUDA 13,
+         * sm_90) spills 92 bytes in the (1, 11, 1) fused kernel at its 64
+         * registers, 32 bytes this way */
         double2 t, u;
         /* stage st: (a0, a1) and (a2, a3) with w1 */
         t.x = w1.x * a1.x - w1.y * a1.y;
@@ -230,6 +267,23 @@ VEIL_HD inline void veil_fused_fft_stage2(const D &d, double2 *buf, uint32_t pol
         v[p3].y = a1.y - t.y;
     }
 }
+
+#ifdef __CUDACC__
+/* The barrier after the radix-4 pass over stages st, st+1. A pass whose
+ * butterflies span at most 128 elements (2^(st+1) <= 128) has each warp read
+ * and write one block of 128 consecutive elements: thread x (32 consecutive
+ * per warp, 32 | H/4) covers ((x >> (st-1)) << (st+1)) + (x & (2^(st-1)-1))
+ * plus 0..3 times 2^(st-1), which for st = 1, 3, 5 is the block 128 (x/32)
+ * of its polynomial. So between two such passes (after st = 1 and 3; the
+ * next pass, st + 2 <= 5 < logH, is one too) the warp only waits for itself.
+ * Every other phase boundary is a block barrier. */
+__device__ __forceinline__ void veil_fused_stage_barrier(uint32_t st) {
+    if (st <= 3)
+        __syncwarp();
+    else
+        __syncthreads();
+}
+#endif
 
 /* prod[q][bitrev(j)] = sum_r dec[r][j] * ggsw[r][q][j]. */
 template <class D>
@@ -308,6 +362,31 @@ inline size_t veil_fused_smem_bytes(const veil_cuda_params *p) {
     return k1 * N * 8 + k1 * p->pbs_level * HP * 16 + k1 * HP * 16;
 }
 
+/* Calls f with the shape as compile-time constants when it is one of the
+ * instantiated ones (k = 1, N = 1024 or 2048: the 2_2 sets and most NN
+ * sets), else with runtime dims (N = 4096 fully unrolled spills at 128
+ * registers). The kernels and their host emulations take the same path. */
+template <uint32_t K, uint32_t LOGN, uint32_t L, class F>
+inline bool veil_fused_fixed_as(const veil_cuda_params *p, F &f, int *r) {
+    if (p->glwe_dim != K || p->poly_size != (1u << LOGN) || p->pbs_level != L) return false;
+    veil_fused_fixed<K, LOGN, L> d;
+    d.n = p->lwe_dim;
+    d.base_log = p->pbs_base_log;
+    *r = f(d);
+    return true;
+}
+
+template <class F> inline int veil_fused_with_dims(const veil_cuda_params *p, F f) {
+    int r = 0;
+    if (veil_fused_fixed_as<1, 11, 1>(p, f, &r) || veil_fused_fixed_as<1, 11, 2>(p, f, &r) ||
+        veil_fused_fixed_as<2, 10, 1>(p, f, &r))
+        return r;
+    return f(veil_fused_dims_of(p));
+}
+
+/* Twist factors exp(i pi j / N) (j < N/2) and roots exp(-2 pi i t / (N/2))
+ * (t < N/4), on the host. */
+void veil_fused_host_tables(uint32_t N, double2 *tw, double2 *roots);
 /* Host-built tables: roots exp(-2 pi i t / H) (t < H/2). */
 int veil_fused_make_roots(cudaStream_t stream, uint32_t N, double2 **d_roots);
 int veil_fused_launch(cudaStream_t stream, const veil_cuda_params *p, uint64_t *d_out,

@@ -91,9 +91,8 @@ typedef struct veil_compile_options {
     double p_error;
     /* Force a parameter set by id (NULL: the compiler chooses). */
     const char *params_id;
-    /* Only consider sets with N <= this (0: any); a backend's limit (the cuda
-     * kernels take N <= 16384, so 8-bit lookups, which need N = 32768 in the
-     * table at p_fail 2^-40, do not fit there). */
+    /* Only consider sets with N <= this (0: any): e.g. to trade lookup bits
+     * for speed (8-bit lookups need N = 32768 at p_fail 2^-40). */
     uint32_t max_poly_size;
     /* When no parameter set fits (e.g. a 10-bit lookup without rounding),
      * still return the program, with params NULL: it can be simulated (the

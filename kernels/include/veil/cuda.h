@@ -43,7 +43,7 @@ int veil_cuda_error_is_sticky(int err);
 typedef struct veil_cuda_params {
     uint32_t lwe_dim;   /* n */
     uint32_t glwe_dim;  /* k, 1..4 */
-    uint32_t poly_size; /* N, a power of two in 256..16384 */
+    uint32_t poly_size; /* N, a power of two in 256..32768 */
     uint32_t pbs_base_log, pbs_level;
     uint32_t ks_base_log, ks_level;
     uint32_t ms_centered; /* 1: VEIL_MS_CENTERED, 0: standard */
@@ -51,10 +51,21 @@ typedef struct veil_cuda_params {
 } veil_cuda_params;
 
 /* Blind rotation implementations. FUSED: one block per ciphertext, the whole
- * rotation in shared memory (pbs_fused.cu); needs (k+1)*N*8*(l+2) bytes of
- * shared memory per block. CUFFT: one batched cuFFT call per direction per
- * step, elementwise kernels around it; any size. AUTO: FUSED when it fits. */
-enum { VEIL_CUDA_PBS_AUTO = 0, VEIL_CUDA_PBS_CUFFT = 1, VEIL_CUDA_PBS_FUSED = 2 };
+ * rotation in shared memory (pbs_fused.cu); needs (k+1)*N*8 + (k+1)*(l+1)*
+ * (N/2+8)*16 bytes of shared memory per block. CLUSTER: a cluster of k+1
+ * blocks per ciphertext, one per GLWE polynomial, sharing digits through
+ * distributed shared memory (pbs_cluster.cu; compute capability 9.0,
+ * N*8 + (2l+1)*(N/2+8)*16 bytes per block): about half the latency of FUSED
+ * for k = 1. CUFFT: one batched cuFFT call per direction per step,
+ * elementwise kernels around it; any size. AUTO: CLUSTER for batches that
+ * fit the device in one wave where it runs, else FUSED where it fits, else
+ * CUFFT. */
+enum {
+    VEIL_CUDA_PBS_AUTO = 0,
+    VEIL_CUDA_PBS_CUFFT = 1,
+    VEIL_CUDA_PBS_FUSED = 2,
+    VEIL_CUDA_PBS_CLUSTER = 3
+};
 
 /* The kernels' view of an engine parameter set (the one conversion every
  * caller uses). */
@@ -116,13 +127,15 @@ int veil_cuda_scratch_pbs(void *stream, uint32_t gpu_index, const veil_cuda_para
 int veil_cuda_pbs(void *stream, uint32_t gpu_index, veil_cuda_pbs_buffer *buf, uint64_t *d_out_big,
                   const uint64_t *d_in_small, const veil_cuda_lut_set *luts,
                   const double *d_bsk_fourier, uint32_t count);
-/* "fused" or "cufft": the implementation the buffer was made for. */
+/* The implementation(s) the buffer was made for: "fused", "cluster",
+ * "cufft", or for AUTO e.g. "cluster (batches <= 198), then fused". */
 const char *veil_cuda_pbs_kernel_name(const veil_cuda_pbs_buffer *buf);
 /* Frees the buffer and sets *buf to NULL (NULL accepted). */
 void veil_cuda_cleanup_pbs(void *stream, uint32_t gpu_index, veil_cuda_pbs_buffer **buf);
 
-/* Testing: the fused blind rotation (pbs_fused.cu) run on the host, phase by
- * phase with the same code the kernel runs, for one ciphertext: ms = its n+1
+/* Testing: the fused blind rotation (pbs_fused.cu; pbs_cluster.cu when
+ * p->pbs_kernel is VEIL_CUDA_PBS_CLUSTER) run on the host, phase by phase
+ * with the same code the kernel runs, for one ciphertext: ms = its n+1
  * switched values, bsk_fourier and lut_poly in host memory, out_big: kN+1
  * words. Lets the algorithm be checked against the CPU without a GPU. */
 int veil_cuda_pbs_fused_emulate(const veil_cuda_params *p, const double *bsk_fourier,

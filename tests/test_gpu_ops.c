@@ -361,8 +361,7 @@ static void test_ks_pbs(void) {
         ks_pbs_case(x, x->gpu, SMALL ? 7 : 129);
     }
     if (SMALL) return;
-    /* Two streams (>= 512 in one call), on the first set; AUTO goes past
-     * the cluster kernel's one wave there. */
+    /* Two streams (>= 512 in one call), on the first set. */
     ks_pbs_case(&FX[0], FX[0].gpu, 601);
     for (int k = 0; k < 3; k++)
         if (FX[0].kind[k]) ks_pbs_case(&FX[0], FX[0].kind[k], 601);

@@ -1,5 +1,4 @@
 #include <cmath>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -21,11 +20,8 @@ struct veil_cuda_pbs_buffer {
     int n_plans;   /* plans[e] transform 2^e ciphertexts */
     cufftHandle fwd[VEIL_PBS_MAX_PLANS], inv[VEIL_PBS_MAX_PLANS];
     int fwd_made[VEIL_PBS_MAX_PLANS], inv_made[VEIL_PBS_MAX_PLANS];
-    int onchip;           /* 1: fused and/or cluster kernels; acc/dec/prod/plans unused */
-    int fused;            /* the fused kernel runs batches the cluster kernel does not */
-    uint32_t cluster_max; /* the cluster kernel runs batches up to this (0: never) */
-    double2 *roots;       /* on chip: exp(-2 pi i t / (N/2)), t < N/4 */
-    char name[64];
+    int kernel;     /* VEIL_CUDA_PBS_FUSED / _CLUSTER (acc/dec/prod/plans unused) / _CUFFT */
+    double2 *roots; /* fused, cluster: exp(-2 pi i t / (N/2)), t < N/4 */
 };
 
 namespace {
@@ -330,7 +326,10 @@ extern "C" int veil_cuda_bsk_to_fourier(void *stream_, uint32_t gpu_index,
 }
 
 extern "C" const char *veil_cuda_pbs_kernel_name(const veil_cuda_pbs_buffer *b) {
-    return b ? b->name : "none";
+    if (!b) return "none";
+    return b->kernel == VEIL_CUDA_PBS_CLUSTER ? "cluster"
+           : b->kernel == VEIL_CUDA_PBS_FUSED ? "fused"
+                                              : "cufft";
 }
 
 extern "C" void veil_cuda_cleanup_pbs(void *stream, uint32_t gpu_index, veil_cuda_pbs_buffer **bp) {
@@ -367,22 +366,22 @@ extern "C" int veil_cuda_scratch_pbs(void *stream_, uint32_t gpu_index, const ve
                                          (int)gpu_index)))
         return e;
     const int fits = veil_fused_smem_bytes(p) <= (size_t)optin;
-    const int want = p->pbs_kernel;
-    if (want == VEIL_CUDA_PBS_FUSED && !fits) return VEIL_CUDA_ERR_UNSUPPORTED;
-    /* Clusters that run at once: AUTO takes the cluster kernel for batches
-     * that fit in that first wave; beyond it the fused kernel, which holds
-     * more ciphertexts a multiprocessor (docs/results: both measured). */
-    int clusters = 0;
+    const uint32_t want = p->pbs_kernel;
+    int clusters = 0; /* clusters of this shape the device runs at once */
     if (want == VEIL_CUDA_PBS_AUTO || want == VEIL_CUDA_PBS_CLUSTER) {
         clusters = veil_cluster_max_active(p, (int)gpu_index);
         if (clusters < 0) return -clusters;
     }
-    if (want == VEIL_CUDA_PBS_CLUSTER && clusters == 0) return VEIL_CUDA_ERR_UNSUPPORTED;
-    const int fused = fits && (want == VEIL_CUDA_PBS_AUTO || want == VEIL_CUDA_PBS_FUSED);
-    const uint32_t cluster_max = want == VEIL_CUDA_PBS_CLUSTER ? UINT32_MAX
-                                 : want == VEIL_CUDA_PBS_AUTO  ? (uint32_t)clusters
-                                                               : 0;
-    const int onchip = fused || want == VEIL_CUDA_PBS_CLUSTER; /* no cuFFT buffers */
+    if ((want == VEIL_CUDA_PBS_FUSED && !fits) || (want == VEIL_CUDA_PBS_CLUSTER && !clusters))
+        return VEIL_CUDA_ERR_UNSUPPORTED;
+    /* AUTO: the cluster kernel where it runs; on an H200 it led the fused
+     * kernel at every batch size, 5.3 vs 10.8 ms at 1 and 18,700 vs 13,900
+     * PBS/s at 16384 (2_2 set, docs/results/h200-bench_gpu.json). */
+    const uint32_t kernel = want != VEIL_CUDA_PBS_AUTO ? want
+                            : clusters                 ? (uint32_t)VEIL_CUDA_PBS_CLUSTER
+                            : fits                     ? (uint32_t)VEIL_CUDA_PBS_FUSED
+                                                       : (uint32_t)VEIL_CUDA_PBS_CUFFT;
+    const int onchip = kernel != VEIL_CUDA_PBS_CUFFT;
     const sizes s = buffer_sizes(p, onchip ? 0 : max_count);
     const size_t data = s.acc + s.dec + s.prod +
                         sizeof(uint32_t) * (size_t)max_count * (p->lwe_dim + 1) +
@@ -404,16 +403,7 @@ extern "C" int veil_cuda_scratch_pbs(void *stream_, uint32_t gpu_index, const ve
     if (!b) return (int)cudaErrorMemoryAllocation;
     b->p = *p;
     b->max_count = max_count;
-    b->onchip = onchip;
-    b->fused = fused;
-    b->cluster_max = cluster_max;
-    if (want == VEIL_CUDA_PBS_CLUSTER)
-        snprintf(b->name, sizeof b->name, "cluster");
-    else if (cluster_max)
-        snprintf(b->name, sizeof b->name, "cluster (batches <= %u), then %s", cluster_max,
-                 fused ? "fused" : "cufft");
-    else
-        snprintf(b->name, sizeof b->name, "%s", fused ? "fused" : "cufft");
+    b->kernel = (int)kernel;
     if (onchip) {
         e = (int)cudaMalloc((void **)&b->ms,
                             sizeof(uint32_t) * (size_t)max_count * (p->lwe_dim + 1));
@@ -435,7 +425,6 @@ extern "C" int veil_cuda_scratch_pbs(void *stream_, uint32_t gpu_index, const ve
     if (!e) e = (int)cudaMemsetAsync(b->dec, 0, s.dec, stream);
     if (!e) e = (int)cudaMemsetAsync(b->prod, 0, s.prod, stream);
     if (!e) e = make_twiddles(stream, p->poly_size, &b->tw);
-    if (!e && cluster_max) e = veil_fused_make_roots(stream, p->poly_size, &b->roots);
     size_t wmax = 0;
     for (int x = 0; !e && x < b->n_plans; x++) {
         size_t ws = 0;
@@ -489,9 +478,9 @@ extern "C" int veil_cuda_pbs(void *stream_, uint32_t gpu_index, veil_cuda_pbs_bu
     const uint64_t ggsw_stride = (uint64_t)k1 * l * k1 * H;
 
     if ((e = veil_modulus_switch_launch(stream, p, b->ms, d_in_small, luts, count))) return e;
-    if (count <= b->cluster_max)
+    if (b->kernel == VEIL_CUDA_PBS_CLUSTER)
         return veil_cluster_launch(stream, p, d_out_big, b->ms, luts, bsk, b->tw, b->roots, count);
-    if (b->fused)
+    if (b->kernel == VEIL_CUDA_PBS_FUSED)
         return veil_fused_launch(stream, p, d_out_big, b->ms, luts, bsk, b->tw, b->roots, count);
     if ((e = veil_lut_acc_init_launch(stream, p, b->acc, b->ms, luts, count))) return e;
     const unsigned blocks_a = veil_blocks((uint64_t)padded * k1 * H, 256);

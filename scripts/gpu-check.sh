@@ -14,7 +14,7 @@
 #      barriers; cluster: digits double-buffered across the cluster barrier),
 #      checking only those kernels (--kernel-name kns=pbs_kernel): checking
 #      cuFFT's kernels too, the run did not finish in 120 s; filtered, it
-#      took about 60 s on an H100 (2026-11-27, 0 hazards);
+#      took about 70 s on an H100 (2026-11-27, 0 hazards);
 #   5. (--models) `veil run --mode cuda` on the bundled models, compared with
 #      simulate by veil itself (tiny at its default 8-bit program, N = 4096;
 #      target_bc with 7-bit lookups, N = 16384: at 8 bits it takes N = 32768,

@@ -68,18 +68,15 @@ static void progress_cb(void *user, uint64_t done, uint64_t total, const char *l
 
 /* ---- shared options ------------------------------------------------------------ */
 
-typedef struct compile_args {
-    veil_compile_options o;
-} compile_args;
-
 /* Consumes one compile option at argv[*i]; 1 if consumed, 0 if not, -1 on error. */
-static int parse_compile_opt(const char *cmd, int argc, char **argv, int *i, compile_args *a) {
+static int parse_compile_opt(const char *cmd, int argc, char **argv, int *i,
+                             veil_compile_options *o) {
     const char *s = argv[*i];
     const char *v = *i + 1 < argc ? argv[*i + 1] : NULL;
     if (!strcmp(s, "--rounding-bits")) {
         if (!v) return usage_error(cmd, "--rounding-bits needs a value"), -1;
         if (!strcmp(v, "none")) {
-            a->o.rounding_bits = 0;
+            o->rounding_bits = 0;
         } else {
             char *e;
             long n = strtol(v, &e, 10);
@@ -87,29 +84,29 @@ static int parse_compile_opt(const char *cmd, int argc, char **argv, int *i, com
                 return usage_error(cmd, "--rounding-bits %s: expected 1..%d or none", v,
                                    VEIL_MAX_BITS),
                        -1;
-            a->o.rounding_bits = (unsigned)n;
+            o->rounding_bits = (unsigned)n;
         }
     } else if (!strcmp(s, "--rounding")) {
-        if (!v || veil_rounding_parse(v, &a->o.rounding) != VEIL_OK)
+        if (!v || veil_rounding_parse(v, &o->rounding) != VEIL_OK)
             return usage_error(cmd, "--rounding: expected exact or approximate"), -1;
     } else if (!strcmp(s, "--bounds")) {
-        if (!v || veil_bounds_parse(v, &a->o.bounds) != VEIL_OK)
+        if (!v || veil_bounds_parse(v, &o->bounds) != VEIL_OK)
             return usage_error(cmd, "--bounds: expected calibration or worst-case"), -1;
     } else if (!strcmp(s, "--p-error")) {
         char *e = NULL;
         double p = v ? strtod(v, &e) : 0;
         if (!v || *e || !(p > 0 && p < 1))
             return usage_error(cmd, "--p-error: expected a probability in (0, 1), e.g. 1e-12"), -1;
-        a->o.p_error = p;
+        o->p_error = p;
     } else if (!strcmp(s, "--max-poly-size")) {
         char *e = NULL;
         long n = v ? strtol(v, &e, 10) : 0;
         if (!v || *e || n < 256)
             return usage_error(cmd, "--max-poly-size: expected a power of two >= 256"), -1;
-        a->o.max_poly_size = (uint32_t)n;
+        o->max_poly_size = (uint32_t)n;
     } else if (!strcmp(s, "--params")) {
         if (!v) return usage_error(cmd, "--params needs a parameter set id"), -1;
-        a->o.params_id = v;
+        o->params_id = v;
     } else {
         return 0;
     }
@@ -182,12 +179,11 @@ static int cmd_info(int argc, char **argv) {
 /* ---- compile --------------------------------------------------------------------- */
 
 static int cmd_compile(int argc, char **argv) {
-    compile_args a;
-    memset(&a, 0, sizeof a);
-    veil_compile_options_default(&a.o);
+    veil_compile_options o;
+    veil_compile_options_default(&o);
     const char *path = NULL;
     for (int i = 1; i < argc; i++) {
-        int r = parse_compile_opt("compile", argc, argv, &i, &a);
+        int r = parse_compile_opt("compile", argc, argv, &i, &o);
         if (r < 0) return 2;
         if (r) continue;
         if (argv[i][0] == '-') return usage_error("compile", "unknown option %s", argv[i]);
@@ -199,7 +195,7 @@ static int cmd_compile(int argc, char **argv) {
     veil_status st = veil_model_load(path, &m);
     if (st) return fail(st, "compile");
     veil_program *p;
-    st = veil_program_compile(m, &a.o, &p);
+    st = veil_program_compile(m, &o, &p);
     veil_model_free(m);
     if (st) return fail(st, "compile");
     veil_program_print_report(p, stdout);
@@ -210,7 +206,7 @@ static int cmd_compile(int argc, char **argv) {
 /* ---- run --------------------------------------------------------------------------- */
 
 typedef struct run_args {
-    compile_args c;
+    veil_compile_options c;
     const char *model, *input, *output, *mode;
     size_t batch, limit;
     int quantized, noise;
@@ -320,7 +316,7 @@ out:
 static int cmd_run(int argc, char **argv) {
     run_args a;
     memset(&a, 0, sizeof a);
-    veil_compile_options_default(&a.c.o);
+    veil_compile_options_default(&a.c);
     a.mode = "simulate";
     a.batch = 1;
     for (int i = 1; i < argc; i++) {
@@ -374,8 +370,8 @@ static int cmd_run(int argc, char **argv) {
         goto out;
     }
     int encrypted = strcmp(a.mode, "simulate") != 0;
-    a.c.o.simulate_only = !encrypted;
-    if ((st = veil_program_compile(m, &a.c.o, &p))) {
+    a.c.simulate_only = !encrypted;
+    if ((st = veil_program_compile(m, &a.c, &p))) {
         fail(st, "run");
         goto out;
     }

@@ -170,18 +170,6 @@ VEIL_HD inline void veil_cluster_mac(const D &d, const double2 *const *decs, dou
     }
 }
 
-/* acc += round(untwist(v) / H) for coefficient pair (j, j + H). */
-template <class D>
-VEIL_HD inline void veil_cluster_acc_add(const D &d, uint64_t *A, uint32_t j, double2 v,
-                                         const double2 *tw) {
-    const double scale = 1.0 / (double)d.H;
-    const double2 w = tw[j];
-    const double re = (v.x * w.x + v.y * w.y) * scale;
-    const double im = (v.y * w.x - v.x * w.y) * scale;
-    A[j] += veil_fused_to_torus(re);
-    A[j + d.H] += veil_fused_to_torus(im);
-}
-
 /* The last inverse pass with the accumulation: radix 4 (stages logH-1,
  * logH) when log2(N/2) is even, else radix 2 (stage logH). Either leaves
  * natural order, coefficient j of the item in registers. */
@@ -200,7 +188,7 @@ VEIL_HD inline void veil_cluster_last_add(const D &d, double2 *prod, uint64_t *A
             veil_fused_bfly4(z[0], z[1], z[2], z[3], w1, w2, w3);
             VEIL_FUSED_UNROLL
             for (uint32_t m = 0; m < 4; m++)
-                veil_cluster_acc_add(d, A, x + m * qb, z[m], tw);
+                veil_fused_acc_add(d, A, x + m * qb, z[m], tw);
         }
     } else {
         const uint32_t hb = d.H / 2;
@@ -209,8 +197,8 @@ VEIL_HD inline void veil_cluster_last_add(const D &d, double2 *prod, uint64_t *A
             w.y = -w.y;
             double2 u = prod[veil_fused_pad(d, x)], y = prod[veil_fused_pad(d, x + hb)];
             veil_fused_bfly2(u, y, w);
-            veil_cluster_acc_add(d, A, x, u, tw);
-            veil_cluster_acc_add(d, A, x + hb, y, tw);
+            veil_fused_acc_add(d, A, x, u, tw);
+            veil_fused_acc_add(d, A, x + hb, y, tw);
         }
     }
 }

@@ -307,19 +307,27 @@ VEIL_HD inline void veil_fused_mac(const D &d, veil_fused_smem &s, const double2
     }
 }
 
+/* A[j], A[j + H] += round(untwist(v) / H): one product coefficient pair
+ * back to the torus (the fused and cluster kernels' accumulation). */
+template <class D>
+VEIL_HD inline void veil_fused_acc_add(const D &d, uint64_t *A, uint32_t j, double2 v,
+                                       const double2 *tw) {
+    const double scale = 1.0 / (double)d.H;
+    const double2 w = tw[j];
+    const double re = (v.x * w.x + v.y * w.y) * scale;
+    const double im = (v.y * w.x - v.x * w.y) * scale;
+    A[j] += veil_fused_to_torus(re);
+    A[j + d.H] += veil_fused_to_torus(im);
+}
+
 /* acc += round(untwist(prod) / H). */
 template <class D>
 VEIL_HD inline void veil_fused_add(const D &d, veil_fused_smem &s, const double2 *tw,
                                    uint32_t tid) {
-    const double scale = 1.0 / (double)d.H;
     VEIL_FUSED_FOR(x, d.k1 * d.H) {
         const uint32_t q = x / d.H, j = x % d.H;
-        const double2 v = s.prod[(uint32_t)q * d.HP + veil_fused_pad(d, j)], w = tw[j];
-        const double re = (v.x * w.x + v.y * w.y) * scale;
-        const double im = (v.y * w.x - v.x * w.y) * scale;
-        uint64_t *A = s.acc + (uint32_t)q * d.N;
-        A[j] += veil_fused_to_torus(re);
-        A[j + d.H] += veil_fused_to_torus(im);
+        veil_fused_acc_add(d, s.acc + (uint32_t)q * d.N, j,
+                           s.prod[(uint32_t)q * d.HP + veil_fused_pad(d, j)], tw);
     }
 }
 

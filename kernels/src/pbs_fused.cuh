@@ -43,8 +43,8 @@ struct veil_fused_dims {
  * trip count, every division is a shift and the indices fold. Profiled on
  * an H200 at batch 1 (ncu), the runtime-dims kernel spent 38 M instructions
  * a PBS, five in six of them index arithmetic, not the FFT. The kernel is
- * instantiated for the common shapes (pbs_fused.cu), the emulator and the
- * other shapes use veil_fused_dims. */
+ * instantiated for the common shapes (veil_fused_with_dims), the emulator
+ * and the other shapes use veil_fused_dims. */
 template <uint32_t K, uint32_t LOGN, uint32_t L> struct veil_fused_fixed {
     static constexpr uint32_t k = K, k1 = K + 1, N = 1u << LOGN, H = N / 2, logH = LOGN - 1, l = L,
                               HP = H + 8, pshift = LOGN - 4;
@@ -230,8 +230,6 @@ VEIL_HD inline void veil_fused_fft_stage2(const D &d, double2 *buf, uint32_t pol
         const uint32_t p0 = veil_fused_pad(d, i0), p1 = veil_fused_pad(d, i0 + half),
                        p2 = veil_fused_pad(d, i0 + 2 * half), p3 = veil_fused_pad(d, i0 + 3 * half);
         double2 a0 = v[p0], a1 = v[p1], a2 = v[p2], a3 = v[p3];
-        /* veil_fused_bfly4, storing each pair as soon as it is final (fewer
-         * live registers: the fused kernel runs at 64) */
         /* veil_fused_bfly4 written out, storing each half of a result as soon
          * as it is final: with the helper and double2 stores, ptxas (CUDA 13,
          * sm_90) spills 92 bytes in the (1, 11, 1) fused kernel at its 64
@@ -371,8 +369,9 @@ inline size_t veil_fused_smem_bytes(const veil_cuda_params *p) {
 }
 
 /* Calls f with the shape as compile-time constants when it is one of the
- * instantiated ones (k = 1, N = 1024 or 2048: the 2_2 sets and most NN
- * sets), else with runtime dims (N = 4096 fully unrolled spills at 128
+ * instantiated ones (k = 1, N = 2048, l = 1 or 2: the 2_2 sets and the
+ * 4-bit NN sets; k = 2, N = 1024, l = 1: the 3-bit NN sets), else with
+ * runtime dims (N = 4096 fully unrolled spills at 128
  * registers). The kernels and their host emulations take the same path. */
 template <uint32_t K, uint32_t LOGN, uint32_t L, class F>
 inline bool veil_fused_fixed_as(const veil_cuda_params *p, F &f, int *r) {

@@ -104,6 +104,21 @@ static int parse_compile_opt(const char *cmd, int argc, char **argv, int *i,
         if (!v || *e || n < 256)
             return usage_error(cmd, "--max-poly-size: expected a power of two >= 256"), -1;
         o->max_poly_size = (uint32_t)n;
+    } else if (!strcmp(s, "--lookup-bits")) {
+        char *e = NULL;
+        long n = v ? strtol(v, &e, 10) : -1;
+        if (!v || *e || n < 0 || n == 1 || n > VEIL_MAX_BITS)
+            return usage_error(cmd, "--lookup-bits: expected 2..%d, or 0 for the cheapest",
+                               VEIL_MAX_BITS),
+                   -1;
+        o->lookup_bits = (unsigned)n;
+    } else if (!strcmp(s, "--range-margin")) {
+        char *e = NULL;
+        double f = v ? strtod(v, &e) : -1;
+        if (!v || *e || !(f >= 0 && f <= 16))
+            return usage_error(cmd, "--range-margin: expected a fraction in [0, 16], e.g. 0.25"),
+                   -1;
+        o->range_margin = f;
     } else if (!strcmp(s, "--params")) {
         if (!v) return usage_error(cmd, "--params needs a parameter set id"), -1;
         o->params_id = v;
@@ -116,8 +131,13 @@ static int parse_compile_opt(const char *cmd, int argc, char **argv, int *i,
 
 static const char k_compile_help[] =
     "  --rounding-bits N|none   keep at most N bits of every lookup input, rounding the\n"
-    "                           accumulator to nearest (Concrete ML's rounding_threshold_bits;\n"
-    "                           default 8); none: read full accumulators\n"
+    "                           accumulator to nearest (Concrete ML's rounding_threshold_bits);\n"
+    "                           none (default): exact lookups on the whole accumulator, the\n"
+    "                           model's own integers\n"
+    "  --lookup-bits N          widest PBS read, 2..16: wider exact lookups are decomposed into\n"
+    "                           PBS of at most N bits (default 0: the cheapest by the cost model)\n"
+    "  --range-margin F         widen every calibrated range by F times its width on both sides\n"
+    "                           (default 0.25; never past the worst case)\n"
     "  --rounding exact|approximate\n"
     "                           exact (default): clear the low bits with extra PBS, so the\n"
     "                           encrypted result equals simulate; approximate: let the modulus\n"

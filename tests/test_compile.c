@@ -243,9 +243,11 @@ static void test_refusals(void) {
     CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "at most 16 bits"));
     veil_model_free(m);
 
-    /* a 10-bit lookup without rounding: no parameter set */
+    /* a 10-bit lookup read whole (--lookup-bits 10, no decomposition): no
+     * parameter set */
     m = make_model(9, 1, 4);
     o.rounding_bits = 0;
+    o.lookup_bits = 10;
     CU_ASSERT_EQUAL(veil_program_compile(m, &o, &p), VEIL_ERR_UNSUPPORTED);
     CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "layer 0001_lut"));
     CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "no parameter set"));

@@ -118,6 +118,7 @@ static void test_calibration_ranges(void) {
         veil_compile_options_default(&o);
         o.rounding_bits = 0;
         o.simulate_only = 1;
+        o.range_margin = 0; /* the observed ranges themselves */
         veil_program *p = NULL;
         CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &p), VEIL_OK);
         size_t n = m->calibration.count;
@@ -134,6 +135,9 @@ static void test_calibration_ranges(void) {
             int is_in = 0;
             int li = veil_model_find(m, nd->layer, &is_in);
             CU_ASSERT_FATAL(li >= 0 && !is_in);
+            /* the additions inside a decomposed wide lookup keep the ranges
+             * of their construction (compile.c, set_range) */
+            if (m->layers[li].op == VEIL_OP_LUT) continue;
             CU_ASSERT_EQUAL(nd->lo, m->layers[li].calib_range[0]);
             CU_ASSERT_EQUAL(nd->hi, m->layers[li].calib_range[1]);
         }

@@ -12,7 +12,8 @@ __extension__ typedef __int128 i128;
 
 void veil_compile_options_default(veil_compile_options *o) {
     memset(o, 0, sizeof *o);
-    o->rounding_bits = 8;
+    o->rounding_bits = 0;
+    o->range_margin = VEIL_RANGE_MARGIN_DEFAULT;
     o->rounding = VEIL_ROUNDING_EXACT;
     o->bounds = VEIL_BOUNDS_CALIBRATION;
     o->p_error = ldexp(1.0, -40);
@@ -78,6 +79,10 @@ typedef struct builder {
     uint32_t *tensor_node; /* model inputs then layers -> node index */
     int64_t **cal;         /* per node: calibration values (NULL in worst-case mode) */
     size_t n_cal;
+    unsigned lut_bits; /* widest PBS read; wider exact lookups are decomposed */
+    unsigned n_wide;   /* lookups decomposed */
+    uint64_t pbs;      /* lookup elements so far (one PBS each) */
+    uint64_t pbs_max;  /* give up past this (a cheaper program is known) */
 } builder;
 
 static veil_status new_node(builder *b, veil_node_kind kind, const char *layer, uint32_t n_in,
@@ -223,7 +228,11 @@ static veil_status finish_node(builder *b, uint32_t idx) {
                 lo = out[i] < lo ? out[i] : lo;
                 hi = out[i] > hi ? out[i] : hi;
             }
-            /* never wider than the worst case */
+            /* the stated margin: calibration sets are samples, real inputs
+             * go a little further; never wider than the worst case */
+            const double mg = b->o->range_margin * (double)(hi - lo);
+            lo = (int64_t)floor((double)lo - mg);
+            hi = (int64_t)ceil((double)hi + mg);
             n->lo = lo > n->lo ? lo : n->lo;
             n->hi = hi < n->hi ? hi : n->hi;
             if (n->lo > n->hi) n->lo = n->hi;
@@ -242,6 +251,230 @@ static unsigned ubits(uint64_t v) {
     while (b < 64 && v >= ((uint64_t)1 << b))
         b++;
     return b;
+}
+
+/* Overrides a node's range with one known from the construction (internal
+ * nodes of a decomposed lookup): the calibration set must not narrow them,
+ * or an input inside its own range could read outside an internal one. */
+static void set_range(builder *b, uint32_t idx, int64_t lo, int64_t hi) {
+    veil_node *n = &b->p->nodes[idx];
+    n->lo = lo;
+    n->hi = hi;
+    n->bits = veil_bits_for_range(lo, hi);
+}
+
+/* Range of tables tabs[G][span + 1]. */
+static void tables_range(const int64_t *tabs, uint32_t groups, uint64_t span, int64_t *lo,
+                         int64_t *hi) {
+    *lo = *hi = tabs[0];
+    for (size_t i = 0; i < (size_t)groups * (span + 1); i++) {
+        *lo = tabs[i] < *lo ? tabs[i] : *lo;
+        *hi = tabs[i] > *hi ? tabs[i] : *hi;
+    }
+}
+
+/* One LUT node (one PBS per element) reading r = (x + off) >> g in
+ * [0, span] with tables tabs[G][span + 1] (entries past span repeat T[span]). */
+static veil_status lut_node(builder *b, const char *layer, uint32_t src, int64_t off, unsigned g,
+                            uint64_t span, uint32_t groups, const int64_t *tabs,
+                            const veil_shape *shape, int approximate, uint32_t *out_idx) {
+    veil_program *p = b->p;
+    const unsigned in_bits = ubits(span);
+    uint32_t idx;
+    VEIL_TRY(new_node(b, VEIL_NODE_LUT, layer, 1, &src, shape, &idx));
+    veil_node *n = &p->nodes[idx];
+    n->round_bits = g;
+    n->in_bits = in_bits;
+    n->r_max = (int64_t)span;
+    n->approximate = approximate;
+    n->offset = off;
+    n->n_tables = groups;
+    n->table_inner = groups > 1 ? n->size / groups : n->size;
+    const size_t t = (size_t)1 << in_bits;
+    n->tables = malloc(groups * t * sizeof *n->tables);
+    if (!n->tables) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+    for (uint32_t c = 0; c < groups; c++)
+        for (size_t r = 0; r < t; r++)
+            n->tables[c * t + r] = tabs[c * (span + 1) + (r > span ? span : r)];
+    VEIL_TRY(finish_node(b, idx));
+    *out_idx = idx;
+    return VEIL_OK;
+}
+
+/* A LINEAR node over one operand with the given geometry, or a CONCAT of
+ * `copies` copies of it. */
+static veil_status linear_node(builder *b, const char *layer, veil_linear_kind kind, uint32_t src,
+                               uint32_t copies, const veil_shape *shape,
+                               const veil_conv_shape *conv, int64_t weight, double sum_w2,
+                               uint32_t *out_idx) {
+    uint32_t ins[64];
+    VEIL_ASSERT(copies >= 1 && copies <= 64);
+    for (uint32_t j = 0; j < copies; j++)
+        ins[j] = src;
+    uint32_t idx;
+    VEIL_TRY(new_node(b, VEIL_NODE_LINEAR, layer, copies, ins, shape, &idx));
+    veil_node *n = &b->p->nodes[idx];
+    n->linear = kind;
+    n->sum_w2 = sum_w2;
+    if (conv) n->conv = *conv;
+    if (kind == VEIL_LINEAR_CONV2D) {
+        n->weight = malloc(sizeof *n->weight);
+        if (!n->weight) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+        n->weight[0] = weight;
+    }
+    VEIL_TRY(finish_node(b, idx));
+    *out_idx = idx;
+    return VEIL_OK;
+}
+
+static veil_status add_node(builder *b, const char *layer, uint32_t x, uint32_t y,
+                            const veil_shape *shape, uint32_t *out_idx) {
+    const uint32_t ins[2] = {x, y};
+    VEIL_TRY(new_node(b, VEIL_NODE_ADD, layer, 2, ins, shape, out_idx));
+    return finish_node(b, *out_idx);
+}
+
+/* The exact lookup T_grp[r], r = (x + off) >> g in [0, span] (the low g bits
+ * of x + off are zero), element i of x in group (i / inner) % groups.
+ *
+ * Up to the program's lookup precision (b->lut_bits) it is one LUT node.
+ * Wider (the model's own accumulators, up to 16 bits), it is decomposed
+ * into PBS of at most that precision, exactly (the threshold method; see
+ * veil/program.h): with r = H * 2^k + L,
+ *   T[r] = T[H * 2^k] + sum over the table's steps t = th * 2^k + tl with
+ *          tl != 0 of  delta_t * [H == th] * [L >= tl]
+ * and [H == th] * [L >= tl] = [2H + c == 2th + 1] with c = [L >= tl]. Nodes:
+ *   R  = ROUND(x + off, g + k)               = H * 2^(g+k)       (exact)
+ *   F  = lookup of H on R                    = T[H * 2^k]
+ *   LV = x - R (a 1x1 convolution by -1, then ADD) = L * 2^g - off
+ *   C  = lookup of L on J copies of LV       = c_j * 2^(g+k-1)   (copy j: step j)
+ *   U  = J copies of R + C                   = (2H + c_j) * 2^(g+k-1)
+ *   E  = lookup of 2H + c_j on U             = delta_j [2H + c_j == 2th_j + 1]
+ *   out = F + sum over the copies of E       (a sum pool over the copies)
+ * J is the largest number of unaligned steps of one group's table; every
+ * lookup above is again this function, so any width decomposes. Cost per
+ * element: the ROUND chunks, 1 + 2J PBS. */
+static veil_status lookup(builder *b, const char *layer, uint32_t x, int64_t off, unsigned g,
+                          uint64_t span, uint32_t groups, const int64_t *tabs,
+                          const veil_shape *shape, int internal, uint32_t *out_idx) {
+    veil_program *p = b->p;
+    const unsigned w = ubits(span);
+    const size_t first = p->n_nodes;
+    int64_t tlo, thi;
+    tables_range(tabs, groups, span, &tlo, &thi);
+    if (w <= b->lut_bits) {
+        b->pbs += p->nodes[x].size;
+        if (b->pbs > b->pbs_max)
+            return veil_error(VEIL_ERR_UNSUPPORTED,
+                              "layer %s: more than %llu PBS per sample with %u-bit reads", layer,
+                              (unsigned long long)b->pbs_max, b->lut_bits);
+        VEIL_TRY(lut_node(b, layer, x, off, g, span, groups, tabs, shape, 0, out_idx));
+        if (internal) set_range(b, *out_idx, tlo, thi);
+        return VEIL_OK;
+    }
+    b->n_wide++;
+    /* k: the low digit; the high side read as 2H + c must fit too */
+    unsigned k = w + 1 > b->lut_bits ? w + 1 - b->lut_bits : 1;
+    if (k > b->lut_bits) k = b->lut_bits;
+    if (k >= w) k = w - 1;
+    const uint64_t hmax = span >> k, lmask = ((uint64_t)1 << k) - 1;
+    const size_t n = p->nodes[x].size, rows = span + 1;
+    /* unaligned steps per group */
+    uint32_t J = 0;
+    for (uint32_t c = 0; c < groups; c++) {
+        uint32_t cnt = 0;
+        for (uint64_t t = 1; t <= span; t++)
+            cnt += (t & lmask) && tabs[c * rows + t] != tabs[c * rows + t - 1];
+        J = cnt > J ? cnt : J;
+    }
+    if (J > 64)
+        return veil_error(VEIL_ERR_UNSUPPORTED,
+                          "layer %s: the table changes value at %u points inside the %u-bit "
+                          "digits of its %u-bit input; an exact wide lookup takes 2 PBS per such "
+                          "point and veil allows 64 (round the accumulator with --rounding-bits)",
+                          layer, J, k, w);
+    const veil_shape flat = {1, {(uint32_t)n}};
+    uint32_t R;
+    VEIL_TRY(new_node(b, VEIL_NODE_ROUND, layer, 1, &x, &flat, &R));
+    p->nodes[R].offset = off;
+    p->nodes[R].round_bits = g + k;
+    VEIL_TRY(finish_node(b, R));
+    set_range(b, R, 0, (int64_t)(hmax << (g + k)));
+    /* F = T[H * 2^k] */
+    int64_t *ft = malloc((size_t)groups * (hmax + 1) * sizeof *ft);
+    if (!ft) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+    for (uint32_t c = 0; c < groups; c++)
+        for (uint64_t h = 0; h <= hmax; h++)
+            ft[c * (hmax + 1) + h] = tabs[c * rows + (h << k)];
+    uint32_t F;
+    veil_status st = lookup(b, layer, R, 0, g + k, hmax, groups, ft, &flat, 1, &F);
+    free(ft);
+    VEIL_TRY(st);
+    uint32_t out;
+    if (J == 0) {
+        out = F;
+    } else {
+        const veil_conv_shape neg = {1, 1, (uint32_t)n, 1, 1, 1, 1, 1, 0, 0, 1, (uint32_t)n};
+        uint32_t NEG = 0, LV = 0, REPL = 0, REPR = 0, C = 0, U = 0, E = 0, S = 0;
+        VEIL_TRY(linear_node(b, layer, VEIL_LINEAR_CONV2D, R, 1, &flat, &neg, -1, 1, &NEG));
+        set_range(b, NEG, -(int64_t)(hmax << (g + k)), 0);
+        VEIL_TRY(add_node(b, layer, x, NEG, &flat, &LV));
+        set_range(b, LV, -off, -off + (int64_t)(lmask << g));
+        const veil_shape rep = {1, {(uint32_t)(J * n)}};
+        VEIL_TRY(linear_node(b, layer, VEIL_LINEAR_CONCAT, LV, J, &rep, NULL, 0, 1, &REPL));
+        set_range(b, REPL, -off, -off + (int64_t)(lmask << g));
+        VEIL_TRY(linear_node(b, layer, VEIL_LINEAR_CONCAT, R, J, &rep, NULL, 0, 1, &REPR));
+        set_range(b, REPR, 0, (int64_t)(hmax << (g + k)));
+        /* copy j, group c: step j of group c (or none) */
+        const uint64_t ur = 2 * hmax + 1;
+        int64_t *ct = calloc((size_t)J * groups * (lmask + 1), sizeof *ct);
+        int64_t *et = calloc((size_t)J * groups * (ur + 1), sizeof *et);
+        if (!ct || !et) {
+            free(ct);
+            free(et);
+            return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+        }
+        const int64_t cunit = (int64_t)1 << (g + k - 1);
+        for (uint32_t c = 0; c < groups; c++) {
+            uint32_t j = 0;
+            for (uint64_t t = 1; t <= span; t++) {
+                int64_t d = tabs[c * rows + t] - tabs[c * rows + t - 1];
+                if (!(t & lmask) || !d) continue;
+                const size_t tab = (size_t)j * groups + c;
+                for (uint64_t l = t & lmask; l <= lmask; l++)
+                    ct[tab * (lmask + 1) + l] = cunit;
+                et[tab * (ur + 1) + 2 * (t >> k) + 1] = d;
+                j++;
+            }
+        }
+        st = lookup(b, layer, REPL, off, g, lmask, J * groups, ct, &rep, 1, &C);
+        if (st == VEIL_OK) st = add_node(b, layer, REPR, C, &rep, &U);
+        if (st == VEIL_OK) set_range(b, U, 0, (int64_t)(ur << (g + k - 1)));
+        if (st == VEIL_OK) st = lookup(b, layer, U, 0, g + k - 1, ur, J * groups, et, &rep, 1, &E);
+        free(ct);
+        free(et);
+        VEIL_TRY(st);
+        const veil_conv_shape pool = {1, J, (uint32_t)n, 1, J, 1, 1, 1, 0, 0, 1, (uint32_t)n};
+        VEIL_TRY(linear_node(b, layer, VEIL_LINEAR_SUMPOOL2D, E, 1, &flat, &pool, 0, J, &S));
+        set_range(b, S, tlo - thi, thi - tlo);
+        VEIL_TRY(add_node(b, layer, F, S, shape, &out));
+    }
+    /* the lookup's values are T's: never wider, whatever the bounds mode;
+     * internal values keep the whole table range (see set_range) */
+    const veil_node *o = &p->nodes[out];
+    int64_t olo = o->lo < tlo || o->lo > thi ? tlo : o->lo;
+    int64_t ohi = o->hi > thi || o->hi < tlo ? thi : o->hi;
+    if (internal || olo > ohi) olo = tlo, ohi = thi;
+    set_range(b, out, olo, ohi);
+    if (out == F) p->nodes[out].shape = *shape, p->nodes[out].size = veil_shape_size(shape);
+    /* only the result is read outside: drop the internal calibration values */
+    for (size_t i = first; b->cal && i < p->n_nodes; i++)
+        if (i != out) {
+            free(b->cal[i]);
+            b->cal[i] = NULL;
+        }
+    *out_idx = out;
+    return VEIL_OK;
 }
 
 static veil_status add_lut(builder *b, const veil_model_layer *l, uint32_t x_idx,
@@ -266,44 +499,41 @@ static veil_status add_lut(builder *b, const veil_model_layer *l, uint32_t x_idx
         }
     }
     const uint64_t r_max = k ? (span + ((uint64_t)1 << (k - 1))) >> k : span;
-    const unsigned in_bits = ubits(r_max);
     const int64_t offset = -lo + (k ? ((int64_t)1 << (k - 1)) : 0);
-    uint32_t src = x_idx;
-    if (k && b->o->rounding == VEIL_ROUNDING_EXACT) {
-        uint32_t r_idx;
-        VEIL_TRY(new_node(b, VEIL_NODE_ROUND, l->name, 1, &x_idx, &p->nodes[x_idx].shape, &r_idx));
-        veil_node *r = &p->nodes[r_idx];
-        r->offset = offset;
-        r->round_bits = k;
-        VEIL_TRY(finish_node(b, r_idx));
-        src = r_idx;
-    }
-    uint32_t idx;
-    VEIL_TRY(new_node(b, VEIL_NODE_LUT, l->name, 1, &src, &l->out_shape, &idx));
-    veil_node *n = &p->nodes[idx];
-    n->round_bits = k;
-    n->in_bits = in_bits;
-    n->r_max = (int64_t)r_max;
-    n->approximate = k && b->o->rounding == VEIL_ROUNDING_APPROXIMATE;
-    n->offset = (src == x_idx) ? offset : 0; /* after ROUND the value is already offset */
-    n->n_tables = l->n_tables;
-    n->table_inner = l->n_tables > 1 ? n->size / l->n_tables : n->size;
-    const size_t t = (size_t)1 << in_bits, size = (size_t)(l->in_max - l->in_min) + 1;
-    n->tables = malloc(n->n_tables * t * sizeof *n->tables);
-    if (!n->tables) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
-    for (uint32_t c = 0; c < n->n_tables; c++)
-        for (size_t r = 0; r < t; r++) {
-            /* the value this index stands for, clamped to the compiled range
-             * (rounding up past hi) and then to the table (schema's clamp) */
-            i128 v = (i128)lo + ((i128)(r > r_max ? r_max : r) << k);
+    /* T'[r] = T[clamp(lo + r * 2^k, lo, hi)], clamped to the table (schema) */
+    const size_t size = (size_t)(l->in_max - l->in_min) + 1;
+    int64_t *tabs = malloc((size_t)l->n_tables * (r_max + 1) * sizeof *tabs);
+    if (!tabs) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+    for (uint32_t c = 0; c < l->n_tables; c++)
+        for (uint64_t r = 0; r <= r_max; r++) {
+            i128 v = (i128)lo + ((i128)r << k);
             if (v > hi) v = hi;
             if (v < l->in_min) v = l->in_min;
             if (v > l->in_max) v = l->in_max;
-            n->tables[c * t + r] = l->table[c * size + (size_t)(v - l->in_min)];
+            tabs[c * (r_max + 1) + r] = l->table[c * size + (size_t)(v - l->in_min)];
         }
-    VEIL_TRY(finish_node(b, idx));
-    *out_idx = idx;
-    return VEIL_OK;
+    veil_status st;
+    if (k && b->o->rounding == VEIL_ROUNDING_APPROXIMATE) {
+        st = lut_node(b, l->name, x_idx, offset, k, r_max, l->n_tables, tabs, &l->out_shape, 1,
+                      out_idx);
+    } else if (k) {
+        uint32_t r_idx;
+        st = new_node(b, VEIL_NODE_ROUND, l->name, 1, &x_idx, &p->nodes[x_idx].shape, &r_idx);
+        if (st == VEIL_OK) {
+            p->nodes[r_idx].offset = offset;
+            p->nodes[r_idx].round_bits = k;
+            st = finish_node(b, r_idx);
+        }
+        /* after ROUND the value is already offset */
+        if (st == VEIL_OK)
+            st = lookup(b, l->name, r_idx, 0, k, r_max, l->n_tables, tabs, &l->out_shape, 0,
+                        out_idx);
+    } else {
+        st = lookup(b, l->name, x_idx, offset, 0, r_max, l->n_tables, tabs, &l->out_shape, 0,
+                    out_idx);
+    }
+    free(tabs);
+    return st;
 }
 
 static veil_status add_layer(builder *b, uint32_t li) {
@@ -565,19 +795,34 @@ static veil_status build_report(veil_program *p) {
             if (n->read_log2_pfail > p->log2_p_fail_pbs) p->log2_p_fail_pbs = n->read_log2_pfail;
         }
         if (n->kind == VEIL_NODE_ROUND) continue; /* reported with its lookup */
+        if (p->n_report && !strcmp(p->report[p->n_report - 1].layer, n->layer)) {
+            /* a decomposed lookup: its nodes make one line */
+            veil_layer_report *r = &p->report[p->n_report - 1];
+            if (n->kind == VEIL_NODE_LUT) {
+                r->in_bits = n->in_bits > r->in_bits ? n->in_bits : r->in_bits;
+                r->decomposed = 1;
+            }
+            continue;
+        }
         veil_layer_report *r = &p->report[p->n_report++];
         r->layer = n->layer;
         r->log2_p_fail = n->read_log2_pfail;
         switch (n->kind) {
         case VEIL_NODE_LUT: {
             const veil_node *x = &p->nodes[n->in[0]];
-            uint64_t pbs_n = n->pbs_per_sample;
             double pf = n->read_log2_pfail;
             const veil_node *acc = x;
-            if (x->kind == VEIL_NODE_ROUND) {
-                pbs_n += x->pbs_per_sample;
-                pf = x->read_log2_pfail > pf ? x->read_log2_pfail : pf;
-                acc = &p->nodes[x->in[0]];
+            while (acc->kind == VEIL_NODE_ROUND)
+                acc = &p->nodes[acc->in[0]];
+            /* every PBS of the layer (rounding chunks, decomposed lookups) */
+            uint64_t pbs_n = 0;
+            for (size_t j = 0; j < p->n_nodes; j++) {
+                const veil_node *q = &p->nodes[j];
+                if ((q->kind == VEIL_NODE_LUT || q->kind == VEIL_NODE_ROUND) &&
+                    !strcmp(q->layer, n->layer)) {
+                    pbs_n += q->pbs_per_sample;
+                    pf = q->read_log2_pfail > pf ? q->read_log2_pfail : pf;
+                }
             }
             r->op = "lut";
             r->acc_bits = ubits((uint64_t)(acc->hi - acc->lo));
@@ -623,7 +868,9 @@ void veil_program_print_report(const veil_program *p, FILE *f) {
         const veil_layer_report *r = &p->report[i];
         if (!strcmp(r->op, "lut")) {
             char tab[32];
-            if (r->n_tables > 1)
+            if (r->decomposed)
+                snprintf(tab, sizeof tab, "wide");
+            else if (r->n_tables > 1)
                 snprintf(tab, sizeof tab, "%ux%llu", r->n_tables,
                          (unsigned long long)r->table_size);
             else
@@ -666,24 +913,12 @@ void veil_program_print_report(const veil_program *p, FILE *f) {
 
 /* ---- compile ----------------------------------------------------------------- */
 
-veil_status veil_program_compile(const veil_model *m, const veil_compile_options *options,
-                                 veil_program **out) {
-    if (!m || !out) return veil_error(VEIL_ERR_ARG, "veil_program_compile: NULL argument");
-    veil_compile_options o;
-    if (options)
-        o = *options;
-    else
-        veil_compile_options_default(&o);
-    if (!(o.p_error > 0 && o.p_error < 1))
-        return veil_error(VEIL_ERR_ARG, "compile: p_error %g must be in (0, 1)", o.p_error);
-    if (o.rounding_bits > VEIL_MAX_BITS)
-        return veil_error(VEIL_ERR_ARG, "compile: rounding bits %u, at most %u", o.rounding_bits,
-                          VEIL_MAX_BITS);
-    if (o.bounds == VEIL_BOUNDS_CALIBRATION && m->calibration.count == 0)
-        return veil_error(VEIL_ERR_ARG,
-                          "compile: the model has no /calibration set; use worst-case bounds");
-    VEIL_TRY(veil_model_validate(m));
-
+/* One compilation with lookups read at most lut_bits wide (wider exact
+ * lookups decomposed). n_wide: how many were decomposed. */
+static veil_status compile_once(const veil_model *m, const veil_compile_options *opts,
+                                unsigned lut_bits, uint64_t pbs_max, veil_program **out,
+                                unsigned *n_wide) {
+    const veil_compile_options o = *opts;
     veil_program *p = calloc(1, sizeof *p);
     builder b = {0};
     veil_status st = VEIL_OK;
@@ -694,6 +929,8 @@ veil_status veil_program_compile(const veil_model *m, const veil_compile_options
     b.m = m;
     b.o = &p->options;
     b.n_cal = m->calibration.count;
+    b.lut_bits = lut_bits;
+    b.pbs_max = pbs_max;
     p->model_name = strdup(m->name ? m->name : "model");
     p->input_nodes = calloc(m->n_inputs, sizeof *p->input_nodes);
     p->output_nodes = calloc(m->n_outputs, sizeof *p->output_nodes);
@@ -791,8 +1028,103 @@ veil_status veil_program_compile(const veil_model *m, const veil_compile_options
         veil_program_free(p);
         return st;
     }
+    *n_wide = b.n_wide;
     *out = p;
     return VEIL_OK;
+}
+
+/* Modelled cost of one sample: PBS count times the set's cost. */
+static double program_cost(const veil_program *p) {
+    double c = 0;
+    for (size_t i = 0; i < p->n_nodes; i++)
+        if (p->nodes[i].kind == VEIL_NODE_LUT || p->nodes[i].kind == VEIL_NODE_ROUND)
+            c += (double)p->nodes[i].pbs_per_sample;
+    return c * params_cost(p->params);
+}
+
+veil_status veil_program_compile(const veil_model *m, const veil_compile_options *options,
+                                 veil_program **out) {
+    if (!m || !out) return veil_error(VEIL_ERR_ARG, "veil_program_compile: NULL argument");
+    veil_compile_options o;
+    if (options)
+        o = *options;
+    else
+        veil_compile_options_default(&o);
+    if (!(o.p_error > 0 && o.p_error < 1))
+        return veil_error(VEIL_ERR_ARG, "compile: p_error %g must be in (0, 1)", o.p_error);
+    if (o.rounding_bits > VEIL_MAX_BITS)
+        return veil_error(VEIL_ERR_ARG, "compile: rounding bits %u, at most %u", o.rounding_bits,
+                          VEIL_MAX_BITS);
+    if (!(o.range_margin >= 0 && o.range_margin <= 16))
+        return veil_error(VEIL_ERR_ARG, "compile: range margin %g, expected 0 to 16",
+                          o.range_margin);
+    if (o.lookup_bits == 1 || o.lookup_bits > VEIL_MAX_BITS)
+        return veil_error(VEIL_ERR_ARG, "compile: lookup bits %u, expected 2 to %u (or 0: auto)",
+                          o.lookup_bits, VEIL_MAX_BITS);
+    if (o.bounds == VEIL_BOUNDS_CALIBRATION && m->calibration.count == 0)
+        return veil_error(VEIL_ERR_ARG,
+                          "compile: the model has no /calibration set; use worst-case bounds");
+    VEIL_TRY(veil_model_validate(m));
+    /* The widest PBS: given, the forced set's precision, or searched: every
+     * width from the widest parameter set's precision down to 2, keeping the
+     * program the cost model finds cheapest (wider reads need larger N, but
+     * narrower ones decompose wide lookups into more PBS). */
+    unsigned hi = 2;
+    for (size_t i = 0; i < veil_params_count(); i++)
+        hi = veil_params_at(i)->precision > hi ? veil_params_at(i)->precision : hi;
+    unsigned lo = 2;
+    if (o.lookup_bits) {
+        hi = lo = o.lookup_bits;
+    } else if (o.params_id && veil_params_find(o.params_id)) {
+        hi = lo = veil_params_find(o.params_id)->precision;
+        lo = hi = hi < 2 ? 2 : hi;
+    }
+    veil_program *best = NULL;
+    double best_cost = INFINITY;
+    veil_status first_err = VEIL_OK;
+    char first_msg[512] = "";
+    veil_compile_options strict = o;
+    strict.simulate_only = 0;
+    for (unsigned bits = hi; bits >= lo; bits--) {
+        veil_program *p = NULL;
+        unsigned n_wide = 0;
+        /* a narrower read is at most ~8x cheaper per PBS (N = 32768 vs
+         * 4096 at equal n): past 8x the best program's PBS count it cannot
+         * win, and deep decompositions grow fast */
+        uint64_t limit = best ? 8 * best->pbs_per_sample : UINT64_MAX;
+        veil_status st = compile_once(m, &strict, bits, limit, &p, &n_wide);
+        if (st != VEIL_OK) {
+            if (first_err == VEIL_OK) {
+                first_err = st;
+                snprintf(first_msg, sizeof first_msg, "%s", veil_error_message());
+            }
+            if (st != VEIL_ERR_UNSUPPORTED) break;
+            continue;
+        }
+        /* narrower reads only change a program that has lookups that wide */
+        const unsigned widest = p->max_lut_bits;
+        const double c = program_cost(p);
+        if (c < best_cost) {
+            veil_program_free(best);
+            best = p;
+            best_cost = c;
+        } else {
+            veil_program_free(p);
+        }
+        if (n_wide == 0 && widest < bits) bits = widest + 1;
+    }
+    if (best) {
+        best->options.simulate_only = o.simulate_only;
+        *out = best;
+        return VEIL_OK;
+    }
+    if (o.simulate_only && first_err == VEIL_ERR_UNSUPPORTED) {
+        /* no parameter set: a program to simulate, with the widest reads
+         * tried (the same integers inside the ranges, whatever the width) */
+        unsigned n_wide = 0;
+        return compile_once(m, &o, hi, UINT64_MAX, out, &n_wide);
+    }
+    return veil_error(first_err, "%s", first_msg);
 }
 
 int64_t veil_program_decode(const veil_program *p, uint32_t output, uint64_t phase) {

@@ -235,7 +235,14 @@ veil_status veil_program_simulate(const veil_program *p, const int64_t *const *i
                 k++;
             sv = inputs[k];
         }
-        memcpy(outputs[o], sv, batch * n->size * sizeof(int64_t));
+        /* what decryption returns (veil_program_decode): the value mod
+         * 2^(width+1), represented in [lo, lo + 2^(width+1)); the value
+         * itself inside the compiled range (every node computes mod
+         * 2^(width+1) as the torus does, so only the output needs it) */
+        const uint64_t mask = ((uint64_t)1 << (p->width + 1)) - 1;
+        for (size_t e = 0; e < batch * n->size; e++)
+            outputs[o][e] =
+                (int64_t)((uint64_t)n->lo + (((uint64_t)sv[e] - (uint64_t)n->lo) & mask));
     }
     for (size_t i = 0; i < p->n_nodes; i++)
         free(val[i]);

@@ -80,13 +80,27 @@ typedef enum veil_rounding {
     VEIL_ROUNDING_APPROXIMATE = 1,
 } veil_rounding;
 
+#define VEIL_RANGE_MARGIN_DEFAULT 0.25
+
 typedef struct veil_compile_options {
     /* Keep at most this many bits of a lookup's input (Concrete ML's
      * rounding_threshold_bits); wider inputs are rounded to nearest.
-     * 0: no rounding (every lookup reads its full input width). Default 8. */
+     * 0 (default): no rounding, every lookup reads its whole input: the
+     * model's own integers, as Concrete ML computes them by default. */
     unsigned rounding_bits;
+    /* Widest PBS read, 2..16: exact lookups wider than this are decomposed
+     * into PBS of at most this many bits (see "Wide lookups" above). 0
+     * (default): the compiler tries every width the parameter sets allow and
+     * keeps the program with the lowest modelled cost (PBS count x set
+     * cost). */
+    unsigned lookup_bits;
     veil_rounding rounding;
     veil_bounds bounds;
+    /* Calibration bounds: each observed range [lo, hi] is widened by this
+     * fraction of hi - lo on both sides (never past the worst case), because
+     * a calibration set is a sample and real inputs go a little further.
+     * Default VEIL_RANGE_MARGIN_DEFAULT; 0: the observed ranges. */
+    double range_margin;
     /* Target failure probability of one PBS (default 2^-40, Concrete ML's). */
     double p_error;
     /* Force a parameter set by id (NULL: the compiler chooses). */
@@ -176,6 +190,7 @@ typedef struct veil_layer_report {
     unsigned in_bits;
     double norm2;       /* 2-norm of the dot product read by the PBS (x 2^shift) */
     double log2_p_fail; /* worst PBS of the layer */
+    int decomposed;     /* a wide exact lookup made of narrower PBS */
 } veil_layer_report;
 
 typedef struct veil_program {

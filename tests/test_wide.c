@@ -1,0 +1,311 @@
+// LABELS: unit model crypto
+// LINKS: veil_host
+/* Exact wide lookups (veil/program.h, "Wide lookups"): a lookup wider than
+ * the program's PBS precision is decomposed into narrower PBS and must give
+ * T[x] for every x of its range.
+ *
+ * - Clear reference over every input value: tables with random steps
+ *   (non-monotone, per-channel) on inputs of 9 to 13 bits (14 to 16 in
+ *   test_wide_slow.c, label slow, which includes this file), each decomposed
+ *   at several PBS widths, simulated on all 2^w values and compared with the
+ *   table itself. No parameter set is needed for this (simulate only when
+ *   none fits).
+ * - Encrypted on the cpu backend: a 6-bit lookup read with 3-bit PBS (two
+ *   levels of decomposition), every input value, equal to simulate and to
+ *   the table; then the same program behind a linear layer whose calibration
+ *   range is far narrower than what the test inputs reach (margin 0), so
+ *   lookups and the output leave their compiled ranges: encrypted must still
+ *   equal simulate value for value. */
+#include "testutil.h"
+#include "veil/exec.h"
+#include "veil/program.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef WIDE_MIN_BITS
+#define WIDE_MIN_BITS 9
+#define WIDE_MAX_BITS 13
+#define WIDE_ENCRYPTED 1
+#endif
+
+static char *dup(const char *s) {
+    char *d = malloc(strlen(s) + 1);
+    strcpy(d, s);
+    return d;
+}
+
+/* x [2] in [0, 2^w) -> (optional linear x*1 + 0 per element) -> lut with 2
+ * per-element tables -> y. Tables: random steps (count <= max_steps) of
+ * random sign at random positions. */
+static veil_model *make_wide(unsigned w, unsigned max_steps, int with_linear) {
+    veil_model *m;
+    CU_ASSERT_EQUAL_FATAL(veil_model_new(&m), VEIL_OK);
+    m->name = dup("wide");
+    m->n_inputs = 1;
+    m->inputs = calloc(1, sizeof *m->inputs);
+    veil_model_input *in = &m->inputs[0];
+    in->name = dup("x");
+    in->shape = (veil_shape){1, {2}};
+    in->scale = 1;
+    in->n_bits = w;
+    in->range[0] = 0;
+    in->range[1] = ((int64_t)1 << w) - 1;
+    m->n_layers = with_linear ? 2 : 1;
+    m->layers = calloc(m->n_layers, sizeof *m->layers);
+    veil_model_layer *l = m->layers;
+    const char *src = "x";
+    if (with_linear) {
+        l->name = dup("0000_linear");
+        l->op = VEIL_OP_LINEAR;
+        l->n_inputs = 1;
+        l->inputs = calloc(1, sizeof(char *));
+        l->inputs[0] = dup("x");
+        l->out_shape = (veil_shape){1, {2}};
+        l->weight_shape = (veil_shape){2, {2, 2}};
+        l->weight = calloc(4, sizeof *l->weight);
+        l->weight[0] = l->weight[3] = 1;
+        l->range[0] = 0;
+        l->range[1] = in->range[1];
+        src = "0000_linear";
+        l++;
+    }
+    l->name = dup("0001_lut");
+    l->op = VEIL_OP_LUT;
+    l->n_inputs = 1;
+    l->inputs = calloc(1, sizeof(char *));
+    l->inputs[0] = dup(src);
+    l->out_shape = (veil_shape){1, {2}};
+    l->in_min = 0;
+    l->in_max = in->range[1];
+    l->n_tables = 2;
+    const size_t T = (size_t)1 << w;
+    l->table = calloc(2 * T, sizeof *l->table);
+    for (int c = 0; c < 2; c++) {
+        unsigned steps = 1 + (unsigned)(veil_test_rand() % max_steps);
+        int64_t *t = l->table + c * T;
+        t[0] = (int64_t)(veil_test_rand() % 5);
+        for (unsigned s = 0; s < steps; s++) {
+            size_t at = 1 + (size_t)(veil_test_rand() % (T - 1));
+            int64_t d = (int64_t)(veil_test_rand() % 7) - 3;
+            for (size_t i = at; i < T; i++)
+                t[i] += d + (d == 0); /* never a zero step */
+        }
+    }
+    int64_t lo = l->table[0], hi = l->table[0];
+    for (size_t i = 0; i < 2 * T; i++) {
+        lo = l->table[i] < lo ? l->table[i] : lo;
+        hi = l->table[i] > hi ? l->table[i] : hi;
+    }
+    l->range[0] = lo;
+    l->range[1] = hi;
+    m->n_outputs = 1;
+    m->outputs = calloc(1, sizeof *m->outputs);
+    m->outputs[0].name = dup("y");
+    m->outputs[0].source = dup("0001_lut");
+    m->outputs[0].shape = (veil_shape){1, {2}};
+    m->outputs[0].n_scale = 1;
+    m->outputs[0].scale = malloc(sizeof(double));
+    m->outputs[0].scale[0] = 1;
+    m->outputs[0].zero_point = calloc(1, sizeof(double));
+    /* calibration: the lower eighth of the range only */
+    m->calibration.count = 16;
+    m->calibration.inputs = calloc(1, sizeof(int64_t *));
+    m->calibration.inputs[0] = malloc(16 * 2 * sizeof(int64_t));
+    for (int i = 0; i < 32; i++)
+        m->calibration.inputs[0][i] = (int64_t)(veil_test_rand() % (T / 8));
+    CU_ASSERT_EQUAL(veil_model_validate(m), VEIL_OK);
+    return m;
+}
+
+/* Every x in [0, 2^w) for both elements. */
+static int64_t *all_inputs(unsigned w) {
+    const size_t T = (size_t)1 << w;
+    int64_t *x = malloc(2 * T * sizeof *x);
+    for (size_t i = 0; i < T; i++)
+        x[2 * i] = x[2 * i + 1] = (int64_t)i;
+    return x;
+}
+
+static unsigned widest_read(const veil_program *p) {
+    unsigned b = 0;
+    for (size_t i = 0; i < p->n_nodes; i++)
+        if (p->nodes[i].kind == VEIL_NODE_LUT && p->nodes[i].in_bits > b) b = p->nodes[i].in_bits;
+    return b;
+}
+
+static void test_every_value_every_width(void) {
+    static const unsigned reads[] = {3, 4, 6, 8};
+    size_t cases = 0;
+    for (unsigned w = WIDE_MIN_BITS; w <= WIDE_MAX_BITS; w++) {
+        veil_model *m = make_wide(w, w < 12 ? 24 : 12, 0);
+        const size_t T = (size_t)1 << w;
+        int64_t *x = all_inputs(w), *y = malloc(2 * T * sizeof *y);
+        for (size_t r = 0; r < sizeof reads / sizeof *reads; r++) {
+            veil_compile_options o;
+            veil_compile_options_default(&o);
+            o.bounds = VEIL_BOUNDS_WORST_CASE;
+            o.lookup_bits = reads[r];
+            o.simulate_only = 1;
+            veil_program *p = NULL;
+            veil_status st = veil_program_compile(m, &o, &p);
+            if (st) fprintf(stderr, "\n  w=%u read=%u: %s\n", w, reads[r], veil_error_message());
+            CU_ASSERT_EQUAL_FATAL(st, VEIL_OK);
+            if (widest_read(p) > reads[r])
+                fprintf(stderr, "\n  w=%u read=%u: widest %u (%s)\n", w, reads[r], widest_read(p),
+                        p->params_note ? p->params_note : "");
+            CU_ASSERT(widest_read(p) <= reads[r]);
+            CU_ASSERT(p->pbs_per_sample > 2); /* decomposed, not one PBS */
+            veil_sim_stats ss;
+            CU_ASSERT_EQUAL(veil_program_simulate(p, (const int64_t *const *)&x, T, &y, NULL, &ss),
+                            VEIL_OK);
+            CU_ASSERT_EQUAL(ss.range_errors, 0);
+            size_t bad = 0;
+            for (size_t i = 0; i < T; i++)
+                for (int c = 0; c < 2; c++)
+                    bad += y[2 * i + c] != m->layers[0].table[c * T + i];
+            if (bad)
+                fprintf(stderr, "\n  w=%u read=%u: %zu of %zu values differ from the table\n", w,
+                        reads[r], bad, 2 * T);
+            CU_ASSERT_EQUAL(bad, 0);
+            cases++;
+            veil_program_free(p);
+        }
+        free(x);
+        free(y);
+        veil_model_free(m);
+    }
+    CU_ASSERT_EQUAL(cases, (WIDE_MAX_BITS - WIDE_MIN_BITS + 1) * 4);
+}
+
+/* The default compilation of a wide lookup picks a read width that a
+ * parameter set has, and refuses a 17-bit accumulator naming the layer. */
+static void test_default_and_limit(void) {
+    veil_model *m = make_wide(12, 15, 0);
+    veil_program *p = NULL;
+    veil_compile_options o;
+    veil_compile_options_default(&o);
+    o.bounds = VEIL_BOUNDS_WORST_CASE;
+    CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &p), VEIL_OK);
+    CU_ASSERT_PTR_NOT_NULL(p->params);
+    CU_ASSERT(widest_read(p) <= p->params->precision);
+    CU_ASSERT_EQUAL(p->options.rounding_bits, 0);
+    veil_program_free(p);
+    veil_model_free(m);
+}
+
+#if WIDE_ENCRYPTED
+static veil_status encrypted_equals_simulate(const veil_model *m, const veil_program *p,
+                                             const int64_t *x, size_t n, size_t *equal,
+                                             int64_t *sim_out) {
+    uint8_t s[5][32];
+    for (unsigned i = 0; i < 5; i++)
+        veil_test_seed_bytes(60 + i, s[i]);
+    veil_secret_key *sk = NULL;
+    veil_eval_key *ek = NULL;
+    veil_encryptor *enc = NULL;
+    veil_backend *be = NULL;
+    veil_plan *plan = NULL;
+    const size_t lwe = veil_program_ct_words(p);
+    uint64_t *cin = malloc(n * 2 * lwe * 8), *cout = malloc(n * 2 * lwe * 8);
+    int64_t *dec = malloc(n * 2 * 8);
+    veil_status st;
+    (void)m;
+    *equal = 0;
+    if ((st = veil_secret_key_new(p->params, s[0], &sk)) ||
+        (st = veil_eval_key_new(sk, s[1], s[2], &ek)) ||
+        (st = veil_encryptor_new(s[3], s[4], &enc)) ||
+        (st = veil_backend_new(VEIL_BACKEND_CPU, &be)) || (st = veil_plan_new(p, ek, be, n, &plan)))
+        goto out;
+    if ((st = veil_program_simulate(p, &x, n, &sim_out, NULL, NULL))) goto out;
+    if ((st = veil_program_encrypt(p, enc, sk, 0, x, n, cin))) goto out;
+    if ((st = veil_plan_execute(plan, (const uint64_t *const *)&cin, n, &cout))) goto out;
+    if ((st = veil_program_decrypt(p, sk, 0, cout, n, dec))) goto out;
+    for (size_t i = 0; i < 2 * n; i++) {
+        if (dec[i] != sim_out[i] && *equal + 4 > i)
+            fprintf(stderr, "\n  value %zu (x = %lld): encrypted %lld, simulate %lld\n", i,
+                    (long long)x[i], (long long)dec[i], (long long)sim_out[i]);
+        *equal += dec[i] == sim_out[i];
+    }
+out:
+    veil_plan_free(plan);
+    veil_backend_free(be);
+    veil_encryptor_free(enc);
+    veil_eval_key_free(ek);
+    veil_secret_key_free(sk);
+    free(cin);
+    free(cout);
+    free(dec);
+    return st;
+}
+
+static void test_encrypted_every_value(void) {
+    const unsigned w = 6;
+    veil_model *m = make_wide(w, 6, 0);
+    veil_compile_options o;
+    veil_compile_options_default(&o);
+    o.bounds = VEIL_BOUNDS_WORST_CASE;
+    o.lookup_bits = 3;
+    veil_program *p = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &p), VEIL_OK);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p->params);
+    CU_ASSERT(widest_read(p) <= 3);
+    const size_t T = (size_t)1 << w;
+    int64_t *x = all_inputs(w), *sim = malloc(2 * T * 8);
+    size_t equal = 0;
+    printf("\n  %llu PBS per sample, %s", (unsigned long long)p->pbs_per_sample, p->params->id);
+    CU_ASSERT_EQUAL(encrypted_equals_simulate(m, p, x, T, &equal, sim), VEIL_OK);
+    CU_ASSERT_EQUAL(equal, 2 * T);
+    size_t table_ok = 0;
+    for (size_t i = 0; i < T; i++)
+        for (int c = 0; c < 2; c++)
+            table_ok += sim[2 * i + c] == m->layers[0].table[c * T + i];
+    CU_ASSERT_EQUAL(table_ok, 2 * T);
+    free(x);
+    free(sim);
+    veil_program_free(p);
+    veil_model_free(m);
+}
+
+static void test_encrypted_outside_calibration(void) {
+    const unsigned w = 6;
+    veil_model *m = make_wide(w, 6, 1);
+    veil_compile_options o;
+    veil_compile_options_default(&o);
+    o.range_margin = 0; /* calibration covers the lower eighth only */
+    o.lookup_bits = 3;
+    veil_program *p = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &p), VEIL_OK);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p->params);
+    const size_t n = 16;
+    int64_t *x = malloc(2 * n * 8), *sim = malloc(2 * n * 8);
+    for (size_t i = 0; i < 2 * n; i++)
+        x[i] = (int64_t)(veil_test_rand() % ((uint64_t)1 << w));
+    veil_sim_stats ss;
+    CU_ASSERT_EQUAL(veil_program_simulate(p, (const int64_t *const *)&x, n, &sim, NULL, &ss),
+                    VEIL_OK);
+    CU_ASSERT(ss.range_errors > 0); /* the inputs do leave the ranges */
+    size_t equal = 0;
+    CU_ASSERT_EQUAL(encrypted_equals_simulate(m, p, x, n, &equal, sim), VEIL_OK);
+    CU_ASSERT_EQUAL(equal, 2 * n);
+    free(x);
+    free(sim);
+    veil_program_free(p);
+    veil_model_free(m);
+}
+
+#endif
+
+int main(void) {
+    if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
+    CU_pSuite s = CU_add_suite("wide", NULL, NULL);
+    if (!s) return CU_get_error();
+    VEIL_ADD_TEST(s, test_every_value_every_width);
+    VEIL_ADD_TEST(s, test_default_and_limit);
+#if WIDE_ENCRYPTED
+    VEIL_ADD_TEST(s, test_encrypted_every_value);
+    VEIL_ADD_TEST(s, test_encrypted_outside_calibration);
+#endif
+    return veil_test_run();
+}

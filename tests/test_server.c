@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "server_common.h"
 #include "testutil.h"
 #include "veil/client.h"
 #include "veil/exec.h"
@@ -70,23 +71,6 @@ static int start_server(void) {
     }
     snprintf(g_url, sizeof g_url, "http://127.0.0.1:%u", veil_server_port(g_srv));
     return 0;
-}
-
-static void rm_rf(const char *path) {
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-            char p[1024];
-            snprintf(p, sizeof p, "%s/%s", path, e->d_name);
-            rm_rf(p);
-        }
-        closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
 }
 
 static size_t count_files(const char *dir) {
@@ -129,105 +113,6 @@ static int suite_clean(void) {
     return 0;
 }
 
-/* ---- a raw HTTP/1.1 client, for requests libcurl would not send ---------------- */
-
-typedef struct http_res {
-    int status;
-    char *raw; /* the whole answer, NUL-terminated */
-    const char *body;
-    size_t body_len;
-} http_res;
-
-static void http_res_free(http_res *r) {
-    free(r->raw);
-    memset(r, 0, sizeof *r);
-}
-
-/* Sends method path with headers (each ending in \r\n) and body; when
- * send_body is 0, announces content_length but sends no body; content_length
- * (size_t)-1 with send_body: chunked transfer encoding (no length up front). */
-/* A loopback connection to port (receive timeout 60 s), -1 with errno set. */
-static int conn_open(uint16_t port) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return -1;
-    struct timeval tv = {60, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        int err = errno;
-        close(fd);
-        errno = err;
-        return -1;
-    }
-    return fd;
-}
-
-/* Reads one answer from fd: up to the end of its Content-Length body, or
- * to EOF. 0 when an HTTP status line came. */
-static int read_response(int fd, http_res *r) {
-    memset(r, 0, sizeof *r);
-    size_t cap = 65536, n = 0, want = (size_t)-1;
-    char *buf = malloc(cap);
-    while (n < want) {
-        if (n + 4096 > cap) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-        }
-        ssize_t got = recv(fd, buf + n, cap - n - 1, 0);
-        if (got <= 0) break;
-        n += (size_t)got;
-        buf[n] = 0;
-        char *hend = strstr(buf, "\r\n\r\n");
-        const char *cl = hend ? strstr(buf, "Content-Length: ") : NULL;
-        if (cl && cl < hend) want = (size_t)(hend + 4 - buf) + strtoull(cl + 16, NULL, 10);
-    }
-    buf[n] = 0;
-    r->raw = buf;
-    if (sscanf(buf, "HTTP/1.%*d %d", &r->status) != 1) return -1;
-    char *b = strstr(buf, "\r\n\r\n");
-    r->body = b ? b + 4 : buf + n;
-    r->body_len = (size_t)(buf + n - r->body);
-    return 0;
-}
-
-static int http_raw_port(uint16_t port, const char *method, const char *path, const char *headers,
-                         const uint8_t *body, size_t len, int send_body, size_t content_length,
-                         http_res *r) {
-    memset(r, 0, sizeof *r);
-    int fd = conn_open(port);
-    if (fd < 0) return -1;
-    char head[2048];
-    const int chunked = content_length == (size_t)-1;
-    char cl[64];
-    snprintf(cl, sizeof cl, chunked ? "Transfer-Encoding: chunked" : "Content-Length: %zu",
-             send_body ? len : content_length);
-    int hn = snprintf(head, sizeof head,
-                      "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s%s\r\n\r\n",
-                      method, path, headers ? headers : "", cl);
-    send(fd, head, (size_t)hn, MSG_NOSIGNAL);
-    for (size_t off = 0; chunked && off < len;) { /* 64 KiB chunks, no length announced */
-        size_t n = len - off < 65536 ? len - off : 65536;
-        char ch[32];
-        int cn = snprintf(ch, sizeof ch, "%zx\r\n", n);
-        if (send(fd, ch, (size_t)cn, MSG_NOSIGNAL) <= 0 ||
-            send(fd, body + off, n, MSG_NOSIGNAL) <= 0 || send(fd, "\r\n", 2, MSG_NOSIGNAL) <= 0)
-            break;
-        off += n;
-        if (off == len) send(fd, "0\r\n\r\n", 5, MSG_NOSIGNAL);
-    }
-    for (size_t off = 0; send_body && !chunked && off < len;) {
-        ssize_t w = send(fd, body + off, len - off, MSG_NOSIGNAL);
-        if (w <= 0) break; /* the server may answer and close early (413) */
-        off += (size_t)w;
-    }
-    int rc = read_response(fd, r);
-    close(fd);
-    return rc;
-}
-
 static int http_raw(const char *method, const char *path, const char *headers, const uint8_t *body,
                     size_t len, int send_body, size_t content_length, http_res *r) {
     return http_raw_port(veil_server_port(g_srv), method, path, headers, body, len, send_body,
@@ -245,12 +130,6 @@ static int post_infer(const char *key_id, const uint8_t *body, size_t len, http_
     if (key_id) snprintf(h, sizeof h, "X-Veil-Key-Id: %s\r\n", key_id);
     if (http_raw("POST", "/v1/infer", h, body, len, 1, 0, r)) return -1;
     return r->status;
-}
-
-static int has_code(const http_res *r, const char *code) {
-    char pat[96];
-    snprintf(pat, sizeof pat, "\"error\":\"%s\"", code);
-    return r->body && strstr(r->body, pat) != NULL;
 }
 
 /* ---- helpers ------------------------------------------------------------------ */
@@ -1013,69 +892,6 @@ static void test_drain(void) {
     veil_serial_buffer_free(body, len);
 }
 
-/* build/tests/test_server -> build/host/veil-server */
-static int server_binary(char *out, size_t cap) {
-    char self[1024];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0) return -1;
-    self[n] = 0;
-    char *slash = strrchr(self, '/');
-    if (!slash) return -1;
-    *slash = 0;
-    snprintf(out, cap, "%s/../host/veil-server", self);
-    return access(out, X_OK);
-}
-
-/* Starts veil-server on a free loopback port with the test's keys dir;
- * returns its pid and port (stderr read from *errfd). */
-static pid_t spawn_server(const char *bin, uint16_t *port, int *errfd) {
-    int p[2];
-    *port = 0;
-    *errfd = -1;
-    if (pipe(p) != 0) return -1;
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(p[0]);
-        close(p[1]);
-        return -1;
-    }
-    if (pid == 0) {
-        dup2(p[1], 2);
-        close(p[0]);
-        close(p[1]);
-        execl(bin, "veil-server", "--model", veil_test_path("models/tiny.h5"), "--backend", "cpu",
-              "--listen", "127.0.0.1:0", "--keys-dir", g_keys, "--max-wait-ms", "0", (char *)NULL);
-        _exit(127);
-    }
-    close(p[1]);
-    *errfd = p[0];
-    char buf[4096];
-    size_t n = 0;
-    *port = 0;
-    while (n < sizeof buf - 1) { /* until "(port N)" */
-        ssize_t got = read(p[0], buf + n, sizeof buf - 1 - n);
-        if (got <= 0) break;
-        n += (size_t)got;
-        buf[n] = 0;
-        const char *q = strstr(buf, "(port ");
-        unsigned v;
-        if (q && strchr(q, ')') && sscanf(q, "(port %u)", &v) == 1) {
-            *port = (uint16_t)v;
-            break;
-        }
-    }
-    return pid;
-}
-
-/* waitpid with a deadline in seconds; -1 when still running. */
-static int wait_exit(pid_t pid, int seconds, int *status) {
-    for (int i = 0; i < seconds * 100; i++) {
-        if (waitpid(pid, status, WNOHANG) == pid) return 0;
-        usleep(10000);
-    }
-    return -1;
-}
-
 static void test_sigterm(void) {
     /* The real veil-server: SIGTERM while a request's body is arriving: the
      * port is released at once, the request is answered, exit 0. A second
@@ -1090,7 +906,18 @@ static void test_sigterm(void) {
     for (int twice = 0; twice < 2; twice++) {
         uint16_t port = 0;
         int errfd = -1;
-        pid_t pid = spawn_server(bin, &port, &errfd);
+        const char *args[] = {"--model",
+                              veil_test_path("models/tiny.h5"),
+                              "--backend",
+                              "cpu",
+                              "--listen",
+                              "127.0.0.1:0",
+                              "--keys-dir",
+                              g_keys,
+                              "--max-wait-ms",
+                              "0",
+                              NULL};
+        pid_t pid = spawn_server(bin, args, &port, &errfd);
         CU_ASSERT_FATAL(pid > 0);
         CU_ASSERT_FATAL(port != 0);
         int u = start_partial_infer(port, body, len);

@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int srv_fail(srv_error *e, int status, const char *code, const char *fmt, ...) {
@@ -82,6 +83,9 @@ int srv_parse_key_upload(const srv_program_info *pi, const uint8_t *body, size_t
                          veil_eval_key **out, srv_error *e) {
     veil_serial_kind kind;
     const veil_params *params;
+    if (!body || len == 0)
+        return srv_fail(e, 400, "malformed_key",
+                        "body: empty, expected an evaluation key (VEILEK01, eval.key)");
     if (veil_serial_peek(body, len, &kind, &params) != VEIL_OK)
         return srv_fail(e, 400, "malformed_key", "body: %s", veil_error_message());
     if (kind == VEIL_SERIAL_SECRET_KEY)
@@ -107,6 +111,9 @@ int srv_parse_infer_batch(const srv_program_info *pi, const uint8_t *body, size_
                           srv_error *e) {
     veil_serial_kind kind;
     const veil_params *params;
+    if (!body || len == 0)
+        return srv_fail(e, 400, "malformed_batch",
+                        "body: empty, expected a ciphertext batch (VEILCT01 or VEILCS01)");
     if (veil_serial_peek(body, len, &kind, &params) != VEIL_OK)
         return srv_fail(e, 400, "malformed_batch", "body: %s", veil_error_message());
     if (kind == VEIL_SERIAL_SECRET_KEY)
@@ -136,8 +143,9 @@ int srv_parse_infer_batch(const srv_program_info *pi, const uint8_t *body, size_
                       "dimension %u",
                       b->dim, pi->big_dim);
     else if (memcmp(b->model_fp, pi->fp_out, VEIL_PROGRAM_FP_BYTES) == 0)
-        rc = srv_fail(e, 400, "model_mismatch",
-                      "batch: this is a result batch of this model, not encrypted inputs");
+        rc = srv_fail(e, 400, "wrong_kind",
+                      "batch: a result batch of this model (its encrypted outputs), expected "
+                      "encrypted inputs");
     else if (memcmp(b->model_fp, pi->fp, VEIL_PROGRAM_FP_BYTES) != 0)
         rc = srv_fail(e, 400, "model_mismatch",
                       "batch: encrypted for another model or other compile options (model "
@@ -163,20 +171,6 @@ int srv_parse_infer_batch(const srv_program_info *pi, const uint8_t *body, size_
     return 0;
 }
 
-int srv_key_file_header(const char *path, uint8_t key_fp[VEIL_KEY_FP_BYTES],
-                        char params_id[VEIL_SERIAL_PARAMS_ID_BYTES]) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return -1;
-    uint8_t h[VEIL_SERIAL_HEADER_BYTES];
-    size_t n = fread(h, 1, sizeof h, f);
-    fclose(f);
-    if (n != sizeof h || memcmp(h, "VEILEK01", 8) != 0) return -1;
-    memcpy(key_fp, h + 64, VEIL_KEY_FP_BYTES);
-    memcpy(params_id, h + 16, VEIL_SERIAL_PARAMS_ID_BYTES);
-    params_id[VEIL_SERIAL_PARAMS_ID_BYTES - 1] = 0;
-    return 0;
-}
-
 void srv_json_escape(const char *s, char *out, size_t cap) {
     size_t o = 0;
     for (; *s && o + 7 < cap; s++) {
@@ -191,4 +185,30 @@ void srv_json_escape(const char *s, char *out, size_t cap) {
         }
     }
     out[o] = 0;
+}
+
+void srv_sbuf_printf(srv_sbuf *b, const char *fmt, ...) {
+    if (b->oom) return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            b->oom = 1;
+            return;
+        }
+        if (b->p && b->len + (size_t)n < b->cap) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t cap = (b->cap ? b->cap * 2 : 1024) + (size_t)n;
+        char *q = realloc(b->p, cap);
+        if (!q) {
+            b->oom = 1;
+            return;
+        }
+        b->p = q;
+        b->cap = cap;
+    }
 }

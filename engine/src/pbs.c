@@ -6,7 +6,6 @@
 
 #include <string.h>
 
-#include <fftw3.h>
 
 struct veil_pbs_ctx {
     const veil_params *params;
@@ -33,8 +32,8 @@ veil_status veil_pbs_ctx_new(const veil_params *p, veil_pbs_ctx **out) {
         c->acc = malloc(sizeof(uint64_t) * k1 * N);
         c->rot = malloc(sizeof(uint64_t) * k1 * N);
         c->digits = malloc(sizeof(int64_t) * k1 * l * N);
-        c->fdigits = fftw_malloc(sizeof(double) * k1 * l * N);
-        c->facc = fftw_malloc(sizeof(double) * k1 * N);
+        c->fdigits = veil_fft_alloc(sizeof(double) * k1 * l * N);
+        c->facc = veil_fft_alloc(sizeof(double) * k1 * N);
         c->small = malloc(sizeof(uint64_t) * (p->lwe_dim + 1));
         c->ks = malloc(sizeof(uint64_t) * (p->lwe_dim + 1));
         if (!c->ms || !c->acc || !c->rot || !c->digits || !c->fdigits || !c->facc || !c->small ||
@@ -56,8 +55,8 @@ void veil_pbs_ctx_free(veil_pbs_ctx *c) {
     free(c->acc);
     free(c->rot);
     free(c->digits);
-    fftw_free(c->fdigits);
-    fftw_free(c->facc);
+    veil_fft_dealloc(c->fdigits);
+    veil_fft_dealloc(c->facc);
     free(c->small);
     free(c->ks);
     free(c);

@@ -94,24 +94,39 @@ static inline vd cvt_i64(vi x) {
 #endif
 }
 
-static inline vi sel(vi m, vi a, vi b) {
-    return (a & m) | (b & ~m);
+#if defined(__AVX2__) && (W == 4 || W == 8)
+#include <immintrin.h>
+/* x86 variable shifts give 0 for any count above 63 (negative counts
+ * included): exactly the semantics f64_to_torus needs, without the clamps. */
+#if W == 8
+#define SLLV(x, c) ((vu)_mm512_sllv_epi64((__m512i)(x), (__m512i)(c)))
+#define SRLV(x, c) ((vu)_mm512_srlv_epi64((__m512i)(x), (__m512i)(c)))
+#else
+#define SLLV(x, c) ((vu)_mm256_sllv_epi64((__m256i)(x), (__m256i)(c)))
+#define SRLV(x, c) ((vu)_mm256_srlv_epi64((__m256i)(x), (__m256i)(c)))
+#endif
+#else
+static inline vu sllv_c(vu x, vu c) {
+    return (x << (c & 63)) & (vu)(c < 64);
 }
+static inline vu srlv_c(vu x, vu c) {
+    return (x >> (c & 63)) & (vu)(c < 64);
+}
+#define SLLV(x, c) sllv_c(x, c)
+#define SRLV(x, c) srlv_c(x, c)
+#endif
 
-/* round(v) mod 2^64, ties away from zero, for any finite v: the mantissa
- * shifted by the exponent, then the sign applied mod 2^64. */
+/* round(v) mod 2^64, ties away from zero, for any finite v: |v| = mant *
+ * 2^sh; sh >= 0: mant << sh (0 from sh = 64 on); sh < 0: (mant + half) >>
+ * -sh, 0 from -sh = 54 on. The sign is applied mod 2^64. */
 static inline vu f64_to_torus(vd v) {
     const vu bits = (vu)v;
-    const vi zero = {0};
-    const vi sh = (vi)((bits >> 52) & 0x7ff) - 1075; /* |v| = mant * 2^sh */
+    const vu sh = ((bits >> 52) & 0x7ff) - 1075; /* mod 2^64: "negative" is huge */
     const vu mant = (bits & 0xfffffffffffffu) | 0x10000000000000u;
-    const vi up = sel(sh < 0, zero, sel(sh > 63, zero + 63, sh));
-    const vu left = (mant << (vu)up) & (vu)((sh >= 0) & (sh < 64));
-    const vi dn = sel(sh > -1, zero + 1, sel(sh < -63, zero + 63, -sh)); /* in [1, 63] */
-    const vu half = ((vu){0} + 1) << (vu)(dn - 1);
-    const vu right = ((mant + half) >> (vu)dn) & (vu)((sh < 0) & (sh > -54));
+    const vu one = (vu){0} + 1;
+    const vu mag = SLLV(mant, sh) | SRLV(mant + SLLV(one, (vu){0} - sh - 1), (vu){0} - sh);
     const vu neg = (vu){0} - (bits >> 63);
-    return ((left | right) ^ neg) - neg;
+    return (mag ^ neg) - neg;
 }
 
 /* ---- transposes between the split form (8 vectors over W lanes) and W

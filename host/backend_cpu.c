@@ -1,7 +1,10 @@
 /* The cpu backend: the engine's reference code (veil_ks_pbs, veil_lwe_dot)
  * behind the backend interface. Lookups run on worker threads, one PBS
- * context (FFTW plans and buffers) per thread, made once in keys_new. */
+ * context (FFT tables and buffers) per thread, made once in keys_new. A
+ * batch is cut into one contiguous share per thread, sizes differing by at
+ * most one: every KS-PBS costs the same, so the shares take the same time. */
 #include "backend_internal.h"
+#include "veil/fft.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -192,7 +195,7 @@ static const struct veil_backend_i cpu_iface = {
 veil_status veil_backend_cpu_init(veil_backend *be) {
     be->iface = &cpu_iface;
     be->ctx = NULL;
-    snprintf(be->describe, sizeof be->describe, "cpu: %u threads (FFTW)",
-             cpu_thread_count(SIZE_MAX));
+    snprintf(be->describe, sizeof be->describe, "cpu: %u threads (FFT: %s)",
+             cpu_thread_count(SIZE_MAX), veil_fft_path_name(veil_fft_path_default()));
     return VEIL_OK;
 }

@@ -1,11 +1,10 @@
 /* Programmable bootstrapping on the CPU: modulus switch, blind rotation with
- * FFTW negacyclic products, sample extraction. */
+ * negacyclic products through veil/fft.h, sample extraction. */
 #include "internal.h"
 #include "veil/fft.h"
 #include "veil/tfhe.h"
 
 #include <string.h>
-
 
 struct veil_pbs_ctx {
     const veil_params *params;

@@ -312,6 +312,11 @@ static void VEIL_FFT_NAME(backward_add_torus)(const veil_fft_tables *t, double *
 static void VEIL_FFT_NAME(mac)(double *acc, const double *a, const double *b, uint32_t n) {
     const vd sg = alt();
     for (uint32_t j = 0; j < n; j += W) {
+        /* b streams from memory (the Fourier bootstrapping key, read once
+         * per PBS, is larger than the caches): ask 4 KiB ahead, past the end
+         * of this polynomial into the next one, which the PBS reads next.
+         * Measured: PBS 9.5 -> 8.3 ms at N = 2048 on an AMD EPYC (Zen 5). */
+        __builtin_prefetch(b + j + 512, 0, 0);
         const vd x = ld(a + j), y = ld(b + j);
         st(acc + j, ld(acc + j) + (x * DUPRE(y) + (SWAP(x) * DUPIM(y)) * sg));
     }

@@ -103,12 +103,17 @@ void veil_poly_mul_monomial(uint64_t *out, const uint64_t *in, uint32_t N, uint3
  * m = 0 or all ones: (v ^ m) - m is v or -v. */
 static void rotate_sub(uint64_t *restrict r, const uint64_t *restrict src, uint32_t N, uint32_t a) {
     const uint64_t m_hi = a >= N ? ~(uint64_t)0 : 0, m_lo = ~m_hi;
-    const uint32_t e = a >= N ? a - N : a;
-    /* t < e: X^a wraps src[t - e + N] around once more (one more sign) */
-    for (uint32_t t = 0; t < e; t++)
-        r[t] = ((src[t + N - e] ^ m_lo) - m_lo) - src[t];
-    for (uint32_t t = e; t < N; t++)
-        r[t] = ((src[t - e] ^ m_hi) - m_hi) - src[t];
+    const size_t e = a >= N ? a - N : a;
+    /* t < e: X^a wraps src[t - e + N] around once more (one more sign).
+     * Pointer offsets, not wrapping 32-bit indices, so the loads stay
+     * contiguous vector loads (no gathers). */
+    const uint64_t *wrap = src + (N - e);
+    for (size_t t = 0; t < e; t++)
+        r[t] = ((wrap[t] ^ m_lo) - m_lo) - src[t];
+    uint64_t *rh = r + e;
+    const uint64_t *sh = src + e;
+    for (size_t t = 0; t < N - e; t++)
+        rh[t] = ((src[t] ^ m_hi) - m_hi) - sh[t];
 }
 
 /* acc = acc + ExtProd(bsk_i, X^a * acc - acc): the CMux on s_i. */

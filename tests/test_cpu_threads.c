@@ -4,7 +4,9 @@
  * ciphertexts, bit for bit, from 1, 2, 3 and 5 worker threads (VEIL_THREADS,
  * read when the backend's keys are made), on a second run with the same
  * threads, and on every veil FFT path this CPU runs (portable, AVX2, AVX-512:
- * they compute the same bits). The decryptions are checked once. */
+ * they compute the same bits). The decryptions are checked once. The same for
+ * the leveled operations (linear, conv2d), which split their output
+ * neurons / pixels over the threads when a layer is large enough. */
 #include "testutil.h"
 #include "veil/backend.h"
 #include "veil/fft.h"
@@ -24,6 +26,55 @@ static void run_batch(veil_backend *be, const veil_eval_key *ek, const char *thr
     CU_ASSERT_EQUAL(veil_backend_ks_pbs(keys, in, COUNT, lp, 1, NULL, out), VEIL_OK);
     veil_backend_keys_free(keys);
     unsetenv("VEIL_THREADS");
+}
+
+/* linear and conv2d on random words (exact integer arithmetic: any input
+ * will do), from `threads` workers, into out (linear) and out + lin_words */
+#define LIN_B 3
+#define LIN_IN 40
+#define LIN_OUT 9
+static const veil_conv2d_shape CONV = {2, 6, 6, 3, 3, 3, 1, 1, 1, 1};
+#define CONV_B 2
+
+static void run_leveled(veil_backend *be, const veil_eval_key *ek, const char *threads,
+                        const uint64_t *in, const int64_t *w, const uint64_t *bias, size_t lwe,
+                        uint64_t *out) {
+    veil_backend_keys *keys = NULL;
+    setenv("VEIL_THREADS", threads, 1);
+    CU_ASSERT_FATAL(veil_backend_keys_new(be, ek, 8, &keys) == VEIL_OK);
+    CU_ASSERT_EQUAL(veil_backend_linear(keys, in, LIN_B, LIN_IN, w, bias, LIN_OUT, out), VEIL_OK);
+    CU_ASSERT_EQUAL(
+        veil_backend_conv2d(keys, in, CONV_B, &CONV, w, bias, out + (size_t)LIN_B * LIN_OUT * lwe),
+        VEIL_OK);
+    veil_backend_keys_free(keys);
+    unsetenv("VEIL_THREADS");
+}
+
+static void leveled_bit_identical(veil_backend *be, const veil_eval_key *ek, size_t lwe) {
+    const size_t lin_in = (size_t)LIN_B * LIN_IN, conv_in = (size_t)CONV_B * 2 * 6 * 6;
+    const size_t in_words = (lin_in > conv_in ? lin_in : conv_in) * lwe;
+    const size_t out_words = ((size_t)LIN_B * LIN_OUT + (size_t)CONV_B * 3 * 6 * 6) * lwe;
+    uint64_t *in = malloc(sizeof(uint64_t) * in_words), *bias = malloc(sizeof(uint64_t) * 16);
+    int64_t *w = malloc(sizeof(int64_t) * LIN_IN * LIN_OUT);
+    uint64_t *ref = malloc(sizeof(uint64_t) * out_words),
+             *out = malloc(sizeof(uint64_t) * out_words);
+    CU_ASSERT_FATAL(in && bias && w && ref && out);
+    for (size_t i = 0; i < in_words; i++)
+        in[i] = veil_test_rand();
+    for (size_t i = 0; i < (size_t)LIN_IN * LIN_OUT; i++)
+        w[i] = (int64_t)(veil_test_rand() % 15) - 7;
+    for (size_t i = 0; i < 16; i++)
+        bias[i] = veil_test_rand();
+    run_leveled(be, ek, "1", in, w, bias, lwe, ref);
+    const char *threads[] = {"2", "5"};
+    for (size_t t = 0; t < 2; t++) {
+        memset(out, 0, sizeof(uint64_t) * out_words);
+        run_leveled(be, ek, threads[t], in, w, bias, lwe, out);
+        const int same = !memcmp(out, ref, sizeof(uint64_t) * out_words);
+        if (!same) printf("\n  linear/conv2d on %s threads differ from 1 thread", threads[t]);
+        CU_ASSERT(same);
+    }
+    free(in), free(bias), free(w), free(ref), free(out);
 }
 
 static void test_threads_and_paths_bit_identical(void) {
@@ -84,6 +135,7 @@ static void test_threads_and_paths_bit_identical(void) {
         if (saved != VEIL_FFT_FFTW) CU_ASSERT(same);
     }
     CU_ASSERT(veil_fft_path_set_default(saved) == VEIL_OK);
+    leveled_bit_identical(be, ek, lwe);
     free(in), free(ref), free(out);
     veil_lut_free(lut);
     veil_backend_free(be);

@@ -21,8 +21,7 @@ struct veil_fft {
     uint32_t half; /* N / 2 */
     veil_fft_path path;
     const veil_fft_kernels *k; /* veil paths */
-    veil_fft_tables t;
-    double *tw; /* N/2 complex twist factors exp(i*pi*j/N), interleaved (FFTW path) */
+    veil_fft_tables t;         /* veil paths; the FFTW path uses its twist only */
 #ifdef VEIL_HAVE_FFTW
     fftw_plan fwd, bwd;
     fftw_complex *buf;  /* N/2, SIMD aligned: twisted input / inverse output */

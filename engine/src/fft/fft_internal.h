@@ -27,10 +27,11 @@ typedef struct veil_fft_tables {
     double *twist_re, *twist_im; /* h: exp(i pi j / N) */
     uint32_t *rev4;              /* h/4: bit reversal over log2(h/4) bits */
     /* twiddles of the radix-4 passes (m = 4, 16, ... for the forward
-     * transform), per pass and per k < m: w1 = W_{2m}^k, w2 = W_{4m}^k,
-     * W_L = exp(-2 pi i / L), stored as (re, re, -im, im) each; the
-     * radix-2 stage (when log2 h is odd) uses W_h^k in the same form.
-     * Inverse passes use the conjugates (computed from these). */
+     * transform), W_L = exp(-2 pi i / L): per pass four arrays of 2m
+     * doubles, indexed like the interleaved data (k < m): (re, re) and
+     * (-im, im) of w1 = W_{2m}^k, then the same for w2 = W_{4m}^k. The
+     * radix-2 stage (when log2 h is odd) has W_h^k, k < h/2, in the same
+     * form. Inverse passes multiply by the conjugates of these. */
     double *tw;
     uint32_t n_radix4; /* number of radix-4 passes */
     int last_radix2;   /* 1 when a final radix-2 stage (L = h) is needed */

@@ -1,10 +1,17 @@
 /* bench_pbs — single-threaded CPU micro-benchmark of the TFHE core.
  *
- * For each parameter set: key generation time, key sizes (raw and seeded), and
- * the median and spread (min, max, p10, p90) over R runs of encrypt, keyswitch,
- * PBS and KS-PBS. JSON to stdout (or --out FILE).
+ * First the negacyclic FFT alone: forward and inverse time per size N = 512
+ * .. 65536 on every requested FFT path (veil/fft.h), runs interleaved so the
+ * paths see the same machine load. Then for each parameter set: key
+ * generation time, key sizes (raw and seeded), and the median and spread
+ * (min, max, p10, p90) over R runs of encrypt, keyswitch, PBS and KS-PBS; PBS
+ * and KS-PBS once per FFT path, interleaved run by run ("pbs"/"ks_pbs": the
+ * first path; "fft_paths": all, with the ratio of medians to the first).
+ * JSON to stdout (or --out FILE).
  *
- * usage: bench_pbs [--runs R] [--params ID[,ID...]] [--max-n N] [--out FILE] */
+ * usage: bench_pbs [--runs R] [--params ID[,ID...]] [--max-n N] [--fft P[,P...]]
+ *                  [--clock wall|cpu] [--out FILE]   (P: auto portable avx2 avx512 fftw) */
+#include "veil/fft.h"
 #include "veil/tfhe.h"
 
 #include <stdio.h>
@@ -12,9 +19,13 @@
 #include <string.h>
 #include <time.h>
 
+/* --clock cpu: this thread's CPU time, which leaves out the time other
+ * processes hold the core (a shared machine); wall time by default. */
+static clockid_t bench_clock = CLOCK_MONOTONIC;
+
 static double now_s(void) {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(bench_clock, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
@@ -32,6 +43,62 @@ static void stats(FILE *o, const char *name, double *t, int r, int last) {
             1e3 * t[r - 1], r, last ? "" : ",");
 }
 
+static double median_of(double *t, int r) {
+    qsort(t, (size_t)r, sizeof *t, cmp_d);
+    return t[r / 2];
+}
+
+/* Forward and inverse transform, median microseconds per transform. */
+static void bench_fft(FILE *o, const veil_fft_path *paths, int np, int runs) {
+    fprintf(o, "  \"fft\": [\n");
+    double *tf = malloc(sizeof(double) * (size_t)runs * np),
+           *tb = malloc(sizeof(double) * (size_t)runs * np);
+    for (uint32_t n = 512; n <= 65536; n *= 2) {
+        veil_fft *f[VEIL_FFT_PATH_COUNT] = {0};
+        int64_t *a = malloc(sizeof(int64_t) * n);
+        double *x = veil_fft_alloc(sizeof(double) * n), *y = veil_fft_alloc(sizeof(double) * n);
+        uint64_t *acc = calloc(n, sizeof(uint64_t));
+        for (uint32_t i = 0; i < n; i++)
+            a[i] = (int64_t)(i * 0x9e3779b97f4a7c15ull);
+        for (int p = 0; p < np; p++)
+            if (veil_fft_new_path(n, paths[p], &f[p]) != VEIL_OK) {
+                fprintf(stderr, "fft %u: %s\n", n, veil_error_message());
+                exit(1);
+            }
+        const int inner = n <= 4096 ? 64 : n <= 16384 ? 8 : 2;
+        for (int r = 0; r < runs; r++)
+            for (int p = 0; p < np; p++) {
+                double t0 = now_s();
+                for (int i = 0; i < inner; i++)
+                    veil_fft_forward_i64(f[p], a, x);
+                double t1 = now_s();
+                for (int i = 0; i < inner; i++) {
+                    memcpy(y, x, sizeof(double) * n); /* the inverse clobbers its input */
+                    veil_fft_backward_add_torus(f[p], y, acc);
+                }
+                double t2 = now_s();
+                tf[p * runs + r] = (t1 - t0) / inner;
+                tb[p * runs + r] = (t2 - t1) / inner;
+            }
+        fprintf(o, "    {\"N\": %u", n);
+        double f0 = 0, b0 = 0;
+        for (int p = 0; p < np; p++) {
+            double mf = median_of(tf + p * runs, runs), mb = median_of(tb + p * runs, runs);
+            if (p == 0) f0 = mf, b0 = mb;
+            fprintf(o,
+                    ", \"%s\": {\"forward_us\": %.3f, \"inverse_us\": %.3f, "
+                    "\"time_over_first\": %.3f}",
+                    veil_fft_path_name(veil_fft_path_of(f[p])), 1e6 * mf, 1e6 * mb,
+                    (mf + mb) / (f0 + b0));
+            veil_fft_free(f[p]);
+        }
+        fprintf(o, "}%s\n", n < 65536 ? "," : "");
+        free(a), veil_fft_dealloc(x), veil_fft_dealloc(y), free(acc);
+    }
+    fprintf(o, "  ],\n");
+    free(tf), free(tb);
+}
+
 static int wanted(const veil_params *p, const char *list, uint32_t max_n) {
     if (p->poly_size > max_n) return 0;
     if (!list) return !(p->flags & VEIL_PARAMS_NN);
@@ -45,6 +112,7 @@ int main(int argc, char **argv) {
     int runs = 30;
     const char *list = NULL, *out_path = NULL;
     uint32_t max_n = 8192;
+    const char *fft_list = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--runs") && i + 1 < argc)
             runs = atoi(argv[++i]);
@@ -52,17 +120,43 @@ int main(int argc, char **argv) {
             list = argv[++i];
         else if (!strcmp(argv[i], "--max-n") && i + 1 < argc)
             max_n = (uint32_t)atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--clock") && i + 1 < argc &&
+                 (!strcmp(argv[i + 1], "cpu") || !strcmp(argv[i + 1], "wall")))
+            bench_clock = !strcmp(argv[++i], "cpu") ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC;
+        else if (!strcmp(argv[i], "--fft") && i + 1 < argc)
+            fft_list = argv[++i];
         else if (!strcmp(argv[i], "--out") && i + 1 < argc)
             out_path = argv[++i];
         else {
             fprintf(stderr,
-                    "usage: %s [--runs R] [--params ID[,ID...]] [--max-n N] [--out FILE]\n"
-                    "Single-threaded CPU benchmark of keygen, encrypt, keyswitch, PBS, KS-PBS.\n",
+                    "usage: %s [--runs R] [--params ID[,ID...]] [--max-n N] [--fft P[,P...]] "
+                    "[--clock wall|cpu] [--out FILE]\n"
+                    "Single-threaded CPU benchmark of the FFT per size, then keygen, encrypt,\n"
+                    "keyswitch, PBS, KS-PBS per set. --fft: the FFT paths to compare (auto,\n"
+                    "portable, avx2, avx512, fftw; default auto,fftw when FFTW is built in).\n"
+                    "--clock cpu: thread CPU time instead of wall time (shared machines).\n",
                     argv[0]);
             return strcmp(argv[i], "--help") ? 2 : 0;
         }
     }
     if (runs < 3) runs = 3;
+    /* FFT paths; auto resolved to the path it stands for */
+    veil_fft_path paths[VEIL_FFT_PATH_COUNT];
+    int np = 0;
+    char fl[256];
+    snprintf(fl, sizeof fl, "%s",
+             fft_list                                 ? fft_list
+             : veil_fft_path_available(VEIL_FFT_FFTW) ? "auto,fftw"
+                                                      : "auto");
+    for (char *tok = strtok(fl, ","); tok && np < VEIL_FFT_PATH_COUNT; tok = strtok(NULL, ",")) {
+        veil_fft_path p;
+        if (veil_fft_path_parse(tok, &p) != VEIL_OK || !veil_fft_path_available(p)) {
+            fprintf(stderr, "--fft %s: %s\n", tok,
+                    veil_fft_path_available(p) ? veil_error_message() : "not available here");
+            return 2;
+        }
+        paths[np++] = p == VEIL_FFT_AUTO ? veil_fft_path_default() : p;
+    }
     FILE *o = out_path ? fopen(out_path, "w") : stdout;
     if (!o) {
         perror(out_path);
@@ -84,16 +178,23 @@ int main(int argc, char **argv) {
         fclose(ci);
     }
     fprintf(o, "{\n  \"benchmark\": \"pbs\",\n  \"backend\": \"cpu\",\n  \"threads\": 1,\n");
-    fprintf(o, "  \"cpu\": \"%s\",\n  \"sets\": [\n", cpu);
+    fprintf(o, "  \"clock\": \"%s\",\n", bench_clock == CLOCK_MONOTONIC ? "wall" : "thread_cpu");
+    fprintf(o, "  \"cpu\": \"%s\",\n  \"fft_paths\": [", cpu);
+    for (int p = 0; p < np; p++)
+        fprintf(o, "%s\"%s\"", p ? ", " : "", veil_fft_path_name(paths[p]));
+    fprintf(o, "],\n");
+    bench_fft(o, paths, np, runs);
+    fprintf(o, "  \"sets\": [\n");
     int first = 1;
     double *t = malloc(sizeof(double) * (size_t)runs);
+    double *tp = malloc(sizeof(double) * (size_t)runs * np * 2);
     for (size_t s = 0; s < veil_params_count(); s++) {
         const veil_params *p = veil_params_at(s);
         if (!wanted(p, list, max_n)) continue;
         veil_secret_key *sk;
         veil_eval_key *ek;
         veil_encryptor *enc;
-        veil_pbs_ctx *ctx;
+        veil_pbs_ctx *ctx, *pctx[VEIL_FFT_PATH_COUNT] = {0};
         veil_lut *lut;
         double t0 = now_s();
         if (veil_secret_key_new(p, NULL, &sk) || veil_eval_key_new(sk, NULL, NULL, &ek)) {
@@ -109,6 +210,15 @@ int main(int argc, char **argv) {
             fprintf(stderr, "%s: %s\n", p->id, veil_error_message());
             return 1;
         }
+        /* one PBS context per FFT path; the Fourier key layout is shared */
+        for (int q = 0; q < np; q++) {
+            veil_fft_path_set_default(paths[q]);
+            if (veil_pbs_ctx_new(p, &pctx[q])) {
+                fprintf(stderr, "%s: %s\n", p->id, veil_error_message());
+                return 1;
+            }
+        }
+        veil_fft_path_set_default(VEIL_FFT_AUTO);
         const uint32_t big = veil_params_big_dim(p), n = p->lwe_dim;
         uint64_t *in = malloc(8 * (big + 1)), *o2 = malloc(8 * (big + 1)),
                  *sm = malloc(8 * (n + 1));
@@ -135,18 +245,30 @@ int main(int argc, char **argv) {
             t[r] = now_s() - a;
         }
         stats(o, "keyswitch", t, runs, 0);
-        for (int r = 0; r < runs; r++) {
-            double a = now_s();
-            veil_pbs(ctx, ek, lut, sm, o2);
-            t[r] = now_s() - a;
+        for (int r = 0; r < runs; r++)
+            for (int q = 0; q < np; q++) {
+                double a = now_s();
+                veil_pbs(pctx[q], ek, lut, sm, o2);
+                double b = now_s();
+                veil_ks_pbs(pctx[q], ek, lut, in, o2);
+                tp[(2 * q) * runs + r] = b - a;
+                tp[(2 * q + 1) * runs + r] = now_s() - b;
+            }
+        stats(o, "pbs", tp, runs, 0);
+        stats(o, "ks_pbs", tp + runs, runs, 0);
+        fprintf(o, "      \"fft_paths\": {\n");
+        const double ks_first = tp[runs + runs / 2]; /* sorted by stats() */
+        for (int q = 0; q < np; q++) {
+            double *pb = tp + 2 * q * runs, *kp = pb + runs;
+            const double mp = median_of(pb, runs), mk = median_of(kp, runs);
+            fprintf(o,
+                    "        \"%s\": {\"pbs_median_ms\": %.4f, \"ks_pbs_median_ms\": %.4f, "
+                    "\"ks_pbs_min_ms\": %.4f, \"ks_pbs_over_first\": %.3f}%s\n",
+                    veil_fft_path_name(paths[q]), 1e3 * mp, 1e3 * mk, 1e3 * kp[0], mk / ks_first,
+                    q + 1 < np ? "," : "");
         }
-        stats(o, "pbs", t, runs, 0);
-        for (int r = 0; r < runs; r++) {
-            double a = now_s();
-            veil_ks_pbs(ctx, ek, lut, in, o2);
-            t[r] = now_s() - a;
-        }
-        stats(o, "ks_pbs", t, runs, 1);
+        fprintf(o, "      }\n");
+        (void)ctx;
         fprintf(o, "    }");
         fflush(o);
         free(in);
@@ -155,12 +277,15 @@ int main(int argc, char **argv) {
         free(table);
         veil_lut_free(lut);
         veil_pbs_ctx_free(ctx);
+        for (int q = 0; q < np; q++)
+            veil_pbs_ctx_free(pctx[q]);
         veil_encryptor_free(enc);
         veil_eval_key_free(ek);
         veil_secret_key_free(sk);
     }
     fprintf(o, "\n  ]\n}\n");
     free(t);
+    free(tp);
     if (o != stdout) fclose(o);
     return 0;
 }

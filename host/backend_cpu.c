@@ -1,7 +1,10 @@
 /* The cpu backend: the engine's reference code (veil_ks_pbs, veil_lwe_dot)
  * behind the backend interface. Lookups run on worker threads, one PBS
- * context (FFTW plans and buffers) per thread, made once in keys_new. */
+ * context (FFT tables and buffers) per thread, made once in keys_new. A
+ * batch is cut into one contiguous share per thread, sizes differing by at
+ * most one: every KS-PBS costs the same, so the shares take the same time. */
 #include "backend_internal.h"
+#include "veil/fft.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -62,23 +65,73 @@ static veil_status cpu_keys_new(veil_backend *be, veil_backend_keys *keys, size_
     return VEIL_OK;
 }
 
+/* ---- one parallel loop for every operation --------------------------------
+ * Items [0, count) are cut into one contiguous share per thread, sizes
+ * differing by at most one; within an operation every item costs the same
+ * (a KS-PBS, an output neuron, an output pixel), so the shares take the same
+ * time. Each item's result depends only on the item, so the output is the
+ * same bit for bit whatever the thread count. Thread 0's share runs on the
+ * caller; a thread that cannot start has its share run there too. */
+typedef void (*cpu_task_fn)(void *arg, unsigned thread, size_t begin, size_t end);
+
+typedef struct cpu_share {
+    cpu_task_fn fn;
+    void *arg;
+    unsigned thread;
+    size_t begin, end;
+} cpu_share;
+
+static void *cpu_share_run(void *p) {
+    cpu_share *sh = p;
+    sh->fn(sh->arg, sh->thread, sh->begin, sh->end);
+    return NULL;
+}
+
+static void cpu_parallel(unsigned nt, size_t count, cpu_task_fn fn, void *arg) {
+    if ((size_t)nt > count) nt = (unsigned)count;
+    if (nt <= 1) {
+        if (count) fn(arg, 0, 0, count);
+        return;
+    }
+    cpu_share sh[256];
+    pthread_t tid[256];
+    int started[256] = {0};
+    for (unsigned t = 0; t < nt; t++)
+        sh[t] = (cpu_share){fn, arg, t, count * t / nt, count * (t + 1) / nt};
+    for (unsigned t = 1; t < nt; t++)
+        started[t] = pthread_create(&tid[t], NULL, cpu_share_run, &sh[t]) == 0;
+    cpu_share_run(&sh[0]);
+    for (unsigned t = 1; t < nt; t++) {
+        if (started[t])
+            pthread_join(tid[t], NULL);
+        else
+            cpu_share_run(&sh[t]);
+    }
+}
+
+/* Threads for a leveled operation of `ops` word multiply-adds: one per
+ * ~2^18 (below that, starting a thread costs more than it saves). */
+static unsigned cpu_threads_for(const cpu_keys *c, double ops) {
+    const double per = (double)(1u << 18);
+    return ops < 2 * per ? 1 : ops / per < c->n_threads ? (unsigned)(ops / per) : c->n_threads;
+}
+
 typedef struct pbs_job {
     veil_backend_keys *keys;
-    veil_pbs_ctx *ctx;
+    veil_pbs_ctx **ctx;
     const uint64_t *in;
     uint64_t *out;
     const veil_lut *const *luts;
     const uint32_t *lut_index;
-    size_t begin, end, lwe;
+    size_t lwe;
 } pbs_job;
 
-static void *pbs_worker(void *arg) {
+static void pbs_share(void *arg, unsigned thread, size_t begin, size_t end) {
     pbs_job *j = arg;
-    for (size_t i = j->begin; i < j->end; i++) {
+    for (size_t i = begin; i < end; i++) {
         const veil_lut *lut = j->luts[j->lut_index ? j->lut_index[i] : 0];
-        veil_ks_pbs(j->ctx, j->keys->ek, lut, j->in + i * j->lwe, j->out + i * j->lwe);
+        veil_ks_pbs(j->ctx[thread], j->keys->ek, lut, j->in + i * j->lwe, j->out + i * j->lwe);
     }
-    return NULL;
 }
 
 static veil_status cpu_ks_pbs(veil_backend_keys *keys, const uint64_t *in, size_t count,
@@ -86,92 +139,105 @@ static veil_status cpu_ks_pbs(veil_backend_keys *keys, const uint64_t *in, size_
                               uint64_t *out) {
     cpu_keys *c = keys->impl;
     (void)n_luts;
-    size_t lwe = (size_t)veil_params_big_dim(keys->params) + 1;
-    unsigned nt = c->n_threads;
-    if ((size_t)nt > count) nt = (unsigned)count;
-    pbs_job jobs[256];
-    pthread_t tid[256];
-    int started[256] = {0};
-    for (unsigned t = 0; t < nt; t++) {
-        jobs[t] = (pbs_job){.keys = keys,
-                            .ctx = c->ctx[t],
-                            .in = in,
-                            .out = out,
-                            .luts = luts,
-                            .lut_index = lut_index,
-                            .begin = count * t / nt,
-                            .end = count * (t + 1) / nt,
-                            .lwe = lwe};
-    }
-    /* Thread 0's share runs here; a thread that cannot start runs here too. */
-    for (unsigned t = 1; t < nt; t++)
-        started[t] = pthread_create(&tid[t], NULL, pbs_worker, &jobs[t]) == 0;
-    if (nt > 0) pbs_worker(&jobs[0]);
-    for (unsigned t = 1; t < nt; t++) {
-        if (started[t])
-            pthread_join(tid[t], NULL);
-        else
-            pbs_worker(&jobs[t]);
-    }
+    pbs_job job = {.keys = keys,
+                   .ctx = c->ctx,
+                   .in = in,
+                   .out = out,
+                   .luts = luts,
+                   .lut_index = lut_index,
+                   .lwe = (size_t)veil_params_big_dim(keys->params) + 1};
+    cpu_parallel(c->n_threads, count, pbs_share, &job);
     return VEIL_OK;
+}
+
+typedef struct linear_job {
+    const uint64_t *in;
+    const int64_t *w;
+    const uint64_t *bias;
+    size_t in_features, out_features, out_stride;
+    uint32_t d;
+    uint64_t *out;
+} linear_job;
+
+/* item i: sample i / out_features, output neuron i % out_features */
+static void linear_share(void *arg, unsigned thread, size_t begin, size_t end) {
+    const linear_job *j = arg;
+    const size_t lwe = (size_t)j->d + 1;
+    (void)thread;
+    for (size_t i = begin; i < end; i++) {
+        const size_t b = i / j->out_features, o = i % j->out_features;
+        uint64_t *y = j->out + (b * j->out_stride + o) * lwe;
+        veil_lwe_dot(y, j->in + b * j->in_features * lwe, j->w + o * j->in_features, j->in_features,
+                     j->d);
+        if (j->bias) veil_lwe_add_plain(y, j->bias[o], j->d);
+    }
 }
 
 static veil_status cpu_linear(veil_backend_keys *keys, const uint64_t *in, size_t batch,
                               size_t in_features, const int64_t *w, const uint64_t *bias,
                               size_t out_features, size_t out_stride, uint64_t *out) {
-    const uint32_t d = veil_params_big_dim(keys->params);
-    const size_t lwe = (size_t)d + 1;
-    for (size_t b = 0; b < batch; b++) {
-        const uint64_t *x = in + b * in_features * lwe;
-        for (size_t o = 0; o < out_features; o++) {
-            uint64_t *y = out + (b * out_stride + o) * lwe;
-            veil_lwe_dot(y, x, w + o * in_features, in_features, d);
-            if (bias) veil_lwe_add_plain(y, bias[o], d);
-        }
-    }
+    linear_job job = {
+        in, w, bias, in_features, out_features, out_stride, veil_params_big_dim(keys->params), out};
+    const size_t items = batch * out_features;
+    const double ops = (double)items * (double)in_features * (double)(job.d + 1);
+    cpu_parallel(cpu_threads_for(keys->impl, ops), items, linear_share, &job);
     return VEIL_OK;
+}
+
+typedef struct conv_job {
+    const uint64_t *in;
+    const veil_conv2d_shape *s;
+    const int64_t *w;
+    const uint64_t *bias;
+    size_t out_stride;
+    uint32_t d, ho, wo;
+    uint64_t *out;
+} conv_job;
+
+/* item i: (sample, output channel, output row, output column), row-major */
+static void conv_share(void *arg, unsigned thread, size_t begin, size_t end) {
+    const conv_job *j = arg;
+    const veil_conv2d_shape *s = j->s;
+    const size_t lwe = (size_t)j->d + 1;
+    const size_t per_in = (size_t)s->c_in * s->h_in * s->w_in;
+    const size_t per_out = (size_t)s->c_out * j->ho * j->wo;
+    (void)thread;
+    for (size_t i = begin; i < end; i++) {
+        const size_t b = i / per_out, r = i % per_out;
+        const uint32_t co = (uint32_t)(r / ((size_t)j->ho * j->wo));
+        const uint32_t oy = (uint32_t)(r / j->wo % j->ho), ox = (uint32_t)(r % j->wo);
+        const uint64_t *x = j->in + b * per_in * lwe;
+        const int64_t *wc = j->w + (size_t)co * s->c_in * s->kh * s->kw;
+        uint64_t *y = j->out + (b * j->out_stride + ((size_t)co * j->ho + oy) * j->wo + ox) * lwe;
+        memset(y, 0, sizeof(uint64_t) * lwe);
+        for (uint32_t ci = 0; ci < s->c_in; ci++) {
+            for (uint32_t ky = 0; ky < s->kh; ky++) {
+                int64_t iy = (int64_t)oy * s->stride_h + ky - s->pad_h;
+                if (iy < 0 || iy >= s->h_in) continue;
+                for (uint32_t kx = 0; kx < s->kw; kx++) {
+                    int64_t ix = (int64_t)ox * s->stride_w + kx - s->pad_w;
+                    if (ix < 0 || ix >= s->w_in) continue;
+                    const uint64_t wv = (uint64_t)wc[((size_t)ci * s->kh + ky) * s->kw + kx];
+                    if (!wv) continue;
+                    const uint64_t *xc =
+                        x + (((size_t)ci * s->h_in + (size_t)iy) * s->w_in + (size_t)ix) * lwe;
+                    for (size_t t = 0; t < lwe; t++)
+                        y[t] += wv * xc[t];
+                }
+            }
+        }
+        if (j->bias) y[j->d] += j->bias[co];
+    }
 }
 
 static veil_status cpu_conv2d(veil_backend_keys *keys, const uint64_t *in, size_t batch,
                               const veil_conv2d_shape *s, const int64_t *w, const uint64_t *bias,
                               size_t out_stride, uint64_t *out) {
-    const uint32_t d = veil_params_big_dim(keys->params);
-    const size_t lwe = (size_t)d + 1;
-    uint32_t ho, wo;
-    veil_conv2d_out_hw(s, &ho, &wo);
-    const size_t per_in = (size_t)s->c_in * s->h_in * s->w_in;
-    for (size_t b = 0; b < batch; b++) {
-        const uint64_t *x = in + b * per_in * lwe;
-        for (uint32_t co = 0; co < s->c_out; co++) {
-            const int64_t *wc = w + (size_t)co * s->c_in * s->kh * s->kw;
-            for (uint32_t oy = 0; oy < ho; oy++) {
-                for (uint32_t ox = 0; ox < wo; ox++) {
-                    uint64_t *y = out + (b * out_stride + ((size_t)co * ho + oy) * wo + ox) * lwe;
-                    memset(y, 0, sizeof(uint64_t) * lwe);
-                    for (uint32_t ci = 0; ci < s->c_in; ci++) {
-                        for (uint32_t ky = 0; ky < s->kh; ky++) {
-                            int64_t iy = (int64_t)oy * s->stride_h + ky - s->pad_h;
-                            if (iy < 0 || iy >= s->h_in) continue;
-                            for (uint32_t kx = 0; kx < s->kw; kx++) {
-                                int64_t ix = (int64_t)ox * s->stride_w + kx - s->pad_w;
-                                if (ix < 0 || ix >= s->w_in) continue;
-                                const uint64_t wv =
-                                    (uint64_t)wc[((size_t)ci * s->kh + ky) * s->kw + kx];
-                                if (!wv) continue;
-                                const uint64_t *xc =
-                                    x +
-                                    (((size_t)ci * s->h_in + (size_t)iy) * s->w_in + (size_t)ix) *
-                                        lwe;
-                                for (size_t t = 0; t < lwe; t++)
-                                    y[t] += wv * xc[t];
-                            }
-                        }
-                    }
-                    if (bias) y[d] += bias[co];
-                }
-            }
-        }
-    }
+    conv_job job = {in, s, w, bias, out_stride, veil_params_big_dim(keys->params), 0, 0, out};
+    veil_conv2d_out_hw(s, &job.ho, &job.wo);
+    const size_t items = batch * s->c_out * job.ho * job.wo;
+    const double ops = (double)items * (double)s->c_in * s->kh * s->kw * (double)(job.d + 1);
+    cpu_parallel(cpu_threads_for(keys->impl, ops), items, conv_share, &job);
     return VEIL_OK;
 }
 
@@ -192,7 +258,7 @@ static const struct veil_backend_i cpu_iface = {
 veil_status veil_backend_cpu_init(veil_backend *be) {
     be->iface = &cpu_iface;
     be->ctx = NULL;
-    snprintf(be->describe, sizeof be->describe, "cpu: %u threads (FFTW)",
-             cpu_thread_count(SIZE_MAX));
+    snprintf(be->describe, sizeof be->describe, "cpu: %u threads (FFT: %s)",
+             cpu_thread_count(SIZE_MAX), veil_fft_path_name(veil_fft_path_default()));
     return VEIL_OK;
 }

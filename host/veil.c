@@ -19,6 +19,7 @@
 #include "veil/backend.h"
 #include "veil/client_cmds.h"
 #include "veil/exec.h"
+#include "veil/fft.h"
 #include "veil/loader.h"
 #include "veil/program.h"
 
@@ -521,6 +522,9 @@ static void print_usage(FILE *f) {
     fprintf(f, "usage: veil COMMAND [options]  (veil COMMAND --help)\n\ncommands:\n");
     for (size_t i = 0; i < N_COMMANDS; i++)
         fprintf(f, "  %-10s %s\n", k_commands[i].name, k_commands[i].summary);
+    fprintf(f,
+            "\nenvironment:\n  VEIL_FFT=auto|portable|avx2|avx512|fftw  FFT code path of the cpu "
+            "backend\n                (default auto: the fastest veil path this CPU runs)\n");
 }
 
 int main(int argc, char **argv) {
@@ -531,6 +535,13 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         print_usage(stdout);
         return 0;
+    }
+    const char *fft = getenv("VEIL_FFT");
+    veil_fft_path fft_path;
+    if (fft && *fft &&
+        (veil_fft_path_parse(fft, &fft_path) || veil_fft_path_set_default(fft_path))) {
+        fprintf(stderr, "veil: VEIL_FFT: %s\n", veil_error_message());
+        return 2;
     }
     for (size_t i = 0; i < N_COMMANDS; i++) {
         const command *c = &k_commands[i];

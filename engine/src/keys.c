@@ -7,7 +7,6 @@
 #include <math.h>
 #include <string.h>
 
-#include <fftw3.h>
 #include <sodium.h>
 
 veil_status veil_secret_key_new(const veil_params *p, const uint8_t *seed, veil_secret_key **out) {
@@ -70,7 +69,7 @@ void veil_eval_key_free(veil_eval_key *ek) {
     if (!ek) return;
     free(ek->bsk);
     free(ek->ksk);
-    fftw_free(ek->bsk_fourier);
+    veil_fft_dealloc(ek->bsk_fourier);
     free(ek);
 }
 
@@ -274,7 +273,7 @@ veil_status veil_eval_key_prepare(veil_eval_key *ek) {
     const veil_params *p = ek->params;
     const size_t polys = veil_eval_key_bsk_words(p) / p->poly_size;
     if (!ek->bsk_fourier) {
-        ek->bsk_fourier = fftw_malloc(sizeof(double) * veil_eval_key_bsk_words(p));
+        ek->bsk_fourier = veil_fft_alloc(sizeof(double) * veil_eval_key_bsk_words(p));
         if (!ek->bsk_fourier)
             return veil_error(VEIL_ERR_NOMEM, "bootstrapping key (Fourier) for %s: out of memory",
                               p->id);

@@ -1,12 +1,10 @@
 /* Programmable bootstrapping on the CPU: modulus switch, blind rotation with
- * FFTW negacyclic products, sample extraction. */
+ * negacyclic products through veil/fft.h, sample extraction. */
 #include "internal.h"
 #include "veil/fft.h"
 #include "veil/tfhe.h"
 
 #include <string.h>
-
-#include <fftw3.h>
 
 struct veil_pbs_ctx {
     const veil_params *params;
@@ -33,8 +31,8 @@ veil_status veil_pbs_ctx_new(const veil_params *p, veil_pbs_ctx **out) {
         c->acc = malloc(sizeof(uint64_t) * k1 * N);
         c->rot = malloc(sizeof(uint64_t) * k1 * N);
         c->digits = malloc(sizeof(int64_t) * k1 * l * N);
-        c->fdigits = fftw_malloc(sizeof(double) * k1 * l * N);
-        c->facc = fftw_malloc(sizeof(double) * k1 * N);
+        c->fdigits = veil_fft_alloc(sizeof(double) * k1 * l * N);
+        c->facc = veil_fft_alloc(sizeof(double) * k1 * N);
         c->small = malloc(sizeof(uint64_t) * (p->lwe_dim + 1));
         c->ks = malloc(sizeof(uint64_t) * (p->lwe_dim + 1));
         if (!c->ms || !c->acc || !c->rot || !c->digits || !c->fdigits || !c->facc || !c->small ||
@@ -56,8 +54,8 @@ void veil_pbs_ctx_free(veil_pbs_ctx *c) {
     free(c->acc);
     free(c->rot);
     free(c->digits);
-    fftw_free(c->fdigits);
-    fftw_free(c->facc);
+    veil_fft_dealloc(c->fdigits);
+    veil_fft_dealloc(c->facc);
     free(c->small);
     free(c->ks);
     free(c);
@@ -101,54 +99,54 @@ void veil_poly_mul_monomial(uint64_t *out, const uint64_t *in, uint32_t N, uint3
     }
 }
 
+/* r = X^a * src - src, a in [0, 2N): two branch-free runs that vectorise.
+ * m = 0 or all ones: (v ^ m) - m is v or -v. */
+static void rotate_sub(uint64_t *restrict r, const uint64_t *restrict src, uint32_t N, uint32_t a) {
+    const uint64_t m_hi = a >= N ? ~(uint64_t)0 : 0, m_lo = ~m_hi;
+    const size_t e = a >= N ? a - N : a;
+    /* t < e: X^a wraps src[t - e + N] around once more (one more sign).
+     * Pointer offsets, not wrapping 32-bit indices, so the loads stay
+     * contiguous vector loads (no gathers). */
+    const uint64_t *wrap = src + (N - e);
+    for (size_t t = 0; t < e; t++)
+        r[t] = ((wrap[t] ^ m_lo) - m_lo) - src[t];
+    uint64_t *rh = r + e;
+    const uint64_t *sh = src + e;
+    for (size_t t = 0; t < N - e; t++)
+        rh[t] = ((src[t] ^ m_hi) - m_hi) - sh[t];
+}
+
 /* acc = acc + ExtProd(bsk_i, X^a * acc - acc): the CMux on s_i. */
 static void cmux_step(veil_pbs_ctx *c, const veil_eval_key *ek, uint32_t i, uint32_t a) {
     const veil_params *p = c->params;
     const uint32_t N = p->poly_size, k1 = p->glwe_dim + 1, l = p->pbs_level;
+    const uint32_t B = p->pbs_base_log;
+    /* decompose: digit poly (q, j) at index q*l + j; digits come least
+     * significant first (veil/gadget.h), so level j = l-1 down to 0. One pass
+     * per level over the whole polynomial (the rest kept in rot) so every
+     * loop is a straight vector loop. */
     for (uint32_t q = 0; q < k1; q++) {
         uint64_t *r = c->rot + (size_t)q * N;
-        const uint64_t *src = c->acc + (size_t)q * N;
-        veil_poly_mul_monomial(r, src, N, a);
-        for (uint32_t j = 0; j < N; j++)
-            r[j] -= src[j];
-    }
-    /* decompose: digit poly (q, j) at index q*l + j; digits come least
-     * significant first (veil/gadget.h), so level j = l-1 down to 0 */
-    const uint32_t B = p->pbs_base_log;
-    for (uint32_t q = 0; q < k1; q++) {
-        const uint64_t *r = c->rot + (size_t)q * N;
+        rotate_sub(r, c->acc + (size_t)q * N, N, a);
         int64_t *dst = c->digits + (size_t)q * l * N;
-        if (l == 1) { /* the common case, as its own loop: it vectorizes (2x) */
-            for (uint32_t t = 0; t < N; t++) {
-                uint64_t v = veil_gadget_round(r[t], B, 1);
-                dst[t] = veil_gadget_next(&v, B);
-            }
-            continue;
-        }
-        for (uint32_t t = 0; t < N; t++) {
-            uint64_t v = veil_gadget_round(r[t], B, l);
-            for (uint32_t j = l; j-- > 0;)
-                dst[(size_t)j * N + t] = veil_gadget_next(&v, B);
+        for (uint32_t t = 0; t < N; t++)
+            r[t] = veil_gadget_round(r[t], B, l);
+        for (uint32_t j = l; j-- > 0;) {
+            int64_t *d = dst + (size_t)j * N;
+            for (uint32_t t = 0; t < N; t++)
+                d[t] = veil_gadget_next(&r[t], B);
         }
     }
     const size_t rows = (size_t)k1 * l;
     for (size_t r = 0; r < rows; r++)
         veil_fft_forward_i64(c->fft, c->digits + r * N, c->fdigits + r * N);
     memset(c->facc, 0, sizeof(double) * k1 * N);
+    /* the GGSW of s_i: rows x (k+1) transformed polynomials, read in order */
     const double *ggsw = ek->bsk_fourier + (size_t)i * rows * k1 * N;
-    const uint32_t h = N / 2;
-    for (size_t r = 0; r < rows; r++) {
-        const double *dr = c->fdigits + r * N;
-        for (uint32_t q = 0; q < k1; q++) {
-            const double *g = ggsw + (r * k1 + q) * (size_t)N;
-            double *fa = c->facc + (size_t)q * N;
-            for (uint32_t j = 0; j < h; j++) {
-                const double xr = dr[2 * j], xi = dr[2 * j + 1], yr = g[2 * j], yi = g[2 * j + 1];
-                fa[2 * j] += xr * yr - xi * yi;
-                fa[2 * j + 1] += xr * yi + xi * yr;
-            }
-        }
-    }
+    for (size_t r = 0; r < rows; r++)
+        for (uint32_t q = 0; q < k1; q++)
+            veil_fft_mac(c->facc + (size_t)q * N, c->fdigits + r * N,
+                         ggsw + (r * k1 + q) * (size_t)N, N);
     for (uint32_t q = 0; q < k1; q++)
         veil_fft_backward_add_torus(c->fft, c->facc + (size_t)q * N, c->acc + (size_t)q * N);
 }

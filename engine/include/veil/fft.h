@@ -1,19 +1,29 @@
-/* veil/fft.h — negacyclic polynomial products through a size-N/2 complex FFT
- * (FFTW on the CPU).
+/* veil/fft.h — negacyclic polynomial products through a size-N/2 complex FFT.
  *
  * For a real polynomial a of size N (mod X^N + 1), the transform is
  *   z_j = (a_j + i a_{j+N/2}) * exp(i*pi*j/N),  j < N/2   (fold and twist)
- *   A   = FFT_{N/2}(z)                                      (FFTW_FORWARD)
+ *   A   = FFT_{N/2}(z), exp(-2 pi i jk / (N/2))             (forward)
  * which evaluates a at the N/2 primitive 2N-th roots exp(i*pi*(1-4m)/N); the
  * other N/2 roots are their conjugates, so A determines a. Products are
  * pointwise; the inverse undoes the FFT (scaled by 2/N), the twist, and the
  * fold. Torus coefficients enter as signed int64 (uint64 reinterpreted) and
  * results are reduced mod 2^64 after rounding to the nearest integer.
- * Complex values are stored interleaved (re, im): a transformed polynomial is
- * N doubles. Plans use FFTW_ESTIMATE so results are repeatable bit for bit. */
+ * Complex values are stored interleaved (re, im), in natural order: a
+ * transformed polynomial is N doubles, the same layout on every code path
+ * and on the GPU (kernels/ reads veil_eval_key.bsk_fourier in it).
+ *
+ * Code paths. veil's own transform (engine/src/fft/: radix-4, no plan search)
+ * comes in three builds of one source: AVX-512 (8 doubles a vector), AVX2 (4)
+ * and portable C (2); they do the same operations in the same order, so they
+ * give bit-identical results, and the fastest one the CPU supports is chosen
+ * at run time. FFTW (FFTW_ESTIMATE plans) remains as a path when veil is
+ * built with VEIL_FFTW=ON, for comparison. N from 16 to 2^20 (FFTW: from 4).
+ * Every path is deterministic: the same input gives the same bits on every
+ * run and thread. */
 #ifndef VEIL_FFT_H
 #define VEIL_FFT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "veil/status.h"
@@ -24,23 +34,59 @@ extern "C" {
 
 typedef struct veil_fft veil_fft;
 
+typedef enum veil_fft_path {
+    VEIL_FFT_AUTO = 0,     /* the process default (see veil_fft_path_set_default) */
+    VEIL_FFT_PORTABLE = 1, /* veil, portable C (vectors of 2 doubles) */
+    VEIL_FFT_AVX2 = 2,     /* veil, AVX2 */
+    VEIL_FFT_AVX512 = 3,   /* veil, AVX-512 F + DQ */
+    VEIL_FFT_FFTW = 4,     /* FFTW 3 (only when built with VEIL_FFTW=ON) */
+} veil_fft_path;
+#define VEIL_FFT_PATH_COUNT 5
+
+/* "auto", "portable", "avx2", "avx512", "fftw"; NULL for an unknown value. */
+const char *veil_fft_path_name(veil_fft_path path);
+/* The inverse of veil_fft_path_name; VEIL_ERR_ARG naming the choices. */
+veil_status veil_fft_path_parse(const char *name, veil_fft_path *out);
+/* 1 when the path is built in and this CPU runs it (AUTO: always). */
+int veil_fft_path_available(veil_fft_path path);
+/* The path veil_fft_new uses: the one set by veil_fft_path_set_default, or
+ * the build's default (VEIL_FFT=veil: the fastest veil path this CPU runs). */
+veil_fft_path veil_fft_path_default(void);
+/* Process-wide choice for veil_fft_new (AUTO: back to the build default).
+ * Meant for a program's start (command-line option, test, benchmark): FFTs
+ * already made keep their path. VEIL_ERR_UNSUPPORTED if not available. The
+ * Fourier layout is the same on every path, so keys prepared on one path
+ * work with contexts on another. */
+veil_status veil_fft_path_set_default(veil_fft_path path);
+
 veil_status veil_fft_new(uint32_t poly_size, veil_fft **out);
+/* A transform on a given path (AUTO: the default). VEIL_ERR_UNSUPPORTED when
+ * the path is not available or N is outside its range. */
+veil_status veil_fft_new_path(uint32_t poly_size, veil_fft_path path, veil_fft **out);
 void veil_fft_free(veil_fft *fft);
+veil_fft_path veil_fft_path_of(const veil_fft *fft);
 
 /* out: N doubles (N/2 complex). */
 void veil_fft_forward_torus(veil_fft *fft, const uint64_t *poly, double *out);
 void veil_fft_forward_i64(veil_fft *fft, const int64_t *poly, double *out);
 /* acc[j] += round(inverse(in))_j mod 2^64. `in` is used as scratch (clobbered). */
 void veil_fft_backward_add_torus(veil_fft *fft, double *in, uint64_t *acc);
-/* out[j] = inverse(in)_j as doubles, not rounded (for measuring FFT error). */
+/* out[j] = inverse(in)_j as doubles, not rounded (for measuring FFT error).
+ * `in` is clobbered. */
 void veil_fft_backward_f64(veil_fft *fft, double *in, double *out);
 
-/* acc += a * b (pointwise, complex), N/2 complex values. */
+/* acc += a * b (pointwise, complex), N/2 complex values; vectorised, the
+ * same bits on every path. */
 void veil_fft_mac(double *acc, const double *a, const double *b, uint32_t poly_size);
 
 /* Reduces a double holding an integer-valued (or near) number mod 2^64,
  * rounding to nearest. Exact for |v| < 2^116. */
 uint64_t veil_f64_to_torus(double v);
+
+/* 64-byte aligned memory for transformed polynomials (any path); free with
+ * veil_fft_dealloc. NULL when out of memory. */
+void *veil_fft_alloc(size_t bytes);
+void veil_fft_dealloc(void *p);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,59 @@
+/* The tables every code path of veil's negacyclic FFT shares, and the entry
+ * points of each path (fft_portable.c, fft_avx2.c, fft_avx512.c: one
+ * template, fft_template.h, compiled three times with different target
+ * flags). See veil/fft.h for the transform itself.
+ *
+ * Algorithm (no plan search, so results are repeatable bit for bit):
+ *   forward  = fold + twist, written in bit-reversed order and fused with the
+ *              first two radix-2 stages (their twiddles are 1 and -i), then
+ *              radix-4 decimation-in-time passes (pairs of radix-2 stages in
+ *              registers), a last radix-2 stage when log2(N/2) is odd;
+ *              natural-order output.
+ *   backward = the mirror: radix-2/radix-4 decimation-in-frequency passes on
+ *              the natural-order spectrum, and a last pass fusing the two
+ *              final stages with the bit-reversed read, untwist, 1/(N/2)
+ *              scale and unfold.
+ * Every path does the same floating-point operations in the same order on
+ * every value (no FMA contraction, no reassociation), so all veil paths give
+ * bit-identical results; only the vector width differs. */
+#ifndef VEIL_FFT_INTERNAL_H
+#define VEIL_FFT_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct veil_fft_tables {
+    uint32_t n, h, log_h;
+    double *twist_re, *twist_im; /* h: exp(i pi j / N) */
+    uint32_t *rev4;              /* h/4: bit reversal over log2(h/4) bits */
+    /* twiddles of the radix-4 passes (m = 4, 16, ... for the forward
+     * transform), W_L = exp(-2 pi i / L): per pass four arrays of 2m
+     * doubles, indexed like the interleaved data (k < m): (re, re) and
+     * (-im, im) of w1 = W_{2m}^k, then the same for w2 = W_{4m}^k. The
+     * radix-2 stage (when log2 h is odd) has W_h^k, k < h/2, in the same
+     * form. Inverse passes multiply by the conjugates of these. */
+    double *tw;
+    uint32_t n_radix4; /* number of radix-4 passes */
+    int last_radix2;   /* 1 when a final radix-2 stage (L = h) is needed */
+    size_t *tw_off;    /* n_radix4 + 1 offsets into tw (doubles) */
+} veil_fft_tables;
+
+typedef struct veil_fft_kernels {
+    void (*forward_i64)(const veil_fft_tables *t, const int64_t *in, double *out);
+    /* in: clobbered */
+    void (*backward_add_torus)(const veil_fft_tables *t, double *in, uint64_t *acc);
+    void (*backward_f64)(const veil_fft_tables *t, double *in, double *out);
+    void (*mac)(double *acc, const double *a, const double *b, uint32_t poly_size);
+} veil_fft_kernels;
+
+/* Smallest N each path supports (its vector width needs N/8 lanes). */
+#define VEIL_FFT_MIN_N 16
+
+extern const veil_fft_kernels veil_fft_kernels_portable;
+#if defined(__x86_64__)
+#define VEIL_FFT_X86 1
+extern const veil_fft_kernels veil_fft_kernels_avx2;
+extern const veil_fft_kernels veil_fft_kernels_avx512;
+#endif
+
+#endif

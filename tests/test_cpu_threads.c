@@ -1,0 +1,156 @@
+// LABELS: crypto
+// LINKS: veil_host
+/* The cpu backend's results do not depend on how a batch is run: the same
+ * ciphertexts, bit for bit, from 1, 2, 3 and 5 worker threads (VEIL_THREADS,
+ * read when the backend's keys are made), on a second run with the same
+ * threads, and on every veil FFT path this CPU runs (portable, AVX2, AVX-512:
+ * they compute the same bits). The decryptions are checked once. The same for
+ * the leveled operations (linear, conv2d), which split their output
+ * neurons / pixels over the threads when a layer is large enough. */
+#include "testutil.h"
+#include "veil/backend.h"
+#include "veil/fft.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define COUNT 11
+
+static void run_batch(veil_backend *be, const veil_eval_key *ek, const char *threads,
+                      const uint64_t *in, const veil_lut *lut, uint64_t *out) {
+    veil_backend_keys *keys = NULL;
+    setenv("VEIL_THREADS", threads, 1);
+    CU_ASSERT_FATAL(veil_backend_keys_new(be, ek, COUNT, &keys) == VEIL_OK);
+    const veil_lut *const lp[1] = {lut};
+    CU_ASSERT_EQUAL(veil_backend_ks_pbs(keys, in, COUNT, lp, 1, NULL, out), VEIL_OK);
+    veil_backend_keys_free(keys);
+    unsetenv("VEIL_THREADS");
+}
+
+/* linear and conv2d on random words (exact integer arithmetic: any input
+ * will do), from `threads` workers, into out (linear) and out + lin_words */
+#define LIN_B 3
+#define LIN_IN 40
+#define LIN_OUT 9
+static const veil_conv2d_shape CONV = {2, 6, 6, 3, 3, 3, 1, 1, 1, 1};
+#define CONV_B 2
+
+static void run_leveled(veil_backend *be, const veil_eval_key *ek, const char *threads,
+                        const uint64_t *in, const int64_t *w, const uint64_t *bias, size_t lwe,
+                        uint64_t *out) {
+    veil_backend_keys *keys = NULL;
+    setenv("VEIL_THREADS", threads, 1);
+    CU_ASSERT_FATAL(veil_backend_keys_new(be, ek, 8, &keys) == VEIL_OK);
+    CU_ASSERT_EQUAL(veil_backend_linear(keys, in, LIN_B, LIN_IN, w, bias, LIN_OUT, out), VEIL_OK);
+    CU_ASSERT_EQUAL(
+        veil_backend_conv2d(keys, in, CONV_B, &CONV, w, bias, out + (size_t)LIN_B * LIN_OUT * lwe),
+        VEIL_OK);
+    veil_backend_keys_free(keys);
+    unsetenv("VEIL_THREADS");
+}
+
+static void leveled_bit_identical(veil_backend *be, const veil_eval_key *ek, size_t lwe) {
+    const size_t lin_in = (size_t)LIN_B * LIN_IN, conv_in = (size_t)CONV_B * 2 * 6 * 6;
+    const size_t in_words = (lin_in > conv_in ? lin_in : conv_in) * lwe;
+    const size_t out_words = ((size_t)LIN_B * LIN_OUT + (size_t)CONV_B * 3 * 6 * 6) * lwe;
+    uint64_t *in = malloc(sizeof(uint64_t) * in_words), *bias = malloc(sizeof(uint64_t) * 16);
+    int64_t *w = malloc(sizeof(int64_t) * LIN_IN * LIN_OUT);
+    uint64_t *ref = malloc(sizeof(uint64_t) * out_words),
+             *out = malloc(sizeof(uint64_t) * out_words);
+    CU_ASSERT_FATAL(in && bias && w && ref && out);
+    for (size_t i = 0; i < in_words; i++)
+        in[i] = veil_test_rand();
+    for (size_t i = 0; i < (size_t)LIN_IN * LIN_OUT; i++)
+        w[i] = (int64_t)(veil_test_rand() % 15) - 7;
+    for (size_t i = 0; i < 16; i++)
+        bias[i] = veil_test_rand();
+    run_leveled(be, ek, "1", in, w, bias, lwe, ref);
+    const char *threads[] = {"2", "5"};
+    for (size_t t = 0; t < 2; t++) {
+        memset(out, 0, sizeof(uint64_t) * out_words);
+        run_leveled(be, ek, threads[t], in, w, bias, lwe, out);
+        const int same = !memcmp(out, ref, sizeof(uint64_t) * out_words);
+        if (!same) printf("\n  linear/conv2d on %s threads differ from 1 thread", threads[t]);
+        CU_ASSERT(same);
+    }
+    free(in), free(bias), free(w), free(ref), free(out);
+}
+
+static void test_threads_and_paths_bit_identical(void) {
+    const veil_params *p = veil_params_find("tfhers-1_1-gaussian-2m64");
+    CU_ASSERT_FATAL(p != NULL);
+    uint8_t s[5][32];
+    for (unsigned i = 0; i < 5; i++)
+        veil_test_seed_bytes(20 + i, s[i]);
+    veil_secret_key *sk;
+    veil_eval_key *ek;
+    veil_encryptor *enc;
+    veil_backend *be;
+    veil_lut *lut;
+    const unsigned prec = p->precision, n = 1u << prec;
+    int64_t table[64];
+    for (unsigned i = 0; i < n; i++)
+        table[i] = (int64_t)((i * 3 + 1) % n);
+    CU_ASSERT_FATAL(veil_secret_key_new(p, s[0], &sk) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_eval_key_new(sk, s[1], s[2], &ek) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_encryptor_new(s[3], s[4], &enc) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_backend_new(VEIL_BACKEND_CPU, &be) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_lut_new(p, table, prec, 0, veil_delta(prec), &lut) == VEIL_OK);
+    const size_t lwe = (size_t)veil_params_big_dim(p) + 1;
+    uint64_t *in = malloc(sizeof(uint64_t) * lwe * COUNT);
+    uint64_t *ref = malloc(sizeof(uint64_t) * lwe * COUNT);
+    uint64_t *out = malloc(sizeof(uint64_t) * lwe * COUNT);
+    CU_ASSERT_FATAL(in && ref && out);
+    int64_t msg[COUNT];
+    for (size_t i = 0; i < COUNT; i++) {
+        msg[i] = (int64_t)(veil_test_rand() % n);
+        veil_encrypt_big(enc, sk, veil_encode(msg[i], prec), in + i * lwe);
+    }
+    run_batch(be, ek, "1", in, lut, ref);
+    for (size_t i = 0; i < COUNT; i++)
+        CU_ASSERT_EQUAL(veil_decode(veil_phase_big(sk, ref + i * lwe), prec, 0), table[msg[i]]);
+    const char *threads[] = {"2", "3", "5", "3"}; /* 3 twice: a second run */
+    for (size_t t = 0; t < sizeof threads / sizeof *threads; t++) {
+        memset(out, 0, sizeof(uint64_t) * lwe * COUNT);
+        run_batch(be, ek, threads[t], in, lut, out);
+        const int same = !memcmp(out, ref, sizeof(uint64_t) * lwe * COUNT);
+        if (!same) printf("\n  %s threads: ciphertexts differ from 1 thread", threads[t]);
+        CU_ASSERT(same);
+    }
+    const veil_fft_path paths[] = {VEIL_FFT_PORTABLE, VEIL_FFT_AVX2, VEIL_FFT_AVX512};
+    const veil_fft_path saved = veil_fft_path_default();
+    for (size_t j = 0; j < sizeof paths / sizeof *paths; j++) {
+        if (!veil_fft_path_available(paths[j])) {
+            printf("\n  (FFT path %s not available on this CPU)", veil_fft_path_name(paths[j]));
+            continue;
+        }
+        CU_ASSERT_FATAL(veil_fft_path_set_default(paths[j]) == VEIL_OK);
+        memset(out, 0, sizeof(uint64_t) * lwe * COUNT);
+        run_batch(be, ek, "2", in, lut, out);
+        const int same = !memcmp(out, ref, sizeof(uint64_t) * lwe * COUNT);
+        if (!same && saved != VEIL_FFT_FFTW)
+            printf("\n  FFT path %s: ciphertexts differ", veil_fft_path_name(paths[j]));
+        /* a build defaulting to FFTW computed ref with FFTW: not comparable */
+        if (saved != VEIL_FFT_FFTW) CU_ASSERT(same);
+    }
+    CU_ASSERT(veil_fft_path_set_default(saved) == VEIL_OK);
+    leveled_bit_identical(be, ek, lwe);
+    free(in), free(ref), free(out);
+    veil_lut_free(lut);
+    veil_backend_free(be);
+    veil_encryptor_free(enc);
+    veil_eval_key_free(ek);
+    veil_secret_key_free(sk);
+}
+
+int main(void) {
+    if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
+    CU_pSuite s = CU_add_suite("cpu_threads", NULL, NULL);
+    if (!s) {
+        CU_cleanup_registry();
+        return CU_get_error();
+    }
+    VEIL_ADD_TEST(s, test_threads_and_paths_bit_identical);
+    return veil_test_run();
+}

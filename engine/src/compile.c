@@ -79,10 +79,11 @@ typedef struct builder {
     uint32_t *tensor_node; /* model inputs then layers -> node index */
     int64_t **cal;         /* per node: calibration values (NULL in worst-case mode) */
     size_t n_cal;
-    unsigned lut_bits; /* widest PBS read; wider exact lookups are decomposed */
-    unsigned n_wide;   /* lookups decomposed */
-    uint64_t pbs;      /* lookup elements so far (one PBS each) */
-    uint64_t pbs_max;  /* give up past this (a cheaper program is known) */
+    unsigned lut_bits;   /* widest PBS read; wider exact lookups are decomposed */
+    unsigned n_wide;     /* lookups decomposed */
+    const int64_t *seen; /* the layer's stored calib_range (whole inputset), or NULL */
+    uint64_t pbs;        /* lookup elements so far (one PBS each) */
+    uint64_t pbs_max;    /* give up past this (a cheaper program is known) */
 } builder;
 
 static veil_status new_node(builder *b, veil_node_kind kind, const char *layer, uint32_t n_in,
@@ -227,6 +228,12 @@ static veil_status finish_node(builder *b, uint32_t idx) {
             for (size_t i = 1; i < b->n_cal * n->size; i++) {
                 lo = out[i] < lo ? out[i] : lo;
                 hi = out[i] > hi ? out[i] : hi;
+            }
+            /* the exporter's range over the whole inputset it was given
+             * (the stored calibration samples are a subset of it) */
+            if (b->seen) {
+                lo = b->seen[0] < lo ? b->seen[0] : lo;
+                hi = b->seen[1] > hi ? b->seen[1] : hi;
             }
             /* the stated margin: calibration sets are samples, real inputs
              * go a little further; never wider than the worst case */
@@ -615,7 +622,11 @@ static veil_status add_layer(builder *b, uint32_t li) {
         if (!n->bias) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
         memcpy(n->bias, l->bias, nb * sizeof *n->bias);
     }
-    VEIL_TRY(finish_node(b, idx));
+    /* [0, 0]: not stored (the attribute is optional) */
+    b->seen = l->calib_range[0] || l->calib_range[1] ? l->calib_range : NULL;
+    veil_status st = finish_node(b, idx);
+    b->seen = NULL;
+    VEIL_TRY(st);
     b->tensor_node[m->n_inputs + li] = idx;
     return VEIL_OK;
 }

@@ -10,9 +10,9 @@
  * in topological order. Every node carries the integer range of its values
  * (from the calibration set, Concrete's "inputset", or the worst case) and
  * its bit width; the compiler picks ONE parameter set for the program, the
- * cheapest in the table whose precision covers the widest lookup and whose
+ * cheapest in the table whose precision covers the widest PBS read and whose
  * noise model (veil/noise.h) keeps every PBS under the target p_error, or
- * refuses naming the layer.
+ * refuses naming the layer (beyond 16 bits, or when no set fits).
  *
  * Encoding (DESIGN.md "Cryptography"): every ciphertext holds an integer v as
  * v * Delta with Delta = 2^(63 - width), `width` the widest value any lookup
@@ -47,6 +47,30 @@
  * unit so the boundaries fall between integers), and the modulus switch and
  * noise decide the last bit near the rounding boundary: off by one at a rate
  * the simulator models when asked to inject noise.
+ *
+ * Wide lookups (the default: no rounding). The model's accumulators reach 10
+ * to 16 bits; no parameter set reads more than 8 (and the cheap ones 3 to 6),
+ * so a lookup wider than the program's PBS width P (options.lookup_bits, or
+ * the cheapest by the cost model) is decomposed exactly into PBS of at most P
+ * bits (compile.c, lookup()). With r = H * 2^k + L (k low bits L, exact
+ * digits from a ROUND node) and the table's steps t = th * 2^k + tl:
+ *   T[r] = T[H * 2^k] + sum over steps with tl != 0 of
+ *          delta_t * [2H + c_t == 2th + 1],   c_t = [L >= tl]
+ * one PBS on H, and per step one PBS on L (c_t, as c_t * 2^(k-1) so that
+ * adding the rounded value gives (2H + c_t) * 2^(k-1)) and one on 2H + c_t;
+ * the steps of one element run as J copies (CONCAT) of the digits, J the
+ * most steps of one table, summed back by a sum pool. Every lookup inside is
+ * again decomposed if still wider than P, so any width up to 16 works. Cost
+ * per element: the ROUND chunks + 1 + 2J PBS: an activation with a 4-bit
+ * output (at most 15 steps) costs about 33 PBS of P bits instead of one PBS
+ * of 10 to 16 bits that no parameter set offers. Exact: encrypted equals
+ * simulate equals the model's integers; nodes inside a decomposition keep
+ * the ranges of their construction, not of the calibration set.
+ *
+ * Ranges. Calibration bounds widen every observed range by
+ * options.range_margin (default 25%) of its width on each side, never past
+ * the worst case: the calibration set is a sample, and the decomposed
+ * lookups make wider ranges cheap (a flat part of a table has no steps).
  *
  * The simulator (veil_program_simulate) computes exactly what an encrypted run
  * decrypts to when no PBS fails, also for values that leave a node's compiled

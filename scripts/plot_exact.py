@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""Merges bench_model runs made with different --rounding-bits into one JSON
+and plots, per model, PBS per sample and latency per sample (log scale) for
+exact (none) and rounded lookups, with the accuracy printed.
+
+usage: scripts/plot_exact.py OUT.png OUT.json ROUNDING=RESULT.json [...]
+"""
+import json
+import sys
+
+
+def main(argv):
+    if len(argv) < 4:
+        print(__doc__, file=sys.stderr)
+        return 2
+    png, merged, parts = argv[1], argv[2], argv[3:]
+    rows, order = [], []
+    for part in parts:
+        label, path = part.split("=", 1)
+        order.append(label)
+        with open(path) as f:
+            for r in json.load(f)["results"]:
+                r["rounding"] = label
+                rows.append(r)
+    with open(merged + ".tmp", "w") as f:
+        json.dump({"rounding": order, "results": rows}, f, indent=1)
+    import os
+    os.replace(merged + ".tmp", merged)
+    print(f"{'model':12} {'rounding':8} {'mode':8} {'PBS/sample':>10} {'s/sample':>10} "
+          f"{'accuracy':>8} {'agree':>6}")
+    for r in rows:
+        lat = r["latency_s_per_sample"]
+        print(f"{r['model']:12} {r['rounding']:8} {r['mode']:8} {r['pbs_per_sample']:10d} "
+              f"{lat if lat is not None else float('nan'):10.4g} "
+              f"{r['accuracy'] if r['accuracy'] is not None else float('nan'):8.4f} "
+              f"{r['agreement_with_simulate'] if r['agreement_with_simulate'] is not None else float('nan'):6.3f}")
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("plot_exact: matplotlib missing, no plot", file=sys.stderr)
+        return 0
+    models = sorted({r["model"] for r in rows})
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    width = 0.8 / max(1, len(order))
+    for i, label in enumerate(order):
+        pbs = [next((r["pbs_per_sample"] for r in rows
+                     if r["model"] == m and r["rounding"] == label), 0) for m in models]
+        axes[0].bar([x + i * width for x in range(len(models))], pbs, width, label=label)
+        for mode, mk in (("cpu", "o"), ("cuda", "s")):
+            pts = [(j, r["latency_s_per_sample"]) for j, m in enumerate(models) for r in rows
+                   if r["model"] == m and r["rounding"] == label and r["mode"] == mode
+                   and r["latency_s_per_sample"]]
+            if pts:
+                axes[1].scatter([j + i * width for j, _ in pts], [v for _, v in pts], marker=mk,
+                                label=f"{label} {mode}")
+    for ax, title in ((axes[0], "PBS per sample"), (axes[1], "encrypted s per sample")):
+        ax.set_yscale("log")
+        ax.set_xticks([x + 0.4 - width / 2 for x in range(len(models))])
+        ax.set_xticklabels(models, rotation=20)
+        ax.set_title(title + " (rounding bits; none = exact)")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

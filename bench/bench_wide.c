@@ -1,0 +1,221 @@
+/* bench_wide — the cost of one exact wide lookup on the cpu backend: for each
+ * input width, a model x[n] -> lut (a 4-bit activation table over [0, 2^w))
+ * compiled with the default options (exact; the compiler decomposes the
+ * lookup into PBS of the width its cost model picks), then keygen, encrypt,
+ * execute, decrypt, every output checked against the table. JSON out.
+ *
+ *   bench_wide [--widths 10,12,14,16] [--tables requant,aligned] [--n 4]
+ *              [--lookup-bits N] [--out FILE.json]
+ *
+ * Tables: "requant", a ReLU requantization to 4 bits with its zero point in
+ * the middle of the range (15 steps at unaligned positions: the usual
+ * activation); "aligned", clamp(x >> (w - 4), 0, 15) (steps on multiples of
+ * 2^(w-4): the decomposition needs no step PBS, like exact rounding). Set
+ * VEIL_THREADS=1 for one core; the JSON has wall and process CPU seconds. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "veil/exec.h"
+#include "veil/program.h"
+
+static double clock_s(clockid_t id) {
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static char *dup(const char *s) {
+    char *d = malloc(strlen(s) + 1);
+    if (d) strcpy(d, s);
+    return d;
+}
+
+static int64_t table_value(const char *kind, unsigned w, int64_t x) {
+    if (!strcmp(kind, "aligned")) {
+        int64_t y = x >> (w - 4);
+        return y > 15 ? 15 : y;
+    }
+    const double half = ldexp(1.0, (int)w - 1);
+    double y = nearbyint(((double)x - half) * 15.5 / half);
+    return y < 0 ? 0 : y > 15 ? 15 : (int64_t)y;
+}
+
+static veil_model *make_model(unsigned w, const char *kind, uint32_t n) {
+    veil_model *m = NULL;
+    if (veil_model_new(&m)) return NULL;
+    m->name = dup("wide");
+    m->n_inputs = 1;
+    m->inputs = calloc(1, sizeof *m->inputs);
+    m->inputs[0].name = dup("x");
+    m->inputs[0].shape = (veil_shape){1, {n}};
+    m->inputs[0].scale = 1;
+    m->inputs[0].n_bits = w;
+    m->inputs[0].range[1] = ((int64_t)1 << w) - 1;
+    m->n_layers = 1;
+    m->layers = calloc(1, sizeof *m->layers);
+    veil_model_layer *l = m->layers;
+    l->name = dup("0000_lut");
+    l->op = VEIL_OP_LUT;
+    l->n_inputs = 1;
+    l->inputs = calloc(1, sizeof(char *));
+    l->inputs[0] = dup("x");
+    l->out_shape = (veil_shape){1, {n}};
+    l->in_max = m->inputs[0].range[1];
+    l->n_tables = 1;
+    l->table = malloc(((size_t)1 << w) * sizeof *l->table);
+    for (int64_t x = 0; x <= l->in_max; x++)
+        l->table[x] = table_value(kind, w, x);
+    l->range[1] = 15;
+    m->n_outputs = 1;
+    m->outputs = calloc(1, sizeof *m->outputs);
+    m->outputs[0].name = dup("y");
+    m->outputs[0].source = dup("0000_lut");
+    m->outputs[0].shape = (veil_shape){1, {n}};
+    m->outputs[0].n_scale = 1;
+    m->outputs[0].scale = malloc(sizeof(double));
+    m->outputs[0].scale[0] = 1;
+    m->outputs[0].zero_point = calloc(1, sizeof(double));
+    return m;
+}
+
+static int bench_one(FILE *f, int first, unsigned w, const char *kind, uint32_t n,
+                     unsigned lookup_bits) {
+    veil_model *m = make_model(w, kind, n);
+    veil_program *p = NULL;
+    veil_compile_options o;
+    veil_compile_options_default(&o);
+    o.bounds = VEIL_BOUNDS_WORST_CASE; /* the inputs cover the whole range */
+    o.lookup_bits = lookup_bits;
+    uint8_t seed[5][32];
+    veil_secret_key *sk = NULL;
+    veil_eval_key *ek = NULL;
+    veil_encryptor *enc = NULL;
+    veil_backend *be = NULL;
+    veil_plan *plan = NULL;
+    int64_t *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y);
+    uint64_t *cin = NULL, *cout = NULL;
+    int rc = 1;
+    double t0, c0, keygen = 0, wall = 0, cpu = 0;
+    size_t ok = 0;
+    if (!m || !x || !y || veil_program_compile(m, &o, &p)) goto out;
+    unsigned widest = 0;
+    for (size_t i = 0; i < p->n_nodes; i++)
+        if (p->nodes[i].kind == VEIL_NODE_LUT && p->nodes[i].in_bits > widest)
+            widest = p->nodes[i].in_bits;
+    const size_t lwe = veil_program_ct_words(p);
+    cin = malloc(n * lwe * sizeof *cin);
+    cout = malloc(n * lwe * sizeof *cout);
+    for (unsigned i = 0; i < 5; i++)
+        for (unsigned j = 0; j < 32; j++)
+            seed[i][j] = (uint8_t)(i * 77 + j * 13 + w);
+    t0 = clock_s(CLOCK_MONOTONIC);
+    if (!cin || !cout || veil_secret_key_new(p->params, seed[0], &sk) ||
+        veil_eval_key_new(sk, seed[1], seed[2], &ek))
+        goto out;
+    keygen = clock_s(CLOCK_MONOTONIC) - t0;
+    if (veil_encryptor_new(seed[3], seed[4], &enc) || veil_backend_new(VEIL_BACKEND_CPU, &be) ||
+        veil_plan_new(p, ek, be, 1, &plan))
+        goto out;
+    /* inputs spread over the range, around the steps */
+    for (uint32_t i = 0; i < n; i++)
+        x[i] = (int64_t)(((uint64_t)i * 2654435761u + 12345) % ((uint64_t)1 << w));
+    if (veil_program_encrypt(p, enc, sk, 0, x, 1, cin)) goto out;
+    t0 = clock_s(CLOCK_MONOTONIC);
+    c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
+    if (veil_plan_execute(plan, (const uint64_t *const *)&cin, 1, &cout)) goto out;
+    wall = clock_s(CLOCK_MONOTONIC) - t0;
+    cpu = clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
+    if (veil_program_decrypt(p, sk, 0, cout, 1, y)) goto out;
+    for (uint32_t i = 0; i < n; i++)
+        ok += y[i] == table_value(kind, w, x[i]);
+    fprintf(f,
+            "%s\n    {\"width\": %u, \"table\": \"%s\", \"params\": \"%s\", \"N\": %u, "
+            "\"widest_pbs_bits\": %u, \"pbs_per_lookup\": %.2f, \"lookups\": %u, "
+            "\"keygen_s\": %.3f, \"run_s_per_lookup\": %.4f, \"cpu_s_per_lookup\": %.4f, "
+            "\"correct\": %zu}",
+            first ? "" : ",", w, kind, p->params->id, p->params->poly_size, widest,
+            (double)p->pbs_per_sample / n, n, keygen, wall / n, cpu / n, ok);
+    fprintf(stderr,
+            "w=%-2u %-8s %-22s widest PBS %u bits, %6.1f PBS/lookup, keygen %6.2f s, "
+            "%8.3f s/lookup (cpu %8.3f), %zu/%u correct\n",
+            w, kind, p->params->id, widest, (double)p->pbs_per_sample / n, keygen, wall / n,
+            cpu / n, ok, n);
+    rc = ok == n ? 0 : 1;
+out:
+    if (rc && !ok) fprintf(stderr, "bench_wide: w=%u %s: %s\n", w, kind, veil_error_message());
+    veil_plan_free(plan);
+    veil_backend_free(be);
+    veil_encryptor_free(enc);
+    veil_eval_key_free(ek);
+    veil_secret_key_free(sk);
+    veil_program_free(p);
+    veil_model_free(m);
+    free(x);
+    free(y);
+    free(cin);
+    free(cout);
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    const char *widths = "10,12,14,16", *tables = "requant,aligned", *out = NULL;
+    unsigned n = 4, lookup_bits = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--widths") && v)
+            widths = v;
+        else if (!strcmp(a, "--tables") && v)
+            tables = v;
+        else if (!strcmp(a, "--n") && v)
+            n = (unsigned)strtoul(v, NULL, 10);
+        else if (!strcmp(a, "--lookup-bits") && v)
+            lookup_bits = (unsigned)strtoul(v, NULL, 10);
+        else if (!strcmp(a, "--out") && v)
+            out = v;
+        else {
+            fprintf(stderr,
+                    "usage: bench_wide [--widths 10,12,14,16] [--tables requant,aligned] [--n 4] "
+                    "[--lookup-bits N] [--out FILE.json]\n");
+            return strcmp(a, "--help") ? 2 : 0;
+        }
+        i++;
+    }
+    if (n == 0 || n > 4096) {
+        fprintf(stderr, "bench_wide: --n 1..4096\n");
+        return 2;
+    }
+    FILE *f = out ? fopen(out, "w") : stdout;
+    if (!f) {
+        perror(out);
+        return 1;
+    }
+    fprintf(f, "{\"benchmark\": \"bench_wide\", \"threads\": \"%s\", \"results\": [",
+            getenv("VEIL_THREADS") ? getenv("VEIL_THREADS") : "all");
+    int rc = 0, first = 1;
+    char wl[256];
+    snprintf(wl, sizeof wl, "%s", widths);
+    for (char *ws = strtok(wl, ","); ws; ws = strtok(NULL, ",")) {
+        unsigned w = (unsigned)strtoul(ws, NULL, 10);
+        if (w < 5 || w > 16) {
+            fprintf(stderr, "bench_wide: width %u, expected 5..16\n", w);
+            rc = 2;
+            continue;
+        }
+        const char *t = tables;
+        while (*t) {
+            size_t len = strcspn(t, ",");
+            char kind[32];
+            snprintf(kind, sizeof kind, "%.*s", (int)len, t);
+            rc |= bench_one(f, first, w, kind, n, lookup_bits);
+            first = 0;
+            t += len + (t[len] == ',');
+        }
+    }
+    fprintf(f, "\n]}\n");
+    if (out) fclose(f);
+    return rc;
+}

@@ -25,4 +25,5 @@ for r in none 8 6 4; do
     --batches "$samples" --samples "$samples" --rounding-bits "$r" --out "$f"
   parts+=("$r=$f")
 done
-python3 scripts/plot_exact.py "$out/bench_exact.png" "$out/bench_exact.json" "${parts[@]}"
+PY=python3; [ -x /usr/bin/python3 ] && PY=/usr/bin/python3  # Debian's has matplotlib
+"$PY" scripts/plot_exact.py "$out/bench_exact.png" "$out/bench_exact.json" "${parts[@]}"

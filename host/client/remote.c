@@ -249,6 +249,21 @@ veil_status veil_read_file(const char *path, uint8_t **buf, size_t *len) {
     return VEIL_OK;
 }
 
+veil_status veil_read_eval_key_file(const char *dir, uint8_t **buf, size_t *len) {
+    char ekp[4096];
+    veil_keydir_path(dir, "eval.key", ekp, sizeof ekp);
+    uint8_t *ek = NULL;
+    size_t ek_len = 0;
+    VEIL_TRY(veil_read_file(ekp, &ek, &ek_len));
+    if (ek_len < VEIL_SERIAL_HEADER_BYTES || memcmp(ek, "VEILEK01", 8) != 0) {
+        free(ek);
+        return veil_error(VEIL_ERR_FORMAT, "%s: not an evaluation key file", ekp);
+    }
+    *buf = ek;
+    *len = ek_len;
+    return VEIL_OK;
+}
+
 /* DIR/servers: "<url> <key id>" lines. */
 int veil_keydir_servers_lookup(const char *dir, const char *url, char id[VEIL_KEY_ID_CHARS + 1]) {
     char path[4096], line[4096 + 64];
@@ -300,16 +315,11 @@ veil_status veil_keydir_servers_store(const char *dir, const char *url, const ch
 veil_status veil_remote_ensure_key(const char *url, const char *dir, const veil_remote_options *o,
                                    char key_id[VEIL_KEY_ID_CHARS + 1], int *uploaded) {
     if (o->triton_model) return veil_triton_ensure_key(url, dir, o, key_id, uploaded);
-    char base[2048], u[2200], ekp[4096];
+    char base[2048], u[2200];
     veil_url_base(url, base, sizeof base);
-    veil_keydir_path(dir, "eval.key", ekp, sizeof ekp);
     uint8_t *ek = NULL;
     size_t ek_len = 0;
-    VEIL_TRY(veil_read_file(ekp, &ek, &ek_len));
-    if (ek_len < VEIL_SERIAL_HEADER_BYTES || memcmp(ek, "VEILEK01", 8) != 0) {
-        free(ek);
-        return veil_error(VEIL_ERR_FORMAT, "%s: not an evaluation key file", ekp);
-    }
+    VEIL_TRY(veil_read_eval_key_file(dir, &ek, &ek_len));
     char fp_hex[2 * VEIL_KEY_FP_BYTES + 1];
     veil_hex(ek + 64, VEIL_KEY_FP_BYTES, fp_hex);
     veil_http_resp r;

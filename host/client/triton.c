@@ -42,11 +42,10 @@ static veil_status triton_error(const char *url, const veil_http_resp *r) {
                       msg[0] ? msg : "(no message)");
 }
 
-/* One inference: n BYTES inputs of one element each, one BYTES output. */
-static veil_status triton_call(const char *url, const char *model, size_t n,
-                               const char *const *names, const uint8_t *const *data,
-                               const size_t *lens, const char *out_name, int idempotent,
-                               const veil_remote_options *o, uint8_t **out, size_t *out_len) {
+veil_status veil_triton_call(const char *url, const char *model, size_t n, const char *const *names,
+                             const uint8_t *const *data, const size_t *lens, const char *out_name,
+                             int idempotent, const veil_remote_options *o, uint8_t **out,
+                             size_t *out_len) {
     char base[2048], u[2400], json[1024];
     veil_url_base(url, base, sizeof base);
     snprintf(u, sizeof u, "%s/v2/models/%s/infer", base, model);
@@ -139,7 +138,7 @@ veil_status veil_triton_check_model(const veil_client *c, const char *url,
 
 veil_status veil_triton_ensure_key(const char *url, const char *dir, const veil_remote_options *o,
                                    char key_id[VEIL_KEY_ID_CHARS + 1], int *uploaded) {
-    char base[2048], tag[2400], ekp[4096];
+    char base[2048], tag[2400];
     veil_url_base(url, base, sizeof base);
     /* Triton has no key lookup: the id in DIR/servers is reused as is, and a
      * batch under a lost key is answered unknown_key (the caller uploads
@@ -150,14 +149,13 @@ veil_status veil_triton_ensure_key(const char *url, const char *dir, const veil_
         memcpy(key_id, id, sizeof id);
         return VEIL_OK;
     }
-    veil_keydir_path(dir, "eval.key", ekp, sizeof ekp);
     uint8_t *ek = NULL, *ans = NULL;
     size_t ek_len = 0, ans_len = 0;
-    VEIL_TRY(veil_read_file(ekp, &ek, &ek_len));
+    VEIL_TRY(veil_read_eval_key_file(dir, &ek, &ek_len));
     const char *names[] = {"EVAL_KEY"};
     const uint8_t *data[] = {ek};
-    veil_status st =
-        triton_call(base, keys_model(o), 1, names, data, &ek_len, "KEY_ID", 0, o, &ans, &ans_len);
+    veil_status st = veil_triton_call(base, keys_model(o), 1, names, data, &ek_len, "KEY_ID", 0, o,
+                                      &ans, &ans_len);
     free(ek);
     if (st) return st;
     if (ans_len != VEIL_KEY_ID_CHARS) {
@@ -181,11 +179,20 @@ veil_status veil_triton_infer(const char *url, const char *key_id, const uint8_t
     const char *names[] = {"KEY_ID", "CT_BATCH"};
     const uint8_t *data[] = {(const uint8_t *)key_id, body};
     const size_t lens[] = {strlen(key_id), len};
-    return triton_call(url, o->triton_model, 2, names, data, lens, "RESULT", 1, o, out, out_len);
+    return veil_triton_call(url, o->triton_model, 2, names, data, lens, "RESULT", 1, o, out,
+                            out_len);
 }
 
 #else
 
+veil_status veil_triton_call(const char *url, const char *model, size_t n, const char *const *names,
+                             const uint8_t *const *data, const size_t *lens, const char *out_name,
+                             int idempotent, const veil_remote_options *o, uint8_t **out,
+                             size_t *out_len) {
+    (void)url, (void)model, (void)n, (void)names, (void)data, (void)lens, (void)out_name;
+    (void)idempotent, (void)o, (void)out, (void)out_len;
+    return veil_error(VEIL_ERR_UNSUPPORTED, "veil was built without libcurl: no remote");
+}
 veil_status veil_triton_check_model(const veil_client *c, const char *url,
                                     const veil_remote_options *o, size_t *max_samples) {
     (void)c, (void)url, (void)o, (void)max_samples;

@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int srv_fail(srv_error *e, int status, const char *code, const char *fmt, ...) {
@@ -163,20 +164,6 @@ int srv_parse_infer_batch(const srv_program_info *pi, const uint8_t *body, size_
     return 0;
 }
 
-int srv_key_file_header(const char *path, uint8_t key_fp[VEIL_KEY_FP_BYTES],
-                        char params_id[VEIL_SERIAL_PARAMS_ID_BYTES]) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return -1;
-    uint8_t h[VEIL_SERIAL_HEADER_BYTES];
-    size_t n = fread(h, 1, sizeof h, f);
-    fclose(f);
-    if (n != sizeof h || memcmp(h, "VEILEK01", 8) != 0) return -1;
-    memcpy(key_fp, h + 64, VEIL_KEY_FP_BYTES);
-    memcpy(params_id, h + 16, VEIL_SERIAL_PARAMS_ID_BYTES);
-    params_id[VEIL_SERIAL_PARAMS_ID_BYTES - 1] = 0;
-    return 0;
-}
-
 void srv_json_escape(const char *s, char *out, size_t cap) {
     size_t o = 0;
     for (; *s && o + 7 < cap; s++) {
@@ -191,4 +178,30 @@ void srv_json_escape(const char *s, char *out, size_t cap) {
         }
     }
     out[o] = 0;
+}
+
+void srv_sbuf_printf(srv_sbuf *b, const char *fmt, ...) {
+    if (b->oom) return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            b->oom = 1;
+            return;
+        }
+        if (b->p && b->len + (size_t)n < b->cap) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t cap = (b->cap ? b->cap * 2 : 1024) + (size_t)n;
+        char *q = realloc(b->p, cap);
+        if (!q) {
+            b->oom = 1;
+            return;
+        }
+        b->p = q;
+        b->cap = cap;
+    }
 }

@@ -67,12 +67,17 @@ int srv_parse_infer_batch(const srv_program_info *pi, const uint8_t *body, size_
                           const uint8_t *key_fp, veil_ct_batch **out, size_t *samples,
                           srv_error *e);
 
-/* Reads the header of a stored evaluation key file: the key fingerprint and
- * the params id. 0 on success, -1 if the file does not exist or is not one. */
-int srv_key_file_header(const char *path, uint8_t key_fp[VEIL_KEY_FP_BYTES],
-                        char params_id[VEIL_SERIAL_PARAMS_ID_BYTES]);
-
 /* Appends s to the buffer as a JSON string body (no quotes), escaped. */
 void srv_json_escape(const char *s, char *out, size_t cap);
+
+/* A growing string for answers (JSON, metrics). oom: an allocation failed,
+ * later printfs do nothing; the owner frees p. */
+typedef struct srv_sbuf {
+    char *p;
+    size_t len, cap;
+    int oom;
+} srv_sbuf;
+
+void srv_sbuf_printf(srv_sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -1,0 +1,379 @@
+/* http.c — veil-server's HTTP side (libmicrohttpd, one thread per
+ * connection): routing, bodies, answers (see veil/server.h). */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server_internal.h"
+#include "veil/deploy.h"
+
+typedef struct req {
+    uint8_t *body;
+    size_t len, cap;
+    int too_big;
+    int counted; /* counted in inflight */
+    int endpoint;
+} req;
+
+static enum MHD_Result send_bytes(struct MHD_Connection *c, veil_server *s, int status,
+                                  const char *ctype, void *data, size_t len, int must_free,
+                                  const char *const *extra_headers) {
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        len, data, must_free ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_MUST_COPY);
+    if (!r) {
+        if (must_free) free(data);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", ctype);
+    for (size_t i = 0; extra_headers && extra_headers[i]; i += 2)
+        MHD_add_response_header(r, extra_headers[i], extra_headers[i + 1]);
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, r);
+    MHD_destroy_response(r);
+    srv_metrics_response(&s->m, status);
+    return ret;
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *c, veil_server *s, int status,
+                                 srv_sbuf *b) {
+    if (b->oom || !b->p) {
+        free(b->p);
+        static const char k_oom[] = "{\"error\":\"out_of_memory\"}";
+        return send_bytes(c, s, 500, "application/json", (void *)k_oom, sizeof k_oom - 1, 0, NULL);
+    }
+    return send_bytes(c, s, status, "application/json", b->p, b->len, 1, NULL);
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *c, veil_server *s, const srv_error *e) {
+    char msg[2 * sizeof e->message];
+    srv_json_escape(e->message, msg, sizeof msg);
+    srv_sbuf b = {0};
+    srv_sbuf_printf(&b, "{\"error\":\"%s\",\"status\":%d,\"message\":\"%s\"}\n", e->code, e->status,
+                    msg);
+    if (s->o.verbose) fprintf(stderr, "veil-server: %d %s: %s\n", e->status, e->code, e->message);
+    return send_json(c, s, e->status, &b);
+}
+
+char *srv_model_json(const veil_server *s) {
+    const veil_program *p = s->prog;
+    const veil_model *m = s->model;
+    srv_sbuf b = {0};
+    char esc[512];
+    srv_json_escape(m->name ? m->name : "", esc, sizeof esc);
+    srv_sbuf_printf(&b, "{\"name\":\"%s\",\"params_id\":\"%s\",\"model_fp\":\"%s\",", esc,
+                    p->params->id, s->fp_hex);
+    srv_sbuf_printf(&b,
+                    "\"lwe_dim\":%u,\"ct_words\":%zu,\"width\":%u,\"pbs_per_sample\":%llu,"
+                    "\"sample_in_cts\":%zu,\"sample_out_cts\":%zu,\"max_batch\":%zu,"
+                    "\"max_request_samples\":%zu,\"max_body\":%zu,\"eval_key_bytes\":%zu,"
+                    "\"backend\":\"%s\",",
+                    s->pi.big_dim, veil_program_ct_words(p), p->width,
+                    (unsigned long long)p->pbs_per_sample, s->pi.in_cts, s->pi.out_cts,
+                    s->o.max_batch, s->o.max_request_samples, s->o.max_body, s->max_key_body,
+                    veil_backend_name(s->be));
+    srv_sbuf_printf(&b, "\"inputs\":[");
+    for (uint32_t i = 0; i < m->n_inputs; i++) {
+        const veil_model_input *in = &m->inputs[i];
+        const veil_node *n = &p->nodes[p->input_nodes[i]];
+        srv_json_escape(in->name, esc, sizeof esc);
+        srv_sbuf_printf(&b, "%s{\"name\":\"%s\",\"shape\":[", i ? "," : "", esc);
+        for (uint32_t d = 0; d < in->shape.rank; d++)
+            srv_sbuf_printf(&b, "%s%u", d ? "," : "", in->shape.dim[d]);
+        srv_sbuf_printf(&b,
+                        "],\"scale\":%.17g,\"zero_point\":%lld,\"n_bits\":%u,\"signed\":%s,"
+                        "\"range\":[%lld,%lld]}",
+                        in->scale, (long long)in->zero_point, in->n_bits,
+                        in->is_signed ? "true" : "false", (long long)n->lo, (long long)n->hi);
+    }
+    srv_sbuf_printf(&b, "],\"outputs\":[");
+    for (uint32_t o = 0; o < m->n_outputs; o++) {
+        const veil_model_output *out = &m->outputs[o];
+        srv_json_escape(out->name, esc, sizeof esc);
+        srv_sbuf_printf(&b, "%s{\"name\":\"%s\",\"shape\":[", o ? "," : "", esc);
+        for (uint32_t d = 0; d < out->shape.rank; d++)
+            srv_sbuf_printf(&b, "%s%u", d ? "," : "", out->shape.dim[d]);
+        srv_sbuf_printf(&b, "],\"scale\":[");
+        for (uint32_t k = 0; k < out->n_scale; k++)
+            srv_sbuf_printf(&b, "%s%.17g", k ? "," : "", out->scale[k]);
+        srv_sbuf_printf(&b, "],\"zero_point\":[");
+        for (uint32_t k = 0; k < out->n_scale; k++)
+            srv_sbuf_printf(&b, "%s%.17g", k ? "," : "", out->zero_point[k]);
+        srv_sbuf_printf(&b, "]}");
+    }
+    srv_sbuf_printf(&b, "]}\n");
+    if (b.oom) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
+}
+
+static enum MHD_Result handle_metrics(struct MHD_Connection *c, veil_server *s) {
+    size_t len = 0;
+    char *text = srv_metrics_text(s, &len);
+    if (!text) {
+        srv_error e;
+        srv_fail(&e, 500, "out_of_memory", "metrics");
+        return send_error(c, s, &e);
+    }
+    return send_bytes(c, s, 200, "text/plain; version=0.0.4", text, len, 1, NULL);
+}
+
+static enum MHD_Result handle_keys_post(struct MHD_Connection *c, veil_server *s, req *r) {
+    srv_error e;
+    veil_eval_key *ek = NULL;
+    /* Validating a key expands it (masks, Fourier BSK: several times the
+     * upload): at most max_key_uploads at once, the others wait their turn. */
+    pthread_mutex_lock(&s->mu);
+    while (s->validating >= s->o.max_key_uploads && !s->stopping)
+        pthread_cond_wait(&s->key_cv, &s->mu);
+    s->validating++;
+    pthread_mutex_unlock(&s->mu);
+    int bad = srv_parse_key_upload(&s->pi, r->body, r->len, &ek, &e);
+    pthread_mutex_lock(&s->mu);
+    s->validating--;
+    pthread_cond_signal(&s->key_cv);
+    pthread_mutex_unlock(&s->mu);
+    if (bad) return send_error(c, s, &e);
+    char fp_hex[2 * VEIL_KEY_FP_BYTES + 1];
+    veil_hex(ek->key_fp, VEIL_KEY_FP_BYTES, fp_hex);
+    veil_eval_key_free(ek);
+    char id[VEIL_KEY_ID_CHARS + 1];
+    if (veil_keystore_put(s->ks, r->body, r->len, id) != VEIL_OK) {
+        /* The message names the key id and the errno, never the directory. */
+        if (s->o.verbose)
+            fprintf(stderr, "veil-server: keys dir %s: %s\n", veil_keystore_dir(s->ks),
+                    veil_error_message());
+        srv_fail(&e, 500, "store_failed", "%s", veil_error_message());
+        return send_error(c, s, &e);
+    }
+    srv_metrics_key_uploaded(&s->m);
+    if (s->o.verbose)
+        fprintf(stderr, "veil-server: stored evaluation key %.8s... (%zu bytes)\n", id, r->len);
+    srv_sbuf b = {0};
+    srv_sbuf_printf(&b,
+                    "{\"key_id\":\"%s\",\"params_id\":\"%s\",\"key_fp\":\"%s\",\"bytes\":%zu}\n",
+                    id, s->prog->params->id, fp_hex, r->len);
+    return send_json(c, s, 201, &b);
+}
+
+/* Verifies the whole file (checksum), so a corrupted key answers 404 and the
+ * client uploads it again, instead of 200 and a failure at infer time. */
+static enum MHD_Result handle_key_get(struct MHD_Connection *c, veil_server *s, const char *id) {
+    veil_keystore_info info;
+    srv_error e;
+    veil_status st = veil_keystore_verify(s->ks, id, &info);
+    if (st != VEIL_OK) {
+        if (st == VEIL_ERR_ARG)
+            srv_fail(&e, 404, "unknown_key", "%s", veil_error_message());
+        else
+            srv_fail(&e, st == VEIL_ERR_NOMEM ? 503 : 500, "key_read_failed", "%s",
+                     veil_error_message());
+        return send_error(c, s, &e);
+    }
+    char fp_hex[2 * VEIL_KEY_FP_BYTES + 1];
+    veil_hex(info.key_fp, sizeof info.key_fp, fp_hex);
+    srv_sbuf b = {0};
+    srv_sbuf_printf(&b, "{\"key_id\":\"%s\",\"params_id\":\"%s\",\"key_fp\":\"%s\"}\n", id,
+                    info.params_id, fp_hex);
+    return send_json(c, s, 200, &b);
+}
+
+static enum MHD_Result handle_infer(struct MHD_Connection *c, veil_server *s, req *r) {
+    srv_error e;
+    const char *id = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Veil-Key-Id");
+    if (!id) id = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "key_id");
+    if (!id) {
+        srv_fail(&e, 400, "missing_key_id",
+                 "POST /v1/infer: give the key id in the X-Veil-Key-Id header or ?key_id=");
+        return send_error(c, s, &e);
+    }
+    if (!veil_key_id_valid(id)) {
+        srv_fail(&e, 404, "unknown_key", "key id: not a key id (32 lower-case hex)");
+        return send_error(c, s, &e);
+    }
+    veil_keystore_info info;
+    veil_status kst = veil_keystore_header(s->ks, id, &info);
+    if (kst != VEIL_OK) {
+        if (kst == VEIL_ERR_ARG)
+            srv_fail(&e, 404, "unknown_key", "%s (upload it with POST /v1/keys)",
+                     veil_error_message());
+        else
+            srv_fail(&e, 500, "key_read_failed", "%s", veil_error_message());
+        return send_error(c, s, &e);
+    }
+    const uint8_t *key_fp = info.key_fp;
+    veil_ct_batch *in = NULL;
+    size_t samples = 0;
+    if (srv_parse_infer_batch(&s->pi, r->body, r->len, key_fp, &in, &samples, &e))
+        return send_error(c, s, &e);
+    /* The body is no longer needed: free it before waiting. */
+    free(r->body);
+    r->body = NULL;
+    r->len = r->cap = 0;
+    srv_job *j = calloc(1, sizeof *j);
+    veil_ct_batch *out = NULL;
+    if (!j || veil_ct_batch_new(s->prog->params, s->pi.big_dim, samples * s->pi.out_cts, &out)) {
+        free(j);
+        veil_ct_batch_free(in);
+        srv_fail(&e, 503, "out_of_memory", "no memory for a batch of %zu samples", samples);
+        return send_error(c, s, &e);
+    }
+    memcpy(out->key_fp, in->key_fp, VEIL_KEY_FP_BYTES);
+    memcpy(out->model_fp, s->pi.fp_out, VEIL_PROGRAM_FP_BYTES);
+    snprintf(j->key_id, sizeof j->key_id, "%s", id);
+    j->in = in;
+    j->out = out;
+    j->samples = samples;
+    if (srv_batcher_run(s, j, &e)) return send_error(c, s, &e);
+    if (j->err.status) {
+        e = j->err;
+        srv_job_free(j);
+        return send_error(c, s, &e);
+    }
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (veil_ct_batch_serialize(j->out, &buf, &len) != VEIL_OK) {
+        srv_fail(&e, 500, "serialize_failed", "result: %s", veil_error_message());
+        srv_job_free(j);
+        return send_error(c, s, &e);
+    }
+    char bs[32], qms[32], ems[32];
+    snprintf(bs, sizeof bs, "%zu", j->batch_samples);
+    snprintf(qms, sizeof qms, "%.3f", 1e3 * (j->t_start - j->t_enqueue));
+    snprintf(ems, sizeof ems, "%.3f", 1e3 * (j->t_end - j->t_start));
+    const char *hdrs[] = {
+        "X-Veil-Batch-Samples", bs, "X-Veil-Queue-Ms", qms, "X-Veil-Exec-Ms", ems, NULL};
+    srv_metrics_latency(&s->m, srv_now() - j->t_enqueue);
+    srv_job_free(j);
+    /* buf came from the serializer (plain malloc of a public batch). */
+    enum MHD_Result ret =
+        send_bytes(c, s, 200, "application/octet-stream", buf, len, 1, (const char *const *)hdrs);
+    return ret;
+}
+
+enum MHD_Result srv_http_on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                    const char *method, const char *version,
+                                    const char *upload_data, size_t *upload_data_size,
+                                    void **con_cls) {
+    veil_server *s = cls;
+    req *r = *con_cls;
+    srv_error e;
+    char key_id[VEIL_KEY_ID_CHARS + 1] = {0};
+    srv_route route = srv_route_parse(method, url, key_id, &e);
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r) return MHD_NO;
+        *con_cls = r;
+        r->endpoint = (int)route;
+        srv_metrics_request(&s->m, route);
+        pthread_mutex_lock(&s->mu);
+        int busy = s->inflight >= s->o.max_inflight;
+        if (!busy) {
+            s->inflight++;
+            r->counted = 1;
+        }
+        pthread_mutex_unlock(&s->mu);
+        if (route == SRV_NOT_FOUND) return send_error(c, s, &e);
+        if (busy) {
+            srv_fail(&e, 503, "too_many_requests", "%u requests in flight (--max-inflight)",
+                     s->o.max_inflight);
+            return send_error(c, s, &e);
+        }
+        if (route == SRV_KEYS_POST || route == SRV_INFER) {
+            const size_t limit = route == SRV_KEYS_POST ? s->max_key_body : s->o.max_body;
+            const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+            if (cl) {
+                char *end;
+                unsigned long long n = strtoull(cl, &end, 10);
+                if (*end || n > limit) {
+                    srv_fail(&e, 413, "body_too_large", "Content-Length %s: at most %zu bytes", cl,
+                             limit);
+                    return send_error(c, s, &e);
+                }
+            }
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        const size_t limit = route == SRV_KEYS_POST ? s->max_key_body : s->o.max_body;
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (r->too_big || route == SRV_NOT_FOUND) return MHD_YES;
+        if (r->len + n > limit) {
+            r->too_big = 1;
+            free(r->body);
+            r->body = NULL;
+            r->len = r->cap = 0;
+            return MHD_YES;
+        }
+        if (r->len + n > r->cap) {
+            size_t cap = r->cap ? r->cap : 65536;
+            while (cap < r->len + n)
+                cap *= 2;
+            if (cap > limit) cap = limit;
+            uint8_t *q = realloc(r->body, cap);
+            if (!q) {
+                r->too_big = 2;
+                free(r->body);
+                r->body = NULL;
+                r->len = r->cap = 0;
+                return MHD_YES;
+            }
+            r->body = q;
+            r->cap = cap;
+        }
+        memcpy(r->body + r->len, upload_data, n);
+        r->len += n;
+        return MHD_YES;
+    }
+    (void)version;
+    if (r->too_big) {
+        const size_t limit = route == SRV_KEYS_POST ? s->max_key_body : s->o.max_body;
+        if (r->too_big == 2)
+            srv_fail(&e, 503, "out_of_memory", "no memory for the body");
+        else
+            srv_fail(&e, 413, "body_too_large", "body over %zu bytes", limit);
+        return send_error(c, s, &e);
+    }
+    switch (route) {
+    case SRV_HEALTH: {
+        srv_sbuf b = {0};
+        int ok = veil_backend_healthy(s->be);
+        srv_sbuf_printf(&b, "{\"status\":\"%s\",\"backend\":\"%s\"}\n", ok ? "ok" : "unhealthy",
+                        veil_backend_name(s->be));
+        return send_json(c, s, ok ? 200 : 503, &b);
+    }
+    case SRV_MODEL:
+        return send_bytes(c, s, 200, "application/json", s->model_json, strlen(s->model_json), 0,
+                          NULL);
+    case SRV_METRICS:
+        return handle_metrics(c, s);
+    case SRV_KEYS_POST:
+        return handle_keys_post(c, s, r);
+    case SRV_KEY_GET:
+        return handle_key_get(c, s, key_id);
+    case SRV_INFER:
+        return handle_infer(c, s, r);
+    case SRV_NOT_FOUND:
+        break;
+    }
+    return send_error(c, s, &e);
+}
+
+void srv_http_on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                           enum MHD_RequestTerminationCode toe) {
+    veil_server *s = cls;
+    req *r = *con_cls;
+    (void)c;
+    (void)toe;
+    if (!r) return;
+    if (r->counted) {
+        pthread_mutex_lock(&s->mu);
+        s->inflight--;
+        pthread_mutex_unlock(&s->mu);
+    }
+    free(r->body);
+    free(r);
+    *con_cls = NULL;
+}

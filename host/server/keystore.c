@@ -1,0 +1,294 @@
+/* keystore.c — the evaluation-key directory (see veil/keystore.h). */
+#define _POSIX_C_SOURCE 200809L
+#include "veil/keystore.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct veil_keystore {
+    char *dir;
+    _Atomic uint64_t quarantined;
+};
+
+#define EK_MAGIC "VEILEK01"
+#define KEY_FP_OFF 64 /* header offsets, veil/serialize.h */
+#define PARAMS_ID_OFF 16
+#define SUM_BYTES VEIL_SERIAL_CHECKSUM_BYTES
+
+static veil_status mkdir_p(const char *dir) {
+    char tmp[4096];
+    size_t n = strlen(dir);
+    if (n == 0 || n >= sizeof tmp) return veil_error(VEIL_ERR_ARG, "key store %s: bad path", dir);
+    memcpy(tmp, dir, n + 1);
+    for (char *p = tmp + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+                return veil_error(VEIL_ERR_IO, "key store %s: mkdir %s: %s", dir, tmp,
+                                  strerror(errno));
+            *p = '/';
+        }
+    if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+        return veil_error(VEIL_ERR_IO, "key store %s: %s", dir, strerror(errno));
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return veil_error(VEIL_ERR_IO, "key store %s: not a directory", dir);
+    if (access(dir, W_OK | X_OK) != 0)
+        return veil_error(VEIL_ERR_IO, "key store %s: not writable", dir);
+    return VEIL_OK;
+}
+
+veil_status veil_keystore_open(const char *dir, veil_keystore **out) {
+    if (!dir || !out) return veil_error(VEIL_ERR_ARG, "veil_keystore_open: NULL argument");
+    if (sodium_init() < 0) return veil_error(VEIL_ERR_INTERNAL, "libsodium failed to initialise");
+    VEIL_TRY(mkdir_p(dir));
+    veil_keystore *ks = calloc(1, sizeof *ks);
+    if (!ks || !(ks->dir = strdup(dir))) {
+        free(ks);
+        return veil_error(VEIL_ERR_NOMEM, "out of memory");
+    }
+    *out = ks;
+    return VEIL_OK;
+}
+
+void veil_keystore_free(veil_keystore *ks) {
+    if (!ks) return;
+    free(ks->dir);
+    free(ks);
+}
+
+const char *veil_keystore_dir(const veil_keystore *ks) {
+    return ks ? ks->dir : NULL;
+}
+
+/* <dir>/<id>.vek<suffix>; the id is checked first, so nothing but 32 hex
+ * characters ever reaches a path. */
+static veil_status key_path(const veil_keystore *ks, const char *id, const char *suffix, char *out,
+                            size_t cap) {
+    if (!ks || !id || !veil_key_id_valid(id))
+        return veil_error(VEIL_ERR_ARG, "key id: not a key id (32 lower-case hex)");
+    int n = snprintf(out, cap, "%s/%s.vek%s", ks->dir, id, suffix);
+    if (n < 0 || (size_t)n >= cap) return veil_error(VEIL_ERR_ARG, "key store: path too long");
+    return VEIL_OK;
+}
+
+static veil_status unknown(const char *id) {
+    return veil_error(VEIL_ERR_ARG, "key id %s: no such evaluation key", id);
+}
+
+static veil_status io_error(const char *id, const char *what, int err) {
+    return veil_error(VEIL_ERR_IO, "key store: %s key %s: %s", what, id, strerror(err));
+}
+
+veil_status veil_keystore_put(veil_keystore *ks, const uint8_t *buf, size_t len,
+                              char id[VEIL_KEY_ID_CHARS + 1]) {
+    if (!ks || !buf || !id) return veil_error(VEIL_ERR_ARG, "veil_keystore_put: NULL argument");
+    if (len < VEIL_SERIAL_HEADER_BYTES + SUM_BYTES || memcmp(buf, EK_MAGIC, 8) != 0)
+        return veil_error(VEIL_ERR_ARG, "veil_keystore_put: not a serialized evaluation key");
+    uint8_t rnd[VEIL_KEY_ID_CHARS / 2];
+    randombytes_buf(rnd, sizeof rnd);
+    char nid[VEIL_KEY_ID_CHARS + 1];
+    veil_hex(rnd, sizeof rnd, nid);
+    char path[4096], tmp[4096];
+    VEIL_TRY(key_path(ks, nid, "", path, sizeof path));
+    VEIL_TRY(key_path(ks, nid, ".tmp", tmp, sizeof tmp));
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    int ok = fd >= 0, err = ok ? 0 : errno;
+    for (size_t off = 0; ok && off < len;) {
+        ssize_t w = write(fd, buf + off, len - off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            ok = 0;
+            err = w < 0 ? errno : ENOSPC;
+        } else {
+            off += (size_t)w;
+        }
+    }
+    if (fd >= 0) {
+        if (ok && fsync(fd) != 0) ok = 0, err = errno;
+        if (close(fd) != 0 && ok) ok = 0, err = errno;
+    }
+    if (ok && rename(tmp, path) != 0) ok = 0, err = errno;
+    if (!ok) {
+        if (fd >= 0) unlink(tmp);
+        return io_error(nid, "cannot store", err);
+    }
+    /* The rename is durable once the directory is. */
+    int dfd = open(ks->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    memcpy(id, nid, sizeof nid);
+    return VEIL_OK;
+}
+
+static void info_from_header(const uint8_t *h, uint64_t bytes, veil_keystore_info *info) {
+    if (!info) return;
+    memcpy(info->key_fp, h + KEY_FP_OFF, VEIL_KEY_FP_BYTES);
+    memcpy(info->params_id, h + PARAMS_ID_OFF, VEIL_SERIAL_PARAMS_ID_BYTES);
+    info->params_id[VEIL_SERIAL_PARAMS_ID_BYTES - 1] = 0;
+    info->bytes = bytes;
+}
+
+/* Opens <id>.vek for reading: VEIL_ERR_ARG when absent. */
+static veil_status open_key(const veil_keystore *ks, const char *id, FILE **f, uint64_t *bytes) {
+    char path[4096];
+    VEIL_TRY(key_path(ks, id, "", path, sizeof path));
+    FILE *fp = fopen(path, "rbe");
+    if (!fp)
+        return errno == ENOENT || errno == ENOTDIR ? unknown(id)
+                                                   : io_error(id, "cannot read", errno);
+    struct stat st;
+    if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(fp);
+        return unknown(id);
+    }
+    *f = fp;
+    *bytes = (uint64_t)st.st_size;
+    return VEIL_OK;
+}
+
+veil_status veil_keystore_header(const veil_keystore *ks, const char *id,
+                                 veil_keystore_info *info) {
+    FILE *f;
+    uint64_t bytes;
+    VEIL_TRY(open_key(ks, id, &f, &bytes));
+    uint8_t h[VEIL_SERIAL_HEADER_BYTES];
+    size_t n = fread(h, 1, sizeof h, f);
+    fclose(f);
+    if (n != sizeof h || memcmp(h, EK_MAGIC, 8) != 0) {
+        veil_keystore_quarantine(ks, id);
+        return veil_error(VEIL_ERR_ARG,
+                          "key id %s: the stored key was corrupted (not an evaluation key) and "
+                          "has been quarantined; upload it again",
+                          id);
+    }
+    info_from_header(h, bytes, info);
+    return VEIL_OK;
+}
+
+static veil_status corrupted(const veil_keystore *ks, const char *id, const char *why) {
+    veil_keystore_quarantine(ks, id);
+    return veil_error(VEIL_ERR_ARG,
+                      "key id %s: the stored key was corrupted (%s) and has been quarantined; "
+                      "upload it again",
+                      id, why);
+}
+
+/* One pass over the file: header, size, BLAKE2b checksum. When buf is not
+ * NULL the whole file is returned in *buf (the caller frees it). */
+static veil_status verify(const veil_keystore *ks, const char *id, veil_keystore_info *info,
+                          uint8_t **buf) {
+    FILE *f;
+    uint64_t bytes;
+    VEIL_TRY(open_key(ks, id, &f, &bytes));
+    if (bytes < VEIL_SERIAL_HEADER_BYTES + SUM_BYTES || bytes > SIZE_MAX) {
+        fclose(f);
+        return corrupted(ks, id, "truncated");
+    }
+    uint8_t *whole = NULL;
+    if (buf && !(whole = malloc((size_t)bytes))) {
+        fclose(f);
+        return veil_error(VEIL_ERR_NOMEM, "key id %s: no memory to load %llu bytes", id,
+                          (unsigned long long)bytes);
+    }
+    crypto_generichash_state hs;
+    crypto_generichash_init(&hs, NULL, 0, SUM_BYTES);
+    uint8_t head[VEIL_SERIAL_HEADER_BYTES], sum[SUM_BYTES], chunk[65536];
+    const uint64_t hashed = bytes - SUM_BYTES;
+    uint64_t off = 0;
+    int err = 0;
+    while (off < bytes) {
+        uint8_t *dst = whole ? whole + off : chunk;
+        size_t want = whole ? (size_t)(bytes - off) : sizeof chunk;
+        if (!whole && want > bytes - off) want = (size_t)(bytes - off);
+        size_t got = fread(dst, 1, want, f);
+        if (got == 0) {
+            err = ferror(f) ? EIO : 0;
+            break;
+        }
+        /* Split what was read into the hashed part and the checksum. */
+        size_t h = off < hashed ? (size_t)((hashed - off) < got ? hashed - off : got) : 0;
+        crypto_generichash_update(&hs, dst, h);
+        for (size_t i = h; i < got; i++)
+            sum[off + i - hashed] = dst[i];
+        for (size_t i = 0; i < got && off + i < sizeof head; i++)
+            head[off + i] = dst[i];
+        off += got;
+    }
+    fclose(f);
+    if (off != bytes) {
+        free(whole);
+        if (err) return io_error(id, "cannot read", err);
+        return corrupted(ks, id, "shorter than its size"); /* changed under us */
+    }
+    uint8_t want_sum[SUM_BYTES];
+    crypto_generichash_final(&hs, want_sum, SUM_BYTES);
+    if (memcmp(head, EK_MAGIC, 8) != 0) {
+        free(whole);
+        return corrupted(ks, id, "not an evaluation key");
+    }
+    if (sodium_memcmp(want_sum, sum, SUM_BYTES) != 0) {
+        free(whole);
+        return corrupted(ks, id, "checksum mismatch");
+    }
+    info_from_header(head, bytes, info);
+    if (buf) *buf = whole;
+    return VEIL_OK;
+}
+
+veil_status veil_keystore_verify(const veil_keystore *ks, const char *id,
+                                 veil_keystore_info *info) {
+    return verify(ks, id, info, NULL);
+}
+
+veil_status veil_keystore_load(const veil_keystore *ks, const char *id, const veil_params *params,
+                               veil_eval_key **out) {
+    if (!out) return veil_error(VEIL_ERR_ARG, "veil_keystore_load: NULL argument");
+    uint8_t *buf = NULL;
+    veil_keystore_info info;
+    VEIL_TRY(verify(ks, id, &info, &buf));
+    if (params && strcmp(info.params_id, params->id) != 0) {
+        free(buf);
+        return veil_error(VEIL_ERR_PARAMS, "key id %s: an evaluation key for %s, not %s", id,
+                          info.params_id, params->id);
+    }
+    veil_eval_key *ek = NULL;
+    veil_status st = veil_eval_key_deserialize(buf, (size_t)info.bytes, &ek);
+    free(buf);
+    if (st == VEIL_ERR_FORMAT) {
+        char why[200];
+        snprintf(why, sizeof why, "%s", veil_error_message());
+        return corrupted(ks, id, why);
+    }
+    if (st != VEIL_OK) {
+        veil_error_prefix("key id %s: ", id);
+        return st;
+    }
+    *out = ek;
+    return VEIL_OK;
+}
+
+veil_status veil_keystore_quarantine(const veil_keystore *ks, const char *id) {
+    char path[4096], bad[4096];
+    VEIL_TRY(key_path(ks, id, "", path, sizeof path));
+    VEIL_TRY(key_path(ks, id, ".corrupt", bad, sizeof bad));
+    if (rename(path, bad) != 0) {
+        if (errno == ENOENT) return VEIL_OK; /* another process was first */
+        return io_error(id, "cannot quarantine", errno);
+    }
+    atomic_fetch_add(&((veil_keystore *)ks)->quarantined, 1);
+    return VEIL_OK;
+}
+
+uint64_t veil_keystore_quarantined(const veil_keystore *ks) {
+    return ks ? atomic_load(&((veil_keystore *)ks)->quarantined) : 0;
+}

@@ -1,0 +1,200 @@
+/* metrics.c — veil-server's counters and their Prometheus text (GET /metrics)
+ * and veil_server_get_stats. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdlib.h>
+#include <string.h>
+
+#include "server_internal.h"
+
+static const unsigned k_batch_buckets[SRV_BATCH_BUCKETS] = {1, 2, 4, 8, 16, 32, 64, 128};
+static const double k_lat_buckets[SRV_LAT_BUCKETS] = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120};
+static const char *const k_endpoint_names[SRV_ENDPOINTS] = {
+    "other", "health", "model", "metrics", "keys_post", "key_get", "infer"};
+
+void srv_metrics_init(srv_metrics *m) {
+    memset(m, 0, sizeof *m);
+    pthread_mutex_init(&m->mu, NULL);
+}
+
+void srv_metrics_destroy(srv_metrics *m) {
+    pthread_mutex_destroy(&m->mu);
+}
+
+void srv_metrics_request(srv_metrics *m, srv_route route) {
+    pthread_mutex_lock(&m->mu);
+    if ((unsigned)route < SRV_ENDPOINTS) m->requests[route]++;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void srv_metrics_response(srv_metrics *m, int status) {
+    pthread_mutex_lock(&m->mu);
+    if (status >= 100 && status < 600) m->responses[status]++;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void srv_metrics_batch(srv_metrics *m, size_t samples, int ok, uint64_t pbs, double seconds) {
+    size_t bk = 0;
+    while (bk < SRV_BATCH_BUCKETS && samples > k_batch_buckets[bk])
+        bk++;
+    pthread_mutex_lock(&m->mu);
+    m->batches++;
+    m->batch_samples_sum += samples;
+    m->batch_bucket[bk]++;
+    if (ok) {
+        m->pbs_total += pbs;
+        m->exec_seconds += seconds;
+        m->last_pbs_per_s = seconds > 0 ? (double)pbs / seconds : 0;
+    }
+    pthread_mutex_unlock(&m->mu);
+}
+
+void srv_metrics_latency(srv_metrics *m, double seconds) {
+    size_t lb = 0;
+    while (lb < SRV_LAT_BUCKETS && seconds > k_lat_buckets[lb])
+        lb++;
+    pthread_mutex_lock(&m->mu);
+    m->lat_bucket[lb]++;
+    m->lat_count++;
+    m->lat_sum += seconds;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void srv_metrics_cache(srv_metrics *m, int hit, int evicted, size_t resident) {
+    pthread_mutex_lock(&m->mu);
+    if (hit)
+        m->cache_hits++;
+    else
+        m->cache_misses++;
+    m->cache_evictions += evicted != 0;
+    m->cache_resident = resident;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void srv_metrics_key_uploaded(srv_metrics *m) {
+    pthread_mutex_lock(&m->mu);
+    m->keys_uploaded++;
+    pthread_mutex_unlock(&m->mu);
+}
+
+/* A copy of the counters (the mutex is not copied). */
+static void snapshot(srv_metrics *m, srv_metrics *out) {
+    pthread_mutex_lock(&m->mu);
+    memcpy(out, m, sizeof *out);
+    pthread_mutex_unlock(&m->mu);
+    memset(&out->mu, 0, sizeof out->mu);
+}
+
+void veil_server_get_stats(veil_server *s, veil_server_stats *out) {
+    memset(out, 0, sizeof *out);
+    srv_metrics m;
+    snapshot(&s->m, &m);
+    for (int i = 0; i < SRV_ENDPOINTS; i++)
+        out->requests += m.requests[i];
+    out->batches = m.batches;
+    out->batch_samples = m.batch_samples_sum;
+    out->pbs = m.pbs_total;
+    out->exec_seconds = m.exec_seconds;
+    for (int i = 0; i <= SRV_BATCH_BUCKETS; i++)
+        out->batch_hist[i] = m.batch_bucket[i];
+    out->cache_hits = m.cache_hits;
+    out->cache_misses = m.cache_misses;
+    out->cache_evictions = m.cache_evictions;
+}
+
+char *srv_metrics_text(veil_server *s, size_t *len) {
+    srv_metrics m;
+    size_t qlen;
+    unsigned inflight;
+    pthread_mutex_lock(&s->mu);
+    qlen = s->queue_len;
+    inflight = s->inflight;
+    pthread_mutex_unlock(&s->mu);
+    snapshot(&s->m, &m);
+    srv_sbuf b = {0};
+    srv_sbuf_printf(&b, "# HELP veil_requests_total HTTP requests by endpoint.\n"
+                        "# TYPE veil_requests_total counter\n");
+    for (int i = 0; i < SRV_ENDPOINTS; i++)
+        srv_sbuf_printf(&b, "veil_requests_total{endpoint=\"%s\"} %llu\n", k_endpoint_names[i],
+                        (unsigned long long)m.requests[i]);
+    srv_sbuf_printf(&b, "# HELP veil_responses_total HTTP responses by status code.\n"
+                        "# TYPE veil_responses_total counter\n");
+    for (int i = 100; i < 600; i++)
+        if (m.responses[i])
+            srv_sbuf_printf(&b, "veil_responses_total{code=\"%d\"} %llu\n", i,
+                            (unsigned long long)m.responses[i]);
+    uint64_t errs = 0;
+    for (int i = 400; i < 600; i++)
+        errs += m.responses[i];
+    srv_sbuf_printf(&b,
+                    "# HELP veil_errors_total responses with status >= 400.\n"
+                    "# TYPE veil_errors_total counter\nveil_errors_total %llu\n",
+                    (unsigned long long)errs);
+    srv_sbuf_printf(&b, "# HELP veil_batch_samples samples per backend batch (dynamic batching).\n"
+                        "# TYPE veil_batch_samples histogram\n");
+    uint64_t cum = 0;
+    for (int i = 0; i < SRV_BATCH_BUCKETS; i++) {
+        cum += m.batch_bucket[i];
+        srv_sbuf_printf(&b, "veil_batch_samples_bucket{le=\"%u\"} %llu\n", k_batch_buckets[i],
+                        (unsigned long long)cum);
+    }
+    cum += m.batch_bucket[SRV_BATCH_BUCKETS];
+    srv_sbuf_printf(&b, "veil_batch_samples_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+    srv_sbuf_printf(&b, "veil_batch_samples_sum %llu\nveil_batch_samples_count %llu\n",
+                    (unsigned long long)m.batch_samples_sum, (unsigned long long)m.batches);
+    srv_sbuf_printf(&b,
+                    "# HELP veil_pbs_total programmable bootstrappings executed.\n"
+                    "# TYPE veil_pbs_total counter\nveil_pbs_total %llu\n"
+                    "# HELP veil_exec_seconds_total time in veil_plan_execute.\n"
+                    "# TYPE veil_exec_seconds_total counter\nveil_exec_seconds_total %.6f\n"
+                    "# HELP veil_pbs_per_second PBS throughput of the last batch.\n"
+                    "# TYPE veil_pbs_per_second gauge\nveil_pbs_per_second %.3f\n",
+                    (unsigned long long)m.pbs_total, m.exec_seconds, m.last_pbs_per_s);
+    srv_sbuf_printf(&b,
+                    "# HELP veil_queue_depth infer requests waiting for the backend.\n"
+                    "# TYPE veil_queue_depth gauge\nveil_queue_depth %zu\n"
+                    "# HELP veil_inflight_requests requests being handled.\n"
+                    "# TYPE veil_inflight_requests gauge\nveil_inflight_requests %u\n",
+                    qlen, inflight);
+    srv_sbuf_printf(
+        &b,
+        "# HELP veil_key_cache_hits_total infer batches whose keys were resident.\n"
+        "# TYPE veil_key_cache_hits_total counter\nveil_key_cache_hits_total %llu\n"
+        "# HELP veil_key_cache_misses_total batches that loaded their keys.\n"
+        "# TYPE veil_key_cache_misses_total counter\nveil_key_cache_misses_total %llu\n"
+        "# HELP veil_key_cache_evictions_total keys evicted (LRU).\n"
+        "# TYPE veil_key_cache_evictions_total counter\n"
+        "veil_key_cache_evictions_total %llu\n"
+        "# HELP veil_key_cache_resident keys resident in the backend.\n"
+        "# TYPE veil_key_cache_resident gauge\nveil_key_cache_resident %llu\n"
+        "# HELP veil_keys_uploaded_total evaluation keys accepted.\n"
+        "# TYPE veil_keys_uploaded_total counter\nveil_keys_uploaded_total %llu\n"
+        "# HELP veil_keys_quarantined_total stored keys found corrupted and set aside.\n"
+        "# TYPE veil_keys_quarantined_total counter\nveil_keys_quarantined_total %llu\n",
+        (unsigned long long)m.cache_hits, (unsigned long long)m.cache_misses,
+        (unsigned long long)m.cache_evictions, (unsigned long long)m.cache_resident,
+        (unsigned long long)m.keys_uploaded, (unsigned long long)veil_keystore_quarantined(s->ks));
+    srv_sbuf_printf(&b, "# HELP veil_infer_duration_seconds successful POST /v1/infer, queue and "
+                        "execution.\n# TYPE veil_infer_duration_seconds histogram\n");
+    cum = 0;
+    for (int i = 0; i < SRV_LAT_BUCKETS; i++) {
+        cum += m.lat_bucket[i];
+        srv_sbuf_printf(&b, "veil_infer_duration_seconds_bucket{le=\"%g\"} %llu\n",
+                        k_lat_buckets[i], (unsigned long long)cum);
+    }
+    cum += m.lat_bucket[SRV_LAT_BUCKETS];
+    srv_sbuf_printf(
+        &b,
+        "veil_infer_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
+        "veil_infer_duration_seconds_sum %.6f\nveil_infer_duration_seconds_count %llu\n",
+        (unsigned long long)cum, m.lat_sum, (unsigned long long)m.lat_count);
+    srv_sbuf_printf(&b,
+                    "# HELP veil_backend_healthy 1 while the backend accepts work.\n"
+                    "# TYPE veil_backend_healthy gauge\nveil_backend_healthy %d\n",
+                    veil_backend_healthy(s->be));
+    if (b.oom || !b.p) {
+        free(b.p);
+        return NULL;
+    }
+    *len = b.len;
+    return b.p;
+}

@@ -1,0 +1,150 @@
+/* server_internal.h — how the parts of veil-server fit together (see
+ * veil/server.h for what it does):
+ *   server.c    start, stop: owns every part below
+ *   http.c      libmicrohttpd handlers, one thread per connection
+ *   batcher.c   the job queue, the worker that owns the backend, the LRU of
+ *               plans (evaluation keys resident in the backend)
+ *   metrics.c   counters and the Prometheus text
+ *   keystore.c  the key directory (veil/keystore.h, shared with Triton)
+ *   request.c   validation of what clients send (request.h)
+ * Locking: s->mu guards the queue, the jobs' done/abandoned flags and the
+ * request counters; the metrics have their own mutex (m.mu). Neither is
+ * taken while holding the other. */
+#ifndef VEIL_SERVER_INTERNAL_H
+#define VEIL_SERVER_INTERNAL_H
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "request.h"
+#include "veil/exec.h"
+#include "veil/keystore.h"
+#include "veil/loader.h"
+#include "veil/server.h"
+
+static inline double srv_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---- metrics.c ------------------------------------------------------------------ */
+
+#define SRV_BATCH_BUCKETS 8
+#define SRV_LAT_BUCKETS 10
+#define SRV_ENDPOINTS 7 /* srv_route values */
+
+typedef struct srv_metrics {
+    pthread_mutex_t mu;
+    uint64_t requests[SRV_ENDPOINTS];
+    uint64_t responses[600];
+    uint64_t batches, batch_samples_sum, batch_bucket[SRV_BATCH_BUCKETS + 1];
+    uint64_t pbs_total;
+    double exec_seconds;
+    double last_pbs_per_s;
+    uint64_t cache_hits, cache_misses, cache_evictions;
+    uint64_t cache_resident; /* plans resident now (a gauge the worker keeps) */
+    uint64_t keys_uploaded;
+    uint64_t lat_bucket[SRV_LAT_BUCKETS + 1]; /* successful infer requests, queue + exec */
+    uint64_t lat_count;
+    double lat_sum;
+} srv_metrics;
+
+void srv_metrics_init(srv_metrics *m);
+void srv_metrics_destroy(srv_metrics *m);
+void srv_metrics_request(srv_metrics *m, srv_route route);
+void srv_metrics_response(srv_metrics *m, int status);
+/* One backend batch of `samples`; ok: it succeeded, pbs and seconds count. */
+void srv_metrics_batch(srv_metrics *m, size_t samples, int ok, uint64_t pbs, double seconds);
+void srv_metrics_latency(srv_metrics *m, double seconds);
+/* Key cache: a hit, or a miss (evicted: a plan made room); resident now. */
+void srv_metrics_cache(srv_metrics *m, int hit, int evicted, size_t resident);
+void srv_metrics_key_uploaded(srv_metrics *m);
+
+/* ---- batcher.c ------------------------------------------------------------------ */
+
+typedef struct srv_job {
+    char key_id[VEIL_KEY_ID_CHARS + 1];
+    veil_ct_batch *in;
+    veil_ct_batch *out; /* allocated by the handler, filled by the worker */
+    size_t samples;
+    double t_enqueue, t_start, t_end;
+    size_t batch_samples; /* samples of the backend batch it ran in */
+    int done, abandoned;
+    srv_error err; /* err.status 0 = success */
+    struct srv_job *next;
+} srv_job;
+
+void srv_job_free(srv_job *j);
+
+typedef struct srv_cache_entry {
+    char key_id[VEIL_KEY_ID_CHARS + 1];
+    veil_eval_key *ek;
+    veil_plan *plan;
+    uint64_t last_used;
+} srv_cache_entry;
+
+/* Allocates the worker's buffers and starts it. */
+veil_status srv_batcher_start(veil_server *s);
+/* Stops the worker (queued jobs fail with 503) and frees its state. */
+void srv_batcher_stop(veil_server *s);
+/* Queues j and waits for it until the per-request deadline. 0: j is done
+ * (the caller owns it again; j->err says how it went). Otherwise e is set
+ * (503 queue full / stopping / backend dead, 504 timeout) and the batcher
+ * owns j (it frees it). */
+int srv_batcher_run(veil_server *s, srv_job *j, srv_error *e);
+
+/* ---- the server ----------------------------------------------------------------- */
+
+struct veil_server {
+    veil_server_options o;
+    veil_model *model;
+    veil_program *prog;
+    srv_program_info pi;
+    char fp_hex[2 * VEIL_PROGRAM_FP_BYTES + 1];
+    char *model_json;
+    veil_backend *be;
+    veil_keystore *ks;
+    struct MHD_Daemon *mhd;
+    uint16_t port;
+    size_t max_key_body;
+
+    pthread_mutex_t mu; /* queue, jobs, inflight, validating, stopping */
+    pthread_cond_t queue_cv, done_cv, key_cv;
+    srv_job *head, *tail;
+    size_t queue_len;
+    unsigned inflight;
+    unsigned validating; /* key uploads being deserialized (memory-heavy) */
+    int stopping;
+    pthread_t worker;
+    int worker_started;
+    srv_metrics m;
+
+    /* worker-only */
+    srv_cache_entry *cache;
+    size_t n_cache;
+    uint64_t tick;
+    uint64_t **in_bufs, **out_bufs;
+    srv_job **batch_list; /* max_batch */
+};
+
+/* ---- http.c --------------------------------------------------------------------- */
+
+/* The /v1/model answer (malloc'ed), built once at start. */
+char *srv_model_json(const veil_server *s);
+/* The libmicrohttpd callbacks; cls is the server. */
+enum MHD_Result srv_http_on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                    const char *method, const char *version,
+                                    const char *upload_data, size_t *upload_data_size,
+                                    void **con_cls);
+void srv_http_on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                           enum MHD_RequestTerminationCode toe);
+
+/* ---- metrics.c (needs the server) ------------------------------------------------ */
+
+/* The Prometheus text (malloc'ed), NULL when out of memory. */
+char *srv_metrics_text(veil_server *s, size_t *len);
+
+#endif

@@ -30,16 +30,12 @@
  * Every failure is answered as a Triton error carrying veil's message;
  * nothing here aborts the server. */
 #define _POSIX_C_SOURCE 200809L
-#include <errno.h>
-#include <fcntl.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "../server/request.h"
 #include "config.h"
@@ -47,6 +43,7 @@
 #include "veil/backend.h"
 #include "veil/deploy.h"
 #include "veil/exec.h"
+#include "veil/keystore.h"
 #include "veil/loader.h"
 #include "veil/serialize.h"
 
@@ -94,66 +91,6 @@ static TRITONSERVER_Error *vt_srv_error(const srv_error *e) {
     return vt_error(code, "veil %s: %s", e->code, e->message);
 }
 
-/* ---- key store (the directory format of veil-server: <dir>/<id>.vek) ---------- */
-
-static void store_path(const char *dir, const char *id, char *out, size_t cap) {
-    snprintf(out, cap, "%s/%s.vek", dir, id);
-}
-
-static veil_status store_open(const char *dir) {
-    char tmp[4096];
-    size_t n = strlen(dir);
-    if (n == 0 || n >= sizeof tmp) return veil_error(VEIL_ERR_ARG, "keys_dir: bad path");
-    memcpy(tmp, dir, n + 1);
-    for (char *p = tmp + 1; *p; p++)
-        if (*p == '/') {
-            *p = 0;
-            if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
-                return veil_error(VEIL_ERR_IO, "keys_dir %s: mkdir %s: %s", dir, tmp,
-                                  strerror(errno));
-            *p = '/';
-        }
-    if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
-        return veil_error(VEIL_ERR_IO, "keys_dir %s: %s", dir, strerror(errno));
-    struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return veil_error(VEIL_ERR_IO, "keys_dir %s: not a directory", dir);
-    return VEIL_OK;
-}
-
-/* Stores bytes under a fresh random id (tmp file, fsync, rename: readers never
- * see half a key). */
-static veil_status store_put(const char *dir, const uint8_t *b, size_t len,
-                             char id[VEIL_KEY_ID_CHARS + 1]) {
-    uint8_t rnd[VEIL_KEY_ID_CHARS / 2];
-    randombytes_buf(rnd, sizeof rnd);
-    veil_hex(rnd, sizeof rnd, id);
-    char path[4200], tmp[4300];
-    store_path(dir, id, path, sizeof path);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600);
-    int ok = fd >= 0;
-    for (size_t off = 0; ok && off < len;) {
-        ssize_t w = write(fd, b + off, len - off);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0)
-            ok = 0;
-        else
-            off += (size_t)w;
-    }
-    if (fd >= 0) {
-        if (ok && fsync(fd) != 0) ok = 0;
-        if (close(fd) != 0) ok = 0;
-    }
-    if (ok && rename(tmp, path) != 0) ok = 0;
-    if (!ok) {
-        int err = errno;
-        unlink(tmp);
-        return veil_error(VEIL_ERR_IO, "keys_dir %s: %s", dir, strerror(err));
-    }
-    return VEIL_OK;
-}
-
 /* ---- model and instance state ------------------------------------------------- */
 
 typedef struct vt_model {
@@ -163,6 +100,7 @@ typedef struct vt_model {
     veil_program *prog;
     srv_program_info pi;
     size_t max_key_bytes;
+    veil_keystore *ks; /* cfg.keys_dir, shared with every process that mounts it */
 } vt_model;
 
 typedef struct vt_cache {
@@ -184,6 +122,7 @@ typedef struct vt_instance {
 
 static void vt_model_free(vt_model *m) {
     if (!m) return;
+    veil_keystore_free(m->ks);
     veil_program_free(m->prog);
     veil_model_free(m->model);
     free(m);
@@ -278,7 +217,8 @@ TRITONSERVER_Error *TRITONBACKEND_ModelInitialize(TRITONBACKEND_Model *model) {
     snprintf(path, sizeof path, "%s/%llu/model.h5", location, (unsigned long long)version);
     veil_compile_options co = m->cfg.compile;
     co.simulate_only = 0;
-    if ((st = store_open(m->cfg.keys_dir)) || (st = veil_model_load(path, &m->model)) ||
+    if ((st = veil_keystore_open(m->cfg.keys_dir, &m->ks)) ||
+        (st = veil_model_load(path, &m->model)) ||
         (st = veil_program_compile(m->model, &co, &m->prog))) {
         vt_model_free(m);
         return vt_error(TRITONSERVER_ERROR_INVALID_ARG, "veil model %s: %s", name,
@@ -532,7 +472,7 @@ static TRITONSERVER_Error *vt_keys_row(vt_instance *s, const uint8_t *body, size
     veil_eval_key *ek = NULL;
     if (srv_parse_key_upload(&m->pi, body, len, &ek, &se)) return vt_srv_error(&se);
     veil_eval_key_free(ek);
-    if (store_put(m->cfg.keys_dir, body, len, id))
+    if (veil_keystore_put(m->ks, body, len, id))
         return vt_error(TRITONSERVER_ERROR_INTERNAL, "veil store_failed: %s", veil_error_message());
     vt_log(TRITONSERVER_LOG_VERBOSE, "veil: stored evaluation key %.8s... (%zu bytes)", id, len);
     return NULL;
@@ -598,7 +538,23 @@ static void vt_fail_req(vt_req *q, TRITONSERVER_Error *e) {
         q->err = e;
 }
 
-/* The plan of key id, from the LRU or loaded from the key store. */
+/* A key the store could not give, as veil-server answers it (unknown or
+ * quarantined: the client uploads again). */
+static void vt_key_error(const vt_model *m, const char *id, veil_status st, srv_error *se) {
+    if (st == VEIL_ERR_ARG)
+        srv_fail(se, 404, "unknown_key", "%s (upload it through the veil_keys model)",
+                 veil_error_message());
+    else if (st == VEIL_ERR_PARAMS)
+        srv_fail(se, 400, "params_mismatch", "%s: this model runs %s", veil_error_message(),
+                 m->prog->params->id);
+    else if (st == VEIL_ERR_NOMEM)
+        srv_fail(se, 503, "out_of_memory", "%s", veil_error_message());
+    else
+        srv_fail(se, 500, "key_load_failed", "key id %s: %s", id, veil_error_message());
+}
+
+/* The plan of key id, from the LRU or loaded from the key store. The least
+ * recently used plan is evicted only once the new key has loaded. */
 static veil_plan *vt_plan_get(vt_instance *s, const char *id, veil_eval_key **ek_out,
                               srv_error *se) {
     const vt_model *m = s->m;
@@ -612,20 +568,13 @@ static veil_plan *vt_plan_get(vt_instance *s, const char *id, veil_eval_key **ek
         }
         if (!victim || !c->plan || (victim->plan && c->last_used < victim->last_used)) victim = c;
     }
-    vt_cache_clear(victim);
-    char path[4200];
-    store_path(m->cfg.keys_dir, id, path, sizeof path);
     veil_eval_key *ek;
-    if (veil_eval_key_load(path, &ek) != VEIL_OK) {
-        srv_fail(se, 500, "key_load_failed", "stored key %s: %s", id, veil_error_message());
+    veil_status st = veil_keystore_load(m->ks, id, m->prog->params, &ek);
+    if (st) {
+        vt_key_error(m, id, st, se);
         return NULL;
     }
-    if (ek->params != m->prog->params) {
-        srv_fail(se, 400, "params_mismatch", "stored key %s is for %s, this model runs %s", id,
-                 ek->params->id, m->prog->params->id);
-        veil_eval_key_free(ek);
-        return NULL;
-    }
+    vt_cache_clear(victim); /* frees the victim's device memory before planning */
     veil_plan *plan;
     if (veil_plan_new(m->prog, ek, s->be, m->cfg.max_batch, &plan) != VEIL_OK) {
         srv_fail(se, 500, "plan_failed", "key %s: %s", id, veil_error_message());
@@ -731,24 +680,20 @@ static TRITONSERVER_Error *vt_read_request(vt_instance *s, TRITONBACKEND_Request
         srv_error se;
         char id[VEIL_KEY_ID_CHARS + 1] = {0};
         if (ids.len[i] == VEIL_KEY_ID_CHARS) memcpy(id, ids.elem[i], VEIL_KEY_ID_CHARS);
-        char path[4200], params_id[VEIL_SERIAL_PARAMS_ID_BYTES];
-        uint8_t key_fp[VEIL_KEY_FP_BYTES];
+        veil_keystore_info info;
+        veil_status kst;
         if (!veil_key_id_valid(id)) {
             srv_fail(&se, 404, "unknown_key", "KEY_ID: not a key id (32 lower-case hex)");
             e = vt_srv_error(&se);
             break;
         }
-        store_path(m->cfg.keys_dir, id, path, sizeof path);
-        if (srv_key_file_header(path, key_fp, params_id)) {
-            srv_fail(&se, 404, "unknown_key",
-                     "key id %s: no such evaluation key in %s (upload it through the veil_keys "
-                     "model)",
-                     id, m->cfg.keys_dir);
+        if ((kst = veil_keystore_header(m->ks, id, &info))) {
+            vt_key_error(m, id, kst, &se);
             e = vt_srv_error(&se);
             break;
         }
-        if (srv_parse_infer_batch(&m->pi, cts.elem[i], cts.len[i], key_fp, &row->in, &row->samples,
-                                  &se)) {
+        if (srv_parse_infer_batch(&m->pi, cts.elem[i], cts.len[i], info.key_fp, &row->in,
+                                  &row->samples, &se)) {
             e = vt_srv_error(&se);
             break;
         }

@@ -34,6 +34,8 @@ veil_status veil_triton_env_find(const char *source_dir, veil_triton_env *out) {
                     snprintf(out->server, sizeof out->server, "%s", t + 13);
                 else if (!strncmp(t, "TRITON_LIBS=", 12))
                     snprintf(out->libs, sizeof out->libs, "%s", t + 12);
+                else if (!strncmp(t, "VEIL_TRITON_VENV=", 17))
+                    snprintf(out->python, sizeof out->python, "%.4000s/bin/python", t + 17);
             }
         } else if (line[0]) {
             snprintf(last, sizeof last, "%s", line);

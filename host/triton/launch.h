@@ -21,6 +21,7 @@
 typedef struct veil_triton_env {
     char server[4096]; /* the tritonserver binary */
     char libs[4096];   /* its libraries (LD_LIBRARY_PATH) */
+    char python[4096]; /* the venv's python (tritonclient, numpy, PyYAML) */
 } veil_triton_env;
 
 /* Runs scripts/setup-triton.sh of source_dir (installs the venv the first

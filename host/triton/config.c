@@ -110,8 +110,11 @@ static veil_status set_param(vt_config *c, const char *name, const char *v) {
             snprintf(c->params_id, sizeof c->params_id, "%s", v);
             v = c->params_id;
         }
-        if (veil_compile_options_set(&c->compile, name, v) != VEIL_OK)
-            return veil_error(VEIL_ERR_ARG, "parameter %s", veil_error_message());
+        if (veil_compile_options_set(&c->compile, name, v) != VEIL_OK) {
+            char why[512]; /* veil_error() rewrites the message it would read */
+            snprintf(why, sizeof why, "%s", veil_error_message());
+            return veil_error(VEIL_ERR_ARG, "parameter %s", why);
+        }
     } else {
         return veil_error(VEIL_ERR_ARG,
                           "unknown parameter '%s' (role, keys_dir, max_batch, "

@@ -183,6 +183,12 @@ veil_status veil_triton_server_start(const veil_triton_env *env, const char *rep
             close(fd);
         }
         setenv("LD_LIBRARY_PATH", env->libs, 1);
+#ifdef VEIL_TRITON_PRELOAD
+        /* A sanitizer build of the backend: its runtimes first; Triton's own
+         * leaks at exit are not ours to report. */
+        setenv("LD_PRELOAD", VEIL_TRITON_PRELOAD, 1);
+        setenv("ASAN_OPTIONS", "detect_leaks=0", 1);
+#endif
         execl(env->server, env->server, a_repo, a_be, a_http, a_grpc, a_met,
               "--http-address=127.0.0.1", "--grpc-address=127.0.0.1", "--metrics-address=127.0.0.1",
               "--exit-timeout-secs=10", (char *)NULL);

@@ -4,15 +4,21 @@
  *               [--keys-dir DIR] [--max-batch N] [--max-wait-ms MS]
  *               [--max-body BYTES] [--max-request-samples N] [--max-inflight N]
  *               [--max-queue N] [--timeout-ms MS] [--key-cache N] [--max-key-uploads N]
+ *               [--read-timeout-ms MS] [--max-conn-per-ip N] [--reuse-port]
  *               [compile options, as `veil compile`] [--verbose]
  *
- * The HTTP API and the batching are described in veil/server.h. Stops
- * cleanly on SIGINT / SIGTERM. */
+ * The HTTP API and the batching are described in veil/server.h. The first
+ * SIGINT / SIGTERM drains (veil_server_drain: the port is released, accepted
+ * requests are answered), a second one exits at once. */
 #define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "veil/server.h"
 
@@ -38,9 +44,30 @@ static const char k_usage[] =
     "  --key-cache N             evaluation keys resident in the backend, LRU (default 4)\n"
     "  --max-key-uploads N       key uploads validated at once (default 2; each takes several\n"
     "                            times the key's size in memory)\n"
+    "  --read-timeout-ms MS      close a connection idle this long while sending its request\n"
+    "                            or reading the answer (default 30000; computing does not count)\n"
+    "  --max-conn-per-ip N       open connections per client address (default 32; 0: no limit,\n"
+    "                            e.g. behind a reverse proxy)\n"
+    "  --reuse-port              SO_REUSEPORT: a replacement server can listen on the same port\n"
+    "                            before this one is stopped (both need it)\n"
     "  --rounding-bits N|none, --rounding exact|approximate, --bounds calibration|worst-case,\n"
     "  --p-error P, --params ID  compile options; must match the clients' (`veil keygen`)\n"
-    "  --verbose                 log refusals and uploads to stderr\n";
+    "  --verbose                 log refusals and uploads to stderr\n\n"
+    "SIGTERM or SIGINT: stop accepting (the port is released), answer health 503 draining,\n"
+    "finish and answer every accepted request, then exit 0; a second signal exits at once.\n";
+
+typedef struct drain_arg {
+    veil_server *s;
+    unsigned left;
+    atomic_int done;
+} drain_arg;
+
+static void *drain_main(void *p) {
+    drain_arg *d = p;
+    d->left = veil_server_drain(d->s, 0);
+    atomic_store(&d->done, 1);
+    return NULL;
+}
 
 static int parse_size(const char *opt, const char *v, size_t *out) {
     char *e;
@@ -64,6 +91,9 @@ int main(int argc, char **argv) {
             return 0;
         } else if (!strcmp(a, "--verbose")) {
             o.verbose = 1;
+            continue;
+        } else if (!strcmp(a, "--reuse-port")) {
+            o.reuse_port = 1;
             continue;
         }
         if (!v) {
@@ -130,12 +160,17 @@ int main(int argc, char **argv) {
                 udst = &o.timeout_ms;
             else if (!strcmp(a, "--max-key-uploads"))
                 udst = &o.max_key_uploads;
+            else if (!strcmp(a, "--read-timeout-ms"))
+                udst = &o.read_timeout_ms;
+            else if (!strcmp(a, "--max-conn-per-ip"))
+                udst = &o.max_conn_per_ip;
             if (!dst && !udst) {
                 fprintf(stderr, "veil-server: unknown option %s\n%s", a, k_usage);
                 return 2;
             }
-            if (!strcmp(a, "--max-wait-ms") && !strcmp(v, "0")) {
-                o.max_wait_ms = 0;
+            if ((!strcmp(a, "--max-wait-ms") || !strcmp(a, "--max-conn-per-ip")) &&
+                !strcmp(v, "0")) {
+                *udst = 0;
                 continue;
             }
             if (parse_size(a, v, &n)) return 2;
@@ -174,7 +209,27 @@ int main(int argc, char **argv) {
             o.listen, veil_server_port(s));
     int sig = 0;
     sigwait(&set, &sig);
-    fprintf(stderr, "veil-server: signal %d, stopping\n", sig);
+    fprintf(stderr,
+            "veil-server: signal %d: draining (port released; answering accepted requests; a "
+            "second signal exits at once)\n",
+            sig);
+    pthread_t th;
+    drain_arg d = {s, 0, 0};
+    if (pthread_create(&th, NULL, drain_main, &d) != 0) {
+        veil_server_stop(s);
+        return 1;
+    }
+    while (!atomic_load(&d.done)) {
+        const struct timespec tick = {0, 50 * 1000 * 1000};
+        const int again = sigtimedwait(&set, NULL, &tick);
+        if (again > 0) {
+            fprintf(stderr, "veil-server: signal %d again: exiting now\n", again);
+            _exit(128 + again);
+        }
+    }
+    pthread_join(th, NULL);
+    if (d.left) fprintf(stderr, "veil-server: %u requests unfinished at the deadline\n", d.left);
     veil_server_stop(s);
+    fprintf(stderr, "veil-server: drained, stopped\n");
     return 0;
 }

@@ -10,6 +10,13 @@
  *   wrong-key batches, unknown key ids, oversized bodies, a secret-key upload:
  *   the right status, and the server keeps serving;
  *   per-request timeout (504), full queue (503);
+ *   a stalled client is closed after the read timeout while health and
+ *   metrics still answer, a computation longer than it is still answered,
+ *   connections per address are limited, a taken port is named;
+ *   a corrupted stored key answers 404, is quarantined, evicts nothing, and
+ *   the client uploads it again;
+ *   drain (in-process) and SIGTERM (the veil-server binary) answer the
+ *   request in flight and release the port;
  *   restart keeps the keys; connection refused is reported as such. */
 #define _POSIX_C_SOURCE 200809L
 #include <arpa/inet.h>
@@ -17,6 +24,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,8 +32,11 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "server_common.h"
 #include "testutil.h"
 #include "veil/client.h"
 #include "veil/exec.h"
@@ -60,23 +71,6 @@ static int start_server(void) {
     }
     snprintf(g_url, sizeof g_url, "http://127.0.0.1:%u", veil_server_port(g_srv));
     return 0;
-}
-
-static void rm_rf(const char *path) {
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-            char p[1024];
-            snprintf(p, sizeof p, "%s/%s", path, e->d_name);
-            rm_rf(p);
-        }
-        closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
 }
 
 static size_t count_files(const char *dir) {
@@ -119,81 +113,10 @@ static int suite_clean(void) {
     return 0;
 }
 
-/* ---- a raw HTTP/1.1 client, for requests libcurl would not send ---------------- */
-
-typedef struct http_res {
-    int status;
-    char *raw; /* the whole answer, NUL-terminated */
-    const char *body;
-    size_t body_len;
-} http_res;
-
-static void http_res_free(http_res *r) {
-    free(r->raw);
-    memset(r, 0, sizeof *r);
-}
-
-/* Sends method path with headers (each ending in \r\n) and body; when
- * send_body is 0, announces content_length but sends no body; content_length
- * (size_t)-1 with send_body: chunked transfer encoding (no length up front). */
 static int http_raw(const char *method, const char *path, const char *headers, const uint8_t *body,
                     size_t len, int send_body, size_t content_length, http_res *r) {
-    memset(r, 0, sizeof *r);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return -1;
-    struct timeval tv = {60, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(veil_server_port(g_srv));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
-        return -1;
-    }
-    char head[2048];
-    const int chunked = content_length == (size_t)-1;
-    char cl[64];
-    snprintf(cl, sizeof cl, chunked ? "Transfer-Encoding: chunked" : "Content-Length: %zu",
-             send_body ? len : content_length);
-    int hn = snprintf(head, sizeof head,
-                      "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s%s\r\n\r\n",
-                      method, path, headers ? headers : "", cl);
-    send(fd, head, (size_t)hn, MSG_NOSIGNAL);
-    for (size_t off = 0; chunked && off < len;) { /* 64 KiB chunks, no length announced */
-        size_t n = len - off < 65536 ? len - off : 65536;
-        char ch[32];
-        int cn = snprintf(ch, sizeof ch, "%zx\r\n", n);
-        if (send(fd, ch, (size_t)cn, MSG_NOSIGNAL) <= 0 ||
-            send(fd, body + off, n, MSG_NOSIGNAL) <= 0 || send(fd, "\r\n", 2, MSG_NOSIGNAL) <= 0)
-            break;
-        off += n;
-        if (off == len) send(fd, "0\r\n\r\n", 5, MSG_NOSIGNAL);
-    }
-    for (size_t off = 0; send_body && !chunked && off < len;) {
-        ssize_t w = send(fd, body + off, len - off, MSG_NOSIGNAL);
-        if (w <= 0) break; /* the server may answer and close early (413) */
-        off += (size_t)w;
-    }
-    size_t cap = 65536, n = 0;
-    char *buf = malloc(cap);
-    for (;;) {
-        if (n + 4096 > cap) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-        }
-        ssize_t got = recv(fd, buf + n, cap - n - 1, 0);
-        if (got <= 0) break;
-        n += (size_t)got;
-    }
-    close(fd);
-    buf[n] = 0;
-    r->raw = buf;
-    if (sscanf(buf, "HTTP/1.%*d %d", &r->status) != 1) return -1;
-    char *b = strstr(buf, "\r\n\r\n");
-    r->body = b ? b + 4 : buf + n;
-    r->body_len = (size_t)(buf + n - r->body);
-    return 0;
+    return http_raw_port(veil_server_port(g_srv), method, path, headers, body, len, send_body,
+                         content_length, r);
 }
 
 static int http_get_status(const char *path, http_res *r) {
@@ -207,12 +130,6 @@ static int post_infer(const char *key_id, const uint8_t *body, size_t len, http_
     if (key_id) snprintf(h, sizeof h, "X-Veil-Key-Id: %s\r\n", key_id);
     if (http_raw("POST", "/v1/infer", h, body, len, 1, 0, r)) return -1;
     return r->status;
-}
-
-static int has_code(const http_res *r, const char *code) {
-    char pat[96];
-    snprintf(pat, sizeof pat, "\"error\":\"%s\"", code);
-    return r->body && strstr(r->body, pat) != NULL;
 }
 
 /* ---- helpers ------------------------------------------------------------------ */
@@ -238,6 +155,31 @@ static int64_t *simulate(size_t s0, size_t n) {
     return out;
 }
 
+/* Decrypts a result batch with dir's key and compares it with simulate on
+ * golden samples s0..s0+n-1. 1 when equal. */
+static int check_result(const char *dir, size_t s0, size_t n, const uint8_t *resp,
+                        size_t resp_len) {
+    veil_secret_key *sk = load_sk(dir);
+    veil_ct_batch *b = NULL;
+    CU_ASSERT_EQUAL(veil_ct_batch_deserialize(resp, resp_len, &b), VEIL_OK);
+    int64_t **outs = NULL;
+    size_t got = 0;
+    int ok = b && veil_client_decrypt(g_client, sk, b, &got, &outs) == VEIL_OK;
+    CU_ASSERT(ok);
+    if (ok) {
+        CU_ASSERT_EQUAL(got, n);
+        int64_t *sim = simulate(s0, n);
+        size_t sz = veil_program_output_size(g_client->prog, 0);
+        ok = got == n && memcmp(sim, outs[0], n * sz * sizeof(int64_t)) == 0;
+        CU_ASSERT(ok);
+        free(sim);
+    }
+    veil_client_outputs_free(g_client, outs);
+    veil_ct_batch_free(b);
+    veil_secret_key_free(sk);
+    return ok;
+}
+
 /* Encrypts, runs remotely, decrypts, compares with simulate. Returns the
  * server's batch size (0 on failure). */
 static size_t roundtrip(const char *dir, const char *key_id, size_t s0, size_t n) {
@@ -248,31 +190,16 @@ static size_t roundtrip(const char *dir, const char *key_id, size_t s0, size_t n
     uint8_t *body = NULL, *resp = NULL;
     size_t len = 0, resp_len = 0, bs = 0;
     CU_ASSERT_EQUAL_FATAL(veil_client_encrypt(g_client, sk, in, n, &body, &len), VEIL_OK);
+    veil_secret_key_free(sk);
     veil_status st = veil_remote_infer(g_url, key_id, body, len, &ro, &resp, &resp_len, &bs);
     veil_serial_buffer_free(body, len);
     if (st) {
         fprintf(stderr, "infer: %s\n", veil_error_message());
-        veil_secret_key_free(sk);
         CU_FAIL("remote infer failed");
         return 0;
     }
-    veil_ct_batch *b = NULL;
-    CU_ASSERT_EQUAL(veil_ct_batch_deserialize(resp, resp_len, &b), VEIL_OK);
+    int ok = check_result(dir, s0, n, resp, resp_len);
     free(resp);
-    int64_t **outs = NULL;
-    size_t got = 0;
-    int ok = b && veil_client_decrypt(g_client, sk, b, &got, &outs) == VEIL_OK;
-    CU_ASSERT(ok);
-    if (ok) {
-        CU_ASSERT_EQUAL(got, n);
-        int64_t *sim = simulate(s0, n);
-        size_t sz = veil_program_output_size(g_client->prog, 0);
-        CU_ASSERT_EQUAL(memcmp(sim, outs[0], n * sz * sizeof(int64_t)), 0);
-        free(sim);
-    }
-    veil_client_outputs_free(g_client, outs);
-    veil_ct_batch_free(b);
-    veil_secret_key_free(sk);
     return ok ? bs : 0;
 }
 
@@ -434,6 +361,12 @@ static void test_bad_requests(void) {
            "garbage");
     http_res_free(&r);
     expect(post_infer(g_id_a, NULL, 0, &r), 400, &r, "malformed_batch", "empty");
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "empty")); /* not "veil_serial_peek: NULL argument" */
+    CU_ASSERT_PTR_NULL(strstr(r.body, "NULL"));
+    http_res_free(&r);
+    CU_ASSERT_EQUAL(http_raw("POST", "/v1/keys", NULL, NULL, 0, 1, 0, &r), 0);
+    expect(r.status, 400, &r, "malformed_key", "empty key");
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "empty"));
     http_res_free(&r);
     /* another model: same params, another program fingerprint */
     memcpy(bad, good, len);
@@ -445,8 +378,8 @@ static void test_bad_requests(void) {
     CU_ASSERT_EQUAL(post_infer(g_id_a, good, len, &r), 200);
     if (r.status == 200) {
         http_res r2;
-        expect(post_infer(g_id_a, (const uint8_t *)r.body, r.body_len, &r2), 400, &r2,
-               "model_mismatch", "result as input");
+        expect(post_infer(g_id_a, (const uint8_t *)r.body, r.body_len, &r2), 400, &r2, "wrong_kind",
+               "result as input");
         http_res_free(&r2);
     }
     http_res_free(&r);
@@ -628,45 +561,401 @@ static void test_request_larger_than_batch(void) {
     veil_server_stop(s2);
 }
 
+/* GET path on port until it answers want (up to ~5 s). */
+static int poll_status(uint16_t port, const char *path, int want, http_res *r) {
+    int st = -1;
+    for (int i = 0; i < 500; i++) {
+        st = http_raw_port(port, "GET", path, NULL, NULL, 0, 0, 0, r) == 0 ? r->status : -1;
+        if (st == want) return st;
+        http_res_free(r);
+        usleep(10000);
+    }
+    return st;
+}
+
 static void test_inflight_limit(void) {
-    /* --max-inflight 1: while one request is open (headers sent, body still
-     * awaited), another is refused with 503; once it is done, served again. */
+    /* --max-inflight 1, a read timeout of 1 s: a client that sends headers
+     * and then nothing holds the one slot (other requests: 503), health and
+     * metrics still answer, and the server closes that connection after
+     * about the read timeout, not the compute timeout (300 s here). */
     veil_server_options o;
     server_options(&o);
     o.max_inflight = 1;
-    veil_server *s1 = g_srv, *s2 = NULL;
+    o.read_timeout_ms = 1000;
+    veil_server *s2 = NULL;
     CU_ASSERT_EQUAL_FATAL(veil_server_start(&o, &s2), VEIL_OK);
-    g_srv = s2;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(veil_server_port(s2));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    CU_ASSERT_EQUAL_FATAL(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    const uint16_t port = veil_server_port(s2);
+    int fd = conn_open(port);
+    CU_ASSERT_FATAL(fd >= 0);
     const char head[] = "POST /v1/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n"
                         "X-Veil-Key-Id: 0123456789abcdef0123456789abcdef\r\n\r\nabc";
+    const double t0 = (double)time(NULL);
     send(fd, head, sizeof head - 1, MSG_NOSIGNAL);
     http_res r;
-    int st = -1;
-    for (int i = 0; i < 100 && st != 503; i++) { /* until the server has seen the first */
-        st = http_get_status("/v1/health", &r);
-        if (st != 503) {
-            http_res_free(&r);
-            usleep(10000);
-        }
-    }
+    int st = poll_status(port, "/v1/model", 503, &r); /* until the server has seen the first */
     expect(st, 503, &r, "too_many_requests", "inflight");
     http_res_free(&r);
+    CU_ASSERT_EQUAL(http_raw_port(port, "GET", "/v1/health", NULL, NULL, 0, 0, 0, &r), 0);
+    expect(r.status, 200, &r, NULL, "health while full");
+    http_res_free(&r);
+    CU_ASSERT_EQUAL(http_raw_port(port, "GET", "/metrics", NULL, NULL, 0, 0, 0, &r), 0);
+    expect(r.status, 200, &r, NULL, "metrics while full");
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "veil_inflight_requests 1"));
+    http_res_free(&r);
+    /* The stalled client: the server closes it (recv sees EOF, no answer). */
+    char buf[256];
+    ssize_t got = recv(fd, buf, sizeof buf, 0);
+    const double held = (double)time(NULL) - t0;
+    printf("stalled client closed after ~%.0f s (read timeout 1 s)\n", held);
+    CU_ASSERT(got <= 0 || strstr(buf, "HTTP/1.1 408") == buf);
+    CU_ASSERT(held <= 5);
     close(fd);
-    st = -1;
-    for (int i = 0; i < 100 && st != 200; i++) {
-        st = http_get_status("/v1/health", &r);
-        http_res_free(&r);
-        if (st != 200) usleep(10000);
-    }
+    st = poll_status(port, "/v1/model", 200, &r);
     CU_ASSERT_EQUAL(st, 200);
-    g_srv = s1;
+    http_res_free(&r);
     veil_server_stop(s2);
+}
+
+static void test_compute_longer_than_read_timeout(void) {
+    /* A request whose batch waits 2.5 s (the batching window) is answered
+     * although the read timeout is 1 s: waiting for the result is not idling. */
+    veil_server_options o;
+    server_options(&o);
+    o.read_timeout_ms = 1000;
+    o.max_wait_ms = 2500;
+    veil_server *s2 = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_server_start(&o, &s2), VEIL_OK);
+    size_t len;
+    uint8_t *body = encrypt_body(g_dir_a, 1, &len);
+    char h[128];
+    snprintf(h, sizeof h, "X-Veil-Key-Id: %s\r\n", g_id_a);
+    http_res r;
+    const time_t t0 = time(NULL);
+    CU_ASSERT_EQUAL(
+        http_raw_port(veil_server_port(s2), "POST", "/v1/infer", h, body, len, 1, 0, &r), 0);
+    const time_t dt = time(NULL) - t0;
+    expect(r.status, 200, &r, NULL, "long computation");
+    CU_ASSERT(dt >= 2);
+    if (r.status == 200)
+        CU_ASSERT(check_result(g_dir_a, 0, 1, (const uint8_t *)r.body, r.body_len));
+    http_res_free(&r);
+    veil_serial_buffer_free(body, len);
+    veil_server_stop(s2);
+}
+
+static void test_connections_per_ip(void) {
+    /* --max-conn-per-ip 2: two idle connections from 127.0.0.1, a third is
+     * closed unanswered; once one of the two closes, served again. */
+    veil_server_options o;
+    server_options(&o);
+    o.max_conn_per_ip = 2;
+    veil_server *s2 = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_server_start(&o, &s2), VEIL_OK);
+    const uint16_t port = veil_server_port(s2);
+    http_res r;
+    CU_ASSERT_EQUAL(poll_status(port, "/v1/health", 200, &r), 200);
+    http_res_free(&r);
+    int a = conn_open(port), b = conn_open(port);
+    CU_ASSERT_FATAL(a >= 0 && b >= 0);
+    usleep(100000); /* the server has accepted both */
+    int st = http_raw_port(port, "GET", "/v1/health", NULL, NULL, 0, 0, 0, &r) == 0 ? r.status : -1;
+    http_res_free(&r);
+    CU_ASSERT_EQUAL(st, -1);
+    close(a);
+    CU_ASSERT_EQUAL(poll_status(port, "/v1/health", 200, &r), 200);
+    http_res_free(&r);
+    close(b);
+    veil_server_stop(s2);
+}
+
+static void test_port_taken(void) {
+    /* A taken port is named (it was "port 0"), with the system's reason. */
+    veil_server_options o;
+    server_options(&o);
+    char listen[64];
+    snprintf(listen, sizeof listen, "127.0.0.1:%u", veil_server_port(g_srv));
+    o.listen = listen;
+    veil_server *s2 = NULL;
+    CU_ASSERT_NOT_EQUAL(veil_server_start(&o, &s2), VEIL_OK);
+    char want[64];
+    snprintf(want, sizeof want, "port %u", veil_server_port(g_srv));
+    printf("taken port: %s\n", veil_error_message());
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), want));
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "in use"));
+    /* --reuse-port on both: a replacement listens next to the old one. */
+    server_options(&o);
+    o.reuse_port = 1;
+    veil_server *s3 = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_server_start(&o, &s2), VEIL_OK);
+    snprintf(listen, sizeof listen, "127.0.0.1:%u", veil_server_port(s2));
+    o.listen = listen;
+    CU_ASSERT_EQUAL(veil_server_start(&o, &s3), VEIL_OK);
+    CU_ASSERT_EQUAL(veil_server_port(s3), veil_server_port(s2));
+    veil_server_stop(s3);
+    veil_server_stop(s2);
+}
+
+/* Fetches one counter or gauge of g_srv's /metrics (-1 when absent). */
+static double metric(const char *name) {
+    http_res r;
+    double v = -1;
+    if (http_get_status("/metrics", &r) == 200) {
+        char pat[128];
+        snprintf(pat, sizeof pat, "\n%s ", name);
+        const char *p = strstr(r.body, pat);
+        if (p) v = strtod(p + strlen(pat), NULL);
+    }
+    http_res_free(&r);
+    return v;
+}
+
+/* Copies the stored key of id to a fresh id and flips one payload byte
+ * (the checksum no longer matches); returns the new id in out. */
+static void plant_corrupted_key(const char *id, char out[VEIL_KEY_ID_CHARS + 1]) {
+    char src[512], dst[512];
+    snprintf(src, sizeof src, "%s/%s.vek", g_keys, id);
+    uint8_t rnd[VEIL_KEY_ID_CHARS / 2];
+    randombytes_buf(rnd, sizeof rnd);
+    veil_hex(rnd, sizeof rnd, out);
+    snprintf(dst, sizeof dst, "%s/%s.vek", g_keys, out);
+    FILE *f = fopen(src, "rb"), *g = fopen(dst, "wb");
+    CU_ASSERT_FATAL(f && g);
+    uint8_t buf[65536];
+    size_t n, off = 0;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
+        if (off == 0) buf[VEIL_SERIAL_HEADER_BYTES + 1000] ^= 0x40;
+        fwrite(buf, 1, n, g);
+        off += n;
+    }
+    fclose(f);
+    fclose(g);
+}
+
+static int file_exists(const char *dir, const char *id, const char *suffix) {
+    char p[512];
+    snprintf(p, sizeof p, "%s/%s.vek%s", dir, id, suffix);
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+static void test_corrupted_key(void) {
+    /* A key file with a bad checksum: GET and infer answer 404 (never 200
+     * then 500 with a path), the file is quarantined, the plan resident in
+     * the LRU (key cache of 1) is not evicted for it, and the client uploads
+     * its key again. */
+    CU_ASSERT(roundtrip(g_dir_a, g_id_a, 0, 1) > 0); /* a's plan resident */
+    const double ev0 = metric("veil_key_cache_evictions_total");
+    const double miss0 = metric("veil_key_cache_misses_total");
+    const double q0 = metric("veil_keys_quarantined_total");
+    CU_ASSERT_EQUAL(metric("veil_key_cache_resident"), 1);
+    /* Infer under a corrupted key (its header is intact, so the request is
+     * queued and the worker finds the damage when loading). */
+    char bad_id[VEIL_KEY_ID_CHARS + 1];
+    plant_corrupted_key(g_id_b, bad_id);
+    size_t len;
+    uint8_t *body = encrypt_body(g_dir_b, 1, &len);
+    http_res r;
+    expect(post_infer(bad_id, body, len, &r), 404, &r, "unknown_key", "corrupted key infer");
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "quarantined"));
+    CU_ASSERT_PTR_NULL(strstr(r.body, g_tmp)); /* no server path */
+    http_res_free(&r);
+    CU_ASSERT(!file_exists(g_keys, bad_id, ""));
+    CU_ASSERT(file_exists(g_keys, bad_id, ".corrupt"));
+    CU_ASSERT_EQUAL(metric("veil_key_cache_evictions_total"), ev0);
+    CU_ASSERT_EQUAL(metric("veil_key_cache_resident"), 1);
+    CU_ASSERT_EQUAL(metric("veil_keys_quarantined_total"), q0 + 1);
+    CU_ASSERT_EQUAL(metric("veil_key_cache_misses_total"), miss0 + 1);
+    CU_ASSERT(roundtrip(g_dir_a, g_id_a, 1, 1) > 0);
+    CU_ASSERT_EQUAL(metric("veil_key_cache_misses_total"), miss0 + 1); /* a's plan: a hit */
+    char path[128];
+    snprintf(path, sizeof path, "/v1/keys/%s", bad_id);
+    expect(http_get_status(path, &r), 404, &r, "unknown_key", "quarantined key get");
+    http_res_free(&r);
+    /* GET finds a corrupted file by itself (checksum), before any infer. */
+    plant_corrupted_key(g_id_b, bad_id);
+    snprintf(path, sizeof path, "/v1/keys/%s", bad_id);
+    expect(http_get_status(path, &r), 404, &r, "unknown_key", "corrupted key get");
+    CU_ASSERT_PTR_NULL(strstr(r.body, g_tmp));
+    http_res_free(&r);
+    CU_ASSERT(file_exists(g_keys, bad_id, ".corrupt"));
+    CU_ASSERT_EQUAL(metric("veil_keys_quarantined_total"), q0 + 2);
+    /* The client's own key corrupted in place: veil remote's check (GET) gets
+     * 404 and uploads it again under a new id, which works. */
+    char own[512];
+    snprintf(own, sizeof own, "%s/%s.vek", g_keys, g_id_b);
+    FILE *f = fopen(own, "r+b");
+    CU_ASSERT_FATAL(f != NULL);
+    fseek(f, VEIL_SERIAL_HEADER_BYTES + 5, SEEK_SET);
+    int c = fgetc(f);
+    fseek(f, VEIL_SERIAL_HEADER_BYTES + 5, SEEK_SET);
+    fputc(c ^ 1, f);
+    fclose(f);
+    veil_remote_options ro;
+    veil_remote_options_default(&ro);
+    char id2[VEIL_KEY_ID_CHARS + 1];
+    int up = -1;
+    CU_ASSERT_EQUAL_FATAL(veil_remote_ensure_key(g_url, g_dir_b, &ro, id2, &up), VEIL_OK);
+    CU_ASSERT_EQUAL(up, 1);
+    CU_ASSERT_STRING_NOT_EQUAL(id2, g_id_b);
+    memcpy(g_id_b, id2, sizeof id2);
+    CU_ASSERT(roundtrip(g_dir_b, g_id_b, 0, 1) > 0);
+    veil_serial_buffer_free(body, len);
+}
+
+typedef struct drain_arg {
+    veil_server *s;
+    unsigned left;
+} drain_arg;
+
+static void *drain_thread(void *p) {
+    drain_arg *d = p;
+    d->left = veil_server_drain(d->s, 0);
+    return NULL;
+}
+
+/* Sends the headers of POST /v1/infer and the first half of body. */
+static int start_partial_infer(uint16_t port, const uint8_t *body, size_t len) {
+    int fd = conn_open(port);
+    if (fd < 0) return -1;
+    char head[512];
+    int hn = snprintf(head, sizeof head,
+                      "POST /v1/infer HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                      "X-Veil-Key-Id: %s\r\nContent-Length: %zu\r\n\r\n",
+                      g_id_a, len);
+    send(fd, head, (size_t)hn, MSG_NOSIGNAL);
+    send(fd, body, len / 2, MSG_NOSIGNAL);
+    return fd;
+}
+
+static void test_drain(void) {
+    /* veil_server_drain while one request's body is still arriving: the
+     * listening socket closes at once (a replacement binds the port), health
+     * on an open connection says draining, and the request is still
+     * computed and answered. */
+    veil_server_options o;
+    server_options(&o);
+    veil_server *s2 = NULL, *s3 = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_server_start(&o, &s2), VEIL_OK);
+    const uint16_t port = veil_server_port(s2);
+    size_t len;
+    uint8_t *body = encrypt_body(g_dir_a, 2, &len);
+    int k = conn_open(port); /* keep-alive: asks health before and during */
+    CU_ASSERT_FATAL(k >= 0);
+    const char hq[] = "GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n";
+    http_res r;
+    send(k, hq, sizeof hq - 1, MSG_NOSIGNAL);
+    CU_ASSERT_EQUAL(read_response(k, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    http_res_free(&r);
+    int u = start_partial_infer(port, body, len);
+    CU_ASSERT_FATAL(u >= 0);
+    veil_server_stats stats;
+    for (int i = 0; i < 500; i++) { /* the server has the infer request's headers */
+        veil_server_get_stats(s2, &stats);
+        if (stats.requests >= 2) break;
+        usleep(10000);
+    }
+    drain_arg d = {s2, 99};
+    pthread_t th;
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, drain_thread, &d), 0);
+    usleep(200000);
+    send(k, hq, sizeof hq - 1, MSG_NOSIGNAL);
+    CU_ASSERT_EQUAL(read_response(k, &r), 0);
+    expect(r.status, 503, &r, NULL, "health while draining");
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "\"draining\""));
+    http_res_free(&r);
+    close(k);
+    errno = 0;
+    int n = conn_open(port);
+    CU_ASSERT_EQUAL(n, -1);
+    CU_ASSERT_EQUAL(errno, ECONNREFUSED);
+    if (n >= 0) close(n);
+    char listen[64];
+    snprintf(listen, sizeof listen, "127.0.0.1:%u", port);
+    o.listen = listen;
+    CU_ASSERT_EQUAL(veil_server_start(&o, &s3), VEIL_OK); /* the replacement, same port */
+    send(u, body + len / 2, len - len / 2, MSG_NOSIGNAL);
+    CU_ASSERT_EQUAL(read_response(u, &r), 0);
+    expect(r.status, 200, &r, NULL, "request accepted before the drain");
+    if (r.status == 200)
+        CU_ASSERT(check_result(g_dir_a, 0, 2, (const uint8_t *)r.body, r.body_len));
+    http_res_free(&r);
+    close(u);
+    pthread_join(th, NULL);
+    CU_ASSERT_EQUAL(d.left, 0);
+    veil_server_stop(s2);
+    if (s3) {
+        CU_ASSERT_EQUAL(poll_status(port, "/v1/health", 200, &r), 200);
+        http_res_free(&r);
+        veil_server_stop(s3);
+    }
+    veil_serial_buffer_free(body, len);
+}
+
+static void test_sigterm(void) {
+    /* The real veil-server: SIGTERM while a request's body is arriving: the
+     * port is released at once, the request is answered, exit 0. A second
+     * SIGTERM exits at once (128 + 15). */
+    char bin[1200];
+    if (server_binary(bin, sizeof bin) != 0) {
+        printf("skipped: no veil-server binary next to the tests (%s)\n", bin);
+        return;
+    }
+    size_t len;
+    uint8_t *body = encrypt_body(g_dir_a, 1, &len);
+    for (int twice = 0; twice < 2; twice++) {
+        uint16_t port = 0;
+        int errfd = -1;
+        const char *args[] = {"--model",
+                              veil_test_path("models/tiny.h5"),
+                              "--backend",
+                              "cpu",
+                              "--listen",
+                              "127.0.0.1:0",
+                              "--keys-dir",
+                              g_keys,
+                              "--max-wait-ms",
+                              "0",
+                              NULL};
+        pid_t pid = spawn_server(bin, args, &port, &errfd);
+        CU_ASSERT_FATAL(pid > 0);
+        CU_ASSERT_FATAL(port != 0);
+        int u = start_partial_infer(port, body, len);
+        CU_ASSERT_FATAL(u >= 0);
+        usleep(300000); /* headers read */
+        kill(pid, SIGTERM);
+        usleep(300000);
+        errno = 0;
+        int n = conn_open(port);
+        CU_ASSERT_EQUAL(n, -1);
+        CU_ASSERT_EQUAL(errno, ECONNREFUSED);
+        if (n >= 0) close(n);
+        int status = 0;
+        http_res r;
+        if (!twice) {
+            send(u, body + len / 2, len - len / 2, MSG_NOSIGNAL);
+            CU_ASSERT_EQUAL(read_response(u, &r), 0);
+            expect(r.status, 200, &r, NULL, "in flight at SIGTERM");
+            if (r.status == 200)
+                CU_ASSERT(check_result(g_dir_a, 0, 1, (const uint8_t *)r.body, r.body_len));
+            http_res_free(&r);
+            CU_ASSERT_EQUAL(wait_exit(pid, 30, &status), 0);
+            CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        } else {
+            kill(pid, SIGTERM);
+            CU_ASSERT_EQUAL(wait_exit(pid, 5, &status), 0);
+            CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 128 + SIGTERM);
+            CU_ASSERT_NOT_EQUAL(read_response(u, &r), 0); /* closed, no answer */
+            http_res_free(&r);
+        }
+        if (waitpid(pid, &status, WNOHANG) == 0) { /* a failed check left it running */
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+        }
+        close(u);
+        close(errfd);
+    }
+    veil_serial_buffer_free(body, len);
 }
 
 static void test_restart_keeps_keys(void) {
@@ -759,6 +1048,12 @@ int main(void) {
     VEIL_ADD_TEST(s, test_timeout_and_queue);
     VEIL_ADD_TEST(s, test_request_larger_than_batch);
     VEIL_ADD_TEST(s, test_inflight_limit);
+    VEIL_ADD_TEST(s, test_compute_longer_than_read_timeout);
+    VEIL_ADD_TEST(s, test_connections_per_ip);
+    VEIL_ADD_TEST(s, test_port_taken);
+    VEIL_ADD_TEST(s, test_corrupted_key);
+    VEIL_ADD_TEST(s, test_drain);
+    VEIL_ADD_TEST(s, test_sigterm);
     VEIL_ADD_TEST(s, test_restart_keeps_keys);
     VEIL_ADD_TEST(s, test_connection_refused);
     VEIL_ADD_TEST(s, test_client_refusals);

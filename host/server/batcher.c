@@ -64,6 +64,7 @@ static veil_plan *cache_get(veil_server *s, const char *id, veil_eval_key **ek_o
     veil_eval_key *ek = NULL;
     veil_status st = veil_keystore_load(s->ks, id, s->prog->params, &ek);
     if (st != VEIL_OK) {
+        srv_metrics_cache(&s->m, 0, 0, cache_resident(s));
         key_error(s, id, st, e);
         return NULL;
     }
@@ -184,7 +185,9 @@ static void *worker_main(void *arg) {
             size_t same = 0;
             for (srv_job *j = s->head; j; j = j->next)
                 if (!strcmp(j->key_id, first->key_id)) same += j->samples;
-            if (same >= s->o.max_batch || s->stopping || s->head != first) break;
+            if (same >= s->o.max_batch || s->stopping || s->head != first ||
+                atomic_load(&s->draining))
+                break; /* draining: no more requests will come */
             double now = srv_now();
             if (now >= deadline) break;
             struct timespec ts;

@@ -16,6 +16,13 @@ typedef struct req {
     int endpoint;
 } req;
 
+/* While the handler waits for the worker or the key validation, the client
+ * is idle by design: lift the read timeout, and put it back (which restarts
+ * its timer) before the answer is sent. */
+static void read_timeout_hold(struct MHD_Connection *c, const veil_server *s, int hold) {
+    MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, hold ? 0u : s->read_timeout_s);
+}
+
 static enum MHD_Result send_bytes(struct MHD_Connection *c, veil_server *s, int status,
                                   const char *ctype, void *data, size_t len, int must_free,
                                   const char *const *extra_headers) {
@@ -26,6 +33,7 @@ static enum MHD_Result send_bytes(struct MHD_Connection *c, veil_server *s, int 
         return MHD_NO;
     }
     MHD_add_response_header(r, "Content-Type", ctype);
+    if (atomic_load(&s->draining)) MHD_add_response_header(r, "Connection", "close");
     for (size_t i = 0; extra_headers && extra_headers[i]; i += 2)
         MHD_add_response_header(r, extra_headers[i], extra_headers[i + 1]);
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, r);
@@ -225,7 +233,10 @@ static enum MHD_Result handle_infer(struct MHD_Connection *c, veil_server *s, re
     j->in = in;
     j->out = out;
     j->samples = samples;
-    if (srv_batcher_run(s, j, &e)) return send_error(c, s, &e);
+    read_timeout_hold(c, s, 1);
+    const int refused = srv_batcher_run(s, j, &e);
+    read_timeout_hold(c, s, 0);
+    if (refused) return send_error(c, s, &e);
     if (j->err.status) {
         e = j->err;
         srv_job_free(j);
@@ -267,14 +278,23 @@ enum MHD_Result srv_http_on_request(void *cls, struct MHD_Connection *c, const c
         *con_cls = r;
         r->endpoint = (int)route;
         srv_metrics_request(&s->m, route);
+        /* Health, metrics and refusals answer at once: never limited, so a
+         * full server still says how it is. */
+        const int limited = route != SRV_HEALTH && route != SRV_METRICS && route != SRV_NOT_FOUND;
         pthread_mutex_lock(&s->mu);
-        int busy = s->inflight >= s->o.max_inflight;
-        if (!busy) {
+        s->active++;
+        const int busy = limited && s->inflight >= s->o.max_inflight;
+        if (limited && !busy) {
             s->inflight++;
             r->counted = 1;
         }
         pthread_mutex_unlock(&s->mu);
         if (route == SRV_NOT_FOUND) return send_error(c, s, &e);
+        if (limited && atomic_load(&s->draining)) {
+            srv_fail(&e, 503, "draining",
+                     "the server is shutting down; retry (another replica or its replacement)");
+            return send_error(c, s, &e);
+        }
         if (busy) {
             srv_fail(&e, 503, "too_many_requests", "%u requests in flight (--max-inflight)",
                      s->o.max_inflight);
@@ -339,18 +359,25 @@ enum MHD_Result srv_http_on_request(void *cls, struct MHD_Connection *c, const c
     switch (route) {
     case SRV_HEALTH: {
         srv_sbuf b = {0};
-        int ok = veil_backend_healthy(s->be);
-        srv_sbuf_printf(&b, "{\"status\":\"%s\",\"backend\":\"%s\"}\n", ok ? "ok" : "unhealthy",
+        const int healthy = veil_backend_healthy(s->be), draining = atomic_load(&s->draining);
+        srv_sbuf_printf(&b, "{\"status\":\"%s\",\"backend\":\"%s\"}\n",
+                        !healthy   ? "unhealthy"
+                        : draining ? "draining"
+                                   : "ok",
                         veil_backend_name(s->be));
-        return send_json(c, s, ok ? 200 : 503, &b);
+        return send_json(c, s, healthy && !draining ? 200 : 503, &b);
     }
     case SRV_MODEL:
         return send_bytes(c, s, 200, "application/json", s->model_json, strlen(s->model_json), 0,
                           NULL);
     case SRV_METRICS:
         return handle_metrics(c, s);
-    case SRV_KEYS_POST:
-        return handle_keys_post(c, s, r);
+    case SRV_KEYS_POST: {
+        read_timeout_hold(c, s, 1); /* waits its turn, validates (seconds) */
+        const enum MHD_Result ret = handle_keys_post(c, s, r);
+        read_timeout_hold(c, s, 0);
+        return ret;
+    }
     case SRV_KEY_GET:
         return handle_key_get(c, s, key_id);
     case SRV_INFER:
@@ -368,11 +395,10 @@ void srv_http_on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     (void)c;
     (void)toe;
     if (!r) return;
-    if (r->counted) {
-        pthread_mutex_lock(&s->mu);
-        s->inflight--;
-        pthread_mutex_unlock(&s->mu);
-    }
+    pthread_mutex_lock(&s->mu);
+    if (r->counted) s->inflight--;
+    if (--s->active == 0) pthread_cond_broadcast(&s->idle_cv);
+    pthread_mutex_unlock(&s->mu);
     free(r->body);
     free(r);
     *con_cls = NULL;

@@ -83,6 +83,9 @@ int srv_parse_key_upload(const srv_program_info *pi, const uint8_t *body, size_t
                          veil_eval_key **out, srv_error *e) {
     veil_serial_kind kind;
     const veil_params *params;
+    if (!body || len == 0)
+        return srv_fail(e, 400, "malformed_key",
+                        "body: empty, expected an evaluation key (VEILEK01, eval.key)");
     if (veil_serial_peek(body, len, &kind, &params) != VEIL_OK)
         return srv_fail(e, 400, "malformed_key", "body: %s", veil_error_message());
     if (kind == VEIL_SERIAL_SECRET_KEY)
@@ -108,6 +111,9 @@ int srv_parse_infer_batch(const srv_program_info *pi, const uint8_t *body, size_
                           srv_error *e) {
     veil_serial_kind kind;
     const veil_params *params;
+    if (!body || len == 0)
+        return srv_fail(e, 400, "malformed_batch",
+                        "body: empty, expected a ciphertext batch (VEILCT01 or VEILCS01)");
     if (veil_serial_peek(body, len, &kind, &params) != VEIL_OK)
         return srv_fail(e, 400, "malformed_batch", "body: %s", veil_error_message());
     if (kind == VEIL_SERIAL_SECRET_KEY)
@@ -137,8 +143,9 @@ int srv_parse_infer_batch(const srv_program_info *pi, const uint8_t *body, size_
                       "dimension %u",
                       b->dim, pi->big_dim);
     else if (memcmp(b->model_fp, pi->fp_out, VEIL_PROGRAM_FP_BYTES) == 0)
-        rc = srv_fail(e, 400, "model_mismatch",
-                      "batch: this is a result batch of this model, not encrypted inputs");
+        rc = srv_fail(e, 400, "wrong_kind",
+                      "batch: a result batch of this model (its encrypted outputs), expected "
+                      "encrypted inputs");
     else if (memcmp(b->model_fp, pi->fp, VEIL_PROGRAM_FP_BYTES) != 0)
         rc = srv_fail(e, 400, "model_mismatch",
                       "batch: encrypted for another model or other compile options (model "

@@ -1,11 +1,15 @@
 /* server.c — veil-server's life cycle: start (model, program, backend, key
  * store, batcher, listener) and stop. The parts: server_internal.h. */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "server_internal.h"
 
@@ -24,6 +28,8 @@ void veil_server_options_default(veil_server_options *o) {
     o->timeout_ms = 300000;
     o->key_cache = 4;
     o->max_key_uploads = 2;
+    o->read_timeout_ms = 30000;
+    o->max_conn_per_ip = 32;
 }
 
 static veil_status parse_listen(const char *listen, struct sockaddr_storage *ss, int *family) {
@@ -57,6 +63,37 @@ static veil_status parse_listen(const char *listen, struct sockaddr_storage *ss,
     return VEIL_OK;
 }
 
+/* The listening socket is ours (MHD borrows it): bind errors are named with
+ * the real port, and a draining server can release the port early. */
+static veil_status listen_socket(const char *spec, const struct sockaddr_storage *addr, int family,
+                                 int reuse_port, int *out) {
+    const socklen_t alen =
+        family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    const unsigned port = ntohs(family == AF_INET6 ? ((const struct sockaddr_in6 *)addr)->sin6_port
+                                                   : ((const struct sockaddr_in *)addr)->sin_port);
+    int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return veil_error(VEIL_ERR_IO, "--listen %s: socket: %s", spec, strerror(errno));
+    const int one = 1;
+    veil_status st = VEIL_OK;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        (family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) ||
+        (reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0))
+        st = veil_error(VEIL_ERR_IO, "--listen %s: setsockopt: %s", spec, strerror(errno));
+    else if (bind(fd, (const struct sockaddr *)addr, alen) != 0)
+        st = veil_error(VEIL_ERR_IO, "--listen %s: cannot bind port %u: %s%s", spec, port,
+                        strerror(errno),
+                        errno == EADDRINUSE ? " (another server there? see --reuse-port)" : "");
+    else if (listen(fd, SOMAXCONN) != 0)
+        st = veil_error(VEIL_ERR_IO, "--listen %s: listen on port %u: %s", spec, port,
+                        strerror(errno));
+    if (st) {
+        close(fd);
+        return st;
+    }
+    *out = fd;
+    return VEIL_OK;
+}
+
 veil_status veil_server_start(const veil_server_options *o, veil_server **out) {
     if (!o || !out || !o->model_path || !o->keys_dir || !o->listen)
         return veil_error(VEIL_ERR_ARG, "veil_server_start: model, keys dir and listen needed");
@@ -74,6 +111,8 @@ veil_status veil_server_start(const veil_server_options *o, veil_server **out) {
     pthread_cond_init(&s->queue_cv, NULL);
     pthread_cond_init(&s->done_cv, NULL);
     pthread_cond_init(&s->key_cv, NULL);
+    pthread_cond_init(&s->idle_cv, NULL);
+    s->listen_fd = -1;
     veil_status st;
     struct sockaddr_storage addr;
     int family = AF_INET;
@@ -100,20 +139,26 @@ veil_status veil_server_start(const veil_server_options *o, veil_server **out) {
         goto fail;
     }
     if ((st = srv_batcher_start(s))) goto fail;
-    unsigned flags =
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
+    if ((st = listen_socket(o->listen, &addr, family, o->reuse_port, &s->listen_fd))) goto fail;
+    s->read_timeout_s = o->read_timeout_ms ? (o->read_timeout_ms + 999) / 1000 : 0;
+    /* ITC: MHD_quiesce_daemon (drain) needs it in this threading mode. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                     MHD_USE_ERROR_LOG | MHD_USE_ITC;
     if (family == AF_INET6) flags |= MHD_USE_IPv6;
-    s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, srv_http_on_request, s, MHD_OPTION_SOCK_ADDR,
-                              (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED,
-                              srv_http_on_completed, s, MHD_OPTION_CONNECTION_LIMIT,
-                              (unsigned)(o->max_inflight * 2 + 16), MHD_OPTION_CONNECTION_TIMEOUT,
-                              (unsigned)(o->timeout_ms / 1000 + 60), MHD_OPTION_END);
+    s->mhd = MHD_start_daemon(
+        flags, 0, NULL, NULL, srv_http_on_request, s, MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
+        MHD_OPTION_NOTIFY_COMPLETED, srv_http_on_completed, s, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)(o->max_inflight * 2 + 16), MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        o->max_conn_per_ip, MHD_OPTION_CONNECTION_TIMEOUT, s->read_timeout_s, MHD_OPTION_END);
     if (!s->mhd) {
-        st = veil_error(VEIL_ERR_IO, "--listen %s: cannot listen (address in use?)", o->listen);
+        st = veil_error(VEIL_ERR_IO, "--listen %s: libmicrohttpd could not start", o->listen);
         goto fail;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
-    s->port = info ? info->port : 0;
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof bound;
+    if (getsockname(s->listen_fd, (struct sockaddr *)&bound, &blen) == 0)
+        s->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                    : ((struct sockaddr_in *)&bound)->sin_port);
     *out = s;
     return VEIL_OK;
 fail:
@@ -129,10 +174,49 @@ const veil_program *veil_server_program(const veil_server *s) {
     return s ? s->prog : NULL;
 }
 
+unsigned veil_server_drain(veil_server *s, unsigned timeout_ms) {
+    if (!s) return 0;
+    if (atomic_exchange(&s->draining, 1) == 0 && s->mhd) {
+        /* Stop accepting, then release the port: MHD may still hold the fd
+         * number until MHD_stop_daemon, so point it at /dev/null instead of
+         * closing it (the socket closes, the number stays valid). */
+        s->quiesced = MHD_quiesce_daemon(s->mhd) != MHD_INVALID_SOCKET;
+        int nul = s->quiesced ? open("/dev/null", O_RDONLY | O_CLOEXEC) : -1;
+        if (nul >= 0) {
+            dup2(nul, s->listen_fd);
+            close(nul);
+        } else {
+            shutdown(s->listen_fd, SHUT_RDWR);
+        }
+    }
+    const double wait_s =
+        1e-3 * (timeout_ms ? timeout_ms : (double)s->o.timeout_ms + s->o.read_timeout_ms);
+    const double deadline = srv_now() + wait_s;
+    pthread_mutex_lock(&s->mu);
+    pthread_cond_broadcast(&s->queue_cv); /* the worker stops waiting for fuller batches */
+    while (s->active > 0) {
+        const double now = srv_now();
+        if (now >= deadline) break;
+        double w = deadline - now;
+        if (w > 0.2) w = 0.2;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        long ns = ts.tv_nsec + (long)(w * 1e9);
+        ts.tv_sec += ns / 1000000000L;
+        ts.tv_nsec = ns % 1000000000L;
+        pthread_cond_timedwait(&s->idle_cv, &s->mu, &ts);
+    }
+    const unsigned left = s->active;
+    pthread_mutex_unlock(&s->mu);
+    return left;
+}
+
 void veil_server_stop(veil_server *s) {
     if (!s) return;
     srv_batcher_stop(s); /* fails queued requests: their handlers answer 503 */
     if (s->mhd) MHD_stop_daemon(s->mhd);
+    /* MHD closes the socket it was given unless quiesced (drain). */
+    if (s->listen_fd >= 0 && (!s->mhd || s->quiesced)) close(s->listen_fd);
     free(s->model_json);
     veil_backend_free(s->be);
     veil_program_free(s->prog);
@@ -142,6 +226,7 @@ void veil_server_stop(veil_server *s) {
     pthread_cond_destroy(&s->queue_cv);
     pthread_cond_destroy(&s->done_cv);
     pthread_cond_destroy(&s->key_cv);
+    pthread_cond_destroy(&s->idle_cv);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }

@@ -15,6 +15,7 @@
 
 #include <microhttpd.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -108,16 +109,21 @@ struct veil_server {
     veil_backend *be;
     veil_keystore *ks;
     struct MHD_Daemon *mhd;
+    int listen_fd; /* ours: MHD borrows it */
+    int quiesced;  /* MHD gave it back (drain): ours to close */
     uint16_t port;
     size_t max_key_body;
+    unsigned read_timeout_s; /* MHD's connection timeout */
 
-    pthread_mutex_t mu; /* queue, jobs, inflight, validating, stopping */
-    pthread_cond_t queue_cv, done_cv, key_cv;
+    pthread_mutex_t mu; /* queue, jobs, inflight, active, validating, stopping */
+    pthread_cond_t queue_cv, done_cv, key_cv, idle_cv;
     srv_job *head, *tail;
     size_t queue_len;
-    unsigned inflight;
+    unsigned inflight;   /* requests under the in-flight limit (all but health, metrics) */
+    unsigned active;     /* requests started and not yet answered (drain waits for 0) */
     unsigned validating; /* key uploads being deserialized (memory-heavy) */
     int stopping;
+    atomic_int draining; /* set once by veil_server_drain; read without the lock */
     pthread_t worker;
     int worker_started;
     srv_metrics m;

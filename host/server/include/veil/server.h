@@ -29,13 +29,33 @@
  *                        X-Veil-Queue-Ms / X-Veil-Exec-Ms.
  *   GET  /v1/model       inputs, shapes, quantization, parameter set id,
  *                        program fingerprint, layout sizes.
- *   GET  /v1/health      200 {"status":"ok"} or 503 when the backend is dead.
+ *   GET  /v1/health      200 {"status":"ok"}; 503 {"status":"unhealthy"} when the
+ *                        backend is dead, {"status":"draining"} while shutting down.
  *   GET  /metrics        Prometheus text format.
- * Status codes: 400 malformed body / wrong kind / params or model mismatch,
- * 403 batch encrypted under another key than the key id's, 404 unknown key id
- * or path, 405 wrong method, 413 body over the limit (or batch over
- * --max-request-samples), 503 queue full / too many requests / backend dead,
- * 504 per-request timeout, 500 evaluation failed.
+ * Health and metrics are never refused by the in-flight limit.
+ * Status codes: 400 malformed or empty body / wrong kind (a result batch sent
+ * as input included) / params or model mismatch, 403 batch encrypted under
+ * another key than the key id's, 404 unknown key id or path, 405 wrong
+ * method, 413 body over the limit (or batch over --max-request-samples), 503
+ * queue full / too many requests / backend dead / draining, 504 per-request
+ * timeout, 500 evaluation failed. Messages never hold server paths.
+ *
+ * Stored keys (veil/keystore.h): GET /v1/keys/<id> verifies the file's
+ * checksum; a corrupted file is moved aside (<id>.vek.corrupt) and the id
+ * answers 404 from then on, on GET and on infer, so the client uploads its key
+ * again (veil remote does).
+ *
+ * Connections: read_timeout_ms closes a connection that sends (or reads)
+ * nothing for that long, so a stalled client frees its slot; the wait for a
+ * result is bounded by timeout_ms instead. At most max_conn_per_ip
+ * connections per client address.
+ *
+ * Shutdown: veil_server_drain below; veil-server drains on the first SIGTERM
+ * or SIGINT and exits at once on a second. For a hand-over without refused
+ * connections, start the replacement with --reuse-port on the same port
+ * (both servers need it, same user), wait for its health, then SIGTERM the
+ * old one; without it, the port is free as soon as the old one drains and
+ * clients retry refused connections (veil remote does).
  *
  * Dynamic batching: one worker owns the backend. It takes the oldest queued
  * request, waits up to max_wait_ms (from that request's arrival) for more
@@ -74,6 +94,13 @@ typedef struct veil_server_options {
     unsigned timeout_ms;        /* per infer request, queue + execution (default 300000) */
     size_t key_cache;           /* plans resident in the backend (default 4) */
     unsigned max_key_uploads;   /* key uploads validated at once (default 2) */
+    unsigned read_timeout_ms;   /* a connection on which the client sends or reads nothing for
+                                   this long is closed (default 30000, whole seconds); not
+                                   counted while its request is computed (timeout_ms) */
+    unsigned max_conn_per_ip;   /* open connections per client address (default 32; 0: no
+                                   limit, for a reverse proxy in front) */
+    int reuse_port;             /* SO_REUSEPORT: servers of one user share the port, e.g. a
+                                   replacement started before the old one drains */
     int verbose;                /* log each request to stderr */
 } veil_server_options;
 
@@ -93,6 +120,17 @@ typedef struct veil_server_stats {
     uint64_t cache_hits, cache_misses, cache_evictions;
 } veil_server_stats;
 void veil_server_get_stats(veil_server *s, veil_server_stats *out);
+
+/* Graceful shutdown (veil-server calls it on SIGTERM), then veil_server_stop:
+ * closes the listening socket at once (the port is free for a replacement,
+ * even one without reuse_port), answers GET /v1/health 503
+ * {"status":"draining"} and any request that starts now 503 draining (with
+ * Connection: close) on connections still open, and lets every request
+ * already started finish: its body is read, its batch computed (the batching
+ * window is not waited out) and its answer sent. Returns when none is left,
+ * or after timeout_ms (0: timeout_ms + read_timeout_ms of the options), with
+ * the number of requests still unfinished (0: drained). */
+unsigned veil_server_drain(veil_server *s, unsigned timeout_ms);
 
 /* Stops listening, fails queued requests with 503, frees everything. NULL ok. */
 void veil_server_stop(veil_server *s);

@@ -252,14 +252,14 @@ static void test_bad_inputs(void) {
     expect_refusal("not-a-key-id", body, len, "unknown_key");
     /* truncated batch */
     expect_refusal(g_id, body, len / 2, "malformed_batch");
-    /* a result batch sent as input: another program's fingerprint */
+    /* a result batch sent as input (the program's output fingerprint) */
     veil_ct_batch *b = NULL;
     CU_ASSERT_EQUAL_FATAL(veil_ct_batch_deserialize(body, len, &b), VEIL_OK);
     memcpy(b->model_fp, g_client->fp_out, sizeof g_client->fp_out);
     uint8_t *res = NULL;
     size_t res_len = 0;
     CU_ASSERT_EQUAL_FATAL(veil_ct_batch_serialize(b, &res, &res_len), VEIL_OK);
-    expect_refusal(g_id, res, res_len, "model_mismatch");
+    expect_refusal(g_id, res, res_len, "result batch");
     b->model_fp[0] ^= 1; /* another model or other compile options */
     veil_serial_buffer_free(res, res_len);
     CU_ASSERT_EQUAL_FATAL(veil_ct_batch_serialize(b, &res, &res_len), VEIL_OK);

@@ -479,6 +479,8 @@ static TRITONSERVER_Error *vt_keys_row(vt_instance *s, const uint8_t *body, size
 }
 
 static void vt_execute_keys(vt_instance *s, TRITONBACKEND_Request **reqs, uint32_t n) {
+    const uint64_t exec_start = now_ns();
+    uint64_t stored = 0;
     for (uint32_t r = 0; r < n; r++) {
         const uint64_t t0 = now_ns();
         vt_strings keys;
@@ -500,6 +502,7 @@ static void vt_execute_keys(vt_instance *s, TRITONBACKEND_Request **reqs, uint32
         }
         const int ok = err == NULL;
         const uint64_t t1 = now_ns();
+        if (ok) stored += keys.n;
         vt_respond(reqs[r], "KEY_ID", keys.n, elem, len, err);
         TRITONSERVER_Error *e =
             TRITONBACKEND_ModelInstanceReportStatistics(s->ti, reqs[r], ok, t0, t0, t1, now_ns());
@@ -508,6 +511,12 @@ static void vt_execute_keys(vt_instance *s, TRITONBACKEND_Request **reqs, uint32
         free(ids);
         free(elem);
         free(len);
+    }
+    if (stored) {
+        const uint64_t t = now_ns();
+        TRITONSERVER_Error *e = TRITONBACKEND_ModelInstanceReportBatchStatistics(
+            s->ti, stored, exec_start, exec_start, t, t);
+        if (e) TRITONSERVER_ErrorDelete(e);
     }
 }
 

@@ -4,9 +4,11 @@
  * a real tritonserver (PyPI's nvidia-pytriton, installed by
  * scripts/setup-triton.sh) on loopback with libtriton_veil.so on the CPU and
  * a test-made model repository serving models/tiny.h5:
- *   a key uploaded through the veil_keys model; batches from 4 concurrent
- *   clients (Triton's dynamic batcher merges them; the backend groups rows by
- *   key id), every decrypted result equal to simulate;
+ *   two clients' keys uploaded through the veil_keys model; batches from 4
+ *   concurrent clients under the two keys (Triton's dynamic batcher merges
+ *   them; the backend groups rows by key id, with one resident key per
+ *   instance so keys are evicted and reloaded), every decrypted result equal
+ *   to simulate;
  *   an unknown key id, a result batch sent as input (wrong model), a
  *   truncated batch, an evaluation key as a batch, a secret-key upload: each a
  *   Triton error carrying veil's message, and the server keeps serving;
@@ -33,7 +35,8 @@
 static veil_triton_env g_env;
 static char g_tmp[256], g_keys[300], g_repo_a[300], g_repo_b[300], g_client_dir[300];
 static veil_client *g_client;
-static veil_secret_key *g_sk;
+static veil_secret_key *g_sk, *g_sk2; /* two clients, two keys */
+static char g_client_dir2[300], g_id2[VEIL_KEY_ID_CHARS + 1];
 static veil_triton_server g_a, g_b;
 static char g_id[VEIL_KEY_ID_CHARS + 1];
 
@@ -78,6 +81,8 @@ static veil_status start(const char *repo, const char *log, veil_triton_server *
     o.max_batch_size = 8;
     o.max_queue_delay_us = 200000; /* let the 4 clients' requests meet */
     o.max_batch = 8;
+    /* one resident key per instance: the two clients' keys evict each other */
+    o.extra = "parameters: { key: \"key_cache\" value: { string_value: \"1\" } }\n";
     VEIL_TRY(veil_triton_repo_write(repo, &o));
     char path[400];
     snprintf(path, sizeof path, "%s/%s", g_tmp, log);
@@ -92,10 +97,13 @@ static int suite_init(void) {
     snprintf(g_repo_a, sizeof g_repo_a, "%s/repo-a", g_tmp);
     snprintf(g_repo_b, sizeof g_repo_b, "%s/repo-b", g_tmp);
     snprintf(g_client_dir, sizeof g_client_dir, "%s/client", g_tmp);
+    snprintf(g_client_dir2, sizeof g_client_dir2, "%s/client2", g_tmp);
     veil_keygen_info info;
     if (veil_client_open(veil_test_path("models/tiny.h5"), NULL, &g_client) ||
         veil_client_keygen(g_client, g_client_dir, 0, &info) ||
-        veil_client_load_secret_key(g_client, g_client_dir, &g_sk)) {
+        veil_client_load_secret_key(g_client, g_client_dir, &g_sk) ||
+        veil_client_keygen(g_client, g_client_dir2, 0, &info) ||
+        veil_client_load_secret_key(g_client, g_client_dir2, &g_sk2)) {
         fprintf(stderr, "client: %s\n", veil_error_message());
         return -1;
     }
@@ -111,6 +119,7 @@ static int suite_clean(void) {
     veil_triton_server_stop(&g_a);
     veil_triton_server_stop(&g_b);
     veil_secret_key_free(g_sk);
+    veil_secret_key_free(g_sk2);
     veil_client_free(g_client);
     rm_rf(g_tmp);
     return 0;
@@ -122,13 +131,14 @@ static const int64_t *golden(size_t s0) {
 
 /* Encrypts golden samples s0..s0+n-1, runs them on url under key id,
  * decrypts and compares with simulate. 0 on success. */
-static int roundtrip(const char *url, const char *id, size_t s0, size_t n) {
+static int roundtrip_sk(const char *url, const veil_secret_key *sk, const char *id, size_t s0,
+                        size_t n) {
     veil_remote_options ro;
     triton_options(&ro);
     const int64_t *in[1] = {golden(s0)};
     uint8_t *body = NULL, *resp = NULL;
     size_t len = 0, resp_len = 0;
-    if (veil_client_encrypt(g_client, g_sk, in, n, &body, &len)) return -1;
+    if (veil_client_encrypt(g_client, sk, in, n, &body, &len)) return -1;
     veil_status st = veil_remote_infer(url, id, body, len, &ro, &resp, &resp_len, NULL);
     veil_serial_buffer_free(body, len);
     if (st) {
@@ -140,7 +150,7 @@ static int roundtrip(const char *url, const char *id, size_t s0, size_t n) {
     size_t got = 0;
     int rc = -1;
     if (veil_ct_batch_deserialize(resp, resp_len, &b) == VEIL_OK &&
-        veil_client_decrypt(g_client, g_sk, b, &got, &outs) == VEIL_OK && got == n) {
+        veil_client_decrypt(g_client, sk, b, &got, &outs) == VEIL_OK && got == n) {
         const veil_program *p = g_client->prog;
         const size_t sz = veil_program_output_size(p, 0);
         int64_t *sim = malloc(n * sz * sizeof(int64_t));
@@ -161,6 +171,10 @@ static int roundtrip(const char *url, const char *id, size_t s0, size_t n) {
     return rc;
 }
 
+static int roundtrip(const char *url, const char *id, size_t s0, size_t n) {
+    return roundtrip_sk(url, g_sk, id, s0, n);
+}
+
 static void test_upload_and_roundtrip(void) {
     veil_remote_options ro;
     triton_options(&ro);
@@ -173,17 +187,23 @@ static void test_upload_and_roundtrip(void) {
     snprintf(path, sizeof path, "%s/%s.vek", g_keys, g_id);
     CU_ASSERT_EQUAL(access(path, R_OK), 0);
     CU_ASSERT_EQUAL(roundtrip(g_a.url, g_id, 0, 3), 0);
+    uploaded = 1;
+    CU_ASSERT_EQUAL_FATAL(veil_remote_ensure_key(g_a.url, g_client_dir2, &ro, g_id2, &uploaded),
+                          VEIL_OK);
+    CU_ASSERT_NOT_EQUAL(strcmp(g_id, g_id2), 0);
 }
 
 typedef struct client_arg {
     size_t s0;
+    int second_key;
     int failures;
 } client_arg;
 
 static void *client_main(void *p) {
     client_arg *a = p;
     for (int r = 0; r < 2; r++)
-        a->failures += roundtrip(g_a.url, g_id, a->s0 + 2 * (size_t)r, 2) != 0;
+        a->failures += roundtrip_sk(g_a.url, a->second_key ? g_sk2 : g_sk,
+                                    a->second_key ? g_id2 : g_id, a->s0 + 2 * (size_t)r, 2) != 0;
     return NULL;
 }
 
@@ -194,6 +214,7 @@ static void test_concurrent_clients(void) {
     for (int i = 0; i < 4; i++) {
         a[i].s0 = (4 * (size_t)i) % (golden_n >= 4 ? golden_n - 3 : 1);
         a[i].failures = 0;
+        a[i].second_key = i & 1; /* Triton's batches mix keys; the backend must not */
         CU_ASSERT_EQUAL_FATAL(pthread_create(&t[i], NULL, client_main, &a[i]), 0);
     }
     int failures = 0;

@@ -478,7 +478,8 @@ int main(int argc, char **argv) {
                  "parameters: { key: \"max_request_samples\" value: { string_value: \"%zu\" } }\n",
                  cfg.samples > 1024 ? cfg.samples : (size_t)1024);
         ro.extra = extra;
-        if (veil_triton_env_find(VEIL_BENCH_SOURCE_DIR, &env) || veil_triton_repo_write(repo, &ro) ||
+        if (veil_triton_env_find(VEIL_BENCH_SOURCE_DIR, &env) ||
+            veil_triton_repo_write(repo, &ro) ||
             veil_triton_server_start(&env, repo, VEIL_TRITON_BACKEND_DIR, "bench", log, 300, &tsrv))
             goto fail;
         fprintf(out, want_server ? ",\n" : "");

@@ -13,8 +13,11 @@
 # re-installs the other. pip runs only when the stamp file in the venv does not
 # match the hash of deploy/triton/requirements.txt and the Python version;
 # otherwise this returns at once. pip is bounded by VEIL_TRITON_PIP_TIMEOUT
-# seconds (default 600) so a slow PyPI makes callers skip, not hang. Progress
-# and errors go to stderr; on failure it exits non-zero with the reason.
+# seconds (default 600) so a slow PyPI makes callers skip, not hang; a failed
+# install is remembered for 30 minutes (the next callers, e.g. the tests after
+# `make test` tried, fail at once with the same reason; VEIL_TRITON_RETRY=1
+# tries again). Progress and errors go to stderr; on failure it exits non-zero
+# with the reason.
 # Run tritonserver with LD_LIBRARY_PATH=$TRITON_LIBS (the wheel's libraries).
 set -euo pipefail
 
@@ -27,6 +30,11 @@ pip_timeout="${VEIL_TRITON_PIP_TIMEOUT:-600}"
 mode="${1:-}"
 
 die() { echo "setup-triton: $*" >&2; exit 1; }
+# A failure of the install itself: remembered (see above), then die.
+fail_install() {
+  { echo "$hash"; echo "$*"; } >"$venv.failed" 2>/dev/null || true
+  die "$*"
+}
 
 report() {
   local site
@@ -57,6 +65,12 @@ if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$hash"
   exit 0
 fi
 
+failed="$venv.failed"
+if [ -f "$failed" ] && [ "${VEIL_TRITON_RETRY:-0}" != 1 ] && [ "$(head -n1 "$failed")" = "$hash" ] &&
+   [ -n "$(find "$failed" -mmin -30 2>/dev/null)" ]; then
+  die "$(tail -n +2 "$failed") (failed less than 30 minutes ago; VEIL_TRITON_RETRY=1 tries again)"
+fi
+
 mkdir -p "$(dirname "$venv")" || die "cannot create $(dirname "$venv")"
 # One installer at a time (ctest -j may start several users of the venv).
 exec 9>"$venv.lock" || die "cannot open lock file $venv.lock"
@@ -78,9 +92,10 @@ rm -f "$stamp"
 echo "setup-triton: installing $req into $venv (first time: ~1 minute, ~400 MB)" >&2
 timeout "$pip_timeout" "$venv/bin/python" -m pip install --disable-pip-version-check --no-input \
   -q --timeout 30 -r "$req" >&2 \
-  || die "pip install -r $req failed or took over ${pip_timeout}s (is PyPI reachable?); venv left at $venv without stamp"
+  || fail_install "pip install -r $req failed or took over ${pip_timeout}s (is PyPI reachable?); venv left at $venv without stamp"
 "$venv/bin/python" -c 'import tritonclient.http, yaml, numpy' >&2 \
-  || die "packages installed but do not import; see the error above"
+  || fail_install "packages installed but do not import; see the error above"
 echo "$hash" >"$stamp"
+rm -f "$failed"
 echo "setup-triton: ready: $venv" >&2
 report

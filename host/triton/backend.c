@@ -25,7 +25,10 @@
  * key's plan in backend batches of up to `max_batch` samples (batches never
  * mix keys). Instances: KIND_CPU runs the cpu backend; KIND_GPU runs the cuda
  * backend on the instance's device (built with CUDA). Each instance keeps an
- * LRU of `key_cache` plans (evaluation keys resident in its backend).
+ * LRU of `key_cache` plans (evaluation keys resident in its backend). Keys
+ * live in the key store of veil/keystore.h (parameter keys_dir), the one
+ * veil-server uses: every instance, replica and server sharing the directory
+ * serves every key uploaded to any of them.
  *
  * Every failure is answered as a Triton error carrying veil's message;
  * nothing here aborts the server. */

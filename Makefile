@@ -19,8 +19,10 @@ build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
 # Skipped tests say why (no GPU, no Python venv...): their reasons are printed
-# after the run.
+# after the run. The Triton venv (scripts/setup-triton.sh, pip bounded by
+# VEIL_TRITON_PIP_TIMEOUT seconds) is made first so no test waits for pip.
 test: build
+	@bash scripts/setup-triton.sh >/dev/null || echo "make test: no Triton Inference Server venv; the triton tests say why they skip"
 	cd $(BUILD) && ctest -LE slow --output-on-failure -j $(JOBS); rc=$$?; \
 	  grep -h 'SKIPPED:' Testing/Temporary/LastTest.log 2>/dev/null | sort -u | sed 's/^/  /'; \
 	  exit $$rc

@@ -10,9 +10,19 @@
  * the clear simulation. --url drives an already running server instead
  * (loopback addresses only: this is a local load test).
  *
+ * --target triton|both: the same load through NVIDIA Triton Inference Server
+ * with veil's backend (libtriton_veil.so; tritonserver from
+ * scripts/setup-triton.sh) on the same backend and model: a model repository
+ * with max_batch_size = --max-batch requests, max_queue_delay = --max-wait-ms
+ * and veil's backend batches of --max-batch samples, one instance (KIND_GPU on
+ * --gpus devices for --backend cuda, else KIND_CPU). "both" runs veil-server
+ * then Triton in one run; the JSON then has one object per target under
+ * "targets".
+ *
  * usage: bench_server [--model M] [--backend auto|cpu|cuda] [--clients 1,4,16]
  *                     [--seconds S] [--requests R] [--samples K] [--max-batch B]
- *                     [--max-wait-ms W] [--url http://127.0.0.1:PORT] [--out F] */
+ *                     [--max-wait-ms W] [--url http://127.0.0.1:PORT] [--out F]
+ *                     [--target server|triton|both] [--gpus N] */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
 #include <stdio.h>
@@ -24,6 +34,10 @@
 #include "veil/client.h"
 #include "veil/exec.h"
 #include "veil/server.h"
+#ifdef VEIL_BENCH_TRITON
+#include "../host/client/http.h"
+#include "launch.h"
+#endif
 
 static double now_s(void) {
     struct timespec t;
@@ -37,6 +51,8 @@ typedef struct bench_cfg {
     double seconds;
     size_t requests, samples, max_batch;
     unsigned max_wait_ms;
+    const char *target; /* server, triton or both */
+    int gpus;
 } bench_cfg;
 
 typedef struct shared {
@@ -44,6 +60,7 @@ typedef struct shared {
     const veil_client *c;
     const veil_secret_key *sk;
     const char *url;
+    const char *triton_model; /* NULL: veil-server */
     char key_id[VEIL_KEY_ID_CHARS + 1];
     double t_end;
 } shared;
@@ -91,6 +108,7 @@ static void *client_main(void *arg) {
     veil_remote_options ro;
     veil_remote_options_default(&ro);
     ro.retries = 0; /* count refusals instead of hiding them */
+    ro.triton_model = sh->triton_model;
     while (now_s() < sh->t_end && r->n < sh->cfg->requests) {
         uint8_t *resp = NULL;
         size_t resp_len = 0, bs = 0;
@@ -147,6 +165,165 @@ static int loopback_url(const char *u) {
     return !strncmp(h, "127.", 4) || !strncmp(h, "localhost", 9) || !strncmp(h, "[::1]", 5);
 }
 
+/* Triton's counters of model `name` (GET /v2/models/<name>/stats): requests
+ * answered and executions (backend calls) so far; -1 when unknown. */
+static void triton_counts(const char *url, const char *name, long *requests, long *executions) {
+    *requests = *executions = -1;
+#ifdef VEIL_BENCH_TRITON
+    char u[256];
+    snprintf(u, sizeof u, "%s/v2/models/%s/stats", url, name);
+    veil_remote_options ro;
+    veil_remote_options_default(&ro);
+    veil_http_resp r;
+    if (veil_http_do("GET", u, NULL, NULL, 0, 1, &ro, &r) || r.status != 200) return;
+    const char *j = (const char *)r.body;
+    const char *ic = strstr(j, "\"inference_count\":"), *ec = strstr(j, "\"execution_count\":");
+    if (ic) *requests = atol(ic + 18);
+    if (ec) *executions = atol(ec + 18);
+    free(r.body);
+#else
+    (void)url, (void)name;
+#endif
+}
+
+/* Uploads the key to the target at url (veil-server srv, or Triton when
+ * triton_model is set), warms up, runs every client level and writes the
+ * target's JSON object. 0 on success. */
+static int run_target(bench_cfg *pcfg, const veil_client *c, const veil_secret_key *sk,
+                      const char *keydir, const veil_keygen_info *pkg, const char *url,
+                      veil_server *srv, const char *triton_model, FILE *out) {
+    bench_cfg cfg = *pcfg;
+    const veil_keygen_info kg = *pkg;
+    shared sh = {0};
+    sh.triton_model = triton_model;
+    const char *label = triton_model ? "triton" : "server";
+    veil_remote_options ro;
+    veil_remote_options_default(&ro);
+    ro.triton_model = triton_model;
+    int uploaded = 1;
+    double tu = now_s();
+    if (veil_remote_check_model(c, url, &ro, NULL) ||
+        veil_remote_ensure_key(url, keydir, &ro, sh.key_id, &uploaded))
+        return -1;
+    tu = now_s() - tu;
+    fprintf(stderr, "bench_server: %s on %s, key upload %.2f s (%zu bytes)\n", cfg.model, url, tu,
+            kg.eval_key_bytes);
+    sh.cfg = &cfg;
+    sh.c = c;
+    sh.sk = sk;
+    sh.url = url;
+    /* Warm-up: loads the key into the backend (plan) outside the timings. */
+    {
+        client_res w = {0};
+        w.sh = &sh;
+        size_t saved = cfg.requests;
+        cfg.requests = 1;
+        sh.t_end = now_s() + 600;
+        client_main(&w);
+        cfg.requests = saved;
+        if (w.n != 1 || !w.checked_ok) {
+            fprintf(stderr, "bench_server: warm-up failed (%s)\n",
+                    w.errors ? w.first_error : "wrong result");
+            free(w.lat);
+            free(w.batch);
+            return -1;
+        }
+        free(w.lat);
+        free(w.batch);
+    }
+    fprintf(out,
+            "    {\"target\": \"%s\",\n  \"model\": \"%s\",\n  \"params\": \"%s\",\n"
+            "  \"pbs_per_sample\": %llu,\n  \"backend\": \"%s\",\n  \"max_batch\": %zu,\n"
+            "  \"max_wait_ms\": %u,\n  \"samples_per_request\": %zu,\n"
+            "  \"eval_key_bytes\": %zu,\n  \"key_upload_s\": %.3f,\n  \"levels\": [\n",
+            label, cfg.model, c->prog->params->id, (unsigned long long)c->prog->pbs_per_sample,
+            cfg.url ? "external" : cfg.backend, cfg.max_batch, cfg.max_wait_ms, cfg.samples,
+            kg.eval_key_bytes, tu);
+    for (int L = 0; L < cfg.n_levels; L++) {
+        const int n = cfg.clients[L];
+        client_res *res = calloc((size_t)n, sizeof *res);
+        pthread_t *th = calloc((size_t)n, sizeof *th);
+        if (!res || !th) {
+            free(res);
+            free(th);
+            return -1;
+        }
+        veil_server_stats before = {0}, after = {0};
+        long treq0 = -1, texec0 = -1, treq1 = -1, texec1 = -1;
+        if (srv) veil_server_get_stats(srv, &before);
+        if (triton_model) triton_counts(url, triton_model, &treq0, &texec0);
+        double t0 = now_s();
+        sh.t_end = t0 + cfg.seconds;
+        for (int i = 0; i < n; i++) {
+            res[i].sh = &sh;
+            res[i].index = i;
+            pthread_create(&th[i], NULL, client_main, &res[i]);
+        }
+        size_t total = 0, errors = 0, checked = 0;
+        for (int i = 0; i < n; i++) {
+            pthread_join(th[i], NULL);
+            total += res[i].n;
+            errors += res[i].errors;
+            checked += res[i].checked_ok;
+        }
+        double wall = now_s() - t0;
+        if (srv) veil_server_get_stats(srv, &after);
+        if (triton_model) triton_counts(url, triton_model, &treq1, &texec1);
+        double *lat = malloc((total + 1) * sizeof *lat);
+        size_t k = 0, bmax = 0;
+        double bsum = 0;
+        for (int i = 0; i < n; i++)
+            for (size_t j = 0; j < res[i].n; j++) {
+                lat[k++] = res[i].lat[j];
+                bsum += (double)res[i].batch[j];
+                if (res[i].batch[j] > bmax) bmax = res[i].batch[j];
+            }
+        qsort(lat, total, sizeof *lat, cmp_d);
+        uint64_t nb = after.batches - before.batches;
+        uint64_t ns = after.batch_samples - before.batch_samples;
+        if (triton_model && treq0 >= 0 && treq1 >= treq0 && texec1 >= texec0) {
+            /* Triton: executions, and samples per execution (its requests
+             * each carry --samples samples). */
+            nb = (uint64_t)(texec1 - texec0);
+            ns = (uint64_t)(treq1 - treq0) * cfg.samples;
+        }
+        const double es = after.exec_seconds - before.exec_seconds;
+        fprintf(out,
+                "    {\"clients\": %d, \"seconds\": %.3f, \"requests\": %zu, \"errors\": %zu,"
+                " \"checked_ok\": %zu, \"requests_per_s\": %.3f, \"samples_per_s\": %.3f,\n"
+                "     \"latency_ms\": {\"p50\": %.2f, \"p90\": %.2f, \"p99\": %.2f, \"max\": "
+                "%.2f},\n"
+                "     \"batch_seen_by_requests\": {\"mean\": %.2f, \"max\": %zu},\n"
+                "     \"server\": {\"batches\": %llu, \"mean_batch_samples\": %.2f,"
+                " \"pbs_per_s_in_exec\": %.1f, \"batch_hist_le_1_2_4_8_16_32_64_128_inf\": [",
+                n, wall, total, errors, checked, (double)total / wall,
+                (double)(total * cfg.samples) / wall, 1e3 * pct(lat, total, 0.5),
+                1e3 * pct(lat, total, 0.9), 1e3 * pct(lat, total, 0.99), 1e3 * pct(lat, total, 1.0),
+                total ? bsum / (double)total : 0, bmax, (unsigned long long)nb,
+                nb ? (double)ns / (double)nb : 0,
+                es > 0 ? (double)(ns * c->prog->pbs_per_sample) / es : 0);
+        for (int h = 0; h < 9; h++)
+            fprintf(out, "%s%llu", h ? ", " : "",
+                    (unsigned long long)(after.batch_hist[h] - before.batch_hist[h]));
+        fprintf(out, "]}}%s\n", L + 1 < cfg.n_levels ? "," : "");
+        fprintf(stderr,
+                "bench_server: %s %2d clients: %zu requests in %.1f s, %.2f req/s, p50 %.0f ms, "
+                "p99 %.0f ms, mean server batch %.2f, %zu errors%s%s\n",
+                label, n, total, wall, (double)total / wall, 1e3 * pct(lat, total, 0.5),
+                1e3 * pct(lat, total, 0.99), nb ? (double)ns / (double)nb : 0, errors,
+                errors ? ": " : "", errors ? res[0].first_error : "");
+        for (int i = 0; i < n; i++) {
+            free(res[i].lat);
+            free(res[i].batch);
+        }
+        free(lat);
+        free(res);
+        free(th);
+    }
+    fprintf(out, "  ]}");
+    return 0;
+}
+
 int main(int argc, char **argv) {
     bench_cfg cfg = {0};
     cfg.model = "models/tiny.h5";
@@ -157,13 +334,15 @@ int main(int argc, char **argv) {
     cfg.samples = 1;
     cfg.max_batch = 16;
     cfg.max_wait_ms = 10;
+    cfg.target = "server";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v || !strcmp(a, "--help")) {
             fprintf(stderr,
                     "usage: %s [--model M] [--backend auto|cpu|cuda] [--clients 1,4,16] "
                     "[--seconds S] [--requests R] [--samples K] [--max-batch B] "
-                    "[--max-wait-ms W] [--url http://127.0.0.1:PORT] [--out FILE]\n",
+                    "[--max-wait-ms W] [--url http://127.0.0.1:PORT] [--out FILE] "
+                    "[--target server|triton|both] [--gpus N]\n",
                     argv[0]);
             return v ? 2 : (strcmp(a, "--help") ? 2 : 0);
         }
@@ -176,6 +355,10 @@ int main(int argc, char **argv) {
             cfg.url = v;
         else if (!strcmp(a, "--out"))
             cfg.out = v;
+        else if (!strcmp(a, "--target"))
+            cfg.target = v;
+        else if (!strcmp(a, "--gpus"))
+            cfg.gpus = atoi(v);
         else if (!strcmp(a, "--seconds"))
             cfg.seconds = atof(v);
         else if (!strcmp(a, "--requests"))
@@ -207,6 +390,11 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_server: --seconds in (0, 600], --requests, --samples >= 1\n");
         return 2;
     }
+    if (strcmp(cfg.target, "server") && strcmp(cfg.target, "triton") &&
+        strcmp(cfg.target, "both")) {
+        fprintf(stderr, "bench_server: --target server, triton or both\n");
+        return 2;
+    }
     if (cfg.url && !loopback_url(cfg.url)) {
         fprintf(stderr, "bench_server: --url must be a loopback address (127.x, localhost, "
                         "[::1]): this is a local load test\n");
@@ -234,149 +422,82 @@ int main(int argc, char **argv) {
     veil_server *srv = NULL;
     int rc = 1;
     char url[128];
-    shared sh = {0};
     FILE *out = stdout;
+#ifdef VEIL_BENCH_TRITON
+    veil_triton_server tsrv = {0};
+#endif
     if (veil_client_keygen(c, keydir, 0, &kg) || veil_client_load_secret_key(c, keydir, &sk))
         goto fail;
-    if (cfg.url) {
-        snprintf(url, sizeof url, "%s", cfg.url);
-    } else {
-        veil_server_options o;
-        veil_server_options_default(&o);
-        o.model_path = cfg.model;
-        o.listen = "127.0.0.1:0";
-        o.keys_dir = keys;
-        o.max_batch = cfg.max_batch;
-        o.max_wait_ms = cfg.max_wait_ms;
-        o.max_request_samples = cfg.samples > 1024 ? cfg.samples : 1024;
-        o.max_inflight = 512;
-        o.max_queue = 1024;
-        if (veil_backend_kind_parse(cfg.backend, &o.backend) || veil_server_start(&o, &srv))
-            goto fail;
-        snprintf(url, sizeof url, "http://127.0.0.1:%u", veil_server_port(srv));
-    }
-    veil_remote_options ro;
-    veil_remote_options_default(&ro);
-    int uploaded;
-    double tu = now_s();
-    if (veil_remote_check_model(c, url, &ro, NULL) ||
-        veil_remote_ensure_key(url, keydir, &ro, sh.key_id, &uploaded))
-        goto fail;
-    tu = now_s() - tu;
-    fprintf(stderr, "bench_server: %s on %s, key upload %.2f s (%zu bytes)\n", cfg.model, url, tu,
-            kg.eval_key_bytes);
-    sh.cfg = &cfg;
-    sh.c = c;
-    sh.sk = sk;
-    sh.url = url;
-    /* Warm-up: loads the key into the backend (plan) outside the timings. */
-    {
-        client_res w = {0};
-        w.sh = &sh;
-        size_t saved = cfg.requests;
-        cfg.requests = 1;
-        sh.t_end = now_s() + 600;
-        client_main(&w);
-        cfg.requests = saved;
-        if (w.n != 1 || !w.checked_ok) {
-            fprintf(stderr, "bench_server: warm-up failed (%s)\n",
-                    w.errors ? w.first_error : "wrong result");
-            free(w.lat);
-            free(w.batch);
-            goto fail;
-        }
-        free(w.lat);
-        free(w.batch);
-    }
     if (cfg.out && !(out = fopen(cfg.out, "w"))) {
         perror(cfg.out);
         out = stdout;
         goto fail;
     }
-    fprintf(out,
-            "{\n  \"bench\": \"server\",\n  \"model\": \"%s\",\n  \"params\": \"%s\",\n"
-            "  \"pbs_per_sample\": %llu,\n  \"backend\": \"%s\",\n  \"max_batch\": %zu,\n"
-            "  \"max_wait_ms\": %u,\n  \"samples_per_request\": %zu,\n"
-            "  \"eval_key_bytes\": %zu,\n  \"key_upload_s\": %.3f,\n  \"levels\": [\n",
-            cfg.model, c->prog->params->id, (unsigned long long)c->prog->pbs_per_sample,
-            cfg.url ? "external" : cfg.backend, cfg.max_batch, cfg.max_wait_ms, cfg.samples,
-            kg.eval_key_bytes, tu);
-    for (int L = 0; L < cfg.n_levels; L++) {
-        const int n = cfg.clients[L];
-        client_res *res = calloc((size_t)n, sizeof *res);
-        pthread_t *th = calloc((size_t)n, sizeof *th);
-        if (!res || !th) {
-            free(res);
-            free(th);
-            goto fail;
+    fprintf(out, "{\n  \"bench\": \"server\",\n  \"targets\": [\n");
+    const int want_server = strcmp(cfg.target, "triton") != 0;
+    const int want_triton = strcmp(cfg.target, "server") != 0;
+    if (want_server) {
+        if (cfg.url) {
+            snprintf(url, sizeof url, "%s", cfg.url);
+        } else {
+            veil_server_options o;
+            veil_server_options_default(&o);
+            o.model_path = cfg.model;
+            o.listen = "127.0.0.1:0";
+            o.keys_dir = keys;
+            o.max_batch = cfg.max_batch;
+            o.max_wait_ms = cfg.max_wait_ms;
+            o.max_request_samples = cfg.samples > 1024 ? cfg.samples : 1024;
+            o.max_inflight = 512;
+            o.max_queue = 1024;
+            if (veil_backend_kind_parse(cfg.backend, &o.backend) || veil_server_start(&o, &srv))
+                goto fail;
+            snprintf(url, sizeof url, "http://127.0.0.1:%u", veil_server_port(srv));
         }
-        veil_server_stats before = {0}, after = {0};
-        if (srv) veil_server_get_stats(srv, &before);
-        double t0 = now_s();
-        sh.t_end = t0 + cfg.seconds;
-        for (int i = 0; i < n; i++) {
-            res[i].sh = &sh;
-            res[i].index = i;
-            pthread_create(&th[i], NULL, client_main, &res[i]);
-        }
-        size_t total = 0, errors = 0, checked = 0;
-        for (int i = 0; i < n; i++) {
-            pthread_join(th[i], NULL);
-            total += res[i].n;
-            errors += res[i].errors;
-            checked += res[i].checked_ok;
-        }
-        double wall = now_s() - t0;
-        if (srv) veil_server_get_stats(srv, &after);
-        double *lat = malloc((total + 1) * sizeof *lat);
-        size_t k = 0, bmax = 0;
-        double bsum = 0;
-        for (int i = 0; i < n; i++)
-            for (size_t j = 0; j < res[i].n; j++) {
-                lat[k++] = res[i].lat[j];
-                bsum += (double)res[i].batch[j];
-                if (res[i].batch[j] > bmax) bmax = res[i].batch[j];
-            }
-        qsort(lat, total, sizeof *lat, cmp_d);
-        const uint64_t nb = after.batches - before.batches;
-        const uint64_t ns = after.batch_samples - before.batch_samples;
-        const double es = after.exec_seconds - before.exec_seconds;
-        fprintf(out,
-                "    {\"clients\": %d, \"seconds\": %.3f, \"requests\": %zu, \"errors\": %zu,"
-                " \"checked_ok\": %zu, \"requests_per_s\": %.3f, \"samples_per_s\": %.3f,\n"
-                "     \"latency_ms\": {\"p50\": %.2f, \"p90\": %.2f, \"p99\": %.2f, \"max\": "
-                "%.2f},\n"
-                "     \"batch_seen_by_requests\": {\"mean\": %.2f, \"max\": %zu},\n"
-                "     \"server\": {\"batches\": %llu, \"mean_batch_samples\": %.2f,"
-                " \"pbs_per_s_in_exec\": %.1f, \"batch_hist_le_1_2_4_8_16_32_64_128_inf\": [",
-                n, wall, total, errors, checked, (double)total / wall,
-                (double)(total * cfg.samples) / wall, 1e3 * pct(lat, total, 0.5),
-                1e3 * pct(lat, total, 0.9), 1e3 * pct(lat, total, 0.99), 1e3 * pct(lat, total, 1.0),
-                total ? bsum / (double)total : 0, bmax, (unsigned long long)nb,
-                nb ? (double)ns / (double)nb : 0,
-                es > 0 ? (double)(ns * c->prog->pbs_per_sample) / es : 0);
-        for (int h = 0; h < 9; h++)
-            fprintf(out, "%s%llu", h ? ", " : "",
-                    (unsigned long long)(after.batch_hist[h] - before.batch_hist[h]));
-        fprintf(out, "]}}%s\n", L + 1 < cfg.n_levels ? "," : "");
-        fprintf(stderr,
-                "bench_server: %2d clients: %zu requests in %.1f s, %.2f req/s, p50 %.0f ms, "
-                "p99 %.0f ms, mean server batch %.2f, %zu errors%s%s\n",
-                n, total, wall, (double)total / wall, 1e3 * pct(lat, total, 0.5),
-                1e3 * pct(lat, total, 0.99), nb ? (double)ns / (double)nb : 0, errors,
-                errors ? ": " : "", errors ? res[0].first_error : "");
-        for (int i = 0; i < n; i++) {
-            free(res[i].lat);
-            free(res[i].batch);
-        }
-        free(lat);
-        free(res);
-        free(th);
+        if (run_target(&cfg, c, sk, keydir, &kg, url, srv, NULL, out)) goto fail;
+        veil_server_stop(srv);
+        srv = NULL;
     }
-    fprintf(out, "  ]\n}\n");
+    if (want_triton) {
+#ifdef VEIL_BENCH_TRITON
+        veil_triton_env env;
+        veil_triton_repo_options ro = {0};
+        char repo[600], log[600];
+        snprintf(repo, sizeof repo, "%s/repo", tmp);
+        snprintf(log, sizeof log, "%s/tritonserver.log", tmp);
+        ro.name = "bench";
+        ro.model_path = cfg.model;
+        ro.keys_dir = keys;
+        ro.gpu = !strcmp(cfg.backend, "cuda");
+        ro.gpus = cfg.gpus;
+        ro.max_batch_size = (int)cfg.max_batch;
+        ro.max_queue_delay_us = (int)cfg.max_wait_ms * 1000;
+        ro.max_batch = cfg.max_batch;
+        char extra[128];
+        snprintf(extra, sizeof extra,
+                 "parameters: { key: \"max_request_samples\" value: { string_value: \"%zu\" } }\n",
+                 cfg.samples > 1024 ? cfg.samples : (size_t)1024);
+        ro.extra = extra;
+        if (veil_triton_env_find(VEIL_BENCH_SOURCE_DIR, &env) ||
+            veil_triton_repo_write(repo, &ro) ||
+            veil_triton_server_start(&env, repo, VEIL_TRITON_BACKEND_DIR, "bench", log, 300, &tsrv))
+            goto fail;
+        fprintf(out, want_server ? ",\n" : "");
+        int trc = run_target(&cfg, c, sk, keydir, &kg, tsrv.url, NULL, "bench", out);
+        veil_triton_server_stop(&tsrv);
+        if (trc) goto fail;
+#else
+        veil_error(VEIL_ERR_UNSUPPORTED, "built without the Triton backend (VEIL_TRITON)");
+        goto fail;
+#endif
+    }
+    fprintf(out, "\n  ]\n}\n");
     rc = 0;
 fail:
     if (rc) fprintf(stderr, "bench_server: %s\n", veil_error_message());
+#ifdef VEIL_BENCH_TRITON
+    veil_triton_server_stop(&tsrv);
+#endif
     if (out != stdout) fclose(out);
     veil_server_stop(srv);
     veil_secret_key_free(sk);

@@ -22,6 +22,10 @@ veil_status veil_backend_kind_parse(const char *s, veil_backend_kind *out) {
 }
 
 veil_status veil_backend_new(veil_backend_kind kind, veil_backend **out) {
+    return veil_backend_new_device(kind, -1, out);
+}
+
+veil_status veil_backend_new_device(veil_backend_kind kind, int device, veil_backend **out) {
     if (!out) return veil_error(VEIL_ERR_ARG, "veil_backend_new: out is NULL");
     if (kind != VEIL_BACKEND_AUTO && kind != VEIL_BACKEND_CPU && kind != VEIL_BACKEND_CUDA)
         return veil_error(VEIL_ERR_ARG, "veil_backend_new: unknown kind %d", (int)kind);
@@ -31,7 +35,7 @@ veil_status veil_backend_new(veil_backend_kind kind, veil_backend **out) {
     if (!be) return veil_error(VEIL_ERR_NOMEM, "veil_backend_new: out of memory");
     be->kind = kind;
     veil_status s =
-        kind == VEIL_BACKEND_CUDA ? veil_backend_cuda_init(be) : veil_backend_cpu_init(be);
+        kind == VEIL_BACKEND_CUDA ? veil_backend_cuda_init(be, device) : veil_backend_cpu_init(be);
     if (s != VEIL_OK) {
         free(be);
         return s;

@@ -27,8 +27,8 @@ veil_status veil_backend_cuda_fault_for_test(veil_backend_keys *keys) {
     return veil_error(VEIL_ERR_UNSUPPORTED, "cuda backend: veil was built without CUDA");
 }
 
-veil_status veil_backend_cuda_init(veil_backend *be) {
-    (void)be;
+veil_status veil_backend_cuda_init(veil_backend *be, int device) {
+    (void)be, (void)device;
     return veil_error(VEIL_ERR_UNSUPPORTED,
                       "cuda backend: veil was built without CUDA (configure with -DVEIL_CUDA=ON)");
 }
@@ -461,13 +461,12 @@ static const struct veil_backend_i cuda_iface = {
     /* .conv2d    = */ cuda_conv2d,
 };
 
-veil_status veil_backend_cuda_init(veil_backend *be) {
+veil_status veil_backend_cuda_init(veil_backend *be, int device) {
     char why[256];
     if (!veil_backend_cuda_available(why, sizeof why))
         return veil_error(VEIL_ERR_UNSUPPORTED, "cuda backend: %s", why);
-    int device = 0;
     const char *env = getenv("VEIL_CUDA_DEVICE");
-    if (env && *env) device = atoi(env);
+    if (device < 0) device = env && *env ? atoi(env) : 0;
     struct cudaDeviceProp prop;
     cudaError_t e = cudaSetDevice(device);
     if (e == cudaSuccess) e = cudaGetDeviceProperties(&prop, device);

@@ -74,7 +74,8 @@ struct veil_backend_keys {
 /* Implementation constructors (backend_cpu.c, backend_cuda.c). */
 veil_status veil_backend_cpu_init(veil_backend *be);
 /* VEIL_ERR_UNSUPPORTED (with why) when not built with CUDA or no device. */
-veil_status veil_backend_cuda_init(veil_backend *be);
+/* device < 0: VEIL_CUDA_DEVICE or 0. */
+veil_status veil_backend_cuda_init(veil_backend *be, int device);
 /* 1 when built with CUDA and at least one device answers; any CUDA error
  * counts as "no device". why (may be NULL) gets the reason when 0. */
 int veil_backend_cuda_available(char *why, size_t why_len);

@@ -3,7 +3,9 @@
 #   bench_pbs    single-core keygen, encrypt, keyswitch, PBS, KS-PBS per set
 #   bench_gpu    KS-PBS throughput vs batch size, cpu and cuda in one run
 #   bench_model  per sample model: accuracy and latency, simulate vs encrypted
-#   bench_server load test of a local veil-server (loopback)
+#   bench_server load test of a local veil-server (loopback), and of Triton
+#                Inference Server with veil's backend in the same run when
+#                scripts/setup-triton.sh can provide tritonserver
 set -euo pipefail
 build=${1:-build}
 # Debian's python3 has python3-matplotlib (install-deps.sh); a pyenv python may not.
@@ -22,7 +24,12 @@ run() {
 run bench_pbs --runs 30
 run bench_gpu --backend all
 run bench_model
-run bench_server
+if bash scripts/setup-triton.sh >/dev/null; then
+  run bench_server --target both
+else
+  echo "== bench_server: no Triton venv, veil-server only"
+  run bench_server
+fi
 if [ -f out/bench_gpu.json ]; then
   $PY scripts/plot_bench.py out/bench_gpu out/bench_gpu.json || true
 fi

@@ -32,10 +32,15 @@ const char veil_cmd_decrypt_help[] =
     "  --input CT               a result batch (from veil-server or `veil remote --save-ct`)\n"
     "  --output FILE            .h5, .npy or .csv (default: print the results)\n";
 const char veil_cmd_remote_usage[] =
-    "veil remote MODEL --key DIR --server URL [--input FILE] [--output FILE] [compile options]";
+    "veil remote MODEL --key DIR (--server URL | --triton URL) [--input FILE] [--output FILE]\n"
+    "            [compile options]";
 const char veil_cmd_remote_help[] =
     "  --key DIR                key directory of `veil keygen`\n"
     "  --server URL             e.g. http://127.0.0.1:8080 or https://fhe.example.com\n"
+    "  --triton URL             a Triton Inference Server running the veil backend (its HTTP\n"
+    "                           port, e.g. http://127.0.0.1:8000): v2 inference protocol\n"
+    "  --triton-model NAME      the model's name in Triton's repository (default: MODEL's\n"
+    "                           file name without .h5); --triton-keys-model NAME (veil_keys)\n"
     "  --input FILE             samples (.h5, .npy, .csv; default: the model's golden inputs)\n"
     "  --output FILE            write the decrypted outputs (.h5, .npy or .csv)\n"
     "  --limit N                only the first N samples\n"
@@ -43,7 +48,8 @@ const char veil_cmd_remote_help[] =
     "  --timeout S              per request (default 600); --retries N (default 3)\n"
     "  --verbose                say what is retried\n"
     "  uploads DIR/eval.key once per server (the key id is kept in DIR/servers and\n"
-    "  checked with GET /v1/keys/<id>), encrypts, sends, decrypts.\n";
+    "  checked with GET /v1/keys/<id>; Triton: through the veil_keys model, and again\n"
+    "  when Triton answers unknown_key), encrypts, sends, decrypts.\n";
 
 static int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int usage_error(const char *cmd, const char *fmt, ...) {
@@ -69,6 +75,8 @@ static double now_s(void) {
 
 typedef struct args {
     const char *model, *key, *out, *input, *output, *server;
+    const char *triton_model, *triton_keys_model;
+    int triton;
     size_t limit;
     int force, quantized, verbose;
     long timeout;
@@ -113,8 +121,14 @@ static int parse_args(const char *cmd, int argc, char **argv, args *a) {
             a->input = v;
         else if (!strcmp(s, "--output"))
             a->output = v;
-        else if (!strcmp(s, "--server"))
+        else if (!strcmp(s, "--server") || !strcmp(s, "--triton")) {
+            if (a->server) return usage_error(cmd, "one of --server and --triton"), -1;
             a->server = v;
+            a->triton = !strcmp(s, "--triton");
+        } else if (!strcmp(s, "--triton-model"))
+            a->triton_model = v;
+        else if (!strcmp(s, "--triton-keys-model"))
+            a->triton_keys_model = v;
         else if (!strcmp(s, "--limit") || !strcmp(s, "--timeout") || !strcmp(s, "--retries")) {
             long n = strtol(v, &e, 10);
             if (*e || n < (strcmp(s, "--retries") ? 1 : 0))
@@ -305,9 +319,19 @@ int veil_cmd_remote(int argc, char **argv) {
     args a;
     if (parse_args("remote", argc, argv, &a)) return 2;
     if (!a.key || !a.server)
-        return usage_error("remote", "--key DIR and --server URL are required");
+        return usage_error("remote", "--key DIR and --server URL (or --triton URL) are required");
     veil_remote_options ro;
     veil_remote_options_default(&ro);
+    /* Triton's model name: the model file's name without directory and .h5. */
+    char tmodel[256];
+    const char *slash = strrchr(a.model, '/');
+    snprintf(tmodel, sizeof tmodel, "%s", slash ? slash + 1 : a.model);
+    char *dot = strrchr(tmodel, '.');
+    if (dot && !strcmp(dot, ".h5")) *dot = 0;
+    if (a.triton) {
+        ro.triton_model = a.triton_model ? a.triton_model : tmodel;
+        ro.triton_keys_model = a.triton_keys_model;
+    }
     ro.timeout_s = a.timeout;
     ro.retries = a.retries;
     ro.verbose = a.verbose;
@@ -365,6 +389,7 @@ int veil_cmd_remote(int argc, char **argv) {
              * the same URL): upload it again, once, and resend. */
             fprintf(stderr, "veil remote: %s; uploading the evaluation key again\n",
                     veil_error_message());
+            uploaded = 1; /* force: Triton cannot look the cached id up */
             if (veil_remote_ensure_key(a.server, a.key, &ro, key_id, &uploaded) == VEIL_OK)
                 st = veil_remote_infer(a.server, key_id, body, len, &ro, &resp, &resp_len, &bs);
         }

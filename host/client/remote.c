@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "http.h"
 #include "veil/client.h"
 
 void veil_remote_options_default(veil_remote_options *o) {
@@ -41,7 +42,7 @@ static const char *json_field(const char *json, const char *key) {
     return p;
 }
 
-static int json_str(const char *json, const char *key, char *out, size_t cap) {
+int veil_json_str(const char *json, const char *key, char *out, size_t cap) {
     const char *p = json_field(json, key);
     if (!p || *p != '"' || cap == 0) return -1;
     p++;
@@ -70,7 +71,7 @@ long veil_remote_last_status(void) {
     return g_last_status;
 }
 
-static void base_url(const char *url, char *out, size_t cap) {
+void veil_url_base(const char *url, char *out, size_t cap) {
     snprintf(out, cap, "%s", url);
     size_t n = strlen(out);
     while (n > 0 && out[n - 1] == '/')
@@ -86,16 +87,8 @@ static void curl_init_once(void) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-typedef struct http_resp {
-    long status;
-    uint8_t *body;
-    size_t len, cap;
-    size_t batch_samples;
-    int oom;
-} http_resp;
-
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *user) {
-    http_resp *r = user;
+    veil_http_resp *r = user;
     size_t n = size * nmemb;
     if (r->len + n + 1 > r->cap) {
         size_t cap = r->cap ? r->cap : 4096;
@@ -116,11 +109,16 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *user) {
 }
 
 static size_t on_header(char *ptr, size_t size, size_t nmemb, void *user) {
-    http_resp *r = user;
+    veil_http_resp *r = user;
     size_t n = size * nmemb;
     static const char k[] = "x-veil-batch-samples:";
+    static const char kt[] = "inference-header-content-length:";
     if (n > sizeof k - 1 && !strncasecmp(ptr, k, sizeof k - 1))
         r->batch_samples = (size_t)strtoull(ptr + sizeof k - 1, NULL, 10);
+    if (n > sizeof kt - 1 && !strncasecmp(ptr, kt, sizeof kt - 1)) {
+        r->infer_header_len = (size_t)strtoull(ptr + sizeof kt - 1, NULL, 10);
+        r->has_infer_header = 1;
+    }
     return n;
 }
 
@@ -130,21 +128,16 @@ static void sleep_ms(long ms) {
     }
 }
 
-/* One request with retries. On success (any HTTP status) fills r. */
-static veil_status http_do(const char *method, const char *url, const char *key_id,
-                           const uint8_t *body, size_t len, int idempotent,
-                           const veil_remote_options *o, http_resp *r) {
+veil_status veil_http_do(const char *method, const char *url, const char *header,
+                         const uint8_t *body, size_t len, int idempotent,
+                         const veil_remote_options *o, veil_http_resp *r) {
     pthread_once(&g_curl_once, curl_init_once);
     memset(r, 0, sizeof *r);
     g_last_status = 0;
     CURL *h = curl_easy_init();
     if (!h) return veil_error(VEIL_ERR_NOMEM, "libcurl: cannot create a handle");
     struct curl_slist *hdrs = NULL;
-    char kh[96];
-    if (key_id) {
-        snprintf(kh, sizeof kh, "X-Veil-Key-Id: %s", key_id);
-        hdrs = curl_slist_append(hdrs, kh);
-    }
+    if (header) hdrs = curl_slist_append(hdrs, header);
     if (body) hdrs = curl_slist_append(hdrs, "Content-Type: application/octet-stream");
     hdrs = curl_slist_append(hdrs, "Expect:"); /* no 100-continue round trip */
     veil_status st = VEIL_OK;
@@ -214,12 +207,11 @@ static veil_status http_do(const char *method, const char *url, const char *key_
     return st;
 }
 
-/* An HTTP error answer as a veil error naming the server's code and message. */
-static veil_status http_error(const char *method, const char *url, const http_resp *r) {
+veil_status veil_http_error(const char *method, const char *url, const veil_http_resp *r) {
     char code[64] = "", msg[512] = "";
     const char *j = r->body ? (const char *)r->body : "";
-    json_str(j, "error", code, sizeof code);
-    json_str(j, "message", msg, sizeof msg);
+    veil_json_str(j, "error", code, sizeof code);
+    veil_json_str(j, "message", msg, sizeof msg);
     veil_status s = VEIL_ERR_IO;
     if (!strcmp(code, "params_mismatch") || !strcmp(code, "model_mismatch") ||
         !strcmp(code, "key_mismatch"))
@@ -233,7 +225,7 @@ static veil_status http_error(const char *method, const char *url, const http_re
                       msg[0] ? ": " : "", msg);
 }
 
-static veil_status read_file(const char *path, uint8_t **buf, size_t *len) {
+veil_status veil_read_file(const char *path, uint8_t **buf, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) return veil_error(VEIL_ERR_IO, "%s: %s", path, strerror(errno));
     struct stat st;
@@ -257,8 +249,23 @@ static veil_status read_file(const char *path, uint8_t **buf, size_t *len) {
     return VEIL_OK;
 }
 
+veil_status veil_read_eval_key_file(const char *dir, uint8_t **buf, size_t *len) {
+    char ekp[4096];
+    veil_keydir_path(dir, "eval.key", ekp, sizeof ekp);
+    uint8_t *ek = NULL;
+    size_t ek_len = 0;
+    VEIL_TRY(veil_read_file(ekp, &ek, &ek_len));
+    if (ek_len < VEIL_SERIAL_HEADER_BYTES || memcmp(ek, "VEILEK01", 8) != 0) {
+        free(ek);
+        return veil_error(VEIL_ERR_FORMAT, "%s: not an evaluation key file", ekp);
+    }
+    *buf = ek;
+    *len = ek_len;
+    return VEIL_OK;
+}
+
 /* DIR/servers: "<url> <key id>" lines. */
-static int servers_lookup(const char *dir, const char *url, char id[VEIL_KEY_ID_CHARS + 1]) {
+int veil_keydir_servers_lookup(const char *dir, const char *url, char id[VEIL_KEY_ID_CHARS + 1]) {
     char path[4096], line[4096 + 64];
     veil_keydir_path(dir, "servers", path, sizeof path);
     FILE *f = fopen(path, "r");
@@ -279,7 +286,7 @@ static int servers_lookup(const char *dir, const char *url, char id[VEIL_KEY_ID_
     return found;
 }
 
-static veil_status servers_store(const char *dir, const char *url, const char *id) {
+veil_status veil_keydir_servers_store(const char *dir, const char *url, const char *id) {
     char path[4096], tmp[4200], line[4096 + 64];
     veil_keydir_path(dir, "servers", path, sizeof path);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
@@ -307,29 +314,25 @@ static veil_status servers_store(const char *dir, const char *url, const char *i
 
 veil_status veil_remote_ensure_key(const char *url, const char *dir, const veil_remote_options *o,
                                    char key_id[VEIL_KEY_ID_CHARS + 1], int *uploaded) {
-    char base[2048], u[2200], ekp[4096];
-    base_url(url, base, sizeof base);
-    veil_keydir_path(dir, "eval.key", ekp, sizeof ekp);
+    if (o->triton_model) return veil_triton_ensure_key(url, dir, o, key_id, uploaded);
+    char base[2048], u[2200];
+    veil_url_base(url, base, sizeof base);
     uint8_t *ek = NULL;
     size_t ek_len = 0;
-    VEIL_TRY(read_file(ekp, &ek, &ek_len));
-    if (ek_len < VEIL_SERIAL_HEADER_BYTES || memcmp(ek, "VEILEK01", 8) != 0) {
-        free(ek);
-        return veil_error(VEIL_ERR_FORMAT, "%s: not an evaluation key file", ekp);
-    }
+    VEIL_TRY(veil_read_eval_key_file(dir, &ek, &ek_len));
     char fp_hex[2 * VEIL_KEY_FP_BYTES + 1];
     veil_hex(ek + 64, VEIL_KEY_FP_BYTES, fp_hex);
-    http_resp r;
+    veil_http_resp r;
     veil_status st;
     char id[VEIL_KEY_ID_CHARS + 1];
-    if (servers_lookup(dir, base, id) == 0) {
+    if (veil_keydir_servers_lookup(dir, base, id) == 0) {
         snprintf(u, sizeof u, "%s/v1/keys/%s", base, id);
-        if ((st = http_do("GET", u, NULL, NULL, 0, 1, o, &r))) {
+        if ((st = veil_http_do("GET", u, NULL, NULL, 0, 1, o, &r))) {
             free(ek);
             return st;
         }
         char got_fp[64] = "";
-        json_str((const char *)r.body, "key_fp", got_fp, sizeof got_fp);
+        veil_json_str((const char *)r.body, "key_fp", got_fp, sizeof got_fp);
         if (r.status == 200 && !strcmp(got_fp, fp_hex)) {
             free(r.body);
             free(ek);
@@ -338,7 +341,7 @@ veil_status veil_remote_ensure_key(const char *url, const char *dir, const veil_
             return VEIL_OK;
         }
         if (r.status != 404 && r.status != 200) {
-            st = http_error("GET", u, &r);
+            st = veil_http_error("GET", u, &r);
             free(r.body);
             free(ek);
             return st;
@@ -346,18 +349,19 @@ veil_status veil_remote_ensure_key(const char *url, const char *dir, const veil_
         free(r.body); /* gone (404) or another key: upload again */
     }
     snprintf(u, sizeof u, "%s/v1/keys", base);
-    st = http_do("POST", u, NULL, ek, ek_len, 0, o, &r);
+    st = veil_http_do("POST", u, NULL, ek, ek_len, 0, o, &r);
     free(ek);
     if (st) return st;
     if (r.status != 201 && r.status != 200) {
-        st = http_error("POST", u, &r);
+        st = veil_http_error("POST", u, &r);
         free(r.body);
         return st;
     }
-    int ok = json_str((const char *)r.body, "key_id", id, sizeof id) == 0 && veil_key_id_valid(id);
+    int ok =
+        veil_json_str((const char *)r.body, "key_id", id, sizeof id) == 0 && veil_key_id_valid(id);
     free(r.body);
     if (!ok) return veil_error(VEIL_ERR_FORMAT, "POST %s: answer has no valid key_id", u);
-    VEIL_TRY(servers_store(dir, base, id));
+    VEIL_TRY(veil_keydir_servers_store(dir, base, id));
     memcpy(key_id, id, sizeof id);
     *uploaded = 1;
     return VEIL_OK;
@@ -365,18 +369,19 @@ veil_status veil_remote_ensure_key(const char *url, const char *dir, const veil_
 
 veil_status veil_remote_check_model(const veil_client *c, const char *url,
                                     const veil_remote_options *o, size_t *max_samples) {
+    if (o->triton_model) return veil_triton_check_model(c, url, o, max_samples);
     char base[2048], u[2200];
-    base_url(url, base, sizeof base);
+    veil_url_base(url, base, sizeof base);
     snprintf(u, sizeof u, "%s/v1/model", base);
-    http_resp r;
-    VEIL_TRY(http_do("GET", u, NULL, NULL, 0, 1, o, &r));
+    veil_http_resp r;
+    VEIL_TRY(veil_http_do("GET", u, NULL, NULL, 0, 1, o, &r));
     veil_status st = VEIL_OK;
     char params[64] = "", fp[80] = "";
     double ms = 0;
     if (r.status != 200) {
-        st = http_error("GET", u, &r);
-    } else if (json_str((const char *)r.body, "params_id", params, sizeof params) ||
-               json_str((const char *)r.body, "model_fp", fp, sizeof fp)) {
+        st = veil_http_error("GET", u, &r);
+    } else if (veil_json_str((const char *)r.body, "params_id", params, sizeof params) ||
+               veil_json_str((const char *)r.body, "model_fp", fp, sizeof fp)) {
         st = veil_error(VEIL_ERR_FORMAT, "GET %s: not a veil-server model description", u);
     } else if (strcmp(params, c->prog->params->id) != 0) {
         st = veil_error(VEIL_ERR_PARAMS,
@@ -400,13 +405,19 @@ veil_status veil_remote_check_model(const veil_client *c, const char *url,
 veil_status veil_remote_infer(const char *url, const char *key_id, const uint8_t *body, size_t len,
                               const veil_remote_options *o, uint8_t **out, size_t *out_len,
                               size_t *batch_samples) {
+    if (o->triton_model) {
+        if (batch_samples) *batch_samples = 0;
+        return veil_triton_infer(url, key_id, body, len, o, out, out_len);
+    }
     char base[2048], u[2200];
-    base_url(url, base, sizeof base);
+    veil_url_base(url, base, sizeof base);
     snprintf(u, sizeof u, "%s/v1/infer", base);
-    http_resp r;
-    VEIL_TRY(http_do("POST", u, key_id, body, len, 1, o, &r));
+    veil_http_resp r;
+    char kh[96];
+    snprintf(kh, sizeof kh, "X-Veil-Key-Id: %s", key_id);
+    VEIL_TRY(veil_http_do("POST", u, kh, body, len, 1, o, &r));
     if (r.status != 200) {
-        veil_status st = http_error("POST", u, &r);
+        veil_status st = veil_http_error("POST", u, &r);
         free(r.body);
         return st;
     }

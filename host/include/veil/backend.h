@@ -41,6 +41,9 @@ typedef struct veil_backend_keys veil_backend_keys;
 veil_status veil_backend_kind_parse(const char *s, veil_backend_kind *out);
 /* CUDA requested but not built or no device: VEIL_ERR_UNSUPPORTED with why. */
 veil_status veil_backend_new(veil_backend_kind kind, veil_backend **out);
+/* The same on CUDA device `device` (cuda only; < 0: $VEIL_CUDA_DEVICE or 0):
+ * one backend per GPU in one process (Triton's instance_group). */
+veil_status veil_backend_new_device(veil_backend_kind kind, int device, veil_backend **out);
 void veil_backend_free(veil_backend *be);
 /* "cpu" or "cuda"; describe: e.g. "cuda: NVIDIA H100 80GB HBM3 (sm_90, 79 GiB)". */
 const char *veil_backend_name(const veil_backend *be);

@@ -89,12 +89,21 @@ typedef struct veil_remote_options {
     long timeout_s;         /* whole request, default 600 */
     int retries;            /* extra tries of idempotent requests, default 3 */
     int verbose;
+    /* Non-NULL: the server is NVIDIA Triton Inference Server with the veil
+     * backend (libtriton_veil.so), spoken to in Triton's v2 HTTP inference
+     * protocol with binary tensors: this names the inference model in its
+     * repository; keys go to triton_keys_model (NULL: "veil_keys"). */
+    const char *triton_model;
+    const char *triton_keys_model;
 } veil_remote_options;
 void veil_remote_options_default(veil_remote_options *o);
 
 /* Makes sure the server `url` has DIR/eval.key: reuses the key id cached in
  * DIR/servers if GET /v1/keys/<id> says it is there (and has this key's
- * fingerprint), else uploads it and caches the new id. *uploaded tells which. */
+ * fingerprint), else uploads it and caches the new id. *uploaded tells which.
+ * Triton (o->triton_model set) cannot look a key id up: the cached id is
+ * reused unless *uploaded is 1 on entry, which forces a new upload (what to
+ * do once a batch was answered unknown_key). */
 veil_status veil_remote_ensure_key(const char *url, const char *dir, const veil_remote_options *o,
                                    char key_id[VEIL_KEY_ID_CHARS + 1], int *uploaded);
 

@@ -1,0 +1,56 @@
+/* http.h — the HTTP plumbing (libcurl) the client shares between veil-server
+ * (remote.c) and Triton Inference Server (triton.c). Internal to the client
+ * library. */
+#ifndef VEIL_CLIENT_HTTP_H
+#define VEIL_CLIENT_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "veil/client.h"
+
+typedef struct veil_http_resp {
+    long status;
+    uint8_t *body; /* NUL-terminated past len; free() */
+    size_t len, cap;
+    size_t batch_samples;    /* X-Veil-Batch-Samples */
+    size_t infer_header_len; /* Inference-Header-Content-Length (Triton) */
+    int has_infer_header;
+    int oom;
+} veil_http_resp;
+
+/* One request with retries (remote.c's policy); header: one extra header
+ * line or NULL. On success (any HTTP status) fills r and records the status
+ * for veil_remote_last_status(). */
+veil_status veil_http_do(const char *method, const char *url, const char *header,
+                         const uint8_t *body, size_t len, int idempotent,
+                         const veil_remote_options *o, veil_http_resp *r);
+/* veil-server's JSON error answer as a veil error. */
+veil_status veil_http_error(const char *method, const char *url, const veil_http_resp *r);
+veil_status veil_read_file(const char *path, uint8_t **buf, size_t *len);
+/* DIR/eval.key, refused unless it is an evaluation key (a secret key never
+ * leaves the client). */
+veil_status veil_read_eval_key_file(const char *dir, uint8_t **buf, size_t *len);
+/* url without trailing slashes. */
+void veil_url_base(const char *url, char *out, size_t cap);
+/* A string field of a flat JSON object; 0 if found. */
+int veil_json_str(const char *json, const char *key, char *out, size_t cap);
+/* DIR/servers: "<url> <key id>" lines (the ids servers gave for eval.key). */
+int veil_keydir_servers_lookup(const char *dir, const char *url, char id[VEIL_KEY_ID_CHARS + 1]);
+veil_status veil_keydir_servers_store(const char *dir, const char *url, const char *id);
+
+/* Triton (triton.c): the veil_remote_* operations when o->triton_model is set. */
+/* One inference on Triton's model: n BYTES inputs of one element each (shape
+ * [1, 1]), one BYTES output, whose element is returned (free()). */
+veil_status veil_triton_call(const char *url, const char *model, size_t n, const char *const *names,
+                             const uint8_t *const *data, const size_t *lens, const char *out_name,
+                             int idempotent, const veil_remote_options *o, uint8_t **out,
+                             size_t *out_len);
+veil_status veil_triton_check_model(const veil_client *c, const char *url,
+                                    const veil_remote_options *o, size_t *max_samples);
+veil_status veil_triton_ensure_key(const char *url, const char *dir, const veil_remote_options *o,
+                                   char key_id[VEIL_KEY_ID_CHARS + 1], int *uploaded);
+veil_status veil_triton_infer(const char *url, const char *key_id, const uint8_t *body, size_t len,
+                              const veil_remote_options *o, uint8_t **out, size_t *out_len);
+
+#endif

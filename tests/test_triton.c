@@ -1,0 +1,418 @@
+// LABELS: triton
+// LINKS: veil_triton_launch veil_client
+/* test_triton.c — veil as a Triton Inference Server backend, end to end:
+ * a real tritonserver (PyPI's nvidia-pytriton, installed by
+ * scripts/setup-triton.sh) on loopback with libtriton_veil.so on the CPU and
+ * a test-made model repository serving models/tiny.h5:
+ *   two clients' keys uploaded through the veil_keys model; batches from 4
+ *   concurrent clients under the two keys (Triton's dynamic batcher merges
+ *   them; the backend groups rows by key id, with one resident key per
+ *   instance so keys are evicted and reloaded), every decrypted result equal
+ *   to simulate;
+ *   an unknown key id, a result batch sent as input (wrong model), a
+ *   truncated batch, an evaluation key as a batch, a secret-key upload: each a
+ *   Triton error carrying veil's message, and the server keeps serving;
+ *   deploy/triton/client.py (tritonclient) round trip;
+ *   a second tritonserver sharing the key store serves the key uploaded to
+ *   the first.
+ * Without the wheel (no network, another CPU architecture): SKIPPED, 77. */
+#define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../host/client/http.h"
+#include "launch.h"
+#include "testutil.h"
+#include "veil/client.h"
+#include "veil/exec.h"
+
+static veil_triton_env g_env;
+static char g_tmp[256], g_keys[300], g_repo_a[300], g_repo_b[300], g_client_dir[300];
+static veil_client *g_client;
+static veil_secret_key *g_sk, *g_sk2; /* two clients, two keys */
+static char g_client_dir2[300], g_id2[VEIL_KEY_ID_CHARS + 1];
+static veil_triton_server g_a, g_b;
+static char g_id[VEIL_KEY_ID_CHARS + 1];
+
+static void rm_rf(const char *path) {
+    DIR *d = opendir(path);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+            char p[1024];
+            snprintf(p, sizeof p, "%s/%s", path, e->d_name);
+            rm_rf(p);
+        }
+        closedir(d);
+        rmdir(path);
+    } else {
+        unlink(path);
+    }
+}
+
+static size_t count_files(const char *dir) {
+    size_t n = 0;
+    DIR *d = opendir(dir);
+    for (struct dirent *e; d && (e = readdir(d));)
+        n += e->d_name[0] != '.';
+    if (d) closedir(d);
+    return n;
+}
+
+static void triton_options(veil_remote_options *ro) {
+    veil_remote_options_default(ro);
+    ro->triton_model = "tiny";
+    ro->retries = 0;
+    ro->timeout_s = 300;
+}
+
+static veil_status start(const char *repo, const char *log, veil_triton_server *s) {
+    veil_triton_repo_options o = {0};
+    o.name = "tiny";
+    o.model_path = veil_test_path("models/tiny.h5");
+    o.keys_dir = g_keys;
+    o.max_batch_size = 8;
+    o.max_queue_delay_us = 200000; /* let the 4 clients' requests meet */
+    o.max_batch = 8;
+    /* one resident key per instance: the two clients' keys evict each other */
+    o.extra = "parameters: { key: \"key_cache\" value: { string_value: \"1\" } }\n";
+    VEIL_TRY(veil_triton_repo_write(repo, &o));
+    char path[400];
+    snprintf(path, sizeof path, "%s/%s", g_tmp, log);
+    return veil_triton_server_start(&g_env, repo, VEIL_TRITON_BACKEND_DIR, "tiny", path, 180, s);
+}
+
+static int suite_init(void) {
+    if (sodium_init() < 0) return -1;
+    snprintf(g_tmp, sizeof g_tmp, "/tmp/veil-test-triton-XXXXXX");
+    if (!mkdtemp(g_tmp)) return -1;
+    snprintf(g_keys, sizeof g_keys, "%s/keys", g_tmp);
+    snprintf(g_repo_a, sizeof g_repo_a, "%s/repo-a", g_tmp);
+    snprintf(g_repo_b, sizeof g_repo_b, "%s/repo-b", g_tmp);
+    snprintf(g_client_dir, sizeof g_client_dir, "%s/client", g_tmp);
+    snprintf(g_client_dir2, sizeof g_client_dir2, "%s/client2", g_tmp);
+    veil_keygen_info info;
+    if (veil_client_open(veil_test_path("models/tiny.h5"), NULL, &g_client) ||
+        veil_client_keygen(g_client, g_client_dir, 0, &info) ||
+        veil_client_load_secret_key(g_client, g_client_dir, &g_sk) ||
+        veil_client_keygen(g_client, g_client_dir2, 0, &info) ||
+        veil_client_load_secret_key(g_client, g_client_dir2, &g_sk2)) {
+        fprintf(stderr, "client: %s\n", veil_error_message());
+        return -1;
+    }
+    if (start(g_repo_a, "triton-a.log", &g_a)) {
+        fprintf(stderr, "%s\n", veil_error_message());
+        return -1;
+    }
+    printf("tritonserver A at %s\n", g_a.url);
+    return 0;
+}
+
+static int suite_clean(void) {
+    veil_triton_server_stop(&g_a);
+    veil_triton_server_stop(&g_b);
+    veil_secret_key_free(g_sk);
+    veil_secret_key_free(g_sk2);
+    veil_client_free(g_client);
+    rm_rf(g_tmp);
+    return 0;
+}
+
+static const int64_t *golden(size_t s0) {
+    return g_client->model->golden.inputs[0] + s0 * veil_program_input_size(g_client->prog, 0);
+}
+
+/* Encrypts golden samples s0..s0+n-1, runs them on url under key id,
+ * decrypts and compares with simulate. 0 on success. */
+static int roundtrip_sk(const char *url, const veil_secret_key *sk, const char *id, size_t s0,
+                        size_t n) {
+    veil_remote_options ro;
+    triton_options(&ro);
+    const int64_t *in[1] = {golden(s0)};
+    uint8_t *body = NULL, *resp = NULL;
+    size_t len = 0, resp_len = 0;
+    if (veil_client_encrypt(g_client, sk, in, n, &body, &len)) return -1;
+    veil_status st = veil_remote_infer(url, id, body, len, &ro, &resp, &resp_len, NULL);
+    veil_serial_buffer_free(body, len);
+    if (st) {
+        fprintf(stderr, "infer on %s: %s\n", url, veil_error_message());
+        return -1;
+    }
+    veil_ct_batch *b = NULL;
+    int64_t **outs = NULL;
+    size_t got = 0;
+    int rc = -1;
+    if (veil_ct_batch_deserialize(resp, resp_len, &b) == VEIL_OK &&
+        veil_client_decrypt(g_client, sk, b, &got, &outs) == VEIL_OK && got == n) {
+        const veil_program *p = g_client->prog;
+        const size_t sz = veil_program_output_size(p, 0);
+        int64_t *sim = malloc(n * sz * sizeof(int64_t));
+        int64_t *souts[1] = {sim};
+        if (sim && veil_program_simulate(p, in, n, souts, NULL, NULL) == VEIL_OK &&
+            !memcmp(sim, outs[0], n * sz * sizeof(int64_t)))
+            rc = 0;
+        else
+            fprintf(stderr, "samples %zu..%zu: decrypted result differs from simulate\n", s0,
+                    s0 + n - 1);
+        free(sim);
+    } else {
+        fprintf(stderr, "result: %s\n", veil_error_message());
+    }
+    free(resp);
+    veil_client_outputs_free(g_client, outs);
+    veil_ct_batch_free(b);
+    return rc;
+}
+
+static int roundtrip(const char *url, const char *id, size_t s0, size_t n) {
+    return roundtrip_sk(url, g_sk, id, s0, n);
+}
+
+static void test_upload_and_roundtrip(void) {
+    veil_remote_options ro;
+    triton_options(&ro);
+    int uploaded = 1; /* force an upload */
+    CU_ASSERT_EQUAL_FATAL(veil_remote_ensure_key(g_a.url, g_client_dir, &ro, g_id, &uploaded),
+                          VEIL_OK);
+    CU_ASSERT(uploaded);
+    CU_ASSERT(veil_key_id_valid(g_id));
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s.vek", g_keys, g_id);
+    CU_ASSERT_EQUAL(access(path, R_OK), 0);
+    CU_ASSERT_EQUAL(roundtrip(g_a.url, g_id, 0, 3), 0);
+    uploaded = 1;
+    CU_ASSERT_EQUAL_FATAL(veil_remote_ensure_key(g_a.url, g_client_dir2, &ro, g_id2, &uploaded),
+                          VEIL_OK);
+    CU_ASSERT_NOT_EQUAL(strcmp(g_id, g_id2), 0);
+}
+
+typedef struct client_arg {
+    size_t s0;
+    int second_key;
+    int failures;
+} client_arg;
+
+static void *client_main(void *p) {
+    client_arg *a = p;
+    for (int r = 0; r < 2; r++)
+        a->failures += roundtrip_sk(g_a.url, a->second_key ? g_sk2 : g_sk,
+                                    a->second_key ? g_id2 : g_id, a->s0 + 2 * (size_t)r, 2) != 0;
+    return NULL;
+}
+
+static void test_concurrent_clients(void) {
+    pthread_t t[4];
+    client_arg a[4];
+    const size_t golden_n = g_client->model->golden.count;
+    for (int i = 0; i < 4; i++) {
+        a[i].s0 = (4 * (size_t)i) % (golden_n >= 4 ? golden_n - 3 : 1);
+        a[i].failures = 0;
+        a[i].second_key = i & 1; /* Triton's batches mix keys; the backend must not */
+        CU_ASSERT_EQUAL_FATAL(pthread_create(&t[i], NULL, client_main, &a[i]), 0);
+    }
+    int failures = 0;
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        failures += a[i].failures;
+    }
+    CU_ASSERT_EQUAL(failures, 0);
+    /* Triton's statistics: 9 requests so far (1 + 4 x 2); the dynamic batcher
+     * merged some of the concurrent ones into one execution. */
+    veil_remote_options ro;
+    triton_options(&ro);
+    char u[128];
+    snprintf(u, sizeof u, "%s/v2/models/tiny/stats", g_a.url);
+    /* Triton updates its statistics once a response is out: poll briefly. */
+    long inferences = -1, executions = -1;
+    for (int tries = 0; tries < 40 && inferences != 9; tries++) {
+        veil_http_resp r;
+        CU_ASSERT_EQUAL_FATAL(veil_http_do("GET", u, NULL, NULL, 0, 1, &ro, &r), VEIL_OK);
+        const char *j = r.body ? (const char *)r.body : "";
+        const char *ic = strstr(j, "\"inference_count\":"), *ec = strstr(j, "\"execution_count\":");
+        inferences = ic ? atol(ic + 18) : -1;
+        executions = ec ? atol(ec + 18) : -1;
+        free(r.body);
+        if (inferences != 9) usleep(250000);
+    }
+    printf("Triton: %ld requests in %ld executions\n", inferences, executions);
+    CU_ASSERT_EQUAL(inferences, 9);
+    CU_ASSERT(executions >= 1 && executions < 9);
+}
+
+/* Sends raw bytes as CT_BATCH under id; expects an error whose message holds
+ * `want`, then checks the server still serves. */
+static void expect_refusal(const char *id, const uint8_t *body, size_t len, const char *want) {
+    veil_remote_options ro;
+    triton_options(&ro);
+    uint8_t *resp = NULL;
+    size_t resp_len = 0;
+    veil_status st = veil_remote_infer(g_a.url, id, body, len, &ro, &resp, &resp_len, NULL);
+    CU_ASSERT_NOT_EQUAL(st, VEIL_OK);
+    if (st == VEIL_OK) free(resp);
+    const char *msg = veil_error_message();
+    if (!strstr(msg, want)) fprintf(stderr, "expected '%s' in: %s\n", want, msg);
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, want));
+    CU_ASSERT(veil_triton_server_alive(&g_a));
+}
+
+static void test_bad_inputs(void) {
+    const int64_t *in[1] = {golden(0)};
+    uint8_t *body = NULL;
+    size_t len = 0;
+    CU_ASSERT_EQUAL_FATAL(veil_client_encrypt(g_client, g_sk, in, 1, &body, &len), VEIL_OK);
+    /* no such key */
+    expect_refusal("0123456789abcdef0123456789abcdef", body, len, "unknown_key");
+    CU_ASSERT_EQUAL(veil_remote_last_status(), 404);
+    expect_refusal("not-a-key-id", body, len, "unknown_key");
+    /* truncated batch */
+    expect_refusal(g_id, body, len / 2, "malformed_batch");
+    /* a result batch sent as input (the program's output fingerprint) */
+    veil_ct_batch *b = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_ct_batch_deserialize(body, len, &b), VEIL_OK);
+    memcpy(b->model_fp, g_client->fp_out, sizeof g_client->fp_out);
+    uint8_t *res = NULL;
+    size_t res_len = 0;
+    CU_ASSERT_EQUAL_FATAL(veil_ct_batch_serialize(b, &res, &res_len), VEIL_OK);
+    expect_refusal(g_id, res, res_len, "result batch");
+    b->model_fp[0] ^= 1; /* another model or other compile options */
+    veil_serial_buffer_free(res, res_len);
+    CU_ASSERT_EQUAL_FATAL(veil_ct_batch_serialize(b, &res, &res_len), VEIL_OK);
+    expect_refusal(g_id, res, res_len, "model_mismatch");
+    veil_serial_buffer_free(res, res_len);
+    veil_ct_batch_free(b);
+    /* an evaluation key where a batch belongs */
+    char ekp[512];
+    snprintf(ekp, sizeof ekp, "%s/eval.key", g_client_dir);
+    FILE *f = fopen(ekp, "rb");
+    uint8_t head[4096];
+    size_t hn = f ? fread(head, 1, sizeof head, f) : 0;
+    if (f) fclose(f);
+    expect_refusal(g_id, head, hn, "wrong_kind");
+    veil_serial_buffer_free(body, len);
+
+    /* a secret key uploaded to veil_keys: the client will not send it, and
+     * the backend refuses it if sent anyway; nothing stored */
+    char other[512], dst[600], skp[512];
+    snprintf(skp, sizeof skp, "%s/secret.key", g_client_dir);
+    snprintf(other, sizeof other, "%s/evil", g_tmp);
+    mkdir(other, 0700);
+    snprintf(dst, sizeof dst, "%s/eval.key", other);
+    CU_ASSERT_EQUAL_FATAL(symlink(skp, dst), 0);
+    const size_t before = count_files(g_keys);
+    veil_remote_options ro;
+    triton_options(&ro);
+    char id[VEIL_KEY_ID_CHARS + 1];
+    int uploaded = 1;
+    CU_ASSERT_EQUAL(veil_remote_ensure_key(g_a.url, other, &ro, id, &uploaded), VEIL_ERR_FORMAT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "not an evaluation key"));
+    uint8_t *sk = NULL, *ans = NULL;
+    size_t sk_len = 0, ans_len = 0;
+    CU_ASSERT_EQUAL_FATAL(veil_read_file(skp, &sk, &sk_len), VEIL_OK);
+    const char *names[] = {"EVAL_KEY"};
+    const uint8_t *data[] = {sk};
+    CU_ASSERT_NOT_EQUAL(veil_triton_call(g_a.url, "veil_keys", 1, names, data, &sk_len, "KEY_ID", 0,
+                                         &ro, &ans, &ans_len),
+                        VEIL_OK);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "secret_key_refused"));
+    sodium_memzero(sk, sk_len);
+    free(sk);
+    /* a truncated evaluation key */
+    data[0] = head;
+    CU_ASSERT_NOT_EQUAL(veil_triton_call(g_a.url, "veil_keys", 1, names, data, &hn, "KEY_ID", 0,
+                                         &ro, &ans, &ans_len),
+                        VEIL_OK);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "malformed_key"));
+    CU_ASSERT_EQUAL(count_files(g_keys), before);
+    /* still serving */
+    CU_ASSERT(veil_triton_server_alive(&g_a));
+    CU_ASSERT_EQUAL(roundtrip(g_a.url, g_id, 1, 1), 0);
+}
+
+/* deploy/triton/client.py (tritonclient) against server A: a batch from
+ * veil's client library in, the result decrypted here. */
+static void test_python_client(void) {
+    const int64_t *in[1] = {golden(0)};
+    uint8_t *body = NULL;
+    size_t len = 0;
+    CU_ASSERT_EQUAL_FATAL(veil_client_encrypt(g_client, g_sk, in, 2, &body, &len), VEIL_OK);
+    char in_path[400], out_path[400], cmd[16384];
+    snprintf(in_path, sizeof in_path, "%s/py-in.ct", g_tmp);
+    snprintf(out_path, sizeof out_path, "%s/py-out.ct", g_tmp);
+    FILE *f = fopen(in_path, "wb");
+    CU_ASSERT_FATAL(f && fwrite(body, 1, len, f) == len);
+    fclose(f);
+    veil_serial_buffer_free(body, len);
+    snprintf(cmd, sizeof cmd,
+             "'%s' '%s' --url 127.0.0.1:%d --model tiny --eval-key '%s/eval.key' --input '%s' "
+             "--output '%s'",
+             g_env.python, veil_test_path("deploy/triton/client.py"), g_a.http_port, g_client_dir,
+             in_path, out_path);
+    CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
+    veil_ct_batch *b = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_ct_batch_load(out_path, &b), VEIL_OK);
+    int64_t **outs = NULL;
+    size_t got = 0;
+    CU_ASSERT_EQUAL_FATAL(veil_client_decrypt(g_client, g_sk, b, &got, &outs), VEIL_OK);
+    CU_ASSERT_EQUAL(got, 2);
+    const size_t sz = veil_program_output_size(g_client->prog, 0);
+    int64_t *sim = malloc(2 * sz * sizeof(int64_t));
+    int64_t *souts[1] = {sim};
+    CU_ASSERT_EQUAL(veil_program_simulate(g_client->prog, in, 2, souts, NULL, NULL), VEIL_OK);
+    CU_ASSERT_EQUAL(memcmp(sim, outs[0], 2 * sz * sizeof(int64_t)), 0);
+    free(sim);
+    veil_client_outputs_free(g_client, outs);
+    veil_ct_batch_free(b);
+    /* its refusal path: an unknown key id is reported, exit status 1 */
+    snprintf(cmd, sizeof cmd,
+             "'%s' '%s' --url 127.0.0.1:%d --key-id 0123456789abcdef0123456789abcdef --input "
+             "'%s' --output '%s.2' 2>&1 | grep -q 'veil unknown_key'",
+             g_env.python, veil_test_path("deploy/triton/client.py"), g_a.http_port, in_path,
+             out_path);
+    CU_ASSERT_EQUAL(system(cmd), 0);
+}
+
+static void test_shared_key_store(void) {
+    veil_status st = start(g_repo_b, "triton-b.log", &g_b);
+    if (st) fprintf(stderr, "%s\n", veil_error_message());
+    CU_ASSERT_EQUAL_FATAL(st, VEIL_OK);
+    printf("tritonserver B at %s\n", g_b.url);
+    /* the key uploaded to A, served by B and still by A */
+    CU_ASSERT_EQUAL(roundtrip(g_b.url, g_id, 2, 2), 0);
+    CU_ASSERT_EQUAL(roundtrip(g_a.url, g_id, 0, 1), 0);
+    /* and a key uploaded to B is served by A */
+    veil_remote_options ro;
+    triton_options(&ro);
+    char id[VEIL_KEY_ID_CHARS + 1];
+    int uploaded = 1;
+    CU_ASSERT_EQUAL_FATAL(veil_remote_ensure_key(g_b.url, g_client_dir, &ro, id, &uploaded),
+                          VEIL_OK);
+    CU_ASSERT_NOT_EQUAL(strcmp(id, g_id), 0);
+    CU_ASSERT_EQUAL(roundtrip(g_a.url, id, 3, 1), 0);
+}
+
+int main(void) {
+    veil_status st = veil_triton_env_find(veil_test_path("."), &g_env);
+    if (st) {
+        printf("SKIPPED: %s\n", veil_error_message());
+        return VEIL_TEST_SKIP;
+    }
+    if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
+    CU_pSuite s = CU_add_suite("triton", suite_init, suite_clean);
+    if (!s) {
+        CU_cleanup_registry();
+        return CU_get_error();
+    }
+    VEIL_ADD_TEST(s, test_upload_and_roundtrip);
+    VEIL_ADD_TEST(s, test_concurrent_clients);
+    VEIL_ADD_TEST(s, test_bad_inputs);
+    VEIL_ADD_TEST(s, test_python_client);
+    VEIL_ADD_TEST(s, test_shared_key_store);
+    return veil_test_run();
+}

@@ -42,20 +42,32 @@ veil_status veil_compile_options_set(veil_compile_options *o, const char *name, 
             return veil_error(VEIL_ERR_ARG, "max-poly-size %s: expected a power of two >= 256",
                               value);
         o->max_poly_size = (uint32_t)n;
+    } else if (name_is(name, "lookup-bits")) {
+        long n = strtol(value, &e, 10);
+        if (!*value || *e || n < 0 || n == 1 || n > VEIL_MAX_BITS)
+            return veil_error(VEIL_ERR_ARG, "lookup-bits %s: expected 2..%d, or 0 for the cheapest",
+                              value, VEIL_MAX_BITS);
+        o->lookup_bits = (unsigned)n;
+    } else if (name_is(name, "range-margin")) {
+        double f = strtod(value, &e);
+        if (!*value || *e || !(f >= 0 && f <= 16))
+            return veil_error(VEIL_ERR_ARG, "range-margin %s: expected a fraction in [0, 16]",
+                              value);
+        o->range_margin = f;
     } else if (name_is(name, "params")) {
         o->params_id = value; /* borrowed */
     } else {
         return veil_error(VEIL_ERR_ARG,
                           "unknown compile option '%s' (rounding-bits, rounding, bounds, p-error, "
-                          "max-poly-size, params)",
+                          "max-poly-size, lookup-bits, range-margin, params)",
                           name);
     }
     return VEIL_OK;
 }
 
 int veil_compile_option_known(const char *name) {
-    static const char *const k[] = {"rounding-bits", "rounding",      "bounds",
-                                    "p-error",       "max-poly-size", "params"};
+    static const char *const k[] = {"rounding-bits", "rounding",    "bounds",       "p-error",
+                                    "max-poly-size", "lookup-bits", "range-margin", "params"};
     for (size_t i = 0; name && i < sizeof k / sizeof *k; i++)
         if (name_is(name, k[i])) return 1;
     return 0;

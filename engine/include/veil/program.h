@@ -144,7 +144,7 @@ veil_status veil_bounds_parse(const char *s, veil_bounds *out);
 veil_status veil_rounding_parse(const char *s, veil_rounding *out);
 /* Sets one option by its command-line name without the dashes' prefix
  * ("rounding-bits" = "rounding_bits", "rounding", "bounds", "p-error",
- * "max-poly-size", "params") from text, as `veil compile --NAME VALUE` reads
+ * "max-poly-size", "lookup-bits", "range-margin", "params") from text, as `veil compile --NAME VALUE` reads
  * it; for configurations that are text (Triton's config.pbtxt parameters).
  * "params" borrows value. VEIL_ERR_ARG names the option and what it takes. */
 veil_status veil_compile_options_set(veil_compile_options *o, const char *name, const char *value);

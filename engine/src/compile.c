@@ -344,125 +344,178 @@ static veil_status add_node(builder *b, const char *layer, uint32_t x, uint32_t 
 /* The exact lookup T_grp[r], r = (x + off) >> g in [0, span] (the low g bits
  * of x + off are zero), element i of x in group (i / inner) % groups.
  *
- * Up to the program's lookup precision (b->lut_bits) it is one LUT node.
+ * Up to the program's lookup precision P (b->lut_bits) it is one LUT node.
  * Wider (the model's own accumulators, up to 16 bits), it is decomposed
- * into PBS of at most that precision, exactly (the threshold method; see
- * veil/program.h): with r = H * 2^k + L,
- *   T[r] = T[H * 2^k] + sum over the table's steps t = th * 2^k + tl with
- *          tl != 0 of  delta_t * [H == th] * [L >= tl]
- * and [H == th] * [L >= tl] = [2H + c == 2th + 1] with c = [L >= tl]. Nodes:
- *   R  = ROUND(x + off, g + k)               = H * 2^(g+k)       (exact)
- *   F  = lookup of H on R                    = T[H * 2^k]
- *   LV = x - R (a 1x1 convolution by -1, then ADD) = L * 2^g - off
- *   C  = lookup of L on J copies of LV       = c_j * 2^(g+k-1)   (copy j: step j)
- *   U  = J copies of R + C                   = (2H + c_j) * 2^(g+k-1)
- *   E  = lookup of 2H + c_j on U             = delta_j [2H + c_j == 2th_j + 1]
- *   out = F + sum over the copies of E       (a sum pool over the copies)
- * J is the largest number of unaligned steps of one group's table; every
- * lookup above is again this function, so any width decomposes. Cost per
- * element: the ROUND chunks, 1 + 2J PBS. */
+ * exactly into PBS of at most P bits (the threshold method on digits; see
+ * veil/program.h). r has d digits D_0 (k_0 <= P bits, lowest) ... D_{d-2}
+ * (<= P - 1 bits) and H (the top, <= P - 1 bits), D_j at bit K_j, H at bit
+ * K = K_{d-1}. For a step t of the table (T[t] != T[t-1]) with digits t_j, th:
+ *   [r >= t] = [H >= th + 1] + [H == th] * [r mod 2^K >= t mod 2^K]
+ * and the low comparison is a carry chain, one PBS a digit:
+ *   c_0 = [D_0 >= t_0],  c_j = [2 D_j + c_{j-1} >= 2 t_j + 1],
+ *   [H == th] * c_{d-2} = [2H + c_{d-2} == 2 th + 1].
+ * So T[r] = F(H) + sum over the steps with t mod 2^K != 0 of
+ * delta_t [2H + c == 2th + 1], F(H) = T[H * 2^K] holding every other step.
+ * Nodes: R_j = ROUND(x + off, g + K_j) (exact, = floor(r / 2^K_j) 2^(g+K_j));
+ * the digits in place, D_0 2^g - off = x - R_1 and D_j 2^(g+K_j) = R_j -
+ * R_{j+1} (a 1x1 convolution by -1 and an ADD); F, a lookup on R_{d-1}; then
+ * J copies (CONCAT) of every digit, copy s carrying step s of its group: C_0
+ * a lookup of D_0 giving c 2^(g+K_1-1), so that digit 1 + C_0 = (2 D_1 + c)
+ * 2^(g+K_1-1), read by the next lookup, and so on up to E = delta [2H + c ==
+ * 2th + 1]; out = F + a sum pool of E over the copies. J is the most steps of
+ * one group's table outside multiples of 2^K. Cost per element: the ROUND
+ * chunks, 1 + d J PBS, none wider than P bits. */
 static veil_status lookup(builder *b, const char *layer, uint32_t x, int64_t off, unsigned g,
                           uint64_t span, uint32_t groups, const int64_t *tabs,
                           const veil_shape *shape, int internal, uint32_t *out_idx) {
     veil_program *p = b->p;
-    const unsigned w = ubits(span);
+    const unsigned w = ubits(span), P = b->lut_bits;
     const size_t first = p->n_nodes;
     int64_t tlo, thi;
     tables_range(tabs, groups, span, &tlo, &thi);
-    if (w <= b->lut_bits) {
+    if (w <= P) {
         b->pbs += p->nodes[x].size;
         if (b->pbs > b->pbs_max)
             return veil_error(VEIL_ERR_UNSUPPORTED,
                               "layer %s: more than %llu PBS per sample with %u-bit reads", layer,
-                              (unsigned long long)b->pbs_max, b->lut_bits);
+                              (unsigned long long)b->pbs_max, P);
         VEIL_TRY(lut_node(b, layer, x, off, g, span, groups, tabs, shape, 0, out_idx));
         if (internal) set_range(b, *out_idx, tlo, thi);
         return VEIL_OK;
     }
     b->n_wide++;
-    /* k: the low digit; the high side read as 2H + c must fit too */
-    unsigned k = w + 1 > b->lut_bits ? w + 1 - b->lut_bits : 1;
-    if (k > b->lut_bits) k = b->lut_bits;
-    if (k >= w) k = w - 1;
-    const uint64_t hmax = span >> k, lmask = ((uint64_t)1 << k) - 1;
+    VEIL_ASSERT(P >= 2);
+    /* digits: k_0 <= P, the others (H included) <= P - 1 */
+    unsigned kd[VEIL_MAX_BITS + 1], Kd[VEIL_MAX_BITS + 2], d = 0, left = w;
+    if (w <= 2 * P - 1) {
+        kd[d++] = w + 1 - P > 1 ? w + 1 - P : 1;
+        left -= kd[0];
+    } else {
+        kd[d++] = P;
+        left -= P;
+        while (left > P - 1) {
+            kd[d++] = P - 1;
+            left -= P - 1;
+        }
+    }
+    kd[d++] = left; /* H */
+    Kd[0] = 0;
+    for (unsigned j = 0; j < d; j++)
+        Kd[j + 1] = Kd[j] + kd[j];
+    const unsigned K = Kd[d - 1];
+    const uint64_t hmax = span >> K, kmask = ((uint64_t)1 << K) - 1;
     const size_t n = p->nodes[x].size, rows = span + 1;
-    /* unaligned steps per group */
+    /* steps off the multiples of 2^K, per group */
     uint32_t J = 0;
     for (uint32_t c = 0; c < groups; c++) {
         uint32_t cnt = 0;
         for (uint64_t t = 1; t <= span; t++)
-            cnt += (t & lmask) && tabs[c * rows + t] != tabs[c * rows + t - 1];
+            cnt += (t & kmask) && tabs[c * rows + t] != tabs[c * rows + t - 1];
         J = cnt > J ? cnt : J;
     }
     if (J > 64)
         return veil_error(VEIL_ERR_UNSUPPORTED,
-                          "layer %s: the table changes value at %u points inside the %u-bit "
-                          "digits of its %u-bit input; an exact wide lookup takes 2 PBS per such "
+                          "layer %s: the table changes value at %u points of its %u-bit input off "
+                          "the multiples of 2^%u; an exact wide lookup takes %u PBS per such "
                           "point and veil allows 64 (round the accumulator with --rounding-bits)",
-                          layer, J, k, w);
+                          layer, J, w, K, d);
     const veil_shape flat = {1, {(uint32_t)n}};
-    uint32_t R;
-    VEIL_TRY(new_node(b, VEIL_NODE_ROUND, layer, 1, &x, &flat, &R));
-    p->nodes[R].offset = off;
-    p->nodes[R].round_bits = g + k;
-    VEIL_TRY(finish_node(b, R));
-    set_range(b, R, 0, (int64_t)(hmax << (g + k)));
-    /* F = T[H * 2^k] */
+    /* R_j, j = 1..d-1 */
+    uint32_t R[VEIL_MAX_BITS + 1];
+    R[0] = x;
+    for (unsigned j = 1; j < d; j++) {
+        VEIL_TRY(new_node(b, VEIL_NODE_ROUND, layer, 1, &x, &flat, &R[j]));
+        p->nodes[R[j]].offset = off;
+        p->nodes[R[j]].round_bits = g + Kd[j];
+        VEIL_TRY(finish_node(b, R[j]));
+        set_range(b, R[j], 0, (int64_t)((span >> Kd[j]) << (g + Kd[j])));
+    }
+    /* F = T[H * 2^K] */
     int64_t *ft = malloc((size_t)groups * (hmax + 1) * sizeof *ft);
     if (!ft) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
     for (uint32_t c = 0; c < groups; c++)
         for (uint64_t h = 0; h <= hmax; h++)
-            ft[c * (hmax + 1) + h] = tabs[c * rows + (h << k)];
+            ft[c * (hmax + 1) + h] = tabs[c * rows + (h << K)];
     uint32_t F;
-    veil_status st = lookup(b, layer, R, 0, g + k, hmax, groups, ft, &flat, 1, &F);
+    veil_status st = lookup(b, layer, R[d - 1], 0, g + K, hmax, groups, ft, &flat, 1, &F);
     free(ft);
     VEIL_TRY(st);
-    uint32_t out;
-    if (J == 0) {
-        out = F;
-    } else {
+    uint32_t out = F;
+    if (J) {
         const veil_conv_shape neg = {1, 1, (uint32_t)n, 1, 1, 1, 1, 1, 0, 0, 1, (uint32_t)n};
-        uint32_t NEG = 0, LV = 0, REPL = 0, REPR = 0, C = 0, U = 0, E = 0, S = 0;
-        VEIL_TRY(linear_node(b, layer, VEIL_LINEAR_CONV2D, R, 1, &flat, &neg, -1, 1, &NEG));
-        set_range(b, NEG, -(int64_t)(hmax << (g + k)), 0);
-        VEIL_TRY(add_node(b, layer, x, NEG, &flat, &LV));
-        set_range(b, LV, -off, -off + (int64_t)(lmask << g));
         const veil_shape rep = {1, {(uint32_t)(J * n)}};
-        VEIL_TRY(linear_node(b, layer, VEIL_LINEAR_CONCAT, LV, J, &rep, NULL, 0, 1, &REPL));
-        set_range(b, REPL, -off, -off + (int64_t)(lmask << g));
-        VEIL_TRY(linear_node(b, layer, VEIL_LINEAR_CONCAT, R, J, &rep, NULL, 0, 1, &REPR));
-        set_range(b, REPR, 0, (int64_t)(hmax << (g + k)));
-        /* copy j, group c: step j of group c (or none) */
-        const uint64_t ur = 2 * hmax + 1;
-        int64_t *ct = calloc((size_t)J * groups * (lmask + 1), sizeof *ct);
-        int64_t *et = calloc((size_t)J * groups * (ur + 1), sizeof *et);
-        if (!ct || !et) {
-            free(ct);
-            free(et);
+        /* step s of group c, in order: its position t and delta */
+        uint64_t *st_t = calloc((size_t)J * groups, sizeof *st_t);
+        int64_t *st_d = calloc((size_t)J * groups, sizeof *st_d);
+        if (!st_t || !st_d) {
+            free(st_t);
+            free(st_d);
             return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
         }
-        const int64_t cunit = (int64_t)1 << (g + k - 1);
         for (uint32_t c = 0; c < groups; c++) {
-            uint32_t j = 0;
+            uint32_t s = 0;
             for (uint64_t t = 1; t <= span; t++) {
-                int64_t d = tabs[c * rows + t] - tabs[c * rows + t - 1];
-                if (!(t & lmask) || !d) continue;
-                const size_t tab = (size_t)j * groups + c;
-                for (uint64_t l = t & lmask; l <= lmask; l++)
-                    ct[tab * (lmask + 1) + l] = cunit;
-                et[tab * (ur + 1) + 2 * (t >> k) + 1] = d;
-                j++;
+                int64_t dl = tabs[c * rows + t] - tabs[c * rows + t - 1];
+                if (!(t & kmask) || !dl) continue;
+                st_t[(size_t)s * groups + c] = t;
+                st_d[(size_t)s * groups + c] = dl;
+                s++;
             }
         }
-        st = lookup(b, layer, REPL, off, g, lmask, J * groups, ct, &rep, 1, &C);
-        if (st == VEIL_OK) st = add_node(b, layer, REPR, C, &rep, &U);
-        if (st == VEIL_OK) set_range(b, U, 0, (int64_t)(ur << (g + k - 1)));
-        if (st == VEIL_OK) st = lookup(b, layer, U, 0, g + k - 1, ur, J * groups, et, &rep, 1, &E);
-        free(ct);
-        free(et);
+        uint32_t carry = 0; /* C_{j-1}: c * 2^(g+K_j-1) per copy */
+        for (unsigned j = 0; st == VEIL_OK && j < d; j++) {
+            /* the digit in place: D_j 2^(g+K_j) (D_0: minus off) */
+            uint32_t dig = R[d - 1], negn = 0, rp = 0, u = 0;
+            const int top = j == d - 1;
+            if (!top) {
+                st = linear_node(b, layer, VEIL_LINEAR_CONV2D, R[j + 1], 1, &flat, &neg, -1, 1,
+                                 &negn);
+                if (st == VEIL_OK) st = add_node(b, layer, R[j], negn, &flat, &dig);
+                if (st != VEIL_OK) break;
+                const int64_t base = j ? 0 : -off;
+                set_range(b, dig, base,
+                          base + (int64_t)((((uint64_t)1 << kd[j]) - 1) << (g + Kd[j])));
+            }
+            st = linear_node(b, layer, VEIL_LINEAR_CONCAT, dig, J, &rep, NULL, 0, 1, &rp);
+            if (st != VEIL_OK) break;
+            set_range(b, rp, p->nodes[dig].lo, p->nodes[dig].hi);
+            /* the value read: D_0 (j = 0), or 2 D_j + c at unit 2^(g+K_j-1) */
+            const uint64_t dmax = top ? hmax : ((uint64_t)1 << kd[j]) - 1;
+            const uint64_t rmax = j ? 2 * dmax + 1 : dmax;
+            const unsigned rg = j ? g + Kd[j] - 1 : g;
+            if (j) {
+                st = add_node(b, layer, rp, carry, &rep, &u);
+                if (st != VEIL_OK) break;
+                set_range(b, u, 0, (int64_t)(rmax << rg));
+            } else {
+                u = rp;
+            }
+            int64_t *tt = calloc((size_t)J * groups * (rmax + 1), sizeof *tt);
+            if (!tt) {
+                st = veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+                break;
+            }
+            const int64_t cunit = top ? 0 : (int64_t)1 << (g + Kd[j + 1] - 1);
+            for (size_t q = 0; q < (size_t)J * groups; q++) {
+                if (!st_d[q]) continue; /* a padding copy: all zero */
+                const uint64_t tj =
+                    (st_t[q] >> Kd[j]) & (top ? ~(uint64_t)0 : ((uint64_t)1 << kd[j]) - 1);
+                for (uint64_t v = 0; v <= rmax; v++) {
+                    if (top)
+                        tt[q * (rmax + 1) + v] = v == 2 * tj + 1 ? st_d[q] : 0;
+                    else
+                        tt[q * (rmax + 1) + v] = (j ? v >= 2 * tj + 1 : v >= tj) ? cunit : 0;
+                }
+            }
+            st = lookup(b, layer, u, j ? 0 : off, rg, rmax, J * groups, tt, &rep, 1, &carry);
+            free(tt);
+        }
+        free(st_t);
+        free(st_d);
         VEIL_TRY(st);
+        uint32_t S;
         const veil_conv_shape pool = {1, J, (uint32_t)n, 1, J, 1, 1, 1, 0, 0, 1, (uint32_t)n};
-        VEIL_TRY(linear_node(b, layer, VEIL_LINEAR_SUMPOOL2D, E, 1, &flat, &pool, 0, J, &S));
+        VEIL_TRY(linear_node(b, layer, VEIL_LINEAR_SUMPOOL2D, carry, 1, &flat, &pool, 0, J, &S));
         set_range(b, S, tlo - thi, thi - tlo);
         VEIL_TRY(add_node(b, layer, F, S, shape, &out));
     }

@@ -52,20 +52,21 @@
  * to 16 bits; no parameter set reads more than 8 (and the cheap ones 3 to 6),
  * so a lookup wider than the program's PBS width P (options.lookup_bits, or
  * the cheapest by the cost model) is decomposed exactly into PBS of at most P
- * bits (compile.c, lookup()). With r = H * 2^k + L (k low bits L, exact
- * digits from a ROUND node) and the table's steps t = th * 2^k + tl:
- *   T[r] = T[H * 2^k] + sum over steps with tl != 0 of
- *          delta_t * [2H + c_t == 2th + 1],   c_t = [L >= tl]
- * one PBS on H, and per step one PBS on L (c_t, as c_t * 2^(k-1) so that
- * adding the rounded value gives (2H + c_t) * 2^(k-1)) and one on 2H + c_t;
- * the steps of one element run as J copies (CONCAT) of the digits, J the
- * most steps of one table, summed back by a sum pool. Every lookup inside is
- * again decomposed if still wider than P, so any width up to 16 works. Cost
- * per element: the ROUND chunks + 1 + 2J PBS: an activation with a 4-bit
- * output (at most 15 steps) costs about 33 PBS of P bits instead of one PBS
- * of 10 to 16 bits that no parameter set offers. Exact: encrypted equals
- * simulate equals the model's integers; nodes inside a decomposition keep
- * the ranges of their construction, not of the calibration set.
+ * bits (compile.c, lookup()). The accumulator's index r is cut into exact
+ * digits by ROUND nodes, r = H * 2^K + (lower digits D_0 .. D_{d-2}); for each
+ * step t of the table (T[t] != T[t-1]) not on a multiple of 2^K,
+ *   [r >= t] = [H >= th + 1] + [2H + c == 2th + 1],
+ * c = [lower digits of r >= those of t], a carry chain of one PBS a digit
+ * (c_0 = [D_0 >= t_0], c_j = [2 D_j + c_{j-1} >= 2 t_j + 1]). So
+ *   T[r] = T[H * 2^K] + sum over those steps of delta_t [2H + c_t == 2th + 1]:
+ * one PBS on H, d PBS a step. The steps of one element run as J copies
+ * (CONCAT) of the digits, J the most steps of one table, summed back by a sum
+ * pool. Cost per element: the ROUND chunks + 1 + dJ PBS: a 10-bit activation
+ * with a 4-bit output (at most 15 steps) read with 6-bit PBS costs about 33
+ * PBS instead of one 10-bit PBS that no parameter set offers; 16 bits with
+ * 6-bit PBS, d = 3. Exact: encrypted equals simulate equals the model's
+ * integers; nodes inside a decomposition keep the ranges of their
+ * construction, not of the calibration set.
  *
  * Ranges. Calibration bounds widen every observed range by
  * options.range_margin (default 25%) of its width on each side, never past
@@ -144,9 +145,9 @@ veil_status veil_bounds_parse(const char *s, veil_bounds *out);
 veil_status veil_rounding_parse(const char *s, veil_rounding *out);
 /* Sets one option by its command-line name without the dashes' prefix
  * ("rounding-bits" = "rounding_bits", "rounding", "bounds", "p-error",
- * "max-poly-size", "lookup-bits", "range-margin", "params") from text, as `veil compile --NAME VALUE` reads
- * it; for configurations that are text (Triton's config.pbtxt parameters).
- * "params" borrows value. VEIL_ERR_ARG names the option and what it takes. */
+ * "max-poly-size", "lookup-bits", "range-margin", "params") from text, as `veil compile --NAME
+ * VALUE` reads it; for configurations that are text (Triton's config.pbtxt parameters). "params"
+ * borrows value. VEIL_ERR_ARG names the option and what it takes. */
 veil_status veil_compile_options_set(veil_compile_options *o, const char *name, const char *value);
 /* 1 if name is one of the names above. */
 int veil_compile_option_known(const char *name);

@@ -19,7 +19,7 @@ bits). "source17_bc" is a 17-bit variant (8-bit inputs and fc1 weights)
 that veil must refuse, naming the layer: a test fixture, written only on
 request (the tests write it in a temporary directory), never committed.
 
-    python train_wide.py                 (writes both files; ~10 s on 2 cores)
+    python train_wide.py                 (writes both files; ~17 s on 2 cores)
     VEIL_MODELS_OUT=/tmp python train_wide.py source17_bc
 """
 

@@ -102,7 +102,8 @@ def accuracy(model, x, y):
 
 
 def export_model(model, xtr, xte, yte, name, description, seed):
-    """Calibration: N_CALIB training samples; golden: the first N_GOLDEN test samples."""
+    """Calibration: N_CALIB training samples; ranges (calib_range): over the whole
+    training set; golden: the first N_GOLDEN test samples."""
     rng = np.random.default_rng(seed)
     n = len(xtr[0]) if isinstance(xtr, (tuple, list)) else len(xtr)
     pick = np.sort(rng.choice(n, size=min(N_CALIB, n), replace=False))
@@ -110,7 +111,7 @@ def export_model(model, xtr, xte, yte, name, description, seed):
     # VEIL_MODELS_OUT: write elsewhere (the reproducibility test does).
     path = os.path.join(os.environ.get("VEIL_MODELS_OUT", HERE), name + ".h5")
     rep = export(model, calib, xte, yte, path, name=name, description=description,
-                 n_golden=N_GOLDEN)
+                 n_golden=N_GOLDEN, range_inputs=xtr)
     print("wrote %s: Brevitas accuracy %.4f, integer path %.4f, max accumulator bits %d "
           "(worst case) / %d (calibration)" % (path, rep["brevitas_accuracy"], rep["int_accuracy"],
                                                rep["max_acc_bits_worst"], rep["max_acc_bits_calib"]))

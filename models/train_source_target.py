@@ -28,13 +28,18 @@ HID = 16
 
 
 class Source(nn.Module):
-    def __init__(self):
+    """in_bits/w_bits: the input quantizer's and fc1's weight bit widths (fc1's
+    accumulator, the lookup's input, follows), hid the hidden width, act_bits the
+    hidden ReLU's, out_bits fc2's weight bit width; train_wide.py makes the wide
+    variants."""
+
+    def __init__(self, in_bits=BITS, w_bits=BITS, hid=HID, act_bits=BITS, out_bits=BITS):
         super().__init__()
-        self.q_in = qnn.QuantIdentity(bit_width=BITS)
-        self.fc1 = qnn.QuantLinear(PART, HID, bias=True, weight_bit_width=BITS)
-        self.bn1 = nn.BatchNorm1d(HID)
-        self.act1 = qnn.QuantReLU(bit_width=BITS)
-        self.fc2 = qnn.QuantLinear(HID, 2, bias=True, weight_bit_width=BITS)
+        self.q_in = qnn.QuantIdentity(bit_width=in_bits)
+        self.fc1 = qnn.QuantLinear(PART, hid, bias=True, weight_bit_width=w_bits)
+        self.bn1 = nn.BatchNorm1d(hid)
+        self.act1 = qnn.QuantReLU(bit_width=act_bits)
+        self.fc2 = qnn.QuantLinear(hid, 2, bias=True, weight_bit_width=out_bits)
 
     def forward(self, a):
         return self.fc2(self.act1(self.bn1(self.fc1(self.q_in(a)))))
@@ -60,7 +65,7 @@ class Target(nn.Module):
         self.q_join = qnn.QuantIdentity(act_quant=Uint8ActPerTensorFloat, bit_width=BITS)
         self.fc1 = qnn.QuantLinear(2 * HID, HID, bias=True, weight_bit_width=BITS)
         self.bn1 = nn.BatchNorm1d(HID)
-        self.act1 = qnn.QuantReLU(bit_width=BITS)
+        self.act1 = qnn.QuantReLU(bit_width=act_bits)
         self.fc2 = qnn.QuantLinear(HID, 2, bias=True, weight_bit_width=BITS)
 
     def forward(self, a, b, c):

@@ -262,6 +262,46 @@ def test_cli_export_round_trip(tmp_path):
     assert r.returncode == 1 and "unsupported layer '1' (Linear)" in r.stderr
 
 
+def test_range_set_gives_calib_range(tmp_path):
+    """--range-set: calib_range is taken over the range set and the calibration
+    samples (as one calibration set of both would give), /calibration keeps the
+    calibration samples only."""
+    (tmp_path / "factory.py").write_text(FACTORY)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import factory
+    finally:
+        sys.path.remove(str(tmp_path))
+    torch.manual_seed(0)
+    x, y = blobs(400, 6, seed=3)
+    m = fit(factory.build(), [x[:300]], y[:300])
+    torch.save(m.state_dict(), str(tmp_path / "m.pt"))
+    np.savez(str(tmp_path / "calib.npz"), input0=x[:100])
+    np.savez(str(tmp_path / "range.npz"), input0=x[100:300])
+    np.savez(str(tmp_path / "all.npz"), input0=x[:300])
+    np.savez(str(tmp_path / "test.npz"), input0=x[300:], labels=y[300:])
+    common = [str(tmp_path / "test.npz"), "--weights", str(tmp_path / "m.pt"), "-q"]
+    a, b = str(tmp_path / "a.h5"), str(tmp_path / "b.h5")
+    r = _run_cli("export", str(tmp_path / "factory.py") + ":build", str(tmp_path / "calib.npz"),
+                 *common, "--range-set", str(tmp_path / "range.npz"), "-o", a)
+    assert r.returncode == 0, r.stderr + r.stdout
+    r = _run_cli("export", str(tmp_path / "factory.py") + ":build", str(tmp_path / "all.npz"),
+                 *common, "-o", b)
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert validate(a) == []
+    ia, ib = h5io.read(a), h5io.read(b)
+    assert ia["range_samples"] == 300 and ib["range_samples"] == 300
+    name = ia["inputs"][0]["name"]
+    assert np.array_equal(ia["calibration"][name], ib["calibration"][name][:100])
+    own = intpath.run(ia["layers"], ia["calibration"])
+    wider = 0
+    for ta, tb in zip(ia["inputs"] + ia["layers"], ib["inputs"] + ib["layers"]):
+        assert list(ta["calib_range"]) == list(tb["calib_range"])
+        v = own[ta.get("output", ta.get("name"))]
+        wider += int(v.min() > ta["calib_range"][0] or v.max() < ta["calib_range"][1])
+    assert wider > 0  # the range set reaches further than the 100 samples
+
+
 def test_cli_help():
     r = _run_cli("--help")
     assert r.returncode == 0 and "export" in r.stdout and "check" in r.stdout

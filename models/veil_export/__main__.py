@@ -52,12 +52,13 @@ def cmd_export(a):
     model = _build_model(a.model, a.weights)
     calib, _ = _load_inputs(a.calib, "calibration file")
     test, tdata = _load_inputs(a.test, "test file")
+    rset = _load_inputs(a.range_set, "range-set file")[0] if a.range_set else None
     if "labels" not in tdata.files:
         raise SystemExit("veil_export: test file %s has no 'labels' array" % a.test)
     try:
         export(model, calib, test, tdata["labels"], a.output, name=a.name or "model",
                description=a.description, n_golden=a.golden,
-               accuracy_tolerance=a.tolerance, verbose=not a.quiet)
+               accuracy_tolerance=a.tolerance, verbose=not a.quiet, range_inputs=rset)
     except ExportError as e:
         print("veil_export: error: %s" % e, file=sys.stderr)
         return 1
@@ -115,6 +116,8 @@ def main(argv=None):
     e.add_argument("calib", help=".npz with float arrays input0, input1, ... [S, ...]")
     e.add_argument("test", help=".npz with input0, ... and int labels [S]")
     e.add_argument("-o", "--output", required=True, help="output .h5")
+    e.add_argument("--range-set", help=".npz like calib: the inputs every calib_range is taken "
+                                       "over (with calib), e.g. the whole training set")
     e.add_argument("--name", help="model name (default: the output path)")
     e.add_argument("--description", default="")
     e.add_argument("--golden", type=int, default=64, help="golden samples (default 64)")

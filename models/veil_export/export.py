@@ -20,8 +20,9 @@ table is computed by running the model's own modules (the affine part, the
 pending modules, the quantizer) on every integer index of the table's range.
 Float biases and BatchNorm therefore live in the tables and never in the
 integer weights. Calibration data is pushed through each emitted layer (the
-numpy integer path of intpath.py) to know the observed ranges; worst-case
-ranges come from interval arithmetic.
+numpy integer path of intpath.py) together with the range set (the whole
+training set, Concrete ML's inputset) to know the observed ranges
+(`calib_range`); worst-case ranges come from interval arithmetic.
 """
 
 import math
@@ -136,15 +137,21 @@ def _quant_call(m, x, where):
 
 
 class _Exporter:
-    def __init__(self, model, calib, test, verbose):
+    def __init__(self, model, calib, test, verbose, range_set=None):
         self.model = model
+        # The stored calibration samples come first, then the range set: every
+        # tensor's calib_range is its min/max over both; /calibration keeps
+        # only the first n_calib rows.
+        self.n_calib = len(calib[0])
+        if range_set is not None:
+            calib = [torch.cat([c, r]) for c, r in zip(calib, range_set)]
         self.calib_f = calib
         self.test_f = test
         self.verbose = verbose
         self.layers = []
         self.inputs = []
         self.input_quantizers = []  # (module, FloatInput) for quantizing test data
-        self.calib = {}  # tensor name -> int64 [S, ...] calibration values
+        self.calib = {}  # tensor name -> int64 [S, ...] calibration + range-set values
         self.modules = dict(model.named_modules())
 
     # -- helpers -------------------------------------------------------
@@ -577,11 +584,16 @@ def _float_forward(model, inputs):
 
 
 def export(model, calib_inputs, test_inputs, test_labels, path, name, description="",
-           n_golden=64, accuracy_tolerance=0.01, verbose=True):
+           n_golden=64, accuracy_tolerance=0.01, verbose=True, range_inputs=None):
     """Exports a Brevitas QAT model to a veil model file.
 
     model:        torch.nn.Module built from Brevitas layers (see models/README.md).
-    calib_inputs: float tensor, or tuple of them (one per forward() argument), [S, ...].
+    calib_inputs: float tensor, or tuple of them (one per forward() argument), [S, ...]:
+                  stored as /calibration.
+    range_inputs: optional, same form: the inputset the ranges are taken over (the
+                  whole training set, as Concrete ML's compile takes it). Every
+                  tensor's calib_range is its min/max over range_inputs and
+                  calib_inputs together (calib_inputs alone when not given).
     test_inputs:  same for the held-out test set; the golden vectors are its first
                   n_golden samples; test_labels: int labels [S_test].
     Returns a dict report (accuracies, mismatches, bit widths). Raises ExportError
@@ -593,7 +605,13 @@ def export(model, calib_inputs, test_inputs, test_labels, path, name, descriptio
     labels = np.asarray(test_labels, dtype=np.int64).reshape(-1)
     if len(calib) != len(test):
         raise ExportError("calibration has %d inputs, test set %d" % (len(calib), len(test)))
-    ex = _Exporter(model, calib, test, verbose)
+    rset = None
+    if range_inputs is not None:
+        rset = [torch.as_tensor(t, dtype=torch.float32) for t in _as_list(range_inputs)]
+        if len(rset) != len(calib) or any(r.shape[1:] != c.shape[1:] for r, c in zip(rset, calib)):
+            raise ExportError("the range set's inputs %s do not fit the calibration's %s" % (
+                [list(r.shape[1:]) for r in rset], [list(c.shape[1:]) for c in calib]))
+    ex = _Exporter(model, calib, test, verbose, rset)
     outs = ex.walk()
     outputs = ex.make_outputs(outs)
     if not ex.layers:
@@ -647,17 +665,49 @@ def export(model, calib_inputs, test_inputs, test_labels, path, name, descriptio
         "inputs": sorted(ex.inputs, key=lambda d: d["index"]),
         "layers": ex.layers,
         "outputs": outputs,
-        "calibration": {fin.name: ex.calib[fin.name] for _, fin in ex.input_quantizers},
+        "calibration": {fin.name: ex.calib[fin.name][:ex.n_calib]
+                        for _, fin in ex.input_quantizers},
+        "range_samples": len(ex.calib_f[0]),
         "golden": golden,
     }
     from . import h5io
     h5io.write(path, ir)
     report = summary(ir)
     report.update(brevitas_accuracy=acc_float, int_accuracy=acc_int, mismatch=mismatch,
-                  max_abs_error=max_err, path=str(path))
+                  max_abs_error=max_err, path=str(path),
+                  outside=outside_counts(ex.calib, ex.n_calib, tensors, ir))
     if verbose:
         print(format_summary(report))
+        print(format_outside(report["outside"]))
     return report
+
+
+def outside_counts(train, n_calib, test, ir):
+    """Values (tensor elements, over every input and layer output) that leave the
+    range the n_calib stored calibration samples give, and the stored calib_range:
+    train[name] holds the calibration rows then the range-set rows, test[name] the
+    test set's values."""
+    ranges = {t["name"]: t["calib_range"] for t in ir["inputs"]}
+    ranges.update({l["output"]: l["calib_range"] for l in ir["layers"]})
+    res = dict(train_values=0, test_values=0, train_outside_calib=0, test_outside_calib=0,
+               train_outside_range=0, test_outside_range=0)
+    for name, (lo, hi) in ranges.items():
+        cal = train[name][:n_calib]
+        clo, chi = int(cal.min()), int(cal.max())
+        for key, v in (("train", train[name][n_calib:]), ("test", test[name])):
+            res[key + "_values"] += int(v.size)
+            res[key + "_outside_calib"] += int(np.sum((v < clo) | (v > chi)))
+            res[key + "_outside_range"] += int(np.sum((v < lo) | (v > hi)))
+    return res
+
+
+def format_outside(o):
+    return ("values outside their ranges (every input and layer output): training set %d of "
+            "%d outside the %s, %d outside calib_range; test set %d of %d outside the %s, %d "
+            "outside calib_range" % (
+                o["train_outside_calib"], o["train_values"], "calibration samples' range",
+                o["train_outside_range"], o["test_outside_calib"], o["test_values"],
+                "calibration samples' range", o["test_outside_range"]))
 
 
 def summary(ir):

@@ -7,6 +7,8 @@ The in-memory form is a plain dict ("ir"):
            attributes, and the datasets weight / bias / table as int64 numpy arrays)
   outputs: list of dicts (name, index, tensor, shape, scale, zero_point, range, calib_range)
   calibration: input name -> int64 [S, ...]
+  range_samples: optional int, the samples calib_range was taken over (attribute of
+           /calibration; absent in files of veil_export 1.0: the calibration samples)
   golden: dict(inputs=..., outputs=..., float_outputs=..., labels=..., attrs=...)
 """
 
@@ -86,6 +88,8 @@ def write(path, ir):
         for name, data in ir["calibration"].items():
             _dataset(g, name, np.asarray(data, dtype=np.int64))
             g.attrs["samples"] = np.int64(len(data))
+        if ir.get("range_samples") is not None:
+            g.attrs["range_samples"] = np.int64(ir["range_samples"])
         gold = ir["golden"]
         g = f.create_group("golden")
         _set_attrs(g, gold["attrs"])
@@ -133,6 +137,8 @@ def read(path):
         ir["outputs"] = sorted(
             [dict(_attrs(g), name=n) for n, g in f["outputs"].items()], key=lambda d: d["index"])
         ir["calibration"] = {n: d[()] for n, d in f["calibration"].items()}
+        if "range_samples" in f["calibration"].attrs:
+            ir["range_samples"] = int(f["calibration"].attrs["range_samples"])
         g = f["golden"]
         ir["golden"] = {
             "attrs": _attrs(g),

@@ -547,9 +547,11 @@ static veil_status add_lut(builder *b, const veil_model_layer *l, uint32_t x_idx
     if (w > VEIL_MAX_BITS)
         return veil_error(VEIL_ERR_UNSUPPORTED,
                           "layer %s: lookup input of %u bits (range [%lld, %lld]); veil reads at "
-                          "most %u bits (try --bounds calibration or a model with narrower "
-                          "accumulators)",
-                          l->name, w, (long long)lo, (long long)hi, VEIL_MAX_BITS);
+                          "most %u bits (%s)",
+                          l->name, w, (long long)lo, (long long)hi, VEIL_MAX_BITS,
+                          b->o->bounds == VEIL_BOUNDS_WORST_CASE
+                              ? "try --bounds calibration, or a model with narrower accumulators"
+                              : "quantize the layer's inputs or weights with fewer bits");
     unsigned k = 0;
     const unsigned keep = b->o->rounding_bits;
     if (keep && w > keep) {

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Creates or updates the optional venv with Zama's concrete-python, used only
+# by the peer measurements in scripts/peers/ (never by make test or CI, and
+# not a dependency of veil).
+#
+#   VENV=$(bash scripts/peers/setup-concrete.sh)   # prints the venv path on stdout
+#
+# The version is the one Concrete ML 1.9.0 pins (its PyPI metadata:
+# "Requires-Dist: concrete-python (==2.10.0)", numpy ==1.26.4,
+# setuptools ==75.3.0, which concrete needs for pkg_resources), so the
+# numbers match what Concrete ML 1.9 runs on.
+# The venv lives outside the clone, at
+# ${VEIL_CONCRETE_VENV:-$HOME/.cache/veil/concrete-venv}. pip runs only when the
+# stamp file in the venv does not match the hash of the pins below and the
+# Python version; otherwise this script returns at once. Progress and errors
+# go to stderr; on failure it exits non-zero with the reason.
+# Environment: VEIL_CONCRETE_VENV (venv folder), VEIL_PYTHON (interpreter,
+# default python3; concrete-python 2.10.0 has wheels for CPython 3.8-3.12 on
+# x86_64 Linux).
+set -euo pipefail
+
+pins=("concrete-python==2.10.0" "numpy==1.26.4" "setuptools==75.3.0")
+home="${HOME:-$(getent passwd "$(id -u)" 2>/dev/null | cut -d: -f6)}"
+venv="${VEIL_CONCRETE_VENV:-${home:-/tmp}/.cache/veil/concrete-venv}"
+py="${VEIL_PYTHON:-python3}"
+
+die() { echo "setup-concrete: $*" >&2; exit 1; }
+
+command -v "$py" >/dev/null 2>&1 || die "no '$py' interpreter on PATH (install python3 and python3-venv)"
+pyver="$("$py" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')" \
+  || die "'$py' does not run"
+hash="$( { printf '%s\n' "${pins[@]}"; echo "python $pyver"; } | sha256sum | cut -d' ' -f1)"
+stamp="$venv/.veil-concrete.sha256"
+
+if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$hash" ]; then
+  echo "$venv"
+  exit 0
+fi
+
+mkdir -p "$(dirname "$venv")" || die "cannot create $(dirname "$venv")"
+# One installer at a time.
+exec 9>"$venv.lock" || die "cannot open lock file $venv.lock"
+if command -v flock >/dev/null 2>&1; then
+  flock 9 || die "cannot lock $venv.lock"
+fi
+# Someone else may have finished the install while we waited.
+if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$hash" ]; then
+  echo "$venv"
+  exit 0
+fi
+
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import sys' >/dev/null 2>&1; then
+  echo "setup-concrete: creating venv $venv with $py $pyver" >&2
+  rm -rf "$venv"
+  "$py" -m venv "$venv" >&2 \
+    || die "'$py -m venv $venv' failed (on Debian: apt-get install python3-venv)"
+fi
+rm -f "$stamp"
+echo "setup-concrete: installing ${pins[*]} into $venv (first time: a few minutes, ~1 GB)" >&2
+"$venv/bin/python" -m pip install --disable-pip-version-check --no-input -q \
+  "${pins[@]}" >&2 \
+  || die "pip install ${pins[*]} failed (is PyPI reachable? is there a wheel for Python $pyver on $(uname -m)?); venv left at $venv without stamp"
+"$venv/bin/python" -c 'from concrete import fhe; import numpy' >&2 \
+  || die "concrete-python installed but does not import; see the error above"
+echo "$hash" >"$stamp"
+echo "setup-concrete: ready: $venv" >&2
+echo "$venv"

@@ -9,6 +9,7 @@
  * stderr with a non-zero exit; progress bars only when stderr is a terminal. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -359,6 +360,8 @@ static int cmd_run(int argc, char **argv) {
         strcmp(a.mode, "auto"))
         return usage_error("run", "--mode %s: expected simulate, cpu, cuda or auto", a.mode);
     if (!a.input) a.input = a.model; /* the model's golden inputs */
+    /* Before any work: an --output that cannot be written fails now. */
+    if (a.output && veil_outputs_check(a.output)) return fail(VEIL_ERR_IO, "run");
     veil_model *m = NULL;
     veil_program *p = NULL;
     veil_model_samples in = {0};
@@ -504,6 +507,9 @@ static void print_usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    /* Over `ulimit -f`, write() fails with EFBIG and the output is refused
+     * whole (veil/atomic_file.h) instead of the process being killed. */
+    signal(SIGXFSZ, SIG_IGN);
     if (argc < 2) {
         print_usage(stderr);
         return 2;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "h5util.h"
+#include "veil/atomic_file.h"
 #include "veil/loader.h"
 
 static const char *ext_of(const char *path) {
@@ -66,12 +67,19 @@ static int h5_exists(hid_t f, const char *p) {
     return H5Lexists(f, buf, H5P_DEFAULT) > 0;
 }
 
-static veil_status read_h5(const char *path, const veil_model *m, veil_model_samples *s) {
-    veil_h5_quiet();
-    if (H5Fis_hdf5(path) <= 0) return veil_error(VEIL_ERR_FORMAT, "%s: not an HDF5 file", path);
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) return veil_error(VEIL_ERR_FORMAT, "%s: libhdf5 cannot open it", path);
-    veil_status st = alloc_inputs(m, s, path);
+typedef struct read_h5_ctx {
+    const char *path;
+    const veil_model *m;
+    veil_model_samples *s;
+} read_h5_ctx;
+
+/* A veil_h5_job: runs in the checking child, then here (see h5util.h). */
+static veil_status read_h5_job(hid_t f, void *ctx) {
+    const read_h5_ctx *job = ctx;
+    const char *path = ""; /* messages are prefixed with the path by the caller */
+    const veil_model *m = job->m;
+    veil_model_samples *s = job->s;
+    veil_status st = alloc_inputs(m, s, job->path);
     size_t count = 0;
     for (uint32_t i = 0; st == VEIL_OK && i < m->n_inputs; i++) {
         const veil_model_input *in = &m->inputs[i];
@@ -86,9 +94,9 @@ static veil_status read_h5(const char *path, const veil_model *m, veil_model_sam
         if (!found && m->n_inputs == 1 && h5_exists(f, "/X")) found = "/X";
         if (!found) {
             st = veil_error(VEIL_ERR_FORMAT,
-                            "%s: no dataset for input '%s' (looked for /golden/inputs/%s, "
+                            "no dataset for input '%s' (looked for /golden/inputs/%s, "
                             "/inputs/%s, /%s%s)",
-                            path, in->name, in->name, in->name, in->name,
+                            in->name, in->name, in->name, in->name,
                             m->n_inputs == 1 ? ", /x, /X" : "");
             break;
         }
@@ -145,8 +153,12 @@ static veil_status read_h5(const char *path, const veil_model *m, veil_model_sam
             st = veil_error(VEIL_ERR_FORMAT, "%s%s: %llu labels for %zu samples", path, lab,
                             (unsigned long long)dims[0], count);
     }
-    H5Fclose(f);
     return st;
+}
+
+static veil_status read_h5(const char *path, const veil_model *m, veil_model_samples *s) {
+    read_h5_ctx c = {path, m, s};
+    return veil_h5_read_untrusted(path, read_h5_job, &c);
 }
 
 /* ---- .npy ------------------------------------------------------------------ */
@@ -491,10 +503,9 @@ veil_status veil_inputs_read(const char *path, const veil_model *m, int quantize
 
 /* ---- writers ------------------------------------------------------------------ */
 
-static veil_status write_npy(const char *path, const double *x, size_t count,
-                             const veil_shape *shape) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return veil_error(VEIL_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+/* Writers fill a stdio stream; the file appears whole or not at all
+ * (veil/atomic_file.h). */
+static veil_status write_npy(FILE *f, const double *x, size_t count, const veil_shape *shape) {
     char hdr[256];
     int o =
         snprintf(hdr, sizeof hdr, "{'descr': '<f8', 'fortran_order': False, 'shape': (%zu,", count);
@@ -520,15 +531,40 @@ static veil_status write_npy(const char *path, const double *x, size_t count,
     ok = ok && fputc('\n', f) != EOF;
     size_t n = count * veil_shape_size(shape);
     ok = ok && fwrite(x, sizeof *x, n, f) == n;
-    ok = (fclose(f) == 0) && ok;
-    return ok ? VEIL_OK : veil_error(VEIL_ERR_IO, "%s: write failed", path);
+    return ok ? VEIL_OK : veil_error(VEIL_ERR_IO, "write failed: %s", strerror(errno));
 }
 
-static veil_status write_h5(const char *path, const veil_model *m, size_t count,
+static veil_status write_csv(FILE *f, const veil_model *m, size_t count,
+                             const int64_t *const *outputs, double *const *deq) {
+    size_t n0 = veil_shape_size(&m->outputs[0].shape);
+    for (size_t j = 0; j < n0; j++)
+        fprintf(f, "%s%s_%zu", j ? "," : "", m->outputs[0].name, j);
+    fprintf(f, ",argmax\n");
+    for (size_t i = 0; i < count; i++) {
+        for (size_t j = 0; j < n0; j++)
+            fprintf(f, "%s%.9g", j ? "," : "", deq[0][i * n0 + j]);
+        fprintf(f, ",%zu\n", veil_argmax(outputs[0] + i * n0, n0));
+    }
+    return ferror(f) ? veil_error(VEIL_ERR_IO, "write failed: %s", strerror(errno)) : VEIL_OK;
+}
+
+/* The HDF5 file is built in memory (core driver, no backing store) and its
+ * image written by us: libhdf5 never writes to the disk, so a full disk or
+ * `ulimit -f` is a write error here, never a half-closed file in libhdf5. */
+static veil_status write_h5(FILE *out, const veil_model *m, size_t count,
                             const int64_t *const *outputs, double *const *deq) {
+    const char *path = ""; /* messages are prefixed with the path by the caller */
     veil_h5_quiet();
-    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) return veil_error(VEIL_ERR_IO, "%s: cannot create the HDF5 file", path);
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0 || H5Pset_fapl_core(fapl, 1 << 20, 0) < 0) {
+        if (fapl >= 0) H5Pclose(fapl);
+        return veil_error(VEIL_ERR_INTERNAL, "cannot set up an in-memory HDF5 file");
+    }
+    char name[64];
+    veil_h5_memory_name(name, sizeof name);
+    hid_t f = H5Fcreate(name, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
+    if (f < 0) return veil_error(VEIL_ERR_INTERNAL, "cannot create an in-memory HDF5 file");
     veil_status st = VEIL_OK;
     hid_t g1 = H5Gcreate2(f, "/outputs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     hid_t g2 = H5Gcreate2(f, "/dequantized", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -570,9 +606,36 @@ static veil_status write_h5(const char *path, const veil_model *m, size_t count,
     }
     H5Gclose(g1);
     H5Gclose(g2);
+    void *img = NULL;
+    ssize_t len = 0;
+    if (st == VEIL_OK &&
+        (H5Fflush(f, H5F_SCOPE_GLOBAL) < 0 || (len = H5Fget_file_image(f, NULL, 0)) <= 0))
+        st = veil_error(VEIL_ERR_INTERNAL, "cannot finish the in-memory HDF5 file");
+    if (st == VEIL_OK && !(img = malloc((size_t)len)))
+        st = veil_error(VEIL_ERR_NOMEM, "out of memory (%zd bytes)", len);
+    if (st == VEIL_OK && H5Fget_file_image(f, img, (size_t)len) != len)
+        st = veil_error(VEIL_ERR_INTERNAL, "cannot copy the in-memory HDF5 file");
     if (H5Fclose(f) < 0 && st == VEIL_OK)
-        st = veil_error(VEIL_ERR_IO, "%s: cannot close the HDF5 file", path);
+        st = veil_error(VEIL_ERR_INTERNAL, "cannot close the in-memory HDF5 file");
+    if (st == VEIL_OK && fwrite(img, 1, (size_t)len, out) != (size_t)len)
+        st = veil_error(VEIL_ERR_IO, "write failed: %s", strerror(errno));
+    free(img);
     return st;
+}
+
+static int output_ext_known(const char *e) {
+    const char *known[] = {"h5", "hdf5", "npy", "csv", "txt"};
+    for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+        if (!strcasecmp(e, known[i])) return 1;
+    return 0;
+}
+
+veil_status veil_outputs_check(const char *path) {
+    if (!path) return veil_error(VEIL_ERR_ARG, "veil_outputs_check: NULL argument");
+    if (!output_ext_known(ext_of(path)))
+        return veil_error(VEIL_ERR_UNSUPPORTED, "%s: unknown output format '.%s' (.h5, .npy, .csv)",
+                          path, ext_of(path));
+    return veil_atomic_file_check(path);
 }
 
 veil_status veil_outputs_write(const char *path, const veil_model *m, size_t count,
@@ -590,30 +653,28 @@ veil_status veil_outputs_write(const char *path, const veil_model *m, size_t cou
         veil_model_dequantize(&m->outputs[o], outputs[o], n, deq[o]);
     }
     const char *e = ext_of(path);
-    if (st != VEIL_OK) {
-    } else if (!strcasecmp(e, "h5") || !strcasecmp(e, "hdf5")) {
-        st = write_h5(path, m, count, outputs, deq);
-    } else if (!strcasecmp(e, "npy")) {
-        st = write_npy(path, deq[0], count, &m->outputs[0].shape);
-    } else if (!strcasecmp(e, "csv") || !strcasecmp(e, "txt")) {
-        FILE *f = fopen(path, "w");
-        if (!f) {
-            st = veil_error(VEIL_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
-        } else {
-            size_t n0 = veil_shape_size(&m->outputs[0].shape);
-            for (size_t j = 0; j < n0; j++)
-                fprintf(f, "%s%s_%zu", j ? "," : "", m->outputs[0].name, j);
-            fprintf(f, ",argmax\n");
-            for (size_t i = 0; i < count; i++) {
-                for (size_t j = 0; j < n0; j++)
-                    fprintf(f, "%s%.9g", j ? "," : "", deq[0][i * n0 + j]);
-                fprintf(f, ",%zu\n", veil_argmax(outputs[0] + i * n0, n0));
-            }
-            if (fclose(f) != 0) st = veil_error(VEIL_ERR_IO, "%s: write failed", path);
-        }
-    } else {
+    enum { H5, NPY, CSV } kind = CSV;
+    if (!strcasecmp(e, "h5") || !strcasecmp(e, "hdf5"))
+        kind = H5;
+    else if (!strcasecmp(e, "npy"))
+        kind = NPY;
+    else if (!output_ext_known(e) && st == VEIL_OK)
         st = veil_error(VEIL_ERR_UNSUPPORTED, "%s: unknown output format '.%s' (.h5, .npy, .csv)",
                         path, e);
+    veil_atomic_file af;
+    if (st == VEIL_OK && (st = veil_atomic_file_open(&af, path, 0644)) == VEIL_OK) {
+        if (kind == H5)
+            st = write_h5(af.f, m, count, outputs, deq);
+        else if (kind == NPY)
+            st = write_npy(af.f, deq[0], count, &m->outputs[0].shape);
+        else
+            st = write_csv(af.f, m, count, outputs, deq);
+        if (st == VEIL_OK) {
+            st = veil_atomic_file_commit(&af);
+        } else {
+            veil_error_prefix("%s: ", path);
+            veil_atomic_file_discard(&af);
+        }
     }
     for (uint32_t o = 0; o < m->n_outputs && o < 64; o++)
         free(deq[o]);

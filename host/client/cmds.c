@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "veil/atomic_file.h"
 #include "veil/client.h"
 #include "veil/client_cmds.h"
 #include "veil/loader.h"
@@ -206,7 +207,8 @@ int veil_cmd_encrypt(int argc, char **argv) {
     uint8_t *buf = NULL;
     size_t len = 0, n = 0;
     int rc = 1;
-    if (veil_client_open(a.model, &a.co, &c) || veil_client_load_secret_key(c, a.key, &sk)) {
+    if (veil_atomic_file_check(a.output) || veil_client_open(a.model, &a.co, &c) ||
+        veil_client_load_secret_key(c, a.key, &sk)) {
         fail("encrypt");
         goto out;
     }
@@ -217,9 +219,8 @@ int veil_cmd_encrypt(int argc, char **argv) {
         goto out;
     }
     double dt = now_s() - t0;
-    FILE *f = fopen(a.output, "wb");
-    if (!f || fwrite(buf, 1, len, f) != len || fclose(f) != 0) {
-        fprintf(stderr, "veil encrypt: cannot write %s\n", a.output);
+    if (veil_atomic_file_write(a.output, buf, len, 0644)) {
+        fail("encrypt");
         goto out;
     }
     printf("encrypted %zu samples (%zu ciphertexts) in %.2f s: %s, %zu bytes\n", n,
@@ -278,7 +279,8 @@ int veil_cmd_decrypt(int argc, char **argv) {
     int64_t **outs = NULL;
     size_t n = 0;
     int rc = 1;
-    if (veil_client_open(a.model, &a.co, &c) || veil_client_load_secret_key(c, a.key, &sk)) {
+    if ((a.output && veil_outputs_check(a.output)) || veil_client_open(a.model, &a.co, &c) ||
+        veil_client_load_secret_key(c, a.key, &sk)) {
         fail("decrypt");
         goto out;
     }
@@ -317,7 +319,8 @@ int veil_cmd_remote(int argc, char **argv) {
     int64_t **all = NULL;
     size_t n = 0;
     int rc = 1;
-    if (veil_client_open(a.model, &a.co, &c) || veil_client_load_secret_key(c, a.key, &sk)) {
+    if ((a.output && veil_outputs_check(a.output)) || veil_client_open(a.model, &a.co, &c) ||
+        veil_client_load_secret_key(c, a.key, &sk)) {
         fail("remote");
         goto out;
     }

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "veil/atomic_file.h"
 #include "veil/client.h"
 
 void veil_remote_options_default(veil_remote_options *o) {
@@ -280,11 +281,10 @@ static int servers_lookup(const char *dir, const char *url, char id[VEIL_KEY_ID_
 }
 
 static veil_status servers_store(const char *dir, const char *url, const char *id) {
-    char path[4096], tmp[4200], line[4096 + 64];
+    char path[4096], line[4096 + 64];
     veil_keydir_path(dir, "servers", path, sizeof path);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *out = fopen(tmp, "w");
-    if (!out) return veil_error(VEIL_ERR_IO, "%s: %s", tmp, strerror(errno));
+    veil_atomic_file af;
+    VEIL_TRY(veil_atomic_file_open(&af, path, 0644));
     FILE *in = fopen(path, "r");
     while (in && fgets(line, sizeof line, in)) {
         char copy[sizeof line];
@@ -294,15 +294,11 @@ static veil_status servers_store(const char *dir, const char *url, const char *i
             *sp = 0;
             if (!strcmp(copy, url)) continue;
         }
-        fputs(line, out);
+        fputs(line, af.f);
     }
     if (in) fclose(in);
-    fprintf(out, "%s %s\n", url, id);
-    if (fclose(out) != 0 || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return veil_error(VEIL_ERR_IO, "%s: %s", path, strerror(errno));
-    }
-    return VEIL_OK;
+    fprintf(af.f, "%s %s\n", url, id);
+    return veil_atomic_file_commit(&af);
 }
 
 veil_status veil_remote_ensure_key(const char *url, const char *dir, const veil_remote_options *o,

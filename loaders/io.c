@@ -15,11 +15,46 @@ static const char *ext_of(const char *path) {
     return d ? d + 1 : "";
 }
 
+/* How float inputs are checked (veil_inputs_read's flags and report). */
+typedef struct quant_policy {
+    unsigned flags;
+    veil_inputs_report *report; /* may be NULL */
+} quant_policy;
+
 /* Converts raw values (floats to quantize, or integers already quantized) of
- * count samples into the quantized int64 array of input `in`. */
+ * count samples into the quantized int64 array of input `in`. NaN is refused
+ * naming the sample and feature; a float outside the input's range (±inf,
+ * 1e400, or just too large) is clamped and counted in the report, or refused
+ * with VEIL_INPUTS_STRICT_RANGE. */
 static veil_status to_quantized(const char *what, const veil_model_input *in, int is_float,
-                                const void *data, size_t count, int64_t **out) {
-    size_t n = count * veil_shape_size(&in->shape);
+                                const void *data, size_t count, const quant_policy *pol,
+                                int64_t **out) {
+    const size_t per = veil_shape_size(&in->shape);
+    size_t n = count * per;
+    if (is_float) {
+        const double *x = data;
+        for (size_t i = 0; i < n; i++) {
+            if (isnan(x[i]))
+                return veil_error(VEIL_ERR_RANGE,
+                                  "%s: sample %zu, feature %zu of input '%s' is NaN", what, i / per,
+                                  i % per, in->name);
+            double q = nearbyint(x[i] / in->scale);
+            if (q >= (double)in->range[0] && q <= (double)in->range[1]) continue;
+            if (pol->flags & VEIL_INPUTS_STRICT_RANGE)
+                return veil_error(VEIL_ERR_RANGE,
+                                  "%s: sample %zu, feature %zu of input '%s' is %g, outside the "
+                                  "range [%g, %g] it can be quantized to (--strict-range)",
+                                  what, i / per, i % per, in->name, x[i],
+                                  in->scale * (double)in->range[0],
+                                  in->scale * (double)in->range[1]);
+            if (pol->report && pol->report->clamped++ == 0)
+                snprintf(pol->report->first, sizeof pol->report->first,
+                         "%.100s: sample %zu, feature %zu of input '%s' is %g, clamped to %g", what,
+                         i / per, i % per, in->name, x[i],
+                         in->scale *
+                             (double)(q < (double)in->range[0] ? in->range[0] : in->range[1]));
+        }
+    }
     int64_t *q = malloc(n * sizeof *q + 1);
     if (!q) return veil_error(VEIL_ERR_NOMEM, "%s: out of memory", what);
     if (is_float) {
@@ -32,8 +67,8 @@ static veil_status to_quantized(const char *what, const veil_model_input *in, in
                 return veil_error(VEIL_ERR_RANGE,
                                   "%s: quantized value %lld of sample %zu is outside the range "
                                   "[%lld, %lld] of input '%s' (float data must have a float type)",
-                                  what, (long long)v[i], i / veil_shape_size(&in->shape),
-                                  (long long)in->range[0], (long long)in->range[1], in->name);
+                                  what, (long long)v[i], i / per, (long long)in->range[0],
+                                  (long long)in->range[1], in->name);
             }
             q[i] = v[i];
         }
@@ -71,6 +106,7 @@ typedef struct read_h5_ctx {
     const char *path;
     const veil_model *m;
     veil_model_samples *s;
+    const quant_policy *pol;
 } read_h5_ctx;
 
 /* A veil_h5_job: runs in the checking child, then here (see h5util.h). */
@@ -128,7 +164,7 @@ static veil_status read_h5_job(hid_t f, void *ctx) {
         } else {
             char what[2600];
             snprintf(what, sizeof what, "%.1200s%s", path, found);
-            st = to_quantized(what, in, is_float, data, n_samples, &s->inputs[i]);
+            st = to_quantized(what, in, is_float, data, n_samples, job->pol, &s->inputs[i]);
             count = n_samples;
         }
         free(data);
@@ -156,9 +192,10 @@ static veil_status read_h5_job(hid_t f, void *ctx) {
     return st;
 }
 
-static veil_status read_h5(const char *path, const veil_model *m, veil_model_samples *s) {
-    read_h5_ctx c = {path, m, s};
-    return veil_h5_read_untrusted(path, read_h5_job, &c);
+static veil_status read_h5(const char *path, const veil_model *m, veil_model_samples *s,
+                           const quant_policy *pol) {
+    read_h5_ctx c = {path, m, s, pol};
+    return veil_h5_read_untrusted(path, read_h5_job, &c); /* the child's counts stay there */
 }
 
 /* ---- .npy ------------------------------------------------------------------ */
@@ -321,7 +358,8 @@ done:
     return VEIL_OK;
 }
 
-static veil_status read_npy_inputs(const char *path, const veil_model *m, veil_model_samples *s) {
+static veil_status read_npy_inputs(const char *path, const veil_model *m, veil_model_samples *s,
+                                   const quant_policy *pol) {
     if (m->n_inputs != 1)
         return veil_error(VEIL_ERR_UNSUPPORTED,
                           "%s: a .npy file holds one array, the model has %u inputs (use .h5)",
@@ -339,7 +377,7 @@ static veil_status read_npy_inputs(const char *path, const veil_model *m, veil_m
         st = veil_error(VEIL_ERR_FORMAT, "%s: %zu values per sample, input '%s' has %zu", path,
                         rank < 1 ? 0 : per, in->name, veil_shape_size(&in->shape));
     if (st == VEIL_OK) st = alloc_inputs(m, s, path);
-    if (st == VEIL_OK) st = to_quantized(path, in, is_float, data, dims[0], &s->inputs[0]);
+    if (st == VEIL_OK) st = to_quantized(path, in, is_float, data, dims[0], pol, &s->inputs[0]);
     free(data);
     if (st != VEIL_OK) return st;
     s->count = dims[0];
@@ -368,7 +406,7 @@ static veil_status read_npy_inputs(const char *path, const veil_model *m, veil_m
 /* ---- .csv ------------------------------------------------------------------ */
 
 static veil_status read_csv(const char *path, const veil_model *m, int quantized,
-                            veil_model_samples *s) {
+                            veil_model_samples *s, const quant_policy *pol) {
     if (m->n_inputs != 1)
         return veil_error(VEIL_ERR_UNSUPPORTED,
                           "%s: CSV holds one input per row, the model has %u inputs (use .h5)",
@@ -458,9 +496,9 @@ static veil_status read_csv(const char *path, const veil_model *m, int quantized
                 }
                 iv[i] = (int64_t)d;
             }
-            if (st == VEIL_OK) st = to_quantized(path, in, 0, iv, count, &s->inputs[0]);
+            if (st == VEIL_OK) st = to_quantized(path, in, 0, iv, count, pol, &s->inputs[0]);
         } else {
-            st = to_quantized(path, in, 1, vals, count, &s->inputs[0]);
+            st = to_quantized(path, in, 1, vals, count, pol, &s->inputs[0]);
         }
     }
     free(vals);
@@ -477,19 +515,22 @@ static veil_status read_csv(const char *path, const veil_model *m, int quantized
     return VEIL_OK;
 }
 
-veil_status veil_inputs_read(const char *path, const veil_model *m, int quantized,
-                             veil_model_samples *out) {
+veil_status veil_inputs_read(const char *path, const veil_model *m, unsigned flags,
+                             veil_model_samples *out, veil_inputs_report *report) {
     if (!path || !m || !out) return veil_error(VEIL_ERR_ARG, "veil_inputs_read: NULL argument");
+    if (report) memset(report, 0, sizeof *report);
+    const quant_policy pol = {flags, report};
+    const int quantized = (flags & VEIL_INPUTS_QUANTIZED) != 0;
     veil_model_samples s;
     memset(&s, 0, sizeof s);
     const char *e = ext_of(path);
     veil_status st;
     if (!strcasecmp(e, "h5") || !strcasecmp(e, "hdf5"))
-        st = read_h5(path, m, &s);
+        st = read_h5(path, m, &s, &pol);
     else if (!strcasecmp(e, "npy"))
-        st = read_npy_inputs(path, m, &s);
+        st = read_npy_inputs(path, m, &s, &pol);
     else if (!strcasecmp(e, "csv") || !strcasecmp(e, "txt"))
-        st = read_csv(path, m, quantized, &s);
+        st = read_csv(path, m, quantized, &s, &pol);
     else
         st = veil_error(VEIL_ERR_UNSUPPORTED, "%s: unknown input format '.%s' (.h5, .npy, .csv)",
                         path, e);
@@ -499,6 +540,14 @@ veil_status veil_inputs_read(const char *path, const veil_model *m, int quantize
     }
     *out = s;
     return VEIL_OK;
+}
+
+void veil_inputs_report_print(const veil_inputs_report *r, const char *prog, FILE *f) {
+    if (!r || !r->clamped) return;
+    fprintf(f,
+            "%s: warning: %zu input value(s) outside their input's range were clamped to it "
+            "(--strict-range refuses them); first: %s\n",
+            prog, r->clamped, r->first);
 }
 
 /* ---- writers ------------------------------------------------------------------ */

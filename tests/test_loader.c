@@ -263,7 +263,7 @@ static void test_inputs_readers(void) {
         fprintf(f, "%.6f,%.6f,%.6f,%d\n", x[s][0], x[s][1], x[s][2], s);
     fclose(f);
     veil_model_samples smp;
-    CU_ASSERT_EQUAL_FATAL(veil_inputs_read(path, m, 0, &smp), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(veil_inputs_read(path, m, 0, &smp, NULL), VEIL_OK);
     CU_ASSERT_EQUAL(smp.count, 2);
     CU_ASSERT_PTR_NOT_NULL_FATAL(smp.labels);
     CU_ASSERT_EQUAL(smp.labels[1], 1);
@@ -277,13 +277,13 @@ static void test_inputs_readers(void) {
     f = fopen(path, "w");
     fprintf(f, "1,2,3\n1,2\n");
     fclose(f);
-    CU_ASSERT_EQUAL(veil_inputs_read(path, m, 0, &smp), VEIL_ERR_FORMAT);
+    CU_ASSERT_EQUAL(veil_inputs_read(path, m, 0, &smp, NULL), VEIL_ERR_FORMAT);
     CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), ":2: 2 values, expected 3"));
     /* quantized CSV outside the range is refused */
     f = fopen(path, "w");
     fprintf(f, "1,2,9\n");
     fclose(f);
-    CU_ASSERT_EQUAL(veil_inputs_read(path, m, 1, &smp), VEIL_ERR_RANGE);
+    CU_ASSERT_EQUAL(veil_inputs_read(path, m, VEIL_INPUTS_QUANTIZED, &smp, NULL), VEIL_ERR_RANGE);
     unlink(path);
 
     /* .npy of int64 (quantized) via a hand-written header */
@@ -300,14 +300,15 @@ static void test_inputs_readers(void) {
     int64_t vals[6] = {-4, 0, 3, 1, 2, -1};
     fwrite(vals, 8, 6, f);
     fclose(f);
-    CU_ASSERT_EQUAL_FATAL(veil_inputs_read(path, m, 0, &smp), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(veil_inputs_read(path, m, 0, &smp, NULL), VEIL_OK);
     CU_ASSERT_EQUAL(smp.count, 2);
     CU_ASSERT_EQUAL(memcmp(smp.inputs[0], vals, sizeof vals), 0);
     veil_model_samples_free(&smp, m->n_inputs, 0);
     unlink(path);
 
     /* the model file itself: its golden inputs and labels */
-    CU_ASSERT_EQUAL_FATAL(veil_inputs_read(veil_test_path("models/tiny.h5"), m, 0, &smp), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(veil_inputs_read(veil_test_path("models/tiny.h5"), m, 0, &smp, NULL),
+                          VEIL_OK);
     CU_ASSERT_EQUAL(smp.count, m->golden.count);
     CU_ASSERT_EQUAL(memcmp(smp.inputs[0], m->golden.inputs[0], smp.count * 3 * 8), 0);
     CU_ASSERT_EQUAL(memcmp(smp.labels, m->golden.labels, smp.count * 8), 0);
@@ -336,6 +337,45 @@ static void test_inputs_readers(void) {
     veil_model_free(m);
 }
 
+/* NaN is refused naming the sample and feature; ±inf and 1e400 are clamped
+ * and reported, or refused with VEIL_INPUTS_STRICT_RANGE (issue 15, item 8). */
+static void test_nan_and_clamping(void) {
+    veil_model *m = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_model_load(veil_test_path("models/tiny.h5"), &m), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(veil_shape_size(&m->inputs[0].shape), 3);
+    char path[128];
+    snprintf(path, sizeof path, "/tmp/veil_test_nan_%d.csv", (int)getpid());
+    FILE *f = fopen(path, "w");
+    fputs("0.1,0.2,0.3\n0.1,0.2,nan\n", f);
+    fclose(f);
+    veil_model_samples smp;
+    veil_inputs_report rep;
+    CU_ASSERT_EQUAL(veil_inputs_read(path, m, 0, &smp, &rep), VEIL_ERR_RANGE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "sample 1, feature 2"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "NaN"));
+    f = fopen(path, "w");
+    fputs("inf,0.2,0.3\n0.1,-1e400,1e400\n0.1,0.2,0.3\n", f);
+    fclose(f);
+    CU_ASSERT_EQUAL_FATAL(veil_inputs_read(path, m, 0, &smp, &rep), VEIL_OK);
+    CU_ASSERT_EQUAL(rep.clamped, 3);
+    CU_ASSERT_PTR_NOT_NULL(strstr(rep.first, "sample 0, feature 0"));
+    CU_ASSERT_EQUAL(smp.inputs[0][0], m->inputs[0].range[1]);
+    CU_ASSERT_EQUAL(smp.inputs[0][4], m->inputs[0].range[0]);
+    veil_model_samples_free(&smp, m->n_inputs, 0);
+    CU_ASSERT_EQUAL(veil_inputs_read(path, m, VEIL_INPUTS_STRICT_RANGE, &smp, &rep),
+                    VEIL_ERR_RANGE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "sample 0, feature 0"));
+    /* In range: nothing to report. */
+    f = fopen(path, "w");
+    fputs("0.1,0.2,0.3\n", f);
+    fclose(f);
+    CU_ASSERT_EQUAL_FATAL(veil_inputs_read(path, m, VEIL_INPUTS_STRICT_RANGE, &smp, &rep), VEIL_OK);
+    CU_ASSERT_EQUAL(rep.clamped, 0);
+    veil_model_samples_free(&smp, m->n_inputs, 0);
+    unlink(path);
+    veil_model_free(m);
+}
+
 int main(void) {
     if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
     CU_pSuite s = CU_add_suite("loader", NULL, NULL);
@@ -349,5 +389,6 @@ int main(void) {
     VEIL_ADD_TEST(s, test_bad_ranges_and_groups);
     VEIL_ADD_TEST(s, test_not_hdf5);
     VEIL_ADD_TEST(s, test_inputs_readers);
+    VEIL_ADD_TEST(s, test_nan_and_clamping);
     return veil_test_run();
 }

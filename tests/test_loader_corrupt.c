@@ -59,7 +59,7 @@ static void flip_and_load(size_t off, unsigned char x, tally *t) {
         t->ok++;
         /* A model that loads is a usable model: it reads its own inputs. */
         veil_model_samples s;
-        if (veil_inputs_read(g_tmp, m, 0, &s) == VEIL_OK)
+        if (veil_inputs_read(g_tmp, m, 0, &s, NULL) == VEIL_OK)
             veil_model_samples_free(&s, m->n_inputs, 0);
         veil_model_free(m);
     } else {

@@ -13,6 +13,8 @@
  *     5000, 4294967552 that wrapped to 256, -256; --rounding-bits 0, 17;
  *     --p-error 1, nan) must be refused with exit 2 and a message naming it.
  * An option the test has no sample value for fails the test: add one below.
+ * Also: a secret key file readable by others gets a warning; `veil remote`
+ * refuses an eval.key that does not belong to the secret key before uploading.
  * Binaries come from VEIL_BUILD_DIR (set by CTest). */
 #define _POSIX_C_SOURCE 200809L
 #include "testutil.h"
@@ -312,6 +314,49 @@ static void test_every_option_of_every_command(void) {
     printf("\n  %zu command lines tried\n", g_tried);
 }
 
+/* A secret key file readable by others is used, with a warning (issue 15,
+ * item 10). */
+static void test_secret_key_mode_warning(void) {
+    command enc = {"veil encrypt",
+                   {g_veil, "encrypt", g_model, "--key", k_path_keys, "--input", g_model,
+                    "--output", k_path_ct, "--limit", "1", NULL},
+                   1,
+                   0};
+    char skp[400];
+    snprintf(skp, sizeof skp, "%s/secret.key", k_path_keys);
+    const char *none[] = {NULL}, *err = "";
+    CU_ASSERT_EQUAL_FATAL(chmod(skp, 0600), 0);
+    CU_ASSERT_EQUAL(run_with(&enc, none, &err), 0);
+    CU_ASSERT_PTR_NULL(strstr(err, "readable"));
+    CU_ASSERT_EQUAL_FATAL(chmod(skp, 0644), 0);
+    CU_ASSERT_EQUAL(run_with(&enc, none, &err), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "readable or writable by others (mode 0644)"));
+    chmod(skp, 0600);
+}
+
+/* `veil remote` refuses an eval.key made from another secret key before it
+ * uploads anything (issue 15, item 11): here the server does not even exist,
+ * so the only possible error is the fingerprint's. */
+static void test_remote_checks_key_pair(void) {
+    char other[300], mixed[300], cmd[2000];
+    snprintf(other, sizeof other, "%s/other-keys", g_dir);
+    snprintf(mixed, sizeof mixed, "%s/mixed-keys", g_dir);
+    command kg = {"veil keygen", {g_veil, "keygen", g_model, "--out", other, NULL}, 1, 0};
+    const char *none[] = {NULL}, *err = "";
+    CU_ASSERT_EQUAL_FATAL(run_with(&kg, none, &err), 0);
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p '%s' && cp -p '%s/secret.key' '%s/' && cp '%s/eval.key' '%s/'", mixed,
+             k_path_keys, mixed, other, mixed);
+    CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
+    command rem = {"veil remote",
+                   {g_veil, "remote", g_model, "--key", mixed, "--server", "http://127.0.0.1:1",
+                    "--retries", "0", NULL},
+                   0,
+                   0};
+    CU_ASSERT_EQUAL(run_with(&rem, none, &err), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "was not made from the secret key beside it"));
+}
+
 int main(void) {
     const char *b = getenv("VEIL_BUILD_DIR");
     if (!b) {
@@ -348,6 +393,8 @@ int main(void) {
     CU_pSuite s = CU_add_suite("cli_options", NULL, NULL);
     if (!s) return CU_get_error();
     VEIL_ADD_TEST(s, test_every_option_of_every_command);
+    VEIL_ADD_TEST(s, test_secret_key_mode_warning);
+    VEIL_ADD_TEST(s, test_remote_checks_key_pair);
     int rc = veil_test_run();
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);

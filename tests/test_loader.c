@@ -132,6 +132,25 @@ static void test_bad_format(void) {
     expect_error(VEIL_ERR_UNSUPPORTED, "/version: 2");
 }
 
+/* An infinite zero point is named as the zero point (issue 15, item 11). */
+static void test_bad_zero_point(void) {
+    hid_t f = edit_copy();
+    CU_ASSERT_FATAL(f >= 0);
+    hid_t o = H5Oopen(f, "/outputs/y", H5P_DEFAULT);
+    CU_ASSERT_FATAL(o >= 0);
+    H5Adelete(o, "zero_point");
+    double inf[2] = {0, INFINITY}; /* tiny's y has one scale per output */
+    hsize_t two = 2;
+    hid_t sp = H5Screate_simple(1, &two, NULL);
+    hid_t a = H5Acreate2(o, "zero_point", H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(a, H5T_NATIVE_DOUBLE, inf);
+    H5Aclose(a);
+    H5Sclose(sp);
+    H5Oclose(o);
+    H5Fclose(f);
+    expect_error(VEIL_ERR_FORMAT, "/outputs/y/zero_point: entry 1 (inf) is not finite");
+}
+
 static void test_bad_weight_rank(void) {
     hid_t f = edit_copy();
     CU_ASSERT_FATAL(f >= 0);
@@ -382,6 +401,7 @@ int main(void) {
     if (!s) return CU_get_error();
     VEIL_ADD_TEST(s, test_load_samples);
     VEIL_ADD_TEST(s, test_bad_format);
+    VEIL_ADD_TEST(s, test_bad_zero_point);
     VEIL_ADD_TEST(s, test_bad_weight_rank);
     VEIL_ADD_TEST(s, test_bad_weight_shape);
     VEIL_ADD_TEST(s, test_bad_table);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <fftw3.h>
+#include <sodium.h>
 
 struct veil_fft {
     uint32_t n;    /* poly size N */
@@ -62,6 +63,10 @@ void veil_fft_free(veil_fft *f) {
     if (f->fwd) fftw_destroy_plan(f->fwd);
     if (f->bwd) fftw_destroy_plan(f->bwd);
     pthread_mutex_unlock(&planner_lock);
+    /* The scratch held the last transform, a secret key's when keygen or
+     * encryption used this plan: wiped like every key-derived temporary. */
+    if (f->buf) sodium_memzero(f->buf, sizeof(fftw_complex) * f->half);
+    if (f->buf2) sodium_memzero(f->buf2, sizeof(fftw_complex) * f->half);
     fftw_free(f->buf);
     fftw_free(f->buf2);
     free(f->tw);

@@ -411,11 +411,14 @@ veil_status veil_model_validate(const veil_model *m) {
             (o->n_scale > 1 && (o->shape.rank == 0 || o->shape.dim[0] != o->n_scale)))
             return BAD("/outputs/%s/scale: %u values for shape of dim 0 = %u, expected 1 or dim 0",
                        o->name, o->n_scale, o->shape.rank ? o->shape.dim[0] : 0);
-        for (uint32_t c = 0; c < o->n_scale; c++)
-            if (!(o->scale[c] > 0) || !isfinite(o->scale[c]) || !isfinite(o->zero_point[c]))
-                return BAD("/outputs/%s/scale: entry %u (%g, zero point %g) is not a finite "
-                           "positive scale",
-                           o->name, c, o->scale[c], o->zero_point[c]);
+        for (uint32_t c = 0; c < o->n_scale; c++) {
+            if (!(o->scale[c] > 0) || !isfinite(o->scale[c]))
+                return BAD("/outputs/%s/scale: entry %u (%g) is not a finite positive scale",
+                           o->name, c, o->scale[c]);
+            if (!isfinite(o->zero_point[c]))
+                return BAD("/outputs/%s/zero_point: entry %u (%g) is not finite", o->name, c,
+                           o->zero_point[c]);
+        }
     }
     VEIL_TRY(validate_samples(m, &m->calibration, "calibration", 0));
     VEIL_TRY(validate_samples(m, &m->golden, "golden/inputs", 1));

@@ -833,8 +833,13 @@ void veil_serial_buffer_free(uint8_t *buf, size_t len) {
 
 veil_status veil_serial_peek(const uint8_t *buf, size_t len, veil_serial_kind *kind,
                              const veil_params **params) {
-    if (!buf || !kind || !params)
+    if (!kind || !params || (!buf && len))
         return veil_error(VEIL_ERR_ARG, "veil_serial_peek: NULL argument");
+    if (len == 0) /* an empty HTTP body comes as (NULL, 0) */
+        return veil_error(VEIL_ERR_FORMAT,
+                          "empty: 0 bytes, expected a veil file of at least the "
+                          "%u-byte header",
+                          HDR);
     if (len < HDR)
         return veil_error(VEIL_ERR_FORMAT, "truncated: %zu bytes, shorter than the %u-byte header",
                           len, HDR);

@@ -112,6 +112,13 @@ veil_status veil_client_load_secret_key(const veil_client *c, const char *dir,
                                         veil_secret_key **out) {
     char skp[4096];
     veil_keydir_path(dir, "secret.key", skp, sizeof skp);
+    /* keygen writes it 0600; a copy or an archive may not have kept that. */
+    struct stat sb;
+    if (stat(skp, &sb) == 0 && (sb.st_mode & 077))
+        fprintf(stderr,
+                "veil: warning: %s is readable or writable by others (mode %04o): it holds the "
+                "secret key; chmod 600 it\n",
+                skp, (unsigned)(sb.st_mode & 07777));
     veil_secret_key *sk;
     veil_status st = veil_secret_key_load(skp, &sk);
     if (st) {
@@ -127,6 +134,32 @@ veil_status veil_client_load_secret_key(const veil_client *c, const char *dir,
         return st;
     }
     *out = sk;
+    return VEIL_OK;
+}
+
+veil_status veil_client_check_eval_key(const veil_secret_key *sk, const char *dir) {
+    if (!sk || !dir) return veil_error(VEIL_ERR_ARG, "veil_client_check_eval_key: NULL argument");
+    char ekp[4096];
+    veil_keydir_path(dir, "eval.key", ekp, sizeof ekp);
+    uint8_t h[VEIL_SERIAL_HEADER_BYTES];
+    FILE *f = fopen(ekp, "rb");
+    if (!f) return veil_error(VEIL_ERR_IO, "%s: cannot open: %s", ekp, strerror(errno));
+    size_t got = fread(h, 1, sizeof h, f);
+    fclose(f);
+    if (got != sizeof h || memcmp(h, "VEILEK01", 8) != 0)
+        return veil_error(VEIL_ERR_FORMAT, "%s: not an evaluation key file", ekp);
+    uint8_t fp[VEIL_KEY_FP_BYTES];
+    veil_secret_key_fingerprint(sk, fp);
+    if (memcmp(h + 64, fp, VEIL_KEY_FP_BYTES) != 0) {
+        char a[2 * VEIL_KEY_FP_BYTES + 1], b[2 * VEIL_KEY_FP_BYTES + 1];
+        veil_hex(h + 64, VEIL_KEY_FP_BYTES, a);
+        veil_hex(fp, VEIL_KEY_FP_BYTES, b);
+        return veil_error(
+            VEIL_ERR_PARAMS,
+            "%s was not made from the secret key beside it (key fingerprint %.16s..., "
+            "the secret key's %.16s...): run `veil keygen` again",
+            ekp, a, b);
+    }
     return VEIL_OK;
 }
 

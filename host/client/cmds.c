@@ -324,6 +324,10 @@ int veil_cmd_remote(int argc, char **argv) {
         fprintf(stderr, "veil remote: models with more than 64 inputs are not supported\n");
         goto out;
     }
+    if (veil_client_check_eval_key(sk, a.key)) { /* before any upload */
+        fail("remote");
+        goto out;
+    }
     if (read_samples("remote", c, &a, &in, &n)) goto out;
     size_t max_samples = 1;
     if (veil_remote_check_model(c, a.server, &ro, &max_samples)) {

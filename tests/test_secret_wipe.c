@@ -38,12 +38,12 @@ static const char k_params[] = "tfhers-2_2-gaussian-2m64"; /* k = 1, N = 2048 */
 
 /* ---- free() interposition ---------------------------------------------------- */
 
+#ifndef VEIL_TEST_ASAN
 static int g_watch;                 /* scan freed blocks while set */
 static double g_pattern[2][4];      /* what must not survive in a freed block */
 static double g_tolerance[2];       /* exact (0) or within (transform rounding) */
 static size_t g_hits[2], g_scanned; /* blocks that still held a pattern */
 
-#ifndef VEIL_TEST_ASAN
 extern void __libc_free(void *);
 
 static int match_at(const double *d, int which) {

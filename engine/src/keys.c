@@ -42,6 +42,10 @@ void veil_secret_key_free(veil_secret_key *sk) {
     free(sk);
 }
 
+const veil_params *veil_secret_key_params(const veil_secret_key *sk) {
+    return sk ? sk->params : NULL;
+}
+
 size_t veil_eval_key_bsk_words(const veil_params *p) {
     size_t k1 = p->glwe_dim + 1;
     return (size_t)p->lwe_dim * k1 * p->pbs_level * k1 * p->poly_size;

@@ -125,11 +125,11 @@ veil_status veil_client_load_secret_key(const veil_client *c, const char *dir,
         veil_error_prefix("%s: ", skp);
         return st;
     }
-    if (sk->params != c->prog->params) {
+    if (veil_secret_key_params(sk) != c->prog->params) {
         st = veil_error(VEIL_ERR_PARAMS,
                         "%s: the key is for parameter set %s, but model %s compiles to %s (make "
                         "keys for this model with `veil keygen`)",
-                        skp, sk->params->id, c->model->name, c->prog->params->id);
+                        skp, veil_secret_key_params(sk)->id, c->model->name, c->prog->params->id);
         veil_secret_key_free(sk);
         return st;
     }
@@ -168,9 +168,9 @@ veil_status veil_client_encrypt(const veil_client *c, const veil_secret_key *sk,
                                 size_t *len) {
     if (!c || !sk || !inputs || !buf || !len || samples == 0)
         return veil_error(VEIL_ERR_ARG, "encrypt: bad argument (no samples?)");
-    if (sk->params != c->prog->params)
+    if (veil_secret_key_params(sk) != c->prog->params)
         return veil_error(VEIL_ERR_PARAMS, "encrypt: the secret key is for %s, the model needs %s",
-                          sk->params->id, c->prog->params->id);
+                          veil_secret_key_params(sk)->id, c->prog->params->id);
     const veil_program *p = c->prog;
     const size_t in_cts = veil_program_sample_in_cts(p), lwe = veil_program_ct_words(p);
     veil_ct_batch *b = NULL;

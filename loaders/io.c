@@ -33,32 +33,32 @@ static veil_status to_quantized(const char *what, const veil_model_input *in, in
     size_t n = count * per;
     if (is_float) {
         const double *x = data;
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < n; i++)
             if (isnan(x[i]))
                 return veil_error(VEIL_ERR_RANGE,
                                   "%s: sample %zu, feature %zu of input '%s' is NaN", what, i / per,
                                   i % per, in->name);
-            double q = nearbyint(x[i] / in->scale);
-            if (q >= (double)in->range[0] && q <= (double)in->range[1]) continue;
-            if (pol->flags & VEIL_INPUTS_STRICT_RANGE)
-                return veil_error(VEIL_ERR_RANGE,
-                                  "%s: sample %zu, feature %zu of input '%s' is %g, outside the "
-                                  "range [%g, %g] it can be quantized to (--strict-range)",
-                                  what, i / per, i % per, in->name, x[i],
-                                  in->scale * (double)in->range[0],
-                                  in->scale * (double)in->range[1]);
-            if (pol->report && pol->report->clamped++ == 0)
-                snprintf(pol->report->first, sizeof pol->report->first,
-                         "%.100s: sample %zu, feature %zu of input '%s' is %g, clamped to %g", what,
-                         i / per, i % per, in->name, x[i],
-                         in->scale *
-                             (double)(q < (double)in->range[0] ? in->range[0] : in->range[1]));
-        }
     }
     int64_t *q = malloc(n * sizeof *q + 1);
     if (!q) return veil_error(VEIL_ERR_NOMEM, "%s: out of memory", what);
     if (is_float) {
-        veil_model_quantize(in, data, n, q);
+        const double *x = data;
+        size_t i = 0, clipped = veil_model_quantize(in, x, n, q, &i);
+        if (clipped && (pol->flags & VEIL_INPUTS_STRICT_RANGE)) {
+            free(q);
+            return veil_error(VEIL_ERR_RANGE,
+                              "%s: sample %zu, feature %zu of input '%s' is %g, outside the "
+                              "range [%g, %g] it can be quantized to (--strict-range)",
+                              what, i / per, i % per, in->name, x[i],
+                              in->scale * (double)in->range[0], in->scale * (double)in->range[1]);
+        }
+        if (clipped && pol->report) {
+            pol->report->clamped += clipped;
+            if (!pol->report->first[0])
+                snprintf(pol->report->first, sizeof pol->report->first,
+                         "%.100s: sample %zu, feature %zu of input '%s' is %g, clamped to %g", what,
+                         i / per, i % per, in->name, x[i], in->scale * (double)q[i]);
+        }
     } else {
         const int64_t *v = data;
         for (size_t i = 0; i < n; i++) {

@@ -287,7 +287,9 @@ static void test_inputs_readers(void) {
     CU_ASSERT_PTR_NOT_NULL_FATAL(smp.labels);
     CU_ASSERT_EQUAL(smp.labels[1], 1);
     int64_t want[6];
-    veil_model_quantize(in, &x[0][0], 6, want);
+    size_t first = 0;
+    CU_ASSERT_EQUAL(veil_model_quantize(in, &x[0][0], 6, want, &first), 2); /* 100, -100 */
+    CU_ASSERT_EQUAL(first, 3);
     CU_ASSERT_EQUAL(memcmp(smp.inputs[0], want, sizeof want), 0);
     CU_ASSERT_EQUAL(smp.inputs[0][3], in->range[1]); /* clamped */
     CU_ASSERT_EQUAL(smp.inputs[0][4], in->range[0]);

@@ -133,17 +133,21 @@ const veil_shape *veil_model_tensor_shape(const veil_model *m, const char *name)
     return is_in ? &m->inputs[i].shape : &m->layers[i].out_shape;
 }
 
-void veil_model_quantize(const veil_model_input *in, const double *x, size_t count, int64_t *v) {
+size_t veil_model_quantize(const veil_model_input *in, const double *x, size_t count, int64_t *v,
+                           size_t *first) {
     const int64_t lo = in->range[0], hi = in->range[1];
+    size_t clipped = 0;
     for (size_t i = 0; i < count; i++) {
         /* nearbyint in the default rounding mode = round half to even (torch.round) */
         double q = nearbyint(x[i] / in->scale);
-        double t = q;           /* v = q_int - zp = round(x/scale) (+ zp - zp), clamped */
-        if (!(t >= (double)lo)) /* NaN goes to lo */
-            t = (double)lo;
-        if (t > (double)hi) t = (double)hi;
+        double t = q; /* v = q_int - zp = round(x/scale) (+ zp - zp), clamped */
+        if (!(t >= (double)lo && t <= (double)hi)) {
+            if (clipped++ == 0 && first) *first = i;
+            t = t > (double)hi ? (double)hi : (double)lo; /* NaN goes to lo */
+        }
         v[i] = (int64_t)t;
     }
+    return clipped;
 }
 
 void veil_model_dequantize(const veil_model_output *out, const int64_t *y, size_t count,

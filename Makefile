@@ -30,11 +30,13 @@ test: build
 demo: build
 	bash scripts/demo.sh $(BUILD)
 
-# Fast crypto and unit tests under AddressSanitizer + UBSan (CI runs this too).
+# Every test that needs neither a GPU nor a long run (all labels but gpu and
+# slow) under AddressSanitizer + UBSan; CI runs this too. `exporter` is left
+# out as well: it is Python only, no C code runs under the sanitizers there.
 sanitize: deps
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DVEIL_SANITIZE=ON -DVEIL_CUDA=OFF
 	cmake --build build-asan -j $(JOBS)
-	cd build-asan && ctest -L 'unit|crypto' -LE slow --output-on-failure -j $(JOBS)
+	cd build-asan && ctest -LE 'slow|gpu|exporter' --output-on-failure -j $(JOBS)
 
 fuzz: deps
 	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DVEIL_FUZZ=ON -DVEIL_CUDA=OFF

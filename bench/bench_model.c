@@ -3,8 +3,7 @@
  * as JSON.
  *
  *   bench_model [--models a.h5,b.h5] [--enc-models tiny.h5] [--modes simulate,cpu,cuda]
- *               [--batches 1,4,16] [--samples N] [--rounding-bits N|none]
- *               [--max-poly-size N] [--out FILE.json]
+ *               [--batches 1,4,16] [--samples N] [--out FILE.json] [compile options]
  *
  * Encrypted modes run only the --enc-models (default: models/tiny.h5; the
  * others need N = 32768 sets at 8-bit lookups), on the first --samples golden
@@ -17,6 +16,7 @@
 #include <time.h>
 
 #include "veil/backend.h"
+#include "veil/compile_options.h"
 #include "veil/exec.h"
 #include "veil/loader.h"
 #include "veil/program.h"
@@ -155,18 +155,31 @@ int main(int argc, char **argv) {
     size_t samples = 8;
     veil_compile_options o;
     veil_compile_options_default(&o);
-    for (int i = 1; i < argc; i += 2) { /* every option takes a value */
+    for (int i = 1; i < argc; i++) { /* every option takes a value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            printf("usage: bench_model [--models LIST] [--enc-models LIST] [--modes "
-                   "simulate,cpu,cuda] [--batches 1,4,16] [--samples N] [--rounding-bits N|none] "
-                   "[--max-poly-size N] [--out FILE.json]\n");
+            printf("usage: bench_model [options] [compile options]\n\noptions:\n"
+                   "  --models LIST            comma-separated .h5 files (default: the samples)\n"
+                   "  --enc-models LIST        those also run encrypted (default models/tiny.h5)\n"
+                   "  --modes LIST             simulate,cpu,cuda (default all three)\n"
+                   "  --batches LIST           batch sizes (default 1,4,16)\n"
+                   "  --samples N              golden inputs per encrypted run (default 8)\n"
+                   "  --out FILE.json          default: standard output\n");
+            veil_compile_options_help(stdout);
             return 0;
         }
+        int consumed = 0;
+        if (veil_compile_options_parse_arg(&o, argc, argv, &i, &consumed) != VEIL_OK) {
+            fprintf(stderr, "bench_model: %s\n", veil_error_message());
+            return 2;
+        }
+        if (consumed) continue;
         if (!v) {
             fprintf(stderr, "bench_model: %s needs a value\n", a);
             return 2;
         }
+        i++;
+        uint64_t n = 0;
         if (!strcmp(a, "--models"))
             models = v;
         else if (!strcmp(a, "--enc-models"))
@@ -175,16 +188,13 @@ int main(int argc, char **argv) {
             modes = v;
         else if (!strcmp(a, "--batches"))
             batches = v;
-        else if (!strcmp(a, "--samples"))
-            samples = (size_t)strtoul(v, NULL, 10);
+        else if (!strcmp(a, "--samples") && veil_arg_u64(a, v, 1, 1u << 20, &n) == VEIL_OK)
+            samples = (size_t)n;
         else if (!strcmp(a, "--out"))
             out_path = v;
-        else if (!strcmp(a, "--max-poly-size"))
-            o.max_poly_size = (uint32_t)strtoul(v, NULL, 10);
-        else if (!strcmp(a, "--rounding-bits"))
-            o.rounding_bits = strcmp(v, "none") ? (unsigned)strtoul(v, NULL, 10) : 0;
         else {
-            fprintf(stderr, "bench_model: unknown option %s\n", a);
+            fprintf(stderr, "bench_model: %s\n",
+                    !strcmp(a, "--samples") ? veil_error_message() : "unknown option");
             return 2;
         }
     }

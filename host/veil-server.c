@@ -7,6 +7,9 @@
  *               [--read-timeout-ms MS] [--max-conn-per-ip N] [--reuse-port]
  *               [compile options, as `veil compile`] [--verbose]
  *
+ * The compile options come from one parser (veil/compile_options.h) shared
+ * with the veil commands, so a model compiled with any of them deploys.
+ *
  * The HTTP API and the batching are described in veil/server.h. The first
  * SIGINT / SIGTERM drains (veil_server_drain: the port is released, accepted
  * requests are answered), a second one exits at once. */
@@ -20,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "veil/compile_options.h"
 #include "veil/server.h"
 
 static const char k_usage[] =
@@ -50,11 +54,10 @@ static const char k_usage[] =
     "                            e.g. behind a reverse proxy)\n"
     "  --reuse-port              SO_REUSEPORT: a replacement server can listen on the same port\n"
     "                            before this one is stopped (both need it)\n"
-    "  --rounding-bits N|none, --rounding exact|approximate, --bounds calibration|worst-case,\n"
-    "  --p-error P, --params ID  compile options; must match the clients' (`veil keygen`)\n"
-    "  --verbose                 log refusals and uploads to stderr\n\n"
+    "  --verbose                 log refusals and uploads to stderr\n"
     "SIGTERM or SIGINT: stop accepting (the port is released), answer health 503 draining,\n"
-    "finish and answer every accepted request, then exit 0; a second signal exits at once.\n";
+    "finish and answer every accepted request, then exit 0; a second signal exits at once.\n"
+    "compile options (must match the clients', `veil keygen`):\n";
 
 typedef struct drain_arg {
     veil_server *s;
@@ -86,9 +89,16 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         size_t n;
+        int consumed = 0;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fputs(k_usage, stdout);
+            veil_compile_options_help(stdout);
             return 0;
+        } else if (veil_compile_options_parse_arg(&o.compile, argc, argv, &i, &consumed)) {
+            fprintf(stderr, "veil-server: %s\n", veil_error_message());
+            return 2;
+        } else if (consumed) {
+            continue;
         } else if (!strcmp(a, "--verbose")) {
             o.verbose = 1;
             continue;
@@ -112,33 +122,6 @@ int main(int argc, char **argv) {
             o.listen = v;
         } else if (!strcmp(a, "--keys-dir")) {
             o.keys_dir = v;
-        } else if (!strcmp(a, "--rounding-bits")) {
-            if (!strcmp(v, "none"))
-                o.compile.rounding_bits = 0;
-            else if (parse_size(a, v, &n) || n > VEIL_MAX_BITS)
-                return 2;
-            else
-                o.compile.rounding_bits = (unsigned)n;
-        } else if (!strcmp(a, "--rounding")) {
-            if (veil_rounding_parse(v, &o.compile.rounding) != VEIL_OK) {
-                fprintf(stderr, "veil-server: --rounding: expected exact or approximate\n");
-                return 2;
-            }
-        } else if (!strcmp(a, "--bounds")) {
-            if (veil_bounds_parse(v, &o.compile.bounds) != VEIL_OK) {
-                fprintf(stderr, "veil-server: --bounds: expected calibration or worst-case\n");
-                return 2;
-            }
-        } else if (!strcmp(a, "--p-error")) {
-            char *e;
-            double p = strtod(v, &e);
-            if (*e || !(p > 0 && p < 1)) {
-                fprintf(stderr, "veil-server: --p-error: expected a probability in (0, 1)\n");
-                return 2;
-            }
-            o.compile.p_error = p;
-        } else if (!strcmp(a, "--params")) {
-            o.compile.params_id = v;
         } else {
             size_t *dst = NULL;
             unsigned *udst = NULL;

@@ -9,6 +9,7 @@
  * stderr with a non-zero exit; progress bars only when stderr is a terminal. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 
 #include "veil/backend.h"
 #include "veil/client_cmds.h"
+#include "veil/compile_options.h"
 #include "veil/exec.h"
 #include "veil/fft.h"
 #include "veil/loader.h"
@@ -69,86 +71,24 @@ static void progress_cb(void *user, uint64_t done, uint64_t total, const char *l
 
 /* ---- shared options ------------------------------------------------------------ */
 
-/* Consumes one compile option at argv[*i]; 1 if consumed, 0 if not, -1 on error. */
+/* Consumes one compile option at argv[*i] (veil/compile_options.h); 1 if
+ * consumed, 0 if not, -1 on error (printed). */
 static int parse_compile_opt(const char *cmd, int argc, char **argv, int *i,
                              veil_compile_options *o) {
-    const char *s = argv[*i];
-    const char *v = *i + 1 < argc ? argv[*i + 1] : NULL;
-    if (!strcmp(s, "--rounding-bits")) {
-        if (!v) return usage_error(cmd, "--rounding-bits needs a value"), -1;
-        if (!strcmp(v, "none")) {
-            o->rounding_bits = 0;
-        } else {
-            char *e;
-            long n = strtol(v, &e, 10);
-            if (*e || n < 1 || n > VEIL_MAX_BITS)
-                return usage_error(cmd, "--rounding-bits %s: expected 1..%d or none", v,
-                                   VEIL_MAX_BITS),
-                       -1;
-            o->rounding_bits = (unsigned)n;
-        }
-    } else if (!strcmp(s, "--rounding")) {
-        if (!v || veil_rounding_parse(v, &o->rounding) != VEIL_OK)
-            return usage_error(cmd, "--rounding: expected exact or approximate"), -1;
-    } else if (!strcmp(s, "--bounds")) {
-        if (!v || veil_bounds_parse(v, &o->bounds) != VEIL_OK)
-            return usage_error(cmd, "--bounds: expected calibration or worst-case"), -1;
-    } else if (!strcmp(s, "--p-error")) {
-        char *e = NULL;
-        double p = v ? strtod(v, &e) : 0;
-        if (!v || *e || !(p > 0 && p < 1))
-            return usage_error(cmd, "--p-error: expected a probability in (0, 1), e.g. 1e-12"), -1;
-        o->p_error = p;
-    } else if (!strcmp(s, "--max-poly-size")) {
-        char *e = NULL;
-        long n = v ? strtol(v, &e, 10) : 0;
-        if (!v || *e || n < 256)
-            return usage_error(cmd, "--max-poly-size: expected a power of two >= 256"), -1;
-        o->max_poly_size = (uint32_t)n;
-    } else if (!strcmp(s, "--lookup-bits")) {
-        char *e = NULL;
-        long n = v ? strtol(v, &e, 10) : -1;
-        if (!v || *e || n < 0 || n == 1 || n > VEIL_MAX_BITS)
-            return usage_error(cmd, "--lookup-bits: expected 2..%d, or 0 for the cheapest",
-                               VEIL_MAX_BITS),
-                   -1;
-        o->lookup_bits = (unsigned)n;
-    } else if (!strcmp(s, "--range-margin")) {
-        char *e = NULL;
-        double f = v ? strtod(v, &e) : -1;
-        if (!v || *e || !(f >= 0 && f <= 16))
-            return usage_error(cmd, "--range-margin: expected a fraction in [0, 16], e.g. 0.25"),
-                   -1;
-        o->range_margin = f;
-    } else if (!strcmp(s, "--params")) {
-        if (!v) return usage_error(cmd, "--params needs a parameter set id"), -1;
-        o->params_id = v;
-    } else {
-        return 0;
-    }
-    (*i)++;
-    return 1;
+    int consumed = 0;
+    if (veil_compile_options_parse_arg(o, argc, argv, i, &consumed) != VEIL_OK)
+        return usage_error(cmd, "%s", veil_error_message()), -1;
+    return consumed;
 }
 
-static const char k_compile_help[] =
-    "  --rounding-bits N|none   keep at most N bits of every lookup input, rounding the\n"
-    "                           accumulator to nearest (Concrete ML's rounding_threshold_bits);\n"
-    "                           none (default): exact lookups on the whole accumulator, the\n"
-    "                           model's own integers\n"
-    "  --lookup-bits N          widest PBS read, 2..16: wider exact lookups are decomposed into\n"
-    "                           PBS of at most N bits (default 0: the cheapest by the cost model)\n"
-    "  --range-margin F         widen every calibrated range by F times its width on both sides\n"
-    "                           (default 0.25; never past the worst case)\n"
-    "  --rounding exact|approximate\n"
-    "                           exact (default): clear the low bits with extra PBS, so the\n"
-    "                           encrypted result equals simulate; approximate: let the modulus\n"
-    "                           switch drop them (1 PBS, off by one near the boundary)\n"
-    "  --bounds calibration|worst-case\n"
-    "                           value ranges from the model's calibration set (default) or\n"
-    "                           from interval arithmetic over the input ranges\n"
-    "  --p-error P              target failure probability of one PBS (default 2^-40)\n"
-    "  --params ID              force a parameter set (default: the cheapest that fits)\n"
-    "  --max-poly-size N        only parameter sets with N <= this (default: any)\n";
+/* A positive count option (--batch, --limit); -1 on error (printed). */
+static int parse_count(const char *cmd, const char *opt, const char *v, size_t *out) {
+    uint64_t n = 0;
+    if (veil_arg_u64(opt, v, 1, (uint64_t)1 << 40, &n) != VEIL_OK)
+        return usage_error(cmd, "%s", veil_error_message()), -1;
+    *out = (size_t)n;
+    return 0;
+}
 
 /* ---- info ------------------------------------------------------------------------ */
 
@@ -230,7 +170,8 @@ typedef struct run_args {
     veil_compile_options c;
     const char *model, *input, *output, *mode;
     size_t batch, limit;
-    int quantized, noise;
+    unsigned input_flags; /* VEIL_INPUTS_* */
+    int noise;
 } run_args;
 
 static int count_matches(const veil_program *p, int64_t *const *a, int64_t *const *b, size_t n,
@@ -355,16 +296,12 @@ static int cmd_run(int argc, char **argv) {
             a.output = v;
             i++;
         } else if ((!strcmp(s, "--batch") || !strcmp(s, "--limit")) && v) {
-            char *e;
-            long n = strtol(v, &e, 10);
-            if (*e || n < 1) return usage_error("run", "%s %s: expected a positive integer", s, v);
-            if (!strcmp(s, "--batch"))
-                a.batch = (size_t)n;
-            else
-                a.limit = (size_t)n;
+            if (parse_count("run", s, v, !strcmp(s, "--batch") ? &a.batch : &a.limit)) return 2;
             i++;
         } else if (!strcmp(s, "--quantized")) {
-            a.quantized = 1;
+            a.input_flags |= VEIL_INPUTS_QUANTIZED;
+        } else if (!strcmp(s, "--strict-range")) {
+            a.input_flags |= VEIL_INPUTS_STRICT_RANGE;
         } else if (!strcmp(s, "--noise")) {
             a.noise = 1;
         } else if (s[0] == '-') {
@@ -380,6 +317,8 @@ static int cmd_run(int argc, char **argv) {
         strcmp(a.mode, "auto"))
         return usage_error("run", "--mode %s: expected simulate, cpu, cuda or auto", a.mode);
     if (!a.input) a.input = a.model; /* the model's golden inputs */
+    /* Before any work: an --output that cannot be written fails now. */
+    if (a.output && veil_outputs_check(a.output)) return fail(VEIL_ERR_IO, "run");
     veil_model *m = NULL;
     veil_program *p = NULL;
     veil_model_samples in = {0};
@@ -396,10 +335,12 @@ static int cmd_run(int argc, char **argv) {
         fail(st, "run");
         goto out;
     }
-    if ((st = veil_inputs_read(a.input, m, a.quantized, &in))) {
+    veil_inputs_report rep;
+    if ((st = veil_inputs_read(a.input, m, a.input_flags, &in, &rep))) {
         fail(st, "run");
         goto out;
     }
+    veil_inputs_report_print(&rep, "veil run", stderr);
     size_t n = in.count;
     if (a.limit && a.limit < n) n = a.limit;
     for (uint32_t o = 0; o < p->n_outputs; o++) {
@@ -497,13 +438,15 @@ static const char k_run_help[] =
     "  --limit N                only the first N samples\n"
     "  --output FILE            write the outputs (.h5, .npy or .csv)\n"
     "  --quantized              CSV values are already quantized integers\n"
+    "  --strict-range           refuse float inputs outside an input's range (default: clamp\n"
+    "                           them, with a warning); NaN is always refused\n"
     "  --noise                  simulate with sampled noise (modelled PBS failures)\n";
 
 static const command k_commands[] = {
     {"info", cmd_info, "show a model's inputs, layers, ranges and accuracy", "veil info MODEL",
      NULL},
     {"compile", cmd_compile, "compile a model and print the per-layer report",
-     "veil compile MODEL [options]", k_compile_help},
+     "veil compile MODEL [options]", ""},
     {"run", cmd_run, "run a model (simulate, or encrypted on cpu / cuda)",
      "veil run MODEL [--input FILE] [--mode simulate|cpu|cuda] [options]", k_run_help},
     /* Client side of a deployment (host/client/cmds.c). */
@@ -528,6 +471,9 @@ static void print_usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    /* Over `ulimit -f`, write() fails with EFBIG and the output is refused
+     * whole (veil/atomic_file.h) instead of the process being killed. */
+    signal(SIGXFSZ, SIG_IGN);
     if (argc < 2) {
         print_usage(stderr);
         return 2;
@@ -550,9 +496,10 @@ int main(int argc, char **argv) {
             if (!strcmp(argv[j], "--help") || !strcmp(argv[j], "-h")) {
                 printf("usage: %s\n%s\n", c->usage, c->summary);
                 if (c->help) printf("\noptions:\n%s", c->help);
-                if (c->fn == cmd_run || c->fn == veil_cmd_keygen || c->fn == veil_cmd_encrypt ||
-                    c->fn == veil_cmd_decrypt || c->fn == veil_cmd_remote)
-                    printf("%s", k_compile_help);
+                if (c->fn == cmd_compile || c->fn == cmd_run || c->fn == veil_cmd_keygen ||
+                    c->fn == veil_cmd_encrypt || c->fn == veil_cmd_decrypt ||
+                    c->fn == veil_cmd_remote)
+                    veil_compile_options_help(stdout);
                 return 0;
             }
         return c->fn(argc - 1, argv + 1);

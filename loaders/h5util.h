@@ -4,6 +4,7 @@
 #define VEIL_H5UTIL_H
 
 #include <hdf5.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "veil/status.h"
@@ -17,6 +18,42 @@ veil_status veil_h5_attr_f64(hid_t obj, const char *path, const char *name, doub
                              size_t count);
 /* Whole dataset; integers as int64. With want_float, float data is read as
  * double and *rank is negative (-rank); integer data as int64, *rank > 0. */
+/* An HDF5 file read whole into memory (the file is read once; see
+ * model_h5.c for why untrusted files are opened in a child process first). */
+typedef struct veil_h5_image {
+    void *buf;
+    size_t len;
+    const char *name; /* the path, for messages (borrowed) */
+} veil_h5_image;
+
+/* A name for an in-memory (core driver) file: the core driver refuses a name
+ * that exists on disk, and libhdf5 shares open files by name, so a unique
+ * name no file can have. */
+void veil_h5_memory_name(char *buf, size_t size);
+
+/* Reads PATH (a regular file of at most 1 GiB with an HDF5 signature). */
+veil_status veil_h5_image_read(const char *path, veil_h5_image *img);
+void veil_h5_image_free(veil_h5_image *img);
+
+/* What a reader does with the open file; runs twice for an untrusted file
+ * (child, then here), so it must start from a clean state each time. */
+typedef veil_status (*veil_h5_job)(hid_t file, void *ctx);
+
+/* Opens the image read-only in memory (core driver, strong close) and runs
+ * job in this process: for bytes veil trusts (and the fuzzer). */
+veil_status veil_h5_image_run(const veil_h5_image *img, veil_h5_job job, void *ctx);
+
+/* Reads PATH, runs job on it in a forked child (a libhdf5 crash there is an
+ * error naming the file), then, if the child succeeded, here. Messages are
+ * prefixed with PATH. Call it before starting threads. */
+veil_status veil_h5_read_untrusted(const char *path, veil_h5_job job, void *ctx);
+
+/* veil_model_load without the child process, on bytes in memory (the
+ * fuzzer's structured mode, which wants coverage of every error path). */
+struct veil_model;
+veil_status veil_model_load_image_unguarded(const void *bytes, size_t len, const char *name,
+                                            struct veil_model **out);
+
 veil_status veil_h5_read(hid_t loc, const char *path, const char *name, int want_float,
                          int rank_min, int rank_max, hsize_t *dims, int *rank, void **out);
 

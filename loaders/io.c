@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "h5util.h"
+#include "veil/atomic_file.h"
 #include "veil/loader.h"
 
 static const char *ext_of(const char *path) {
@@ -14,15 +15,50 @@ static const char *ext_of(const char *path) {
     return d ? d + 1 : "";
 }
 
+/* How float inputs are checked (veil_inputs_read's flags and report). */
+typedef struct quant_policy {
+    unsigned flags;
+    veil_inputs_report *report; /* may be NULL */
+} quant_policy;
+
 /* Converts raw values (floats to quantize, or integers already quantized) of
- * count samples into the quantized int64 array of input `in`. */
+ * count samples into the quantized int64 array of input `in`. NaN is refused
+ * naming the sample and feature; a float outside the input's range (±inf,
+ * 1e400, or just too large) is clamped and counted in the report, or refused
+ * with VEIL_INPUTS_STRICT_RANGE. */
 static veil_status to_quantized(const char *what, const veil_model_input *in, int is_float,
-                                const void *data, size_t count, int64_t **out) {
-    size_t n = count * veil_shape_size(&in->shape);
+                                const void *data, size_t count, const quant_policy *pol,
+                                int64_t **out) {
+    const size_t per = veil_shape_size(&in->shape);
+    size_t n = count * per;
+    if (is_float) {
+        const double *x = data;
+        for (size_t i = 0; i < n; i++)
+            if (isnan(x[i]))
+                return veil_error(VEIL_ERR_RANGE,
+                                  "%s: sample %zu, feature %zu of input '%s' is NaN", what, i / per,
+                                  i % per, in->name);
+    }
     int64_t *q = malloc(n * sizeof *q + 1);
     if (!q) return veil_error(VEIL_ERR_NOMEM, "%s: out of memory", what);
     if (is_float) {
-        veil_model_quantize(in, data, n, q);
+        const double *x = data;
+        size_t i = 0, clipped = veil_model_quantize(in, x, n, q, &i);
+        if (clipped && (pol->flags & VEIL_INPUTS_STRICT_RANGE)) {
+            free(q);
+            return veil_error(VEIL_ERR_RANGE,
+                              "%s: sample %zu, feature %zu of input '%s' is %g, outside the "
+                              "range [%g, %g] it can be quantized to (--strict-range)",
+                              what, i / per, i % per, in->name, x[i],
+                              in->scale * (double)in->range[0], in->scale * (double)in->range[1]);
+        }
+        if (clipped && pol->report) {
+            pol->report->clamped += clipped;
+            if (!pol->report->first[0])
+                snprintf(pol->report->first, sizeof pol->report->first,
+                         "%.100s: sample %zu, feature %zu of input '%s' is %g, clamped to %g", what,
+                         i / per, i % per, in->name, x[i], in->scale * (double)q[i]);
+        }
     } else {
         const int64_t *v = data;
         for (size_t i = 0; i < n; i++) {
@@ -31,8 +67,8 @@ static veil_status to_quantized(const char *what, const veil_model_input *in, in
                 return veil_error(VEIL_ERR_RANGE,
                                   "%s: quantized value %lld of sample %zu is outside the range "
                                   "[%lld, %lld] of input '%s' (float data must have a float type)",
-                                  what, (long long)v[i], i / veil_shape_size(&in->shape),
-                                  (long long)in->range[0], (long long)in->range[1], in->name);
+                                  what, (long long)v[i], i / per, (long long)in->range[0],
+                                  (long long)in->range[1], in->name);
             }
             q[i] = v[i];
         }
@@ -66,12 +102,20 @@ static int h5_exists(hid_t f, const char *p) {
     return H5Lexists(f, buf, H5P_DEFAULT) > 0;
 }
 
-static veil_status read_h5(const char *path, const veil_model *m, veil_model_samples *s) {
-    veil_h5_quiet();
-    if (H5Fis_hdf5(path) <= 0) return veil_error(VEIL_ERR_FORMAT, "%s: not an HDF5 file", path);
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) return veil_error(VEIL_ERR_FORMAT, "%s: libhdf5 cannot open it", path);
-    veil_status st = alloc_inputs(m, s, path);
+typedef struct read_h5_ctx {
+    const char *path;
+    const veil_model *m;
+    veil_model_samples *s;
+    const quant_policy *pol;
+} read_h5_ctx;
+
+/* A veil_h5_job: runs in the checking child, then here (see h5util.h). */
+static veil_status read_h5_job(hid_t f, void *ctx) {
+    const read_h5_ctx *job = ctx;
+    const char *path = ""; /* messages are prefixed with the path by the caller */
+    const veil_model *m = job->m;
+    veil_model_samples *s = job->s;
+    veil_status st = alloc_inputs(m, s, job->path);
     size_t count = 0;
     for (uint32_t i = 0; st == VEIL_OK && i < m->n_inputs; i++) {
         const veil_model_input *in = &m->inputs[i];
@@ -86,9 +130,9 @@ static veil_status read_h5(const char *path, const veil_model *m, veil_model_sam
         if (!found && m->n_inputs == 1 && h5_exists(f, "/X")) found = "/X";
         if (!found) {
             st = veil_error(VEIL_ERR_FORMAT,
-                            "%s: no dataset for input '%s' (looked for /golden/inputs/%s, "
+                            "no dataset for input '%s' (looked for /golden/inputs/%s, "
                             "/inputs/%s, /%s%s)",
-                            path, in->name, in->name, in->name, in->name,
+                            in->name, in->name, in->name, in->name,
                             m->n_inputs == 1 ? ", /x, /X" : "");
             break;
         }
@@ -120,7 +164,7 @@ static veil_status read_h5(const char *path, const veil_model *m, veil_model_sam
         } else {
             char what[2600];
             snprintf(what, sizeof what, "%.1200s%s", path, found);
-            st = to_quantized(what, in, is_float, data, n_samples, &s->inputs[i]);
+            st = to_quantized(what, in, is_float, data, n_samples, job->pol, &s->inputs[i]);
             count = n_samples;
         }
         free(data);
@@ -145,8 +189,13 @@ static veil_status read_h5(const char *path, const veil_model *m, veil_model_sam
             st = veil_error(VEIL_ERR_FORMAT, "%s%s: %llu labels for %zu samples", path, lab,
                             (unsigned long long)dims[0], count);
     }
-    H5Fclose(f);
     return st;
+}
+
+static veil_status read_h5(const char *path, const veil_model *m, veil_model_samples *s,
+                           const quant_policy *pol) {
+    read_h5_ctx c = {path, m, s, pol};
+    return veil_h5_read_untrusted(path, read_h5_job, &c); /* the child's counts stay there */
 }
 
 /* ---- .npy ------------------------------------------------------------------ */
@@ -309,7 +358,8 @@ done:
     return VEIL_OK;
 }
 
-static veil_status read_npy_inputs(const char *path, const veil_model *m, veil_model_samples *s) {
+static veil_status read_npy_inputs(const char *path, const veil_model *m, veil_model_samples *s,
+                                   const quant_policy *pol) {
     if (m->n_inputs != 1)
         return veil_error(VEIL_ERR_UNSUPPORTED,
                           "%s: a .npy file holds one array, the model has %u inputs (use .h5)",
@@ -327,7 +377,7 @@ static veil_status read_npy_inputs(const char *path, const veil_model *m, veil_m
         st = veil_error(VEIL_ERR_FORMAT, "%s: %zu values per sample, input '%s' has %zu", path,
                         rank < 1 ? 0 : per, in->name, veil_shape_size(&in->shape));
     if (st == VEIL_OK) st = alloc_inputs(m, s, path);
-    if (st == VEIL_OK) st = to_quantized(path, in, is_float, data, dims[0], &s->inputs[0]);
+    if (st == VEIL_OK) st = to_quantized(path, in, is_float, data, dims[0], pol, &s->inputs[0]);
     free(data);
     if (st != VEIL_OK) return st;
     s->count = dims[0];
@@ -356,7 +406,7 @@ static veil_status read_npy_inputs(const char *path, const veil_model *m, veil_m
 /* ---- .csv ------------------------------------------------------------------ */
 
 static veil_status read_csv(const char *path, const veil_model *m, int quantized,
-                            veil_model_samples *s) {
+                            veil_model_samples *s, const quant_policy *pol) {
     if (m->n_inputs != 1)
         return veil_error(VEIL_ERR_UNSUPPORTED,
                           "%s: CSV holds one input per row, the model has %u inputs (use .h5)",
@@ -446,9 +496,9 @@ static veil_status read_csv(const char *path, const veil_model *m, int quantized
                 }
                 iv[i] = (int64_t)d;
             }
-            if (st == VEIL_OK) st = to_quantized(path, in, 0, iv, count, &s->inputs[0]);
+            if (st == VEIL_OK) st = to_quantized(path, in, 0, iv, count, pol, &s->inputs[0]);
         } else {
-            st = to_quantized(path, in, 1, vals, count, &s->inputs[0]);
+            st = to_quantized(path, in, 1, vals, count, pol, &s->inputs[0]);
         }
     }
     free(vals);
@@ -465,19 +515,22 @@ static veil_status read_csv(const char *path, const veil_model *m, int quantized
     return VEIL_OK;
 }
 
-veil_status veil_inputs_read(const char *path, const veil_model *m, int quantized,
-                             veil_model_samples *out) {
+veil_status veil_inputs_read(const char *path, const veil_model *m, unsigned flags,
+                             veil_model_samples *out, veil_inputs_report *report) {
     if (!path || !m || !out) return veil_error(VEIL_ERR_ARG, "veil_inputs_read: NULL argument");
+    if (report) memset(report, 0, sizeof *report);
+    const quant_policy pol = {flags, report};
+    const int quantized = (flags & VEIL_INPUTS_QUANTIZED) != 0;
     veil_model_samples s;
     memset(&s, 0, sizeof s);
     const char *e = ext_of(path);
     veil_status st;
     if (!strcasecmp(e, "h5") || !strcasecmp(e, "hdf5"))
-        st = read_h5(path, m, &s);
+        st = read_h5(path, m, &s, &pol);
     else if (!strcasecmp(e, "npy"))
-        st = read_npy_inputs(path, m, &s);
+        st = read_npy_inputs(path, m, &s, &pol);
     else if (!strcasecmp(e, "csv") || !strcasecmp(e, "txt"))
-        st = read_csv(path, m, quantized, &s);
+        st = read_csv(path, m, quantized, &s, &pol);
     else
         st = veil_error(VEIL_ERR_UNSUPPORTED, "%s: unknown input format '.%s' (.h5, .npy, .csv)",
                         path, e);
@@ -489,12 +542,19 @@ veil_status veil_inputs_read(const char *path, const veil_model *m, int quantize
     return VEIL_OK;
 }
 
+void veil_inputs_report_print(const veil_inputs_report *r, const char *prog, FILE *f) {
+    if (!r || !r->clamped) return;
+    fprintf(f,
+            "%s: warning: %zu input value(s) outside their input's range were clamped to it "
+            "(--strict-range refuses them); first: %s\n",
+            prog, r->clamped, r->first);
+}
+
 /* ---- writers ------------------------------------------------------------------ */
 
-static veil_status write_npy(const char *path, const double *x, size_t count,
-                             const veil_shape *shape) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return veil_error(VEIL_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+/* Writers fill a stdio stream; the file appears whole or not at all
+ * (veil/atomic_file.h). */
+static veil_status write_npy(FILE *f, const double *x, size_t count, const veil_shape *shape) {
     char hdr[256];
     int o =
         snprintf(hdr, sizeof hdr, "{'descr': '<f8', 'fortran_order': False, 'shape': (%zu,", count);
@@ -520,15 +580,40 @@ static veil_status write_npy(const char *path, const double *x, size_t count,
     ok = ok && fputc('\n', f) != EOF;
     size_t n = count * veil_shape_size(shape);
     ok = ok && fwrite(x, sizeof *x, n, f) == n;
-    ok = (fclose(f) == 0) && ok;
-    return ok ? VEIL_OK : veil_error(VEIL_ERR_IO, "%s: write failed", path);
+    return ok ? VEIL_OK : veil_error(VEIL_ERR_IO, "write failed: %s", strerror(errno));
 }
 
-static veil_status write_h5(const char *path, const veil_model *m, size_t count,
+static veil_status write_csv(FILE *f, const veil_model *m, size_t count,
+                             const int64_t *const *outputs, double *const *deq) {
+    size_t n0 = veil_shape_size(&m->outputs[0].shape);
+    for (size_t j = 0; j < n0; j++)
+        fprintf(f, "%s%s_%zu", j ? "," : "", m->outputs[0].name, j);
+    fprintf(f, ",argmax\n");
+    for (size_t i = 0; i < count; i++) {
+        for (size_t j = 0; j < n0; j++)
+            fprintf(f, "%s%.9g", j ? "," : "", deq[0][i * n0 + j]);
+        fprintf(f, ",%zu\n", veil_argmax(outputs[0] + i * n0, n0));
+    }
+    return ferror(f) ? veil_error(VEIL_ERR_IO, "write failed: %s", strerror(errno)) : VEIL_OK;
+}
+
+/* The HDF5 file is built in memory (core driver, no backing store) and its
+ * image written by us: libhdf5 never writes to the disk, so a full disk or
+ * `ulimit -f` is a write error here, never a half-closed file in libhdf5. */
+static veil_status write_h5(FILE *out, const veil_model *m, size_t count,
                             const int64_t *const *outputs, double *const *deq) {
+    const char *path = ""; /* messages are prefixed with the path by the caller */
     veil_h5_quiet();
-    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) return veil_error(VEIL_ERR_IO, "%s: cannot create the HDF5 file", path);
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0 || H5Pset_fapl_core(fapl, 1 << 20, 0) < 0) {
+        if (fapl >= 0) H5Pclose(fapl);
+        return veil_error(VEIL_ERR_INTERNAL, "cannot set up an in-memory HDF5 file");
+    }
+    char name[64];
+    veil_h5_memory_name(name, sizeof name);
+    hid_t f = H5Fcreate(name, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
+    if (f < 0) return veil_error(VEIL_ERR_INTERNAL, "cannot create an in-memory HDF5 file");
     veil_status st = VEIL_OK;
     hid_t g1 = H5Gcreate2(f, "/outputs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     hid_t g2 = H5Gcreate2(f, "/dequantized", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -570,9 +655,36 @@ static veil_status write_h5(const char *path, const veil_model *m, size_t count,
     }
     H5Gclose(g1);
     H5Gclose(g2);
+    void *img = NULL;
+    ssize_t len = 0;
+    if (st == VEIL_OK &&
+        (H5Fflush(f, H5F_SCOPE_GLOBAL) < 0 || (len = H5Fget_file_image(f, NULL, 0)) <= 0))
+        st = veil_error(VEIL_ERR_INTERNAL, "cannot finish the in-memory HDF5 file");
+    if (st == VEIL_OK && !(img = malloc((size_t)len)))
+        st = veil_error(VEIL_ERR_NOMEM, "out of memory (%zd bytes)", len);
+    if (st == VEIL_OK && H5Fget_file_image(f, img, (size_t)len) != len)
+        st = veil_error(VEIL_ERR_INTERNAL, "cannot copy the in-memory HDF5 file");
     if (H5Fclose(f) < 0 && st == VEIL_OK)
-        st = veil_error(VEIL_ERR_IO, "%s: cannot close the HDF5 file", path);
+        st = veil_error(VEIL_ERR_INTERNAL, "cannot close the in-memory HDF5 file");
+    if (st == VEIL_OK && fwrite(img, 1, (size_t)len, out) != (size_t)len)
+        st = veil_error(VEIL_ERR_IO, "write failed: %s", strerror(errno));
+    free(img);
     return st;
+}
+
+static int output_ext_known(const char *e) {
+    const char *known[] = {"h5", "hdf5", "npy", "csv", "txt"};
+    for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+        if (!strcasecmp(e, known[i])) return 1;
+    return 0;
+}
+
+veil_status veil_outputs_check(const char *path) {
+    if (!path) return veil_error(VEIL_ERR_ARG, "veil_outputs_check: NULL argument");
+    if (!output_ext_known(ext_of(path)))
+        return veil_error(VEIL_ERR_UNSUPPORTED, "%s: unknown output format '.%s' (.h5, .npy, .csv)",
+                          path, ext_of(path));
+    return veil_atomic_file_check(path);
 }
 
 veil_status veil_outputs_write(const char *path, const veil_model *m, size_t count,
@@ -590,30 +702,28 @@ veil_status veil_outputs_write(const char *path, const veil_model *m, size_t cou
         veil_model_dequantize(&m->outputs[o], outputs[o], n, deq[o]);
     }
     const char *e = ext_of(path);
-    if (st != VEIL_OK) {
-    } else if (!strcasecmp(e, "h5") || !strcasecmp(e, "hdf5")) {
-        st = write_h5(path, m, count, outputs, deq);
-    } else if (!strcasecmp(e, "npy")) {
-        st = write_npy(path, deq[0], count, &m->outputs[0].shape);
-    } else if (!strcasecmp(e, "csv") || !strcasecmp(e, "txt")) {
-        FILE *f = fopen(path, "w");
-        if (!f) {
-            st = veil_error(VEIL_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
-        } else {
-            size_t n0 = veil_shape_size(&m->outputs[0].shape);
-            for (size_t j = 0; j < n0; j++)
-                fprintf(f, "%s%s_%zu", j ? "," : "", m->outputs[0].name, j);
-            fprintf(f, ",argmax\n");
-            for (size_t i = 0; i < count; i++) {
-                for (size_t j = 0; j < n0; j++)
-                    fprintf(f, "%s%.9g", j ? "," : "", deq[0][i * n0 + j]);
-                fprintf(f, ",%zu\n", veil_argmax(outputs[0] + i * n0, n0));
-            }
-            if (fclose(f) != 0) st = veil_error(VEIL_ERR_IO, "%s: write failed", path);
-        }
-    } else {
+    enum { H5, NPY, CSV } kind = CSV;
+    if (!strcasecmp(e, "h5") || !strcasecmp(e, "hdf5"))
+        kind = H5;
+    else if (!strcasecmp(e, "npy"))
+        kind = NPY;
+    else if (!output_ext_known(e) && st == VEIL_OK)
         st = veil_error(VEIL_ERR_UNSUPPORTED, "%s: unknown output format '.%s' (.h5, .npy, .csv)",
                         path, e);
+    veil_atomic_file af;
+    if (st == VEIL_OK && (st = veil_atomic_file_open(&af, path, 0644)) == VEIL_OK) {
+        if (kind == H5)
+            st = write_h5(af.f, m, count, outputs, deq);
+        else if (kind == NPY)
+            st = write_npy(af.f, deq[0], count, &m->outputs[0].shape);
+        else
+            st = write_csv(af.f, m, count, outputs, deq);
+        if (st == VEIL_OK) {
+            st = veil_atomic_file_commit(&af);
+        } else {
+            veil_error_prefix("%s: ", path);
+            veil_atomic_file_discard(&af);
+        }
     }
     for (uint32_t o = 0; o < m->n_outputs && o < 64; o++)
         free(deq[o]);

@@ -49,10 +49,17 @@ fuzz_one() {
 fuzz_one secret_key "$bin/fuzz_secret_key" 65536 "$run/seeds/secret_key"
 fuzz_one eval_key "$bin/fuzz_eval_key" "$ek_len" "$run/seeds/eval_key"
 fuzz_one ct_batch "$bin/fuzz_ct_batch" 65536 "$run/seeds/ct_batch"
-# The model validator (structurally valid HDF5 files of arbitrary content,
-# written by the target itself) and the server's request parsing.
+# The model loader: structurally valid HDF5 files of arbitrary content
+# (written by the target itself) and, for inputs starting with 'R', raw byte
+# mutations of the real sample models (the seeds below); then the server's
+# request parsing.
 if [ -x "$build/loaders/fuzz_model" ]; then
-  fuzz_one model "$build/loaders/fuzz_model" 4096
+  mkdir -p "$run/seeds/model"
+  for f in "$(dirname "$0")"/../models/*.h5; do
+    { printf R; cat "$f"; } >"$run/seeds/model/raw-$(basename "$f")"
+  done
+  model_len=$(( $(find "$run/seeds/model" -type f -printf '%s\n' | sort -n | tail -1) + 4096 ))
+  fuzz_one model "$build/loaders/fuzz_model" "$model_len" "$run/seeds/model"
 fi
 if [ -x "$build/host/fuzz_request" ]; then
   fuzz_one request "$build/host/fuzz_request" 65536

@@ -132,6 +132,25 @@ static void test_bad_format(void) {
     expect_error(VEIL_ERR_UNSUPPORTED, "/version: 2");
 }
 
+/* An infinite zero point is named as the zero point (issue 15, item 11). */
+static void test_bad_zero_point(void) {
+    hid_t f = edit_copy();
+    CU_ASSERT_FATAL(f >= 0);
+    hid_t o = H5Oopen(f, "/outputs/y", H5P_DEFAULT);
+    CU_ASSERT_FATAL(o >= 0);
+    H5Adelete(o, "zero_point");
+    double inf[2] = {0, INFINITY}; /* tiny's y has one scale per output */
+    hsize_t two = 2;
+    hid_t sp = H5Screate_simple(1, &two, NULL);
+    hid_t a = H5Acreate2(o, "zero_point", H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(a, H5T_NATIVE_DOUBLE, inf);
+    H5Aclose(a);
+    H5Sclose(sp);
+    H5Oclose(o);
+    H5Fclose(f);
+    expect_error(VEIL_ERR_FORMAT, "/outputs/y/zero_point: entry 1 (inf) is not finite");
+}
+
 static void test_bad_weight_rank(void) {
     hid_t f = edit_copy();
     CU_ASSERT_FATAL(f >= 0);
@@ -263,12 +282,14 @@ static void test_inputs_readers(void) {
         fprintf(f, "%.6f,%.6f,%.6f,%d\n", x[s][0], x[s][1], x[s][2], s);
     fclose(f);
     veil_model_samples smp;
-    CU_ASSERT_EQUAL_FATAL(veil_inputs_read(path, m, 0, &smp), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(veil_inputs_read(path, m, 0, &smp, NULL), VEIL_OK);
     CU_ASSERT_EQUAL(smp.count, 2);
     CU_ASSERT_PTR_NOT_NULL_FATAL(smp.labels);
     CU_ASSERT_EQUAL(smp.labels[1], 1);
     int64_t want[6];
-    veil_model_quantize(in, &x[0][0], 6, want);
+    size_t first = 0;
+    CU_ASSERT_EQUAL(veil_model_quantize(in, &x[0][0], 6, want, &first), 2); /* 100, -100 */
+    CU_ASSERT_EQUAL(first, 3);
     CU_ASSERT_EQUAL(memcmp(smp.inputs[0], want, sizeof want), 0);
     CU_ASSERT_EQUAL(smp.inputs[0][3], in->range[1]); /* clamped */
     CU_ASSERT_EQUAL(smp.inputs[0][4], in->range[0]);
@@ -277,13 +298,13 @@ static void test_inputs_readers(void) {
     f = fopen(path, "w");
     fprintf(f, "1,2,3\n1,2\n");
     fclose(f);
-    CU_ASSERT_EQUAL(veil_inputs_read(path, m, 0, &smp), VEIL_ERR_FORMAT);
+    CU_ASSERT_EQUAL(veil_inputs_read(path, m, 0, &smp, NULL), VEIL_ERR_FORMAT);
     CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), ":2: 2 values, expected 3"));
     /* quantized CSV outside the range is refused */
     f = fopen(path, "w");
     fprintf(f, "1,2,9\n");
     fclose(f);
-    CU_ASSERT_EQUAL(veil_inputs_read(path, m, 1, &smp), VEIL_ERR_RANGE);
+    CU_ASSERT_EQUAL(veil_inputs_read(path, m, VEIL_INPUTS_QUANTIZED, &smp, NULL), VEIL_ERR_RANGE);
     unlink(path);
 
     /* .npy of int64 (quantized) via a hand-written header */
@@ -300,14 +321,15 @@ static void test_inputs_readers(void) {
     int64_t vals[6] = {-4, 0, 3, 1, 2, -1};
     fwrite(vals, 8, 6, f);
     fclose(f);
-    CU_ASSERT_EQUAL_FATAL(veil_inputs_read(path, m, 0, &smp), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(veil_inputs_read(path, m, 0, &smp, NULL), VEIL_OK);
     CU_ASSERT_EQUAL(smp.count, 2);
     CU_ASSERT_EQUAL(memcmp(smp.inputs[0], vals, sizeof vals), 0);
     veil_model_samples_free(&smp, m->n_inputs, 0);
     unlink(path);
 
     /* the model file itself: its golden inputs and labels */
-    CU_ASSERT_EQUAL_FATAL(veil_inputs_read(veil_test_path("models/tiny.h5"), m, 0, &smp), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(veil_inputs_read(veil_test_path("models/tiny.h5"), m, 0, &smp, NULL),
+                          VEIL_OK);
     CU_ASSERT_EQUAL(smp.count, m->golden.count);
     CU_ASSERT_EQUAL(memcmp(smp.inputs[0], m->golden.inputs[0], smp.count * 3 * 8), 0);
     CU_ASSERT_EQUAL(memcmp(smp.labels, m->golden.labels, smp.count * 8), 0);
@@ -336,12 +358,52 @@ static void test_inputs_readers(void) {
     veil_model_free(m);
 }
 
+/* NaN is refused naming the sample and feature; ±inf and 1e400 are clamped
+ * and reported, or refused with VEIL_INPUTS_STRICT_RANGE (issue 15, item 8). */
+static void test_nan_and_clamping(void) {
+    veil_model *m = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_model_load(veil_test_path("models/tiny.h5"), &m), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(veil_shape_size(&m->inputs[0].shape), 3);
+    char path[128];
+    snprintf(path, sizeof path, "/tmp/veil_test_nan_%d.csv", (int)getpid());
+    FILE *f = fopen(path, "w");
+    fputs("0.1,0.2,0.3\n0.1,0.2,nan\n", f);
+    fclose(f);
+    veil_model_samples smp;
+    veil_inputs_report rep;
+    CU_ASSERT_EQUAL(veil_inputs_read(path, m, 0, &smp, &rep), VEIL_ERR_RANGE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "sample 1, feature 2"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "NaN"));
+    f = fopen(path, "w");
+    fputs("inf,0.2,0.3\n0.1,-1e400,1e400\n0.1,0.2,0.3\n", f);
+    fclose(f);
+    CU_ASSERT_EQUAL_FATAL(veil_inputs_read(path, m, 0, &smp, &rep), VEIL_OK);
+    CU_ASSERT_EQUAL(rep.clamped, 3);
+    CU_ASSERT_PTR_NOT_NULL(strstr(rep.first, "sample 0, feature 0"));
+    CU_ASSERT_EQUAL(smp.inputs[0][0], m->inputs[0].range[1]);
+    CU_ASSERT_EQUAL(smp.inputs[0][4], m->inputs[0].range[0]);
+    veil_model_samples_free(&smp, m->n_inputs, 0);
+    CU_ASSERT_EQUAL(veil_inputs_read(path, m, VEIL_INPUTS_STRICT_RANGE, &smp, &rep),
+                    VEIL_ERR_RANGE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "sample 0, feature 0"));
+    /* In range: nothing to report. */
+    f = fopen(path, "w");
+    fputs("0.1,0.2,0.3\n", f);
+    fclose(f);
+    CU_ASSERT_EQUAL_FATAL(veil_inputs_read(path, m, VEIL_INPUTS_STRICT_RANGE, &smp, &rep), VEIL_OK);
+    CU_ASSERT_EQUAL(rep.clamped, 0);
+    veil_model_samples_free(&smp, m->n_inputs, 0);
+    unlink(path);
+    veil_model_free(m);
+}
+
 int main(void) {
     if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
     CU_pSuite s = CU_add_suite("loader", NULL, NULL);
     if (!s) return CU_get_error();
     VEIL_ADD_TEST(s, test_load_samples);
     VEIL_ADD_TEST(s, test_bad_format);
+    VEIL_ADD_TEST(s, test_bad_zero_point);
     VEIL_ADD_TEST(s, test_bad_weight_rank);
     VEIL_ADD_TEST(s, test_bad_weight_shape);
     VEIL_ADD_TEST(s, test_bad_table);
@@ -349,5 +411,6 @@ int main(void) {
     VEIL_ADD_TEST(s, test_bad_ranges_and_groups);
     VEIL_ADD_TEST(s, test_not_hdf5);
     VEIL_ADD_TEST(s, test_inputs_readers);
+    VEIL_ADD_TEST(s, test_nan_and_clamping);
     return veil_test_run();
 }

@@ -625,6 +625,9 @@ static void test_mismatch(void) {
     CU_ASSERT_EQUAL(kind, VEIL_SERIAL_CT_BATCH);
     CU_ASSERT_PTR_EQUAL(pp, q);
     CU_ASSERT_EQUAL(veil_serial_peek(buf, 100, &kind, &pp), VEIL_ERR_FORMAT);
+    /* An empty HTTP body: a format error that says so (issue 15, item 11). */
+    CU_ASSERT_EQUAL(veil_serial_peek(NULL, 0, &kind, &pp), VEIL_ERR_FORMAT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "empty"));
     veil_serial_buffer_free(buf, len);
 
     veil_secret_key_free(sq);

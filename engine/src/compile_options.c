@@ -1,74 +1,214 @@
-/* compile_options.c — compile options by name (see veil_compile_options_set in
- * veil/program.h): the one reader of "rounding-bits 6"-style settings for
- * configurations that are text (Triton's config.pbtxt parameters). */
+/* compile_options.c — the table of compile options (veil/compile_options.h),
+ * read from a command line (veil_compile_options_parse_arg) or by name from
+ * text configurations such as Triton's config.pbtxt (veil_compile_options_set
+ * in veil/program.h): one table, so both accept the same options and values. */
+#include "veil/compile_options.h"
+
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "veil/program.h"
+#include "veil/params.h"
 
-/* "rounding-bits" and "rounding_bits" are the same name. */
-static int name_is(const char *name, const char *want) {
-    for (; *name && *want; name++, want++)
-        if (*name != *want && !(*name == '_' && *want == '-')) return 0;
-    return *name == *want;
+enum { POLY_MIN = 256, POLY_MAX = 65536 };
+
+veil_status veil_arg_u64(const char *what, const char *s, uint64_t min, uint64_t max,
+                         uint64_t *out) {
+    if (!s || !*s || strspn(s, "0123456789") != strlen(s))
+        return veil_error(VEIL_ERR_ARG, "%s %s: expected an integer from %llu to %llu", what,
+                          s ? s : "(missing)", (unsigned long long)min, (unsigned long long)max);
+    errno = 0;
+    unsigned long long v = strtoull(s, NULL, 10);
+    if (errno == ERANGE || v < min || v > max)
+        return veil_error(VEIL_ERR_ARG, "%s %s: expected an integer from %llu to %llu", what, s,
+                          (unsigned long long)min, (unsigned long long)max);
+    *out = v;
+    return VEIL_OK;
+}
+
+static veil_status parse_rounding_bits(const char *v, veil_compile_options *o) {
+    if (!strcmp(v, "none")) {
+        o->rounding_bits = 0;
+        return VEIL_OK;
+    }
+    uint64_t n = 0;
+    if (veil_arg_u64("--rounding-bits", v, 1, VEIL_MAX_BITS, &n) != VEIL_OK)
+        return veil_error(VEIL_ERR_ARG, "--rounding-bits %s: expected 1..%u or none", v,
+                          VEIL_MAX_BITS);
+    o->rounding_bits = (unsigned)n;
+    return VEIL_OK;
+}
+
+static veil_status parse_rounding(const char *v, veil_compile_options *o) {
+    if (veil_rounding_parse(v, &o->rounding) != VEIL_OK)
+        return veil_error(VEIL_ERR_ARG, "--rounding %s: expected exact or approximate", v);
+    return VEIL_OK;
+}
+
+static veil_status parse_bounds(const char *v, veil_compile_options *o) {
+    if (veil_bounds_parse(v, &o->bounds) != VEIL_OK)
+        return veil_error(VEIL_ERR_ARG, "--bounds %s: expected calibration or worst-case", v);
+    return VEIL_OK;
+}
+
+static veil_status parse_p_error(const char *v, veil_compile_options *o) {
+    char *e = NULL;
+    errno = 0;
+    double p = strtod(v, &e);
+    if (e == v || *e || errno == ERANGE || !(p > 0 && p < 1))
+        return veil_error(VEIL_ERR_ARG,
+                          "--p-error %s: expected a probability in (0, 1), e.g. 1e-12", v);
+    o->p_error = p;
+    return VEIL_OK;
+}
+
+static veil_status parse_params(const char *v, veil_compile_options *o) {
+    if (!veil_params_find(v))
+        return veil_error(VEIL_ERR_ARG,
+                          "--params %s: no such parameter set (veil compile MODEL "
+                          "prints the one it chose; engine/src/params.c lists all)",
+                          v);
+    o->params_id = v; /* borrowed from argv */
+    return VEIL_OK;
+}
+
+static veil_status parse_max_poly_size(const char *v, veil_compile_options *o) {
+    uint64_t n = 0;
+    if (veil_arg_u64("--max-poly-size", v, POLY_MIN, POLY_MAX, &n) != VEIL_OK || (n & (n - 1)))
+        return veil_error(VEIL_ERR_ARG, "--max-poly-size %s: expected a power of two from %d to %d",
+                          v, POLY_MIN, POLY_MAX);
+    o->max_poly_size = (uint32_t)n;
+    return VEIL_OK;
+}
+
+static veil_status parse_lookup_bits(const char *v, veil_compile_options *o) {
+    uint64_t n = 0;
+    if (veil_arg_u64("--lookup-bits", v, 0, VEIL_MAX_BITS, &n) != VEIL_OK || n == 1)
+        return veil_error(VEIL_ERR_ARG, "--lookup-bits %s: expected 2..%u, or 0 for the cheapest",
+                          v, VEIL_MAX_BITS);
+    o->lookup_bits = (unsigned)n;
+    return VEIL_OK;
+}
+
+static veil_status parse_range_margin(const char *v, veil_compile_options *o) {
+    char *e = NULL;
+    errno = 0;
+    double f = strtod(v, &e);
+    if (e == v || *e || errno == ERANGE || !(f >= 0 && f <= 16))
+        return veil_error(VEIL_ERR_ARG,
+                          "--range-margin %s: expected a fraction from 0 to 16, e.g. 0.25", v);
+    o->range_margin = f;
+    return VEIL_OK;
+}
+
+typedef struct option_row {
+    const char *name;  /* "--rounding-bits" */
+    const char *value; /* the value's syntax in the help */
+    const char *help;  /* lines separated by '\n' */
+    veil_status (*parse)(const char *value, veil_compile_options *o);
+} option_row;
+
+static const option_row k_options[] = {
+    {"--rounding-bits", "N|none",
+     "keep at most N bits of every lookup input, rounding the\n"
+     "accumulator to nearest (Concrete ML's rounding_threshold_bits);\n"
+     "none (default): exact lookups on the whole accumulator, the\n"
+     "model's own integers",
+     parse_rounding_bits},
+    {"--lookup-bits", "N",
+     "widest PBS read, 2..16: wider exact lookups are decomposed into\n"
+     "PBS of at most N bits (default 0: the cheapest by the cost model)",
+     parse_lookup_bits},
+    {"--range-margin", "F",
+     "widen every calibrated range by F times its width on both sides\n"
+     "(default 0.25; never past the worst case)",
+     parse_range_margin},
+    {"--rounding", "exact|approximate",
+     "exact (default): clear the low bits with extra PBS, so the\n"
+     "encrypted result equals simulate; approximate: let the modulus\n"
+     "switch drop them (1 PBS, off by one near the boundary)",
+     parse_rounding},
+    {"--bounds", "calibration|worst-case",
+     "value ranges from the model's calibration set (default) or\n"
+     "from interval arithmetic over the input ranges",
+     parse_bounds},
+    {"--p-error", "P", "target failure probability of one PBS (default 2^-40)", parse_p_error},
+    {"--params", "ID", "force a parameter set (default: the cheapest that fits)", parse_params},
+    {"--max-poly-size", "N",
+     "only parameter sets with N <= this (a power of two, 256..65536;\n"
+     "default: any)",
+     parse_max_poly_size},
+};
+#define N_OPTIONS (sizeof k_options / sizeof k_options[0])
+
+veil_status veil_compile_options_parse_arg(veil_compile_options *o, int argc, char *const *argv,
+                                           int *i, int *consumed) {
+    if (!o || !argv || !i || !consumed || *i >= argc)
+        return veil_error(VEIL_ERR_ARG, "veil_compile_options_parse_arg: bad argument");
+    *consumed = 0;
+    const char *s = argv[*i];
+    for (size_t k = 0; k < N_OPTIONS; k++) {
+        if (strcmp(s, k_options[k].name)) continue;
+        if (*i + 1 >= argc)
+            return veil_error(VEIL_ERR_ARG, "%s needs a value (%s)", s, k_options[k].value);
+        VEIL_TRY(k_options[k].parse(argv[*i + 1], o));
+        *i += 1;
+        *consumed = 1;
+        return VEIL_OK;
+    }
+    return VEIL_OK;
+}
+
+void veil_compile_options_help(FILE *f) {
+    for (size_t k = 0; k < N_OPTIONS; k++) {
+        const option_row *r = &k_options[k];
+        char head[64];
+        snprintf(head, sizeof head, "%s %s", r->name, r->value);
+        /* Long heads get a line of their own. */
+        if (strlen(head) > 24)
+            fprintf(f, "  %s\n%27s", head, "");
+        else
+            fprintf(f, "  %-24s ", head);
+        for (const char *p = r->help; *p;) {
+            size_t n = strcspn(p, "\n");
+            fprintf(f, "%.*s\n", (int)n, p);
+            p += n;
+            if (*p == '\n') {
+                p++;
+                fprintf(f, "%27s", "");
+            }
+        }
+    }
+}
+
+/* Text configurations write "rounding-bits" or "rounding_bits" for
+ * --rounding-bits. NULL when name is no option. */
+static const option_row *row_named(const char *name) {
+    for (size_t k = 0; name && k < N_OPTIONS; k++) {
+        const char *a = k_options[k].name + 2, *b = name;
+        while (*a && *b && (*a == *b || (*a == '-' && *b == '_'))) {
+            a++;
+            b++;
+        }
+        if (!*a && !*b) return &k_options[k];
+    }
+    return NULL;
 }
 
 veil_status veil_compile_options_set(veil_compile_options *o, const char *name, const char *value) {
     if (!o || !name || !value)
         return veil_error(VEIL_ERR_ARG, "compile option: name and value needed");
-    char *e = NULL;
-    if (name_is(name, "rounding-bits")) {
-        if (!strcmp(value, "none")) {
-            o->rounding_bits = 0;
-            return VEIL_OK;
-        }
-        long n = strtol(value, &e, 10);
-        if (!*value || *e || n < 1 || n > VEIL_MAX_BITS)
-            return veil_error(VEIL_ERR_ARG, "rounding-bits %s: expected 1..%d or none", value,
-                              VEIL_MAX_BITS);
-        o->rounding_bits = (unsigned)n;
-    } else if (name_is(name, "rounding")) {
-        return veil_rounding_parse(value, &o->rounding);
-    } else if (name_is(name, "bounds")) {
-        return veil_bounds_parse(value, &o->bounds);
-    } else if (name_is(name, "p-error")) {
-        double p = strtod(value, &e);
-        if (!*value || *e || !(p > 0 && p < 1))
-            return veil_error(VEIL_ERR_ARG, "p-error %s: expected a probability in (0, 1)", value);
-        o->p_error = p;
-    } else if (name_is(name, "max-poly-size")) {
-        long n = strtol(value, &e, 10);
-        if (!*value || *e || n < 256 || (n & (n - 1)))
-            return veil_error(VEIL_ERR_ARG, "max-poly-size %s: expected a power of two >= 256",
-                              value);
-        o->max_poly_size = (uint32_t)n;
-    } else if (name_is(name, "lookup-bits")) {
-        long n = strtol(value, &e, 10);
-        if (!*value || *e || n < 0 || n == 1 || n > VEIL_MAX_BITS)
-            return veil_error(VEIL_ERR_ARG, "lookup-bits %s: expected 2..%d, or 0 for the cheapest",
-                              value, VEIL_MAX_BITS);
-        o->lookup_bits = (unsigned)n;
-    } else if (name_is(name, "range-margin")) {
-        double f = strtod(value, &e);
-        if (!*value || *e || !(f >= 0 && f <= 16))
-            return veil_error(VEIL_ERR_ARG, "range-margin %s: expected a fraction in [0, 16]",
-                              value);
-        o->range_margin = f;
-    } else if (name_is(name, "params")) {
-        o->params_id = value; /* borrowed */
-    } else {
-        return veil_error(VEIL_ERR_ARG,
-                          "unknown compile option '%s' (rounding-bits, rounding, bounds, p-error, "
-                          "max-poly-size, lookup-bits, range-margin, params)",
-                          name);
+    const option_row *r = row_named(name);
+    if (!r) {
+        char known[256] = "";
+        for (size_t k = 0; k < N_OPTIONS; k++)
+            snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", k ? ", " : "",
+                     k_options[k].name + 2);
+        return veil_error(VEIL_ERR_ARG, "unknown compile option '%s' (%s)", name, known);
     }
-    return VEIL_OK;
+    return r->parse(value, o);
 }
 
 int veil_compile_option_known(const char *name) {
-    static const char *const k[] = {"rounding-bits", "rounding",    "bounds",       "p-error",
-                                    "max-poly-size", "lookup-bits", "range-margin", "params"};
-    for (size_t i = 0; name && i < sizeof k / sizeof *k; i++)
-        if (name_is(name, k[i])) return 1;
-    return 0;
+    return row_named(name) != NULL;
 }

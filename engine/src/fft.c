@@ -15,6 +15,7 @@
 #include <fftw3.h>
 #include <pthread.h>
 #endif
+#include <sodium.h>
 
 struct veil_fft {
     uint32_t n;    /* poly size N */
@@ -235,6 +236,10 @@ static void fftw_clear(veil_fft *f) {
     if (f->fwd) fftw_destroy_plan(f->fwd);
     if (f->bwd) fftw_destroy_plan(f->bwd);
     pthread_mutex_unlock(&planner_lock);
+    /* The scratch held the last transform, a secret key's when keygen or
+     * encryption used this plan: wiped like every key-derived temporary. */
+    if (f->buf) sodium_memzero(f->buf, sizeof(fftw_complex) * f->half);
+    if (f->buf2) sodium_memzero(f->buf2, sizeof(fftw_complex) * f->half);
     fftw_free(f->buf);
     fftw_free(f->buf2);
 }

@@ -11,11 +11,14 @@
 
 veil_status veil_secret_key_new(const veil_params *p, const uint8_t *seed, veil_secret_key **out) {
     if (!p || !out) return veil_error(VEIL_ERR_ARG, "veil_secret_key_new: params or out is NULL");
+    if (sodium_init() < 0) return veil_error(VEIL_ERR_INTERNAL, "libsodium failed to initialise");
     veil_secret_key *sk = calloc(1, sizeof *sk);
     if (!sk) return veil_error(VEIL_ERR_NOMEM, "veil_secret_key_new: out of memory");
     sk->params = p;
-    sk->lwe = calloc(p->lwe_dim, sizeof *sk->lwe);
-    sk->glwe = calloc(veil_params_big_dim(p), sizeof *sk->glwe);
+    /* Guarded pages (libsodium): locked out of swap and core dumps, guard
+     * pages around, wiped by sodium_free. */
+    sk->lwe = sodium_allocarray(p->lwe_dim, sizeof *sk->lwe);
+    sk->glwe = sodium_allocarray(veil_params_big_dim(p), sizeof *sk->glwe);
     veil_csprng *rng = NULL;
     veil_status s = (!sk->lwe || !sk->glwe)
                         ? veil_error(VEIL_ERR_NOMEM, "veil_secret_key_new: out of memory")
@@ -33,11 +36,13 @@ veil_status veil_secret_key_new(const veil_params *p, const uint8_t *seed, veil_
 
 void veil_secret_key_free(veil_secret_key *sk) {
     if (!sk) return;
-    if (sk->lwe) sodium_memzero(sk->lwe, sizeof *sk->lwe * sk->params->lwe_dim);
-    if (sk->glwe) sodium_memzero(sk->glwe, sizeof *sk->glwe * veil_params_big_dim(sk->params));
-    free(sk->lwe);
-    free(sk->glwe);
+    sodium_free(sk->lwe); /* wipes; accepts NULL */
+    sodium_free(sk->glwe);
     free(sk);
+}
+
+const veil_params *veil_secret_key_params(const veil_secret_key *sk) {
+    return sk ? sk->params : NULL;
 }
 
 size_t veil_eval_key_bsk_words(const veil_params *p) {
@@ -101,14 +106,23 @@ typedef struct glwe_ctx {
     int64_t *limb;
 } glwe_ctx;
 
+/* Every buffer is key-derived: sf is the key's transform, prod and fa (after
+ * the inverse) hold A_c * S_c, from which S_c follows since A_c is public;
+ * limb and the FFT's scratch (wiped by veil_fft_free) held them in passing. */
 static void glwe_ctx_clear(glwe_ctx *g) {
-    if (g->sf) sodium_memzero(g->sf, sizeof(double) * g->p->poly_size * g->p->glwe_dim);
+    if (g->p) {
+        const size_t N = g->p->poly_size;
+        if (g->sf) sodium_memzero(g->sf, sizeof(double) * N * g->p->glwe_dim);
+        if (g->fa) sodium_memzero(g->fa, sizeof(double) * N);
+        if (g->prod) sodium_memzero(g->prod, sizeof(double) * N);
+        if (g->limb) sodium_memzero(g->limb, sizeof(int64_t) * N);
+    }
     free(g->sf);
     free(g->fa);
     free(g->prod);
     free(g->limb);
     veil_fft_free(g->fft);
-    memset(g, 0, sizeof *g);
+    sodium_memzero(g, sizeof *g);
 }
 
 static veil_status glwe_ctx_init(glwe_ctx *g, const veil_secret_key *sk) {
@@ -255,6 +269,7 @@ veil_status veil_eval_key_new(const veil_secret_key *sk, const uint8_t *mask_see
             for (uint32_t t = 0; t < n; t++)
                 acc += ct[t] & (0 - sk->lwe[t]);
             ct[n] = acc + (sk->glwe[i] * gj) + veil_csprng_noise(noise, &p->lwe_noise);
+            sodium_memzero(&acc, sizeof acc); /* <a, s>: key-derived */
         }
     }
     s = veil_eval_key_prepare(ek);

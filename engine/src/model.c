@@ -133,17 +133,21 @@ const veil_shape *veil_model_tensor_shape(const veil_model *m, const char *name)
     return is_in ? &m->inputs[i].shape : &m->layers[i].out_shape;
 }
 
-void veil_model_quantize(const veil_model_input *in, const double *x, size_t count, int64_t *v) {
+size_t veil_model_quantize(const veil_model_input *in, const double *x, size_t count, int64_t *v,
+                           size_t *first) {
     const int64_t lo = in->range[0], hi = in->range[1];
+    size_t clipped = 0;
     for (size_t i = 0; i < count; i++) {
         /* nearbyint in the default rounding mode = round half to even (torch.round) */
         double q = nearbyint(x[i] / in->scale);
-        double t = q;           /* v = q_int - zp = round(x/scale) (+ zp - zp), clamped */
-        if (!(t >= (double)lo)) /* NaN goes to lo */
-            t = (double)lo;
-        if (t > (double)hi) t = (double)hi;
+        double t = q; /* v = q_int - zp = round(x/scale) (+ zp - zp), clamped */
+        if (!(t >= (double)lo && t <= (double)hi)) {
+            if (clipped++ == 0 && first) *first = i;
+            t = t > (double)hi ? (double)hi : (double)lo; /* NaN goes to lo */
+        }
         v[i] = (int64_t)t;
     }
+    return clipped;
 }
 
 void veil_model_dequantize(const veil_model_output *out, const int64_t *y, size_t count,
@@ -411,11 +415,14 @@ veil_status veil_model_validate(const veil_model *m) {
             (o->n_scale > 1 && (o->shape.rank == 0 || o->shape.dim[0] != o->n_scale)))
             return BAD("/outputs/%s/scale: %u values for shape of dim 0 = %u, expected 1 or dim 0",
                        o->name, o->n_scale, o->shape.rank ? o->shape.dim[0] : 0);
-        for (uint32_t c = 0; c < o->n_scale; c++)
-            if (!(o->scale[c] > 0) || !isfinite(o->scale[c]) || !isfinite(o->zero_point[c]))
-                return BAD("/outputs/%s/scale: entry %u (%g, zero point %g) is not a finite "
-                           "positive scale",
-                           o->name, c, o->scale[c], o->zero_point[c]);
+        for (uint32_t c = 0; c < o->n_scale; c++) {
+            if (!(o->scale[c] > 0) || !isfinite(o->scale[c]))
+                return BAD("/outputs/%s/scale: entry %u (%g) is not a finite positive scale",
+                           o->name, c, o->scale[c]);
+            if (!isfinite(o->zero_point[c]))
+                return BAD("/outputs/%s/zero_point: entry %u (%g) is not finite", o->name, c,
+                           o->zero_point[c]);
+        }
     }
     VEIL_TRY(validate_samples(m, &m->calibration, "calibration", 0));
     VEIL_TRY(validate_samples(m, &m->golden, "golden/inputs", 1));

@@ -7,6 +7,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "veil/serialize.h"
+#include "veil/atomic_file.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -832,8 +833,13 @@ void veil_serial_buffer_free(uint8_t *buf, size_t len) {
 
 veil_status veil_serial_peek(const uint8_t *buf, size_t len, veil_serial_kind *kind,
                              const veil_params **params) {
-    if (!buf || !kind || !params)
+    if (!kind || !params || (!buf && len))
         return veil_error(VEIL_ERR_ARG, "veil_serial_peek: NULL argument");
+    if (len == 0) /* an empty HTTP body comes as (NULL, 0) */
+        return veil_error(VEIL_ERR_FORMAT,
+                          "empty: 0 bytes, expected a veil file of at least the "
+                          "%u-byte header",
+                          HDR);
     if (len < HDR)
         return veil_error(VEIL_ERR_FORMAT, "truncated: %zu bytes, shorter than the %u-byte header",
                           len, HDR);
@@ -848,52 +854,28 @@ veil_status veil_serial_peek(const uint8_t *buf, size_t len, veil_serial_kind *k
 /* stdio buffers are ours, so they can be wiped (they held a secret key's bits). */
 enum { IOBUF_BYTES = 1 << 16 };
 
-/* Writes to PATH.tmpXXXXXX in the same directory, then renames. */
+/* Writes to a temporary beside PATH, then renames (veil/atomic_file.h). */
 static veil_status save_file(const source *src, const char *path, int secret) {
     if (!path) return veil_error(VEIL_ERR_ARG, "save: path is NULL");
     header h;
     VEIL_TRY(src_check(src, &h));
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
-    if (!tmp) return veil_error(VEIL_ERR_NOMEM, "%s: out of memory", path);
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmpXXXXXX", 11);
-    int fd = mkstemp(tmp); /* mode 0600 */
-    if (fd < 0) {
-        veil_status s = veil_error(VEIL_ERR_IO, "%s: cannot create a temporary file: %s", path,
-                                   strerror(errno));
-        free(tmp);
-        return s;
-    }
-    veil_status s = VEIL_OK;
-    if (!secret && fchmod(fd, 0644) != 0)
-        s = veil_error(VEIL_ERR_IO, "%s: chmod: %s", tmp, strerror(errno));
-    char *iobuf = s == VEIL_OK ? malloc(IOBUF_BYTES) : NULL;
-    if (s == VEIL_OK && !iobuf) s = veil_error(VEIL_ERR_NOMEM, "%s: out of memory", path);
-    FILE *f = s == VEIL_OK ? fdopen(fd, "wb") : NULL;
-    if (s == VEIL_OK && !f) s = veil_error(VEIL_ERR_IO, "%s: fdopen: %s", tmp, strerror(errno));
-    if (!f) close(fd);
+    char *iobuf = malloc(IOBUF_BYTES);
+    if (!iobuf) return veil_error(VEIL_ERR_NOMEM, "%s: out of memory", path);
+    veil_atomic_file af;
+    veil_status s = veil_atomic_file_open(&af, path, secret ? 0600 : 0644);
     if (s == VEIL_OK) {
-        setvbuf(f, iobuf, _IOFBF, IOBUF_BYTES);
+        setvbuf(af.f, iobuf, _IOFBF, IOBUF_BYTES);
         writer w = {0};
-        w.f = f;
+        w.f = af.f;
         w.path = path;
         s = emit(&w, src, &h);
-        if (s == VEIL_OK && fflush(f) != 0)
-            s = veil_error(VEIL_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-        if (s == VEIL_OK && fsync(fileno(f)) != 0)
-            s = veil_error(VEIL_ERR_IO, "%s: fsync: %s", path, strerror(errno));
-        if (fclose(f) != 0 && s == VEIL_OK)
-            s = veil_error(VEIL_ERR_IO, "%s: close: %s", path, strerror(errno));
+        if (s == VEIL_OK)
+            s = veil_atomic_file_commit(&af);
+        else
+            veil_atomic_file_discard(&af);
     }
-    if (iobuf) {
-        sodium_memzero(iobuf, IOBUF_BYTES);
-        free(iobuf);
-    }
-    if (s == VEIL_OK && rename(tmp, path) != 0)
-        s = veil_error(VEIL_ERR_IO, "%s: rename from %s: %s", path, tmp, strerror(errno));
-    if (s != VEIL_OK) unlink(tmp);
-    free(tmp);
+    sodium_memzero(iobuf, IOBUF_BYTES);
+    free(iobuf);
     return s;
 }
 

@@ -112,21 +112,54 @@ veil_status veil_client_load_secret_key(const veil_client *c, const char *dir,
                                         veil_secret_key **out) {
     char skp[4096];
     veil_keydir_path(dir, "secret.key", skp, sizeof skp);
+    /* keygen writes it 0600; a copy or an archive may not have kept that. */
+    struct stat sb;
+    if (stat(skp, &sb) == 0 && (sb.st_mode & 077))
+        fprintf(stderr,
+                "veil: warning: %s is readable or writable by others (mode %04o): it holds the "
+                "secret key; chmod 600 it\n",
+                skp, (unsigned)(sb.st_mode & 07777));
     veil_secret_key *sk;
     veil_status st = veil_secret_key_load(skp, &sk);
     if (st) {
         veil_error_prefix("%s: ", skp);
         return st;
     }
-    if (sk->params != c->prog->params) {
+    if (veil_secret_key_params(sk) != c->prog->params) {
         st = veil_error(VEIL_ERR_PARAMS,
                         "%s: the key is for parameter set %s, but model %s compiles to %s (make "
                         "keys for this model with `veil keygen`)",
-                        skp, sk->params->id, c->model->name, c->prog->params->id);
+                        skp, veil_secret_key_params(sk)->id, c->model->name, c->prog->params->id);
         veil_secret_key_free(sk);
         return st;
     }
     *out = sk;
+    return VEIL_OK;
+}
+
+veil_status veil_client_check_eval_key(const veil_secret_key *sk, const char *dir) {
+    if (!sk || !dir) return veil_error(VEIL_ERR_ARG, "veil_client_check_eval_key: NULL argument");
+    char ekp[4096];
+    veil_keydir_path(dir, "eval.key", ekp, sizeof ekp);
+    uint8_t h[VEIL_SERIAL_HEADER_BYTES];
+    FILE *f = fopen(ekp, "rb");
+    if (!f) return veil_error(VEIL_ERR_IO, "%s: cannot open: %s", ekp, strerror(errno));
+    size_t got = fread(h, 1, sizeof h, f);
+    fclose(f);
+    if (got != sizeof h || memcmp(h, "VEILEK01", 8) != 0)
+        return veil_error(VEIL_ERR_FORMAT, "%s: not an evaluation key file", ekp);
+    uint8_t fp[VEIL_KEY_FP_BYTES];
+    veil_secret_key_fingerprint(sk, fp);
+    if (memcmp(h + 64, fp, VEIL_KEY_FP_BYTES) != 0) {
+        char a[2 * VEIL_KEY_FP_BYTES + 1], b[2 * VEIL_KEY_FP_BYTES + 1];
+        veil_hex(h + 64, VEIL_KEY_FP_BYTES, a);
+        veil_hex(fp, VEIL_KEY_FP_BYTES, b);
+        return veil_error(
+            VEIL_ERR_PARAMS,
+            "%s was not made from the secret key beside it (key fingerprint %.16s..., "
+            "the secret key's %.16s...): run `veil keygen` again",
+            ekp, a, b);
+    }
     return VEIL_OK;
 }
 
@@ -135,9 +168,9 @@ veil_status veil_client_encrypt(const veil_client *c, const veil_secret_key *sk,
                                 size_t *len) {
     if (!c || !sk || !inputs || !buf || !len || samples == 0)
         return veil_error(VEIL_ERR_ARG, "encrypt: bad argument (no samples?)");
-    if (sk->params != c->prog->params)
+    if (veil_secret_key_params(sk) != c->prog->params)
         return veil_error(VEIL_ERR_PARAMS, "encrypt: the secret key is for %s, the model needs %s",
-                          sk->params->id, c->prog->params->id);
+                          veil_secret_key_params(sk)->id, c->prog->params->id);
     const veil_program *p = c->prog;
     const size_t in_cts = veil_program_sample_in_cts(p), lwe = veil_program_ct_words(p);
     veil_ct_batch *b = NULL;

@@ -7,8 +7,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "veil/atomic_file.h"
 #include "veil/client.h"
 #include "veil/client_cmds.h"
+#include "veil/compile_options.h"
 #include "veil/loader.h"
 
 const char veil_cmd_keygen_usage[] = "veil keygen MODEL --out DIR [--force] [compile options]";
@@ -24,12 +26,14 @@ const char veil_cmd_encrypt_help[] =
     "                           model's input scales; the model file itself: its golden inputs)\n"
     "  --output CT              the ciphertext batch (seeded: bodies + one seed)\n"
     "  --limit N                only the first N samples\n"
-    "  --quantized              CSV values are already quantized integers\n";
+    "  --quantized              CSV values are already quantized integers\n"
+    "  --strict-range           refuse float inputs outside an input's range (default: clamp\n"
+    "                           them, with a warning); NaN is always refused\n";
 const char veil_cmd_decrypt_usage[] =
     "veil decrypt MODEL --key DIR --input CT [--output FILE] [compile options]";
 const char veil_cmd_decrypt_help[] =
     "  --key DIR                key directory of `veil keygen`\n"
-    "  --input CT               a result batch (from veil-server or `veil remote --save-ct`)\n"
+    "  --input CT               a result batch (the body of a veil-server /v1/infer answer)\n"
     "  --output FILE            .h5, .npy or .csv (default: print the results)\n";
 const char veil_cmd_remote_usage[] =
     "veil remote MODEL --key DIR (--server URL | --triton URL) [--input FILE] [--output FILE]\n"
@@ -45,7 +49,10 @@ const char veil_cmd_remote_help[] =
     "  --output FILE            write the decrypted outputs (.h5, .npy or .csv)\n"
     "  --limit N                only the first N samples\n"
     "  --quantized              CSV values are already quantized integers\n"
-    "  --timeout S              per request (default 600); --retries N (default 3)\n"
+    "  --strict-range           refuse float inputs outside an input's range (default: clamp\n"
+    "                           them, with a warning); NaN is always refused\n"
+    "  --timeout S              per request (default 600)\n"
+    "  --retries N              per request (default 3, at most 100)\n"
     "  --verbose                say what is retried\n"
     "  uploads DIR/eval.key once per server (the key id is kept in DIR/servers and\n"
     "  checked with GET /v1/keys/<id>; Triton: through the veil_keys model, and again\n"
@@ -78,13 +85,15 @@ typedef struct args {
     const char *triton_model, *triton_keys_model;
     int triton;
     size_t limit;
-    int force, quantized, verbose;
+    int force, verbose;
+    unsigned input_flags; /* VEIL_INPUTS_* */
     long timeout;
     int retries;
     veil_compile_options co;
 } args;
 
-/* Parses the options every deployment command shares. -1: usage error. */
+/* Parses the options every deployment command shares (compile options:
+ * veil/compile_options.h). -1: usage error. */
 static int parse_args(const char *cmd, int argc, char **argv, args *a) {
     memset(a, 0, sizeof *a);
     veil_compile_options_default(&a->co);
@@ -92,12 +101,20 @@ static int parse_args(const char *cmd, int argc, char **argv, args *a) {
     a->retries = 3;
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int consumed = 0;
+        if (veil_compile_options_parse_arg(&a->co, argc, argv, &i, &consumed) != VEIL_OK)
+            return usage_error(cmd, "%s", veil_error_message()), -1;
+        if (consumed) continue;
         if (!strcmp(s, "--force")) {
             a->force = 1;
             continue;
         }
         if (!strcmp(s, "--quantized")) {
-            a->quantized = 1;
+            a->input_flags |= VEIL_INPUTS_QUANTIZED;
+            continue;
+        }
+        if (!strcmp(s, "--strict-range")) {
+            a->input_flags |= VEIL_INPUTS_STRICT_RANGE;
             continue;
         }
         if (!strcmp(s, "--verbose")) {
@@ -112,7 +129,6 @@ static int parse_args(const char *cmd, int argc, char **argv, args *a) {
         }
         if (!v) return usage_error(cmd, "%s: missing value or unknown option", s), -1;
         i++;
-        char *e;
         if (!strcmp(s, "--key"))
             a->key = v;
         else if (!strcmp(s, "--out"))
@@ -130,39 +146,16 @@ static int parse_args(const char *cmd, int argc, char **argv, args *a) {
         else if (!strcmp(s, "--triton-keys-model"))
             a->triton_keys_model = v;
         else if (!strcmp(s, "--limit") || !strcmp(s, "--timeout") || !strcmp(s, "--retries")) {
-            long n = strtol(v, &e, 10);
-            if (*e || n < (strcmp(s, "--retries") ? 1 : 0))
-                return usage_error(cmd, "%s %s: expected a positive integer", s, v), -1;
+            uint64_t n = 0;
+            int retries = !strcmp(s, "--retries");
+            if (veil_arg_u64(s, v, retries ? 0 : 1, retries ? 100 : (uint64_t)1 << 40, &n))
+                return usage_error(cmd, "%s", veil_error_message()), -1;
             if (!strcmp(s, "--limit"))
                 a->limit = (size_t)n;
             else if (!strcmp(s, "--timeout"))
-                a->timeout = n;
+                a->timeout = (long)n;
             else
                 a->retries = (int)n;
-        } else if (!strcmp(s, "--rounding-bits")) {
-            if (!strcmp(v, "none")) {
-                a->co.rounding_bits = 0;
-            } else {
-                long n = strtol(v, &e, 10);
-                if (*e || n < 1 || n > VEIL_MAX_BITS)
-                    return usage_error(cmd, "--rounding-bits %s: expected 1..%d or none", v,
-                                       VEIL_MAX_BITS),
-                           -1;
-                a->co.rounding_bits = (unsigned)n;
-            }
-        } else if (!strcmp(s, "--rounding")) {
-            if (veil_rounding_parse(v, &a->co.rounding) != VEIL_OK)
-                return usage_error(cmd, "--rounding: expected exact or approximate"), -1;
-        } else if (!strcmp(s, "--bounds")) {
-            if (veil_bounds_parse(v, &a->co.bounds) != VEIL_OK)
-                return usage_error(cmd, "--bounds: expected calibration or worst-case"), -1;
-        } else if (!strcmp(s, "--p-error")) {
-            double p = strtod(v, &e);
-            if (*e || !(p > 0 && p < 1))
-                return usage_error(cmd, "--p-error: expected a probability in (0, 1)"), -1;
-            a->co.p_error = p;
-        } else if (!strcmp(s, "--params")) {
-            a->co.params_id = v;
         } else {
             return usage_error(cmd, "unknown option %s", s), -1;
         }
@@ -199,7 +192,11 @@ int veil_cmd_keygen(int argc, char **argv) {
 static int read_samples(const char *cmd, const veil_client *c, const args *a,
                         veil_model_samples *in, size_t *n) {
     const char *path = a->input ? a->input : a->model;
-    if (veil_inputs_read(path, c->model, a->quantized, in)) return fail(cmd);
+    veil_inputs_report rep;
+    if (veil_inputs_read(path, c->model, a->input_flags, in, &rep)) return fail(cmd);
+    char prog[32];
+    snprintf(prog, sizeof prog, "veil %s", cmd);
+    veil_inputs_report_print(&rep, prog, stderr);
     *n = in->count;
     if (a->limit && a->limit < *n) *n = a->limit;
     if (*n == 0) {
@@ -220,7 +217,8 @@ int veil_cmd_encrypt(int argc, char **argv) {
     uint8_t *buf = NULL;
     size_t len = 0, n = 0;
     int rc = 1;
-    if (veil_client_open(a.model, &a.co, &c) || veil_client_load_secret_key(c, a.key, &sk)) {
+    if (veil_atomic_file_check(a.output) || veil_client_open(a.model, &a.co, &c) ||
+        veil_client_load_secret_key(c, a.key, &sk)) {
         fail("encrypt");
         goto out;
     }
@@ -231,9 +229,8 @@ int veil_cmd_encrypt(int argc, char **argv) {
         goto out;
     }
     double dt = now_s() - t0;
-    FILE *f = fopen(a.output, "wb");
-    if (!f || fwrite(buf, 1, len, f) != len || fclose(f) != 0) {
-        fprintf(stderr, "veil encrypt: cannot write %s\n", a.output);
+    if (veil_atomic_file_write(a.output, buf, len, 0644)) {
+        fail("encrypt");
         goto out;
     }
     printf("encrypted %zu samples (%zu ciphertexts) in %.2f s: %s, %zu bytes\n", n,
@@ -292,7 +289,8 @@ int veil_cmd_decrypt(int argc, char **argv) {
     int64_t **outs = NULL;
     size_t n = 0;
     int rc = 1;
-    if (veil_client_open(a.model, &a.co, &c) || veil_client_load_secret_key(c, a.key, &sk)) {
+    if ((a.output && veil_outputs_check(a.output)) || veil_client_open(a.model, &a.co, &c) ||
+        veil_client_load_secret_key(c, a.key, &sk)) {
         fail("decrypt");
         goto out;
     }
@@ -341,12 +339,17 @@ int veil_cmd_remote(int argc, char **argv) {
     int64_t **all = NULL;
     size_t n = 0;
     int rc = 1;
-    if (veil_client_open(a.model, &a.co, &c) || veil_client_load_secret_key(c, a.key, &sk)) {
+    if ((a.output && veil_outputs_check(a.output)) || veil_client_open(a.model, &a.co, &c) ||
+        veil_client_load_secret_key(c, a.key, &sk)) {
         fail("remote");
         goto out;
     }
     if (c->prog->n_inputs > 64) {
         fprintf(stderr, "veil remote: models with more than 64 inputs are not supported\n");
+        goto out;
+    }
+    if (veil_client_check_eval_key(sk, a.key)) { /* before any upload */
+        fail("remote");
         goto out;
     }
     if (read_samples("remote", c, &a, &in, &n)) goto out;

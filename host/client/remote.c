@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "http.h"
+#include "veil/atomic_file.h"
 #include "veil/client.h"
 
 void veil_remote_options_default(veil_remote_options *o) {
@@ -287,11 +288,10 @@ int veil_keydir_servers_lookup(const char *dir, const char *url, char id[VEIL_KE
 }
 
 veil_status veil_keydir_servers_store(const char *dir, const char *url, const char *id) {
-    char path[4096], tmp[4200], line[4096 + 64];
+    char path[4096], line[4096 + 64];
     veil_keydir_path(dir, "servers", path, sizeof path);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *out = fopen(tmp, "w");
-    if (!out) return veil_error(VEIL_ERR_IO, "%s: %s", tmp, strerror(errno));
+    veil_atomic_file af;
+    VEIL_TRY(veil_atomic_file_open(&af, path, 0644));
     FILE *in = fopen(path, "r");
     while (in && fgets(line, sizeof line, in)) {
         char copy[sizeof line];
@@ -301,15 +301,11 @@ veil_status veil_keydir_servers_store(const char *dir, const char *url, const ch
             *sp = 0;
             if (!strcmp(copy, url)) continue;
         }
-        fputs(line, out);
+        fputs(line, af.f);
     }
     if (in) fclose(in);
-    fprintf(out, "%s %s\n", url, id);
-    if (fclose(out) != 0 || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return veil_error(VEIL_ERR_IO, "%s: %s", path, strerror(errno));
-    }
-    return VEIL_OK;
+    fprintf(af.f, "%s %s\n", url, id);
+    return veil_atomic_file_commit(&af);
 }
 
 veil_status veil_remote_ensure_key(const char *url, const char *dir, const veil_remote_options *o,

@@ -180,8 +180,11 @@ int veil_model_find(const veil_model *m, const char *name, int *is_input);
 const veil_shape *veil_model_tensor_shape(const veil_model *m, const char *name);
 
 /* Quantizes count floats (any number of whole samples) with an input's
- * scale / zero point to v = q - zp, clipping to its range. */
-void veil_model_quantize(const veil_model_input *in, const double *x, size_t count, int64_t *v);
+ * scale / zero point to v = q - zp, clipping to its range (NaN goes to the
+ * low end). Returns how many values were clipped (NaN included), and the index
+ * of the first in *first when first is not NULL and one was. */
+size_t veil_model_quantize(const veil_model_input *in, const double *x, size_t count, int64_t *v,
+                           size_t *first);
 /* Dequantizes count values (whole samples) of an output. */
 void veil_model_dequantize(const veil_model_output *out, const int64_t *y, size_t count, double *x);
 /* Index of the largest of n values (the first on ties). */

@@ -57,6 +57,10 @@ typedef struct veil_secret_key {
 veil_status veil_secret_key_new(const veil_params *params, const uint8_t *seed,
                                 veil_secret_key **out);
 void veil_secret_key_free(veil_secret_key *sk);
+/* The parameter set of the key. Code outside the engine reads this, never the
+ * fields above: the struct is to become opaque (host/exec.c, the fuzz corpus
+ * maker and the crypto tests still read it). */
+const veil_params *veil_secret_key_params(const veil_secret_key *sk);
 
 /* Evaluation keys: all a server needs. The masks of every key ciphertext come
  * from the stored `mask_seed`, so a seeded key is (bodies + seed) on disk. */

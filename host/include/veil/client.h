@@ -59,9 +59,14 @@ typedef struct veil_keygen_info {
 veil_status veil_client_keygen(const veil_client *c, const char *dir, int force,
                                veil_keygen_info *info);
 
-/* Loads DIR/secret.key and checks it against the program's parameter set. */
+/* Loads DIR/secret.key and checks it against the program's parameter set
+ * (warns on stderr when the file is readable by others). */
 veil_status veil_client_load_secret_key(const veil_client *c, const char *dir,
                                         veil_secret_key **out);
+
+/* VEIL_ERR_PARAMS unless DIR/eval.key was made from sk, read from its header
+ * only: `veil remote` checks it before uploading tens of MB. */
+veil_status veil_client_check_eval_key(const veil_secret_key *sk, const char *dir);
 
 /* Encrypts `samples` samples (inputs[i]: samples * input_size(i) quantized
  * values per model input) into a seeded batch in the sample-major wire layout,

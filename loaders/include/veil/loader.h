@@ -22,11 +22,20 @@
  * veil_outputs_write writes outputs by extension: .h5 (/outputs/<name> int64
  * and /dequantized/<name> float64, /predictions when classifying), .npy (the
  * dequantized first output, float64 [S, ...shape]) or .csv (one row per
- * sample: the dequantized first output, then the argmax). */
+ * sample: the dequantized first output, then the argmax). The file appears
+ * whole or not at all (temporary name, fsync, rename: veil/atomic_file.h); a
+ * failed write leaves a previous file untouched. veil_outputs_check says,
+ * before any work, whether PATH has a known extension and can be created.
+ *
+ * Untrusted .h5 files (models and inputs) are read into memory and first
+ * opened in a forked child process, because libhdf5 crashes on some corrupt
+ * files; a crash there is an error naming the file. Load models before
+ * starting threads. */
 #ifndef VEIL_LOADER_H
 #define VEIL_LOADER_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "veil/model.h"
@@ -37,9 +46,31 @@ extern "C" {
 
 veil_status veil_model_load(const char *path, veil_model **out);
 
-/* Fills *out (inputs and labels; caller frees with veil_model_samples_free). */
-veil_status veil_inputs_read(const char *path, const veil_model *m, int quantized,
-                             veil_model_samples *out);
+/* veil_inputs_read flags. */
+enum {
+    VEIL_INPUTS_QUANTIZED = 1,    /* CSV values are already quantized integers */
+    VEIL_INPUTS_STRICT_RANGE = 2, /* refuse floats outside the input's range instead of clamping */
+};
+
+/* What veil_inputs_read clamped (floats outside the input's range: ±inf,
+ * 1e400 parsed as inf, or just too large), for the caller's warning. */
+typedef struct veil_inputs_report {
+    size_t clamped;  /* values clamped to the range */
+    char first[256]; /* the first one: file, sample, feature, value */
+} veil_inputs_report;
+
+/* Fills *out (inputs and labels; caller frees with veil_model_samples_free).
+ * A NaN is refused (VEIL_ERR_RANGE naming the sample and feature). report may
+ * be NULL. */
+veil_status veil_inputs_read(const char *path, const veil_model *m, unsigned flags,
+                             veil_model_samples *out, veil_inputs_report *report);
+
+/* The commands' warning about clamped values ("PROG: warning: ..."); nothing
+ * when none was clamped. */
+void veil_inputs_report_print(const veil_inputs_report *r, const char *prog, FILE *f);
+
+/* Before the work: a known extension and a writable place for PATH. */
+veil_status veil_outputs_check(const char *path);
 
 /* outputs: one array per model output, count samples each. */
 veil_status veil_outputs_write(const char *path, const veil_model *m, size_t count,

@@ -1,0 +1,59 @@
+/* veil/atomic_file.h — every file veil writes appears whole or not at all.
+ *
+ * The pattern (one place for it): write to PATH.tmpXXXXXX in the same
+ * directory, fflush, fsync, close, rename over PATH, fsync the directory. A
+ * failure at any step (disk full, `ulimit -f`, a read-only directory) removes
+ * the temporary and leaves a previous PATH untouched; readers never see a
+ * partial file. Keys, ciphertexts, `--output` files (CSV, .npy, .h5) and the
+ * client's key-id list all go through it.
+ *
+ *   veil_atomic_file a;
+ *   VEIL_TRY(veil_atomic_file_open(&a, path, 0644));
+ *   fwrite(..., a.f);                 // any stdio on a.f
+ *   return veil_atomic_file_commit(&a); // or veil_atomic_file_discard(&a)
+ *
+ * Callers that must exit cleanly when a write is over the file size limit
+ * ignore SIGXFSZ (the veil commands do), so that write() fails with EFBIG
+ * instead of killing the process. */
+#ifndef VEIL_ATOMIC_FILE_H
+#define VEIL_ATOMIC_FILE_H
+
+#include <stdio.h>
+
+#include "veil/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct veil_atomic_file {
+    char *path; /* the final name (a copy) */
+    char *tmp;  /* the temporary name beside it */
+    FILE *f;    /* open for writing until commit or discard */
+} veil_atomic_file;
+
+/* Creates the temporary with `mode` (0600 for secrets: it never exists with
+ * wider permissions, even briefly). The caller may setvbuf(a->f) before the
+ * first write (serialize.c does, to wipe a secret's stdio buffer). */
+veil_status veil_atomic_file_open(veil_atomic_file *a, const char *path, unsigned mode);
+
+/* Flushes, syncs, closes and renames; on failure the temporary is removed and
+ * the message names the path and the step. Always releases `a`. */
+veil_status veil_atomic_file_commit(veil_atomic_file *a);
+
+/* Closes and removes the temporary; PATH is untouched. Accepts a released or
+ * zeroed `a`. */
+void veil_atomic_file_discard(veil_atomic_file *a);
+
+/* Writes len bytes to PATH atomically (open, one fwrite, commit). */
+veil_status veil_atomic_file_write(const char *path, const void *data, size_t len, unsigned mode);
+
+/* Checks, before a long computation, that PATH could be written: creates and
+ * removes a temporary beside it. Names the path and the reason (missing or
+ * read-only directory, a directory in the way). */
+veil_status veil_atomic_file_check(const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

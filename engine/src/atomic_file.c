@@ -1,0 +1,118 @@
+/* atomic_file.c — write a temporary beside the target, sync, rename (see
+ * veil/atomic_file.h). */
+#define _POSIX_C_SOURCE 200809L
+#include "veil/atomic_file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void release(veil_atomic_file *a) {
+    free(a->path);
+    free(a->tmp);
+    memset(a, 0, sizeof *a);
+}
+
+veil_status veil_atomic_file_open(veil_atomic_file *a, const char *path, unsigned mode) {
+    if (!a || !path || !*path) return veil_error(VEIL_ERR_ARG, "veil_atomic_file_open: no path");
+    memset(a, 0, sizeof *a);
+    size_t plen = strlen(path);
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return veil_error(VEIL_ERR_IO, "%s: is a directory", path);
+    a->path = strdup(path);
+    a->tmp = malloc(plen + 16);
+    if (!a->path || !a->tmp) {
+        release(a);
+        return veil_error(VEIL_ERR_NOMEM, "%s: out of memory", path);
+    }
+    memcpy(a->tmp, path, plen);
+    memcpy(a->tmp + plen, ".tmpXXXXXX", 11);
+    int fd = mkstemp(a->tmp); /* 0600 */
+    if (fd < 0) {
+        veil_status s = veil_error(VEIL_ERR_IO, "%s: cannot create a file in its directory: %s",
+                                   path, strerror(errno));
+        release(a);
+        return s;
+    }
+    veil_status s = VEIL_OK;
+    if ((mode & 0777) != 0600 && fchmod(fd, (mode_t)(mode & 0777)) != 0)
+        s = veil_error(VEIL_ERR_IO, "%s: chmod: %s", a->tmp, strerror(errno));
+    if (s == VEIL_OK && !(a->f = fdopen(fd, "wb")))
+        s = veil_error(VEIL_ERR_IO, "%s: fdopen: %s", a->tmp, strerror(errno));
+    if (s != VEIL_OK) {
+        close(fd);
+        unlink(a->tmp);
+        release(a);
+    }
+    return s;
+}
+
+/* The rename is durable only once the directory entry is on disk. */
+static void sync_dir(const char *path) {
+    char *dir = strdup(path);
+    if (!dir) return;
+    char *slash = strrchr(dir, '/');
+    const char *d = dir;
+    if (!slash)
+        d = ".";
+    else if (slash == dir)
+        slash[1] = 0;
+    else
+        *slash = 0;
+    int fd = open(d, O_RDONLY | O_DIRECTORY);
+    if (fd >= 0) {
+        (void)fsync(fd); /* best effort: some filesystems refuse fsync on a directory */
+        close(fd);
+    }
+    free(dir);
+}
+
+veil_status veil_atomic_file_commit(veil_atomic_file *a) {
+    if (!a || !a->f) return veil_error(VEIL_ERR_ARG, "veil_atomic_file_commit: not open");
+    veil_status s = VEIL_OK;
+    if (ferror(a->f) || fflush(a->f) != 0)
+        s = veil_error(VEIL_ERR_IO, "%s: write failed: %s", a->path,
+                       errno ? strerror(errno) : "stream error");
+    if (s == VEIL_OK && fsync(fileno(a->f)) != 0)
+        s = veil_error(VEIL_ERR_IO, "%s: fsync: %s", a->path, strerror(errno));
+    if (fclose(a->f) != 0 && s == VEIL_OK)
+        s = veil_error(VEIL_ERR_IO, "%s: close: %s", a->path, strerror(errno));
+    a->f = NULL;
+    if (s == VEIL_OK && rename(a->tmp, a->path) != 0)
+        s = veil_error(VEIL_ERR_IO, "%s: rename from %s: %s", a->path, a->tmp, strerror(errno));
+    if (s != VEIL_OK)
+        unlink(a->tmp);
+    else
+        sync_dir(a->path);
+    release(a);
+    return s;
+}
+
+void veil_atomic_file_discard(veil_atomic_file *a) {
+    if (!a) return;
+    if (a->f) fclose(a->f);
+    if (a->tmp) unlink(a->tmp);
+    release(a);
+}
+
+veil_status veil_atomic_file_write(const char *path, const void *data, size_t len, unsigned mode) {
+    veil_atomic_file a;
+    VEIL_TRY(veil_atomic_file_open(&a, path, mode));
+    if (len && fwrite(data, 1, len, a.f) != len) {
+        veil_status s = veil_error(VEIL_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+        veil_atomic_file_discard(&a);
+        return s;
+    }
+    return veil_atomic_file_commit(&a);
+}
+
+veil_status veil_atomic_file_check(const char *path) {
+    veil_atomic_file a;
+    VEIL_TRY(veil_atomic_file_open(&a, path, 0600));
+    veil_atomic_file_discard(&a);
+    return VEIL_OK;
+}

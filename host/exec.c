@@ -381,10 +381,10 @@ veil_status veil_program_encrypt(const veil_program *p, veil_encryptor *enc,
                                  size_t batch, uint64_t *cts) {
     if (!p || !enc || !sk || !values || !cts || input >= p->n_inputs)
         return veil_error(VEIL_ERR_ARG, "veil_program_encrypt: bad argument");
-    if (!p->params || strcmp(sk->params->id, p->params->id) != 0)
+    if (!p->params || strcmp(veil_secret_key_params(sk)->id, p->params->id) != 0)
         return veil_error(VEIL_ERR_PARAMS,
-                          "encrypt: the secret key is for %s, the program needs %s", sk->params->id,
-                          p->params ? p->params->id : "(none)");
+                          "encrypt: the secret key is for %s, the program needs %s",
+                          veil_secret_key_params(sk)->id, p->params ? p->params->id : "(none)");
     const veil_node *n = &p->nodes[p->input_nodes[input]];
     const size_t lwe = veil_program_ct_words(p), count = batch * n->size;
     const uint64_t delta = veil_program_delta(p);
@@ -403,10 +403,10 @@ veil_status veil_program_decrypt(const veil_program *p, const veil_secret_key *s
                                  const uint64_t *cts, size_t batch, int64_t *values) {
     if (!p || !sk || !cts || !values || output >= p->n_outputs)
         return veil_error(VEIL_ERR_ARG, "veil_program_decrypt: bad argument");
-    if (!p->params || strcmp(sk->params->id, p->params->id) != 0)
+    if (!p->params || strcmp(veil_secret_key_params(sk)->id, p->params->id) != 0)
         return veil_error(VEIL_ERR_PARAMS,
-                          "decrypt: the secret key is for %s, the program needs %s", sk->params->id,
-                          p->params ? p->params->id : "(none)");
+                          "decrypt: the secret key is for %s, the program needs %s",
+                          veil_secret_key_params(sk)->id, p->params ? p->params->id : "(none)");
     const veil_node *n = &p->nodes[p->output_nodes[output]];
     const size_t lwe = veil_program_ct_words(p), count = batch * n->size;
     for (size_t i = 0; i < count; i++)

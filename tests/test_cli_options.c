@@ -124,6 +124,12 @@ static const char *sample_value(const command *c, const char *opt, const char *s
     if (!strcmp(opt, "--p-error")) return "9.094947017729282e-13"; /* 2^-40 */
     if (!strcmp(opt, "--params")) return g_params;
     if (!strcmp(opt, "--max-poly-size")) return "65536";
+    if (!strcmp(opt, "--lookup-bits")) return "0"; /* the cost model's choice */
+    if (!strcmp(opt, "--range-margin")) return "0.25";
+    if (!strcmp(opt, "--triton")) return "http://127.0.0.1:1"; /* replaces --server */
+    if (!strcmp(opt, "--triton-model") || !strcmp(opt, "--triton-keys-model")) return "veil";
+    if (serv && !strcmp(opt, "--read-timeout-ms")) return "30000";
+    if (serv && !strcmp(opt, "--max-conn-per-ip")) return "32";
     if (!strcmp(opt, "--key")) return snprintf(buf, sizeof buf, "%s/keys", g_dir), buf;
     if (!strcmp(opt, "--out") && !bench) return snprintf(buf, sizeof buf, "%s/keys", g_dir), buf;
     if (!strcmp(opt, "--out")) return snprintf(buf, sizeof buf, "%s/bench.json", g_dir), buf;
@@ -162,8 +168,15 @@ static const char *sample_value(const command *c, const char *opt, const char *s
 static int run_with(const command *c, const char *const *extra, const char **err) {
     char *args[MAX_ARGS];
     int n = 0;
-    for (int i = 0; c->base[i]; i++)
+    /* one server: --server or --triton URL, given once (veil remote) */
+    const int triton = extra[0] && (!strcmp(extra[0], "--triton") || !strcmp(extra[0], "--server"));
+    for (int i = 0; c->base[i]; i++) {
+        if (triton && !strcmp(c->base[i], "--server") && c->base[i + 1]) {
+            i++;
+            continue;
+        }
         args[n++] = c->base[i];
+    }
     for (int i = 0; extra[i] && n < MAX_ARGS - 1; i++)
         args[n++] = (char *)extra[i];
     args[n] = NULL;

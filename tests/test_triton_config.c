@@ -101,7 +101,7 @@ static void test_refusals(void) {
     expect_refusal("\"keys_dir\":{\"string_value\":\"k\"},\"role\":{\"string_value\":\"admin\"}",
                    "role 'admin'");
     expect_refusal("\"keys_dir\":{\"string_value\":\"k\"},\"bounds\":{\"string_value\":\"tight\"}",
-                   "bounds 'tight'");
+                   "--bounds tight");
     expect_refusal("\"keys_dir\":{\"int64_value\":3}", "has no string_value");
     expect_refusal("\"keys_dir\":{\"string_value\":\"\"}", "keys_dir: empty");
 }

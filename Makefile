@@ -24,7 +24,7 @@ build: deps $(BUILD)/CMakeCache.txt
 test: build
 	@bash scripts/setup-triton.sh >/dev/null || echo "make test: no Triton Inference Server venv; the triton tests say why they skip"
 	cd $(BUILD) && ctest -LE slow --output-on-failure -j $(JOBS); rc=$$?; \
-	  grep -h 'SKIPPED:' Testing/Temporary/LastTest.log 2>/dev/null | sort -u | sed 's/^/  /'; \
+	  grep -h -E 'SKIPPED(:| \[)' Testing/Temporary/LastTest.log 2>/dev/null | sort -u | sed 's/^/  /'; \
 	  exit $$rc
 
 demo: build

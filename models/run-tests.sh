@@ -10,4 +10,4 @@ if ! venv="$(bash "$here/../scripts/setup-python.sh")"; then
   exit 77
 fi
 cd "$here" || exit 1
-exec "$venv/bin/python" -m pytest -m exporter -p no:cacheprovider tests "$@"
+exec "$venv/bin/python" -m pytest -m exporter -p no:cacheprovider -rs tests "$@"

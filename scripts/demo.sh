@@ -28,8 +28,9 @@ if [ -x "$veil" ] && [ -f "$model" ]; then
   echo "== 4. $model: simulate, all golden samples, exact and rounded =="
   "$veil" run "$model" --mode simulate
   "$veil" run "$model" --mode simulate --rounding-bits 4
-  # Encrypted: on a GPU 4 samples of each; on the CPU the exact program (about
-  # 4,200 PBS a sample) gets 1 sample, the rounded one 4.
+  # Encrypted: on a GPU 4 samples of each; on the CPU the exact program (4,224
+  # PBS a sample at N = 8192: about 4 minutes on 2 idle cores, 10 minutes on
+  # one loaded core) gets 1 sample, the rounded one 4.
   exact_n=1
   if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then exact_n=4; fi
   echo

@@ -164,7 +164,7 @@ out:
 int main(int argc, char **argv) {
     const char *widths = "10,12,14,16", *tables = "requant,aligned", *out = NULL;
     unsigned n = 4, lookup_bits = 0;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--widths") && v)
             widths = v;
@@ -182,7 +182,6 @@ int main(int argc, char **argv) {
                     "[--lookup-bits N] [--out FILE.json]\n");
             return strcmp(a, "--help") ? 2 : 0;
         }
-        i++;
     }
     if (n == 0 || n > 4096) {
         fprintf(stderr, "bench_wide: --n 1..4096\n");

@@ -56,6 +56,7 @@ void veil_program_free(veil_program *p) {
     free(p->input_nodes);
     free(p->output_nodes);
     free(p->report);
+    free(p->partitions);
     free(p->model_name);
     free(p->params_note);
     free(p);
@@ -842,6 +843,31 @@ static veil_status choose_params(veil_program *p, const char *params_id) {
                       best_fail->id, best_fail_v, p->width, wn->in_bits);
 }
 
+/* Today's compiler: one partition holds every PBS of the program. */
+static veil_status single_partition(veil_program *p) {
+    p->partitions = calloc(1, sizeof *p->partitions);
+    if (!p->partitions) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+    p->n_partitions = 1;
+    veil_partition *pt = &p->partitions[0];
+    pt->params = p->params;
+    pt->log2_p_fail = -INFINITY;
+    for (size_t i = 0; i < p->n_nodes; i++) {
+        veil_node *n = &p->nodes[i];
+        if (n->kind != VEIL_NODE_LUT && n->kind != VEIL_NODE_ROUND) continue;
+        n->partition = 0;
+        pt->pbs_per_sample += n->pbs_per_sample;
+        if (n->kind == VEIL_NODE_LUT) {
+            const veil_node *x = &p->nodes[n->in[0]];
+            const double norm2 =
+                ldexp(sqrt(x->variance / veil_noise_pbs_output_variance(p->params)), (int)n->shift);
+            if (n->in_bits > pt->precision) pt->precision = n->in_bits;
+            if (norm2 > pt->norm2) pt->norm2 = norm2;
+        }
+        if (n->read_log2_pfail > pt->log2_p_fail) pt->log2_p_fail = n->read_log2_pfail;
+    }
+    return VEIL_OK;
+}
+
 /* ---- report ---------------------------------------------------------------- */
 
 static veil_status build_report(veil_program *p) {
@@ -1083,7 +1109,8 @@ static veil_status compile_once(const veil_model *m, const veil_compile_options 
     if (st == VEIL_OK) {
         uint32_t wn;
         if (p->params) noise_pass(p, p->params, &wn); /* final variances for the chosen set */
-        st = build_report(p);
+        if (p->params) st = single_partition(p);
+        if (st == VEIL_OK) st = build_report(p);
     }
     if (b.cal)
         for (size_t i = 0; i < p->n_nodes; i++)

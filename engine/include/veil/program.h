@@ -205,6 +205,11 @@ typedef struct veil_node {
     int64_t *tables;    /* n_tables * 2^in_bits entries */
     int64_t r_max;      /* largest index inside the compiled range */
 
+    /* LUT and ROUND: the partition (index into veil_program.partitions) whose
+     * keys run this node's PBS (keyswitch into its small key, bootstrap with
+     * its BSK). 0 for every other node. */
+    uint32_t partition;
+
     /* Cost and noise (for the chosen parameter set). */
     uint64_t pbs_per_sample;
     double variance;        /* modelled noise variance of the values (2^-64 units^2) */
@@ -226,14 +231,30 @@ typedef struct veil_layer_report {
     int decomposed;     /* a wide exact lookup made of narrower PBS */
 } veil_layer_report;
 
+/* A partition: the PBS of a program that share one parameter set (Concrete's
+ * multi-parameter optimisation: each lookup gets the cheapest set that keeps
+ * its precision and noise). Partition 0 always exists when params is set;
+ * its set is the one ciphertexts between PBS and fresh inputs are encrypted
+ * for (the widest big key, k*N, of the program). */
+typedef struct veil_partition {
+    const veil_params *params;
+    unsigned precision;      /* widest PBS read of the partition (bits, without padding) */
+    double norm2;            /* worst 2-norm (x 2^shift) read by a PBS of the partition */
+    uint64_t pbs_per_sample; /* PBS of the partition per sample */
+    double log2_p_fail;      /* worst PBS of the partition */
+} veil_partition;
+
 typedef struct veil_program {
     char *model_name;
     veil_compile_options options;
-    const veil_params *params; /* NULL: simulate only (see simulate_only) */
-    char *params_note;         /* why params is NULL, or NULL */
-    unsigned width;            /* b: Delta = 2^(63 - width) */
-    unsigned max_lut_bits;     /* widest PBS read */
-    unsigned max_acc_bits;     /* widest accumulator feeding a lookup */
+    const veil_params *params; /* NULL: simulate only (see simulate_only); else
+                                * partitions[0].params */
+    uint32_t n_partitions;     /* 0 when params is NULL */
+    veil_partition *partitions;
+    char *params_note;     /* why params is NULL, or NULL */
+    unsigned width;        /* b: Delta = 2^(63 - width) */
+    unsigned max_lut_bits; /* widest PBS read */
+    unsigned max_acc_bits; /* widest accumulator feeding a lookup */
     size_t n_nodes;
     veil_node *nodes;
     uint32_t n_inputs;

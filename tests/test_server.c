@@ -347,15 +347,28 @@ static void test_bad_requests(void) {
     http_res_free(&r);
     expect(post_infer(g_id_a, good, 100, &r), 400, &r, "malformed_batch", "header cut");
     http_res_free(&r);
-    /* bit flips: in the payload, in the checksum, in the params id */
-    const size_t flips[] = {VEIL_SERIAL_HEADER_BYTES + 3, len - 1, 20, 150};
+    /* bit flips: in the payload, in the checksum, in the params id, in the
+     * count; each refused as a malformed batch by the check that names it */
+    const struct {
+        size_t off;
+        const char *check;
+    } flips[] = {{VEIL_SERIAL_HEADER_BYTES + 3, "checksum: "},
+                 {len - 1, "checksum: "},
+                 {20, "params id: "},
+                 {150, "len_a (count): "}};
+    size_t flipped = 0;
     for (size_t i = 0; i < sizeof flips / sizeof flips[0]; i++) {
         memcpy(bad, good, len);
-        bad[flips[i]] ^= 0x10;
-        int st = post_infer(g_id_a, bad, len, &r);
-        CU_ASSERT_EQUAL(st, 400);
+        bad[flips[i].off] ^= 0x10;
+        expect(post_infer(g_id_a, bad, len, &r), 400, &r, "malformed_batch", flips[i].check);
+        if (!r.body || !strstr(r.body, flips[i].check))
+            fprintf(stderr, "flip of byte %zu: %s lacks \"%s\"\n", flips[i].off,
+                    r.body ? r.body : "", flips[i].check);
+        CU_ASSERT_PTR_NOT_NULL(r.body ? strstr(r.body, flips[i].check) : NULL);
         http_res_free(&r);
+        flipped++;
     }
+    CU_ASSERT_EQUAL(flipped, 4);
     /* garbage, empty */
     expect(post_infer(g_id_a, (const uint8_t *)"hello", 5, &r), 400, &r, "malformed_batch",
            "garbage");

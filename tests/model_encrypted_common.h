@@ -17,6 +17,7 @@
 typedef struct enc_result {
     size_t values, equal;   /* encrypted vs simulate */
     size_t samples, argmax; /* argmax agreement */
+    size_t samples_equal;   /* samples whose every output value is equal */
     double seconds_per_sample;
 } enc_result;
 
@@ -84,6 +85,12 @@ static veil_status run_encrypted_vs_simulate(const veil_model *m, const veil_pro
     }
     size_t sz0 = veil_program_output_size(p, 0);
     for (size_t j = 0; j < n; j++) {
+        int all = 1;
+        for (uint32_t o = 0; o < p->n_outputs; o++) {
+            size_t sz = veil_program_output_size(p, o);
+            all &= memcmp(dec[o] + j * sz, sim[o] + j * sz, sz * 8) == 0;
+        }
+        res->samples_equal += (size_t)all;
         res->samples++;
         res->argmax += veil_argmax(dec[0] + j * sz0, sz0) == veil_argmax(sim[0] + j * sz0, sz0);
     }

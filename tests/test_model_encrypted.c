@@ -3,7 +3,8 @@
 /* The tiny model encrypted on the cpu backend equals simulate compiled with
  * the same options, on golden inputs: the default program (5-bit lookups, no
  * rounding needed), exact rounding to 3 bits (2 rounding PBS per element)
- * and to 1 bit (two chunks), and approximate rounding; plus the plan's and
+ * and to 1 bit (two chunks), and approximate rounding (its disagreement
+ * with simulate under a binomial bound of the modelled rate); plus the plan's and
  * client helpers' argument errors. The bigger models run the same check in
  * test_model_encrypted_slow.c (label slow). */
 #include "model_encrypted_common.h"
@@ -86,37 +87,86 @@ static void test_tiny_outside_calibration(void) {
     veil_model_free(m);
 }
 
+/* log P(X = k) for X ~ Binomial(n, q), 0 < q < 1. */
+static double log_binom_pmf(size_t n, size_t k, double q) {
+    return lgamma((double)n + 1) - lgamma((double)k + 1) - lgamma((double)(n - k) + 1) +
+           (double)k * log(q) + (double)(n - k) * log1p(-q);
+}
+
+/* P(X >= k) and P(X <= k) for X ~ Binomial(n, q), by summing the pmf. */
+static double binom_upper(size_t n, size_t k, double q) {
+    if (q <= 0) return k == 0 ? 1.0 : 0.0;
+    if (q >= 1) return 1.0;
+    double t = 0;
+    for (size_t i = k; i <= n; i++)
+        t += exp(log_binom_pmf(n, i, q));
+    return t;
+}
+static double binom_lower(size_t n, size_t k, double q) {
+    if (q <= 0) return 1.0;
+    if (q >= 1) return k == n ? 1.0 : 0.0;
+    double t = 0;
+    for (size_t i = 0; i <= k; i++)
+        t += exp(log_binom_pmf(n, i, q));
+    return t;
+}
+
+/* Approximate rounding against the simulator's noise model, under a binomial
+ * bound. Samples are independent (fresh noise per sample, fixed key), so the
+ * number D of encrypted samples that differ anywhere from noiseless simulate
+ * is Binomial(S, q) with q the modelled per-sample rate, estimated by
+ * simulate with noise injected on the same S inputs, R times (its own 5-sigma
+ * sampling error widens q's interval). The test fails when D is in either
+ * tail beyond probability 1e-6 for every q in that interval: the encrypted
+ * run disagrees more (or less) often than the model says. */
 static void test_tiny_approximate(void) {
     veil_model *m = enc_load("models/tiny.h5");
     veil_compile_options o;
     veil_compile_options_default(&o);
     o.rounding_bits = 2;
     o.rounding = VEIL_ROUNDING_APPROXIMATE;
-    /* off by one near rounding boundaries is allowed; most values agree */
-    check("approximate rounding to 2 bits", m, &o, 32, 32, 0.8);
-    /* the rate the simulator's noise model predicts for these lookups */
     veil_program *p = NULL;
     CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &p), VEIL_OK);
-    size_t n = m->golden.count, sz = veil_program_output_size(p, 0);
-    int64_t *a = malloc(n * sz * 8), *b = malloc(n * sz * 8);
-    veil_sim_options so = {1, veil_test_rand()};
-    veil_sim_stats ss;
-    uint64_t errs = 0, diff = 0;
+    const size_t S = 32, R = 200;
+    CU_ASSERT_FATAL(m->golden.count >= S);
+    enc_result r;
+    veil_status st = run_encrypted_vs_simulate(m, p, S, S, &r);
+    if (st) fprintf(stderr, "\n  run: %s\n", veil_error_message());
+    CU_ASSERT_EQUAL_FATAL(st, VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(r.samples, S);
+    const size_t D = S - r.samples_equal;
+
+    /* the modelled per-sample rate on the same inputs */
+    const size_t sz = veil_program_output_size(p, 0);
+    CU_ASSERT_FATAL(p->n_outputs == 1);
+    int64_t *a = malloc(S * sz * 8), *b = malloc(S * sz * 8);
     CU_ASSERT_EQUAL(
-        veil_program_simulate(p, (const int64_t *const *)m->golden.inputs, n, &a, NULL, NULL),
+        veil_program_simulate(p, (const int64_t *const *)m->golden.inputs, S, &a, NULL, NULL),
         VEIL_OK);
-    for (int rep = 0; rep < 20; rep++) {
+    veil_sim_options so = {1, 0};
+    veil_sim_stats ss;
+    uint64_t errs = 0, sdiff = 0, reps = 0;
+    for (size_t rep = 0; rep < R; rep++, reps++) {
         so.seed = veil_test_rand();
         CU_ASSERT_EQUAL(
-            veil_program_simulate(p, (const int64_t *const *)m->golden.inputs, n, &b, &so, &ss),
+            veil_program_simulate(p, (const int64_t *const *)m->golden.inputs, S, &b, &so, &ss),
             VEIL_OK);
         errs += ss.pbs_errors;
-        for (size_t j = 0; j < n * sz; j++)
-            diff += a[j] != b[j];
+        for (size_t j = 0; j < S; j++)
+            sdiff += memcmp(a + j * sz, b + j * sz, sz * 8) != 0;
     }
-    printf("\n  modelled: %.2f%% of lookups off by one, %.2f%% of output values differ",
-           100.0 * (double)errs / (20.0 * (double)(n * p->pbs_per_sample)),
-           100.0 * (double)diff / (20.0 * (double)(n * sz)));
+    CU_ASSERT_EQUAL(reps, R);
+    const double T = (double)(S * R), q = (double)sdiff / T;
+    const double se = sqrt((q * (1 - q) + 1.0 / T) / T);
+    const double q_lo = fmax(q - 5 * se, 0.0), q_hi = fmin(q + 5 * se, 1.0);
+    const double p_up = binom_upper(S, D, q_hi), p_down = binom_lower(S, D, q_lo);
+    printf("\n  approximate rounding to 2 bits: encrypted %zu/%zu samples differ from "
+           "simulate (%zu/%zu values); modelled %.2f%% of samples [%.2f%%, %.2f%%], %.2f%% of "
+           "lookups; P(X >= %zu) = %.3g, P(X <= %zu) = %.3g",
+           D, S, r.values - r.equal, r.values, 100 * q, 100 * q_lo, 100 * q_hi,
+           100.0 * (double)errs / (T * (double)p->pbs_per_sample), D, p_up, D, p_down);
+    CU_ASSERT(p_up >= 1e-6);
+    CU_ASSERT(p_down >= 1e-6);
     free(a);
     free(b);
     veil_program_free(p);

@@ -54,10 +54,38 @@ static int in_scope(const veil_params *p) {
            !(p->flags & VEIL_PARAMS_SLOW) && !(p->flags & VEIL_PARAMS_NN);
 }
 
+/* How many sets each variant covers (the parameter table's count of sets
+ * in scope: update it with the table). Every loop below counts the sets it
+ * ran and asserts it ran exactly these, so a scope that matches nothing (a
+ * renamed set, a changed flag) fails instead of passing with no check. */
+#ifndef VEIL_TEST_EXPECT_SETS
+#ifdef VEIL_TEST_ONLY_ID
+#define VEIL_TEST_EXPECT_SETS 1
+#else
+#define VEIL_TEST_EXPECT_SETS 8 /* N <= 2048, not slow, not NN */
+#endif
+#endif
+
+static size_t sets_in_scope(void) {
+    size_t n = 0;
+    for (size_t s = 0; s < veil_params_count(); s++)
+        n += (size_t)in_scope(veil_params_at(s));
+    return n;
+}
+
+static void check_sets_ran(const char *what, size_t ran) {
+    printf("\n  %s: %zu parameter sets", what, ran);
+    CU_ASSERT(ran > 0);
+    CU_ASSERT_EQUAL(ran, sets_in_scope());
+    CU_ASSERT_EQUAL(ran, VEIL_TEST_EXPECT_SETS);
+}
+
 static void test_encrypt_decrypt(void) {
+    size_t ran = 0;
     for (size_t s = 0; s < veil_params_count(); s++) {
         const veil_params *p = veil_params_at(s);
         if (!in_scope(p)) continue;
+        ran++;
         fixture f;
         CU_ASSERT_FATAL(fixture_make(p, &f));
         const unsigned bits = p->precision;
@@ -78,12 +106,15 @@ static void test_encrypt_decrypt(void) {
         free(big);
         fixture_free(&f);
     }
+    check_sets_ran("encrypt_decrypt", ran);
 }
 
 static void test_glwe_ggsw(void) {
+    size_t ran = 0;
     for (size_t s = 0; s < veil_params_count(); s++) {
         const veil_params *p = veil_params_at(s);
         if (!in_scope(p)) continue;
+        ran++;
         fixture f;
         CU_ASSERT_FATAL(fixture_make(p, &f));
         const uint32_t N = p->poly_size, k = p->glwe_dim;
@@ -131,12 +162,15 @@ static void test_glwe_ggsw(void) {
         free(ct);
         fixture_free(&f);
     }
+    check_sets_ran("glwe_ggsw", ran);
 }
 
 static void test_leveled(void) {
+    size_t ran = 0;
     for (size_t s = 0; s < veil_params_count(); s++) {
         const veil_params *p = veil_params_at(s);
         if (!in_scope(p)) continue;
+        ran++;
         fixture f;
         CU_ASSERT_FATAL(fixture_make(p, &f));
         const unsigned bits = p->precision + 3; /* room for sums */
@@ -171,12 +205,15 @@ static void test_leveled(void) {
         free(ct);
         fixture_free(&f);
     }
+    check_sets_ran("leveled", ran);
 }
 
 static void test_keyswitch(void) {
+    size_t ran = 0;
     for (size_t s = 0; s < veil_params_count(); s++) {
         const veil_params *p = veil_params_at(s);
         if (!in_scope(p)) continue;
+        ran++;
         fixture f;
         CU_ASSERT_FATAL(fixture_make(p, &f));
         const unsigned bits = p->precision;
@@ -191,6 +228,7 @@ static void test_keyswitch(void) {
         free(small);
         fixture_free(&f);
     }
+    check_sets_ran("keyswitch", ran);
 }
 
 static void pbs_all_entries(const veil_params *p, int is_signed) {
@@ -228,13 +266,17 @@ static void pbs_all_entries(const veil_params *p, int is_signed) {
 }
 
 static void test_pbs_unsigned(void) {
+    size_t ran = 0;
     for (size_t s = 0; s < veil_params_count(); s++)
-        if (in_scope(veil_params_at(s))) pbs_all_entries(veil_params_at(s), 0);
+        if (in_scope(veil_params_at(s))) pbs_all_entries(veil_params_at(s), 0), ran++;
+    check_sets_ran("pbs_unsigned", ran);
 }
 
 static void test_pbs_signed(void) {
+    size_t ran = 0;
     for (size_t s = 0; s < veil_params_count(); s++)
-        if (in_scope(veil_params_at(s))) pbs_all_entries(veil_params_at(s), 1);
+        if (in_scope(veil_params_at(s))) pbs_all_entries(veil_params_at(s), 1), ran++;
+    check_sets_ran("pbs_signed", ran);
 }
 
 int main(void) {

@@ -5,4 +5,5 @@
  * test_crypto_n8192.c covers one of these sets in the default run. */
 #define VEIL_TEST_MIN_N 2048
 #define VEIL_TEST_MAX_N 8192
+#define VEIL_TEST_EXPECT_SETS 4
 #include "test_crypto.c"

@@ -96,10 +96,23 @@ static void check_set(const veil_params *p) {
     veil_secret_key_free(sk);
 }
 
+/* How many sets the scope covers (update with the parameter table): the
+ * loop must run exactly these, never none. */
+#ifndef VEIL_TEST_EXPECT_SETS
+#define VEIL_TEST_EXPECT_SETS 10 /* p = 1..5 at norm2 1 and 1024 */
+#endif
+
 static void test_nn_sets_at_their_norm(void) {
     printf("\n");
+    size_t ran = 0, scope = 0;
     for (size_t i = 0; i < veil_params_count(); i++)
-        if (in_scope(veil_params_at(i))) check_set(veil_params_at(i));
+        if (in_scope(veil_params_at(i))) check_set(veil_params_at(i)), ran++;
+    for (size_t i = 0; i < veil_params_count(); i++)
+        scope += (size_t)in_scope(veil_params_at(i));
+    printf("  %zu parameter sets\n", ran);
+    CU_ASSERT(ran > 0);
+    CU_ASSERT_EQUAL(ran, scope);
+    CU_ASSERT_EQUAL(ran, VEIL_TEST_EXPECT_SETS);
 }
 
 int main(void) {

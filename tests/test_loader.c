@@ -335,8 +335,7 @@ static void test_inputs_readers(void) {
     CU_ASSERT_EQUAL(memcmp(smp.labels, m->golden.labels, smp.count * 8), 0);
     veil_model_samples_free(&smp, m->n_inputs, 0);
 
-    /* outputs: .npy written, read back as floats through the reader's parser
-     * (a 2-feature output is not a model input, so check the bytes) */
+    /* outputs: .h5 written, its integers read back */
     snprintf(path, sizeof path, "/tmp/veil_test_out_%d.h5", (int)getpid());
     CU_ASSERT_EQUAL(
         veil_outputs_write(path, m, m->golden.count, (const int64_t *const *)m->golden.outputs),
@@ -351,9 +350,67 @@ static void test_inputs_readers(void) {
     H5Dclose(d);
     H5Fclose(h);
     unlink(path);
+    /* .csv and .npy: read back, every value equal to the dequantized golden
+     * output (CSV: %.9g, so to 1e-8 relative; npy: float64 bit for bit) and
+     * the CSV's argmax column equal to the integers' argmax */
+    const size_t cnt = m->golden.count, n0 = veil_shape_size(&m->outputs[0].shape);
+    CU_ASSERT_FATAL(cnt >= 2 && n0 >= 2);
+    double *deq = malloc(cnt * n0 * sizeof(double));
+    veil_model_dequantize(&m->outputs[0], m->golden.outputs[0], cnt * n0, deq);
     snprintf(path, sizeof path, "/tmp/veil_test_out_%d.csv", (int)getpid());
-    CU_ASSERT_EQUAL(veil_outputs_write(path, m, 2, (const int64_t *const *)m->golden.outputs),
-                    VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(
+        veil_outputs_write(path, m, cnt, (const int64_t *const *)m->golden.outputs), VEIL_OK);
+    FILE *cf = fopen(path, "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cf);
+    char line[4096], want_hdr[512];
+    int o = 0;
+    for (size_t j = 0; j < n0; j++)
+        o += snprintf(want_hdr + o, sizeof want_hdr - (size_t)o, "%s%s_%zu", j ? "," : "",
+                      m->outputs[0].name, j);
+    snprintf(want_hdr + o, sizeof want_hdr - (size_t)o, ",argmax\n");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(fgets(line, sizeof line, cf));
+    CU_ASSERT_STRING_EQUAL(line, want_hdr);
+    size_t rows = 0, bad = 0;
+    while (fgets(line, sizeof line, cf)) {
+        char *q = line, *end;
+        for (size_t j = 0; j < n0; j++) {
+            double v = strtod(q, &end);
+            double w = deq[rows * n0 + j];
+            if (end == q || *end != ',' || fabs(v - w) > 1e-8 * fmax(fabs(w), 1e-300)) bad++;
+            q = end + 1;
+        }
+        unsigned long am = strtoul(q, &end, 10);
+        if (end == q || *end != '\n' || am != veil_argmax(m->golden.outputs[0] + rows * n0, n0))
+            bad++;
+        rows++;
+    }
+    fclose(cf);
+    CU_ASSERT_EQUAL(rows, cnt);
+    CU_ASSERT_EQUAL(bad, 0);
+    unlink(path);
+    snprintf(path, sizeof path, "/tmp/veil_test_out_%d.npy", (int)getpid());
+    CU_ASSERT_EQUAL_FATAL(
+        veil_outputs_write(path, m, cnt, (const int64_t *const *)m->golden.outputs), VEIL_OK);
+    FILE *nf = fopen(path, "rb");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(nf);
+    unsigned char npre[10];
+    CU_ASSERT_FATAL(fread(npre, 1, 10, nf) == 10);
+    CU_ASSERT(memcmp(npre, "\x93NUMPY\x01\x00", 8) == 0);
+    size_t hlen = (size_t)npre[8] | (size_t)npre[9] << 8;
+    char *nhdr = calloc(1, hlen + 1);
+    CU_ASSERT_FATAL(fread(nhdr, 1, hlen, nf) == hlen);
+    CU_ASSERT((10 + hlen) % 64 == 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nhdr, "'descr': '<f8'"));
+    char shape[64];
+    snprintf(shape, sizeof shape, "'shape': (%zu, %zu)", cnt, n0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nhdr, shape));
+    double *back_d = malloc(cnt * n0 * sizeof(double) + 8);
+    CU_ASSERT_EQUAL(fread(back_d, sizeof(double), cnt * n0 + 1, nf), cnt * n0);
+    CU_ASSERT_EQUAL(memcmp(back_d, deq, cnt * n0 * sizeof(double)), 0);
+    fclose(nf);
+    free(nhdr);
+    free(back_d);
+    free(deq);
     unlink(path);
     veil_model_free(m);
 }

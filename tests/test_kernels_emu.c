@@ -5,7 +5,35 @@
  * one emulated thread, and block of a cluster, after another), against the
  * CPU PBS on the same keys: decryptions equal the table and the CPU's, and
  * the phases agree within the FFT error bound. Needs nvcc to build, no GPU
- * to run. */
+ * to run.
+ *
+ * What runs the kernels' own code here: every phase function of the fused
+ * and cluster blind rotations; the modulus switch kernel's phases (mask,
+ * tree reduction, body with its table's offset and the centred correction:
+ * veil_cuda_modulus_switch_emulate, bit for bit against the CPU); the
+ * per-ciphertext table choice (veil_lut_poly_of, shared by both kernels and
+ * veil_cuda_pbs_batch_emulate), with three tables of different offsets and
+ * with index NULL (test_batch_indexed, 40 PBS; 62 PBS in all).
+ *
+ * What the host cannot emulate, and where the GPU suite (test_gpu_ops.c,
+ * label gpu; SKIPPED here without a device) covers it instead:
+ *  - the cluster kernel's distributed shared memory (peers' digit buffers
+ *    through cluster.map_shared_rank) and cluster barriers: the emulation
+ *    gives every block the others' buffers in host memory; test_ks_pbs runs
+ *    the cluster kernel (VEIL_CUDA_PBS=cluster) against the CPU;
+ *  - warp-only barriers (veil_fused_stage_barrier: __syncwarp for the first
+ *    FFT stages) and the __CUDA_ARCH__ branches: the emulation runs threads
+ *    one after another, so a missing barrier is invisible here; test_ks_pbs
+ *    on the device (fused, cluster, cufft);
+ *  - the BSK converted on the device (veil_cuda_bsk_to_fourier, cuFFT): this
+ *    test feeds the CPU's Fourier BSK (same layout); test_bsk_fourier
+ *    compares the device conversion with it;
+ *  - the device modulus switch kernel itself: test_modulus_switch_exact.
+ * The FFT-error check below goes through veil_cuda_fused_product_emulate,
+ * which calls the kernel's FFT stages but does its own fold/twist and
+ * multiply-accumulate (the kernel's are fused with the decomposition and
+ * the GGSW layout): it measures the kernel's FFT, not its MAC; the MAC is
+ * covered by the PBS checks above (phase within the bound of the CPU's). */
 #include "testutil.h"
 #include "veil/cuda.h"
 #include "veil/noise.h"
@@ -119,6 +147,119 @@ static void test_n1024(void) {
     }
 }
 
+/* ---- a batch: the device modulus switch with offsets, per-ciphertext tables ---- */
+
+/* count ciphertexts over three tables of different offsets (unsigned,
+ * signed, unsigned), ciphertext c reading table index[c]: the modulus
+ * switch emulated by the kernel's phases (veil_cuda_modulus_switch_emulate)
+ * equals veil_modulus_switch of the body plus that table's offset bit for
+ * bit, and the batch PBS (veil_cuda_pbs_batch_emulate: the kernels' table
+ * choice, then the fused or cluster emulation) decodes to that table's
+ * entry, within the phase bound of the CPU PBS with the same table. Then the
+ * same with index NULL (every ciphertext on table 0). */
+static void check_batch(const char *id, uint32_t kernel, uint32_t count) {
+    const veil_params *p = veil_params_find(id);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    uint8_t s[4][32];
+    for (unsigned i = 0; i < 4; i++)
+        veil_test_seed_bytes(60 + i, s[i]);
+    veil_secret_key *sk;
+    veil_eval_key *ek;
+    veil_encryptor *enc;
+    veil_pbs_ctx *ctx;
+    CU_ASSERT_FATAL(veil_secret_key_new(p, s[0], &sk) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_eval_key_new(sk, s[1], s[2], &ek) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_encryptor_new(s[3], NULL, &enc) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_pbs_ctx_new(p, &ctx) == VEIL_OK);
+    const unsigned bits = p->precision, n_vals = 1u << bits;
+    const uint32_t N = p->poly_size;
+    enum { T = 3 };
+    const int is_signed[T] = {0, 1, 0};
+    int64_t table[T][64];
+    veil_lut *lut[T];
+    uint64_t *polys = malloc(sizeof(uint64_t) * T * N), offsets[T];
+    CU_ASSERT_FATAL(polys != NULL);
+    for (int t = 0; t < T; t++) {
+        for (unsigned i = 0; i < n_vals; i++)
+            table[t][i] = is_signed[t] ? (int64_t)(n_vals / 2) - 1 - (int64_t)((5 * i + 3) % n_vals)
+                                       : (int64_t)((i * (2 * (unsigned)t + 1) + 1) % n_vals);
+        CU_ASSERT_FATAL(veil_lut_new(p, table[t], bits, is_signed[t], veil_delta(bits), &lut[t]) ==
+                        VEIL_OK);
+        memcpy(polys + (size_t)t * N, lut[t]->poly, sizeof(uint64_t) * N);
+        offsets[t] = lut[t]->in_offset;
+    }
+    CU_ASSERT(offsets[0] != offsets[1]); /* the offsets matter */
+    const veil_cuda_params cp = veil_cuda_params_from(p, kernel);
+    const size_t big1 = veil_params_big_dim(p) + 1, n1 = p->lwe_dim + 1;
+    uint64_t *in = malloc(big1 * 8), *small = malloc(count * n1 * 8),
+             *ref = malloc(count * big1 * 8), *got = malloc(count * big1 * 8),
+             *shifted = malloc(n1 * 8);
+    uint32_t *ms_dev = malloc(count * n1 * 4), *ms_cpu = malloc(n1 * 4), *index = malloc(count * 4);
+    int64_t *msg = malloc(count * 8);
+    CU_ASSERT_FATAL(in && small && ref && got && shifted && ms_dev && ms_cpu && index && msg);
+    size_t runs = 0;
+    for (int with_index = 1; with_index >= 0; with_index--) {
+        for (uint32_t c = 0; c < count; c++) {
+            index[c] = with_index ? (c * 2 + 1) % T : 0;
+            const int sg = is_signed[index[c]];
+            msg[c] = (int64_t)(veil_test_rand() % n_vals) - (sg ? (int64_t)(n_vals / 2) : 0);
+            veil_encrypt_big(enc, sk, veil_encode(msg[c], bits), in);
+            veil_keyswitch(ek, in, small + c * n1);
+            veil_pbs(ctx, ek, lut[index[c]], small + c * n1, ref + c * big1);
+        }
+        const uint32_t *ix = with_index ? index : NULL;
+        CU_ASSERT_EQUAL_FATAL(
+            veil_cuda_modulus_switch_emulate(&cp, ms_dev, small, offsets, ix, count), 0);
+        size_t ms_bad = 0;
+        for (uint32_t c = 0; c < count; c++) {
+            memcpy(shifted, small + c * n1, n1 * 8);
+            shifted[n1 - 1] += offsets[index[c]];
+            veil_modulus_switch(p, shifted, ms_cpu);
+            ms_bad += memcmp(ms_cpu, ms_dev + c * n1, n1 * 4) != 0;
+        }
+        CU_ASSERT_EQUAL(ms_bad, 0);
+        CU_ASSERT_EQUAL_FATAL(veil_cuda_pbs_batch_emulate(&cp, ek->bsk_fourier, small, polys,
+                                                          offsets, ix, count, got),
+                              0);
+        size_t wrong = 0;
+        uint64_t max_diff = 0;
+        for (uint32_t c = 0; c < count; c++, runs++) {
+            const int sg = is_signed[index[c]];
+            const int64_t want = table[index[c]][msg[c] + (sg ? (int64_t)(n_vals / 2) : 0)];
+            const uint64_t pg = veil_phase_big(sk, got + c * big1),
+                           pc = veil_phase_big(sk, ref + c * big1);
+            wrong += veil_decode(pg, bits, sg) != want || veil_decode(pc, bits, sg) != want;
+            const int64_t d = (int64_t)(pg - pc);
+            const uint64_t ad = d < 0 ? 0 - (uint64_t)d : (uint64_t)d;
+            if (ad > max_diff) max_diff = ad;
+        }
+        const uint64_t bound = veil_delta(bits) >> PHASE_BOUND_SHIFT;
+        printf("\n  %s batch %s, %s: %u PBS, modulus switch %zu differ, wrong %zu, max phase diff "
+               "2^%.1f (bound 2^%.1f)",
+               kernel == VEIL_CUDA_PBS_CLUSTER ? "cluster" : "fused", id,
+               with_index ? "3 tables indexed" : "index NULL", count, ms_bad, wrong,
+               max_diff ? log2((double)max_diff) : -INFINITY, log2((double)bound));
+        CU_ASSERT_EQUAL(wrong, 0);
+        CU_ASSERT(max_diff <= bound);
+    }
+    CU_ASSERT_EQUAL(runs, 2 * (size_t)count);
+    free(in), free(small), free(ref), free(got), free(shifted);
+    free(ms_dev), free(ms_cpu), free(index), free(msg), free(polys);
+    for (int t = 0; t < T; t++)
+        veil_lut_free(lut[t]);
+    veil_pbs_ctx_free(ctx);
+    veil_encryptor_free(enc);
+    veil_eval_key_free(ek);
+    veil_secret_key_free(sk);
+}
+
+static void test_batch_indexed(void) {
+    for (int k = 0; k < 2; k++) {
+        check_batch("tfhers-1_1-gaussian-2m64", KERNELS[k], 6);  /* standard MS */
+        check_batch("tfhers-2_2-tuniform-2m128", KERNELS[k], 4); /* centred MS */
+    }
+}
+
 /* ---- the fused FFT's error, as test_fft_error measures FFTW's ---------------- */
 typedef __int128 i128;
 
@@ -198,6 +339,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_n2048_centered);
     VEIL_ADD_TEST(s, test_two_levels);
     VEIL_ADD_TEST(s, test_n1024);
+    VEIL_ADD_TEST(s, test_batch_indexed);
     VEIL_ADD_TEST(s, test_fused_fft_error_within_model);
     return veil_test_run();
 }

@@ -39,8 +39,9 @@ static inline unsigned veil_blocks(uint64_t threads, unsigned per_block) {
     return (unsigned)((threads + per_block - 1) / per_block);
 }
 
-/* veil_ms_coef (veil/tfhe.h). */
-__device__ __forceinline__ uint32_t veil_dev_ms_coef(uint64_t x, uint32_t log2_2n) {
+/* veil_ms_coef (veil/tfhe.h). Host too: the modulus switch's emulation
+ * (veil_cuda_modulus_switch_emulate) runs the kernel's own code. */
+__host__ __device__ __forceinline__ uint32_t veil_dev_ms_coef(uint64_t x, uint32_t log2_2n) {
     return (uint32_t)((x + ((uint64_t)1 << (63 - log2_2n))) >> (64 - log2_2n)) &
            (((uint32_t)1 << log2_2n) - 1);
 }

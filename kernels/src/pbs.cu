@@ -31,27 +31,18 @@ namespace {
 __global__ void ms_kernel(uint32_t *__restrict__ out, const uint64_t *__restrict__ in,
                           const uint64_t *__restrict__ offsets, const uint32_t *__restrict__ index,
                           uint32_t n, uint32_t lg, int centered) {
-    __shared__ long long part[128];
+    __shared__ long long part[VEIL_MS_THREADS];
     const uint32_t c = blockIdx.x;
     const uint64_t *x = in + (uint64_t)c * (n + 1);
     uint32_t *o = out + (uint64_t)c * (n + 1);
-    long long sum = 0;
-    for (uint32_t i = threadIdx.x; i < n; i += blockDim.x) {
-        const uint32_t s = veil_dev_ms_coef(x[i], lg);
-        o[i] = s;
-        sum += (long long)(((uint64_t)s << (64 - lg)) - x[i]);
-    }
-    part[threadIdx.x] = sum;
+    part[threadIdx.x] = veil_ms_phase_mask(o, x, n, lg, threadIdx.x, blockDim.x);
     __syncthreads();
     for (uint32_t h = blockDim.x / 2; h > 0; h /= 2) {
-        if (threadIdx.x < h) part[threadIdx.x] += part[threadIdx.x + h];
+        veil_ms_phase_reduce(part, h, threadIdx.x);
         __syncthreads();
     }
-    if (threadIdx.x == 0) {
-        uint64_t body = x[n] + offsets[index ? index[c] : 0];
-        if (centered) body += (uint64_t)(part[0] / 2); /* C division: toward zero, as on the CPU */
-        o[n] = veil_dev_ms_coef(body, lg);
-    }
+    if (threadIdx.x == 0)
+        veil_ms_phase_body(o, x, n, lg, centered, veil_ms_offset_of(offsets, index, c), part[0]);
 }
 
 /* ---- blind rotation ------------------------------------------------------------
@@ -251,8 +242,8 @@ int veil_modulus_switch_launch(cudaStream_t stream, const veil_cuda_params *p, u
                                uint32_t count) {
     if (count == 0) return 0;
     const uint32_t lg = floor_log2(p->poly_size) + 1;
-    ms_kernel<<<count, 128, 0, stream>>>(d_out, d_in, luts->d_offsets, luts->d_index, p->lwe_dim,
-                                         lg, p->ms_centered ? 1 : 0);
+    ms_kernel<<<count, VEIL_MS_THREADS, 0, stream>>>(d_out, d_in, luts->d_offsets, luts->d_index,
+                                                     p->lwe_dim, lg, p->ms_centered ? 1 : 0);
     VEIL_CU_LAUNCHED();
     return 0;
 }
@@ -263,6 +254,45 @@ extern "C" int veil_cuda_modulus_switch(void *stream, uint32_t gpu_index, const 
     int e = veil_cuda_params_check(p, NULL, 0);
     if (e || (e = veil_cuda_select(gpu_index))) return e;
     return veil_modulus_switch_launch((cudaStream_t)stream, p, d_out, d_in_small, luts, count);
+}
+
+extern "C" int veil_cuda_modulus_switch_emulate(const veil_cuda_params *p, uint32_t *out,
+                                                const uint64_t *in_small, const uint64_t *offsets,
+                                                const uint32_t *index, uint32_t count) {
+    int e = veil_cuda_params_check(p, NULL, 0);
+    if (e) return e;
+    const uint32_t n = p->lwe_dim, lg = floor_log2(p->poly_size) + 1;
+    long long part[VEIL_MS_THREADS];
+    for (uint32_t c = 0; c < count; c++) {
+        const uint64_t *x = in_small + (uint64_t)c * (n + 1);
+        uint32_t *o = out + (uint64_t)c * (n + 1);
+        for (uint32_t tid = 0; tid < VEIL_MS_THREADS; tid++)
+            part[tid] = veil_ms_phase_mask(o, x, n, lg, tid, VEIL_MS_THREADS);
+        for (uint32_t h = VEIL_MS_THREADS / 2; h > 0; h /= 2)
+            for (uint32_t tid = 0; tid < VEIL_MS_THREADS; tid++)
+                veil_ms_phase_reduce(part, h, tid);
+        veil_ms_phase_body(o, x, n, lg, p->ms_centered ? 1 : 0,
+                           veil_ms_offset_of(offsets, index, c), part[0]);
+    }
+    return 0;
+}
+
+extern "C" int veil_cuda_pbs_batch_emulate(const veil_cuda_params *p, const double *bsk_fourier,
+                                           const uint64_t *in_small, const uint64_t *polys,
+                                           const uint64_t *offsets, const uint32_t *index,
+                                           uint32_t count, uint64_t *out_big) {
+    int e = veil_cuda_params_check(p, NULL, 0);
+    if (e) return e;
+    const size_t n1 = (size_t)p->lwe_dim + 1, big1 = (size_t)p->glwe_dim * p->poly_size + 1;
+    uint32_t *ms = (uint32_t *)malloc(sizeof(uint32_t) * n1 * (count ? count : 1));
+    if (!ms) return (int)cudaErrorMemoryAllocation;
+    e = veil_cuda_modulus_switch_emulate(p, ms, in_small, offsets, index, count);
+    for (uint32_t c = 0; !e && c < count; c++)
+        e = veil_cuda_pbs_fused_emulate(p, bsk_fourier, ms + c * n1,
+                                        veil_lut_poly_of(polys, index, c, p->poly_size),
+                                        out_big + c * big1);
+    free(ms);
+    return e;
 }
 
 extern "C" size_t veil_cuda_bsk_fourier_bytes(const veil_cuda_params *p) {

@@ -6,6 +6,48 @@
 
 #include "common.cuh"
 
+/* The modulus switch kernel (pbs.cu, ms_kernel), one block of
+ * VEIL_MS_THREADS threads per ciphertext, in phases that the host emulation
+ * (veil_cuda_modulus_switch_emulate) runs thread after thread:
+ *   1. veil_ms_phase_mask: thread tid switches mask words tid, tid + T, ...
+ *      and returns its part of the centred correction;
+ *   2. the tree reduction of the parts (veil_ms_phase_reduce, one level per
+ *      call, a barrier between levels);
+ *   3. veil_ms_phase_body, thread 0: the body plus its table's offset
+ *      (veil_ms_offset_of: ciphertext c reads table index[c], index NULL:
+ *      table 0), plus half the correction when centred. */
+#define VEIL_MS_THREADS 128
+
+__host__ __device__ __forceinline__ long long veil_ms_phase_mask(uint32_t *o, const uint64_t *x,
+                                                                 uint32_t n, uint32_t lg,
+                                                                 uint32_t tid, uint32_t nt) {
+    long long sum = 0;
+    for (uint32_t i = tid; i < n; i += nt) {
+        const uint32_t s = veil_dev_ms_coef(x[i], lg);
+        o[i] = s;
+        sum += (long long)(((uint64_t)s << (64 - lg)) - x[i]);
+    }
+    return sum;
+}
+
+__host__ __device__ __forceinline__ void veil_ms_phase_reduce(long long *part, uint32_t h,
+                                                              uint32_t tid) {
+    if (tid < h) part[tid] += part[tid + h];
+}
+
+__host__ __device__ __forceinline__ uint64_t veil_ms_offset_of(const uint64_t *offsets,
+                                                               const uint32_t *index, uint32_t c) {
+    return offsets[index ? index[c] : 0];
+}
+
+__host__ __device__ __forceinline__ void veil_ms_phase_body(uint32_t *o, const uint64_t *x,
+                                                            uint32_t n, uint32_t lg, int centered,
+                                                            uint64_t offset, long long total) {
+    uint64_t body = x[n] + offset;
+    if (centered) body += (uint64_t)(total / 2); /* C division: toward zero, as on the CPU */
+    o[n] = veil_dev_ms_coef(body, lg);
+}
+
 int veil_modulus_switch_launch(cudaStream_t stream, const veil_cuda_params *p, uint32_t *d_out,
                                const uint64_t *d_in, const veil_cuda_lut_set *luts, uint32_t count);
 

@@ -19,7 +19,7 @@ __global__ void __launch_bounds__(T, veil_cluster_cfg<D>::blocks_per_sm)
     const veil_cluster_smem s = veil_cluster_carve(d, smem_raw);
     const uint32_t q = cluster.block_rank(), c = blockIdx.x / d.k1, tid = threadIdx.x;
     const uint32_t *m = ms + (size_t)c * (d.n + 1);
-    const uint64_t *V = polys + (size_t)(index ? index[c] : 0) * d.N;
+    const uint64_t *V = veil_lut_poly_of(polys, index, c, d.N);
     const uint32_t ggsw_stride = d.k1 * d.l * d.k1 * d.H;
     /* every block's digit buffers (peers' through DSMEM); parity 1 is
      * l * HP further in each */

@@ -18,7 +18,7 @@ __global__ void __launch_bounds__(VEIL_FUSED_THREADS, D::blocks_per_sm)
     s.prod = s.dec + d.k1 * d.l * d.HP;
     const uint32_t c = blockIdx.x, tid = threadIdx.x;
     const uint32_t *m = ms + (size_t)c * (d.n + 1);
-    const uint64_t *V = polys + (size_t)(index ? index[c] : 0) * d.N;
+    const uint64_t *V = veil_lut_poly_of(polys, index, c, d.N);
     const uint32_t ggsw_stride = d.k1 * d.l * d.k1 * d.H;
     veil_fused_init(d, s, V, m[d.n], tid);
     __syncthreads();

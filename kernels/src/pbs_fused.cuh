@@ -29,6 +29,14 @@
 
 #define VEIL_FUSED_THREADS 512
 
+/* The test polynomial of ciphertext c: table index[c] (index NULL: table
+ * 0) of polys (N words each). The fused and cluster kernels and the batch
+ * emulation (veil_cuda_pbs_batch_emulate) all choose it here. */
+VEIL_HD inline const uint64_t *veil_lut_poly_of(const uint64_t *polys, const uint32_t *index,
+                                                uint32_t c, uint32_t N) {
+    return polys + (size_t)(index ? index[c] : 0) * N;
+}
+
 /* Shared Fourier buffers are padded: element p of a polynomial lives at
  * p + (p >> (logH - 3)) and polynomials are HP = H + 8 apart, so that the
  * bit-reversed scatters (8 threads writing p = r + m H/8) hit 8 different

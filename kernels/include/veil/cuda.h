@@ -140,6 +140,23 @@ void veil_cuda_cleanup_pbs(void *stream, uint32_t gpu_index, veil_cuda_pbs_buffe
 int veil_cuda_pbs_fused_emulate(const veil_cuda_params *p, const double *bsk_fourier,
                                 const uint32_t *ms, const uint64_t *lut_poly, uint64_t *out_big);
 
+/* Testing: veil_cuda_modulus_switch's kernel code on the host (its phases,
+ * thread after thread, block after block): count small LWEs (n+1 words, host
+ * memory) -> out (count * (n+1)); ciphertext c gets offsets[index[c]]
+ * (index NULL: offsets[0]) added to its body first. */
+int veil_cuda_modulus_switch_emulate(const veil_cuda_params *p, uint32_t *out,
+                                     const uint64_t *in_small, const uint64_t *offsets,
+                                     const uint32_t *index, uint32_t count);
+
+/* Testing: a batched veil_cuda_pbs on the host for the fused and cluster
+ * kernels: the modulus switch emulated as above, each ciphertext's test
+ * polynomial chosen as the kernels choose it (polys + index[c] * N), then
+ * veil_cuda_pbs_fused_emulate. out_big: count * (kN+1) words. */
+int veil_cuda_pbs_batch_emulate(const veil_cuda_params *p, const double *bsk_fourier,
+                                const uint64_t *in_small, const uint64_t *polys,
+                                const uint64_t *offsets, const uint32_t *index, uint32_t count,
+                                uint64_t *out_big);
+
 /* Testing: one external-product-shaped sum through the fused kernel's FFT
  * (its twist, radix-2 stages, MAC and inverse), on the host: out[j] (N
  * doubles, not rounded) = sum_r digits_r * torus_r mod X^N + 1, r < (k+1)*l,

@@ -410,7 +410,7 @@ static size_t common_cases(uint32_t kind, uint32_t other, field_case *c) {
         "non-zero bytes after its end"};
     c[n++] = (field_case){
         "reserved", 164, 4, 1, NULL, 0, 0, 0, VEIL_ERR_FORMAT, "reserved: 1, must be 0"};
-    c[n++] = (field_case){"payload bytes + 8",
+    c[n++] = (field_case){"payload bytes 0",
                           168,
                           8,
                           0,

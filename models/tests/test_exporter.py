@@ -14,6 +14,7 @@ import torch.nn as nn
 from brevitas.quant import Int8WeightPerChannelFloat, Uint8ActPerTensorFloat
 
 from veil_export import ExportError, check_golden, export, h5io, intpath, validate
+from test_golden_independent import assert_golden_independent
 
 pytestmark = pytest.mark.exporter
 
@@ -139,6 +140,7 @@ def test_round_trip_two_inputs_add_concat(tmp_path):
                  verbose=False, accuracy_tolerance=0.03)
     assert validate(path) == []
     assert check_golden(path)[0]
+    assert_golden_independent(path)
     ir = h5io.read(path)
     assert [i["name"] for i in ir["inputs"]] == ["a", "b"]
     kinds = [(l["op"], l.get("kind")) for l in ir["layers"]]
@@ -335,6 +337,7 @@ def test_round_trip_float_activation_between_quantizers(tmp_path):
     path = str(tmp_path / "acts.h5")
     rep = export(model, x[:128], x[300:], y[300:], path, name="acts", verbose=False)
     assert validate(path) == [] and check_golden(path)[0]
+    assert_golden_independent(path)
     ir = h5io.read(path)
     assert [l["op"] for l in ir["layers"]] == ["linear", "lut", "linear", "lut", "lut", "linear"]
     # q2 -> Tanh -> q3 is one table indexed by q2's 4-bit output.
@@ -354,6 +357,7 @@ def test_table_over_calibration_range_when_worst_case_is_too_wide(tmp_path, monk
     export(model, x[:128], x[300:], y[300:], path, name="narrow", verbose=False,
            accuracy_tolerance=0.05)
     assert validate(path) == [] and check_golden(path)[0]
+    assert_golden_independent(path)
     ir = h5io.read(path)
     lut = ir["layers"][1]
     src = ir["layers"][0]
@@ -390,6 +394,7 @@ def test_round_trip_concrete_ml_style(tmp_path):
     path = str(tmp_path / "cml.h5")
     rep = export(model, x[:128], x[300:], y[300:], path, name="cml", verbose=False)
     assert validate(path) == [] and check_golden(path)[0]
+    assert_golden_independent(path)
     ir = h5io.read(path)
     assert [l["op"] for l in ir["layers"]] == ["conv2d", "lut", "avgpool2d", "lut", "flatten",
                                                "linear"]
@@ -429,6 +434,7 @@ def test_round_trip_two_outputs(tmp_path):
     path = str(tmp_path / "heads.h5")
     export(model, x[:128], x[300:], y[300:], path, name="heads", verbose=False)
     assert validate(path) == [] and check_golden(path)[0]
+    assert_golden_independent(path)
     ir = h5io.read(path)
     assert [(o["name"], o["index"]) for o in ir["outputs"]] == [("y0", 0), ("y1", 1)]
     assert ir["golden"]["outputs"]["y1"].shape == (64, 2)

@@ -5,6 +5,8 @@ exporter's own integer path, the code that wrote them: a bug there would
 agree with itself. This file re-implements the integer semantics from
 models/SCHEMA.md alone, in numpy int64, reading the HDF5 with h5py directly
 (no veil_export import), and requires every golden output to be equal.
+test_exporter.py applies it to the models it exports (two inputs with add
+and concat, two outputs, conv2d with padding, per-channel tables).
 """
 
 import glob
@@ -111,7 +113,8 @@ def test_files_found():
     assert len(FILES) >= 7, FILES
 
 
-def test_golden_equals_independent_recomputation(path):
+def assert_golden_independent(path):
+    """Every golden output of `path` equals recompute(path); returns the count."""
     got = recompute(path)
     with h5py.File(path, "r") as f:
         want = {k: f["golden/outputs"][k][()] for k in f["golden/outputs"]}
@@ -123,3 +126,8 @@ def test_golden_equals_independent_recomputation(path):
         assert diff == 0, "%s: %d of %d golden values differ" % (k, diff, w.size)
         checked += w.size
     assert checked > 0
+    return checked
+
+
+def test_golden_equals_independent_recomputation(path):
+    assert_golden_independent(path)

@@ -2,7 +2,8 @@
  * behind the backend interface. Lookups run on worker threads, one PBS
  * context (FFT tables and buffers) per thread, made once in keys_new. A
  * batch is cut into one contiguous share per thread, sizes differing by at
- * most one: every KS-PBS costs the same, so the shares take the same time. */
+ * most one: every KS-PBS costs the same, so the shares take the same time.
+ * Within a share, lookups run in groups sharing each key read. */
 #include "backend_internal.h"
 #include "veil/fft.h"
 
@@ -126,11 +127,18 @@ typedef struct pbs_job {
     size_t lwe;
 } pbs_job;
 
+/* A share runs VEIL_PBS_LANES lookups at a time in lockstep: each group
+ * reads the keys once (veil_ks_pbs_many), so the threads ask the memory for
+ * a fraction of what one-at-a-time lookups would, and do not queue on it. */
 static void pbs_share(void *arg, unsigned thread, size_t begin, size_t end) {
     pbs_job *j = arg;
-    for (size_t i = begin; i < end; i++) {
-        const veil_lut *lut = j->luts[j->lut_index ? j->lut_index[i] : 0];
-        veil_ks_pbs(j->ctx[thread], j->keys->ek, lut, j->in + i * j->lwe, j->out + i * j->lwe);
+    for (size_t b = begin; b < end; b += VEIL_PBS_LANES) {
+        const size_t g = end - b < VEIL_PBS_LANES ? end - b : VEIL_PBS_LANES;
+        const veil_lut *luts[VEIL_PBS_LANES];
+        for (size_t i = 0; i < g; i++)
+            luts[i] = j->luts[j->lut_index ? j->lut_index[b + i] : 0];
+        veil_ks_pbs_many(j->ctx[thread], j->keys->ek, luts, j->in + b * j->lwe, g,
+                         j->out + b * j->lwe);
     }
 }
 

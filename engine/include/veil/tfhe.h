@@ -160,6 +160,12 @@ void veil_keyswitch(const veil_eval_key *ek, const uint64_t *in_big, uint64_t *o
  * read once for all of them (count small: they share the cache). */
 void veil_keyswitch_many(const veil_eval_key *ek, const uint64_t *in_big, size_t count,
                          uint64_t *out_small);
+/* One share of a keyswitch, for splitting one over threads: out (n+1 words)
+ * = the contribution of input coefficients [begin, end) alone, body word 0.
+ * veil_keyswitch's result is, mod 2^64, the sum of the shares of any split
+ * of [0, kN) plus in_big[kN] on the body: the same bits however split. */
+void veil_keyswitch_part(const veil_eval_key *ek, const uint64_t *in_big, uint32_t begin,
+                         uint32_t end, uint64_t *out_small);
 
 /* ---- lookup tables -------------------------------------------------------- */
 /* A table of 2^in_bits entries read from a value of in_bits bits (signed:

@@ -211,7 +211,7 @@ void veil_ks_pbs(veil_pbs_ctx *ctx, const veil_eval_key *ek, const veil_lut *lut
  * for bit, but VEIL_PBS_LANES ciphertexts at a time share each read of the
  * keyswitching and bootstrapping keys (streamed from memory once per group,
  * not once per ciphertext). */
-#define VEIL_PBS_LANES 4
+#define VEIL_PBS_LANES 8
 void veil_ks_pbs_many(veil_pbs_ctx *ctx, const veil_eval_key *ek, const veil_lut *const *luts,
                       const uint64_t *in_big, size_t count, uint64_t *out_big);
 

@@ -31,6 +31,16 @@ static double now_s(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+static double load_avg(void) {
+    double l = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &l) != 1) l = -1;
+        fclose(f);
+    }
+    return l;
+}
+
 static int cmp_d(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -180,6 +190,8 @@ int main(int argc, char **argv) {
         fclose(ci);
     }
     fprintf(o, "{\n  \"benchmark\": \"pbs\",\n  \"backend\": \"cpu\",\n  \"threads\": 1,\n");
+    /* the machine's load while measured (a shared machine: other work) */
+    fprintf(o, "  \"load_avg_1min_start\": %.2f,\n", load_avg());
     fprintf(o, "  \"clock\": \"%s\",\n", bench_clock == CLOCK_MONOTONIC ? "wall" : "thread_cpu");
     fprintf(o, "  \"cpu\": \"%s\",\n  \"fft_paths\": [", cpu);
     for (int p = 0; p < np; p++)
@@ -316,7 +328,7 @@ int main(int argc, char **argv) {
         veil_eval_key_free(ek);
         veil_secret_key_free(sk);
     }
-    fprintf(o, "\n  ]\n}\n");
+    fprintf(o, "\n  ],\n  \"load_avg_1min_end\": %.2f\n}\n", load_avg());
     free(t);
     free(tp);
     if (o != stdout) fclose(o);

@@ -34,8 +34,9 @@ VEIL_GADGET_FN uint64_t veil_gadget_round(uint64_t x, uint32_t base_log, uint32_
 #define VEIL_GADGET_STEP(r, d, base_log)                                                           \
     do {                                                                                           \
         const unsigned veil_b_ = (base_log);                                                       \
-        (d) = ((r) & ((1ull << veil_b_) - 1)) - ((((r) >> (veil_b_ - 1)) & 1ull) << veil_b_);      \
-        (r) = ((r) >> veil_b_) + (((r) >> (veil_b_ - 1)) & 1ull);                                  \
+        (d) = ((r) & (((uint64_t)1 << veil_b_) - 1)) -                                             \
+              ((((r) >> (veil_b_ - 1)) & (uint64_t)1) << veil_b_);                                 \
+        (r) = ((r) >> veil_b_) + (((r) >> (veil_b_ - 1)) & (uint64_t)1);                           \
     } while (0)
 
 /* The next digit, least significant first: takes base_log bits off *r and

@@ -7,6 +7,8 @@
  * (min, max, p10, p90) over R runs of encrypt, keyswitch, PBS and KS-PBS; PBS
  * and KS-PBS once per FFT path, interleaved run by run ("pbs"/"ks_pbs": the
  * first path; "fft_paths": all, with the ratio of medians to the first).
+ * Then, per set, a batch of 2 VEIL_PBS_LANES KS-PBS one at a time against
+ * lockstep groups (veil_ks_pbs_many): the throughput of one core.
  * JSON to stdout (or --out FILE).
  *
  * usage: bench_pbs [--runs R] [--params ID[,ID...]] [--max-n N] [--fft P[,P...]]
@@ -27,6 +29,16 @@ static double now_s(void) {
     struct timespec t;
     clock_gettime(bench_clock, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static double load_avg(void) {
+    double l = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &l) != 1) l = -1;
+        fclose(f);
+    }
+    return l;
 }
 
 static int cmp_d(const void *a, const void *b) {
@@ -178,6 +190,8 @@ int main(int argc, char **argv) {
         fclose(ci);
     }
     fprintf(o, "{\n  \"benchmark\": \"pbs\",\n  \"backend\": \"cpu\",\n  \"threads\": 1,\n");
+    /* the machine's load while measured (a shared machine: other work) */
+    fprintf(o, "  \"load_avg_1min_start\": %.2f,\n", load_avg());
     fprintf(o, "  \"clock\": \"%s\",\n", bench_clock == CLOCK_MONOTONIC ? "wall" : "thread_cpu");
     fprintf(o, "  \"cpu\": \"%s\",\n  \"fft_paths\": [", cpu);
     for (int p = 0; p < np; p++)
@@ -256,6 +270,37 @@ int main(int argc, char **argv) {
             }
         stats(o, "pbs", tp, runs, 0);
         stats(o, "ks_pbs", tp + runs, runs, 0);
+        /* throughput on this one core: 2 VEIL_PBS_LANES KS-PBS one at a time
+         * against the same ciphertexts in lockstep groups (veil_ks_pbs_many,
+         * the cpu backend's batches), interleaved run by run */
+        {
+            const size_t nb = 2 * VEIL_PBS_LANES, w = big + 1;
+            uint64_t *bi = malloc(8 * w * nb), *bo = malloc(8 * w * nb);
+            const veil_lut *bl[2 * VEIL_PBS_LANES];
+            for (size_t b = 0; b < nb; b++) {
+                memcpy(bi + b * w, in, 8 * w);
+                bl[b] = lut;
+            }
+            const int br = runs < 5 ? runs : 5;
+            double ts[5], tm[5];
+            for (int r = 0; r < br; r++) {
+                double a = now_s();
+                for (size_t b = 0; b < nb; b++)
+                    veil_ks_pbs(pctx[0], ek, lut, bi + b * w, bo + b * w);
+                double m = now_s();
+                veil_ks_pbs_many(pctx[0], ek, bl, bi, nb, bo);
+                ts[r] = (m - a) / (double)nb;
+                tm[r] = (now_s() - m) / (double)nb;
+            }
+            const double ms = median_of(ts, br), mm = median_of(tm, br);
+            fprintf(o,
+                    "      \"batch\": {\"ciphertexts\": %zu, \"lanes\": %d, \"runs\": %d, "
+                    "\"one_at_a_time_ms_per_ks_pbs\": %.4f, \"lockstep_ms_per_ks_pbs\": %.4f, "
+                    "\"speedup\": %.3f},\n",
+                    nb, VEIL_PBS_LANES, br, 1e3 * ms, 1e3 * mm, ms / mm);
+            free(bi);
+            free(bo);
+        }
         fprintf(o, "      \"fft_paths\": {\n");
         const double ks_first = tp[runs + runs / 2]; /* sorted by stats() */
         for (int q = 0; q < np; q++) {
@@ -283,7 +328,7 @@ int main(int argc, char **argv) {
         veil_eval_key_free(ek);
         veil_secret_key_free(sk);
     }
-    fprintf(o, "\n  ]\n}\n");
+    fprintf(o, "\n  ],\n  \"load_avg_1min_end\": %.2f\n}\n", load_avg());
     free(t);
     free(tp);
     if (o != stdout) fclose(o);

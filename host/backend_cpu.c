@@ -2,7 +2,8 @@
  * behind the backend interface. Lookups run on worker threads, one PBS
  * context (FFT tables and buffers) per thread, made once in keys_new. A
  * batch is cut into one contiguous share per thread, sizes differing by at
- * most one: every KS-PBS costs the same, so the shares take the same time. */
+ * most one: every KS-PBS costs the same, so the shares take the same time.
+ * Within a share, lookups run in groups sharing each key read. */
 #include "backend_internal.h"
 #include "veil/fft.h"
 
@@ -15,6 +16,7 @@
 typedef struct cpu_keys {
     unsigned n_threads;
     veil_pbs_ctx **ctx; /* n_threads */
+    uint64_t *ks_part;  /* n_threads x (n+1): one lookup's keyswitch, split */
 } cpu_keys;
 
 static unsigned cpu_thread_count(size_t max_batch) {
@@ -24,7 +26,7 @@ static unsigned cpu_thread_count(size_t max_batch) {
     if (n <= 0) n = sysconf(_SC_NPROCESSORS_ONLN);
     if (n <= 0) n = 1;
     if (n > 256) n = 256;
-    if ((size_t)n > max_batch) n = (long)max_batch;
+    (void)max_batch; /* a lone lookup uses the threads too (cpu_ks_pbs) */
     return (unsigned)n;
 }
 
@@ -35,6 +37,7 @@ static void cpu_keys_free(veil_backend_keys *keys) {
         for (unsigned t = 0; t < c->n_threads; t++)
             veil_pbs_ctx_free(c->ctx[t]);
     free(c->ctx);
+    free(c->ks_part);
     free(c);
     keys->impl = NULL;
 }
@@ -49,7 +52,8 @@ static veil_status cpu_keys_new(veil_backend *be, veil_backend_keys *keys, size_
     keys->impl = c;
     c->n_threads = cpu_thread_count(max_batch);
     c->ctx = calloc(c->n_threads, sizeof *c->ctx);
-    if (!c->ctx) {
+    c->ks_part = malloc(sizeof(uint64_t) * c->n_threads * (keys->params->lwe_dim + 1));
+    if (!c->ctx || !c->ks_part) {
         cpu_keys_free(keys);
         return veil_error(VEIL_ERR_NOMEM, "cpu keys: out of memory");
     }
@@ -126,12 +130,26 @@ typedef struct pbs_job {
     size_t lwe;
 } pbs_job;
 
+/* A share runs VEIL_PBS_LANES lookups at a time in lockstep: each group
+ * reads the keys once (veil_ks_pbs_many), so the threads ask the memory for
+ * a fraction of what one-at-a-time lookups would, and do not queue on it. */
 static void pbs_share(void *arg, unsigned thread, size_t begin, size_t end) {
     pbs_job *j = arg;
-    for (size_t i = begin; i < end; i++) {
-        const veil_lut *lut = j->luts[j->lut_index ? j->lut_index[i] : 0];
-        veil_ks_pbs(j->ctx[thread], j->keys->ek, lut, j->in + i * j->lwe, j->out + i * j->lwe);
+    for (size_t b = begin; b < end; b += VEIL_PBS_LANES) {
+        const size_t g = end - b < VEIL_PBS_LANES ? end - b : VEIL_PBS_LANES;
+        const veil_lut *luts[VEIL_PBS_LANES];
+        for (size_t i = 0; i < g; i++)
+            luts[i] = j->luts[j->lut_index ? j->lut_index[b + i] : 0];
+        veil_ks_pbs_many(j->ctx[thread], j->keys->ek, luts, j->in + b * j->lwe, g,
+                         j->out + b * j->lwe);
     }
+}
+
+static void ks_part_share(void *arg, unsigned thread, size_t begin, size_t end) {
+    pbs_job *j = arg;
+    cpu_keys *c = j->keys->impl;
+    veil_keyswitch_part(j->keys->ek, j->in, (uint32_t)begin, (uint32_t)end,
+                        c->ks_part + (size_t)thread * (j->keys->params->lwe_dim + 1));
 }
 
 static veil_status cpu_ks_pbs(veil_backend_keys *keys, const uint64_t *in, size_t count,
@@ -146,6 +164,19 @@ static veil_status cpu_ks_pbs(veil_backend_keys *keys, const uint64_t *in, size_
                    .luts = luts,
                    .lut_index = lut_index,
                    .lwe = (size_t)veil_params_big_dim(keys->params) + 1};
+    if (count == 1 && c->n_threads > 1) {
+        /* one lookup: its keyswitch (a stream over the whole keyswitching
+         * key) split over the threads, then the PBS on this one */
+        const uint32_t n = keys->params->lwe_dim, big = veil_params_big_dim(keys->params);
+        cpu_parallel(c->n_threads, big, ks_part_share, &job);
+        uint64_t *small = c->ks_part; /* thread 0's share, summed in place */
+        for (unsigned t = 1; t < c->n_threads; t++)
+            for (uint32_t i = 0; i <= n; i++)
+                small[i] += c->ks_part[(size_t)t * (n + 1) + i];
+        small[n] += in[big];
+        veil_pbs(c->ctx[0], keys->ek, luts[lut_index ? lut_index[0] : 0], small, out);
+        return VEIL_OK;
+    }
     cpu_parallel(c->n_threads, count, pbs_share, &job);
     return VEIL_OK;
 }

@@ -2,7 +2,8 @@
 // LINKS: veil_host
 /* The cpu backend's results do not depend on how a batch is run: the same
  * ciphertexts, bit for bit, from 1, 2, 3 and 5 worker threads (VEIL_THREADS,
- * read when the backend's keys are made), on a second run with the same
+ * read when the backend's keys are made; a batch of 1 on 2 and 3 threads,
+ * which split its keyswitch), on a second run with the same
  * threads, and on every veil FFT path this CPU runs (portable, AVX2, AVX-512:
  * they compute the same bits). The decryptions are checked once. The same for
  * the leveled operations (linear, conv2d), which split their output
@@ -17,13 +18,13 @@
 
 #define COUNT 11
 
-static void run_batch(veil_backend *be, const veil_eval_key *ek, const char *threads,
-                      const uint64_t *in, const veil_lut *lut, uint64_t *out) {
+static void run_count(veil_backend *be, const veil_eval_key *ek, const char *threads,
+                      const uint64_t *in, const veil_lut *lut, uint64_t *out, size_t count) {
     veil_backend_keys *keys = NULL;
     setenv("VEIL_THREADS", threads, 1);
-    CU_ASSERT_FATAL(veil_backend_keys_new(be, ek, COUNT, &keys) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_backend_keys_new(be, ek, count, &keys) == VEIL_OK);
     const veil_lut *const lp[1] = {lut};
-    CU_ASSERT_EQUAL(veil_backend_ks_pbs(keys, in, COUNT, lp, 1, NULL, out), VEIL_OK);
+    CU_ASSERT_EQUAL(veil_backend_ks_pbs(keys, in, count, lp, 1, NULL, out), VEIL_OK);
     veil_backend_keys_free(keys);
     unsetenv("VEIL_THREADS");
 }
@@ -35,6 +36,11 @@ static void run_batch(veil_backend *be, const veil_eval_key *ek, const char *thr
 #define LIN_OUT 9
 static const veil_conv2d_shape CONV = {2, 6, 6, 3, 3, 3, 1, 1, 1, 1};
 #define CONV_B 2
+
+static void run_batch(veil_backend *be, const veil_eval_key *ek, const char *threads,
+                      const uint64_t *in, const veil_lut *lut, uint64_t *out) {
+    run_count(be, ek, threads, in, lut, out, COUNT);
+}
 
 static void run_leveled(veil_backend *be, const veil_eval_key *ek, const char *threads,
                         const uint64_t *in, const int64_t *w, const uint64_t *bias, size_t lwe,
@@ -116,6 +122,15 @@ static void test_threads_and_paths_bit_identical(void) {
         run_batch(be, ek, threads[t], in, lut, out);
         const int same = !memcmp(out, ref, sizeof(uint64_t) * lwe * COUNT);
         if (!same) printf("\n  %s threads: ciphertexts differ from 1 thread", threads[t]);
+        CU_ASSERT(same);
+    }
+    /* a lone lookup: its keyswitch split over the threads, same bits */
+    const char *lone[] = {"2", "3"};
+    for (size_t t = 0; t < 2; t++) {
+        memset(out, 0, sizeof(uint64_t) * lwe);
+        run_count(be, ek, lone[t], in, lut, out, 1);
+        const int same = !memcmp(out, ref, sizeof(uint64_t) * lwe);
+        if (!same) printf("\n  batch 1 on %s threads: ciphertext differs", lone[t]);
         CU_ASSERT(same);
     }
     const veil_fft_path paths[] = {VEIL_FFT_PORTABLE, VEIL_FFT_AVX2, VEIL_FFT_AVX512};

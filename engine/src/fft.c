@@ -115,6 +115,11 @@ static uint32_t min_n_of(veil_fft_path path) {
     return path == VEIL_FFT_AVX512 ? 64 : path == VEIL_FFT_AVX2 ? 32 : VEIL_FFT_MIN_N;
 }
 
+const veil_fft_kernels *veil_fft_loop_kernels(const veil_fft *f) {
+    const veil_fft_path p = f ? f->path : veil_fft_path_default();
+    return kernels_of(p == VEIL_FFT_FFTW || p == VEIL_FFT_AUTO ? best_veil_path() : p);
+}
+
 /* ---- memory ------------------------------------------------------------- */
 
 void *veil_fft_alloc(size_t bytes) {

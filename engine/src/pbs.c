@@ -1,6 +1,7 @@
 /* Programmable bootstrapping on the CPU: modulus switch, blind rotation with
  * negacyclic products through veil/fft.h, sample extraction. */
 #include "internal.h"
+#include "fft/fft_internal.h"
 #include "veil/fft.h"
 #include "veil/tfhe.h"
 
@@ -9,14 +10,16 @@
 struct veil_pbs_ctx {
     const veil_params *params;
     veil_fft *fft;
-    uint32_t *ms;    /* n + 1 switched coefficients */
-    uint64_t *acc;   /* (k+1) N */
-    uint64_t *rot;   /* (k+1) N */
+    const veil_fft_kernels *kern; /* decomposition, Fourier MAC */
+    /* per lane (VEIL_PBS_LANES ciphertexts in lockstep, veil_ks_pbs_many) */
+    uint32_t *ms;    /* lanes x (n + 1) switched coefficients */
+    uint64_t *acc;   /* lanes x (k+1) N */
+    uint64_t *small; /* lanes x (n + 1), PBS input with the lut offset */
+    uint64_t *ks;    /* lanes x (n + 1), keyswitch output */
+    /* shared by the lanes (one CMux at a time) */
     int64_t *digits; /* (k+1) l N */
     double *fdigits; /* (k+1) l N */
     double *facc;    /* (k+1) N */
-    uint64_t *small; /* n + 1, PBS input with the lut offset */
-    uint64_t *ks;    /* n + 1, keyswitch output */
 };
 
 veil_status veil_pbs_ctx_new(const veil_params *p, veil_pbs_ctx **out) {
@@ -25,18 +28,18 @@ veil_status veil_pbs_ctx_new(const veil_params *p, veil_pbs_ctx **out) {
     if (!c) return veil_error(VEIL_ERR_NOMEM, "veil_pbs_ctx_new: out of memory");
     c->params = p;
     const size_t N = p->poly_size, k1 = p->glwe_dim + 1, l = p->pbs_level;
+    const size_t L = VEIL_PBS_LANES, n1 = (size_t)p->lwe_dim + 1;
     veil_status s = veil_fft_new(p->poly_size, &c->fft);
     if (s == VEIL_OK) {
-        c->ms = malloc(sizeof(uint32_t) * (p->lwe_dim + 1));
-        c->acc = malloc(sizeof(uint64_t) * k1 * N);
-        c->rot = malloc(sizeof(uint64_t) * k1 * N);
+        c->kern = veil_fft_loop_kernels(c->fft);
+        c->ms = malloc(sizeof(uint32_t) * L * n1);
+        c->acc = malloc(sizeof(uint64_t) * L * k1 * N);
+        c->small = malloc(sizeof(uint64_t) * L * n1);
+        c->ks = malloc(sizeof(uint64_t) * L * n1);
         c->digits = malloc(sizeof(int64_t) * k1 * l * N);
         c->fdigits = veil_fft_alloc(sizeof(double) * k1 * l * N);
         c->facc = veil_fft_alloc(sizeof(double) * k1 * N);
-        c->small = malloc(sizeof(uint64_t) * (p->lwe_dim + 1));
-        c->ks = malloc(sizeof(uint64_t) * (p->lwe_dim + 1));
-        if (!c->ms || !c->acc || !c->rot || !c->digits || !c->fdigits || !c->facc || !c->small ||
-            !c->ks)
+        if (!c->ms || !c->acc || !c->digits || !c->fdigits || !c->facc || !c->small || !c->ks)
             s = veil_error(VEIL_ERR_NOMEM, "veil_pbs_ctx_new: out of memory");
     }
     if (s != VEIL_OK) {
@@ -52,7 +55,6 @@ void veil_pbs_ctx_free(veil_pbs_ctx *c) {
     veil_fft_free(c->fft);
     free(c->ms);
     free(c->acc);
-    free(c->rot);
     free(c->digits);
     veil_fft_dealloc(c->fdigits);
     veil_fft_dealloc(c->facc);
@@ -99,85 +101,92 @@ void veil_poly_mul_monomial(uint64_t *out, const uint64_t *in, uint32_t N, uint3
     }
 }
 
-/* r = X^a * src - src, a in [0, 2N): two branch-free runs that vectorise.
- * m = 0 or all ones: (v ^ m) - m is v or -v. */
-static void rotate_sub(uint64_t *restrict r, const uint64_t *restrict src, uint32_t N, uint32_t a) {
-    const uint64_t m_hi = a >= N ? ~(uint64_t)0 : 0, m_lo = ~m_hi;
-    const size_t e = a >= N ? a - N : a;
-    /* t < e: X^a wraps src[t - e + N] around once more (one more sign).
-     * Pointer offsets, not wrapping 32-bit indices, so the loads stay
-     * contiguous vector loads (no gathers). */
-    const uint64_t *wrap = src + (N - e);
-    for (size_t t = 0; t < e; t++)
-        r[t] = ((wrap[t] ^ m_lo) - m_lo) - src[t];
-    uint64_t *rh = r + e;
-    const uint64_t *sh = src + e;
-    for (size_t t = 0; t < N - e; t++)
-        rh[t] = ((src[t] ^ m_hi) - m_hi) - sh[t];
-}
-
-/* acc = acc + ExtProd(bsk_i, X^a * acc - acc): the CMux on s_i. */
-static void cmux_step(veil_pbs_ctx *c, const veil_eval_key *ek, uint32_t i, uint32_t a) {
+/* acc = acc + ExtProd(bsk_i, X^a * acc - acc): the CMux on s_i. Per
+ * external product (k+1) l forward transforms and (k+1) inverse ones, the
+ * least there can be: the digit polynomials are transformed once each, the
+ * products summed in the Fourier domain per output column. */
+static void cmux_step(veil_pbs_ctx *c, const veil_eval_key *ek, uint32_t i, uint32_t a,
+                      uint64_t *acc) {
     const veil_params *p = c->params;
     const uint32_t N = p->poly_size, k1 = p->glwe_dim + 1, l = p->pbs_level;
-    const uint32_t B = p->pbs_base_log;
-    /* decompose: digit poly (q, j) at index q*l + j; digits come least
-     * significant first (veil/gadget.h), so level j = l-1 down to 0. One pass
-     * per level over the whole polynomial (the rest kept in rot) so every
-     * loop is a straight vector loop. */
-    for (uint32_t q = 0; q < k1; q++) {
-        uint64_t *r = c->rot + (size_t)q * N;
-        rotate_sub(r, c->acc + (size_t)q * N, N, a);
-        int64_t *dst = c->digits + (size_t)q * l * N;
-        for (uint32_t t = 0; t < N; t++)
-            r[t] = veil_gadget_round(r[t], B, l);
-        for (uint32_t j = l; j-- > 0;) {
-            int64_t *d = dst + (size_t)j * N;
-            for (uint32_t t = 0; t < N; t++)
-                d[t] = veil_gadget_next(&r[t], B);
-        }
-    }
+    const veil_fft_kernels *kr = c->kern;
+    /* digit poly (q, j) at index q*l + j, most significant level first */
+    for (uint32_t q = 0; q < k1; q++)
+        kr->decompose_rotated(acc + (size_t)q * N, N, a, p->pbs_base_log, l,
+                              c->digits + (size_t)q * l * N);
     const size_t rows = (size_t)k1 * l;
     for (size_t r = 0; r < rows; r++)
         veil_fft_forward_i64(c->fft, c->digits + r * N, c->fdigits + r * N);
-    memset(c->facc, 0, sizeof(double) * k1 * N);
     /* the GGSW of s_i: rows x (k+1) transformed polynomials, read in order */
     const double *ggsw = ek->bsk_fourier + (size_t)i * rows * k1 * N;
-    for (size_t r = 0; r < rows; r++)
-        for (uint32_t q = 0; q < k1; q++)
-            veil_fft_mac(c->facc + (size_t)q * N, c->fdigits + r * N,
-                         ggsw + (r * k1 + q) * (size_t)N, N);
+    kr->mac_ggsw(c->facc, c->fdigits, ggsw, (uint32_t)rows, k1, N);
     for (uint32_t q = 0; q < k1; q++)
-        veil_fft_backward_add_torus(c->fft, c->facc + (size_t)q * N, c->acc + (size_t)q * N);
+        veil_fft_backward_add_torus(c->fft, c->facc + (size_t)q * N, acc + (size_t)q * N);
+}
+
+/* Blind rotation and sample extraction of `lanes` small LWEs in lockstep:
+ * CMux i runs for every lane before CMux i + 1, so each GGSW of the
+ * bootstrapping key is read from memory once for all of them (the next
+ * lanes find it in cache). Each lane's operations are those of a lone PBS,
+ * in the same order: the results do not depend on the grouping. */
+static void pbs_lanes(veil_pbs_ctx *c, const veil_eval_key *ek, const veil_lut *const *luts,
+                      const uint64_t *in, size_t in_stride, uint64_t *out, size_t out_stride,
+                      uint32_t lanes) {
+    const veil_params *p = c->params;
+    VEIL_ASSERT(ek->params == p && ek->bsk_fourier && lanes <= VEIL_PBS_LANES);
+    const uint32_t N = p->poly_size, k = p->glwe_dim, n = p->lwe_dim;
+    const size_t n1 = (size_t)n + 1, accw = (size_t)(k + 1) * N;
+    for (uint32_t L = 0; L < lanes; L++) {
+        const veil_lut *lut = luts[L];
+        VEIL_ASSERT(lut->poly_size == p->poly_size);
+        uint64_t *small = c->small + L * n1, *acc = c->acc + L * accw;
+        uint32_t *ms = c->ms + L * n1;
+        /* the signed-input offset is a clear constant on the body */
+        memcpy(small, in + L * in_stride, sizeof(uint64_t) * n);
+        small[n] = in[L * in_stride + n] + lut->in_offset;
+        veil_modulus_switch(p, small, ms);
+        /* acc = (0, ..., 0, X^-b * V) */
+        memset(acc, 0, sizeof(uint64_t) * k * N);
+        veil_poly_mul_monomial(acc + (size_t)k * N, lut->poly, N, (2 * N - ms[n]) % (2 * N));
+    }
+    for (uint32_t i = 0; i < n; i++)
+        for (uint32_t L = 0; L < lanes; L++) {
+            const uint32_t a = c->ms[L * n1 + i];
+            if (a) cmux_step(c, ek, i, a, c->acc + L * accw);
+        }
+    /* sample extract the constant coefficient */
+    for (uint32_t L = 0; L < lanes; L++) {
+        const uint64_t *acc = c->acc + L * accw;
+        uint64_t *o0 = out + L * out_stride;
+        for (uint32_t q = 0; q < k; q++) {
+            const uint64_t *A = acc + (size_t)q * N;
+            uint64_t *o = o0 + (size_t)q * N;
+            o[0] = A[0];
+            for (uint32_t j = 1; j < N; j++)
+                o[j] = 0 - A[N - j];
+        }
+        o0[(size_t)k * N] = acc[(size_t)k * N];
+    }
 }
 
 void veil_pbs(veil_pbs_ctx *c, const veil_eval_key *ek, const veil_lut *lut, const uint64_t *in,
               uint64_t *out) {
-    const veil_params *p = c->params;
-    VEIL_ASSERT(ek->params == p && lut->poly_size == p->poly_size && ek->bsk_fourier);
-    const uint32_t N = p->poly_size, k = p->glwe_dim, n = p->lwe_dim;
-    /* the signed-input offset is a clear constant on the body */
-    memcpy(c->small, in, sizeof(uint64_t) * n);
-    c->small[n] = in[n] + lut->in_offset;
-    veil_modulus_switch(p, c->small, c->ms);
-    /* acc = (0, ..., 0, X^-b * V) */
-    memset(c->acc, 0, sizeof(uint64_t) * k * N);
-    veil_poly_mul_monomial(c->acc + (size_t)k * N, lut->poly, N, (2 * N - c->ms[n]) % (2 * N));
-    for (uint32_t i = 0; i < n; i++)
-        if (c->ms[i]) cmux_step(c, ek, i, c->ms[i]);
-    /* sample extract the constant coefficient */
-    for (uint32_t q = 0; q < k; q++) {
-        const uint64_t *A = c->acc + (size_t)q * N;
-        uint64_t *o = out + (size_t)q * N;
-        o[0] = A[0];
-        for (uint32_t j = 1; j < N; j++)
-            o[j] = 0 - A[N - j];
-    }
-    out[(size_t)k * N] = c->acc[(size_t)k * N];
+    pbs_lanes(c, ek, &lut, in, 0, out, 0, 1);
 }
 
 void veil_ks_pbs(veil_pbs_ctx *c, const veil_eval_key *ek, const veil_lut *lut, const uint64_t *in,
                  uint64_t *out) {
     veil_keyswitch(ek, in, c->ks);
     veil_pbs(c, ek, lut, c->ks, out);
+}
+
+void veil_ks_pbs_many(veil_pbs_ctx *c, const veil_eval_key *ek, const veil_lut *const *luts,
+                      const uint64_t *in, size_t count, uint64_t *out) {
+    const size_t big1 = (size_t)veil_params_big_dim(c->params) + 1,
+                 n1 = (size_t)c->params->lwe_dim + 1;
+    for (size_t b = 0; b < count; b += VEIL_PBS_LANES) {
+        const uint32_t lanes = (uint32_t)(count - b < VEIL_PBS_LANES ? count - b : VEIL_PBS_LANES);
+        veil_keyswitch_many(ek, in + b * big1, lanes, c->ks);
+        pbs_lanes(c, ek, luts + b, c->ks, n1, out + b * big1, big1, lanes);
+    }
 }

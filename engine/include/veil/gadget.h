@@ -26,16 +26,25 @@ VEIL_GADGET_FN uint64_t veil_gadget_round(uint64_t x, uint32_t base_log, uint32_
     return ((x >> (63 - bits)) + 1) >> 1; /* keep bits+1 bits, round, drop one */
 }
 
+/* One digit step, branch-free, written once for a scalar uint64_t and for a
+ * vector of them (GCC vector extensions: engine/src/fft/fft_template.h):
+ * d = the low base_log bits of r as a balanced digit (two's complement in an
+ * unsigned lane), r = the rest, plus one when the digit is negative (bit
+ * base_log - 1 set, i.e. low bits >= 2^(base_log-1)). */
+#define VEIL_GADGET_STEP(r, d, base_log)                                                           \
+    do {                                                                                           \
+        const unsigned veil_b_ = (base_log);                                                       \
+        (d) = ((r) & (((uint64_t)1 << veil_b_) - 1)) -                                             \
+              ((((r) >> (veil_b_ - 1)) & (uint64_t)1) << veil_b_);                                 \
+        (r) = ((r) >> veil_b_) + (((r) >> (veil_b_ - 1)) & (uint64_t)1);                           \
+    } while (0)
+
 /* The next digit, least significant first: takes base_log bits off *r and
  * carries into the rest when the digit is negative. */
 VEIL_GADGET_FN int64_t veil_gadget_next(uint64_t *r, uint32_t base_log) {
-    int64_t d = (int64_t)(*r & (((uint64_t)1 << base_log) - 1));
-    *r >>= base_log;
-    if (d >= (int64_t)1 << (base_log - 1)) {
-        d -= (int64_t)1 << base_log;
-        *r += 1;
-    }
-    return d;
+    uint64_t d;
+    VEIL_GADGET_STEP(*r, d, base_log);
+    return (int64_t)d;
 }
 
 /* digits[0..levels), most significant first. */

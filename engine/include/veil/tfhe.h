@@ -156,6 +156,16 @@ void veil_lwe_dot(uint64_t *out, const uint64_t *cts, const int64_t *w, size_t c
 /* ---- keyswitch ------------------------------------------------------------ */
 /* Big key (kN) -> small key (n). */
 void veil_keyswitch(const veil_eval_key *ek, const uint64_t *in_big, uint64_t *out_small);
+/* count keyswitches, ciphertexts contiguous in and out: each key row is
+ * read once for all of them (count small: they share the cache). */
+void veil_keyswitch_many(const veil_eval_key *ek, const uint64_t *in_big, size_t count,
+                         uint64_t *out_small);
+/* One share of a keyswitch, for splitting one over threads: out (n+1 words)
+ * = the contribution of input coefficients [begin, end) alone, body word 0.
+ * veil_keyswitch's result is, mod 2^64, the sum of the shares of any split
+ * of [0, kN) plus in_big[kN] on the body: the same bits however split. */
+void veil_keyswitch_part(const veil_eval_key *ek, const uint64_t *in_big, uint32_t begin,
+                         uint32_t end, uint64_t *out_small);
 
 /* ---- lookup tables -------------------------------------------------------- */
 /* A table of 2^in_bits entries read from a value of in_bits bits (signed:
@@ -196,6 +206,14 @@ void veil_pbs(veil_pbs_ctx *ctx, const veil_eval_key *ek, const veil_lut *lut,
 /* Keyswitch then PBS: big -> big. */
 void veil_ks_pbs(veil_pbs_ctx *ctx, const veil_eval_key *ek, const veil_lut *lut,
                  const uint64_t *in_big, uint64_t *out_big);
+/* count KS-PBS, in_big and out_big holding count big LWEs each, one lookup
+ * table per ciphertext: the same results as count calls of veil_ks_pbs, bit
+ * for bit, but VEIL_PBS_LANES ciphertexts at a time share each read of the
+ * keyswitching and bootstrapping keys (streamed from memory once per group,
+ * not once per ciphertext). */
+#define VEIL_PBS_LANES 8
+void veil_ks_pbs_many(veil_pbs_ctx *ctx, const veil_eval_key *ek, const veil_lut *const *luts,
+                      const uint64_t *in_big, size_t count, uint64_t *out_big);
 
 #ifdef __cplusplus
 }

@@ -44,7 +44,27 @@ typedef struct veil_fft_kernels {
     void (*backward_add_torus)(const veil_fft_tables *t, double *in, uint64_t *acc);
     void (*backward_f64)(const veil_fft_tables *t, double *in, double *out);
     void (*mac)(double *acc, const double *a, const double *b, uint32_t poly_size);
+    /* ---- the rest of the PBS loop, vectorised the same way ----
+     * digits[j N + t], j < levels: the gadget digits (veil/gadget.h, most
+     * significant level first) of X^a * src - src, a in [0, 2N). */
+    void (*decompose_rotated)(const uint64_t *src, uint32_t poly_size, uint32_t a,
+                              uint32_t base_log, uint32_t levels, int64_t *digits);
+    /* acc[q] = sum_r fd[r] * ggsw[r k1 + q] (transformed polynomials of N
+     * doubles, q < k1, r < rows), acc overwritten; the per-element sum runs
+     * r = 0, 1, ... from +0.0, like veil_fft_mac calls into a zeroed acc. */
+    void (*mac_ggsw)(double *acc, const double *fd, const double *ggsw, uint32_t rows, uint32_t k1,
+                     uint32_t poly_size);
+    /* out[t] -= sum_j digits[j] rows[j][t], t < width, mod 2^64 (the LWE
+     * keyswitch's inner loop: rows[j] are keyswitching key rows) */
+    void (*ks_rows)(uint64_t *out, const uint64_t *const *rows, const uint64_t *digits,
+                    uint32_t count, uint32_t width);
 } veil_fft_kernels;
+
+/* The kernels of the PBS loop for an FFT of any path (FFTW's path runs the
+ * fastest veil build for everything but the transforms), and for code with
+ * no transform object (the keyswitch): the default path's, same rule. */
+struct veil_fft;
+const veil_fft_kernels *veil_fft_loop_kernels(const struct veil_fft *f);
 
 /* Smallest N each path supports (its vector width needs N/8 lanes). */
 #define VEIL_FFT_MIN_N 16

@@ -7,6 +7,7 @@
  * interleaved (re, im) in memory; a vector holds VEIL_W / 2 of them, or, in
  * the first and last passes, VEIL_W real or imaginary parts (split form). */
 #include "fft_internal.h"
+#include "veil/gadget.h"
 
 #include <string.h>
 
@@ -322,9 +323,95 @@ static void VEIL_FFT_NAME(mac)(double *acc, const double *a, const double *b, ui
     }
 }
 
+/* ---- the rest of the PBS loop ------------------------------------------ */
+
+/* The digits of one vector (or one scalar: the same macros) of rotated
+ * differences v, stored at digits + j N, level j = levels-1 (least
+ * significant) down to 0. */
+#define DECOMPOSE_ONE(T, v, dst, N, B, levels, bits)                                               \
+    do {                                                                                           \
+        T r_ = (bits) >= 64 ? (v) : ((((v) >> (63 - (bits))) + 1) >> 1); /* veil_gadget_round */   \
+        for (uint32_t j_ = (levels); j_-- > 0;) {                                                  \
+            T d_;                                                                                  \
+            VEIL_GADGET_STEP(r_, d_, (B));                                                         \
+            STORE_##T((dst) + (size_t)j_ * (N), d_);                                               \
+        }                                                                                          \
+    } while (0)
+#define STORE_vu(p, x) stu((uint64_t *)(p), (x))
+#define STORE_uint64_t(p, x) (*(p) = (int64_t)(x))
+
+/* X^a * src - src, a in [0, 2N): two branch-free runs. m = 0 or all ones:
+ * (v ^ m) - m is v or -v. For t < e, X^a wraps src[t - e + N] around once
+ * more (one more sign); pointer offsets keep the loads contiguous. */
+static void VEIL_FFT_NAME(decompose_rotated)(const uint64_t *src, uint32_t N, uint32_t a,
+                                             uint32_t B, uint32_t levels, int64_t *digits) {
+    const uint64_t m_hi = a >= N ? ~(uint64_t)0 : 0, m_lo = ~m_hi;
+    const uint32_t e = a >= N ? a - N : a, bits = B * levels;
+    const uint64_t *wrap = src + (N - e);
+    uint32_t t = 0;
+    for (; t + W <= e; t += W) {
+        const vu v = ((ldu(wrap + t) ^ m_lo) - m_lo) - ldu(src + t);
+        DECOMPOSE_ONE(vu, v, digits + t, N, B, levels, bits);
+    }
+    for (; t < e; t++) {
+        const uint64_t v = ((wrap[t] ^ m_lo) - m_lo) - src[t];
+        DECOMPOSE_ONE(uint64_t, v, digits + t, N, B, levels, bits);
+    }
+    const uint64_t *sh = src - e; /* sh + t: src[t - e], t >= e */
+    for (; t + W <= N; t += W) {
+        const vu v = ((ldu(sh + t) ^ m_hi) - m_hi) - ldu(src + t);
+        DECOMPOSE_ONE(vu, v, digits + t, N, B, levels, bits);
+    }
+    for (; t < N; t++) {
+        const uint64_t v = ((sh[t] ^ m_hi) - m_hi) - src[t];
+        DECOMPOSE_ONE(uint64_t, v, digits + t, N, B, levels, bits);
+    }
+}
+
+/* One pass over the spectrum for every output column: the digit spectra
+ * (rows x N doubles, in cache) are read once per element and each GGSW
+ * polynomial streams once, in order; no zeroing pass. */
+static void VEIL_FFT_NAME(mac_ggsw)(double *acc, const double *fd, const double *ggsw,
+                                    uint32_t rows, uint32_t k1, uint32_t n) {
+    const vd sg = alt();
+    for (uint32_t j = 0; j < n; j += W) {
+        for (uint32_t q = 0; q < k1; q++) {
+            vd s = splat(0.0);
+            for (uint32_t r = 0; r < rows; r++) {
+                const double *b = ggsw + ((size_t)r * k1 + q) * n + j;
+                /* the key streams from memory: ask 4 KiB ahead (see mac) */
+                __builtin_prefetch(b + 512, 0, 0);
+                const vd x = ld(fd + (size_t)r * n + j), y = ld(b);
+                s = s + (x * DUPRE(y) + (SWAP(x) * DUPIM(y)) * sg);
+            }
+            st(acc + (size_t)q * n + j, s);
+        }
+    }
+}
+
+static void VEIL_FFT_NAME(ks_rows)(uint64_t *out, const uint64_t *const *rows,
+                                   const uint64_t *digits, uint32_t count, uint32_t width) {
+    uint32_t t = 0;
+    for (; t + W <= width; t += W) {
+        vu s = ldu(out + t);
+        for (uint32_t j = 0; j < count; j++)
+            s -= ldu(rows[j] + t) * digits[j];
+        stu(out + t, s);
+    }
+    for (; t < width; t++) {
+        uint64_t s = out[t];
+        for (uint32_t j = 0; j < count; j++)
+            s -= rows[j][t] * digits[j];
+        out[t] = s;
+    }
+}
+
 const veil_fft_kernels VEIL_FFT_KERNELS = {
     /* .forward_i64        = */ VEIL_FFT_NAME(forward_i64),
     /* .backward_add_torus = */ VEIL_FFT_NAME(backward_add_torus),
     /* .backward_f64       = */ VEIL_FFT_NAME(backward_f64),
     /* .mac                = */ VEIL_FFT_NAME(mac),
+    /* .decompose_rotated  = */ VEIL_FFT_NAME(decompose_rotated),
+    /* .mac_ggsw           = */ VEIL_FFT_NAME(mac_ggsw),
+    /* .ks_rows            = */ VEIL_FFT_NAME(ks_rows),
 };

@@ -1,0 +1,233 @@
+// LABELS: unit crypto
+/* The vectorised loops of the PBS (engine/src/fft/fft_template.h, one build
+ * per code path) against their scalar definitions, on every path this CPU
+ * runs:
+ *   - decompose_rotated: the gadget digits (veil/gadget.h) of X^a src - src,
+ *     for rotations that put the run boundary on and off a vector edge, and
+ *     decompositions from 1 to 64 bits (B*l = 64 keeps every bit);
+ *   - mac_ggsw: bit for bit the sum of veil_fft_mac calls into a zeroed
+ *     accumulator (same operations, same order);
+ *   - ks_rows: the keyswitch's multiply-subtract mod 2^64;
+ * then veil_ks_pbs_many (lockstep groups of VEIL_PBS_LANES, a different
+ * table per ciphertext, a count that leaves a partial group) against
+ * veil_ks_pbs one at a time, bit for bit, and the decryptions. */
+#include "../engine/src/fft/fft_internal.h"
+#include "testutil.h"
+#include "veil/fft.h"
+#include "veil/gadget.h"
+#include "veil/tfhe.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    veil_fft_path path;
+    const veil_fft_kernels *k;
+} path_kernels;
+
+static size_t paths_here(path_kernels *out) {
+    size_t m = 0;
+    out[m++] = (path_kernels){VEIL_FFT_PORTABLE, &veil_fft_kernels_portable};
+#ifdef VEIL_FFT_X86
+    if (veil_fft_path_available(VEIL_FFT_AVX2))
+        out[m++] = (path_kernels){VEIL_FFT_AVX2, &veil_fft_kernels_avx2};
+    else
+        printf("\n  SKIPPED path avx2: not supported by this CPU");
+    if (veil_fft_path_available(VEIL_FFT_AVX512))
+        out[m++] = (path_kernels){VEIL_FFT_AVX512, &veil_fft_kernels_avx512};
+    else
+        printf("\n  SKIPPED path avx512: not supported by this CPU");
+#endif
+    return m;
+}
+
+/* out = X^a * in mod X^N + 1, a in [0, 2N), straight from the definition */
+static void monomial_ref(uint64_t *out, const uint64_t *in, uint32_t N, uint32_t a) {
+    for (uint32_t j = 0; j < N; j++) {
+        const uint32_t t = (j + a) % (2 * N);
+        if (t < N)
+            out[t] = in[j];
+        else
+            out[t - N] = 0 - in[j];
+    }
+}
+
+static void test_decompose_rotated(void) {
+    path_kernels pk[3];
+    const size_t np = paths_here(pk);
+    const uint32_t sizes[] = {16, 64, 2048};
+    const uint32_t bl[][2] = {{23, 1}, {15, 2}, {3, 5}, {1, 20}, {8, 8}, {32, 2}, {10, 4}};
+    const size_t n_bl = sizeof bl / sizeof *bl;
+    size_t cases = 0, expected = 0;
+    for (size_t s = 0; s < 3; s++) {
+        const uint32_t N = sizes[s];
+        const uint32_t rots[] = {0, 1, 3, 7, 8, 9, N / 2 + 5, N - 1, N, N + 3, N + 8, 2 * N - 1};
+        const size_t n_rot = sizeof rots / sizeof *rots;
+        expected += np * n_rot * n_bl;
+        uint64_t *src = malloc(sizeof(uint64_t) * N), *v = malloc(sizeof(uint64_t) * N);
+        int64_t *ref = malloc(sizeof(int64_t) * 20 * N), *got = malloc(sizeof(int64_t) * 20 * N);
+        int64_t dig[64];
+        CU_ASSERT_FATAL(src && v && ref && got);
+        for (uint32_t t = 0; t < N; t++)
+            src[t] = veil_test_rand();
+        for (size_t r = 0; r < n_rot; r++) {
+            monomial_ref(v, src, N, rots[r]);
+            for (uint32_t t = 0; t < N; t++)
+                v[t] -= src[t];
+            for (size_t b = 0; b < n_bl; b++) {
+                const uint32_t B = bl[b][0], l = bl[b][1];
+                for (uint32_t t = 0; t < N; t++) {
+                    veil_gadget_decompose(v[t], B, l, dig);
+                    for (uint32_t j = 0; j < l; j++)
+                        ref[(size_t)j * N + t] = dig[j];
+                }
+                for (size_t p = 0; p < np; p++) {
+                    memset(got, 0x5a, sizeof(int64_t) * l * N);
+                    pk[p].k->decompose_rotated(src, N, rots[r], B, l, got);
+                    const int same = !memcmp(got, ref, sizeof(int64_t) * l * N);
+                    if (!same)
+                        printf("\n  %s: N %u a %u B %u l %u: digits differ",
+                               veil_fft_path_name(pk[p].path), N, rots[r], B, l);
+                    CU_ASSERT(same);
+                    cases++;
+                }
+            }
+        }
+        free(src), free(v), free(ref), free(got);
+    }
+    CU_ASSERT_EQUAL(cases, expected);
+    CU_ASSERT(cases >= 3 * 12 * 7);
+}
+
+static void test_mac_ggsw_and_ks_rows(void) {
+    path_kernels pk[3];
+    const size_t np = paths_here(pk);
+    const uint32_t N = 256;
+    size_t cases = 0;
+    double *fd = veil_fft_alloc(sizeof(double) * 6 * N),
+           *g = veil_fft_alloc(sizeof(double) * 18 * N);
+    double *ref = veil_fft_alloc(sizeof(double) * 3 * N),
+           *got = veil_fft_alloc(sizeof(double) * 3 * N);
+    CU_ASSERT_FATAL(fd && g && ref && got);
+    for (uint32_t t = 0; t < 6 * N; t++)
+        fd[t] = (double)(int64_t)(veil_test_rand() >> 40) * 0x1p-7;
+    for (uint32_t t = 0; t < 18 * N; t++)
+        g[t] = (double)(int64_t)veil_test_rand() * 0x1p-3;
+    for (uint32_t k1 = 1; k1 <= 3; k1++)
+        for (uint32_t rows = 1; rows <= 6; rows++) {
+            memset(ref, 0, sizeof(double) * k1 * N);
+            for (uint32_t r = 0; r < rows; r++)
+                for (uint32_t q = 0; q < k1; q++)
+                    veil_fft_mac(ref + (size_t)q * N, fd + (size_t)r * N,
+                                 g + ((size_t)r * k1 + q) * N, N);
+            for (size_t p = 0; p < np; p++) {
+                memset(got, 0x5a, sizeof(double) * k1 * N);
+                pk[p].k->mac_ggsw(got, fd, g, rows, k1, N);
+                CU_ASSERT(!memcmp(got, ref, sizeof(double) * k1 * N));
+                cases++;
+            }
+        }
+    CU_ASSERT_EQUAL(cases, 3 * 6 * np);
+    veil_fft_dealloc(fd), veil_fft_dealloc(g), veil_fft_dealloc(ref), veil_fft_dealloc(got);
+
+    /* ks_rows: widths around the vector widths, 1 to 5 rows */
+    size_t ks_cases = 0;
+    uint64_t rowbuf[5][37], d[5], o_ref[37], o_got[37];
+    const uint64_t *rows[5];
+    for (int j = 0; j < 5; j++) {
+        for (int t = 0; t < 37; t++)
+            rowbuf[j][t] = veil_test_rand();
+        d[j] = (uint64_t)((int64_t)(veil_test_rand() % 9) - 4);
+        rows[j] = rowbuf[j];
+    }
+    for (uint32_t width = 1; width <= 37; width += 6)
+        for (uint32_t count = 1; count <= 5; count++) {
+            for (uint32_t t = 0; t < width; t++)
+                o_ref[t] = veil_test_rand();
+            for (size_t p = 0; p < np; p++) {
+                memcpy(o_got, o_ref, sizeof(uint64_t) * width);
+                pk[p].k->ks_rows(o_got, rows, d, count, width);
+                int same = 1;
+                for (uint32_t t = 0; t < width; t++) {
+                    uint64_t want = o_ref[t];
+                    for (uint32_t j = 0; j < count; j++)
+                        want -= d[j] * rows[j][t];
+                    same &= o_got[t] == want;
+                }
+                CU_ASSERT(same);
+                ks_cases++;
+            }
+        }
+    CU_ASSERT_EQUAL(ks_cases, 7 * 5 * np);
+}
+
+#define MANY (VEIL_PBS_LANES + 3) /* one full group, one partial */
+
+static void test_ks_pbs_many(void) {
+    const veil_params *p = veil_params_find("tfhers-1_1-gaussian-2m64");
+    CU_ASSERT_FATAL(p != NULL);
+    uint8_t s[5][32];
+    for (unsigned i = 0; i < 5; i++)
+        veil_test_seed_bytes(40 + i, s[i]);
+    veil_secret_key *sk;
+    veil_eval_key *ek;
+    veil_encryptor *enc;
+    veil_pbs_ctx *ctx;
+    veil_lut *lut[2];
+    const unsigned prec = p->precision, n = 1u << prec;
+    int64_t table[2][64];
+    for (unsigned i = 0; i < n; i++) {
+        table[0][i] = (int64_t)((i * 3 + 1) % n);
+        table[1][i] = (int64_t)(n - 1 - i);
+    }
+    CU_ASSERT_FATAL(veil_secret_key_new(p, s[0], &sk) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_eval_key_new(sk, s[1], s[2], &ek) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_encryptor_new(s[3], s[4], &enc) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_pbs_ctx_new(p, &ctx) == VEIL_OK);
+    for (int t = 0; t < 2; t++)
+        CU_ASSERT_FATAL(veil_lut_new(p, table[t], prec, 0, veil_delta(prec), &lut[t]) == VEIL_OK);
+    const size_t lwe = (size_t)veil_params_big_dim(p) + 1;
+    uint64_t *in = malloc(sizeof(uint64_t) * lwe * MANY);
+    uint64_t *ref = malloc(sizeof(uint64_t) * lwe * MANY);
+    uint64_t *out = malloc(sizeof(uint64_t) * lwe * MANY);
+    CU_ASSERT_FATAL(in && ref && out);
+    const veil_lut *luts[MANY];
+    int64_t msg[MANY];
+    for (size_t i = 0; i < MANY; i++) {
+        msg[i] = (int64_t)(veil_test_rand() % n);
+        luts[i] = lut[(i * 5) % 3 == 1];
+        veil_encrypt_big(enc, sk, veil_encode(msg[i], prec), in + i * lwe);
+        veil_ks_pbs(ctx, ek, luts[i], in + i * lwe, ref + i * lwe);
+    }
+    memset(out, 0, sizeof(uint64_t) * lwe * MANY);
+    veil_ks_pbs_many(ctx, ek, luts, in, MANY, out);
+    CU_ASSERT(!memcmp(out, ref, sizeof(uint64_t) * lwe * MANY));
+    size_t checked = 0;
+    for (size_t i = 0; i < MANY; i++) {
+        const int t = luts[i] == lut[1];
+        CU_ASSERT_EQUAL(veil_decode(veil_phase_big(sk, out + i * lwe), prec, 0), table[t][msg[i]]);
+        checked++;
+    }
+    CU_ASSERT_EQUAL(checked, MANY);
+    free(in), free(ref), free(out);
+    for (int t = 0; t < 2; t++)
+        veil_lut_free(lut[t]);
+    veil_pbs_ctx_free(ctx);
+    veil_encryptor_free(enc);
+    veil_eval_key_free(ek);
+    veil_secret_key_free(sk);
+}
+
+int main(void) {
+    if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
+    CU_pSuite s = CU_add_suite("pbs_loop", NULL, NULL);
+    if (!s) {
+        CU_cleanup_registry();
+        return CU_get_error();
+    }
+    VEIL_ADD_TEST(s, test_decompose_rotated);
+    VEIL_ADD_TEST(s, test_mac_ggsw_and_ks_rows);
+    VEIL_ADD_TEST(s, test_ks_pbs_many);
+    return veil_test_run();
+}

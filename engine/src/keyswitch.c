@@ -1,12 +1,12 @@
-/* LWE keyswitch, big key (kN) -> small key (n). */
+/* LWE keyswitch, master key (D) -> a partition's small key (n). */
 #include "internal.h"
 #include "veil/tfhe.h"
 
 #include <string.h>
 
-void veil_keyswitch(const veil_eval_key *ek, const uint64_t *in, uint64_t *out) {
-    const veil_params *p = ek->params;
-    const uint32_t n = p->lwe_dim, big = veil_params_big_dim(p), l = p->ks_level;
+void veil_keyswitch(const veil_pbs_key *pk, const uint64_t *in, uint64_t *out) {
+    const veil_params *p = pk->params;
+    const uint32_t n = p->lwe_dim, big = pk->in_dim, l = p->ks_level;
     int64_t digits[64];
     memset(out, 0, sizeof(uint64_t) * n);
     out[n] = in[big];
@@ -15,7 +15,7 @@ void veil_keyswitch(const veil_eval_key *ek, const uint64_t *in, uint64_t *out) 
         for (uint32_t j = 0; j < l; j++) {
             const uint64_t d = (uint64_t)digits[j];
             if (!d) continue;
-            const uint64_t *k = ek->ksk + ((size_t)i * l + j) * (n + 1);
+            const uint64_t *k = pk->ksk + ((size_t)i * l + j) * (n + 1);
             for (uint32_t t = 0; t <= n; t++)
                 out[t] -= d * k[t];
         }

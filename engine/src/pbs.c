@@ -117,7 +117,7 @@ static void rotate_sub(uint64_t *restrict r, const uint64_t *restrict src, uint3
 }
 
 /* acc = acc + ExtProd(bsk_i, X^a * acc - acc): the CMux on s_i. */
-static void cmux_step(veil_pbs_ctx *c, const veil_eval_key *ek, uint32_t i, uint32_t a) {
+static void cmux_step(veil_pbs_ctx *c, const veil_pbs_key *pk, uint32_t i, uint32_t a) {
     const veil_params *p = c->params;
     const uint32_t N = p->poly_size, k1 = p->glwe_dim + 1, l = p->pbs_level;
     const uint32_t B = p->pbs_base_log;
@@ -142,7 +142,7 @@ static void cmux_step(veil_pbs_ctx *c, const veil_eval_key *ek, uint32_t i, uint
         veil_fft_forward_i64(c->fft, c->digits + r * N, c->fdigits + r * N);
     memset(c->facc, 0, sizeof(double) * k1 * N);
     /* the GGSW of s_i: rows x (k+1) transformed polynomials, read in order */
-    const double *ggsw = ek->bsk_fourier + (size_t)i * rows * k1 * N;
+    const double *ggsw = pk->bsk_fourier + (size_t)i * rows * k1 * N;
     for (size_t r = 0; r < rows; r++)
         for (uint32_t q = 0; q < k1; q++)
             veil_fft_mac(c->facc + (size_t)q * N, c->fdigits + r * N,
@@ -151,10 +151,11 @@ static void cmux_step(veil_pbs_ctx *c, const veil_eval_key *ek, uint32_t i, uint
         veil_fft_backward_add_torus(c->fft, c->facc + (size_t)q * N, c->acc + (size_t)q * N);
 }
 
-void veil_pbs(veil_pbs_ctx *c, const veil_eval_key *ek, const veil_lut *lut, const uint64_t *in,
+void veil_pbs(veil_pbs_ctx *c, const veil_pbs_key *pk, const veil_lut *lut, const uint64_t *in,
               uint64_t *out) {
     const veil_params *p = c->params;
-    VEIL_ASSERT(ek->params == p && lut->poly_size == p->poly_size && ek->bsk_fourier);
+    VEIL_ASSERT(pk->params == p && lut->poly_size == p->poly_size && pk->bsk_fourier &&
+                pk->in_dim >= veil_params_big_dim(p));
     const uint32_t N = p->poly_size, k = p->glwe_dim, n = p->lwe_dim;
     /* the signed-input offset is a clear constant on the body */
     memcpy(c->small, in, sizeof(uint64_t) * n);
@@ -164,7 +165,7 @@ void veil_pbs(veil_pbs_ctx *c, const veil_eval_key *ek, const veil_lut *lut, con
     memset(c->acc, 0, sizeof(uint64_t) * k * N);
     veil_poly_mul_monomial(c->acc + (size_t)k * N, lut->poly, N, (2 * N - c->ms[n]) % (2 * N));
     for (uint32_t i = 0; i < n; i++)
-        if (c->ms[i]) cmux_step(c, ek, i, c->ms[i]);
+        if (c->ms[i]) cmux_step(c, pk, i, c->ms[i]);
     /* sample extract the constant coefficient */
     for (uint32_t q = 0; q < k; q++) {
         const uint64_t *A = c->acc + (size_t)q * N;
@@ -173,11 +174,15 @@ void veil_pbs(veil_pbs_ctx *c, const veil_eval_key *ek, const veil_lut *lut, con
         for (uint32_t j = 1; j < N; j++)
             o[j] = 0 - A[N - j];
     }
-    out[(size_t)k * N] = c->acc[(size_t)k * N];
+    /* under S_X = S[0 : kN]: zero-extended to the master key (nested keys,
+     * veil/tfhe.h), so the body sits at in_dim */
+    if (pk->in_dim > (size_t)k * N)
+        memset(out + (size_t)k * N, 0, sizeof(uint64_t) * (pk->in_dim - (size_t)k * N));
+    out[pk->in_dim] = c->acc[(size_t)k * N];
 }
 
-void veil_ks_pbs(veil_pbs_ctx *c, const veil_eval_key *ek, const veil_lut *lut, const uint64_t *in,
+void veil_ks_pbs(veil_pbs_ctx *c, const veil_pbs_key *pk, const veil_lut *lut, const uint64_t *in,
                  uint64_t *out) {
-    veil_keyswitch(ek, in, c->ks);
-    veil_pbs(c, ek, lut, c->ks, out);
+    veil_keyswitch(pk, in, c->ks);
+    veil_pbs(c, pk, lut, c->ks, out);
 }

@@ -14,7 +14,8 @@
 
 typedef struct cpu_keys {
     unsigned n_threads;
-    veil_pbs_ctx **ctx; /* n_threads */
+    uint32_t n_parts;
+    veil_pbs_ctx **ctx; /* n_parts * n_threads: partition x, thread t at x * n_threads + t */
 } cpu_keys;
 
 static unsigned cpu_thread_count(size_t max_batch) {
@@ -32,7 +33,7 @@ static void cpu_keys_free(veil_backend_keys *keys) {
     cpu_keys *c = keys->impl;
     if (!c) return;
     if (c->ctx)
-        for (unsigned t = 0; t < c->n_threads; t++)
+        for (size_t t = 0; t < (size_t)c->n_threads * c->n_parts; t++)
             veil_pbs_ctx_free(c->ctx[t]);
     free(c->ctx);
     free(c);
@@ -41,27 +42,32 @@ static void cpu_keys_free(veil_backend_keys *keys) {
 
 static veil_status cpu_keys_new(veil_backend *be, veil_backend_keys *keys, size_t max_batch) {
     const veil_eval_key *ek = keys->ek;
-    if (!ek->bsk_fourier)
-        return veil_error(VEIL_ERR_ARG, "cpu keys: evaluation key has no Fourier bootstrapping "
-                                        "key (call veil_eval_key_prepare)");
+    for (uint32_t x = 0; x < ek->n_parts; x++)
+        if (!ek->parts[x].bsk_fourier)
+            return veil_error(VEIL_ERR_ARG,
+                              "cpu keys: partition %u has no Fourier bootstrapping key (call "
+                              "veil_eval_key_prepare)",
+                              x);
     cpu_keys *c = calloc(1, sizeof *c);
     if (!c) return veil_error(VEIL_ERR_NOMEM, "cpu keys: out of memory");
     keys->impl = c;
     c->n_threads = cpu_thread_count(max_batch);
-    c->ctx = calloc(c->n_threads, sizeof *c->ctx);
+    c->n_parts = ek->n_parts;
+    c->ctx = calloc((size_t)c->n_threads * c->n_parts, sizeof *c->ctx);
     if (!c->ctx) {
         cpu_keys_free(keys);
         return veil_error(VEIL_ERR_NOMEM, "cpu keys: out of memory");
     }
-    for (unsigned t = 0; t < c->n_threads; t++) {
-        veil_status s = veil_pbs_ctx_new(keys->params, &c->ctx[t]);
+    for (size_t t = 0; t < (size_t)c->n_threads * c->n_parts; t++) {
+        veil_status s = veil_pbs_ctx_new(ek->parts[t / c->n_threads].params, &c->ctx[t]);
         if (s != VEIL_OK) {
             cpu_keys_free(keys);
             return s;
         }
     }
     (void)be;
-    snprintf(keys->detail, sizeof keys->detail, "%u threads", c->n_threads);
+    snprintf(keys->detail, sizeof keys->detail, "%u threads, %u partitions", c->n_threads,
+             c->n_parts);
     return VEIL_OK;
 }
 
@@ -117,8 +123,8 @@ static unsigned cpu_threads_for(const cpu_keys *c, double ops) {
 }
 
 typedef struct pbs_job {
-    veil_backend_keys *keys;
-    veil_pbs_ctx **ctx;
+    const veil_pbs_key *pk;
+    veil_pbs_ctx **ctx; /* the partition's, one per thread */
     const uint64_t *in;
     uint64_t *out;
     const veil_lut *const *luts;
@@ -130,17 +136,17 @@ static void pbs_share(void *arg, unsigned thread, size_t begin, size_t end) {
     pbs_job *j = arg;
     for (size_t i = begin; i < end; i++) {
         const veil_lut *lut = j->luts[j->lut_index ? j->lut_index[i] : 0];
-        veil_ks_pbs(j->ctx[thread], j->keys->ek, lut, j->in + i * j->lwe, j->out + i * j->lwe);
+        veil_ks_pbs(j->ctx[thread], j->pk, lut, j->in + i * j->lwe, j->out + i * j->lwe);
     }
 }
 
-static veil_status cpu_ks_pbs(veil_backend_keys *keys, const uint64_t *in, size_t count,
-                              const veil_lut *const *luts, size_t n_luts, const uint32_t *lut_index,
-                              uint64_t *out) {
+static veil_status cpu_ks_pbs(veil_backend_keys *keys, uint32_t partition, const uint64_t *in,
+                              size_t count, const veil_lut *const *luts, size_t n_luts,
+                              const uint32_t *lut_index, uint64_t *out) {
     cpu_keys *c = keys->impl;
     (void)n_luts;
-    pbs_job job = {.keys = keys,
-                   .ctx = c->ctx,
+    pbs_job job = {.pk = &keys->ek->parts[partition],
+                   .ctx = c->ctx + (size_t)partition * c->n_threads,
                    .in = in,
                    .out = out,
                    .luts = luts,

@@ -236,7 +236,7 @@ TRITONSERVER_Error *TRITONBACKEND_ModelInitialize(TRITONBACKEND_Model *model) {
     }
     m->cfg.compile.params_id = NULL; /* pointed into cfg; not needed after compiling */
     srv_program_info_init(&m->pi, m->prog, m->cfg.max_request_samples);
-    m->max_key_bytes = veil_eval_key_serialized_bytes(m->prog->params);
+    m->max_key_bytes = veil_program_eval_key_bytes(m->prog);
     char fp[2 * VEIL_PROGRAM_FP_BYTES + 1];
     veil_hex(m->pi.fp, VEIL_PROGRAM_FP_BYTES, fp);
     vt_log(TRITONSERVER_LOG_INFO,

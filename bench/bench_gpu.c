@@ -311,7 +311,8 @@ static long bench_backend(FILE *o, veil_backend_kind kind, size_t max_batch,
         uint64_t *small = malloc(distinct * (p->lwe_dim + 1) * 8);
         if (small) {
             for (size_t i = 0; i < distinct; i++)
-                veil_keyswitch(veil_eval_key_part(bi->ek, 0), bi->in + i * lwe, small + i * (p->lwe_dim + 1));
+                veil_keyswitch(veil_eval_key_part(bi->ek, 0), bi->in + i * lwe,
+                               small + i * (p->lwe_dim + 1));
             if (kernel_sweep(bi->ek, bi->lut, small, bi->in, distinct, batches, nb, bi->min_time,
                              VEIL_CUDA_PBS_FUSED, pf, ksp, &nf))
                 fprintf(stderr, "bench_gpu: fused kernel sweep stopped after %zu batch sizes\n",

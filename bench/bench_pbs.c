@@ -223,7 +223,8 @@ int main(int argc, char **argv) {
         uint64_t *in = malloc(8 * (big + 1)), *o2 = malloc(8 * (big + 1)),
                  *sm = malloc(8 * (n + 1));
         const size_t k1 = p->glwe_dim + 1;
-        size_t bsk_raw = veil_eval_key_bsk_words(p) * 8, ksk_raw = veil_eval_key_ksk_words(p, big) * 8;
+        size_t bsk_raw = veil_eval_key_bsk_words(p) * 8,
+               ksk_raw = veil_eval_key_ksk_words(p, big) * 8;
         /* seeded: the bodies only (N words per BSK row, one word per KSK row) + seed */
         size_t bsk_seeded = bsk_raw / k1, ksk_seeded = ksk_raw / (n + 1);
         fprintf(o, "%s    {\n      \"id\": \"%s\", \"n\": %u, \"k\": %u, \"N\": %u,\n",

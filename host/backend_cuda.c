@@ -314,8 +314,7 @@ static veil_status cuda_keys_new(veil_backend *be, veil_backend_keys *keys, size
 }
 
 static veil_status cuda_ks_pbs(veil_backend_keys *keys, uint32_t partition, const uint64_t *in,
-                               size_t count,
-                               const veil_lut *const *luts, size_t n_luts,
+                               size_t count, const veil_lut *const *luts, size_t n_luts,
                                const uint32_t *lut_index, uint64_t *out) {
     VEIL_ASSERT(partition == 0); /* cuda_keys_new refuses other key sets */
     veil_backend *be = keys->be;

@@ -50,8 +50,9 @@ uint32_t veil_program_key_sets(const veil_program *p, const veil_params **parts)
 static veil_status program_parts(const veil_program *p, const char *what, const veil_params **parts,
                                  uint32_t *n) {
     if (!p->params)
-        return veil_error(VEIL_ERR_PARAMS, "%s: the program has no parameter set (simulate only: %s)",
-                          what, p->params_note ? p->params_note : "none");
+        return veil_error(VEIL_ERR_PARAMS,
+                          "%s: the program has no parameter set (simulate only: %s)", what,
+                          p->params_note ? p->params_note : "none");
     if (p->n_partitions > VEIL_MAX_PARTITIONS)
         return veil_error(VEIL_ERR_UNSUPPORTED, "%s: the program has %u partitions, at most %u",
                           what, p->n_partitions, VEIL_MAX_PARTITIONS);
@@ -212,8 +213,9 @@ veil_status veil_plan_new(const veil_program *prog, const veil_eval_key *ek, vei
         const veil_node *n = &prog->nodes[i];
         if ((n->kind == VEIL_NODE_LUT || n->kind == VEIL_NODE_ROUND) &&
             node_partition(prog, n) >= ek->n_parts)
-            return veil_error(VEIL_ERR_FORMAT, "plan: layer %s runs its PBS in partition %u, the "
-                                               "program has %u",
+            return veil_error(VEIL_ERR_FORMAT,
+                              "plan: layer %s runs its PBS in partition %u, the "
+                              "program has %u",
                               n->layer, n->partition, ek->n_parts);
     }
     veil_plan *plan = calloc(1, sizeof *plan);

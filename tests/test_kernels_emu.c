@@ -48,13 +48,13 @@ static void check_set(veil_params p, const char *name, size_t count, uint32_t ke
     for (size_t c = 0; c < count; c++) {
         int64_t m = (int64_t)(veil_test_rand() % n_vals) - (int64_t)(n_vals / 2);
         veil_encrypt_big(enc, sk, veil_encode(m, bits), in);
-        veil_keyswitch(ek, in, small);
-        veil_pbs(ctx, ek, lut, small, ref);
+        veil_keyswitch(veil_eval_key_part(ek, 0), in, small);
+        veil_pbs(ctx, veil_eval_key_part(ek, 0), lut, small, ref);
         memcpy(shifted, small, n1 * 8);
         shifted[n1 - 1] += lut->in_offset;
         veil_modulus_switch(&p, shifted, ms);
-        CU_ASSERT_EQUAL_FATAL(veil_cuda_pbs_fused_emulate(&cp, ek->bsk_fourier, ms, lut->poly, got),
-                              0);
+        CU_ASSERT_EQUAL_FATAL(
+            veil_cuda_pbs_fused_emulate(&cp, ek->parts[0].bsk_fourier, ms, lut->poly, got), 0);
         const uint64_t pg = veil_phase_big(sk, got), pc = veil_phase_big(sk, ref);
         const int64_t want = table[m + (int64_t)(n_vals / 2)];
         wrong += veil_decode(pg, bits, 1) != want || veil_decode(pc, bits, 1) != want;

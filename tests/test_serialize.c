@@ -121,13 +121,18 @@ static void test_secret_key_roundtrip(void) {
     size_t len = 0, len2 = 0;
     CU_ASSERT_FATAL(veil_secret_key_serialize(SK, &buf, &len) == VEIL_OK);
     size_t n = P->lwe_dim, big = veil_params_big_dim(P);
-    CU_ASSERT_EQUAL(len, 176 + (n + 7) / 8 + (big + 7) / 8 + 32);
+    CU_ASSERT_EQUAL(len, 176 + 48 + (n + 7) / 8 + (big + 7) / 8 + 32);
     CU_ASSERT(memcmp(buf, "VEILSK01", 8) == 0);
     veil_secret_key *sk2 = NULL;
     CU_ASSERT_FATAL(veil_secret_key_deserialize(buf, len, &sk2) == VEIL_OK);
-    CU_ASSERT_PTR_EQUAL(sk2->params, P);
-    CU_ASSERT(memcmp(sk2->lwe, SK->lwe, 8 * n) == 0);
-    CU_ASSERT(memcmp(sk2->glwe, SK->glwe, 8 * big) == 0);
+    CU_ASSERT_PTR_EQUAL(veil_secret_key_params(sk2), P);
+    CU_ASSERT_EQUAL(veil_secret_key_n_partitions(sk2), 1);
+    uint64_t *b1 = malloc(8 * big), *b2 = malloc(8 * big);
+    CU_ASSERT_FATAL(veil_test_sk_bits(sk2, 0, b1) == n && veil_test_sk_bits(SK, 0, b2) == n);
+    CU_ASSERT(memcmp(b1, b2, 8 * n) == 0);
+    CU_ASSERT_FATAL(veil_test_sk_bits(sk2, VEIL_TEST_MASTER, b1) == big &&
+                    veil_test_sk_bits(SK, VEIL_TEST_MASTER, b2) == big);
+    CU_ASSERT(memcmp(b1, b2, 8 * big) == 0);
     CU_ASSERT_FATAL(veil_secret_key_serialize(sk2, &buf2, &len2) == VEIL_OK);
     CU_ASSERT(len2 == len && memcmp(buf, buf2, len) == 0);
     uint8_t fp1[16], fp2[16];
@@ -136,7 +141,10 @@ static void test_secret_key_roundtrip(void) {
     CU_ASSERT(memcmp(fp1, fp2, 16) == 0);
     CU_ASSERT(memcmp(buf + 64, fp1, 16) == 0);
     /* a different key has a different fingerprint */
-    sk2->glwe[3] ^= 1;
+    veil_secret_key_free(sk2);
+    uint8_t s9[32];
+    veil_test_seed_bytes(9, s9);
+    CU_ASSERT_FATAL(veil_secret_key_new(P, s9, &sk2) == VEIL_OK);
     veil_secret_key_fingerprint(sk2, fp2);
     CU_ASSERT(memcmp(fp1, fp2, 16) != 0);
     veil_secret_key_free(sk2);
@@ -153,9 +161,14 @@ static void test_secret_key_roundtrip(void) {
     CU_ASSERT_EQUAL((size_t)st.st_size, len);
     veil_secret_key *sk3 = NULL;
     CU_ASSERT_FATAL(veil_secret_key_load(path, &sk3) == VEIL_OK);
-    CU_ASSERT(memcmp(sk3->lwe, SK->lwe, 8 * n) == 0);
-    CU_ASSERT(memcmp(sk3->glwe, SK->glwe, 8 * big) == 0);
+    CU_ASSERT_FATAL(veil_test_sk_bits(sk3, 0, b1) == n && veil_test_sk_bits(SK, 0, b2) == n);
+    CU_ASSERT(memcmp(b1, b2, 8 * n) == 0);
+    CU_ASSERT_FATAL(veil_test_sk_bits(sk3, VEIL_TEST_MASTER, b1) == big);
+    CU_ASSERT_FATAL(veil_test_sk_bits(SK, VEIL_TEST_MASTER, b2) == big);
+    CU_ASSERT(memcmp(b1, b2, 8 * big) == 0);
     veil_secret_key_free(sk3);
+    free(b1);
+    free(b2);
     /* overwrite in place */
     CU_ASSERT(veil_secret_key_save(SK, path) == VEIL_OK);
     CU_ASSERT_EQUAL(count_dir_entries(), before + 1);
@@ -225,25 +238,26 @@ static void test_secret_key_rejects(void) {
     /* every bit of the file (header, payload, checksum) */
     CU_ASSERT_EQUAL(flips_accepted(buf, len, 0, 8 * len, 1, de_sk), 0);
 
-    /* padding bits of the packed LWE key, with a valid checksum */
+    /* padding bits of the packed small key (after the 48-byte partition
+     * table), with a valid checksum */
     size_t n = P->lwe_dim;
     if (n % 8) {
-        buf[176 + n / 8] |= 0x80;
+        buf[176 + 48 + n / 8] |= 0x80;
         fix_checksum(buf, len);
         veil_secret_key *k = NULL;
         CU_ASSERT_EQUAL(veil_secret_key_deserialize(buf, len, &k), VEIL_ERR_FORMAT);
         CU_ASSERT(msg_has("padding"));
         CU_ASSERT_PTR_NULL(k);
-        buf[176 + n / 8] &= 0x7f;
+        buf[176 + 48 + n / 8] &= 0x7f;
     }
     /* a key bit changed consistently (valid checksum): the stored fingerprint
      * no longer matches */
-    buf[176] ^= 1;
+    buf[176 + 48] ^= 1;
     fix_checksum(buf, len);
     veil_secret_key *k = NULL;
     CU_ASSERT_EQUAL(veil_secret_key_deserialize(buf, len, &k), VEIL_ERR_FORMAT);
     CU_ASSERT(msg_has("key fp"));
-    buf[176] ^= 1;
+    buf[176 + 48] ^= 1;
     fix_checksum(buf, len);
     CU_ASSERT_EQUAL(veil_secret_key_deserialize(buf, len, &k), VEIL_OK);
     veil_secret_key_free(k);
@@ -408,8 +422,7 @@ static void test_ct_batch_seeded(void) {
     int64_t msgs[7];
     for (uint64_t i = 0; i < count; i++) {
         msgs[i] = (int64_t)(veil_test_rand() % 4);
-        veil_lwe_encrypt(enc, SK->lwe, n, &P->lwe_noise, veil_encode(msgs[i], 2),
-                         b->data + i * (n + 1));
+        veil_encrypt_small(enc, SK, 0, veil_encode(msgs[i], 2), b->data + i * (n + 1));
     }
     veil_encryptor_free(enc);
     veil_secret_key_fingerprint(SK, b->key_fp);
@@ -427,8 +440,7 @@ static void test_ct_batch_seeded(void) {
     CU_ASSERT_EQUAL(c->dim, n);
     CU_ASSERT(memcmp(c->data, b->data, 8 * count * (n + 1)) == 0);
     for (uint64_t i = 0; i < count; i++)
-        CU_ASSERT_EQUAL(veil_decode(veil_lwe_phase(SK->lwe, n, c->data + i * (n + 1)), 2, 0),
-                        msgs[i]);
+        CU_ASSERT_EQUAL(veil_decode(veil_phase_small(SK, 0, c->data + i * (n + 1)), 2, 0), msgs[i]);
     veil_ct_batch_free(c);
     /* the memory cap counts the expanded batch, not the upload */
     const uint64_t expanded = 8 * count * (n + 1);
@@ -476,18 +488,20 @@ static void test_eval_key_roundtrip(void) {
     uint8_t *buf = NULL, *buf2 = NULL;
     size_t len = 0, len2 = 0;
     CU_ASSERT_FATAL(veil_eval_key_serialize(EK, &buf, &len) == VEIL_OK);
-    CU_ASSERT_EQUAL(len, veil_eval_key_serialized_bytes(P));
+    CU_ASSERT_EQUAL(len, veil_eval_key_serialized_bytes(&P, 1));
     printf("\n  evaluation key %s: seeded %zu bytes, raw %zu bytes (ratio %.4f)\n", P->id, len,
-           veil_eval_key_raw_bytes(P), (double)len / (double)veil_eval_key_raw_bytes(P));
+           veil_eval_key_raw_bytes(&P, 1), (double)len / (double)veil_eval_key_raw_bytes(&P, 1));
     veil_eval_key *ek = NULL;
     CU_ASSERT_FATAL(veil_eval_key_deserialize(buf, len, &ek) == VEIL_OK);
     CU_ASSERT_PTR_EQUAL(ek->params, P);
     CU_ASSERT(memcmp(ek->mask_seed, EK->mask_seed, 32) == 0);
     CU_ASSERT(memcmp(ek->key_fp, EK->key_fp, 16) == 0);
-    CU_ASSERT(memcmp(ek->bsk, EK->bsk, 8 * veil_eval_key_bsk_words(P)) == 0);
-    CU_ASSERT(memcmp(ek->ksk, EK->ksk, 8 * veil_eval_key_ksk_words(P)) == 0);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(ek->bsk_fourier);
-    CU_ASSERT(memcmp(ek->bsk_fourier, EK->bsk_fourier, 8 * veil_eval_key_bsk_words(P)) == 0);
+    CU_ASSERT(memcmp(ek->parts[0].bsk, EK->parts[0].bsk, 8 * veil_eval_key_bsk_words(P)) == 0);
+    CU_ASSERT(memcmp(ek->parts[0].ksk, EK->parts[0].ksk,
+                     8 * veil_eval_key_ksk_words(P, veil_params_big_dim(P))) == 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ek->parts[0].bsk_fourier);
+    CU_ASSERT(memcmp(ek->parts[0].bsk_fourier, EK->parts[0].bsk_fourier,
+                     8 * veil_eval_key_bsk_words(P)) == 0);
     CU_ASSERT_FATAL(veil_eval_key_serialize(ek, &buf2, &len2) == VEIL_OK);
     CU_ASSERT(len2 == len && memcmp(buf, buf2, len) == 0);
     veil_serial_buffer_free(buf2, len2);
@@ -509,9 +523,9 @@ static void test_eval_key_roundtrip(void) {
     CU_ASSERT_FATAL(veil_pbs_ctx_new(P, &ctx) == VEIL_OK);
     for (int64_t m = 0; m < 4; m++) {
         veil_encrypt_big(enc, SK, veil_encode(m, 2), ct);
-        veil_keyswitch(ek, ct, small);
-        CU_ASSERT_EQUAL(veil_decode(veil_lwe_phase(SK->lwe, n, small), 2, 0), m);
-        veil_ks_pbs(ctx, ek, lut, ct, out);
+        veil_keyswitch(veil_eval_key_part(ek, 0), ct, small);
+        CU_ASSERT_EQUAL(veil_decode(veil_phase_small(SK, 0, small), 2, 0), m);
+        veil_ks_pbs(ctx, veil_eval_key_part(ek, 0), lut, ct, out);
         CU_ASSERT_EQUAL(veil_decode(veil_phase_big(SK, out), 2, 0), table[m]);
     }
     veil_pbs_ctx_free(ctx);
@@ -530,16 +544,17 @@ static void test_eval_key_roundtrip(void) {
     CU_ASSERT_EQUAL((size_t)st.st_size, len);
     veil_eval_key *ek2 = NULL;
     CU_ASSERT_FATAL(veil_eval_key_load(path, &ek2) == VEIL_OK);
-    CU_ASSERT(memcmp(ek2->bsk, EK->bsk, 8 * veil_eval_key_bsk_words(P)) == 0);
-    CU_ASSERT(memcmp(ek2->ksk, EK->ksk, 8 * veil_eval_key_ksk_words(P)) == 0);
+    CU_ASSERT(memcmp(ek2->parts[0].bsk, EK->parts[0].bsk, 8 * veil_eval_key_bsk_words(P)) == 0);
+    CU_ASSERT(memcmp(ek2->parts[0].ksk, EK->parts[0].ksk,
+                     8 * veil_eval_key_ksk_words(P, veil_params_big_dim(P))) == 0);
     veil_eval_key_free(ek2);
 
     /* a key whose masks are not the seed's stream cannot be stored seeded */
-    ek->bsk[5] ^= 1;
+    ek->parts[0].bsk[5] ^= 1;
     CU_ASSERT_EQUAL(veil_eval_key_serialize(ek, &buf2, &len2), VEIL_ERR_ARG);
     CU_ASSERT(msg_has("BSK GGSW 0 row 0"));
-    ek->bsk[5] ^= 1;
-    ek->ksk[(size_t)7 * (n + 1)] ^= 1;
+    ek->parts[0].bsk[5] ^= 1;
+    ek->parts[0].ksk[(size_t)7 * (n + 1)] ^= 1;
     CU_ASSERT_EQUAL(veil_eval_key_serialize(ek, &buf2, &len2), VEIL_ERR_ARG);
     CU_ASSERT(msg_has("KSK entry"));
     veil_eval_key_free(ek);
@@ -655,12 +670,6 @@ static void test_file_errors(void) {
         VEIL_OK);
     CU_ASSERT_EQUAL(veil_secret_key_load(path, &k), VEIL_ERR_FORMAT);
     CU_ASSERT(msg_has("magic"));
-    /* a key with a non-binary coefficient is refused */
-    SK->lwe[0] += 2;
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    CU_ASSERT_EQUAL(veil_secret_key_serialize(SK, &buf, &len), VEIL_ERR_ARG);
-    SK->lwe[0] -= 2;
 }
 
 int main(void) {

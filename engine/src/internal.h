@@ -16,8 +16,8 @@ struct veil_secret_key {
     const veil_params *params; /* parts[0] */
     uint32_t n_parts;
     const veil_params *parts[VEIL_MAX_PARTITIONS];
-    uint32_t dim;      /* D = k_0 * N_0 */
-    uint64_t *master;  /* D words, 0/1: S; partition X's GLWE key is S[0 : k_X N_X] */
+    uint32_t dim;     /* D = k_0 * N_0 */
+    uint64_t *master; /* D words, 0/1: S; partition X's GLWE key is S[0 : k_X N_X] */
     uint64_t *small[VEIL_MAX_PARTITIONS]; /* n_X words, 0/1: s_X */
 };
 

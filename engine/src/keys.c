@@ -114,6 +114,10 @@ const veil_params *veil_secret_key_params(const veil_secret_key *sk) {
     return sk ? sk->params : NULL;
 }
 
+volatile uint64_t *veil_secret_key_guard_for_test(veil_secret_key *sk) {
+    return sk->master + sk->dim;
+}
+
 uint32_t veil_secret_key_n_partitions(const veil_secret_key *sk) {
     return sk ? sk->n_parts : 0;
 }
@@ -153,11 +157,9 @@ veil_status veil_eval_key_alloc(const veil_params *const *parts, uint32_t n_part
         pk->ksk = calloc(veil_eval_key_ksk_words(p, D), sizeof *pk->ksk);
         if (!pk->bsk || !pk->ksk) {
             veil_eval_key_free(ek);
-            return veil_error(VEIL_ERR_NOMEM,
-                              "evaluation key for partition %u (%s): out of memory (%zu MiB)", i,
-                              p->id,
-                              (veil_eval_key_bsk_words(p) + veil_eval_key_ksk_words(p, D)) * 8 >>
-                                  20);
+            return veil_error(
+                VEIL_ERR_NOMEM, "evaluation key for partition %u (%s): out of memory (%zu MiB)", i,
+                p->id, (veil_eval_key_bsk_words(p) + veil_eval_key_ksk_words(p, D)) * 8 >> 20);
         }
     }
     *out = ek;
@@ -206,8 +208,8 @@ veil_status veil_eval_key_regenerate_masks(veil_eval_key *ek) {
     return VEIL_OK;
 }
 
-veil_status veil_eval_key_check_partitions(const veil_eval_key *ek,
-                                           const veil_params *const *parts, uint32_t n) {
+veil_status veil_eval_key_check_partitions(const veil_eval_key *ek, const veil_params *const *parts,
+                                           uint32_t n) {
     if (!ek || (!parts && n))
         return veil_error(VEIL_ERR_ARG, "veil_eval_key_check_partitions: NULL argument");
     int same = ek->n_parts == n;
@@ -280,8 +282,7 @@ static veil_status glwe_ctx_init(glwe_ctx *g, const veil_params *p, const uint64
         return veil_error(VEIL_ERR_NOMEM, "GLWE encryption for %s: out of memory", p->id);
     }
     for (uint32_t c = 0; c < k; c++)
-        veil_fft_forward_i64(g->fft, (const int64_t *)(key + (size_t)c * N),
-                             g->sf + (size_t)c * N);
+        veil_fft_forward_i64(g->fft, (const int64_t *)(key + (size_t)c * N), g->sf + (size_t)c * N);
     return VEIL_OK;
 }
 

@@ -128,8 +128,7 @@ static veil_status id_parse(const uint8_t *id, const char *field, const veil_par
     char esc[64], name[ID_BYTES];
     const uint8_t *nul = memchr(id, 0, ID_BYTES);
     escape(id, nul ? (size_t)(nul - id) : ID_BYTES, esc, sizeof esc);
-    if (!nul)
-        return veil_error(VEIL_ERR_FORMAT, "%s: \"%s...\" is not NUL-terminated", field, esc);
+    if (!nul) return veil_error(VEIL_ERR_FORMAT, "%s: \"%s...\" is not NUL-terminated", field, esc);
     if (nul == id) return veil_error(VEIL_ERR_FORMAT, "%s: empty", field);
     if (!all_zero(nul, ID_BYTES - (size_t)(nul - id)))
         return veil_error(VEIL_ERR_FORMAT, "%s: \"%s\": non-zero bytes after its end", field, esc);
@@ -604,8 +603,8 @@ static veil_status ek_check_masks(const veil_eval_key *ek, uint32_t x) {
 }
 
 static veil_status ek_check(const veil_eval_key *ek, header *h) {
-    if (!ek || !ek->params || !ek->parts || ek->n_parts < 1 ||
-        ek->n_parts > VEIL_MAX_PARTITIONS || ek->parts[0].params != ek->params)
+    if (!ek || !ek->params || !ek->parts || ek->n_parts < 1 || ek->n_parts > VEIL_MAX_PARTITIONS ||
+        ek->parts[0].params != ek->params)
         return veil_error(VEIL_ERR_ARG, "evaluation key: NULL key or key part");
     const veil_params *parts[VEIL_MAX_PARTITIONS];
     const uint32_t D = veil_params_big_dim(ek->params);
@@ -929,8 +928,9 @@ static veil_status parse(reader *r, unsigned accept, void **out) {
             return veil_error(VEIL_ERR_FORMAT, "partitions: %u, expected 1..%u", n_parts,
                               VEIL_MAX_PARTITIONS);
         if (r->len < HDR + (uint64_t)ID_BYTES * n_parts + SUM)
-            return veil_error(VEIL_ERR_FORMAT, "truncated: %llu bytes, the %u-entry partition "
-                                               "table does not fit",
+            return veil_error(VEIL_ERR_FORMAT,
+                              "truncated: %llu bytes, the %u-entry partition "
+                              "table does not fit",
                               (unsigned long long)r->len, n_parts);
         uint8_t table[ID_BYTES * VEIL_MAX_PARTITIONS];
         VEIL_TRY(r_bytes(r, table, (size_t)ID_BYTES * n_parts));

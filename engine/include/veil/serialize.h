@@ -129,8 +129,8 @@ veil_status veil_serial_peek(const uint8_t *buf, size_t len, veil_serial_kind *k
 /* ---- secret key ------------------------------------------------------------ */
 
 /* fp = BLAKE2b-128 of a domain-separation string, the partition count, the
- * partition table and every packed key bit (small keys, then the master key). It names the key (to match evaluation keys and ciphertexts
- * with it) without revealing it. */
+ * partition table and every packed key bit (small keys, then the master key). It names the key (to
+ * match evaluation keys and ciphertexts with it) without revealing it. */
 void veil_secret_key_fingerprint(const veil_secret_key *sk, uint8_t fp[VEIL_KEY_FP_BYTES]);
 
 /* The buffer holds the secret key: free it with veil_serial_buffer_free. */

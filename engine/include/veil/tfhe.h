@@ -107,6 +107,10 @@ const veil_params *veil_secret_key_params(const veil_secret_key *sk);
 uint32_t veil_secret_key_n_partitions(const veil_secret_key *sk);
 /* NULL when i >= n_partitions. */
 const veil_params *veil_secret_key_partition(const veil_secret_key *sk, uint32_t i);
+/* Testing hook (tests/test_secret_wipe.c): the address just past the master
+ * key's guarded allocation, i.e. its trailing guard page (writing it must
+ * fault). Points at no key bit. */
+volatile uint64_t *veil_secret_key_guard_for_test(veil_secret_key *sk);
 
 /* One partition's evaluation keys. The KSK has in_dim rows (the master
  * dimension D), each an LWE under s_X of dimension n_X; the BSK is n_X
@@ -166,8 +170,8 @@ size_t veil_eval_key_bsk_words(const veil_params *p);
 size_t veil_eval_key_ksk_words(const veil_params *p, uint32_t in_dim);
 /* VEIL_ERR_PARAMS unless ek's partition list is exactly parts[0..n) (same
  * sets, same order); the message names both lists. */
-veil_status veil_eval_key_check_partitions(const veil_eval_key *ek,
-                                           const veil_params *const *parts, uint32_t n);
+veil_status veil_eval_key_check_partitions(const veil_eval_key *ek, const veil_params *const *parts,
+                                           uint32_t n);
 /* Writes "id0, id1, ..." of ek's partitions into buf (for messages). */
 void veil_eval_key_describe(const veil_eval_key *ek, char *buf, size_t cap);
 

@@ -63,8 +63,7 @@ void veil_backend_keys_free(veil_backend_keys *keys);
  * tables serves per-channel activations without copying a table per
  * ciphertext. in and out may not alias. */
 veil_status veil_backend_ks_pbs(veil_backend_keys *keys, uint32_t partition, const uint64_t *in,
-                                size_t count,
-                                const veil_lut *const *luts, size_t n_luts,
+                                size_t count, const veil_lut *const *luts, size_t n_luts,
                                 const uint32_t *lut_index, uint64_t *out);
 
 /* Dense layer on big LWEs, exact mod 2^64, for a batch of samples:

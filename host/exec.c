@@ -110,6 +110,35 @@ size_t veil_program_eval_key_raw_bytes(const veil_program *p) {
     return n ? veil_eval_key_raw_bytes(parts, n) : 0;
 }
 
+void veil_program_print_keys(const veil_program *p, FILE *f) {
+    const veil_params *parts[VEIL_MAX_PARTITIONS];
+    const uint32_t n = veil_program_key_sets(p, parts);
+    if (!n) return;
+    const uint32_t D = veil_params_big_dim(parts[0]);
+    const double MiB = 1048576.0;
+    fprintf(f, "keys: %u partition%s, master key D = %u (partition 0's k*N)\n", n, n > 1 ? "s" : "",
+            D);
+    fprintf(f, "  %-3s %-28s %10s %10s %12s %12s\n", "#", "parameter set", "BSK MiB", "KSK MiB",
+            "file MiB", "memory MiB");
+    double t_bsk = 0, t_ksk = 0, t_file = 0, t_mem = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const double bsk = 8.0 * (double)veil_eval_key_bsk_words(parts[i]);
+        const double ksk = 8.0 * (double)veil_eval_key_ksk_words(parts[i], D);
+        const double file = (double)veil_eval_key_partition_serialized_bytes(parts[i], D);
+        /* standard and Fourier BSK (N doubles a polynomial) and the KSK */
+        const double mem = 2 * bsk + ksk;
+        fprintf(f, "  %-3u %-28s %10.1f %10.1f %12.1f %12.1f\n", i, parts[i]->id, bsk / MiB,
+                ksk / MiB, file / MiB, mem / MiB);
+        t_bsk += bsk;
+        t_ksk += ksk;
+        t_file += file;
+        t_mem += mem;
+    }
+    fprintf(f, "  %-3s %-28s %10.1f %10.1f %12.1f %12.1f\n", "", "total", t_bsk / MiB, t_ksk / MiB,
+            (double)veil_program_eval_key_bytes(p) / MiB, t_mem / MiB);
+    (void)t_file;
+}
+
 /* The partition whose keys run node n's PBS (0 for programs without them). */
 static uint32_t node_partition(const veil_program *p, const veil_node *n) {
     return p->n_partitions ? n->partition : 0;

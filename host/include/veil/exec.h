@@ -68,6 +68,10 @@ veil_status veil_program_check_secret_key(const veil_program *p, const veil_secr
  * with every mask stored (veil/serialize.h); 0 without parameters. */
 size_t veil_program_eval_key_bytes(const veil_program *p);
 size_t veil_program_eval_key_raw_bytes(const veil_program *p);
+/* Prints the key set the program needs, one line per partition: its set,
+ * BSK and KSK (standard domain), its share of the seeded eval.key file, and
+ * the memory a prepared key takes (BSK in both domains and the KSK). */
+void veil_program_print_keys(const veil_program *p, FILE *f);
 
 /* Encrypts batch samples of input i (quantized values). */
 veil_status veil_program_encrypt(const veil_program *p, veil_encryptor *enc,

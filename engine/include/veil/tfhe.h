@@ -61,22 +61,23 @@ extern "C" {
  * each partition needs exactly one KSK (S -> s_X, D rows) and one BSK
  * (s_X -> S_X): no key-to-key conversion keys.
  *
- * This is the construction of TFHE-rs's "partial" GLWE secret keys and
- * shared LWE/GLWE keys (tfhe/src/core_crypto/entities/glwe_secret_key.rs and
- * the `shared` key parts of the shortint/integer `KeySwitch32`/multi-bit
- * parameter sets: a smaller key is the prefix of a larger one) and of
- * Concrete's optimizer, whose multi-parameter mode lets partitions share
- * secret keys (concrete-optimizer `optimize::dag::multi_parameters`, key
- * sharing between partitions). Security: the prefix of a uniform binary key
- * is a uniform binary key of its own dimension, so the GLWE samples of
- * partition X (BSK_X) form a GLWE instance with the secret distribution and
- * noise of X's parameter set, whose lattice-estimator level is the set's
- * `security_bits`; the KSK of X is an LWE instance under s_X with X's LWE
- * noise. Samples under different prefixes of S are LWE samples under S whose
- * masks vanish past the prefix: each family keeps the security of its own
- * set (the estimate of the smaller dimension k_X*N_X with its own noise),
- * which is the argument Concrete's optimizer and TFHE-rs make for shared
- * keys. The small keys are independent per partition.
+ * This is the shared-key construction of Bergerat, Chillotti, Ligier, Orfila,
+ * Roux-Langlois and Tap, "New Secret Keys for Enhanced Performance in (T)FHE"
+ * (Zama and CNRS GREYC, 2024), implemented in TFHE-rs's experimental core_crypto
+ * (tfhe/src/core_crypto/experimental/algorithms/
+ * shared_glwe_secret_key_generation.rs: the smaller GLWE key is a copy of the
+ * first coefficients of the larger one; shared_lwe_secret_key_generation.rs
+ * likewise for LWE keys; read at zama-ai/tfhe-rs@2702809e). veil shares only
+ * the GLWE (big) keys; the small keys are independent per partition.
+ * Security: the prefix of a uniform binary key is a uniform binary key of its
+ * own dimension, so the GLWE samples of partition X (BSK_X) form a GLWE
+ * instance with the secret distribution and noise of X's parameter set,
+ * whose lattice-estimator level is the set's `security_bits`; the KSK of X is
+ * an LWE instance under s_X with X's LWE noise. Samples under different
+ * prefixes of S are LWE samples under S whose masks vanish past the prefix:
+ * each family keeps the security of its own set (the estimate at dimension
+ * k_X*N_X with its own noise), the argument of the paper above for shared
+ * keys. A program's sets all come from one table at one security level.
  *
  * The noise cost of sharing: the KSK of X has D rows (not k_X * N_X), since
  * its input may mix outputs of every partition; the keyswitch noise of X is

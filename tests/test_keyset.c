@@ -40,6 +40,9 @@ static veil_model *M;
 static veil_program *ONE; /* as compiled: one partition */
 static veil_program *TWO; /* the same, split in two partitions */
 static size_t N_ROUND_NODES, N_LUT_NODES;
+/* keys of TWO, made once (keygen is the slow part of this test under ASan) */
+static veil_secret_key *SK2;
+static veil_eval_key *EK2;
 
 /* Moves the program to partitions {wide, narrow}: ROUND nodes in partition
  * 1, LUT nodes in partition 0. */
@@ -81,10 +84,17 @@ static int suite_init(void) {
     if (veil_program_compile(M, &o, &ONE) != VEIL_OK) return 1;
     if (veil_program_compile(M, &o, &TWO) != VEIL_OK) return 1;
     if (!split(TWO, veil_params_find(SET_WIDE), veil_params_find(SET_NARROW))) return 1;
+    uint8_t s[3][32];
+    for (unsigned i = 0; i < 3; i++)
+        veil_test_seed_bytes(80 + i, s[i]);
+    if (veil_program_keygen(TWO, s[0], &SK2) != VEIL_OK) return 1;
+    if (veil_eval_key_new(SK2, s[1], s[2], &EK2) != VEIL_OK) return 1;
     return 0;
 }
 
 static int suite_clean(void) {
+    veil_eval_key_free(EK2);
+    veil_secret_key_free(SK2);
     veil_program_free(ONE);
     veil_program_free(TWO);
     veil_model_free(M);
@@ -139,15 +149,14 @@ static void test_split_meets_noise_bound(void) {
  * its own k*N, and decrypts under the master key. */
 static void test_pbs_output_zero_extended(void) {
     const veil_params *parts[2] = {veil_params_find(SET_WIDE), veil_params_find(SET_NARROW)};
-    uint8_t s[4][32];
-    for (unsigned i = 0; i < 4; i++)
-        veil_test_seed_bytes(60 + i, s[i]);
-    veil_secret_key *sk = NULL;
-    veil_eval_key *ek = NULL;
+    const veil_secret_key *sk = SK2;
+    const veil_eval_key *ek = EK2;
+    CU_ASSERT_PTR_EQUAL_FATAL(veil_secret_key_partition(sk, 0), parts[0]);
+    CU_ASSERT_PTR_EQUAL_FATAL(veil_secret_key_partition(sk, 1), parts[1]);
+    uint8_t s[32];
+    veil_test_seed_bytes(63, s);
     veil_encryptor *enc = NULL;
-    CU_ASSERT_FATAL(veil_secret_key_new_set(parts, 2, s[0], &sk) == VEIL_OK);
-    CU_ASSERT_FATAL(veil_eval_key_new(sk, s[1], s[2], &ek) == VEIL_OK);
-    CU_ASSERT_FATAL(veil_encryptor_new(s[3], NULL, &enc) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_encryptor_new(s, NULL, &enc) == VEIL_OK);
     const uint32_t D = veil_params_big_dim(parts[0]), d1 = veil_params_big_dim(parts[1]);
     CU_ASSERT_EQUAL(ek->n_parts, 2);
     CU_ASSERT_EQUAL(ek->parts[1].in_dim, D);
@@ -178,8 +187,6 @@ static void test_pbs_output_zero_extended(void) {
     free(in);
     free(out);
     veil_encryptor_free(enc);
-    veil_eval_key_free(ek);
-    veil_secret_key_free(sk);
 }
 
 static void test_two_partitions_equal_simulate(void) {
@@ -212,11 +219,14 @@ static int msg_has(const char *needle) {
 }
 
 static void test_other_program_keys_refused(void) {
-    veil_secret_key *sk1 = NULL, *sk2 = NULL, *sk3 = NULL;
-    veil_eval_key *ek1 = NULL, *ek2 = NULL, *ek3 = NULL;
+    veil_secret_key *sk1 = NULL, *sk3 = NULL;
+    veil_eval_key *ek1 = NULL;
+    const veil_secret_key *sk2 = SK2;
+    const veil_eval_key *ek2 = EK2;
     CU_ASSERT_FATAL(keys_for(ONE, 70, &sk1, &ek1) == VEIL_OK);
-    CU_ASSERT_FATAL(keys_for(TWO, 80, &sk2, &ek2) == VEIL_OK);
-    CU_ASSERT_FATAL(keys_for(TWO, 90, &sk3, &ek3) == VEIL_OK);
+    uint8_t s3[32];
+    veil_test_seed_bytes(90, s3);
+    CU_ASSERT_FATAL(veil_program_keygen(TWO, s3, &sk3) == VEIL_OK);
     CU_ASSERT_EQUAL(ek1->n_parts, 1);
     CU_ASSERT_EQUAL(ek2->n_parts, 2);
     veil_backend *be = NULL;
@@ -244,7 +254,7 @@ static void test_other_program_keys_refused(void) {
     free(v);
     /* same partitions, another secret key: the fingerprint tells */
     CU_ASSERT_EQUAL(veil_eval_key_check_secret_key(ek2, sk2), VEIL_OK);
-    CU_ASSERT_EQUAL(veil_eval_key_check_secret_key(ek3, sk2), VEIL_ERR_PARAMS);
+    CU_ASSERT_EQUAL(veil_eval_key_check_secret_key(ek2, sk3), VEIL_ERR_PARAMS);
     CU_ASSERT(msg_has("key fp"));
     CU_ASSERT_EQUAL(veil_eval_key_check_secret_key(ek1, sk2), VEIL_ERR_PARAMS);
     CU_ASSERT(msg_has("not made together"));
@@ -262,10 +272,7 @@ static void test_other_program_keys_refused(void) {
     free(ct);
     veil_backend_free(be);
     veil_eval_key_free(ek1);
-    veil_eval_key_free(ek2);
-    veil_eval_key_free(ek3);
     veil_secret_key_free(sk1);
-    veil_secret_key_free(sk2);
     veil_secret_key_free(sk3);
 }
 
@@ -358,9 +365,8 @@ static void check_fields(const uint8_t *orig, size_t len, int is_ek) {
 }
 
 static void test_serialize_key_set(void) {
-    veil_secret_key *sk = NULL;
-    veil_eval_key *ek = NULL;
-    CU_ASSERT_FATAL(keys_for(TWO, 100, &sk, &ek) == VEIL_OK);
+    const veil_secret_key *sk = SK2;
+    const veil_eval_key *ek = EK2;
     uint8_t *sb = NULL, *eb = NULL, *b2 = NULL;
     size_t sl = 0, el = 0, l2 = 0;
     CU_ASSERT_FATAL(veil_secret_key_serialize(sk, &sb, &sl) == VEIL_OK);
@@ -410,8 +416,6 @@ static void test_serialize_key_set(void) {
     veil_serial_buffer_free(eb, el);
     veil_eval_key_free(ek2);
     veil_secret_key_free(sk2);
-    veil_eval_key_free(ek);
-    veil_secret_key_free(sk);
 }
 
 /* ---- the secret key is opaque: nothing outside engine/ includes internal.h */

@@ -136,6 +136,18 @@ int main(int argc, char **argv) {
         }
         veil_secret_key_free(sk);
     }
+    /* a key set of two partitions (partition table, two small keys); its
+     * evaluation key would be tens of MB, the header checks are the same */
+    {
+        const veil_params *two[2] = {veil_params_find("tfhers-3_3-tuniform-2m128"),
+                                     veil_params_find("tfhers-1_1-gaussian-2m64")};
+        if (!two[0] || !two[1]) check(veil_error(VEIL_ERR_PARAMS, "no such set"), "params");
+        veil_secret_key *sk;
+        seed_of(seed, 40);
+        check(veil_secret_key_new_set(two, 2, seed, &sk), "secret key set");
+        check(veil_secret_key_save(sk, path("secret_key", "two-partitions.sk")), "save key set");
+        veil_secret_key_free(sk);
+    }
     printf("fuzz_make_corpus: wrote the seed corpus under %s\n", out_dir);
     return 0;
 }

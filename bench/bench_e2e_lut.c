@@ -66,7 +66,7 @@ int main(int argc, char **argv) {
     }
     printf("key generation: %.3f s (bootstrapping key %.1f MiB, keyswitching key %.1f MiB)\n",
            t_keygen, veil_eval_key_bsk_words(p) * 8.0 / 1048576.0,
-           veil_eval_key_ksk_words(p) * 8.0 / 1048576.0);
+           veil_eval_key_ksk_words(p, veil_params_big_dim(p)) * 8.0 / 1048576.0);
     const uint32_t big = veil_params_big_dim(p);
     uint64_t *ct = malloc(8 * (big + 1)), *res = malloc(8 * (big + 1));
     double t_enc = 0, t_pbs = 0, t_dec = 0;
@@ -77,7 +77,7 @@ int main(int argc, char **argv) {
         double a = now_s();
         veil_encrypt_big(enc, sk, veil_encode(x, bits), ct);
         double b = now_s();
-        veil_ks_pbs(ctx, ek, lut, ct, res);
+        veil_ks_pbs(ctx, veil_eval_key_part(ek, 0), lut, ct, res);
         double c = now_s();
         int64_t y = veil_decode(veil_phase_big(sk, res), bits, 0);
         double d = now_s();

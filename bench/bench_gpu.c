@@ -96,7 +96,7 @@ typedef struct {
 static int run_kspbs(void *vc, size_t batch) {
     kspbs_ctx *c = vc;
     const veil_lut *const luts[1] = {c->lut};
-    if (veil_backend_ks_pbs(c->keys, c->in, batch, luts, 1, NULL, c->out) != VEIL_OK)
+    if (veil_backend_ks_pbs(c->keys, 0, c->in, batch, luts, 1, NULL, c->out) != VEIL_OK)
         return die("ks_pbs");
     return 0;
 }
@@ -161,10 +161,11 @@ static int kernel_sweep(const veil_eval_key *ek, const veil_lut *lut, const uint
                         size_t n_batches, double min_time, uint32_t kind, point *pbs, point *ks,
                         size_t *n_done) {
     const veil_params *p = ek->params;
+    const veil_pbs_key *pk = veil_eval_key_part(ek, 0);
     kernel_ctx c = {.p = veil_cuda_params_from(p, kind)};
     const size_t maxb = batches[n_batches - 1], big1 = veil_params_big_dim(p) + 1,
                  small1 = p->lwe_dim + 1, bw = veil_eval_key_bsk_words(p),
-                 kw = veil_eval_key_ksk_words(p);
+                 kw = veil_eval_key_ksk_words(p, pk->in_dim);
     uint64_t *d_bsk_std = NULL, zero = 0;
     int e = (int)cudaMalloc((void **)&c.d_big, maxb * big1 * 8);
     if (!e) e = (int)cudaMalloc((void **)&c.d_small, maxb * small1 * 8);
@@ -173,9 +174,9 @@ static int kernel_sweep(const veil_eval_key *ek, const veil_lut *lut, const uint
     if (!e) e = (int)cudaMalloc((void **)&c.d_off, 8);
     if (!e) e = (int)cudaMalloc((void **)&c.d_bsk, veil_cuda_bsk_fourier_bytes(&c.p));
     if (!e) e = (int)cudaMalloc((void **)&d_bsk_std, bw * 8);
-    if (!e) e = (int)cudaMemcpy(d_bsk_std, ek->bsk, bw * 8, cudaMemcpyHostToDevice);
+    if (!e) e = (int)cudaMemcpy(d_bsk_std, pk->bsk, bw * 8, cudaMemcpyHostToDevice);
     if (!e) e = veil_cuda_bsk_to_fourier(NULL, 0, &c.p, c.d_bsk, d_bsk_std);
-    if (!e) e = (int)cudaMemcpy(c.d_ksk, ek->ksk, kw * 8, cudaMemcpyHostToDevice);
+    if (!e) e = (int)cudaMemcpy(c.d_ksk, pk->ksk, kw * 8, cudaMemcpyHostToDevice);
     if (!e) e = (int)cudaMemcpy(c.d_luts, lut->poly, p->poly_size * 8, cudaMemcpyHostToDevice);
     if (!e) e = (int)cudaMemcpy(c.d_off, &zero, 8, cudaMemcpyHostToDevice);
     for (size_t b = 0; !e && b < maxb; b += distinct) {
@@ -310,7 +311,8 @@ static long bench_backend(FILE *o, veil_backend_kind kind, size_t max_batch,
         uint64_t *small = malloc(distinct * (p->lwe_dim + 1) * 8);
         if (small) {
             for (size_t i = 0; i < distinct; i++)
-                veil_keyswitch(bi->ek, bi->in + i * lwe, small + i * (p->lwe_dim + 1));
+                veil_keyswitch(veil_eval_key_part(bi->ek, 0), bi->in + i * lwe,
+                               small + i * (p->lwe_dim + 1));
             if (kernel_sweep(bi->ek, bi->lut, small, bi->in, distinct, batches, nb, bi->min_time,
                              VEIL_CUDA_PBS_FUSED, pf, ksp, &nf))
                 fprintf(stderr, "bench_gpu: fused kernel sweep stopped after %zu batch sizes\n",

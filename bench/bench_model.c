@@ -83,7 +83,7 @@ static int bench_encrypted(FILE *f, const veil_model *m, const veil_program *p,
     veil_eval_key *ek = NULL;
     veil_encryptor *enc = NULL;
     int rc = 1;
-    if (veil_secret_key_new(p->params, NULL, &sk) || veil_eval_key_new(sk, NULL, NULL, &ek) ||
+    if (veil_program_keygen(p, NULL, &sk) || veil_eval_key_new(sk, NULL, NULL, &ek) ||
         veil_encryptor_new(NULL, NULL, &enc))
         goto out;
     const size_t lwe = veil_program_ct_words(p);

@@ -237,7 +237,8 @@ int main(int argc, char **argv) {
         uint64_t *in = malloc(8 * (big + 1)), *o2 = malloc(8 * (big + 1)),
                  *sm = malloc(8 * (n + 1));
         const size_t k1 = p->glwe_dim + 1;
-        size_t bsk_raw = veil_eval_key_bsk_words(p) * 8, ksk_raw = veil_eval_key_ksk_words(p) * 8;
+        size_t bsk_raw = veil_eval_key_bsk_words(p) * 8,
+               ksk_raw = veil_eval_key_ksk_words(p, big) * 8;
         /* seeded: the bodies only (N words per BSK row, one word per KSK row) + seed */
         size_t bsk_seeded = bsk_raw / k1, ksk_seeded = ksk_raw / (n + 1);
         fprintf(o, "%s    {\n      \"id\": \"%s\", \"n\": %u, \"k\": %u, \"N\": %u,\n",
@@ -255,16 +256,16 @@ int main(int argc, char **argv) {
         stats(o, "encrypt", t, runs, 0);
         for (int r = 0; r < runs; r++) {
             double a = now_s();
-            veil_keyswitch(ek, in, sm);
+            veil_keyswitch(veil_eval_key_part(ek, 0), in, sm);
             t[r] = now_s() - a;
         }
         stats(o, "keyswitch", t, runs, 0);
         for (int r = 0; r < runs; r++)
             for (int q = 0; q < np; q++) {
                 double a = now_s();
-                veil_pbs(pctx[q], ek, lut, sm, o2);
+                veil_pbs(pctx[q], veil_eval_key_part(ek, 0), lut, sm, o2);
                 double b = now_s();
-                veil_ks_pbs(pctx[q], ek, lut, in, o2);
+                veil_ks_pbs(pctx[q], veil_eval_key_part(ek, 0), lut, in, o2);
                 tp[(2 * q) * runs + r] = b - a;
                 tp[(2 * q + 1) * runs + r] = now_s() - b;
             }
@@ -286,9 +287,9 @@ int main(int argc, char **argv) {
             for (int r = 0; r < br; r++) {
                 double a = now_s();
                 for (size_t b = 0; b < nb; b++)
-                    veil_ks_pbs(pctx[0], ek, lut, bi + b * w, bo + b * w);
+                    veil_ks_pbs(pctx[0], veil_eval_key_part(ek, 0), lut, bi + b * w, bo + b * w);
                 double m = now_s();
-                veil_ks_pbs_many(pctx[0], ek, bl, bi, nb, bo);
+                veil_ks_pbs_many(pctx[0], veil_eval_key_part(ek, 0), bl, bi, nb, bo);
                 ts[r] = (m - a) / (double)nb;
                 tm[r] = (now_s() - m) / (double)nb;
             }

@@ -113,7 +113,7 @@ static int bench_one(FILE *f, int first, unsigned w, const char *kind, uint32_t 
         for (unsigned j = 0; j < 32; j++)
             seed[i][j] = (uint8_t)(i * 77 + j * 13 + w);
     t0 = clock_s(CLOCK_MONOTONIC);
-    if (!cin || !cout || veil_secret_key_new(p->params, seed[0], &sk) ||
+    if (!cin || !cout || veil_program_keygen(p, seed[0], &sk) ||
         veil_eval_key_new(sk, seed[1], seed[2], &ek))
         goto out;
     keygen = clock_s(CLOCK_MONOTONIC) - t0;

@@ -18,7 +18,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         VEIL_ASSERT(veil_error_message()[0] != 0);
         return 0;
     }
-    VEIL_ASSERT(ek->bsk_fourier != NULL);
+    VEIL_ASSERT(ek->n_parts >= 1);
+    for (uint32_t x = 0; x < ek->n_parts; x++)
+        VEIL_ASSERT(ek->parts[x].bsk_fourier != NULL);
     uint8_t *buf = NULL;
     size_t len = 0;
     VEIL_ASSERT(veil_eval_key_serialize(ek, &buf, &len) == VEIL_OK);

@@ -45,7 +45,7 @@ static void seed_of(uint8_t seed[VEIL_SEED_BYTES], unsigned which) {
 /* count fresh encryptions of i % 4 (2 bits) under the big or small key. */
 static veil_ct_batch *encrypt_batch(const veil_secret_key *sk, int big, uint64_t count,
                                     const uint8_t mask_seed[VEIL_SEED_BYTES]) {
-    const veil_params *p = sk->params;
+    const veil_params *p = veil_secret_key_params(sk);
     const uint32_t dim = big ? veil_params_big_dim(p) : p->lwe_dim;
     veil_ct_batch *b;
     check(veil_ct_batch_new(p, dim, count, &b), "batch");
@@ -59,7 +59,7 @@ static veil_ct_batch *encrypt_batch(const veil_secret_key *sk, int big, uint64_t
         if (big)
             veil_encrypt_big(enc, sk, m, ct);
         else
-            veil_lwe_encrypt(enc, sk->lwe, dim, &p->lwe_noise, m, ct);
+            veil_encrypt_small(enc, sk, 0, m, ct);
     }
     veil_encryptor_free(enc);
     veil_secret_key_fingerprint(sk, b->key_fp);
@@ -134,6 +134,18 @@ int main(int argc, char **argv) {
             veil_serial_buffer_free(buf, len);
             veil_eval_key_free(ek);
         }
+        veil_secret_key_free(sk);
+    }
+    /* a key set of two partitions (partition table, two small keys); its
+     * evaluation key would be tens of MB, the header checks are the same */
+    {
+        const veil_params *two[2] = {veil_params_find("tfhers-3_3-tuniform-2m128"),
+                                     veil_params_find("tfhers-1_1-gaussian-2m64")};
+        if (!two[0] || !two[1]) check(veil_error(VEIL_ERR_PARAMS, "no such set"), "params");
+        veil_secret_key *sk;
+        seed_of(seed, 40);
+        check(veil_secret_key_new_set(two, 2, seed, &sk), "secret key set");
+        check(veil_secret_key_save(sk, path("secret_key", "two-partitions.sk")), "save key set");
         veil_secret_key_free(sk);
     }
     printf("fuzz_make_corpus: wrote the seed corpus under %s\n", out_dir);

@@ -77,9 +77,14 @@ veil_status veil_backend_keys_new(veil_backend *be, const veil_eval_key *ek, siz
     if (be->dead)
         return veil_error(VEIL_ERR_DEVICE, "veil_backend_keys_new: backend %s is dead",
                           be->iface->name);
-    if (!ek->params || !ek->bsk || !ek->ksk)
-        return veil_error(VEIL_ERR_ARG,
-                          "veil_backend_keys_new: evaluation key without params, bsk or ksk");
+    if (!ek->params || !ek->parts || ek->n_parts < 1)
+        return veil_error(VEIL_ERR_ARG, "veil_backend_keys_new: evaluation key without partitions");
+    for (uint32_t i = 0; i < ek->n_parts; i++)
+        if (!ek->parts[i].params || !ek->parts[i].bsk || !ek->parts[i].ksk)
+            return veil_error(VEIL_ERR_ARG,
+                              "veil_backend_keys_new: partition %u of the evaluation key without "
+                              "params, bsk or ksk",
+                              i);
     if (max_batch == 0)
         return veil_error(VEIL_ERR_ARG, "veil_backend_keys_new: max_batch must be > 0");
     veil_backend_keys *k = calloc(1, sizeof *k);
@@ -131,15 +136,18 @@ static int mul_overflows(size_t a, size_t b, size_t *r) {
     return 0;
 }
 
-veil_status veil_backend_ks_pbs(veil_backend_keys *keys, const uint64_t *in, size_t count,
-                                const veil_lut *const *luts, size_t n_luts,
+veil_status veil_backend_ks_pbs(veil_backend_keys *keys, uint32_t partition, const uint64_t *in,
+                                size_t count, const veil_lut *const *luts, size_t n_luts,
                                 const uint32_t *lut_index, uint64_t *out) {
     VEIL_TRY(check_alive(keys, "ks_pbs"));
+    if (partition >= keys->ek->n_parts)
+        return veil_error(VEIL_ERR_ARG, "ks_pbs: partition %u, the evaluation key has %u",
+                          partition, keys->ek->n_parts);
     if (count == 0) return VEIL_OK;
     if (!in || !out) return veil_error(VEIL_ERR_ARG, "ks_pbs: in or out is NULL");
     if (!luts || n_luts == 0) return veil_error(VEIL_ERR_ARG, "ks_pbs: no lookup tables");
-    const veil_params *p = keys->params;
-    size_t lwe = (size_t)veil_params_big_dim(p) + 1, words;
+    const veil_params *p = keys->ek->parts[partition].params;
+    size_t lwe = (size_t)veil_params_big_dim(keys->params) + 1, words;
     if (mul_overflows(count, lwe, &words))
         return veil_error(VEIL_ERR_ARG, "ks_pbs: count = %zu is too large", count);
     if (overlaps(in, words, out, words))
@@ -150,8 +158,9 @@ veil_status veil_backend_ks_pbs(veil_backend_keys *keys, const uint64_t *in, siz
             return veil_error(VEIL_ERR_ARG, "ks_pbs: luts[%zu] is NULL", t);
         if (luts[t]->poly_size != p->poly_size)
             return veil_error(VEIL_ERR_PARAMS,
-                              "ks_pbs: luts[%zu] has polynomial size %u, keys (%s) have N = %u", t,
-                              luts[t]->poly_size, p->id, p->poly_size);
+                              "ks_pbs: luts[%zu] has polynomial size %u, keys of partition %u "
+                              "(%s) have N = %u",
+                              t, luts[t]->poly_size, partition, p->id, p->poly_size);
     }
     if (lut_index) {
         for (size_t i = 0; i < count; i++)
@@ -170,7 +179,7 @@ veil_status veil_backend_ks_pbs(veil_backend_keys *keys, const uint64_t *in, siz
     for (size_t done = 0; done < count; done += piece) {
         size_t c = count - done < piece ? count - done : piece;
         veil_status s =
-            keys->be->iface->ks_pbs(keys, in + done * lwe, c, luts, n_luts,
+            keys->be->iface->ks_pbs(keys, partition, in + done * lwe, c, luts, n_luts,
                                     lut_index ? lut_index + done : NULL, out + done * lwe);
         if (s != VEIL_OK) return s;
     }

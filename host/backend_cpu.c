@@ -15,8 +15,9 @@
 
 typedef struct cpu_keys {
     unsigned n_threads;
-    veil_pbs_ctx **ctx; /* n_threads */
-    uint64_t *ks_part;  /* n_threads x (n+1): one lookup's keyswitch, split */
+    uint32_t n_parts;
+    veil_pbs_ctx **ctx; /* n_parts * n_threads: partition x, thread t at x * n_threads + t */
+    uint64_t *ks_part;  /* n_threads x (n+1) (largest n): one lookup's keyswitch, split */
 } cpu_keys;
 
 static unsigned cpu_thread_count(size_t max_batch) {
@@ -34,7 +35,7 @@ static void cpu_keys_free(veil_backend_keys *keys) {
     cpu_keys *c = keys->impl;
     if (!c) return;
     if (c->ctx)
-        for (unsigned t = 0; t < c->n_threads; t++)
+        for (size_t t = 0; t < (size_t)c->n_threads * c->n_parts; t++)
             veil_pbs_ctx_free(c->ctx[t]);
     free(c->ctx);
     free(c->ks_part);
@@ -44,28 +45,36 @@ static void cpu_keys_free(veil_backend_keys *keys) {
 
 static veil_status cpu_keys_new(veil_backend *be, veil_backend_keys *keys, size_t max_batch) {
     const veil_eval_key *ek = keys->ek;
-    if (!ek->bsk_fourier)
-        return veil_error(VEIL_ERR_ARG, "cpu keys: evaluation key has no Fourier bootstrapping "
-                                        "key (call veil_eval_key_prepare)");
+    for (uint32_t x = 0; x < ek->n_parts; x++)
+        if (!ek->parts[x].bsk_fourier)
+            return veil_error(VEIL_ERR_ARG,
+                              "cpu keys: partition %u has no Fourier bootstrapping key (call "
+                              "veil_eval_key_prepare)",
+                              x);
     cpu_keys *c = calloc(1, sizeof *c);
     if (!c) return veil_error(VEIL_ERR_NOMEM, "cpu keys: out of memory");
     keys->impl = c;
     c->n_threads = cpu_thread_count(max_batch);
-    c->ctx = calloc(c->n_threads, sizeof *c->ctx);
-    c->ks_part = malloc(sizeof(uint64_t) * c->n_threads * (keys->params->lwe_dim + 1));
+    c->n_parts = ek->n_parts;
+    c->ctx = calloc((size_t)c->n_threads * c->n_parts, sizeof *c->ctx);
+    uint32_t n_max = 0;
+    for (uint32_t x = 0; x < ek->n_parts; x++)
+        if (ek->parts[x].params->lwe_dim > n_max) n_max = ek->parts[x].params->lwe_dim;
+    c->ks_part = malloc(sizeof(uint64_t) * c->n_threads * ((size_t)n_max + 1));
     if (!c->ctx || !c->ks_part) {
         cpu_keys_free(keys);
         return veil_error(VEIL_ERR_NOMEM, "cpu keys: out of memory");
     }
-    for (unsigned t = 0; t < c->n_threads; t++) {
-        veil_status s = veil_pbs_ctx_new(keys->params, &c->ctx[t]);
+    for (size_t t = 0; t < (size_t)c->n_threads * c->n_parts; t++) {
+        veil_status s = veil_pbs_ctx_new(ek->parts[t / c->n_threads].params, &c->ctx[t]);
         if (s != VEIL_OK) {
             cpu_keys_free(keys);
             return s;
         }
     }
     (void)be;
-    snprintf(keys->detail, sizeof keys->detail, "%u threads", c->n_threads);
+    snprintf(keys->detail, sizeof keys->detail, "%u threads, %u partitions", c->n_threads,
+             c->n_parts);
     return VEIL_OK;
 }
 
@@ -121,8 +130,9 @@ static unsigned cpu_threads_for(const cpu_keys *c, double ops) {
 }
 
 typedef struct pbs_job {
-    veil_backend_keys *keys;
-    veil_pbs_ctx **ctx;
+    const veil_pbs_key *pk;
+    uint64_t *ks_part;  /* cpu_keys.ks_part */
+    veil_pbs_ctx **ctx; /* the partition's, one per thread */
     const uint64_t *in;
     uint64_t *out;
     const veil_lut *const *luts;
@@ -140,25 +150,24 @@ static void pbs_share(void *arg, unsigned thread, size_t begin, size_t end) {
         const veil_lut *luts[VEIL_PBS_LANES];
         for (size_t i = 0; i < g; i++)
             luts[i] = j->luts[j->lut_index ? j->lut_index[b + i] : 0];
-        veil_ks_pbs_many(j->ctx[thread], j->keys->ek, luts, j->in + b * j->lwe, g,
-                         j->out + b * j->lwe);
+        veil_ks_pbs_many(j->ctx[thread], j->pk, luts, j->in + b * j->lwe, g, j->out + b * j->lwe);
     }
 }
 
 static void ks_part_share(void *arg, unsigned thread, size_t begin, size_t end) {
     pbs_job *j = arg;
-    cpu_keys *c = j->keys->impl;
-    veil_keyswitch_part(j->keys->ek, j->in, (uint32_t)begin, (uint32_t)end,
-                        c->ks_part + (size_t)thread * (j->keys->params->lwe_dim + 1));
+    veil_keyswitch_part(j->pk, j->in, (uint32_t)begin, (uint32_t)end,
+                        j->ks_part + (size_t)thread * (j->pk->params->lwe_dim + 1));
 }
 
-static veil_status cpu_ks_pbs(veil_backend_keys *keys, const uint64_t *in, size_t count,
-                              const veil_lut *const *luts, size_t n_luts, const uint32_t *lut_index,
-                              uint64_t *out) {
+static veil_status cpu_ks_pbs(veil_backend_keys *keys, uint32_t partition, const uint64_t *in,
+                              size_t count, const veil_lut *const *luts, size_t n_luts,
+                              const uint32_t *lut_index, uint64_t *out) {
     cpu_keys *c = keys->impl;
     (void)n_luts;
-    pbs_job job = {.keys = keys,
-                   .ctx = c->ctx,
+    pbs_job job = {.pk = &keys->ek->parts[partition],
+                   .ks_part = c->ks_part,
+                   .ctx = c->ctx + (size_t)partition * c->n_threads,
                    .in = in,
                    .out = out,
                    .luts = luts,
@@ -167,14 +176,14 @@ static veil_status cpu_ks_pbs(veil_backend_keys *keys, const uint64_t *in, size_
     if (count == 1 && c->n_threads > 1) {
         /* one lookup: its keyswitch (a stream over the whole keyswitching
          * key) split over the threads, then the PBS on this one */
-        const uint32_t n = keys->params->lwe_dim, big = veil_params_big_dim(keys->params);
+        const uint32_t n = job.pk->params->lwe_dim, big = job.pk->in_dim;
         cpu_parallel(c->n_threads, big, ks_part_share, &job);
         uint64_t *small = c->ks_part; /* thread 0's share, summed in place */
         for (unsigned t = 1; t < c->n_threads; t++)
             for (uint32_t i = 0; i <= n; i++)
                 small[i] += c->ks_part[(size_t)t * (n + 1) + i];
         small[n] += in[big];
-        veil_pbs(c->ctx[0], keys->ek, luts[lut_index ? lut_index[0] : 0], small, out);
+        veil_pbs(job.ctx[0], job.pk, luts[lut_index ? lut_index[0] : 0], small, out);
         return VEIL_OK;
     }
     cpu_parallel(c->n_threads, count, pbs_share, &job);

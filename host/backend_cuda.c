@@ -174,19 +174,20 @@ static int alloc_batch_buffers(cuda_keys *k, size_t cap, unsigned n_streams) {
 }
 
 static veil_status upload_keys(veil_backend *be, cuda_keys *k, const veil_eval_key *ek) {
-    const veil_params *p = ek->params;
-    size_t ksk_bytes = veil_eval_key_ksk_words(p) * sizeof(uint64_t);
+    const veil_pbs_key *pk = &ek->parts[0];
+    const veil_params *p = pk->params;
+    size_t ksk_bytes = veil_eval_key_ksk_words(p, pk->in_dim) * sizeof(uint64_t);
     size_t bsk_bytes = veil_eval_key_bsk_words(p) * sizeof(uint64_t);
     DEV_TRY(be, cudaMalloc((void **)&k->d_ksk, ksk_bytes), "keys: keyswitching key");
     /* On stream 0, not the legacy stream: the streams do not wait for it. */
     cudaStream_t s0 = k->st[0].s;
-    DEV_TRY(be, cudaMemcpyAsync(k->d_ksk, ek->ksk, ksk_bytes, cudaMemcpyHostToDevice, s0),
+    DEV_TRY(be, cudaMemcpyAsync(k->d_ksk, pk->ksk, ksk_bytes, cudaMemcpyHostToDevice, s0),
             "keys: keyswitching key upload");
     DEV_TRY(be, cudaMalloc((void **)&k->d_bsk_f, veil_cuda_bsk_fourier_bytes(&k->p)),
             "keys: Fourier bootstrapping key");
     uint64_t *d_bsk = NULL;
     DEV_TRY(be, cudaMalloc((void **)&d_bsk, bsk_bytes), "keys: bootstrapping key (staging)");
-    int e = (int)cudaMemcpyAsync(d_bsk, ek->bsk, bsk_bytes, cudaMemcpyHostToDevice, s0);
+    int e = (int)cudaMemcpyAsync(d_bsk, pk->bsk, bsk_bytes, cudaMemcpyHostToDevice, s0);
     if (!e) e = veil_cuda_bsk_to_fourier(s0, (uint32_t)k->device, &k->p, k->d_bsk_f, d_bsk);
     if (!e) e = (int)cudaStreamSynchronize(s0);
     cudaFree(d_bsk);
@@ -197,6 +198,16 @@ static veil_status upload_keys(veil_backend *be, cuda_keys *k, const veil_eval_k
 static veil_status cuda_keys_new(veil_backend *be, veil_backend_keys *keys, size_t max_batch) {
     cuda_backend *cb = be->ctx;
     const veil_params *p = keys->params;
+    /* Key sets (issue 11): the kernels take one parameter set per upload;
+     * per-partition key uploads and launches are not written yet. */
+    if (keys->ek->n_parts != 1) {
+        char parts[512];
+        veil_eval_key_describe(keys->ek, parts, sizeof parts);
+        return veil_error(VEIL_ERR_UNSUPPORTED,
+                          "cuda keys: %u partitions [%s]: the cuda backend runs one-partition "
+                          "key sets only (use --backend cpu)",
+                          keys->ek->n_parts, parts);
+    }
     cuda_keys *k = calloc(1, sizeof *k);
     if (!k) return veil_error(VEIL_ERR_NOMEM, "cuda keys: out of memory");
     keys->impl = k;
@@ -302,9 +313,10 @@ static veil_status cuda_keys_new(veil_backend *be, veil_backend_keys *keys, size
     return VEIL_OK;
 }
 
-static veil_status cuda_ks_pbs(veil_backend_keys *keys, const uint64_t *in, size_t count,
-                               const veil_lut *const *luts, size_t n_luts,
+static veil_status cuda_ks_pbs(veil_backend_keys *keys, uint32_t partition, const uint64_t *in,
+                               size_t count, const veil_lut *const *luts, size_t n_luts,
                                const uint32_t *lut_index, uint64_t *out) {
+    VEIL_ASSERT(partition == 0); /* cuda_keys_new refuses other key sets */
     veil_backend *be = keys->be;
     cuda_keys *k = keys->impl;
     const uint32_t N = k->p.poly_size, dev = (uint32_t)k->device;

@@ -39,9 +39,9 @@ struct veil_backend_i {
     /* Uploads keys and sizes buffers; sets keys->impl and keys->limits. */
     veil_status (*keys_new)(veil_backend *be, veil_backend_keys *keys, size_t max_batch);
     void (*keys_free)(veil_backend_keys *keys);
-    veil_status (*ks_pbs)(veil_backend_keys *keys, const uint64_t *in, size_t count,
-                          const veil_lut *const *luts, size_t n_luts, const uint32_t *lut_index,
-                          uint64_t *out);
+    veil_status (*ks_pbs)(veil_backend_keys *keys, uint32_t partition, const uint64_t *in,
+                          size_t count, const veil_lut *const *luts, size_t n_luts,
+                          const uint32_t *lut_index, uint64_t *out);
     /* out[b * out_stride + o], o < out_features. */
     veil_status (*linear)(veil_backend_keys *keys, const uint64_t *in, size_t batch,
                           size_t in_features, const int64_t *w, const uint64_t *bias,
@@ -63,8 +63,8 @@ struct veil_backend {
 
 struct veil_backend_keys {
     veil_backend *be;
-    const veil_eval_key *ek; /* borrowed: must outlive the keys */
-    const veil_params *params;
+    const veil_eval_key *ek;   /* borrowed: must outlive the keys */
+    const veil_params *params; /* partition 0's: the ciphertext dimension */
     size_t max_batch;
     veil_backend_limits limits;
     void *impl;

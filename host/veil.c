@@ -160,6 +160,7 @@ static int cmd_compile(int argc, char **argv) {
     veil_model_free(m);
     if (st) return fail(st, "compile");
     veil_program_print_report(p, stdout);
+    veil_program_print_keys(p, stdout);
     veil_program_free(p);
     return 0;
 }
@@ -216,8 +217,7 @@ static int run_encrypted(const run_args *a, const veil_program *p, const veil_mo
     fprintf(stderr, "backend: %s\n", veil_backend_describe(be));
     double t0 = now_s();
     if (tty) fprintf(stderr, "keygen (%s)...", p->params->id);
-    if ((st = veil_secret_key_new(p->params, NULL, &sk)) ||
-        (st = veil_eval_key_new(sk, NULL, NULL, &ek)) ||
+    if ((st = veil_program_keygen(p, NULL, &sk)) || (st = veil_eval_key_new(sk, NULL, NULL, &ek)) ||
         (st = veil_encryptor_new(NULL, NULL, &enc)))
         goto out;
     *keygen_s = now_s() - t0;

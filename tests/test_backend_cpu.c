@@ -127,11 +127,11 @@ static void test_ks_pbs(void) {
     veil_pbs_ctx *ctx;
     CU_ASSERT_FATAL(veil_pbs_ctx_new(P, &ctx) == VEIL_OK);
     for (size_t i = 0; i < count; i++)
-        veil_ks_pbs(ctx, EK, luts[idx[i]], in + i * LWE, ref + i * LWE);
+        veil_ks_pbs(ctx, veil_eval_key_part(EK, 0), luts[idx[i]], in + i * LWE, ref + i * LWE);
     veil_pbs_ctx_free(ctx);
 
     const veil_lut *const lp[2] = {luts[0], luts[1]};
-    CU_ASSERT_EQUAL_FATAL(veil_backend_ks_pbs(KEYS, in, count, lp, 2, idx, out), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(veil_backend_ks_pbs(KEYS, 0, in, count, lp, 2, idx, out), VEIL_OK);
     CU_ASSERT(memcmp(out, ref, count * LWE * sizeof *out) == 0);
     for (size_t i = 0; i < count; i++) {
         int64_t want = idx[i] ? tab_s[msg[i] + n / 2] : tab_u[msg[i]];
@@ -147,7 +147,7 @@ static void test_ks_pbs(void) {
     CU_ASSERT_FATAL(veil_backend_keys_new(BE, EK, 3, &k2) == VEIL_OK);
     veil_backend_keys_limits(k2, &(veil_backend_limits){.max_pbs = 3});
     CU_ASSERT_EQUAL(k2->limits.max_pbs, 3);
-    CU_ASSERT_EQUAL(veil_backend_ks_pbs(k2, in, count, lp, 2, idx, out2), VEIL_OK);
+    CU_ASSERT_EQUAL(veil_backend_ks_pbs(k2, 0, in, count, lp, 2, idx, out2), VEIL_OK);
     CU_ASSERT(memcmp(out2, ref, count * LWE * sizeof *out) == 0);
 
     /* lut_index NULL: every ciphertext reads luts[0] (luts[1] never read). */
@@ -155,7 +155,7 @@ static void test_ks_pbs(void) {
     int64_t m2[2] = {0, n - 1};
     for (size_t i = 0; i < 2; i++)
         veil_encrypt_big(ENC, SK, veil_encode(m2[i], p), in + i * LWE);
-    CU_ASSERT_EQUAL(veil_backend_ks_pbs(k2, in, 2, lp0, 2, NULL, out2), VEIL_OK);
+    CU_ASSERT_EQUAL(veil_backend_ks_pbs(k2, 0, in, 2, lp0, 2, NULL, out2), VEIL_OK);
     for (size_t i = 0; i < 2; i++)
         CU_ASSERT_EQUAL(veil_decode(veil_phase_big(SK, out2 + i * LWE), p, 0), tab_u[m2[i]]);
 
@@ -163,16 +163,16 @@ static void test_ks_pbs(void) {
     uint32_t bad[7];
     memcpy(bad, idx, sizeof bad);
     bad[5] = 2;
-    CU_ASSERT_EQUAL(veil_backend_ks_pbs(KEYS, in, count, lp, 2, bad, out), VEIL_ERR_ARG);
+    CU_ASSERT_EQUAL(veil_backend_ks_pbs(KEYS, 0, in, count, lp, 2, bad, out), VEIL_ERR_ARG);
     CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "lut_index[5]"));
     veil_backend_keys_limits(k2, &(veil_backend_limits){.max_luts = 1});
-    CU_ASSERT_EQUAL(veil_backend_ks_pbs(k2, in, count, lp, 2, idx, out), VEIL_ERR_UNSUPPORTED);
-    CU_ASSERT_EQUAL(veil_backend_ks_pbs(KEYS, in, count, lp, 2, idx, in + LWE), VEIL_ERR_ARG);
+    CU_ASSERT_EQUAL(veil_backend_ks_pbs(k2, 0, in, count, lp, 2, idx, out), VEIL_ERR_UNSUPPORTED);
+    CU_ASSERT_EQUAL(veil_backend_ks_pbs(KEYS, 0, in, count, lp, 2, idx, in + LWE), VEIL_ERR_ARG);
     veil_lut wrong = *luts[0];
     wrong.poly_size = P->poly_size * 2;
     const veil_lut *const lw[1] = {&wrong};
-    CU_ASSERT_EQUAL(veil_backend_ks_pbs(KEYS, in, 1, lw, 1, NULL, out), VEIL_ERR_PARAMS);
-    CU_ASSERT_EQUAL(veil_backend_ks_pbs(KEYS, in, 0, lp, 2, NULL, out), VEIL_OK);
+    CU_ASSERT_EQUAL(veil_backend_ks_pbs(KEYS, 0, in, 1, lw, 1, NULL, out), VEIL_ERR_PARAMS);
+    CU_ASSERT_EQUAL(veil_backend_ks_pbs(KEYS, 0, in, 0, lp, 2, NULL, out), VEIL_OK);
     veil_backend_keys_free(k2);
 
     free(in);

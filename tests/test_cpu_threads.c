@@ -24,7 +24,7 @@ static void run_count(veil_backend *be, const veil_eval_key *ek, const char *thr
     setenv("VEIL_THREADS", threads, 1);
     CU_ASSERT_FATAL(veil_backend_keys_new(be, ek, count, &keys) == VEIL_OK);
     const veil_lut *const lp[1] = {lut};
-    CU_ASSERT_EQUAL(veil_backend_ks_pbs(keys, in, count, lp, 1, NULL, out), VEIL_OK);
+    CU_ASSERT_EQUAL(veil_backend_ks_pbs(keys, 0, in, count, lp, 1, NULL, out), VEIL_OK);
     veil_backend_keys_free(keys);
     unsetenv("VEIL_THREADS");
 }

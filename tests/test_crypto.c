@@ -92,9 +92,8 @@ static void test_encrypt_decrypt(void) {
         uint64_t *small = malloc(8 * (p->lwe_dim + 1));
         uint64_t *big = malloc(8 * (veil_params_big_dim(p) + 1));
         for (int64_t m = 0; m < (1 << bits); m++) {
-            veil_lwe_encrypt(f.enc, f.sk->lwe, p->lwe_dim, &p->lwe_noise, veil_encode(m, bits),
-                             small);
-            CU_ASSERT_EQUAL(veil_decode(veil_lwe_phase(f.sk->lwe, p->lwe_dim, small), bits, 0), m);
+            veil_encrypt_small(f.enc, f.sk, 0, veil_encode(m, bits), small);
+            CU_ASSERT_EQUAL(veil_decode(veil_phase_small(f.sk, 0, small), bits, 0), m);
             veil_encrypt_big(f.enc, f.sk, veil_encode(m, bits), big);
             CU_ASSERT_EQUAL(veil_decode(veil_phase_big(f.sk, big), bits, 0), m);
             /* signed: m - 2^(bits-1) */
@@ -119,7 +118,8 @@ static void test_glwe_ggsw(void) {
         CU_ASSERT_FATAL(fixture_make(p, &f));
         const uint32_t N = p->poly_size, k = p->glwe_dim;
         const unsigned bits = p->precision;
-        uint64_t *msg = malloc(8 * N), *ph = malloc(8 * N);
+        uint64_t *msg = malloc(8 * N), *ph = malloc(8 * N),
+                 *S = malloc(8 * (size_t)veil_params_big_dim(p));
         int64_t *m = malloc(8 * N);
         uint64_t *ct = malloc(8 * (size_t)(k + 1) * N * (k + 1) * p->pbs_level);
         for (uint32_t t = 0; t < N; t++) {
@@ -148,8 +148,10 @@ static void test_glwe_ggsw(void) {
                 CU_ASSERT_EQUAL(got, vals[v]);
                 CU_ASSERT_FATAL(veil_glwe_phase(f.sk, ct + (size_t)j * glwe_words, ph) == VEIL_OK);
                 int rowbad = 0;
+                CU_ASSERT_FATAL(veil_test_sk_bits(f.sk, VEIL_TEST_MASTER, S) ==
+                                veil_params_big_dim(p));
                 for (uint32_t t = 0; t < N; t++) {
-                    int64_t want = -vals[v] * (int64_t)f.sk->glwe[t]; /* c = 0 */
+                    int64_t want = -vals[v] * (int64_t)S[t]; /* c = 0 */
                     int64_t g = (int64_t)(ph[t] + ((uint64_t)1 << (shift - 1))) >> shift;
                     rowbad += g != want;
                 }
@@ -158,6 +160,7 @@ static void test_glwe_ggsw(void) {
         }
         free(msg);
         free(ph);
+        free(S);
         free(m);
         free(ct);
         fixture_free(&f);
@@ -221,8 +224,8 @@ static void test_keyswitch(void) {
         uint64_t *small = malloc(8 * (p->lwe_dim + 1));
         for (int64_t m = 0; m < (1 << bits); m++) {
             veil_encrypt_big(f.enc, f.sk, veil_encode(m, bits), big);
-            veil_keyswitch(f.ek, big, small);
-            CU_ASSERT_EQUAL(veil_decode(veil_lwe_phase(f.sk->lwe, p->lwe_dim, small), bits, 0), m);
+            veil_keyswitch(veil_eval_key_part(f.ek, 0), big, small);
+            CU_ASSERT_EQUAL(veil_decode(veil_phase_small(f.sk, 0, small), bits, 0), m);
         }
         free(big);
         free(small);
@@ -249,7 +252,7 @@ static void pbs_all_entries(const veil_params *p, int is_signed) {
     for (int64_t i = 0; i < entries; i++) {
         int64_t m = is_signed ? i - entries / 2 : i;
         veil_encrypt_big(f.enc, f.sk, veil_encode(m, bits), in);
-        veil_ks_pbs(f.ctx, f.ek, lut, in, out);
+        veil_ks_pbs(f.ctx, veil_eval_key_part(f.ek, 0), lut, in, out);
         int64_t got = veil_decode(veil_phase_big(f.sk, out), bits, is_signed);
         if (got != table[i]) {
             if (bad++ < 5)

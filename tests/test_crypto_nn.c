@@ -56,7 +56,7 @@ static void check_set(const veil_params *p) {
      * read a noiseless trivial ciphertext (this test did, until 2026-11-27). */
     for (int i = 0; i < 4; i++) {
         veil_encrypt_big(enc, sk, 0, x);
-        veil_ks_pbs(ctx, ek, lut0, x, ct + i * w);
+        veil_ks_pbs(ctx, veil_eval_key_part(ek, 0), lut0, x, ct + i * w);
         uint32_t nonzero = 0;
         for (uint32_t j = 0; j < big; j++)
             nonzero += ct[i * w + j] != 0;
@@ -79,7 +79,7 @@ static void check_set(const veil_params *p) {
     for (int64_t v = 0; v < entries; v += stride, checked++) {
         veil_lwe_dot(x, ct, wt, count, big);
         veil_lwe_add_plain(x, veil_encode(v, bits), big);
-        veil_ks_pbs(ctx, ek, lut, x, out);
+        veil_ks_pbs(ctx, veil_eval_key_part(ek, 0), lut, x, out);
         int64_t got = veil_decode(veil_phase_big(sk, out), bits, 0);
         if (got != table[v] && bad++ < 3)
             printf("%s: T[%" PRId64 "] = %" PRId64 ", got %" PRId64 "\n", p->id, v, table[v], got);

@@ -4,6 +4,7 @@
  * keyswitch and PBS. Different seeds give different keys. And the masks of an
  * evaluation key are exactly what its stored mask seed regenerates. */
 #include "testutil.h"
+#include "veil/serialize.h"
 #include "veil/tfhe.h"
 
 #include <string.h>
@@ -33,7 +34,7 @@ static void run(const uint8_t seeds[6][32], run_t *r) {
     r->out = malloc(8 * (big + 1) * 2);
     veil_encrypt_big(enc, r->sk, veil_encode(1, 2), in);
     memcpy(r->out, in, 8 * (big + 1));
-    veil_ks_pbs(ctx, r->ek, lut, in, r->out + big + 1);
+    veil_ks_pbs(ctx, veil_eval_key_part(r->ek, 0), lut, in, r->out + big + 1);
     CU_ASSERT_EQUAL(veil_decode(veil_phase_big(r->sk, r->out + big + 1), 2, 0), 1);
     free(in);
     veil_lut_free(lut);
@@ -54,13 +55,21 @@ static void test_same_seeds_same_bits(void) {
     run_t a, b;
     run(seeds, &a);
     run(seeds, &b);
-    const veil_params *p = a.sk->params;
+    const veil_params *p = veil_secret_key_params(a.sk);
     const uint32_t big = veil_params_big_dim(p);
-    CU_ASSERT(memcmp(a.sk->lwe, b.sk->lwe, 8 * p->lwe_dim) == 0);
-    CU_ASSERT(memcmp(a.sk->glwe, b.sk->glwe, 8 * big) == 0);
-    CU_ASSERT(memcmp(a.ek->bsk, b.ek->bsk, 8 * veil_eval_key_bsk_words(p)) == 0);
-    CU_ASSERT(memcmp(a.ek->ksk, b.ek->ksk, 8 * veil_eval_key_ksk_words(p)) == 0);
-    CU_ASSERT(memcmp(a.ek->bsk_fourier, b.ek->bsk_fourier, 8 * veil_eval_key_bsk_words(p)) == 0);
+    /* the whole key set, through its serialized form (the struct is opaque) */
+    uint8_t *sa, *sb;
+    size_t la, lb;
+    CU_ASSERT_FATAL(veil_secret_key_serialize(a.sk, &sa, &la) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_secret_key_serialize(b.sk, &sb, &lb) == VEIL_OK);
+    CU_ASSERT(la == lb && memcmp(sa, sb, la) == 0);
+    veil_serial_buffer_free(sa, la);
+    veil_serial_buffer_free(sb, lb);
+    CU_ASSERT(memcmp(a.ek->parts[0].bsk, b.ek->parts[0].bsk, 8 * veil_eval_key_bsk_words(p)) == 0);
+    CU_ASSERT(memcmp(a.ek->parts[0].ksk, b.ek->parts[0].ksk,
+                     8 * veil_eval_key_ksk_words(p, veil_params_big_dim(p))) == 0);
+    CU_ASSERT(memcmp(a.ek->parts[0].bsk_fourier, b.ek->parts[0].bsk_fourier,
+                     8 * veil_eval_key_bsk_words(p)) == 0);
     CU_ASSERT(memcmp(a.out, b.out, 8 * (big + 1) * 2) == 0);
     /* another noise seed: the same masks (same mask seed), compared row by
      * row, and different bodies (every row's) */
@@ -74,12 +83,13 @@ static void test_same_seeds_same_bits(void) {
         const size_t ks_rows = (size_t)big * p->ks_level;
         size_t mask_diff = 0, body_same = 0, checked = 0;
         for (size_t r = 0; r < rows; r++, checked++) {
-            const uint64_t *x = a.ek->bsk + r * glwe, *y = c.ek->bsk + r * glwe;
+            const uint64_t *x = a.ek->parts[0].bsk + r * glwe, *y = c.ek->parts[0].bsk + r * glwe;
             mask_diff += memcmp(x, y, 8 * (size_t)k * N) != 0;
             body_same += memcmp(x + (size_t)k * N, y + (size_t)k * N, 8 * (size_t)N) == 0;
         }
         for (size_t r = 0; r < ks_rows; r++, checked++) {
-            const uint64_t *x = a.ek->ksk + r * (n + 1), *y = c.ek->ksk + r * (n + 1);
+            const uint64_t *x = a.ek->parts[0].ksk + r * (n + 1),
+                           *y = c.ek->parts[0].ksk + r * (n + 1);
             mask_diff += memcmp(x, y, 8 * (size_t)n) != 0;
             body_same += x[n] == y[n];
         }
@@ -92,7 +102,15 @@ static void test_same_seeds_same_bits(void) {
     seeds[0][0] ^= 1;
     run_t d;
     run(seeds, &d);
-    CU_ASSERT(memcmp(a.sk->lwe, d.sk->lwe, 8 * p->lwe_dim) != 0);
+    uint64_t *s1 = malloc(8 * (size_t)big), *s2 = malloc(8 * (size_t)big);
+    CU_ASSERT_FATAL(veil_test_sk_bits(a.sk, 0, s1) == p->lwe_dim);
+    CU_ASSERT_FATAL(veil_test_sk_bits(d.sk, 0, s2) == p->lwe_dim);
+    CU_ASSERT(memcmp(s1, s2, 8 * p->lwe_dim) != 0);
+    CU_ASSERT_FATAL(veil_test_sk_bits(a.sk, VEIL_TEST_MASTER, s1) == big);
+    CU_ASSERT_FATAL(veil_test_sk_bits(d.sk, VEIL_TEST_MASTER, s2) == big);
+    CU_ASSERT(memcmp(s1, s2, 8 * (size_t)big) != 0);
+    free(s1);
+    free(s2);
     run_free(&a);
     run_free(&b);
     run_free(&c);
@@ -105,9 +123,9 @@ static void test_masks_regenerate(void) {
         veil_test_seed_bytes(200 + i, seeds[i]);
     run_t a;
     run(seeds, &a);
-    const veil_params *p = a.sk->params;
+    const veil_params *p = veil_secret_key_params(a.sk);
     veil_eval_key *e2;
-    CU_ASSERT_FATAL(veil_eval_key_alloc(p, &e2) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_eval_key_alloc(&p, 1, &e2) == VEIL_OK);
     memcpy(e2->mask_seed, a.ek->mask_seed, VEIL_SEED_BYTES);
     CU_ASSERT_FATAL(veil_eval_key_regenerate_masks(e2) == VEIL_OK);
     /* every mask word equal; bodies (zero in e2) differ */
@@ -115,10 +133,12 @@ static void test_masks_regenerate(void) {
     const size_t glwe = (size_t)(k + 1) * N, rows = (size_t)n * (k + 1) * p->pbs_level;
     size_t bad = 0;
     for (size_t r = 0; r < rows; r++)
-        bad += memcmp(a.ek->bsk + r * glwe, e2->bsk + r * glwe, 8 * (size_t)k * N) != 0;
+        bad += memcmp(a.ek->parts[0].bsk + r * glwe, e2->parts[0].bsk + r * glwe,
+                      8 * (size_t)k * N) != 0;
     const size_t ks_rows = (size_t)veil_params_big_dim(p) * p->ks_level;
     for (size_t r = 0; r < ks_rows; r++)
-        bad += memcmp(a.ek->ksk + r * (n + 1), e2->ksk + r * (n + 1), 8 * (size_t)n) != 0;
+        bad += memcmp(a.ek->parts[0].ksk + r * (n + 1), e2->parts[0].ksk + r * (n + 1),
+                      8 * (size_t)n) != 0;
     CU_ASSERT_EQUAL(bad, 0);
     veil_eval_key_free(e2);
     run_free(&a);

@@ -176,9 +176,11 @@ static void test_keyswitch_exact(void) {
     for (int f = 0; f < n_fx; f++) {
         fixture *x = &FX[f];
         veil_cuda_params cp = cuda_params(&x->p);
-        const size_t n1 = x->p.lwe_dim + 1, kw = veil_eval_key_ksk_words(&x->p);
+        const size_t n1 = x->p.lwe_dim + 1,
+                     kw = veil_eval_key_ksk_words(&x->p, veil_params_big_dim(&x->p));
         uint64_t *d_ksk = dev_alloc(kw * 8);
-        CU_ASSERT_FATAL(cudaMemcpy(d_ksk, x->ek->ksk, kw * 8, cudaMemcpyHostToDevice) == 0);
+        CU_ASSERT_FATAL(cudaMemcpy(d_ksk, x->ek->parts[0].ksk, kw * 8, cudaMemcpyHostToDevice) ==
+                        0);
         for (size_t ci = 0; ci < (SMALL ? 2u : 3u); ci++) {
             size_t c = counts[ci];
             uint64_t *in = malloc(c * x->lwe * 8), *ref = malloc(c * n1 * 8),
@@ -186,7 +188,7 @@ static void test_keyswitch_exact(void) {
             CU_ASSERT_FATAL(in && ref && got);
             rand_words(in, c * x->lwe);
             for (size_t i = 0; i < c; i++)
-                veil_keyswitch(x->ek, in + i * x->lwe, ref + i * n1);
+                veil_keyswitch(veil_eval_key_part(x->ek, 0), in + i * x->lwe, ref + i * n1);
             uint64_t *d_in = dev_alloc(c * x->lwe * 8), *d_out = dev_alloc(c * n1 * 8);
             CU_ASSERT_FATAL(cudaMemcpy(d_in, in, c * x->lwe * 8, cudaMemcpyHostToDevice) == 0);
             CU_ASSERT_EQUAL(veil_cuda_keyswitch(NULL, 0, &cp, d_out, d_in, d_ksk, (uint32_t)c), 0);
@@ -266,14 +268,16 @@ static void test_bsk_fourier(void) {
         uint64_t *d_bsk = dev_alloc(words * 8);
         double *d_f = dev_alloc(fb), *got = malloc(fb);
         CU_ASSERT_FATAL(got != NULL);
-        CU_ASSERT_FATAL(cudaMemcpy(d_bsk, x->ek->bsk, words * 8, cudaMemcpyHostToDevice) == 0);
+        CU_ASSERT_FATAL(cudaMemcpy(d_bsk, x->ek->parts[0].bsk, words * 8, cudaMemcpyHostToDevice) ==
+                        0);
         CU_ASSERT_EQUAL(veil_cuda_bsk_to_fourier(NULL, 0, &cp, d_f, d_bsk), 0);
         CU_ASSERT_FATAL(cudaMemcpy(got, d_f, fb, cudaMemcpyDeviceToHost) == 0);
         double max_diff = 0, max_abs = 0;
         for (size_t i = 0; i < words; i++) {
-            double d = fabs(got[i] - x->ek->bsk_fourier[i]);
+            double d = fabs(got[i] - x->ek->parts[0].bsk_fourier[i]);
             if (!(d <= max_diff)) max_diff = d; /* also catches NaN */
-            if (fabs(x->ek->bsk_fourier[i]) > max_abs) max_abs = fabs(x->ek->bsk_fourier[i]);
+            if (fabs(x->ek->parts[0].bsk_fourier[i]) > max_abs)
+                max_abs = fabs(x->ek->parts[0].bsk_fourier[i]);
         }
         printf("\n  %s: Fourier BSK cuFFT vs FFTW: max |diff| = 2^%.1f, max |value| = 2^%.1f",
                x->name, log2(max_diff), log2(max_abs));
@@ -309,8 +313,8 @@ static void ks_pbs_case(fixture *x, veil_backend_keys *gpu, size_t count) {
     }
     for (size_t i = count * x->lwe; i < (count + 1) * x->lwe; i++)
         got[i] = 0x5e5e5e5e5e5e5e5eULL; /* sentinel */
-    CU_ASSERT_EQUAL_FATAL(veil_backend_ks_pbs(x->cpu, in, count, luts, 2, idx, ref), VEIL_OK);
-    CU_ASSERT_EQUAL(veil_backend_ks_pbs(gpu, in, count, luts, 2, idx, got), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(veil_backend_ks_pbs(x->cpu, 0, in, count, luts, 2, idx, ref), VEIL_OK);
+    CU_ASSERT_EQUAL(veil_backend_ks_pbs(gpu, 0, in, count, luts, 2, idx, got), VEIL_OK);
     if (!veil_backend_healthy(GPU)) printf("\n%s\n", veil_error_message());
     size_t wrong = 0, differ = 0;
     uint64_t max_diff = 0;

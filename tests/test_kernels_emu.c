@@ -76,13 +76,13 @@ static void check_set(veil_params p, const char *name, size_t count, uint32_t ke
     for (size_t c = 0; c < count; c++) {
         int64_t m = (int64_t)(veil_test_rand() % n_vals) - (int64_t)(n_vals / 2);
         veil_encrypt_big(enc, sk, veil_encode(m, bits), in);
-        veil_keyswitch(ek, in, small);
-        veil_pbs(ctx, ek, lut, small, ref);
+        veil_keyswitch(veil_eval_key_part(ek, 0), in, small);
+        veil_pbs(ctx, veil_eval_key_part(ek, 0), lut, small, ref);
         memcpy(shifted, small, n1 * 8);
         shifted[n1 - 1] += lut->in_offset;
         veil_modulus_switch(&p, shifted, ms);
-        CU_ASSERT_EQUAL_FATAL(veil_cuda_pbs_fused_emulate(&cp, ek->bsk_fourier, ms, lut->poly, got),
-                              0);
+        CU_ASSERT_EQUAL_FATAL(
+            veil_cuda_pbs_fused_emulate(&cp, ek->parts[0].bsk_fourier, ms, lut->poly, got), 0);
         const uint64_t pg = veil_phase_big(sk, got), pc = veil_phase_big(sk, ref);
         const int64_t want = table[m + (int64_t)(n_vals / 2)];
         wrong += veil_decode(pg, bits, 1) != want || veil_decode(pc, bits, 1) != want;
@@ -204,8 +204,8 @@ static void check_batch(const char *id, uint32_t kernel, uint32_t count) {
             const int sg = is_signed[index[c]];
             msg[c] = (int64_t)(veil_test_rand() % n_vals) - (sg ? (int64_t)(n_vals / 2) : 0);
             veil_encrypt_big(enc, sk, veil_encode(msg[c], bits), in);
-            veil_keyswitch(ek, in, small + c * n1);
-            veil_pbs(ctx, ek, lut[index[c]], small + c * n1, ref + c * big1);
+            veil_keyswitch(veil_eval_key_part(ek, 0), in, small + c * n1);
+            veil_pbs(ctx, veil_eval_key_part(ek, 0), lut[index[c]], small + c * n1, ref + c * big1);
         }
         const uint32_t *ix = with_index ? index : NULL;
         CU_ASSERT_EQUAL_FATAL(
@@ -218,8 +218,8 @@ static void check_batch(const char *id, uint32_t kernel, uint32_t count) {
             ms_bad += memcmp(ms_cpu, ms_dev + c * n1, n1 * 4) != 0;
         }
         CU_ASSERT_EQUAL(ms_bad, 0);
-        CU_ASSERT_EQUAL_FATAL(veil_cuda_pbs_batch_emulate(&cp, ek->bsk_fourier, small, polys,
-                                                          offsets, ix, count, got),
+        CU_ASSERT_EQUAL_FATAL(veil_cuda_pbs_batch_emulate(&cp, ek->parts[0].bsk_fourier, small,
+                                                          polys, offsets, ix, count, got),
                               0);
         size_t wrong = 0;
         uint64_t max_diff = 0;

@@ -198,10 +198,10 @@ static void test_ks_pbs_many(void) {
         msg[i] = (int64_t)(veil_test_rand() % n);
         luts[i] = lut[(i * 5) % 3 == 1];
         veil_encrypt_big(enc, sk, veil_encode(msg[i], prec), in + i * lwe);
-        veil_ks_pbs(ctx, ek, luts[i], in + i * lwe, ref + i * lwe);
+        veil_ks_pbs(ctx, veil_eval_key_part(ek, 0), luts[i], in + i * lwe, ref + i * lwe);
     }
     memset(out, 0, sizeof(uint64_t) * lwe * MANY);
-    veil_ks_pbs_many(ctx, ek, luts, in, MANY, out);
+    veil_ks_pbs_many(ctx, veil_eval_key_part(ek, 0), luts, in, MANY, out);
     CU_ASSERT(!memcmp(out, ref, sizeof(uint64_t) * lwe * MANY));
     size_t checked = 0;
     for (size_t i = 0; i < MANY; i++) {

@@ -1,4 +1,5 @@
 #include "testutil.h"
+#include "veil/serialize.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -63,4 +64,25 @@ int veil_test_run(void) {
     CU_cleanup_registry();
     if (failed) printf("test seed was VEIL_TEST_SEED=0x%016" PRIx64 "\n", seed_value);
     return (failed || run == 0) ? 1 : 0;
+}
+
+size_t veil_test_sk_bits(const veil_secret_key *sk, uint32_t part, uint64_t *out) {
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (veil_secret_key_serialize(sk, &buf, &len) != VEIL_OK) return 0;
+    const uint32_t np = veil_secret_key_n_partitions(sk);
+    size_t o = VEIL_SERIAL_HEADER_BYTES + (size_t)VEIL_SERIAL_PARAMS_ID_BYTES * np, count = 0;
+    for (uint32_t i = 0; i <= np; i++) {
+        const veil_params *p = veil_secret_key_partition(sk, i < np ? i : 0);
+        size_t bits = i < np ? p->lwe_dim : veil_params_big_dim(p);
+        if (i == part || (i == np && part == VEIL_TEST_MASTER)) {
+            for (size_t t = 0; t < bits; t++)
+                out[t] = (buf[o + t / 8] >> (t % 8)) & 1;
+            count = bits;
+            break;
+        }
+        o += (bits + 7) / 8;
+    }
+    veil_serial_buffer_free(buf, len);
+    return count;
 }

@@ -10,6 +10,8 @@
 #include <CUnit/Basic.h>
 #include <stdint.h>
 
+#include "veil/tfhe.h"
+
 #define VEIL_TEST_SKIP 77
 
 /* One seeded RNG per test program: the seed comes from VEIL_TEST_SEED or the
@@ -24,6 +26,14 @@ uint64_t veil_test_rand(void);
 const char *veil_test_path(const char *rel);
 
 int veil_test_run(void);
+
+/* The secret key is opaque (engine/src/internal.h); tests that need its bits
+ * (to check a phase by hand) read them from its serialized form
+ * (veil/serialize.h): part < n_partitions: that partition's small key
+ * (n words, 0/1); VEIL_TEST_MASTER: the master key (k*N of partition 0).
+ * Returns the word count, 0 on error. out: caller buffer large enough. */
+#define VEIL_TEST_MASTER 0xffffffffu
+size_t veil_test_sk_bits(const veil_secret_key *sk, uint32_t part, uint64_t *out);
 
 #define VEIL_ADD_TEST(suite, fn)                                                                   \
     do {                                                                                           \

@@ -1,12 +1,31 @@
-/* Engine-internal helpers shared by the crypto sources. */
+/* Engine-internal helpers shared by the crypto sources. Nothing outside
+ * engine/ includes this header (tests/CMakeLists.txt checks it): the secret
+ * key's layout is the engine's alone. */
 #ifndef VEIL_INTERNAL_H
 #define VEIL_INTERNAL_H
 
 #include <stdint.h>
 
 #include "veil/gadget.h"
+#include "veil/tfhe.h"
+
+/* The secret key set (veil/tfhe.h "Key sets"). Every bit lives in guarded
+ * memory (sodium_malloc: no swap, no core dump, guard pages, wiped by
+ * sodium_free). */
+struct veil_secret_key {
+    const veil_params *params; /* parts[0] */
+    uint32_t n_parts;
+    const veil_params *parts[VEIL_MAX_PARTITIONS];
+    uint32_t dim;     /* D = k_0 * N_0 */
+    uint64_t *master; /* D words, 0/1: S; partition X's GLWE key is S[0 : k_X N_X] */
+    uint64_t *small[VEIL_MAX_PARTITIONS]; /* n_X words, 0/1: s_X */
+};
 
 /* out = X^e * in mod X^N + 1, e in [0, 2N). */
 void veil_poly_mul_monomial(uint64_t *out, const uint64_t *in, uint32_t n, uint32_t e);
+
+/* Checks a partition list (count, NULL sets, every k*N <= parts[0]'s). */
+veil_status veil_partitions_check(const veil_params *const *parts, uint32_t n_parts,
+                                  const char *what);
 
 #endif

@@ -9,35 +9,104 @@
 
 #include <sodium.h>
 
-veil_status veil_secret_key_new(const veil_params *p, const uint8_t *seed, veil_secret_key **out) {
-    if (!p || !out) return veil_error(VEIL_ERR_ARG, "veil_secret_key_new: params or out is NULL");
+veil_status veil_partitions_check(const veil_params *const *parts, uint32_t n_parts,
+                                  const char *what) {
+    if (!parts || n_parts < 1 || n_parts > VEIL_MAX_PARTITIONS)
+        return veil_error(VEIL_ERR_ARG, "%s: %u partitions, expected 1..%u", what, n_parts,
+                          VEIL_MAX_PARTITIONS);
+    for (uint32_t i = 0; i < n_parts; i++) {
+        if (!parts[i]) return veil_error(VEIL_ERR_ARG, "%s: partition %u has no set", what, i);
+        if (veil_params_big_dim(parts[i]) > veil_params_big_dim(parts[0]))
+            return veil_error(VEIL_ERR_PARAMS,
+                              "%s: partition %u (%s) has k*N = %u, wider than partition 0 "
+                              "(%s, k*N = %u): partition 0 must hold the widest key",
+                              what, i, parts[i]->id, veil_params_big_dim(parts[i]), parts[0]->id,
+                              veil_params_big_dim(parts[0]));
+    }
+    return VEIL_OK;
+}
+
+/* Seed of key part `index` (0: master, 1 + X: small key of partition X):
+ * BLAKE2b-256 keyed with the key seed over a domain string and the index. */
+static void sk_part_seed(const uint8_t seed[VEIL_SEED_BYTES], uint32_t index,
+                         uint8_t out[VEIL_SEED_BYTES]) {
+    static const char dom[] = "veil/secret-key-part/v1";
+    uint8_t idx[4] = {(uint8_t)index, (uint8_t)(index >> 8), (uint8_t)(index >> 16),
+                      (uint8_t)(index >> 24)};
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, seed, VEIL_SEED_BYTES, VEIL_SEED_BYTES);
+    crypto_generichash_update(&st, (const uint8_t *)dom, sizeof dom);
+    crypto_generichash_update(&st, idx, sizeof idx);
+    crypto_generichash_final(&st, out, VEIL_SEED_BYTES);
+    sodium_memzero(&st, sizeof st);
+}
+
+static veil_status fill_bits_from(const uint8_t seed[VEIL_SEED_BYTES], uint32_t index,
+                                  uint64_t *bits, size_t count) {
+    uint8_t ps[VEIL_SEED_BYTES];
+    sk_part_seed(seed, index, ps);
+    veil_csprng *rng = NULL;
+    veil_status s = veil_csprng_new(ps, &rng);
+    sodium_memzero(ps, sizeof ps);
+    if (s != VEIL_OK) return s;
+    veil_csprng_fill_bits(rng, bits, count);
+    veil_csprng_free(rng);
+    return VEIL_OK;
+}
+
+veil_status veil_secret_key_new_set(const veil_params *const *parts, uint32_t n_parts,
+                                    const uint8_t *seed, veil_secret_key **out) {
+    if (!out) return veil_error(VEIL_ERR_ARG, "veil_secret_key_new: out is NULL");
+    VEIL_TRY(veil_partitions_check(parts, n_parts, "secret key"));
     if (sodium_init() < 0) return veil_error(VEIL_ERR_INTERNAL, "libsodium failed to initialise");
     veil_secret_key *sk = calloc(1, sizeof *sk);
     if (!sk) return veil_error(VEIL_ERR_NOMEM, "veil_secret_key_new: out of memory");
-    sk->params = p;
+    sk->params = parts[0];
+    sk->n_parts = n_parts;
+    sk->dim = veil_params_big_dim(parts[0]);
+    veil_status s = VEIL_OK;
     /* Guarded pages (libsodium): locked out of swap and core dumps, guard
      * pages around, wiped by sodium_free. */
-    sk->lwe = sodium_allocarray(p->lwe_dim, sizeof *sk->lwe);
-    sk->glwe = sodium_allocarray(veil_params_big_dim(p), sizeof *sk->glwe);
-    veil_csprng *rng = NULL;
-    veil_status s = (!sk->lwe || !sk->glwe)
-                        ? veil_error(VEIL_ERR_NOMEM, "veil_secret_key_new: out of memory")
-                        : veil_csprng_new(seed, &rng);
+    sk->master = sodium_allocarray(sk->dim, sizeof *sk->master);
+    if (!sk->master) s = veil_error(VEIL_ERR_NOMEM, "veil_secret_key_new: out of memory");
+    for (uint32_t i = 0; i < n_parts && s == VEIL_OK; i++) {
+        sk->parts[i] = parts[i];
+        sk->small[i] = sodium_allocarray(parts[i]->lwe_dim, sizeof *sk->small[i]);
+        if (!sk->small[i]) s = veil_error(VEIL_ERR_NOMEM, "veil_secret_key_new: out of memory");
+    }
+    /* One seed, drawn from the OS when not given, then one stream per part. */
+    uint8_t *root = sodium_malloc(VEIL_SEED_BYTES);
+    if (s == VEIL_OK && !root) s = veil_error(VEIL_ERR_NOMEM, "veil_secret_key_new: out of memory");
+    if (s == VEIL_OK) {
+        if (seed)
+            memcpy(root, seed, VEIL_SEED_BYTES);
+        else
+            veil_seed_random(root);
+        s = fill_bits_from(root, 0, sk->master, sk->dim);
+        for (uint32_t i = 0; i < n_parts && s == VEIL_OK; i++)
+            s = fill_bits_from(root, 1 + i, sk->small[i], parts[i]->lwe_dim);
+    }
+    sodium_free(root);
     if (s != VEIL_OK) {
         veil_secret_key_free(sk);
         return s;
     }
-    veil_csprng_fill_bits(rng, sk->lwe, p->lwe_dim);
-    veil_csprng_fill_bits(rng, sk->glwe, veil_params_big_dim(p));
-    veil_csprng_free(rng);
     *out = sk;
     return VEIL_OK;
 }
 
+veil_status veil_secret_key_new(const veil_params *p, const uint8_t *seed, veil_secret_key **out) {
+    if (!p || !out) return veil_error(VEIL_ERR_ARG, "veil_secret_key_new: params or out is NULL");
+    const veil_params *parts[1] = {p};
+    return veil_secret_key_new_set(parts, 1, seed, out);
+}
+
 void veil_secret_key_free(veil_secret_key *sk) {
     if (!sk) return;
-    sodium_free(sk->lwe); /* wipes; accepts NULL */
-    sodium_free(sk->glwe);
+    sodium_free(sk->master); /* wipes; accepts NULL */
+    for (uint32_t i = 0; i < VEIL_MAX_PARTITIONS; i++)
+        sodium_free(sk->small[i]);
+    sodium_memzero(sk, sizeof *sk);
     free(sk);
 }
 
@@ -45,26 +114,53 @@ const veil_params *veil_secret_key_params(const veil_secret_key *sk) {
     return sk ? sk->params : NULL;
 }
 
+volatile uint64_t *veil_secret_key_guard_for_test(veil_secret_key *sk) {
+    return sk->master + sk->dim;
+}
+
+uint32_t veil_secret_key_n_partitions(const veil_secret_key *sk) {
+    return sk ? sk->n_parts : 0;
+}
+
+const veil_params *veil_secret_key_partition(const veil_secret_key *sk, uint32_t i) {
+    return sk && i < sk->n_parts ? sk->parts[i] : NULL;
+}
+
 size_t veil_eval_key_bsk_words(const veil_params *p) {
     size_t k1 = p->glwe_dim + 1;
     return (size_t)p->lwe_dim * k1 * p->pbs_level * k1 * p->poly_size;
 }
 
-size_t veil_eval_key_ksk_words(const veil_params *p) {
-    return (size_t)veil_params_big_dim(p) * p->ks_level * (p->lwe_dim + 1);
+size_t veil_eval_key_ksk_words(const veil_params *p, uint32_t in_dim) {
+    return (size_t)in_dim * p->ks_level * (p->lwe_dim + 1);
 }
 
-veil_status veil_eval_key_alloc(const veil_params *p, veil_eval_key **out) {
-    if (!p || !out) return veil_error(VEIL_ERR_ARG, "veil_eval_key_alloc: params or out is NULL");
+veil_status veil_eval_key_alloc(const veil_params *const *parts, uint32_t n_parts,
+                                veil_eval_key **out) {
+    if (!out) return veil_error(VEIL_ERR_ARG, "veil_eval_key_alloc: out is NULL");
+    VEIL_TRY(veil_partitions_check(parts, n_parts, "evaluation key"));
     veil_eval_key *ek = calloc(1, sizeof *ek);
-    if (!ek) return veil_error(VEIL_ERR_NOMEM, "veil_eval_key_alloc: out of memory");
-    ek->params = p;
-    ek->bsk = calloc(veil_eval_key_bsk_words(p), sizeof *ek->bsk);
-    ek->ksk = calloc(veil_eval_key_ksk_words(p), sizeof *ek->ksk);
-    if (!ek->bsk || !ek->ksk) {
-        veil_eval_key_free(ek);
-        return veil_error(VEIL_ERR_NOMEM, "evaluation key for %s: out of memory (%zu MiB)", p->id,
-                          (veil_eval_key_bsk_words(p) + veil_eval_key_ksk_words(p)) * 8 >> 20);
+    if (ek) ek->parts = calloc(n_parts, sizeof *ek->parts);
+    if (!ek || !ek->parts) {
+        free(ek);
+        return veil_error(VEIL_ERR_NOMEM, "veil_eval_key_alloc: out of memory");
+    }
+    ek->params = parts[0];
+    ek->n_parts = n_parts;
+    const uint32_t D = veil_params_big_dim(parts[0]);
+    for (uint32_t i = 0; i < n_parts; i++) {
+        veil_pbs_key *pk = &ek->parts[i];
+        const veil_params *p = parts[i];
+        pk->params = p;
+        pk->in_dim = D;
+        pk->bsk = calloc(veil_eval_key_bsk_words(p), sizeof *pk->bsk);
+        pk->ksk = calloc(veil_eval_key_ksk_words(p, D), sizeof *pk->ksk);
+        if (!pk->bsk || !pk->ksk) {
+            veil_eval_key_free(ek);
+            return veil_error(
+                VEIL_ERR_NOMEM, "evaluation key for partition %u (%s): out of memory (%zu MiB)", i,
+                p->id, (veil_eval_key_bsk_words(p) + veil_eval_key_ksk_words(p, D)) * 8 >> 20);
+        }
     }
     *out = ek;
     return VEIL_OK;
@@ -72,27 +168,72 @@ veil_status veil_eval_key_alloc(const veil_params *p, veil_eval_key **out) {
 
 void veil_eval_key_free(veil_eval_key *ek) {
     if (!ek) return;
-    free(ek->bsk);
-    free(ek->ksk);
-    veil_fft_dealloc(ek->bsk_fourier);
+    for (uint32_t i = 0; ek->parts && i < ek->n_parts; i++) {
+        free(ek->parts[i].bsk);
+        free(ek->parts[i].ksk);
+        veil_fft_dealloc(ek->parts[i].bsk_fourier);
+    }
+    free(ek->parts);
     free(ek);
 }
 
+void veil_eval_key_partition_seed(const uint8_t set_seed[VEIL_SEED_BYTES], uint32_t i,
+                                  uint8_t out[VEIL_SEED_BYTES]) {
+    static const char dom[] = "veil/eval-key-partition-mask/v1";
+    uint8_t idx[4] = {(uint8_t)i, (uint8_t)(i >> 8), (uint8_t)(i >> 16), (uint8_t)(i >> 24)};
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, set_seed, VEIL_SEED_BYTES, VEIL_SEED_BYTES);
+    crypto_generichash_update(&st, (const uint8_t *)dom, sizeof dom);
+    crypto_generichash_update(&st, idx, sizeof idx);
+    crypto_generichash_final(&st, out, VEIL_SEED_BYTES);
+}
+
 veil_status veil_eval_key_regenerate_masks(veil_eval_key *ek) {
-    const veil_params *p = ek->params;
-    const uint32_t k = p->glwe_dim, N = p->poly_size, n = p->lwe_dim;
-    const size_t rows = (size_t)(k + 1) * p->pbs_level, glwe_words = (size_t)(k + 1) * N;
-    veil_csprng *rng;
-    VEIL_TRY(veil_csprng_new(ek->mask_seed, &rng));
-    for (size_t i = 0; i < n; i++)
-        for (size_t r = 0; r < rows; r++)
-            veil_csprng_fill_u64(rng, ek->bsk + (i * rows + r) * glwe_words, (size_t)k * N);
-    const size_t big = veil_params_big_dim(p);
-    for (size_t i = 0; i < big; i++)
-        for (size_t j = 0; j < p->ks_level; j++)
-            veil_csprng_fill_u64(rng, ek->ksk + (i * p->ks_level + j) * (n + 1), n);
-    veil_csprng_free(rng);
+    for (uint32_t x = 0; x < ek->n_parts; x++) {
+        veil_pbs_key *pk = &ek->parts[x];
+        const veil_params *p = pk->params;
+        const uint32_t k = p->glwe_dim, N = p->poly_size, n = p->lwe_dim;
+        const size_t rows = (size_t)(k + 1) * p->pbs_level, glwe_words = (size_t)(k + 1) * N;
+        veil_eval_key_partition_seed(ek->mask_seed, x, pk->mask_seed);
+        veil_csprng *rng;
+        VEIL_TRY(veil_csprng_new(pk->mask_seed, &rng));
+        for (size_t i = 0; i < n; i++)
+            for (size_t r = 0; r < rows; r++)
+                veil_csprng_fill_u64(rng, pk->bsk + (i * rows + r) * glwe_words, (size_t)k * N);
+        for (size_t i = 0; i < pk->in_dim; i++)
+            for (size_t j = 0; j < p->ks_level; j++)
+                veil_csprng_fill_u64(rng, pk->ksk + (i * p->ks_level + j) * (n + 1), n);
+        veil_csprng_free(rng);
+    }
     return VEIL_OK;
+}
+
+veil_status veil_eval_key_check_partitions(const veil_eval_key *ek, const veil_params *const *parts,
+                                           uint32_t n) {
+    if (!ek || (!parts && n))
+        return veil_error(VEIL_ERR_ARG, "veil_eval_key_check_partitions: NULL argument");
+    int same = ek->n_parts == n;
+    for (uint32_t i = 0; same && i < n; i++)
+        same = ek->parts[i].params == parts[i];
+    if (same) return VEIL_OK;
+    char have[512], want[512];
+    veil_eval_key_describe(ek, have, sizeof have);
+    size_t o = 0;
+    want[0] = 0;
+    for (uint32_t i = 0; i < n && o + 1 < sizeof want; i++)
+        o += (size_t)snprintf(want + o, sizeof want - o, "%s%s", i ? ", " : "",
+                              parts[i] ? parts[i]->id : "(none)");
+    return veil_error(VEIL_ERR_PARAMS,
+                      "evaluation key has %u partitions [%s], the program needs %u [%s]: "
+                      "make keys for this program (veil keygen)",
+                      ek->n_parts, have, n, want);
+}
+
+void veil_eval_key_describe(const veil_eval_key *ek, char *buf, size_t cap) {
+    size_t o = 0;
+    if (cap) buf[0] = 0;
+    for (uint32_t i = 0; ek && i < ek->n_parts && o + 1 < cap; i++)
+        o += (size_t)snprintf(buf + o, cap - o, "%s%s", i ? ", " : "", ek->parts[i].params->id);
 }
 
 /* Exact negacyclic product of a torus polynomial by a binary polynomial whose
@@ -125,8 +266,8 @@ static void glwe_ctx_clear(glwe_ctx *g) {
     sodium_memzero(g, sizeof *g);
 }
 
-static veil_status glwe_ctx_init(glwe_ctx *g, const veil_secret_key *sk) {
-    const veil_params *p = sk->params;
+/* key: the GLWE key of set p (k*N bits: a prefix of the master key). */
+static veil_status glwe_ctx_init(glwe_ctx *g, const veil_params *p, const uint64_t *key) {
     const uint32_t N = p->poly_size, k = p->glwe_dim;
     memset(g, 0, sizeof *g);
     g->p = p;
@@ -141,8 +282,7 @@ static veil_status glwe_ctx_init(glwe_ctx *g, const veil_secret_key *sk) {
         return veil_error(VEIL_ERR_NOMEM, "GLWE encryption for %s: out of memory", p->id);
     }
     for (uint32_t c = 0; c < k; c++)
-        veil_fft_forward_i64(g->fft, (const int64_t *)(sk->glwe + (size_t)c * N),
-                             g->sf + (size_t)c * N);
+        veil_fft_forward_i64(g->fft, (const int64_t *)(key + (size_t)c * N), g->sf + (size_t)c * N);
     return VEIL_OK;
 }
 
@@ -176,7 +316,7 @@ static void glwe_finish(glwe_ctx *g, veil_csprng *noise, const uint64_t *msg, ui
  * -m * g_j * S_c (the same phase as adding m * g_j to mask c, and it keeps
  * the masks pure stream output so a seeded key regenerates them); row (k, j)
  * encrypts m * g_j. */
-static void ggsw_finish(glwe_ctx *g, const veil_secret_key *sk, veil_csprng *noise, int64_t m,
+static void ggsw_finish(glwe_ctx *g, const uint64_t *key, veil_csprng *noise, int64_t m,
                         uint32_t base_log, uint32_t level, uint64_t *ct) {
     const uint32_t N = g->p->poly_size, k = g->p->glwe_dim;
     const size_t glwe_words = (size_t)(k + 1) * N;
@@ -187,7 +327,7 @@ static void ggsw_finish(glwe_ctx *g, const veil_secret_key *sk, veil_csprng *noi
             const uint64_t mg = (uint64_t)m * ((uint64_t)1 << (64 - base_log * (j + 1)));
             uint64_t *body = row + (size_t)k * N;
             if (c < k) {
-                const uint64_t *Sc = sk->glwe + (size_t)c * N;
+                const uint64_t *Sc = key + (size_t)c * N;
                 for (uint32_t t = 0; t < N; t++)
                     body[t] -= mg & (0 - Sc[t]);
             } else {
@@ -200,7 +340,7 @@ static void ggsw_finish(glwe_ctx *g, const veil_secret_key *sk, veil_csprng *noi
 veil_status veil_glwe_encrypt(veil_encryptor *enc, const veil_secret_key *sk, const uint64_t *msg,
                               uint64_t *ct) {
     glwe_ctx g;
-    VEIL_TRY(glwe_ctx_init(&g, sk));
+    VEIL_TRY(glwe_ctx_init(&g, sk->params, sk->master));
     veil_csprng_fill_u64(enc->mask, ct, (size_t)sk->params->glwe_dim * sk->params->poly_size);
     glwe_finish(&g, enc->noise, msg, ct);
     glwe_ctx_clear(&g);
@@ -210,7 +350,7 @@ veil_status veil_glwe_encrypt(veil_encryptor *enc, const veil_secret_key *sk, co
 veil_status veil_glwe_phase(const veil_secret_key *sk, const uint64_t *ct, uint64_t *phase) {
     const uint32_t N = sk->params->poly_size, k = sk->params->glwe_dim;
     glwe_ctx g;
-    VEIL_TRY(glwe_ctx_init(&g, sk));
+    VEIL_TRY(glwe_ctx_init(&g, sk->params, sk->master));
     memset(phase, 0, sizeof(uint64_t) * N);
     for (uint32_t c = 0; c < k; c++)
         glwe_mul_key_add(&g, ct + (size_t)c * N, c, phase);
@@ -226,55 +366,63 @@ veil_status veil_ggsw_encrypt(veil_encryptor *enc, const veil_secret_key *sk, in
     if (base_log < 1 || level < 1 || base_log * level > 64)
         return veil_error(VEIL_ERR_ARG, "GGSW: base 2^%u with %u levels", base_log, level);
     glwe_ctx g;
-    VEIL_TRY(glwe_ctx_init(&g, sk));
+    VEIL_TRY(glwe_ctx_init(&g, p, sk->master));
     const size_t rows = (size_t)(p->glwe_dim + 1) * level;
     const size_t glwe_words = (size_t)(p->glwe_dim + 1) * p->poly_size;
     for (size_t r = 0; r < rows; r++)
         veil_csprng_fill_u64(enc->mask, ct + r * glwe_words, (size_t)p->glwe_dim * p->poly_size);
-    ggsw_finish(&g, sk, enc->noise, m, base_log, level, ct);
+    ggsw_finish(&g, sk->master, enc->noise, m, base_log, level, ct);
     glwe_ctx_clear(&g);
+    return VEIL_OK;
+}
+
+/* Partition x's keys: BSK = GGSW(s_x[i]) under S_x (the prefix of the
+ * master key), KSK = LWE_{s_x}(S[i] * g_j) for every master coefficient i. */
+static veil_status pbs_key_fill(const veil_secret_key *sk, uint32_t x, veil_csprng *noise,
+                                veil_pbs_key *pk) {
+    const veil_params *p = pk->params;
+    const uint32_t k = p->glwe_dim, N = p->poly_size, n = p->lwe_dim, l = p->pbs_level;
+    const uint64_t *s = sk->small[x];
+    glwe_ctx g = {0};
+    VEIL_TRY(glwe_ctx_init(&g, p, sk->master));
+    /* BSK: GGSW(s_i), masks from the seeded stream (already in place) */
+    const size_t ggsw_words = (size_t)(k + 1) * l * (k + 1) * N;
+    for (uint32_t i = 0; i < n; i++)
+        ggsw_finish(&g, sk->master, noise, (int64_t)s[i], p->pbs_base_log, l,
+                    pk->bsk + (size_t)i * ggsw_words);
+    glwe_ctx_clear(&g);
+    /* KSK: LWE_s(S_i * g_j) under the small key, for every master row. */
+    uint64_t acc = 0;
+    for (uint32_t i = 0; i < pk->in_dim; i++) {
+        for (uint32_t j = 0; j < p->ks_level; j++) {
+            uint64_t *ct = pk->ksk + ((size_t)i * p->ks_level + j) * (n + 1);
+            const uint64_t gj = (uint64_t)1 << (64 - p->ks_base_log * (j + 1));
+            acc = 0;
+            for (uint32_t t = 0; t < n; t++)
+                acc += ct[t] & (0 - s[t]);
+            ct[n] = acc + (sk->master[i] * gj) + veil_csprng_noise(noise, &p->lwe_noise);
+        }
+    }
+    sodium_memzero(&acc, sizeof acc); /* <a, s>: key-derived */
     return VEIL_OK;
 }
 
 veil_status veil_eval_key_new(const veil_secret_key *sk, const uint8_t *mask_seed,
                               const uint8_t *noise_seed, veil_eval_key **out) {
     if (!sk || !out) return veil_error(VEIL_ERR_ARG, "veil_eval_key_new: sk or out is NULL");
-    const veil_params *p = sk->params;
-    const uint32_t k = p->glwe_dim, N = p->poly_size, n = p->lwe_dim, l = p->pbs_level;
     veil_eval_key *ek;
-    VEIL_TRY(veil_eval_key_alloc(p, &ek));
+    VEIL_TRY(veil_eval_key_alloc(sk->parts, sk->n_parts, &ek));
     if (mask_seed)
         memcpy(ek->mask_seed, mask_seed, VEIL_SEED_BYTES);
     else
         veil_seed_random(ek->mask_seed);
     veil_secret_key_fingerprint(sk, ek->key_fp);
     veil_csprng *noise = NULL;
-    glwe_ctx g = {0};
     veil_status s = veil_eval_key_regenerate_masks(ek);
     if (s == VEIL_OK) s = veil_csprng_new(noise_seed, &noise);
-    if (s == VEIL_OK) s = glwe_ctx_init(&g, sk);
-    if (s != VEIL_OK) goto done;
-    /* BSK: GGSW(s_i), masks from the seeded stream (already in place) */
-    const size_t ggsw_words = (size_t)(k + 1) * l * (k + 1) * N;
-    for (uint32_t i = 0; i < n; i++)
-        ggsw_finish(&g, sk, noise, (int64_t)sk->lwe[i], p->pbs_base_log, l,
-                    ek->bsk + (size_t)i * ggsw_words);
-    /* KSK: LWE_s(S_i * g_j) under the small key. */
-    const uint32_t big = veil_params_big_dim(p);
-    for (uint32_t i = 0; i < big; i++) {
-        for (uint32_t j = 0; j < p->ks_level; j++) {
-            uint64_t *ct = ek->ksk + ((size_t)i * p->ks_level + j) * (n + 1);
-            const uint64_t gj = (uint64_t)1 << (64 - p->ks_base_log * (j + 1));
-            uint64_t acc = 0;
-            for (uint32_t t = 0; t < n; t++)
-                acc += ct[t] & (0 - sk->lwe[t]);
-            ct[n] = acc + (sk->glwe[i] * gj) + veil_csprng_noise(noise, &p->lwe_noise);
-            sodium_memzero(&acc, sizeof acc); /* <a, s>: key-derived */
-        }
-    }
-    s = veil_eval_key_prepare(ek);
-done:
-    glwe_ctx_clear(&g);
+    for (uint32_t x = 0; x < ek->n_parts && s == VEIL_OK; x++)
+        s = pbs_key_fill(sk, x, noise, &ek->parts[x]);
+    if (s == VEIL_OK) s = veil_eval_key_prepare(ek);
     veil_csprng_free(noise);
     if (s != VEIL_OK) {
         veil_eval_key_free(ek);
@@ -285,18 +433,23 @@ done:
 }
 
 veil_status veil_eval_key_prepare(veil_eval_key *ek) {
-    const veil_params *p = ek->params;
-    const size_t polys = veil_eval_key_bsk_words(p) / p->poly_size;
-    if (!ek->bsk_fourier) {
-        ek->bsk_fourier = veil_fft_alloc(sizeof(double) * veil_eval_key_bsk_words(p));
-        if (!ek->bsk_fourier)
-            return veil_error(VEIL_ERR_NOMEM, "bootstrapping key (Fourier) for %s: out of memory",
-                              p->id);
+    for (uint32_t x = 0; x < ek->n_parts; x++) {
+        veil_pbs_key *pk = &ek->parts[x];
+        const veil_params *p = pk->params;
+        const size_t polys = veil_eval_key_bsk_words(p) / p->poly_size;
+        if (!pk->bsk_fourier) {
+            pk->bsk_fourier = veil_fft_alloc(sizeof(double) * veil_eval_key_bsk_words(p));
+            if (!pk->bsk_fourier)
+                return veil_error(VEIL_ERR_NOMEM,
+                                  "bootstrapping key (Fourier) of partition %u (%s): out of memory",
+                                  x, p->id);
+        }
+        veil_fft *fft;
+        VEIL_TRY(veil_fft_new(p->poly_size, &fft));
+        for (size_t i = 0; i < polys; i++)
+            veil_fft_forward_torus(fft, pk->bsk + i * p->poly_size,
+                                   pk->bsk_fourier + i * p->poly_size);
+        veil_fft_free(fft);
     }
-    veil_fft *fft;
-    VEIL_TRY(veil_fft_new(p->poly_size, &fft));
-    for (size_t i = 0; i < polys; i++)
-        veil_fft_forward_torus(fft, ek->bsk + i * p->poly_size, ek->bsk_fourier + i * p->poly_size);
-    veil_fft_free(fft);
     return VEIL_OK;
 }

@@ -1,4 +1,5 @@
 /* LWE encryption, decryption, encoding and the leveled operations. */
+#include "internal.h"
 #include "veil/tfhe.h"
 
 #include <string.h>
@@ -44,12 +45,23 @@ uint64_t veil_lwe_phase(const uint64_t *key, uint32_t dim, const uint64_t *ct) {
 
 void veil_encrypt_big(veil_encryptor *enc, const veil_secret_key *sk, uint64_t plaintext,
                       uint64_t *ct) {
-    veil_lwe_encrypt(enc, sk->glwe, veil_params_big_dim(sk->params), &sk->params->glwe_noise,
-                     plaintext, ct);
+    veil_lwe_encrypt(enc, sk->master, sk->dim, &sk->params->glwe_noise, plaintext, ct);
 }
 
 uint64_t veil_phase_big(const veil_secret_key *sk, const uint64_t *ct) {
-    return veil_lwe_phase(sk->glwe, veil_params_big_dim(sk->params), ct);
+    return veil_lwe_phase(sk->master, sk->dim, ct);
+}
+
+void veil_encrypt_small(veil_encryptor *enc, const veil_secret_key *sk, uint32_t part,
+                        uint64_t plaintext, uint64_t *ct) {
+    VEIL_ASSERT(part < sk->n_parts);
+    const veil_params *p = sk->parts[part];
+    veil_lwe_encrypt(enc, sk->small[part], p->lwe_dim, &p->lwe_noise, plaintext, ct);
+}
+
+uint64_t veil_phase_small(const veil_secret_key *sk, uint32_t part, const uint64_t *ct) {
+    VEIL_ASSERT(part < sk->n_parts);
+    return veil_lwe_phase(sk->small[part], sk->parts[part]->lwe_dim, ct);
 }
 
 int64_t veil_decode(uint64_t phase, unsigned bits, int is_signed) {

@@ -105,7 +105,7 @@ void veil_poly_mul_monomial(uint64_t *out, const uint64_t *in, uint32_t N, uint3
  * external product (k+1) l forward transforms and (k+1) inverse ones, the
  * least there can be: the digit polynomials are transformed once each, the
  * products summed in the Fourier domain per output column. */
-static void cmux_step(veil_pbs_ctx *c, const veil_eval_key *ek, uint32_t i, uint32_t a,
+static void cmux_step(veil_pbs_ctx *c, const veil_pbs_key *pk, uint32_t i, uint32_t a,
                       uint64_t *acc) {
     const veil_params *p = c->params;
     const uint32_t N = p->poly_size, k1 = p->glwe_dim + 1, l = p->pbs_level;
@@ -118,7 +118,7 @@ static void cmux_step(veil_pbs_ctx *c, const veil_eval_key *ek, uint32_t i, uint
     for (size_t r = 0; r < rows; r++)
         veil_fft_forward_i64(c->fft, c->digits + r * N, c->fdigits + r * N);
     /* the GGSW of s_i: rows x (k+1) transformed polynomials, read in order */
-    const double *ggsw = ek->bsk_fourier + (size_t)i * rows * k1 * N;
+    const double *ggsw = pk->bsk_fourier + (size_t)i * rows * k1 * N;
     kr->mac_ggsw(c->facc, c->fdigits, ggsw, (uint32_t)rows, k1, N);
     for (uint32_t q = 0; q < k1; q++)
         veil_fft_backward_add_torus(c->fft, c->facc + (size_t)q * N, acc + (size_t)q * N);
@@ -129,11 +129,12 @@ static void cmux_step(veil_pbs_ctx *c, const veil_eval_key *ek, uint32_t i, uint
  * bootstrapping key is read from memory once for all of them (the next
  * lanes find it in cache). Each lane's operations are those of a lone PBS,
  * in the same order: the results do not depend on the grouping. */
-static void pbs_lanes(veil_pbs_ctx *c, const veil_eval_key *ek, const veil_lut *const *luts,
+static void pbs_lanes(veil_pbs_ctx *c, const veil_pbs_key *pk, const veil_lut *const *luts,
                       const uint64_t *in, size_t in_stride, uint64_t *out, size_t out_stride,
                       uint32_t lanes) {
     const veil_params *p = c->params;
-    VEIL_ASSERT(ek->params == p && ek->bsk_fourier && lanes <= VEIL_PBS_LANES);
+    VEIL_ASSERT(pk->params == p && pk->bsk_fourier && lanes <= VEIL_PBS_LANES &&
+                pk->in_dim >= veil_params_big_dim(p));
     const uint32_t N = p->poly_size, k = p->glwe_dim, n = p->lwe_dim;
     const size_t n1 = (size_t)n + 1, accw = (size_t)(k + 1) * N;
     for (uint32_t L = 0; L < lanes; L++) {
@@ -152,7 +153,7 @@ static void pbs_lanes(veil_pbs_ctx *c, const veil_eval_key *ek, const veil_lut *
     for (uint32_t i = 0; i < n; i++)
         for (uint32_t L = 0; L < lanes; L++) {
             const uint32_t a = c->ms[L * n1 + i];
-            if (a) cmux_step(c, ek, i, a, c->acc + L * accw);
+            if (a) cmux_step(c, pk, i, a, c->acc + L * accw);
         }
     /* sample extract the constant coefficient */
     for (uint32_t L = 0; L < lanes; L++) {
@@ -165,28 +166,31 @@ static void pbs_lanes(veil_pbs_ctx *c, const veil_eval_key *ek, const veil_lut *
             for (uint32_t j = 1; j < N; j++)
                 o[j] = 0 - A[N - j];
         }
-        o0[(size_t)k * N] = acc[(size_t)k * N];
+        /* under S_X = S[0 : kN]: zero-extended to the master key (nested
+         * keys, veil/tfhe.h), so the body sits at in_dim */
+        if (pk->in_dim > (size_t)k * N)
+            memset(o0 + (size_t)k * N, 0, sizeof(uint64_t) * (pk->in_dim - (size_t)k * N));
+        o0[pk->in_dim] = acc[(size_t)k * N];
     }
 }
 
-void veil_pbs(veil_pbs_ctx *c, const veil_eval_key *ek, const veil_lut *lut, const uint64_t *in,
+void veil_pbs(veil_pbs_ctx *c, const veil_pbs_key *pk, const veil_lut *lut, const uint64_t *in,
               uint64_t *out) {
-    pbs_lanes(c, ek, &lut, in, 0, out, 0, 1);
+    pbs_lanes(c, pk, &lut, in, 0, out, 0, 1);
 }
 
-void veil_ks_pbs(veil_pbs_ctx *c, const veil_eval_key *ek, const veil_lut *lut, const uint64_t *in,
+void veil_ks_pbs(veil_pbs_ctx *c, const veil_pbs_key *pk, const veil_lut *lut, const uint64_t *in,
                  uint64_t *out) {
-    veil_keyswitch(ek, in, c->ks);
-    veil_pbs(c, ek, lut, c->ks, out);
+    veil_keyswitch(pk, in, c->ks);
+    veil_pbs(c, pk, lut, c->ks, out);
 }
 
-void veil_ks_pbs_many(veil_pbs_ctx *c, const veil_eval_key *ek, const veil_lut *const *luts,
+void veil_ks_pbs_many(veil_pbs_ctx *c, const veil_pbs_key *pk, const veil_lut *const *luts,
                       const uint64_t *in, size_t count, uint64_t *out) {
-    const size_t big1 = (size_t)veil_params_big_dim(c->params) + 1,
-                 n1 = (size_t)c->params->lwe_dim + 1;
+    const size_t big1 = (size_t)pk->in_dim + 1, n1 = (size_t)c->params->lwe_dim + 1;
     for (size_t b = 0; b < count; b += VEIL_PBS_LANES) {
         const uint32_t lanes = (uint32_t)(count - b < VEIL_PBS_LANES ? count - b : VEIL_PBS_LANES);
-        veil_keyswitch_many(ek, in + b * big1, lanes, c->ks);
-        pbs_lanes(c, ek, luts + b, c->ks, n1, out + b * big1, big1, lanes);
+        veil_keyswitch_many(pk, in + b * big1, lanes, c->ks);
+        pbs_lanes(c, pk, luts + b, c->ks, n1, out + b * big1, big1, lanes);
     }
 }

@@ -8,6 +8,7 @@
 
 #include "veil/serialize.h"
 #include "veil/atomic_file.h"
+#include "internal.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -29,7 +30,7 @@ static const char *const k_kind_name[] = {NULL, "a secret key", "an evaluation k
 #define ALL_KINDS (KIND_BIT(1) | KIND_BIT(2) | KIND_BIT(3) | KIND_BIT(4))
 
 /* Domain separation of the key fingerprint. */
-static const char k_fp_domain[] = "veil/secret-key-fingerprint/v1";
+static const char k_fp_domain[] = "veil/secret-key-fingerprint/v2";
 
 /* ---- little-endian helpers ------------------------------------------------ */
 
@@ -90,9 +91,17 @@ static void header_encode(const header *h, uint8_t out[HDR]) {
     put_u64(out + 168, h->payload);
 }
 
+static int is_key_kind(uint32_t kind) {
+    return kind == VEIL_SERIAL_SECRET_KEY || kind == VEIL_SERIAL_EVAL_KEY;
+}
+
+static uint32_t version_of(uint32_t kind) {
+    return is_key_kind(kind) ? VEIL_SERIAL_KEY_VERSION : VEIL_SERIAL_VERSION;
+}
+
 static void header_init(header *h, uint32_t kind, const veil_params *p) {
     memset(h, 0, sizeof *h);
-    h->version = VEIL_SERIAL_VERSION;
+    h->version = version_of(kind);
     h->kind = kind;
     /* ids longer than 47 bytes are refused by the callers (id_fits) */
     strncpy(h->params_id, p->id, ID_BYTES - 1);
@@ -112,6 +121,23 @@ static void escape(const uint8_t *p, size_t n, char *out, size_t cap) {
             o += (size_t)snprintf(out + o, cap - o, "\\x%02x", p[i]);
     }
     out[o] = 0;
+}
+
+/* A NUL-padded params id field naming a known set. */
+static veil_status id_parse(const uint8_t *id, const char *field, const veil_params **params) {
+    char esc[64], name[ID_BYTES];
+    const uint8_t *nul = memchr(id, 0, ID_BYTES);
+    escape(id, nul ? (size_t)(nul - id) : ID_BYTES, esc, sizeof esc);
+    if (!nul) return veil_error(VEIL_ERR_FORMAT, "%s: \"%s...\" is not NUL-terminated", field, esc);
+    if (nul == id) return veil_error(VEIL_ERR_FORMAT, "%s: empty", field);
+    if (!all_zero(nul, ID_BYTES - (size_t)(nul - id)))
+        return veil_error(VEIL_ERR_FORMAT, "%s: \"%s\": non-zero bytes after its end", field, esc);
+    memcpy(name, id, ID_BYTES);
+    const veil_params *p = veil_params_find(name);
+    if (!p)
+        return veil_error(VEIL_ERR_PARAMS, "%s: \"%s\" is not a known parameter set", field, esc);
+    *params = p;
+    return VEIL_OK;
 }
 
 /* Magic, version, kind and params id. `accept`: bit mask of kinds. */
@@ -137,36 +163,52 @@ static veil_status header_ident(const uint8_t raw[HDR], unsigned accept, header 
     }
     memset(h, 0, sizeof *h);
     h->version = get_u32(raw + 8);
-    if (h->version != VEIL_SERIAL_VERSION)
-        return veil_error(VEIL_ERR_FORMAT, "version: %u, this build reads version %u", h->version,
-                          VEIL_SERIAL_VERSION);
+    if (is_key_kind(kind) && h->version == 1)
+        return veil_error(VEIL_ERR_FORMAT,
+                          "version: 1, %s from before key sets (one parameter set per program); "
+                          "this build reads version %u: make new keys with `veil keygen`",
+                          k_kind_name[kind], VEIL_SERIAL_KEY_VERSION);
+    if (h->version != version_of(kind))
+        return veil_error(VEIL_ERR_FORMAT, "version: %u, this build reads version %u of %s",
+                          h->version, version_of(kind), k_kind_name[kind]);
     h->kind = get_u32(raw + 12);
     if (h->kind != kind)
         return veil_error(VEIL_ERR_FORMAT, "kind: %u does not match magic %s (kind %u)", h->kind,
                           k_magic[kind], kind);
-    const uint8_t *id = raw + 16;
-    const uint8_t *nul = memchr(id, 0, ID_BYTES);
-    escape(id, nul ? (size_t)(nul - id) : ID_BYTES, esc, sizeof esc);
-    if (!nul) return veil_error(VEIL_ERR_FORMAT, "params id: \"%s...\" is not NUL-terminated", esc);
-    if (nul == id) return veil_error(VEIL_ERR_FORMAT, "params id: empty");
-    if (!all_zero(nul, ID_BYTES - (size_t)(nul - id)))
-        return veil_error(VEIL_ERR_FORMAT, "params id: \"%s\": non-zero bytes after its end", esc);
-    memcpy(h->params_id, id, ID_BYTES);
-    const veil_params *p = veil_params_find(h->params_id);
-    if (!p)
-        return veil_error(VEIL_ERR_PARAMS, "params id: \"%s\" is not a known parameter set", esc);
-    *params = p;
-    return VEIL_OK;
+    memcpy(h->params_id, raw + 16, ID_BYTES);
+    return id_parse(raw + 16, "params id", params);
 }
 
 static size_t packed_bytes(uint64_t bits) {
     return (size_t)((bits + 7) / 8);
 }
 
-/* Every other field, checked against the parameter set and the input length
- * (total bytes of header + payload + checksum). Nothing has been allocated. */
+/* Words of the key bodies a seeded file stores, summed over partitions. */
+static uint64_t sk_small_bits(const veil_params *const *parts, uint32_t n) {
+    uint64_t t = 0;
+    for (uint32_t i = 0; i < n; i++)
+        t += parts[i]->lwe_dim;
+    return t;
+}
+static uint64_t sk_payload(const veil_params *const *parts, uint32_t n) {
+    uint64_t t = (uint64_t)ID_BYTES * n + packed_bytes(veil_params_big_dim(parts[0]));
+    for (uint32_t i = 0; i < n; i++)
+        t += packed_bytes(parts[i]->lwe_dim);
+    return t;
+}
+static uint64_t ek_bsk_bodies(const veil_params *p) {
+    return veil_eval_key_bsk_words(p) / (p->glwe_dim + 1);
+}
+static uint64_t ek_ksk_bodies(const veil_params *p, uint32_t in_dim) {
+    return (uint64_t)in_dim * p->ks_level;
+}
+
+/* Every other field, checked against the parameter sets (keys: the partition
+ * table, parts[0..n_parts)) and the input length (total bytes of header +
+ * payload + checksum). Nothing has been allocated. */
 static veil_status header_sizes(const uint8_t raw[HDR], uint64_t total, uint64_t max_batch,
-                                header *h, const veil_params *p) {
+                                header *h, const veil_params *p, const veil_params *const *parts,
+                                uint32_t n_parts) {
     memcpy(h->key_fp, raw + 64, VEIL_KEY_FP_BYTES);
     memcpy(h->model_fp, raw + 80, VEIL_MODEL_FP_BYTES);
     memcpy(h->mask_seed, raw + 112, VEIL_SEED_BYTES);
@@ -175,45 +217,51 @@ static veil_status header_sizes(const uint8_t raw[HDR], uint64_t total, uint64_t
     h->dim = get_u32(raw + 160);
     h->reserved = get_u32(raw + 164);
     h->payload = get_u64(raw + 168);
-    if (h->reserved) return veil_error(VEIL_ERR_FORMAT, "reserved: %u, must be 0", h->reserved);
+    if (!is_key_kind(h->kind) && h->reserved)
+        return veil_error(VEIL_ERR_FORMAT, "reserved: %u, must be 0", h->reserved);
     const uint64_t n = p->lwe_dim, big = veil_params_big_dim(p);
     uint64_t want = 0;
     switch (h->kind) {
-    case VEIL_SERIAL_SECRET_KEY:
+    case VEIL_SERIAL_SECRET_KEY: {
         if (!all_zero(h->model_fp, VEIL_MODEL_FP_BYTES))
             return veil_error(VEIL_ERR_FORMAT, "model fp: must be zero in a secret key");
         if (!all_zero(h->mask_seed, VEIL_SEED_BYTES))
             return veil_error(VEIL_ERR_FORMAT, "mask seed: must be zero in a secret key");
-        if (h->dim != n)
-            return veil_error(VEIL_ERR_FORMAT, "dim: %u, parameter set %s has n = %u", h->dim,
-                              p->id, p->lwe_dim);
-        if (h->len_a != n)
+        const uint64_t small = sk_small_bits(parts, n_parts);
+        if (h->dim != big)
+            return veil_error(VEIL_ERR_FORMAT, "dim: %u, partition 0 (%s) has k*N = %llu", h->dim,
+                              p->id, (unsigned long long)big);
+        if (h->len_a != small)
             return veil_error(VEIL_ERR_FORMAT,
-                              "len_a (LWE key bits): %llu, parameter set %s has n = %llu",
-                              (unsigned long long)h->len_a, p->id, (unsigned long long)n);
+                              "len_a (small key bits): %llu, the partitions imply %llu",
+                              (unsigned long long)h->len_a, (unsigned long long)small);
         if (h->len_b != big)
             return veil_error(VEIL_ERR_FORMAT,
-                              "len_b (GLWE key bits): %llu, parameter set %s has k*N = %llu",
+                              "len_b (master key bits): %llu, partition 0 (%s) has k*N = %llu",
                               (unsigned long long)h->len_b, p->id, (unsigned long long)big);
-        want = packed_bytes(n) + packed_bytes(big);
+        want = sk_payload(parts, n_parts);
         break;
+    }
     case VEIL_SERIAL_EVAL_KEY: {
         if (!all_zero(h->model_fp, VEIL_MODEL_FP_BYTES))
             return veil_error(VEIL_ERR_FORMAT, "model fp: must be zero in an evaluation key");
-        const uint64_t bsk = veil_eval_key_bsk_words(p) / (p->glwe_dim + 1);
-        const uint64_t ksk = big * p->ks_level;
-        if (h->dim != n)
-            return veil_error(VEIL_ERR_FORMAT, "dim: %u, parameter set %s has n = %u", h->dim,
-                              p->id, p->lwe_dim);
+        uint64_t bsk = 0, ksk = 0;
+        for (uint32_t i = 0; i < n_parts; i++) {
+            bsk += ek_bsk_bodies(parts[i]);
+            ksk += ek_ksk_bodies(parts[i], (uint32_t)big);
+        }
+        if (h->dim != big)
+            return veil_error(VEIL_ERR_FORMAT, "dim: %u, partition 0 (%s) has k*N = %llu", h->dim,
+                              p->id, (unsigned long long)big);
         if (h->len_a != bsk)
             return veil_error(VEIL_ERR_FORMAT,
-                              "len_a (BSK body words): %llu, parameter set %s implies %llu",
-                              (unsigned long long)h->len_a, p->id, (unsigned long long)bsk);
+                              "len_a (BSK body words): %llu, the partitions imply %llu",
+                              (unsigned long long)h->len_a, (unsigned long long)bsk);
         if (h->len_b != ksk)
             return veil_error(VEIL_ERR_FORMAT,
-                              "len_b (KSK body words): %llu, parameter set %s implies %llu",
-                              (unsigned long long)h->len_b, p->id, (unsigned long long)ksk);
-        want = 8 * (bsk + ksk);
+                              "len_b (KSK body words): %llu, the partitions imply %llu",
+                              (unsigned long long)h->len_b, (unsigned long long)ksk);
+        want = (uint64_t)ID_BYTES * n_parts + 8 * (bsk + ksk);
         break;
     }
     case VEIL_SERIAL_CT_BATCH:
@@ -377,62 +425,79 @@ static veil_status r_checksum(reader *r, const char *what) {
 
 /* ---- secret key ------------------------------------------------------------- */
 
+/* The packed key bits: each partition's small key, then the master key. */
+static size_t sk_bits_bytes(const veil_secret_key *sk) {
+    return (size_t)(sk_payload(sk->parts, sk->n_parts) - (uint64_t)ID_BYTES * sk->n_parts);
+}
+static void sk_pack(const veil_secret_key *sk, uint8_t *bits) {
+    size_t o = 0;
+    for (uint32_t i = 0; i < sk->n_parts; i++) {
+        pack_bits(sk->small[i], sk->parts[i]->lwe_dim, bits + o);
+        o += packed_bytes(sk->parts[i]->lwe_dim);
+    }
+    pack_bits(sk->master, sk->dim, bits + o);
+}
+/* The partition table: n_parts NUL-padded ids. */
+static void parts_table(const veil_params *const *parts, uint32_t n, uint8_t *out) {
+    memset(out, 0, (size_t)ID_BYTES * n);
+    for (uint32_t i = 0; i < n; i++)
+        strncpy((char *)out + (size_t)ID_BYTES * i, parts[i]->id, ID_BYTES - 1);
+}
+
 void veil_secret_key_fingerprint(const veil_secret_key *sk, uint8_t fp[VEIL_KEY_FP_BYTES]) {
-    const veil_params *p = sk->params;
-    const size_t n = p->lwe_dim, big = veil_params_big_dim(p);
-    const size_t a = packed_bytes(n), b = packed_bytes(big);
-    uint8_t *bits = malloc(a + b);
+    const size_t nb = sk_bits_bytes(sk), nt = (size_t)ID_BYTES * sk->n_parts;
+    uint8_t *bits = sodium_malloc(nb + nt);
     VEIL_ASSERT(bits);
-    pack_bits(sk->lwe, n, bits);
-    pack_bits(sk->glwe, big, bits + a);
-    char id[ID_BYTES] = {0};
-    strncpy(id, p->id, ID_BYTES - 1);
+    parts_table(sk->parts, sk->n_parts, bits);
+    sk_pack(sk, bits + nt);
+    uint8_t cnt[4];
+    put_u32(cnt, sk->n_parts);
     crypto_generichash_state st;
     crypto_generichash_init(&st, NULL, 0, VEIL_KEY_FP_BYTES);
     crypto_generichash_update(&st, (const uint8_t *)k_fp_domain, sizeof k_fp_domain);
-    crypto_generichash_update(&st, (const uint8_t *)id, ID_BYTES);
-    crypto_generichash_update(&st, bits, a + b);
+    crypto_generichash_update(&st, cnt, sizeof cnt);
+    crypto_generichash_update(&st, bits, nt + nb);
     crypto_generichash_final(&st, fp, VEIL_KEY_FP_BYTES);
-    sodium_memzero(bits, a + b);
     sodium_memzero(&st, sizeof st);
-    free(bits);
+    sodium_free(bits); /* wipes */
 }
 
 static veil_status sk_check(const veil_secret_key *sk, header *h) {
-    if (!sk || !sk->params || !sk->lwe || !sk->glwe)
+    if (!sk || !sk->params || !sk->master || sk->n_parts < 1)
         return veil_error(VEIL_ERR_ARG, "secret key: NULL key or key part");
-    const veil_params *p = sk->params;
-    if (!id_fits(p))
-        return veil_error(VEIL_ERR_ARG, "secret key: params id must be 1..%u bytes", ID_BYTES - 1);
+    for (uint32_t i = 0; i < sk->n_parts; i++)
+        if (!id_fits(sk->parts[i]) || !sk->small[i])
+            return veil_error(VEIL_ERR_ARG,
+                              "secret key: partition %u: params id must be 1..%u bytes", i,
+                              ID_BYTES - 1);
     uint64_t bad = 0;
-    for (size_t i = 0; i < p->lwe_dim; i++)
-        bad |= sk->lwe[i] >> 1;
-    for (size_t i = 0; i < veil_params_big_dim(p); i++)
-        bad |= sk->glwe[i] >> 1;
+    for (uint32_t x = 0; x < sk->n_parts; x++)
+        for (size_t i = 0; i < sk->parts[x]->lwe_dim; i++)
+            bad |= sk->small[x][i] >> 1;
+    for (size_t i = 0; i < sk->dim; i++)
+        bad |= sk->master[i] >> 1;
     if (bad) return veil_error(VEIL_ERR_ARG, "secret key: a coefficient is not 0 or 1");
-    header_init(h, VEIL_SERIAL_SECRET_KEY, p);
+    header_init(h, VEIL_SERIAL_SECRET_KEY, sk->params);
     veil_secret_key_fingerprint(sk, h->key_fp);
-    h->dim = p->lwe_dim;
-    h->len_a = p->lwe_dim;
-    h->len_b = veil_params_big_dim(p);
-    h->payload = packed_bytes(h->len_a) + packed_bytes(h->len_b);
+    h->dim = sk->dim;
+    h->len_a = sk_small_bits(sk->parts, sk->n_parts);
+    h->len_b = sk->dim;
+    h->reserved = sk->n_parts;
+    h->payload = sk_payload(sk->parts, sk->n_parts);
     return VEIL_OK;
 }
 
 static void sk_emit(writer *w, const veil_secret_key *sk) {
-    const veil_params *p = sk->params;
-    const size_t n = p->lwe_dim, big = veil_params_big_dim(p);
-    const size_t a = packed_bytes(n), b = packed_bytes(big);
-    uint8_t *bits = malloc(a + b);
+    const size_t nb = sk_bits_bytes(sk), nt = (size_t)ID_BYTES * sk->n_parts;
+    uint8_t *bits = sodium_malloc(nb + nt);
     if (!bits) {
         if (w->st == VEIL_OK) w->st = veil_error(VEIL_ERR_NOMEM, "secret key: out of memory");
         return;
     }
-    pack_bits(sk->lwe, n, bits);
-    pack_bits(sk->glwe, big, bits + a);
-    w_bytes(w, bits, a + b);
-    sodium_memzero(bits, a + b);
-    free(bits);
+    parts_table(sk->parts, sk->n_parts, bits);
+    sk_pack(sk, bits + nt);
+    w_bytes(w, bits, nt + nb);
+    sodium_free(bits); /* wipes */
 }
 
 /* Unpacks count bits; the unused high bits of the last byte must be 0. */
@@ -444,23 +509,26 @@ static veil_status unpack_bits(const uint8_t *in, size_t count, uint64_t *out, c
     return VEIL_OK;
 }
 
-static veil_status sk_parse(reader *r, const header *h, const veil_params *p, void **out) {
-    /* veil_secret_key_new allocates the key the way veil_secret_key_free
+static veil_status sk_parse(reader *r, const header *h, const veil_params *const *parts,
+                            uint32_t n_parts, void **out) {
+    /* veil_secret_key_new_set allocates the key the way veil_secret_key_free
      * releases it; its bits (from a fixed seed) are all overwritten below. */
     static const uint8_t zero_seed[VEIL_SEED_BYTES];
     veil_secret_key *sk;
-    VEIL_TRY(veil_secret_key_new(p, zero_seed, &sk));
-    const size_t n = p->lwe_dim, big = veil_params_big_dim(p);
-    const size_t a = packed_bytes(n), b = packed_bytes(big);
-    uint8_t *bits = malloc(a + b);
+    VEIL_TRY(veil_secret_key_new_set(parts, n_parts, zero_seed, &sk));
+    const size_t nb = sk_bits_bytes(sk);
+    uint8_t *bits = sodium_malloc(nb);
     veil_status s =
-        bits ? r_bytes(r, bits, a + b) : veil_error(VEIL_ERR_NOMEM, "secret key: out of memory");
-    if (s == VEIL_OK) s = unpack_bits(bits, n, sk->lwe, "LWE key");
-    if (s == VEIL_OK) s = unpack_bits(bits + a, big, sk->glwe, "GLWE key");
-    if (bits) {
-        sodium_memzero(bits, a + b);
-        free(bits);
+        bits ? r_bytes(r, bits, nb) : veil_error(VEIL_ERR_NOMEM, "secret key: out of memory");
+    size_t o = 0;
+    for (uint32_t i = 0; i < n_parts && s == VEIL_OK; i++) {
+        char what[48];
+        snprintf(what, sizeof what, "small key of partition %u", i);
+        s = unpack_bits(bits + o, parts[i]->lwe_dim, sk->small[i], what);
+        o += packed_bytes(parts[i]->lwe_dim);
     }
+    if (s == VEIL_OK) s = unpack_bits(bits + o, sk->dim, sk->master, "master key");
+    sodium_free(bits); /* wipes; accepts NULL */
     if (s == VEIL_OK) s = r_checksum(r, "the secret key");
     if (s == VEIL_OK) {
         uint8_t fp[VEIL_KEY_FP_BYTES];
@@ -478,44 +546,56 @@ static veil_status sk_parse(reader *r, const header *h, const veil_params *p, vo
 
 /* ---- evaluation key ------------------------------------------------------------ */
 
-size_t veil_eval_key_serialized_bytes(const veil_params *p) {
-    return HDR + SUM +
-           8 * (veil_eval_key_bsk_words(p) / (p->glwe_dim + 1) +
-                (size_t)veil_params_big_dim(p) * p->ks_level);
+size_t veil_eval_key_serialized_bytes(const veil_params *const *parts, uint32_t n_parts) {
+    size_t t = 0;
+    for (uint32_t i = 0; i < n_parts; i++)
+        t += veil_eval_key_partition_serialized_bytes(parts[i], veil_params_big_dim(parts[0]));
+    return HDR + SUM + t;
 }
 
-size_t veil_eval_key_raw_bytes(const veil_params *p) {
-    return HDR + SUM + 8 * (veil_eval_key_bsk_words(p) + veil_eval_key_ksk_words(p));
+size_t veil_eval_key_raw_bytes(const veil_params *const *parts, uint32_t n_parts) {
+    size_t t = 0;
+    for (uint32_t i = 0; i < n_parts; i++)
+        t += ID_BYTES + 8 * (veil_eval_key_bsk_words(parts[i]) +
+                             veil_eval_key_ksk_words(parts[i], veil_params_big_dim(parts[0])));
+    return HDR + SUM + t;
 }
 
-/* The masks must be the stream of mask_seed (veil_eval_key_regenerate_masks's
- * order), or the seeded file would load as a different key. Streams the
- * comparison instead of regenerating a second key. */
-static veil_status ek_check_masks(const veil_eval_key *ek) {
-    const veil_params *p = ek->params;
+size_t veil_eval_key_partition_serialized_bytes(const veil_params *p, uint32_t in_dim) {
+    return ID_BYTES + 8 * (size_t)(ek_bsk_bodies(p) + ek_ksk_bodies(p, in_dim));
+}
+
+/* The masks must be the stream of the partition's seed (veil_eval_key_
+ * regenerate_masks's order), or the seeded file would load as a different
+ * key. Streams the comparison instead of regenerating a second key. */
+static veil_status ek_check_masks(const veil_eval_key *ek, uint32_t x) {
+    const veil_pbs_key *pk = &ek->parts[x];
+    const veil_params *p = pk->params;
     const size_t k = p->glwe_dim, N = p->poly_size, n = p->lwe_dim;
-    const size_t rows = (k + 1) * p->pbs_level, glwe = (k + 1) * N, big = k * N;
+    const size_t rows = (k + 1) * p->pbs_level, glwe = (k + 1) * N;
+    uint8_t seed[VEIL_SEED_BYTES];
+    veil_eval_key_partition_seed(ek->mask_seed, x, seed);
     uint64_t *buf = malloc(sizeof(uint64_t) * (k * N > n ? k * N : n));
     veil_csprng *rng = NULL;
-    veil_status s = buf ? veil_csprng_new(ek->mask_seed, &rng)
+    veil_status s = buf ? veil_csprng_new(seed, &rng)
                         : veil_error(VEIL_ERR_NOMEM, "evaluation key: out of memory");
     for (size_t i = 0; s == VEIL_OK && i < n; i++)
         for (size_t r = 0; s == VEIL_OK && r < rows; r++) {
             veil_csprng_fill_u64(rng, buf, k * N);
-            if (memcmp(buf, ek->bsk + (i * rows + r) * glwe, 8 * k * N) != 0)
+            if (memcmp(buf, pk->bsk + (i * rows + r) * glwe, 8 * k * N) != 0)
                 s = veil_error(VEIL_ERR_ARG,
-                               "evaluation key: BSK GGSW %zu row %zu: masks are not the "
-                               "stream of mask_seed (only seeded keys can be stored)",
-                               i, r);
+                               "evaluation key: partition %u BSK GGSW %zu row %zu: masks are not "
+                               "the stream of mask_seed (only seeded keys can be stored)",
+                               x, i, r);
         }
-    for (size_t i = 0; s == VEIL_OK && i < big; i++)
+    for (size_t i = 0; s == VEIL_OK && i < pk->in_dim; i++)
         for (size_t j = 0; s == VEIL_OK && j < p->ks_level; j++) {
             veil_csprng_fill_u64(rng, buf, n);
-            if (memcmp(buf, ek->ksk + (i * p->ks_level + j) * (n + 1), 8 * n) != 0)
+            if (memcmp(buf, pk->ksk + (i * p->ks_level + j) * (n + 1), 8 * n) != 0)
                 s = veil_error(VEIL_ERR_ARG,
-                               "evaluation key: KSK entry %zu level %zu: masks are not the "
-                               "stream of mask_seed (only seeded keys can be stored)",
-                               i, j);
+                               "evaluation key: partition %u KSK entry %zu level %zu: masks are "
+                               "not the stream of mask_seed (only seeded keys can be stored)",
+                               x, i, j);
         }
     veil_csprng_free(rng);
     free(buf);
@@ -523,46 +603,74 @@ static veil_status ek_check_masks(const veil_eval_key *ek) {
 }
 
 static veil_status ek_check(const veil_eval_key *ek, header *h) {
-    if (!ek || !ek->params || !ek->bsk || !ek->ksk)
+    if (!ek || !ek->params || !ek->parts || ek->n_parts < 1 || ek->n_parts > VEIL_MAX_PARTITIONS ||
+        ek->parts[0].params != ek->params)
         return veil_error(VEIL_ERR_ARG, "evaluation key: NULL key or key part");
-    const veil_params *p = ek->params;
-    if (!id_fits(p))
-        return veil_error(VEIL_ERR_ARG, "evaluation key: params id must be 1..%u bytes",
-                          ID_BYTES - 1);
-    VEIL_TRY(ek_check_masks(ek));
-    header_init(h, VEIL_SERIAL_EVAL_KEY, p);
+    const veil_params *parts[VEIL_MAX_PARTITIONS];
+    const uint32_t D = veil_params_big_dim(ek->params);
+    for (uint32_t x = 0; x < ek->n_parts; x++) {
+        const veil_pbs_key *pk = &ek->parts[x];
+        if (!pk->params || !pk->bsk || !pk->ksk || pk->in_dim != D)
+            return veil_error(VEIL_ERR_ARG, "evaluation key: partition %u: NULL key part", x);
+        if (!id_fits(pk->params))
+            return veil_error(VEIL_ERR_ARG,
+                              "evaluation key: partition %u: params id must be 1..%u bytes", x,
+                              ID_BYTES - 1);
+        parts[x] = pk->params;
+    }
+    VEIL_TRY(veil_partitions_check(parts, ek->n_parts, "evaluation key"));
+    for (uint32_t x = 0; x < ek->n_parts; x++)
+        VEIL_TRY(ek_check_masks(ek, x));
+    header_init(h, VEIL_SERIAL_EVAL_KEY, ek->params);
     memcpy(h->key_fp, ek->key_fp, VEIL_KEY_FP_BYTES);
     memcpy(h->mask_seed, ek->mask_seed, VEIL_SEED_BYTES);
-    h->dim = p->lwe_dim;
-    h->len_a = veil_eval_key_bsk_words(p) / (p->glwe_dim + 1);
-    h->len_b = (uint64_t)veil_params_big_dim(p) * p->ks_level;
-    h->payload = 8 * (h->len_a + h->len_b);
+    h->dim = D;
+    h->reserved = ek->n_parts;
+    for (uint32_t x = 0; x < ek->n_parts; x++) {
+        h->len_a += ek_bsk_bodies(parts[x]);
+        h->len_b += ek_ksk_bodies(parts[x], D);
+    }
+    h->payload = (uint64_t)ID_BYTES * ek->n_parts + 8 * (h->len_a + h->len_b);
     return VEIL_OK;
 }
 
 static void ek_emit(writer *w, const veil_eval_key *ek) {
-    const veil_params *p = ek->params;
-    const size_t k = p->glwe_dim, N = p->poly_size, n = p->lwe_dim;
-    const size_t rows = (size_t)p->lwe_dim * (k + 1) * p->pbs_level, glwe = (k + 1) * N;
-    for (size_t r = 0; r < rows && w->st == VEIL_OK; r++)
-        w_words(w, ek->bsk + r * glwe + k * N, N);
-    const size_t entries = (size_t)veil_params_big_dim(p) * p->ks_level;
-    for (size_t e = 0; e < entries && w->st == VEIL_OK; e++)
-        w_words(w, ek->ksk + e * (n + 1) + n, 1);
+    const veil_params *parts[VEIL_MAX_PARTITIONS];
+    for (uint32_t x = 0; x < ek->n_parts; x++)
+        parts[x] = ek->parts[x].params;
+    uint8_t table[ID_BYTES * VEIL_MAX_PARTITIONS];
+    parts_table(parts, ek->n_parts, table);
+    w_bytes(w, table, (size_t)ID_BYTES * ek->n_parts);
+    for (uint32_t x = 0; x < ek->n_parts; x++) {
+        const veil_pbs_key *pk = &ek->parts[x];
+        const veil_params *p = pk->params;
+        const size_t k = p->glwe_dim, N = p->poly_size, n = p->lwe_dim;
+        const size_t rows = (size_t)p->lwe_dim * (k + 1) * p->pbs_level, glwe = (k + 1) * N;
+        for (size_t r = 0; r < rows && w->st == VEIL_OK; r++)
+            w_words(w, pk->bsk + r * glwe + k * N, N);
+        const size_t entries = (size_t)pk->in_dim * p->ks_level;
+        for (size_t e = 0; e < entries && w->st == VEIL_OK; e++)
+            w_words(w, pk->ksk + e * (n + 1) + n, 1);
+    }
 }
 
-static veil_status ek_parse(reader *r, const header *h, const veil_params *p, void **out) {
+static veil_status ek_parse(reader *r, const header *h, const veil_params *const *parts,
+                            uint32_t n_parts, void **out) {
     veil_eval_key *ek;
-    VEIL_TRY(veil_eval_key_alloc(p, &ek));
+    VEIL_TRY(veil_eval_key_alloc(parts, n_parts, &ek));
     memcpy(ek->mask_seed, h->mask_seed, VEIL_SEED_BYTES);
     memcpy(ek->key_fp, h->key_fp, VEIL_KEY_FP_BYTES);
-    const size_t k = p->glwe_dim, N = p->poly_size, n = p->lwe_dim;
-    const size_t rows = (size_t)p->lwe_dim * (k + 1) * p->pbs_level, glwe = (k + 1) * N;
     veil_status s = VEIL_OK;
-    for (size_t i = 0; i < rows && s == VEIL_OK; i++)
-        s = r_words(r, ek->bsk + i * glwe + k * N, N, 1);
-    const size_t entries = (size_t)veil_params_big_dim(p) * p->ks_level;
-    if (s == VEIL_OK) s = r_words(r, ek->ksk + n, entries, n + 1);
+    for (uint32_t x = 0; x < n_parts && s == VEIL_OK; x++) {
+        veil_pbs_key *pk = &ek->parts[x];
+        const veil_params *p = pk->params;
+        const size_t k = p->glwe_dim, N = p->poly_size, n = p->lwe_dim;
+        const size_t rows = (size_t)p->lwe_dim * (k + 1) * p->pbs_level, glwe = (k + 1) * N;
+        for (size_t i = 0; i < rows && s == VEIL_OK; i++)
+            s = r_words(r, pk->bsk + i * glwe + k * N, N, 1);
+        const size_t entries = (size_t)pk->in_dim * p->ks_level;
+        if (s == VEIL_OK) s = r_words(r, pk->ksk + n, entries, n + 1);
+    }
     if (s == VEIL_OK) s = r_checksum(r, "the evaluation key");
     if (s == VEIL_OK) s = veil_eval_key_regenerate_masks(ek);
     if (s == VEIL_OK) s = veil_eval_key_prepare(ek);
@@ -577,10 +685,17 @@ static veil_status ek_parse(reader *r, const header *h, const veil_params *p, vo
 veil_status veil_eval_key_check_secret_key(const veil_eval_key *ek, const veil_secret_key *sk) {
     if (!ek || !sk)
         return veil_error(VEIL_ERR_ARG, "veil_eval_key_check_secret_key: NULL argument");
-    if (ek->params != sk->params)
+    int same = ek->n_parts == sk->n_parts;
+    for (uint32_t i = 0; same && i < sk->n_parts; i++)
+        same = ek->parts[i].params == sk->parts[i];
+    if (!same) {
+        char have[512];
+        veil_eval_key_describe(ek, have, sizeof have);
         return veil_error(VEIL_ERR_PARAMS,
-                          "evaluation key is for parameter set %s, secret key for %s",
-                          ek->params->id, sk->params->id);
+                          "evaluation key has partitions [%s], the secret key %u partitions "
+                          "starting with %s: they were not made together",
+                          have, sk->n_parts, sk->params->id);
+    }
     uint8_t fp[VEIL_KEY_FP_BYTES];
     veil_secret_key_fingerprint(sk, fp);
     if (sodium_memcmp(fp, ek->key_fp, VEIL_KEY_FP_BYTES) != 0)
@@ -712,7 +827,8 @@ veil_status veil_ct_batch_check_eval_key(const veil_ct_batch *b, const veil_eval
     if (!b || !ek) return veil_error(VEIL_ERR_ARG, "veil_ct_batch_check_eval_key: NULL argument");
     if (b->params != ek->params)
         return veil_error(VEIL_ERR_PARAMS,
-                          "ciphertext batch is for parameter set %s, evaluation key for %s",
+                          "ciphertext batch is for parameter set %s, evaluation key's partition "
+                          "0 (the encryption set) is %s",
                           b->params->id, ek->params->id);
     /* zero = not recorded: never a match, even with another zero */
     if (all_zero(ek->key_fp, VEIL_KEY_FP_BYTES))
@@ -802,12 +918,43 @@ static veil_status parse(reader *r, unsigned accept, void **out) {
     header h;
     const veil_params *p;
     VEIL_TRY(header_ident(raw, accept, &h, &p));
-    VEIL_TRY(header_sizes(raw, r->len, r->max_batch, &h, p));
+    const veil_params *parts[VEIL_MAX_PARTITIONS];
+    uint32_t n_parts = 0;
+    if (is_key_kind(h.kind)) {
+        /* the partition table opens the payload: read it (at most 768 bytes)
+         * before the sizes it decides are checked */
+        n_parts = get_u32(raw + 164);
+        if (n_parts < 1 || n_parts > VEIL_MAX_PARTITIONS)
+            return veil_error(VEIL_ERR_FORMAT, "partitions: %u, expected 1..%u", n_parts,
+                              VEIL_MAX_PARTITIONS);
+        if (r->len < HDR + (uint64_t)ID_BYTES * n_parts + SUM)
+            return veil_error(VEIL_ERR_FORMAT,
+                              "truncated: %llu bytes, the %u-entry partition "
+                              "table does not fit",
+                              (unsigned long long)r->len, n_parts);
+        uint8_t table[ID_BYTES * VEIL_MAX_PARTITIONS];
+        VEIL_TRY(r_bytes(r, table, (size_t)ID_BYTES * n_parts));
+        for (uint32_t i = 0; i < n_parts; i++) {
+            char field[40];
+            snprintf(field, sizeof field, "partition %u params id", i);
+            VEIL_TRY(id_parse(table + (size_t)ID_BYTES * i, field, &parts[i]));
+        }
+        if (parts[0] != p)
+            return veil_error(VEIL_ERR_FORMAT,
+                              "partition 0 params id: %s, the header names %s (they must agree)",
+                              parts[0]->id, p->id);
+        veil_status s = veil_partitions_check(parts, n_parts, k_kind_name[h.kind]);
+        if (s != VEIL_OK) {
+            veil_error_prefix("partitions: ");
+            return VEIL_ERR_FORMAT;
+        }
+    }
+    VEIL_TRY(header_sizes(raw, r->len, r->max_batch, &h, p, parts, n_parts));
     switch (h.kind) {
     case VEIL_SERIAL_SECRET_KEY:
-        return sk_parse(r, &h, p, out);
+        return sk_parse(r, &h, parts, n_parts, out);
     case VEIL_SERIAL_EVAL_KEY:
-        return ek_parse(r, &h, p, out);
+        return ek_parse(r, &h, parts, n_parts, out);
     default:
         return ct_parse(r, &h, p, out);
     }

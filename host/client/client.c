@@ -82,7 +82,7 @@ veil_status veil_client_keygen(const veil_client *c, const char *dir, int force,
     veil_secret_key *sk = NULL;
     veil_eval_key *ek = NULL;
     veil_status st;
-    if ((st = veil_secret_key_new(c->prog->params, NULL, &sk)) ||
+    if ((st = veil_program_keygen(c->prog, NULL, &sk)) ||
         (st = veil_eval_key_new(sk, NULL, NULL, &ek)))
         goto out;
     if ((st = veil_secret_key_save(sk, skp)) || (st = veil_eval_key_save(ek, ekp))) goto out;
@@ -99,7 +99,7 @@ veil_status veil_client_keygen(const veil_client *c, const char *dir, int force,
         memset(info, 0, sizeof *info);
         if (stat(skp, &s1) == 0) info->secret_key_bytes = (size_t)s1.st_size;
         if (stat(ekp, &s2) == 0) info->eval_key_bytes = (size_t)s2.st_size;
-        info->eval_key_raw_bytes = veil_eval_key_raw_bytes(c->prog->params);
+        info->eval_key_raw_bytes = veil_program_eval_key_raw_bytes(c->prog);
         info->seconds = now_s() - t0;
     }
 out:
@@ -125,11 +125,8 @@ veil_status veil_client_load_secret_key(const veil_client *c, const char *dir,
         veil_error_prefix("%s: ", skp);
         return st;
     }
-    if (veil_secret_key_params(sk) != c->prog->params) {
-        st = veil_error(VEIL_ERR_PARAMS,
-                        "%s: the key is for parameter set %s, but model %s compiles to %s (make "
-                        "keys for this model with `veil keygen`)",
-                        skp, veil_secret_key_params(sk)->id, c->model->name, c->prog->params->id);
+    if ((st = veil_program_check_secret_key(c->prog, sk)) != VEIL_OK) {
+        veil_error_prefix("%s: model %s: ", skp, c->model->name);
         veil_secret_key_free(sk);
         return st;
     }
@@ -168,9 +165,10 @@ veil_status veil_client_encrypt(const veil_client *c, const veil_secret_key *sk,
                                 size_t *len) {
     if (!c || !sk || !inputs || !buf || !len || samples == 0)
         return veil_error(VEIL_ERR_ARG, "encrypt: bad argument (no samples?)");
-    if (veil_secret_key_params(sk) != c->prog->params)
-        return veil_error(VEIL_ERR_PARAMS, "encrypt: the secret key is for %s, the model needs %s",
-                          veil_secret_key_params(sk)->id, c->prog->params->id);
+    if (veil_program_check_secret_key(c->prog, sk) != VEIL_OK) {
+        veil_error_prefix("encrypt: ");
+        return VEIL_ERR_PARAMS;
+    }
     const veil_program *p = c->prog;
     const size_t in_cts = veil_program_sample_in_cts(p), lwe = veil_program_ct_words(p);
     veil_ct_batch *b = NULL;

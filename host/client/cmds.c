@@ -11,6 +11,7 @@
 #include "veil/client.h"
 #include "veil/client_cmds.h"
 #include "veil/compile_options.h"
+#include "veil/exec.h"
 #include "veil/loader.h"
 
 const char veil_cmd_keygen_usage[] = "veil keygen MODEL --out DIR [--force] [compile options]";
@@ -182,6 +183,7 @@ int veil_cmd_keygen(int argc, char **argv) {
         printf("%s/eval.key    %10zu bytes  (seeded; %.1f MiB with every mask stored): upload "
                "this\n",
                a.out, info.eval_key_bytes, (double)info.eval_key_raw_bytes / (1 << 20));
+        veil_program_print_keys(c->prog, stdout);
         printf("keygen %.2f s\n", info.seconds);
     }
     veil_client_free(c);

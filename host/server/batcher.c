@@ -71,8 +71,12 @@ static veil_plan *cache_get(veil_server *s, const char *id, veil_eval_key **ek_o
     const int evicted = victim->plan != NULL;
     cache_entry_clear(victim); /* frees the victim's device memory before planning */
     veil_plan *plan;
-    if (veil_plan_new(s->prog, ek, s->be, s->o.max_batch, &plan) != VEIL_OK) {
-        srv_fail(e, 500, "plan_failed", "key %s: %s", id, veil_error_message());
+    veil_status pst = veil_plan_new(s->prog, ek, s->be, s->o.max_batch, &plan);
+    if (pst != VEIL_OK) {
+        if (pst == VEIL_ERR_PARAMS) /* a stored key set of another partition list */
+            srv_fail(e, 400, "params_mismatch", "key %s: %s", id, veil_error_message());
+        else
+            srv_fail(e, 500, "plan_failed", "key %s: %s", id, veil_error_message());
         veil_eval_key_free(ek);
         srv_metrics_cache(&s->m, 0, evicted, cache_resident(s));
         return NULL;

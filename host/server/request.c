@@ -1,5 +1,6 @@
 /* request.c — route parsing and validation of uploads (see request.h). */
 #include "request.h"
+#include "veil/exec.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -102,6 +103,12 @@ int srv_parse_key_upload(const srv_program_info *pi, const uint8_t *body, size_t
     veil_eval_key *ek;
     if (veil_eval_key_deserialize(body, len, &ek) != VEIL_OK)
         return srv_fail(e, 400, "malformed_key", "evaluation key: %s", veil_error_message());
+    /* a key set for another partition list (issue 11): refused before it is
+     * stored, naming both lists */
+    if (veil_program_check_eval_key(pi->prog, ek) != VEIL_OK) {
+        veil_eval_key_free(ek);
+        return srv_fail(e, 400, "params_mismatch", "%s", veil_error_message());
+    }
     *out = ek;
     return 0;
 }

@@ -132,7 +132,7 @@ veil_status veil_server_start(const veil_server_options *o, veil_server **out) {
     s->o.compile.params_id = NULL; /* borrowed; not needed any more */
     srv_program_info_init(&s->pi, s->prog, o->max_request_samples);
     veil_hex(s->pi.fp, VEIL_PROGRAM_FP_BYTES, s->fp_hex);
-    s->max_key_body = veil_eval_key_serialized_bytes(s->prog->params);
+    s->max_key_body = veil_program_eval_key_bytes(s->prog);
     if ((st = veil_backend_new(o->backend, &s->be))) goto fail;
     if (!(s->model_json = srv_model_json(s))) {
         st = veil_error(VEIL_ERR_NOMEM, "out of memory");

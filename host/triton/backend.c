@@ -236,7 +236,7 @@ TRITONSERVER_Error *TRITONBACKEND_ModelInitialize(TRITONBACKEND_Model *model) {
     }
     m->cfg.compile.params_id = NULL; /* pointed into cfg; not needed after compiling */
     srv_program_info_init(&m->pi, m->prog, m->cfg.max_request_samples);
-    m->max_key_bytes = veil_eval_key_serialized_bytes(m->prog->params);
+    m->max_key_bytes = veil_program_eval_key_bytes(m->prog);
     char fp[2 * VEIL_PROGRAM_FP_BYTES + 1];
     veil_hex(m->pi.fp, VEIL_PROGRAM_FP_BYTES, fp);
     vt_log(TRITONSERVER_LOG_INFO,
@@ -588,8 +588,12 @@ static veil_plan *vt_plan_get(vt_instance *s, const char *id, veil_eval_key **ek
     }
     vt_cache_clear(victim); /* frees the victim's device memory before planning */
     veil_plan *plan;
-    if (veil_plan_new(m->prog, ek, s->be, m->cfg.max_batch, &plan) != VEIL_OK) {
-        srv_fail(se, 500, "plan_failed", "key %s: %s", id, veil_error_message());
+    veil_status pst = veil_plan_new(m->prog, ek, s->be, m->cfg.max_batch, &plan);
+    if (pst != VEIL_OK) {
+        if (pst == VEIL_ERR_PARAMS) /* a stored key set of another partition list */
+            srv_fail(se, 400, "params_mismatch", "key %s: %s", id, veil_error_message());
+        else
+            srv_fail(se, 500, "plan_failed", "key %s: %s", id, veil_error_message());
         veil_eval_key_free(ek);
         return NULL;
     }

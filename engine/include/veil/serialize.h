@@ -11,12 +11,16 @@
  *     0   8  magic           "VEILSK01" secret key, "VEILEK01" evaluation key,
  *                            "VEILCT01" ciphertext batch, "VEILCS01" seeded
  *                            ciphertext batch (fresh encryptions, see below)
- *     8   4  version         VEIL_SERIAL_VERSION (1)
+ *     8   4  version         VEIL_SERIAL_KEY_VERSION (2) for keys,
+ *                            VEIL_SERIAL_VERSION (1) for batches. Version 1
+ *                            keys (one parameter set, before key sets) are
+ *                            refused with a message saying to regenerate them.
  *    12   4  kind            VEIL_SERIAL_SECRET_KEY .. VEIL_SERIAL_CT_SEEDED,
  *                            must agree with the magic
  *    16  48  params id       veil_params.id, NUL-padded (at most 47 characters,
  *                            every byte after the first NUL is 0); must name a
- *                            set of veil_params_find()
+ *                            set of veil_params_find(). Keys: partition 0's set
+ *                            (the encryption set, widest k*N).
  *    64  16  key fp          fingerprint of the secret key (see
  *                            veil_secret_key_fingerprint): the secret key's own,
  *                            the one an evaluation key was made from, or the
@@ -27,34 +31,41 @@
  *                            module; all zero = none). Zero for keys.
  *   112  32  mask seed       evaluation keys and seeded batches: the seed of the
  *                            mask stream. Zero otherwise.
- *   144   8  len_a           secret key: n (LWE key bits); eval key: words of
- *                            BSK bodies, n*(k+1)*l_pbs*N; batch: count
- *   152   8  len_b           secret key: k*N (GLWE key bits); eval key: words of
- *                            KSK bodies, k*N*l_ks; batch: words stored per
- *                            ciphertext (dim+1 raw, 1 seeded)
- *   160   4  dim             secret key and eval key: n; batch: the LWE
- *                            dimension of its ciphertexts (n or k*N)
- *   164   4  reserved        0
+ *   144   8  len_a           secret key: sum of n_X (small key bits); eval key:
+ *                            words of BSK bodies, sum of n_X*(k_X+1)*l_X*N_X;
+ *                            batch: count
+ *   152   8  len_b           secret key: D = k_0*N_0 (master key bits); eval
+ *                            key: words of KSK bodies, sum of D*l_ks_X; batch:
+ *                            words stored per ciphertext (dim+1 raw, 1 seeded)
+ *   160   4  dim             keys: D; batch: the LWE dimension of its
+ *                            ciphertexts (n or k*N of its set)
+ *   164   4  partitions      keys: the number of partitions P, 1..16; batches: 0
  *   168   8  payload bytes   must equal what the fields above imply
  *   176      payload
  *   176+P 32 checksum
- * Every field is checked against the parameter set before anything is
+ * Every field is checked against the parameter sets before anything is
  * allocated, and the input length must equal 176 + P + 32 exactly, so a
  * hostile length can never make a loader allocate more than the input holds
- * (for keys, more than the parameter set implies). Unused fields must be zero,
+ * (for keys, more than the parameter sets imply). Unused fields must be zero,
  * so every object has exactly one encoding and re-serializing a loaded object
  * gives the same bytes.
  *
  * Payloads:
- *   secret key  the n LWE key bits then the k*N GLWE key bits, each packed 8
- *               per byte, least significant bit first, the unused high bits
- *               of each part's last byte 0: ceil(n/8) + ceil(kN/8) bytes.
- *   eval key    SEEDED: only the bodies. For each BSK GGSW i < n, each row
- *               r < (k+1)*l_pbs: the body polynomial (N words); then for each
- *               KSK entry i < kN, level j < l_ks: the body word. On load every
- *               mask is regenerated from the mask seed by
- *               veil_eval_key_regenerate_masks() (the order below) and the
- *               Fourier BSK is computed with veil_eval_key_prepare().
+ *   keys        open with the partition table: P params ids of 48 bytes each
+ *               (NUL-padded like the header's; entry 0 must equal the
+ *               header's id; every k_X*N_X <= D), read before the sizes are
+ *               checked (at most 768 bytes).
+ *   secret key  the table, then each partition's small key bits (n_X), then
+ *               the master key bits (D), each packed 8 per byte, least
+ *               significant bit first, the unused high bits of each part's
+ *               last byte 0.
+ *   eval key    the table, then per partition X, SEEDED: only the bodies.
+ *               For each BSK GGSW i < n_X, each row r < (k+1)*l_pbs: the body
+ *               polynomial (N words); then for each KSK entry i < D, level
+ *               j < l_ks: the body word. On load every mask is regenerated
+ *               from the mask seed by veil_eval_key_regenerate_masks() (the
+ *               order below) and the Fourier BSKs are computed with
+ *               veil_eval_key_prepare().
  *   batch       count ciphertexts of dim+1 words each (mask then body).
  *   seeded      count body words; the masks are regenerated from the seed:
  *   batch       one ChaCha20 stream (veil_csprng), ciphertext 0's dim mask
@@ -64,10 +75,11 @@
  *               (dim+1) times smaller.
  *
  * Mask order of evaluation keys (keygen and load share the one implementation,
- * veil_eval_key_regenerate_masks): one veil_csprng seeded with ek->mask_seed;
- * first the BSK: for i < n, for r < (k+1)*l_pbs: the k*N mask words of row r
- * of GGSW i (veil_csprng_fill_u64, k*N words at once); then the KSK: for
- * i < k*N, for j < l_ks: the n mask words of entry (i, j).
+ * veil_eval_key_regenerate_masks): per partition X, one veil_csprng seeded
+ * with veil_eval_key_partition_seed(mask seed, X); first the BSK: for i < n,
+ * for r < (k+1)*l_pbs: the k*N mask words of row r of GGSW i
+ * (veil_csprng_fill_u64, k*N words at once); then the KSK: for i < D, for
+ * j < l_ks: the n mask words of entry (i, j).
  *
  * Files are written to a temporary file in the same directory, flushed, and
  * renamed over the destination, so a reader never sees a half-written file.
@@ -90,7 +102,8 @@
 extern "C" {
 #endif
 
-#define VEIL_SERIAL_VERSION 1u
+#define VEIL_SERIAL_VERSION 1u     /* ciphertext batches */
+#define VEIL_SERIAL_KEY_VERSION 2u /* secret and evaluation keys (key sets) */
 #define VEIL_SERIAL_HEADER_BYTES 176u
 #define VEIL_SERIAL_CHECKSUM_BYTES 32u
 #define VEIL_SERIAL_PARAMS_ID_BYTES 48u
@@ -115,9 +128,9 @@ veil_status veil_serial_peek(const uint8_t *buf, size_t len, veil_serial_kind *k
 
 /* ---- secret key ------------------------------------------------------------ */
 
-/* fp = BLAKE2b-128 of a domain-separation string, the params id and the
- * packed key bits. It names the key (to match evaluation keys and ciphertexts
- * with it) without revealing it. */
+/* fp = BLAKE2b-128 of a domain-separation string, the partition count, the
+ * partition table and every packed key bit (small keys, then the master key). It names the key (to
+ * match evaluation keys and ciphertexts with it) without revealing it. */
 void veil_secret_key_fingerprint(const veil_secret_key *sk, uint8_t fp[VEIL_KEY_FP_BYTES]);
 
 /* The buffer holds the secret key: free it with veil_serial_buffer_free. */
@@ -133,10 +146,13 @@ veil_status veil_secret_key_load(const char *path, veil_secret_key **out);
  * bodies, load calls it to expand a seeded key. The fingerprint of the secret
  * key travels in veil_eval_key.key_fp (keygen: veil_secret_key_fingerprint). */
 
-/* Bytes of a serialized (seeded) evaluation key and of the same key with
- * every mask stored (what a raw format would take), for reports. */
-size_t veil_eval_key_serialized_bytes(const veil_params *p);
-size_t veil_eval_key_raw_bytes(const veil_params *p);
+/* Bytes of a serialized (seeded) evaluation key for the partitions
+ * parts[0..n) and of the same key with every mask stored (what a raw format
+ * would take), for reports; and one partition's share of the seeded file
+ * (its table entry, BSK and KSK bodies) when it reads a master key of in_dim. */
+size_t veil_eval_key_serialized_bytes(const veil_params *const *parts, uint32_t n_parts);
+size_t veil_eval_key_raw_bytes(const veil_params *const *parts, uint32_t n_parts);
+size_t veil_eval_key_partition_serialized_bytes(const veil_params *p, uint32_t in_dim);
 
 veil_status veil_eval_key_serialize(const veil_eval_key *ek, uint8_t **buf, size_t *len);
 /* The loaded key is prepared (bsk_fourier computed), ready for PBS. */
@@ -144,7 +160,7 @@ veil_status veil_eval_key_deserialize(const uint8_t *buf, size_t len, veil_eval_
 veil_status veil_eval_key_save(const veil_eval_key *ek, const char *path);
 veil_status veil_eval_key_load(const char *path, veil_eval_key **out);
 
-/* VEIL_ERR_PARAMS unless ek was made from sk (same params, same fingerprint). */
+/* VEIL_ERR_PARAMS unless ek was made from sk (same partitions, same fingerprint). */
 veil_status veil_eval_key_check_secret_key(const veil_eval_key *ek, const veil_secret_key *sk);
 
 /* ---- ciphertext batches ------------------------------------------------------ */

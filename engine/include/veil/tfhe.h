@@ -46,50 +46,135 @@ extern "C" {
 
 #define VEIL_KEY_FP_BYTES 16
 
-/* Small LWE key s (n bits) and GLWE key S (kN bits). Wiped on free; never
- * printed. Generated from a secret stream seeded by the OS (or `seed`, tests). */
-typedef struct veil_secret_key {
-    const veil_params *params;
-    uint64_t *lwe;  /* n words, 0/1 */
-    uint64_t *glwe; /* k*N words, 0/1 */
-} veil_secret_key;
+/* Key sets (issue 11): a program's PBS are grouped into partitions
+ * (veil/program.h), each with its own parameter set. The secret key holds
+ *   - ONE master binary key S of dimension D = k_0 * N_0 (partition 0's set
+ *     has the widest big key k*N of the program, by the program contract);
+ *   - for each partition X, the GLWE key S_X = the PREFIX S[0 : k_X * N_X],
+ *     read as k_X polynomials of N_X coefficients (nested keys);
+ *   - for each partition X, an independent small LWE key s_X (n_X bits).
+ * A PBS of partition X keyswitches a ciphertext under S (D + 1 words) to s_X,
+ * blind-rotates with BSK_X (GGSWs of s_X under S_X) and sample-extracts under
+ * S_X; the result, zero-extended from k_X * N_X to D mask words, is a
+ * ciphertext under S. So every ciphertext between PBS has D + 1 words
+ * whatever partition produced it, linear operations mix them unchanged, and
+ * each partition needs exactly one KSK (S -> s_X, D rows) and one BSK
+ * (s_X -> S_X): no key-to-key conversion keys.
+ *
+ * This is the shared-key construction of Bergerat, Chillotti, Ligier, Orfila,
+ * Roux-Langlois and Tap, "New Secret Keys for Enhanced Performance in (T)FHE"
+ * (Zama and CNRS GREYC, 2024), implemented in TFHE-rs's experimental core_crypto
+ * (tfhe/src/core_crypto/experimental/algorithms/
+ * shared_glwe_secret_key_generation.rs: the smaller GLWE key is a copy of the
+ * first coefficients of the larger one; shared_lwe_secret_key_generation.rs
+ * likewise for LWE keys; read at zama-ai/tfhe-rs@2702809e). veil shares only
+ * the GLWE (big) keys; the small keys are independent per partition.
+ * Security: the prefix of a uniform binary key is a uniform binary key of its
+ * own dimension, so the GLWE samples of partition X (BSK_X) form a GLWE
+ * instance with the secret distribution and noise of X's parameter set,
+ * whose lattice-estimator level is the set's `security_bits`; the KSK of X is
+ * an LWE instance under s_X with X's LWE noise. Samples under different
+ * prefixes of S are LWE samples under S whose masks vanish past the prefix:
+ * each family keeps the security of its own set (the estimate at dimension
+ * k_X*N_X with its own noise), the argument of the paper above for shared
+ * keys. A program's sets all come from one table at one security level.
+ *
+ * The noise cost of sharing: the KSK of X has D rows (not k_X * N_X), since
+ * its input may mix outputs of every partition; the keyswitch noise of X is
+ * that of D rows with X's KS parameters (veil/noise.h models it with the
+ * set's own k*N; the compiler's partition search accounts for D).
+ *
+ * The struct is opaque (engine/src/internal.h): bits are kept in guarded
+ * memory (sodium_malloc), wiped on free, never printed. Generated from one
+ * seed (the OS's, or `seed` in tests) with one domain-separated ChaCha20
+ * stream per key part (master key, small key of each partition). */
+typedef struct veil_secret_key veil_secret_key;
 
+#define VEIL_MAX_PARTITIONS 16u
+
+/* One partition with `params`: the classic single-set key (S of k*N bits, one
+ * small key). */
 veil_status veil_secret_key_new(const veil_params *params, const uint8_t *seed,
                                 veil_secret_key **out);
+/* A key set for parts[0..n_parts): the master key has parts[0]'s k*N bits;
+ * every other partition's k*N must not exceed it (VEIL_ERR_PARAMS naming
+ * the partition otherwise). 1 <= n_parts <= VEIL_MAX_PARTITIONS. */
+veil_status veil_secret_key_new_set(const veil_params *const *parts, uint32_t n_parts,
+                                    const uint8_t *seed, veil_secret_key **out);
 void veil_secret_key_free(veil_secret_key *sk);
-/* The parameter set of the key. Code outside the engine reads this, never the
- * fields above: the struct is to become opaque (host/exec.c, the fuzz corpus
- * maker and the crypto tests still read it). */
+/* Partition 0's parameter set: the set fresh encryptions and ciphertext
+ * files are made for. */
 const veil_params *veil_secret_key_params(const veil_secret_key *sk);
+uint32_t veil_secret_key_n_partitions(const veil_secret_key *sk);
+/* NULL when i >= n_partitions. */
+const veil_params *veil_secret_key_partition(const veil_secret_key *sk, uint32_t i);
+/* Testing hook (tests/test_secret_wipe.c): the address just past the master
+ * key's guarded allocation, i.e. its trailing guard page (writing it must
+ * fault). Points at no key bit. */
+volatile uint64_t *veil_secret_key_guard_for_test(veil_secret_key *sk);
 
-/* Evaluation keys: all a server needs. The masks of every key ciphertext come
- * from the stored `mask_seed`, so a seeded key is (bodies + seed) on disk. */
-typedef struct veil_eval_key {
+/* One partition's evaluation keys. The KSK has in_dim rows (the master
+ * dimension D), each an LWE under s_X of dimension n_X; the BSK is n_X
+ * GGSWs under S_X. PBS outputs have in_dim + 1 words (zero-extended). */
+typedef struct veil_pbs_key {
     const veil_params *params;
+    uint32_t in_dim; /* D */
+    /* the mask stream of this partition: derived from the set's mask seed
+     * (veil_eval_key_partition_seed), never stored on its own */
     uint8_t mask_seed[VEIL_SEED_BYTES];
     uint64_t *bsk;       /* standard domain, layout above */
     double *bsk_fourier; /* n*(k+1)*l*(k+1) polys of N/2 complex (re,im interleaved) */
-    uint64_t *ksk;       /* layout above */
+    uint64_t *ksk;       /* in_dim * l_ks * (n + 1) words */
+} veil_pbs_key;
+
+/* Evaluation keys: all a server needs, one veil_pbs_key per partition. The
+ * masks of every key ciphertext come from the stored `mask_seed` (one
+ * domain-separated stream per partition), so a seeded key is (bodies + seed)
+ * on disk. */
+typedef struct veil_eval_key {
+    const veil_params *params; /* partition 0's (= parts[0].params) */
+    uint32_t n_parts;
+    veil_pbs_key *parts;
+    uint8_t mask_seed[VEIL_SEED_BYTES];
     /* veil_secret_key_fingerprint() of the key it was made from (keygen sets
      * it; files store it), so ciphertexts and keys can be matched. */
     uint8_t key_fp[VEIL_KEY_FP_BYTES];
 } veil_eval_key;
 
-/* mask_seed / noise_seed NULL: from the OS. Only tests pass noise_seed. */
+/* Keys for every partition of sk. mask_seed / noise_seed NULL: from the OS.
+ * Only tests pass noise_seed. */
 veil_status veil_eval_key_new(const veil_secret_key *sk, const uint8_t *mask_seed,
                               const uint8_t *noise_seed, veil_eval_key **out);
 void veil_eval_key_free(veil_eval_key *ek);
-/* Fills every mask of the BSK and KSK from ek->mask_seed, in the one fixed
- * order keygen uses (so a seeded key stores only bodies and the seed): one
- * ChaCha20 stream; first the BSK (for i < n, for row r < (k+1)*l: k*N words),
- * then the KSK (for i < kN, for j < l_ks: n words). */
+/* Partition i's key (i < n_parts, asserted). */
+static inline const veil_pbs_key *veil_eval_key_part(const veil_eval_key *ek, uint32_t i) {
+    return &ek->parts[i];
+}
+/* Partition i's mask seed: BLAKE2b-256 keyed with the set's seed over a
+ * domain string and i. */
+void veil_eval_key_partition_seed(const uint8_t set_seed[VEIL_SEED_BYTES], uint32_t i,
+                                  uint8_t out[VEIL_SEED_BYTES]);
+/* Fills every mask of every partition's BSK and KSK from ek->mask_seed, in
+ * the one fixed order keygen uses (so a seeded key stores only bodies and the
+ * seed): per partition, one ChaCha20 stream seeded with its partition seed;
+ * first the BSK (for i < n, for row r < (k+1)*l: k*N words), then the KSK
+ * (for i < in_dim, for j < l_ks: n words). */
 veil_status veil_eval_key_regenerate_masks(veil_eval_key *ek);
-/* Allocates bsk and ksk (zeroed) for p, with bsk_fourier NULL. */
-veil_status veil_eval_key_alloc(const veil_params *p, veil_eval_key **out);
-/* Recomputes bsk_fourier from bsk (after loading). */
+/* Allocates a set for parts[0..n_parts) (bsk and ksk zeroed, bsk_fourier
+ * NULL); in_dim = parts[0]'s k*N. Same checks as veil_secret_key_new_set. */
+veil_status veil_eval_key_alloc(const veil_params *const *parts, uint32_t n_parts,
+                                veil_eval_key **out);
+/* Recomputes every partition's bsk_fourier from bsk (after loading). */
 veil_status veil_eval_key_prepare(veil_eval_key *ek);
 size_t veil_eval_key_bsk_words(const veil_params *p);
-size_t veil_eval_key_ksk_words(const veil_params *p);
+/* KSK words of a partition with set p reading a master key of in_dim. */
+size_t veil_eval_key_ksk_words(const veil_params *p, uint32_t in_dim);
+/* VEIL_ERR_PARAMS unless ek's partition list is exactly parts[0..n) (same
+ * sets, same order); the message names both lists. */
+veil_status veil_eval_key_check_partitions(const veil_eval_key *ek, const veil_params *const *parts,
+                                           uint32_t n);
+/* Writes "id0, id1, ..." of ek's partitions into buf (for messages). */
+void veil_eval_key_describe(const veil_eval_key *ek, char *buf, size_t cap);
 
 /* ---- encryption ---------------------------------------------------------- */
 
@@ -110,13 +195,19 @@ void veil_lwe_encrypt(veil_encryptor *enc, const uint64_t *key, uint32_t dim,
 /* Phase = body - <a, s>: plaintext + noise. */
 uint64_t veil_lwe_phase(const uint64_t *key, uint32_t dim, const uint64_t *ct);
 
-/* Encrypts under the big key (kN) with the GLWE noise: the form every value
- * has between layers. */
+/* Encryption and phase under partition `part`'s small key s_X (n_X + 1
+ * words), with its LWE noise: what the keyswitch of that partition produces. */
+void veil_encrypt_small(veil_encryptor *enc, const veil_secret_key *sk, uint32_t part,
+                        uint64_t plaintext, uint64_t *ct);
+uint64_t veil_phase_small(const veil_secret_key *sk, uint32_t part, const uint64_t *ct);
+
+/* Encrypts under the master key S (D = k_0 N_0) with partition 0's GLWE
+ * noise: the form every value has between layers. */
 void veil_encrypt_big(veil_encryptor *enc, const veil_secret_key *sk, uint64_t plaintext,
                       uint64_t *ct);
 uint64_t veil_phase_big(const veil_secret_key *sk, const uint64_t *ct);
 
-/* GLWE encryption of a message polynomial (N torus words; NULL: zero) under
+/* Partition 0: GLWE encryption of a message polynomial (N torus words; NULL: zero) under
  * the GLWE key: (k + 1) * N words. Exact polynomial arithmetic. */
 veil_status veil_glwe_encrypt(veil_encryptor *enc, const veil_secret_key *sk, const uint64_t *msg,
                               uint64_t *ct);
@@ -154,17 +245,17 @@ void veil_lwe_add_plain(uint64_t *ct, uint64_t plaintext, uint32_t d);
 void veil_lwe_dot(uint64_t *out, const uint64_t *cts, const int64_t *w, size_t count, uint32_t d);
 
 /* ---- keyswitch ------------------------------------------------------------ */
-/* Big key (kN) -> small key (n). */
-void veil_keyswitch(const veil_eval_key *ek, const uint64_t *in_big, uint64_t *out_small);
+/* Master key (pk->in_dim) -> the partition's small key (n). */
+void veil_keyswitch(const veil_pbs_key *pk, const uint64_t *in_big, uint64_t *out_small);
 /* count keyswitches, ciphertexts contiguous in and out: each key row is
  * read once for all of them (count small: they share the cache). */
-void veil_keyswitch_many(const veil_eval_key *ek, const uint64_t *in_big, size_t count,
+void veil_keyswitch_many(const veil_pbs_key *pk, const uint64_t *in_big, size_t count,
                          uint64_t *out_small);
 /* One share of a keyswitch, for splitting one over threads: out (n+1 words)
  * = the contribution of input coefficients [begin, end) alone, body word 0.
  * veil_keyswitch's result is, mod 2^64, the sum of the shares of any split
- * of [0, kN) plus in_big[kN] on the body: the same bits however split. */
-void veil_keyswitch_part(const veil_eval_key *ek, const uint64_t *in_big, uint32_t begin,
+ * of [0, in_dim) plus in_big[in_dim] on the body: the same bits however split. */
+void veil_keyswitch_part(const veil_pbs_key *pk, const uint64_t *in_big, uint32_t begin,
                          uint32_t end, uint64_t *out_small);
 
 /* ---- lookup tables -------------------------------------------------------- */
@@ -200,11 +291,13 @@ static inline uint32_t veil_ms_coef(uint64_t x, uint32_t log2_2n) {
 /* Modulus-switches a small LWE (n+1 words) to 2N per p->ms; out: n+1 values. */
 void veil_modulus_switch(const veil_params *p, const uint64_t *in_small, uint32_t *out);
 
-/* Blind rotation + sample extraction: small LWE (n) -> big LWE (kN). */
-void veil_pbs(veil_pbs_ctx *ctx, const veil_eval_key *ek, const veil_lut *lut,
+/* Blind rotation + sample extraction: small LWE (n) -> LWE under S_X
+ * (k*N mask words), zero-extended to the master dimension: pk->in_dim + 1
+ * words. ctx must be made for pk->params. */
+void veil_pbs(veil_pbs_ctx *ctx, const veil_pbs_key *pk, const veil_lut *lut,
               const uint64_t *in_small, uint64_t *out_big);
-/* Keyswitch then PBS: big -> big. */
-void veil_ks_pbs(veil_pbs_ctx *ctx, const veil_eval_key *ek, const veil_lut *lut,
+/* Keyswitch then PBS: master key -> master key (in_dim + 1 words each). */
+void veil_ks_pbs(veil_pbs_ctx *ctx, const veil_pbs_key *pk, const veil_lut *lut,
                  const uint64_t *in_big, uint64_t *out_big);
 /* count KS-PBS, in_big and out_big holding count big LWEs each, one lookup
  * table per ciphertext: the same results as count calls of veil_ks_pbs, bit
@@ -212,7 +305,7 @@ void veil_ks_pbs(veil_pbs_ctx *ctx, const veil_eval_key *ek, const veil_lut *lut
  * keyswitching and bootstrapping keys (streamed from memory once per group,
  * not once per ciphertext). */
 #define VEIL_PBS_LANES 8
-void veil_ks_pbs_many(veil_pbs_ctx *ctx, const veil_eval_key *ek, const veil_lut *const *luts,
+void veil_ks_pbs_many(veil_pbs_ctx *ctx, const veil_pbs_key *pk, const veil_lut *const *luts,
                       const uint64_t *in_big, size_t count, uint64_t *out_big);
 
 #ifdef __cplusplus

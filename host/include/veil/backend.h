@@ -12,7 +12,8 @@
  *   veil_backend_linear(...)        larger than max_batch are split, not refused
  *   veil_backend_keys_free(...)     free everything
  *
- * All ciphertexts here are big-key LWEs (dimension kN, kN+1 words each) in
+ * All ciphertexts here are LWEs under the master key (dimension D = k*N of
+ * partition 0, the widest; D+1 words each) in
  * host memory; device memory never leaves the backend. Errors come back as
  * VEIL_ERR_DEVICE with the CUDA message. After a sticky CUDA error the backend
  * marks itself dead (veil_backend_healthy() returns 0) and refuses work. */
@@ -54,12 +55,15 @@ veil_status veil_backend_keys_new(veil_backend *be, const veil_eval_key *ek, siz
                                   veil_backend_keys **out);
 void veil_backend_keys_free(veil_backend_keys *keys);
 
-/* Batched keyswitch + PBS. in/out: count big LWEs. Ciphertext i is looked up
+/* Batched keyswitch + PBS with the keys of `partition` (index into the
+ * evaluation key's partitions, veil/tfhe.h "Key sets"; the tables must have
+ * that partition's N). in/out: count LWEs under the master key (D + 1 words;
+ * a partition with a smaller k*N returns its outputs zero-extended). Ciphertext i is looked up
  * in luts[lut_index[i]] (lut_index NULL: all use luts[0]). One array of
  * tables serves per-channel activations without copying a table per
  * ciphertext. in and out may not alias. */
-veil_status veil_backend_ks_pbs(veil_backend_keys *keys, const uint64_t *in, size_t count,
-                                const veil_lut *const *luts, size_t n_luts,
+veil_status veil_backend_ks_pbs(veil_backend_keys *keys, uint32_t partition, const uint64_t *in,
+                                size_t count, const veil_lut *const *luts, size_t n_luts,
                                 const uint32_t *lut_index, uint64_t *out);
 
 /* Dense layer on big LWEs, exact mod 2^64, for a batch of samples:

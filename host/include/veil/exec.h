@@ -36,8 +36,11 @@ typedef struct veil_plan veil_plan;
 typedef void (*veil_progress_fn)(void *user, uint64_t pbs_done, uint64_t pbs_total,
                                  const char *layer);
 
-/* The program must have a parameter set equal to ek->params. The backend is
- * borrowed and must outlive the plan. */
+/* The evaluation key's partition list must be the program's
+ * (veil_program_check_eval_key). Each LUT/ROUND node's PBS runs with the keys
+ * of its node->partition; every ciphertext between nodes is under the master
+ * key (veil/tfhe.h "Key sets"). The backend is borrowed and must outlive the
+ * plan. */
 veil_status veil_plan_new(const veil_program *program, const veil_eval_key *ek, veil_backend *be,
                           size_t max_batch, veil_plan **out);
 void veil_plan_free(veil_plan *plan);
@@ -48,8 +51,27 @@ void veil_plan_set_progress(veil_plan *plan, veil_progress_fn fn, void *user);
 veil_status veil_plan_execute(veil_plan *plan, const uint64_t *const *inputs, size_t batch,
                               uint64_t *const *outputs);
 
-/* Words of one ciphertext of the program's parameter set (k*N + 1). */
+/* Words of one ciphertext of the program: the master key's D + 1 (D = k*N of
+ * partition 0). */
 size_t veil_program_ct_words(const veil_program *p);
+
+/* The program's key sets: parts[i] = partition i's parameter set (parts holds
+ * VEIL_MAX_PARTITIONS); returns their count, 0 for a simulate-only program. */
+uint32_t veil_program_key_sets(const veil_program *p, const veil_params **parts);
+/* A secret key with exactly the program's partitions (seed NULL: the OS). */
+veil_status veil_program_keygen(const veil_program *p, const uint8_t *seed, veil_secret_key **out);
+/* VEIL_ERR_PARAMS unless the key's partition list is the program's; the
+ * message names both lists. */
+veil_status veil_program_check_eval_key(const veil_program *p, const veil_eval_key *ek);
+veil_status veil_program_check_secret_key(const veil_program *p, const veil_secret_key *sk);
+/* Bytes of the program's evaluation key file (seeded) and of the same keys
+ * with every mask stored (veil/serialize.h); 0 without parameters. */
+size_t veil_program_eval_key_bytes(const veil_program *p);
+size_t veil_program_eval_key_raw_bytes(const veil_program *p);
+/* Prints the key set the program needs, one line per partition: its set,
+ * BSK and KSK (standard domain), its share of the seeded eval.key file, and
+ * the memory a prepared key takes (BSK in both domains and the KSK). */
+void veil_program_print_keys(const veil_program *p, FILE *f);
 
 /* Encrypts batch samples of input i (quantized values). */
 veil_status veil_program_encrypt(const veil_program *p, veil_encryptor *enc,

@@ -83,7 +83,10 @@ int srv_conn_late(veil_server *s, struct MHD_Connection *c) {
     if (!k) return 0;
     pthread_mutex_lock(&s->conn_mu);
     const int late = k->arriving && srv_now() - k->t_start > 1e-3 * s->o.request_timeout_ms;
+    const int first = late && !k->shut;
+    if (late) k->shut = 1; /* the handler drops it: the reaper leaves it alone */
     pthread_mutex_unlock(&s->conn_mu);
+    if (first) srv_metrics_request_timeouts(&s->m, 1);
     return late;
 }
 

@@ -112,7 +112,8 @@ void srv_conn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
 void srv_conn_arrived(veil_server *s, struct MHD_Connection *c);
 /* Its answer is done; a kept-alive connection's next request starts now. */
 void srv_conn_answered(veil_server *s, struct MHD_Connection *c);
-/* 1 when c's request has been arriving for longer than request_timeout_ms. */
+/* 1 when c's request has been arriving for longer than request_timeout_ms
+ * (counted once in the metrics, with the reaper's closes): drop it. */
 int srv_conn_late(veil_server *s, struct MHD_Connection *c);
 veil_status srv_reaper_start(veil_server *s);
 void srv_reaper_stop(veil_server *s);

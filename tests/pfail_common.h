@@ -20,7 +20,8 @@
  * prediction (Concrete's FFT term is fitted to Zama's FFT; FFTW and veil's
  * FFT are 2^10 below it, docs/PARAMS.md section 6) and a lower one (the
  * same without the FFT term). The check passes when the interval meets
- * [lower, upper]: the measured rate is consistent with the model. */
+ * [lower / slack, upper * slack]: the measured rate is consistent with the
+ * model (slack 1: exactly; the CI test uses 2, see test_pfail.c). */
 #ifndef VEIL_TEST_PFAIL_COMMON_H
 #define VEIL_TEST_PFAIL_COMMON_H
 
@@ -123,7 +124,7 @@ static double pfail_now(void) {
 /* Runs `rounds` counted rounds of `batch` KS-PBS (plus one warm-up round)
  * on set p with the cpu backend. Returns 0 on success. */
 static int pfail_measure(const veil_params *p, size_t batch, long rounds, double alpha,
-                         pfail_result *r) {
+                         double slack, pfail_result *r) {
     memset(r, 0, sizeof *r);
     uint8_t s[5][32];
     for (unsigned i = 0; i < 5; i++)
@@ -191,13 +192,13 @@ static int pfail_measure(const veil_params *p, size_t batch, long rounds, double
     r->p_model = exp2(veil_noise_log2_p_fail(p, 1, v_in));
     r->p_model_lo = exp2(veil_noise_log2_p_fail(p, 1, v_in - v_fft));
     clopper_pearson(r->failures, r->pbs, alpha, &r->ci_lo, &r->ci_hi);
-    r->consistent = r->ci_hi >= r->p_model_lo && r->ci_lo <= r->p_model;
+    r->consistent = r->ci_hi >= r->p_model_lo / slack && r->ci_lo <= r->p_model * slack;
     printf("  %-13s %ld failures / %ld KS-PBS = %.3e (2^%.2f); %.1f%% Clopper-Pearson "
-           "[%.3e, %.3e]; model [%.3e, %.3e] (2^%.2f with the FFT term); %s; %.1f s, %u "
-           "threads\n",
+           "[%.3e, %.3e]; model [%.3e, %.3e] (2^%.2f with the FFT term), accepted x%g; %s; "
+           "%.1f s, %u threads\n",
            p->id, r->failures, r->pbs, (double)r->failures / r->pbs,
            log2((double)(r->failures ? r->failures : 1) / r->pbs), 100 * (1 - alpha), r->ci_lo,
-           r->ci_hi, r->p_model_lo, r->p_model, log2(r->p_model),
+           r->ci_hi, r->p_model_lo, r->p_model, log2(r->p_model), slack,
            r->consistent ? "consistent" : "NOT CONSISTENT", r->seconds, r->threads);
     rc = 0;
 done:

@@ -37,7 +37,7 @@ static void test_pfail_all(void) {
         CU_ASSERT_PTR_NOT_NULL_FATAL(p);
         long rounds = (long)(plan[i].share * total / batch + 0.5);
         pfail_result r;
-        CU_ASSERT_FATAL(pfail_measure(p, batch, rounds, 0.001, &r) == 0);
+        CU_ASSERT_FATAL(pfail_measure(p, batch, rounds, 0.001, 1.0, &r) == 0);
         CU_ASSERT_EQUAL(r.pbs + r.skipped, rounds * (long)batch);
         CU_ASSERT(r.consistent);
         counted += r.pbs + r.skipped;

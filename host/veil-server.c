@@ -4,7 +4,8 @@
  *               [--keys-dir DIR] [--max-batch N] [--max-wait-ms MS]
  *               [--max-body BYTES] [--max-request-samples N] [--max-inflight N]
  *               [--max-queue N] [--timeout-ms MS] [--key-cache N] [--max-key-uploads N]
- *               [--read-timeout-ms MS] [--max-conn-per-ip N] [--reuse-port]
+ *               [--read-timeout-ms MS] [--request-timeout-ms MS] [--max-conn-per-ip N]
+ *               [--reuse-port]
  *               [compile options, as `veil compile`] [--verbose]
  *
  * The compile options come from one parser (veil/compile_options.h) shared
@@ -50,6 +51,9 @@ static const char k_usage[] =
     "                            times the key's size in memory)\n"
     "  --read-timeout-ms MS      close a connection idle this long while sending its request\n"
     "                            or reading the answer (default 30000; computing does not count)\n"
+    "  --request-timeout-ms MS   close a connection whose request (headers and body) is still\n"
+    "                            arriving this long after it began (default 120000), however\n"
+    "                            steadily it trickles in\n"
     "  --max-conn-per-ip N       open connections per client address (default 32; 0: no limit,\n"
     "                            e.g. behind a reverse proxy)\n"
     "  --reuse-port              SO_REUSEPORT: a replacement server can listen on the same port\n"
@@ -145,6 +149,8 @@ int main(int argc, char **argv) {
                 udst = &o.max_key_uploads;
             else if (!strcmp(a, "--read-timeout-ms"))
                 udst = &o.read_timeout_ms;
+            else if (!strcmp(a, "--request-timeout-ms"))
+                udst = &o.request_timeout_ms;
             else if (!strcmp(a, "--max-conn-per-ip"))
                 udst = &o.max_conn_per_ip;
             if (!dst && !udst) {

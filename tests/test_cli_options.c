@@ -129,6 +129,7 @@ static const char *sample_value(const command *c, const char *opt, const char *s
     if (!strcmp(opt, "--triton")) return "http://127.0.0.1:1"; /* replaces --server */
     if (!strcmp(opt, "--triton-model") || !strcmp(opt, "--triton-keys-model")) return "veil";
     if (serv && !strcmp(opt, "--read-timeout-ms")) return "30000";
+    if (serv && !strcmp(opt, "--request-timeout-ms")) return "120000";
     if (serv && !strcmp(opt, "--max-conn-per-ip")) return "32";
     if (!strcmp(opt, "--key")) return snprintf(buf, sizeof buf, "%s/keys", g_dir), buf;
     if (!strcmp(opt, "--out") && !bench) return snprintf(buf, sizeof buf, "%s/keys", g_dir), buf;

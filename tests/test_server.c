@@ -656,6 +656,83 @@ static void test_compute_longer_than_read_timeout(void) {
     veil_server_stop(s2);
 }
 
+static double srv_test_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* 1 when the server has closed fd (EOF or reset), without blocking. */
+static int conn_closed(int fd) {
+    char b[512];
+    ssize_t n = recv(fd, b, sizeof b, MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+static void test_trickle_clients(void) {
+    /* Read timeout 1 s, request deadline 2 s. Two clients trickle one byte
+     * every 250 ms (never idle for the read timeout): one its headers, one
+     * its body. Both connections are closed within the deadline plus the
+     * reaper's step and scheduling (asserted: under 3.5 s), and other
+     * clients are served all the while. */
+    veil_server_options o;
+    server_options(&o);
+    o.read_timeout_ms = 1000;
+    o.request_timeout_ms = 2000;
+    veil_server *s2 = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_server_start(&o, &s2), VEIL_OK);
+    const uint16_t port = veil_server_port(s2);
+    http_res r;
+    CU_ASSERT_EQUAL(poll_status(port, "/v1/health", 200, &r), 200);
+    http_res_free(&r);
+    static const char head_only[] = "GET /v1/model HTTP/1.1\r\nHost: x\r\nX-Padding: "
+                                    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    static const char body_head[] =
+        "POST /v1/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n"
+        "X-Veil-Key-Id: 0123456789abcdef0123456789abcdef\r\n\r\n";
+    int fd[2] = {conn_open(port), conn_open(port)};
+    CU_ASSERT_FATAL(fd[0] >= 0 && fd[1] >= 0);
+    CU_ASSERT_EQUAL(send(fd[1], body_head, sizeof body_head - 1, MSG_NOSIGNAL),
+                    (ssize_t)(sizeof body_head - 1));
+    const double t0 = srv_test_now();
+    double closed_at[2] = {-1, -1};
+    size_t sent_head = 0;
+    int served = 0, ticks = 0;
+    while (srv_test_now() - t0 < 6.0 && (closed_at[0] < 0 || closed_at[1] < 0)) {
+        for (int i = 0; i < 2; i++) {
+            if (closed_at[i] >= 0) continue;
+            if (conn_closed(fd[i])) {
+                closed_at[i] = srv_test_now() - t0;
+                continue;
+            }
+            /* one byte of the headers (never finished: 24 s of them) or of the body */
+            const char *byte = i == 0 ? &head_only[sent_head % (sizeof head_only - 5)] : "x";
+            if (send(fd[i], byte, 1, MSG_NOSIGNAL) != 1) closed_at[i] = srv_test_now() - t0;
+        }
+        sent_head++;
+        /* meanwhile a well-behaved client is served */
+        if (http_raw_port(port, "GET", "/v1/model", NULL, NULL, 0, 0, 0, &r) == 0 &&
+            r.status == 200)
+            served++;
+        http_res_free(&r);
+        ticks++;
+        usleep(250000);
+    }
+    printf("trickling clients closed after %.2f s (headers) and %.2f s (body), deadline 2 s; "
+           "%d/%d other requests served meanwhile\n",
+           closed_at[0], closed_at[1], served, ticks);
+    for (int i = 0; i < 2; i++) {
+        CU_ASSERT(closed_at[i] >= 1.9 && closed_at[i] <= 3.5);
+        close(fd[i]);
+    }
+    CU_ASSERT(ticks >= 8);
+    CU_ASSERT_EQUAL(served, ticks);
+    CU_ASSERT_EQUAL(http_raw_port(port, "GET", "/metrics", NULL, NULL, 0, 0, 0, &r), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.body ? r.body : "", "\nveil_request_timeouts_total 2\n"));
+    http_res_free(&r);
+    veil_server_stop(s2);
+}
+
 static void test_connections_per_ip(void) {
     /* --max-conn-per-ip 2: two idle connections from 127.0.0.1, a third is
      * closed unanswered; once one of the two closes, served again. */
@@ -668,6 +745,7 @@ static void test_connections_per_ip(void) {
     http_res r;
     CU_ASSERT_EQUAL(poll_status(port, "/v1/health", 200, &r), 200);
     http_res_free(&r);
+    usleep(300000); /* the server has let go of that connection (a loaded machine) */
     int a = conn_open(port), b = conn_open(port);
     CU_ASSERT_FATAL(a >= 0 && b >= 0);
     usleep(100000); /* the server has accepted both */
@@ -1063,6 +1141,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_inflight_limit);
     VEIL_ADD_TEST(s, test_compute_longer_than_read_timeout);
     VEIL_ADD_TEST(s, test_connections_per_ip);
+    VEIL_ADD_TEST(s, test_trickle_clients);
     VEIL_ADD_TEST(s, test_port_taken);
     VEIL_ADD_TEST(s, test_corrupted_key);
     VEIL_ADD_TEST(s, test_drain);

@@ -3,12 +3,16 @@
 #define _POSIX_C_SOURCE 200809L
 #include "veil/atomic_file.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* the suffix of a temporary; mkstemp replaces the X's */
+static const char k_tmp_suffix[] = ".tmpXXXXXX";
 
 static void release(veil_atomic_file *a) {
     free(a->path);
@@ -30,7 +34,7 @@ veil_status veil_atomic_file_open(veil_atomic_file *a, const char *path, unsigne
         return veil_error(VEIL_ERR_NOMEM, "%s: out of memory", path);
     }
     memcpy(a->tmp, path, plen);
-    memcpy(a->tmp + plen, ".tmpXXXXXX", 11);
+    memcpy(a->tmp + plen, k_tmp_suffix, sizeof k_tmp_suffix);
     int fd = mkstemp(a->tmp); /* 0600 */
     if (fd < 0) {
         veil_status s = veil_error(VEIL_ERR_IO, "%s: cannot create a file in its directory: %s",
@@ -115,4 +119,41 @@ veil_status veil_atomic_file_check(const char *path) {
     VEIL_TRY(veil_atomic_file_open(&a, path, 0600));
     veil_atomic_file_discard(&a);
     return VEIL_OK;
+}
+
+int veil_atomic_file_is_temp(const char *name) {
+    const size_t n = name ? strlen(name) : 0, k = sizeof k_tmp_suffix - 1;
+    if (n <= k || memcmp(name + n - k, ".tmp", 4) != 0) return 0;
+    for (size_t i = n - 6; i < n; i++) {
+        const char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))) return 0;
+    }
+    return 1;
+}
+
+long veil_atomic_file_sweep(const char *dir, unsigned min_age_s, int (*also)(const char *name)) {
+    if (!dir) {
+        veil_error(VEIL_ERR_ARG, "veil_atomic_file_sweep: no directory");
+        return -1;
+    }
+    DIR *d = opendir(dir);
+    if (!d) {
+        veil_error(VEIL_ERR_IO, "%s: cannot list: %s", dir, strerror(errno));
+        return -1;
+    }
+    const int dfd = dirfd(d);
+    const time_t now = time(NULL);
+    const uid_t me = geteuid();
+    long removed = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!veil_atomic_file_is_temp(e->d_name) && !(also && also(e->d_name))) continue;
+        struct stat st;
+        if (fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+        if (!S_ISREG(st.st_mode) || st.st_uid != me) continue;
+        if (st.st_mtime > now || (unsigned long long)(now - st.st_mtime) < min_age_s) continue;
+        if (unlinkat(dfd, e->d_name, 0) == 0) removed++;
+    }
+    closedir(d);
+    return removed;
 }

@@ -316,6 +316,8 @@ enum MHD_Result srv_http_on_request(void *cls, struct MHD_Connection *c, const c
         return MHD_YES;
     }
     if (*upload_data_size) {
+        /* the reaper closes it within a moment; refuse the bytes at once */
+        if (srv_conn_late(s, c)) return MHD_NO;
         const size_t limit = route == SRV_KEYS_POST ? s->max_key_body : s->o.max_body;
         size_t n = *upload_data_size;
         *upload_data_size = 0;
@@ -348,6 +350,7 @@ enum MHD_Result srv_http_on_request(void *cls, struct MHD_Connection *c, const c
         return MHD_YES;
     }
     (void)version;
+    srv_conn_arrived(s, c);
     if (r->too_big) {
         const size_t limit = route == SRV_KEYS_POST ? s->max_key_body : s->o.max_body;
         if (r->too_big == 2)
@@ -392,8 +395,8 @@ void srv_http_on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                            enum MHD_RequestTerminationCode toe) {
     veil_server *s = cls;
     req *r = *con_cls;
-    (void)c;
     (void)toe;
+    srv_conn_answered(s, c);
     if (!r) return;
     pthread_mutex_lock(&s->mu);
     if (r->counted) s->inflight--;

@@ -2,6 +2,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "veil/keystore.h"
 
+#include "veil/atomic_file.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
@@ -15,7 +17,23 @@
 struct veil_keystore {
     char *dir;
     _Atomic uint64_t quarantined;
+    long swept; /* temporaries removed at open */
 };
+
+/* Temporaries older than this are a crash's leftovers, not a write in
+ * progress (a key is written in well under a second once validated). */
+#define SWEEP_MIN_AGE_S 60
+
+/* "<32 hex>.vek.tmp": the fixed temporary name of keystores before the
+ * atomic_file pattern; may still lie in an old directory. */
+static int legacy_temp(const char *name) {
+    char id[VEIL_KEY_ID_CHARS + 1];
+    if (strlen(name) != VEIL_KEY_ID_CHARS + 8 || strcmp(name + VEIL_KEY_ID_CHARS, ".vek.tmp"))
+        return 0;
+    memcpy(id, name, VEIL_KEY_ID_CHARS);
+    id[VEIL_KEY_ID_CHARS] = 0;
+    return veil_key_id_valid(id);
+}
 
 #define EK_MAGIC "VEILEK01"
 #define KEY_FP_OFF 64 /* header offsets, veil/serialize.h */
@@ -54,8 +72,21 @@ veil_status veil_keystore_open(const char *dir, veil_keystore **out) {
         free(ks);
         return veil_error(VEIL_ERR_NOMEM, "out of memory");
     }
+    /* A crash between creating a temporary and renaming it leaves the
+     * temporary; only our own names, only old ones. Never served: a key id
+     * only ever names <id>.vek. */
+    ks->swept = veil_atomic_file_sweep(dir, SWEEP_MIN_AGE_S, legacy_temp);
+    if (ks->swept < 0) {
+        veil_status s = veil_error(VEIL_ERR_IO, "key store %s: %s", dir, veil_error_message());
+        veil_keystore_free(ks);
+        return s;
+    }
     *out = ks;
     return VEIL_OK;
+}
+
+long veil_keystore_swept(const veil_keystore *ks) {
+    return ks ? ks->swept : 0;
 }
 
 void veil_keystore_free(veil_keystore *ks) {
@@ -87,6 +118,22 @@ static veil_status io_error(const char *id, const char *what, int err) {
     return veil_error(VEIL_ERR_IO, "key store: %s key %s: %s", what, id, strerror(err));
 }
 
+/* Copies msg to out with every occurrence of dir replaced by "<keys dir>". */
+static void without_dir(const char *msg, const char *dir, char *out, size_t cap) {
+    const size_t dn = strlen(dir);
+    size_t o = 0;
+    while (*msg && o + 1 < cap) {
+        if (dn && !strncmp(msg, dir, dn)) {
+            o += (size_t)snprintf(out + o, cap - o, "<keys dir>");
+            if (o >= cap) o = cap - 1;
+            msg += dn;
+        } else {
+            out[o++] = *msg++;
+        }
+    }
+    out[o] = 0;
+}
+
 veil_status veil_keystore_put(veil_keystore *ks, const uint8_t *buf, size_t len,
                               char id[VEIL_KEY_ID_CHARS + 1]) {
     if (!ks || !buf || !id) return veil_error(VEIL_ERR_ARG, "veil_keystore_put: NULL argument");
@@ -96,35 +143,14 @@ veil_status veil_keystore_put(veil_keystore *ks, const uint8_t *buf, size_t len,
     randombytes_buf(rnd, sizeof rnd);
     char nid[VEIL_KEY_ID_CHARS + 1];
     veil_hex(rnd, sizeof rnd, nid);
-    char path[4096], tmp[4096];
+    char path[4096];
     VEIL_TRY(key_path(ks, nid, "", path, sizeof path));
-    VEIL_TRY(key_path(ks, nid, ".tmp", tmp, sizeof tmp));
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    int ok = fd >= 0, err = ok ? 0 : errno;
-    for (size_t off = 0; ok && off < len;) {
-        ssize_t w = write(fd, buf + off, len - off);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) {
-            ok = 0;
-            err = w < 0 ? errno : ENOSPC;
-        } else {
-            off += (size_t)w;
-        }
-    }
-    if (fd >= 0) {
-        if (ok && fsync(fd) != 0) ok = 0, err = errno;
-        if (close(fd) != 0 && ok) ok = 0, err = errno;
-    }
-    if (ok && rename(tmp, path) != 0) ok = 0, err = errno;
-    if (!ok) {
-        if (fd >= 0) unlink(tmp);
-        return io_error(nid, "cannot store", err);
-    }
-    /* The rename is durable once the directory is. */
-    int dfd = open(ks->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
+    /* temporary beside it, fsync, rename, fsync the directory; 0600 */
+    if (veil_atomic_file_write(path, buf, len, 0600) != VEIL_OK) {
+        /* the message goes to clients: say what failed, not where */
+        char why[512];
+        without_dir(veil_error_message(), ks->dir, why, sizeof why);
+        return veil_error(VEIL_ERR_IO, "key store: cannot store key %s: %s", nid, why);
     }
     memcpy(id, nid, sizeof nid);
     return VEIL_OK;

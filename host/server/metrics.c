@@ -70,6 +70,12 @@ void srv_metrics_cache(srv_metrics *m, int hit, int evicted, size_t resident) {
     pthread_mutex_unlock(&m->mu);
 }
 
+void srv_metrics_request_timeouts(srv_metrics *m, unsigned n) {
+    pthread_mutex_lock(&m->mu);
+    m->request_timeouts += n;
+    pthread_mutex_unlock(&m->mu);
+}
+
 void srv_metrics_key_uploaded(srv_metrics *m) {
     pthread_mutex_lock(&m->mu);
     m->keys_uploaded++;
@@ -169,10 +175,14 @@ char *srv_metrics_text(veil_server *s, size_t *len) {
         "# HELP veil_keys_uploaded_total evaluation keys accepted.\n"
         "# TYPE veil_keys_uploaded_total counter\nveil_keys_uploaded_total %llu\n"
         "# HELP veil_keys_quarantined_total stored keys found corrupted and set aside.\n"
-        "# TYPE veil_keys_quarantined_total counter\nveil_keys_quarantined_total %llu\n",
+        "# TYPE veil_keys_quarantined_total counter\nveil_keys_quarantined_total %llu\n"
+        "# HELP veil_request_timeouts_total connections closed still sending their request "
+        "after --request-timeout-ms.\n"
+        "# TYPE veil_request_timeouts_total counter\nveil_request_timeouts_total %llu\n",
         (unsigned long long)m.cache_hits, (unsigned long long)m.cache_misses,
         (unsigned long long)m.cache_evictions, (unsigned long long)m.cache_resident,
-        (unsigned long long)m.keys_uploaded, (unsigned long long)veil_keystore_quarantined(s->ks));
+        (unsigned long long)m.keys_uploaded, (unsigned long long)veil_keystore_quarantined(s->ks),
+        (unsigned long long)m.request_timeouts);
     srv_sbuf_printf(&b, "# HELP veil_infer_duration_seconds successful POST /v1/infer, queue and "
                         "execution.\n# TYPE veil_infer_duration_seconds histogram\n");
     cum = 0;

@@ -30,6 +30,7 @@ void veil_server_options_default(veil_server_options *o) {
     o->max_key_uploads = 2;
     o->read_timeout_ms = 30000;
     o->max_conn_per_ip = 32;
+    o->request_timeout_ms = 120000;
 }
 
 static veil_status parse_listen(const char *listen, struct sockaddr_storage *ss, int *family) {
@@ -98,10 +99,10 @@ veil_status veil_server_start(const veil_server_options *o, veil_server **out) {
     if (!o || !out || !o->model_path || !o->keys_dir || !o->listen)
         return veil_error(VEIL_ERR_ARG, "veil_server_start: model, keys dir and listen needed");
     if (o->max_batch == 0 || o->max_queue == 0 || o->max_inflight == 0 || o->key_cache == 0 ||
-        o->max_key_uploads == 0 || o->max_request_samples == 0)
+        o->max_key_uploads == 0 || o->max_request_samples == 0 || o->request_timeout_ms == 0)
         return veil_error(VEIL_ERR_ARG,
-                          "veil_server_start: max batch, queue, inflight, key cache and request "
-                          "samples must be > 0");
+                          "veil_server_start: max batch, queue, inflight, key cache, request "
+                          "samples and request timeout must be > 0");
     if (sodium_init() < 0) return veil_error(VEIL_ERR_INTERNAL, "libsodium failed to initialise");
     veil_server *s = calloc(1, sizeof *s);
     if (!s) return veil_error(VEIL_ERR_NOMEM, "out of memory");
@@ -112,6 +113,8 @@ veil_status veil_server_start(const veil_server_options *o, veil_server **out) {
     pthread_cond_init(&s->done_cv, NULL);
     pthread_cond_init(&s->key_cv, NULL);
     pthread_cond_init(&s->idle_cv, NULL);
+    pthread_mutex_init(&s->conn_mu, NULL);
+    pthread_cond_init(&s->reaper_cv, NULL);
     s->listen_fd = -1;
     veil_status st;
     struct sockaddr_storage addr;
@@ -139,6 +142,7 @@ veil_status veil_server_start(const veil_server_options *o, veil_server **out) {
         goto fail;
     }
     if ((st = srv_batcher_start(s))) goto fail;
+    if ((st = srv_reaper_start(s))) goto fail;
     if ((st = listen_socket(o->listen, &addr, family, o->reuse_port, &s->listen_fd))) goto fail;
     s->read_timeout_s = o->read_timeout_ms ? (o->read_timeout_ms + 999) / 1000 : 0;
     /* ITC: MHD_quiesce_daemon (drain) needs it in this threading mode. */
@@ -147,9 +151,10 @@ veil_status veil_server_start(const veil_server_options *o, veil_server **out) {
     if (family == AF_INET6) flags |= MHD_USE_IPv6;
     s->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, srv_http_on_request, s, MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
-        MHD_OPTION_NOTIFY_COMPLETED, srv_http_on_completed, s, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)(o->max_inflight * 2 + 16), MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        o->max_conn_per_ip, MHD_OPTION_CONNECTION_TIMEOUT, s->read_timeout_s, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, srv_http_on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
+        srv_conn_notify, s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)(o->max_inflight * 2 + 16),
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->max_conn_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
+        s->read_timeout_s, MHD_OPTION_END);
     if (!s->mhd) {
         st = veil_error(VEIL_ERR_IO, "--listen %s: libmicrohttpd could not start", o->listen);
         goto fail;
@@ -213,8 +218,9 @@ unsigned veil_server_drain(veil_server *s, unsigned timeout_ms) {
 
 void veil_server_stop(veil_server *s) {
     if (!s) return;
-    srv_batcher_stop(s); /* fails queued requests: their handlers answer 503 */
-    if (s->mhd) MHD_stop_daemon(s->mhd);
+    srv_batcher_stop(s);                 /* fails queued requests: their handlers answer 503 */
+    if (s->mhd) MHD_stop_daemon(s->mhd); /* closes every connection: conns is empty */
+    srv_reaper_stop(s);
     /* MHD closes the socket it was given unless quiesced (drain). */
     if (s->listen_fd >= 0 && (!s->mhd || s->quiesced)) close(s->listen_fd);
     free(s->model_json);
@@ -227,6 +233,8 @@ void veil_server_stop(veil_server *s) {
     pthread_cond_destroy(&s->done_cv);
     pthread_cond_destroy(&s->key_cv);
     pthread_cond_destroy(&s->idle_cv);
+    pthread_cond_destroy(&s->reaper_cv);
+    pthread_mutex_destroy(&s->conn_mu);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }

@@ -7,9 +7,11 @@
  *   metrics.c   counters and the Prometheus text
  *   keystore.c  the key directory (veil/keystore.h, shared with Triton)
  *   request.c   validation of what clients send (request.h)
+ *   conns.c     open connections and the request deadline (a reaper thread)
  * Locking: s->mu guards the queue, the jobs' done/abandoned flags and the
- * request counters; the metrics have their own mutex (m.mu). Neither is
- * taken while holding the other. */
+ * request counters; the metrics have their own mutex (m.mu); conn_mu guards
+ * the connection list. conn_mu may be held while taking m.mu, no other
+ * nesting. */
 #ifndef VEIL_SERVER_INTERNAL_H
 #define VEIL_SERVER_INTERNAL_H
 
@@ -48,6 +50,7 @@ typedef struct srv_metrics {
     uint64_t cache_hits, cache_misses, cache_evictions;
     uint64_t cache_resident; /* plans resident now (a gauge the worker keeps) */
     uint64_t keys_uploaded;
+    uint64_t request_timeouts;                /* connections closed by the request deadline */
     uint64_t lat_bucket[SRV_LAT_BUCKETS + 1]; /* successful infer requests, queue + exec */
     uint64_t lat_count;
     double lat_sum;
@@ -63,6 +66,7 @@ void srv_metrics_latency(srv_metrics *m, double seconds);
 /* Key cache: a hit, or a miss (evicted: a plan made room); resident now. */
 void srv_metrics_cache(srv_metrics *m, int hit, int evicted, size_t resident);
 void srv_metrics_key_uploaded(srv_metrics *m);
+void srv_metrics_request_timeouts(srv_metrics *m, unsigned n);
 
 /* ---- batcher.c ------------------------------------------------------------------ */
 
@@ -97,6 +101,23 @@ void srv_batcher_stop(veil_server *s);
  * owns j (it frees it). */
 int srv_batcher_run(veil_server *s, srv_job *j, srv_error *e);
 
+/* ---- conns.c -------------------------------------------------------------------- */
+
+typedef struct srv_conn srv_conn;
+
+/* MHD_OPTION_NOTIFY_CONNECTION: tracks a connection from open to close. */
+void srv_conn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+                     enum MHD_ConnectionNotificationCode toe);
+/* The request on c is all in (its handler runs): the deadline stops. */
+void srv_conn_arrived(veil_server *s, struct MHD_Connection *c);
+/* Its answer is done; a kept-alive connection's next request starts now. */
+void srv_conn_answered(veil_server *s, struct MHD_Connection *c);
+/* 1 when c's request has been arriving for longer than request_timeout_ms
+ * (counted once in the metrics, with the reaper's closes): drop it. */
+int srv_conn_late(veil_server *s, struct MHD_Connection *c);
+veil_status srv_reaper_start(veil_server *s);
+void srv_reaper_stop(veil_server *s);
+
 /* ---- the server ----------------------------------------------------------------- */
 
 struct veil_server {
@@ -127,6 +148,12 @@ struct veil_server {
     pthread_t worker;
     int worker_started;
     srv_metrics m;
+
+    pthread_mutex_t conn_mu; /* conns, reaper_stop */
+    pthread_cond_t reaper_cv;
+    srv_conn *conns;
+    pthread_t reaper;
+    int reaper_started, reaper_stop;
 
     /* worker-only */
     srv_cache_entry *cache;

@@ -19,6 +19,7 @@
 #define VEIL_ATOMIC_FILE_H
 
 #include <stdio.h>
+#include <time.h>
 
 #include "veil/status.h"
 
@@ -47,6 +48,19 @@ void veil_atomic_file_discard(veil_atomic_file *a);
 
 /* Writes len bytes to PATH atomically (open, one fwrite, commit). */
 veil_status veil_atomic_file_write(const char *path, const void *data, size_t len, unsigned mode);
+
+/* 1 when NAME (a file name, no directory) is one of this module's
+ * temporaries: ends in ".tmp" and the six characters mkstemp fills in
+ * (letters and digits). */
+int veil_atomic_file_is_temp(const char *name);
+
+/* Removes temporaries a crash left in DIR (not below it): regular files (not
+ * links) owned by this user, named as veil_atomic_file_is_temp() says or as
+ * `also` (NULL: none) says, last modified at least min_age_s seconds ago (a
+ * younger one may be a write in progress, here or in another process).
+ * Returns how many it removed, or -1 with a message naming DIR when DIR
+ * cannot be read; a file that cannot be removed is skipped. */
+long veil_atomic_file_sweep(const char *dir, unsigned min_age_s, int (*also)(const char *name));
 
 /* Checks, before a long computation, that PATH could be written: creates and
  * removes a temporary beside it. Names the path and the reason (missing or

@@ -82,6 +82,9 @@ veil_status veil_keystore_load(const veil_keystore *ks, const char *id, const ve
 veil_status veil_keystore_quarantine(const veil_keystore *ks, const char *id);
 /* Files this process has quarantined since open (for metrics). */
 uint64_t veil_keystore_quarantined(const veil_keystore *ks);
+/* How many temporaries a crash had left (veil_atomic_file_sweep: our own
+ * names, older than a minute) veil_keystore_open removed. */
+long veil_keystore_swept(const veil_keystore *ks);
 
 #ifdef __cplusplus
 }

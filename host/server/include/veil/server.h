@@ -47,8 +47,10 @@
  *
  * Connections: read_timeout_ms closes a connection that sends (or reads)
  * nothing for that long, so a stalled client frees its slot; the wait for a
- * result is bounded by timeout_ms instead. At most max_conn_per_ip
- * connections per client address.
+ * result is bounded by timeout_ms instead. read_timeout_ms restarts on every
+ * byte, so request_timeout_ms bounds the whole request: a client trickling
+ * its headers or body a byte at a time is cut off when it runs out. At most
+ * max_conn_per_ip connections per client address.
  *
  * Shutdown: veil_server_drain below; veil-server drains on the first SIGTERM
  * or SIGINT and exits at once on a second. For a hand-over without refused
@@ -83,25 +85,28 @@ typedef struct veil_server_options {
     const char *model_path;
     veil_compile_options compile;
     veil_backend_kind backend;
-    const char *listen;         /* "HOST:PORT", IPv4 or [IPv6]; port 0: any free port */
-    const char *keys_dir;       /* created (0700) if missing */
-    size_t max_batch;           /* samples per backend batch (default 16) */
-    unsigned max_wait_ms;       /* batching window (default 10) */
-    size_t max_body;            /* bytes of an infer body (default 64 MiB) */
-    size_t max_request_samples; /* samples of one infer request (default 1024) */
-    unsigned max_inflight;      /* concurrent requests being handled (default 64) */
-    size_t max_queue;           /* queued infer requests (default 256) */
-    unsigned timeout_ms;        /* per infer request, queue + execution (default 300000) */
-    size_t key_cache;           /* plans resident in the backend (default 4) */
-    unsigned max_key_uploads;   /* key uploads validated at once (default 2) */
-    unsigned read_timeout_ms;   /* a connection on which the client sends or reads nothing for
-                                   this long is closed (default 30000, whole seconds); not
-                                   counted while its request is computed (timeout_ms) */
-    unsigned max_conn_per_ip;   /* open connections per client address (default 32; 0: no
-                                   limit, for a reverse proxy in front) */
-    int reuse_port;             /* SO_REUSEPORT: servers of one user share the port, e.g. a
-                                   replacement started before the old one drains */
-    int verbose;                /* log each request to stderr */
+    const char *listen;          /* "HOST:PORT", IPv4 or [IPv6]; port 0: any free port */
+    const char *keys_dir;        /* created (0700) if missing */
+    size_t max_batch;            /* samples per backend batch (default 16) */
+    unsigned max_wait_ms;        /* batching window (default 10) */
+    size_t max_body;             /* bytes of an infer body (default 64 MiB) */
+    size_t max_request_samples;  /* samples of one infer request (default 1024) */
+    unsigned max_inflight;       /* concurrent requests being handled (default 64) */
+    size_t max_queue;            /* queued infer requests (default 256) */
+    unsigned timeout_ms;         /* per infer request, queue + execution (default 300000) */
+    size_t key_cache;            /* plans resident in the backend (default 4) */
+    unsigned max_key_uploads;    /* key uploads validated at once (default 2) */
+    unsigned read_timeout_ms;    /* a connection on which the client sends or reads nothing for
+                                    this long is closed (default 30000, whole seconds); not
+                                    counted while its request is computed (timeout_ms) */
+    unsigned max_conn_per_ip;    /* open connections per client address (default 32; 0: no
+                                    limit, for a reverse proxy in front) */
+    unsigned request_timeout_ms; /* a request (headers and body) still arriving this long after
+                                    the connection opened, or after the previous answer on it,
+                                    is dropped and its connection closed (default 120000) */
+    int reuse_port;              /* SO_REUSEPORT: servers of one user share the port, e.g. a
+                                    replacement started before the old one drains */
+    int verbose;                 /* log each request to stderr */
 } veil_server_options;
 
 void veil_server_options_default(veil_server_options *o);

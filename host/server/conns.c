@@ -1,0 +1,145 @@
+/* conns.c — the request deadline: every open connection is tracked from
+ * libmicrohttpd's connection notifications, and a reaper thread closes one
+ * whose request (headers and body) has been arriving for longer than
+ * request_timeout_ms. MHD's own timeout (read_timeout_ms) restarts on every
+ * byte, so without this a client trickling one byte every few seconds would
+ * hold a connection slot for ever; while its request is computed or its
+ * answer sent, a connection is not "arriving" and the deadline does not
+ * apply (timeout_ms and read_timeout_ms do). */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+
+#include "server_internal.h"
+
+struct srv_conn {
+    int fd;
+    int arriving;   /* the current request is still being received */
+    int shut;       /* the reaper shut it down */
+    double t_start; /* when the current request began (connect, or the last answer) */
+    srv_conn *prev, *next;
+};
+
+static srv_conn *conn_of(struct MHD_Connection *c) {
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? (srv_conn *)ci->socket_context : NULL;
+}
+
+void srv_conn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+                     enum MHD_ConnectionNotificationCode toe) {
+    veil_server *s = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        srv_conn *k = calloc(1, sizeof *k);
+        if (!k) return; /* untracked: MHD's read timeout still applies */
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        k->fd = ci ? ci->connect_fd : -1;
+        k->arriving = 1;
+        k->t_start = srv_now();
+        pthread_mutex_lock(&s->conn_mu);
+        k->next = s->conns;
+        if (s->conns) s->conns->prev = k;
+        s->conns = k;
+        pthread_mutex_unlock(&s->conn_mu);
+        *socket_context = k;
+        return;
+    }
+    /* CLOSED: MHD closes the socket after this returns, so once the entry is
+     * unlinked (under conn_mu) the reaper can no longer touch its fd. */
+    srv_conn *k = *socket_context;
+    if (!k) return;
+    pthread_mutex_lock(&s->conn_mu);
+    if (k->prev)
+        k->prev->next = k->next;
+    else
+        s->conns = k->next;
+    if (k->next) k->next->prev = k->prev;
+    pthread_mutex_unlock(&s->conn_mu);
+    free(k);
+    *socket_context = NULL;
+}
+
+void srv_conn_arrived(veil_server *s, struct MHD_Connection *c) {
+    srv_conn *k = conn_of(c);
+    if (!k) return;
+    pthread_mutex_lock(&s->conn_mu);
+    k->arriving = 0;
+    pthread_mutex_unlock(&s->conn_mu);
+}
+
+void srv_conn_answered(veil_server *s, struct MHD_Connection *c) {
+    srv_conn *k = conn_of(c);
+    if (!k) return;
+    pthread_mutex_lock(&s->conn_mu);
+    k->arriving = 1; /* a kept-alive connection: the next request's clock starts */
+    k->t_start = srv_now();
+    pthread_mutex_unlock(&s->conn_mu);
+}
+
+int srv_conn_late(veil_server *s, struct MHD_Connection *c) {
+    srv_conn *k = conn_of(c);
+    if (!k) return 0;
+    pthread_mutex_lock(&s->conn_mu);
+    const int late = k->arriving && srv_now() - k->t_start > 1e-3 * s->o.request_timeout_ms;
+    const int first = late && !k->shut;
+    if (late) k->shut = 1; /* the handler drops it: the reaper leaves it alone */
+    pthread_mutex_unlock(&s->conn_mu);
+    if (first) srv_metrics_request_timeouts(&s->m, 1);
+    return late;
+}
+
+static void *reaper_main(void *arg) {
+    veil_server *s = arg;
+    const double limit = 1e-3 * s->o.request_timeout_ms;
+    /* look a few times per deadline, at least every 250 ms */
+    double step = limit / 8;
+    if (step > 0.25) step = 0.25;
+    if (step < 0.01) step = 0.01;
+    pthread_mutex_lock(&s->conn_mu);
+    while (!s->reaper_stop) {
+        const double now = srv_now();
+        unsigned closed = 0;
+        for (srv_conn *k = s->conns; k; k = k->next)
+            if (k->arriving && !k->shut && k->fd >= 0 && now - k->t_start > limit) {
+                /* MHD's connection thread sees end of file and closes it */
+                shutdown(k->fd, SHUT_RDWR);
+                k->shut = 1;
+                closed++;
+            }
+        if (closed) {
+            srv_metrics_request_timeouts(&s->m, closed);
+            if (s->o.verbose)
+                fprintf(stderr,
+                        "veil-server: closed %u connection(s) still sending their "
+                        "request after %u ms (--request-timeout-ms)\n",
+                        closed, s->o.request_timeout_ms);
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        long ns = ts.tv_nsec + (long)(step * 1e9);
+        ts.tv_sec += ns / 1000000000L;
+        ts.tv_nsec = ns % 1000000000L;
+        pthread_cond_timedwait(&s->reaper_cv, &s->conn_mu, &ts);
+    }
+    pthread_mutex_unlock(&s->conn_mu);
+    return NULL;
+}
+
+veil_status srv_reaper_start(veil_server *s) {
+    if (pthread_create(&s->reaper, NULL, reaper_main, s) != 0)
+        return veil_error(VEIL_ERR_INTERNAL, "cannot start the request-deadline thread");
+    s->reaper_started = 1;
+    return VEIL_OK;
+}
+
+void srv_reaper_stop(veil_server *s) {
+    if (!s->reaper_started) return;
+    pthread_mutex_lock(&s->conn_mu);
+    s->reaper_stop = 1;
+    pthread_cond_broadcast(&s->reaper_cv);
+    pthread_mutex_unlock(&s->conn_mu);
+    pthread_join(s->reaper, NULL);
+    s->reaper_started = 0;
+}

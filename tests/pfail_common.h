@@ -1,0 +1,218 @@
+/* tests/pfail_common.h — counting KS-PBS decoding failures on deliberately
+ * weak parameter sets and comparing the count with the noise model
+ * (issue 15, "Failure probability, measured"; docs/PARAMS.md section 7).
+ *
+ * The sets (tests/params_weak.inc, made by scripts/params/derive.py --weak)
+ * exist only here: no engine table and no compiler option reaches them.
+ *
+ * Experiment: a batch of 1-bit values (precision 1, one padding bit) goes
+ * round after round through the cpu backend's batched KS-PBS with the table
+ * NOT = {1, 0}, so every value alternates. From the second round on, every
+ * input is the output of a PBS (2-norm 1), the situation the model's p_fail
+ * is computed for: input variance = veil_noise_pbs_output_variance(), plus
+ * keyswitch and modulus switch. Round 0 (fresh inputs, less noise) is a
+ * warm-up and is not counted. After each round every output is decrypted; a
+ * failure is an output that is not NOT(the previous output's value). The
+ * output's own noise (about 2^53 against a limit of 2^61) cannot flip it.
+ *
+ * Comparison: the count k of n gives a two-sided Clopper-Pearson interval at
+ * confidence 1 - alpha for the true failure rate. The model gives an upper
+ * prediction (Concrete's FFT term is fitted to Zama's FFT; FFTW and veil's
+ * FFT are 2^10 below it, docs/PARAMS.md section 6) and a lower one (the
+ * same without the FFT term). The check passes when the interval meets
+ * [lower / slack, upper * slack]: the measured rate is consistent with the
+ * model (slack 1: exactly; the CI test uses 2, see test_pfail.c). */
+#ifndef VEIL_TEST_PFAIL_COMMON_H
+#define VEIL_TEST_PFAIL_COMMON_H
+
+#include "testutil.h"
+#include "veil/backend.h"
+#include "veil/noise.h"
+#include "veil/tfhe.h"
+#include "../host/backend_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const veil_params WEAK_SETS[] = {
+#include "params_weak.inc"
+};
+#define WEAK_SET_COUNT (sizeof WEAK_SETS / sizeof *WEAK_SETS)
+
+static const veil_params *weak_set(const char *id) {
+    for (size_t i = 0; i < WEAK_SET_COUNT; i++)
+        if (strcmp(WEAK_SETS[i].id, id) == 0) return &WEAK_SETS[i];
+    return NULL;
+}
+
+/* log P(X <= k) for X ~ Binomial(n, p), summed in log space. */
+static double binom_log_cdf(long k, long n, double p) {
+    if (k < 0) return -INFINITY;
+    if (k >= n) return 0.0;
+    double lp = log(p), lq = log1p(-p), m = -INFINITY, acc = 0.0;
+    double lg_n1 = lgamma((double)n + 1);
+    /* terms rise to the mode then fall: accumulate relative to the largest */
+    for (long i = 0; i <= k; i++) {
+        double t = lg_n1 - lgamma((double)i + 1) - lgamma((double)(n - i) + 1) + i * lp +
+                   (double)(n - i) * lq;
+        if (t > m) {
+            acc = acc * exp(m - t) + 1.0;
+            m = t;
+        } else {
+            acc += exp(t - m);
+        }
+    }
+    return m + log(acc);
+}
+
+/* Two-sided Clopper-Pearson interval for k successes in n at 1 - alpha:
+ * lo solves P(X >= k; lo) = alpha/2, hi solves P(X <= k; hi) = alpha/2. */
+static void clopper_pearson(long k, long n, double alpha, double *lo, double *hi) {
+    double target = log(alpha / 2);
+    if (k == 0) {
+        *lo = 0.0;
+    } else {
+        double a = 0.0, b = 1.0; /* P(X >= k; p) = 1 - P(X <= k-1; p), rising in p */
+        for (int it = 0; it < 200; it++) {
+            double mid = 0.5 * (a + b);
+            /* log(1 - P(X <= k-1)); the sum can round to >= 1 */
+            double c = binom_log_cdf(k - 1, n, mid);
+            double ge = c >= 0 ? -INFINITY : log(-expm1(c));
+            if (ge < target)
+                a = mid;
+            else
+                b = mid;
+        }
+        *lo = a;
+    }
+    if (k == n) {
+        *hi = 1.0;
+    } else {
+        double a = 0.0, b = 1.0; /* P(X <= k; p) falls in p */
+        for (int it = 0; it < 200; it++) {
+            double mid = 0.5 * (a + b);
+            if (binom_log_cdf(k, n, mid) > target)
+                a = mid;
+            else
+                b = mid;
+        }
+        *hi = b;
+    }
+}
+
+typedef struct pfail_result {
+    long pbs;            /* counted KS-PBS (warm-up excluded) */
+    long failures;       /* outputs that decoded wrongly */
+    long skipped;        /* PBS of re-encrypted slots, not counted */
+    double p_model;      /* the model's p_fail (with the FFT term) */
+    double p_model_lo;   /* without the FFT term */
+    double ci_lo, ci_hi; /* Clopper-Pearson at 1 - alpha */
+    double seconds;      /* wall time of the counted rounds */
+    unsigned threads;
+    int consistent; /* the interval meets [p_model_lo, p_model] */
+} pfail_result;
+
+static double pfail_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Runs `rounds` counted rounds of `batch` KS-PBS (plus one warm-up round)
+ * on set p with the cpu backend. Returns 0 on success. */
+static int pfail_measure(const veil_params *p, size_t batch, long rounds, double alpha,
+                         double slack, pfail_result *r) {
+    memset(r, 0, sizeof *r);
+    uint8_t s[5][32];
+    for (unsigned i = 0; i < 5; i++)
+        veil_test_seed_bytes(40 + i, s[i]);
+    veil_secret_key *sk = NULL;
+    veil_eval_key *ek = NULL;
+    veil_encryptor *enc = NULL;
+    veil_backend *be = NULL;
+    veil_backend_keys *keys = NULL;
+    veil_lut *lut = NULL;
+    const size_t lwe = (size_t)veil_params_big_dim(p) + 1;
+    uint64_t *in = calloc(batch * lwe, 8), *out = calloc(batch * lwe, 8);
+    int64_t *val = calloc(batch, sizeof *val);
+    unsigned char *fresh = calloc(batch, 1);
+    const int64_t table[2] = {1, 0};
+    int rc = -1;
+    if (!in || !out || !val || !fresh) goto done;
+    if (veil_secret_key_new(p, s[0], &sk) || veil_eval_key_new(sk, s[1], s[2], &ek) ||
+        veil_encryptor_new(s[3], s[4], &enc) || veil_backend_new(VEIL_BACKEND_CPU, &be) ||
+        veil_backend_keys_new(be, ek, batch, &keys) ||
+        veil_lut_new(p, table, 1, 0, veil_delta(1), &lut)) {
+        printf("pfail setup (%s): %s\n", p->id, veil_error_message());
+        goto done;
+    }
+    sscanf(keys->detail, "%u", &r->threads);
+    for (size_t i = 0; i < batch; i++) {
+        val[i] = (int64_t)(veil_test_rand() & 1);
+        veil_encrypt_big(enc, sk, veil_encode(val[i], 1), in + i * lwe);
+    }
+    double t0 = 0;
+    for (long round = 0; round <= rounds; round++) {
+        if (round == 1) t0 = pfail_now();
+        if (veil_backend_ks_pbs(keys, in, batch, (const veil_lut *const *)&lut, 1, NULL, out)) {
+            printf("pfail ks_pbs (%s): %s\n", p->id, veil_error_message());
+            goto done;
+        }
+        for (size_t i = 0; i < batch; i++) {
+            int64_t got = veil_decode(veil_phase_big(sk, out + i * lwe), 1, 0);
+            int failed = got != 1 - val[i];
+            if (round > 0 && !fresh[i]) {
+                r->pbs++;
+                r->failures += failed;
+            } else if (round > 0) {
+                r->skipped++;
+            }
+            fresh[i] = failed;
+            if (failed) {
+                /* a failed output may hold a padding-bit value: replace it
+                 * by a fresh encryption, whose next PBS is not counted (its
+                 * input noise is not a PBS output's) */
+                val[i] = (int64_t)(veil_test_rand() & 1);
+                veil_encrypt_big(enc, sk, veil_encode(val[i], 1), out + i * lwe);
+            } else {
+                val[i] = got;
+            }
+        }
+        uint64_t *t = in;
+        in = out;
+        out = t;
+    }
+    r->seconds = pfail_now() - t0;
+    double v_in = veil_noise_pbs_output_variance(p);
+    double v_fft = p->lwe_dim * veil_noise_fft_variance(p->glwe_dim, p->poly_size, p->pbs_base_log,
+                                                        p->pbs_level);
+    r->p_model = exp2(veil_noise_log2_p_fail(p, 1, v_in));
+    r->p_model_lo = exp2(veil_noise_log2_p_fail(p, 1, v_in - v_fft));
+    clopper_pearson(r->failures, r->pbs, alpha, &r->ci_lo, &r->ci_hi);
+    r->consistent = r->ci_hi >= r->p_model_lo / slack && r->ci_lo <= r->p_model * slack;
+    printf("  %-13s %ld failures / %ld KS-PBS = %.3e (2^%.2f); %.1f%% Clopper-Pearson "
+           "[%.3e, %.3e]; model [%.3e, %.3e] (2^%.2f with the FFT term), accepted x%g; %s; "
+           "%.1f s, %u threads\n",
+           p->id, r->failures, r->pbs, (double)r->failures / r->pbs,
+           log2((double)(r->failures ? r->failures : 1) / r->pbs), 100 * (1 - alpha), r->ci_lo,
+           r->ci_hi, r->p_model_lo, r->p_model, log2(r->p_model), slack,
+           r->consistent ? "consistent" : "NOT CONSISTENT", r->seconds, r->threads);
+    rc = 0;
+done:
+    veil_lut_free(lut);
+    veil_backend_keys_free(keys);
+    veil_backend_free(be);
+    veil_encryptor_free(enc);
+    veil_eval_key_free(ek);
+    veil_secret_key_free(sk);
+    free(in);
+    free(out);
+    free(val);
+    free(fresh);
+    return rc;
+}
+
+#endif

@@ -725,7 +725,7 @@ static double noise_pass(veil_program *p, const veil_params *ps, uint32_t *worst
             double v = vin;
             for (unsigned j = 0; j < n->round_bits; j += n->chunk_bits) {
                 unsigned c = n->round_bits - j < n->chunk_bits ? n->round_bits - j : n->chunk_bits;
-                unsigned s = p->width - j - c + 1;
+                unsigned s = n->width - j - c + 1;
                 unsigned prec = c > 1 ? c - 1 : 1;
                 double f = veil_noise_log2_p_fail(ps, prec, veil_read_variance(ps, v, s));
                 n->read_log2_pfail = f > n->read_log2_pfail ? f : n->read_log2_pfail;
@@ -753,7 +753,7 @@ static double noise_pass(veil_program *p, const veil_params *ps, uint32_t *worst
     /* outputs are decoded at Delta: half a step of margin */
     for (uint32_t o = 0; o < p->n_outputs; o++) {
         veil_node *n = &p->nodes[p->output_nodes[o]];
-        double sd = sqrt(n->variance), half = ldexp(1.0, 62 - (int)p->width);
+        double sd = sqrt(n->variance), half = ldexp(1.0, 62 - (int)n->width);
         double f = sd > 0 ? log2(erfc(half / (sd * sqrt(2.0)))) : -INFINITY;
         if (!(f > -1e9)) f = -INFINITY;
         n->read_log2_pfail = f;
@@ -837,10 +837,10 @@ static veil_status choose_params(veil_program *p, const char *params_id) {
     const veil_node *wn = &p->nodes[best_fail_node];
     return veil_error(VEIL_ERR_UNSUPPORTED,
                       "layer %s: no parameter set keeps this %s under p_error 2^%.1f (best: %s "
-                      "gives 2^%.1f; program width %u bits, lookup %u bits)",
+                      "gives 2^%.1f; value width %u bits, lookup %u bits)",
                       wn->layer,
                       wn->kind == VEIL_NODE_OUTPUT ? "output's decoding" : "lookup's noise", target,
-                      best_fail->id, best_fail_v, p->width, wn->in_bits);
+                      best_fail->id, best_fail_v, wn->width, wn->in_bits);
 }
 
 /* Today's compiler: one partition holds every PBS of the program. */
@@ -984,7 +984,9 @@ void veil_program_print_report(const veil_program *p, FILE *f) {
                 p->params_note ? p->params_note : "not chosen");
         return;
     }
-    fprintf(f, "width %u bits (Delta = 2^%u), widest lookup %u bits, widest accumulator %u bits\n",
+    fprintf(f,
+            "width %u bits (Delta per value, smallest 2^%u), widest lookup %u bits, widest "
+            "accumulator %u bits\n",
             p->width, 63 - p->width, p->max_lut_bits, p->max_acc_bits);
     fprintf(f,
             "parameters %s: n=%u k=%u N=%u pbs %u/%u ks %u/%u, precision %u, %.0f-bit security\n",
@@ -1004,6 +1006,81 @@ void veil_program_print_report(const veil_program *p, FILE *f) {
 }
 
 /* ---- compile ----------------------------------------------------------------- */
+
+static uint32_t uf_find(uint32_t *par, uint32_t i) {
+    while (par[i] != i) {
+        par[i] = par[par[i]];
+        i = par[i];
+    }
+    return i;
+}
+
+static void uf_union(uint32_t *par, uint32_t a, uint32_t b) {
+    a = uf_find(par, a);
+    b = uf_find(par, b);
+    if (a != b) par[a > b ? a : b] = a < b ? a : b;
+}
+
+/* Per-value encoding (veil/program.h "Encoding"): the classes of values that
+ * share Delta, each as wide as its widest need. */
+static veil_status assign_widths(veil_program *p) {
+    uint32_t *par = malloc(p->n_nodes * sizeof *par + 1);
+    unsigned *need = calloc(p->n_nodes + 1, sizeof *need);
+    if (!par || !need) {
+        free(par);
+        free(need);
+        return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+    }
+    for (size_t i = 0; i < p->n_nodes; i++)
+        par[i] = (uint32_t)i;
+    for (size_t i = 0; i < p->n_nodes; i++) {
+        const veil_node *n = &p->nodes[i];
+        switch (n->kind) {
+        case VEIL_NODE_LINEAR:
+        case VEIL_NODE_ADD:
+            for (uint32_t j = 0; j < n->n_in; j++)
+                uf_union(par, (uint32_t)i, n->in[j]);
+            break;
+        case VEIL_NODE_ROUND:
+        case VEIL_NODE_OUTPUT:
+            uf_union(par, (uint32_t)i, n->in[0]);
+            break;
+        case VEIL_NODE_INPUT:
+        case VEIL_NODE_LUT:
+            break;
+        }
+    }
+    veil_status st = VEIL_OK;
+    const char *why = NULL;
+    for (size_t i = 0; i < p->n_nodes; i++) {
+        const veil_node *n = &p->nodes[i];
+        unsigned w = 0;
+        uint32_t c = uf_find(par, (uint32_t)i);
+        if (n->kind == VEIL_NODE_LUT) {
+            c = uf_find(par, n->in[0]);
+            w = n->round_bits + n->in_bits; /* r's top bit just under the padding */
+        } else if (n->kind == VEIL_NODE_ROUND) {
+            w = n->round_bits; /* the last chunk's top bit */
+        } else if (n->kind == VEIL_NODE_OUTPUT) {
+            w = ubits((uint64_t)(n->hi - n->lo)); /* decoding */
+        }
+        if (w > need[c]) need[c] = w;
+        if (need[c] > 62 && !why) why = n->layer;
+    }
+    if (why) {
+        st = veil_error(VEIL_ERR_UNSUPPORTED, "layer %s: a value needs more than 62 bits", why);
+    } else {
+        p->width = 1;
+        for (size_t i = 0; i < p->n_nodes; i++) {
+            const unsigned w = need[uf_find(par, (uint32_t)i)];
+            p->nodes[i].width = w ? w : 1;
+            if (p->nodes[i].width > p->width) p->width = p->nodes[i].width;
+        }
+    }
+    free(par);
+    free(need);
+    return st;
+}
 
 /* One compilation with lookups read at most lut_bits wide (wider exact
  * lookups decomposed). n_wide: how many were decomposed. */
@@ -1056,35 +1133,26 @@ static veil_status compile_once(const veil_model *m, const veil_compile_options 
         if (st == VEIL_OK) st = finish_node(&b, idx);
         p->output_nodes[i] = idx;
     }
-    /* width, precision, per-node PBS counts and shifts */
+    /* widths, precision, per-node PBS counts and shifts */
+    if (st == VEIL_OK) st = assign_widths(p);
     if (st == VEIL_OK) {
-        unsigned width = 1, maxp = 0, maxacc = 0;
+        unsigned maxp = 0, maxacc = 0;
         for (size_t i = 0; i < p->n_nodes; i++) {
             veil_node *n = &p->nodes[i];
             if (n->kind == VEIL_NODE_LUT) {
-                unsigned wv = n->round_bits + n->in_bits;
-                width = wv > width ? wv : width;
                 maxp = n->in_bits > maxp ? n->in_bits : maxp;
                 const veil_node *x = &p->nodes[n->in[0]];
                 if (x->kind == VEIL_NODE_ROUND) x = &p->nodes[x->in[0]];
                 unsigned acc = ubits((uint64_t)(x->hi - x->lo));
                 maxacc = acc > maxacc ? acc : maxacc;
-            } else if (n->kind == VEIL_NODE_OUTPUT) {
-                unsigned wo = ubits((uint64_t)(n->hi - n->lo));
-                width = wo > width ? wo : width;
             }
         }
-        if (width > 62) {
-            st = veil_error(VEIL_ERR_UNSUPPORTED, "compile: an output needs %u bits, at most 62",
-                            width);
-        }
-        p->width = width;
         p->max_lut_bits = maxp;
         p->max_acc_bits = maxacc;
         for (size_t i = 0; st == VEIL_OK && i < p->n_nodes; i++) {
             veil_node *n = &p->nodes[i];
             if (n->kind == VEIL_NODE_LUT) {
-                n->shift = width - n->round_bits - n->in_bits;
+                n->shift = p->nodes[n->in[0]].width - n->round_bits - n->in_bits;
                 n->pbs_per_sample = n->size;
             } else if (n->kind == VEIL_NODE_ROUND) {
                 n->chunk_bits = (maxp ? maxp : 1) + 1;
@@ -1222,11 +1290,11 @@ veil_status veil_program_compile(const veil_model *m, const veil_compile_options
 
 int64_t veil_program_decode(const veil_program *p, uint32_t output, uint64_t phase) {
     const veil_node *n = &p->nodes[p->output_nodes[output]];
-    const unsigned shift = 63 - p->width;
+    const unsigned shift = 63 - n->width;
     /* m = round(phase / Delta) mod 2^(width+1), then the representative in
      * [lo, lo + 2^(width+1)) */
     uint64_t m = (phase + ((uint64_t)1 << (shift - 1))) >> shift;
-    const uint64_t mod_mask = ((uint64_t)1 << (p->width + 1)) - 1;
+    const uint64_t mod_mask = ((uint64_t)1 << (n->width + 1)) - 1;
     uint64_t d = (m - (uint64_t)n->lo) & mod_mask;
     return (int64_t)((uint64_t)n->lo + d);
 }

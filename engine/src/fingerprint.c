@@ -45,6 +45,7 @@ void veil_program_fingerprint(const veil_program *p, uint8_t fp[VEIL_PROGRAM_FP_
         h_u64(&st, (uint64_t)n->lo);
         h_u64(&st, (uint64_t)n->hi);
         h_u64(&st, n->bits);
+        h_u64(&st, n->width);
         if (n->kind == VEIL_NODE_LINEAR) {
             h_u64(&st, (uint64_t)n->linear);
             const veil_conv_shape *c = &n->conv;

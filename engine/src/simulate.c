@@ -96,7 +96,7 @@ void veil_node_eval(const veil_program *p, const veil_node *n, const int64_t *co
                  * worst one step of r for the last chunk: model it as +-1 */
                 for (unsigned j = 0; j < k; j += n->chunk_bits) {
                     unsigned c = k - j < n->chunk_bits ? k - j : n->chunk_bits;
-                    unsigned s = p->width - j - c + 1, prec = c > 1 ? c - 1 : 1;
+                    unsigned s = n->width - j - c + 1, prec = c > 1 ? c - 1 : 1;
                     int reads = c > 1 ? 2 : 1;
                     for (int t = 0; t < reads; t++) {
                         double e = read_error(nz, x->variance, s, prec);
@@ -238,8 +238,10 @@ veil_status veil_program_simulate(const veil_program *p, const int64_t *const *i
         /* what decryption returns (veil_program_decode): the value mod
          * 2^(width+1), represented in [lo, lo + 2^(width+1)); the value
          * itself inside the compiled range (every node computes mod
-         * 2^(width+1) as the torus does, so only the output needs it) */
-        const uint64_t mask = ((uint64_t)1 << (p->width + 1)) - 1;
+         * 2^(width+1) as the torus does, each at its own width: a value
+         * crosses widths only through a lookup, which reads its index mod
+         * 2^(in_bits+1), a divisor; so only the output needs it) */
+        const uint64_t mask = ((uint64_t)1 << (n->width + 1)) - 1;
         for (size_t e = 0; e < batch * n->size; e++)
             outputs[o][e] =
                 (int64_t)((uint64_t)n->lo + (((uint64_t)sv[e] - (uint64_t)n->lo) & mask));

@@ -15,12 +15,22 @@
  * refuses naming the layer (beyond 16 bits, or when no set fits).
  *
  * Encoding (DESIGN.md "Cryptography"): every ciphertext holds an integer v as
- * v * Delta with Delta = 2^(63 - width), `width` the widest value any lookup
- * reads or any output holds, one padding bit above. A lookup of x in [lo, hi]
+ * v * Delta with Delta = 2^(63 - width), one padding bit above, and `width`
+ * is per value (veil_node.width, veil_node_delta()): values that are added,
+ * weighted, concatenated or pooled together, a ROUND node and its input (its
+ * chunk PBS outputs are added to it), and an OUTPUT and its source must share
+ * Delta, so they form one class (union-find in compile.c) whose width is the
+ * widest need of its members: what a lookup reading a member reads
+ * (k + in_bits below) and what decoding an output needs (its range's bits).
+ * A LUT's output starts a new class (its table is scaled to the Delta its
+ * consumers need) and an INPUT is encrypted at its class's Delta. So a narrow
+ * lookup of a program with one wide accumulator reads at its own width, its
+ * noise not amplified by the wide one's 2^shift. A lookup of x in [lo, hi]
  * reads the index r = floor((x + offset) / 2^k) (offset = -lo, plus 2^(k-1)
- * when rounding to nearest, k = rounding bits): the runtime adds offset*Delta
- * (a clear constant), multiplies by 2^shift (shift = width - k - in_bits) so
- * that r sits in the top in_bits bits under the padding bit, and runs a KS-PBS
+ * when rounding to nearest, k = rounding bits): the runtime adds
+ * offset*Delta_x (a clear constant), multiplies by 2^shift (shift = width_x -
+ * k - in_bits) so that r sits in the top in_bits bits under the padding bit,
+ * and runs a KS-PBS
  * with an unsigned table T'[r] = T[clamp(lo + r*2^k, lo, hi)] (T clamped to
  * its [in_min, in_max] as the schema says). The clamp at hi is what keeps
  * round-to-nearest from overflowing past the top of the range; k is chosen so
@@ -205,6 +215,11 @@ typedef struct veil_node {
     int64_t *tables;    /* n_tables * 2^in_bits entries */
     int64_t r_max;      /* largest index inside the compiled range */
 
+    /* Encoding of the values: Delta = 2^(63 - width) (veil_node_delta). A
+     * LUT's table is scaled by its own Delta; it reads its input at the
+     * input's. ROUND, OUTPUT: their input's. */
+    unsigned width;
+
     /* LUT and ROUND: the partition (index into veil_program.partitions) whose
      * keys run this node's PBS (keyswitch into its small key, bootstrap with
      * its BSK). 0 for every other node. */
@@ -252,7 +267,7 @@ typedef struct veil_program {
     uint32_t n_partitions;     /* 0 when params is NULL */
     veil_partition *partitions;
     char *params_note;     /* why params is NULL, or NULL */
-    unsigned width;        /* b: Delta = 2^(63 - width) */
+    unsigned width;        /* the widest value encoding (see veil_node.width) */
     unsigned max_lut_bits; /* widest PBS read */
     unsigned max_acc_bits; /* widest accumulator feeding a lookup */
     size_t n_nodes;
@@ -268,8 +283,12 @@ typedef struct veil_program {
     veil_layer_report *report;
 } veil_program;
 
-static inline uint64_t veil_program_delta(const veil_program *p) {
-    return (uint64_t)1 << (63 - p->width);
+/* The scale of node n's values: v is encrypted as v * Delta. */
+static inline uint64_t veil_node_delta(const veil_node *n) {
+    return (uint64_t)1 << (63 - n->width);
+}
+static inline uint64_t veil_program_node_delta(const veil_program *p, uint32_t node) {
+    return veil_node_delta(&p->nodes[node]);
 }
 
 veil_status veil_program_compile(const veil_model *model, const veil_compile_options *options,
@@ -305,14 +324,15 @@ veil_status veil_program_simulate(const veil_program *p, const int64_t *const *i
                                   int64_t *const *outputs, const veil_sim_options *opts,
                                   veil_sim_stats *stats);
 
-/* Decodes an output phase of node `o` (output i) to its integer: rounds to a
- * multiple of Delta and picks the representative in [lo, lo + 2^(width+1)). */
+/* Decodes an output phase of output i to its integer: rounds to a multiple
+ * of the output node's Delta and picks the representative in
+ * [lo, lo + 2^(width+1)) (the node's width). */
 int64_t veil_program_decode(const veil_program *p, uint32_t output, uint64_t phase);
 
 /* Program fingerprint. A ciphertext batch file carries a 32-byte "model fp"
  * (veil/serialize.h): veil fills it with veil_program_fingerprint(), a
  * BLAKE2b-256 over everything of the compiled program that decides what a
- * ciphertext means: the parameter set, the encoding width, every node (kind,
+ * ciphertext means: the parameter set, every node's encoding width, every node (kind,
  * operands, shape, range, weights, biases, tables, rounding). Two programs
  * with the same fingerprint evaluate the same function on the same encoding,
  * so a batch encrypted for one can be run by the other; anything else

@@ -123,6 +123,12 @@ veil_status veil_plan_new(const veil_program *prog, const veil_eval_key *ek, vei
         return veil_error(VEIL_ERR_PARAMS,
                           "plan: the program has no parameter set (simulate only: %s)",
                           prog->params_note ? prog->params_note : "none");
+    if (prog->n_partitions > 1)
+        return veil_error(
+            VEIL_ERR_UNSUPPORTED,
+            "plan: the program has %u partitions (a parameter set each) and this "
+            "runtime runs one evaluation key; compile with --partitions 1 for one set",
+            prog->n_partitions);
     if (ek->params != prog->params && strcmp(ek->params->id, prog->params->id) != 0)
         return veil_error(VEIL_ERR_PARAMS,
                           "plan: the evaluation key is for %s, the program needs %s",

@@ -42,6 +42,9 @@ static veil_status run_encrypted_vs_simulate(const veil_model *m, const veil_pro
     uint64_t *cin[8] = {0}, *cout[8] = {0};
     int64_t *sim[8] = {0}, *dec[8] = {0};
     veil_status st;
+    veil_program *one = NULL;
+    if ((st = (veil_status)veil_test_single_set(m, p, &one))) return st;
+    if (one) p = one;
     const size_t lwe = veil_program_ct_words(p);
     if ((st = veil_secret_key_new(p->params, s[0], &sk)) ||
         (st = veil_eval_key_new(sk, s[1], s[2], &ek)) ||
@@ -100,6 +103,7 @@ out:
     veil_encryptor_free(enc);
     veil_eval_key_free(ek);
     veil_secret_key_free(sk);
+    veil_program_free(one);
     return st;
 }
 

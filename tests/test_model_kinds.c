@@ -166,7 +166,10 @@ static void run(const veil_model *m, const veil_program *p, const int64_t *a, co
     veil_encryptor *enc = NULL;
     veil_backend *be = NULL;
     veil_plan *plan = NULL;
-    const size_t lwe = veil_program_ct_words(p), osz[2] = {3, 8};
+    veil_program *one = NULL; /* encrypted: p, or its one-set program (simulate: p) */
+    CU_ASSERT_EQUAL_FATAL(veil_test_single_set(m, p, &one), VEIL_OK);
+    const veil_program *q = one ? one : p;
+    const size_t lwe = veil_program_ct_words(q), osz[2] = {3, 8};
     uint64_t *cin[2] = {malloc(n * 16 * lwe * 8), malloc(n * 8 * lwe * 8)};
     uint64_t *cout[2] = {malloc(n * 3 * lwe * 8), malloc(n * 8 * lwe * 8)};
     int64_t *sim[2] = {malloc(n * 3 * 8), malloc(n * 8 * 8)};
@@ -180,16 +183,16 @@ static void run(const veil_model *m, const veil_program *p, const int64_t *a, co
     for (int o = 0; o < 2; o++)
         for (size_t i = 0; i < n * osz[o]; i++)
             r->forward_equal += sim[o][i] == fwd[o][i];
-    CU_ASSERT_EQUAL_FATAL(veil_secret_key_new(p->params, s[0], &sk), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(veil_secret_key_new(q->params, s[0], &sk), VEIL_OK);
     CU_ASSERT_EQUAL_FATAL(veil_eval_key_new(sk, s[1], s[2], &ek), VEIL_OK);
     CU_ASSERT_EQUAL_FATAL(veil_encryptor_new(s[3], s[4], &enc), VEIL_OK);
     CU_ASSERT_EQUAL_FATAL(veil_backend_new(VEIL_BACKEND_CPU, &be), VEIL_OK);
-    CU_ASSERT_EQUAL_FATAL(veil_plan_new(p, ek, be, n, &plan), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(veil_plan_new(q, ek, be, n, &plan), VEIL_OK);
     for (uint32_t i = 0; i < 2; i++)
-        CU_ASSERT_EQUAL_FATAL(veil_program_encrypt(p, enc, sk, i, in[i], n, cin[i]), VEIL_OK);
+        CU_ASSERT_EQUAL_FATAL(veil_program_encrypt(q, enc, sk, i, in[i], n, cin[i]), VEIL_OK);
     CU_ASSERT_EQUAL_FATAL(veil_plan_execute(plan, (const uint64_t *const *)cin, n, cout), VEIL_OK);
     for (uint32_t o = 0; o < 2; o++) {
-        CU_ASSERT_EQUAL_FATAL(veil_program_decrypt(p, sk, o, cout[o], n, dec), VEIL_OK);
+        CU_ASSERT_EQUAL_FATAL(veil_program_decrypt(q, sk, o, cout[o], n, dec), VEIL_OK);
         for (size_t i = 0; i < n * osz[o]; i++) {
             if (dec[i] != sim[o][i] && r->values - r->equal < 4)
                 fprintf(stderr, "\n  output %u value %zu: encrypted %lld, simulate %lld", o, i,
@@ -203,6 +206,7 @@ static void run(const veil_model *m, const veil_program *p, const int64_t *a, co
     veil_encryptor_free(enc);
     veil_eval_key_free(ek);
     veil_secret_key_free(sk);
+    veil_program_free(one);
     for (int i = 0; i < 2; i++) {
         free(cin[i]);
         free(cout[i]);

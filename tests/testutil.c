@@ -7,6 +7,8 @@
 
 #include <sodium.h>
 
+#include "veil/program.h"
+
 static uint64_t seed_value;
 static int seed_ready;
 static uint64_t rand_state;
@@ -63,4 +65,15 @@ int veil_test_run(void) {
     CU_cleanup_registry();
     if (failed) printf("test seed was VEIL_TEST_SEED=0x%016" PRIx64 "\n", seed_value);
     return (failed || run == 0) ? 1 : 0;
+}
+
+int veil_test_single_set(const veil_model *m, const veil_program *p, veil_program **one) {
+    *one = NULL;
+    if (p->n_partitions <= 1) return VEIL_OK;
+    veil_compile_options o = p->options;
+    o.max_partitions = 1;
+    printf("\n  [%s: %u partitions; encrypted as the one-set program (--partitions 1) until key "
+           "sets land]",
+           p->model_name, p->n_partitions);
+    return veil_program_compile(m, &o, one);
 }

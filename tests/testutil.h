@@ -25,6 +25,17 @@ const char *veil_test_path(const char *rel);
 
 int veil_test_run(void);
 
+/* The runtime on this branch runs one evaluation key (one parameter set);
+ * the key sets that run a program of several partitions come with branch
+ * keyset. A test that runs program p encrypted gets here the program to run:
+ * NULL when p has one partition (run p), else the same model recompiled with
+ * p's options and --partitions 1 (one set), which it must free; it prints
+ * that it did. Remove once key sets land. */
+struct veil_model;
+struct veil_program;
+int veil_test_single_set(const struct veil_model *m, const struct veil_program *p,
+                         struct veil_program **one);
+
 #define VEIL_ADD_TEST(suite, fn)                                                                   \
     do {                                                                                           \
         if (!CU_add_test(suite, #fn, fn)) {                                                        \

@@ -143,6 +143,11 @@ typedef struct veil_compile_options {
     /* Only consider sets with N <= this (0: any): e.g. to trade lookup bits
      * for speed (8-bit lookups need N = 32768 at p_fail 2^-40). */
     uint32_t max_poly_size;
+    /* At most this many parameter sets (partitions, each with its own
+     * bootstrapping and keyswitching keys): 1 gives one set for the whole
+     * program (smallest keys); 0 (default): as many as the cost model finds
+     * cheapest. */
+    unsigned max_partitions;
     /* When no parameter set fits (e.g. a 10-bit lookup without rounding),
      * still return the program, with params NULL: it can be simulated (the
      * golden-vector check of an unrounded model) but not encrypted. */
@@ -155,9 +160,9 @@ veil_status veil_bounds_parse(const char *s, veil_bounds *out);
 veil_status veil_rounding_parse(const char *s, veil_rounding *out);
 /* Sets one option by its command-line name without the dashes' prefix
  * ("rounding-bits" = "rounding_bits", "rounding", "bounds", "p-error",
- * "max-poly-size", "lookup-bits", "range-margin", "params") from text, as `veil compile --NAME
- * VALUE` reads it; for configurations that are text (Triton's config.pbtxt parameters). "params"
- * borrows value. VEIL_ERR_ARG names the option and what it takes. */
+ * "max-poly-size", "lookup-bits", "range-margin", "params", "partitions") from text, as `veil
+ * compile --NAME VALUE` reads it; for configurations that are text (Triton's config.pbtxt
+ * parameters). "params" borrows value. VEIL_ERR_ARG names the option and what it takes. */
 veil_status veil_compile_options_set(veil_compile_options *o, const char *name, const char *value);
 /* 1 if name is one of the names above. */
 int veil_compile_option_known(const char *name);
@@ -277,6 +282,10 @@ typedef struct veil_program {
     uint32_t n_outputs;
     uint32_t *output_nodes; /* per model output */
     uint64_t pbs_per_sample;
+    /* Modelled cost of one sample: sum over PBS of the set's cost (blind
+     * rotation + keyswitch from partition 0's big key; compile.c pbs_cost),
+     * what the parameter search minimises. */
+    double cost_per_sample;
     double log2_p_fail_pbs;    /* worst single PBS */
     double log2_p_fail_sample; /* 1 - prod (1 - p_i) over one sample's PBS, log2 */
     size_t n_report;
@@ -294,6 +303,14 @@ static inline uint64_t veil_program_node_delta(const veil_program *p, uint32_t n
 veil_status veil_program_compile(const veil_model *model, const veil_compile_options *options,
                                  veil_program **out);
 void veil_program_free(veil_program *p);
+
+/* The compiler's objective for p with sets[i] running partition i's PBS
+ * (i < p->n_partitions, the program's grouping of its PBS): the modelled
+ * cost per sample (as cost_per_sample), or +INFINITY when a PBS or an output
+ * would exceed p_error, a set lacks a partition's precision (or breaks
+ * max_poly_size), or a set's k*N exceeds sets[0]'s (the master key). p is
+ * left as it was. For tests and tools: the search finds the cheapest. */
+double veil_program_assignment_cost(veil_program *p, const veil_params *const *sets);
 
 /* Prints the per-layer report and the program summary. */
 void veil_program_print_report(const veil_program *p, FILE *f);

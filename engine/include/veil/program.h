@@ -9,9 +9,20 @@
  *          -> OUTPUT
  * in topological order. Every node carries the integer range of its values
  * (from the calibration set, Concrete's "inputset", or the worst case) and
- * its bit width; the compiler picks ONE parameter set for the program, the
- * cheapest in the table whose precision covers the widest PBS read and whose
- * noise model (veil/noise.h) keeps every PBS under the target p_error, or
+ * its bit width and its encoding width (below). The compiler then chooses
+ * parameter sets (compile.c choose_params): every PBS (LUT, or a ROUND's
+ * chunk PBS) gets a precision (its widest read) and a 2-norm (the noise it
+ * reads, x 2^shift, in PBS-output units); PBS of equal precision and 2-norm
+ * within a factor 2 form a group; each group gets its cheapest set under a
+ * bound model that makes groups independent (for a master dimension D, the
+ * widest k*N, and a bound V on every set's PBS output variance, over the
+ * candidates' values of D and V); then sets are lowered group by group and
+ * pairwise while the exact noise pass (veil/noise.h, keyswitch from the
+ * master key) keeps every PBS and output under p_error, and groups that got
+ * one set become one partition. The objective is the modelled cost per
+ * sample (cost_per_sample); the result is kept only if it beats the best
+ * single set. options.max_partitions caps the partitions (merging the pair
+ * that costs least; 1: one set); options.params_id forces one set. It
  * refuses naming the layer (beyond 16 bits, or when no set fits).
  *
  * Encoding (DESIGN.md "Cryptography"): every ciphertext holds an integer v as
@@ -255,7 +266,14 @@ typedef struct veil_layer_report {
  * multi-parameter optimisation: each lookup gets the cheapest set that keeps
  * its precision and noise). Partition 0 always exists when params is set;
  * its set is the one ciphertexts between PBS and fresh inputs are encrypted
- * for (the widest big key, k*N, of the program). */
+ * for (the widest big key, k*N, of the program: every other partition's
+ * k*N is at most partition 0's, and among sets of equal k*N partition 0 has
+ * the noisiest fresh encryption). Noise model the compiler uses (the key-set
+ * design: each partition's GLWE key a prefix of one master key of partition
+ * 0's dimension): a PBS of partition X keyswitches from the master key
+ * (input dimension partition 0's k*N) with X's KSK, modulus-switches with
+ * X's n and N, and outputs with X's PBS output variance. Two partitions
+ * never share a set. */
 typedef struct veil_partition {
     const veil_params *params;
     unsigned precision;      /* widest PBS read of the partition (bits, without padding) */

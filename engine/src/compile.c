@@ -90,6 +90,7 @@ typedef struct builder {
 static veil_status new_node(builder *b, veil_node_kind kind, const char *layer, uint32_t n_in,
                             const uint32_t *in, const veil_shape *shape, uint32_t *idx) {
     veil_program *p = b->p;
+    const veil_shape sh = *shape; /* may point into p->nodes, which may move */
     if (p->n_nodes == b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 32;
         veil_node *nn = realloc(p->nodes, cap * sizeof *nn);
@@ -111,8 +112,8 @@ static veil_status new_node(builder *b, veil_node_kind kind, const char *layer, 
     if (!n->layer || !n->in) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
     n->n_in = n_in;
     if (n_in) memcpy(n->in, in, n_in * sizeof *in);
-    n->shape = *shape;
-    n->size = veil_shape_size(shape);
+    n->shape = sh;
+    n->size = veil_shape_size(&sh);
     *idx = (uint32_t)(p->n_nodes - 1);
     return VEIL_OK;
 }

@@ -26,11 +26,19 @@ static double normal(uint64_t *s) {
 /* The error of one PBS read, in units of the read step (2^(63 - in_bits) on
  * the torus): Gaussian with the modelled variance of the input (times
  * 4^shift), the keyswitch and the modulus switch. */
-static double read_error(veil_sim_noise *nz, double value_var, unsigned shift, unsigned in_bits) {
-    const veil_params *ps = nz->params;
-    double var =
-        ldexp(value_var, 2 * (int)shift) + veil_noise_ks_variance(ps) + veil_noise_ms_variance(ps);
+static double read_error(veil_sim_noise *nz, const veil_params *ps, double value_var,
+                         unsigned shift, unsigned in_bits) {
+    /* the node's partition's set, keyswitching from the master key
+     * (partition 0's big key; veil/program.h partitions) */
+    double var = ldexp(value_var, 2 * (int)shift) +
+                 veil_noise_ks_variance_dim(ps, veil_params_big_dim(nz->params)) +
+                 veil_noise_ms_variance(ps);
     return normal(&nz->state) * sqrt(var) / ldexp(1.0, 63 - (int)in_bits);
+}
+
+/* The parameter set a PBS node runs with. */
+static const veil_params *node_set(const veil_program *p, const veil_node *n) {
+    return n->partition < p->n_partitions ? p->partitions[n->partition].params : p->params;
 }
 
 void veil_node_eval(const veil_program *p, const veil_node *n, const int64_t *const *in,
@@ -99,7 +107,7 @@ void veil_node_eval(const veil_program *p, const veil_node *n, const int64_t *co
                     unsigned s = n->width - j - c + 1, prec = c > 1 ? c - 1 : 1;
                     int reads = c > 1 ? 2 : 1;
                     for (int t = 0; t < reads; t++) {
-                        double e = read_error(nz, x->variance, s, prec);
+                        double e = read_error(nz, node_set(p, n), x->variance, s, prec);
                         if (fabs(e) >= 0.5) {
                             r += e > 0 ? 1 : -1;
                             if (stats) stats->pbs_errors++;
@@ -120,7 +128,7 @@ void veil_node_eval(const veil_program *p, const veil_node *n, const int64_t *co
             int neg = 0;
             size_t ch = n->n_tables > 1 ? ((i % n->size) / n->table_inner) % n->n_tables : 0;
             if (nz) {
-                double e = read_error(nz, x->variance, n->shift, n->in_bits);
+                double e = read_error(nz, node_set(p, n), x->variance, n->shift, n->in_bits);
                 double pos;
                 if (n->approximate) {
                     /* the phase is (v - 2^(k-1) + 1/2) / 2^k steps: the PBS

@@ -6,13 +6,15 @@
  *    (exact, per-value Delta), and the encoding classes are consistent (the
  *    operands of a linear/add node share its width, a lookup's input is wide
  *    enough for what it reads);
- *  - every sample model at the default, --rounding-bits 6 and 4: the exact
+ *  - sample models (tiny and source_bc here, every one in
+ *    test_partitions_slow.c) at the default, --rounding-bits 6 and 4: the exact
  *    noise pass keeps every PBS and output under p_error, partition 0 holds
  *    the widest big key, every PBS reads at most its set's precision, and
  *    the partitioned program costs no more than the one-set program;
  *  - a model whose lookups differ in precision gets >= 2 partitions; --params
  *    and --partitions 1 give 1, --partitions 2 at most 2;
- *  - exhaustive: for small programs, no assignment of any parameter sets to
+ *  - exhaustive (source_bc here; mlp_digits and target_bc in the slow file):
+ *    for programs capped at two partitions, no assignment of any parameter sets to
  *    the program's partitions that the noise model accepts is cheaper than
  *    the compiler's. */
 #include "testutil.h"
@@ -56,6 +58,7 @@ static int is_pbs(const veil_node *n) {
     return n->kind == VEIL_NODE_LUT || n->kind == VEIL_NODE_ROUND;
 }
 
+#ifndef SWEEP_ALL
 /* The encoding classes: one width across linear/add/round/output edges, and
  * each lookup's input wide enough for the bits it reads. Returns the checks. */
 static size_t check_widths(const veil_program *p) {
@@ -130,6 +133,8 @@ static void test_golden_default(void) {
     printf("\n");
 }
 
+#endif
+
 /* Every PBS under p_error, partition 0 the widest big key, precision held. */
 static void check_program(const veil_program *p) {
     const double target = log2(p->options.p_error);
@@ -167,11 +172,20 @@ static void check_program(const veil_program *p) {
     CU_ASSERT(p->cost_per_sample > 0 && p->cost_per_sample < INFINITY);
 }
 
+#ifndef SWEEP_ALL
+/* fast (CI runs it under ASan): two models; test_partitions_slow.c sweeps
+ * every sample model */
+static const char *const k_sweep[] = {"models/tiny.h5", "models/source_bc.h5"};
+#else
+#define k_sweep k_models
+#endif
+#define N_SWEEP (sizeof k_sweep / sizeof *k_sweep)
+
 static void test_noise_and_contract(void) {
     static const unsigned rb[] = {0, 6, 4};
     size_t programs = 0, multi = 0;
-    for (size_t k = 0; k < N_MODELS; k++) {
-        veil_model *m = load(k_models[k]);
+    for (size_t k = 0; k < N_SWEEP; k++) {
+        veil_model *m = load(k_sweep[k]);
         for (size_t r = 0; r < sizeof rb / sizeof *rb; r++) {
             veil_program *p = compile(m, rb[r], 0, NULL);
             veil_program *one = compile(m, rb[r], 1, NULL);
@@ -199,11 +213,12 @@ static void test_noise_and_contract(void) {
         }
         veil_model_free(m);
     }
-    CU_ASSERT_EQUAL(programs, N_MODELS * 3);
+    CU_ASSERT_EQUAL(programs, N_SWEEP * 3);
     CU_ASSERT(multi >= 1);
     printf("\n");
 }
 
+#ifndef SWEEP_ALL
 /* mlp_digits' exact lookups are decomposed into reads of several
  * precisions and 2-norms: several partitions; forcing one set gives one. */
 static void test_partition_counts(void) {
@@ -220,9 +235,12 @@ static void test_partition_counts(void) {
     CU_ASSERT(two->n_partitions <= 2);
     check_program(two);
     CU_ASSERT(p->cost_per_sample <= two->cost_per_sample * (1 + 1e-12));
-    veil_program *forced = compile(m, 0, 0, p->params->id);
+    veil_program *one = compile(m, 0, 1, NULL); /* a set that runs every PBS */
+    veil_program *forced = compile(m, 0, 0, one->params->id);
+    CU_ASSERT_EQUAL(one->n_partitions, 1);
     CU_ASSERT_EQUAL(forced->n_partitions, 1);
-    CU_ASSERT(forced->params == p->params);
+    CU_ASSERT(forced->params == one->params);
+    CU_ASSERT(p->cost_per_sample < one->cost_per_sample);
     for (size_t i = 0; i < forced->n_nodes; i++)
         CU_ASSERT_EQUAL(forced->nodes[i].partition, 0);
     printf("\n  mlp_digits: %u partitions (precision %u..%u), 2 at most: %u, --params: %u",
@@ -230,16 +248,24 @@ static void test_partition_counts(void) {
     veil_program_free(p);
     veil_program_free(two);
     veil_program_free(forced);
+    veil_program_free(one);
     veil_model_free(m);
     printf("\n");
 }
+
+#endif
 
 /* For programs of two partitions (capped with --partitions 2), every pair
  * of parameter sets of the table: the compiler's is the cheapest pair the
  * noise model accepts. */
 static void test_exhaustive(void) {
-    static const char *const models[] = {"models/source_bc.h5", "models/mlp_digits.h5"};
+#ifndef SWEEP_ALL
+    static const char *const models[] = {"models/source_bc.h5"};
     static const unsigned rb[] = {0, 4};
+#else
+    static const char *const models[] = {"models/mlp_digits.h5", "models/target_bc.h5"};
+    static const unsigned rb[] = {0, 6, 4};
+#endif
     const size_t ns = veil_params_count();
     size_t cases = 0;
     for (size_t k = 0; k < sizeof models / sizeof *models; k++) {
@@ -278,7 +304,7 @@ static void test_exhaustive(void) {
         }
         veil_model_free(m);
     }
-    CU_ASSERT_EQUAL(cases, 4);
+    CU_ASSERT_EQUAL(cases, (sizeof models / sizeof *models) * (sizeof rb / sizeof *rb));
     printf("\n");
 }
 
@@ -286,9 +312,11 @@ int main(void) {
     if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
     CU_pSuite s = CU_add_suite("partitions", NULL, NULL);
     if (!s) return CU_get_error();
+#ifndef SWEEP_ALL
     VEIL_ADD_TEST(s, test_golden_default);
-    VEIL_ADD_TEST(s, test_noise_and_contract);
     VEIL_ADD_TEST(s, test_partition_counts);
+#endif
+    VEIL_ADD_TEST(s, test_noise_and_contract);
     VEIL_ADD_TEST(s, test_exhaustive);
     return veil_test_run();
 }

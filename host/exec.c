@@ -178,7 +178,7 @@ static veil_status plan_luts(veil_plan *plan, size_t i) {
     node_exec *x = &plan->nx[i];
     /* the test polynomials have the N of the node's partition */
     const veil_params *ps = plan->ek->parts[node_partition(p, n)].params;
-    const uint64_t delta = veil_program_delta(p);
+    const uint64_t delta = veil_node_delta(n); /* LUT: its output's; ROUND: its input's */
     if (n->kind == VEIL_NODE_LUT) {
         const size_t t = (size_t)1 << n->in_bits;
         x->n_luts = n->n_tables;
@@ -309,9 +309,9 @@ veil_status veil_plan_new(const veil_program *prog, const veil_eval_key *ek, vei
         if (!plan->tmp || !plan->tmp2)
             st = veil_error(VEIL_ERR_NOMEM, "plan: out of memory for scratch ciphertexts");
     }
-    const uint64_t delta = veil_program_delta(prog);
     for (size_t i = 0; st == VEIL_OK && i < nn; i++) {
         const veil_node *n = &prog->nodes[i];
+        const uint64_t delta = veil_node_delta(n);
         node_exec *x = &plan->nx[i];
         if (n->kind != VEIL_NODE_INPUT && n->kind != VEIL_NODE_OUTPUT)
             x->buf = plan->slots[slot_of[i]];
@@ -366,17 +366,16 @@ static void mul_all(uint64_t *out, const uint64_t *in, size_t words, uint64_t f)
 
 static veil_status run_round(veil_plan *plan, const veil_node *n, node_exec *x, const uint64_t *in,
                              size_t batch) {
-    const veil_program *p = plan->prog;
     const size_t count = batch * n->size, words = count * plan->lwe;
-    const uint64_t delta = veil_program_delta(p);
-    const uint32_t part = node_partition(p, n);
+    const uint64_t delta = veil_node_delta(n);
+    const uint32_t part = node_partition(plan->prog, n);
     uint64_t *V = x->buf;
     memcpy(V, in, words * sizeof *V);
     add_plain_all(V, count, plan->lwe, (uint64_t)n->offset * delta);
     size_t q = 0;
     for (unsigned j = 0; j < n->round_bits; j += n->chunk_bits, q++) {
         unsigned c = n->round_bits - j < n->chunk_bits ? n->round_bits - j : n->chunk_bits;
-        unsigned s = p->width - j - c + 1;
+        unsigned s = n->width - j - c + 1;
         const uint64_t f = (uint64_t)1 << s;
         /* bits j..j+c-1 of V to the top c bits of the torus */
         mul_all(plan->tmp, V, words, f);
@@ -407,7 +406,6 @@ veil_status veil_plan_execute(veil_plan *plan, const uint64_t *const *inputs, si
                           batch, plan->max_batch);
     const veil_program *p = plan->prog;
     const size_t lwe = plan->lwe;
-    const uint64_t delta = veil_program_delta(p);
     const uint64_t total = p->pbs_per_sample * batch;
     uint64_t done = 0;
     for (uint32_t i = 0; i < p->n_inputs; i++)
@@ -471,7 +469,9 @@ veil_status veil_plan_execute(veil_plan *plan, const uint64_t *const *inputs, si
             done += n->pbs_per_sample * batch;
             break;
         case VEIL_NODE_LUT: {
-            /* index r = floor((v + offset) / 2^k) to the top in_bits bits */
+            /* index r = floor((v + offset) / 2^k) to the top in_bits bits,
+             * at the input's Delta */
+            const uint64_t delta = veil_program_node_delta(p, n->in[0]);
             uint64_t add = (uint64_t)n->offset * delta;
             if (n->approximate) /* boundaries between integers: -2^(k-1) + 1/2 */
                 add += (0 - (delta << (n->round_bits - 1))) + (delta >> 1);
@@ -510,7 +510,7 @@ veil_status veil_program_encrypt(const veil_program *p, veil_encryptor *enc,
     }
     const veil_node *n = &p->nodes[p->input_nodes[input]];
     const size_t lwe = veil_program_ct_words(p), count = batch * n->size;
-    const uint64_t delta = veil_program_delta(p);
+    const uint64_t delta = veil_node_delta(n);
     for (size_t i = 0; i < count; i++) {
         if (values[i] < n->lo || values[i] > n->hi)
             return veil_error(

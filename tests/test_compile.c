@@ -452,7 +452,7 @@ static void test_decode(void) {
     o.bounds = VEIL_BOUNDS_WORST_CASE;
     veil_program *p = compile_ok(m, &o);
     const veil_node *out = &p->nodes[p->output_nodes[0]];
-    const uint64_t delta = veil_program_delta(p);
+    const uint64_t delta = veil_node_delta(out);
     for (int64_t v = out->lo; v <= out->hi; v++) {
         uint64_t noise = (uint64_t)(veil_test_rand() % (delta / 2)) - delta / 4;
         CU_ASSERT_EQUAL(veil_program_decode(p, 0, (uint64_t)v * delta + noise), v);

@@ -180,6 +180,7 @@ static void test_errors(void) {
     veil_compile_options o;
     veil_compile_options_default(&o);
     o.rounding_bits = 3;
+    o.max_partitions = 1; /* one evaluation key (key sets: branch keyset) */
     CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &q), VEIL_OK);
     CU_ASSERT_FATAL(p->params != q->params);
     uint8_t s[32];

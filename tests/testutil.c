@@ -8,6 +8,8 @@
 
 #include <sodium.h>
 
+#include "veil/program.h"
+
 static uint64_t seed_value;
 static int seed_ready;
 static uint64_t rand_state;

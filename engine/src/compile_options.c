@@ -90,6 +90,15 @@ static veil_status parse_lookup_bits(const char *v, veil_compile_options *o) {
     return VEIL_OK;
 }
 
+static veil_status parse_partitions(const char *v, veil_compile_options *o) {
+    uint64_t n = 0;
+    if (veil_arg_u64("--partitions", v, 0, 64, &n) != VEIL_OK)
+        return veil_error(VEIL_ERR_ARG, "--partitions %s: expected 1..64, or 0 for the cheapest",
+                          v);
+    o->max_partitions = (unsigned)n;
+    return VEIL_OK;
+}
+
 static veil_status parse_range_margin(const char *v, veil_compile_options *o) {
     char *e = NULL;
     errno = 0;
@@ -138,6 +147,11 @@ static const option_row k_options[] = {
      "only parameter sets with N <= this (a power of two, 256..65536;\n"
      "default: any)",
      parse_max_poly_size},
+    {"--partitions", "N",
+     "at most N parameter sets, each with its own keys (1: one set for\n"
+     "the program, the smallest keys; default 0: the cheapest by the\n"
+     "cost model)",
+     parse_partitions},
 };
 #define N_OPTIONS (sizeof k_options / sizeof k_options[0])
 

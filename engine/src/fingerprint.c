@@ -32,10 +32,15 @@ void veil_program_fingerprint(const veil_program *p, uint8_t fp[VEIL_PROGRAM_FP_
     h_str(&st, "veil-program-fp-v1");
     h_str(&st, p->params ? p->params->id : "");
     h_u64(&st, p->width);
+    /* the sets the PBS run with: another partitioning needs other keys */
+    h_u64(&st, p->n_partitions);
+    for (uint32_t k = 0; k < p->n_partitions; k++)
+        h_str(&st, p->partitions[k].params ? p->partitions[k].params->id : "");
     h_u64(&st, p->n_nodes);
     for (size_t i = 0; i < p->n_nodes; i++) {
         const veil_node *n = &p->nodes[i];
         h_u64(&st, (uint64_t)n->kind);
+        h_u64(&st, n->partition);
         h_u64(&st, n->n_in);
         for (uint32_t j = 0; j < n->n_in; j++)
             h_u64(&st, n->in[j]);
@@ -45,6 +50,7 @@ void veil_program_fingerprint(const veil_program *p, uint8_t fp[VEIL_PROGRAM_FP_
         h_u64(&st, (uint64_t)n->lo);
         h_u64(&st, (uint64_t)n->hi);
         h_u64(&st, n->bits);
+        h_u64(&st, n->width);
         if (n->kind == VEIL_NODE_LINEAR) {
             h_u64(&st, (uint64_t)n->linear);
             const veil_conv_shape *c = &n->conv;

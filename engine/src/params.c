@@ -136,13 +136,17 @@ double veil_noise_log2_std(const veil_noise *noise) {
 /* keyswitch_one_bit.rs x keyswitch.rs: per big-key coefficient
  *   (q^2 / (12 B^2l) - 1/12) * (1/4 + 1/4) + 1/16 + l * var_ksk * (B^2 + 2) / 12. */
 double veil_noise_ks_variance(const veil_params *p) {
+    return veil_noise_ks_variance_dim(p, veil_params_big_dim(p));
+}
+
+double veil_noise_ks_variance_dim(const veil_params *p, uint32_t in_dim) {
     double var_ksk = veil_noise_variance(&p->lwe_noise);
     double b2l = ldexp(1.0, 2 * (int)(p->ks_base_log * p->ks_level));
     double base = ldexp(1.0, (int)p->ks_base_log);
     double res2 = (Q2 / (12.0 * b2l) - 1.0 / 12.0) * 0.5;
     double res3 = 0.25 * 0.25;
     double res4 = p->ks_level * var_ksk * (base * base + 2.0) / 12.0;
-    return (double)veil_params_big_dim(p) * (res2 + res3 + res4);
+    return (double)in_dim * (res2 + res3 + res4);
 }
 
 /* STANDARD: Concrete's estimate_modulus_switching_noise_with_binary_key with
@@ -199,7 +203,13 @@ static double log2_erfc(double x) {
  * (one padding bit on the left, half a step on the right); P(|N(0,v)| > L) =
  * erfc(L / sqrt(2 v)). */
 double veil_noise_log2_p_fail(const veil_params *p, unsigned precision, double input_variance) {
-    double total = input_variance + veil_noise_ks_variance(p) + veil_noise_ms_variance(p);
+    return veil_noise_log2_p_fail_dim(p, precision, input_variance, veil_params_big_dim(p));
+}
+
+double veil_noise_log2_p_fail_dim(const veil_params *p, unsigned precision, double input_variance,
+                                  uint32_t ks_in_dim) {
+    double total =
+        input_variance + veil_noise_ks_variance_dim(p, ks_in_dim) + veil_noise_ms_variance(p);
     double limit = ldexp(1.0, 64 - (int)precision - 2);
     return log2_erfc(limit / sqrt(2.0 * total));
 }

@@ -26,11 +26,19 @@ static double normal(uint64_t *s) {
 /* The error of one PBS read, in units of the read step (2^(63 - in_bits) on
  * the torus): Gaussian with the modelled variance of the input (times
  * 4^shift), the keyswitch and the modulus switch. */
-static double read_error(veil_sim_noise *nz, double value_var, unsigned shift, unsigned in_bits) {
-    const veil_params *ps = nz->params;
-    double var =
-        ldexp(value_var, 2 * (int)shift) + veil_noise_ks_variance(ps) + veil_noise_ms_variance(ps);
+static double read_error(veil_sim_noise *nz, const veil_params *ps, double value_var,
+                         unsigned shift, unsigned in_bits) {
+    /* the node's partition's set, keyswitching from the master key
+     * (partition 0's big key; veil/program.h partitions) */
+    double var = ldexp(value_var, 2 * (int)shift) +
+                 veil_noise_ks_variance_dim(ps, veil_params_big_dim(nz->params)) +
+                 veil_noise_ms_variance(ps);
     return normal(&nz->state) * sqrt(var) / ldexp(1.0, 63 - (int)in_bits);
+}
+
+/* The parameter set a PBS node runs with. */
+static const veil_params *node_set(const veil_program *p, const veil_node *n) {
+    return n->partition < p->n_partitions ? p->partitions[n->partition].params : p->params;
 }
 
 void veil_node_eval(const veil_program *p, const veil_node *n, const int64_t *const *in,
@@ -96,10 +104,10 @@ void veil_node_eval(const veil_program *p, const veil_node *n, const int64_t *co
                  * worst one step of r for the last chunk: model it as +-1 */
                 for (unsigned j = 0; j < k; j += n->chunk_bits) {
                     unsigned c = k - j < n->chunk_bits ? k - j : n->chunk_bits;
-                    unsigned s = p->width - j - c + 1, prec = c > 1 ? c - 1 : 1;
+                    unsigned s = n->width - j - c + 1, prec = c > 1 ? c - 1 : 1;
                     int reads = c > 1 ? 2 : 1;
                     for (int t = 0; t < reads; t++) {
-                        double e = read_error(nz, x->variance, s, prec);
+                        double e = read_error(nz, node_set(p, n), x->variance, s, prec);
                         if (fabs(e) >= 0.5) {
                             r += e > 0 ? 1 : -1;
                             if (stats) stats->pbs_errors++;
@@ -120,7 +128,7 @@ void veil_node_eval(const veil_program *p, const veil_node *n, const int64_t *co
             int neg = 0;
             size_t ch = n->n_tables > 1 ? ((i % n->size) / n->table_inner) % n->n_tables : 0;
             if (nz) {
-                double e = read_error(nz, x->variance, n->shift, n->in_bits);
+                double e = read_error(nz, node_set(p, n), x->variance, n->shift, n->in_bits);
                 double pos;
                 if (n->approximate) {
                     /* the phase is (v - 2^(k-1) + 1/2) / 2^k steps: the PBS
@@ -238,8 +246,10 @@ veil_status veil_program_simulate(const veil_program *p, const int64_t *const *i
         /* what decryption returns (veil_program_decode): the value mod
          * 2^(width+1), represented in [lo, lo + 2^(width+1)); the value
          * itself inside the compiled range (every node computes mod
-         * 2^(width+1) as the torus does, so only the output needs it) */
-        const uint64_t mask = ((uint64_t)1 << (p->width + 1)) - 1;
+         * 2^(width+1) as the torus does, each at its own width: a value
+         * crosses widths only through a lookup, which reads its index mod
+         * 2^(in_bits+1), a divisor; so only the output needs it) */
+        const uint64_t mask = ((uint64_t)1 << (n->width + 1)) - 1;
         for (size_t e = 0; e < batch * n->size; e++)
             outputs[o][e] =
                 (int64_t)((uint64_t)n->lo + (((uint64_t)sv[e] - (uint64_t)n->lo) & mask));

@@ -31,6 +31,10 @@ extern "C" {
 /* Keyswitch from the big key (k*N) to the small key (n) with the set's KSK
  * noise and decomposition: the variance it adds. */
 double veil_noise_ks_variance(const veil_params *p);
+/* The same from a key of dimension in_dim (a program with several parameter
+ * sets keyswitches from its widest big key, veil/program.h "partitions"):
+ * the variance grows linearly with the input dimension. */
+double veil_noise_ks_variance_dim(const veil_params *p, uint32_t in_dim);
 
 /* Modulus switch of an n-dimensional LWE to 2N: the variance it adds, for the
  * set's `ms` (STANDARD: Concrete's formula; CENTERED: TFHE-rs's
@@ -48,6 +52,9 @@ double veil_noise_fresh_variance(const veil_params *p);
 /* log2 of the probability that a KS-PBS at `precision` bits (plus one padding
  * bit) decodes wrongly when its input has variance `input_variance`. */
 double veil_noise_log2_p_fail(const veil_params *p, unsigned precision, double input_variance);
+/* The same with the keyswitch from a key of dimension ks_in_dim. */
+double veil_noise_log2_p_fail_dim(const veil_params *p, unsigned precision, double input_variance,
+                                  uint32_t ks_in_dim);
 
 /* Concrete's FFT error term of one external product (k, N, base 2^B, l
  * levels): 2^-2.57722494 * 2^(2*(64-53)) * l * 2^(2B) * N^2 * (k+1). */

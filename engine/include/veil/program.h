@@ -9,18 +9,39 @@
  *          -> OUTPUT
  * in topological order. Every node carries the integer range of its values
  * (from the calibration set, Concrete's "inputset", or the worst case) and
- * its bit width; the compiler picks ONE parameter set for the program, the
- * cheapest in the table whose precision covers the widest PBS read and whose
- * noise model (veil/noise.h) keeps every PBS under the target p_error, or
+ * its bit width and its encoding width (below). The compiler then chooses
+ * parameter sets (compile.c choose_params): every PBS (LUT, or a ROUND's
+ * chunk PBS) gets a precision (its widest read) and a 2-norm (the noise it
+ * reads, x 2^shift, in PBS-output units); PBS of equal precision and 2-norm
+ * within a factor 2 form a group; each group gets its cheapest set under a
+ * bound model that makes groups independent (for a master dimension D, the
+ * widest k*N, and a bound V on every set's PBS output variance, over the
+ * candidates' values of D and V); then sets are lowered group by group and
+ * pairwise while the exact noise pass (veil/noise.h, keyswitch from the
+ * master key) keeps every PBS and output under p_error, and groups that got
+ * one set become one partition. The objective is the modelled cost per
+ * sample (cost_per_sample); the result is kept only if it beats the best
+ * single set. options.max_partitions caps the partitions (merging the pair
+ * that costs least; 1: one set); options.params_id forces one set. It
  * refuses naming the layer (beyond 16 bits, or when no set fits).
  *
  * Encoding (DESIGN.md "Cryptography"): every ciphertext holds an integer v as
- * v * Delta with Delta = 2^(63 - width), `width` the widest value any lookup
- * reads or any output holds, one padding bit above. A lookup of x in [lo, hi]
+ * v * Delta with Delta = 2^(63 - width), one padding bit above, and `width`
+ * is per value (veil_node.width, veil_node_delta()): values that are added,
+ * weighted, concatenated or pooled together, a ROUND node and its input (its
+ * chunk PBS outputs are added to it), and an OUTPUT and its source must share
+ * Delta, so they form one class (union-find in compile.c) whose width is the
+ * widest need of its members: what a lookup reading a member reads
+ * (k + in_bits below) and what decoding an output needs (its range's bits).
+ * A LUT's output starts a new class (its table is scaled to the Delta its
+ * consumers need) and an INPUT is encrypted at its class's Delta. So a narrow
+ * lookup of a program with one wide accumulator reads at its own width, its
+ * noise not amplified by the wide one's 2^shift. A lookup of x in [lo, hi]
  * reads the index r = floor((x + offset) / 2^k) (offset = -lo, plus 2^(k-1)
- * when rounding to nearest, k = rounding bits): the runtime adds offset*Delta
- * (a clear constant), multiplies by 2^shift (shift = width - k - in_bits) so
- * that r sits in the top in_bits bits under the padding bit, and runs a KS-PBS
+ * when rounding to nearest, k = rounding bits): the runtime adds
+ * offset*Delta_x (a clear constant), multiplies by 2^shift (shift = width_x -
+ * k - in_bits) so that r sits in the top in_bits bits under the padding bit,
+ * and runs a KS-PBS
  * with an unsigned table T'[r] = T[clamp(lo + r*2^k, lo, hi)] (T clamped to
  * its [in_min, in_max] as the schema says). The clamp at hi is what keeps
  * round-to-nearest from overflowing past the top of the range; k is chosen so
@@ -133,6 +154,11 @@ typedef struct veil_compile_options {
     /* Only consider sets with N <= this (0: any): e.g. to trade lookup bits
      * for speed (8-bit lookups need N = 32768 at p_fail 2^-40). */
     uint32_t max_poly_size;
+    /* At most this many parameter sets (partitions, each with its own
+     * bootstrapping and keyswitching keys): 1 gives one set for the whole
+     * program (smallest keys); 0 (default): as many as the cost model finds
+     * cheapest. */
+    unsigned max_partitions;
     /* When no parameter set fits (e.g. a 10-bit lookup without rounding),
      * still return the program, with params NULL: it can be simulated (the
      * golden-vector check of an unrounded model) but not encrypted. */
@@ -145,9 +171,9 @@ veil_status veil_bounds_parse(const char *s, veil_bounds *out);
 veil_status veil_rounding_parse(const char *s, veil_rounding *out);
 /* Sets one option by its command-line name without the dashes' prefix
  * ("rounding-bits" = "rounding_bits", "rounding", "bounds", "p-error",
- * "max-poly-size", "lookup-bits", "range-margin", "params") from text, as `veil compile --NAME
- * VALUE` reads it; for configurations that are text (Triton's config.pbtxt parameters). "params"
- * borrows value. VEIL_ERR_ARG names the option and what it takes. */
+ * "max-poly-size", "lookup-bits", "range-margin", "params", "partitions") from text, as `veil
+ * compile --NAME VALUE` reads it; for configurations that are text (Triton's config.pbtxt
+ * parameters). "params" borrows value. VEIL_ERR_ARG names the option and what it takes. */
 veil_status veil_compile_options_set(veil_compile_options *o, const char *name, const char *value);
 /* 1 if name is one of the names above. */
 int veil_compile_option_known(const char *name);
@@ -205,6 +231,11 @@ typedef struct veil_node {
     int64_t *tables;    /* n_tables * 2^in_bits entries */
     int64_t r_max;      /* largest index inside the compiled range */
 
+    /* Encoding of the values: Delta = 2^(63 - width) (veil_node_delta). A
+     * LUT's table is scaled by its own Delta; it reads its input at the
+     * input's. ROUND, OUTPUT: their input's. */
+    unsigned width;
+
     /* LUT and ROUND: the partition (index into veil_program.partitions) whose
      * keys run this node's PBS (keyswitch into its small key, bootstrap with
      * its BSK). 0 for every other node. */
@@ -235,7 +266,14 @@ typedef struct veil_layer_report {
  * multi-parameter optimisation: each lookup gets the cheapest set that keeps
  * its precision and noise). Partition 0 always exists when params is set;
  * its set is the one ciphertexts between PBS and fresh inputs are encrypted
- * for (the widest big key, k*N, of the program). */
+ * for (the widest big key, k*N, of the program: every other partition's
+ * k*N is at most partition 0's, and among sets of equal k*N partition 0 has
+ * the noisiest fresh encryption). Noise model the compiler uses (the key-set
+ * design: each partition's GLWE key a prefix of one master key of partition
+ * 0's dimension): a PBS of partition X keyswitches from the master key
+ * (input dimension partition 0's k*N) with X's KSK, modulus-switches with
+ * X's n and N, and outputs with X's PBS output variance. Two partitions
+ * never share a set. */
 typedef struct veil_partition {
     const veil_params *params;
     unsigned precision;      /* widest PBS read of the partition (bits, without padding) */
@@ -252,7 +290,7 @@ typedef struct veil_program {
     uint32_t n_partitions;     /* 0 when params is NULL */
     veil_partition *partitions;
     char *params_note;     /* why params is NULL, or NULL */
-    unsigned width;        /* b: Delta = 2^(63 - width) */
+    unsigned width;        /* the widest value encoding (see veil_node.width) */
     unsigned max_lut_bits; /* widest PBS read */
     unsigned max_acc_bits; /* widest accumulator feeding a lookup */
     size_t n_nodes;
@@ -262,19 +300,35 @@ typedef struct veil_program {
     uint32_t n_outputs;
     uint32_t *output_nodes; /* per model output */
     uint64_t pbs_per_sample;
+    /* Modelled cost of one sample: sum over PBS of the set's cost (blind
+     * rotation + keyswitch from partition 0's big key; compile.c pbs_cost),
+     * what the parameter search minimises. */
+    double cost_per_sample;
     double log2_p_fail_pbs;    /* worst single PBS */
     double log2_p_fail_sample; /* 1 - prod (1 - p_i) over one sample's PBS, log2 */
     size_t n_report;
     veil_layer_report *report;
 } veil_program;
 
-static inline uint64_t veil_program_delta(const veil_program *p) {
-    return (uint64_t)1 << (63 - p->width);
+/* The scale of node n's values: v is encrypted as v * Delta. */
+static inline uint64_t veil_node_delta(const veil_node *n) {
+    return (uint64_t)1 << (63 - n->width);
+}
+static inline uint64_t veil_program_node_delta(const veil_program *p, uint32_t node) {
+    return veil_node_delta(&p->nodes[node]);
 }
 
 veil_status veil_program_compile(const veil_model *model, const veil_compile_options *options,
                                  veil_program **out);
 void veil_program_free(veil_program *p);
+
+/* The compiler's objective for p with sets[i] running partition i's PBS
+ * (i < p->n_partitions, the program's grouping of its PBS): the modelled
+ * cost per sample (as cost_per_sample), or +INFINITY when a PBS or an output
+ * would exceed p_error, a set lacks a partition's precision (or breaks
+ * max_poly_size), or a set's k*N exceeds sets[0]'s (the master key). p is
+ * left as it was. For tests and tools: the search finds the cheapest. */
+double veil_program_assignment_cost(veil_program *p, const veil_params *const *sets);
 
 /* Prints the per-layer report and the program summary. */
 void veil_program_print_report(const veil_program *p, FILE *f);
@@ -305,14 +359,15 @@ veil_status veil_program_simulate(const veil_program *p, const int64_t *const *i
                                   int64_t *const *outputs, const veil_sim_options *opts,
                                   veil_sim_stats *stats);
 
-/* Decodes an output phase of node `o` (output i) to its integer: rounds to a
- * multiple of Delta and picks the representative in [lo, lo + 2^(width+1)). */
+/* Decodes an output phase of output i to its integer: rounds to a multiple
+ * of the output node's Delta and picks the representative in
+ * [lo, lo + 2^(width+1)) (the node's width). */
 int64_t veil_program_decode(const veil_program *p, uint32_t output, uint64_t phase);
 
 /* Program fingerprint. A ciphertext batch file carries a 32-byte "model fp"
  * (veil/serialize.h): veil fills it with veil_program_fingerprint(), a
  * BLAKE2b-256 over everything of the compiled program that decides what a
- * ciphertext means: the parameter set, the encoding width, every node (kind,
+ * ciphertext means: the parameter set, every node's encoding width, every node (kind,
  * operands, shape, range, weights, biases, tables, rounding). Two programs
  * with the same fingerprint evaluate the same function on the same encoding,
  * so a batch encrypted for one can be run by the other; anything else

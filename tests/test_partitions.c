@@ -1,0 +1,322 @@
+// LABELS: model
+// LINKS: veil_loaders
+/* Per-value encoding and partitions (veil/program.h "Encoding", the compiler's
+ * parameter search), without keys:
+ *  - every sample model, default options: simulate equals the golden vectors
+ *    (exact, per-value Delta), and the encoding classes are consistent (the
+ *    operands of a linear/add node share its width, a lookup's input is wide
+ *    enough for what it reads);
+ *  - sample models (tiny and source_bc here, every one in
+ *    test_partitions_slow.c) at the default, --rounding-bits 6 and 4: the exact
+ *    noise pass keeps every PBS and output under p_error, partition 0 holds
+ *    the widest big key, every PBS reads at most its set's precision, and
+ *    the partitioned program costs no more than the one-set program;
+ *  - a model whose lookups differ in precision gets >= 2 partitions; --params
+ *    and --partitions 1 give 1, --partitions 2 at most 2;
+ *  - exhaustive (source_bc here; mlp_digits and target_bc in the slow file):
+ *    for programs capped at two partitions, no assignment of any parameter sets to
+ *    the program's partitions that the noise model accepts is cheaper than
+ *    the compiler's. */
+#include "testutil.h"
+#include "veil/loader.h"
+#include "veil/noise.h"
+#include "veil/program.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const k_models[] = {
+    "models/tiny.h5",      "models/mlp_digits.h5",  "models/cnn_digits.h5", "models/source_bc.h5",
+    "models/target_bc.h5", "models/source14_bc.h5", "models/source16_bc.h5"};
+#define N_MODELS (sizeof k_models / sizeof *k_models)
+
+static veil_model *load(const char *rel) {
+    veil_model *m = NULL;
+    veil_status st = veil_model_load(veil_test_path(rel), &m);
+    if (st) fprintf(stderr, "\n  %s: %s\n", rel, veil_error_message());
+    CU_ASSERT_EQUAL_FATAL(st, VEIL_OK);
+    return m;
+}
+
+static veil_program *compile(const veil_model *m, unsigned rounding_bits, unsigned max_partitions,
+                             const char *params_id) {
+    veil_compile_options o;
+    veil_compile_options_default(&o);
+    o.rounding_bits = rounding_bits;
+    o.max_partitions = max_partitions;
+    o.params_id = params_id;
+    veil_program *p = NULL;
+    veil_status st = veil_program_compile(m, &o, &p);
+    if (st) fprintf(stderr, "\n  %s: %s\n", m->name, veil_error_message());
+    CU_ASSERT_EQUAL_FATAL(st, VEIL_OK);
+    return p;
+}
+
+static int is_pbs(const veil_node *n) {
+    return n->kind == VEIL_NODE_LUT || n->kind == VEIL_NODE_ROUND;
+}
+
+#ifndef SWEEP_ALL
+/* The encoding classes: one width across linear/add/round/output edges, and
+ * each lookup's input wide enough for the bits it reads. Returns the checks. */
+static size_t check_widths(const veil_program *p) {
+    size_t checks = 0;
+    for (size_t i = 0; i < p->n_nodes; i++) {
+        const veil_node *n = &p->nodes[i];
+        CU_ASSERT(n->width >= 1 && n->width <= 62);
+        CU_ASSERT(n->width <= p->width);
+        switch (n->kind) {
+        case VEIL_NODE_LINEAR:
+        case VEIL_NODE_ADD:
+        case VEIL_NODE_ROUND:
+        case VEIL_NODE_OUTPUT:
+            for (uint32_t j = 0; j < n->n_in; j++, checks++)
+                CU_ASSERT_EQUAL(p->nodes[n->in[j]].width, n->width);
+            break;
+        case VEIL_NODE_LUT:
+            CU_ASSERT_EQUAL(n->shift + n->round_bits + n->in_bits, p->nodes[n->in[0]].width);
+            checks++;
+            break;
+        case VEIL_NODE_INPUT:
+            break;
+        }
+    }
+    return checks;
+}
+
+/* The per-value encoding keeps simulate exact: the golden vectors, value for
+ * value, with the default options, and some lookup reads narrower than the
+ * program's widest value (what per-value encoding is for) on a model with
+ * a wide accumulator and narrow lookups. */
+static void test_golden_default(void) {
+    size_t models = 0, narrower = 0;
+    for (size_t k = 0; k < N_MODELS; k++) {
+        veil_model *m = load(k_models[k]);
+        veil_compile_options o;
+        veil_compile_options_default(&o);
+        o.simulate_only = 1;
+        veil_program *p = NULL;
+        CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &p), VEIL_OK);
+        const size_t n = m->golden.count;
+        CU_ASSERT_FATAL(n > 0);
+        int64_t **out = calloc(p->n_outputs, sizeof *out);
+        for (uint32_t i = 0; i < p->n_outputs; i++)
+            out[i] = malloc(n * veil_program_output_size(p, i) * sizeof(int64_t));
+        CU_ASSERT_EQUAL(
+            veil_program_simulate(p, (const int64_t *const *)m->golden.inputs, n, out, NULL, NULL),
+            VEIL_OK);
+        size_t eq = 0, tot = 0;
+        for (uint32_t i = 0; i < p->n_outputs; i++)
+            for (size_t j = 0; j < n * veil_program_output_size(p, i); j++, tot++)
+                eq += out[i][j] == m->golden.outputs[i][j];
+        unsigned wmin = p->width;
+        for (size_t i = 0; i < p->n_nodes; i++)
+            if (p->nodes[i].kind == VEIL_NODE_LUT && p->nodes[p->nodes[i].in[0]].width < wmin)
+                wmin = p->nodes[p->nodes[i].in[0]].width;
+        narrower += wmin < p->width;
+        printf("\n  %-12s default: %zu/%zu golden values equal; widths %u..%u bits, %zu class "
+               "checks",
+               m->name, eq, tot, wmin, p->width, check_widths(p));
+        CU_ASSERT(tot > 0);
+        CU_ASSERT_EQUAL(eq, tot);
+        for (uint32_t i = 0; i < p->n_outputs; i++)
+            free(out[i]);
+        free(out);
+        veil_program_free(p);
+        veil_model_free(m);
+        models++;
+    }
+    CU_ASSERT_EQUAL(models, N_MODELS);
+    CU_ASSERT(narrower >= 1);
+    printf("\n");
+}
+
+#endif
+
+/* Every PBS under p_error, partition 0 the widest big key, precision held. */
+static void check_program(const veil_program *p) {
+    const double target = log2(p->options.p_error);
+    CU_ASSERT_FATAL(p->params != NULL);
+    CU_ASSERT_FATAL(p->n_partitions >= 1);
+    CU_ASSERT(p->params == p->partitions[0].params);
+    uint64_t pbs = 0;
+    for (uint32_t k = 0; k < p->n_partitions; k++) {
+        const veil_params *ps = p->partitions[k].params;
+        CU_ASSERT(veil_params_big_dim(ps) <= veil_params_big_dim(p->params));
+        CU_ASSERT(p->partitions[k].pbs_per_sample > 0);
+        CU_ASSERT(p->partitions[k].log2_p_fail <= target);
+        pbs += p->partitions[k].pbs_per_sample;
+        for (uint32_t q = 0; q < k; q++)
+            CU_ASSERT(p->partitions[q].params != ps); /* one partition per set */
+    }
+    CU_ASSERT_EQUAL(pbs, p->pbs_per_sample);
+    for (size_t i = 0; i < p->n_nodes; i++) {
+        const veil_node *n = &p->nodes[i];
+        if (is_pbs(n) || n->kind == VEIL_NODE_OUTPUT) {
+            if (!(n->read_log2_pfail <= target))
+                fprintf(stderr, "\n  %s node %zu (%s): log2 p_fail %.1f > %.1f\n", p->model_name, i,
+                        n->layer, n->read_log2_pfail, target);
+            CU_ASSERT(n->read_log2_pfail <= target);
+        }
+        if (!is_pbs(n)) continue;
+        CU_ASSERT_FATAL(n->partition < p->n_partitions);
+        const veil_params *ps = p->partitions[n->partition].params;
+        if (n->kind == VEIL_NODE_LUT) {
+            CU_ASSERT(n->in_bits <= ps->precision);
+            CU_ASSERT(((uint64_t)1 << n->in_bits) <= ps->poly_size);
+        }
+    }
+    CU_ASSERT(p->log2_p_fail_pbs <= target);
+    CU_ASSERT(p->cost_per_sample > 0 && p->cost_per_sample < INFINITY);
+}
+
+#ifndef SWEEP_ALL
+/* fast (CI runs it under ASan): two models; test_partitions_slow.c sweeps
+ * every sample model */
+static const char *const k_sweep[] = {"models/tiny.h5", "models/source_bc.h5"};
+#else
+#define k_sweep k_models
+#endif
+#define N_SWEEP (sizeof k_sweep / sizeof *k_sweep)
+
+static void test_noise_and_contract(void) {
+    static const unsigned rb[] = {0, 6, 4};
+    size_t programs = 0, multi = 0;
+    for (size_t k = 0; k < N_SWEEP; k++) {
+        veil_model *m = load(k_sweep[k]);
+        for (size_t r = 0; r < sizeof rb / sizeof *rb; r++) {
+            veil_program *p = compile(m, rb[r], 0, NULL);
+            veil_program *one = compile(m, rb[r], 1, NULL);
+            check_program(p);
+            check_program(one);
+            CU_ASSERT_EQUAL(one->n_partitions, 1);
+            /* the search keeps the one-set program when nothing beats it */
+            CU_ASSERT(p->cost_per_sample <= one->cost_per_sample * (1 + 1e-12));
+            /* the objective as the public function computes it */
+            const veil_params **sets = calloc(p->n_partitions, sizeof *sets);
+            for (uint32_t q = 0; q < p->n_partitions; q++)
+                sets[q] = p->partitions[q].params;
+            const double c = veil_program_assignment_cost(p, sets);
+            CU_ASSERT(fabs(c - p->cost_per_sample) <= 1e-9 * p->cost_per_sample);
+            free(sets);
+            printf("\n  %-12s rounding %u: %u partitions, cost %.3g (one set %.3g, x%.2f), "
+                   "%llu PBS",
+                   m->name, rb[r], p->n_partitions, p->cost_per_sample, one->cost_per_sample,
+                   one->cost_per_sample / p->cost_per_sample,
+                   (unsigned long long)p->pbs_per_sample);
+            multi += p->n_partitions >= 2;
+            programs++;
+            veil_program_free(p);
+            veil_program_free(one);
+        }
+        veil_model_free(m);
+    }
+    CU_ASSERT_EQUAL(programs, N_SWEEP * 3);
+    CU_ASSERT(multi >= 1);
+    printf("\n");
+}
+
+#ifndef SWEEP_ALL
+/* mlp_digits' exact lookups are decomposed into reads of several
+ * precisions and 2-norms: several partitions; forcing one set gives one. */
+static void test_partition_counts(void) {
+    veil_model *m = load("models/mlp_digits.h5");
+    veil_program *p = compile(m, 0, 0, NULL);
+    unsigned pmin = 64, pmax = 0;
+    for (uint32_t k = 0; k < p->n_partitions; k++) {
+        pmin = p->partitions[k].precision < pmin ? p->partitions[k].precision : pmin;
+        pmax = p->partitions[k].precision > pmax ? p->partitions[k].precision : pmax;
+    }
+    CU_ASSERT(p->n_partitions >= 2);
+    CU_ASSERT(pmin < pmax); /* lookups that differ in precision */
+    veil_program *two = compile(m, 0, 2, NULL);
+    CU_ASSERT(two->n_partitions <= 2);
+    check_program(two);
+    CU_ASSERT(p->cost_per_sample <= two->cost_per_sample * (1 + 1e-12));
+    veil_program *one = compile(m, 0, 1, NULL); /* a set that runs every PBS */
+    veil_program *forced = compile(m, 0, 0, one->params->id);
+    CU_ASSERT_EQUAL(one->n_partitions, 1);
+    CU_ASSERT_EQUAL(forced->n_partitions, 1);
+    CU_ASSERT(forced->params == one->params);
+    CU_ASSERT(p->cost_per_sample < one->cost_per_sample);
+    for (size_t i = 0; i < forced->n_nodes; i++)
+        CU_ASSERT_EQUAL(forced->nodes[i].partition, 0);
+    printf("\n  mlp_digits: %u partitions (precision %u..%u), 2 at most: %u, --params: %u",
+           p->n_partitions, pmin, pmax, two->n_partitions, forced->n_partitions);
+    veil_program_free(p);
+    veil_program_free(two);
+    veil_program_free(forced);
+    veil_program_free(one);
+    veil_model_free(m);
+    printf("\n");
+}
+
+#endif
+
+/* For programs of two partitions (capped with --partitions 2), every pair
+ * of parameter sets of the table: the compiler's is the cheapest pair the
+ * noise model accepts. */
+static void test_exhaustive(void) {
+#ifndef SWEEP_ALL
+    static const char *const models[] = {"models/source_bc.h5"};
+    static const unsigned rb[] = {0, 4};
+#else
+    static const char *const models[] = {"models/mlp_digits.h5", "models/target_bc.h5"};
+    static const unsigned rb[] = {0, 6, 4};
+#endif
+    const size_t ns = veil_params_count();
+    size_t cases = 0;
+    for (size_t k = 0; k < sizeof models / sizeof *models; k++) {
+        veil_model *m = load(models[k]);
+        for (size_t r = 0; r < sizeof rb / sizeof *rb; r++) {
+            veil_program *p = compile(m, rb[r], 2, NULL);
+            const uint32_t np = p->n_partitions;
+            CU_ASSERT_FATAL(np >= 1 && np <= 2);
+            const veil_params *sets[2], *best[2] = {NULL, NULL};
+            double best_cost = INFINITY;
+            size_t feasible = 0, tried = 0;
+            for (size_t a = 0; a < ns; a++)
+                for (size_t b = 0; b < (np == 2 ? ns : 1); b++) {
+                    sets[0] = veil_params_at(a);
+                    sets[1] = veil_params_at(b);
+                    const double c = veil_program_assignment_cost(p, sets);
+                    tried++;
+                    if (c < INFINITY) feasible++;
+                    if (c < best_cost) {
+                        best_cost = c;
+                        best[0] = sets[0];
+                        best[1] = sets[1];
+                    }
+                }
+            CU_ASSERT_EQUAL(tried, np == 2 ? ns * ns : ns);
+            CU_ASSERT(feasible >= 1);
+            printf("\n  %-12s rounding %u, %u partitions: %zu of %zu assignments feasible; "
+                   "cheapest %.4g (%s%s%s), the compiler's %.4g",
+                   m->name, rb[r], np, feasible, tried, best_cost, best[0] ? best[0]->id : "-",
+                   np == 2 ? " + " : "", np == 2 && best[1] ? best[1]->id : "", p->cost_per_sample);
+            CU_ASSERT(p->cost_per_sample <= best_cost * (1 + 1e-12));
+            /* and the program was left as compiled */
+            check_program(p);
+            veil_program_free(p);
+            cases++;
+        }
+        veil_model_free(m);
+    }
+    CU_ASSERT_EQUAL(cases, (sizeof models / sizeof *models) * (sizeof rb / sizeof *rb));
+    printf("\n");
+}
+
+int main(void) {
+    if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
+    CU_pSuite s = CU_add_suite("partitions", NULL, NULL);
+    if (!s) return CU_get_error();
+#ifndef SWEEP_ALL
+    VEIL_ADD_TEST(s, test_golden_default);
+    VEIL_ADD_TEST(s, test_partition_counts);
+#endif
+    VEIL_ADD_TEST(s, test_noise_and_contract);
+    VEIL_ADD_TEST(s, test_exhaustive);
+    return veil_test_run();
+}

@@ -85,7 +85,29 @@ typedef struct builder {
     const int64_t *seen; /* the layer's stored calib_range (whole inputset), or NULL */
     uint64_t pbs;        /* lookup elements so far (one PBS each) */
     uint64_t pbs_max;    /* give up past this (a cheaper program is known) */
+    uint32_t *checked;   /* range check: the nodes whose values are read */
+    size_t n_checked, cap_checked;
 } builder;
+
+/* Remembers a node whose values a lookup or an output reads, for the range
+ * check (once each; inputs are clamped by the client, lookup results stay in
+ * their table's range). */
+static veil_status check_later(builder *b, uint32_t idx) {
+    const veil_node *n = &b->p->nodes[idx];
+    if (!b->o->range_check || n->kind == VEIL_NODE_INPUT || n->kind == VEIL_NODE_LUT)
+        return VEIL_OK;
+    for (size_t i = 0; i < b->n_checked; i++)
+        if (b->checked[i] == idx) return VEIL_OK;
+    if (b->n_checked == b->cap_checked) {
+        size_t cap = b->cap_checked ? 2 * b->cap_checked : 16;
+        uint32_t *c = realloc(b->checked, cap * sizeof *c);
+        if (!c) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+        b->checked = c;
+        b->cap_checked = cap;
+    }
+    b->checked[b->n_checked++] = idx;
+    return VEIL_OK;
+}
 
 static veil_status new_node(builder *b, veil_node_kind kind, const char *layer, uint32_t n_in,
                             const uint32_t *in, const veil_shape *shape, uint32_t *idx) {
@@ -564,6 +586,7 @@ static veil_status add_lut(builder *b, const veil_model_layer *l, uint32_t x_idx
     const uint64_t r_max = k ? (span + ((uint64_t)1 << (k - 1))) >> k : span;
     const int64_t offset = -lo + (k ? ((int64_t)1 << (k - 1)) : 0);
     /* T'[r] = T[clamp(lo + r * 2^k, lo, hi)], clamped to the table (schema) */
+    VEIL_TRY(check_later(b, x_idx));
     const size_t size = (size_t)(l->in_max - l->in_min) + 1;
     int64_t *tabs = malloc((size_t)l->n_tables * (r_max + 1) * sizeof *tabs);
     if (!tabs) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
@@ -975,6 +998,14 @@ void veil_program_print_report(const veil_program *p, FILE *f) {
                     "-", "-", "-", "-", "-", "-");
         }
     }
+    if (p->range_check)
+        fprintf(f,
+                "range check: %llu values per sample checked (lookup inputs and outputs), %llu "
+                "PBS per sample (%.1f%% of the program's), output '%s'\n",
+                (unsigned long long)p->range_check_values, (unsigned long long)p->range_check_pbs,
+                p->pbs_per_sample ? 100.0 * (double)p->range_check_pbs / (double)p->pbs_per_sample
+                                  : 0.0,
+                VEIL_RANGE_CHECK_OUTPUT);
     if (!ps) {
         fprintf(f,
                 "width %u bits, widest lookup %u bits, widest accumulator %u bits, PBS per "
@@ -1001,6 +1032,142 @@ void veil_program_print_report(const veil_program *p, FILE *f) {
             fprintf(f, "exact rounding: %llu of those PBS clear low bits (2 per chunk)\n",
                     (unsigned long long)extra);
     }
+}
+
+/* ---- range check (veil/program.h, "Range check") ------------------------------ */
+
+/* reach[i] = 1 for every node output `root` depends on (nodes are in
+ * topological order). */
+static void mark_ancestors(const veil_program *p, uint32_t root, uint8_t *reach) {
+    memset(reach, 0, p->n_nodes);
+    reach[root] = 1;
+    for (size_t i = root + 1; i-- > 0;)
+        if (reach[i])
+            for (uint32_t j = 0; j < p->nodes[i].n_in; j++)
+                reach[p->nodes[i].in[j]] = 1;
+}
+
+/* After the model's outputs: a flag lookup per checked node, summed per
+ * model output by a 0/1 dense layer, as one more output. */
+static veil_status add_range_check(builder *b) {
+    veil_program *p = b->p;
+    const uint32_t n_out = p->n_outputs;
+    for (uint32_t o = 0; o < n_out; o++)
+        VEIL_TRY(check_later(b, p->nodes[p->output_nodes[o]].in[0]));
+    const size_t n_model_nodes = p->n_nodes;
+    p->range_check_first = n_model_nodes;
+    uint8_t *reach = malloc((size_t)n_out * n_model_nodes + 1);
+    uint32_t *outs = realloc(p->output_nodes, (n_out + 1) * sizeof *outs);
+    if (outs) p->output_nodes = outs;
+    if (!reach || !outs) {
+        free(reach);
+        return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+    }
+    for (uint32_t o = 0; o < n_out; o++)
+        mark_ancestors(p, p->output_nodes[o], reach + (size_t)o * n_model_nodes);
+    veil_status st = VEIL_OK;
+    uint32_t sum = UINT32_MAX;
+    int64_t sum_hi = 0;
+    const veil_shape counts = {1, {n_out}};
+    for (size_t c = 0; st == VEIL_OK && c < b->n_checked; c++) {
+        const uint32_t x = b->checked[c];
+        const veil_node *xn = &p->nodes[x];
+        const size_t size = xn->size;
+        const int64_t lo = xn->lo;
+        const uint64_t span = (uint64_t)(xn->hi - xn->lo);
+        /* headroom: one more bit than the range needs, centred: a >= W / 2
+         * each side (W = span + 1 <= 2^w); at most 16 bits in all */
+        const unsigned wb = ubits(span) + 1 < VEIL_MAX_BITS ? ubits(span) + 1 : VEIL_MAX_BITS;
+        const uint64_t maxw = ((uint64_t)1 << wb) - 1;
+        const uint64_t a = span < maxw ? (maxw - span) / 2 : 0;
+        const uint64_t win = span + 2 * a;
+        char name[160];
+        snprintf(name, sizeof name, "%s:%s", VEIL_RANGE_CHECK_OUTPUT, xn->layer);
+        int64_t *tab = malloc((win + 1) * sizeof *tab);
+        if (!tab) {
+            st = veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+            break;
+        }
+        for (uint64_t r = 0; r <= win; r++)
+            tab[r] = r < a || r > a + span;
+        const veil_shape flat = {1, {(uint32_t)size}};
+        uint32_t flag, dense;
+        /* r = x - (lo - a) */
+        st = lookup(b, name, x, (int64_t)a - lo, 0, win, 1, tab, &flat, 1, &flag);
+        free(tab);
+        if (st != VEIL_OK) break;
+        st = new_node(b, VEIL_NODE_LINEAR, name, 1, &flag, &counts, &dense);
+        if (st != VEIL_OK) break;
+        veil_node *d = &p->nodes[dense];
+        d->linear = VEIL_LINEAR_DENSE;
+        d->n_weight_rows = n_out;
+        d->n_weight_cols = size;
+        d->weight = calloc((size_t)n_out * size, sizeof *d->weight);
+        if (!d->weight) {
+            st = veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+            break;
+        }
+        uint64_t ones = 0;
+        for (uint32_t o = 0; o < n_out; o++)
+            if (reach[(size_t)o * n_model_nodes + x]) {
+                for (size_t e = 0; e < size; e++)
+                    d->weight[(size_t)o * size + e] = 1;
+                ones = size;
+            }
+        d->sum_w2 = (double)(ones ? ones : 1);
+        if ((st = finish_node(b, dense)) != VEIL_OK) break;
+        /* counts, not calibrated values: every count from 0 to all */
+        set_range(b, dense, 0, (int64_t)ones);
+        p->range_check_values += size;
+        if (sum == UINT32_MAX) {
+            sum = dense;
+            sum_hi = (int64_t)ones;
+        } else {
+            uint32_t s2;
+            if ((st = add_node(b, name, sum, dense, &counts, &s2)) != VEIL_OK) break;
+            sum_hi += (int64_t)ones;
+            set_range(b, s2, 0, sum_hi);
+            sum = s2;
+        }
+    }
+    free(reach);
+    VEIL_TRY(st);
+    if (sum == UINT32_MAX)
+        return veil_error(VEIL_ERR_UNSUPPORTED,
+                          "compile: --range-check on: the model reads no value a lookup or an "
+                          "output could see out of range (nothing to check)");
+    uint32_t idx;
+    VEIL_TRY(new_node(b, VEIL_NODE_OUTPUT, VEIL_RANGE_CHECK_OUTPUT, 1, &sum, &counts, &idx));
+    VEIL_TRY(finish_node(b, idx));
+    p->output_nodes[n_out] = idx;
+    p->n_outputs = n_out + 1;
+    p->range_check = 1;
+    return VEIL_OK;
+}
+
+size_t veil_program_range_check_warn(const veil_program *p, const char *const *model_output_names,
+                                     int64_t *const *outputs, size_t n, const char *who, FILE *f) {
+    if (!p->range_check) return 0;
+    const uint32_t nm = veil_program_model_outputs(p);
+    const int64_t *cnt = outputs[p->n_outputs - 1];
+    size_t flagged = 0;
+    for (size_t s = 0; s < n; s++) {
+        int64_t worst = 0;
+        for (uint32_t o = 0; o < nm; o++)
+            worst = cnt[s * nm + o] > worst ? cnt[s * nm + o] : worst;
+        int any = 0;
+        for (uint32_t o = 0; o < nm; o++)
+            any |= cnt[s * nm + o] != 0;
+        if (!any) continue;
+        flagged++;
+        fprintf(f, "%s: warning: sample %zu: %lld value(s) left their compiled ranges; output", who,
+                s, (long long)worst);
+        for (uint32_t o = 0, k = 0; o < nm; o++)
+            if (cnt[s * nm + o]) fprintf(f, "%s %s", k++ ? "," : "", model_output_names[o]);
+        fprintf(f, " may not be the model's (recompile with a wider --range-margin or --bounds "
+                   "worst-case)\n");
+    }
+    return flagged;
 }
 
 /* ---- compile ----------------------------------------------------------------- */
@@ -1056,6 +1223,7 @@ static veil_status compile_once(const veil_model *m, const veil_compile_options 
         if (st == VEIL_OK) st = finish_node(&b, idx);
         p->output_nodes[i] = idx;
     }
+    if (st == VEIL_OK && o.range_check) st = add_range_check(&b);
     /* width, precision, per-node PBS counts and shifts */
     if (st == VEIL_OK) {
         unsigned width = 1, maxp = 0, maxacc = 0;
@@ -1068,7 +1236,9 @@ static veil_status compile_once(const veil_model *m, const veil_compile_options 
                 const veil_node *x = &p->nodes[n->in[0]];
                 if (x->kind == VEIL_NODE_ROUND) x = &p->nodes[x->in[0]];
                 unsigned acc = ubits((uint64_t)(x->hi - x->lo));
-                maxacc = acc > maxacc ? acc : maxacc;
+                /* the model's accumulators, not the range check's windows */
+                if (!p->range_check || i < p->range_check_first)
+                    maxacc = acc > maxacc ? acc : maxacc;
             } else if (n->kind == VEIL_NODE_OUTPUT) {
                 unsigned wo = ubits((uint64_t)(n->hi - n->lo));
                 width = wo > width ? wo : width;
@@ -1106,6 +1276,9 @@ static veil_status compile_once(const veil_model *m, const veil_compile_options 
             st = p->params_note ? VEIL_OK : veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
         }
     }
+    for (size_t i = p->range_check ? p->range_check_first : p->n_nodes; i < p->n_nodes; i++)
+        if (p->nodes[i].kind == VEIL_NODE_LUT || p->nodes[i].kind == VEIL_NODE_ROUND)
+            p->range_check_pbs += p->nodes[i].pbs_per_sample;
     if (st == VEIL_OK) {
         uint32_t wn;
         if (p->params) noise_pass(p, p->params, &wn); /* final variances for the chosen set */
@@ -1117,6 +1290,7 @@ static veil_status compile_once(const veil_model *m, const veil_compile_options 
             free(b.cal[i]);
     free(b.cal);
     free(b.tensor_node);
+    free(b.checked);
     if (st != VEIL_OK) {
         veil_program_free(p);
         return st;

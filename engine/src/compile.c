@@ -85,6 +85,7 @@ typedef struct builder {
     const int64_t *seen; /* the layer's stored calib_range (whole inputset), or NULL */
     uint64_t pbs;        /* lookup elements so far (one PBS each) */
     uint64_t pbs_max;    /* give up past this (a cheaper program is known) */
+    int check_narrow;    /* range check windows no wider than the model's width */
     uint32_t *checked;   /* range check: the nodes whose values are read */
     size_t n_checked, cap_checked;
 } builder;
@@ -1001,10 +1002,12 @@ void veil_program_print_report(const veil_program *p, FILE *f) {
     if (p->range_check)
         fprintf(f,
                 "range check: %llu values per sample checked (lookup inputs and outputs), %llu "
-                "PBS per sample (%.1f%% of the program's), output '%s'\n",
+                "PBS per sample (%.1f%% of the program's), windows %s, output '%s'\n",
                 (unsigned long long)p->range_check_values, (unsigned long long)p->range_check_pbs,
                 p->pbs_per_sample ? 100.0 * (double)p->range_check_pbs / (double)p->pbs_per_sample
                                   : 0.0,
+                p->range_check_narrow ? "within the model's encoding"
+                                      : "one bit wider than the ranges",
                 VEIL_RANGE_CHECK_OUTPUT);
     if (!ps) {
         fprintf(f,
@@ -1036,6 +1039,14 @@ void veil_program_print_report(const veil_program *p, FILE *f) {
 
 /* ---- range check (veil/program.h, "Range check") ------------------------------ */
 
+/* Bits of the encoding node n needs (0: none): a lookup's read, an output's
+ * range. The program's width is the largest. */
+static unsigned node_width(const veil_node *n) {
+    if (n->kind == VEIL_NODE_LUT) return n->round_bits + n->in_bits;
+    if (n->kind == VEIL_NODE_OUTPUT) return ubits((uint64_t)(n->hi - n->lo));
+    return 0;
+}
+
 /* reach[i] = 1 for every node output `root` depends on (nodes are in
  * topological order). */
 static void mark_ancestors(const veil_program *p, uint32_t root, uint8_t *reach) {
@@ -1056,6 +1067,12 @@ static veil_status add_range_check(builder *b) {
         VEIL_TRY(check_later(b, p->nodes[p->output_nodes[o]].in[0]));
     const size_t n_model_nodes = p->n_nodes;
     p->range_check_first = n_model_nodes;
+    /* narrow: no window wider than the model's own encoding (when one more
+     * bit costs a parameter set that no longer fits the noise) */
+    unsigned model_width = 1;
+    for (size_t i = 0; i < n_model_nodes; i++)
+        model_width =
+            node_width(&p->nodes[i]) > model_width ? node_width(&p->nodes[i]) : model_width;
     uint8_t *reach = malloc((size_t)n_out * n_model_nodes + 1);
     uint32_t *outs = realloc(p->output_nodes, (n_out + 1) * sizeof *outs);
     if (outs) p->output_nodes = outs;
@@ -1077,7 +1094,8 @@ static veil_status add_range_check(builder *b) {
         const uint64_t span = (uint64_t)(xn->hi - xn->lo);
         /* headroom: one more bit than the range needs, centred: a >= W / 2
          * each side (W = span + 1 <= 2^w); at most 16 bits in all */
-        const unsigned wb = ubits(span) + 1 < VEIL_MAX_BITS ? ubits(span) + 1 : VEIL_MAX_BITS;
+        unsigned wb = ubits(span) + 1 < VEIL_MAX_BITS ? ubits(span) + 1 : VEIL_MAX_BITS;
+        if (b->check_narrow && wb > model_width) wb = model_width;
         const uint64_t maxw = ((uint64_t)1 << wb) - 1;
         const uint64_t a = span < maxw ? (maxw - span) / 2 : 0;
         const uint64_t win = span + 2 * a;
@@ -1175,8 +1193,8 @@ size_t veil_program_range_check_warn(const veil_program *p, const char *const *m
 /* One compilation with lookups read at most lut_bits wide (wider exact
  * lookups decomposed). n_wide: how many were decomposed. */
 static veil_status compile_once(const veil_model *m, const veil_compile_options *opts,
-                                unsigned lut_bits, uint64_t pbs_max, veil_program **out,
-                                unsigned *n_wide) {
+                                unsigned lut_bits, uint64_t pbs_max, int check_narrow,
+                                veil_program **out, unsigned *n_wide) {
     const veil_compile_options o = *opts;
     veil_program *p = calloc(1, sizeof *p);
     builder b = {0};
@@ -1190,6 +1208,8 @@ static veil_status compile_once(const veil_model *m, const veil_compile_options 
     b.n_cal = m->calibration.count;
     b.lut_bits = lut_bits;
     b.pbs_max = pbs_max;
+    b.check_narrow = check_narrow;
+    p->range_check_narrow = check_narrow;
     p->model_name = strdup(m->name ? m->name : "model");
     p->input_nodes = calloc(m->n_inputs, sizeof *p->input_nodes);
     p->output_nodes = calloc(m->n_outputs, sizeof *p->output_nodes);
@@ -1229,9 +1249,9 @@ static veil_status compile_once(const veil_model *m, const veil_compile_options 
         unsigned width = 1, maxp = 0, maxacc = 0;
         for (size_t i = 0; i < p->n_nodes; i++) {
             veil_node *n = &p->nodes[i];
+            const unsigned wv = node_width(n);
+            width = wv > width ? wv : width;
             if (n->kind == VEIL_NODE_LUT) {
-                unsigned wv = n->round_bits + n->in_bits;
-                width = wv > width ? wv : width;
                 maxp = n->in_bits > maxp ? n->in_bits : maxp;
                 const veil_node *x = &p->nodes[n->in[0]];
                 if (x->kind == VEIL_NODE_ROUND) x = &p->nodes[x->in[0]];
@@ -1239,9 +1259,6 @@ static veil_status compile_once(const veil_model *m, const veil_compile_options 
                 /* the model's accumulators, not the range check's windows */
                 if (!p->range_check || i < p->range_check_first)
                     maxacc = acc > maxacc ? acc : maxacc;
-            } else if (n->kind == VEIL_NODE_OUTPUT) {
-                unsigned wo = ubits((uint64_t)(n->hi - n->lo));
-                width = wo > width ? wo : width;
             }
         }
         if (width > 62) {
@@ -1352,33 +1369,39 @@ veil_status veil_program_compile(const veil_model *m, const veil_compile_options
     char first_msg[512] = "";
     veil_compile_options strict = o;
     strict.simulate_only = 0;
-    for (unsigned bits = hi; bits >= lo; bits--) {
-        veil_program *p = NULL;
-        unsigned n_wide = 0;
-        /* a narrower read is at most ~8x cheaper per PBS (N = 32768 vs
-         * 4096 at equal n): past 8x the best program's PBS count it cannot
-         * win, and deep decompositions grow fast */
-        uint64_t limit = best ? 8 * best->pbs_per_sample : UINT64_MAX;
-        veil_status st = compile_once(m, &strict, bits, limit, &p, &n_wide);
-        if (st != VEIL_OK) {
-            if (first_err == VEIL_OK) {
-                first_err = st;
-                snprintf(first_msg, sizeof first_msg, "%s", veil_error_message());
+    /* the range check's windows one bit wider than the ranges, or, when no
+     * program fits that way, no wider than the model's encoding */
+    for (int narrow = 0; !best && narrow <= (o.range_check ? 1 : 0) &&
+                         (first_err == VEIL_OK || first_err == VEIL_ERR_UNSUPPORTED);
+         narrow++) {
+        for (unsigned bits = hi; bits >= lo; bits--) {
+            veil_program *p = NULL;
+            unsigned n_wide = 0;
+            /* a narrower read is at most ~8x cheaper per PBS (N = 32768 vs
+             * 4096 at equal n): past 8x the best program's PBS count it cannot
+             * win, and deep decompositions grow fast */
+            uint64_t limit = best ? 8 * best->pbs_per_sample : UINT64_MAX;
+            veil_status st = compile_once(m, &strict, bits, limit, narrow, &p, &n_wide);
+            if (st != VEIL_OK) {
+                if (first_err == VEIL_OK) {
+                    first_err = st;
+                    snprintf(first_msg, sizeof first_msg, "%s", veil_error_message());
+                }
+                if (st != VEIL_ERR_UNSUPPORTED) break;
+                continue;
             }
-            if (st != VEIL_ERR_UNSUPPORTED) break;
-            continue;
+            /* narrower reads only change a program that has lookups that wide */
+            const unsigned widest = p->max_lut_bits;
+            const double c = program_cost(p);
+            if (c < best_cost) {
+                veil_program_free(best);
+                best = p;
+                best_cost = c;
+            } else {
+                veil_program_free(p);
+            }
+            if (n_wide == 0 && widest < bits) bits = widest + 1;
         }
-        /* narrower reads only change a program that has lookups that wide */
-        const unsigned widest = p->max_lut_bits;
-        const double c = program_cost(p);
-        if (c < best_cost) {
-            veil_program_free(best);
-            best = p;
-            best_cost = c;
-        } else {
-            veil_program_free(p);
-        }
-        if (n_wide == 0 && widest < bits) bits = widest + 1;
     }
     if (best) {
         best->options.simulate_only = o.simulate_only;
@@ -1389,7 +1412,7 @@ veil_status veil_program_compile(const veil_model *m, const veil_compile_options
         /* no parameter set: a program to simulate, with the widest reads
          * tried (the same integers inside the ranges, whatever the width) */
         unsigned n_wide = 0;
-        return compile_once(m, &o, hi, UINT64_MAX, out, &n_wide);
+        return compile_once(m, &o, hi, UINT64_MAX, 0, out, &n_wide);
     }
     return veil_error(first_err, "%s", first_msg);
 }

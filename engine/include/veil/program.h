@@ -90,7 +90,10 @@
  * negates it), so it may count 0 or -1 (-1 decodes as a large count, still
  * non-zero; but it can cancel another value's 1 in the same output's sum);
  * and an input outside its own range (the client clamps float inputs, and
- * says so). The window may widen the program's encoding by one bit,
+ * says so). When no parameter set fits the wider encoding (noisy first
+ * layers), the compiler caps every window at the model's own width instead:
+ * the widest accumulators then get less headroom (as little as none past a
+ * power of two). The window may widen the program's encoding by one bit,
  * which can move it to a larger parameter set: `veil compile` prints the
  * check's PBS per sample.
  *
@@ -290,6 +293,7 @@ typedef struct veil_program {
     size_t range_check_first;
     uint64_t range_check_values; /* values checked per sample */
     uint64_t range_check_pbs;    /* PBS per sample the check costs */
+    int range_check_narrow;      /* windows capped at the model's width (see above) */
     uint64_t pbs_per_sample;
     double log2_p_fail_pbs;    /* worst single PBS */
     double log2_p_fail_sample; /* 1 - prod (1 - p_i) over one sample's PBS, log2 */

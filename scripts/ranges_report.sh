@@ -115,11 +115,16 @@ count() {
   echo "over the training split (the exporter's \`calib_range\`); *default*: those plus"
   echo "\`--range-margin 0.25\`."
   echo
-  echo "| model | golden, old | golden, margin 0 | golden, default | test, old | test, margin 0 | test, default | test samples |"
-  echo "|---|---|---|---|---|---|---|---|"
+  echo '*range set*: the samples the stored `calib_range` was taken over (`/calibration@range_samples`;'
+  echo "128: the file predates the exporter's \`--range-set\`, its calib_range is the 128 calibration"
+  echo "samples' range, so *margin 0* equals *old* until the model is exported again)."
+  echo
+  echo "| model | range set | golden, old | golden, margin 0 | golden, default | test, old | test, margin 0 | test, default | test samples |"
+  echo "|---|---|---|---|---|---|---|---|---|"
   for name in $models; do
     m="models/$name.h5" old="$tmp/$name-old.h5" test="$tmp/$name-test.h5"
-    row="| $name"
+    rs=$("$venv/bin/python" -c "import h5py,sys; a=h5py.File(sys.argv[1])['calibration'].attrs; print(int(a.get('range_samples', a['samples'])))" "$m" 2>/dev/null)
+    row="| $name | $rs"
     for spec in "$old $m 0" "$m $m 0" "$m $m 0.25"; do
       set -- $spec
       read -r v f < <(count "$1" "$2" "$3")

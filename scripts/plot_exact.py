@@ -90,12 +90,12 @@ def main(argv):
             if pts:
                 axes[1].scatter([j + i * width for j, _ in pts], [v for _, v in pts], marker=mk,
                                 label=f"{label} {mode}")
-    for ax, title in ((axes[0], "PBS per sample"),
-                      (axes[1], "encrypted s per sample (o measured, x predicted)")):
+    for ax, title in ((axes[0], "PBS per sample (rounding bits; none = exact)"),
+                      (axes[1], "encrypted s/sample (o measured, x predicted)")):
         ax.set_yscale("log")
         ax.set_xticks([x + 0.4 - width / 2 for x in range(len(models))])
         ax.set_xticklabels(models, rotation=20)
-        ax.set_title(title + " (rounding bits; none = exact)")
+        ax.set_title(title, fontsize=10)
         ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(png, dpi=110)

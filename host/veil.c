@@ -175,10 +175,13 @@ typedef struct run_args {
     int noise;
 } run_args;
 
-static int count_matches(const veil_program *p, int64_t *const *a, int64_t *const *b, size_t n,
-                         size_t *elem_eq, size_t *elem_tot, size_t *argmax_eq) {
+/* Over the first n_out outputs (all of them, or the model's: goldens have
+ * no range-check output). */
+static int count_matches(const veil_program *p, uint32_t n_out, int64_t *const *a,
+                         int64_t *const *b, size_t n, size_t *elem_eq, size_t *elem_tot,
+                         size_t *argmax_eq) {
     *elem_eq = *elem_tot = *argmax_eq = 0;
-    for (uint32_t o = 0; o < p->n_outputs; o++) {
+    for (uint32_t o = 0; o < n_out; o++) {
         size_t sz = veil_program_output_size(p, o);
         for (size_t i = 0; i < n * sz; i++) {
             (*elem_tot)++;
@@ -380,11 +383,19 @@ static int cmd_run(int argc, char **argv) {
         double lat = 0, kg = 0;
         if (run_encrypted(&a, p, &in, n, encv, &lat, &kg)) goto out;
         size_t eq, tot, am;
-        count_matches(p, encv, sim, n, &eq, &tot, &am);
+        count_matches(p, p->n_outputs, encv, sim, n, &eq, &tot, &am);
         printf("%s: %.3f s per sample (batch %zu), keygen %.1f s\n", a.mode, lat,
                a.batch < n ? a.batch : n, kg);
         printf("agreement with simulate: %zu/%zu values, %zu/%zu argmax\n", eq, tot, am, n);
         final = encv;
+    }
+    if (p->range_check) {
+        const char *names[64];
+        for (uint32_t o = 0; o < m->n_outputs && o < 64; o++)
+            names[o] = m->outputs[o].name;
+        size_t fl = veil_program_range_check_warn(p, names, final, n, "veil", stderr);
+        printf("range check (%s): %zu/%zu samples flagged\n", encrypted ? a.mode : "simulate", fl,
+               n);
     }
     if (in.labels) {
         printf("accuracy (%s, %zu labelled samples): %.4f", encrypted ? a.mode : "simulate", n,
@@ -396,7 +407,8 @@ static int cmd_run(int argc, char **argv) {
     }
     if (a.input == a.model && m->golden.count) {
         size_t eq, tot, am;
-        count_matches(p, final, m->golden.outputs, n, &eq, &tot, &am);
+        count_matches(p, veil_program_model_outputs(p), final, m->golden.outputs, n, &eq, &tot,
+                      &am);
         printf("golden vectors (unrounded integer path): %zu/%zu values equal, %zu/%zu argmax\n",
                eq, tot, am, n);
     }

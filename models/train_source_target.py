@@ -65,7 +65,7 @@ class Target(nn.Module):
         self.q_join = qnn.QuantIdentity(act_quant=Uint8ActPerTensorFloat, bit_width=BITS)
         self.fc1 = qnn.QuantLinear(2 * HID, HID, bias=True, weight_bit_width=BITS)
         self.bn1 = nn.BatchNorm1d(HID)
-        self.act1 = qnn.QuantReLU(bit_width=act_bits)
+        self.act1 = qnn.QuantReLU(bit_width=BITS)
         self.fc2 = qnn.QuantLinear(HID, 2, bias=True, weight_bit_width=BITS)
 
     def forward(self, a, b, c):

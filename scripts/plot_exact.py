@@ -3,7 +3,12 @@
 and plots, per model, PBS per sample and latency per sample (log scale) for
 exact (none) and rounded lookups, with the accuracy printed.
 
-usage: scripts/plot_exact.py OUT.png OUT.json ROUNDING=RESULT.json [...]
+usage: scripts/plot_exact.py [--pbs BENCH_PBS.json] OUT.png OUT.json ROUNDING=RESULT.json [...]
+
+--pbs: bench_pbs's JSON; adds per (model, rounding) a row with "mode":
+"cpu-predicted", latency = PBS per sample x the set's median KS-PBS time (one
+thread, measured there), "predicted": true; whole encrypted runs ("mode":
+"cpu"/"cuda") are measured.
 """
 import json
 import sys
@@ -13,6 +18,18 @@ def main(argv):
     if len(argv) < 4:
         print(__doc__, file=sys.stderr)
         return 2
+    ks_pbs, pbs_meta = {}, None
+    if argv[1] == "--pbs":
+        with open(argv[2]) as f:
+            pbs_meta = json.load(f)
+        for st in pbs_meta["sets"]:
+            paths = st.get("fft_paths", {})
+            if paths:
+                ks_pbs[st["id"]] = min(v["ks_pbs_median_ms"] for v in paths.values()) / 1e3
+        argv = argv[:1] + argv[3:]
+        if len(argv) < 4:
+            print(__doc__, file=sys.stderr)
+            return 2
     png, merged, parts = argv[1], argv[2], argv[3:]
     rows, order = [], []
     for part in parts:
@@ -21,9 +38,27 @@ def main(argv):
         with open(path) as f:
             for r in json.load(f)["results"]:
                 r["rounding"] = label
+                r["predicted"] = False
                 rows.append(r)
+    for r in [r for r in rows if r["mode"] == "simulate"]:
+        if r["params"] in ks_pbs and not any(
+                q["model"] == r["model"] and q["rounding"] == r["rounding"]
+                and q["mode"] == "cpu-predicted" for q in rows):
+            rows.append({"model": r["model"], "mode": "cpu-predicted",
+                         "device": "cpu: 1 thread, KS-PBS time x PBS count",
+                         "params": r["params"], "batch": 1, "samples": 0,
+                         "pbs_per_sample": r["pbs_per_sample"],
+                         "ks_pbs_s": ks_pbs[r["params"]],
+                         "latency_s_per_sample": r["pbs_per_sample"] * ks_pbs[r["params"]],
+                         "accuracy": r["accuracy"], "brevitas_accuracy": r["brevitas_accuracy"],
+                         "agreement_with_simulate": None, "rounding": r["rounding"],
+                         "predicted": True})
+    out = {"rounding": order, "results": rows}
+    if pbs_meta:
+        out["ks_pbs"] = {"cpu": pbs_meta.get("cpu"), "clock": pbs_meta.get("clock"),
+                         "threads": pbs_meta.get("threads"), "seconds": ks_pbs}
     with open(merged + ".tmp", "w") as f:
-        json.dump({"rounding": order, "results": rows}, f, indent=1)
+        json.dump(out, f, indent=1)
     import os
     os.replace(merged + ".tmp", merged)
     print(f"{'model':12} {'rounding':8} {'mode':8} {'PBS/sample':>10} {'s/sample':>10} "
@@ -48,18 +83,19 @@ def main(argv):
         pbs = [next((r["pbs_per_sample"] for r in rows
                      if r["model"] == m and r["rounding"] == label), 0) for m in models]
         axes[0].bar([x + i * width for x in range(len(models))], pbs, width, label=label)
-        for mode, mk in (("cpu", "o"), ("cuda", "s")):
+        for mode, mk in (("cpu", "o"), ("cuda", "s"), ("cpu-predicted", "x")):
             pts = [(j, r["latency_s_per_sample"]) for j, m in enumerate(models) for r in rows
                    if r["model"] == m and r["rounding"] == label and r["mode"] == mode
                    and r["latency_s_per_sample"]]
             if pts:
                 axes[1].scatter([j + i * width for j, _ in pts], [v for _, v in pts], marker=mk,
                                 label=f"{label} {mode}")
-    for ax, title in ((axes[0], "PBS per sample"), (axes[1], "encrypted s per sample")):
+    for ax, title in ((axes[0], "PBS per sample (rounding bits; none = exact)"),
+                      (axes[1], "encrypted s/sample (o measured, x predicted)")):
         ax.set_yscale("log")
         ax.set_xticks([x + 0.4 - width / 2 for x in range(len(models))])
         ax.set_xticklabels(models, rotation=20)
-        ax.set_title(title + " (rounding bits; none = exact)")
+        ax.set_title(title, fontsize=10)
         ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(png, dpi=110)

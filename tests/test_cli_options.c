@@ -127,6 +127,7 @@ static const char *sample_value(const command *c, const char *opt, const char *s
     if (!strcmp(opt, "--lookup-bits")) return "0"; /* the cost model's choice */
     if (!strcmp(opt, "--partitions")) return "0";  /* the cost model's choice */
     if (!strcmp(opt, "--range-margin")) return "0.25";
+    if (!strcmp(opt, "--range-check")) return "off";
     if (!strcmp(opt, "--triton")) return "http://127.0.0.1:1"; /* replaces --server */
     if (!strcmp(opt, "--triton-model") || !strcmp(opt, "--triton-keys-model")) return "veil";
     if (serv && !strcmp(opt, "--read-timeout-ms")) return "30000";

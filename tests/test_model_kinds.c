@@ -15,6 +15,7 @@
  * models the wrap-around). Inside the ranges simulate must also equal the
  * model's own forward pass. The same program on cuda belongs to the GPU
  * suite (test_gpu_ops covers the kernels; not yet this model). */
+#include "../engine/src/program_internal.h" /* veil_node_eval: the reference counts */
 #include "testutil.h"
 #include "veil/exec.h"
 #include "veil/program.h"
@@ -153,11 +154,14 @@ typedef struct run_result {
     size_t values, equal;  /* encrypted vs simulate, both outputs */
     size_t forward_equal;  /* simulate vs the model's forward pass */
     uint64_t range_errors; /* simulate's count */
+    int64_t *counts;       /* range check: simulate's [n][2] counts (caller's; NULL: none) */
 } run_result;
 
 static void run(const veil_model *m, const veil_program *p, const int64_t *a, const int64_t *b,
                 size_t n, run_result *r) {
+    int64_t *counts = r->counts;
     memset(r, 0, sizeof *r);
+    r->counts = counts;
     uint8_t s[5][32];
     for (unsigned i = 0; i < 5; i++)
         veil_test_seed_bytes(80 + i, s[i]);
@@ -166,10 +170,12 @@ static void run(const veil_model *m, const veil_program *p, const int64_t *a, co
     veil_encryptor *enc = NULL;
     veil_backend *be = NULL;
     veil_plan *plan = NULL;
-    const size_t lwe = veil_program_ct_words(p), osz[2] = {3, 8};
+    const size_t lwe = veil_program_ct_words(p), osz[3] = {3, 8, 2};
+    const uint32_t n_out = p->n_outputs; /* 3 with the range check */
+    CU_ASSERT_FATAL(n_out == 2 || (n_out == 3 && veil_program_output_size(p, 2) == 2));
     uint64_t *cin[2] = {malloc(n * 16 * lwe * 8), malloc(n * 8 * lwe * 8)};
-    uint64_t *cout[2] = {malloc(n * 3 * lwe * 8), malloc(n * 8 * lwe * 8)};
-    int64_t *sim[2] = {malloc(n * 3 * 8), malloc(n * 8 * 8)};
+    uint64_t *cout[3] = {malloc(n * 3 * lwe * 8), malloc(n * 8 * lwe * 8), malloc(n * 2 * lwe * 8)};
+    int64_t *sim[3] = {malloc(n * 3 * 8), malloc(n * 8 * 8), malloc(n * 2 * 8)};
     int64_t *fwd[2] = {malloc(n * 3 * 8), malloc(n * 8 * 8)};
     int64_t *dec = malloc(n * 8 * 8);
     const int64_t *in[2] = {a, b};
@@ -188,7 +194,8 @@ static void run(const veil_model *m, const veil_program *p, const int64_t *a, co
     for (uint32_t i = 0; i < 2; i++)
         CU_ASSERT_EQUAL_FATAL(veil_program_encrypt(p, enc, sk, i, in[i], n, cin[i]), VEIL_OK);
     CU_ASSERT_EQUAL_FATAL(veil_plan_execute(plan, (const uint64_t *const *)cin, n, cout), VEIL_OK);
-    for (uint32_t o = 0; o < 2; o++) {
+    if (r->counts) memcpy(r->counts, sim[2], n * 2 * sizeof *r->counts);
+    for (uint32_t o = 0; o < n_out; o++) {
         CU_ASSERT_EQUAL_FATAL(veil_program_decrypt(p, sk, o, cout[o], n, dec), VEIL_OK);
         for (size_t i = 0; i < n * osz[o]; i++) {
             if (dec[i] != sim[o][i] && r->values - r->equal < 4)
@@ -205,9 +212,11 @@ static void run(const veil_model *m, const veil_program *p, const int64_t *a, co
     veil_secret_key_free(sk);
     for (int i = 0; i < 2; i++) {
         free(cin[i]);
+        free(fwd[i]);
+    }
+    for (int i = 0; i < 3; i++) {
         free(cout[i]);
         free(sim[i]);
-        free(fwd[i]);
     }
     free(dec);
 }
@@ -223,7 +232,7 @@ static void test_every_kind_encrypted(void) {
     printf("\n  default: %s, %llu PBS per sample", p->params->id,
            (unsigned long long)p->pbs_per_sample);
     fill(a, b, n, 2);
-    run_result r;
+    run_result r = {0};
     run(m, p, a, b, n, &r);
     CU_ASSERT_EQUAL(r.range_errors, 0);
     CU_ASSERT_EQUAL(r.forward_equal, n * 11);
@@ -250,10 +259,118 @@ static void test_every_kind_encrypted(void) {
     veil_model_free(m);
 }
 
+/* The reference for the range check: the model's accumulators that a lookup
+ * or an output reads (0000_conv2d -> 0001_lut, 0004_linear -> 0005_lut,
+ * 0008_linear = y1; y2 is a lookup's result), evaluated node by node, and
+ * their values outside the compiled ranges counted per sample: y1 depends on
+ * all three, y2 on 0004_linear. */
+static void expected_counts(const veil_program *p, const int64_t *const *in, size_t n,
+                            int64_t *want) {
+    static const char *const acc[3] = {"0000_conv2d", "0004_linear", "0008_linear"};
+    int64_t **val = calloc(p->range_check_first, sizeof *val);
+    int found = 0;
+    memset(want, 0, n * 2 * sizeof *want);
+    for (size_t i = 0; i < p->range_check_first; i++) {
+        const veil_node *nd = &p->nodes[i];
+        val[i] = malloc(n * nd->size * sizeof(int64_t) + 1);
+        if (nd->kind == VEIL_NODE_INPUT) {
+            memcpy(val[i], in[i == p->input_nodes[0] ? 0 : 1], n * nd->size * sizeof(int64_t));
+            continue;
+        }
+        const int64_t *ins[64];
+        for (uint32_t j = 0; j < nd->n_in; j++)
+            ins[j] = val[nd->in[j]];
+        veil_node_eval(p, nd, ins, n, val[i], NULL, NULL);
+        for (int k = 0; k < 3; k++) {
+            if (nd->kind != VEIL_NODE_LINEAR || strcmp(nd->layer, acc[k])) continue;
+            found++;
+            for (size_t e = 0; e < n * nd->size; e++) {
+                const int out = val[i][e] < nd->lo || val[i][e] > nd->hi;
+                want[(e / nd->size) * 2] += out;
+                if (k == 1) want[(e / nd->size) * 2 + 1] += out;
+            }
+        }
+    }
+    CU_ASSERT_EQUAL(found, 3);
+    for (size_t i = 0; i < p->range_check_first; i++)
+        free(val[i]);
+    free(val);
+}
+
+/* --range-check on (margin 0): the calibration inputs raise no count; inputs
+ * past them (0..3 where the calibration set has 0..2: accumulators within
+ * the check's window) raise exactly the reference's counts, in simulate and
+ * encrypted (the counts are compared with simulate like every output). */
+static void test_range_check(void) {
+    veil_model *m = make_model();
+    enum { NS = 4 };
+    int64_t *a = malloc(NS * 16 * 8), *b = malloc(NS * 8 * 8), cnt[NS * 2], want[NS * 2];
+    int64_t *sim[3] = {malloc(NS * 3 * 8), malloc(NS * 8 * 8), cnt};
+    const int64_t *in[2] = {a, b};
+    veil_compile_options o;
+    veil_compile_options_default(&o);
+    o.range_margin = 0;
+    CU_ASSERT_EQUAL(veil_compile_options_set(&o, "range-check", "on"), VEIL_OK);
+    CU_ASSERT_EQUAL(o.range_check, 1);
+    veil_program *p = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &p), VEIL_OK);
+    CU_ASSERT_FATAL(p->range_check && p->n_outputs == 3);
+    CU_ASSERT_EQUAL(veil_program_model_outputs(p), 2);
+    CU_ASSERT(p->range_check_pbs > 0);
+    CU_ASSERT_EQUAL(p->range_check_values, 16 * 2 + 8 + 3);
+    printf("\n  range check: %s, %llu PBS per sample of which the check %llu", p->params->id,
+           (unsigned long long)p->pbs_per_sample, (unsigned long long)p->range_check_pbs);
+    const char *names[2] = {"y1", "y2"};
+    FILE *devnull = fopen("/dev/null", "w");
+    int cases = 0;
+    for (int top = 0; top <= 3; top += 3, cases++) {
+        if (top == 0) { /* the calibration inputs themselves */
+            memcpy(a, m->calibration.inputs[0], NS * 16 * sizeof *a);
+            memcpy(b, m->calibration.inputs[1], NS * 8 * sizeof *b);
+        } else {
+            fill(a, b, NS, top);
+        }
+        CU_ASSERT_EQUAL_FATAL(veil_program_simulate(p, in, NS, sim, NULL, NULL), VEIL_OK);
+        expected_counts(p, in, NS, want);
+        int64_t total = 0;
+        size_t flagged = 0;
+        printf("; inputs %s: counts", top ? "0..3" : "calibration");
+        for (size_t i = 0; i < NS * 2; i++) {
+            CU_ASSERT_EQUAL(cnt[i], want[i]);
+            if (cnt[i] != want[i]) printf(" (want %lld)", (long long)want[i]);
+            printf(" %lld", (long long)cnt[i]);
+            total += cnt[i];
+        }
+        for (size_t s = 0; s < NS; s++)
+            flagged += cnt[2 * s] || cnt[2 * s + 1];
+        CU_ASSERT_EQUAL(veil_program_range_check_warn(p, names, sim, NS, "test", devnull), flagged);
+        if (top == 0) CU_ASSERT_EQUAL(total, 0); /* inside the calibration ranges */
+        if (top == 3) CU_ASSERT(flagged > 0);    /* or this case checks nothing */
+    }
+    CU_ASSERT_EQUAL(cases, 2);
+    fclose(devnull);
+    /* encrypted: 2 of the samples past the calibration set */
+    run_result r = {0};
+    int64_t enc_cnt[NS * 2];
+    r.counts = enc_cnt;
+    run(m, p, a, b, 2, &r);
+    CU_ASSERT_EQUAL(r.values, 2 * 13); /* y1, y2 and the counts */
+    CU_ASSERT_EQUAL(r.equal, 2 * 13);
+    for (size_t i = 0; i < 2 * 2; i++)
+        CU_ASSERT_EQUAL(enc_cnt[i], want[i]);
+    veil_program_free(p);
+    free(sim[0]);
+    free(sim[1]);
+    free(a);
+    free(b);
+    veil_model_free(m);
+}
+
 int main(void) {
     if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
     CU_pSuite s = CU_add_suite("model_kinds", NULL, NULL);
     if (!s) return CU_get_error();
     VEIL_ADD_TEST(s, test_every_kind_encrypted);
+    VEIL_ADD_TEST(s, test_range_check);
     return veil_test_run();
 }

@@ -85,7 +85,30 @@ typedef struct builder {
     const int64_t *seen; /* the layer's stored calib_range (whole inputset), or NULL */
     uint64_t pbs;        /* lookup elements so far (one PBS each) */
     uint64_t pbs_max;    /* give up past this (a cheaper program is known) */
+    int check_narrow;    /* range check windows no wider than the model's width */
+    uint32_t *checked;   /* range check: the nodes whose values are read */
+    size_t n_checked, cap_checked;
 } builder;
+
+/* Remembers a node whose values a lookup or an output reads, for the range
+ * check (once each; inputs are clamped by the client, lookup results stay in
+ * their table's range). */
+static veil_status check_later(builder *b, uint32_t idx) {
+    const veil_node *n = &b->p->nodes[idx];
+    if (!b->o->range_check || n->kind == VEIL_NODE_INPUT || n->kind == VEIL_NODE_LUT)
+        return VEIL_OK;
+    for (size_t i = 0; i < b->n_checked; i++)
+        if (b->checked[i] == idx) return VEIL_OK;
+    if (b->n_checked == b->cap_checked) {
+        size_t cap = b->cap_checked ? 2 * b->cap_checked : 16;
+        uint32_t *c = realloc(b->checked, cap * sizeof *c);
+        if (!c) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+        b->checked = c;
+        b->cap_checked = cap;
+    }
+    b->checked[b->n_checked++] = idx;
+    return VEIL_OK;
+}
 
 static veil_status new_node(builder *b, veil_node_kind kind, const char *layer, uint32_t n_in,
                             const uint32_t *in, const veil_shape *shape, uint32_t *idx) {
@@ -565,6 +588,7 @@ static veil_status add_lut(builder *b, const veil_model_layer *l, uint32_t x_idx
     const uint64_t r_max = k ? (span + ((uint64_t)1 << (k - 1))) >> k : span;
     const int64_t offset = -lo + (k ? ((int64_t)1 << (k - 1)) : 0);
     /* T'[r] = T[clamp(lo + r * 2^k, lo, hi)], clamped to the table (schema) */
+    VEIL_TRY(check_later(b, x_idx));
     const size_t size = (size_t)(l->in_max - l->in_min) + 1;
     int64_t *tabs = malloc((size_t)l->n_tables * (r_max + 1) * sizeof *tabs);
     if (!tabs) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
@@ -1472,6 +1496,16 @@ void veil_program_print_report(const veil_program *p, FILE *f) {
                     "-", "-", "-", "-", "-", "-");
         }
     }
+    if (p->range_check)
+        fprintf(f,
+                "range check: %llu values per sample checked (lookup inputs and outputs), %llu "
+                "PBS per sample (%.1f%% of the program's), windows %s, output '%s'\n",
+                (unsigned long long)p->range_check_values, (unsigned long long)p->range_check_pbs,
+                p->pbs_per_sample ? 100.0 * (double)p->range_check_pbs / (double)p->pbs_per_sample
+                                  : 0.0,
+                p->range_check_narrow ? "within the model's encoding"
+                                      : "one bit wider than the ranges",
+                VEIL_RANGE_CHECK_OUTPUT);
     if (!ps) {
         fprintf(f,
                 "width %u bits, widest lookup %u bits, widest accumulator %u bits, PBS per "
@@ -1514,6 +1548,157 @@ void veil_program_print_report(const veil_program *p, FILE *f) {
             fprintf(f, "exact rounding: %llu of those PBS clear low bits (2 per chunk)\n",
                     (unsigned long long)extra);
     }
+}
+
+/* ---- range check (veil/program.h, "Range check") ------------------------------ */
+
+/* Bits of the encoding node n needs (0: none): a lookup's read, an output's
+ * range. The program's width is the largest. */
+static unsigned node_width(const veil_node *n) {
+    if (n->kind == VEIL_NODE_LUT) return n->round_bits + n->in_bits;
+    if (n->kind == VEIL_NODE_OUTPUT) return ubits((uint64_t)(n->hi - n->lo));
+    return 0;
+}
+
+/* reach[i] = 1 for every node output `root` depends on (nodes are in
+ * topological order). */
+static void mark_ancestors(const veil_program *p, uint32_t root, uint8_t *reach) {
+    memset(reach, 0, p->n_nodes);
+    reach[root] = 1;
+    for (size_t i = root + 1; i-- > 0;)
+        if (reach[i])
+            for (uint32_t j = 0; j < p->nodes[i].n_in; j++)
+                reach[p->nodes[i].in[j]] = 1;
+}
+
+/* After the model's outputs: a flag lookup per checked node, summed per
+ * model output by a 0/1 dense layer, as one more output. */
+static veil_status add_range_check(builder *b) {
+    veil_program *p = b->p;
+    const uint32_t n_out = p->n_outputs;
+    for (uint32_t o = 0; o < n_out; o++)
+        VEIL_TRY(check_later(b, p->nodes[p->output_nodes[o]].in[0]));
+    const size_t n_model_nodes = p->n_nodes;
+    p->range_check_first = n_model_nodes;
+    /* narrow: no window wider than the model's own encoding (when one more
+     * bit costs a parameter set that no longer fits the noise) */
+    unsigned model_width = 1;
+    for (size_t i = 0; i < n_model_nodes; i++)
+        model_width =
+            node_width(&p->nodes[i]) > model_width ? node_width(&p->nodes[i]) : model_width;
+    uint8_t *reach = malloc((size_t)n_out * n_model_nodes + 1);
+    uint32_t *outs = realloc(p->output_nodes, (n_out + 1) * sizeof *outs);
+    if (outs) p->output_nodes = outs;
+    if (!reach || !outs) {
+        free(reach);
+        return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+    }
+    for (uint32_t o = 0; o < n_out; o++)
+        mark_ancestors(p, p->output_nodes[o], reach + (size_t)o * n_model_nodes);
+    veil_status st = VEIL_OK;
+    uint32_t sum = UINT32_MAX;
+    int64_t sum_hi = 0;
+    const veil_shape counts = {1, {n_out}};
+    for (size_t c = 0; st == VEIL_OK && c < b->n_checked; c++) {
+        const uint32_t x = b->checked[c];
+        const veil_node *xn = &p->nodes[x];
+        const size_t size = xn->size;
+        const int64_t lo = xn->lo;
+        const uint64_t span = (uint64_t)(xn->hi - xn->lo);
+        /* headroom: one more bit than the range needs, centred: a >= W / 2
+         * each side (W = span + 1 <= 2^w); at most 16 bits in all */
+        unsigned wb = ubits(span) + 1 < VEIL_MAX_BITS ? ubits(span) + 1 : VEIL_MAX_BITS;
+        if (b->check_narrow && wb > model_width) wb = model_width;
+        const uint64_t maxw = ((uint64_t)1 << wb) - 1;
+        const uint64_t a = span < maxw ? (maxw - span) / 2 : 0;
+        const uint64_t win = span + 2 * a;
+        char name[160];
+        snprintf(name, sizeof name, "%s:%s", VEIL_RANGE_CHECK_OUTPUT, xn->layer);
+        int64_t *tab = malloc((win + 1) * sizeof *tab);
+        if (!tab) {
+            st = veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+            break;
+        }
+        for (uint64_t r = 0; r <= win; r++)
+            tab[r] = r < a || r > a + span;
+        const veil_shape flat = {1, {(uint32_t)size}};
+        uint32_t flag, dense;
+        /* r = x - (lo - a) */
+        st = lookup(b, name, x, (int64_t)a - lo, 0, win, 1, tab, &flat, 1, &flag);
+        free(tab);
+        if (st != VEIL_OK) break;
+        st = new_node(b, VEIL_NODE_LINEAR, name, 1, &flag, &counts, &dense);
+        if (st != VEIL_OK) break;
+        veil_node *d = &p->nodes[dense];
+        d->linear = VEIL_LINEAR_DENSE;
+        d->n_weight_rows = n_out;
+        d->n_weight_cols = size;
+        d->weight = calloc((size_t)n_out * size, sizeof *d->weight);
+        if (!d->weight) {
+            st = veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+            break;
+        }
+        uint64_t ones = 0;
+        for (uint32_t o = 0; o < n_out; o++)
+            if (reach[(size_t)o * n_model_nodes + x]) {
+                for (size_t e = 0; e < size; e++)
+                    d->weight[(size_t)o * size + e] = 1;
+                ones = size;
+            }
+        d->sum_w2 = (double)(ones ? ones : 1);
+        if ((st = finish_node(b, dense)) != VEIL_OK) break;
+        /* counts, not calibrated values: every count from 0 to all */
+        set_range(b, dense, 0, (int64_t)ones);
+        p->range_check_values += size;
+        if (sum == UINT32_MAX) {
+            sum = dense;
+            sum_hi = (int64_t)ones;
+        } else {
+            uint32_t s2;
+            if ((st = add_node(b, name, sum, dense, &counts, &s2)) != VEIL_OK) break;
+            sum_hi += (int64_t)ones;
+            set_range(b, s2, 0, sum_hi);
+            sum = s2;
+        }
+    }
+    free(reach);
+    VEIL_TRY(st);
+    if (sum == UINT32_MAX)
+        return veil_error(VEIL_ERR_UNSUPPORTED,
+                          "compile: --range-check on: the model reads no value a lookup or an "
+                          "output could see out of range (nothing to check)");
+    uint32_t idx;
+    VEIL_TRY(new_node(b, VEIL_NODE_OUTPUT, VEIL_RANGE_CHECK_OUTPUT, 1, &sum, &counts, &idx));
+    VEIL_TRY(finish_node(b, idx));
+    p->output_nodes[n_out] = idx;
+    p->n_outputs = n_out + 1;
+    p->range_check = 1;
+    return VEIL_OK;
+}
+
+size_t veil_program_range_check_warn(const veil_program *p, const char *const *model_output_names,
+                                     int64_t *const *outputs, size_t n, const char *who, FILE *f) {
+    if (!p->range_check) return 0;
+    const uint32_t nm = veil_program_model_outputs(p);
+    const int64_t *cnt = outputs[p->n_outputs - 1];
+    size_t flagged = 0;
+    for (size_t s = 0; s < n; s++) {
+        int64_t worst = 0;
+        for (uint32_t o = 0; o < nm; o++)
+            worst = cnt[s * nm + o] > worst ? cnt[s * nm + o] : worst;
+        int any = 0;
+        for (uint32_t o = 0; o < nm; o++)
+            any |= cnt[s * nm + o] != 0;
+        if (!any) continue;
+        flagged++;
+        fprintf(f, "%s: warning: sample %zu: %lld value(s) left their compiled ranges; output", who,
+                s, (long long)worst);
+        for (uint32_t o = 0, k = 0; o < nm; o++)
+            if (cnt[s * nm + o]) fprintf(f, "%s %s", k++ ? "," : "", model_output_names[o]);
+        fprintf(f, " may not be the model's (recompile with a wider --range-margin or --bounds "
+                   "worst-case)\n");
+    }
+    return flagged;
 }
 
 /* ---- compile ----------------------------------------------------------------- */
@@ -1596,8 +1781,8 @@ static veil_status assign_widths(veil_program *p) {
 /* One compilation with lookups read at most lut_bits wide (wider exact
  * lookups decomposed). n_wide: how many were decomposed. */
 static veil_status compile_once(const veil_model *m, const veil_compile_options *opts,
-                                unsigned lut_bits, uint64_t pbs_max, veil_program **out,
-                                unsigned *n_wide) {
+                                unsigned lut_bits, uint64_t pbs_max, int check_narrow,
+                                veil_program **out, unsigned *n_wide) {
     const veil_compile_options o = *opts;
     veil_program *p = calloc(1, sizeof *p);
     builder b = {0};
@@ -1611,6 +1796,8 @@ static veil_status compile_once(const veil_model *m, const veil_compile_options 
     b.n_cal = m->calibration.count;
     b.lut_bits = lut_bits;
     b.pbs_max = pbs_max;
+    b.check_narrow = check_narrow;
+    p->range_check_narrow = check_narrow;
     p->model_name = strdup(m->name ? m->name : "model");
     p->input_nodes = calloc(m->n_inputs, sizeof *p->input_nodes);
     p->output_nodes = calloc(m->n_outputs, sizeof *p->output_nodes);
@@ -1644,6 +1831,7 @@ static veil_status compile_once(const veil_model *m, const veil_compile_options 
         if (st == VEIL_OK) st = finish_node(&b, idx);
         p->output_nodes[i] = idx;
     }
+    if (st == VEIL_OK && o.range_check) st = add_range_check(&b);
     /* widths, precision, per-node PBS counts and shifts */
     if (st == VEIL_OK) st = assign_widths(p);
     if (st == VEIL_OK) {
@@ -1655,7 +1843,9 @@ static veil_status compile_once(const veil_model *m, const veil_compile_options 
                 const veil_node *x = &p->nodes[n->in[0]];
                 if (x->kind == VEIL_NODE_ROUND) x = &p->nodes[x->in[0]];
                 unsigned acc = ubits((uint64_t)(x->hi - x->lo));
-                maxacc = acc > maxacc ? acc : maxacc;
+                /* the model's accumulators, not the range check's windows */
+                if (!p->range_check || i < p->range_check_first)
+                    maxacc = acc > maxacc ? acc : maxacc;
             }
         }
         p->max_lut_bits = maxp;
@@ -1685,6 +1875,9 @@ static veil_status compile_once(const veil_model *m, const veil_compile_options 
             st = p->params_note ? VEIL_OK : veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
         }
     }
+    for (size_t i = p->range_check ? p->range_check_first : p->n_nodes; i < p->n_nodes; i++)
+        if (p->nodes[i].kind == VEIL_NODE_LUT || p->nodes[i].kind == VEIL_NODE_ROUND)
+            p->range_check_pbs += p->nodes[i].pbs_per_sample;
     if (st == VEIL_OK) {
         if (p->params) st = fill_partitions(p); /* final variances for the chosen sets */
         if (st == VEIL_OK) st = build_report(p);
@@ -1694,6 +1887,7 @@ static veil_status compile_once(const veil_model *m, const veil_compile_options 
             free(b.cal[i]);
     free(b.cal);
     free(b.tensor_node);
+    free(b.checked);
     if (st != VEIL_OK) {
         veil_program_free(p);
         return st;
@@ -1749,33 +1943,39 @@ veil_status veil_program_compile(const veil_model *m, const veil_compile_options
     char first_msg[512] = "";
     veil_compile_options strict = o;
     strict.simulate_only = 0;
-    for (unsigned bits = hi; bits >= lo; bits--) {
-        veil_program *p = NULL;
-        unsigned n_wide = 0;
-        /* a narrower read is at most ~8x cheaper per PBS (N = 32768 vs
-         * 4096 at equal n): past 8x the best program's PBS count it cannot
-         * win, and deep decompositions grow fast */
-        uint64_t limit = best ? 8 * best->pbs_per_sample : UINT64_MAX;
-        veil_status st = compile_once(m, &strict, bits, limit, &p, &n_wide);
-        if (st != VEIL_OK) {
-            if (first_err == VEIL_OK) {
-                first_err = st;
-                snprintf(first_msg, sizeof first_msg, "%s", veil_error_message());
+    /* the range check's windows one bit wider than the ranges, or, when no
+     * program fits that way, no wider than the model's encoding */
+    for (int narrow = 0; !best && narrow <= (o.range_check ? 1 : 0) &&
+                         (first_err == VEIL_OK || first_err == VEIL_ERR_UNSUPPORTED);
+         narrow++) {
+        for (unsigned bits = hi; bits >= lo; bits--) {
+            veil_program *p = NULL;
+            unsigned n_wide = 0;
+            /* a narrower read is at most ~8x cheaper per PBS (N = 32768 vs
+             * 4096 at equal n): past 8x the best program's PBS count it cannot
+             * win, and deep decompositions grow fast */
+            uint64_t limit = best ? 8 * best->pbs_per_sample : UINT64_MAX;
+            veil_status st = compile_once(m, &strict, bits, limit, narrow, &p, &n_wide);
+            if (st != VEIL_OK) {
+                if (first_err == VEIL_OK) {
+                    first_err = st;
+                    snprintf(first_msg, sizeof first_msg, "%s", veil_error_message());
+                }
+                if (st != VEIL_ERR_UNSUPPORTED) break;
+                continue;
             }
-            if (st != VEIL_ERR_UNSUPPORTED) break;
-            continue;
+            /* narrower reads only change a program that has lookups that wide */
+            const unsigned widest = p->max_lut_bits;
+            const double c = p->cost_per_sample;
+            if (c < best_cost) {
+                veil_program_free(best);
+                best = p;
+                best_cost = c;
+            } else {
+                veil_program_free(p);
+            }
+            if (n_wide == 0 && widest < bits) bits = widest + 1;
         }
-        /* narrower reads only change a program that has lookups that wide */
-        const unsigned widest = p->max_lut_bits;
-        const double c = p->cost_per_sample;
-        if (c < best_cost) {
-            veil_program_free(best);
-            best = p;
-            best_cost = c;
-        } else {
-            veil_program_free(p);
-        }
-        if (n_wide == 0 && widest < bits) bits = widest + 1;
     }
     if (best) {
         best->options.simulate_only = o.simulate_only;
@@ -1786,7 +1986,7 @@ veil_status veil_program_compile(const veil_model *m, const veil_compile_options
         /* no parameter set: a program to simulate, with the widest reads
          * tried (the same integers inside the ranges, whatever the width) */
         unsigned n_wide = 0;
-        return compile_once(m, &o, hi, UINT64_MAX, out, &n_wide);
+        return compile_once(m, &o, hi, UINT64_MAX, 0, out, &n_wide);
     }
     return veil_error(first_err, "%s", first_msg);
 }

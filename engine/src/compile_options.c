@@ -110,6 +110,14 @@ static veil_status parse_range_margin(const char *v, veil_compile_options *o) {
     return VEIL_OK;
 }
 
+static veil_status parse_range_check(const char *v, veil_compile_options *o) {
+    if (!strcmp(v, "on") || !strcmp(v, "off")) {
+        o->range_check = !strcmp(v, "on");
+        return VEIL_OK;
+    }
+    return veil_error(VEIL_ERR_ARG, "--range-check %s: expected on or off", v);
+}
+
 typedef struct option_row {
     const char *name;  /* "--rounding-bits" */
     const char *value; /* the value's syntax in the help */
@@ -132,6 +140,11 @@ static const option_row k_options[] = {
      "widen every calibrated range by F times its width on both sides\n"
      "(default 0.25; never past the worst case)",
      parse_range_margin},
+    {"--range-check", "on|off",
+     "on: one more output, per sample and model output, counting the\n"
+     "values that left their compiled ranges (extra PBS; the client\n"
+     "warns naming the output); off (default)",
+     parse_range_check},
     {"--rounding", "exact|approximate",
      "exact (default): clear the low bits with extra PBS, so the\n"
      "encrypted result equals simulate; approximate: let the modulus\n"

@@ -272,6 +272,17 @@ static void print_outputs(const veil_client *c, int64_t **outs, size_t n) {
 
 static int write_or_print(const char *cmd, const veil_client *c, const char *output, int64_t **outs,
                           size_t n) {
+    /* --range-check on: name the outputs of the samples it flagged */
+    if (c->prog->range_check) {
+        const veil_model *m = c->model;
+        const char *names[64];
+        for (uint32_t o = 0; o < m->n_outputs && o < 64; o++)
+            names[o] = m->outputs[o].name;
+        char who[32];
+        snprintf(who, sizeof who, "veil %s", cmd);
+        size_t fl = veil_program_range_check_warn(c->prog, names, outs, n, who, stderr);
+        fprintf(stderr, "veil %s: range check: %zu/%zu samples flagged\n", cmd, fl, n);
+    }
     if (output) {
         if (veil_outputs_write(output, c->model, n, (const int64_t *const *)outs)) return fail(cmd);
         printf("wrote %zu samples to %s\n", n, output);

@@ -94,6 +94,30 @@
  * the worst case: the calibration set is a sample, and the decomposed
  * lookups make wider ranges cheap (a flat part of a table has no steps).
  *
+ * Range check (options.range_check, off by default). A value outside its
+ * compiled range is not the model's value, and nothing in the result shows
+ * it. With the check on, the program gets one more output, the last one,
+ * named VEIL_RANGE_CHECK_OUTPUT, of shape [n model outputs]: element o counts
+ * the values that left their compiled range among the lookup inputs and the
+ * output accumulators output o depends on. Each checked value x in [lo, hi]
+ * (W = hi - lo + 1 <= 2^w values) is read by one more exact lookup, built
+ * like any other (decomposed when wide), on the window [lo - a, hi + a] of
+ * 2^(w+1) - 1 values (one bit of headroom: a >= W/2 each side; the window
+ * stops at 16 bits): T = 0 inside [lo, hi], 1 outside; a dense layer of 0/1
+ * weights sums the flags per output. It is
+ * ordinary program nodes, so simulate computes the same counts and the
+ * encrypted run decrypts to them. What it cannot see: a value further than a
+ * from its range reads the window modulo its power of two (the padding bit
+ * negates it), so it may count 0 or -1 (-1 decodes as a large count, still
+ * non-zero; but it can cancel another value's 1 in the same output's sum);
+ * and an input outside its own range (the client clamps float inputs, and
+ * says so). When no parameter set fits the wider encoding (noisy first
+ * layers), the compiler caps every window at the model's own width instead:
+ * the widest accumulators then get less headroom (as little as none past a
+ * power of two). The window may widen the program's encoding by one bit,
+ * which can move it to a larger parameter set: `veil compile` prints the
+ * check's PBS per sample.
+ *
  * The simulator (veil_program_simulate) computes exactly what an encrypted run
  * decrypts to when no PBS fails, also for values that leave a node's compiled
  * range: such a lookup reads its index r mod 2^(in_bits+1) through the
@@ -159,6 +183,8 @@ typedef struct veil_compile_options {
      * program (smallest keys); 0 (default): as many as the cost model finds
      * cheapest. */
     unsigned max_partitions;
+    /* Add the range-check output (see "Range check" above). */
+    int range_check;
     /* When no parameter set fits (e.g. a 10-bit lookup without rounding),
      * still return the program, with params NULL: it can be simulated (the
      * golden-vector check of an unrounded model) but not encrypted. */
@@ -171,7 +197,8 @@ veil_status veil_bounds_parse(const char *s, veil_bounds *out);
 veil_status veil_rounding_parse(const char *s, veil_rounding *out);
 /* Sets one option by its command-line name without the dashes' prefix
  * ("rounding-bits" = "rounding_bits", "rounding", "bounds", "p-error",
- * "max-poly-size", "lookup-bits", "range-margin", "params", "partitions") from text, as `veil
+ * "max-poly-size", "lookup-bits", "range-margin", "range-check", "params", "partitions") from
+ * text, as `veil
  * compile --NAME VALUE` reads it; for configurations that are text (Triton's config.pbtxt
  * parameters). "params" borrows value. VEIL_ERR_ARG names the option and what it takes. */
 veil_status veil_compile_options_set(veil_compile_options *o, const char *name, const char *value);
@@ -298,7 +325,14 @@ typedef struct veil_program {
     uint32_t n_inputs;
     uint32_t *input_nodes; /* per model input */
     uint32_t n_outputs;
-    uint32_t *output_nodes; /* per model output */
+    uint32_t *output_nodes; /* per model output, then the range check's when on */
+    /* options.range_check: the last output counts values out of range, and
+     * the nodes from range_check_first on compute it. */
+    int range_check;
+    size_t range_check_first;
+    uint64_t range_check_values; /* values checked per sample */
+    uint64_t range_check_pbs;    /* PBS per sample the check costs */
+    int range_check_narrow;      /* windows capped at the model's width (see above) */
     uint64_t pbs_per_sample;
     /* Modelled cost of one sample: sum over PBS of the set's cost (blind
      * rotation + keyswitch from partition 0's big key; compile.c pbs_cost),
@@ -329,6 +363,21 @@ void veil_program_free(veil_program *p);
  * max_poly_size), or a set's k*N exceeds sets[0]'s (the master key). p is
  * left as it was. For tests and tools: the search finds the cheapest. */
 double veil_program_assignment_cost(veil_program *p, const veil_params *const *sets);
+#define VEIL_RANGE_CHECK_OUTPUT "range_check"
+
+/* Outputs of the model itself (n_outputs less the range check's). */
+static inline uint32_t veil_program_model_outputs(const veil_program *p) {
+    return p->n_outputs - (p->range_check ? 1u : 0u);
+}
+
+/* With the range check on: for every one of n samples whose range-check
+ * counts (outputs[n_outputs - 1], as decrypted or simulated) are not all
+ * zero, writes a warning to f naming the sample and the model outputs
+ * affected ("who: warning: sample 3: 2 value(s) left their compiled ranges;
+ * output logits may be wrong"). Returns how many samples were flagged (0
+ * when the check is off). model_output_names: the model's output names. */
+size_t veil_program_range_check_warn(const veil_program *p, const char *const *model_output_names,
+                                     int64_t *const *outputs, size_t n, const char *who, FILE *f);
 
 /* Prints the per-layer report and the program summary. */
 void veil_program_print_report(const veil_program *p, FILE *f);

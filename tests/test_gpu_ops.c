@@ -1,5 +1,5 @@
 // LABELS: gpu
-// LINKS: veil_host
+// LINKS: veil_host veil_loaders
 /* Every CUDA operation against the CPU on the same keys and inputs (ggml's
  * test-backend-ops pattern), on three parameter sets (k = 4 / N = 512;
  * k = 1 / N = 2048 with the centred modulus switch; a two-level PBS
@@ -25,6 +25,7 @@
 #ifdef VEIL_WITH_CUDA
 #include <cuda_runtime_api.h>
 
+#include "model_encrypted_common.h"
 #include "veil/cuda.h"
 
 /* FFT error bound on the PBS output phase: CPU (FFTW) and GPU (cuFFT or the
@@ -484,6 +485,40 @@ static void test_two_partitions(void) {
     CU_ASSERT(veil_backend_healthy(GPU));
 }
 
+/* A program of several partitions end to end: tiny as the compiler gives it
+ * at 3 rounding bits (two partitions, as test_keyset), golden samples encrypted through a
+ * plan on the cuda backend and on the cpu backend: both decrypt to
+ * simulate's integers, value for value. */
+static void test_program_partitions(void) {
+    veil_model *m = enc_load("models/tiny.h5");
+    veil_program *p = NULL;
+    veil_compile_options o;
+    veil_compile_options_default(&o);
+    o.rounding_bits = 3;
+    CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &p), VEIL_OK);
+    CU_ASSERT(p->n_partitions >= 2);
+    const size_t n = m->golden.count < 8 ? m->golden.count : 8;
+    CU_ASSERT_FATAL(n > 0);
+    const veil_backend_kind kinds[2] = {VEIL_BACKEND_CUDA, VEIL_BACKEND_CPU};
+    size_t runs = 0;
+    for (int b = 0; b < 2; b++) {
+        enc_result r;
+        const veil_status st = run_encrypted_vs_simulate_on(kinds[b], m, p, n, 4, &r);
+        if (st) printf("\n  %s", veil_error_message());
+        CU_ASSERT_EQUAL_FATAL(st, VEIL_OK);
+        printf("\n  tiny, %u partitions (%s first), %s backend: %zu / %zu values equal to "
+               "simulate, %.3f s per sample",
+               p->n_partitions, p->partitions[0].params->id, b ? "cpu" : "cuda", r.equal, r.values,
+               r.seconds_per_sample);
+        CU_ASSERT_EQUAL(r.values, n * veil_program_output_size(p, 0));
+        CU_ASSERT_EQUAL(r.equal, r.values);
+        runs++;
+    }
+    CU_ASSERT_EQUAL(runs, 2);
+    veil_program_free(p);
+    veil_model_free(m);
+}
+
 static void linear_case(fixture *x, size_t batch, size_t in_f, size_t out_f,
                         const veil_backend_limits *lim) {
     const size_t lwe = x->lwe, n_out = batch * out_f * lwe;
@@ -661,6 +696,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_ks_pbs);
     if (!SMALL) /* real n: CPU keygen and PBS of two sets */
         VEIL_ADD_TEST(s, test_two_partitions);
+    if (!SMALL) VEIL_ADD_TEST(s, test_program_partitions);
     VEIL_ADD_TEST(s, test_linear_exact);
     VEIL_ADD_TEST(s, test_conv2d_exact);
     VEIL_ADD_TEST(s, test_out_of_memory_recoverable);

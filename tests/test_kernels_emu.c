@@ -13,7 +13,12 @@
  * veil_cuda_modulus_switch_emulate, bit for bit against the CPU); the
  * per-ciphertext table choice (veil_lut_poly_of, shared by both kernels and
  * veil_cuda_pbs_batch_emulate), with three tables of different offsets and
- * with index NULL (test_batch_indexed, 40 PBS; 62 PBS in all).
+ * with index NULL (test_batch_indexed, 40 PBS); on a
+ * two-partition key set (test_two_partitions, 9 PBS), the keyswitch's digit
+ * loader and epilogue with an input dimension D above the set's k*N
+ * (veil_cuda_keyswitch_emulate, bit for bit against veil_keyswitch) and the
+ * fused and cluster extractions into zero-extended D + 1 word slots (71
+ * PBS in all).
  *
  * What the host cannot emulate, and where the GPU suite (test_gpu_ops.c,
  * label gpu; SKIPPED here without a device) covers it instead:
@@ -29,6 +34,10 @@
  *    test feeds the CPU's Fourier BSK (same layout); test_bsk_fourier
  *    compares the device conversion with it;
  *  - the device modulus switch kernel itself: test_modulus_switch_exact.
+ *  - the keyswitch's tiled product (veil_gemm_u64: shared-memory tiles, K
+ *    split over blocks with atomicAdd): the emulation sums the same digits
+ *    and key rows in one pass; test_keyswitch_exact (bit-exact) and
+ *    test_two_partitions (D > k*N) run it on the device;
  * The FFT-error check below goes through veil_cuda_fused_product_emulate,
  * which calls the kernel's FFT stages but does its own fold/twist and
  * multiply-accumulate (the kernel's are fused with the decomposition and

@@ -187,7 +187,7 @@ int veil_cuda_fused_product_emulate(const veil_cuda_params *p, const int64_t *di
 /* ---- linear layers (linear.cu) ----------------------------------------------
  * Dense: for each of `batch` samples, d_out[b][o] = sum_i d_w[o][i] *
  * d_in[b][i] + d_bias[o] (on the body; d_bias may be NULL), exact mod 2^64.
- * lwe_size = kN + 1. Outputs packed: d_out[(b * out_features + o) * lwe_size]. */
+ * lwe_size = D + 1 (veil_cuda_in_dim). Outputs packed: d_out[(b * out_features + o) * lwe_size]. */
 int veil_cuda_linear(void *stream, uint32_t gpu_index, uint64_t *d_out, const uint64_t *d_in,
                      const int64_t *d_w, const uint64_t *d_bias, uint32_t batch,
                      uint32_t in_features, uint32_t out_features, uint32_t lwe_size);

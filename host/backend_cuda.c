@@ -54,15 +54,24 @@ typedef struct cuda_backend {
 
 typedef struct cuda_stream {
     cudaStream_t s;
-    veil_cuda_pbs_buffer *pbs;
 } cuda_stream;
+
+/* One partition of the key set (veil/tfhe.h "Key sets"): its parameters
+ * with in_dim = the master D, its keys, and its PBS work memory per stream
+ * (plans and buffers are per parameter set: one per partition). */
+typedef struct cuda_part {
+    veil_cuda_params p;
+    double *d_bsk_f;
+    uint64_t *d_ksk; /* D * ks_level rows of n+1 words */
+    veil_cuda_pbs_buffer *pbs[CUDA_STREAMS];
+} cuda_part;
 
 typedef struct cuda_keys {
     int device;
-    veil_cuda_params p;
-    size_t big1, small1;
-    double *d_bsk_f;
-    uint64_t *d_ksk;
+    uint32_t n_parts;
+    cuda_part *parts;
+    size_t big1, small1; /* D + 1; the largest n + 1 of the partitions */
+    uint32_t max_N;      /* the largest N: table slots */
     uint64_t *d_luts, *d_lut_off, *h_lut_off;
     int64_t *d_w;
     uint64_t *d_bias;
@@ -126,12 +135,16 @@ static void cuda_keys_free(veil_backend_keys *keys) {
     cudaSetDevice(k->device);
     for (unsigned i = 0; i < CUDA_STREAMS; i++)
         if (k->st[i].s) cudaStreamSynchronize(k->st[i].s);
-    for (unsigned i = 0; i < CUDA_STREAMS; i++) {
-        veil_cuda_cleanup_pbs(k->st[i].s, (uint32_t)k->device, &k->st[i].pbs);
+    for (uint32_t x = 0; k->parts && x < k->n_parts; x++)
+        for (unsigned i = 0; i < CUDA_STREAMS; i++)
+            veil_cuda_cleanup_pbs(k->st[i].s, (uint32_t)k->device, &k->parts[x].pbs[i]);
+    for (unsigned i = 0; i < CUDA_STREAMS; i++)
         if (k->st[i].s) cudaStreamDestroy(k->st[i].s);
+    for (uint32_t x = 0; k->parts && x < k->n_parts; x++) {
+        cudaFree(k->parts[x].d_bsk_f);
+        cudaFree(k->parts[x].d_ksk);
     }
-    cudaFree(k->d_bsk_f);
-    cudaFree(k->d_ksk);
+    free(k->parts);
     cudaFree(k->d_luts);
     cudaFree(k->d_lut_off);
     cudaFree(k->d_w);
@@ -148,8 +161,9 @@ static void cuda_keys_free(veil_backend_keys *keys) {
 
 /* Frees the batch-sized buffers (for a retry with a smaller batch). */
 static void free_batch_buffers(cuda_keys *k) {
-    for (unsigned i = 0; i < CUDA_STREAMS; i++)
-        veil_cuda_cleanup_pbs(k->st[i].s, (uint32_t)k->device, &k->st[i].pbs);
+    for (uint32_t x = 0; x < k->n_parts; x++)
+        for (unsigned i = 0; i < CUDA_STREAMS; i++)
+            veil_cuda_cleanup_pbs(k->st[i].s, (uint32_t)k->device, &k->parts[x].pbs[i]);
     cudaFree(k->d_in);
     cudaFree(k->d_out);
     cudaFree(k->d_small);
@@ -167,28 +181,33 @@ static int alloc_batch_buffers(cuda_keys *k, size_t cap, unsigned n_streams) {
     if (!e) e = (int)cudaMalloc((void **)&k->d_small, total * k->small1 * sizeof(uint64_t));
     if (!e) e = (int)cudaMalloc((void **)&k->d_idx, total * sizeof(uint32_t));
     if (!e) e = (int)cudaMalloc((void **)&k->d_bias, io * sizeof(uint64_t));
-    for (unsigned i = 0; !e && i < n_streams; i++)
-        e = veil_cuda_scratch_pbs(k->st[i].s, (uint32_t)k->device, &k->p, (uint32_t)cap,
-                                  &k->st[i].pbs, NULL, 1);
+    for (uint32_t x = 0; !e && x < k->n_parts; x++)
+        for (unsigned i = 0; !e && i < n_streams; i++)
+            e = veil_cuda_scratch_pbs(k->st[i].s, (uint32_t)k->device, &k->parts[x].p,
+                                      (uint32_t)cap, &k->parts[x].pbs[i], NULL, 1);
     return e;
 }
 
-static veil_status upload_keys(veil_backend *be, cuda_keys *k, const veil_eval_key *ek) {
-    const veil_pbs_key *pk = &ek->parts[0];
+/* Partition x's keys: the KSK (D rows) as is, the BSK to the Fourier
+ * domain on the device. */
+static veil_status upload_part(veil_backend *be, cuda_keys *k, const veil_eval_key *ek,
+                               uint32_t x) {
+    const veil_pbs_key *pk = &ek->parts[x];
+    cuda_part *cp = &k->parts[x];
     const veil_params *p = pk->params;
     size_t ksk_bytes = veil_eval_key_ksk_words(p, pk->in_dim) * sizeof(uint64_t);
     size_t bsk_bytes = veil_eval_key_bsk_words(p) * sizeof(uint64_t);
-    DEV_TRY(be, cudaMalloc((void **)&k->d_ksk, ksk_bytes), "keys: keyswitching key");
+    DEV_TRY(be, cudaMalloc((void **)&cp->d_ksk, ksk_bytes), "keys: keyswitching key");
     /* On stream 0, not the legacy stream: the streams do not wait for it. */
     cudaStream_t s0 = k->st[0].s;
-    DEV_TRY(be, cudaMemcpyAsync(k->d_ksk, pk->ksk, ksk_bytes, cudaMemcpyHostToDevice, s0),
+    DEV_TRY(be, cudaMemcpyAsync(cp->d_ksk, pk->ksk, ksk_bytes, cudaMemcpyHostToDevice, s0),
             "keys: keyswitching key upload");
-    DEV_TRY(be, cudaMalloc((void **)&k->d_bsk_f, veil_cuda_bsk_fourier_bytes(&k->p)),
+    DEV_TRY(be, cudaMalloc((void **)&cp->d_bsk_f, veil_cuda_bsk_fourier_bytes(&cp->p)),
             "keys: Fourier bootstrapping key");
     uint64_t *d_bsk = NULL;
     DEV_TRY(be, cudaMalloc((void **)&d_bsk, bsk_bytes), "keys: bootstrapping key (staging)");
     int e = (int)cudaMemcpyAsync(d_bsk, pk->bsk, bsk_bytes, cudaMemcpyHostToDevice, s0);
-    if (!e) e = veil_cuda_bsk_to_fourier(s0, (uint32_t)k->device, &k->p, k->d_bsk_f, d_bsk);
+    if (!e) e = veil_cuda_bsk_to_fourier(s0, (uint32_t)k->device, &cp->p, cp->d_bsk_f, d_bsk);
     if (!e) e = (int)cudaStreamSynchronize(s0);
     cudaFree(d_bsk);
     if (e) return dev_fail(be, e, "keys: bootstrapping key to the Fourier domain");
@@ -197,46 +216,57 @@ static veil_status upload_keys(veil_backend *be, cuda_keys *k, const veil_eval_k
 
 static veil_status cuda_keys_new(veil_backend *be, veil_backend_keys *keys, size_t max_batch) {
     cuda_backend *cb = be->ctx;
-    const veil_params *p = keys->params;
-    /* Key sets (issue 11): the kernels take one parameter set per upload;
-     * per-partition key uploads and launches are not written yet. */
-    if (keys->ek->n_parts != 1) {
-        char parts[512];
-        veil_eval_key_describe(keys->ek, parts, sizeof parts);
-        return veil_error(VEIL_ERR_UNSUPPORTED,
-                          "cuda keys: %u partitions [%s]: the cuda backend runs one-partition "
-                          "key sets only (use --backend cpu)",
-                          keys->ek->n_parts, parts);
-    }
+    const veil_eval_key *ek = keys->ek;
     cuda_keys *k = calloc(1, sizeof *k);
     if (!k) return veil_error(VEIL_ERR_NOMEM, "cuda keys: out of memory");
     keys->impl = k;
     k->device = cb->device;
-    k->p = veil_cuda_params_from(p, VEIL_CUDA_PBS_AUTO);
+    k->parts = calloc(ek->n_parts, sizeof *k->parts);
+    if (!k->parts) {
+        cuda_keys_free(keys);
+        return veil_error(VEIL_ERR_NOMEM, "cuda keys: out of memory");
+    }
+    k->n_parts = ek->n_parts;
     /* VEIL_CUDA_PBS=cufft|fused|cluster|auto picks the blind rotation
      * (default auto: see VEIL_CUDA_PBS_AUTO in veil/cuda.h). */
     const char *kind = getenv("VEIL_CUDA_PBS");
-    if (kind && !strcmp(kind, "cufft")) k->p.pbs_kernel = VEIL_CUDA_PBS_CUFFT;
-    if (kind && !strcmp(kind, "fused")) k->p.pbs_kernel = VEIL_CUDA_PBS_FUSED;
-    if (kind && !strcmp(kind, "cluster")) k->p.pbs_kernel = VEIL_CUDA_PBS_CLUSTER;
-    k->big1 = (size_t)veil_params_big_dim(p) + 1;
-    k->small1 = (size_t)p->lwe_dim + 1;
-    char why[256];
-    if (veil_cuda_params_check(&k->p, why, sizeof why)) {
-        cuda_keys_free(keys);
-        return veil_error(VEIL_ERR_UNSUPPORTED, "cuda keys for %s: %s", p->id, why);
+    uint32_t pbs_kernel = VEIL_CUDA_PBS_AUTO;
+    if (kind && !strcmp(kind, "cufft")) pbs_kernel = VEIL_CUDA_PBS_CUFFT;
+    if (kind && !strcmp(kind, "fused")) pbs_kernel = VEIL_CUDA_PBS_FUSED;
+    if (kind && !strcmp(kind, "cluster")) pbs_kernel = VEIL_CUDA_PBS_CLUSTER;
+    /* every partition reads and writes ciphertexts of D + 1 words (D =
+     * parts[0].in_dim, the master key: veil/tfhe.h "Key sets") */
+    const uint32_t D = ek->parts[0].in_dim;
+    k->big1 = (size_t)D + 1;
+    for (uint32_t x = 0; x < k->n_parts; x++) {
+        const veil_params *px = ek->parts[x].params;
+        cuda_part *cp = &k->parts[x];
+        cp->p = veil_cuda_params_from(px, pbs_kernel);
+        cp->p.in_dim = ek->parts[x].in_dim;
+        if ((size_t)px->lwe_dim + 1 > k->small1) k->small1 = (size_t)px->lwe_dim + 1;
+        if (px->poly_size > k->max_N) k->max_N = px->poly_size;
+        char why[256];
+        if (ek->parts[x].in_dim != D || veil_cuda_params_check(&cp->p, why, sizeof why)) {
+            if (ek->parts[x].in_dim != D)
+                snprintf(why, sizeof why, "input dimension %u, partition 0's is %u",
+                         ek->parts[x].in_dim, D);
+            cuda_keys_free(keys);
+            return veil_error(VEIL_ERR_UNSUPPORTED, "cuda keys, partition %u (%s): %s", x, px->id,
+                              why);
+        }
     }
     veil_status s = VEIL_OK;
     int e = (int)cudaSetDevice(k->device);
     for (unsigned i = 0; !e && i < CUDA_STREAMS; i++)
         e = (int)cudaStreamCreateWithFlags(&k->st[i].s, cudaStreamNonBlocking);
     if (e) s = dev_fail(be, e, "keys: streams");
-    if (s == VEIL_OK) s = upload_keys(be, k, keys->ek);
-    /* Fixed buffers: tables and weights. */
+    for (uint32_t x = 0; s == VEIL_OK && x < k->n_parts; x++)
+        s = upload_part(be, k, ek, x);
+    /* Fixed buffers: tables (slots of the largest N) and weights. */
     k->h_lut_off = malloc(CUDA_MAX_LUTS * sizeof(uint64_t));
     if (s == VEIL_OK && !k->h_lut_off) s = veil_error(VEIL_ERR_NOMEM, "cuda keys: out of memory");
     if (s == VEIL_OK) {
-        e = (int)cudaMalloc((void **)&k->d_luts, (size_t)CUDA_MAX_LUTS * p->poly_size * 8);
+        e = (int)cudaMalloc((void **)&k->d_luts, (size_t)CUDA_MAX_LUTS * k->max_N * 8);
         if (!e) e = (int)cudaMalloc((void **)&k->d_lut_off, CUDA_MAX_LUTS * sizeof(uint64_t));
         if (!e) e = (int)cudaMalloc((void **)&k->d_w, CUDA_MAX_WEIGHTS * sizeof(int64_t));
         if (e) s = dev_fail(be, e, "keys: table and weight buffers");
@@ -246,11 +276,15 @@ static veil_status cuda_keys_new(veil_backend *be, veil_backend_keys *keys, size
         return s;
     }
     /* Batch size: what fits in 90% of the free memory, at most max_batch. */
+    /* PBS work memory: every partition's buffers, so the sum of theirs */
     size_t free_b = 0, total_b = 0, pbs_bytes = 0;
     e = (int)cudaMemGetInfo(&free_b, &total_b);
-    if (!e)
-        e = veil_cuda_scratch_pbs(k->st[0].s, (uint32_t)k->device, &k->p, 1024, NULL, &pbs_bytes,
+    for (uint32_t x = 0; !e && x < k->n_parts; x++) {
+        size_t b = 0;
+        e = veil_cuda_scratch_pbs(k->st[0].s, (uint32_t)k->device, &k->parts[x].p, 1024, NULL, &b,
                                   0);
+        pbs_bytes += b;
+    }
     if (e) {
         s = dev_fail(be, e, "keys: sizing the batch");
         cuda_keys_free(keys);
@@ -303,9 +337,15 @@ static veil_status cuda_keys_new(veil_backend *be, veil_backend_keys *keys, size
         cap_total /= 2; /* out of memory: recoverable, try half */
         io_cap /= 2;
     }
+    char kinds[128] = "";
+    for (uint32_t x = 0, at = 0; x < k->n_parts && at < sizeof kinds; x++) {
+        int w = snprintf(kinds + at, sizeof kinds - at, "%s%s", x ? "/" : "",
+                         veil_cuda_pbs_kernel_name(k->parts[x].pbs[0]));
+        at += w > 0 ? (uint32_t)w : 0;
+    }
     snprintf(keys->detail, sizeof keys->detail,
-             "%s blind rotation, %u stream(s) x %zu, io buffers of %zu",
-             veil_cuda_pbs_kernel_name(k->st[0].pbs), k->n_streams, k->cap, k->io_cap);
+             "%s blind rotation (%u partition(s)), %u stream(s) x %zu, io buffers of %zu", kinds,
+             k->n_parts, k->n_streams, k->cap, k->io_cap);
     keys->limits.max_pbs = k->cap * k->n_streams;
     keys->limits.max_cts = k->io_cap;
     keys->limits.max_weights = CUDA_MAX_WEIGHTS;
@@ -316,10 +356,12 @@ static veil_status cuda_keys_new(veil_backend *be, veil_backend_keys *keys, size
 static veil_status cuda_ks_pbs(veil_backend_keys *keys, uint32_t partition, const uint64_t *in,
                                size_t count, const veil_lut *const *luts, size_t n_luts,
                                const uint32_t *lut_index, uint64_t *out) {
-    VEIL_ASSERT(partition == 0); /* cuda_keys_new refuses other key sets */
     veil_backend *be = keys->be;
     cuda_keys *k = keys->impl;
-    const uint32_t N = k->p.poly_size, dev = (uint32_t)k->device;
+    VEIL_ASSERT(partition < k->n_parts);
+    const cuda_part *cp = &k->parts[partition];
+    const uint32_t N = cp->p.poly_size, dev = (uint32_t)k->device;
+    const size_t small1 = (size_t)cp->p.lwe_dim + 1;
     DEV_TRY(be, cudaSetDevice(k->device), "ks_pbs: device");
     cudaStream_t s0 = k->st[0].s;
     for (size_t t = 0; t < n_luts; t++) {
@@ -341,7 +383,7 @@ static veil_status cuda_ks_pbs(veil_backend_keys *keys, uint32_t partition, cons
         const size_t off = i * piece, c = count - off < piece ? count - off : piece;
         cuda_stream *st = &k->st[i];
         uint64_t *d_in = k->d_in + i * k->cap * k->big1;
-        uint64_t *d_small = k->d_small + i * k->cap * k->small1;
+        uint64_t *d_small = k->d_small + i * k->cap * small1;
         uint64_t *d_out = k->d_out + i * k->cap * k->big1;
         uint32_t *d_idx = k->d_idx + i * k->cap;
         DEV_TRY(be,
@@ -352,15 +394,16 @@ static veil_status cuda_ks_pbs(veil_backend_keys *keys, uint32_t partition, cons
             DEV_TRY(be,
                     cudaMemcpyAsync(d_idx, lut_index + off, c * 4, cudaMemcpyHostToDevice, st->s),
                     "ks_pbs: table index upload");
-        DEV_TRY(be, veil_cuda_keyswitch(st->s, dev, &k->p, d_small, d_in, k->d_ksk, (uint32_t)c),
+        DEV_TRY(be, veil_cuda_keyswitch(st->s, dev, &cp->p, d_small, d_in, cp->d_ksk, (uint32_t)c),
                 "ks_pbs: keyswitch");
         const veil_cuda_lut_set set = {.d_polys = k->d_luts,
                                        .d_offsets = k->d_lut_off,
                                        .d_index = lut_index ? d_idx : NULL,
                                        .n_luts = (uint32_t)n_luts};
-        DEV_TRY(be,
-                veil_cuda_pbs(st->s, dev, st->pbs, d_out, d_small, &set, k->d_bsk_f, (uint32_t)c),
-                "ks_pbs: bootstrap");
+        DEV_TRY(
+            be,
+            veil_cuda_pbs(st->s, dev, cp->pbs[i], d_out, d_small, &set, cp->d_bsk_f, (uint32_t)c),
+            "ks_pbs: bootstrap");
     }
     for (size_t i = 0; i < pieces; i++) {
         const size_t off = i * piece, c = count - off < piece ? count - off : piece;
@@ -455,10 +498,10 @@ veil_status veil_backend_cuda_fault_for_test(veil_backend_keys *keys) {
         return veil_error(VEIL_ERR_ARG, "fault_for_test: not cuda keys");
     cuda_keys *k = keys->impl;
     const uint64_t *bad = (const uint64_t *)(uintptr_t)0x10;
-    DEV_TRY(
-        keys->be,
-        veil_cuda_keyswitch(k->st[0].s, (uint32_t)k->device, &k->p, k->d_small, bad, k->d_ksk, 1),
-        "fault_for_test: keyswitch");
+    DEV_TRY(keys->be,
+            veil_cuda_keyswitch(k->st[0].s, (uint32_t)k->device, &k->parts[0].p, k->d_small, bad,
+                                k->parts[0].d_ksk, 1),
+            "fault_for_test: keyswitch");
     DEV_TRY(keys->be, cudaStreamSynchronize(k->st[0].s), "fault_for_test: keyswitch");
     return VEIL_OK;
 }

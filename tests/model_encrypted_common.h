@@ -27,10 +27,12 @@ static double enc_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Runs n golden samples of m through program p encrypted (batch b) and
- * compares with simulate. Returns VEIL_OK or the first error. */
-static veil_status run_encrypted_vs_simulate(const veil_model *m, const veil_program *p, size_t n,
-                                             size_t b, enc_result *res) {
+/* Runs n golden samples of m through program p encrypted (batch b) on a
+ * backend of the given kind and compares with simulate. Returns VEIL_OK or
+ * the first error. */
+static veil_status run_encrypted_vs_simulate_on(veil_backend_kind kind, const veil_model *m,
+                                                const veil_program *p, size_t n, size_t b,
+                                                enc_result *res) {
     memset(res, 0, sizeof *res);
     uint8_t s[5][32];
     for (unsigned i = 0; i < 5; i++)
@@ -45,8 +47,8 @@ static veil_status run_encrypted_vs_simulate(const veil_model *m, const veil_pro
     veil_status st;
     const size_t lwe = veil_program_ct_words(p);
     if ((st = veil_program_keygen(p, s[0], &sk)) || (st = veil_eval_key_new(sk, s[1], s[2], &ek)) ||
-        (st = veil_encryptor_new(s[3], s[4], &enc)) ||
-        (st = veil_backend_new(VEIL_BACKEND_CPU, &be)) || (st = veil_plan_new(p, ek, be, b, &plan)))
+        (st = veil_encryptor_new(s[3], s[4], &enc)) || (st = veil_backend_new(kind, &be)) ||
+        (st = veil_plan_new(p, ek, be, b, &plan)))
         goto out;
     for (uint32_t i = 0; i < p->n_inputs; i++)
         cin[i] = malloc(b * veil_program_input_size(p, i) * lwe * 8);
@@ -107,6 +109,12 @@ out:
     veil_eval_key_free(ek);
     veil_secret_key_free(sk);
     return st;
+}
+
+/* The same on the cpu backend. */
+static inline veil_status run_encrypted_vs_simulate(const veil_model *m, const veil_program *p,
+                                                    size_t n, size_t b, enc_result *res) {
+    return run_encrypted_vs_simulate_on(VEIL_BACKEND_CPU, m, p, n, b, res);
 }
 
 static veil_model *enc_load(const char *rel) {

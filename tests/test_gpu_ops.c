@@ -1,5 +1,5 @@
 // LABELS: gpu
-// LINKS: veil_host
+// LINKS: veil_host veil_loaders
 /* Every CUDA operation against the CPU on the same keys and inputs (ggml's
  * test-backend-ops pattern), on three parameter sets (k = 4 / N = 512;
  * k = 1 / N = 2048 with the centred modulus switch; a two-level PBS
@@ -25,6 +25,7 @@
 #ifdef VEIL_WITH_CUDA
 #include <cuda_runtime_api.h>
 
+#include "model_encrypted_common.h"
 #include "veil/cuda.h"
 
 /* FFT error bound on the PBS output phase: CPU (FFTW) and GPU (cuFFT or the
@@ -385,6 +386,139 @@ static void test_ks_pbs(void) {
     CU_ASSERT(veil_backend_healthy(GPU));
 }
 
+/* A two-partition key set (veil/tfhe.h "Key sets"; tiny's split of
+ * test_keyset): partition 0 nn-p5-norm2e2-2m40 (k = 1, N = 4096: D = 4096),
+ * partition 1 nn-p3-norm2e6-2m40 (k = 2, N = 1024). For each partition and
+ * each blind rotation that runs here, and AUTO: the cuda backend's ks_pbs on
+ * ciphertexts of D + 1 words decodes like the cpu backend's and the table,
+ * phases within the bound, words kN..D-1 exactly zero in both, and nothing
+ * written past the last output. */
+static void test_two_partitions(void) {
+    const veil_params *parts[2] = {veil_params_find("nn-p5-norm2e2-2m40"),
+                                   veil_params_find("nn-p3-norm2e6-2m40")};
+    CU_ASSERT_PTR_NOT_NULL_FATAL(parts[0]);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(parts[1]);
+    uint8_t s[4][32];
+    for (unsigned i = 0; i < 4; i++)
+        veil_test_seed_bytes(70 + i, s[i]);
+    veil_secret_key *sk;
+    veil_eval_key *ek;
+    veil_encryptor *enc;
+    veil_backend_keys *cpu, *gpu[4] = {0};
+    CU_ASSERT_FATAL(veil_secret_key_new_set(parts, 2, s[0], &sk) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_eval_key_new(sk, s[1], s[2], &ek) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_encryptor_new(s[3], NULL, &enc) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_backend_keys_new(CPU, ek, 1024, &cpu) == VEIL_OK);
+    const veil_status st_auto = veil_backend_keys_new(GPU, ek, 4096, &gpu[3]);
+    if (st_auto) printf("\n  auto: %s", veil_error_message());
+    CU_ASSERT_EQUAL_FATAL(st_auto, VEIL_OK);
+    for (int k = 0; k < 3; k++) {
+        setenv("VEIL_CUDA_PBS", KINDS[k], 1);
+        if (veil_backend_keys_new(GPU, ek, 4096, &gpu[k]) != VEIL_OK)
+            printf("\n  %s: does not run here: %s", KINDS[k], veil_error_message());
+        unsetenv("VEIL_CUDA_PBS");
+    }
+    CU_ASSERT_PTR_NOT_NULL(gpu[2]); /* cuFFT runs every set */
+    const uint32_t D = veil_params_big_dim(parts[0]);
+    const size_t lwe = (size_t)D + 1, count = 37;
+    const unsigned bits = 3;
+    const int64_t table[8] = {5, 1, 7, 0, 3, 6, 2, 4};
+    uint64_t *in = malloc(count * lwe * 8), *ref = malloc(count * lwe * 8),
+             *got = malloc((count + 1) * lwe * 8);
+    int64_t *m = malloc(count * 8);
+    CU_ASSERT_FATAL(in && ref && got && m);
+    size_t cases = 0;
+    for (uint32_t x = 0; x < 2; x++) {
+        const uint32_t kN = veil_params_big_dim(parts[x]);
+        veil_lut *lut;
+        CU_ASSERT_FATAL(veil_lut_new(parts[x], table, bits, 0, veil_delta(bits), &lut) == VEIL_OK);
+        const veil_lut *const luts[1] = {lut};
+        for (size_t i = 0; i < count; i++) {
+            m[i] = (int64_t)(veil_test_rand() % 8);
+            veil_encrypt_big(enc, sk, veil_encode(m[i], bits), in + i * lwe);
+        }
+        CU_ASSERT_EQUAL_FATAL(veil_backend_ks_pbs(cpu, x, in, count, luts, 1, NULL, ref), VEIL_OK);
+        for (int k = 0; k < 4; k++) {
+            if (!gpu[k]) continue;
+            for (size_t i = 0; i < (count + 1) * lwe; i++)
+                got[i] = 0x5e5e5e5e5e5e5e5eULL;
+            CU_ASSERT_EQUAL(veil_backend_ks_pbs(gpu[k], x, in, count, luts, 1, NULL, got), VEIL_OK);
+            size_t wrong = 0, differ = 0, nonzero = 0;
+            uint64_t max_diff = 0;
+            for (size_t i = 0; i < count; i++) {
+                const uint64_t pg = veil_phase_big(sk, got + i * lwe),
+                               pc = veil_phase_big(sk, ref + i * lwe);
+                const int64_t dg = veil_decode(pg, bits, 0), dc = veil_decode(pc, bits, 0);
+                wrong += dg != table[m[i]];
+                differ += dg != dc;
+                for (uint32_t w = kN; w < D; w++)
+                    nonzero += got[i * lwe + w] != 0 || ref[i * lwe + w] != 0;
+                const int64_t d = (int64_t)(pg - pc);
+                const uint64_t ad = d < 0 ? 0 - (uint64_t)d : (uint64_t)d;
+                if (ad > max_diff) max_diff = ad;
+            }
+            int sentinel_ok = 1;
+            for (size_t i = count * lwe; i < (count + 1) * lwe; i++)
+                sentinel_ok &= got[i] == 0x5e5e5e5e5e5e5e5eULL;
+            const uint64_t bound = veil_delta(bits) >> PHASE_BOUND_SHIFT;
+            printf("\n  partition %u (%s, kN %u of D %u) batch %zu (%s): wrong %zu, differ %zu, "
+                   "%zu nonzero past kN, max phase diff 2^%.1f (bound 2^%.1f)",
+                   x, parts[x]->id, kN, D, count, gpu[k]->detail, wrong, differ, nonzero,
+                   max_diff ? log2((double)max_diff) : -INFINITY, log2((double)bound));
+            CU_ASSERT_EQUAL(wrong, 0);
+            CU_ASSERT_EQUAL(differ, 0);
+            CU_ASSERT_EQUAL(nonzero, 0);
+            CU_ASSERT(max_diff <= bound);
+            CU_ASSERT(sentinel_ok);
+            cases++;
+        }
+        veil_lut_free(lut);
+    }
+    CU_ASSERT(cases >= 4); /* auto and cuFFT, both partitions */
+    free(in), free(ref), free(got), free(m);
+    for (int k = 0; k < 4; k++)
+        veil_backend_keys_free(gpu[k]);
+    veil_backend_keys_free(cpu);
+    veil_encryptor_free(enc);
+    veil_eval_key_free(ek);
+    veil_secret_key_free(sk);
+    CU_ASSERT(veil_backend_healthy(GPU));
+}
+
+/* A program of several partitions end to end: tiny as the compiler gives it
+ * at 3 rounding bits (two partitions, as test_keyset), golden samples encrypted through a
+ * plan on the cuda backend and on the cpu backend: both decrypt to
+ * simulate's integers, value for value. */
+static void test_program_partitions(void) {
+    veil_model *m = enc_load("models/tiny.h5");
+    veil_program *p = NULL;
+    veil_compile_options o;
+    veil_compile_options_default(&o);
+    o.rounding_bits = 3;
+    CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &p), VEIL_OK);
+    CU_ASSERT(p->n_partitions >= 2);
+    const size_t n = m->golden.count < 8 ? m->golden.count : 8;
+    CU_ASSERT_FATAL(n > 0);
+    const veil_backend_kind kinds[2] = {VEIL_BACKEND_CUDA, VEIL_BACKEND_CPU};
+    size_t runs = 0;
+    for (int b = 0; b < 2; b++) {
+        enc_result r;
+        const veil_status st = run_encrypted_vs_simulate_on(kinds[b], m, p, n, 4, &r);
+        if (st) printf("\n  %s", veil_error_message());
+        CU_ASSERT_EQUAL_FATAL(st, VEIL_OK);
+        printf("\n  tiny, %u partitions (%s first), %s backend: %zu / %zu values equal to "
+               "simulate, %.3f s per sample",
+               p->n_partitions, p->partitions[0].params->id, b ? "cpu" : "cuda", r.equal, r.values,
+               r.seconds_per_sample);
+        CU_ASSERT_EQUAL(r.values, n * veil_program_output_size(p, 0));
+        CU_ASSERT_EQUAL(r.equal, r.values);
+        runs++;
+    }
+    CU_ASSERT_EQUAL(runs, 2);
+    veil_program_free(p);
+    veil_model_free(m);
+}
+
 static void linear_case(fixture *x, size_t batch, size_t in_f, size_t out_f,
                         const veil_backend_limits *lim) {
     const size_t lwe = x->lwe, n_out = batch * out_f * lwe;
@@ -560,6 +694,9 @@ int main(void) {
     VEIL_ADD_TEST(s, test_modulus_switch_exact);
     VEIL_ADD_TEST(s, test_bsk_fourier);
     VEIL_ADD_TEST(s, test_ks_pbs);
+    if (!SMALL) /* real n: CPU keygen and PBS of two sets */
+        VEIL_ADD_TEST(s, test_two_partitions);
+    if (!SMALL) VEIL_ADD_TEST(s, test_program_partitions);
     VEIL_ADD_TEST(s, test_linear_exact);
     VEIL_ADD_TEST(s, test_conv2d_exact);
     VEIL_ADD_TEST(s, test_out_of_memory_recoverable);

@@ -13,7 +13,12 @@
  * veil_cuda_modulus_switch_emulate, bit for bit against the CPU); the
  * per-ciphertext table choice (veil_lut_poly_of, shared by both kernels and
  * veil_cuda_pbs_batch_emulate), with three tables of different offsets and
- * with index NULL (test_batch_indexed, 40 PBS; 62 PBS in all).
+ * with index NULL (test_batch_indexed, 40 PBS); on a
+ * two-partition key set (test_two_partitions, 9 PBS), the keyswitch's digit
+ * loader and epilogue with an input dimension D above the set's k*N
+ * (veil_cuda_keyswitch_emulate, bit for bit against veil_keyswitch) and the
+ * fused and cluster extractions into zero-extended D + 1 word slots (71
+ * PBS in all).
  *
  * What the host cannot emulate, and where the GPU suite (test_gpu_ops.c,
  * label gpu; SKIPPED here without a device) covers it instead:
@@ -29,6 +34,10 @@
  *    test feeds the CPU's Fourier BSK (same layout); test_bsk_fourier
  *    compares the device conversion with it;
  *  - the device modulus switch kernel itself: test_modulus_switch_exact.
+ *  - the keyswitch's tiled product (veil_gemm_u64: shared-memory tiles, K
+ *    split over blocks with atomicAdd): the emulation sums the same digits
+ *    and key rows in one pass; test_keyswitch_exact (bit-exact) and
+ *    test_two_partitions (D > k*N) run it on the device;
  * The FFT-error check below goes through veil_cuda_fused_product_emulate,
  * which calls the kernel's FFT stages but does its own fold/twist and
  * multiply-accumulate (the kernel's are fused with the decomposition and
@@ -145,6 +154,112 @@ static void test_n1024(void) {
         check_set(*nn, "nn-p3 k=2 N=1024", 2, KERNELS[k]);
         check_set(k1, "2_2 k=1 N=1024", 2, KERNELS[k]);
     }
+}
+
+/* ---- a two-partition key set (veil/tfhe.h "Key sets") ----------------------
+ * tiny's split of test_keyset: partition 0 nn-p5-norm2e2-2m40 (k = 1, N =
+ * 4096: D = 4096), partition 1 nn-p3-norm2e6-2m40 (k = 2, N = 1024: kN =
+ * 2048 < D). For each partition, on ciphertexts of D + 1 words under the
+ * master key: the keyswitch kernel's code (veil_cuda_keyswitch_emulate,
+ * with in_dim = D) equals veil_keyswitch bit for bit; the batch PBS
+ * (veil_cuda_pbs_batch_emulate, fused and, for partition 1, cluster) writes
+ * D + 1 words whose words kN..D-1 are exactly zero and whose phase under the
+ * master key decodes to the table, within the phase bound of the CPU's
+ * pbs_lanes output (the FFTs differ, so the masks are not bit-equal). */
+static void test_two_partitions(void) {
+    const veil_params *parts[2] = {veil_params_find("nn-p5-norm2e2-2m40"),
+                                   veil_params_find("nn-p3-norm2e6-2m40")};
+    CU_ASSERT_PTR_NOT_NULL_FATAL(parts[0]);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(parts[1]);
+    uint8_t s[4][32];
+    for (unsigned i = 0; i < 4; i++)
+        veil_test_seed_bytes(90 + i, s[i]);
+    veil_secret_key *sk;
+    veil_eval_key *ek;
+    veil_encryptor *enc;
+    CU_ASSERT_FATAL(veil_secret_key_new_set(parts, 2, s[0], &sk) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_eval_key_new(sk, s[1], s[2], &ek) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_encryptor_new(s[3], NULL, &enc) == VEIL_OK);
+    const uint32_t D = veil_params_big_dim(parts[0]);
+    CU_ASSERT_EQUAL_FATAL(ek->n_parts, 2);
+    CU_ASSERT_EQUAL_FATAL(ek->parts[1].in_dim, D);
+    CU_ASSERT_FATAL(veil_params_big_dim(parts[1]) < D);
+    enum { COUNT = 3 };
+    const unsigned bits = 3;
+    const int64_t table[8] = {5, 1, 7, 0, 3, 6, 2, 4};
+    size_t ks_runs = 0, pbs_runs = 0;
+    for (uint32_t x = 0; x < 2; x++) {
+        const veil_params *p = parts[x];
+        const veil_pbs_key *pk = veil_eval_key_part(ek, x);
+        const size_t n1 = (size_t)p->lwe_dim + 1, big1 = (size_t)D + 1;
+        const uint32_t kN = veil_params_big_dim(p);
+        veil_pbs_ctx *ctx;
+        veil_lut *lut;
+        CU_ASSERT_FATAL(veil_pbs_ctx_new(p, &ctx) == VEIL_OK);
+        CU_ASSERT_FATAL(veil_lut_new(p, table, bits, 0, veil_delta(bits), &lut) == VEIL_OK);
+        uint64_t *in = malloc(COUNT * big1 * 8), *ks_cpu = malloc(COUNT * n1 * 8),
+                 *ks_emu = malloc(COUNT * n1 * 8), *ref = malloc(COUNT * big1 * 8),
+                 *got = malloc(COUNT * big1 * 8);
+        int64_t msg[COUNT];
+        CU_ASSERT_FATAL(in && ks_cpu && ks_emu && ref && got);
+        for (uint32_t c = 0; c < COUNT; c++) {
+            msg[c] = (int64_t)((3 * c + 5 * x + 1) % 8);
+            veil_encrypt_big(enc, sk, veil_encode(msg[c], bits), in + c * big1);
+            veil_keyswitch(pk, in + c * big1, ks_cpu + c * n1);
+            veil_pbs(ctx, pk, lut, ks_cpu + c * n1, ref + c * big1);
+        }
+        for (uint32_t kernel = VEIL_CUDA_PBS_FUSED; kernel <= VEIL_CUDA_PBS_CLUSTER; kernel++) {
+            /* the cluster emulation at N = 4096 costs minutes under ASan:
+             * partition 1 (N = 1024) runs it, the zero-extended extraction
+             * is the same code path */
+            if (kernel == VEIL_CUDA_PBS_CLUSTER && x == 0) continue;
+            veil_cuda_params cp = veil_cuda_params_from(p, kernel);
+            cp.in_dim = pk->in_dim;
+            CU_ASSERT_EQUAL(veil_cuda_in_dim(&cp), D);
+            if (kernel == VEIL_CUDA_PBS_FUSED) {
+                memset(ks_emu, 0xa5, COUNT * n1 * 8);
+                CU_ASSERT_EQUAL_FATAL(veil_cuda_keyswitch_emulate(&cp, ks_emu, in, pk->ksk, COUNT),
+                                      0);
+                CU_ASSERT_EQUAL(memcmp(ks_emu, ks_cpu, COUNT * n1 * 8), 0);
+                ks_runs += COUNT;
+            }
+            memset(got, 0xa5, COUNT * big1 * 8);
+            CU_ASSERT_EQUAL_FATAL(veil_cuda_pbs_batch_emulate(&cp, pk->bsk_fourier, ks_cpu,
+                                                              lut->poly, &lut->in_offset, NULL,
+                                                              COUNT, got),
+                                  0);
+            size_t nonzero = 0, wrong = 0;
+            uint64_t max_diff = 0;
+            for (uint32_t c = 0; c < COUNT; c++, pbs_runs++) {
+                for (uint32_t w = kN; w < D; w++)
+                    nonzero += got[c * big1 + w] != 0 || ref[c * big1 + w] != 0;
+                const uint64_t pg = veil_phase_big(sk, got + c * big1),
+                               pc = veil_phase_big(sk, ref + c * big1);
+                wrong += veil_decode(pg, bits, 0) != table[msg[c]] ||
+                         veil_decode(pc, bits, 0) != table[msg[c]];
+                const int64_t d = (int64_t)(pg - pc);
+                const uint64_t ad = d < 0 ? 0 - (uint64_t)d : (uint64_t)d;
+                if (ad > max_diff) max_diff = ad;
+            }
+            const uint64_t bound = veil_delta(bits) >> PHASE_BOUND_SHIFT;
+            printf("\n  partition %u (%s, kN %u of D %u), %s: %d PBS, %zu nonzero past kN, "
+                   "wrong %zu, max phase diff 2^%.1f (bound 2^%.1f)",
+                   x, p->id, kN, D, kernel == VEIL_CUDA_PBS_CLUSTER ? "cluster" : "fused", COUNT,
+                   nonzero, wrong, max_diff ? log2((double)max_diff) : -INFINITY,
+                   log2((double)bound));
+            CU_ASSERT_EQUAL(nonzero, 0);
+            CU_ASSERT_EQUAL(wrong, 0);
+            CU_ASSERT(max_diff <= bound);
+        }
+        free(in), free(ks_cpu), free(ks_emu), free(ref), free(got);
+        veil_lut_free(lut);
+        veil_pbs_ctx_free(ctx);
+    }
+    CU_ASSERT_EQUAL(ks_runs, 2 * COUNT);
+    CU_ASSERT_EQUAL(pbs_runs, 3 * COUNT);
+    veil_encryptor_free(enc);
+    veil_eval_key_free(ek);
+    veil_secret_key_free(sk);
 }
 
 /* ---- a batch: the device modulus switch with offsets, per-ciphertext tables ---- */
@@ -340,6 +455,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_two_levels);
     VEIL_ADD_TEST(s, test_n1024);
     VEIL_ADD_TEST(s, test_batch_indexed);
+    VEIL_ADD_TEST(s, test_two_partitions);
     VEIL_ADD_TEST(s, test_fused_fft_error_within_model);
     return veil_test_run();
 }

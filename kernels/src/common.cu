@@ -77,6 +77,8 @@ extern "C" int veil_cuda_params_check(const veil_cuda_params *p, char *why, size
                  p->ks_base_log * p->ks_level > 64))
         bad = "keyswitch decomposition must have 1..16 levels and base_log * levels <= 64";
     if (!bad && p->lwe_dim < 1) bad = "LWE dimension n must be > 0";
+    if (!bad && p->in_dim && p->in_dim < p->glwe_dim * p->poly_size)
+        bad = "input dimension D must be 0 (k*N) or at least k*N";
     if (!bad && p->pbs_kernel > VEIL_CUDA_PBS_CLUSTER)
         bad = "pbs_kernel must be auto, cufft, fused or cluster";
     if (bad) {

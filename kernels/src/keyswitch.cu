@@ -3,6 +3,27 @@
 
 namespace {
 
+/* Row r of the digit matrix A, columns i*l .. i*l + l-1: the digits of mask
+ * word i (i < big = D) of input r (lwe_in = D + 1 words a row), zeros past
+ * the last row or mask word. The loader and the host emulation both call it. */
+__host__ __device__ inline void ks_digits(const uint64_t *in, uint32_t count, uint32_t big,
+                                          uint32_t lwe_in, uint32_t base_log, uint32_t level,
+                                          uint32_t r, uint32_t i, int64_t *d) {
+    if (r < count && i < big) {
+        veil_gadget_decompose(in[(uint64_t)r * lwe_in + i], base_log, level, d);
+    } else {
+        for (uint32_t j = 0; j < level; j++)
+            d[j] = 0;
+    }
+}
+
+/* The epilogue's starting value of output word col: the body (input word
+ * D) for col = n, else 0. */
+__host__ __device__ inline uint64_t ks_init_word(const uint64_t *in, uint32_t n, uint32_t big,
+                                                 uint32_t lwe_in, uint64_t row, uint64_t col) {
+    return col == n ? in[row * lwe_in + big] : 0;
+}
+
 /* A[c][i*l + j] = digit j of input coefficient i of ciphertext c. */
 struct ks_loader {
     const uint64_t *in;
@@ -13,12 +34,7 @@ struct ks_loader {
         for (uint32_t idx = threadIdx.x; idx < VEIL_GEMM_TM * per; idx += VEIL_GEMM_THREADS) {
             const uint32_t r = idx / per, ii = idx % per, i = i0 + ii;
             int64_t d[VEIL_CUDA_MAX_LEVEL];
-            if (m0 + r < count && i < big) {
-                veil_gadget_decompose(in[(uint64_t)(m0 + r) * lwe_in + i], base_log, level, d);
-            } else {
-                for (uint32_t j = 0; j < level; j++)
-                    d[j] = 0;
-            }
+            ks_digits(in, count, big, lwe_in, base_log, level, m0 + r, i, d);
             for (uint32_t j = 0; j < level; j++)
                 sA[r][ii * level + j] = d[j];
         }
@@ -36,8 +52,7 @@ struct ks_epilogue {
         if (split) {
             atomicAdd((unsigned long long *)o, (unsigned long long)(0 - v));
         } else {
-            const uint64_t init = col == n ? in[(uint64_t)row * lwe_in + big] : 0;
-            *o = init - v;
+            *o = ks_init_word(in, n, big, lwe_in, row, col) - v;
         }
     }
 };
@@ -47,7 +62,7 @@ __global__ void ks_init(uint64_t *out, const uint64_t *in, uint32_t count, uint3
     const uint64_t idx = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (idx >= (uint64_t)count * (n + 1)) return;
     const uint64_t row = idx / (n + 1), col = idx % (n + 1);
-    out[idx] = col == n ? in[row * lwe_in + big] : 0;
+    out[idx] = ks_init_word(in, n, big, lwe_in, row, col);
 }
 
 /* Slices of K so that a small batch still fills the card (about two blocks
@@ -68,7 +83,8 @@ uint32_t ks_split(uint32_t blocks, uint32_t tiles) {
 int veil_keyswitch_launch(cudaStream_t stream, const veil_cuda_params *p, uint64_t *d_out,
                           const uint64_t *d_in, const uint64_t *d_ksk, uint32_t count) {
     if (count == 0) return 0;
-    const uint32_t big = p->glwe_dim * p->poly_size, l = p->ks_level, n = p->lwe_dim;
+    /* D mask words in (the master key's, key sets), D * l key rows */
+    const uint32_t big = veil_cuda_in_dim(p), l = p->ks_level, n = p->lwe_dim;
     const uint32_t step = (VEIL_GEMM_TK / l) * l;
     ks_loader ld{d_in, count, big, big + 1, p->ks_base_log, l, step};
     const uint32_t gx = veil_blocks(n + 1, VEIL_GEMM_TN), gy = veil_blocks(count, VEIL_GEMM_TM);
@@ -93,4 +109,30 @@ extern "C" int veil_cuda_keyswitch(void *stream, uint32_t gpu_index, const veil_
     if (e) return e;
     if ((e = veil_cuda_select(gpu_index))) return e;
     return veil_keyswitch_launch((cudaStream_t)stream, p, d_out_small, d_in_big, d_ksk, count);
+}
+
+extern "C" int veil_cuda_keyswitch_emulate(const veil_cuda_params *p, uint64_t *out_small,
+                                           const uint64_t *in_big, const uint64_t *ksk,
+                                           uint32_t count) {
+    int e = veil_cuda_params_check(p, NULL, 0);
+    if (e) return e;
+    /* the launch's shapes; the product over K in tiles of `step` columns of
+     * A (sums mod 2^64: the kernel's order of tiles and slices does not
+     * change them), then the unsplit epilogue */
+    const uint32_t big = veil_cuda_in_dim(p), l = p->ks_level, n = p->lwe_dim;
+    const uint32_t step = (VEIL_GEMM_TK / l) * l, K = big * l, per = step / l;
+    int64_t d[VEIL_CUDA_MAX_LEVEL];
+    for (uint32_t row = 0; row < count; row++)
+        for (uint32_t col = 0; col <= n; col++) {
+            uint64_t acc = 0;
+            for (uint32_t k0 = 0; k0 < K; k0 += step)
+                for (uint32_t ii = 0; ii < per && k0 + ii * l < K; ii++) {
+                    ks_digits(in_big, count, big, big + 1, p->ks_base_log, l, row, k0 / l + ii, d);
+                    for (uint32_t j = 0; j < l; j++)
+                        acc += (uint64_t)d[j] * ksk[(uint64_t)(k0 + ii * l + j) * (n + 1) + col];
+                }
+            out_small[(uint64_t)row * (n + 1) + col] =
+                ks_init_word(in_big, n, big, big + 1, row, col) - acc;
+        }
+    return 0;
 }

@@ -125,17 +125,21 @@ __global__ void untwist_add_kernel(uint64_t *__restrict__ acc, const double2 *__
     A[j + H] += veil_dev_f64_to_torus(im);
 }
 
+/* out: D+1 words a ciphertext (D = in_dim >= kN): kN mask words, zeros up to
+ * D, the body at D. */
 __global__ void sample_extract_kernel(uint64_t *__restrict__ out, const uint64_t *__restrict__ acc,
-                                      uint32_t k, uint32_t N, uint32_t count) {
-    const uint64_t big1 = (uint64_t)k * N + 1;
+                                      uint32_t k, uint32_t N, uint32_t in_dim, uint32_t count) {
+    const uint64_t big1 = (uint64_t)in_dim + 1;
     const uint64_t idx = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (idx >= big1 * count) return;
     const uint64_t c = idx / big1;
     const uint32_t w = (uint32_t)(idx % big1);
     const uint64_t *A = acc + c * (k + 1) * N;
     uint64_t v;
-    if (w == k * N) {
+    if (w == in_dim) {
         v = A[(uint64_t)k * N];
+    } else if (w >= k * N) {
+        v = 0;
     } else {
         const uint32_t q = w / N, j = w % N;
         v = j == 0 ? A[(uint64_t)q * N] : (uint64_t)0 - A[(uint64_t)q * N + N - j];
@@ -283,7 +287,7 @@ extern "C" int veil_cuda_pbs_batch_emulate(const veil_cuda_params *p, const doub
                                            uint32_t count, uint64_t *out_big) {
     int e = veil_cuda_params_check(p, NULL, 0);
     if (e) return e;
-    const size_t n1 = (size_t)p->lwe_dim + 1, big1 = (size_t)p->glwe_dim * p->poly_size + 1;
+    const size_t n1 = (size_t)p->lwe_dim + 1, big1 = (size_t)veil_cuda_in_dim(p) + 1;
     uint32_t *ms = (uint32_t *)malloc(sizeof(uint32_t) * n1 * (count ? count : 1));
     if (!ms) return (int)cudaErrorMemoryAllocation;
     e = veil_cuda_modulus_switch_emulate(p, ms, in_small, offsets, index, count);
@@ -546,8 +550,9 @@ extern "C" int veil_cuda_pbs(void *stream_, uint32_t gpu_index, veil_cuda_pbs_bu
         untwist_add_kernel<<<blocks_c, 256, 0, stream>>>(b->acc, b->prod, b->tw, k1, N, count);
         VEIL_CU_LAUNCHED();
     }
-    const uint64_t threads = ((uint64_t)k * N + 1) * count;
-    sample_extract_kernel<<<veil_blocks(threads, 256), 256, 0, stream>>>(d_out_big, b->acc, k, N,
+    const uint32_t D = veil_cuda_in_dim(p);
+    const uint64_t threads = ((uint64_t)D + 1) * count;
+    sample_extract_kernel<<<veil_blocks(threads, 256), 256, 0, stream>>>(d_out_big, b->acc, k, N, D,
                                                                          count);
     VEIL_CU_LAUNCHED();
     return 0;

@@ -11,7 +11,7 @@ __global__ void __launch_bounds__(T, veil_cluster_cfg<D>::blocks_per_sm)
     cluster_pbs_kernel(uint64_t *__restrict__ out, const uint32_t *__restrict__ ms,
                        const uint64_t *__restrict__ polys, const uint32_t *__restrict__ index,
                        const double2 *__restrict__ bsk, const double2 *__restrict__ tw,
-                       const double2 *__restrict__ roots, D d) {
+                       const double2 *__restrict__ roots, D d, uint32_t in_dim) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     namespace cg = cooperative_groups;
     cg::cluster_group cluster = cg::this_cluster();
@@ -59,10 +59,11 @@ __global__ void __launch_bounds__(T, veil_cluster_cfg<D>::blocks_per_sm)
         __syncthreads();
         par ^= 1;
     }
-    veil_cluster_extract<D, T>(d, s.acc, out + (size_t)c * (d.k * d.N + 1), q, tid);
+    veil_cluster_extract<D, T>(d, s.acc, out + (size_t)c * (in_dim + 1), q, in_dim, tid);
     cluster.sync(); /* no block leaves while a peer may still read its digits */
 #else
     (void)out, (void)ms, (void)polys, (void)index, (void)bsk, (void)tw, (void)roots, (void)d;
+    (void)in_dim;
     __trap(); /* the host launches it only on compute capability >= 9.0 */
 #endif
 }
@@ -95,7 +96,7 @@ int launch(cudaStream_t stream, const veil_cuda_params *p, const D &d, uint64_t 
     cudaLaunchAttribute attr[1];
     const cudaLaunchConfig_t cfg = config(d, smem, count, stream, attr);
     VEIL_CU(cudaLaunchKernelEx(&cfg, kernel, d_out, d_ms, luts->d_polys, luts->d_index, d_bsk, d_tw,
-                               d_roots, d));
+                               d_roots, d, veil_cuda_in_dim(p)));
     return 0;
 }
 
@@ -162,7 +163,7 @@ int emulate(const D &d, const veil_cuda_params *p, const double *bsk_fourier, co
         VEIL_EMU(veil_cluster_last_add<D, T>(d, s[q].prod, s[q].acc, tw, roots, tid));
         par ^= 1;
     }
-    VEIL_EMU(veil_cluster_extract<D, T>(d, s[q].acc, out_big, q, tid));
+    VEIL_EMU(veil_cluster_extract<D, T>(d, s[q].acc, out_big, q, veil_cuda_in_dim(p), tid));
 #undef VEIL_EMU
     free(tw);
     free(roots);

@@ -203,13 +203,17 @@ VEIL_HD inline void veil_cluster_last_add(const D &d, double2 *prod, uint64_t *A
     }
 }
 
-/* Block q's part of the sample extraction: mask polynomial q (q < k), or the
- * body (q = k). */
+/* Block q's part of the sample extraction into D+1 words (D = in_dim >=
+ * kN): mask polynomial q (q < k), or (q = k) the zeros from kN to D and the
+ * body at D. */
 template <class D, uint32_t T>
 VEIL_HD inline void veil_cluster_extract(const D &d, const uint64_t *A, uint64_t *out, uint32_t q,
-                                         uint32_t tid) {
+                                         uint32_t in_dim, uint32_t tid) {
     if (q == d.k) {
-        if (tid == 0) out[(size_t)d.k * d.N] = A[0];
+        VEIL_FUSED_FOR_T(j, in_dim - d.k * d.N, T) {
+            out[(size_t)d.k * d.N + j] = 0;
+        }
+        if (tid == 0) out[in_dim] = A[0];
         return;
     }
     VEIL_FUSED_FOR_T(j, d.N, T) {

@@ -10,7 +10,7 @@ __global__ void __launch_bounds__(VEIL_FUSED_THREADS, D::blocks_per_sm)
     fused_pbs_kernel(uint64_t *__restrict__ out, const uint32_t *__restrict__ ms,
                      const uint64_t *__restrict__ polys, const uint32_t *__restrict__ index,
                      const double2 *__restrict__ bsk, const double2 *__restrict__ tw,
-                     const double2 *__restrict__ roots, D d) {
+                     const double2 *__restrict__ roots, D d, uint32_t in_dim) {
     extern __shared__ double2 smem_raw[];
     veil_fused_smem s;
     s.acc = (uint64_t *)smem_raw;
@@ -51,7 +51,7 @@ __global__ void __launch_bounds__(VEIL_FUSED_THREADS, D::blocks_per_sm)
         veil_fused_add(d, s, tw, tid);
         __syncthreads();
     }
-    veil_fused_extract(d, s, out + (size_t)c * (d.k * d.N + 1), tid);
+    veil_fused_extract(d, s, out + (size_t)c * (in_dim + 1), in_dim, tid);
 }
 
 } // namespace
@@ -96,7 +96,7 @@ static int launch(cudaStream_t stream, const veil_cuda_params *p, const D &d, ui
     VEIL_CU(cudaFuncSetAttribute(fused_pbs_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                  (int)smem));
     fused_pbs_kernel<D><<<count, VEIL_FUSED_THREADS, smem, stream>>>(
-        d_out, d_ms, luts->d_polys, luts->d_index, d_bsk, d_tw, d_roots, d);
+        d_out, d_ms, luts->d_polys, luts->d_index, d_bsk, d_tw, d_roots, d, veil_cuda_in_dim(p));
     VEIL_CU_LAUNCHED();
     return 0;
 }
@@ -147,7 +147,7 @@ static int emulate(const D &d, const veil_cuda_params *p, const double *bsk_four
         if (st == d.logH) VEIL_EMU(veil_fused_fft_stage(d, s.prod, d.k1, st, 1, roots, tid));
         VEIL_EMU(veil_fused_add(d, s, tw, tid));
     }
-    VEIL_EMU(veil_fused_extract(d, s, out_big, tid));
+    VEIL_EMU(veil_fused_extract(d, s, out_big, veil_cuda_in_dim(p), tid));
 #undef VEIL_EMU
     free(tw);
     free(roots);

@@ -337,13 +337,17 @@ VEIL_HD inline void veil_fused_add(const D &d, veil_fused_smem &s, const double2
     }
 }
 
+/* out: D+1 words (D = in_dim >= kN): the kN mask words, zeros up to D, the
+ * body at D (the ciphertext under the master key, veil/tfhe.h key sets). */
 template <class D>
 VEIL_HD inline void veil_fused_extract(const D &d, const veil_fused_smem &s, uint64_t *out,
-                                       uint32_t tid) {
-    VEIL_FUSED_FOR(w, d.k * d.N + 1) {
+                                       uint32_t in_dim, uint32_t tid) {
+    VEIL_FUSED_FOR(w, in_dim + 1) {
         uint64_t v;
-        if (w == d.k * d.N) {
+        if (w == in_dim) {
             v = s.acc[(uint32_t)d.k * d.N];
+        } else if (w >= d.k * d.N) {
+            v = 0;
         } else {
             const uint32_t q = w / d.N, j = w % d.N;
             const uint64_t *A = s.acc + (uint32_t)q * d.N;

@@ -48,7 +48,17 @@ typedef struct veil_cuda_params {
     uint32_t ks_base_log, ks_level;
     uint32_t ms_centered; /* 1: VEIL_MS_CENTERED, 0: standard */
     uint32_t pbs_kernel;  /* VEIL_CUDA_PBS_*: which blind rotation (0: auto) */
+    /* D, the master key's dimension (key sets, veil/tfhe.h): big LWEs in and
+     * out have D + 1 words; the keyswitch reads D mask words (its key has D *
+     * ks_level rows) and the PBS writes its k*N mask words zero-extended to D,
+     * body at D. 0: D = k*N (one-partition key sets). */
+    uint32_t in_dim;
 } veil_cuda_params;
+
+/* D of p: in_dim, or k*N when in_dim is 0. */
+static inline uint32_t veil_cuda_in_dim(const veil_cuda_params *p) {
+    return p->in_dim ? p->in_dim : p->glwe_dim * p->poly_size;
+}
 
 /* Blind rotation implementations. FUSED: one block per ciphertext, the whole
  * rotation in shared memory (pbs_fused.cu); needs (k+1)*N*8 + (k+1)*(l+1)*
@@ -70,21 +80,23 @@ enum {
 /* The kernels' view of an engine parameter set (the one conversion every
  * caller uses). */
 static inline veil_cuda_params veil_cuda_params_from(const veil_params *p, uint32_t pbs_kernel) {
-    veil_cuda_params c = {p->lwe_dim,   p->glwe_dim,    p->poly_size, p->pbs_base_log,
-                          p->pbs_level, p->ks_base_log, p->ks_level,  p->ms == VEIL_MS_CENTERED,
-                          pbs_kernel};
+    veil_cuda_params c = {p->lwe_dim,   p->glwe_dim,
+                          p->poly_size, p->pbs_base_log,
+                          p->pbs_level, p->ks_base_log,
+                          p->ks_level,  p->ms == VEIL_MS_CENTERED,
+                          pbs_kernel,   0};
     return c;
 }
 
-/* 0 when the kernels handle p, else VEIL_CUDA_ERR_UNSUPPORTED; why (may be
- * NULL) names the supported values. */
+/* 0 when the kernels handle p (in_dim 0 or >= k*N), else
+ * VEIL_CUDA_ERR_UNSUPPORTED; why (may be NULL) names the supported values. */
 int veil_cuda_params_check(const veil_cuda_params *p, char *why, size_t why_len);
 
 /* ---- keyswitch (keyswitch.cu) ----------------------------------------------
  * d_out[c] = (0, ..., 0, body) - sum_i sum_j digit_j(a_i) * KSK[i][j], for
- * count big LWEs (kN+1 words each) -> small LWEs (n+1 words): the integer
- * matrix product digits [count x kN*l] x KSK [kN*l x (n+1)] mod 2^64,
- * bit-exact with veil_keyswitch. */
+ * count big LWEs (D+1 words each, D = veil_cuda_in_dim(p)) -> small LWEs
+ * (n+1 words): the integer matrix product digits [count x D*l] x KSK [D*l x
+ * (n+1)] mod 2^64, bit-exact with veil_keyswitch. */
 int veil_cuda_keyswitch(void *stream, uint32_t gpu_index, const veil_cuda_params *p,
                         uint64_t *d_out_small, const uint64_t *d_in_big, const uint64_t *d_ksk,
                         uint32_t count);
@@ -122,8 +134,9 @@ int veil_cuda_scratch_pbs(void *stream, uint32_t gpu_index, const veil_cuda_para
                           uint32_t max_count, veil_cuda_pbs_buffer **buf, size_t *bytes,
                           int allocate);
 /* Blind rotation + sample extraction: count small LWEs (n+1 words) ->
- * count big LWEs (kN+1 words). count <= the buffer's max_count. One
- * kernel per ciphertext (fused) or per step (cuFFT), see VEIL_CUDA_PBS_*. */
+ * count big LWEs of D+1 words (D = veil_cuda_in_dim(p): the kN mask words
+ * zero-extended to D, body at D, as engine/src/pbs.c's pbs_lanes). count <= the buffer's max_count.
+ * One kernel per ciphertext (fused) or per step (cuFFT), see VEIL_CUDA_PBS_*. */
 int veil_cuda_pbs(void *stream, uint32_t gpu_index, veil_cuda_pbs_buffer *buf, uint64_t *d_out_big,
                   const uint64_t *d_in_small, const veil_cuda_lut_set *luts,
                   const double *d_bsk_fourier, uint32_t count);
@@ -135,8 +148,8 @@ void veil_cuda_cleanup_pbs(void *stream, uint32_t gpu_index, veil_cuda_pbs_buffe
 /* Testing: the fused blind rotation (pbs_fused.cu; pbs_cluster.cu when
  * p->pbs_kernel is VEIL_CUDA_PBS_CLUSTER) run on the host, phase by phase
  * with the same code the kernel runs, for one ciphertext: ms = its n+1
- * switched values, bsk_fourier and lut_poly in host memory, out_big: kN+1
- * words. Lets the algorithm be checked against the CPU without a GPU. */
+ * switched values, bsk_fourier and lut_poly in host memory, out_big: D+1
+ * words (D = veil_cuda_in_dim(p)). Lets the algorithm be checked against the CPU without a GPU. */
 int veil_cuda_pbs_fused_emulate(const veil_cuda_params *p, const double *bsk_fourier,
                                 const uint32_t *ms, const uint64_t *lut_poly, uint64_t *out_big);
 
@@ -151,7 +164,14 @@ int veil_cuda_modulus_switch_emulate(const veil_cuda_params *p, uint32_t *out,
 /* Testing: a batched veil_cuda_pbs on the host for the fused and cluster
  * kernels: the modulus switch emulated as above, each ciphertext's test
  * polynomial chosen as the kernels choose it (polys + index[c] * N), then
- * veil_cuda_pbs_fused_emulate. out_big: count * (kN+1) words. */
+ * veil_cuda_pbs_fused_emulate. out_big: count * (D+1) words. */
+
+/* Testing: veil_cuda_keyswitch's kernel code (its loader, product and
+ * epilogue, tile after tile, in one slice of K) on the host: count big LWEs
+ * of D+1 words (D = veil_cuda_in_dim(p)) -> out_small (count * (n+1)); ksk:
+ * D * ks_level rows of n+1 words, host memory. */
+int veil_cuda_keyswitch_emulate(const veil_cuda_params *p, uint64_t *out_small,
+                                const uint64_t *in_big, const uint64_t *ksk, uint32_t count);
 int veil_cuda_pbs_batch_emulate(const veil_cuda_params *p, const double *bsk_fourier,
                                 const uint64_t *in_small, const uint64_t *polys,
                                 const uint64_t *offsets, const uint32_t *index, uint32_t count,
@@ -167,7 +187,7 @@ int veil_cuda_fused_product_emulate(const veil_cuda_params *p, const int64_t *di
 /* ---- linear layers (linear.cu) ----------------------------------------------
  * Dense: for each of `batch` samples, d_out[b][o] = sum_i d_w[o][i] *
  * d_in[b][i] + d_bias[o] (on the body; d_bias may be NULL), exact mod 2^64.
- * lwe_size = kN + 1. Outputs packed: d_out[(b * out_features + o) * lwe_size]. */
+ * lwe_size = D + 1 (veil_cuda_in_dim). Outputs packed: d_out[(b * out_features + o) * lwe_size]. */
 int veil_cuda_linear(void *stream, uint32_t gpu_index, uint64_t *d_out, const uint64_t *d_in,
                      const int64_t *d_w, const uint64_t *d_bias, uint32_t batch,
                      uint32_t in_features, uint32_t out_features, uint32_t lwe_size);

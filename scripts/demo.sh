@@ -17,8 +17,10 @@ if [ -x "$veil" ] && [ -f "$model" ]; then
   "$veil" run models/tiny.h5 --mode auto --batch 8 --limit 8
   # The digits MLP's accumulators reach 10 bits. By default veil computes the
   # model's own integers (as Concrete ML does): every 10-bit lookup is exact,
-  # decomposed into PBS of at most 6 bits. --rounding-bits 4 (Concrete ML's
-  # rounding_threshold_bits) is the speed option: 4-bit lookups on N = 2048.
+  # decomposed into narrower PBS, each group of PBS on the cheapest parameter
+  # set its precision and noise allow (the partitions `veil compile` prints).
+  # --rounding-bits 4 (Concrete ML's rounding_threshold_bits) is the speed
+  # option: 4-bit lookups on N = 2048.
   echo
   echo "== 3. $model: compile, exact (default) and rounded to 4 bits =="
   "$veil" compile "$model"
@@ -28,9 +30,9 @@ if [ -x "$veil" ] && [ -f "$model" ]; then
   echo "== 4. $model: simulate, all golden samples, exact and rounded =="
   "$veil" run "$model" --mode simulate
   "$veil" run "$model" --mode simulate --rounding-bits 4
-  # Encrypted: on a GPU 4 samples of each; on the CPU the exact program (4,224
-  # PBS a sample at N = 8192: about 4 minutes on 2 idle cores, 10 minutes on
-  # one loaded core) gets 1 sample, the rounded one 4.
+  # Encrypted: on a GPU 4 samples of each; on the CPU the exact program
+  # (11,520 PBS a sample in 7 partitions at N = 512 and 1024: about 2 minutes
+  # on 2 loaded cores) gets 1 sample, the rounded one 4.
   exact_n=1
   if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then exact_n=4; fi
   echo

@@ -22,8 +22,8 @@ typedef struct {
 /* Exact sum over the pairs of the negacyclic product, at coefficient j:
  * sum_p sum_i d_p[i] * t_p[(j - i) mod N] * (-1 if i > j). No reduction:
  * |result| < (k+1) l N 2^(B-1) 2^63 < 2^127 for the configurations here. */
-static i128 exact_coeff(const int64_t *d, const int64_t *t, uint32_t pairs, uint32_t n,
-                        uint32_t j) {
+static inline i128 exact_coeff(const int64_t *d, const int64_t *t, uint32_t pairs, uint32_t n,
+                               uint32_t j) {
     i128 acc = 0;
     for (uint32_t p = 0; p < pairs; p++) {
         const int64_t *dp = d + (size_t)p * n, *tp = t + (size_t)p * n;
@@ -36,7 +36,7 @@ static i128 exact_coeff(const int64_t *d, const int64_t *t, uint32_t pairs, uint
 }
 
 /* v - e exactly (as a double), for a double v close to the integer e. */
-static double diff_exact(double v, i128 e) {
+static inline double diff_exact(double v, i128 e) {
     double ed = (double)e;          /* nearest double; an integer when |e| >= 2^53 */
     i128 rest = e - (i128)ed;       /* |rest| <= ulp(ed)/2, exact in a double */
     return (v - ed) - (double)rest; /* v - ed is exact (Sterbenz) */
@@ -45,14 +45,14 @@ static double diff_exact(double v, i128 e) {
 /* The inputs of one measurement come from a stream of their own, seeded
  * from the test seed and the configuration, so every path sees the same
  * numbers (splitmix64). */
-static uint64_t next(uint64_t *s) {
+static inline uint64_t next(uint64_t *s) {
     uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     return z ^ (z >> 31);
 }
 
-static int64_t rand_digit(uint64_t *s, uint32_t base_log) {
+static inline int64_t rand_digit(uint64_t *s, uint32_t base_log) {
     /* uniform in [-2^(B-1), 2^(B-1)] */
     uint64_t span = (1ull << base_log) + 1;
     return (int64_t)(next(s) % span) - (int64_t)(1ull << (base_log - 1));
@@ -60,8 +60,8 @@ static int64_t rand_digit(uint64_t *s, uint32_t base_log) {
 
 /* Measured variance of the FFT error of one external-product-shaped sum;
  * `checked` coefficients in all. */
-static int measure(const config *c, veil_fft_path path, uint32_t checked, double *var_out,
-                   double *max_out) {
+static inline int measure(const config *c, veil_fft_path path, uint32_t checked, double *var_out,
+                          double *max_out) {
     const uint32_t n = c->n, pairs = (c->k + 1) * c->level;
     uint64_t rs = veil_test_seed() ^ ((uint64_t)n << 32) ^ ((uint64_t)c->k << 24) ^
                   ((uint64_t)c->base_log << 8) ^ c->level;

@@ -43,6 +43,7 @@
  * multiply-accumulate (the kernel's are fused with the decomposition and
  * the GGSW layout): it measures the kernel's FFT, not its MAC; the MAC is
  * covered by the PBS checks above (phase within the bound of the CPU's). */
+#include "fft_measure.h"
 #include "testutil.h"
 #include "veil/cuda.h"
 #include "veil/noise.h"
@@ -376,26 +377,7 @@ static void test_batch_indexed(void) {
 }
 
 /* ---- the fused FFT's error, as test_fft_error measures FFTW's ---------------- */
-typedef __int128 i128;
-
-static i128 exact_coeff(const int64_t *d, const int64_t *t, uint32_t pairs, uint32_t n,
-                        uint32_t j) {
-    i128 acc = 0;
-    for (uint32_t p = 0; p < pairs; p++) {
-        const int64_t *dp = d + (size_t)p * n, *tp = t + (size_t)p * n;
-        for (uint32_t i = 0; i <= j; i++)
-            acc += (i128)dp[i] * tp[j - i];
-        for (uint32_t i = j + 1; i < n; i++)
-            acc -= (i128)dp[i] * tp[n + j - i];
-    }
-    return acc;
-}
-
-static double diff_exact(double v, i128 e) {
-    double ed = (double)e;
-    i128 rest = e - (i128)ed;
-    return (v - ed) - (double)rest;
-}
+/* exact_coeff and diff_exact: fft_measure.h, the same reference test_fft_error uses */
 
 /* Measured error variance of the fused FFT's external product against the
  * exact one, compared with Concrete's FFT model (veil_noise_fft_variance, the

@@ -188,8 +188,17 @@ static inline void gather_groups(vd q[8], const double *src, const uint32_t *rev
     }
 }
 
+/* one step of a prefetch request (fft_internal.h) */
+static inline void pf_step(veil_fft_prefetch *pf) {
+    if (pf && pf->p < pf->end) {
+        __builtin_prefetch(pf->p, 0, 2);
+        __builtin_prefetch(pf->p + 64, 0, 2);
+        pf->p += 128;
+    }
+}
+
 /* ---- radix passes on interleaved data (m >= 4 complex >= W / 2) ---------- */
-static void dit4(double *x, uint32_t h, uint32_t m, const double *tw) {
+static void dit4(double *x, uint32_t h, uint32_t m, const double *tw, veil_fft_prefetch *pf) {
     const double *w1r = tw, *w1i = tw + 2 * m, *w2r = tw + 4 * m, *w2i = tw + 6 * m;
     for (uint32_t b = 0; b < h; b += 4 * m) {
         double *p = x + 2 * (size_t)b;
@@ -197,6 +206,7 @@ static void dit4(double *x, uint32_t h, uint32_t m, const double *tw) {
             const vd wr1 = ld(w1r + k), wi1 = ld(w1i + k), wr2 = ld(w2r + k), wi2 = ld(w2i + k);
             const vd x0 = ld(p + k), x1 = ld(p + 2 * m + k), x2 = ld(p + 4 * m + k),
                      x3 = ld(p + 6 * m + k);
+            pf_step(pf);
             const vd t1 = cmul(x1, wr1, wi1), t3 = cmul(x3, wr1, wi1);
             const vd a0 = x0 + t1, a1 = x0 - t1, a2 = x2 + t3, a3 = x2 - t3;
             const vd t2 = cmul(a2, wr2, wi2), t4 = mul_neg_i(cmul(a3, wr2, wi2));
@@ -208,7 +218,7 @@ static void dit4(double *x, uint32_t h, uint32_t m, const double *tw) {
     }
 }
 
-static void dif4(double *x, uint32_t h, uint32_t m, const double *tw) {
+static void dif4(double *x, uint32_t h, uint32_t m, const double *tw, veil_fft_prefetch *pf) {
     const double *w1r = tw, *w1i = tw + 2 * m, *w2r = tw + 4 * m, *w2i = tw + 6 * m;
     for (uint32_t b = 0; b < h; b += 4 * m) {
         double *p = x + 2 * (size_t)b;
@@ -216,6 +226,7 @@ static void dif4(double *x, uint32_t h, uint32_t m, const double *tw) {
             const vd wr1 = ld(w1r + k), wi1 = ld(w1i + k), wr2 = ld(w2r + k), wi2 = ld(w2i + k);
             const vd x0 = ld(p + k), x1 = ld(p + 2 * m + k), x2 = ld(p + 4 * m + k),
                      x3 = ld(p + 6 * m + k);
+            pf_step(pf);
             const vd a0 = x0 + x2, a2 = cmulc(x0 - x2, wr2, wi2);
             const vd a1 = x1 + x3, a3 = mul_i(cmulc(x1 - x3, wr2, wi2));
             st(p + k, a0 + a1);
@@ -227,25 +238,28 @@ static void dif4(double *x, uint32_t h, uint32_t m, const double *tw) {
 }
 
 /* the stage of length h, m = h / 2 */
-static void dit2(double *x, uint32_t h, const double *tw) {
+static void dit2(double *x, uint32_t h, const double *tw, veil_fft_prefetch *pf) {
     const double *wr = tw, *wi = tw + h;
     for (uint32_t k = 0; k < h; k += W) {
         const vd x0 = ld(x + k), t = cmul(ld(x + h + k), ld(wr + k), ld(wi + k));
+        pf_step(pf);
         st(x + k, x0 + t);
         st(x + h + k, x0 - t);
     }
 }
 
-static void dif2(double *x, uint32_t h, const double *tw) {
+static void dif2(double *x, uint32_t h, const double *tw, veil_fft_prefetch *pf) {
     const double *wr = tw, *wi = tw + h;
     for (uint32_t k = 0; k < h; k += W) {
         const vd x0 = ld(x + k), x1 = ld(x + h + k);
+        pf_step(pf);
         st(x + k, x0 + x1);
         st(x + h + k, cmulc(x0 - x1, ld(wr + k), ld(wi + k)));
     }
 }
 
-static void VEIL_FFT_NAME(forward_i64)(const veil_fft_tables *t, const int64_t *in, double *out) {
+static void VEIL_FFT_NAME(forward_i64)(const veil_fft_tables *t, const int64_t *in, double *out,
+                                       veil_fft_prefetch *pf) {
     const uint32_t h = t->h, q = h / 4;
     const uint32_t off[4] = {0, h / 2, h / 4, 3 * (h / 4)};
     for (uint32_t j0 = 0; j0 < q; j0 += W) {
@@ -262,26 +276,28 @@ static void VEIL_FFT_NAME(forward_i64)(const veil_fft_tables *t, const int64_t *
         vd y[8] = {a0r + a2r, a0i + a2i, a1r + a3i, a1i - a3r,
                    a0r - a2r, a0i - a2i, a1r - a3i, a1i + a3r};
         scatter_groups(y, out, t->rev4 + j0);
+        pf_step(pf);
     }
     for (uint32_t p = 0, m = 4; p < t->n_radix4; p++, m *= 4)
-        dit4(out, h, m, t->tw + t->tw_off[p]);
-    if (t->last_radix2) dit2(out, h, t->tw + t->tw_off[t->n_radix4]);
+        dit4(out, h, m, t->tw + t->tw_off[p], pf);
+    if (t->last_radix2) dit2(out, h, t->tw + t->tw_off[t->n_radix4], pf);
 }
 
 /* The inverse up to its last pass, in place; then the last pass hands each
  * group of output values to `emit`. mode 0: out[] = values (doubles);
  * mode 1: acc[] += round(values) mod 2^64. */
 static inline void backward(const veil_fft_tables *t, double *x, double *out, uint64_t *acc,
-                            int mode) {
+                            int mode, veil_fft_prefetch *pf) {
     const uint32_t h = t->h, q = h / 4;
-    if (t->last_radix2) dif2(x, h, t->tw + t->tw_off[t->n_radix4]);
+    if (t->last_radix2) dif2(x, h, t->tw + t->tw_off[t->n_radix4], pf);
     for (uint32_t p = t->n_radix4; p-- > 0;)
-        dif4(x, h, 4u << (2 * p), t->tw + t->tw_off[p]);
+        dif4(x, h, 4u << (2 * p), t->tw + t->tw_off[p], pf);
     const uint32_t off[4] = {0, h / 2, h / 4, 3 * (h / 4)};
     const vd scale = splat(1.0 / (double)h);
     for (uint32_t j0 = 0; j0 < q; j0 += W) {
         vd g[8];
         gather_groups(g, x, t->rev4 + j0);
+        pf_step(pf);
         const vd a0r = g[0] + g[4], a0i = g[1] + g[5], a2r = g[0] - g[4], a2i = g[1] - g[5];
         const vd a1r = g[2] + g[6], a1i = g[3] + g[7], dr = g[2] - g[6], di = g[3] - g[7];
         /* a3 = i (x1 - x3) = (-di, dr) */
@@ -303,11 +319,12 @@ static inline void backward(const veil_fft_tables *t, double *x, double *out, ui
 }
 
 static void VEIL_FFT_NAME(backward_f64)(const veil_fft_tables *t, double *in, double *out) {
-    backward(t, in, out, NULL, 0);
+    backward(t, in, out, NULL, 0, NULL);
 }
 
-static void VEIL_FFT_NAME(backward_add_torus)(const veil_fft_tables *t, double *in, uint64_t *acc) {
-    backward(t, in, NULL, acc, 1);
+static void VEIL_FFT_NAME(backward_add_torus)(const veil_fft_tables *t, double *in, uint64_t *acc,
+                                              veil_fft_prefetch *pf) {
+    backward(t, in, NULL, acc, 1, pf);
 }
 
 static void VEIL_FFT_NAME(mac)(double *acc, const double *a, const double *b, uint32_t n) {

@@ -387,21 +387,31 @@ static void VEIL_FFT_NAME(decompose_rotated)(const uint64_t *src, uint32_t N, ui
 
 /* One pass over the spectrum for every output column: the digit spectra
  * (rows x N doubles, in cache) are read once per element and each GGSW
- * polynomial streams once, in order; no zeroing pass. */
+ * polynomial streams once, in order; no zeroing pass. Up to 8 columns are
+ * summed side by side, so each digit vector and its swapped, signed copy
+ * serve them all: SWAP(x) DUPIM(y) sg = (SWAP(x) sg) DUPIM(y) exactly (sg
+ * only flips signs), the same bits as veil_fft_mac. */
 static void VEIL_FFT_NAME(mac_ggsw)(double *acc, const double *fd, const double *ggsw,
                                     uint32_t rows, uint32_t k1, uint32_t n) {
     const vd sg = alt();
-    for (uint32_t j = 0; j < n; j += W) {
-        for (uint32_t q = 0; q < k1; q++) {
-            vd s = splat(0.0);
+    for (uint32_t q0 = 0; q0 < k1; q0 += 8) {
+        const uint32_t qn = k1 - q0 < 8 ? k1 - q0 : 8;
+        for (uint32_t j = 0; j < n; j += W) {
+            vd s[8];
+            for (uint32_t q = 0; q < qn; q++)
+                s[q] = splat(0.0);
             for (uint32_t r = 0; r < rows; r++) {
-                const double *b = ggsw + ((size_t)r * k1 + q) * n + j;
-                /* the key streams from memory: ask 4 KiB ahead (see mac) */
-                __builtin_prefetch(b + 512, 0, 0);
-                const vd x = ld(fd + (size_t)r * n + j), y = ld(b);
-                s = s + (x * DUPRE(y) + (SWAP(x) * DUPIM(y)) * sg);
+                const vd x = ld(fd + (size_t)r * n + j), xs = SWAP(x) * sg;
+                const double *b = ggsw + ((size_t)r * k1 + q0) * n + j;
+                for (uint32_t q = 0; q < qn; q++, b += n) {
+                    /* the key streams from memory: ask 4 KiB ahead (see mac) */
+                    __builtin_prefetch(b + 512, 0, 0);
+                    const vd y = ld(b);
+                    s[q] = s[q] + (x * DUPRE(y) + xs * DUPIM(y));
+                }
             }
-            st(acc + (size_t)q * n + j, s);
+            for (uint32_t q = 0; q < qn; q++)
+                st(acc + (size_t)(q0 + q) * n + j, s[q]);
         }
     }
 }

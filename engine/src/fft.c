@@ -346,18 +346,14 @@ veil_fft_path veil_fft_path_of(const veil_fft *f) {
     return f->path;
 }
 
-void veil_fft_forward_i64_pf(veil_fft *f, const int64_t *poly, double *out, veil_fft_prefetch *pf) {
+void veil_fft_forward_i64(veil_fft *f, const int64_t *poly, double *out) {
 #ifdef VEIL_HAVE_FFTW
     if (f->path == VEIL_FFT_FFTW) {
         fftw_forward(f, poly, out);
         return;
     }
 #endif
-    f->k->forward_i64(&f->t, poly, out, pf);
-}
-
-void veil_fft_forward_i64(veil_fft *f, const int64_t *poly, double *out) {
-    veil_fft_forward_i64_pf(f, poly, out, NULL);
+    f->k->forward_i64(&f->t, poly, out);
 }
 
 void veil_fft_forward_torus(veil_fft *f, const uint64_t *poly, double *out) {
@@ -377,7 +373,7 @@ uint64_t veil_f64_to_torus(double v) {
     return (uint64_t)(int64_t)y;
 }
 
-void veil_fft_backward_add_torus_pf(veil_fft *f, double *in, uint64_t *acc, veil_fft_prefetch *pf) {
+void veil_fft_backward_add_torus(veil_fft *f, double *in, uint64_t *acc) {
 #ifdef VEIL_HAVE_FFTW
     if (f->path == VEIL_FFT_FFTW) {
         fftw_backward(f, in);
@@ -390,11 +386,7 @@ void veil_fft_backward_add_torus_pf(veil_fft *f, double *in, uint64_t *acc, veil
         return;
     }
 #endif
-    f->k->backward_add_torus(&f->t, in, acc, pf);
-}
-
-void veil_fft_backward_add_torus(veil_fft *f, double *in, uint64_t *acc) {
-    veil_fft_backward_add_torus_pf(f, in, acc, NULL);
+    f->k->backward_add_torus(&f->t, in, acc);
 }
 
 void veil_fft_backward_f64(veil_fft *f, double *in, double *out) {

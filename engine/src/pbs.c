@@ -101,15 +101,12 @@ void veil_poly_mul_monomial(uint64_t *out, const uint64_t *in, uint32_t N, uint3
     }
 }
 
-/* The largest GGSW prefetched whole while the transforms run (half an L2). */
-#define VEIL_GGSW_PREFETCH_MAX (512u * 1024u)
-
 /* acc = acc + ExtProd(bsk_i, X^a * acc - acc): the CMux on s_i. Per
  * external product (k+1) l forward transforms and (k+1) inverse ones, the
  * least there can be: the digit polynomials are transformed once each, the
  * products summed in the Fourier domain per output column. */
 static void cmux_step(veil_pbs_ctx *c, const veil_pbs_key *pk, uint32_t i, uint32_t a,
-                      uint64_t *acc, int prefetch_next) {
+                      uint64_t *acc) {
     const veil_params *p = c->params;
     const uint32_t N = p->poly_size, k1 = p->glwe_dim + 1, l = p->pbs_level;
     const veil_fft_kernels *kr = c->kern;
@@ -117,26 +114,14 @@ static void cmux_step(veil_pbs_ctx *c, const veil_pbs_key *pk, uint32_t i, uint3
     for (uint32_t q = 0; q < k1; q++)
         kr->decompose_rotated(acc + (size_t)q * N, N, a, p->pbs_base_log, l,
                               c->digits + (size_t)q * l * N);
-    const size_t rows = (size_t)k1 * l, ggsw_words = rows * k1 * N;
-    /* the GGSW of s_i: rows x (k+1) transformed polynomials, read in order */
-    const double *ggsw = pk->bsk_fourier + (size_t)i * ggsw_words;
-    /* The key streams from memory once per CMux (per lane group): the
-     * transforms fetch the next GGSW into L2 as they compute, so its memory
-     * traffic overlaps their arithmetic instead of stalling the
-     * multiply-accumulate (fft_internal.h, veil_fft_prefetch). A GGSW too
-     * large for L2 is left to the MAC's own prefetch. */
-    veil_fft_prefetch pf = {NULL, NULL};
-    if (prefetch_next && i + 1 < p->lwe_dim &&
-        ggsw_words * sizeof(double) <= VEIL_GGSW_PREFETCH_MAX) {
-        pf.p = (const char *)(ggsw + ggsw_words);
-        pf.end = pf.p + ggsw_words * sizeof(double);
-    }
-    veil_fft_prefetch *pp = pf.p ? &pf : NULL;
+    const size_t rows = (size_t)k1 * l;
     for (size_t r = 0; r < rows; r++)
-        veil_fft_forward_i64_pf(c->fft, c->digits + r * N, c->fdigits + r * N, pp);
+        veil_fft_forward_i64(c->fft, c->digits + r * N, c->fdigits + r * N);
+    /* the GGSW of s_i: rows x (k+1) transformed polynomials, read in order */
+    const double *ggsw = pk->bsk_fourier + (size_t)i * rows * k1 * N;
     kr->mac_ggsw(c->facc, c->fdigits, ggsw, (uint32_t)rows, k1, N);
     for (uint32_t q = 0; q < k1; q++)
-        veil_fft_backward_add_torus_pf(c->fft, c->facc + (size_t)q * N, acc + (size_t)q * N, pp);
+        veil_fft_backward_add_torus(c->fft, c->facc + (size_t)q * N, acc + (size_t)q * N);
 }
 
 /* Blind rotation and sample extraction of `lanes` small LWEs in lockstep:
@@ -165,16 +150,11 @@ static void pbs_lanes(veil_pbs_ctx *c, const veil_pbs_key *pk, const veil_lut *c
         memset(acc, 0, sizeof(uint64_t) * k * N);
         veil_poly_mul_monomial(acc + (size_t)k * N, lut->poly, N, (2 * N - ms[n]) % (2 * N));
     }
-    for (uint32_t i = 0; i < n; i++) {
-        /* the first lane that runs CMux i fetches GGSW i + 1 for all */
-        int prefetch = 1;
+    for (uint32_t i = 0; i < n; i++)
         for (uint32_t L = 0; L < lanes; L++) {
             const uint32_t a = c->ms[L * n1 + i];
-            if (!a) continue;
-            cmux_step(c, pk, i, a, c->acc + L * accw, prefetch);
-            prefetch = 0;
+            if (a) cmux_step(c, pk, i, a, c->acc + L * accw);
         }
-    }
     /* sample extract the constant coefficient */
     for (uint32_t L = 0; L < lanes; L++) {
         const uint64_t *acc = c->acc + L * accw;

@@ -38,21 +38,10 @@ typedef struct veil_fft_tables {
     size_t *tw_off;    /* n_radix4 + 1 offsets into tw (doubles) */
 } veil_fft_tables;
 
-/* Memory a transform asks for while it computes (NULL: none): each radix
- * pass iteration prefetches the next two cache lines of [p, end) into L2
- * and advances p. The PBS hands it the next GGSW of the bootstrapping key,
- * so the key's memory traffic overlaps the arithmetic; prefetches change no
- * result. */
-typedef struct veil_fft_prefetch {
-    const char *p, *end;
-} veil_fft_prefetch;
-
 typedef struct veil_fft_kernels {
-    void (*forward_i64)(const veil_fft_tables *t, const int64_t *in, double *out,
-                        veil_fft_prefetch *pf);
+    void (*forward_i64)(const veil_fft_tables *t, const int64_t *in, double *out);
     /* in: clobbered */
-    void (*backward_add_torus)(const veil_fft_tables *t, double *in, uint64_t *acc,
-                               veil_fft_prefetch *pf);
+    void (*backward_add_torus)(const veil_fft_tables *t, double *in, uint64_t *acc);
     void (*backward_f64)(const veil_fft_tables *t, double *in, double *out);
     void (*mac)(double *acc, const double *a, const double *b, uint32_t poly_size);
     /* ---- the rest of the PBS loop, vectorised the same way ----
@@ -76,13 +65,6 @@ typedef struct veil_fft_kernels {
  * no transform object (the keyswitch): the default path's, same rule. */
 struct veil_fft;
 const veil_fft_kernels *veil_fft_loop_kernels(const struct veil_fft *f);
-
-/* veil_fft_forward_i64 and veil_fft_backward_add_torus with a prefetch
- * request (the FFTW path ignores it). */
-void veil_fft_forward_i64_pf(struct veil_fft *f, const int64_t *poly, double *out,
-                             veil_fft_prefetch *pf);
-void veil_fft_backward_add_torus_pf(struct veil_fft *f, double *in, uint64_t *acc,
-                                    veil_fft_prefetch *pf);
 
 /* Smallest N each path supports (its vector width needs N/8 lanes). */
 #define VEIL_FFT_MIN_N 16

@@ -188,17 +188,8 @@ static inline void gather_groups(vd q[8], const double *src, const uint32_t *rev
     }
 }
 
-/* one step of a prefetch request (fft_internal.h) */
-static inline void pf_step(veil_fft_prefetch *pf) {
-    if (pf && pf->p < pf->end) {
-        __builtin_prefetch(pf->p, 0, 2);
-        __builtin_prefetch(pf->p + 64, 0, 2);
-        pf->p += 128;
-    }
-}
-
 /* ---- radix passes on interleaved data (m >= 4 complex >= W / 2) ---------- */
-static void dit4(double *x, uint32_t h, uint32_t m, const double *tw, veil_fft_prefetch *pf) {
+static void dit4(double *x, uint32_t h, uint32_t m, const double *tw) {
     const double *w1r = tw, *w1i = tw + 2 * m, *w2r = tw + 4 * m, *w2i = tw + 6 * m;
     for (uint32_t b = 0; b < h; b += 4 * m) {
         double *p = x + 2 * (size_t)b;
@@ -206,7 +197,6 @@ static void dit4(double *x, uint32_t h, uint32_t m, const double *tw, veil_fft_p
             const vd wr1 = ld(w1r + k), wi1 = ld(w1i + k), wr2 = ld(w2r + k), wi2 = ld(w2i + k);
             const vd x0 = ld(p + k), x1 = ld(p + 2 * m + k), x2 = ld(p + 4 * m + k),
                      x3 = ld(p + 6 * m + k);
-            pf_step(pf);
             const vd t1 = cmul(x1, wr1, wi1), t3 = cmul(x3, wr1, wi1);
             const vd a0 = x0 + t1, a1 = x0 - t1, a2 = x2 + t3, a3 = x2 - t3;
             const vd t2 = cmul(a2, wr2, wi2), t4 = mul_neg_i(cmul(a3, wr2, wi2));
@@ -218,7 +208,7 @@ static void dit4(double *x, uint32_t h, uint32_t m, const double *tw, veil_fft_p
     }
 }
 
-static void dif4(double *x, uint32_t h, uint32_t m, const double *tw, veil_fft_prefetch *pf) {
+static void dif4(double *x, uint32_t h, uint32_t m, const double *tw) {
     const double *w1r = tw, *w1i = tw + 2 * m, *w2r = tw + 4 * m, *w2i = tw + 6 * m;
     for (uint32_t b = 0; b < h; b += 4 * m) {
         double *p = x + 2 * (size_t)b;
@@ -226,7 +216,6 @@ static void dif4(double *x, uint32_t h, uint32_t m, const double *tw, veil_fft_p
             const vd wr1 = ld(w1r + k), wi1 = ld(w1i + k), wr2 = ld(w2r + k), wi2 = ld(w2i + k);
             const vd x0 = ld(p + k), x1 = ld(p + 2 * m + k), x2 = ld(p + 4 * m + k),
                      x3 = ld(p + 6 * m + k);
-            pf_step(pf);
             const vd a0 = x0 + x2, a2 = cmulc(x0 - x2, wr2, wi2);
             const vd a1 = x1 + x3, a3 = mul_i(cmulc(x1 - x3, wr2, wi2));
             st(p + k, a0 + a1);
@@ -238,28 +227,25 @@ static void dif4(double *x, uint32_t h, uint32_t m, const double *tw, veil_fft_p
 }
 
 /* the stage of length h, m = h / 2 */
-static void dit2(double *x, uint32_t h, const double *tw, veil_fft_prefetch *pf) {
+static void dit2(double *x, uint32_t h, const double *tw) {
     const double *wr = tw, *wi = tw + h;
     for (uint32_t k = 0; k < h; k += W) {
         const vd x0 = ld(x + k), t = cmul(ld(x + h + k), ld(wr + k), ld(wi + k));
-        pf_step(pf);
         st(x + k, x0 + t);
         st(x + h + k, x0 - t);
     }
 }
 
-static void dif2(double *x, uint32_t h, const double *tw, veil_fft_prefetch *pf) {
+static void dif2(double *x, uint32_t h, const double *tw) {
     const double *wr = tw, *wi = tw + h;
     for (uint32_t k = 0; k < h; k += W) {
         const vd x0 = ld(x + k), x1 = ld(x + h + k);
-        pf_step(pf);
         st(x + k, x0 + x1);
         st(x + h + k, cmulc(x0 - x1, ld(wr + k), ld(wi + k)));
     }
 }
 
-static void VEIL_FFT_NAME(forward_i64)(const veil_fft_tables *t, const int64_t *in, double *out,
-                                       veil_fft_prefetch *pf) {
+static void VEIL_FFT_NAME(forward_i64)(const veil_fft_tables *t, const int64_t *in, double *out) {
     const uint32_t h = t->h, q = h / 4;
     const uint32_t off[4] = {0, h / 2, h / 4, 3 * (h / 4)};
     for (uint32_t j0 = 0; j0 < q; j0 += W) {
@@ -276,28 +262,26 @@ static void VEIL_FFT_NAME(forward_i64)(const veil_fft_tables *t, const int64_t *
         vd y[8] = {a0r + a2r, a0i + a2i, a1r + a3i, a1i - a3r,
                    a0r - a2r, a0i - a2i, a1r - a3i, a1i + a3r};
         scatter_groups(y, out, t->rev4 + j0);
-        pf_step(pf);
     }
     for (uint32_t p = 0, m = 4; p < t->n_radix4; p++, m *= 4)
-        dit4(out, h, m, t->tw + t->tw_off[p], pf);
-    if (t->last_radix2) dit2(out, h, t->tw + t->tw_off[t->n_radix4], pf);
+        dit4(out, h, m, t->tw + t->tw_off[p]);
+    if (t->last_radix2) dit2(out, h, t->tw + t->tw_off[t->n_radix4]);
 }
 
 /* The inverse up to its last pass, in place; then the last pass hands each
  * group of output values to `emit`. mode 0: out[] = values (doubles);
  * mode 1: acc[] += round(values) mod 2^64. */
 static inline void backward(const veil_fft_tables *t, double *x, double *out, uint64_t *acc,
-                            int mode, veil_fft_prefetch *pf) {
+                            int mode) {
     const uint32_t h = t->h, q = h / 4;
-    if (t->last_radix2) dif2(x, h, t->tw + t->tw_off[t->n_radix4], pf);
+    if (t->last_radix2) dif2(x, h, t->tw + t->tw_off[t->n_radix4]);
     for (uint32_t p = t->n_radix4; p-- > 0;)
-        dif4(x, h, 4u << (2 * p), t->tw + t->tw_off[p], pf);
+        dif4(x, h, 4u << (2 * p), t->tw + t->tw_off[p]);
     const uint32_t off[4] = {0, h / 2, h / 4, 3 * (h / 4)};
     const vd scale = splat(1.0 / (double)h);
     for (uint32_t j0 = 0; j0 < q; j0 += W) {
         vd g[8];
         gather_groups(g, x, t->rev4 + j0);
-        pf_step(pf);
         const vd a0r = g[0] + g[4], a0i = g[1] + g[5], a2r = g[0] - g[4], a2i = g[1] - g[5];
         const vd a1r = g[2] + g[6], a1i = g[3] + g[7], dr = g[2] - g[6], di = g[3] - g[7];
         /* a3 = i (x1 - x3) = (-di, dr) */
@@ -319,12 +303,11 @@ static inline void backward(const veil_fft_tables *t, double *x, double *out, ui
 }
 
 static void VEIL_FFT_NAME(backward_f64)(const veil_fft_tables *t, double *in, double *out) {
-    backward(t, in, out, NULL, 0, NULL);
+    backward(t, in, out, NULL, 0);
 }
 
-static void VEIL_FFT_NAME(backward_add_torus)(const veil_fft_tables *t, double *in, uint64_t *acc,
-                                              veil_fft_prefetch *pf) {
-    backward(t, in, NULL, acc, 1, pf);
+static void VEIL_FFT_NAME(backward_add_torus)(const veil_fft_tables *t, double *in, uint64_t *acc) {
+    backward(t, in, NULL, acc, 1);
 }
 
 static void VEIL_FFT_NAME(mac)(double *acc, const double *a, const double *b, uint32_t n) {
@@ -387,31 +370,21 @@ static void VEIL_FFT_NAME(decompose_rotated)(const uint64_t *src, uint32_t N, ui
 
 /* One pass over the spectrum for every output column: the digit spectra
  * (rows x N doubles, in cache) are read once per element and each GGSW
- * polynomial streams once, in order; no zeroing pass. Up to 8 columns are
- * summed side by side, so each digit vector and its swapped, signed copy
- * serve them all: SWAP(x) DUPIM(y) sg = (SWAP(x) sg) DUPIM(y) exactly (sg
- * only flips signs), the same bits as veil_fft_mac. */
+ * polynomial streams once, in order; no zeroing pass. */
 static void VEIL_FFT_NAME(mac_ggsw)(double *acc, const double *fd, const double *ggsw,
                                     uint32_t rows, uint32_t k1, uint32_t n) {
     const vd sg = alt();
-    for (uint32_t q0 = 0; q0 < k1; q0 += 8) {
-        const uint32_t qn = k1 - q0 < 8 ? k1 - q0 : 8;
-        for (uint32_t j = 0; j < n; j += W) {
-            vd s[8];
-            for (uint32_t q = 0; q < qn; q++)
-                s[q] = splat(0.0);
+    for (uint32_t j = 0; j < n; j += W) {
+        for (uint32_t q = 0; q < k1; q++) {
+            vd s = splat(0.0);
             for (uint32_t r = 0; r < rows; r++) {
-                const vd x = ld(fd + (size_t)r * n + j), xs = SWAP(x) * sg;
-                const double *b = ggsw + ((size_t)r * k1 + q0) * n + j;
-                for (uint32_t q = 0; q < qn; q++, b += n) {
-                    /* the key streams from memory: ask 4 KiB ahead (see mac) */
-                    __builtin_prefetch(b + 512, 0, 0);
-                    const vd y = ld(b);
-                    s[q] = s[q] + (x * DUPRE(y) + xs * DUPIM(y));
-                }
+                const double *b = ggsw + ((size_t)r * k1 + q) * n + j;
+                /* the key streams from memory: ask 4 KiB ahead (see mac) */
+                __builtin_prefetch(b + 512, 0, 0);
+                const vd x = ld(fd + (size_t)r * n + j), y = ld(b);
+                s = s + (x * DUPRE(y) + (SWAP(x) * DUPIM(y)) * sg);
             }
-            for (uint32_t q = 0; q < qn; q++)
-                st(acc + (size_t)(q0 + q) * n + j, s[q]);
+            st(acc + (size_t)q * n + j, s);
         }
     }
 }

@@ -374,6 +374,27 @@ static void VEIL_FFT_NAME(decompose_rotated)(const uint64_t *src, uint32_t N, ui
 static void VEIL_FFT_NAME(mac_ggsw)(double *acc, const double *fd, const double *ggsw,
                                     uint32_t rows, uint32_t k1, uint32_t n) {
     const vd sg = alt();
+    if (k1 == 2) {
+        /* k = 1, the usual GLWE dimension: both columns side by side, so each
+         * digit vector and its swapped, signed copy serve the two:
+         * SWAP(x) DUPIM(y) sg = (SWAP(x) sg) DUPIM(y) exactly (sg only flips
+         * signs), the same bits as the general loop and veil_fft_mac. */
+        for (uint32_t j = 0; j < n; j += W) {
+            vd s0 = splat(0.0), s1 = splat(0.0);
+            for (uint32_t r = 0; r < rows; r++) {
+                const double *b = ggsw + (size_t)r * 2 * n + j;
+                __builtin_prefetch(b + 512, 0, 0);
+                __builtin_prefetch(b + n + 512, 0, 0);
+                const vd x = ld(fd + (size_t)r * n + j), xs = SWAP(x) * sg;
+                const vd y0 = ld(b), y1 = ld(b + n);
+                s0 = s0 + (x * DUPRE(y0) + xs * DUPIM(y0));
+                s1 = s1 + (x * DUPRE(y1) + xs * DUPIM(y1));
+            }
+            st(acc + j, s0);
+            st(acc + n + j, s1);
+        }
+        return;
+    }
     for (uint32_t j = 0; j < n; j += W) {
         for (uint32_t q = 0; q < k1; q++) {
             vd s = splat(0.0);

@@ -19,11 +19,14 @@
  * candidates' values of D and V); then sets are lowered group by group and
  * pairwise while the exact noise pass (veil/noise.h, keyswitch from the
  * master key) keeps every PBS and output under p_error, and groups that got
- * one set become one partition. The objective is the modelled cost per
- * sample (cost_per_sample); the result is kept only if it beats the best
- * single set. options.max_partitions caps the partitions (merging the pair
- * that costs least; 1: one set); options.params_id forces one set. It
- * refuses naming the layer (beyond 16 bits, or when no set fits).
+ * one set become one partition. The objective is the predicted cost per
+ * sample (cost_per_sample: each PBS at its set's measured KS-PBS time,
+ * veil/cost.h); the result is kept only if it beats the best single set.
+ * options.max_partitions caps the partitions and options.key_budget_mb the
+ * prepared evaluation keys (merging the pair that costs least until both
+ * hold; 1: one set); options.params_id forces one set. It refuses naming
+ * the layer (beyond 16 bits, or when no set fits), or naming the budget
+ * when no set's keys fit it.
  *
  * Encoding (DESIGN.md "Cryptography"): every ciphertext holds an integer v as
  * v * Delta with Delta = 2^(63 - width), one padding bit above, and `width`

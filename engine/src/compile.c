@@ -2025,7 +2025,11 @@ veil_status veil_program_compile(const veil_model *m, const veil_compile_options
         lo = hi = hi < 2 ? 2 : hi;
     }
     veil_program *best = NULL;
-    double best_cost = INFINITY;
+    double best_cost = INFINITY, min_pbs = INFINITY;
+    for (size_t i = 0; i < veil_params_count(); i++) {
+        const double c = veil_cost_cpu_ms(veil_params_at(i), 0); /* no keyswitch: a bound */
+        min_pbs = c < min_pbs ? c : min_pbs;
+    }
     veil_status first_err = VEIL_OK;
     char first_msg[512] = "";
     veil_compile_options strict = o;
@@ -2038,10 +2042,16 @@ veil_status veil_program_compile(const veil_model *m, const veil_compile_options
         for (unsigned bits = hi; bits >= lo; bits--) {
             veil_program *p = NULL;
             unsigned n_wide = 0;
-            /* a narrower read is at most ~8x cheaper per PBS (N = 32768 vs
-             * 4096 at equal n): past 8x the best program's PBS count it cannot
-             * win, and deep decompositions grow fast */
-            uint64_t limit = best ? 8 * best->pbs_per_sample : UINT64_MAX;
+            /* a program of P PBS costs at least P times the cheapest
+             * blind rotation of the table: past best_cost / that it cannot
+             * win (deep decompositions grow fast). Measured, an N = 32768
+             * PBS costs ~100x an N = 512 one, so a fixed multiple of the best
+             * program's PBS count (8x before the measured table) cut off
+             * cheaper narrow programs: mlp_digits --rounding-bits 8 then
+             * kept 9.7 GiB of N = 32768 keys at 105 s per sample where a
+             * decomposition into narrower PBS costs 101 s with 1.6 GiB */
+            uint64_t limit = UINT64_MAX;
+            if (best && best_cost / min_pbs < 1e15) limit = (uint64_t)ceil(best_cost / min_pbs);
             veil_status st = compile_once(m, &strict, bits, limit, narrow, &p, &n_wide);
             if (st != VEIL_OK) {
                 if (first_err == VEIL_OK) {

@@ -155,7 +155,7 @@ typedef enum veil_rounding {
 
 #define VEIL_RANGE_MARGIN_DEFAULT 0.25
 /* docs/results/cost-model.md: the trade-off per sample model behind it */
-#define VEIL_KEY_BUDGET_MB_DEFAULT 0
+#define VEIL_KEY_BUDGET_MB_DEFAULT 4096
 
 typedef struct veil_compile_options {
     /* Keep at most this many bits of a lookup's input (Concrete ML's

@@ -1142,10 +1142,11 @@ static veil_status choose_single(veil_program *p, const char *params_id, double 
     free(cand);
     if (too_big)
         return veil_error(VEIL_ERR_UNSUPPORTED,
-                          "no parameter set keeps this program's noise with prepared evaluation "
-                          "keys under --key-budget-mb %u (smallest that fits the noise: %s, "
-                          "%.0f MiB)",
-                          p->options.key_budget_mb, too_big->id,
+                          "no program keeps its noise with prepared evaluation keys under "
+                          "--key-budget-mb %u (with lookups read %u bits at a time, the "
+                          "smallest one-set keys that do: %s, %.0f MiB; raise the budget, or "
+                          "0 for none)",
+                          p->options.key_budget_mb, p->max_lut_bits, too_big->id,
                           key_bytes(&too_big, 1) / 1048576.0);
     if (!best_fail) {
         /* name the widest lookup */

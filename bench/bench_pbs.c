@@ -11,11 +11,17 @@
  * lockstep groups (veil_ks_pbs_many): the throughput of one core.
  * JSON to stdout (or --out FILE).
  *
+ * --cost: only the figures of the compiler's cost table, for every set (see
+ * bench_cost; scripts/cost_table.py turns the JSON into
+ * engine/src/cost_table.inc).
+ *
  * usage: bench_pbs [--runs R] [--params ID[,ID...]] [--max-n N] [--fft P[,P...]]
- *                  [--clock wall|cpu] [--out FILE]   (P: auto portable avx2 avx512 fftw) */
+ *                  [--clock wall|cpu] [--out FILE] [--cost]
+ *                  (P: auto portable avx2 avx512 fftw) */
 #include "veil/fft.h"
 #include "veil/tfhe.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,6 +117,159 @@ static void bench_fft(FILE *o, const veil_fft_path *paths, int np, int runs) {
     free(tf), free(tb);
 }
 
+static int wanted(const veil_params *p, const char *list, uint32_t max_n);
+
+/* ---- --cost: the compiler's cost table (scripts/cost_table.py) ------------ */
+
+static uint64_t mix_state = 0x243f6a8885a308d3ull;
+static uint64_t mix64(void) { /* splitmix64: timing data, not keys */
+    uint64_t z = (mix_state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* Blind-rotation work of one PBS in units of N log2 N products, to size
+ * the measured share of n below. */
+static double br_units(const veil_params *p, uint32_t n) {
+    double N = p->poly_size, lg = 0;
+    for (uint32_t v = p->poly_size; v > 1; v >>= 1)
+        lg += 1;
+    return (double)n * (p->glwe_dim + 1) * p->pbs_level * N * lg;
+}
+
+static int same_shape(const veil_params *a, const veil_params *b) {
+    return a->lwe_dim == b->lwe_dim && a->glwe_dim == b->glwe_dim && a->poly_size == b->poly_size &&
+           a->pbs_level == b->pbs_level && a->ks_level == b->ks_level;
+}
+
+/* Per set (one measurement per shape n, k, N, l_pbs, l_ks: the operation
+ * counts depend on nothing else), on this thread:
+ *  - blind rotation: a lockstep batch of VEIL_PBS_LANES KS-PBS
+ *    (veil_ks_pbs_many, what the cpu backend runs) minus the same batch's
+ *    keyswitch (veil_keyswitch_many), per ciphertext. Blind rotation is n
+ *    identical external products, so where the full key would not fit in
+ *    memory or time it is measured on the first n_meas < n of them and
+ *    scaled by n / n_meas (JSON: "n_measured").
+ *  - keyswitch from a master key of D rows: veil_keyswitch_many of
+ *    VEIL_PBS_LANES ciphertexts over D_meas rows (at most the set's own k*N,
+ *    fewer where the key would exceed 256 MiB), per ciphertext and per row:
+ *    linear in D, which the compiler multiplies by its master dimension.
+ * Keys are random words (timing does not depend on their values; no key
+ * generation), inputs random masks (every keyswitch digit nonzero-ish, as
+ * for real ciphertexts). */
+static int bench_cost(FILE *o, const char *list, uint32_t max_n, int runs_small) {
+    const double mib = 1048576.0, key_cap = 768 * mib, ks_cap = 256 * mib, units_cap = 1.5e9;
+    const size_t lanes = VEIL_PBS_LANES;
+    fprintf(o, "  \"sets\": [\n");
+    int first = 1, measured = 0;
+    for (size_t s = 0; s < veil_params_count(); s++) {
+        const veil_params *p = veil_params_at(s);
+        if (p->poly_size > max_n) continue;
+        if (list && !wanted(p, list, max_n)) continue;
+        fprintf(o,
+                "%s    {\"id\": \"%s\", \"n\": %u, \"k\": %u, \"N\": %u, \"l_pbs\": %u, "
+                "\"l_ks\": %u",
+                first ? "" : ",\n", p->id, p->lwe_dim, p->glwe_dim, p->poly_size, p->pbs_level,
+                p->ks_level);
+        first = 0;
+        const veil_params *twin = NULL;
+        for (size_t q = 0; q < s && !twin; q++)
+            if (same_shape(veil_params_at(q), p) && veil_params_at(q)->poly_size <= max_n &&
+                (!list || wanted(veil_params_at(q), list, max_n)))
+                twin = veil_params_at(q);
+        if (twin) {
+            fprintf(o, ", \"same_shape_as\": \"%s\"}", twin->id);
+            continue;
+        }
+        const uint32_t big = veil_params_big_dim(p), n = p->lwe_dim;
+        /* the measured share of the blind rotation */
+        const double k1 = p->glwe_dim + 1;
+        const double per_n = 8.0 * k1 * k1 * p->pbs_level * p->poly_size + /* Fourier BSK */
+                             8.0 * big * p->ks_level;                      /* its KSK */
+        uint32_t nm = n;
+        if (per_n * nm > key_cap) nm = (uint32_t)(key_cap / per_n);
+        if (br_units(p, nm) > units_cap) nm = (uint32_t)(n * units_cap / br_units(p, n));
+        if (nm < 64) nm = 64;
+        if (nm > n) nm = n;
+        veil_params pm = *p;
+        pm.lwe_dim = nm;
+        veil_pbs_key pk = {.params = &pm, .in_dim = big};
+        const size_t bsk_w = veil_eval_key_bsk_words(&pm),
+                     ksk_w = veil_eval_key_ksk_words(&pm, big);
+        pk.bsk_fourier = veil_fft_alloc(sizeof(double) * bsk_w);
+        pk.ksk = malloc(8 * ksk_w);
+        /* the D-row keyswitch, full n */
+        uint32_t dm = big;
+        const double row = 8.0 * p->ks_level * (n + 1);
+        if (row * dm > ks_cap) dm = (uint32_t)(ks_cap / row);
+        veil_pbs_key kk = {.params = p, .in_dim = dm};
+        kk.ksk = malloc(8 * veil_eval_key_ksk_words(p, dm));
+        uint64_t *in = malloc(8 * lanes * (big + 1)), *out = malloc(8 * lanes * (big + 1)),
+                 *sm = malloc(8 * lanes * (n + 1)), *kin = malloc(8 * lanes * (dm + 1));
+        int64_t *table = malloc(sizeof(int64_t) << p->precision);
+        veil_pbs_ctx *ctx = NULL;
+        veil_lut *lut = NULL;
+        if (!pk.bsk_fourier || !pk.ksk || !kk.ksk || !in || !out || !sm || !kin || !table) {
+            fprintf(stderr, "%s: out of memory\n", p->id);
+            return 1;
+        }
+        for (size_t i = 0; i < bsk_w; i++) /* torus-sized Fourier coefficients */
+            pk.bsk_fourier[i] = ldexp((double)(int64_t)mix64(), -11);
+        for (size_t i = 0; i < ksk_w; i++)
+            pk.ksk[i] = mix64();
+        for (size_t i = 0; i < veil_eval_key_ksk_words(p, dm); i++)
+            kk.ksk[i] = mix64();
+        for (size_t i = 0; i < lanes * (big + 1); i++)
+            in[i] = mix64();
+        for (size_t i = 0; i < lanes * (dm + 1); i++)
+            kin[i] = mix64();
+        for (int64_t i = 0; i < (1 << p->precision); i++)
+            table[i] = i;
+        if (veil_pbs_ctx_new(&pm, &ctx) ||
+            veil_lut_new(&pm, table, p->precision, 0, veil_delta(p->precision), &lut)) {
+            fprintf(stderr, "%s: %s\n", p->id, veil_error_message());
+            return 1;
+        }
+        const veil_lut *luts[VEIL_PBS_LANES];
+        for (size_t i = 0; i < lanes; i++)
+            luts[i] = lut;
+        const int runs = p->poly_size >= 16384 ? 3 : runs_small;
+        double tb[64], tk[64], td[64];
+        for (int r = 0; r < runs && r < 64; r++) {
+            double a = now_s();
+            veil_ks_pbs_many(ctx, &pk, luts, in, lanes, out);
+            double b = now_s();
+            veil_keyswitch_many(&pk, in, lanes, sm);
+            double c = now_s();
+            veil_keyswitch_many(&kk, kin, lanes, sm);
+            double d = now_s();
+            tb[r] = (b - a) / (double)lanes;
+            tk[r] = (c - b) / (double)lanes;
+            td[r] = (d - c) / (double)lanes;
+        }
+        const int rr = runs < 64 ? runs : 64;
+        const double ksp = median_of(tb, rr), ksm = median_of(tk, rr), kd = median_of(td, rr);
+        const double br = (ksp - ksm) * (double)n / (double)nm;
+        const double ks_row = kd / (double)dm;
+        fprintf(o,
+                ", \"n_measured\": %u, \"runs\": %d, \"lanes\": %zu,\n      "
+                "\"ks_pbs_lockstep_ms_measured\": %.4f, \"keyswitch_lockstep_ms_measured\": %.4f, "
+                "\"blind_rotation_ms\": %.4f,\n      \"ks_rows_measured\": %u, "
+                "\"keyswitch_ns_per_row\": %.3f, \"ks_pbs_own_master_ms\": %.4f}",
+                nm, rr, lanes, 1e3 * ksp, 1e3 * ksm, 1e3 * br, dm, 1e9 * ks_row,
+                1e3 * (br + ks_row * big));
+        fflush(o);
+        measured++;
+        veil_lut_free(lut);
+        veil_pbs_ctx_free(ctx);
+        veil_fft_dealloc(pk.bsk_fourier);
+        free(pk.ksk), free(kk.ksk), free(in), free(out), free(sm), free(kin), free(table);
+    }
+    fprintf(o, "\n  ],\n  \"shapes_measured\": %d,\n", measured);
+    return 0;
+}
+
 static int wanted(const veil_params *p, const char *list, uint32_t max_n) {
     if (p->poly_size > max_n) return 0;
     if (!list) return !(p->flags & VEIL_PARAMS_NN);
@@ -125,13 +284,16 @@ int main(int argc, char **argv) {
     const char *list = NULL, *out_path = NULL;
     uint32_t max_n = 8192;
     const char *fft_list = NULL;
+    int cost = 0, max_n_given = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--runs") && i + 1 < argc)
+        if (!strcmp(argv[i], "--cost"))
+            cost = 1;
+        else if (!strcmp(argv[i], "--runs") && i + 1 < argc)
             runs = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--params") && i + 1 < argc)
             list = argv[++i];
         else if (!strcmp(argv[i], "--max-n") && i + 1 < argc)
-            max_n = (uint32_t)atoi(argv[++i]);
+            max_n = (uint32_t)atoi(argv[++i]), max_n_given = 1;
         else if (!strcmp(argv[i], "--clock") && i + 1 < argc &&
                  (!strcmp(argv[i + 1], "cpu") || !strcmp(argv[i + 1], "wall")))
             bench_clock = !strcmp(argv[++i], "cpu") ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC;
@@ -142,11 +304,13 @@ int main(int argc, char **argv) {
         else {
             fprintf(stderr,
                     "usage: %s [--runs R] [--params ID[,ID...]] [--max-n N] [--fft P[,P...]] "
-                    "[--clock wall|cpu] [--out FILE]\n"
+                    "[--clock wall|cpu] [--out FILE] [--cost]\n"
                     "Single-threaded CPU benchmark of the FFT per size, then keygen, encrypt,\n"
                     "keyswitch, PBS, KS-PBS per set. --fft: the FFT paths to compare (auto,\n"
                     "portable, avx2, avx512, fftw; default auto,fftw when FFTW is built in).\n"
-                    "--clock cpu: thread CPU time instead of wall time (shared machines).\n",
+                    "--clock cpu: thread CPU time instead of wall time (shared machines).\n"
+                    "--cost: only the compiler's cost figures (blind rotation and keyswitch per\n"
+                    "row, one per parameter-set shape, every set up to --max-n, default all).\n",
                     argv[0]);
             return strcmp(argv[i], "--help") ? 2 : 0;
         }
@@ -193,6 +357,14 @@ int main(int argc, char **argv) {
     /* the machine's load while measured (a shared machine: other work) */
     fprintf(o, "  \"load_avg_1min_start\": %.2f,\n", load_avg());
     fprintf(o, "  \"clock\": \"%s\",\n", bench_clock == CLOCK_MONOTONIC ? "wall" : "thread_cpu");
+    if (cost) {
+        fprintf(o, "  \"cpu\": \"%s\",\n  \"fft_path\": \"%s\",\n", cpu,
+                veil_fft_path_name(veil_fft_path_default()));
+        int rc = bench_cost(o, list, max_n_given ? max_n : 65536, runs);
+        fprintf(o, "  \"load_avg_1min_end\": %.2f\n}\n", load_avg());
+        if (o != stdout) fclose(o);
+        return rc;
+    }
     fprintf(o, "  \"cpu\": \"%s\",\n  \"fft_paths\": [", cpu);
     for (int p = 0; p < np; p++)
         fprintf(o, "%s\"%s\"", p ? ", " : "", veil_fft_path_name(paths[p]));

@@ -4,10 +4,12 @@ veil builds side by side (e.g. main's and this branch's), at the default
 (exact), --rounding-bits 6 and 4; the new build also with --partitions 1 (its
 one-set program: per-value encoding alone). Writes JSON (docs/results/).
 
-Cost = sum over PBS of the set's modelled cost (engine/src/compile.c
-pbs_cost: blind rotation n (k+1) l (N log2 N + (k+1) N) plus keyswitch
-D l_ks (n+1), D = partition 0's k*N); for a one-set report it is computed
-here from the printed set with the same formula.
+Cost = the "predicted cost per sample" `veil compile` prints: builds before
+the measured cost table (veil/cost.h) printed MAC counts (blind rotation
+n (k+1) l (N log2 N + (k+1) N) plus keyswitch D l_ks (n+1), D = partition
+0's k*N; for a one-set report of such a build it is computed here from the
+printed set with that formula), later builds milliseconds on one cpu core:
+compare costs within one build only.
 
 usage: bench/partitions.py --old OLD/veil --new NEW/veil --out FILE.json
 """

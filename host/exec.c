@@ -125,8 +125,7 @@ void veil_program_print_keys(const veil_program *p, FILE *f) {
         const double bsk = 8.0 * (double)veil_eval_key_bsk_words(parts[i]);
         const double ksk = 8.0 * (double)veil_eval_key_ksk_words(parts[i], D);
         const double file = (double)veil_eval_key_partition_serialized_bytes(parts[i], D);
-        /* standard and Fourier BSK (N doubles a polynomial) and the KSK */
-        const double mem = 2 * bsk + ksk;
+        const double mem = (double)veil_eval_key_prepared_bytes(parts[i], D);
         fprintf(f, "  %-3u %-28s %10.1f %10.1f %12.1f %12.1f\n", i, parts[i]->id, bsk / MiB,
                 ksk / MiB, file / MiB, mem / MiB);
         t_bsk += bsk;

@@ -30,6 +30,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#define VEIL_TEST_STR(x) #x
+#define VEIL_TEST_XSTR(x) VEIL_TEST_STR(x)
+
 static char g_dir[256], g_veil[512], g_server[512], g_bench[512], g_model[512];
 static char g_params[64]; /* the set tiny.h5 compiles to by default */
 
@@ -126,6 +129,7 @@ static const char *sample_value(const command *c, const char *opt, const char *s
     if (!strcmp(opt, "--max-poly-size")) return "65536";
     if (!strcmp(opt, "--lookup-bits")) return "0"; /* the cost model's choice */
     if (!strcmp(opt, "--partitions")) return "0";  /* the cost model's choice */
+    if (!strcmp(opt, "--key-budget-mb")) return VEIL_TEST_XSTR(VEIL_KEY_BUDGET_MB_DEFAULT);
     if (!strcmp(opt, "--range-margin")) return "0.25";
     if (!strcmp(opt, "--range-check")) return "off";
     if (!strcmp(opt, "--triton")) return "http://127.0.0.1:1"; /* replaces --server */
@@ -257,9 +261,11 @@ static void check_command(const command *c) {
                                                "-256", "",    "2048x", NULL};
         static const char *const bad_bits[] = {"0", "17", "-1", "8.5", NULL};
         static const char *const bad_p[] = {"1", "0", "nan", "1e-400x", NULL};
+        static const char *const bad_budget[] = {"-1", "1e3", "16777217", "512MB", NULL};
         const char *const *bad = !strcmp(opt, "--max-poly-size")   ? bad_poly
                                  : !strcmp(opt, "--rounding-bits") ? bad_bits
                                  : !strcmp(opt, "--p-error")       ? bad_p
+                                 : !strcmp(opt, "--key-budget-mb") ? bad_budget
                                                                    : NULL;
         for (int b = 0; bad && bad[b]; b++) {
             const char *extra3[] = {opt, bad[b], NULL};

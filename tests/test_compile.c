@@ -149,6 +149,9 @@ static void test_unrounded_equals_forward(void) {
         veil_compile_options_default(&o);
         o.rounding_bits = 0;
         o.bounds = VEIL_BOUNDS_WORST_CASE;
+        /* the whole 8-bit read in one PBS: an N = 32768 set, whose keys are
+         * over the default key budget (the budget would decompose it) */
+        o.key_budget_mb = 0;
         veil_program *p = compile_ok(m, &o);
         CU_ASSERT_PTR_NOT_NULL(p->params);
         const veil_node *lut = find_lut(p);
@@ -272,6 +275,7 @@ static void test_params_choice(void) {
     veil_compile_options o;
     veil_compile_options_default(&o);
     o.bounds = VEIL_BOUNDS_WORST_CASE;
+    o.key_budget_mb = 0; /* the sets of higher precision below have keys over the default */
     veil_program *p = compile_ok(m, &o);
     CU_ASSERT_PTR_NOT_NULL_FATAL(p->params);
     CU_ASSERT(p->params->precision >= p->max_lut_bits);

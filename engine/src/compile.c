@@ -5,8 +5,10 @@
 
 #include "model_ops.h"
 #include "program_internal.h"
+#include "veil/cost.h"
 #include "veil/noise.h"
 #include "veil/program.h"
+#include "veil/tfhe.h"
 
 __extension__ typedef __int128 i128;
 
@@ -18,6 +20,7 @@ void veil_compile_options_default(veil_compile_options *o) {
     o->bounds = VEIL_BOUNDS_CALIBRATION;
     o->p_error = ldexp(1.0, -40);
     o->params_id = NULL;
+    o->key_budget_mb = VEIL_KEY_BUDGET_MB_DEFAULT;
 }
 
 veil_status veil_bounds_parse(const char *s, veil_bounds *out) {
@@ -813,14 +816,26 @@ static double noise_pass(veil_program *p, const veil_params *const *sets, uint32
     return worst;
 }
 
-/* Modelled cost of one KS-PBS with set ps keyswitching from a master key of
- * dimension master: blind rotation, n external products of (k+1) l FFTs and
- * (k+1)^2 l MACs, plus the keyswitch, master * l_ks * (n+1) MACs. */
+/* Cost of one KS-PBS with set ps keyswitching from a master key of
+ * dimension master: milliseconds on one CPU core, measured (veil/cost.h:
+ * blind rotation + keyswitch per master-key row, bench_pbs --cost). */
 static double pbs_cost(const veil_params *ps, uint32_t master) {
-    const double n = ps->lwe_dim, k = ps->glwe_dim, N = ps->poly_size;
-    const double br = n * (k + 1) * ps->pbs_level * (N * log2(N) + (k + 1) * N);
-    const double ks = (double)master * ps->ks_level * (n + 1);
-    return br + ks;
+    return veil_cost_cpu_ms(ps, master);
+}
+
+/* Bytes of the prepared evaluation keys of sets[0..n) (distinct sets, the
+ * master key's D from master_index): what a plan holds in memory. */
+static double key_bytes(const veil_params *const *sets, uint32_t n) {
+    const uint32_t D = veil_params_big_dim(sets[master_index(sets, n)]);
+    double b = 0;
+    for (uint32_t i = 0; i < n; i++)
+        b += (double)veil_eval_key_prepared_bytes(sets[i], D);
+    return b;
+}
+
+static int over_budget(const veil_program *p, const veil_params *const *sets, uint32_t n) {
+    return p->options.key_budget_mb &&
+           key_bytes(sets, n) > 1048576.0 * (double)p->options.key_budget_mb;
 }
 
 static double params_cost(const veil_params *ps) {
@@ -1097,12 +1112,17 @@ static veil_status choose_single(veil_program *p, const char *params_id, double 
     }
     for (size_t i = 0; i < p->n_nodes; i++)
         p->nodes[i].partition = 0;
-    const veil_params *best_fail = NULL;
+    const veil_params *best_fail = NULL, *too_big = NULL;
     double best_fail_v = INFINITY;
     uint32_t best_fail_node = 0;
     for (size_t i = 0; i < nc; i++) {
         uint32_t wn;
         double w = noise_pass(p, &cand[i], 1, &wn);
+        if (w <= target && ((uint64_t)1 << need) <= cand[i]->poly_size &&
+            over_budget(p, &cand[i], 1)) {
+            if (!too_big || key_bytes(&cand[i], 1) < key_bytes(&too_big, 1)) too_big = cand[i];
+            continue;
+        }
         if (w <= target && ((uint64_t)1 << need) <= cand[i]->poly_size) {
             veil_status st = set_partitions(p, &cand[i], 1);
             double pbs = 0;
@@ -1120,6 +1140,14 @@ static veil_status choose_single(veil_program *p, const char *params_id, double 
         }
     }
     free(cand);
+    if (too_big)
+        return veil_error(VEIL_ERR_UNSUPPORTED,
+                          "no program keeps its noise with prepared evaluation keys under "
+                          "--key-budget-mb %u (with lookups read %u bits at a time, the "
+                          "smallest one-set keys that do: %s, %.0f MiB; raise the budget, or "
+                          "0 for none)",
+                          p->options.key_budget_mb, p->max_lut_bits, too_big->id,
+                          key_bytes(&too_big, 1) / 1048576.0);
     if (!best_fail) {
         /* name the widest lookup */
         const char *layer = "?";
@@ -1248,8 +1276,11 @@ static veil_status choose_partitions(veil_program *p, double single) {
     const veil_params **sets = calloc(p->n_nodes + 1, sizeof *sets);
     const veil_params **keep = calloc(p->n_partitions + 1, sizeof *keep);
     uint32_t *keep_part = calloc(p->n_nodes + 1, sizeof *keep_part);
+    const veil_params **undo = calloc(p->n_nodes + 1, sizeof *undo);
+    uint32_t *undo_part = calloc(p->n_nodes + 1, sizeof *undo_part);
     veil_status st = VEIL_OK;
-    if (!cand || !groups || !gof || !pick || !best || !sets || !keep || !keep_part)
+    if (!cand || !groups || !gof || !pick || !best || !sets || !keep || !keep_part || !undo ||
+        !undo_part)
         st = veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
     size_t nc = 0, ng = 0;
     for (size_t i = 0; st == VEIL_OK && i < count; i++) {
@@ -1295,11 +1326,48 @@ static veil_status choose_partitions(veil_program *p, double single) {
         np = merge_sets(p, sets, np);
         c = descend(p, sets, np, cand, nc, c);
         np = merge_sets(p, sets, np);
+        /* merge the cheapest pair down to one partition, lowering sets
+         * after each merge, and keep the cheapest program on the way: one
+         * partition fewer can shrink the master key (every keyswitch reads
+         * its D rows) or lift a noise bound that held other sets up, so the
+         * cost along the path need not fall at every step (cnn_digits:
+         * 8 partitions 871 s, 2 partitions 812 s) */
+        {
+            uint32_t bnp = np;
+            double bc = c;
+            memcpy(undo, sets, np * sizeof *undo);
+            for (size_t i = 0; i < p->n_nodes; i++)
+                undo_part[i] = p->nodes[i].partition;
+            for (double c2 = c; c2 < INFINITY && np > 1;) {
+                c2 = merge_cheapest_pair(p, sets, np, cand, nc);
+                np = merge_sets(p, sets, np);
+                c2 = descend(p, sets, np, cand, nc, c2);
+                np = merge_sets(p, sets, np);
+                if (c2 < bc) {
+                    bc = c2;
+                    bnp = np;
+                    memcpy(undo, sets, np * sizeof *undo);
+                    for (size_t i = 0; i < p->n_nodes; i++)
+                        undo_part[i] = p->nodes[i].partition;
+                }
+            }
+            np = bnp;
+            c = bc;
+            memcpy(sets, undo, np * sizeof *sets);
+            for (size_t i = 0; i < p->n_nodes; i++)
+                p->nodes[i].partition = undo_part[i];
+        }
+        /* at most max_partitions (and the VEIL_MAX_PARTITIONS a key set
+         * holds), and keys within the budget: merge the
+         * pair that costs least until both hold (one set left over budget:
+         * no partitioned program) */
         const uint32_t maxp = p->options.max_partitions;
-        while (c < INFINITY && maxp && np > maxp) {
+        while (c < INFINITY && np > 1 &&
+               ((maxp && np > maxp) || np > VEIL_MAX_PARTITIONS || over_budget(p, sets, np))) {
             c = merge_cheapest_pair(p, sets, np, cand, nc);
             np = merge_sets(p, sets, np);
         }
+        if (over_budget(p, sets, np)) c = INFINITY;
         if (c < single) {
             /* the master first */
             const uint32_t m = master_index(sets, np);
@@ -1331,6 +1399,8 @@ static veil_status choose_partitions(veil_program *p, double single) {
     free(sets);
     free(keep);
     free(keep_part);
+    free(undo);
+    free(undo_part);
     return st;
 }
 
@@ -1373,6 +1443,8 @@ static veil_status fill_partitions(veil_program *p) {
     noise_pass(p, sets, p->n_partitions, &wn);
     p->params = sets[0];
     p->cost_per_sample = 0;
+    p->cost_per_sample_cuda = 0;
+    p->key_bytes = key_bytes(sets, p->n_partitions);
     const uint32_t D = veil_params_big_dim(sets[0]);
     for (size_t i = 0; i < p->n_nodes; i++) {
         const veil_node *n = &p->nodes[i];
@@ -1380,6 +1452,8 @@ static veil_status fill_partitions(veil_program *p) {
         veil_partition *pt = &p->partitions[n->partition];
         pt->pbs_per_sample += n->pbs_per_sample;
         p->cost_per_sample += (double)n->pbs_per_sample * pbs_cost(pt->params, D);
+        p->cost_per_sample_cuda +=
+            1e-3 * (double)n->pbs_per_sample * veil_cost_cuda_us(pt->params, D);
         if (u.prec[i] > pt->precision) pt->precision = u.prec[i];
         if (sqrt(u.ra[i]) > pt->norm2) pt->norm2 = sqrt(u.ra[i]);
         if (n->read_log2_pfail > pt->log2_p_fail) pt->log2_p_fail = n->read_log2_pfail;
@@ -1535,8 +1609,22 @@ void veil_program_print_report(const veil_program *p, FILE *f) {
                 pt->params->poly_size, pt->params->pbs_level,
                 (unsigned long long)pt->pbs_per_sample, pt->log2_p_fail);
     }
-    fprintf(f, "predicted cost per sample %.4g (model units: blind rotation + keyswitch MACs)\n",
-            p->cost_per_sample);
+    size_t fitted = 0, scaled = 0;
+    for (uint32_t k = 0; k < p->n_partitions; k++) {
+        fitted += veil_cost_cpu_origin(p->partitions[k].params) != VEIL_COST_MEASURED;
+        scaled += veil_cost_cuda_origin(p->partitions[k].params) != VEIL_COST_MEASURED;
+    }
+    fprintf(f,
+            "predicted cost per sample %.4g ms on one cpu core (measured per set: %s%s), %.4g "
+            "ms on cuda at full throughput (bench_gpu, NVIDIA H100%s)\n",
+            p->cost_per_sample, veil_cost_source(),
+            fitted ? "; some sets from the table's fit" : "", p->cost_per_sample_cuda,
+            scaled ? "; sets without a GPU figure scaled from their CPU figure" : "");
+    if (p->options.key_budget_mb)
+        fprintf(f, "prepared evaluation keys %.0f MiB (budget %u MiB, --key-budget-mb)\n",
+                p->key_bytes / 1048576.0, p->options.key_budget_mb);
+    else
+        fprintf(f, "prepared evaluation keys %.0f MiB (no budget)\n", p->key_bytes / 1048576.0);
     fprintf(f, "PBS per sample %llu; p_fail per PBS <= 2^%.1f (target 2^%.1f); per sample 2^%.1f\n",
             (unsigned long long)p->pbs_per_sample, p->log2_p_fail_pbs, log2(p->options.p_error),
             p->log2_p_fail_sample);
@@ -1938,7 +2026,11 @@ veil_status veil_program_compile(const veil_model *m, const veil_compile_options
         lo = hi = hi < 2 ? 2 : hi;
     }
     veil_program *best = NULL;
-    double best_cost = INFINITY;
+    double best_cost = INFINITY, min_pbs = INFINITY;
+    for (size_t i = 0; i < veil_params_count(); i++) {
+        const double c = veil_cost_cpu_ms(veil_params_at(i), 0); /* no keyswitch: a bound */
+        min_pbs = c < min_pbs ? c : min_pbs;
+    }
     veil_status first_err = VEIL_OK;
     char first_msg[512] = "";
     veil_compile_options strict = o;
@@ -1951,10 +2043,16 @@ veil_status veil_program_compile(const veil_model *m, const veil_compile_options
         for (unsigned bits = hi; bits >= lo; bits--) {
             veil_program *p = NULL;
             unsigned n_wide = 0;
-            /* a narrower read is at most ~8x cheaper per PBS (N = 32768 vs
-             * 4096 at equal n): past 8x the best program's PBS count it cannot
-             * win, and deep decompositions grow fast */
-            uint64_t limit = best ? 8 * best->pbs_per_sample : UINT64_MAX;
+            /* a program of P PBS costs at least P times the cheapest
+             * blind rotation of the table: past best_cost / that it cannot
+             * win (deep decompositions grow fast). Measured, an N = 32768
+             * PBS costs ~100x an N = 512 one, so a fixed multiple of the best
+             * program's PBS count (8x before the measured table) cut off
+             * cheaper narrow programs: mlp_digits --rounding-bits 8 then
+             * kept 9.7 GiB of N = 32768 keys at 105 s per sample where a
+             * decomposition into narrower PBS costs 101 s with 1.6 GiB */
+            uint64_t limit = UINT64_MAX;
+            if (best && best_cost / min_pbs < 1e15) limit = (uint64_t)ceil(best_cost / min_pbs);
             veil_status st = compile_once(m, &strict, bits, limit, narrow, &p, &n_wide);
             if (st != VEIL_OK) {
                 if (first_err == VEIL_OK) {

@@ -11,6 +11,8 @@
 #include "veil/params.h"
 
 enum { POLY_MIN = 256, POLY_MAX = 65536 };
+#define VEIL_STR(x) #x
+#define VEIL_XSTR(x) VEIL_STR(x)
 
 veil_status veil_arg_u64(const char *what, const char *s, uint64_t min, uint64_t max,
                          uint64_t *out) {
@@ -99,6 +101,16 @@ static veil_status parse_partitions(const char *v, veil_compile_options *o) {
     return VEIL_OK;
 }
 
+static veil_status parse_key_budget(const char *v, veil_compile_options *o) {
+    uint64_t n = 0;
+    if (veil_arg_u64("--key-budget-mb", v, 0, 1u << 24, &n) != VEIL_OK)
+        return veil_error(VEIL_ERR_ARG,
+                          "--key-budget-mb %s: expected MiB from 0 to %u (0: no budget)", v,
+                          1u << 24);
+    o->key_budget_mb = (unsigned)n;
+    return VEIL_OK;
+}
+
 static veil_status parse_range_margin(const char *v, veil_compile_options *o) {
     char *e = NULL;
     errno = 0;
@@ -165,6 +177,11 @@ static const option_row k_options[] = {
      "the program, the smallest keys; default 0: the cheapest by the\n"
      "cost model)",
      parse_partitions},
+    {"--key-budget-mb", "MB",
+     "cap on the prepared evaluation keys (MiB; partitions are merged\n"
+     "until they fit, refused if nothing fits; 0: no cap; default\n" VEIL_XSTR(
+         VEIL_KEY_BUDGET_MB_DEFAULT) ")",
+     parse_key_budget},
 };
 #define N_OPTIONS (sizeof k_options / sizeof k_options[0])
 

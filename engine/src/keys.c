@@ -135,6 +135,10 @@ size_t veil_eval_key_ksk_words(const veil_params *p, uint32_t in_dim) {
     return (size_t)in_dim * p->ks_level * (p->lwe_dim + 1);
 }
 
+size_t veil_eval_key_prepared_bytes(const veil_params *p, uint32_t in_dim) {
+    return 8 * (2 * veil_eval_key_bsk_words(p) + veil_eval_key_ksk_words(p, in_dim));
+}
+
 veil_status veil_eval_key_alloc(const veil_params *const *parts, uint32_t n_parts,
                                 veil_eval_key **out) {
     if (!out) return veil_error(VEIL_ERR_ARG, "veil_eval_key_alloc: out is NULL");

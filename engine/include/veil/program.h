@@ -19,11 +19,14 @@
  * candidates' values of D and V); then sets are lowered group by group and
  * pairwise while the exact noise pass (veil/noise.h, keyswitch from the
  * master key) keeps every PBS and output under p_error, and groups that got
- * one set become one partition. The objective is the modelled cost per
- * sample (cost_per_sample); the result is kept only if it beats the best
- * single set. options.max_partitions caps the partitions (merging the pair
- * that costs least; 1: one set); options.params_id forces one set. It
- * refuses naming the layer (beyond 16 bits, or when no set fits).
+ * one set become one partition. The objective is the predicted cost per
+ * sample (cost_per_sample: each PBS at its set's measured KS-PBS time,
+ * veil/cost.h); the result is kept only if it beats the best single set.
+ * options.max_partitions caps the partitions and options.key_budget_mb the
+ * prepared evaluation keys (merging the pair that costs least until both
+ * hold; 1: one set); options.params_id forces one set. It refuses naming
+ * the layer (beyond 16 bits, or when no set fits), or naming the budget
+ * when no set's keys fit it.
  *
  * Encoding (DESIGN.md "Cryptography"): every ciphertext holds an integer v as
  * v * Delta with Delta = 2^(63 - width), one padding bit above, and `width`
@@ -151,6 +154,8 @@ typedef enum veil_rounding {
 } veil_rounding;
 
 #define VEIL_RANGE_MARGIN_DEFAULT 0.25
+/* docs/results/cost-model.md: the trade-off per sample model behind it */
+#define VEIL_KEY_BUDGET_MB_DEFAULT 4096
 
 typedef struct veil_compile_options {
     /* Keep at most this many bits of a lookup's input (Concrete ML's
@@ -183,6 +188,11 @@ typedef struct veil_compile_options {
      * program (smallest keys); 0 (default): as many as the cost model finds
      * cheapest. */
     unsigned max_partitions;
+    /* Cap on the prepared evaluation keys (BSK in both domains and the KSK
+     * of every partition, veil_eval_key_prepared_bytes), MiB: the search
+     * merges partitions until the keys fit, and refuses when no program
+     * does. Default VEIL_KEY_BUDGET_MB_DEFAULT; 0: no cap. */
+    unsigned key_budget_mb;
     /* Add the range-check output (see "Range check" above). */
     int range_check;
     /* When no parameter set fits (e.g. a 10-bit lookup without rounding),
@@ -197,10 +207,10 @@ veil_status veil_bounds_parse(const char *s, veil_bounds *out);
 veil_status veil_rounding_parse(const char *s, veil_rounding *out);
 /* Sets one option by its command-line name without the dashes' prefix
  * ("rounding-bits" = "rounding_bits", "rounding", "bounds", "p-error",
- * "max-poly-size", "lookup-bits", "range-margin", "range-check", "params", "partitions") from
- * text, as `veil
- * compile --NAME VALUE` reads it; for configurations that are text (Triton's config.pbtxt
- * parameters). "params" borrows value. VEIL_ERR_ARG names the option and what it takes. */
+ * "max-poly-size", "lookup-bits", "range-margin", "range-check", "params", "partitions",
+ * "key-budget-mb") from text, as `veil compile --NAME VALUE` reads it; for configurations that are
+ * text (Triton's config.pbtxt parameters). "params" borrows value. VEIL_ERR_ARG names the option
+ * and what it takes. */
 veil_status veil_compile_options_set(veil_compile_options *o, const char *name, const char *value);
 /* 1 if name is one of the names above. */
 int veil_compile_option_known(const char *name);
@@ -334,10 +344,15 @@ typedef struct veil_program {
     uint64_t range_check_pbs;    /* PBS per sample the check costs */
     int range_check_narrow;      /* windows capped at the model's width (see above) */
     uint64_t pbs_per_sample;
-    /* Modelled cost of one sample: sum over PBS of the set's cost (blind
-     * rotation + keyswitch from partition 0's big key; compile.c pbs_cost),
-     * what the parameter search minimises. */
+    /* Predicted cost of one sample: sum over PBS of the set's measured
+     * KS-PBS cost (veil/cost.h, keyswitch from partition 0's big key), in
+     * milliseconds on one CPU core (what the parameter search minimises),
+     * and on cuda at full throughput. */
     double cost_per_sample;
+    double cost_per_sample_cuda;
+    /* Bytes of the prepared evaluation keys (veil_eval_key_prepared_bytes
+     * over the partitions). */
+    double key_bytes;
     double log2_p_fail_pbs;    /* worst single PBS */
     double log2_p_fail_sample; /* 1 - prod (1 - p_i) over one sample's PBS, log2 */
     size_t n_report;

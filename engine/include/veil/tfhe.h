@@ -169,6 +169,10 @@ veil_status veil_eval_key_prepare(veil_eval_key *ek);
 size_t veil_eval_key_bsk_words(const veil_params *p);
 /* KSK words of a partition with set p reading a master key of in_dim. */
 size_t veil_eval_key_ksk_words(const veil_params *p, uint32_t in_dim);
+/* Bytes a prepared partition key takes in memory: the BSK in both domains
+ * (N doubles a polynomial in the Fourier one) and the KSK of in_dim rows.
+ * The compiler's key budget and `veil compile`'s key report both use it. */
+size_t veil_eval_key_prepared_bytes(const veil_params *p, uint32_t in_dim);
 /* VEIL_ERR_PARAMS unless ek's partition list is exactly parts[0..n) (same
  * sets, same order); the message names both lists. */
 veil_status veil_eval_key_check_partitions(const veil_eval_key *ek, const veil_params *const *parts,

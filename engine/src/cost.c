@@ -1,0 +1,86 @@
+/* cost.c — the measured cost table (veil/cost.h). */
+#include "veil/cost.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct cost_row {
+    const char *id;
+    double br_ms;         /* blind rotation, one core */
+    double ks_ns_per_row; /* keyswitch per master-key row */
+    double cuda_us;       /* per KS-PBS at the set's own master dimension */
+    int cuda_measured;
+} cost_row;
+
+static const cost_row k_rows[] = {
+#include "cost_table.inc"
+};
+#define N_ROWS (sizeof k_rows / sizeof k_rows[0])
+
+static const double k_fit_br[] = VEIL_COST_FIT_BR;
+static const double k_fit_ks[] = VEIL_COST_FIT_KS;
+
+static int cmp_row(const void *key, const void *row) {
+    return strcmp((const char *)key, ((const cost_row *)row)->id);
+}
+
+static const cost_row *row_of(const veil_params *ps) {
+    return ps && ps->id ? bsearch(ps->id, k_rows, N_ROWS, sizeof *k_rows, cmp_row) : NULL;
+}
+
+static double fit_br_ms(const veil_params *ps) {
+    const double N = ps->poly_size;
+    const double x[] = {1,      log(ps->lwe_dim),   log(ps->glwe_dim + 1.0),
+                        log(N), log(ps->pbs_level), log(log2(N))};
+    double y = 0;
+    for (size_t i = 0; i < sizeof x / sizeof x[0]; i++)
+        y += k_fit_br[i] * x[i];
+    return exp(y);
+}
+
+static double fit_ks_ns(const veil_params *ps) {
+    const double x[] = {1, log(ps->lwe_dim + 1.0), log(ps->ks_level)};
+    double y = 0;
+    for (size_t i = 0; i < sizeof x / sizeof x[0]; i++)
+        y += k_fit_ks[i] * x[i];
+    return exp(y);
+}
+
+static double cpu_ms(const veil_params *ps, const cost_row *r, uint32_t master_dim) {
+    const double br = r ? r->br_ms : fit_br_ms(ps), ks = r ? r->ks_ns_per_row : fit_ks_ns(ps);
+    return br + 1e-6 * ks * (double)master_dim;
+}
+
+double veil_cost_cpu_ms(const veil_params *ps, uint32_t master_dim) {
+    return cpu_ms(ps, row_of(ps), master_dim);
+}
+
+double veil_cost_cuda_us(const veil_params *ps, uint32_t master_dim) {
+    const cost_row *r = row_of(ps);
+    const double own = cpu_ms(ps, r, veil_params_big_dim(ps));
+    const double at = cpu_ms(ps, r, master_dim);
+    const double us = r ? r->cuda_us : own * VEIL_COST_CUDA_SCALE;
+    return us * at / own;
+}
+
+veil_cost_origin veil_cost_cpu_origin(const veil_params *ps) {
+    return row_of(ps) ? VEIL_COST_MEASURED : VEIL_COST_ESTIMATED;
+}
+
+veil_cost_origin veil_cost_cuda_origin(const veil_params *ps) {
+    const cost_row *r = row_of(ps);
+    return r && r->cuda_measured ? VEIL_COST_MEASURED : VEIL_COST_ESTIMATED;
+}
+
+const char *veil_cost_source(void) {
+    return VEIL_COST_SOURCE;
+}
+
+size_t veil_cost_table_count(void) {
+    return N_ROWS;
+}
+
+const char *veil_cost_table_id(size_t i) {
+    return i < N_ROWS ? k_rows[i].id : NULL;
+}

@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""The compiler's measured cost table: engine/src/cost_table.inc from
+`bench_pbs --cost` (CPU, one core, thread CPU time) and the stored
+`bench_gpu` figures (GPU throughput), with a fitted fallback for sets or
+shapes without a figure. Run by hand after re-measuring; the output is
+committed.
+
+  build/bench/bench_pbs --cost --clock cpu --out docs/results/amd-cpu-cost.json
+  ~/.cache/veil/venv/bin/python scripts/cost_table.py docs/results/amd-cpu-cost.json
+(any Python with numpy; the exporter's venv has it)
+
+CPU cost of one KS-PBS of set X keyswitching from a master key of D rows:
+    blind_rotation_ms(X) + keyswitch_ns_per_row(X) * D * 1e-6
+both measured per parameter-set shape (n, k, N, l_pbs, l_ks): lockstep
+batches of VEIL_PBS_LANES, what the cpu backend runs. Sets of one shape
+share the figure ("same_shape_as"). The fallback (a set added after the
+measurement, or a test's own set) is a least-squares fit in logs:
+    log br = b0 + b1 log n + b2 log(k+1) + b3 log N + b4 log l_pbs + b5 log log2 N
+    log ks_row = c0 + c1 log(n+1) + c2 log l_ks
+whose residuals per shape go back into the JSON ("fit").
+
+CUDA: microseconds per KS-PBS at the best throughput that bench_gpu
+recorded (docs/results/h100-bench_gpu*.json: NVIDIA H100, the one GPU with
+figures for more than one set); sets without a figure get the CPU figure
+times the geometric mean of (GPU us / CPU ms) over the sets that have both,
+marked "scaled" in the table and the JSON.
+"""
+import glob
+import json
+import math
+import os
+import sys
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def br_features(n, k, N, l):
+    return [1.0, math.log(n), math.log(k + 1), math.log(N), math.log(l), math.log(math.log2(N))]
+
+
+def ks_features(n, l_ks):
+    return [1.0, math.log(n + 1), math.log(l_ks)]
+
+
+def gpu_figures():
+    """set id -> (us per KS-PBS, file, device, batch) at the best throughput."""
+    out = {}
+    for f in sorted(glob.glob(os.path.join(ROOT, "docs/results/h100-bench_gpu*.json"))):
+        d = json.load(open(f))
+        for r in d["runs"]:
+            if r["backend"] != "cuda":
+                continue
+            best = max(r["ks_pbs"], key=lambda x: x["per_second"])
+            us = 1e6 / best["per_second"]
+            pid = d["params"]["id"]
+            if pid not in out or us < out[pid][0]:
+                out[pid] = (us, os.path.relpath(f, ROOT), r["device"], best["batch"])
+    return out
+
+
+def main():
+    if len(sys.argv) != 2:
+        print(__doc__)
+        return 2
+    path = sys.argv[1]
+    d = json.load(open(path))
+    sets = d["sets"]
+    by_id = {s["id"]: s for s in sets}
+    measured = [s for s in sets if "blind_rotation_ms" in s]
+    # least squares in logs
+    xb = np.array([br_features(s["n"], s["k"], s["N"], s["l_pbs"]) for s in measured])
+    yb = np.array([math.log(s["blind_rotation_ms"]) for s in measured])
+    cb, *_ = np.linalg.lstsq(xb, yb, rcond=None)
+    xk = np.array([ks_features(s["n"], s["l_ks"]) for s in measured])
+    yk = np.array([math.log(s["keyswitch_ns_per_row"]) for s in measured])
+    ck, *_ = np.linalg.lstsq(xk, yk, rcond=None)
+    res_b = np.exp(xb @ cb - yb) - 1
+    res_k = np.exp(xk @ ck - yk) - 1
+    fit = {
+        "blind_rotation_log_coefficients": [float(c) for c in cb],
+        "keyswitch_row_log_coefficients": [float(c) for c in ck],
+        "shapes": len(measured),
+        "blind_rotation_rms_relative_residual": float(np.sqrt(np.mean(res_b ** 2))),
+        "blind_rotation_max_abs_relative_residual": float(np.max(np.abs(res_b))),
+        "keyswitch_row_rms_relative_residual": float(np.sqrt(np.mean(res_k ** 2))),
+        "keyswitch_row_max_abs_relative_residual": float(np.max(np.abs(res_k))),
+        "residuals": [{"id": s["id"], "blind_rotation": round(float(rb), 4),
+                       "keyswitch_row": round(float(rk), 4)}
+                      for s, rb, rk in zip(measured, res_b, res_k)],
+    }
+    gpu = gpu_figures()
+    rows = []
+    for s in sets:
+        src = by_id[s.get("same_shape_as", s["id"])]
+        rows.append({"id": s["id"], "br": src["blind_rotation_ms"],
+                     "ks": src["keyswitch_ns_per_row"], "measured_as": src["id"]})
+    ratios = []
+    for r in rows:
+        if r["id"] in gpu:
+            cpu_ms = r["br"] + r["ks"] * 1e-6 * by_id[r["id"]]["k"] * by_id[r["id"]]["N"]
+            ratios.append(gpu[r["id"]][0] / cpu_ms)
+    scale = math.exp(sum(math.log(x) for x in ratios) / len(ratios))
+    no_gpu = []
+    for r in rows:
+        s = by_id[r["id"]]
+        cpu_ms = r["br"] + r["ks"] * 1e-6 * s["k"] * s["N"]
+        if r["id"] in gpu:
+            r["cuda_us"], r["cuda_measured"] = gpu[r["id"]][0], 1
+        else:
+            r["cuda_us"], r["cuda_measured"] = cpu_ms * scale, 0
+            no_gpu.append(r["id"])
+    d["fit"] = fit
+    d["cuda"] = {
+        "figures": {k: {"us_per_ks_pbs": v[0], "file": v[1], "device": v[2], "batch": v[3]}
+                    for k, v in gpu.items()},
+        "scale_us_per_cpu_ms": scale,
+        "ratios_us_per_cpu_ms": ratios,
+        "sets_without_gpu_figure": len(no_gpu),
+    }
+    json.dump(d, open(path, "w"), indent=1)
+    rows.sort(key=lambda r: r["id"])
+    out = os.path.join(ROOT, "engine/src/cost_table.inc")
+    with open(out, "w") as f:
+        f.write("/* Generated by scripts/cost_table.py from %s -- do not edit by hand.\n"
+                " * CPU: %s, one core, %s clock (bench_pbs --cost): per set, blind rotation\n"
+                " * ms and keyswitch ns per master-key row. CUDA: us per KS-PBS at the best\n"
+                " * throughput bench_gpu recorded (NVIDIA H100), or the CPU figure scaled\n"
+                " * (measured 0). Sorted by id (binary search). */\n"
+                % (os.path.relpath(path, ROOT), d["cpu"], d["clock"]))
+        f.write("#define VEIL_COST_FIT_BR {%s}\n" % ", ".join("%.9g" % c for c in cb))
+        f.write("#define VEIL_COST_FIT_KS {%s}\n" % ", ".join("%.9g" % c for c in ck))
+        f.write("#define VEIL_COST_CUDA_SCALE %.9g\n" % scale)
+        f.write("#define VEIL_COST_SOURCE \"%s (%s, one core, %s clock)\"\n"
+                % (os.path.relpath(path, ROOT), d["cpu"], d["clock"]))
+        for r in rows:
+            f.write('{"%s", %.6g, %.6g, %.6g, %d},\n'
+                    % (r["id"], r["br"], r["ks"], r["cuda_us"], r["cuda_measured"]))
+    print("%d sets (%d shapes measured), fit rms residual: blind rotation %.1f%%, keyswitch "
+          "row %.1f%%; %d sets without a GPU figure (scaled by %.3g us per cpu ms)"
+          % (len(rows), len(measured), 100 * fit["blind_rotation_rms_relative_residual"],
+             100 * fit["keyswitch_row_rms_relative_residual"], len(no_gpu), scale))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

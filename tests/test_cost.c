@@ -1,0 +1,166 @@
+// LABELS: model crypto
+// LINKS: veil_host veil_loaders
+#define _POSIX_C_SOURCE 200809L
+/* The measured cost table and the key budget (veil/cost.h, issue 11):
+ *  - every parameter set the compiler may select has a CPU cost: a figure
+ *    of the table (engine/src/cost_table.inc, bench_pbs --cost) or the
+ *    table's fit; every table row names a set of the parameter table; the
+ *    fit stays within a factor 2 of every figure; costs grow with the master
+ *    key's dimension; every set has a positive cuda figure;
+ *  - the key budget (--key-budget-mb): tiny at 3 rounding bits compiles to
+ *    two partitions without a budget; with a budget below their keys it
+ *    gets fewer partitions whose prepared keys fit, and that program runs
+ *    encrypted equal to simulate on golden inputs; a budget no set fits is
+ *    refused naming the option;
+ *  - `veil compile`'s prediction comes from the table (the report says so). */
+#include "model_encrypted_common.h"
+#include "testutil.h"
+#include "veil/cost.h"
+
+#include <math.h>
+
+static void test_every_set_has_a_cost(void) {
+    size_t sets = 0, measured = 0, cuda_measured = 0;
+    for (size_t i = 0; i < veil_params_count(); i++) {
+        const veil_params *ps = veil_params_at(i);
+        const uint32_t D = veil_params_big_dim(ps);
+        const double c = veil_cost_cpu_ms(ps, D), g = veil_cost_cuda_us(ps, D);
+        if (!(c > 0 && isfinite(c) && g > 0 && isfinite(g))) {
+            printf("\n  %s: cpu %g ms, cuda %g us", ps->id, c, g);
+            CU_FAIL("a parameter set without a cost");
+        }
+        /* the keyswitch share grows with the master key's rows */
+        CU_ASSERT(veil_cost_cpu_ms(ps, 2 * D) > c);
+        measured += veil_cost_cpu_origin(ps) == VEIL_COST_MEASURED;
+        cuda_measured += veil_cost_cuda_origin(ps) == VEIL_COST_MEASURED;
+        sets++;
+    }
+    CU_ASSERT_EQUAL(sets, veil_params_count());
+    CU_ASSERT(sets >= 70);
+    printf("\n  %zu sets: %zu with a measured cpu figure, %zu with a measured cuda figure", sets,
+           measured, cuda_measured);
+    printf("\n  source: %s", veil_cost_source());
+}
+
+/* A set outside the table (a copy under another id) gets the fit; the fit
+ * is within a factor 2 of every figure (the JSON has the residuals). */
+static void test_table_rows_and_fit(void) {
+    size_t rows = 0;
+    double worst = 1;
+    const char *worst_id = "";
+    for (size_t i = 0; i < veil_cost_table_count(); i++) {
+        const char *id = veil_cost_table_id(i);
+        const veil_params *ps = veil_params_find(id);
+        if (!ps) {
+            printf("\n  table row %s: no such parameter set", id);
+            CU_FAIL("a stale cost-table row");
+            continue;
+        }
+        CU_ASSERT_EQUAL(veil_cost_cpu_origin(ps), VEIL_COST_MEASURED);
+        if (i) CU_ASSERT(strcmp(veil_cost_table_id(i - 1), id) < 0); /* sorted: bsearch */
+        veil_params copy = *ps;
+        copy.id = "not-in-the-table";
+        CU_ASSERT_EQUAL(veil_cost_cpu_origin(&copy), VEIL_COST_ESTIMATED);
+        CU_ASSERT_EQUAL(veil_cost_cuda_origin(&copy), VEIL_COST_ESTIMATED);
+        const uint32_t D = veil_params_big_dim(ps);
+        const double r = veil_cost_cpu_ms(&copy, D) / veil_cost_cpu_ms(ps, D);
+        const double dev = r > 1 ? r : 1 / r;
+        if (dev > worst) worst = dev, worst_id = id;
+        rows++;
+    }
+    CU_ASSERT_EQUAL(rows, veil_cost_table_count());
+    CU_ASSERT(rows >= 70);
+    CU_ASSERT(worst < 2);
+    printf("\n  %zu rows; fit vs figure at worst x%.2f (%s)", rows, worst, worst_id);
+}
+
+static veil_model *M;
+
+static veil_status compile_tiny(unsigned budget_mb, veil_program **out) {
+    veil_compile_options o;
+    veil_compile_options_default(&o);
+    o.rounding_bits = 3;
+    o.key_budget_mb = budget_mb;
+    return veil_program_compile(M, &o, out);
+}
+
+static void test_budget(void) {
+    M = enc_load("models/tiny.h5");
+    veil_program *free_p = NULL, *capped = NULL, *none = NULL;
+    CU_ASSERT_EQUAL_FATAL(compile_tiny(0, &free_p), VEIL_OK);
+    const double mib = 1048576.0, all = free_p->key_bytes / mib;
+    printf("\n  tiny --rounding-bits 3, no budget: %u partitions, %.0f MiB, %.3g ms/sample",
+           free_p->n_partitions, all, free_p->cost_per_sample);
+    CU_ASSERT_FATAL(free_p->n_partitions >= 2);
+    /* a budget below the partitioned keys: one set's keys fit */
+    const unsigned budget = (unsigned)(all - 1);
+    CU_ASSERT_EQUAL_FATAL(compile_tiny(budget, &capped), VEIL_OK);
+    printf("\n  --key-budget-mb %u: %u partitions, %.0f MiB, %.3g ms/sample", budget,
+           capped->n_partitions, capped->key_bytes / mib, capped->cost_per_sample);
+    CU_ASSERT(capped->n_partitions < free_p->n_partitions);
+    CU_ASSERT(capped->key_bytes <= budget * mib);
+    CU_ASSERT(capped->cost_per_sample >= free_p->cost_per_sample);
+    /* the capped program's keys: prepared bytes as a plan holds them */
+    const veil_params *parts[VEIL_MAX_PARTITIONS];
+    const uint32_t np = veil_program_key_sets(capped, parts);
+    CU_ASSERT_EQUAL(np, capped->n_partitions);
+    double sum = 0;
+    for (uint32_t i = 0; i < np; i++)
+        sum += (double)veil_eval_key_prepared_bytes(parts[i], veil_params_big_dim(parts[0]));
+    CU_ASSERT_DOUBLE_EQUAL(sum, capped->key_bytes, 1);
+    enc_result r;
+    const size_t n = M->golden.count < 4 ? M->golden.count : 4;
+    CU_ASSERT_FATAL(n >= 1);
+    veil_status st = run_encrypted_vs_simulate(M, capped, n, n, &r);
+    if (st) printf("\n  %s", veil_error_message());
+    CU_ASSERT_EQUAL(st, VEIL_OK);
+    CU_ASSERT_EQUAL(r.samples, n);
+    CU_ASSERT(r.values > 0);
+    CU_ASSERT_EQUAL(r.equal, r.values);
+    printf("\n  encrypted == simulate on %zu/%zu values (%zu samples)", r.equal, r.values,
+           r.samples);
+    /* nothing fits 1 MiB: refused, naming the option */
+    st = compile_tiny(1, &none);
+    CU_ASSERT_EQUAL(st, VEIL_ERR_UNSUPPORTED);
+    CU_ASSERT_PTR_NULL(none);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "--key-budget-mb 1"));
+    printf("\n  --key-budget-mb 1: %s\n", veil_error_message());
+    veil_program_free(free_p);
+    veil_program_free(capped);
+    veil_model_free(M);
+}
+
+/* `veil compile` prints the prediction from the table, cpu and cuda. */
+static void test_report(void) {
+    veil_model *m = enc_load("models/tiny.h5");
+    veil_program *p = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, NULL, &p), VEIL_OK);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    veil_program_print_report(p, f);
+    fclose(f);
+    CU_ASSERT_PTR_NOT_NULL(strstr(buf, "ms on one cpu core (measured per set: "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(buf, veil_cost_source()));
+    CU_ASSERT_PTR_NOT_NULL(strstr(buf, "ms on cuda"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(buf, "prepared evaluation keys"));
+    double want = 0;
+    for (uint32_t k = 0; k < p->n_partitions; k++)
+        want += (double)p->partitions[k].pbs_per_sample *
+                veil_cost_cpu_ms(p->partitions[k].params, veil_params_big_dim(p->params));
+    CU_ASSERT_DOUBLE_EQUAL(p->cost_per_sample, want, 1e-9 * want);
+    free(buf);
+    veil_program_free(p);
+    veil_model_free(m);
+}
+
+int main(void) {
+    if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
+    CU_pSuite s = CU_add_suite("cost", NULL, NULL);
+    VEIL_ADD_TEST(s, test_every_set_has_a_cost);
+    VEIL_ADD_TEST(s, test_table_rows_and_fit);
+    VEIL_ADD_TEST(s, test_report);
+    VEIL_ADD_TEST(s, test_budget);
+    return veil_test_run();
+}

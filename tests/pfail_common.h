@@ -122,9 +122,11 @@ static double pfail_now(void) {
 }
 
 /* Runs `rounds` counted rounds of `batch` KS-PBS (plus one warm-up round)
- * on set p with the cpu backend. Returns 0 on success. */
+ * on set p with the cpu backend. progress: if not NULL, one line there
+ * after every counted round (flushed: a log to follow a long run). Returns 0
+ * on success. */
 static int pfail_measure(const veil_params *p, size_t batch, long rounds, double alpha,
-                         double slack, pfail_result *r) {
+                         double slack, FILE *progress, pfail_result *r) {
     memset(r, 0, sizeof *r);
     uint8_t s[5][32];
     for (unsigned i = 0; i < 5; i++)
@@ -184,6 +186,11 @@ static int pfail_measure(const veil_params *p, size_t batch, long rounds, double
         uint64_t *t = in;
         in = out;
         out = t;
+        if (progress && round > 0) {
+            fprintf(progress, "%s round %ld/%ld: %ld failures / %ld KS-PBS, %.1f s\n", p->id, round,
+                    rounds, r->failures, r->pbs, pfail_now() - t0);
+            fflush(progress);
+        }
     }
     r->seconds = pfail_now() - t0;
     double v_in = veil_noise_pbs_output_variance(p);

@@ -78,7 +78,7 @@ static void test_pfail_weakest(void) {
     if (VEIL_PFAIL_SANITIZED) printf("\n  sanitizer build: %ld round(s) only", rounds);
     pfail_result r;
     printf("\n");
-    CU_ASSERT_FATAL(pfail_measure(p, batch, rounds, 0.001, 2.0, &r) == 0);
+    CU_ASSERT_FATAL(pfail_measure(p, batch, rounds, 0.001, 2.0, NULL, &r) == 0);
     CU_ASSERT_EQUAL(r.pbs + r.skipped, (long)batch * rounds);
     CU_ASSERT(r.pbs >= (long)batch * rounds * 9 / 10);
     CU_ASSERT(r.consistent);

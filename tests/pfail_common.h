@@ -21,7 +21,7 @@
  * FFT are 2^10 below it, docs/PARAMS.md section 6) and a lower one (the
  * same without the FFT term). The check passes when the interval meets
  * [lower / slack, upper * slack]: the measured rate is consistent with the
- * model (slack 1: exactly; the CI test uses 2, see test_pfail.c). */
+ * model (slack 1: exactly, what both tests use). */
 #ifndef VEIL_TEST_PFAIL_COMMON_H
 #define VEIL_TEST_PFAIL_COMMON_H
 

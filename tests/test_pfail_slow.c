@@ -97,6 +97,7 @@ static void test_pfail_all(void) {
                     p->id, p->lwe_dim, p->glwe_dim, p->poly_size, r.pbs, r.failures, r.skipped,
                     r.p_model, r.p_model_lo, r.ci_lo, r.ci_hi, r.consistent ? "true" : "false",
                     r.seconds, r.threads, (unsigned long long)veil_test_seed());
+        if (js) fflush(js); /* a run cut later keeps this set's line */
     }
     if (js) fclose(js);
     if (log) fclose(log);

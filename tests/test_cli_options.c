@@ -379,6 +379,42 @@ static void test_remote_checks_key_pair(void) {
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "was not made from the secret key beside it"));
 }
 
+/* An --output that cannot be written fails before any work (issue 15, item
+ * 4): each command is given a model (or ciphertext) that does not exist and
+ * an unreachable server too, so an error naming the output proves the output
+ * was checked first. */
+static void test_output_checked_first(void) {
+    char bad_out[300], no_model[300], no_ct[300];
+    snprintf(bad_out, sizeof bad_out, "%s/missing-dir/out.csv", g_dir);
+    snprintf(no_model, sizeof no_model, "%s/no-such-model.h5", g_dir);
+    snprintf(no_ct, sizeof no_ct, "%s/no-such-ct.bin", g_dir);
+    const command cmds[] = {
+        {"veil run", {g_veil, "run", no_model, "--mode", "cpu", "--output", bad_out, NULL}, 0, 0},
+        {"veil remote",
+         {g_veil, "remote", no_model, "--key", k_path_keys, "--server", "http://127.0.0.1:1",
+          "--retries", "0", "--output", bad_out, NULL},
+         0,
+         0},
+        {"veil decrypt",
+         {g_veil, "decrypt", no_model, "--key", k_path_keys, "--input", no_ct, "--output", bad_out,
+          NULL},
+         0,
+         0},
+    };
+    const char *none[] = {NULL}, *err = "";
+    size_t checked = 0;
+    for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
+        const int rc = run_with(&cmds[i], none, &err);
+        const int named = strstr(err, bad_out) != NULL;
+        if (rc == 0 || !named) printf("\n  %s: rc %d, stderr: %s", cmds[i].label, rc, err);
+        CU_ASSERT(rc != 0);
+        CU_ASSERT(named);
+        CU_ASSERT_PTR_NULL(strstr(err, "no-such-model"));
+        checked++;
+    }
+    CU_ASSERT_EQUAL(checked, 3);
+}
+
 int main(void) {
     const char *b = getenv("VEIL_BUILD_DIR");
     if (!b) {
@@ -417,6 +453,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_every_option_of_every_command);
     VEIL_ADD_TEST(s, test_secret_key_mode_warning);
     VEIL_ADD_TEST(s, test_remote_checks_key_pair);
+    VEIL_ADD_TEST(s, test_output_checked_first);
     int rc = veil_test_run();
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);

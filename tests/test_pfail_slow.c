@@ -10,8 +10,23 @@
  * k = 3, N = 512), so 10^6 PBS is about 3.3 CPU-hours: a many-core machine
  * job. VEIL_PFAIL_TOTAL=<n> runs a smaller experiment with the same split
  * (it prints REDUCED; docs/results/pfail.md says which runs were reduced).
- * Each result line is also appended as JSON to $VEIL_PFAIL_JSON if set. */
+ * Each result line is also appended as JSON to $VEIL_PFAIL_JSON if set.
+ * VEIL_PFAIL_SETS=<id>[,<id>...] runs only those sets (same shares of the
+ * total; a run cut short resumes with the sets its JSON lacks), and
+ * VEIL_PFAIL_LOG=<file> appends a progress line after every round. */
 #include "pfail_common.h"
+
+/* id is one of the comma-separated names of list */
+static int id_listed(const char *list, const char *id) {
+    const size_t n = strlen(id);
+    for (const char *q = list; *q;) {
+        const char *end = strchr(q, ',');
+        const size_t m = end ? (size_t)(end - q) : strlen(q);
+        if (m == n && strncmp(q, id, n) == 0) return 1;
+        q += m + (end != NULL);
+    }
+    return 0;
+}
 
 static void test_pfail_all(void) {
     static const struct {
@@ -26,18 +41,48 @@ static void test_pfail_all(void) {
         CU_ASSERT_FATAL(*end == '\0' && v >= 3000);
         total = v;
     }
+    const char *only = getenv("VEIL_PFAIL_SETS");
+    size_t wanted = 0;
+    for (size_t i = 0; i < sizeof plan / sizeof *plan; i++)
+        wanted += !only || !*only || id_listed(only, plan[i].id);
+    size_t names = 0;
+    if (only && *only) {
+        names = 1;
+        for (const char *q = only; *q; q++)
+            names += *q == ',';
+    }
+    if (wanted == 0 || (names && names != wanted))
+        printf("\n  VEIL_PFAIL_SETS=%s: every name must be one of weak-p1-2m8, weak-p1-2m11, "
+               "weak-p1-2m14 (once)\n",
+               only);
+    CU_ASSERT_FATAL(wanted > 0 && (!names || names == wanted));
     const size_t batch = 1000;
-    printf("\n  %ld KS-PBS in all%s\n", total, total < 1000000 ? " (REDUCED RUN)" : "");
+    printf("\n  %ld KS-PBS in all%s\n", total,
+           total < 1000000 || wanted < 3 ? " (REDUCED RUN)" : "");
     FILE *js = NULL;
     const char *jpath = getenv("VEIL_PFAIL_JSON");
     if (jpath && *jpath) js = fopen(jpath, "a");
-    long counted = 0, ran = 0;
+    FILE *log = NULL;
+    const char *lpath = getenv("VEIL_PFAIL_LOG");
+    if (lpath && *lpath) log = fopen(lpath, "a");
+    long counted = 0, planned = 0;
+    size_t ran = 0;
     for (size_t i = 0; i < sizeof plan / sizeof *plan; i++) {
+        if (only && *only && !id_listed(only, plan[i].id)) {
+            printf("  %s: not in VEIL_PFAIL_SETS, not run\n", plan[i].id);
+            continue;
+        }
         const veil_params *p = weak_set(plan[i].id);
         CU_ASSERT_PTR_NOT_NULL_FATAL(p);
         long rounds = (long)(plan[i].share * total / batch + 0.5);
         pfail_result r;
-        CU_ASSERT_FATAL(pfail_measure(p, batch, rounds, 0.001, 1.0, &r) == 0);
+        if (log) {
+            fprintf(log, "%s: %ld rounds of %zu, test seed 0x%016llx\n", p->id, rounds, batch,
+                    (unsigned long long)veil_test_seed());
+            fflush(log);
+        }
+        CU_ASSERT_FATAL(pfail_measure(p, batch, rounds, 0.001, 1.0, log, &r) == 0);
+        planned += rounds * (long)batch;
         CU_ASSERT_EQUAL(r.pbs + r.skipped, rounds * (long)batch);
         CU_ASSERT(r.consistent);
         counted += r.pbs + r.skipped;
@@ -52,10 +97,13 @@ static void test_pfail_all(void) {
                     p->id, p->lwe_dim, p->glwe_dim, p->poly_size, r.pbs, r.failures, r.skipped,
                     r.p_model, r.p_model_lo, r.ci_lo, r.ci_hi, r.consistent ? "true" : "false",
                     r.seconds, r.threads, (unsigned long long)veil_test_seed());
+        if (js) fflush(js); /* a run cut later keeps this set's line */
     }
     if (js) fclose(js);
-    CU_ASSERT_EQUAL(ran, 3);
-    CU_ASSERT(counted >= total - 3 * (long)batch);
+    if (log) fclose(log);
+    CU_ASSERT_EQUAL(ran, wanted);
+    CU_ASSERT_EQUAL(counted, planned);
+    if (wanted == 3) CU_ASSERT(counted >= total - 3 * (long)batch);
 }
 
 int main(void) {

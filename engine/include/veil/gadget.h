@@ -2,11 +2,29 @@
  * engine and the CUDA kernels (compiled as __host__ __device__ by nvcc).
  *
  * x is rounded to the nearest multiple of 2^(64 - B*levels) (mod 2^64) and
- * written as levels signed digits in [-2^(B-1), 2^(B-1)), most significant
- * first: x ~ sum_j digit[j] 2^(64 - B(j+1)). The digits come out least
- * significant first (the carry runs upwards), so a caller that needs no
- * array takes them one at a time with veil_gadget_next. Same result as
- * TFHE-rs's SignedDecomposer (closest representable, then balanced digits). */
+ * written as levels signed digits in [-2^(B-1), 2^(B-1)], most significant
+ * first: x ~ sum_j digit[j] 2^(64 - B(j+1)) (mod 2^64). The digits come out
+ * least significant first (the carry runs upwards), so a caller that needs
+ * no array takes them one at a time with veil_gadget_next.
+ *
+ * Digits are zero-mean. A low part of exactly B/2 is a tie (+B/2 and -B/2
+ * both reconstruct); it is broken by the sign of what remains above it: -B/2
+ * (and a carry) when the next digit's top bit is set, +B/2 otherwise. The
+ * rounded value is first made a balanced signed integer in
+ * [-2^(B*levels-1), 2^(B*levels-1)], its own tie broken by the rounding bit,
+ * and shifted arithmetically, so the top digit's tie follows the sign. Then
+ * decompose(-x) = -decompose(x) digit by digit, and over all inputs every
+ * level's digits sum to exactly 0 (tests/test_gadget.c). This is the rule of
+ * TFHE-rs's SignedDecomposer (tfhe/src/core_crypto/commons/math/
+ * decomposition: init_decomposer_state balances the rounded state;
+ * decompose_one_level carries when res > B/2 or res == B/2 and the shifted
+ * state mod B >= B/2). Taking every digit >= B/2 as negative instead, as
+ * veil did before, gives digits of mean -1/2, and the keyswitch then adds
+ * -1/2 times the sum of its key's noises: a constant error for a given key
+ * that the noise model, which takes the error as centred, does not have
+ * (docs/results/pfail.md). Both rules have the same E[digit^2] = (B^2+2)/12,
+ * the value the noise model uses. With B*levels = 64 nothing is rounded and
+ * the top tie (x = 2^63 in that digit) stays -B/2. */
 #ifndef VEIL_GADGET_H
 #define VEIL_GADGET_H
 
@@ -18,26 +36,48 @@
 #define VEIL_GADGET_FN static inline
 #endif
 
-/* The top B*levels bits of x, rounded to nearest (carry out of bit 63 lost,
- * i.e. mod 2^64). */
-VEIL_GADGET_FN uint64_t veil_gadget_round(uint64_t x, uint32_t base_log, uint32_t levels) {
-    const uint32_t bits = base_log * levels;
-    if (bits >= 64) return x;
-    return ((x >> (63 - bits)) + 1) >> 1; /* keep bits+1 bits, round, drop one */
-}
+/* The two steps, written once for a scalar uint64_t and for a vector of them
+ * (GCC vector extensions: engine/src/fft/fft_template.h); lanes are unsigned
+ * and hold signed values in two's complement. Arguments are evaluated more
+ * than once; r must not be x.
+ *
+ * VEIL_GADGET_INIT: r = the top `bits` bits of x rounded to nearest (bit
+ * 63 - bits decides, carry out of bit 63 lost), as a balanced signed value:
+ * minus 2^bits when above 2^(bits-1), or equal to it with the rounding bit
+ * set (the bit trick keeps bit bits-1 of (r - 1 | rb << (bits-1)) & r). */
+#define VEIL_GADGET_INIT(r, x, bits)                                                               \
+    do {                                                                                           \
+        const unsigned veil_n_ = (bits);                                                           \
+        if (veil_n_ >= 64) {                                                                       \
+            (r) = (x);                                                                             \
+        } else {                                                                                   \
+            (r) = ((((x) >> (63 - veil_n_)) + 1) >> 1) & (((uint64_t)1 << veil_n_) - 1);           \
+            (r) -= (((((r)-1) | ((((x) >> (63 - veil_n_)) & 1) << (veil_n_ - 1))) & (r)) >>        \
+                    (veil_n_ - 1))                                                                 \
+                   << veil_n_;                                                                     \
+        }                                                                                          \
+    } while (0)
 
-/* One digit step, branch-free, written once for a scalar uint64_t and for a
- * vector of them (GCC vector extensions: engine/src/fft/fft_template.h):
- * d = the low base_log bits of r as a balanced digit (two's complement in an
- * unsigned lane), r = the rest, plus one when the digit is negative (bit
- * base_log - 1 set, i.e. low bits >= 2^(base_log-1)). */
+/* VEIL_GADGET_STEP: d = the low base_log bits of r as a balanced digit, r =
+ * the rest (arithmetic shift), plus one when the digit is negative: above
+ * B/2, or B/2 with the rest's bit base_log - 1 set (the tie rule above; the
+ * bit trick keeps bit base_log - 1 of (d - 1 | rest) & d). */
 #define VEIL_GADGET_STEP(r, d, base_log)                                                           \
     do {                                                                                           \
         const unsigned veil_b_ = (base_log);                                                       \
-        (d) = ((r) & (((uint64_t)1 << veil_b_) - 1)) -                                             \
-              ((((r) >> (veil_b_ - 1)) & (uint64_t)1) << veil_b_);                                 \
-        (r) = ((r) >> veil_b_) + (((r) >> (veil_b_ - 1)) & (uint64_t)1);                           \
+        (d) = (r) & (((uint64_t)1 << veil_b_) - 1);                                                \
+        (r) = ((r) >> veil_b_) | (((uint64_t)0 - ((r) >> 63)) << (64 - veil_b_));                  \
+        (d) -= (((((d)-1) | (r)) & (d)) >> (veil_b_ - 1)) << veil_b_;                              \
+        (r) += (d) >> 63;                                                                          \
     } while (0)
+
+/* The start state of the digit steps for x: veil_gadget_round(x) shifted
+ * left by 64 - B*levels is the closest representable value (mod 2^64). */
+VEIL_GADGET_FN uint64_t veil_gadget_round(uint64_t x, uint32_t base_log, uint32_t levels) {
+    uint64_t r;
+    VEIL_GADGET_INIT(r, x, base_log * levels);
+    return r;
+}
 
 /* The next digit, least significant first: takes base_log bits off *r and
  * carries into the rest when the digit is negative. */

@@ -330,7 +330,8 @@ static void VEIL_FFT_NAME(mac)(double *acc, const double *a, const double *b, ui
  * significant) down to 0. */
 #define DECOMPOSE_ONE(T, v, dst, N, B, levels, bits)                                               \
     do {                                                                                           \
-        T r_ = (bits) >= 64 ? (v) : ((((v) >> (63 - (bits))) + 1) >> 1); /* veil_gadget_round */   \
+        T r_;                                                                                      \
+        VEIL_GADGET_INIT(r_, (v), (bits));                                                         \
         for (uint32_t j_ = (levels); j_-- > 0;) {                                                  \
             T d_;                                                                                  \
             VEIL_GADGET_STEP(r_, d_, (B));                                                         \

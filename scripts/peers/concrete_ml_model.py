@@ -341,65 +341,82 @@ def cmd_side(a):
                             "machine's cores are shared with other sessions, so CPU seconds "
                             "are the fairer figure, wall seconds depend on the load"}
     tmp = tempfile.mkdtemp(prefix="veil-side-")
-    # -- Concrete ML
-    cml = {"options": {"n_bits": {"model_inputs": 4, "model_outputs": 4},
-                       "rounding_threshold_bits": None if r == "none" else
-                       {"n_bits": int(r), "method": "EXACT"}}}
-    if a.concrete_json:
-        cml["measured_separately"] = a.concrete_json
-        with open(a.concrete_json) as f:
-            cj = json.load(f)
-        rc = 0 if cj.get("results") else None
-    else:
-        cjp = os.path.join(tmp, "concrete.json")
-        cmd = [a.python, os.path.abspath(__file__), "measure", "--model", a.model,
-               "--weights", a.weights, "--h5", h5, "--rounding", r,
-               "--samples", str(a.samples), "--machine", a.machine, "--out", cjp]
-        print("side-by-side: Concrete ML (timeout %d s)..." % a.concrete_timeout, file=sys.stderr,
-              flush=True)
-        rc, wall, cpu = run_child(cmd, a.concrete_timeout, os.path.join(tmp, "concrete.log"))
-        cml.update({"process_wall_s": wall, "process_cpu_s": cpu, "exit": rc})
-        cj = {}
-        if os.path.exists(cjp):
-            with open(cjp) as f:
+    def concrete_side():
+            # -- Concrete ML
+        cml = {"options": {"n_bits": {"model_inputs": 4, "model_outputs": 4},
+                           "rounding_threshold_bits": None if r == "none" else
+                           {"n_bits": int(r), "method": "EXACT"}}}
+        if a.concrete_json:
+            cml["measured_separately"] = a.concrete_json
+            with open(a.concrete_json) as f:
                 cj = json.load(f)
-        if rc != 0:
-            with open(os.path.join(tmp, "concrete.log")) as f:
-                cml["log_tail"] = f.read()[-3000:]
-    for k in ("concrete_ml", "concrete_python", "torch", "inputset"):
-        if k in cj:
-            cml[k] = cj[k]
-    if cj.get("results"):
-        cml.update(cj["results"][0])
-        cml["finished"] = True
+            rc = 0 if cj.get("results") else None
+        else:
+            cjp = os.path.join(tmp, "concrete.json")
+            cmd = [a.python, os.path.abspath(__file__), "measure", "--model", a.model,
+                   "--weights", a.weights, "--h5", h5, "--rounding", r,
+                   "--samples", str(a.samples), "--machine", a.machine, "--out", cjp]
+            print("side-by-side: Concrete ML (timeout %d s)..." % a.concrete_timeout, file=sys.stderr,
+                  flush=True)
+            rc, wall, cpu = run_child(cmd, a.concrete_timeout, os.path.join(tmp, "concrete.log"))
+            cml.update({"process_wall_s": wall, "process_cpu_s": cpu, "exit": rc})
+            cj = {}
+            if os.path.exists(cjp):
+                with open(cjp) as f:
+                    cj = json.load(f)
+            if rc != 0:
+                with open(os.path.join(tmp, "concrete.log")) as f:
+                    cml["log_tail"] = f.read()[-3000:]
+        for k in ("concrete_ml", "concrete_python", "torch", "inputset"):
+            if k in cj:
+                cml[k] = cj[k]
+        if cj.get("results"):
+            cml.update(cj["results"][0])
+            cml["finished"] = True
+        else:
+            cml["finished"] = False
+            run = cj.get("running") or {}
+            cml.update({k: v for k, v in run.items() if k != "since_unix"})
+            if "since_unix" in run:
+                cml["stage_unfinished"] = run["stage"]
+                # when read: right after the timeout stopped it, or (--concrete-json)
+                # while the separate run is still going, or after it was stopped
+                cml["stage_elapsed_s_when_read"] = time.time() - run["since_unix"]
+                cml["stage_started_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                         time.gmtime(run["since_unix"]))
+                cml["read_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        res["concrete_ml"] = cml
+        res["loadavg_between"] = loadavg()
+        return cml
+
+    def veil_side():
+        # -- veil
+        vopts = ["--rounding-bits", r] + (a.veil_opts.split() if a.veil_opts else [])
+        comp = subprocess.run([a.veil, "compile", h5] + vopts, capture_output=True, text=True)
+        if comp.returncode:
+            sys.exit("side-by-side: veil compile failed: %s" % comp.stderr)
+        vv = {"options": vopts, "compile_report": veil_report(comp.stdout + comp.stderr)}
+        out_npy = os.path.join(tmp, "veil.npy")
+        log = os.path.join(tmp, "veil.log")
+        print("side-by-side: veil...", file=sys.stderr, flush=True)
+        rc, wall, cpu = run_child([a.veil, "run", h5, "--mode", "cpu", "--limit", str(a.samples),
+                                   "--output", out_npy] + vopts, a.veil_timeout, log)
+        with open(log) as f:
+            text = f.read()
+        vv.update({"process_wall_s": wall, "process_cpu_s": cpu, "exit": rc, "stdout": text[-4000:]})
+        vv.update(veil_run_parse(text))
+        res["veil"] = vv
+        res["loadavg_end"] = loadavg()
+        return vv, rc
+
+    if a.concrete_json:
+        # a Concrete ML run started separately (a long one, in the background):
+        # veil runs first, then that run's JSON is read, finished or not
+        vv, rc = veil_side()
+        cml = concrete_side()
     else:
-        cml["finished"] = False
-        run = cj.get("running") or {}
-        cml.update({k: v for k, v in run.items() if k != "since_unix"})
-        if "since_unix" in run:
-            cml["stage_unfinished"] = run["stage"]
-            cml["stage_elapsed_s_when_stopped"] = (
-                (os.path.getmtime(a.concrete_json) if a.concrete_json else time.time())
-                - run["since_unix"])
-    res["concrete_ml"] = cml
-    res["loadavg_between"] = loadavg()
-    # -- veil
-    vopts = ["--rounding-bits", r] + (a.veil_opts.split() if a.veil_opts else [])
-    comp = subprocess.run([a.veil, "compile", h5] + vopts, capture_output=True, text=True)
-    if comp.returncode:
-        sys.exit("side-by-side: veil compile failed: %s" % comp.stderr)
-    vv = {"options": vopts, "compile_report": veil_report(comp.stdout + comp.stderr)}
-    out_npy = os.path.join(tmp, "veil.npy")
-    log = os.path.join(tmp, "veil.log")
-    print("side-by-side: veil...", file=sys.stderr, flush=True)
-    rc, wall, cpu = run_child([a.veil, "run", h5, "--mode", "cpu", "--limit", str(a.samples),
-                               "--output", out_npy] + vopts, a.veil_timeout, log)
-    with open(log) as f:
-        text = f.read()
-    vv.update({"process_wall_s": wall, "process_cpu_s": cpu, "exit": rc, "stdout": text[-4000:]})
-    vv.update(veil_run_parse(text))
-    res["veil"] = vv
-    res["loadavg_end"] = loadavg()
+        cml = concrete_side()
+        vv, rc = veil_side()
     # -- outputs compared
     cmp = {}
     if rc == 0 and cml.get("fhe_outputs"):

@@ -341,6 +341,7 @@ def cmd_side(a):
                             "machine's cores are shared with other sessions, so CPU seconds "
                             "are the fairer figure, wall seconds depend on the load"}
     tmp = tempfile.mkdtemp(prefix="veil-side-")
+    out_npy = os.path.join(tmp, "veil.npy")
     def concrete_side():
             # -- Concrete ML
         cml = {"options": {"n_bits": {"model_inputs": 4, "model_outputs": 4},
@@ -396,7 +397,6 @@ def cmd_side(a):
         if comp.returncode:
             sys.exit("side-by-side: veil compile failed: %s" % comp.stderr)
         vv = {"options": vopts, "compile_report": veil_report(comp.stdout + comp.stderr)}
-        out_npy = os.path.join(tmp, "veil.npy")
         log = os.path.join(tmp, "veil.log")
         print("side-by-side: veil...", file=sys.stderr, flush=True)
         rc, wall, cpu = run_child([a.veil, "run", h5, "--mode", "cpu", "--limit", str(a.samples),

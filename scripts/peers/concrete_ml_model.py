@@ -451,6 +451,66 @@ def cmd_side(a):
     print(json.dumps(brief), file=sys.stderr)
 
 
+def short_set(k):
+    """'BootstrapKeyParam(polynomial_size=512, glwe_dimension=4, input_lwe_dimension=621,
+    level=1, ...)' -> 'N=512 k=4 n=621 l=1'."""
+    import re
+    f = dict(re.findall(r"(\w+)=([0-9.]+)", k))
+    if "polynomial_size" not in f:
+        return k
+    return "N=%s k=%s n=%s l=%s" % (f["polynomial_size"], f["glwe_dimension"],
+                                     f["input_lwe_dimension"], f["level"])
+
+
+def cmd_table(a):
+    """A markdown table of side-by-side JSONs (docs/results/concrete-ml.md)."""
+    print("| model | rounding | side | PBS / sample (per set) | keys MB | keygen s (CPU) | "
+          "CPU s / sample | wall s / sample | CML / veil, CPU (wall) | argmax equal |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for path in a.json:
+        with open(path) as f:
+            d = json.load(f)
+        c, v, cmp = d["concrete_ml"], d["veil"], d.get("outputs_compared", {})
+        r = "none (exact)" if d["rounding"] == "none" else "%s bits" % d["rounding"]
+        if isinstance(c.get("pbs_per_parameter_set"), dict):
+            sets = ", ".join("%d at %s" % (n, short_set(k))
+                             for k, n in sorted(c["pbs_per_parameter_set"].items(),
+                                                key=lambda kv: -kv[1]))
+        else:
+            sets = "?"
+        st = c.get("statistics") if isinstance(c.get("statistics"), dict) else {}
+        keys = (st.get("size_of_bootstrap_keys", 0) + st.get("size_of_keyswitch_keys", 0)) / 1e6
+        if c.get("finished"):
+            cpu = "%.2f" % c["fhe_cpu_s_per_sample"]
+            wall = "%.1f" % c["fhe_s_per_sample"]
+        else:
+            cpu = "not finished"
+            wall = "over %.0f (%s)" % (c.get("stage_elapsed_s_when_read", 0),
+                                       c.get("stage_unfinished", "?"))
+        kg = ("%.1f (%.1f)" % (c["keygen_s"], c["keygen_cpu_s"])) if "keygen_s" in c else "-"
+        ratio = ""
+        if d.get("concrete_over_veil_cpu_s_per_sample"):
+            ratio = "%.2f (%.2f)" % (d["concrete_over_veil_cpu_s_per_sample"],
+                                     d.get("concrete_over_veil_wall_s_per_sample", float("nan")))
+        elif not c.get("finished") and v.get("wall_s_per_sample"):
+            ratio = "over %.1f by wall" % (c.get("stage_elapsed_s_when_read", 0)
+                                           / v["wall_s_per_sample"])
+        am = ("%d/%d" % (cmp["argmax_veil_equals_concrete"], cmp["samples"])) if cmp else "-"
+        print("| %s | %s | Concrete ML | %s (%s) | %.0f | %s | %s | %s | %s | %s |"
+              % (d["model"], r, c.get("pbs_per_sample", "?"), sets, keys, kg, cpu, wall, ratio, am))
+        rep = v.get("compile_report", {})
+        vsets = ", ".join("%d at N=%d k=%d n=%d l=%d" % (q["pbs_per_sample"], q["N"], q["k"],
+                                                        q["n"], q["l"])
+                          for q in sorted(rep.get("partitions", []),
+                                          key=lambda q: -q["pbs_per_sample"]))
+        km = rep.get("keys_mib") or {}
+        vkeys = (km.get("bsk", 0) + km.get("ksk", 0)) * 1.048576
+        print("| | | veil | %s (%s) | %.0f | %s (%s) | %s | %s | | |"
+              % (v.get("pbs_per_sample", "?"), vsets, vkeys, v.get("keygen_s", "-"),
+                 v.get("keygen_cpu_s", "-"), v.get("cpu_s_per_sample", "-"),
+                 v.get("wall_s_per_sample", "-")))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -484,8 +544,11 @@ def main():
                    "(a run started separately, e.g. in the background) instead of running it")
     b.add_argument("--machine", default="AMD EPYC, 2 shared cores (loaded)")
     b.add_argument("--out", required=True)
+    t = sub.add_parser("table", help="markdown table of side-by-side JSONs")
+    t.add_argument("json", nargs="+")
     a = ap.parse_args()
-    {"weights": cmd_weights, "measure": cmd_measure, "side-by-side": cmd_side}[a.cmd](a)
+    {"weights": cmd_weights, "measure": cmd_measure, "side-by-side": cmd_side,
+     "table": cmd_table}[a.cmd](a)
 
 
 if __name__ == "__main__":

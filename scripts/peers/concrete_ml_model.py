@@ -492,7 +492,8 @@ def cmd_table(a):
         if d.get("concrete_over_veil_cpu_s_per_sample"):
             ratio = "%.2f (%.2f)" % (d["concrete_over_veil_cpu_s_per_sample"],
                                      d.get("concrete_over_veil_wall_s_per_sample", float("nan")))
-        elif not c.get("finished") and v.get("wall_s_per_sample"):
+        elif (not c.get("finished") and v.get("wall_s_per_sample")
+              and c.get("stage_unfinished", "").startswith("sample")):
             ratio = "over %.1f by wall" % (c.get("stage_elapsed_s_when_read", 0)
                                            / v["wall_s_per_sample"])
         am = ("%d/%d" % (cmp["argmax_veil_equals_concrete"], cmp["samples"])) if cmp else "-"

@@ -29,7 +29,18 @@ Two steps, because the sample .h5 files keep integer weights and tables
            --rounding 4,none \
            --samples 2 --out docs/results/concrete-ml-mlp_digits.json
 
-The JSON holds, per rounding setting: PBS count per sample (Concrete's
+  3. side-by-side (the Concrete ML venv; issues 10 and 11): measure, then
+     `veil run WEIGHTS.h5 --mode cpu` with the matching --rounding-bits, into one
+     JSON with both sides' PBS per parameter set, keys, keygen, wall and process
+     CPU seconds per sample, load averages and outputs (--concrete-json: take a
+     separately started, long measure run instead; veil runs first):
+       $VENV/bin/python scripts/peers/concrete_ml_model.py side-by-side \
+           --model mlp_digits --weights /tmp/mlp_digits.pt --h5 /tmp/mlp_digits.pt.h5 \
+           --rounding 4 --samples 2 --out docs/results/side-by-side-mlp_digits-4.json
+     and `table docs/results/side-by-side-*.json` prints the markdown table.
+     Models: mlp_digits, cnn_digits, source_bc, target_bc.
+
+The measure JSON holds, per rounding setting: PBS count per sample (Concrete's
 circuit statistics), widest TLU input bits, compile and keygen seconds, FHE
 seconds per sample (measured, one sample at a time), and agreement of the
 FHE outputs with Concrete ML's simulation and with veil's golden outputs.

@@ -60,6 +60,13 @@ static void emit(FILE *f, const veil_model *m, const veil_program *p, const char
     first_result = 0;
     fprintf(f, "\"batch\": %zu, \"samples\": %zu, \"pbs_per_sample\": %llu, ", batch, n,
             (unsigned long long)p->pbs_per_sample);
+    /* The PBS of each partition (its own parameter set): a prediction from
+     * per-set KS-PBS times needs them, "params" is partition 0's set only. */
+    fprintf(f, "\"partitions\": [");
+    for (uint32_t i = 0; i < p->n_partitions; i++)
+        fprintf(f, "%s{\"params\": \"%s\", \"pbs_per_sample\": %llu}", i ? ", " : "",
+                p->partitions[i].params->id, (unsigned long long)p->partitions[i].pbs_per_sample);
+    fprintf(f, "], ");
     json_num(f, "latency_s_per_sample", lat, 0);
     json_num(f, "accuracy", acc, 0);
     json_num(f, "brevitas_accuracy", m->brevitas_accuracy, 0);

@@ -4,8 +4,8 @@
 # on the cpu backend, and cuda when present, for the models in ENC_MODELS),
 # one bench_model run per rounding setting, then one JSON and a plot. Every
 # (model, rounding) also gets a predicted cpu latency ("mode": "cpu-predicted"):
-# its PBS per sample x the KS-PBS time bench_pbs measures for its parameter set
-# (one thread, CPU time); rows with "mode": "cpu" are whole runs, measured.
+# per partition, its PBS per sample x the KS-PBS time bench_pbs measures for its
+# parameter set (one thread, CPU time), summed; rows with "mode": "cpu" are whole runs, measured.
 # PREDICT=0 skips bench_pbs.
 #
 #   scripts/bench_exact.sh BUILD_DIR [OUT_DIR]
@@ -45,7 +45,8 @@ PY=python3; [ -x /usr/bin/python3 ] && PY=/usr/bin/python3  # Debian's has matpl
 ids=$("$PY" -c 'import json,sys
 ids=set()
 for f in sys.argv[1:]:
-    ids |= {r["params"] for r in json.load(open(f))["results"] if r["params"]}
+    for r in json.load(open(f))["results"]:
+        ids |= {q["params"] for q in r.get("partitions", [])} | ({r["params"]} - {""})
 print(",".join(sorted(ids)))' "${parts[@]#*=}")
 pbs_json="$out/bench_exact-pbs.json"
 if [ -n "$ids" ] && [ "${PREDICT:-1}" = 1 ]; then

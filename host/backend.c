@@ -231,19 +231,13 @@ veil_status veil_backend_linear(veil_backend_keys *keys, const uint64_t *in, siz
     return VEIL_OK;
 }
 
-void veil_conv2d_out_hw(const veil_conv2d_shape *s, uint32_t *h_out, uint32_t *w_out) {
-    uint64_t hp = (uint64_t)s->h_in + 2 * (uint64_t)s->pad_h;
-    uint64_t wp = (uint64_t)s->w_in + 2 * (uint64_t)s->pad_w;
-    *h_out = (s->stride_h == 0 || hp < s->kh) ? 0 : (uint32_t)((hp - s->kh) / s->stride_h + 1);
-    *w_out = (s->stride_w == 0 || wp < s->kw) ? 0 : (uint32_t)((wp - s->kw) / s->stride_w + 1);
-}
-
 veil_status veil_backend_conv2d(veil_backend_keys *keys, const uint64_t *in, size_t batch,
-                                const veil_conv2d_shape *shape, const int64_t *w,
-                                const uint64_t *bias, uint64_t *out) {
+                                const veil_conv_geom *shape, const int64_t *w, const uint64_t *bias,
+                                uint64_t *out) {
     VEIL_TRY(check_alive(keys, "conv2d"));
     if (!shape) return veil_error(VEIL_ERR_ARG, "conv2d: shape is NULL");
-    const veil_conv2d_shape *s = shape;
+    veil_conv_geom geom = *shape;
+    const veil_conv_geom *s = &geom;
     if (!s->c_in || !s->h_in || !s->w_in || !s->c_out || !s->kh || !s->kw)
         return veil_error(VEIL_ERR_ARG,
                           "conv2d: zero dimension (c_in %u, h %u, w %u, c_out %u, kernel %ux%u)",
@@ -251,11 +245,16 @@ veil_status veil_backend_conv2d(veil_backend_keys *keys, const uint64_t *in, siz
     if (!s->stride_h || !s->stride_w)
         return veil_error(VEIL_ERR_ARG, "conv2d: stride %ux%u must be > 0", s->stride_h,
                           s->stride_w);
-    uint32_t ho, wo;
-    veil_conv2d_out_hw(s, &ho, &wo);
-    if (!ho || !wo)
-        return veil_error(VEIL_ERR_ARG, "conv2d: kernel %ux%u larger than padded input %ux%u",
-                          s->kh, s->kw, s->h_in + 2 * s->pad_h, s->w_in + 2 * s->pad_w);
+    if (!veil_conv_geom_finish(&geom)) {
+        if (!veil_conv_out_dim(s->h_in, s->kh, s->stride_h, s->pad_h) ||
+            !veil_conv_out_dim(s->w_in, s->kw, s->stride_w, s->pad_w))
+            return veil_error(VEIL_ERR_ARG, "conv2d: kernel %ux%u larger than padded input %ux%u",
+                              s->kh, s->kw, s->h_in + 2 * s->pad_h, s->w_in + 2 * s->pad_w);
+        return veil_error(VEIL_ERR_ARG, "conv2d: output %ux%u, the geometry gives %ux%u", s->h_out,
+                          s->w_out, veil_conv_out_dim(s->h_in, s->kh, s->stride_h, s->pad_h),
+                          veil_conv_out_dim(s->w_in, s->kw, s->stride_w, s->pad_w));
+    }
+    const uint32_t ho = s->h_out, wo = s->w_out;
     if (batch == 0) return VEIL_OK;
     if (!in || !w || !out) return veil_error(VEIL_ERR_ARG, "conv2d: in, w or out is NULL");
     size_t lwe = (size_t)veil_params_big_dim(keys->params) + 1;
@@ -279,7 +278,7 @@ veil_status veil_backend_conv2d(veil_backend_keys *keys, const uint64_t *in, siz
                           "backend %s (%zu ciphertexts, %zu weights per call)",
                           per_in, per_w, keys->be->iface->name, lim->max_cts, lim->max_weights);
     for (size_t c0 = 0; c0 < s->c_out; c0 += c_tile) {
-        veil_conv2d_shape tile = *s;
+        veil_conv_geom tile = *s;
         tile.c_out = (uint32_t)min_sz(c_tile, s->c_out - c0);
         size_t b_piece = min_sz(lim->max_cts / per_in, lim->max_cts / (tile.c_out * hw_out));
         VEIL_ASSERT(b_piece > 0);

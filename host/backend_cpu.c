@@ -226,7 +226,7 @@ static veil_status cpu_linear(veil_backend_keys *keys, const uint64_t *in, size_
 
 typedef struct conv_job {
     const uint64_t *in;
-    const veil_conv2d_shape *s;
+    const veil_conv_geom *s;
     const int64_t *w;
     const uint64_t *bias;
     size_t out_stride;
@@ -237,7 +237,7 @@ typedef struct conv_job {
 /* item i: (sample, output channel, output row, output column), row-major */
 static void conv_share(void *arg, unsigned thread, size_t begin, size_t end) {
     const conv_job *j = arg;
-    const veil_conv2d_shape *s = j->s;
+    const veil_conv_geom *s = j->s;
     const size_t lwe = (size_t)j->d + 1;
     const size_t per_in = (size_t)s->c_in * s->h_in * s->w_in;
     const size_t per_out = (size_t)s->c_out * j->ho * j->wo;
@@ -271,10 +271,10 @@ static void conv_share(void *arg, unsigned thread, size_t begin, size_t end) {
 }
 
 static veil_status cpu_conv2d(veil_backend_keys *keys, const uint64_t *in, size_t batch,
-                              const veil_conv2d_shape *s, const int64_t *w, const uint64_t *bias,
+                              const veil_conv_geom *s, const int64_t *w, const uint64_t *bias,
                               size_t out_stride, uint64_t *out) {
-    conv_job job = {in, s, w, bias, out_stride, veil_params_big_dim(keys->params), 0, 0, out};
-    veil_conv2d_out_hw(s, &job.ho, &job.wo);
+    conv_job job = {in,       s,        w,  bias, out_stride, veil_params_big_dim(keys->params),
+                    s->h_out, s->w_out, out};
     const size_t items = batch * s->c_out * job.ho * job.wo;
     const double ops = (double)items * (double)s->c_in * s->kh * s->kw * (double)(job.d + 1);
     cpu_parallel(cpu_threads_for(keys->impl, ops), items, conv_share, &job);

@@ -454,25 +454,12 @@ static veil_status cuda_linear(veil_backend_keys *keys, const uint64_t *in, size
 }
 
 static veil_status cuda_conv2d(veil_backend_keys *keys, const uint64_t *in, size_t batch,
-                               const veil_conv2d_shape *s, const int64_t *w, const uint64_t *bias,
+                               const veil_conv_geom *s, const int64_t *w, const uint64_t *bias,
                                size_t out_stride, uint64_t *out) {
     veil_backend *be = keys->be;
     cuda_keys *k = keys->impl;
     cudaStream_t s0 = k->st[0].s;
-    uint32_t ho, wo;
-    veil_conv2d_out_hw(s, &ho, &wo);
-    const veil_cuda_conv2d_params c = {.c_in = s->c_in,
-                                       .h_in = s->h_in,
-                                       .w_in = s->w_in,
-                                       .c_out = s->c_out,
-                                       .kh = s->kh,
-                                       .kw = s->kw,
-                                       .stride_h = s->stride_h,
-                                       .stride_w = s->stride_w,
-                                       .pad_h = s->pad_h,
-                                       .pad_w = s->pad_w,
-                                       .h_out = ho,
-                                       .w_out = wo};
+    const uint32_t ho = s->h_out, wo = s->w_out;
     const size_t per_in = (size_t)s->c_in * s->h_in * s->w_in;
     const size_t per_out = (size_t)s->c_out * ho * wo;
     DEV_TRY(be, cudaSetDevice(k->device), "conv2d: device");
@@ -481,7 +468,7 @@ static veil_status cuda_conv2d(veil_backend_keys *keys, const uint64_t *in, size
             cudaMemcpyAsync(k->d_in, in, batch * per_in * k->big1 * 8, cudaMemcpyHostToDevice, s0),
             "conv2d: input upload");
     DEV_TRY(be,
-            veil_cuda_conv2d(s0, (uint32_t)k->device, &c, k->d_out, k->d_in, k->d_w,
+            veil_cuda_conv2d(s0, (uint32_t)k->device, s, k->d_out, k->d_in, k->d_w,
                              bias ? k->d_bias : NULL, (uint32_t)batch, (uint32_t)k->big1),
             "conv2d");
     const size_t row = per_out * k->big1 * 8;

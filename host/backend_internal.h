@@ -46,10 +46,11 @@ struct veil_backend_i {
     veil_status (*linear)(veil_backend_keys *keys, const uint64_t *in, size_t batch,
                           size_t in_features, const int64_t *w, const uint64_t *bias,
                           size_t out_features, size_t out_stride, uint64_t *out);
-    /* shape->c_out is the tile's output channels; sample b's output starts at
-     * out + b * out_stride * (kN+1) (out_stride in ciphertexts). */
+    /* shape: finished (veil_conv_geom_finish), its c_out the tile's output
+     * channels; sample b's output starts at out + b * out_stride * (kN+1)
+     * (out_stride in ciphertexts). */
     veil_status (*conv2d)(veil_backend_keys *keys, const uint64_t *in, size_t batch,
-                          const veil_conv2d_shape *shape, const int64_t *w, const uint64_t *bias,
+                          const veil_conv_geom *shape, const int64_t *w, const uint64_t *bias,
                           size_t out_stride, uint64_t *out);
 };
 

@@ -254,18 +254,18 @@ static void test_linear(void) {
 
 static void test_conv2d(void) {
     const unsigned bits = 10;
-    const veil_conv2d_shape s = {.c_in = 2,
-                                 .h_in = 5,
-                                 .w_in = 4,
-                                 .c_out = 3,
-                                 .kh = 3,
-                                 .kw = 2,
-                                 .stride_h = 2,
-                                 .stride_w = 1,
-                                 .pad_h = 1,
-                                 .pad_w = 1};
-    uint32_t ho, wo;
-    veil_conv2d_out_hw(&s, &ho, &wo);
+    veil_conv_geom s = {.c_in = 2,
+                        .h_in = 5,
+                        .w_in = 4,
+                        .c_out = 3,
+                        .kh = 3,
+                        .kw = 2,
+                        .stride_h = 2,
+                        .stride_w = 1,
+                        .pad_h = 1,
+                        .pad_w = 1};
+    CU_ASSERT_FATAL(veil_conv_geom_finish(&s));
+    const uint32_t ho = s.h_out, wo = s.w_out;
     CU_ASSERT_EQUAL(ho, 3); /* (5 + 2 - 3) / 2 + 1 */
     CU_ASSERT_EQUAL(wo, 5); /* (4 + 2 - 2) / 1 + 1 */
     const size_t batch = 2, per_in = 2 * 5 * 4, per_out = 3 * (size_t)ho * wo, nw = 3 * 2 * 3 * 2;
@@ -315,7 +315,11 @@ static void test_conv2d(void) {
     veil_backend_keys_limits(k2, &(veil_backend_limits){.max_cts = 39});
     CU_ASSERT_EQUAL(veil_backend_conv2d(k2, in, batch, &s, w, bias, out2), VEIL_ERR_UNSUPPORTED);
     veil_backend_keys_free(k2);
-    veil_conv2d_shape bad = s;
+    veil_conv_geom bad = s;
+    bad.h_out = 4; /* not what the geometry gives */
+    CU_ASSERT_EQUAL(veil_backend_conv2d(KEYS, in, batch, &bad, w, bias, out), VEIL_ERR_ARG);
+    CU_ASSERT(strstr(veil_error_message(), "output 4x5, the geometry gives 3x5") != NULL);
+    bad = s;
     bad.stride_w = 0;
     CU_ASSERT_EQUAL(veil_backend_conv2d(KEYS, in, batch, &bad, w, bias, out), VEIL_ERR_ARG);
     bad = s;

@@ -34,7 +34,7 @@ static void run_count(veil_backend *be, const veil_eval_key *ek, const char *thr
 #define LIN_B 3
 #define LIN_IN 40
 #define LIN_OUT 9
-static const veil_conv2d_shape CONV = {2, 6, 6, 3, 3, 3, 1, 1, 1, 1};
+static const veil_conv_geom CONV = {2, 6, 6, 3, 3, 3, 1, 1, 1, 1, 0, 0};
 #define CONV_B 2
 
 static void run_batch(veil_backend *be, const veil_eval_key *ek, const char *threads,

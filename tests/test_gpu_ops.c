@@ -571,10 +571,9 @@ static void test_linear_exact(void) {
     linear_case(&FX[1], 9, 11, 3, NULL);
 }
 
-static void conv_case(fixture *x, size_t batch, veil_conv2d_shape s,
-                      const veil_backend_limits *lim) {
-    uint32_t ho, wo;
-    veil_conv2d_out_hw(&s, &ho, &wo);
+static void conv_case(fixture *x, size_t batch, veil_conv_geom s, const veil_backend_limits *lim) {
+    CU_ASSERT_FATAL(veil_conv_geom_finish(&s));
+    const uint32_t ho = s.h_out, wo = s.w_out;
     const size_t lwe = x->lwe, n_in = batch * s.c_in * s.h_in * s.w_in,
                  n_out = batch * s.c_out * (size_t)ho * wo * lwe,
                  nw = (size_t)s.c_out * s.c_in * s.kh * s.kw;
@@ -612,38 +611,38 @@ static void conv_case(fixture *x, size_t batch, veil_conv2d_shape s,
 static void test_conv2d_exact(void) {
     fixture *x = &FX[0];
     conv_case(x, 1,
-              (veil_conv2d_shape){.c_in = 1,
-                                  .h_in = 5,
-                                  .w_in = 5,
-                                  .c_out = 2,
-                                  .kh = 3,
-                                  .kw = 3,
-                                  .stride_h = 1,
-                                  .stride_w = 1},
+              (veil_conv_geom){.c_in = 1,
+                               .h_in = 5,
+                               .w_in = 5,
+                               .c_out = 2,
+                               .kh = 3,
+                               .kw = 3,
+                               .stride_h = 1,
+                               .stride_w = 1},
               NULL);
     conv_case(x, 3,
-              (veil_conv2d_shape){.c_in = 3,
-                                  .h_in = 7,
-                                  .w_in = 6,
-                                  .c_out = 4,
-                                  .kh = 3,
-                                  .kw = 2,
-                                  .stride_h = 2,
-                                  .stride_w = 1,
-                                  .pad_h = 1,
-                                  .pad_w = 1},
+              (veil_conv_geom){.c_in = 3,
+                               .h_in = 7,
+                               .w_in = 6,
+                               .c_out = 4,
+                               .kh = 3,
+                               .kw = 2,
+                               .stride_h = 2,
+                               .stride_w = 1,
+                               .pad_h = 1,
+                               .pad_w = 1},
               NULL);
     conv_case(x, 4,
-              (veil_conv2d_shape){.c_in = 2,
-                                  .h_in = 6,
-                                  .w_in = 6,
-                                  .c_out = 5,
-                                  .kh = 3,
-                                  .kw = 3,
-                                  .stride_h = 1,
-                                  .stride_w = 2,
-                                  .pad_h = 2,
-                                  .pad_w = 1},
+              (veil_conv_geom){.c_in = 2,
+                               .h_in = 6,
+                               .w_in = 6,
+                               .c_out = 5,
+                               .kh = 3,
+                               .kw = 3,
+                               .stride_h = 1,
+                               .stride_w = 2,
+                               .pad_h = 2,
+                               .pad_w = 1},
               &(veil_backend_limits){.max_cts = 90, .max_weights = 40});
 }
 

@@ -53,7 +53,7 @@ void veil_program_fingerprint(const veil_program *p, uint8_t fp[VEIL_PROGRAM_FP_
         h_u64(&st, n->width);
         if (n->kind == VEIL_NODE_LINEAR) {
             h_u64(&st, (uint64_t)n->linear);
-            const veil_conv_shape *c = &n->conv;
+            const veil_conv_geom *c = &n->conv;
             const uint32_t cv[] = {c->c_in,  c->h_in,  c->w_in,     c->c_out,
                                    c->kh,    c->kw,    c->stride_h, c->stride_w,
                                    c->pad_h, c->pad_w, c->h_out,    c->w_out};

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "veil/conv.h"
 #include "veil/model.h"
 
 /* out[b][o] = bias[o] + sum_i w[o][i] * in[b][i]. Wrapping int64 arithmetic
@@ -14,16 +15,14 @@
 void veil_op_dense(const int64_t *in, size_t batch, size_t n_in, const int64_t *w,
                    const int64_t *bias, size_t n_out, int64_t *out);
 
-typedef struct veil_conv_geom {
-    uint32_t c_in, h_in, w_in, c_out, kh, kw, sh, sw, ph, pw, h_out, w_out;
-    int depthwise_ones; /* sum pool: each output channel sums its own input channel */
-} veil_conv_geom;
+/* Convolution (weights w [c_out][c_in][kh][kw]) or, with sum_pool, each
+ * output channel the sum of its own input channel's window (w unused). */
+void veil_op_conv2d(const int64_t *in, size_t batch, const veil_conv_geom *g, int sum_pool,
+                    const int64_t *w, const int64_t *bias, int64_t *out);
 
-void veil_op_conv2d(const int64_t *in, size_t batch, const veil_conv_geom *g, const int64_t *w,
-                    const int64_t *bias, int64_t *out);
-
-/* Output size of a conv/pool dimension; 0 when the window does not fit. */
-uint32_t veil_conv_out_dim(uint32_t in, uint32_t k, uint32_t s, uint32_t p);
+/* The geometry of a CONV2D or AVGPOOL2D layer l whose operand has shape x
+ * (validated: veil_model_validate). */
+veil_conv_geom veil_layer_conv_geom(const veil_model_layer *l, const veil_shape *x);
 
 /* Concatenation of a ([outer][na*inner]) and b ([outer][nb*inner]). */
 void veil_op_concat(const int64_t *a, const int64_t *b, size_t batch, size_t outer, size_t na,

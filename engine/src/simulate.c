@@ -60,24 +60,10 @@ void veil_node_eval(const veil_program *p, const veil_node *n, const int64_t *co
                           out);
             break;
         case VEIL_LINEAR_CONV2D:
-        case VEIL_LINEAR_SUMPOOL2D: {
-            const veil_conv_shape *c = &n->conv;
-            veil_conv_geom g = {c->c_in,
-                                c->h_in,
-                                c->w_in,
-                                c->c_out,
-                                c->kh,
-                                c->kw,
-                                c->stride_h,
-                                c->stride_w,
-                                c->pad_h,
-                                c->pad_w,
-                                c->h_out,
-                                c->w_out,
-                                n->linear == VEIL_LINEAR_SUMPOOL2D};
-            veil_op_conv2d(in[0], batch, &g, n->weight, n->bias, out);
+        case VEIL_LINEAR_SUMPOOL2D:
+            veil_op_conv2d(in[0], batch, &n->conv, n->linear == VEIL_LINEAR_SUMPOOL2D, n->weight,
+                           n->bias, out);
             break;
-        }
         case VEIL_LINEAR_FLATTEN:
             memcpy(out, in[0], batch * n->size * sizeof *out);
             break;
@@ -102,12 +88,11 @@ void veil_node_eval(const veil_program *p, const veil_node *n, const int64_t *co
                 /* each chunk PBS may fail; a failed chunk leaves the rounded
                  * value off by one unit of that chunk's top bit, which is at
                  * worst one step of r for the last chunk: model it as +-1 */
-                for (unsigned j = 0; j < k; j += n->chunk_bits) {
-                    unsigned c = k - j < n->chunk_bits ? k - j : n->chunk_bits;
-                    unsigned s = n->width - j - c + 1, prec = c > 1 ? c - 1 : 1;
-                    int reads = c > 1 ? 2 : 1;
-                    for (int t = 0; t < reads; t++) {
-                        double e = read_error(nz, node_set(p, n), x->variance, s, prec);
+                for (unsigned q = 0; q < veil_round_chunk_count(n); q++) {
+                    const veil_round_chunk c = veil_round_chunk_get(n, q);
+                    for (unsigned t = 0; t < c.pbs; t++) {
+                        double e =
+                            read_error(nz, node_set(p, n), x->variance, c.shift, c.read_bits);
                         if (fabs(e) >= 0.5) {
                             r += e > 0 ? 1 : -1;
                             if (stats) stats->pbs_errors++;

@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "veil/conv.h"
 #include "veil/tfhe.h"
 
 #ifdef __cplusplus
@@ -73,16 +74,12 @@ veil_status veil_backend_linear(veil_backend_keys *keys, const uint64_t *in, siz
                                 size_t in_features, const int64_t *w, const uint64_t *bias,
                                 size_t out_features, uint64_t *out);
 
-/* 2-D convolution, NCHW, weights [C_out][C_in][KH][KW], exact mod 2^64. */
-typedef struct veil_conv2d_shape {
-    uint32_t c_in, h_in, w_in;
-    uint32_t c_out, kh, kw;
-    uint32_t stride_h, stride_w, pad_h, pad_w;
-} veil_conv2d_shape;
-void veil_conv2d_out_hw(const veil_conv2d_shape *s, uint32_t *h_out, uint32_t *w_out);
+/* 2-D convolution, NCHW, weights [C_out][C_in][KH][KW], exact mod 2^64
+ * (geometry: veil/conv.h; h_out and w_out 0 are computed, else they must be
+ * what the other fields give). */
 veil_status veil_backend_conv2d(veil_backend_keys *keys, const uint64_t *in, size_t batch,
-                                const veil_conv2d_shape *shape, const int64_t *w,
-                                const uint64_t *bias, uint64_t *out);
+                                const veil_conv_geom *shape, const int64_t *w, const uint64_t *bias,
+                                uint64_t *out);
 
 #ifdef __cplusplus
 }

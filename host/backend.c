@@ -1,6 +1,7 @@
 /* Backend dispatch: choice of implementation, argument checks, and splitting
  * of work into pieces that fit the implementation's limits. */
 #include "backend_internal.h"
+#include "veil/compile_options.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -21,12 +22,85 @@ veil_status veil_backend_kind_parse(const char *s, veil_backend_kind *out) {
     return VEIL_OK;
 }
 
-veil_status veil_backend_new(veil_backend_kind kind, veil_backend **out) {
-    return veil_backend_new_device(kind, -1, out);
+veil_status veil_backend_pbs_parse(const char *s, veil_backend_pbs *out) {
+    static const char *const names[] = {"auto", "cufft", "fused", "cluster"};
+    if (!s || !out) return veil_error(VEIL_ERR_ARG, "pbs kernel: NULL argument");
+    for (int i = 0; i < 4; i++)
+        if (strcasecmp(s, names[i]) == 0) {
+            *out = (veil_backend_pbs)i;
+            return VEIL_OK;
+        }
+    return veil_error(VEIL_ERR_ARG, "pbs kernel '%s': expected auto, cufft, fused or cluster", s);
 }
 
-veil_status veil_backend_new_device(veil_backend_kind kind, int device, veil_backend **out) {
+void veil_backend_options_default(veil_backend_options *o) {
+    memset(o, 0, sizeof *o);
+    o->pbs = VEIL_BACKEND_PBS_AUTO;
+    o->memory_mb = -1;
+}
+
+static const char *env_value(const char *name) {
+    const char *v = getenv(name);
+    return v && *v ? v : NULL;
+}
+
+veil_status veil_backend_options_from_env(veil_backend_options *o) {
+    if (!o) return veil_error(VEIL_ERR_ARG, "veil_backend_options_from_env: NULL argument");
+    veil_backend_options t = *o;
+    const char *v;
+    uint64_t u;
+    if ((v = env_value("VEIL_THREADS"))) {
+        VEIL_TRY(veil_arg_u64("VEIL_THREADS", v, 1, 256, &u));
+        t.threads = (unsigned)u;
+    }
+    if ((v = env_value("VEIL_CUDA_DEVICE"))) {
+        VEIL_TRY(veil_arg_u64("VEIL_CUDA_DEVICE", v, 0, 1023, &u));
+        t.device = (int)u;
+    }
+    if ((v = env_value("VEIL_CUDA_PBS")) && veil_backend_pbs_parse(v, &t.pbs) != VEIL_OK)
+        return veil_error(VEIL_ERR_ARG, "VEIL_CUDA_PBS=%s: expected auto, cufft, fused or cluster",
+                          v);
+    if ((v = env_value("VEIL_CUDA_MEMORY_MB"))) {
+        VEIL_TRY(veil_arg_u64("VEIL_CUDA_MEMORY_MB", v, 0, (uint64_t)1 << 40, &u));
+        t.memory_mb = (int64_t)u;
+    }
+    *o = t;
+    return VEIL_OK;
+}
+
+veil_status veil_backend_new(veil_backend_kind kind, veil_backend **out) {
+    return veil_backend_new_opts(kind, NULL, out);
+}
+
+void veil_backend_options_env_help(FILE *f) {
+    fputs("  VEIL_THREADS=N            cpu backend: worker threads (default: one per CPU)\n"
+          "  VEIL_CUDA_DEVICE=N        cuda backend: the GPU (default 0)\n"
+          "  VEIL_CUDA_PBS=auto|cufft|fused|cluster\n"
+          "                            cuda backend: the blind rotation kernel (default auto)\n"
+          "  VEIL_CUDA_MEMORY_MB=N     cuda backend: cap on its batch buffers (default: 90% of\n"
+          "                            the free memory)\n",
+          f);
+}
+
+veil_status veil_backend_new_env(veil_backend_kind kind, veil_backend **out) {
+    veil_backend_options o;
+    veil_backend_options_default(&o);
+    VEIL_TRY(veil_backend_options_from_env(&o));
+    return veil_backend_new_opts(kind, &o, out);
+}
+
+veil_status veil_backend_new_opts(veil_backend_kind kind, const veil_backend_options *opts,
+                                  veil_backend **out) {
     if (!out) return veil_error(VEIL_ERR_ARG, "veil_backend_new: out is NULL");
+    veil_backend_options o;
+    veil_backend_options_default(&o);
+    if (opts) o = *opts;
+    if (o.threads > 256)
+        return veil_error(VEIL_ERR_ARG, "veil_backend_new: threads %u, expected 0..256", o.threads);
+    if (o.device < 0)
+        return veil_error(VEIL_ERR_ARG, "veil_backend_new: device %d, expected >= 0", o.device);
+    if ((unsigned)o.pbs > VEIL_BACKEND_PBS_CLUSTER)
+        return veil_error(VEIL_ERR_ARG, "veil_backend_new: unknown pbs kernel %d", (int)o.pbs);
     if (kind != VEIL_BACKEND_AUTO && kind != VEIL_BACKEND_CPU && kind != VEIL_BACKEND_CUDA)
         return veil_error(VEIL_ERR_ARG, "veil_backend_new: unknown kind %d", (int)kind);
     if (kind == VEIL_BACKEND_AUTO)
@@ -34,8 +108,9 @@ veil_status veil_backend_new_device(veil_backend_kind kind, int device, veil_bac
     veil_backend *be = calloc(1, sizeof *be);
     if (!be) return veil_error(VEIL_ERR_NOMEM, "veil_backend_new: out of memory");
     be->kind = kind;
+    be->opts = o;
     veil_status s =
-        kind == VEIL_BACKEND_CUDA ? veil_backend_cuda_init(be, device) : veil_backend_cpu_init(be);
+        kind == VEIL_BACKEND_CUDA ? veil_backend_cuda_init(be) : veil_backend_cpu_init(be);
     if (s != VEIL_OK) {
         free(be);
         return s;
@@ -60,6 +135,32 @@ const char *veil_backend_describe(const veil_backend *be) {
 
 int veil_backend_healthy(const veil_backend *be) {
     return be && !be->dead;
+}
+
+int veil_backend_supports_op(const veil_backend *be, const veil_node *n) {
+    if (!be || !be->iface || !n) return 0;
+    switch (n->kind) {
+    case VEIL_NODE_INPUT:
+    case VEIL_NODE_OUTPUT:
+    case VEIL_NODE_ADD:
+        return 1;
+    case VEIL_NODE_ROUND:
+    case VEIL_NODE_LUT:
+        return be->iface->ks_pbs != NULL;
+    case VEIL_NODE_LINEAR:
+        switch (n->linear) {
+        case VEIL_LINEAR_DENSE:
+            return be->iface->linear != NULL;
+        case VEIL_LINEAR_CONV2D:
+        case VEIL_LINEAR_SUMPOOL2D:
+            return be->iface->conv2d != NULL;
+        case VEIL_LINEAR_FLATTEN:
+        case VEIL_LINEAR_CONCAT:
+            return 1;
+        }
+        return 0;
+    }
+    return 0;
 }
 
 static veil_status check_alive(const veil_backend_keys *keys, const char *what) {

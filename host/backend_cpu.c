@@ -20,14 +20,13 @@ typedef struct cpu_keys {
     uint64_t *ks_part;  /* n_threads x (n+1) (largest n): one lookup's keyswitch, split */
 } cpu_keys;
 
-static unsigned cpu_thread_count(size_t max_batch) {
-    long n = 0;
-    const char *env = getenv("VEIL_THREADS");
-    if (env && *env) n = strtol(env, NULL, 10);
+/* options.threads, else one per online CPU; a lone lookup uses the threads
+ * too (cpu_ks_pbs), so max_batch does not bound it. */
+static unsigned cpu_thread_count(const veil_backend *be) {
+    long n = be->opts.threads;
     if (n <= 0) n = sysconf(_SC_NPROCESSORS_ONLN);
     if (n <= 0) n = 1;
     if (n > 256) n = 256;
-    (void)max_batch; /* a lone lookup uses the threads too (cpu_ks_pbs) */
     return (unsigned)n;
 }
 
@@ -54,7 +53,7 @@ static veil_status cpu_keys_new(veil_backend *be, veil_backend_keys *keys, size_
     cpu_keys *c = calloc(1, sizeof *c);
     if (!c) return veil_error(VEIL_ERR_NOMEM, "cpu keys: out of memory");
     keys->impl = c;
-    c->n_threads = cpu_thread_count(max_batch);
+    c->n_threads = cpu_thread_count(be);
     c->n_parts = ek->n_parts;
     c->ctx = calloc((size_t)c->n_threads * c->n_parts, sizeof *c->ctx);
     uint32_t n_max = 0;
@@ -298,7 +297,7 @@ static const struct veil_backend_i cpu_iface = {
 veil_status veil_backend_cpu_init(veil_backend *be) {
     be->iface = &cpu_iface;
     be->ctx = NULL;
-    snprintf(be->describe, sizeof be->describe, "cpu: %u threads (FFT: %s)",
-             cpu_thread_count(SIZE_MAX), veil_fft_path_name(veil_fft_path_default()));
+    snprintf(be->describe, sizeof be->describe, "cpu: %u threads (FFT: %s)", cpu_thread_count(be),
+             veil_fft_path_name(veil_fft_path_default()));
     return VEIL_OK;
 }

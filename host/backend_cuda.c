@@ -27,8 +27,8 @@ veil_status veil_backend_cuda_fault_for_test(veil_backend_keys *keys) {
     return veil_error(VEIL_ERR_UNSUPPORTED, "cuda backend: veil was built without CUDA");
 }
 
-veil_status veil_backend_cuda_init(veil_backend *be, int device) {
-    (void)be, (void)device;
+veil_status veil_backend_cuda_init(veil_backend *be) {
+    (void)be;
     return veil_error(VEIL_ERR_UNSUPPORTED,
                       "cuda backend: veil was built without CUDA (configure with -DVEIL_CUDA=ON)");
 }
@@ -227,13 +227,21 @@ static veil_status cuda_keys_new(veil_backend *be, veil_backend_keys *keys, size
         return veil_error(VEIL_ERR_NOMEM, "cuda keys: out of memory");
     }
     k->n_parts = ek->n_parts;
-    /* VEIL_CUDA_PBS=cufft|fused|cluster|auto picks the blind rotation
-     * (default auto: see VEIL_CUDA_PBS_AUTO in veil/cuda.h). */
-    const char *kind = getenv("VEIL_CUDA_PBS");
+    /* the blind rotation the options chose (auto: VEIL_CUDA_PBS_AUTO in veil/cuda.h) */
     uint32_t pbs_kernel = VEIL_CUDA_PBS_AUTO;
-    if (kind && !strcmp(kind, "cufft")) pbs_kernel = VEIL_CUDA_PBS_CUFFT;
-    if (kind && !strcmp(kind, "fused")) pbs_kernel = VEIL_CUDA_PBS_FUSED;
-    if (kind && !strcmp(kind, "cluster")) pbs_kernel = VEIL_CUDA_PBS_CLUSTER;
+    switch (be->opts.pbs) {
+    case VEIL_BACKEND_PBS_AUTO:
+        break;
+    case VEIL_BACKEND_PBS_CUFFT:
+        pbs_kernel = VEIL_CUDA_PBS_CUFFT;
+        break;
+    case VEIL_BACKEND_PBS_FUSED:
+        pbs_kernel = VEIL_CUDA_PBS_FUSED;
+        break;
+    case VEIL_BACKEND_PBS_CLUSTER:
+        pbs_kernel = VEIL_CUDA_PBS_CLUSTER;
+        break;
+    }
     /* every partition reads and writes ciphertexts of D + 1 words (D =
      * parts[0].in_dim, the master key: veil/tfhe.h "Key sets") */
     const uint32_t D = ek->parts[0].in_dim;
@@ -299,10 +307,9 @@ static veil_status cuda_keys_new(veil_backend *be, veil_backend_keys *keys, size
     const size_t margin = (size_t)256 << 20;
     size_t budget = free_b / 10 * 9;
     budget = budget > margin ? budget - margin : 0;
-    /* VEIL_CUDA_MEMORY_MB caps the batch buffers (sharing a device; tests). */
-    const char *cap_mb = getenv("VEIL_CUDA_MEMORY_MB");
-    if (cap_mb && *cap_mb) {
-        const size_t lim = (size_t)strtoull(cap_mb, NULL, 10) << 20;
+    /* options.memory_mb caps the batch buffers (sharing a device; tests) */
+    if (be->opts.memory_mb >= 0) {
+        const size_t lim = (size_t)be->opts.memory_mb << 20;
         if (lim < budget) budget = lim;
     }
     size_t io_cap = max_batch > CUDA_MIN_IO ? max_batch : CUDA_MIN_IO;
@@ -503,12 +510,11 @@ static const struct veil_backend_i cuda_iface = {
     /* .conv2d    = */ cuda_conv2d,
 };
 
-veil_status veil_backend_cuda_init(veil_backend *be, int device) {
+veil_status veil_backend_cuda_init(veil_backend *be) {
     char why[256];
     if (!veil_backend_cuda_available(why, sizeof why))
         return veil_error(VEIL_ERR_UNSUPPORTED, "cuda backend: %s", why);
-    const char *env = getenv("VEIL_CUDA_DEVICE");
-    if (device < 0) device = env && *env ? atoi(env) : 0;
+    const int device = be->opts.device;
     struct cudaDeviceProp prop;
     cudaError_t e = cudaSetDevice(device);
     if (e == cudaSuccess) e = cudaGetDeviceProperties(&prop, device);

@@ -57,9 +57,10 @@ struct veil_backend_i {
 struct veil_backend {
     const struct veil_backend_i *iface;
     veil_backend_kind kind;
-    void *ctx;          /* the implementation's */
-    int dead;           /* set after a sticky device error */
-    char describe[256]; /* filled by the implementation's constructor */
+    veil_backend_options opts; /* as given to veil_backend_new_opts */
+    void *ctx;                 /* the implementation's */
+    int dead;                  /* set after a sticky device error */
+    char describe[256];        /* filled by the implementation's constructor */
 };
 
 struct veil_backend_keys {
@@ -75,8 +76,8 @@ struct veil_backend_keys {
 /* Implementation constructors (backend_cpu.c, backend_cuda.c). */
 veil_status veil_backend_cpu_init(veil_backend *be);
 /* VEIL_ERR_UNSUPPORTED (with why) when not built with CUDA or no device. */
-/* device < 0: VEIL_CUDA_DEVICE or 0. */
-veil_status veil_backend_cuda_init(veil_backend *be, int device);
+/* On be->opts.device. */
+veil_status veil_backend_cuda_init(veil_backend *be);
 /* 1 when built with CUDA and at least one device answers; any CUDA error
  * counts as "no device". why (may be NULL) gets the reason when 0. */
 int veil_backend_cuda_available(char *why, size_t why_len);

@@ -244,6 +244,12 @@ veil_status veil_plan_new(const veil_program *prog, const veil_eval_key *ek, vei
                               "plan: layer %s runs its PBS in partition %u, the "
                               "program has %u",
                               n->layer, n->partition, ek->n_parts);
+        if (!veil_backend_supports_op(be, n))
+            return veil_error(VEIL_ERR_UNSUPPORTED, "plan: layer %s: backend %s does not run %s",
+                              n->layer, veil_backend_name(be),
+                              n->kind == VEIL_NODE_LUT || n->kind == VEIL_NODE_ROUND ? "KS-PBS"
+                              : n->linear == VEIL_LINEAR_DENSE ? "dense layers"
+                                                               : "conv2d or sum pools");
     }
     veil_plan *plan = calloc(1, sizeof *plan);
     if (!plan) return veil_error(VEIL_ERR_NOMEM, "plan: out of memory");

@@ -5,6 +5,7 @@
 
 #include "model_ops.h"
 #include "program_internal.h"
+#include "veil/compile_options.h"
 #include "veil/noise.h"
 #include "veil/program.h"
 
@@ -59,6 +60,7 @@ void veil_program_free(veil_program *p) {
     free(p->partitions);
     free(p->model_name);
     free(p->params_note);
+    free(p->options_canonical);
     free(p);
 }
 
@@ -1771,6 +1773,13 @@ static veil_status compile_once(const veil_model *m, const veil_compile_options 
     if (!p) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
     p->options = o;
     p->options.params_id = NULL; /* not owned */
+    const size_t canon_len = veil_compile_options_canonical(&o, NULL, 0);
+    p->options_canonical = malloc(canon_len + 1);
+    if (!p->options_canonical) {
+        free(p);
+        return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+    }
+    veil_compile_options_canonical(&o, p->options_canonical, canon_len + 1);
     b.p = p;
     b.m = m;
     b.o = &p->options;

@@ -309,6 +309,9 @@ typedef struct veil_partition {
 typedef struct veil_program {
     char *model_name;
     veil_compile_options options;
+    /* veil_compile_options_canonical of the options it was compiled from
+     * (params_id included, which options no longer holds) */
+    char *options_canonical;
     const veil_params *params; /* NULL: simulate only (see simulate_only); else
                                 * partitions[0].params */
     uint32_t n_partitions;     /* 0 when params is NULL */
@@ -450,7 +453,11 @@ int64_t veil_program_decode(const veil_program *p, uint32_t output, uint64_t pha
  * with the same fingerprint evaluate the same function on the same encoding,
  * so a batch encrypted for one can be run by the other; anything else
  * (another model, other compile options that change a table or the width)
- * gives another fingerprint. */
+ * gives another fingerprint. The canonical form of the compile options
+ * (options_canonical, veil/compile_options.h) is hashed too: a client and a
+ * server agree by construction only when they compiled from the same options,
+ * and otherwise refuse, showing both forms, even where the options happen to
+ * give the same nodes (a forced set that the search would have chosen). */
 #define VEIL_PROGRAM_FP_BYTES 32
 void veil_program_fingerprint(const veil_program *p, uint8_t fp[VEIL_PROGRAM_FP_BYTES]);
 /* The fingerprint result batches carry: BLAKE2b-256 of a domain string and

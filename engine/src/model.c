@@ -493,15 +493,18 @@ void veil_op_conv2d(const int64_t *in, size_t batch, const veil_conv_geom *g, in
     }
 }
 
-void veil_op_concat(const int64_t *a, const int64_t *b, size_t batch, size_t outer, size_t na,
-                    size_t nb, size_t inner, int64_t *out) {
-    for (size_t s = 0; s < batch; s++)
-        for (size_t o = 0; o < outer; o++) {
-            const int64_t *pa = a + (s * outer + o) * na * inner;
-            const int64_t *pb = b + (s * outer + o) * nb * inner;
-            int64_t *po = out + (s * outer + o) * (na + nb) * inner;
-            memcpy(po, pa, na * inner * sizeof *po);
-            memcpy(po + na * inner, pb, nb * inner * sizeof *po);
+void veil_op_add(const int64_t *a, const int64_t *b, size_t n, int64_t *out) {
+    for (size_t i = 0; i < n; i++)
+        out[i] = (int64_t)((uint64_t)a[i] + (uint64_t)b[i]);
+}
+
+void veil_op_concat(const int64_t *const *in, const size_t *size, uint32_t n, size_t batch,
+                    int64_t *out) {
+    size_t off = 0;
+    for (size_t b = 0; b < batch; b++)
+        for (uint32_t j = 0; j < n; j++) {
+            memcpy(out + off, in[j] + b * size[j], size[j] * sizeof *out);
+            off += size[j];
         }
 }
 
@@ -516,14 +519,18 @@ veil_status veil_model_forward(const veil_model *m, const int64_t *const *inputs
     veil_status st = VEIL_OK;
     for (uint32_t li = 0; li < m->n_layers && st == VEIL_OK; li++) {
         const veil_model_layer *l = &m->layers[li];
-        const int64_t *x[2] = {0};
-        const veil_shape *xs[2] = {0};
-        for (uint32_t j = 0; j < l->n_inputs && j < 2; j++) {
+        /* operands (validated: at most 64, concat's bound) */
+        const int64_t *x[64] = {0};
+        const veil_shape *xs[64] = {0};
+        size_t x_size[64] = {0};
+        VEIL_ASSERT(l->n_inputs >= 1 && l->n_inputs <= 64);
+        for (uint32_t j = 0; j < l->n_inputs; j++) {
             int is_in = 0;
             int idx = veil_model_find(m, l->inputs[j], &is_in);
             VEIL_ASSERT(idx >= 0);
             x[j] = is_in ? inputs[idx] : val[idx];
             xs[j] = is_in ? &m->inputs[idx].shape : &m->layers[idx].out_shape;
+            x_size[j] = veil_shape_size(xs[j]);
         }
         size_t n_x = veil_shape_size(xs[0]), n_y = veil_shape_size(&l->out_shape);
         int64_t *y = malloc(batch * n_y * sizeof *y + 1);
@@ -543,23 +550,11 @@ veil_status veil_model_forward(const veil_model *m, const int64_t *const *inputs
             break;
         }
         case VEIL_OP_ADD:
-            for (size_t i = 0; i < batch * n_y; i++)
-                y[i] = (int64_t)((uint64_t)x[0][i] + (uint64_t)x[1][i]);
+            veil_op_add(x[0], x[1], batch * n_y, y);
             break;
-        case VEIL_OP_CONCAT: {
-            size_t off = 0;
-            for (size_t b = 0; b < batch; b++)
-                for (uint32_t j = 0; j < l->n_inputs; j++) {
-                    int is_in = 0;
-                    int idx = veil_model_find(m, l->inputs[j], &is_in);
-                    const int64_t *src = is_in ? inputs[idx] : val[idx];
-                    size_t nj =
-                        veil_shape_size(is_in ? &m->inputs[idx].shape : &m->layers[idx].out_shape);
-                    memcpy(y + off, src + b * nj, nj * sizeof *y);
-                    off += nj;
-                }
+        case VEIL_OP_CONCAT:
+            veil_op_concat(x, x_size, l->n_inputs, batch, y);
             break;
-        }
         case VEIL_OP_FLATTEN:
             memcpy(y, x[0], batch * n_y * sizeof *y);
             break;

@@ -50,8 +50,7 @@ void veil_node_eval(const veil_program *p, const veil_node *n, const int64_t *co
         memcpy(out, in[0], batch * n->size * sizeof *out);
         break;
     case VEIL_NODE_ADD:
-        for (size_t i = 0; i < batch * n->size; i++)
-            out[i] = (int64_t)((uint64_t)in[0][i] + (uint64_t)in[1][i]);
+        veil_op_add(in[0], in[1], batch * n->size, out);
         break;
     case VEIL_NODE_LINEAR:
         switch (n->linear) {
@@ -68,13 +67,11 @@ void veil_node_eval(const veil_program *p, const veil_node *n, const int64_t *co
             memcpy(out, in[0], batch * n->size * sizeof *out);
             break;
         case VEIL_LINEAR_CONCAT: {
-            size_t off = 0;
-            for (size_t b = 0; b < batch; b++)
-                for (uint32_t j = 0; j < n->n_in; j++) {
-                    size_t nj = p->nodes[n->in[j]].size;
-                    memcpy(out + off, in[j] + b * nj, nj * sizeof *out);
-                    off += nj;
-                }
+            size_t sizes[64];
+            VEIL_ASSERT(n->n_in <= 64);
+            for (uint32_t j = 0; j < n->n_in; j++)
+                sizes[j] = p->nodes[n->in[j]].size;
+            veil_op_concat(in, sizes, n->n_in, batch, out);
             break;
         }
         }

@@ -230,7 +230,7 @@ typedef struct {
 static long bench_backend(FILE *o, veil_backend_kind kind, size_t max_batch,
                           const bench_input *bi) {
     veil_backend *be;
-    if (veil_backend_new(kind, &be)) return die("backend"), -1;
+    if (veil_backend_new_env(kind, &be)) return die("backend"), -1;
     const veil_params *p = bi->p;
     const int gpu = !strcmp(veil_backend_name(be), "cuda");
     if (!max_batch) max_batch = gpu ? 65536 : 256;

@@ -82,7 +82,7 @@ static int bench_encrypted(FILE *f, const veil_model *m, const veil_program *p,
                            veil_backend_kind kind, const char *mode, const char *batches, size_t n,
                            int64_t *const *sim) {
     veil_backend *be = NULL;
-    if (veil_backend_new(kind, &be) != VEIL_OK) {
+    if (veil_backend_new_env(kind, &be) != VEIL_OK) {
         fprintf(stderr, "bench_model: %s skipped: %s\n", mode, veil_error_message());
         return 0;
     }

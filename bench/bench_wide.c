@@ -117,7 +117,7 @@ static int bench_one(FILE *f, int first, unsigned w, const char *kind, uint32_t 
         veil_eval_key_new(sk, seed[1], seed[2], &ek))
         goto out;
     keygen = clock_s(CLOCK_MONOTONIC) - t0;
-    if (veil_encryptor_new(seed[3], seed[4], &enc) || veil_backend_new(VEIL_BACKEND_CPU, &be) ||
+    if (veil_encryptor_new(seed[3], seed[4], &enc) || veil_backend_new_env(VEIL_BACKEND_CPU, &be) ||
         veil_plan_new(p, ek, be, 1, &plan))
         goto out;
     /* inputs spread over the range, around the steps */

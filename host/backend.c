@@ -1,6 +1,7 @@
 /* Backend dispatch: choice of implementation, argument checks, and splitting
  * of work into pieces that fit the implementation's limits. */
 #include "backend_internal.h"
+#include "veil/compile_options.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -21,12 +22,85 @@ veil_status veil_backend_kind_parse(const char *s, veil_backend_kind *out) {
     return VEIL_OK;
 }
 
-veil_status veil_backend_new(veil_backend_kind kind, veil_backend **out) {
-    return veil_backend_new_device(kind, -1, out);
+veil_status veil_backend_pbs_parse(const char *s, veil_backend_pbs *out) {
+    static const char *const names[] = {"auto", "cufft", "fused", "cluster"};
+    if (!s || !out) return veil_error(VEIL_ERR_ARG, "pbs kernel: NULL argument");
+    for (int i = 0; i < 4; i++)
+        if (strcasecmp(s, names[i]) == 0) {
+            *out = (veil_backend_pbs)i;
+            return VEIL_OK;
+        }
+    return veil_error(VEIL_ERR_ARG, "pbs kernel '%s': expected auto, cufft, fused or cluster", s);
 }
 
-veil_status veil_backend_new_device(veil_backend_kind kind, int device, veil_backend **out) {
+void veil_backend_options_default(veil_backend_options *o) {
+    memset(o, 0, sizeof *o);
+    o->pbs = VEIL_BACKEND_PBS_AUTO;
+    o->memory_mb = -1;
+}
+
+static const char *env_value(const char *name) {
+    const char *v = getenv(name);
+    return v && *v ? v : NULL;
+}
+
+veil_status veil_backend_options_from_env(veil_backend_options *o) {
+    if (!o) return veil_error(VEIL_ERR_ARG, "veil_backend_options_from_env: NULL argument");
+    veil_backend_options t = *o;
+    const char *v;
+    uint64_t u;
+    if ((v = env_value("VEIL_THREADS"))) {
+        VEIL_TRY(veil_arg_u64("VEIL_THREADS", v, 1, 256, &u));
+        t.threads = (unsigned)u;
+    }
+    if ((v = env_value("VEIL_CUDA_DEVICE"))) {
+        VEIL_TRY(veil_arg_u64("VEIL_CUDA_DEVICE", v, 0, 1023, &u));
+        t.device = (int)u;
+    }
+    if ((v = env_value("VEIL_CUDA_PBS")) && veil_backend_pbs_parse(v, &t.pbs) != VEIL_OK)
+        return veil_error(VEIL_ERR_ARG, "VEIL_CUDA_PBS=%s: expected auto, cufft, fused or cluster",
+                          v);
+    if ((v = env_value("VEIL_CUDA_MEMORY_MB"))) {
+        VEIL_TRY(veil_arg_u64("VEIL_CUDA_MEMORY_MB", v, 0, (uint64_t)1 << 40, &u));
+        t.memory_mb = (int64_t)u;
+    }
+    *o = t;
+    return VEIL_OK;
+}
+
+veil_status veil_backend_new(veil_backend_kind kind, veil_backend **out) {
+    return veil_backend_new_opts(kind, NULL, out);
+}
+
+void veil_backend_options_env_help(FILE *f) {
+    fputs("  VEIL_THREADS=N            cpu backend: worker threads (default: one per CPU)\n"
+          "  VEIL_CUDA_DEVICE=N        cuda backend: the GPU (default 0)\n"
+          "  VEIL_CUDA_PBS=auto|cufft|fused|cluster\n"
+          "                            cuda backend: the blind rotation kernel (default auto)\n"
+          "  VEIL_CUDA_MEMORY_MB=N     cuda backend: cap on its batch buffers (default: 90% of\n"
+          "                            the free memory)\n",
+          f);
+}
+
+veil_status veil_backend_new_env(veil_backend_kind kind, veil_backend **out) {
+    veil_backend_options o;
+    veil_backend_options_default(&o);
+    VEIL_TRY(veil_backend_options_from_env(&o));
+    return veil_backend_new_opts(kind, &o, out);
+}
+
+veil_status veil_backend_new_opts(veil_backend_kind kind, const veil_backend_options *opts,
+                                  veil_backend **out) {
     if (!out) return veil_error(VEIL_ERR_ARG, "veil_backend_new: out is NULL");
+    veil_backend_options o;
+    veil_backend_options_default(&o);
+    if (opts) o = *opts;
+    if (o.threads > 256)
+        return veil_error(VEIL_ERR_ARG, "veil_backend_new: threads %u, expected 0..256", o.threads);
+    if (o.device < 0)
+        return veil_error(VEIL_ERR_ARG, "veil_backend_new: device %d, expected >= 0", o.device);
+    if ((unsigned)o.pbs > VEIL_BACKEND_PBS_CLUSTER)
+        return veil_error(VEIL_ERR_ARG, "veil_backend_new: unknown pbs kernel %d", (int)o.pbs);
     if (kind != VEIL_BACKEND_AUTO && kind != VEIL_BACKEND_CPU && kind != VEIL_BACKEND_CUDA)
         return veil_error(VEIL_ERR_ARG, "veil_backend_new: unknown kind %d", (int)kind);
     if (kind == VEIL_BACKEND_AUTO)
@@ -34,8 +108,9 @@ veil_status veil_backend_new_device(veil_backend_kind kind, int device, veil_bac
     veil_backend *be = calloc(1, sizeof *be);
     if (!be) return veil_error(VEIL_ERR_NOMEM, "veil_backend_new: out of memory");
     be->kind = kind;
+    be->opts = o;
     veil_status s =
-        kind == VEIL_BACKEND_CUDA ? veil_backend_cuda_init(be, device) : veil_backend_cpu_init(be);
+        kind == VEIL_BACKEND_CUDA ? veil_backend_cuda_init(be) : veil_backend_cpu_init(be);
     if (s != VEIL_OK) {
         free(be);
         return s;
@@ -60,6 +135,32 @@ const char *veil_backend_describe(const veil_backend *be) {
 
 int veil_backend_healthy(const veil_backend *be) {
     return be && !be->dead;
+}
+
+int veil_backend_supports_op(const veil_backend *be, const veil_node *n) {
+    if (!be || !be->iface || !n) return 0;
+    switch (n->kind) {
+    case VEIL_NODE_INPUT:
+    case VEIL_NODE_OUTPUT:
+    case VEIL_NODE_ADD:
+        return 1;
+    case VEIL_NODE_ROUND:
+    case VEIL_NODE_LUT:
+        return be->iface->ks_pbs != NULL;
+    case VEIL_NODE_LINEAR:
+        switch (n->linear) {
+        case VEIL_LINEAR_DENSE:
+            return be->iface->linear != NULL;
+        case VEIL_LINEAR_CONV2D:
+        case VEIL_LINEAR_SUMPOOL2D:
+            return be->iface->conv2d != NULL;
+        case VEIL_LINEAR_FLATTEN:
+        case VEIL_LINEAR_CONCAT:
+            return 1;
+        }
+        return 0;
+    }
+    return 0;
 }
 
 static veil_status check_alive(const veil_backend_keys *keys, const char *what) {
@@ -231,19 +332,13 @@ veil_status veil_backend_linear(veil_backend_keys *keys, const uint64_t *in, siz
     return VEIL_OK;
 }
 
-void veil_conv2d_out_hw(const veil_conv2d_shape *s, uint32_t *h_out, uint32_t *w_out) {
-    uint64_t hp = (uint64_t)s->h_in + 2 * (uint64_t)s->pad_h;
-    uint64_t wp = (uint64_t)s->w_in + 2 * (uint64_t)s->pad_w;
-    *h_out = (s->stride_h == 0 || hp < s->kh) ? 0 : (uint32_t)((hp - s->kh) / s->stride_h + 1);
-    *w_out = (s->stride_w == 0 || wp < s->kw) ? 0 : (uint32_t)((wp - s->kw) / s->stride_w + 1);
-}
-
 veil_status veil_backend_conv2d(veil_backend_keys *keys, const uint64_t *in, size_t batch,
-                                const veil_conv2d_shape *shape, const int64_t *w,
-                                const uint64_t *bias, uint64_t *out) {
+                                const veil_conv_geom *shape, const int64_t *w, const uint64_t *bias,
+                                uint64_t *out) {
     VEIL_TRY(check_alive(keys, "conv2d"));
     if (!shape) return veil_error(VEIL_ERR_ARG, "conv2d: shape is NULL");
-    const veil_conv2d_shape *s = shape;
+    veil_conv_geom geom = *shape;
+    const veil_conv_geom *s = &geom;
     if (!s->c_in || !s->h_in || !s->w_in || !s->c_out || !s->kh || !s->kw)
         return veil_error(VEIL_ERR_ARG,
                           "conv2d: zero dimension (c_in %u, h %u, w %u, c_out %u, kernel %ux%u)",
@@ -251,11 +346,16 @@ veil_status veil_backend_conv2d(veil_backend_keys *keys, const uint64_t *in, siz
     if (!s->stride_h || !s->stride_w)
         return veil_error(VEIL_ERR_ARG, "conv2d: stride %ux%u must be > 0", s->stride_h,
                           s->stride_w);
-    uint32_t ho, wo;
-    veil_conv2d_out_hw(s, &ho, &wo);
-    if (!ho || !wo)
-        return veil_error(VEIL_ERR_ARG, "conv2d: kernel %ux%u larger than padded input %ux%u",
-                          s->kh, s->kw, s->h_in + 2 * s->pad_h, s->w_in + 2 * s->pad_w);
+    if (!veil_conv_geom_finish(&geom)) {
+        if (!veil_conv_out_dim(s->h_in, s->kh, s->stride_h, s->pad_h) ||
+            !veil_conv_out_dim(s->w_in, s->kw, s->stride_w, s->pad_w))
+            return veil_error(VEIL_ERR_ARG, "conv2d: kernel %ux%u larger than padded input %ux%u",
+                              s->kh, s->kw, s->h_in + 2 * s->pad_h, s->w_in + 2 * s->pad_w);
+        return veil_error(VEIL_ERR_ARG, "conv2d: output %ux%u, the geometry gives %ux%u", s->h_out,
+                          s->w_out, veil_conv_out_dim(s->h_in, s->kh, s->stride_h, s->pad_h),
+                          veil_conv_out_dim(s->w_in, s->kw, s->stride_w, s->pad_w));
+    }
+    const uint32_t ho = s->h_out, wo = s->w_out;
     if (batch == 0) return VEIL_OK;
     if (!in || !w || !out) return veil_error(VEIL_ERR_ARG, "conv2d: in, w or out is NULL");
     size_t lwe = (size_t)veil_params_big_dim(keys->params) + 1;
@@ -279,7 +379,7 @@ veil_status veil_backend_conv2d(veil_backend_keys *keys, const uint64_t *in, siz
                           "backend %s (%zu ciphertexts, %zu weights per call)",
                           per_in, per_w, keys->be->iface->name, lim->max_cts, lim->max_weights);
     for (size_t c0 = 0; c0 < s->c_out; c0 += c_tile) {
-        veil_conv2d_shape tile = *s;
+        veil_conv_geom tile = *s;
         tile.c_out = (uint32_t)min_sz(c_tile, s->c_out - c0);
         size_t b_piece = min_sz(lim->max_cts / per_in, lim->max_cts / (tile.c_out * hw_out));
         VEIL_ASSERT(b_piece > 0);

@@ -20,14 +20,13 @@ typedef struct cpu_keys {
     uint64_t *ks_part;  /* n_threads x (n+1) (largest n): one lookup's keyswitch, split */
 } cpu_keys;
 
-static unsigned cpu_thread_count(size_t max_batch) {
-    long n = 0;
-    const char *env = getenv("VEIL_THREADS");
-    if (env && *env) n = strtol(env, NULL, 10);
+/* options.threads, else one per online CPU; a lone lookup uses the threads
+ * too (cpu_ks_pbs), so max_batch does not bound it. */
+static unsigned cpu_thread_count(const veil_backend *be) {
+    long n = be->opts.threads;
     if (n <= 0) n = sysconf(_SC_NPROCESSORS_ONLN);
     if (n <= 0) n = 1;
     if (n > 256) n = 256;
-    (void)max_batch; /* a lone lookup uses the threads too (cpu_ks_pbs) */
     return (unsigned)n;
 }
 
@@ -54,7 +53,7 @@ static veil_status cpu_keys_new(veil_backend *be, veil_backend_keys *keys, size_
     cpu_keys *c = calloc(1, sizeof *c);
     if (!c) return veil_error(VEIL_ERR_NOMEM, "cpu keys: out of memory");
     keys->impl = c;
-    c->n_threads = cpu_thread_count(max_batch);
+    c->n_threads = cpu_thread_count(be);
     c->n_parts = ek->n_parts;
     c->ctx = calloc((size_t)c->n_threads * c->n_parts, sizeof *c->ctx);
     uint32_t n_max = 0;
@@ -226,7 +225,7 @@ static veil_status cpu_linear(veil_backend_keys *keys, const uint64_t *in, size_
 
 typedef struct conv_job {
     const uint64_t *in;
-    const veil_conv2d_shape *s;
+    const veil_conv_geom *s;
     const int64_t *w;
     const uint64_t *bias;
     size_t out_stride;
@@ -237,7 +236,7 @@ typedef struct conv_job {
 /* item i: (sample, output channel, output row, output column), row-major */
 static void conv_share(void *arg, unsigned thread, size_t begin, size_t end) {
     const conv_job *j = arg;
-    const veil_conv2d_shape *s = j->s;
+    const veil_conv_geom *s = j->s;
     const size_t lwe = (size_t)j->d + 1;
     const size_t per_in = (size_t)s->c_in * s->h_in * s->w_in;
     const size_t per_out = (size_t)s->c_out * j->ho * j->wo;
@@ -271,10 +270,10 @@ static void conv_share(void *arg, unsigned thread, size_t begin, size_t end) {
 }
 
 static veil_status cpu_conv2d(veil_backend_keys *keys, const uint64_t *in, size_t batch,
-                              const veil_conv2d_shape *s, const int64_t *w, const uint64_t *bias,
+                              const veil_conv_geom *s, const int64_t *w, const uint64_t *bias,
                               size_t out_stride, uint64_t *out) {
-    conv_job job = {in, s, w, bias, out_stride, veil_params_big_dim(keys->params), 0, 0, out};
-    veil_conv2d_out_hw(s, &job.ho, &job.wo);
+    conv_job job = {in,       s,        w,  bias, out_stride, veil_params_big_dim(keys->params),
+                    s->h_out, s->w_out, out};
     const size_t items = batch * s->c_out * job.ho * job.wo;
     const double ops = (double)items * (double)s->c_in * s->kh * s->kw * (double)(job.d + 1);
     cpu_parallel(cpu_threads_for(keys->impl, ops), items, conv_share, &job);
@@ -298,7 +297,7 @@ static const struct veil_backend_i cpu_iface = {
 veil_status veil_backend_cpu_init(veil_backend *be) {
     be->iface = &cpu_iface;
     be->ctx = NULL;
-    snprintf(be->describe, sizeof be->describe, "cpu: %u threads (FFT: %s)",
-             cpu_thread_count(SIZE_MAX), veil_fft_path_name(veil_fft_path_default()));
+    snprintf(be->describe, sizeof be->describe, "cpu: %u threads (FFT: %s)", cpu_thread_count(be),
+             veil_fft_path_name(veil_fft_path_default()));
     return VEIL_OK;
 }

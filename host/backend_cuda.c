@@ -27,8 +27,8 @@ veil_status veil_backend_cuda_fault_for_test(veil_backend_keys *keys) {
     return veil_error(VEIL_ERR_UNSUPPORTED, "cuda backend: veil was built without CUDA");
 }
 
-veil_status veil_backend_cuda_init(veil_backend *be, int device) {
-    (void)be, (void)device;
+veil_status veil_backend_cuda_init(veil_backend *be) {
+    (void)be;
     return veil_error(VEIL_ERR_UNSUPPORTED,
                       "cuda backend: veil was built without CUDA (configure with -DVEIL_CUDA=ON)");
 }
@@ -227,13 +227,21 @@ static veil_status cuda_keys_new(veil_backend *be, veil_backend_keys *keys, size
         return veil_error(VEIL_ERR_NOMEM, "cuda keys: out of memory");
     }
     k->n_parts = ek->n_parts;
-    /* VEIL_CUDA_PBS=cufft|fused|cluster|auto picks the blind rotation
-     * (default auto: see VEIL_CUDA_PBS_AUTO in veil/cuda.h). */
-    const char *kind = getenv("VEIL_CUDA_PBS");
+    /* the blind rotation the options chose (auto: VEIL_CUDA_PBS_AUTO in veil/cuda.h) */
     uint32_t pbs_kernel = VEIL_CUDA_PBS_AUTO;
-    if (kind && !strcmp(kind, "cufft")) pbs_kernel = VEIL_CUDA_PBS_CUFFT;
-    if (kind && !strcmp(kind, "fused")) pbs_kernel = VEIL_CUDA_PBS_FUSED;
-    if (kind && !strcmp(kind, "cluster")) pbs_kernel = VEIL_CUDA_PBS_CLUSTER;
+    switch (be->opts.pbs) {
+    case VEIL_BACKEND_PBS_AUTO:
+        break;
+    case VEIL_BACKEND_PBS_CUFFT:
+        pbs_kernel = VEIL_CUDA_PBS_CUFFT;
+        break;
+    case VEIL_BACKEND_PBS_FUSED:
+        pbs_kernel = VEIL_CUDA_PBS_FUSED;
+        break;
+    case VEIL_BACKEND_PBS_CLUSTER:
+        pbs_kernel = VEIL_CUDA_PBS_CLUSTER;
+        break;
+    }
     /* every partition reads and writes ciphertexts of D + 1 words (D =
      * parts[0].in_dim, the master key: veil/tfhe.h "Key sets") */
     const uint32_t D = ek->parts[0].in_dim;
@@ -299,10 +307,9 @@ static veil_status cuda_keys_new(veil_backend *be, veil_backend_keys *keys, size
     const size_t margin = (size_t)256 << 20;
     size_t budget = free_b / 10 * 9;
     budget = budget > margin ? budget - margin : 0;
-    /* VEIL_CUDA_MEMORY_MB caps the batch buffers (sharing a device; tests). */
-    const char *cap_mb = getenv("VEIL_CUDA_MEMORY_MB");
-    if (cap_mb && *cap_mb) {
-        const size_t lim = (size_t)strtoull(cap_mb, NULL, 10) << 20;
+    /* options.memory_mb caps the batch buffers (sharing a device; tests) */
+    if (be->opts.memory_mb >= 0) {
+        const size_t lim = (size_t)be->opts.memory_mb << 20;
         if (lim < budget) budget = lim;
     }
     size_t io_cap = max_batch > CUDA_MIN_IO ? max_batch : CUDA_MIN_IO;
@@ -454,25 +461,12 @@ static veil_status cuda_linear(veil_backend_keys *keys, const uint64_t *in, size
 }
 
 static veil_status cuda_conv2d(veil_backend_keys *keys, const uint64_t *in, size_t batch,
-                               const veil_conv2d_shape *s, const int64_t *w, const uint64_t *bias,
+                               const veil_conv_geom *s, const int64_t *w, const uint64_t *bias,
                                size_t out_stride, uint64_t *out) {
     veil_backend *be = keys->be;
     cuda_keys *k = keys->impl;
     cudaStream_t s0 = k->st[0].s;
-    uint32_t ho, wo;
-    veil_conv2d_out_hw(s, &ho, &wo);
-    const veil_cuda_conv2d_params c = {.c_in = s->c_in,
-                                       .h_in = s->h_in,
-                                       .w_in = s->w_in,
-                                       .c_out = s->c_out,
-                                       .kh = s->kh,
-                                       .kw = s->kw,
-                                       .stride_h = s->stride_h,
-                                       .stride_w = s->stride_w,
-                                       .pad_h = s->pad_h,
-                                       .pad_w = s->pad_w,
-                                       .h_out = ho,
-                                       .w_out = wo};
+    const uint32_t ho = s->h_out, wo = s->w_out;
     const size_t per_in = (size_t)s->c_in * s->h_in * s->w_in;
     const size_t per_out = (size_t)s->c_out * ho * wo;
     DEV_TRY(be, cudaSetDevice(k->device), "conv2d: device");
@@ -481,7 +475,7 @@ static veil_status cuda_conv2d(veil_backend_keys *keys, const uint64_t *in, size
             cudaMemcpyAsync(k->d_in, in, batch * per_in * k->big1 * 8, cudaMemcpyHostToDevice, s0),
             "conv2d: input upload");
     DEV_TRY(be,
-            veil_cuda_conv2d(s0, (uint32_t)k->device, &c, k->d_out, k->d_in, k->d_w,
+            veil_cuda_conv2d(s0, (uint32_t)k->device, s, k->d_out, k->d_in, k->d_w,
                              bias ? k->d_bias : NULL, (uint32_t)batch, (uint32_t)k->big1),
             "conv2d");
     const size_t row = per_out * k->big1 * 8;
@@ -516,12 +510,11 @@ static const struct veil_backend_i cuda_iface = {
     /* .conv2d    = */ cuda_conv2d,
 };
 
-veil_status veil_backend_cuda_init(veil_backend *be, int device) {
+veil_status veil_backend_cuda_init(veil_backend *be) {
     char why[256];
     if (!veil_backend_cuda_available(why, sizeof why))
         return veil_error(VEIL_ERR_UNSUPPORTED, "cuda backend: %s", why);
-    const char *env = getenv("VEIL_CUDA_DEVICE");
-    if (device < 0) device = env && *env ? atoi(env) : 0;
+    const int device = be->opts.device;
     struct cudaDeviceProp prop;
     cudaError_t e = cudaSetDevice(device);
     if (e == cudaSuccess) e = cudaGetDeviceProperties(&prop, device);

@@ -46,19 +46,21 @@ struct veil_backend_i {
     veil_status (*linear)(veil_backend_keys *keys, const uint64_t *in, size_t batch,
                           size_t in_features, const int64_t *w, const uint64_t *bias,
                           size_t out_features, size_t out_stride, uint64_t *out);
-    /* shape->c_out is the tile's output channels; sample b's output starts at
-     * out + b * out_stride * (kN+1) (out_stride in ciphertexts). */
+    /* shape: finished (veil_conv_geom_finish), its c_out the tile's output
+     * channels; sample b's output starts at out + b * out_stride * (kN+1)
+     * (out_stride in ciphertexts). */
     veil_status (*conv2d)(veil_backend_keys *keys, const uint64_t *in, size_t batch,
-                          const veil_conv2d_shape *shape, const int64_t *w, const uint64_t *bias,
+                          const veil_conv_geom *shape, const int64_t *w, const uint64_t *bias,
                           size_t out_stride, uint64_t *out);
 };
 
 struct veil_backend {
     const struct veil_backend_i *iface;
     veil_backend_kind kind;
-    void *ctx;          /* the implementation's */
-    int dead;           /* set after a sticky device error */
-    char describe[256]; /* filled by the implementation's constructor */
+    veil_backend_options opts; /* as given to veil_backend_new_opts */
+    void *ctx;                 /* the implementation's */
+    int dead;                  /* set after a sticky device error */
+    char describe[256];        /* filled by the implementation's constructor */
 };
 
 struct veil_backend_keys {
@@ -74,8 +76,8 @@ struct veil_backend_keys {
 /* Implementation constructors (backend_cpu.c, backend_cuda.c). */
 veil_status veil_backend_cpu_init(veil_backend *be);
 /* VEIL_ERR_UNSUPPORTED (with why) when not built with CUDA or no device. */
-/* device < 0: VEIL_CUDA_DEVICE or 0. */
-veil_status veil_backend_cuda_init(veil_backend *be, int device);
+/* On be->opts.device. */
+veil_status veil_backend_cuda_init(veil_backend *be);
 /* 1 when built with CUDA and at least one device answers; any CUDA error
  * counts as "no device". why (may be NULL) gets the reason when 0. */
 int veil_backend_cuda_available(char *why, size_t why_len);

@@ -192,8 +192,8 @@ static veil_status plan_luts(veil_plan *plan, size_t i) {
                 x->lut_index[e] = (uint32_t)(((e % n->size) / n->table_inner) % n->n_tables);
         }
     } else if (n->kind == VEIL_NODE_ROUND) {
-        size_t chunks = (n->round_bits + n->chunk_bits - 1) / n->chunk_bits;
-        x->n_luts = 2 * chunks;
+        const unsigned chunks = veil_round_chunk_count(n);
+        x->n_luts = 2 * (size_t)chunks;
         x->luts = calloc(x->n_luts, sizeof *x->luts);
         int64_t *tab = malloc(((size_t)1 << n->chunk_bits) * sizeof *tab);
         if (!x->luts || !tab) {
@@ -201,22 +201,20 @@ static veil_status plan_luts(veil_plan *plan, size_t i) {
             return veil_error(VEIL_ERR_NOMEM, "plan: out of memory");
         }
         veil_status st = VEIL_OK;
-        size_t q = 0;
-        for (unsigned j = 0; st == VEIL_OK && j < n->round_bits; j += n->chunk_bits, q++) {
-            unsigned c = n->round_bits - j < n->chunk_bits ? n->round_bits - j : n->chunk_bits;
+        for (unsigned q = 0; st == VEIL_OK && q < chunks; q++) {
+            const veil_round_chunk c = veil_round_chunk_get(n, q);
             /* PBS 1: constant +C (negacyclic: -C when the chunk's top bit is
-             * set), C = 2^(j+c-2) * Delta = half the weight of that bit */
-            unsigned sb = c > 1 ? c - 1 : 1;
-            for (size_t r = 0; r < ((size_t)1 << sb); r++)
+             * set), C = half the weight of that bit */
+            for (size_t r = 0; r < ((size_t)1 << c.read_bits); r++)
                 tab[r] = 1;
-            uint64_t C = (j + c >= 2) ? delta << (j + c - 2) : delta >> 1;
-            st = veil_lut_new(ps, tab, sb, 0, C, &x->luts[2 * q]);
+            st = veil_lut_new(ps, tab, c.read_bits, 0, veil_round_chunk_sign_const(&c, delta),
+                              &x->luts[2 * q]);
             /* PBS 2: the identity on the c-1 low bits of the chunk, output at
              * 2^j * Delta */
-            if (st == VEIL_OK && c > 1) {
-                for (size_t r = 0; r < ((size_t)1 << (c - 1)); r++)
+            if (st == VEIL_OK && c.pbs > 1) {
+                for (size_t r = 0; r < ((size_t)1 << c.read_bits); r++)
                     tab[r] = (int64_t)r;
-                st = veil_lut_new(ps, tab, c - 1, 0, delta << j, &x->luts[2 * q + 1]);
+                st = veil_lut_new(ps, tab, c.read_bits, 0, delta << c.lo, &x->luts[2 * q + 1]);
             }
         }
         free(tab);
@@ -245,6 +243,12 @@ veil_status veil_plan_new(const veil_program *prog, const veil_eval_key *ek, vei
                               "plan: layer %s runs its PBS in partition %u, the "
                               "program has %u",
                               n->layer, n->partition, ek->n_parts);
+        if (!veil_backend_supports_op(be, n))
+            return veil_error(VEIL_ERR_UNSUPPORTED, "plan: layer %s: backend %s does not run %s",
+                              n->layer, veil_backend_name(be),
+                              n->kind == VEIL_NODE_LUT || n->kind == VEIL_NODE_ROUND ? "KS-PBS"
+                              : n->linear == VEIL_LINEAR_DENSE ? "dense layers"
+                                                               : "conv2d or sum pools");
     }
     veil_plan *plan = calloc(1, sizeof *plan);
     if (!plan) return veil_error(VEIL_ERR_NOMEM, "plan: out of memory");
@@ -325,7 +329,7 @@ veil_status veil_plan_new(const veil_program *prog, const veil_eval_key *ek, vei
                 x->bias_pt[r] = (uint64_t)n->bias[r] * delta;
         }
         if (n->kind == VEIL_NODE_LINEAR && n->linear == VEIL_LINEAR_SUMPOOL2D) {
-            const veil_conv_shape *c = &n->conv;
+            const veil_conv_geom *c = &n->conv;
             size_t kk = (size_t)c->kh * c->kw;
             x->pool_w = calloc((size_t)c->c_out * c->c_in * kk, sizeof *x->pool_w);
             if (!x->pool_w) {
@@ -371,20 +375,17 @@ static veil_status run_round(veil_plan *plan, const veil_node *n, node_exec *x, 
     uint64_t *V = x->buf;
     memcpy(V, in, words * sizeof *V);
     add_plain_all(V, count, plan->lwe, (uint64_t)n->offset * delta);
-    size_t q = 0;
-    for (unsigned j = 0; j < n->round_bits; j += n->chunk_bits, q++) {
-        unsigned c = n->round_bits - j < n->chunk_bits ? n->round_bits - j : n->chunk_bits;
-        unsigned s = n->width - j - c + 1;
-        const uint64_t f = (uint64_t)1 << s;
+    for (unsigned q = 0; q < veil_round_chunk_count(n); q++) {
+        const veil_round_chunk c = veil_round_chunk_get(n, q);
+        const uint64_t f = (uint64_t)1 << c.shift;
         /* bits j..j+c-1 of V to the top c bits of the torus */
         mul_all(plan->tmp, V, words, f);
         const veil_lut *const *l1 = (const veil_lut *const *)&x->luts[2 * q];
         VEIL_TRY(veil_backend_ks_pbs(plan->keys, part, plan->tmp, count, l1, 1, NULL, plan->tmp2));
-        const uint64_t C = (j + c >= 2) ? delta << (j + c - 2) : delta >> 1;
         for (size_t w = 0; w < words; w++)
             V[w] += plan->tmp2[w];
-        add_plain_all(V, count, plan->lwe, 0 - C);
-        if (c > 1) {
+        add_plain_all(V, count, plan->lwe, 0 - veil_round_chunk_sign_const(&c, delta));
+        if (c.pbs > 1) {
             mul_all(plan->tmp, V, words, f);
             const veil_lut *const *l2 = (const veil_lut *const *)&x->luts[2 * q + 1];
             VEIL_TRY(
@@ -438,15 +439,11 @@ veil_status veil_plan_execute(veil_plan *plan, const uint64_t *const *inputs, si
                                          x->bias_pt, n->n_weight_rows, x->buf);
                 break;
             case VEIL_LINEAR_CONV2D:
-            case VEIL_LINEAR_SUMPOOL2D: {
-                const veil_conv_shape *c = &n->conv;
-                veil_conv2d_shape s = {c->c_in, c->h_in,     c->w_in,     c->c_out, c->kh,
-                                       c->kw,   c->stride_h, c->stride_w, c->pad_h, c->pad_w};
-                st = veil_backend_conv2d(plan->keys, in, batch, &s,
+            case VEIL_LINEAR_SUMPOOL2D:
+                st = veil_backend_conv2d(plan->keys, in, batch, &n->conv,
                                          n->linear == VEIL_LINEAR_CONV2D ? n->weight : x->pool_w,
                                          x->bias_pt, x->buf);
                 break;
-            }
             case VEIL_LINEAR_FLATTEN:
                 memcpy(x->buf, in, count * lwe * sizeof(uint64_t));
                 break;

@@ -97,6 +97,8 @@ int main(int argc, char **argv) {
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fputs(k_usage, stdout);
             veil_compile_options_help(stdout);
+            fputs("\nenvironment:\n", stdout);
+            veil_backend_options_env_help(stdout);
             return 0;
         } else if (veil_compile_options_parse_arg(&o.compile, argc, argv, &i, &consumed)) {
             fprintf(stderr, "veil-server: %s\n", veil_error_message());
@@ -174,6 +176,10 @@ int main(int argc, char **argv) {
     }
     if (!o.model_path) {
         fprintf(stderr, "veil-server: --model MODEL is required\n%s", k_usage);
+        return 2;
+    }
+    if (veil_backend_options_from_env(&o.backend_opts) != VEIL_OK) {
+        fprintf(stderr, "veil-server: %s\n", veil_error_message());
         return 2;
     }
     /* Block the stop signals in every thread (the server's threads inherit

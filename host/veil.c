@@ -224,7 +224,7 @@ static int run_encrypted(const run_args *a, const veil_program *p, const veil_mo
     uint64_t *ct_in[64] = {0}, *ct_out[64] = {0};
     int rc = 1;
     const int tty = isatty(2);
-    if ((st = veil_backend_new(kind, &be))) goto out;
+    if ((st = veil_backend_new_env(kind, &be))) goto out;
     fprintf(stderr, "backend: %s\n", veil_backend_describe(be));
     double t0 = now_s(), c0 = cpu_s();
     if (tty) fprintf(stderr, "keygen (%s)...", p->params->id);
@@ -493,6 +493,7 @@ static void print_usage(FILE *f) {
     fprintf(f,
             "\nenvironment:\n  VEIL_FFT=auto|portable|avx2|avx512|fftw  FFT code path of the cpu "
             "backend\n                (default auto: the fastest veil path this CPU runs)\n");
+    veil_backend_options_env_help(f);
 }
 
 int main(int argc, char **argv) {

@@ -8,6 +8,7 @@
  * ciphertexts), argument errors, and backend selection. */
 #include "testutil.h"
 #include "veil/backend.h"
+#include "veil/exec.h"
 #include "../host/backend_internal.h"
 
 #include <stdio.h>
@@ -73,6 +74,118 @@ static void test_kind_parse(void) {
     CU_ASSERT_EQUAL(k, VEIL_BACKEND_CPU); /* untouched on failure */
     CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "tpu"));
     CU_ASSERT_EQUAL(veil_backend_kind_parse(NULL, &k), VEIL_ERR_ARG);
+}
+
+/* The programs' environment overrides: read by veil_backend_options_from_env
+ * alone, strictly (a bad value names its variable and changes nothing). */
+static void test_options_env(void) {
+    static const char *const vars[] = {"VEIL_THREADS", "VEIL_CUDA_DEVICE", "VEIL_CUDA_PBS",
+                                       "VEIL_CUDA_MEMORY_MB"};
+    veil_backend_options o, d;
+    veil_backend_options_default(&d);
+    CU_ASSERT_EQUAL(d.threads, 0);
+    CU_ASSERT_EQUAL(d.device, 0);
+    CU_ASSERT_EQUAL(d.pbs, VEIL_BACKEND_PBS_AUTO);
+    CU_ASSERT(d.memory_mb < 0);
+    for (size_t i = 0; i < 4; i++)
+        unsetenv(vars[i]);
+    o = d;
+    CU_ASSERT_EQUAL(veil_backend_options_from_env(&o), VEIL_OK);
+    CU_ASSERT(memcmp(&o, &d, sizeof o) == 0);
+    setenv("VEIL_THREADS", "3", 1);
+    setenv("VEIL_CUDA_DEVICE", "1", 1);
+    setenv("VEIL_CUDA_PBS", "cluster", 1);
+    setenv("VEIL_CUDA_MEMORY_MB", "0", 1);
+    CU_ASSERT_EQUAL(veil_backend_options_from_env(&o), VEIL_OK);
+    CU_ASSERT_EQUAL(o.threads, 3);
+    CU_ASSERT_EQUAL(o.device, 1);
+    CU_ASSERT_EQUAL(o.pbs, VEIL_BACKEND_PBS_CLUSTER);
+    CU_ASSERT_EQUAL(o.memory_mb, 0);
+    /* each bad value: refused, naming the variable, o as it was */
+    static const char *const bad[][2] = {{"VEIL_THREADS", "0"},     {"VEIL_THREADS", "4x"},
+                                         {"VEIL_THREADS", "-2"},    {"VEIL_CUDA_DEVICE", "gpu1"},
+                                         {"VEIL_CUDA_PBS", "fast"}, {"VEIL_CUDA_MEMORY_MB", "1e3"}};
+    size_t n_bad = 0;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++, n_bad++) {
+        veil_backend_options before = o;
+        setenv(bad[i][0], bad[i][1], 1);
+        CU_ASSERT_EQUAL(veil_backend_options_from_env(&o), VEIL_ERR_ARG);
+        CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), bad[i][0]));
+        CU_ASSERT(memcmp(&o, &before, sizeof o) == 0);
+        veil_backend *be = NULL;
+        CU_ASSERT_EQUAL(veil_backend_new_env(VEIL_BACKEND_CPU, &be), VEIL_ERR_ARG);
+        CU_ASSERT_PTR_NULL(be);
+        unsetenv(bad[i][0]);
+    }
+    CU_ASSERT_EQUAL(n_bad, 6);
+    /* the cpu backend takes its threads from the options, not from the environment */
+    setenv("VEIL_THREADS", "3", 1);
+    veil_backend *be = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_backend_new(VEIL_BACKEND_CPU, &be), VEIL_OK);
+    veil_backend_free(be);
+    o = d;
+    o.threads = 2;
+    CU_ASSERT_EQUAL_FATAL(veil_backend_new_opts(VEIL_BACKEND_CPU, &o, &be), VEIL_OK);
+    CU_ASSERT(strncmp(veil_backend_describe(be), "cpu: 2 threads", 14) == 0);
+    veil_backend_free(be);
+    CU_ASSERT_EQUAL_FATAL(veil_backend_new_env(VEIL_BACKEND_CPU, &be), VEIL_OK);
+    CU_ASSERT(strncmp(veil_backend_describe(be), "cpu: 3 threads", 14) == 0);
+    veil_backend_free(be);
+    o.threads = 257;
+    CU_ASSERT_EQUAL(veil_backend_new_opts(VEIL_BACKEND_CPU, &o, &be), VEIL_ERR_ARG);
+    for (size_t i = 0; i < 4; i++)
+        unsetenv(vars[i]);
+    veil_backend_pbs k;
+    CU_ASSERT_EQUAL(veil_backend_pbs_parse("FUSED", &k), VEIL_OK);
+    CU_ASSERT_EQUAL(k, VEIL_BACKEND_PBS_FUSED);
+    CU_ASSERT_EQUAL(veil_backend_pbs_parse("cufft", &k), VEIL_OK);
+    CU_ASSERT_EQUAL(k, VEIL_BACKEND_PBS_CUFFT);
+}
+
+/* supports_op by node kind, and the executor refusing, at plan time and
+ * naming the layer, a program with a node its backend lacks (a cpu backend
+ * whose conv2d entry is taken away). */
+static void test_supports_op(void) {
+    veil_node nodes[8];
+    memset(nodes, 0, sizeof nodes);
+    const veil_node_kind kinds[8] = {VEIL_NODE_INPUT,  VEIL_NODE_ADD,    VEIL_NODE_ROUND,
+                                     VEIL_NODE_LUT,    VEIL_NODE_OUTPUT, VEIL_NODE_LINEAR,
+                                     VEIL_NODE_LINEAR, VEIL_NODE_LINEAR};
+    const veil_linear_kind lin[8] = {
+        0, 0, 0, 0, 0, VEIL_LINEAR_DENSE, VEIL_LINEAR_CONV2D, VEIL_LINEAR_SUMPOOL2D};
+    struct veil_backend_i no_conv = *BE->iface;
+    no_conv.conv2d = NULL;
+    veil_backend fake = *BE;
+    fake.iface = &no_conv;
+    size_t checked = 0;
+    for (size_t i = 0; i < 8; i++, checked++) {
+        nodes[i].kind = kinds[i];
+        nodes[i].linear = lin[i];
+        CU_ASSERT(veil_backend_supports_op(BE, &nodes[i]));
+        const int conv = kinds[i] == VEIL_NODE_LINEAR && lin[i] != VEIL_LINEAR_DENSE;
+        CU_ASSERT_EQUAL(veil_backend_supports_op(&fake, &nodes[i]), !conv);
+    }
+    CU_ASSERT_EQUAL(checked, 8);
+    CU_ASSERT_FALSE(veil_backend_supports_op(NULL, &nodes[0]));
+
+    /* a one-node program: a conv2d on the set of EK */
+    veil_partition part = {.params = P};
+    veil_node conv = {.kind = VEIL_NODE_LINEAR,
+                      .layer = "features.conv0",
+                      .linear = VEIL_LINEAR_CONV2D,
+                      .size = 1,
+                      .width = 10};
+    conv.conv = (veil_conv_geom){1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1};
+    veil_program prog = {
+        .params = P, .n_partitions = 1, .partitions = &part, .n_nodes = 1, .nodes = &conv};
+    veil_plan *plan = NULL;
+    CU_ASSERT_EQUAL(veil_plan_new(&prog, EK, &fake, 1, &plan), VEIL_ERR_UNSUPPORTED);
+    CU_ASSERT_PTR_NULL(plan);
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(veil_error_message(), "layer features.conv0: backend cpu does not run conv2d"));
+    /* the same program plans on the whole cpu backend */
+    CU_ASSERT_EQUAL(veil_plan_new(&prog, EK, BE, 1, &plan), VEIL_OK);
+    veil_plan_free(plan);
 }
 
 static void test_backend_select(void) {
@@ -254,18 +367,18 @@ static void test_linear(void) {
 
 static void test_conv2d(void) {
     const unsigned bits = 10;
-    const veil_conv2d_shape s = {.c_in = 2,
-                                 .h_in = 5,
-                                 .w_in = 4,
-                                 .c_out = 3,
-                                 .kh = 3,
-                                 .kw = 2,
-                                 .stride_h = 2,
-                                 .stride_w = 1,
-                                 .pad_h = 1,
-                                 .pad_w = 1};
-    uint32_t ho, wo;
-    veil_conv2d_out_hw(&s, &ho, &wo);
+    veil_conv_geom s = {.c_in = 2,
+                        .h_in = 5,
+                        .w_in = 4,
+                        .c_out = 3,
+                        .kh = 3,
+                        .kw = 2,
+                        .stride_h = 2,
+                        .stride_w = 1,
+                        .pad_h = 1,
+                        .pad_w = 1};
+    CU_ASSERT_FATAL(veil_conv_geom_finish(&s));
+    const uint32_t ho = s.h_out, wo = s.w_out;
     CU_ASSERT_EQUAL(ho, 3); /* (5 + 2 - 3) / 2 + 1 */
     CU_ASSERT_EQUAL(wo, 5); /* (4 + 2 - 2) / 1 + 1 */
     const size_t batch = 2, per_in = 2 * 5 * 4, per_out = 3 * (size_t)ho * wo, nw = 3 * 2 * 3 * 2;
@@ -315,7 +428,11 @@ static void test_conv2d(void) {
     veil_backend_keys_limits(k2, &(veil_backend_limits){.max_cts = 39});
     CU_ASSERT_EQUAL(veil_backend_conv2d(k2, in, batch, &s, w, bias, out2), VEIL_ERR_UNSUPPORTED);
     veil_backend_keys_free(k2);
-    veil_conv2d_shape bad = s;
+    veil_conv_geom bad = s;
+    bad.h_out = 4; /* not what the geometry gives */
+    CU_ASSERT_EQUAL(veil_backend_conv2d(KEYS, in, batch, &bad, w, bias, out), VEIL_ERR_ARG);
+    CU_ASSERT(strstr(veil_error_message(), "output 4x5, the geometry gives 3x5") != NULL);
+    bad = s;
     bad.stride_w = 0;
     CU_ASSERT_EQUAL(veil_backend_conv2d(KEYS, in, batch, &bad, w, bias, out), VEIL_ERR_ARG);
     bad = s;
@@ -333,6 +450,8 @@ int main(void) {
     if (!s) return CU_get_error();
     VEIL_ADD_TEST(s, test_kind_parse);
     VEIL_ADD_TEST(s, test_backend_select);
+    VEIL_ADD_TEST(s, test_options_env);
+    VEIL_ADD_TEST(s, test_supports_op);
     VEIL_ADD_TEST(s, test_ks_pbs);
     VEIL_ADD_TEST(s, test_linear);
     VEIL_ADD_TEST(s, test_conv2d);

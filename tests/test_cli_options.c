@@ -246,7 +246,8 @@ static void check_command(const command *c) {
             snprintf(alts, sizeof alts, "%s", syntax);
             char *save = NULL;
             for (char *a = strtok_r(alts, "|", &save); a; a = strtok_r(NULL, "|", &save)) {
-                if (!strcmp(a, "N")) continue; /* N|none: N is the sample above */
+                /* N|none, ID|auto: the placeholder is the sample above */
+                if (strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == strlen(a)) continue;
                 const char *extra2[] = {opt, a, NULL};
                 rc = run_with(c, extra2, &err);
                 g_tried++;

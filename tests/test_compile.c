@@ -7,6 +7,7 @@
  * reported with the layer; approximate rounding is off by one at a modelled
  * rate; decoding picks the representative in the output's range. */
 #include "testutil.h"
+#include "veil/compile_options.h"
 #include "veil/noise.h"
 #include "veil/program.h"
 
@@ -449,6 +450,84 @@ static void test_fingerprint(void) {
     veil_model_free(m2);
 }
 
+/* The compile options' canonical form: read back option by option through
+ * veil_compile_options_set it gives itself again (every option, every value
+ * kind), and it is in the fingerprint: two compilations from the same
+ * options agree, and forcing the very set the compiler chose (the same
+ * nodes) still gives another fingerprint, since the options differ. */
+static void test_options_in_fingerprint(void) {
+    veil_compile_options sets[6];
+    for (int i = 0; i < 6; i++)
+        veil_compile_options_default(&sets[i]);
+    sets[1].rounding_bits = 4;
+    sets[1].rounding = VEIL_ROUNDING_APPROXIMATE;
+    sets[1].bounds = VEIL_BOUNDS_WORST_CASE;
+    sets[2].p_error = 1e-12;
+    sets[2].range_margin = 0.1;
+    sets[2].range_check = 1;
+    sets[3].max_poly_size = 2048;
+    sets[3].max_partitions = 1;
+    sets[3].lookup_bits = 3;
+    sets[4].params_id = "nn-p5-norm2e0-2m40";
+    sets[5].range_margin = 1.0 / 3.0; /* not a short decimal: %.17g reads back exactly */
+    sets[5].p_error = 0x1.23456789abcdep-50;
+    size_t round_trips = 0;
+    for (int i = 0; i < 6; i++) {
+        char canon[512], again[512], pairs[512];
+        const size_t len = veil_compile_options_canonical(&sets[i], canon, sizeof canon);
+        CU_ASSERT_EQUAL(len, strlen(canon));
+        CU_ASSERT(len < sizeof canon);
+        veil_compile_options back;
+        veil_compile_options_default(&back);
+        back.rounding_bits = 7; /* every option must be set from the form */
+        back.max_poly_size = 1024;
+        back.params_id = "tfhers-1_1-gaussian-2m64";
+        snprintf(pairs, sizeof pairs, "%s", canon);
+        size_t n_pairs = 0;
+        for (char *save = NULL, *t = strtok_r(pairs, " ", &save); t;
+             t = strtok_r(NULL, " ", &save)) {
+            char *eq = strchr(t, '=');
+            CU_ASSERT_PTR_NOT_NULL_FATAL(eq);
+            *eq = 0;
+            CU_ASSERT_EQUAL(veil_compile_options_set(&back, t, eq + 1), VEIL_OK);
+            n_pairs++;
+        }
+        CU_ASSERT_EQUAL(n_pairs, 10); /* every option of the table */
+        veil_compile_options_canonical(&back, again, sizeof again);
+        CU_ASSERT_STRING_EQUAL(again, canon);
+        if (strcmp(again, canon)) printf("\n  %s\n  %s\n", canon, again);
+        round_trips++;
+    }
+    CU_ASSERT_EQUAL(round_trips, 6);
+    char small[8];
+    CU_ASSERT(veil_compile_options_canonical(&sets[0], small, sizeof small) > sizeof small);
+    CU_ASSERT_EQUAL(strlen(small), sizeof small - 1);
+
+    veil_model *m = make_model(1, 1, 4);
+    veil_program *a = NULL, *b = NULL, *forced = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &sets[0], &a), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &sets[0], &b), VEIL_OK);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a->params);
+    veil_compile_options f = sets[0];
+    f.params_id = a->params->id;
+    CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &f, &forced), VEIL_OK);
+    CU_ASSERT_PTR_EQUAL(forced->params, a->params);
+    CU_ASSERT_EQUAL(forced->pbs_per_sample, a->pbs_per_sample);
+    CU_ASSERT_STRING_EQUAL(a->options_canonical, b->options_canonical);
+    CU_ASSERT_PTR_NOT_NULL(strstr(a->options_canonical, "params=auto"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(forced->options_canonical, a->params->id));
+    uint8_t fa[VEIL_PROGRAM_FP_BYTES], fb[VEIL_PROGRAM_FP_BYTES], ff[VEIL_PROGRAM_FP_BYTES];
+    veil_program_fingerprint(a, fa);
+    veil_program_fingerprint(b, fb);
+    veil_program_fingerprint(forced, ff);
+    CU_ASSERT_EQUAL(memcmp(fa, fb, sizeof fa), 0);
+    CU_ASSERT_NOT_EQUAL(memcmp(fa, ff, sizeof fa), 0);
+    veil_program_free(a);
+    veil_program_free(b);
+    veil_program_free(forced);
+    veil_model_free(m);
+}
+
 static void test_decode(void) {
     veil_model *m = make_model(1, 1, 4);
     veil_compile_options o;
@@ -477,5 +556,6 @@ int main(void) {
     VEIL_ADD_TEST(s, test_noise_injection);
     VEIL_ADD_TEST(s, test_decode);
     VEIL_ADD_TEST(s, test_fingerprint);
+    VEIL_ADD_TEST(s, test_options_in_fingerprint);
     return veil_test_run();
 }

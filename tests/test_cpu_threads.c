@@ -1,8 +1,8 @@
 // LABELS: crypto
 // LINKS: veil_host
 /* The cpu backend's results do not depend on how a batch is run: the same
- * ciphertexts, bit for bit, from 1, 2, 3 and 5 worker threads (VEIL_THREADS,
- * read when the backend's keys are made; a batch of 1 on 2 and 3 threads,
+ * ciphertexts, bit for bit, from 1, 2, 3 and 5 worker threads (a backend
+ * each, veil_backend_options.threads; a batch of 1 on 2 and 3 threads,
  * which split its keyswitch), on a second run with the same
  * threads, and on every veil FFT path this CPU runs (portable, AVX2, AVX-512:
  * they compute the same bits). The decryptions are checked once. The same for
@@ -18,15 +18,29 @@
 
 #define COUNT 11
 
-static void run_count(veil_backend *be, const veil_eval_key *ek, const char *threads,
+/* A cpu backend on `threads` workers (options.threads), checked to use them. */
+static veil_backend *cpu_on(const char *threads) {
+    veil_backend_options o;
+    veil_backend_options_default(&o);
+    o.threads = (unsigned)atoi(threads);
+    veil_backend *be = NULL;
+    CU_ASSERT_FATAL(veil_backend_new_opts(VEIL_BACKEND_CPU, &o, &be) == VEIL_OK);
+    char want[64];
+    snprintf(want, sizeof want, "cpu: %s threads", threads);
+    CU_ASSERT(strncmp(veil_backend_describe(be), want, strlen(want)) == 0);
+    return be;
+}
+
+static void run_count(veil_backend *be_any, const veil_eval_key *ek, const char *threads,
                       const uint64_t *in, const veil_lut *lut, uint64_t *out, size_t count) {
+    (void)be_any;
+    veil_backend *be = cpu_on(threads);
     veil_backend_keys *keys = NULL;
-    setenv("VEIL_THREADS", threads, 1);
     CU_ASSERT_FATAL(veil_backend_keys_new(be, ek, count, &keys) == VEIL_OK);
     const veil_lut *const lp[1] = {lut};
     CU_ASSERT_EQUAL(veil_backend_ks_pbs(keys, 0, in, count, lp, 1, NULL, out), VEIL_OK);
     veil_backend_keys_free(keys);
-    unsetenv("VEIL_THREADS");
+    veil_backend_free(be);
 }
 
 /* linear and conv2d on random words (exact integer arithmetic: any input
@@ -34,7 +48,7 @@ static void run_count(veil_backend *be, const veil_eval_key *ek, const char *thr
 #define LIN_B 3
 #define LIN_IN 40
 #define LIN_OUT 9
-static const veil_conv2d_shape CONV = {2, 6, 6, 3, 3, 3, 1, 1, 1, 1};
+static const veil_conv_geom CONV = {2, 6, 6, 3, 3, 3, 1, 1, 1, 1, 0, 0};
 #define CONV_B 2
 
 static void run_batch(veil_backend *be, const veil_eval_key *ek, const char *threads,
@@ -42,18 +56,19 @@ static void run_batch(veil_backend *be, const veil_eval_key *ek, const char *thr
     run_count(be, ek, threads, in, lut, out, COUNT);
 }
 
-static void run_leveled(veil_backend *be, const veil_eval_key *ek, const char *threads,
+static void run_leveled(veil_backend *be_any, const veil_eval_key *ek, const char *threads,
                         const uint64_t *in, const int64_t *w, const uint64_t *bias, size_t lwe,
                         uint64_t *out) {
+    (void)be_any;
+    veil_backend *be = cpu_on(threads);
     veil_backend_keys *keys = NULL;
-    setenv("VEIL_THREADS", threads, 1);
     CU_ASSERT_FATAL(veil_backend_keys_new(be, ek, 8, &keys) == VEIL_OK);
     CU_ASSERT_EQUAL(veil_backend_linear(keys, in, LIN_B, LIN_IN, w, bias, LIN_OUT, out), VEIL_OK);
     CU_ASSERT_EQUAL(
         veil_backend_conv2d(keys, in, CONV_B, &CONV, w, bias, out + (size_t)LIN_B * LIN_OUT * lwe),
         VEIL_OK);
     veil_backend_keys_free(keys);
-    unsetenv("VEIL_THREADS");
+    veil_backend_free(be);
 }
 
 static void leveled_bit_identical(veil_backend *be, const veil_eval_key *ek, size_t lwe) {

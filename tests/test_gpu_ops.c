@@ -43,14 +43,16 @@ typedef struct {
     veil_secret_key *sk;
     veil_eval_key *ek;
     veil_encryptor *enc;
-    veil_backend_keys *cpu, *gpu; /* gpu: VEIL_CUDA_PBS auto */
+    veil_backend_keys *cpu, *gpu; /* gpu: pbs auto */
     veil_backend_keys *kind[3];   /* KINDS; NULL where that kernel cannot run */
     size_t lwe;
 } fixture;
 
 static veil_backend *CPU, *GPU;
-/* The blind rotations each PBS test runs explicitly (VEIL_CUDA_PBS). */
+/* The blind rotations each PBS test runs explicitly (options.pbs), one
+ * backend each. */
 static const char *const KINDS[3] = {"fused", "cluster", "cufft"};
+static veil_backend *GPU_KIND[3];
 /* VEIL_TEST_GPU_SMALL=1 (for compute-sanitizer, whose tools run kernels tens
  * to thousands of times slower): the same shapes with n = 32 (a 32-step
  * blind rotation: every phase of the kernels, for a fraction of the time),
@@ -82,9 +84,7 @@ static int fixture_make(fixture *f, const char *name, const veil_params *p) {
            p->ks_base_log, p->ms == VEIL_MS_CENTERED ? "centered" : "standard", f->gpu->detail,
            f->gpu->limits.max_pbs);
     for (int k = 0; k < 3; k++) {
-        setenv("VEIL_CUDA_PBS", KINDS[k], 1);
-        veil_status st = veil_backend_keys_new(GPU, f->ek, 4096, &f->kind[k]);
-        unsetenv("VEIL_CUDA_PBS");
+        veil_status st = veil_backend_keys_new(GPU_KIND[k], f->ek, 4096, &f->kind[k]);
         if (st == VEIL_OK)
             printf("  %s: %s\n", KINDS[k], f->kind[k]->detail);
         else if (st == VEIL_ERR_UNSUPPORTED || st == VEIL_ERR_DEVICE) /* checked in test_ks_pbs */
@@ -109,6 +109,15 @@ static int suite_init(void) {
     if (veil_backend_new(VEIL_BACKEND_CPU, &CPU) || veil_backend_new(VEIL_BACKEND_CUDA, &GPU)) {
         printf("backends: %s\n", veil_error_message());
         return 1;
+    }
+    for (int k = 0; k < 3; k++) {
+        veil_backend_options bo;
+        veil_backend_options_default(&bo);
+        if (veil_backend_pbs_parse(KINDS[k], &bo.pbs) ||
+            veil_backend_new_opts(VEIL_BACKEND_CUDA, &bo, &GPU_KIND[k])) {
+            printf("backend %s: %s\n", KINDS[k], veil_error_message());
+            return 1;
+        }
     }
     printf("\n%s\n%s\n", veil_backend_describe(GPU), veil_backend_describe(CPU));
     const veil_params *a = veil_params_find("tfhers-1_1-gaussian-2m64");
@@ -152,6 +161,8 @@ static int suite_init(void) {
 static int suite_clean(void) {
     for (int i = 0; i < n_fx; i++)
         fixture_free(&FX[i]);
+    for (int k = 0; k < 3; k++)
+        veil_backend_free(GPU_KIND[k]);
     veil_backend_free(GPU);
     veil_backend_free(CPU);
     return 0;
@@ -375,9 +386,7 @@ static void test_ks_pbs(void) {
         for (int k = 0; k < 3; k++) {
             if (!FX[f].kind[k]) continue;
             veil_backend_keys *small;
-            setenv("VEIL_CUDA_PBS", KINDS[k], 1);
-            CU_ASSERT_FATAL(veil_backend_keys_new(GPU, FX[f].ek, 16, &small) == VEIL_OK);
-            unsetenv("VEIL_CUDA_PBS");
+            CU_ASSERT_FATAL(veil_backend_keys_new(GPU_KIND[k], FX[f].ek, 16, &small) == VEIL_OK);
             CU_ASSERT_EQUAL(small->limits.max_pbs, 16);
             ks_pbs_case(&FX[f], small, 37);
             veil_backend_keys_free(small);
@@ -413,10 +422,8 @@ static void test_two_partitions(void) {
     if (st_auto) printf("\n  auto: %s", veil_error_message());
     CU_ASSERT_EQUAL_FATAL(st_auto, VEIL_OK);
     for (int k = 0; k < 3; k++) {
-        setenv("VEIL_CUDA_PBS", KINDS[k], 1);
-        if (veil_backend_keys_new(GPU, ek, 4096, &gpu[k]) != VEIL_OK)
+        if (veil_backend_keys_new(GPU_KIND[k], ek, 4096, &gpu[k]) != VEIL_OK)
             printf("\n  %s: does not run here: %s", KINDS[k], veil_error_message());
-        unsetenv("VEIL_CUDA_PBS");
     }
     CU_ASSERT_PTR_NOT_NULL(gpu[2]); /* cuFFT runs every set */
     const uint32_t D = veil_params_big_dim(parts[0]);
@@ -571,10 +578,9 @@ static void test_linear_exact(void) {
     linear_case(&FX[1], 9, 11, 3, NULL);
 }
 
-static void conv_case(fixture *x, size_t batch, veil_conv2d_shape s,
-                      const veil_backend_limits *lim) {
-    uint32_t ho, wo;
-    veil_conv2d_out_hw(&s, &ho, &wo);
+static void conv_case(fixture *x, size_t batch, veil_conv_geom s, const veil_backend_limits *lim) {
+    CU_ASSERT_FATAL(veil_conv_geom_finish(&s));
+    const uint32_t ho = s.h_out, wo = s.w_out;
     const size_t lwe = x->lwe, n_in = batch * s.c_in * s.h_in * s.w_in,
                  n_out = batch * s.c_out * (size_t)ho * wo * lwe,
                  nw = (size_t)s.c_out * s.c_in * s.kh * s.kw;
@@ -612,51 +618,57 @@ static void conv_case(fixture *x, size_t batch, veil_conv2d_shape s,
 static void test_conv2d_exact(void) {
     fixture *x = &FX[0];
     conv_case(x, 1,
-              (veil_conv2d_shape){.c_in = 1,
-                                  .h_in = 5,
-                                  .w_in = 5,
-                                  .c_out = 2,
-                                  .kh = 3,
-                                  .kw = 3,
-                                  .stride_h = 1,
-                                  .stride_w = 1},
+              (veil_conv_geom){.c_in = 1,
+                               .h_in = 5,
+                               .w_in = 5,
+                               .c_out = 2,
+                               .kh = 3,
+                               .kw = 3,
+                               .stride_h = 1,
+                               .stride_w = 1},
               NULL);
     conv_case(x, 3,
-              (veil_conv2d_shape){.c_in = 3,
-                                  .h_in = 7,
-                                  .w_in = 6,
-                                  .c_out = 4,
-                                  .kh = 3,
-                                  .kw = 2,
-                                  .stride_h = 2,
-                                  .stride_w = 1,
-                                  .pad_h = 1,
-                                  .pad_w = 1},
+              (veil_conv_geom){.c_in = 3,
+                               .h_in = 7,
+                               .w_in = 6,
+                               .c_out = 4,
+                               .kh = 3,
+                               .kw = 2,
+                               .stride_h = 2,
+                               .stride_w = 1,
+                               .pad_h = 1,
+                               .pad_w = 1},
               NULL);
     conv_case(x, 4,
-              (veil_conv2d_shape){.c_in = 2,
-                                  .h_in = 6,
-                                  .w_in = 6,
-                                  .c_out = 5,
-                                  .kh = 3,
-                                  .kw = 3,
-                                  .stride_h = 1,
-                                  .stride_w = 2,
-                                  .pad_h = 2,
-                                  .pad_w = 1},
+              (veil_conv_geom){.c_in = 2,
+                               .h_in = 6,
+                               .w_in = 6,
+                               .c_out = 5,
+                               .kh = 3,
+                               .kw = 3,
+                               .stride_h = 1,
+                               .stride_w = 2,
+                               .pad_h = 2,
+                               .pad_w = 1},
               &(veil_backend_limits){.max_cts = 90, .max_weights = 40});
 }
 
-/* Too little device memory is a recoverable VEIL_ERR_DEVICE: the backend
- * stays healthy and the next keys work. */
+/* Too little device memory (options.memory_mb 0) is a recoverable
+ * VEIL_ERR_DEVICE: that backend stays healthy and the device's next keys
+ * work. */
 static void test_out_of_memory_recoverable(void) {
     veil_backend_keys *k = NULL;
-    setenv("VEIL_CUDA_MEMORY_MB", "0", 1);
-    veil_status s = veil_backend_keys_new(GPU, FX[0].ek, 1024, &k);
-    unsetenv("VEIL_CUDA_MEMORY_MB");
+    veil_backend_options bo;
+    veil_backend_options_default(&bo);
+    bo.memory_mb = 0;
+    veil_backend *capped = NULL;
+    CU_ASSERT_FATAL(veil_backend_new_opts(VEIL_BACKEND_CUDA, &bo, &capped) == VEIL_OK);
+    veil_status s = veil_backend_keys_new(capped, FX[0].ek, 1024, &k);
     printf("\n  0 MiB: %s: %s", veil_status_str(s), veil_error_message());
     CU_ASSERT_EQUAL(s, VEIL_ERR_DEVICE);
     CU_ASSERT_PTR_NULL(k);
+    CU_ASSERT(veil_backend_healthy(capped));
+    veil_backend_free(capped);
     CU_ASSERT(veil_backend_healthy(GPU));
     CU_ASSERT_EQUAL(veil_backend_keys_new(GPU, FX[0].ek, 8, &k), VEIL_OK);
     ks_pbs_case(&FX[0], k, 3);

@@ -555,6 +555,28 @@ static void test_timeout_and_queue(void) {
     veil_serial_buffer_free(body, len);
 }
 
+/* Client and server compiled from other options: the client refuses the
+ * server before sending anything, showing both canonical forms; from the
+ * same options (the suite's server) they agree (test_info_endpoints). */
+static void test_compile_options_mismatch(void) {
+    veil_server_options o;
+    server_options(&o);
+    o.compile.range_margin = 0.5;
+    veil_server *s2 = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_server_start(&o, &s2), VEIL_OK);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u", veil_server_port(s2));
+    size_t ml = 0;
+    veil_remote_options ro;
+    veil_remote_options_default(&ro);
+    CU_ASSERT_EQUAL(veil_remote_check_model(g_client, url, &ro, &ml), VEIL_ERR_PARAMS);
+    const char *msg = veil_error_message();
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, "other compile options"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, "range-margin=0.5 "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, "range-margin=0.25 "));
+    veil_server_stop(s2);
+}
+
 static void test_request_larger_than_batch(void) {
     /* --max-batch 2, one request of 5 samples: run in chunks 2 + 2 + 1, the
      * results stitched back in order. */
@@ -1138,6 +1160,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_bad_requests);
     VEIL_ADD_TEST(s, test_timeout_and_queue);
     VEIL_ADD_TEST(s, test_request_larger_than_batch);
+    VEIL_ADD_TEST(s, test_compile_options_mismatch);
     VEIL_ADD_TEST(s, test_inflight_limit);
     VEIL_ADD_TEST(s, test_compute_longer_than_read_timeout);
     VEIL_ADD_TEST(s, test_connections_per_ip);

@@ -5,6 +5,7 @@
 
 #include "model_ops.h"
 #include "program_internal.h"
+#include "veil/compile_options.h"
 #include "veil/cost.h"
 #include "veil/noise.h"
 #include "veil/program.h"
@@ -62,6 +63,7 @@ void veil_program_free(veil_program *p) {
     free(p->partitions);
     free(p->model_name);
     free(p->params_note);
+    free(p->options_canonical);
     free(p);
 }
 
@@ -339,9 +341,8 @@ static veil_status lut_node(builder *b, const char *layer, uint32_t src, int64_t
 /* A LINEAR node over one operand with the given geometry, or a CONCAT of
  * `copies` copies of it. */
 static veil_status linear_node(builder *b, const char *layer, veil_linear_kind kind, uint32_t src,
-                               uint32_t copies, const veil_shape *shape,
-                               const veil_conv_shape *conv, int64_t weight, double sum_w2,
-                               uint32_t *out_idx) {
+                               uint32_t copies, const veil_shape *shape, const veil_conv_geom *conv,
+                               int64_t weight, double sum_w2, uint32_t *out_idx) {
     uint32_t ins[64];
     VEIL_ASSERT(copies >= 1 && copies <= 64);
     for (uint32_t j = 0; j < copies; j++)
@@ -470,7 +471,7 @@ static veil_status lookup(builder *b, const char *layer, uint32_t x, int64_t off
     VEIL_TRY(st);
     uint32_t out = F;
     if (J) {
-        const veil_conv_shape neg = {1, 1, (uint32_t)n, 1, 1, 1, 1, 1, 0, 0, 1, (uint32_t)n};
+        const veil_conv_geom neg = {1, 1, (uint32_t)n, 1, 1, 1, 1, 1, 0, 0, 1, (uint32_t)n};
         const veil_shape rep = {1, {(uint32_t)(J * n)}};
         /* step s of group c, in order: its position t and delta */
         uint64_t *st_t = calloc((size_t)J * groups, sizeof *st_t);
@@ -542,7 +543,7 @@ static veil_status lookup(builder *b, const char *layer, uint32_t x, int64_t off
         free(st_d);
         VEIL_TRY(st);
         uint32_t S;
-        const veil_conv_shape pool = {1, J, (uint32_t)n, 1, J, 1, 1, 1, 0, 0, 1, (uint32_t)n};
+        const veil_conv_geom pool = {1, J, (uint32_t)n, 1, J, 1, 1, 1, 0, 0, 1, (uint32_t)n};
         VEIL_TRY(linear_node(b, layer, VEIL_LINEAR_SUMPOOL2D, carry, 1, &flat, &pool, 0, J, &S));
         set_range(b, S, tlo - thi, thi - tlo);
         VEIL_TRY(add_node(b, layer, F, S, shape, &out));
@@ -658,19 +659,7 @@ static veil_status add_layer(builder *b, uint32_t li) {
     case VEIL_OP_CONV2D:
     case VEIL_OP_AVGPOOL2D: {
         n->linear = l->op == VEIL_OP_CONV2D ? VEIL_LINEAR_CONV2D : VEIL_LINEAR_SUMPOOL2D;
-        veil_conv_shape *c = &n->conv;
-        c->c_in = x->shape.dim[0];
-        c->h_in = x->shape.dim[1];
-        c->w_in = x->shape.dim[2];
-        c->c_out = l->out_shape.dim[0];
-        c->kh = l->op == VEIL_OP_CONV2D ? l->weight_shape.dim[2] : l->kernel[0];
-        c->kw = l->op == VEIL_OP_CONV2D ? l->weight_shape.dim[3] : l->kernel[1];
-        c->stride_h = l->stride[0];
-        c->stride_w = l->stride[1];
-        c->pad_h = l->padding[0];
-        c->pad_w = l->padding[1];
-        c->h_out = l->out_shape.dim[1];
-        c->w_out = l->out_shape.dim[2];
+        n->conv = veil_layer_conv_geom(l, &x->shape);
         break;
     }
     case VEIL_OP_FLATTEN:
@@ -773,16 +762,11 @@ static double noise_pass(veil_program *p, const veil_params *const *sets, uint32
         case VEIL_NODE_ROUND: {
             const double pbs = veil_noise_pbs_output_variance(ps);
             double v = vin;
-            for (unsigned j = 0; j < n->round_bits; j += n->chunk_bits) {
-                unsigned c = n->round_bits - j < n->chunk_bits ? n->round_bits - j : n->chunk_bits;
-                unsigned s = n->width - j - c + 1;
-                unsigned prec = c > 1 ? c - 1 : 1;
-                double f =
-                    veil_noise_log2_p_fail_dim(ps, prec, veil_read_variance(ps, v, s), master);
-                n->read_log2_pfail = f > n->read_log2_pfail ? f : n->read_log2_pfail;
-                v += pbs;
-                if (c > 1) {
-                    f = veil_noise_log2_p_fail_dim(ps, c - 1, veil_read_variance(ps, v, s), master);
+            for (unsigned q = 0; q < veil_round_chunk_count(n); q++) {
+                const veil_round_chunk c = veil_round_chunk_get(n, q);
+                for (unsigned t = 0; t < c.pbs; t++) {
+                    double f = veil_noise_log2_p_fail_dim(
+                        ps, c.read_bits, veil_read_variance(ps, v, c.shift), master);
                     n->read_log2_pfail = f > n->read_log2_pfail ? f : n->read_log2_pfail;
                     v += pbs;
                 }
@@ -859,9 +843,9 @@ static int set_reads(const veil_params *ps, unsigned prec, uint32_t max_poly) {
 static unsigned pbs_prec(const veil_node *n) {
     if (n->kind == VEIL_NODE_LUT) return n->in_bits ? n->in_bits : 1;
     unsigned w = 1;
-    for (unsigned j = 0; j < n->round_bits; j += n->chunk_bits) {
-        unsigned c = n->round_bits - j < n->chunk_bits ? n->round_bits - j : n->chunk_bits;
-        w = c > 1 && c - 1 > w ? c - 1 : w;
+    for (unsigned q = 0; q < veil_round_chunk_count(n); q++) {
+        const veil_round_chunk c = veil_round_chunk_get(n, q);
+        w = c.read_bits > w ? c.read_bits : w;
     }
     return w;
 }
@@ -923,11 +907,10 @@ static veil_status unit_noise_new(const veil_program *p, unit_noise *u) {
         }
         case VEIL_NODE_ROUND: {
             double a = ia;
-            for (unsigned j = 0; j < n->round_bits; j += n->chunk_bits) {
-                unsigned c = n->round_bits - j < n->chunk_bits ? n->round_bits - j : n->chunk_bits;
-                unsigned s = n->width - j - c + 1;
-                for (int t = 0; t < (c > 1 ? 2 : 1); t++) {
-                    const double ra = ldexp(a, 2 * (int)s), rb = ldexp(ib, 2 * (int)s);
+            for (unsigned q = 0; q < veil_round_chunk_count(n); q++) {
+                const veil_round_chunk c = veil_round_chunk_get(n, q);
+                for (unsigned t = 0; t < c.pbs; t++) {
+                    const double ra = ldexp(a, 2 * (int)c.shift), rb = ldexp(ib, 2 * (int)c.shift);
                     u->ra[i] = ra > u->ra[i] ? ra : u->ra[i];
                     u->rb[i] = rb > u->rb[i] ? rb : u->rb[i];
                     a += 1;
@@ -1878,6 +1861,13 @@ static veil_status compile_once(const veil_model *m, const veil_compile_options 
     if (!p) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
     p->options = o;
     p->options.params_id = NULL; /* not owned */
+    const size_t canon_len = veil_compile_options_canonical(&o, NULL, 0);
+    p->options_canonical = malloc(canon_len + 1);
+    if (!p->options_canonical) {
+        free(p);
+        return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+    }
+    veil_compile_options_canonical(&o, p->options_canonical, canon_len + 1);
     b.p = p;
     b.m = m;
     b.o = &p->options;
@@ -1946,11 +1936,8 @@ static veil_status compile_once(const veil_model *m, const veil_compile_options 
             } else if (n->kind == VEIL_NODE_ROUND) {
                 n->chunk_bits = (maxp ? maxp : 1) + 1;
                 uint64_t per = 0;
-                for (unsigned j = 0; j < n->round_bits; j += n->chunk_bits) {
-                    unsigned c =
-                        n->round_bits - j < n->chunk_bits ? n->round_bits - j : n->chunk_bits;
-                    per += c > 1 ? 2 : 1;
-                }
+                for (unsigned q = 0; q < veil_round_chunk_count(n); q++)
+                    per += veil_round_chunk_get(n, q).pbs;
                 n->pbs_per_sample = per * n->size;
             }
         }

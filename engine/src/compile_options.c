@@ -65,6 +65,10 @@ static veil_status parse_p_error(const char *v, veil_compile_options *o) {
 }
 
 static veil_status parse_params(const char *v, veil_compile_options *o) {
+    if (!strcmp(v, "auto")) {
+        o->params_id = NULL;
+        return VEIL_OK;
+    }
     if (!veil_params_find(v))
         return veil_error(VEIL_ERR_ARG,
                           "--params %s: no such parameter set (veil compile MODEL "
@@ -76,9 +80,14 @@ static veil_status parse_params(const char *v, veil_compile_options *o) {
 
 static veil_status parse_max_poly_size(const char *v, veil_compile_options *o) {
     uint64_t n = 0;
+    if (!strcmp(v, "any")) {
+        o->max_poly_size = 0;
+        return VEIL_OK;
+    }
     if (veil_arg_u64("--max-poly-size", v, POLY_MIN, POLY_MAX, &n) != VEIL_OK || (n & (n - 1)))
-        return veil_error(VEIL_ERR_ARG, "--max-poly-size %s: expected a power of two from %d to %d",
-                          v, POLY_MIN, POLY_MAX);
+        return veil_error(VEIL_ERR_ARG,
+                          "--max-poly-size %s: expected a power of two from %d to %d, or any", v,
+                          POLY_MIN, POLY_MAX);
     o->max_poly_size = (uint32_t)n;
     return VEIL_OK;
 }
@@ -130,11 +139,48 @@ static veil_status parse_range_check(const char *v, veil_compile_options *o) {
     return veil_error(VEIL_ERR_ARG, "--range-check %s: expected on or off", v);
 }
 
+/* The value of each option as its parser reads it (the canonical form). */
+static int show_rounding_bits(const veil_compile_options *o, char *b, size_t n) {
+    return o->rounding_bits ? snprintf(b, n, "%u", o->rounding_bits) : snprintf(b, n, "none");
+}
+static int show_lookup_bits(const veil_compile_options *o, char *b, size_t n) {
+    return snprintf(b, n, "%u", o->lookup_bits);
+}
+/* %.17g: every double reads back as itself */
+static int show_range_margin(const veil_compile_options *o, char *b, size_t n) {
+    return snprintf(b, n, "%.17g", o->range_margin);
+}
+static int show_range_check(const veil_compile_options *o, char *b, size_t n) {
+    return snprintf(b, n, "%s", o->range_check ? "on" : "off");
+}
+static int show_rounding(const veil_compile_options *o, char *b, size_t n) {
+    return snprintf(b, n, "%s", o->rounding == VEIL_ROUNDING_APPROXIMATE ? "approximate" : "exact");
+}
+static int show_bounds(const veil_compile_options *o, char *b, size_t n) {
+    return snprintf(b, n, "%s", o->bounds == VEIL_BOUNDS_WORST_CASE ? "worst-case" : "calibration");
+}
+static int show_p_error(const veil_compile_options *o, char *b, size_t n) {
+    return snprintf(b, n, "%.17g", o->p_error);
+}
+static int show_params(const veil_compile_options *o, char *b, size_t n) {
+    return snprintf(b, n, "%s", o->params_id ? o->params_id : "auto");
+}
+static int show_max_poly_size(const veil_compile_options *o, char *b, size_t n) {
+    return o->max_poly_size ? snprintf(b, n, "%u", o->max_poly_size) : snprintf(b, n, "any");
+}
+static int show_partitions(const veil_compile_options *o, char *b, size_t n) {
+    return snprintf(b, n, "%u", o->max_partitions);
+}
+static int show_key_budget(const veil_compile_options *o, char *b, size_t n) {
+    return snprintf(b, n, "%u", o->key_budget_mb);
+}
+
 typedef struct option_row {
     const char *name;  /* "--rounding-bits" */
     const char *value; /* the value's syntax in the help */
     const char *help;  /* lines separated by '\n' */
     veil_status (*parse)(const char *value, veil_compile_options *o);
+    int (*show)(const veil_compile_options *o, char *buf, size_t cap); /* snprintf's return */
 } option_row;
 
 static const option_row k_options[] = {
@@ -143,45 +189,47 @@ static const option_row k_options[] = {
      "accumulator to nearest (Concrete ML's rounding_threshold_bits);\n"
      "none (default): exact lookups on the whole accumulator, the\n"
      "model's own integers",
-     parse_rounding_bits},
+     parse_rounding_bits, show_rounding_bits},
     {"--lookup-bits", "N",
      "widest PBS read, 2..16: wider exact lookups are decomposed into\n"
      "PBS of at most N bits (default 0: the cheapest by the cost model)",
-     parse_lookup_bits},
+     parse_lookup_bits, show_lookup_bits},
     {"--range-margin", "F",
      "widen every calibrated range by F times its width on both sides\n"
      "(default 0.25; never past the worst case)",
-     parse_range_margin},
+     parse_range_margin, show_range_margin},
     {"--range-check", "on|off",
      "on: one more output, per sample and model output, counting the\n"
      "values that left their compiled ranges (extra PBS; the client\n"
      "warns naming the output); off (default)",
-     parse_range_check},
+     parse_range_check, show_range_check},
     {"--rounding", "exact|approximate",
      "exact (default): clear the low bits with extra PBS, so the\n"
      "encrypted result equals simulate; approximate: let the modulus\n"
      "switch drop them (1 PBS, off by one near the boundary)",
-     parse_rounding},
+     parse_rounding, show_rounding},
     {"--bounds", "calibration|worst-case",
      "value ranges from the model's calibration set (default) or\n"
      "from interval arithmetic over the input ranges",
-     parse_bounds},
-    {"--p-error", "P", "target failure probability of one PBS (default 2^-40)", parse_p_error},
-    {"--params", "ID", "force a parameter set (default: the cheapest that fits)", parse_params},
+     parse_bounds, show_bounds},
+    {"--p-error", "P", "target failure probability of one PBS (default 2^-40)", parse_p_error,
+     show_p_error},
+    {"--params", "ID|auto", "force a parameter set (default auto: the cheapest that fits)",
+     parse_params, show_params},
     {"--max-poly-size", "N",
      "only parameter sets with N <= this (a power of two, 256..65536;\n"
-     "default: any)",
-     parse_max_poly_size},
+     "default any)",
+     parse_max_poly_size, show_max_poly_size},
     {"--partitions", "N",
      "at most N parameter sets, each with its own keys (1: one set for\n"
      "the program, the smallest keys; default 0: the cheapest by the\n"
      "cost model)",
-     parse_partitions},
+     parse_partitions, show_partitions},
     {"--key-budget-mb", "MB",
      "cap on the prepared evaluation keys (MiB; partitions are merged\n"
      "until they fit, refused if nothing fits; 0: no cap; default\n" VEIL_XSTR(
          VEIL_KEY_BUDGET_MB_DEFAULT) ")",
-     parse_key_budget},
+     parse_key_budget, show_key_budget},
 };
 #define N_OPTIONS (sizeof k_options / sizeof k_options[0])
 
@@ -255,4 +303,19 @@ veil_status veil_compile_options_set(veil_compile_options *o, const char *name, 
 
 int veil_compile_option_known(const char *name) {
     return row_named(name) != NULL;
+}
+
+size_t veil_compile_options_canonical(const veil_compile_options *o, char *buf, size_t cap) {
+    size_t len = 0;
+    for (size_t k = 0; k < N_OPTIONS; k++) {
+        char v[128];
+        const int n = k_options[k].show(o, v, sizeof v);
+        VEIL_ASSERT(n > 0 && (size_t)n < sizeof v);
+        const int w =
+            snprintf(buf ? buf + (len < cap ? len : cap) : NULL, buf && len < cap ? cap - len : 0,
+                     "%s%s=%s", k ? " " : "", k_options[k].name + 2, v);
+        len += (size_t)w;
+    }
+    if (buf && cap && len >= cap) buf[cap - 1] = 0;
+    return len;
 }

@@ -29,7 +29,9 @@ static void h_str(crypto_generichash_state *st, const char *s) {
 void veil_program_fingerprint(const veil_program *p, uint8_t fp[VEIL_PROGRAM_FP_BYTES]) {
     crypto_generichash_state st;
     crypto_generichash_init(&st, NULL, 0, VEIL_PROGRAM_FP_BYTES);
-    h_str(&st, "veil-program-fp-v1");
+    h_str(&st, "veil-program-fp-v2");
+    /* the options it was compiled from: client and server agree by construction */
+    h_str(&st, p->options_canonical);
     h_str(&st, p->params ? p->params->id : "");
     h_u64(&st, p->width);
     /* the sets the PBS run with: another partitioning needs other keys */
@@ -53,7 +55,7 @@ void veil_program_fingerprint(const veil_program *p, uint8_t fp[VEIL_PROGRAM_FP_
         h_u64(&st, n->width);
         if (n->kind == VEIL_NODE_LINEAR) {
             h_u64(&st, (uint64_t)n->linear);
-            const veil_conv_shape *c = &n->conv;
+            const veil_conv_geom *c = &n->conv;
             const uint32_t cv[] = {c->c_in,  c->h_in,  c->w_in,     c->c_out,
                                    c->kh,    c->kw,    c->stride_h, c->stride_w,
                                    c->pad_h, c->pad_w, c->h_out,    c->w_out};

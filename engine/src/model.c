@@ -178,11 +178,6 @@ static int shape_eq(const veil_shape *a, const veil_shape *b) {
     return 1;
 }
 
-uint32_t veil_conv_out_dim(uint32_t in, uint32_t k, uint32_t s, uint32_t p) {
-    if (s == 0 || k == 0 || (uint64_t)in + 2u * p < k) return 0;
-    return (uint32_t)(((uint64_t)in + 2u * p - k) / s + 1);
-}
-
 static veil_status validate_shape(const char *path, const veil_shape *s) {
     if (s->rank > VEIL_MAX_RANK)
         return BAD("%s: rank %u, at most %u", path, s->rank, VEIL_MAX_RANK);
@@ -445,8 +440,25 @@ void veil_op_dense(const int64_t *in, size_t batch, size_t n_in, const int64_t *
     }
 }
 
-void veil_op_conv2d(const int64_t *in, size_t batch, const veil_conv_geom *g, const int64_t *w,
-                    const int64_t *bias, int64_t *out) {
+veil_conv_geom veil_layer_conv_geom(const veil_model_layer *l, const veil_shape *x) {
+    const int conv = l->op == VEIL_OP_CONV2D;
+    veil_conv_geom g = {.c_in = x->dim[0],
+                        .h_in = x->dim[1],
+                        .w_in = x->dim[2],
+                        .c_out = l->out_shape.dim[0],
+                        .kh = conv ? l->weight_shape.dim[2] : l->kernel[0],
+                        .kw = conv ? l->weight_shape.dim[3] : l->kernel[1],
+                        .stride_h = l->stride[0],
+                        .stride_w = l->stride[1],
+                        .pad_h = l->padding[0],
+                        .pad_w = l->padding[1],
+                        .h_out = l->out_shape.dim[1],
+                        .w_out = l->out_shape.dim[2]};
+    return g;
+}
+
+void veil_op_conv2d(const int64_t *in, size_t batch, const veil_conv_geom *g, int sum_pool,
+                    const int64_t *w, const int64_t *bias, int64_t *out) {
     const size_t n_in = (size_t)g->c_in * g->h_in * g->w_in;
     const size_t n_out = (size_t)g->c_out * g->h_out * g->w_out;
     for (size_t b = 0; b < batch; b++) {
@@ -456,19 +468,19 @@ void veil_op_conv2d(const int64_t *in, size_t batch, const veil_conv_geom *g, co
             for (uint32_t oh = 0; oh < g->h_out; oh++)
                 for (uint32_t ow = 0; ow < g->w_out; ow++) {
                     uint64_t acc = bias ? (uint64_t)bias[co] : 0;
-                    uint32_t ci0 = g->depthwise_ones ? co : 0;
-                    uint32_t ci1 = g->depthwise_ones ? co + 1 : g->c_in;
+                    uint32_t ci0 = sum_pool ? co : 0;
+                    uint32_t ci1 = sum_pool ? co + 1 : g->c_in;
                     for (uint32_t ci = ci0; ci < ci1; ci++)
                         for (uint32_t ky = 0; ky < g->kh; ky++) {
-                            int64_t ih = (int64_t)oh * g->sh + ky - g->ph;
+                            int64_t ih = (int64_t)oh * g->stride_h + ky - g->pad_h;
                             if (ih < 0 || ih >= g->h_in) continue;
                             for (uint32_t kx = 0; kx < g->kw; kx++) {
-                                int64_t iw = (int64_t)ow * g->sw + kx - g->pw;
+                                int64_t iw = (int64_t)ow * g->stride_w + kx - g->pad_w;
                                 if (iw < 0 || iw >= g->w_in) continue;
                                 uint64_t xv =
                                     (uint64_t)x[((size_t)ci * g->h_in + ih) * g->w_in + iw];
                                 uint64_t wv =
-                                    g->depthwise_ones
+                                    sum_pool
                                         ? 1
                                         : (uint64_t)
                                               w[(((size_t)co * g->c_in + ci) * g->kh + ky) * g->kw +
@@ -481,15 +493,18 @@ void veil_op_conv2d(const int64_t *in, size_t batch, const veil_conv_geom *g, co
     }
 }
 
-void veil_op_concat(const int64_t *a, const int64_t *b, size_t batch, size_t outer, size_t na,
-                    size_t nb, size_t inner, int64_t *out) {
-    for (size_t s = 0; s < batch; s++)
-        for (size_t o = 0; o < outer; o++) {
-            const int64_t *pa = a + (s * outer + o) * na * inner;
-            const int64_t *pb = b + (s * outer + o) * nb * inner;
-            int64_t *po = out + (s * outer + o) * (na + nb) * inner;
-            memcpy(po, pa, na * inner * sizeof *po);
-            memcpy(po + na * inner, pb, nb * inner * sizeof *po);
+void veil_op_add(const int64_t *a, const int64_t *b, size_t n, int64_t *out) {
+    for (size_t i = 0; i < n; i++)
+        out[i] = (int64_t)((uint64_t)a[i] + (uint64_t)b[i]);
+}
+
+void veil_op_concat(const int64_t *const *in, const size_t *size, uint32_t n, size_t batch,
+                    int64_t *out) {
+    size_t off = 0;
+    for (size_t b = 0; b < batch; b++)
+        for (uint32_t j = 0; j < n; j++) {
+            memcpy(out + off, in[j] + b * size[j], size[j] * sizeof *out);
+            off += size[j];
         }
 }
 
@@ -504,14 +519,18 @@ veil_status veil_model_forward(const veil_model *m, const int64_t *const *inputs
     veil_status st = VEIL_OK;
     for (uint32_t li = 0; li < m->n_layers && st == VEIL_OK; li++) {
         const veil_model_layer *l = &m->layers[li];
-        const int64_t *x[2] = {0};
-        const veil_shape *xs[2] = {0};
-        for (uint32_t j = 0; j < l->n_inputs && j < 2; j++) {
+        /* operands (validated: at most 64, concat's bound) */
+        const int64_t *x[64] = {0};
+        const veil_shape *xs[64] = {0};
+        size_t x_size[64] = {0};
+        VEIL_ASSERT(l->n_inputs >= 1 && l->n_inputs <= 64);
+        for (uint32_t j = 0; j < l->n_inputs; j++) {
             int is_in = 0;
             int idx = veil_model_find(m, l->inputs[j], &is_in);
             VEIL_ASSERT(idx >= 0);
             x[j] = is_in ? inputs[idx] : val[idx];
             xs[j] = is_in ? &m->inputs[idx].shape : &m->layers[idx].out_shape;
+            x_size[j] = veil_shape_size(xs[j]);
         }
         size_t n_x = veil_shape_size(xs[0]), n_y = veil_shape_size(&l->out_shape);
         int64_t *y = malloc(batch * n_y * sizeof *y + 1);
@@ -526,40 +545,16 @@ veil_status veil_model_forward(const veil_model *m, const int64_t *const *inputs
             break;
         case VEIL_OP_CONV2D:
         case VEIL_OP_AVGPOOL2D: {
-            veil_conv_geom g = {xs[0]->dim[0],
-                                xs[0]->dim[1],
-                                xs[0]->dim[2],
-                                l->out_shape.dim[0],
-                                l->op == VEIL_OP_CONV2D ? l->weight_shape.dim[2] : l->kernel[0],
-                                l->op == VEIL_OP_CONV2D ? l->weight_shape.dim[3] : l->kernel[1],
-                                l->stride[0],
-                                l->stride[1],
-                                l->padding[0],
-                                l->padding[1],
-                                l->out_shape.dim[1],
-                                l->out_shape.dim[2],
-                                l->op == VEIL_OP_AVGPOOL2D};
-            veil_op_conv2d(x[0], batch, &g, l->weight, l->bias, y);
+            const veil_conv_geom g = veil_layer_conv_geom(l, xs[0]);
+            veil_op_conv2d(x[0], batch, &g, l->op == VEIL_OP_AVGPOOL2D, l->weight, l->bias, y);
             break;
         }
         case VEIL_OP_ADD:
-            for (size_t i = 0; i < batch * n_y; i++)
-                y[i] = (int64_t)((uint64_t)x[0][i] + (uint64_t)x[1][i]);
+            veil_op_add(x[0], x[1], batch * n_y, y);
             break;
-        case VEIL_OP_CONCAT: {
-            size_t off = 0;
-            for (size_t b = 0; b < batch; b++)
-                for (uint32_t j = 0; j < l->n_inputs; j++) {
-                    int is_in = 0;
-                    int idx = veil_model_find(m, l->inputs[j], &is_in);
-                    const int64_t *src = is_in ? inputs[idx] : val[idx];
-                    size_t nj =
-                        veil_shape_size(is_in ? &m->inputs[idx].shape : &m->layers[idx].out_shape);
-                    memcpy(y + off, src + b * nj, nj * sizeof *y);
-                    off += nj;
-                }
+        case VEIL_OP_CONCAT:
+            veil_op_concat(x, x_size, l->n_inputs, batch, y);
             break;
-        }
         case VEIL_OP_FLATTEN:
             memcpy(y, x[0], batch * n_y * sizeof *y);
             break;

@@ -1,12 +1,27 @@
 /* model_ops.h — clear int64 kernels shared by the model forward pass
  * (model.c), the compiler's calibration (compile.c) and the simulator
- * (simulate.c). Private to engine/src. */
+ * (simulate.c): every op the two interpreters have in common is written
+ * here once. Private to engine/src.
+ *
+ * Why two interpreters remain (veil_model_forward over model layers,
+ * veil_node_eval over compiled nodes): the forward pass is the model's
+ * meaning, the reference the compiler is checked against (simulate ==
+ * forward == the exporter's golden integers, tests/test_compile.c
+ * test_unrounded_equals_forward), while a node is the compiled form: a
+ * model LUT layer (clamp to [in_min, in_max], table) becomes ROUND nodes
+ * and LUT nodes reading an offset, rounded index modulo 2^(in_bits+1)
+ * through the padding bit, possibly decomposed into many narrower lookups,
+ * with noise sampling. Evaluating the model through its compiled nodes would
+ * make that check compare the compiler with itself. The linear ops (dense,
+ * conv2d, sum pool, add, concat, flatten) mean the same in both and are
+ * shared below. */
 #ifndef VEIL_MODEL_OPS_H
 #define VEIL_MODEL_OPS_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "veil/conv.h"
 #include "veil/model.h"
 
 /* out[b][o] = bias[o] + sum_i w[o][i] * in[b][i]. Wrapping int64 arithmetic
@@ -14,19 +29,21 @@
 void veil_op_dense(const int64_t *in, size_t batch, size_t n_in, const int64_t *w,
                    const int64_t *bias, size_t n_out, int64_t *out);
 
-typedef struct veil_conv_geom {
-    uint32_t c_in, h_in, w_in, c_out, kh, kw, sh, sw, ph, pw, h_out, w_out;
-    int depthwise_ones; /* sum pool: each output channel sums its own input channel */
-} veil_conv_geom;
+/* Convolution (weights w [c_out][c_in][kh][kw]) or, with sum_pool, each
+ * output channel the sum of its own input channel's window (w unused). */
+void veil_op_conv2d(const int64_t *in, size_t batch, const veil_conv_geom *g, int sum_pool,
+                    const int64_t *w, const int64_t *bias, int64_t *out);
 
-void veil_op_conv2d(const int64_t *in, size_t batch, const veil_conv_geom *g, const int64_t *w,
-                    const int64_t *bias, int64_t *out);
+/* The geometry of a CONV2D or AVGPOOL2D layer l whose operand has shape x
+ * (validated: veil_model_validate). */
+veil_conv_geom veil_layer_conv_geom(const veil_model_layer *l, const veil_shape *x);
 
-/* Output size of a conv/pool dimension; 0 when the window does not fit. */
-uint32_t veil_conv_out_dim(uint32_t in, uint32_t k, uint32_t s, uint32_t p);
+/* out = a + b elementwise, n values, wrapping mod 2^64. */
+void veil_op_add(const int64_t *a, const int64_t *b, size_t n, int64_t *out);
 
-/* Concatenation of a ([outer][na*inner]) and b ([outer][nb*inner]). */
-void veil_op_concat(const int64_t *a, const int64_t *b, size_t batch, size_t outer, size_t na,
-                    size_t nb, size_t inner, int64_t *out);
+/* Concatenation along dim 0 of n operands, per sample: operand j has size[j]
+ * elements per sample (row-major, so dim 0 is the outermost). */
+void veil_op_concat(const int64_t *const *in, const size_t *size, uint32_t n, size_t batch,
+                    int64_t *out);
 
 #endif

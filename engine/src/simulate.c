@@ -50,8 +50,7 @@ void veil_node_eval(const veil_program *p, const veil_node *n, const int64_t *co
         memcpy(out, in[0], batch * n->size * sizeof *out);
         break;
     case VEIL_NODE_ADD:
-        for (size_t i = 0; i < batch * n->size; i++)
-            out[i] = (int64_t)((uint64_t)in[0][i] + (uint64_t)in[1][i]);
+        veil_op_add(in[0], in[1], batch * n->size, out);
         break;
     case VEIL_NODE_LINEAR:
         switch (n->linear) {
@@ -60,35 +59,19 @@ void veil_node_eval(const veil_program *p, const veil_node *n, const int64_t *co
                           out);
             break;
         case VEIL_LINEAR_CONV2D:
-        case VEIL_LINEAR_SUMPOOL2D: {
-            const veil_conv_shape *c = &n->conv;
-            veil_conv_geom g = {c->c_in,
-                                c->h_in,
-                                c->w_in,
-                                c->c_out,
-                                c->kh,
-                                c->kw,
-                                c->stride_h,
-                                c->stride_w,
-                                c->pad_h,
-                                c->pad_w,
-                                c->h_out,
-                                c->w_out,
-                                n->linear == VEIL_LINEAR_SUMPOOL2D};
-            veil_op_conv2d(in[0], batch, &g, n->weight, n->bias, out);
+        case VEIL_LINEAR_SUMPOOL2D:
+            veil_op_conv2d(in[0], batch, &n->conv, n->linear == VEIL_LINEAR_SUMPOOL2D, n->weight,
+                           n->bias, out);
             break;
-        }
         case VEIL_LINEAR_FLATTEN:
             memcpy(out, in[0], batch * n->size * sizeof *out);
             break;
         case VEIL_LINEAR_CONCAT: {
-            size_t off = 0;
-            for (size_t b = 0; b < batch; b++)
-                for (uint32_t j = 0; j < n->n_in; j++) {
-                    size_t nj = p->nodes[n->in[j]].size;
-                    memcpy(out + off, in[j] + b * nj, nj * sizeof *out);
-                    off += nj;
-                }
+            size_t sizes[64];
+            VEIL_ASSERT(n->n_in <= 64);
+            for (uint32_t j = 0; j < n->n_in; j++)
+                sizes[j] = p->nodes[n->in[j]].size;
+            veil_op_concat(in, sizes, n->n_in, batch, out);
             break;
         }
         }
@@ -102,12 +85,11 @@ void veil_node_eval(const veil_program *p, const veil_node *n, const int64_t *co
                 /* each chunk PBS may fail; a failed chunk leaves the rounded
                  * value off by one unit of that chunk's top bit, which is at
                  * worst one step of r for the last chunk: model it as +-1 */
-                for (unsigned j = 0; j < k; j += n->chunk_bits) {
-                    unsigned c = k - j < n->chunk_bits ? k - j : n->chunk_bits;
-                    unsigned s = n->width - j - c + 1, prec = c > 1 ? c - 1 : 1;
-                    int reads = c > 1 ? 2 : 1;
-                    for (int t = 0; t < reads; t++) {
-                        double e = read_error(nz, node_set(p, n), x->variance, s, prec);
+                for (unsigned q = 0; q < veil_round_chunk_count(n); q++) {
+                    const veil_round_chunk c = veil_round_chunk_get(n, q);
+                    for (unsigned t = 0; t < c.pbs; t++) {
+                        double e =
+                            read_error(nz, node_set(p, n), x->variance, c.shift, c.read_bits);
                         if (fabs(e) >= 0.5) {
                             r += e > 0 ? 1 : -1;
                             if (stats) stats->pbs_errors++;

@@ -372,13 +372,20 @@ veil_status veil_remote_check_model(const veil_client *c, const char *url,
     veil_http_resp r;
     VEIL_TRY(veil_http_do("GET", u, NULL, NULL, 0, 1, o, &r));
     veil_status st = VEIL_OK;
-    char params[64] = "", fp[80] = "";
+    char params[64] = "", fp[80] = "", copts[1024] = "";
     double ms = 0;
     if (r.status != 200) {
         st = veil_http_error("GET", u, &r);
     } else if (veil_json_str((const char *)r.body, "params_id", params, sizeof params) ||
                veil_json_str((const char *)r.body, "model_fp", fp, sizeof fp)) {
         st = veil_error(VEIL_ERR_FORMAT, "GET %s: not a veil-server model description", u);
+    } else if (veil_json_str((const char *)r.body, "compile_options", copts, sizeof copts) == 0 &&
+               strcmp(copts, c->prog->options_canonical) != 0) {
+        /* the options are in the fingerprint: say which differ, not only that */
+        st = veil_error(VEIL_ERR_PARAMS,
+                        "%s compiles %s with other compile options; pass the server's:\n"
+                        "  server: %s\n  here:   %s",
+                        base, c->model->name, copts, c->prog->options_canonical);
     } else if (strcmp(params, c->prog->params->id) != 0) {
         st = veil_error(VEIL_ERR_PARAMS,
                         "%s runs parameter set %s, model %s compiles to %s here (another model "

@@ -70,6 +70,8 @@ char *srv_model_json(const veil_server *s) {
     srv_json_escape(m->name ? m->name : "", esc, sizeof esc);
     srv_sbuf_printf(&b, "{\"name\":\"%s\",\"params_id\":\"%s\",\"model_fp\":\"%s\",", esc,
                     p->params->id, s->fp_hex);
+    srv_json_escape(p->options_canonical, esc, sizeof esc);
+    srv_sbuf_printf(&b, "\"compile_options\":\"%s\",", esc);
     srv_sbuf_printf(&b,
                     "\"lwe_dim\":%u,\"ct_words\":%zu,\"width\":%u,\"pbs_per_sample\":%llu,"
                     "\"sample_in_cts\":%zu,\"sample_out_cts\":%zu,\"max_batch\":%zu,"

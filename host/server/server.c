@@ -17,6 +17,7 @@ void veil_server_options_default(veil_server_options *o) {
     memset(o, 0, sizeof *o);
     veil_compile_options_default(&o->compile);
     o->backend = VEIL_BACKEND_AUTO;
+    veil_backend_options_default(&o->backend_opts);
     o->listen = "127.0.0.1:8080";
     o->keys_dir = "veil-keys";
     o->max_batch = 16;
@@ -136,7 +137,7 @@ veil_status veil_server_start(const veil_server_options *o, veil_server **out) {
     srv_program_info_init(&s->pi, s->prog, o->max_request_samples);
     veil_hex(s->pi.fp, VEIL_PROGRAM_FP_BYTES, s->fp_hex);
     s->max_key_body = veil_program_eval_key_bytes(s->prog);
-    if ((st = veil_backend_new(o->backend, &s->be))) goto fail;
+    if ((st = veil_backend_new_opts(o->backend, &o->backend_opts, &s->be))) goto fail;
     if (!(s->model_json = srv_model_json(s))) {
         st = veil_error(VEIL_ERR_NOMEM, "out of memory");
         goto fail;

@@ -286,7 +286,12 @@ TRITONSERVER_Error *TRITONBACKEND_ModelInstanceInitialize(TRITONBACKEND_ModelIns
                             "veil instance %s: instance_group kind must be KIND_CPU or KIND_GPU",
                             name);
         }
-        veil_status st = veil_backend_new_device(bk, bk == VEIL_BACKEND_CUDA ? device : -1, &s->be);
+        /* the environment's overrides (VEIL_THREADS...), then Triton's device */
+        veil_backend_options bo;
+        veil_backend_options_default(&bo);
+        veil_status st = veil_backend_options_from_env(&bo);
+        if (st == VEIL_OK && bk == VEIL_BACKEND_CUDA) bo.device = device;
+        if (st == VEIL_OK) st = veil_backend_new_opts(bk, &bo, &s->be);
         const size_t lwe = veil_program_ct_words(m->prog);
         s->cache = calloc(m->cfg.key_cache, sizeof *s->cache);
         s->in_bufs = calloc(m->prog->n_inputs, sizeof *s->in_bufs);

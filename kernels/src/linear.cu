@@ -30,7 +30,7 @@ struct linear_epilogue {
 
 __global__ void conv2d_kernel(uint64_t *__restrict__ out, const uint64_t *__restrict__ in,
                               const int64_t *__restrict__ w, const uint64_t *__restrict__ bias,
-                              veil_cuda_conv2d_params c, uint32_t batch, uint32_t lwe_size) {
+                              veil_conv_geom c, uint32_t batch, uint32_t lwe_size) {
     const uint64_t idx = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
     const uint64_t per_out = (uint64_t)c.c_out * c.h_out * c.w_out;
     if (idx >= per_out * batch * lwe_size) return;
@@ -87,7 +87,7 @@ extern "C" int veil_cuda_linear(void *stream, uint32_t gpu_index, uint64_t *d_ou
     return 0;
 }
 
-extern "C" int veil_cuda_conv2d(void *stream, uint32_t gpu_index, const veil_cuda_conv2d_params *c,
+extern "C" int veil_cuda_conv2d(void *stream, uint32_t gpu_index, const veil_conv_geom *c,
                                 uint64_t *d_out, const uint64_t *d_in, const int64_t *d_w,
                                 const uint64_t *d_bias, uint32_t batch, uint32_t lwe_size) {
     if (batch == 0) return 0;

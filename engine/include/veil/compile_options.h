@@ -37,6 +37,19 @@ veil_status veil_compile_options_parse_arg(veil_compile_options *o, int argc, ch
  * aligned as the commands' own options are (text at column 27). */
 void veil_compile_options_help(FILE *f);
 
+/* The canonical form of o: every option in the table's order as
+ * "name=value" (name without the dashes, value as the option reads it, so
+ * veil_compile_options_set reads each pair back to the same option; doubles
+ * exactly, %.17g), separated by single spaces, e.g. "rounding-bits=none
+ * lookup-bits=0 ... params=auto max-poly-size=any partitions=0". Hashed into
+ * the program fingerprint (veil_program_fingerprint), so that a client and
+ * a server agree on a program only when they compiled it from the same
+ * options; shown when they do not. simulate_only is not in it: it decides
+ * only whether a program without a parameter set is returned, and such a
+ * program never meets a server. Writes at most cap bytes (NUL included) and
+ * returns the length of the whole form, as snprintf. */
+size_t veil_compile_options_canonical(const veil_compile_options *o, char *buf, size_t cap);
+
 /* Parses a whole decimal string (digits only: no sign, space or suffix) in
  * [min, max]. VEIL_ERR_ARG names `what` (the option) otherwise. */
 veil_status veil_arg_u64(const char *what, const char *s, uint64_t min, uint64_t max,

@@ -135,6 +135,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "veil/conv.h"
 #include "veil/model.h"
 #include "veil/params.h"
 #include "veil/status.h"
@@ -232,10 +233,6 @@ typedef enum veil_linear_kind {
     VEIL_LINEAR_CONCAT,    /* operands stacked along dim 0 */
 } veil_linear_kind;
 
-typedef struct veil_conv_shape {
-    uint32_t c_in, h_in, w_in, c_out, kh, kw, stride_h, stride_w, pad_h, pad_w, h_out, w_out;
-} veil_conv_shape;
-
 typedef struct veil_node {
     veil_node_kind kind;
     char *layer; /* the model tensor it computes (layer, input or output name) */
@@ -251,7 +248,7 @@ typedef struct veil_node {
     int64_t *weight;                     /* owned copy; NULL for sum-pool / flatten / concat */
     int64_t *bias;                       /* owned copy or NULL; added as bias * Delta */
     size_t n_weight_rows, n_weight_cols; /* dense: out, in */
-    veil_conv_shape conv;                /* conv2d, sum-pool */
+    veil_conv_geom conv;                 /* conv2d, sum-pool */
     double sum_w2; /* max over outputs of sum of squared weights (noise growth) */
 
     /* ROUND and LUT: the index read is r = floor((x + offset) / 2^round_bits) */
@@ -322,6 +319,9 @@ typedef struct veil_partition {
 typedef struct veil_program {
     char *model_name;
     veil_compile_options options;
+    /* veil_compile_options_canonical of the options it was compiled from
+     * (params_id included, which options no longer holds) */
+    char *options_canonical;
     const veil_params *params; /* NULL: simulate only (see simulate_only); else
                                 * partitions[0].params */
     uint32_t n_partitions;     /* 0 when params is NULL */
@@ -365,6 +365,38 @@ static inline uint64_t veil_node_delta(const veil_node *n) {
 }
 static inline uint64_t veil_program_node_delta(const veil_program *p, uint32_t node) {
     return veil_node_delta(&p->nodes[node]);
+}
+
+/* One chunk of a ROUND node's exact extraction ("Rounding" above): bits
+ * [lo, lo + bits) of V = x + offset, LSB first. The one description of the
+ * chunk loop: the compiler's PBS count and noise pass, the simulator's noise
+ * sampling and the executor's tables and PBS all iterate it. */
+typedef struct veil_round_chunk {
+    unsigned lo;        /* j: the chunk's lowest bit */
+    unsigned bits;      /* c: chunk_bits, or fewer for the last chunk */
+    unsigned shift;     /* width - j - c + 1: V * 2^shift puts the chunk in the top c bits */
+    unsigned read_bits; /* precision of its PBS reads: c - 1, at least 1 */
+    unsigned pbs;       /* 2 (sign, then the identity on c - 1 bits), 1 when c = 1 */
+} veil_round_chunk;
+
+/* Chunks of ROUND node n (0 for chunk_bits 0). */
+static inline unsigned veil_round_chunk_count(const veil_node *n) {
+    return n->chunk_bits ? (n->round_bits + n->chunk_bits - 1) / n->chunk_bits : 0;
+}
+/* Chunk q < veil_round_chunk_count(n) of n; shift is meaningful once n->width is set. */
+static inline veil_round_chunk veil_round_chunk_get(const veil_node *n, unsigned q) {
+    veil_round_chunk c;
+    c.lo = q * n->chunk_bits;
+    c.bits = n->round_bits - c.lo < n->chunk_bits ? n->round_bits - c.lo : n->chunk_bits;
+    c.shift = n->width - c.lo - c.bits + 1;
+    c.read_bits = c.bits > 1 ? c.bits - 1 : 1;
+    c.pbs = c.bits > 1 ? 2 : 1;
+    return c;
+}
+/* The constant C of the chunk's sign PBS for values at scale delta: half the
+ * weight of its top bit, 2^(j+c-2) * Delta (V += out - C clears that bit). */
+static inline uint64_t veil_round_chunk_sign_const(const veil_round_chunk *c, uint64_t delta) {
+    return c->lo + c->bits >= 2 ? delta << (c->lo + c->bits - 2) : delta >> 1;
 }
 
 veil_status veil_program_compile(const veil_model *model, const veil_compile_options *options,
@@ -436,7 +468,11 @@ int64_t veil_program_decode(const veil_program *p, uint32_t output, uint64_t pha
  * with the same fingerprint evaluate the same function on the same encoding,
  * so a batch encrypted for one can be run by the other; anything else
  * (another model, other compile options that change a table or the width)
- * gives another fingerprint. */
+ * gives another fingerprint. The canonical form of the compile options
+ * (options_canonical, veil/compile_options.h) is hashed too: a client and a
+ * server agree by construction only when they compiled from the same options,
+ * and otherwise refuse, showing both forms, even where the options happen to
+ * give the same nodes (a forced set that the search would have chosen). */
 #define VEIL_PROGRAM_FP_BYTES 32
 void veil_program_fingerprint(const veil_program *p, uint8_t fp[VEIL_PROGRAM_FP_BYTES]);
 /* The fingerprint result batches carry: BLAKE2b-256 of a domain string and

@@ -21,8 +21,11 @@
 #define VEIL_BACKEND_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
+#include "veil/conv.h"
+#include "veil/program.h"
 #include "veil/tfhe.h"
 
 #ifdef __cplusplus
@@ -40,16 +43,63 @@ typedef struct veil_backend_keys veil_backend_keys;
 
 /* Parses "auto" | "cpu" | "cuda". */
 veil_status veil_backend_kind_parse(const char *s, veil_backend_kind *out);
-/* CUDA requested but not built or no device: VEIL_ERR_UNSUPPORTED with why. */
+
+/* The blind rotation the cuda backend runs (veil/cuda.h VEIL_CUDA_PBS_*). */
+typedef enum veil_backend_pbs {
+    VEIL_BACKEND_PBS_AUTO = 0, /* by parameter set and GPU (VEIL_CUDA_PBS_AUTO) */
+    VEIL_BACKEND_PBS_CUFFT = 1,
+    VEIL_BACKEND_PBS_FUSED = 2,
+    VEIL_BACKEND_PBS_CLUSTER = 3,
+} veil_backend_pbs;
+/* Parses "auto" | "cufft" | "fused" | "cluster". */
+veil_status veil_backend_pbs_parse(const char *s, veil_backend_pbs *out);
+
+/* Policy of a backend, fixed at veil_backend_new_opts: the library reads no
+ * environment variable. Each field serves one implementation and is ignored
+ * by the other. */
+typedef struct veil_backend_options {
+    unsigned threads;     /* cpu: worker threads, 1..256; 0: one per online CPU */
+    int device;           /* cuda: device id (one backend per GPU; Triton's instance_group) */
+    veil_backend_pbs pbs; /* cuda: blind rotation kernel */
+    /* cuda: at most this many MiB of batch buffers (sharing a device; tests);
+     * < 0: no cap (90% of the free memory, less a margin). */
+    int64_t memory_mb;
+} veil_backend_options;
+
+/* threads 0, device 0, pbs auto, memory_mb -1. */
+void veil_backend_options_default(veil_backend_options *o);
+/* The environment overrides that the programs (veil, veil-server, the Triton
+ * backend, the benchmarks) honour, read here and nowhere else:
+ *   VEIL_THREADS         threads (digits, 1..256)
+ *   VEIL_CUDA_DEVICE     device (digits)
+ *   VEIL_CUDA_PBS        pbs (auto | cufft | fused | cluster)
+ *   VEIL_CUDA_MEMORY_MB  memory_mb (digits)
+ * An unset or empty variable leaves its field; a bad value is VEIL_ERR_ARG
+ * naming the variable and what it takes, and leaves o unchanged. */
+veil_status veil_backend_options_from_env(veil_backend_options *o);
+/* The lines of the programs' --help that list those variables. */
+void veil_backend_options_env_help(FILE *f);
+
+/* CUDA requested but not built or no device: VEIL_ERR_UNSUPPORTED with why.
+ * veil_backend_new: default options. opts NULL: the defaults. */
 veil_status veil_backend_new(veil_backend_kind kind, veil_backend **out);
-/* The same on CUDA device `device` (cuda only; < 0: $VEIL_CUDA_DEVICE or 0):
- * one backend per GPU in one process (Triton's instance_group). */
-veil_status veil_backend_new_device(veil_backend_kind kind, int device, veil_backend **out);
+veil_status veil_backend_new_opts(veil_backend_kind kind, const veil_backend_options *opts,
+                                  veil_backend **out);
+/* For programs (the CLI, the benchmarks): the defaults, the environment's
+ * overrides (veil_backend_options_from_env), then veil_backend_new_opts. */
+veil_status veil_backend_new_env(veil_backend_kind kind, veil_backend **out);
 void veil_backend_free(veil_backend *be);
 /* "cpu" or "cuda"; describe: e.g. "cuda: NVIDIA H100 80GB HBM3 (sm_90, 79 GiB)". */
 const char *veil_backend_name(const veil_backend *be);
 const char *veil_backend_describe(const veil_backend *be);
 int veil_backend_healthy(const veil_backend *be);
+
+/* 1 when the backend runs what node n of a compiled program needs (ggml's
+ * supports_op): LUT and ROUND need its KS-PBS, a dense LINEAR its linear, a
+ * conv2d or sum pool its conv2d; the rest (inputs, outputs, additions,
+ * flatten, concat) is moved on the host. The executor asks for every node
+ * at veil_plan_new and refuses, naming the layer, what the backend lacks. */
+int veil_backend_supports_op(const veil_backend *be, const veil_node *n);
 
 veil_status veil_backend_keys_new(veil_backend *be, const veil_eval_key *ek, size_t max_batch,
                                   veil_backend_keys **out);
@@ -73,16 +123,12 @@ veil_status veil_backend_linear(veil_backend_keys *keys, const uint64_t *in, siz
                                 size_t in_features, const int64_t *w, const uint64_t *bias,
                                 size_t out_features, uint64_t *out);
 
-/* 2-D convolution, NCHW, weights [C_out][C_in][KH][KW], exact mod 2^64. */
-typedef struct veil_conv2d_shape {
-    uint32_t c_in, h_in, w_in;
-    uint32_t c_out, kh, kw;
-    uint32_t stride_h, stride_w, pad_h, pad_w;
-} veil_conv2d_shape;
-void veil_conv2d_out_hw(const veil_conv2d_shape *s, uint32_t *h_out, uint32_t *w_out);
+/* 2-D convolution, NCHW, weights [C_out][C_in][KH][KW], exact mod 2^64
+ * (geometry: veil/conv.h; h_out and w_out 0 are computed, else they must be
+ * what the other fields give). */
 veil_status veil_backend_conv2d(veil_backend_keys *keys, const uint64_t *in, size_t batch,
-                                const veil_conv2d_shape *shape, const int64_t *w,
-                                const uint64_t *bias, uint64_t *out);
+                                const veil_conv_geom *shape, const int64_t *w, const uint64_t *bias,
+                                uint64_t *out);
 
 #ifdef __cplusplus
 }

@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "veil/conv.h"
 #include "veil/params.h"
 
 #ifdef __cplusplus
@@ -192,18 +193,12 @@ int veil_cuda_linear(void *stream, uint32_t gpu_index, uint64_t *d_out, const ui
                      const int64_t *d_w, const uint64_t *d_bias, uint32_t batch,
                      uint32_t in_features, uint32_t out_features, uint32_t lwe_size);
 
-typedef struct veil_cuda_conv2d_params {
-    uint32_t c_in, h_in, w_in;
-    uint32_t c_out, kh, kw;
-    uint32_t stride_h, stride_w, pad_h, pad_w;
-    uint32_t h_out, w_out;
-} veil_cuda_conv2d_params;
-
 /* 2-D convolution, NCHW, weights [c_out][c_in][kh][kw], zero padding, exact
- * mod 2^64. Outputs packed: [batch][c_out][h_out][w_out] LWEs. */
-int veil_cuda_conv2d(void *stream, uint32_t gpu_index, const veil_cuda_conv2d_params *c,
-                     uint64_t *d_out, const uint64_t *d_in, const int64_t *d_w,
-                     const uint64_t *d_bias, uint32_t batch, uint32_t lwe_size);
+ * mod 2^64 (geometry veil/conv.h, finished: h_out, w_out set). Outputs
+ * packed: [batch][c_out][h_out][w_out] LWEs. */
+int veil_cuda_conv2d(void *stream, uint32_t gpu_index, const veil_conv_geom *c, uint64_t *d_out,
+                     const uint64_t *d_in, const int64_t *d_w, const uint64_t *d_bias,
+                     uint32_t batch, uint32_t lwe_size);
 
 #ifdef __cplusplus
 }

@@ -85,17 +85,18 @@ typedef struct veil_server_options {
     const char *model_path;
     veil_compile_options compile;
     veil_backend_kind backend;
-    const char *listen;          /* "HOST:PORT", IPv4 or [IPv6]; port 0: any free port */
-    const char *keys_dir;        /* created (0700) if missing */
-    size_t max_batch;            /* samples per backend batch (default 16) */
-    unsigned max_wait_ms;        /* batching window (default 10) */
-    size_t max_body;             /* bytes of an infer body (default 64 MiB) */
-    size_t max_request_samples;  /* samples of one infer request (default 1024) */
-    unsigned max_inflight;       /* concurrent requests being handled (default 64) */
-    size_t max_queue;            /* queued infer requests (default 256) */
-    unsigned timeout_ms;         /* per infer request, queue + execution (default 300000) */
-    size_t key_cache;            /* plans resident in the backend (default 4) */
-    unsigned max_key_uploads;    /* key uploads validated at once (default 2) */
+    veil_backend_options backend_opts; /* threads, device, kernel (veil/backend.h) */
+    const char *listen;                /* "HOST:PORT", IPv4 or [IPv6]; port 0: any free port */
+    const char *keys_dir;              /* created (0700) if missing */
+    size_t max_batch;                  /* samples per backend batch (default 16) */
+    unsigned max_wait_ms;              /* batching window (default 10) */
+    size_t max_body;                   /* bytes of an infer body (default 64 MiB) */
+    size_t max_request_samples;        /* samples of one infer request (default 1024) */
+    unsigned max_inflight;             /* concurrent requests being handled (default 64) */
+    size_t max_queue;                  /* queued infer requests (default 256) */
+    unsigned timeout_ms;               /* per infer request, queue + execution (default 300000) */
+    size_t key_cache;                  /* plans resident in the backend (default 4) */
+    unsigned max_key_uploads;          /* key uploads validated at once (default 2) */
     unsigned read_timeout_ms;    /* a connection on which the client sends or reads nothing for
                                     this long is closed (default 30000, whole seconds); not
                                     counted while its request is computed (timeout_ms) */

@@ -5,6 +5,7 @@
 #include "veil/fft.h"
 #include "veil/tfhe.h"
 
+#include <math.h>
 #include <string.h>
 
 struct veil_pbs_ctx {
@@ -20,7 +21,39 @@ struct veil_pbs_ctx {
     int64_t *digits; /* (k+1) l N */
     double *fdigits; /* (k+1) l N */
     double *facc;    /* (k+1) N */
+    /* multi-bit sets only (grouping g >= 2), NULL otherwise */
+    double *fsum;  /* (k+1) l (k+1) N: a group's GGSWs summed */
+    double *mono;  /* N: the transform of one monomial */
+    double *roots; /* 2N complex: exp(i pi t / N), t < 2N */
 };
+
+/* exp(i pi t / N) for t < 2N, each from the first octant by exact
+ * symmetries (so X^d's transform has |value| = 1 to the last bit where the
+ * symmetry gives it, and 1, i, -1, -i exactly). */
+static void roots_fill(double *r, uint32_t N) {
+    const double step = 3.14159265358979323846 / N;
+    for (uint32_t t = 0; t < 2 * N; t++) {
+        /* angle = (t mod N/2) * step within a quarter turn, then rotate */
+        const uint32_t quarter = t / (N / 2), u = t % (N / 2);
+        double c, sn;
+        if (2 * u <= N / 2) {
+            c = cos(u * step);
+            sn = sin(u * step);
+        } else { /* pi/2 - v */
+            const uint32_t v = N / 2 - u;
+            c = sin(v * step);
+            sn = cos(v * step);
+        }
+        double re = c, im = sn;
+        for (uint32_t q = 0; q < quarter; q++) { /* times i */
+            const double tmp = re;
+            re = -im;
+            im = tmp;
+        }
+        r[2 * t] = re;
+        r[2 * t + 1] = im;
+    }
+}
 
 veil_status veil_pbs_ctx_new(const veil_params *p, veil_pbs_ctx **out) {
     if (!p || !out) return veil_error(VEIL_ERR_ARG, "veil_pbs_ctx_new: NULL argument");
@@ -42,6 +75,15 @@ veil_status veil_pbs_ctx_new(const veil_params *p, veil_pbs_ctx **out) {
         if (!c->ms || !c->acc || !c->digits || !c->fdigits || !c->facc || !c->small || !c->ks)
             s = veil_error(VEIL_ERR_NOMEM, "veil_pbs_ctx_new: out of memory");
     }
+    if (s == VEIL_OK && p->grouping >= 2) {
+        c->fsum = veil_fft_alloc(sizeof(double) * k1 * l * k1 * N);
+        c->mono = veil_fft_alloc(sizeof(double) * N);
+        c->roots = malloc(sizeof(double) * 4 * N);
+        if (!c->fsum || !c->mono || !c->roots)
+            s = veil_error(VEIL_ERR_NOMEM, "veil_pbs_ctx_new: out of memory");
+        else
+            roots_fill(c->roots, (uint32_t)N);
+    }
     if (s != VEIL_OK) {
         veil_pbs_ctx_free(c);
         return s;
@@ -58,6 +100,9 @@ void veil_pbs_ctx_free(veil_pbs_ctx *c) {
     free(c->digits);
     veil_fft_dealloc(c->fdigits);
     veil_fft_dealloc(c->facc);
+    veil_fft_dealloc(c->fsum);
+    veil_fft_dealloc(c->mono);
+    free(c->roots);
     free(c->small);
     free(c->ks);
     free(c);
@@ -124,6 +169,58 @@ static void cmux_step(veil_pbs_ctx *c, const veil_pbs_key *pk, uint32_t i, uint3
         veil_fft_backward_add_torus(c->fft, c->facc + (size_t)q * N, acc + (size_t)q * N);
 }
 
+/* The transform of X^d (veil/fft.h): X^d evaluated at the roots
+ * exp(i pi (1 - 4m) / N), m < N/2, i.e. roots[d (1 - 4m) mod 2N]. */
+static void monomial_fourier(const double *roots, uint32_t N, uint32_t d, double *out) {
+    const uint32_t mask = 2 * N - 1, step = (4 * d) & mask;
+    uint32_t e = d & mask;
+    for (uint32_t m = 0; m < N / 2; m++) {
+        out[2 * m] = roots[2 * e];
+        out[2 * m + 1] = roots[2 * e + 1];
+        e = (e - step) & mask;
+    }
+}
+
+/* Multi-bit step for group q (a: the group's g switched mask coefficients):
+ * acc = ExtProd(sum_t GGSW_{q,t} X^{d_t}, acc) with d_t = sum_{b in t} a_b,
+ * a GGSW of X^{<a_q, s_q>} since exactly one indicator GGSW_{q,t} is 1. The
+ * sum is formed in the Fourier domain with the same pointwise MAC as the
+ * external product (t = 0 is the monomial 1: copied); the external product
+ * is cmux_step's with the accumulator's own digits. */
+static void multibit_step(veil_pbs_ctx *c, const veil_pbs_key *pk, uint32_t q, const uint32_t *a,
+                          uint64_t *acc) {
+    const veil_params *p = c->params;
+    const uint32_t N = p->poly_size, k1 = p->glwe_dim + 1, l = p->pbs_level, g = p->grouping;
+    const veil_fft_kernels *kr = c->kern;
+    const size_t rows = (size_t)k1 * l, polys = rows * k1, gw = polys * N;
+    const double *grp = pk->bsk_fourier + ((size_t)q << g) * gw;
+    memcpy(c->fsum, grp, sizeof(double) * gw);
+    for (uint32_t t = 1; t < (1u << g); t++) {
+        uint32_t d = 0;
+        for (uint32_t b = 0; b < g; b++)
+            if ((t >> b) & 1) d += a[b];
+        d %= 2 * N;
+        if (d == 0) { /* X^0: plain sum, no rounding from a product by 1 */
+            const double *src = grp + t * gw;
+            for (size_t j = 0; j < gw; j++)
+                c->fsum[j] += src[j];
+            continue;
+        }
+        monomial_fourier(c->roots, N, d, c->mono);
+        for (size_t r = 0; r < polys; r++)
+            kr->mac(c->fsum + r * N, grp + t * gw + r * N, c->mono, N);
+    }
+    for (uint32_t col = 0; col < k1; col++)
+        kr->decompose(acc + (size_t)col * N, N, p->pbs_base_log, l,
+                      c->digits + (size_t)col * l * N);
+    for (size_t r = 0; r < rows; r++)
+        veil_fft_forward_i64(c->fft, c->digits + r * N, c->fdigits + r * N);
+    kr->mac_ggsw(c->facc, c->fdigits, c->fsum, (uint32_t)rows, k1, N);
+    memset(acc, 0, sizeof(uint64_t) * k1 * N);
+    for (uint32_t col = 0; col < k1; col++)
+        veil_fft_backward_add_torus(c->fft, c->facc + (size_t)col * N, acc + (size_t)col * N);
+}
+
 /* Blind rotation and sample extraction of `lanes` small LWEs in lockstep:
  * CMux i runs for every lane before CMux i + 1, so each GGSW of the
  * bootstrapping key is read from memory once for all of them (the next
@@ -150,11 +247,21 @@ static void pbs_lanes(veil_pbs_ctx *c, const veil_pbs_key *pk, const veil_lut *c
         memset(acc, 0, sizeof(uint64_t) * k * N);
         veil_poly_mul_monomial(acc + (size_t)k * N, lut->poly, N, (2 * N - ms[n]) % (2 * N));
     }
-    for (uint32_t i = 0; i < n; i++)
-        for (uint32_t L = 0; L < lanes; L++) {
-            const uint32_t a = c->ms[L * n1 + i];
-            if (a) cmux_step(c, pk, i, a, c->acc + L * accw);
-        }
+    const uint32_t g = p->grouping;
+    if (g >= 2) {
+        VEIL_ASSERT(c->fsum && n % g == 0);
+        /* every group, even an all-zero one: skipping it would leak nothing
+         * (the mask is public) but the noise model counts n/g products */
+        for (uint32_t q = 0; q < n / g; q++)
+            for (uint32_t L = 0; L < lanes; L++)
+                multibit_step(c, pk, q, c->ms + L * n1 + (size_t)q * g, c->acc + L * accw);
+    } else {
+        for (uint32_t i = 0; i < n; i++)
+            for (uint32_t L = 0; L < lanes; L++) {
+                const uint32_t a = c->ms[L * n1 + i];
+                if (a) cmux_step(c, pk, i, a, c->acc + L * accw);
+            }
+    }
     /* sample extract the constant coefficient */
     for (uint32_t L = 0; L < lanes; L++) {
         const uint64_t *acc = c->acc + L * accw;

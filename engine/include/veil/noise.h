@@ -46,6 +46,15 @@ double veil_noise_ms_variance(const veil_params *p);
  * input noise when the PBS succeeds. */
 double veil_noise_pbs_output_variance(const veil_params *p);
 
+/* Multi-bit sets (p->grouping = g >= 2; veil_noise_pbs_output_variance calls
+ * it for them): n/g external products by the sum of a group's 2^g GGSWs,
+ * Concrete's multi-bit model (engine/src/params.c cites the file). */
+double veil_noise_multibit_pbs_output_variance(const veil_params *p);
+/* Its FFT term for one external product: Concrete's FFT_SCALING_WEIGHTS for
+ * g = 2, 3, 4 (fitted to Zama's FFT with the sum formed in the Fourier
+ * domain, as veil forms it). */
+double veil_noise_multibit_fft_variance(const veil_params *p);
+
 /* Fresh encryption under the big key (the GLWE noise of the set). */
 double veil_noise_fresh_variance(const veil_params *p);
 

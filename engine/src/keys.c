@@ -468,6 +468,7 @@ veil_status veil_eval_key_prepare(veil_eval_key *ek) {
         veil_pbs_key *pk = &ek->parts[x];
         const veil_params *p = pk->params;
         const size_t polys = veil_eval_key_bsk_words(p) / p->poly_size;
+        if (p->grouping >= 2) continue; /* summed in the standard domain (pbs.c) */
         if (!pk->bsk_fourier) {
             pk->bsk_fourier = veil_fft_alloc(sizeof(double) * veil_eval_key_bsk_words(p));
             if (!pk->bsk_fourier)

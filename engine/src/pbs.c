@@ -5,7 +5,6 @@
 #include "veil/fft.h"
 #include "veil/tfhe.h"
 
-#include <math.h>
 #include <string.h>
 
 struct veil_pbs_ctx {
@@ -22,38 +21,9 @@ struct veil_pbs_ctx {
     double *fdigits; /* (k+1) l N */
     double *facc;    /* (k+1) N */
     /* multi-bit sets only (grouping g >= 2), NULL otherwise */
-    double *fsum;  /* (k+1) l (k+1) N: a group's GGSWs summed */
-    double *mono;  /* N: the transform of one monomial */
-    double *roots; /* 2N complex: exp(i pi t / N), t < 2N */
+    uint64_t *sum; /* (k+1) l (k+1) N: a group's GGSWs times monomials, summed */
+    double *fsum;  /* its transform */
 };
-
-/* exp(i pi t / N) for t < 2N, each from the first octant by exact
- * symmetries (so X^d's transform has |value| = 1 to the last bit where the
- * symmetry gives it, and 1, i, -1, -i exactly). */
-static void roots_fill(double *r, uint32_t N) {
-    const double step = 3.14159265358979323846 / N;
-    for (uint32_t t = 0; t < 2 * N; t++) {
-        /* angle = (t mod N/2) * step within a quarter turn, then rotate */
-        const uint32_t quarter = t / (N / 2), u = t % (N / 2);
-        double c, sn;
-        if (2 * u <= N / 2) {
-            c = cos(u * step);
-            sn = sin(u * step);
-        } else { /* pi/2 - v */
-            const uint32_t v = N / 2 - u;
-            c = sin(v * step);
-            sn = cos(v * step);
-        }
-        double re = c, im = sn;
-        for (uint32_t q = 0; q < quarter; q++) { /* times i */
-            const double tmp = re;
-            re = -im;
-            im = tmp;
-        }
-        r[2 * t] = re;
-        r[2 * t + 1] = im;
-    }
-}
 
 veil_status veil_pbs_ctx_new(const veil_params *p, veil_pbs_ctx **out) {
     if (!p || !out) return veil_error(VEIL_ERR_ARG, "veil_pbs_ctx_new: NULL argument");
@@ -76,13 +46,9 @@ veil_status veil_pbs_ctx_new(const veil_params *p, veil_pbs_ctx **out) {
             s = veil_error(VEIL_ERR_NOMEM, "veil_pbs_ctx_new: out of memory");
     }
     if (s == VEIL_OK && p->grouping >= 2) {
+        c->sum = malloc(sizeof(uint64_t) * k1 * l * k1 * N);
         c->fsum = veil_fft_alloc(sizeof(double) * k1 * l * k1 * N);
-        c->mono = veil_fft_alloc(sizeof(double) * N);
-        c->roots = malloc(sizeof(double) * 4 * N);
-        if (!c->fsum || !c->mono || !c->roots)
-            s = veil_error(VEIL_ERR_NOMEM, "veil_pbs_ctx_new: out of memory");
-        else
-            roots_fill(c->roots, (uint32_t)N);
+        if (!c->sum || !c->fsum) s = veil_error(VEIL_ERR_NOMEM, "veil_pbs_ctx_new: out of memory");
     }
     if (s != VEIL_OK) {
         veil_pbs_ctx_free(c);
@@ -100,9 +66,8 @@ void veil_pbs_ctx_free(veil_pbs_ctx *c) {
     free(c->digits);
     veil_fft_dealloc(c->fdigits);
     veil_fft_dealloc(c->facc);
+    free(c->sum);
     veil_fft_dealloc(c->fsum);
-    veil_fft_dealloc(c->mono);
-    free(c->roots);
     free(c->small);
     free(c->ks);
     free(c);
@@ -169,47 +134,50 @@ static void cmux_step(veil_pbs_ctx *c, const veil_pbs_key *pk, uint32_t i, uint3
         veil_fft_backward_add_torus(c->fft, c->facc + (size_t)q * N, acc + (size_t)q * N);
 }
 
-/* The transform of X^d (veil/fft.h): X^d evaluated at the roots
- * exp(i pi (1 - 4m) / N), m < N/2, i.e. roots[d (1 - 4m) mod 2N]. */
-static void monomial_fourier(const double *roots, uint32_t N, uint32_t d, double *out) {
-    const uint32_t mask = 2 * N - 1, step = (4 * d) & mask;
-    uint32_t e = d & mask;
-    for (uint32_t m = 0; m < N / 2; m++) {
-        out[2 * m] = roots[2 * e];
-        out[2 * m + 1] = roots[2 * e + 1];
-        e = (e - step) & mask;
-    }
+/* out += X^d * in (mod X^N + 1), d in [0, 2N): exact, two branch-free runs
+ * (m = 0 or all ones: (v ^ m) - m is v or -v). */
+static void poly_add_monomial(uint64_t *restrict out, const uint64_t *restrict in, uint32_t N,
+                              uint32_t d) {
+    const uint64_t m = d >= N ? ~(uint64_t)0 : 0;
+    const uint32_t e = d >= N ? d - N : d;
+    for (uint32_t j = 0; j < N - e; j++)
+        out[j + e] += (in[j] ^ m) - m;
+    for (uint32_t j = N - e; j < N; j++)
+        out[j + e - N] -= (in[j] ^ m) - m;
 }
 
-/* Multi-bit step for group q (a: the group's g switched mask coefficients):
- * acc = ExtProd(sum_t GGSW_{q,t} X^{d_t}, acc) with d_t = sum_{b in t} a_b,
- * a GGSW of X^{<a_q, s_q>} since exactly one indicator GGSW_{q,t} is 1. The
- * sum is formed in the Fourier domain with the same pointwise MAC as the
- * external product (t = 0 is the monomial 1: copied); the external product
- * is cmux_step's with the accumulator's own digits. */
-static void multibit_step(veil_pbs_ctx *c, const veil_pbs_key *pk, uint32_t q, const uint32_t *a,
+/* Multi-bit step for group q (a: the group's g mask coefficients, 64-bit):
+ * acc = ExtProd(sum_t GGSW_{q,t} X^{d_t}, acc), a GGSW of X^{<a_q, s_q>}
+ * (up to the switch's rounding) since exactly one indicator GGSW_{q,t} is
+ * 1. d_t is the switch to 2N of the 64-bit sum of t's coefficients, one
+ * rounding per subset (TFHE-rs's modulus_switch_multi_bit in
+ * lwe_multi_bit_programmable_bootstrapping.rs): the selected subset adds one
+ * rounding error per group, not one per coefficient (veil_noise_ms_variance).
+ * The sum is formed exactly in the standard domain and transformed once per
+ * polynomial (Concrete's "jit FFT" multi-bit variant): the FFT error is that
+ * of one transformed GGSW, where a sum of 2^g transformed GGSWs times
+ * transformed monomials measured 1.8x Concrete's multi-bit FFT term at
+ * tfhers-mb4-2_2 (test_multibit.c). The external product is cmux_step's with
+ * the accumulator's own digits. */
+static void multibit_step(veil_pbs_ctx *c, const veil_pbs_key *pk, uint32_t q, const uint64_t *a,
                           uint64_t *acc) {
     const veil_params *p = c->params;
     const uint32_t N = p->poly_size, k1 = p->glwe_dim + 1, l = p->pbs_level, g = p->grouping;
+    const uint32_t lg = log2u(N) + 1;
     const veil_fft_kernels *kr = c->kern;
     const size_t rows = (size_t)k1 * l, polys = rows * k1, gw = polys * N;
-    const double *grp = pk->bsk_fourier + ((size_t)q << g) * gw;
-    memcpy(c->fsum, grp, sizeof(double) * gw);
+    const uint64_t *grp = pk->bsk + ((size_t)q << g) * gw;
+    memcpy(c->sum, grp, sizeof(uint64_t) * gw); /* t = 0: the monomial 1 */
     for (uint32_t t = 1; t < (1u << g); t++) {
-        uint32_t d = 0;
+        uint64_t sel = 0;
         for (uint32_t b = 0; b < g; b++)
-            if ((t >> b) & 1) d += a[b];
-        d %= 2 * N;
-        if (d == 0) { /* X^0: plain sum, no rounding from a product by 1 */
-            const double *src = grp + t * gw;
-            for (size_t j = 0; j < gw; j++)
-                c->fsum[j] += src[j];
-            continue;
-        }
-        monomial_fourier(c->roots, N, d, c->mono);
+            if ((t >> b) & 1) sel += a[b];
+        const uint32_t d = veil_ms_coef(sel, lg);
         for (size_t r = 0; r < polys; r++)
-            kr->mac(c->fsum + r * N, grp + t * gw + r * N, c->mono, N);
+            poly_add_monomial(c->sum + r * N, grp + t * gw + r * N, N, d);
     }
+    for (size_t r = 0; r < polys; r++)
+        veil_fft_forward_torus(c->fft, c->sum + r * N, c->fsum + r * N);
     for (uint32_t col = 0; col < k1; col++)
         kr->decompose(acc + (size_t)col * N, N, p->pbs_base_log, l,
                       c->digits + (size_t)col * l * N);
@@ -230,8 +198,8 @@ static void pbs_lanes(veil_pbs_ctx *c, const veil_pbs_key *pk, const veil_lut *c
                       const uint64_t *in, size_t in_stride, uint64_t *out, size_t out_stride,
                       uint32_t lanes) {
     const veil_params *p = c->params;
-    VEIL_ASSERT(pk->params == p && pk->bsk_fourier && lanes <= VEIL_PBS_LANES &&
-                pk->in_dim >= veil_params_big_dim(p));
+    VEIL_ASSERT(pk->params == p && (p->grouping >= 2 ? pk->bsk != NULL : pk->bsk_fourier != NULL) &&
+                lanes <= VEIL_PBS_LANES && pk->in_dim >= veil_params_big_dim(p));
     const uint32_t N = p->poly_size, k = p->glwe_dim, n = p->lwe_dim;
     const size_t n1 = (size_t)n + 1, accw = (size_t)(k + 1) * N;
     for (uint32_t L = 0; L < lanes; L++) {
@@ -254,7 +222,7 @@ static void pbs_lanes(veil_pbs_ctx *c, const veil_pbs_key *pk, const veil_lut *c
          * (the mask is public) but the noise model counts n/g products */
         for (uint32_t q = 0; q < n / g; q++)
             for (uint32_t L = 0; L < lanes; L++)
-                multibit_step(c, pk, q, c->ms + L * n1 + (size_t)q * g, c->acc + L * accw);
+                multibit_step(c, pk, q, c->small + L * n1 + (size_t)q * g, c->acc + L * accw);
     } else {
         for (uint32_t i = 0; i < n; i++)
             for (uint32_t L = 0; L < lanes; L++) {

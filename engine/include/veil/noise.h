@@ -38,7 +38,8 @@ double veil_noise_ks_variance_dim(const veil_params *p, uint32_t in_dim);
 
 /* Modulus switch of an n-dimensional LWE to 2N: the variance it adds, for the
  * set's `ms` (STANDARD: Concrete's formula; CENTERED: TFHE-rs's
- * centered_binary_shifted_modulus_switch_additive_variance). */
+ * centered_binary_shifted_modulus_switch_additive_variance; a multi-bit set:
+ * one rounding per group, engine/src/params.c). */
 double veil_noise_ms_variance(const veil_params *p);
 
 /* Variance of a PBS output (blind rotation, n external products including
@@ -50,9 +51,9 @@ double veil_noise_pbs_output_variance(const veil_params *p);
  * it for them): n/g external products by the sum of a group's 2^g GGSWs,
  * Concrete's multi-bit model (engine/src/params.c cites the file). */
 double veil_noise_multibit_pbs_output_variance(const veil_params *p);
-/* Its FFT term for one external product: Concrete's FFT_SCALING_WEIGHTS for
- * g = 2, 3, 4 (fitted to Zama's FFT with the sum formed in the Fourier
- * domain, as veil forms it). */
+/* Its FFT term for one external product: Concrete's JIT_FFT_SCALING_WEIGHT
+ * (fitted to Zama's FFT with each group's sum formed in the standard domain
+ * and transformed, as veil forms it). */
 double veil_noise_multibit_fft_variance(const veil_params *p);
 
 /* Fresh encryption under the big key (the GLWE noise of the set). */

@@ -128,7 +128,8 @@ typedef struct veil_pbs_key {
      * (veil_eval_key_partition_seed), never stored on its own */
     uint8_t mask_seed[VEIL_SEED_BYTES];
     uint64_t *bsk;       /* standard domain, layout above */
-    double *bsk_fourier; /* n*(k+1)*l*(k+1) polys of N/2 complex (re,im interleaved) */
+    double *bsk_fourier; /* n*(k+1)*l*(k+1) polys of N/2 complex (re,im interleaved);
+                          * NULL for a multi-bit set (veil_eval_key_prepare) */
     uint64_t *ksk;       /* in_dim * l_ks * (n + 1) words */
 } veil_pbs_key;
 
@@ -169,7 +170,9 @@ veil_status veil_eval_key_regenerate_masks(veil_eval_key *ek);
  * NULL); in_dim = parts[0]'s k*N. Same checks as veil_secret_key_new_set. */
 veil_status veil_eval_key_alloc(const veil_params *const *parts, uint32_t n_parts,
                                 veil_eval_key **out);
-/* Recomputes every partition's bsk_fourier from bsk (after loading). */
+/* Recomputes every partition's bsk_fourier from bsk (after loading); a
+ * multi-bit partition keeps only its standard-domain bsk (bsk_fourier NULL):
+ * its PBS sums each group's GGSWs exactly there and transforms the sum. */
 veil_status veil_eval_key_prepare(veil_eval_key *ek);
 /* GGSWs in a bootstrapping key: n, or (n/g) 2^g for a multi-bit set. */
 size_t veil_eval_key_bsk_ggsws(const veil_params *p);
@@ -303,13 +306,13 @@ void veil_modulus_switch(const veil_params *p, const uint64_t *in_small, uint32_
  * and veil_ks_pbs_many run the multi-bit blind rotation (TFHE-rs's
  * lwe_multi_bit_programmable_bootstrapping.rs; Joye and Paillier, "Blind
  * rotation in fully homomorphic encryption with extended keys", 2022): for
- * each group q, with a_b the switched mask coefficients of the group, the
- * GGSWs are summed in the Fourier domain, GGSW t times the monomial
- * X^{sum_{b in t} a_b} (t's bits as a subset), giving a GGSW of
- * X^{<a_q, s_q>}, and one external product multiplies the accumulator by
- * it: n/g external products instead of n, for 2^g GGSW-times-monomial
- * products per group. The sample extraction and the output are those of the
- * classic PBS; same input, same key, same seed: the same bits. */
+ * each group q, with a_b the group's mask coefficients, the GGSWs are
+ * summed, GGSW t times the monomial X^{d_t}, d_t = the sum of a_b over t's
+ * bits (as a subset) switched to 2N, giving a GGSW of X^{<a_q, s_q>} (up to
+ * one rounding), and one external product multiplies the accumulator by it:
+ * n/g external products instead of n, for 2^g monomial products per group.
+ * The sum is exact (standard domain), then transformed (pbs.c says why). The sample extraction and
+ * the output are those of the classic PBS; same input, same key, same seed: the same bits. */
 
 /* Blind rotation + sample extraction: small LWE (n) -> LWE under S_X
  * (k*N mask words), zero-extended to the master dimension: pk->in_dim + 1

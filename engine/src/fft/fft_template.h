@@ -368,8 +368,8 @@ static void VEIL_FFT_NAME(decompose_rotated)(const uint64_t *src, uint32_t N, ui
     }
 }
 
-static void VEIL_FFT_NAME(decompose)(const uint64_t *src, uint32_t N, uint32_t B,
-                                     uint32_t levels, int64_t *digits) {
+static void VEIL_FFT_NAME(decompose)(const uint64_t *src, uint32_t N, uint32_t B, uint32_t levels,
+                                     int64_t *digits) {
     const uint32_t bits = B * levels;
     uint32_t t = 0;
     for (; t + W <= N; t += W) {

@@ -2,7 +2,8 @@
 /* Multi-bit PBS on the CPU (veil/tfhe.h "Multi-bit PBS"), the reference the
  * GPU kernels will be compared with (issue 13 part 3):
  *   - the key: every GGSW of a group encrypts the indicator of its subset,
- *     exactly one per group is 1 (decrypted with the secret key);
+ *     exactly one per group is 1 (decrypted with the secret key); key files
+ *     refuse it (in memory only);
  *   - correctness: a KS-PBS of every table entry, random tables, at every
  *     multi-bit set (veil_params_multibit_at), unsigned; signed at one set;
  *   - determinism: the same seeds give bit-identical keys and outputs, and
@@ -11,6 +12,7 @@
  *     multi-bit model (veil/noise.h), the bound as in test_noise.c. */
 #include "testutil.h"
 #include "veil/noise.h"
+#include "veil/serialize.h"
 #include "veil/tfhe.h"
 
 #include <inttypes.h>
@@ -113,6 +115,15 @@ static void test_key_indicators(void) {
         CU_ASSERT_EQUAL(ones, 1);
     }
     CU_ASSERT_EQUAL(checked, groups << g);
+    /* the file format carries classic sets only: a multi-bit key is refused,
+     * nothing written */
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    CU_ASSERT_EQUAL(veil_eval_key_serialize(f.ek, &buf, &len), VEIL_ERR_UNSUPPORTED);
+    CU_ASSERT_PTR_NULL(buf);
+    CU_ASSERT(strstr(veil_error_message(), p->id) != NULL);
+    /* the standard-domain key is what the PBS reads: no Fourier copy */
+    CU_ASSERT_PTR_NULL(f.ek->parts[0].bsk_fourier);
     free(s);
     free(phase);
     fixture_free(&f);

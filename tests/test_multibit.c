@@ -252,8 +252,9 @@ static int check(const char *what, const char *id, double s2, double s4, int n, 
  * PBS at the same parameters measures at or below its model. Per external
  * product, with the key noise set near 0, the multi-bit product measured
  * 2.7x (l = 1) and 7x (l = 2) the classic one, where the decomposition term
- * alone predicts 2x. Until that is explained the upper bound is this factor
- * times the model (tests/test_multibit.c is where to tighten it). */
+ * alone predicts 2x; the excess is floating-point error (docs/PARAMS.md
+ * section 9). Until that is explained the upper bound is this factor times
+ * the model. */
 #define PBS_MODEL_GAP 2.5
 #ifdef MB_ALL_SETS
 static const char *NOISE_SETS[] = {"tfhers-mb2-1_1-tuniform-2m128", "tfhers-mb4-2_2-tuniform-2m128",

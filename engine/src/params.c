@@ -116,6 +116,13 @@ static const veil_params k_params_multibit[] = {
 
 #define N_PARAMS (sizeof k_params / sizeof k_params[0])
 
+static const veil_params *find_in(const veil_params *table, size_t count, const char *id) {
+    if (!id) return NULL;
+    for (size_t i = 0; i < count; i++)
+        if (strcmp(table[i].id, id) == 0) return &table[i];
+    return NULL;
+}
+
 size_t veil_params_count(void) {
     return N_PARAMS;
 }
@@ -125,10 +132,7 @@ const veil_params *veil_params_at(size_t i) {
 }
 
 const veil_params *veil_params_find(const char *id) {
-    if (!id) return NULL;
-    for (size_t i = 0; i < N_PARAMS; i++)
-        if (strcmp(k_params[i].id, id) == 0) return &k_params[i];
-    return NULL;
+    return find_in(k_params, N_PARAMS, id);
 }
 
 size_t veil_params_multibit_count(void) {
@@ -140,10 +144,7 @@ const veil_params *veil_params_multibit_at(size_t i) {
 }
 
 const veil_params *veil_params_multibit_find(const char *id) {
-    if (!id) return NULL;
-    for (size_t i = 0; i < N_PARAMS_MB; i++)
-        if (strcmp(k_params_multibit[i].id, id) == 0) return &k_params_multibit[i];
-    return NULL;
+    return find_in(k_params_multibit, N_PARAMS_MB, id);
 }
 
 /* Gaussian: the torus std dev scaled to 2^64, squared. TUniform(b) (TFHE-rs,
@@ -229,21 +230,29 @@ double veil_noise_fft_variance(uint32_t glwe_dim, uint32_t poly_size, uint32_t b
            (glwe_dim + 1.0);
 }
 
-/* blind_rotate.rs: n CMUXes; cmux.rs / external_product_glwe.rs:
- *   l (k+1) N (B^2 + 2)/12 * var_bsk
- *   + (q^2 - B^2l) / (24 B^2l) * (1 + kN/2) + kN/32 + (1 - kN)^2 / 64 + fft. */
-double veil_noise_pbs_output_variance(const veil_params *p) {
-    if (p->grouping >= 2) return veil_noise_multibit_pbs_output_variance(p);
+/* The two terms of one CMux's external product (cmux.rs /
+ * external_product_glwe.rs), FFT aside: the key's noise times the digits,
+ * and the decomposition's rounding error (times the message, a key bit). */
+static void ext_prod_terms(const veil_params *p, double *key, double *decomp) {
     double var_bsk = veil_noise_variance(&p->glwe_noise);
     double k = p->glwe_dim, big_n = p->poly_size, l = p->pbs_level;
     double b = ldexp(1.0, (int)p->pbs_base_log);
     double b2l = ldexp(1.0, 2 * (int)(p->pbs_base_log * p->pbs_level));
     double kn = k * big_n;
-    double res1 = l * (k + 1.0) * big_n * (b * b + 2.0) / 12.0 * var_bsk;
-    double res2 = (Q2 - b2l) / (24.0 * b2l) * (1.0 + kn * 0.5) + kn / 8.0 * 0.25 +
-                  (1.0 / 16.0) * (1.0 - kn) * (1.0 - kn) * 0.25;
+    *key = l * (k + 1.0) * big_n * (b * b + 2.0) / 12.0 * var_bsk;
+    *decomp = (Q2 - b2l) / (24.0 * b2l) * (1.0 + kn * 0.5) + kn / 8.0 * 0.25 +
+              (1.0 / 16.0) * (1.0 - kn) * (1.0 - kn) * 0.25;
+}
+
+/* blind_rotate.rs: n CMUXes; cmux.rs / external_product_glwe.rs:
+ *   l (k+1) N (B^2 + 2)/12 * var_bsk
+ *   + (q^2 - B^2l) / (24 B^2l) * (1 + kN/2) + kN/32 + (1 - kN)^2 / 64 + fft. */
+double veil_noise_pbs_output_variance(const veil_params *p) {
+    if (p->grouping >= 2) return veil_noise_multibit_pbs_output_variance(p);
+    double key, decomp;
+    ext_prod_terms(p, &key, &decomp);
     double fft = veil_noise_fft_variance(p->glwe_dim, p->poly_size, p->pbs_base_log, p->pbs_level);
-    return (double)p->lwe_dim * (res1 + res2 + fft);
+    return (double)p->lwe_dim * (key + decomp + fft);
 }
 
 /* Concrete's multi-bit model (backends/concrete-cpu/noise-model/src/
@@ -270,21 +279,15 @@ double veil_noise_multibit_fft_variance(const veil_params *p) {
 
 double veil_noise_multibit_pbs_output_variance(const veil_params *p) {
     VEIL_ASSERT(p->grouping >= 2 && p->grouping <= 4 && p->lwe_dim % p->grouping == 0);
-    double var_bsk = veil_noise_variance(&p->glwe_noise);
-    double k = p->glwe_dim, big_n = p->poly_size, l = p->pbs_level;
-    double b = ldexp(1.0, (int)p->pbs_base_log);
-    double b2l = ldexp(1.0, 2 * (int)(p->pbs_base_log * p->pbs_level));
-    double kn = k * big_n;
-    double res1 =
-        l * (k + 1.0) * big_n * (b * b + 2.0) / 12.0 * var_bsk * ldexp(1.0, (int)p->grouping);
+    double key, decomp;
+    ext_prod_terms(p, &key, &decomp);
     /* Concrete's decomposition term is the classic one, whose 1/24 is the
      * rounding error's 1/12 times E[s_i^2] = 1/2 (the CMux message is a key
      * bit); here the message is a monomial, of norm 1 every time: 1/12, and
      * the mean terms doubled likewise. Measured in test_multibit.c (with
      * Concrete's 1/24 the PBS output was 1.8x its model at g = 2 and 4). */
-    double res2 = 2.0 * ((Q2 - b2l) / (24.0 * b2l) * (1.0 + kn * 0.5) + kn / 8.0 * 0.25 +
-                         (1.0 / 16.0) * (1.0 - kn) * (1.0 - kn) * 0.25);
-    return (double)(p->lwe_dim / p->grouping) * (res1 + res2 + veil_noise_multibit_fft_variance(p));
+    return (double)(p->lwe_dim / p->grouping) * (key * ldexp(1.0, (int)p->grouping) + 2.0 * decomp +
+                                                 veil_noise_multibit_fft_variance(p));
 }
 
 double veil_noise_fresh_variance(const veil_params *p) {

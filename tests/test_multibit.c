@@ -261,7 +261,7 @@ static int check(const char *what, const char *id, double s2, double s4, int n, 
 #define NOISE_S_MS 5000
 #endif
 /* OPEN MODEL GAP. The PBS output variance measures above the model: 1.1x
- * to 1.2x at the l = 1 sets (tfhers-mb4-2_2, tfhers-mb2-1_1), about 2x at
+ * to 1.2x at the l = 1 sets (tfhers-mb4-2_2, tfhers-mb2-1_1), 1.6x at
  * tfhers-mb3-2_2 (l = 2), on veil's FFT and on FFTW alike, while the classic
  * PBS at the same parameters measures at or below its model. Per external
  * product, with the key noise set near 0, the multi-bit product measured

@@ -15,13 +15,22 @@
  * bench_cost; scripts/cost_table.py turns the JSON into
  * engine/src/cost_table.inc).
  *
+ * --multibit: instead, the multi-bit sets (veil_params_multibit_at) beside
+ * the classic TFHE-rs TUniform 2^-128 set of the same precision, runs
+ * interleaved set by set so they see the same load: key generation, KS-PBS
+ * latency on one core (median of R), and the throughput of a batch of 4
+ * VEIL_PBS_LANES KS-PBS through veil_ks_pbs_many on 1 and on 2 threads
+ * (each thread its own context and half the batch). Latency at batch 1 on 2
+ * threads is not measured: the PBS itself is not split over threads.
+ *
  * usage: bench_pbs [--runs R] [--params ID[,ID...]] [--max-n N] [--fft P[,P...]]
- *                  [--clock wall|cpu] [--out FILE] [--cost]
+ *                  [--clock wall|cpu] [--out FILE] [--cost] [--multibit]
  *                  (P: auto portable avx2 avx512 fftw) */
 #include "veil/fft.h"
 #include "veil/tfhe.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -270,6 +279,144 @@ static int bench_cost(FILE *o, const char *list, uint32_t max_n, int runs_small)
     return 0;
 }
 
+/* ---- --multibit ----------------------------------------------------------- */
+
+typedef struct {
+    const veil_params *p;
+    veil_secret_key *sk;
+    veil_eval_key *ek;
+    veil_pbs_ctx *ctx[2];
+    veil_lut *lut;
+    uint64_t *in, *out; /* batch x (big + 1) */
+    const veil_lut **luts;
+    double keygen_s;
+} mb_case;
+
+#define MB_BATCH (4 * VEIL_PBS_LANES)
+
+typedef struct {
+    mb_case *c;
+    int half;
+} mb_job;
+
+static void *mb_half(void *arg) {
+    const mb_job *j = arg;
+    const size_t w = (size_t)veil_params_big_dim(j->c->p) + 1, h = MB_BATCH / 2;
+    veil_ks_pbs_many(j->c->ctx[j->half], veil_eval_key_part(j->c->ek, 0), j->c->luts,
+                     j->c->in + j->half * h * w, h, j->c->out + j->half * h * w);
+    return NULL;
+}
+
+static int mb_case_new(const veil_params *p, mb_case *c) {
+    memset(c, 0, sizeof *c);
+    c->p = p;
+    veil_encryptor *enc = NULL;
+    double t0 = now_s();
+    if (veil_secret_key_new(p, NULL, &c->sk) || veil_eval_key_new(c->sk, NULL, NULL, &c->ek))
+        return 0;
+    c->keygen_s = now_s() - t0;
+    int64_t table[256];
+    for (int64_t i = 0; i < (1 << p->precision); i++)
+        table[i] = ((1 << p->precision) - 1) - i;
+    if (veil_pbs_ctx_new(p, &c->ctx[0]) || veil_pbs_ctx_new(p, &c->ctx[1]) ||
+        veil_lut_new(p, table, p->precision, 0, veil_delta(p->precision), &c->lut) ||
+        veil_encryptor_new(NULL, NULL, &enc))
+        return 0;
+    const size_t w = (size_t)veil_params_big_dim(p) + 1;
+    c->in = malloc(8 * w * MB_BATCH);
+    c->out = malloc(8 * w * MB_BATCH);
+    c->luts = malloc(sizeof *c->luts * MB_BATCH);
+    if (!c->in || !c->out || !c->luts) return 0;
+    for (size_t b = 0; b < MB_BATCH; b++) {
+        veil_encrypt_big(enc, c->sk, veil_encode((int64_t)(b % (1u << p->precision)), p->precision),
+                         c->in + b * w);
+        c->luts[b] = c->lut;
+    }
+    veil_encryptor_free(enc);
+    return 1;
+}
+
+static void mb_case_free(mb_case *c) {
+    veil_pbs_ctx_free(c->ctx[0]);
+    veil_pbs_ctx_free(c->ctx[1]);
+    veil_lut_free(c->lut);
+    veil_eval_key_free(c->ek);
+    veil_secret_key_free(c->sk);
+    free(c->in);
+    free(c->out);
+    free(c->luts);
+}
+
+/* One run of each measure: KS-PBS latency, batch on 1 thread, on 2. */
+static void mb_run(mb_case *c, double *lat, double *t1, double *t2) {
+    const size_t w = (size_t)veil_params_big_dim(c->p) + 1;
+    double a = now_s();
+    veil_ks_pbs(c->ctx[0], veil_eval_key_part(c->ek, 0), c->lut, c->in, c->out);
+    *lat = now_s() - a;
+    a = now_s();
+    veil_ks_pbs_many(c->ctx[0], veil_eval_key_part(c->ek, 0), c->luts, c->in, MB_BATCH, c->out);
+    *t1 = (now_s() - a) / MB_BATCH;
+    (void)w;
+    mb_job j[2] = {{c, 0}, {c, 1}};
+    pthread_t th;
+    a = now_s();
+    const int spawned = pthread_create(&th, NULL, mb_half, &j[1]) == 0;
+    mb_half(&j[0]);
+    if (spawned)
+        pthread_join(th, NULL);
+    else
+        mb_half(&j[1]);
+    *t2 = (now_s() - a) / MB_BATCH;
+}
+
+/* Each multi-bit set and its classic reference, interleaved run by run. */
+static int bench_multibit(FILE *o, int runs) {
+    fprintf(o, "  \"multibit\": [\n");
+    for (size_t i = 0; i < veil_params_multibit_count(); i++) {
+        const veil_params *mp = veil_params_multibit_at(i);
+        const veil_params *cp = veil_params_find(mp->precision == 2 ? "tfhers-1_1-tuniform-2m128"
+                                                                    : "tfhers-2_2-tuniform-2m128");
+        mb_case c[2];
+        if (!cp || !mb_case_new(mp, &c[0]) || !mb_case_new(cp, &c[1])) {
+            fprintf(stderr, "%s: %s\n", mp->id, veil_error_message());
+            return 0;
+        }
+        double *t = malloc(sizeof(double) * 6 * (size_t)runs);
+        for (int r = 0; r < runs; r++)
+            for (int k = 0; k < 2; k++)
+                mb_run(&c[k], &t[(3 * k) * runs + r], &t[(3 * k + 1) * runs + r],
+                       &t[(3 * k + 2) * runs + r]);
+        double m[6];
+        for (int q = 0; q < 6; q++)
+            m[q] = median_of(t + q * runs, runs);
+        fprintf(o,
+                "    {\"multibit\": \"%s\", \"grouping\": %u, \"classic\": \"%s\", \"runs\": %d,\n",
+                mp->id, mp->grouping, cp->id, runs);
+        for (int k = 0; k < 2; k++) {
+            const veil_params *p = c[k].p;
+            fprintf(
+                o,
+                "     \"%s\": {\"n\": %u, \"k\": %u, \"N\": %u, \"l\": %u, \"keygen_s\": %.3f, "
+                "\"bsk_bytes\": %zu, \"ks_pbs_ms\": %.3f, \"batch_ms_per_ks_pbs_1_thread\": %.3f, "
+                "\"batch_ms_per_ks_pbs_2_threads\": %.3f},\n",
+                k ? "classic_set" : "multibit_set", p->lwe_dim, p->glwe_dim, p->poly_size,
+                p->pbs_level, c[k].keygen_s, veil_eval_key_bsk_words(p) * 8, 1e3 * m[3 * k],
+                1e3 * m[3 * k + 1], 1e3 * m[3 * k + 2]);
+        }
+        fprintf(o,
+                "     \"multibit_over_classic\": {\"ks_pbs\": %.3f, \"batch_1_thread\": %.3f, "
+                "\"batch_2_threads\": %.3f}}%s\n",
+                m[0] / m[3], m[1] / m[4], m[2] / m[5],
+                i + 1 < veil_params_multibit_count() ? "," : "");
+        fflush(o);
+        free(t);
+        mb_case_free(&c[0]);
+        mb_case_free(&c[1]);
+    }
+    fprintf(o, "  ],\n");
+    return 1;
+}
+
 static int wanted(const veil_params *p, const char *list, uint32_t max_n) {
     if (p->poly_size > max_n) return 0;
     if (!list) return !(p->flags & VEIL_PARAMS_NN);
@@ -284,10 +431,12 @@ int main(int argc, char **argv) {
     const char *list = NULL, *out_path = NULL;
     uint32_t max_n = 8192;
     const char *fft_list = NULL;
-    int cost = 0, max_n_given = 0;
+    int cost = 0, max_n_given = 0, multibit = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--cost"))
             cost = 1;
+        else if (!strcmp(argv[i], "--multibit"))
+            multibit = 1;
         else if (!strcmp(argv[i], "--runs") && i + 1 < argc)
             runs = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--params") && i + 1 < argc)
@@ -304,13 +453,15 @@ int main(int argc, char **argv) {
         else {
             fprintf(stderr,
                     "usage: %s [--runs R] [--params ID[,ID...]] [--max-n N] [--fft P[,P...]] "
-                    "[--clock wall|cpu] [--out FILE] [--cost]\n"
+                    "[--clock wall|cpu] [--out FILE] [--cost] [--multibit]\n"
                     "Single-threaded CPU benchmark of the FFT per size, then keygen, encrypt,\n"
                     "keyswitch, PBS, KS-PBS per set. --fft: the FFT paths to compare (auto,\n"
                     "portable, avx2, avx512, fftw; default auto,fftw when FFTW is built in).\n"
                     "--clock cpu: thread CPU time instead of wall time (shared machines).\n"
                     "--cost: only the compiler's cost figures (blind rotation and keyswitch per\n"
-                    "row, one per parameter-set shape, every set up to --max-n, default all).\n",
+                    "row, one per parameter-set shape, every set up to --max-n, default all).\n"
+                    "--multibit: the multi-bit sets beside the classic set of the same\n"
+                    "precision instead: KS-PBS latency, batch throughput on 1 and 2 threads.\n",
                     argv[0]);
             return strcmp(argv[i], "--help") ? 2 : 0;
         }
@@ -353,7 +504,8 @@ int main(int argc, char **argv) {
             }
         fclose(ci);
     }
-    fprintf(o, "{\n  \"benchmark\": \"pbs\",\n  \"backend\": \"cpu\",\n  \"threads\": 1,\n");
+    fprintf(o, "{\n  \"benchmark\": \"pbs\",\n  \"backend\": \"cpu\",\n  \"threads\": %d,\n",
+            multibit ? 2 : 1);
     /* the machine's load while measured (a shared machine: other work) */
     fprintf(o, "  \"load_avg_1min_start\": %.2f,\n", load_avg());
     fprintf(o, "  \"clock\": \"%s\",\n", bench_clock == CLOCK_MONOTONIC ? "wall" : "thread_cpu");
@@ -369,6 +521,12 @@ int main(int argc, char **argv) {
     for (int p = 0; p < np; p++)
         fprintf(o, "%s\"%s\"", p ? ", " : "", veil_fft_path_name(paths[p]));
     fprintf(o, "],\n");
+    if (multibit) {
+        const int ok = bench_multibit(o, runs);
+        fprintf(o, "  \"load_avg_1min_end\": %.2f\n}\n", load_avg());
+        if (o != stdout) fclose(o);
+        return ok ? 0 : 1;
+    }
     bench_fft(o, paths, np, runs);
     fprintf(o, "  \"sets\": [\n");
     int first = 1;

@@ -45,7 +45,7 @@ static void cpu_keys_free(veil_backend_keys *keys) {
 static veil_status cpu_keys_new(veil_backend *be, veil_backend_keys *keys, size_t max_batch) {
     const veil_eval_key *ek = keys->ek;
     for (uint32_t x = 0; x < ek->n_parts; x++)
-        if (!ek->parts[x].bsk_fourier)
+        if (!ek->parts[x].bsk_fourier && !ek->parts[x].params->grouping)
             return veil_error(VEIL_ERR_ARG,
                               "cpu keys: partition %u has no Fourier bootstrapping key (call "
                               "veil_eval_key_prepare)",

@@ -195,6 +195,10 @@ static veil_status upload_part(veil_backend *be, cuda_keys *k, const veil_eval_k
     const veil_pbs_key *pk = &ek->parts[x];
     cuda_part *cp = &k->parts[x];
     const veil_params *p = pk->params;
+    if (p->grouping)
+        return veil_error(VEIL_ERR_UNSUPPORTED,
+                          "keys: partition %u (%s): multi-bit PBS runs on the CPU only so far", x,
+                          p->id);
     size_t ksk_bytes = veil_eval_key_ksk_words(p, pk->in_dim) * sizeof(uint64_t);
     size_t bsk_bytes = veil_eval_key_bsk_words(p) * sizeof(uint64_t);
     DEV_TRY(be, cudaMalloc((void **)&cp->d_ksk, ksk_bytes), "keys: keyswitching key");

@@ -5,6 +5,7 @@
  *   - decompose_rotated: the gadget digits (veil/gadget.h) of X^a src - src,
  *     for rotations that put the run boundary on and off a vector edge, and
  *     decompositions from 1 to 64 bits (B*l = 64 keeps every bit);
+ *   - decompose: the same digits of src itself (multi-bit PBS);
  *   - mac_ggsw: bit for bit the sum of veil_fft_mac calls into a zeroed
  *     accumulator (same operations, same order);
  *   - ks_rows: the keyswitch's multiply-subtract mod 2^64;
@@ -98,6 +99,46 @@ static void test_decompose_rotated(void) {
     }
     CU_ASSERT_EQUAL(cases, expected);
     CU_ASSERT(cases >= 3 * 12 * 7);
+}
+
+/* decompose (the multi-bit external product's): the digits of src itself,
+ * N off and on a vector multiple so the scalar tail runs too. */
+static void test_decompose(void) {
+    path_kernels pk[3];
+    const size_t np = paths_here(pk);
+    const uint32_t sizes[] = {16, 2048, 21};
+    const uint32_t bl[][2] = {{22, 1}, {15, 2}, {3, 5}, {8, 8}, {32, 2}};
+    const size_t n_bl = sizeof bl / sizeof *bl;
+    size_t cases = 0;
+    for (size_t s = 0; s < 3; s++) {
+        const uint32_t N = sizes[s];
+        uint64_t *src = malloc(sizeof(uint64_t) * N);
+        int64_t *ref = malloc(sizeof(int64_t) * 8 * N), *got = malloc(sizeof(int64_t) * 8 * N);
+        int64_t dig[64];
+        CU_ASSERT_FATAL(src && ref && got);
+        for (uint32_t t = 0; t < N; t++)
+            src[t] = veil_test_rand();
+        for (size_t b = 0; b < n_bl; b++) {
+            const uint32_t B = bl[b][0], l = bl[b][1];
+            for (uint32_t t = 0; t < N; t++) {
+                veil_gadget_decompose(src[t], B, l, dig);
+                for (uint32_t j = 0; j < l; j++)
+                    ref[(size_t)j * N + t] = dig[j];
+            }
+            for (size_t p = 0; p < np; p++) {
+                memset(got, 0x5a, sizeof(int64_t) * l * N);
+                pk[p].k->decompose(src, N, B, l, got);
+                const int same = !memcmp(got, ref, sizeof(int64_t) * l * N);
+                if (!same)
+                    printf("\n  %s: N %u B %u l %u: digits differ", veil_fft_path_name(pk[p].path),
+                           N, B, l);
+                CU_ASSERT(same);
+                cases++;
+            }
+        }
+        free(src), free(ref), free(got);
+    }
+    CU_ASSERT_EQUAL(cases, 3 * n_bl * np);
 }
 
 static void test_mac_ggsw_and_ks_rows(void) {
@@ -227,6 +268,7 @@ int main(void) {
         return CU_get_error();
     }
     VEIL_ADD_TEST(s, test_decompose_rotated);
+    VEIL_ADD_TEST(s, test_decompose);
     VEIL_ADD_TEST(s, test_mac_ggsw_and_ks_rows);
     VEIL_ADD_TEST(s, test_ks_pbs_many);
     return veil_test_run();

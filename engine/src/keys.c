@@ -16,6 +16,12 @@ veil_status veil_partitions_check(const veil_params *const *parts, uint32_t n_pa
                           VEIL_MAX_PARTITIONS);
     for (uint32_t i = 0; i < n_parts; i++) {
         if (!parts[i]) return veil_error(VEIL_ERR_ARG, "%s: partition %u has no set", what, i);
+        const uint32_t g = parts[i]->grouping;
+        if (g == 1 || g > 4 || (g && parts[i]->lwe_dim % g))
+            return veil_error(VEIL_ERR_PARAMS,
+                              "%s: partition %u (%s): grouping factor %u with n = %u (multi-bit "
+                              "PBS takes g = 2..4 dividing n)",
+                              what, i, parts[i]->id, g, parts[i]->lwe_dim);
         if (veil_params_big_dim(parts[i]) > veil_params_big_dim(parts[0]))
             return veil_error(VEIL_ERR_PARAMS,
                               "%s: partition %u (%s) has k*N = %u, wider than partition 0 "
@@ -126,9 +132,14 @@ const veil_params *veil_secret_key_partition(const veil_secret_key *sk, uint32_t
     return sk && i < sk->n_parts ? sk->parts[i] : NULL;
 }
 
+size_t veil_eval_key_bsk_ggsws(const veil_params *p) {
+    if (p->grouping >= 2) return ((size_t)p->lwe_dim / p->grouping) << p->grouping;
+    return p->lwe_dim;
+}
+
 size_t veil_eval_key_bsk_words(const veil_params *p) {
     size_t k1 = p->glwe_dim + 1;
-    return (size_t)p->lwe_dim * k1 * p->pbs_level * k1 * p->poly_size;
+    return veil_eval_key_bsk_ggsws(p) * k1 * p->pbs_level * k1 * p->poly_size;
 }
 
 size_t veil_eval_key_ksk_words(const veil_params *p, uint32_t in_dim) {
@@ -198,10 +209,11 @@ veil_status veil_eval_key_regenerate_masks(veil_eval_key *ek) {
         const veil_params *p = pk->params;
         const uint32_t k = p->glwe_dim, N = p->poly_size, n = p->lwe_dim;
         const size_t rows = (size_t)(k + 1) * p->pbs_level, glwe_words = (size_t)(k + 1) * N;
+        const size_t ggsws = veil_eval_key_bsk_ggsws(p);
         veil_eval_key_partition_seed(ek->mask_seed, x, pk->mask_seed);
         veil_csprng *rng;
         VEIL_TRY(veil_csprng_new(pk->mask_seed, &rng));
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < ggsws; i++)
             for (size_t r = 0; r < rows; r++)
                 veil_csprng_fill_u64(rng, pk->bsk + (i * rows + r) * glwe_words, (size_t)k * N);
         for (size_t i = 0; i < pk->in_dim; i++)
@@ -391,9 +403,28 @@ static veil_status pbs_key_fill(const veil_secret_key *sk, uint32_t x, veil_cspr
     VEIL_TRY(glwe_ctx_init(&g, p, sk->master));
     /* BSK: GGSW(s_i), masks from the seeded stream (already in place) */
     const size_t ggsw_words = (size_t)(k + 1) * l * (k + 1) * N;
-    for (uint32_t i = 0; i < n; i++)
-        ggsw_finish(&g, sk->master, noise, (int64_t)s[i], p->pbs_base_log, l,
-                    pk->bsk + (size_t)i * ggsw_words);
+    const uint32_t gf = p->grouping;
+    if (gf < 2) {
+        for (uint32_t i = 0; i < n; i++)
+            ggsw_finish(&g, sk->master, noise, (int64_t)s[i], p->pbs_base_log, l,
+                        pk->bsk + (size_t)i * ggsw_words);
+    } else {
+        /* Multi-bit (veil/tfhe.h): group q, subset index t < 2^g: GGSW of
+         * prod_b (bit b of t ? s[qg+b] : 1 - s[qg+b]), the indicator that the
+         * group's key bits equal t's bits (TFHE-rs's combine_key_bits in
+         * lwe_multi_bit_bootstrap_key_generation.rs, with bit b of t for
+         * element b rather than TFHE-rs's reversed order). */
+        int64_t m = 0;
+        for (uint32_t q = 0; q < n / gf; q++)
+            for (uint32_t t = 0; t < (1u << gf); t++) {
+                m = 1;
+                for (uint32_t b = 0; b < gf; b++)
+                    m &= (int64_t)(((t >> b) & 1) ? s[q * gf + b] : 1 - s[q * gf + b]);
+                ggsw_finish(&g, sk->master, noise, m, p->pbs_base_log, l,
+                            pk->bsk + ((size_t)q << gf | t) * ggsw_words);
+            }
+        sodium_memzero(&m, sizeof m); /* a product of key bits */
+    }
     glwe_ctx_clear(&g);
     /* KSK: LWE_s(S_i * g_j) under the small key, for every master row. */
     uint64_t acc = 0;
@@ -441,6 +472,7 @@ veil_status veil_eval_key_prepare(veil_eval_key *ek) {
         veil_pbs_key *pk = &ek->parts[x];
         const veil_params *p = pk->params;
         const size_t polys = veil_eval_key_bsk_words(p) / p->poly_size;
+        if (p->grouping >= 2) continue; /* summed in the standard domain (pbs.c) */
         if (!pk->bsk_fourier) {
             pk->bsk_fourier = veil_fft_alloc(sizeof(double) * veil_eval_key_bsk_words(p));
             if (!pk->bsk_fourier)

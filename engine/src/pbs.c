@@ -20,6 +20,9 @@ struct veil_pbs_ctx {
     int64_t *digits; /* (k+1) l N */
     double *fdigits; /* (k+1) l N */
     double *facc;    /* (k+1) N */
+    /* multi-bit sets only (grouping g >= 2), NULL otherwise */
+    uint64_t *sum; /* (k+1) l (k+1) N: a group's GGSWs times monomials, summed */
+    double *fsum;  /* its transform */
 };
 
 veil_status veil_pbs_ctx_new(const veil_params *p, veil_pbs_ctx **out) {
@@ -42,6 +45,11 @@ veil_status veil_pbs_ctx_new(const veil_params *p, veil_pbs_ctx **out) {
         if (!c->ms || !c->acc || !c->digits || !c->fdigits || !c->facc || !c->small || !c->ks)
             s = veil_error(VEIL_ERR_NOMEM, "veil_pbs_ctx_new: out of memory");
     }
+    if (s == VEIL_OK && p->grouping >= 2) {
+        c->sum = malloc(sizeof(uint64_t) * k1 * l * k1 * N);
+        c->fsum = veil_fft_alloc(sizeof(double) * k1 * l * k1 * N);
+        if (!c->sum || !c->fsum) s = veil_error(VEIL_ERR_NOMEM, "veil_pbs_ctx_new: out of memory");
+    }
     if (s != VEIL_OK) {
         veil_pbs_ctx_free(c);
         return s;
@@ -58,6 +66,8 @@ void veil_pbs_ctx_free(veil_pbs_ctx *c) {
     free(c->digits);
     veil_fft_dealloc(c->fdigits);
     veil_fft_dealloc(c->facc);
+    free(c->sum);
+    veil_fft_dealloc(c->fsum);
     free(c->small);
     free(c->ks);
     free(c);
@@ -124,6 +134,61 @@ static void cmux_step(veil_pbs_ctx *c, const veil_pbs_key *pk, uint32_t i, uint3
         veil_fft_backward_add_torus(c->fft, c->facc + (size_t)q * N, acc + (size_t)q * N);
 }
 
+/* out += X^d * in (mod X^N + 1), d in [0, 2N): exact, two branch-free runs
+ * (m = 0 or all ones: (v ^ m) - m is v or -v). */
+static void poly_add_monomial(uint64_t *restrict out, const uint64_t *restrict in, uint32_t N,
+                              uint32_t d) {
+    const uint64_t m = d >= N ? ~(uint64_t)0 : 0;
+    const uint32_t e = d >= N ? d - N : d;
+    for (uint32_t j = 0; j < N - e; j++)
+        out[j + e] += (in[j] ^ m) - m;
+    for (uint32_t j = N - e; j < N; j++)
+        out[j + e - N] -= (in[j] ^ m) - m;
+}
+
+/* Multi-bit step for group q (a: the group's g mask coefficients, 64-bit):
+ * acc = ExtProd(sum_t GGSW_{q,t} X^{d_t}, acc), a GGSW of X^{<a_q, s_q>}
+ * (up to the switch's rounding) since exactly one indicator GGSW_{q,t} is
+ * 1. d_t is the switch to 2N of the 64-bit sum of t's coefficients, one
+ * rounding per subset (TFHE-rs's modulus_switch_multi_bit in
+ * lwe_multi_bit_programmable_bootstrapping.rs): the selected subset adds one
+ * rounding error per group, not one per coefficient (veil_noise_ms_variance).
+ * The sum is formed exactly in the standard domain and transformed once per
+ * polynomial (Concrete's "jit FFT" multi-bit variant): the FFT error is that
+ * of one transformed GGSW, where a sum of 2^g transformed GGSWs times
+ * transformed monomials measured 1.8x Concrete's multi-bit FFT term at
+ * tfhers-mb4-2_2 (test_multibit.c). The external product is cmux_step's with
+ * the accumulator's own digits. */
+static void multibit_step(veil_pbs_ctx *c, const veil_pbs_key *pk, uint32_t q, const uint64_t *a,
+                          uint64_t *acc) {
+    const veil_params *p = c->params;
+    const uint32_t N = p->poly_size, k1 = p->glwe_dim + 1, l = p->pbs_level, g = p->grouping;
+    const uint32_t lg = log2u(N) + 1;
+    const veil_fft_kernels *kr = c->kern;
+    const size_t rows = (size_t)k1 * l, polys = rows * k1, gw = polys * N;
+    const uint64_t *grp = pk->bsk + ((size_t)q << g) * gw;
+    memcpy(c->sum, grp, sizeof(uint64_t) * gw); /* t = 0: the monomial 1 */
+    for (uint32_t t = 1; t < (1u << g); t++) {
+        uint64_t sel = 0;
+        for (uint32_t b = 0; b < g; b++)
+            if ((t >> b) & 1) sel += a[b];
+        const uint32_t d = veil_ms_coef(sel, lg);
+        for (size_t r = 0; r < polys; r++)
+            poly_add_monomial(c->sum + r * N, grp + t * gw + r * N, N, d);
+    }
+    for (size_t r = 0; r < polys; r++)
+        veil_fft_forward_torus(c->fft, c->sum + r * N, c->fsum + r * N);
+    for (uint32_t col = 0; col < k1; col++)
+        kr->decompose(acc + (size_t)col * N, N, p->pbs_base_log, l,
+                      c->digits + (size_t)col * l * N);
+    for (size_t r = 0; r < rows; r++)
+        veil_fft_forward_i64(c->fft, c->digits + r * N, c->fdigits + r * N);
+    kr->mac_ggsw(c->facc, c->fdigits, c->fsum, (uint32_t)rows, k1, N);
+    memset(acc, 0, sizeof(uint64_t) * k1 * N);
+    for (uint32_t col = 0; col < k1; col++)
+        veil_fft_backward_add_torus(c->fft, c->facc + (size_t)col * N, acc + (size_t)col * N);
+}
+
 /* Blind rotation and sample extraction of `lanes` small LWEs in lockstep:
  * CMux i runs for every lane before CMux i + 1, so each GGSW of the
  * bootstrapping key is read from memory once for all of them (the next
@@ -133,8 +198,8 @@ static void pbs_lanes(veil_pbs_ctx *c, const veil_pbs_key *pk, const veil_lut *c
                       const uint64_t *in, size_t in_stride, uint64_t *out, size_t out_stride,
                       uint32_t lanes) {
     const veil_params *p = c->params;
-    VEIL_ASSERT(pk->params == p && pk->bsk_fourier && lanes <= VEIL_PBS_LANES &&
-                pk->in_dim >= veil_params_big_dim(p));
+    VEIL_ASSERT(pk->params == p && (p->grouping >= 2 ? pk->bsk != NULL : pk->bsk_fourier != NULL) &&
+                lanes <= VEIL_PBS_LANES && pk->in_dim >= veil_params_big_dim(p));
     const uint32_t N = p->poly_size, k = p->glwe_dim, n = p->lwe_dim;
     const size_t n1 = (size_t)n + 1, accw = (size_t)(k + 1) * N;
     for (uint32_t L = 0; L < lanes; L++) {
@@ -150,11 +215,21 @@ static void pbs_lanes(veil_pbs_ctx *c, const veil_pbs_key *pk, const veil_lut *c
         memset(acc, 0, sizeof(uint64_t) * k * N);
         veil_poly_mul_monomial(acc + (size_t)k * N, lut->poly, N, (2 * N - ms[n]) % (2 * N));
     }
-    for (uint32_t i = 0; i < n; i++)
-        for (uint32_t L = 0; L < lanes; L++) {
-            const uint32_t a = c->ms[L * n1 + i];
-            if (a) cmux_step(c, pk, i, a, c->acc + L * accw);
-        }
+    const uint32_t g = p->grouping;
+    if (g >= 2) {
+        VEIL_ASSERT(c->fsum && n % g == 0);
+        /* every group, even an all-zero one: skipping it would leak nothing
+         * (the mask is public) but the noise model counts n/g products */
+        for (uint32_t q = 0; q < n / g; q++)
+            for (uint32_t L = 0; L < lanes; L++)
+                multibit_step(c, pk, q, c->small + L * n1 + (size_t)q * g, c->acc + L * accw);
+    } else {
+        for (uint32_t i = 0; i < n; i++)
+            for (uint32_t L = 0; L < lanes; L++) {
+                const uint32_t a = c->ms[L * n1 + i];
+                if (a) cmux_step(c, pk, i, a, c->acc + L * accw);
+            }
+    }
     /* sample extract the constant coefficient */
     for (uint32_t L = 0; L < lanes; L++) {
         const uint64_t *acc = c->acc + L * accw;

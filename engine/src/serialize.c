@@ -612,6 +612,11 @@ static veil_status ek_check(const veil_eval_key *ek, header *h) {
         const veil_pbs_key *pk = &ek->parts[x];
         if (!pk->params || !pk->bsk || !pk->ksk || pk->in_dim != D)
             return veil_error(VEIL_ERR_ARG, "evaluation key: partition %u: NULL key part", x);
+        if (pk->params->grouping)
+            return veil_error(VEIL_ERR_UNSUPPORTED,
+                              "evaluation key: partition %u (%s): multi-bit keys are in memory "
+                              "only (the file format carries classic sets)",
+                              x, pk->params->id);
         if (!id_fits(pk->params))
             return veil_error(VEIL_ERR_ARG,
                               "evaluation key: partition %u: params id must be 1..%u bytes", x,

@@ -38,13 +38,23 @@ double veil_noise_ks_variance_dim(const veil_params *p, uint32_t in_dim);
 
 /* Modulus switch of an n-dimensional LWE to 2N: the variance it adds, for the
  * set's `ms` (STANDARD: Concrete's formula; CENTERED: TFHE-rs's
- * centered_binary_shifted_modulus_switch_additive_variance). */
+ * centered_binary_shifted_modulus_switch_additive_variance; a multi-bit set:
+ * one rounding per group, engine/src/params.c). */
 double veil_noise_ms_variance(const veil_params *p);
 
 /* Variance of a PBS output (blind rotation, n external products including
  * Concrete's FFT term; sample extraction adds nothing). Independent of the
  * input noise when the PBS succeeds. */
 double veil_noise_pbs_output_variance(const veil_params *p);
+
+/* Multi-bit sets (p->grouping = g >= 2; veil_noise_pbs_output_variance calls
+ * it for them): n/g external products by the sum of a group's 2^g GGSWs,
+ * Concrete's multi-bit model (engine/src/params.c cites the file). */
+double veil_noise_multibit_pbs_output_variance(const veil_params *p);
+/* Its FFT term for one external product: Concrete's JIT_FFT_SCALING_WEIGHT
+ * (fitted to Zama's FFT with each group's sum formed in the standard domain
+ * and transformed, as veil forms it). */
+double veil_noise_multibit_fft_variance(const veil_params *p);
 
 /* Fresh encryption under the big key (the GLWE noise of the set). */
 double veil_noise_fresh_variance(const veil_params *p);

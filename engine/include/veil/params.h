@@ -69,12 +69,29 @@ typedef struct veil_params {
     double security_bits;  /* lattice-estimator security level */
     uint32_t flags;        /* VEIL_PARAMS_* */
     const char *source;    /* where the numbers come from */
+    /* Multi-bit PBS grouping factor g (TFHE-rs's LweBskGroupingFactor): the
+     * blind rotation walks the small key g bits at a time with 2^g GGSWs per
+     * group (veil/tfhe.h "multi-bit"). 0 for the classic sets, which leave it
+     * out of their initializers; 2, 3 or 4 for the multi-bit sets. */
+    uint32_t grouping;
 } veil_params;
 
+/* The classic sets (grouping 0): what the compiler, the key files and every
+ * backend choose from. */
 size_t veil_params_count(void);
 const veil_params *veil_params_at(size_t i);
-/* NULL when no set has that id. */
+/* NULL when no classic set has that id. */
 const veil_params *veil_params_find(const char *id);
+
+/* The multi-bit sets (grouping >= 2), a list of their own until the compiler
+ * chooses between classic and multi-bit PBS (issue 13 part 4) and the key
+ * files and the CUDA backend carry them: today only the CPU engine runs them
+ * (veil_eval_key_new, veil_pbs, veil_ks_pbs_many), from keys kept in memory.
+ * Ids never collide with classic ids. */
+size_t veil_params_multibit_count(void);
+const veil_params *veil_params_multibit_at(size_t i);
+/* NULL when no multi-bit set has that id. */
+const veil_params *veil_params_multibit_find(const char *id);
 
 /* Derived sizes. "big" LWE dimension = k*N (the sample-extracted key). */
 static inline uint32_t veil_params_big_dim(const veil_params *p) {

@@ -20,6 +20,11 @@
  *     n * (k+1) * l * (k+1) * N words.
  *   Bootstrapping key (Fourier domain): the same order, each polynomial as N/2
  *     complex doubles (see veil/fft.h for the transform).
+ *   Multi-bit bootstrapping key (a set with grouping g >= 2, veil/params.h):
+ *     for group q = 0..n/g-1 and subset index t = 0..2^g-1, GGSW number
+ *     q 2^g + t encrypts the indicator prod_b [s_{qg+b} = bit b of t]
+ *     (b < g): exactly one of a group's 2^g is 1. (n/g) 2^g GGSWs, same
+ *     GGSW layout, standard and Fourier domain alike.
  *   Keyswitching key: for each big-key coefficient i = 0..kN-1 and level
  *     j = 0..l_ks-1, an LWE (dimension n) encryption of S_i * g_j under the
  *     small key: kN * l_ks * (n + 1) words.
@@ -123,7 +128,8 @@ typedef struct veil_pbs_key {
      * (veil_eval_key_partition_seed), never stored on its own */
     uint8_t mask_seed[VEIL_SEED_BYTES];
     uint64_t *bsk;       /* standard domain, layout above */
-    double *bsk_fourier; /* n*(k+1)*l*(k+1) polys of N/2 complex (re,im interleaved) */
+    double *bsk_fourier; /* n*(k+1)*l*(k+1) polys of N/2 complex (re,im interleaved);
+                          * NULL for a multi-bit set (veil_eval_key_prepare) */
     uint64_t *ksk;       /* in_dim * l_ks * (n + 1) words */
 } veil_pbs_key;
 
@@ -164,8 +170,12 @@ veil_status veil_eval_key_regenerate_masks(veil_eval_key *ek);
  * NULL); in_dim = parts[0]'s k*N. Same checks as veil_secret_key_new_set. */
 veil_status veil_eval_key_alloc(const veil_params *const *parts, uint32_t n_parts,
                                 veil_eval_key **out);
-/* Recomputes every partition's bsk_fourier from bsk (after loading). */
+/* Recomputes every partition's bsk_fourier from bsk (after loading); a
+ * multi-bit partition keeps only its standard-domain bsk (bsk_fourier NULL):
+ * its PBS sums each group's GGSWs exactly there and transforms the sum. */
 veil_status veil_eval_key_prepare(veil_eval_key *ek);
+/* GGSWs in a bootstrapping key: n, or (n/g) 2^g for a multi-bit set. */
+size_t veil_eval_key_bsk_ggsws(const veil_params *p);
 size_t veil_eval_key_bsk_words(const veil_params *p);
 /* KSK words of a partition with set p reading a master key of in_dim. */
 size_t veil_eval_key_ksk_words(const veil_params *p, uint32_t in_dim);
@@ -294,6 +304,19 @@ static inline uint32_t veil_ms_coef(uint64_t x, uint32_t log2_2n) {
 }
 /* Modulus-switches a small LWE (n+1 words) to 2N per p->ms; out: n+1 values. */
 void veil_modulus_switch(const veil_params *p, const uint64_t *in_small, uint32_t *out);
+
+/* Multi-bit PBS. For a set with grouping g >= 2 (veil_params_multibit_at),
+ * veil_eval_key_new makes the multi-bit key above and veil_pbs, veil_ks_pbs
+ * and veil_ks_pbs_many run the multi-bit blind rotation (TFHE-rs's
+ * lwe_multi_bit_programmable_bootstrapping.rs; Joye and Paillier, "Blind
+ * rotation in fully homomorphic encryption with extended keys", 2022): for
+ * each group q, with a_b the group's mask coefficients, the GGSWs are
+ * summed, GGSW t times the monomial X^{d_t}, d_t = the sum of a_b over t's
+ * bits (as a subset) switched to 2N, giving a GGSW of X^{<a_q, s_q>} (up to
+ * one rounding), and one external product multiplies the accumulator by it:
+ * n/g external products instead of n, for 2^g monomial products per group.
+ * The sum is exact (standard domain), then transformed (pbs.c says why). The sample extraction and
+ * the output are those of the classic PBS; same input, same key, same seed: the same bits. */
 
 /* Blind rotation + sample extraction: small LWE (n) -> LWE under S_X
  * (k*N mask words), zero-extended to the master dimension: pk->in_dim + 1

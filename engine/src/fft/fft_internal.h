@@ -49,6 +49,10 @@ typedef struct veil_fft_kernels {
      * significant level first) of X^a * src - src, a in [0, 2N). */
     void (*decompose_rotated)(const uint64_t *src, uint32_t poly_size, uint32_t a,
                               uint32_t base_log, uint32_t levels, int64_t *digits);
+    /* digits[j N + t]: the gadget digits of src itself (the multi-bit
+     * external product decomposes the accumulator, not a rotated difference) */
+    void (*decompose)(const uint64_t *src, uint32_t poly_size, uint32_t base_log, uint32_t levels,
+                      int64_t *digits);
     /* acc[q] = sum_r fd[r] * ggsw[r k1 + q] (transformed polynomials of N
      * doubles, q < k1, r < rows), acc overwritten; the per-element sum runs
      * r = 0, 1, ... from +0.0, like veil_fft_mac calls into a zeroed acc. */

@@ -369,6 +369,18 @@ static void VEIL_FFT_NAME(decompose_rotated)(const uint64_t *src, uint32_t N, ui
     }
 }
 
+static void VEIL_FFT_NAME(decompose)(const uint64_t *src, uint32_t N, uint32_t B, uint32_t levels,
+                                     int64_t *digits) {
+    const uint32_t bits = B * levels;
+    uint32_t t = 0;
+    for (; t + W <= N; t += W) {
+        const vu v = ldu(src + t);
+        DECOMPOSE_ONE(vu, v, digits + t, N, B, levels, bits);
+    }
+    for (; t < N; t++)
+        DECOMPOSE_ONE(uint64_t, src[t], digits + t, N, B, levels, bits);
+}
+
 /* One pass over the spectrum for every output column: the digit spectra
  * (rows x N doubles, in cache) are read once per element and each GGSW
  * polynomial streams once, in order; no zeroing pass. */
@@ -434,6 +446,7 @@ const veil_fft_kernels VEIL_FFT_KERNELS = {
     /* .backward_f64       = */ VEIL_FFT_NAME(backward_f64),
     /* .mac                = */ VEIL_FFT_NAME(mac),
     /* .decompose_rotated  = */ VEIL_FFT_NAME(decompose_rotated),
+    /* .decompose          = */ VEIL_FFT_NAME(decompose),
     /* .mac_ggsw           = */ VEIL_FFT_NAME(mac_ggsw),
     /* .ks_rows            = */ VEIL_FFT_NAME(ks_rows),
 };

@@ -1,0 +1,374 @@
+// LABELS: crypto
+/* Multi-bit PBS on the CPU (veil/tfhe.h "Multi-bit PBS"), the reference the
+ * GPU kernels will be compared with (issue 13 part 3):
+ *   - the key: every GGSW of a group encrypts the indicator of its subset,
+ *     exactly one per group is 1 (decrypted with the secret key); key files
+ *     refuse it (in memory only);
+ *   - correctness: a KS-PBS of every table entry, random tables, unsigned
+ *     and signed, at the first multi-bit set (the cheapest); at every set
+ *     (veil_params_multibit_at) in test_multibit_slow.c;
+ *   - determinism: the same seeds give bit-identical keys and outputs, and
+ *     veil_ks_pbs_many (lanes in lockstep) gives veil_ks_pbs's bits;
+ *   - noise: modulus switch and PBS output variance against the multi-bit
+ *     model (veil/noise.h), the bound as in test_noise.c, at tfhers-mb2-1_1
+ *     (test_multibit_slow.c: also tfhers-mb4-2_2 and tfhers-mb3-2_2, 1000
+ *     PBS each). */
+#include "testutil.h"
+#include "veil/noise.h"
+#include "veil/serialize.h"
+#include "veil/tfhe.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Under ASan/UBSan (make sanitize, a Debug build) a PBS costs tens of times
+ * more: the noise check then runs 60 PBS (it checks the code path, and only
+ * a gross error of the variance fails it; the bound follows from the count). */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_UNDEFINED__)
+#define MB_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(undefined_behavior_sanitizer)
+#define MB_SANITIZED 1
+#endif
+#endif
+#ifndef NOISE_S_PBS
+#ifdef MB_SANITIZED
+#define NOISE_S_PBS 60
+#else
+#define NOISE_S_PBS 300
+#endif
+#endif
+/* the multi-bit sets of engine/src/params.c: update with the table */
+#define EXPECT_SETS 6
+
+typedef struct {
+    const veil_params *p;
+    veil_secret_key *sk;
+    veil_eval_key *ek;
+    veil_encryptor *enc;
+    veil_pbs_ctx *ctx;
+} fixture;
+
+static int fixture_make(const veil_params *p, unsigned seed_base, fixture *f) {
+    uint8_t s[5][32];
+    for (unsigned i = 0; i < 5; i++)
+        veil_test_seed_bytes(seed_base + i, s[i]);
+    memset(f, 0, sizeof *f);
+    f->p = p;
+    if (veil_secret_key_new(p, s[0], &f->sk) || veil_eval_key_new(f->sk, s[1], s[2], &f->ek) ||
+        veil_encryptor_new(s[3], s[4], &f->enc) || veil_pbs_ctx_new(p, &f->ctx)) {
+        printf("fixture for %s: %s\n", p->id, veil_error_message());
+        return 0;
+    }
+    return 1;
+}
+
+static void fixture_free(fixture *f) {
+    veil_pbs_ctx_free(f->ctx);
+    veil_encryptor_free(f->enc);
+    veil_eval_key_free(f->ek);
+    veil_secret_key_free(f->sk);
+}
+
+static void test_table(void) {
+    CU_ASSERT_EQUAL(veil_params_multibit_count(), EXPECT_SETS);
+    CU_ASSERT_PTR_NULL(veil_params_multibit_at(veil_params_multibit_count()));
+    unsigned seen[5] = {0};
+    for (size_t i = 0; i < veil_params_multibit_count(); i++) {
+        const veil_params *p = veil_params_multibit_at(i);
+        CU_ASSERT(p->grouping >= 2 && p->grouping <= 4);
+        if (p->grouping >= 2 && p->grouping <= 4) seen[p->grouping]++;
+        CU_ASSERT_EQUAL(p->lwe_dim % p->grouping, 0);
+        CU_ASSERT(p->source && strstr(p->source, "MULTI_BIT_GROUP_"));
+        CU_ASSERT_PTR_EQUAL(veil_params_multibit_find(p->id), p);
+        /* multi-bit ids are not classic ids: files, the compiler and the
+         * GPU backend cannot reach them */
+        CU_ASSERT_PTR_NULL(veil_params_find(p->id));
+        CU_ASSERT(veil_eval_key_bsk_ggsws(p) == ((size_t)p->lwe_dim / p->grouping) << p->grouping);
+        /* the published p_fail, recomputed with the multi-bit model (printed;
+         * TFHE-rs optimised these sets with its own newer formulas) */
+        double in = p->norm2 * p->norm2 * veil_noise_pbs_output_variance(p);
+        printf("  %-30s claimed %9.3f model %9.3f\n", p->id, p->log2_p_fail,
+               veil_noise_log2_p_fail(p, p->precision, in));
+        CU_ASSERT(veil_noise_log2_p_fail(p, p->precision, in) < -100.0);
+    }
+    for (unsigned g = 2; g <= 4; g++)
+        CU_ASSERT(seen[g] >= 1);
+    for (size_t i = 0; i < veil_params_count(); i++)
+        CU_ASSERT_EQUAL(veil_params_at(i)->grouping, 0);
+}
+
+/* Decrypts GGSW rows (k, 0) of the first groups: phase m * g_0 + noise. */
+static void test_key_indicators(void) {
+    const veil_params *p = veil_params_multibit_find("tfhers-mb2-1_1-tuniform-2m128");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    fixture f;
+    CU_ASSERT_FATAL(fixture_make(p, 20, &f));
+    const uint32_t k = p->glwe_dim, N = p->poly_size, l = p->pbs_level, g = p->grouping;
+    const size_t glwe = (size_t)(k + 1) * N, ggsw = (size_t)(k + 1) * l * glwe;
+    uint64_t *s = malloc(8 * p->lwe_dim), *phase = malloc(8 * N);
+    CU_ASSERT_FATAL(veil_test_sk_bits(f.sk, 0, s) == p->lwe_dim);
+    const uint64_t g0 = (uint64_t)1 << (64 - p->pbs_base_log);
+    const uint32_t groups = 16;
+    uint32_t checked = 0;
+    for (uint32_t q = 0; q < groups; q++) {
+        uint32_t ones = 0;
+        for (uint32_t t = 0; t < (1u << g); t++) {
+            const uint64_t *row = f.ek->parts[0].bsk + (((size_t)q << g) | t) * ggsw +
+                                  (size_t)k * l * glwe; /* row (k, 0) */
+            CU_ASSERT_FATAL(veil_glwe_phase(f.sk, row, phase) == VEIL_OK);
+            int64_t want = 1;
+            for (uint32_t b = 0; b < g; b++)
+                want &= (int64_t)(((t >> b) & 1) ? s[q * g + b] : 1 - s[q * g + b]);
+            /* m * g0 rounded at g0 */
+            const int64_t m = (int64_t)((phase[0] + g0 / 2) / g0);
+            CU_ASSERT_EQUAL(m, want);
+            ones += (uint32_t)(m == 1);
+            checked++;
+        }
+        CU_ASSERT_EQUAL(ones, 1);
+    }
+    CU_ASSERT_EQUAL(checked, groups << g);
+    /* the file format carries classic sets only: a multi-bit key is refused,
+     * nothing written */
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    CU_ASSERT_EQUAL(veil_eval_key_serialize(f.ek, &buf, &len), VEIL_ERR_UNSUPPORTED);
+    CU_ASSERT_PTR_NULL(buf);
+    CU_ASSERT(strstr(veil_error_message(), p->id) != NULL);
+    /* the standard-domain key is what the PBS reads: no Fourier copy */
+    CU_ASSERT_PTR_NULL(f.ek->parts[0].bsk_fourier);
+    free(s);
+    free(phase);
+    fixture_free(&f);
+}
+
+/* Every table entry through a KS-PBS; returns the number of wrong ones. */
+static int pbs_all_entries(fixture *f, int is_signed) {
+    const veil_params *p = f->p;
+    const unsigned bits = p->precision;
+    const int64_t entries = (int64_t)1 << bits;
+    int64_t *table = calloc((size_t)entries, sizeof(int64_t));
+    for (int64_t i = 0; i < entries; i++)
+        table[i] = is_signed ? (int64_t)(veil_test_rand() % entries) - entries / 2
+                             : (int64_t)(veil_test_rand() % entries);
+    veil_lut *lut;
+    CU_ASSERT_FATAL(veil_lut_new(p, table, bits, is_signed, veil_delta(bits), &lut) == VEIL_OK);
+    const size_t big1 = (size_t)veil_params_big_dim(p) + 1;
+    uint64_t *in = malloc(8 * big1), *out = malloc(8 * big1);
+    int bad = 0, ran = 0;
+    for (int64_t i = 0; i < entries; i++) {
+        int64_t m = is_signed ? i - entries / 2 : i;
+        veil_encrypt_big(f->enc, f->sk, veil_encode(m, bits), in);
+        veil_ks_pbs(f->ctx, veil_eval_key_part(f->ek, 0), lut, in, out);
+        int64_t got = veil_decode(veil_phase_big(f->sk, out), bits, is_signed);
+        ran++;
+        if (got != table[i] && bad++ < 5)
+            printf("%s %s: T[%" PRId64 "] = %" PRId64 ", PBS gave %" PRId64 "\n", p->id,
+                   is_signed ? "signed" : "unsigned", m, table[i], got);
+    }
+    CU_ASSERT_EQUAL(ran, entries);
+    free(in);
+    free(out);
+    free(table);
+    veil_lut_free(lut);
+    return bad;
+}
+
+/* Default run: one set (the cheapest); test_multibit_slow.c: every set. */
+#ifdef MB_ALL_SETS
+#define PBS_SETS EXPECT_SETS
+#else
+#define PBS_SETS 1
+#endif
+static void test_pbs_every_set(void) {
+    size_t ran = 0;
+    for (size_t i = 0; i < veil_params_multibit_count() && ran < PBS_SETS; i++) {
+        const veil_params *p = veil_params_multibit_at(i);
+        fixture f;
+        CU_ASSERT_FATAL(fixture_make(p, 30, &f));
+        CU_ASSERT_EQUAL(pbs_all_entries(&f, 0), 0);
+        if (i == 0) CU_ASSERT_EQUAL(pbs_all_entries(&f, 1), 0);
+        fixture_free(&f);
+        ran++;
+    }
+    CU_ASSERT_EQUAL(ran, PBS_SETS);
+}
+
+/* Same seeds: the same key bits and output bits; the lanes of
+ * veil_ks_pbs_many give the bits of lone veil_ks_pbs calls. */
+static void test_deterministic(void) {
+    const veil_params *p = veil_params_multibit_find("tfhers-mb3-1_1-tuniform-2m128");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    fixture a, b;
+    CU_ASSERT_FATAL(fixture_make(p, 40, &a));
+    CU_ASSERT_FATAL(fixture_make(p, 40, &b));
+    CU_ASSERT(memcmp(a.ek->parts[0].bsk, b.ek->parts[0].bsk, 8 * veil_eval_key_bsk_words(p)) == 0);
+    const unsigned bits = p->precision;
+    const size_t count = 3, big1 = (size_t)veil_params_big_dim(p) + 1;
+    int64_t table[4] = {3, 1, 0, 2};
+    veil_lut *lut;
+    CU_ASSERT_FATAL(veil_lut_new(p, table, bits, 0, veil_delta(bits), &lut) == VEIL_OK);
+    const veil_lut *luts[3] = {lut, lut, lut};
+    uint64_t *in = malloc(8 * big1 * count), *o1 = malloc(8 * big1 * count),
+             *o2 = malloc(8 * big1 * count), *o3 = malloc(8 * big1 * count);
+    for (size_t c = 0; c < count; c++)
+        veil_encrypt_big(a.enc, a.sk, veil_encode((int64_t)c, bits), in + c * big1);
+    for (size_t c = 0; c < count; c++) {
+        veil_ks_pbs(a.ctx, veil_eval_key_part(a.ek, 0), lut, in + c * big1, o1 + c * big1);
+        veil_ks_pbs(b.ctx, veil_eval_key_part(b.ek, 0), lut, in + c * big1, o2 + c * big1);
+    }
+    veil_ks_pbs_many(b.ctx, veil_eval_key_part(b.ek, 0), luts, in, count, o3);
+    CU_ASSERT(memcmp(o1, o2, 8 * big1 * count) == 0);
+    CU_ASSERT(memcmp(o1, o3, 8 * big1 * count) == 0);
+    for (size_t c = 0; c < count; c++)
+        CU_ASSERT_EQUAL(veil_decode(veil_phase_big(a.sk, o1 + c * big1), bits, 0), table[c]);
+    free(in);
+    free(o1);
+    free(o2);
+    free(o3);
+    veil_lut_free(lut);
+    fixture_free(&a);
+    fixture_free(&b);
+}
+
+/* Accepts measured in [lo_model (1 - 5 sd), model (1 + 5 sd)] with sd =
+ * sqrt((kurtosis - 1) / S) (kurtosis at least 3), test_noise.c's rule. */
+static int check(const char *what, const char *id, double s2, double s4, int n, double model,
+                 double lo_model, double slack) {
+    const double measured = s2 / n, kurt = fmax(s4 / n / (measured * measured), 3.0);
+    const double sd = sqrt((kurt - 1) / n);
+    const double lo = lo_model * (1 - 5 * sd), hi = slack * model * (1 + 5 * sd);
+    const int ok = measured >= lo && measured <= hi;
+    printf("  %-30s %-14s measured 2^%.3f model 2^%.3f ratio %.3f accept [%.3f, %.3f] "
+           "(%d samples) %s\n",
+           id, what, log2(measured), log2(model), measured / model, lo / model, hi / model, n,
+           ok ? "ok" : "OUT OF TOLERANCE");
+    return ok;
+}
+
+/* Noise against the multi-bit model at set p:
+ *   - modulus switch (NOISE_S_MS keyswitch outputs): the switched phase,
+ *     body minus each group's selected subset switched as a sum, against
+ *     the exact phase; model veil_noise_ms_variance;
+ *   - PBS output (NOISE_S_PBS): the FFT term is Concrete's fit to Zama's
+ *     FFT, an upper estimate for veil's (test_fft_error.c), and FFT error
+ *     only adds variance: accept down to the model without its FFT term. */
+#ifndef NOISE_S_MS
+#define NOISE_S_MS 5000
+#endif
+/* OPEN MODEL GAP. The PBS output variance measures above the model: 1.1x
+ * to 1.2x at the l = 1 sets (tfhers-mb4-2_2, tfhers-mb2-1_1), 1.6x at
+ * tfhers-mb3-2_2 (l = 2), on veil's FFT and on FFTW alike, while the classic
+ * PBS at the same parameters measures at or below its model. Per external
+ * product, with the key noise set near 0, the multi-bit product measured
+ * 2.7x (l = 1) and 7x (l = 2) the classic one, where the decomposition term
+ * alone predicts 2x; the excess is floating-point error (docs/PARAMS.md
+ * section 9). Until that is explained the upper bound is this factor times
+ * the model. */
+#define PBS_MODEL_GAP 2.5
+#ifdef MB_ALL_SETS
+static const char *NOISE_SETS[] = {"tfhers-mb2-1_1-tuniform-2m128", "tfhers-mb4-2_2-tuniform-2m128",
+                                   "tfhers-mb3-2_2-tuniform-2m128"};
+#else
+static const char *NOISE_SETS[] = {"tfhers-mb2-1_1-tuniform-2m128"};
+#endif
+#define N_NOISE_SETS (sizeof NOISE_SETS / sizeof *NOISE_SETS)
+
+static void noise_at(const veil_params *p) {
+    fixture f;
+    CU_ASSERT_FATAL(fixture_make(p, 50, &f));
+    const uint32_t n = p->lwe_dim, N = p->poly_size, g = p->grouping;
+    const uint32_t lg = (uint32_t)__builtin_ctz(2 * N);
+    const size_t big1 = (size_t)veil_params_big_dim(p) + 1;
+    uint64_t *in = malloc(8 * big1), *out = malloc(8 * big1), *sm = malloc(8 * (n + 1));
+    uint64_t *s = malloc(8 * n);
+    CU_ASSERT_FATAL(veil_test_sk_bits(f.sk, 0, s) == n);
+    double s2 = 0, s4 = 0;
+    int cnt = 0;
+    for (int i = 0; i < NOISE_S_MS; i++) {
+        veil_encrypt_big(f.enc, f.sk, 0, in);
+        veil_keyswitch(veil_eval_key_part(f.ek, 0), in, sm);
+        uint32_t ph = veil_ms_coef(sm[n], lg);
+        for (uint32_t q = 0; q < n / g; q++) {
+            uint64_t sel = 0;
+            for (uint32_t b = 0; b < g; b++)
+                sel += sm[q * g + b] * s[q * g + b];
+            ph -= veil_ms_coef(sel, lg);
+        }
+        ph &= 2 * N - 1;
+        const int64_t centred = ph >= N ? (int64_t)ph - 2 * (int64_t)N : (int64_t)ph;
+        const double e =
+            (double)centred * (0x1p64 / (2.0 * N)) - (double)(int64_t)veil_phase_small(f.sk, 0, sm);
+        s2 += e * e;
+        s4 += e * e * e * e;
+        cnt++;
+    }
+    CU_ASSERT_EQUAL(cnt, NOISE_S_MS);
+    /* the model assumes (n/g)(1 - 2^-g) groups whose key bits are not all 0
+     * (only those add a rounding): scale it to this key's count, which
+     * varies by a few percent from key to key (binomial) */
+    uint32_t nonempty = 0;
+    for (uint32_t q = 0; q < n / g; q++) {
+        uint64_t any = 0;
+        for (uint32_t b = 0; b < g; b++)
+            any |= s[q * g + b];
+        nonempty += (uint32_t)any;
+    }
+    const double expect_groups = (double)(n / g) * (1.0 - ldexp(1.0, -(int)g));
+    const double v_ms = veil_noise_ms_variance(p) * (nonempty + 1.0) / (expect_groups + 1.0);
+    printf("\n  (%u of %u groups non-empty, model expects %.1f)\n", nonempty, n / g, expect_groups);
+    CU_ASSERT(check("modulus switch", p->id, s2, s4, cnt, v_ms, v_ms, 1.0));
+    int64_t one[256];
+    for (int i = 0; i < 256; i++)
+        one[i] = 1;
+    veil_lut *lut;
+    CU_ASSERT_FATAL(veil_lut_new(p, one, p->precision, 0, veil_delta(p->precision), &lut) ==
+                    VEIL_OK);
+    s2 = s4 = 0;
+    cnt = 0;
+    for (int i = 0; i < NOISE_S_PBS; i++) {
+        veil_encrypt_big(f.enc, f.sk, veil_encode(i % (1 << p->precision), p->precision), in);
+        veil_ks_pbs(f.ctx, veil_eval_key_part(f.ek, 0), lut, in, out);
+        const double e = (double)(int64_t)(veil_phase_big(f.sk, out) - veil_delta(p->precision));
+        s2 += e * e;
+        s4 += e * e * e * e;
+        cnt++;
+    }
+    CU_ASSERT_EQUAL(cnt, NOISE_S_PBS);
+    const double model = veil_noise_pbs_output_variance(p);
+    const double fft = (double)(n / g) * veil_noise_multibit_fft_variance(p);
+    printf("  (PBS model: FFT term 2^%.3f of 2^%.3f)\n", log2(fft), log2(model));
+    CU_ASSERT(check("PBS output", p->id, s2, s4, cnt, model, model - fft, PBS_MODEL_GAP));
+    free(in);
+    free(out);
+    free(sm);
+    free(s);
+    veil_lut_free(lut);
+    fixture_free(&f);
+}
+
+static void test_noise(void) {
+    size_t ran = 0;
+    for (size_t i = 0; i < N_NOISE_SETS; i++) {
+        const veil_params *p = veil_params_multibit_find(NOISE_SETS[i]);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+        noise_at(p);
+        ran++;
+    }
+    CU_ASSERT_EQUAL(ran, N_NOISE_SETS);
+}
+
+int main(void) {
+    if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
+    CU_pSuite s = CU_add_suite("multibit", NULL, NULL);
+    VEIL_ADD_TEST(s, test_table);
+    VEIL_ADD_TEST(s, test_key_indicators);
+    VEIL_ADD_TEST(s, test_deterministic);
+    VEIL_ADD_TEST(s, test_pbs_every_set);
+    VEIL_ADD_TEST(s, test_noise);
+    return veil_test_run();
+}

@@ -30,27 +30,13 @@
 #include "veil/noise.h"
 #include "veil/tfhe.h"
 #include "../host/backend_internal.h"
+#include "weak_sets.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-/* classic sets: `grouping` (veil/params.h) left out, 0 */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-static const veil_params WEAK_SETS[] = {
-#include "params_weak.inc"
-};
-#pragma GCC diagnostic pop
-#define WEAK_SET_COUNT (sizeof WEAK_SETS / sizeof *WEAK_SETS)
-
-static const veil_params *weak_set(const char *id) {
-    for (size_t i = 0; i < WEAK_SET_COUNT; i++)
-        if (strcmp(WEAK_SETS[i].id, id) == 0) return &WEAK_SETS[i];
-    return NULL;
-}
 
 /* log P(X <= k) for X ~ Binomial(n, p), summed in log space. */
 static double binom_log_cdf(long k, long n, double p) {

@@ -18,19 +18,16 @@
 #include "testutil.h"
 #include "veil/gadget.h"
 #include "veil/params.h"
+#include "weak_sets.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const veil_params WEAK_SETS[] = {
-#include "params_weak.inc"
-};
-
 /* the (base_log, levels) pairs in use: keyswitch and PBS of every set */
 static size_t pairs_in_use(uint32_t (*out)[2], size_t cap) {
-    size_t m = 0, total = veil_params_count() + sizeof WEAK_SETS / sizeof *WEAK_SETS;
+    size_t m = 0, total = veil_params_count() + WEAK_SET_COUNT;
     for (size_t i = 0; i < total; i++) {
         const veil_params *p =
             i < veil_params_count() ? veil_params_at(i) : &WEAK_SETS[i - veil_params_count()];

@@ -14,37 +14,7 @@
 #define VEIL_TEST_MIN_N 0
 #endif
 
-typedef struct {
-    const veil_params *p;
-    veil_secret_key *sk;
-    veil_eval_key *ek;
-    veil_encryptor *enc;
-    veil_pbs_ctx *ctx;
-} fixture;
-
-static int fixture_make(const veil_params *p, fixture *f) {
-    uint8_t s1[32], s2[32], s3[32], s4[32], s5[32];
-    veil_test_seed_bytes(1, s1);
-    veil_test_seed_bytes(2, s2);
-    veil_test_seed_bytes(3, s3);
-    veil_test_seed_bytes(4, s4);
-    veil_test_seed_bytes(5, s5);
-    memset(f, 0, sizeof *f);
-    f->p = p;
-    if (veil_secret_key_new(p, s1, &f->sk) || veil_eval_key_new(f->sk, s2, s3, &f->ek) ||
-        veil_encryptor_new(s4, s5, &f->enc) || veil_pbs_ctx_new(p, &f->ctx)) {
-        printf("fixture for %s: %s\n", p->id, veil_error_message());
-        return 0;
-    }
-    return 1;
-}
-
-static void fixture_free(fixture *f) {
-    veil_pbs_ctx_free(f->ctx);
-    veil_encryptor_free(f->enc);
-    veil_eval_key_free(f->ek);
-    veil_secret_key_free(f->sk);
-}
+typedef veil_test_keys fixture;
 
 static int in_scope(const veil_params *p) {
 #ifdef VEIL_TEST_ONLY_ID
@@ -87,7 +57,7 @@ static void test_encrypt_decrypt(void) {
         if (!in_scope(p)) continue;
         ran++;
         fixture f;
-        CU_ASSERT_FATAL(fixture_make(p, &f));
+        CU_ASSERT_FATAL(veil_test_keys_make(p, 1, &f));
         const unsigned bits = p->precision;
         uint64_t *small = malloc(8 * (p->lwe_dim + 1));
         uint64_t *big = malloc(8 * (veil_params_big_dim(p) + 1));
@@ -103,7 +73,7 @@ static void test_encrypt_decrypt(void) {
         }
         free(small);
         free(big);
-        fixture_free(&f);
+        veil_test_keys_free(&f);
     }
     check_sets_ran("encrypt_decrypt", ran);
 }
@@ -115,7 +85,7 @@ static void test_glwe_ggsw(void) {
         if (!in_scope(p)) continue;
         ran++;
         fixture f;
-        CU_ASSERT_FATAL(fixture_make(p, &f));
+        CU_ASSERT_FATAL(veil_test_keys_make(p, 1, &f));
         const uint32_t N = p->poly_size, k = p->glwe_dim;
         const unsigned bits = p->precision;
         uint64_t *msg = malloc(8 * N), *ph = malloc(8 * N),
@@ -163,7 +133,7 @@ static void test_glwe_ggsw(void) {
         free(S);
         free(m);
         free(ct);
-        fixture_free(&f);
+        veil_test_keys_free(&f);
     }
     check_sets_ran("glwe_ggsw", ran);
 }
@@ -175,7 +145,7 @@ static void test_leveled(void) {
         if (!in_scope(p)) continue;
         ran++;
         fixture f;
-        CU_ASSERT_FATAL(fixture_make(p, &f));
+        CU_ASSERT_FATAL(veil_test_keys_make(p, 1, &f));
         const unsigned bits = p->precision + 3; /* room for sums */
         const uint32_t d = veil_params_big_dim(p);
         const size_t w = d + 1;
@@ -206,7 +176,7 @@ static void test_leveled(void) {
             CU_ASSERT_EQUAL(veil_decode(veil_phase_big(f.sk, o), bits, 1), 2 * x - y + z);
         }
         free(ct);
-        fixture_free(&f);
+        veil_test_keys_free(&f);
     }
     check_sets_ran("leveled", ran);
 }
@@ -218,7 +188,7 @@ static void test_keyswitch(void) {
         if (!in_scope(p)) continue;
         ran++;
         fixture f;
-        CU_ASSERT_FATAL(fixture_make(p, &f));
+        CU_ASSERT_FATAL(veil_test_keys_make(p, 1, &f));
         const unsigned bits = p->precision;
         uint64_t *big = malloc(8 * (veil_params_big_dim(p) + 1));
         uint64_t *small = malloc(8 * (p->lwe_dim + 1));
@@ -229,14 +199,14 @@ static void test_keyswitch(void) {
         }
         free(big);
         free(small);
-        fixture_free(&f);
+        veil_test_keys_free(&f);
     }
     check_sets_ran("keyswitch", ran);
 }
 
 static void pbs_all_entries(const veil_params *p, int is_signed) {
     fixture f;
-    CU_ASSERT_FATAL(fixture_make(p, &f));
+    CU_ASSERT_FATAL(veil_test_keys_make(p, 1, &f));
     const unsigned bits = p->precision;
     const int64_t entries = (int64_t)1 << bits;
     int64_t *table = malloc(sizeof(int64_t) * entries);
@@ -265,7 +235,7 @@ static void pbs_all_entries(const veil_params *p, int is_signed) {
     free(out);
     free(table);
     veil_lut_free(lut);
-    fixture_free(&f);
+    veil_test_keys_free(&f);
 }
 
 static void test_pbs_unsigned(void) {

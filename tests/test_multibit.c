@@ -44,34 +44,7 @@
 /* the multi-bit sets of engine/src/params.c: update with the table */
 #define EXPECT_SETS 6
 
-typedef struct {
-    const veil_params *p;
-    veil_secret_key *sk;
-    veil_eval_key *ek;
-    veil_encryptor *enc;
-    veil_pbs_ctx *ctx;
-} fixture;
-
-static int fixture_make(const veil_params *p, unsigned seed_base, fixture *f) {
-    uint8_t s[5][32];
-    for (unsigned i = 0; i < 5; i++)
-        veil_test_seed_bytes(seed_base + i, s[i]);
-    memset(f, 0, sizeof *f);
-    f->p = p;
-    if (veil_secret_key_new(p, s[0], &f->sk) || veil_eval_key_new(f->sk, s[1], s[2], &f->ek) ||
-        veil_encryptor_new(s[3], s[4], &f->enc) || veil_pbs_ctx_new(p, &f->ctx)) {
-        printf("fixture for %s: %s\n", p->id, veil_error_message());
-        return 0;
-    }
-    return 1;
-}
-
-static void fixture_free(fixture *f) {
-    veil_pbs_ctx_free(f->ctx);
-    veil_encryptor_free(f->enc);
-    veil_eval_key_free(f->ek);
-    veil_secret_key_free(f->sk);
-}
+typedef veil_test_keys fixture;
 
 static void test_table(void) {
     CU_ASSERT_EQUAL(veil_params_multibit_count(), EXPECT_SETS);
@@ -106,7 +79,7 @@ static void test_key_indicators(void) {
     const veil_params *p = veil_params_multibit_find("tfhers-mb2-1_1-tuniform-2m128");
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
     fixture f;
-    CU_ASSERT_FATAL(fixture_make(p, 20, &f));
+    CU_ASSERT_FATAL(veil_test_keys_make(p, 20, &f));
     const uint32_t k = p->glwe_dim, N = p->poly_size, l = p->pbs_level, g = p->grouping;
     const size_t glwe = (size_t)(k + 1) * N, ggsw = (size_t)(k + 1) * l * glwe;
     uint64_t *s = malloc(8 * p->lwe_dim), *phase = malloc(8 * N);
@@ -143,7 +116,7 @@ static void test_key_indicators(void) {
     CU_ASSERT_PTR_NULL(f.ek->parts[0].bsk_fourier);
     free(s);
     free(phase);
-    fixture_free(&f);
+    veil_test_keys_free(&f);
 }
 
 /* Every table entry through a KS-PBS; returns the number of wrong ones. */
@@ -189,10 +162,10 @@ static void test_pbs_every_set(void) {
     for (size_t i = 0; i < veil_params_multibit_count() && ran < PBS_SETS; i++) {
         const veil_params *p = veil_params_multibit_at(i);
         fixture f;
-        CU_ASSERT_FATAL(fixture_make(p, 30, &f));
+        CU_ASSERT_FATAL(veil_test_keys_make(p, 30, &f));
         CU_ASSERT_EQUAL(pbs_all_entries(&f, 0), 0);
         if (i == 0) CU_ASSERT_EQUAL(pbs_all_entries(&f, 1), 0);
-        fixture_free(&f);
+        veil_test_keys_free(&f);
         ran++;
     }
     CU_ASSERT_EQUAL(ran, PBS_SETS);
@@ -204,8 +177,8 @@ static void test_deterministic(void) {
     const veil_params *p = veil_params_multibit_find("tfhers-mb3-1_1-tuniform-2m128");
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
     fixture a, b;
-    CU_ASSERT_FATAL(fixture_make(p, 40, &a));
-    CU_ASSERT_FATAL(fixture_make(p, 40, &b));
+    CU_ASSERT_FATAL(veil_test_keys_make(p, 40, &a));
+    CU_ASSERT_FATAL(veil_test_keys_make(p, 40, &b));
     CU_ASSERT(memcmp(a.ek->parts[0].bsk, b.ek->parts[0].bsk, 8 * veil_eval_key_bsk_words(p)) == 0);
     const unsigned bits = p->precision;
     const size_t count = 3, big1 = (size_t)veil_params_big_dim(p) + 1;
@@ -231,8 +204,8 @@ static void test_deterministic(void) {
     free(o2);
     free(o3);
     veil_lut_free(lut);
-    fixture_free(&a);
-    fixture_free(&b);
+    veil_test_keys_free(&a);
+    veil_test_keys_free(&b);
 }
 
 /* Accepts measured in [lo_model (1 - 5 sd), model (1 + 5 sd)] with sd =
@@ -280,7 +253,7 @@ static const char *NOISE_SETS[] = {"tfhers-mb2-1_1-tuniform-2m128"};
 
 static void noise_at(const veil_params *p) {
     fixture f;
-    CU_ASSERT_FATAL(fixture_make(p, 50, &f));
+    CU_ASSERT_FATAL(veil_test_keys_make(p, 50, &f));
     const uint32_t n = p->lwe_dim, N = p->poly_size, g = p->grouping;
     const uint32_t lg = (uint32_t)__builtin_ctz(2 * N);
     const size_t big1 = (size_t)veil_params_big_dim(p) + 1;
@@ -348,7 +321,7 @@ static void noise_at(const veil_params *p) {
     free(sm);
     free(s);
     veil_lut_free(lut);
-    fixture_free(&f);
+    veil_test_keys_free(&f);
 }
 
 static void test_noise(void) {

@@ -88,3 +88,25 @@ size_t veil_test_sk_bits(const veil_secret_key *sk, uint32_t part, uint64_t *out
     veil_serial_buffer_free(buf, len);
     return count;
 }
+
+int veil_test_keys_make(const veil_params *p, unsigned seed_base, veil_test_keys *f) {
+    uint8_t s[5][32];
+    for (unsigned i = 0; i < 5; i++)
+        veil_test_seed_bytes(seed_base + i, s[i]);
+    memset(f, 0, sizeof *f);
+    f->p = p;
+    if (veil_secret_key_new(p, s[0], &f->sk) || veil_eval_key_new(f->sk, s[1], s[2], &f->ek) ||
+        veil_encryptor_new(s[3], s[4], &f->enc) || veil_pbs_ctx_new(p, &f->ctx)) {
+        printf("keys for %s: %s\n", p->id, veil_error_message());
+        return 0;
+    }
+    return 1;
+}
+
+void veil_test_keys_free(veil_test_keys *f) {
+    veil_pbs_ctx_free(f->ctx);
+    veil_encryptor_free(f->enc);
+    veil_eval_key_free(f->ek);
+    veil_secret_key_free(f->sk);
+    memset(f, 0, sizeof *f);
+}

@@ -35,6 +35,20 @@ int veil_test_run(void);
 #define VEIL_TEST_MASTER 0xffffffffu
 size_t veil_test_sk_bits(const veil_secret_key *sk, uint32_t part, uint64_t *out);
 
+/* The keys of one parameter set for a crypto test: secret key, evaluation
+ * key, encryptor and PBS context, from seed streams seed_base .. seed_base+4.
+ * veil_test_keys_make returns 1, or prints why and returns 0 (the struct is
+ * then safe to free). */
+typedef struct veil_test_keys {
+    const veil_params *p;
+    veil_secret_key *sk;
+    veil_eval_key *ek;
+    veil_encryptor *enc;
+    veil_pbs_ctx *ctx;
+} veil_test_keys;
+int veil_test_keys_make(const veil_params *p, unsigned seed_base, veil_test_keys *f);
+void veil_test_keys_free(veil_test_keys *f);
+
 #define VEIL_ADD_TEST(suite, fn)                                                                   \
     do {                                                                                           \
         if (!CU_add_test(suite, #fn, fn)) {                                                        \

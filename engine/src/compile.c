@@ -1247,6 +1247,19 @@ static uint32_t merge_sets(veil_program *p, const veil_params **sets, uint32_t n
  * the widest k*N, the master key), then lower the sets one partition at a
  * time while the exact noise pass allows. Keeps the result only if it beats
  * `single` (the cost of the best single set). */
+/* Saves (save = 1) the partitioning of p, sets[0..np) and every node's
+ * partition, into (saved, saved_part), or restores it (save = 0). */
+static void partition_copy(veil_program *p, const veil_params **saved, uint32_t *saved_part,
+                           const veil_params **sets, uint32_t np, int save) {
+    memcpy(save ? saved : sets, save ? sets : saved, np * sizeof *sets);
+    for (size_t i = 0; i < p->n_nodes; i++) {
+        if (save)
+            saved_part[i] = p->nodes[i].partition;
+        else
+            p->nodes[i].partition = saved_part[i];
+    }
+}
+
 static veil_status choose_partitions(veil_program *p, double single) {
     unit_noise u = {0};
     VEIL_TRY(unit_noise_new(p, &u));
@@ -1318,9 +1331,7 @@ static veil_status choose_partitions(veil_program *p, double single) {
         {
             uint32_t bnp = np;
             double bc = c;
-            memcpy(undo, sets, np * sizeof *undo);
-            for (size_t i = 0; i < p->n_nodes; i++)
-                undo_part[i] = p->nodes[i].partition;
+            partition_copy(p, undo, undo_part, sets, np, 1);
             for (double c2 = c; c2 < INFINITY && np > 1;) {
                 c2 = merge_cheapest_pair(p, sets, np, cand, nc);
                 np = merge_sets(p, sets, np);
@@ -1329,16 +1340,12 @@ static veil_status choose_partitions(veil_program *p, double single) {
                 if (c2 < bc) {
                     bc = c2;
                     bnp = np;
-                    memcpy(undo, sets, np * sizeof *undo);
-                    for (size_t i = 0; i < p->n_nodes; i++)
-                        undo_part[i] = p->nodes[i].partition;
+                    partition_copy(p, undo, undo_part, sets, np, 1);
                 }
             }
             np = bnp;
             c = bc;
-            memcpy(sets, undo, np * sizeof *sets);
-            for (size_t i = 0; i < p->n_nodes; i++)
-                p->nodes[i].partition = undo_part[i];
+            partition_copy(p, undo, undo_part, sets, np, 0);
         }
         /* at most max_partitions (and the VEIL_MAX_PARTITIONS a key set
          * holds), and keys within the budget: merge the

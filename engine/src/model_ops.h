@@ -1,5 +1,5 @@
 /* model_ops.h — clear int64 kernels shared by the model forward pass
- * (model.c), the compiler's calibration (compile.c) and the simulator
+ * (model_ops.c), the compiler's calibration (compile.c) and the simulator
  * (simulate.c): every op the two interpreters have in common is written
  * here once. Private to engine/src.
  *

@@ -1,0 +1,35 @@
+/* compile_internal.h — what the compiler's files share (private to
+ * engine/src): compile.c builds the graph (builder, lookups, range check,
+ * encoding widths) and calls the parameter choice (compile_params.c) and the
+ * report (compile_report.c) on the built program. */
+#ifndef VEIL_COMPILE_INTERNAL_H
+#define VEIL_COMPILE_INTERNAL_H
+
+#include <stdint.h>
+
+#include "veil/program.h"
+#include "veil/status.h"
+
+/* Bits of an unsigned value v: the smallest b >= 1 with v < 2^b. */
+static inline unsigned ubits(uint64_t v) {
+    unsigned b = 1;
+    while (b < 64 && v >= ((uint64_t)1 << b))
+        b++;
+    return b;
+}
+
+/* Parameter sets for p's PBS (veil/program.h: one set forced by params_id or
+ * options.max_partitions 1, else the cheapest single set, then the partition
+ * search when it beats it): sets p->partitions and every LUT/ROUND node's
+ * partition. VEIL_ERR_UNSUPPORTED naming the layer (or the key budget) when
+ * no set fits; VEIL_ERR_ARG for an unknown params_id. */
+veil_status choose_params(veil_program *p, const char *params_id);
+/* The chosen partitions' final variances and statistics (per node variance
+ * and p_fail, per partition precision, 2-norm, PBS and p_fail; the program's
+ * params, cost per sample and key bytes). */
+veil_status fill_partitions(veil_program *p);
+/* p->report: one line per model layer with work, and the program's PBS count
+ * and p_fail per PBS and per sample. */
+veil_status build_report(veil_program *p);
+
+#endif

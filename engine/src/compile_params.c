@@ -1,0 +1,766 @@
+/* compile_params.c — the compiler's noise accounting and parameter choice
+ * (veil/program.h: how sets are chosen; veil/noise.h: the noise model):
+ * the noise pass over a program for a list of sets, the modelled cost, the
+ * single-set and partition searches, and the chosen partitions' statistics.
+ * compile.c builds the graph and calls choose_params and fill_partitions
+ * (compile_internal.h). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compile_internal.h"
+#include "program_internal.h"
+#include "veil/cost.h"
+#include "veil/noise.h"
+#include "veil/program.h"
+#include "veil/tfhe.h"
+
+/* ---- noise and parameter choice -------------------------------------------- */
+
+double veil_read_variance(const veil_params *ps, double value_var, unsigned shift) {
+    return ldexp(value_var, 2 * (int)shift);
+}
+
+/* The set whose big key is the master key among sets[0..n): the widest k*N,
+ * then the noisiest fresh encryption, then the first. The compiler puts it
+ * first (partition 0). */
+static uint32_t master_index(const veil_params *const *sets, uint32_t n) {
+    uint32_t m = 0;
+    for (uint32_t i = 1; i < n; i++) {
+        const uint32_t di = veil_params_big_dim(sets[i]), dm = veil_params_big_dim(sets[m]);
+        if (di > dm ||
+            (di == dm && veil_noise_fresh_variance(sets[i]) > veil_noise_fresh_variance(sets[m])))
+            m = i;
+    }
+    return m;
+}
+
+/* Propagates variances with sets[i] running partition i's PBS (node
+ * partition), the master big key (fresh inputs, every ciphertext between
+ * PBS) being master_index()'s (partition 0's in a compiled program): a PBS of partition X
+ * keyswitches from the master key with X's KSK, modulus-switches with X's n and N and outputs with
+ * X's PBS output variance. Fills per-node variance and read_log2_pfail. Returns the worst log2
+ * p_fail of one PBS (or output decoding) and the node holding it. */
+static double noise_pass(veil_program *p, const veil_params *const *sets, uint32_t nsets,
+                         uint32_t *worst_node) {
+    const veil_params *ms = sets[master_index(sets, nsets)];
+    const double fresh = veil_noise_fresh_variance(ms);
+    const uint32_t master = veil_params_big_dim(ms);
+    double worst = -INFINITY;
+    *worst_node = 0;
+    for (size_t i = 0; i < p->n_nodes; i++) {
+        veil_node *n = &p->nodes[i];
+        const double vin = n->n_in ? p->nodes[n->in[0]].variance : 0;
+        const veil_params *ps = sets[n->partition];
+        n->read_log2_pfail = -INFINITY;
+        switch (n->kind) {
+        case VEIL_NODE_INPUT:
+            n->variance = fresh;
+            break;
+        case VEIL_NODE_OUTPUT:
+            n->variance = vin;
+            break;
+        case VEIL_NODE_ADD:
+            n->variance = vin + p->nodes[n->in[1]].variance;
+            break;
+        case VEIL_NODE_LINEAR: {
+            double v = vin;
+            for (uint32_t j = 1; j < n->n_in; j++)
+                v = p->nodes[n->in[j]].variance > v ? p->nodes[n->in[j]].variance : v;
+            n->variance = v * n->sum_w2;
+            break;
+        }
+        case VEIL_NODE_ROUND: {
+            const double pbs = veil_noise_pbs_output_variance(ps);
+            double v = vin;
+            for (unsigned q = 0; q < veil_round_chunk_count(n); q++) {
+                const veil_round_chunk c = veil_round_chunk_get(n, q);
+                for (unsigned t = 0; t < c.pbs; t++) {
+                    double f = veil_noise_log2_p_fail_dim(
+                        ps, c.read_bits, veil_read_variance(ps, v, c.shift), master);
+                    n->read_log2_pfail = f > n->read_log2_pfail ? f : n->read_log2_pfail;
+                    v += pbs;
+                }
+            }
+            n->variance = v;
+            break;
+        }
+        case VEIL_NODE_LUT:
+            n->read_log2_pfail = veil_noise_log2_p_fail_dim(
+                ps, n->in_bits, veil_read_variance(ps, vin, n->shift), master);
+            n->variance = veil_noise_pbs_output_variance(ps);
+            break;
+        }
+        if (n->read_log2_pfail > worst) {
+            worst = n->read_log2_pfail;
+            *worst_node = (uint32_t)i;
+        }
+    }
+    /* outputs are decoded at their Delta: half a step of margin */
+    for (uint32_t o = 0; o < p->n_outputs; o++) {
+        veil_node *n = &p->nodes[p->output_nodes[o]];
+        double sd = sqrt(n->variance), half = ldexp(1.0, 62 - (int)n->width);
+        double f = sd > 0 ? log2(erfc(half / (sd * sqrt(2.0)))) : -INFINITY;
+        if (!(f > -1e9)) f = -INFINITY;
+        n->read_log2_pfail = f;
+        if (f > worst) {
+            worst = f;
+            *worst_node = p->output_nodes[o];
+        }
+    }
+    return worst;
+}
+
+/* Cost of one KS-PBS with set ps keyswitching from a master key of
+ * dimension master: milliseconds on one CPU core, measured (veil/cost.h:
+ * blind rotation + keyswitch per master-key row, bench_pbs --cost). */
+static double pbs_cost(const veil_params *ps, uint32_t master) {
+    return veil_cost_cpu_ms(ps, master);
+}
+
+/* Bytes of the prepared evaluation keys of sets[0..n) (distinct sets, the
+ * master key's D from master_index): what a plan holds in memory. */
+static double key_bytes(const veil_params *const *sets, uint32_t n) {
+    const uint32_t D = veil_params_big_dim(sets[master_index(sets, n)]);
+    double b = 0;
+    for (uint32_t i = 0; i < n; i++)
+        b += (double)veil_eval_key_prepared_bytes(sets[i], D);
+    return b;
+}
+
+static int over_budget(const veil_program *p, const veil_params *const *sets, uint32_t n) {
+    return p->options.key_budget_mb &&
+           key_bytes(sets, n) > 1048576.0 * (double)p->options.key_budget_mb;
+}
+
+static double params_cost(const veil_params *ps) {
+    return pbs_cost(ps, veil_params_big_dim(ps));
+}
+
+static int cmp_cost(const void *a, const void *b) {
+    double x = params_cost(*(const veil_params *const *)a);
+    double y = params_cost(*(const veil_params *const *)b);
+    return x < y ? -1 : x > y;
+}
+
+/* The set's table holds 2^prec boxes and its p_fail was derived for prec. */
+static int set_reads(const veil_params *ps, unsigned prec, uint32_t max_poly) {
+    prec = prec ? prec : 1;
+    return ps->precision >= prec && ((uint64_t)1 << prec) <= ps->poly_size &&
+           (!max_poly || ps->poly_size <= max_poly);
+}
+
+/* The widest read of a PBS node (bits of precision, without padding). */
+static unsigned pbs_prec(const veil_node *n) {
+    if (n->kind == VEIL_NODE_LUT) return n->in_bits ? n->in_bits : 1;
+    unsigned w = 1;
+    for (unsigned q = 0; q < veil_round_chunk_count(n); q++) {
+        const veil_round_chunk c = veil_round_chunk_get(n, q);
+        w = c.read_bits > w ? c.read_bits : w;
+    }
+    return w;
+}
+
+/* The noise of every value as a linear form a * V_pbs + b * V_fresh, when
+ * every PBS outputs variance V_pbs and inputs are fresh with V_fresh (the
+ * same propagation as noise_pass), and per PBS node its worst read: the
+ * precision and the forms (x 4^shift) A, B of the read variance. norm2 of a
+ * read = sqrt(A): the 2-norm of what it reads in PBS outputs, times 2^shift. */
+typedef struct unit_noise {
+    double *a, *b;   /* per node */
+    double *ra, *rb; /* per PBS node: worst read */
+    unsigned *prec;  /* per PBS node: widest read */
+} unit_noise;
+
+static void unit_noise_free(unit_noise *u) {
+    free(u->a);
+    free(u->b);
+    free(u->ra);
+    free(u->rb);
+    free(u->prec);
+}
+
+static veil_status unit_noise_new(const veil_program *p, unit_noise *u) {
+    const size_t nn = p->n_nodes + 1;
+    u->a = calloc(nn, sizeof *u->a);
+    u->b = calloc(nn, sizeof *u->b);
+    u->ra = calloc(nn, sizeof *u->ra);
+    u->rb = calloc(nn, sizeof *u->rb);
+    u->prec = calloc(nn, sizeof *u->prec);
+    if (!u->a || !u->b || !u->ra || !u->rb || !u->prec) {
+        unit_noise_free(u);
+        return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+    }
+    for (size_t i = 0; i < p->n_nodes; i++) {
+        const veil_node *n = &p->nodes[i];
+        const double ia = n->n_in ? u->a[n->in[0]] : 0, ib = n->n_in ? u->b[n->in[0]] : 0;
+        switch (n->kind) {
+        case VEIL_NODE_INPUT:
+            u->b[i] = 1;
+            break;
+        case VEIL_NODE_OUTPUT:
+            u->a[i] = ia;
+            u->b[i] = ib;
+            break;
+        case VEIL_NODE_ADD:
+            u->a[i] = ia + u->a[n->in[1]];
+            u->b[i] = ib + u->b[n->in[1]];
+            break;
+        case VEIL_NODE_LINEAR: {
+            double a = ia, b = ib;
+            for (uint32_t j = 1; j < n->n_in; j++) {
+                a = u->a[n->in[j]] > a ? u->a[n->in[j]] : a;
+                b = u->b[n->in[j]] > b ? u->b[n->in[j]] : b;
+            }
+            u->a[i] = a * n->sum_w2;
+            u->b[i] = b * n->sum_w2;
+            break;
+        }
+        case VEIL_NODE_ROUND: {
+            double a = ia;
+            for (unsigned q = 0; q < veil_round_chunk_count(n); q++) {
+                const veil_round_chunk c = veil_round_chunk_get(n, q);
+                for (unsigned t = 0; t < c.pbs; t++) {
+                    const double ra = ldexp(a, 2 * (int)c.shift), rb = ldexp(ib, 2 * (int)c.shift);
+                    u->ra[i] = ra > u->ra[i] ? ra : u->ra[i];
+                    u->rb[i] = rb > u->rb[i] ? rb : u->rb[i];
+                    a += 1;
+                }
+            }
+            u->a[i] = a;
+            u->b[i] = ib;
+            u->prec[i] = pbs_prec(n);
+            break;
+        }
+        case VEIL_NODE_LUT:
+            u->ra[i] = ldexp(ia, 2 * (int)n->shift);
+            u->rb[i] = ldexp(ib, 2 * (int)n->shift);
+            u->prec[i] = pbs_prec(n);
+            u->a[i] = 1;
+            break;
+        }
+    }
+    return VEIL_OK;
+}
+
+/* A group of PBS nodes that the search gives one set: same precision and
+ * 2-norm within a factor 2 (the sets are derived per precision and per
+ * 2-norm, Concrete's partitions by precision and noise). */
+typedef struct pbs_group {
+    unsigned prec;
+    int norm_log2; /* floor(log2 norm2) */
+    double ra, rb; /* worst read in the group */
+    double pbs;    /* PBS per sample */
+    const veil_params *set;
+} pbs_group;
+
+/* The cheapest assignment of candidate sets to the groups under a bound
+ * model that makes the groups independent: for a master dimension D (the
+ * widest big key, partition 0's) and a bound V on every set's PBS output
+ * variance, a group's reads have variance <= A V + B V_fresh(D) and each
+ * group takes its cheapest set with k*N <= D and output variance <= V that
+ * keeps them under p_error; (D, V) run over the candidates' values, at least
+ * one set must have k*N = D, and the outputs' decoding must hold. Fills
+ * groups[g].set; returns the cost, +INFINITY when nothing fits. */
+static double search_groups(const veil_program *p, const unit_noise *u, pbs_group *groups,
+                            size_t ng, const veil_params *const *cand, size_t nc,
+                            const veil_params **pick, const veil_params **best) {
+    const double target = log2(p->options.p_error);
+    double best_cost = INFINITY;
+    for (size_t di = 0; di < nc; di++) {
+        const uint32_t D = veil_params_big_dim(cand[di]);
+        int seen = 0; /* each D once */
+        for (size_t j = 0; j < di; j++)
+            seen |= veil_params_big_dim(cand[j]) == D;
+        if (seen) continue;
+        double vfresh = 0;
+        for (size_t j = 0; j < nc; j++)
+            if (veil_params_big_dim(cand[j]) == D && veil_noise_fresh_variance(cand[j]) > vfresh)
+                vfresh = veil_noise_fresh_variance(cand[j]);
+        for (size_t vi = 0; vi < nc; vi++) {
+            const double V = veil_noise_pbs_output_variance(cand[vi]);
+            if (veil_params_big_dim(cand[vi]) > D) continue;
+            int dup = 0;
+            for (size_t j = 0; j < vi; j++)
+                dup |= veil_params_big_dim(cand[j]) <= D &&
+                       veil_noise_pbs_output_variance(cand[j]) == V;
+            if (dup) continue;
+            /* outputs decode */
+            int ok = 1;
+            for (uint32_t o = 0; ok && o < p->n_outputs; o++) {
+                const uint32_t on = p->output_nodes[o];
+                const double var = u->a[on] * V + u->b[on] * vfresh;
+                const double half = ldexp(1.0, 62 - (int)p->nodes[on].width);
+                const double f = var > 0 ? log2(erfc(half / sqrt(2.0 * var))) : -INFINITY;
+                ok = !(f > target);
+            }
+            double cost = 0;
+            int has_d = 0;
+            for (size_t g = 0; ok && g < ng; g++) {
+                const double var = groups[g].ra * V + groups[g].rb * vfresh;
+                pick[g] = NULL;
+                double gc = INFINITY;
+                for (size_t c = 0; c < nc; c++) {
+                    const veil_params *ps = cand[c];
+                    if (veil_params_big_dim(ps) > D || veil_noise_pbs_output_variance(ps) > V ||
+                        !set_reads(ps, groups[g].prec, p->options.max_poly_size))
+                        continue;
+                    const double cc = pbs_cost(ps, D);
+                    if (cc >= gc) continue;
+                    if (veil_noise_log2_p_fail_dim(ps, groups[g].prec, var, D) > target) continue;
+                    gc = cc;
+                    pick[g] = ps;
+                }
+                if (!pick[g])
+                    ok = 0;
+                else {
+                    cost += groups[g].pbs * gc;
+                    has_d |= veil_params_big_dim(pick[g]) == D;
+                }
+            }
+            if (ok && has_d && cost < best_cost) {
+                best_cost = cost;
+                memcpy(best, pick, ng * sizeof *best);
+            }
+        }
+    }
+    return best_cost;
+}
+
+/* Modelled cost per sample of the program with sets[i] for partition i, or
+ * +INFINITY when it breaks p_error, a set's precision, max_poly_size or the
+ * master-key rule (no set's k*N above sets[0]'s). Runs the exact noise pass
+ * (node variances are left for these sets). */
+static double assignment_cost(veil_program *p, const veil_params *const *sets, uint32_t nparts,
+                              int master0) {
+    const uint32_t mi = master_index(sets, nparts);
+    if (master0 && mi != 0) return INFINITY;
+    const uint32_t D = veil_params_big_dim(sets[mi]);
+    double cost = 0;
+    for (size_t i = 0; i < p->n_nodes; i++) {
+        const veil_node *n = &p->nodes[i];
+        if (n->kind != VEIL_NODE_LUT && n->kind != VEIL_NODE_ROUND) continue;
+        if (n->partition >= nparts) return INFINITY;
+        const veil_params *ps = sets[n->partition];
+        if (!set_reads(ps, pbs_prec(n), p->options.max_poly_size)) return INFINITY;
+        cost += (double)n->pbs_per_sample * pbs_cost(ps, D);
+    }
+    uint32_t wn;
+    if (noise_pass(p, sets, nparts, &wn) > log2(p->options.p_error)) return INFINITY;
+    return cost;
+}
+
+double veil_program_assignment_cost(veil_program *p, const veil_params *const *sets) {
+    if (!p || !sets || !p->n_partitions) return INFINITY;
+    for (uint32_t i = 0; i < p->n_partitions; i++)
+        if (!sets[i]) return INFINITY;
+    const veil_params **cur = calloc(p->n_partitions, sizeof *cur);
+    if (!cur) return INFINITY;
+    for (uint32_t i = 0; i < p->n_partitions; i++)
+        cur[i] = p->partitions[i].params;
+    const double c = assignment_cost(p, sets, p->n_partitions, 1);
+    uint32_t wn;
+    noise_pass(p, cur, p->n_partitions, &wn); /* back to the program's own variances */
+    free(cur);
+    return c;
+}
+
+static veil_status set_partitions(veil_program *p, const veil_params *const *sets, uint32_t n) {
+    free(p->partitions);
+    p->partitions = calloc(n, sizeof *p->partitions);
+    if (!p->partitions) {
+        p->n_partitions = 0;
+        return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+    }
+    p->n_partitions = n;
+    for (uint32_t i = 0; i < n; i++)
+        p->partitions[i].params = sets[i];
+    p->params = sets[0];
+    return VEIL_OK;
+}
+
+/* One set for every PBS: the cheapest candidate that keeps every PBS and
+ * output under p_error (the forced --params set, or the search's fallback). */
+static veil_status choose_single(veil_program *p, const char *params_id, double *cost) {
+    const double target = log2(p->options.p_error);
+    size_t count = veil_params_count();
+    const veil_params **cand = calloc(count + 1, sizeof *cand);
+    if (!cand) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+    size_t nc = 0;
+    unsigned need = p->max_lut_bits ? p->max_lut_bits : 1;
+    if (params_id) {
+        const veil_params *ps = veil_params_find(params_id);
+        if (!ps) {
+            free(cand);
+            return veil_error(VEIL_ERR_ARG, "compile: no parameter set '%s'", params_id);
+        }
+        cand[nc++] = ps;
+    } else {
+        for (size_t i = 0; i < count; i++) {
+            const veil_params *ps = veil_params_at(i);
+            if (ps->precision >= need && ((uint64_t)1 << need) <= ps->poly_size &&
+                (!p->options.max_poly_size || ps->poly_size <= p->options.max_poly_size))
+                cand[nc++] = ps;
+        }
+        qsort(cand, nc, sizeof *cand, cmp_cost);
+    }
+    for (size_t i = 0; i < p->n_nodes; i++)
+        p->nodes[i].partition = 0;
+    const veil_params *best_fail = NULL, *too_big = NULL;
+    double best_fail_v = INFINITY;
+    uint32_t best_fail_node = 0;
+    for (size_t i = 0; i < nc; i++) {
+        uint32_t wn;
+        double w = noise_pass(p, &cand[i], 1, &wn);
+        if (w <= target && ((uint64_t)1 << need) <= cand[i]->poly_size &&
+            over_budget(p, &cand[i], 1)) {
+            if (!too_big || key_bytes(&cand[i], 1) < key_bytes(&too_big, 1)) too_big = cand[i];
+            continue;
+        }
+        if (w <= target && ((uint64_t)1 << need) <= cand[i]->poly_size) {
+            veil_status st = set_partitions(p, &cand[i], 1);
+            double pbs = 0;
+            for (size_t j = 0; j < p->n_nodes; j++)
+                if (p->nodes[j].kind == VEIL_NODE_LUT || p->nodes[j].kind == VEIL_NODE_ROUND)
+                    pbs += (double)p->nodes[j].pbs_per_sample;
+            *cost = pbs * params_cost(cand[i]);
+            free(cand);
+            return st;
+        }
+        if (w < best_fail_v || !best_fail) {
+            best_fail = cand[i];
+            best_fail_v = w;
+            best_fail_node = wn;
+        }
+    }
+    free(cand);
+    if (too_big)
+        return veil_error(VEIL_ERR_UNSUPPORTED,
+                          "no program keeps its noise with prepared evaluation keys under "
+                          "--key-budget-mb %u (with lookups read %u bits at a time, the "
+                          "smallest one-set keys that do: %s, %.0f MiB; raise the budget, or "
+                          "0 for none)",
+                          p->options.key_budget_mb, p->max_lut_bits, too_big->id,
+                          key_bytes(&too_big, 1) / 1048576.0);
+    if (!best_fail) {
+        /* name the widest lookup */
+        const char *layer = "?";
+        for (size_t i = 0; i < p->n_nodes; i++)
+            if (p->nodes[i].kind == VEIL_NODE_LUT && p->nodes[i].in_bits == p->max_lut_bits)
+                layer = p->nodes[i].layer;
+        char lim[64] = "";
+        if (p->options.max_poly_size)
+            snprintf(lim, sizeof lim, " with N <= %u", p->options.max_poly_size);
+        return veil_error(VEIL_ERR_UNSUPPORTED,
+                          "layer %s: a %u-bit lookup, and no parameter set%s has %u bits of "
+                          "precision (use --rounding-bits to round the accumulator)",
+                          layer, p->max_lut_bits, lim, p->max_lut_bits);
+    }
+    const veil_node *wn = &p->nodes[best_fail_node];
+    return veil_error(VEIL_ERR_UNSUPPORTED,
+                      "layer %s: no parameter set keeps this %s under p_error 2^%.1f (best: %s "
+                      "gives 2^%.1f; value width %u bits, lookup %u bits)",
+                      wn->layer,
+                      wn->kind == VEIL_NODE_OUTPUT ? "output's decoding" : "lookup's noise", target,
+                      best_fail->id, best_fail_v, wn->width, wn->in_bits);
+}
+
+/* Lowers sets[k] (node partition k) to cheaper candidates one at a time
+ * while the exact noise pass keeps the program feasible; returns the cost. */
+static double descend(veil_program *p, const veil_params **sets, uint32_t n,
+                      const veil_params *const *cand, size_t nc, double c) {
+    for (int changed = 1, rounds = 0; c < INFINITY && changed && rounds < 16; rounds++) {
+        changed = 0;
+        for (uint32_t k = 0; k < n; k++) {
+            const veil_params *old = sets[k];
+            for (size_t j = 0; j < nc; j++) {
+                const uint32_t D = veil_params_big_dim(sets[master_index(sets, n)]);
+                if (cand[j] == old || pbs_cost(cand[j], D) >= pbs_cost(old, D)) continue;
+                sets[k] = cand[j];
+                const double c2 = assignment_cost(p, sets, n, 0);
+                if (c2 < c) {
+                    c = c2;
+                    old = cand[j];
+                    changed = 1;
+                }
+                sets[k] = old;
+            }
+        }
+        /* two partitions onto one set: what two single moves cannot reach
+         * when each alone breaks the other's noise */
+        for (uint32_t k = 0; !changed && k < n; k++)
+            for (uint32_t q = k + 1; !changed && q < n; q++)
+                for (size_t j = 0; !changed && j < nc; j++) {
+                    const veil_params *ok = sets[k], *oq = sets[q];
+                    sets[k] = sets[q] = cand[j];
+                    const double c2 = assignment_cost(p, sets, n, 0);
+                    if (c2 < c) {
+                        c = c2;
+                        changed = 1;
+                    } else {
+                        sets[k] = ok;
+                        sets[q] = oq;
+                    }
+                }
+    }
+    return c;
+}
+
+/* Puts two partitions on one set, the pair and set that cost least (every
+ * other partition keeps its set); returns the cost (+INFINITY: no merge
+ * fits). The caller merges the two (merge_sets). */
+static double merge_cheapest_pair(veil_program *p, const veil_params **sets, uint32_t n,
+                                  const veil_params *const *cand, size_t nc) {
+    double best = INFINITY;
+    uint32_t bk = 0, bq = 0;
+    const veil_params *bs = NULL;
+    for (uint32_t k = 0; k < n; k++)
+        for (uint32_t q = k + 1; q < n; q++)
+            for (size_t j = 0; j < nc; j++) {
+                const veil_params *ok = sets[k], *oq = sets[q];
+                sets[k] = sets[q] = cand[j];
+                const double c = assignment_cost(p, sets, n, 0);
+                if (c < best) {
+                    best = c;
+                    bk = k;
+                    bq = q;
+                    bs = cand[j];
+                }
+                sets[k] = ok;
+                sets[q] = oq;
+            }
+    if (bs) sets[bk] = sets[bq] = bs;
+    return best;
+}
+
+/* Partitions with one set become one (node partitions renumbered); returns
+ * how many are left. */
+static uint32_t merge_sets(veil_program *p, const veil_params **sets, uint32_t n) {
+    uint32_t *map = malloc((n + 1) * sizeof *map), m = 0;
+    if (!map) return n; /* unmerged: still correct */
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t q = 0;
+        while (q < m && sets[q] != sets[k])
+            q++;
+        if (q == m) sets[m++] = sets[k];
+        map[k] = q;
+    }
+    for (size_t i = 0; i < p->n_nodes; i++)
+        if (p->nodes[i].kind == VEIL_NODE_LUT || p->nodes[i].kind == VEIL_NODE_ROUND)
+            p->nodes[i].partition = map[p->nodes[i].partition];
+    free(map);
+    return m;
+}
+
+/* Several sets (Concrete's multi-parameter optimisation): group the PBS by
+ * precision and 2-norm, give each group its cheapest set (search_groups),
+ * merge the groups that got the same set into one partition (partition 0:
+ * the widest k*N, the master key), then lower the sets one partition at a
+ * time while the exact noise pass allows. Keeps the result only if it beats
+ * `single` (the cost of the best single set). */
+/* Saves (save = 1) the partitioning of p, sets[0..np) and every node's
+ * partition, into (saved, saved_part), or restores it (save = 0). */
+static void partition_copy(veil_program *p, const veil_params **saved, uint32_t *saved_part,
+                           const veil_params **sets, uint32_t np, int save) {
+    memcpy(save ? saved : sets, save ? sets : saved, np * sizeof *sets);
+    for (size_t i = 0; i < p->n_nodes; i++) {
+        if (save)
+            saved_part[i] = p->nodes[i].partition;
+        else
+            p->nodes[i].partition = saved_part[i];
+    }
+}
+
+static veil_status choose_partitions(veil_program *p, double single) {
+    unit_noise u = {0};
+    VEIL_TRY(unit_noise_new(p, &u));
+    const size_t count = veil_params_count();
+    const veil_params **cand = calloc(count + 1, sizeof *cand);
+    pbs_group *groups = calloc(p->n_nodes + 1, sizeof *groups);
+    uint32_t *gof = calloc(p->n_nodes + 1, sizeof *gof);
+    const veil_params **pick = calloc(p->n_nodes + 1, sizeof *pick);
+    const veil_params **best = calloc(p->n_nodes + 1, sizeof *best);
+    const veil_params **sets = calloc(p->n_nodes + 1, sizeof *sets);
+    const veil_params **keep = calloc(p->n_partitions + 1, sizeof *keep);
+    uint32_t *keep_part = calloc(p->n_nodes + 1, sizeof *keep_part);
+    const veil_params **undo = calloc(p->n_nodes + 1, sizeof *undo);
+    uint32_t *undo_part = calloc(p->n_nodes + 1, sizeof *undo_part);
+    veil_status st = VEIL_OK;
+    if (!cand || !groups || !gof || !pick || !best || !sets || !keep || !keep_part || !undo ||
+        !undo_part)
+        st = veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+    size_t nc = 0, ng = 0;
+    for (size_t i = 0; st == VEIL_OK && i < count; i++) {
+        const veil_params *ps = veil_params_at(i);
+        if (!p->options.max_poly_size || ps->poly_size <= p->options.max_poly_size) cand[nc++] = ps;
+    }
+    if (st == VEIL_OK) qsort(cand, nc, sizeof *cand, cmp_cost);
+    for (size_t i = 0; st == VEIL_OK && i < p->n_nodes; i++) {
+        const veil_node *n = &p->nodes[i];
+        if (n->kind != VEIL_NODE_LUT && n->kind != VEIL_NODE_ROUND) continue;
+        const int nl = u.ra[i] > 0 ? (int)floor(0.5 * log2(u.ra[i])) : -1000;
+        size_t g = 0;
+        while (g < ng && (groups[g].prec != u.prec[i] || groups[g].norm_log2 != nl))
+            g++;
+        if (g == ng) {
+            groups[ng].prec = u.prec[i];
+            groups[ng].norm_log2 = nl;
+            ng++;
+        }
+        groups[g].ra = u.ra[i] > groups[g].ra ? u.ra[i] : groups[g].ra;
+        groups[g].rb = u.rb[i] > groups[g].rb ? u.rb[i] : groups[g].rb;
+        groups[g].pbs += (double)n->pbs_per_sample;
+        gof[i] = (uint32_t)g;
+    }
+    double cost = INFINITY;
+    if (st == VEIL_OK && ng) cost = search_groups(p, &u, groups, ng, cand, nc, pick, best);
+    if (st == VEIL_OK && cost < INFINITY) {
+        for (uint32_t i = 0; i < p->n_partitions; i++)
+            keep[i] = p->partitions[i].params;
+        for (size_t i = 0; i < p->n_nodes; i++) {
+            keep_part[i] = p->nodes[i].partition;
+            p->nodes[i].partition = gof[i]; /* a partition per group, for now */
+        }
+        uint32_t np = (uint32_t)ng;
+        memcpy(sets, best, ng * sizeof *sets);
+        double c = assignment_cost(p, sets, np, 0);
+        /* lower the sets while the exact model allows: the bound model
+         * charges every group the noisiest output of any set, and the
+         * outputs' decoding (say) may bind only the groups feeding them;
+         * group by group, then partition by partition (groups that share a
+         * set move together) */
+        c = descend(p, sets, np, cand, nc, c);
+        np = merge_sets(p, sets, np);
+        c = descend(p, sets, np, cand, nc, c);
+        np = merge_sets(p, sets, np);
+        /* merge the cheapest pair down to one partition, lowering sets
+         * after each merge, and keep the cheapest program on the way: one
+         * partition fewer can shrink the master key (every keyswitch reads
+         * its D rows) or lift a noise bound that held other sets up, so the
+         * cost along the path need not fall at every step (cnn_digits:
+         * 8 partitions 871 s, 2 partitions 812 s) */
+        {
+            uint32_t bnp = np;
+            double bc = c;
+            partition_copy(p, undo, undo_part, sets, np, 1);
+            for (double c2 = c; c2 < INFINITY && np > 1;) {
+                c2 = merge_cheapest_pair(p, sets, np, cand, nc);
+                np = merge_sets(p, sets, np);
+                c2 = descend(p, sets, np, cand, nc, c2);
+                np = merge_sets(p, sets, np);
+                if (c2 < bc) {
+                    bc = c2;
+                    bnp = np;
+                    partition_copy(p, undo, undo_part, sets, np, 1);
+                }
+            }
+            np = bnp;
+            c = bc;
+            partition_copy(p, undo, undo_part, sets, np, 0);
+        }
+        /* at most max_partitions (and the VEIL_MAX_PARTITIONS a key set
+         * holds), and keys within the budget: merge the
+         * pair that costs least until both hold (one set left over budget:
+         * no partitioned program) */
+        const uint32_t maxp = p->options.max_partitions;
+        while (c < INFINITY && np > 1 &&
+               ((maxp && np > maxp) || np > VEIL_MAX_PARTITIONS || over_budget(p, sets, np))) {
+            c = merge_cheapest_pair(p, sets, np, cand, nc);
+            np = merge_sets(p, sets, np);
+        }
+        if (over_budget(p, sets, np)) c = INFINITY;
+        if (c < single) {
+            /* the master first */
+            const uint32_t m = master_index(sets, np);
+            const veil_params *t = sets[0];
+            sets[0] = sets[m];
+            sets[m] = t;
+            for (size_t i = 0; i < p->n_nodes; i++) {
+                veil_node *n = &p->nodes[i];
+                if (n->kind != VEIL_NODE_LUT && n->kind != VEIL_NODE_ROUND)
+                    n->partition = 0;
+                else if (n->partition == m)
+                    n->partition = 0;
+                else if (n->partition == 0)
+                    n->partition = m;
+            }
+            st = set_partitions(p, sets, np);
+        } else {
+            for (size_t i = 0; i < p->n_nodes; i++)
+                p->nodes[i].partition = keep_part[i];
+            if (p->n_partitions) st = set_partitions(p, keep, p->n_partitions);
+        }
+    }
+    unit_noise_free(&u);
+    free(cand);
+    free(groups);
+    free(gof);
+    free(pick);
+    free(best);
+    free(sets);
+    free(keep);
+    free(keep_part);
+    free(undo);
+    free(undo_part);
+    return st;
+}
+
+veil_status choose_params(veil_program *p, const char *params_id) {
+    double single = INFINITY;
+    veil_status st = choose_single(p, params_id, &single);
+    if (params_id || p->options.max_partitions == 1) return st; /* one set, one partition */
+    if (st != VEIL_OK && st != VEIL_ERR_UNSUPPORTED) return st;
+    const veil_status single_st = st;
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", veil_error_message());
+    if (single_st != VEIL_OK) {
+        /* no single set fits: partitions may (a set per precision) */
+        p->n_partitions = 0;
+    }
+    st = choose_partitions(p, single);
+    if (st != VEIL_OK) return st;
+    if (!p->n_partitions) return veil_error(single_st, "%s", msg);
+    return VEIL_OK;
+}
+
+/* The chosen partitions' final variances and statistics. */
+veil_status fill_partitions(veil_program *p) {
+    const veil_params **sets = calloc(p->n_partitions, sizeof *sets);
+    unit_noise u = {0};
+    if (!sets) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+    veil_status st = unit_noise_new(p, &u);
+    if (st != VEIL_OK) {
+        free(sets);
+        return st;
+    }
+    for (uint32_t k = 0; k < p->n_partitions; k++) {
+        sets[k] = p->partitions[k].params;
+        p->partitions[k].log2_p_fail = -INFINITY;
+        p->partitions[k].pbs_per_sample = 0;
+        p->partitions[k].precision = 0;
+        p->partitions[k].norm2 = 0;
+    }
+    uint32_t wn;
+    noise_pass(p, sets, p->n_partitions, &wn);
+    p->params = sets[0];
+    p->cost_per_sample = 0;
+    p->cost_per_sample_cuda = 0;
+    p->key_bytes = key_bytes(sets, p->n_partitions);
+    const uint32_t D = veil_params_big_dim(sets[0]);
+    for (size_t i = 0; i < p->n_nodes; i++) {
+        const veil_node *n = &p->nodes[i];
+        if (n->kind != VEIL_NODE_LUT && n->kind != VEIL_NODE_ROUND) continue;
+        veil_partition *pt = &p->partitions[n->partition];
+        pt->pbs_per_sample += n->pbs_per_sample;
+        p->cost_per_sample += (double)n->pbs_per_sample * pbs_cost(pt->params, D);
+        p->cost_per_sample_cuda +=
+            1e-3 * (double)n->pbs_per_sample * veil_cost_cuda_us(pt->params, D);
+        if (u.prec[i] > pt->precision) pt->precision = u.prec[i];
+        if (sqrt(u.ra[i]) > pt->norm2) pt->norm2 = sqrt(u.ra[i]);
+        if (n->read_log2_pfail > pt->log2_p_fail) pt->log2_p_fail = n->read_log2_pfail;
+    }
+    unit_noise_free(&u);
+    free(sets);
+    return VEIL_OK;
+}

@@ -1,0 +1,187 @@
+/* compile_report.c — the per-layer report of a compiled program
+ * (veil_layer_report, built once at compile time) and its printout
+ * (veil_program_print_report). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compile_internal.h"
+#include "veil/cost.h"
+#include "veil/noise.h"
+#include "veil/program.h"
+
+/* ---- report ---------------------------------------------------------------- */
+
+veil_status build_report(veil_program *p) {
+    p->report = calloc(p->n_nodes + 1, sizeof *p->report);
+    if (!p->report) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+    const double pbs = p->params ? veil_noise_pbs_output_variance(p->params) : 1;
+    double log_ok = 0; /* sum log(1 - p_i) */
+    p->pbs_per_sample = 0;
+    p->log2_p_fail_pbs = -INFINITY;
+    for (size_t i = 0; i < p->n_nodes; i++) {
+        veil_node *n = &p->nodes[i];
+        if (n->kind == VEIL_NODE_INPUT || n->kind == VEIL_NODE_OUTPUT) continue;
+        if (n->kind == VEIL_NODE_ROUND || n->kind == VEIL_NODE_LUT) {
+            double pf = exp2(n->read_log2_pfail);
+            log_ok += (double)n->pbs_per_sample * log1p(-pf);
+            p->pbs_per_sample += n->pbs_per_sample;
+            if (n->read_log2_pfail > p->log2_p_fail_pbs) p->log2_p_fail_pbs = n->read_log2_pfail;
+        }
+        if (n->kind == VEIL_NODE_ROUND) continue; /* reported with its lookup */
+        if (p->n_report && !strcmp(p->report[p->n_report - 1].layer, n->layer)) {
+            /* a decomposed lookup: its nodes make one line */
+            veil_layer_report *r = &p->report[p->n_report - 1];
+            if (n->kind == VEIL_NODE_LUT) {
+                r->in_bits = n->in_bits > r->in_bits ? n->in_bits : r->in_bits;
+                r->decomposed = 1;
+            }
+            continue;
+        }
+        veil_layer_report *r = &p->report[p->n_report++];
+        r->layer = n->layer;
+        r->log2_p_fail = n->read_log2_pfail;
+        switch (n->kind) {
+        case VEIL_NODE_LUT: {
+            const veil_node *x = &p->nodes[n->in[0]];
+            double pf = n->read_log2_pfail;
+            const veil_node *acc = x;
+            while (acc->kind == VEIL_NODE_ROUND)
+                acc = &p->nodes[acc->in[0]];
+            /* every PBS of the layer (rounding chunks, decomposed lookups) */
+            uint64_t pbs_n = 0;
+            for (size_t j = 0; j < p->n_nodes; j++) {
+                const veil_node *q = &p->nodes[j];
+                if ((q->kind == VEIL_NODE_LUT || q->kind == VEIL_NODE_ROUND) &&
+                    !strcmp(q->layer, n->layer)) {
+                    pbs_n += q->pbs_per_sample;
+                    pf = q->read_log2_pfail > pf ? q->read_log2_pfail : pf;
+                }
+            }
+            r->op = "lut";
+            r->acc_bits = ubits((uint64_t)(acc->hi - acc->lo));
+            r->lookups = pbs_n;
+            r->table_size = (uint64_t)1 << n->in_bits;
+            r->n_tables = n->n_tables;
+            r->round_bits = n->round_bits;
+            r->in_bits = n->in_bits;
+            r->norm2 = ldexp(sqrt(x->variance / pbs), (int)n->shift);
+            r->log2_p_fail = pf;
+            break;
+        }
+        case VEIL_NODE_ADD:
+            r->op = "add";
+            r->acc_bits = n->bits;
+            break;
+        default: {
+            static const char *const names[] = {"linear", "conv2d", "avgpool2d", "flatten",
+                                                "concat"};
+            r->op = names[n->linear];
+            r->acc_bits = n->bits;
+            break;
+        }
+        }
+    }
+    p->log2_p_fail_sample = log2(-expm1(log_ok));
+    if (!(p->log2_p_fail_sample > -1e9)) p->log2_p_fail_sample = -INFINITY;
+    return VEIL_OK;
+}
+
+void veil_program_print_report(const veil_program *p, FILE *f) {
+    const veil_params *ps = p->params;
+    fprintf(f, "model %s: %zu nodes, bounds %s, rounding %s", p->model_name, p->n_nodes,
+            p->options.bounds == VEIL_BOUNDS_CALIBRATION ? "calibration" : "worst-case",
+            p->options.rounding == VEIL_ROUNDING_EXACT ? "exact" : "approximate");
+    if (p->options.rounding_bits)
+        fprintf(f, " (keep %u bits)\n", p->options.rounding_bits);
+    else
+        fprintf(f, " (none)\n");
+    fprintf(f, "%-24s %-9s %8s %10s %8s %6s %6s %10s %9s\n", "layer", "op", "acc_bits", "lookups",
+            "table", "round", "read", "norm2", "log2 pf");
+    for (size_t i = 0; i < p->n_report; i++) {
+        const veil_layer_report *r = &p->report[i];
+        if (!strcmp(r->op, "lut")) {
+            char tab[32];
+            if (r->decomposed)
+                snprintf(tab, sizeof tab, "wide");
+            else if (r->n_tables > 1)
+                snprintf(tab, sizeof tab, "%ux%llu", r->n_tables,
+                         (unsigned long long)r->table_size);
+            else
+                snprintf(tab, sizeof tab, "%llu", (unsigned long long)r->table_size);
+            fprintf(f, "%-24s %-9s %8u %10llu %8s %6u %6u %10.3g %9.1f\n", r->layer, r->op,
+                    r->acc_bits, (unsigned long long)r->lookups, tab, r->round_bits, r->in_bits,
+                    r->norm2, r->log2_p_fail);
+        } else {
+            fprintf(f, "%-24s %-9s %8u %10s %8s %6s %6s %10s %9s\n", r->layer, r->op, r->acc_bits,
+                    "-", "-", "-", "-", "-", "-");
+        }
+    }
+    if (p->range_check)
+        fprintf(f,
+                "range check: %llu values per sample checked (lookup inputs and outputs), %llu "
+                "PBS per sample (%.1f%% of the program's), windows %s, output '%s'\n",
+                (unsigned long long)p->range_check_values, (unsigned long long)p->range_check_pbs,
+                p->pbs_per_sample ? 100.0 * (double)p->range_check_pbs / (double)p->pbs_per_sample
+                                  : 0.0,
+                p->range_check_narrow ? "within the model's encoding"
+                                      : "one bit wider than the ranges",
+                VEIL_RANGE_CHECK_OUTPUT);
+    if (!ps) {
+        fprintf(f,
+                "width %u bits, widest lookup %u bits, widest accumulator %u bits, PBS per "
+                "sample %llu\n",
+                p->width, p->max_lut_bits, p->max_acc_bits, (unsigned long long)p->pbs_per_sample);
+        fprintf(f, "no parameter set: simulate only (%s)\n",
+                p->params_note ? p->params_note : "not chosen");
+        return;
+    }
+    fprintf(f,
+            "width %u bits (Delta per value, smallest 2^%u), widest lookup %u bits, widest "
+            "accumulator %u bits\n",
+            p->width, 63 - p->width, p->max_lut_bits, p->max_acc_bits);
+    fprintf(f,
+            "parameters %s: n=%u k=%u N=%u pbs %u/%u ks %u/%u, precision %u, %.0f-bit security "
+            "(partition 0)\n",
+            ps->id, ps->lwe_dim, ps->glwe_dim, ps->poly_size, ps->pbs_base_log, ps->pbs_level,
+            ps->ks_base_log, ps->ks_level, ps->precision, ps->security_bits);
+    fprintf(f, "partitions %u (a parameter set each; partition 0's big key is the master key)\n",
+            p->n_partitions);
+    fprintf(f, "  %-4s %-5s %9s %-22s %5s %2s %6s %2s %12s %9s\n", "part", "prec", "norm2", "set",
+            "n", "k", "N", "l", "PBS/sample", "log2 pf");
+    for (uint32_t k = 0; k < p->n_partitions; k++) {
+        const veil_partition *pt = &p->partitions[k];
+        fprintf(f, "  %-4u %-5u %9.3g %-22s %5u %2u %6u %2u %12llu %9.1f\n", k, pt->precision,
+                pt->norm2, pt->params->id, pt->params->lwe_dim, pt->params->glwe_dim,
+                pt->params->poly_size, pt->params->pbs_level,
+                (unsigned long long)pt->pbs_per_sample, pt->log2_p_fail);
+    }
+    size_t fitted = 0, scaled = 0;
+    for (uint32_t k = 0; k < p->n_partitions; k++) {
+        fitted += veil_cost_cpu_origin(p->partitions[k].params) != VEIL_COST_MEASURED;
+        scaled += veil_cost_cuda_origin(p->partitions[k].params) != VEIL_COST_MEASURED;
+    }
+    fprintf(f,
+            "predicted cost per sample %.4g ms on one cpu core (measured per set: %s%s), %.4g "
+            "ms on cuda at full throughput (bench_gpu, NVIDIA H100%s)\n",
+            p->cost_per_sample, veil_cost_source(),
+            fitted ? "; some sets from the table's fit" : "", p->cost_per_sample_cuda,
+            scaled ? "; sets without a GPU figure scaled from their CPU figure" : "");
+    if (p->options.key_budget_mb)
+        fprintf(f, "prepared evaluation keys %.0f MiB (budget %u MiB, --key-budget-mb)\n",
+                p->key_bytes / 1048576.0, p->options.key_budget_mb);
+    else
+        fprintf(f, "prepared evaluation keys %.0f MiB (no budget)\n", p->key_bytes / 1048576.0);
+    fprintf(f, "PBS per sample %llu; p_fail per PBS <= 2^%.1f (target 2^%.1f); per sample 2^%.1f\n",
+            (unsigned long long)p->pbs_per_sample, p->log2_p_fail_pbs, log2(p->options.p_error),
+            p->log2_p_fail_sample);
+    if (p->options.rounding == VEIL_ROUNDING_EXACT) {
+        uint64_t extra = 0;
+        for (size_t i = 0; i < p->n_nodes; i++)
+            if (p->nodes[i].kind == VEIL_NODE_ROUND) extra += p->nodes[i].pbs_per_sample;
+        if (extra)
+            fprintf(f, "exact rounding: %llu of those PBS clear low bits (2 per chunk)\n",
+                    (unsigned long long)extra);
+    }
+}

@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "veil/exec.h"
-#include "veil/serialize.h"
 
 typedef struct node_exec {
     uint64_t *buf;        /* this node's ciphertexts (slot), NULL for INPUT / OUTPUT */
@@ -30,113 +29,6 @@ struct veil_plan {
     veil_progress_fn progress;
     void *progress_user;
 };
-
-size_t veil_program_ct_words(const veil_program *p) {
-    return p->params ? (size_t)veil_params_big_dim(p->params) + 1 : 0;
-}
-
-uint32_t veil_program_key_sets(const veil_program *p, const veil_params **parts) {
-    if (!p || !p->params) return 0;
-    if (p->n_partitions == 0 || !p->partitions) { /* a program from before partitions */
-        parts[0] = p->params;
-        return 1;
-    }
-    uint32_t n = p->n_partitions < VEIL_MAX_PARTITIONS ? p->n_partitions : VEIL_MAX_PARTITIONS;
-    for (uint32_t i = 0; i < n; i++)
-        parts[i] = p->partitions[i].params;
-    return n;
-}
-
-static veil_status program_parts(const veil_program *p, const char *what, const veil_params **parts,
-                                 uint32_t *n) {
-    if (!p->params)
-        return veil_error(VEIL_ERR_PARAMS,
-                          "%s: the program has no parameter set (simulate only: %s)", what,
-                          p->params_note ? p->params_note : "none");
-    if (p->n_partitions > VEIL_MAX_PARTITIONS)
-        return veil_error(VEIL_ERR_UNSUPPORTED, "%s: the program has %u partitions, at most %u",
-                          what, p->n_partitions, VEIL_MAX_PARTITIONS);
-    *n = veil_program_key_sets(p, parts);
-    return VEIL_OK;
-}
-
-veil_status veil_program_keygen(const veil_program *p, const uint8_t *seed, veil_secret_key **out) {
-    if (!p || !out) return veil_error(VEIL_ERR_ARG, "veil_program_keygen: NULL argument");
-    const veil_params *parts[VEIL_MAX_PARTITIONS];
-    uint32_t n = 0;
-    VEIL_TRY(program_parts(p, "keygen", parts, &n));
-    return veil_secret_key_new_set(parts, n, seed, out);
-}
-
-veil_status veil_program_check_eval_key(const veil_program *p, const veil_eval_key *ek) {
-    if (!p || !ek) return veil_error(VEIL_ERR_ARG, "veil_program_check_eval_key: NULL argument");
-    const veil_params *parts[VEIL_MAX_PARTITIONS];
-    uint32_t n = 0;
-    VEIL_TRY(program_parts(p, "evaluation key", parts, &n));
-    return veil_eval_key_check_partitions(ek, parts, n);
-}
-
-veil_status veil_program_check_secret_key(const veil_program *p, const veil_secret_key *sk) {
-    if (!p || !sk) return veil_error(VEIL_ERR_ARG, "veil_program_check_secret_key: NULL argument");
-    const veil_params *parts[VEIL_MAX_PARTITIONS];
-    uint32_t n = 0;
-    VEIL_TRY(program_parts(p, "secret key", parts, &n));
-    int same = veil_secret_key_n_partitions(sk) == n;
-    for (uint32_t i = 0; same && i < n; i++)
-        same = veil_secret_key_partition(sk, i) == parts[i];
-    if (same) return VEIL_OK;
-    char have[512] = "", want[512] = "";
-    size_t oh = 0, ow = 0;
-    for (uint32_t i = 0; i < veil_secret_key_n_partitions(sk) && oh + 1 < sizeof have; i++)
-        oh += (size_t)snprintf(have + oh, sizeof have - oh, "%s%s", i ? ", " : "",
-                               veil_secret_key_partition(sk, i)->id);
-    for (uint32_t i = 0; i < n && ow + 1 < sizeof want; i++)
-        ow += (size_t)snprintf(want + ow, sizeof want - ow, "%s%s", i ? ", " : "", parts[i]->id);
-    return veil_error(VEIL_ERR_PARAMS,
-                      "the secret key has %u partitions [%s], the program needs %u [%s]: make "
-                      "keys for this program (veil keygen)",
-                      veil_secret_key_n_partitions(sk), have, n, want);
-}
-
-size_t veil_program_eval_key_bytes(const veil_program *p) {
-    const veil_params *parts[VEIL_MAX_PARTITIONS];
-    uint32_t n = veil_program_key_sets(p, parts);
-    return n ? veil_eval_key_serialized_bytes(parts, n) : 0;
-}
-
-size_t veil_program_eval_key_raw_bytes(const veil_program *p) {
-    const veil_params *parts[VEIL_MAX_PARTITIONS];
-    uint32_t n = veil_program_key_sets(p, parts);
-    return n ? veil_eval_key_raw_bytes(parts, n) : 0;
-}
-
-void veil_program_print_keys(const veil_program *p, FILE *f) {
-    const veil_params *parts[VEIL_MAX_PARTITIONS];
-    const uint32_t n = veil_program_key_sets(p, parts);
-    if (!n) return;
-    const uint32_t D = veil_params_big_dim(parts[0]);
-    const double MiB = 1048576.0;
-    fprintf(f, "keys: %u partition%s, master key D = %u (partition 0's k*N)\n", n, n > 1 ? "s" : "",
-            D);
-    fprintf(f, "  %-3s %-28s %10s %10s %12s %12s\n", "#", "parameter set", "BSK MiB", "KSK MiB",
-            "file MiB", "memory MiB");
-    double t_bsk = 0, t_ksk = 0, t_file = 0, t_mem = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        const double bsk = 8.0 * (double)veil_eval_key_bsk_words(parts[i]);
-        const double ksk = 8.0 * (double)veil_eval_key_ksk_words(parts[i], D);
-        const double file = (double)veil_eval_key_partition_serialized_bytes(parts[i], D);
-        const double mem = (double)veil_eval_key_prepared_bytes(parts[i], D);
-        fprintf(f, "  %-3u %-28s %10.1f %10.1f %12.1f %12.1f\n", i, parts[i]->id, bsk / MiB,
-                ksk / MiB, file / MiB, mem / MiB);
-        t_bsk += bsk;
-        t_ksk += ksk;
-        t_file += file;
-        t_mem += mem;
-    }
-    fprintf(f, "  %-3s %-28s %10.1f %10.1f %12.1f %12.1f\n", "", "total", t_bsk / MiB, t_ksk / MiB,
-            (double)veil_program_eval_key_bytes(p) / MiB, t_mem / MiB);
-    (void)t_file;
-}
 
 /* The partition whose keys run node n's PBS (0 for programs without them). */
 static uint32_t node_partition(const veil_program *p, const veil_node *n) {
@@ -490,45 +382,5 @@ veil_status veil_plan_execute(veil_plan *plan, const uint64_t *const *inputs, si
         if (plan->progress && (n->kind == VEIL_NODE_LUT || n->kind == VEIL_NODE_ROUND))
             plan->progress(plan->progress_user, done, total, n->layer);
     }
-    return VEIL_OK;
-}
-
-/* ---- client helpers -------------------------------------------------------------- */
-
-veil_status veil_program_encrypt(const veil_program *p, veil_encryptor *enc,
-                                 const veil_secret_key *sk, uint32_t input, const int64_t *values,
-                                 size_t batch, uint64_t *cts) {
-    if (!p || !enc || !sk || !values || !cts || input >= p->n_inputs)
-        return veil_error(VEIL_ERR_ARG, "veil_program_encrypt: bad argument");
-    if (veil_program_check_secret_key(p, sk) != VEIL_OK) {
-        veil_error_prefix("encrypt: ");
-        return VEIL_ERR_PARAMS;
-    }
-    const veil_node *n = &p->nodes[p->input_nodes[input]];
-    const size_t lwe = veil_program_ct_words(p), count = batch * n->size;
-    const uint64_t delta = veil_node_delta(n);
-    for (size_t i = 0; i < count; i++) {
-        if (values[i] < n->lo || values[i] > n->hi)
-            return veil_error(
-                VEIL_ERR_RANGE,
-                "encrypt: input %s sample %zu element %zu = %lld outside [%lld, %lld]", n->layer,
-                i / n->size, i % n->size, (long long)values[i], (long long)n->lo, (long long)n->hi);
-        veil_encrypt_big(enc, sk, (uint64_t)values[i] * delta, cts + i * lwe);
-    }
-    return VEIL_OK;
-}
-
-veil_status veil_program_decrypt(const veil_program *p, const veil_secret_key *sk, uint32_t output,
-                                 const uint64_t *cts, size_t batch, int64_t *values) {
-    if (!p || !sk || !cts || !values || output >= p->n_outputs)
-        return veil_error(VEIL_ERR_ARG, "veil_program_decrypt: bad argument");
-    if (veil_program_check_secret_key(p, sk) != VEIL_OK) {
-        veil_error_prefix("decrypt: ");
-        return VEIL_ERR_PARAMS;
-    }
-    const veil_node *n = &p->nodes[p->output_nodes[output]];
-    const size_t lwe = veil_program_ct_words(p), count = batch * n->size;
-    for (size_t i = 0; i < count; i++)
-        values[i] = veil_program_decode(p, output, veil_phase_big(sk, cts + i * lwe));
     return VEIL_OK;
 }

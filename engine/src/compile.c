@@ -1150,14 +1150,3 @@ veil_status veil_program_compile(const veil_model *m, const veil_compile_options
     }
     return veil_error(first_err, "%s", first_msg);
 }
-
-int64_t veil_program_decode(const veil_program *p, uint32_t output, uint64_t phase) {
-    const veil_node *n = &p->nodes[p->output_nodes[output]];
-    const unsigned shift = 63 - n->width;
-    /* m = round(phase / Delta) mod 2^(width+1), then the representative in
-     * [lo, lo + 2^(width+1)) */
-    uint64_t m = (phase + ((uint64_t)1 << (shift - 1))) >> shift;
-    const uint64_t mod_mask = ((uint64_t)1 << (n->width + 1)) - 1;
-    uint64_t d = (m - (uint64_t)n->lo) & mod_mask;
-    return (int64_t)((uint64_t)n->lo + d);
-}

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "veil/client.h"
-#include "veil/exec.h"
+#include "veil/program_crypt.h"
 #include "veil/loader.h"
 
 veil_status veil_client_open(const char *model_path, const veil_compile_options *options,

@@ -11,7 +11,7 @@
 #include "veil/client.h"
 #include "veil/client_cmds.h"
 #include "veil/compile_options.h"
-#include "veil/exec.h"
+#include "veil/program_crypt.h"
 #include "veil/loader.h"
 
 const char veil_cmd_keygen_usage[] = "veil keygen MODEL --out DIR [--force] [compile options]";

@@ -1,6 +1,6 @@
 /* request.c — route parsing and validation of uploads (see request.h). */
 #include "request.h"
-#include "veil/exec.h"
+#include "veil/program_crypt.h"
 
 #include <stdarg.h>
 #include <stdio.h>

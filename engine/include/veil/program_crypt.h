@@ -1,0 +1,69 @@
+/* veil/program_crypt.h — a compiled program's keys and its client side.
+ *
+ * The key sets a program needs (one parameter set per partition,
+ * veil/program.h "partitions"; veil/tfhe.h "Key sets"), a secret key made
+ * for them, the checks that a key fits the program, and the sizes of its
+ * evaluation key. Then the client's two steps around an encrypted run
+ * (veil/exec.h): veil_program_encrypt encodes each quantized input value v
+ * as v * Delta of its input node (Delta = 2^(63 - width), veil_node_delta)
+ * and encrypts it under the big (master) key; veil_program_decrypt takes the
+ * phase of each output ciphertext and decodes it with the output node's
+ * Delta and compiled range (veil_program_decode). This is the one place the
+ * program's encoding meets the keys: the CLI, the client library, the
+ * server, the Triton backend, the benchmarks and the tests call these.
+ *
+ * Ciphertexts are big-key LWEs of veil_program_ct_words(p) words, input i of
+ * a batch being batch * veil_program_input_size(p, i) of them, sample-major,
+ * in the tensor's element order (CHW); outputs likewise. */
+#ifndef VEIL_PROGRAM_CRYPT_H
+#define VEIL_PROGRAM_CRYPT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "veil/params.h"
+#include "veil/program.h"
+#include "veil/status.h"
+#include "veil/tfhe.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Words of one ciphertext of the program: the master key's D + 1 (D = k*N of
+ * partition 0). */
+size_t veil_program_ct_words(const veil_program *p);
+
+/* The program's key sets: parts[i] = partition i's parameter set (parts holds
+ * VEIL_MAX_PARTITIONS); returns their count, 0 for a simulate-only program. */
+uint32_t veil_program_key_sets(const veil_program *p, const veil_params **parts);
+/* A secret key with exactly the program's partitions (seed NULL: the OS). */
+veil_status veil_program_keygen(const veil_program *p, const uint8_t *seed, veil_secret_key **out);
+/* VEIL_ERR_PARAMS unless the key's partition list is the program's; the
+ * message names both lists. */
+veil_status veil_program_check_eval_key(const veil_program *p, const veil_eval_key *ek);
+veil_status veil_program_check_secret_key(const veil_program *p, const veil_secret_key *sk);
+/* Bytes of the program's evaluation key file (seeded) and of the same keys
+ * with every mask stored (veil/serialize.h); 0 without parameters. */
+size_t veil_program_eval_key_bytes(const veil_program *p);
+size_t veil_program_eval_key_raw_bytes(const veil_program *p);
+/* Prints the key set the program needs, one line per partition: its set,
+ * BSK and KSK (standard domain), its share of the seeded eval.key file, and
+ * the memory a prepared key takes (BSK in both domains and the KSK). */
+void veil_program_print_keys(const veil_program *p, FILE *f);
+
+/* Encrypts batch samples of input i (quantized values). VEIL_ERR_RANGE,
+ * naming the input, sample and element, for a value outside the input
+ * node's compiled range; VEIL_ERR_PARAMS when sk is not the program's. */
+veil_status veil_program_encrypt(const veil_program *p, veil_encryptor *enc,
+                                 const veil_secret_key *sk, uint32_t input, const int64_t *values,
+                                 size_t batch, uint64_t *cts);
+/* Decrypts batch samples of output i (veil_program_decode of each phase). */
+veil_status veil_program_decrypt(const veil_program *p, const veil_secret_key *sk, uint32_t output,
+                                 const uint64_t *cts, size_t batch, int64_t *values);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -549,6 +549,20 @@ static void test_decode(void) {
         uint64_t noise = (uint64_t)(veil_test_rand() % (delta / 2)) - delta / 4;
         CU_ASSERT_EQUAL(veil_program_decode(p, 0, (uint64_t)v * delta + noise), v);
     }
+    /* Every phase decodes to the nearest multiple of Delta, read modulo
+     * 2^(width+1) (the padding bit included) as the representative in
+     * [lo, lo + 2^(width+1)): also values past hi, which an encrypted run
+     * returns when a value leaves its range. Noise at both ends of the
+     * rounding interval [-Delta/2, Delta/2). */
+    const int64_t window = (int64_t)1 << (out->width + 1);
+    const uint64_t noises[3] = {0 - delta / 2, delta / 2 - 1, 0};
+    size_t ran = 0;
+    for (int64_t v = out->lo; v < out->lo + window; v++)
+        for (int k = 0; k < 3; k++, ran++) {
+            const uint64_t phase = (uint64_t)v * delta + noises[k];
+            CU_ASSERT_EQUAL(veil_program_decode(p, 0, phase), v);
+        }
+    CU_ASSERT_EQUAL(ran, 3 * (size_t)window);
     veil_program_free(p);
     veil_model_free(m);
 }

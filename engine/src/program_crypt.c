@@ -118,10 +118,9 @@ void veil_program_print_keys(const veil_program *p, FILE *f) {
 
 int64_t veil_program_decode(const veil_program *p, uint32_t output, uint64_t phase) {
     const veil_node *n = &p->nodes[p->output_nodes[output]];
-    const unsigned shift = 63 - n->width;
-    /* m = round(phase / Delta) mod 2^(width+1), then the representative in
-     * [lo, lo + 2^(width+1)) */
-    uint64_t m = (phase + ((uint64_t)1 << (shift - 1))) >> shift;
+    /* m = round(phase / Delta) mod 2^(width+1) (veil_decode, unsigned), then
+     * the representative in [lo, lo + 2^(width+1)) */
+    const uint64_t m = (uint64_t)veil_decode(phase, n->width, 0);
     const uint64_t mod_mask = ((uint64_t)1 << (n->width + 1)) - 1;
     uint64_t d = (m - (uint64_t)n->lo) & mod_mask;
     return (int64_t)((uint64_t)n->lo + d);

@@ -10,7 +10,7 @@
  * in topological order. Every node carries the integer range of its values
  * (from the calibration set, Concrete's "inputset", or the worst case) and
  * its bit width and its encoding width (below). The compiler then chooses
- * parameter sets (compile.c choose_params): every PBS (LUT, or a ROUND's
+ * parameter sets (compile_params.c choose_params): every PBS (LUT, or a ROUND's
  * chunk PBS) gets a precision (its widest read) and a 2-norm (the noise it
  * reads, x 2^shift, in PBS-output units); PBS of equal precision and 2-norm
  * within a factor 2 form a group; each group gets its cheapest set under a
@@ -139,6 +139,7 @@
 #include "veil/model.h"
 #include "veil/params.h"
 #include "veil/status.h"
+#include "veil/tfhe.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -359,9 +360,10 @@ typedef struct veil_program {
     veil_layer_report *report;
 } veil_program;
 
-/* The scale of node n's values: v is encrypted as v * Delta. */
+/* The scale of node n's values: v is encrypted as v * Delta, Delta =
+ * veil_delta(width) (veil/tfhe.h "encoding": one padding bit above). */
 static inline uint64_t veil_node_delta(const veil_node *n) {
-    return (uint64_t)1 << (63 - n->width);
+    return veil_delta(n->width);
 }
 static inline uint64_t veil_program_node_delta(const veil_program *p, uint32_t node) {
     return veil_node_delta(&p->nodes[node]);

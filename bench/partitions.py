@@ -86,7 +86,7 @@ def main():
                                f"cost {row[k].get('cost_per_sample', float('nan')):.3g}"
                                for k in ("old", "new_one_set", "new")),
                   file=sys.stderr)
-    doc = {"what": "PBS per partition and modelled cost per sample (model units, compile.c "
+    doc = {"what": "PBS per partition and modelled cost per sample (model units, compile_params.c "
                    "pbs_cost), main vs per-value encoding (--partitions 1) vs partitions",
            "machine": "AMD EPYC, 2 shared cores (compile only: no timing)",
            "host": platform.node(), "old": a.old, "new": a.new, "rows": rows}

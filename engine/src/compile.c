@@ -1,4 +1,7 @@
-/* compile.c — veil_model -> veil_program (see veil/program.h). */
+/* compile.c — veil_model -> veil_program (see veil/program.h): the graph
+ * builder, lookups (wide ones decomposed), the range check and the encoding
+ * widths. The parameter choice is compile_params.c, the report
+ * compile_report.c (compile_internal.h). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,4 +1,5 @@
-/* program_internal.h — shared by compile.c and simulate.c (private). */
+/* program_internal.h — shared by the compiler (compile*.c) and simulate.c
+ * (private). */
 #ifndef VEIL_PROGRAM_INTERNAL_H
 #define VEIL_PROGRAM_INTERNAL_H
 

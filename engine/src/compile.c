@@ -1078,7 +1078,7 @@ static veil_status choose_single(veil_program *p, const char *params_id, double 
     size_t nc = 0;
     unsigned need = p->max_lut_bits ? p->max_lut_bits : 1;
     if (params_id) {
-        const veil_params *ps = veil_params_find(params_id);
+        const veil_params *ps = veil_params_find_any(params_id);
         if (!ps) {
             free(cand);
             return veil_error(VEIL_ERR_ARG, "compile: no parameter set '%s'", params_id);
@@ -2015,8 +2015,8 @@ veil_status veil_program_compile(const veil_model *m, const veil_compile_options
     unsigned lo = 2;
     if (o.lookup_bits) {
         hi = lo = o.lookup_bits;
-    } else if (o.params_id && veil_params_find(o.params_id)) {
-        hi = lo = veil_params_find(o.params_id)->precision;
+    } else if (o.params_id && veil_params_find_any(o.params_id)) {
+        hi = lo = veil_params_find_any(o.params_id)->precision;
         lo = hi = hi < 2 ? 2 : hi;
     }
     veil_program *best = NULL;

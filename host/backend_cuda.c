@@ -61,7 +61,8 @@ typedef struct cuda_stream {
  * (plans and buffers are per parameter set: one per partition). */
 typedef struct cuda_part {
     veil_cuda_params p;
-    double *d_bsk_f;
+    double *d_bsk_f; /* classic sets: the BSK in the Fourier domain */
+    uint64_t *d_bsk; /* multi-bit sets: the BSK as is (group sums on the device) */
     uint64_t *d_ksk; /* D * ks_level rows of n+1 words */
     veil_cuda_pbs_buffer *pbs[CUDA_STREAMS];
 } cuda_part;
@@ -142,6 +143,7 @@ static void cuda_keys_free(veil_backend_keys *keys) {
         if (k->st[i].s) cudaStreamDestroy(k->st[i].s);
     for (uint32_t x = 0; k->parts && x < k->n_parts; x++) {
         cudaFree(k->parts[x].d_bsk_f);
+        cudaFree(k->parts[x].d_bsk);
         cudaFree(k->parts[x].d_ksk);
     }
     free(k->parts);
@@ -189,16 +191,13 @@ static int alloc_batch_buffers(cuda_keys *k, size_t cap, unsigned n_streams) {
 }
 
 /* Partition x's keys: the KSK (D rows) as is, the BSK to the Fourier
- * domain on the device. */
+ * domain on the device (a multi-bit BSK as is: veil_cuda_pbs_multibit forms
+ * each group's sum from it). */
 static veil_status upload_part(veil_backend *be, cuda_keys *k, const veil_eval_key *ek,
                                uint32_t x) {
     const veil_pbs_key *pk = &ek->parts[x];
     cuda_part *cp = &k->parts[x];
     const veil_params *p = pk->params;
-    if (p->grouping)
-        return veil_error(VEIL_ERR_UNSUPPORTED,
-                          "keys: partition %u (%s): multi-bit PBS runs on the CPU only so far", x,
-                          p->id);
     size_t ksk_bytes = veil_eval_key_ksk_words(p, pk->in_dim) * sizeof(uint64_t);
     size_t bsk_bytes = veil_eval_key_bsk_words(p) * sizeof(uint64_t);
     DEV_TRY(be, cudaMalloc((void **)&cp->d_ksk, ksk_bytes), "keys: keyswitching key");
@@ -206,6 +205,14 @@ static veil_status upload_part(veil_backend *be, cuda_keys *k, const veil_eval_k
     cudaStream_t s0 = k->st[0].s;
     DEV_TRY(be, cudaMemcpyAsync(cp->d_ksk, pk->ksk, ksk_bytes, cudaMemcpyHostToDevice, s0),
             "keys: keyswitching key upload");
+    if (p->grouping) {
+        DEV_TRY(be, cudaMalloc((void **)&cp->d_bsk, bsk_bytes),
+                "keys: multi-bit bootstrapping key");
+        DEV_TRY(be, cudaMemcpyAsync(cp->d_bsk, pk->bsk, bsk_bytes, cudaMemcpyHostToDevice, s0),
+                "keys: multi-bit bootstrapping key upload");
+        DEV_TRY(be, cudaStreamSynchronize(s0), "keys: multi-bit bootstrapping key upload");
+        return VEIL_OK;
+    }
     DEV_TRY(be, cudaMalloc((void **)&cp->d_bsk_f, veil_cuda_bsk_fourier_bytes(&cp->p)),
             "keys: Fourier bootstrapping key");
     uint64_t *d_bsk = NULL;
@@ -411,10 +418,12 @@ static veil_status cuda_ks_pbs(veil_backend_keys *keys, uint32_t partition, cons
                                        .d_offsets = k->d_lut_off,
                                        .d_index = lut_index ? d_idx : NULL,
                                        .n_luts = (uint32_t)n_luts};
-        DEV_TRY(
-            be,
-            veil_cuda_pbs(st->s, dev, cp->pbs[i], d_out, d_small, &set, cp->d_bsk_f, (uint32_t)c),
-            "ks_pbs: bootstrap");
+        DEV_TRY(be,
+                cp->p.grouping ? veil_cuda_pbs_multibit(st->s, dev, cp->pbs[i], d_out, d_small,
+                                                        &set, cp->d_bsk, (uint32_t)c)
+                               : veil_cuda_pbs(st->s, dev, cp->pbs[i], d_out, d_small, &set,
+                                               cp->d_bsk_f, (uint32_t)c),
+                "ks_pbs: bootstrap");
     }
     for (size_t i = 0; i < pieces; i++) {
         const size_t off = i * piece, c = count - off < piece ? count - off : piece;

@@ -14,7 +14,13 @@
  *     same pairs, within 5 standard errors of 0 (sd^2 = (B^2+2)/12, the
  *     value the noise model uses; a false alarm about 6e-7 per check). It
  *     detects the old mean of -1/2 only for small B (the keyswitch's), which
- *     is why the exhaustive check exists. */
+ *     is why the exhaustive check exists;
+ *   - ties to even (veil_gadget_decompose_even, the multi-bit external
+ *     product's rule): exhaustively over the kept bits and the rounding
+ *     bit with nothing below it (every other input an exact tie), the value
+ *     is the closest representable one, ties to the even one, and the
+ *     rounding errors sum to exactly 0, where half-up sums to minus half a
+ *     step per tie (the bias VEIL_GADGET_INIT_EVEN exists for). */
 #include "testutil.h"
 #include "veil/gadget.h"
 #include "veil/params.h"
@@ -175,6 +181,44 @@ static void test_random_mean(void) {
            levels_checked, np, samples, worst);
 }
 
+static void test_round_even(void) {
+    static const uint32_t bl[][2] = {{1, 1}, {2, 1}, {2, 3}, {3, 3}, {4, 2}, {5, 3}, {8, 2}};
+    const size_t nb = sizeof bl / sizeof *bl;
+    size_t cases = 0, inputs = 0;
+    for (size_t c = 0; c < nb; c++) {
+        const uint32_t b = bl[c][0], l = bl[c][1], bits = b * l, drop = 64 - bits;
+        const int64_t half = (int64_t)1 << (b - 1);
+        int64_t dg[16];
+        int bad_range = 0, bad_rec = 0;
+        int64_t err_even = 0, err_up = 0; /* in units of half a step */
+        const uint64_t count = (uint64_t)1 << (bits + 1);
+        for (uint64_t y = 0; y < count; y++) {
+            const uint64_t x = y << (63 - bits); /* nothing below the rounding bit */
+            veil_gadget_decompose_even(x, b, l, dg);
+            uint64_t rec = 0;
+            for (uint32_t j = 0; j < l; j++) {
+                bad_range += dg[j] < -half || dg[j] > half;
+                rec += (uint64_t)dg[j] << (64 - b * (j + 1));
+            }
+            const uint64_t kept = y >> 1, up = (y + 1) >> 1;
+            const uint64_t even = (y & 1) ? kept + (kept & 1) : kept; /* every odd y is a tie */
+            bad_rec += rec != even << drop;
+            err_even += (int64_t)(x - rec) >> (drop - 1);
+            err_up += (int64_t)(x - (up << drop)) >> (drop - 1);
+            inputs++;
+        }
+        CU_ASSERT_EQUAL(bad_range, 0);
+        CU_ASSERT_EQUAL(bad_rec, 0);
+        CU_ASSERT_EQUAL(err_even, 0);
+        CU_ASSERT_EQUAL(err_up, -(int64_t)(count / 2)); /* -1/2 step per tie */
+        cases++;
+    }
+    CU_ASSERT_EQUAL(cases, nb);
+    printf("\n  %zu (base_log, levels) pairs, %zu inputs (half of them ties): ties to even, "
+           "errors sum to 0\n",
+           cases, inputs);
+}
+
 int main(void) {
     if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
     CU_pSuite s = CU_add_suite("gadget", NULL, NULL);
@@ -182,5 +226,6 @@ int main(void) {
     VEIL_ADD_TEST(s, test_exhaustive);
     VEIL_ADD_TEST(s, test_antisymmetric);
     VEIL_ADD_TEST(s, test_random_mean);
+    VEIL_ADD_TEST(s, test_round_even);
     return veil_test_run();
 }

@@ -9,6 +9,7 @@
  *   - ks_pbs (backend): decryptions equal the CPU's and the table, phase
  *     difference within the FFT error bound below; batches of 1, odd sizes,
  *     more than one stream, and more than one launch (small max_batch);
+ *     multi-bit sets (g = 2, 3, 4) on the cuFFT path likewise;
  *   - linear and conv2d (backend): bit-exact on random words and full-range
  *     weights, with sentinels after the outputs, tiled and untiled.
  * Without a CUDA build or a device: prints SKIPPED and exits 77. */
@@ -395,6 +396,39 @@ static void test_ks_pbs(void) {
     CU_ASSERT(veil_backend_healthy(GPU));
 }
 
+/* Multi-bit PBS (veil_cuda_pbs_multibit, the cuFFT path) at one set per
+ * grouping factor, l = 1 and l = 2: the backend's ks_pbs against the CPU's
+ * (decryptions equal it and the table, phases within the bound), batches of
+ * 1, 7 and 129, auto and cufft; the on-chip kernels refuse the set. With
+ * VEIL_TEST_GPU_SMALL, n = 24 (divisible by 2, 3 and 4). */
+static void test_multibit_ks_pbs(void) {
+    static const char *const ids[3] = {"tfhers-mb2-1_1-tuniform-2m128",
+                                       "tfhers-mb3-2_2-tuniform-2m128",
+                                       "tfhers-mb4-2_2-tuniform-2m128"};
+    const size_t counts[] = {1, 7, 129};
+    size_t ran = 0;
+    for (int i = 0; i < 3; i++) {
+        const veil_params *mp = veil_params_multibit_find(ids[i]);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(mp);
+        veil_params p = *mp;
+        if (SMALL) p.lwe_dim = 24;
+        fixture *x = calloc(1, sizeof *x);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(x);
+        CU_ASSERT_FATAL(fixture_make(x, ids[i], &p));
+        CU_ASSERT_PTR_NULL(x->kind[0]); /* fused */
+        CU_ASSERT_PTR_NULL(x->kind[1]); /* cluster */
+        for (size_t c = 0; c < (SMALL ? 2u : 3u); c++) {
+            ks_pbs_case(x, x->kind[2], counts[c]);
+            ks_pbs_case(x, x->gpu, counts[c]);
+        }
+        fixture_free(x);
+        free(x);
+        ran++;
+    }
+    CU_ASSERT_EQUAL(ran, 3);
+    CU_ASSERT(veil_backend_healthy(GPU));
+}
+
 /* A two-partition key set (veil/tfhe.h "Key sets"; tiny's split of
  * test_keyset): partition 0 nn-p5-norm2e2-2m40 (k = 1, N = 4096: D = 4096),
  * partition 1 nn-p3-norm2e6-2m40 (k = 2, N = 1024). For each partition and
@@ -706,6 +740,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_modulus_switch_exact);
     VEIL_ADD_TEST(s, test_bsk_fourier);
     VEIL_ADD_TEST(s, test_ks_pbs);
+    VEIL_ADD_TEST(s, test_multibit_ks_pbs);
     if (!SMALL) /* real n: CPU keygen and PBS of two sets */
         VEIL_ADD_TEST(s, test_two_partitions);
     if (!SMALL) VEIL_ADD_TEST(s, test_program_partitions);

@@ -38,6 +38,11 @@
  *    split over blocks with atomicAdd): the emulation sums the same digits
  *    and key rows in one pass; test_keyswitch_exact (bit-exact) and
  *    test_two_partitions (D > k*N) run it on the device;
+ * The multi-bit blind rotation (test_multibit_every_set): the kernels'
+ * per-element code (pbs_multibit.cuh: exponents, group sums, twist, digits
+ * with ties to even) with a host radix-2 transform for cuFFT, at every
+ * multi-bit set against the CPU engine; the device run is test_gpu_ops's
+ * test_multibit_ks_pbs.
  * The FFT-error check below goes through veil_cuda_fused_product_emulate,
  * which calls the kernel's FFT stages but does its own fold/twist and
  * multiply-accumulate (the kernel's are fused with the decomposition and
@@ -382,6 +387,81 @@ static void test_batch_indexed(void) {
 /* Measured error variance of the fused FFT's external product against the
  * exact one, compared with Concrete's FFT model (veil_noise_fft_variance, the
  * term every p_fail includes): it must not exceed it, as FFTW must not. */
+/* The multi-bit blind rotation (veil_cuda_pbs_multibit's per-element code,
+ * pbs_multibit.cuh, with a host radix-2 transform in place of cuFFT) against
+ * the CPU engine's veil_pbs on the same keys, at every multi-bit set: a
+ * batch of 2 (ciphertext index and offsets as the kernels read them),
+ * decryptions equal the table and the CPU's, phases within the bound. Under
+ * the sanitizers (tens of times slower) only the first set. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_UNDEFINED__)
+#define EMU_MB_SETS 1
+#else
+#define EMU_MB_SETS 6
+#endif
+static void test_multibit_every_set(void) {
+    size_t ran = 0;
+    for (size_t i = 0; i < veil_params_multibit_count() && ran < EMU_MB_SETS; i++) {
+        const veil_params *p = veil_params_multibit_at(i);
+        veil_test_keys f;
+        CU_ASSERT_FATAL(veil_test_keys_make(p, 60, &f));
+        const unsigned bits = p->precision, n_vals = 1u << bits;
+        int64_t table[64];
+        for (unsigned v = 0; v < n_vals; v++)
+            table[v] = (int64_t)((5 * v + 3) % n_vals);
+        veil_lut *lut;
+        CU_ASSERT_FATAL(veil_lut_new(p, table, bits, 0, veil_delta(bits), &lut) == VEIL_OK);
+        const veil_cuda_params cp = veil_cuda_params_from(p, VEIL_CUDA_PBS_AUTO);
+        CU_ASSERT_EQUAL(cp.grouping, p->grouping);
+        const size_t big1 = veil_params_big_dim(p) + 1, n1 = p->lwe_dim + 1, count = 2;
+        uint64_t *in = malloc(big1 * 8), *small = malloc(count * n1 * 8),
+                 *ref = malloc(count * big1 * 8), *got = malloc(count * big1 * 8);
+        CU_ASSERT_FATAL(in && small && ref && got);
+        int64_t want[2];
+        for (size_t c = 0; c < count; c++) {
+            const int64_t m = (int64_t)(veil_test_rand() % n_vals);
+            want[c] = table[m];
+            veil_encrypt_big(f.enc, f.sk, veil_encode(m, bits), in);
+            veil_keyswitch(veil_eval_key_part(f.ek, 0), in, small + c * n1);
+            veil_pbs(f.ctx, veil_eval_key_part(f.ek, 0), lut, small + c * n1, ref + c * big1);
+        }
+        const uint64_t offsets[1] = {lut->in_offset};
+        CU_ASSERT_EQUAL_FATAL(veil_cuda_pbs_multibit_emulate(&cp, f.ek->parts[0].bsk, small,
+                                                             lut->poly, offsets, NULL,
+                                                             (uint32_t)count, got),
+                              0);
+        uint64_t max_diff = 0;
+        size_t wrong = 0;
+        for (size_t c = 0; c < count; c++) {
+            const uint64_t pg = veil_phase_big(f.sk, got + c * big1),
+                           pc = veil_phase_big(f.sk, ref + c * big1);
+            wrong += veil_decode(pg, bits, 0) != want[c] || veil_decode(pc, bits, 0) != want[c];
+            const int64_t d = (int64_t)(pg - pc);
+            const uint64_t ad = d < 0 ? 0 - (uint64_t)d : (uint64_t)d;
+            if (ad > max_diff) max_diff = ad;
+        }
+        const uint64_t bound = veil_delta(bits) >> PHASE_BOUND_SHIFT;
+        printf("\n  multi-bit %s: %zu PBS, wrong %zu, max phase diff vs CPU 2^%.1f (bound 2^%.1f)",
+               p->id, count, wrong, max_diff ? log2((double)max_diff) : -INFINITY,
+               log2((double)bound));
+        CU_ASSERT_EQUAL(wrong, 0);
+        CU_ASSERT(max_diff <= bound);
+        /* a classic kernel choice is refused for a multi-bit set */
+        const veil_cuda_params fused = veil_cuda_params_from(p, VEIL_CUDA_PBS_FUSED);
+        CU_ASSERT_EQUAL(veil_cuda_params_check(&fused, NULL, 0), VEIL_CUDA_ERR_UNSUPPORTED);
+        free(in);
+        free(small);
+        free(ref);
+        free(got);
+        veil_lut_free(lut);
+        veil_test_keys_free(&f);
+        ran++;
+    }
+    CU_ASSERT_EQUAL(ran, EMU_MB_SETS);
+    if (EMU_MB_SETS < veil_params_multibit_count())
+        printf("\n  (sanitizer build: %d of %zu multi-bit sets; every set in the plain build)",
+               EMU_MB_SETS, veil_params_multibit_count());
+}
+
 static void test_fused_fft_error_within_model(void) {
     const uint32_t cfg[][4] = {
         {4, 512, 23, 1}, {1, 2048, 23, 1}, {1, 2048, 15, 2}, {1, 1024, 23, 1}};
@@ -438,6 +518,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_n1024);
     VEIL_ADD_TEST(s, test_batch_indexed);
     VEIL_ADD_TEST(s, test_two_partitions);
+    VEIL_ADD_TEST(s, test_multibit_every_set);
     VEIL_ADD_TEST(s, test_fused_fft_error_within_model);
     return veil_test_run();
 }

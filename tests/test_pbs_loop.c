@@ -5,7 +5,9 @@
  *   - decompose_rotated: the gadget digits (veil/gadget.h) of X^a src - src,
  *     for rotations that put the run boundary on and off a vector edge, and
  *     decompositions from 1 to 64 bits (B*l = 64 keeps every bit);
- *   - decompose: the same digits of src itself (multi-bit PBS);
+ *   - decompose: the digits of src itself with ties rounded to even
+ *     (veil_gadget_decompose_even, the multi-bit PBS's), on inputs where a
+ *     quarter are exact ties of either parity;
  *   - mac_ggsw: bit for bit the sum of veil_fft_mac calls into a zeroed
  *     accumulator (same operations, same order);
  *   - ks_rows: the keyswitch's multiply-subtract mod 2^64;
@@ -102,7 +104,9 @@ static void test_decompose_rotated(void) {
 }
 
 /* decompose (the multi-bit external product's): the digits of src itself,
- * N off and on a vector multiple so the scalar tail runs too. */
+ * ties to even, N off and on a vector multiple so the scalar tail runs too;
+ * every fourth input is made an exact tie for each (B, l) (its rounded-off
+ * bits exactly one half), where the two rounding rules differ. */
 static void test_decompose(void) {
     path_kernels pk[3];
     const size_t np = paths_here(pk);
@@ -119,9 +123,17 @@ static void test_decompose(void) {
         for (uint32_t t = 0; t < N; t++)
             src[t] = veil_test_rand();
         for (size_t b = 0; b < n_bl; b++) {
-            const uint32_t B = bl[b][0], l = bl[b][1];
+            const uint32_t B = bl[b][0], l = bl[b][1], drop = 64 - B * l;
+            size_t ties = 0, differ = 0;
             for (uint32_t t = 0; t < N; t++) {
-                veil_gadget_decompose(src[t], B, l, dig);
+                if (drop > 0 && t % 4 == 0) {
+                    src[t] = (veil_test_rand() & ~(((uint64_t)1 << drop) - 1)) |
+                             ((uint64_t)1 << (drop - 1));
+                    ties++;
+                    differ += (size_t)(veil_gadget_round(src[t], B, l) !=
+                                       veil_gadget_round_even(src[t], B, l));
+                }
+                veil_gadget_decompose_even(src[t], B, l, dig);
                 for (uint32_t j = 0; j < l; j++)
                     ref[(size_t)j * N + t] = dig[j];
             }
@@ -134,6 +146,12 @@ static void test_decompose(void) {
                            N, B, l);
                 CU_ASSERT(same);
                 cases++;
+            }
+            /* about half the ties round differently (odd kept bits) */
+            if (drop > 0) {
+                CU_ASSERT(ties == (N + 3) / 4 && (N < 64 || (differ > ties / 4 && differ < ties)));
+            } else {
+                CU_ASSERT(ties == 0); /* B l = 64: nothing rounded off */
             }
         }
         free(src), free(ref), free(got);

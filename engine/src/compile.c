@@ -1086,8 +1086,8 @@ veil_status veil_program_compile(const veil_model *m, const veil_compile_options
     unsigned lo = 2;
     if (o.lookup_bits) {
         hi = lo = o.lookup_bits;
-    } else if (o.params_id && veil_params_find(o.params_id)) {
-        hi = lo = veil_params_find(o.params_id)->precision;
+    } else if (o.params_id && veil_params_find_any(o.params_id)) {
+        hi = lo = veil_params_find_any(o.params_id)->precision;
         lo = hi = hi < 2 ? 2 : hi;
     }
     veil_program *best = NULL;

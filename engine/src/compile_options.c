@@ -69,7 +69,7 @@ static veil_status parse_params(const char *v, veil_compile_options *o) {
         o->params_id = NULL;
         return VEIL_OK;
     }
-    if (!veil_params_find(v))
+    if (!veil_params_find_any(v)) /* a multi-bit set too: forced, never searched */
         return veil_error(VEIL_ERR_ARG,
                           "--params %s: no such parameter set (veil compile MODEL "
                           "prints the one it chose; engine/src/params.c lists all)",

@@ -390,7 +390,7 @@ static veil_status choose_single(veil_program *p, const char *params_id, double 
     size_t nc = 0;
     unsigned need = p->max_lut_bits ? p->max_lut_bits : 1;
     if (params_id) {
-        const veil_params *ps = veil_params_find(params_id);
+        const veil_params *ps = veil_params_find_any(params_id);
         if (!ps) {
             free(cand);
             return veil_error(VEIL_ERR_ARG, "compile: no parameter set '%s'", params_id);

@@ -147,6 +147,11 @@ const veil_params *veil_params_multibit_find(const char *id) {
     return find_in(k_params_multibit, N_PARAMS_MB, id);
 }
 
+const veil_params *veil_params_find_any(const char *id) {
+    const veil_params *p = veil_params_find(id);
+    return p ? p : veil_params_multibit_find(id);
+}
+
 /* Gaussian: the torus std dev scaled to 2^64, squared. TUniform(b) (TFHE-rs,
  * tfhe/src/core_crypto/commons/math/random/t_uniform.rs: values in [-2^b, 2^b],
  * each with probability 2^-(b+1), the two ends 2^-(b+2)):

@@ -133,7 +133,7 @@ static veil_status id_parse(const uint8_t *id, const char *field, const veil_par
     if (!all_zero(nul, ID_BYTES - (size_t)(nul - id)))
         return veil_error(VEIL_ERR_FORMAT, "%s: \"%s\": non-zero bytes after its end", field, esc);
     memcpy(name, id, ID_BYTES);
-    const veil_params *p = veil_params_find(name);
+    const veil_params *p = veil_params_find_any(name);
     if (!p)
         return veil_error(VEIL_ERR_PARAMS, "%s: \"%s\" is not a known parameter set", field, esc);
     *params = p;
@@ -573,13 +573,14 @@ static veil_status ek_check_masks(const veil_eval_key *ek, uint32_t x) {
     const veil_params *p = pk->params;
     const size_t k = p->glwe_dim, N = p->poly_size, n = p->lwe_dim;
     const size_t rows = (k + 1) * p->pbs_level, glwe = (k + 1) * N;
+    const size_t ggsws = veil_eval_key_bsk_ggsws(p); /* multi-bit: (n/g) 2^g */
     uint8_t seed[VEIL_SEED_BYTES];
     veil_eval_key_partition_seed(ek->mask_seed, x, seed);
     uint64_t *buf = malloc(sizeof(uint64_t) * (k * N > n ? k * N : n));
     veil_csprng *rng = NULL;
     veil_status s = buf ? veil_csprng_new(seed, &rng)
                         : veil_error(VEIL_ERR_NOMEM, "evaluation key: out of memory");
-    for (size_t i = 0; s == VEIL_OK && i < n; i++)
+    for (size_t i = 0; s == VEIL_OK && i < ggsws; i++)
         for (size_t r = 0; s == VEIL_OK && r < rows; r++) {
             veil_csprng_fill_u64(rng, buf, k * N);
             if (memcmp(buf, pk->bsk + (i * rows + r) * glwe, 8 * k * N) != 0)
@@ -612,11 +613,6 @@ static veil_status ek_check(const veil_eval_key *ek, header *h) {
         const veil_pbs_key *pk = &ek->parts[x];
         if (!pk->params || !pk->bsk || !pk->ksk || pk->in_dim != D)
             return veil_error(VEIL_ERR_ARG, "evaluation key: partition %u: NULL key part", x);
-        if (pk->params->grouping)
-            return veil_error(VEIL_ERR_UNSUPPORTED,
-                              "evaluation key: partition %u (%s): multi-bit keys are in memory "
-                              "only (the file format carries classic sets)",
-                              x, pk->params->id);
         if (!id_fits(pk->params))
             return veil_error(VEIL_ERR_ARG,
                               "evaluation key: partition %u: params id must be 1..%u bytes", x,
@@ -650,7 +646,7 @@ static void ek_emit(writer *w, const veil_eval_key *ek) {
         const veil_pbs_key *pk = &ek->parts[x];
         const veil_params *p = pk->params;
         const size_t k = p->glwe_dim, N = p->poly_size, n = p->lwe_dim;
-        const size_t rows = (size_t)p->lwe_dim * (k + 1) * p->pbs_level, glwe = (k + 1) * N;
+        const size_t rows = veil_eval_key_bsk_ggsws(p) * (k + 1) * p->pbs_level, glwe = (k + 1) * N;
         for (size_t r = 0; r < rows && w->st == VEIL_OK; r++)
             w_words(w, pk->bsk + r * glwe + k * N, N);
         const size_t entries = (size_t)pk->in_dim * p->ks_level;
@@ -670,7 +666,7 @@ static veil_status ek_parse(reader *r, const header *h, const veil_params *const
         veil_pbs_key *pk = &ek->parts[x];
         const veil_params *p = pk->params;
         const size_t k = p->glwe_dim, N = p->poly_size, n = p->lwe_dim;
-        const size_t rows = (size_t)p->lwe_dim * (k + 1) * p->pbs_level, glwe = (k + 1) * N;
+        const size_t rows = veil_eval_key_bsk_ggsws(p) * (k + 1) * p->pbs_level, glwe = (k + 1) * N;
         for (size_t i = 0; i < rows && s == VEIL_OK; i++)
             s = r_words(r, pk->bsk + i * glwe + k * N, N, 1);
         const size_t entries = (size_t)pk->in_dim * p->ks_level;

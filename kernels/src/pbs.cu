@@ -5,6 +5,7 @@
 #include "lut.cuh"
 #include "pbs.cuh"
 #include "pbs_cluster.cuh"
+#include "pbs_multibit.cuh"
 
 #define VEIL_PBS_MAX_PLANS 32
 
@@ -22,6 +23,12 @@ struct veil_cuda_pbs_buffer {
     int fwd_made[VEIL_PBS_MAX_PLANS], inv_made[VEIL_PBS_MAX_PLANS];
     int kernel;     /* VEIL_CUDA_PBS_FUSED / _CLUSTER (acc/dec/prod/plans unused) / _CUFFT */
     double2 *roots; /* fused, cluster: exp(-2 pi i t / (N/2)), t < N/4 */
+    /* multi-bit (p.grouping >= 2): each ciphertext's group sum, (k+1)^2 l
+     * polynomials twisted then transformed, and the plans that transform
+     * 2^e ciphertexts' sums */
+    double2 *gsum;
+    cufftHandle gfwd[VEIL_PBS_MAX_PLANS];
+    int gfwd_made[VEIL_PBS_MAX_PLANS];
 };
 
 namespace {
@@ -79,10 +86,12 @@ __global__ void rotate_decompose_kernel(double2 *__restrict__ dec, const uint64_
     }
 }
 
+/* ggsw_stride: 0 (one GGSW for every ciphertext: the classic key) or the
+ * words between ciphertexts' own GGSWs (the multi-bit group sums). */
 template <int K1>
 __global__ void mac_kernel(double2 *__restrict__ prod, const double2 *__restrict__ dec,
                            const double2 *__restrict__ ggsw, uint32_t l, uint32_t H,
-                           uint32_t padded) {
+                           uint32_t padded, uint64_t ggsw_stride) {
     const uint64_t idx = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (idx >= (uint64_t)padded * H) return;
     const uint32_t j = (uint32_t)(idx % H);
@@ -95,7 +104,7 @@ __global__ void mac_kernel(double2 *__restrict__ prod, const double2 *__restrict
     const double2 *d = dec + c * rows * H + j;
     for (uint32_t r = 0; r < rows; r++) {
         const double2 a = d[(uint64_t)r * H];
-        const double2 *g = ggsw + (uint64_t)r * K1 * H + j;
+        const double2 *g = ggsw + c * ggsw_stride + (uint64_t)r * K1 * H + j;
 #pragma unroll
         for (int q = 0; q < K1; q++) {
             const double2 b = g[(uint64_t)q * H];
@@ -123,6 +132,52 @@ __global__ void untwist_add_kernel(uint64_t *__restrict__ acc, const double2 *__
     uint64_t *A = acc + cq * N;
     A[j] += veil_dev_f64_to_torus(re);
     A[j + H] += veil_dev_f64_to_torus(im);
+}
+
+/* ---- multi-bit blind rotation (pbs_multibit.cuh) ----------------------------
+ * Group q: thread (c, r, j) writes twist(fold(G_c[r])) at j for polynomial r
+ * of ciphertext c's group sum; ciphertexts in [count, padded) get zeros. */
+__global__ void mb_group_sum_kernel(double2 *__restrict__ gsum, const uint64_t *__restrict__ bsk,
+                                    const uint64_t *__restrict__ small,
+                                    const double2 *__restrict__ tw, uint32_t q, uint32_t n,
+                                    uint32_t g, uint32_t N, uint64_t polys, uint32_t count,
+                                    uint32_t padded) {
+    const uint32_t H = N / 2;
+    const uint64_t idx = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= (uint64_t)padded * polys * H) return;
+    const uint32_t j = (uint32_t)(idx % H);
+    const uint64_t cr = idx / H, c = cr / polys, r = cr % polys;
+    if (c >= count) {
+        gsum[idx] = make_double2(0.0, 0.0);
+        return;
+    }
+    uint32_t d[16];
+    const uint32_t lg = __ffs((int)(2 * N)) - 1;
+    veil_mb_exponents(small + c * (n + 1) + (uint64_t)q * g, g, lg, d);
+    const uint64_t gw = polys * N;
+    const uint64_t *grp = bsk + ((uint64_t)q << g) * gw;
+    const uint64_t lo = veil_mb_sum_coef(grp, gw, N, r, d, g, j),
+                   hi = veil_mb_sum_coef(grp, gw, N, r, d, g, j + H);
+    gsum[idx] = veil_mb_twist((double)(int64_t)lo, (double)(int64_t)hi, tw[j]);
+}
+
+/* The accumulator's digits (ties to even), twisted; zeros past count. */
+__global__ void mb_decompose_kernel(double2 *__restrict__ dec, const uint64_t *__restrict__ acc,
+                                    const double2 *__restrict__ tw, uint32_t k1, uint32_t N,
+                                    uint32_t base_log, uint32_t l, uint32_t count,
+                                    uint32_t padded) {
+    const uint32_t H = N / 2;
+    const uint64_t idx = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= (uint64_t)padded * k1 * H) return;
+    const uint32_t j = (uint32_t)(idx % H);
+    const uint64_t cq = idx / H;
+    double2 *out = dec + cq * l * H + j;
+    if (cq / k1 >= count) {
+        for (uint32_t lev = 0; lev < l; lev++)
+            out[(uint64_t)lev * H] = make_double2(0.0, 0.0);
+        return;
+    }
+    veil_mb_decompose(acc + cq * N, j, H, tw[j], base_log, l, out, H);
 }
 
 /* out: D+1 words a ciphertext (D = in_dim >= kN): kN mask words, zeros up to
@@ -374,7 +429,9 @@ extern "C" void veil_cuda_cleanup_pbs(void *stream, uint32_t gpu_index, veil_cud
     for (int e = 0; e < VEIL_PBS_MAX_PLANS; e++) {
         if (b->fwd_made[e]) cufftDestroy(b->fwd[e]);
         if (b->inv_made[e]) cufftDestroy(b->inv[e]);
+        if (b->gfwd_made[e]) cufftDestroy(b->gfwd[e]);
     }
+    cudaFree(b->gsum);
     cudaFree(b->acc);
     cudaFree(b->dec);
     cudaFree(b->prod);
@@ -401,8 +458,9 @@ extern "C" int veil_cuda_scratch_pbs(void *stream_, uint32_t gpu_index, const ve
         return e;
     const int fits = veil_fused_smem_bytes(p) <= (size_t)optin;
     const uint32_t want = p->pbs_kernel;
-    int clusters = 0; /* clusters of this shape the device runs at once */
-    if (want == VEIL_CUDA_PBS_AUTO || want == VEIL_CUDA_PBS_CLUSTER) {
+    const int mb = p->grouping >= 2; /* multi-bit: the cuFFT path (params_check) */
+    int clusters = 0;                /* clusters of this shape the device runs at once */
+    if (!mb && (want == VEIL_CUDA_PBS_AUTO || want == VEIL_CUDA_PBS_CLUSTER)) {
         clusters = veil_cluster_max_active(p, (int)gpu_index);
         if (clusters < 0) return -clusters;
     }
@@ -411,13 +469,16 @@ extern "C" int veil_cuda_scratch_pbs(void *stream_, uint32_t gpu_index, const ve
     /* AUTO: the cluster kernel where it runs; on an H200 it led the fused
      * kernel at every batch size, 5.3 vs 10.8 ms at 1 and 18,700 vs 13,900
      * PBS/s at 16384 (2_2 set, docs/results/h200-bench_gpu.json). */
-    const uint32_t kernel = want != VEIL_CUDA_PBS_AUTO ? want
-                            : clusters                 ? (uint32_t)VEIL_CUDA_PBS_CLUSTER
-                            : fits                     ? (uint32_t)VEIL_CUDA_PBS_FUSED
-                                                       : (uint32_t)VEIL_CUDA_PBS_CUFFT;
+    const uint32_t kernel = mb                           ? (uint32_t)VEIL_CUDA_PBS_CUFFT
+                            : want != VEIL_CUDA_PBS_AUTO ? want
+                            : clusters                   ? (uint32_t)VEIL_CUDA_PBS_CLUSTER
+                            : fits                       ? (uint32_t)VEIL_CUDA_PBS_FUSED
+                                                         : (uint32_t)VEIL_CUDA_PBS_CUFFT;
     const int onchip = kernel != VEIL_CUDA_PBS_CUFFT;
     const sizes s = buffer_sizes(p, onchip ? 0 : max_count);
-    const size_t data = s.acc + s.dec + s.prod +
+    const uint64_t gpolys = mb ? (uint64_t)k1 * k1 * l : 0; /* per ciphertext */
+    const size_t gsum_bytes = sizeof(double2) * (size_t)max_count * gpolys * H;
+    const size_t data = s.acc + s.dec + s.prod + gsum_bytes +
                         sizeof(uint32_t) * (size_t)max_count * (p->lwe_dim + 1) +
                         sizeof(double2) * H * 2;
     if (!allocate && onchip) {
@@ -428,7 +489,8 @@ extern "C" int veil_cuda_scratch_pbs(void *stream_, uint32_t gpu_index, const ve
         size_t ws = 0;
         int n = (int)H;
         if (cufftEstimateMany(1, &n, NULL, 1, n, NULL, 1, n, CUFFT_Z2Z,
-                              (int)((uint64_t)max_count * k1 * l), &ws) != CUFFT_SUCCESS)
+                              (int)((uint64_t)max_count * (mb ? gpolys : (uint64_t)k1 * l)),
+                              &ws) != CUFFT_SUCCESS)
             ws = s.dec; /* no estimate: assume one more copy of the data */
         if (bytes) *bytes = data + ws;
         return 0;
@@ -456,6 +518,7 @@ extern "C" int veil_cuda_scratch_pbs(void *stream_, uint32_t gpu_index, const ve
     if (!e) e = (int)cudaMalloc((void **)&b->dec, s.dec);
     if (!e) e = (int)cudaMalloc((void **)&b->prod, s.prod);
     if (!e) e = (int)cudaMalloc((void **)&b->ms, s.ms);
+    if (!e && mb) e = (int)cudaMalloc((void **)&b->gsum, gsum_bytes);
     if (!e) e = (int)cudaMemsetAsync(b->dec, 0, s.dec, stream);
     if (!e) e = (int)cudaMemsetAsync(b->prod, 0, s.prod, stream);
     if (!e) e = make_twiddles(stream, p->poly_size, &b->tw);
@@ -466,6 +529,9 @@ extern "C" int veil_cuda_scratch_pbs(void *stream_, uint32_t gpu_index, const ve
         if (!e && cufftGetSize(b->fwd[x], &ws) == CUFFT_SUCCESS && ws > wmax) wmax = ws;
         if (!e && !(e = make_plan(&b->inv[x], H, ((uint64_t)1 << x) * k1, &ws))) b->inv_made[x] = 1;
         if (!e && cufftGetSize(b->inv[x], &ws) == CUFFT_SUCCESS && ws > wmax) wmax = ws;
+        if (mb && !e && !(e = make_plan(&b->gfwd[x], H, ((uint64_t)1 << x) * gpolys, &ws)))
+            b->gfwd_made[x] = 1;
+        if (mb && !e && cufftGetSize(b->gfwd[x], &ws) == CUFFT_SUCCESS && ws > wmax) wmax = ws;
     }
     if (!e && wmax) e = (int)cudaMalloc(&b->work, wmax);
     for (int x = 0; !e && x < b->n_plans; x++) {
@@ -473,6 +539,8 @@ extern "C" int veil_cuda_scratch_pbs(void *stream_, uint32_t gpu_index, const ve
         if (r == CUFFT_SUCCESS) r = cufftSetWorkArea(b->inv[x], b->work);
         if (r == CUFFT_SUCCESS) r = cufftSetStream(b->fwd[x], stream);
         if (r == CUFFT_SUCCESS) r = cufftSetStream(b->inv[x], stream);
+        if (r == CUFFT_SUCCESS && mb) r = cufftSetWorkArea(b->gfwd[x], b->work);
+        if (r == CUFFT_SUCCESS && mb) r = cufftSetStream(b->gfwd[x], stream);
         if (r != CUFFT_SUCCESS) e = VEIL_CUDA_ERR_CUFFT + (int)r;
     }
     if (!e) e = (int)cudaStreamSynchronize(stream);
@@ -488,9 +556,31 @@ extern "C" int veil_cuda_scratch_pbs(void *stream_, uint32_t gpu_index, const ve
 namespace {
 template <int K1>
 void launch_mac(cudaStream_t stream, double2 *prod, const double2 *dec, const double2 *ggsw,
-                uint32_t l, uint32_t H, uint32_t padded) {
-    mac_kernel<K1>
-        <<<veil_blocks((uint64_t)padded * H, 256), 256, 0, stream>>>(prod, dec, ggsw, l, H, padded);
+                uint32_t l, uint32_t H, uint32_t padded, uint64_t ggsw_stride) {
+    mac_kernel<K1><<<veil_blocks((uint64_t)padded * H, 256), 256, 0, stream>>>(
+        prod, dec, ggsw, l, H, padded, ggsw_stride);
+}
+
+int mac_any(cudaStream_t stream, uint32_t k1, double2 *prod, const double2 *dec,
+            const double2 *ggsw, uint32_t l, uint32_t H, uint32_t padded, uint64_t ggsw_stride) {
+    switch (k1) {
+    case 2:
+        launch_mac<2>(stream, prod, dec, ggsw, l, H, padded, ggsw_stride);
+        break;
+    case 3:
+        launch_mac<3>(stream, prod, dec, ggsw, l, H, padded, ggsw_stride);
+        break;
+    case 4:
+        launch_mac<4>(stream, prod, dec, ggsw, l, H, padded, ggsw_stride);
+        break;
+    case 5:
+        launch_mac<5>(stream, prod, dec, ggsw, l, H, padded, ggsw_stride);
+        break;
+    default:
+        return VEIL_CUDA_ERR_UNSUPPORTED; /* k = 1..4 */
+    }
+    VEIL_CU_LAUNCHED();
+    return 0;
 }
 } // namespace
 
@@ -498,7 +588,7 @@ extern "C" int veil_cuda_pbs(void *stream_, uint32_t gpu_index, veil_cuda_pbs_bu
                              uint64_t *d_out_big, const uint64_t *d_in_small,
                              const veil_cuda_lut_set *luts, const double *d_bsk_fourier,
                              uint32_t count) {
-    if (!b || !luts) return VEIL_CUDA_ERR_ARG;
+    if (!b || !luts || b->p.grouping) return VEIL_CUDA_ERR_ARG;
     if (count > b->max_count) return VEIL_CUDA_ERR_ARG;
     if (count == 0) return 0;
     int e = veil_cuda_select(gpu_index);
@@ -527,23 +617,7 @@ extern "C" int veil_cuda_pbs(void *stream_, uint32_t gpu_index, veil_cuda_pbs_bu
                              CUFFT_FORWARD)))
             return e;
         const double2 *ggsw = bsk + i * ggsw_stride;
-        switch (k1) {
-        case 2:
-            launch_mac<2>(stream, b->prod, b->dec, ggsw, l, H, padded);
-            break;
-        case 3:
-            launch_mac<3>(stream, b->prod, b->dec, ggsw, l, H, padded);
-            break;
-        case 4:
-            launch_mac<4>(stream, b->prod, b->dec, ggsw, l, H, padded);
-            break;
-        case 5:
-            launch_mac<5>(stream, b->prod, b->dec, ggsw, l, H, padded);
-            break;
-        default:
-            return VEIL_CUDA_ERR_UNSUPPORTED; /* k = 1..4 */
-        }
-        VEIL_CU_LAUNCHED();
+        if ((e = mac_any(stream, k1, b->prod, b->dec, ggsw, l, H, padded, 0))) return e;
         if ((e = exec_ladder(stream, b->inv, b->n_plans, b->prod, (uint64_t)k1 * H, padded,
                              CUFFT_INVERSE)))
             return e;
@@ -556,4 +630,189 @@ extern "C" int veil_cuda_pbs(void *stream_, uint32_t gpu_index, veil_cuda_pbs_bu
                                                                          count);
     VEIL_CU_LAUNCHED();
     return 0;
+}
+
+extern "C" int veil_cuda_pbs_multibit(void *stream_, uint32_t gpu_index, veil_cuda_pbs_buffer *b,
+                                      uint64_t *d_out_big, const uint64_t *d_in_small,
+                                      const veil_cuda_lut_set *luts, const uint64_t *d_bsk,
+                                      uint32_t count) {
+    if (!b || !luts || !d_bsk || b->p.grouping < 2 || !b->gsum) return VEIL_CUDA_ERR_ARG;
+    if (count > b->max_count) return VEIL_CUDA_ERR_ARG;
+    if (count == 0) return 0;
+    int e = veil_cuda_select(gpu_index);
+    if (e) return e;
+    cudaStream_t stream = (cudaStream_t)stream_;
+    const veil_cuda_params *p = &b->p;
+    const uint32_t n = p->lwe_dim, g = p->grouping, k = p->glwe_dim, k1 = k + 1, N = p->poly_size,
+                   H = N / 2, l = p->pbs_level;
+    const uint64_t gpolys = (uint64_t)k1 * k1 * l;
+    const uint32_t padded = padded_count(count, b->max_count);
+    if ((e = veil_modulus_switch_launch(stream, p, b->ms, d_in_small, luts, count))) return e;
+    if ((e = veil_lut_acc_init_launch(stream, p, b->acc, b->ms, luts, count))) return e;
+    const unsigned blocks_g = veil_blocks((uint64_t)padded * gpolys * H, 256);
+    const unsigned blocks_a = veil_blocks((uint64_t)padded * k1 * H, 256);
+    const unsigned blocks_c = veil_blocks((uint64_t)count * k1 * H, 256);
+    for (uint32_t q = 0; q < n / g; q++) {
+        mb_group_sum_kernel<<<blocks_g, 256, 0, stream>>>(b->gsum, d_bsk, d_in_small, b->tw, q, n,
+                                                          g, N, gpolys, count, padded);
+        VEIL_CU_LAUNCHED();
+        if ((e = exec_ladder(stream, b->gfwd, b->n_plans, b->gsum, gpolys * H, padded,
+                             CUFFT_FORWARD)))
+            return e;
+        mb_decompose_kernel<<<blocks_a, 256, 0, stream>>>(b->dec, b->acc, b->tw, k1, N,
+                                                          p->pbs_base_log, l, count, padded);
+        VEIL_CU_LAUNCHED();
+        if ((e = exec_ladder(stream, b->fwd, b->n_plans, b->dec, (uint64_t)k1 * l * H, padded,
+                             CUFFT_FORWARD)))
+            return e;
+        if ((e = mac_any(stream, k1, b->prod, b->dec, b->gsum, l, H, padded, gpolys * H))) return e;
+        if ((e = exec_ladder(stream, b->inv, b->n_plans, b->prod, (uint64_t)k1 * H, padded,
+                             CUFFT_INVERSE)))
+            return e;
+        /* acc = the product (the group sum encrypts a monomial: no CMux) */
+        VEIL_CU(cudaMemsetAsync(b->acc, 0, sizeof(uint64_t) * count * k1 * N, stream));
+        untwist_add_kernel<<<blocks_c, 256, 0, stream>>>(b->acc, b->prod, b->tw, k1, N, count);
+        VEIL_CU_LAUNCHED();
+    }
+    const uint32_t D = veil_cuda_in_dim(p);
+    const uint64_t threads = ((uint64_t)D + 1) * count;
+    sample_extract_kernel<<<veil_blocks(threads, 256), 256, 0, stream>>>(d_out_big, b->acc, k, N, D,
+                                                                         count);
+    VEIL_CU_LAUNCHED();
+    return 0;
+}
+
+namespace {
+/* In place, unnormalised, radix-2 (bit reversal then butterflies): the
+ * transform cuFFT's Z2Z computes, sign -1 forward, +1 inverse; for the host
+ * emulation only. */
+void host_fft(double2 *x, uint32_t H, int inverse) {
+    for (uint32_t i = 1, j = 0; i < H; i++) {
+        uint32_t bit = H >> 1;
+        for (; j & bit; bit >>= 1)
+            j ^= bit;
+        j ^= bit;
+        if (i < j) {
+            const double2 t = x[i];
+            x[i] = x[j];
+            x[j] = t;
+        }
+    }
+    for (uint32_t len = 2; len <= H; len <<= 1) {
+        const double ang = (inverse ? 2.0 : -2.0) * 3.14159265358979323846 / (double)len;
+        for (uint32_t i = 0; i < H; i += len)
+            for (uint32_t m = 0; m < len / 2; m++) {
+                const double2 w = make_double2(cos(ang * m), sin(ang * m));
+                const double2 u = x[i + m], v = x[i + m + len / 2];
+                const double2 t = make_double2(w.x * v.x - w.y * v.y, w.x * v.y + w.y * v.x);
+                x[i + m] = make_double2(u.x + t.x, u.y + t.y);
+                x[i + m + len / 2] = make_double2(u.x - t.x, u.y - t.y);
+            }
+    }
+}
+
+uint64_t host_to_torus(double v) {
+    const double r = rint(v);
+    if (fabs(r) < 0x1p63) return (uint64_t)(long long)r;
+    uint64_t bits;
+    memcpy(&bits, &r, 8);
+    const int e = (int)((bits >> 52) & 0x7ff) - 1075;
+    const uint64_t mant = (bits & (((uint64_t)1 << 52) - 1)) | ((uint64_t)1 << 52);
+    const uint64_t m = e >= 64 ? 0 : mant << e;
+    return (bits >> 63) ? (uint64_t)0 - m : m;
+}
+} // namespace
+
+extern "C" int veil_cuda_pbs_multibit_emulate(const veil_cuda_params *p, const uint64_t *bsk,
+                                              const uint64_t *in_small, const uint64_t *polys,
+                                              const uint64_t *offsets, const uint32_t *index,
+                                              uint32_t count, uint64_t *out_big) {
+    int e = veil_cuda_params_check(p, NULL, 0);
+    if (e) return e;
+    if (p->grouping < 2) return VEIL_CUDA_ERR_ARG;
+    const uint32_t n = p->lwe_dim, g = p->grouping, k = p->glwe_dim, k1 = k + 1, N = p->poly_size,
+                   H = N / 2, l = p->pbs_level, B = p->pbs_base_log;
+    const uint32_t lg = floor_log2(N) + 1, D = veil_cuda_in_dim(p);
+    const uint64_t gpolys = (uint64_t)k1 * k1 * l, gw = gpolys * N, n1 = (uint64_t)n + 1;
+    uint32_t *ms = (uint32_t *)malloc(sizeof(uint32_t) * n1 * (count ? count : 1));
+    uint64_t *acc = (uint64_t *)malloc(sizeof(uint64_t) * k1 * N);
+    double2 *gsum = (double2 *)malloc(sizeof(double2) * gpolys * H);
+    double2 *dec = (double2 *)malloc(sizeof(double2) * k1 * l * H);
+    double2 *prod = (double2 *)malloc(sizeof(double2) * k1 * H);
+    double2 *tw = (double2 *)malloc(sizeof(double2) * H);
+    if (!ms || !acc || !gsum || !dec || !prod || !tw) e = (int)cudaErrorMemoryAllocation;
+    for (uint32_t j = 0; !e && j < H; j++) { /* make_twiddles' factors */
+        const double a = 3.14159265358979323846 * (double)j / (double)N;
+        tw[j] = make_double2(cos(a), sin(a));
+    }
+    if (!e) e = veil_cuda_modulus_switch_emulate(p, ms, in_small, offsets, index, count);
+    for (uint32_t c = 0; !e && c < count; c++) {
+        const uint64_t *small = in_small + c * n1;
+        /* veil_lut_acc_init: (0, ..., 0, X^-b V) */
+        const uint64_t *V = veil_lut_poly_of(polys, index, c, N);
+        const uint32_t b0 = (2 * N - ms[c * n1 + n]) & (2 * N - 1);
+        memset(acc, 0, sizeof(uint64_t) * k * N);
+        for (uint32_t t = 0; t < N; t++)
+            acc[(uint64_t)k * N + t] = veil_mb_mono(V, N, b0, t);
+        for (uint32_t q = 0; q < n / g; q++) {
+            uint32_t d[16];
+            veil_mb_exponents(small + (uint64_t)q * g, g, lg, d);
+            const uint64_t *grp = bsk + ((uint64_t)q << g) * gw;
+            for (uint64_t r = 0; r < gpolys; r++) {
+                for (uint32_t j = 0; j < H; j++)
+                    gsum[r * H + j] = veil_mb_twist(
+                        (double)(int64_t)veil_mb_sum_coef(grp, gw, N, r, d, g, j),
+                        (double)(int64_t)veil_mb_sum_coef(grp, gw, N, r, d, g, j + H), tw[j]);
+                host_fft(gsum + r * H, H, 0);
+            }
+            for (uint32_t cq = 0; cq < k1; cq++)
+                for (uint32_t j = 0; j < H; j++)
+                    veil_mb_decompose(acc + (uint64_t)cq * N, j, H, tw[j], B, l,
+                                      dec + (uint64_t)cq * l * H + j, H);
+            for (uint32_t r = 0; r < k1 * l; r++)
+                host_fft(dec + (uint64_t)r * H, H, 0);
+            for (uint32_t j = 0; j < H; j++) /* mac_kernel's order */
+                for (uint32_t cq = 0; cq < k1; cq++) {
+                    double sr = 0.0, si = 0.0;
+                    for (uint32_t r = 0; r < k1 * l; r++) {
+                        const double2 a = dec[(uint64_t)r * H + j],
+                                      bb = gsum[((uint64_t)r * k1 + cq) * H + j];
+                        sr += a.x * bb.x - a.y * bb.y;
+                        si += a.x * bb.y + a.y * bb.x;
+                    }
+                    prod[(uint64_t)cq * H + j] = make_double2(sr, si);
+                }
+            for (uint32_t cq = 0; cq < k1; cq++) {
+                host_fft(prod + (uint64_t)cq * H, H, 1);
+                for (uint32_t j = 0; j < H; j++) { /* untwist_add_kernel into zeros */
+                    const double2 v = prod[(uint64_t)cq * H + j], w = tw[j];
+                    const double scale = 1.0 / (double)H;
+                    const double re = (v.x * w.x + v.y * w.y) * scale;
+                    const double im = (v.y * w.x - v.x * w.y) * scale;
+                    acc[(uint64_t)cq * N + j] = host_to_torus(re);
+                    acc[(uint64_t)cq * N + j + H] = host_to_torus(im);
+                }
+            }
+        }
+        uint64_t *o = out_big + c * ((uint64_t)D + 1); /* sample_extract_kernel */
+        for (uint32_t w = 0; w <= D; w++) {
+            uint64_t v;
+            if (w == D) {
+                v = acc[(uint64_t)k * N];
+            } else if (w >= k * N) {
+                v = 0;
+            } else {
+                const uint32_t qq = w / N, j = w % N;
+                v = j == 0 ? acc[(uint64_t)qq * N] : (uint64_t)0 - acc[(uint64_t)qq * N + N - j];
+            }
+            o[w] = v;
+        }
+    }
+    free(ms);
+    free(acc);
+    free(gsum);
+    free(dec);
+    free(prod);
+    free(tw);
+    return e;
 }

@@ -58,6 +58,31 @@
         }                                                                                          \
     } while (0)
 
+/* VEIL_GADGET_INIT_EVEN: VEIL_GADGET_INIT with ties rounded to even (the
+ * kept top bits), and the balanced value minus 2^bits from 2^(bits-1) up.
+ * The multi-bit external product decomposes an accumulator that its own
+ * inverse FFT wrote: at the magnitudes of its sums (2^80 and more) a double
+ * holds multiples of 2^(e-52), so the accumulator's low bits lie on that
+ * grid and a tie (low bits exactly one half) has probability 2^(grid -
+ * (64 - bits)); rounding every tie up biases the rounding error of every
+ * mask coefficient by minus half that probability, and the phase of the
+ * rounding error, r_body - <r_mask, S>, by that bias times a sum of about
+ * kN/2 key bits: a term the noise model does not have, which measured 1.2x
+ * (l = 1) and 2.9x (l = 2) its decomposition term (docs/PARAMS.md section
+ * 9). Ties to even have no bias. */
+#define VEIL_GADGET_INIT_EVEN(r, x, bits)                                                          \
+    do {                                                                                           \
+        const unsigned veil_n_ = (bits);                                                           \
+        if (veil_n_ >= 64) {                                                                       \
+            (r) = (x);                                                                             \
+        } else {                                                                                   \
+            const unsigned veil_s_ = 64 - veil_n_;                                                 \
+            (r) = ((x) + ((((uint64_t)1 << (veil_s_ - 1)) - 1) + (((x) >> veil_s_) & 1))) >>       \
+                  veil_s_;                                                                         \
+            (r) -= (((r) >> (veil_n_ - 1)) & 1) << veil_n_;                                        \
+        }                                                                                          \
+    } while (0)
+
 /* VEIL_GADGET_STEP: d = the low base_log bits of r as a balanced digit, r =
  * the rest (arithmetic shift), plus one when the digit is negative: above
  * B/2, or B/2 with the rest's bit base_log - 1 set (the tie rule above; the
@@ -87,10 +112,27 @@ VEIL_GADGET_FN int64_t veil_gadget_next(uint64_t *r, uint32_t base_log) {
     return (int64_t)d;
 }
 
+/* The start state with ties to even (VEIL_GADGET_INIT_EVEN): the multi-bit
+ * external product's rule. */
+VEIL_GADGET_FN uint64_t veil_gadget_round_even(uint64_t x, uint32_t base_log, uint32_t levels) {
+    uint64_t r;
+    VEIL_GADGET_INIT_EVEN(r, x, base_log * levels);
+    return r;
+}
+
 /* digits[0..levels), most significant first. */
 VEIL_GADGET_FN void veil_gadget_decompose(uint64_t x, uint32_t base_log, uint32_t levels,
                                           int64_t *digits) {
     uint64_t r = veil_gadget_round(x, base_log, levels);
+    for (int j = (int)levels - 1; j >= 0; j--)
+        digits[j] = veil_gadget_next(&r, base_log);
+}
+
+/* digits[0..levels) of veil_gadget_round_even's value, most significant
+ * first: the multi-bit external product's digits. */
+VEIL_GADGET_FN void veil_gadget_decompose_even(uint64_t x, uint32_t base_log, uint32_t levels,
+                                               int64_t *digits) {
+    uint64_t r = veil_gadget_round_even(x, base_log, levels);
     for (int j = (int)levels - 1; j >= 0; j--)
         digits[j] = veil_gadget_next(&r, base_log);
 }

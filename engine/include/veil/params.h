@@ -83,15 +83,19 @@ const veil_params *veil_params_at(size_t i);
 /* NULL when no classic set has that id. */
 const veil_params *veil_params_find(const char *id);
 
-/* The multi-bit sets (grouping >= 2), a list of their own until the compiler
- * chooses between classic and multi-bit PBS (issue 13 part 4) and the key
- * files and the CUDA backend carry them: today only the CPU engine runs them
- * (veil_eval_key_new, veil_pbs, veil_ks_pbs_many), from keys kept in memory.
+/* The multi-bit sets (grouping >= 2), a list of their own: the compiler's
+ * search chooses from the classic list only (issue 13 part 4 adds the
+ * choice); a program gets a multi-bit set when it is forced (--params, one
+ * set for the whole program). Key files carry them (veil/serialize.h); the
+ * CPU engine runs them (veil_eval_key_new, veil_pbs, veil_ks_pbs_many).
  * Ids never collide with classic ids. */
 size_t veil_params_multibit_count(void);
 const veil_params *veil_params_multibit_at(size_t i);
 /* NULL when no multi-bit set has that id. */
 const veil_params *veil_params_multibit_find(const char *id);
+/* Either list: a classic set, else a multi-bit one; NULL when neither has
+ * that id. What names a set from outside (files, --params) goes through it. */
+const veil_params *veil_params_find_any(const char *id);
 
 /* Derived sizes. "big" LWE dimension = k*N (the sample-extracted key). */
 static inline uint32_t veil_params_big_dim(const veil_params *p) {

@@ -19,7 +19,8 @@
  *                            must agree with the magic
  *    16  48  params id       veil_params.id, NUL-padded (at most 47 characters,
  *                            every byte after the first NUL is 0); must name a
- *                            set of veil_params_find(). Keys: partition 0's set
+ *                            set of veil_params_find_any() (a classic or a
+ *                            multi-bit set). Keys: partition 0's set
  *                            (the encryption set, widest k*N).
  *    64  16  key fp          fingerprint of the secret key (see
  *                            veil_secret_key_fingerprint): the secret key's own,
@@ -32,7 +33,8 @@
  *   112  32  mask seed       evaluation keys and seeded batches: the seed of the
  *                            mask stream. Zero otherwise.
  *   144   8  len_a           secret key: sum of n_X (small key bits); eval key:
- *                            words of BSK bodies, sum of n_X*(k_X+1)*l_X*N_X;
+ *                            words of BSK bodies, sum of G_X*(k_X+1)*l_X*N_X
+ *                            (G_X GGSWs: n_X, or (n_X/g) 2^g for a multi-bit set);
  *                            batch: count
  *   152   8  len_b           secret key: D = k_0*N_0 (master key bits); eval
  *                            key: words of KSK bodies, sum of D*l_ks_X; batch:
@@ -60,7 +62,8 @@
  *               significant bit first, the unused high bits of each part's
  *               last byte 0.
  *   eval key    the table, then per partition X, SEEDED: only the bodies.
- *               For each BSK GGSW i < n_X, each row r < (k+1)*l_pbs: the body
+ *               For each BSK GGSW i < G_X (multi-bit sets: GGSW q 2^g + t is
+ *               group q's subset t, veil/tfhe.h), each row r < (k+1)*l_pbs: the body
  *               polynomial (N words); then for each KSK entry i < D, level
  *               j < l_ks: the body word. On load every mask is regenerated
  *               from the mask seed by veil_eval_key_regenerate_masks() (the
@@ -76,7 +79,7 @@
  *
  * Mask order of evaluation keys (keygen and load share the one implementation,
  * veil_eval_key_regenerate_masks): per partition X, one veil_csprng seeded
- * with veil_eval_key_partition_seed(mask seed, X); first the BSK: for i < n,
+ * with veil_eval_key_partition_seed(mask seed, X); first the BSK: for i < G_X,
  * for r < (k+1)*l_pbs: the k*N mask words of row r of GGSW i
  * (veil_csprng_fill_u64, k*N words at once); then the KSK: for i < D, for
  * j < l_ks: the n mask words of entry (i, j).

@@ -49,8 +49,10 @@ typedef struct veil_fft_kernels {
      * significant level first) of X^a * src - src, a in [0, 2N). */
     void (*decompose_rotated)(const uint64_t *src, uint32_t poly_size, uint32_t a,
                               uint32_t base_log, uint32_t levels, int64_t *digits);
-    /* digits[j N + t]: the gadget digits of src itself (the multi-bit
-     * external product decomposes the accumulator, not a rotated difference) */
+    /* digits[j N + t]: the gadget digits of src itself, ties rounded to even
+     * (veil/gadget.h VEIL_GADGET_INIT_EVEN: the multi-bit external product
+     * decomposes the accumulator its inverse FFT wrote, not a rotated
+     * difference) */
     void (*decompose)(const uint64_t *src, uint32_t poly_size, uint32_t base_log, uint32_t levels,
                       int64_t *digits);
     /* acc[q] = sum_r fd[r] * ggsw[r k1 + q] (transformed polynomials of N

@@ -338,6 +338,18 @@ static void VEIL_FFT_NAME(mac)(double *acc, const double *a, const double *b, ui
             STORE_##T((dst) + (size_t)j_ * (N), d_);                                               \
         }                                                                                          \
     } while (0)
+/* The same with ties rounded to even (veil/gadget.h VEIL_GADGET_INIT_EVEN):
+ * the multi-bit external product's accumulator. */
+#define DECOMPOSE_ONE_EVEN(T, v, dst, N, B, levels, bits)                                          \
+    do {                                                                                           \
+        T r_;                                                                                      \
+        VEIL_GADGET_INIT_EVEN(r_, (v), (bits));                                                    \
+        for (uint32_t j_ = (levels); j_-- > 0;) {                                                  \
+            T d_;                                                                                  \
+            VEIL_GADGET_STEP(r_, d_, (B));                                                         \
+            STORE_##T((dst) + (size_t)j_ * (N), d_);                                               \
+        }                                                                                          \
+    } while (0)
 #define STORE_vu(p, x) stu((uint64_t *)(p), (x))
 #define STORE_uint64_t(p, x) (*(p) = (int64_t)(x))
 
@@ -375,10 +387,10 @@ static void VEIL_FFT_NAME(decompose)(const uint64_t *src, uint32_t N, uint32_t B
     uint32_t t = 0;
     for (; t + W <= N; t += W) {
         const vu v = ldu(src + t);
-        DECOMPOSE_ONE(vu, v, digits + t, N, B, levels, bits);
+        DECOMPOSE_ONE_EVEN(vu, v, digits + t, N, B, levels, bits);
     }
     for (; t < N; t++)
-        DECOMPOSE_ONE(uint64_t, src[t], digits + t, N, B, levels, bits);
+        DECOMPOSE_ONE_EVEN(uint64_t, src[t], digits + t, N, B, levels, bits);
 }
 
 /* One pass over the spectrum for every output column: the digit spectra

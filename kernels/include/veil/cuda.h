@@ -54,6 +54,11 @@ typedef struct veil_cuda_params {
      * ks_level rows) and the PBS writes its k*N mask words zero-extended to D,
      * body at D. 0: D = k*N (one-partition key sets). */
     uint32_t in_dim;
+    /* Multi-bit PBS grouping factor g (veil_params.grouping): 0 classic;
+     * 2..4 (dividing n): the blind rotation of pbs_multibit.cuh, on the
+     * cuFFT path only (pbs_kernel AUTO or CUFFT), from the standard-domain
+     * BSK (veil_cuda_pbs_multibit). */
+    uint32_t grouping;
 } veil_cuda_params;
 
 /* D of p: in_dim, or k*N when in_dim is 0. */
@@ -85,7 +90,8 @@ static inline veil_cuda_params veil_cuda_params_from(const veil_params *p, uint3
                           p->poly_size, p->pbs_base_log,
                           p->pbs_level, p->ks_base_log,
                           p->ks_level,  p->ms == VEIL_MS_CENTERED,
-                          pbs_kernel,   0};
+                          pbs_kernel,   0,
+                          p->grouping};
     return c;
 }
 
@@ -141,6 +147,15 @@ int veil_cuda_scratch_pbs(void *stream, uint32_t gpu_index, const veil_cuda_para
 int veil_cuda_pbs(void *stream, uint32_t gpu_index, veil_cuda_pbs_buffer *buf, uint64_t *d_out_big,
                   const uint64_t *d_in_small, const veil_cuda_lut_set *luts,
                   const double *d_bsk_fourier, uint32_t count);
+/* The multi-bit blind rotation + sample extraction (p->grouping >= 2; the
+ * buffer made by veil_cuda_scratch_pbs for that p, which then holds the
+ * per-ciphertext group sums and their plans): as veil_cuda_pbs, from d_bsk,
+ * the standard-domain key of (n/g) 2^g GGSWs (veil_eval_key.bsk, uploaded as
+ * is: the sums are formed on the device). veil_cuda_pbs refuses a multi-bit
+ * buffer and this a classic one (VEIL_CUDA_ERR_ARG). */
+int veil_cuda_pbs_multibit(void *stream, uint32_t gpu_index, veil_cuda_pbs_buffer *buf,
+                           uint64_t *d_out_big, const uint64_t *d_in_small,
+                           const veil_cuda_lut_set *luts, const uint64_t *d_bsk, uint32_t count);
 /* "fused", "cluster" or "cufft": the implementation the buffer was made for. */
 const char *veil_cuda_pbs_kernel_name(const veil_cuda_pbs_buffer *buf);
 /* Frees the buffer and sets *buf to NULL (NULL accepted). */
@@ -177,6 +192,18 @@ int veil_cuda_pbs_batch_emulate(const veil_cuda_params *p, const double *bsk_fou
                                 const uint64_t *in_small, const uint64_t *polys,
                                 const uint64_t *offsets, const uint32_t *index, uint32_t count,
                                 uint64_t *out_big);
+
+/* Testing: veil_cuda_pbs_multibit on the host: the modulus switch emulated
+ * as above, then every step with the kernels' per-element code
+ * (pbs_multibit.cuh: exponents, group sums, twist, digits with ties to even)
+ * and, in place of cuFFT, a radix-2 transform of the same size and sign;
+ * the product summed in the MAC kernel's order. Within the FFT error of the
+ * CPU engine, not bit-equal (different transforms). bsk: the standard-domain
+ * key in host memory; out_big: count * (D+1) words. */
+int veil_cuda_pbs_multibit_emulate(const veil_cuda_params *p, const uint64_t *bsk,
+                                   const uint64_t *in_small, const uint64_t *polys,
+                                   const uint64_t *offsets, const uint32_t *index, uint32_t count,
+                                   uint64_t *out_big);
 
 /* Testing: one external-product-shaped sum through the fused kernel's FFT
  * (its twist, radix-2 stages, MAC and inverse), on the host: out[j] (N

@@ -1,0 +1,67 @@
+// LABELS: model crypto
+// LINKS: veil_host veil_loaders
+/* A whole program on a multi-bit set (issue 13 part 3): `--params` forces one
+ * for every PBS (veil_compile_options.params_id, what `veil run --params`
+ * sets; the compiler's search never picks one), and the tiny model's golden
+ * samples run encrypted on the cpu backend equal simulate's integers (the
+ * key file of a multi-bit set: test_multibit.c, test_key_file). */
+#include "model_encrypted_common.h"
+#include "veil/compile_options.h"
+
+#define MB_ID "tfhers-mb2-1_1-tuniform-2m128"
+
+/* --params VALUE through the option parser, as the CLI reads it */
+static veil_status set_params(veil_compile_options *o, const char *value) {
+    char *argv[] = {"--params", (char *)value, NULL};
+    int i = 0, consumed = 0;
+    veil_status st = veil_compile_options_parse_arg(o, 2, argv, &i, &consumed);
+    CU_ASSERT_EQUAL(consumed, st == VEIL_OK);
+    return st;
+}
+
+static void test_forced_multibit(void) {
+    veil_model *m = enc_load("models/tiny.h5");
+    veil_compile_options o;
+    veil_compile_options_default(&o);
+    CU_ASSERT_EQUAL_FATAL(set_params(&o, MB_ID), VEIL_OK);
+    veil_program *p = NULL;
+    veil_status st = veil_program_compile(m, &o, &p);
+    if (st) printf("\n  compile: %s\n", veil_error_message());
+    CU_ASSERT_EQUAL_FATAL(st, VEIL_OK);
+    CU_ASSERT_EQUAL(p->n_partitions, 1);
+    CU_ASSERT_PTR_EQUAL(p->params, veil_params_multibit_find(MB_ID));
+    CU_ASSERT_EQUAL(p->params->grouping, 2);
+    /* 2 samples (1 under the sanitizers: tens of times slower) */
+#if defined(__SANITIZE_ADDRESS__)
+    const size_t n = 1;
+#else
+    const size_t n = m->golden.count < 2 ? m->golden.count : 2;
+#endif
+    enc_result r;
+    st = run_encrypted_vs_simulate(m, p, n, n, &r);
+    if (st) printf("\n  run: %s\n", veil_error_message());
+    CU_ASSERT_EQUAL_FATAL(st, VEIL_OK);
+    printf("\n  %s: %zu/%zu values equal simulate, %.2f s per sample\n", MB_ID, r.equal, r.values,
+           r.seconds_per_sample);
+    CU_ASSERT_EQUAL(r.samples, n);
+    CU_ASSERT(r.values > 0);
+    CU_ASSERT_EQUAL(r.equal, r.values);
+    veil_program_free(p);
+    veil_model_free(m);
+}
+
+/* An unknown id is still refused, naming it. */
+static void test_unknown_params(void) {
+    veil_compile_options o;
+    veil_compile_options_default(&o);
+    CU_ASSERT_EQUAL(set_params(&o, "tfhers-mb9-1_1-tuniform-2m128"), VEIL_ERR_ARG);
+    CU_ASSERT(strstr(veil_error_message(), "tfhers-mb9") != NULL);
+}
+
+int main(void) {
+    if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
+    CU_pSuite s = CU_add_suite("multibit_program", NULL, NULL);
+    VEIL_ADD_TEST(s, test_unknown_params);
+    VEIL_ADD_TEST(s, test_forced_multibit);
+    return veil_test_run();
+}

@@ -128,6 +128,7 @@ static const char *sample_value(const command *c, const char *opt, const char *s
     if (!strcmp(opt, "--params")) return g_params;
     if (!strcmp(opt, "--max-poly-size")) return "65536";
     if (!strcmp(opt, "--lookup-bits")) return "0"; /* the cost model's choice */
+    if (!strcmp(opt, "--chunk-bits")) return "0";  /* the cost model's choice */
     if (!strcmp(opt, "--partitions")) return "0";  /* the cost model's choice */
     if (!strcmp(opt, "--key-budget-mb")) return VEIL_TEST_XSTR(VEIL_KEY_BUDGET_MB_DEFAULT);
     if (!strcmp(opt, "--range-margin")) return "0.25";

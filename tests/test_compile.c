@@ -225,9 +225,14 @@ static void test_rounded_tables(void) {
             CU_ASSERT_EQUAL(y[s * 2 + o2], a);
         }
     }
-    /* the PBS count: one lookup and 2 per rounding chunk per element */
-    uint64_t chunks = (k + rnd->chunk_bits - 1) / rnd->chunk_bits;
-    CU_ASSERT_EQUAL(p->pbs_per_sample, 3 * (1 + 2 * chunks));
+    /* the PBS count: one lookup and the rounding chunks' (2 each, 1 for a
+     * 1-bit chunk; the width is the cost model's) per element */
+    uint64_t round_pbs = 0;
+    CU_ASSERT(rnd->chunk_bits >= 1 && rnd->chunk_bits <= lut->in_bits + 1);
+    for (unsigned q = 0; q < veil_round_chunk_count(rnd); q++)
+        round_pbs += veil_round_chunk_get(rnd, q).bits > 1 ? 2 : 1;
+    CU_ASSERT_EQUAL(veil_round_chunk_count(rnd), (k + rnd->chunk_bits - 1) / rnd->chunk_bits);
+    CU_ASSERT_EQUAL(p->pbs_per_sample, 3 * (1 + round_pbs));
     free(x);
     free(y);
     free(acc_v);
@@ -468,6 +473,7 @@ static void test_options_in_fingerprint(void) {
     sets[3].max_poly_size = 2048;
     sets[3].max_partitions = 1;
     sets[3].lookup_bits = 3;
+    sets[3].chunk_bits = 3;
     sets[3].key_budget_mb = 512;
     sets[4].params_id = "nn-p5-norm2e0-2m40";
     sets[5].range_margin = 1.0 / 3.0; /* not a short decimal: %.17g reads back exactly */
@@ -484,6 +490,7 @@ static void test_options_in_fingerprint(void) {
         back.max_poly_size = 1024;
         back.params_id = "tfhers-1_1-gaussian-2m64";
         back.key_budget_mb = 7;
+        back.chunk_bits = 5;
         snprintf(pairs, sizeof pairs, "%s", canon);
         size_t n_pairs = 0;
         for (char *save = NULL, *t = strtok_r(pairs, " ", &save); t;
@@ -494,7 +501,7 @@ static void test_options_in_fingerprint(void) {
             CU_ASSERT_EQUAL(veil_compile_options_set(&back, t, eq + 1), VEIL_OK);
             n_pairs++;
         }
-        CU_ASSERT_EQUAL(n_pairs, 11); /* every option of the table */
+        CU_ASSERT_EQUAL(n_pairs, 12); /* every option of the table */
         veil_compile_options_canonical(&back, again, sizeof again);
         CU_ASSERT_STRING_EQUAL(again, canon);
         if (strcmp(again, canon)) printf("\n  %s\n  %s\n", canon, again);

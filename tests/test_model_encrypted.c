@@ -3,7 +3,8 @@
 /* The tiny model encrypted on the cpu backend equals simulate compiled with
  * the same options, on golden inputs: the default program (5-bit lookups, no
  * rounding needed), exact rounding to 3 bits (2 rounding PBS per element)
- * and to 1 bit (two chunks), and approximate rounding (its disagreement
+ * and to 1 bit (two chunks), to 2 bits in forced narrow chunks (--chunk-bits
+ * 2), and approximate rounding (its disagreement
  * with simulate under a binomial bound of the modelled rate); plus the plan's and
  * client helpers' argument errors. The bigger models run the same check in
  * test_model_encrypted_slow.c (label slow). */
@@ -48,6 +49,32 @@ static void test_tiny_exact_rounding(void) {
     check("exact rounding to 3 bits", m, &o, 16, 16, 1.0);
     o.rounding_bits = 1;
     check("exact rounding to 1 bit", m, &o, 8, 8, 1.0);
+    veil_model_free(m);
+}
+
+/* Chunk widths narrower than the cost model's choice (--chunk-bits 2): 3 bits
+ * cleared in chunks of 2 + 1 (a 2-PBS chunk, then a 1-PBS one, all 1-bit
+ * reads) instead of one 3-bit chunk; encrypted still equals simulate. (One
+ * width only: this file runs under the sanitizers in CI.) */
+static void test_tiny_narrow_chunks(void) {
+    veil_model *m = enc_load("models/tiny.h5");
+    veil_compile_options o;
+    veil_compile_options_default(&o);
+    o.rounding_bits = 2;
+    o.chunk_bits = 2;
+    veil_program *p = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &p), VEIL_OK);
+    size_t rounds = 0;
+    for (size_t i = 0; i < p->n_nodes; i++)
+        if (p->nodes[i].kind == VEIL_NODE_ROUND) {
+            CU_ASSERT_EQUAL(p->nodes[i].round_bits, 3);
+            CU_ASSERT_EQUAL(p->nodes[i].chunk_bits, 2);
+            CU_ASSERT_EQUAL(veil_round_chunk_count(&p->nodes[i]), 2);
+            rounds++;
+        }
+    CU_ASSERT_EQUAL(rounds, 1);
+    veil_program_free(p);
+    check("exact to 2 bits, 2-bit chunks", m, &o, 8, 8, 1.0);
     veil_model_free(m);
 }
 
@@ -239,6 +266,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_errors);
     VEIL_ADD_TEST(s, test_tiny_default);
     VEIL_ADD_TEST(s, test_tiny_exact_rounding);
+    VEIL_ADD_TEST(s, test_tiny_narrow_chunks);
     VEIL_ADD_TEST(s, test_tiny_approximate);
     VEIL_ADD_TEST(s, test_tiny_outside_calibration);
     return veil_test_run();

@@ -927,11 +927,162 @@ static veil_status assign_widths(veil_program *p) {
     return st;
 }
 
+/* Exact rounding's chunks (veil/program.h "Rounding"): ROUND node n clears
+ * its low bits in chunks of c bits (c at most its round_bits: wider is the
+ * same single chunk), and its PBS count follows. */
+static void set_chunk_bits(veil_node *n, unsigned c) {
+    n->chunk_bits = c < n->round_bits ? c : n->round_bits;
+    uint64_t per = 0;
+    for (unsigned q = 0; q < veil_round_chunk_count(n); q++)
+        per += veil_round_chunk_get(n, q).pbs;
+    n->pbs_per_sample = per * n->size;
+}
+
+/* A bound under p's cost whatever sets the search gives it: every PBS at
+ * the cheapest blind rotation of a set that reads its precision (noise and
+ * the keyswitch ignored). min_ms[prec]: that cheapest figure. */
+static double chunk_bound(const veil_program *p, const double *min_ms) {
+    double c = 0;
+    for (size_t i = 0; i < p->n_nodes; i++) {
+        const veil_node *n = &p->nodes[i];
+        if (n->kind == VEIL_NODE_LUT || n->kind == VEIL_NODE_ROUND)
+            c += (double)n->pbs_per_sample * min_ms[pbs_prec(n)];
+    }
+    return c;
+}
+
+/* The parameter search for p's current chunk widths: its predicted cost
+ * per sample; +INFINITY when no set fits (not an error here) or when
+ * chunk_bound shows it cannot beat `best` (no search then). */
+static veil_status chunk_trial(veil_program *p, const char *params_id, const double *min_ms,
+                               double best, double *cost) {
+    *cost = INFINITY;
+    if (chunk_bound(p, min_ms) >= best) return VEIL_OK;
+    veil_status st = choose_params(p, params_id);
+    if (st == VEIL_OK) st = fill_partitions(p);
+    if (st == VEIL_OK) *cost = p->cost_per_sample;
+    return st == VEIL_ERR_UNSUPPORTED ? VEIL_OK : st;
+}
+
+/* The chunk width of every ROUND node, a choice of the cost model, then the
+ * parameter sets (choose_params) for it. Wide chunks mean few PBS, each
+ * reading c - 1 bits; narrow ones more PBS at a lower precision, which can
+ * land in a cheaper set (mlp_digits at --rounding-bits 4: a 7-bit rounding
+ * in chunks of 4 + 3 read at 3 bits on N = 1024 and a 6-bit one in 3 + 3
+ * read at 2 bits, instead of 5 + 2 and 5 + 1 read at 4 bits on N = 2048:
+ * 9.29 s -> 7.81 s predicted). Candidates run from 2 bits (a 1-bit chunk
+ * costs as many PBS per bit at the same 1-bit read) up to p + 1, p the
+ * program's widest lookup (today's width, chunk_bits = widest; a wider chunk
+ * would raise the program's precision), less those another candidate
+ * dominates (as many PBS or more at as wide a read or wider: for 7 bits,
+ * chunks of 5 (5 + 2: 4 PBS, 4-bit reads) lose to 4 (4 + 3: 4 PBS, 3-bit)).
+ * search = 0: every node at the widest. Else: every node at the widest,
+ * then every node at each narrower width, then from the cheapest of those
+ * each node alone at each other width, keeping a change when the whole
+ * program (partitions and sets searched again) costs less; a trial whose
+ * chunk_bound is no better than the best is skipped. So the result never
+ * costs more than the widest chunks'. */
+static veil_status choose_chunks(veil_program *p, const char *params_id, unsigned widest,
+                                 int search) {
+    uint32_t *rn = malloc((p->n_nodes + 1) * sizeof *rn);
+    unsigned *best = malloc((p->n_nodes + 1) * sizeof *best);
+    if (!rn || !best) {
+        free(rn);
+        free(best);
+        return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+    }
+    size_t nr = 0;
+    unsigned top = 2; /* the widest chunk any node uses */
+    for (size_t i = 0; i < p->n_nodes; i++)
+        if (p->nodes[i].kind == VEIL_NODE_ROUND) {
+            veil_node *n = &p->nodes[i];
+            set_chunk_bits(n, widest);
+            best[nr] = n->chunk_bits;
+            rn[nr++] = (uint32_t)i;
+            top = n->chunk_bits > top ? n->chunk_bits : top;
+        }
+    if (p->options.chunk_bits) /* forced */
+        for (size_t k = 0; k < nr; k++)
+            set_chunk_bits(&p->nodes[rn[k]],
+                           p->options.chunk_bits < widest ? p->options.chunk_bits : widest);
+    if (!search || top <= 2 || p->options.chunk_bits) { /* nothing to choose */
+        free(rn);
+        free(best);
+        return choose_params(p, params_id);
+    }
+    double min_ms[VEIL_MAX_BITS + 2];
+    for (unsigned q = 0; q <= VEIL_MAX_BITS + 1; q++) {
+        min_ms[q] = INFINITY;
+        for (size_t i = 0; i < veil_params_count(); i++) {
+            const veil_params *ps = veil_params_at(i);
+            const double c = veil_cost_cpu_ms(ps, 0);
+            if (set_reads(ps, q, p->options.max_poly_size) && c < min_ms[q]) min_ms[q] = c;
+        }
+    }
+    double best_cost = INFINITY, c;
+    veil_status st = chunk_trial(p, params_id, min_ms, INFINITY, &best_cost);
+    int last_best = 1; /* p holds the parameters of the best widths */
+    /* every node at one narrower width */
+    for (unsigned w = widest - 1; st == VEIL_OK && w >= 2; w--) {
+        int same = 1;
+        for (size_t k = 0; k < nr; k++) {
+            set_chunk_bits(&p->nodes[rn[k]], w);
+            same &= p->nodes[rn[k]].chunk_bits == best[k];
+        }
+        if (same) continue;
+        st = chunk_trial(p, params_id, min_ms, best_cost, &c);
+        last_best = c < best_cost;
+        if (last_best) {
+            best_cost = c;
+            for (size_t k = 0; k < nr; k++)
+                best[k] = p->nodes[rn[k]].chunk_bits;
+        }
+    }
+    /* one node at a time, over its undominated widths */
+    for (size_t k = 0; st == VEIL_OK && k < nr; k++) {
+        veil_node *n = &p->nodes[rn[k]];
+        for (unsigned w = 2; st == VEIL_OK && w <= widest && w <= n->round_bits; w++) {
+            if (w == best[k]) continue;
+            set_chunk_bits(n, w);
+            const uint64_t pbs = n->pbs_per_sample;
+            const unsigned prec = pbs_prec(n);
+            int dominated = 0;
+            for (unsigned v = 2; !dominated && v <= widest && v <= n->round_bits; v++) {
+                if (v == w) continue;
+                set_chunk_bits(n, v);
+                dominated = n->pbs_per_sample <= pbs && pbs_prec(n) <= prec &&
+                            (n->pbs_per_sample < pbs || pbs_prec(n) < prec || v > w);
+            }
+            if (dominated) continue;
+            for (size_t j = 0; j < nr; j++)
+                set_chunk_bits(&p->nodes[rn[j]], best[j]);
+            set_chunk_bits(n, w);
+            st = chunk_trial(p, params_id, min_ms, best_cost, &c);
+            last_best = c < best_cost;
+            if (last_best) {
+                best_cost = c;
+                best[k] = w;
+            }
+        }
+    }
+    for (size_t k = 0; k < nr; k++)
+        set_chunk_bits(&p->nodes[rn[k]], best[k]);
+    free(rn);
+    free(best);
+    if (st != VEIL_OK) return st;
+    /* the parameters of the chosen widths (again, unless the last trial
+     * was that program; also when nothing fits, for choose_params' error) */
+    if (last_best && best_cost < INFINITY) return VEIL_OK;
+    return choose_params(p, params_id);
+}
+
 /* One compilation with lookups read at most lut_bits wide (wider exact
- * lookups decomposed). n_wide: how many were decomposed. */
+ * lookups decomposed). n_wide: how many were decomposed. search_chunks: the
+ * exact rounding's chunk widths chosen by the cost model (choose_chunks),
+ * else all at the widest. */
 static veil_status compile_once(const veil_model *m, const veil_compile_options *opts,
                                 unsigned lut_bits, uint64_t pbs_max, int check_narrow,
-                                veil_program **out, unsigned *n_wide) {
+                                int search_chunks, veil_program **out, unsigned *n_wide) {
     const veil_compile_options o = *opts;
     veil_program *p = calloc(1, sizeof *p);
     builder b = {0};
@@ -1011,17 +1162,13 @@ static veil_status compile_once(const veil_model *m, const veil_compile_options 
             if (n->kind == VEIL_NODE_LUT) {
                 n->shift = p->nodes[n->in[0]].width - n->round_bits - n->in_bits;
                 n->pbs_per_sample = n->size;
-            } else if (n->kind == VEIL_NODE_ROUND) {
-                n->chunk_bits = (maxp ? maxp : 1) + 1;
-                uint64_t per = 0;
-                for (unsigned q = 0; q < veil_round_chunk_count(n); q++)
-                    per += veil_round_chunk_get(n, q).pbs;
-                n->pbs_per_sample = per * n->size;
             }
         }
     }
     if (st == VEIL_OK) {
-        st = choose_params(p, o.params_id);
+        /* and the parameter sets */
+        st = choose_chunks(p, o.params_id, (p->max_lut_bits ? p->max_lut_bits : 1) + 1,
+                           search_chunks);
         if (st == VEIL_ERR_UNSUPPORTED && p->options.simulate_only) {
             p->params = NULL;
             p->params_note = strdup(veil_error_message());
@@ -1072,6 +1219,9 @@ veil_status veil_program_compile(const veil_model *m, const veil_compile_options
     if (o.lookup_bits == 1 || o.lookup_bits > VEIL_MAX_BITS)
         return veil_error(VEIL_ERR_ARG, "compile: lookup bits %u, expected 2 to %u (or 0: auto)",
                           o.lookup_bits, VEIL_MAX_BITS);
+    if (o.chunk_bits > VEIL_MAX_BITS)
+        return veil_error(VEIL_ERR_ARG, "compile: chunk bits %u, expected 1 to %u (or 0: auto)",
+                          o.chunk_bits, VEIL_MAX_BITS);
     if (o.bounds == VEIL_BOUNDS_CALIBRATION && m->calibration.count == 0)
         return veil_error(VEIL_ERR_ARG,
                           "compile: the model has no /calibration set; use worst-case bounds");
@@ -1091,6 +1241,8 @@ veil_status veil_program_compile(const veil_model *m, const veil_compile_options
         lo = hi = hi < 2 ? 2 : hi;
     }
     veil_program *best = NULL;
+    unsigned best_bits = hi;
+    int best_narrow = 0;
     double best_cost = INFINITY, min_pbs = INFINITY;
     for (size_t i = 0; i < veil_params_count(); i++) {
         const double c = veil_cost_cpu_ms(veil_params_at(i), 0); /* no keyswitch: a bound */
@@ -1118,7 +1270,7 @@ veil_status veil_program_compile(const veil_model *m, const veil_compile_options
              * decomposition into narrower PBS costs 101 s with 1.6 GiB */
             uint64_t limit = UINT64_MAX;
             if (best && best_cost / min_pbs < 1e15) limit = (uint64_t)ceil(best_cost / min_pbs);
-            veil_status st = compile_once(m, &strict, bits, limit, narrow, &p, &n_wide);
+            veil_status st = compile_once(m, &strict, bits, limit, narrow, 0, &p, &n_wide);
             if (st != VEIL_OK) {
                 if (first_err == VEIL_OK) {
                     first_err = st;
@@ -1134,10 +1286,34 @@ veil_status veil_program_compile(const veil_model *m, const veil_compile_options
                 veil_program_free(best);
                 best = p;
                 best_cost = c;
+                best_bits = bits;
+                best_narrow = narrow;
             } else {
                 veil_program_free(p);
             }
-            if (n_wide == 0 && widest < bits) bits = widest + 1;
+            /* (the next width tried is widest - 1: at widest it is this
+             * very program) */
+            if (n_wide == 0 && widest < bits) bits = widest > lo ? widest : lo;
+        }
+    }
+    if (best && !o.chunk_bits) {
+        /* the exact rounding's chunk widths by the cost model, for the
+         * cheapest width only (a search per width multiplied compile time
+         * by up to 20: cnn_digits exact 3.6 s -> 35 s); it starts from
+         * this very program, so it costs no more */
+        veil_program *p = NULL;
+        unsigned n_wide = 0;
+        veil_status st =
+            compile_once(m, &strict, best_bits, UINT64_MAX, best_narrow, 1, &p, &n_wide);
+        if (st == VEIL_OK && p->cost_per_sample <= best_cost) {
+            veil_program_free(best);
+            best = p;
+        } else {
+            veil_program_free(p);
+            if (st == VEIL_ERR_NOMEM) {
+                veil_program_free(best);
+                return st;
+            }
         }
     }
     if (best) {
@@ -1149,7 +1325,7 @@ veil_status veil_program_compile(const veil_model *m, const veil_compile_options
         /* no parameter set: a program to simulate, with the widest reads
          * tried (the same integers inside the ranges, whatever the width) */
         unsigned n_wide = 0;
-        return compile_once(m, &o, hi, UINT64_MAX, 0, out, &n_wide);
+        return compile_once(m, &o, hi, UINT64_MAX, 0, 0, out, &n_wide);
     }
     return veil_error(first_err, "%s", first_msg);
 }

@@ -101,6 +101,16 @@ static veil_status parse_lookup_bits(const char *v, veil_compile_options *o) {
     return VEIL_OK;
 }
 
+static veil_status parse_chunk_bits(const char *v, veil_compile_options *o) {
+    uint64_t n = 0;
+    if (veil_arg_u64("--chunk-bits", v, 0, VEIL_MAX_BITS, &n) != VEIL_OK)
+        return veil_error(VEIL_ERR_ARG,
+                          "--chunk-bits %s: expected 1..%u, or 0 for the cheapest per rounding", v,
+                          VEIL_MAX_BITS);
+    o->chunk_bits = (unsigned)n;
+    return VEIL_OK;
+}
+
 static veil_status parse_partitions(const char *v, veil_compile_options *o) {
     uint64_t n = 0;
     if (veil_arg_u64("--partitions", v, 0, 64, &n) != VEIL_OK)
@@ -145,6 +155,9 @@ static int show_rounding_bits(const veil_compile_options *o, char *b, size_t n) 
 }
 static int show_lookup_bits(const veil_compile_options *o, char *b, size_t n) {
     return snprintf(b, n, "%u", o->lookup_bits);
+}
+static int show_chunk_bits(const veil_compile_options *o, char *b, size_t n) {
+    return snprintf(b, n, "%u", o->chunk_bits);
 }
 /* %.17g: every double reads back as itself */
 static int show_range_margin(const veil_compile_options *o, char *b, size_t n) {
@@ -194,6 +207,11 @@ static const option_row k_options[] = {
      "widest PBS read, 2..16: wider exact lookups are decomposed into\n"
      "PBS of at most N bits (default 0: the cheapest by the cost model)",
      parse_lookup_bits, show_lookup_bits},
+    {"--chunk-bits", "N",
+     "exact rounding clears the low bits in chunks of N bits, 2 PBS\n"
+     "each read at N - 1 bits (at most the widest lookup's bits + 1);\n"
+     "default 0: per rounding, the cheapest by the cost model",
+     parse_chunk_bits, show_chunk_bits},
     {"--range-margin", "F",
      "widen every calibrated range by F times its width on both sides\n"
      "(default 0.25; never past the worst case)",

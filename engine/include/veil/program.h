@@ -53,8 +53,11 @@
  * Rounding. Exact (default): a ROUND node clears the k low bits of
  * V = x + offset exactly, so encrypted equals simulate. A PBS can only read
  * the top bits of the torus with the padding bit clear, so the low bits are
- * removed LSB-first in chunks of c <= p+1 bits (p = the program's lookup
- * precision): multiply V by 2^(width - j - c + 1) so bits j..j+c-1 of V fill
+ * removed LSB-first in chunks of c bits, 2 <= c <= p+1 (p = the program's
+ * widest lookup), c chosen per ROUND node by the cost model (compile.c
+ * choose_chunks: narrow chunks are more PBS at a lower precision, which may
+ * land in a cheaper set; options.chunk_bits forces one c):
+ * multiply V by 2^(width - j - c + 1) so bits j..j+c-1 of V fill
  * the top c bits of the torus (the higher bits wrap away mod 2^64), then
  *   PBS 1, a constant table: returns +C or -C by the chunk's top bit (the
  *          negacyclic sign); V += out - C clears that bit (C = 2^(j+c-2)*Delta);
@@ -171,6 +174,10 @@ typedef struct veil_compile_options {
      * keeps the program with the lowest modelled cost (PBS count x set
      * cost). */
     unsigned lookup_bits;
+    /* Exact rounding: clear the low bits in chunks of this many bits (see
+     * "Rounding" above), at most the program's widest lookup + 1. 0
+     * (default): per ROUND node, the width the cost model finds cheapest. */
+    unsigned chunk_bits;
     veil_rounding rounding;
     veil_bounds bounds;
     /* Calibration bounds: each observed range [lo, hi] is widened by this
@@ -209,10 +216,10 @@ veil_status veil_bounds_parse(const char *s, veil_bounds *out);
 veil_status veil_rounding_parse(const char *s, veil_rounding *out);
 /* Sets one option by its command-line name without the dashes' prefix
  * ("rounding-bits" = "rounding_bits", "rounding", "bounds", "p-error",
- * "max-poly-size", "lookup-bits", "range-margin", "range-check", "params", "partitions",
- * "key-budget-mb") from text, as `veil compile --NAME VALUE` reads it; for configurations that are
- * text (Triton's config.pbtxt parameters). "params" borrows value. VEIL_ERR_ARG names the option
- * and what it takes. */
+ * "max-poly-size", "lookup-bits", "chunk-bits", "range-margin", "range-check", "params",
+ * "partitions", "key-budget-mb") from text, as `veil compile --NAME VALUE` reads it; for
+ * configurations that are text (Triton's config.pbtxt parameters). "params" borrows value.
+ * VEIL_ERR_ARG names the option and what it takes. */
 veil_status veil_compile_options_set(veil_compile_options *o, const char *name, const char *value);
 /* 1 if name is one of the names above. */
 int veil_compile_option_known(const char *name);

@@ -946,7 +946,7 @@ static double chunk_bound(const veil_program *p, const double *min_ms) {
     for (size_t i = 0; i < p->n_nodes; i++) {
         const veil_node *n = &p->nodes[i];
         if (n->kind == VEIL_NODE_LUT || n->kind == VEIL_NODE_ROUND)
-            c += (double)n->pbs_per_sample * min_ms[pbs_prec(n)];
+            c += (double)n->pbs_per_sample * min_ms[veil_pbs_prec(n)];
     }
     return c;
 }
@@ -958,14 +958,14 @@ static veil_status chunk_trial(veil_program *p, const char *params_id, const dou
                                double best, double *cost) {
     *cost = INFINITY;
     if (chunk_bound(p, min_ms) >= best) return VEIL_OK;
-    veil_status st = choose_params(p, params_id);
-    if (st == VEIL_OK) st = fill_partitions(p);
+    veil_status st = veil_choose_params(p, params_id);
+    if (st == VEIL_OK) st = veil_fill_partitions(p);
     if (st == VEIL_OK) *cost = p->cost_per_sample;
     return st == VEIL_ERR_UNSUPPORTED ? VEIL_OK : st;
 }
 
 /* The chunk width of every ROUND node, a choice of the cost model, then the
- * parameter sets (choose_params) for it. Wide chunks mean few PBS, each
+ * parameter sets (veil_choose_params) for it. Wide chunks mean few PBS, each
  * reading c - 1 bits; narrow ones more PBS at a lower precision, which can
  * land in a cheaper set (mlp_digits at --rounding-bits 4: a 7-bit rounding
  * in chunks of 4 + 3 read at 3 bits on N = 1024 and a 6-bit one in 3 + 3
@@ -1008,7 +1008,7 @@ static veil_status choose_chunks(veil_program *p, const char *params_id, unsigne
     if (!search || top <= 2 || p->options.chunk_bits) { /* nothing to choose */
         free(rn);
         free(best);
-        return choose_params(p, params_id);
+        return veil_choose_params(p, params_id);
     }
     double min_ms[VEIL_MAX_BITS + 2];
     for (unsigned q = 0; q <= VEIL_MAX_BITS + 1; q++) {
@@ -1016,7 +1016,7 @@ static veil_status choose_chunks(veil_program *p, const char *params_id, unsigne
         for (size_t i = 0; i < veil_params_count(); i++) {
             const veil_params *ps = veil_params_at(i);
             const double c = veil_cost_cpu_ms(ps, 0);
-            if (set_reads(ps, q, p->options.max_poly_size) && c < min_ms[q]) min_ms[q] = c;
+            if (veil_set_reads(ps, q, p->options.max_poly_size) && c < min_ms[q]) min_ms[q] = c;
         }
     }
     double best_cost = INFINITY, c;
@@ -1045,13 +1045,13 @@ static veil_status choose_chunks(veil_program *p, const char *params_id, unsigne
             if (w == best[k]) continue;
             set_chunk_bits(n, w);
             const uint64_t pbs = n->pbs_per_sample;
-            const unsigned prec = pbs_prec(n);
+            const unsigned prec = veil_pbs_prec(n);
             int dominated = 0;
             for (unsigned v = 2; !dominated && v <= widest && v <= n->round_bits; v++) {
                 if (v == w) continue;
                 set_chunk_bits(n, v);
-                dominated = n->pbs_per_sample <= pbs && pbs_prec(n) <= prec &&
-                            (n->pbs_per_sample < pbs || pbs_prec(n) < prec || v > w);
+                dominated = n->pbs_per_sample <= pbs && veil_pbs_prec(n) <= prec &&
+                            (n->pbs_per_sample < pbs || veil_pbs_prec(n) < prec || v > w);
             }
             if (dominated) continue;
             for (size_t j = 0; j < nr; j++)
@@ -1071,9 +1071,9 @@ static veil_status choose_chunks(veil_program *p, const char *params_id, unsigne
     free(best);
     if (st != VEIL_OK) return st;
     /* the parameters of the chosen widths (again, unless the last trial
-     * was that program; also when nothing fits, for choose_params' error) */
+     * was that program; also when nothing fits, for veil_choose_params' error) */
     if (last_best && best_cost < INFINITY) return VEIL_OK;
-    return choose_params(p, params_id);
+    return veil_choose_params(p, params_id);
 }
 
 /* One compilation with lookups read at most lut_bits wide (wider exact
@@ -1179,8 +1179,8 @@ static veil_status compile_once(const veil_model *m, const veil_compile_options 
         if (p->nodes[i].kind == VEIL_NODE_LUT || p->nodes[i].kind == VEIL_NODE_ROUND)
             p->range_check_pbs += p->nodes[i].pbs_per_sample;
     if (st == VEIL_OK) {
-        if (p->params) st = fill_partitions(p); /* final variances for the chosen sets */
-        if (st == VEIL_OK) st = build_report(p);
+        if (p->params) st = veil_fill_partitions(p); /* final variances for the chosen sets */
+        if (st == VEIL_OK) st = veil_build_report(p);
     }
     if (b.cal)
         for (size_t i = 0; i < p->n_nodes; i++)

@@ -18,18 +18,24 @@ static inline unsigned ubits(uint64_t v) {
     return b;
 }
 
+/* Set ps can read prec bits: its table holds 2^prec boxes and its p_fail was
+ * derived for prec (and N <= max_poly when max_poly != 0). */
+int veil_set_reads(const veil_params *ps, unsigned prec, uint32_t max_poly);
+/* The widest read of a PBS node (bits of precision, without padding). */
+unsigned veil_pbs_prec(const veil_node *n);
+
 /* Parameter sets for p's PBS (veil/program.h: one set forced by params_id or
  * options.max_partitions 1, else the cheapest single set, then the partition
  * search when it beats it): sets p->partitions and every LUT/ROUND node's
  * partition. VEIL_ERR_UNSUPPORTED naming the layer (or the key budget) when
  * no set fits; VEIL_ERR_ARG for an unknown params_id. */
-veil_status choose_params(veil_program *p, const char *params_id);
+veil_status veil_choose_params(veil_program *p, const char *params_id);
 /* The chosen partitions' final variances and statistics (per node variance
  * and p_fail, per partition precision, 2-norm, PBS and p_fail; the program's
  * params, cost per sample and key bytes). */
-veil_status fill_partitions(veil_program *p);
+veil_status veil_fill_partitions(veil_program *p);
 /* p->report: one line per model layer with work, and the program's PBS count
  * and p_fail per PBS and per sample. */
-veil_status build_report(veil_program *p);
+veil_status veil_build_report(veil_program *p);
 
 #endif

@@ -2,7 +2,7 @@
  * (veil/program.h: how sets are chosen; veil/noise.h: the noise model):
  * the noise pass over a program for a list of sets, the modelled cost, the
  * single-set and partition searches, and the chosen partitions' statistics.
- * compile.c builds the graph and calls choose_params and fill_partitions
+ * compile.c builds the graph and calls veil_choose_params and veil_fill_partitions
  * (compile_internal.h). */
 #include <math.h>
 #include <stdio.h>
@@ -145,14 +145,14 @@ static int cmp_cost(const void *a, const void *b) {
 }
 
 /* The set's table holds 2^prec boxes and its p_fail was derived for prec. */
-static int set_reads(const veil_params *ps, unsigned prec, uint32_t max_poly) {
+int veil_set_reads(const veil_params *ps, unsigned prec, uint32_t max_poly) {
     prec = prec ? prec : 1;
     return ps->precision >= prec && ((uint64_t)1 << prec) <= ps->poly_size &&
            (!max_poly || ps->poly_size <= max_poly);
 }
 
 /* The widest read of a PBS node (bits of precision, without padding). */
-static unsigned pbs_prec(const veil_node *n) {
+unsigned veil_pbs_prec(const veil_node *n) {
     if (n->kind == VEIL_NODE_LUT) return n->in_bits ? n->in_bits : 1;
     unsigned w = 1;
     for (unsigned q = 0; q < veil_round_chunk_count(n); q++) {
@@ -230,13 +230,13 @@ static veil_status unit_noise_new(const veil_program *p, unit_noise *u) {
             }
             u->a[i] = a;
             u->b[i] = ib;
-            u->prec[i] = pbs_prec(n);
+            u->prec[i] = veil_pbs_prec(n);
             break;
         }
         case VEIL_NODE_LUT:
             u->ra[i] = ldexp(ia, 2 * (int)n->shift);
             u->rb[i] = ldexp(ib, 2 * (int)n->shift);
-            u->prec[i] = pbs_prec(n);
+            u->prec[i] = veil_pbs_prec(n);
             u->a[i] = 1;
             break;
         }
@@ -304,7 +304,7 @@ static double search_groups(const veil_program *p, const unit_noise *u, pbs_grou
                 for (size_t c = 0; c < nc; c++) {
                     const veil_params *ps = cand[c];
                     if (veil_params_big_dim(ps) > D || veil_noise_pbs_output_variance(ps) > V ||
-                        !set_reads(ps, groups[g].prec, p->options.max_poly_size))
+                        !veil_set_reads(ps, groups[g].prec, p->options.max_poly_size))
                         continue;
                     const double cc = pbs_cost(ps, D);
                     if (cc >= gc) continue;
@@ -343,7 +343,7 @@ static double assignment_cost(veil_program *p, const veil_params *const *sets, u
         if (n->kind != VEIL_NODE_LUT && n->kind != VEIL_NODE_ROUND) continue;
         if (n->partition >= nparts) return INFINITY;
         const veil_params *ps = sets[n->partition];
-        if (!set_reads(ps, pbs_prec(n), p->options.max_poly_size)) return INFINITY;
+        if (!veil_set_reads(ps, veil_pbs_prec(n), p->options.max_poly_size)) return INFINITY;
         cost += (double)n->pbs_per_sample * pbs_cost(ps, D);
     }
     uint32_t wn;
@@ -706,7 +706,7 @@ static veil_status choose_partitions(veil_program *p, double single) {
     return st;
 }
 
-veil_status choose_params(veil_program *p, const char *params_id) {
+veil_status veil_choose_params(veil_program *p, const char *params_id) {
     double single = INFINITY;
     veil_status st = choose_single(p, params_id, &single);
     if (params_id || p->options.max_partitions == 1) return st; /* one set, one partition */
@@ -725,7 +725,7 @@ veil_status choose_params(veil_program *p, const char *params_id) {
 }
 
 /* The chosen partitions' final variances and statistics. */
-veil_status fill_partitions(veil_program *p) {
+veil_status veil_fill_partitions(veil_program *p) {
     const veil_params **sets = calloc(p->n_partitions, sizeof *sets);
     unit_noise u = {0};
     if (!sets) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");

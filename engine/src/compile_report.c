@@ -13,7 +13,7 @@
 
 /* ---- report ---------------------------------------------------------------- */
 
-veil_status build_report(veil_program *p) {
+veil_status veil_build_report(veil_program *p) {
     p->report = calloc(p->n_nodes + 1, sizeof *p->report);
     if (!p->report) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
     const double pbs = p->params ? veil_noise_pbs_output_variance(p->params) : 1;

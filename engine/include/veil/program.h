@@ -10,7 +10,7 @@
  * in topological order. Every node carries the integer range of its values
  * (from the calibration set, Concrete's "inputset", or the worst case) and
  * its bit width and its encoding width (below). The compiler then chooses
- * parameter sets (compile_params.c choose_params): every PBS (LUT, or a ROUND's
+ * parameter sets (compile_params.c veil_choose_params): every PBS (LUT, or a ROUND's
  * chunk PBS) gets a precision (its widest read) and a 2-norm (the noise it
  * reads, x 2^shift, in PBS-output units); PBS of equal precision and 2-norm
  * within a factor 2 form a group; each group gets its cheapest set under a

@@ -109,7 +109,9 @@ static void test_decompose_rotated(void) {
  * pass) bit for bit against veil_gadget_decompose's digits through
  * veil_fft_forward_i64 on the same transform, and against the portable
  * path's bits: the PBS on a veil path takes this route. B = 52 and 60 run
- * the general int64 conversion of a digit, the others the short one. */
+ * the general int64 conversion of a digit, the others the short one; l = 1
+ * skips the digit step (the digit is the rounded value), checked on the
+ * rounding edges too (rotation 0's case). */
 static void test_forward_digits(void) {
     path_kernels pk[3];
     const size_t np = paths_here(pk);
@@ -136,12 +138,27 @@ static void test_forward_digits(void) {
                 v[t] -= src[t];
             for (size_t b = 0; b < n_bl; b++) {
                 const uint32_t B = bl[b][0], l = bl[b][1];
+                if (r == 0) {
+                    /* rotation 0 gives v = 0: instead, the rounding edges
+                     * of this decomposition (half the torus with the
+                     * rounding bit clear or set, the rounding bit alone,
+                     * all ones) between random values */
+                    const uint32_t bits = B * l;
+                    const uint64_t half = 1ull << 63, rb = bits < 64 ? 1ull << (63 - bits) : 0;
+                    const uint64_t edge[8] = {half,  half | rb, half - rb,     rb,
+                                              ~0ull, 0,         half + 3 * rb, veil_test_rand()};
+                    for (uint32_t t = 0; t < N; t++)
+                        v[t] = edge[t % 8];
+                }
                 for (size_t p = 0; p < np; p++) {
                     veil_fft *f;
                     CU_ASSERT_FATAL(veil_fft_new_path(N, pk[p].path, &f) == VEIL_OK);
                     memset(d, 0x5a, sizeof(uint64_t) * N);
                     pk[p].k->rotate_sub(src, N, rots[r], d);
-                    int same = !memcmp(d, v, sizeof(uint64_t) * N);
+                    int same = 1;
+                    for (uint32_t t = 0; t < N; t++)
+                        same &= d[t] == (r == 0 ? 0 : v[t]);        /* X^0 src - src = 0 */
+                    if (r == 0) memcpy(d, v, sizeof(uint64_t) * N); /* then the edges */
                     for (uint32_t j = 0; j < l; j++) {
                         for (uint32_t t = 0; t < N; t++) {
                             veil_gadget_decompose(v[t], B, l, dig);

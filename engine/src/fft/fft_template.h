@@ -314,9 +314,14 @@ static void VEIL_FFT_NAME(forward_digits)(const veil_fft_tables *t, const uint64
         for (uint32_t lv = levels; lv-- > 0;) {
             vd ar[4], ai[4];
             for (int s = 0; s < 4; s++) {
-                vu dr, di;
-                VEIL_GADGET_STEP(r[2 * s], dr, base_log);
-                VEIL_GADGET_STEP(r[2 * s + 1], di, base_log);
+                /* one level: the digit is INIT's balanced value itself
+                 * (STEP would keep it and leave a rest of 0: veil/gadget.h),
+                 * which saves the step, half the decomposition's work */
+                vu dr = r[2 * s], di = r[2 * s + 1];
+                if (levels > 1) {
+                    VEIL_GADGET_STEP(r[2 * s], dr, base_log);
+                    VEIL_GADGET_STEP(r[2 * s + 1], di, base_log);
+                }
                 ar[s] = digit_f64(dr, base_log);
                 ai[s] = digit_f64(di, base_log);
             }

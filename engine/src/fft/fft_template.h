@@ -406,40 +406,13 @@ static void VEIL_FFT_NAME(mac)(double *acc, const double *a, const double *b, ui
 #define STORE_vu(p, x) stu((uint64_t *)(p), (x))
 #define STORE_uint64_t(p, x) (*(p) = (int64_t)(x))
 
-/* X^a * src - src, a in [0, 2N): two branch-free runs. m = 0 or all ones:
- * (v ^ m) - m is v or -v. For t < e, X^a wraps src[t - e + N] around once
- * more (one more sign); pointer offsets keep the loads contiguous. */
-static void VEIL_FFT_NAME(decompose_rotated)(const uint64_t *src, uint32_t N, uint32_t a,
-                                             uint32_t B, uint32_t levels, int64_t *digits) {
-    const uint64_t m_hi = a >= N ? ~(uint64_t)0 : 0, m_lo = ~m_hi;
-    const uint32_t e = a >= N ? a - N : a, bits = B * levels;
-    const uint64_t *wrap = src + (N - e);
-    uint32_t t = 0;
-    for (; t + W <= e; t += W) {
-        const vu v = ((ldu(wrap + t) ^ m_lo) - m_lo) - ldu(src + t);
-        DECOMPOSE_ONE(vu, v, digits + t, N, B, levels, bits);
-    }
-    for (; t < e; t++) {
-        const uint64_t v = ((wrap[t] ^ m_lo) - m_lo) - src[t];
-        DECOMPOSE_ONE(uint64_t, v, digits + t, N, B, levels, bits);
-    }
-    const uint64_t *sh = src - e; /* sh + t: src[t - e], t >= e */
-    for (; t + W <= N; t += W) {
-        const vu v = ((ldu(sh + t) ^ m_hi) - m_hi) - ldu(src + t);
-        DECOMPOSE_ONE(vu, v, digits + t, N, B, levels, bits);
-    }
-    for (; t < N; t++) {
-        const uint64_t v = ((sh[t] ^ m_hi) - m_hi) - src[t];
-        DECOMPOSE_ONE(uint64_t, v, digits + t, N, B, levels, bits);
-    }
-}
-
-/* diff = X^a * src - src, a in [0, 2N): decompose_rotated's two runs,
- * stored for forward_digits. */
+/* diff = X^a * src - src, a in [0, 2N): two branch-free runs. m = 0 or all
+ * ones: (v ^ m) - m is v or -v. For t < e, X^a wraps src[t - e + N] around
+ * once more (one more sign); pointer offsets keep the loads contiguous. */
 static void VEIL_FFT_NAME(rotate_sub)(const uint64_t *src, uint32_t N, uint32_t a, uint64_t *diff) {
     const uint64_t m_hi = a >= N ? ~(uint64_t)0 : 0, m_lo = ~m_hi;
     const uint32_t e = a >= N ? a - N : a;
-    const uint64_t *wrap = src + (N - e), *sh = src - e;
+    const uint64_t *wrap = src + (N - e), *sh = src - e; /* sh + t: src[t - e], t >= e */
     uint32_t t = 0;
     for (; t + W <= e; t += W)
         stu(diff + t, ((ldu(wrap + t) ^ m_lo) - m_lo) - ldu(src + t));
@@ -461,6 +434,15 @@ static void VEIL_FFT_NAME(decompose)(const uint64_t *src, uint32_t N, uint32_t B
     }
     for (; t < N; t++)
         DECOMPOSE_ONE(uint64_t, src[t], digits + t, N, B, levels, bits);
+}
+
+/* The digits of X^a * src - src: the difference goes to level 0's slot and
+ * is decomposed in place (each element is read before any level of it is
+ * written). The FFTW path's route; veil paths use forward_digits. */
+static void VEIL_FFT_NAME(decompose_rotated)(const uint64_t *src, uint32_t N, uint32_t a,
+                                             uint32_t B, uint32_t levels, int64_t *digits) {
+    VEIL_FFT_NAME(rotate_sub)(src, N, a, (uint64_t *)digits);
+    VEIL_FFT_NAME(decompose)((const uint64_t *)digits, N, B, levels, digits);
 }
 
 /* One pass over the spectrum for every output column: the digit spectra

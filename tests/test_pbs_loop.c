@@ -8,6 +8,9 @@
  *   - decompose: the digits of src itself with ties rounded to even
  *     (veil_gadget_decompose_even, the multi-bit PBS's), on inputs where a
  *     quarter are exact ties of either parity;
+ *   - rotate_sub and forward_digits (the decomposition fused with the
+ *     forward transform's first pass, the PBS's route on veil paths): bit
+ *     for bit the digits' forward_i64, on every path;
  *   - mac_ggsw: bit for bit the sum of veil_fft_mac calls into a zeroed
  *     accumulator (same operations, same order);
  *   - ks_rows: the keyswitch's multiply-subtract mod 2^64;
@@ -101,6 +104,89 @@ static void test_decompose_rotated(void) {
     }
     CU_ASSERT_EQUAL(cases, expected);
     CU_ASSERT(cases >= 3 * 12 * 7);
+}
+
+/* rotate_sub (X^a src - src) against the definition, and forward_digits
+ * (the digits' transforms with the decomposition fused into the first
+ * pass) bit for bit against veil_gadget_decompose's digits through
+ * veil_fft_forward_i64 on the same transform, and against the portable
+ * path's bits: the PBS on a veil path takes this route. B = 52 and 60 run
+ * the general int64 conversion of a digit, the others the short one; l = 1
+ * skips the digit step (the digit is the rounded value), checked on the
+ * rounding edges too (rotation 0's case). */
+static void test_forward_digits(void) {
+    path_kernels pk[3];
+    const size_t np = paths_here(pk);
+    const uint32_t sizes[] = {16, 64, 2048};
+    const uint32_t bl[][2] = {{23, 1}, {15, 2}, {3, 5}, {8, 8}, {52, 1}, {60, 1}, {10, 4}};
+    const size_t n_bl = sizeof bl / sizeof *bl;
+    size_t cases = 0, expected = 0;
+    for (size_t s = 0; s < 3; s++) {
+        const uint32_t N = sizes[s];
+        const uint32_t rots[] = {0, 3, N - 1, N + 8};
+        expected += np * 4 * n_bl;
+        uint64_t *src = malloc(sizeof(uint64_t) * N), *v = malloc(sizeof(uint64_t) * N),
+                 *d = malloc(sizeof(uint64_t) * N);
+        int64_t *dig_poly = malloc(sizeof(int64_t) * N), dig[64];
+        double *ref = veil_fft_alloc(sizeof(double) * 8 * N),
+               *got = veil_fft_alloc(sizeof(double) * 8 * N),
+               *port = veil_fft_alloc(sizeof(double) * 8 * N);
+        CU_ASSERT_FATAL(src && v && d && dig_poly && ref && got && port);
+        for (uint32_t t = 0; t < N; t++)
+            src[t] = veil_test_rand();
+        for (size_t r = 0; r < 4; r++) {
+            monomial_ref(v, src, N, rots[r]);
+            for (uint32_t t = 0; t < N; t++)
+                v[t] -= src[t];
+            for (size_t b = 0; b < n_bl; b++) {
+                const uint32_t B = bl[b][0], l = bl[b][1];
+                if (r == 0) {
+                    /* rotation 0 gives v = 0: instead, the rounding edges
+                     * of this decomposition (half the torus with the
+                     * rounding bit clear or set, the rounding bit alone,
+                     * all ones) between random values */
+                    const uint32_t bits = B * l;
+                    const uint64_t half = 1ull << 63, rb = bits < 64 ? 1ull << (63 - bits) : 0;
+                    const uint64_t edge[8] = {half,  half | rb, half - rb,     rb,
+                                              ~0ull, 0,         half + 3 * rb, veil_test_rand()};
+                    for (uint32_t t = 0; t < N; t++)
+                        v[t] = edge[t % 8];
+                }
+                for (size_t p = 0; p < np; p++) {
+                    veil_fft *f;
+                    CU_ASSERT_FATAL(veil_fft_new_path(N, pk[p].path, &f) == VEIL_OK);
+                    memset(d, 0x5a, sizeof(uint64_t) * N);
+                    pk[p].k->rotate_sub(src, N, rots[r], d);
+                    int same = 1;
+                    for (uint32_t t = 0; t < N; t++)
+                        same &= d[t] == (r == 0 ? 0 : v[t]);        /* X^0 src - src = 0 */
+                    if (r == 0) memcpy(d, v, sizeof(uint64_t) * N); /* then the edges */
+                    for (uint32_t j = 0; j < l; j++) {
+                        for (uint32_t t = 0; t < N; t++) {
+                            veil_gadget_decompose(v[t], B, l, dig);
+                            dig_poly[t] = dig[j];
+                        }
+                        veil_fft_forward_i64(f, dig_poly, ref + (size_t)j * N);
+                    }
+                    memset(got, 0x5a, sizeof(double) * l * N);
+                    veil_fft_forward_digits(f, d, B, l, got);
+                    same = same && !memcmp(got, ref, sizeof(double) * l * N);
+                    if (p == 0) memcpy(port, got, sizeof(double) * l * N);
+                    same = same && !memcmp(got, port, sizeof(double) * l * N);
+                    if (!same)
+                        printf("\n  %s: N %u a %u B %u l %u: rotate_sub or forward_digits differ",
+                               veil_fft_path_name(pk[p].path), N, rots[r], B, l);
+                    CU_ASSERT(same);
+                    cases++;
+                    veil_fft_free(f);
+                }
+            }
+        }
+        free(src), free(v), free(d), free(dig_poly);
+        veil_fft_dealloc(ref), veil_fft_dealloc(got), veil_fft_dealloc(port);
+    }
+    CU_ASSERT_EQUAL(cases, expected);
+    CU_ASSERT(cases >= 3 * 4 * 7);
 }
 
 /* decompose (the multi-bit external product's): the digits of src itself,
@@ -287,6 +373,7 @@ int main(void) {
     }
     VEIL_ADD_TEST(s, test_decompose_rotated);
     VEIL_ADD_TEST(s, test_decompose);
+    VEIL_ADD_TEST(s, test_forward_digits);
     VEIL_ADD_TEST(s, test_mac_ggsw_and_ks_rows);
     VEIL_ADD_TEST(s, test_ks_pbs_many);
     return veil_test_run();

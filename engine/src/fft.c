@@ -166,6 +166,8 @@ static void put_twiddle(double *wr, double *wi, uint32_t k, uint32_t b) {
 static void tables_free(veil_fft_tables *t) {
     veil_fft_dealloc(t->twist_re);
     veil_fft_dealloc(t->twist_im);
+    veil_fft_dealloc(t->untwist_re);
+    veil_fft_dealloc(t->untwist_im);
     veil_fft_dealloc(t->tw);
     free(t->rev4);
     free(t->tw_off);
@@ -182,8 +184,11 @@ static int tables_init(veil_fft_tables *t, uint32_t n) {
     t->tw_off = malloc(sizeof(size_t) * (t->n_radix4 + 1));
     t->twist_re = veil_fft_alloc(sizeof(double) * h);
     t->twist_im = veil_fft_alloc(sizeof(double) * h);
+    t->untwist_re = veil_fft_alloc(sizeof(double) * h);
+    t->untwist_im = veil_fft_alloc(sizeof(double) * h);
     t->rev4 = malloc(sizeof(uint32_t) * q);
-    if (!t->tw_off || !t->twist_re || !t->twist_im || !t->rev4) return 0;
+    if (!t->tw_off || !t->twist_re || !t->twist_im || !t->untwist_re || !t->untwist_im || !t->rev4)
+        return 0;
     size_t words = 0;
     for (uint32_t p = 0, m = 4; p < t->n_radix4; p++, m *= 4) {
         t->tw_off[p] = words;
@@ -193,8 +198,11 @@ static int tables_init(veil_fft_tables *t, uint32_t n) {
     if (t->last_radix2) words += 2 * (size_t)h;
     t->tw = veil_fft_alloc(sizeof(double) * (words ? words : 1));
     if (!t->tw) return 0;
-    for (uint32_t j = 0; j < h; j++)
+    for (uint32_t j = 0; j < h; j++) {
         cos_sin_pi(j, n, &t->twist_re[j], &t->twist_im[j]);
+        t->untwist_re[j] = t->twist_re[j] / (double)h; /* h a power of two: exact */
+        t->untwist_im[j] = t->twist_im[j] / (double)h;
+    }
     const uint32_t bits = t->log_h - 2;
     for (uint32_t j = 0; j < q; j++) {
         uint32_t r = 0;
@@ -354,6 +362,12 @@ void veil_fft_forward_i64(veil_fft *f, const int64_t *poly, double *out) {
     }
 #endif
     f->k->forward_i64(&f->t, poly, out);
+}
+
+void veil_fft_forward_digits(veil_fft *f, const uint64_t *x, uint32_t base_log, uint32_t levels,
+                             double *out) {
+    VEIL_ASSERT(f->path != VEIL_FFT_FFTW);
+    f->k->forward_digits(&f->t, x, base_log, levels, out);
 }
 
 void veil_fft_forward_torus(veil_fft *f, const uint64_t *poly, double *out) {

@@ -11,6 +11,7 @@ struct veil_pbs_ctx {
     const veil_params *params;
     veil_fft *fft;
     const veil_fft_kernels *kern; /* decomposition, Fourier MAC */
+    int fused;                    /* a veil FFT path: digits decomposed inside the transform */
     /* per lane (VEIL_PBS_LANES ciphertexts in lockstep, veil_ks_pbs_many) */
     uint32_t *ms;    /* lanes x (n + 1) switched coefficients */
     uint64_t *acc;   /* lanes x (k+1) N */
@@ -35,6 +36,7 @@ veil_status veil_pbs_ctx_new(const veil_params *p, veil_pbs_ctx **out) {
     veil_status s = veil_fft_new(p->poly_size, &c->fft);
     if (s == VEIL_OK) {
         c->kern = veil_fft_loop_kernels(c->fft);
+        c->fused = veil_fft_path_of(c->fft) != VEIL_FFT_FFTW;
         c->ms = malloc(sizeof(uint32_t) * L * n1);
         c->acc = malloc(sizeof(uint64_t) * L * k1 * N);
         c->small = malloc(sizeof(uint64_t) * L * n1);
@@ -121,12 +123,22 @@ static void cmux_step(veil_pbs_ctx *c, const veil_pbs_key *pk, uint32_t i, uint3
     const uint32_t N = p->poly_size, k1 = p->glwe_dim + 1, l = p->pbs_level;
     const veil_fft_kernels *kr = c->kern;
     /* digit poly (q, j) at index q*l + j, most significant level first */
-    for (uint32_t q = 0; q < k1; q++)
-        kr->decompose_rotated(acc + (size_t)q * N, N, a, p->pbs_base_log, l,
-                              c->digits + (size_t)q * l * N);
     const size_t rows = (size_t)k1 * l;
-    for (size_t r = 0; r < rows; r++)
-        veil_fft_forward_i64(c->fft, c->digits + r * N, c->fdigits + r * N);
+    if (c->fused) {
+        /* X^a acc - acc, then its digits' transforms (never stored) */
+        uint64_t *diff = (uint64_t *)c->digits;
+        for (uint32_t q = 0; q < k1; q++) {
+            kr->rotate_sub(acc + (size_t)q * N, N, a, diff);
+            veil_fft_forward_digits(c->fft, diff, p->pbs_base_log, l,
+                                    c->fdigits + (size_t)q * l * N);
+        }
+    } else {
+        for (uint32_t q = 0; q < k1; q++)
+            kr->decompose_rotated(acc + (size_t)q * N, N, a, p->pbs_base_log, l,
+                                  c->digits + (size_t)q * l * N);
+        for (size_t r = 0; r < rows; r++)
+            veil_fft_forward_i64(c->fft, c->digits + r * N, c->fdigits + r * N);
+    }
     /* the GGSW of s_i: rows x (k+1) transformed polynomials, read in order */
     const double *ggsw = pk->bsk_fourier + (size_t)i * rows * k1 * N;
     kr->mac_ggsw(c->facc, c->fdigits, ggsw, (uint32_t)rows, k1, N);
@@ -178,6 +190,9 @@ static void multibit_step(veil_pbs_ctx *c, const veil_pbs_key *pk, uint32_t q, c
     }
     for (size_t r = 0; r < polys; r++)
         veil_fft_forward_torus(c->fft, c->sum + r * N, c->fsum + r * N);
+    /* not forward_digits (the CMux's fused route): its ties round up, and
+     * the accumulator an inverse FFT wrote is full of exact ties, which then
+     * bias the noise (veil/gadget.h VEIL_GADGET_INIT_EVEN) */
     for (uint32_t col = 0; col < k1; col++)
         kr->decompose(acc + (size_t)col * N, N, p->pbs_base_log, l,
                       c->digits + (size_t)col * l * N);

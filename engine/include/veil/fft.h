@@ -10,7 +10,12 @@
  * results are reduced mod 2^64 after rounding to the nearest integer.
  * Complex values are stored interleaved (re, im), in natural order: a
  * transformed polynomial is N doubles, the same layout on every code path
- * and on the GPU (kernels/ reads veil_eval_key.bsk_fourier in it).
+ * and on the GPU (kernels/ reads veil_eval_key.bsk_fourier in it). The data
+ * itself is not shared: key files hold the standard-domain key, loading
+ * prepares bsk_fourier for the CPU, and the cuda backend uploads the
+ * standard-domain key and transforms it on the device
+ * (veil_cuda_bsk_to_fourier); only tests hand the CPU's bsk_fourier to the
+ * kernels (test_kernels_emu's emulation, test_gpu_ops's comparison).
  *
  * Code paths. veil's own transform (engine/src/fft/: radix-4, no plan search)
  * comes in three builds of one source: AVX-512 (8 doubles a vector), AVX2 (4)

@@ -11,8 +11,17 @@
  *              natural-order output.
  *   backward = the mirror: radix-2/radix-4 decimation-in-frequency passes on
  *              the natural-order spectrum, and a last pass fusing the two
- *              final stages with the bit-reversed read, untwist, 1/(N/2)
- *              scale and unfold.
+ *              final stages with the bit-reversed read, untwist (a table
+ *              with the 1/(N/2) scale folded in) and unfold.
+ * There is no separate permutation pass to drop: the bit reversal (over
+ * groups of 4 complex values, whole cache lines) rides on the transposes
+ * between the split form of the fold (real parts, imaginary parts) and the
+ * interleaved spectrum, which a natural-order-in, permuted-out pair (the
+ * "unordered" FFT of tfhe-fft, https://docs.rs/tfhe-fft, module unordered)
+ * would still need with this layout. Measured (README, "Measured"): the
+ * scatter's addresses cost the forward transform about 4% at N = 2048.
+ * In the PBS the first forward pass also makes the digits (forward_digits):
+ * the gadget decomposition in registers, never stored.
  * Every path does the same floating-point operations in the same order on
  * every value (no FMA contraction, no reassociation), so all veil paths give
  * bit-identical results; only the vector width differs. */
@@ -24,8 +33,9 @@
 
 typedef struct veil_fft_tables {
     uint32_t n, h, log_h;
-    double *twist_re, *twist_im; /* h: exp(i pi j / N) */
-    uint32_t *rev4;              /* h/4: bit reversal over log2(h/4) bits */
+    double *twist_re, *twist_im;     /* h: exp(i pi j / N) */
+    double *untwist_re, *untwist_im; /* h: the twist times 1/h (exact) */
+    uint32_t *rev4;                  /* h/4: bit reversal over log2(h/4) bits */
     /* twiddles of the radix-4 passes (m = 4, 16, ... for the forward
      * transform), W_L = exp(-2 pi i / L): per pass four arrays of 2m
      * doubles, indexed like the interleaved data (k < m): (re, re) and
@@ -64,7 +74,20 @@ typedef struct veil_fft_kernels {
      * keyswitch's inner loop: rows[j] are keyswitching key rows) */
     void (*ks_rows)(uint64_t *out, const uint64_t *const *rows, const uint64_t *digits,
                     uint32_t count, uint32_t width);
+    /* diff = X^a * src - src (mod X^N + 1), a in [0, 2N) */
+    void (*rotate_sub)(const uint64_t *src, uint32_t poly_size, uint32_t a, uint64_t *diff);
+    /* out[lv N ..]: forward_i64 of the digit polynomial of level lv of x
+     * (decompose's digits), bit for bit, the digits never stored: the
+     * decomposition is fused with the first pass of the transform */
+    void (*forward_digits)(const veil_fft_tables *t, const uint64_t *x, uint32_t base_log,
+                           uint32_t levels, double *out);
 } veil_fft_kernels;
+
+/* forward_digits through f's own kernels (veil paths only, not FFTW: the
+ * caller decomposes and calls veil_fft_forward_i64 there). */
+struct veil_fft;
+void veil_fft_forward_digits(struct veil_fft *f, const uint64_t *x, uint32_t base_log,
+                             uint32_t levels, double *out);
 
 /* The kernels of the PBS loop for an FFT of any path (FFTW's path runs the
  * fastest veil build for everything but the transforms), and for code with

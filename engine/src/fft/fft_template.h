@@ -245,27 +245,91 @@ static void dif2(double *x, uint32_t h, const double *tw) {
     }
 }
 
+/* The first forward pass on W groups: fold + twist of the real parts ar[s]
+ * and imaginary parts ai[s] at j = off[s] + j0, the first two radix-2
+ * stages, the bit-reversed scatter. */
+static inline void first_pass(const veil_fft_tables *t, uint32_t j0, const vd ar[4], const vd ai[4],
+                              double *out) {
+    const uint32_t h = t->h;
+    const uint32_t off[4] = {0, h / 2, h / 4, 3 * (h / 4)};
+    vd ur[4], ui[4];
+    for (int s = 0; s < 4; s++) {
+        const uint32_t j = off[s] + j0;
+        const vd c = ld(t->twist_re + j), sn = ld(t->twist_im + j);
+        ur[s] = ar[s] * c - ai[s] * sn;
+        ui[s] = ar[s] * sn + ai[s] * c;
+    }
+    const vd a0r = ur[0] + ur[1], a0i = ui[0] + ui[1], a1r = ur[0] - ur[1], a1i = ui[0] - ui[1],
+             a2r = ur[2] + ur[3], a2i = ui[2] + ui[3], a3r = ur[2] - ur[3], a3i = ui[2] - ui[3];
+    vd y[8] = {a0r + a2r, a0i + a2i, a1r + a3i, a1i - a3r,
+               a0r - a2r, a0i - a2i, a1r - a3i, a1i + a3r};
+    scatter_groups(y, out, t->rev4 + j0);
+}
+
+/* the passes after the first */
+static void forward_rest(const veil_fft_tables *t, double *out) {
+    for (uint32_t p = 0, m = 4; p < t->n_radix4; p++, m *= 4)
+        dit4(out, t->h, m, t->tw + t->tw_off[p]);
+    if (t->last_radix2) dit2(out, t->h, t->tw + t->tw_off[t->n_radix4]);
+}
+
 static void VEIL_FFT_NAME(forward_i64)(const veil_fft_tables *t, const int64_t *in, double *out) {
     const uint32_t h = t->h, q = h / 4;
     const uint32_t off[4] = {0, h / 2, h / 4, 3 * (h / 4)};
     for (uint32_t j0 = 0; j0 < q; j0 += W) {
-        vd ur[4], ui[4];
+        vd ar[4], ai[4];
         for (int s = 0; s < 4; s++) {
-            const uint32_t j = off[s] + j0;
-            const vd ar = cvt_i64(ldi(in + j)), ai = cvt_i64(ldi(in + h + j));
-            const vd c = ld(t->twist_re + j), sn = ld(t->twist_im + j);
-            ur[s] = ar * c - ai * sn;
-            ui[s] = ar * sn + ai * c;
+            ar[s] = cvt_i64(ldi(in + off[s] + j0));
+            ai[s] = cvt_i64(ldi(in + h + off[s] + j0));
         }
-        const vd a0r = ur[0] + ur[1], a0i = ui[0] + ui[1], a1r = ur[0] - ur[1], a1i = ui[0] - ui[1],
-                 a2r = ur[2] + ur[3], a2i = ui[2] + ui[3], a3r = ur[2] - ur[3], a3i = ui[2] - ui[3];
-        vd y[8] = {a0r + a2r, a0i + a2i, a1r + a3i, a1i - a3r,
-                   a0r - a2r, a0i - a2i, a1r - a3i, a1i + a3r};
-        scatter_groups(y, out, t->rev4 + j0);
+        first_pass(t, j0, ar, ai, out);
     }
-    for (uint32_t p = 0, m = 4; p < t->n_radix4; p++, m *= 4)
-        dit4(out, h, m, t->tw + t->tw_off[p]);
-    if (t->last_radix2) dit2(out, h, t->tw + t->tw_off[t->n_radix4]);
+    forward_rest(t, out);
+}
+
+/* A gadget digit (|d| <= 2^(B-1)) as a double: exact. For B <= 51 two
+ * operations (the 1.5 * 2^52 trick, exact for |d| < 2^51), else cvt_i64;
+ * the same value either way, so the same bits as cvt_i64 of stored digits. */
+static inline vd digit_f64(vu d, uint32_t base_log) {
+    if (base_log > 51) return cvt_i64((vi)d);
+    return (vd)(d + 0x4338000000000000u) - splat(0x1.8p52);
+}
+
+/* The transforms of the `levels` digit polynomials of x (veil/gadget.h, most
+ * significant level first, at out + lv N), without storing the digits: each
+ * first-pass group of x is decomposed in registers, all levels at once, and
+ * fed to first_pass per level. The same values enter the same operations
+ * as decompose + forward_i64: the same bits. */
+static void VEIL_FFT_NAME(forward_digits)(const veil_fft_tables *t, const uint64_t *x,
+                                          uint32_t base_log, uint32_t levels, double *out) {
+    const uint32_t h = t->h, q = h / 4, n = t->n, bits = base_log * levels;
+    const uint32_t off[4] = {0, h / 2, h / 4, 3 * (h / 4)};
+    for (uint32_t j0 = 0; j0 < q; j0 += W) {
+        vu r[8];
+        for (int s = 0; s < 4; s++) {
+            const vu xr = ldu(x + off[s] + j0), xi = ldu(x + h + off[s] + j0);
+            VEIL_GADGET_INIT(r[2 * s], xr, bits);
+            VEIL_GADGET_INIT(r[2 * s + 1], xi, bits);
+        }
+        for (uint32_t lv = levels; lv-- > 0;) {
+            vd ar[4], ai[4];
+            for (int s = 0; s < 4; s++) {
+                /* one level: the digit is INIT's balanced value itself
+                 * (STEP would keep it and leave a rest of 0: veil/gadget.h),
+                 * which saves the step, half the decomposition's work */
+                vu dr = r[2 * s], di = r[2 * s + 1];
+                if (levels > 1) {
+                    VEIL_GADGET_STEP(r[2 * s], dr, base_log);
+                    VEIL_GADGET_STEP(r[2 * s + 1], di, base_log);
+                }
+                ar[s] = digit_f64(dr, base_log);
+                ai[s] = digit_f64(di, base_log);
+            }
+            first_pass(t, j0, ar, ai, out + (size_t)lv * n);
+        }
+    }
+    for (uint32_t lv = 0; lv < levels; lv++)
+        forward_rest(t, out + (size_t)lv * n);
 }
 
 /* The inverse up to its last pass, in place; then the last pass hands each
@@ -278,7 +342,6 @@ static inline void backward(const veil_fft_tables *t, double *x, double *out, ui
     for (uint32_t p = t->n_radix4; p-- > 0;)
         dif4(x, h, 4u << (2 * p), t->tw + t->tw_off[p]);
     const uint32_t off[4] = {0, h / 2, h / 4, 3 * (h / 4)};
-    const vd scale = splat(1.0 / (double)h);
     for (uint32_t j0 = 0; j0 < q; j0 += W) {
         vd g[8];
         gather_groups(g, x, t->rev4 + j0);
@@ -289,8 +352,10 @@ static inline void backward(const veil_fft_tables *t, double *x, double *out, ui
         const vd yi[4] = {a0i + a1i, a0i - a1i, a2i + dr, a2i - dr};
         for (int s = 0; s < 4; s++) {
             const uint32_t j = off[s] + j0;
-            const vd c = ld(t->twist_re + j), sn = ld(t->twist_im + j);
-            const vd re = (yr[s] * c + yi[s] * sn) * scale, im = (yi[s] * c - yr[s] * sn) * scale;
+            /* the untwist with the 1/h scale folded in (a power of two:
+             * the same bits as scaling after) */
+            const vd c = ld(t->untwist_re + j), sn = ld(t->untwist_im + j);
+            const vd re = yr[s] * c + yi[s] * sn, im = yi[s] * c - yr[s] * sn;
             if (mode == 0) {
                 st(out + j, re);
                 st(out + h + j, im);
@@ -353,32 +418,22 @@ static void VEIL_FFT_NAME(mac)(double *acc, const double *a, const double *b, ui
 #define STORE_vu(p, x) stu((uint64_t *)(p), (x))
 #define STORE_uint64_t(p, x) (*(p) = (int64_t)(x))
 
-/* X^a * src - src, a in [0, 2N): two branch-free runs. m = 0 or all ones:
- * (v ^ m) - m is v or -v. For t < e, X^a wraps src[t - e + N] around once
- * more (one more sign); pointer offsets keep the loads contiguous. */
-static void VEIL_FFT_NAME(decompose_rotated)(const uint64_t *src, uint32_t N, uint32_t a,
-                                             uint32_t B, uint32_t levels, int64_t *digits) {
+/* diff = X^a * src - src, a in [0, 2N): two branch-free runs. m = 0 or all
+ * ones: (v ^ m) - m is v or -v. For t < e, X^a wraps src[t - e + N] around
+ * once more (one more sign); pointer offsets keep the loads contiguous. */
+static void VEIL_FFT_NAME(rotate_sub)(const uint64_t *src, uint32_t N, uint32_t a, uint64_t *diff) {
     const uint64_t m_hi = a >= N ? ~(uint64_t)0 : 0, m_lo = ~m_hi;
-    const uint32_t e = a >= N ? a - N : a, bits = B * levels;
-    const uint64_t *wrap = src + (N - e);
+    const uint32_t e = a >= N ? a - N : a;
+    const uint64_t *wrap = src + (N - e), *sh = src - e; /* sh + t: src[t - e], t >= e */
     uint32_t t = 0;
-    for (; t + W <= e; t += W) {
-        const vu v = ((ldu(wrap + t) ^ m_lo) - m_lo) - ldu(src + t);
-        DECOMPOSE_ONE(vu, v, digits + t, N, B, levels, bits);
-    }
-    for (; t < e; t++) {
-        const uint64_t v = ((wrap[t] ^ m_lo) - m_lo) - src[t];
-        DECOMPOSE_ONE(uint64_t, v, digits + t, N, B, levels, bits);
-    }
-    const uint64_t *sh = src - e; /* sh + t: src[t - e], t >= e */
-    for (; t + W <= N; t += W) {
-        const vu v = ((ldu(sh + t) ^ m_hi) - m_hi) - ldu(src + t);
-        DECOMPOSE_ONE(vu, v, digits + t, N, B, levels, bits);
-    }
-    for (; t < N; t++) {
-        const uint64_t v = ((sh[t] ^ m_hi) - m_hi) - src[t];
-        DECOMPOSE_ONE(uint64_t, v, digits + t, N, B, levels, bits);
-    }
+    for (; t + W <= e; t += W)
+        stu(diff + t, ((ldu(wrap + t) ^ m_lo) - m_lo) - ldu(src + t));
+    for (; t < e; t++)
+        diff[t] = ((wrap[t] ^ m_lo) - m_lo) - src[t];
+    for (; t + W <= N; t += W)
+        stu(diff + t, ((ldu(sh + t) ^ m_hi) - m_hi) - ldu(src + t));
+    for (; t < N; t++)
+        diff[t] = ((sh[t] ^ m_hi) - m_hi) - src[t];
 }
 
 static void VEIL_FFT_NAME(decompose)(const uint64_t *src, uint32_t N, uint32_t B, uint32_t levels,
@@ -391,6 +446,15 @@ static void VEIL_FFT_NAME(decompose)(const uint64_t *src, uint32_t N, uint32_t B
     }
     for (; t < N; t++)
         DECOMPOSE_ONE_EVEN(uint64_t, src[t], digits + t, N, B, levels, bits);
+}
+
+/* The digits of X^a * src - src: the difference goes to level 0's slot and
+ * is decomposed in place (each element is read before any level of it is
+ * written). The FFTW path's route; veil paths use forward_digits. */
+static void VEIL_FFT_NAME(decompose_rotated)(const uint64_t *src, uint32_t N, uint32_t a,
+                                             uint32_t B, uint32_t levels, int64_t *digits) {
+    VEIL_FFT_NAME(rotate_sub)(src, N, a, (uint64_t *)digits);
+    VEIL_FFT_NAME(decompose)((const uint64_t *)digits, N, B, levels, digits);
 }
 
 /* One pass over the spectrum for every output column: the digit spectra
@@ -461,4 +525,6 @@ const veil_fft_kernels VEIL_FFT_KERNELS = {
     /* .decompose          = */ VEIL_FFT_NAME(decompose),
     /* .mac_ggsw           = */ VEIL_FFT_NAME(mac_ggsw),
     /* .ks_rows            = */ VEIL_FFT_NAME(ks_rows),
+    /* .rotate_sub         = */ VEIL_FFT_NAME(rotate_sub),
+    /* .forward_digits     = */ VEIL_FFT_NAME(forward_digits),
 };

@@ -20,8 +20,10 @@
  * "unordered" FFT of tfhe-fft, https://docs.rs/tfhe-fft, module unordered)
  * would still need with this layout. Measured (README, "Measured"): the
  * scatter's addresses cost the forward transform about 4% at N = 2048.
- * In the PBS the first forward pass also makes the digits (forward_digits):
- * the gadget decomposition in registers, never stored.
+ * In the classic PBS's CMux the first forward pass also makes the digits
+ * (forward_digits): the gadget decomposition in registers, never stored,
+ * ties rounded up like veil/gadget.h's VEIL_GADGET_INIT. The multi-bit step
+ * decomposes with ties to even (decompose) and transforms the digits.
  * Every path does the same floating-point operations in the same order on
  * every value (no FMA contraction, no reassociation), so all veil paths give
  * bit-identical results; only the vector width differs. */

@@ -42,8 +42,60 @@ static void test_weak_sets_test_only(void) {
                p->glwe_dim, p->poly_size, p->log2_p_fail, lp);
         checked++;
     }
-    CU_ASSERT_EQUAL(checked, 3);
+    CU_ASSERT_EQUAL(checked, 6);
     printf("\n");
+}
+
+/* The per-key model (veil/noise.h veil_noise_*_key): with the expected
+ * weights and KSK energy it is the average model; a real key's values lie
+ * near them (within 6 standard deviations: binomial weights, and a sum of
+ * k N l squared Gaussians, relative sd sqrt(2 / (k N l))); each quantity
+ * moves its term the way the model says (more weight, more variance). */
+static void test_per_key_model(void) {
+    int checked = 0;
+    printf("\n");
+    for (size_t i = 0; i < WEAK_SET_COUNT; i++) {
+        const veil_params *p = &WEAK_SETS[i];
+        veil_noise_key avg;
+        veil_noise_key_expected(p, &avg);
+        const double v_avg = veil_noise_pbs_output_variance(p);
+        CU_ASSERT_DOUBLE_EQUAL(veil_noise_pbs_output_variance_key(p, &avg) / v_avg, 1.0, 1e-12);
+        CU_ASSERT_DOUBLE_EQUAL(veil_noise_ks_variance_key(p, &avg) / veil_noise_ks_variance(p), 1.0,
+                               1e-12);
+        CU_ASSERT_DOUBLE_EQUAL(veil_noise_ms_variance_key(p, &avg) / veil_noise_ms_variance(p), 1.0,
+                               1e-12);
+        CU_ASSERT_DOUBLE_EQUAL(veil_noise_log2_p_fail_key(p, 1, v_avg, &avg),
+                               veil_noise_log2_p_fail(p, 1, v_avg), 1e-9);
+        veil_noise_key more = avg;
+        more.small_weight += 10;
+        CU_ASSERT(veil_noise_ms_variance_key(p, &more) > veil_noise_ms_variance(p));
+        CU_ASSERT(veil_noise_pbs_output_variance_key(p, &more) > v_avg);
+        more = avg;
+        more.big_weight += 10;
+        CU_ASSERT(veil_noise_ks_variance_key(p, &more) > veil_noise_ks_variance(p));
+        more = avg;
+        more.ksk_noise_energy *= 1.01;
+        CU_ASSERT(veil_noise_log2_p_fail_key(p, 1, v_avg, &more) >
+                  veil_noise_log2_p_fail(p, 1, v_avg));
+
+        veil_test_keys f;
+        CU_ASSERT_FATAL(veil_test_keys_make(p, 40, &f));
+        veil_noise_key key;
+        CU_ASSERT_FATAL(pfail_key_noise(f.sk, f.ek, &key) == 0);
+        const double big = veil_params_big_dim(p), rows = big * p->ks_level;
+        CU_ASSERT(fabs(key.small_weight - avg.small_weight) <= 6 * sqrt(p->lwe_dim / 4.0));
+        CU_ASSERT(fabs(key.big_weight - avg.big_weight) <= 6 * sqrt(big / 4.0));
+        CU_ASSERT(fabs(key.ksk_noise_energy / avg.ksk_noise_energy - 1) <= 6 * sqrt(2 / rows));
+        const double lp =
+            veil_noise_log2_p_fail_key(p, 1, veil_noise_pbs_output_variance_key(p, &key), &key);
+        printf("  %-15s key 40: weights %.0f / %.0f (mean %.0f / %.0f), KSK noise energy %.4f x "
+               "mean: p_fail 2^%.3f for this key, 2^%.3f on average\n",
+               p->id, key.small_weight, key.big_weight, avg.small_weight, avg.big_weight,
+               key.ksk_noise_energy / avg.ksk_noise_energy, lp, p->log2_p_fail);
+        veil_test_keys_free(&f);
+        checked++;
+    }
+    CU_ASSERT_EQUAL(checked, 6);
 }
 
 static void test_clopper_pearson(void) {
@@ -155,6 +207,7 @@ int main(void) {
     if (!s) return CU_get_error();
     VEIL_ADD_TEST(s, test_weak_sets_test_only);
     VEIL_ADD_TEST(s, test_clopper_pearson);
+    VEIL_ADD_TEST(s, test_per_key_model);
     VEIL_ADD_TEST(s, test_ks_ms_error_centred);
     VEIL_ADD_TEST(s, test_pfail_weakest);
     return veil_test_run();

@@ -66,6 +66,35 @@ double veil_noise_log2_p_fail(const veil_params *p, unsigned precision, double i
 double veil_noise_log2_p_fail_dim(const veil_params *p, unsigned precision, double input_variance,
                                   uint32_t ks_in_dim);
 
+/* One key set's actual values of the key-dependent quantities in the model.
+ * The formulas above are averages over keys: binary keys with E[bit] = 1/2
+ * and a KSK whose noises have the set's variance. For one key the error
+ * before a PBS has a variance of its own (issue 15: 0.79x the average p_fail
+ * was counted with one key): the keyswitch's rounding term is
+ * (rounding variance) * (weight of the big key), its key term
+ * (B^2 + 2)/12 * (sum of the KSK's noises squared), the modulus switch's
+ * (1 + weight of the small key) * (rounding variance), and the blind
+ * rotation's decomposition term (weight of the small key: CMuxes of a 1 bit)
+ * * (1 + weight of the big key). Terms of order 1 (modular units) and the
+ * BSK's and FFT's terms stay at their expectation. Classic sets only (the
+ * multi-bit formulas depend on the key per group, not per weight). */
+typedef struct veil_noise_key {
+    double small_weight;     /* Hamming weight of the small key s (expected n / 2) */
+    double big_weight;       /* of the keyswitch's input key S[0 : k N] (expected k N / 2) */
+    double ksk_noise_energy; /* sum over the KSK of noise^2, modular (expected k N l_ks var) */
+} veil_noise_key;
+
+/* The expected values for set p (the average key): with them, the _key
+ * functions below equal the average ones. */
+void veil_noise_key_expected(const veil_params *p, veil_noise_key *out);
+double veil_noise_ks_variance_key(const veil_params *p, const veil_noise_key *key);
+double veil_noise_ms_variance_key(const veil_params *p, const veil_noise_key *key);
+double veil_noise_pbs_output_variance_key(const veil_params *p, const veil_noise_key *key);
+/* log2 p_fail of a KS-PBS for this key (keyswitch from k N, input variance
+ * given: for a PBS output, veil_noise_pbs_output_variance_key's). */
+double veil_noise_log2_p_fail_key(const veil_params *p, unsigned precision, double input_variance,
+                                  const veil_noise_key *key);
+
 /* Concrete's FFT error term of one external product (k, N, base 2^B, l
  * levels): 2^-2.57722494 * 2^(2*(64-53)) * l * 2^(2B) * N^2 * (k+1). */
 double veil_noise_fft_variance(uint32_t glwe_dim, uint32_t poly_size, uint32_t base_log,

@@ -101,23 +101,34 @@ static void clopper_pearson(long k, long n, double alpha, double *lo, double *hi
 }
 
 /* The key-dependent quantities of veil/noise.h for partition 0 of (sk, ek):
- * the small and big keys' Hamming weights and the sum of the squared noises
- * of the keyswitching key (each row's body minus <mask, s> minus its
- * message S_i * 2^(64 - B (j+1)), as a signed 64-bit integer). Returns 0,
- * or -1 with a line printed. Wipes its copies of the key bits. */
-static int pfail_key_noise(const veil_secret_key *sk, const veil_eval_key *ek,
-                           veil_noise_key *out) {
+ * the small and big keys' Hamming weights and the keyswitch's key term from
+ * the KSK's noises e_ij (each row's body minus <mask, s> minus its message
+ * S_i * 2^(64 - B (j+1)), as a signed 64-bit integer) with the digits'
+ * exact moments (veil_noise_gadget_moments): *out. concrete (if not NULL):
+ * the same key with Concrete's digit moments, (B^2 + 2)/12 times the
+ * noises' energy; energy_ratio (if not NULL): that energy over its
+ * expectation. Returns 0, or -1 with a line printed. Wipes its copies of the
+ * key bits. */
+static int pfail_key_noise(const veil_secret_key *sk, const veil_eval_key *ek, veil_noise_key *out,
+                           veil_noise_key *concrete, double *energy_ratio) {
     const veil_pbs_key *pk = veil_eval_key_part(ek, 0);
     const veil_params *p = pk->params;
     const uint32_t n = p->lwe_dim, big = pk->in_dim, l = p->ks_level;
     uint64_t *s = calloc(n, 8), *S = calloc(big, 8);
+    static double dd[64 * 64];
+    double rd[64], e[64];
     int rc = -1;
+    if (l > 64 || veil_noise_gadget_moments(p->ks_base_log, l, dd, rd)) {
+        printf("pfail_key_noise (%s): no digit moments for B = 2^%u, %u levels\n", p->id,
+               p->ks_base_log, l);
+        goto done;
+    }
     if (!s || !S || veil_test_sk_bits(sk, 0, s) != n ||
         veil_test_sk_bits(sk, VEIL_TEST_MASTER, S) != big) {
         printf("pfail_key_noise (%s): cannot read the key bits\n", p->id);
         goto done;
     }
-    double ws = 0, wb = 0, energy = 0;
+    double ws = 0, wb = 0, energy = 0, quad = 0;
     for (uint32_t t = 0; t < n; t++)
         ws += (double)s[t];
     for (uint32_t i = 0; i < big; i++) {
@@ -127,15 +138,30 @@ static int pfail_key_noise(const veil_secret_key *sk, const veil_eval_key *ek,
             uint64_t ph = ct[n] - (S[i] << (64 - p->ks_base_log * (j + 1)));
             for (uint32_t t = 0; t < n; t++)
                 ph -= ct[t] * s[t];
-            const double e = (double)(int64_t)ph;
-            energy += e * e;
+            e[j] = (double)(int64_t)ph;
+            energy += e[j] * e[j];
+        }
+        /* E[(S_i r_i - sum_j d_ij e_ij)^2] less S_i E[r^2] (the rounding
+         * term, res2 of the model) */
+        for (uint32_t j = 0; j < l; j++) {
+            quad -= 2.0 * (double)S[i] * rd[j] * e[j];
+            for (uint32_t k = 0; k < l; k++)
+                quad += dd[j * l + k] * e[j] * e[k];
         }
     }
     out->small_weight = ws;
     out->big_weight = wb;
-    out->ksk_noise_energy = energy;
+    out->ks_key_variance = quad;
+    const double base = ldexp(1.0, (int)p->ks_base_log);
+    if (concrete) {
+        *concrete = *out;
+        concrete->ks_key_variance = energy * (base * base + 2.0) / 12.0;
+    }
+    if (energy_ratio)
+        *energy_ratio = energy / ((double)big * l * veil_noise_variance(&p->lwe_noise));
     rc = 0;
 done:
+    memset(e, 0, sizeof e);
     if (s) memset(s, 0, (size_t)n * 8);
     if (S) memset(S, 0, (size_t)big * 8);
     free(s);
@@ -144,13 +170,16 @@ done:
 }
 
 typedef struct pfail_result {
-    long pbs;            /* counted KS-PBS (warm-up excluded) */
-    long failures;       /* outputs that decoded wrongly */
-    long skipped;        /* PBS of re-encrypted slots, not counted */
-    double p_avg;        /* the average model's p_fail (with the FFT term) */
-    double p_avg_lo;     /* without the FFT term */
-    veil_noise_key key;  /* this key's weights and KSK noise energy */
-    double p_model;      /* the per-key model's p_fail (with the FFT term) */
+    long pbs;                    /* counted KS-PBS (warm-up excluded) */
+    long failures;               /* outputs that decoded wrongly */
+    long skipped;                /* PBS of re-encrypted slots, not counted */
+    double p_avg;                /* the average model's p_fail (with the FFT term) */
+    double p_avg_lo;             /* without the FFT term */
+    veil_noise_key key;          /* this key's weights and keyswitch key term (exact digits) */
+    veil_noise_key key_concrete; /* the same with Concrete's digit moments */
+    double energy_ratio;         /* the KSK's noise energy over its expectation */
+    double p_concrete;           /* per key, Concrete's digit moments (with the FFT term) */
+    double p_model;      /* the per-key model's p_fail, exact digit moments (with the FFT term) */
     double p_model_lo;   /* without the FFT term */
     double ci_lo, ci_hi; /* Clopper-Pearson at 1 - alpha */
     double seconds;      /* wall time of the counted rounds */
@@ -196,7 +225,7 @@ static int pfail_measure(const veil_params *p, size_t batch, long rounds, double
         goto done;
     }
     sscanf(keys->detail, "%u", &r->threads);
-    if (pfail_key_noise(sk, ek, &r->key)) goto done;
+    if (pfail_key_noise(sk, ek, &r->key, &r->key_concrete, &r->energy_ratio)) goto done;
     for (size_t i = 0; i < batch; i++) {
         val[i] = (int64_t)(veil_test_rand() & 1);
         veil_encrypt_big(enc, sk, veil_encode(val[i], 1), in + i * lwe);
@@ -244,6 +273,7 @@ static int pfail_measure(const veil_params *p, size_t batch, long rounds, double
     const double v_in_key = veil_noise_pbs_output_variance_key(p, &r->key);
     r->p_avg = exp2(veil_noise_log2_p_fail(p, 1, v_in));
     r->p_avg_lo = exp2(veil_noise_log2_p_fail(p, 1, v_in - v_fft));
+    r->p_concrete = exp2(veil_noise_log2_p_fail_key(p, 1, v_in_key, &r->key_concrete));
     r->p_model = exp2(veil_noise_log2_p_fail_key(p, 1, v_in_key, &r->key));
     r->p_model_lo = exp2(veil_noise_log2_p_fail_key(p, 1, v_in_key - v_fft, &r->key));
     clopper_pearson(r->failures, r->pbs, alpha, &r->ci_lo, &r->ci_hi);
@@ -255,14 +285,14 @@ static int pfail_measure(const veil_params *p, size_t batch, long rounds, double
            "[%.3e, %.3e]; per-key model [%.3e, %.3e] (2^%.2f with the FFT term), accepted x%g: "
            "%s; average model [%.3e, %.3e]: %s; %.1f s, %u threads\n"
            "  %-15s key: small weight %.0f (mean %.1f), big weight %.0f (mean %.1f), KSK noise "
-           "energy %.4f x its mean\n",
+           "energy %.4f x its mean; with Concrete's digit moments this key's p_fail is %.3e\n",
            p->id, r->failures, r->pbs, (double)r->failures / r->pbs,
            log2((double)(r->failures ? r->failures : 1) / r->pbs), 100 * (1 - alpha), r->ci_lo,
            r->ci_hi, r->p_model_lo, r->p_model, log2(r->p_model), slack,
            r->consistent ? "consistent" : "NOT CONSISTENT", r->p_avg_lo, r->p_avg,
            r->consistent_avg ? "consistent" : "not consistent", r->seconds, r->threads, "",
            r->key.small_weight, avg.small_weight, r->key.big_weight, avg.big_weight,
-           r->key.ksk_noise_energy / avg.ksk_noise_energy);
+           r->energy_ratio, r->p_concrete);
     rc = 0;
 done:
     veil_lut_free(lut);

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "veil/gadget.h"
 #include "veil/noise.h"
 #include "veil/params.h"
 #include "veil/status.h"
@@ -191,33 +192,71 @@ double veil_noise_ks_variance(const veil_params *p) {
 }
 
 /* For one key: res2 (the input's rounding to B^l, times a key bit) summed
- * over the big key's 1 bits, res4 (the digits, E[d^2] = (B^2 + 2)/12, times
- * the KSK's noises) over the KSK's actual noises. Average key: weight
- * in_dim / 2, energy in_dim * l * var_ksk. */
+ * over the big key's 1 bits, res4 (the digits times the KSK's noises) the
+ * key's own (veil_noise_key). Average key: weight in_dim / 2, res4 =
+ * in_dim * l * var_ksk * (B^2 + 2)/12. */
 static double ks_variance_of(const veil_params *p, uint32_t in_dim, double big_weight,
-                             double ksk_noise_energy) {
+                             double res4) {
     double b2l = ldexp(1.0, 2 * (int)(p->ks_base_log * p->ks_level));
-    double base = ldexp(1.0, (int)p->ks_base_log);
     double res2 = (Q2 / (12.0 * b2l) - 1.0 / 12.0) * big_weight;
     double res3 = (double)in_dim * 0.25 * 0.25;
-    double res4 = ksk_noise_energy * (base * base + 2.0) / 12.0;
     return res2 + res3 + res4;
 }
 
-double veil_noise_ks_variance_dim(const veil_params *p, uint32_t in_dim) {
+static double ks_key_variance_avg(const veil_params *p, uint32_t in_dim) {
     double var_ksk = veil_noise_variance(&p->lwe_noise);
-    return ks_variance_of(p, in_dim, 0.5 * in_dim, (double)in_dim * p->ks_level * var_ksk);
+    double base = ldexp(1.0, (int)p->ks_base_log);
+    return (double)in_dim * p->ks_level * var_ksk * (base * base + 2.0) / 12.0;
+}
+
+double veil_noise_ks_variance_dim(const veil_params *p, uint32_t in_dim) {
+    return ks_variance_of(p, in_dim, 0.5 * in_dim, ks_key_variance_avg(p, in_dim));
 }
 
 double veil_noise_ks_variance_key(const veil_params *p, const veil_noise_key *key) {
-    return ks_variance_of(p, veil_params_big_dim(p), key->big_weight, key->ksk_noise_energy);
+    return ks_variance_of(p, veil_params_big_dim(p), key->big_weight, key->ks_key_variance);
 }
 
 void veil_noise_key_expected(const veil_params *p, veil_noise_key *out) {
     const uint32_t big = veil_params_big_dim(p);
     out->small_weight = 0.5 * p->lwe_dim;
     out->big_weight = 0.5 * big;
-    out->ksk_noise_energy = (double)big * p->ks_level * veil_noise_variance(&p->lwe_noise);
+    out->ks_key_variance = ks_key_variance_avg(p, big);
+}
+
+/* Digits depend on the top B*levels bits and the rounding bit below them
+ * (VEIL_GADGET_INIT); r is linear in the bits further down, so its mean
+ * given those bits is its value at their midpoint. */
+int veil_noise_gadget_moments(uint32_t base_log, uint32_t levels, double *dd, double *rd) {
+    const uint32_t bits = base_log * levels;
+    if (base_log == 0 || levels == 0 || levels > 64 || bits > 24) return -1;
+    const uint64_t count = (uint64_t)1 << (bits + 1);
+    const int lower = 63 - (int)bits; /* bits below the rounding bit */
+    for (uint32_t j = 0; j < levels; j++) {
+        rd[j] = 0;
+        for (uint32_t k = 0; k < levels; k++)
+            dd[j * levels + k] = 0;
+    }
+    int64_t d[64];
+    for (uint64_t u = 0; u < count; u++) {
+        const uint64_t x = (u << lower) | ((uint64_t)1 << (lower - 1));
+        veil_gadget_decompose(x, base_log, levels, d);
+        uint64_t rec = 0;
+        for (uint32_t j = 0; j < levels; j++)
+            rec += (uint64_t)d[j] << (64 - base_log * (j + 1));
+        const double r = (double)(int64_t)(x - rec);
+        for (uint32_t j = 0; j < levels; j++) {
+            rd[j] += r * (double)d[j];
+            for (uint32_t k = 0; k < levels; k++)
+                dd[j * levels + k] += (double)(d[j] * d[k]);
+        }
+    }
+    for (uint32_t j = 0; j < levels; j++) {
+        rd[j] /= (double)count;
+        for (uint32_t k = 0; k < levels; k++)
+            dd[j * levels + k] /= (double)count;
+    }
+    return 0;
 }
 
 /* STANDARD: Concrete's estimate_modulus_switching_noise_with_binary_key with

@@ -79,10 +79,28 @@ double veil_noise_log2_p_fail_dim(const veil_params *p, unsigned precision, doub
  * BSK's and FFT's terms stay at their expectation. Classic sets only (the
  * multi-bit formulas depend on the key per group, not per weight). */
 typedef struct veil_noise_key {
-    double small_weight;     /* Hamming weight of the small key s (expected n / 2) */
-    double big_weight;       /* of the keyswitch's input key S[0 : k N] (expected k N / 2) */
-    double ksk_noise_energy; /* sum over the KSK of noise^2, modular (expected k N l_ks var) */
+    double small_weight; /* Hamming weight of the small key s (expected n / 2) */
+    double big_weight;   /* of the keyswitch's input key S[0 : k N] (expected k N / 2) */
+    /* The keyswitch's key term: the variance of sum_ij d_ij e_ij over
+     * uniform inputs for this KSK's noises e_ij (modular). The model's
+     * average is k N l_ks var_ksk (B^2 + 2)/12 (digits uncorrelated, each
+     * with E[d^2] = (B^2 + 2)/12); with the digits' actual moments
+     * (veil_noise_gadget_moments) it is sum_i e_i' C e_i - 2 S_i c' e_i. */
+    double ks_key_variance;
 } veil_noise_key;
+
+/* The exact second moments of veil's gadget digits (veil/gadget.h) over
+ * uniform 64-bit inputs, by enumerating the B*levels + 1 bits they depend
+ * on: dd[j * levels + k] = E[d_j d_k], rd[j] = E[r d_j] with r = x - sum_j
+ * d_j 2^(64 - B(j+1)) the rounding error (signed, modular). Concrete's model
+ * takes dd = (B^2 + 2)/12 on the diagonal, 0 elsewhere, rd = 0. Only the
+ * least significant digit has that E[d^2]: the tie rule (TFHE-rs's,
+ * decompose_one_level) makes every other level's digit depend on the carry
+ * from below, with a smaller E[d^2] (B = 2^2, 4 levels: 1.25 to 1.31
+ * instead of 1.5) and neighbours correlated, so the model's keyswitch term
+ * is an upper bound (docs/results/pfail.md).
+ * B * levels <= 24; returns 0, or -1 (too many inputs). */
+int veil_noise_gadget_moments(uint32_t base_log, uint32_t levels, double *dd, double *rd);
 
 /* The expected values for set p (the average key): with them, the _key
  * functions below equal the average ones. */

@@ -1,11 +1,11 @@
 # The two commands: `make demo` and `make test`. Both install what is missing
 # (Debian packages), configure, build, and run. Other targets: build, sanitize,
-# fuzz, bench, clean.
+# tsan, fuzz, bench, clean.
 BUILD    ?= build
 JOBS     ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build test demo sanitize test-sanitize fuzz bench clean format
+.PHONY: all deps build test demo sanitize test-sanitize tsan fuzz bench clean format
 
 all: build
 
@@ -38,6 +38,17 @@ sanitize: deps
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && ctest -LE 'slow|gpu|exporter' --output-on-failure -j $(JOBS)
 
+# The server's threads (acceptor, connection workers, batcher, key store,
+# metrics) under ThreadSanitizer: test_server, and the soak test shortened
+# to TSAN_SOAK_SECONDS (TSan runs it several times slower). A report fails
+# the test (halt_on_error). Not part of `make test` (a separate build).
+TSAN_SOAK_SECONDS ?= 60
+tsan: deps
+	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVEIL_TSAN=ON -DVEIL_CUDA=OFF
+	cmake --build build-tsan -j $(JOBS) --target veil-server test_server test_server_soak
+	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+	  VEIL_SOAK_SECONDS=$(TSAN_SOAK_SECONDS) ctest -R '^test_server(_soak)?$$' --output-on-failure
+
 fuzz: deps
 	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DVEIL_FUZZ=ON -DVEIL_CUDA=OFF
 	cmake --build build-fuzz -j $(JOBS)
@@ -50,4 +61,4 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h' '*.cu' '*.cuh')
 
 clean:
-	rm -rf $(BUILD) build-asan build-fuzz
+	rm -rf $(BUILD) build-asan build-tsan build-fuzz

@@ -31,6 +31,17 @@
 
 enum { N_GOOD = 3, N_BAD = 2 };
 
+#if defined(__SANITIZE_THREAD__)
+#define VEIL_SOAK_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define VEIL_SOAK_TSAN 1
+#endif
+#endif
+#ifndef VEIL_SOAK_TSAN
+#define VEIL_SOAK_TSAN 0
+#endif
+
 static char g_tmp[256], g_keys[300], g_dirs[N_GOOD][300], g_bin[1200];
 static char g_ids[N_GOOD][VEIL_KEY_ID_CHARS + 1];
 static veil_client *g_client;
@@ -455,8 +466,15 @@ static void test_soak(void) {
     /* Bounded growth after warm-up: a leak of even a few KiB per request
      * would pass this over minutes only if tiny; the plans themselves are
      * hundreds of MiB and already counted in warm. */
+#if VEIL_SOAK_TSAN
+    /* make tsan: ThreadSanitizer's shadow memory and allocator grow the RSS
+     * with every byte touched (1.8 -> 3.3 GiB in 60 s, no leak: the same run
+     * without TSan stays flat), so the bound says nothing there. */
+    printf("RSS bound not checked: ThreadSanitizer build\n");
+#else
     CU_ASSERT(r1.end <= r1.warm + r1.warm / 5 + 65536);
     CU_ASSERT(r2.end <= r2.warm + r2.warm / 5 + 65536);
+#endif
     /* Keys intact: every stored key verifies; nothing quarantined or half
      * written. */
     veil_keystore *ks = NULL;

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "veil/gadget.h"
 #include "veil/noise.h"
 #include "veil/params.h"
 #include "veil/status.h"
@@ -195,23 +196,80 @@ double veil_noise_ks_variance(const veil_params *p) {
     return veil_noise_ks_variance_dim(p, veil_params_big_dim(p));
 }
 
-double veil_noise_ks_variance_dim(const veil_params *p, uint32_t in_dim) {
-    double var_ksk = veil_noise_variance(&p->lwe_noise);
+/* For one key: res2 (the input's rounding to B^l, times a key bit) summed
+ * over the big key's 1 bits, res4 (the digits times the KSK's noises) the
+ * key's own (veil_noise_key). Average key: weight in_dim / 2, res4 =
+ * in_dim * l * var_ksk * (B^2 + 2)/12. */
+static double ks_variance_of(const veil_params *p, uint32_t in_dim, double big_weight,
+                             double res4) {
     double b2l = ldexp(1.0, 2 * (int)(p->ks_base_log * p->ks_level));
+    double res2 = (Q2 / (12.0 * b2l) - 1.0 / 12.0) * big_weight;
+    double res3 = (double)in_dim * 0.25 * 0.25;
+    return res2 + res3 + res4;
+}
+
+static double ks_key_variance_avg(const veil_params *p, uint32_t in_dim) {
+    double var_ksk = veil_noise_variance(&p->lwe_noise);
     double base = ldexp(1.0, (int)p->ks_base_log);
-    double res2 = (Q2 / (12.0 * b2l) - 1.0 / 12.0) * 0.5;
-    double res3 = 0.25 * 0.25;
-    double res4 = p->ks_level * var_ksk * (base * base + 2.0) / 12.0;
-    return (double)in_dim * (res2 + res3 + res4);
+    return (double)in_dim * p->ks_level * var_ksk * (base * base + 2.0) / 12.0;
+}
+
+double veil_noise_ks_variance_dim(const veil_params *p, uint32_t in_dim) {
+    return ks_variance_of(p, in_dim, 0.5 * in_dim, ks_key_variance_avg(p, in_dim));
+}
+
+double veil_noise_ks_variance_key(const veil_params *p, const veil_noise_key *key) {
+    return ks_variance_of(p, veil_params_big_dim(p), key->big_weight, key->ks_key_variance);
+}
+
+void veil_noise_key_expected(const veil_params *p, veil_noise_key *out) {
+    const uint32_t big = veil_params_big_dim(p);
+    out->small_weight = 0.5 * p->lwe_dim;
+    out->big_weight = 0.5 * big;
+    out->ks_key_variance = ks_key_variance_avg(p, big);
+}
+
+/* Digits depend on the top B*levels bits and the rounding bit below them
+ * (VEIL_GADGET_INIT); r is linear in the bits further down, so its mean
+ * given those bits is its value at their midpoint. */
+int veil_noise_gadget_moments(uint32_t base_log, uint32_t levels, double *dd, double *rd) {
+    const uint32_t bits = base_log * levels;
+    if (base_log == 0 || levels == 0 || levels > 64 || bits > 24) return -1;
+    const uint64_t count = (uint64_t)1 << (bits + 1);
+    const int lower = 63 - (int)bits; /* bits below the rounding bit */
+    for (uint32_t j = 0; j < levels; j++) {
+        rd[j] = 0;
+        for (uint32_t k = 0; k < levels; k++)
+            dd[j * levels + k] = 0;
+    }
+    int64_t d[64];
+    for (uint64_t u = 0; u < count; u++) {
+        const uint64_t x = (u << lower) | ((uint64_t)1 << (lower - 1));
+        veil_gadget_decompose(x, base_log, levels, d);
+        uint64_t rec = 0;
+        for (uint32_t j = 0; j < levels; j++)
+            rec += (uint64_t)d[j] << (64 - base_log * (j + 1));
+        const double r = (double)(int64_t)(x - rec);
+        for (uint32_t j = 0; j < levels; j++) {
+            rd[j] += r * (double)d[j];
+            for (uint32_t k = 0; k < levels; k++)
+                dd[j * levels + k] += (double)(d[j] * d[k]);
+        }
+    }
+    for (uint32_t j = 0; j < levels; j++) {
+        rd[j] /= (double)count;
+        for (uint32_t k = 0; k < levels; k++)
+            dd[j * levels + k] /= (double)count;
+    }
+    return 0;
 }
 
 /* STANDARD: Concrete's estimate_modulus_switching_noise_with_binary_key with
  * w = 2N: (1/12 + n/24) q^2/w^2 + (n/48 - 1/12).
  * CENTERED: TFHE-rs noise_formulas/centered_mean_shifted_modulus_switch.rs:
  * n (1/24 + q^2 / (48 w^2)). */
-double veil_noise_ms_variance(const veil_params *p) {
+static double ms_variance_of(const veil_params *p, double small_weight) {
     double w = 2.0 * p->poly_size;
-    double n = p->lwe_dim;
     double qw2 = Q2 / (w * w);
     if (p->grouping >= 2) {
         /* Multi-bit: each group's subsets are switched as 64-bit sums (pbs.c,
@@ -223,8 +281,20 @@ double veil_noise_ms_variance(const veil_params *p) {
         double groups = (double)(p->lwe_dim / p->grouping);
         return (groups * (1.0 - ldexp(1.0, -(int)p->grouping)) + 1.0) * (qw2 - 1.0) / 12.0;
     }
+    /* n / 2 = the expected weight: per key, the mask's roundings count
+     * where the key bit is 1 */
+    const double n = 2.0 * small_weight;
     if (p->ms == VEIL_MS_CENTERED) return n * (1.0 / 24.0 + qw2 / 48.0);
     return (1.0 / 12.0 + n / 24.0) * qw2 + (n / 48.0 - 1.0 / 12.0);
+}
+
+double veil_noise_ms_variance(const veil_params *p) {
+    return ms_variance_of(p, 0.5 * p->lwe_dim);
+}
+
+/* (a multi-bit set: the average, veil/noise.h) */
+double veil_noise_ms_variance_key(const veil_params *p, const veil_noise_key *key) {
+    return ms_variance_of(p, key->small_weight);
 }
 
 double veil_noise_fft_variance(uint32_t glwe_dim, uint32_t poly_size, uint32_t base_log,
@@ -235,18 +305,27 @@ double veil_noise_fft_variance(uint32_t glwe_dim, uint32_t poly_size, uint32_t b
            (glwe_dim + 1.0);
 }
 
-/* The two terms of one CMux's external product (cmux.rs /
+/* The terms of one CMux's external product (cmux.rs /
  * external_product_glwe.rs), FFT aside: the key's noise times the digits,
- * and the decomposition's rounding error (times the message, a key bit). */
-static void ext_prod_terms(const veil_params *p, double *key, double *decomp) {
+ * and the decomposition's rounding error times the message (a key bit,
+ * E[s_i^2] = 1/2: `rounding` is that half, for a GLWE key of weight
+ * big_weight, kN / 2 on average; `mean` the order-1 terms of its mean). */
+static void ext_prod_terms_of(const veil_params *p, double big_weight, double *key,
+                              double *rounding, double *mean) {
     double var_bsk = veil_noise_variance(&p->glwe_noise);
     double k = p->glwe_dim, big_n = p->poly_size, l = p->pbs_level;
     double b = ldexp(1.0, (int)p->pbs_base_log);
     double b2l = ldexp(1.0, 2 * (int)(p->pbs_base_log * p->pbs_level));
     double kn = k * big_n;
     *key = l * (k + 1.0) * big_n * (b * b + 2.0) / 12.0 * var_bsk;
-    *decomp = (Q2 - b2l) / (24.0 * b2l) * (1.0 + kn * 0.5) + kn / 8.0 * 0.25 +
-              (1.0 / 16.0) * (1.0 - kn) * (1.0 - kn) * 0.25;
+    *rounding = (Q2 - b2l) / (24.0 * b2l) * (1.0 + big_weight);
+    *mean = kn / 8.0 * 0.25 + (1.0 / 16.0) * (1.0 - kn) * (1.0 - kn) * 0.25;
+}
+
+static void ext_prod_terms(const veil_params *p, double *key, double *decomp) {
+    double rounding, mean;
+    ext_prod_terms_of(p, 0.5 * veil_params_big_dim(p), key, &rounding, &mean);
+    *decomp = rounding + mean;
 }
 
 /* blind_rotate.rs: n CMUXes; cmux.rs / external_product_glwe.rs:
@@ -258,6 +337,16 @@ double veil_noise_pbs_output_variance(const veil_params *p) {
     ext_prod_terms(p, &key, &decomp);
     double fft = veil_noise_fft_variance(p->glwe_dim, p->poly_size, p->pbs_base_log, p->pbs_level);
     return (double)p->lwe_dim * (key + decomp + fft);
+}
+
+/* Per key: the rounding term counts only in the CMuxes of a 1 bit of the
+ * small key (the half of E[s_i^2] = 1/2 becomes 1 there, 0 elsewhere). */
+double veil_noise_pbs_output_variance_key(const veil_params *p, const veil_noise_key *key) {
+    if (p->grouping >= 2) return veil_noise_multibit_pbs_output_variance(p);
+    double k_term, rounding, mean;
+    ext_prod_terms_of(p, key->big_weight, &k_term, &rounding, &mean);
+    double fft = veil_noise_fft_variance(p->glwe_dim, p->poly_size, p->pbs_base_log, p->pbs_level);
+    return (double)p->lwe_dim * (k_term + mean + fft) + 2.0 * key->small_weight * rounding;
 }
 
 /* Concrete's multi-bit model (backends/concrete-cpu/noise-model/src/
@@ -316,10 +405,19 @@ double veil_noise_log2_p_fail(const veil_params *p, unsigned precision, double i
     return veil_noise_log2_p_fail_dim(p, precision, input_variance, veil_params_big_dim(p));
 }
 
-double veil_noise_log2_p_fail_dim(const veil_params *p, unsigned precision, double input_variance,
-                                  uint32_t ks_in_dim) {
-    double total =
-        input_variance + veil_noise_ks_variance_dim(p, ks_in_dim) + veil_noise_ms_variance(p);
+static double log2_p_fail_of(unsigned precision, double total) {
     double limit = ldexp(1.0, 64 - (int)precision - 2);
     return log2_erfc(limit / sqrt(2.0 * total));
+}
+
+double veil_noise_log2_p_fail_dim(const veil_params *p, unsigned precision, double input_variance,
+                                  uint32_t ks_in_dim) {
+    return log2_p_fail_of(precision, input_variance + veil_noise_ks_variance_dim(p, ks_in_dim) +
+                                         veil_noise_ms_variance(p));
+}
+
+double veil_noise_log2_p_fail_key(const veil_params *p, unsigned precision, double input_variance,
+                                  const veil_noise_key *key) {
+    return log2_p_fail_of(precision, input_variance + veil_noise_ks_variance_key(p, key) +
+                                         veil_noise_ms_variance_key(p, key));
 }

@@ -22,9 +22,12 @@
  * veil did before, gives digits of mean -1/2, and the keyswitch then adds
  * -1/2 times the sum of its key's noises: a constant error for a given key
  * that the noise model, which takes the error as centred, does not have
- * (docs/results/pfail.md). Both rules have the same E[digit^2] = (B^2+2)/12,
- * the value the noise model uses. With B*levels = 64 nothing is rounded and
- * the top tie (x = 2^63 in that digit) stays -B/2. */
+ * (docs/results/pfail.md). Concrete's noise model charges every digit
+ * E[digit^2] = (B^2+2)/12; with this rule only the least significant digit
+ * has it, the others (which depend on the carry from below) less, so the
+ * model is an upper bound (veil/noise.h veil_noise_gadget_moments). With
+ * B*levels = 64 nothing is rounded and the top tie (x = 2^63 in that digit)
+ * stays -B/2. */
 #ifndef VEIL_GADGET_H
 #define VEIL_GADGET_H
 

@@ -66,6 +66,53 @@ double veil_noise_log2_p_fail(const veil_params *p, unsigned precision, double i
 double veil_noise_log2_p_fail_dim(const veil_params *p, unsigned precision, double input_variance,
                                   uint32_t ks_in_dim);
 
+/* One key set's actual values of the key-dependent quantities in the model.
+ * The formulas above are averages over keys: binary keys with E[bit] = 1/2
+ * and a KSK whose noises have the set's variance. For one key the error
+ * before a PBS has a variance of its own (issue 15: 0.79x the average p_fail
+ * was counted with one key): the keyswitch's rounding term is
+ * (rounding variance) * (weight of the big key), its key term
+ * (B^2 + 2)/12 * (sum of the KSK's noises squared), the modulus switch's
+ * (1 + weight of the small key) * (rounding variance), and the blind
+ * rotation's decomposition term (weight of the small key: CMuxes of a 1 bit)
+ * * (1 + weight of the big key). Terms of order 1 (modular units) and the
+ * BSK's and FFT's terms stay at their expectation. Classic sets only (the
+ * multi-bit formulas depend on the key per group, not per weight). */
+typedef struct veil_noise_key {
+    double small_weight; /* Hamming weight of the small key s (expected n / 2) */
+    double big_weight;   /* of the keyswitch's input key S[0 : k N] (expected k N / 2) */
+    /* The keyswitch's key term: the variance of sum_ij d_ij e_ij over
+     * uniform inputs for this KSK's noises e_ij (modular). The model's
+     * average is k N l_ks var_ksk (B^2 + 2)/12 (digits uncorrelated, each
+     * with E[d^2] = (B^2 + 2)/12); with the digits' actual moments
+     * (veil_noise_gadget_moments) it is sum_i e_i' C e_i - 2 S_i c' e_i. */
+    double ks_key_variance;
+} veil_noise_key;
+
+/* The exact second moments of veil's gadget digits (veil/gadget.h) over
+ * uniform 64-bit inputs, by enumerating the B*levels + 1 bits they depend
+ * on: dd[j * levels + k] = E[d_j d_k], rd[j] = E[r d_j] with r = x - sum_j
+ * d_j 2^(64 - B(j+1)) the rounding error (signed, modular). Concrete's model
+ * takes dd = (B^2 + 2)/12 on the diagonal, 0 elsewhere, rd = 0. Only the
+ * least significant digit has that E[d^2]: the tie rule (TFHE-rs's,
+ * decompose_one_level) makes every other level's digit depend on the carry
+ * from below, with a smaller E[d^2] (B = 2^2, 4 levels: 1.25 to 1.31
+ * instead of 1.5) and neighbours correlated, so the model's keyswitch term
+ * is an upper bound (docs/results/pfail.md).
+ * B * levels <= 24; returns 0, or -1 (too many inputs). */
+int veil_noise_gadget_moments(uint32_t base_log, uint32_t levels, double *dd, double *rd);
+
+/* The expected values for set p (the average key): with them, the _key
+ * functions below equal the average ones. */
+void veil_noise_key_expected(const veil_params *p, veil_noise_key *out);
+double veil_noise_ks_variance_key(const veil_params *p, const veil_noise_key *key);
+double veil_noise_ms_variance_key(const veil_params *p, const veil_noise_key *key);
+double veil_noise_pbs_output_variance_key(const veil_params *p, const veil_noise_key *key);
+/* log2 p_fail of a KS-PBS for this key (keyswitch from k N, input variance
+ * given: for a PBS output, veil_noise_pbs_output_variance_key's). */
+double veil_noise_log2_p_fail_key(const veil_params *p, unsigned precision, double input_variance,
+                                  const veil_noise_key *key);
+
 /* Concrete's FFT error term of one external product (k, N, base 2^B, l
  * levels): 2^-2.57722494 * 2^(2*(64-53)) * l * 2^(2B) * N^2 * (k+1). */
 double veil_noise_fft_variance(uint32_t glwe_dim, uint32_t poly_size, uint32_t base_log,

@@ -106,6 +106,49 @@ static void test_decompose_rotated(void) {
     CU_ASSERT(cases >= 3 * 12 * 7);
 }
 
+/* decompose_rotated on differences that are exact rounding ties: half of
+ * src is 0, the other half has exactly one half below the kept bits, so
+ * most of X^a src - src are ties (+-tie - 0). The CMux rounds ties up
+ * (veil_gadget_decompose, VEIL_GADGET_INIT) like forward_digits and the CUDA
+ * kernels; only the multi-bit step's decompose rounds them to even, and a
+ * shared loop once gave decompose_rotated that rule too. */
+static void test_decompose_rotated_ties(void) {
+    path_kernels pk[3];
+    const size_t np = paths_here(pk);
+    const uint32_t N = 64, rots[] = {1, 3, 8, N + 5};
+    const uint32_t bl[][2] = {{23, 1}, {15, 2}, {3, 5}, {10, 4}};
+    uint64_t src[64], v[64];
+    int64_t ref[5 * 64], got[5 * 64], dig[64];
+    size_t cases = 0, ties = 0;
+    for (size_t b = 0; b < sizeof bl / sizeof *bl; b++) {
+        const uint32_t B = bl[b][0], l = bl[b][1], bits = B * l;
+        const uint64_t low = ((uint64_t)1 << (64 - bits)) - 1, half = (uint64_t)1 << (63 - bits);
+        for (uint32_t t = 0; t < N; t++)
+            src[t] = t % 2 ? (veil_test_rand() & ~low) | half : 0;
+        for (size_t r = 0; r < sizeof rots / sizeof *rots; r++) {
+            monomial_ref(v, src, N, rots[r]);
+            for (uint32_t t = 0; t < N; t++) {
+                v[t] -= src[t];
+                ties += (v[t] & low) == half;
+                veil_gadget_decompose(v[t], B, l, dig);
+                for (uint32_t j = 0; j < l; j++)
+                    ref[(size_t)j * N + t] = dig[j];
+            }
+            for (size_t p = 0; p < np; p++) {
+                pk[p].k->decompose_rotated(src, N, rots[r], B, l, got);
+                const int same = !memcmp(got, ref, sizeof(int64_t) * l * N);
+                if (!same)
+                    printf("\n  %s: ties, a %u B %u l %u: digits differ",
+                           veil_fft_path_name(pk[p].path), rots[r], B, l);
+                CU_ASSERT(same);
+                cases++;
+            }
+        }
+    }
+    CU_ASSERT_EQUAL(cases, np * 4 * 4);
+    CU_ASSERT(ties >= 4 * 4 * N / 4); /* the case is about ties: most values are */
+}
+
 /* rotate_sub (X^a src - src) against the definition, and forward_digits
  * (the digits' transforms with the decomposition fused into the first
  * pass) bit for bit against veil_gadget_decompose's digits through
@@ -372,6 +415,7 @@ int main(void) {
         return CU_get_error();
     }
     VEIL_ADD_TEST(s, test_decompose_rotated);
+    VEIL_ADD_TEST(s, test_decompose_rotated_ties);
     VEIL_ADD_TEST(s, test_decompose);
     VEIL_ADD_TEST(s, test_forward_digits);
     VEIL_ADD_TEST(s, test_mac_ggsw_and_ks_rows);

@@ -189,17 +189,7 @@ __global__ void sample_extract_kernel(uint64_t *__restrict__ out, const uint64_t
     if (idx >= big1 * count) return;
     const uint64_t c = idx / big1;
     const uint32_t w = (uint32_t)(idx % big1);
-    const uint64_t *A = acc + c * (k + 1) * N;
-    uint64_t v;
-    if (w == in_dim) {
-        v = A[(uint64_t)k * N];
-    } else if (w >= k * N) {
-        v = 0;
-    } else {
-        const uint32_t q = w / N, j = w % N;
-        v = j == 0 ? A[(uint64_t)q * N] : (uint64_t)0 - A[(uint64_t)q * N + N - j];
-    }
-    out[idx] = v;
+    out[idx] = veil_extract_coef(acc + c * (k + 1) * N, k, N, in_dim, w);
 }
 
 /* Standard-domain polynomials -> twisted, folded complex (before the FFT). */
@@ -795,18 +785,8 @@ extern "C" int veil_cuda_pbs_multibit_emulate(const veil_cuda_params *p, const u
             }
         }
         uint64_t *o = out_big + c * ((uint64_t)D + 1); /* sample_extract_kernel */
-        for (uint32_t w = 0; w <= D; w++) {
-            uint64_t v;
-            if (w == D) {
-                v = acc[(uint64_t)k * N];
-            } else if (w >= k * N) {
-                v = 0;
-            } else {
-                const uint32_t qq = w / N, j = w % N;
-                v = j == 0 ? acc[(uint64_t)qq * N] : (uint64_t)0 - acc[(uint64_t)qq * N + N - j];
-            }
-            o[w] = v;
-        }
+        for (uint32_t w = 0; w <= D; w++)
+            o[w] = veil_extract_coef(acc, k, N, D, w);
     }
     free(ms);
     free(acc);

@@ -48,6 +48,18 @@ __host__ __device__ __forceinline__ void veil_ms_phase_body(uint32_t *o, const u
     o[n] = veil_dev_ms_coef(body, lg);
 }
 
+/* Sample extraction: coefficient w of the LWE (dimension in_dim >= k N,
+ * zero past k N) read from the GLWE accumulator A ((k + 1) N words): the
+ * kernel and its host emulation share it. */
+__host__ __device__ __forceinline__ uint64_t veil_extract_coef(const uint64_t *A, uint32_t k,
+                                                               uint32_t N, uint32_t in_dim,
+                                                               uint32_t w) {
+    if (w == in_dim) return A[(uint64_t)k * N];
+    if (w >= k * N) return 0;
+    const uint32_t q = w / N, j = w % N;
+    return j == 0 ? A[(uint64_t)q * N] : (uint64_t)0 - A[(uint64_t)q * N + N - j];
+}
+
 int veil_modulus_switch_launch(cudaStream_t stream, const veil_cuda_params *p, uint32_t *d_out,
                                const uint64_t *d_in, const veil_cuda_lut_set *luts, uint32_t count);
 

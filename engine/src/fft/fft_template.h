@@ -390,30 +390,33 @@ static void VEIL_FFT_NAME(mac)(double *acc, const double *a, const double *b, ui
 
 /* ---- the rest of the PBS loop ------------------------------------------ */
 
-/* The digits of one vector (or one scalar: the same macros) of rotated
- * differences v, stored at digits + j N, level j = levels-1 (least
- * significant) down to 0. */
-#define DECOMPOSE_ONE(T, v, dst, N, B, levels, bits)                                               \
+/* The digits of one vector (or one scalar: the same macros) v, stored at
+ * digits + j N, level j = levels-1 (least significant) down to 0; INIT is
+ * veil/gadget.h's start state: VEIL_GADGET_INIT (ties up, the classic CMux's
+ * rotated differences, as the CUDA kernels) or VEIL_GADGET_INIT_EVEN (the
+ * multi-bit external product's accumulator). */
+#define DECOMPOSE_ONE(INIT, T, v, dst, N, B, levels, bits)                                         \
     do {                                                                                           \
         T r_;                                                                                      \
-        VEIL_GADGET_INIT(r_, (v), (bits));                                                         \
+        INIT(r_, (v), (bits));                                                                     \
         for (uint32_t j_ = (levels); j_-- > 0;) {                                                  \
             T d_;                                                                                  \
             VEIL_GADGET_STEP(r_, d_, (B));                                                         \
             STORE_##T((dst) + (size_t)j_ * (N), d_);                                               \
         }                                                                                          \
     } while (0)
-/* The same with ties rounded to even (veil/gadget.h VEIL_GADGET_INIT_EVEN):
- * the multi-bit external product's accumulator. */
-#define DECOMPOSE_ONE_EVEN(T, v, dst, N, B, levels, bits)                                          \
+/* Every coefficient of src (may be digits itself: each element is read
+ * before any level of it is written). */
+#define DECOMPOSE_POLY(INIT, src, N, B, levels, digits)                                            \
     do {                                                                                           \
-        T r_;                                                                                      \
-        VEIL_GADGET_INIT_EVEN(r_, (v), (bits));                                                    \
-        for (uint32_t j_ = (levels); j_-- > 0;) {                                                  \
-            T d_;                                                                                  \
-            VEIL_GADGET_STEP(r_, d_, (B));                                                         \
-            STORE_##T((dst) + (size_t)j_ * (N), d_);                                               \
+        const uint32_t bits_ = (B) * (levels);                                                     \
+        uint32_t t_ = 0;                                                                           \
+        for (; t_ + W <= (N); t_ += W) {                                                           \
+            const vu v_ = ldu((src) + t_);                                                         \
+            DECOMPOSE_ONE(INIT, vu, v_, (digits) + t_, (N), (B), (levels), bits_);                 \
         }                                                                                          \
+        for (; t_ < (N); t_++)                                                                     \
+            DECOMPOSE_ONE(INIT, uint64_t, (src)[t_], (digits) + t_, (N), (B), (levels), bits_);    \
     } while (0)
 #define STORE_vu(p, x) stu((uint64_t *)(p), (x))
 #define STORE_uint64_t(p, x) (*(p) = (int64_t)(x))
@@ -438,23 +441,16 @@ static void VEIL_FFT_NAME(rotate_sub)(const uint64_t *src, uint32_t N, uint32_t 
 
 static void VEIL_FFT_NAME(decompose)(const uint64_t *src, uint32_t N, uint32_t B, uint32_t levels,
                                      int64_t *digits) {
-    const uint32_t bits = B * levels;
-    uint32_t t = 0;
-    for (; t + W <= N; t += W) {
-        const vu v = ldu(src + t);
-        DECOMPOSE_ONE_EVEN(vu, v, digits + t, N, B, levels, bits);
-    }
-    for (; t < N; t++)
-        DECOMPOSE_ONE_EVEN(uint64_t, src[t], digits + t, N, B, levels, bits);
+    DECOMPOSE_POLY(VEIL_GADGET_INIT_EVEN, src, N, B, levels, digits);
 }
 
 /* The digits of X^a * src - src: the difference goes to level 0's slot and
- * is decomposed in place (each element is read before any level of it is
- * written). The FFTW path's route; veil paths use forward_digits. */
+ * is decomposed in place, ties up like the CMux everywhere (forward_digits,
+ * the CUDA kernels). The FFTW path's route; veil paths use forward_digits. */
 static void VEIL_FFT_NAME(decompose_rotated)(const uint64_t *src, uint32_t N, uint32_t a,
                                              uint32_t B, uint32_t levels, int64_t *digits) {
     VEIL_FFT_NAME(rotate_sub)(src, N, a, (uint64_t *)digits);
-    VEIL_FFT_NAME(decompose)((const uint64_t *)digits, N, B, levels, digits);
+    DECOMPOSE_POLY(VEIL_GADGET_INIT, (const uint64_t *)digits, N, B, levels, digits);
 }
 
 /* One pass over the spectrum for every output column: the digit spectra

@@ -78,6 +78,10 @@ static void test_pfail_all(void) {
         const veil_params *p = weak_set(plan[i].id);
         CU_ASSERT_PTR_NOT_NULL_FATAL(p);
         long rounds = (long)(plan[i].share * total / batch + 0.5);
+        if (rounds < 1)
+            printf("  %s: VEIL_PFAIL_TOTAL=%ld gives it no round of %zu PBS; give at least %ld\n",
+                   plan[i].id, total, batch, (long)(batch / (2 * plan[i].share)) + 1);
+        CU_ASSERT_FATAL(rounds >= 1); /* a set counted over nothing checks nothing */
         pfail_result r;
         if (log) {
             fprintf(log, "%s: %ld rounds of %zu, test seed 0x%016llx\n", p->id, rounds, batch,

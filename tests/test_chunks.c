@@ -17,20 +17,13 @@
  *   its low bits cleared.
  * The encrypted run at a forced narrow width is in test_model_encrypted.c. */
 #include "testutil.h"
+#include "load_model.h"
 #include "veil/loader.h"
 #include "veil/program.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static veil_model *load(const char *rel) {
-    veil_model *m = NULL;
-    veil_status st = veil_model_load(veil_test_path(rel), &m);
-    if (st) fprintf(stderr, "\n  %s: %s\n", rel, veil_error_message());
-    CU_ASSERT_EQUAL_FATAL(st, VEIL_OK);
-    return m;
-}
 
 static veil_program *compile_ok(const veil_model *m, const veil_compile_options *o) {
     veil_program *p = NULL;
@@ -52,7 +45,7 @@ static int64_t *random_inputs(const veil_model *m, const veil_program *p, size_t
 }
 
 static void test_chunk_choice(void) {
-    veil_model *m = load("models/mlp_digits.h5");
+    veil_model *m = veil_test_load_model("models/mlp_digits.h5");
     veil_compile_options o;
     veil_compile_options_default(&o);
     o.rounding_bits = 4;

@@ -18,6 +18,7 @@
  *    the program's partitions that the noise model accepts is cheaper than
  *    the compiler's. */
 #include "testutil.h"
+#include "load_model.h"
 #include "veil/loader.h"
 #include "veil/noise.h"
 #include "veil/program.h"
@@ -31,14 +32,6 @@ static const char *const k_models[] = {
     "models/tiny.h5",      "models/mlp_digits.h5",  "models/cnn_digits.h5", "models/source_bc.h5",
     "models/target_bc.h5", "models/source14_bc.h5", "models/source16_bc.h5"};
 #define N_MODELS (sizeof k_models / sizeof *k_models)
-
-static veil_model *load(const char *rel) {
-    veil_model *m = NULL;
-    veil_status st = veil_model_load(veil_test_path(rel), &m);
-    if (st) fprintf(stderr, "\n  %s: %s\n", rel, veil_error_message());
-    CU_ASSERT_EQUAL_FATAL(st, VEIL_OK);
-    return m;
-}
 
 static veil_program *compile(const veil_model *m, unsigned rounding_bits, unsigned max_partitions,
                              const char *params_id) {
@@ -93,7 +86,7 @@ static size_t check_widths(const veil_program *p) {
 static void test_golden_default(void) {
     size_t models = 0, narrower = 0;
     for (size_t k = 0; k < N_MODELS; k++) {
-        veil_model *m = load(k_models[k]);
+        veil_model *m = veil_test_load_model(k_models[k]);
         veil_compile_options o;
         veil_compile_options_default(&o);
         o.simulate_only = 1;
@@ -185,7 +178,7 @@ static void test_noise_and_contract(void) {
     static const unsigned rb[] = {0, 6, 4};
     size_t programs = 0, multi = 0;
     for (size_t k = 0; k < N_SWEEP; k++) {
-        veil_model *m = load(k_sweep[k]);
+        veil_model *m = veil_test_load_model(k_sweep[k]);
         for (size_t r = 0; r < sizeof rb / sizeof *rb; r++) {
             veil_program *p = compile(m, rb[r], 0, NULL);
             veil_program *one = compile(m, rb[r], 1, NULL);
@@ -222,7 +215,7 @@ static void test_noise_and_contract(void) {
 /* mlp_digits' exact lookups are decomposed into reads of several
  * precisions and 2-norms: several partitions; forcing one set gives one. */
 static void test_partition_counts(void) {
-    veil_model *m = load("models/mlp_digits.h5");
+    veil_model *m = veil_test_load_model("models/mlp_digits.h5");
     veil_program *p = compile(m, 0, 0, NULL);
     unsigned pmin = 64, pmax = 0;
     for (uint32_t k = 0; k < p->n_partitions; k++) {
@@ -269,7 +262,7 @@ static void test_exhaustive(void) {
     const size_t ns = veil_params_count();
     size_t cases = 0;
     for (size_t k = 0; k < sizeof models / sizeof *models; k++) {
-        veil_model *m = load(models[k]);
+        veil_model *m = veil_test_load_model(models[k]);
         for (size_t r = 0; r < sizeof rb / sizeof *rb; r++) {
             veil_program *p = compile(m, rb[r], 2, NULL);
             const uint32_t np = p->n_partitions;

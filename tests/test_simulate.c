@@ -11,6 +11,7 @@
  * options (--rounding-bits) are not scored here: test_compile.c and
  * test_model_encrypted.c check their semantics exactly. */
 #include "testutil.h"
+#include "load_model.h"
 #include "veil/loader.h"
 #include "veil/program.h"
 
@@ -23,14 +24,6 @@ static const char *const k_models[] = {"models/tiny.h5", "models/mlp_digits.h5",
                                        "models/cnn_digits.h5", "models/source_bc.h5",
                                        "models/target_bc.h5"};
 #define N_MODELS (sizeof k_models / sizeof *k_models)
-
-static veil_model *load(const char *rel) {
-    veil_model *m = NULL;
-    veil_status st = veil_model_load(veil_test_path(rel), &m);
-    if (st) fprintf(stderr, "\n  %s: %s\n", rel, veil_error_message());
-    CU_ASSERT_EQUAL_FATAL(st, VEIL_OK);
-    return m;
-}
 
 static int64_t **alloc_outputs(const veil_program *p, size_t n) {
     int64_t **o = calloc(p->n_outputs, sizeof *o);
@@ -47,7 +40,7 @@ static void free_outputs(const veil_program *p, int64_t **o) {
 
 static void test_golden_exact(void) {
     for (size_t k = 0; k < N_MODELS; k++) {
-        veil_model *m = load(k_models[k]);
+        veil_model *m = veil_test_load_model(k_models[k]);
         veil_compile_options o;
         veil_compile_options_default(&o);
         o.rounding_bits = 0;
@@ -80,7 +73,7 @@ static void test_golden_exact(void) {
 
 static void test_default_accuracy(void) {
     for (size_t k = 0; k < N_MODELS; k++) {
-        veil_model *m = load(k_models[k]);
+        veil_model *m = veil_test_load_model(k_models[k]);
         veil_program *p = NULL;
         veil_status st = veil_program_compile(m, NULL, &p);
         if (st) fprintf(stderr, "\n  %s: %s\n", m->name, veil_error_message());
@@ -127,7 +120,7 @@ static void test_calibration_ranges(void) {
     /* unrounded with calibration bounds: the calibration samples themselves
      * never leave their ranges */
     for (size_t k = 0; k < N_MODELS; k++) {
-        veil_model *m = load(k_models[k]);
+        veil_model *m = veil_test_load_model(k_models[k]);
         veil_compile_options o;
         veil_compile_options_default(&o);
         o.rounding_bits = 0;

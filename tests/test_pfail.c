@@ -29,6 +29,18 @@
 #define VEIL_PFAIL_SANITIZED 0
 #endif
 
+/* The error of the small LWE ct (dimension n, key bits s) after the
+ * modulus switch to 2N, centred in [-N, N): ms is n + 1 words of scratch. */
+static double ms_error(const veil_params *p, const uint64_t *ct, const uint64_t *s, uint32_t *ms) {
+    const uint32_t n = p->lwe_dim, N2 = 2 * p->poly_size;
+    veil_modulus_switch(p, ct, ms);
+    uint32_t ph = ms[n];
+    for (uint32_t i = 0; i < n; i++)
+        ph -= ms[i] * (uint32_t)s[i];
+    ph &= N2 - 1;
+    return ph >= N2 / 2 ? (double)ph - N2 : (double)ph;
+}
+
 static void test_weak_sets_test_only(void) {
     int checked = 0;
     for (size_t i = 0; i < WEAK_SET_COUNT; i++) {
@@ -159,7 +171,7 @@ static void test_ks_ms_error_centred(void) {
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
     const unsigned nkeys = VEIL_PFAIL_SANITIZED ? 1 : 3;
     const size_t M = VEIL_PFAIL_SANITIZED ? 200 : 2000;
-    const uint32_t n = p->lwe_dim, N2 = 2 * p->poly_size;
+    const uint32_t n = p->lwe_dim;
     const size_t big1 = (size_t)veil_params_big_dim(p) + 1;
     uint64_t *in = calloc(M * big1, 8), *small = calloc(M * (n + 1), 8), *s = calloc(n, 8);
     uint32_t *ms = calloc(n + 1, sizeof *ms);
@@ -182,12 +194,7 @@ static void test_ks_ms_error_centred(void) {
         veil_keyswitch_many(veil_eval_key_part(ek, 0), in, M, small);
         double sum = 0, sum2 = 0;
         for (size_t c = 0; c < M; c++) {
-            veil_modulus_switch(p, small + c * (n + 1), ms);
-            uint32_t ph = ms[n];
-            for (uint32_t i = 0; i < n; i++)
-                ph -= ms[i] * (uint32_t)s[i];
-            ph &= N2 - 1;
-            const double e = ph >= N2 / 2 ? (double)ph - N2 : (double)ph;
+            const double e = ms_error(p, small + c * (n + 1), s, ms);
             sum += e;
             sum2 += e * e;
         }
@@ -242,12 +249,7 @@ static void test_pre_pbs_variance_per_key(void) {
             const double e = (double)(int64_t)veil_lwe_phase(s, n, small + c * (n + 1));
             ks1 += e;
             ks2 += e * e;
-            veil_modulus_switch(p, small + c * (n + 1), ms);
-            uint32_t ph = ms[n];
-            for (uint32_t i = 0; i < n; i++)
-                ph -= ms[i] * (uint32_t)s[i];
-            ph &= N2 - 1;
-            const double t = ph >= N2 / 2 ? (double)ph - N2 : (double)ph;
+            const double t = ms_error(p, small + c * (n + 1), s, ms);
             tot2 += t * t;
         }
         const double pos = ldexp(1.0, 64) / N2; /* 2^-64 units per position */

@@ -507,68 +507,87 @@ static int cmp_indexed(const void *a, const void *b) {
                                  : (x->pos > y->pos) - (x->pos < y->pos);
 }
 
-static veil_status load_inputs(hid_t file, veil_model *m) {
+/* Reads one member of /inputs or /outputs (object o at path, named name)
+ * into *elem. */
+typedef veil_status (*port_reader)(hid_t o, const char *path, const char *name, void *elem);
+
+/* Reads every member of group (/inputs or /outputs; what: "input" or
+ * "output", for messages) into an array of elem_size elements, 1 to 64 of
+ * them, in the order of their optional `index` attribute (forward()'s
+ * argument order; equal indices keep the group's order). *arr and *count
+ * are set before the first member is read, so the model frees whatever was
+ * read when this fails. */
+static veil_status load_ports(hid_t file, const char *group, const char *what, size_t elem_size,
+                              port_reader read_one, void **arr, uint32_t *count) {
     hid_t g;
     name_list names;
-    VEIL_TRY(list_group(file, "/inputs", 1, &g, &names));
+    VEIL_TRY(list_group(file, group, 1, &g, &names));
     veil_status st = VEIL_OK;
     indexed *order = calloc(names.count + 1, sizeof *order);
     if (names.count == 0)
-        st = veil_error(VEIL_ERR_FORMAT, "/inputs: the model has no input");
+        st = veil_error(VEIL_ERR_FORMAT, "%s: the model has no %s", group, what);
     else if (names.count > 64)
-        st = veil_error(VEIL_ERR_FORMAT, "/inputs: %zu inputs, at most 64", names.count);
-    else if (!order || !(m->inputs = calloc(names.count, sizeof *m->inputs)))
-        st = veil_error(VEIL_ERR_NOMEM, "/inputs: out of memory");
-    if (st == VEIL_OK) m->n_inputs = (uint32_t)names.count;
+        st = veil_error(VEIL_ERR_FORMAT, "%s: %zu %ss, at most 64", group, names.count, what);
+    else if (!order || !(*arr = calloc(names.count, elem_size)))
+        st = veil_error(VEIL_ERR_NOMEM, "%s: out of memory", group);
+    if (st == VEIL_OK) *count = (uint32_t)names.count;
     for (size_t i = 0; st == VEIL_OK && i < names.count; i++) {
         char path[256];
-        snprintf(path, sizeof path, "/inputs/%s", names.names[i]);
+        snprintf(path, sizeof path, "%s/%s", group, names.names[i]);
         hid_t o = H5Oopen(g, names.names[i], H5P_DEFAULT);
         if (o < 0) {
             st = veil_error(VEIL_ERR_FORMAT, "%s: cannot open", path);
             break;
         }
-        veil_model_input tmp = {0};
-        int64_t v = 0;
-        if (!(tmp.name = strdup(names.names[i])))
-            st = veil_error(VEIL_ERR_NOMEM, "%s: out of memory", path);
-        if (st == VEIL_OK) st = read_shape(o, path, "shape", &tmp.shape);
-        if (st == VEIL_OK) st = veil_h5_attr_f64(o, path, "scale", &tmp.scale, 1);
-        if (st == VEIL_OK) st = veil_h5_attr_i64(o, path, "zero_point", &tmp.zero_point, 1);
-        if (st == VEIL_OK && (st = veil_h5_attr_i64(o, path, "n_bits", &v, 1)) == VEIL_OK) {
-            if (v < 1 || v > VEIL_MAX_BITS)
-                st = veil_error(VEIL_ERR_FORMAT, "%s/n_bits: %lld, expected 1..%u", path,
-                                (long long)v, VEIL_MAX_BITS);
-            tmp.n_bits = (uint32_t)v;
-        }
-        if (st == VEIL_OK && (st = veil_h5_attr_i64(o, path, "signed", &v, 1)) == VEIL_OK)
-            tmp.is_signed = v != 0;
-        if (st == VEIL_OK) st = read_range(o, path, "range", tmp.range, 1);
-        if (st == VEIL_OK) st = read_range(o, path, "calib_range", tmp.calib_range, 0);
+        st = read_one(o, path, names.names[i], (char *)*arr + i * elem_size);
         order[i].index = (int64_t)i;
         order[i].pos = i;
         if (st == VEIL_OK && veil_h5_has_attr(o, "index"))
             st = veil_h5_attr_i64(o, path, "index", &order[i].index, 1);
         H5Oclose(o);
-        m->inputs[i] = tmp; /* owned by m now, freed with it on error */
     }
     if (st == VEIL_OK) {
-        /* forward() argument order */
         qsort(order, names.count, sizeof *order, cmp_indexed);
-        veil_model_input *sorted = calloc(names.count, sizeof *sorted);
+        char *sorted = calloc(names.count, elem_size);
         if (!sorted) {
-            st = veil_error(VEIL_ERR_NOMEM, "/inputs: out of memory");
+            st = veil_error(VEIL_ERR_NOMEM, "%s: out of memory", group);
         } else {
             for (size_t i = 0; i < names.count; i++)
-                sorted[i] = m->inputs[order[i].pos];
-            free(m->inputs);
-            m->inputs = sorted;
+                memcpy(sorted + i * elem_size, (char *)*arr + order[i].pos * elem_size, elem_size);
+            free(*arr);
+            *arr = sorted;
         }
     }
     free(order);
     name_list_free(&names);
     H5Gclose(g);
     return st;
+}
+
+static veil_status read_input(hid_t o, const char *path, const char *name, void *elem) {
+    veil_model_input *in = elem;
+    int64_t v = 0;
+    veil_status st = VEIL_OK;
+    if (!(in->name = strdup(name))) st = veil_error(VEIL_ERR_NOMEM, "%s: out of memory", path);
+    if (st == VEIL_OK) st = read_shape(o, path, "shape", &in->shape);
+    if (st == VEIL_OK) st = veil_h5_attr_f64(o, path, "scale", &in->scale, 1);
+    if (st == VEIL_OK) st = veil_h5_attr_i64(o, path, "zero_point", &in->zero_point, 1);
+    if (st == VEIL_OK && (st = veil_h5_attr_i64(o, path, "n_bits", &v, 1)) == VEIL_OK) {
+        if (v < 1 || v > VEIL_MAX_BITS)
+            st = veil_error(VEIL_ERR_FORMAT, "%s/n_bits: %lld, expected 1..%u", path, (long long)v,
+                            VEIL_MAX_BITS);
+        in->n_bits = (uint32_t)v;
+    }
+    if (st == VEIL_OK && (st = veil_h5_attr_i64(o, path, "signed", &v, 1)) == VEIL_OK)
+        in->is_signed = v != 0;
+    if (st == VEIL_OK) st = read_range(o, path, "range", in->range, 1);
+    if (st == VEIL_OK) st = read_range(o, path, "calib_range", in->calib_range, 0);
+    return st;
+}
+
+static veil_status load_inputs(hid_t file, veil_model *m) {
+    return load_ports(file, "/inputs", "input", sizeof *m->inputs, read_input, (void **)&m->inputs,
+                      &m->n_inputs);
 }
 
 static veil_status load_weights(hid_t o, const char *path, veil_model_layer *l, int rank) {
@@ -735,73 +754,36 @@ static veil_status load_layers(hid_t file, veil_model *m) {
     return st;
 }
 
-static veil_status load_outputs(hid_t file, veil_model *m) {
-    hid_t g;
-    name_list names;
-    VEIL_TRY(list_group(file, "/outputs", 1, &g, &names));
+static veil_status read_output(hid_t o, const char *path, const char *name, void *elem) {
+    veil_model_output *out = elem;
     veil_status st = VEIL_OK;
-    indexed *order = calloc(names.count + 1, sizeof *order);
-    if (names.count == 0)
-        st = veil_error(VEIL_ERR_FORMAT, "/outputs: the model has no output");
-    else if (names.count > 64)
-        st = veil_error(VEIL_ERR_FORMAT, "/outputs: %zu outputs, at most 64", names.count);
-    else if (!order || !(m->outputs = calloc(names.count, sizeof *m->outputs)))
-        st = veil_error(VEIL_ERR_NOMEM, "/outputs: out of memory");
-    if (st == VEIL_OK) m->n_outputs = (uint32_t)names.count;
-    for (size_t i = 0; st == VEIL_OK && i < names.count; i++) {
-        char path[256];
-        snprintf(path, sizeof path, "/outputs/%s", names.names[i]);
-        hid_t o = H5Oopen(g, names.names[i], H5P_DEFAULT);
-        if (o < 0) {
-            st = veil_error(VEIL_ERR_FORMAT, "%s: cannot open", path);
-            break;
-        }
-        veil_model_output *out = &m->outputs[i];
-        double sc[4096], zp[4096];
-        size_t n_sc = 0, n_zp = 0;
-        if (!(out->name = strdup(names.names[i])))
-            st = veil_error(VEIL_ERR_NOMEM, "%s: out of memory", path);
-        if (st == VEIL_OK) st = veil_h5_attr_str(o, path, "tensor", &out->source);
-        if (st == VEIL_OK) st = read_shape(o, path, "shape", &out->shape);
-        if (st == VEIL_OK) st = attr_num(o, path, "scale", H5T_NATIVE_DOUBLE, sc, 0, 4096, &n_sc);
-        if (st == VEIL_OK)
-            st = attr_num(o, path, "zero_point", H5T_NATIVE_DOUBLE, zp, 0, 4096, &n_zp);
-        if (st == VEIL_OK && n_sc != n_zp)
-            st = veil_error(VEIL_ERR_FORMAT, "%s/zero_point: %zu values, but scale has %zu", path,
-                            n_zp, n_sc);
-        if (st == VEIL_OK) {
-            out->scale = malloc(n_sc * sizeof *out->scale);
-            out->zero_point = malloc(n_sc * sizeof *out->zero_point);
-            if (!out->scale || !out->zero_point) {
-                st = veil_error(VEIL_ERR_NOMEM, "%s: out of memory", path);
-            } else {
-                memcpy(out->scale, sc, n_sc * sizeof *sc);
-                memcpy(out->zero_point, zp, n_sc * sizeof *zp);
-                out->n_scale = (uint32_t)n_sc;
-            }
-        }
-        order[i].index = (int64_t)i;
-        order[i].pos = i;
-        if (st == VEIL_OK && veil_h5_has_attr(o, "index"))
-            st = veil_h5_attr_i64(o, path, "index", &order[i].index, 1);
-        H5Oclose(o);
-    }
+    double sc[4096], zp[4096];
+    size_t n_sc = 0, n_zp = 0;
+    if (!(out->name = strdup(name))) st = veil_error(VEIL_ERR_NOMEM, "%s: out of memory", path);
+    if (st == VEIL_OK) st = veil_h5_attr_str(o, path, "tensor", &out->source);
+    if (st == VEIL_OK) st = read_shape(o, path, "shape", &out->shape);
+    if (st == VEIL_OK) st = attr_num(o, path, "scale", H5T_NATIVE_DOUBLE, sc, 0, 4096, &n_sc);
+    if (st == VEIL_OK) st = attr_num(o, path, "zero_point", H5T_NATIVE_DOUBLE, zp, 0, 4096, &n_zp);
+    if (st == VEIL_OK && n_sc != n_zp)
+        st = veil_error(VEIL_ERR_FORMAT, "%s/zero_point: %zu values, but scale has %zu", path, n_zp,
+                        n_sc);
     if (st == VEIL_OK) {
-        qsort(order, names.count, sizeof *order, cmp_indexed);
-        veil_model_output *sorted = calloc(names.count, sizeof *sorted);
-        if (!sorted) {
-            st = veil_error(VEIL_ERR_NOMEM, "/outputs: out of memory");
+        out->scale = malloc(n_sc * sizeof *out->scale);
+        out->zero_point = malloc(n_sc * sizeof *out->zero_point);
+        if (!out->scale || !out->zero_point) {
+            st = veil_error(VEIL_ERR_NOMEM, "%s: out of memory", path);
         } else {
-            for (size_t i = 0; i < names.count; i++)
-                sorted[i] = m->outputs[order[i].pos];
-            free(m->outputs);
-            m->outputs = sorted;
+            memcpy(out->scale, sc, n_sc * sizeof *sc);
+            memcpy(out->zero_point, zp, n_sc * sizeof *zp);
+            out->n_scale = (uint32_t)n_sc;
         }
     }
-    free(order);
-    name_list_free(&names);
-    H5Gclose(g);
     return st;
+}
+
+static veil_status load_outputs(hid_t file, veil_model *m) {
+    return load_ports(file, "/outputs", "output", sizeof *m->outputs, read_output,
+                      (void **)&m->outputs, &m->n_outputs);
 }
 
 /* Reads count-first sample arrays /<group>/<name> for every input (or output). */

@@ -36,12 +36,16 @@ static int copy_file(const char *from, const char *to) {
     return fclose(b);
 }
 
-/* A fresh editable copy of tiny.h5. */
-static hid_t edit_copy(void) {
+/* A fresh editable copy of a sample model (of tiny.h5). */
+static hid_t edit_copy_of(const char *model) {
     snprintf(g_tmp, sizeof g_tmp, "/tmp/veil_test_loader_%d.h5", (int)getpid());
-    if (copy_file(veil_test_path("models/tiny.h5"), g_tmp) != 0) return -1;
+    if (copy_file(veil_test_path(model), g_tmp) != 0) return -1;
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     return H5Fopen(g_tmp, H5F_ACC_RDWR, H5P_DEFAULT);
+}
+
+static hid_t edit_copy(void) {
+    return edit_copy_of("models/tiny.h5");
 }
 
 static void set_str_attr(hid_t obj, const char *name, const char *value) {
@@ -116,6 +120,48 @@ static void test_load_samples(void) {
         }
         veil_model_free(m);
     }
+}
+
+/* Inputs come in the order of their `index` attribute, not their names' (the
+ * group's): target_bc's a, b, c given indices 2, 0, 1 load as b, c, a, with
+ * every sample array following its input, so the forward pass still gives
+ * the golden vectors; equal indices keep the group's order. */
+static void test_input_index_order(void) {
+    static const int64_t idx[2][3] = {{2, 0, 1}, {1, 0, 1}};
+    static const char *const want[2][3] = {{"b", "c", "a"}, {"b", "a", "c"}};
+    static const char *const names[3] = {"/inputs/a", "/inputs/b", "/inputs/c"};
+    int cases = 0;
+    for (int c = 0; c < 2; c++) {
+        hid_t f = edit_copy_of("models/target_bc.h5");
+        CU_ASSERT_FATAL(f >= 0);
+        for (int i = 0; i < 3; i++) {
+            hid_t o = H5Oopen(f, names[i], H5P_DEFAULT);
+            CU_ASSERT_FATAL(o >= 0);
+            set_i64_attr(o, "index", &idx[c][i], 0);
+            H5Oclose(o);
+        }
+        H5Fclose(f);
+        veil_model *m = NULL;
+        veil_status st = veil_model_load(g_tmp, &m);
+        if (st) fprintf(stderr, "\n  case %d: %s\n", c, veil_error_message());
+        CU_ASSERT_EQUAL_FATAL(st, VEIL_OK);
+        CU_ASSERT_EQUAL_FATAL(m->n_inputs, 3);
+        for (int i = 0; i < 3; i++)
+            CU_ASSERT_STRING_EQUAL(m->inputs[i].name, want[c][i]);
+        int64_t *out = malloc(m->golden.count * veil_shape_size(&m->outputs[0].shape) * 8);
+        CU_ASSERT_FATAL(out != NULL && m->n_outputs == 1);
+        CU_ASSERT_EQUAL(
+            veil_model_forward(m, (const int64_t *const *)m->golden.inputs, m->golden.count, &out),
+            VEIL_OK);
+        CU_ASSERT_EQUAL(memcmp(out, m->golden.outputs[0],
+                               m->golden.count * veil_shape_size(&m->outputs[0].shape) * 8),
+                        0);
+        free(out);
+        veil_model_free(m);
+        unlink(g_tmp);
+        cases++;
+    }
+    CU_ASSERT_EQUAL(cases, 2);
 }
 
 static void test_bad_format(void) {
@@ -459,6 +505,7 @@ int main(void) {
     CU_pSuite s = CU_add_suite("loader", NULL, NULL);
     if (!s) return CU_get_error();
     VEIL_ADD_TEST(s, test_load_samples);
+    VEIL_ADD_TEST(s, test_input_index_order);
     VEIL_ADD_TEST(s, test_bad_format);
     VEIL_ADD_TEST(s, test_bad_zero_point);
     VEIL_ADD_TEST(s, test_bad_weight_rank);

@@ -20,38 +20,25 @@ venv="${VEIL_VENV:-${home:-/tmp}/.cache/veil/venv}"
 py="${VEIL_PYTHON:-python3}"
 
 die() { echo "setup-python: $*" >&2; exit 1; }
+# shellcheck source=scripts/venv-lib.sh
+. "$here/scripts/venv-lib.sh"
 
 [ -f "$req" ] || die "missing $req"
-command -v "$py" >/dev/null 2>&1 || die "no '$py' interpreter on PATH (install python3 and python3-venv)"
-pyver="$("$py" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')" \
-  || die "'$py' does not run"
+pyver="$(venv_python_version)"
 hash="$( { cat "$req"; echo "python $pyver"; } | sha256sum | cut -d' ' -f1)"
 stamp="$venv/.veil-requirements.sha256"
 
-if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$hash" ]; then
+if venv_ready "$hash"; then
   echo "$venv"
   exit 0
 fi
-
-mkdir -p "$(dirname "$venv")" || die "cannot create $(dirname "$venv")"
-# One installer at a time (ctest -j may start several users of the venv).
-exec 9>"$venv.lock" || die "cannot open lock file $venv.lock"
-if command -v flock >/dev/null 2>&1; then
-  flock 9 || die "cannot lock $venv.lock"
-fi
+venv_lock
 # Someone else may have finished the install while we waited.
-if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$hash" ]; then
+if venv_ready "$hash"; then
   echo "$venv"
   exit 0
 fi
-
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import sys' >/dev/null 2>&1; then
-  echo "setup-python: creating venv $venv with $py $pyver" >&2
-  rm -rf "$venv"
-  "$py" -m venv "$venv" >&2 \
-    || die "'$py -m venv $venv' failed (on Debian: apt-get install python3-venv)"
-fi
-rm -f "$stamp"
+venv_create setup-python
 echo "setup-python: installing $req into $venv (first time: several minutes, ~3 GB for torch)" >&2
 "$venv/bin/python" -m pip install --disable-pip-version-check --no-input -q \
   -r "$req" >&2 \

@@ -30,6 +30,8 @@ pip_timeout="${VEIL_TRITON_PIP_TIMEOUT:-600}"
 mode="${1:-}"
 
 die() { echo "setup-triton: $*" >&2; exit 1; }
+# shellcheck source=scripts/venv-lib.sh
+. "$here/scripts/venv-lib.sh"
 # A failure of the install itself: remembered (see above), then die.
 fail_install() {
   { echo "$hash"; echo "$*"; } >"$venv.failed" 2>/dev/null || true
@@ -54,13 +56,11 @@ case "$(uname -m)" in
   x86_64 | aarch64) ;;
   *) die "nvidia-pytriton has wheels for x86_64 and aarch64 Linux only, not $(uname -m)" ;;
 esac
-command -v "$py" >/dev/null 2>&1 || die "no '$py' interpreter on PATH (install python3 and python3-venv)"
-pyver="$("$py" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')" \
-  || die "'$py' does not run"
+pyver="$(venv_python_version)"
 hash="$( { cat "$req"; echo "python $pyver"; } | sha256sum | cut -d' ' -f1)"
 stamp="$venv/.veil-triton-requirements.sha256"
 
-if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$hash" ]; then
+if venv_ready "$hash"; then
   report
   exit 0
 fi
@@ -71,24 +71,12 @@ if [ -f "$failed" ] && [ "${VEIL_TRITON_RETRY:-0}" != 1 ] && [ "$(head -n1 "$fai
   die "$(tail -n +2 "$failed") (failed less than 30 minutes ago; VEIL_TRITON_RETRY=1 tries again)"
 fi
 
-mkdir -p "$(dirname "$venv")" || die "cannot create $(dirname "$venv")"
-# One installer at a time (ctest -j may start several users of the venv).
-exec 9>"$venv.lock" || die "cannot open lock file $venv.lock"
-if command -v flock >/dev/null 2>&1; then
-  flock -w "$pip_timeout" 9 || die "another install held $venv.lock for ${pip_timeout}s"
-fi
-if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$hash" ]; then
+venv_lock "$pip_timeout"
+if venv_ready "$hash"; then
   report
   exit 0
 fi
-
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import sys' >/dev/null 2>&1; then
-  echo "setup-triton: creating venv $venv with $py $pyver" >&2
-  rm -rf "$venv"
-  "$py" -m venv "$venv" >&2 \
-    || die "'$py -m venv $venv' failed (on Debian: apt-get install python3-venv)"
-fi
-rm -f "$stamp"
+venv_create setup-triton
 echo "setup-triton: installing $req into $venv (first time: ~1 minute, ~400 MB)" >&2
 timeout "$pip_timeout" "$venv/bin/python" -m pip install --disable-pip-version-check --no-input \
   -q --timeout 30 -r "$req" >&2 \

@@ -43,37 +43,25 @@ esac
 py="${VEIL_PYTHON:-python3}"
 
 die() { echo "setup-concrete: $*" >&2; exit 1; }
+# shellcheck source=scripts/venv-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../venv-lib.sh"
 
-command -v "$py" >/dev/null 2>&1 || die "no '$py' interpreter on PATH (install python3 and python3-venv)"
-pyver="$("$py" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')" \
-  || die "'$py' does not run"
+pyver="$(venv_python_version)"
 hash="$( { printf '%s\n' "${pins[@]}"; echo "python $pyver"; } | sha256sum | cut -d' ' -f1)"
 stamp="$venv/.veil-concrete.sha256"
 
-if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$hash" ]; then
+if venv_ready "$hash"; then
   echo "$venv"
   exit 0
 fi
 
-mkdir -p "$(dirname "$venv")" || die "cannot create $(dirname "$venv")"
-# One installer at a time.
-exec 9>"$venv.lock" || die "cannot open lock file $venv.lock"
-if command -v flock >/dev/null 2>&1; then
-  flock 9 || die "cannot lock $venv.lock"
-fi
+venv_lock
 # Someone else may have finished the install while we waited.
-if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$hash" ]; then
+if venv_ready "$hash"; then
   echo "$venv"
   exit 0
 fi
-
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import sys' >/dev/null 2>&1; then
-  echo "setup-concrete: creating venv $venv with $py $pyver" >&2
-  rm -rf "$venv"
-  "$py" -m venv "$venv" >&2 \
-    || die "'$py -m venv $venv' failed (on Debian: apt-get install python3-venv)"
-fi
-rm -f "$stamp"
+venv_create setup-concrete
 echo "setup-concrete: installing ${pins[*]} into $venv (first time: minutes, 1 to 4 GB)" >&2
 "$venv/bin/python" -m pip install --disable-pip-version-check --no-input -q \
   "${pins[@]}" >&2 \

@@ -194,16 +194,7 @@ static void *worker_main(void *arg) {
                 break; /* draining: no more requests will come */
             double now = srv_now();
             if (now >= deadline) break;
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            double wait = deadline - now;
-            ts.tv_sec += (time_t)wait;
-            ts.tv_nsec += (long)((wait - (double)(time_t)wait) * 1e9);
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&s->queue_cv, &s->mu, &ts);
+            srv_cond_wait_s(&s->queue_cv, &s->mu, deadline - now);
         }
         if (s->stopping) break;
         if (!s->head) continue; /* the requests timed out meanwhile */
@@ -331,14 +322,7 @@ int srv_batcher_run(veil_server *s, srv_job *j, srv_error *e) {
     while (!j->done) {
         double now = srv_now();
         if (now >= deadline) break;
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        double w = deadline - now;
-        if (w > 1) w = 1;
-        long ns = ts.tv_nsec + (long)(w * 1e9);
-        ts.tv_sec += ns / 1000000000L;
-        ts.tv_nsec = ns % 1000000000L;
-        pthread_cond_timedwait(&s->done_cv, &s->mu, &ts);
+        srv_cond_wait_s(&s->done_cv, &s->mu, deadline - now > 1 ? 1 : deadline - now);
     }
     if (j->done) {
         pthread_mutex_unlock(&s->mu);

@@ -116,12 +116,7 @@ static void *reaper_main(void *arg) {
                         "request after %u ms (--request-timeout-ms)\n",
                         closed, s->o.request_timeout_ms);
         }
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        long ns = ts.tv_nsec + (long)(step * 1e9);
-        ts.tv_sec += ns / 1000000000L;
-        ts.tv_nsec = ns % 1000000000L;
-        pthread_cond_timedwait(&s->reaper_cv, &s->conn_mu, &ts);
+        srv_cond_wait_s(&s->reaper_cv, &s->conn_mu, step);
     }
     pthread_mutex_unlock(&s->conn_mu);
     return NULL;

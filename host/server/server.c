@@ -203,14 +203,7 @@ unsigned veil_server_drain(veil_server *s, unsigned timeout_ms) {
     while (s->active > 0) {
         const double now = srv_now();
         if (now >= deadline) break;
-        double w = deadline - now;
-        if (w > 0.2) w = 0.2;
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        long ns = ts.tv_nsec + (long)(w * 1e9);
-        ts.tv_sec += ns / 1000000000L;
-        ts.tv_nsec = ns % 1000000000L;
-        pthread_cond_timedwait(&s->idle_cv, &s->mu, &ts);
+        srv_cond_wait_s(&s->idle_cv, &s->mu, deadline - now > 0.2 ? 0.2 : deadline - now);
     }
     const unsigned left = s->active;
     pthread_mutex_unlock(&s->mu);

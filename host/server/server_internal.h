@@ -33,6 +33,17 @@ static inline double srv_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* Waits on cv (mu held) for at most seconds (>= 0): pthread_cond_timedwait's
+ * deadline is on CLOCK_REALTIME. Callers loop on their own condition. */
+static inline void srv_cond_wait_s(pthread_cond_t *cv, pthread_mutex_t *mu, double seconds) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    const long long ns = (long long)ts.tv_nsec + (long long)(seconds * 1e9);
+    ts.tv_sec += (time_t)(ns / 1000000000LL);
+    ts.tv_nsec = (long)(ns % 1000000000LL);
+    pthread_cond_timedwait(cv, mu, &ts);
+}
+
 /* ---- metrics.c ------------------------------------------------------------------ */
 
 #define SRV_BATCH_BUCKETS 8

@@ -151,10 +151,11 @@ int veil_set_reads(const veil_params *ps, unsigned prec, uint32_t max_poly) {
            (!max_poly || ps->poly_size <= max_poly);
 }
 
-/* The widest read of a PBS node (bits of precision, without padding). */
+/* The widest read of a PBS node (bits of precision, without padding; 0 for
+ * a ROUND node of 1-bit chunks, whose reads are signs alone). */
 unsigned veil_pbs_prec(const veil_node *n) {
     if (n->kind == VEIL_NODE_LUT) return n->in_bits ? n->in_bits : 1;
-    unsigned w = 1;
+    unsigned w = 0;
     for (unsigned q = 0; q < veil_round_chunk_count(n); q++) {
         const veil_round_chunk c = veil_round_chunk_get(n, q);
         w = c.read_bits > w ? c.read_bits : w;

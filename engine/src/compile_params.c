@@ -779,6 +779,10 @@ static veil_status choose_partitions(veil_program *p, double single) {
                ((maxp && np > maxp) || np > VEIL_MAX_PARTITIONS || over_budget(p, sets, np))) {
             c = merge_cheapest_pair(p, sets, np, cand, nc);
             np = merge_sets(p, sets, np);
+            /* and lowered again, as after every merge above (the cap and
+             * the budget are checked again by the loop) */
+            c = descend(p, sets, np, cand, nc, c);
+            np = merge_sets(p, sets, np);
         }
         if (over_budget(p, sets, np)) c = INFINITY;
         if (c < single) {

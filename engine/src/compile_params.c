@@ -605,10 +605,36 @@ static double split_nodes(veil_program *p, const veil_params **sets, uint32_t *n
             }
         }
         if (!found) break;
+        /* applied, and the partitions it emptied dropped; dropping one can
+         * change the master key (its fresh noise), so the move is kept only
+         * if the exact pass still holds it */
+        const uint32_t n0 = *n;
+        const veil_params **s0 = malloc((n0 + 1) * sizeof *s0);
+        uint32_t *part0 = malloc((p->n_nodes + 1) * sizeof *part0);
+        if (!s0 || !part0) { /* no room to undo: keep the program as it is */
+            free(s0);
+            free(part0);
+            break;
+        }
+        memcpy(s0, sets, n0 * sizeof *sets);
+        for (size_t i = 0; i < p->n_nodes; i++)
+            part0[i] = p->nodes[i].partition;
         move_node(p, sets, n, bi, cand[bj]);
         if (pair) move_node(p, sets, n, bw, cand[br]);
         *n = drop_empty(p, sets, *n);
-        c = assignment_cost(p, sets, *n, 0);
+        const double c2 = assignment_cost(p, sets, *n, 0);
+        const int keep = c2 < c;
+        if (keep)
+            c = c2;
+        else {
+            memcpy(sets, s0, n0 * sizeof *sets);
+            *n = n0;
+            for (size_t i = 0; i < p->n_nodes; i++)
+                p->nodes[i].partition = part0[i];
+        }
+        free(s0);
+        free(part0);
+        if (!keep) break;
     }
     return c;
 }

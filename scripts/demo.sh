@@ -31,7 +31,7 @@ if [ -x "$veil" ] && [ -f "$model" ]; then
   "$veil" run "$model" --mode simulate
   "$veil" run "$model" --mode simulate --rounding-bits 4
   # Encrypted: on a GPU 4 samples of each; on the CPU the exact program
-  # (8,064 PBS a sample in 5 partitions at N = 512 to 2048: about 2 minutes
+  # (8,128 PBS a sample in 7 partitions at N = 512 to 2048: about 2 minutes
   # of CPU on 2 cores) gets 1 sample, the rounded one 4.
   exact_n=1
   if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then exact_n=4; fi

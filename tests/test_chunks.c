@@ -15,11 +15,16 @@
  *   every chunk width, every number of bits cleared and every value of an
  *   accumulator encoding of up to 9 bits: it leaves exactly the value with
  *   its low bits cleared.
+ * - The 1-bit chunk's read: its one PBS is the sign alone, on a table of one
+ *   box per half torus (veil_lut_new at 0 bits), read right up to a quarter
+ *   torus (2^62) from either value, twice a 1-bit table's margin, which is
+ *   what the noise pass counts for it (read_bits 0).
  * The encrypted run at a forced narrow width is in test_model_encrypted.c. */
 #include "testutil.h"
 #include "load_model.h"
 #include "veil/loader.h"
 #include "veil/program.h"
+#include "veil/tfhe.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -151,11 +156,68 @@ static void test_chunk_arithmetic(void) {
     CU_ASSERT_EQUAL(wrong, 0);
 }
 
+/* The blind rotation's output on test polynomial `poly` for a
+ * modulus-switched phase t in [0, 2N): coefficient t, negated past N. */
+static int64_t rotate_read(const veil_lut *l, uint32_t t) {
+    const uint32_t N = l->poly_size;
+    return (int64_t)(t < N ? l->poly[t] : 0 - l->poly[t - N]);
+}
+
+static void test_sign_read_margin(void) {
+    veil_node n;
+    memset(&n, 0, sizeof n);
+    n.kind = VEIL_NODE_ROUND;
+    n.round_bits = 3;
+    n.chunk_bits = 1;
+    n.width = 6;
+    size_t chunks = 0;
+    for (unsigned q = 0; q < veil_round_chunk_count(&n); q++, chunks++) {
+        const veil_round_chunk c = veil_round_chunk_get(&n, q);
+        CU_ASSERT_EQUAL(c.read_bits, 0);
+        CU_ASSERT_EQUAL(c.pbs, 1);
+        CU_ASSERT_EQUAL(c.shift, n.width - q); /* bit q in the padding position */
+    }
+    CU_ASSERT_EQUAL(chunks, 3);
+    const veil_params *ps = veil_params_find_any("nn-p2-norm2e4-2m40");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ps);
+    const int64_t one[2] = {1, 1};
+    const uint64_t C = (uint64_t)1 << 40;
+    veil_lut *l0 = NULL, *l1 = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_lut_new(ps, one, 0, 0, C, &l0), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(veil_lut_new(ps, one, 1, 0, C, &l1), VEIL_OK);
+    CU_ASSERT_EQUAL(veil_lut_new(ps, one, 0, 1, C, &l1), VEIL_ERR_ARG); /* signed, 0 bits */
+    /* the values sit at t = 0 and t = N; read right when within d of one */
+    const uint32_t N = ps->poly_size;
+    size_t in_margin = 0, wrong0 = 0, wrong1_q = 0, wrong1_beyond = 0;
+    for (uint32_t t = 0; t < 2 * N; t++) {
+        const uint32_t d0 = t < N ? t : 2 * N - t, dn = t > N ? t - N : N - t;
+        const uint32_t d = d0 < dn ? d0 : dn;
+        if (d >= N / 2) continue; /* past a quarter torus from both */
+        const int64_t want = d0 < dn ? (int64_t)C : -(int64_t)C;
+        in_margin++;
+        wrong0 += rotate_read(l0, t) != want;
+        if (d < N / 4)
+            wrong1_q += rotate_read(l1, t) != want;
+        else
+            wrong1_beyond += rotate_read(l1, t) != want;
+    }
+    printf("\n  N = %u: %zu phases within 2^62 of a value: 0-bit table %zu wrong; 1-bit table "
+           "%zu wrong within 2^61, %zu beyond",
+           N, in_margin, wrong0, wrong1_q, wrong1_beyond);
+    CU_ASSERT_EQUAL(in_margin, 2 * (size_t)N - 2); /* all but the two ties at N/2, 3N/2 */
+    CU_ASSERT_EQUAL(wrong0, 0);
+    CU_ASSERT_EQUAL(wrong1_q, 0);
+    CU_ASSERT(wrong1_beyond >= N / 4); /* the 1-bit table's margin is half */
+    veil_lut_free(l0);
+    veil_lut_free(l1);
+}
+
 int main(void) {
     if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
     CU_pSuite s = CU_add_suite("chunks", NULL, NULL);
     if (!s) return CU_get_error();
     VEIL_ADD_TEST(s, test_chunk_choice);
     VEIL_ADD_TEST(s, test_chunk_arithmetic);
+    VEIL_ADD_TEST(s, test_sign_read_margin);
     return veil_test_run();
 }

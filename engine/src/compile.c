@@ -970,12 +970,13 @@ static veil_status chunk_trial(veil_program *p, const char *params_id, const dou
  * land in a cheaper set (mlp_digits at --rounding-bits 4: a 7-bit rounding
  * in chunks of 4 + 3 read at 3 bits on N = 1024 and a 6-bit one in 3 + 3
  * read at 2 bits, instead of 5 + 2 and 5 + 1 read at 4 bits on N = 2048:
- * 9.29 s -> 7.81 s predicted). Candidates run from 2 bits (a 1-bit chunk
- * costs as many PBS per bit at the same 1-bit read) up to p + 1, p the
+ * 9.29 s -> 7.81 s predicted). Candidates run from 1 bit (one PBS per bit,
+ * each the sign alone, read at 0 bits) up to p + 1, p the
  * program's widest lookup (today's width, chunk_bits = widest; a wider chunk
  * would raise the program's precision), less those another candidate
  * dominates (as many PBS or more at as wide a read or wider: for 7 bits,
- * chunks of 5 (5 + 2: 4 PBS, 4-bit reads) lose to 4 (4 + 3: 4 PBS, 3-bit)).
+ * chunks of 5 (5 + 2: 4 PBS, 4-bit reads) lose to 4 (4 + 3: 4 PBS, 3-bit),
+ * and 2 (2 + 2 + 2 + 1: 7 PBS, 1-bit reads) to 1 (7 PBS, 0-bit)).
  * search = 0: every node at the widest. Else: every node at the widest,
  * then every node at each narrower width, then from the cheapest of those
  * each node alone at each other width, keeping a change when the whole
@@ -992,7 +993,7 @@ static veil_status choose_chunks(veil_program *p, const char *params_id, unsigne
         return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
     }
     size_t nr = 0;
-    unsigned top = 2; /* the widest chunk any node uses */
+    unsigned top = 1; /* the widest chunk any node uses */
     for (size_t i = 0; i < p->n_nodes; i++)
         if (p->nodes[i].kind == VEIL_NODE_ROUND) {
             veil_node *n = &p->nodes[i];
@@ -1005,7 +1006,7 @@ static veil_status choose_chunks(veil_program *p, const char *params_id, unsigne
         for (size_t k = 0; k < nr; k++)
             set_chunk_bits(&p->nodes[rn[k]],
                            p->options.chunk_bits < widest ? p->options.chunk_bits : widest);
-    if (!search || top <= 2 || p->options.chunk_bits) { /* nothing to choose */
+    if (!search || top <= 1 || p->options.chunk_bits) { /* nothing to choose */
         free(rn);
         free(best);
         return veil_choose_params(p, params_id);
@@ -1023,7 +1024,7 @@ static veil_status choose_chunks(veil_program *p, const char *params_id, unsigne
     veil_status st = chunk_trial(p, params_id, min_ms, INFINITY, &best_cost);
     int last_best = 1; /* p holds the parameters of the best widths */
     /* every node at one narrower width */
-    for (unsigned w = widest - 1; st == VEIL_OK && w >= 2; w--) {
+    for (unsigned w = widest - 1; st == VEIL_OK && w >= 1; w--) {
         int same = 1;
         for (size_t k = 0; k < nr; k++) {
             set_chunk_bits(&p->nodes[rn[k]], w);
@@ -1041,13 +1042,13 @@ static veil_status choose_chunks(veil_program *p, const char *params_id, unsigne
     /* one node at a time, over its undominated widths */
     for (size_t k = 0; st == VEIL_OK && k < nr; k++) {
         veil_node *n = &p->nodes[rn[k]];
-        for (unsigned w = 2; st == VEIL_OK && w <= widest && w <= n->round_bits; w++) {
+        for (unsigned w = 1; st == VEIL_OK && w <= widest && w <= n->round_bits; w++) {
             if (w == best[k]) continue;
             set_chunk_bits(n, w);
             const uint64_t pbs = n->pbs_per_sample;
             const unsigned prec = veil_pbs_prec(n);
             int dominated = 0;
-            for (unsigned v = 2; !dominated && v <= widest && v <= n->round_bits; v++) {
+            for (unsigned v = 1; !dominated && v <= widest && v <= n->round_bits; v++) {
                 if (v == w) continue;
                 set_chunk_bits(n, v);
                 dominated = n->pbs_per_sample <= pbs && veil_pbs_prec(n) <= prec &&

@@ -21,7 +21,8 @@ static inline unsigned ubits(uint64_t v) {
 /* Set ps can read prec bits: its table holds 2^prec boxes and its p_fail was
  * derived for prec (and N <= max_poly when max_poly != 0). */
 int veil_set_reads(const veil_params *ps, unsigned prec, uint32_t max_poly);
-/* The widest read of a PBS node (bits of precision, without padding). */
+/* The widest read of a PBS node (bits of precision, without padding; 0 when
+ * a ROUND node reads only signs: veil/program.h "Rounding"). */
 unsigned veil_pbs_prec(const veil_node *n);
 
 /* Parameter sets for p's PBS (veil/program.h: one set forced by params_id or

@@ -209,7 +209,8 @@ static const option_row k_options[] = {
      parse_lookup_bits, show_lookup_bits},
     {"--chunk-bits", "N",
      "exact rounding clears the low bits in chunks of N bits, 2 PBS\n"
-     "each read at N - 1 bits (at most the widest lookup's bits + 1);\n"
+     "each read at N - 1 bits (1 PBS for N = 1, the sign read at 0 bits;\n"
+     "at most the widest lookup's bits + 1);\n"
      "default 0: per rounding, the cheapest by the cost model",
      parse_chunk_bits, show_chunk_bits},
     {"--range-margin", "F",

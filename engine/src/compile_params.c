@@ -151,10 +151,11 @@ int veil_set_reads(const veil_params *ps, unsigned prec, uint32_t max_poly) {
            (!max_poly || ps->poly_size <= max_poly);
 }
 
-/* The widest read of a PBS node (bits of precision, without padding). */
+/* The widest read of a PBS node (bits of precision, without padding; 0 for
+ * a ROUND node of 1-bit chunks, whose reads are signs alone). */
 unsigned veil_pbs_prec(const veil_node *n) {
     if (n->kind == VEIL_NODE_LUT) return n->in_bits ? n->in_bits : 1;
-    unsigned w = 1;
+    unsigned w = 0;
     for (unsigned q = 0; q < veil_round_chunk_count(n); q++) {
         const veil_round_chunk c = veil_round_chunk_get(n, q);
         w = c.read_bits > w ? c.read_bits : w;
@@ -329,11 +330,12 @@ static double search_groups(const veil_program *p, const unit_noise *u, pbs_grou
 }
 
 /* Modelled cost per sample of the program with sets[i] for partition i, or
- * +INFINITY when it breaks p_error, a set's precision, max_poly_size or the
+ * +INFINITY when it is not below `bound` (cost_below: then without the
+ * noise pass) or breaks p_error, a set's precision, max_poly_size or the
  * master-key rule (no set's k*N above sets[0]'s). Runs the exact noise pass
  * (node variances are left for these sets). */
-static double assignment_cost(veil_program *p, const veil_params *const *sets, uint32_t nparts,
-                              int master0) {
+static double cost_below(veil_program *p, const veil_params *const *sets, uint32_t nparts,
+                         int master0, double bound) {
     const uint32_t mi = master_index(sets, nparts);
     if (master0 && mi != 0) return INFINITY;
     const uint32_t D = veil_params_big_dim(sets[mi]);
@@ -346,9 +348,15 @@ static double assignment_cost(veil_program *p, const veil_params *const *sets, u
         if (!veil_set_reads(ps, veil_pbs_prec(n), p->options.max_poly_size)) return INFINITY;
         cost += (double)n->pbs_per_sample * pbs_cost(ps, D);
     }
+    if (!(cost < bound)) return INFINITY; /* no noise pass for what cannot win */
     uint32_t wn;
     if (noise_pass(p, sets, nparts, &wn) > log2(p->options.p_error)) return INFINITY;
     return cost;
+}
+
+static double assignment_cost(veil_program *p, const veil_params *const *sets, uint32_t nparts,
+                              int master0) {
+    return cost_below(p, sets, nparts, master0, INFINITY);
 }
 
 double veil_program_assignment_cost(veil_program *p, const veil_params *const *sets) {
@@ -507,6 +515,130 @@ static double descend(veil_program *p, const veil_params **sets, uint32_t n,
     return c;
 }
 
+static int is_pbs_node(const veil_node *n) {
+    return n->kind == VEIL_NODE_LUT || n->kind == VEIL_NODE_ROUND;
+}
+
+/* Puts node i in the partition of set s (a new one, sets[*n], when no
+ * partition has s); returns its old partition. */
+static uint32_t move_node(veil_program *p, const veil_params **sets, uint32_t *n, size_t i,
+                          const veil_params *s) {
+    const uint32_t old = p->nodes[i].partition;
+    uint32_t to = 0;
+    while (to < *n && sets[to] != s)
+        to++;
+    if (to == *n) sets[(*n)++] = s;
+    p->nodes[i].partition = to;
+    return old;
+}
+
+/* Drops the partitions no PBS node is in (node partitions renumbered);
+ * returns how many are left. */
+static uint32_t drop_empty(veil_program *p, const veil_params **sets, uint32_t n) {
+    uint32_t *map = calloc(n + 1, sizeof *map), m = 0;
+    if (!map) return n; /* kept: costs at most a wider master key */
+    for (size_t i = 0; i < p->n_nodes; i++)
+        if (is_pbs_node(&p->nodes[i])) map[p->nodes[i].partition] = 1;
+    for (uint32_t k = 0; k < n; k++)
+        if (map[k]) {
+            sets[m] = sets[k];
+            map[k] = m++;
+        }
+    for (size_t i = 0; i < p->n_nodes; i++)
+        if (is_pbs_node(&p->nodes[i])) p->nodes[i].partition = map[p->nodes[i].partition];
+    free(map);
+    return m;
+}
+
+/* Moves single PBS nodes out of their partition onto a cheaper candidate
+ * set (a new partition, or the one that has that set) while the exact noise
+ * pass keeps the program feasible: what the bound model's groups cannot
+ * express when nodes of one group read different producers. A move that
+ * breaks one read may be repaired by moving the node of that read (the
+ * exact pass's worst) onto another set too: mlp_digits 6-bit, a cheaper set
+ * for the first layer's lookups (noisier outputs) with another for the
+ * second layer's rounding that reads them. Each round applies the move (or
+ * pair) that lowers the cost most, ties to the first node and candidate
+ * (deterministic); sets[] must hold a partition per PBS node plus two.
+ * Returns the cost; *n is the new partition count. */
+static double split_nodes(veil_program *p, const veil_params **sets, uint32_t *n,
+                          const veil_params *const *cand, size_t nc, double c) {
+    for (int rounds = 0; c < INFINITY && rounds < 16; rounds++) {
+        size_t bi = 0, bj = 0, bw = 0, br = 0;
+        int found = 0, pair = 0;
+        double bc = c;
+        for (size_t i = 0; i < p->n_nodes; i++) {
+            if (!is_pbs_node(&p->nodes[i])) continue;
+            const uint32_t D = veil_params_big_dim(sets[master_index(sets, *n)]);
+            const veil_params *cur = sets[p->nodes[i].partition];
+            for (size_t j = 0; j < nc; j++) {
+                if (cand[j] == cur || pbs_cost(cand[j], D) >= pbs_cost(cur, D)) continue;
+                uint32_t ni = *n;
+                const uint32_t old = move_node(p, sets, &ni, i, cand[j]);
+                const double c2 = assignment_cost(p, sets, ni, 0);
+                if (c2 < bc) {
+                    bc = c2;
+                    bi = i;
+                    bj = j;
+                    found = 1;
+                    pair = 0;
+                } else if (c2 == INFINITY) {
+                    uint32_t wn;
+                    noise_pass(p, sets, ni, &wn);
+                    for (size_t r = 0; wn != i && is_pbs_node(&p->nodes[wn]) && r < nc; r++) {
+                        if (cand[r] == sets[p->nodes[wn].partition]) continue;
+                        uint32_t nr = ni;
+                        const uint32_t wold = move_node(p, sets, &nr, wn, cand[r]);
+                        const double c3 = cost_below(p, sets, nr, 0, bc);
+                        p->nodes[wn].partition = wold;
+                        if (c3 < bc) {
+                            bc = c3;
+                            bi = i;
+                            bj = j;
+                            bw = wn;
+                            br = r;
+                            found = pair = 1;
+                        }
+                    }
+                }
+                p->nodes[i].partition = old;
+            }
+        }
+        if (!found) break;
+        /* applied, and the partitions it emptied dropped; dropping one can
+         * change the master key (its fresh noise), so the move is kept only
+         * if the exact pass still holds it */
+        const uint32_t n0 = *n;
+        const veil_params **s0 = malloc((n0 + 1) * sizeof *s0);
+        uint32_t *part0 = malloc((p->n_nodes + 1) * sizeof *part0);
+        if (!s0 || !part0) { /* no room to undo: keep the program as it is */
+            free(s0);
+            free(part0);
+            break;
+        }
+        memcpy(s0, sets, n0 * sizeof *sets);
+        for (size_t i = 0; i < p->n_nodes; i++)
+            part0[i] = p->nodes[i].partition;
+        move_node(p, sets, n, bi, cand[bj]);
+        if (pair) move_node(p, sets, n, bw, cand[br]);
+        *n = drop_empty(p, sets, *n);
+        const double c2 = assignment_cost(p, sets, *n, 0);
+        const int keep = c2 < c;
+        if (keep)
+            c = c2;
+        else {
+            memcpy(sets, s0, n0 * sizeof *sets);
+            *n = n0;
+            for (size_t i = 0; i < p->n_nodes; i++)
+                p->nodes[i].partition = part0[i];
+        }
+        free(s0);
+        free(part0);
+        if (!keep) break;
+    }
+    return c;
+}
+
 /* Puts two partitions on one set, the pair and set that cost least (every
  * other partition keeps its set); returns the cost (+INFINITY: no merge
  * fits). The caller merges the two (merge_sets). */
@@ -581,7 +713,7 @@ static veil_status choose_partitions(veil_program *p, double single) {
     uint32_t *gof = calloc(p->n_nodes + 1, sizeof *gof);
     const veil_params **pick = calloc(p->n_nodes + 1, sizeof *pick);
     const veil_params **best = calloc(p->n_nodes + 1, sizeof *best);
-    const veil_params **sets = calloc(p->n_nodes + 1, sizeof *sets);
+    const veil_params **sets = calloc(p->n_nodes + 3, sizeof *sets);
     const veil_params **keep = calloc(p->n_partitions + 1, sizeof *keep);
     uint32_t *keep_part = calloc(p->n_nodes + 1, sizeof *keep_part);
     const veil_params **undo = calloc(p->n_nodes + 1, sizeof *undo);
@@ -634,6 +766,11 @@ static veil_status choose_partitions(veil_program *p, double single) {
         np = merge_sets(p, sets, np);
         c = descend(p, sets, np, cand, nc, c);
         np = merge_sets(p, sets, np);
+        /* then node by node, and the partitions lowered again */
+        c = split_nodes(p, sets, &np, cand, nc, c);
+        np = merge_sets(p, sets, np);
+        c = descend(p, sets, np, cand, nc, c);
+        np = merge_sets(p, sets, np);
         /* merge the cheapest pair down to one partition, lowering sets
          * after each merge, and keep the cheapest program on the way: one
          * partition fewer can shrink the master key (every keyswitch reads
@@ -667,6 +804,10 @@ static veil_status choose_partitions(veil_program *p, double single) {
         while (c < INFINITY && np > 1 &&
                ((maxp && np > maxp) || np > VEIL_MAX_PARTITIONS || over_budget(p, sets, np))) {
             c = merge_cheapest_pair(p, sets, np, cand, nc);
+            np = merge_sets(p, sets, np);
+            /* and lowered again, as after every merge above (the cap and
+             * the budget are checked again by the loop) */
+            c = descend(p, sets, np, cand, nc, c);
             np = merge_sets(p, sets, np);
         }
         if (over_budget(p, sets, np)) c = INFINITY;

@@ -181,7 +181,9 @@ void veil_program_print_report(const veil_program *p, FILE *f) {
         for (size_t i = 0; i < p->n_nodes; i++)
             if (p->nodes[i].kind == VEIL_NODE_ROUND) extra += p->nodes[i].pbs_per_sample;
         if (extra)
-            fprintf(f, "exact rounding: %llu of those PBS clear low bits (2 per chunk)\n",
+            fprintf(f,
+                    "exact rounding: %llu of those PBS clear low bits (2 per chunk, 1 per "
+                    "1-bit chunk)\n",
                     (unsigned long long)extra);
     }
 }

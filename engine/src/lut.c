@@ -5,10 +5,12 @@ veil_status veil_lut_new(const veil_params *p, const int64_t *table, unsigned in
                          int in_signed, uint64_t out_delta, veil_lut **out) {
     if (!p || !table || !out) return veil_error(VEIL_ERR_ARG, "veil_lut_new: NULL argument");
     const uint32_t N = p->poly_size;
-    if (in_bits < 1 || ((uint64_t)1 << in_bits) > N)
+    if (in_bits >= 32 || ((uint64_t)1 << in_bits) > N)
         return veil_error(VEIL_ERR_UNSUPPORTED,
                           "lookup table of %u bits does not fit N = %u of %s (at most %u bits)",
                           in_bits, N, p->id, (unsigned)__builtin_ctz(N));
+    if (in_signed && in_bits < 1)
+        return veil_error(VEIL_ERR_ARG, "veil_lut_new: a signed table needs at least 1 bit");
     veil_lut *lut = calloc(1, sizeof *lut);
     if (!lut || !(lut->poly = calloc(N, sizeof *lut->poly))) {
         free(lut);

@@ -53,7 +53,7 @@
  * Rounding. Exact (default): a ROUND node clears the k low bits of
  * V = x + offset exactly, so encrypted equals simulate. A PBS can only read
  * the top bits of the torus with the padding bit clear, so the low bits are
- * removed LSB-first in chunks of c bits, 2 <= c <= p+1 (p = the program's
+ * removed LSB-first in chunks of c bits, 1 <= c <= p+1 (p = the program's
  * widest lookup), c chosen per ROUND node by the cost model (compile.c
  * choose_chunks: narrow chunks are more PBS at a lower precision, which may
  * land in a cheaper set; options.chunk_bits forces one c):
@@ -64,7 +64,14 @@
  *   PBS 2, the identity on the c-1 remaining bits (padding now clear):
  *          V -= out clears them.
  * That is 2 PBS per chunk (1 when c = 1); both are read at c-1 bits of
- * precision, so rounding never raises the parameter set's precision. The
+ * precision, so rounding never raises the parameter set's precision. A 1-bit
+ * chunk is read at 0 bits: its one PBS is the sign of the bit in the padding
+ * position, a table of one box per half torus, so its values 0 and 2^63 are
+ * a quarter torus (2^62) from the sign's boundaries instead of 2^61 for a
+ * 1-bit table; that is 4 times the variance a 1-bit read holds (Concrete's
+ * optimizer models its rounding the same way: each cleared bit one lookup
+ * at precision 0, concrete-optimizer dag add_truncate_1_bit /
+ * add_shift_left_lsb_to_msb_no_padding). The
  * lookup that follows reads r exactly (no low bits left). Cheaper exact
  * alternatives fail: reading the high bits directly with the low bits present
  * needs the noise margin of a full-width PBS, and one PBS cannot return the
@@ -384,7 +391,7 @@ typedef struct veil_round_chunk {
     unsigned lo;        /* j: the chunk's lowest bit */
     unsigned bits;      /* c: chunk_bits, or fewer for the last chunk */
     unsigned shift;     /* width - j - c + 1: V * 2^shift puts the chunk in the top c bits */
-    unsigned read_bits; /* precision of its PBS reads: c - 1, at least 1 */
+    unsigned read_bits; /* precision of its PBS reads: c - 1 (0: the sign alone, c = 1) */
     unsigned pbs;       /* 2 (sign, then the identity on c - 1 bits), 1 when c = 1 */
 } veil_round_chunk;
 
@@ -398,7 +405,7 @@ static inline veil_round_chunk veil_round_chunk_get(const veil_node *n, unsigned
     c.lo = q * n->chunk_bits;
     c.bits = n->round_bits - c.lo < n->chunk_bits ? n->round_bits - c.lo : n->chunk_bits;
     c.shift = n->width - c.lo - c.bits + 1;
-    c.read_bits = c.bits > 1 ? c.bits - 1 : 1;
+    c.read_bits = c.bits - 1;
     c.pbs = c.bits > 1 ? 2 : 1;
     return c;
 }

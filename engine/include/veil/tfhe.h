@@ -284,7 +284,9 @@ typedef struct veil_lut {
     uint32_t poly_size;
 } veil_lut;
 
-/* table: 2^in_bits int64 outputs, output plaintext = table[i] * out_delta. */
+/* table: 2^in_bits int64 outputs, output plaintext = table[i] * out_delta.
+ * in_bits 0 (unsigned only): one entry, read as the negacyclic sign of the
+ * top bit with a quarter torus of margin (veil/program.h "Rounding"). */
 veil_status veil_lut_new(const veil_params *p, const int64_t *table, unsigned in_bits,
                          int in_signed, uint64_t out_delta, veil_lut **out);
 void veil_lut_free(veil_lut *lut);

@@ -181,6 +181,60 @@ static void test_paths_bit_identical(void) {
     }
 }
 
+/* The spectrum's order (veil/fft.h: split, permuted): veil_fft_to_natural of
+ * a forward transform equals the folded, twisted DFT evaluated directly
+ * (long double, O(h^2)), at every size from 16 (the scalar transform) through
+ * the tile pass with and without its span-8 stage, on every path; the CUDA
+ * tests rely on this order to hand the CPU's key to the kernels. */
+static void test_natural_order(void) {
+    int sizes = 0;
+    for (uint32_t n = 16; n <= 4096; n *= 2, sizes++) {
+        const uint32_t h = n / 2;
+        int64_t *a = malloc(sizeof(int64_t) * n);
+        double *f = malloc(sizeof(double) * n), *nat = malloc(sizeof(double) * n);
+        long double *ref = malloc(sizeof(long double) * n);
+        CU_ASSERT_FATAL(a && f && nat && ref);
+        for (uint32_t i = 0; i < n; i++)
+            a[i] = (int64_t)(veil_test_rand() % 2001) - 1000;
+        const long double pi = 3.141592653589793238462643383279502884L;
+        for (uint32_t k = 0; k < h; k++) {
+            long double sr = 0, si = 0;
+            for (uint32_t j = 0; j < h; j++) {
+                /* z_j = (a_j + i a_{j+h}) exp(i pi j / N), times exp(-2 pi i j k / h) */
+                const long double th =
+                    pi * (long double)j / n - 2 * pi * (long double)((uint64_t)j * k % h) / h;
+                const long double c = cosl(th), sn = sinl(th);
+                sr += (long double)a[j] * c - (long double)a[j + h] * sn;
+                si += (long double)a[j] * sn + (long double)a[j + h] * c;
+            }
+            ref[2 * k] = sr, ref[2 * k + 1] = si;
+        }
+        int paths = 0;
+        for (size_t j = 0; j < N_PATHS; j++) {
+            if (!veil_fft_path_available(PATHS[j])) continue;
+            veil_fft *fft = NULL;
+            CU_ASSERT_FATAL(veil_fft_new_path(n, PATHS[j], &fft) == VEIL_OK);
+            veil_fft_forward_i64(fft, a, f);
+            veil_fft_to_natural(n, f, nat);
+            double worst = 0;
+            for (uint32_t i = 0; i < n; i++) {
+                const double e = fabs((double)(nat[i] - ref[i]));
+                if (!(e <= worst)) worst = e;
+            }
+            /* |z| <= 1500, sums of h terms: an error of 2^-30 of the
+             * largest possible value is rounding; a wrong slot is O(1000) */
+            if (!(worst <= 1500.0 * h * 0x1p-30))
+                printf("\n  N = %u %s: max |error| %.3g", n, veil_fft_path_name(PATHS[j]), worst);
+            CU_ASSERT(worst <= 1500.0 * h * 0x1p-30);
+            veil_fft_free(fft);
+            paths++;
+        }
+        CU_ASSERT(paths >= 1);
+        free(a), free(f), free(nat), free(ref);
+    }
+    CU_ASSERT_EQUAL(sizes, 9);
+}
+
 int main(void) {
     if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
     CU_pSuite s = CU_add_suite("fft_error", NULL, NULL);
@@ -191,5 +245,6 @@ int main(void) {
     VEIL_ADD_TEST(s, test_reference_exact_small);
     VEIL_ADD_TEST(s, test_within_model);
     VEIL_ADD_TEST(s, test_paths_bit_identical);
+    VEIL_ADD_TEST(s, test_natural_order);
     return veil_test_run();
 }

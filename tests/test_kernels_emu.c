@@ -31,8 +31,10 @@
  *    one after another, so a missing barrier is invisible here; test_ks_pbs
  *    on the device (fused, cluster, cufft);
  *  - the BSK converted on the device (veil_cuda_bsk_to_fourier, cuFFT): this
- *    test feeds the CPU's Fourier BSK (same layout); test_bsk_fourier
- *    compares the device conversion with it;
+ *    test feeds the CPU's Fourier BSK, put in the kernels' interleaved
+ *    natural order (veil_test_bsk_natural: the CPU keeps a split, permuted
+ *    spectrum, veil/fft.h); test_bsk_fourier compares the device conversion
+ *    with it;
  *  - the device modulus switch kernel itself: test_modulus_switch_exact.
  *  - the keyswitch's tiled product (veil_gemm_u64: shared-memory tiles, K
  *    split over blocks with atomicAdd): the emulation sums the same digits
@@ -85,7 +87,8 @@ static void check_set(veil_params p, const char *name, size_t count, uint32_t ke
     uint64_t *in = malloc(big1 * 8), *small = malloc(n1 * 8), *ref = malloc(big1 * 8),
              *got = malloc(big1 * 8), *shifted = malloc(n1 * 8);
     uint32_t *ms = malloc(n1 * 4);
-    CU_ASSERT_FATAL(in && small && ref && got && shifted && ms);
+    double *bsk_nat = veil_test_bsk_natural(&p, ek->parts[0].bsk_fourier);
+    CU_ASSERT_FATAL(in && small && ref && got && shifted && ms && bsk_nat);
     uint64_t max_diff = 0;
     size_t wrong = 0;
     for (size_t c = 0; c < count; c++) {
@@ -96,8 +99,7 @@ static void check_set(veil_params p, const char *name, size_t count, uint32_t ke
         memcpy(shifted, small, n1 * 8);
         shifted[n1 - 1] += lut->in_offset;
         veil_modulus_switch(&p, shifted, ms);
-        CU_ASSERT_EQUAL_FATAL(
-            veil_cuda_pbs_fused_emulate(&cp, ek->parts[0].bsk_fourier, ms, lut->poly, got), 0);
+        CU_ASSERT_EQUAL_FATAL(veil_cuda_pbs_fused_emulate(&cp, bsk_nat, ms, lut->poly, got), 0);
         const uint64_t pg = veil_phase_big(sk, got), pc = veil_phase_big(sk, ref);
         const int64_t want = table[m + (int64_t)(n_vals / 2)];
         wrong += veil_decode(pg, bits, 1) != want || veil_decode(pc, bits, 1) != want;
@@ -117,6 +119,7 @@ static void check_set(veil_params p, const char *name, size_t count, uint32_t ke
     free(got);
     free(shifted);
     free(ms);
+    free(bsk_nat);
     veil_lut_free(lut);
     veil_pbs_ctx_free(ctx);
     veil_encryptor_free(enc);
@@ -207,7 +210,8 @@ static void test_two_partitions(void) {
                  *ks_emu = malloc(COUNT * n1 * 8), *ref = malloc(COUNT * big1 * 8),
                  *got = malloc(COUNT * big1 * 8);
         int64_t msg[COUNT];
-        CU_ASSERT_FATAL(in && ks_cpu && ks_emu && ref && got);
+        double *bsk_nat = veil_test_bsk_natural(p, pk->bsk_fourier);
+        CU_ASSERT_FATAL(in && ks_cpu && ks_emu && ref && got && bsk_nat);
         for (uint32_t c = 0; c < COUNT; c++) {
             msg[c] = (int64_t)((3 * c + 5 * x + 1) % 8);
             veil_encrypt_big(enc, sk, veil_encode(msg[c], bits), in + c * big1);
@@ -230,9 +234,8 @@ static void test_two_partitions(void) {
                 ks_runs += COUNT;
             }
             memset(got, 0xa5, COUNT * big1 * 8);
-            CU_ASSERT_EQUAL_FATAL(veil_cuda_pbs_batch_emulate(&cp, pk->bsk_fourier, ks_cpu,
-                                                              lut->poly, &lut->in_offset, NULL,
-                                                              COUNT, got),
+            CU_ASSERT_EQUAL_FATAL(veil_cuda_pbs_batch_emulate(&cp, bsk_nat, ks_cpu, lut->poly,
+                                                              &lut->in_offset, NULL, COUNT, got),
                                   0);
             size_t nonzero = 0, wrong = 0;
             uint64_t max_diff = 0;
@@ -257,7 +260,7 @@ static void test_two_partitions(void) {
             CU_ASSERT_EQUAL(wrong, 0);
             CU_ASSERT(max_diff <= bound);
         }
-        free(in), free(ks_cpu), free(ks_emu), free(ref), free(got);
+        free(in), free(ks_cpu), free(ks_emu), free(ref), free(got), free(bsk_nat);
         veil_lut_free(lut);
         veil_pbs_ctx_free(ctx);
     }
@@ -317,7 +320,9 @@ static void check_batch(const char *id, uint32_t kernel, uint32_t count) {
              *shifted = malloc(n1 * 8);
     uint32_t *ms_dev = malloc(count * n1 * 4), *ms_cpu = malloc(n1 * 4), *index = malloc(count * 4);
     int64_t *msg = malloc(count * 8);
-    CU_ASSERT_FATAL(in && small && ref && got && shifted && ms_dev && ms_cpu && index && msg);
+    double *bsk_nat = veil_test_bsk_natural(p, ek->parts[0].bsk_fourier);
+    CU_ASSERT_FATAL(in && small && ref && got && shifted && ms_dev && ms_cpu && index && msg &&
+                    bsk_nat);
     size_t runs = 0;
     for (int with_index = 1; with_index >= 0; with_index--) {
         for (uint32_t c = 0; c < count; c++) {
@@ -339,9 +344,8 @@ static void check_batch(const char *id, uint32_t kernel, uint32_t count) {
             ms_bad += memcmp(ms_cpu, ms_dev + c * n1, n1 * 4) != 0;
         }
         CU_ASSERT_EQUAL(ms_bad, 0);
-        CU_ASSERT_EQUAL_FATAL(veil_cuda_pbs_batch_emulate(&cp, ek->parts[0].bsk_fourier, small,
-                                                          polys, offsets, ix, count, got),
-                              0);
+        CU_ASSERT_EQUAL_FATAL(
+            veil_cuda_pbs_batch_emulate(&cp, bsk_nat, small, polys, offsets, ix, count, got), 0);
         size_t wrong = 0;
         uint64_t max_diff = 0;
         for (uint32_t c = 0; c < count; c++, runs++) {
@@ -365,7 +369,7 @@ static void check_batch(const char *id, uint32_t kernel, uint32_t count) {
     }
     CU_ASSERT_EQUAL(runs, 2 * (size_t)count);
     free(in), free(small), free(ref), free(got), free(shifted);
-    free(ms_dev), free(ms_cpu), free(index), free(msg), free(polys);
+    free(ms_dev), free(ms_cpu), free(index), free(msg), free(polys), free(bsk_nat);
     for (int t = 0; t < T; t++)
         veil_lut_free(lut[t]);
     veil_pbs_ctx_free(ctx);

@@ -1,4 +1,5 @@
 #include "testutil.h"
+#include "veil/fft.h"
 #include "veil/serialize.h"
 
 #include <inttypes.h>
@@ -109,4 +110,13 @@ void veil_test_keys_free(veil_test_keys *f) {
     veil_eval_key_free(f->ek);
     veil_secret_key_free(f->sk);
     memset(f, 0, sizeof *f);
+}
+
+double *veil_test_bsk_natural(const veil_params *p, const double *bsk_fourier) {
+    const size_t words = veil_eval_key_bsk_words(p), N = p->poly_size;
+    double *out = malloc(sizeof(double) * words);
+    if (!out) return NULL;
+    for (size_t i = 0; i < words; i += N)
+        veil_fft_to_natural(p->poly_size, bsk_fourier + i, out + i);
+    return out;
 }

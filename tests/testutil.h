@@ -49,6 +49,12 @@ typedef struct veil_test_keys {
 int veil_test_keys_make(const veil_params *p, unsigned seed_base, veil_test_keys *f);
 void veil_test_keys_free(veil_test_keys *f);
 
+/* The CPU's Fourier bootstrapping key (veil/fft.h's split, permuted
+ * spectrum) in the interleaved natural order of the CUDA kernels, for tests
+ * that hand it to them (the emulation, the device comparison): a malloc'd
+ * copy of veil_eval_key_bsk_words(p) doubles, NULL when out of memory. */
+double *veil_test_bsk_natural(const veil_params *p, const double *bsk_fourier);
+
 #define VEIL_ADD_TEST(suite, fn)                                                                   \
     do {                                                                                           \
         if (!CU_add_test(suite, #fn, fn)) {                                                        \

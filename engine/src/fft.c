@@ -3,6 +3,7 @@
 #include "veil/fft.h"
 
 #include "fft/fft_internal.h"
+#include "veil/gadget.h"
 
 #include <math.h>
 #include <stdatomic.h>
@@ -110,11 +111,6 @@ static const veil_fft_kernels *kernels_of(veil_fft_path path) {
     }
 }
 
-/* Smallest N of a path: its first pass needs N/8 >= vector width. */
-static uint32_t min_n_of(veil_fft_path path) {
-    return path == VEIL_FFT_AVX512 ? 64 : path == VEIL_FFT_AVX2 ? 32 : VEIL_FFT_MIN_N;
-}
-
 const veil_fft_kernels *veil_fft_loop_kernels(const veil_fft *f) {
     const veil_fft_path p = f ? f->path : veil_fft_path_default();
     return kernels_of(p == VEIL_FFT_FFTW || p == VEIL_FFT_AUTO ? best_veil_path() : p);
@@ -153,14 +149,26 @@ static void cos_sin_pi(uint64_t t, uint64_t b, double *c, double *s) {
     *s = neg_s ? -y : y;
 }
 
-/* W_{2b}^k = exp(-i pi k / b) in the (re, re), (-im, im) form of
- * fft_template.h, at complex index k of wr and wi. */
+/* exp(-i pi k / b) (= W_{2b}^k) into wr[k], wi[k] */
 static void put_twiddle(double *wr, double *wi, uint32_t k, uint32_t b) {
     double c, s;
     cos_sin_pi(k, b, &c, &s);
-    wr[2 * k] = wr[2 * k + 1] = c; /* re = c, im = -s */
-    wi[2 * k] = s;
-    wi[2 * k + 1] = -s;
+    wr[k] = c;
+    wi[k] = -s;
+}
+
+/* Where frequency k of the N/2-point transform is stored (veil/fft.h): the
+ * decimation-in-frequency passes leave it at the bit reversal P of k; from
+ * h = 64 on the tile pass stores DIF position 8 b + p of each 64-slot tile
+ * at slot 8 p + b (fft_internal.h). The one definition of the order:
+ * tables_init, the FFTW path and veil_fft_to_natural read it. */
+static uint32_t spectrum_slot(uint32_t h, uint32_t k) {
+    const uint32_t bits = (uint32_t)__builtin_ctz(h);
+    uint32_t r = 0;
+    for (uint32_t b = 0; b < bits; b++)
+        r |= ((k >> b) & 1u) << (bits - 1 - b);
+    if (h < VEIL_FFT_TILE_N / 2) return r;
+    return (r & ~63u) | ((r & 7u) << 3) | ((r >> 3) & 7u);
 }
 
 static void tables_free(veil_fft_tables *t) {
@@ -169,60 +177,139 @@ static void tables_free(veil_fft_tables *t) {
     veil_fft_dealloc(t->untwist_re);
     veil_fft_dealloc(t->untwist_im);
     veil_fft_dealloc(t->tw);
-    free(t->rev4);
+    free(t->slot);
     free(t->tw_off);
 }
 
-static int tables_init(veil_fft_tables *t, uint32_t n) {
-    const uint32_t h = n / 2, q = h / 4;
+/* The twist and the spectrum order, for every path (FFTW's too). */
+static int tables_common(veil_fft_tables *t, uint32_t n) {
+    const uint32_t h = n / 2;
     t->n = n;
     t->h = h;
     t->log_h = (uint32_t)__builtin_ctz(h);
-    const uint32_t rest = t->log_h - 2; /* stages after the first pass */
-    t->n_radix4 = rest / 2;
-    t->last_radix2 = (int)(rest & 1);
-    t->tw_off = malloc(sizeof(size_t) * (t->n_radix4 + 1));
     t->twist_re = veil_fft_alloc(sizeof(double) * h);
     t->twist_im = veil_fft_alloc(sizeof(double) * h);
-    t->untwist_re = veil_fft_alloc(sizeof(double) * h);
-    t->untwist_im = veil_fft_alloc(sizeof(double) * h);
-    t->rev4 = malloc(sizeof(uint32_t) * q);
-    if (!t->tw_off || !t->twist_re || !t->twist_im || !t->untwist_re || !t->untwist_im || !t->rev4)
-        return 0;
-    size_t words = 0;
-    for (uint32_t p = 0, m = 4; p < t->n_radix4; p++, m *= 4) {
-        t->tw_off[p] = words;
-        words += 8 * (size_t)m;
-    }
-    t->tw_off[t->n_radix4] = words;
-    if (t->last_radix2) words += 2 * (size_t)h;
-    t->tw = veil_fft_alloc(sizeof(double) * (words ? words : 1));
-    if (!t->tw) return 0;
+    t->slot = malloc(sizeof(uint32_t) * h);
+    if (!t->twist_re || !t->twist_im || !t->slot) return 0;
     for (uint32_t j = 0; j < h; j++) {
         cos_sin_pi(j, n, &t->twist_re[j], &t->twist_im[j]);
+        t->slot[j] = spectrum_slot(h, j);
+    }
+    return 1;
+}
+
+static int tables_init(veil_fft_tables *t, uint32_t n) {
+    if (!tables_common(t, n)) return 0;
+    const uint32_t h = t->h, L = t->log_h;
+    t->untwist_re = veil_fft_alloc(sizeof(double) * h);
+    t->untwist_im = veil_fft_alloc(sizeof(double) * h);
+    if (!t->untwist_re || !t->untwist_im) return 0;
+    for (uint32_t j = 0; j < h; j++) {
         t->untwist_re[j] = t->twist_re[j] / (double)h; /* h a power of two: exact */
         t->untwist_im[j] = t->twist_im[j] / (double)h;
     }
-    const uint32_t bits = t->log_h - 2;
-    for (uint32_t j = 0; j < q; j++) {
-        uint32_t r = 0;
-        for (uint32_t b = 0; b < bits; b++)
-            r |= ((j >> b) & 1u) << (bits - 1 - b);
-        t->rev4[j] = r;
+    if (n < VEIL_FFT_TILE_N) { /* the scalar path: W_h^j, j < h/2 */
+        t->tw = veil_fft_alloc(sizeof(double) * h);
+        if (!t->tw) return 0;
+        for (uint32_t j = 0; j < h / 2; j++)
+            put_twiddle(t->tw, t->tw + h / 2, j, h / 2);
+        return 1;
     }
-    for (uint32_t p = 0, m = 4; p < t->n_radix4; p++, m *= 4) {
+    /* stages: 2 in the first pass, 3 or 4 in the tile pass, pairs between */
+    t->tile16 = (int)((L - 5) & 1);
+    t->n_mid = (L - 5 - (uint32_t)t->tile16) / 2;
+    t->tw_off = malloc(sizeof(size_t) * (t->n_mid + 2));
+    if (!t->tw_off) return 0;
+    size_t words = 0;
+    for (uint32_t p = 0, m = h / 4; p <= t->n_mid; p++, m = (p == 1 ? h / 16 : m / 4)) {
+        t->tw_off[p] = words;
+        words += 4 * (size_t)m;
+    }
+    t->tw_off[t->n_mid + 1] = words;
+    words += 16;
+    t->tw = veil_fft_alloc(sizeof(double) * words);
+    if (!t->tw) return 0;
+    for (uint32_t p = 0, m = h / 4; p <= t->n_mid; p++, m = (p == 1 ? h / 16 : m / 4)) {
         double *w = t->tw + t->tw_off[p];
-        for (uint32_t k = 0; k < m; k++) {
-            put_twiddle(w, w + 2 * m, k, m);             /* W_{2m}^k */
-            put_twiddle(w + 4 * m, w + 6 * m, k, 2 * m); /* W_{4m}^k */
+        for (uint32_t j = 0; j < m; j++) {
+            put_twiddle(w, w + m, j, m);                 /* W_{2m}^j */
+            put_twiddle(w + 2 * m, w + 3 * m, j, 2 * m); /* W_{4m}^j */
         }
     }
-    if (t->last_radix2) {
-        double *w = t->tw + t->tw_off[t->n_radix4];
-        for (uint32_t k = 0; k < h / 2; k++)
-            put_twiddle(w, w + h, k, h / 2); /* W_h^k */
-    }
+    double *w16 = t->tw + t->tw_off[t->n_mid + 1];
+    for (uint32_t j = 0; j < 8; j++)
+        put_twiddle(w16, w16 + 8, j, 8); /* W_16^j */
     return 1;
+}
+
+/* ---- N < 128: one scalar transform for every path ----------------------
+ * Radix-2 DIF from the folded, twisted input (fft_template.h's first pass
+ * formulas), the spectrum left in bit-reversed order, and its mirror. */
+
+static void small_forward(const veil_fft_tables *t, const double *ar, const double *ai,
+                          double *out) {
+    const uint32_t h = t->h;
+    double zr[64], zi[64];
+    for (uint32_t j = 0; j < h; j++) {
+        const double c = t->twist_re[j], sn = t->twist_im[j];
+        zr[j] = ar[j] * c - ai[j] * sn;
+        zi[j] = ar[j] * sn + ai[j] * c;
+    }
+    for (uint32_t s = h / 2; s >= 1; s /= 2)
+        for (uint32_t g = 0; g < h; g += 2 * s)
+            for (uint32_t j = 0; j < s; j++) {
+                const uint32_t a = g + j, b = a + s, e = j * (h / (2 * s));
+                const double wr = t->tw[e], wi = t->tw[h / 2 + e];
+                const double dr = zr[a] - zr[b], di = zi[a] - zi[b];
+                zr[a] = zr[a] + zr[b];
+                zi[a] = zi[a] + zi[b];
+                zr[b] = dr * wr - di * wi;
+                zi[b] = dr * wi + di * wr;
+            }
+    for (uint32_t P = 0; P < h; P++) {
+        out[VEIL_FFT_SLOT_RE(P)] = zr[P];
+        out[VEIL_FFT_SLOT_RE(P) + 8] = zi[P];
+    }
+}
+
+static void small_backward(const veil_fft_tables *t, const double *in, double *out, uint64_t *acc) {
+    const uint32_t h = t->h;
+    double zr[64], zi[64];
+    for (uint32_t P = 0; P < h; P++) {
+        zr[P] = in[VEIL_FFT_SLOT_RE(P)];
+        zi[P] = in[VEIL_FFT_SLOT_RE(P) + 8];
+    }
+    for (uint32_t s = 1; s < h; s *= 2)
+        for (uint32_t g = 0; g < h; g += 2 * s)
+            for (uint32_t j = 0; j < s; j++) {
+                const uint32_t a = g + j, b = a + s, e = j * (h / (2 * s));
+                const double wr = t->tw[e], wi = t->tw[h / 2 + e];
+                const double tr = zr[b] * wr + zi[b] * wi, ti = zi[b] * wr - zr[b] * wi;
+                zr[b] = zr[a] - tr;
+                zi[b] = zi[a] - ti;
+                zr[a] = zr[a] + tr;
+                zi[a] = zi[a] + ti;
+            }
+    for (uint32_t j = 0; j < h; j++) {
+        const double c = t->untwist_re[j], sn = t->untwist_im[j];
+        const double re = zr[j] * c + zi[j] * sn, im = zi[j] * c - zr[j] * sn;
+        if (acc) {
+            acc[j] += veil_f64_to_torus(re);
+            acc[j + h] += veil_f64_to_torus(im);
+        } else {
+            out[j] = re;
+            out[j + h] = im;
+        }
+    }
+}
+
+static void small_forward_i64(const veil_fft_tables *t, const int64_t *in, double *out) {
+    double ar[64], ai[64];
+    for (uint32_t j = 0; j < t->h; j++) {
+        ar[j] = (double)in[j];
+        ai[j] = (double)in[j + t->h];
+    }
+    small_forward(t, ar, ai, out);
 }
 
 /* ---- FFTW --------------------------------------------------------------- */
@@ -257,6 +344,10 @@ static void fftw_clear(veil_fft *f) {
     fftw_free(f->buf2);
 }
 
+/* FFTW computes the natural-order spectrum (interleaved); the path stores
+ * it in veil's split order (spectrum_slot), so that spectra, keys and
+ * veil_fft_mac are the same on every path. The reordering is part of this
+ * path's time. */
 static void fftw_forward(veil_fft *f, const int64_t *poly, double *out) {
     const uint32_t h = f->half;
     double *b = (double *)f->buf;
@@ -266,24 +357,25 @@ static void fftw_forward(veil_fft *f, const int64_t *poly, double *out) {
         b[2 * j] = re * c - im * s;
         b[2 * j + 1] = re * s + im * c;
     }
-    if (fftw_alignment_of(out) == fftw_alignment_of((double *)f->buf2)) {
-        fftw_execute_dft(f->fwd, f->buf, (fftw_complex *)out);
-    } else {
-        fftw_execute(f->fwd);
-        memcpy(out, f->buf2, sizeof(fftw_complex) * f->half);
+    fftw_execute(f->fwd);
+    const double *y = (const double *)f->buf2;
+    for (uint32_t k = 0; k < h; k++) {
+        const size_t o = VEIL_FFT_SLOT_RE(f->t.slot[k]);
+        out[o] = y[2 * k];
+        out[o + 8] = y[2 * k + 1];
     }
 }
 
 /* Inverse FFT + untwist + scale, leaving the folded result in f->buf. */
 static void fftw_backward(veil_fft *f, const double *in) {
-    if (fftw_alignment_of((double *)in) == fftw_alignment_of((double *)f->buf2)) {
-        /* out-of-place c2c transforms preserve their input */
-        fftw_execute_dft(f->bwd, (fftw_complex *)in, f->buf);
-    } else {
-        memcpy(f->buf2, in, sizeof(fftw_complex) * f->half);
-        fftw_execute(f->bwd);
-    }
     const uint32_t h = f->half;
+    double *y = (double *)f->buf2;
+    for (uint32_t k = 0; k < h; k++) {
+        const size_t o = VEIL_FFT_SLOT_RE(f->t.slot[k]);
+        y[2 * k] = in[o];
+        y[2 * k + 1] = in[o + 8];
+    }
+    fftw_execute(f->bwd);
     const double scale = 1.0 / (double)h;
     double *b = (double *)f->buf;
     for (uint32_t j = 0; j < h; j++) {
@@ -307,7 +399,7 @@ veil_status veil_fft_new_path(uint32_t poly_size, veil_fft_path path, veil_fft *
     if (!veil_fft_path_available(path))
         return veil_error(VEIL_ERR_UNSUPPORTED, "veil_fft_new: FFT path %s is not available",
                           veil_fft_path_name(path) ? veil_fft_path_name(path) : "?");
-    const uint32_t min_n = path == VEIL_FFT_FFTW ? 4 : VEIL_FFT_MIN_N;
+    const uint32_t min_n = VEIL_FFT_MIN_N; /* a block of the split spectrum */
     if (poly_size < min_n || poly_size > (1u << 20) || (poly_size & (poly_size - 1)))
         return veil_error(VEIL_ERR_ARG,
                           "veil_fft_new: N = %u is not a power of two in [%u, 2^20] (path %s)",
@@ -317,16 +409,11 @@ veil_status veil_fft_new_path(uint32_t poly_size, veil_fft_path path, veil_fft *
     f->n = poly_size;
     f->half = poly_size / 2;
     f->path = path;
-    /* a path too wide for a tiny N runs the portable build (same results) */
-    f->k = kernels_of(poly_size >= min_n_of(path) ? path : VEIL_FFT_PORTABLE);
+    f->k = kernels_of(path);
     int ok;
     if (path == VEIL_FFT_FFTW) {
-        /* FFTW needs only the twist; it accepts N >= 4 */
-        f->t.twist_re = veil_fft_alloc(sizeof(double) * f->half);
-        f->t.twist_im = veil_fft_alloc(sizeof(double) * f->half);
-        ok = f->t.twist_re && f->t.twist_im;
-        for (uint32_t j = 0; ok && j < f->half; j++)
-            cos_sin_pi(j, poly_size, &f->t.twist_re[j], &f->t.twist_im[j]);
+        /* FFTW needs only the twist and the spectrum order */
+        ok = tables_common(&f->t, poly_size);
 #ifdef VEIL_HAVE_FFTW
         ok = ok && fftw_init(f);
 #endif
@@ -361,13 +448,33 @@ void veil_fft_forward_i64(veil_fft *f, const int64_t *poly, double *out) {
         return;
     }
 #endif
-    f->k->forward_i64(&f->t, poly, out);
+    if (f->n < VEIL_FFT_TILE_N)
+        small_forward_i64(&f->t, poly, out);
+    else
+        f->k->forward_i64(&f->t, poly, out);
 }
 
 void veil_fft_forward_digits(veil_fft *f, const uint64_t *x, uint32_t base_log, uint32_t levels,
                              double *out) {
     VEIL_ASSERT(f->path != VEIL_FFT_FFTW);
-    f->k->forward_digits(&f->t, x, base_log, levels, out);
+    if (f->n >= VEIL_FFT_TILE_N) {
+        f->k->forward_digits(&f->t, x, base_log, levels, out);
+        return;
+    }
+    /* the scalar path: each level's digits (veil/gadget.h, ties up), then
+     * its transform; the same values as the fused route */
+    const uint32_t bits = base_log * levels;
+    for (uint32_t lv = 0; lv < levels; lv++) {
+        int64_t d[64];
+        for (uint32_t j = 0; j < f->n; j++) {
+            uint64_t r, dg = 0;
+            VEIL_GADGET_INIT(r, x[j], bits);
+            for (uint32_t s = levels; s-- > lv;)
+                VEIL_GADGET_STEP(r, dg, base_log);
+            d[j] = (int64_t)dg;
+        }
+        small_forward_i64(&f->t, d, out + (size_t)lv * f->n);
+    }
 }
 
 void veil_fft_forward_torus(veil_fft *f, const uint64_t *poly, double *out) {
@@ -400,7 +507,10 @@ void veil_fft_backward_add_torus(veil_fft *f, double *in, uint64_t *acc) {
         return;
     }
 #endif
-    f->k->backward_add_torus(&f->t, in, acc);
+    if (f->n < VEIL_FFT_TILE_N)
+        small_backward(&f->t, in, NULL, acc);
+    else
+        f->k->backward_add_torus(&f->t, in, acc);
 }
 
 void veil_fft_backward_f64(veil_fft *f, double *in, double *out) {
@@ -416,26 +526,30 @@ void veil_fft_backward_f64(veil_fft *f, double *in, double *out) {
         return;
     }
 #endif
-    f->k->backward_f64(&f->t, in, out);
+    if (f->n < VEIL_FFT_TILE_N)
+        small_backward(&f->t, in, out, NULL);
+    else
+        f->k->backward_f64(&f->t, in, out);
 }
 
 void veil_fft_mac(double *restrict acc, const double *restrict a, const double *restrict b,
                   uint32_t poly_size) {
-    /* every build gives the same bits; a width that does not divide N (tiny
-     * N) falls back to the portable one */
+    /* every build gives the same bits (N >= 16: whole blocks of 8 slots) */
     static _Atomic(const veil_fft_kernels *) best = NULL;
     const veil_fft_kernels *k = atomic_load(&best);
     if (!k) {
         k = kernels_of(best_veil_path());
         atomic_store(&best, k);
     }
-    if (poly_size < 16) {
-        for (uint32_t j = 0; j < poly_size / 2; j++) {
-            const double ar = a[2 * j], ai = a[2 * j + 1], br = b[2 * j], bi = b[2 * j + 1];
-            acc[2 * j] += ar * br - ai * bi;
-            acc[2 * j + 1] += ar * bi + ai * br;
-        }
-        return;
-    }
+    VEIL_ASSERT(poly_size >= VEIL_FFT_MIN_N);
     k->mac(acc, a, b, poly_size);
+}
+
+void veil_fft_to_natural(uint32_t poly_size, const double *in, double *out) {
+    const uint32_t h = poly_size / 2;
+    for (uint32_t k = 0; k < h; k++) {
+        const size_t o = VEIL_FFT_SLOT_RE(spectrum_slot(h, k));
+        out[2 * k] = in[o];
+        out[2 * k + 1] = in[o + 8];
+    }
 }

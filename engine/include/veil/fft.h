@@ -8,21 +8,28 @@
  * pointwise; the inverse undoes the FFT (scaled by 2/N), the twist, and the
  * fold. Torus coefficients enter as signed int64 (uint64 reinterpreted) and
  * results are reduced mod 2^64 after rounding to the nearest integer.
- * Complex values are stored interleaved (re, im), in natural order: a
- * transformed polynomial is N doubles, the same layout on every code path
- * and on the GPU (kernels/ reads veil_eval_key.bsk_fourier in it). The data
- * itself is not shared: key files hold the standard-domain key, loading
- * prepares bsk_fourier for the CPU, and the cuda backend uploads the
- * standard-domain key and transforms it on the device
- * (veil_cuda_bsk_to_fourier); only tests hand the CPU's bsk_fourier to the
- * kernels (test_kernels_emu's emulation, test_gpu_ops's comparison).
+ * The spectrum is stored split and in a fixed permuted order: a transformed
+ * polynomial is N doubles, blocks of 8 complex slots each (8 real parts,
+ * then their 8 imaginary parts), and frequency k sits in the slot given by
+ * a bit reversal and, from N = 128 on, a transpose within each 64-slot tile
+ * (engine/src/fft/fft_internal.h). Products in the Fourier domain are
+ * pointwise, so the order does not matter to them; the split form lets
+ * every butterfly and veil_fft_mac work on whole vectors of real or
+ * imaginary parts without shuffles. The layout is the same on every path
+ * (FFTW's path reorders its natural-order output into it). The GPU uses
+ * interleaved natural order (cuFFT's): the data is not shared, since key
+ * files hold the standard-domain key, loading prepares bsk_fourier for the
+ * CPU, and the cuda backend uploads the standard-domain key and transforms
+ * it on the device (veil_cuda_bsk_to_fourier); tests that hand the CPU's
+ * bsk_fourier to the kernels (test_kernels_emu's emulation, test_gpu_ops's
+ * comparison) convert it with veil_fft_to_natural.
  *
  * Code paths. veil's own transform (engine/src/fft/: radix-4, no plan search)
  * comes in three builds of one source: AVX-512 (8 doubles a vector), AVX2 (4)
  * and portable C (2); they do the same operations in the same order, so they
  * give bit-identical results, and the fastest one the CPU supports is chosen
  * at run time. FFTW (FFTW_ESTIMATE plans) remains as a path when veil is
- * built with VEIL_FFTW=ON, for comparison. N from 16 to 2^20 (FFTW: from 4).
+ * built with VEIL_FFTW=ON, for comparison. N from 16 to 2^20 on every path.
  * Every path is deterministic: the same input gives the same bits on every
  * run and thread. */
 #ifndef VEIL_FFT_H
@@ -83,6 +90,11 @@ void veil_fft_backward_f64(veil_fft *fft, double *in, double *out);
 /* acc += a * b (pointwise, complex), N/2 complex values; vectorised, the
  * same bits on every path. */
 void veil_fft_mac(double *acc, const double *a, const double *b, uint32_t poly_size);
+
+/* One transformed polynomial (N doubles, the layout above) in interleaved
+ * natural order: out[2k], out[2k + 1] = Re, Im of frequency k (the order of
+ * cuFFT, FFTW and the CUDA kernels' Fourier keys). out must not be in. */
+void veil_fft_to_natural(uint32_t poly_size, const double *in, double *out);
 
 /* Reduces a double holding an integer-valued (or near) number mod 2^64,
  * rounding to nearest. Exact for |v| < 2^116. */

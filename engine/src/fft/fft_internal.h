@@ -3,23 +3,30 @@
  * template, fft_template.h, compiled three times with different target
  * flags). See veil/fft.h for the transform itself.
  *
- * Algorithm (no plan search, so results are repeatable bit for bit):
- *   forward  = fold + twist, written in bit-reversed order and fused with the
- *              first two radix-2 stages (their twiddles are 1 and -i), then
- *              radix-4 decimation-in-time passes (pairs of radix-2 stages in
- *              registers), a last radix-2 stage when log2(N/2) is odd;
- *              natural-order output.
- *   backward = the mirror: radix-2/radix-4 decimation-in-frequency passes on
- *              the natural-order spectrum, and a last pass fusing the two
- *              final stages with the bit-reversed read, untwist (a table
- *              with the 1/(N/2) scale folded in) and unfold.
- * There is no separate permutation pass to drop: the bit reversal (over
- * groups of 4 complex values, whole cache lines) rides on the transposes
- * between the split form of the fold (real parts, imaginary parts) and the
- * interleaved spectrum, which a natural-order-in, permuted-out pair (the
- * "unordered" FFT of tfhe-fft, https://docs.rs/tfhe-fft, module unordered)
- * would still need with this layout. Measured (README, "Measured"): the
- * scatter's addresses cost the forward transform about 4% at N = 2048.
+ * Algorithm (no plan search, so results are repeatable bit for bit), on the
+ * split spectrum of veil/fft.h (blocks of 8 real parts, then their 8
+ * imaginary parts), for N >= 128:
+ *   forward  = fold + twist fused with the first two decimation-in-frequency
+ *              stages (spans h/2, h/4: a radix-4 pass reading the
+ *              natural-order input), radix-4 DIF passes on whole blocks
+ *              (spans h/8 .. 8, or .. 16), and a tile pass over 8 blocks
+ *              (64 slots): the span-8 stage when the stage count needs it,
+ *              an 8 x 8 transpose of the real and of the imaginary parts,
+ *              spans 4, 2, 1 with position as the vector index, stored
+ *              without transposing back. The spectrum stays in that order
+ *              (bit reversal, then the tile transpose: fft.c spectrum_slot);
+ *              the products in the Fourier domain do not care.
+ *   backward = the mirror: the tile pass (spans 1, 2, 4, transpose, span 8),
+ *              radix-4 decimation-in-time passes with conjugate twiddles, and
+ *              a last pass (spans h/4, h/2) fused with the untwist (a table
+ *              with the 1/(N/2) scale folded in) and the unfold, writing
+ *              natural order.
+ * No butterfly and no multiply-add shuffles: each vector holds W real or W
+ * imaginary parts, so a complex product is four products and two sums on
+ * whole vectors. The only shuffles are the two transposes per tile, as many
+ * as the interleaved layout's first and last passes had. N < 128 runs a
+ * scalar radix-2 version in fft.c (one build for every path), with the
+ * bit-reversed order and no tile transpose.
  * In the classic PBS's CMux the first forward pass also makes the digits
  * (forward_digits): the gadget decomposition in registers, never stored,
  * ties rounded up like veil/gadget.h's VEIL_GADGET_INIT. The multi-bit step
@@ -37,17 +44,17 @@ typedef struct veil_fft_tables {
     uint32_t n, h, log_h;
     double *twist_re, *twist_im;     /* h: exp(i pi j / N) */
     double *untwist_re, *untwist_im; /* h: the twist times 1/h (exact) */
-    uint32_t *rev4;                  /* h/4: bit reversal over log2(h/4) bits */
-    /* twiddles of the radix-4 passes (m = 4, 16, ... for the forward
-     * transform), W_L = exp(-2 pi i / L): per pass four arrays of 2m
-     * doubles, indexed like the interleaved data (k < m): (re, re) and
-     * (-im, im) of w1 = W_{2m}^k, then the same for w2 = W_{4m}^k. The
-     * radix-2 stage (when log2 h is odd) has W_h^k, k < h/2, in the same
-     * form. Inverse passes multiply by the conjugates of these. */
+    uint32_t *slot;                  /* h: the slot of frequency k (spectrum_slot) */
+    /* Twiddles, W_L = exp(-2 pi i / L), split. Pass 0 (the first, m = h/4)
+     * and the middle passes p = 1 .. n_mid (m = h/16, h/64, ...): four
+     * arrays of m doubles at tw + tw_off[p]: Re and Im of W_{2m}^j, then Re
+     * and Im of W_{4m}^j, j < m. Then at tw_off[n_mid + 1] Re and Im of
+     * W_16^j, j < 8 (the tile's span-8 stage). N < 128 (the scalar path):
+     * Re W_h^j, then Im W_h^j, j < h/2, at tw. */
     double *tw;
-    uint32_t n_radix4; /* number of radix-4 passes */
-    int last_radix2;   /* 1 when a final radix-2 stage (L = h) is needed */
-    size_t *tw_off;    /* n_radix4 + 1 offsets into tw (doubles) */
+    uint32_t n_mid; /* radix-4 passes between the first and the tile pass */
+    int tile16;     /* 1 when the tile pass does the span-8 stage too */
+    size_t *tw_off; /* n_mid + 2 offsets into tw (doubles) */
 } veil_fft_tables;
 
 typedef struct veil_fft_kernels {
@@ -97,8 +104,14 @@ void veil_fft_forward_digits(struct veil_fft *f, const uint64_t *x, uint32_t bas
 struct veil_fft;
 const veil_fft_kernels *veil_fft_loop_kernels(const struct veil_fft *f);
 
-/* Smallest N each path supports (its vector width needs N/8 lanes). */
+/* Smallest N of every path (a block of 8 slots); below VEIL_FFT_TILE_N
+ * the scalar transform of fft.c runs on every path. */
 #define VEIL_FFT_MIN_N 16
+#define VEIL_FFT_TILE_N 128
+
+/* The split spectrum (veil/fft.h): slot c's real part is at this offset of a
+ * transformed polynomial, its imaginary part 8 doubles further. */
+#define VEIL_FFT_SLOT_RE(c) (16 * ((size_t)(c) >> 3) + ((size_t)(c)&7))
 
 extern const veil_fft_kernels veil_fft_kernels_portable;
 #if defined(__x86_64__)

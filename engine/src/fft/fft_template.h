@@ -3,9 +3,10 @@
  * fft_avx2.c (4) and fft_avx512.c (8) after defining VEIL_W and
  * VEIL_FFT_NAME(x); each of those files is compiled with its own target
  * flags, and only called after a CPU feature check (fft.c). The algorithm
- * and the tables are described in fft_internal.h. Complex values are
- * interleaved (re, im) in memory; a vector holds VEIL_W / 2 of them, or, in
- * the first and last passes, VEIL_W real or imaginary parts (split form). */
+ * and the tables are described in fft_internal.h. Complex values are split
+ * (blocks of 8 real parts, then their 8 imaginary parts, veil/fft.h): a
+ * vector holds VEIL_W real or VEIL_W imaginary parts. The transforms here
+ * need N >= 128 (a tile of 64 slots); fft.c runs smaller N itself. */
 #include "fft_internal.h"
 #include "veil/gadget.h"
 
@@ -41,44 +42,9 @@ static inline vd splat(double x) {
     return (vd){0} + x;
 }
 
-#if W == 8
-#define SWAP(x) __builtin_shufflevector(x, x, 1, 0, 3, 2, 5, 4, 7, 6)
-#define DUPRE(x) __builtin_shufflevector(x, x, 0, 0, 2, 2, 4, 4, 6, 6)
-#define DUPIM(x) __builtin_shufflevector(x, x, 1, 1, 3, 3, 5, 5, 7, 7)
-#elif W == 4
-#define SWAP(x) __builtin_shufflevector(x, x, 1, 0, 3, 2)
-#define DUPRE(x) __builtin_shufflevector(x, x, 0, 0, 2, 2)
-#define DUPIM(x) __builtin_shufflevector(x, x, 1, 1, 3, 3)
-#elif W == 2
-#define SWAP(x) __builtin_shufflevector(x, x, 1, 0)
-#define DUPRE(x) __builtin_shufflevector(x, x, 0, 0)
-#define DUPIM(x) __builtin_shufflevector(x, x, 1, 1)
-#else
+#if W != 2 && W != 4 && W != 8
 #error "VEIL_W must be 2, 4 or 8"
 #endif
-
-/* (-1, 1, -1, 1, ...): multiplying by it is exact. */
-static inline vd alt(void) {
-    vd a;
-    for (int i = 0; i < W; i++)
-        a[i] = (i & 1) ? 1.0 : -1.0;
-    return a;
-}
-
-/* x * w and x * conj(w), w given as (re, re, ...) and (-im, im, ...). */
-static inline vd cmul(vd x, vd wr, vd wi) {
-    return x * wr + SWAP(x) * wi;
-}
-static inline vd cmulc(vd x, vd wr, vd wi) {
-    return x * wr - SWAP(x) * wi;
-}
-/* x * (-i) = (im, -re); x * i = (-im, re) */
-static inline vd mul_neg_i(vd x) {
-    return SWAP(x) * -alt();
-}
-static inline vd mul_i(vd x) {
-    return SWAP(x) * alt();
-}
 
 /* int64 -> double, correctly rounded (the high half is exact, the low half
  * exact, one rounding in the sum), the same on every path. */
@@ -130,8 +96,104 @@ static inline vu f64_to_torus(vd v) {
     return (mag ^ neg) - neg;
 }
 
-/* ---- transposes between the split form (8 vectors over W lanes) and W
- * groups of 8 doubles (4 interleaved complex values) ---------------------- */
+/* ---- the split spectrum ------------------------------------------------
+ * A transformed polynomial (N/2 complex values) is stored in blocks of 8:
+ * 8 real parts, then their 8 imaginary parts (veil/fft.h). Complex slot c:
+ * real part at SRE(c), imaginary part 8 doubles further. A vector of W
+ * doubles holds W real (or imaginary) parts of consecutive slots, so every
+ * butterfly and the multiply-add are whole-vector operations with no
+ * shuffles; only the tile pass (spans 8 and below) transposes. */
+#define SRE(c) VEIL_FFT_SLOT_RE(c)
+
+typedef struct {
+    vd r, i;
+} cv;
+
+static inline cv cld(const double *p, size_t c) {
+    return (cv){ld(p + SRE(c)), ld(p + SRE(c) + 8)};
+}
+static inline void cst(double *p, size_t c, cv x) {
+    st(p + SRE(c), x.r);
+    st(p + SRE(c) + 8, x.i);
+}
+static inline cv cadd(cv a, cv b) {
+    return (cv){a.r + b.r, a.i + b.i};
+}
+static inline cv csub(cv a, cv b) {
+    return (cv){a.r - b.r, a.i - b.i};
+}
+/* x w and x conj(w) */
+static inline cv cmulw(cv x, vd wr, vd wi) {
+    return (cv){x.r * wr - x.i * wi, x.r * wi + x.i * wr};
+}
+static inline cv cmulwc(cv x, vd wr, vd wi) {
+    return (cv){x.r * wr + x.i * wi, x.i * wr - x.r * wi};
+}
+/* x (-i) and x i: exact */
+static inline cv mnegi(cv x) {
+    return (cv){x.i, -x.r};
+}
+static inline cv mposi(cv x) {
+    return (cv){-x.i, x.r};
+}
+
+/* One radix-4 decimation-in-frequency butterfly (spans 2m then m; w2 =
+ * W_{4m}^j, w1 = W_{2m}^j) and its inverse, decimation in time with the
+ * conjugate twiddles (unscaled: each of the two stages doubles). */
+static inline void dif4_core(cv x[4], vd w1r, vd w1i, vd w2r, vd w2i) {
+    const cv a0 = cadd(x[0], x[2]), a2 = cmulw(csub(x[0], x[2]), w2r, w2i);
+    const cv a1 = cadd(x[1], x[3]), a3 = mnegi(cmulw(csub(x[1], x[3]), w2r, w2i));
+    x[0] = cadd(a0, a1);
+    x[1] = cmulw(csub(a0, a1), w1r, w1i);
+    x[2] = cadd(a2, a3);
+    x[3] = cmulw(csub(a2, a3), w1r, w1i);
+}
+static inline void dit4_core(cv y[4], vd w1r, vd w1i, vd w2r, vd w2i) {
+    const cv t1 = cmulwc(y[1], w1r, w1i), t3 = cmulwc(y[3], w1r, w1i);
+    const cv a0 = cadd(y[0], t1), a1 = csub(y[0], t1), a2 = cadd(y[2], t3), a3 = csub(y[2], t3);
+    const cv s = cmulwc(a2, w2r, w2i), u = mposi(cmulwc(a3, w2r, w2i));
+    y[0] = cadd(a0, s);
+    y[2] = csub(a0, s);
+    y[1] = cadd(a1, u);
+    y[3] = csub(a1, u);
+}
+
+/* the twiddles of pass p (tables in fft_internal.h): w1 re, w1 im, w2 re,
+ * w2 im, m doubles each */
+#define TWP(t, p) ((t)->tw + (t)->tw_off[p])
+
+/* A middle pass: radix-4 DIF over groups of 4m slots, m >= 8. */
+static void dif4_pass(double *x, uint32_t h, uint32_t m, const double *tw) {
+    for (uint32_t b = 0; b < h; b += 4 * m)
+        for (uint32_t j = 0; j < m; j += W) {
+            const vd w1r = ld(tw + j), w1i = ld(tw + m + j), w2r = ld(tw + 2 * m + j),
+                     w2i = ld(tw + 3 * m + j);
+            cv y[4];
+            for (int s = 0; s < 4; s++)
+                y[s] = cld(x, b + j + (size_t)s * m);
+            dif4_core(y, w1r, w1i, w2r, w2i);
+            for (int s = 0; s < 4; s++)
+                cst(x, b + j + (size_t)s * m, y[s]);
+        }
+}
+static void dit4_pass(double *x, uint32_t h, uint32_t m, const double *tw) {
+    for (uint32_t b = 0; b < h; b += 4 * m)
+        for (uint32_t j = 0; j < m; j += W) {
+            const vd w1r = ld(tw + j), w1i = ld(tw + m + j), w2r = ld(tw + 2 * m + j),
+                     w2i = ld(tw + 3 * m + j);
+            cv y[4];
+            for (int s = 0; s < 4; s++)
+                y[s] = cld(x, b + j + (size_t)s * m);
+            dit4_core(y, w1r, w1i, w2r, w2i);
+            for (int s = 0; s < 4; s++)
+                cst(x, b + j + (size_t)s * m, y[s]);
+        }
+}
+
+/* ---- the tile pass: 8 blocks (64 slots) at a time ----------------------
+ * 8 x 8 transposes of W x W sub-tiles: m[row][v] holds columns v W ..
+ * v W + W - 1 of a row; out[col][u] holds rows u W .. u W + W - 1. */
+#define NV (8 / W)
 #if W == 8
 static inline void tr_block(vd r[8]) {
     vd t[8], u[8];
@@ -171,116 +233,161 @@ static inline void tr_block(vd r[2]) {
 }
 #endif
 
-/* q[0..7] (split, lane L = group L) -> 8 doubles at dst + 8 rev[L] */
-static inline void scatter_groups(vd q[8], double *dst, const uint32_t *rev) {
-    for (int g = 0; g < 8; g += W) {
-        tr_block(q + g);
-        for (int L = 0; L < W; L++)
-            st(dst + 8 * (size_t)rev[L] + g, q[g + L]);
+static inline void transpose8(vd m[8][NV], vd out[8][NV]) {
+    for (int u = 0; u < NV; u++)
+        for (int v = 0; v < NV; v++) {
+            vd tmp[W];
+            for (int i = 0; i < W; i++)
+                tmp[i] = m[u * W + i][v];
+            tr_block(tmp);
+            for (int k = 0; k < W; k++)
+                out[v * W + k][u] = tmp[k];
+        }
+}
+
+/* the last three DIF stages (spans 4, 2, 1) on 8 positions, and their
+ * inverse; c8 = cos(pi/4) */
+static const double c8 = 0x1.6a09e667f3bcdp-1;
+static inline void dif8_tail(cv y[8]) {
+    const vd c = splat(c8), nc = splat(-c8);
+    for (int p = 0; p < 4; p++) {
+        const cv s = cadd(y[p], y[p + 4]), d = csub(y[p], y[p + 4]);
+        y[p] = s;
+        if (p == 0) y[4] = d;
+        if (p == 1) y[5] = (cv){(d.r + d.i) * c, (d.i - d.r) * c};  /* W_8 */
+        if (p == 2) y[6] = mnegi(d);                                /* W_8^2 = -i */
+        if (p == 3) y[7] = (cv){(d.i - d.r) * c, (d.r + d.i) * nc}; /* W_8^3 */
+    }
+    for (int q = 0; q < 8; q += 4) {
+        const cv s0 = cadd(y[q], y[q + 2]), d0 = csub(y[q], y[q + 2]);
+        const cv s1 = cadd(y[q + 1], y[q + 3]), d1 = mnegi(csub(y[q + 1], y[q + 3]));
+        y[q] = cadd(s0, s1);
+        y[q + 1] = csub(s0, s1);
+        y[q + 2] = cadd(d0, d1);
+        y[q + 3] = csub(d0, d1);
     }
 }
-/* the inverse: 8 doubles from src + 8 rev[L] -> q[0..7] split */
-static inline void gather_groups(vd q[8], const double *src, const uint32_t *rev) {
-    for (int g = 0; g < 8; g += W) {
-        for (int L = 0; L < W; L++)
-            q[g + L] = ld(src + 8 * (size_t)rev[L] + g);
-        tr_block(q + g);
+static inline void dit8_tail(cv y[8]) {
+    const vd c = splat(c8), nc = splat(-c8);
+    for (int q = 0; q < 8; q += 4) {
+        const cv s0 = cadd(y[q], y[q + 1]), s1 = csub(y[q], y[q + 1]);
+        const cv d0 = cadd(y[q + 2], y[q + 3]), d1 = mposi(csub(y[q + 2], y[q + 3]));
+        y[q] = cadd(s0, d0);
+        y[q + 2] = csub(s0, d0);
+        y[q + 1] = cadd(s1, d1);
+        y[q + 3] = csub(s1, d1);
+    }
+    for (int p = 0; p < 4; p++) {
+        const cv d = y[p + 4];
+        cv t = d;
+        if (p == 1) t = (cv){(d.r - d.i) * c, (d.r + d.i) * c};  /* conj W_8 */
+        if (p == 2) t = mposi(d);                                /* i */
+        if (p == 3) t = (cv){(d.r + d.i) * nc, (d.r - d.i) * c}; /* conj W_8^3 */
+        y[p + 4] = csub(y[p], t);
+        y[p] = cadd(y[p], t);
     }
 }
 
-/* ---- radix passes on interleaved data (m >= 4 complex >= W / 2) ---------- */
-static void dit4(double *x, uint32_t h, uint32_t m, const double *tw) {
-    const double *w1r = tw, *w1i = tw + 2 * m, *w2r = tw + 4 * m, *w2i = tw + 6 * m;
-    for (uint32_t b = 0; b < h; b += 4 * m) {
-        double *p = x + 2 * (size_t)b;
-        for (uint32_t k = 0; k < 2 * m; k += W) {
-            const vd wr1 = ld(w1r + k), wi1 = ld(w1i + k), wr2 = ld(w2r + k), wi2 = ld(w2i + k);
-            const vd x0 = ld(p + k), x1 = ld(p + 2 * m + k), x2 = ld(p + 4 * m + k),
-                     x3 = ld(p + 6 * m + k);
-            const vd t1 = cmul(x1, wr1, wi1), t3 = cmul(x3, wr1, wi1);
-            const vd a0 = x0 + t1, a1 = x0 - t1, a2 = x2 + t3, a3 = x2 - t3;
-            const vd t2 = cmul(a2, wr2, wi2), t4 = mul_neg_i(cmul(a3, wr2, wi2));
-            st(p + k, a0 + t2);
-            st(p + 2 * m + k, a1 + t4);
-            st(p + 4 * m + k, a0 - t2);
-            st(p + 6 * m + k, a1 - t4);
+/* Forward tile pass: optionally the span-8 stage between block pairs (lane
+ * p: W_16^p), then the transpose (vector = position in the block, lane =
+ * block) and spans 4, 2, 1; stored without transposing back: slot 8 p + b
+ * of the tile holds DIF position 8 b + p (fft.c spectrum_slot). */
+static void tile_forward(const veil_fft_tables *t, double *x) {
+    const double *w16 = t->tw + t->tw_off[t->n_mid + 1];
+    for (uint32_t c0 = 0; c0 < t->h; c0 += 64) {
+        double *tile = x + 2 * (size_t)c0;
+        vd R[8][NV], I[8][NV], TR[8][NV], TI[8][NV];
+        for (int b = 0; b < 8; b++)
+            for (int v = 0; v < NV; v++) {
+                R[b][v] = ld(tile + 16 * b + v * W);
+                I[b][v] = ld(tile + 16 * b + 8 + v * W);
+            }
+        if (t->tile16)
+            for (int b = 0; b < 8; b += 2)
+                for (int v = 0; v < NV; v++) {
+                    const cv x0 = {R[b][v], I[b][v]}, x1 = {R[b + 1][v], I[b + 1][v]};
+                    const cv s = cadd(x0, x1),
+                             d = cmulw(csub(x0, x1), ld(w16 + v * W), ld(w16 + 8 + v * W));
+                    R[b][v] = s.r, I[b][v] = s.i, R[b + 1][v] = d.r, I[b + 1][v] = d.i;
+                }
+        transpose8(R, TR);
+        transpose8(I, TI);
+        for (int v = 0; v < NV; v++) {
+            cv y[8];
+            for (int p = 0; p < 8; p++)
+                y[p] = (cv){TR[p][v], TI[p][v]};
+            dif8_tail(y);
+            for (int p = 0; p < 8; p++) {
+                st(tile + 16 * p + v * W, y[p].r);
+                st(tile + 16 * p + 8 + v * W, y[p].i);
+            }
         }
     }
 }
-
-static void dif4(double *x, uint32_t h, uint32_t m, const double *tw) {
-    const double *w1r = tw, *w1i = tw + 2 * m, *w2r = tw + 4 * m, *w2i = tw + 6 * m;
-    for (uint32_t b = 0; b < h; b += 4 * m) {
-        double *p = x + 2 * (size_t)b;
-        for (uint32_t k = 0; k < 2 * m; k += W) {
-            const vd wr1 = ld(w1r + k), wi1 = ld(w1i + k), wr2 = ld(w2r + k), wi2 = ld(w2i + k);
-            const vd x0 = ld(p + k), x1 = ld(p + 2 * m + k), x2 = ld(p + 4 * m + k),
-                     x3 = ld(p + 6 * m + k);
-            const vd a0 = x0 + x2, a2 = cmulc(x0 - x2, wr2, wi2);
-            const vd a1 = x1 + x3, a3 = mul_i(cmulc(x1 - x3, wr2, wi2));
-            st(p + k, a0 + a1);
-            st(p + 2 * m + k, cmulc(a0 - a1, wr1, wi1));
-            st(p + 4 * m + k, a2 + a3);
-            st(p + 6 * m + k, cmulc(a2 - a3, wr1, wi1));
+static void tile_backward(const veil_fft_tables *t, double *x) {
+    const double *w16 = t->tw + t->tw_off[t->n_mid + 1];
+    for (uint32_t c0 = 0; c0 < t->h; c0 += 64) {
+        double *tile = x + 2 * (size_t)c0;
+        vd R[8][NV], I[8][NV], TR[8][NV], TI[8][NV];
+        for (int v = 0; v < NV; v++) {
+            cv y[8];
+            for (int p = 0; p < 8; p++)
+                y[p] = (cv){ld(tile + 16 * p + v * W), ld(tile + 16 * p + 8 + v * W)};
+            dit8_tail(y);
+            for (int p = 0; p < 8; p++)
+                TR[p][v] = y[p].r, TI[p][v] = y[p].i;
         }
+        transpose8(TR, R);
+        transpose8(TI, I);
+        if (t->tile16)
+            for (int b = 0; b < 8; b += 2)
+                for (int v = 0; v < NV; v++) {
+                    const cv y0 = {R[b][v], I[b][v]};
+                    const cv tt = cmulwc((cv){R[b + 1][v], I[b + 1][v]}, ld(w16 + v * W),
+                                         ld(w16 + 8 + v * W));
+                    const cv s = cadd(y0, tt), d = csub(y0, tt);
+                    R[b][v] = s.r, I[b][v] = s.i, R[b + 1][v] = d.r, I[b + 1][v] = d.i;
+                }
+        for (int b = 0; b < 8; b++)
+            for (int v = 0; v < NV; v++) {
+                st(tile + 16 * b + v * W, R[b][v]);
+                st(tile + 16 * b + 8 + v * W, I[b][v]);
+            }
     }
 }
 
-/* the stage of length h, m = h / 2 */
-static void dit2(double *x, uint32_t h, const double *tw) {
-    const double *wr = tw, *wi = tw + h;
-    for (uint32_t k = 0; k < h; k += W) {
-        const vd x0 = ld(x + k), t = cmul(ld(x + h + k), ld(wr + k), ld(wi + k));
-        st(x + k, x0 + t);
-        st(x + h + k, x0 - t);
-    }
-}
-
-static void dif2(double *x, uint32_t h, const double *tw) {
-    const double *wr = tw, *wi = tw + h;
-    for (uint32_t k = 0; k < h; k += W) {
-        const vd x0 = ld(x + k), x1 = ld(x + h + k);
-        st(x + k, x0 + x1);
-        st(x + h + k, cmulc(x0 - x1, ld(wr + k), ld(wi + k)));
-    }
-}
-
-/* The first forward pass on W groups: fold + twist of the real parts ar[s]
- * and imaginary parts ai[s] at j = off[s] + j0, the first two radix-2
- * stages, the bit-reversed scatter. */
+/* The first forward pass on W values of each quarter: fold + twist of the
+ * real parts ar[s] and imaginary parts ai[s] at j = j0 + s h/4, then the
+ * first two DIF stages (spans h/2, h/4), stored at the same slots. */
 static inline void first_pass(const veil_fft_tables *t, uint32_t j0, const vd ar[4], const vd ai[4],
                               double *out) {
-    const uint32_t h = t->h;
-    const uint32_t off[4] = {0, h / 2, h / 4, 3 * (h / 4)};
-    vd ur[4], ui[4];
+    const uint32_t q = t->h / 4;
+    const double *tw = TWP(t, 0);
+    cv u[4];
     for (int s = 0; s < 4; s++) {
-        const uint32_t j = off[s] + j0;
+        const uint32_t j = j0 + (uint32_t)s * q;
         const vd c = ld(t->twist_re + j), sn = ld(t->twist_im + j);
-        ur[s] = ar[s] * c - ai[s] * sn;
-        ui[s] = ar[s] * sn + ai[s] * c;
+        u[s] = (cv){ar[s] * c - ai[s] * sn, ar[s] * sn + ai[s] * c};
     }
-    const vd a0r = ur[0] + ur[1], a0i = ui[0] + ui[1], a1r = ur[0] - ur[1], a1i = ui[0] - ui[1],
-             a2r = ur[2] + ur[3], a2i = ui[2] + ui[3], a3r = ur[2] - ur[3], a3i = ui[2] - ui[3];
-    vd y[8] = {a0r + a2r, a0i + a2i, a1r + a3i, a1i - a3r,
-               a0r - a2r, a0i - a2i, a1r - a3i, a1i + a3r};
-    scatter_groups(y, out, t->rev4 + j0);
+    dif4_core(u, ld(tw + j0), ld(tw + q + j0), ld(tw + 2 * q + j0), ld(tw + 3 * q + j0));
+    for (int s = 0; s < 4; s++)
+        cst(out, j0 + (size_t)s * q, u[s]);
 }
 
 /* the passes after the first */
 static void forward_rest(const veil_fft_tables *t, double *out) {
-    for (uint32_t p = 0, m = 4; p < t->n_radix4; p++, m *= 4)
-        dit4(out, t->h, m, t->tw + t->tw_off[p]);
-    if (t->last_radix2) dit2(out, t->h, t->tw + t->tw_off[t->n_radix4]);
+    for (uint32_t p = 0, m = t->h / 16; p < t->n_mid; p++, m /= 4)
+        dif4_pass(out, t->h, m, TWP(t, p + 1));
+    tile_forward(t, out);
 }
 
 static void VEIL_FFT_NAME(forward_i64)(const veil_fft_tables *t, const int64_t *in, double *out) {
     const uint32_t h = t->h, q = h / 4;
-    const uint32_t off[4] = {0, h / 2, h / 4, 3 * (h / 4)};
     for (uint32_t j0 = 0; j0 < q; j0 += W) {
         vd ar[4], ai[4];
         for (int s = 0; s < 4; s++) {
-            ar[s] = cvt_i64(ldi(in + off[s] + j0));
-            ai[s] = cvt_i64(ldi(in + h + off[s] + j0));
+            ar[s] = cvt_i64(ldi(in + s * q + j0));
+            ai[s] = cvt_i64(ldi(in + h + s * q + j0));
         }
         first_pass(t, j0, ar, ai, out);
     }
@@ -303,11 +410,10 @@ static inline vd digit_f64(vu d, uint32_t base_log) {
 static void VEIL_FFT_NAME(forward_digits)(const veil_fft_tables *t, const uint64_t *x,
                                           uint32_t base_log, uint32_t levels, double *out) {
     const uint32_t h = t->h, q = h / 4, n = t->n, bits = base_log * levels;
-    const uint32_t off[4] = {0, h / 2, h / 4, 3 * (h / 4)};
     for (uint32_t j0 = 0; j0 < q; j0 += W) {
         vu r[8];
         for (int s = 0; s < 4; s++) {
-            const vu xr = ldu(x + off[s] + j0), xi = ldu(x + h + off[s] + j0);
+            const vu xr = ldu(x + s * q + j0), xi = ldu(x + h + s * q + j0);
             VEIL_GADGET_INIT(r[2 * s], xr, bits);
             VEIL_GADGET_INIT(r[2 * s + 1], xi, bits);
         }
@@ -332,30 +438,28 @@ static void VEIL_FFT_NAME(forward_digits)(const veil_fft_tables *t, const uint64
         forward_rest(t, out + (size_t)lv * n);
 }
 
-/* The inverse up to its last pass, in place; then the last pass hands each
- * group of output values to `emit`. mode 0: out[] = values (doubles);
- * mode 1: acc[] += round(values) mod 2^64. */
+/* The inverse up to its last pass, in place; then the last pass (spans h/4,
+ * h/2, the untwist with the 1/h scale, the unfold) hands each group of
+ * output values on. mode 0: out[] = values (doubles); mode 1: acc[] +=
+ * round(values) mod 2^64. */
 static inline void backward(const veil_fft_tables *t, double *x, double *out, uint64_t *acc,
                             int mode) {
     const uint32_t h = t->h, q = h / 4;
-    if (t->last_radix2) dif2(x, h, t->tw + t->tw_off[t->n_radix4]);
-    for (uint32_t p = t->n_radix4; p-- > 0;)
-        dif4(x, h, 4u << (2 * p), t->tw + t->tw_off[p]);
-    const uint32_t off[4] = {0, h / 2, h / 4, 3 * (h / 4)};
+    tile_backward(t, x);
+    for (uint32_t p = t->n_mid; p-- > 0;)
+        dit4_pass(x, h, (h / 16) >> (2 * p), TWP(t, p + 1));
+    const double *tw = TWP(t, 0);
     for (uint32_t j0 = 0; j0 < q; j0 += W) {
-        vd g[8];
-        gather_groups(g, x, t->rev4 + j0);
-        const vd a0r = g[0] + g[4], a0i = g[1] + g[5], a2r = g[0] - g[4], a2i = g[1] - g[5];
-        const vd a1r = g[2] + g[6], a1i = g[3] + g[7], dr = g[2] - g[6], di = g[3] - g[7];
-        /* a3 = i (x1 - x3) = (-di, dr) */
-        const vd yr[4] = {a0r + a1r, a0r - a1r, a2r - di, a2r + di};
-        const vd yi[4] = {a0i + a1i, a0i - a1i, a2i + dr, a2i - dr};
+        cv y[4];
+        for (int s = 0; s < 4; s++)
+            y[s] = cld(x, j0 + (size_t)s * q);
+        dit4_core(y, ld(tw + j0), ld(tw + q + j0), ld(tw + 2 * q + j0), ld(tw + 3 * q + j0));
         for (int s = 0; s < 4; s++) {
-            const uint32_t j = off[s] + j0;
+            const uint32_t j = j0 + (uint32_t)s * q;
             /* the untwist with the 1/h scale folded in (a power of two:
              * the same bits as scaling after) */
             const vd c = ld(t->untwist_re + j), sn = ld(t->untwist_im + j);
-            const vd re = yr[s] * c + yi[s] * sn, im = yi[s] * c - yr[s] * sn;
+            const vd re = y[s].r * c + y[s].i * sn, im = y[s].i * c - y[s].r * sn;
             if (mode == 0) {
                 st(out + j, re);
                 st(out + h + j, im);
@@ -375,16 +479,26 @@ static void VEIL_FFT_NAME(backward_add_torus)(const veil_fft_tables *t, double *
     backward(t, in, NULL, acc, 1);
 }
 
+/* The key streams from memory (the Fourier bootstrapping key, read once per
+ * PBS, is larger than the caches): at the start of each block of slots, ask
+ * for the block 4 KiB ahead, both its cache lines (real parts, imaginary
+ * parts), past the end of this polynomial into the next one, which the PBS
+ * reads next. Measured with the interleaved layout (one line a vector):
+ * PBS 9.5 -> 8.3 ms at N = 2048 on an AMD EPYC (Zen 5). */
+static inline void prefetch_block(const double *p, uint32_t c) {
+    if ((c & 7) == 0) {
+        __builtin_prefetch(p + SRE(c) + 512, 0, 0);
+        __builtin_prefetch(p + SRE(c) + 520, 0, 0);
+    }
+}
+
+/* acc += a b over the N/2 slots: split data, four products and four sums
+ * per W values, no shuffles */
 static void VEIL_FFT_NAME(mac)(double *acc, const double *a, const double *b, uint32_t n) {
-    const vd sg = alt();
-    for (uint32_t j = 0; j < n; j += W) {
-        /* b streams from memory (the Fourier bootstrapping key, read once
-         * per PBS, is larger than the caches): ask 4 KiB ahead, past the end
-         * of this polynomial into the next one, which the PBS reads next.
-         * Measured: PBS 9.5 -> 8.3 ms at N = 2048 on an AMD EPYC (Zen 5). */
-        __builtin_prefetch(b + j + 512, 0, 0);
-        const vd x = ld(a + j), y = ld(b + j);
-        st(acc + j, ld(acc + j) + (x * DUPRE(y) + (SWAP(x) * DUPIM(y)) * sg));
+    for (uint32_t c = 0; c < n / 2; c += W) {
+        prefetch_block(b, c);
+        const cv x = cld(a, c), y = cld(b, c), z = cld(acc, c);
+        cst(acc, c, (cv){z.r + (x.r * y.r - x.i * y.i), z.i + (x.r * y.i + x.i * y.r)});
     }
 }
 
@@ -455,42 +569,39 @@ static void VEIL_FFT_NAME(decompose_rotated)(const uint64_t *src, uint32_t N, ui
 
 /* One pass over the spectrum for every output column: the digit spectra
  * (rows x N doubles, in cache) are read once per element and each GGSW
- * polynomial streams once, in order; no zeroing pass. */
+ * polynomial streams once, in order; no zeroing pass. The per-element sum
+ * runs r = 0, 1, ... from +0.0 with mac's operations: the same bits as
+ * veil_fft_mac calls into a zeroed accumulator. */
 static void VEIL_FFT_NAME(mac_ggsw)(double *acc, const double *fd, const double *ggsw,
                                     uint32_t rows, uint32_t k1, uint32_t n) {
-    const vd sg = alt();
     if (k1 == 2) {
         /* k = 1, the usual GLWE dimension: both columns side by side, so each
-         * digit vector and its swapped, signed copy serve the two:
-         * SWAP(x) DUPIM(y) sg = (SWAP(x) sg) DUPIM(y) exactly (sg only flips
-         * signs), the same bits as the general loop and veil_fft_mac. */
-        for (uint32_t j = 0; j < n; j += W) {
-            vd s0 = splat(0.0), s1 = splat(0.0);
+         * digit vector is loaded once for the two */
+        for (uint32_t c = 0; c < n / 2; c += W) {
+            cv s0 = {splat(0.0), splat(0.0)}, s1 = s0;
             for (uint32_t r = 0; r < rows; r++) {
-                const double *b = ggsw + (size_t)r * 2 * n + j;
-                __builtin_prefetch(b + 512, 0, 0);
-                __builtin_prefetch(b + n + 512, 0, 0);
-                const vd x = ld(fd + (size_t)r * n + j), xs = SWAP(x) * sg;
-                const vd y0 = ld(b), y1 = ld(b + n);
-                s0 = s0 + (x * DUPRE(y0) + xs * DUPIM(y0));
-                s1 = s1 + (x * DUPRE(y1) + xs * DUPIM(y1));
+                const double *b = ggsw + (size_t)r * 2 * n;
+                prefetch_block(b, c);
+                prefetch_block(b + n, c);
+                const cv x = cld(fd + (size_t)r * n, c), y0 = cld(b, c), y1 = cld(b + n, c);
+                s0 = (cv){s0.r + (x.r * y0.r - x.i * y0.i), s0.i + (x.r * y0.i + x.i * y0.r)};
+                s1 = (cv){s1.r + (x.r * y1.r - x.i * y1.i), s1.i + (x.r * y1.i + x.i * y1.r)};
             }
-            st(acc + j, s0);
-            st(acc + n + j, s1);
+            cst(acc, c, s0);
+            cst(acc + n, c, s1);
         }
         return;
     }
-    for (uint32_t j = 0; j < n; j += W) {
+    for (uint32_t c = 0; c < n / 2; c += W) {
         for (uint32_t q = 0; q < k1; q++) {
-            vd s = splat(0.0);
+            cv s = {splat(0.0), splat(0.0)};
             for (uint32_t r = 0; r < rows; r++) {
-                const double *b = ggsw + ((size_t)r * k1 + q) * n + j;
-                /* the key streams from memory: ask 4 KiB ahead (see mac) */
-                __builtin_prefetch(b + 512, 0, 0);
-                const vd x = ld(fd + (size_t)r * n + j), y = ld(b);
-                s = s + (x * DUPRE(y) + (SWAP(x) * DUPIM(y)) * sg);
+                const double *b = ggsw + ((size_t)r * k1 + q) * n;
+                prefetch_block(b, c);
+                const cv x = cld(fd + (size_t)r * n, c), y = cld(b, c);
+                s = (cv){s.r + (x.r * y.r - x.i * y.i), s.i + (x.r * y.i + x.i * y.r)};
             }
-            st(acc + (size_t)q * n + j, s);
+            cst(acc + (size_t)q * n, c, s);
         }
     }
 }

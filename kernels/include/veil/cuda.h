@@ -9,8 +9,10 @@
  *
  * Layouts are the engine's (veil/tfhe.h): LWE = mask then body; the
  * bootstrapping key in the Fourier domain is the standard-domain order with
- * each polynomial as N/2 complex doubles (re, im interleaved) of the
- * fold-and-twist transform of veil/fft.h.
+ * each polynomial as N/2 complex doubles (re, im interleaved, natural
+ * frequency order) of the fold-and-twist transform of veil/fft.h. The CPU
+ * keeps its own key in a split, permuted spectrum; host code that hands it
+ * here converts it with veil_fft_to_natural (only tests do).
  *
  * Every function returns 0 on success or an error code: a cudaError_t value
  * (1..9999), VEIL_CUDA_ERR_CUFFT + cufftResult, or VEIL_CUDA_ERR_UNSUPPORTED /

@@ -36,6 +36,25 @@ static uint32_t node_partition(const veil_program *p, const veil_node *n) {
     return p->n_partitions ? n->partition : 0;
 }
 
+/* What node n needs of a backend (veil_backend_supports_op), for messages. */
+static const char *node_needs(const veil_node *n) {
+    switch (n->kind) {
+    case VEIL_NODE_LUT:
+        return "KS-PBS (with scale)";
+    case VEIL_NODE_ROUND:
+        return "KS-PBS (with scale and add)";
+    case VEIL_NODE_ADD:
+        return "additions";
+    case VEIL_NODE_LINEAR:
+        return n->linear == VEIL_LINEAR_DENSE       ? "dense layers"
+               : n->linear == VEIL_LINEAR_CONV2D    ? "conv2d or sum pools"
+               : n->linear == VEIL_LINEAR_SUMPOOL2D ? "conv2d or sum pools"
+                                                    : "copies (flatten, concat)";
+    default:
+        return "uploads and downloads";
+    }
+}
+
 void veil_plan_set_progress(veil_plan *plan, veil_progress_fn fn, void *user) {
     plan->progress = fn;
     plan->progress_user = user;
@@ -160,10 +179,7 @@ veil_status veil_plan_new(const veil_program *prog, const veil_eval_key *ek, vei
                               n->layer, n->partition, ek->n_parts);
         if (!veil_backend_supports_op(be, n))
             return veil_error(VEIL_ERR_UNSUPPORTED, "plan: layer %s: backend %s does not run %s",
-                              n->layer, veil_backend_name(be),
-                              n->kind == VEIL_NODE_LUT || n->kind == VEIL_NODE_ROUND ? "KS-PBS"
-                              : n->linear == VEIL_LINEAR_DENSE ? "dense layers"
-                                                               : "conv2d or sum pools");
+                              n->layer, veil_backend_name(be), node_needs(n));
     }
     veil_plan *plan = calloc(1, sizeof *plan);
     if (!plan) return veil_error(VEIL_ERR_NOMEM, "plan: out of memory");

@@ -171,6 +171,20 @@ static void test_supports_op(void) {
     }
     CU_ASSERT_EQUAL(checked, 8);
     CU_ASSERT_FALSE(veil_backend_supports_op(NULL, &nodes[0]));
+    /* without add: ADD and ROUND (its chunk arithmetic) go; without copy:
+     * flatten and concat; inputs and outputs stay */
+    struct veil_backend_i no_add = *BE->iface;
+    no_add.add = NULL;
+    no_add.copy = NULL;
+    fake.iface = &no_add;
+    veil_node flat = {.kind = VEIL_NODE_LINEAR, .linear = VEIL_LINEAR_FLATTEN};
+    CU_ASSERT(veil_backend_supports_op(BE, &flat));
+    CU_ASSERT_FALSE(veil_backend_supports_op(&fake, &flat));
+    for (size_t i = 0; i < 8; i++) {
+        const int gone = kinds[i] == VEIL_NODE_ADD || kinds[i] == VEIL_NODE_ROUND;
+        CU_ASSERT_EQUAL(veil_backend_supports_op(&fake, &nodes[i]), !gone);
+    }
+    fake.iface = &no_conv;
 
     /* a one-node program: a conv2d on the set of EK */
     veil_partition part = {.params = P};

@@ -355,6 +355,12 @@ static veil_status cuda_copy(veil_backend_keys *keys, uint64_t *dst, size_t dst_
     if (rows == 1) /* pitches unused (may be 0) */
         DEV_TRY(keys->be, cudaMemcpyAsync(dst, src, width * 8, cudaMemcpyDeviceToDevice, k->s),
                 "copy");
+    else if (dst_pitch > INT32_MAX / 8 || src_pitch > INT32_MAX / 8) /* past cudaMemcpy2D's pitch */
+        for (size_t r = 0; r < rows; r++)
+            DEV_TRY(keys->be,
+                    cudaMemcpyAsync(dst + r * dst_pitch, src + r * src_pitch, width * 8,
+                                    cudaMemcpyDeviceToDevice, k->s),
+                    "copy");
     else
         DEV_TRY(keys->be,
                 cudaMemcpy2DAsync(dst, dst_pitch * 8, src, src_pitch * 8, width * 8, rows,

@@ -18,8 +18,6 @@
  * (backend_host.h).
  * Without a CUDA build or a device: prints SKIPPED and exits 77. */
 #define _POSIX_C_SOURCE 200809L /* setenv */
-#include "backend_host.h"
-#include "backend_random_ops.h"
 #include "testutil.h"
 #include "veil/backend.h"
 #include "../host/backend_internal.h"
@@ -32,6 +30,8 @@
 #ifdef VEIL_WITH_CUDA
 #include <cuda_runtime_api.h>
 
+#include "backend_host.h"
+#include "backend_random_ops.h"
 #include "model_encrypted_common.h"
 #include "veil/cuda.h"
 

@@ -1,10 +1,13 @@
 /* bench_gpu — batch throughput and latency of the backends.
  *
  * One run measures, for the chosen backend (auto: cuda when present):
- *   - KS-PBS through the backend interface (host memory in and out, copies
- *     included) for batch sizes 1, 4, 16, ... up to --max-batch (65536 on the
- *     GPU, 256 on the CPU by default), with a decryption check of each batch;
- *   - dense-layer throughput through the backend (ciphertext multiply-adds/s);
+ *   - KS-PBS through the backend interface on its buffers (the inputs uploaded
+ *     once, as a plan's values stay on the device; each timed call ends with
+ *     the download of one ciphertext, which waits for the device) for batch
+ *     sizes 1, 4, 16, ... up to --max-batch (65536 on the GPU, 256 on the CPU
+ *     by default), with a decryption check of each batch;
+ *   - dense-layer throughput through the backend (ciphertext multiply-adds/s),
+ *     likewise on buffers;
  *   - on cuda also, through the kernel ABI with device-resident data: PBS alone
  *     and keyswitch alone, per batch size.
  * JSON to stdout or --out FILE; progress on stderr; the backend and device
@@ -83,11 +86,11 @@ static int measure(run_fn fn, void *ctx, size_t batch, double min_time, point *p
 }
 
 typedef struct {
-    veil_backend_keys *keys;
+    const veil_backend_tables *t;
+    const veil_backend_buffer *in;
+    veil_backend_buffer *out;
     const veil_secret_key *sk;
-    const uint64_t *in;
-    uint64_t *out;
-    const veil_lut *lut;
+    uint64_t *host; /* 256 ciphertexts: the checked outputs */
     const int64_t *msg;
     size_t distinct, lwe;
     unsigned bits;
@@ -95,17 +98,22 @@ typedef struct {
 
 static int run_kspbs(void *vc, size_t batch) {
     kspbs_ctx *c = vc;
-    const veil_lut *const luts[1] = {c->lut};
-    if (veil_backend_ks_pbs(c->keys, 0, c->in, batch, luts, 1, NULL, c->out) != VEIL_OK)
+    if (veil_backend_ks_pbs(c->t, c->in, batch, c->out) != VEIL_OK ||
+        veil_backend_buffer_download(c->out, 1, c->host) != VEIL_OK)
         return die("ks_pbs");
     return 0;
 }
 
 static size_t check_kspbs(kspbs_ctx *c, size_t batch, size_t *checked) {
     size_t errors = 0, n = batch < 256 ? batch : 256;
+    if (veil_backend_buffer_download(c->out, n, c->host) != VEIL_OK) {
+        die("ks_pbs download");
+        *checked = 0;
+        return 1;
+    }
     for (size_t i = 0; i < n; i++) {
         int64_t want = (c->msg[i % c->distinct] + 1) & ((1 << c->bits) - 1);
-        int64_t got = veil_decode(veil_phase_big(c->sk, c->out + i * c->lwe), c->bits, 0);
+        int64_t got = veil_decode(veil_phase_big(c->sk, c->host + i * c->lwe), c->bits, 0);
         errors += got != want;
     }
     *checked = n;
@@ -113,17 +121,17 @@ static size_t check_kspbs(kspbs_ctx *c, size_t batch, size_t *checked) {
 }
 
 typedef struct {
-    veil_backend_keys *keys;
-    const uint64_t *in;
-    uint64_t *out;
-    const int64_t *w;
+    const veil_backend_weights *w;
+    const veil_backend_buffer *in;
+    veil_backend_buffer *out;
+    uint64_t *host; /* one ciphertext */
     size_t in_f, out_f;
 } linear_ctx;
 
 static int run_linear(void *vc, size_t batch) {
     linear_ctx *c = vc;
-    if (veil_backend_linear(c->keys, c->in, batch, c->in_f, c->w, NULL, c->out_f, c->out) !=
-        VEIL_OK)
+    if (veil_backend_linear(c->w, c->in, batch, c->out) != VEIL_OK ||
+        veil_backend_buffer_download(c->out, 1, c->host) != VEIL_OK)
         return die("linear");
     return 0;
 }
@@ -250,11 +258,6 @@ static long bench_backend(FILE *o, veil_backend_kind kind, size_t max_batch,
     fprintf(stderr, "  plan (key upload, buffers) %.2f s, %s, pieces of %zu\n", plan_s, detail,
             max_cts);
     const size_t lwe = bi->lwe, distinct = bi->distinct < max_batch ? bi->distinct : max_batch;
-    uint64_t *out = malloc(max_batch * lwe * 8);
-    if (!out) {
-        fprintf(stderr, "bench_gpu: out of host memory for %zu ciphertexts\n", max_batch);
-        return -1;
-    }
     size_t batches[32], nb = 0;
     for (size_t b = 1; b <= max_batch && nb < 32; b *= 4)
         batches[nb++] = b;
@@ -262,9 +265,20 @@ static long bench_backend(FILE *o, veil_backend_kind kind, size_t max_batch,
 
     long errors = 0;
     point kp[32];
-    kspbs_ctx kc = {keys, bi->sk, bi->in, out, bi->lut, bi->msg, distinct, lwe, p->precision};
     size_t nk = 0;
-    for (size_t i = 0; i < nb; i++) {
+    uint64_t *host = malloc(256 * lwe * 8);
+    veil_backend_buffer *d_in = NULL, *d_out = NULL;
+    veil_backend_tables *tables = NULL;
+    const veil_lut *const luts[1] = {bi->lut};
+    if (!host || veil_backend_buffer_new(keys, max_batch, &d_in) ||
+        veil_backend_buffer_new(keys, max_batch, &d_out) ||
+        veil_backend_buffer_upload(d_in, bi->in, max_batch) ||
+        veil_backend_tables_new(keys, 0, luts, 1, NULL, 0, &tables)) {
+        die("buffers");
+        errors = -1;
+    }
+    kspbs_ctx kc = {tables, d_in, d_out, bi->sk, host, bi->msg, distinct, lwe, p->precision};
+    for (size_t i = 0; errors >= 0 && i < nb; i++) {
         if (measure(run_kspbs, &kc, batches[i], bi->min_time, &kp[i])) break;
         kp[i].errors = check_kspbs(&kc, batches[i], &kp[i].checked);
         errors += (long)kp[i].errors;
@@ -274,33 +288,47 @@ static long bench_backend(FILE *o, veil_backend_kind kind, size_t max_batch,
         nk++;
     }
     if (nk < nb) errors = -1;
+    veil_backend_tables_free(tables);
+    veil_backend_buffer_free(d_in);
+    veil_backend_buffer_free(d_out);
 
     /* Dense layer: in 512 -> out 256 per sample, the same ciphertexts. */
-    linear_ctx lc = {keys, NULL, NULL, NULL, 512, 256};
+    linear_ctx lc = {NULL, NULL, NULL, host, 512, 256};
     size_t lin_batch = gpu ? 16 : 1;
-    uint64_t *lin_in = malloc(lin_batch * lc.in_f * lwe * 8),
-             *lin_out = malloc(lin_batch * lc.out_f * lwe * 8);
+    uint64_t *lin_in = malloc(lin_batch * lc.in_f * lwe * 8);
     int64_t *w = malloc(lc.in_f * lc.out_f * 8);
+    veil_backend_weights *lw = NULL;
+    veil_backend_buffer *l_in = NULL, *l_out = NULL;
     point lp = {0};
     int have_linear = 0;
-    if (lin_in && lin_out && w && errors >= 0) {
+    if (lin_in && w && host && errors >= 0) {
         for (size_t i = 0; i < lin_batch * lc.in_f; i++)
             memcpy(lin_in + i * lwe, bi->in + (i % distinct) * lwe, lwe * 8);
         for (size_t i = 0; i < lc.in_f * lc.out_f; i++)
             w[i] = (int64_t)(i * 2654435761u % 15) - 7;
-        lc.in = lin_in;
-        lc.out = lin_out;
-        lc.w = w;
-        if (!measure(run_linear, &lc, lin_batch, bi->min_time, &lp)) {
-            have_linear = 1;
-            fprintf(stderr, "  linear %zu x %zu, batch %zu: %.3f ms, %.3g ciphertext MACs/s\n",
-                    lc.in_f, lc.out_f, lin_batch, 1e3 * lp.mean_s,
-                    (double)(lin_batch * lc.in_f * lc.out_f) / lp.mean_s);
+        if (veil_backend_weights_new_dense(keys, w, lc.in_f, lc.out_f, NULL, &lw) ||
+            veil_backend_buffer_new(keys, lin_batch * lc.in_f, &l_in) ||
+            veil_backend_buffer_new(keys, lin_batch * lc.out_f, &l_out) ||
+            veil_backend_buffer_upload(l_in, lin_in, lin_batch * lc.in_f)) {
+            die("linear buffers");
+        } else {
+            lc.w = lw;
+            lc.in = l_in;
+            lc.out = l_out;
+            if (!measure(run_linear, &lc, lin_batch, bi->min_time, &lp)) {
+                have_linear = 1;
+                fprintf(stderr, "  linear %zu x %zu, batch %zu: %.3f ms, %.3g ciphertext MACs/s\n",
+                        lc.in_f, lc.out_f, lin_batch, 1e3 * lp.mean_s,
+                        (double)(lin_batch * lc.in_f * lc.out_f) / lp.mean_s);
+            }
         }
     }
+    veil_backend_weights_free(lw);
+    veil_backend_buffer_free(l_in);
+    veil_backend_buffer_free(l_out);
     free(lin_in);
-    free(lin_out);
     free(w);
+    free(host);
     veil_backend_keys_free(keys);
 
     point pf[32], pl[32], pc[32], ksc[32];
@@ -346,7 +374,6 @@ static long bench_backend(FILE *o, veil_backend_kind kind, size_t max_batch,
         print_points(o, "keyswitch_kernel", ksc, nc, 1);
     }
     fprintf(o, "    }");
-    free(out);
     veil_backend_free(be);
     return errors;
 }

@@ -139,24 +139,27 @@ int veil_backend_healthy(const veil_backend *be) {
 
 int veil_backend_supports_op(const veil_backend *be, const veil_node *n) {
     if (!be || !be->iface || !n) return 0;
+    const struct veil_backend_i *f = be->iface;
     switch (n->kind) {
     case VEIL_NODE_INPUT:
     case VEIL_NODE_OUTPUT:
+        return 1; /* upload and download: every backend has them */
     case VEIL_NODE_ADD:
-        return 1;
+        return f->add != NULL;
     case VEIL_NODE_ROUND:
+        return f->ks_pbs && f->scale && f->add;
     case VEIL_NODE_LUT:
-        return be->iface->ks_pbs != NULL;
+        return f->ks_pbs && f->scale;
     case VEIL_NODE_LINEAR:
         switch (n->linear) {
         case VEIL_LINEAR_DENSE:
-            return be->iface->linear != NULL;
+            return f->linear != NULL;
         case VEIL_LINEAR_CONV2D:
         case VEIL_LINEAR_SUMPOOL2D:
-            return be->iface->conv2d != NULL;
+            return f->conv2d != NULL;
         case VEIL_LINEAR_FLATTEN:
         case VEIL_LINEAR_CONCAT:
-            return 1;
+            return f->copy != NULL;
         }
         return 0;
     }
@@ -164,11 +167,19 @@ int veil_backend_supports_op(const veil_backend *be, const veil_node *n) {
 }
 
 static veil_status check_alive(const veil_backend_keys *keys, const char *what) {
-    if (!keys) return veil_error(VEIL_ERR_ARG, "%s: keys is NULL", what);
+    if (!keys) return veil_error(VEIL_ERR_ARG, "%s: NULL argument", what);
     if (keys->be->dead)
         return veil_error(VEIL_ERR_DEVICE,
                           "%s: backend %s is dead after an earlier unrecoverable device error",
                           what, keys->be->iface->name);
+    return VEIL_OK;
+}
+
+static veil_status check_op(const veil_backend_keys *keys, const void *op, const char *what) {
+    VEIL_TRY(check_alive(keys, what));
+    if (!op)
+        return veil_error(VEIL_ERR_UNSUPPORTED, "%s: not supported by backend %s", what,
+                          keys->be->iface->name);
     return VEIL_OK;
 }
 
@@ -194,41 +205,27 @@ veil_status veil_backend_keys_new(veil_backend *be, const veil_eval_key *ek, siz
     k->ek = ek;
     k->params = ek->params;
     k->max_batch = max_batch;
+    k->lwe = (size_t)veil_params_big_dim(ek->params) + 1;
     k->limits.max_pbs = SIZE_MAX;
-    k->limits.max_cts = SIZE_MAX;
-    k->limits.max_weights = SIZE_MAX;
-    k->limits.max_luts = SIZE_MAX;
     veil_status s = be->iface->keys_new(be, k, max_batch);
     if (s != VEIL_OK) {
         free(k);
         return s;
     }
-    VEIL_ASSERT(k->limits.max_pbs > 0 && k->limits.max_cts > 0 && k->limits.max_weights > 0 &&
-                k->limits.max_luts > 0);
+    VEIL_ASSERT(k->limits.max_pbs > 0);
     *out = k;
     return VEIL_OK;
 }
 
 void veil_backend_keys_free(veil_backend_keys *keys) {
     if (!keys) return;
+    VEIL_ASSERT(keys->n_live == 0); /* a buffer, table or weight set outlives its keys */
     if (keys->be->iface->keys_free) keys->be->iface->keys_free(keys);
     free(keys);
 }
 
 void veil_backend_keys_limits(veil_backend_keys *keys, const veil_backend_limits *lim) {
     if (lim->max_pbs && lim->max_pbs < keys->limits.max_pbs) keys->limits.max_pbs = lim->max_pbs;
-    if (lim->max_cts && lim->max_cts < keys->limits.max_cts) keys->limits.max_cts = lim->max_cts;
-    if (lim->max_weights && lim->max_weights < keys->limits.max_weights)
-        keys->limits.max_weights = lim->max_weights;
-    if (lim->max_luts && lim->max_luts < keys->limits.max_luts)
-        keys->limits.max_luts = lim->max_luts;
-}
-
-/* 1 when [a, a+na) and [b, b+nb) (in words) overlap. */
-static int overlaps(const uint64_t *a, size_t na, const uint64_t *b, size_t nb) {
-    uintptr_t a0 = (uintptr_t)a, a1 = a0 + na * sizeof *a;
-    uintptr_t b0 = (uintptr_t)b, b1 = b0 + nb * sizeof *b;
-    return na && nb && a0 < b1 && b0 < a1;
 }
 
 static int mul_overflows(size_t a, size_t b, size_t *r) {
@@ -237,106 +234,172 @@ static int mul_overflows(size_t a, size_t b, size_t *r) {
     return 0;
 }
 
-veil_status veil_backend_ks_pbs(veil_backend_keys *keys, uint32_t partition, const uint64_t *in,
-                                size_t count, const veil_lut *const *luts, size_t n_luts,
-                                const uint32_t *lut_index, uint64_t *out) {
-    VEIL_TRY(check_alive(keys, "ks_pbs"));
-    if (partition >= keys->ek->n_parts)
-        return veil_error(VEIL_ERR_ARG, "ks_pbs: partition %u, the evaluation key has %u",
-                          partition, keys->ek->n_parts);
+/* ---- buffers ---------------------------------------------------------------- */
+
+veil_status veil_backend_buffer_new(veil_backend_keys *keys, size_t count,
+                                    veil_backend_buffer **out) {
+    VEIL_TRY(check_alive(keys, "buffer_new"));
+    if (!out) return veil_error(VEIL_ERR_ARG, "buffer_new: out is NULL");
+    size_t words;
+    if (count == 0 || mul_overflows(count, keys->lwe, &words) || words > SIZE_MAX / 8)
+        return veil_error(VEIL_ERR_ARG,
+                          "buffer_new: %zu ciphertexts, expected 1.. (and a size "
+                          "that fits memory)",
+                          count);
+    veil_backend_buffer *b = calloc(1, sizeof *b);
+    if (!b) return veil_error(VEIL_ERR_NOMEM, "buffer_new: out of memory");
+    veil_status s = keys->be->iface->buffer_alloc(keys, words, &b->data);
+    if (s != VEIL_OK) {
+        free(b);
+        return s;
+    }
+    b->keys = keys;
+    b->count = count;
+    keys->n_live++;
+    *out = b;
+    return VEIL_OK;
+}
+
+void veil_backend_buffer_free(veil_backend_buffer *buf) {
+    if (!buf) return;
+    buf->keys->be->iface->buffer_free(buf->keys, buf->data);
+    buf->keys->n_live--;
+    free(buf);
+}
+
+size_t veil_backend_buffer_count(const veil_backend_buffer *buf) {
+    return buf ? buf->count : 0;
+}
+
+/* buf holds [at, at + n) (n > 0 or an empty range at <= count). */
+static veil_status check_range(const veil_backend_buffer *buf, size_t at, size_t n,
+                               const char *what, const char *name) {
+    if (!buf) return veil_error(VEIL_ERR_ARG, "%s: %s is NULL", what, name);
+    if (at > buf->count || n > buf->count - at)
+        return veil_error(VEIL_ERR_ARG, "%s: %s holds %zu ciphertexts, the call needs [%zu, %zu)",
+                          what, name, buf->count, at, at + n);
+    return VEIL_OK;
+}
+
+/* a and b made with the same keys. */
+static veil_status check_same(const veil_backend_keys *a, const veil_backend_keys *b,
+                              const char *what) {
+    if (a != b) return veil_error(VEIL_ERR_ARG, "%s: objects of two different backend keys", what);
+    return VEIL_OK;
+}
+
+veil_status veil_backend_buffer_upload(veil_backend_buffer *buf, const uint64_t *src,
+                                       size_t count) {
+    VEIL_TRY(check_range(buf, 0, count, "upload", "buf"));
+    VEIL_TRY(check_alive(buf->keys, "upload"));
     if (count == 0) return VEIL_OK;
-    if (!in || !out) return veil_error(VEIL_ERR_ARG, "ks_pbs: in or out is NULL");
-    if (!luts || n_luts == 0) return veil_error(VEIL_ERR_ARG, "ks_pbs: no lookup tables");
+    if (!src) return veil_error(VEIL_ERR_ARG, "upload: src is NULL");
+    return buf->keys->be->iface->upload(buf->keys, buf->data, src, count * buf->keys->lwe);
+}
+
+veil_status veil_backend_buffer_download(const veil_backend_buffer *buf, size_t count,
+                                         uint64_t *dst) {
+    VEIL_TRY(check_range(buf, 0, count, "download", "buf"));
+    VEIL_TRY(check_alive(buf->keys, "download"));
+    if (count == 0) return VEIL_OK;
+    if (!dst) return veil_error(VEIL_ERR_ARG, "download: dst is NULL");
+    return buf->keys->be->iface->download(buf->keys, dst, buf->data, count * buf->keys->lwe);
+}
+
+/* ---- tables and weights --------------------------------------------------------- */
+
+veil_status veil_backend_tables_new(veil_backend_keys *keys, uint32_t partition,
+                                    const veil_lut *const *luts, size_t n_luts,
+                                    const uint32_t *index, size_t n_index,
+                                    veil_backend_tables **out) {
+    VEIL_TRY(check_op(keys, keys ? keys->be->iface->ks_pbs : NULL, "tables_new"));
+    if (!out) return veil_error(VEIL_ERR_ARG, "tables_new: out is NULL");
+    if (partition >= keys->ek->n_parts)
+        return veil_error(VEIL_ERR_ARG, "tables_new: partition %u, the evaluation key has %u",
+                          partition, keys->ek->n_parts);
+    if (!luts || n_luts == 0) return veil_error(VEIL_ERR_ARG, "tables_new: no lookup tables");
+    if (n_luts > UINT32_MAX) return veil_error(VEIL_ERR_ARG, "tables_new: %zu tables", n_luts);
+    if (!index) {
+        n_luts = 1; /* only luts[0] is read */
+        n_index = 0;
+    } else if (n_index == 0) {
+        return veil_error(VEIL_ERR_ARG, "tables_new: an index of 0 entries");
+    }
     const veil_params *p = keys->ek->parts[partition].params;
-    size_t lwe = (size_t)veil_params_big_dim(keys->params) + 1, words;
-    if (mul_overflows(count, lwe, &words))
-        return veil_error(VEIL_ERR_ARG, "ks_pbs: count = %zu is too large", count);
-    if (overlaps(in, words, out, words))
-        return veil_error(VEIL_ERR_ARG, "ks_pbs: in and out overlap");
-    if (!lut_index) n_luts = 1; /* only luts[0] is read */
     for (size_t t = 0; t < n_luts; t++) {
         if (!luts[t] || !luts[t]->poly)
-            return veil_error(VEIL_ERR_ARG, "ks_pbs: luts[%zu] is NULL", t);
+            return veil_error(VEIL_ERR_ARG, "tables_new: luts[%zu] is NULL", t);
         if (luts[t]->poly_size != p->poly_size)
             return veil_error(VEIL_ERR_PARAMS,
-                              "ks_pbs: luts[%zu] has polynomial size %u, keys of partition %u "
-                              "(%s) have N = %u",
+                              "tables_new: luts[%zu] has polynomial size %u, keys of partition "
+                              "%u (%s) have N = %u",
                               t, luts[t]->poly_size, partition, p->id, p->poly_size);
     }
-    if (lut_index) {
-        for (size_t i = 0; i < count; i++)
-            if (lut_index[i] >= n_luts)
-                return veil_error(VEIL_ERR_ARG, "ks_pbs: lut_index[%zu] = %u, only %zu tables", i,
-                                  lut_index[i], n_luts);
+    for (size_t i = 0; i < n_index; i++)
+        if (index[i] >= n_luts)
+            return veil_error(VEIL_ERR_ARG, "tables_new: index[%zu] = %u, only %zu tables", i,
+                              index[i], n_luts);
+    veil_backend_tables *t = calloc(1, sizeof *t);
+    if (!t) return veil_error(VEIL_ERR_NOMEM, "tables_new: out of memory");
+    t->keys = keys;
+    t->partition = partition;
+    t->n_luts = n_luts;
+    t->n_index = n_index;
+    veil_status s = keys->be->iface->tables_new(keys, t, luts, index);
+    if (s != VEIL_OK) {
+        free(t);
+        return s;
     }
-    if (n_luts > keys->limits.max_luts)
-        return veil_error(VEIL_ERR_UNSUPPORTED,
-                          "ks_pbs: %zu tables in one call, backend %s holds at most %zu", n_luts,
-                          keys->be->iface->name, keys->limits.max_luts);
-    if (!keys->be->iface->ks_pbs)
-        return veil_error(VEIL_ERR_UNSUPPORTED, "ks_pbs: not supported by backend %s",
-                          keys->be->iface->name);
-    size_t piece = keys->limits.max_pbs;
-    for (size_t done = 0; done < count; done += piece) {
-        size_t c = count - done < piece ? count - done : piece;
-        veil_status s =
-            keys->be->iface->ks_pbs(keys, partition, in + done * lwe, c, luts, n_luts,
-                                    lut_index ? lut_index + done : NULL, out + done * lwe);
-        if (s != VEIL_OK) return s;
-    }
+    keys->n_live++;
+    *out = t;
     return VEIL_OK;
 }
 
-static size_t min_sz(size_t a, size_t b) {
-    return a < b ? a : b;
+void veil_backend_tables_free(veil_backend_tables *t) {
+    if (!t) return;
+    t->keys->be->iface->tables_free(t->keys, t);
+    t->keys->n_live--;
+    free(t);
 }
 
-veil_status veil_backend_linear(veil_backend_keys *keys, const uint64_t *in, size_t batch,
-                                size_t in_features, const int64_t *w, const uint64_t *bias,
-                                size_t out_features, uint64_t *out) {
-    VEIL_TRY(check_alive(keys, "linear"));
-    if (batch == 0 || out_features == 0) return VEIL_OK;
-    if (!in || !w || !out) return veil_error(VEIL_ERR_ARG, "linear: in, w or out is NULL");
-    if (in_features == 0) return veil_error(VEIL_ERR_ARG, "linear: in_features = 0");
-    size_t lwe = (size_t)veil_params_big_dim(keys->params) + 1, n_in, n_out, t;
-    if (mul_overflows(batch, in_features, &t) || mul_overflows(t, lwe, &n_in) ||
-        mul_overflows(batch, out_features, &t) || mul_overflows(t, lwe, &n_out) ||
-        mul_overflows(in_features, out_features, &t))
-        return veil_error(VEIL_ERR_ARG, "linear: shape %zu x %zu x %zu is too large", batch,
-                          in_features, out_features);
-    if (overlaps(in, n_in, out, n_out))
-        return veil_error(VEIL_ERR_ARG, "linear: in and out overlap");
-    if (!keys->be->iface->linear)
-        return veil_error(VEIL_ERR_UNSUPPORTED, "linear: not supported by backend %s",
-                          keys->be->iface->name);
-    const veil_backend_limits *lim = &keys->limits;
-    size_t o_tile = min_sz(out_features, lim->max_weights / in_features);
-    if (o_tile == 0 || in_features > lim->max_cts)
-        return veil_error(VEIL_ERR_UNSUPPORTED,
-                          "linear: in_features = %zu does not fit backend %s (%zu weights, %zu "
-                          "ciphertexts per call)",
-                          in_features, keys->be->iface->name, lim->max_weights, lim->max_cts);
-    o_tile = min_sz(o_tile, lim->max_cts);
-    for (size_t o0 = 0; o0 < out_features; o0 += o_tile) {
-        size_t oc = min_sz(o_tile, out_features - o0);
-        size_t b_piece = min_sz(lim->max_cts / in_features, lim->max_cts / oc);
-        VEIL_ASSERT(b_piece > 0);
-        for (size_t b0 = 0; b0 < batch; b0 += b_piece) {
-            size_t bc = min_sz(b_piece, batch - b0);
-            veil_status s = keys->be->iface->linear(
-                keys, in + b0 * in_features * lwe, bc, in_features, w + o0 * in_features,
-                bias ? bias + o0 : NULL, oc, out_features, out + (b0 * out_features + o0) * lwe);
-            if (s != VEIL_OK) return s;
-        }
+static veil_status weights_make(veil_backend_keys *keys, veil_backend_weights *proto,
+                                const int64_t *w, size_t n_w, const uint64_t *bias, size_t n_bias,
+                                veil_backend_weights **out) {
+    veil_backend_weights *x = malloc(sizeof *x);
+    if (!x) return veil_error(VEIL_ERR_NOMEM, "weights_new: out of memory");
+    *x = *proto;
+    x->keys = keys;
+    x->has_bias = bias != NULL;
+    x->impl = NULL;
+    veil_status s = keys->be->iface->weights_new(keys, x, w, n_w, bias, n_bias);
+    if (s != VEIL_OK) {
+        free(x);
+        return s;
     }
+    keys->n_live++;
+    *out = x;
     return VEIL_OK;
 }
 
-veil_status veil_backend_conv2d(veil_backend_keys *keys, const uint64_t *in, size_t batch,
-                                const veil_conv_geom *shape, const int64_t *w, const uint64_t *bias,
-                                uint64_t *out) {
-    VEIL_TRY(check_alive(keys, "conv2d"));
-    if (!shape) return veil_error(VEIL_ERR_ARG, "conv2d: shape is NULL");
+veil_status veil_backend_weights_new_dense(veil_backend_keys *keys, const int64_t *w,
+                                           size_t in_features, size_t out_features,
+                                           const uint64_t *bias, veil_backend_weights **out) {
+    VEIL_TRY(check_op(keys, keys ? keys->be->iface->linear : NULL, "linear"));
+    if (!w || !out) return veil_error(VEIL_ERR_ARG, "linear: weights or out is NULL");
+    size_t n_w;
+    if (in_features == 0 || out_features == 0 || in_features > UINT32_MAX ||
+        out_features > UINT32_MAX || mul_overflows(in_features, out_features, &n_w))
+        return veil_error(VEIL_ERR_ARG, "linear: %zu x %zu weights, expected 1..2^32 each",
+                          out_features, in_features);
+    veil_backend_weights proto = {.in_features = in_features, .out_features = out_features};
+    return weights_make(keys, &proto, w, n_w, bias, out_features, out);
+}
+
+veil_status veil_backend_weights_new_conv2d(veil_backend_keys *keys, const veil_conv_geom *shape,
+                                            const int64_t *w, const uint64_t *bias,
+                                            veil_backend_weights **out) {
+    VEIL_TRY(check_op(keys, keys ? keys->be->iface->conv2d : NULL, "conv2d"));
+    if (!shape || !w || !out) return veil_error(VEIL_ERR_ARG, "conv2d: shape, w or out is NULL");
     veil_conv_geom geom = *shape;
     const veil_conv_geom *s = &geom;
     if (!s->c_in || !s->h_in || !s->w_in || !s->c_out || !s->kh || !s->kw)
@@ -355,41 +418,122 @@ veil_status veil_backend_conv2d(veil_backend_keys *keys, const uint64_t *in, siz
                           s->w_out, veil_conv_out_dim(s->h_in, s->kh, s->stride_h, s->pad_h),
                           veil_conv_out_dim(s->w_in, s->kw, s->stride_w, s->pad_w));
     }
-    const uint32_t ho = s->h_out, wo = s->w_out;
-    if (batch == 0) return VEIL_OK;
-    if (!in || !w || !out) return veil_error(VEIL_ERR_ARG, "conv2d: in, w or out is NULL");
-    size_t lwe = (size_t)veil_params_big_dim(keys->params) + 1;
-    size_t per_in = (size_t)s->c_in * s->h_in * s->w_in, hw_out = (size_t)ho * wo;
-    size_t per_out = (size_t)s->c_out * hw_out, per_w = (size_t)s->c_in * s->kh * s->kw, t, n_in,
-           n_out;
-    if (mul_overflows(batch, per_in, &t) || mul_overflows(t, lwe, &n_in) ||
-        mul_overflows(batch, per_out, &t) || mul_overflows(t, lwe, &n_out))
-        return veil_error(VEIL_ERR_ARG, "conv2d: batch %zu is too large", batch);
-    if (overlaps(in, n_in, out, n_out))
-        return veil_error(VEIL_ERR_ARG, "conv2d: in and out overlap");
-    if (!keys->be->iface->conv2d)
-        return veil_error(VEIL_ERR_UNSUPPORTED, "conv2d: not supported by backend %s",
-                          keys->be->iface->name);
-    const veil_backend_limits *lim = &keys->limits;
-    size_t c_tile = min_sz(s->c_out, lim->max_weights / per_w);
-    c_tile = min_sz(c_tile, lim->max_cts / hw_out);
-    if (c_tile == 0 || per_in > lim->max_cts)
-        return veil_error(VEIL_ERR_UNSUPPORTED,
-                          "conv2d: one sample (%zu inputs, %zu weights per channel) does not fit "
-                          "backend %s (%zu ciphertexts, %zu weights per call)",
-                          per_in, per_w, keys->be->iface->name, lim->max_cts, lim->max_weights);
-    for (size_t c0 = 0; c0 < s->c_out; c0 += c_tile) {
-        veil_conv_geom tile = *s;
-        tile.c_out = (uint32_t)min_sz(c_tile, s->c_out - c0);
-        size_t b_piece = min_sz(lim->max_cts / per_in, lim->max_cts / (tile.c_out * hw_out));
-        VEIL_ASSERT(b_piece > 0);
-        for (size_t b0 = 0; b0 < batch; b0 += b_piece) {
-            size_t bc = min_sz(b_piece, batch - b0);
-            veil_status st = keys->be->iface->conv2d(
-                keys, in + b0 * per_in * lwe, bc, &tile, w + c0 * per_w, bias ? bias + c0 : NULL,
-                per_out, out + (b0 * per_out + c0 * hw_out) * lwe);
-            if (st != VEIL_OK) return st;
-        }
+    veil_backend_weights proto = {.conv = 1, .geom = geom};
+    const size_t n_w = (size_t)s->c_out * s->c_in * s->kh * s->kw;
+    return weights_make(keys, &proto, w, n_w, bias, s->c_out, out);
+}
+
+void veil_backend_weights_free(veil_backend_weights *w) {
+    if (!w) return;
+    w->keys->be->iface->weights_free(w->keys, w);
+    w->keys->n_live--;
+    free(w);
+}
+
+/* ---- ops ------------------------------------------------------------------------ */
+
+veil_status veil_backend_ks_pbs(const veil_backend_tables *t, const veil_backend_buffer *in,
+                                size_t count, veil_backend_buffer *out) {
+    if (!t) return veil_error(VEIL_ERR_ARG, "ks_pbs: tables is NULL");
+    veil_backend_keys *keys = t->keys;
+    VEIL_TRY(check_alive(keys, "ks_pbs"));
+    VEIL_TRY(check_range(in, 0, count, "ks_pbs", "in"));
+    VEIL_TRY(check_range(out, 0, count, "ks_pbs", "out"));
+    VEIL_TRY(check_same(keys, in->keys, "ks_pbs"));
+    VEIL_TRY(check_same(keys, out->keys, "ks_pbs"));
+    if (in == out) return veil_error(VEIL_ERR_ARG, "ks_pbs: in and out are the same buffer");
+    if (t->n_index && count > t->n_index)
+        return veil_error(VEIL_ERR_ARG, "ks_pbs: %zu ciphertexts, the tables index %zu", count,
+                          t->n_index);
+    const size_t lwe = keys->lwe, piece = keys->limits.max_pbs;
+    for (size_t done = 0; done < count; done += piece) {
+        size_t c = count - done < piece ? count - done : piece;
+        VEIL_TRY(keys->be->iface->ks_pbs(keys, t, done, in->data + done * lwe, c,
+                                         out->data + done * lwe));
     }
     return VEIL_OK;
+}
+
+static veil_status linear_args(const veil_backend_weights *w, int conv,
+                               const veil_backend_buffer *in, size_t batch,
+                               const veil_backend_buffer *out, const char *what) {
+    if (!w) return veil_error(VEIL_ERR_ARG, "%s: weights is NULL", what);
+    VEIL_TRY(check_alive(w->keys, what));
+    if (w->conv != conv)
+        return veil_error(VEIL_ERR_ARG, "%s: the weights are of a %s layer", what,
+                          w->conv ? "conv2d" : "dense");
+    const veil_conv_geom *g = &w->geom;
+    const size_t per_in = conv ? (size_t)g->c_in * g->h_in * g->w_in : w->in_features;
+    const size_t per_out = conv ? (size_t)g->c_out * g->h_out * g->w_out : w->out_features;
+    size_t n_in, n_out;
+    if (mul_overflows(batch, per_in, &n_in) || mul_overflows(batch, per_out, &n_out) ||
+        batch > UINT32_MAX)
+        return veil_error(VEIL_ERR_ARG, "%s: batch %zu is too large", what, batch);
+    VEIL_TRY(check_range(in, 0, n_in, what, "in"));
+    VEIL_TRY(check_range(out, 0, n_out, what, "out"));
+    VEIL_TRY(check_same(w->keys, in->keys, what));
+    VEIL_TRY(check_same(w->keys, out->keys, what));
+    if (in == out) return veil_error(VEIL_ERR_ARG, "%s: in and out are the same buffer", what);
+    return VEIL_OK;
+}
+
+veil_status veil_backend_linear(const veil_backend_weights *w, const veil_backend_buffer *in,
+                                size_t batch, veil_backend_buffer *out) {
+    VEIL_TRY(linear_args(w, 0, in, batch, out, "linear"));
+    if (batch == 0) return VEIL_OK;
+    return w->keys->be->iface->linear(w->keys, w, in->data, batch, out->data);
+}
+
+veil_status veil_backend_conv2d(const veil_backend_weights *w, const veil_backend_buffer *in,
+                                size_t batch, veil_backend_buffer *out) {
+    VEIL_TRY(linear_args(w, 1, in, batch, out, "conv2d"));
+    if (batch == 0) return VEIL_OK;
+    return w->keys->be->iface->conv2d(w->keys, w, in->data, batch, out->data);
+}
+
+veil_status veil_backend_add(veil_backend_buffer *out, const veil_backend_buffer *a,
+                             const veil_backend_buffer *b, size_t count, uint64_t f) {
+    VEIL_TRY(check_range(out, 0, count, "add", "out"));
+    VEIL_TRY(check_range(a, 0, count, "add", "a"));
+    VEIL_TRY(check_range(b, 0, count, "add", "b"));
+    VEIL_TRY(check_same(out->keys, a->keys, "add"));
+    VEIL_TRY(check_same(out->keys, b->keys, "add"));
+    VEIL_TRY(check_op(out->keys, out->keys->be->iface->add, "add"));
+    if (count == 0) return VEIL_OK;
+    return out->keys->be->iface->add(out->keys, out->data, a->data, b->data, count, f);
+}
+
+veil_status veil_backend_scale(veil_backend_buffer *out, const veil_backend_buffer *in,
+                               size_t count, uint64_t f, uint64_t pt) {
+    VEIL_TRY(check_range(out, 0, count, "scale", "out"));
+    VEIL_TRY(check_range(in, 0, count, "scale", "in"));
+    VEIL_TRY(check_same(out->keys, in->keys, "scale"));
+    VEIL_TRY(check_op(out->keys, out->keys->be->iface->scale, "scale"));
+    if (count == 0) return VEIL_OK;
+    return out->keys->be->iface->scale(out->keys, out->data, in->data, count, f, pt);
+}
+
+veil_status veil_backend_copy(veil_backend_buffer *dst, size_t dst_at, size_t dst_stride,
+                              const veil_backend_buffer *src, size_t src_at, size_t src_stride,
+                              size_t len, size_t rows) {
+    if (!dst || !src) return veil_error(VEIL_ERR_ARG, "copy: dst or src is NULL");
+    VEIL_TRY(check_same(dst->keys, src->keys, "copy"));
+    VEIL_TRY(check_op(dst->keys, dst->keys->be->iface->copy, "copy"));
+    if (dst == src) return veil_error(VEIL_ERR_ARG, "copy: dst and src are the same buffer");
+    if (len == 0 || rows == 0) return VEIL_OK;
+    /* the last run ends at at + (rows - 1) * stride + len */
+    size_t dst_span, src_span;
+    if (mul_overflows(rows - 1, dst_stride, &dst_span) ||
+        mul_overflows(rows - 1, src_stride, &src_span) || dst_span > SIZE_MAX - len ||
+        src_span > SIZE_MAX - len)
+        return veil_error(VEIL_ERR_ARG, "copy: %zu runs of stride %zu/%zu are too large", rows,
+                          dst_stride, src_stride);
+    if (rows > 1 && (dst_stride < len || src_stride < len))
+        return veil_error(VEIL_ERR_ARG, "copy: strides %zu/%zu below the run length %zu",
+                          dst_stride, src_stride, len);
+    VEIL_TRY(check_range(dst, dst_at, dst_span + len, "copy", "dst"));
+    VEIL_TRY(check_range(src, src_at, src_span + len, "copy", "src"));
+    const size_t lwe = dst->keys->lwe;
+    return dst->keys->be->iface->copy(dst->keys, dst->data + dst_at * lwe, dst_stride * lwe,
+                                      src->data + src_at * lwe, src_stride * lwe, len * lwe, rows);
 }

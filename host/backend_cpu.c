@@ -1,9 +1,11 @@
 /* The cpu backend: the engine's reference code (veil_ks_pbs, veil_lwe_dot)
- * behind the backend interface. Lookups run on worker threads, one PBS
- * context (FFT tables and buffers) per thread, made once in keys_new. A
- * batch is cut into one contiguous share per thread, sizes differing by at
- * most one: every KS-PBS costs the same, so the shares take the same time.
- * Within a share, lookups run in groups sharing each key read. */
+ * behind the backend interface. Its buffers are host memory (malloc), its
+ * tables and weights borrow the caller's (nothing is copied: the pointers
+ * are the device data), so the ops run on the executor's memory in place. Lookups run on worker
+ * threads, one PBS context (FFT tables and buffers) per thread, made once in keys_new. A batch is
+ * cut into one contiguous share per thread, sizes differing by at most one: every KS-PBS costs the
+ * same, so the shares take the same time. Within a share, lookups run in groups sharing each key
+ * read. */
 #include "backend_internal.h"
 #include "veil/fft.h"
 
@@ -135,9 +137,43 @@ typedef struct pbs_job {
     const uint64_t *in;
     uint64_t *out;
     const veil_lut *const *luts;
-    const uint32_t *lut_index;
+    const uint32_t *lut_index; /* NULL: luts[0] for all */
     size_t lwe;
 } pbs_job;
+
+/* The tables' implementation: the caller's veil_lut pointers and a copy of
+ * the index. */
+typedef struct cpu_tables {
+    const veil_lut **luts;
+    uint32_t *index;
+} cpu_tables;
+
+static veil_status cpu_tables_new(veil_backend_keys *keys, veil_backend_tables *t,
+                                  const veil_lut *const *luts, const uint32_t *index) {
+    (void)keys;
+    cpu_tables *c = calloc(1, sizeof *c);
+    if (!c) return veil_error(VEIL_ERR_NOMEM, "cpu tables: out of memory");
+    c->luts = malloc(t->n_luts * sizeof *c->luts);
+    c->index = t->n_index ? malloc(t->n_index * sizeof *c->index) : NULL;
+    if (!c->luts || (t->n_index && !c->index)) {
+        free(c->luts);
+        free(c->index);
+        free(c);
+        return veil_error(VEIL_ERR_NOMEM, "cpu tables: out of memory");
+    }
+    memcpy(c->luts, luts, t->n_luts * sizeof *c->luts);
+    if (t->n_index) memcpy(c->index, index, t->n_index * sizeof *c->index);
+    t->impl = c;
+    return VEIL_OK;
+}
+
+static void cpu_tables_free(veil_backend_keys *keys, veil_backend_tables *t) {
+    cpu_tables *c = t->impl;
+    (void)keys;
+    free(c->luts);
+    free(c->index);
+    free(c);
+}
 
 /* A share runs VEIL_PBS_LANES lookups at a time in lockstep: each group
  * reads the keys once (veil_ks_pbs_many), so the threads ask the memory for
@@ -159,11 +195,13 @@ static void ks_part_share(void *arg, unsigned thread, size_t begin, size_t end) 
                         j->ks_part + (size_t)thread * (j->pk->params->lwe_dim + 1));
 }
 
-static veil_status cpu_ks_pbs(veil_backend_keys *keys, uint32_t partition, const uint64_t *in,
-                              size_t count, const veil_lut *const *luts, size_t n_luts,
-                              const uint32_t *lut_index, uint64_t *out) {
+static veil_status cpu_ks_pbs(veil_backend_keys *keys, const veil_backend_tables *t, size_t at,
+                              const uint64_t *in, size_t count, uint64_t *out) {
     cpu_keys *c = keys->impl;
-    (void)n_luts;
+    const cpu_tables *ct = t->impl;
+    const uint32_t partition = t->partition;
+    const veil_lut *const *luts = ct->luts;
+    const uint32_t *lut_index = ct->index ? ct->index + at : NULL;
     pbs_job job = {.pk = &keys->ek->parts[partition],
                    .ks_part = c->ks_part,
                    .ctx = c->ctx + (size_t)partition * c->n_threads,
@@ -171,16 +209,16 @@ static veil_status cpu_ks_pbs(veil_backend_keys *keys, uint32_t partition, const
                    .out = out,
                    .luts = luts,
                    .lut_index = lut_index,
-                   .lwe = (size_t)veil_params_big_dim(keys->params) + 1};
+                   .lwe = keys->lwe};
     if (count == 1 && c->n_threads > 1) {
         /* one lookup: its keyswitch (a stream over the whole keyswitching
          * key) split over the threads, then the PBS on this one */
         const uint32_t n = job.pk->params->lwe_dim, big = job.pk->in_dim;
         cpu_parallel(c->n_threads, big, ks_part_share, &job);
         uint64_t *small = c->ks_part; /* thread 0's share, summed in place */
-        for (unsigned t = 1; t < c->n_threads; t++)
+        for (unsigned th = 1; th < c->n_threads; th++)
             for (uint32_t i = 0; i <= n; i++)
-                small[i] += c->ks_part[(size_t)t * (n + 1) + i];
+                small[i] += c->ks_part[(size_t)th * (n + 1) + i];
         small[n] += in[big];
         veil_pbs(job.ctx[0], job.pk, luts[lut_index ? lut_index[0] : 0], small, out);
         return VEIL_OK;
@@ -189,11 +227,36 @@ static veil_status cpu_ks_pbs(veil_backend_keys *keys, uint32_t partition, const
     return VEIL_OK;
 }
 
+/* The weights' implementation: the caller's arrays. */
+typedef struct cpu_weights {
+    const int64_t *w;
+    const uint64_t *bias;
+} cpu_weights;
+
+static veil_status cpu_weights_new(veil_backend_keys *keys, veil_backend_weights *w,
+                                   const int64_t *weights, size_t n_w, const uint64_t *bias,
+                                   size_t n_bias) {
+    (void)keys;
+    (void)n_w;
+    (void)n_bias;
+    cpu_weights *c = malloc(sizeof *c);
+    if (!c) return veil_error(VEIL_ERR_NOMEM, "cpu weights: out of memory");
+    c->w = weights;
+    c->bias = bias;
+    w->impl = c;
+    return VEIL_OK;
+}
+
+static void cpu_weights_free(veil_backend_keys *keys, veil_backend_weights *w) {
+    (void)keys;
+    free(w->impl);
+}
+
 typedef struct linear_job {
     const uint64_t *in;
     const int64_t *w;
     const uint64_t *bias;
-    size_t in_features, out_features, out_stride;
+    size_t in_features, out_features;
     uint32_t d;
     uint64_t *out;
 } linear_job;
@@ -205,20 +268,20 @@ static void linear_share(void *arg, unsigned thread, size_t begin, size_t end) {
     (void)thread;
     for (size_t i = begin; i < end; i++) {
         const size_t b = i / j->out_features, o = i % j->out_features;
-        uint64_t *y = j->out + (b * j->out_stride + o) * lwe;
+        uint64_t *y = j->out + i * lwe;
         veil_lwe_dot(y, j->in + b * j->in_features * lwe, j->w + o * j->in_features, j->in_features,
                      j->d);
         if (j->bias) veil_lwe_add_plain(y, j->bias[o], j->d);
     }
 }
 
-static veil_status cpu_linear(veil_backend_keys *keys, const uint64_t *in, size_t batch,
-                              size_t in_features, const int64_t *w, const uint64_t *bias,
-                              size_t out_features, size_t out_stride, uint64_t *out) {
-    linear_job job = {
-        in, w, bias, in_features, out_features, out_stride, veil_params_big_dim(keys->params), out};
-    const size_t items = batch * out_features;
-    const double ops = (double)items * (double)in_features * (double)(job.d + 1);
+static veil_status cpu_linear(veil_backend_keys *keys, const veil_backend_weights *w,
+                              const uint64_t *in, size_t batch, uint64_t *out) {
+    const cpu_weights *cw = w->impl;
+    linear_job job = {in, cw->w, cw->bias, w->in_features, w->out_features, (uint32_t)keys->lwe - 1,
+                      out};
+    const size_t items = batch * w->out_features;
+    const double ops = (double)items * (double)w->in_features * (double)keys->lwe;
     cpu_parallel(cpu_threads_for(keys->impl, ops), items, linear_share, &job);
     return VEIL_OK;
 }
@@ -228,11 +291,9 @@ typedef struct conv_job {
     const veil_conv_geom *s;
     const int64_t *w;
     const uint64_t *bias;
-    size_t out_stride;
     uint32_t d, ho, wo;
     uint64_t *out;
 } conv_job;
-
 /* item i: (sample, output channel, output row, output column), row-major */
 static void conv_share(void *arg, unsigned thread, size_t begin, size_t end) {
     const conv_job *j = arg;
@@ -247,7 +308,7 @@ static void conv_share(void *arg, unsigned thread, size_t begin, size_t end) {
         const uint32_t oy = (uint32_t)(r / j->wo % j->ho), ox = (uint32_t)(r % j->wo);
         const uint64_t *x = j->in + b * per_in * lwe;
         const int64_t *wc = j->w + (size_t)co * s->c_in * s->kh * s->kw;
-        uint64_t *y = j->out + (b * j->out_stride + ((size_t)co * j->ho + oy) * j->wo + ox) * lwe;
+        uint64_t *y = j->out + i * lwe;
         memset(y, 0, sizeof(uint64_t) * lwe);
         for (uint32_t ci = 0; ci < s->c_in; ci++) {
             for (uint32_t ky = 0; ky < s->kh; ky++) {
@@ -269,14 +330,85 @@ static void conv_share(void *arg, unsigned thread, size_t begin, size_t end) {
     }
 }
 
-static veil_status cpu_conv2d(veil_backend_keys *keys, const uint64_t *in, size_t batch,
-                              const veil_conv_geom *s, const int64_t *w, const uint64_t *bias,
-                              size_t out_stride, uint64_t *out) {
-    conv_job job = {in,       s,        w,  bias, out_stride, veil_params_big_dim(keys->params),
-                    s->h_out, s->w_out, out};
+static veil_status cpu_conv2d(veil_backend_keys *keys, const veil_backend_weights *w,
+                              const uint64_t *in, size_t batch, uint64_t *out) {
+    const cpu_weights *cw = w->impl;
+    const veil_conv_geom *s = &w->geom;
+    conv_job job = {in, s, cw->w, cw->bias, (uint32_t)keys->lwe - 1, s->h_out, s->w_out, out};
     const size_t items = batch * s->c_out * job.ho * job.wo;
-    const double ops = (double)items * (double)s->c_in * s->kh * s->kw * (double)(job.d + 1);
+    const double ops = (double)items * (double)s->c_in * s->kh * s->kw * (double)keys->lwe;
     cpu_parallel(cpu_threads_for(keys->impl, ops), items, conv_share, &job);
+    return VEIL_OK;
+}
+
+/* ---- buffers and elementwise ops ------------------------------------------ */
+
+static veil_status cpu_buffer_alloc(veil_backend_keys *keys, size_t words, uint64_t **data) {
+    (void)keys;
+    *data = malloc(words * sizeof **data);
+    if (!*data) return veil_error(VEIL_ERR_NOMEM, "cpu buffer: out of memory for %zu words", words);
+    return VEIL_OK;
+}
+
+static void cpu_buffer_free(veil_backend_keys *keys, uint64_t *data) {
+    (void)keys;
+    free(data);
+}
+
+/* upload, download and copy: memcpy (the buffers are host memory) */
+static veil_status cpu_move(veil_backend_keys *keys, uint64_t *dst, const uint64_t *src,
+                            size_t words) {
+    (void)keys;
+    memcpy(dst, src, words * sizeof *dst);
+    return VEIL_OK;
+}
+
+static veil_status cpu_copy(veil_backend_keys *keys, uint64_t *dst, size_t dst_pitch,
+                            const uint64_t *src, size_t src_pitch, size_t width, size_t rows) {
+    (void)keys;
+    for (size_t r = 0; r < rows; r++)
+        memcpy(dst + r * dst_pitch, src + r * src_pitch, width * sizeof *dst);
+    return VEIL_OK;
+}
+
+typedef struct elem_job {
+    uint64_t *out;
+    const uint64_t *a, *b; /* add: a + f * b; scale: f * a, body + pt */
+    uint64_t f, pt;
+    size_t lwe;
+} elem_job;
+
+/* items are ciphertexts */
+static void add_share(void *arg, unsigned thread, size_t begin, size_t end) {
+    const elem_job *j = arg;
+    (void)thread;
+    for (size_t w = begin * j->lwe; w < end * j->lwe; w++)
+        j->out[w] = j->a[w] + j->f * j->b[w];
+}
+
+static void scale_share(void *arg, unsigned thread, size_t begin, size_t end) {
+    const elem_job *j = arg;
+    (void)thread;
+    if (j->f != 1 || j->out != j->a)
+        for (size_t w = begin * j->lwe; w < end * j->lwe; w++)
+            j->out[w] = j->f * j->a[w];
+    for (size_t i = begin; i < end; i++)
+        j->out[i * j->lwe + j->lwe - 1] += j->pt;
+}
+
+static veil_status cpu_add(veil_backend_keys *keys, uint64_t *out, const uint64_t *a,
+                           const uint64_t *b, size_t count, uint64_t f) {
+    elem_job job = {out, a, b, f, 0, keys->lwe};
+    cpu_parallel(cpu_threads_for(keys->impl, (double)count * (double)keys->lwe), count, add_share,
+                 &job);
+    return VEIL_OK;
+}
+
+static veil_status cpu_scale(veil_backend_keys *keys, uint64_t *out, const uint64_t *in,
+                             size_t count, uint64_t f, uint64_t pt) {
+    elem_job job = {out, in, NULL, f, pt, keys->lwe};
+    cpu_parallel(cpu_threads_for(keys->impl, (double)count * (double)keys->lwe), count, scale_share,
+                 &job);
     return VEIL_OK;
 }
 
@@ -285,13 +417,24 @@ static void cpu_free(veil_backend *be) {
 }
 
 static const struct veil_backend_i cpu_iface = {
-    /* .name      = */ "cpu",
-    /* .free      = */ cpu_free,
-    /* .keys_new  = */ cpu_keys_new,
-    /* .keys_free = */ cpu_keys_free,
-    /* .ks_pbs    = */ cpu_ks_pbs,
-    /* .linear    = */ cpu_linear,
-    /* .conv2d    = */ cpu_conv2d,
+    /* .name         = */ "cpu",
+    /* .free         = */ cpu_free,
+    /* .keys_new     = */ cpu_keys_new,
+    /* .keys_free    = */ cpu_keys_free,
+    /* .buffer_alloc = */ cpu_buffer_alloc,
+    /* .buffer_free  = */ cpu_buffer_free,
+    /* .upload       = */ cpu_move,
+    /* .download     = */ cpu_move,
+    /* .copy         = */ cpu_copy,
+    /* .tables_new   = */ cpu_tables_new,
+    /* .tables_free  = */ cpu_tables_free,
+    /* .weights_new  = */ cpu_weights_new,
+    /* .weights_free = */ cpu_weights_free,
+    /* .ks_pbs       = */ cpu_ks_pbs,
+    /* .linear       = */ cpu_linear,
+    /* .conv2d       = */ cpu_conv2d,
+    /* .add          = */ cpu_add,
+    /* .scale        = */ cpu_scale,
 };
 
 veil_status veil_backend_cpu_init(veil_backend *be) {

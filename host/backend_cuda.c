@@ -1,13 +1,12 @@
 /* The cuda backend: host side. Keys are uploaded once (the bootstrapping key
- * goes to the Fourier domain on the device), every buffer is sized in
- * keys_new from free device memory, and calls only copy and launch.
- *
- * Batches: backend.c hands at most limits.max_pbs ciphertexts per call; a
- * large call is cut into one piece per stream so that the copies of one
- * piece overlap the other's compute (host memory is the caller's pageable
- * memory: host-to-device copies return once staged, device-to-host copies are
- * issued after every piece is queued). Errors map to VEIL_ERR_DEVICE with
- * CUDA's text; a sticky error (the context is lost) marks the backend dead. */
+ * goes to the Fourier domain on the device) and the KS-PBS work memory is
+ * sized in keys_new; buffers, tables and weights are device memory made once
+ * (at plan time); ops only launch kernels on one stream, in order, so a
+ * program's values stay on the device from upload to download, and nothing
+ * waits until a download (or upload) returns. Errors map to VEIL_ERR_DEVICE
+ * with CUDA's text (a kernel's own fault surfaces at the next
+ * synchronisation, the batch's download); a sticky error (the context is
+ * lost) marks the backend dead. */
 #include "backend_internal.h"
 
 #include <stdio.h>
@@ -39,32 +38,21 @@ veil_status veil_backend_cuda_init(veil_backend *be) {
 
 #include "veil/cuda.h"
 
-#define CUDA_STREAMS 2
-/* Below this many ciphertexts a call runs as one piece on one stream. */
-#define CUDA_MIN_SPLIT 512
-#define CUDA_MAX_LUTS 1024
-#define CUDA_MAX_WEIGHTS ((size_t)1 << 22) /* 32 MiB of int64 weights */
 #define CUDA_MAX_CAP ((size_t)1 << 20)
-/* Linear/conv2d buffers hold at least this many big LWEs (memory allowing). */
-#define CUDA_MIN_IO ((size_t)1 << 16)
 
 typedef struct cuda_backend {
     int device;
 } cuda_backend;
 
-typedef struct cuda_stream {
-    cudaStream_t s;
-} cuda_stream;
-
 /* One partition of the key set (veil/tfhe.h "Key sets"): its parameters
- * with in_dim = the master D, its keys, and its PBS work memory per stream
- * (plans and buffers are per parameter set: one per partition). */
+ * with in_dim = the master D, its keys, and its PBS work memory (plans and
+ * buffers are per parameter set: one per partition). */
 typedef struct cuda_part {
     veil_cuda_params p;
     double *d_bsk_f; /* classic sets: the BSK in the Fourier domain */
     uint64_t *d_bsk; /* multi-bit sets: the BSK as is (group sums on the device) */
     uint64_t *d_ksk; /* D * ks_level rows of n+1 words */
-    veil_cuda_pbs_buffer *pbs[CUDA_STREAMS];
+    veil_cuda_pbs_buffer *pbs;
 } cuda_part;
 
 typedef struct cuda_keys {
@@ -72,18 +60,21 @@ typedef struct cuda_keys {
     uint32_t n_parts;
     cuda_part *parts;
     size_t big1, small1; /* D + 1; the largest n + 1 of the partitions */
-    uint32_t max_N;      /* the largest N: table slots */
-    uint64_t *d_luts, *d_lut_off, *h_lut_off;
+    uint64_t *d_small;   /* cap keyswitched LWEs */
+    size_t cap;          /* ciphertexts per KS-PBS piece */
+    cudaStream_t s;      /* every op of these keys, in order */
+} cuda_keys;
+
+/* Test polynomials, their offsets and the per-ciphertext index on the device. */
+typedef struct cuda_tables {
+    uint64_t *d_polys, *d_offsets;
+    uint32_t *d_index;
+} cuda_tables;
+
+typedef struct cuda_weights {
     int64_t *d_w;
     uint64_t *d_bias;
-    /* cap ciphertexts per stream; stream i uses slice i of each buffer, and
-     * linear/conv2d use whole buffers (io_cap) on stream 0. */
-    uint64_t *d_in, *d_out, *d_small;
-    uint32_t *d_idx;
-    size_t cap, io_cap; /* io_cap >= cap * n_streams */
-    unsigned n_streams;
-    cuda_stream st[CUDA_STREAMS];
-} cuda_keys;
+} cuda_weights;
 
 /* Maps a kernel/runtime error code to VEIL_ERR_DEVICE; probes the context so
  * that a sticky error (the context is lost) marks the backend dead. */
@@ -134,59 +125,36 @@ static void cuda_keys_free(veil_backend_keys *keys) {
     cuda_keys *k = keys->impl;
     if (!k) return;
     cudaSetDevice(k->device);
-    for (unsigned i = 0; i < CUDA_STREAMS; i++)
-        if (k->st[i].s) cudaStreamSynchronize(k->st[i].s);
+    if (k->s) cudaStreamSynchronize(k->s);
     for (uint32_t x = 0; k->parts && x < k->n_parts; x++)
-        for (unsigned i = 0; i < CUDA_STREAMS; i++)
-            veil_cuda_cleanup_pbs(k->st[i].s, (uint32_t)k->device, &k->parts[x].pbs[i]);
-    for (unsigned i = 0; i < CUDA_STREAMS; i++)
-        if (k->st[i].s) cudaStreamDestroy(k->st[i].s);
+        veil_cuda_cleanup_pbs(k->s, (uint32_t)k->device, &k->parts[x].pbs);
     for (uint32_t x = 0; k->parts && x < k->n_parts; x++) {
         cudaFree(k->parts[x].d_bsk_f);
         cudaFree(k->parts[x].d_bsk);
         cudaFree(k->parts[x].d_ksk);
     }
     free(k->parts);
-    cudaFree(k->d_luts);
-    cudaFree(k->d_lut_off);
-    cudaFree(k->d_w);
-    cudaFree(k->d_bias);
-    cudaFree(k->d_in);
-    cudaFree(k->d_out);
     cudaFree(k->d_small);
-    cudaFree(k->d_idx);
+    if (k->s) cudaStreamDestroy(k->s);
     (void)cudaGetLastError();
-    free(k->h_lut_off);
     free(k);
     keys->impl = NULL;
 }
 
-/* Frees the batch-sized buffers (for a retry with a smaller batch). */
-static void free_batch_buffers(cuda_keys *k) {
+/* Frees the KS-PBS work memory (for a retry with a smaller piece). */
+static void free_work(cuda_keys *k) {
     for (uint32_t x = 0; x < k->n_parts; x++)
-        for (unsigned i = 0; i < CUDA_STREAMS; i++)
-            veil_cuda_cleanup_pbs(k->st[i].s, (uint32_t)k->device, &k->parts[x].pbs[i]);
-    cudaFree(k->d_in);
-    cudaFree(k->d_out);
+        veil_cuda_cleanup_pbs(k->s, (uint32_t)k->device, &k->parts[x].pbs);
     cudaFree(k->d_small);
-    cudaFree(k->d_idx);
-    cudaFree(k->d_bias);
-    k->d_in = k->d_out = k->d_small = k->d_bias = NULL;
-    k->d_idx = NULL;
+    k->d_small = NULL;
     (void)cudaGetLastError();
 }
 
-static int alloc_batch_buffers(cuda_keys *k, size_t cap, unsigned n_streams) {
-    const size_t total = cap * n_streams, io = k->io_cap;
-    int e = (int)cudaMalloc((void **)&k->d_in, io * k->big1 * sizeof(uint64_t));
-    if (!e) e = (int)cudaMalloc((void **)&k->d_out, io * k->big1 * sizeof(uint64_t));
-    if (!e) e = (int)cudaMalloc((void **)&k->d_small, total * k->small1 * sizeof(uint64_t));
-    if (!e) e = (int)cudaMalloc((void **)&k->d_idx, total * sizeof(uint32_t));
-    if (!e) e = (int)cudaMalloc((void **)&k->d_bias, io * sizeof(uint64_t));
+static int alloc_work(cuda_keys *k, size_t cap) {
+    int e = (int)cudaMalloc((void **)&k->d_small, cap * k->small1 * sizeof(uint64_t));
     for (uint32_t x = 0; !e && x < k->n_parts; x++)
-        for (unsigned i = 0; !e && i < n_streams; i++)
-            e = veil_cuda_scratch_pbs(k->st[i].s, (uint32_t)k->device, &k->parts[x].p,
-                                      (uint32_t)cap, &k->parts[x].pbs[i], NULL, 1);
+        e = veil_cuda_scratch_pbs(k->s, (uint32_t)k->device, &k->parts[x].p, (uint32_t)cap,
+                                  &k->parts[x].pbs, NULL, 1);
     return e;
 }
 
@@ -201,8 +169,8 @@ static veil_status upload_part(veil_backend *be, cuda_keys *k, const veil_eval_k
     size_t ksk_bytes = veil_eval_key_ksk_words(p, pk->in_dim) * sizeof(uint64_t);
     size_t bsk_bytes = veil_eval_key_bsk_words(p) * sizeof(uint64_t);
     DEV_TRY(be, cudaMalloc((void **)&cp->d_ksk, ksk_bytes), "keys: keyswitching key");
-    /* On stream 0, not the legacy stream: the streams do not wait for it. */
-    cudaStream_t s0 = k->st[0].s;
+    /* On the keys' stream, not the legacy stream: it does not wait for it. */
+    cudaStream_t s0 = k->s;
     DEV_TRY(be, cudaMemcpyAsync(cp->d_ksk, pk->ksk, ksk_bytes, cudaMemcpyHostToDevice, s0),
             "keys: keyswitching key upload");
     if (p->grouping) {
@@ -263,7 +231,6 @@ static veil_status cuda_keys_new(veil_backend *be, veil_backend_keys *keys, size
         cp->p = veil_cuda_params_from(px, pbs_kernel);
         cp->p.in_dim = ek->parts[x].in_dim;
         if ((size_t)px->lwe_dim + 1 > k->small1) k->small1 = (size_t)px->lwe_dim + 1;
-        if (px->poly_size > k->max_N) k->max_N = px->poly_size;
         char why[256];
         if (ek->parts[x].in_dim != D || veil_cuda_params_check(&cp->p, why, sizeof why)) {
             if (ek->parts[x].in_dim != D)
@@ -276,32 +243,22 @@ static veil_status cuda_keys_new(veil_backend *be, veil_backend_keys *keys, size
     }
     veil_status s = VEIL_OK;
     int e = (int)cudaSetDevice(k->device);
-    for (unsigned i = 0; !e && i < CUDA_STREAMS; i++)
-        e = (int)cudaStreamCreateWithFlags(&k->st[i].s, cudaStreamNonBlocking);
-    if (e) s = dev_fail(be, e, "keys: streams");
+    if (!e) e = (int)cudaStreamCreateWithFlags(&k->s, cudaStreamNonBlocking);
+    if (e) s = dev_fail(be, e, "keys: stream");
     for (uint32_t x = 0; s == VEIL_OK && x < k->n_parts; x++)
         s = upload_part(be, k, ek, x);
-    /* Fixed buffers: tables (slots of the largest N) and weights. */
-    k->h_lut_off = malloc(CUDA_MAX_LUTS * sizeof(uint64_t));
-    if (s == VEIL_OK && !k->h_lut_off) s = veil_error(VEIL_ERR_NOMEM, "cuda keys: out of memory");
-    if (s == VEIL_OK) {
-        e = (int)cudaMalloc((void **)&k->d_luts, (size_t)CUDA_MAX_LUTS * k->max_N * 8);
-        if (!e) e = (int)cudaMalloc((void **)&k->d_lut_off, CUDA_MAX_LUTS * sizeof(uint64_t));
-        if (!e) e = (int)cudaMalloc((void **)&k->d_w, CUDA_MAX_WEIGHTS * sizeof(int64_t));
-        if (e) s = dev_fail(be, e, "keys: table and weight buffers");
-    }
     if (s != VEIL_OK) {
         cuda_keys_free(keys);
         return s;
     }
-    /* Batch size: what fits in 90% of the free memory, at most max_batch. */
-    /* PBS work memory: every partition's buffers, so the sum of theirs */
+    /* KS-PBS work memory for at most max_batch ciphertexts, in at most half
+     * of 90% of the free memory (less a margin): the plan's buffers, tables
+     * and weights take the rest. Every partition's buffers, so the sum. */
     size_t free_b = 0, total_b = 0, pbs_bytes = 0;
     e = (int)cudaMemGetInfo(&free_b, &total_b);
     for (uint32_t x = 0; !e && x < k->n_parts; x++) {
         size_t b = 0;
-        e = veil_cuda_scratch_pbs(k->st[0].s, (uint32_t)k->device, &k->parts[x].p, 1024, NULL, &b,
-                                  0);
+        e = veil_cuda_scratch_pbs(k->s, (uint32_t)k->device, &k->parts[x].p, 1024, NULL, &b, 0);
         pbs_bytes += b;
     }
     if (e) {
@@ -309,194 +266,258 @@ static veil_status cuda_keys_new(veil_backend *be, veil_backend_keys *keys, size
         cuda_keys_free(keys);
         return s;
     }
-    /* Two sizes: io_cap big LWEs in and out (linear/conv2d inputs and outputs,
-     * and the PBS pieces' copies), at least CUDA_MIN_IO so that one sample of a
-     * large layer fits whatever max_batch is; and cap_total <= io_cap
-     * ciphertexts of PBS work memory. Together at most 90% of free memory. */
-    const size_t io_ct = 2 * k->big1 * 8 + 8;
-    const size_t pbs_ct = pbs_bytes / 1024 + 1 + k->small1 * 8 + 4;
+    const size_t pbs_ct = pbs_bytes / 1024 + 1 + k->small1 * 8;
     const size_t margin = (size_t)256 << 20;
     size_t budget = free_b / 10 * 9;
     budget = budget > margin ? budget - margin : 0;
-    /* options.memory_mb caps the batch buffers (sharing a device; tests) */
+    /* options.memory_mb caps the work memory (sharing a device; tests) */
     if (be->opts.memory_mb >= 0) {
         const size_t lim = (size_t)be->opts.memory_mb << 20;
         if (lim < budget) budget = lim;
     }
-    size_t io_cap = max_batch > CUDA_MIN_IO ? max_batch : CUDA_MIN_IO;
-    if (io_cap > CUDA_MAX_CAP * CUDA_STREAMS) io_cap = CUDA_MAX_CAP * CUDA_STREAMS;
-    if (io_cap * io_ct > budget / 2) io_cap = budget / 2 / io_ct;
-    size_t cap_total = io_cap ? (budget - io_cap * io_ct) / pbs_ct : 0;
-    if (cap_total > max_batch) cap_total = max_batch;
-    if (cap_total > io_cap) cap_total = io_cap;
-    if (cap_total == 0) {
+    size_t cap = budget / 2 / pbs_ct;
+    if (cap > max_batch) cap = max_batch;
+    if (cap > CUDA_MAX_CAP) cap = CUDA_MAX_CAP;
+    if (cap == 0) {
         veil_error(VEIL_ERR_DEVICE,
                    "cuda keys: out of device memory: %zu MiB free, %zu MiB usable, %zu KiB per "
                    "ciphertext",
-                   free_b >> 20, budget >> 20, (io_ct + pbs_ct) >> 10);
+                   free_b >> 20, budget >> 20, pbs_ct >> 10);
         cuda_keys_free(keys);
         return VEIL_ERR_DEVICE;
     }
     for (;;) {
-        k->n_streams = cap_total >= CUDA_MIN_SPLIT ? CUDA_STREAMS : 1;
-        k->cap = (cap_total + k->n_streams - 1) / k->n_streams;
-        if (k->cap * k->n_streams > io_cap) io_cap = k->cap * k->n_streams;
-        k->io_cap = io_cap;
-        e = alloc_batch_buffers(k, k->cap, k->n_streams);
+        e = alloc_work(k, cap);
         if (!e) break;
-        free_batch_buffers(k);
+        free_work(k);
         const int oom = e == (int)cudaErrorMemoryAllocation ||
                         e == VEIL_CUDA_ERR_CUFFT + 2 /* CUFFT_ALLOC_FAILED */;
-        if (!oom || cap_total == 1) {
-            s = dev_fail(be, e, "keys: batch buffers");
+        if (!oom || cap == 1) {
+            s = dev_fail(be, e, "keys: KS-PBS work memory");
             cuda_keys_free(keys);
             return s;
         }
-        cap_total /= 2; /* out of memory: recoverable, try half */
-        io_cap /= 2;
+        cap /= 2; /* out of memory: recoverable, try half */
     }
+    k->cap = cap;
     char kinds[128] = "";
     for (uint32_t x = 0, at = 0; x < k->n_parts && at < sizeof kinds; x++) {
         int w = snprintf(kinds + at, sizeof kinds - at, "%s%s", x ? "/" : "",
-                         veil_cuda_pbs_kernel_name(k->parts[x].pbs[0]));
+                         veil_cuda_pbs_kernel_name(k->parts[x].pbs));
         at += w > 0 ? (uint32_t)w : 0;
     }
     snprintf(keys->detail, sizeof keys->detail,
-             "%s blind rotation (%u partition(s)), %u stream(s) x %zu, io buffers of %zu", kinds,
-             k->n_parts, k->n_streams, k->cap, k->io_cap);
-    keys->limits.max_pbs = k->cap * k->n_streams;
-    keys->limits.max_cts = k->io_cap;
-    keys->limits.max_weights = CUDA_MAX_WEIGHTS;
-    keys->limits.max_luts = CUDA_MAX_LUTS;
+             "%s blind rotation (%u partition(s)), KS-PBS in pieces of %zu", kinds, k->n_parts,
+             k->cap);
+    keys->limits.max_pbs = k->cap;
     return VEIL_OK;
 }
 
-static veil_status cuda_ks_pbs(veil_backend_keys *keys, uint32_t partition, const uint64_t *in,
-                               size_t count, const veil_lut *const *luts, size_t n_luts,
-                               const uint32_t *lut_index, uint64_t *out) {
+/* ---- buffers, tables, weights ------------------------------------------------ */
+
+static veil_status cuda_buffer_alloc(veil_backend_keys *keys, size_t words, uint64_t **data) {
+    cuda_keys *k = keys->impl;
+    DEV_TRY(keys->be, cudaSetDevice(k->device), "buffer: device");
+    DEV_TRY(keys->be, cudaMalloc((void **)data, words * sizeof(uint64_t)), "buffer");
+    return VEIL_OK;
+}
+
+static void cuda_buffer_free(veil_backend_keys *keys, uint64_t *data) {
+    cuda_keys *k = keys->impl;
+    cudaSetDevice(k->device);
+    cudaFree(data); /* waits for the device: no op still reads it */
+    (void)cudaGetLastError();
+}
+
+static veil_status cuda_upload(veil_backend_keys *keys, uint64_t *dst, const uint64_t *src,
+                               size_t words) {
+    cuda_keys *k = keys->impl;
+    DEV_TRY(keys->be, cudaSetDevice(k->device), "upload: device");
+    DEV_TRY(keys->be, cudaMemcpyAsync(dst, src, words * 8, cudaMemcpyHostToDevice, k->s), "upload");
+    DEV_TRY(keys->be, cudaStreamSynchronize(k->s), "upload");
+    return VEIL_OK;
+}
+
+static veil_status cuda_download(veil_backend_keys *keys, uint64_t *dst, const uint64_t *src,
+                                 size_t words) {
+    cuda_keys *k = keys->impl;
+    DEV_TRY(keys->be, cudaSetDevice(k->device), "download: device");
+    DEV_TRY(keys->be, cudaMemcpyAsync(dst, src, words * 8, cudaMemcpyDeviceToHost, k->s),
+            "download");
+    DEV_TRY(keys->be, cudaStreamSynchronize(k->s), "download");
+    return VEIL_OK;
+}
+
+static veil_status cuda_copy(veil_backend_keys *keys, uint64_t *dst, size_t dst_pitch,
+                             const uint64_t *src, size_t src_pitch, size_t width, size_t rows) {
+    cuda_keys *k = keys->impl;
+    DEV_TRY(keys->be, cudaSetDevice(k->device), "copy: device");
+    if (rows == 1) /* pitches unused (may be 0) */
+        DEV_TRY(keys->be, cudaMemcpyAsync(dst, src, width * 8, cudaMemcpyDeviceToDevice, k->s),
+                "copy");
+    else if (dst_pitch > INT32_MAX / 8 || src_pitch > INT32_MAX / 8) /* past cudaMemcpy2D's pitch */
+        for (size_t r = 0; r < rows; r++)
+            DEV_TRY(keys->be,
+                    cudaMemcpyAsync(dst + r * dst_pitch, src + r * src_pitch, width * 8,
+                                    cudaMemcpyDeviceToDevice, k->s),
+                    "copy");
+    else
+        DEV_TRY(keys->be,
+                cudaMemcpy2DAsync(dst, dst_pitch * 8, src, src_pitch * 8, width * 8, rows,
+                                  cudaMemcpyDeviceToDevice, k->s),
+                "copy");
+    return VEIL_OK;
+}
+
+static void cuda_tables_free(veil_backend_keys *keys, veil_backend_tables *t) {
+    cuda_keys *k = keys->impl;
+    cuda_tables *c = t->impl;
+    if (!c) return;
+    cudaSetDevice(k->device);
+    cudaFree(c->d_polys);
+    cudaFree(c->d_offsets);
+    cudaFree(c->d_index);
+    (void)cudaGetLastError();
+    free(c);
+    t->impl = NULL;
+}
+
+static veil_status cuda_tables_new(veil_backend_keys *keys, veil_backend_tables *t,
+                                   const veil_lut *const *luts, const uint32_t *index) {
+    cuda_keys *k = keys->impl;
+    veil_backend *be = keys->be;
+    const size_t N = k->parts[t->partition].p.poly_size;
+    cuda_tables *c = calloc(1, sizeof *c);
+    uint64_t *offsets = malloc(t->n_luts * sizeof *offsets);
+    if (!c || !offsets) {
+        free(c);
+        free(offsets);
+        return veil_error(VEIL_ERR_NOMEM, "cuda tables: out of memory");
+    }
+    t->impl = c;
+    for (size_t i = 0; i < t->n_luts; i++)
+        offsets[i] = luts[i]->in_offset;
+    int e = (int)cudaSetDevice(k->device);
+    if (!e) e = (int)cudaMalloc((void **)&c->d_polys, t->n_luts * N * 8);
+    if (!e) e = (int)cudaMalloc((void **)&c->d_offsets, t->n_luts * 8);
+    if (!e && t->n_index) e = (int)cudaMalloc((void **)&c->d_index, t->n_index * 4);
+    for (size_t i = 0; !e && i < t->n_luts; i++)
+        e = (int)cudaMemcpyAsync(c->d_polys + i * N, luts[i]->poly, N * 8, cudaMemcpyHostToDevice,
+                                 k->s);
+    if (!e)
+        e = (int)cudaMemcpyAsync(c->d_offsets, offsets, t->n_luts * 8, cudaMemcpyHostToDevice,
+                                 k->s);
+    if (!e && t->n_index)
+        e = (int)cudaMemcpyAsync(c->d_index, index, t->n_index * 4, cudaMemcpyHostToDevice, k->s);
+    if (!e) e = (int)cudaStreamSynchronize(k->s);
+    free(offsets);
+    if (e) {
+        veil_status s = dev_fail(be, e, "tables upload");
+        cuda_tables_free(keys, t);
+        return s;
+    }
+    return VEIL_OK;
+}
+
+static void cuda_weights_free(veil_backend_keys *keys, veil_backend_weights *w) {
+    cuda_keys *k = keys->impl;
+    cuda_weights *c = w->impl;
+    if (!c) return;
+    cudaSetDevice(k->device);
+    cudaFree(c->d_w);
+    cudaFree(c->d_bias);
+    (void)cudaGetLastError();
+    free(c);
+    w->impl = NULL;
+}
+
+static veil_status cuda_weights_new(veil_backend_keys *keys, veil_backend_weights *w,
+                                    const int64_t *weights, size_t n_w, const uint64_t *bias,
+                                    size_t n_bias) {
+    cuda_keys *k = keys->impl;
+    cuda_weights *c = calloc(1, sizeof *c);
+    if (!c) return veil_error(VEIL_ERR_NOMEM, "cuda weights: out of memory");
+    w->impl = c;
+    int e = (int)cudaSetDevice(k->device);
+    if (!e) e = (int)cudaMalloc((void **)&c->d_w, n_w * 8);
+    if (!e) e = (int)cudaMemcpyAsync(c->d_w, weights, n_w * 8, cudaMemcpyHostToDevice, k->s);
+    if (!e && bias) e = (int)cudaMalloc((void **)&c->d_bias, n_bias * 8);
+    if (!e && bias)
+        e = (int)cudaMemcpyAsync(c->d_bias, bias, n_bias * 8, cudaMemcpyHostToDevice, k->s);
+    if (!e) e = (int)cudaStreamSynchronize(k->s);
+    if (e) {
+        veil_status s = dev_fail(keys->be, e, "weights upload");
+        cuda_weights_free(keys, w);
+        return s;
+    }
+    return VEIL_OK;
+}
+
+/* ---- ops ----------------------------------------------------------------------- */
+
+static veil_status cuda_ks_pbs(veil_backend_keys *keys, const veil_backend_tables *t, size_t at,
+                               const uint64_t *in, size_t count, uint64_t *out) {
     veil_backend *be = keys->be;
     cuda_keys *k = keys->impl;
-    VEIL_ASSERT(partition < k->n_parts);
-    const cuda_part *cp = &k->parts[partition];
-    const uint32_t N = cp->p.poly_size, dev = (uint32_t)k->device;
-    const size_t small1 = (size_t)cp->p.lwe_dim + 1;
+    VEIL_ASSERT(t->partition < k->n_parts && count <= k->cap);
+    const cuda_part *cp = &k->parts[t->partition];
+    const cuda_tables *ct = t->impl;
+    const uint32_t dev = (uint32_t)k->device;
     DEV_TRY(be, cudaSetDevice(k->device), "ks_pbs: device");
-    cudaStream_t s0 = k->st[0].s;
-    for (size_t t = 0; t < n_luts; t++) {
-        DEV_TRY(be,
-                cudaMemcpyAsync(k->d_luts + t * N, luts[t]->poly, (size_t)N * 8,
-                                cudaMemcpyHostToDevice, s0),
-                "ks_pbs: table upload");
-        k->h_lut_off[t] = luts[t]->in_offset;
-    }
-    DEV_TRY(be, cudaMemcpyAsync(k->d_lut_off, k->h_lut_off, n_luts * 8, cudaMemcpyHostToDevice, s0),
-            "ks_pbs: table upload");
-    DEV_TRY(be, cudaStreamSynchronize(s0), "ks_pbs: table upload");
-
-    size_t pieces = (count + k->cap - 1) / k->cap;
-    if (pieces < k->n_streams && count >= CUDA_MIN_SPLIT) pieces = k->n_streams;
-    VEIL_ASSERT(pieces >= 1 && pieces <= k->n_streams);
-    const size_t piece = (count + pieces - 1) / pieces;
-    for (size_t i = 0; i < pieces; i++) {
-        const size_t off = i * piece, c = count - off < piece ? count - off : piece;
-        cuda_stream *st = &k->st[i];
-        uint64_t *d_in = k->d_in + i * k->cap * k->big1;
-        uint64_t *d_small = k->d_small + i * k->cap * small1;
-        uint64_t *d_out = k->d_out + i * k->cap * k->big1;
-        uint32_t *d_idx = k->d_idx + i * k->cap;
-        DEV_TRY(be,
-                cudaMemcpyAsync(d_in, in + off * k->big1, c * k->big1 * 8, cudaMemcpyHostToDevice,
-                                st->s),
-                "ks_pbs: input upload");
-        if (lut_index)
-            DEV_TRY(be,
-                    cudaMemcpyAsync(d_idx, lut_index + off, c * 4, cudaMemcpyHostToDevice, st->s),
-                    "ks_pbs: table index upload");
-        DEV_TRY(be, veil_cuda_keyswitch(st->s, dev, &cp->p, d_small, d_in, cp->d_ksk, (uint32_t)c),
-                "ks_pbs: keyswitch");
-        const veil_cuda_lut_set set = {.d_polys = k->d_luts,
-                                       .d_offsets = k->d_lut_off,
-                                       .d_index = lut_index ? d_idx : NULL,
-                                       .n_luts = (uint32_t)n_luts};
-        DEV_TRY(be,
-                cp->p.grouping ? veil_cuda_pbs_multibit(st->s, dev, cp->pbs[i], d_out, d_small,
-                                                        &set, cp->d_bsk, (uint32_t)c)
-                               : veil_cuda_pbs(st->s, dev, cp->pbs[i], d_out, d_small, &set,
-                                               cp->d_bsk_f, (uint32_t)c),
-                "ks_pbs: bootstrap");
-    }
-    for (size_t i = 0; i < pieces; i++) {
-        const size_t off = i * piece, c = count - off < piece ? count - off : piece;
-        cuda_stream *st = &k->st[i];
-        DEV_TRY(be,
-                cudaMemcpyAsync(out + off * k->big1, k->d_out + i * k->cap * k->big1,
-                                c * k->big1 * 8, cudaMemcpyDeviceToHost, st->s),
-                "ks_pbs: output download");
-        DEV_TRY(be, cudaStreamSynchronize(st->s), "ks_pbs");
-    }
-    return VEIL_OK;
-}
-
-static veil_status upload_weights(veil_backend *be, cuda_keys *k, const int64_t *w, size_t nw,
-                                  const uint64_t *bias, size_t nb) {
-    cudaStream_t s0 = k->st[0].s;
-    DEV_TRY(be, cudaMemcpyAsync(k->d_w, w, nw * 8, cudaMemcpyHostToDevice, s0), "weights upload");
-    if (bias)
-        DEV_TRY(be, cudaMemcpyAsync(k->d_bias, bias, nb * 8, cudaMemcpyHostToDevice, s0),
-                "bias upload");
-    return VEIL_OK;
-}
-
-static veil_status cuda_linear(veil_backend_keys *keys, const uint64_t *in, size_t batch,
-                               size_t in_features, const int64_t *w, const uint64_t *bias,
-                               size_t out_features, size_t out_stride, uint64_t *out) {
-    veil_backend *be = keys->be;
-    cuda_keys *k = keys->impl;
-    cudaStream_t s0 = k->st[0].s;
-    DEV_TRY(be, cudaSetDevice(k->device), "linear: device");
-    VEIL_TRY(upload_weights(be, k, w, out_features * in_features, bias, out_features));
-    DEV_TRY(
-        be,
-        cudaMemcpyAsync(k->d_in, in, batch * in_features * k->big1 * 8, cudaMemcpyHostToDevice, s0),
-        "linear: input upload");
+    DEV_TRY(be, veil_cuda_keyswitch(k->s, dev, &cp->p, k->d_small, in, cp->d_ksk, (uint32_t)count),
+            "ks_pbs: keyswitch");
+    const veil_cuda_lut_set set = {.d_polys = ct->d_polys,
+                                   .d_offsets = ct->d_offsets,
+                                   .d_index = ct->d_index ? ct->d_index + at : NULL,
+                                   .n_luts = (uint32_t)t->n_luts};
     DEV_TRY(be,
-            veil_cuda_linear(s0, (uint32_t)k->device, k->d_out, k->d_in, k->d_w,
-                             bias ? k->d_bias : NULL, (uint32_t)batch, (uint32_t)in_features,
-                             (uint32_t)out_features, (uint32_t)k->big1),
+            cp->p.grouping ? veil_cuda_pbs_multibit(k->s, dev, cp->pbs, out, k->d_small, &set,
+                                                    cp->d_bsk, (uint32_t)count)
+                           : veil_cuda_pbs(k->s, dev, cp->pbs, out, k->d_small, &set, cp->d_bsk_f,
+                                           (uint32_t)count),
+            "ks_pbs: bootstrap");
+    return VEIL_OK;
+}
+
+static veil_status cuda_linear(veil_backend_keys *keys, const veil_backend_weights *w,
+                               const uint64_t *in, size_t batch, uint64_t *out) {
+    cuda_keys *k = keys->impl;
+    const cuda_weights *c = w->impl;
+    DEV_TRY(keys->be,
+            veil_cuda_linear(k->s, (uint32_t)k->device, out, in, c->d_w, c->d_bias, (uint32_t)batch,
+                             (uint32_t)w->in_features, (uint32_t)w->out_features,
+                             (uint32_t)k->big1),
             "linear");
-    const size_t row = out_features * k->big1 * 8;
-    DEV_TRY(be,
-            cudaMemcpy2DAsync(out, out_stride * k->big1 * 8, k->d_out, row, row, batch,
-                              cudaMemcpyDeviceToHost, s0),
-            "linear: output download");
-    DEV_TRY(be, cudaStreamSynchronize(s0), "linear");
     return VEIL_OK;
 }
 
-static veil_status cuda_conv2d(veil_backend_keys *keys, const uint64_t *in, size_t batch,
-                               const veil_conv_geom *s, const int64_t *w, const uint64_t *bias,
-                               size_t out_stride, uint64_t *out) {
-    veil_backend *be = keys->be;
+static veil_status cuda_conv2d(veil_backend_keys *keys, const veil_backend_weights *w,
+                               const uint64_t *in, size_t batch, uint64_t *out) {
     cuda_keys *k = keys->impl;
-    cudaStream_t s0 = k->st[0].s;
-    const uint32_t ho = s->h_out, wo = s->w_out;
-    const size_t per_in = (size_t)s->c_in * s->h_in * s->w_in;
-    const size_t per_out = (size_t)s->c_out * ho * wo;
-    DEV_TRY(be, cudaSetDevice(k->device), "conv2d: device");
-    VEIL_TRY(upload_weights(be, k, w, (size_t)s->c_out * s->c_in * s->kh * s->kw, bias, s->c_out));
-    DEV_TRY(be,
-            cudaMemcpyAsync(k->d_in, in, batch * per_in * k->big1 * 8, cudaMemcpyHostToDevice, s0),
-            "conv2d: input upload");
-    DEV_TRY(be,
-            veil_cuda_conv2d(s0, (uint32_t)k->device, s, k->d_out, k->d_in, k->d_w,
-                             bias ? k->d_bias : NULL, (uint32_t)batch, (uint32_t)k->big1),
+    const cuda_weights *c = w->impl;
+    DEV_TRY(keys->be,
+            veil_cuda_conv2d(k->s, (uint32_t)k->device, &w->geom, out, in, c->d_w, c->d_bias,
+                             (uint32_t)batch, (uint32_t)k->big1),
             "conv2d");
-    const size_t row = per_out * k->big1 * 8;
-    DEV_TRY(be,
-            cudaMemcpy2DAsync(out, out_stride * k->big1 * 8, k->d_out, row, row, batch,
-                              cudaMemcpyDeviceToHost, s0),
-            "conv2d: output download");
-    DEV_TRY(be, cudaStreamSynchronize(s0), "conv2d");
+    return VEIL_OK;
+}
+
+static veil_status cuda_add(veil_backend_keys *keys, uint64_t *out, const uint64_t *a,
+                            const uint64_t *b, size_t count, uint64_t f) {
+    cuda_keys *k = keys->impl;
+    DEV_TRY(keys->be,
+            veil_cuda_lwe_add(k->s, (uint32_t)k->device, out, a, b, count, (uint32_t)k->big1, f),
+            "add");
+    return VEIL_OK;
+}
+
+static veil_status cuda_scale(veil_backend_keys *keys, uint64_t *out, const uint64_t *in,
+                              size_t count, uint64_t f, uint64_t pt) {
+    cuda_keys *k = keys->impl;
+    DEV_TRY(
+        keys->be,
+        veil_cuda_lwe_scale(k->s, (uint32_t)k->device, out, in, count, (uint32_t)k->big1, f, pt),
+        "scale");
     return VEIL_OK;
 }
 
@@ -506,21 +527,32 @@ veil_status veil_backend_cuda_fault_for_test(veil_backend_keys *keys) {
     cuda_keys *k = keys->impl;
     const uint64_t *bad = (const uint64_t *)(uintptr_t)0x10;
     DEV_TRY(keys->be,
-            veil_cuda_keyswitch(k->st[0].s, (uint32_t)k->device, &k->parts[0].p, k->d_small, bad,
+            veil_cuda_keyswitch(k->s, (uint32_t)k->device, &k->parts[0].p, k->d_small, bad,
                                 k->parts[0].d_ksk, 1),
             "fault_for_test: keyswitch");
-    DEV_TRY(keys->be, cudaStreamSynchronize(k->st[0].s), "fault_for_test: keyswitch");
+    DEV_TRY(keys->be, cudaStreamSynchronize(k->s), "fault_for_test: keyswitch");
     return VEIL_OK;
 }
 
 static const struct veil_backend_i cuda_iface = {
-    /* .name      = */ "cuda",
-    /* .free      = */ cuda_free,
-    /* .keys_new  = */ cuda_keys_new,
-    /* .keys_free = */ cuda_keys_free,
-    /* .ks_pbs    = */ cuda_ks_pbs,
-    /* .linear    = */ cuda_linear,
-    /* .conv2d    = */ cuda_conv2d,
+    /* .name         = */ "cuda",
+    /* .free         = */ cuda_free,
+    /* .keys_new     = */ cuda_keys_new,
+    /* .keys_free    = */ cuda_keys_free,
+    /* .buffer_alloc = */ cuda_buffer_alloc,
+    /* .buffer_free  = */ cuda_buffer_free,
+    /* .upload       = */ cuda_upload,
+    /* .download     = */ cuda_download,
+    /* .copy         = */ cuda_copy,
+    /* .tables_new   = */ cuda_tables_new,
+    /* .tables_free  = */ cuda_tables_free,
+    /* .weights_new  = */ cuda_weights_new,
+    /* .weights_free = */ cuda_weights_free,
+    /* .ks_pbs       = */ cuda_ks_pbs,
+    /* .linear       = */ cuda_linear,
+    /* .conv2d       = */ cuda_conv2d,
+    /* .add          = */ cuda_add,
+    /* .scale        = */ cuda_scale,
 };
 
 veil_status veil_backend_cuda_init(veil_backend *be) {

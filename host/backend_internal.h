@@ -1,15 +1,13 @@
 /* host/backend_internal.h — what a backend implementation provides.
  *
- * backend.c owns the public API: it checks arguments once (shapes, table
- * indices, parameter sets), splits work into pieces the implementation can
- * hold, and then calls the implementation through veil_backend_i. An
- * implementation only ever sees calls that fit its limits:
- *   - ks_pbs: count <= limits.max_pbs;
- *   - linear / conv2d: batch * (inputs per sample) <= limits.max_cts,
- *     batch * (outputs per sample) <= limits.max_cts, and a weight tile of at
- *     most limits.max_weights values (backend.c tiles over output features /
- *     output channels; `out_stride` is then the full row, in ciphertexts).
- * A NULL entry means "not supported" (ggml's convention).
+ * backend.c owns the public API: it checks arguments once (shapes, bounds,
+ * table indices, parameter sets, that every object of a call belongs to the
+ * same keys), splits a KS-PBS into pieces of at most limits.max_pbs, and then
+ * calls the implementation through veil_backend_i with the buffers' data
+ * pointers (host memory for cpu, device memory for cuda; offsets are plain
+ * pointer arithmetic on them, as ggml's tensor->data). An implementation
+ * never sees a call outside its buffers. A NULL op means "not supported"
+ * (ggml's convention); buffer_alloc/free, upload and download are required.
  *
  * Tests include this header to shrink the limits (veil_backend_keys_limits)
  * and so exercise the splitting on the CPU. */
@@ -26,32 +24,51 @@ extern "C" {
 #endif
 
 typedef struct veil_backend_limits {
-    size_t max_pbs;     /* ciphertexts per ks_pbs call */
-    size_t max_cts;     /* big LWEs per linear/conv2d call (in, and separately out) */
-    size_t max_weights; /* int64 weights per linear/conv2d call */
-    size_t max_luts;    /* test polynomials per ks_pbs call */
+    size_t max_pbs; /* ciphertexts per ks_pbs call */
 } veil_backend_limits;
 
 struct veil_backend_i {
     const char *name;
     /* Frees the implementation's context (not the veil_backend itself). */
     void (*free)(veil_backend *be);
-    /* Uploads keys and sizes buffers; sets keys->impl and keys->limits. */
+    /* Uploads keys and sizes the KS-PBS work memory; sets keys->impl and
+     * keys->limits. */
     veil_status (*keys_new)(veil_backend *be, veil_backend_keys *keys, size_t max_batch);
     void (*keys_free)(veil_backend_keys *keys);
-    veil_status (*ks_pbs)(veil_backend_keys *keys, uint32_t partition, const uint64_t *in,
-                          size_t count, const veil_lut *const *luts, size_t n_luts,
-                          const uint32_t *lut_index, uint64_t *out);
-    /* out[b * out_stride + o], o < out_features. */
-    veil_status (*linear)(veil_backend_keys *keys, const uint64_t *in, size_t batch,
-                          size_t in_features, const int64_t *w, const uint64_t *bias,
-                          size_t out_features, size_t out_stride, uint64_t *out);
-    /* shape: finished (veil_conv_geom_finish), its c_out the tile's output
-     * channels; sample b's output starts at out + b * out_stride * (kN+1)
-     * (out_stride in ciphertexts). */
-    veil_status (*conv2d)(veil_backend_keys *keys, const uint64_t *in, size_t batch,
-                          const veil_conv_geom *shape, const int64_t *w, const uint64_t *bias,
-                          size_t out_stride, uint64_t *out);
+    /* words > 0 words of the device's memory. */
+    veil_status (*buffer_alloc)(veil_backend_keys *keys, size_t words, uint64_t **data);
+    void (*buffer_free)(veil_backend_keys *keys, uint64_t *data);
+    /* host -> device and device -> host, words each; return when done. */
+    veil_status (*upload)(veil_backend_keys *keys, uint64_t *dst, const uint64_t *src,
+                          size_t words);
+    veil_status (*download)(veil_backend_keys *keys, uint64_t *dst, const uint64_t *src,
+                            size_t words);
+    /* rows runs of width words, device to device (pitches in words). */
+    veil_status (*copy)(veil_backend_keys *keys, uint64_t *dst, size_t dst_pitch,
+                        const uint64_t *src, size_t src_pitch, size_t width, size_t rows);
+    /* Sets t->impl from the checked tables (t->n_luts, t->n_index set). */
+    veil_status (*tables_new)(veil_backend_keys *keys, veil_backend_tables *t,
+                              const veil_lut *const *luts, const uint32_t *index);
+    void (*tables_free)(veil_backend_keys *keys, veil_backend_tables *t);
+    /* Sets w->impl: n_w weights, bias NULL or n_bias plaintexts. */
+    veil_status (*weights_new)(veil_backend_keys *keys, veil_backend_weights *w,
+                               const int64_t *weights, size_t n_w, const uint64_t *bias,
+                               size_t n_bias);
+    void (*weights_free)(veil_backend_keys *keys, veil_backend_weights *w);
+    /* count <= limits.max_pbs ciphertexts; ciphertext i reads table
+     * index[at + i] (when the tables have an index). */
+    veil_status (*ks_pbs)(veil_backend_keys *keys, const veil_backend_tables *t, size_t at,
+                          const uint64_t *in, size_t count, uint64_t *out);
+    veil_status (*linear)(veil_backend_keys *keys, const veil_backend_weights *w,
+                          const uint64_t *in, size_t batch, uint64_t *out);
+    /* w->geom finished (veil_conv_geom_finish). */
+    veil_status (*conv2d)(veil_backend_keys *keys, const veil_backend_weights *w,
+                          const uint64_t *in, size_t batch, uint64_t *out);
+    /* count ciphertexts: out = a + f * b; out = f * in, body += pt. */
+    veil_status (*add)(veil_backend_keys *keys, uint64_t *out, const uint64_t *a, const uint64_t *b,
+                       size_t count, uint64_t f);
+    veil_status (*scale)(veil_backend_keys *keys, uint64_t *out, const uint64_t *in, size_t count,
+                         uint64_t f, uint64_t pt);
 };
 
 struct veil_backend {
@@ -69,8 +86,34 @@ struct veil_backend_keys {
     const veil_params *params; /* partition 0's: the ciphertext dimension */
     size_t max_batch;
     veil_backend_limits limits;
+    size_t lwe;    /* D + 1: words per ciphertext */
+    size_t n_live; /* buffers, tables and weights not yet freed */
     void *impl;
     char detail[128]; /* how the implementation runs, for logs and benchmarks */
+};
+
+struct veil_backend_buffer {
+    veil_backend_keys *keys;
+    size_t count;   /* ciphertexts */
+    uint64_t *data; /* count * keys->lwe words, the implementation's memory */
+};
+
+struct veil_backend_tables {
+    veil_backend_keys *keys;
+    uint32_t partition;
+    size_t n_luts;
+    size_t n_index; /* 0: no index, every ciphertext reads table 0 */
+    void *impl;
+};
+
+struct veil_backend_weights {
+    veil_backend_keys *keys;
+    int conv;            /* 0: dense, 1: conv2d */
+    size_t in_features;  /* dense */
+    size_t out_features; /* dense */
+    veil_conv_geom geom; /* conv2d, finished */
+    int has_bias;
+    void *impl;
 };
 
 /* Implementation constructors (backend_cpu.c, backend_cuda.c). */

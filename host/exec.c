@@ -6,13 +6,15 @@
 #include "veil/exec.h"
 
 typedef struct node_exec {
-    uint64_t *buf;        /* this node's ciphertexts (slot), NULL for INPUT / OUTPUT */
-    const uint64_t *view; /* where the values are during a run */
-    veil_lut **luts;      /* LUT: n_tables; ROUND: 2 per chunk (sign, identity) */
+    veil_backend_buffer *buf; /* this node's ciphertexts (a liveness slot); NULL for OUTPUT */
+    veil_lut **luts;          /* LUT: n_tables; ROUND: 2 per chunk (sign, identity) */
     size_t n_luts;
-    uint32_t *lut_index; /* LUT per-channel: max_batch * size */
-    uint64_t *bias_pt;   /* dense / conv bias * Delta */
-    int64_t *pool_w;     /* sum pool as a conv: identity over channels */
+    veil_backend_tables **tables; /* LUT: one set (all tables, per-channel index);
+                                   * ROUND: one per table */
+    size_t n_tables;
+    veil_backend_weights *weights; /* dense, conv2d, sum pool */
+    uint64_t *bias_pt;             /* dense / conv bias * Delta */
+    int64_t *pool_w;               /* sum pool as a conv: identity over channels */
 } node_exec;
 
 struct veil_plan {
@@ -21,11 +23,10 @@ struct veil_plan {
     veil_backend *be;
     veil_backend_keys *keys;
     size_t max_batch;
-    size_t lwe; /* words per ciphertext */
     node_exec *nx;
-    uint64_t **slots;
+    veil_backend_buffer **slots;
     size_t n_slots;
-    uint64_t *tmp, *tmp2; /* scratch: max_batch * max node size ciphertexts */
+    veil_backend_buffer *tmp, *tmp2; /* scratch: max_batch * max node size ciphertexts */
     veil_progress_fn progress;
     void *progress_user;
 };
@@ -33,6 +34,25 @@ struct veil_plan {
 /* The partition whose keys run node n's PBS (0 for programs without them). */
 static uint32_t node_partition(const veil_program *p, const veil_node *n) {
     return p->n_partitions ? n->partition : 0;
+}
+
+/* What node n needs of a backend (veil_backend_supports_op), for messages. */
+static const char *node_needs(const veil_node *n) {
+    switch (n->kind) {
+    case VEIL_NODE_LUT:
+        return "KS-PBS (with scale)";
+    case VEIL_NODE_ROUND:
+        return "KS-PBS (with scale and add)";
+    case VEIL_NODE_ADD:
+        return "additions";
+    case VEIL_NODE_LINEAR:
+        return n->linear == VEIL_LINEAR_DENSE       ? "dense layers"
+               : n->linear == VEIL_LINEAR_CONV2D    ? "conv2d or sum pools"
+               : n->linear == VEIL_LINEAR_SUMPOOL2D ? "conv2d or sum pools"
+                                                    : "copies (flatten, concat)";
+    default:
+        return "uploads and downloads";
+    }
 }
 
 void veil_plan_set_progress(veil_plan *plan, veil_progress_fn fn, void *user) {
@@ -45,20 +65,23 @@ void veil_plan_free(veil_plan *plan) {
     if (plan->nx) {
         for (size_t i = 0; i < plan->prog->n_nodes; i++) {
             node_exec *x = &plan->nx[i];
+            for (size_t j = 0; x->tables && j < x->n_tables; j++)
+                veil_backend_tables_free(x->tables[j]);
+            free(x->tables);
             for (size_t j = 0; x->luts && j < x->n_luts; j++)
                 veil_lut_free(x->luts[j]);
             free(x->luts);
-            free(x->lut_index);
+            veil_backend_weights_free(x->weights);
             free(x->bias_pt);
             free(x->pool_w);
         }
     }
     free(plan->nx);
-    for (size_t i = 0; i < plan->n_slots; i++)
-        free(plan->slots[i]);
+    for (size_t i = 0; plan->slots && i < plan->n_slots; i++)
+        veil_backend_buffer_free(plan->slots[i]);
     free(plan->slots);
-    free(plan->tmp);
-    free(plan->tmp2);
+    veil_backend_buffer_free(plan->tmp);
+    veil_backend_buffer_free(plan->tmp2);
     veil_backend_keys_free(plan->keys);
     free(plan);
 }
@@ -77,12 +100,23 @@ static veil_status plan_luts(veil_plan *plan, size_t i) {
         if (!x->luts) return veil_error(VEIL_ERR_NOMEM, "plan: out of memory");
         for (uint32_t c = 0; c < n->n_tables; c++)
             VEIL_TRY(veil_lut_new(ps, n->tables + c * t, n->in_bits, 0, delta, &x->luts[c]));
+        x->tables = calloc(1, sizeof *x->tables);
+        if (!x->tables) return veil_error(VEIL_ERR_NOMEM, "plan: out of memory");
+        x->n_tables = 1;
+        uint32_t *index = NULL;
+        const size_t n_index = plan->max_batch * n->size;
         if (n->n_tables > 1) {
-            x->lut_index = malloc(plan->max_batch * n->size * sizeof *x->lut_index);
-            if (!x->lut_index) return veil_error(VEIL_ERR_NOMEM, "plan: out of memory");
-            for (size_t e = 0; e < plan->max_batch * n->size; e++)
-                x->lut_index[e] = (uint32_t)(((e % n->size) / n->table_inner) % n->n_tables);
+            /* per channel: ciphertext e of a batch reads its channel's table */
+            index = malloc(n_index * sizeof *index);
+            if (!index) return veil_error(VEIL_ERR_NOMEM, "plan: out of memory");
+            for (size_t e = 0; e < n_index; e++)
+                index[e] = (uint32_t)(((e % n->size) / n->table_inner) % n->n_tables);
         }
+        veil_status st = veil_backend_tables_new(plan->keys, node_partition(p, n),
+                                                 (const veil_lut *const *)x->luts, x->n_luts, index,
+                                                 index ? n_index : 0, &x->tables[0]);
+        free(index);
+        VEIL_TRY(st);
     } else if (n->kind == VEIL_NODE_ROUND) {
         const unsigned chunks = veil_round_chunk_count(n);
         x->n_luts = 2 * (size_t)chunks;
@@ -111,6 +145,14 @@ static veil_status plan_luts(veil_plan *plan, size_t i) {
         }
         free(tab);
         VEIL_TRY(st);
+        x->tables = calloc(x->n_luts, sizeof *x->tables);
+        if (!x->tables) return veil_error(VEIL_ERR_NOMEM, "plan: out of memory");
+        x->n_tables = x->n_luts;
+        for (size_t t = 0; t < x->n_luts; t++)
+            if (x->luts[t])
+                VEIL_TRY(veil_backend_tables_new(plan->keys, node_partition(p, n),
+                                                 (const veil_lut *const *)&x->luts[t], 1, NULL, 0,
+                                                 &x->tables[t]));
     }
     return VEIL_OK;
 }
@@ -137,10 +179,7 @@ veil_status veil_plan_new(const veil_program *prog, const veil_eval_key *ek, vei
                               n->layer, n->partition, ek->n_parts);
         if (!veil_backend_supports_op(be, n))
             return veil_error(VEIL_ERR_UNSUPPORTED, "plan: layer %s: backend %s does not run %s",
-                              n->layer, veil_backend_name(be),
-                              n->kind == VEIL_NODE_LUT || n->kind == VEIL_NODE_ROUND ? "KS-PBS"
-                              : n->linear == VEIL_LINEAR_DENSE ? "dense layers"
-                                                               : "conv2d or sum pools");
+                              n->layer, veil_backend_name(be), node_needs(n));
     }
     veil_plan *plan = calloc(1, sizeof *plan);
     if (!plan) return veil_error(VEIL_ERR_NOMEM, "plan: out of memory");
@@ -148,7 +187,6 @@ veil_status veil_plan_new(const veil_program *prog, const veil_eval_key *ek, vei
     plan->ek = ek;
     plan->be = be;
     plan->max_batch = max_batch;
-    plan->lwe = veil_program_ct_words(prog);
     const size_t nn = prog->n_nodes;
     veil_status st = VEIL_OK;
     size_t max_size = 1;
@@ -164,14 +202,17 @@ veil_status veil_plan_new(const veil_program *prog, const veil_eval_key *ek, vei
     int *slot_busy = calloc(nn + 1, sizeof *slot_busy);
     if (st == VEIL_OK && (!plan->nx || !last || !slot_of || !slot_cap || !slot_busy))
         st = veil_error(VEIL_ERR_NOMEM, "plan: out of memory");
-    /* liveness: a node's buffer is free after its last consumer ran */
+    /* liveness: a node's buffer is free after its last consumer ran; a slot
+     * (a backend buffer) holds one live node at a time. Inputs take slots too
+     * and are uploaded when their node comes, so a slot is never written
+     * before its previous node's last use. */
     for (size_t i = 0; st == VEIL_OK && i < nn; i++)
         for (uint32_t j = 0; j < prog->nodes[i].n_in; j++)
             last[prog->nodes[i].in[j]] = i;
     size_t n_slots = 0;
     for (size_t i = 0; st == VEIL_OK && i < nn; i++) {
         const veil_node *n = &prog->nodes[i];
-        if (n->kind != VEIL_NODE_INPUT && n->kind != VEIL_NODE_OUTPUT) {
+        if (n->kind != VEIL_NODE_OUTPUT) {
             size_t s = n_slots;
             for (size_t k = 0; k < n_slots; k++)
                 if (!slot_busy[k] && (s == n_slots || slot_cap[k] > slot_cap[s])) s = k;
@@ -182,8 +223,7 @@ veil_status veil_plan_new(const veil_program *prog, const veil_eval_key *ek, vei
         }
         for (uint32_t j = 0; j < n->n_in; j++) {
             size_t src = n->in[j];
-            const veil_node *sn = &prog->nodes[src];
-            if (last[src] == i && sn->kind != VEIL_NODE_INPUT && sn->kind != VEIL_NODE_OUTPUT)
+            if (last[src] == i && prog->nodes[src].kind != VEIL_NODE_OUTPUT)
                 slot_busy[slot_of[src]] = 0;
         }
     }
@@ -195,21 +235,14 @@ veil_status veil_plan_new(const veil_program *prog, const veil_eval_key *ek, vei
             plan->n_slots = n_slots;
     }
     for (size_t k = 0; st == VEIL_OK && k < n_slots; k++)
-        if (!(plan->slots[k] = malloc(max_batch * slot_cap[k] * plan->lwe * sizeof(uint64_t))))
-            st = veil_error(VEIL_ERR_NOMEM, "plan: out of memory for %zu ciphertexts",
-                            max_batch * slot_cap[k]);
-    if (st == VEIL_OK) {
-        plan->tmp = malloc(max_batch * max_size * plan->lwe * sizeof(uint64_t));
-        plan->tmp2 = malloc(max_batch * max_size * plan->lwe * sizeof(uint64_t));
-        if (!plan->tmp || !plan->tmp2)
-            st = veil_error(VEIL_ERR_NOMEM, "plan: out of memory for scratch ciphertexts");
-    }
+        st = veil_backend_buffer_new(plan->keys, max_batch * slot_cap[k], &plan->slots[k]);
+    if (st == VEIL_OK) st = veil_backend_buffer_new(plan->keys, max_batch * max_size, &plan->tmp);
+    if (st == VEIL_OK) st = veil_backend_buffer_new(plan->keys, max_batch * max_size, &plan->tmp2);
     for (size_t i = 0; st == VEIL_OK && i < nn; i++) {
         const veil_node *n = &prog->nodes[i];
         const uint64_t delta = veil_node_delta(n);
         node_exec *x = &plan->nx[i];
-        if (n->kind != VEIL_NODE_INPUT && n->kind != VEIL_NODE_OUTPUT)
-            x->buf = plan->slots[slot_of[i]];
+        if (n->kind != VEIL_NODE_OUTPUT) x->buf = plan->slots[slot_of[i]];
         if (n->kind == VEIL_NODE_LINEAR && n->bias) {
             size_t nb = n->linear == VEIL_LINEAR_DENSE ? n->n_weight_rows : n->conv.c_out;
             x->bias_pt = malloc(nb * sizeof *x->bias_pt);
@@ -232,7 +265,15 @@ veil_status veil_plan_new(const veil_program *prog, const veil_eval_key *ek, vei
                 for (size_t t = 0; t < kk; t++)
                     x->pool_w[((size_t)ch * c->c_in + ch) * kk + t] = 1;
         }
-        st = plan_luts(plan, i);
+        if (n->kind == VEIL_NODE_LINEAR && n->linear == VEIL_LINEAR_DENSE)
+            st = veil_backend_weights_new_dense(plan->keys, n->weight, n->n_weight_cols,
+                                                n->n_weight_rows, x->bias_pt, &x->weights);
+        else if (n->kind == VEIL_NODE_LINEAR &&
+                 (n->linear == VEIL_LINEAR_CONV2D || n->linear == VEIL_LINEAR_SUMPOOL2D))
+            st = veil_backend_weights_new_conv2d(
+                plan->keys, &n->conv, n->linear == VEIL_LINEAR_CONV2D ? n->weight : x->pool_w,
+                x->bias_pt, &x->weights);
+        if (st == VEIL_OK) st = plan_luts(plan, i);
         if (st != VEIL_OK) veil_error_prefix("plan: layer %s: ", n->layer);
     }
     free(last);
@@ -249,44 +290,39 @@ veil_status veil_plan_new(const veil_program *prog, const veil_eval_key *ek, vei
 
 /* ---- execution --------------------------------------------------------------- */
 
-static void add_plain_all(uint64_t *cts, size_t count, size_t lwe, uint64_t pt) {
-    for (size_t i = 0; i < count; i++)
-        cts[i * lwe + lwe - 1] += pt;
-}
-
-static void mul_all(uint64_t *out, const uint64_t *in, size_t words, uint64_t f) {
-    for (size_t i = 0; i < words; i++)
-        out[i] = in[i] * f;
-}
-
-static veil_status run_round(veil_plan *plan, const veil_node *n, node_exec *x, const uint64_t *in,
-                             size_t batch) {
-    const size_t count = batch * n->size, words = count * plan->lwe;
+/* The rounding chunks (veil_round_chunk_*): V = in + offset; per chunk, the
+ * sign PBS added and its constant taken off, then the identity PBS on the low
+ * bits subtracted. Every step is a backend op on the node's buffer. */
+static veil_status run_round(veil_plan *plan, const veil_node *n, node_exec *x,
+                             const veil_backend_buffer *in, size_t batch) {
+    const size_t count = batch * n->size;
     const uint64_t delta = veil_node_delta(n);
-    const uint32_t part = node_partition(plan->prog, n);
-    uint64_t *V = x->buf;
-    memcpy(V, in, words * sizeof *V);
-    add_plain_all(V, count, plan->lwe, (uint64_t)n->offset * delta);
+    veil_backend_buffer *V = x->buf;
+    VEIL_TRY(veil_backend_scale(V, in, count, 1, (uint64_t)n->offset * delta));
     for (unsigned q = 0; q < veil_round_chunk_count(n); q++) {
         const veil_round_chunk c = veil_round_chunk_get(n, q);
         const uint64_t f = (uint64_t)1 << c.shift;
         /* bits j..j+c-1 of V to the top c bits of the torus */
-        mul_all(plan->tmp, V, words, f);
-        const veil_lut *const *l1 = (const veil_lut *const *)&x->luts[2 * q];
-        VEIL_TRY(veil_backend_ks_pbs(plan->keys, part, plan->tmp, count, l1, 1, NULL, plan->tmp2));
-        for (size_t w = 0; w < words; w++)
-            V[w] += plan->tmp2[w];
-        add_plain_all(V, count, plan->lwe, 0 - veil_round_chunk_sign_const(&c, delta));
+        VEIL_TRY(veil_backend_scale(plan->tmp, V, count, f, 0));
+        VEIL_TRY(veil_backend_ks_pbs(x->tables[2 * q], plan->tmp, count, plan->tmp2));
+        VEIL_TRY(veil_backend_add(V, V, plan->tmp2, count, 1));
+        VEIL_TRY(veil_backend_scale(V, V, count, 1, 0 - veil_round_chunk_sign_const(&c, delta)));
         if (c.pbs > 1) {
-            mul_all(plan->tmp, V, words, f);
-            const veil_lut *const *l2 = (const veil_lut *const *)&x->luts[2 * q + 1];
-            VEIL_TRY(
-                veil_backend_ks_pbs(plan->keys, part, plan->tmp, count, l2, 1, NULL, plan->tmp2));
-            for (size_t w = 0; w < words; w++)
-                V[w] -= plan->tmp2[w];
+            VEIL_TRY(veil_backend_scale(plan->tmp, V, count, f, 0));
+            VEIL_TRY(veil_backend_ks_pbs(x->tables[2 * q + 1], plan->tmp, count, plan->tmp2));
+            VEIL_TRY(veil_backend_add(V, V, plan->tmp2, count, (uint64_t)0 - 1));
         }
     }
     return VEIL_OK;
+}
+
+/* position of node i in a list of node indices */
+static uint32_t node_slot_in(const uint32_t *list, uint32_t n, size_t i) {
+    uint32_t o = 0;
+    while (o < n && list[o] != i)
+        o++;
+    VEIL_ASSERT(o < n);
+    return o;
 }
 
 veil_status veil_plan_execute(veil_plan *plan, const uint64_t *const *inputs, size_t batch,
@@ -297,57 +333,47 @@ veil_status veil_plan_execute(veil_plan *plan, const uint64_t *const *inputs, si
         return veil_error(VEIL_ERR_ARG, "veil_plan_execute: batch %zu, the plan holds 1..%zu",
                           batch, plan->max_batch);
     const veil_program *p = plan->prog;
-    const size_t lwe = plan->lwe;
     const uint64_t total = p->pbs_per_sample * batch;
     uint64_t done = 0;
-    for (uint32_t i = 0; i < p->n_inputs; i++)
-        plan->nx[p->input_nodes[i]].view = inputs[i];
     for (size_t i = 0; i < p->n_nodes; i++) {
         const veil_node *n = &p->nodes[i];
         node_exec *x = &plan->nx[i];
-        const uint64_t *in = n->n_in ? plan->nx[n->in[0]].view : NULL;
+        const veil_backend_buffer *in = n->n_in ? plan->nx[n->in[0]].buf : NULL;
         const size_t count = batch * n->size;
         veil_status st = VEIL_OK;
         switch (n->kind) {
         case VEIL_NODE_INPUT:
+            st = veil_backend_buffer_upload(
+                x->buf, inputs[node_slot_in(p->input_nodes, p->n_inputs, i)], count);
             break;
-        case VEIL_NODE_OUTPUT: {
-            uint32_t o = 0;
-            while (o < p->n_outputs && p->output_nodes[o] != i)
-                o++;
-            memcpy(outputs[o], in, count * lwe * sizeof(uint64_t));
+        case VEIL_NODE_OUTPUT:
+            st = veil_backend_buffer_download(
+                in, count, outputs[node_slot_in(p->output_nodes, p->n_outputs, i)]);
             break;
-        }
-        case VEIL_NODE_ADD: {
-            const uint64_t *b = plan->nx[n->in[1]].view;
-            for (size_t w = 0; w < count * lwe; w++)
-                x->buf[w] = in[w] + b[w];
+        case VEIL_NODE_ADD:
+            st = veil_backend_add(x->buf, in, plan->nx[n->in[1]].buf, count, 1);
             break;
-        }
         case VEIL_NODE_LINEAR:
             switch (n->linear) {
             case VEIL_LINEAR_DENSE:
-                st = veil_backend_linear(plan->keys, in, batch, n->n_weight_cols, n->weight,
-                                         x->bias_pt, n->n_weight_rows, x->buf);
+                st = veil_backend_linear(x->weights, in, batch, x->buf);
                 break;
             case VEIL_LINEAR_CONV2D:
             case VEIL_LINEAR_SUMPOOL2D:
-                st = veil_backend_conv2d(plan->keys, in, batch, &n->conv,
-                                         n->linear == VEIL_LINEAR_CONV2D ? n->weight : x->pool_w,
-                                         x->bias_pt, x->buf);
+                st = veil_backend_conv2d(x->weights, in, batch, x->buf);
                 break;
             case VEIL_LINEAR_FLATTEN:
-                memcpy(x->buf, in, count * lwe * sizeof(uint64_t));
+                st = veil_backend_copy(x->buf, 0, 0, in, 0, 0, count, 1);
                 break;
             case VEIL_LINEAR_CONCAT: {
+                /* input j's slice of every sample */
                 size_t off = 0;
-                for (size_t b = 0; b < batch; b++)
-                    for (uint32_t j = 0; j < n->n_in; j++) {
-                        size_t nj = p->nodes[n->in[j]].size;
-                        memcpy(x->buf + off * lwe, plan->nx[n->in[j]].view + b * nj * lwe,
-                               nj * lwe * sizeof(uint64_t));
-                        off += nj;
-                    }
+                for (uint32_t j = 0; st == VEIL_OK && j < n->n_in; j++) {
+                    const size_t nj = p->nodes[n->in[j]].size;
+                    st = veil_backend_copy(x->buf, off, n->size, plan->nx[n->in[j]].buf, 0, nj, nj,
+                                           batch);
+                    off += nj;
+                }
                 break;
             }
             }
@@ -364,12 +390,8 @@ veil_status veil_plan_execute(veil_plan *plan, const uint64_t *const *inputs, si
             if (n->approximate) /* boundaries between integers: -2^(k-1) + 1/2 */
                 add += (0 - (delta << (n->round_bits - 1))) + (delta >> 1);
             const uint64_t f = (uint64_t)1 << n->shift;
-            for (size_t w = 0; w < count * lwe; w++)
-                plan->tmp[w] = in[w] * f;
-            add_plain_all(plan->tmp, count, lwe, add * f);
-            st = veil_backend_ks_pbs(plan->keys, node_partition(p, n), plan->tmp, count,
-                                     (const veil_lut *const *)x->luts, x->n_luts, x->lut_index,
-                                     x->buf);
+            st = veil_backend_scale(plan->tmp, in, count, f, add * f);
+            if (st == VEIL_OK) st = veil_backend_ks_pbs(x->tables[0], plan->tmp, count, x->buf);
             done += n->pbs_per_sample * batch;
             break;
         }
@@ -378,7 +400,6 @@ veil_status veil_plan_execute(veil_plan *plan, const uint64_t *const *inputs, si
             veil_error_prefix("layer %s: ", n->layer);
             return st;
         }
-        if (n->kind != VEIL_NODE_INPUT && n->kind != VEIL_NODE_OUTPUT) x->view = x->buf;
         if (plan->progress && (n->kind == VEIL_NODE_LUT || n->kind == VEIL_NODE_ROUND))
             plan->progress(plan->progress_user, done, total, n->layer);
     }

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # GPU checks, run on a machine with a CUDA device (see shared/device/README.md):
-#   1. every test binary whose source is labelled `gpu`, called by relative path;
+#   1. every test binary whose source is labelled `gpu`, called by relative path
+#      (test_gpu_ops: every backend op against the cpu, random programs of
+#      leveled ops on device buffers included);
 #   2. tests/test_gpu_ops once more under compute-sanitizer memcheck, on small
 #      batches and n = 32 (VEIL_TEST_GPU_SMALL=1: every kernel shape, short
 #      blind rotations);

@@ -33,6 +33,7 @@
 #define VEIL_TEST_PFAIL_COMMON_H
 
 #include "testutil.h"
+#include "backend_host.h"
 #include "veil/backend.h"
 #include "veil/noise.h"
 #include "veil/tfhe.h"
@@ -233,7 +234,7 @@ static int pfail_measure(const veil_params *p, size_t batch, long rounds, double
     double t0 = 0;
     for (long round = 0; round <= rounds; round++) {
         if (round == 1) t0 = pfail_now();
-        if (veil_backend_ks_pbs(keys, 0, in, batch, (const veil_lut *const *)&lut, 1, NULL, out)) {
+        if (bh_ks_pbs(keys, 0, in, batch, (const veil_lut *const *)&lut, 1, NULL, out)) {
             printf("pfail ks_pbs (%s): %s\n", p->id, veil_error_message());
             goto done;
         }

@@ -4,8 +4,12 @@
  * ks_pbs with a table per ciphertext (bit-exact with veil_ks_pbs, and the
  * decryptions equal the tables), linear and conv2d (bit-exact with an
  * independent loop over veil_lwe_mul_scalar / veil_lwe_add, decryptions equal
- * the clear computation), splitting into pieces (shrunken limits give the same
- * ciphertexts), argument errors, and backend selection. */
+ * the clear computation), add / scale / copy on buffers (word for word
+ * against a plain loop), splitting a KS-PBS into pieces (shrunken limits give
+ * the same ciphertexts), argument errors (ranges, aliasing, objects of other
+ * keys), and backend selection. */
+#include "backend_host.h"
+#include "backend_random_ops.h"
 #include "testutil.h"
 #include "veil/backend.h"
 #include "veil/exec.h"
@@ -167,6 +171,20 @@ static void test_supports_op(void) {
     }
     CU_ASSERT_EQUAL(checked, 8);
     CU_ASSERT_FALSE(veil_backend_supports_op(NULL, &nodes[0]));
+    /* without add: ADD and ROUND (its chunk arithmetic) go; without copy:
+     * flatten and concat; inputs and outputs stay */
+    struct veil_backend_i no_add = *BE->iface;
+    no_add.add = NULL;
+    no_add.copy = NULL;
+    fake.iface = &no_add;
+    veil_node flat = {.kind = VEIL_NODE_LINEAR, .linear = VEIL_LINEAR_FLATTEN};
+    CU_ASSERT(veil_backend_supports_op(BE, &flat));
+    CU_ASSERT_FALSE(veil_backend_supports_op(&fake, &flat));
+    for (size_t i = 0; i < 8; i++) {
+        const int gone = kinds[i] == VEIL_NODE_ADD || kinds[i] == VEIL_NODE_ROUND;
+        CU_ASSERT_EQUAL(veil_backend_supports_op(&fake, &nodes[i]), !gone);
+    }
+    fake.iface = &no_conv;
 
     /* a one-node program: a conv2d on the set of EK */
     veil_partition part = {.params = P};
@@ -176,6 +194,8 @@ static void test_supports_op(void) {
                       .size = 1,
                       .width = 10};
     conv.conv = (veil_conv_geom){1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1};
+    int64_t w1 = 1;
+    conv.weight = &w1;
     veil_program prog = {
         .params = P, .n_partitions = 1, .partitions = &part, .n_nodes = 1, .nodes = &conv};
     veil_plan *plan = NULL;
@@ -244,7 +264,7 @@ static void test_ks_pbs(void) {
     veil_pbs_ctx_free(ctx);
 
     const veil_lut *const lp[2] = {luts[0], luts[1]};
-    CU_ASSERT_EQUAL_FATAL(veil_backend_ks_pbs(KEYS, 0, in, count, lp, 2, idx, out), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(bh_ks_pbs(KEYS, 0, in, count, lp, 2, idx, out), VEIL_OK);
     CU_ASSERT(memcmp(out, ref, count * LWE * sizeof *out) == 0);
     for (size_t i = 0; i < count; i++) {
         int64_t want = idx[i] ? tab_s[msg[i] + n / 2] : tab_u[msg[i]];
@@ -260,7 +280,7 @@ static void test_ks_pbs(void) {
     CU_ASSERT_FATAL(veil_backend_keys_new(BE, EK, 3, &k2) == VEIL_OK);
     veil_backend_keys_limits(k2, &(veil_backend_limits){.max_pbs = 3});
     CU_ASSERT_EQUAL(k2->limits.max_pbs, 3);
-    CU_ASSERT_EQUAL(veil_backend_ks_pbs(k2, 0, in, count, lp, 2, idx, out2), VEIL_OK);
+    CU_ASSERT_EQUAL(bh_ks_pbs(k2, 0, in, count, lp, 2, idx, out2), VEIL_OK);
     CU_ASSERT(memcmp(out2, ref, count * LWE * sizeof *out) == 0);
 
     /* lut_index NULL: every ciphertext reads luts[0] (luts[1] never read). */
@@ -268,24 +288,38 @@ static void test_ks_pbs(void) {
     int64_t m2[2] = {0, n - 1};
     for (size_t i = 0; i < 2; i++)
         veil_encrypt_big(ENC, SK, veil_encode(m2[i], p), in + i * LWE);
-    CU_ASSERT_EQUAL(veil_backend_ks_pbs(k2, 0, in, 2, lp0, 2, NULL, out2), VEIL_OK);
+    CU_ASSERT_EQUAL(bh_ks_pbs(k2, 0, in, 2, lp0, 2, NULL, out2), VEIL_OK);
     for (size_t i = 0; i < 2; i++)
         CU_ASSERT_EQUAL(veil_decode(veil_phase_big(SK, out2 + i * LWE), p, 0), tab_u[m2[i]]);
 
-    /* Errors: index out of range, too many tables, aliasing, wrong N. */
+    /* Errors: index out of range, wrong N, a call past the index or a buffer,
+     * in = out, a partition the key does not have. */
     uint32_t bad[7];
     memcpy(bad, idx, sizeof bad);
     bad[5] = 2;
-    CU_ASSERT_EQUAL(veil_backend_ks_pbs(KEYS, 0, in, count, lp, 2, bad, out), VEIL_ERR_ARG);
-    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "lut_index[5]"));
-    veil_backend_keys_limits(k2, &(veil_backend_limits){.max_luts = 1});
-    CU_ASSERT_EQUAL(veil_backend_ks_pbs(k2, 0, in, count, lp, 2, idx, out), VEIL_ERR_UNSUPPORTED);
-    CU_ASSERT_EQUAL(veil_backend_ks_pbs(KEYS, 0, in, count, lp, 2, idx, in + LWE), VEIL_ERR_ARG);
+    CU_ASSERT_EQUAL(bh_ks_pbs(KEYS, 0, in, count, lp, 2, bad, out), VEIL_ERR_ARG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "index[5] = 2"));
+    veil_backend_tables *t = NULL;
+    veil_backend_buffer *b7 = NULL, *b8 = NULL;
+    CU_ASSERT_FATAL(veil_backend_tables_new(KEYS, 0, lp, 2, idx, 3, &t) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_backend_buffer_new(KEYS, 7, &b7) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_backend_buffer_new(KEYS, 8, &b8) == VEIL_OK);
+    CU_ASSERT_EQUAL(veil_backend_ks_pbs(t, b7, 4, b8), VEIL_ERR_ARG); /* index of 3 */
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "the tables index 3"));
+    CU_ASSERT_EQUAL(veil_backend_ks_pbs(t, b7, 3, b7), VEIL_ERR_ARG);
+    veil_backend_tables_free(t);
+    CU_ASSERT_FATAL(veil_backend_tables_new(KEYS, 0, lp, 1, NULL, 0, &t) == VEIL_OK);
+    CU_ASSERT_EQUAL(veil_backend_ks_pbs(t, b7, 8, b8), VEIL_ERR_ARG); /* b7 holds 7 */
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "in holds 7 ciphertexts"));
+    CU_ASSERT_EQUAL(veil_backend_ks_pbs(t, b7, 0, b8), VEIL_OK);
+    veil_backend_tables_free(t);
+    veil_backend_buffer_free(b7);
+    veil_backend_buffer_free(b8);
+    CU_ASSERT_EQUAL(veil_backend_tables_new(KEYS, 1, lp, 1, NULL, 0, &t), VEIL_ERR_ARG);
     veil_lut wrong = *luts[0];
     wrong.poly_size = P->poly_size * 2;
     const veil_lut *const lw[1] = {&wrong};
-    CU_ASSERT_EQUAL(veil_backend_ks_pbs(KEYS, 0, in, 1, lw, 1, NULL, out), VEIL_ERR_PARAMS);
-    CU_ASSERT_EQUAL(veil_backend_ks_pbs(KEYS, 0, in, 0, lp, 2, NULL, out), VEIL_OK);
+    CU_ASSERT_EQUAL(bh_ks_pbs(KEYS, 0, in, 1, lw, 1, NULL, out), VEIL_ERR_PARAMS);
     veil_backend_keys_free(k2);
 
     free(in);
@@ -310,7 +344,7 @@ static void test_linear(void) {
     const unsigned bits = 10;
     const size_t batch = 5, in_f = 6, out_f = 4;
     uint64_t *in = alloc_cts(batch * in_f), *out = alloc_cts(batch * out_f),
-             *ref = alloc_cts(batch * out_f), *out2 = alloc_cts(batch * out_f);
+             *ref = alloc_cts(batch * out_f);
     int64_t m[5 * 6], w[4 * 6];
     uint64_t bias[4];
     int64_t bias_m[4];
@@ -331,7 +365,7 @@ static void test_linear(void) {
                 ref_axpy(y, in + (b * in_f + i) * LWE, w[o * in_f + i]);
             y[LWE - 1] += bias[o];
         }
-    CU_ASSERT_EQUAL_FATAL(veil_backend_linear(KEYS, in, batch, in_f, w, bias, out_f, out), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(bh_linear(KEYS, in, batch, in_f, w, bias, out_f, out), VEIL_OK);
     CU_ASSERT(memcmp(out, ref, batch * out_f * LWE * sizeof *out) == 0);
     for (size_t b = 0; b < batch; b++)
         for (size_t o = 0; o < out_f; o++) {
@@ -341,27 +375,29 @@ static void test_linear(void) {
             CU_ASSERT_EQUAL(veil_decode(veil_phase_big(SK, out + (b * out_f + o) * LWE), bits, 1),
                             want);
         }
-    /* Tiled over outputs (13 weights: 2 rows) and samples (7 cts: 1 sample). */
-    veil_backend_keys *k2;
-    CU_ASSERT_FATAL(veil_backend_keys_new(BE, EK, 8, &k2) == VEIL_OK);
-    veil_backend_keys_limits(k2, &(veil_backend_limits){.max_cts = 7, .max_weights = 13});
-    CU_ASSERT_EQUAL(veil_backend_linear(k2, in, batch, in_f, w, bias, out_f, out2), VEIL_OK);
-    CU_ASSERT(memcmp(out2, ref, batch * out_f * LWE * sizeof *out) == 0);
-    /* One row does not fit: refused, not truncated. */
-    veil_backend_keys_limits(k2, &(veil_backend_limits){.max_weights = 5});
-    CU_ASSERT_EQUAL(veil_backend_linear(k2, in, batch, in_f, w, bias, out_f, out2),
-                    VEIL_ERR_UNSUPPORTED);
-    veil_backend_keys_free(k2);
     /* No bias. */
-    CU_ASSERT_EQUAL(veil_backend_linear(KEYS, in, 1, in_f, w, NULL, 1, out), VEIL_OK);
+    CU_ASSERT_EQUAL(bh_linear(KEYS, in, 1, in_f, w, NULL, 1, out), VEIL_OK);
     int64_t want = 0;
     for (size_t i = 0; i < in_f; i++)
         want += w[i] * m[i];
     CU_ASSERT_EQUAL(veil_decode(veil_phase_big(SK, out), bits, 1), want);
-    CU_ASSERT_EQUAL(veil_backend_linear(KEYS, in, 1, 0, w, NULL, 1, out), VEIL_ERR_ARG);
+    CU_ASSERT_EQUAL(bh_linear(KEYS, in, 1, 0, w, NULL, 1, out), VEIL_ERR_ARG);
+    /* the weights of a dense layer do not run a conv2d; a buffer too small */
+    veil_backend_weights *wt = NULL;
+    veil_backend_buffer *bi = NULL, *bo = NULL;
+    CU_ASSERT_FATAL(veil_backend_weights_new_dense(KEYS, w, in_f, out_f, NULL, &wt) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_backend_buffer_new(KEYS, 2 * in_f, &bi) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_backend_buffer_new(KEYS, 2 * out_f, &bo) == VEIL_OK);
+    CU_ASSERT_EQUAL(veil_backend_conv2d(wt, bi, 1, bo), VEIL_ERR_ARG);
+    CU_ASSERT_EQUAL(veil_backend_linear(wt, bi, 3, bo), VEIL_ERR_ARG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "in holds 12 ciphertexts"));
+    CU_ASSERT_EQUAL(veil_backend_linear(wt, bi, 2, bi), VEIL_ERR_ARG);
+    CU_ASSERT_EQUAL(veil_backend_linear(wt, bi, 2, bo), VEIL_OK);
+    veil_backend_buffer_free(bi);
+    veil_backend_buffer_free(bo);
+    veil_backend_weights_free(wt);
     free(in);
     free(out);
-    free(out2);
     free(ref);
 }
 
@@ -383,7 +419,7 @@ static void test_conv2d(void) {
     CU_ASSERT_EQUAL(wo, 5); /* (4 + 2 - 2) / 1 + 1 */
     const size_t batch = 2, per_in = 2 * 5 * 4, per_out = 3 * (size_t)ho * wo, nw = 3 * 2 * 3 * 2;
     uint64_t *in = alloc_cts(batch * per_in), *out = alloc_cts(batch * per_out),
-             *ref = alloc_cts(batch * per_out), *out2 = alloc_cts(batch * per_out);
+             *ref = alloc_cts(batch * per_out);
     int64_t m[2 * 40], w[36], bias_m[3], want[2 * 45];
     uint64_t bias[3];
     for (size_t i = 0; i < batch * per_in; i++) {
@@ -415,33 +451,134 @@ static void test_conv2d(void) {
                             }
                     y[LWE - 1] += bias[co];
                 }
-    CU_ASSERT_EQUAL_FATAL(veil_backend_conv2d(KEYS, in, batch, &s, w, bias, out), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(bh_conv2d(KEYS, in, batch, &s, w, bias, out), VEIL_OK);
     CU_ASSERT(memcmp(out, ref, batch * per_out * LWE * sizeof *out) == 0);
     for (size_t i = 0; i < batch * per_out; i++)
         CU_ASSERT_EQUAL(veil_decode(veil_phase_big(SK, out + i * LWE), bits, 1), want[i]);
-    /* Tiled: 12 weights = 1 output channel (15 cts) per call, 1 sample. */
-    veil_backend_keys *k2;
-    CU_ASSERT_FATAL(veil_backend_keys_new(BE, EK, 8, &k2) == VEIL_OK);
-    veil_backend_keys_limits(k2, &(veil_backend_limits){.max_cts = 40, .max_weights = 12});
-    CU_ASSERT_EQUAL(veil_backend_conv2d(k2, in, batch, &s, w, bias, out2), VEIL_OK);
-    CU_ASSERT(memcmp(out2, ref, batch * per_out * LWE * sizeof *out) == 0);
-    veil_backend_keys_limits(k2, &(veil_backend_limits){.max_cts = 39});
-    CU_ASSERT_EQUAL(veil_backend_conv2d(k2, in, batch, &s, w, bias, out2), VEIL_ERR_UNSUPPORTED);
-    veil_backend_keys_free(k2);
     veil_conv_geom bad = s;
     bad.h_out = 4; /* not what the geometry gives */
-    CU_ASSERT_EQUAL(veil_backend_conv2d(KEYS, in, batch, &bad, w, bias, out), VEIL_ERR_ARG);
+    CU_ASSERT_EQUAL(bh_conv2d(KEYS, in, batch, &bad, w, bias, out), VEIL_ERR_ARG);
     CU_ASSERT(strstr(veil_error_message(), "output 4x5, the geometry gives 3x5") != NULL);
     bad = s;
     bad.stride_w = 0;
-    CU_ASSERT_EQUAL(veil_backend_conv2d(KEYS, in, batch, &bad, w, bias, out), VEIL_ERR_ARG);
+    CU_ASSERT_EQUAL(bh_conv2d(KEYS, in, batch, &bad, w, bias, out), VEIL_ERR_ARG);
     bad = s;
     bad.kh = 9;
-    CU_ASSERT_EQUAL(veil_backend_conv2d(KEYS, in, batch, &bad, w, bias, out), VEIL_ERR_ARG);
+    CU_ASSERT_EQUAL(bh_conv2d(KEYS, in, batch, &bad, w, bias, out), VEIL_ERR_ARG);
     free(in);
     free(out);
-    free(out2);
     free(ref);
+}
+
+/* add, scale and copy on buffers, word for word against plain loops (on
+ * random words: the ops are exact integer arithmetic), in place and not, and
+ * their argument errors. */
+static void test_elementwise(void) {
+    const size_t n = 6;
+    uint64_t *a = alloc_cts(n), *b = alloc_cts(n), *got = alloc_cts(n), *want = alloc_cts(n);
+    for (size_t w = 0; w < n * LWE; w++) {
+        a[w] = veil_test_rand();
+        b[w] = veil_test_rand();
+    }
+    veil_backend_buffer *ba, *bb, *bc;
+    CU_ASSERT_FATAL(veil_backend_buffer_new(KEYS, n, &ba) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_backend_buffer_new(KEYS, n, &bb) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_backend_buffer_new(KEYS, 2 * n, &bc) == VEIL_OK);
+    CU_ASSERT_EQUAL(veil_backend_buffer_count(bc), 2 * n);
+    CU_ASSERT_EQUAL(veil_backend_buffer_upload(ba, a, n), VEIL_OK);
+    CU_ASSERT_EQUAL(veil_backend_buffer_upload(bb, b, n), VEIL_OK);
+    const uint64_t fs[3] = {1, (uint64_t)0 - 1, 0x9e3779b97f4a7c15u};
+    size_t cases = 0;
+    for (size_t k = 0; k < 3; k++, cases++) {
+        const uint64_t f = fs[k], pt = veil_test_rand();
+        /* add into a third buffer, count 5 of 6 */
+        CU_ASSERT_EQUAL(veil_backend_add(bc, ba, bb, n - 1, f), VEIL_OK);
+        CU_ASSERT_EQUAL(veil_backend_buffer_download(bc, n - 1, got), VEIL_OK);
+        for (size_t w = 0; w < (n - 1) * LWE; w++)
+            want[w] = a[w] + f * b[w];
+        CU_ASSERT(memcmp(got, want, (n - 1) * LWE * 8) == 0);
+        /* scale into a third buffer */
+        CU_ASSERT_EQUAL(veil_backend_scale(bc, ba, n, f, pt), VEIL_OK);
+        CU_ASSERT_EQUAL(veil_backend_buffer_download(bc, n, got), VEIL_OK);
+        for (size_t w = 0; w < n * LWE; w++)
+            want[w] = f * a[w] + (w % LWE == LWE - 1 ? pt : 0);
+        CU_ASSERT(memcmp(got, want, n * LWE * 8) == 0);
+        /* in place: a = a + f * b, then a = f * a + pt */
+        CU_ASSERT_EQUAL(veil_backend_add(ba, ba, bb, n, f), VEIL_OK);
+        CU_ASSERT_EQUAL(veil_backend_scale(ba, ba, n, f, pt), VEIL_OK);
+        CU_ASSERT_EQUAL(veil_backend_buffer_download(ba, n, got), VEIL_OK);
+        for (size_t w = 0; w < n * LWE; w++) {
+            a[w] = f * (a[w] + f * b[w]) + (w % LWE == LWE - 1 ? pt : 0);
+        }
+        CU_ASSERT(memcmp(got, a, n * LWE * 8) == 0);
+    }
+    CU_ASSERT_EQUAL(cases, 3);
+    /* copy: concat of a (2 per sample) and b (1 per sample), 2 samples,
+     * into bc at offset 1 with 3 per sample; then one run */
+    uint64_t *zeros = alloc_cts(2 * n), *cat = alloc_cts(2 * n);
+    CU_ASSERT_EQUAL(veil_backend_buffer_upload(bc, zeros, 2 * 3 + 1), VEIL_OK);
+    CU_ASSERT_EQUAL(veil_backend_copy(bc, 1, 3, ba, 0, 2, 2, 2), VEIL_OK);
+    CU_ASSERT_EQUAL(veil_backend_copy(bc, 3, 3, bb, 0, 1, 1, 2), VEIL_OK);
+    CU_ASSERT_EQUAL(veil_backend_buffer_download(bc, 7, cat), VEIL_OK);
+    const size_t from_a[7] = {99, 0, 1, 99, 2, 3, 99}, from_b[7] = {99, 99, 99, 0, 99, 99, 1};
+    for (size_t i = 0; i < 7; i++) {
+        const uint64_t *src = from_a[i] != 99   ? a + from_a[i] * LWE
+                              : from_b[i] != 99 ? b + from_b[i] * LWE
+                                                : zeros;
+        CU_ASSERT(memcmp(cat + i * LWE, src, LWE * 8) == 0);
+    }
+    CU_ASSERT_EQUAL(veil_backend_copy(bc, 0, 0, bb, 0, 0, n, 1), VEIL_OK);
+    CU_ASSERT_EQUAL(veil_backend_buffer_download(bc, n, cat), VEIL_OK);
+    CU_ASSERT(memcmp(cat, b, n * LWE * 8) == 0);
+    free(cat);
+    free(zeros);
+    /* errors: past the end, overlapping runs, same buffer, another keys' buffer */
+    CU_ASSERT_EQUAL(veil_backend_add(ba, ba, bb, n + 1, 1), VEIL_ERR_ARG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "add: out holds 6 ciphertexts"));
+    CU_ASSERT_EQUAL(veil_backend_scale(bc, ba, n + 1, 1, 0), VEIL_ERR_ARG);
+    CU_ASSERT_EQUAL(veil_backend_copy(bc, 1, 3, ba, 0, 2, 2, 4), VEIL_ERR_ARG); /* ba: 6 */
+    CU_ASSERT_EQUAL(veil_backend_copy(bc, 0, 1, ba, 0, 2, 2, 2), VEIL_ERR_ARG); /* overlap */
+    CU_ASSERT_EQUAL(veil_backend_copy(ba, 0, 0, ba, 1, 0, 1, 1), VEIL_ERR_ARG);
+    CU_ASSERT_EQUAL(veil_backend_buffer_upload(ba, a, n + 1), VEIL_ERR_ARG);
+    CU_ASSERT_EQUAL(veil_backend_buffer_download(ba, n + 1, got), VEIL_ERR_ARG);
+    veil_backend_buffer *zero = NULL;
+    CU_ASSERT_EQUAL(veil_backend_buffer_new(KEYS, 0, &zero), VEIL_ERR_ARG);
+    CU_ASSERT_PTR_NULL(zero);
+    veil_backend_keys *k2;
+    veil_backend_buffer *other;
+    CU_ASSERT_FATAL(veil_backend_keys_new(BE, EK, 4, &k2) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_backend_buffer_new(k2, n, &other) == VEIL_OK);
+    CU_ASSERT_EQUAL(veil_backend_add(ba, ba, other, n, 1), VEIL_ERR_ARG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "two different backend keys"));
+    veil_backend_buffer_free(other);
+    veil_backend_keys_free(k2);
+    veil_backend_buffer_free(ba);
+    veil_backend_buffer_free(bb);
+    veil_backend_buffer_free(bc);
+    veil_backend_buffer_free(NULL);
+    free(a);
+    free(b);
+    free(got);
+    free(want);
+}
+
+/* The random-program generator test_gpu_ops runs cuda against cpu, here cpu
+ * (1 thread) against cpu (3 threads): bit-identical buffers. */
+static void test_random_programs(void) {
+    veil_backend_options o;
+    veil_backend_options_default(&o);
+    veil_backend *be[2];
+    veil_backend_keys *k[2];
+    for (int i = 0; i < 2; i++) {
+        o.threads = i ? 3 : 1;
+        CU_ASSERT_FATAL(veil_backend_new_opts(VEIL_BACKEND_CPU, &o, &be[i]) == VEIL_OK);
+        CU_ASSERT_FATAL(veil_backend_keys_new(be[i], EK, 8, &k[i]) == VEIL_OK);
+    }
+    ro_run(k[0], k[1], 4, 25, 64);
+    for (int i = 0; i < 2; i++) {
+        veil_backend_keys_free(k[i]);
+        veil_backend_free(be[i]);
+    }
 }
 
 int main(void) {
@@ -455,5 +592,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_ks_pbs);
     VEIL_ADD_TEST(s, test_linear);
     VEIL_ADD_TEST(s, test_conv2d);
+    VEIL_ADD_TEST(s, test_elementwise);
+    VEIL_ADD_TEST(s, test_random_programs);
     return veil_test_run();
 }

@@ -9,6 +9,7 @@
  * the leveled operations (linear, conv2d), which split their output
  * neurons / pixels over the threads when a layer is large enough. */
 #include "testutil.h"
+#include "backend_host.h"
 #include "veil/backend.h"
 #include "veil/fft.h"
 
@@ -38,7 +39,7 @@ static void run_count(veil_backend *be_any, const veil_eval_key *ek, const char 
     veil_backend_keys *keys = NULL;
     CU_ASSERT_FATAL(veil_backend_keys_new(be, ek, count, &keys) == VEIL_OK);
     const veil_lut *const lp[1] = {lut};
-    CU_ASSERT_EQUAL(veil_backend_ks_pbs(keys, 0, in, count, lp, 1, NULL, out), VEIL_OK);
+    CU_ASSERT_EQUAL(bh_ks_pbs(keys, 0, in, count, lp, 1, NULL, out), VEIL_OK);
     veil_backend_keys_free(keys);
     veil_backend_free(be);
 }
@@ -63,10 +64,9 @@ static void run_leveled(veil_backend *be_any, const veil_eval_key *ek, const cha
     veil_backend *be = cpu_on(threads);
     veil_backend_keys *keys = NULL;
     CU_ASSERT_FATAL(veil_backend_keys_new(be, ek, 8, &keys) == VEIL_OK);
-    CU_ASSERT_EQUAL(veil_backend_linear(keys, in, LIN_B, LIN_IN, w, bias, LIN_OUT, out), VEIL_OK);
+    CU_ASSERT_EQUAL(bh_linear(keys, in, LIN_B, LIN_IN, w, bias, LIN_OUT, out), VEIL_OK);
     CU_ASSERT_EQUAL(
-        veil_backend_conv2d(keys, in, CONV_B, &CONV, w, bias, out + (size_t)LIN_B * LIN_OUT * lwe),
-        VEIL_OK);
+        bh_conv2d(keys, in, CONV_B, &CONV, w, bias, out + (size_t)LIN_B * LIN_OUT * lwe), VEIL_OK);
     veil_backend_keys_free(keys);
     veil_backend_free(be);
 }

@@ -6,12 +6,16 @@
  * decomposition):
  *   - keyswitch and modulus switch (kernel ABI): bit-exact;
  *   - bootstrapping key in the Fourier domain: cuFFT vs FFTW, relative error;
- *   - ks_pbs (backend): decryptions equal the CPU's and the table, phase
- *     difference within the FFT error bound below; batches of 1, odd sizes,
- *     more than one stream, and more than one launch (small max_batch);
- *     multi-bit sets (g = 2, 3, 4) on the cuFFT path likewise;
+ *   - ks_pbs (backend, on device buffers): decryptions equal the CPU's and
+ *     the table, phase difference within the FFT error bound below; batches
+ *     of 1, odd sizes, a large one, and more than one launch (small
+ *     max_batch); multi-bit sets (g = 2, 3, 4) on the cuFFT path likewise;
  *   - linear and conv2d (backend): bit-exact on random words and full-range
- *     weights, with sentinels after the outputs, tiled and untiled.
+ *     weights;
+ *   - every leveled op (add, scale, copy, dense, conv2d) in random programs
+ *     on device buffers (backend_random_ops.h), bit-exact against the cpu;
+ * every op's outputs with a sentinel after them on the device
+ * (backend_host.h).
  * Without a CUDA build or a device: prints SKIPPED and exits 77. */
 #define _POSIX_C_SOURCE 200809L /* setenv */
 #include "testutil.h"
@@ -26,6 +30,8 @@
 #ifdef VEIL_WITH_CUDA
 #include <cuda_runtime_api.h>
 
+#include "backend_host.h"
+#include "backend_random_ops.h"
 #include "model_encrypted_common.h"
 #include "veil/cuda.h"
 
@@ -327,10 +333,8 @@ static void ks_pbs_case(fixture *x, veil_backend_keys *gpu, size_t count) {
                       : (int64_t)(veil_test_rand() % n);
         veil_encrypt_big(x->enc, x->sk, veil_encode(m[i], p), in + i * x->lwe);
     }
-    for (size_t i = count * x->lwe; i < (count + 1) * x->lwe; i++)
-        got[i] = 0x5e5e5e5e5e5e5e5eULL; /* sentinel */
-    CU_ASSERT_EQUAL_FATAL(veil_backend_ks_pbs(x->cpu, 0, in, count, luts, 2, idx, ref), VEIL_OK);
-    CU_ASSERT_EQUAL(veil_backend_ks_pbs(gpu, 0, in, count, luts, 2, idx, got), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(bh_ks_pbs(x->cpu, 0, in, count, luts, 2, idx, ref), VEIL_OK);
+    CU_ASSERT_EQUAL(bh_ks_pbs(gpu, 0, in, count, luts, 2, idx, got), VEIL_OK);
     if (!veil_backend_healthy(GPU)) printf("\n%s\n", veil_error_message());
     size_t wrong = 0, differ = 0;
     uint64_t max_diff = 0;
@@ -346,9 +350,6 @@ static void ks_pbs_case(fixture *x, veil_backend_keys *gpu, size_t count) {
         uint64_t ad = d < 0 ? 0 - (uint64_t)d : (uint64_t)d;
         if (ad > max_diff) max_diff = ad;
     }
-    int sentinel_ok = 1;
-    for (size_t i = count * x->lwe; i < (count + 1) * x->lwe; i++)
-        sentinel_ok &= got[i] == 0x5e5e5e5e5e5e5e5eULL;
     printf("\n  %s ks_pbs batch %zu (%s): wrong %zu, differ %zu, max phase diff "
            "2^%.1f (bound 2^%.1f)",
            x->name, count, gpu->detail, wrong, differ,
@@ -356,7 +357,6 @@ static void ks_pbs_case(fixture *x, veil_backend_keys *gpu, size_t count) {
     CU_ASSERT_EQUAL(wrong, 0);
     CU_ASSERT_EQUAL(differ, 0);
     CU_ASSERT(max_diff <= bound);
-    CU_ASSERT(sentinel_ok);
     free(in);
     free(ref);
     free(got);
@@ -381,7 +381,7 @@ static void test_ks_pbs(void) {
         ks_pbs_case(x, x->gpu, SMALL ? 7 : 129);
     }
     if (SMALL) return;
-    /* Two streams (>= 512 in one call), on the first set. */
+    /* A large call (601: once two streams' pieces), on the first set. */
     ks_pbs_case(&FX[0], FX[0].gpu, 601);
     for (int k = 0; k < 3; k++)
         if (FX[0].kind[k]) ks_pbs_case(&FX[0], FX[0].kind[k], 601);
@@ -481,12 +481,10 @@ static void test_two_partitions(void) {
             m[i] = (int64_t)(veil_test_rand() % 8);
             veil_encrypt_big(enc, sk, veil_encode(m[i], bits), in + i * lwe);
         }
-        CU_ASSERT_EQUAL_FATAL(veil_backend_ks_pbs(cpu, x, in, count, luts, 1, NULL, ref), VEIL_OK);
+        CU_ASSERT_EQUAL_FATAL(bh_ks_pbs(cpu, x, in, count, luts, 1, NULL, ref), VEIL_OK);
         for (int k = 0; k < 4; k++) {
             if (!gpu[k]) continue;
-            for (size_t i = 0; i < (count + 1) * lwe; i++)
-                got[i] = 0x5e5e5e5e5e5e5e5eULL;
-            CU_ASSERT_EQUAL(veil_backend_ks_pbs(gpu[k], x, in, count, luts, 1, NULL, got), VEIL_OK);
+            CU_ASSERT_EQUAL(bh_ks_pbs(gpu[k], x, in, count, luts, 1, NULL, got), VEIL_OK);
             size_t wrong = 0, differ = 0, nonzero = 0;
             uint64_t max_diff = 0;
             for (size_t i = 0; i < count; i++) {
@@ -501,9 +499,6 @@ static void test_two_partitions(void) {
                 const uint64_t ad = d < 0 ? 0 - (uint64_t)d : (uint64_t)d;
                 if (ad > max_diff) max_diff = ad;
             }
-            int sentinel_ok = 1;
-            for (size_t i = count * lwe; i < (count + 1) * lwe; i++)
-                sentinel_ok &= got[i] == 0x5e5e5e5e5e5e5e5eULL;
             const uint64_t bound = veil_delta(bits) >> PHASE_BOUND_SHIFT;
             printf("\n  partition %u (%s, kN %u of D %u) batch %zu (%s): wrong %zu, differ %zu, "
                    "%zu nonzero past kN, max phase diff 2^%.1f (bound 2^%.1f)",
@@ -513,7 +508,6 @@ static void test_two_partitions(void) {
             CU_ASSERT_EQUAL(differ, 0);
             CU_ASSERT_EQUAL(nonzero, 0);
             CU_ASSERT(max_diff <= bound);
-            CU_ASSERT(sentinel_ok);
             cases++;
         }
         veil_lut_free(lut);
@@ -563,8 +557,7 @@ static void test_program_partitions(void) {
     veil_model_free(m);
 }
 
-static void linear_case(fixture *x, size_t batch, size_t in_f, size_t out_f,
-                        const veil_backend_limits *lim) {
+static void linear_case(fixture *x, size_t batch, size_t in_f, size_t out_f) {
     const size_t lwe = x->lwe, n_out = batch * out_f * lwe;
     uint64_t *in = malloc(batch * in_f * lwe * 8), *ref = malloc(n_out * 8),
              *got = malloc((n_out + lwe) * 8), bias[64];
@@ -574,29 +567,14 @@ static void linear_case(fixture *x, size_t batch, size_t in_f, size_t out_f,
     for (size_t i = 0; i < in_f * out_f; i++)
         w[i] = (int64_t)veil_test_rand(); /* full range: exercises the wrap mod 2^64 */
     rand_words(bias, out_f);
-    for (size_t i = n_out; i < n_out + lwe; i++)
-        got[i] = 0x5e5e5e5e5e5e5e5eULL;
     veil_backend_keys *gk = x->gpu;
-    veil_backend_keys *tiled = NULL;
-    if (lim) {
-        CU_ASSERT_FATAL(veil_backend_keys_new(GPU, x->ek, 64, &tiled) == VEIL_OK);
-        veil_backend_keys_limits(tiled, lim);
-        gk = tiled;
-    }
-    CU_ASSERT_EQUAL_FATAL(veil_backend_linear(x->cpu, in, batch, in_f, w, bias, out_f, ref),
-                          VEIL_OK);
-    CU_ASSERT_EQUAL(veil_backend_linear(gk, in, batch, in_f, w, bias, out_f, got), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(bh_linear(x->cpu, in, batch, in_f, w, bias, out_f, ref), VEIL_OK);
+    CU_ASSERT_EQUAL(bh_linear(gk, in, batch, in_f, w, bias, out_f, got), VEIL_OK);
     CU_ASSERT(memcmp(got, ref, n_out * 8) == 0);
-    int sentinel_ok = 1;
-    for (size_t i = n_out; i < n_out + lwe; i++)
-        sentinel_ok &= got[i] == 0x5e5e5e5e5e5e5e5eULL;
-    CU_ASSERT(sentinel_ok);
     /* without bias */
-    CU_ASSERT_EQUAL_FATAL(veil_backend_linear(x->cpu, in, batch, in_f, w, NULL, out_f, ref),
-                          VEIL_OK);
-    CU_ASSERT_EQUAL(veil_backend_linear(gk, in, batch, in_f, w, NULL, out_f, got), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(bh_linear(x->cpu, in, batch, in_f, w, NULL, out_f, ref), VEIL_OK);
+    CU_ASSERT_EQUAL(bh_linear(gk, in, batch, in_f, w, NULL, out_f, got), VEIL_OK);
     CU_ASSERT(memcmp(got, ref, n_out * 8) == 0);
-    veil_backend_keys_free(tiled);
     free(in);
     free(ref);
     free(got);
@@ -605,17 +583,15 @@ static void linear_case(fixture *x, size_t batch, size_t in_f, size_t out_f,
 
 static void test_linear_exact(void) {
     fixture *x = &FX[0];
-    linear_case(x, 1, 1, 1, NULL);
-    linear_case(x, 3, 37, 5, NULL);
+    linear_case(x, 1, 1, 1);
+    linear_case(x, 3, 37, 5);
     if (SMALL) return;
-    linear_case(x, 40, 70, 33, NULL); /* several tiles of the product */
-    linear_case(x, 5, 9, 7, &(veil_backend_limits){.max_cts = 20, .max_weights = 20});
-    /* one sample wider than the keys' max_batch (64): still one call */
-    linear_case(x, 2, 300, 3, &(veil_backend_limits){0});
-    linear_case(&FX[1], 9, 11, 3, NULL);
+    linear_case(x, 40, 70, 33); /* several tiles of the product */
+    linear_case(x, 2, 300, 3);
+    linear_case(&FX[1], 9, 11, 3);
 }
 
-static void conv_case(fixture *x, size_t batch, veil_conv_geom s, const veil_backend_limits *lim) {
+static void conv_case(fixture *x, size_t batch, veil_conv_geom s) {
     CU_ASSERT_FATAL(veil_conv_geom_finish(&s));
     const uint32_t ho = s.h_out, wo = s.w_out;
     const size_t lwe = x->lwe, n_in = batch * s.c_in * s.h_in * s.w_in,
@@ -629,22 +605,10 @@ static void conv_case(fixture *x, size_t batch, veil_conv_geom s, const veil_bac
     for (size_t i = 0; i < nw; i++)
         w[i] = (int64_t)veil_test_rand();
     rand_words(bias, s.c_out);
-    for (size_t i = n_out; i < n_out + lwe; i++)
-        got[i] = 0x5e5e5e5e5e5e5e5eULL;
-    veil_backend_keys *gk = x->gpu, *tiled = NULL;
-    if (lim) {
-        CU_ASSERT_FATAL(veil_backend_keys_new(GPU, x->ek, 64, &tiled) == VEIL_OK);
-        veil_backend_keys_limits(tiled, lim);
-        gk = tiled;
-    }
-    CU_ASSERT_EQUAL_FATAL(veil_backend_conv2d(x->cpu, in, batch, &s, w, bias, ref), VEIL_OK);
-    CU_ASSERT_EQUAL(veil_backend_conv2d(gk, in, batch, &s, w, bias, got), VEIL_OK);
+    veil_backend_keys *gk = x->gpu;
+    CU_ASSERT_EQUAL_FATAL(bh_conv2d(x->cpu, in, batch, &s, w, bias, ref), VEIL_OK);
+    CU_ASSERT_EQUAL(bh_conv2d(gk, in, batch, &s, w, bias, got), VEIL_OK);
     CU_ASSERT(memcmp(got, ref, n_out * 8) == 0);
-    int sentinel_ok = 1;
-    for (size_t i = n_out; i < n_out + lwe; i++)
-        sentinel_ok &= got[i] == 0x5e5e5e5e5e5e5e5eULL;
-    CU_ASSERT(sentinel_ok);
-    veil_backend_keys_free(tiled);
     free(in);
     free(ref);
     free(got);
@@ -662,8 +626,7 @@ static void test_conv2d_exact(void) {
                                .kh = 3,
                                .kw = 3,
                                .stride_h = 1,
-                               .stride_w = 1},
-              NULL);
+                               .stride_w = 1});
     conv_case(x, 3,
               (veil_conv_geom){.c_in = 3,
                                .h_in = 7,
@@ -674,8 +637,7 @@ static void test_conv2d_exact(void) {
                                .stride_h = 2,
                                .stride_w = 1,
                                .pad_h = 1,
-                               .pad_w = 1},
-              NULL);
+                               .pad_w = 1});
     conv_case(x, 4,
               (veil_conv_geom){.c_in = 2,
                                .h_in = 6,
@@ -686,8 +648,37 @@ static void test_conv2d_exact(void) {
                                .stride_h = 1,
                                .stride_w = 2,
                                .pad_h = 2,
-                               .pad_w = 1},
-              &(veil_backend_limits){.max_cts = 90, .max_weights = 40});
+                               .pad_w = 1});
+}
+
+/* Every leveled op in random programs on device buffers against the cpu,
+ * bit for bit (backend_random_ops.h), on two sets (different D + 1), and a
+ * large add and scale (more blocks than the kernels' grid: grid-stride). */
+static void test_random_programs(void) {
+    ro_run(FX[0].cpu, FX[0].gpu, SMALL ? 2 : 10, SMALL ? 10 : 40, 64);
+    if (n_fx > 1) ro_run(FX[1].cpu, FX[1].gpu, SMALL ? 1 : 4, 30, 48);
+    if (SMALL) return;
+    veil_backend_keys *k[2] = {FX[0].cpu, FX[0].gpu};
+    const size_t cnt = 40000, words = cnt * FX[0].lwe; /* 2^26+ words: > 2^16 blocks of 256 */
+    uint64_t *a = malloc(words * 8), *b = malloc(words * 8),
+             *got[2] = {malloc(words * 8), malloc(words * 8)};
+    CU_ASSERT_FATAL(a && b && got[0] && got[1]);
+    rand_words(a, words);
+    rand_words(b, words);
+    for (int side = 0; side < 2; side++) {
+        veil_backend_buffer *ba, *bb;
+        CU_ASSERT_FATAL(veil_backend_buffer_new(k[side], cnt, &ba) == VEIL_OK);
+        CU_ASSERT_FATAL(veil_backend_buffer_new(k[side], cnt, &bb) == VEIL_OK);
+        CU_ASSERT_EQUAL(veil_backend_buffer_upload(ba, a, cnt), VEIL_OK);
+        CU_ASSERT_EQUAL(veil_backend_buffer_upload(bb, b, cnt), VEIL_OK);
+        CU_ASSERT_EQUAL(veil_backend_add(ba, ba, bb, cnt, 3), VEIL_OK);
+        CU_ASSERT_EQUAL(veil_backend_scale(ba, ba, cnt, 5, 7), VEIL_OK);
+        CU_ASSERT_EQUAL(veil_backend_buffer_download(ba, cnt, got[side]), VEIL_OK);
+        veil_backend_buffer_free(ba);
+        veil_backend_buffer_free(bb);
+    }
+    CU_ASSERT(memcmp(got[0], got[1], words * 8) == 0);
+    free(a), free(b), free(got[0]), free(got[1]);
 }
 
 /* Too little device memory (options.memory_mb 0) is a recoverable
@@ -722,7 +713,7 @@ static void test_sticky_error_kills_backend(void) {
     uint64_t *in = calloc(FX[0].lwe, 8), *out = calloc(FX[0].lwe, 8);
     int64_t w = 1;
     CU_ASSERT_FATAL(in && out);
-    CU_ASSERT_EQUAL(veil_backend_linear(FX[0].gpu, in, 1, 1, &w, NULL, 1, out), VEIL_ERR_DEVICE);
+    CU_ASSERT_EQUAL(bh_linear(FX[0].gpu, in, 1, 1, &w, NULL, 1, out), VEIL_ERR_DEVICE);
     CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "dead"));
     free(in);
     free(out);
@@ -749,6 +740,7 @@ int main(void) {
     if (!SMALL) VEIL_ADD_TEST(s, test_program_partitions);
     VEIL_ADD_TEST(s, test_linear_exact);
     VEIL_ADD_TEST(s, test_conv2d_exact);
+    VEIL_ADD_TEST(s, test_random_programs);
     VEIL_ADD_TEST(s, test_out_of_memory_recoverable);
     if (!SMALL) /* memcheck would (rightly) report the deliberate fault */
         VEIL_ADD_TEST(s, test_sticky_error_kills_backend);

@@ -1,5 +1,5 @@
 // LABELS: unit crypto
-// LINKS: veil_kernels
+// LINKS: veil_kernels veil_host
 /* The fused and cluster CUDA blind rotations, run on the host by their own
  * phase code (veil_cuda_pbs_fused_emulate: the functions the kernels call,
  * one emulated thread, and block of a cluster, after another), against the
@@ -45,6 +45,10 @@
  * with ties to even) with a host radix-2 transform for cuFFT, at every
  * multi-bit set against the CPU engine; the device run is test_gpu_ops's
  * test_multibit_ks_pbs.
+ * The executor's elementwise kernels (elementwise.cu: add, scale) run on the
+ * host by their own per-word code (veil_cuda_lwe_*_emulate) against the cpu
+ * backend's add and scale on its buffers, word for word (test_elementwise);
+ * the launches themselves run in test_gpu_ops's random programs.
  * The FFT-error check below goes through veil_cuda_fused_product_emulate,
  * which calls the kernel's FFT stages but does its own fold/twist and
  * multiply-accumulate (the kernel's are fused with the decomposition and
@@ -52,6 +56,7 @@
  * covered by the PBS checks above (phase within the bound of the CPU's). */
 #include "fft_measure.h"
 #include "testutil.h"
+#include "veil/backend.h"
 #include "veil/cuda.h"
 #include "veil/noise.h"
 #include "veil/tfhe.h"
@@ -512,6 +517,77 @@ static void test_fused_fft_error_within_model(void) {
     }
 }
 
+/* The elementwise kernels' per-word code against the cpu backend's ops:
+ * counts 1, 5, 33 at two ciphertext sizes, f = 1, -1 and random, in place
+ * and not. */
+static void test_elementwise(void) {
+    const char *const sets[2] = {"tfhers-1_1-gaussian-2m64", "tfhers-2_2-gaussian-2m64"};
+    const size_t counts[3] = {1, 5, 33};
+    veil_backend *be;
+    CU_ASSERT_FATAL(veil_backend_new(VEIL_BACKEND_CPU, &be) == VEIL_OK);
+    size_t cases = 0;
+    for (int si = 0; si < 2; si++) {
+        const veil_params *p = veil_params_find(sets[si]);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+        uint8_t s[3][32];
+        for (unsigned i = 0; i < 3; i++)
+            veil_test_seed_bytes(80 + i, s[i]);
+        veil_secret_key *sk;
+        veil_eval_key *ek;
+        veil_backend_keys *keys;
+        CU_ASSERT_FATAL(veil_secret_key_new(p, s[0], &sk) == VEIL_OK);
+        CU_ASSERT_FATAL(veil_eval_key_new(sk, s[1], s[2], &ek) == VEIL_OK);
+        CU_ASSERT_FATAL(veil_backend_keys_new(be, ek, 4, &keys) == VEIL_OK);
+        const uint32_t lwe = veil_params_big_dim(p) + 1;
+        for (int ci = 0; ci < 3; ci++) {
+            const size_t n = counts[ci], words = n * lwe;
+            uint64_t *a = malloc(words * 8), *b = malloc(words * 8), *emu = malloc(words * 8),
+                     *cpu = malloc(words * 8);
+            CU_ASSERT_FATAL(a && b && emu && cpu);
+            for (size_t w = 0; w < words; w++) {
+                a[w] = veil_test_rand();
+                b[w] = veil_test_rand();
+            }
+            veil_backend_buffer *ba, *bb, *bo;
+            CU_ASSERT_FATAL(veil_backend_buffer_new(keys, n, &ba) == VEIL_OK);
+            CU_ASSERT_FATAL(veil_backend_buffer_new(keys, n, &bb) == VEIL_OK);
+            CU_ASSERT_FATAL(veil_backend_buffer_new(keys, n, &bo) == VEIL_OK);
+            CU_ASSERT_EQUAL(veil_backend_buffer_upload(ba, a, n), VEIL_OK);
+            CU_ASSERT_EQUAL(veil_backend_buffer_upload(bb, b, n), VEIL_OK);
+            const uint64_t fs[3] = {1, (uint64_t)0 - 1, veil_test_rand()};
+            for (int fi = 0; fi < 3; fi++, cases++) {
+                const uint64_t f = fs[fi], pt = veil_test_rand();
+                CU_ASSERT_EQUAL(veil_cuda_lwe_add_emulate(emu, a, b, n, lwe, f), 0);
+                CU_ASSERT_EQUAL(veil_backend_add(bo, ba, bb, n, f), VEIL_OK);
+                CU_ASSERT_EQUAL(veil_backend_buffer_download(bo, n, cpu), VEIL_OK);
+                CU_ASSERT(memcmp(emu, cpu, words * 8) == 0);
+                CU_ASSERT_EQUAL(veil_cuda_lwe_scale_emulate(emu, a, n, lwe, f, pt), 0);
+                CU_ASSERT_EQUAL(veil_backend_scale(bo, ba, n, f, pt), VEIL_OK);
+                CU_ASSERT_EQUAL(veil_backend_buffer_download(bo, n, cpu), VEIL_OK);
+                CU_ASSERT(memcmp(emu, cpu, words * 8) == 0);
+                /* in place, as the rounding chunks use them: a = f * (a + f * b) + pt */
+                CU_ASSERT_EQUAL(veil_cuda_lwe_add_emulate(a, a, b, n, lwe, f), 0);
+                CU_ASSERT_EQUAL(veil_cuda_lwe_scale_emulate(a, a, n, lwe, f, pt), 0);
+                CU_ASSERT_EQUAL(veil_backend_add(ba, ba, bb, n, f), VEIL_OK);
+                CU_ASSERT_EQUAL(veil_backend_scale(ba, ba, n, f, pt), VEIL_OK);
+                CU_ASSERT_EQUAL(veil_backend_buffer_download(ba, n, cpu), VEIL_OK);
+                CU_ASSERT(memcmp(a, cpu, words * 8) == 0);
+            }
+            veil_backend_buffer_free(ba);
+            veil_backend_buffer_free(bb);
+            veil_backend_buffer_free(bo);
+            free(a), free(b), free(emu), free(cpu);
+        }
+        CU_ASSERT_EQUAL(veil_cuda_lwe_add_emulate(NULL, NULL, NULL, 3, lwe, 1), VEIL_CUDA_ERR_ARG);
+        CU_ASSERT_EQUAL(veil_cuda_lwe_scale_emulate(NULL, NULL, 1, 0, 1, 0), VEIL_CUDA_ERR_ARG);
+        veil_backend_keys_free(keys);
+        veil_eval_key_free(ek);
+        veil_secret_key_free(sk);
+    }
+    CU_ASSERT_EQUAL(cases, 2 * 3 * 3);
+    veil_backend_free(be);
+}
+
 int main(void) {
     if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
     CU_pSuite s = CU_add_suite("kernels_emu", NULL, NULL);
@@ -524,5 +600,6 @@ int main(void) {
     VEIL_ADD_TEST(s, test_two_partitions);
     VEIL_ADD_TEST(s, test_multibit_every_set);
     VEIL_ADD_TEST(s, test_fused_fft_error_within_model);
+    VEIL_ADD_TEST(s, test_elementwise);
     return veil_test_run();
 }

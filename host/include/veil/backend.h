@@ -1,20 +1,32 @@
 /* veil/backend.h — one interface, two implementations: `cpu` (the engine's
  * reference code) and `cuda` (kernels/, batched on the GPU).
  *
- * Shape (ggml's backend struct, TFHE-rs's scratch/run/cleanup):
+ * Shape (ggml's backend buffers, TFHE-rs's scratch/run/cleanup):
  *   veil_backend_new(kind)          pick a backend (AUTO: cuda when built with
  *                                   CUDA and a device is present, else cpu)
  *   veil_backend_keys_new(be, ek, max_batch)
  *                                   upload the evaluation keys once (Fourier
  *                                   BSK on the device), make FFT plans, size
- *                                   every work buffer for max_batch
- *   veil_backend_ks_pbs(...)        run a batch; allocates nothing; batches
- *   veil_backend_linear(...)        larger than max_batch are split, not refused
- *   veil_backend_keys_free(...)     free everything
+ *                                   the KS-PBS work memory for max_batch
+ *   veil_backend_buffer_new(keys, count)
+ *                                   count ciphertexts on the backend's device
+ *                                   (host memory for cpu, device memory for
+ *                                   cuda); upload / download move whole
+ *                                   batches between it and the caller
+ *   veil_backend_tables_new, veil_backend_weights_new_*
+ *                                   test polynomials and layer weights, on the
+ *                                   device once (at plan time), not per call
+ *   veil_backend_ks_pbs, _linear, _conv2d, _add, _scale, _copy
+ *                                   every op reads and writes buffers; none
+ *                                   allocates; a KS-PBS larger than the work
+ *                                   memory is split, not refused
  *
- * All ciphertexts here are LWEs under the master key (dimension D = k*N of
- * partition 0, the widest; D+1 words each) in
- * host memory; device memory never leaves the backend. Errors come back as
+ * So a program's values never leave the device between its nodes: the
+ * executor (veil/exec.h) uploads one input batch and downloads one output
+ * batch. Ciphertexts are LWEs under the master key (dimension D = k*N of
+ * partition 0, the widest; D+1 words each). Buffers, tables and weights
+ * belong to the keys they were made with, every op takes objects of one keys
+ * only, and all of them must be freed before the keys. Errors come back as
  * VEIL_ERR_DEVICE with the CUDA message. After a sticky CUDA error the backend
  * marks itself dead (veil_backend_healthy() returns 0) and refuses work. */
 #ifndef VEIL_BACKEND_H
@@ -95,40 +107,95 @@ const char *veil_backend_describe(const veil_backend *be);
 int veil_backend_healthy(const veil_backend *be);
 
 /* 1 when the backend runs what node n of a compiled program needs (ggml's
- * supports_op): LUT and ROUND need its KS-PBS, a dense LINEAR its linear, a
- * conv2d or sum pool its conv2d; the rest (inputs, outputs, additions,
- * flatten, concat) is moved on the host. The executor asks for every node
- * at veil_plan_new and refuses, naming the layer, what the backend lacks. */
+ * supports_op): LUT needs its KS-PBS and scale, ROUND those and add, ADD its
+ * add, a dense LINEAR its linear, a conv2d or sum pool its conv2d, flatten
+ * and concat its copy; inputs and outputs its upload and download (which
+ * every backend has). The executor asks for every node at veil_plan_new and
+ * refuses, naming the layer, what the backend lacks. */
 int veil_backend_supports_op(const veil_backend *be, const veil_node *n);
 
+/* max_batch: ciphertexts of KS-PBS work memory (a larger veil_backend_ks_pbs
+ * runs in pieces of at most that many). */
 veil_status veil_backend_keys_new(veil_backend *be, const veil_eval_key *ek, size_t max_batch,
                                   veil_backend_keys **out);
+/* Every buffer, table set and weight set of the keys must be freed first. */
 void veil_backend_keys_free(veil_backend_keys *keys);
 
-/* Batched keyswitch + PBS with the keys of `partition` (index into the
- * evaluation key's partitions, veil/tfhe.h "Key sets"; the tables must have
- * that partition's N). in/out: count LWEs under the master key (D + 1 words;
- * a partition with a smaller k*N returns its outputs zero-extended). Ciphertext i is looked up
- * in luts[lut_index[i]] (lut_index NULL: all use luts[0]). One array of
- * tables serves per-channel activations without copying a table per
- * ciphertext. in and out may not alias. */
-veil_status veil_backend_ks_pbs(veil_backend_keys *keys, uint32_t partition, const uint64_t *in,
-                                size_t count, const veil_lut *const *luts, size_t n_luts,
-                                const uint32_t *lut_index, uint64_t *out);
+/* ---- buffers ------------------------------------------------------------------
+ * count ciphertexts of D + 1 words on the backend's device (contents
+ * undefined until written). Positions below are in ciphertexts. */
+typedef struct veil_backend_buffer veil_backend_buffer;
+veil_status veil_backend_buffer_new(veil_backend_keys *keys, size_t count,
+                                    veil_backend_buffer **out);
+void veil_backend_buffer_free(veil_backend_buffer *buf);
+size_t veil_backend_buffer_count(const veil_backend_buffer *buf);
+/* Host src (count ciphertexts) -> buf[0, count); buf[0, count) -> host dst.
+ * Both return when the host memory may be reused / holds the result. */
+veil_status veil_backend_buffer_upload(veil_backend_buffer *buf, const uint64_t *src, size_t count);
+veil_status veil_backend_buffer_download(const veil_backend_buffer *buf, size_t count,
+                                         uint64_t *dst);
 
-/* Dense layer on big LWEs, exact mod 2^64, for a batch of samples:
- * out[b][o] = sum_i w[o*in_features + i] * in[b][i] + bias[o] (bias: plaintexts,
- * NULL for none). */
-veil_status veil_backend_linear(veil_backend_keys *keys, const uint64_t *in, size_t batch,
-                                size_t in_features, const int64_t *w, const uint64_t *bias,
-                                size_t out_features, uint64_t *out);
+/* ---- constants, made once at plan time ------------------------------------------
+ * Test polynomials for KS-PBS with the keys of `partition` (index into the
+ * evaluation key's partitions, veil/tfhe.h "Key sets"; every table must have
+ * that partition's N). index NULL: every ciphertext reads luts[0]; else
+ * ciphertext i of a KS-PBS reads luts[index[i]], and a KS-PBS may then take
+ * at most n_index ciphertexts (per-channel activations: one table per
+ * channel, no table per ciphertext). The cpu backend keeps the pointers (luts
+ * must outlive the tables); cuda copies the tables and the index. */
+typedef struct veil_backend_tables veil_backend_tables;
+veil_status veil_backend_tables_new(veil_backend_keys *keys, uint32_t partition,
+                                    const veil_lut *const *luts, size_t n_luts,
+                                    const uint32_t *index, size_t n_index,
+                                    veil_backend_tables **out);
+void veil_backend_tables_free(veil_backend_tables *t);
 
-/* 2-D convolution, NCHW, weights [C_out][C_in][KH][KW], exact mod 2^64
- * (geometry: veil/conv.h; h_out and w_out 0 are computed, else they must be
- * what the other fields give). */
-veil_status veil_backend_conv2d(veil_backend_keys *keys, const uint64_t *in, size_t batch,
-                                const veil_conv_geom *shape, const int64_t *w, const uint64_t *bias,
-                                uint64_t *out);
+/* The weights of a dense layer (w[o * in_features + i]) or a 2-D convolution
+ * (NCHW, w[C_out][C_in][KH][KW]; geometry veil/conv.h, h_out and w_out 0 are
+ * computed, else they must be what the other fields give), with an optional
+ * bias of one plaintext per output feature / channel, added to the body.
+ * The cpu backend keeps the pointers (w and bias must outlive the weights);
+ * cuda copies them. */
+typedef struct veil_backend_weights veil_backend_weights;
+veil_status veil_backend_weights_new_dense(veil_backend_keys *keys, const int64_t *w,
+                                           size_t in_features, size_t out_features,
+                                           const uint64_t *bias, veil_backend_weights **out);
+veil_status veil_backend_weights_new_conv2d(veil_backend_keys *keys, const veil_conv_geom *shape,
+                                            const int64_t *w, const uint64_t *bias,
+                                            veil_backend_weights **out);
+void veil_backend_weights_free(veil_backend_weights *w);
+
+/* ---- ops: buffers in, buffers out, nothing allocated ---------------------------
+ * Batched keyswitch + PBS: out[0, count) = KS-PBS of in[0, count) with the
+ * tables' partition and tables (a partition with a smaller k*N returns its
+ * outputs zero-extended to D). in and out must differ. */
+veil_status veil_backend_ks_pbs(const veil_backend_tables *t, const veil_backend_buffer *in,
+                                size_t count, veil_backend_buffer *out);
+
+/* Dense layer, exact mod 2^64, for a batch of samples (in: batch *
+ * in_features, out: batch * out_features, sample-major):
+ * out[b][o] = sum_i w[o][i] * in[b][i] + bias[o]. in and out must differ. */
+veil_status veil_backend_linear(const veil_backend_weights *w, const veil_backend_buffer *in,
+                                size_t batch, veil_backend_buffer *out);
+/* 2-D convolution of a batch (in: batch * C_in*H*W, out: batch *
+ * C_out*H_out*W_out), exact mod 2^64. in and out must differ. */
+veil_status veil_backend_conv2d(const veil_backend_weights *w, const veil_backend_buffer *in,
+                                size_t batch, veil_backend_buffer *out);
+
+/* out[i] = a[i] + f * b[i] (every word, mod 2^64), i < count: f = 1 adds,
+ * f = -1 subtracts. out may be a or b. */
+veil_status veil_backend_add(veil_backend_buffer *out, const veil_backend_buffer *a,
+                             const veil_backend_buffer *b, size_t count, uint64_t f);
+/* out[i] = f * in[i], then pt added to its body, i < count (f = 1: add a
+ * plaintext; pt = 0: scale). out may be in. */
+veil_status veil_backend_scale(veil_backend_buffer *out, const veil_backend_buffer *in,
+                               size_t count, uint64_t f, uint64_t pt);
+/* rows runs of len ciphertexts: dst[dst_at + r * dst_stride + j] =
+ * src[src_at + r * src_stride + j], r < rows, j < len (concat: each input's
+ * slice of every sample; flatten: one run). dst and src must differ. */
+veil_status veil_backend_copy(veil_backend_buffer *dst, size_t dst_at, size_t dst_stride,
+                              const veil_backend_buffer *src, size_t src_at, size_t src_stride,
+                              size_t len, size_t rows);
 
 #ifdef __cplusplus
 }

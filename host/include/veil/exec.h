@@ -2,12 +2,18 @@
  *
  * Plan once, run many (FFTW's shape): veil_plan_new(program, eval key,
  * backend, max batch) uploads the keys to the backend, builds every test
- * polynomial (per-channel tables, the rounding tables) and sizes every
- * ciphertext buffer (reused across nodes by liveness); veil_plan_execute then
- * runs batches of up to max_batch samples without allocating. All lookups of
- * one node for all samples of the batch go to veil_backend_ks_pbs as ONE call
- * (per-channel tables through lut_index); dense and conv layers go to
- * veil_backend_linear / veil_backend_conv2d.
+ * polynomial (per-channel tables, the rounding tables) and puts them and the
+ * layers' weights on the backend's device (veil_backend_tables_new,
+ * veil_backend_weights_new_*), and allocates the ciphertext buffers there
+ * (veil_backend_buffer_new: one per liveness slot, a slot reused by the next
+ * node once its value's last consumer ran); veil_plan_execute then runs
+ * batches of up to max_batch samples without allocating. Every node runs
+ * where the data lives: each input is uploaded when its node comes, each
+ * output downloaded, and between them every node is a backend op on device
+ * buffers (KS-PBS, linear, conv2d, add, scale for the plaintext additions and
+ * the rounding chunks' arithmetic, copy for flatten and concat). All lookups
+ * of one node for all samples of the batch are ONE veil_backend_ks_pbs
+ * (per-channel tables through the tables' index).
  *
  * Ciphertexts are big-key LWEs (k*N + 1 words). Input i of a batch is
  * batch * input_size(i) ciphertexts, sample-major, element order of the

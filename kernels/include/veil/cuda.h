@@ -229,6 +229,20 @@ int veil_cuda_conv2d(void *stream, uint32_t gpu_index, const veil_conv_geom *c, 
                      const uint64_t *d_in, const int64_t *d_w, const uint64_t *d_bias,
                      uint32_t batch, uint32_t lwe_size);
 
+/* ---- elementwise ops (elementwise.cu) ---------------------------------------
+ * count LWEs of lwe_size words, every word mod 2^64. add: d_out = d_a + f *
+ * d_b (f = 2^64 - 1 subtracts); scale: d_out = f * d_in, then pt added to
+ * every body. d_out may be an input (each thread reads and writes one word). */
+int veil_cuda_lwe_add(void *stream, uint32_t gpu_index, uint64_t *d_out, const uint64_t *d_a,
+                      const uint64_t *d_b, uint64_t count, uint32_t lwe_size, uint64_t f);
+int veil_cuda_lwe_scale(void *stream, uint32_t gpu_index, uint64_t *d_out, const uint64_t *d_in,
+                        uint64_t count, uint32_t lwe_size, uint64_t f, uint64_t pt);
+/* Testing: the two kernels' per-word code run on the host, host memory. */
+int veil_cuda_lwe_add_emulate(uint64_t *out, const uint64_t *a, const uint64_t *b, uint64_t count,
+                              uint32_t lwe_size, uint64_t f);
+int veil_cuda_lwe_scale_emulate(uint64_t *out, const uint64_t *in, uint64_t count,
+                                uint32_t lwe_size, uint64_t f, uint64_t pt);
+
 #ifdef __cplusplus
 }
 #endif

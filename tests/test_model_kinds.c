@@ -225,13 +225,16 @@ static void test_every_kind_encrypted(void) {
     veil_model *m = make_model();
     const size_t n = 3;
     int64_t *a = malloc(n * 16 * 8), *b = malloc(n * 8 * 8);
-    /* 1. default options, inputs like the calibration set: the model's own
-     * integers, encrypted equal */
+    /* 1. default options, samples of the calibration set itself (inside
+     * every range by construction; fresh draws of 0..2 can leave a range the
+     * 16 calibration samples did not reach: VEIL_TEST_SEED=0x3335fa5d022aaa8e):
+     * the model's own integers, encrypted equal */
     veil_program *p = NULL;
     CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, NULL, &p), VEIL_OK);
     printf("\n  default: %s, %llu PBS per sample", p->params->id,
            (unsigned long long)p->pbs_per_sample);
-    fill(a, b, n, 2);
+    memcpy(a, m->calibration.inputs[0], n * 16 * sizeof *a);
+    memcpy(b, m->calibration.inputs[1], n * 8 * sizeof *b);
     run_result r = {0};
     run(m, p, a, b, n, &r);
     CU_ASSERT_EQUAL(r.range_errors, 0);

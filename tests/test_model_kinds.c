@@ -357,6 +357,20 @@ static void test_range_check(void) {
     CU_ASSERT_EQUAL(veil_program_model_outputs(p), 2);
     CU_ASSERT(p->range_check_pbs > 0);
     CU_ASSERT_EQUAL(p->range_check_values, 16 * 2 + 8 + 3);
+    {
+        /* lookups decomposed into 2-bit reads: output y2, a lookup layer,
+         * now ends in an ADD of partial lookups and is still not checked
+         * (VEIL_TEST_SEED=0xe1ddf8e9673456f1 decomposed it by itself and
+         * counted its 8 values) */
+        veil_compile_options o2 = o;
+        CU_ASSERT_EQUAL(veil_compile_options_set(&o2, "lookup-bits", "2"), VEIL_OK);
+        veil_program *p2 = NULL;
+        CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o2, &p2), VEIL_OK);
+        const veil_node *y2 = &p2->nodes[p2->output_nodes[1]];
+        CU_ASSERT_EQUAL(p2->nodes[y2->in[0]].kind, VEIL_NODE_ADD);
+        CU_ASSERT_EQUAL(p2->range_check_values, 16 * 2 + 8 + 3);
+        veil_program_free(p2);
+    }
     printf("\n  range check (%s windows): %s, %llu PBS per sample of which the check %llu",
            p->range_check_narrow ? "capped" : "one bit wider", p->params->id,
            (unsigned long long)p->pbs_per_sample, (unsigned long long)p->range_check_pbs);

@@ -725,8 +725,15 @@ static void mark_ancestors(const veil_program *p, uint32_t root, uint8_t *reach)
 static veil_status add_range_check(builder *b) {
     veil_program *p = b->p;
     const uint32_t n_out = p->n_outputs;
-    for (uint32_t o = 0; o < n_out; o++)
+    for (uint32_t o = 0; o < n_out; o++) {
+        /* an output a lookup layer gives stays in its table's range, also
+         * when the lookup was decomposed (it then ends in an ADD of partial
+         * lookups, not a LUT node, which check_later would not know) */
+        int is_in = 0;
+        const int t = veil_model_find(b->m, b->m->outputs[o].source, &is_in);
+        if (t >= 0 && !is_in && b->m->layers[t].op == VEIL_OP_LUT) continue;
         VEIL_TRY(check_later(b, p->nodes[p->output_nodes[o]].in[0]));
+    }
     const size_t n_model_nodes = p->n_nodes;
     p->range_check_first = n_model_nodes;
     /* narrow: no window wider than the model's own encoding (when one more

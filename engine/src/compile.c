@@ -15,39 +15,6 @@
 
 __extension__ typedef __int128 i128;
 
-void veil_compile_options_default(veil_compile_options *o) {
-    memset(o, 0, sizeof *o);
-    o->rounding_bits = 0;
-    o->range_margin = VEIL_RANGE_MARGIN_DEFAULT;
-    o->rounding = VEIL_ROUNDING_EXACT;
-    o->bounds = VEIL_BOUNDS_CALIBRATION;
-    o->p_error = ldexp(1.0, -40);
-    o->params_id = NULL;
-    o->key_budget_mb = VEIL_KEY_BUDGET_MB_DEFAULT;
-}
-
-veil_status veil_bounds_parse(const char *s, veil_bounds *out) {
-    if (s && !strcmp(s, "calibration"))
-        *out = VEIL_BOUNDS_CALIBRATION;
-    else if (s && (!strcmp(s, "worst-case") || !strcmp(s, "worst_case")))
-        *out = VEIL_BOUNDS_WORST_CASE;
-    else
-        return veil_error(VEIL_ERR_ARG, "bounds '%s': expected calibration or worst-case",
-                          s ? s : "(null)");
-    return VEIL_OK;
-}
-
-veil_status veil_rounding_parse(const char *s, veil_rounding *out) {
-    if (s && !strcmp(s, "exact"))
-        *out = VEIL_ROUNDING_EXACT;
-    else if (s && !strcmp(s, "approximate"))
-        *out = VEIL_ROUNDING_APPROXIMATE;
-    else
-        return veil_error(VEIL_ERR_ARG, "rounding '%s': expected exact or approximate",
-                          s ? s : "(null)");
-    return VEIL_OK;
-}
-
 void veil_program_free(veil_program *p) {
     if (!p) return;
     for (size_t i = 0; p->nodes && i < p->n_nodes; i++) {

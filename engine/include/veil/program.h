@@ -210,6 +210,8 @@ typedef struct veil_compile_options {
     int simulate_only;
 } veil_compile_options;
 
+/* The defaults, the parsers below and the option table all live in
+ * engine/src/compile_options.c (veil/compile_options.h). */
 void veil_compile_options_default(veil_compile_options *o);
 /* "calibration" | "worst-case"; "exact" | "approximate". */
 veil_status veil_bounds_parse(const char *s, veil_bounds *out);

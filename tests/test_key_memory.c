@@ -29,7 +29,9 @@
 #endif
 #endif
 #ifdef KM_ASAN
-#include <sanitizer/allocator_interface.h>
+/* the sanitizer runtime's count (sanitizer/allocator_interface.h, which not
+ * every compiler installs) */
+size_t __sanitizer_get_current_allocated_bytes(void);
 #endif
 
 #define SLACK (1024.0 * 1024.0)

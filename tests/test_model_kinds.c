@@ -272,9 +272,7 @@ static void test_every_kind_encrypted(void) {
  * windows have none counted here. */
 static int64_t window_headroom(const veil_program *p, const veil_node *nd) {
     const uint64_t span = (uint64_t)(nd->hi - nd->lo);
-    unsigned b = 1;
-    while (b < 64 && span >= ((uint64_t)1 << b))
-        b++;
+    const unsigned b = veil_bits_for_range(0, (int64_t)span);
     const unsigned wb = b + 1 < 16 ? b + 1 : 16;
     const uint64_t maxw = ((uint64_t)1 << wb) - 1;
     return p->range_check_narrow || span >= maxw ? 0 : (int64_t)((maxw - span) / 2);

@@ -15,39 +15,6 @@
 
 __extension__ typedef __int128 i128;
 
-void veil_compile_options_default(veil_compile_options *o) {
-    memset(o, 0, sizeof *o);
-    o->rounding_bits = 0;
-    o->range_margin = VEIL_RANGE_MARGIN_DEFAULT;
-    o->rounding = VEIL_ROUNDING_EXACT;
-    o->bounds = VEIL_BOUNDS_CALIBRATION;
-    o->p_error = ldexp(1.0, -40);
-    o->params_id = NULL;
-    o->key_budget_mb = VEIL_KEY_BUDGET_MB_DEFAULT;
-}
-
-veil_status veil_bounds_parse(const char *s, veil_bounds *out) {
-    if (s && !strcmp(s, "calibration"))
-        *out = VEIL_BOUNDS_CALIBRATION;
-    else if (s && (!strcmp(s, "worst-case") || !strcmp(s, "worst_case")))
-        *out = VEIL_BOUNDS_WORST_CASE;
-    else
-        return veil_error(VEIL_ERR_ARG, "bounds '%s': expected calibration or worst-case",
-                          s ? s : "(null)");
-    return VEIL_OK;
-}
-
-veil_status veil_rounding_parse(const char *s, veil_rounding *out) {
-    if (s && !strcmp(s, "exact"))
-        *out = VEIL_ROUNDING_EXACT;
-    else if (s && !strcmp(s, "approximate"))
-        *out = VEIL_ROUNDING_APPROXIMATE;
-    else
-        return veil_error(VEIL_ERR_ARG, "rounding '%s': expected exact or approximate",
-                          s ? s : "(null)");
-    return VEIL_OK;
-}
-
 void veil_program_free(veil_program *p) {
     if (!p) return;
     for (size_t i = 0; p->nodes && i < p->n_nodes; i++) {
@@ -311,7 +278,7 @@ static veil_status lut_node(builder *b, const char *layer, uint32_t src, int64_t
                             uint64_t span, uint32_t groups, const int64_t *tabs,
                             const veil_shape *shape, int approximate, uint32_t *out_idx) {
     veil_program *p = b->p;
-    const unsigned in_bits = ubits(span);
+    const unsigned in_bits = veil_bits_for_range(0, (int64_t)span);
     uint32_t idx;
     VEIL_TRY(new_node(b, VEIL_NODE_LUT, layer, 1, &src, shape, &idx));
     veil_node *n = &p->nodes[idx];
@@ -393,7 +360,7 @@ static veil_status lookup(builder *b, const char *layer, uint32_t x, int64_t off
                           uint64_t span, uint32_t groups, const int64_t *tabs,
                           const veil_shape *shape, int internal, uint32_t *out_idx) {
     veil_program *p = b->p;
-    const unsigned w = ubits(span), P = b->lut_bits;
+    const unsigned w = veil_bits_for_range(0, (int64_t)span), P = b->lut_bits;
     const size_t first = p->n_nodes;
     int64_t tlo, thi;
     tables_range(tabs, groups, span, &tlo, &thi);
@@ -567,7 +534,7 @@ static veil_status add_lut(builder *b, const veil_model_layer *l, uint32_t x_idx
     const veil_node *x = &p->nodes[x_idx];
     const int64_t lo = x->lo, hi = x->hi;
     const uint64_t span = (uint64_t)(hi - lo);
-    const unsigned w = ubits(span);
+    const unsigned w = veil_bits_for_range(0, (int64_t)span);
     if (w > VEIL_MAX_BITS)
         return veil_error(VEIL_ERR_UNSUPPORTED,
                           "layer %s: lookup input of %u bits (range [%lld, %lld]); veil reads at "
@@ -581,7 +548,7 @@ static veil_status add_lut(builder *b, const veil_model_layer *l, uint32_t x_idx
     if (keep && w > keep) {
         for (k = 1; k < w; k++) {
             uint64_t rmax = (span + ((uint64_t)1 << (k - 1))) >> k;
-            if (ubits(rmax) <= keep) break;
+            if (veil_bits_for_range(0, (int64_t)rmax) <= keep) break;
         }
     }
     const uint64_t r_max = k ? (span + ((uint64_t)1 << (k - 1))) >> k : span;
@@ -705,7 +672,7 @@ static veil_status add_layer(builder *b, uint32_t li) {
  * range. The program's width is the largest. */
 static unsigned node_width(const veil_node *n) {
     if (n->kind == VEIL_NODE_LUT) return n->round_bits + n->in_bits;
-    if (n->kind == VEIL_NODE_OUTPUT) return ubits((uint64_t)(n->hi - n->lo));
+    if (n->kind == VEIL_NODE_OUTPUT) return veil_bits_for_range(0, n->hi - n->lo);
     return 0;
 }
 
@@ -763,7 +730,8 @@ static veil_status add_range_check(builder *b) {
         const uint64_t span = (uint64_t)(xn->hi - xn->lo);
         /* headroom: one more bit than the range needs, centred: a >= W / 2
          * each side (W = span + 1 <= 2^w); at most 16 bits in all */
-        unsigned wb = ubits(span) + 1 < VEIL_MAX_BITS ? ubits(span) + 1 : VEIL_MAX_BITS;
+        const unsigned need = veil_bits_for_range(0, (int64_t)span) + 1;
+        unsigned wb = need < VEIL_MAX_BITS ? need : VEIL_MAX_BITS;
         if (b->check_narrow && wb > model_width) wb = model_width;
         const uint64_t maxw = ((uint64_t)1 << wb) - 1;
         const uint64_t a = span < maxw ? (maxw - span) / 2 : 0;
@@ -914,7 +882,7 @@ static veil_status assign_widths(veil_program *p) {
         } else if (n->kind == VEIL_NODE_ROUND) {
             w = n->round_bits; /* the last chunk's top bit */
         } else if (n->kind == VEIL_NODE_OUTPUT) {
-            w = ubits((uint64_t)(n->hi - n->lo)); /* decoding */
+            w = veil_bits_for_range(0, n->hi - n->lo); /* decoding */
         }
         if (w > need[c]) need[c] = w;
         if (need[c] > 62 && !why) why = n->layer;
@@ -1157,7 +1125,7 @@ static veil_status compile_once(const veil_model *m, const veil_compile_options 
                 maxp = n->in_bits > maxp ? n->in_bits : maxp;
                 const veil_node *x = &p->nodes[n->in[0]];
                 if (x->kind == VEIL_NODE_ROUND) x = &p->nodes[x->in[0]];
-                unsigned acc = ubits((uint64_t)(x->hi - x->lo));
+                unsigned acc = veil_bits_for_range(0, x->hi - x->lo);
                 /* the model's accumulators, not the range check's windows */
                 if (!p->range_check || i < p->range_check_first)
                     maxacc = acc > maxacc ? acc : maxacc;

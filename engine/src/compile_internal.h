@@ -10,14 +10,6 @@
 #include "veil/program.h"
 #include "veil/status.h"
 
-/* Bits of an unsigned value v: the smallest b >= 1 with v < 2^b. */
-static inline unsigned ubits(uint64_t v) {
-    unsigned b = 1;
-    while (b < 64 && v >= ((uint64_t)1 << b))
-        b++;
-    return b;
-}
-
 /* Set ps can read prec bits: its table holds 2^prec boxes and its p_fail was
  * derived for prec (and N <= max_poly when max_poly != 0). */
 int veil_set_reads(const veil_params *ps, unsigned prec, uint32_t max_poly);

@@ -1,10 +1,15 @@
-/* compile_options.c — the table of compile options (veil/compile_options.h),
- * read from a command line (veil_compile_options_parse_arg) or by name from
- * text configurations such as Triton's config.pbtxt (veil_compile_options_set
- * in veil/program.h): one table, so both accept the same options and values. */
+/* compile_options.c — everything about the compile options in one place:
+ * their defaults (veil_compile_options_default), the value parsers
+ * (veil_bounds_parse, veil_rounding_parse, the table's parse_* functions),
+ * and the table of options (veil/compile_options.h), read from a command
+ * line (veil_compile_options_parse_arg) or by name from text configurations
+ * such as Triton's config.pbtxt (veil_compile_options_set in veil/program.h):
+ * one table, so both accept the same options and values, and one canonical
+ * form (veil_compile_options_canonical) hashed into the fingerprint. */
 #include "veil/compile_options.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +30,39 @@ veil_status veil_arg_u64(const char *what, const char *s, uint64_t min, uint64_t
         return veil_error(VEIL_ERR_ARG, "%s %s: expected an integer from %llu to %llu", what, s,
                           (unsigned long long)min, (unsigned long long)max);
     *out = v;
+    return VEIL_OK;
+}
+
+void veil_compile_options_default(veil_compile_options *o) {
+    memset(o, 0, sizeof *o);
+    o->rounding_bits = 0;
+    o->range_margin = VEIL_RANGE_MARGIN_DEFAULT;
+    o->rounding = VEIL_ROUNDING_EXACT;
+    o->bounds = VEIL_BOUNDS_CALIBRATION;
+    o->p_error = ldexp(1.0, -40);
+    o->params_id = NULL;
+    o->key_budget_mb = VEIL_KEY_BUDGET_MB_DEFAULT;
+}
+
+veil_status veil_bounds_parse(const char *s, veil_bounds *out) {
+    if (s && !strcmp(s, "calibration"))
+        *out = VEIL_BOUNDS_CALIBRATION;
+    else if (s && (!strcmp(s, "worst-case") || !strcmp(s, "worst_case")))
+        *out = VEIL_BOUNDS_WORST_CASE;
+    else
+        return veil_error(VEIL_ERR_ARG, "bounds '%s': expected calibration or worst-case",
+                          s ? s : "(null)");
+    return VEIL_OK;
+}
+
+veil_status veil_rounding_parse(const char *s, veil_rounding *out) {
+    if (s && !strcmp(s, "exact"))
+        *out = VEIL_ROUNDING_EXACT;
+    else if (s && !strcmp(s, "approximate"))
+        *out = VEIL_ROUNDING_APPROXIMATE;
+    else
+        return veil_error(VEIL_ERR_ARG, "rounding '%s': expected exact or approximate",
+                          s ? s : "(null)");
     return VEIL_OK;
 }
 

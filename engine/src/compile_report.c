@@ -60,7 +60,7 @@ veil_status veil_build_report(veil_program *p) {
                 }
             }
             r->op = "lut";
-            r->acc_bits = ubits((uint64_t)(acc->hi - acc->lo));
+            r->acc_bits = veil_bits_for_range(0, acc->hi - acc->lo);
             r->lookups = pbs_n;
             r->table_size = (uint64_t)1 << n->in_bits;
             r->n_tables = n->n_tables;

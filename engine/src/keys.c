@@ -147,7 +147,9 @@ size_t veil_eval_key_ksk_words(const veil_params *p, uint32_t in_dim) {
 }
 
 size_t veil_eval_key_prepared_bytes(const veil_params *p, uint32_t in_dim) {
-    return 8 * (2 * veil_eval_key_bsk_words(p) + veil_eval_key_ksk_words(p, in_dim));
+    /* veil_eval_key_prepare: a multi-bit partition has no Fourier copy */
+    const size_t bsk_copies = p->grouping >= 2 ? 1 : 2;
+    return 8 * (bsk_copies * veil_eval_key_bsk_words(p) + veil_eval_key_ksk_words(p, in_dim));
 }
 
 veil_status veil_eval_key_alloc(const veil_params *const *parts, uint32_t n_parts,

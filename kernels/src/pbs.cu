@@ -572,6 +572,41 @@ int mac_any(cudaStream_t stream, uint32_t k1, double2 *prod, const double2 *dec,
     VEIL_CU_LAUNCHED();
     return 0;
 }
+
+/* The rest of one external product once the digits are in b->dec, shared by
+ * the classic CMux and the multi-bit step: the digits' forward transforms,
+ * the MAC with `ggsw` (Fourier domain; ct_stride apart per ciphertext, 0:
+ * one GGSW for all), the inverse transforms, then acc += the untwisted
+ * product, or acc = it when `overwrite` (the multi-bit group sum encrypts a
+ * monomial: no CMux). */
+int external_product_launch(cudaStream_t stream, veil_cuda_pbs_buffer *b, const double2 *ggsw,
+                            uint64_t ct_stride, uint32_t count, uint32_t padded, int overwrite) {
+    const uint32_t k1 = b->p.glwe_dim + 1, N = b->p.poly_size, H = N / 2, l = b->p.pbs_level;
+    int e;
+    if ((e = exec_ladder(stream, b->fwd, b->n_plans, b->dec, (uint64_t)k1 * l * H, padded,
+                         CUFFT_FORWARD)))
+        return e;
+    if ((e = mac_any(stream, k1, b->prod, b->dec, ggsw, l, H, padded, ct_stride))) return e;
+    if ((e = exec_ladder(stream, b->inv, b->n_plans, b->prod, (uint64_t)k1 * H, padded,
+                         CUFFT_INVERSE)))
+        return e;
+    if (overwrite) VEIL_CU(cudaMemsetAsync(b->acc, 0, sizeof(uint64_t) * count * k1 * N, stream));
+    untwist_add_kernel<<<veil_blocks((uint64_t)count * k1 * H, 256), 256, 0, stream>>>(
+        b->acc, b->prod, b->tw, k1, N, count);
+    VEIL_CU_LAUNCHED();
+    return 0;
+}
+
+/* Each ciphertext's LWE under the big key from its accumulator. */
+int sample_extract_launch(cudaStream_t stream, const veil_cuda_pbs_buffer *b, uint64_t *d_out_big,
+                          uint32_t count) {
+    const uint32_t D = veil_cuda_in_dim(&b->p);
+    const uint64_t threads = ((uint64_t)D + 1) * count;
+    sample_extract_kernel<<<veil_blocks(threads, 256), 256, 0, stream>>>(
+        d_out_big, b->acc, b->p.glwe_dim, b->p.poly_size, D, count);
+    VEIL_CU_LAUNCHED();
+    return 0;
+}
 } // namespace
 
 extern "C" int veil_cuda_pbs(void *stream_, uint32_t gpu_index, veil_cuda_pbs_buffer *b,
@@ -598,28 +633,14 @@ extern "C" int veil_cuda_pbs(void *stream_, uint32_t gpu_index, veil_cuda_pbs_bu
         return veil_fused_launch(stream, p, d_out_big, b->ms, luts, bsk, b->tw, b->roots, count);
     if ((e = veil_lut_acc_init_launch(stream, p, b->acc, b->ms, luts, count))) return e;
     const unsigned blocks_a = veil_blocks((uint64_t)padded * k1 * H, 256);
-    const unsigned blocks_c = veil_blocks((uint64_t)count * k1 * H, 256);
     for (uint32_t i = 0; i < n; i++) {
         rotate_decompose_kernel<<<blocks_a, 256, 0, stream>>>(
             b->dec, b->acc, b->ms, b->tw, i, n, k1, N, p->pbs_base_log, l, count, padded);
         VEIL_CU_LAUNCHED();
-        if ((e = exec_ladder(stream, b->fwd, b->n_plans, b->dec, (uint64_t)k1 * l * H, padded,
-                             CUFFT_FORWARD)))
+        if ((e = external_product_launch(stream, b, bsk + i * ggsw_stride, 0, count, padded, 0)))
             return e;
-        const double2 *ggsw = bsk + i * ggsw_stride;
-        if ((e = mac_any(stream, k1, b->prod, b->dec, ggsw, l, H, padded, 0))) return e;
-        if ((e = exec_ladder(stream, b->inv, b->n_plans, b->prod, (uint64_t)k1 * H, padded,
-                             CUFFT_INVERSE)))
-            return e;
-        untwist_add_kernel<<<blocks_c, 256, 0, stream>>>(b->acc, b->prod, b->tw, k1, N, count);
-        VEIL_CU_LAUNCHED();
     }
-    const uint32_t D = veil_cuda_in_dim(p);
-    const uint64_t threads = ((uint64_t)D + 1) * count;
-    sample_extract_kernel<<<veil_blocks(threads, 256), 256, 0, stream>>>(d_out_big, b->acc, k, N, D,
-                                                                         count);
-    VEIL_CU_LAUNCHED();
-    return 0;
+    return sample_extract_launch(stream, b, d_out_big, count);
 }
 
 extern "C" int veil_cuda_pbs_multibit(void *stream_, uint32_t gpu_index, veil_cuda_pbs_buffer *b,
@@ -641,7 +662,6 @@ extern "C" int veil_cuda_pbs_multibit(void *stream_, uint32_t gpu_index, veil_cu
     if ((e = veil_lut_acc_init_launch(stream, p, b->acc, b->ms, luts, count))) return e;
     const unsigned blocks_g = veil_blocks((uint64_t)padded * gpolys * H, 256);
     const unsigned blocks_a = veil_blocks((uint64_t)padded * k1 * H, 256);
-    const unsigned blocks_c = veil_blocks((uint64_t)count * k1 * H, 256);
     for (uint32_t q = 0; q < n / g; q++) {
         mb_group_sum_kernel<<<blocks_g, 256, 0, stream>>>(b->gsum, d_bsk, d_in_small, b->tw, q, n,
                                                           g, N, gpolys, count, padded);
@@ -652,24 +672,11 @@ extern "C" int veil_cuda_pbs_multibit(void *stream_, uint32_t gpu_index, veil_cu
         mb_decompose_kernel<<<blocks_a, 256, 0, stream>>>(b->dec, b->acc, b->tw, k1, N,
                                                           p->pbs_base_log, l, count, padded);
         VEIL_CU_LAUNCHED();
-        if ((e = exec_ladder(stream, b->fwd, b->n_plans, b->dec, (uint64_t)k1 * l * H, padded,
-                             CUFFT_FORWARD)))
+        /* overwrite: acc = the product (the group sum encrypts a monomial) */
+        if ((e = external_product_launch(stream, b, b->gsum, gpolys * H, count, padded, 1)))
             return e;
-        if ((e = mac_any(stream, k1, b->prod, b->dec, b->gsum, l, H, padded, gpolys * H))) return e;
-        if ((e = exec_ladder(stream, b->inv, b->n_plans, b->prod, (uint64_t)k1 * H, padded,
-                             CUFFT_INVERSE)))
-            return e;
-        /* acc = the product (the group sum encrypts a monomial: no CMux) */
-        VEIL_CU(cudaMemsetAsync(b->acc, 0, sizeof(uint64_t) * count * k1 * N, stream));
-        untwist_add_kernel<<<blocks_c, 256, 0, stream>>>(b->acc, b->prod, b->tw, k1, N, count);
-        VEIL_CU_LAUNCHED();
     }
-    const uint32_t D = veil_cuda_in_dim(p);
-    const uint64_t threads = ((uint64_t)D + 1) * count;
-    sample_extract_kernel<<<veil_blocks(threads, 256), 256, 0, stream>>>(d_out_big, b->acc, k, N, D,
-                                                                         count);
-    VEIL_CU_LAUNCHED();
-    return 0;
+    return sample_extract_launch(stream, b, d_out_big, count);
 }
 
 namespace {

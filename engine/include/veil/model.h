@@ -198,7 +198,10 @@ veil_status veil_model_forward(const veil_model *m, const int64_t *const *inputs
                                int64_t *const *outputs);
 
 /* Number of bits of the two's complement integers in [lo, hi] (at least 1);
- * unsigned ranges (lo >= 0) need no sign bit. */
+ * unsigned ranges (lo >= 0) need no sign bit. The bits of an unsigned span
+ * v (the smallest b >= 1 with v < 2^b, at most 64) are
+ * veil_bits_for_range(0, (int64_t)v): hi is read back as uint64_t, so every
+ * v up to 2^64 - 1 is meant (the compiler's one way to count them). */
 unsigned veil_bits_for_range(int64_t lo, int64_t hi);
 
 #ifdef __cplusplus

@@ -204,8 +204,9 @@ typedef struct veil_compile_options {
      * program (smallest keys); 0 (default): as many as the cost model finds
      * cheapest. */
     unsigned max_partitions;
-    /* Cap on the prepared evaluation keys (BSK in both domains and the KSK
-     * of every partition, veil_eval_key_prepared_bytes), MiB: the search
+    /* Cap on the prepared evaluation keys (the BSK, in both domains unless
+     * multi-bit, and the KSK of every partition,
+     * veil_eval_key_prepared_bytes), MiB: the search
      * merges partitions until the keys fit, and refuses when no program
      * does. Default VEIL_KEY_BUDGET_MB_DEFAULT; 0: no cap. */
     unsigned key_budget_mb;
@@ -217,6 +218,8 @@ typedef struct veil_compile_options {
     int simulate_only;
 } veil_compile_options;
 
+/* The defaults, the parsers below and the option table all live in
+ * engine/src/compile_options.c (veil/compile_options.h). */
 void veil_compile_options_default(veil_compile_options *o);
 /* "calibration" | "worst-case"; "exact" | "approximate". */
 veil_status veil_bounds_parse(const char *s, veil_bounds *out);

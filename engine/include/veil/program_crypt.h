@@ -50,7 +50,8 @@ size_t veil_program_eval_key_bytes(const veil_program *p);
 size_t veil_program_eval_key_raw_bytes(const veil_program *p);
 /* Prints the key set the program needs, one line per partition: its set,
  * BSK and KSK (standard domain), its share of the seeded eval.key file, and
- * the memory a prepared key takes (BSK in both domains and the KSK). */
+ * the memory a prepared key takes (veil_eval_key_prepared_bytes: the BSK in
+ * both domains, a multi-bit one in the standard domain only, and the KSK). */
 void veil_program_print_keys(const veil_program *p, FILE *f);
 
 /* Encrypts batch samples of input i (quantized values). VEIL_ERR_RANGE,

@@ -182,8 +182,10 @@ size_t veil_eval_key_bsk_words(const veil_params *p);
 /* KSK words of a partition with set p reading a master key of in_dim. */
 size_t veil_eval_key_ksk_words(const veil_params *p, uint32_t in_dim);
 /* Bytes a prepared partition key takes in memory: the BSK in both domains
- * (N doubles a polynomial in the Fourier one) and the KSK of in_dim rows.
- * The compiler's key budget and `veil compile`'s key report both use it. */
+ * (N doubles a polynomial in the Fourier one; a multi-bit set keeps only the
+ * standard one, veil_eval_key_prepare) and the KSK of in_dim rows. The
+ * compiler's key budget and `veil compile`'s key report both use it;
+ * tests/test_key_memory.c measures it against keygen's allocations. */
 size_t veil_eval_key_prepared_bytes(const veil_params *p, uint32_t in_dim);
 /* VEIL_ERR_PARAMS unless ek's partition list is exactly parts[0..n) (same
  * sets, same order); the message names both lists. */

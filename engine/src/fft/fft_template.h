@@ -162,8 +162,10 @@ static inline void dit4_core(cv y[4], vd w1r, vd w1i, vd w2r, vd w2i) {
  * w2 im, m doubles each */
 #define TWP(t, p) ((t)->tw + (t)->tw_off[p])
 
-/* A middle pass: radix-4 DIF over groups of 4m slots, m >= 8. */
-static void dif4_pass(double *x, uint32_t h, uint32_t m, const double *tw) {
+/* A middle pass, radix 4 over groups of 4m slots, m >= 8: DIF (forward)
+ * or DIT (inverse) butterflies; dit is a constant at each call, so the
+ * compiler keeps one loop per direction. */
+static inline void radix4_pass(double *x, uint32_t h, uint32_t m, const double *tw, int dit) {
     for (uint32_t b = 0; b < h; b += 4 * m)
         for (uint32_t j = 0; j < m; j += W) {
             const vd w1r = ld(tw + j), w1i = ld(tw + m + j), w2r = ld(tw + 2 * m + j),
@@ -171,20 +173,10 @@ static void dif4_pass(double *x, uint32_t h, uint32_t m, const double *tw) {
             cv y[4];
             for (int s = 0; s < 4; s++)
                 y[s] = cld(x, b + j + (size_t)s * m);
-            dif4_core(y, w1r, w1i, w2r, w2i);
-            for (int s = 0; s < 4; s++)
-                cst(x, b + j + (size_t)s * m, y[s]);
-        }
-}
-static void dit4_pass(double *x, uint32_t h, uint32_t m, const double *tw) {
-    for (uint32_t b = 0; b < h; b += 4 * m)
-        for (uint32_t j = 0; j < m; j += W) {
-            const vd w1r = ld(tw + j), w1i = ld(tw + m + j), w2r = ld(tw + 2 * m + j),
-                     w2i = ld(tw + 3 * m + j);
-            cv y[4];
-            for (int s = 0; s < 4; s++)
-                y[s] = cld(x, b + j + (size_t)s * m);
-            dit4_core(y, w1r, w1i, w2r, w2i);
+            if (dit)
+                dit4_core(y, w1r, w1i, w2r, w2i);
+            else
+                dif4_core(y, w1r, w1i, w2r, w2i);
             for (int s = 0; s < 4; s++)
                 cst(x, b + j + (size_t)s * m, y[s]);
         }
@@ -377,7 +369,7 @@ static inline void first_pass(const veil_fft_tables *t, uint32_t j0, const vd ar
 /* the passes after the first */
 static void forward_rest(const veil_fft_tables *t, double *out) {
     for (uint32_t p = 0, m = t->h / 16; p < t->n_mid; p++, m /= 4)
-        dif4_pass(out, t->h, m, TWP(t, p + 1));
+        radix4_pass(out, t->h, m, TWP(t, p + 1), 0);
     tile_forward(t, out);
 }
 
@@ -447,7 +439,7 @@ static inline void backward(const veil_fft_tables *t, double *x, double *out, ui
     const uint32_t h = t->h, q = h / 4;
     tile_backward(t, x);
     for (uint32_t p = t->n_mid; p-- > 0;)
-        dit4_pass(x, h, (h / 16) >> (2 * p), TWP(t, p + 1));
+        radix4_pass(x, h, (h / 16) >> (2 * p), TWP(t, p + 1), 1);
     const double *tw = TWP(t, 0);
     for (uint32_t j0 = 0; j0 < q; j0 += W) {
         cv y[4];

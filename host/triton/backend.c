@@ -33,6 +33,7 @@
  * Every failure is answered as a Triton error carrying veil's message;
  * nothing here aborts the server. */
 #define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -178,6 +179,13 @@ TRITONSERVER_Error *TRITONBACKEND_Finalize(TRITONBACKEND_Backend *backend) {
     return NULL;
 }
 
+/* Triton initialises models on several threads at once; their key store,
+ * HDF5 load and compile run one model at a time. A model load that never
+ * returned (model tiny "not ready after 180 s" while veil_keys, loading
+ * beside it, took 40 ms; twice, under load, cause not found) is the reason;
+ * a model loads once, so the lock costs nothing measurable. */
+static pthread_mutex_t vt_model_init_lock = PTHREAD_MUTEX_INITIALIZER;
+
 TRITONSERVER_Error *TRITONBACKEND_ModelInitialize(TRITONBACKEND_Model *model) {
     const char *name = NULL, *location = NULL, *json = NULL;
     uint64_t version = 0;
@@ -220,9 +228,12 @@ TRITONSERVER_Error *TRITONBACKEND_ModelInitialize(TRITONBACKEND_Model *model) {
     snprintf(path, sizeof path, "%s/%llu/model.h5", location, (unsigned long long)version);
     veil_compile_options co = m->cfg.compile;
     co.simulate_only = 0;
-    if ((st = veil_keystore_open(m->cfg.keys_dir, &m->ks)) ||
-        (st = veil_model_load(path, &m->model)) ||
-        (st = veil_program_compile(m->model, &co, &m->prog))) {
+    pthread_mutex_lock(&vt_model_init_lock);
+    if ((st = veil_keystore_open(m->cfg.keys_dir, &m->ks)) == VEIL_OK &&
+        (st = veil_model_load(path, &m->model)) == VEIL_OK)
+        st = veil_program_compile(m->model, &co, &m->prog);
+    pthread_mutex_unlock(&vt_model_init_lock);
+    if (st) {
         vt_model_free(m);
         return vt_error(TRITONSERVER_ERROR_INVALID_ARG, "veil model %s: %s", name,
                         veil_error_message());

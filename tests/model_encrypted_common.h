@@ -4,6 +4,7 @@
 #ifndef VEIL_MODEL_ENCRYPTED_COMMON_H
 #define VEIL_MODEL_ENCRYPTED_COMMON_H
 
+#include "load_model.h"
 #include "testutil.h"
 #include "veil/exec.h"
 #include "veil/loader.h"
@@ -115,14 +116,6 @@ out:
 static inline veil_status run_encrypted_vs_simulate(const veil_model *m, const veil_program *p,
                                                     size_t n, size_t b, enc_result *res) {
     return run_encrypted_vs_simulate_on(VEIL_BACKEND_CPU, m, p, n, b, res);
-}
-
-static veil_model *enc_load(const char *rel) {
-    veil_model *m = NULL;
-    veil_status st = veil_model_load(veil_test_path(rel), &m);
-    if (st) fprintf(stderr, "\n  %s: %s\n", rel, veil_error_message());
-    CU_ASSERT_EQUAL_FATAL(st, VEIL_OK);
-    return m;
 }
 
 #endif

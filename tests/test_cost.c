@@ -85,7 +85,7 @@ static veil_status compile_tiny(unsigned budget_mb, veil_program **out) {
 }
 
 static void test_budget(void) {
-    M = enc_load("models/tiny.h5");
+    M = veil_test_load_model("models/tiny.h5");
     veil_program *free_p = NULL, *capped = NULL, *none = NULL;
     CU_ASSERT_EQUAL_FATAL(compile_tiny(0, &free_p), VEIL_OK);
     const double mib = 1048576.0, all = free_p->key_bytes / mib;
@@ -132,7 +132,7 @@ static void test_budget(void) {
 
 /* `veil compile` prints the prediction from the table, cpu and cuda. */
 static void test_report(void) {
-    veil_model *m = enc_load("models/tiny.h5");
+    veil_model *m = veil_test_load_model("models/tiny.h5");
     veil_program *p = NULL;
     CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, NULL, &p), VEIL_OK);
     char *buf = NULL;

@@ -528,7 +528,7 @@ static void test_two_partitions(void) {
  * plan on the cuda backend and on the cpu backend: both decrypt to
  * simulate's integers, value for value. */
 static void test_program_partitions(void) {
-    veil_model *m = enc_load("models/tiny.h5");
+    veil_model *m = veil_test_load_model("models/tiny.h5");
     veil_program *p = NULL;
     veil_compile_options o;
     veil_compile_options_default(&o);

@@ -468,7 +468,6 @@ static void test_secret_key_opaque(void) {
 }
 
 int main(void) {
-    (void)enc_load; /* model_encrypted_common.h's; the suite loads the model itself */
     if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
     CU_pSuite s = CU_add_suite("keyset", suite_init, suite_clean);
     if (!s) return CU_get_error();

@@ -36,13 +36,13 @@ static void check(const char *what, veil_model *m, const veil_compile_options *o
 }
 
 static void test_tiny_default(void) {
-    veil_model *m = enc_load("models/tiny.h5");
+    veil_model *m = veil_test_load_model("models/tiny.h5");
     check("default", m, NULL, 8, 8, 1.0);
     veil_model_free(m);
 }
 
 static void test_tiny_exact_rounding(void) {
-    veil_model *m = enc_load("models/tiny.h5");
+    veil_model *m = veil_test_load_model("models/tiny.h5");
     veil_compile_options o;
     veil_compile_options_default(&o);
     o.rounding_bits = 3;
@@ -57,7 +57,7 @@ static void test_tiny_exact_rounding(void) {
  * reads) instead of one 3-bit chunk; encrypted still equals simulate. (One
  * width only: this file runs under the sanitizers in CI.) */
 static void test_tiny_narrow_chunks(void) {
-    veil_model *m = enc_load("models/tiny.h5");
+    veil_model *m = veil_test_load_model("models/tiny.h5");
     veil_compile_options o;
     veil_compile_options_default(&o);
     o.rounding_bits = 2;
@@ -84,7 +84,7 @@ static void test_tiny_narrow_chunks(void) {
  * exactly that (it used to clamp, and disagreed with every encrypted run on
  * such samples). */
 static void test_tiny_outside_calibration(void) {
-    veil_model *m = enc_load("models/tiny.h5");
+    veil_model *m = veil_test_load_model("models/tiny.h5");
     veil_program *p = NULL;
     veil_compile_options o;
     veil_compile_options_default(&o);
@@ -147,7 +147,7 @@ static double binom_lower(size_t n, size_t k, double q) {
  * tail beyond probability 1e-6 for every q in that interval: the encrypted
  * run disagrees more (or less) often than the model says. */
 static void test_tiny_approximate(void) {
-    veil_model *m = enc_load("models/tiny.h5");
+    veil_model *m = veil_test_load_model("models/tiny.h5");
     veil_compile_options o;
     veil_compile_options_default(&o);
     o.rounding_bits = 2;
@@ -201,7 +201,7 @@ static void test_tiny_approximate(void) {
 }
 
 static void test_errors(void) {
-    veil_model *m = enc_load("models/tiny.h5");
+    veil_model *m = veil_test_load_model("models/tiny.h5");
     veil_program *p = NULL, *q = NULL;
     CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, NULL, &p), VEIL_OK);
     veil_compile_options o;

@@ -15,7 +15,7 @@ static size_t n_samples(void) {
 }
 
 static void check(const char *rel, unsigned rounding_bits, size_t max_samples) {
-    veil_model *m = enc_load(rel);
+    veil_model *m = veil_test_load_model(rel);
     veil_compile_options o;
     veil_compile_options_default(&o);
     o.rounding_bits = rounding_bits;

@@ -20,7 +20,7 @@ static veil_status set_params(veil_compile_options *o, const char *value) {
 }
 
 static void test_forced_multibit(void) {
-    veil_model *m = enc_load("models/tiny.h5");
+    veil_model *m = veil_test_load_model("models/tiny.h5");
     veil_compile_options o;
     veil_compile_options_default(&o);
     CU_ASSERT_EQUAL_FATAL(set_params(&o, MB_ID), VEIL_OK);

@@ -14,6 +14,8 @@
  *   - mac_ggsw: bit for bit the sum of veil_fft_mac calls into a zeroed
  *     accumulator (same operations, same order);
  *   - ks_rows: the keyswitch's multiply-subtract mod 2^64;
+ *   - add_torus: the inverse transform's rounding to the torus against
+ *     its definition, on edge values (ties, 2^52, 2^63, 2^64, 2^116);
  * then veil_ks_pbs_many (lockstep groups of VEIL_PBS_LANES, a different
  * table per ciphertext, a count that leaves a partial group) against
  * veil_ks_pbs one at a time, bit for bit, and the decryptions. */
@@ -23,6 +25,7 @@
 #include "veil/gadget.h"
 #include "veil/tfhe.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -350,6 +353,95 @@ static void test_mac_ggsw_and_ks_rows(void) {
     CU_ASSERT_EQUAL(ks_cases, 7 * 5 * np);
 }
 
+/* round(v) mod 2^64, ties away from zero, straight from the definition:
+ * below 2^63 llround, above it v is an integer and fmod reduces it exactly */
+static uint64_t torus_ref(double v) {
+    if (fabs(v) < 0x1p63) return (uint64_t)llround(v);
+    double r = fmod(v, 0x1p64); /* exact, |r| < 2^64, an integer */
+    if (r >= 0x1p63) r -= 0x1p64;
+    if (r < -0x1p63) r += 0x1p64;
+    return (uint64_t)(int64_t)r;
+}
+
+/* add_torus (the inverse transform's rounding to the torus, on its own) on
+ * every path against torus_ref: ties of both signs and parities, both sides
+ * of 2^52, 2^63, 2^64 and 2^116, zeros, and random values of every exponent
+ * from 2^-4 to 2^130; counts that leave a tail */
+static void test_add_torus(void) {
+    path_kernels pk[3];
+    const size_t np = paths_here(pk);
+    enum { CNT = 4096 };
+    static const double edge[] = {0.0,
+                                  -0.0,
+                                  0.5,
+                                  -0.5,
+                                  1.5,
+                                  -1.5,
+                                  2.5,
+                                  -2.5,
+                                  0x1.fffffffffffffp-2,
+                                  -0x1.fffffffffffffp-2,
+                                  0x1p52 - 0.5,
+                                  -(0x1p52 - 0.5),
+                                  0x1p52 - 1.5,
+                                  0x1p52,
+                                  0x1p52 + 1,
+                                  0x1p53 + 2,
+                                  0x1p62 + 0x1p10,
+                                  0x1p63,
+                                  -0x1p63,
+                                  0x1p63 - 0x1p10,
+                                  0x1p64,
+                                  -0x1p64,
+                                  0x1p64 - 0x1p11,
+                                  0x1p64 + 0x1p12,
+                                  0x1p64 + 0x1p63,
+                                  -0x1p64 - 0x1p63,
+                                  0x1.8p64,
+                                  0x1.fffffffffffffp115,
+                                  -0x1.fffffffffffffp115,
+                                  0x1p116,
+                                  -0x1p116,
+                                  0x1.0000000000001p116,
+                                  0x1p200,
+                                  3.0e-310};
+    const size_t n_edge = sizeof edge / sizeof edge[0];
+    double *v = malloc(sizeof(double) * CNT);
+    uint64_t *init = malloc(sizeof(uint64_t) * CNT), *got = malloc(sizeof(uint64_t) * CNT);
+    CU_ASSERT_FATAL(v && init && got);
+    for (size_t j = 0; j < CNT; j++) {
+        init[j] = veil_test_rand();
+        if (j < n_edge) {
+            v[j] = edge[j];
+            continue;
+        }
+        const uint64_t r = veil_test_rand();
+        const int e = (int)(r % 135) - 4;                              /* 2^-4 .. 2^130 */
+        double m = ldexp((double)(veil_test_rand() >> 11), -53) + 1.0; /* [1, 2) */
+        if (j % 4 == 1) m = floor(ldexp(m, 20)) * 0x1p-20 + 0x1p-21;   /* a tie from 2^-1 to 2^51 */
+        v[j] = (r >> 63 ? -1 : 1) * ldexp(m, e);
+    }
+    size_t cases = 0;
+    for (size_t p = 0; p < np; p++)
+        for (uint32_t count = CNT - 13; count <= CNT; count += 13) {
+            memcpy(got, init, sizeof(uint64_t) * CNT);
+            pk[p].k->add_torus(got, v, count);
+            size_t bad = 0;
+            for (size_t j = 0; j < CNT; j++) {
+                const uint64_t want = init[j] + (j < count ? torus_ref(v[j]) : 0);
+                if (got[j] != want && bad++ < 4)
+                    printf("\n  path %s: v = %a: got %016llx, want %016llx",
+                           veil_fft_path_name(pk[p].path), v[j],
+                           (unsigned long long)(got[j] - init[j]),
+                           (unsigned long long)(want - init[j]));
+            }
+            CU_ASSERT_EQUAL(bad, 0);
+            cases++;
+        }
+    CU_ASSERT_EQUAL(cases, 2 * np);
+    free(v), free(init), free(got);
+}
+
 #define MANY (VEIL_PBS_LANES + 3) /* one full group, one partial */
 
 static void test_ks_pbs_many(void) {
@@ -419,6 +511,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_decompose);
     VEIL_ADD_TEST(s, test_forward_digits);
     VEIL_ADD_TEST(s, test_mac_ggsw_and_ks_rows);
+    VEIL_ADD_TEST(s, test_add_torus);
     VEIL_ADD_TEST(s, test_ks_pbs_many);
     return veil_test_run();
 }

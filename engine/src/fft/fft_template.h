@@ -87,6 +87,25 @@ static inline vu srlv_c(vu x, vu c) {
  * 2^sh; sh >= 0: mant << sh (0 from sh = 64 on); sh < 0: (mant + half) >>
  * -sh, 0 from -sh = 54 on. The sign is applied mod 2^64. */
 static inline vu f64_to_torus(vd v) {
+#if W == 8 && defined(__AVX512DQ__)
+    /* The same value in half the operations, with AVX-512's rounding and
+     * 64-bit conversion: x = v / 2^64 (exact), K = round(x) (ties to even:
+     * any nearest integer does), w = (x - K) 2^64 = v - K 2^64, exact, |w|
+     * <= 2^63; then w rounded half away from zero by truncating w +
+     * copysign(0.5 - 2^-54, w) (correct for every double under round to
+     * nearest). A tie needs |v| < 2^52, where K = 0 and w = v, so the
+     * rounding is v's own; w = +2^63 converts to 2^63 mod 2^64, the
+     * integer-indefinite value. |v| >= 2^116 gives 0 as the shifts do. The
+     * old sequence's 16 integer operations were a third of the inverse
+     * transform (N = 2048, thread CPU time, forward 1.53 us, inverse to
+     * doubles 1.63 us, inverse to the torus 2.19 us). */
+    const vd x = v * splat(0x1p-64);
+    const vd k =
+        (vd)_mm512_roundscale_pd((__m512d)x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const vd w = (x - k) * splat(0x1p64);
+    const vd half = (vd)(((vu)w & 0x8000000000000000u) | (vu)splat(0x1.fffffffffffffp-2));
+    return (vu)_mm512_cvttpd_epi64((__m512d)(w + half));
+#else
     const vu bits = (vu)v;
     const vu sh = ((bits >> 52) & 0x7ff) - 1075; /* mod 2^64: "negative" is huge */
     const vu mant = (bits & 0xfffffffffffffu) | 0x10000000000000u;
@@ -94,6 +113,7 @@ static inline vu f64_to_torus(vd v) {
     const vu mag = SLLV(mant, sh) | SRLV(mant + SLLV(one, (vu){0} - sh - 1), (vu){0} - sh);
     const vu neg = (vu){0} - (bits >> 63);
     return (mag ^ neg) - neg;
+#endif
 }
 
 /* ---- the split spectrum ------------------------------------------------
@@ -615,6 +635,20 @@ static void VEIL_FFT_NAME(ks_rows)(uint64_t *out, const uint64_t *const *rows,
     }
 }
 
+static void VEIL_FFT_NAME(add_torus)(uint64_t *acc, const double *v, uint32_t count) {
+    uint32_t t = 0;
+    for (; t + W <= count; t += W)
+        stu(acc + t, ldu(acc + t) + f64_to_torus(ld(v + t)));
+    if (t < count) { /* the tail through one zero-padded vector */
+        double pad[W] = {0};
+        uint64_t sum[W];
+        memcpy(pad, v + t, sizeof(double) * (count - t));
+        stu(sum, f64_to_torus(ld(pad)));
+        for (uint32_t j = 0; t + j < count; j++)
+            acc[t + j] += sum[j];
+    }
+}
+
 const veil_fft_kernels VEIL_FFT_KERNELS = {
     /* .forward_i64        = */ VEIL_FFT_NAME(forward_i64),
     /* .backward_add_torus = */ VEIL_FFT_NAME(backward_add_torus),
@@ -626,4 +660,5 @@ const veil_fft_kernels VEIL_FFT_KERNELS = {
     /* .ks_rows            = */ VEIL_FFT_NAME(ks_rows),
     /* .rotate_sub         = */ VEIL_FFT_NAME(rotate_sub),
     /* .forward_digits     = */ VEIL_FFT_NAME(forward_digits),
+    /* .add_torus          = */ VEIL_FFT_NAME(add_torus),
 };

@@ -297,15 +297,16 @@ static void test_mac_ggsw_and_ks_rows(void) {
     const uint32_t N = 256;
     size_t cases = 0;
     double *fd = veil_fft_alloc(sizeof(double) * 6 * N),
-           *g = veil_fft_alloc(sizeof(double) * 18 * N);
-    double *ref = veil_fft_alloc(sizeof(double) * 3 * N),
-           *got = veil_fft_alloc(sizeof(double) * 3 * N);
+           *g = veil_fft_alloc(sizeof(double) * 36 * N);
+    double *ref = veil_fft_alloc(sizeof(double) * 6 * N),
+           *got = veil_fft_alloc(sizeof(double) * 6 * N);
     CU_ASSERT_FATAL(fd && g && ref && got);
     for (uint32_t t = 0; t < 6 * N; t++)
         fd[t] = (double)(int64_t)(veil_test_rand() >> 40) * 0x1p-7;
-    for (uint32_t t = 0; t < 18 * N; t++)
+    for (uint32_t t = 0; t < 36 * N; t++)
         g[t] = (double)(int64_t)veil_test_rand() * 0x1p-3;
-    for (uint32_t k1 = 1; k1 <= 3; k1++)
+    /* k + 1 = 1 .. 5 sum their columns side by side, 6 takes the general loop */
+    for (uint32_t k1 = 1; k1 <= 6; k1++)
         for (uint32_t rows = 1; rows <= 6; rows++) {
             memset(ref, 0, sizeof(double) * k1 * N);
             for (uint32_t r = 0; r < rows; r++)
@@ -319,7 +320,7 @@ static void test_mac_ggsw_and_ks_rows(void) {
                 cases++;
             }
         }
-    CU_ASSERT_EQUAL(cases, 3 * 6 * np);
+    CU_ASSERT_EQUAL(cases, 6 * 6 * np);
     veil_fft_dealloc(fd), veil_fft_dealloc(g), veil_fft_dealloc(ref), veil_fft_dealloc(got);
 
     /* ks_rows: widths around the vector widths, 1 to 5 rows */

@@ -579,30 +579,59 @@ static void VEIL_FFT_NAME(decompose_rotated)(const uint64_t *src, uint32_t N, ui
     DECOMPOSE_POLY(VEIL_GADGET_INIT, (const uint64_t *)digits, N, B, levels, digits);
 }
 
+/* acc[q] = sum_r fd[r] ggsw[r K + q] for all K output columns in one pass:
+ * each digit vector is loaded once per row for every column, and the K
+ * sums stay in registers (K is a constant at each call, up to 5: 10
+ * accumulator vectors). */
+static inline __attribute__((always_inline)) void mac_cols(double *acc, const double *fd,
+                                                           const double *ggsw, uint32_t rows,
+                                                           const uint32_t K, uint32_t n) {
+    for (uint32_t c = 0; c < n / 2; c += W) {
+        cv s[5];
+        for (uint32_t q = 0; q < K; q++)
+            s[q] = (cv){splat(0.0), splat(0.0)};
+        for (uint32_t r = 0; r < rows; r++) {
+            const double *b = ggsw + (size_t)r * K * n;
+            const cv x = cld(fd + (size_t)r * n, c);
+            for (uint32_t q = 0; q < K; q++) {
+                prefetch_block(b + (size_t)q * n, c);
+                const cv y = cld(b + (size_t)q * n, c);
+                s[q] = (cv){s[q].r + (x.r * y.r - x.i * y.i), s[q].i + (x.r * y.i + x.i * y.r)};
+            }
+        }
+        for (uint32_t q = 0; q < K; q++)
+            cst(acc + (size_t)q * n, c, s[q]);
+    }
+}
+
 /* One pass over the spectrum for every output column: the digit spectra
  * (rows x N doubles, in cache) are read once per element and each GGSW
  * polynomial streams once, in order; no zeroing pass. The per-element sum
  * runs r = 0, 1, ... from +0.0 with mac's operations: the same bits as
- * veil_fft_mac calls into a zeroed accumulator. */
+ * veil_fft_mac calls into a zeroed accumulator. k + 1 = 2 (every k = 1 set)
+ * and up to 5 (k = 4: N = 512 sets, 25 products a slot) sum all columns
+ * side by side (mac_cols): at k = 4 the digit vectors were loaded once per
+ * column before. */
 static void VEIL_FFT_NAME(mac_ggsw)(double *acc, const double *fd, const double *ggsw,
                                     uint32_t rows, uint32_t k1, uint32_t n) {
-    if (k1 == 2) {
-        /* k = 1, the usual GLWE dimension: both columns side by side, so each
-         * digit vector is loaded once for the two */
-        for (uint32_t c = 0; c < n / 2; c += W) {
-            cv s0 = {splat(0.0), splat(0.0)}, s1 = s0;
-            for (uint32_t r = 0; r < rows; r++) {
-                const double *b = ggsw + (size_t)r * 2 * n;
-                prefetch_block(b, c);
-                prefetch_block(b + n, c);
-                const cv x = cld(fd + (size_t)r * n, c), y0 = cld(b, c), y1 = cld(b + n, c);
-                s0 = (cv){s0.r + (x.r * y0.r - x.i * y0.i), s0.i + (x.r * y0.i + x.i * y0.r)};
-                s1 = (cv){s1.r + (x.r * y1.r - x.i * y1.i), s1.i + (x.r * y1.i + x.i * y1.r)};
-            }
-            cst(acc, c, s0);
-            cst(acc + n, c, s1);
-        }
+    switch (k1) {
+    case 1:
+        mac_cols(acc, fd, ggsw, rows, 1, n);
         return;
+    case 2:
+        mac_cols(acc, fd, ggsw, rows, 2, n);
+        return;
+    case 3:
+        mac_cols(acc, fd, ggsw, rows, 3, n);
+        return;
+    case 4:
+        mac_cols(acc, fd, ggsw, rows, 4, n);
+        return;
+    case 5:
+        mac_cols(acc, fd, ggsw, rows, 5, n);
+        return;
+    default:
+        break;
     }
     for (uint32_t c = 0; c < n / 2; c += W) {
         for (uint32_t q = 0; q < k1; q++) {

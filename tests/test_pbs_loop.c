@@ -13,7 +13,8 @@
  *     for bit the digits' forward_i64, on every path;
  *   - mac_ggsw: bit for bit the sum of veil_fft_mac calls into a zeroed
  *     accumulator (same operations, same order);
- *   - ks_rows: the keyswitch's multiply-subtract mod 2^64;
+ *   - ks_rows: the keyswitch's multiply-subtract mod 2^64, and ks_lanes,
+ *     the same over a block of rows for up to 8 ciphertexts in lockstep;
  *   - add_torus: the inverse transform's rounding to the torus against
  *     its definition, on edge values (ties, 2^52, 2^63, 2^64, 2^116);
  * then veil_ks_pbs_many (lockstep groups of VEIL_PBS_LANES, a different
@@ -354,6 +355,42 @@ static void test_mac_ggsw_and_ks_rows(void) {
     CU_ASSERT_EQUAL(ks_cases, 7 * 5 * np);
 }
 
+/* ks_lanes (the lockstep keyswitch over a block of key rows) against its
+ * definition: 1 to 8 lanes, widths around the vector and tile widths,
+ * 1 to 17 rows, digits of both signs and 0, on every path */
+static void test_ks_lanes(void) {
+    path_kernels pk[3];
+    const size_t np = paths_here(pk);
+    enum { RS = 41, MAXR = 17, OS = 43 };
+    uint64_t rows[MAXR * RS], d[MAXR * 8], init[8 * OS], got[8 * OS];
+    for (size_t t = 0; t < MAXR * RS; t++)
+        rows[t] = veil_test_rand();
+    for (size_t t = 0; t < MAXR * 8; t++)
+        d[t] = (uint64_t)((int64_t)(veil_test_rand() % 33) - 16);
+    size_t cases = 0, bad = 0;
+    for (uint32_t lanes = 1; lanes <= 8; lanes++)
+        for (uint32_t width = 1; width <= RS; width += 5)
+            for (uint32_t count = 1; count <= MAXR; count += 4) {
+                for (size_t t = 0; t < 8 * OS; t++)
+                    init[t] = veil_test_rand();
+                for (size_t p = 0; p < np; p++) {
+                    memcpy(got, init, sizeof got);
+                    pk[p].k->ks_lanes(got, OS, rows, RS, d, count, lanes, width);
+                    for (uint32_t c = 0; c < 8; c++)
+                        for (uint32_t t = 0; t < OS; t++) {
+                            uint64_t want = init[c * OS + t];
+                            if (c < lanes && t < width)
+                                for (uint32_t r = 0; r < count; r++)
+                                    want -= d[r * lanes + c] * rows[r * RS + t];
+                            bad += got[c * OS + t] != want;
+                        }
+                    cases++;
+                }
+            }
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(cases, 8 * 9 * 5 * np);
+}
+
 /* round(v) mod 2^64, ties away from zero, straight from the definition:
  * below 2^63 llround, above it v is an integer and fmod reduces it exactly */
 static uint64_t torus_ref(double v) {
@@ -513,6 +550,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_forward_digits);
     VEIL_ADD_TEST(s, test_mac_ggsw_and_ks_rows);
     VEIL_ADD_TEST(s, test_add_torus);
+    VEIL_ADD_TEST(s, test_ks_lanes);
     VEIL_ADD_TEST(s, test_ks_pbs_many);
     return veil_test_run();
 }

@@ -491,24 +491,17 @@ static void VEIL_FFT_NAME(backward_add_torus)(const veil_fft_tables *t, double *
     backward(t, in, NULL, acc, 1);
 }
 
-/* The key streams from memory (the Fourier bootstrapping key, read once per
- * PBS, is larger than the caches): at the start of each block of slots, ask
- * for the block 4 KiB ahead, both its cache lines (real parts, imaginary
- * parts), past the end of this polynomial into the next one, which the PBS
- * reads next. Measured with the interleaved layout (one line a vector):
- * PBS 9.5 -> 8.3 ms at N = 2048 on an AMD EPYC (Zen 5). */
-static inline void prefetch_block(const double *p, uint32_t c) {
-    if ((c & 7) == 0) {
-        __builtin_prefetch(p + SRE(c) + 512, 0, 0);
-        __builtin_prefetch(p + SRE(c) + 520, 0, 0);
-    }
-}
+/* No software prefetch of the key: the 4 KiB-ahead prefetch this file had
+ * was dropped by GCC 12 at -O1 and above in every build of it (no prefetch
+ * instruction in the binary, cause not found); emitted, it cost 40% at N =
+ * 2048 and 60% at 8192 in mac_ggsw (thread CPU time, the same GGSWs one
+ * and eight lanes at a time, 2 shared cores of an AMD EPYC): the hardware
+ * prefetchers follow the streams better. */
 
 /* acc += a b over the N/2 slots: split data, four products and four sums
  * per W values, no shuffles */
 static void VEIL_FFT_NAME(mac)(double *acc, const double *a, const double *b, uint32_t n) {
     for (uint32_t c = 0; c < n / 2; c += W) {
-        prefetch_block(b, c);
         const cv x = cld(a, c), y = cld(b, c), z = cld(acc, c);
         cst(acc, c, (cv){z.r + (x.r * y.r - x.i * y.i), z.i + (x.r * y.i + x.i * y.r)});
     }
@@ -588,17 +581,19 @@ static inline __attribute__((always_inline)) void mac_cols(double *acc, const do
                                                            const uint32_t K, uint32_t n) {
     for (uint32_t c = 0; c < n / 2; c += W) {
         cv s[5];
+#pragma GCC unroll 8
         for (uint32_t q = 0; q < K; q++)
             s[q] = (cv){splat(0.0), splat(0.0)};
         for (uint32_t r = 0; r < rows; r++) {
             const double *b = ggsw + (size_t)r * K * n;
             const cv x = cld(fd + (size_t)r * n, c);
+#pragma GCC unroll 8
             for (uint32_t q = 0; q < K; q++) {
-                prefetch_block(b + (size_t)q * n, c);
                 const cv y = cld(b + (size_t)q * n, c);
                 s[q] = (cv){s[q].r + (x.r * y.r - x.i * y.i), s[q].i + (x.r * y.i + x.i * y.r)};
             }
         }
+#pragma GCC unroll 8
         for (uint32_t q = 0; q < K; q++)
             cst(acc + (size_t)q * n, c, s[q]);
     }
@@ -638,7 +633,6 @@ static void VEIL_FFT_NAME(mac_ggsw)(double *acc, const double *fd, const double 
             cv s = {splat(0.0), splat(0.0)};
             for (uint32_t r = 0; r < rows; r++) {
                 const double *b = ggsw + ((size_t)r * k1 + q) * n;
-                prefetch_block(b, c);
                 const cv x = cld(fd + (size_t)r * n, c), y = cld(b, c);
                 s = (cv){s.r + (x.r * y.r - x.i * y.i), s.i + (x.r * y.i + x.i * y.r)};
             }
@@ -661,6 +655,78 @@ static void VEIL_FFT_NAME(ks_rows)(uint64_t *out, const uint64_t *const *rows,
         for (uint32_t j = 0; j < count; j++)
             s -= rows[j][t] * digits[j];
         out[t] = s;
+    }
+}
+
+/* ks_lanes: a tile of TV vectors of every lane's output in registers
+ * (lanes x TV <= 16 accumulators) while the rows stream through; L and TV
+ * are constants at each call */
+#define KS_TV (W == 8 ? 2 : 1)
+static inline __attribute__((always_inline)) void
+ks_tile(uint64_t *out, size_t os, const uint64_t *rows, size_t rs, const uint64_t *d,
+        uint32_t count, const uint32_t L, const uint32_t TV, uint32_t t) {
+    vu acc[8][KS_TV];
+#pragma GCC unroll 8
+    for (uint32_t c = 0; c < L; c++)
+#pragma GCC unroll 8
+        for (uint32_t v = 0; v < TV; v++)
+            acc[c][v] = ldu(out + c * os + t + v * W);
+    for (uint32_t r = 0; r < count; r++) {
+        const uint64_t *row = rows + r * rs + t, *dr = d + (size_t)r * L;
+        vu y[KS_TV];
+#pragma GCC unroll 8
+        for (uint32_t v = 0; v < TV; v++)
+            y[v] = ldu(row + v * W);
+#pragma GCC unroll 8
+        for (uint32_t c = 0; c < L; c++) {
+            const vu dc = (vu){0} + dr[c];
+#pragma GCC unroll 8
+            for (uint32_t v = 0; v < TV; v++)
+                acc[c][v] -= y[v] * dc;
+        }
+    }
+#pragma GCC unroll 8
+    for (uint32_t c = 0; c < L; c++)
+#pragma GCC unroll 8
+        for (uint32_t v = 0; v < TV; v++)
+            stu(out + c * os + t + v * W, acc[c][v]);
+}
+static inline __attribute__((always_inline)) void ks_lanes_L(uint64_t *out, size_t os,
+                                                             const uint64_t *rows, size_t rs,
+                                                             const uint64_t *d, uint32_t count,
+                                                             const uint32_t L, uint32_t width) {
+    uint32_t t = 0;
+    for (; t + KS_TV * W <= width; t += KS_TV * W)
+        ks_tile(out, os, rows, rs, d, count, L, KS_TV, t);
+    for (; t + W <= width; t += W)
+        ks_tile(out, os, rows, rs, d, count, L, 1, t);
+    for (; t < width; t++)
+        for (uint32_t c = 0; c < L; c++) {
+            uint64_t sum = out[c * os + t];
+            for (uint32_t r = 0; r < count; r++)
+                sum -= rows[r * rs + t] * d[(size_t)r * L + c];
+            out[c * os + t] = sum;
+        }
+}
+static void VEIL_FFT_NAME(ks_lanes)(uint64_t *out, size_t os, const uint64_t *rows, size_t rs,
+                                    const uint64_t *digits, uint32_t count, uint32_t lanes,
+                                    uint32_t width) {
+    switch (lanes) {
+#define KS_CASE(L)                                                                                 \
+    case L:                                                                                        \
+        ks_lanes_L(out, os, rows, rs, digits, count, L, width);                                    \
+        return;
+        KS_CASE(1)
+        KS_CASE(2)
+        KS_CASE(3)
+        KS_CASE(4)
+        KS_CASE(5)
+        KS_CASE(6)
+        KS_CASE(7)
+        KS_CASE(8)
+#undef KS_CASE
+    default:
+        __builtin_trap(); /* 1 .. 8 lanes: the caller's groups (keyswitch.c) */
     }
 }
 
@@ -687,6 +753,7 @@ const veil_fft_kernels VEIL_FFT_KERNELS = {
     /* .decompose          = */ VEIL_FFT_NAME(decompose),
     /* .mac_ggsw           = */ VEIL_FFT_NAME(mac_ggsw),
     /* .ks_rows            = */ VEIL_FFT_NAME(ks_rows),
+    /* .ks_lanes           = */ VEIL_FFT_NAME(ks_lanes),
     /* .rotate_sub         = */ VEIL_FFT_NAME(rotate_sub),
     /* .forward_digits     = */ VEIL_FFT_NAME(forward_digits),
     /* .add_torus          = */ VEIL_FFT_NAME(add_torus),

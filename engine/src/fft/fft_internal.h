@@ -79,10 +79,6 @@ typedef struct veil_fft_kernels {
      * r = 0, 1, ... from +0.0, like veil_fft_mac calls into a zeroed acc. */
     void (*mac_ggsw)(double *acc, const double *fd, const double *ggsw, uint32_t rows, uint32_t k1,
                      uint32_t poly_size);
-    /* out[t] -= sum_j digits[j] rows[j][t], t < width, mod 2^64 (the LWE
-     * keyswitch's inner loop: rows[j] are keyswitching key rows) */
-    void (*ks_rows)(uint64_t *out, const uint64_t *const *rows, const uint64_t *digits,
-                    uint32_t count, uint32_t width);
     /* out[c os + t] -= sum_r digits[r lanes + c] rows[r rs + t], mod 2^64,
      * c < lanes (1 .. 8), r < count, t < width: the keyswitch of `lanes`
      * ciphertexts in lockstep over `count` consecutive key rows (rs words

@@ -641,23 +641,6 @@ static void VEIL_FFT_NAME(mac_ggsw)(double *acc, const double *fd, const double 
     }
 }
 
-static void VEIL_FFT_NAME(ks_rows)(uint64_t *out, const uint64_t *const *rows,
-                                   const uint64_t *digits, uint32_t count, uint32_t width) {
-    uint32_t t = 0;
-    for (; t + W <= width; t += W) {
-        vu s = ldu(out + t);
-        for (uint32_t j = 0; j < count; j++)
-            s -= ldu(rows[j] + t) * digits[j];
-        stu(out + t, s);
-    }
-    for (; t < width; t++) {
-        uint64_t s = out[t];
-        for (uint32_t j = 0; j < count; j++)
-            s -= rows[j][t] * digits[j];
-        out[t] = s;
-    }
-}
-
 /* ks_lanes: a tile of TV vectors of every lane's output in registers
  * (lanes x TV <= 16 accumulators) while the rows stream through; L and TV
  * are constants at each call */
@@ -752,7 +735,6 @@ const veil_fft_kernels VEIL_FFT_KERNELS = {
     /* .decompose_rotated  = */ VEIL_FFT_NAME(decompose_rotated),
     /* .decompose          = */ VEIL_FFT_NAME(decompose),
     /* .mac_ggsw           = */ VEIL_FFT_NAME(mac_ggsw),
-    /* .ks_rows            = */ VEIL_FFT_NAME(ks_rows),
     /* .ks_lanes           = */ VEIL_FFT_NAME(ks_lanes),
     /* .rotate_sub         = */ VEIL_FFT_NAME(rotate_sub),
     /* .forward_digits     = */ VEIL_FFT_NAME(forward_digits),

@@ -306,7 +306,7 @@ static void test_mac_ggsw(void) {
         fd[t] = (double)(int64_t)(veil_test_rand() >> 40) * 0x1p-7;
     for (uint32_t t = 0; t < 36 * N; t++)
         g[t] = (double)(int64_t)veil_test_rand() * 0x1p-3;
-    /* k + 1 = 1 .. 5 sum their columns side by side, 6 takes the general loop */
+    /* k + 1 = 2 sums its columns side by side (mac_cols), the others one at a time */
     for (uint32_t k1 = 1; k1 <= 6; k1++)
         for (uint32_t rows = 1; rows <= 6; rows++) {
             memset(ref, 0, sizeof(double) * k1 * N);

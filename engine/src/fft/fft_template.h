@@ -574,13 +574,12 @@ static void VEIL_FFT_NAME(decompose_rotated)(const uint64_t *src, uint32_t N, ui
 
 /* acc[q] = sum_r fd[r] ggsw[r K + q] for all K output columns in one pass:
  * each digit vector is loaded once per row for every column, and the K
- * sums stay in registers (K is a constant at each call, up to 5: 10
- * accumulator vectors). */
+ * sums stay in registers (K is a constant at each call). */
 static inline __attribute__((always_inline)) void mac_cols(double *acc, const double *fd,
                                                            const double *ggsw, uint32_t rows,
                                                            const uint32_t K, uint32_t n) {
     for (uint32_t c = 0; c < n / 2; c += W) {
-        cv s[5];
+        cv s[2]; /* K <= 2 */
 #pragma GCC unroll 8
         for (uint32_t q = 0; q < K; q++)
             s[q] = (cv){splat(0.0), splat(0.0)};
@@ -604,29 +603,17 @@ static inline __attribute__((always_inline)) void mac_cols(double *acc, const do
  * polynomial streams once, in order; no zeroing pass. The per-element sum
  * runs r = 0, 1, ... from +0.0 with mac's operations: the same bits as
  * veil_fft_mac calls into a zeroed accumulator. k + 1 = 2 (every k = 1 set)
- * and up to 5 (k = 4: N = 512 sets, 25 products a slot) sum all columns
- * side by side (mac_cols): at k = 4 the digit vectors were loaded once per
- * column before. */
+ * sums both columns side by side (mac_cols). At k = 4 (k + 1 = 5, the N =
+ * 512 sets) the same is fewer instructions (callgrind, AVX2: 639M -> 440M
+ * over three 8-lane KS-PBS) and faster alone with the GGSW in L2 (5.7 ->
+ * 4.7 us a call), but slower inside the lockstep PBS (nn-p2-norm2e4-2m40,
+ * 5.56 -> 5.85 ms per KS-PBS, alternated four times in one run): not kept,
+ * the column-at-a-time loop below runs it. */
 static void VEIL_FFT_NAME(mac_ggsw)(double *acc, const double *fd, const double *ggsw,
                                     uint32_t rows, uint32_t k1, uint32_t n) {
-    switch (k1) {
-    case 1:
-        mac_cols(acc, fd, ggsw, rows, 1, n);
-        return;
-    case 2:
+    if (k1 == 2) {
         mac_cols(acc, fd, ggsw, rows, 2, n);
         return;
-    case 3:
-        mac_cols(acc, fd, ggsw, rows, 3, n);
-        return;
-    case 4:
-        mac_cols(acc, fd, ggsw, rows, 4, n);
-        return;
-    case 5:
-        mac_cols(acc, fd, ggsw, rows, 5, n);
-        return;
-    default:
-        break;
     }
     for (uint32_t c = 0; c < n / 2; c += W) {
         for (uint32_t q = 0; q < k1; q++) {

@@ -20,8 +20,15 @@
 
 #include <string.h>
 
-#define KS_BLOCK_ROWS 16 /* key rows a ks_lanes call: as many streams at once */
-#define KS_LANES 8       /* ks_lanes's most */
+/* Key rows a ks_lanes call (as many streams at once): 8 in groups, 16 for
+ * one ciphertext. Measured (thread CPU, `bench_pbs --cost`, alternated
+ * three times): per ciphertext in groups of 8, 2_2 0.93 ms at 16 rows
+ * against 0.79 at 8 and 0.84 at 4, nn-p2-norm2e4 0.48 / 0.41 / 0.61;
+ * 32 and 64 rows were three times slower. One at a time, nn-p2-norm2e4
+ * 2.1-2.4 ms at 16 rows against 2.8-2.9 at 8 (2_2 within the noise). */
+#define KS_BLOCK_ROWS_GROUP 8
+#define KS_BLOCK_ROWS_ONE 16
+#define KS_LANES 8 /* ks_lanes's most */
 
 /* out[c] -= the key rows of coefficients begin .. end-1 times lane c's
  * digits, c < lanes <= KS_LANES (in: lanes ciphertexts in1 words apart) */
@@ -31,8 +38,9 @@ static void ks_range(const veil_pbs_key *pk, const uint64_t *in, size_t in1, uin
     const uint32_t l = p->ks_level;
     const veil_fft_kernels *kr = veil_fft_loop_kernels(NULL);
     VEIL_ASSERT(l >= 1 && l <= 64 && lanes >= 1 && lanes <= KS_LANES);
-    const uint32_t ib = l >= KS_BLOCK_ROWS ? 1 : KS_BLOCK_ROWS / l; /* coefficients a block */
-    uint64_t d[64 * KS_LANES]; /* nb l <= max(KS_BLOCK_ROWS, l) <= 64 rows of the lanes */
+    const uint32_t br = lanes > 1 ? KS_BLOCK_ROWS_GROUP : KS_BLOCK_ROWS_ONE;
+    const uint32_t ib = l >= br ? 1 : br / l; /* coefficients a block */
+    uint64_t d[64 * KS_LANES];                /* nb l <= max(br, l) <= 64 rows of the lanes */
     int64_t dg[64];
     for (uint32_t i0 = begin; i0 < end; i0 += ib) {
         const uint32_t nb = end - i0 < ib ? end - i0 : ib;

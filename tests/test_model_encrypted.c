@@ -4,7 +4,8 @@
  * the same options, on golden inputs: the default program (5-bit lookups, no
  * rounding needed), exact rounding to 3 bits (2 rounding PBS per element)
  * and to 1 bit (two chunks), to 2 bits in forced narrow chunks (--chunk-bits
- * 2), and approximate rounding (its disagreement
+ * 2) and in 1-bit chunks, whose sign reads run on a precision-0 set
+ * (--chunk-bits 1), and approximate rounding (its disagreement
  * with simulate under a binomial bound of the modelled rate); plus the plan's and
  * client helpers' argument errors. The bigger models run the same check in
  * test_model_encrypted_slow.c (label slow). */

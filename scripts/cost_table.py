@@ -9,6 +9,12 @@ committed.
   ~/.cache/veil/venv/bin/python scripts/cost_table.py docs/results/amd-cpu-cost.json
 (any Python with numpy; the exporter's venv has it)
 
+Sets added later (new parameter sets) are measured alone, beside a few sets
+the table has, and merged (merge(): scaled to the table by those references):
+  build/bench/bench_pbs --cost --clock cpu --runs 5 --params NEW,...,REF,... \
+      --out build/new-cost.json
+  python scripts/cost_table.py docs/results/amd-cpu-cost.json --merge build/new-cost.json
+
 CPU cost of one KS-PBS of set X keyswitching from a master key of D rows:
     blind_rotation_ms(X) + keyswitch_ns_per_row(X) * D * 1e-6
 both measured per parameter-set shape (n, k, N, l_pbs, l_ks): lockstep
@@ -60,7 +66,54 @@ def gpu_figures():
     return out
 
 
+def merge(path, new_path):
+    """Adds the sets of a later `bench_pbs --cost --params LIST` run (new_path)
+    to the table's JSON (path). The run must also list sets the table
+    measured ("references"): the new figures are scaled by the geometric
+    mean of table / run over them (blind rotation and keyswitch apart), so
+    that a set added later is priced against the table's sets as if measured
+    with them, whatever the kernels and the load did in between. The raw
+    figures and the factors stay in the JSON ("merged")."""
+    d = json.load(open(path))
+    new = json.load(open(new_path))
+    old = {s["id"]: s for s in d["sets"] if "blind_rotation_ms" in s}
+    refs = [s for s in new["sets"] if s["id"] in old and "blind_rotation_ms" in s]
+    adds = [s for s in new["sets"] if not any(s["id"] == t["id"] for t in d["sets"])]
+    if not refs or not adds:
+        raise SystemExit("%s: needs sets the table measured (references) and sets it lacks; "
+                         "has %d and %d" % (new_path, len(refs), len(adds)))
+    def gmean(xs):
+        return math.exp(sum(math.log(x) for x in xs) / len(xs))
+    f_br = gmean([old[s["id"]]["blind_rotation_ms"] / s["blind_rotation_ms"] for s in refs])
+    f_ks = gmean([old[s["id"]]["keyswitch_ns_per_row"] / s["keyswitch_ns_per_row"] for s in refs])
+    for s in adds:
+        if "same_shape_as" in s and s["same_shape_as"] not in [a["id"] for a in adds]:
+            raise SystemExit("%s: same shape as %s, a reference" % (s["id"], s["same_shape_as"]))
+        if "blind_rotation_ms" in s:
+            s["blind_rotation_ms_raw"] = s["blind_rotation_ms"]
+            s["keyswitch_ns_per_row_raw"] = s["keyswitch_ns_per_row"]
+            s["blind_rotation_ms"] = round(s["blind_rotation_ms"] * f_br, 4)
+            s["keyswitch_ns_per_row"] = round(s["keyswitch_ns_per_row"] * f_ks, 3)
+        d["sets"].append(s)
+    d.setdefault("merged", []).append({
+        "file": os.path.basename(new_path), "command": new.get("command", ""),
+        "machine": new.get("machine", d.get("machine", "")),
+        "load_avg_1min": [new.get("load_avg_1min_start"), new.get("load_avg_1min_end")],
+        "added": [s["id"] for s in adds],
+        "references": {s["id"]: {"blind_rotation_ms": s["blind_rotation_ms"],
+                                 "keyswitch_ns_per_row": s["keyswitch_ns_per_row"]}
+                       for s in refs},
+        "scale_blind_rotation": f_br, "scale_keyswitch_row": f_ks})
+    d["shapes_measured"] = sum(1 for s in d["sets"] if "blind_rotation_ms" in s)
+    json.dump(d, open(path, "w"), indent=1)
+    print("merged %d sets from %s, scaled by %.4f (blind rotation) and %.4f (keyswitch row) "
+          "over %d references" % (len(adds), new_path, f_br, f_ks, len(refs)))
+
+
 def main():
+    if len(sys.argv) == 4 and sys.argv[2] == "--merge":
+        merge(sys.argv[1], sys.argv[3])
+        sys.argv = sys.argv[:2]
     if len(sys.argv) != 2:
         print(__doc__)
         return 2

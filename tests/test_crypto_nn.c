@@ -6,7 +6,11 @@
  * (w = (h, h, -h, -h) with h = norm2 / 2, or one PBS output with w = 1 when
  * norm2 = 1), then KS-PBS with a random table must give T[x]. At p_fail
  * <= 2^-40 per lookup a failure here means the derivation is wrong.
- * Default run: p = 1..5 (N <= 4096) at the smallest and largest norm2; with
+ * Precision-0 sets read the sign of a value at 0 bits (1-bit rounding chunks,
+ * veil/program.h "Rounding"): inputs 0 and 1 at delta 2^63, one table entry
+ * C = 2^62 (encoded at 1 bit), outputs +C and -C; their noise carriers are
+ * PBS outputs of C minus C (as rounding clears a bit).
+ * Default run: p = 0..5 (N <= 4096) at the smallest and largest norm2; with
  * VEIL_TEST_NN_ALL every NN set (test_crypto_nn_all.c, slow), the N = 32768
  * ones (8-bit lookups, about 1.5 s a KS-PBS here) on every 8th entry. */
 #include "testutil.h"
@@ -38,7 +42,9 @@ static void check_set(const veil_params *p) {
     CU_ASSERT_FATAL(veil_encryptor_new(s[3], s[4], &enc) == VEIL_OK);
     CU_ASSERT_FATAL(veil_pbs_ctx_new(p, &ctx) == VEIL_OK);
     const unsigned bits = p->precision;
+    const unsigned obits = bits ? bits : 1; /* output encoding */
     const int64_t entries = (int64_t)1 << bits;
+    const int64_t inputs = bits ? entries : 2; /* p = 0: both half tori */
     const uint32_t big = veil_params_big_dim(p);
     const size_t w = big + 1;
     int64_t table[256], ident[256];
@@ -46,9 +52,10 @@ static void check_set(const veil_params *p) {
         table[i] = (int64_t)(veil_test_rand() % (uint64_t)entries);
         ident[i] = i;
     }
+    if (!bits) table[0] = ident[0] = 1; /* else all zeros: noiseless outputs */
     veil_lut *lut, *lut0;
-    CU_ASSERT_FATAL(veil_lut_new(p, table, bits, 0, veil_delta(bits), &lut) == VEIL_OK);
-    CU_ASSERT_FATAL(veil_lut_new(p, ident, bits, 0, veil_delta(bits), &lut0) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_lut_new(p, table, bits, 0, veil_delta(obits), &lut) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_lut_new(p, ident, bits, 0, veil_delta(obits), &lut0) == VEIL_OK);
     uint64_t *ct = malloc(8 * w * 6), *x = ct + 4 * w, *out = ct + 5 * w;
     /* four PBS outputs of 0 with the PBS output noise and random masks. The
      * table must not be all zeros: the blind rotation of the zero polynomial
@@ -57,11 +64,12 @@ static void check_set(const veil_params *p) {
     for (int i = 0; i < 4; i++) {
         veil_encrypt_big(enc, sk, 0, x);
         veil_ks_pbs(ctx, veil_eval_key_part(ek, 0), lut0, x, ct + i * w);
+        if (!bits) veil_lwe_add_plain(ct + i * w, (uint64_t)0 - veil_delta(obits), big);
         uint32_t nonzero = 0;
         for (uint32_t j = 0; j < big; j++)
             nonzero += ct[i * w + j] != 0;
         CU_ASSERT_FATAL(nonzero > big / 2);
-        CU_ASSERT_EQUAL(veil_decode(veil_phase_big(sk, ct + i * w), bits, 0), 0);
+        CU_ASSERT_EQUAL(veil_decode(veil_phase_big(sk, ct + i * w), obits, 0), 0);
     }
     int64_t wt[4];
     size_t count;
@@ -76,13 +84,17 @@ static void check_set(const veil_params *p) {
     int bad = 0;
     const int64_t stride = p->poly_size >= 32768 ? 8 : 1;
     int64_t checked = 0;
-    for (int64_t v = 0; v < entries; v += stride, checked++) {
+    for (int64_t v = 0; v < inputs; v += stride, checked++) {
         veil_lwe_dot(x, ct, wt, count, big);
         veil_lwe_add_plain(x, veil_encode(v, bits), big);
         veil_ks_pbs(ctx, veil_eval_key_part(ek, 0), lut, x, out);
-        int64_t got = veil_decode(veil_phase_big(sk, out), bits, 0);
-        if (got != table[v] && bad++ < 3)
-            printf("%s: T[%" PRId64 "] = %" PRId64 ", got %" PRId64 "\n", p->id, v, table[v], got);
+        int64_t got = veil_decode(veil_phase_big(sk, out), obits, 0);
+        /* p = 0: the second half torus reads -C */
+        const int64_t want =
+            bits ? table[v]
+                 : veil_decode(v ? (uint64_t)0 - veil_delta(obits) : veil_delta(obits), obits, 0);
+        if (got != want && bad++ < 3)
+            printf("%s: T[%" PRId64 "] = %" PRId64 ", got %" PRId64 "\n", p->id, v, want, got);
     }
     printf("  %-24s n=%u k=%u N=%u norm2=%g: %" PRId64 " lookups, %d wrong\n", p->id, p->lwe_dim,
            p->glwe_dim, p->poly_size, p->norm2, checked, bad);
@@ -99,7 +111,7 @@ static void check_set(const veil_params *p) {
 /* How many sets the scope covers (update with the parameter table): the
  * loop must run exactly these, never none. */
 #ifndef VEIL_TEST_EXPECT_SETS
-#define VEIL_TEST_EXPECT_SETS 10 /* p = 1..5 at norm2 1 and 1024 */
+#define VEIL_TEST_EXPECT_SETS 12 /* p = 0..5 at norm2 1 and 1024 */
 #endif
 
 static void test_nn_sets_at_their_norm(void) {

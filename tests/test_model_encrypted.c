@@ -4,7 +4,8 @@
  * the same options, on golden inputs: the default program (5-bit lookups, no
  * rounding needed), exact rounding to 3 bits (2 rounding PBS per element)
  * and to 1 bit (two chunks), to 2 bits in forced narrow chunks (--chunk-bits
- * 2), and approximate rounding (its disagreement
+ * 2) and in 1-bit chunks, whose sign reads run on a precision-0 set
+ * (--chunk-bits 1), and approximate rounding (its disagreement
  * with simulate under a binomial bound of the modelled rate); plus the plan's and
  * client helpers' argument errors. The bigger models run the same check in
  * test_model_encrypted_slow.c (label slow). */
@@ -75,6 +76,36 @@ static void test_tiny_narrow_chunks(void) {
     CU_ASSERT_EQUAL(rounds, 1);
     veil_program_free(p);
     check("exact to 2 bits, 2-bit chunks", m, &o, 8, 8, 1.0);
+    veil_model_free(m);
+}
+
+/* 1-bit chunks (--chunk-bits 1): 3 bits cleared by 3 sign reads at 0 bits,
+ * which land on a set derived for precision 0 (nn-p0-*, one box per half
+ * torus: 4 times the noise a 1-bit set allows); encrypted equals simulate. */
+static void test_tiny_precision0(void) {
+    veil_model *m = veil_test_load_model("models/tiny.h5");
+    veil_compile_options o;
+    veil_compile_options_default(&o);
+    o.rounding_bits = 2;
+    o.chunk_bits = 1;
+    veil_program *p = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &p), VEIL_OK);
+    size_t rounds = 0;
+    for (size_t i = 0; i < p->n_nodes; i++)
+        if (p->nodes[i].kind == VEIL_NODE_ROUND) {
+            const veil_node *n = &p->nodes[i];
+            const veil_params *ps = p->partitions[n->partition].params;
+            CU_ASSERT_EQUAL(n->chunk_bits, 1);
+            CU_ASSERT_EQUAL(veil_round_chunk_count(n), n->round_bits);
+            CU_ASSERT_EQUAL(veil_round_chunk_get(n, 0).read_bits, 0);
+            printf("\n  rounding node %zu: %u sign reads on %s", i, n->round_bits, ps->id);
+            CU_ASSERT_EQUAL(ps->precision, 0);
+            CU_ASSERT(ps->flags & VEIL_PARAMS_NN);
+            rounds++;
+        }
+    CU_ASSERT_EQUAL(rounds, 1);
+    veil_program_free(p);
+    check("exact to 2 bits, 1-bit chunks", m, &o, 8, 8, 1.0);
     veil_model_free(m);
 }
 
@@ -267,6 +298,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_tiny_default);
     VEIL_ADD_TEST(s, test_tiny_exact_rounding);
     VEIL_ADD_TEST(s, test_tiny_narrow_chunks);
+    VEIL_ADD_TEST(s, test_tiny_precision0);
     VEIL_ADD_TEST(s, test_tiny_approximate);
     VEIL_ADD_TEST(s, test_tiny_outside_calibration);
     return veil_test_run();

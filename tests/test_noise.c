@@ -46,8 +46,11 @@
 #endif
 #define NOISE_S_FAST 5000
 
+/* nn-p0-norm2e4-2m40: a precision-0 set (the sign reads of 1-bit rounding
+ * chunks), what tiny's 1-bit chunks run on (test_model_encrypted.c); its
+ * PBS here is that sign read, a 0-bit table. */
 static const char *SETS[] = {"tfhers-1_1-gaussian-2m64", "tfhers-1_1-tuniform-2m128",
-                             "tfhers-2_2-gaussian-2m128"};
+                             "tfhers-2_2-gaussian-2m128", "nn-p0-norm2e4-2m40"};
 
 typedef struct {
     double sum, sum2, sum4;
@@ -142,12 +145,14 @@ static void test_noise(void) {
         for (int i = 0; i < 256; i++)
             one[i] = 1;
         veil_lut *lut;
-        CU_ASSERT_FATAL(veil_lut_new(p, one, p->precision, 0, veil_delta(p->precision), &lut) ==
-                        VEIL_OK);
+        /* precision 0: the sign table, +C for the inputs read (0, 2^63 is
+         * -C), C encoded at 1 bit */
+        const unsigned ob = p->precision ? p->precision : 1;
+        CU_ASSERT_FATAL(veil_lut_new(p, one, p->precision, 0, veil_delta(ob), &lut) == VEIL_OK);
         for (int i = 0; i < S_PBS; i++) {
             veil_encrypt_big(enc, sk, veil_encode(i % (1 << p->precision), p->precision), ct);
             veil_ks_pbs(ctx, veil_eval_key_part(ek, 0), lut, ct, out);
-            acc_add(&pbs, err(veil_phase_big(sk, out) - veil_delta(p->precision)));
+            acc_add(&pbs, err(veil_phase_big(sk, out) - veil_delta(ob)));
         }
         double v_fresh = veil_noise_fresh_variance(p), v_ks = veil_noise_ks_variance(p);
         double v_ms = veil_noise_ms_variance(p), v_pbs = veil_noise_pbs_output_variance(p);

@@ -65,7 +65,10 @@ static void test_fields_sane(void) {
         CU_ASSERT(p->ks_level >= 1 && p->ks_base_log >= 1);
         CU_ASSERT(p->pbs_level * p->pbs_base_log <= 64);
         CU_ASSERT(p->ks_level * p->ks_base_log <= 64);
-        CU_ASSERT(p->precision >= 1 && p->precision <= 8);
+        /* precision 0 (the sign reads of 1-bit rounding chunks) only for
+         * derived sets: every published set reads at least one bit */
+        CU_ASSERT(p->precision <= 8);
+        CU_ASSERT(p->precision >= 1 || (p->flags & VEIL_PARAMS_NN));
         /* a PBS needs at least one slot per table entry */
         CU_ASSERT(p->poly_size >= (1u << p->precision));
         CU_ASSERT(p->norm2 >= 1.0);
@@ -128,6 +131,61 @@ static void test_p_fail_recomputed(void) {
         CU_ASSERT(veil_noise_log2_p_fail(p, p->precision + 1, in) > lp);
         CU_ASSERT(veil_noise_fresh_variance(p) == veil_noise_variance(&p->glwe_noise));
     }
+}
+
+/* The derived sets form a full grid: every precision 0..8 at every 2-norm
+ * any precision has (derive.py makes one set per cell), so the compiler
+ * finds a precision-0 set wherever it finds a wider one. */
+static void test_nn_grid_complete(void) {
+    double norms[32];
+    unsigned nnorms = 0, per_prec[9] = {0};
+    size_t nn = 0;
+    for (size_t i = 0; i < veil_params_count(); i++) {
+        const veil_params *p = veil_params_at(i);
+        if (!(p->flags & VEIL_PARAMS_NN)) continue;
+        nn++;
+        CU_ASSERT_FATAL(p->precision <= 8);
+        per_prec[p->precision]++;
+        unsigned j = 0;
+        while (j < nnorms && norms[j] != p->norm2)
+            j++;
+        if (j == nnorms) {
+            CU_ASSERT_FATAL(nnorms < 32);
+            norms[nnorms++] = p->norm2;
+        }
+    }
+    CU_ASSERT(nnorms >= 8);
+    for (unsigned q = 0; q <= 8; q++)
+        CU_ASSERT_EQUAL(per_prec[q], nnorms);
+    for (unsigned q = 0; q <= 8; q++)
+        for (unsigned j = 0; j < nnorms; j++) {
+            unsigned found = 0;
+            for (size_t i = 0; i < veil_params_count(); i++) {
+                const veil_params *p = veil_params_at(i);
+                found += (p->flags & VEIL_PARAMS_NN) && p->precision == q && p->norm2 == norms[j];
+            }
+            CU_ASSERT_EQUAL(found, 1);
+        }
+    CU_ASSERT_EQUAL(nn, 9 * (size_t)nnorms);
+    printf("  %zu derived sets: precisions 0..8 at %u 2-norms\n", nn, nnorms);
+}
+
+/* A read at precision 0 decodes while the noise stays under a quarter torus
+ * (2^62), twice a 1-bit read's 2^61: the same p_fail at 4 times the total
+ * variance (input + keyswitch + modulus switch). */
+static void test_precision0_margin(void) {
+    size_t ran = 0;
+    for (size_t i = 0; i < veil_params_count(); i++) {
+        const veil_params *p = veil_params_at(i);
+        const double rest = veil_noise_ks_variance(p) + veil_noise_ms_variance(p);
+        const double in = p->norm2 * p->norm2 * veil_noise_pbs_output_variance(p);
+        const double l1 = veil_noise_log2_p_fail(p, 1, in);
+        const double l0 = veil_noise_log2_p_fail(p, 0, 4.0 * in + 3.0 * rest);
+        CU_ASSERT_DOUBLE_EQUAL(l0, l1, 1e-9 * fabs(l1) + 1e-9);
+        CU_ASSERT(veil_noise_log2_p_fail(p, 0, in) < l1);
+        ran++;
+    }
+    CU_ASSERT_EQUAL(ran, veil_params_count());
 }
 
 /* TUniform(b): values in [-2^b, 2^b], the ends with half weight. Exact sum. */
@@ -205,5 +263,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_noise_variance);
     VEIL_ADD_TEST(s, test_concrete_golden);
     VEIL_ADD_TEST(s, test_tfhers_validation);
+    VEIL_ADD_TEST(s, test_nn_grid_complete);
+    VEIL_ADD_TEST(s, test_precision0_margin);
     return veil_test_run();
 }

@@ -315,7 +315,8 @@ static void test_exhaustive(void) {
  * optimum; before the node moves (split_nodes) mlp_digits 6-bit was 9%
  * above it. */
 static int node_reads(const veil_node *n, const veil_params *ps) {
-    unsigned prec = n->kind == VEIL_NODE_LUT ? n->in_bits : 1;
+    /* a ROUND node of 1-bit chunks reads at 0 bits: the nn-p0-* sets too */
+    unsigned prec = n->kind == VEIL_NODE_LUT ? n->in_bits : 0;
     for (unsigned q = 0; n->kind == VEIL_NODE_ROUND && q < veil_round_chunk_count(n); q++)
         prec = veil_round_chunk_get(n, q).read_bits > prec ? veil_round_chunk_get(n, q).read_bits
                                                            : prec;

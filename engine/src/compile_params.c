@@ -144,9 +144,10 @@ static int cmp_cost(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/* The set's table holds 2^prec boxes and its p_fail was derived for prec. */
+/* The set's table holds 2^prec boxes and its p_fail was derived for prec.
+ * prec 0 (the sign reads of 1-bit rounding chunks) is read by every set,
+ * the nn-p0-* sets (derived at precision 0, 2^62 of margin) among them. */
 int veil_set_reads(const veil_params *ps, unsigned prec, uint32_t max_poly) {
-    prec = prec ? prec : 1;
     return ps->precision >= prec && ((uint64_t)1 << prec) <= ps->poly_size &&
            (!max_poly || ps->poly_size <= max_poly);
 }

@@ -458,7 +458,7 @@ def main():
                     help="write only the TEST-ONLY weak sets (tests/params_weak.inc)")
     ap.add_argument("--out-weak", default=os.path.join(root, "tests/params_weak.inc"))
     ap.add_argument("--target", type=float, default=-40.0, help="log2 p_fail per PBS")
-    ap.add_argument("--precisions", default="1,2,3,4,5,6,7,8")
+    ap.add_argument("--precisions", default="0,1,2,3,4,5,6,7,8")
     ap.add_argument("--norms-log2", default="0,2,4,6,8,10,12,14")
     ap.add_argument("--n-min", type=int, default=500)
     ap.add_argument("--n-max", type=int, default=1400)

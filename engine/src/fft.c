@@ -482,16 +482,13 @@ void veil_fft_forward_torus(veil_fft *f, const uint64_t *poly, double *out) {
 }
 
 uint64_t veil_f64_to_torus(double v) {
-    /* Work on the torus itself: x = v / 2^64, keep its signed fractional part
-     * f in [-1/2, 1/2] (round-to-nearest through the 1.5 * 2^52 trick, exact
-     * for |x| < 2^51, i.e. |v| < 2^115), then scale back. The fraction keeps
-     * all the bits v had: ulp(x) * 2^64 = ulp(v). */
-    const double x = v * 0x1p-64;
-    const double f = x - ((x + 0x1.8p52) - 0x1.8p52);
-    /* truncation toward zero here costs under one unit of 2^-64 */
-    double y = f * 0x1p64;
-    if (y >= 0x1p63) y -= 0x1p64;
-    return (uint64_t)(int64_t)y;
+    /* The vector paths' rule (fft_template.h f64_to_torus: round to nearest,
+     * ties away from zero, mod 2^64), one value through the portable kernel,
+     * so the FFTW path and the small transforms round as the others do (this
+     * truncated toward zero before). */
+    uint64_t r = 0;
+    veil_fft_kernels_portable.add_torus(&r, &v, 1);
+    return r;
 }
 
 void veil_fft_backward_add_torus(veil_fft *f, double *in, uint64_t *acc) {

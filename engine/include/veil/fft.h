@@ -96,8 +96,9 @@ void veil_fft_mac(double *acc, const double *a, const double *b, uint32_t poly_s
  * cuFFT, FFTW and the CUDA kernels' Fourier keys). out must not be in. */
 void veil_fft_to_natural(uint32_t poly_size, const double *in, double *out);
 
-/* Reduces a double holding an integer-valued (or near) number mod 2^64,
- * rounding to nearest. Exact for |v| < 2^116. */
+/* Reduces a double mod 2^64, rounding to nearest with ties away from zero:
+ * the rule of every transform path's rounding to the torus. Exact for
+ * |v| < 2^116; 0 from there on (every such double is a multiple of 2^64). */
 uint64_t veil_f64_to_torus(double v);
 
 /* 64-byte aligned memory for transformed polynomials (any path); free with

@@ -17,6 +17,24 @@
 
 typedef veil_test_keys fixture;
 
+/* The keys of set p, kept until a test asks for another set's (freed at the
+ * end): every test here uses seed streams 1..5, so consecutive tests on one
+ * set (test_crypto_n8192's six) make its keys once instead of once each, an
+ * N = 8192 evaluation key being most of such a test's time. The encryptor's
+ * stream goes on from one test to the next. */
+static fixture g_keys;
+static int keys_for(const veil_params *p, fixture *f) {
+    if (g_keys.p != p) {
+        veil_test_keys_free(&g_keys);
+        if (!veil_test_keys_make(p, 1, &g_keys)) {
+            veil_test_keys_free(&g_keys); /* never hand out half-made keys */
+            return 0;
+        }
+    }
+    *f = g_keys;
+    return 1;
+}
+
 static int in_scope(const veil_params *p) {
 #ifdef VEIL_TEST_ONLY_ID
     return !strcmp(p->id, VEIL_TEST_ONLY_ID);
@@ -57,8 +75,8 @@ static void test_encrypt_decrypt(void) {
         const veil_params *p = veil_params_at(s);
         if (!in_scope(p)) continue;
         ran++;
-        fixture f;
-        CU_ASSERT_FATAL(veil_test_keys_make(p, 1, &f));
+        fixture f = {0};
+        CU_ASSERT_FATAL(keys_for(p, &f));
         const unsigned bits = p->precision;
         uint64_t *small = malloc(8 * (p->lwe_dim + 1));
         uint64_t *big = malloc(8 * (veil_params_big_dim(p) + 1));
@@ -74,7 +92,6 @@ static void test_encrypt_decrypt(void) {
         }
         free(small);
         free(big);
-        veil_test_keys_free(&f);
     }
     check_sets_ran("encrypt_decrypt", ran);
 }
@@ -85,8 +102,8 @@ static void test_glwe_ggsw(void) {
         const veil_params *p = veil_params_at(s);
         if (!in_scope(p)) continue;
         ran++;
-        fixture f;
-        CU_ASSERT_FATAL(veil_test_keys_make(p, 1, &f));
+        fixture f = {0};
+        CU_ASSERT_FATAL(keys_for(p, &f));
         const uint32_t N = p->poly_size, k = p->glwe_dim;
         const unsigned bits = p->precision;
         uint64_t *msg = malloc(8 * N), *ph = malloc(8 * N),
@@ -134,7 +151,6 @@ static void test_glwe_ggsw(void) {
         free(S);
         free(m);
         free(ct);
-        veil_test_keys_free(&f);
     }
     check_sets_ran("glwe_ggsw", ran);
 }
@@ -145,8 +161,8 @@ static void test_leveled(void) {
         const veil_params *p = veil_params_at(s);
         if (!in_scope(p)) continue;
         ran++;
-        fixture f;
-        CU_ASSERT_FATAL(veil_test_keys_make(p, 1, &f));
+        fixture f = {0};
+        CU_ASSERT_FATAL(keys_for(p, &f));
         const unsigned bits = p->precision + 3; /* room for sums */
         const uint32_t d = veil_params_big_dim(p);
         const size_t w = d + 1;
@@ -177,7 +193,6 @@ static void test_leveled(void) {
             CU_ASSERT_EQUAL(veil_decode(veil_phase_big(f.sk, o), bits, 1), 2 * x - y + z);
         }
         free(ct);
-        veil_test_keys_free(&f);
     }
     check_sets_ran("leveled", ran);
 }
@@ -188,8 +203,8 @@ static void test_keyswitch(void) {
         const veil_params *p = veil_params_at(s);
         if (!in_scope(p)) continue;
         ran++;
-        fixture f;
-        CU_ASSERT_FATAL(veil_test_keys_make(p, 1, &f));
+        fixture f = {0};
+        CU_ASSERT_FATAL(keys_for(p, &f));
         const unsigned bits = p->precision;
         uint64_t *big = malloc(8 * (veil_params_big_dim(p) + 1));
         uint64_t *small = malloc(8 * (p->lwe_dim + 1));
@@ -200,7 +215,6 @@ static void test_keyswitch(void) {
         }
         free(big);
         free(small);
-        veil_test_keys_free(&f);
     }
     check_sets_ran("keyswitch", ran);
 }
@@ -215,8 +229,8 @@ static int64_t pbs_entries_read(int64_t entries) {
 }
 
 static void pbs_all_entries(const veil_params *p, int is_signed) {
-    fixture f;
-    CU_ASSERT_FATAL(veil_test_keys_make(p, 1, &f));
+    fixture f = {0};
+    CU_ASSERT_FATAL(keys_for(p, &f));
     const unsigned bits = p->precision;
     const int64_t entries = (int64_t)1 << bits;
     int64_t *table = malloc(sizeof(int64_t) * entries);
@@ -253,7 +267,6 @@ static void pbs_all_entries(const veil_params *p, int is_signed) {
     free(out);
     free(table);
     veil_lut_free(lut);
-    veil_test_keys_free(&f);
 }
 
 static void test_pbs_unsigned(void) {
@@ -279,5 +292,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_keyswitch);
     VEIL_ADD_TEST(s, test_pbs_unsigned);
     VEIL_ADD_TEST(s, test_pbs_signed);
-    return veil_test_run();
+    const int rc = veil_test_run();
+    veil_test_keys_free(&g_keys);
+    return rc;
 }

@@ -15,7 +15,15 @@
  * seeded with the real models (scripts/fuzz.sh) and mutated byte by byte,
  * loaded through veil_model_load, whose checking child process must turn any
  * libhdf5 crash into an error. (libFuzzer sees no coverage from the child,
- * so this mode is a random mutation test of the guard, not a guided one.) */
+ * so this mode is a random mutation test of the guard, not a guided one.)
+ *
+ * Seeds: run with VEIL_FUZZ_MODEL_SEEDS=DIR, the target writes its own small
+ * seed corpus into DIR and exits (write_seeds; scripts/fuzz.sh does it):
+ * generator inputs of at most 320 bytes whose models load, a few that are
+ * refused, and raw-mode seeds ('R' + the HDF5 file of a loading model, a few
+ * kB) with mutated copies. The real sample models (30 to 116 kB, each run
+ * loading in a checking child, compiling and simulating its golden set) as
+ * seeds held the target to about one run a second. */
 #include <hdf5.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -261,6 +269,95 @@ static int fuzz_raw(const char *path, const uint8_t *data, size_t size) {
         veil_model_free(m);
     }
     return 0;
+}
+
+/* splitmix64: the seed writer's fixed stream */
+static uint64_t seed_rand(uint64_t *s) {
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static int write_bytes(const char *path, const char *prefix, const uint8_t *p, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return 0;
+    int ok = (!prefix || fputs(prefix, f) >= 0) && fwrite(p, 1, n, f) == n;
+    return fclose(f) == 0 && ok;
+}
+
+/* Reads a whole file (malloc'd, *len), NULL on failure. */
+static uint8_t *read_all(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    uint8_t *img = NULL;
+    long n = 0;
+    if (f && fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 && fseek(f, 0, SEEK_SET) == 0 &&
+        (img = malloc((size_t)n)) && fread(img, 1, (size_t)n, f) != (size_t)n) {
+        free(img);
+        img = NULL;
+    }
+    if (f) fclose(f);
+    *len = img ? (size_t)n : 0;
+    return img;
+}
+
+enum { SEEDS_OK = 12, SEEDS_REFUSED = 4, SEEDS_RAW = 4, SEED_TRIES = 20000 };
+
+/* The seed corpus (see the top of this file) into dir, from a fixed stream:
+ * generator inputs tried until SEEDS_OK load (bytes uniform, or mostly zero,
+ * which the generator reads as the smallest shapes); SEEDS_REFUSED refused
+ * ones; SEEDS_RAW of the loading models' files as raw seeds, each also with
+ * 8 bytes overwritten. Returns 0 when not one loading model was found. */
+static int write_seeds(const char *dir) {
+    char path[4200], tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s/.model.h5", dir);
+    uint64_t st = 0x5eed5eed5eedull;
+    unsigned ok = 0, refused = 0, raw = 0, tries = 0;
+    uint8_t buf[320];
+    for (; tries < SEED_TRIES && ok < SEEDS_OK; tries++) {
+        const size_t n = 48 + seed_rand(&st) % (sizeof buf - 48);
+        const int sparse = tries & 1;
+        for (size_t i = 0; i < n; i++) {
+            uint64_t r = seed_rand(&st);
+            buf[i] = sparse && r % 4 ? 0 : (uint8_t)(r >> 8);
+        }
+        src s = {buf, n};
+        write_model(&s, tmp);
+        size_t len = 0;
+        uint8_t *img = read_all(tmp, &len);
+        veil_model *m = NULL;
+        const int loads =
+            img && veil_model_load_image_unguarded(img, len, tmp, &m) == VEIL_OK && m->n_layers;
+        veil_model_free(m);
+        if (loads || refused < SEEDS_REFUSED) {
+            snprintf(path, sizeof path, "%s/gen-%s-%u", dir, loads ? "ok" : "refused",
+                     loads ? ok : refused);
+            if (!write_bytes(path, NULL, buf, n)) return 0;
+            *(loads ? &ok : &refused) += 1;
+        }
+        if (loads && img && raw < SEEDS_RAW) {
+            snprintf(path, sizeof path, "%s/raw-%u", dir, raw);
+            if (!write_bytes(path, "R", img, len)) return 0;
+            for (int k = 0; k < 8; k++)
+                img[seed_rand(&st) % len] = (uint8_t)seed_rand(&st);
+            snprintf(path, sizeof path, "%s/raw-%u-mutated", dir, raw);
+            if (!write_bytes(path, "R", img, len)) return 0;
+            raw++;
+        }
+        free(img);
+    }
+    unlink(tmp);
+    fprintf(stderr, "fuzz_model seeds: %u loading, %u refused, %u raw (+%u mutated) in %u tries\n",
+            ok, refused, raw, raw, tries);
+    return ok > 0;
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+    const char *dir = getenv("VEIL_FUZZ_MODEL_SEEDS");
+    if (!dir) return 0;
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    exit(write_seeds(dir) ? 0 : 1);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

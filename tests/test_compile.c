@@ -5,7 +5,10 @@
  * 16-bit limit and "no parameter set" refusals name the layer; the chosen set
  * meets p_error under the noise model; values outside the compiled range are
  * reported with the layer; approximate rounding is off by one at a modelled
- * rate; decoding picks the representative in the output's range. */
+ * rate, and an exactly rounded ROUND node's chunk PBS fail at the rate of
+ * the variance accumulated before each of them; decoding picks the
+ * representative in the output's range. */
+#include "../engine/src/program_internal.h" /* veil_node_eval on one node */
 #include "testutil.h"
 #include "veil/compile_options.h"
 #include "veil/noise.h"
@@ -423,6 +426,102 @@ static void test_noise_injection(void) {
     veil_model_free(m);
 }
 
+/* simulate's sampled noise at an exactly rounded ROUND node follows the
+ * noise pass's model (compile_params.c, program_internal.h
+ * veil_round_variance_after_pbs): the t-th chunk PBS of a value (chunks in
+ * order, t from 0) reads the input's variance plus t PBS output variances,
+ * times 4^shift, plus KS and MS; it fails (+-1 on the rounded value) when
+ * the error reaches half a read step. Here the node's set is a copy whose
+ * GLWE noise makes a PBS output large (sd 0.5 read steps at chunk 0's second
+ * read) and its input's variance is 0, so the first read of a value almost
+ * never fails and the later ones often do: a simulator that read every chunk
+ * with the input's variance alone counts about none. Expected count and its
+ * variance computed here from that statement; the sample must be within
+ * 5 sd (+1). */
+static void test_noise_round_chunks(void) {
+    veil_model *m = make_model(9, 1, 4);
+    veil_compile_options o;
+    veil_compile_options_default(&o);
+    o.bounds = VEIL_BOUNDS_WORST_CASE;
+    o.rounding_bits = 4;
+    o.chunk_bits = 2;
+    veil_program *p = compile_ok(m, &o);
+    veil_node *r = NULL;
+    for (size_t i = 0; i < p->n_nodes && !r; i++)
+        if (p->nodes[i].kind == VEIL_NODE_ROUND) r = &p->nodes[i];
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    /* k = round_bits low bits in chunks of 2: several chunks of two PBS */
+    CU_ASSERT_EQUAL_FATAL(r->chunk_bits, 2);
+    CU_ASSERT_FATAL(veil_round_chunk_count(r) >= 2);
+    const veil_params *orig =
+        r->partition < p->n_partitions ? p->partitions[r->partition].params : p->params;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(orig);
+    const veil_round_chunk c0 = veil_round_chunk_get(r, 0);
+    /* one PBS output's variance in chunk 0's read steps: 0.5^2 */
+    const double target = 0.25 * ldexp(1.0, 2 * (63 - (int)c0.read_bits) - 2 * (int)c0.shift);
+    veil_params q = *orig;
+    q.glwe_noise.kind = VEIL_NOISE_GAUSSIAN;
+    q.glwe_noise.std_dev = ldexp(1.0, -30);
+    for (int it = 0; it < 60; it++)
+        q.glwe_noise.std_dev *= sqrt(target / veil_noise_pbs_output_variance(&q));
+    const double v_pbs = veil_noise_pbs_output_variance(&q);
+    CU_ASSERT_FATAL(fabs(v_pbs / target - 1) < 1e-3);
+    if (r->partition < p->n_partitions)
+        p->partitions[r->partition].params = &q;
+    else
+        p->params = &q;
+    veil_node *x = &p->nodes[r->in[0]];
+    const double x_var = x->variance;
+    x->variance = 0;
+    const double ks = veil_noise_ks_variance_dim(&q, veil_params_big_dim(p->params)),
+                 ms = veil_noise_ms_variance(&q);
+    /* expected failures per value, and under the input-variance-only rule */
+    double e_mean = 0, e_var = 0, e_old = 0;
+    unsigned reads = 0;
+    for (unsigned k = 0; k < veil_round_chunk_count(r); k++) {
+        const veil_round_chunk c = veil_round_chunk_get(r, k);
+        const double step = ldexp(1.0, 63 - (int)c.read_bits);
+        for (unsigned t = 0; t < c.pbs; t++, reads++) {
+            const double sd = sqrt(ldexp(reads * v_pbs, 2 * (int)c.shift) + ks + ms) / step;
+            const double pe = erfc(0.5 / sd / sqrt(2.0));
+            e_mean += pe;
+            e_var += pe * (1 - pe);
+            e_old += erfc(0.5 / (sqrt(ks + ms) / step) / sqrt(2.0));
+        }
+    }
+    CU_ASSERT_EQUAL(reads, 2 * (r->round_bits / 2) + r->round_bits % 2);
+    const size_t batch = 2000, n = batch * r->size;
+    int64_t *in = calloc(n, sizeof *in), *out = malloc(n * sizeof *out);
+    CU_ASSERT_FATAL(in && out);
+    for (size_t i = 0; i < n; i++)
+        in[i] = x->lo + (int64_t)(veil_test_rand() % (uint64_t)(x->hi - x->lo + 1));
+    veil_sim_noise nz = {veil_test_rand(), p->params};
+    veil_sim_stats ss;
+    memset(&ss, 0, sizeof ss);
+    const int64_t *ins[1] = {in};
+    veil_node_eval(p, r, ins, batch, out, &nz, &ss);
+    e_mean *= (double)n;
+    e_var *= (double)n;
+    e_old *= (double)n;
+    const double dev = ((double)ss.pbs_errors - e_mean) / sqrt(e_var);
+    printf("\n  ROUND (%u bits, %u chunks) under noise: %llu of %zu chunk PBS failed, expected "
+           "%.1f (%.2f sd); "
+           "%.3g if every read saw the input's variance only ",
+           r->round_bits, veil_round_chunk_count(r), (unsigned long long)ss.pbs_errors, n * reads,
+           e_mean, dev, e_old);
+    CU_ASSERT(e_mean > 100 && e_old < 1); /* the two rules are far apart here */
+    CU_ASSERT(fabs((double)ss.pbs_errors - e_mean) <= 5 * sqrt(e_var) + 1);
+    x->variance = x_var;
+    if (r->partition < p->n_partitions)
+        p->partitions[r->partition].params = orig;
+    else
+        p->params = orig;
+    free(in);
+    free(out);
+    veil_program_free(p);
+    veil_model_free(m);
+}
+
 /* The program fingerprint: equal for equal compilations, different when a
  * table, the rounding or the weights change; the result fingerprint differs
  * from the input one. */
@@ -584,6 +683,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_params_choice);
     VEIL_ADD_TEST(s, test_range_report);
     VEIL_ADD_TEST(s, test_noise_injection);
+    VEIL_ADD_TEST(s, test_noise_round_chunks);
     VEIL_ADD_TEST(s, test_decode);
     VEIL_ADD_TEST(s, test_fingerprint);
     VEIL_ADD_TEST(s, test_options_in_fingerprint);

@@ -402,7 +402,7 @@ static void test_batch_indexed(void) {
  * batch of 2 (ciphertext index and offsets as the kernels read them),
  * decryptions equal the table and the CPU's, phases within the bound. Under
  * the sanitizers (tens of times slower) only the first set. */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_UNDEFINED__)
+#if VEIL_TEST_SANITIZED
 #define EMU_MB_SETS 1
 #else
 #define EMU_MB_SETS 6

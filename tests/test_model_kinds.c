@@ -14,7 +14,11 @@
  * values are not the model's, but encrypted must still equal simulate, which
  * models the wrap-around). Inside the ranges simulate must also equal the
  * model's own forward pass. The same program on cuda belongs to the GPU
- * suite (test_gpu_ops covers the kernels; not yet this model). */
+ * suite (test_gpu_ops covers the kernels; not yet this model).
+ * Its lookups are 9-bit exact ones, so a PBS costs the most here: in a
+ * sanitizer build (testutil.h VEIL_TEST_SANITIZED, make sanitize) each case
+ * runs one encrypted sample instead of 3 (2 in the range check), the same
+ * nodes and code paths. */
 #include "../engine/src/program_internal.h" /* veil_node_eval: the reference counts */
 #include "testutil.h"
 #include "veil/exec.h"
@@ -223,7 +227,7 @@ static void run(const veil_model *m, const veil_program *p, const int64_t *a, co
 
 static void test_every_kind_encrypted(void) {
     veil_model *m = make_model();
-    const size_t n = 3;
+    const size_t n = VEIL_TEST_SANITIZED ? 1 : 3;
     int64_t *a = malloc(n * 16 * 8), *b = malloc(n * 8 * 8);
     /* 1. default options, samples of the calibration set itself (inside
      * every range by construction; fresh draws of 0..2 can leave a range the
@@ -417,15 +421,25 @@ static void test_range_check(void) {
     }
     CU_ASSERT_EQUAL(cases, 2);
     fclose(devnull);
-    /* encrypted: 2 of the samples past the calibration set */
+    /* encrypted: 2 of the samples past the calibration set (a sanitizer
+     * build: the first one inside its windows, so its counts are compared) */
+    const size_t ne = VEIL_TEST_SANITIZED ? 1 : 2;
+    size_t s0 = 0;
+    while (VEIL_TEST_SANITIZED && s0 + 1 < NS && !in_window[s0])
+        s0++;
     run_result r = {0};
     int64_t enc_cnt[NS * 2];
     r.counts = enc_cnt;
-    run(m, p, a, b, 2, &r);
-    CU_ASSERT_EQUAL(r.values, 2 * 13); /* y1, y2 and the counts */
-    CU_ASSERT_EQUAL(r.equal, 2 * 13);
-    for (size_t i = 0; i < 2 * 2; i++)
-        if (in_window[i / 2]) CU_ASSERT_EQUAL(enc_cnt[i], want[i]);
+    run(m, p, a + s0 * 16, b + s0 * 8, ne, &r);
+    CU_ASSERT_EQUAL(r.values, ne * 13); /* y1, y2 and the counts */
+    CU_ASSERT_EQUAL(r.equal, ne * 13);
+    size_t counts_compared = 0;
+    for (size_t i = 0; i < ne * 2; i++)
+        if (in_window[s0 + i / 2]) {
+            CU_ASSERT_EQUAL(enc_cnt[i], want[2 * s0 + i]);
+            counts_compared++;
+        }
+    CU_ASSERT(counts_compared > 0 || !VEIL_TEST_SANITIZED);
     veil_program_free(p);
     free(sim[0]);
     free(sim[1]);

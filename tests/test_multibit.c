@@ -27,15 +27,8 @@
 /* Under ASan/UBSan (make sanitize, a Debug build) a PBS costs tens of times
  * more: the noise check then runs 60 PBS (it checks the code path, and only
  * a gross error of the variance fails it; the bound follows from the count). */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_UNDEFINED__)
-#define MB_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(undefined_behavior_sanitizer)
-#define MB_SANITIZED 1
-#endif
-#endif
 #ifndef NOISE_S_PBS
-#ifdef MB_SANITIZED
+#if VEIL_TEST_SANITIZED
 #define NOISE_S_PBS 60
 #else
 #define NOISE_S_PBS 300

@@ -18,16 +18,7 @@
  * with the C noise model. */
 #include "pfail_common.h"
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_UNDEFINED__)
-#define VEIL_PFAIL_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(undefined_behavior_sanitizer)
-#define VEIL_PFAIL_SANITIZED 1
-#endif
-#endif
-#ifndef VEIL_PFAIL_SANITIZED
-#define VEIL_PFAIL_SANITIZED 0
-#endif
+#define VEIL_PFAIL_SANITIZED VEIL_TEST_SANITIZED /* testutil.h */
 
 /* The error of the small LWE ct (dimension n, key bits s) after the
  * modulus switch to 2N, centred in [-N, N): ms is n + 1 words of scratch. */

@@ -14,6 +14,23 @@
 
 #define VEIL_TEST_SKIP 77
 
+/* VEIL_TEST_SANITIZED: 1 in a build under AddressSanitizer or UBSan (make
+ * sanitize, CMake's VEIL_SANITIZE), where a PBS costs several times more.
+ * What counts there is that every code path runs, not sample sizes: a test
+ * may run fewer samples in such a build (each says which and how many), the
+ * full count staying in the plain build (make test) or in its `slow` twin.
+ * The one definition of "sanitizer build" for the tests. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_UNDEFINED__)
+#define VEIL_TEST_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(undefined_behavior_sanitizer)
+#define VEIL_TEST_SANITIZED 1
+#endif
+#endif
+#ifndef VEIL_TEST_SANITIZED
+#define VEIL_TEST_SANITIZED 0
+#endif
+
 /* One seeded RNG per test program: the seed comes from VEIL_TEST_SEED or the
  * OS, and is printed so a failure can be replayed. */
 uint64_t veil_test_seed(void);

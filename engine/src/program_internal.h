@@ -3,6 +3,7 @@
 #ifndef VEIL_PROGRAM_INTERNAL_H
 #define VEIL_PROGRAM_INTERNAL_H
 
+#include "veil/noise.h"
 #include "veil/params.h"
 #include "veil/program.h"
 
@@ -25,5 +26,15 @@ static inline int64_t veil_floor_shift(int64_t a, unsigned k) {
 /* Total variance at the read of a PBS whose input has `value_var` before the
  * 2^shift multiplication. */
 double veil_read_variance(const veil_params *ps, double value_var, unsigned shift);
+
+/* A ROUND node's value variance after one more of its chunk PBS with set ps:
+ * every chunk PBS output is added into V (veil/program.h "Rounding"), so the
+ * t-th PBS of the node (chunks in order, t from 0) reads the input's variance
+ * plus t PBS output variances, before its 2^shift. The rule of the noise
+ * pass (compile_params.c noise_pass, p_fail per read) and of the simulator's
+ * sampled noise (simulate.c). */
+static inline double veil_round_variance_after_pbs(const veil_params *ps, double value_var) {
+    return value_var + veil_noise_pbs_output_variance(ps);
+}
 
 #endif

@@ -84,16 +84,20 @@ void veil_node_eval(const veil_program *p, const veil_node *n, const int64_t *co
             if (nz) {
                 /* each chunk PBS may fail; a failed chunk leaves the rounded
                  * value off by one unit of that chunk's top bit, which is at
-                 * worst one step of r for the last chunk: model it as +-1 */
+                 * worst one step of r for the last chunk: model it as +-1.
+                 * Each read sees the variance accumulated by the PBS before
+                 * it, as in the noise pass. */
+                const veil_params *ps = node_set(p, n);
+                double var = x->variance;
                 for (unsigned q = 0; q < veil_round_chunk_count(n); q++) {
                     const veil_round_chunk c = veil_round_chunk_get(n, q);
                     for (unsigned t = 0; t < c.pbs; t++) {
-                        double e =
-                            read_error(nz, node_set(p, n), x->variance, c.shift, c.read_bits);
+                        double e = read_error(nz, ps, var, c.shift, c.read_bits);
                         if (fabs(e) >= 0.5) {
                             r += e > 0 ? 1 : -1;
                             if (stats) stats->pbs_errors++;
                         }
+                        var = veil_round_variance_after_pbs(ps, var);
                     }
                 }
             }

@@ -107,7 +107,7 @@ static veil_status set_param(vt_config *c, const char *name, const char *v) {
         if (!strcmp(name, "params")) {
             if (strlen(v) >= sizeof c->params_id)
                 return veil_error(VEIL_ERR_ARG, "parameter params: too long");
-            snprintf(c->params_id, sizeof c->params_id, "%s", v);
+            memcpy(c->params_id, v, strlen(v) + 1); /* fits: checked above */
             v = c->params_id;
         }
         if (veil_compile_options_set(&c->compile, name, v) != VEIL_OK) {

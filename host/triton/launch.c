@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -143,6 +144,63 @@ static void log_tail(const char *path, char *out, size_t cap) {
     out[strcspn(out, "\n")] = 0;
 }
 
+/* Copies the last `lines` lines of path to f. */
+static void copy_tail(const char *path, FILE *f, size_t lines) {
+    FILE *in = fopen(path, "r");
+    if (!in) {
+        fprintf(f, "  (cannot read %s)\n", path);
+        return;
+    }
+    size_t total = 0;
+    char line[2048];
+    while (fgets(line, sizeof line, in))
+        total += strchr(line, '\n') != NULL;
+    rewind(in);
+    size_t n = 0;
+    while (fgets(line, sizeof line, in)) {
+        if (n + lines >= total) fputs(line, f);
+        n += strchr(line, '\n') != NULL;
+    }
+    fclose(in);
+}
+
+/* A server whose model never became ready: its log's tail, each thread's
+ * state and kernel wait channel (/proc), and every thread's stack from gdb
+ * when there is one (the child allowed its parent's descendants to trace
+ * it), to stderr and to <log>.threads, so that the failure can be
+ * diagnosed after the run (test_triton's "not ready" under ASan). */
+static void dump_stuck(const veil_triton_server *s, const char *log_path) {
+    fprintf(stderr, "\n---- tritonserver pid %d not ready: last 80 lines of %s ----\n", (int)s->pid,
+            log_path);
+    copy_tail(log_path, stderr, 80);
+    fprintf(stderr, "---- threads (/proc/%d/task: tid comm state wchan) ----\n", (int)s->pid);
+    char cmd[4600];
+    snprintf(cmd, sizeof cmd,
+             "for t in /proc/%d/task/*; do printf '%%s %%s %%s %%s\\n' \"${t##*/}\" "
+             "\"$(cat $t/comm)\" \"$(awk '{print $3}' $t/stat)\" \"$(cat $t/wchan)\"; done "
+             "2>/dev/null",
+             (int)s->pid);
+    FILE *p = popen(cmd, "r");
+    char line[2048];
+    while (p && fgets(line, sizeof line, p))
+        fputs(line, stderr);
+    if (p) pclose(p);
+    char threads[4300];
+    snprintf(threads, sizeof threads, "%s.threads", log_path);
+    snprintf(cmd, sizeof cmd,
+             "command -v gdb >/dev/null || { echo 'no gdb: no stacks'; exit 0; }; "
+             "timeout 120 gdb -p %d -batch -nx -ex 'set pagination off' "
+             "-ex 'thread apply all bt' 2>&1 | tee '%s'",
+             (int)s->pid, threads);
+    fprintf(stderr, "---- stacks (gdb; also in %s) ----\n", threads);
+    fflush(stderr);
+    p = popen(cmd, "r");
+    while (p && fgets(line, sizeof line, p))
+        fputs(line, stderr);
+    if (p) pclose(p);
+    fprintf(stderr, "---- end of tritonserver pid %d ----\n", (int)s->pid);
+}
+
 int veil_triton_server_alive(veil_triton_server *s) {
     if (s->pid <= 0) return 0;
     int status;
@@ -183,6 +241,9 @@ veil_status veil_triton_server_start(const veil_triton_env *env, const char *rep
             close(fd);
         }
         setenv("LD_LIBRARY_PATH", env->libs, 1);
+        /* the parent and its children (gdb, dump_stuck) may read its stacks
+         * under Yama's ptrace_scope 1 */
+        prctl(PR_SET_PTRACER, (unsigned long)getppid(), 0, 0, 0);
 #ifdef VEIL_TRITON_PRELOAD
         /* A sanitizer build of the backend: its runtimes first; Triton's own
          * leaks at exit are not ours to report. */
@@ -216,6 +277,7 @@ veil_status veil_triton_server_start(const veil_triton_env *env, const char *rep
         if (t.tv_sec - t0.tv_sec > timeout_s) {
             char tail[1024];
             log_tail(log_path, tail, sizeof tail);
+            dump_stuck(out, log_path);
             veil_triton_server_stop(out);
             return veil_error(VEIL_ERR_IO, "tritonserver: model %s not ready after %d s (%s): %s",
                               model, timeout_s, log_path, tail);

@@ -54,7 +54,9 @@ typedef struct veil_triton_server {
 
 /* Starts tritonserver on 127.0.0.1 (free ports) with the backends in
  * backend_dir, output to log_path; returns when `model` answers its config
- * (at most timeout_s), or fails with the log's last lines. */
+ * (at most timeout_s), or fails with the log's last lines; on that timeout
+ * it first writes the log's tail, the server's threads and their stacks (gdb)
+ * to stderr and to <log_path>.threads. */
 veil_status veil_triton_server_start(const veil_triton_env *env, const char *repo,
                                      const char *backend_dir, const char *model,
                                      const char *log_path, int timeout_s, veil_triton_server *out);

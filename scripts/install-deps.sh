@@ -3,7 +3,8 @@
 set -euo pipefail
 pkgs=(cmake make gcc g++ pkg-config clang libclang-rt-14-dev
       libhdf5-dev libcunit1-dev libsodium-dev libfftw3-dev
-      libmicrohttpd-dev libcurl4-openssl-dev python3 python3-venv python3-matplotlib)
+      libmicrohttpd-dev libcurl4-openssl-dev python3 python3-venv python3-matplotlib
+      gdb) # gdb: test_triton prints a stuck server's thread stacks (host/triton/launch.c)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -13,7 +13,10 @@
  *     for bit the digits' forward_i64, on every path;
  *   - mac_ggsw: bit for bit the sum of veil_fft_mac calls into a zeroed
  *     accumulator (same operations, same order);
- *   - ks_rows: the keyswitch's multiply-subtract mod 2^64;
+ *   - ks_lanes: the keyswitch's multiply-subtract mod 2^64 over a block of
+ *     key rows for up to 8 ciphertexts in lockstep;
+ *   - add_torus: the inverse transform's rounding to the torus against
+ *     its definition, on edge values (ties, 2^52, 2^63, 2^64, 2^116);
  * then veil_ks_pbs_many (lockstep groups of VEIL_PBS_LANES, a different
  * table per ciphertext, a count that leaves a partial group) against
  * veil_ks_pbs one at a time, bit for bit, and the decryptions. */
@@ -23,6 +26,7 @@
 #include "veil/gadget.h"
 #include "veil/tfhe.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -288,21 +292,22 @@ static void test_decompose(void) {
     CU_ASSERT_EQUAL(cases, 3 * n_bl * np);
 }
 
-static void test_mac_ggsw_and_ks_rows(void) {
+static void test_mac_ggsw(void) {
     path_kernels pk[3];
     const size_t np = paths_here(pk);
     const uint32_t N = 256;
     size_t cases = 0;
     double *fd = veil_fft_alloc(sizeof(double) * 6 * N),
-           *g = veil_fft_alloc(sizeof(double) * 18 * N);
-    double *ref = veil_fft_alloc(sizeof(double) * 3 * N),
-           *got = veil_fft_alloc(sizeof(double) * 3 * N);
+           *g = veil_fft_alloc(sizeof(double) * 36 * N);
+    double *ref = veil_fft_alloc(sizeof(double) * 6 * N),
+           *got = veil_fft_alloc(sizeof(double) * 6 * N);
     CU_ASSERT_FATAL(fd && g && ref && got);
     for (uint32_t t = 0; t < 6 * N; t++)
         fd[t] = (double)(int64_t)(veil_test_rand() >> 40) * 0x1p-7;
-    for (uint32_t t = 0; t < 18 * N; t++)
+    for (uint32_t t = 0; t < 36 * N; t++)
         g[t] = (double)(int64_t)veil_test_rand() * 0x1p-3;
-    for (uint32_t k1 = 1; k1 <= 3; k1++)
+    /* k + 1 = 2 sums its columns side by side (mac_cols), the others one at a time */
+    for (uint32_t k1 = 1; k1 <= 6; k1++)
         for (uint32_t rows = 1; rows <= 6; rows++) {
             memset(ref, 0, sizeof(double) * k1 * N);
             for (uint32_t r = 0; r < rows; r++)
@@ -316,38 +321,133 @@ static void test_mac_ggsw_and_ks_rows(void) {
                 cases++;
             }
         }
-    CU_ASSERT_EQUAL(cases, 3 * 6 * np);
+    CU_ASSERT_EQUAL(cases, 6 * 6 * np);
     veil_fft_dealloc(fd), veil_fft_dealloc(g), veil_fft_dealloc(ref), veil_fft_dealloc(got);
+}
 
-    /* ks_rows: widths around the vector widths, 1 to 5 rows */
-    size_t ks_cases = 0;
-    uint64_t rowbuf[5][37], d[5], o_ref[37], o_got[37];
-    const uint64_t *rows[5];
-    for (int j = 0; j < 5; j++) {
-        for (int t = 0; t < 37; t++)
-            rowbuf[j][t] = veil_test_rand();
-        d[j] = (uint64_t)((int64_t)(veil_test_rand() % 9) - 4);
-        rows[j] = rowbuf[j];
-    }
-    for (uint32_t width = 1; width <= 37; width += 6)
-        for (uint32_t count = 1; count <= 5; count++) {
-            for (uint32_t t = 0; t < width; t++)
-                o_ref[t] = veil_test_rand();
-            for (size_t p = 0; p < np; p++) {
-                memcpy(o_got, o_ref, sizeof(uint64_t) * width);
-                pk[p].k->ks_rows(o_got, rows, d, count, width);
-                int same = 1;
-                for (uint32_t t = 0; t < width; t++) {
-                    uint64_t want = o_ref[t];
-                    for (uint32_t j = 0; j < count; j++)
-                        want -= d[j] * rows[j][t];
-                    same &= o_got[t] == want;
+/* ks_lanes (the lockstep keyswitch over a block of key rows) against its
+ * definition: 1 to 8 lanes, widths around the vector and tile widths,
+ * 1 to 17 rows, digits of both signs and 0, on every path */
+static void test_ks_lanes(void) {
+    path_kernels pk[3];
+    const size_t np = paths_here(pk);
+    enum { RS = 41, MAXR = 17, OS = 43 };
+    uint64_t rows[MAXR * RS], d[MAXR * 8], init[8 * OS], got[8 * OS];
+    for (size_t t = 0; t < MAXR * RS; t++)
+        rows[t] = veil_test_rand();
+    for (size_t t = 0; t < MAXR * 8; t++)
+        d[t] = (uint64_t)((int64_t)(veil_test_rand() % 33) - 16);
+    size_t cases = 0, bad = 0;
+    for (uint32_t lanes = 1; lanes <= 8; lanes++)
+        for (uint32_t width = 1; width <= RS; width += 5)
+            for (uint32_t count = 1; count <= MAXR; count += 4) {
+                for (size_t t = 0; t < 8 * OS; t++)
+                    init[t] = veil_test_rand();
+                for (size_t p = 0; p < np; p++) {
+                    memcpy(got, init, sizeof got);
+                    pk[p].k->ks_lanes(got, OS, rows, RS, d, count, lanes, width);
+                    for (uint32_t c = 0; c < 8; c++)
+                        for (uint32_t t = 0; t < OS; t++) {
+                            uint64_t want = init[c * OS + t];
+                            if (c < lanes && t < width)
+                                for (uint32_t r = 0; r < count; r++)
+                                    want -= d[r * lanes + c] * rows[r * RS + t];
+                            bad += got[c * OS + t] != want;
+                        }
+                    cases++;
                 }
-                CU_ASSERT(same);
-                ks_cases++;
             }
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(cases, 8 * 9 * 5 * np);
+}
+
+/* round(v) mod 2^64, ties away from zero, straight from the definition:
+ * below 2^63 llround, above it v is an integer and fmod reduces it exactly */
+static uint64_t torus_ref(double v) {
+    if (fabs(v) < 0x1p63) return (uint64_t)llround(v);
+    double r = fmod(v, 0x1p64); /* exact, |r| < 2^64, an integer */
+    if (r >= 0x1p63) r -= 0x1p64;
+    if (r < -0x1p63) r += 0x1p64;
+    return (uint64_t)(int64_t)r;
+}
+
+/* add_torus (the inverse transform's rounding to the torus, on its own) on
+ * every path against torus_ref: ties of both signs and parities, both sides
+ * of 2^52, 2^63, 2^64 and 2^116, zeros, and random values of every exponent
+ * from 2^-4 to 2^130; counts that leave a tail */
+static void test_add_torus(void) {
+    path_kernels pk[3];
+    const size_t np = paths_here(pk);
+    enum { CNT = 4096 };
+    static const double edge[] = {0.0,
+                                  -0.0,
+                                  0.5,
+                                  -0.5,
+                                  1.5,
+                                  -1.5,
+                                  2.5,
+                                  -2.5,
+                                  0x1.fffffffffffffp-2,
+                                  -0x1.fffffffffffffp-2,
+                                  0x1p52 - 0.5,
+                                  -(0x1p52 - 0.5),
+                                  0x1p52 - 1.5,
+                                  0x1p52,
+                                  0x1p52 + 1,
+                                  0x1p53 + 2,
+                                  0x1p62 + 0x1p10,
+                                  0x1p63,
+                                  -0x1p63,
+                                  0x1p63 - 0x1p10,
+                                  0x1p64,
+                                  -0x1p64,
+                                  0x1p64 - 0x1p11,
+                                  0x1p64 + 0x1p12,
+                                  0x1p64 + 0x1p63,
+                                  -0x1p64 - 0x1p63,
+                                  0x1.8p64,
+                                  0x1.fffffffffffffp115,
+                                  -0x1.fffffffffffffp115,
+                                  0x1p116,
+                                  -0x1p116,
+                                  0x1.0000000000001p116,
+                                  0x1p200,
+                                  3.0e-310};
+    const size_t n_edge = sizeof edge / sizeof edge[0];
+    double *v = malloc(sizeof(double) * CNT);
+    uint64_t *init = malloc(sizeof(uint64_t) * CNT), *got = malloc(sizeof(uint64_t) * CNT);
+    CU_ASSERT_FATAL(v && init && got);
+    for (size_t j = 0; j < CNT; j++) {
+        init[j] = veil_test_rand();
+        if (j < n_edge) {
+            v[j] = edge[j];
+            continue;
         }
-    CU_ASSERT_EQUAL(ks_cases, 7 * 5 * np);
+        const uint64_t r = veil_test_rand();
+        const int e = (int)(r % 135) - 4;                              /* 2^-4 .. 2^130 */
+        double m = ldexp((double)(veil_test_rand() >> 11), -53) + 1.0; /* [1, 2) */
+        if (j % 4 == 1) m = floor(ldexp(m, 20)) * 0x1p-20 + 0x1p-21;   /* a tie from 2^-1 to 2^51 */
+        v[j] = (r >> 63 ? -1 : 1) * ldexp(m, e);
+    }
+    size_t cases = 0;
+    for (size_t p = 0; p < np; p++)
+        for (uint32_t count = CNT - 13; count <= CNT; count += 13) {
+            memcpy(got, init, sizeof(uint64_t) * CNT);
+            pk[p].k->add_torus(got, v, count);
+            size_t bad = 0;
+            for (size_t j = 0; j < CNT; j++) {
+                const uint64_t want = init[j] + (j < count ? torus_ref(v[j]) : 0);
+                if (got[j] != want && bad++ < 4)
+                    printf("\n  path %s: v = %a: got %016llx, want %016llx",
+                           veil_fft_path_name(pk[p].path), v[j],
+                           (unsigned long long)(got[j] - init[j]),
+                           (unsigned long long)(want - init[j]));
+            }
+            CU_ASSERT_EQUAL(bad, 0);
+            cases++;
+        }
+    CU_ASSERT_EQUAL(cases, 2 * np);
+    free(v), free(init), free(got);
 }
 
 #define MANY (VEIL_PBS_LANES + 3) /* one full group, one partial */
@@ -418,7 +518,9 @@ int main(void) {
     VEIL_ADD_TEST(s, test_decompose_rotated_ties);
     VEIL_ADD_TEST(s, test_decompose);
     VEIL_ADD_TEST(s, test_forward_digits);
-    VEIL_ADD_TEST(s, test_mac_ggsw_and_ks_rows);
+    VEIL_ADD_TEST(s, test_mac_ggsw);
+    VEIL_ADD_TEST(s, test_add_torus);
+    VEIL_ADD_TEST(s, test_ks_lanes);
     VEIL_ADD_TEST(s, test_ks_pbs_many);
     return veil_test_run();
 }

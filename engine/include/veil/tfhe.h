@@ -265,8 +265,8 @@ void veil_lwe_dot(uint64_t *out, const uint64_t *cts, const int64_t *w, size_t c
 /* ---- keyswitch ------------------------------------------------------------ */
 /* Master key (pk->in_dim) -> the partition's small key (n). */
 void veil_keyswitch(const veil_pbs_key *pk, const uint64_t *in_big, uint64_t *out_small);
-/* count keyswitches, ciphertexts contiguous in and out: each key row is
- * read once for all of them (count small: they share the cache). */
+/* count keyswitches, ciphertexts contiguous in and out, in lockstep groups
+ * of 8: each key row is read once a group, for all its ciphertexts. */
 void veil_keyswitch_many(const veil_pbs_key *pk, const uint64_t *in_big, size_t count,
                          uint64_t *out_small);
 /* One share of a keyswitch, for splitting one over threads: out (n+1 words)

@@ -79,10 +79,13 @@ typedef struct veil_fft_kernels {
      * r = 0, 1, ... from +0.0, like veil_fft_mac calls into a zeroed acc. */
     void (*mac_ggsw)(double *acc, const double *fd, const double *ggsw, uint32_t rows, uint32_t k1,
                      uint32_t poly_size);
-    /* out[t] -= sum_j digits[j] rows[j][t], t < width, mod 2^64 (the LWE
-     * keyswitch's inner loop: rows[j] are keyswitching key rows) */
-    void (*ks_rows)(uint64_t *out, const uint64_t *const *rows, const uint64_t *digits,
-                    uint32_t count, uint32_t width);
+    /* out[c os + t] -= sum_r digits[r lanes + c] rows[r rs + t], mod 2^64,
+     * c < lanes (1 .. 8), r < count, t < width: the keyswitch of `lanes`
+     * ciphertexts in lockstep over `count` consecutive key rows (rs words
+     * apart), each row element loaded once for every lane and the lanes'
+     * sums kept in registers over the rows (a small integer GEMM) */
+    void (*ks_lanes)(uint64_t *out, size_t os, const uint64_t *rows, size_t rs,
+                     const uint64_t *digits, uint32_t count, uint32_t lanes, uint32_t width);
     /* diff = X^a * src - src (mod X^N + 1), a in [0, 2N) */
     void (*rotate_sub)(const uint64_t *src, uint32_t poly_size, uint32_t a, uint64_t *diff);
     /* out[lv N ..]: forward_i64 of the digit polynomial of level lv of x
@@ -90,6 +93,10 @@ typedef struct veil_fft_kernels {
      * decomposition is fused with the first pass of the transform */
     void (*forward_digits)(const veil_fft_tables *t, const uint64_t *x, uint32_t base_log,
                            uint32_t levels, double *out);
+    /* acc[j] += round(v[j]) mod 2^64, ties away from zero, exact for every
+     * finite v (0 from |v| >= 2^116 on), j < count: the inverse transform's
+     * last step, on its own (tests) */
+    void (*add_torus)(uint64_t *acc, const double *v, uint32_t count);
 } veil_fft_kernels;
 
 /* forward_digits through f's own kernels (veil paths only, not FFTW: the

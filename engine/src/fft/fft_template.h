@@ -87,6 +87,25 @@ static inline vu srlv_c(vu x, vu c) {
  * 2^sh; sh >= 0: mant << sh (0 from sh = 64 on); sh < 0: (mant + half) >>
  * -sh, 0 from -sh = 54 on. The sign is applied mod 2^64. */
 static inline vu f64_to_torus(vd v) {
+#if W == 8 && defined(__AVX512DQ__)
+    /* The same value in half the operations, with AVX-512's rounding and
+     * 64-bit conversion: x = v / 2^64 (exact), K = round(x) (ties to even:
+     * any nearest integer does), w = (x - K) 2^64 = v - K 2^64, exact, |w|
+     * <= 2^63; then w rounded half away from zero by truncating w +
+     * copysign(0.5 - 2^-54, w) (correct for every double under round to
+     * nearest). A tie needs |v| < 2^52, where K = 0 and w = v, so the
+     * rounding is v's own; w = +2^63 converts to 2^63 mod 2^64, the
+     * integer-indefinite value. |v| >= 2^116 gives 0 as the shifts do. The
+     * old sequence's 16 integer operations were a third of the inverse
+     * transform (N = 2048, thread CPU time, forward 1.53 us, inverse to
+     * doubles 1.63 us, inverse to the torus 2.19 us). */
+    const vd x = v * splat(0x1p-64);
+    const vd k =
+        (vd)_mm512_roundscale_pd((__m512d)x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const vd w = (x - k) * splat(0x1p64);
+    const vd half = (vd)(((vu)w & 0x8000000000000000u) | (vu)splat(0x1.fffffffffffffp-2));
+    return (vu)_mm512_cvttpd_epi64((__m512d)(w + half));
+#else
     const vu bits = (vu)v;
     const vu sh = ((bits >> 52) & 0x7ff) - 1075; /* mod 2^64: "negative" is huge */
     const vu mant = (bits & 0xfffffffffffffu) | 0x10000000000000u;
@@ -94,6 +113,7 @@ static inline vu f64_to_torus(vd v) {
     const vu mag = SLLV(mant, sh) | SRLV(mant + SLLV(one, (vu){0} - sh - 1), (vu){0} - sh);
     const vu neg = (vu){0} - (bits >> 63);
     return (mag ^ neg) - neg;
+#endif
 }
 
 /* ---- the split spectrum ------------------------------------------------
@@ -471,24 +491,17 @@ static void VEIL_FFT_NAME(backward_add_torus)(const veil_fft_tables *t, double *
     backward(t, in, NULL, acc, 1);
 }
 
-/* The key streams from memory (the Fourier bootstrapping key, read once per
- * PBS, is larger than the caches): at the start of each block of slots, ask
- * for the block 4 KiB ahead, both its cache lines (real parts, imaginary
- * parts), past the end of this polynomial into the next one, which the PBS
- * reads next. Measured with the interleaved layout (one line a vector):
- * PBS 9.5 -> 8.3 ms at N = 2048 on an AMD EPYC (Zen 5). */
-static inline void prefetch_block(const double *p, uint32_t c) {
-    if ((c & 7) == 0) {
-        __builtin_prefetch(p + SRE(c) + 512, 0, 0);
-        __builtin_prefetch(p + SRE(c) + 520, 0, 0);
-    }
-}
+/* No software prefetch of the key: the 4 KiB-ahead prefetch this file had
+ * was dropped by GCC 12 at -O1 and above in every build of it (no prefetch
+ * instruction in the binary, cause not found); emitted, it cost 40% at N =
+ * 2048 and 60% at 8192 in mac_ggsw (thread CPU time, the same GGSWs one
+ * and eight lanes at a time, 2 shared cores of an AMD EPYC): the hardware
+ * prefetchers follow the streams better. */
 
 /* acc += a b over the N/2 slots: split data, four products and four sums
  * per W values, no shuffles */
 static void VEIL_FFT_NAME(mac)(double *acc, const double *a, const double *b, uint32_t n) {
     for (uint32_t c = 0; c < n / 2; c += W) {
-        prefetch_block(b, c);
         const cv x = cld(a, c), y = cld(b, c), z = cld(acc, c);
         cst(acc, c, (cv){z.r + (x.r * y.r - x.i * y.i), z.i + (x.r * y.i + x.i * y.r)});
     }
@@ -559,29 +572,47 @@ static void VEIL_FFT_NAME(decompose_rotated)(const uint64_t *src, uint32_t N, ui
     DECOMPOSE_POLY(VEIL_GADGET_INIT, (const uint64_t *)digits, N, B, levels, digits);
 }
 
+/* acc[q] = sum_r fd[r] ggsw[r K + q] for all K output columns in one pass:
+ * each digit vector is loaded once per row for every column, and the K
+ * sums stay in registers (K is a constant at each call). */
+static inline __attribute__((always_inline)) void mac_cols(double *acc, const double *fd,
+                                                           const double *ggsw, uint32_t rows,
+                                                           const uint32_t K, uint32_t n) {
+    for (uint32_t c = 0; c < n / 2; c += W) {
+        cv s[2]; /* K <= 2 */
+#pragma GCC unroll 8
+        for (uint32_t q = 0; q < K; q++)
+            s[q] = (cv){splat(0.0), splat(0.0)};
+        for (uint32_t r = 0; r < rows; r++) {
+            const double *b = ggsw + (size_t)r * K * n;
+            const cv x = cld(fd + (size_t)r * n, c);
+#pragma GCC unroll 8
+            for (uint32_t q = 0; q < K; q++) {
+                const cv y = cld(b + (size_t)q * n, c);
+                s[q] = (cv){s[q].r + (x.r * y.r - x.i * y.i), s[q].i + (x.r * y.i + x.i * y.r)};
+            }
+        }
+#pragma GCC unroll 8
+        for (uint32_t q = 0; q < K; q++)
+            cst(acc + (size_t)q * n, c, s[q]);
+    }
+}
+
 /* One pass over the spectrum for every output column: the digit spectra
  * (rows x N doubles, in cache) are read once per element and each GGSW
  * polynomial streams once, in order; no zeroing pass. The per-element sum
  * runs r = 0, 1, ... from +0.0 with mac's operations: the same bits as
- * veil_fft_mac calls into a zeroed accumulator. */
+ * veil_fft_mac calls into a zeroed accumulator. k + 1 = 2 (every k = 1 set)
+ * sums both columns side by side (mac_cols). At k = 4 (k + 1 = 5, the N =
+ * 512 sets) the same is fewer instructions (callgrind, AVX2: 639M -> 440M
+ * over three 8-lane KS-PBS) and faster alone with the GGSW in L2 (5.7 ->
+ * 4.7 us a call), but slower inside the lockstep PBS (nn-p2-norm2e4-2m40,
+ * 5.56 -> 5.85 ms per KS-PBS, alternated four times in one run): not kept,
+ * the column-at-a-time loop below runs it. */
 static void VEIL_FFT_NAME(mac_ggsw)(double *acc, const double *fd, const double *ggsw,
                                     uint32_t rows, uint32_t k1, uint32_t n) {
     if (k1 == 2) {
-        /* k = 1, the usual GLWE dimension: both columns side by side, so each
-         * digit vector is loaded once for the two */
-        for (uint32_t c = 0; c < n / 2; c += W) {
-            cv s0 = {splat(0.0), splat(0.0)}, s1 = s0;
-            for (uint32_t r = 0; r < rows; r++) {
-                const double *b = ggsw + (size_t)r * 2 * n;
-                prefetch_block(b, c);
-                prefetch_block(b + n, c);
-                const cv x = cld(fd + (size_t)r * n, c), y0 = cld(b, c), y1 = cld(b + n, c);
-                s0 = (cv){s0.r + (x.r * y0.r - x.i * y0.i), s0.i + (x.r * y0.i + x.i * y0.r)};
-                s1 = (cv){s1.r + (x.r * y1.r - x.i * y1.i), s1.i + (x.r * y1.i + x.i * y1.r)};
-            }
-            cst(acc, c, s0);
-            cst(acc + n, c, s1);
-        }
+        mac_cols(acc, fd, ggsw, rows, 2, n);
         return;
     }
     for (uint32_t c = 0; c < n / 2; c += W) {
@@ -589,7 +620,6 @@ static void VEIL_FFT_NAME(mac_ggsw)(double *acc, const double *fd, const double 
             cv s = {splat(0.0), splat(0.0)};
             for (uint32_t r = 0; r < rows; r++) {
                 const double *b = ggsw + ((size_t)r * k1 + q) * n;
-                prefetch_block(b, c);
                 const cv x = cld(fd + (size_t)r * n, c), y = cld(b, c);
                 s = (cv){s.r + (x.r * y.r - x.i * y.i), s.i + (x.r * y.i + x.i * y.r)};
             }
@@ -598,20 +628,89 @@ static void VEIL_FFT_NAME(mac_ggsw)(double *acc, const double *fd, const double 
     }
 }
 
-static void VEIL_FFT_NAME(ks_rows)(uint64_t *out, const uint64_t *const *rows,
-                                   const uint64_t *digits, uint32_t count, uint32_t width) {
-    uint32_t t = 0;
-    for (; t + W <= width; t += W) {
-        vu s = ldu(out + t);
-        for (uint32_t j = 0; j < count; j++)
-            s -= ldu(rows[j] + t) * digits[j];
-        stu(out + t, s);
+/* ks_lanes: a tile of TV vectors of every lane's output in registers
+ * (lanes x TV <= 16 accumulators) while the rows stream through; L and TV
+ * are constants at each call */
+#define KS_TV (W == 8 ? 2 : 1)
+static inline __attribute__((always_inline)) void
+ks_tile(uint64_t *out, size_t os, const uint64_t *rows, size_t rs, const uint64_t *d,
+        uint32_t count, const uint32_t L, const uint32_t TV, uint32_t t) {
+    vu acc[8][KS_TV];
+#pragma GCC unroll 8
+    for (uint32_t c = 0; c < L; c++)
+#pragma GCC unroll 8
+        for (uint32_t v = 0; v < TV; v++)
+            acc[c][v] = ldu(out + c * os + t + v * W);
+    for (uint32_t r = 0; r < count; r++) {
+        const uint64_t *row = rows + r * rs + t, *dr = d + (size_t)r * L;
+        vu y[KS_TV];
+#pragma GCC unroll 8
+        for (uint32_t v = 0; v < TV; v++)
+            y[v] = ldu(row + v * W);
+#pragma GCC unroll 8
+        for (uint32_t c = 0; c < L; c++) {
+            const vu dc = (vu){0} + dr[c];
+#pragma GCC unroll 8
+            for (uint32_t v = 0; v < TV; v++)
+                acc[c][v] -= y[v] * dc;
+        }
     }
-    for (; t < width; t++) {
-        uint64_t s = out[t];
-        for (uint32_t j = 0; j < count; j++)
-            s -= rows[j][t] * digits[j];
-        out[t] = s;
+#pragma GCC unroll 8
+    for (uint32_t c = 0; c < L; c++)
+#pragma GCC unroll 8
+        for (uint32_t v = 0; v < TV; v++)
+            stu(out + c * os + t + v * W, acc[c][v]);
+}
+static inline __attribute__((always_inline)) void ks_lanes_L(uint64_t *out, size_t os,
+                                                             const uint64_t *rows, size_t rs,
+                                                             const uint64_t *d, uint32_t count,
+                                                             const uint32_t L, uint32_t width) {
+    uint32_t t = 0;
+    for (; t + KS_TV * W <= width; t += KS_TV * W)
+        ks_tile(out, os, rows, rs, d, count, L, KS_TV, t);
+    for (; t + W <= width; t += W)
+        ks_tile(out, os, rows, rs, d, count, L, 1, t);
+    for (; t < width; t++)
+        for (uint32_t c = 0; c < L; c++) {
+            uint64_t sum = out[c * os + t];
+            for (uint32_t r = 0; r < count; r++)
+                sum -= rows[r * rs + t] * d[(size_t)r * L + c];
+            out[c * os + t] = sum;
+        }
+}
+static void VEIL_FFT_NAME(ks_lanes)(uint64_t *out, size_t os, const uint64_t *rows, size_t rs,
+                                    const uint64_t *digits, uint32_t count, uint32_t lanes,
+                                    uint32_t width) {
+    switch (lanes) {
+#define KS_CASE(L)                                                                                 \
+    case L:                                                                                        \
+        ks_lanes_L(out, os, rows, rs, digits, count, L, width);                                    \
+        return;
+        KS_CASE(1)
+        KS_CASE(2)
+        KS_CASE(3)
+        KS_CASE(4)
+        KS_CASE(5)
+        KS_CASE(6)
+        KS_CASE(7)
+        KS_CASE(8)
+#undef KS_CASE
+    default:
+        __builtin_trap(); /* 1 .. 8 lanes: the caller's groups (keyswitch.c) */
+    }
+}
+
+static void VEIL_FFT_NAME(add_torus)(uint64_t *acc, const double *v, uint32_t count) {
+    uint32_t t = 0;
+    for (; t + W <= count; t += W)
+        stu(acc + t, ldu(acc + t) + f64_to_torus(ld(v + t)));
+    if (t < count) { /* the tail through one zero-padded vector */
+        double pad[W] = {0};
+        uint64_t sum[W];
+        memcpy(pad, v + t, sizeof(double) * (count - t));
+        stu(sum, f64_to_torus(ld(pad)));
+        for (uint32_t j = 0; t + j < count; j++)
+            acc[t + j] += sum[j];
     }
 }
 
@@ -623,7 +722,8 @@ const veil_fft_kernels VEIL_FFT_KERNELS = {
     /* .decompose_rotated  = */ VEIL_FFT_NAME(decompose_rotated),
     /* .decompose          = */ VEIL_FFT_NAME(decompose),
     /* .mac_ggsw           = */ VEIL_FFT_NAME(mac_ggsw),
-    /* .ks_rows            = */ VEIL_FFT_NAME(ks_rows),
+    /* .ks_lanes           = */ VEIL_FFT_NAME(ks_lanes),
     /* .rotate_sub         = */ VEIL_FFT_NAME(rotate_sub),
     /* .forward_digits     = */ VEIL_FFT_NAME(forward_digits),
+    /* .add_torus          = */ VEIL_FFT_NAME(add_torus),
 };

@@ -79,9 +79,14 @@ static void test_tiny_narrow_chunks(void) {
     veil_model_free(m);
 }
 
-/* 1-bit chunks (--chunk-bits 1): 3 bits cleared by 3 sign reads at 0 bits,
- * which land on a set derived for precision 0 (nn-p0-*, one box per half
- * torus: 4 times the noise a 1-bit set allows); encrypted equals simulate. */
+/* 1-bit chunks (--chunk-bits 1): 3 bits cleared by 3 sign reads at 0 bits
+ * (one box per half torus); encrypted equals simulate. The reads may land on
+ * a set derived for precision 0 (nn-p0-*, 4 times the noise a 1-bit set
+ * allows) or for precision 1: the cost table decides. Under the table of
+ * 2026-12-02 nn-p1-norm2e0 wins here (its keyswitch has fewer levels: 135
+ * against 283 ns per master-key row, for the same blind rotation); the
+ * precision-0 sets' own encrypted reads are checked by test_crypto_nn and
+ * their noise by test_noise. */
 static void test_tiny_precision0(void) {
     veil_model *m = veil_test_load_model("models/tiny.h5");
     veil_compile_options o;
@@ -99,7 +104,7 @@ static void test_tiny_precision0(void) {
             CU_ASSERT_EQUAL(veil_round_chunk_count(n), n->round_bits);
             CU_ASSERT_EQUAL(veil_round_chunk_get(n, 0).read_bits, 0);
             printf("\n  rounding node %zu: %u sign reads on %s", i, n->round_bits, ps->id);
-            CU_ASSERT_EQUAL(ps->precision, 0);
+            CU_ASSERT(ps->precision <= 1);
             CU_ASSERT(ps->flags & VEIL_PARAMS_NN);
             rounds++;
         }

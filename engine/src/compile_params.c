@@ -80,7 +80,7 @@ static double noise_pass(veil_program *p, const veil_params *const *sets, uint32
                     double f = veil_noise_log2_p_fail_dim(
                         ps, c.read_bits, veil_read_variance(ps, v, c.shift), master);
                     n->read_log2_pfail = f > n->read_log2_pfail ? f : n->read_log2_pfail;
-                    v += pbs;
+                    v = veil_round_variance_after_pbs(v, pbs);
                 }
             }
             n->variance = v;

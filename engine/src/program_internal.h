@@ -3,7 +3,6 @@
 #ifndef VEIL_PROGRAM_INTERNAL_H
 #define VEIL_PROGRAM_INTERNAL_H
 
-#include "veil/noise.h"
 #include "veil/params.h"
 #include "veil/program.h"
 
@@ -33,8 +32,8 @@ double veil_read_variance(const veil_params *ps, double value_var, unsigned shif
  * plus t PBS output variances, before its 2^shift. The rule of the noise
  * pass (compile_params.c noise_pass, p_fail per read) and of the simulator's
  * sampled noise (simulate.c). */
-static inline double veil_round_variance_after_pbs(const veil_params *ps, double value_var) {
-    return value_var + veil_noise_pbs_output_variance(ps);
+static inline double veil_round_variance_after_pbs(double value_var, double pbs_output_var) {
+    return value_var + pbs_output_var; /* pbs_output_var: veil_noise_pbs_output_variance(set) */
 }
 
 #endif

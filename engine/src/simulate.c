@@ -88,6 +88,7 @@ void veil_node_eval(const veil_program *p, const veil_node *n, const int64_t *co
                  * Each read sees the variance accumulated by the PBS before
                  * it, as in the noise pass. */
                 const veil_params *ps = node_set(p, n);
+                const double pbs_var = veil_noise_pbs_output_variance(ps);
                 double var = x->variance;
                 for (unsigned q = 0; q < veil_round_chunk_count(n); q++) {
                     const veil_round_chunk c = veil_round_chunk_get(n, q);
@@ -97,7 +98,7 @@ void veil_node_eval(const veil_program *p, const veil_node *n, const int64_t *co
                             r += e > 0 ? 1 : -1;
                             if (stats) stats->pbs_errors++;
                         }
-                        var = veil_round_variance_after_pbs(ps, var);
+                        var = veil_round_variance_after_pbs(var, pbs_var);
                     }
                 }
             }

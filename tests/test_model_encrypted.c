@@ -53,65 +53,64 @@ static void test_tiny_exact_rounding(void) {
     veil_model_free(m);
 }
 
-/* Chunk widths narrower than the cost model's choice (--chunk-bits 2): 3 bits
- * cleared in chunks of 2 + 1 (a 2-PBS chunk, then a 1-PBS one, all 1-bit
- * reads) instead of one 3-bit chunk; encrypted still equals simulate. (One
- * width only: this file runs under the sanitizers in CI.) */
-static void test_tiny_narrow_chunks(void) {
+/* tiny compiled with exact rounding to 2 bits in chunks of chunk_bits: its
+ * one ROUND node (3 bits cleared) is checked by `node_ok`, then the program
+ * runs encrypted equal to simulate. */
+static void check_tiny_chunks(const char *what, unsigned chunk_bits,
+                              void (*node_ok)(const veil_program *, const veil_node *)) {
     veil_model *m = veil_test_load_model("models/tiny.h5");
     veil_compile_options o;
     veil_compile_options_default(&o);
     o.rounding_bits = 2;
-    o.chunk_bits = 2;
+    o.chunk_bits = chunk_bits;
     veil_program *p = NULL;
     CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &p), VEIL_OK);
     size_t rounds = 0;
     for (size_t i = 0; i < p->n_nodes; i++)
         if (p->nodes[i].kind == VEIL_NODE_ROUND) {
             CU_ASSERT_EQUAL(p->nodes[i].round_bits, 3);
-            CU_ASSERT_EQUAL(p->nodes[i].chunk_bits, 2);
-            CU_ASSERT_EQUAL(veil_round_chunk_count(&p->nodes[i]), 2);
+            CU_ASSERT_EQUAL(p->nodes[i].chunk_bits, chunk_bits);
+            node_ok(p, &p->nodes[i]);
             rounds++;
         }
     CU_ASSERT_EQUAL(rounds, 1);
     veil_program_free(p);
-    check("exact to 2 bits, 2-bit chunks", m, &o, 8, 8, 1.0);
+    check(what, m, &o, 8, 8, 1.0);
     veil_model_free(m);
 }
 
+/* Chunk widths narrower than the cost model's choice (--chunk-bits 2): 3 bits
+ * cleared in chunks of 2 + 1 (a 2-PBS chunk, then a 1-PBS one, all 1-bit
+ * reads) instead of one 3-bit chunk. (One width only: this file runs under
+ * the sanitizers in CI.) */
+static void narrow_node_ok(const veil_program *p, const veil_node *n) {
+    (void)p;
+    CU_ASSERT_EQUAL(veil_round_chunk_count(n), 2);
+}
+
+static void test_tiny_narrow_chunks(void) {
+    check_tiny_chunks("exact to 2 bits, 2-bit chunks", 2, narrow_node_ok);
+}
+
 /* 1-bit chunks (--chunk-bits 1): 3 bits cleared by 3 sign reads at 0 bits
- * (one box per half torus); encrypted equals simulate. The reads may land on
- * a set derived for precision 0 (nn-p0-*, 4 times the noise a 1-bit set
- * allows) or for precision 1: the cost table decides. Under the table of
- * 2026-12-02 nn-p1-norm2e0 wins here (its keyswitch has fewer levels: 135
- * against 283 ns per master-key row, for the same blind rotation); the
- * precision-0 sets' own encrypted reads are checked by test_crypto_nn and
- * their noise by test_noise. */
+ * (one box per half torus). The reads may land on a set derived for
+ * precision 0 (nn-p0-*, 4 times the noise a 1-bit set allows) or for
+ * precision 1: the cost table decides. Under the table of 2026-12-02
+ * nn-p1-norm2e0 wins here (its keyswitch has fewer levels: 135 against 283 ns
+ * per master-key row, for the same blind rotation); the precision-0 sets' own
+ * encrypted reads are checked by test_crypto_nn and their noise by
+ * test_noise. */
+static void sign_node_ok(const veil_program *p, const veil_node *n) {
+    const veil_params *ps = p->partitions[n->partition].params;
+    CU_ASSERT_EQUAL(veil_round_chunk_count(n), n->round_bits);
+    CU_ASSERT_EQUAL(veil_round_chunk_get(n, 0).read_bits, 0);
+    printf("\n  rounding node: %u sign reads on %s", n->round_bits, ps->id);
+    CU_ASSERT(ps->precision <= 1);
+    CU_ASSERT(ps->flags & VEIL_PARAMS_NN);
+}
+
 static void test_tiny_precision0(void) {
-    veil_model *m = veil_test_load_model("models/tiny.h5");
-    veil_compile_options o;
-    veil_compile_options_default(&o);
-    o.rounding_bits = 2;
-    o.chunk_bits = 1;
-    veil_program *p = NULL;
-    CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &p), VEIL_OK);
-    size_t rounds = 0;
-    for (size_t i = 0; i < p->n_nodes; i++)
-        if (p->nodes[i].kind == VEIL_NODE_ROUND) {
-            const veil_node *n = &p->nodes[i];
-            const veil_params *ps = p->partitions[n->partition].params;
-            CU_ASSERT_EQUAL(n->chunk_bits, 1);
-            CU_ASSERT_EQUAL(veil_round_chunk_count(n), n->round_bits);
-            CU_ASSERT_EQUAL(veil_round_chunk_get(n, 0).read_bits, 0);
-            printf("\n  rounding node %zu: %u sign reads on %s", i, n->round_bits, ps->id);
-            CU_ASSERT(ps->precision <= 1);
-            CU_ASSERT(ps->flags & VEIL_PARAMS_NN);
-            rounds++;
-        }
-    CU_ASSERT_EQUAL(rounds, 1);
-    veil_program_free(p);
-    check("exact to 2 bits, 1-bit chunks", m, &o, 8, 8, 1.0);
-    veil_model_free(m);
+    check_tiny_chunks("exact to 2 bits, 1-bit chunks", 1, sign_node_ok);
 }
 
 /* Inputs drawn from the inputs' whole range make accumulators leave the

@@ -19,7 +19,7 @@
 /* ---- noise and parameter choice -------------------------------------------- */
 
 double veil_read_variance(const veil_params *ps, double value_var, unsigned shift) {
-    return ldexp(value_var, 2 * (int)shift);
+    return value_var * veil_pow2(2 * (int)shift);
 }
 
 /* The set whose big key is the master key among sets[0..n): the widest k*N,
@@ -36,6 +36,55 @@ static uint32_t master_index(const veil_params *const *sets, uint32_t n) {
     return m;
 }
 
+/* The per-partition terms of the noise pass and the cost sum for sets[0..n)
+ * keyswitching from a master key of dimension `master`, computed at a
+ * partition's first read and kept for the rest of the pass (the search runs
+ * these passes thousands of times, over programs of a few partitions and
+ * many nodes); partitions past the cache are computed at every read, with
+ * the same calls, so the values never depend on the cache. */
+#define PART_TERMS_CACHED 32u
+typedef struct part_terms {
+    const veil_params *const *sets;
+    uint32_t master;
+    unsigned char noise_done[PART_TERMS_CACHED], cost_done[PART_TERMS_CACHED];
+    double ks[PART_TERMS_CACHED], ms[PART_TERMS_CACHED], pbs[PART_TERMS_CACHED],
+        cost[PART_TERMS_CACHED];
+} part_terms;
+
+static double pbs_cost(const veil_params *ps, uint32_t master);
+
+static void part_terms_init(part_terms *t, const veil_params *const *sets, uint32_t master) {
+    t->sets = sets;
+    t->master = master;
+    memset(t->noise_done, 0, sizeof t->noise_done);
+    memset(t->cost_done, 0, sizeof t->cost_done);
+}
+
+/* The keyswitch, modulus-switch and PBS output variances of partition k. */
+static void term_noise(part_terms *t, uint32_t k, double *ks, double *ms, double *pbs) {
+    if (k < PART_TERMS_CACHED && t->noise_done[k]) {
+        *ks = t->ks[k], *ms = t->ms[k], *pbs = t->pbs[k];
+        return;
+    }
+    *ks = veil_noise_ks_variance_dim(t->sets[k], t->master);
+    *ms = veil_noise_ms_variance(t->sets[k]);
+    *pbs = veil_noise_pbs_output_variance(t->sets[k]);
+    if (k < PART_TERMS_CACHED) {
+        t->ks[k] = *ks, t->ms[k] = *ms, t->pbs[k] = *pbs;
+        t->noise_done[k] = 1;
+    }
+}
+
+static double term_cost(part_terms *t, uint32_t k) {
+    if (k < PART_TERMS_CACHED && t->cost_done[k]) return t->cost[k];
+    const double c = pbs_cost(t->sets[k], t->master);
+    if (k < PART_TERMS_CACHED) {
+        t->cost[k] = c;
+        t->cost_done[k] = 1;
+    }
+    return c;
+}
+
 /* Propagates variances with sets[i] running partition i's PBS (node
  * partition), the master big key (fresh inputs, every ciphertext between
  * PBS) being master_index()'s (partition 0's in a compiled program): a PBS of partition X
@@ -47,6 +96,8 @@ static double noise_pass(veil_program *p, const veil_params *const *sets, uint32
     const veil_params *ms = sets[master_index(sets, nsets)];
     const double fresh = veil_noise_fresh_variance(ms);
     const uint32_t master = veil_params_big_dim(ms);
+    part_terms terms;
+    part_terms_init(&terms, sets, master);
     double worst = -INFINITY;
     *worst_node = 0;
     for (size_t i = 0; i < p->n_nodes; i++) {
@@ -72,25 +123,30 @@ static double noise_pass(veil_program *p, const veil_params *const *sets, uint32
             break;
         }
         case VEIL_NODE_ROUND: {
-            const double pbs = veil_noise_pbs_output_variance(ps);
-            double v = vin;
+            double ksv, msv, pbs, v = vin, margin = INFINITY;
+            term_noise(&terms, n->partition, &ksv, &msv, &pbs);
+            /* the worst read is the one of smallest margin: one log2 erfc */
             for (unsigned q = 0; q < veil_round_chunk_count(n); q++) {
                 const veil_round_chunk c = veil_round_chunk_get(n, q);
                 for (unsigned t = 0; t < c.pbs; t++) {
-                    double f = veil_noise_log2_p_fail_dim(
-                        ps, c.read_bits, veil_read_variance(ps, v, c.shift), master);
-                    n->read_log2_pfail = f > n->read_log2_pfail ? f : n->read_log2_pfail;
+                    const double m = veil_noise_fail_margin_terms(
+                        c.read_bits, veil_read_variance(ps, v, c.shift), ksv, msv);
+                    margin = m < margin ? m : margin;
                     v = veil_round_variance_after_pbs(v, pbs);
                 }
             }
+            if (margin < INFINITY) n->read_log2_pfail = veil_noise_log2_p_fail_margin(margin);
             n->variance = v;
             break;
         }
-        case VEIL_NODE_LUT:
-            n->read_log2_pfail = veil_noise_log2_p_fail_dim(
-                ps, n->in_bits, veil_read_variance(ps, vin, n->shift), master);
-            n->variance = veil_noise_pbs_output_variance(ps);
+        case VEIL_NODE_LUT: {
+            double ksv, msv, pbs;
+            term_noise(&terms, n->partition, &ksv, &msv, &pbs);
+            n->read_log2_pfail = veil_noise_log2_p_fail_margin(veil_noise_fail_margin_terms(
+                n->in_bits, veil_read_variance(ps, vin, n->shift), ksv, msv));
+            n->variance = pbs;
             break;
+        }
         }
         if (n->read_log2_pfail > worst) {
             worst = n->read_log2_pfail;
@@ -340,6 +396,8 @@ static double cost_below(veil_program *p, const veil_params *const *sets, uint32
     const uint32_t mi = master_index(sets, nparts);
     if (master0 && mi != 0) return INFINITY;
     const uint32_t D = veil_params_big_dim(sets[mi]);
+    part_terms terms;
+    part_terms_init(&terms, sets, D);
     double cost = 0;
     for (size_t i = 0; i < p->n_nodes; i++) {
         const veil_node *n = &p->nodes[i];
@@ -347,7 +405,7 @@ static double cost_below(veil_program *p, const veil_params *const *sets, uint32
         if (n->partition >= nparts) return INFINITY;
         const veil_params *ps = sets[n->partition];
         if (!veil_set_reads(ps, veil_pbs_prec(n), p->options.max_poly_size)) return INFINITY;
-        cost += (double)n->pbs_per_sample * pbs_cost(ps, D);
+        cost += (double)n->pbs_per_sample * term_cost(&terms, n->partition);
     }
     if (!(cost < bound)) return INFINITY; /* no noise pass for what cannot win */
     uint32_t wn;

@@ -89,22 +89,23 @@ static double term_cost(part_terms *t, uint32_t k) {
  * partition), the master big key (fresh inputs, every ciphertext between
  * PBS) being master_index()'s (partition 0's in a compiled program): a PBS of partition X
  * keyswitches from the master key with X's KSK, modulus-switches with X's n and N and outputs with
- * X's PBS output variance. Fills per-node variance and read_log2_pfail. Returns the worst log2
+ * X's PBS output variance. Fills per-node variance, and read_log2_pfail when fill_pfail (else
+ * a PBS node's is left as it was: the search needs only the worst). Returns the worst log2
  * p_fail of one PBS (or output decoding) and the node holding it. */
-static double noise_pass(veil_program *p, const veil_params *const *sets, uint32_t nsets,
-                         uint32_t *worst_node) {
+static double noise_pass_fill(veil_program *p, const veil_params *const *sets, uint32_t nsets,
+                              uint32_t *worst_node, int fill_pfail) {
     const veil_params *ms = sets[master_index(sets, nsets)];
     const double fresh = veil_noise_fresh_variance(ms);
     const uint32_t master = veil_params_big_dim(ms);
     part_terms terms;
     part_terms_init(&terms, sets, master);
-    double worst = -INFINITY;
+    double worst_margin = INFINITY;
     *worst_node = 0;
     for (size_t i = 0; i < p->n_nodes; i++) {
         veil_node *n = &p->nodes[i];
         const double vin = n->n_in ? p->nodes[n->in[0]].variance : 0;
         const veil_params *ps = sets[n->partition];
-        n->read_log2_pfail = -INFINITY;
+        double margin = INFINITY; /* of the node's worst read */
         switch (n->kind) {
         case VEIL_NODE_INPUT:
             n->variance = fresh;
@@ -123,9 +124,8 @@ static double noise_pass(veil_program *p, const veil_params *const *sets, uint32
             break;
         }
         case VEIL_NODE_ROUND: {
-            double ksv, msv, pbs, v = vin, margin = INFINITY;
+            double ksv, msv, pbs, v = vin;
             term_noise(&terms, n->partition, &ksv, &msv, &pbs);
-            /* the worst read is the one of smallest margin: one log2 erfc */
             for (unsigned q = 0; q < veil_round_chunk_count(n); q++) {
                 const veil_round_chunk c = veil_round_chunk_get(n, q);
                 for (unsigned t = 0; t < c.pbs; t++) {
@@ -135,24 +135,30 @@ static double noise_pass(veil_program *p, const veil_params *const *sets, uint32
                     v = veil_round_variance_after_pbs(v, pbs);
                 }
             }
-            if (margin < INFINITY) n->read_log2_pfail = veil_noise_log2_p_fail_margin(margin);
             n->variance = v;
             break;
         }
         case VEIL_NODE_LUT: {
             double ksv, msv, pbs;
             term_noise(&terms, n->partition, &ksv, &msv, &pbs);
-            n->read_log2_pfail = veil_noise_log2_p_fail_margin(veil_noise_fail_margin_terms(
-                n->in_bits, veil_read_variance(ps, vin, n->shift), ksv, msv));
+            margin = veil_noise_fail_margin_terms(n->in_bits, veil_read_variance(ps, vin, n->shift),
+                                                  ksv, msv);
             n->variance = pbs;
             break;
         }
         }
-        if (n->read_log2_pfail > worst) {
-            worst = n->read_log2_pfail;
+        if (fill_pfail)
+            n->read_log2_pfail =
+                margin < INFINITY ? veil_noise_log2_p_fail_margin(margin) : -INFINITY;
+        /* log2 p_fail falls as the margin grows: the worst read is the
+         * smallest margin, one log2 erfc for the pass */
+        if (margin < worst_margin) {
+            worst_margin = margin;
             *worst_node = (uint32_t)i;
         }
     }
+    double worst =
+        worst_margin < INFINITY ? veil_noise_log2_p_fail_margin(worst_margin) : -INFINITY;
     /* outputs are decoded at their Delta: half a step of margin */
     for (uint32_t o = 0; o < p->n_outputs; o++) {
         veil_node *n = &p->nodes[p->output_nodes[o]];
@@ -166,6 +172,11 @@ static double noise_pass(veil_program *p, const veil_params *const *sets, uint32
         }
     }
     return worst;
+}
+
+static double noise_pass(veil_program *p, const veil_params *const *sets, uint32_t nsets,
+                         uint32_t *worst_node) {
+    return noise_pass_fill(p, sets, nsets, worst_node, 1);
 }
 
 /* Cost of one KS-PBS with set ps keyswitching from a master key of
@@ -409,7 +420,7 @@ static double cost_below(veil_program *p, const veil_params *const *sets, uint32
     }
     if (!(cost < bound)) return INFINITY; /* no noise pass for what cannot win */
     uint32_t wn;
-    if (noise_pass(p, sets, nparts, &wn) > log2(p->options.p_error)) return INFINITY;
+    if (noise_pass_fill(p, sets, nparts, &wn, 0) > log2(p->options.p_error)) return INFINITY;
     return cost;
 }
 

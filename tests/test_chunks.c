@@ -19,6 +19,8 @@
  *   box per half torus (veil_lut_new at 0 bits), read right up to a quarter
  *   torus (2^62) from either value, twice a 1-bit table's margin, which is
  *   what the noise pass counts for it (read_bits 0).
+ * - The lookup width and the chunk widths chosen together
+ *   (test_width_and_chunks, source16_bc at 6 bits).
  * The encrypted run at a forced narrow width is in test_model_encrypted.c. */
 #include "testutil.h"
 #include "load_model.h"
@@ -107,6 +109,54 @@ static void test_chunk_choice(void) {
     /* narrower chunks are cheaper here (9.29 s -> 7.81 s per sample when
      * this test was written) */
     CU_ASSERT(chosen->cost_per_sample < 0.95 * widest_cost);
+    free(x);
+    free(y0);
+    free(y);
+    veil_program_free(chosen);
+    veil_model_free(m);
+}
+
+/* The lookup width and the chunk width chosen together: source16_bc at
+ * --rounding-bits 6 (16-bit accumulators, 6-bit lookups) costs no more with
+ * the choices left to the cost model than with any lookup width from 4 to 7
+ * forced with any uniform chunk width from 1 to 3 (when the width search
+ * judged each lookup width by its widest chunks alone it chose 4-bit
+ * decompositions at 1315 ms where 6-bit lookups with 1-bit chunks cost
+ * 960 ms); every forced program simulates the chosen one's integers. */
+static void test_width_and_chunks(void) {
+    veil_model *m = veil_test_load_model("models/source16_bc.h5");
+    veil_compile_options o;
+    veil_compile_options_default(&o);
+    o.rounding_bits = 6;
+    veil_program *chosen = compile_ok(m, &o);
+    const size_t n = 32, sz_out = veil_program_output_size(chosen, 0);
+    int64_t *x = random_inputs(m, chosen, n), *y0 = malloc(n * sz_out * 8),
+            *y = malloc(n * sz_out * 8);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(x);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(y0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(y);
+    const int64_t *in = x;
+    CU_ASSERT_EQUAL(veil_program_simulate(chosen, &in, n, &y0, NULL, NULL), VEIL_OK);
+    printf("\n  chosen: %.1f ms, %llu PBS, widest read %u bits", chosen->cost_per_sample,
+           (unsigned long long)chosen->pbs_per_sample, chosen->max_lut_bits);
+    size_t tried = 0;
+    double cheapest = INFINITY;
+    for (unsigned l = 4; l <= 7; l++)
+        for (unsigned c = 1; c <= 3; c++) {
+            veil_compile_options f = o;
+            f.lookup_bits = l;
+            f.chunk_bits = c;
+            veil_program *p = compile_ok(m, &f);
+            CU_ASSERT(p->max_lut_bits <= l);
+            CU_ASSERT(chosen->cost_per_sample <= p->cost_per_sample * (1 + 1e-12));
+            cheapest = p->cost_per_sample < cheapest ? p->cost_per_sample : cheapest;
+            CU_ASSERT_EQUAL(veil_program_simulate(p, &in, n, &y, NULL, NULL), VEIL_OK);
+            CU_ASSERT_EQUAL(memcmp(y, y0, n * sz_out * 8), 0);
+            veil_program_free(p);
+            tried++;
+        }
+    CU_ASSERT_EQUAL(tried, 12);
+    printf(", cheapest forced %.1f ms", cheapest);
     free(x);
     free(y0);
     free(y);
@@ -217,6 +267,7 @@ int main(void) {
     CU_pSuite s = CU_add_suite("chunks", NULL, NULL);
     if (!s) return CU_get_error();
     VEIL_ADD_TEST(s, test_chunk_choice);
+    VEIL_ADD_TEST(s, test_width_and_chunks);
     VEIL_ADD_TEST(s, test_chunk_arithmetic);
     VEIL_ADD_TEST(s, test_sign_read_margin);
     return veil_test_run();

@@ -87,8 +87,11 @@ def merge(path, new_path):
     f_br = gmean([old[s["id"]]["blind_rotation_ms"] / s["blind_rotation_ms"] for s in refs])
     f_ks = gmean([old[s["id"]]["keyswitch_ns_per_row"] / s["keyswitch_ns_per_row"] for s in refs])
     for s in adds:
-        if "same_shape_as" in s and s["same_shape_as"] not in [a["id"] for a in adds]:
-            raise SystemExit("%s: same shape as %s, a reference" % (s["id"], s["same_shape_as"]))
+        # same shape as a set of this run: it shares that set's (scaled) figure; as a
+        # reference: that set's figure in the table
+        if "same_shape_as" in s and s["same_shape_as"] not in [a["id"] for a in adds] + list(old):
+            raise SystemExit("%s: same shape as %s, which has no figure" % (s["id"],
+                                                                           s["same_shape_as"]))
         if "blind_rotation_ms" in s:
             s["blind_rotation_ms_raw"] = s["blind_rotation_ms"]
             s["keyswitch_ns_per_row_raw"] = s["keyswitch_ns_per_row"]

@@ -494,7 +494,7 @@ def main():
     ap.add_argument("--out-weak", default=os.path.join(root, "tests/params_weak.inc"))
     ap.add_argument("--target", type=float, default=-40.0, help="log2 p_fail per PBS")
     ap.add_argument("--precisions", default="0,1,2,3,4,5,6,7,8")
-    ap.add_argument("--norms-log2", default="0,2,4,6,8,10,12,14")
+    ap.add_argument("--norms-log2", default="0,1,2,3,4,5,6,7,8,9,10,11,12,13,14")
     ap.add_argument("--keep", action="store_true",
                     help="keep the rows of --out-inc and --out-md for cells not derived in this "
                          "run (add a few cells without deriving the whole grid again)")

@@ -118,9 +118,17 @@ const veil_fft_kernels *veil_fft_loop_kernels(const struct veil_fft *f);
 #define VEIL_FFT_MIN_N 16
 #define VEIL_FFT_TILE_N 128
 
-/* A GGSW of `polys` transformed polynomials (veil_fft_ggsw_put): block b
- * (slots 8b .. 8b + 7, 16 doubles) of polynomial p starts here. */
-#define VEIL_FFT_GGSW_BLOCK(polys, b, p) (16 * ((size_t)(b) * (polys) + (p)))
+/* A GGSW of `polys` transformed polynomials of N doubles (veil_fft_ggsw_put):
+ * block b (slots 8b .. 8b + 7, 16 doubles) of polynomial p starts here.
+ * Above VEIL_FFT_GGSW_STREAMS polynomials they are interleaved by block,
+ * one stream for the multiply-add; up to it, one after the other, one
+ * stream each (measured, README: with the key streamed from memory, one
+ * PBS at a time, 4 or 8 streams ran the multiply-add faster than one,
+ * and 25 slower). */
+#define VEIL_FFT_GGSW_STREAMS 8
+#define VEIL_FFT_GGSW_BLOCK(polys, N, b, p)                                                        \
+    ((polys) > VEIL_FFT_GGSW_STREAMS ? 16 * ((size_t)(b) * (polys) + (p))                          \
+                                     : (size_t)(p) * (N) + 16 * (size_t)(b))
 
 /* The split spectrum (veil/fft.h): slot c's real part is at this offset of a
  * transformed polynomial, its imaginary part 8 doubles further. */

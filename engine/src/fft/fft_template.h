@@ -574,23 +574,25 @@ static void VEIL_FFT_NAME(decompose_rotated)(const uint64_t *src, uint32_t N, ui
 
 /* acc[q] = sum_r fd[r] ggsw[r K + q] for all K output columns in one pass:
  * each digit vector is loaded once per row for every column, and the K
- * sums stay in registers (K is a constant at each call). The GGSW is read
- * in address order: block c/8 of its rows K polynomials is one run of
- * 16 rows K doubles (VEIL_FFT_GGSW_BLOCK). */
+ * sums stay in registers (K is a constant at each call). The GGSW's
+ * layout (VEIL_FFT_GGSW_BLOCK): rows K streams up to 8 polynomials, one
+ * stream in address order above. */
 static inline __attribute__((always_inline)) void mac_cols(double *acc, const double *fd,
                                                            const double *ggsw, uint32_t rows,
                                                            const uint32_t K, uint32_t n) {
     for (uint32_t c = 0; c < n / 2; c += W) {
         cv s[5]; /* K <= 5 */
-        const double *g = ggsw + VEIL_FFT_GGSW_BLOCK(rows * K, c >> 3, 0) + (c & 7);
+        /* polynomial r K + q's block at g + (r K + q) step */
+        const double *g = ggsw + VEIL_FFT_GGSW_BLOCK(rows * K, n, c >> 3, 0) + (c & 7);
+        const size_t step = VEIL_FFT_GGSW_BLOCK(rows * K, n, 0, 1);
 #pragma GCC unroll 8
         for (uint32_t q = 0; q < K; q++)
             s[q] = (cv){splat(0.0), splat(0.0)};
-        for (uint32_t r = 0; r < rows; r++, g += 16 * K) {
+        for (uint32_t r = 0; r < rows; r++, g += K * step) {
             const cv x = cld(fd + (size_t)r * n, c);
 #pragma GCC unroll 8
             for (uint32_t q = 0; q < K; q++) {
-                const cv y = {ld(g + 16 * q), ld(g + 16 * q + 8)};
+                const cv y = {ld(g + q * step), ld(g + q * step + 8)};
                 s[q] = (cv){s[q].r + (x.r * y.r - x.i * y.i), s[q].i + (x.r * y.i + x.i * y.r)};
             }
         }
@@ -603,7 +605,8 @@ static inline __attribute__((always_inline)) void mac_cols(double *acc, const do
 /* One pass over the spectrum for every output column: the digit spectra
  * (rows x N doubles, in cache) are read once per element, the k + 1 sums of
  * each vector stay in registers (mac_cols, k + 1 <= 5: every set of the
- * table), and the GGSW streams once, in address order; no zeroing pass.
+ * table), and the GGSW streams once (one stream per polynomial up to 8 of
+ * them, one in address order above: VEIL_FFT_GGSW_BLOCK); no zeroing pass.
  * The per-element sum runs r = 0, 1, ... from +0.0 with mac's operations:
  * the same bits as veil_fft_mac calls into a zeroed accumulator. With the
  * GGSW one polynomial after another (rows (k + 1) streams), summing the 5
@@ -631,11 +634,12 @@ static void VEIL_FFT_NAME(mac_ggsw)(double *acc, const double *fd, const double 
     }
     const uint32_t polys = rows * k1;
     for (uint32_t c = 0; c < n / 2; c += W) {
-        const double *g = ggsw + VEIL_FFT_GGSW_BLOCK(polys, c >> 3, 0) + (c & 7);
+        const double *g = ggsw + VEIL_FFT_GGSW_BLOCK(polys, n, c >> 3, 0) + (c & 7);
+        const size_t step = VEIL_FFT_GGSW_BLOCK(polys, n, 0, 1);
         for (uint32_t q = 0; q < k1; q++) {
             cv s = {splat(0.0), splat(0.0)};
             for (uint32_t r = 0; r < rows; r++) {
-                const double *b = g + 16 * ((size_t)r * k1 + q);
+                const double *b = g + step * ((size_t)r * k1 + q);
                 const cv x = cld(fd + (size_t)r * n, c), y = {ld(b), ld(b + 8)};
                 s = (cv){s.r + (x.r * y.r - x.i * y.i), s.i + (x.r * y.i + x.i * y.r)};
             }

@@ -489,7 +489,9 @@ veil_status veil_eval_key_prepare(veil_eval_key *ek) {
         veil_fft *fft = NULL;
         veil_status st =
             one ? veil_fft_new(p->poly_size, &fft)
-                : veil_error(VEIL_ERR_NOMEM, "bootstrapping key (Fourier): out of memory");
+                : veil_error(VEIL_ERR_NOMEM,
+                             "bootstrapping key (Fourier) of partition %u (%s): out of memory", x,
+                             p->id);
         for (size_t i = 0; st == VEIL_OK && i < polys; i++) {
             veil_fft_forward_torus(fft, pk->bsk + i * p->poly_size, one);
             veil_fft_ggsw_put(p->poly_size, per, (uint32_t)(i % per), one,

@@ -76,7 +76,7 @@ typedef struct veil_fft_kernels {
                       int64_t *digits);
     /* acc[q] = sum_r fd[r] * ggsw[r k1 + q] (transformed polynomials of N
      * doubles, q < k1, r < rows; the GGSW's rows k1 polynomials in
-     * veil_fft_ggsw_put's interleaved layout), acc overwritten; the
+     * veil_fft_ggsw_put's layout, VEIL_FFT_GGSW_BLOCK), acc overwritten; the
      * per-element sum runs r = 0, 1, ... from +0.0, like veil_fft_mac calls
      * into a zeroed acc. */
     void (*mac_ggsw)(double *acc, const double *fd, const double *ggsw, uint32_t rows, uint32_t k1,

@@ -484,17 +484,22 @@ def cmd_side(a):
         with h5py.File(h5, "r") as f:
             (oname,) = list(f["golden/float_outputs"])
             bf = f["golden/float_outputs"][oname][()][:len(v)].reshape(len(v), -1)
+        # equal up to float32 rounding of the dequantized values (the measure
+        # step's tolerance against the golden vectors)
+        tol = 1e-6 * max(1.0, float(np.abs(c).max()))
         cmp = {"samples": len(v), "values": int(v.size),
                "argmax_veil_equals_concrete": int(np.sum(v.argmax(1) == c.argmax(1))),
-               "values_equal": int(np.sum(np.isclose(v, c, rtol=0, atol=1e-9))),
+               "values_equal": int(np.sum(np.abs(v - c) <= tol)),
+               "values_equal_tolerance": tol,
                "max_abs_diff": float(np.abs(v - c).max()),
                "veil_dequantized": v.tolist(), "concrete_ml_dequantized": c.tolist(),
                "max_abs_diff_to_brevitas_float": {"veil": float(np.abs(v - bf).max()),
                                                   "concrete_ml": float(np.abs(c - bf).max())},
-               "semantics": "Concrete ML requantizes the model's outputs to 4 bits "
-                            "(n_bits model_outputs 4, calibrated on its inputset); veil returns "
-                            "the last layer's integer accumulator (dequantized here): the values "
-                            "differ by design, the argmax is comparable"}
+               "semantics": "both sides return the last layer's accumulator, dequantized; "
+                            "at the exact defaults they compute the same integers (tiny: "
+                            "every value equal); with rounding each compiler clears the low "
+                            "bits of each accumulator where its own range analysis puts them, "
+                            "so the values differ and the argmax is what is comparable"}
     res["outputs_compared"] = cmp
     if cml.get("fhe_cpu_s_per_sample") and vv.get("cpu_s_per_sample"):
         res["concrete_over_veil_cpu_s_per_sample"] = cml["fhe_cpu_s_per_sample"] / vv["cpu_s_per_sample"]

@@ -536,6 +536,9 @@ def cmd_table(a):
             d = json.load(f)
         c, v, cmp = d["concrete_ml"], d["veil"], d.get("outputs_compared", {})
         r = "none (exact)" if d["rounding"] == "none" else "%s bits" % d["rounding"]
+        extra = v.get("options", [])[2:]  # veil's options after --rounding-bits R
+        if extra:
+            r += " (veil %s)" % " ".join(extra)
         if isinstance(c.get("pbs_per_parameter_set"), dict):
             sets = ", ".join("%d at %s" % (n, short_set(k))
                              for k, n in sorted(c["pbs_per_parameter_set"].items(),

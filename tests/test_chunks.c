@@ -19,6 +19,8 @@
  *   box per half torus (veil_lut_new at 0 bits), read right up to a quarter
  *   torus (2^62) from either value, twice a 1-bit table's margin, which is
  *   what the noise pass counts for it (read_bits 0).
+ * - The lookup width and the chunk widths chosen together
+ *   (test_width_and_chunks, source16_bc at 6 bits).
  * The encrypted run at a forced narrow width is in test_model_encrypted.c. */
 #include "testutil.h"
 #include "load_model.h"
@@ -49,6 +51,38 @@ static int64_t *random_inputs(const veil_model *m, const veil_program *p, size_t
     return x;
 }
 
+/* Random inputs, the reference program's integers on them, and a check that
+ * another program simulates the same integers. */
+typedef struct sim_check {
+    size_t n, sz_out;
+    int64_t *x, *y0, *y;
+} sim_check;
+
+static void sim_check_new(sim_check *c, const veil_model *m, const veil_program *ref, size_t n) {
+    c->n = n;
+    c->sz_out = veil_program_output_size(ref, 0);
+    c->x = random_inputs(m, ref, n);
+    c->y0 = malloc(n * c->sz_out * 8);
+    c->y = malloc(n * c->sz_out * 8);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c->x);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c->y0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c->y);
+    const int64_t *in = c->x;
+    CU_ASSERT_EQUAL(veil_program_simulate(ref, &in, n, &c->y0, NULL, NULL), VEIL_OK);
+}
+
+static void sim_check_same(sim_check *c, const veil_program *p) {
+    const int64_t *in = c->x;
+    CU_ASSERT_EQUAL(veil_program_simulate(p, &in, c->n, &c->y, NULL, NULL), VEIL_OK);
+    CU_ASSERT_EQUAL(memcmp(c->y, c->y0, c->n * c->sz_out * 8), 0);
+}
+
+static void sim_check_free(sim_check *c) {
+    free(c->x);
+    free(c->y0);
+    free(c->y);
+}
+
 static void test_chunk_choice(void) {
     veil_model *m = veil_test_load_model("models/mlp_digits.h5");
     veil_compile_options o;
@@ -66,14 +100,8 @@ static void test_chunk_choice(void) {
     CU_ASSERT_EQUAL(n_round, 2);
     CU_ASSERT(narrower >= 1);
 
-    const size_t n = 64, sz_out = veil_program_output_size(chosen, 0);
-    int64_t *x = random_inputs(m, chosen, n), *y0 = malloc(n * sz_out * 8),
-            *y = malloc(n * sz_out * 8);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(x);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(y0);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(y);
-    const int64_t *in = x;
-    CU_ASSERT_EQUAL(veil_program_simulate(chosen, &in, n, &y0, NULL, NULL), VEIL_OK);
+    sim_check sc;
+    sim_check_new(&sc, m, chosen, 64);
     printf("\n  chosen: %.1f ms, %llu PBS, chunks", chosen->cost_per_sample,
            (unsigned long long)chosen->pbs_per_sample);
     for (size_t i = 0; i < chosen->n_nodes; i++)
@@ -98,8 +126,7 @@ static void test_chunk_choice(void) {
                (unsigned long long)p->pbs_per_sample);
         CU_ASSERT(chosen->cost_per_sample <= p->cost_per_sample * (1 + 1e-12));
         if (c == widest) widest_cost = p->cost_per_sample;
-        CU_ASSERT_EQUAL(veil_program_simulate(p, &in, n, &y, NULL, NULL), VEIL_OK);
-        CU_ASSERT_EQUAL(memcmp(y, y0, n * sz_out * 8), 0);
+        sim_check_same(&sc, p);
         veil_program_free(p);
         forced_n++;
     }
@@ -107,9 +134,46 @@ static void test_chunk_choice(void) {
     /* narrower chunks are cheaper here (9.29 s -> 7.81 s per sample when
      * this test was written) */
     CU_ASSERT(chosen->cost_per_sample < 0.95 * widest_cost);
-    free(x);
-    free(y0);
-    free(y);
+    sim_check_free(&sc);
+    veil_program_free(chosen);
+    veil_model_free(m);
+}
+
+/* The lookup width and the chunk width chosen together: source16_bc at
+ * --rounding-bits 6 (16-bit accumulators, 6-bit lookups) costs no more with
+ * the choices left to the cost model than with any lookup width from 4 to 7
+ * forced with any uniform chunk width from 1 to 3 (when the width search
+ * judged each lookup width by its widest chunks alone it chose 4-bit
+ * decompositions at 1315 ms where 6-bit lookups with 1-bit chunks cost
+ * 960 ms); every forced program simulates the chosen one's integers. */
+static void test_width_and_chunks(void) {
+    veil_model *m = veil_test_load_model("models/source16_bc.h5");
+    veil_compile_options o;
+    veil_compile_options_default(&o);
+    o.rounding_bits = 6;
+    veil_program *chosen = compile_ok(m, &o);
+    sim_check sc;
+    sim_check_new(&sc, m, chosen, 32);
+    printf("\n  chosen: %.1f ms, %llu PBS, widest read %u bits", chosen->cost_per_sample,
+           (unsigned long long)chosen->pbs_per_sample, chosen->max_lut_bits);
+    size_t tried = 0;
+    double cheapest = INFINITY;
+    for (unsigned l = 4; l <= 7; l++)
+        for (unsigned c = 1; c <= 3; c++) {
+            veil_compile_options f = o;
+            f.lookup_bits = l;
+            f.chunk_bits = c;
+            veil_program *p = compile_ok(m, &f);
+            CU_ASSERT(p->max_lut_bits <= l);
+            CU_ASSERT(chosen->cost_per_sample <= p->cost_per_sample * (1 + 1e-12));
+            cheapest = p->cost_per_sample < cheapest ? p->cost_per_sample : cheapest;
+            sim_check_same(&sc, p);
+            veil_program_free(p);
+            tried++;
+        }
+    CU_ASSERT_EQUAL(tried, 12);
+    printf(", cheapest forced %.1f ms", cheapest);
+    sim_check_free(&sc);
     veil_program_free(chosen);
     veil_model_free(m);
 }
@@ -217,6 +281,7 @@ int main(void) {
     CU_pSuite s = CU_add_suite("chunks", NULL, NULL);
     if (!s) return CU_get_error();
     VEIL_ADD_TEST(s, test_chunk_choice);
+    VEIL_ADD_TEST(s, test_width_and_chunks);
     VEIL_ADD_TEST(s, test_chunk_arithmetic);
     VEIL_ADD_TEST(s, test_sign_read_margin);
     return veil_test_run();

@@ -952,12 +952,13 @@ static veil_status chunk_trial(veil_program *p, const char *params_id, const dou
  * dominates (as many PBS or more at as wide a read or wider: for 7 bits,
  * chunks of 5 (5 + 2: 4 PBS, 4-bit reads) lose to 4 (4 + 3: 4 PBS, 3-bit),
  * and 2 (2 + 2 + 2 + 1: 7 PBS, 1-bit reads) to 1 (7 PBS, 0-bit)).
- * search = 0: every node at the widest. Else: every node at the widest,
- * then every node at each narrower width, then from the cheapest of those
- * each node alone at each other width, keeping a change when the whole
- * program (partitions and sets searched again) costs less; a trial whose
- * chunk_bound is no better than the best is skipped. So the result never
- * costs more than the widest chunks'. */
+ * search = CHUNKS_WIDEST: every node at the widest. CHUNKS_UNIFORM: every
+ * node at the widest, then every node at each narrower width, keeping the
+ * cheapest. CHUNKS_EACH: from there, each node alone at each other width,
+ * keeping a change when the whole program (partitions and sets searched
+ * again) costs less. A trial whose chunk_bound is no better than the best is
+ * skipped. So the result never costs more than the widest chunks'. */
+enum { CHUNKS_WIDEST, CHUNKS_UNIFORM, CHUNKS_EACH };
 static veil_status choose_chunks(veil_program *p, const char *params_id, unsigned widest,
                                  int search) {
     uint32_t *rn = malloc((p->n_nodes + 1) * sizeof *rn);
@@ -981,7 +982,7 @@ static veil_status choose_chunks(veil_program *p, const char *params_id, unsigne
         for (size_t k = 0; k < nr; k++)
             set_chunk_bits(&p->nodes[rn[k]],
                            p->options.chunk_bits < widest ? p->options.chunk_bits : widest);
-    if (!search || top <= 1 || p->options.chunk_bits) { /* nothing to choose */
+    if (search == CHUNKS_WIDEST || top <= 1 || p->options.chunk_bits) { /* nothing to choose */
         free(rn);
         free(best);
         return veil_choose_params(p, params_id);
@@ -1015,7 +1016,7 @@ static veil_status choose_chunks(veil_program *p, const char *params_id, unsigne
         }
     }
     /* one node at a time, over its undominated widths */
-    for (size_t k = 0; st == VEIL_OK && k < nr; k++) {
+    for (size_t k = 0; search == CHUNKS_EACH && st == VEIL_OK && k < nr; k++) {
         veil_node *n = &p->nodes[rn[k]];
         for (unsigned w = 1; st == VEIL_OK && w <= widest && w <= n->round_bits; w++) {
             if (w == best[k]) continue;
@@ -1053,9 +1054,9 @@ static veil_status choose_chunks(veil_program *p, const char *params_id, unsigne
 }
 
 /* One compilation with lookups read at most lut_bits wide (wider exact
- * lookups decomposed). n_wide: how many were decomposed. search_chunks: the
- * exact rounding's chunk widths chosen by the cost model (choose_chunks),
- * else all at the widest. */
+ * lookups decomposed). n_wide: how many were decomposed. search_chunks: how
+ * far the cost model chooses the exact rounding's chunk widths
+ * (choose_chunks' CHUNKS_*). */
 static veil_status compile_once(const veil_model *m, const veil_compile_options *opts,
                                 unsigned lut_bits, uint64_t pbs_max, int check_narrow,
                                 int search_chunks, veil_program **out, unsigned *n_wide) {
@@ -1246,7 +1247,8 @@ veil_status veil_program_compile(const veil_model *m, const veil_compile_options
              * decomposition into narrower PBS costs 101 s with 1.6 GiB */
             uint64_t limit = UINT64_MAX;
             if (best && best_cost / min_pbs < 1e15) limit = (uint64_t)ceil(best_cost / min_pbs);
-            veil_status st = compile_once(m, &strict, bits, limit, narrow, 0, &p, &n_wide);
+            veil_status st =
+                compile_once(m, &strict, bits, limit, narrow, CHUNKS_UNIFORM, &p, &n_wide);
             if (st != VEIL_OK) {
                 if (first_err == VEIL_OK) {
                     first_err = st;
@@ -1273,14 +1275,18 @@ veil_status veil_program_compile(const veil_model *m, const veil_compile_options
         }
     }
     if (best && !o.chunk_bits) {
-        /* the exact rounding's chunk widths by the cost model, for the
-         * cheapest width only (a search per width multiplied compile time
-         * by up to 20: cnn_digits exact 3.6 s -> 35 s); it starts from
-         * this very program, so it costs no more */
+        /* the exact rounding's chunk widths node by node, for the cheapest
+         * width only (a search per width multiplied compile time by up to
+         * 20: cnn_digits exact 3.6 s -> 35 s); every width above was
+         * compared with its best uniform chunk width, since its widest
+         * chunks alone misjudge wide lookups (source16_bc at 6 bits: 7-bit
+         * reads, widest chunks 7 bits wide read at 6 bits on N = 8192, lost
+         * to 4-bit reads at 1315 ms where 1-bit chunks cost 960 ms); it
+         * starts from this very program, so it costs no more */
         veil_program *p = NULL;
         unsigned n_wide = 0;
         veil_status st =
-            compile_once(m, &strict, best_bits, UINT64_MAX, best_narrow, 1, &p, &n_wide);
+            compile_once(m, &strict, best_bits, UINT64_MAX, best_narrow, CHUNKS_EACH, &p, &n_wide);
         if (st == VEIL_OK && p->cost_per_sample <= best_cost) {
             veil_program_free(best);
             best = p;

@@ -19,7 +19,7 @@
 /* ---- noise and parameter choice -------------------------------------------- */
 
 double veil_read_variance(const veil_params *ps, double value_var, unsigned shift) {
-    return ldexp(value_var, 2 * (int)shift);
+    return value_var * veil_pow2(2 * (int)shift);
 }
 
 /* The set whose big key is the master key among sets[0..n): the widest k*N,
@@ -36,24 +36,76 @@ static uint32_t master_index(const veil_params *const *sets, uint32_t n) {
     return m;
 }
 
+/* The per-partition terms of the noise pass and the cost sum for sets[0..n)
+ * keyswitching from a master key of dimension `master`, computed at a
+ * partition's first read and kept for the rest of the pass (the search runs
+ * these passes thousands of times, over programs of a few partitions and
+ * many nodes); partitions past the cache are computed at every read, with
+ * the same calls, so the values never depend on the cache. */
+#define PART_TERMS_CACHED 32u
+typedef struct part_terms {
+    const veil_params *const *sets;
+    uint32_t master;
+    unsigned char noise_done[PART_TERMS_CACHED], cost_done[PART_TERMS_CACHED];
+    double ks[PART_TERMS_CACHED], ms[PART_TERMS_CACHED], pbs[PART_TERMS_CACHED],
+        cost[PART_TERMS_CACHED];
+} part_terms;
+
+static double pbs_cost(const veil_params *ps, uint32_t master);
+
+static void part_terms_init(part_terms *t, const veil_params *const *sets, uint32_t master) {
+    t->sets = sets;
+    t->master = master;
+    memset(t->noise_done, 0, sizeof t->noise_done);
+    memset(t->cost_done, 0, sizeof t->cost_done);
+}
+
+/* The keyswitch, modulus-switch and PBS output variances of partition k. */
+static void term_noise(part_terms *t, uint32_t k, double *ks, double *ms, double *pbs) {
+    if (k < PART_TERMS_CACHED && t->noise_done[k]) {
+        *ks = t->ks[k], *ms = t->ms[k], *pbs = t->pbs[k];
+        return;
+    }
+    *ks = veil_noise_ks_variance_dim(t->sets[k], t->master);
+    *ms = veil_noise_ms_variance(t->sets[k]);
+    *pbs = veil_noise_pbs_output_variance(t->sets[k]);
+    if (k < PART_TERMS_CACHED) {
+        t->ks[k] = *ks, t->ms[k] = *ms, t->pbs[k] = *pbs;
+        t->noise_done[k] = 1;
+    }
+}
+
+static double term_cost(part_terms *t, uint32_t k) {
+    if (k < PART_TERMS_CACHED && t->cost_done[k]) return t->cost[k];
+    const double c = pbs_cost(t->sets[k], t->master);
+    if (k < PART_TERMS_CACHED) {
+        t->cost[k] = c;
+        t->cost_done[k] = 1;
+    }
+    return c;
+}
+
 /* Propagates variances with sets[i] running partition i's PBS (node
  * partition), the master big key (fresh inputs, every ciphertext between
  * PBS) being master_index()'s (partition 0's in a compiled program): a PBS of partition X
  * keyswitches from the master key with X's KSK, modulus-switches with X's n and N and outputs with
- * X's PBS output variance. Fills per-node variance and read_log2_pfail. Returns the worst log2
+ * X's PBS output variance. Fills per-node variance, and read_log2_pfail when fill_pfail (else
+ * a PBS node's is left as it was: the search needs only the worst). Returns the worst log2
  * p_fail of one PBS (or output decoding) and the node holding it. */
-static double noise_pass(veil_program *p, const veil_params *const *sets, uint32_t nsets,
-                         uint32_t *worst_node) {
+static double noise_pass_fill(veil_program *p, const veil_params *const *sets, uint32_t nsets,
+                              uint32_t *worst_node, int fill_pfail) {
     const veil_params *ms = sets[master_index(sets, nsets)];
     const double fresh = veil_noise_fresh_variance(ms);
     const uint32_t master = veil_params_big_dim(ms);
-    double worst = -INFINITY;
+    part_terms terms;
+    part_terms_init(&terms, sets, master);
+    double worst_margin = INFINITY;
     *worst_node = 0;
     for (size_t i = 0; i < p->n_nodes; i++) {
         veil_node *n = &p->nodes[i];
         const double vin = n->n_in ? p->nodes[n->in[0]].variance : 0;
         const veil_params *ps = sets[n->partition];
-        n->read_log2_pfail = -INFINITY;
+        double margin = INFINITY; /* of the node's worst read */
         switch (n->kind) {
         case VEIL_NODE_INPUT:
             n->variance = fresh;
@@ -72,31 +124,41 @@ static double noise_pass(veil_program *p, const veil_params *const *sets, uint32
             break;
         }
         case VEIL_NODE_ROUND: {
-            const double pbs = veil_noise_pbs_output_variance(ps);
-            double v = vin;
+            double ksv, msv, pbs, v = vin;
+            term_noise(&terms, n->partition, &ksv, &msv, &pbs);
             for (unsigned q = 0; q < veil_round_chunk_count(n); q++) {
                 const veil_round_chunk c = veil_round_chunk_get(n, q);
                 for (unsigned t = 0; t < c.pbs; t++) {
-                    double f = veil_noise_log2_p_fail_dim(
-                        ps, c.read_bits, veil_read_variance(ps, v, c.shift), master);
-                    n->read_log2_pfail = f > n->read_log2_pfail ? f : n->read_log2_pfail;
+                    const double m = veil_noise_fail_margin_terms(
+                        c.read_bits, veil_read_variance(ps, v, c.shift), ksv, msv);
+                    margin = m < margin ? m : margin;
                     v = veil_round_variance_after_pbs(v, pbs);
                 }
             }
             n->variance = v;
             break;
         }
-        case VEIL_NODE_LUT:
-            n->read_log2_pfail = veil_noise_log2_p_fail_dim(
-                ps, n->in_bits, veil_read_variance(ps, vin, n->shift), master);
-            n->variance = veil_noise_pbs_output_variance(ps);
+        case VEIL_NODE_LUT: {
+            double ksv, msv, pbs;
+            term_noise(&terms, n->partition, &ksv, &msv, &pbs);
+            margin = veil_noise_fail_margin_terms(n->in_bits, veil_read_variance(ps, vin, n->shift),
+                                                  ksv, msv);
+            n->variance = pbs;
             break;
         }
-        if (n->read_log2_pfail > worst) {
-            worst = n->read_log2_pfail;
+        }
+        if (fill_pfail)
+            n->read_log2_pfail =
+                margin < INFINITY ? veil_noise_log2_p_fail_margin(margin) : -INFINITY;
+        /* log2 p_fail falls as the margin grows: the worst read is the
+         * smallest margin, one log2 erfc for the pass */
+        if (margin < worst_margin) {
+            worst_margin = margin;
             *worst_node = (uint32_t)i;
         }
     }
+    double worst =
+        worst_margin < INFINITY ? veil_noise_log2_p_fail_margin(worst_margin) : -INFINITY;
     /* outputs are decoded at their Delta: half a step of margin */
     for (uint32_t o = 0; o < p->n_outputs; o++) {
         veil_node *n = &p->nodes[p->output_nodes[o]];
@@ -110,6 +172,11 @@ static double noise_pass(veil_program *p, const veil_params *const *sets, uint32
         }
     }
     return worst;
+}
+
+static double noise_pass(veil_program *p, const veil_params *const *sets, uint32_t nsets,
+                         uint32_t *worst_node) {
+    return noise_pass_fill(p, sets, nsets, worst_node, 1);
 }
 
 /* Cost of one KS-PBS with set ps keyswitching from a master key of
@@ -340,6 +407,8 @@ static double cost_below(veil_program *p, const veil_params *const *sets, uint32
     const uint32_t mi = master_index(sets, nparts);
     if (master0 && mi != 0) return INFINITY;
     const uint32_t D = veil_params_big_dim(sets[mi]);
+    part_terms terms;
+    part_terms_init(&terms, sets, D);
     double cost = 0;
     for (size_t i = 0; i < p->n_nodes; i++) {
         const veil_node *n = &p->nodes[i];
@@ -347,11 +416,11 @@ static double cost_below(veil_program *p, const veil_params *const *sets, uint32
         if (n->partition >= nparts) return INFINITY;
         const veil_params *ps = sets[n->partition];
         if (!veil_set_reads(ps, veil_pbs_prec(n), p->options.max_poly_size)) return INFINITY;
-        cost += (double)n->pbs_per_sample * pbs_cost(ps, D);
+        cost += (double)n->pbs_per_sample * term_cost(&terms, n->partition);
     }
     if (!(cost < bound)) return INFINITY; /* no noise pass for what cannot win */
     uint32_t wn;
-    if (noise_pass(p, sets, nparts, &wn) > log2(p->options.p_error)) return INFINITY;
+    if (noise_pass_fill(p, sets, nparts, &wn, 0) > log2(p->options.p_error)) return INFINITY;
     return cost;
 }
 

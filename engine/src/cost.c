@@ -2,6 +2,8 @@
 #include "veil/cost.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,8 +27,31 @@ static int cmp_row(const void *key, const void *row) {
     return strcmp((const char *)key, ((const cost_row *)row)->id);
 }
 
-static const cost_row *row_of(const veil_params *ps) {
+static const cost_row *row_by_id(const veil_params *ps) {
     return ps && ps->id ? bsearch(ps->id, k_rows, N_ROWS, sizeof *k_rows, cmp_row) : NULL;
+}
+
+/* The row of every set of veil_params_at(), looked up once: the compiler's
+ * search asks for the same few sets' costs thousands of times. Other sets
+ * (multi-bit, a caller's own) are looked up by id at every call. */
+#define ROW_AT_MAX 1024u /* sets covered; any past it go by id */
+static const cost_row *k_row_at[ROW_AT_MAX];
+static size_t k_row_at_n;
+static pthread_once_t k_row_at_once = PTHREAD_ONCE_INIT;
+
+static void row_at_init(void) {
+    const size_t n = veil_params_count() < ROW_AT_MAX ? veil_params_count() : ROW_AT_MAX;
+    for (size_t i = 0; i < n; i++)
+        k_row_at[i] = row_by_id(veil_params_at(i));
+    k_row_at_n = n;
+}
+
+static const cost_row *row_of(const veil_params *ps) {
+    pthread_once(&k_row_at_once, row_at_init);
+    const uintptr_t first = (uintptr_t)veil_params_at(0), at = (uintptr_t)ps;
+    if (at >= first && at < first + k_row_at_n * sizeof *ps && (at - first) % sizeof *ps == 0)
+        return k_row_at[(at - first) / sizeof *ps];
+    return row_by_id(ps);
 }
 
 static double fit_br_ms(const veil_params *ps) {

@@ -405,15 +405,29 @@ double veil_noise_log2_p_fail(const veil_params *p, unsigned precision, double i
     return veil_noise_log2_p_fail_dim(p, precision, input_variance, veil_params_big_dim(p));
 }
 
+double veil_noise_fail_margin(unsigned precision, double total_variance) {
+    const double limit = veil_pow2(64 - (int)precision - 2);
+    return limit / sqrt(2.0 * total_variance);
+}
+
+double veil_noise_log2_p_fail_margin(double margin) {
+    return log2_erfc(margin);
+}
+
 static double log2_p_fail_of(unsigned precision, double total) {
-    double limit = ldexp(1.0, 64 - (int)precision - 2);
-    return log2_erfc(limit / sqrt(2.0 * total));
+    return veil_noise_log2_p_fail_margin(veil_noise_fail_margin(precision, total));
+}
+
+double veil_noise_fail_margin_terms(unsigned precision, double input_variance, double ks_variance,
+                                    double ms_variance) {
+    return veil_noise_fail_margin(precision, input_variance + ks_variance + ms_variance);
 }
 
 double veil_noise_log2_p_fail_dim(const veil_params *p, unsigned precision, double input_variance,
                                   uint32_t ks_in_dim) {
-    return log2_p_fail_of(precision, input_variance + veil_noise_ks_variance_dim(p, ks_in_dim) +
-                                         veil_noise_ms_variance(p));
+    return veil_noise_log2_p_fail_margin(veil_noise_fail_margin_terms(
+        precision, input_variance, veil_noise_ks_variance_dim(p, ks_in_dim),
+        veil_noise_ms_variance(p)));
 }
 
 double veil_noise_log2_p_fail_key(const veil_params *p, unsigned precision, double input_variance,

@@ -24,6 +24,17 @@
 
 #include "veil/params.h"
 
+/* 2^e for -1022 <= e <= 1023, exactly ldexp(1.0, e), built from its bits:
+ * the noise passes of the compiler's search scale variances by powers of two
+ * millions of times, and libm's ldexp was a sixth of a compile. */
+static inline double veil_pow2(int e) {
+    union {
+        uint64_t u;
+        double d;
+    } v = {.u = (uint64_t)(e + 1023) << 52};
+    return v.d;
+}
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -65,6 +76,14 @@ double veil_noise_log2_p_fail(const veil_params *p, unsigned precision, double i
 /* The same with the keyswitch from a key of dimension ks_in_dim. */
 double veil_noise_log2_p_fail_dim(const veil_params *p, unsigned precision, double input_variance,
                                   uint32_t ks_in_dim);
+/* The same in two steps, for callers that evaluate many reads: the margin
+ * of a read, 2^(62 - precision) / sqrt(2 total_variance) (the smaller, the
+ * likelier a failure: log2 p_fail falls as the margin grows), and log2 p_fail
+ * of a margin (log2 erfc). _terms sums (input + ks) + ms in that order. */
+double veil_noise_fail_margin(unsigned precision, double total_variance);
+double veil_noise_fail_margin_terms(unsigned precision, double input_variance, double ks_variance,
+                                    double ms_variance);
+double veil_noise_log2_p_fail_margin(double margin);
 
 /* One key set's actual values of the key-dependent quantities in the model.
  * The formulas above are averages over keys: binary keys with E[bit] = 1/2

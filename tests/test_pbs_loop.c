@@ -12,7 +12,8 @@
  *     forward transform's first pass, the PBS's route on veil paths): bit
  *     for bit the digits' forward_i64, on every path;
  *   - mac_ggsw: bit for bit the sum of veil_fft_mac calls into a zeroed
- *     accumulator (same operations, same order);
+ *     accumulator (same operations, same order), on a GGSW put in its
+ *     interleaved layout by veil_fft_ggsw_put (and read back by _get);
  *   - ks_lanes: the keyswitch's multiply-subtract mod 2^64 over a block of
  *     key rows for up to 8 ciphertexts in lockstep;
  *   - add_torus: the inverse transform's rounding to the torus against
@@ -298,10 +299,11 @@ static void test_mac_ggsw(void) {
     const uint32_t N = 256;
     size_t cases = 0;
     double *fd = veil_fft_alloc(sizeof(double) * 6 * N),
-           *g = veil_fft_alloc(sizeof(double) * 36 * N);
+           *g = veil_fft_alloc(sizeof(double) * 36 * N),
+           *gil = veil_fft_alloc(sizeof(double) * 36 * N);
     double *ref = veil_fft_alloc(sizeof(double) * 6 * N),
            *got = veil_fft_alloc(sizeof(double) * 6 * N);
-    CU_ASSERT_FATAL(fd && g && ref && got);
+    CU_ASSERT_FATAL(fd && g && gil && ref && got);
     for (uint32_t t = 0; t < 6 * N; t++)
         fd[t] = (double)(int64_t)(veil_test_rand() >> 40) * 0x1p-7;
     for (uint32_t t = 0; t < 36 * N; t++)
@@ -314,15 +316,23 @@ static void test_mac_ggsw(void) {
                 for (uint32_t q = 0; q < k1; q++)
                     veil_fft_mac(ref + (size_t)q * N, fd + (size_t)r * N,
                                  g + ((size_t)r * k1 + q) * N, N);
+            /* the GGSW in the layout mac_ggsw reads */
+            for (uint32_t q = 0; q < rows * k1; q++)
+                veil_fft_ggsw_put(N, rows * k1, q, g + (size_t)q * N, gil);
+            for (uint32_t q = 0; q < rows * k1; q++) { /* and back */
+                veil_fft_ggsw_get(N, rows * k1, q, gil, got);
+                CU_ASSERT(!memcmp(got, g + (size_t)q * N, sizeof(double) * N));
+            }
             for (size_t p = 0; p < np; p++) {
                 memset(got, 0x5a, sizeof(double) * k1 * N);
-                pk[p].k->mac_ggsw(got, fd, g, rows, k1, N);
+                pk[p].k->mac_ggsw(got, fd, gil, rows, k1, N);
                 CU_ASSERT(!memcmp(got, ref, sizeof(double) * k1 * N));
                 cases++;
             }
         }
     CU_ASSERT_EQUAL(cases, 6 * 6 * np);
-    veil_fft_dealloc(fd), veil_fft_dealloc(g), veil_fft_dealloc(ref), veil_fft_dealloc(got);
+    veil_fft_dealloc(fd), veil_fft_dealloc(g), veil_fft_dealloc(gil), veil_fft_dealloc(ref),
+        veil_fft_dealloc(got);
 }
 
 /* ks_lanes (the lockstep keyswitch over a block of key rows) against its

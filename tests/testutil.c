@@ -116,7 +116,18 @@ double *veil_test_bsk_natural(const veil_params *p, const double *bsk_fourier) {
     const size_t words = veil_eval_key_bsk_words(p), N = p->poly_size;
     double *out = malloc(sizeof(double) * words);
     if (!out) return NULL;
-    for (size_t i = 0; i < words; i += N)
-        veil_fft_to_natural(p->poly_size, bsk_fourier + i, out + i);
+    /* each GGSW out of the CPU's interleaved layout (veil_fft_ggsw_get) */
+    const uint32_t per = (p->glwe_dim + 1) * p->pbs_level * (p->glwe_dim + 1);
+    double *one = veil_fft_alloc(sizeof(double) * N);
+    if (!one) {
+        free(out);
+        return NULL;
+    }
+    for (size_t i = 0; i < words; i += N) {
+        const size_t g = i / (N * per), q = (i / N) % per;
+        veil_fft_ggsw_get(p->poly_size, per, (uint32_t)q, bsk_fourier + g * per * N, one);
+        veil_fft_to_natural(p->poly_size, one, out + i);
+    }
+    veil_fft_dealloc(one);
     return out;
 }

@@ -542,6 +542,20 @@ void veil_fft_mac(double *restrict acc, const double *restrict a, const double *
     k->mac(acc, a, b, poly_size);
 }
 
+void veil_fft_ggsw_put(uint32_t poly_size, uint32_t polys, uint32_t p, const double *poly,
+                       double *ggsw) {
+    for (uint32_t b = 0; b < poly_size / 16; b++)
+        memcpy(ggsw + VEIL_FFT_GGSW_BLOCK(polys, poly_size, b, p), poly + 16 * (size_t)b,
+               sizeof(double) * 16);
+}
+
+void veil_fft_ggsw_get(uint32_t poly_size, uint32_t polys, uint32_t p, const double *ggsw,
+                       double *poly) {
+    for (uint32_t b = 0; b < poly_size / 16; b++)
+        memcpy(poly + 16 * (size_t)b, ggsw + VEIL_FFT_GGSW_BLOCK(polys, poly_size, b, p),
+               sizeof(double) * 16);
+}
+
 void veil_fft_to_natural(uint32_t poly_size, const double *in, double *out) {
     const uint32_t h = poly_size / 2;
     for (uint32_t k = 0; k < h; k++) {

@@ -482,12 +482,24 @@ veil_status veil_eval_key_prepare(veil_eval_key *ek) {
                                   "bootstrapping key (Fourier) of partition %u (%s): out of memory",
                                   x, p->id);
         }
-        veil_fft *fft;
-        VEIL_TRY(veil_fft_new(p->poly_size, &fft));
-        for (size_t i = 0; i < polys; i++)
-            veil_fft_forward_torus(fft, pk->bsk + i * p->poly_size,
-                                   pk->bsk_fourier + i * p->poly_size);
+        /* each GGSW's polynomials in the layout the multiply-add reads
+         * (veil_fft_ggsw_put) */
+        const uint32_t per = (p->glwe_dim + 1) * p->pbs_level * (p->glwe_dim + 1); /* a GGSW */
+        double *one = veil_fft_alloc(sizeof(double) * p->poly_size);
+        veil_fft *fft = NULL;
+        veil_status st =
+            one ? veil_fft_new(p->poly_size, &fft)
+                : veil_error(VEIL_ERR_NOMEM,
+                             "bootstrapping key (Fourier) of partition %u (%s): out of memory", x,
+                             p->id);
+        for (size_t i = 0; st == VEIL_OK && i < polys; i++) {
+            veil_fft_forward_torus(fft, pk->bsk + i * p->poly_size, one);
+            veil_fft_ggsw_put(p->poly_size, per, (uint32_t)(i % per), one,
+                              pk->bsk_fourier + (i / per) * per * p->poly_size);
+        }
         veil_fft_free(fft);
+        veil_fft_dealloc(one);
+        if (st != VEIL_OK) return st;
     }
     return VEIL_OK;
 }

@@ -23,7 +23,7 @@ struct veil_pbs_ctx {
     double *facc;    /* (k+1) N */
     /* multi-bit sets only (grouping g >= 2), NULL otherwise */
     uint64_t *sum; /* (k+1) l (k+1) N: a group's GGSWs times monomials, summed */
-    double *fsum;  /* its transform */
+    double *fsum;  /* its transform, in the GGSW layout (veil_fft_ggsw_put) */
 };
 
 veil_status veil_pbs_ctx_new(const veil_params *p, veil_pbs_ctx **out) {
@@ -188,8 +188,12 @@ static void multibit_step(veil_pbs_ctx *c, const veil_pbs_key *pk, uint32_t q, c
         for (size_t r = 0; r < polys; r++)
             poly_add_monomial(c->sum + r * N, grp + t * gw + r * N, N, d);
     }
-    for (size_t r = 0; r < polys; r++)
-        veil_fft_forward_torus(c->fft, c->sum + r * N, c->fsum + r * N);
+    /* transformed in facc (free until the multiply-add), put in the GGSW
+     * layout mac_ggsw reads (veil_fft_ggsw_put) */
+    for (size_t r = 0; r < polys; r++) {
+        veil_fft_forward_torus(c->fft, c->sum + r * N, c->facc);
+        veil_fft_ggsw_put(N, (uint32_t)polys, (uint32_t)r, c->facc, c->fsum);
+    }
     /* not forward_digits (the CMux's fused route): its ties round up, and
      * the accumulator an inverse FFT wrote is full of exact ties, which then
      * bias the noise (veil/gadget.h VEIL_GADGET_INIT_EVEN) */

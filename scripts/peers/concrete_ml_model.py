@@ -38,7 +38,7 @@ Two steps, because the sample .h5 files keep integer weights and tables
            --model mlp_digits --weights /tmp/mlp_digits.pt --h5 /tmp/mlp_digits.pt.h5 \
            --rounding 4 --samples 2 --out docs/results/side-by-side-mlp_digits-4.json
      and `table docs/results/side-by-side-*.json` prints the markdown table.
-     Models: mlp_digits, cnn_digits, source_bc, target_bc.
+     Models: mlp_digits, cnn_digits, source_bc, target_bc, source14_bc, source16_bc, tiny.
 
 The measure JSON holds, per rounding setting: PBS count per sample (Concrete's
 circuit statistics), widest TLU input bits, compile and keygen seconds, FHE
@@ -62,30 +62,49 @@ warnings.filterwarnings("ignore")
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODELS = os.path.normpath(os.path.join(HERE, "..", "..", "models"))
 
-# model name -> (training script module, network class, dataset): "digits" /
-# "digits-image" (8x8 images), or "bc-K" (breast cancer, the first K parts of
-# PART features: one encrypted input each, as train_source_target.py splits them)
+# model name -> (training script module, network, dataset, training call). The
+# network and its hyperparameters stay in the training script: "network" is the
+# class name there, or "Class:CONFIGS" for a class built from the script's
+# CONFIGS[model] (train_wide.py's source14_bc / source16_bc: its Source network
+# with wider bit widths). dataset: "digits" / "digits-image" (8x8 images),
+# "bc-K" (breast cancer, the first K parts of PART features: one encrypted
+# input each, as train_source_target.py splits them) or "bc-features" (the
+# script's FEATURES columns, train_tiny.py). training call: "main()" or
+# "main([model])" (train_wide.py trains the names it is given).
 SCRIPTS = {
-    "mlp_digits": ("train_mlp_digits", "MLP", "digits"),
-    "cnn_digits": ("train_cnn_digits", "CNN", "digits-image"),
-    "source_bc": ("train_source_target", "Source", "bc-1"),
-    "target_bc": ("train_source_target", "Target", "bc-3"),
+    "mlp_digits": ("train_mlp_digits", "MLP", "digits", "main()"),
+    "cnn_digits": ("train_cnn_digits", "CNN", "digits-image", "main()"),
+    "source_bc": ("train_source_target", "Source", "bc-1", "main()"),
+    "target_bc": ("train_source_target", "Target", "bc-3", "main()"),
+    "source14_bc": ("train_wide", "Source:CONFIGS", "bc-1", "main([model])"),
+    "source16_bc": ("train_wide", "Source:CONFIGS", "bc-1", "main([model])"),
+    "tiny": ("train_tiny", "Tiny", "bc-features", "main()"),
 }
+
+
+def seed_part(mod):
+    """SEED and PART of the script (train_wide.py takes source_bc's)."""
+    base = getattr(mod, "st", mod)
+    return getattr(mod, "SEED", base.SEED), getattr(base, "PART", None)
 
 
 def inputset(mod, name):
     """The training split the script trained on (Concrete ML's inputset): one
     array, or a tuple of arrays for a model of several inputs."""
     data = SCRIPTS[name][2]
+    seed, part = seed_part(mod)
     if data.startswith("digits"):
-        return mod.sc.digits(mod.SEED, image=(data == "digits-image"))[0]
+        return mod.sc.digits(seed, image=(data == "digits-image"))[0]
+    if data == "bc-features":
+        return mod.sc.breast_cancer(seed, mod.FEATURES)[0]
     k = int(data.split("-")[1])
-    xtr = mod.sc.breast_cancer(mod.SEED)[0]
-    parts = tuple(xtr[:, i * mod.PART:(i + 1) * mod.PART].copy() for i in range(k))
+    xtr = mod.sc.breast_cancer(seed)[0]
+    parts = tuple(xtr[:, i * part:(i + 1) * part].copy() for i in range(k))
     return parts[0] if k == 1 else parts
 
 
 def script_for(name):
+    """(training script module, a function making a fresh network of the model)."""
     if name not in SCRIPTS:
         sys.exit("concrete_ml_model: --model %s: supported: %s (the others have inputs Concrete "
                  "ML's compile_brevitas_qat_model takes as well, but no entry here yet)"
@@ -93,7 +112,19 @@ def script_for(name):
     if MODELS not in sys.path:
         sys.path.insert(0, MODELS)
     mod = importlib.import_module(SCRIPTS[name][0])
-    return mod, getattr(mod, SCRIPTS[name][1])
+    cls, _, configs = SCRIPTS[name][1].partition(":")
+    if configs:
+        base = getattr(mod, "st", mod)  # train_wide.py builds train_source_target's class
+        return mod, lambda: getattr(base, cls)(*getattr(mod, configs)[name])
+    return mod, getattr(mod, cls)
+
+
+def train(mod, name):
+    """Runs the training script's main as SCRIPTS says (it exports the .h5)."""
+    if SCRIPTS[name][3] == "main([model])":
+        mod.main([name])
+    else:
+        mod.main()
 
 
 def cmd_weights(a):
@@ -116,7 +147,7 @@ def cmd_weights(a):
     mod.sc.export_model = capture
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["VEIL_MODELS_OUT"] = tmp
-        mod.main()
+        train(mod, a.model)
         fresh = os.path.join(tmp, a.model + ".h5")
         with h5py.File(fresh, "r") as f, h5py.File(os.path.join(MODELS, a.model + ".h5"), "r") as g:
             same = all(np.array_equal(f["golden/outputs"][k][()], g["golden/outputs"][k][()])
@@ -140,9 +171,9 @@ def cmd_measure(a):
     import concrete.ml
     import concrete.fhe
 
-    mod, cls = script_for(a.model)
+    mod, make_net = script_for(a.model)
     torch.set_num_threads(max(1, os.cpu_count() or 1))
-    net = cls()
+    net = make_net()
     state = torch.load(a.weights, map_location="cpu")
     missing, unexpected = net.load_state_dict(state, strict=False)
     net.eval()
@@ -335,6 +366,21 @@ def veil_run_parse(text):
     return out
 
 
+def git_head():
+    """The commit of the tree this script is in (the veil build's source when
+    --veil is the tree's build/host/veil), '+dirty' if it has changes."""
+    import subprocess
+    root = os.path.join(HERE, "..", "..")
+    try:
+        head = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True).stdout.strip()
+        return head + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
 def cmd_side(a):
     """Concrete ML, then veil, on the same weights and samples: one JSON."""
     import subprocess
@@ -348,6 +394,8 @@ def cmd_side(a):
            "machine": a.machine,
            "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
            "loadavg_start": loadavg(), "nproc": os.cpu_count(),
+           "veil_binary": os.path.relpath(os.path.abspath(a.veil), os.path.join(HERE, "..", "..")),
+           "veil_commit": git_head(),
            "cpu_time_note": "cpu_s: user + sys of the process and all its threads; the "
                             "machine's cores are shared with other sessions, so CPU seconds "
                             "are the fairer figure, wall seconds depend on the load"}
@@ -436,17 +484,22 @@ def cmd_side(a):
         with h5py.File(h5, "r") as f:
             (oname,) = list(f["golden/float_outputs"])
             bf = f["golden/float_outputs"][oname][()][:len(v)].reshape(len(v), -1)
+        # equal up to float32 rounding of the dequantized values (the measure
+        # step's tolerance against the golden vectors)
+        tol = 1e-6 * max(1.0, float(np.abs(c).max()))
         cmp = {"samples": len(v), "values": int(v.size),
                "argmax_veil_equals_concrete": int(np.sum(v.argmax(1) == c.argmax(1))),
-               "values_equal": int(np.sum(np.isclose(v, c, rtol=0, atol=1e-9))),
+               "values_equal": int(np.sum(np.abs(v - c) <= tol)),
+               "values_equal_tolerance": tol,
                "max_abs_diff": float(np.abs(v - c).max()),
                "veil_dequantized": v.tolist(), "concrete_ml_dequantized": c.tolist(),
                "max_abs_diff_to_brevitas_float": {"veil": float(np.abs(v - bf).max()),
                                                   "concrete_ml": float(np.abs(c - bf).max())},
-               "semantics": "Concrete ML requantizes the model's outputs to 4 bits "
-                            "(n_bits model_outputs 4, calibrated on its inputset); veil returns "
-                            "the last layer's integer accumulator (dequantized here): the values "
-                            "differ by design, the argmax is comparable"}
+               "semantics": "both sides return the last layer's accumulator, dequantized; "
+                            "at the exact defaults they compute the same integers (tiny: "
+                            "every value equal); with rounding each compiler clears the low "
+                            "bits of each accumulator where its own range analysis puts them, "
+                            "so the values differ and the argmax is what is comparable"}
     res["outputs_compared"] = cmp
     if cml.get("fhe_cpu_s_per_sample") and vv.get("cpu_s_per_sample"):
         res["concrete_over_veil_cpu_s_per_sample"] = cml["fhe_cpu_s_per_sample"] / vv["cpu_s_per_sample"]
@@ -483,6 +536,9 @@ def cmd_table(a):
             d = json.load(f)
         c, v, cmp = d["concrete_ml"], d["veil"], d.get("outputs_compared", {})
         r = "none (exact)" if d["rounding"] == "none" else "%s bits" % d["rounding"]
+        extra = v.get("options", [])[2:]  # veil's options after --rounding-bits R
+        if extra:
+            r += " (veil %s)" % " ".join(extra)
         if isinstance(c.get("pbs_per_parameter_set"), dict):
             sets = ", ".join("%d at %s" % (n, short_set(k))
                              for k, n in sorted(c["pbs_per_parameter_set"].items(),
@@ -491,8 +547,14 @@ def cmd_table(a):
             sets = "?"
         st = c.get("statistics") if isinstance(c.get("statistics"), dict) else {}
         keys = (st.get("size_of_bootstrap_keys", 0) + st.get("size_of_keyswitch_keys", 0)) / 1e6
+        # Concrete ML's first sample carries a one-time start (about 2 s of CPU
+        # here: keys loaded into its runtime); with several samples the mean of
+        # the others is its steady state, and the ratio against it is given too
+        rest = c.get("fhe_cpu_s", [])[1:]
         if c.get("finished"):
             cpu = "%.2f" % c["fhe_cpu_s_per_sample"]
+            if rest:
+                cpu += " (%.3f after the first)" % (sum(rest) / len(rest))
             wall = "%.1f" % c["fhe_s_per_sample"]
         else:
             cpu = "not finished"
@@ -503,6 +565,8 @@ def cmd_table(a):
         if d.get("concrete_over_veil_cpu_s_per_sample"):
             ratio = "%.2f (%.2f)" % (d["concrete_over_veil_cpu_s_per_sample"],
                                      d.get("concrete_over_veil_wall_s_per_sample", float("nan")))
+            if rest and v.get("cpu_s_per_sample"):
+                ratio += "; %.2f after the first" % (sum(rest) / len(rest) / v["cpu_s_per_sample"])
         elif (not c.get("finished") and v.get("wall_s_per_sample")
               and c.get("stage_unfinished", "").startswith("sample")):
             ratio = "over %.1f by wall" % (c.get("stage_elapsed_s_when_read", 0)

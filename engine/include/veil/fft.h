@@ -96,6 +96,20 @@ void veil_fft_mac(double *acc, const double *a, const double *b, uint32_t poly_s
  * cuFFT, FFTW and the CUDA kernels' Fourier keys). out must not be in. */
 void veil_fft_to_natural(uint32_t poly_size, const double *in, double *out);
 
+/* The Fourier bootstrapping key's layout (veil_pbs_key.bsk_fourier): the
+ * `polys` = (k+1) l (k+1) transformed polynomials of one GGSW, above 8 of
+ * them interleaved by blocks of 8 slots (16 doubles: block 0 of polynomials
+ * 0 .. polys - 1, then block 1 of each, ...) so that the external product's
+ * multiply-add reads the key as one stream in address order; up to 8 one
+ * after the other, one stream each, which measured faster there
+ * (engine/src/fft/fft_internal.h VEIL_FFT_GGSW_BLOCK). put copies
+ * polynomial p (N doubles, the layout above) into the GGSW, get copies it
+ * out. */
+void veil_fft_ggsw_put(uint32_t poly_size, uint32_t polys, uint32_t p, const double *poly,
+                       double *ggsw);
+void veil_fft_ggsw_get(uint32_t poly_size, uint32_t polys, uint32_t p, const double *ggsw,
+                       double *poly);
+
 /* Reduces a double mod 2^64, rounding to nearest with ties away from zero:
  * the rule of every transform path's rounding to the torus. Exact for
  * |v| < 2^116; 0 from there on (every such double is a multiple of 2^64). */

@@ -129,8 +129,10 @@ typedef struct veil_pbs_key {
     uint8_t mask_seed[VEIL_SEED_BYTES];
     uint64_t *bsk;       /* standard domain, layout above */
     double *bsk_fourier; /* n*(k+1)*l*(k+1) polys of N/2 complex, veil/fft.h's split,
-                          * permuted spectrum (the CPU's; the CUDA kernels take
-                          * interleaved natural order: veil_fft_to_natural);
+                          * permuted spectrum, each GGSW in veil_fft_ggsw_put's
+                          * layout (the CPU's; the CUDA kernels take
+                          * interleaved natural order: veil_fft_ggsw_get,
+                          * veil_fft_to_natural);
                           * NULL for a multi-bit set (veil_eval_key_prepare) */
     uint64_t *ksk;       /* in_dim * l_ks * (n + 1) words */
 } veil_pbs_key;

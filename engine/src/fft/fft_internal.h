@@ -75,8 +75,10 @@ typedef struct veil_fft_kernels {
     void (*decompose)(const uint64_t *src, uint32_t poly_size, uint32_t base_log, uint32_t levels,
                       int64_t *digits);
     /* acc[q] = sum_r fd[r] * ggsw[r k1 + q] (transformed polynomials of N
-     * doubles, q < k1, r < rows), acc overwritten; the per-element sum runs
-     * r = 0, 1, ... from +0.0, like veil_fft_mac calls into a zeroed acc. */
+     * doubles, q < k1, r < rows; the GGSW's rows k1 polynomials in
+     * veil_fft_ggsw_put's layout, VEIL_FFT_GGSW_BLOCK), acc overwritten; the
+     * per-element sum runs r = 0, 1, ... from +0.0, like veil_fft_mac calls
+     * into a zeroed acc. */
     void (*mac_ggsw)(double *acc, const double *fd, const double *ggsw, uint32_t rows, uint32_t k1,
                      uint32_t poly_size);
     /* out[c os + t] -= sum_r digits[r lanes + c] rows[r rs + t], mod 2^64,
@@ -115,6 +117,18 @@ const veil_fft_kernels *veil_fft_loop_kernels(const struct veil_fft *f);
  * the scalar transform of fft.c runs on every path. */
 #define VEIL_FFT_MIN_N 16
 #define VEIL_FFT_TILE_N 128
+
+/* A GGSW of `polys` transformed polynomials of N doubles (veil_fft_ggsw_put):
+ * block b (slots 8b .. 8b + 7, 16 doubles) of polynomial p starts here.
+ * Above VEIL_FFT_GGSW_STREAMS polynomials they are interleaved by block,
+ * one stream for the multiply-add; up to it, one after the other, one
+ * stream each (measured, README: with the key streamed from memory, one
+ * PBS at a time, 4 or 8 streams ran the multiply-add faster than one,
+ * and 25 slower). */
+#define VEIL_FFT_GGSW_STREAMS 8
+#define VEIL_FFT_GGSW_BLOCK(polys, N, b, p)                                                        \
+    ((polys) > VEIL_FFT_GGSW_STREAMS ? 16 * ((size_t)(b) * (polys) + (p))                          \
+                                     : (size_t)(p) * (N) + 16 * (size_t)(b))
 
 /* The split spectrum (veil/fft.h): slot c's real part is at this offset of a
  * transformed polynomial, its imaginary part 8 doubles further. */

@@ -574,21 +574,25 @@ static void VEIL_FFT_NAME(decompose_rotated)(const uint64_t *src, uint32_t N, ui
 
 /* acc[q] = sum_r fd[r] ggsw[r K + q] for all K output columns in one pass:
  * each digit vector is loaded once per row for every column, and the K
- * sums stay in registers (K is a constant at each call). */
+ * sums stay in registers (K is a constant at each call). The GGSW's
+ * layout (VEIL_FFT_GGSW_BLOCK): rows K streams up to 8 polynomials, one
+ * stream in address order above. */
 static inline __attribute__((always_inline)) void mac_cols(double *acc, const double *fd,
                                                            const double *ggsw, uint32_t rows,
                                                            const uint32_t K, uint32_t n) {
     for (uint32_t c = 0; c < n / 2; c += W) {
-        cv s[2]; /* K <= 2 */
+        cv s[5]; /* K <= 5 */
+        /* polynomial r K + q's block at g + (r K + q) step */
+        const double *g = ggsw + VEIL_FFT_GGSW_BLOCK(rows * K, n, c >> 3, 0) + (c & 7);
+        const size_t step = VEIL_FFT_GGSW_BLOCK(rows * K, n, 0, 1);
 #pragma GCC unroll 8
         for (uint32_t q = 0; q < K; q++)
             s[q] = (cv){splat(0.0), splat(0.0)};
-        for (uint32_t r = 0; r < rows; r++) {
-            const double *b = ggsw + (size_t)r * K * n;
+        for (uint32_t r = 0; r < rows; r++, g += K * step) {
             const cv x = cld(fd + (size_t)r * n, c);
 #pragma GCC unroll 8
             for (uint32_t q = 0; q < K; q++) {
-                const cv y = cld(b + (size_t)q * n, c);
+                const cv y = {ld(g + q * step), ld(g + q * step + 8)};
                 s[q] = (cv){s[q].r + (x.r * y.r - x.i * y.i), s[q].i + (x.r * y.i + x.i * y.r)};
             }
         }
@@ -599,28 +603,44 @@ static inline __attribute__((always_inline)) void mac_cols(double *acc, const do
 }
 
 /* One pass over the spectrum for every output column: the digit spectra
- * (rows x N doubles, in cache) are read once per element and each GGSW
- * polynomial streams once, in order; no zeroing pass. The per-element sum
- * runs r = 0, 1, ... from +0.0 with mac's operations: the same bits as
- * veil_fft_mac calls into a zeroed accumulator. k + 1 = 2 (every k = 1 set)
- * sums both columns side by side (mac_cols). At k = 4 (k + 1 = 5, the N =
- * 512 sets) the same is fewer instructions (callgrind, AVX2: 639M -> 440M
- * over three 8-lane KS-PBS) and faster alone with the GGSW in L2 (5.7 ->
- * 4.7 us a call), but slower inside the lockstep PBS (nn-p2-norm2e4-2m40,
- * 5.56 -> 5.85 ms per KS-PBS, alternated four times in one run): not kept,
- * the column-at-a-time loop below runs it. */
+ * (rows x N doubles, in cache) are read once per element, the k + 1 sums of
+ * each vector stay in registers (mac_cols, k + 1 <= 5: every set of the
+ * table), and the GGSW streams once (one stream per polynomial up to 8 of
+ * them, one in address order above: VEIL_FFT_GGSW_BLOCK); no zeroing pass.
+ * The per-element sum runs r = 0, 1, ... from +0.0 with mac's operations:
+ * the same bits as veil_fft_mac calls into a zeroed accumulator. With the
+ * GGSW one polynomial after another (rows (k + 1) streams), summing the 5
+ * columns side by side at k = 4 had been slower inside the lockstep PBS
+ * than one column at a time (5.56 -> 5.85 ms per KS-PBS at
+ * nn-p2-norm2e4-2m40); with the interleaved GGSW it is the faster one
+ * (README, CPU: per lane-CMux 0.93 to 0.95 of the old loop). */
 static void VEIL_FFT_NAME(mac_ggsw)(double *acc, const double *fd, const double *ggsw,
                                     uint32_t rows, uint32_t k1, uint32_t n) {
-    if (k1 == 2) {
+    switch (k1) { /* the parameter table's k + 1: 2 to 5 */
+    case 2:
         mac_cols(acc, fd, ggsw, rows, 2, n);
         return;
+    case 3:
+        mac_cols(acc, fd, ggsw, rows, 3, n);
+        return;
+    case 4:
+        mac_cols(acc, fd, ggsw, rows, 4, n);
+        return;
+    case 5:
+        mac_cols(acc, fd, ggsw, rows, 5, n);
+        return;
+    default:
+        break;
     }
+    const uint32_t polys = rows * k1;
     for (uint32_t c = 0; c < n / 2; c += W) {
+        const double *g = ggsw + VEIL_FFT_GGSW_BLOCK(polys, n, c >> 3, 0) + (c & 7);
+        const size_t step = VEIL_FFT_GGSW_BLOCK(polys, n, 0, 1);
         for (uint32_t q = 0; q < k1; q++) {
             cv s = {splat(0.0), splat(0.0)};
             for (uint32_t r = 0; r < rows; r++) {
-                const double *b = ggsw + ((size_t)r * k1 + q) * n;
-                const cv x = cld(fd + (size_t)r * n, c), y = cld(b, c);
+                const double *b = g + step * ((size_t)r * k1 + q);
+                const cv x = cld(fd + (size_t)r * n, c), y = {ld(b), ld(b + 8)};
                 s = (cv){s.r + (x.r * y.r - x.i * y.i), s.i + (x.r * y.i + x.i * y.r)};
             }
             cst(acc + (size_t)q * n, c, s);

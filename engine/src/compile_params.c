@@ -26,12 +26,18 @@ double veil_read_variance(const veil_params *ps, double value_var, unsigned shif
  * then the noisiest fresh encryption, then the first. The compiler puts it
  * first (partition 0). */
 static uint32_t master_index(const veil_params *const *sets, uint32_t n) {
-    uint32_t m = 0;
+    uint32_t m = 0, dm = veil_params_big_dim(sets[0]);
+    double vm = -1; /* sets[m]'s fresh variance, computed at the first tie */
     for (uint32_t i = 1; i < n; i++) {
-        const uint32_t di = veil_params_big_dim(sets[i]), dm = veil_params_big_dim(sets[m]);
-        if (di > dm ||
-            (di == dm && veil_noise_fresh_variance(sets[i]) > veil_noise_fresh_variance(sets[m])))
-            m = i;
+        const uint32_t di = veil_params_big_dim(sets[i]);
+        if (di < dm || sets[i] == sets[m]) continue;
+        if (di > dm) {
+            m = i, dm = di, vm = -1;
+            continue;
+        }
+        if (vm < 0) vm = veil_noise_fresh_variance(sets[m]);
+        const double vi = veil_noise_fresh_variance(sets[i]);
+        if (vi > vm) m = i, vm = vi;
     }
     return m;
 }

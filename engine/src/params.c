@@ -159,8 +159,8 @@ const veil_params *veil_params_find_any(const char *id) {
  *   E[x^2] = 2^-(b+1) * (2 * sum_{x=1}^{2^b-1} x^2 + 2^(2b)) = (2^(2b+1) + 1) / 6. */
 double veil_noise_variance(const veil_noise *noise) {
     if (noise->kind == VEIL_NOISE_TUNIFORM)
-        return (ldexp(1.0, 2 * (int)noise->bound_log2 + 1) + 1.0) / 6.0;
-    double s = ldexp(noise->std_dev, 64);
+        return (veil_pow2(2 * (int)noise->bound_log2 + 1) + 1.0) / 6.0;
+    double s = noise->std_dev * 0x1p64;
     return s * s;
 }
 
@@ -202,7 +202,7 @@ double veil_noise_ks_variance(const veil_params *p) {
  * in_dim * l * var_ksk * (B^2 + 2)/12. */
 static double ks_variance_of(const veil_params *p, uint32_t in_dim, double big_weight,
                              double res4) {
-    double b2l = ldexp(1.0, 2 * (int)(p->ks_base_log * p->ks_level));
+    double b2l = veil_pow2(2 * (int)(p->ks_base_log * p->ks_level));
     double res2 = (Q2 / (12.0 * b2l) - 1.0 / 12.0) * big_weight;
     double res3 = (double)in_dim * 0.25 * 0.25;
     return res2 + res3 + res4;
@@ -210,7 +210,7 @@ static double ks_variance_of(const veil_params *p, uint32_t in_dim, double big_w
 
 static double ks_key_variance_avg(const veil_params *p, uint32_t in_dim) {
     double var_ksk = veil_noise_variance(&p->lwe_noise);
-    double base = ldexp(1.0, (int)p->ks_base_log);
+    double base = veil_pow2((int)p->ks_base_log);
     return (double)in_dim * p->ks_level * var_ksk * (base * base + 2.0) / 12.0;
 }
 
@@ -279,7 +279,7 @@ static double ms_variance_of(const veil_params *p, double small_weight) {
          * the body's, each of variance (q^2/w^2 - 1)/12 (a uniform integer
          * rounded to a multiple of q/w). Measured in test_multibit.c. */
         double groups = (double)(p->lwe_dim / p->grouping);
-        return (groups * (1.0 - ldexp(1.0, -(int)p->grouping)) + 1.0) * (qw2 - 1.0) / 12.0;
+        return (groups * (1.0 - veil_pow2(-(int)p->grouping)) + 1.0) * (qw2 - 1.0) / 12.0;
     }
     /* n / 2 = the expected weight: per key, the mask's roundings count
      * where the key bit is 1 */
@@ -299,9 +299,9 @@ double veil_noise_ms_variance_key(const veil_params *p, const veil_noise_key *ke
 
 double veil_noise_fft_variance(uint32_t glwe_dim, uint32_t poly_size, uint32_t base_log,
                                uint32_t level) {
-    double b = ldexp(1.0, (int)base_log);
+    double b = veil_pow2((int)base_log);
     double n = poly_size;
-    return exp2(k_fft_scaling_weight) * ldexp(1.0, 2 * k_fft_lost_bits) * level * b * b * n * n *
+    return exp2(k_fft_scaling_weight) * veil_pow2(2 * k_fft_lost_bits) * level * b * b * n * n *
            (glwe_dim + 1.0);
 }
 
@@ -314,8 +314,8 @@ static void ext_prod_terms_of(const veil_params *p, double big_weight, double *k
                               double *rounding, double *mean) {
     double var_bsk = veil_noise_variance(&p->glwe_noise);
     double k = p->glwe_dim, big_n = p->poly_size, l = p->pbs_level;
-    double b = ldexp(1.0, (int)p->pbs_base_log);
-    double b2l = ldexp(1.0, 2 * (int)(p->pbs_base_log * p->pbs_level));
+    double b = veil_pow2((int)p->pbs_base_log);
+    double b2l = veil_pow2(2 * (int)(p->pbs_base_log * p->pbs_level));
     double kn = k * big_n;
     *key = l * (k + 1.0) * big_n * (b * b + 2.0) / 12.0 * var_bsk;
     *rounding = (Q2 - b2l) / (24.0 * b2l) * (1.0 + big_weight);
@@ -365,9 +365,9 @@ double veil_noise_pbs_output_variance_key(const veil_params *p, const veil_noise
 static const double k_fft_jit_weight = -2.0155414942985717;
 
 double veil_noise_multibit_fft_variance(const veil_params *p) {
-    double b = ldexp(1.0, (int)p->pbs_base_log);
+    double b = veil_pow2((int)p->pbs_base_log);
     double n = p->poly_size;
-    return exp2(k_fft_jit_weight) * ldexp(1.0, 2 * k_fft_lost_bits) * p->pbs_level * b * b * n * n *
+    return exp2(k_fft_jit_weight) * veil_pow2(2 * k_fft_lost_bits) * p->pbs_level * b * b * n * n *
            (p->glwe_dim + 1.0);
 }
 
@@ -380,8 +380,8 @@ double veil_noise_multibit_pbs_output_variance(const veil_params *p) {
      * bit); here the message is a monomial, of norm 1 every time: 1/12, and
      * the mean terms doubled likewise. Measured in test_multibit.c (with
      * Concrete's 1/24 the PBS output was 1.8x its model at g = 2 and 4). */
-    return (double)(p->lwe_dim / p->grouping) * (key * ldexp(1.0, (int)p->grouping) + 2.0 * decomp +
-                                                 veil_noise_multibit_fft_variance(p));
+    return (double)(p->lwe_dim / p->grouping) *
+           (key * veil_pow2((int)p->grouping) + 2.0 * decomp + veil_noise_multibit_fft_variance(p));
 }
 
 double veil_noise_fresh_variance(const veil_params *p) {

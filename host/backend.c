@@ -237,7 +237,8 @@ veil_status veil_backends_new(veil_backend_kind kind, const veil_backend_options
 
 void veil_backend_options_env_help(FILE *f) {
     fputs("  VEIL_THREADS=N            cpu backend: worker threads (default: one per CPU)\n"
-          "  VEIL_CUDA_DEVICE=N        cuda backend: the GPU (default 0)\n"
+          "  VEIL_CUDA_DEVICE=N        cuda backend: the GPU (default 0; --devices, where a\n"
+          "                            command has it, lists several)\n"
           "  VEIL_CUDA_PBS=auto|cufft|fused|cluster\n"
           "                            cuda backend: the blind rotation kernel (default auto)\n"
           "  VEIL_CUDA_MEMORY_MB=N     cuda backend: cap on its batch buffers (default: 90% of\n"

@@ -505,10 +505,6 @@ size_t veil_plan_group_size(const veil_plan_group *g) {
     return g ? g->n : 0;
 }
 
-veil_plan *veil_plan_group_plan(veil_plan_group *g, size_t i) {
-    return g && i < g->n ? g->plans[i] : NULL;
-}
-
 /* A plan's progress: the sum over the shares, against the whole batch. */
 static void group_progress(void *user, uint64_t done, uint64_t total, const char *layer) {
     group_share *sh = user;

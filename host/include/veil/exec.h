@@ -85,8 +85,6 @@ veil_status veil_plan_group_new(const veil_program *program, const veil_eval_key
                                 veil_plan_group **out);
 void veil_plan_group_free(veil_plan_group *g);
 size_t veil_plan_group_size(const veil_plan_group *g);
-/* Plan i (borrowed), i < size. */
-veil_plan *veil_plan_group_plan(veil_plan_group *g, size_t i);
 /* fn sees the PBS done by all shares together, against the whole batch's
  * total; with several plans it is called from their threads, one call at a
  * time. */

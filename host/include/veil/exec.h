@@ -19,6 +19,9 @@
  * batch * input_size(i) ciphertexts, sample-major, element order of the
  * tensor (CHW). Outputs likewise.
  *
+ * Several devices (--devices): veil_plan_group, below, runs one plan per
+ * device and cuts each batch between them.
+ *
  * The program's key sets, keygen and the client side (encrypt, decrypt) are
  * the engine's: veil/program_crypt.h, included here. */
 #ifndef VEIL_EXEC_H

@@ -226,6 +226,8 @@ static void test_split_random_program(void) {
 
 /* ---- errors and progress ------------------------------------------------------------ */
 
+/* tiny, keys, n encrypted golden samples, and a group of two cpu plans (2
+ * threads between them) for batches up to n. */
 typedef struct fixture {
     veil_model *m;
     veil_program *p;
@@ -233,6 +235,9 @@ typedef struct fixture {
     veil_eval_key *ek;
     uint64_t *cin, *cout;
     size_t in_words, out_words; /* per sample */
+    veil_backend *bes[VEIL_BACKEND_MAX_DEVICES];
+    size_t nb;
+    veil_plan_group *g;
 } fixture;
 
 static void fixture_new(fixture *f, size_t n) {
@@ -256,9 +261,18 @@ static void fixture_new(fixture *f, size_t n) {
     CU_ASSERT_EQUAL_FATAL(
         veil_program_encrypt(f->p, enc, f->sk, 0, f->m->golden.inputs[0], n, f->cin), VEIL_OK);
     veil_encryptor_free(enc);
+    veil_backend_options o;
+    veil_backend_options_default(&o);
+    o.threads = 2;
+    CU_ASSERT_EQUAL_FATAL(veil_backend_devices_parse(&o, "0,0"), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(veil_backends_new(VEIL_BACKEND_CPU, &o, f->bes, &f->nb), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(veil_plan_group_new(f->p, f->ek, f->bes, f->nb, n, &f->g), VEIL_OK);
+    CU_ASSERT_EQUAL(veil_plan_group_size(f->g), 2);
 }
 
 static void fixture_free(fixture *f) {
+    veil_plan_group_free(f->g);
+    veil_backends_free(f->bes, f->nb);
     free(f->cin);
     free(f->cout);
     veil_eval_key_free(f->ek);
@@ -278,16 +292,8 @@ static int all_sentinel(const uint64_t *w, size_t n) {
 static void test_share_error(void) {
     fixture f;
     fixture_new(&f, 2);
-    veil_backend_options o;
-    veil_backend_options_default(&o);
-    o.threads = 2;
-    CU_ASSERT_EQUAL_FATAL(veil_backend_devices_parse(&o, "0,0"), VEIL_OK);
-    veil_backend *bes[VEIL_BACKEND_MAX_DEVICES] = {0};
-    size_t nb = 0;
-    CU_ASSERT_EQUAL_FATAL(veil_backends_new(VEIL_BACKEND_CPU, &o, bes, &nb), VEIL_OK);
-    veil_plan_group *g = NULL;
-    CU_ASSERT_EQUAL_FATAL(veil_plan_group_new(f.p, f.ek, bes, nb, 2, &g), VEIL_OK);
-    CU_ASSERT_EQUAL(veil_plan_group_size(g), 2);
+    veil_backend **bes = f.bes;
+    veil_plan_group *g = f.g;
     const uint64_t *in[1] = {f.cin};
     uint64_t *out[1] = {f.cout};
     /* the reference: both shares healthy */
@@ -324,17 +330,17 @@ static void test_share_error(void) {
     CU_ASSERT_EQUAL(veil_plan_group_execute(g, in, 0, out), VEIL_ERR_ARG);
     CU_ASSERT_EQUAL(veil_plan_group_execute(g, in, 3, out), VEIL_ERR_ARG);
     CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "batch 3, the group holds 1..2"));
-    veil_plan_group_free(g);
+    veil_plan_group_free(f.g);
+    f.g = NULL;
     /* a dead backend at plan time: the group is not made, the plan named */
     bes[1]->dead = 1;
     g = (veil_plan_group *)&cases; /* must stay untouched */
-    CU_ASSERT_EQUAL(veil_plan_group_new(f.p, f.ek, bes, nb, 2, &g), VEIL_ERR_DEVICE);
+    CU_ASSERT_EQUAL(veil_plan_group_new(f.p, f.ek, bes, f.nb, 2, &g), VEIL_ERR_DEVICE);
     CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "plan 1 of 2"));
     CU_ASSERT(g == (veil_plan_group *)&cases);
     bes[1]->dead = 0;
     CU_ASSERT_EQUAL(veil_plan_group_new(f.p, f.ek, bes, 0, 2, &g), VEIL_ERR_ARG);
     free(ref);
-    veil_backends_free(bes, nb);
     fixture_free(&f);
 }
 
@@ -355,15 +361,7 @@ static void on_progress(void *user, uint64_t done, uint64_t total, const char *l
 static void test_progress(void) {
     fixture f;
     fixture_new(&f, 3);
-    veil_backend_options o;
-    veil_backend_options_default(&o);
-    o.threads = 2;
-    CU_ASSERT_EQUAL_FATAL(veil_backend_devices_parse(&o, "0,0"), VEIL_OK);
-    veil_backend *bes[VEIL_BACKEND_MAX_DEVICES] = {0};
-    size_t nb = 0;
-    CU_ASSERT_EQUAL_FATAL(veil_backends_new(VEIL_BACKEND_CPU, &o, bes, &nb), VEIL_OK);
-    veil_plan_group *g = NULL;
-    CU_ASSERT_EQUAL_FATAL(veil_plan_group_new(f.p, f.ek, bes, nb, 3, &g), VEIL_OK);
+    veil_plan_group *g = f.g;
     prog_seen seen = {0};
     veil_plan_group_set_progress(g, on_progress, &seen);
     const uint64_t *in[1] = {f.cin};
@@ -375,8 +373,6 @@ static void test_progress(void) {
     CU_ASSERT(seen.calls > 0);
     CU_ASSERT_EQUAL(seen.max_done, want);
     CU_ASSERT_EQUAL(seen.total, want);
-    veil_plan_group_free(g);
-    veil_backends_free(bes, nb);
     fixture_free(&f);
 }
 

@@ -3,11 +3,14 @@
  * as JSON.
  *
  *   bench_model [--models a.h5,b.h5] [--enc-models tiny.h5] [--modes simulate,cpu,cuda]
- *               [--batches 1,4,16] [--samples N] [--out FILE.json] [compile options]
+ *               [--batches 1,4,16] [--samples N] [--out FILE.json] [--devices LIST|all]
+ *               [compile options]
  *
  * Encrypted modes run only the --enc-models (default: models/tiny.h5; the
  * others need N = 32768 sets at 8-bit lookups), on the first --samples golden
- * inputs (default 8), and report the agreement with simulate. */
+ * inputs (default 8), and report the agreement with simulate. --devices runs
+ * them on a plan group (veil/exec.h), one plan per listed device; "plans" in
+ * the JSON says how many. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
@@ -53,13 +56,14 @@ static void json_num(FILE *f, const char *k, double v, int last) {
 static int first_result = 1;
 
 static void emit(FILE *f, const veil_model *m, const veil_program *p, const char *mode,
-                 const char *device, size_t batch, size_t n, double lat, double acc, double agree) {
+                 const char *device, size_t plans, size_t batch, size_t n, double lat, double acc,
+                 double agree) {
     fprintf(
         f, "%s\n    {\"model\": \"%s\", \"mode\": \"%s\", \"device\": \"%s\", \"params\": \"%s\", ",
         first_result ? "" : ",", m->name, mode, device, p->params ? p->params->id : "");
     first_result = 0;
-    fprintf(f, "\"batch\": %zu, \"samples\": %zu, \"pbs_per_sample\": %llu, ", batch, n,
-            (unsigned long long)p->pbs_per_sample);
+    fprintf(f, "\"plans\": %zu, \"batch\": %zu, \"samples\": %zu, \"pbs_per_sample\": %llu, ",
+            plans, batch, n, (unsigned long long)p->pbs_per_sample);
     /* The PBS of each partition (its own parameter set): a prediction from
      * per-set KS-PBS times needs them, "params" is partition 0's set only. */
     fprintf(f, "\"partitions\": [");
@@ -74,15 +78,17 @@ static void emit(FILE *f, const veil_model *m, const veil_program *p, const char
     fprintf(f, "}");
     fflush(f);
     fprintf(stderr,
-            "%-12s %-8s batch %-4zu %6zu samples  %12.4g s/sample  accuracy %.4f  agree %.4f\n",
-            m->name, mode, batch, n, lat, acc, agree);
+            "%-12s %-8s plans %zu batch %-4zu %6zu samples  %12.4g s/sample  accuracy %.4f  agree "
+            "%.4f\n",
+            m->name, mode, plans, batch, n, lat, acc, agree);
 }
 
 static int bench_encrypted(FILE *f, const veil_model *m, const veil_program *p,
-                           veil_backend_kind kind, const char *mode, const char *batches, size_t n,
-                           int64_t *const *sim) {
-    veil_backend *be = NULL;
-    if (veil_backend_new_env(kind, &be) != VEIL_OK) {
+                           veil_backend_kind kind, const veil_backend_options *bo, const char *mode,
+                           const char *batches, size_t n, int64_t *const *sim) {
+    veil_backend *bes[VEIL_BACKEND_MAX_DEVICES] = {0};
+    size_t n_bes = 0;
+    if (veil_backends_new(kind, bo, bes, &n_bes) != VEIL_OK) {
         fprintf(stderr, "bench_model: %s skipped: %s\n", mode, veil_error_message());
         return 0;
     }
@@ -99,8 +105,8 @@ static int bench_encrypted(FILE *f, const veil_model *m, const veil_program *p,
     for (char *tok = strtok_r(bl, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         size_t b = (size_t)strtoul(tok, NULL, 10);
         if (b == 0 || b > n) continue;
-        veil_plan *plan = NULL;
-        if (veil_plan_new(p, ek, be, b, &plan) != VEIL_OK) {
+        veil_plan_group *plan = NULL;
+        if (veil_plan_group_new(p, ek, bes, n_bes, b, &plan) != VEIL_OK) {
             fprintf(stderr, "bench_model: plan: %s\n", veil_error_message());
             break;
         }
@@ -121,7 +127,7 @@ static int bench_encrypted(FILE *f, const veil_model *m, const veil_program *p,
                                            m->golden.inputs[i] + s0 * veil_program_input_size(p, i),
                                            b, ci[i]) == VEIL_OK;
             double t0 = now_s();
-            ok &= veil_plan_execute(plan, (const uint64_t *const *)ci, b, co) == VEIL_OK;
+            ok &= veil_plan_group_execute(plan, (const uint64_t *const *)ci, b, co) == VEIL_OK;
             t += now_s() - t0;
             for (uint32_t o = 0; ok && o < p->n_outputs; o++)
                 ok &= veil_program_decrypt(p, sk, o, co[o], b,
@@ -132,7 +138,7 @@ static int bench_encrypted(FILE *f, const veil_model *m, const veil_program *p,
             for (uint32_t o = 0; o < p->n_outputs; o++)
                 for (size_t j = 0; j < runs * veil_program_output_size(p, o); j++, tot++)
                     eq += dec[o][j] == sim[o][j];
-            emit(f, m, p, mode, veil_backend_describe(be), b, runs, t / (double)runs,
+            emit(f, m, p, mode, veil_backend_describe(bes[0]), n_bes, b, runs, t / (double)runs,
                  accuracy(p, dec, m->golden.labels, runs), (double)eq / (double)tot);
         } else if (!ok) {
             fprintf(stderr, "bench_model: %s: %s\n", mode, veil_error_message());
@@ -142,7 +148,7 @@ static int bench_encrypted(FILE *f, const veil_model *m, const veil_program *p,
             free(co[i]);
             free(dec[i]);
         }
-        veil_plan_free(plan);
+        veil_plan_group_free(plan);
     }
     free(bl);
     rc = 0;
@@ -150,7 +156,7 @@ out:
     veil_encryptor_free(enc);
     veil_eval_key_free(ek);
     veil_secret_key_free(sk);
-    veil_backend_free(be);
+    veil_backends_free(bes, n_bes);
     return rc;
 }
 
@@ -162,6 +168,8 @@ int main(int argc, char **argv) {
     size_t samples = 8;
     veil_compile_options o;
     veil_compile_options_default(&o);
+    veil_backend_options bo;
+    veil_backend_options_default(&bo);
     for (int i = 1; i < argc; i++) { /* every option takes a value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -172,11 +180,17 @@ int main(int argc, char **argv) {
                    "  --batches LIST           batch sizes (default 1,4,16)\n"
                    "  --samples N              golden inputs per encrypted run (default 8)\n"
                    "  --out FILE.json          default: standard output\n");
+            veil_backend_options_help(stdout);
             veil_compile_options_help(stdout);
             return 0;
         }
         int consumed = 0;
         if (veil_compile_options_parse_arg(&o, argc, argv, &i, &consumed) != VEIL_OK) {
+            fprintf(stderr, "bench_model: %s\n", veil_error_message());
+            return 2;
+        }
+        if (consumed) continue;
+        if (veil_backend_options_parse_arg(&bo, argc, argv, &i, &consumed) != VEIL_OK) {
             fprintf(stderr, "bench_model: %s\n", veil_error_message());
             return 2;
         }
@@ -204,6 +218,10 @@ int main(int argc, char **argv) {
                     !strcmp(a, "--samples") ? veil_error_message() : "unknown option");
             return 2;
         }
+    }
+    if (veil_backend_options_from_env(&bo) != VEIL_OK) {
+        fprintf(stderr, "bench_model: %s\n", veil_error_message());
+        return 2;
     }
     FILE *f = out_path ? fopen(out_path, "w") : stdout;
     if (!f) {
@@ -255,7 +273,7 @@ int main(int argc, char **argv) {
                     reps++;
                     t = now_s() - t0;
                 } while (t < 0.2);
-                emit(f, m, p, "simulate", "cpu", b, runs, t / (double)(runs * reps),
+                emit(f, m, p, "simulate", "cpu", 1, b, runs, t / (double)(runs * reps),
                      accuracy(p, sim, m->golden.labels, runs), 1.0);
             }
         }
@@ -264,9 +282,9 @@ int main(int argc, char **argv) {
         if (p->params && in_list(enc_models, path)) {
             size_t ns = samples < n ? samples : n;
             if (in_list(modes, "cpu"))
-                bench_encrypted(f, m, p, VEIL_BACKEND_CPU, "cpu", batches, ns, sim);
+                bench_encrypted(f, m, p, VEIL_BACKEND_CPU, &bo, "cpu", batches, ns, sim);
             if (in_list(modes, "cuda"))
-                bench_encrypted(f, m, p, VEIL_BACKEND_CUDA, "cuda", batches, ns, sim);
+                bench_encrypted(f, m, p, VEIL_BACKEND_CUDA, &bo, "cuda", batches, ns, sim);
         }
         for (uint32_t q = 0; q < 8; q++)
             free(sim[q]);

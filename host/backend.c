@@ -72,9 +72,173 @@ veil_status veil_backend_new(veil_backend_kind kind, veil_backend **out) {
     return veil_backend_new_opts(kind, NULL, out);
 }
 
+/* ---- device lists (plan groups) ------------------------------------------------- */
+
+static const char k_devices_expect[] =
+    "expected all, or device ids separated by commas (0,1; a repeated id is another plan on "
+    "that device)";
+
+veil_status veil_backend_devices_parse(veil_backend_options *o, const char *s) {
+    if (!o || !s) return veil_error(VEIL_ERR_ARG, "--devices: NULL argument");
+    if (!strcmp(s, "all")) {
+        o->devices_all = 1;
+        o->n_devices = 0;
+        return VEIL_OK;
+    }
+    if (!*s) return veil_error(VEIL_ERR_ARG, "--devices '': empty list; %s", k_devices_expect);
+    int ids[VEIL_BACKEND_MAX_DEVICES];
+    unsigned n = 0;
+    for (const char *p = s;; n++) {
+        const size_t len = strcspn(p, ",");
+        if (n == VEIL_BACKEND_MAX_DEVICES)
+            return veil_error(VEIL_ERR_ARG, "--devices %s: more than %d entries", s,
+                              VEIL_BACKEND_MAX_DEVICES);
+        if (len == 0)
+            return veil_error(VEIL_ERR_ARG, "--devices %s: entry %u is empty; %s", s, n + 1,
+                              k_devices_expect);
+        char tok[16];
+        uint64_t id = 0;
+        if (len >= sizeof tok || strspn(p, "0123456789") < len)
+            return veil_error(VEIL_ERR_ARG, "--devices %s: entry %u '%.*s' is not a device id; %s",
+                              s, n + 1, (int)(len < 40 ? len : 40), p, k_devices_expect);
+        memcpy(tok, p, len);
+        tok[len] = 0;
+        if (veil_arg_u64("device", tok, 0, 1023, &id) != VEIL_OK)
+            return veil_error(VEIL_ERR_ARG, "--devices %s: entry %u is device %s, expected 0..1023",
+                              s, n + 1, tok);
+        ids[n] = (int)id;
+        if (!p[len]) break;
+        p += len + 1;
+    }
+    memcpy(o->devices, ids, (n + 1) * sizeof *ids);
+    o->n_devices = n + 1;
+    o->devices_all = 0;
+    return VEIL_OK;
+}
+
+veil_status veil_backend_options_parse_arg(veil_backend_options *o, int argc, char *const *argv,
+                                           int *i, int *consumed) {
+    if (!o || !argv || !i || !consumed || *i >= argc)
+        return veil_error(VEIL_ERR_ARG, "veil_backend_options_parse_arg: bad argument");
+    *consumed = 0;
+    if (strcmp(argv[*i], "--devices")) return VEIL_OK;
+    if (*i + 1 >= argc)
+        return veil_error(VEIL_ERR_ARG, "--devices needs a value (%s)", k_devices_expect);
+    VEIL_TRY(veil_backend_devices_parse(o, argv[*i + 1]));
+    *i += 1;
+    *consumed = 1;
+    return VEIL_OK;
+}
+
+void veil_backend_options_help(FILE *f) {
+    fputs("  --devices LIST|all       one plan per listed device, each with its own copy of the\n"
+          "                           evaluation key; a batch is cut into contiguous shares that\n"
+          "                           run side by side (cuda: GPU ids, all = every visible GPU,\n"
+          "                           an id twice = two plans on that GPU; cpu: 0 once per plan,\n"
+          "                           0,0 = two plans sharing the threads; default: one plan)\n",
+          f);
+}
+
+unsigned veil_backend_device_count(veil_backend_kind kind) {
+    const unsigned cuda = veil_backend_cuda_device_count();
+    if (kind == VEIL_BACKEND_CUDA || (kind == VEIL_BACKEND_AUTO && cuda > 0)) return cuda;
+    return 1;
+}
+
+void veil_backends_free(veil_backend **bes, size_t n) {
+    for (size_t i = 0; bes && i < n; i++) {
+        veil_backend_free(bes[i]);
+        bes[i] = NULL;
+    }
+}
+
+int veil_backends_healthy(veil_backend *const *bes, size_t n) {
+    if (!bes || n == 0) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!veil_backend_healthy(bes[i])) return 0;
+    return 1;
+}
+
+veil_status veil_backends_new(veil_backend_kind kind, const veil_backend_options *opts,
+                              veil_backend **out, size_t *n_out) {
+    if (!out || !n_out) return veil_error(VEIL_ERR_ARG, "veil_backends_new: NULL argument");
+    veil_backend_options o;
+    veil_backend_options_default(&o);
+    if (opts) o = *opts;
+    if (kind == VEIL_BACKEND_AUTO)
+        kind = veil_backend_cuda_available(NULL, 0) ? VEIL_BACKEND_CUDA : VEIL_BACKEND_CPU;
+    const char *name = kind == VEIL_BACKEND_CUDA ? "cuda" : "cpu";
+    int ids[VEIL_BACKEND_MAX_DEVICES];
+    size_t n = 0;
+    if (o.n_devices > VEIL_BACKEND_MAX_DEVICES)
+        return veil_error(VEIL_ERR_ARG, "--devices: %u entries, at most %d", o.n_devices,
+                          VEIL_BACKEND_MAX_DEVICES);
+    if (o.devices_all || o.n_devices) {
+        const unsigned count = veil_backend_device_count(kind);
+        if (count == 0) {
+            char why[256];
+            veil_backend_cuda_available(why, sizeof why);
+            return veil_error(VEIL_ERR_UNSUPPORTED, "--devices: the cuda backend has no device: %s",
+                              why);
+        }
+        n = o.devices_all ? (count < VEIL_BACKEND_MAX_DEVICES ? count : VEIL_BACKEND_MAX_DEVICES)
+                          : o.n_devices;
+        for (size_t i = 0; i < n; i++) {
+            ids[i] = o.devices_all ? (int)i : o.devices[i];
+            if (ids[i] < 0 || (unsigned)ids[i] >= count) {
+                char list[VEIL_BACKEND_MAX_DEVICES * 6] = "";
+                for (size_t k = 0, at = 0; k < n && at < sizeof list; k++)
+                    at += (size_t)snprintf(list + at, sizeof list - at, "%s%d", k ? "," : "",
+                                           o.devices[k]);
+                return veil_error(VEIL_ERR_ARG,
+                                  "--devices %s: entry %zu is device %d, but the %s backend has %u "
+                                  "device%s (%s)",
+                                  list, i + 1, ids[i], name, count, count == 1 ? "" : "s",
+                                  kind == VEIL_BACKEND_CPU
+                                      ? "0, the CPU: name it once per plan, 0,0 is two plans"
+                                      : "ids from 0; all: every one");
+            }
+        }
+    } else {
+        ids[0] = o.device;
+        n = 1;
+    }
+    /* cpu: the plans divide the threads; cuda: plans of one GPU its memory cap */
+    const unsigned threads = kind == VEIL_BACKEND_CPU ? veil_backend_cpu_threads(&o) : 0;
+    veil_backend *bes[VEIL_BACKEND_MAX_DEVICES] = {0};
+    veil_status st = VEIL_OK;
+    for (size_t i = 0; st == VEIL_OK && i < n; i++) {
+        veil_backend_options bo = o;
+        bo.n_devices = 0;
+        bo.devices_all = 0;
+        bo.device = ids[i];
+        if (kind == VEIL_BACKEND_CPU && n > 1) {
+            const unsigned t = (unsigned)(threads * (i + 1) / n - threads * i / n);
+            bo.threads = t ? t : 1;
+        }
+        if (kind == VEIL_BACKEND_CUDA && o.memory_mb >= 0) {
+            int64_t sharing = 0;
+            for (size_t j = 0; j < n; j++)
+                sharing += ids[j] == ids[i];
+            bo.memory_mb = o.memory_mb / sharing;
+        }
+        st = veil_backend_new_opts(kind, &bo, &bes[i]);
+        if (st != VEIL_OK && n > 1)
+            veil_error_prefix("--devices: entry %zu (device %d): ", i + 1, ids[i]);
+    }
+    if (st != VEIL_OK) {
+        veil_backends_free(bes, n);
+        return st;
+    }
+    memcpy(out, bes, n * sizeof *bes);
+    *n_out = n;
+    return VEIL_OK;
+}
+
 void veil_backend_options_env_help(FILE *f) {
     fputs("  VEIL_THREADS=N            cpu backend: worker threads (default: one per CPU)\n"
-          "  VEIL_CUDA_DEVICE=N        cuda backend: the GPU (default 0)\n"
+          "  VEIL_CUDA_DEVICE=N        cuda backend: the GPU (default 0; --devices, where a\n"
+          "                            command has it, lists several)\n"
           "  VEIL_CUDA_PBS=auto|cufft|fused|cluster\n"
           "                            cuda backend: the blind rotation kernel (default auto)\n"
           "  VEIL_CUDA_MEMORY_MB=N     cuda backend: cap on its batch buffers (default: 90% of\n"

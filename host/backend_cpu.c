@@ -24,8 +24,8 @@ typedef struct cpu_keys {
 
 /* options.threads, else one per online CPU; a lone lookup uses the threads
  * too (cpu_ks_pbs), so max_batch does not bound it. */
-static unsigned cpu_thread_count(const veil_backend *be) {
-    long n = be->opts.threads;
+unsigned veil_backend_cpu_threads(const veil_backend_options *o) {
+    long n = o->threads;
     if (n <= 0) n = sysconf(_SC_NPROCESSORS_ONLN);
     if (n <= 0) n = 1;
     if (n > 256) n = 256;
@@ -55,7 +55,7 @@ static veil_status cpu_keys_new(veil_backend *be, veil_backend_keys *keys, size_
     cpu_keys *c = calloc(1, sizeof *c);
     if (!c) return veil_error(VEIL_ERR_NOMEM, "cpu keys: out of memory");
     keys->impl = c;
-    c->n_threads = cpu_thread_count(be);
+    c->n_threads = veil_backend_cpu_threads(&be->opts);
     c->n_parts = ek->n_parts;
     c->ctx = calloc((size_t)c->n_threads * c->n_parts, sizeof *c->ctx);
     uint32_t n_max = 0;
@@ -440,7 +440,7 @@ static const struct veil_backend_i cpu_iface = {
 veil_status veil_backend_cpu_init(veil_backend *be) {
     be->iface = &cpu_iface;
     be->ctx = NULL;
-    snprintf(be->describe, sizeof be->describe, "cpu: %u threads (FFT: %s)", cpu_thread_count(be),
-             veil_fft_path_name(veil_fft_path_default()));
+    snprintf(be->describe, sizeof be->describe, "cpu: %u threads (FFT: %s)",
+             veil_backend_cpu_threads(&be->opts), veil_fft_path_name(veil_fft_path_default()));
     return VEIL_OK;
 }

@@ -21,6 +21,10 @@ int veil_backend_cuda_available(char *why, size_t why_len) {
     return 0;
 }
 
+unsigned veil_backend_cuda_device_count(void) {
+    return 0;
+}
+
 veil_status veil_backend_cuda_fault_for_test(veil_backend_keys *keys) {
     (void)keys;
     return veil_error(VEIL_ERR_UNSUPPORTED, "cuda backend: veil was built without CUDA");
@@ -114,6 +118,15 @@ int veil_backend_cuda_available(char *why, size_t why_len) {
         return 0;
     }
     return 1;
+}
+
+unsigned veil_backend_cuda_device_count(void) {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    return n > 0 ? (unsigned)n : 0;
 }
 
 static void cuda_free(veil_backend *be) {

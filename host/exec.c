@@ -1,5 +1,7 @@
 /* exec.c — veil_plan: a compiled program on encrypted data, through the
  * backend interface (see veil/exec.h and veil/program.h for the encoding). */
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -403,5 +405,188 @@ veil_status veil_plan_execute(veil_plan *plan, const uint64_t *const *inputs, si
         if (plan->progress && (n->kind == VEIL_NODE_LUT || n->kind == VEIL_NODE_ROUND))
             plan->progress(plan->progress_user, done, total, n->layer);
     }
+    return VEIL_OK;
+}
+
+/* ---- plan groups ------------------------------------------------------------------ */
+
+/* One plan's part of a call: samples [begin, begin + count) of the batch. */
+typedef struct group_share {
+    veil_plan_group *g;
+    size_t plan, begin, count;
+    const uint64_t **in; /* the caller's inputs at the share's first sample */
+    uint64_t **out;      /* the group's output buffers at the share's first sample */
+    uint64_t done;       /* PBS done (progress) */
+    veil_status st;
+    char msg[1024]; /* the plan's error message (thread-local there) */
+} group_share;
+
+struct veil_plan_group {
+    const veil_program *prog;
+    size_t n, max_batch;
+    veil_plan **plans;
+    group_share *shares;
+    uint64_t **stage; /* per output: max_batch samples of ciphertexts (n > 1) */
+    veil_progress_fn progress;
+    void *progress_user;
+    uint64_t progress_total;
+    pthread_mutex_t mu; /* progress */
+};
+
+void veil_plan_group_free(veil_plan_group *g) {
+    if (!g) return;
+    for (size_t i = 0; g->plans && i < g->n; i++)
+        veil_plan_free(g->plans[i]);
+    free(g->plans);
+    for (size_t i = 0; g->shares && i < g->n; i++) {
+        free(g->shares[i].in);
+        free(g->shares[i].out);
+    }
+    free(g->shares);
+    for (uint32_t o = 0; g->stage && o < g->prog->n_outputs; o++)
+        free(g->stage[o]);
+    free(g->stage);
+    pthread_mutex_destroy(&g->mu);
+    free(g);
+}
+
+veil_status veil_plan_group_new(const veil_program *prog, const veil_eval_key *ek,
+                                veil_backend *const *bes, size_t n, size_t max_batch,
+                                veil_plan_group **out) {
+    if (!prog || !ek || !bes || !out || n == 0 || n > VEIL_BACKEND_MAX_DEVICES || max_batch == 0)
+        return veil_error(VEIL_ERR_ARG,
+                          "veil_plan_group_new: NULL argument, %zu backends (expected 1..%d) or "
+                          "max_batch 0",
+                          n, VEIL_BACKEND_MAX_DEVICES);
+    for (size_t i = 0; i < n; i++)
+        if (!bes[i]) return veil_error(VEIL_ERR_ARG, "veil_plan_group_new: backend %zu is NULL", i);
+    veil_plan_group *g = calloc(1, sizeof *g);
+    if (!g) return veil_error(VEIL_ERR_NOMEM, "plan group: out of memory");
+    pthread_mutex_init(&g->mu, NULL);
+    g->prog = prog;
+    g->n = n;
+    g->max_batch = max_batch;
+    g->plans = calloc(n, sizeof *g->plans);
+    g->shares = calloc(n, sizeof *g->shares);
+    veil_status st =
+        g->plans && g->shares ? VEIL_OK : veil_error(VEIL_ERR_NOMEM, "plan group: out of memory");
+    /* a share holds at most ceil(max_batch / n) samples */
+    const size_t per_plan = n == 1 ? max_batch : (max_batch + n - 1) / n;
+    for (size_t i = 0; st == VEIL_OK && i < n; i++) {
+        group_share *sh = &g->shares[i];
+        sh->g = g;
+        sh->plan = i;
+        sh->in = calloc(prog->n_inputs + 1, sizeof *sh->in);
+        sh->out = calloc(prog->n_outputs + 1, sizeof *sh->out);
+        if (!sh->in || !sh->out) st = veil_error(VEIL_ERR_NOMEM, "plan group: out of memory");
+        if (st == VEIL_OK) st = veil_plan_new(prog, ek, bes[i], per_plan, &g->plans[i]);
+        if (st != VEIL_OK && n > 1)
+            veil_error_prefix("plan %zu of %zu (%s): ", i, n, veil_backend_describe(bes[i]));
+    }
+    if (st == VEIL_OK && n > 1) {
+        const size_t lwe = veil_program_ct_words(prog);
+        g->stage = calloc(prog->n_outputs + 1, sizeof *g->stage);
+        if (!g->stage) st = veil_error(VEIL_ERR_NOMEM, "plan group: out of memory");
+        for (uint32_t o = 0; st == VEIL_OK && o < prog->n_outputs; o++)
+            if (!(g->stage[o] = malloc(max_batch * veil_program_output_size(prog, o) * lwe *
+                                       sizeof(uint64_t))))
+                st = veil_error(VEIL_ERR_NOMEM, "plan group: out of memory for %zu-sample outputs",
+                                max_batch);
+    }
+    if (st != VEIL_OK) {
+        veil_plan_group_free(g);
+        return st;
+    }
+    *out = g;
+    return VEIL_OK;
+}
+
+size_t veil_plan_group_size(const veil_plan_group *g) {
+    return g ? g->n : 0;
+}
+
+/* A plan's progress: the sum over the shares, against the whole batch. */
+static void group_progress(void *user, uint64_t done, uint64_t total, const char *layer) {
+    group_share *sh = user;
+    veil_plan_group *g = sh->g;
+    (void)total;
+    pthread_mutex_lock(&g->mu);
+    sh->done = done;
+    uint64_t sum = 0;
+    for (size_t i = 0; i < g->n; i++)
+        sum += g->shares[i].done;
+    g->progress(g->progress_user, sum, g->progress_total, layer);
+    pthread_mutex_unlock(&g->mu);
+}
+
+void veil_plan_group_set_progress(veil_plan_group *g, veil_progress_fn fn, void *user) {
+    if (!g) return;
+    g->progress = fn;
+    g->progress_user = user;
+    for (size_t i = 0; i < g->n; i++) {
+        if (g->n == 1)
+            veil_plan_set_progress(g->plans[i], fn, user);
+        else
+            veil_plan_set_progress(g->plans[i], fn ? group_progress : NULL, &g->shares[i]);
+    }
+}
+
+static void *group_share_run(void *arg) {
+    group_share *sh = arg;
+    veil_plan *plan = sh->g->plans[sh->plan];
+    sh->st = veil_plan_execute(plan, sh->in, sh->count, sh->out);
+    if (sh->st != VEIL_OK) snprintf(sh->msg, sizeof sh->msg, "%s", veil_error_message());
+    return NULL;
+}
+
+veil_status veil_plan_group_execute(veil_plan_group *g, const uint64_t *const *inputs, size_t batch,
+                                    uint64_t *const *outputs) {
+    if (!g || !inputs || !outputs)
+        return veil_error(VEIL_ERR_ARG, "veil_plan_group_execute: NULL argument");
+    if (g->n == 1) return veil_plan_execute(g->plans[0], inputs, batch, outputs);
+    if (batch == 0 || batch > g->max_batch)
+        return veil_error(VEIL_ERR_ARG,
+                          "veil_plan_group_execute: batch %zu, the group holds 1..%zu", batch,
+                          g->max_batch);
+    const veil_program *p = g->prog;
+    const size_t lwe = veil_program_ct_words(p), q = batch / g->n, r = batch % g->n;
+    g->progress_total = p->pbs_per_sample * batch;
+    for (size_t i = 0; i < g->n; i++) {
+        group_share *sh = &g->shares[i];
+        sh->count = q + (i < r);
+        sh->begin = i * q + (i < r ? i : r);
+        sh->done = 0;
+        sh->st = VEIL_OK;
+        sh->msg[0] = 0;
+        for (uint32_t k = 0; k < p->n_inputs; k++)
+            sh->in[k] = inputs[k] + sh->begin * veil_program_input_size(p, k) * lwe;
+        for (uint32_t o = 0; o < p->n_outputs; o++)
+            sh->out[o] = g->stage[o] + sh->begin * veil_program_output_size(p, o) * lwe;
+    }
+    /* shares 1.. on their own threads, share 0 here; a thread that cannot
+     * start has its share run here too */
+    pthread_t tid[VEIL_BACKEND_MAX_DEVICES];
+    int started[VEIL_BACKEND_MAX_DEVICES] = {0};
+    for (size_t i = 1; i < g->n; i++)
+        if (g->shares[i].count)
+            started[i] = pthread_create(&tid[i], NULL, group_share_run, &g->shares[i]) == 0;
+    group_share_run(&g->shares[0]);
+    for (size_t i = 1; i < g->n; i++) {
+        if (started[i])
+            pthread_join(tid[i], NULL);
+        else if (g->shares[i].count)
+            group_share_run(&g->shares[i]);
+    }
+    for (size_t i = 0; i < g->n; i++) {
+        const group_share *sh = &g->shares[i];
+        if (sh->count && sh->st != VEIL_OK) {
+            return veil_error(sh->st, "plan %zu of %zu (%s), samples %zu..%zu of %zu: %s", i, g->n,
+                              veil_backend_describe(g->plans[i]->be), sh->begin,
+                              sh->begin + sh->count - 1, batch, sh->msg);
+        }
+    }
+    for (uint32_t o = 0; o < p->n_outputs; o++)
+        memcpy(outputs[o], g->stage[o],
+               batch * veil_program_output_size(p, o) * lwe * sizeof(uint64_t));
     return VEIL_OK;
 }

@@ -5,7 +5,7 @@
  *               [--max-body BYTES] [--max-request-samples N] [--max-inflight N]
  *               [--max-queue N] [--timeout-ms MS] [--key-cache N] [--max-key-uploads N]
  *               [--read-timeout-ms MS] [--request-timeout-ms MS] [--max-conn-per-ip N]
- *               [--reuse-port]
+ *               [--reuse-port] [--devices LIST|all]
  *               [compile options, as `veil compile`] [--verbose]
  *
  * The compile options come from one parser (veil/compile_options.h) shared
@@ -97,10 +97,17 @@ int main(int argc, char **argv) {
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fputs(k_usage, stdout);
             veil_compile_options_help(stdout);
+            fputs("backend options:\n", stdout);
+            veil_backend_options_help(stdout);
             fputs("\nenvironment:\n", stdout);
             veil_backend_options_env_help(stdout);
             return 0;
         } else if (veil_compile_options_parse_arg(&o.compile, argc, argv, &i, &consumed)) {
+            fprintf(stderr, "veil-server: %s\n", veil_error_message());
+            return 2;
+        } else if (consumed) {
+            continue;
+        } else if (veil_backend_options_parse_arg(&o.backend_opts, argc, argv, &i, &consumed)) {
             fprintf(stderr, "veil-server: %s\n", veil_error_message());
             return 2;
         } else if (consumed) {

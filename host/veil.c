@@ -177,6 +177,7 @@ static int cmd_compile(int argc, char **argv) {
 
 typedef struct run_args {
     veil_compile_options c;
+    veil_backend_options bo; /* --devices (veil_backend_options_parse_arg), then the environment */
     const char *model, *input, *output, *mode;
     size_t batch, limit;
     unsigned input_flags; /* VEIL_INPUTS_* */
@@ -216,16 +217,26 @@ static int run_encrypted(const run_args *a, const veil_program *p, const veil_mo
     veil_backend_kind kind;
     veil_status st = veil_backend_kind_parse(a->mode, &kind);
     if (st) return fail(st, "run");
-    veil_backend *be = NULL;
+    veil_backend *bes[VEIL_BACKEND_MAX_DEVICES] = {0};
+    size_t n_bes = 0;
     veil_secret_key *sk = NULL;
     veil_eval_key *ek = NULL;
-    veil_plan *plan = NULL;
+    veil_plan_group *plan = NULL;
     veil_encryptor *enc = NULL;
     uint64_t *ct_in[64] = {0}, *ct_out[64] = {0};
     int rc = 1;
     const int tty = isatty(2);
-    if ((st = veil_backend_new_env(kind, &be))) goto out;
-    fprintf(stderr, "backend: %s\n", veil_backend_describe(be));
+    veil_backend_options bo = a->bo;
+    if ((st = veil_backend_options_from_env(&bo)) ||
+        (st = veil_backends_new(kind, &bo, bes, &n_bes)))
+        goto out;
+    for (size_t i = 0; i < n_bes; i++) {
+        if (n_bes > 1)
+            fprintf(stderr, "backend (plan %zu of %zu): %s\n", i, n_bes,
+                    veil_backend_describe(bes[i]));
+        else
+            fprintf(stderr, "backend: %s\n", veil_backend_describe(bes[i]));
+    }
     double t0 = now_s(), c0 = cpu_s();
     if (tty) fprintf(stderr, "keygen (%s)...", p->params->id);
     if ((st = veil_program_keygen(p, NULL, &sk)) || (st = veil_eval_key_new(sk, NULL, NULL, &ek)) ||
@@ -235,9 +246,9 @@ static int run_encrypted(const run_args *a, const veil_program *p, const veil_mo
     *keygen_cpu_s = cpu_s() - c0;
     if (tty) fprintf(stderr, " %.1fs\n", *keygen_s);
     const size_t batch = a->batch < n ? a->batch : n;
-    if ((st = veil_plan_new(p, ek, be, batch, &plan))) goto out;
+    if ((st = veil_plan_group_new(p, ek, bes, n_bes, batch, &plan))) goto out;
     progress pr = {tty, now_s(), 0, p->pbs_per_sample * n};
-    veil_plan_set_progress(plan, progress_cb, &pr);
+    veil_plan_group_set_progress(plan, progress_cb, &pr);
     const size_t lwe = veil_program_ct_words(p);
     for (uint32_t i = 0; i < p->n_inputs; i++)
         if (!(ct_in[i] = malloc(batch * veil_program_input_size(p, i) * lwe * 8))) {
@@ -259,7 +270,7 @@ static int run_encrypted(const run_args *a, const veil_program *p, const veil_mo
         }
         pr.base = p->pbs_per_sample * s0;
         double t = now_s(), c = cpu_s();
-        st = veil_plan_execute(plan, (const uint64_t *const *)ct_in, b, ct_out);
+        st = veil_plan_group_execute(plan, (const uint64_t *const *)ct_in, b, ct_out);
         exec_s += now_s() - t;
         exec_cpu += cpu_s() - c;
         if (st) goto out;
@@ -281,11 +292,11 @@ out:
         free(ct_in[i]);
         free(ct_out[i]);
     }
-    veil_plan_free(plan);
+    veil_plan_group_free(plan);
     veil_encryptor_free(enc);
     veil_eval_key_free(ek);
     veil_secret_key_free(sk);
-    veil_backend_free(be);
+    veil_backends_free(bes, n_bes);
     return rc;
 }
 
@@ -293,11 +304,15 @@ static int cmd_run(int argc, char **argv) {
     run_args a;
     memset(&a, 0, sizeof a);
     veil_compile_options_default(&a.c);
+    veil_backend_options_default(&a.bo);
     a.mode = "simulate";
     a.batch = 1;
     for (int i = 1; i < argc; i++) {
         int r = parse_compile_opt("run", argc, argv, &i, &a.c);
         if (r < 0) return 2;
+        if (r) continue;
+        if (veil_backend_options_parse_arg(&a.bo, argc, argv, &i, &r) != VEIL_OK)
+            return usage_error("run", "%s", veil_error_message());
         if (r) continue;
         const char *s = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(s, "--mode") && v) {
@@ -522,6 +537,7 @@ int main(int argc, char **argv) {
             if (!strcmp(argv[j], "--help") || !strcmp(argv[j], "-h")) {
                 printf("usage: %s\n%s\n", c->usage, c->summary);
                 if (c->help) printf("\noptions:\n%s", c->help);
+                if (c->fn == cmd_run) veil_backend_options_help(stdout);
                 if (c->fn == cmd_compile || c->fn == cmd_run || c->fn == veil_cmd_keygen ||
                     c->fn == veil_cmd_encrypt || c->fn == veil_cmd_decrypt ||
                     c->fn == veil_cmd_remote)

@@ -11,7 +11,8 @@
  *   - every alternative of an "a|b|c" value must pass the parser (exit != 2);
  *   - bad values of the numeric compile options (--max-poly-size 257, 300,
  *     5000, 4294967552 that wrapped to 256, -256; --rounding-bits 0, 17;
- *     --p-error 1, nan) must be refused with exit 2 and a message naming it.
+ *     --p-error 1, nan) and bad --devices lists ("", "0,,1", "-1", "x") must
+ *     be refused with exit 2 and a message naming the option.
  * An option the test has no sample value for fails the test: add one below.
  * Also: a secret key file readable by others gets a warning; `veil remote`
  * refuses an eval.key that does not belong to the secret key before uploading.
@@ -154,6 +155,7 @@ static const char *sample_value(const command *c, const char *opt, const char *s
     if (!strcmp(opt, "--retries")) return "0";
     if (!strcmp(opt, "--model")) return g_model;
     if (!strcmp(opt, "--backend")) return "cpu";
+    if (!strcmp(opt, "--devices")) return "0"; /* one plan on device 0 (cpu: the CPU) */
     if (!strcmp(opt, "--listen")) return "127.0.0.1:0";
     if (!strcmp(opt, "--keys-dir") && serv)
         return snprintf(buf, sizeof buf, "%s/server-keys", g_dir), buf;
@@ -264,10 +266,12 @@ static void check_command(const command *c) {
         static const char *const bad_bits[] = {"0", "17", "-1", "8.5", NULL};
         static const char *const bad_p[] = {"1", "0", "nan", "1e-400x", NULL};
         static const char *const bad_budget[] = {"-1", "1e3", "16777217", "512MB", NULL};
+        static const char *const bad_devices[] = {"", "0,,1", "-1", "x", "0,", NULL};
         const char *const *bad = !strcmp(opt, "--max-poly-size")   ? bad_poly
                                  : !strcmp(opt, "--rounding-bits") ? bad_bits
                                  : !strcmp(opt, "--p-error")       ? bad_p
                                  : !strcmp(opt, "--key-budget-mb") ? bad_budget
+                                 : !strcmp(opt, "--devices")       ? bad_devices
                                                                    : NULL;
         for (int b = 0; bad && bad[b]; b++) {
             const char *extra3[] = {opt, bad[b], NULL};

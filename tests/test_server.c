@@ -15,8 +15,10 @@
  *   connections per address are limited, a taken port is named;
  *   a corrupted stored key answers 404, is quarantined, evicts nothing, and
  *   the client uploads it again;
- *   drain (in-process) and SIGTERM (the veil-server binary) answer the
- *   request in flight and release the port;
+ *   --devices 0,0 (a plan group of two cpu plans) answers what one plan
+ *   answers, ciphertext for ciphertext, and its metrics count the batch once;
+ *   drain (in-process) and SIGTERM (the veil-server binary, with --devices
+ *   0,0) answer the request in flight and release the port;
  *   restart keeps the keys; connection refused is reported as such. */
 #define _POSIX_C_SOURCE 200809L
 #include <arpa/inet.h>
@@ -1019,17 +1021,13 @@ static void test_sigterm(void) {
     for (int twice = 0; twice < 2; twice++) {
         uint16_t port = 0;
         int errfd = -1;
-        const char *args[] = {"--model",
-                              veil_test_path("models/tiny.h5"),
-                              "--backend",
-                              "cpu",
-                              "--listen",
-                              "127.0.0.1:0",
-                              "--keys-dir",
-                              g_keys,
-                              "--max-wait-ms",
-                              "0",
-                              NULL};
+        const char *args[] = {"--model",       veil_test_path("models/tiny.h5"),
+                              "--backend",     "cpu",
+                              "--listen",      "127.0.0.1:0",
+                              "--keys-dir",    g_keys,
+                              "--max-wait-ms", "0",
+                              "--devices", /* two plans: the drain waits for the group */
+                              "0,0",           NULL};
         pid_t pid = spawn_server(bin, args, &port, &errfd);
         CU_ASSERT_FATAL(pid > 0);
         CU_ASSERT_FATAL(port != 0);
@@ -1069,6 +1067,63 @@ static void test_sigterm(void) {
         close(errfd);
     }
     veil_serial_buffer_free(body, len);
+}
+
+/* A number in a /metrics text (-1 when absent). */
+static double metric_in(const char *text, const char *name) {
+    char pat[128];
+    snprintf(pat, sizeof pat, "\n%s ", name);
+    const char *p = strstr(text, pat);
+    return p ? strtod(p + strlen(pat), NULL) : -1;
+}
+
+/* --devices 0,0 (two cpu plans sharing the threads): one request of 5
+ * samples is one batch cut into shares of 3 and 2; the answer is the one-plan
+ * server's, ciphertext for ciphertext, and decrypts to simulate; /v1/model
+ * and /metrics say 2 plans, the batch counts once with its 5 samples. */
+static void test_devices_equal_one_plan(void) {
+    veil_server_options o;
+    server_options(&o);
+    o.backend_opts.threads = 2;
+    CU_ASSERT_EQUAL_FATAL(veil_backend_devices_parse(&o.backend_opts, "0,0"), VEIL_OK);
+    o.key_cache = 2;
+    veil_server *s2 = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_server_start(&o, &s2), VEIL_OK);
+    const uint16_t port = veil_server_port(s2);
+    size_t len = 0;
+    uint8_t *body = encrypt_body(g_dir_a, 5, &len);
+    char h[128];
+    snprintf(h, sizeof h, "X-Veil-Key-Id: %s\r\n", g_id_a);
+    http_res one, two, r;
+    CU_ASSERT_EQUAL_FATAL(http_raw("POST", "/v1/infer", h, body, len, 1, 0, &one), 0);
+    CU_ASSERT_EQUAL_FATAL(http_raw_port(port, "POST", "/v1/infer", h, body, len, 1, 0, &two), 0);
+    expect(one.status, 200, &one, NULL, "one plan");
+    expect(two.status, 200, &two, NULL, "two plans");
+    veil_ct_batch *b1 = NULL, *b2 = NULL;
+    CU_ASSERT_EQUAL(veil_ct_batch_deserialize((const uint8_t *)one.body, one.body_len, &b1),
+                    VEIL_OK);
+    CU_ASSERT_EQUAL(veil_ct_batch_deserialize((const uint8_t *)two.body, two.body_len, &b2),
+                    VEIL_OK);
+    CU_ASSERT_FATAL(b1 && b2);
+    const size_t words =
+        5 * veil_program_output_size(g_client->prog, 0) * veil_program_ct_words(g_client->prog);
+    CU_ASSERT(memcmp(b1->data, b2->data, words * sizeof(uint64_t)) == 0);
+    CU_ASSERT(check_result(g_dir_a, 0, 5, (const uint8_t *)two.body, two.body_len));
+    CU_ASSERT_EQUAL(poll_status(port, "/v1/model", 200, &r), 200);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "\"plans\":2"));
+    http_res_free(&r);
+    CU_ASSERT_EQUAL(poll_status(port, "/metrics", 200, &r), 200);
+    CU_ASSERT_EQUAL(metric_in(r.body, "veil_backend_plans"), 2);
+    CU_ASSERT_EQUAL(metric_in(r.body, "veil_backend_healthy"), 1);
+    CU_ASSERT_EQUAL(metric_in(r.body, "veil_batch_samples_sum"), 5);
+    CU_ASSERT_EQUAL(metric_in(r.body, "veil_batch_samples_count"), 1);
+    http_res_free(&r);
+    veil_ct_batch_free(b1);
+    veil_ct_batch_free(b2);
+    http_res_free(&one);
+    http_res_free(&two);
+    veil_serial_buffer_free(body, len);
+    veil_server_stop(s2);
 }
 
 static void test_restart_keeps_keys(void) {
@@ -1167,6 +1222,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_trickle_clients);
     VEIL_ADD_TEST(s, test_port_taken);
     VEIL_ADD_TEST(s, test_corrupted_key);
+    VEIL_ADD_TEST(s, test_devices_equal_one_plan);
     VEIL_ADD_TEST(s, test_drain);
     VEIL_ADD_TEST(s, test_sigterm);
     VEIL_ADD_TEST(s, test_restart_keeps_keys);

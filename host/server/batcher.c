@@ -1,6 +1,9 @@
 /* batcher.c — veil-server's dynamic batching: the queue of infer jobs, the
- * one worker thread that owns the backend, and the LRU cache of plans
- * (evaluation keys resident in the backend). See veil/server.h. */
+ * one worker thread that owns the backends, and the LRU cache of plan groups
+ * (evaluation keys resident in the backends). Each batch is one
+ * veil_plan_group_execute: with --devices it is cut into one share per plan
+ * (device), run side by side, so the worker feeds every device at once. See
+ * veil/server.h. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +18,7 @@ void srv_job_free(srv_job *j) {
 }
 
 static void cache_entry_clear(srv_cache_entry *c) {
-    veil_plan_free(c->plan);
+    veil_plan_group_free(c->plan);
     veil_eval_key_free(c->ek);
     memset(c, 0, sizeof *c);
 }
@@ -49,7 +52,8 @@ static void key_error(veil_server *s, const char *id, veil_status st, srv_error 
 /* Worker: the plan of key id, from the LRU or loaded from the key store. The
  * least recently used plan is evicted only once the new key is loaded and
  * verified: a request for a missing or corrupted key evicts nothing. */
-static veil_plan *cache_get(veil_server *s, const char *id, veil_eval_key **ek_out, srv_error *e) {
+static veil_plan_group *cache_get(veil_server *s, const char *id, veil_eval_key **ek_out,
+                                  srv_error *e) {
     srv_cache_entry *victim = NULL;
     for (size_t i = 0; i < s->n_cache; i++) {
         srv_cache_entry *c = &s->cache[i];
@@ -70,8 +74,8 @@ static veil_plan *cache_get(veil_server *s, const char *id, veil_eval_key **ek_o
     }
     const int evicted = victim->plan != NULL;
     cache_entry_clear(victim); /* frees the victim's device memory before planning */
-    veil_plan *plan;
-    veil_status pst = veil_plan_new(s->prog, ek, s->be, s->o.max_batch, &plan);
+    veil_plan_group *plan;
+    veil_status pst = veil_plan_group_new(s->prog, ek, s->bes, s->n_bes, s->o.max_batch, &plan);
     if (pst != VEIL_OK) {
         if (pst == VEIL_ERR_PARAMS) /* a stored key set of another partition list */
             srv_fail(e, 400, "params_mismatch", "key %s: %s", id, veil_error_message());
@@ -95,7 +99,7 @@ static veil_plan *cache_get(veil_server *s, const char *id, veil_eval_key **ek_o
 static void run_jobs(veil_server *s, srv_job **jobs, size_t n_jobs) {
     veil_eval_key *ek = NULL;
     srv_error e = {0};
-    veil_plan *plan = cache_get(s, jobs[0]->key_id, &ek, &e);
+    veil_plan_group *plan = cache_get(s, jobs[0]->key_id, &ek, &e);
     if (!plan) {
         for (size_t j = 0; j < n_jobs; j++)
             jobs[j]->err = e;
@@ -138,7 +142,7 @@ static void run_jobs(veil_server *s, srv_job **jobs, size_t n_jobs) {
         for (size_t k = jj; k <= cj && k < n_jobs; k++)
             if (!jobs[k]->t_start) jobs[k]->t_start = t0;
         veil_status st =
-            veil_plan_execute(plan, (const uint64_t *const *)s->in_bufs, b, s->out_bufs);
+            veil_plan_group_execute(plan, (const uint64_t *const *)s->in_bufs, b, s->out_bufs);
         double dt = srv_now() - t0;
         srv_metrics_batch(&s->m, b, st == VEIL_OK, p->pbs_per_sample * b, dt);
         /* Scatter the results back (same walk). */
@@ -151,8 +155,9 @@ static void run_jobs(veil_server *s, srv_job **jobs, size_t n_jobs) {
                 continue;
             }
             if (st != VEIL_OK) {
-                srv_fail(&jb->err, veil_backend_healthy(s->be) ? 500 : 503, "evaluation_failed",
-                         "backend %s: %s", veil_backend_name(s->be), veil_error_message());
+                srv_fail(&jb->err, veil_backends_healthy(s->bes, s->n_bes) ? 500 : 503,
+                         "evaluation_failed", "backend %s: %s", veil_backend_name(s->bes[0]),
+                         veil_error_message());
             } else {
                 size_t off_out = 0;
                 for (uint32_t o = 0; o < p->n_outputs; o++) {
@@ -299,7 +304,7 @@ void srv_batcher_stop(veil_server *s) {
 int srv_batcher_run(veil_server *s, srv_job *j, srv_error *e) {
     j->t_enqueue = srv_now();
     pthread_mutex_lock(&s->mu);
-    const int healthy = veil_backend_healthy(s->be);
+    const int healthy = veil_backends_healthy(s->bes, s->n_bes);
     if (s->stopping || !healthy || s->queue_len >= s->o.max_queue) {
         const int stopping = s->stopping;
         pthread_mutex_unlock(&s->mu);
@@ -307,7 +312,7 @@ int srv_batcher_run(veil_server *s, srv_job *j, srv_error *e) {
         if (stopping) return srv_fail(e, 503, "shutting_down", "the server is stopping");
         if (!healthy)
             return srv_fail(e, 503, "backend_unhealthy", "backend %s is dead: %s",
-                            veil_backend_name(s->be), "see GET /v1/health");
+                            veil_backend_name(s->bes[0]), "see GET /v1/health");
         return srv_fail(e, 503, "queue_full", "%zu requests queued (--max-queue); retry later",
                         s->o.max_queue);
     }

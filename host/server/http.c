@@ -76,11 +76,11 @@ char *srv_model_json(const veil_server *s) {
                     "\"lwe_dim\":%u,\"ct_words\":%zu,\"width\":%u,\"pbs_per_sample\":%llu,"
                     "\"sample_in_cts\":%zu,\"sample_out_cts\":%zu,\"max_batch\":%zu,"
                     "\"max_request_samples\":%zu,\"max_body\":%zu,\"eval_key_bytes\":%zu,"
-                    "\"backend\":\"%s\",",
+                    "\"backend\":\"%s\",\"plans\":%zu,",
                     s->pi.big_dim, veil_program_ct_words(p), p->width,
                     (unsigned long long)p->pbs_per_sample, s->pi.in_cts, s->pi.out_cts,
                     s->o.max_batch, s->o.max_request_samples, s->o.max_body, s->max_key_body,
-                    veil_backend_name(s->be));
+                    veil_backend_name(s->bes[0]), s->n_bes);
     srv_sbuf_printf(&b, "\"inputs\":[");
     for (uint32_t i = 0; i < m->n_inputs; i++) {
         const veil_model_input *in = &m->inputs[i];
@@ -364,12 +364,13 @@ enum MHD_Result srv_http_on_request(void *cls, struct MHD_Connection *c, const c
     switch (route) {
     case SRV_HEALTH: {
         srv_sbuf b = {0};
-        const int healthy = veil_backend_healthy(s->be), draining = atomic_load(&s->draining);
+        const int healthy = veil_backends_healthy(s->bes, s->n_bes),
+                  draining = atomic_load(&s->draining);
         srv_sbuf_printf(&b, "{\"status\":\"%s\",\"backend\":\"%s\"}\n",
                         !healthy   ? "unhealthy"
                         : draining ? "draining"
                                    : "ok",
-                        veil_backend_name(s->be));
+                        veil_backend_name(s->bes[0]));
         return send_json(c, s, healthy && !draining ? 200 : 503, &b);
     }
     case SRV_MODEL:

@@ -198,9 +198,13 @@ char *srv_metrics_text(veil_server *s, size_t *len) {
         "veil_infer_duration_seconds_sum %.6f\nveil_infer_duration_seconds_count %llu\n",
         (unsigned long long)cum, m.lat_sum, (unsigned long long)m.lat_count);
     srv_sbuf_printf(&b,
-                    "# HELP veil_backend_healthy 1 while the backend accepts work.\n"
-                    "# TYPE veil_backend_healthy gauge\nveil_backend_healthy %d\n",
-                    veil_backend_healthy(s->be));
+                    "# HELP veil_backend_healthy 1 while the backend accepts work (every "
+                    "plan's device).\n"
+                    "# TYPE veil_backend_healthy gauge\nveil_backend_healthy %d\n"
+                    "# HELP veil_backend_plans Plans (devices, --devices) a batch is split "
+                    "across.\n"
+                    "# TYPE veil_backend_plans gauge\nveil_backend_plans %zu\n",
+                    veil_backends_healthy(s->bes, s->n_bes), s->n_bes);
     if (b.oom || !b.p) {
         free(b.p);
         return NULL;

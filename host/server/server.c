@@ -137,7 +137,7 @@ veil_status veil_server_start(const veil_server_options *o, veil_server **out) {
     srv_program_info_init(&s->pi, s->prog, o->max_request_samples);
     veil_hex(s->pi.fp, VEIL_PROGRAM_FP_BYTES, s->fp_hex);
     s->max_key_body = veil_program_eval_key_bytes(s->prog);
-    if ((st = veil_backend_new_opts(o->backend, &o->backend_opts, &s->be))) goto fail;
+    if ((st = veil_backends_new(o->backend, &o->backend_opts, s->bes, &s->n_bes))) goto fail;
     if (!(s->model_json = srv_model_json(s))) {
         st = veil_error(VEIL_ERR_NOMEM, "out of memory");
         goto fail;
@@ -218,7 +218,7 @@ void veil_server_stop(veil_server *s) {
     /* MHD closes the socket it was given unless quiesced (drain). */
     if (s->listen_fd >= 0 && (!s->mhd || s->quiesced)) close(s->listen_fd);
     free(s->model_json);
-    veil_backend_free(s->be);
+    veil_backends_free(s->bes, s->n_bes);
     veil_program_free(s->prog);
     veil_model_free(s->model);
     veil_keystore_free(s->ks);

@@ -2,8 +2,9 @@
  * veil/server.h for what it does):
  *   server.c    start, stop: owns every part below
  *   http.c      libmicrohttpd handlers, one thread per connection
- *   batcher.c   the job queue, the worker that owns the backend, the LRU of
- *               plans (evaluation keys resident in the backend)
+ *   batcher.c   the job queue, the worker that owns the backends, the LRU of
+ *               plan groups (evaluation keys resident in the backends: one
+ *               plan per --devices entry, veil/exec.h veil_plan_group)
  *   metrics.c   counters and the Prometheus text
  *   keystore.c  the key directory (veil/keystore.h, shared with Triton)
  *   request.c   validation of what clients send (request.h)
@@ -98,7 +99,7 @@ void srv_job_free(srv_job *j);
 typedef struct srv_cache_entry {
     char key_id[VEIL_KEY_ID_CHARS + 1];
     veil_eval_key *ek;
-    veil_plan *plan;
+    veil_plan_group *plan; /* one plan per backend (s->bes) */
     uint64_t last_used;
 } srv_cache_entry;
 
@@ -138,7 +139,8 @@ struct veil_server {
     srv_program_info pi;
     char fp_hex[2 * VEIL_PROGRAM_FP_BYTES + 1];
     char *model_json;
-    veil_backend *be;
+    veil_backend *bes[VEIL_BACKEND_MAX_DEVICES]; /* one per --devices entry (veil_backends_new) */
+    size_t n_bes;
     veil_keystore *ks;
     struct MHD_Daemon *mhd;
     int listen_fd; /* ours: MHD borrows it */

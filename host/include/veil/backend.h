@@ -66,6 +66,10 @@ typedef enum veil_backend_pbs {
 /* Parses "auto" | "cufft" | "fused" | "cluster". */
 veil_status veil_backend_pbs_parse(const char *s, veil_backend_pbs *out);
 
+/* Most plans of one plan group (veil/exec.h veil_plan_group): entries of a
+ * --devices list. */
+#define VEIL_BACKEND_MAX_DEVICES 64
+
 /* Policy of a backend, fixed at veil_backend_new_opts: the library reads no
  * environment variable. Each field serves one implementation and is ignored
  * by the other. */
@@ -76,10 +80,37 @@ typedef struct veil_backend_options {
     /* cuda: at most this many MiB of batch buffers (sharing a device; tests);
      * < 0: no cap (90% of the free memory, less a margin). */
     int64_t memory_mb;
+    /* The devices of a plan group (--devices, veil_backend_devices_parse):
+     * veil_backends_new makes one backend per entry, in order, and the group
+     * one plan per backend. Neither set (the default): one backend on
+     * `device`. devices_all: every device of the kind, once each. A list may
+     * repeat a device: several plans share it. veil_backend_new_opts itself
+     * ignores these fields. */
+    unsigned n_devices;
+    int devices_all;
+    int devices[VEIL_BACKEND_MAX_DEVICES];
 } veil_backend_options;
 
-/* threads 0, device 0, pbs auto, memory_mb -1. */
+/* threads 0, device 0, pbs auto, memory_mb -1, no device list. */
 void veil_backend_options_default(veil_backend_options *o);
+
+/* Parses the value of --devices into o: "all", or device ids (decimal
+ * digits, 0..1023) separated by single commas, at most
+ * VEIL_BACKEND_MAX_DEVICES of them ("0,1", "0,0"). A bad list is
+ * VEIL_ERR_ARG naming the entry and what was wrong ("--devices 0,,1: entry 2
+ * is empty") and leaves o unchanged. Ids are checked against the devices
+ * there are by veil_backends_new. */
+veil_status veil_backend_devices_parse(veil_backend_options *o, const char *s);
+
+/* The backend options of a command line (today --devices), for every program
+ * that runs a program locally (veil run, veil-server, bench_model): as
+ * veil_compile_options_parse_arg, argv[*i] is consumed with its value
+ * (*consumed = 1) or left (*consumed = 0); a bad or missing value is
+ * VEIL_ERR_ARG naming the option. */
+veil_status veil_backend_options_parse_arg(veil_backend_options *o, int argc, char *const *argv,
+                                           int *i, int *consumed);
+/* Their --help lines (text at column 27, as the compile options'). */
+void veil_backend_options_help(FILE *f);
 /* The environment overrides that the programs (veil, veil-server, the Triton
  * backend, the benchmarks) honour, read here and nowhere else:
  *   VEIL_THREADS         threads (digits, 1..256)
@@ -101,6 +132,31 @@ veil_status veil_backend_new_opts(veil_backend_kind kind, const veil_backend_opt
  * overrides (veil_backend_options_from_env), then veil_backend_new_opts. */
 veil_status veil_backend_new_env(veil_backend_kind kind, veil_backend **out);
 void veil_backend_free(veil_backend *be);
+
+/* The devices a kind has: cuda the visible GPUs (0 without CUDA or a
+ * device); cpu exactly 1, device 0, the CPU (its cores are the backend's
+ * threads). AUTO: cuda's count when it has a device, else cpu's. */
+unsigned veil_backend_device_count(veil_backend_kind kind);
+
+/* The backends of a plan group (veil/exec.h): one per device of o's list
+ * (veil_backend_options.devices), in its order; without a list one, on
+ * o->device (veil_backend_new_opts). AUTO is resolved once, for all of them.
+ * Every id must be below veil_backend_device_count (VEIL_ERR_ARG naming the
+ * entry, the id and the count); a device may repeat:
+ *   cuda  one backend per entry, on its GPU; plans sharing a GPU each have
+ *         their own stream, and share o->memory_mb (when set) equally;
+ *   cpu   the list names device 0 (the CPU) once per plan: "0,0" is two
+ *         plans, "all" one. The plans divide o->threads (0: one per online
+ *         CPU) between them, contiguous shares differing by at most one, at
+ *         least one thread each, so two plans of one thread each run two
+ *         batch shares side by side where one plan runs one share of two.
+ * Writes *n backends (1..VEIL_BACKEND_MAX_DEVICES) to out[] only on success;
+ * free them with veil_backends_free. */
+veil_status veil_backends_new(veil_backend_kind kind, const veil_backend_options *o,
+                              veil_backend **out, size_t *n);
+void veil_backends_free(veil_backend **bes, size_t n);
+/* 1 when every one of the n backends is healthy (veil_backend_healthy). */
+int veil_backends_healthy(veil_backend *const *bes, size_t n);
 /* "cpu" or "cuda"; describe: e.g. "cuda: NVIDIA H100 80GB HBM3 (sm_90, 79 GiB)". */
 const char *veil_backend_name(const veil_backend *be);
 const char *veil_backend_describe(const veil_backend *be);

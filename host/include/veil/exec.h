@@ -19,6 +19,9 @@
  * batch * input_size(i) ciphertexts, sample-major, element order of the
  * tensor (CHW). Outputs likewise.
  *
+ * Several devices (--devices): veil_plan_group, below, runs one plan per
+ * device and cuts each batch between them.
+ *
  * The program's key sets, keygen and the client side (encrypt, decrypt) are
  * the engine's: veil/program_crypt.h, included here. */
 #ifndef VEIL_EXEC_H
@@ -56,6 +59,42 @@ void veil_plan_set_progress(veil_plan *plan, veil_progress_fn fn, void *user);
  * allocated): batch * output_size(i). batch <= max_batch. */
 veil_status veil_plan_execute(veil_plan *plan, const uint64_t *const *inputs, size_t batch,
                               uint64_t *const *outputs);
+
+/* ---- plan groups: one program on several plans (devices) ----------------------
+ * A group holds one plan per backend (veil_backends_new makes them from a
+ * --devices list), each with its own copy of the evaluation key on its
+ * device, sized for ceil(max_batch / n) samples. veil_plan_group_execute cuts
+ * a batch into n contiguous shares of whole samples, sizes differing by at
+ * most one, the larger ones first (a batch of 1 runs on plan 0 and leaves the
+ * others idle): every sample costs the same, so equal shares finish together.
+ * Shares run side by side, one host thread per busy plan (plan 0's on the
+ * caller), each through veil_plan_execute; the results come back in sample
+ * order, bit for bit what one plan gives (every sample's ciphertexts depend
+ * on that sample only). A group of one is the single plan: its execute is
+ * veil_plan_execute on the caller's thread, nothing more.
+ *
+ * Errors: if any share fails the call fails, returning the first failing
+ * plan's status and message, prefixed with its plan and backend. With two or
+ * more plans the shares write to the group's own output buffers, copied to
+ * the caller's only when every share succeeded: a failed call leaves the
+ * caller's outputs as they were. (A group of one writes them in place, as
+ * veil_plan_execute does, and a failure may leave some outputs written.) */
+typedef struct veil_plan_group veil_plan_group;
+
+/* bes: n >= 1 backends (borrowed: they must outlive the group; the same
+ * backend may appear twice). */
+veil_status veil_plan_group_new(const veil_program *program, const veil_eval_key *ek,
+                                veil_backend *const *bes, size_t n, size_t max_batch,
+                                veil_plan_group **out);
+void veil_plan_group_free(veil_plan_group *g);
+size_t veil_plan_group_size(const veil_plan_group *g);
+/* fn sees the PBS done by all shares together, against the whole batch's
+ * total; with several plans it is called from their threads, one call at a
+ * time. */
+void veil_plan_group_set_progress(veil_plan_group *g, veil_progress_fn fn, void *user);
+/* As veil_plan_execute, batch <= the group's max_batch. */
+veil_status veil_plan_group_execute(veil_plan_group *g, const uint64_t *const *inputs, size_t batch,
+                                    uint64_t *const *outputs);
 
 #ifdef __cplusplus
 }

@@ -59,12 +59,15 @@
  * old one; without it, the port is free as soon as the old one drains and
  * clients retry refused connections (veil remote does).
  *
- * Dynamic batching: one worker owns the backend. It takes the oldest queued
+ * Dynamic batching: one worker owns the backends. It takes the oldest queued
  * request, waits up to max_wait_ms (from that request's arrival) for more
  * requests under the SAME key id, merges them up to max_batch samples into one
- * veil_plan_execute, and splits the result back. Batches never mix key ids.
- * Plans (evaluation keys resident in the backend) form an LRU cache of
- * key_cache entries. */
+ * veil_plan_group_execute, and splits the result back. Batches never mix key
+ * ids. With backend_opts' device list (--devices) the group has one plan per
+ * device and each batch is cut into one share per plan, run side by side
+ * (veil/exec.h); without one, a single plan. Plan groups (evaluation keys
+ * resident in the backends, one copy per plan) form an LRU cache of key_cache
+ * entries. */
 #ifndef VEIL_SERVER_H
 #define VEIL_SERVER_H
 
@@ -85,7 +88,7 @@ typedef struct veil_server_options {
     const char *model_path;
     veil_compile_options compile;
     veil_backend_kind backend;
-    veil_backend_options backend_opts; /* threads, device, kernel (veil/backend.h) */
+    veil_backend_options backend_opts; /* threads, device, kernel, devices (veil/backend.h) */
     const char *listen;                /* "HOST:PORT", IPv4 or [IPv6]; port 0: any free port */
     const char *keys_dir;              /* created (0700) if missing */
     size_t max_batch;                  /* samples per backend batch (default 16) */

@@ -23,7 +23,7 @@ for ((p = 1; p <= pairs; p++)); do
     l0=$(load)
     VEIL_THREADS=$t "$build/bench/bench_gpu" --backend cpu --params tfhers-2_2-gaussian-2m64 \
       --cpu-max-batch 256 --min-time 2 --out "$tmp/g.json" 2>"$tmp/g.log"
-    rate=$(grep -E 'ks_pbs batch +256:' "$tmp/g.log" | awk '{print $4}' | tr -d '/s')
+    rate=$(grep -E 'ks_pbs batch +256:' "$tmp/g.log" | awk '{print $4}' | tr -d '/s,')
     l1=$(load)
     runs+=("{\"what\": \"ks_pbs_batch256\", \"threads\": $t, \"pair\": $p, \"per_s\": $rate, \"load\": [$l0, $l1]}")
     l0=$(load)

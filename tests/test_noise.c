@@ -181,8 +181,20 @@ static void test_noise(void) {
         CU_ASSERT(v_fft_meas > 0);
         CU_ASSERT(check("fresh", p->id, &fresh, v_fresh, 0));
         CU_ASSERT(check("keyswitch", p->id, &ks, v_fresh + v_ks, 0));
-        CU_ASSERT(
-            check(p->ms == VEIL_MS_CENTERED ? "ms-centred" : "ms-standard", p->id, &msn, v_ms, 0));
+        /* the modulus switch's noise counts the small key's 1 bits: the
+         * model of this key's weight (the average key's, v_ms, is off by the
+         * weight's spread, 2% at n = 564, enough to tip a 5-sd check on some
+         * seeds: VEIL_TEST_SEED=0x7d364f836f5ba231 measured 1.119 of v_ms) */
+        veil_noise_key nk;
+        veil_noise_key_expected(p, &nk);
+        nk.small_weight = 0;
+        for (uint32_t t = 0; t < n; t++)
+            nk.small_weight += (double)s_small[t];
+        const double v_ms_key = veil_noise_ms_variance_key(p, &nk);
+        printf("  %-26s ms model     small key weight %.0f of %u: 2^%.3f (average key 2^%.3f)\n",
+               p->id, nk.small_weight, n, log2(v_ms_key), log2(v_ms));
+        CU_ASSERT(check(p->ms == VEIL_MS_CENTERED ? "ms-centred" : "ms-standard", p->id, &msn,
+                        v_ms_key, 0));
         /* the modulus switch (both kinds) must also be unbiased: its mean is
          * within 5 standard errors of 0 */
         double ms_mean = msn.sum / msn.n, ms_se = sqrt(acc_var(&msn) / msn.n);

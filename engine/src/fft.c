@@ -111,6 +111,19 @@ static const veil_fft_kernels *kernels_of(veil_fft_path path) {
     }
 }
 
+/* The fastest build this CPU runs, looked up once: the helpers every path
+ * shares (rounding to the torus, the multiply-add) give the same bits in
+ * every build, so they always run the fastest. */
+static const veil_fft_kernels *best_kernels(void) {
+    static _Atomic(const veil_fft_kernels *) best = NULL;
+    const veil_fft_kernels *k = atomic_load(&best);
+    if (!k) {
+        k = kernels_of(best_veil_path());
+        atomic_store(&best, k);
+    }
+    return k;
+}
+
 const veil_fft_kernels *veil_fft_loop_kernels(const veil_fft *f) {
     const veil_fft_path p = f ? f->path : veil_fft_path_default();
     return kernels_of(p == VEIL_FFT_FFTW || p == VEIL_FFT_AUTO ? best_veil_path() : p);
@@ -483,11 +496,11 @@ void veil_fft_forward_torus(veil_fft *f, const uint64_t *poly, double *out) {
 
 uint64_t veil_f64_to_torus(double v) {
     /* The vector paths' rule (fft_template.h f64_to_torus: round to nearest,
-     * ties away from zero, mod 2^64), one value through the portable kernel,
-     * so the FFTW path and the small transforms round as the others do (this
-     * truncated toward zero before). */
+     * ties away from zero, mod 2^64), one value through the fastest build's
+     * kernel (the portable one, generic vectors without SIMD, took about 25
+     * ns a value), so the small transforms round as the others do. */
     uint64_t r = 0;
-    veil_fft_kernels_portable.add_torus(&r, &v, 1);
+    best_kernels()->add_torus(&r, &v, 1);
     return r;
 }
 
@@ -495,12 +508,19 @@ void veil_fft_backward_add_torus(veil_fft *f, double *in, uint64_t *acc) {
 #ifdef VEIL_HAVE_FFTW
     if (f->path == VEIL_FFT_FFTW) {
         fftw_backward(f, in);
+        /* folded result into buf2 (free once the plan has run), rounded in
+         * one call of the fastest build's kernel: the same bits as every
+         * path, at that path's cost (one value at a time through the
+         * portable kernel made this path's inverse about 20 times slower
+         * than FFTW's transform). */
         const uint32_t h = f->half;
         const double *b = (const double *)f->buf;
+        double *d = (double *)f->buf2;
         for (uint32_t j = 0; j < h; j++) {
-            acc[j] += veil_f64_to_torus(b[2 * j]);
-            acc[j + h] += veil_f64_to_torus(b[2 * j + 1]);
+            d[j] = b[2 * j];
+            d[j + h] = b[2 * j + 1];
         }
+        best_kernels()->add_torus(acc, d, f->n);
         return;
     }
 #endif
@@ -532,14 +552,8 @@ void veil_fft_backward_f64(veil_fft *f, double *in, double *out) {
 void veil_fft_mac(double *restrict acc, const double *restrict a, const double *restrict b,
                   uint32_t poly_size) {
     /* every build gives the same bits (N >= 16: whole blocks of 8 slots) */
-    static _Atomic(const veil_fft_kernels *) best = NULL;
-    const veil_fft_kernels *k = atomic_load(&best);
-    if (!k) {
-        k = kernels_of(best_veil_path());
-        atomic_store(&best, k);
-    }
     VEIL_ASSERT(poly_size >= VEIL_FFT_MIN_N);
-    k->mac(acc, a, b, poly_size);
+    best_kernels()->mac(acc, a, b, poly_size);
 }
 
 void veil_fft_ggsw_put(uint32_t poly_size, uint32_t polys, uint32_t p, const double *poly,

@@ -56,7 +56,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from concrete_wide import CaptureFds, machine, parse_optimizer  # noqa: E402
+from concrete_wide import compile_recorded, machine  # noqa: E402
 
 CONFIGS = ("default", "2m40")
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -100,16 +100,8 @@ def child(w, config, lookups, seed, result_path):
         cfg = fhe.Configuration(show_optimizer=True, p_error=2.0**-40, global_p_error=None)
     full = np.arange(2**w, dtype=np.int64)
     inputset = [np.resize(np.roll(full, i), lookups) for i in range(0, 2**w)]
-    t0 = time.perf_counter()
-    with CaptureFds() as cap:
-        circuit = fhe.Compiler(f, {"x": "encrypted"}).compile(inputset, cfg)
-    res["compile_s"] = time.perf_counter() - t0
-    res["optimizer_report"] = cap.text
-    res["params"] = parse_optimizer(cap.text)
+    circuit = compile_recorded(fhe.Compiler(f, {"x": "encrypted"}), inputset, cfg, res)
     st = circuit.statistics
-    res["p_error"] = st["p_error"]
-    res["global_p_error"] = st["global_p_error"]
-    res["pbs_count"] = st["programmable_bootstrap_count"]
     res["keyswitch_count"] = st["key_switch_count"]
     res["key_bytes"] = {"bootstrap": st["size_of_bootstrap_keys"], "keyswitch": st["size_of_keyswitch_keys"]}
     t0, c0 = time.perf_counter(), proc_cpu_s()

@@ -96,6 +96,22 @@ class CaptureFds:
         return False
 
 
+def compile_recorded(compiler, inputset, cfg, res):
+    """Compile with Concrete's optimizer report captured; record the time, the
+    report, the parameters it chose, p_error and the PBS count in res."""
+    t0 = time.perf_counter()
+    with CaptureFds() as cap:
+        circuit = compiler.compile(inputset, cfg)
+    res["compile_s"] = time.perf_counter() - t0
+    res["optimizer_report"] = cap.text
+    res["params"] = parse_optimizer(cap.text)
+    st = circuit.statistics
+    res["p_error"] = st["p_error"]
+    res["global_p_error"] = st["global_p_error"]
+    res["pbs_count"] = st["programmable_bootstrap_count"]
+    return circuit
+
+
 def parse_optimizer(text):
     """Pulls the chosen parameters out of show_optimizer's report."""
     out = {}
@@ -173,17 +189,9 @@ def run_case(w, kind, threads, runs, seed, result_path):
     inputset = [full[i : i + N_VALUES] for i in range(0, 2**w, N_VALUES)]
     res["stage"] = "compile"
     save()
-    t0 = time.perf_counter()
-    with CaptureFds() as cap:
-        circuit = compiler.compile(inputset, fhe.Configuration(show_optimizer=True))
-    res["compile_s"] = time.perf_counter() - t0
-    res["optimizer_report"] = cap.text
-    res["params"] = parse_optimizer(cap.text)
+    circuit = compile_recorded(compiler, inputset, fhe.Configuration(show_optimizer=True), res)
     st = circuit.statistics
-    res["p_error"] = st["p_error"]
-    res["global_p_error"] = st["global_p_error"]
     res["complexity"] = st["complexity"]
-    res["pbs_count"] = st["programmable_bootstrap_count"]
     res["pbs_count_per_parameter"] = {str(k): v for k, v in st["programmable_bootstrap_count_per_parameter"].items()}
     res["keyswitch_count"] = st["key_switch_count"]
     res["packing_keyswitch_count"] = st["packing_key_switch_count"]

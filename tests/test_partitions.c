@@ -17,8 +17,8 @@
  *    for programs capped at two partitions, no assignment of any parameter sets to
  *    the program's partitions that the noise model accepts is cheaper than
  *    the compiler's;
- *  - per node (tiny and source_bc at --rounding-bits 4 here; mlp_digits at 4
- *    and 6 in the slow file): no assignment of a set to each PBS node, a
+ *  - per node (tiny and source_bc at --rounding-bits 4 and 6 here; mlp_digits
+ *    at 4 and 6 in the slow file): no assignment of a set to each PBS node, a
  *    partition per node, that the noise model and the key budget accept is
  *    cheaper than the compiler's program. */
 #include "testutil.h"
@@ -325,8 +325,10 @@ static int node_reads(const veil_node *n, const veil_params *ps) {
 
 static void test_per_node_exhaustive(void) {
 #ifndef SWEEP_ALL
+    /* 6 bits: source_bc is one of the two programs below issue 11's bar there
+     * (docs/results/amd-cpu-joint.json: no per-node assignment beats it) */
     static const char *const models[] = {"models/tiny.h5", "models/source_bc.h5"};
-    static const unsigned rb[] = {4};
+    static const unsigned rb[] = {4, 6};
 #else
     static const char *const models[] = {"models/mlp_digits.h5"};
     static const unsigned rb[] = {4, 6};

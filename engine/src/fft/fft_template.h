@@ -393,18 +393,25 @@ static void tile_backward(const veil_fft_tables *t, double *x) {
 
 /* The first forward pass on W values of each quarter: fold + twist of the
  * real parts ar[s] and imaginary parts ai[s] at j = j0 + s h/4, then the
- * first two DIF stages (spans h/2, h/4), stored at the same slots. */
-static inline void first_pass(const veil_fft_tables *t, size_t j0, const vd ar[4], const vd ai[4],
-                              double *out) {
-    const size_t q = t->h / 4;
-    const double *tw = TWP(t, 0);
+ * first two DIF stages (spans h/2, h/4), stored at the same slots. The
+ * tables come as locals (fp_tables): read through t, every store (memcpy)
+ * made the compiler load their pointers again. */
+typedef struct {
+    const double *twist_re, *twist_im, *tw;
+    size_t q;
+} fp_tables;
+static inline fp_tables fp_tables_of(const veil_fft_tables *t) {
+    return (fp_tables){t->twist_re, t->twist_im, TWP(t, 0), t->h / 4};
+}
+static inline void first_pass(fp_tables f, size_t j0, const vd ar[4], const vd ai[4], double *out) {
+    const size_t q = f.q;
     cv u[4];
     for (int s = 0; s < 4; s++) {
         const size_t j = j0 + (size_t)s * q;
-        const vd c = ld(t->twist_re + j), sn = ld(t->twist_im + j);
+        const vd c = ld(f.twist_re + j), sn = ld(f.twist_im + j);
         u[s] = (cv){ar[s] * c - ai[s] * sn, ar[s] * sn + ai[s] * c};
     }
-    dif4_core(u, ld(tw + j0), ld(tw + q + j0), ld(tw + 2 * q + j0), ld(tw + 3 * q + j0));
+    dif4_core(u, ld(f.tw + j0), ld(f.tw + q + j0), ld(f.tw + 2 * q + j0), ld(f.tw + 3 * q + j0));
     for (int s = 0; s < 4; s++)
         cst(out, j0 + (size_t)s * q, u[s]);
 }
@@ -418,34 +425,35 @@ static void forward_rest(const veil_fft_tables *t, double *out) {
 
 static void VEIL_FFT_NAME(forward_i64)(const veil_fft_tables *t, const int64_t *in, double *out) {
     const size_t h = t->h, q = h / 4;
+    const fp_tables f = fp_tables_of(t);
     for (size_t j0 = 0; j0 < q; j0 += W) {
         vd ar[4], ai[4];
         for (int s = 0; s < 4; s++) {
             ar[s] = cvt_i64(ldi(in + s * q + j0));
             ai[s] = cvt_i64(ldi(in + h + s * q + j0));
         }
-        first_pass(t, j0, ar, ai, out);
+        first_pass(f, j0, ar, ai, out);
     }
     forward_rest(t, out);
 }
 
-/* A gadget digit (|d| <= 2^(B-1)) as a double: exact. For B <= 51 two
- * operations (the 1.5 * 2^52 trick, exact for |d| < 2^51), else cvt_i64;
- * the same value either way, so the same bits as cvt_i64 of stored digits. */
-static inline vd digit_f64(vu d, uint32_t base_log) {
-    if (base_log > 51) return cvt_i64((vi)d);
+/* A gadget digit (|d| <= 2^(B-1)) as a double: exact. For B <= 51 (narrow)
+ * two operations (the 1.5 * 2^52 trick, exact for |d| < 2^51), else
+ * cvt_i64; the same value either way, so the same bits as cvt_i64 of stored
+ * digits. */
+static inline vd digit_f64(vu d, int narrow) {
+    if (!narrow) return cvt_i64((vi)d);
     return (vd)(d + 0x4338000000000000u) - splat(0x1.8p52);
 }
 
-/* The transforms of the `levels` digit polynomials of x (veil/gadget.h, most
- * significant level first, at out + lv N), without storing the digits: each
- * first-pass group of x is decomposed in registers, all levels at once, and
- * fed to first_pass per level. The same values enter the same operations
- * as decompose + forward_i64: the same bits. */
-static void VEIL_FFT_NAME(forward_digits)(const veil_fft_tables *t, const uint64_t *x,
-                                          uint32_t base_log, uint32_t levels, double *out) {
+/* forward_digits' first pass; multi (levels > 1) and narrow (base_log <=
+ * 51) are constants at each call, so the loop tests neither */
+static inline __attribute__((always_inline)) void
+digits_first_pass(const veil_fft_tables *t, const uint64_t *x, uint32_t base_log, uint32_t levels,
+                  double *out, const int multi, const int narrow) {
     const size_t h = t->h, q = h / 4, n = t->n;
     const uint32_t bits = base_log * levels;
+    const fp_tables f = fp_tables_of(t);
     for (size_t j0 = 0; j0 < q; j0 += W) {
         vu r[8];
         for (int s = 0; s < 4; s++) {
@@ -460,18 +468,36 @@ static void VEIL_FFT_NAME(forward_digits)(const veil_fft_tables *t, const uint64
                  * (STEP would keep it and leave a rest of 0: veil/gadget.h),
                  * which saves the step, half the decomposition's work */
                 vu dr = r[2 * s], di = r[2 * s + 1];
-                if (levels > 1) {
+                if (multi) {
                     VEIL_GADGET_STEP(r[2 * s], dr, base_log);
                     VEIL_GADGET_STEP(r[2 * s + 1], di, base_log);
                 }
-                ar[s] = digit_f64(dr, base_log);
-                ai[s] = digit_f64(di, base_log);
+                ar[s] = digit_f64(dr, narrow);
+                ai[s] = digit_f64(di, narrow);
             }
-            first_pass(t, j0, ar, ai, out + (size_t)lv * n);
+            first_pass(f, j0, ar, ai, out + (size_t)lv * n);
         }
     }
+}
+
+/* The transforms of the `levels` digit polynomials of x (veil/gadget.h, most
+ * significant level first, at out + lv N), without storing the digits: each
+ * first-pass group of x is decomposed in registers, all levels at once, and
+ * fed to first_pass per level. The same values enter the same operations
+ * as decompose + forward_i64: the same bits. */
+static void VEIL_FFT_NAME(forward_digits)(const veil_fft_tables *t, const uint64_t *x,
+                                          uint32_t base_log, uint32_t levels, double *out) {
+    const int narrow = base_log <= 51;
+    if (levels > 1 && narrow)
+        digits_first_pass(t, x, base_log, levels, out, 1, 1);
+    else if (levels > 1)
+        digits_first_pass(t, x, base_log, levels, out, 1, 0);
+    else if (narrow)
+        digits_first_pass(t, x, base_log, levels, out, 0, 1);
+    else
+        digits_first_pass(t, x, base_log, levels, out, 0, 0);
     for (uint32_t lv = 0; lv < levels; lv++)
-        forward_rest(t, out + (size_t)lv * n);
+        forward_rest(t, out + (size_t)t->n * lv);
 }
 
 /* The inverse up to its last pass, in place; then the last pass (spans h/4,
@@ -484,8 +510,8 @@ static inline void backward(const veil_fft_tables *t, double *x, double *out, ui
     tile_backward(t, x);
     for (uint32_t p = t->n_mid; p-- > 0;)
         radix4_pass(x, h, (h / 16) >> (2 * p), TWP(t, p + 1), 1);
-    const double *tw = TWP(t, 0);
-    for (uint32_t j0 = 0; j0 < q; j0 += W) {
+    const double *tw = TWP(t, 0), *ure = t->untwist_re, *uim = t->untwist_im;
+    for (size_t j0 = 0; j0 < q; j0 += W) {
         cv y[4];
         for (int s = 0; s < 4; s++)
             y[s] = cld(x, j0 + (size_t)s * q);
@@ -494,7 +520,7 @@ static inline void backward(const veil_fft_tables *t, double *x, double *out, ui
             const size_t j = j0 + (size_t)s * q;
             /* the untwist with the 1/h scale folded in (a power of two:
              * the same bits as scaling after) */
-            const vd c = ld(t->untwist_re + j), sn = ld(t->untwist_im + j);
+            const vd c = ld(ure + j), sn = ld(uim + j);
             const vd re = y[s].r * c + y[s].i * sn, im = y[s].i * c - y[s].r * sn;
             if (mode == 0) {
                 st(out + j, re);

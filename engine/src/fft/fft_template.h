@@ -33,6 +33,13 @@ static inline vd ld(const double *p) {
     memcpy(&v, p, sizeof v);
     return v;
 }
+/* ld into a register: GCC otherwise folds a load into each of the value's
+ * uses (a load per use: twice for every butterfly input and key vector) */
+static inline vd ldr(const double *p) {
+    vd v = ld(p);
+    __asm__("" : "+v"(v));
+    return v;
+}
 static inline void st(double *p, vd v) {
     memcpy(p, &v, sizeof v);
 }
@@ -154,6 +161,9 @@ typedef struct {
 static inline cv cld(const double *p, size_t c) {
     return (cv){ld(p + VRE(c)), ld(p + VRE(c) + 8)};
 }
+static inline cv cldr(const double *p, size_t c) {
+    return (cv){ldr(p + VRE(c)), ldr(p + VRE(c) + 8)};
+}
 static inline void cst(double *p, size_t c, cv x) {
     st(p + VRE(c), x.r);
     st(p + VRE(c) + 8, x.i);
@@ -215,7 +225,7 @@ static inline void radix4_pass(double *x, uint32_t h, uint32_t m_, const double 
                      w2i = ld(tw + 3 * m + j);
             cv y[4];
             for (int s = 0; s < 4; s++)
-                y[s] = cld(x, b + j + s * m);
+                y[s] = cldr(x, b + j + s * m);
             if (dit)
                 dit4_core(y, w1r, w1i, w2r, w2i);
             else
@@ -642,7 +652,7 @@ static inline __attribute__((always_inline)) void mac_cols(double *acc, const do
             const cv x = cld(fd + (size_t)r * n, c);
 #pragma GCC unroll 8
             for (uint32_t q = 0; q < K; q++) {
-                const cv y = {ld(g + q * step), ld(g + q * step + 8)};
+                const cv y = {ldr(g + q * step), ldr(g + q * step + 8)};
                 s[q] = (cv){s[q].r + (x.r * y.r - x.i * y.i), s[q].i + (x.r * y.i + x.i * y.r)};
             }
         }

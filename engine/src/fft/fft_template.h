@@ -34,7 +34,9 @@ static inline vd ld(const double *p) {
     return v;
 }
 /* ld into a register: GCC otherwise folds a load into each of the value's
- * uses (a load per use: twice for every butterfly input and key vector) */
+ * uses (a load per use: twice for every butterfly input). Not for the
+ * multiply-add's key vectors: there it made one PBS at a time (the key
+ * streamed from memory) slower, 1.07 at nn-p2-norm2e4-2m40 (README). */
 static inline vd ldr(const double *p) {
     vd v = ld(p);
     __asm__("" : "+v"(v));
@@ -652,7 +654,7 @@ static inline __attribute__((always_inline)) void mac_cols(double *acc, const do
             const cv x = cld(fd + (size_t)r * n, c);
 #pragma GCC unroll 8
             for (uint32_t q = 0; q < K; q++) {
-                const cv y = {ldr(g + q * step), ldr(g + q * step + 8)};
+                const cv y = {ld(g + q * step), ld(g + q * step + 8)};
                 s[q] = (cv){s[q].r + (x.r * y.r - x.i * y.i), s[q].i + (x.r * y.i + x.i * y.r)};
             }
         }

@@ -39,7 +39,9 @@ static inline vd ld(const double *p) {
  * streamed from memory) slower, 1.07 at nn-p2-norm2e4-2m40 (README). */
 static inline vd ldr(const double *p) {
     vd v = ld(p);
-    __asm__("" : "+v"(v));
+#if defined(__x86_64__)
+    __asm__("" : "+v"(v)); /* "v": any SSE/AVX register */
+#endif
     return v;
 }
 static inline void st(double *p, vd v) {
@@ -152,9 +154,9 @@ typedef struct {
 /* The real part of the W slots from slot c (c a multiple of W, so they
  * share a block): SRE(c), which for W = 8 (c = 8 b) is 16 b = 2 c. Written
  * so, the compiler keeps one running pointer instead of a shift, a mask
- * and an add per load and store: in the radix-4 passes, whose ~110
- * instructions an iteration bound them (dispatch, not loads or arithmetic),
- * that address arithmetic was half of them. */
+ * and an add per load and store: that address arithmetic was half of a
+ * radix-4 iteration's ~110 instructions on AVX-512 (67 without; the pass
+ * about 7% faster, so it was not what bounds it: README, branch kern). */
 #if W == 8
 #define VRE(c) (2 * (size_t)(c))
 #else

@@ -20,7 +20,9 @@
  *     bit with nothing below it (every other input an exact tie), the value
  *     is the closest representable one, ties to the even one, and the
  *     rounding errors sum to exactly 0, where half-up sums to minus half a
- *     step per tie (the bias VEIL_GADGET_INIT_EVEN exists for). */
+ *     step per tie (the bias VEIL_GADGET_INIT_EVEN exists for);
+ *   - VEIL_GADGET_SAR's generic arithmetic shift against the signed shift
+ *     the vector builds replace it with (test_sar). */
 #include "testutil.h"
 #include "veil/gadget.h"
 #include "veil/params.h"
@@ -219,6 +221,49 @@ static void test_round_even(void) {
            cases, inputs);
 }
 
+/* VEIL_GADGET_SAR: the generic form (this file's, the scalar and CUDA code's)
+ * against the signed shift the vector builds of fft_template.h put in its
+ * place (vpsraq on AVX-512), lane by lane on a GCC vector of 64-bit lanes as
+ * there, for every shift 1 .. 63 and edge and pseudo-random values: the
+ * override must be the same value for the PBS loop to keep its bits. */
+typedef int64_t sar_vi __attribute__((vector_size(32)));
+typedef uint64_t sar_vu __attribute__((vector_size(32)));
+static void test_sar(void) {
+    uint64_t vals[64] = {0,
+                         1,
+                         2,
+                         0x7fffffffffffffffu,
+                         0x8000000000000000u,
+                         0x8000000000000001u,
+                         ~(uint64_t)0,
+                         ~(uint64_t)1};
+    uint64_t z = 0x9e3779b97f4a7c15u; /* splitmix64 steps for the rest */
+    for (size_t i = 8; i < 64; i++) {
+        z += 0x9e3779b97f4a7c15u;
+        uint64_t y = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+        y = (y ^ (y >> 27)) * 0x94d049bb133111ebu;
+        vals[i] = y ^ (y >> 31);
+    }
+    size_t checked = 0, bad = 0;
+    for (unsigned b = 1; b <= 63; b++)
+        for (size_t i = 0; i < 64; i += 4) {
+            sar_vu v;
+            memcpy(&v, vals + i, sizeof v);
+            const sar_vu w = (sar_vu)((sar_vi)v >> (int)b);
+            for (size_t k = 0; k < 4; k++) {
+                const uint64_t r = vals[i + k];
+                bad += VEIL_GADGET_SAR(r, b) != w[k];
+                bad += VEIL_GADGET_SAR(r, b) != (uint64_t)((int64_t)r >> b);
+                checked++;
+            }
+        }
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(checked, 63 * 64);
+    printf("\n  %zu (value, shift) pairs: the generic arithmetic shift equals the signed "
+           "one\n",
+           checked);
+}
+
 int main(void) {
     if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
     CU_pSuite s = CU_add_suite("gadget", NULL, NULL);
@@ -227,5 +272,6 @@ int main(void) {
     VEIL_ADD_TEST(s, test_antisymmetric);
     VEIL_ADD_TEST(s, test_random_mean);
     VEIL_ADD_TEST(s, test_round_even);
+    VEIL_ADD_TEST(s, test_sar);
     return veil_test_run();
 }

@@ -86,6 +86,15 @@
         }                                                                                          \
     } while (0)
 
+/* VEIL_GADGET_SAR: r >> b, arithmetic (b in 1 .. 63), on unsigned lanes. A
+ * vector caller may define it before including this header with a signed
+ * shift of the same value, one instruction where the target has it
+ * (engine/src/fft/fft_template.h: AVX-512's vpsraq); this form is what
+ * compilers do not turn into one. */
+#ifndef VEIL_GADGET_SAR
+#define VEIL_GADGET_SAR(r, b) (((r) >> (b)) | (((uint64_t)0 - ((r) >> 63)) << (64 - (b))))
+#endif
+
 /* VEIL_GADGET_STEP: d = the low base_log bits of r as a balanced digit, r =
  * the rest (arithmetic shift), plus one when the digit is negative: above
  * B/2, or B/2 with the rest's bit base_log - 1 set (the tie rule above; the
@@ -94,7 +103,7 @@
     do {                                                                                           \
         const unsigned veil_b_ = (base_log);                                                       \
         (d) = (r) & (((uint64_t)1 << veil_b_) - 1);                                                \
-        (r) = ((r) >> veil_b_) | (((uint64_t)0 - ((r) >> 63)) << (64 - veil_b_));                  \
+        (r) = VEIL_GADGET_SAR((r), veil_b_);                                                       \
         (d) -= (((((d)-1) | (r)) & (d)) >> (veil_b_ - 1)) << veil_b_;                              \
         (r) += (d) >> 63;                                                                          \
     } while (0)

@@ -8,7 +8,6 @@
  * vector holds VEIL_W real or VEIL_W imaginary parts. The transforms here
  * need N >= 128 (a tile of 64 slots); fft.c runs smaller N itself. */
 #include "fft_internal.h"
-#include "veil/gadget.h"
 
 #include <string.h>
 
@@ -17,9 +16,32 @@ typedef double vd __attribute__((vector_size(8 * W)));
 typedef int64_t vi __attribute__((vector_size(8 * W)));
 typedef uint64_t vu __attribute__((vector_size(8 * W)));
 
+/* The gadget steps' arithmetic shift (veil/gadget.h VEIL_GADGET_SAR) as a
+ * signed shift, the same value: one vpsraq on AVX-512 where the generic
+ * form is four operations (GCC does not see it); scalars alike. */
+static inline vu sar_vu(vu r, unsigned b) {
+    return (vu)((vi)r >> (int)b);
+}
+static inline uint64_t sar_u64(uint64_t r, unsigned b) {
+    return (uint64_t)((int64_t)r >> b);
+}
+#define VEIL_GADGET_SAR(r, b) _Generic((r), vu : sar_vu, default : sar_u64)((r), (b))
+#include "veil/gadget.h"
+
 static inline vd ld(const double *p) {
     vd v;
     memcpy(&v, p, sizeof v);
+    return v;
+}
+/* ld into a register: GCC otherwise folds a load into each of the value's
+ * uses (a load per use: twice for every butterfly input). Not for the
+ * multiply-add's key vectors: there it made one PBS at a time (the key
+ * streamed from memory) slower, 1.07 at nn-p2-norm2e4-2m40 (README). */
+static inline vd ldr(const double *p) {
+    vd v = ld(p);
+#if defined(__x86_64__)
+    __asm__("" : "+v"(v)); /* "v": any SSE/AVX register */
+#endif
     return v;
 }
 static inline void st(double *p, vd v) {
@@ -129,12 +151,26 @@ typedef struct {
     vd r, i;
 } cv;
 
+/* The real part of the W slots from slot c (c a multiple of W, so they
+ * share a block): SRE(c), which for W = 8 (c = 8 b) is 16 b = 2 c. Written
+ * so, the compiler keeps one running pointer instead of a shift, a mask
+ * and an add per load and store: that address arithmetic was half of a
+ * radix-4 iteration's ~110 instructions on AVX-512 (67 without; the pass
+ * about 7% faster, so it was not what bounds it: README, branch kern). */
+#if W == 8
+#define VRE(c) (2 * (size_t)(c))
+#else
+#define VRE(c) SRE(c)
+#endif
 static inline cv cld(const double *p, size_t c) {
-    return (cv){ld(p + SRE(c)), ld(p + SRE(c) + 8)};
+    return (cv){ld(p + VRE(c)), ld(p + VRE(c) + 8)};
+}
+static inline cv cldr(const double *p, size_t c) {
+    return (cv){ldr(p + VRE(c)), ldr(p + VRE(c) + 8)};
 }
 static inline void cst(double *p, size_t c, cv x) {
-    st(p + SRE(c), x.r);
-    st(p + SRE(c) + 8, x.i);
+    st(p + VRE(c), x.r);
+    st(p + VRE(c) + 8, x.i);
 }
 static inline cv cadd(cv a, cv b) {
     return (cv){a.r + b.r, a.i + b.i};
@@ -185,20 +221,21 @@ static inline void dit4_core(cv y[4], vd w1r, vd w1i, vd w2r, vd w2i) {
 /* A middle pass, radix 4 over groups of 4m slots, m >= 8: DIF (forward)
  * or DIT (inverse) butterflies; dit is a constant at each call, so the
  * compiler keeps one loop per direction. */
-static inline void radix4_pass(double *x, uint32_t h, uint32_t m, const double *tw, int dit) {
-    for (uint32_t b = 0; b < h; b += 4 * m)
-        for (uint32_t j = 0; j < m; j += W) {
+static inline void radix4_pass(double *x, uint32_t h, uint32_t m_, const double *tw, int dit) {
+    const size_t m = m_; /* size_t indices: no 32-bit wrap to keep, so running pointers */
+    for (size_t b = 0; b < h; b += 4 * m)
+        for (size_t j = 0; j < m; j += W) {
             const vd w1r = ld(tw + j), w1i = ld(tw + m + j), w2r = ld(tw + 2 * m + j),
                      w2i = ld(tw + 3 * m + j);
             cv y[4];
             for (int s = 0; s < 4; s++)
-                y[s] = cld(x, b + j + (size_t)s * m);
+                y[s] = cldr(x, b + j + s * m);
             if (dit)
                 dit4_core(y, w1r, w1i, w2r, w2i);
             else
                 dif4_core(y, w1r, w1i, w2r, w2i);
             for (int s = 0; s < 4; s++)
-                cst(x, b + j + (size_t)s * m, y[s]);
+                cst(x, b + j + s * m, y[s]);
         }
 }
 
@@ -306,7 +343,7 @@ static inline void dit8_tail(cv y[8]) {
  * of the tile holds DIF position 8 b + p (fft.c spectrum_slot). */
 static void tile_forward(const veil_fft_tables *t, double *x) {
     const double *w16 = t->tw + t->tw_off[t->n_mid + 1];
-    for (uint32_t c0 = 0; c0 < t->h; c0 += 64) {
+    for (size_t c0 = 0; c0 < t->h; c0 += 64) {
         double *tile = x + 2 * (size_t)c0;
         vd R[8][NV], I[8][NV], TR[8][NV], TI[8][NV];
         for (int b = 0; b < 8; b++)
@@ -338,7 +375,7 @@ static void tile_forward(const veil_fft_tables *t, double *x) {
 }
 static void tile_backward(const veil_fft_tables *t, double *x) {
     const double *w16 = t->tw + t->tw_off[t->n_mid + 1];
-    for (uint32_t c0 = 0; c0 < t->h; c0 += 64) {
+    for (size_t c0 = 0; c0 < t->h; c0 += 64) {
         double *tile = x + 2 * (size_t)c0;
         vd R[8][NV], I[8][NV], TR[8][NV], TI[8][NV];
         for (int v = 0; v < NV; v++) {
@@ -370,18 +407,25 @@ static void tile_backward(const veil_fft_tables *t, double *x) {
 
 /* The first forward pass on W values of each quarter: fold + twist of the
  * real parts ar[s] and imaginary parts ai[s] at j = j0 + s h/4, then the
- * first two DIF stages (spans h/2, h/4), stored at the same slots. */
-static inline void first_pass(const veil_fft_tables *t, uint32_t j0, const vd ar[4], const vd ai[4],
-                              double *out) {
-    const uint32_t q = t->h / 4;
-    const double *tw = TWP(t, 0);
+ * first two DIF stages (spans h/2, h/4), stored at the same slots. The
+ * tables come as locals (fp_tables): read through t, every store (memcpy)
+ * made the compiler load their pointers again. */
+typedef struct {
+    const double *twist_re, *twist_im, *tw;
+    size_t q;
+} fp_tables;
+static inline fp_tables fp_tables_of(const veil_fft_tables *t) {
+    return (fp_tables){t->twist_re, t->twist_im, TWP(t, 0), t->h / 4};
+}
+static inline void first_pass(fp_tables f, size_t j0, const vd ar[4], const vd ai[4], double *out) {
+    const size_t q = f.q;
     cv u[4];
     for (int s = 0; s < 4; s++) {
-        const uint32_t j = j0 + (uint32_t)s * q;
-        const vd c = ld(t->twist_re + j), sn = ld(t->twist_im + j);
+        const size_t j = j0 + (size_t)s * q;
+        const vd c = ld(f.twist_re + j), sn = ld(f.twist_im + j);
         u[s] = (cv){ar[s] * c - ai[s] * sn, ar[s] * sn + ai[s] * c};
     }
-    dif4_core(u, ld(tw + j0), ld(tw + q + j0), ld(tw + 2 * q + j0), ld(tw + 3 * q + j0));
+    dif4_core(u, ld(f.tw + j0), ld(f.tw + q + j0), ld(f.tw + 2 * q + j0), ld(f.tw + 3 * q + j0));
     for (int s = 0; s < 4; s++)
         cst(out, j0 + (size_t)s * q, u[s]);
 }
@@ -394,35 +438,37 @@ static void forward_rest(const veil_fft_tables *t, double *out) {
 }
 
 static void VEIL_FFT_NAME(forward_i64)(const veil_fft_tables *t, const int64_t *in, double *out) {
-    const uint32_t h = t->h, q = h / 4;
-    for (uint32_t j0 = 0; j0 < q; j0 += W) {
+    const size_t h = t->h, q = h / 4;
+    const fp_tables f = fp_tables_of(t);
+    for (size_t j0 = 0; j0 < q; j0 += W) {
         vd ar[4], ai[4];
         for (int s = 0; s < 4; s++) {
             ar[s] = cvt_i64(ldi(in + s * q + j0));
             ai[s] = cvt_i64(ldi(in + h + s * q + j0));
         }
-        first_pass(t, j0, ar, ai, out);
+        first_pass(f, j0, ar, ai, out);
     }
     forward_rest(t, out);
 }
 
-/* A gadget digit (|d| <= 2^(B-1)) as a double: exact. For B <= 51 two
- * operations (the 1.5 * 2^52 trick, exact for |d| < 2^51), else cvt_i64;
- * the same value either way, so the same bits as cvt_i64 of stored digits. */
-static inline vd digit_f64(vu d, uint32_t base_log) {
-    if (base_log > 51) return cvt_i64((vi)d);
+/* A gadget digit (|d| <= 2^(B-1)) as a double: exact. For B <= 51 (narrow)
+ * two operations (the 1.5 * 2^52 trick, exact for |d| < 2^51), else
+ * cvt_i64; the same value either way, so the same bits as cvt_i64 of stored
+ * digits. */
+static inline vd digit_f64(vu d, int narrow) {
+    if (!narrow) return cvt_i64((vi)d);
     return (vd)(d + 0x4338000000000000u) - splat(0x1.8p52);
 }
 
-/* The transforms of the `levels` digit polynomials of x (veil/gadget.h, most
- * significant level first, at out + lv N), without storing the digits: each
- * first-pass group of x is decomposed in registers, all levels at once, and
- * fed to first_pass per level. The same values enter the same operations
- * as decompose + forward_i64: the same bits. */
-static void VEIL_FFT_NAME(forward_digits)(const veil_fft_tables *t, const uint64_t *x,
-                                          uint32_t base_log, uint32_t levels, double *out) {
-    const uint32_t h = t->h, q = h / 4, n = t->n, bits = base_log * levels;
-    for (uint32_t j0 = 0; j0 < q; j0 += W) {
+/* forward_digits' first pass; multi (levels > 1) and narrow (base_log <=
+ * 51) are constants at each call, so the loop tests neither */
+static inline __attribute__((always_inline)) void
+digits_first_pass(const veil_fft_tables *t, const uint64_t *x, uint32_t base_log, uint32_t levels,
+                  double *out, const int multi, const int narrow) {
+    const size_t h = t->h, q = h / 4, n = t->n;
+    const uint32_t bits = base_log * levels;
+    const fp_tables f = fp_tables_of(t);
+    for (size_t j0 = 0; j0 < q; j0 += W) {
         vu r[8];
         for (int s = 0; s < 4; s++) {
             const vu xr = ldu(x + s * q + j0), xi = ldu(x + h + s * q + j0);
@@ -436,18 +482,36 @@ static void VEIL_FFT_NAME(forward_digits)(const veil_fft_tables *t, const uint64
                  * (STEP would keep it and leave a rest of 0: veil/gadget.h),
                  * which saves the step, half the decomposition's work */
                 vu dr = r[2 * s], di = r[2 * s + 1];
-                if (levels > 1) {
+                if (multi) {
                     VEIL_GADGET_STEP(r[2 * s], dr, base_log);
                     VEIL_GADGET_STEP(r[2 * s + 1], di, base_log);
                 }
-                ar[s] = digit_f64(dr, base_log);
-                ai[s] = digit_f64(di, base_log);
+                ar[s] = digit_f64(dr, narrow);
+                ai[s] = digit_f64(di, narrow);
             }
-            first_pass(t, j0, ar, ai, out + (size_t)lv * n);
+            first_pass(f, j0, ar, ai, out + (size_t)lv * n);
         }
     }
+}
+
+/* The transforms of the `levels` digit polynomials of x (veil/gadget.h, most
+ * significant level first, at out + lv N), without storing the digits: each
+ * first-pass group of x is decomposed in registers, all levels at once, and
+ * fed to first_pass per level. The same values enter the same operations
+ * as decompose + forward_i64: the same bits. */
+static void VEIL_FFT_NAME(forward_digits)(const veil_fft_tables *t, const uint64_t *x,
+                                          uint32_t base_log, uint32_t levels, double *out) {
+    const int narrow = base_log <= 51;
+    if (levels > 1 && narrow)
+        digits_first_pass(t, x, base_log, levels, out, 1, 1);
+    else if (levels > 1)
+        digits_first_pass(t, x, base_log, levels, out, 1, 0);
+    else if (narrow)
+        digits_first_pass(t, x, base_log, levels, out, 0, 1);
+    else
+        digits_first_pass(t, x, base_log, levels, out, 0, 0);
     for (uint32_t lv = 0; lv < levels; lv++)
-        forward_rest(t, out + (size_t)lv * n);
+        forward_rest(t, out + (size_t)t->n * lv);
 }
 
 /* The inverse up to its last pass, in place; then the last pass (spans h/4,
@@ -456,21 +520,21 @@ static void VEIL_FFT_NAME(forward_digits)(const veil_fft_tables *t, const uint64
  * round(values) mod 2^64. */
 static inline void backward(const veil_fft_tables *t, double *x, double *out, uint64_t *acc,
                             int mode) {
-    const uint32_t h = t->h, q = h / 4;
+    const size_t h = t->h, q = h / 4;
     tile_backward(t, x);
     for (uint32_t p = t->n_mid; p-- > 0;)
         radix4_pass(x, h, (h / 16) >> (2 * p), TWP(t, p + 1), 1);
-    const double *tw = TWP(t, 0);
-    for (uint32_t j0 = 0; j0 < q; j0 += W) {
+    const double *tw = TWP(t, 0), *ure = t->untwist_re, *uim = t->untwist_im;
+    for (size_t j0 = 0; j0 < q; j0 += W) {
         cv y[4];
         for (int s = 0; s < 4; s++)
             y[s] = cld(x, j0 + (size_t)s * q);
         dit4_core(y, ld(tw + j0), ld(tw + q + j0), ld(tw + 2 * q + j0), ld(tw + 3 * q + j0));
         for (int s = 0; s < 4; s++) {
-            const uint32_t j = j0 + (uint32_t)s * q;
+            const size_t j = j0 + (size_t)s * q;
             /* the untwist with the 1/h scale folded in (a power of two:
              * the same bits as scaling after) */
-            const vd c = ld(t->untwist_re + j), sn = ld(t->untwist_im + j);
+            const vd c = ld(ure + j), sn = ld(uim + j);
             const vd re = y[s].r * c + y[s].i * sn, im = y[s].i * c - y[s].r * sn;
             if (mode == 0) {
                 st(out + j, re);
@@ -501,7 +565,7 @@ static void VEIL_FFT_NAME(backward_add_torus)(const veil_fft_tables *t, double *
 /* acc += a b over the N/2 slots: split data, four products and four sums
  * per W values, no shuffles */
 static void VEIL_FFT_NAME(mac)(double *acc, const double *a, const double *b, uint32_t n) {
-    for (uint32_t c = 0; c < n / 2; c += W) {
+    for (size_t c = 0; c < n / 2; c += W) {
         const cv x = cld(a, c), y = cld(b, c), z = cld(acc, c);
         cst(acc, c, (cv){z.r + (x.r * y.r - x.i * y.i), z.i + (x.r * y.i + x.i * y.r)});
     }
@@ -580,7 +644,7 @@ static void VEIL_FFT_NAME(decompose_rotated)(const uint64_t *src, uint32_t N, ui
 static inline __attribute__((always_inline)) void mac_cols(double *acc, const double *fd,
                                                            const double *ggsw, uint32_t rows,
                                                            const uint32_t K, uint32_t n) {
-    for (uint32_t c = 0; c < n / 2; c += W) {
+    for (size_t c = 0; c < n / 2; c += W) {
         cv s[5]; /* K <= 5 */
         /* polynomial r K + q's block at g + (r K + q) step */
         const double *g = ggsw + VEIL_FFT_GGSW_BLOCK(rows * K, n, c >> 3, 0) + (c & 7);
@@ -633,7 +697,7 @@ static void VEIL_FFT_NAME(mac_ggsw)(double *acc, const double *fd, const double 
         break;
     }
     const uint32_t polys = rows * k1;
-    for (uint32_t c = 0; c < n / 2; c += W) {
+    for (size_t c = 0; c < n / 2; c += W) {
         const double *g = ggsw + VEIL_FFT_GGSW_BLOCK(polys, n, c >> 3, 0) + (c & 7);
         const size_t step = VEIL_FFT_GGSW_BLOCK(polys, n, 0, 1);
         for (uint32_t q = 0; q < k1; q++) {

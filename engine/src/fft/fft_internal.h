@@ -122,7 +122,7 @@ const veil_fft_kernels *veil_fft_loop_kernels(const struct veil_fft *f);
  * block b (slots 8b .. 8b + 7, 16 doubles) of polynomial p starts here.
  * Above VEIL_FFT_GGSW_STREAMS polynomials they are interleaved by block,
  * one stream for the multiply-add; up to it, one after the other, one
- * stream each (measured, README: with the key streamed from memory, one
+ * stream each (measured, docs/results/HISTORY.md §1: with the key streamed from memory, one
  * PBS at a time, 4 or 8 streams ran the multiply-add faster than one,
  * and 25 slower). */
 #define VEIL_FFT_GGSW_STREAMS 8

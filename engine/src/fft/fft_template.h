@@ -36,7 +36,7 @@ static inline vd ld(const double *p) {
 /* ld into a register: GCC otherwise folds a load into each of the value's
  * uses (a load per use: twice for every butterfly input). Not for the
  * multiply-add's key vectors: there it made one PBS at a time (the key
- * streamed from memory) slower, 1.07 at nn-p2-norm2e4-2m40 (README). */
+ * streamed from memory) slower, 1.07 at nn-p2-norm2e4-2m40 (docs/results/HISTORY.md §0). */
 static inline vd ldr(const double *p) {
     vd v = ld(p);
 #if defined(__x86_64__)
@@ -156,7 +156,7 @@ typedef struct {
  * so, the compiler keeps one running pointer instead of a shift, a mask
  * and an add per load and store: that address arithmetic was half of a
  * radix-4 iteration's ~110 instructions on AVX-512 (67 without; the pass
- * about 7% faster, so it was not what bounds it: README, branch kern). */
+ * about 7% faster, so it was not what bounds it: docs/results/HISTORY.md §0). */
 #if W == 8
 #define VRE(c) (2 * (size_t)(c))
 #else
@@ -677,7 +677,7 @@ static inline __attribute__((always_inline)) void mac_cols(double *acc, const do
  * columns side by side at k = 4 had been slower inside the lockstep PBS
  * than one column at a time (5.56 -> 5.85 ms per KS-PBS at
  * nn-p2-norm2e4-2m40); with the interleaved GGSW it is the faster one
- * (README, CPU: per lane-CMux 0.93 to 0.95 of the old loop). */
+ * (docs/results/HISTORY.md §1, CPU: per lane-CMux 0.93 to 0.95 of the old loop). */
 static void VEIL_FFT_NAME(mac_ggsw)(double *acc, const double *fd, const double *ggsw,
                                     uint32_t rows, uint32_t k1, uint32_t n) {
     switch (k1) { /* the parameter table's k + 1: 2 to 5 */

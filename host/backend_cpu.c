@@ -18,9 +18,21 @@
 typedef struct cpu_keys {
     unsigned n_threads;
     uint32_t n_parts;
-    veil_pbs_ctx **ctx; /* n_parts * n_threads: partition x, thread t at x * n_threads + t */
-    uint64_t *ks_part;  /* n_threads x (n+1) (largest n): one lookup's keyswitch, split */
+    veil_pbs_ctx **ctx;     /* n_parts * n_threads: partition x, thread t at x * n_threads + t */
+    uint64_t *ks_part;      /* n_threads x (n+1) (largest n): one lookup's keyswitch, split */
+    veil_pbs_split **split; /* n_parts: a lone lookup's PBS on the threads, NULL where it does
+                               not pay (cpu_split_pays) */
 } cpu_keys;
+
+/* A lone lookup's blind rotation is split over the threads (veil_pbs_split:
+ * the accumulator's k + 1 columns shared out, one barrier a CMux) from this
+ * N up. Measured (bench/bench_pbs_split.c, docs/results/amd-cpu-split1.json,
+ * 2 shared cores of an AMD EPYC): see there for the figures behind it. */
+#define CPU_SPLIT_MIN_N 2048u
+
+static int cpu_split_pays(const veil_params *p, unsigned n_threads) {
+    return n_threads > 1 && p->grouping < 2 && p->poly_size >= CPU_SPLIT_MIN_N;
+}
 
 /* options.threads, else one per online CPU; a lone lookup uses the threads
  * too (cpu_ks_pbs), so max_batch does not bound it. */
@@ -39,6 +51,10 @@ static void cpu_keys_free(veil_backend_keys *keys) {
         for (size_t t = 0; t < (size_t)c->n_threads * c->n_parts; t++)
             veil_pbs_ctx_free(c->ctx[t]);
     free(c->ctx);
+    if (c->split)
+        for (uint32_t x = 0; x < c->n_parts; x++)
+            veil_pbs_split_free(c->split[x]);
+    free(c->split);
     free(c->ks_part);
     free(c);
     keys->impl = NULL;
@@ -62,12 +78,21 @@ static veil_status cpu_keys_new(veil_backend *be, veil_backend_keys *keys, size_
     for (uint32_t x = 0; x < ek->n_parts; x++)
         if (ek->parts[x].params->lwe_dim > n_max) n_max = ek->parts[x].params->lwe_dim;
     c->ks_part = malloc(sizeof(uint64_t) * c->n_threads * ((size_t)n_max + 1));
-    if (!c->ctx || !c->ks_part) {
+    c->split = calloc(c->n_parts, sizeof *c->split);
+    if (!c->ctx || !c->ks_part || !c->split) {
         cpu_keys_free(keys);
         return veil_error(VEIL_ERR_NOMEM, "cpu keys: out of memory");
     }
     for (size_t t = 0; t < (size_t)c->n_threads * c->n_parts; t++) {
         veil_status s = veil_pbs_ctx_new(ek->parts[t / c->n_threads].params, &c->ctx[t]);
+        if (s != VEIL_OK) {
+            cpu_keys_free(keys);
+            return s;
+        }
+    }
+    for (uint32_t x = 0; x < c->n_parts; x++) {
+        if (!cpu_split_pays(ek->parts[x].params, c->n_threads)) continue;
+        veil_status s = veil_pbs_split_new(ek->parts[x].params, c->n_threads, &c->split[x]);
         if (s != VEIL_OK) {
             cpu_keys_free(keys);
             return s;
@@ -212,7 +237,8 @@ static veil_status cpu_ks_pbs(veil_backend_keys *keys, const veil_backend_tables
                    .lwe = keys->lwe};
     if (count == 1 && c->n_threads > 1) {
         /* one lookup: its keyswitch (a stream over the whole keyswitching
-         * key) split over the threads, then the PBS on this one */
+         * key) split over the threads, then its PBS too where that pays
+         * (cpu_split_pays), else on this thread */
         const uint32_t n = job.pk->params->lwe_dim, big = job.pk->in_dim;
         cpu_parallel(c->n_threads, big, ks_part_share, &job);
         uint64_t *small = c->ks_part; /* thread 0's share, summed in place */
@@ -220,7 +246,11 @@ static veil_status cpu_ks_pbs(veil_backend_keys *keys, const veil_backend_tables
             for (uint32_t i = 0; i <= n; i++)
                 small[i] += c->ks_part[(size_t)th * (n + 1) + i];
         small[n] += in[big];
-        veil_pbs(job.ctx[0], job.pk, luts[lut_index ? lut_index[0] : 0], small, out);
+        const veil_lut *lut = luts[lut_index ? lut_index[0] : 0];
+        if (c->split[partition])
+            veil_pbs_split_run(c->split[partition], job.pk, lut, small, out);
+        else
+            veil_pbs(job.ctx[0], job.pk, lut, small, out);
         return VEIL_OK;
     }
     cpu_parallel(c->n_threads, count, pbs_share, &job);

@@ -7,11 +7,11 @@
 #include "pbs_split_check.h"
 
 static void test_split_k1(void) {
-    split_check_set("tfhers-2_2-gaussian-2m64", 40);
+    split_check_set("tfhers-2_2-gaussian-2m64", 40, 0);
 }
 
 static void test_split_k4(void) {
-    split_check_set("tfhers-1_1-gaussian-2m64", 50);
+    split_check_set("tfhers-1_1-gaussian-2m64", 50, 0);
 }
 
 static void test_split_multibit_refused(void) {

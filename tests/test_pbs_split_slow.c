@@ -6,11 +6,11 @@
 #include "pbs_split_check.h"
 
 static void test_split_l2(void) {
-    split_check_set("nn-p4-norm2e10-2m40", 60);
+    split_check_set("nn-p4-norm2e10-2m40", 60, 1);
 }
 
 static void test_split_n8192(void) {
-    split_check_set("nn-p6-norm2e10-2m40", 70);
+    split_check_set("nn-p6-norm2e10-2m40", 70, 1);
 }
 
 int main(void) {

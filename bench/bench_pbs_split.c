@@ -8,7 +8,13 @@
  * checked against veil_ks_pbs's, bit for bit. The load average is read
  * before and after each set. JSON to stdout (or --out FILE).
  *
- * usage: bench_pbs_split [--runs R] [--threads T] [--params ID[,ID...]] [--out FILE] */
+ * --only V (one, split, spin, yield): that variant alone, for counting its
+ * instructions (valgrind --tool=callgrind --separate-threads=yes): the
+ * split's work on each thread against the one-thread PBS's, whatever the
+ * machine's load.
+ *
+ * usage: bench_pbs_split [--runs R] [--threads T] [--params ID[,ID...]] [--only V]
+ *                        [--out FILE] */
 #include "veil/fft.h"
 #include "veil/tfhe.h"
 
@@ -51,6 +57,8 @@ static void die(const char *what) {
 #define VARIANTS 4
 static const char *const variant_names[VARIANTS] = {"one", "split", "spin", "yield"};
 
+static int only = -1; /* --only: one variant */
+
 static void bench_set(FILE *o, const veil_params *p, int runs, unsigned threads, int last) {
     uint8_t seed[5][32];
     for (unsigned i = 0; i < 5; i++)
@@ -85,6 +93,10 @@ static void bench_set(FILE *o, const veil_params *p, int runs, unsigned threads,
     veil_ks_pbs(ctx, pk, lut, in, ref); /* warm-up and the reference */
     for (int r = 0; r < runs; r++)
         for (int v = 0; v < VARIANTS; v++) {
+            if (only >= 0 && v != only) {
+                t[v * runs + r] = 0;
+                continue;
+            }
             const double t0 = now_s();
             if (v == 0) {
                 veil_ks_pbs(ctx, pk, lut, in, out);
@@ -139,9 +151,18 @@ int main(int argc, char **argv) {
             list = argv[++i];
         else if (!strcmp(argv[i], "--out") && i + 1 < argc)
             out_path = argv[++i];
-        else {
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
+            i++;
+            for (int v = 0; v < VARIANTS; v++)
+                if (!strcmp(argv[i], variant_names[v])) only = v;
+            if (only < 0) {
+                fprintf(stderr, "bench_pbs_split: --only: one of one, split, spin, yield\n");
+                return 2;
+            }
+        } else {
             fprintf(strcmp(argv[i], "--help") ? stderr : stdout,
-                    "usage: %s [--runs R] [--threads T] [--params ID[,ID...]] [--out FILE]\n",
+                    "usage: %s [--runs R] [--threads T] [--params ID[,ID...]] [--only V] "
+                    "[--out FILE]\n",
                     argv[0]);
             return strcmp(argv[i], "--help") ? 2 : 0;
         }

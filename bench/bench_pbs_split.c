@@ -2,13 +2,13 @@
  * against the same KS-PBS with its blind rotation split over T threads
  * (veil_pbs_split, veil/tfhe.h), wall time, the variants alternated run by
  * run so they see the same load: "one" (veil_ks_pbs), "split" (the
- * barrier's default: spin with a pause, then yield), "spin" (spin only) and
- * "yield" (yield at once). The keyswitch runs on the calling thread in every
+ * barrier's default: 4096 pauses, then sleep), "yield" (4096 pauses, then
+ * yield in a loop) and "spin" (spin only). The keyswitch runs on the calling thread in every
  * variant (the cpu backend splits it separately). Each split result is
  * checked against veil_ks_pbs's, bit for bit. The load average is read
  * before and after each set. JSON to stdout (or --out FILE).
  *
- * --only V (one, split, spin, yield): that variant alone, for counting its
+ * --only V (one, split, yield, spin): that variant alone, for counting its
  * instructions (valgrind --tool=callgrind --separate-threads=yes): the
  * split's work on each thread against the one-thread PBS's, whatever the
  * machine's load.
@@ -55,7 +55,7 @@ static void die(const char *what) {
 }
 
 #define VARIANTS 4
-static const char *const variant_names[VARIANTS] = {"one", "split", "spin", "yield"};
+static const char *const variant_names[VARIANTS] = {"one", "split", "yield", "spin"};
 
 static int only = -1; /* --only: one variant */
 
@@ -80,8 +80,8 @@ static void bench_set(FILE *o, const veil_params *p, int runs, unsigned threads,
     veil_pbs_split *sp[VARIANTS] = {0};
     for (int v = 1; v < VARIANTS; v++)
         if (veil_pbs_split_new(p, threads, &sp[v]) != VEIL_OK) die("split");
-    veil_pbs_split_set_spins(sp[2], UINT32_MAX);
-    veil_pbs_split_set_spins(sp[3], 0);
+    veil_pbs_split_set_wait(sp[2], 4096, 0);
+    veil_pbs_split_set_wait(sp[3], UINT32_MAX, 0);
     const veil_pbs_key *pk = veil_eval_key_part(ek, 0);
     const size_t lwe = (size_t)pk->in_dim + 1, n1 = (size_t)p->lwe_dim + 1;
     uint64_t *in = malloc(sizeof(uint64_t) * lwe), *ref = malloc(sizeof(uint64_t) * lwe),
@@ -156,7 +156,7 @@ int main(int argc, char **argv) {
             for (int v = 0; v < VARIANTS; v++)
                 if (!strcmp(argv[i], variant_names[v])) only = v;
             if (only < 0) {
-                fprintf(stderr, "bench_pbs_split: --only: one of one, split, spin, yield\n");
+                fprintf(stderr, "bench_pbs_split: --only: one of one, split, yield, spin\n");
                 return 2;
             }
         } else {

@@ -1,6 +1,6 @@
 /* The check of tests/test_pbs_split.c and test_pbs_split_slow.c (one body,
  * two label sets): veil_pbs_split_run on T = 1, 2, 3, 5 threads (and at the
- * barrier yielding at once or after one pause) gives veil_pbs's
+ * barrier yielding at once or sleeping after one pause) gives veil_pbs's
  * ciphertext bit for bit, which decrypts to the table's value, on the
  * default FFT path and FFTW's when built in (the slow test: on every path
  * this CPU runs). */
@@ -29,9 +29,9 @@ static unsigned split_check_path(veil_test_keys *f, const veil_lut *lut, const i
     uint64_t *ref = malloc(sizeof(uint64_t) * lwe), *out = malloc(sizeof(uint64_t) * lwe);
     CU_ASSERT_FATAL(ref && out);
     static const unsigned threads[] = {1, 2, 3, 5};
-    /* the default barrier, and at T = 3 also yield at once (spins 0) and
-     * after one pause (spin only, bench_pbs_split's "spin", starves a
-     * loaded machine: 90% of this test's time went there) */
+    /* the default barrier, and at T = 3 also yield at once and sleep after
+     * one pause (spin only, bench_pbs_split's "spin", starves a loaded
+     * machine: 90% of this test's time went there) */
     unsigned ran = 0;
     for (unsigned m = 0; m < SPLIT_MSGS; m++) {
         veil_pbs(ctx, pk, lut, small + m * n1, ref);
@@ -42,8 +42,8 @@ static unsigned split_check_path(veil_test_keys *f, const veil_lut *lut, const i
                 CU_ASSERT_FATAL(veil_pbs_split_new(p, threads[t], &sp) == VEIL_OK);
                 const unsigned k1 = p->glwe_dim + 1;
                 CU_ASSERT_EQUAL(veil_pbs_split_threads(sp), threads[t] < k1 ? threads[t] : k1);
-                if (v == 1) veil_pbs_split_set_spins(sp, 0);
-                if (v == 2) veil_pbs_split_set_spins(sp, 1);
+                if (v == 1) veil_pbs_split_set_wait(sp, 0, 0);
+                if (v == 2) veil_pbs_split_set_wait(sp, 1, 1);
                 memset(out, 0xa5, sizeof(uint64_t) * lwe);
                 veil_pbs_split_run(sp, pk, lut, small + m * n1, out);
                 const int same = !memcmp(out, ref, sizeof(uint64_t) * lwe);

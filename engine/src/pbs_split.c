@@ -10,6 +10,7 @@
  * before its forward for CMux i + 1). Every column sees the operations of
  * pbs.c's cmux_step in the same order, so the result is the one-thread PBS's,
  * bit for bit, for any thread count. */
+#define _GNU_SOURCE
 #include "internal.h"
 #include "fft/fft_internal.h"
 #include "veil/fft.h"
@@ -22,14 +23,23 @@
 #include <string.h>
 
 /* A centralised barrier: the last thread in bumps the generation; the others
- * spin on it with a pause, then yield (a pure spin starves the thread it
- * waits for when the machine is oversubscribed). Own cache lines. */
+ * spin on it with a pause, then (a pure spin starves the thread it waits for
+ * when the machine is oversubscribed) either yield in a loop or sleep on a
+ * condition variable until the last one wakes them. Yielding keeps the
+ * waiter runnable, competing for a core with the very thread it waits for;
+ * sleeping leaves the core to it (bench_pbs_split measures both). Sleepers
+ * announce themselves (seq_cst, as the generation's store): the last thread
+ * in locks and broadcasts only when one may be asleep. Own cache lines. */
 typedef struct split_sync {
     _Alignas(64) atomic_uint count;
     _Alignas(64) atomic_uint gen;
     _Alignas(64) atomic_uint go; /* run number the workers may start */
+    _Alignas(64) atomic_uint sleepers;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
     unsigned n;
     uint32_t spins;
+    int sleep; /* after the spins: 1 sleep, 0 yield */
 } split_sync;
 
 static inline void cpu_relax(void) {
@@ -40,14 +50,34 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-static void sync_wait_change(atomic_uint *v, unsigned old, uint32_t spins) {
-    for (uint32_t s = 0; atomic_load_explicit(v, memory_order_acquire) == old;) {
-        if (s < spins) {
+/* Waits until *v != old (v: gen or go, both announced by sync_announce). */
+static void sync_wait_change(split_sync *b, atomic_uint *v, unsigned old) {
+    for (uint32_t s = 0; atomic_load(v) == old;) {
+        if (s < b->spins) {
             cpu_relax();
             s++;
-        } else {
+        } else if (!b->sleep) {
             sched_yield();
+        } else {
+            pthread_mutex_lock(&b->lock);
+            atomic_fetch_add(&b->sleepers, 1);
+            while (atomic_load(v) == old)
+                pthread_cond_wait(&b->wake, &b->lock);
+            atomic_fetch_sub(&b->sleepers, 1);
+            pthread_mutex_unlock(&b->lock);
         }
+    }
+}
+
+/* *v = value, waking any sleeper: the store and the sleepers' count are
+ * seq_cst, so either the sleeper sees the value before it waits or this
+ * sees the sleeper and broadcasts under the lock it waits with. */
+static void sync_announce(split_sync *b, atomic_uint *v, unsigned value) {
+    atomic_store(v, value);
+    if (atomic_load(&b->sleepers)) {
+        pthread_mutex_lock(&b->lock);
+        pthread_cond_broadcast(&b->wake);
+        pthread_mutex_unlock(&b->lock);
     }
 }
 
@@ -55,10 +85,10 @@ static void barrier_wait(split_sync *b) {
     const unsigned g = atomic_load_explicit(&b->gen, memory_order_acquire);
     if (atomic_fetch_add_explicit(&b->count, 1, memory_order_acq_rel) + 1 == b->n) {
         atomic_store_explicit(&b->count, 0, memory_order_relaxed);
-        atomic_store_explicit(&b->gen, g + 1, memory_order_release);
+        sync_announce(b, &b->gen, g + 1);
         return;
     }
-    sync_wait_change(&b->gen, g, b->spins);
+    sync_wait_change(b, &b->gen, g);
 }
 
 typedef struct split_worker {
@@ -85,9 +115,14 @@ struct veil_pbs_split {
     const veil_pbs_key *pk;
     unsigned run_threads;
     unsigned run_id;
+#ifdef __linux__
+    cpu_set_t allowed; /* the caller's CPUs at the run's start */
+    int caller_cpu;
+#endif
 };
 
 #define SPLIT_SPINS_DEFAULT 4096u
+#define SPLIT_SLEEP_DEFAULT 1
 
 veil_status veil_pbs_split_new(const veil_params *p, unsigned threads, veil_pbs_split **out) {
     if (!p || !out || threads == 0)
@@ -118,6 +153,15 @@ veil_status veil_pbs_split_new(const veil_params *p, unsigned threads, veil_pbs_
     if (sp->sync) {
         memset(sp->sync, 0, sizeof *sp->sync);
         sp->sync->spins = SPLIT_SPINS_DEFAULT;
+        sp->sync->sleep = SPLIT_SLEEP_DEFAULT;
+        if (pthread_mutex_init(&sp->sync->lock, NULL) != 0) {
+            free(sp->sync);
+            sp->sync = NULL;
+        } else if (pthread_cond_init(&sp->sync->wake, NULL) != 0) {
+            pthread_mutex_destroy(&sp->sync->lock);
+            free(sp->sync);
+            sp->sync = NULL;
+        }
     }
     for (unsigned t = 0; s == VEIL_OK && t < sp->n_threads; t++) {
         sp->w[t].sp = sp;
@@ -147,6 +191,10 @@ void veil_pbs_split_free(veil_pbs_split *sp) {
             free(sp->w[t].diff);
         }
     free(sp->w);
+    if (sp->sync) {
+        pthread_cond_destroy(&sp->sync->wake);
+        pthread_mutex_destroy(&sp->sync->lock);
+    }
     free(sp->sync);
     free(sp->ms);
     free(sp->small);
@@ -161,8 +209,9 @@ unsigned veil_pbs_split_threads(const veil_pbs_split *sp) {
     return sp->n_threads;
 }
 
-void veil_pbs_split_set_spins(veil_pbs_split *sp, uint32_t spins) {
+void veil_pbs_split_set_wait(veil_pbs_split *sp, uint32_t spins, int sleep) {
     sp->sync->spins = spins;
+    sp->sync->sleep = sleep != 0;
 }
 
 /* Column q's digit spectra for the CMux that rotates by a: cmux_step's
@@ -252,11 +301,35 @@ static void split_work(veil_pbs_split *sp, split_worker *w) {
     }
 }
 
+/* Worker t on the t-th of the caller's allowed CPUs after the one the
+ * caller runs on (cyclically; none when it has only one). Left to itself,
+ * Linux put a fresh worker on its creator's CPU, where the two shared one
+ * core: on the 2 loaded cores here a spin-only barrier took 3.4 s a PBS
+ * unpinned, 81 ms pinned (tfhers-2_2; one thread: 19-22 ms). */
+static void pin_worker(const veil_pbs_split *sp, unsigned t) {
+#ifdef __linux__
+    const int count = CPU_COUNT(&sp->allowed);
+    if (sp->caller_cpu < 0 || count < 2) return;
+    int cpu = sp->caller_cpu;
+    for (unsigned step = 0; step < t % (unsigned)count;) {
+        cpu = (cpu + 1) % CPU_SETSIZE;
+        if (CPU_ISSET(cpu, &sp->allowed)) step++;
+    }
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    (void)pthread_setaffinity_np(pthread_self(), sizeof one, &one); /* a hint: ignore failure */
+#else
+    (void)sp, (void)t;
+#endif
+}
+
 static void *split_thread(void *arg) {
     split_worker *w = arg;
     veil_pbs_split *sp = w->sp;
+    pin_worker(sp, w->index);
     /* released once the caller knows how many threads started */
-    sync_wait_change(&sp->sync->go, sp->run_id - 1, sp->sync->spins);
+    sync_wait_change(sp->sync, &sp->sync->go, sp->run_id - 1);
     if (w->index < sp->run_threads) split_work(sp, w);
     return NULL;
 }
@@ -276,6 +349,11 @@ void veil_pbs_split_run(veil_pbs_split *sp, const veil_pbs_key *pk, const veil_l
     veil_poly_mul_monomial(sp->acc + (size_t)k * N, lut->poly, N, (2 * N - sp->ms[n]) % (2 * N));
 
     sp->pk = pk;
+#ifdef __linux__
+    sp->caller_cpu = sched_getcpu();
+    if (sp->caller_cpu < 0 || sched_getaffinity(0, sizeof sp->allowed, &sp->allowed) != 0)
+        sp->caller_cpu = -1;
+#endif
     sp->run_id++;
     sp->run_threads = sp->n_threads; /* lowered below if a thread cannot start */
     unsigned started = 1;
@@ -285,7 +363,7 @@ void veil_pbs_split_run(veil_pbs_split *sp, const veil_pbs_key *pk, const veil_l
     sp->run_threads = started;
     sp->sync->n = started;
     atomic_store_explicit(&sp->sync->count, 0, memory_order_relaxed);
-    atomic_store_explicit(&sp->sync->go, sp->run_id, memory_order_release);
+    sync_announce(sp->sync, &sp->sync->go, sp->run_id);
     split_work(sp, &sp->w[0]);
     for (unsigned t = 1; t < started; t++)
         pthread_join(sp->w[t].tid, NULL);

@@ -355,9 +355,11 @@ typedef struct veil_pbs_split veil_pbs_split;
 veil_status veil_pbs_split_new(const veil_params *p, unsigned threads, veil_pbs_split **out);
 void veil_pbs_split_free(veil_pbs_split *sp);
 unsigned veil_pbs_split_threads(const veil_pbs_split *sp);
-/* Pause-loop iterations a thread spins at a barrier before it yields its
- * core instead (default 4096; UINT32_MAX: spin only, for measuring). */
-void veil_pbs_split_set_spins(veil_pbs_split *sp, uint32_t spins);
+/* How a thread waits at a barrier: `spins` pause-loop iterations, then
+ * sleep (1: on a condition variable, woken by the last thread in) or yield
+ * its core in a loop (0). Default 4096 and sleep; UINT32_MAX: spin only.
+ * For measuring (bench_pbs_split); every choice gives the same bits. */
+void veil_pbs_split_set_wait(veil_pbs_split *sp, uint32_t spins, int sleep);
 /* veil_pbs's contract (pk made for the set sp was made for). */
 void veil_pbs_split_run(veil_pbs_split *sp, const veil_pbs_key *pk, const veil_lut *lut,
                         const uint64_t *in_small, uint64_t *out_big);

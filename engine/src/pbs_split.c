@@ -27,7 +27,9 @@
  * when the machine is oversubscribed) either yield in a loop or sleep on a
  * condition variable until the last one wakes them. Yielding keeps the
  * waiter runnable, competing for a core with the very thread it waits for;
- * sleeping leaves the core to it (bench_pbs_split measures both). Sleepers
+ * sleeping leaves the core to it. Measured (bench_pbs_split, 2 cores at load
+ * 3, docs/results/amd-cpu-split1.json) the two were level within the noise,
+ * a pure spin 1.15-3.5x slower than either. Sleepers
  * announce themselves (seq_cst, as the generation's store): the last thread
  * in locks and broadcasts only when one may be asleep. Own cache lines. */
 typedef struct split_sync {

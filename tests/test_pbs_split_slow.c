@@ -1,8 +1,9 @@
 // LABELS: crypto slow
 /* veil_pbs_split equals veil_pbs bit for bit on the heavier sets of the
- * measurement (bench_pbs --split): nn-p4-norm2e10-2m40 (k = 1, N = 2048,
+ * measurement (bench/bench_pbs_split.c): nn-p4-norm2e10-2m40 (k = 1, N = 2048,
  * l = 2: 8 polynomials a GGSW, one after another) and nn-p6-norm2e10-2m40
- * (N = 8192, l = 3: 12, interleaved by block), T = 1, 2, 3, 5. */
+ * (N = 8192, l = 3: 12, interleaved by block), T = 1, 2, 3, 5, on every FFT
+ * path this CPU runs and on FFTW's when built in. */
 #include "pbs_split_check.h"
 
 static void test_split_l2(void) {

@@ -342,8 +342,8 @@ void veil_pbs_split_run(veil_pbs_split *sp, const veil_pbs_key *pk, const veil_l
     VEIL_ASSERT(pk->params == p && pk->bsk_fourier != NULL &&
                 pk->in_dim >= veil_params_big_dim(p) && lut->poly_size == p->poly_size);
     const uint32_t N = p->poly_size, k = p->glwe_dim, n = p->lwe_dim;
-    /* pbs_lanes's start: the signed-input offset on the body, the switch,
-     * acc = (0, ..., 0, X^-b * V) */
+    /* pbs_lanes's start (copied, as the extraction below): the signed-input
+     * offset on the body, the switch, acc = (0, ..., 0, X^-b * V) */
     memcpy(sp->small, in, sizeof(uint64_t) * n);
     sp->small[n] = in[n] + lut->in_offset;
     veil_modulus_switch(p, sp->small, sp->ms);
@@ -370,7 +370,9 @@ void veil_pbs_split_run(veil_pbs_split *sp, const veil_pbs_key *pk, const veil_l
     for (unsigned t = 1; t < started; t++)
         pthread_join(sp->w[t].tid, NULL);
 
-    /* sample extract the constant coefficient (pbs_lanes's) */
+    /* sample extract the constant coefficient: pbs_lanes's lines, copied
+     * while pbs.c is being reworked (branch kern); one helper of pbs.c for
+     * both once that lands */
     const uint64_t *acc = sp->acc;
     for (uint32_t q = 0; q < k; q++) {
         const uint64_t *A = acc + (size_t)q * N;

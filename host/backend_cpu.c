@@ -13,69 +13,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 typedef struct cpu_keys {
     unsigned n_threads;
     uint32_t n_parts;
-    veil_pbs_ctx **ctx;      /* n_parts * n_threads: partition x, thread t at x * n_threads + t */
-    uint64_t *ks_part;       /* n_threads x (n+1) (largest n): one lookup's keyswitch, split */
-    struct cpu_split *split; /* n_parts: a lone lookup's PBS on the threads */
+    veil_pbs_ctx **ctx; /* n_parts * n_threads: partition x, thread t at x * n_threads + t */
+    uint64_t *ks_part;  /* n_threads x (n+1) (largest n): one lookup's keyswitch, split */
 } cpu_keys;
-
-/* A lone lookup's blind rotation can run split over the threads
- * (veil_pbs_split: the accumulator's k + 1 columns shared out, one barrier a
- * CMux; the same bits as veil_pbs). Whether that is faster depends on the
- * machine more than on the shape: its instruction counts allow 1.7-1.9x on
- * 2 threads (k = 1, N = 2048), but each CMux waits for the slower thread,
- * and on the 2 shared cores here, loaded, it measured 0.3-0.9x one thread on
- * every set (docs/results/amd-cpu-split1.json). So each partition times
- * both ways on its own lone lookups and takes the faster (a moving average
- * of each), trying the other again every CPU_SPLIT_PROBE lookups; where the
- * set's N is below CPU_SPLIT_MIN_N (a PBS too short to share) or the set is
- * multi-bit, never. */
-#define CPU_SPLIT_MIN_N 2048u
-#define CPU_SPLIT_PROBE 32u
-
-typedef struct cpu_split {
-    veil_pbs_split *sp;    /* NULL: not tried */
-    double t_split, t_one; /* seconds, moving averages; 0: not yet timed */
-    uint64_t lone;         /* lone lookups so far */
-} cpu_split;
-
-static int cpu_split_pays(const veil_params *p, unsigned n_threads) {
-    return n_threads > 1 && p->grouping < 2 && p->poly_size >= CPU_SPLIT_MIN_N;
-}
-
-static double cpu_now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-/* The lone lookup's PBS, split or not (cpu_split above). */
-static void cpu_lone_pbs(cpu_split *st, veil_pbs_ctx *ctx, const veil_pbs_key *pk,
-                         const veil_lut *lut, const uint64_t *small, uint64_t *out) {
-    if (!st->sp) {
-        veil_pbs(ctx, pk, lut, small, out);
-        return;
-    }
-    int split;
-    if (st->t_split == 0 || st->t_one == 0)
-        split = st->t_split == 0; /* time each way once */
-    else
-        split = (st->t_split < st->t_one) != (st->lone % CPU_SPLIT_PROBE == CPU_SPLIT_PROBE - 1);
-    st->lone++;
-    const double t0 = cpu_now();
-    if (split)
-        veil_pbs_split_run(st->sp, pk, lut, small, out);
-    else
-        veil_pbs(ctx, pk, lut, small, out);
-    const double dt = cpu_now() - t0;
-    double *t = split ? &st->t_split : &st->t_one;
-    *t = *t == 0 ? dt : 0.75 * *t + 0.25 * dt;
-}
 
 /* options.threads, else one per online CPU; a lone lookup uses the threads
  * too (cpu_ks_pbs), so max_batch does not bound it. */
@@ -94,10 +39,6 @@ static void cpu_keys_free(veil_backend_keys *keys) {
         for (size_t t = 0; t < (size_t)c->n_threads * c->n_parts; t++)
             veil_pbs_ctx_free(c->ctx[t]);
     free(c->ctx);
-    if (c->split)
-        for (uint32_t x = 0; x < c->n_parts; x++)
-            veil_pbs_split_free(c->split[x].sp);
-    free(c->split);
     free(c->ks_part);
     free(c);
     keys->impl = NULL;
@@ -121,21 +62,12 @@ static veil_status cpu_keys_new(veil_backend *be, veil_backend_keys *keys, size_
     for (uint32_t x = 0; x < ek->n_parts; x++)
         if (ek->parts[x].params->lwe_dim > n_max) n_max = ek->parts[x].params->lwe_dim;
     c->ks_part = malloc(sizeof(uint64_t) * c->n_threads * ((size_t)n_max + 1));
-    c->split = calloc(c->n_parts, sizeof *c->split);
-    if (!c->ctx || !c->ks_part || !c->split) {
+    if (!c->ctx || !c->ks_part) {
         cpu_keys_free(keys);
         return veil_error(VEIL_ERR_NOMEM, "cpu keys: out of memory");
     }
     for (size_t t = 0; t < (size_t)c->n_threads * c->n_parts; t++) {
         veil_status s = veil_pbs_ctx_new(ek->parts[t / c->n_threads].params, &c->ctx[t]);
-        if (s != VEIL_OK) {
-            cpu_keys_free(keys);
-            return s;
-        }
-    }
-    for (uint32_t x = 0; x < c->n_parts; x++) {
-        if (!cpu_split_pays(ek->parts[x].params, c->n_threads)) continue;
-        veil_status s = veil_pbs_split_new(ek->parts[x].params, c->n_threads, &c->split[x].sp);
         if (s != VEIL_OK) {
             cpu_keys_free(keys);
             return s;
@@ -280,8 +212,7 @@ static veil_status cpu_ks_pbs(veil_backend_keys *keys, const veil_backend_tables
                    .lwe = keys->lwe};
     if (count == 1 && c->n_threads > 1) {
         /* one lookup: its keyswitch (a stream over the whole keyswitching
-         * key) split over the threads, then its PBS, split too when that
-         * measures faster (cpu_lone_pbs) */
+         * key) split over the threads, then the PBS on this one */
         const uint32_t n = job.pk->params->lwe_dim, big = job.pk->in_dim;
         cpu_parallel(c->n_threads, big, ks_part_share, &job);
         uint64_t *small = c->ks_part; /* thread 0's share, summed in place */
@@ -289,8 +220,7 @@ static veil_status cpu_ks_pbs(veil_backend_keys *keys, const veil_backend_tables
             for (uint32_t i = 0; i <= n; i++)
                 small[i] += c->ks_part[(size_t)th * (n + 1) + i];
         small[n] += in[big];
-        cpu_lone_pbs(&c->split[partition], job.ctx[0], job.pk, luts[lut_index ? lut_index[0] : 0],
-                     small, out);
+        veil_pbs(job.ctx[0], job.pk, luts[lut_index ? lut_index[0] : 0], small, out);
         return VEIL_OK;
     }
     cpu_parallel(c->n_threads, count, pbs_share, &job);

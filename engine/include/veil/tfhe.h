@@ -343,27 +343,6 @@ void veil_ks_pbs(veil_pbs_ctx *ctx, const veil_pbs_key *pk, const veil_lut *lut,
 void veil_ks_pbs_many(veil_pbs_ctx *ctx, const veil_pbs_key *pk, const veil_lut *const *luts,
                       const uint64_t *in_big, size_t count, uint64_t *out_big);
 
-/* One classic PBS on several threads, for latency (a lone lookup): each
- * CMux's k + 1 accumulator columns are shared out, each thread forwarding,
- * multiplying-adding and inverting its own, one barrier a CMux
- * (engine/src/pbs_split.c). The result is veil_pbs's, bit for bit, for any
- * thread count. A column is the unit of work, so at most k + 1 threads run
- * (veil_pbs_split_threads). Threads are started per run and joined before it
- * returns; one run at a time per object. VEIL_ERR_UNSUPPORTED for multi-bit
- * sets (grouping >= 2). */
-typedef struct veil_pbs_split veil_pbs_split;
-veil_status veil_pbs_split_new(const veil_params *p, unsigned threads, veil_pbs_split **out);
-void veil_pbs_split_free(veil_pbs_split *sp);
-unsigned veil_pbs_split_threads(const veil_pbs_split *sp);
-/* How a thread waits at a barrier: `spins` pause-loop iterations, then
- * sleep (1: on a condition variable, woken by the last thread in) or yield
- * its core in a loop (0). Default 4096 and sleep; UINT32_MAX: spin only.
- * For measuring (bench_pbs_split); every choice gives the same bits. */
-void veil_pbs_split_set_wait(veil_pbs_split *sp, uint32_t spins, int sleep);
-/* veil_pbs's contract (pk made for the set sp was made for). */
-void veil_pbs_split_run(veil_pbs_split *sp, const veil_pbs_key *pk, const veil_lut *lut,
-                        const uint64_t *in_small, uint64_t *out_big);
-
 #ifdef __cplusplus
 }
 #endif

@@ -126,7 +126,7 @@ static const veil_fft_kernels *best_kernels(void) {
 
 const veil_fft_kernels *veil_fft_loop_kernels(const veil_fft *f) {
     const veil_fft_path p = f ? f->path : veil_fft_path_default();
-    return kernels_of(p == VEIL_FFT_FFTW || p == VEIL_FFT_AUTO ? best_veil_path() : p);
+    return p == VEIL_FFT_FFTW || p == VEIL_FFT_AUTO ? best_kernels() : kernels_of(p);
 }
 
 /* ---- memory ------------------------------------------------------------- */

@@ -184,7 +184,11 @@ static int kernel_sweep(const veil_eval_key *ek, const veil_lut *lut, const uint
     if (!e) e = (int)cudaMalloc((void **)&d_bsk_std, bw * 8);
     if (!e) e = (int)cudaMemcpy(d_bsk_std, pk->bsk, bw * 8, cudaMemcpyHostToDevice);
     if (!e) e = veil_cuda_bsk_to_fourier(NULL, 0, &c.p, c.d_bsk, d_bsk_std);
-    if (!e) e = (int)cudaMemcpy(c.d_ksk, pk->ksk, kw * 8, cudaMemcpyHostToDevice);
+    uint64_t *wide = e ? NULL : malloc(kw * 8); /* the backend's key: veil_keyswitch_key_wide */
+    if (!e && !wide) e = 2;                     /* cudaErrorMemoryAllocation */
+    if (!e) veil_keyswitch_key_wide(pk, 0, kw, wide);
+    if (!e) e = (int)cudaMemcpy(c.d_ksk, wide, kw * 8, cudaMemcpyHostToDevice);
+    free(wide);
     if (!e) e = (int)cudaMemcpy(c.d_luts, lut->poly, p->poly_size * 8, cudaMemcpyHostToDevice);
     if (!e) e = (int)cudaMemcpy(c.d_off, &zero, 8, cudaMemcpyHostToDevice);
     for (size_t b = 0; !e && b < maxb; b += distinct) {

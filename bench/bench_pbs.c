@@ -229,6 +229,11 @@ static int bench_cost(FILE *o, const char *list, uint32_t max_n, int runs_small)
             pk.ksk[i] = mix64();
         for (size_t i = 0; i < veil_eval_key_ksk_words(p, dm); i++)
             kk.ksk[i] = mix64();
+        if (veil_pbs_key_prepare_ksk32(&pk) != VEIL_OK ||
+            veil_pbs_key_prepare_ksk32(&kk) != VEIL_OK) {
+            fprintf(stderr, "%s: out of memory\n", p->id);
+            return 1;
+        }
         for (size_t i = 0; i < lanes * (big + 1); i++)
             in[i] = mix64();
         for (size_t i = 0; i < lanes * (dm + 1); i++)
@@ -273,7 +278,8 @@ static int bench_cost(FILE *o, const char *list, uint32_t max_n, int runs_small)
         veil_lut_free(lut);
         veil_pbs_ctx_free(ctx);
         veil_fft_dealloc(pk.bsk_fourier);
-        free(pk.ksk), free(kk.ksk), free(in), free(out), free(sm), free(kin), free(table);
+        free(pk.ksk), free(kk.ksk), free(pk.ksk32), free(kk.ksk32);
+        free(in), free(out), free(sm), free(kin), free(table);
     }
     fprintf(o, "\n  ],\n  \"shapes_measured\": %d,\n", measured);
     return 0;

@@ -219,7 +219,7 @@ static veil_status cpu_ks_pbs(veil_backend_keys *keys, const veil_backend_tables
         for (unsigned th = 1; th < c->n_threads; th++)
             for (uint32_t i = 0; i <= n; i++)
                 small[i] += c->ks_part[(size_t)th * (n + 1) + i];
-        small[n] += in[big];
+        small[n] += veil_keyswitch_body(in[big]);
         veil_pbs(job.ctx[0], job.pk, luts[lut_index ? lut_index[0] : 0], small, out);
         return VEIL_OK;
     }

@@ -171,7 +171,8 @@ static int alloc_work(cuda_keys *k, size_t cap) {
     return e;
 }
 
-/* Partition x's keys: the KSK (D rows) as is, the BSK to the Fourier
+/* Partition x's keys: the KSK (D rows) rounded to 32 bits and widened
+ * again (veil_keyswitch_key_wide: the CPU's keyswitch words), the BSK to the Fourier
  * domain on the device (a multi-bit BSK as is: veil_cuda_pbs_multibit forms
  * each group's sum from it). */
 static veil_status upload_part(veil_backend *be, cuda_keys *k, const veil_eval_key *ek,
@@ -184,8 +185,25 @@ static veil_status upload_part(veil_backend *be, cuda_keys *k, const veil_eval_k
     DEV_TRY(be, cudaMalloc((void **)&cp->d_ksk, ksk_bytes), "keys: keyswitching key");
     /* On the keys' stream, not the legacy stream: it does not wait for it. */
     cudaStream_t s0 = k->s;
-    DEV_TRY(be, cudaMemcpyAsync(cp->d_ksk, pk->ksk, ksk_bytes, cudaMemcpyHostToDevice, s0),
-            "keys: keyswitching key upload");
+    {
+        /* in chunks of 8 MiB through one host buffer */
+        const size_t words = ksk_bytes / sizeof(uint64_t), chunk = (size_t)1 << 20;
+        uint64_t *wide = malloc(sizeof(uint64_t) * (words < chunk ? words : chunk));
+        if (!wide)
+            return veil_error(VEIL_ERR_NOMEM, "keys: keyswitching key upload: out of memory");
+        for (size_t w0 = 0; w0 < words; w0 += chunk) {
+            const size_t nw = words - w0 < chunk ? words - w0 : chunk;
+            veil_keyswitch_key_wide(pk, w0, nw, wide);
+            const cudaError_t ce = cudaMemcpyAsync(cp->d_ksk + w0, wide, nw * sizeof(uint64_t),
+                                                   cudaMemcpyHostToDevice, s0);
+            const cudaError_t se = ce == cudaSuccess ? cudaStreamSynchronize(s0) : ce;
+            if (se != cudaSuccess) {
+                free(wide);
+                DEV_TRY(be, se, "keys: keyswitching key upload");
+            }
+        }
+        free(wide);
+    }
     if (p->grouping) {
         DEV_TRY(be, cudaMalloc((void **)&cp->d_bsk, bsk_bytes),
                 "keys: multi-bit bootstrapping key");

@@ -232,10 +232,15 @@ static void test_two_partitions(void) {
             cp.in_dim = pk->in_dim;
             CU_ASSERT_EQUAL(veil_cuda_in_dim(&cp), D);
             if (kernel == VEIL_CUDA_PBS_FUSED) {
+                /* the key the kernel gets (backend_cuda.c's upload) */
+                const size_t kw = veil_eval_key_ksk_words(p, pk->in_dim);
+                uint64_t *wide = malloc(kw * 8);
+                CU_ASSERT_FATAL(wide != NULL);
+                veil_keyswitch_key_wide(pk, 0, kw, wide);
                 memset(ks_emu, 0xa5, COUNT * n1 * 8);
-                CU_ASSERT_EQUAL_FATAL(veil_cuda_keyswitch_emulate(&cp, ks_emu, in, pk->ksk, COUNT),
-                                      0);
+                CU_ASSERT_EQUAL_FATAL(veil_cuda_keyswitch_emulate(&cp, ks_emu, in, wide, COUNT), 0);
                 CU_ASSERT_EQUAL(memcmp(ks_emu, ks_cpu, COUNT * n1 * 8), 0);
+                free(wide);
                 ks_runs += COUNT;
             }
             memset(got, 0xa5, COUNT * big1 * 8);

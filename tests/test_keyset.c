@@ -393,8 +393,8 @@ static void test_serialize_key_set(void) {
     for (uint32_t x = 0; x < 2; x++) {
         const veil_params *p = ek->parts[x].params;
         CU_ASSERT(memcmp(ek->parts[x].bsk, ek2->parts[x].bsk, 8 * veil_eval_key_bsk_words(p)) == 0);
-        CU_ASSERT(memcmp(ek->parts[x].ksk, ek2->parts[x].ksk, 8 * veil_eval_key_ksk_words(p, D)) ==
-                  0);
+        CU_ASSERT(memcmp(ek->parts[x].ksk32, ek2->parts[x].ksk32,
+                         4 * veil_eval_key_ksk_words(p, D)) == 0);
         CU_ASSERT(memcmp(ek->parts[x].mask_seed, ek2->parts[x].mask_seed, 32) == 0);
     }
     CU_ASSERT(memcmp(ek->parts[0].mask_seed, ek->parts[1].mask_seed, 32) != 0);

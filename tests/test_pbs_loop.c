@@ -335,30 +335,31 @@ static void test_mac_ggsw(void) {
         veil_fft_dealloc(got);
 }
 
-/* ks_lanes (the lockstep keyswitch over a block of key rows) against its
- * definition: 1 to 8 lanes, widths around the vector and tile widths,
- * 1 to 17 rows, digits of both signs and 0, on every path */
+/* ks_lanes (the lockstep keyswitch over a block of 32-bit key rows,
+ * veil/ks32.h) against its definition mod 2^32: 1 to 8 lanes, widths around
+ * the vector and tile widths (16 and 32 words on AVX-512), 1 to 17 rows,
+ * digits of both signs and 0, on every path */
 static void test_ks_lanes(void) {
     path_kernels pk[3];
     const size_t np = paths_here(pk);
     enum { RS = 41, MAXR = 17, OS = 43 };
-    uint64_t rows[MAXR * RS], d[MAXR * 8], init[8 * OS], got[8 * OS];
+    uint32_t rows[MAXR * RS], d[MAXR * 8], init[8 * OS], got[8 * OS];
     for (size_t t = 0; t < MAXR * RS; t++)
-        rows[t] = veil_test_rand();
+        rows[t] = (uint32_t)veil_test_rand();
     for (size_t t = 0; t < MAXR * 8; t++)
-        d[t] = (uint64_t)((int64_t)(veil_test_rand() % 33) - 16);
+        d[t] = (uint32_t)((int32_t)(veil_test_rand() % 33) - 16);
     size_t cases = 0, bad = 0;
     for (uint32_t lanes = 1; lanes <= 8; lanes++)
         for (uint32_t width = 1; width <= RS; width += 5)
             for (uint32_t count = 1; count <= MAXR; count += 4) {
                 for (size_t t = 0; t < 8 * OS; t++)
-                    init[t] = veil_test_rand();
+                    init[t] = (uint32_t)veil_test_rand();
                 for (size_t p = 0; p < np; p++) {
                     memcpy(got, init, sizeof got);
                     pk[p].k->ks_lanes(got, OS, rows, RS, d, count, lanes, width);
                     for (uint32_t c = 0; c < 8; c++)
                         for (uint32_t t = 0; t < OS; t++) {
-                            uint64_t want = init[c * OS + t];
+                            uint32_t want = init[c * OS + t];
                             if (c < lanes && t < width)
                                 for (uint32_t r = 0; r < count; r++)
                                     want -= d[r * lanes + c] * rows[r * RS + t];

@@ -845,8 +845,8 @@ static void test_eval_key_roundtrip(void) {
     CU_ASSERT(memcmp(ek->mask_seed, EK->mask_seed, 32) == 0);
     CU_ASSERT(memcmp(ek->key_fp, EK->key_fp, 16) == 0);
     CU_ASSERT(memcmp(ek->parts[0].bsk, EK->parts[0].bsk, 8 * veil_eval_key_bsk_words(P)) == 0);
-    CU_ASSERT(memcmp(ek->parts[0].ksk, EK->parts[0].ksk,
-                     8 * veil_eval_key_ksk_words(P, veil_params_big_dim(P))) == 0);
+    CU_ASSERT(memcmp(ek->parts[0].ksk32, EK->parts[0].ksk32,
+                     4 * veil_eval_key_ksk_words(P, veil_params_big_dim(P))) == 0);
     CU_ASSERT_PTR_NOT_NULL_FATAL(ek->parts[0].bsk_fourier);
     CU_ASSERT(memcmp(ek->parts[0].bsk_fourier, EK->parts[0].bsk_fourier,
                      8 * veil_eval_key_bsk_words(P)) == 0);
@@ -893,8 +893,8 @@ static void test_eval_key_roundtrip(void) {
     veil_eval_key *ek2 = NULL;
     CU_ASSERT_FATAL(veil_eval_key_load(path, &ek2) == VEIL_OK);
     CU_ASSERT(memcmp(ek2->parts[0].bsk, EK->parts[0].bsk, 8 * veil_eval_key_bsk_words(P)) == 0);
-    CU_ASSERT(memcmp(ek2->parts[0].ksk, EK->parts[0].ksk,
-                     8 * veil_eval_key_ksk_words(P, veil_params_big_dim(P))) == 0);
+    CU_ASSERT(memcmp(ek2->parts[0].ksk32, EK->parts[0].ksk32,
+                     4 * veil_eval_key_ksk_words(P, veil_params_big_dim(P))) == 0);
     veil_eval_key_free(ek2);
 
     /* a key whose masks are not the seed's stream cannot be stored seeded */
@@ -902,7 +902,7 @@ static void test_eval_key_roundtrip(void) {
     CU_ASSERT_EQUAL(veil_eval_key_serialize(ek, &buf2, &len2), VEIL_ERR_ARG);
     CU_ASSERT(msg_has("BSK GGSW 0 row 0"));
     ek->parts[0].bsk[5] ^= 1;
-    ek->parts[0].ksk[(size_t)7 * (n + 1)] ^= 1;
+    ek->parts[0].ksk32[(size_t)7 * (n + 1)] ^= 1;
     CU_ASSERT_EQUAL(veil_eval_key_serialize(ek, &buf2, &len2), VEIL_ERR_ARG);
     CU_ASSERT(msg_has("KSK entry"));
     veil_eval_key_free(ek);

@@ -1,6 +1,7 @@
 /* Secret keys and evaluation keys (bootstrapping key, keyswitching key). */
 #include "internal.h"
 #include "veil/fft.h"
+#include "veil/ks32.h"
 #include "veil/serialize.h"
 #include "veil/tfhe.h"
 
@@ -149,7 +150,7 @@ size_t veil_eval_key_ksk_words(const veil_params *p, uint32_t in_dim) {
 size_t veil_eval_key_prepared_bytes(const veil_params *p, uint32_t in_dim) {
     /* veil_eval_key_prepare: a multi-bit partition has no Fourier copy */
     const size_t bsk_copies = p->grouping >= 2 ? 1 : 2;
-    return 8 * (bsk_copies * veil_eval_key_bsk_words(p) + veil_eval_key_ksk_words(p, in_dim));
+    return 8 * bsk_copies * veil_eval_key_bsk_words(p) + 4 * veil_eval_key_ksk_words(p, in_dim);
 }
 
 veil_status veil_eval_key_alloc(const veil_params *const *parts, uint32_t n_parts,
@@ -188,6 +189,7 @@ void veil_eval_key_free(veil_eval_key *ek) {
     for (uint32_t i = 0; ek->parts && i < ek->n_parts; i++) {
         free(ek->parts[i].bsk);
         free(ek->parts[i].ksk);
+        free(ek->parts[i].ksk32);
         veil_fft_dealloc(ek->parts[i].bsk_fourier);
     }
     free(ek->parts);
@@ -208,6 +210,11 @@ void veil_eval_key_partition_seed(const uint8_t set_seed[VEIL_SEED_BYTES], uint3
 veil_status veil_eval_key_regenerate_masks(veil_eval_key *ek) {
     for (uint32_t x = 0; x < ek->n_parts; x++) {
         veil_pbs_key *pk = &ek->parts[x];
+        if (!pk->ksk)
+            return veil_error(VEIL_ERR_ARG,
+                              "veil_eval_key_regenerate_masks: partition %u is prepared already "
+                              "(its 64-bit keyswitching key is gone)",
+                              x);
         const veil_params *p = pk->params;
         const uint32_t k = p->glwe_dim, N = p->poly_size, n = p->lwe_dim;
         const size_t rows = (size_t)(k + 1) * p->pbs_level, glwe_words = (size_t)(k + 1) * N;
@@ -469,11 +476,29 @@ veil_status veil_eval_key_new(const veil_secret_key *sk, const uint8_t *mask_see
     return VEIL_OK;
 }
 
+veil_status veil_pbs_key_prepare_ksk32(veil_pbs_key *pk) {
+    const size_t kw = veil_eval_key_ksk_words(pk->params, pk->in_dim);
+    if (!pk->ksk) return pk->ksk32 ? VEIL_OK : veil_error(VEIL_ERR_ARG, "keyswitching key: none");
+    if (!pk->ksk32) pk->ksk32 = malloc(kw * sizeof *pk->ksk32);
+    if (!pk->ksk32) return veil_error(VEIL_ERR_NOMEM, "keyswitching key (32-bit): out of memory");
+    for (size_t i = 0; i < kw; i++)
+        pk->ksk32[i] = veil_ks32_round(pk->ksk[i]);
+    return VEIL_OK;
+}
+
 veil_status veil_eval_key_prepare(veil_eval_key *ek) {
     for (uint32_t x = 0; x < ek->n_parts; x++) {
         veil_pbs_key *pk = &ek->parts[x];
         const veil_params *p = pk->params;
         const size_t polys = veil_eval_key_bsk_words(p) / p->poly_size;
+        if (veil_pbs_key_prepare_ksk32(pk) != VEIL_OK)
+            return veil_error(VEIL_ERR_NOMEM,
+                              "keyswitching key (32-bit) of partition %u (%s): out of memory", x,
+                              p->id);
+        /* the 64-bit words are not read again (veil/ks32.h): files store the
+         * rounded ones (serialize.c), the GPU gets them widened */
+        free(pk->ksk);
+        pk->ksk = NULL;
         if (p->grouping >= 2) continue; /* summed in the standard domain (pbs.c) */
         if (!pk->bsk_fourier) {
             pk->bsk_fourier = veil_fft_alloc(sizeof(double) * veil_eval_key_bsk_words(p));

@@ -1,13 +1,17 @@
 /* LWE keyswitch, master key (D) -> a partition's small key (n).
  *
- * out = (0, ..., 0, b) - sum_i sum_j d_ij(a_i) K_ij, mod 2^64, where d_ij
+ * out = (0, ..., 0, b) - sum_i sum_j d_ij(a_i) K_ij on the top 32 bits of
+ * every word (veil/ks32.h: b and the key rows K_ij rounded to 32 bits, the
+ * sums mod 2^32, each output word that value in its top half), where d_ij
  * are the gadget digits of input coefficient i and K_ij the key rows (n + 1
  * words, consecutive in i then j). Lockstep groups of up to 8 ciphertexts
  * (VEIL_PBS_LANES, and one alone): per block of input coefficients, every
  * lane's digits side by side, then one ks_lanes pass over the block's
  * consecutive key rows with a tile of every lane's output in registers
- * (engine/src/fft/fft_template.h). The sums are exact mod 2^64, so every
- * grouping and every split over threads gives the same words. Measured
+ * (engine/src/fft/fft_template.h). The sums are exact mod 2^32, so every
+ * grouping and every split over threads gives the same words. Against the
+ * same loop on the 64-bit key (before veil/ks32.h), per ciphertext in groups
+ * of 8: see docs/results/HISTORY.md §0c. Measured
  * against the row-at-a-time loop before it (one ks_rows call per input
  * coefficient and lane, zero digits skipped), thread CPU time on 2 shared
  * cores of an AMD EPYC: one at a time 2_2 4.7 -> 2.7..4.0 ms, nn-p2-norm2e4
@@ -16,6 +20,7 @@
  * 1.35 -> 0.97 ms, nn-p6-norm2e2 6.5 -> 4.0 ms. */
 #include "fft/fft_internal.h"
 #include "internal.h"
+#include "veil/ks32.h"
 #include "veil/tfhe.h"
 
 #include <string.h>
@@ -30,17 +35,42 @@
 #define KS_BLOCK_ROWS_ONE 16
 #define KS_LANES 8 /* ks_lanes's most */
 
-/* out[c] -= the key rows of coefficients begin .. end-1 times lane c's
- * digits, c < lanes <= KS_LANES (in: lanes ciphertexts in1 words apart) */
+/* Lane c's 32-bit sums: the first n + 1 32-bit words of its own 64-bit
+ * output row (every access through memcpy), widened in place at the end
+ * (widen: from the last word down, so no 32-bit word is overwritten before
+ * it is read). */
+static uint32_t *sums32(uint64_t *row) {
+    return (uint32_t *)(void *)row;
+}
+
+static void sums_init(uint64_t *row, size_t out1, uint32_t body) {
+    uint32_t *s = sums32(row);
+    memset(s, 0, sizeof(uint32_t) * (out1 - 1));
+    memcpy(s + out1 - 1, &body, sizeof body);
+}
+
+static void sums_widen(uint64_t *row, size_t out1) {
+    const uint32_t *s = sums32(row);
+    for (size_t j = out1; j-- > 0;) {
+        uint32_t v;
+        memcpy(&v, s + j, sizeof v);
+        const uint64_t w = veil_ks32_word(v);
+        memcpy(row + j, &w, sizeof w);
+    }
+}
+
+/* lane c's 32-bit sums -= the 32-bit key rows of coefficients begin .. end-1
+ * times lane c's digits, c < lanes <= KS_LANES (in: lanes ciphertexts in1
+ * words apart; out: lanes rows out1 64-bit words apart, sums32) */
 static void ks_range(const veil_pbs_key *pk, const uint64_t *in, size_t in1, uint32_t lanes,
                      uint32_t begin, uint32_t end, uint64_t *out, size_t out1) {
     const veil_params *p = pk->params;
     const uint32_t l = p->ks_level;
     const veil_fft_kernels *kr = veil_fft_loop_kernels(NULL);
-    VEIL_ASSERT(l >= 1 && l <= 64 && lanes >= 1 && lanes <= KS_LANES);
+    VEIL_ASSERT(l >= 1 && l <= 64 && lanes >= 1 && lanes <= KS_LANES && pk->ksk32);
     const uint32_t br = lanes > 1 ? KS_BLOCK_ROWS_GROUP : KS_BLOCK_ROWS_ONE;
     const uint32_t ib = l >= br ? 1 : br / l; /* coefficients a block */
-    uint64_t d[64 * KS_LANES];                /* nb l <= max(br, l) <= 64 rows of the lanes */
+    uint32_t d[64 * KS_LANES];                /* nb l <= max(br, l) <= 64 rows of the lanes */
     int64_t dg[64];
     for (uint32_t i0 = begin; i0 < end; i0 += ib) {
         const uint32_t nb = end - i0 < ib ? end - i0 : ib;
@@ -48,24 +78,24 @@ static void ks_range(const veil_pbs_key *pk, const uint64_t *in, size_t in1, uin
             for (uint32_t ii = 0; ii < nb; ii++) {
                 veil_gadget_decompose(in[c * in1 + i0 + ii], p->ks_base_log, l, dg);
                 for (uint32_t j = 0; j < l; j++)
-                    d[((size_t)ii * l + j) * lanes + c] = (uint64_t)dg[j];
+                    d[((size_t)ii * l + j) * lanes + c] = (uint32_t)dg[j];
             }
-        kr->ks_lanes(out, out1, pk->ksk + (size_t)i0 * l * out1, out1, d, nb * l, lanes,
-                     (uint32_t)out1);
+        kr->ks_lanes(sums32(out), 2 * out1, pk->ksk32 + (size_t)i0 * l * out1, out1, d, nb * l,
+                     lanes, (uint32_t)out1);
     }
 }
 
 void veil_keyswitch_many(const veil_pbs_key *pk, const uint64_t *in, size_t count, uint64_t *out) {
     const uint32_t n = pk->params->lwe_dim, big = pk->in_dim;
     const size_t in1 = (size_t)big + 1, out1 = (size_t)n + 1;
-    for (size_t c = 0; c < count; c++) {
-        memset(out + c * out1, 0, sizeof(uint64_t) * n);
-        out[c * out1 + n] = in[c * in1 + big];
-    }
+    for (size_t c = 0; c < count; c++)
+        sums_init(out + c * out1, out1, veil_ks32_round(in[c * in1 + big]));
     for (size_t c0 = 0; c0 < count; c0 += KS_LANES) {
         const uint32_t L = (uint32_t)(count - c0 < KS_LANES ? count - c0 : KS_LANES);
         ks_range(pk, in + c0 * in1, in1, L, 0, big, out + c0 * out1, out1);
     }
+    for (size_t c = 0; c < count; c++)
+        sums_widen(out + c * out1, out1);
 }
 
 void veil_keyswitch(const veil_pbs_key *pk, const uint64_t *in, uint64_t *out) {
@@ -75,6 +105,17 @@ void veil_keyswitch(const veil_pbs_key *pk, const uint64_t *in, uint64_t *out) {
 void veil_keyswitch_part(const veil_pbs_key *pk, const uint64_t *in, uint32_t begin, uint32_t end,
                          uint64_t *out) {
     const size_t out1 = (size_t)pk->params->lwe_dim + 1;
-    memset(out, 0, sizeof(uint64_t) * out1);
+    sums_init(out, out1, 0);
     ks_range(pk, in, (size_t)pk->in_dim + 1, 1, begin, end, out, out1);
+    sums_widen(out, out1);
+}
+
+void veil_keyswitch_key_wide(const veil_pbs_key *pk, size_t begin, size_t count, uint64_t *out) {
+    VEIL_ASSERT(pk->ksk32 && begin + count <= veil_eval_key_ksk_words(pk->params, pk->in_dim));
+    for (size_t i = 0; i < count; i++)
+        out[i] = veil_ks32_word(pk->ksk32[begin + i]);
+}
+
+uint64_t veil_keyswitch_body(uint64_t body) {
+    return veil_ks32_word(veil_ks32_round(body));
 }

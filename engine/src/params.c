@@ -200,12 +200,24 @@ double veil_noise_ks_variance(const veil_params *p) {
  * over the big key's 1 bits, res4 (the digits times the KSK's noises) the
  * key's own (veil_noise_key). Average key: weight in_dim / 2, res4 =
  * in_dim * l * var_ksk * (B^2 + 2)/12. */
-static double ks_variance_of(const veil_params *p, uint32_t in_dim, double big_weight,
-                             double res4) {
+/* The keyswitch's 32-bit rounding (veil/ks32.h): each of the in_dim l
+ * digits d times a key ciphertext whose words are off by a uniform error of
+ * at most 2^31 (variance 2^64 / 12 each), seen through the small key (1 +
+ * |s| words), plus the body's own rounding; E[d^2] is Concrete's (B^2 +
+ * 2)/12, an upper bound here (veil/gadget.h). */
+static double ks32_variance(const veil_params *p, uint32_t in_dim, double small_weight) {
+    const double base = veil_pow2((int)p->ks_base_log), word = veil_pow2(64) / 12.0;
+    return ((double)in_dim * p->ks_level * (base * base + 2.0) / 12.0 * (1.0 + small_weight) +
+            1.0) *
+           word;
+}
+
+static double ks_variance_of(const veil_params *p, uint32_t in_dim, double big_weight, double res4,
+                             double small_weight) {
     double b2l = veil_pow2(2 * (int)(p->ks_base_log * p->ks_level));
     double res2 = (Q2 / (12.0 * b2l) - 1.0 / 12.0) * big_weight;
     double res3 = (double)in_dim * 0.25 * 0.25;
-    return res2 + res3 + res4;
+    return res2 + res3 + res4 + ks32_variance(p, in_dim, small_weight);
 }
 
 static double ks_key_variance_avg(const veil_params *p, uint32_t in_dim) {
@@ -215,11 +227,13 @@ static double ks_key_variance_avg(const veil_params *p, uint32_t in_dim) {
 }
 
 double veil_noise_ks_variance_dim(const veil_params *p, uint32_t in_dim) {
-    return ks_variance_of(p, in_dim, 0.5 * in_dim, ks_key_variance_avg(p, in_dim));
+    return ks_variance_of(p, in_dim, 0.5 * in_dim, ks_key_variance_avg(p, in_dim),
+                          0.5 * p->lwe_dim);
 }
 
 double veil_noise_ks_variance_key(const veil_params *p, const veil_noise_key *key) {
-    return ks_variance_of(p, veil_params_big_dim(p), key->big_weight, key->ks_key_variance);
+    return ks_variance_of(p, veil_params_big_dim(p), key->big_weight, key->ks_key_variance,
+                          key->small_weight);
 }
 
 void veil_noise_key_expected(const veil_params *p, veil_noise_key *out) {

@@ -8,6 +8,7 @@
 
 #include "veil/serialize.h"
 #include "veil/atomic_file.h"
+#include "veil/ks32.h"
 #include "internal.h"
 
 #include <errno.h>
@@ -592,7 +593,11 @@ static veil_status ek_check_masks(const veil_eval_key *ek, uint32_t x) {
     for (size_t i = 0; s == VEIL_OK && i < pk->in_dim; i++)
         for (size_t j = 0; s == VEIL_OK && j < p->ks_level; j++) {
             veil_csprng_fill_u64(rng, buf, n);
-            if (memcmp(buf, pk->ksk + (i * p->ks_level + j) * (n + 1), 8 * n) != 0)
+            const uint32_t *row = pk->ksk32 + (i * p->ks_level + j) * (n + 1);
+            size_t t = 0;
+            while (t < n && veil_ks32_round(buf[t]) == row[t])
+                t++;
+            if (t < n)
                 s = veil_error(VEIL_ERR_ARG,
                                "evaluation key: partition %u KSK entry %zu level %zu: masks are "
                                "not the stream of mask_seed (only seeded keys can be stored)",
@@ -611,7 +616,7 @@ static veil_status ek_check(const veil_eval_key *ek, header *h) {
     const uint32_t D = veil_params_big_dim(ek->params);
     for (uint32_t x = 0; x < ek->n_parts; x++) {
         const veil_pbs_key *pk = &ek->parts[x];
-        if (!pk->params || !pk->bsk || !pk->ksk || pk->in_dim != D)
+        if (!pk->params || !pk->bsk || !pk->ksk32 || pk->in_dim != D)
             return veil_error(VEIL_ERR_ARG, "evaluation key: partition %u: NULL key part", x);
         if (!id_fits(pk->params))
             return veil_error(VEIL_ERR_ARG,
@@ -650,8 +655,10 @@ static void ek_emit(writer *w, const veil_eval_key *ek) {
         for (size_t r = 0; r < rows && w->st == VEIL_OK; r++)
             w_words(w, pk->bsk + r * glwe + k * N, N);
         const size_t entries = (size_t)pk->in_dim * p->ks_level;
-        for (size_t e = 0; e < entries && w->st == VEIL_OK; e++)
-            w_words(w, pk->ksk + e * (n + 1) + n, 1);
+        for (size_t e = 0; e < entries && w->st == VEIL_OK; e++) {
+            const uint64_t body = veil_ks32_word(pk->ksk32[e * (n + 1) + n]); /* veil/ks32.h */
+            w_words(w, &body, 1);
+        }
     }
 }
 

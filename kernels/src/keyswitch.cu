@@ -1,5 +1,6 @@
 #include "gemm.cuh"
 #include "keyswitch.cuh"
+#include "veil/ks32.h"
 
 namespace {
 
@@ -18,10 +19,12 @@ __host__ __device__ inline void ks_digits(const uint64_t *in, uint32_t count, ui
 }
 
 /* The epilogue's starting value of output word col: the body (input word
- * D) for col = n, else 0. */
+ * D) rounded to its top 32 bits (veil/ks32.h) for col = n, else 0. With the
+ * key's words so rounded too (the upload: veil_keyswitch_key_wide), the
+ * 64-bit sums are the CPU's 32-bit ones in the top half. */
 __host__ __device__ inline uint64_t ks_init_word(const uint64_t *in, uint32_t n, uint32_t big,
                                                  uint32_t lwe_in, uint64_t row, uint64_t col) {
-    return col == n ? in[row * lwe_in + big] : 0;
+    return col == n ? veil_ks32_word(veil_ks32_round(in[row * lwe_in + big])) : 0;
 }
 
 /* A[c][i*l + j] = digit j of input coefficient i of ciphertext c. */

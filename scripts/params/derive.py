@@ -88,17 +88,29 @@ def security_estimate(dim, log2_std):
     return best
 
 
-def var_keyswitch(big_n, base_log, level, var_ksk):
+def var_ks32(big_n, base_log, level, small_n):
+    """veil's keyswitch runs on the top 32 bits of every word (engine/include/
+    veil/ks32.h): each key word rounded to 32 bits (a uniform error of at most
+    2^31, variance 2^64/12), seen through the small key (1 + n/2 words) and
+    times each of the big_n * level digits (E[d^2] = (B^2 + 2)/12), plus the
+    body's own rounding. engine/src/params.c ks32_variance."""
+    base = 2.0 ** base_log
+    word = 2.0 ** 64 / 12.0
+    return (big_n * level * (base * base + 2.0) / 12.0 * (1.0 + 0.5 * small_n) + 1.0) * word
+
+
+def var_keyswitch(big_n, base_log, level, var_ksk, small_n):
     """[KS1] x [KS]: keyswitch from dimension big_n with binary keys.
     per input coefficient: (q^2/(12 B^2l) - 1/12) * (Var(s)+E(s)^2)
                            + Var(s)/4 + l * var_ksk * (B^2 + 2)/12
-    with Var(s) = E(s)^2 = 1/4 (binary key), all modular."""
+    with Var(s) = E(s)^2 = 1/4 (binary key), all modular; plus veil's 32-bit
+    rounding of the key (var_ks32) into a small key of dimension small_n."""
     b2l = 2.0 ** (2 * base_log * level)
     base = 2.0 ** base_log
     res2 = (Q2 / (12.0 * b2l) - 1.0 / 12.0) * (0.25 + 0.25)
     res3 = 0.25 * 0.25
     res4 = level * var_ksk * (base * base + 2.0) / 12.0
-    return big_n * (res2 + res3 + res4)
+    return big_n * (res2 + res3 + res4) + var_ks32(big_n, base_log, level, small_n)
 
 
 def var_fft(k, poly, base_log, level):
@@ -224,7 +236,7 @@ def search(cells, n_range, glwe_shapes, p_fail_log2_target):
             v_ms = var_modulus_switch(n, poly)
             br = pareto([(cost_pbs(n, k, poly, l), var_blind_rotate(n, k, poly, b, l, var_bsk),
                           (b, l)) for (b, l) in decs])
-            ks = pareto([(cost_ks(big_n, n, l), var_keyswitch(big_n, b, l, var_ksk), (b, l))
+            ks = pareto([(cost_ks(big_n, n, l), var_keyswitch(big_n, b, l, var_ksk, n), (b, l))
                          for (b, l) in decs])
             for cell in cells:
                 prec, norm2 = cell
@@ -270,7 +282,7 @@ def model_p_fail(n, k, poly, lwe_std, glwe_std, pb, pl, kb, kl, prec, norm2):
     v_lwe = (lwe_std * 2.0 ** 64) ** 2
     v_glwe = (glwe_std * 2.0 ** 64) ** 2
     v_br = var_blind_rotate(n, k, poly, pb, pl, v_glwe)
-    v_ks = var_keyswitch(k * poly, kb, kl, v_lwe)
+    v_ks = var_keyswitch(k * poly, kb, kl, v_lwe, n)
     v_ms = var_modulus_switch(n, poly)
     total = norm2 * norm2 * v_br + v_ks + v_ms
     return log2_p_fail(prec, total), v_br, v_ks, v_ms
@@ -381,7 +393,7 @@ def cheap_weak_set(target):
     (pb, pl), (kb, kl) = s["pbs"], s["ks"]
     v_br = var_blind_rotate(n, k, poly, pb, pl, 2.0 ** (2 * (WEAK_CHEAP_GLWE_LOG2_STD + LOG2_Q)))
     v_ms = var_modulus_switch(n, poly)
-    v_ks0 = var_keyswitch(k * poly, kb, kl, 0.0)
+    v_ks0 = var_keyswitch(k * poly, kb, kl, 0.0, n)
     # total variance at the target, then the KSK noise that fills it
     lo, hi = 0.0, 2.0 ** 130
     for _ in range(300):
@@ -395,7 +407,7 @@ def cheap_weak_set(target):
     if var_ksk <= 0:
         raise SystemExit("cheap weak set at 2^%g: no room for the KSK noise" % target)
     lwe_std = math.sqrt(var_ksk) / 2.0 ** LOG2_Q
-    v_ks = var_keyswitch(k * poly, kb, kl, var_ksk)
+    v_ks = var_keyswitch(k * poly, kb, kl, var_ksk, n)
     lp = log2_p_fail(WEAK_PRECISION, WEAK_NORM2 ** 2 * v_br + v_ks + v_ms)
     ident = "weak-k1-p%d-2m%d" % (WEAK_PRECISION, int(-target))
     src = ("scripts/params/derive.py --weak: TEST ONLY, NOT SECURE (relaxed: n = %d, k*N = %d below "

@@ -134,7 +134,11 @@ typedef struct veil_pbs_key {
                           * interleaved natural order: veil_fft_ggsw_get,
                           * veil_fft_to_natural);
                           * NULL for a multi-bit set (veil_eval_key_prepare) */
-    uint64_t *ksk;       /* in_dim * l_ks * (n + 1) words */
+    uint64_t *ksk;       /* in_dim * l_ks * (n + 1) words, as made (keygen, load);
+                          * NULL once prepared */
+    uint32_t *ksk32;     /* the same words rounded to their top 32 bits
+                          * (veil/ks32.h): what the keyswitch reads and files
+                          * store; made by veil_eval_key_prepare */
 } veil_pbs_key;
 
 /* Evaluation keys: all a server needs, one veil_pbs_key per partition. The
@@ -174,10 +178,15 @@ veil_status veil_eval_key_regenerate_masks(veil_eval_key *ek);
  * NULL); in_dim = parts[0]'s k*N. Same checks as veil_secret_key_new_set. */
 veil_status veil_eval_key_alloc(const veil_params *const *parts, uint32_t n_parts,
                                 veil_eval_key **out);
-/* Recomputes every partition's bsk_fourier from bsk (after loading); a
- * multi-bit partition keeps only its standard-domain bsk (bsk_fourier NULL):
- * its PBS sums each group's GGSWs exactly there and transforms the sum. */
+/* Recomputes every partition's bsk_fourier from bsk and ksk32 from ksk
+ * (after loading), and frees ksk; a multi-bit partition keeps only its standard-domain bsk
+ * (bsk_fourier NULL): its PBS sums each group's GGSWs exactly there and
+ * transforms the sum. */
 veil_status veil_eval_key_prepare(veil_eval_key *ek);
+/* pk->ksk32 from pk->ksk (allocated when NULL): veil_eval_key_prepare's
+ * step for one key, for callers that build a veil_pbs_key themselves
+ * (bench_pbs --cost); the caller frees ksk32. */
+veil_status veil_pbs_key_prepare_ksk32(veil_pbs_key *pk);
 /* GGSWs in a bootstrapping key: n, or (n/g) 2^g for a multi-bit set. */
 size_t veil_eval_key_bsk_ggsws(const veil_params *p);
 size_t veil_eval_key_bsk_words(const veil_params *p);
@@ -185,7 +194,8 @@ size_t veil_eval_key_bsk_words(const veil_params *p);
 size_t veil_eval_key_ksk_words(const veil_params *p, uint32_t in_dim);
 /* Bytes a prepared partition key takes in memory: the BSK in both domains
  * (N doubles a polynomial in the Fourier one; a multi-bit set keeps only the
- * standard one, veil_eval_key_prepare) and the KSK of in_dim rows. The
+ * standard one, veil_eval_key_prepare) and the KSK of in_dim rows in 32-bit
+ * words (ksk32). The
  * compiler's key budget and `veil compile`'s key report both use it;
  * tests/test_key_memory.c measures it against keygen's allocations. */
 size_t veil_eval_key_prepared_bytes(const veil_params *p, uint32_t in_dim);
@@ -265,7 +275,9 @@ void veil_lwe_add_plain(uint64_t *ct, uint64_t plaintext, uint32_t d);
 void veil_lwe_dot(uint64_t *out, const uint64_t *cts, const int64_t *w, size_t count, uint32_t d);
 
 /* ---- keyswitch ------------------------------------------------------------ */
-/* Master key (pk->in_dim) -> the partition's small key (n). */
+/* Master key (pk->in_dim) -> the partition's small key (n), on the top 32
+ * bits of every word (veil/ks32.h: the key's ksk32, each output word's low
+ * half 0). */
 void veil_keyswitch(const veil_pbs_key *pk, const uint64_t *in_big, uint64_t *out_small);
 /* count keyswitches, ciphertexts contiguous in and out, in lockstep groups
  * of 8: each key row is read once a group, for all its ciphertexts. */
@@ -274,9 +286,17 @@ void veil_keyswitch_many(const veil_pbs_key *pk, const uint64_t *in_big, size_t 
 /* One share of a keyswitch, for splitting one over threads: out (n+1 words)
  * = the contribution of input coefficients [begin, end) alone, body word 0.
  * veil_keyswitch's result is, mod 2^64, the sum of the shares of any split
- * of [0, in_dim) plus in_big[in_dim] on the body: the same bits however split. */
+ * of [0, in_dim) plus veil_keyswitch_body(in_big[in_dim]) on the body: the
+ * same bits however split. */
 void veil_keyswitch_part(const veil_pbs_key *pk, const uint64_t *in_big, uint32_t begin,
                          uint32_t end, uint64_t *out_small);
+/* Words begin .. begin + count - 1 of pk's 32-bit keyswitching key
+ * widened to 64 (veil_ks32_word): the key a 64-bit product multiplies to
+ * give veil_keyswitch's words bit for bit (the CUDA kernel's). */
+void veil_keyswitch_key_wide(const veil_pbs_key *pk, size_t begin, size_t count, uint64_t *out);
+/* The body word a keyswitch starts from: the input's body rounded to its top
+ * 32 bits (veil/ks32.h). */
+uint64_t veil_keyswitch_body(uint64_t body);
 
 /* ---- lookup tables -------------------------------------------------------- */
 /* A table of 2^in_bits entries read from a value of in_bits bits (signed:

@@ -81,13 +81,14 @@ typedef struct veil_fft_kernels {
      * into a zeroed acc. */
     void (*mac_ggsw)(double *acc, const double *fd, const double *ggsw, uint32_t rows, uint32_t k1,
                      uint32_t poly_size);
-    /* out[c os + t] -= sum_r digits[r lanes + c] rows[r rs + t], mod 2^64,
+    /* out[c os + t] -= sum_r digits[r lanes + c] rows[r rs + t], mod 2^32,
      * c < lanes (1 .. 8), r < count, t < width: the keyswitch of `lanes`
-     * ciphertexts in lockstep over `count` consecutive key rows (rs words
-     * apart), each row element loaded once for every lane and the lanes'
-     * sums kept in registers over the rows (a small integer GEMM) */
-    void (*ks_lanes)(uint64_t *out, size_t os, const uint64_t *rows, size_t rs,
-                     const uint64_t *digits, uint32_t count, uint32_t lanes, uint32_t width);
+     * ciphertexts in lockstep over `count` consecutive rows of the 32-bit
+     * key (rs words apart; veil/ks32.h), each row element loaded once for
+     * every lane and the lanes' sums kept in registers over the rows (a
+     * small integer GEMM); out is read and written through memcpy only */
+    void (*ks_lanes)(uint32_t *out, size_t os, const uint32_t *rows, size_t rs,
+                     const uint32_t *digits, uint32_t count, uint32_t lanes, uint32_t width);
     /* diff = X^a * src - src (mod X^N + 1), a in [0, 2N) */
     void (*rotate_sub)(const uint64_t *src, uint32_t poly_size, uint32_t a, uint64_t *diff);
     /* out[lv N ..]: forward_i64 of the digit polynomial of level lv of x

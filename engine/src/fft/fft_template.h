@@ -714,26 +714,46 @@ static void VEIL_FFT_NAME(mac_ggsw)(double *acc, const double *fd, const double 
 
 /* ks_lanes: a tile of TV vectors of every lane's output in registers
  * (lanes x TV <= 16 accumulators) while the rows stream through; L and TV
- * are constants at each call */
+ * are constants at each call. 32-bit words (veil/ks32.h), 2 W to a vector,
+ * every access through memcpy (the output may be the first half of a
+ * 64-bit buffer: keyswitch.c). */
+typedef uint32_t vw __attribute__((vector_size(8 * W)));
+#define W32 (2 * W)
 #define KS_TV (W == 8 ? 2 : 1)
+static inline vw ldw(const uint32_t *p) {
+    vw v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void stw(uint32_t *p, vw v) {
+    memcpy(p, &v, sizeof v);
+}
+static inline uint32_t ld32(const uint32_t *p) {
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void st32(uint32_t *p, uint32_t v) {
+    memcpy(p, &v, sizeof v);
+}
 static inline __attribute__((always_inline)) void
-ks_tile(uint64_t *out, size_t os, const uint64_t *rows, size_t rs, const uint64_t *d,
+ks_tile(uint32_t *out, size_t os, const uint32_t *rows, size_t rs, const uint32_t *d,
         uint32_t count, const uint32_t L, const uint32_t TV, uint32_t t) {
-    vu acc[8][KS_TV];
+    vw acc[8][KS_TV];
 #pragma GCC unroll 8
     for (uint32_t c = 0; c < L; c++)
 #pragma GCC unroll 8
         for (uint32_t v = 0; v < TV; v++)
-            acc[c][v] = ldu(out + c * os + t + v * W);
+            acc[c][v] = ldw(out + c * os + t + v * W32);
     for (uint32_t r = 0; r < count; r++) {
-        const uint64_t *row = rows + r * rs + t, *dr = d + (size_t)r * L;
-        vu y[KS_TV];
+        const uint32_t *row = rows + r * rs + t, *dr = d + (size_t)r * L;
+        vw y[KS_TV];
 #pragma GCC unroll 8
         for (uint32_t v = 0; v < TV; v++)
-            y[v] = ldu(row + v * W);
+            y[v] = ldw(row + v * W32);
 #pragma GCC unroll 8
         for (uint32_t c = 0; c < L; c++) {
-            const vu dc = (vu){0} + dr[c];
+            const vw dc = (vw){0} + dr[c];
 #pragma GCC unroll 8
             for (uint32_t v = 0; v < TV; v++)
                 acc[c][v] -= y[v] * dc;
@@ -743,27 +763,27 @@ ks_tile(uint64_t *out, size_t os, const uint64_t *rows, size_t rs, const uint64_
     for (uint32_t c = 0; c < L; c++)
 #pragma GCC unroll 8
         for (uint32_t v = 0; v < TV; v++)
-            stu(out + c * os + t + v * W, acc[c][v]);
+            stw(out + c * os + t + v * W32, acc[c][v]);
 }
-static inline __attribute__((always_inline)) void ks_lanes_L(uint64_t *out, size_t os,
-                                                             const uint64_t *rows, size_t rs,
-                                                             const uint64_t *d, uint32_t count,
+static inline __attribute__((always_inline)) void ks_lanes_L(uint32_t *out, size_t os,
+                                                             const uint32_t *rows, size_t rs,
+                                                             const uint32_t *d, uint32_t count,
                                                              const uint32_t L, uint32_t width) {
     uint32_t t = 0;
-    for (; t + KS_TV * W <= width; t += KS_TV * W)
+    for (; t + KS_TV * W32 <= width; t += KS_TV * W32)
         ks_tile(out, os, rows, rs, d, count, L, KS_TV, t);
-    for (; t + W <= width; t += W)
+    for (; t + W32 <= width; t += W32)
         ks_tile(out, os, rows, rs, d, count, L, 1, t);
     for (; t < width; t++)
         for (uint32_t c = 0; c < L; c++) {
-            uint64_t sum = out[c * os + t];
+            uint32_t sum = ld32(out + c * os + t);
             for (uint32_t r = 0; r < count; r++)
                 sum -= rows[r * rs + t] * d[(size_t)r * L + c];
-            out[c * os + t] = sum;
+            st32(out + c * os + t, sum);
         }
 }
-static void VEIL_FFT_NAME(ks_lanes)(uint64_t *out, size_t os, const uint64_t *rows, size_t rs,
-                                    const uint64_t *digits, uint32_t count, uint32_t lanes,
+static void VEIL_FFT_NAME(ks_lanes)(uint32_t *out, size_t os, const uint32_t *rows, size_t rs,
+                                    const uint32_t *digits, uint32_t count, uint32_t lanes,
                                     uint32_t width) {
     switch (lanes) {
 #define KS_CASE(L)                                                                                 \

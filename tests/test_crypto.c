@@ -4,6 +4,8 @@
  * keyswitch, PBS of every table entry, signed and unsigned (8 entries spread
  * over the table in a sanitizer build: pbs_entries_read). */
 #include "testutil.h"
+#include "veil/gadget.h"
+#include "veil/ks32.h"
 #include "veil/tfhe.h"
 
 #include <inttypes.h>
@@ -197,6 +199,29 @@ static void test_leveled(void) {
     check_sets_ran("leveled", ran);
 }
 
+/* veil_keyswitch from its definition (veil/ks32.h): the body rounded to 32
+ * bits minus the digits times the 32-bit key rows, mod 2^32, in each word's
+ * top half */
+static void keyswitch_ref(const veil_pbs_key *pk, const uint64_t *in, uint64_t *out) {
+    const veil_params *p = pk->params;
+    const uint32_t n = p->lwe_dim, l = p->ks_level;
+    uint32_t *acc = calloc(n + 1, sizeof *acc);
+    int64_t d[64];
+    CU_ASSERT_FATAL(acc != NULL && l <= 64);
+    acc[n] = veil_ks32_round(in[pk->in_dim]);
+    for (uint32_t i = 0; i < pk->in_dim; i++) {
+        veil_gadget_decompose(in[i], p->ks_base_log, l, d);
+        for (uint32_t j = 0; j < l; j++) {
+            const uint32_t *row = pk->ksk32 + ((size_t)i * l + j) * (n + 1);
+            for (uint32_t t = 0; t <= n; t++)
+                acc[t] -= (uint32_t)d[j] * row[t];
+        }
+    }
+    for (uint32_t t = 0; t <= n; t++)
+        out[t] = (uint64_t)acc[t] << 32;
+    free(acc);
+}
+
 static void test_keyswitch(void) {
     size_t ran = 0;
     for (size_t s = 0; s < veil_params_count(); s++) {
@@ -213,6 +238,35 @@ static void test_keyswitch(void) {
             veil_keyswitch(veil_eval_key_part(f.ek, 0), big, small);
             CU_ASSERT_EQUAL(veil_decode(veil_phase_small(f.sk, 0, small), bits, 0), m);
         }
+        /* the words: the definition's, whatever the grouping (8 lanes and
+         * a rest of 3) or the split over threads (veil_keyswitch_part) */
+        enum { C = 11 };
+        const veil_pbs_key *pk = veil_eval_key_part(f.ek, 0);
+        const size_t b1 = veil_params_big_dim(p) + 1, s1 = p->lwe_dim + 1;
+        uint64_t *bigs = malloc(8 * C * b1), *many = malloc(8 * C * s1), *ref = malloc(8 * s1),
+                 *half = malloc(8 * s1);
+        CU_ASSERT_FATAL(bigs && many && ref && half);
+        for (size_t c = 0; c < C; c++)
+            veil_encrypt_big(f.enc, f.sk, veil_encode((int64_t)c % (1 << bits), bits),
+                             bigs + c * b1);
+        veil_keyswitch_many(pk, bigs, C, many);
+        size_t bad = 0, low = 0;
+        for (size_t c = 0; c < C; c++) {
+            keyswitch_ref(pk, bigs + c * b1, ref);
+            bad += memcmp(ref, many + c * s1, 8 * s1) != 0;
+            for (size_t t = 0; t < s1; t++)
+                low += (uint32_t)many[c * s1 + t] != 0;
+        }
+        const uint32_t mid = pk->in_dim / 3;
+        veil_keyswitch_part(pk, bigs, 0, mid, small);
+        veil_keyswitch_part(pk, bigs, mid, pk->in_dim, half);
+        for (size_t t = 0; t < s1; t++)
+            small[t] += half[t];
+        small[p->lwe_dim] += veil_keyswitch_body(bigs[pk->in_dim]);
+        bad += memcmp(small, many, 8 * s1) != 0;
+        CU_ASSERT_EQUAL(bad, 0);
+        CU_ASSERT_EQUAL(low, 0);
+        free(bigs), free(many), free(ref), free(half);
         free(big);
         free(small);
     }

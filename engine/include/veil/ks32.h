@@ -20,7 +20,8 @@
  * rounded ciphertext (a, b) of the key adds d (e_b - <e_a, s>) to the phase:
  * variance E[d^2] (1 + |s|) 2^64 / 12 per digit, summed over the D l digits,
  * plus 2^64 / 12 for the body. At D = 8192, l = 3, B = 4 and n = 660 that is
- * about 2^-40 on the torus, against 2^-15 for the key's own noise. */
+ * about 2^-40 on the torus, against 2^-15 for the key's own noise (2^-35 to
+ * 2^-10 of the keyswitch term on the derived sets: docs/PARAMS.md). */
 #ifndef VEIL_KS32_H
 #define VEIL_KS32_H
 

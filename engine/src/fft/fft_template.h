@@ -60,6 +60,26 @@ static inline vu ldu(const uint64_t *p) {
 static inline void stu(uint64_t *p, vu v) {
     memcpy(p, &v, sizeof v);
 }
+/* 32-bit words, 2 W to a vector (the keyswitch's: ks_lanes); the scalar
+ * pair too, for words that may live in a 64-bit buffer */
+typedef uint32_t vw __attribute__((vector_size(8 * W)));
+#define W32 (2 * W)
+static inline vw ldw(const uint32_t *p) {
+    vw v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void stw(uint32_t *p, vw v) {
+    memcpy(p, &v, sizeof v);
+}
+static inline uint32_t ld32(const uint32_t *p) {
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void st32(uint32_t *p, uint32_t v) {
+    memcpy(p, &v, sizeof v);
+}
 static inline vd splat(double x) {
     return (vd){0} + x;
 }
@@ -717,25 +737,7 @@ static void VEIL_FFT_NAME(mac_ggsw)(double *acc, const double *fd, const double 
  * are constants at each call. 32-bit words (veil/ks32.h), 2 W to a vector,
  * every access through memcpy (the output may be the first half of a
  * 64-bit buffer: keyswitch.c). */
-typedef uint32_t vw __attribute__((vector_size(8 * W)));
-#define W32 (2 * W)
 #define KS_TV (W == 8 ? 2 : 1)
-static inline vw ldw(const uint32_t *p) {
-    vw v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-static inline void stw(uint32_t *p, vw v) {
-    memcpy(p, &v, sizeof v);
-}
-static inline uint32_t ld32(const uint32_t *p) {
-    uint32_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-static inline void st32(uint32_t *p, uint32_t v) {
-    memcpy(p, &v, sizeof v);
-}
 static inline __attribute__((always_inline)) void
 ks_tile(uint32_t *out, size_t os, const uint32_t *rows, size_t rs, const uint32_t *d,
         uint32_t count, const uint32_t L, const uint32_t TV, uint32_t t) {

@@ -8,6 +8,7 @@
  * read. */
 #include "backend_internal.h"
 #include "veil/fft.h"
+#include "veil/ks32.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -219,7 +220,7 @@ static veil_status cpu_ks_pbs(veil_backend_keys *keys, const veil_backend_tables
         for (unsigned th = 1; th < c->n_threads; th++)
             for (uint32_t i = 0; i <= n; i++)
                 small[i] += c->ks_part[(size_t)th * (n + 1) + i];
-        small[n] += veil_keyswitch_body(in[big]);
+        small[n] += veil_ks32_body(in[big]);
         veil_pbs(job.ctx[0], job.pk, luts[lut_index ? lut_index[0] : 0], small, out);
         return VEIL_OK;
     }

@@ -491,10 +491,10 @@ veil_status veil_eval_key_prepare(veil_eval_key *ek) {
         veil_pbs_key *pk = &ek->parts[x];
         const veil_params *p = pk->params;
         const size_t polys = veil_eval_key_bsk_words(p) / p->poly_size;
-        if (veil_pbs_key_prepare_ksk32(pk) != VEIL_OK)
-            return veil_error(VEIL_ERR_NOMEM,
-                              "keyswitching key (32-bit) of partition %u (%s): out of memory", x,
-                              p->id);
+        const veil_status ks = veil_pbs_key_prepare_ksk32(pk);
+        if (ks != VEIL_OK)
+            return veil_error(ks, "keyswitching key (32-bit) of partition %u (%s): %s", x, p->id,
+                              ks == VEIL_ERR_NOMEM ? "out of memory" : "no 64-bit key to round");
         /* the 64-bit words are not read again (veil/ks32.h): files store the
          * rounded ones (serialize.c), the GPU gets them widened */
         free(pk->ksk);

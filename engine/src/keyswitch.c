@@ -89,7 +89,7 @@ void veil_keyswitch_many(const veil_pbs_key *pk, const uint64_t *in, size_t coun
     const uint32_t n = pk->params->lwe_dim, big = pk->in_dim;
     const size_t in1 = (size_t)big + 1, out1 = (size_t)n + 1;
     for (size_t c = 0; c < count; c++)
-        sums_init(out + c * out1, out1, veil_ks32_round(in[c * in1 + big]));
+        sums_init(out + c * out1, out1, veil_ks32_round(in[c * in1 + big])); /* veil_ks32_body's */
     for (size_t c0 = 0; c0 < count; c0 += KS_LANES) {
         const uint32_t L = (uint32_t)(count - c0 < KS_LANES ? count - c0 : KS_LANES);
         ks_range(pk, in + c0 * in1, in1, L, 0, big, out + c0 * out1, out1);
@@ -114,8 +114,4 @@ void veil_keyswitch_key_wide(const veil_pbs_key *pk, size_t begin, size_t count,
     VEIL_ASSERT(pk->ksk32 && begin + count <= veil_eval_key_ksk_words(pk->params, pk->in_dim));
     for (size_t i = 0; i < count; i++)
         out[i] = veil_ks32_word(pk->ksk32[begin + i]);
-}
-
-uint64_t veil_keyswitch_body(uint64_t body) {
-    return veil_ks32_word(veil_ks32_round(body));
 }

@@ -24,7 +24,7 @@ __host__ __device__ inline void ks_digits(const uint64_t *in, uint32_t count, ui
  * 64-bit sums are the CPU's 32-bit ones in the top half. */
 __host__ __device__ inline uint64_t ks_init_word(const uint64_t *in, uint32_t n, uint32_t big,
                                                  uint32_t lwe_in, uint64_t row, uint64_t col) {
-    return col == n ? veil_ks32_word(veil_ks32_round(in[row * lwe_in + big])) : 0;
+    return col == n ? veil_ks32_body(in[row * lwe_in + big]) : 0;
 }
 
 /* A[c][i*l + j] = digit j of input coefficient i of ciphertext c. */

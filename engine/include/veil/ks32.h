@@ -39,4 +39,11 @@ VEIL_GADGET_FN uint64_t veil_ks32_word(uint32_t v) {
     return (uint64_t)v << 32;
 }
 
+/* The body word a keyswitch starts from: the input's body rounded to its top
+ * 32 bits, as a 64-bit word (the CPU's veil_keyswitch, its split over
+ * threads and the CUDA kernel's epilogue). */
+VEIL_GADGET_FN uint64_t veil_ks32_body(uint64_t body) {
+    return veil_ks32_word(veil_ks32_round(body));
+}
+
 #endif

@@ -286,7 +286,7 @@ void veil_keyswitch_many(const veil_pbs_key *pk, const uint64_t *in_big, size_t 
 /* One share of a keyswitch, for splitting one over threads: out (n+1 words)
  * = the contribution of input coefficients [begin, end) alone, body word 0.
  * veil_keyswitch's result is, mod 2^64, the sum of the shares of any split
- * of [0, in_dim) plus veil_keyswitch_body(in_big[in_dim]) on the body: the
+ * of [0, in_dim) plus veil_ks32_body(in_big[in_dim]) (veil/ks32.h) on the body: the
  * same bits however split. */
 void veil_keyswitch_part(const veil_pbs_key *pk, const uint64_t *in_big, uint32_t begin,
                          uint32_t end, uint64_t *out_small);
@@ -294,9 +294,6 @@ void veil_keyswitch_part(const veil_pbs_key *pk, const uint64_t *in_big, uint32_
  * widened to 64 (veil_ks32_word): the key a 64-bit product multiplies to
  * give veil_keyswitch's words bit for bit (the CUDA kernel's). */
 void veil_keyswitch_key_wide(const veil_pbs_key *pk, size_t begin, size_t count, uint64_t *out);
-/* The body word a keyswitch starts from: the input's body rounded to its top
- * 32 bits (veil/ks32.h). */
-uint64_t veil_keyswitch_body(uint64_t body);
 
 /* ---- lookup tables -------------------------------------------------------- */
 /* A table of 2^in_bits entries read from a value of in_bits bits (signed:

@@ -161,15 +161,16 @@ static int same_shape(const veil_params *a, const veil_params *b) {
  *    memory or time it is measured on the first n_meas < n of them and
  *    scaled by n / n_meas (JSON: "n_measured").
  *  - keyswitch from a master key of D rows: veil_keyswitch_many of
- *    VEIL_PBS_LANES ciphertexts over D_meas rows (at most the set's own k*N,
- *    fewer where the key would exceed 256 MiB), per ciphertext and per row:
- *    linear in D, which the compiler multiplies by its master dimension.
+ *    VEIL_KS_LANES ciphertexts (the cpu backend's keyswitch group) over
+ *    D_meas rows (at most the set's own k*N, fewer where the key would
+ *    exceed 256 MiB), per ciphertext and per row: linear in D, which the
+ *    compiler multiplies by its master dimension.
  * Keys are random words (timing does not depend on their values; no key
  * generation), inputs random masks (every keyswitch digit nonzero-ish, as
  * for real ciphertexts). */
 static int bench_cost(FILE *o, const char *list, uint32_t max_n, int runs_small) {
     const double mib = 1048576.0, key_cap = 768 * mib, ks_cap = 256 * mib, units_cap = 1.5e9;
-    const size_t lanes = VEIL_PBS_LANES;
+    const size_t lanes = VEIL_PBS_LANES, ks_lanes = VEIL_KS_LANES;
     fprintf(o, "  \"sets\": [\n");
     int first = 1, measured = 0;
     for (size_t s = 0; s < veil_params_count(); s++) {
@@ -215,11 +216,13 @@ static int bench_cost(FILE *o, const char *list, uint32_t max_n, int runs_small)
         veil_pbs_key kk = {.params = p, .in_dim = dm};
         kk.ksk = malloc(8 * veil_eval_key_ksk_words(p, dm));
         uint64_t *in = malloc(8 * lanes * (big + 1)), *out = malloc(8 * lanes * (big + 1)),
-                 *sm = malloc(8 * lanes * (n + 1)), *kin = malloc(8 * lanes * (dm + 1));
+                 *sm = malloc(8 * lanes * (n + 1)), *kin = malloc(8 * ks_lanes * (dm + 1)),
+                 *ksout = malloc(8 * ks_lanes * (n + 1));
         int64_t *table = malloc(sizeof(int64_t) << p->precision);
         veil_pbs_ctx *ctx = NULL;
         veil_lut *lut = NULL;
-        if (!pk.bsk_fourier || !pk.ksk || !kk.ksk || !in || !out || !sm || !kin || !table) {
+        if (!pk.bsk_fourier || !pk.ksk || !kk.ksk || !in || !out || !sm || !kin || !ksout ||
+            !table) {
             fprintf(stderr, "%s: out of memory\n", p->id);
             return 1;
         }
@@ -236,7 +239,7 @@ static int bench_cost(FILE *o, const char *list, uint32_t max_n, int runs_small)
         }
         for (size_t i = 0; i < lanes * (big + 1); i++)
             in[i] = mix64();
-        for (size_t i = 0; i < lanes * (dm + 1); i++)
+        for (size_t i = 0; i < ks_lanes * (dm + 1); i++)
             kin[i] = mix64();
         for (int64_t i = 0; i < (1 << p->precision); i++)
             table[i] = i;
@@ -256,22 +259,22 @@ static int bench_cost(FILE *o, const char *list, uint32_t max_n, int runs_small)
             double b = now_s();
             veil_keyswitch_many(&pk, in, lanes, sm);
             double c = now_s();
-            veil_keyswitch_many(&kk, kin, lanes, sm);
+            veil_keyswitch_many(&kk, kin, ks_lanes, ksout);
             double d = now_s();
             tb[r] = (b - a) / (double)lanes;
             tk[r] = (c - b) / (double)lanes;
-            td[r] = (d - c) / (double)lanes;
+            td[r] = (d - c) / (double)ks_lanes;
         }
         const int rr = runs < 64 ? runs : 64;
         const double ksp = median_of(tb, rr), ksm = median_of(tk, rr), kd = median_of(td, rr);
         const double br = (ksp - ksm) * (double)n / (double)nm;
         const double ks_row = kd / (double)dm;
         fprintf(o,
-                ", \"n_measured\": %u, \"runs\": %d, \"lanes\": %zu,\n      "
+                ", \"n_measured\": %u, \"runs\": %d, \"lanes\": %zu, \"ks_lanes\": %zu,\n      "
                 "\"ks_pbs_lockstep_ms_measured\": %.4f, \"keyswitch_lockstep_ms_measured\": %.4f, "
                 "\"blind_rotation_ms\": %.4f,\n      \"ks_rows_measured\": %u, "
                 "\"keyswitch_ns_per_row\": %.3f, \"ks_pbs_own_master_ms\": %.4f}",
-                nm, rr, lanes, 1e3 * ksp, 1e3 * ksm, 1e3 * br, dm, 1e9 * ks_row,
+                nm, rr, lanes, ks_lanes, 1e3 * ksp, 1e3 * ksm, 1e3 * br, dm, 1e9 * ks_row,
                 1e3 * (br + ks_row * big));
         fflush(o);
         measured++;
@@ -279,7 +282,7 @@ static int bench_cost(FILE *o, const char *list, uint32_t max_n, int runs_small)
         veil_pbs_ctx_free(ctx);
         veil_fft_dealloc(pk.bsk_fourier);
         free(pk.ksk), free(kk.ksk), free(pk.ksk32), free(kk.ksk32);
-        free(in), free(out), free(sm), free(kin), free(table);
+        free(in), free(out), free(sm), free(kin), free(ksout), free(table);
     }
     fprintf(o, "\n  ],\n  \"shapes_measured\": %d,\n", measured);
     return 0;

@@ -176,14 +176,15 @@ static void cpu_tables_free(veil_backend_keys *keys, veil_backend_tables *t) {
     free(c);
 }
 
-/* A share runs VEIL_PBS_LANES lookups at a time in lockstep: each group
- * reads the keys once (veil_ks_pbs_many), so the threads ask the memory for
- * a fraction of what one-at-a-time lookups would, and do not queue on it. */
+/* A share runs VEIL_KS_LANES lookups at a time in lockstep: each group
+ * reads the keys once (veil_ks_pbs_many: the keyswitching key once per 16,
+ * the bootstrapping key once per 8), so the threads ask the memory for a
+ * fraction of what one-at-a-time lookups would, and do not queue on it. */
 static void pbs_share(void *arg, unsigned thread, size_t begin, size_t end) {
     pbs_job *j = arg;
-    for (size_t b = begin; b < end; b += VEIL_PBS_LANES) {
-        const size_t g = end - b < VEIL_PBS_LANES ? end - b : VEIL_PBS_LANES;
-        const veil_lut *luts[VEIL_PBS_LANES];
+    for (size_t b = begin; b < end; b += VEIL_KS_LANES) {
+        const size_t g = end - b < VEIL_KS_LANES ? end - b : VEIL_KS_LANES;
+        const veil_lut *luts[VEIL_KS_LANES];
         for (size_t i = 0; i < g; i++)
             luts[i] = j->luts[j->lut_index ? j->lut_index[b + i] : 0];
         veil_ks_pbs_many(j->ctx[thread], j->pk, luts, j->in + b * j->lwe, g, j->out + b * j->lwe);

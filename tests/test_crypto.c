@@ -238,9 +238,10 @@ static void test_keyswitch(void) {
             veil_keyswitch(veil_eval_key_part(f.ek, 0), big, small);
             CU_ASSERT_EQUAL(veil_decode(veil_phase_small(f.sk, 0, small), bits, 0), m);
         }
-        /* the words: the definition's, whatever the grouping (8 lanes and
-         * a rest of 3) or the split over threads (veil_keyswitch_part) */
-        enum { C = 11 };
+        /* the words: the definition's, whatever the grouping (16 lanes,
+         * VEIL_KS_LANES, and a rest of 3) or the split over threads
+         * (veil_keyswitch_part) */
+        enum { C = VEIL_KS_LANES + 3 };
         const veil_pbs_key *pk = veil_eval_key_part(f.ek, 0);
         const size_t b1 = veil_params_big_dim(p) + 1, s1 = p->lwe_dim + 1;
         uint64_t *bigs = malloc(8 * C * b1), *many = malloc(8 * C * s1), *ref = malloc(8 * s1),

@@ -336,28 +336,29 @@ static void test_mac_ggsw(void) {
 }
 
 /* ks_lanes (the lockstep keyswitch over a block of 32-bit key rows,
- * veil/ks32.h) against its definition mod 2^32: 1 to 8 lanes, widths around
+ * veil/ks32.h) against its definition mod 2^32: 1 to 16 lanes, widths around
  * the vector and tile widths (16 and 32 words on AVX-512), 1 to 17 rows,
  * digits of both signs and 0, on every path */
 static void test_ks_lanes(void) {
     path_kernels pk[3];
     const size_t np = paths_here(pk);
     enum { RS = 41, MAXR = 17, OS = 43 };
-    uint32_t rows[MAXR * RS], d[MAXR * 8], init[8 * OS], got[8 * OS];
+    enum { ML = VEIL_KS_LANES };
+    uint32_t rows[MAXR * RS], d[MAXR * ML], init[ML * OS], got[ML * OS];
     for (size_t t = 0; t < MAXR * RS; t++)
         rows[t] = (uint32_t)veil_test_rand();
-    for (size_t t = 0; t < MAXR * 8; t++)
+    for (size_t t = 0; t < MAXR * ML; t++)
         d[t] = (uint32_t)((int32_t)(veil_test_rand() % 33) - 16);
     size_t cases = 0, bad = 0;
-    for (uint32_t lanes = 1; lanes <= 8; lanes++)
+    for (uint32_t lanes = 1; lanes <= ML; lanes++)
         for (uint32_t width = 1; width <= RS; width += 5)
             for (uint32_t count = 1; count <= MAXR; count += 4) {
-                for (size_t t = 0; t < 8 * OS; t++)
+                for (size_t t = 0; t < ML * OS; t++)
                     init[t] = (uint32_t)veil_test_rand();
                 for (size_t p = 0; p < np; p++) {
                     memcpy(got, init, sizeof got);
                     pk[p].k->ks_lanes(got, OS, rows, RS, d, count, lanes, width);
-                    for (uint32_t c = 0; c < 8; c++)
+                    for (uint32_t c = 0; c < ML; c++)
                         for (uint32_t t = 0; t < OS; t++) {
                             uint32_t want = init[c * OS + t];
                             if (c < lanes && t < width)
@@ -369,7 +370,7 @@ static void test_ks_lanes(void) {
                 }
             }
     CU_ASSERT_EQUAL(bad, 0);
-    CU_ASSERT_EQUAL(cases, 8 * 9 * 5 * np);
+    CU_ASSERT_EQUAL(cases, ML * 9 * 5 * np);
 }
 
 /* round(v) mod 2^64, ties away from zero, straight from the definition:
@@ -470,7 +471,9 @@ static void test_add_torus(void) {
     free(v), free(init), free(got);
 }
 
-#define MANY (VEIL_PBS_LANES + 3) /* one full group, one partial */
+/* one full keyswitch group (two full PBS groups), then a partial one (a
+ * full PBS group and a partial one) */
+#define MANY (VEIL_KS_LANES + VEIL_PBS_LANES + 3)
 
 static void test_ks_pbs_many(void) {
     const veil_params *p = veil_params_find("tfhers-1_1-gaussian-2m64");

@@ -4,11 +4,20 @@
  * every word (veil/ks32.h: b and the key rows K_ij rounded to 32 bits, the
  * sums mod 2^32, each output word that value in its top half), where d_ij
  * are the gadget digits of input coefficient i and K_ij the key rows (n + 1
- * words, consecutive in i then j). Lockstep groups of up to 8 ciphertexts
- * (VEIL_PBS_LANES, and one alone): per block of input coefficients, every
+ * words, consecutive in i then j). Lockstep groups of up to 32 ciphertexts
+ * (VEIL_KS_LANES, and one alone): per block of input coefficients, every
  * lane's digits side by side, then one ks_lanes pass over the block's
- * consecutive key rows with a tile of every lane's output in registers
- * (engine/src/fft/fft_template.h). The sums are exact mod 2^32, so every
+ * consecutive key rows, 8 lanes at a time with a tile of their outputs in
+ * registers (engine/src/fft/fft_template.h), so the block is read from
+ * memory once for the 32 lanes and from L1 for the other 24. Against groups
+ * of 8 (one memory read of the key per 8 ciphertexts), per ciphertext and
+ * row, main's binary and this one alternated three times on one core of an
+ * Intel Xeon (AVX-512, 2 MiB L2 a core; bench_pbs --cost, thread CPU time):
+ * 16 lanes 0.71-0.76x, 32 lanes 0.55-0.64x, 64 lanes 0.55-0.57x (tfhers-2_2
+ * 352-389 -> 235-240 ns at 32, nn-p2-norm2e4 0.55x, nn-p6-norm2e7 0.61x);
+ * 16 lanes held in registers at once (one vector a tile) were 1.1-1.2x
+ * slower than 8. 32: most of the gain, and a group a layer's lookups still
+ * fill at batch 1. The sums are exact mod 2^32, so every
  * grouping and every split over threads gives the same words. Against the
  * same loop on the 64-bit key (before veil/ks32.h), per ciphertext in groups
  * of 8: see docs/results/HISTORY.md §0c. Measured
@@ -33,7 +42,7 @@
  * 2.1-2.4 ms at 16 rows against 2.8-2.9 at 8 (2_2 within the noise). */
 #define KS_BLOCK_ROWS_GROUP 8
 #define KS_BLOCK_ROWS_ONE 16
-#define KS_LANES 8 /* ks_lanes's most */
+#define KS_LANES VEIL_KS_LANES /* ks_lanes's most */
 
 /* Lane c's 32-bit sums: the first n + 1 32-bit words of its own 64-bit
  * output row (every access through memcpy), widened in place at the end

@@ -16,7 +16,7 @@ struct veil_pbs_ctx {
     uint32_t *ms;    /* lanes x (n + 1) switched coefficients */
     uint64_t *acc;   /* lanes x (k+1) N */
     uint64_t *small; /* lanes x (n + 1), PBS input with the lut offset */
-    uint64_t *ks;    /* lanes x (n + 1), keyswitch output */
+    uint64_t *ks;    /* VEIL_KS_LANES x (n + 1), keyswitch output */
     /* shared by the lanes (one CMux at a time) */
     int64_t *digits; /* (k+1) l N */
     double *fdigits; /* (k+1) l N */
@@ -40,7 +40,7 @@ veil_status veil_pbs_ctx_new(const veil_params *p, veil_pbs_ctx **out) {
         c->ms = malloc(sizeof(uint32_t) * L * n1);
         c->acc = malloc(sizeof(uint64_t) * L * k1 * N);
         c->small = malloc(sizeof(uint64_t) * L * n1);
-        c->ks = malloc(sizeof(uint64_t) * L * n1);
+        c->ks = malloc(sizeof(uint64_t) * VEIL_KS_LANES * n1);
         c->digits = malloc(sizeof(int64_t) * k1 * l * N);
         c->fdigits = veil_fft_alloc(sizeof(double) * k1 * l * N);
         c->facc = veil_fft_alloc(sizeof(double) * k1 * N);
@@ -282,9 +282,12 @@ void veil_ks_pbs(veil_pbs_ctx *c, const veil_pbs_key *pk, const veil_lut *lut, c
 void veil_ks_pbs_many(veil_pbs_ctx *c, const veil_pbs_key *pk, const veil_lut *const *luts,
                       const uint64_t *in, size_t count, uint64_t *out) {
     const size_t big1 = (size_t)pk->in_dim + 1, n1 = (size_t)c->params->lwe_dim + 1;
-    for (size_t b = 0; b < count; b += VEIL_PBS_LANES) {
-        const uint32_t lanes = (uint32_t)(count - b < VEIL_PBS_LANES ? count - b : VEIL_PBS_LANES);
-        veil_keyswitch_many(pk, in + b * big1, lanes, c->ks);
-        pbs_lanes(c, pk, luts + b, c->ks, n1, out + b * big1, big1, lanes);
+    for (size_t b = 0; b < count; b += VEIL_KS_LANES) {
+        const size_t kl = count - b < VEIL_KS_LANES ? count - b : VEIL_KS_LANES;
+        veil_keyswitch_many(pk, in + b * big1, kl, c->ks);
+        for (size_t p = 0; p < kl; p += VEIL_PBS_LANES) {
+            const uint32_t lanes = (uint32_t)(kl - p < VEIL_PBS_LANES ? kl - p : VEIL_PBS_LANES);
+            pbs_lanes(c, pk, luts + b + p, c->ks + p * n1, n1, out + (b + p) * big1, big1, lanes);
+        }
     }
 }

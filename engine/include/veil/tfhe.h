@@ -353,10 +353,12 @@ void veil_ks_pbs(veil_pbs_ctx *ctx, const veil_pbs_key *pk, const veil_lut *lut,
                  const uint64_t *in_big, uint64_t *out_big);
 /* count KS-PBS, in_big and out_big holding count big LWEs each, one lookup
  * table per ciphertext: the same results as count calls of veil_ks_pbs, bit
- * for bit, but VEIL_PBS_LANES ciphertexts at a time share each read of the
- * keyswitching and bootstrapping keys (streamed from memory once per group,
- * not once per ciphertext). */
+ * for bit, but VEIL_KS_LANES ciphertexts at a time share each read of the
+ * keyswitching key and VEIL_PBS_LANES each read of the bootstrapping key
+ * (streamed from memory once per group, not once per ciphertext). Callers
+ * that cut a batch into calls pass VEIL_KS_LANES at a time (or all). */
 #define VEIL_PBS_LANES 8
+#define VEIL_KS_LANES 32
 void veil_ks_pbs_many(veil_pbs_ctx *ctx, const veil_pbs_key *pk, const veil_lut *const *luts,
                       const uint64_t *in_big, size_t count, uint64_t *out_big);
 

@@ -82,7 +82,7 @@ typedef struct veil_fft_kernels {
     void (*mac_ggsw)(double *acc, const double *fd, const double *ggsw, uint32_t rows, uint32_t k1,
                      uint32_t poly_size);
     /* out[c os + t] -= sum_r digits[r lanes + c] rows[r rs + t], mod 2^32,
-     * c < lanes (1 .. 8), r < count, t < width: the keyswitch of `lanes`
+     * c < lanes (1 .. 64, 8 at a time), r < count, t < width: the keyswitch of `lanes`
      * ciphertexts in lockstep over `count` consecutive rows of the 32-bit
      * key (rs words apart; veil/ks32.h), each row element loaded once for
      * every lane and the lanes' sums kept in registers over the rows (a

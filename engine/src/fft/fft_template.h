@@ -736,19 +736,22 @@ static void VEIL_FFT_NAME(mac_ggsw)(double *acc, const double *fd, const double 
  * (lanes x TV <= 16 accumulators) while the rows stream through; L and TV
  * are constants at each call. 32-bit words (veil/ks32.h), 2 W to a vector,
  * every access through memcpy (the output may be the first half of a
- * 64-bit buffer: keyswitch.c). */
+ * 64-bit buffer: keyswitch.c). Row r's digit of lane c is d[r ds + c].
+ * More than 8 lanes are taken 8 at a time over the same rows, which the
+ * first 8 left in L1. */
 #define KS_TV (W == 8 ? 2 : 1)
+#define KS_MAXL 8
 static inline __attribute__((always_inline)) void
-ks_tile(uint32_t *out, size_t os, const uint32_t *rows, size_t rs, const uint32_t *d,
+ks_tile(uint32_t *out, size_t os, const uint32_t *rows, size_t rs, const uint32_t *d, size_t ds,
         uint32_t count, const uint32_t L, const uint32_t TV, uint32_t t) {
-    vw acc[8][KS_TV];
+    vw acc[KS_MAXL][KS_TV];
 #pragma GCC unroll 8
     for (uint32_t c = 0; c < L; c++)
 #pragma GCC unroll 8
         for (uint32_t v = 0; v < TV; v++)
             acc[c][v] = ldw(out + c * os + t + v * W32);
     for (uint32_t r = 0; r < count; r++) {
-        const uint32_t *row = rows + r * rs + t, *dr = d + (size_t)r * L;
+        const uint32_t *row = rows + r * rs + t, *dr = d + (size_t)r * ds;
         vw y[KS_TV];
 #pragma GCC unroll 8
         for (uint32_t v = 0; v < TV; v++)
@@ -767,42 +770,47 @@ ks_tile(uint32_t *out, size_t os, const uint32_t *rows, size_t rs, const uint32_
         for (uint32_t v = 0; v < TV; v++)
             stw(out + c * os + t + v * W32, acc[c][v]);
 }
-static inline __attribute__((always_inline)) void ks_lanes_L(uint32_t *out, size_t os,
-                                                             const uint32_t *rows, size_t rs,
-                                                             const uint32_t *d, uint32_t count,
-                                                             const uint32_t L, uint32_t width) {
+static inline __attribute__((always_inline)) void
+ks_lanes_L(uint32_t *out, size_t os, const uint32_t *rows, size_t rs, const uint32_t *d, size_t ds,
+           uint32_t count, const uint32_t L, uint32_t width) {
     uint32_t t = 0;
     for (; t + KS_TV * W32 <= width; t += KS_TV * W32)
-        ks_tile(out, os, rows, rs, d, count, L, KS_TV, t);
+        ks_tile(out, os, rows, rs, d, ds, count, L, KS_TV, t);
     for (; t + W32 <= width; t += W32)
-        ks_tile(out, os, rows, rs, d, count, L, 1, t);
+        ks_tile(out, os, rows, rs, d, ds, count, L, 1, t);
     for (; t < width; t++)
         for (uint32_t c = 0; c < L; c++) {
             uint32_t sum = ld32(out + c * os + t);
             for (uint32_t r = 0; r < count; r++)
-                sum -= rows[r * rs + t] * d[(size_t)r * L + c];
+                sum -= rows[r * rs + t] * d[(size_t)r * ds + c];
             st32(out + c * os + t, sum);
         }
 }
 static void VEIL_FFT_NAME(ks_lanes)(uint32_t *out, size_t os, const uint32_t *rows, size_t rs,
                                     const uint32_t *digits, uint32_t count, uint32_t lanes,
                                     uint32_t width) {
-    switch (lanes) {
-#define KS_CASE(L)                                                                                 \
-    case L:                                                                                        \
-        ks_lanes_L(out, os, rows, rs, digits, count, L, width);                                    \
-        return;
-        KS_CASE(1)
-        KS_CASE(2)
-        KS_CASE(3)
-        KS_CASE(4)
-        KS_CASE(5)
-        KS_CASE(6)
-        KS_CASE(7)
-        KS_CASE(8)
+    if (lanes < 1 || lanes > 64) __builtin_trap(); /* the caller's groups (keyswitch.c) */
+    for (uint32_t c0 = 0; c0 < lanes; c0 += KS_MAXL) {
+        const uint32_t L = lanes - c0 < KS_MAXL ? lanes - c0 : KS_MAXL;
+        uint32_t *o = out + c0 * os;
+        const uint32_t *d = digits + c0;
+        switch (L) {
+#define KS_CASE(n)                                                                                 \
+    case n:                                                                                        \
+        ks_lanes_L(o, os, rows, rs, d, lanes, count, n, width);                                    \
+        break;
+            KS_CASE(1)
+            KS_CASE(2)
+            KS_CASE(3)
+            KS_CASE(4)
+            KS_CASE(5)
+            KS_CASE(6)
+            KS_CASE(7)
+            KS_CASE(8)
 #undef KS_CASE
-    default:
-        __builtin_trap(); /* 1 .. 8 lanes: the caller's groups (keyswitch.c) */
+        default:
+            __builtin_trap();
+        }
     }
 }
 

@@ -9,10 +9,14 @@
 # only meaningful on an otherwise idle machine, so the load average is
 # recorded before and after every run.
 #   scripts/cpu_scaling.sh BUILD_DIR OUT.json [PAIRS]   (default 2 pairs)
+# VEIL_SCALING_MODEL=0 leaves the model out (on 16 cores its one-thread run
+# is 16 samples, over a minute: scripts/gpu-check.sh --cpu-scaling inside a
+# device lease runs the KS-PBS part alone).
 set -euo pipefail
 build=${1:?usage: scripts/cpu_scaling.sh BUILD_DIR OUT.json [PAIRS]}
 out=${2:?usage: scripts/cpu_scaling.sh BUILD_DIR OUT.json [PAIRS]}
 pairs=${3:-2}
+model=${VEIL_SCALING_MODEL:-1}
 cores=$(nproc)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -26,6 +30,7 @@ for ((p = 1; p <= pairs; p++)); do
     rate=$(grep -E 'ks_pbs batch +256:' "$tmp/g.log" | awk '{print $4}' | tr -d '/s,')
     l1=$(load)
     runs+=("{\"what\": \"ks_pbs_batch256\", \"threads\": $t, \"pair\": $p, \"per_s\": $rate, \"load\": [$l0, $l1]}")
+    [ "$model" = 1 ] || continue
     l0=$(load)
     VEIL_THREADS=$t "$build/host/veil" run models/mlp_digits.h5 --mode cpu --rounding-bits 4 \
       --batch "$cores" --limit "$cores" >"$tmp/r.log" 2>&1
@@ -55,6 +60,8 @@ d = json.load(open(sys.argv[1]))
 c = d["cores"]
 for what, key, better in (("ks_pbs_batch256", "per_s", "rate"), (f"mlp_digits_4bit_batch{c}", "s_per_sample", "time")):
     one = [r[key] for r in d["runs"] if r["what"] == what and r["threads"] == 1]
+    if not one:
+        continue
     all_ = [r[key] for r in d["runs"] if r["what"] == what and r["threads"] == c]
     m1, mc = statistics.median(one), statistics.median(all_)
     eff = (mc / (c * m1)) if better == "rate" else (m1 / (c * mc))

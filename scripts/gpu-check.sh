@@ -20,21 +20,26 @@
 #   5. (--models) `veil run --mode cuda` on the bundled models, compared with
 #      simulate by veil itself (tiny at its default 8-bit program, N = 4096;
 #      target_bc with 7-bit lookups, N = 16384: at 8 bits it takes N = 32768,
-#      whose keygen and cuFFT steps would spend minutes of the lease).
+#      whose keygen and cuFFT steps would spend minutes of the lease);
+#   6. (--cpu-scaling) the machine's CPU: batched KS-PBS on one thread
+#      against every core (scripts/cpu_scaling.sh, one pair, the model run
+#      left out: issue 16's scaling check at batch 256).
 # --max-batch B stops the GPU benchmark at batch B (default 65536).
 # --budget S caps the whole run at S seconds: each step gets at most what is
 # left (the device tool lends 15 minutes a session, start included).
-# Order: models, gpu tests, bench, memcheck, racecheck (most telling first).
+# Order: models, gpu tests, bench, memcheck, racecheck, cpu scaling (most
+# telling first).
 #
 # usage: scripts/gpu-check.sh BUILD_DIR [--no-bench] [--no-memcheck] [--racecheck]
-#                             [--models] [--max-batch B] [--budget S]
+#                             [--models] [--cpu-scaling] [--max-batch B] [--budget S]
 set -u
-B=${1:?usage: scripts/gpu-check.sh BUILD_DIR [--no-bench] [--no-memcheck] [--racecheck] [--models] [--budget S]}
+B=${1:?usage: scripts/gpu-check.sh BUILD_DIR [--no-bench] [--no-memcheck] [--racecheck] [--models] [--cpu-scaling] [--budget S]}
 shift
 bench=1
 memcheck=1
 racecheck=0
 models=0
+scaling=0
 budget=100000
 maxb=65536
 while [ $# -gt 0 ]; do
@@ -43,6 +48,7 @@ while [ $# -gt 0 ]; do
     --no-memcheck) memcheck=0 ;;
     --racecheck) racecheck=1 ;;
     --models) models=1 ;;
+    --cpu-scaling) scaling=1 ;;
     --budget) budget=${2:?--budget needs seconds}; shift ;;
     --max-batch) maxb=${2:?--max-batch needs a batch size}; shift ;;
     *) echo "gpu-check: unknown option $1" >&2; exit 2 ;;
@@ -141,6 +147,10 @@ if [ "$racecheck" = 1 ]; then
   else
     echo "gpu-check: WARNING: compute-sanitizer not found: racecheck NOT RUN"
   fi
+fi
+
+if [ "$scaling" = 1 ]; then
+  VEIL_SCALING_MODEL=0 run cpu_scaling 120 bash scripts/cpu_scaling.sh "$B" "$OUT/cpu_scaling.json" 1
 fi
 
 echo "gpu-check: $([ $fail = 0 ] && echo PASSED || echo FAILED)"

@@ -12,11 +12,11 @@
  * memory once for the 32 lanes and from L1 for the other 24. Against groups
  * of 8 (one memory read of the key per 8 ciphertexts), per ciphertext and
  * row, main's binary and this one alternated three times on one core of an
- * Intel Xeon (AVX-512, 2 MiB L2 a core; bench_pbs --cost, thread CPU time):
- * 16 lanes 0.71-0.76x, 32 lanes 0.55-0.64x, 64 lanes 0.55-0.57x (tfhers-2_2
- * 352-389 -> 235-240 ns at 32, nn-p2-norm2e4 0.55x, nn-p6-norm2e7 0.61x);
- * 16 lanes held in registers at once (one vector a tile) were 1.1-1.2x
- * slower than 8. 32: most of the gain, and a group a layer's lookups still
+ * Intel Xeon (AVX-512, 2 MiB L2 a core; bench_pbs --cost, thread CPU time,
+ * medians; docs/results/intel-cpu-ks-lanes.json): 16 lanes 0.71-0.76x, 32
+ * lanes 0.53-0.68x, 64 lanes 0.55-0.57x (tfhers-2_2, nn-p2-norm2e4,
+ * nn-p6-norm2e7); 16 lanes held in registers at once (one vector a tile)
+ * were 0.96-1.16x. 32: most of the gain, and a group a layer's lookups still
  * fill at batch 1. The sums are exact mod 2^32, so every
  * grouping and every split over threads gives the same words. Against the
  * same loop on the 64-bit key (before veil/ks32.h), per ciphertext in groups

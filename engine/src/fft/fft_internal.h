@@ -22,8 +22,8 @@
  *              with the 1/(N/2) scale folded in) and the unfold, writing
  *              natural order.
  * No butterfly and no multiply-add shuffles: each vector holds W real or W
- * imaginary parts, so a complex product is four products and two sums on
- * whole vectors. The only shuffles are the two transposes per tile, as many
+ * imaginary parts, so a complex product is two products and two fused
+ * multiply-adds on whole vectors. The only shuffles are the two transposes per tile, as many
  * as the interleaved layout's first and last passes had. N < 128 runs a
  * scalar radix-2 version in fft.c (one build for every path), with the
  * bit-reversed order and no tile transpose.
@@ -32,8 +32,10 @@
  * ties rounded up like veil/gadget.h's VEIL_GADGET_INIT. The multi-bit step
  * decomposes with ties to even (decompose) and transforms the digits.
  * Every path does the same floating-point operations in the same order on
- * every value (no FMA contraction, no reassociation), so all veil paths give
- * bit-identical results; only the vector width differs. */
+ * every value (fused multiply-adds only where the template writes them,
+ * fft_template.h fmadd: no contraction by the compiler, no reassociation),
+ * so all veil paths give bit-identical results; only the vector width
+ * differs. */
 #ifndef VEIL_FFT_INTERNAL_H
 #define VEIL_FFT_INTERNAL_H
 

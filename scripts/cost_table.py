@@ -25,7 +25,8 @@ the table has, and merged (merge(): scaled to the table by those references):
 CPU cost of one KS-PBS of set X keyswitching from a master key of D rows:
     blind_rotation_ms(X) + keyswitch_ns_per_row(X) * D * 1e-6
 both measured per parameter-set shape (n, k, N, l_pbs, l_ks): lockstep
-batches of VEIL_PBS_LANES, what the cpu backend runs. Sets of one shape
+batches of VEIL_PBS_LANES (the keyswitch, since 2026-12-02, in groups of
+VEIL_KS_LANES), what the cpu backend runs. Sets of one shape
 share the figure ("same_shape_as"). The fallback (a set added after the
 measurement, or a test's own set) is a least-squares fit in logs:
     log br = b0 + b1 log n + b2 log(k+1) + b3 log N + b4 log l_pbs + b5 log log2 N

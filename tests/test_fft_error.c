@@ -145,39 +145,51 @@ static void test_within_model(void) {
 
 /* The veil paths do the same operations in the same order: their results
  * agree bit for bit (forward, inverse, rounded inverse, multiply-add), at
- * every size. */
+ * every size. The product is a 64-bit polynomial's spectrum times a small
+ * one's (|b| <= 2^15, a gadget digit's size), as in the PBS, so the rounded
+ * inverse keeps low bits to compare (a 64-bit square's inverse is near
+ * 2^115, whose rounding mod 2^64 is mostly 0). Each path's accumulator
+ * starts from 0. */
 static void test_paths_bit_identical(void) {
     uint64_t rs = veil_test_seed() ^ 0x5eed;
     for (uint32_t n = 16; n <= 65536; n *= 2) {
-        int64_t *a = malloc(sizeof(int64_t) * n);
-        double *ref = malloc(sizeof(double) * n * 3), *f = malloc(sizeof(double) * n * 3);
-        uint64_t *acc_ref = calloc(n, sizeof(uint64_t)), *acc = calloc(n, sizeof(uint64_t));
-        CU_ASSERT_FATAL(a && ref && f && acc_ref && acc);
-        for (uint32_t i = 0; i < n; i++)
+        int64_t *a = malloc(sizeof(int64_t) * n), *b = malloc(sizeof(int64_t) * n);
+        double *ref = malloc(sizeof(double) * n * 4), *f = malloc(sizeof(double) * n * 4);
+        uint64_t *acc_ref = malloc(sizeof(uint64_t) * n), *acc = malloc(sizeof(uint64_t) * n);
+        CU_ASSERT_FATAL(a && b && ref && f && acc_ref && acc);
+        for (uint32_t i = 0; i < n; i++) {
             a[i] = (int64_t)next(&rs);
-        int first = 1;
+            b[i] = (int64_t)(next(&rs) % 65537) - 32768;
+        }
+        int first = 1, nonzero = 0;
         for (size_t j = 0; j < N_PATHS; j++) {
             if (PATHS[j] == VEIL_FFT_FFTW || !veil_fft_path_available(PATHS[j])) continue;
             veil_fft *fft = NULL;
             CU_ASSERT_FATAL(veil_fft_new_path(n, PATHS[j], &fft) == VEIL_OK);
             double *out = first ? ref : f;
             uint64_t *ac = first ? acc_ref : acc;
+            /* out: a's spectrum, b's, their product, its inverse */
             veil_fft_forward_i64(fft, a, out);
-            memset(out + n, 0, sizeof(double) * n);
-            veil_fft_mac(out + n, out, out, n);
-            memcpy(out + 2 * n, out + n, sizeof(double) * n);
-            veil_fft_backward_add_torus(fft, out + 2 * n, ac);
-            veil_fft_backward_f64(fft, out + n, out + 2 * n);
+            veil_fft_forward_i64(fft, b, out + n);
+            memset(out + 2 * n, 0, sizeof(double) * n);
+            veil_fft_mac(out + 2 * n, out, out + n, n);
+            memcpy(out + 3 * n, out + 2 * n, sizeof(double) * n);
+            memset(ac, 0, sizeof(uint64_t) * n);
+            veil_fft_backward_add_torus(fft, out + 3 * n, ac);
+            veil_fft_backward_f64(fft, out + 2 * n, out + 3 * n);
             if (!first) {
-                const int same = !memcmp(ref, f, sizeof(double) * n * 3) &&
+                const int same = !memcmp(ref, f, sizeof(double) * n * 4) &&
                                  !memcmp(acc_ref, acc, sizeof(uint64_t) * n);
                 if (!same) printf("\n  N = %u: path %s differs", n, veil_fft_path_name(PATHS[j]));
                 CU_ASSERT(same);
             }
+            for (uint32_t i = 0; i < n; i++)
+                nonzero += (ac[i] & 0xffffffffull) != 0;
             first = 0;
             veil_fft_free(fft);
         }
-        free(a), free(ref), free(f), free(acc_ref), free(acc);
+        CU_ASSERT(nonzero > 0); /* the rounded inverse has low bits to compare */
+        free(a), free(b), free(ref), free(f), free(acc_ref), free(acc);
     }
 }
 

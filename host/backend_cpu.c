@@ -177,7 +177,7 @@ static void cpu_tables_free(veil_backend_keys *keys, veil_backend_tables *t) {
 }
 
 /* A share runs VEIL_KS_LANES lookups at a time in lockstep: each group
- * reads the keys once (veil_ks_pbs_many: the keyswitching key once per 16,
+ * reads the keys once (veil_ks_pbs_many: the keyswitching key once per 32,
  * the bootstrapping key once per 8), so the threads ask the memory for a
  * fraction of what one-at-a-time lookups would, and do not queue on it. */
 static void pbs_share(void *arg, unsigned thread, size_t begin, size_t end) {

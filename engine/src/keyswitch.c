@@ -42,7 +42,6 @@
  * 2.1-2.4 ms at 16 rows against 2.8-2.9 at 8 (2_2 within the noise). */
 #define KS_BLOCK_ROWS_GROUP 8
 #define KS_BLOCK_ROWS_ONE 16
-#define KS_LANES VEIL_KS_LANES /* ks_lanes's most */
 
 /* Lane c's 32-bit sums: the first n + 1 32-bit words of its own 64-bit
  * output row (every access through memcpy), widened in place at the end
@@ -69,17 +68,17 @@ static void sums_widen(uint64_t *row, size_t out1) {
 }
 
 /* lane c's 32-bit sums -= the 32-bit key rows of coefficients begin .. end-1
- * times lane c's digits, c < lanes <= KS_LANES (in: lanes ciphertexts in1
+ * times lane c's digits, c < lanes <= VEIL_KS_LANES (in: lanes ciphertexts in1
  * words apart; out: lanes rows out1 64-bit words apart, sums32) */
 static void ks_range(const veil_pbs_key *pk, const uint64_t *in, size_t in1, uint32_t lanes,
                      uint32_t begin, uint32_t end, uint64_t *out, size_t out1) {
     const veil_params *p = pk->params;
     const uint32_t l = p->ks_level;
     const veil_fft_kernels *kr = veil_fft_loop_kernels(NULL);
-    VEIL_ASSERT(l >= 1 && l <= 64 && lanes >= 1 && lanes <= KS_LANES && pk->ksk32);
+    VEIL_ASSERT(l >= 1 && l <= 64 && lanes >= 1 && lanes <= VEIL_KS_LANES && pk->ksk32);
     const uint32_t br = lanes > 1 ? KS_BLOCK_ROWS_GROUP : KS_BLOCK_ROWS_ONE;
     const uint32_t ib = l >= br ? 1 : br / l; /* coefficients a block */
-    uint32_t d[64 * KS_LANES];                /* nb l <= max(br, l) <= 64 rows of the lanes */
+    uint32_t d[64 * VEIL_KS_LANES];           /* nb l <= max(br, l) <= 64 rows of the lanes */
     int64_t dg[64];
     for (uint32_t i0 = begin; i0 < end; i0 += ib) {
         const uint32_t nb = end - i0 < ib ? end - i0 : ib;
@@ -99,8 +98,8 @@ void veil_keyswitch_many(const veil_pbs_key *pk, const uint64_t *in, size_t coun
     const size_t in1 = (size_t)big + 1, out1 = (size_t)n + 1;
     for (size_t c = 0; c < count; c++)
         sums_init(out + c * out1, out1, veil_ks32_round(in[c * in1 + big])); /* veil_ks32_body's */
-    for (size_t c0 = 0; c0 < count; c0 += KS_LANES) {
-        const uint32_t L = (uint32_t)(count - c0 < KS_LANES ? count - c0 : KS_LANES);
+    for (size_t c0 = 0; c0 < count; c0 += VEIL_KS_LANES) {
+        const uint32_t L = (uint32_t)(count - c0 < VEIL_KS_LANES ? count - c0 : VEIL_KS_LANES);
         ks_range(pk, in + c0 * in1, in1, L, 0, big, out + c0 * out1, out1);
     }
     for (size_t c = 0; c < count; c++)

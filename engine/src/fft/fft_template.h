@@ -97,8 +97,8 @@ static inline vd splat(double x) {
  * 0.915-0.952x on one core of an Intel Xeon (docs/results/intel-cpu-fma.json,
  * docs/results/HISTORY.md §0d; the compiler's own contraction, which would
  * have given each path its own bits, 0.90-0.98x). */
-#if W == 8 || (W == 4 && defined(__FMA__))
-#include <immintrin.h>
+#if defined(__AVX2__) && (W == 4 || W == 8)
+#include <immintrin.h> /* fmadd here, the variable shifts of f64_to_torus below */
 #endif
 static inline vd fmadd(vd a, vd b, vd c) {
 #if W == 8
@@ -133,7 +133,6 @@ static inline vd cvt_i64(vi x) {
 }
 
 #if defined(__AVX2__) && (W == 4 || W == 8)
-#include <immintrin.h>
 /* x86 variable shifts give 0 for any count above 63 (negative counts
  * included): exactly the semantics f64_to_torus needs, without the clamps. */
 #if W == 8

@@ -11,11 +11,22 @@
 #include "veil/status.h"
 
 /* Set ps can read prec bits: its table holds 2^prec boxes and its p_fail was
- * derived for prec (and N <= max_poly when max_poly != 0). */
-int veil_set_reads(const veil_params *ps, unsigned prec, uint32_t max_poly);
+ * derived for prec (and N <= max_poly when max_poly != 0). prec 0 (the sign
+ * reads of 1-bit rounding chunks) is read by every set, the nn-p0-* sets
+ * (derived at precision 0, 2^62 of margin) among them. Inline: the
+ * parameter search asks it for every PBS node of every trial. */
+static inline int veil_set_reads(const veil_params *ps, unsigned prec, uint32_t max_poly) {
+    return ps->precision >= prec && ((uint64_t)1 << prec) <= ps->poly_size &&
+           (!max_poly || ps->poly_size <= max_poly);
+}
 /* The widest read of a PBS node (bits of precision, without padding; 0 when
- * a ROUND node reads only signs: veil/program.h "Rounding"). */
-unsigned veil_pbs_prec(const veil_node *n);
+ * a ROUND node reads only signs: veil/program.h "Rounding"). A ROUND node's
+ * chunk 0 is its widest: every chunk has chunk_bits bits but the last, which
+ * may have fewer. */
+static inline unsigned veil_pbs_prec(const veil_node *n) {
+    if (n->kind == VEIL_NODE_LUT) return n->in_bits ? n->in_bits : 1;
+    return veil_round_chunk_count(n) ? veil_round_chunk_get(n, 0).read_bits : 0;
+}
 
 /* Parameter sets for p's PBS (veil/program.h: one set forced by params_id or
  * options.max_partitions 1, else the cheapest single set, then the partition

@@ -217,26 +217,6 @@ static int cmp_cost(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/* The set's table holds 2^prec boxes and its p_fail was derived for prec.
- * prec 0 (the sign reads of 1-bit rounding chunks) is read by every set,
- * the nn-p0-* sets (derived at precision 0, 2^62 of margin) among them. */
-int veil_set_reads(const veil_params *ps, unsigned prec, uint32_t max_poly) {
-    return ps->precision >= prec && ((uint64_t)1 << prec) <= ps->poly_size &&
-           (!max_poly || ps->poly_size <= max_poly);
-}
-
-/* The widest read of a PBS node (bits of precision, without padding; 0 for
- * a ROUND node of 1-bit chunks, whose reads are signs alone). */
-unsigned veil_pbs_prec(const veil_node *n) {
-    if (n->kind == VEIL_NODE_LUT) return n->in_bits ? n->in_bits : 1;
-    unsigned w = 0;
-    for (unsigned q = 0; q < veil_round_chunk_count(n); q++) {
-        const veil_round_chunk c = veil_round_chunk_get(n, q);
-        w = c.read_bits > w ? c.read_bits : w;
-    }
-    return w;
-}
-
 /* The noise of every value as a linear form a * V_pbs + b * V_fresh, when
  * every PBS outputs variance V_pbs and inputs are fresh with V_fresh (the
  * same propagation as noise_pass), and per PBS node its worst read: the
@@ -403,36 +383,81 @@ static double search_groups(const veil_program *p, const unit_noise *u, pbs_grou
     return best_cost;
 }
 
+static int is_pbs_node(const veil_node *n) {
+    return n->kind == VEIL_NODE_LUT || n->kind == VEIL_NODE_ROUND;
+}
+
+/* What the searches over one program read at every trial (millions on
+ * target_bc): its PBS nodes in node order, with their widest reads. The
+ * nodes' kinds, chunks and PBS counts do not change during a search (their
+ * partitions do). */
+typedef struct search {
+    veil_program *p;
+    size_t n;       /* PBS nodes */
+    uint32_t *node; /* their indices, ascending */
+    unsigned *prec; /* veil_pbs_prec of each */
+    double *pbs;    /* PBS per sample of each */
+} search;
+
+static void search_free(search *s) {
+    free(s->node);
+    free(s->prec);
+    free(s->pbs);
+}
+
+static veil_status search_new(veil_program *p, search *s) {
+    s->p = p;
+    s->n = 0;
+    s->node = calloc(p->n_nodes + 1, sizeof *s->node);
+    s->prec = calloc(p->n_nodes + 1, sizeof *s->prec);
+    s->pbs = calloc(p->n_nodes + 1, sizeof *s->pbs);
+    if (!s->node || !s->prec || !s->pbs) {
+        search_free(s);
+        return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+    }
+    for (size_t i = 0; i < p->n_nodes; i++)
+        if (is_pbs_node(&p->nodes[i])) {
+            s->node[s->n] = (uint32_t)i;
+            s->prec[s->n] = veil_pbs_prec(&p->nodes[i]);
+            s->pbs[s->n++] = (double)p->nodes[i].pbs_per_sample;
+        }
+    return VEIL_OK;
+}
+
 /* Modelled cost per sample of the program with sets[i] for partition i, or
  * +INFINITY when it is not below `bound` (cost_below: then without the
  * noise pass) or breaks p_error, a set's precision, max_poly_size or the
  * master-key rule (no set's k*N above sets[0]'s). Runs the exact noise pass
- * (node variances are left for these sets). */
-static double cost_below(veil_program *p, const veil_params *const *sets, uint32_t nparts,
-                         int master0, double bound) {
+ * (node variances are left for these sets). The sum runs in node order and
+ * stops once it reaches the bound: its terms are positive, so it could only
+ * end there or above. *sum (when not NULL): the whole sum, whatever the
+ * noise pass says (+INFINITY when it stopped or a set cannot read). */
+static double cost_below(const search *s, const veil_params *const *sets, uint32_t nparts,
+                         int master0, double bound, double *sum) {
+    veil_program *p = s->p;
     const uint32_t mi = master_index(sets, nparts);
     if (master0 && mi != 0) return INFINITY;
     const uint32_t D = veil_params_big_dim(sets[mi]);
     part_terms terms;
     part_terms_init(&terms, sets, D);
     double cost = 0;
-    for (size_t i = 0; i < p->n_nodes; i++) {
-        const veil_node *n = &p->nodes[i];
-        if (n->kind != VEIL_NODE_LUT && n->kind != VEIL_NODE_ROUND) continue;
-        if (n->partition >= nparts) return INFINITY;
-        const veil_params *ps = sets[n->partition];
-        if (!veil_set_reads(ps, veil_pbs_prec(n), p->options.max_poly_size)) return INFINITY;
-        cost += (double)n->pbs_per_sample * term_cost(&terms, n->partition);
+    if (sum) *sum = INFINITY;
+    for (size_t k = 0; k < s->n; k++) {
+        const uint32_t part = p->nodes[s->node[k]].partition;
+        if (part >= nparts) return INFINITY;
+        if (!veil_set_reads(sets[part], s->prec[k], p->options.max_poly_size)) return INFINITY;
+        cost += s->pbs[k] * term_cost(&terms, part);
+        if (!(cost < bound)) return INFINITY; /* no noise pass for what cannot win */
     }
-    if (!(cost < bound)) return INFINITY; /* no noise pass for what cannot win */
+    if (sum) *sum = cost;
     uint32_t wn;
     if (noise_pass_fill(p, sets, nparts, &wn, 0) > log2(p->options.p_error)) return INFINITY;
     return cost;
 }
 
-static double assignment_cost(veil_program *p, const veil_params *const *sets, uint32_t nparts,
+static double assignment_cost(const search *s, const veil_params *const *sets, uint32_t nparts,
                               int master0) {
-    return cost_below(p, sets, nparts, master0, INFINITY);
+    return cost_below(s, sets, nparts, master0, INFINITY, NULL);
 }
 
 double veil_program_assignment_cost(veil_program *p, const veil_params *const *sets) {
@@ -443,7 +468,12 @@ double veil_program_assignment_cost(veil_program *p, const veil_params *const *s
     if (!cur) return INFINITY;
     for (uint32_t i = 0; i < p->n_partitions; i++)
         cur[i] = p->partitions[i].params;
-    const double c = assignment_cost(p, sets, p->n_partitions, 1);
+    search s;
+    double c = INFINITY;
+    if (search_new(p, &s) == VEIL_OK) {
+        c = assignment_cost(&s, sets, p->n_partitions, 1);
+        search_free(&s);
+    }
     uint32_t wn;
     noise_pass(p, cur, p->n_partitions, &wn); /* back to the program's own variances */
     free(cur);
@@ -550,19 +580,41 @@ static veil_status choose_single(veil_program *p, const char *params_id, double 
                       best_fail->id, best_fail_v, wn->width, wn->in_bits);
 }
 
+/* The widest read of each partition's PBS (prec[k], k < n; 0 for an empty
+ * one): a set that cannot read it makes any program with it infeasible
+ * (cost_below), so the searches skip it without a pass. Returns prec, or
+ * NULL when out of memory (then nothing is skipped). */
+static unsigned *part_precs(const search *s, uint32_t n) {
+    unsigned *prec = calloc(n + 1, sizeof *prec);
+    for (size_t k = 0; prec && k < s->n; k++) {
+        const uint32_t part = s->p->nodes[s->node[k]].partition;
+        if (part < n && s->prec[k] > prec[part]) prec[part] = s->prec[k];
+    }
+    return prec;
+}
+
+static int reads(const veil_program *p, const veil_params *ps, const unsigned *prec, uint32_t k) {
+    return !prec || veil_set_reads(ps, prec[k], p->options.max_poly_size);
+}
+
 /* Lowers sets[k] (node partition k) to cheaper candidates one at a time
- * while the exact noise pass keeps the program feasible; returns the cost. */
-static double descend(veil_program *p, const veil_params **sets, uint32_t n,
+ * while the exact noise pass keeps the program feasible; returns the cost.
+ * A trial that cannot beat c is refused before its noise pass (cost_below). */
+static double descend(const search *s, const veil_params **sets, uint32_t n,
                       const veil_params *const *cand, size_t nc, double c) {
+    const veil_program *p = s->p;
+    unsigned *prec = part_precs(s, n);
     for (int changed = 1, rounds = 0; c < INFINITY && changed && rounds < 16; rounds++) {
         changed = 0;
         for (uint32_t k = 0; k < n; k++) {
             const veil_params *old = sets[k];
             for (size_t j = 0; j < nc; j++) {
                 const uint32_t D = veil_params_big_dim(sets[master_index(sets, n)]);
-                if (cand[j] == old || pbs_cost(cand[j], D) >= pbs_cost(old, D)) continue;
+                if (cand[j] == old || pbs_cost(cand[j], D) >= pbs_cost(old, D) ||
+                    !reads(p, cand[j], prec, k))
+                    continue;
                 sets[k] = cand[j];
-                const double c2 = assignment_cost(p, sets, n, 0);
+                const double c2 = cost_below(s, sets, n, 0, c, NULL);
                 if (c2 < c) {
                     c = c2;
                     old = cand[j];
@@ -576,9 +628,10 @@ static double descend(veil_program *p, const veil_params **sets, uint32_t n,
         for (uint32_t k = 0; !changed && k < n; k++)
             for (uint32_t q = k + 1; !changed && q < n; q++)
                 for (size_t j = 0; !changed && j < nc; j++) {
+                    if (!reads(p, cand[j], prec, k) || !reads(p, cand[j], prec, q)) continue;
                     const veil_params *ok = sets[k], *oq = sets[q];
                     sets[k] = sets[q] = cand[j];
-                    const double c2 = assignment_cost(p, sets, n, 0);
+                    const double c2 = cost_below(s, sets, n, 0, c, NULL);
                     if (c2 < c) {
                         c = c2;
                         changed = 1;
@@ -588,11 +641,8 @@ static double descend(veil_program *p, const veil_params **sets, uint32_t n,
                     }
                 }
     }
+    free(prec);
     return c;
-}
-
-static int is_pbs_node(const veil_node *n) {
-    return n->kind == VEIL_NODE_LUT || n->kind == VEIL_NODE_ROUND;
 }
 
 /* Puts node i in the partition of set s (a new one, sets[*n], when no
@@ -637,21 +687,33 @@ static uint32_t drop_empty(veil_program *p, const veil_params **sets, uint32_t n
  * pair) that lowers the cost most, ties to the first node and candidate
  * (deterministic); sets[] must hold a partition per PBS node plus two.
  * Returns the cost; *n is the new partition count. */
-static double split_nodes(veil_program *p, const veil_params **sets, uint32_t *n,
+static double split_nodes(const search *s, const veil_params **sets, uint32_t *n,
                           const veil_params *const *cand, size_t nc, double c) {
-    for (int rounds = 0; c < INFINITY && rounds < 16; rounds++) {
+    veil_program *p = s->p;
+    double *cc = malloc((nc + 1) * sizeof *cc); /* cand[j]'s cost at the round's D */
+    for (int rounds = 0; cc && c < INFINITY && rounds < 16; rounds++) {
         size_t bi = 0, bj = 0, bw = 0, br = 0;
         int found = 0, pair = 0;
         double bc = c;
+        /* the trials move one node at a time and put it back: sets[0..*n)
+         * and so the master key stay as they are through the round */
+        const uint32_t D = veil_params_big_dim(sets[master_index(sets, *n)]);
+        for (size_t j = 0; j < nc; j++)
+            cc[j] = pbs_cost(cand[j], D);
         for (size_t i = 0; i < p->n_nodes; i++) {
             if (!is_pbs_node(&p->nodes[i])) continue;
-            const uint32_t D = veil_params_big_dim(sets[master_index(sets, *n)]);
             const veil_params *cur = sets[p->nodes[i].partition];
+            const double cur_cost = pbs_cost(cur, D);
+            const unsigned prec = veil_pbs_prec(&p->nodes[i]);
             for (size_t j = 0; j < nc; j++) {
-                if (cand[j] == cur || pbs_cost(cand[j], D) >= pbs_cost(cur, D)) continue;
+                /* a set that cannot read node i: infeasible with any repair */
+                if (cand[j] == cur || cc[j] >= cur_cost ||
+                    !veil_set_reads(cand[j], prec, p->options.max_poly_size))
+                    continue;
                 uint32_t ni = *n;
                 const uint32_t old = move_node(p, sets, &ni, i, cand[j]);
-                const double c2 = assignment_cost(p, sets, ni, 0);
+                double sum;
+                const double c2 = cost_below(s, sets, ni, 0, INFINITY, &sum);
                 if (c2 < bc) {
                     bc = c2;
                     bi = i;
@@ -661,11 +723,24 @@ static double split_nodes(veil_program *p, const veil_params **sets, uint32_t *n
                 } else if (c2 == INFINITY) {
                     uint32_t wn;
                     noise_pass(p, sets, ni, &wn);
+                    const unsigned wprec = veil_pbs_prec(&p->nodes[wn]);
+                    /* a repair's cost is at least sum with wn's PBS at
+                     * cand[r]'s cost at this trial's D: moves only add sets,
+                     * so the master key's D can only grow, and every cost
+                     * with it; those that cannot beat bc (with a margin far
+                     * above the sums' rounding) are not tried */
+                    const uint32_t Di = veil_params_big_dim(sets[master_index(sets, ni)]);
+                    const double wpbs = (double)p->nodes[wn].pbs_per_sample;
+                    const double rest = sum - wpbs * pbs_cost(sets[p->nodes[wn].partition], Di);
                     for (size_t r = 0; wn != i && is_pbs_node(&p->nodes[wn]) && r < nc; r++) {
-                        if (cand[r] == sets[p->nodes[wn].partition]) continue;
+                        if (cand[r] == sets[p->nodes[wn].partition] ||
+                            !veil_set_reads(cand[r], wprec, p->options.max_poly_size))
+                            continue;
+                        if (sum < INFINITY && rest + wpbs * pbs_cost(cand[r], Di) > bc * (1 + 1e-9))
+                            continue;
                         uint32_t nr = ni;
                         const uint32_t wold = move_node(p, sets, &nr, wn, cand[r]);
-                        const double c3 = cost_below(p, sets, nr, 0, bc);
+                        const double c3 = cost_below(s, sets, nr, 0, bc, NULL);
                         p->nodes[wn].partition = wold;
                         if (c3 < bc) {
                             bc = c3;
@@ -698,7 +773,7 @@ static double split_nodes(veil_program *p, const veil_params **sets, uint32_t *n
         move_node(p, sets, n, bi, cand[bj]);
         if (pair) move_node(p, sets, n, bw, cand[br]);
         *n = drop_empty(p, sets, *n);
-        const double c2 = assignment_cost(p, sets, *n, 0);
+        const double c2 = assignment_cost(s, sets, *n, 0);
         const int keep = c2 < c;
         if (keep)
             c = c2;
@@ -712,23 +787,27 @@ static double split_nodes(veil_program *p, const veil_params **sets, uint32_t *n
         free(part0);
         if (!keep) break;
     }
+    free(cc);
     return c;
 }
 
 /* Puts two partitions on one set, the pair and set that cost least (every
  * other partition keeps its set); returns the cost (+INFINITY: no merge
  * fits). The caller merges the two (merge_sets). */
-static double merge_cheapest_pair(veil_program *p, const veil_params **sets, uint32_t n,
+static double merge_cheapest_pair(const search *s, const veil_params **sets, uint32_t n,
                                   const veil_params *const *cand, size_t nc) {
+    const veil_program *p = s->p;
     double best = INFINITY;
     uint32_t bk = 0, bq = 0;
     const veil_params *bs = NULL;
+    unsigned *prec = part_precs(s, n);
     for (uint32_t k = 0; k < n; k++)
         for (uint32_t q = k + 1; q < n; q++)
             for (size_t j = 0; j < nc; j++) {
+                if (!reads(p, cand[j], prec, k) || !reads(p, cand[j], prec, q)) continue;
                 const veil_params *ok = sets[k], *oq = sets[q];
                 sets[k] = sets[q] = cand[j];
-                const double c = assignment_cost(p, sets, n, 0);
+                const double c = cost_below(s, sets, n, 0, best, NULL);
                 if (c < best) {
                     best = c;
                     bk = k;
@@ -738,6 +817,7 @@ static double merge_cheapest_pair(veil_program *p, const veil_params **sets, uin
                 sets[k] = ok;
                 sets[q] = oq;
             }
+    free(prec);
     if (bs) sets[bk] = sets[bq] = bs;
     return best;
 }
@@ -782,7 +862,13 @@ static void partition_copy(veil_program *p, const veil_params **saved, uint32_t 
 
 static veil_status choose_partitions(veil_program *p, double single) {
     unit_noise u = {0};
-    VEIL_TRY(unit_noise_new(p, &u));
+    search srch;
+    VEIL_TRY(search_new(p, &srch));
+    const veil_status ust = unit_noise_new(p, &u);
+    if (ust != VEIL_OK) {
+        search_free(&srch);
+        return ust;
+    }
     const size_t count = veil_params_count();
     const veil_params **cand = calloc(count + 1, sizeof *cand);
     pbs_group *groups = calloc(p->n_nodes + 1, sizeof *groups);
@@ -832,20 +918,20 @@ static veil_status choose_partitions(veil_program *p, double single) {
         }
         uint32_t np = (uint32_t)ng;
         memcpy(sets, best, ng * sizeof *sets);
-        double c = assignment_cost(p, sets, np, 0);
+        double c = assignment_cost(&srch, sets, np, 0);
         /* lower the sets while the exact model allows: the bound model
          * charges every group the noisiest output of any set, and the
          * outputs' decoding (say) may bind only the groups feeding them;
          * group by group, then partition by partition (groups that share a
          * set move together) */
-        c = descend(p, sets, np, cand, nc, c);
+        c = descend(&srch, sets, np, cand, nc, c);
         np = merge_sets(p, sets, np);
-        c = descend(p, sets, np, cand, nc, c);
+        c = descend(&srch, sets, np, cand, nc, c);
         np = merge_sets(p, sets, np);
         /* then node by node, and the partitions lowered again */
-        c = split_nodes(p, sets, &np, cand, nc, c);
+        c = split_nodes(&srch, sets, &np, cand, nc, c);
         np = merge_sets(p, sets, np);
-        c = descend(p, sets, np, cand, nc, c);
+        c = descend(&srch, sets, np, cand, nc, c);
         np = merge_sets(p, sets, np);
         /* merge the cheapest pair down to one partition, lowering sets
          * after each merge, and keep the cheapest program on the way: one
@@ -858,9 +944,9 @@ static veil_status choose_partitions(veil_program *p, double single) {
             double bc = c;
             partition_copy(p, undo, undo_part, sets, np, 1);
             for (double c2 = c; c2 < INFINITY && np > 1;) {
-                c2 = merge_cheapest_pair(p, sets, np, cand, nc);
+                c2 = merge_cheapest_pair(&srch, sets, np, cand, nc);
                 np = merge_sets(p, sets, np);
-                c2 = descend(p, sets, np, cand, nc, c2);
+                c2 = descend(&srch, sets, np, cand, nc, c2);
                 np = merge_sets(p, sets, np);
                 if (c2 < bc) {
                     bc = c2;
@@ -879,11 +965,11 @@ static veil_status choose_partitions(veil_program *p, double single) {
         const uint32_t maxp = p->options.max_partitions;
         while (c < INFINITY && np > 1 &&
                ((maxp && np > maxp) || np > VEIL_MAX_PARTITIONS || over_budget(p, sets, np))) {
-            c = merge_cheapest_pair(p, sets, np, cand, nc);
+            c = merge_cheapest_pair(&srch, sets, np, cand, nc);
             np = merge_sets(p, sets, np);
             /* and lowered again, as after every merge above (the cap and
              * the budget are checked again by the loop) */
-            c = descend(p, sets, np, cand, nc, c);
+            c = descend(&srch, sets, np, cand, nc, c);
             np = merge_sets(p, sets, np);
         }
         if (over_budget(p, sets, np)) c = INFINITY;
@@ -910,6 +996,7 @@ static veil_status choose_partitions(veil_program *p, double single) {
         }
     }
     unit_noise_free(&u);
+    search_free(&srch);
     free(cand);
     free(groups);
     free(gof);

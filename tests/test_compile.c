@@ -154,8 +154,10 @@ static void test_unrounded_equals_forward(void) {
         o.rounding_bits = 0;
         o.bounds = VEIL_BOUNDS_WORST_CASE;
         /* the whole 8-bit read in one PBS: an N = 32768 set, whose keys are
-         * over the default key budget (the budget would decompose it) */
+         * over the default key budget (the budget would decompose it), and
+         * asked for (the cost table may find a decomposition cheaper) */
         o.key_budget_mb = 0;
+        o.lookup_bits = 8;
         veil_program *p = compile_ok(m, &o);
         CU_ASSERT_PTR_NOT_NULL(p->params);
         const veil_node *lut = find_lut(p);
@@ -293,8 +295,10 @@ static void test_params_choice(void) {
     CU_ASSERT(p->width >= p->max_lut_bits);
     const veil_params *loose = p->params;
     veil_program_free(p);
-    /* a much stricter target: this model's lookups are narrow, so a set of
-     * higher precision reaches 2^-120 per PBS; the outcome is known */
+    /* a much stricter target: this model's lookups are narrow, so a program
+     * reaches 2^-120 per PBS on another set (one of higher precision, or a
+     * 2^-128 set with the lookups decomposed into narrower reads: which one,
+     * the cost table decides) */
     CU_ASSERT(loose->poly_size > 1024); /* or the N limit below tests nothing */
     o.p_error = ldexp(1.0, -120);
     veil_program *q = NULL;
@@ -303,7 +307,6 @@ static void test_params_choice(void) {
     CU_ASSERT_EQUAL_FATAL(st, VEIL_OK);
     CU_ASSERT(q->log2_p_fail_pbs <= -120.0);
     CU_ASSERT(q->params != loose);
-    CU_ASSERT(q->params->precision > loose->precision);
     veil_program_free(q);
     /* a backend limit on N is honoured: a set with N <= 1024 exists for it */
     o.p_error = ldexp(1.0, -40);

@@ -95,11 +95,19 @@ static double term_cost(part_terms *t, uint32_t k) {
  * partition), the master big key (fresh inputs, every ciphertext between
  * PBS) being master_index()'s (partition 0's in a compiled program): a PBS of partition X
  * keyswitches from the master key with X's KSK, modulus-switches with X's n and N and outputs with
- * X's PBS output variance. Fills per-node variance, and read_log2_pfail when fill_pfail (else
- * a PBS node's is left as it was: the search needs only the worst). Returns the worst log2
- * p_fail of one PBS (or output decoding) and the node holding it. */
+ * X's PBS output variance. Fills per-node variance and read_log2_pfail, and returns the
+ * worst log2 p_fail of one PBS (or output decoding) and the node holding it.
+ *
+ * With cut (the search's trials: feasible or not is all they ask), read_log2_pfail is
+ * left as it was and the result is exact only between two margins: cut[0], under which
+ * a read's log2 p_fail is above the target by more than 1, and cut[1], over which it is
+ * below by more than 1 (search_cuts). A read under cut[0] ends the pass with +1 (above
+ * any target; the variances after it are not filled), every read over cut[1] makes it
+ * return -INFINITY without the log2 erfc. Either way the comparison with the target
+ * comes out as the exact value's would. */
 static double noise_pass_fill(veil_program *p, const veil_params *const *sets, uint32_t nsets,
-                              uint32_t *worst_node, int fill_pfail) {
+                              uint32_t *worst_node, const double *cut) {
+    const int fill_pfail = !cut;
     const veil_params *ms = sets[master_index(sets, nsets)];
     const double fresh = veil_noise_fresh_variance(ms);
     const uint32_t master = veil_params_big_dim(ms);
@@ -156,6 +164,10 @@ static double noise_pass_fill(veil_program *p, const veil_params *const *sets, u
         if (fill_pfail)
             n->read_log2_pfail =
                 margin < INFINITY ? veil_noise_log2_p_fail_margin(margin) : -INFINITY;
+        else if (margin < cut[0]) {
+            *worst_node = (uint32_t)i;
+            return 1;
+        }
         /* log2 p_fail falls as the margin grows: the worst read is the
          * smallest margin, one log2 erfc for the pass */
         if (margin < worst_margin) {
@@ -163,15 +175,29 @@ static double noise_pass_fill(veil_program *p, const veil_params *const *sets, u
             *worst_node = (uint32_t)i;
         }
     }
+    /* outputs are decoded at their Delta: half a step of margin */
+    if (cut) {
+        int clear = worst_margin >= cut[1];
+        for (uint32_t o = 0; o < p->n_outputs; o++) {
+            const veil_node *n = &p->nodes[p->output_nodes[o]];
+            const double sd = sqrt(n->variance), half = ldexp(1.0, 62 - (int)n->width);
+            const double m = sd > 0 ? half / (sd * sqrt(2.0)) : INFINITY;
+            if (m < cut[0]) {
+                *worst_node = p->output_nodes[o];
+                return 1;
+            }
+            clear &= m >= cut[1];
+        }
+        if (clear) return -INFINITY;
+    }
     double worst =
         worst_margin < INFINITY ? veil_noise_log2_p_fail_margin(worst_margin) : -INFINITY;
-    /* outputs are decoded at their Delta: half a step of margin */
     for (uint32_t o = 0; o < p->n_outputs; o++) {
         veil_node *n = &p->nodes[p->output_nodes[o]];
         double sd = sqrt(n->variance), half = ldexp(1.0, 62 - (int)n->width);
         double f = sd > 0 ? log2(erfc(half / (sd * sqrt(2.0)))) : -INFINITY;
         if (!(f > -1e9)) f = -INFINITY;
-        n->read_log2_pfail = f;
+        if (fill_pfail) n->read_log2_pfail = f;
         if (f > worst) {
             worst = f;
             *worst_node = p->output_nodes[o];
@@ -182,7 +208,7 @@ static double noise_pass_fill(veil_program *p, const veil_params *const *sets, u
 
 static double noise_pass(veil_program *p, const veil_params *const *sets, uint32_t nsets,
                          uint32_t *worst_node) {
-    return noise_pass_fill(p, sets, nsets, worst_node, 1);
+    return noise_pass_fill(p, sets, nsets, worst_node, NULL);
 }
 
 /* Cost of one KS-PBS with set ps keyswitching from a master key of
@@ -397,6 +423,7 @@ typedef struct search {
     uint32_t *node; /* their indices, ascending */
     unsigned *prec; /* veil_pbs_prec of each */
     double *pbs;    /* PBS per sample of each */
+    double cut[2];  /* noise_pass_fill's margins for p_error (search_cuts) */
 } search;
 
 static void search_free(search *s) {
@@ -405,8 +432,29 @@ static void search_free(search *s) {
     free(s->pbs);
 }
 
+/* The margins m at which a read's log2 p_fail (veil_noise_log2_p_fail_margin,
+ * falling as m grows) is target + 1 (cut[0]) and target - 1 (cut[1]), by
+ * bisection: under cut[0] a read fails the target, over cut[1] it holds, with
+ * a whole unit of log2 p_fail to spare for the function's rounding. */
+static void search_cuts(double target, double *cut) {
+    for (int c = 0; c < 2; c++) {
+        const double want = c ? target - 1 : target + 1;
+        double lo = 0, hi = 64; /* log2 p_fail 0 at 0, far below any target at 64 */
+        for (int it = 0; it < 200; it++) {
+            const double mid = 0.5 * (lo + hi);
+            if (mid <= lo || mid >= hi) break;
+            if (veil_noise_log2_p_fail_margin(mid) > want)
+                lo = mid;
+            else
+                hi = mid;
+        }
+        cut[c] = c ? hi : lo;
+    }
+}
+
 static veil_status search_new(veil_program *p, search *s) {
     s->p = p;
+    search_cuts(log2(p->options.p_error), s->cut);
     s->n = 0;
     s->node = calloc(p->n_nodes + 1, sizeof *s->node);
     s->prec = calloc(p->n_nodes + 1, sizeof *s->prec);
@@ -451,7 +499,7 @@ static double cost_below(const search *s, const veil_params *const *sets, uint32
     }
     if (sum) *sum = cost;
     uint32_t wn;
-    if (noise_pass_fill(p, sets, nparts, &wn, 0) > log2(p->options.p_error)) return INFINITY;
+    if (noise_pass_fill(p, sets, nparts, &wn, s->cut) > log2(p->options.p_error)) return INFINITY;
     return cost;
 }
 

@@ -475,8 +475,9 @@ static veil_status search_new(veil_program *p, search *s) {
 /* Modelled cost per sample of the program with sets[i] for partition i, or
  * +INFINITY when it is not below `bound` (cost_below: then without the
  * noise pass) or breaks p_error, a set's precision, max_poly_size or the
- * master-key rule (no set's k*N above sets[0]'s). Runs the exact noise pass
- * (node variances are left for these sets). The sum runs in node order and
+ * master-key rule (no set's k*N above sets[0]'s). Runs the noise pass with
+ * the search's cuts (its verdict is the exact pass's; node variances are left
+ * for these sets, up to where it stopped). The sum runs in node order and
  * stops once it reaches the bound: its terms are positive, so it could only
  * end there or above. *sum (when not NULL): the whole sum, whatever the
  * noise pass says (+INFINITY when it stopped or a set cannot read). */

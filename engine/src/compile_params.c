@@ -91,6 +91,13 @@ static double term_cost(part_terms *t, uint32_t k) {
     return c;
 }
 
+/* An output's decoding margin: half a step of its Delta over its noise's
+ * standard deviation times sqrt 2 (+INFINITY without noise). */
+static double output_margin(const veil_node *n) {
+    const double sd = sqrt(n->variance), half = ldexp(1.0, 62 - (int)n->width);
+    return sd > 0 ? half / (sd * sqrt(2.0)) : INFINITY;
+}
+
 /* Propagates variances with sets[i] running partition i's PBS (node
  * partition), the master big key (fresh inputs, every ciphertext between
  * PBS) being master_index()'s (partition 0's in a compiled program): a PBS of partition X
@@ -179,9 +186,7 @@ static double noise_pass_fill(veil_program *p, const veil_params *const *sets, u
     if (cut) {
         int clear = worst_margin >= cut[1];
         for (uint32_t o = 0; o < p->n_outputs; o++) {
-            const veil_node *n = &p->nodes[p->output_nodes[o]];
-            const double sd = sqrt(n->variance), half = ldexp(1.0, 62 - (int)n->width);
-            const double m = sd > 0 ? half / (sd * sqrt(2.0)) : INFINITY;
+            const double m = output_margin(&p->nodes[p->output_nodes[o]]);
             if (m < cut[0]) {
                 *worst_node = p->output_nodes[o];
                 return 1;
@@ -194,8 +199,8 @@ static double noise_pass_fill(veil_program *p, const veil_params *const *sets, u
         worst_margin < INFINITY ? veil_noise_log2_p_fail_margin(worst_margin) : -INFINITY;
     for (uint32_t o = 0; o < p->n_outputs; o++) {
         veil_node *n = &p->nodes[p->output_nodes[o]];
-        double sd = sqrt(n->variance), half = ldexp(1.0, 62 - (int)n->width);
-        double f = sd > 0 ? log2(erfc(half / (sd * sqrt(2.0)))) : -INFINITY;
+        const double m = output_margin(n);
+        double f = m < INFINITY ? log2(erfc(m)) : -INFINITY;
         if (!(f > -1e9)) f = -INFINITY;
         if (fill_pfail) n->read_log2_pfail = f;
         if (f > worst) {
@@ -749,11 +754,11 @@ static double split_nodes(const search *s, const veil_params **sets, uint32_t *n
         const uint32_t D = veil_params_big_dim(sets[master_index(sets, *n)]);
         for (size_t j = 0; j < nc; j++)
             cc[j] = pbs_cost(cand[j], D);
-        for (size_t i = 0; i < p->n_nodes; i++) {
-            if (!is_pbs_node(&p->nodes[i])) continue;
+        for (size_t x = 0; x < s->n; x++) {
+            const size_t i = s->node[x];
             const veil_params *cur = sets[p->nodes[i].partition];
             const double cur_cost = pbs_cost(cur, D);
-            const unsigned prec = veil_pbs_prec(&p->nodes[i]);
+            const unsigned prec = s->prec[x];
             for (size_t j = 0; j < nc; j++) {
                 /* a set that cannot read node i: infeasible with any repair */
                 if (cand[j] == cur || cc[j] >= cur_cost ||

@@ -9,8 +9,7 @@ search's pruning): "same" is the check, the ratio the gain. Writes JSON
 
 usage: bench/compile_time.py --old OLD/veil --new NEW/veil --out FILE.json
        [--old-rev REV] [--new-rev REV] [--repeat R] [--models a,b,...]
-(the revs are recorded as given; without them, the HEAD of the checkout each
-binary lies in, which may have moved since it was built)
+(the revs are recorded as given: what each binary was built from)
 """
 import argparse
 import hashlib
@@ -47,22 +46,13 @@ def run(veil, model, opts):
     return dt, digest, r.returncode
 
 
-def git_rev(path):
-    try:
-        d = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(path))))
-        return subprocess.run(["git", "-C", d, "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True).stdout.strip() or None
-    except OSError:
-        return None
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--old", required=True)
     ap.add_argument("--new", required=True)
     ap.add_argument("--out", required=True)
-    ap.add_argument("--old-rev")
-    ap.add_argument("--new-rev")
+    ap.add_argument("--old-rev", help="what the old binary was built from (recorded)")
+    ap.add_argument("--new-rev", help="what the new binary was built from (recorded)")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--models", default=",".join(MODELS))
     args = ap.parse_args()
@@ -98,8 +88,8 @@ def main():
         "cpu": next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
                      if l.startswith("model name")), None) if os.path.exists("/proc/cpuinfo")
         else None,
-        "old": {"veil": args.old, "rev": args.old_rev or git_rev(args.old)},
-        "new": {"veil": args.new, "rev": args.new_rev or git_rev(args.new)},
+        "old": {"veil": args.old, "rev": args.old_rev},
+        "new": {"veil": args.new, "rev": args.new_rev},
         "repeat": args.repeat,
         "load_avg_1min": [load0, os.getloadavg()[0]],
         "cases": cases,

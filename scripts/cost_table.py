@@ -59,11 +59,22 @@ def ks_features(n, l_ks):
     return [1.0, math.log(n + 1), math.log(l_ks)]
 
 
-def gpu_figures():
-    """set id -> (us per KS-PBS, file, device, batch) at the best throughput."""
+SHAPE_KEYS = (("n", "n"), ("k", "k"), ("N", "N"), ("pbs_level", "l_pbs"), ("ks_level", "l_ks"))
+
+
+def gpu_figures(by_id):
+    """set id -> (us per KS-PBS, file, device, batch) at the best throughput,
+    for runs whose recorded shape is the set's shape today (by_id: this
+    table's sets); a figure measured on a set since re-derived (another n, k,
+    N or levels under the same id) is left out, and its file named."""
     out = {}
     for f in sorted(glob.glob(os.path.join(ROOT, "docs/results/h100-bench_gpu*.json"))):
         d = json.load(open(f))
+        pr, cur = d["params"], by_id.get(d["params"]["id"])
+        if cur is None or any(pr.get(a) != cur.get(b) for a, b in SHAPE_KEYS if a in pr):
+            print("%s: %s measured at another shape than today's set: not used"
+                  % (os.path.relpath(f, ROOT), pr["id"]))
+            continue
         for r in d["runs"]:
             if r["backend"] != "cuda":
                 continue
@@ -186,7 +197,7 @@ def main():
                        "keyswitch_row": round(float(rk), 4)}
                       for s, rb, rk in zip(measured, res_b, res_k)],
     }
-    gpu = gpu_figures()
+    gpu = gpu_figures(by_id)
     rows = []
     for s in sets:
         src = by_id[s.get("same_shape_as", s["id"])]

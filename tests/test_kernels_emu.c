@@ -155,24 +155,25 @@ static void test_two_levels(void) {
 }
 
 /* N = 1024, odd log2(N/2): the radix-2 last stage (merged with the
- * accumulation in the cluster kernel). The 3-bit NN sets (k = 2: a cluster
- * of three, compile-time shape (2, 10, 1)), and k = 1 (runtime dims; a test
+ * accumulation in the cluster kernel). The 4-bit NN sets of 2-norm up to 2^9
+ * (k = 2: a cluster of three, compile-time shape (2, 10, 1)), and k = 1 (runtime dims; a test
  * shape, not a published set). */
 static void test_n1024(void) {
-    const veil_params *nn = veil_params_find("nn-p3-norm2e0-2m40");
+    const veil_params *nn = veil_params_find("nn-p4-norm2e0-2m40");
     CU_ASSERT_PTR_NOT_NULL_FATAL(nn);
+    CU_ASSERT_EQUAL_FATAL(nn->poly_size, 1024);
     veil_params k1 = *veil_params_find("tfhers-2_2-gaussian-2m64");
     k1.id = "test-2_2-n1024";
     k1.poly_size = 1024;
     for (int k = 0; k < 2; k++) {
-        check_set(*nn, "nn-p3 k=2 N=1024", 2, KERNELS[k]);
+        check_set(*nn, "nn-p4 k=2 N=1024", 2, KERNELS[k]);
         check_set(k1, "2_2 k=1 N=1024", 2, KERNELS[k]);
     }
 }
 
 /* ---- a two-partition key set (veil/tfhe.h "Key sets") ----------------------
- * tiny's split of test_keyset: partition 0 nn-p5-norm2e2-2m40 (k = 1, N =
- * 4096: D = 4096), partition 1 nn-p3-norm2e6-2m40 (k = 2, N = 1024: kN =
+ * tiny's split of test_keyset: partition 0 nn-p6-norm2e2-2m40 (k = 1, N =
+ * 4096: D = 4096), partition 1 nn-p3-norm2e6-2m40 (k = 4, N = 512: kN =
  * 2048 < D). For each partition, on ciphertexts of D + 1 words under the
  * master key: the keyswitch kernel's code (veil_cuda_keyswitch_emulate,
  * with in_dim = D) equals veil_keyswitch bit for bit; the batch PBS
@@ -181,7 +182,7 @@ static void test_n1024(void) {
  * master key decodes to the table, within the phase bound of the CPU's
  * pbs_lanes output (the FFTs differ, so the masks are not bit-equal). */
 static void test_two_partitions(void) {
-    const veil_params *parts[2] = {veil_params_find("nn-p5-norm2e2-2m40"),
+    const veil_params *parts[2] = {veil_params_find("nn-p6-norm2e2-2m40"),
                                    veil_params_find("nn-p3-norm2e6-2m40")};
     CU_ASSERT_PTR_NOT_NULL_FATAL(parts[0]);
     CU_ASSERT_PTR_NOT_NULL_FATAL(parts[1]);
@@ -225,7 +226,7 @@ static void test_two_partitions(void) {
         }
         for (uint32_t kernel = VEIL_CUDA_PBS_FUSED; kernel <= VEIL_CUDA_PBS_CLUSTER; kernel++) {
             /* the cluster emulation at N = 4096 costs minutes under ASan:
-             * partition 1 (N = 1024) runs it, the zero-extended extraction
+             * partition 1 (N = 512) runs it, the zero-extended extraction
              * is the same code path */
             if (kernel == VEIL_CUDA_PBS_CLUSTER && x == 0) continue;
             veil_cuda_params cp = veil_cuda_params_from(p, kernel);

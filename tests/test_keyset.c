@@ -4,11 +4,11 @@
  * partitions with different parameter sets.
  *
  * The compiler half (partition search) may not have landed: the test compiles
- * models/tiny.h5 with exact rounding to 3 bits (one set, nn-p3-norm2e0:
- * k = 2, N = 1024, k*N = 2048; 8 rounding PBS and 4 lookups per sample) and
- * splits its PBS nodes by hand: the ROUND node goes to nn-p3-norm2e6 (the same
- * precision and k, N, with the margin of a larger 2-norm: partition 1), the
- * LUT node to nn-p5-norm2e2 (k = 1, N = 4096, precision 5, 2-norm 4:
+ * models/tiny.h5 with exact rounding to 3 bits (one set as the cost table
+ * picks it; 8 rounding PBS and 4 lookups per sample) and splits its PBS
+ * nodes by hand: the ROUND node goes to nn-p3-norm2e6 (precision 3, k = 4,
+ * N = 512, k*N = 2048, with the margin of a 2-norm of 2^6: partition 1), the
+ * LUT node to nn-p6-norm2e2 (k = 1, N = 4096, precision 6, 2-norm 4:
  * partition 0, the widest key, D = 4096). So partition 1 keyswitches from
  * the 4096-coefficient master key and its PBS outputs (2048 mask words) are
  * zero-extended; the lookup reads sums of both partitions' outputs. The noise
@@ -30,7 +30,7 @@
 #include <math.h>
 #include <sodium.h>
 
-#define SET_WIDE "nn-p5-norm2e2-2m40"
+#define SET_WIDE "nn-p6-norm2e2-2m40"
 /* 3 bits, derived for a 2-norm of 2^6: the margin that pays for
  * keyswitching from twice its own k*N (see the noise test). The compiler's
  * own one-set choice for tiny at 3 bits (ONE) follows the cost table, so no

@@ -203,8 +203,10 @@ static double pfail_now(void) {
  * on set p with the cpu backend. progress: if not NULL, one line there
  * after every counted round (flushed: a log to follow a long run). Returns 0
  * on success. */
-static int pfail_measure(const veil_params *p, size_t batch, long rounds, double alpha,
-                         double slack, FILE *progress, pfail_result *r) {
+__attribute__((unused)) /* test_noise.c takes only pfail_key_noise */
+static int
+pfail_measure(const veil_params *p, size_t batch, long rounds, double alpha, double slack,
+              FILE *progress, pfail_result *r) {
     memset(r, 0, sizeof *r);
     uint8_t s[5][32];
     for (unsigned i = 0; i < 5; i++)
@@ -219,21 +221,27 @@ static int pfail_measure(const veil_params *p, size_t batch, long rounds, double
     uint64_t *in = calloc(batch * lwe, 8), *out = calloc(batch * lwe, 8);
     int64_t *val = calloc(batch, sizeof *val);
     unsigned char *fresh = calloc(batch, 1);
-    const int64_t table[2] = {1, 0};
+    /* the table reverses the values (1 - v at 1 bit): every PBS moves each
+     * value, so a failure cannot hide as the value it already had */
+    const unsigned bits = p->precision ? p->precision : 1;
+    const int64_t top = ((int64_t)1 << bits) - 1;
+    int64_t *table = calloc((size_t)top + 1, sizeof *table);
     int rc = -1;
-    if (!in || !out || !val || !fresh) goto done;
+    if (!in || !out || !val || !fresh || !table) goto done;
+    for (int64_t v = 0; v <= top; v++)
+        table[v] = top - v;
     if (veil_secret_key_new(p, s[0], &sk) || veil_eval_key_new(sk, s[1], s[2], &ek) ||
         veil_encryptor_new(s[3], s[4], &enc) || veil_backend_new_env(VEIL_BACKEND_CPU, &be) ||
         veil_backend_keys_new(be, ek, batch, &keys) ||
-        veil_lut_new(p, table, 1, 0, veil_delta(1), &lut)) {
+        veil_lut_new(p, table, bits, 0, veil_delta(bits), &lut)) {
         printf("pfail setup (%s): %s\n", p->id, veil_error_message());
         goto done;
     }
     sscanf(keys->detail, "%u", &r->threads);
     if (pfail_key_noise(sk, ek, &r->key, &r->key_concrete, &r->energy_ratio)) goto done;
     for (size_t i = 0; i < batch; i++) {
-        val[i] = (int64_t)(veil_test_rand() & 1);
-        veil_encrypt_big(enc, sk, veil_encode(val[i], 1), in + i * lwe);
+        val[i] = (int64_t)(veil_test_rand() & (uint64_t)top);
+        veil_encrypt_big(enc, sk, veil_encode(val[i], bits), in + i * lwe);
     }
     double t0 = 0;
     for (long round = 0; round <= rounds; round++) {
@@ -243,8 +251,8 @@ static int pfail_measure(const veil_params *p, size_t batch, long rounds, double
             goto done;
         }
         for (size_t i = 0; i < batch; i++) {
-            int64_t got = veil_decode(veil_phase_big(sk, out + i * lwe), 1, 0);
-            int failed = got != 1 - val[i];
+            int64_t got = veil_decode(veil_phase_big(sk, out + i * lwe), bits, 0);
+            int failed = got != top - val[i];
             if (round > 0 && !fresh[i]) {
                 r->pbs++;
                 r->failures += failed;
@@ -256,8 +264,8 @@ static int pfail_measure(const veil_params *p, size_t batch, long rounds, double
                 /* a failed output may hold a padding-bit value: replace it
                  * by a fresh encryption, whose next PBS is not counted (its
                  * input noise is not a PBS output's) */
-                val[i] = (int64_t)(veil_test_rand() & 1);
-                veil_encrypt_big(enc, sk, veil_encode(val[i], 1), out + i * lwe);
+                val[i] = (int64_t)(veil_test_rand() & (uint64_t)top);
+                veil_encrypt_big(enc, sk, veil_encode(val[i], bits), out + i * lwe);
             } else {
                 val[i] = got;
             }
@@ -276,11 +284,11 @@ static int pfail_measure(const veil_params *p, size_t batch, long rounds, double
                                                               p->pbs_base_log, p->pbs_level);
     const double v_in = veil_noise_pbs_output_variance(p);
     const double v_in_key = veil_noise_pbs_output_variance_key(p, &r->key);
-    r->p_avg = exp2(veil_noise_log2_p_fail(p, 1, v_in));
-    r->p_avg_lo = exp2(veil_noise_log2_p_fail(p, 1, v_in - v_fft));
-    r->p_concrete = exp2(veil_noise_log2_p_fail_key(p, 1, v_in_key, &r->key_concrete));
-    r->p_model = exp2(veil_noise_log2_p_fail_key(p, 1, v_in_key, &r->key));
-    r->p_model_lo = exp2(veil_noise_log2_p_fail_key(p, 1, v_in_key - v_fft, &r->key));
+    r->p_avg = exp2(veil_noise_log2_p_fail(p, bits, v_in));
+    r->p_avg_lo = exp2(veil_noise_log2_p_fail(p, bits, v_in - v_fft));
+    r->p_concrete = exp2(veil_noise_log2_p_fail_key(p, bits, v_in_key, &r->key_concrete));
+    r->p_model = exp2(veil_noise_log2_p_fail_key(p, bits, v_in_key, &r->key));
+    r->p_model_lo = exp2(veil_noise_log2_p_fail_key(p, bits, v_in_key - v_fft, &r->key));
     clopper_pearson(r->failures, r->pbs, alpha, &r->ci_lo, &r->ci_hi);
     r->consistent = r->ci_hi >= r->p_model_lo / slack && r->ci_lo <= r->p_model * slack;
     r->consistent_avg = r->ci_hi >= r->p_avg_lo / slack && r->ci_lo <= r->p_avg * slack;
@@ -310,6 +318,7 @@ done:
     free(out);
     free(val);
     free(fresh);
+    free(table);
     return rc;
 }
 

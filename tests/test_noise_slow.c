@@ -1,4 +1,5 @@
 // LABELS: crypto slow
+// LINKS: veil_host
 /* test_noise.c with 5000 PBS per parameter set (15000 KS-PBS, minutes here):
  * the PBS output variance inside +-10% at 5 standard deviations, like the
  * fresh, keyswitch and modulus-switch checks of the default run; and 20,000

@@ -354,6 +354,8 @@ def emit_weak(out_inc, out_md, n_range, shapes):
         " * weak-p1-*: noises at the 128-bit minimum, k = 3, N = 512, n searched.",
         " * weak-k1-p1-*: NOT SECURE, relaxed for speed (derive.py, WEAK_CHEAP_SHAPE):",
         " * n = 256, k = 1, N = 256, GLWE std 2^-40, the KSK noise solved for the target.",
+        " * weak-ms-p4-*: NOT SECURE (derive.py, WEAK_MS_SHAPE): k = 1, N = 256, precision 4,",
+        " * the centred modulus switch nearly all the noise, n solved for the target.",
         " * Never add them to engine/src/params.c: no compiler option can select them. */",
     ]
     md = ["| id | target | p | norm2 | n | k | N | pbs B,l | ks B,l | log2 vbr | log2 vks "
@@ -376,11 +378,14 @@ def emit_weak(out_inc, out_md, n_range, shapes):
         row, mdrow = cheap_weak_set(target)
         lines.append(row)
         md.append(mdrow)
+    row, mdrow = centred_weak_set(WEAK_TARGETS[0])
+    lines.append(row)
+    md.append(mdrow)
     with open(out_inc, "w") as f:
         f.write("\n".join(lines) + "\n")
     replace_between(out_md, "<!-- BEGIN WEAK-TABLE (derive.py --weak) -->",
                     "<!-- END WEAK-TABLE -->", md)
-    return 2 * len(WEAK_TARGETS)
+    return 2 * len(WEAK_TARGETS) + 1
 
 
 # Cheaper weak sets, for the 10^6-PBS count (tests/test_pfail_slow.c): the
@@ -433,6 +438,51 @@ def cheap_weak_set(target):
     mdrow = ("| %s | 2^%d | %d | %d | %d | %d | %d | %d,%d | %d,%d | %.2f | %.2f | %.2f | %.3f |"
              % (ident, int(target), WEAK_PRECISION, WEAK_NORM2, n, k, poly, pb, pl, kb, kl,
                 math.log2(v_br), math.log2(v_ks), math.log2(v_ms), lp))
+    return row, mdrow
+
+
+# A weak set whose noise is almost all the centred modulus switch (what the
+# derived 5- and 6-bit sets spend 90% and more of their budget on), for
+# counting its failures (tests/test_pfail.c): NOT SECURE, like the cheap sets
+# above (k = 1, N = 256, GLWE std 2^-40), with a quiet keyswitch (base 2^4, 5
+# levels, KSK std 2^-25) and precision 4, n solved so that the model's
+# p_fail is at most the target: the switch is then about 99.8% of the
+# variance before the blind rotation.
+WEAK_MS_SHAPE = {"k": 1, "N": 256, "pbs": (18, 1), "ks": (4, 5), "precision": 4}
+WEAK_MS_LWE_LOG2_STD = -25.0
+
+
+def centred_weak_set(target):
+    s = WEAK_MS_SHAPE
+    k, poly, prec = s["k"], s["N"], s["precision"]
+    (pb, pl), (kb, kl) = s["pbs"], s["ks"]
+    var_glwe = 2.0 ** (2 * (WEAK_CHEAP_GLWE_LOG2_STD + LOG2_Q))
+    var_ksk = 2.0 ** (2 * (WEAK_MS_LWE_LOG2_STD + LOG2_Q))
+    best = None
+    for n in range(64, 4097):
+        v_br = var_blind_rotate(n, k, poly, pb, pl, var_glwe)
+        v_ks = var_keyswitch(k * poly, kb, kl, var_ksk, n)
+        v_ms = var_modulus_switch_centered(n, poly)
+        lp = log2_p_fail(prec, v_br + v_ks + v_ms)
+        if lp > target:
+            break
+        best = (n, v_br, v_ks, v_ms, lp)
+    if best is None:
+        raise SystemExit("centred weak set at 2^%g: no n" % target)
+    n, v_br, v_ks, v_ms, lp = best
+    ident = "weak-ms-p%d-2m%d" % (prec, int(-target))
+    src = ("scripts/params/derive.py --weak: TEST ONLY, NOT SECURE (relaxed: k*N = %d, GLWE std "
+           "2^%g, KSK std 2^%g; centred modulus switch %.1f%% of the variance; n solved for "
+           "log2 p_fail <= %g at p=%d, norm2=1, Concrete noise model)"
+           % (k * poly, WEAK_CHEAP_GLWE_LOG2_STD, WEAK_MS_LWE_LOG2_STD,
+              100.0 * v_ms / (v_br + v_ks + v_ms), target, prec))
+    row = ('{"%s", %d, %d, %d, {VEIL_NOISE_GAUSSIAN, %.17g, 0}, {VEIL_NOISE_GAUSSIAN, %.17g, 0}, '
+           '%d, %d, %d, %d, %d, %.17g, VEIL_MS_CENTERED, %.6f, %.1f, %s, "%s"},'
+           % (ident, n, k, poly, 2.0 ** WEAK_MS_LWE_LOG2_STD, 2.0 ** WEAK_CHEAP_GLWE_LOG2_STD,
+              pb, pl, kb, kl, prec, 1.0, lp, 0.0, "0", src))
+    mdrow = ("| %s | 2^%d | %d | %d | %d | %d | %d | %d,%d | %d,%d | %.2f | %.2f | %.2f | %.3f |"
+             % (ident, int(target), prec, 1, n, k, poly, pb, pl, kb, kl, math.log2(v_br),
+                math.log2(v_ks), math.log2(v_ms), lp))
     return row, mdrow
 
 

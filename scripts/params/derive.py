@@ -446,7 +446,7 @@ def cheap_weak_set(target):
 # counting its failures (tests/test_pfail.c): NOT SECURE, like the cheap sets
 # above (k = 1, N = 256, GLWE std 2^-40), with a quiet keyswitch (base 2^4, 5
 # levels, KSK std 2^-25) and precision 4, n solved so that the model's
-# p_fail is at most the target: the switch is then about 99.8% of the
+# p_fail is at most the target: the switch is then about 99.9% of the
 # variance before the blind rotation.
 WEAK_MS_SHAPE = {"k": 1, "N": 256, "pbs": (18, 1), "ks": (4, 5), "precision": 4}
 WEAK_MS_LWE_LOG2_STD = -25.0

@@ -7,8 +7,9 @@
  *               [compile options]
  *
  * Encrypted modes run only the --enc-models (default: models/tiny.h5; the
- * others need N = 32768 sets at 8-bit lookups), on the first --samples golden
- * inputs (default 8), and report the agreement with simulate. --devices runs
+ * others need N = 32768 sets at 8-bit lookups), on --samples inputs (default
+ * 8: the golden inputs in order, repeated past their count, so that a batch
+ * of 256 runs on a model with 64), and report the agreement with simulate. --devices runs
  * them on a plan group (veil/exec.h), one plan per listed device; "plans" in
  * the JSON says how many. */
 #define _POSIX_C_SOURCE 200809L
@@ -37,12 +38,14 @@ static int in_list(const char *list, const char *item) {
     return 0;
 }
 
-static double accuracy(const veil_program *p, int64_t *const *out, const int64_t *labels,
-                       size_t n) {
+/* sample s is golden sample s mod golden (encrypted runs longer than the
+ * golden set repeat it in order) */
+static double accuracy(const veil_program *p, int64_t *const *out, const int64_t *labels, size_t n,
+                       size_t golden) {
     if (!labels) return NAN;
     size_t sz = veil_program_output_size(p, 0), ok = 0;
     for (size_t s = 0; s < n; s++)
-        ok += (int64_t)veil_argmax(out[0] + s * sz, sz) == labels[s];
+        ok += (int64_t)veil_argmax(out[0] + s * sz, sz) == labels[s % golden];
     return (double)ok / (double)n;
 }
 
@@ -85,7 +88,7 @@ static void emit(FILE *f, const veil_model *m, const veil_program *p, const char
 
 static int bench_encrypted(FILE *f, const veil_model *m, const veil_program *p,
                            veil_backend_kind kind, const veil_backend_options *bo, const char *mode,
-                           const char *batches, size_t n, int64_t *const *sim) {
+                           const char *batches, size_t n, size_t golden, int64_t *const *sim) {
     veil_backend *bes[VEIL_BACKEND_MAX_DEVICES] = {0};
     size_t n_bes = 0;
     if (veil_backends_new(kind, bo, bes, &n_bes) != VEIL_OK) {
@@ -111,9 +114,11 @@ static int bench_encrypted(FILE *f, const veil_model *m, const veil_program *p,
             break;
         }
         uint64_t *ci[8] = {0}, *co[8] = {0};
-        int64_t *dec[8] = {0};
-        for (uint32_t i = 0; i < p->n_inputs; i++)
+        int64_t *dec[8] = {0}, *stage[8] = {0};
+        for (uint32_t i = 0; i < p->n_inputs; i++) {
             ci[i] = malloc(b * veil_program_input_size(p, i) * lwe * 8);
+            stage[i] = malloc(b * veil_program_input_size(p, i) * 8);
+        }
         for (uint32_t o = 0; o < p->n_outputs; o++) {
             co[o] = malloc(b * veil_program_output_size(p, o) * lwe * 8);
             dec[o] = malloc(n * veil_program_output_size(p, o) * 8);
@@ -122,10 +127,14 @@ static int bench_encrypted(FILE *f, const veil_model *m, const veil_program *p,
         double t = 0;
         int ok = 1;
         for (size_t s0 = 0; ok && s0 < runs; s0 += b) {
-            for (uint32_t i = 0; i < p->n_inputs; i++)
-                ok &= veil_program_encrypt(p, enc, sk, i,
-                                           m->golden.inputs[i] + s0 * veil_program_input_size(p, i),
-                                           b, ci[i]) == VEIL_OK;
+            for (uint32_t i = 0; i < p->n_inputs; i++) {
+                const size_t isz = veil_program_input_size(p, i);
+                ok &= ci[i] && stage[i];
+                for (size_t j = 0; ok && j < b; j++)
+                    memcpy(stage[i] + j * isz, m->golden.inputs[i] + (s0 + j) % golden * isz,
+                           isz * 8);
+                ok = ok && veil_program_encrypt(p, enc, sk, i, stage[i], b, ci[i]) == VEIL_OK;
+            }
             double t0 = now_s();
             ok &= veil_plan_group_execute(plan, (const uint64_t *const *)ci, b, co) == VEIL_OK;
             t += now_s() - t0;
@@ -135,15 +144,18 @@ static int bench_encrypted(FILE *f, const veil_model *m, const veil_program *p,
         }
         if (ok && runs) {
             size_t eq = 0, tot = 0;
-            for (uint32_t o = 0; o < p->n_outputs; o++)
-                for (size_t j = 0; j < runs * veil_program_output_size(p, o); j++, tot++)
-                    eq += dec[o][j] == sim[o][j];
+            for (uint32_t o = 0; o < p->n_outputs; o++) {
+                const size_t osz = veil_program_output_size(p, o);
+                for (size_t j = 0; j < runs * osz; j++, tot++)
+                    eq += dec[o][j] == sim[o][j / osz % golden * osz + j % osz];
+            }
             emit(f, m, p, mode, veil_backend_describe(bes[0]), n_bes, b, runs, t / (double)runs,
-                 accuracy(p, dec, m->golden.labels, runs), (double)eq / (double)tot);
+                 accuracy(p, dec, m->golden.labels, runs, golden), (double)eq / (double)tot);
         } else if (!ok) {
             fprintf(stderr, "bench_model: %s: %s\n", mode, veil_error_message());
         }
         for (int i = 0; i < 8; i++) {
+            free(stage[i]);
             free(ci[i]);
             free(co[i]);
             free(dec[i]);
@@ -178,7 +190,9 @@ int main(int argc, char **argv) {
                    "  --enc-models LIST        those also run encrypted (default models/tiny.h5)\n"
                    "  --modes LIST             simulate,cpu,cuda (default all three)\n"
                    "  --batches LIST           batch sizes (default 1,4,16)\n"
-                   "  --samples N              golden inputs per encrypted run (default 8)\n"
+                   "  --samples N              inputs per encrypted run (default 8): the golden\n"
+                   "                           inputs in order, repeated past their count (for\n"
+                   "                           batches larger than the golden set, e.g. 256)\n"
                    "  --out FILE.json          default: standard output\n");
             veil_backend_options_help(stdout);
             veil_compile_options_help(stdout);
@@ -274,17 +288,16 @@ int main(int argc, char **argv) {
                     t = now_s() - t0;
                 } while (t < 0.2);
                 emit(f, m, p, "simulate", "cpu", 1, b, runs, t / (double)(runs * reps),
-                     accuracy(p, sim, m->golden.labels, runs), 1.0);
+                     accuracy(p, sim, m->golden.labels, runs, n), 1.0);
             }
         }
         /* the simulate reference for every golden sample */
         veil_program_simulate(p, (const int64_t *const *)m->golden.inputs, n, sim, NULL, NULL);
         if (p->params && in_list(enc_models, path)) {
-            size_t ns = samples < n ? samples : n;
             if (in_list(modes, "cpu"))
-                bench_encrypted(f, m, p, VEIL_BACKEND_CPU, &bo, "cpu", batches, ns, sim);
+                bench_encrypted(f, m, p, VEIL_BACKEND_CPU, &bo, "cpu", batches, samples, n, sim);
             if (in_list(modes, "cuda"))
-                bench_encrypted(f, m, p, VEIL_BACKEND_CUDA, &bo, "cuda", batches, ns, sim);
+                bench_encrypted(f, m, p, VEIL_BACKEND_CUDA, &bo, "cuda", batches, samples, n, sim);
         }
         for (uint32_t q = 0; q < 8; q++)
             free(sim[q]);

@@ -18,9 +18,13 @@
 #      cuFFT's kernels too, the run did not finish in 120 s; filtered, it
 #      took about 70 s on an H100 (2026-11-27, 0 hazards);
 #   5. (--models) `veil run --mode cuda` on the bundled models, compared with
-#      simulate by veil itself (tiny at its default 8-bit program, N = 4096;
-#      target_bc with 7-bit lookups, N = 16384: at 8 bits it takes N = 32768,
-#      whose keygen and cuFFT steps would spend minutes of the lease);
+#      simulate by veil itself (tiny at its default program; target_bc with
+#      7-bit lookups, N = 16384: at 8 bits it takes N = 32768, whose keygen
+#      and cuFFT steps would spend minutes of the lease); then issue 11's GPU
+#      bar: bench_model on the digits MLP at 6-bit exact rounding, batch 256
+#      (its 64 golden inputs repeated), cuda only (bench_model_mlp6.json: the
+#      per-sample latency against Concrete ML's CPU figure, 24.96 s on the
+#      Intel Xeon of 2026-12-02, README "Whole models on the CPU");
 #   6. (--cpu-scaling) the machine's CPU: batched KS-PBS on one thread
 #      against every core (scripts/cpu_scaling.sh, one pair, the model run
 #      left out: issue 16's scaling check at batch 256).
@@ -102,6 +106,11 @@ if [ "$models" = 1 ]; then
     grep -qE 'agreement with simulate: ([0-9]+)/\1 values' "$OUT/model_$m.log" ||
       { echo "gpu-check: model_$m: encrypted outputs differ from simulate"; fail=1; }
   done
+  run bench_model_mlp6 240 "$B/bench/bench_model" --models models/mlp_digits.h5 \
+    --enc-models models/mlp_digits.h5 --modes cuda --batches 256 --samples 256 \
+    --rounding-bits 6 --out "$OUT/bench_model_mlp6.json"
+  grep -q '"agreement_with_simulate": 1[,}]' "$OUT/bench_model_mlp6.json" 2>/dev/null ||
+    { echo "gpu-check: bench_model_mlp6: no run, or outputs differ from simulate"; fail=1; }
 fi
 
 for src in tests/test_*.c; do

@@ -640,6 +640,25 @@ static void test_options_in_fingerprint(void) {
     veil_program_fingerprint(forced, ff);
     CU_ASSERT_EQUAL(memcmp(fa, fb, sizeof fa), 0);
     CU_ASSERT_NOT_EQUAL(memcmp(fa, ff, sizeof fa), 0);
+    /* a set derived again under the same id (another n, or another switch)
+     * is another program: its keys and ciphertexts are not the old ones' */
+    const veil_params *orig = b->partitions[0].params;
+    veil_params again = *orig;
+    const veil_params *saved_main = b->params;
+    b->partitions[0].params = &again;
+    if (saved_main == orig) b->params = &again;
+    uint8_t fr[VEIL_PROGRAM_FP_BYTES];
+    veil_program_fingerprint(b, fr);
+    CU_ASSERT_EQUAL(memcmp(fa, fr, sizeof fa), 0); /* the same set: the same program */
+    again.lwe_dim++;
+    veil_program_fingerprint(b, fr);
+    CU_ASSERT_NOT_EQUAL(memcmp(fa, fr, sizeof fa), 0);
+    again.lwe_dim--;
+    again.ms = again.ms == VEIL_MS_CENTERED ? VEIL_MS_STANDARD : VEIL_MS_CENTERED;
+    veil_program_fingerprint(b, fr);
+    CU_ASSERT_NOT_EQUAL(memcmp(fa, fr, sizeof fa), 0);
+    b->partitions[0].params = orig;
+    b->params = saved_main;
     veil_program_free(a);
     veil_program_free(b);
     veil_program_free(forced);

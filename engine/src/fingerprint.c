@@ -5,6 +5,7 @@
 #include <sodium.h>
 #include <string.h>
 
+#include "veil/params.h"
 #include "veil/program.h"
 
 static void h_u64(crypto_generichash_state *st, uint64_t v) {
@@ -26,18 +27,41 @@ static void h_str(crypto_generichash_state *st, const char *s) {
     if (n) crypto_generichash_update(st, (const unsigned char *)s, n);
 }
 
+static void h_noise(crypto_generichash_state *st, const veil_noise *n) {
+    uint64_t bits;
+    memcpy(&bits, &n->std_dev, sizeof bits);
+    h_u64(st, (uint64_t)n->kind);
+    h_u64(st, bits);
+    h_u64(st, n->bound_log2);
+}
+
+/* A set by its id and everything a key or ciphertext of it depends on: a set
+ * derived again under the same id (docs/PARAMS.md section 5) makes another
+ * program, so keys and ciphertexts of the old one are refused as such. */
+static void h_params(crypto_generichash_state *st, const veil_params *ps) {
+    h_str(st, ps ? ps->id : "");
+    if (!ps) return;
+    const uint64_t v[] = {ps->lwe_dim,      ps->glwe_dim,     ps->poly_size,
+                          ps->pbs_base_log, ps->pbs_level,    ps->ks_base_log,
+                          ps->ks_level,     (uint64_t)ps->ms, ps->grouping};
+    for (size_t i = 0; i < sizeof v / sizeof *v; i++)
+        h_u64(st, v[i]);
+    h_noise(st, &ps->lwe_noise);
+    h_noise(st, &ps->glwe_noise);
+}
+
 void veil_program_fingerprint(const veil_program *p, uint8_t fp[VEIL_PROGRAM_FP_BYTES]) {
     crypto_generichash_state st;
     crypto_generichash_init(&st, NULL, 0, VEIL_PROGRAM_FP_BYTES);
-    h_str(&st, "veil-program-fp-v2");
+    h_str(&st, "veil-program-fp-v3");
     /* the options it was compiled from: client and server agree by construction */
     h_str(&st, p->options_canonical);
-    h_str(&st, p->params ? p->params->id : "");
+    h_params(&st, p->params);
     h_u64(&st, p->width);
     /* the sets the PBS run with: another partitioning needs other keys */
     h_u64(&st, p->n_partitions);
     for (uint32_t k = 0; k < p->n_partitions; k++)
-        h_str(&st, p->partitions[k].params ? p->partitions[k].params->id : "");
+        h_params(&st, p->partitions[k].params);
     h_u64(&st, p->n_nodes);
     for (size_t i = 0; i < p->n_nodes; i++) {
         const veil_node *n = &p->nodes[i];

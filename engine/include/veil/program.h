@@ -482,7 +482,9 @@ int64_t veil_program_decode(const veil_program *p, uint32_t output, uint64_t pha
 /* Program fingerprint. A ciphertext batch file carries a 32-byte "model fp"
  * (veil/serialize.h): veil fills it with veil_program_fingerprint(), a
  * BLAKE2b-256 over everything of the compiled program that decides what a
- * ciphertext means: the parameter set, every node's encoding width, every node (kind,
+ * ciphertext means: the parameter sets (each by its id and its shape: n, k,
+ * N, decompositions, modulus switch, noises, so a set derived again under the
+ * same id makes another program), every node's encoding width, every node (kind,
  * operands, shape, range, weights, biases, tables, rounding). Two programs
  * with the same fingerprint evaluate the same function on the same encoding,
  * so a batch encrypted for one can be run by the other; anything else

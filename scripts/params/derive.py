@@ -309,19 +309,32 @@ def validate():
 
 # ------------------------------------------------------------------ output --
 
+def params_row(ident, n, k, poly, lwe_std, glwe_std, pbs, ks, prec, norm2, ms, lp, sec, flags,
+               src):
+    """One C initializer of veil_params (engine/include/veil/params.h): stds
+    on the torus, pbs and ks as (base log, level), ms a key of MS_KINDS."""
+    return ('{"%s", %d, %d, %d, {VEIL_NOISE_GAUSSIAN, %.17g, 0}, {VEIL_NOISE_GAUSSIAN, %.17g, 0}, '
+            '%d, %d, %d, %d, %d, %.17g, %s, %.6f, %.1f, %s, "%s"},'
+            % (ident, n, k, poly, lwe_std, glwe_std, pbs[0], pbs[1], ks[0], ks[1], prec,
+               float(norm2), MS_KINDS[ms][1], lp, float(sec), flags, src))
+
+
+def weak_md_row(ident, target, prec, norm2, n, k, poly, pbs, ks, v_br, v_ks, v_ms, lp):
+    """One row of the weak sets' table in docs/PARAMS.md."""
+    return ("| %s | 2^%d | %d | %d | %d | %d | %d | %d,%d | %d,%d | %.2f | %.2f | %.2f | %.3f |"
+            % (ident, int(target), prec, norm2, n, k, poly, pbs[0], pbs[1], ks[0], ks[1],
+               math.log2(v_br), math.log2(v_ks), math.log2(v_ms), lp))
+
+
 def c_row(ident, b, prec, norm2, flags, src):
-    """One C initializer of veil_params (engine/include/veil/params.h) for the
-    search result b, noises at the 128-bit minimum of [SEC]."""
+    """The C row of the search result b, noises at the 128-bit minimum of [SEC]."""
     n, k, poly = b["n"], b["k"], b["N"]
     lwe_l2, glwe_l2 = secure_log2_std(n), secure_log2_std(k * poly)
     total = norm2 * norm2 * b["v_br"] + b["v_ks"] + b["v_ms"]
     lp = log2_p_fail(prec, total)
     sec = min(security_estimate(n, lwe_l2), security_estimate(k * poly, glwe_l2))
-    return ('{"%s", %d, %d, %d, {VEIL_NOISE_GAUSSIAN, %.17g, 0}, {VEIL_NOISE_GAUSSIAN, %.17g, 0}, '
-            '%d, %d, %d, %d, %d, %.17g, %s, %.6f, %.1f, %s, "%s"},'
-            % (ident, n, k, poly, 2.0 ** lwe_l2, 2.0 ** glwe_l2, b["pbs"][0], b["pbs"][1],
-               b["ks"][0], b["ks"][1], prec, float(norm2), MS_KINDS[b["ms"]][1], lp, float(sec),
-               flags, src))
+    return params_row(ident, n, k, poly, 2.0 ** lwe_l2, 2.0 ** glwe_l2, b["pbs"], b["ks"], prec,
+                      norm2, b["ms"], lp, sec, flags, src)
 
 
 def replace_between(path, begin, end, lines):
@@ -370,10 +383,8 @@ def emit_weak(out_inc, out_md, n_range, shapes):
                "at p=%d, norm2=%d (Concrete noise model, 128-bit curve)"
                % (target, WEAK_PRECISION, WEAK_NORM2))
         lines.append(c_row(ident, b, WEAK_PRECISION, WEAK_NORM2, "0", src))
-        md.append("| %s | 2^%d | %d | %d | %d | %d | %d | %d,%d | %d,%d | %.2f | %.2f | %.2f | %.3f |"
-                  % (ident, int(target), WEAK_PRECISION, WEAK_NORM2, b["n"], b["k"], b["N"],
-                     b["pbs"][0], b["pbs"][1], b["ks"][0], b["ks"][1], math.log2(b["v_br"]),
-                     math.log2(b["v_ks"]), math.log2(b["v_ms"]), lp))
+        md.append(weak_md_row(ident, target, WEAK_PRECISION, WEAK_NORM2, b["n"], b["k"], b["N"],
+                              b["pbs"], b["ks"], b["v_br"], b["v_ks"], b["v_ms"], lp))
     for target in WEAK_TARGETS:
         row, mdrow = cheap_weak_set(target)
         lines.append(row)
@@ -431,14 +442,10 @@ def cheap_weak_set(target):
            "the 128-bit curve; GLWE std 2^%g fixed; KSK noise solved for log2 p_fail = %g at p=%d, "
            "norm2=%d, Concrete noise model)"
            % (n, k * poly, WEAK_CHEAP_GLWE_LOG2_STD, target, WEAK_PRECISION, WEAK_NORM2))
-    row = ('{"%s", %d, %d, %d, {VEIL_NOISE_GAUSSIAN, %.17g, 0}, {VEIL_NOISE_GAUSSIAN, %.17g, 0}, '
-           '%d, %d, %d, %d, %d, %.17g, VEIL_MS_STANDARD, %.6f, %.1f, %s, "%s"},'
-           % (ident, n, k, poly, lwe_std, 2.0 ** WEAK_CHEAP_GLWE_LOG2_STD, pb, pl, kb, kl,
-              WEAK_PRECISION, float(WEAK_NORM2), lp, 0.0, "0", src))
-    mdrow = ("| %s | 2^%d | %d | %d | %d | %d | %d | %d,%d | %d,%d | %.2f | %.2f | %.2f | %.3f |"
-             % (ident, int(target), WEAK_PRECISION, WEAK_NORM2, n, k, poly, pb, pl, kb, kl,
-                math.log2(v_br), math.log2(v_ks), math.log2(v_ms), lp))
-    return row, mdrow
+    row = params_row(ident, n, k, poly, lwe_std, 2.0 ** WEAK_CHEAP_GLWE_LOG2_STD, s["pbs"],
+                     s["ks"], WEAK_PRECISION, WEAK_NORM2, "standard", lp, 0.0, "0", src)
+    return row, weak_md_row(ident, target, WEAK_PRECISION, WEAK_NORM2, n, k, poly, s["pbs"],
+                            s["ks"], v_br, v_ks, v_ms, lp)
 
 
 # A weak set whose noise is almost all the centred modulus switch (what the
@@ -476,14 +483,11 @@ def centred_weak_set(target):
            "log2 p_fail <= %g at p=%d, norm2=1, Concrete noise model)"
            % (k * poly, WEAK_CHEAP_GLWE_LOG2_STD, WEAK_MS_LWE_LOG2_STD,
               100.0 * v_ms / (v_br + v_ks + v_ms), target, prec))
-    row = ('{"%s", %d, %d, %d, {VEIL_NOISE_GAUSSIAN, %.17g, 0}, {VEIL_NOISE_GAUSSIAN, %.17g, 0}, '
-           '%d, %d, %d, %d, %d, %.17g, VEIL_MS_CENTERED, %.6f, %.1f, %s, "%s"},'
-           % (ident, n, k, poly, 2.0 ** WEAK_MS_LWE_LOG2_STD, 2.0 ** WEAK_CHEAP_GLWE_LOG2_STD,
-              pb, pl, kb, kl, prec, 1.0, lp, 0.0, "0", src))
-    mdrow = ("| %s | 2^%d | %d | %d | %d | %d | %d | %d,%d | %d,%d | %.2f | %.2f | %.2f | %.3f |"
-             % (ident, int(target), prec, 1, n, k, poly, pb, pl, kb, kl, math.log2(v_br),
-                math.log2(v_ks), math.log2(v_ms), lp))
-    return row, mdrow
+    row = params_row(ident, n, k, poly, 2.0 ** WEAK_MS_LWE_LOG2_STD,
+                     2.0 ** WEAK_CHEAP_GLWE_LOG2_STD, s["pbs"], s["ks"], prec, 1, "centered", lp,
+                     0.0, "0", src)
+    return row, weak_md_row(ident, target, prec, 1, n, k, poly, s["pbs"], s["ks"], v_br, v_ks,
+                            v_ms, lp)
 
 
 def cell_of_id(ident):

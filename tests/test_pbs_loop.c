@@ -18,6 +18,9 @@
  *     key rows for up to 8 ciphertexts in lockstep;
  *   - add_torus: the inverse transform's rounding to the torus against
  *     its definition, on edge values (ties, 2^52, 2^63, 2^64, 2^116);
+ *   - the prefetch stream (veil_fft_prefetch): a GGSW's lines spread over
+ *     one CMux's transforms, all of them asked for by its last one and not
+ *     all by its first, at every size and shape of the tables;
  * then veil_ks_pbs_many (lockstep groups of VEIL_PBS_LANES, a different
  * table per ciphertext, a count that leaves a partial group) against
  * veil_ks_pbs one at a time, bit for bit, and the decryptions. */
@@ -235,6 +238,57 @@ static void test_forward_digits(void) {
     }
     CU_ASSERT_EQUAL(cases, expected);
     CU_ASSERT(cases >= 3 * 4 * 7);
+}
+
+/* The stream the blind rotation gives the transforms (pbs.c: the next
+ * GGSW over a CMux's (k + 1)(l + 1) transforms): its line count per loop
+ * iteration comes from a count of the template's loops in fft.c, so a
+ * change to either shows here as lines never fetched, or as a burst. */
+static void test_prefetch_stream(void) {
+    path_kernels pk[3];
+    const size_t np = paths_here(pk);
+    const uint32_t sizes[] = {128, 256, 512, 1024, 2048, 4096, 8192, 16384, 65536};
+    const uint32_t shapes[][2] = {{2, 1}, {2, 2}, {2, 3}, {3, 1}, {5, 1}, {2, 5}};
+    size_t cases = 0;
+    for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
+        const uint32_t N = sizes[s];
+        uint64_t *x = calloc(N, sizeof(uint64_t));
+        double *fd = veil_fft_alloc(sizeof(double) * 5 * N);
+        CU_ASSERT_FATAL(x && fd);
+        for (size_t p = 0; p < np; p++) {
+            veil_fft *f;
+            CU_ASSERT_FATAL(veil_fft_new_path(N, pk[p].path, &f) == VEIL_OK);
+            for (size_t sh = 0; sh < sizeof shapes / sizeof *shapes; sh++) {
+                const uint32_t k1 = shapes[sh][0], l = shapes[sh][1];
+                const size_t bytes = sizeof(double) * k1 * l * k1 * N;
+                char *ggsw = malloc(bytes); /* only prefetched, never read */
+                CU_ASSERT_FATAL(ggsw != NULL);
+                veil_fft_prefetch(f, ggsw, bytes, k1 * (l + 1));
+                size_t after_first = 0;
+                for (uint32_t q = 0; q < k1; q++) {
+                    veil_fft_forward_digits(f, x, 23, l, fd);
+                    if (q == 0) after_first = veil_fft_prefetch_left(f);
+                }
+                for (uint32_t q = 0; q < k1; q++)
+                    veil_fft_backward_add_torus(f, fd, x);
+                const size_t left = veil_fft_prefetch_left(f);
+                if (left != 0 || after_first == 0)
+                    printf("\n  %s: N %u k+1 %u l %u: %zu of %zu bytes left at the end, %zu after "
+                           "the first forward",
+                           veil_fft_path_name(pk[p].path), N, k1, l, left, bytes, after_first);
+                CU_ASSERT_EQUAL(left, 0);
+                CU_ASSERT(after_first > 0);
+                veil_fft_prefetch(f, NULL, 0, 0);
+                CU_ASSERT_EQUAL(veil_fft_prefetch_left(f), 0);
+                free(ggsw);
+                cases++;
+            }
+            veil_fft_free(f);
+        }
+        free(x);
+        veil_fft_dealloc(fd);
+    }
+    CU_ASSERT_EQUAL(cases, np * 9 * 6);
 }
 
 /* decompose (the multi-bit external product's): the digits of src itself,
@@ -543,6 +597,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_forward_digits);
     VEIL_ADD_TEST(s, test_mac_ggsw);
     VEIL_ADD_TEST(s, test_add_torus);
+    VEIL_ADD_TEST(s, test_prefetch_stream);
     VEIL_ADD_TEST(s, test_ks_lanes);
     VEIL_ADD_TEST(s, test_ks_pbs_many);
     return veil_test_run();

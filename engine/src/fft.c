@@ -24,6 +24,7 @@ struct veil_fft {
     veil_fft_path path;
     const veil_fft_kernels *k; /* veil paths */
     veil_fft_tables t;         /* veil paths; the FFTW path uses its twist only */
+    veil_fft_pf pf;            /* t.pf: the transforms' prefetch stream */
 #ifdef VEIL_HAVE_FFTW
     fftw_plan fwd, bwd;
     fftw_complex *buf;  /* N/2, SIMD aligned: twisted input / inverse output */
@@ -432,6 +433,7 @@ veil_status veil_fft_new_path(uint32_t poly_size, veil_fft_path path, veil_fft *
 #endif
     } else {
         ok = tables_init(&f->t, poly_size);
+        f->t.pf = &f->pf;
     }
     if (!ok) {
         veil_fft_free(f);
@@ -448,6 +450,27 @@ void veil_fft_free(veil_fft *f) {
 #endif
     tables_free(&f->t);
     free(f);
+}
+
+void veil_fft_prefetch(veil_fft *f, const void *p, size_t bytes, uint32_t transforms) {
+    if (f->path == VEIL_FFT_FFTW || f->n < VEIL_FFT_TILE_N) return;
+    if (!p || bytes == 0 || transforms == 0) {
+        f->pf.p = f->pf.end = NULL;
+        return;
+    }
+    /* loop iterations of one transform (fft_template.h): the first or last
+     * pass and each middle pass h/(4 W), the tile pass h/64 */
+    const veil_fft_tables *t = &f->t;
+    const size_t iters = (size_t)(t->n_mid + 1) * (t->h / 4 / f->k->width) + t->h / 64,
+                 lines = (bytes + 63) / 64;
+    const size_t total = iters * transforms;
+    f->pf.p = p;
+    f->pf.end = (const char *)p + bytes;
+    f->pf.per = (uint32_t)((lines + total - 1) / total);
+}
+
+size_t veil_fft_prefetch_left(const veil_fft *f) {
+    return f->pf.p < f->pf.end ? (size_t)(f->pf.end - f->pf.p) : 0;
 }
 
 veil_fft_path veil_fft_path_of(const veil_fft *f) {

@@ -243,11 +243,20 @@ static void pbs_lanes(veil_pbs_ctx *c, const veil_pbs_key *pk, const veil_lut *c
             for (uint32_t L = 0; L < lanes; L++)
                 multibit_step(c, pk, q, c->small + L * n1 + (size_t)q * g, c->acc + L * accw);
     } else {
-        for (uint32_t i = 0; i < n; i++)
+        /* the next GGSW streams into L2 during this one's transforms, over
+         * every lane's CMux ((k + 1)(l + 1) transforms each) */
+        const uint32_t k1 = k + 1, l = p->pbs_level;
+        const size_t ggsw = (size_t)k1 * l * k1 * N;
+        for (uint32_t i = 0; i < n; i++) {
+            if (c->fused && i + 1 < n)
+                veil_fft_prefetch(c->fft, pk->bsk_fourier + (i + 1) * ggsw, sizeof(double) * ggsw,
+                                  k1 * (l + 1) * lanes);
             for (uint32_t L = 0; L < lanes; L++) {
                 const uint32_t a = c->ms[L * n1 + i];
                 if (a) cmux_step(c, pk, i, a, c->acc + L * accw);
             }
+        }
+        veil_fft_prefetch(c->fft, NULL, 0, 0);
     }
     /* sample extract the constant coefficient */
     for (uint32_t L = 0; L < lanes; L++) {

@@ -42,6 +42,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Cache lines the transforms prefetch into L2 as they run, `per` at each
+ * loop iteration until `end` (veil_fft_prefetch): the blind rotation's next
+ * GGSW, read from memory while the current CMux's transforms compute
+ * instead of in a burst by the multiply-add. A hint only: no result
+ * depends on it. */
+typedef struct veil_fft_pf {
+    const char *p, *end;
+    uint32_t per;
+} veil_fft_pf;
+
 typedef struct veil_fft_tables {
     uint32_t n, h, log_h;
     double *twist_re, *twist_im;     /* h: exp(i pi j / N) */
@@ -54,9 +64,10 @@ typedef struct veil_fft_tables {
      * W_16^j, j < 8 (the tile's span-8 stage). N < 128 (the scalar path):
      * Re W_h^j, then Im W_h^j, j < h/2, at tw. */
     double *tw;
-    uint32_t n_mid; /* radix-4 passes between the first and the tile pass */
-    int tile16;     /* 1 when the tile pass does the span-8 stage too */
-    size_t *tw_off; /* n_mid + 2 offsets into tw (doubles) */
+    uint32_t n_mid;  /* radix-4 passes between the first and the tile pass */
+    int tile16;      /* 1 when the tile pass does the span-8 stage too */
+    size_t *tw_off;  /* n_mid + 2 offsets into tw (doubles) */
+    veil_fft_pf *pf; /* the owning veil_fft's prefetch stream; NULL: none */
 } veil_fft_tables;
 
 typedef struct veil_fft_kernels {
@@ -102,6 +113,7 @@ typedef struct veil_fft_kernels {
      * finite v (0 from |v| >= 2^116 on), j < count: the inverse transform's
      * last step, on its own (tests) */
     void (*add_torus)(uint64_t *acc, const double *v, uint32_t count);
+    uint32_t width; /* doubles per vector (W): 2, 4 or 8 */
 } veil_fft_kernels;
 
 /* forward_digits through f's own kernels (veil paths only, not FFTW: the
@@ -109,6 +121,13 @@ typedef struct veil_fft_kernels {
 struct veil_fft;
 void veil_fft_forward_digits(struct veil_fft *f, const uint64_t *x, uint32_t base_log,
                              uint32_t levels, double *out);
+
+/* Prefetch `bytes` from p into L2, spread evenly over f's next `transforms`
+ * transforms (forward or inverse, N >= VEIL_FFT_TILE_N, veil paths; a no-op
+ * otherwise). Lines left when they are done are not fetched. */
+void veil_fft_prefetch(struct veil_fft *f, const void *p, size_t bytes, uint32_t transforms);
+/* Bytes of the stream not prefetched yet (tests). */
+size_t veil_fft_prefetch_left(const struct veil_fft *f);
 
 /* The kernels of the PBS loop for an FFT of any path (FFTW's path runs the
  * fastest veil build for everything but the transforms), and for code with

@@ -270,13 +270,28 @@ static inline void dit4_core(cv y[4], vd w1r, vd w1i, vd w2r, vd w2i) {
  * w2 im, m doubles each */
 #define TWP(t, p) ((t)->tw + (t)->tw_off[p])
 
+/* The prefetch stream's lines for one loop iteration (veil_fft_pf): into
+ * L2 (locality 2: prefetcht1), a few at a time, so the core never waits on
+ * a full fill queue as it did when a whole GGSW was asked for at once
+ * (docs/results/HISTORY.md §0e). */
+static inline void pf_step(const veil_fft_tables *t) {
+    veil_fft_pf *pf = t->pf;
+    if (!pf || pf->p >= pf->end) return;
+    const char *p = pf->p;
+    for (uint32_t i = 0; i < pf->per && p < pf->end; i++, p += 64)
+        __builtin_prefetch(p, 0, 2);
+    pf->p = p;
+}
+
 /* A middle pass, radix 4 over groups of 4m slots, m >= 8: DIF (forward)
  * or DIT (inverse) butterflies; dit is a constant at each call, so the
  * compiler keeps one loop per direction. */
-static inline void radix4_pass(double *x, uint32_t h, uint32_t m_, const double *tw, int dit) {
+static inline void radix4_pass(const veil_fft_tables *t, double *x, uint32_t h, uint32_t m_,
+                               const double *tw, int dit) {
     const size_t m = m_; /* size_t indices: no 32-bit wrap to keep, so running pointers */
     for (size_t b = 0; b < h; b += 4 * m)
         for (size_t j = 0; j < m; j += W) {
+            pf_step(t);
             const vd w1r = ld(tw + j), w1i = ld(tw + m + j), w2r = ld(tw + 2 * m + j),
                      w2i = ld(tw + 3 * m + j);
             cv y[4];
@@ -396,6 +411,7 @@ static inline void dit8_tail(cv y[8]) {
 static void tile_forward(const veil_fft_tables *t, double *x) {
     const double *w16 = t->tw + t->tw_off[t->n_mid + 1];
     for (size_t c0 = 0; c0 < t->h; c0 += 64) {
+        pf_step(t);
         double *tile = x + 2 * (size_t)c0;
         vd R[8][NV], I[8][NV], TR[8][NV], TI[8][NV];
         for (int b = 0; b < 8; b++)
@@ -428,6 +444,7 @@ static void tile_forward(const veil_fft_tables *t, double *x) {
 static void tile_backward(const veil_fft_tables *t, double *x) {
     const double *w16 = t->tw + t->tw_off[t->n_mid + 1];
     for (size_t c0 = 0; c0 < t->h; c0 += 64) {
+        pf_step(t);
         double *tile = x + 2 * (size_t)c0;
         vd R[8][NV], I[8][NV], TR[8][NV], TI[8][NV];
         for (int v = 0; v < NV; v++) {
@@ -485,7 +502,7 @@ static inline void first_pass(fp_tables f, size_t j0, const vd ar[4], const vd a
 /* the passes after the first */
 static void forward_rest(const veil_fft_tables *t, double *out) {
     for (uint32_t p = 0, m = t->h / 16; p < t->n_mid; p++, m /= 4)
-        radix4_pass(out, t->h, m, TWP(t, p + 1), 0);
+        radix4_pass(t, out, t->h, m, TWP(t, p + 1), 0);
     tile_forward(t, out);
 }
 
@@ -493,6 +510,7 @@ static void VEIL_FFT_NAME(forward_i64)(const veil_fft_tables *t, const int64_t *
     const size_t h = t->h, q = h / 4;
     const fp_tables f = fp_tables_of(t);
     for (size_t j0 = 0; j0 < q; j0 += W) {
+        pf_step(t);
         vd ar[4], ai[4];
         for (int s = 0; s < 4; s++) {
             ar[s] = cvt_i64(ldi(in + s * q + j0));
@@ -528,6 +546,7 @@ digits_first_pass(const veil_fft_tables *t, const uint64_t *x, uint32_t base_log
             VEIL_GADGET_INIT(r[2 * s + 1], xi, bits);
         }
         for (uint32_t lv = levels; lv-- > 0;) {
+            pf_step(t); /* a first-pass iteration of each level's transform */
             vd ar[4], ai[4];
             for (int s = 0; s < 4; s++) {
                 /* one level: the digit is INIT's balanced value itself
@@ -575,9 +594,10 @@ static inline void backward(const veil_fft_tables *t, double *x, double *out, ui
     const size_t h = t->h, q = h / 4;
     tile_backward(t, x);
     for (uint32_t p = t->n_mid; p-- > 0;)
-        radix4_pass(x, h, (h / 16) >> (2 * p), TWP(t, p + 1), 1);
+        radix4_pass(t, x, h, (h / 16) >> (2 * p), TWP(t, p + 1), 1);
     const double *tw = TWP(t, 0), *ure = t->untwist_re, *uim = t->untwist_im;
     for (size_t j0 = 0; j0 < q; j0 += W) {
+        pf_step(t);
         cv y[4];
         for (int s = 0; s < 4; s++)
             y[s] = cld(x, j0 + (size_t)s * q);
@@ -607,12 +627,11 @@ static void VEIL_FFT_NAME(backward_add_torus)(const veil_fft_tables *t, double *
     backward(t, in, NULL, acc, 1);
 }
 
-/* No software prefetch of the key: the 4 KiB-ahead prefetch this file had
- * was dropped by GCC 12 at -O1 and above in every build of it (no prefetch
- * instruction in the binary, cause not found); emitted, it cost 40% at N =
- * 2048 and 60% at 8192 in mac_ggsw (thread CPU time, the same GGSWs one
- * and eight lanes at a time, 2 shared cores of an AMD EPYC): the hardware
- * prefetchers follow the streams better. */
+/* No software prefetch of the key inside the multiply-add: a 4 KiB-ahead
+ * prefetch there cost 40% at N = 2048 and 60% at 8192 in mac_ggsw (thread
+ * CPU time, 2 shared cores of an AMD EPYC). The key's GGSW is prefetched
+ * a CMux ahead instead, a few lines per transform loop iteration (pf_step,
+ * veil_fft_prefetch), so the multiply-add finds it in L2. */
 
 /* acc += a b over the N/2 slots: split data, four fused multiply-adds per
  * W values (cmac), no shuffles */
@@ -872,4 +891,5 @@ const veil_fft_kernels VEIL_FFT_KERNELS = {
     /* .rotate_sub         = */ VEIL_FFT_NAME(rotate_sub),
     /* .forward_digits     = */ VEIL_FFT_NAME(forward_digits),
     /* .add_torus          = */ VEIL_FFT_NAME(add_torus),
+    /* .width              = */ W,
 };

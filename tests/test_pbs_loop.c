@@ -14,6 +14,7 @@
  *   - mac_ggsw: bit for bit the sum of veil_fft_mac calls into a zeroed
  *     accumulator (same operations, same order), on a GGSW put in its
  *     interleaved layout by veil_fft_ggsw_put (and read back by _get);
+ *     mac_ggsw2 (two lanes' spectra against one GGSW) likewise per lane;
  *   - ks_lanes: the keyswitch's multiply-subtract mod 2^64 over a block of
  *     key rows for up to 8 ciphertexts in lockstep;
  *   - add_torus: the inverse transform's rounding to the torus against
@@ -352,24 +353,28 @@ static void test_mac_ggsw(void) {
     const size_t np = paths_here(pk);
     const uint32_t N = 256;
     size_t cases = 0;
-    double *fd = veil_fft_alloc(sizeof(double) * 6 * N),
+    /* two digit spectra (lanes): mac_ggsw on the first, mac_ggsw2 on both */
+    double *fd = veil_fft_alloc(sizeof(double) * 12 * N),
            *g = veil_fft_alloc(sizeof(double) * 36 * N),
            *gil = veil_fft_alloc(sizeof(double) * 36 * N);
-    double *ref = veil_fft_alloc(sizeof(double) * 6 * N),
-           *got = veil_fft_alloc(sizeof(double) * 6 * N);
+    double *ref = veil_fft_alloc(sizeof(double) * 12 * N),
+           *got = veil_fft_alloc(sizeof(double) * 12 * N);
     CU_ASSERT_FATAL(fd && g && gil && ref && got);
-    for (uint32_t t = 0; t < 6 * N; t++)
+    for (uint32_t t = 0; t < 12 * N; t++)
         fd[t] = (double)(int64_t)(veil_test_rand() >> 40) * 0x1p-7;
     for (uint32_t t = 0; t < 36 * N; t++)
         g[t] = (double)(int64_t)veil_test_rand() * 0x1p-3;
-    /* k + 1 = 2 sums its columns side by side (mac_cols), the others one at a time */
+    /* k + 1 = 2 .. 5 sum their columns side by side (mac_cols; mac_ggsw2:
+     * both lanes in one pass up to 4 on AVX-512), the others one at a time */
     for (uint32_t k1 = 1; k1 <= 6; k1++)
         for (uint32_t rows = 1; rows <= 6; rows++) {
-            memset(ref, 0, sizeof(double) * k1 * N);
-            for (uint32_t r = 0; r < rows; r++)
-                for (uint32_t q = 0; q < k1; q++)
-                    veil_fft_mac(ref + (size_t)q * N, fd + (size_t)r * N,
-                                 g + ((size_t)r * k1 + q) * N, N);
+            memset(ref, 0, sizeof(double) * 12 * N);
+            for (uint32_t lane = 0; lane < 2; lane++)
+                for (uint32_t r = 0; r < rows; r++)
+                    for (uint32_t q = 0; q < k1; q++)
+                        veil_fft_mac(ref + (size_t)(6 * lane + q) * N,
+                                     fd + (size_t)(6 * lane + r) * N, g + ((size_t)r * k1 + q) * N,
+                                     N);
             /* the GGSW in the layout mac_ggsw reads */
             for (uint32_t q = 0; q < rows * k1; q++)
                 veil_fft_ggsw_put(N, rows * k1, q, g + (size_t)q * N, gil);
@@ -381,6 +386,14 @@ static void test_mac_ggsw(void) {
                 memset(got, 0x5a, sizeof(double) * k1 * N);
                 pk[p].k->mac_ggsw(got, fd, gil, rows, k1, N);
                 CU_ASSERT(!memcmp(got, ref, sizeof(double) * k1 * N));
+                memset(got, 0x5a, sizeof(double) * 12 * N);
+                pk[p].k->mac_ggsw2(got, got + 6 * N, fd, fd + 6 * N, gil, rows, k1, N);
+                const int same = !memcmp(got, ref, sizeof(double) * k1 * N) &&
+                                 !memcmp(got + 6 * N, ref + 6 * N, sizeof(double) * k1 * N);
+                if (!same)
+                    printf("\n  %s: mac_ggsw2 k+1 %u rows %u differs from mac_ggsw",
+                           veil_fft_path_name(pk[p].path), k1, rows);
+                CU_ASSERT(same);
                 cases++;
             }
         }

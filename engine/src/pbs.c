@@ -19,8 +19,8 @@ struct veil_pbs_ctx {
     uint64_t *ks;    /* VEIL_KS_LANES x (n + 1), keyswitch output */
     /* shared by the lanes (one CMux at a time) */
     int64_t *digits; /* (k+1) l N */
-    double *fdigits; /* (k+1) l N */
-    double *facc;    /* (k+1) N */
+    double *fdigits; /* 2 x (k+1) l N: two lanes' digit spectra (cmux_pair) */
+    double *facc;    /* 2 x (k+1) N */
     /* multi-bit sets only (grouping g >= 2), NULL otherwise */
     uint64_t *sum; /* (k+1) l (k+1) N: a group's GGSWs times monomials, summed */
     double *fsum;  /* its transform, in the GGSW layout (veil_fft_ggsw_put) */
@@ -42,8 +42,8 @@ veil_status veil_pbs_ctx_new(const veil_params *p, veil_pbs_ctx **out) {
         c->small = malloc(sizeof(uint64_t) * L * n1);
         c->ks = malloc(sizeof(uint64_t) * VEIL_KS_LANES * n1);
         c->digits = malloc(sizeof(int64_t) * k1 * l * N);
-        c->fdigits = veil_fft_alloc(sizeof(double) * k1 * l * N);
-        c->facc = veil_fft_alloc(sizeof(double) * k1 * N);
+        c->fdigits = veil_fft_alloc(sizeof(double) * 2 * k1 * l * N);
+        c->facc = veil_fft_alloc(sizeof(double) * 2 * k1 * N);
         if (!c->ms || !c->acc || !c->digits || !c->fdigits || !c->facc || !c->small || !c->ks)
             s = veil_error(VEIL_ERR_NOMEM, "veil_pbs_ctx_new: out of memory");
     }
@@ -116,34 +116,64 @@ void veil_poly_mul_monomial(uint64_t *out, const uint64_t *in, uint32_t N, uint3
 /* acc = acc + ExtProd(bsk_i, X^a * acc - acc): the CMux on s_i. Per
  * external product (k+1) l forward transforms and (k+1) inverse ones, the
  * least there can be: the digit polynomials are transformed once each, the
- * products summed in the Fourier domain per output column. */
-static void cmux_step(veil_pbs_ctx *c, const veil_pbs_key *pk, uint32_t i, uint32_t a,
-                      uint64_t *acc) {
+ * products summed in the Fourier domain per output column. cmux_forward
+ * makes the digit spectra fd of X^a acc - acc (digit poly (q, j) at index
+ * q*l + j, most significant level first); cmux_backward adds the inverse
+ * of the k + 1 sums to acc. */
+static void cmux_forward(veil_pbs_ctx *c, uint32_t a, const uint64_t *acc, double *fd) {
     const veil_params *p = c->params;
     const uint32_t N = p->poly_size, k1 = p->glwe_dim + 1, l = p->pbs_level;
     const veil_fft_kernels *kr = c->kern;
-    /* digit poly (q, j) at index q*l + j, most significant level first */
-    const size_t rows = (size_t)k1 * l;
     if (c->fused) {
         /* X^a acc - acc, then its digits' transforms (never stored) */
         uint64_t *diff = (uint64_t *)c->digits;
         for (uint32_t q = 0; q < k1; q++) {
             kr->rotate_sub(acc + (size_t)q * N, N, a, diff);
-            veil_fft_forward_digits(c->fft, diff, p->pbs_base_log, l,
-                                    c->fdigits + (size_t)q * l * N);
+            veil_fft_forward_digits(c->fft, diff, p->pbs_base_log, l, fd + (size_t)q * l * N);
         }
     } else {
         for (uint32_t q = 0; q < k1; q++)
             kr->decompose_rotated(acc + (size_t)q * N, N, a, p->pbs_base_log, l,
                                   c->digits + (size_t)q * l * N);
-        for (size_t r = 0; r < rows; r++)
-            veil_fft_forward_i64(c->fft, c->digits + r * N, c->fdigits + r * N);
+        for (size_t r = 0; r < (size_t)k1 * l; r++)
+            veil_fft_forward_i64(c->fft, c->digits + r * N, fd + r * N);
     }
-    /* the GGSW of s_i: rows x (k+1) transformed polynomials, read in order */
-    const double *ggsw = pk->bsk_fourier + (size_t)i * rows * k1 * N;
-    kr->mac_ggsw(c->facc, c->fdigits, ggsw, (uint32_t)rows, k1, N);
+}
+
+static void cmux_backward(veil_pbs_ctx *c, double *facc, uint64_t *acc) {
+    const uint32_t N = c->params->poly_size, k1 = c->params->glwe_dim + 1;
     for (uint32_t q = 0; q < k1; q++)
-        veil_fft_backward_add_torus(c->fft, c->facc + (size_t)q * N, acc + (size_t)q * N);
+        veil_fft_backward_add_torus(c->fft, facc + (size_t)q * N, acc + (size_t)q * N);
+}
+
+/* the GGSW of s_i: rows x (k+1) transformed polynomials, read in order */
+static const double *ggsw_of(const veil_pbs_ctx *c, const veil_pbs_key *pk, uint32_t i) {
+    const veil_params *p = c->params;
+    const size_t k1 = p->glwe_dim + 1;
+    return pk->bsk_fourier + (size_t)i * k1 * p->pbs_level * k1 * p->poly_size;
+}
+
+static void cmux_step(veil_pbs_ctx *c, const veil_pbs_key *pk, uint32_t i, uint32_t a,
+                      uint64_t *acc) {
+    const veil_params *p = c->params;
+    const uint32_t k1 = p->glwe_dim + 1;
+    cmux_forward(c, a, acc, c->fdigits);
+    c->kern->mac_ggsw(c->facc, c->fdigits, ggsw_of(c, pk, i), k1 * p->pbs_level, k1, p->poly_size);
+    cmux_backward(c, c->facc, acc);
+}
+
+/* Two lanes' CMux on s_i, each exactly cmux_step's operations, with one
+ * multiply-add pass over the GGSW for both (mac_ggsw2). */
+static void cmux_pair(veil_pbs_ctx *c, const veil_pbs_key *pk, uint32_t i, uint32_t a0,
+                      uint64_t *acc0, uint32_t a1, uint64_t *acc1) {
+    const veil_params *p = c->params;
+    const uint32_t N = p->poly_size, k1 = p->glwe_dim + 1, l = p->pbs_level;
+    double *fd1 = c->fdigits + (size_t)k1 * l * N, *facc1 = c->facc + (size_t)k1 * N;
+    cmux_forward(c, a0, acc0, c->fdigits);
+    cmux_forward(c, a1, acc1, fd1);
+    c->kern->mac_ggsw2(c->facc, facc1, c->fdigits, fd1, ggsw_of(c, pk, i), k1 * l, k1, N);
+    cmux_backward(c, c->facc, acc0);
+    cmux_backward(c, facc1, acc1);
 }
 
 /* out += X^d * in (mod X^N + 1), d in [0, 2N): exact, two branch-free runs
@@ -251,10 +281,20 @@ static void pbs_lanes(veil_pbs_ctx *c, const veil_pbs_key *pk, const veil_lut *c
             if (c->fused && i + 1 < n)
                 veil_fft_prefetch(c->fft, pk->bsk_fourier + (i + 1) * ggsw, sizeof(double) * ggsw,
                                   k1 * (l + 1) * lanes);
+            /* the lanes with a CMux to do (a != 0), two at a time */
+            uint32_t held = lanes;
             for (uint32_t L = 0; L < lanes; L++) {
                 const uint32_t a = c->ms[L * n1 + i];
-                if (a) cmux_step(c, pk, i, a, c->acc + L * accw);
+                if (!a) continue;
+                if (held == lanes) {
+                    held = L;
+                    continue;
+                }
+                cmux_pair(c, pk, i, c->ms[held * n1 + i], c->acc + held * accw, a,
+                          c->acc + L * accw);
+                held = lanes;
             }
+            if (held < lanes) cmux_step(c, pk, i, c->ms[held * n1 + i], c->acc + held * accw);
         }
         veil_fft_prefetch(c->fft, NULL, 0, 0);
     }

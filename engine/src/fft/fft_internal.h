@@ -94,6 +94,9 @@ typedef struct veil_fft_kernels {
      * into a zeroed acc. */
     void (*mac_ggsw)(double *acc, const double *fd, const double *ggsw, uint32_t rows, uint32_t k1,
                      uint32_t poly_size);
+    /* mac_ggsw of two digit spectra against one GGSW, bit for bit */
+    void (*mac_ggsw2)(double *acc0, double *acc1, const double *fd0, const double *fd1,
+                      const double *ggsw, uint32_t rows, uint32_t k1, uint32_t poly_size);
     /* out[c os + t] -= sum_r digits[r lanes + c] rows[r rs + t], mod 2^32,
      * c < lanes (1 .. 64, 8 at a time), r < count, t < width: the keyswitch of `lanes`
      * ciphertexts in lockstep over `count` consecutive rows of the 32-bit

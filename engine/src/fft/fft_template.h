@@ -712,29 +712,43 @@ static void VEIL_FFT_NAME(decompose_rotated)(const uint64_t *src, uint32_t N, ui
  * sums stay in registers (K is a constant at each call). The GGSW's
  * layout (VEIL_FFT_GGSW_BLOCK): rows K streams up to 8 polynomials, one
  * stream in address order above. */
-static inline __attribute__((always_inline)) void mac_cols(double *acc, const double *fd,
-                                                           const double *ggsw, uint32_t rows,
-                                                           const uint32_t K, uint32_t n) {
+static inline __attribute__((always_inline)) void
+mac_cols_p(double *const *acc, const double *const *fd, const double *ggsw, uint32_t rows,
+           const uint32_t K, const uint32_t P, uint32_t n) {
     for (size_t c = 0; c < n / 2; c += W) {
-        cv s[5]; /* K <= 5 */
+        cv s[2][5]; /* P <= 2, K <= 5 */
         /* polynomial r K + q's block at g + (r K + q) step */
         const double *g = ggsw + VEIL_FFT_GGSW_BLOCK(rows * K, n, c >> 3, 0) + (c & 7);
         const size_t step = VEIL_FFT_GGSW_BLOCK(rows * K, n, 0, 1);
 #pragma GCC unroll 8
-        for (uint32_t q = 0; q < K; q++)
-            s[q] = (cv){splat(0.0), splat(0.0)};
+        for (uint32_t p = 0; p < P; p++)
+#pragma GCC unroll 8
+            for (uint32_t q = 0; q < K; q++)
+                s[p][q] = (cv){splat(0.0), splat(0.0)};
         for (uint32_t r = 0; r < rows; r++, g += K * step) {
-            const cv x = cld(fd + (size_t)r * n, c);
+            cv x[2];
+#pragma GCC unroll 8
+            for (uint32_t p = 0; p < P; p++)
+                x[p] = cld(fd[p] + (size_t)r * n, c);
 #pragma GCC unroll 8
             for (uint32_t q = 0; q < K; q++) {
                 const cv y = {ld(g + q * step), ld(g + q * step + 8)};
-                s[q] = cmac(s[q], x, y);
+#pragma GCC unroll 8
+                for (uint32_t p = 0; p < P; p++)
+                    s[p][q] = cmac(s[p][q], x[p], y);
             }
         }
 #pragma GCC unroll 8
-        for (uint32_t q = 0; q < K; q++)
-            cst(acc + (size_t)q * n, c, s[q]);
+        for (uint32_t p = 0; p < P; p++)
+#pragma GCC unroll 8
+            for (uint32_t q = 0; q < K; q++)
+                cst(acc[p] + (size_t)q * n, c, s[p][q]);
     }
+}
+static inline __attribute__((always_inline)) void mac_cols(double *acc, const double *fd,
+                                                           const double *ggsw, uint32_t rows,
+                                                           const uint32_t K, uint32_t n) {
+    mac_cols_p(&acc, &fd, ggsw, rows, K, 1, n);
 }
 
 /* One pass over the spectrum for every output column: the digit spectra
@@ -781,6 +795,34 @@ static void VEIL_FFT_NAME(mac_ggsw)(double *acc, const double *fd, const double 
             cst(acc + (size_t)q * n, c, s);
         }
     }
+}
+
+/* mac_ggsw for two ciphertexts' digit spectra against the same GGSW, each
+ * key vector loaded once for both (the same operations per element as
+ * mac_ggsw, so the same bits); on AVX-512 (32 registers) in one pass,
+ * elsewhere as two calls. */
+static void VEIL_FFT_NAME(mac_ggsw2)(double *acc0, double *acc1, const double *fd0,
+                                     const double *fd1, const double *ggsw, uint32_t rows,
+                                     uint32_t k1, uint32_t n) {
+    double *const acc[2] = {acc0, acc1};
+    const double *const fd[2] = {fd0, fd1};
+#if W == 8
+    switch (k1) {
+    case 2:
+        mac_cols_p(acc, fd, ggsw, rows, 2, 2, n);
+        return;
+    case 3:
+        mac_cols_p(acc, fd, ggsw, rows, 3, 2, n);
+        return;
+    case 4:
+        mac_cols_p(acc, fd, ggsw, rows, 4, 2, n);
+        return;
+    default:
+        break;
+    }
+#endif
+    for (int p = 0; p < 2; p++)
+        VEIL_FFT_NAME(mac_ggsw)(acc[p], fd[p], ggsw, rows, k1, n);
 }
 
 /* ks_lanes: a tile of TV vectors of every lane's output in registers
@@ -887,6 +929,7 @@ const veil_fft_kernels VEIL_FFT_KERNELS = {
     /* .decompose_rotated  = */ VEIL_FFT_NAME(decompose_rotated),
     /* .decompose          = */ VEIL_FFT_NAME(decompose),
     /* .mac_ggsw           = */ VEIL_FFT_NAME(mac_ggsw),
+    /* .mac_ggsw2          = */ VEIL_FFT_NAME(mac_ggsw2),
     /* .ks_lanes           = */ VEIL_FFT_NAME(ks_lanes),
     /* .rotate_sub         = */ VEIL_FFT_NAME(rotate_sub),
     /* .forward_digits     = */ VEIL_FFT_NAME(forward_digits),

@@ -14,7 +14,8 @@
  *   - mac_ggsw: bit for bit the sum of veil_fft_mac calls into a zeroed
  *     accumulator (same operations, same order), on a GGSW put in its
  *     interleaved layout by veil_fft_ggsw_put (and read back by _get);
- *     mac_ggsw2 (two lanes' spectra against one GGSW) likewise per lane;
+ *     mac_ggsw_lanes (1 to 9 lanes' spectra against one GGSW, in groups)
+ *     likewise per lane;
  *   - ks_lanes: the keyswitch's multiply-subtract mod 2^64 over a block of
  *     key rows for up to 8 ciphertexts in lockstep;
  *   - add_torus: the inverse transform's rounding to the torus against
@@ -353,7 +354,8 @@ static void test_mac_ggsw(void) {
     const size_t np = paths_here(pk);
     const uint32_t N = 256;
     size_t cases = 0;
-    /* two digit spectra (lanes): mac_ggsw on the first, mac_ggsw2 on both */
+    /* two digit spectra: mac_ggsw on the first, mac_ggsw_lanes on 1 to 9
+     * lanes of them */
     double *fd = veil_fft_alloc(sizeof(double) * 12 * N),
            *g = veil_fft_alloc(sizeof(double) * 36 * N),
            *gil = veil_fft_alloc(sizeof(double) * 36 * N);
@@ -364,8 +366,8 @@ static void test_mac_ggsw(void) {
         fd[t] = (double)(int64_t)(veil_test_rand() >> 40) * 0x1p-7;
     for (uint32_t t = 0; t < 36 * N; t++)
         g[t] = (double)(int64_t)veil_test_rand() * 0x1p-3;
-    /* k + 1 = 2 .. 5 sum their columns side by side (mac_cols; mac_ggsw2:
-     * both lanes in one pass up to 4 on AVX-512), the others one at a time */
+    /* k + 1 = 2 .. 5 sum their columns side by side (mac_cols; mac_ggsw_lanes:
+     * two lanes in one pass on AVX-512), the others one at a time */
     for (uint32_t k1 = 1; k1 <= 6; k1++)
         for (uint32_t rows = 1; rows <= 6; rows++) {
             memset(ref, 0, sizeof(double) * 12 * N);
@@ -386,14 +388,28 @@ static void test_mac_ggsw(void) {
                 memset(got, 0x5a, sizeof(double) * k1 * N);
                 pk[p].k->mac_ggsw(got, fd, gil, rows, k1, N);
                 CU_ASSERT(!memcmp(got, ref, sizeof(double) * k1 * N));
-                memset(got, 0x5a, sizeof(double) * 12 * N);
-                pk[p].k->mac_ggsw2(got, got + 6 * N, fd, fd + 6 * N, gil, rows, k1, N);
-                const int same = !memcmp(got, ref, sizeof(double) * k1 * N) &&
-                                 !memcmp(got + 6 * N, ref + 6 * N, sizeof(double) * k1 * N);
-                if (!same)
-                    printf("\n  %s: mac_ggsw2 k+1 %u rows %u differs from mac_ggsw",
-                           veil_fft_path_name(pk[p].path), k1, rows);
-                CU_ASSERT(same);
+                for (uint32_t P = 1; P <= 2 * VEIL_MAC_LANES + 1; P++) {
+                    /* P lanes: the two spectra alternately */
+                    double *acc[2 * VEIL_MAC_LANES + 1];
+                    const double *fdl[2 * VEIL_MAC_LANES + 1];
+                    for (uint32_t j = 0; j < P; j++) {
+                        acc[j] = veil_fft_alloc(sizeof(double) * k1 * N);
+                        CU_ASSERT_FATAL(acc[j] != NULL);
+                        memset(acc[j], 0x5a, sizeof(double) * k1 * N);
+                        fdl[j] = fd + (size_t)6 * (j % 2) * N;
+                    }
+                    pk[p].k->mac_ggsw_lanes(acc, fdl, P, gil, rows, k1, N);
+                    int same = 1;
+                    for (uint32_t j = 0; j < P; j++) {
+                        same &=
+                            !memcmp(acc[j], ref + (size_t)6 * (j % 2) * N, sizeof(double) * k1 * N);
+                        veil_fft_dealloc(acc[j]);
+                    }
+                    if (!same)
+                        printf("\n  %s: mac_ggsw_lanes P %u k+1 %u rows %u differs from mac_ggsw",
+                               veil_fft_path_name(pk[p].path), P, k1, rows);
+                    CU_ASSERT(same);
+                }
                 cases++;
             }
         }

@@ -19,8 +19,8 @@ struct veil_pbs_ctx {
     uint64_t *ks;    /* VEIL_KS_LANES x (n + 1), keyswitch output */
     /* shared by the lanes (one CMux at a time) */
     int64_t *digits; /* (k+1) l N */
-    double *fdigits; /* 2 x (k+1) l N: two lanes' digit spectra (cmux_pair) */
-    double *facc;    /* 2 x (k+1) N */
+    double *fdigits; /* VEIL_MAC_LANES x (k+1) l N: lanes' digit spectra (cmux_lanes) */
+    double *facc;    /* VEIL_MAC_LANES x (k+1) N */
     /* multi-bit sets only (grouping g >= 2), NULL otherwise */
     uint64_t *sum; /* (k+1) l (k+1) N: a group's GGSWs times monomials, summed */
     double *fsum;  /* its transform, in the GGSW layout (veil_fft_ggsw_put) */
@@ -42,8 +42,8 @@ veil_status veil_pbs_ctx_new(const veil_params *p, veil_pbs_ctx **out) {
         c->small = malloc(sizeof(uint64_t) * L * n1);
         c->ks = malloc(sizeof(uint64_t) * VEIL_KS_LANES * n1);
         c->digits = malloc(sizeof(int64_t) * k1 * l * N);
-        c->fdigits = veil_fft_alloc(sizeof(double) * 2 * k1 * l * N);
-        c->facc = veil_fft_alloc(sizeof(double) * 2 * k1 * N);
+        c->fdigits = veil_fft_alloc(sizeof(double) * VEIL_MAC_LANES * k1 * l * N);
+        c->facc = veil_fft_alloc(sizeof(double) * VEIL_MAC_LANES * k1 * N);
         if (!c->ms || !c->acc || !c->digits || !c->fdigits || !c->facc || !c->small || !c->ks)
             s = veil_error(VEIL_ERR_NOMEM, "veil_pbs_ctx_new: out of memory");
     }
@@ -153,27 +153,25 @@ static const double *ggsw_of(const veil_pbs_ctx *c, const veil_pbs_key *pk, uint
     return pk->bsk_fourier + (size_t)i * k1 * p->pbs_level * k1 * p->poly_size;
 }
 
-static void cmux_step(veil_pbs_ctx *c, const veil_pbs_key *pk, uint32_t i, uint32_t a,
-                      uint64_t *acc) {
-    const veil_params *p = c->params;
-    const uint32_t k1 = p->glwe_dim + 1;
-    cmux_forward(c, a, acc, c->fdigits);
-    c->kern->mac_ggsw(c->facc, c->fdigits, ggsw_of(c, pk, i), k1 * p->pbs_level, k1, p->poly_size);
-    cmux_backward(c, c->facc, acc);
-}
-
-/* Two lanes' CMux on s_i, each exactly cmux_step's operations, with one
- * multiply-add pass over the GGSW for both (mac_ggsw2). */
-static void cmux_pair(veil_pbs_ctx *c, const veil_pbs_key *pk, uint32_t i, uint32_t a0,
-                      uint64_t *acc0, uint32_t a1, uint64_t *acc1) {
+/* P <= VEIL_MAC_LANES lanes' CMux on s_i, each exactly cmux_step's
+ * operations, with one multiply-add pass over the GGSW for all of them
+ * (mac_ggsw_lanes): the key is read from L2 once per group instead of once
+ * per lane. */
+static void cmux_lanes(veil_pbs_ctx *c, const veil_pbs_key *pk, uint32_t i, uint32_t P,
+                       const uint32_t *a, uint64_t *const *acc) {
     const veil_params *p = c->params;
     const uint32_t N = p->poly_size, k1 = p->glwe_dim + 1, l = p->pbs_level;
-    double *fd1 = c->fdigits + (size_t)k1 * l * N, *facc1 = c->facc + (size_t)k1 * N;
-    cmux_forward(c, a0, acc0, c->fdigits);
-    cmux_forward(c, a1, acc1, fd1);
-    c->kern->mac_ggsw2(c->facc, facc1, c->fdigits, fd1, ggsw_of(c, pk, i), k1 * l, k1, N);
-    cmux_backward(c, c->facc, acc0);
-    cmux_backward(c, facc1, acc1);
+    double *facc[VEIL_MAC_LANES] = {0};
+    const double *fd[VEIL_MAC_LANES] = {0};
+    for (uint32_t j = 0; j < P; j++) {
+        double *f = c->fdigits + (size_t)j * k1 * l * N;
+        cmux_forward(c, a[j], acc[j], f);
+        fd[j] = f;
+        facc[j] = c->facc + (size_t)j * k1 * N;
+    }
+    c->kern->mac_ggsw_lanes(facc, fd, P, ggsw_of(c, pk, i), k1 * l, k1, N);
+    for (uint32_t j = 0; j < P; j++)
+        cmux_backward(c, facc[j], acc[j]);
 }
 
 /* out += X^d * in (mod X^N + 1), d in [0, 2N): exact, two branch-free runs
@@ -281,20 +279,20 @@ static void pbs_lanes(veil_pbs_ctx *c, const veil_pbs_key *pk, const veil_lut *c
             if (c->fused && i + 1 < n)
                 veil_fft_prefetch(c->fft, pk->bsk_fourier + (i + 1) * ggsw, sizeof(double) * ggsw,
                                   k1 * (l + 1) * lanes);
-            /* the lanes with a CMux to do (a != 0), two at a time */
-            uint32_t held = lanes;
+            /* the lanes with a CMux to do (a != 0), VEIL_MAC_LANES at a time */
+            uint32_t grp = 0, ga[VEIL_MAC_LANES];
+            uint64_t *gacc[VEIL_MAC_LANES];
             for (uint32_t L = 0; L < lanes; L++) {
                 const uint32_t a = c->ms[L * n1 + i];
                 if (!a) continue;
-                if (held == lanes) {
-                    held = L;
-                    continue;
+                ga[grp] = a;
+                gacc[grp++] = c->acc + L * accw;
+                if (grp == VEIL_MAC_LANES) {
+                    cmux_lanes(c, pk, i, grp, ga, gacc);
+                    grp = 0;
                 }
-                cmux_pair(c, pk, i, c->ms[held * n1 + i], c->acc + held * accw, a,
-                          c->acc + L * accw);
-                held = lanes;
             }
-            if (held < lanes) cmux_step(c, pk, i, c->ms[held * n1 + i], c->acc + held * accw);
+            if (grp) cmux_lanes(c, pk, i, grp, ga, gacc);
         }
         veil_fft_prefetch(c->fft, NULL, 0, 0);
     }

@@ -94,9 +94,11 @@ typedef struct veil_fft_kernels {
      * into a zeroed acc. */
     void (*mac_ggsw)(double *acc, const double *fd, const double *ggsw, uint32_t rows, uint32_t k1,
                      uint32_t poly_size);
-    /* mac_ggsw of two digit spectra against one GGSW, bit for bit */
-    void (*mac_ggsw2)(double *acc0, double *acc1, const double *fd0, const double *fd1,
-                      const double *ggsw, uint32_t rows, uint32_t k1, uint32_t poly_size);
+    /* mac_ggsw of P <= VEIL_MAC_LANES lanes' digit spectra fd[j] into acc[j]
+     * against one GGSW, each key vector read once for all: bit for bit
+     * mac_ggsw per lane */
+    void (*mac_ggsw_lanes)(double *const *acc, const double *const *fd, uint32_t P,
+                           const double *ggsw, uint32_t rows, uint32_t k1, uint32_t poly_size);
     /* out[c os + t] -= sum_r digits[r lanes + c] rows[r rs + t], mod 2^32,
      * c < lanes (1 .. 64, 8 at a time), r < count, t < width: the keyswitch of `lanes`
      * ciphertexts in lockstep over `count` consecutive rows of the 32-bit
@@ -137,6 +139,13 @@ size_t veil_fft_prefetch_left(const struct veil_fft *f);
  * no transform object (the keyswitch): the default path's, same rule. */
 struct veil_fft;
 const veil_fft_kernels *veil_fft_loop_kernels(const struct veil_fft *f);
+
+/* Lanes of the blind rotation's lockstep whose CMux share one multiply-add
+ * pass (mac_ggsw_lanes, pbs.c cmux_lanes). Per KS-PBS in a batch of 16 on
+ * one core of an Intel Xeon, against one lane at a time: 2 lanes 0.97-0.98x
+ * at tfhers-2_2, nn-p4 and nn-p6 sets; 4 lanes (k = 1) and 3 (k = 2)
+ * 0.99-1.09x, their spectra no longer in L1 (docs/results/HISTORY.md §0g). */
+#define VEIL_MAC_LANES 2
 
 /* Smallest N of every path (a block of 8 slots); below VEIL_FFT_TILE_N
  * the scalar transform of fft.c runs on every path. */

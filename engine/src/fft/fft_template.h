@@ -716,7 +716,7 @@ static inline __attribute__((always_inline)) void
 mac_cols_p(double *const *acc, const double *const *fd, const double *ggsw, uint32_t rows,
            const uint32_t K, const uint32_t P, uint32_t n) {
     for (size_t c = 0; c < n / 2; c += W) {
-        cv s[2][5]; /* P <= 2, K <= 5 */
+        cv s[VEIL_MAC_LANES][5]; /* P <= VEIL_MAC_LANES, K <= 5 */
         /* polynomial r K + q's block at g + (r K + q) step */
         const double *g = ggsw + VEIL_FFT_GGSW_BLOCK(rows * K, n, c >> 3, 0) + (c & 7);
         const size_t step = VEIL_FFT_GGSW_BLOCK(rows * K, n, 0, 1);
@@ -726,7 +726,7 @@ mac_cols_p(double *const *acc, const double *const *fd, const double *ggsw, uint
             for (uint32_t q = 0; q < K; q++)
                 s[p][q] = (cv){splat(0.0), splat(0.0)};
         for (uint32_t r = 0; r < rows; r++, g += K * step) {
-            cv x[2];
+            cv x[VEIL_MAC_LANES];
 #pragma GCC unroll 8
             for (uint32_t p = 0; p < P; p++)
                 x[p] = cld(fd[p] + (size_t)r * n, c);
@@ -797,32 +797,41 @@ static void VEIL_FFT_NAME(mac_ggsw)(double *acc, const double *fd, const double 
     }
 }
 
-/* mac_ggsw for two ciphertexts' digit spectra against the same GGSW, each
- * key vector loaded once for both (the same operations per element as
- * mac_ggsw, so the same bits); on AVX-512 (32 registers) in one pass,
- * elsewhere as two calls. */
-static void VEIL_FFT_NAME(mac_ggsw2)(double *acc0, double *acc1, const double *fd0,
-                                     const double *fd1, const double *ggsw, uint32_t rows,
-                                     uint32_t k1, uint32_t n) {
-    double *const acc[2] = {acc0, acc1};
-    const double *const fd[2] = {fd0, fd1};
+/* mac_ggsw for P ciphertexts' digit spectra against the same GGSW, each key
+ * vector loaded once for VEIL_MAC_LANES of them (the same operations per
+ * element as mac_ggsw, so the same bits). One pass holds P (k + 1) complex
+ * sums, P digit vectors and a key vector in registers: on AVX-512 (32 of
+ * them) two lanes at every k + 1 up to 5; the narrower paths (16
+ * registers) run one lane at a time. */
+#define MAC_FITS(P, K) (W == 8 && 2 * (P) * (K) + 2 * (P) + 2 <= 32)
+static void VEIL_FFT_NAME(mac_ggsw_lanes)(double *const *acc, const double *const *fd, uint32_t P,
+                                          const double *ggsw, uint32_t rows, uint32_t k1,
+                                          uint32_t n) {
+    while (P > 0) {
+        uint32_t p = P < VEIL_MAC_LANES ? P : VEIL_MAC_LANES;
+        while (p > 1 && !MAC_FITS(p, k1))
+            p--;
 #if W == 8
-    switch (k1) {
-    case 2:
-        mac_cols_p(acc, fd, ggsw, rows, 2, 2, n);
-        return;
-    case 3:
-        mac_cols_p(acc, fd, ggsw, rows, 3, 2, n);
-        return;
-    case 4:
-        mac_cols_p(acc, fd, ggsw, rows, 4, 2, n);
-        return;
-    default:
+        switch (p * 8 + k1) {
+#define MAC_CASE(P_, K_)                                                                           \
+    case P_ * 8 + K_:                                                                              \
+        mac_cols_p(acc, fd, ggsw, rows, K_, P_, n);                                                \
         break;
-    }
+            MAC_CASE(2, 2)
+            MAC_CASE(2, 3)
+            MAC_CASE(2, 4)
+            MAC_CASE(2, 5)
+#undef MAC_CASE
+        default:
+            for (uint32_t j = 0; j < p; j++)
+                VEIL_FFT_NAME(mac_ggsw)(acc[j], fd[j], ggsw, rows, k1, n);
+        }
+#else
+        for (uint32_t j = 0; j < p; j++)
+            VEIL_FFT_NAME(mac_ggsw)(acc[j], fd[j], ggsw, rows, k1, n);
 #endif
-    for (int p = 0; p < 2; p++)
-        VEIL_FFT_NAME(mac_ggsw)(acc[p], fd[p], ggsw, rows, k1, n);
+        acc += p, fd += p, P -= p;
+    }
 }
 
 /* ks_lanes: a tile of TV vectors of every lane's output in registers
@@ -929,7 +938,7 @@ const veil_fft_kernels VEIL_FFT_KERNELS = {
     /* .decompose_rotated  = */ VEIL_FFT_NAME(decompose_rotated),
     /* .decompose          = */ VEIL_FFT_NAME(decompose),
     /* .mac_ggsw           = */ VEIL_FFT_NAME(mac_ggsw),
-    /* .mac_ggsw2          = */ VEIL_FFT_NAME(mac_ggsw2),
+    /* .mac_ggsw_lanes     = */ VEIL_FFT_NAME(mac_ggsw_lanes),
     /* .ks_lanes           = */ VEIL_FFT_NAME(ks_lanes),
     /* .rotate_sub         = */ VEIL_FFT_NAME(rotate_sub),
     /* .forward_digits     = */ VEIL_FFT_NAME(forward_digits),

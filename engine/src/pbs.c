@@ -153,7 +153,7 @@ static const double *ggsw_of(const veil_pbs_ctx *c, const veil_pbs_key *pk, uint
     return pk->bsk_fourier + (size_t)i * k1 * p->pbs_level * k1 * p->poly_size;
 }
 
-/* P <= VEIL_MAC_LANES lanes' CMux on s_i, each exactly cmux_step's
+/* P <= VEIL_MAC_LANES lanes' CMux on s_i, each exactly a lone CMux's
  * operations, with one multiply-add pass over the GGSW for all of them
  * (mac_ggsw_lanes): the key is read from L2 once per group instead of once
  * per lane. */
@@ -197,7 +197,7 @@ static void poly_add_monomial(uint64_t *restrict out, const uint64_t *restrict i
  * polynomial (Concrete's "jit FFT" multi-bit variant): the FFT error is that
  * of one transformed GGSW, where a sum of 2^g transformed GGSWs times
  * transformed monomials measured 1.8x Concrete's multi-bit FFT term at
- * tfhers-mb4-2_2 (test_multibit.c). The external product is cmux_step's with
+ * tfhers-mb4-2_2 (test_multibit.c). The external product is the CMux's with
  * the accumulator's own digits. */
 static void multibit_step(veil_pbs_ctx *c, const veil_pbs_key *pk, uint32_t q, const uint64_t *a,
                           uint64_t *acc) {
@@ -274,11 +274,10 @@ static void pbs_lanes(veil_pbs_ctx *c, const veil_pbs_key *pk, const veil_lut *c
         /* the next GGSW streams into L2 during this one's transforms, over
          * every lane's CMux ((k + 1)(l + 1) transforms each) */
         const uint32_t k1 = k + 1, l = p->pbs_level;
-        const size_t ggsw = (size_t)k1 * l * k1 * N;
+        const size_t ggsw_bytes = sizeof(double) * k1 * l * k1 * N;
         for (uint32_t i = 0; i < n; i++) {
             if (c->fused && i + 1 < n)
-                veil_fft_prefetch(c->fft, pk->bsk_fourier + (i + 1) * ggsw, sizeof(double) * ggsw,
-                                  k1 * (l + 1) * lanes);
+                veil_fft_prefetch(c->fft, ggsw_of(c, pk, i + 1), ggsw_bytes, k1 * (l + 1) * lanes);
             /* the lanes with a CMux to do (a != 0), VEIL_MAC_LANES at a time */
             uint32_t grp = 0, ga[VEIL_MAC_LANES];
             uint64_t *gacc[VEIL_MAC_LANES];

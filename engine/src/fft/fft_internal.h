@@ -144,7 +144,9 @@ const veil_fft_kernels *veil_fft_loop_kernels(const struct veil_fft *f);
  * pass (mac_ggsw_lanes, pbs.c cmux_lanes). Per KS-PBS in a batch of 16 on
  * one core of an Intel Xeon, against one lane at a time: 2 lanes 0.97-0.98x
  * at tfhers-2_2, nn-p4 and nn-p6 sets; 4 lanes (k = 1) and 3 (k = 2)
- * 0.99-1.09x, their spectra no longer in L1 (docs/results/HISTORY.md §0g). */
+ * 0.99-1.09x, their spectra no longer in L1 (docs/results/HISTORY.md §0g).
+ * The AVX2 path pairs lanes at k = 1 (its 16 registers hold no more):
+ * 0.98-0.99x at the same sets. */
 #define VEIL_MAC_LANES 2
 
 /* Smallest N of every path (a block of 8 slots); below VEIL_FFT_TILE_N

@@ -800,10 +800,11 @@ static void VEIL_FFT_NAME(mac_ggsw)(double *acc, const double *fd, const double 
 /* mac_ggsw for P ciphertexts' digit spectra against the same GGSW, each key
  * vector loaded once for VEIL_MAC_LANES of them (the same operations per
  * element as mac_ggsw, so the same bits). One pass holds P (k + 1) complex
- * sums, P digit vectors and a key vector in registers: on AVX-512 (32 of
- * them) two lanes at every k + 1 up to 5; the narrower paths (16
- * registers) run one lane at a time. */
-#define MAC_FITS(P, K) (W == 8 && 2 * (P) * (K) + 2 * (P) + 2 <= 32)
+ * sums, P digit vectors and a key vector in registers (MAC_FITS): with
+ * AVX-512's 32, two lanes at every k + 1 up to 5; with AVX2's 16, two lanes
+ * at k + 1 = 2; otherwise one lane at a time. */
+#define MAC_REGS (W == 8 ? 32 : 16)
+#define MAC_FITS(P, K) (2 * (P) * (K) + 2 * (P) + 2 <= MAC_REGS)
 static void VEIL_FFT_NAME(mac_ggsw_lanes)(double *const *acc, const double *const *fd, uint32_t P,
                                           const double *ggsw, uint32_t rows, uint32_t k1,
                                           uint32_t n) {
@@ -811,12 +812,15 @@ static void VEIL_FFT_NAME(mac_ggsw_lanes)(double *const *acc, const double *cons
         uint32_t p = P < VEIL_MAC_LANES ? P : VEIL_MAC_LANES;
         while (p > 1 && !MAC_FITS(p, k1))
             p--;
-#if W == 8
+        /* a case is reached only where it fits (p > 1 above) */
         switch (p * 8 + k1) {
 #define MAC_CASE(P_, K_)                                                                           \
     case P_ * 8 + K_:                                                                              \
-        mac_cols_p(acc, fd, ggsw, rows, K_, P_, n);                                                \
-        break;
+        if (MAC_FITS(P_, K_)) {                                                                    \
+            mac_cols_p(acc, fd, ggsw, rows, K_, P_, n);                                            \
+            break;                                                                                 \
+        }                                                                                          \
+        __builtin_unreachable();
             MAC_CASE(2, 2)
             MAC_CASE(2, 3)
             MAC_CASE(2, 4)
@@ -826,10 +830,6 @@ static void VEIL_FFT_NAME(mac_ggsw_lanes)(double *const *acc, const double *cons
             for (uint32_t j = 0; j < p; j++)
                 VEIL_FFT_NAME(mac_ggsw)(acc[j], fd[j], ggsw, rows, k1, n);
         }
-#else
-        for (uint32_t j = 0; j < p; j++)
-            VEIL_FFT_NAME(mac_ggsw)(acc[j], fd[j], ggsw, rows, k1, n);
-#endif
         acc += p, fd += p, P -= p;
     }
 }

@@ -8,6 +8,7 @@
  *   - decompose: the digits of src itself with ties rounded to even
  *     (veil_gadget_decompose_even, the multi-bit PBS's), on inputs where a
  *     quarter are exact ties of either parity;
+ *   - add_monomial: out + X^d in, the multi-bit step's sum, for every d;
  *   - rotate_sub and forward_digits (the decomposition fused with the
  *     forward transform's first pass, the PBS's route on veil paths): bit
  *     for bit the digits' forward_i64, on every path;
@@ -67,6 +68,48 @@ static void monomial_ref(uint64_t *out, const uint64_t *in, uint32_t N, uint32_t
         else
             out[t - N] = 0 - in[j];
     }
+}
+
+/* add_monomial (the multi-bit step's out += X^d in) against monomial_ref
+ * plus out, for every d of a small N and run boundaries on and off a vector
+ * edge at 2048, on every path; out starts random, and 0 - x of the
+ * wrapped run is checked at its extreme values (0 and 2^63). */
+static void test_add_monomial(void) {
+    path_kernels pk[3];
+    const size_t np = paths_here(pk);
+    const uint32_t sizes[] = {16, 2048};
+    size_t cases = 0, bad = 0;
+    for (size_t s = 0; s < 2; s++) {
+        const uint32_t N = sizes[s];
+        uint64_t *in = malloc(sizeof(uint64_t) * N), *out0 = malloc(sizeof(uint64_t) * N),
+                 *rot = malloc(sizeof(uint64_t) * N), *got = malloc(sizeof(uint64_t) * N);
+        CU_ASSERT_FATAL(in && out0 && rot && got);
+        for (uint32_t t = 0; t < N; t++) {
+            in[t] = veil_test_rand();
+            out0[t] = veil_test_rand();
+        }
+        in[0] = 0;
+        in[N - 1] = (uint64_t)1 << 63;
+        const uint32_t big[] = {0, 1, 7, 8, 9, N - 1, N, N + 1, N + 8, 2 * N - 1, 1234, N + 1234};
+        const uint32_t nd = N == 16 ? 2 * N : (uint32_t)(sizeof big / sizeof *big);
+        for (uint32_t i = 0; i < nd; i++) {
+            const uint32_t d = N == 16 ? i : big[i];
+            monomial_ref(rot, in, N, d);
+            for (size_t p = 0; p < np; p++) {
+                memcpy(got, out0, sizeof(uint64_t) * N);
+                pk[p].k->add_monomial(got, in, N, d);
+                for (uint32_t t = 0; t < N; t++)
+                    bad += got[t] != out0[t] + rot[t];
+                cases++;
+            }
+        }
+        free(in);
+        free(out0);
+        free(rot);
+        free(got);
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(cases, np * (32 + 12));
 }
 
 static void test_decompose_rotated(void) {
@@ -623,6 +666,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_decompose_rotated);
     VEIL_ADD_TEST(s, test_decompose_rotated_ties);
     VEIL_ADD_TEST(s, test_decompose);
+    VEIL_ADD_TEST(s, test_add_monomial);
     VEIL_ADD_TEST(s, test_forward_digits);
     VEIL_ADD_TEST(s, test_mac_ggsw);
     VEIL_ADD_TEST(s, test_add_torus);

@@ -18,11 +18,11 @@ veil_status veil_partitions_check(const veil_params *const *parts, uint32_t n_pa
     for (uint32_t i = 0; i < n_parts; i++) {
         if (!parts[i]) return veil_error(VEIL_ERR_ARG, "%s: partition %u has no set", what, i);
         const uint32_t g = parts[i]->grouping;
-        if (g == 1 || g > 4 || (g && parts[i]->lwe_dim % g))
+        if (g == 1 || g > VEIL_MULTIBIT_MAX_G || (g && parts[i]->lwe_dim % g))
             return veil_error(VEIL_ERR_PARAMS,
                               "%s: partition %u (%s): grouping factor %u with n = %u (multi-bit "
-                              "PBS takes g = 2..4 dividing n)",
-                              what, i, parts[i]->id, g, parts[i]->lwe_dim);
+                              "PBS takes g = 2..%u dividing n)",
+                              what, i, parts[i]->id, g, parts[i]->lwe_dim, VEIL_MULTIBIT_MAX_G);
         if (veil_params_big_dim(parts[i]) > veil_params_big_dim(parts[0]))
             return veil_error(VEIL_ERR_PARAMS,
                               "%s: partition %u (%s) has k*N = %u, wider than partition 0 "

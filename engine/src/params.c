@@ -391,7 +391,8 @@ double veil_noise_multibit_fft_variance(const veil_params *p) {
 }
 
 double veil_noise_multibit_pbs_output_variance(const veil_params *p) {
-    VEIL_ASSERT(p->grouping >= 2 && p->grouping <= 4 && p->lwe_dim % p->grouping == 0);
+    VEIL_ASSERT(p->grouping >= 2 && p->grouping <= VEIL_MULTIBIT_MAX_G &&
+                p->lwe_dim % p->grouping == 0);
     double key, decomp;
     ext_prod_terms(p, &key, &decomp);
     /* Concrete's decomposition term is the classic one, whose 1/24 is the

@@ -22,7 +22,7 @@ struct veil_pbs_ctx {
     double *fdigits; /* VEIL_MAC_LANES x (k+1) l N: lanes' digit spectra (cmux_lanes) */
     double *facc;    /* VEIL_MAC_LANES x (k+1) N */
     /* multi-bit sets only (grouping g >= 2), NULL otherwise */
-    uint64_t *sum; /* (k+1) l (k+1) N: a group's GGSWs times monomials, summed */
+    uint64_t *sum; /* N: one polynomial of a group's GGSWs times monomials, summed */
     double *fsum;  /* its transform, in the GGSW layout (veil_fft_ggsw_put) */
 };
 
@@ -48,7 +48,7 @@ veil_status veil_pbs_ctx_new(const veil_params *p, veil_pbs_ctx **out) {
             s = veil_error(VEIL_ERR_NOMEM, "veil_pbs_ctx_new: out of memory");
     }
     if (s == VEIL_OK && p->grouping >= 2) {
-        c->sum = malloc(sizeof(uint64_t) * k1 * l * k1 * N);
+        c->sum = malloc(sizeof(uint64_t) * N);
         c->fsum = veil_fft_alloc(sizeof(double) * k1 * l * k1 * N);
         if (!c->sum || !c->fsum) s = veil_error(VEIL_ERR_NOMEM, "veil_pbs_ctx_new: out of memory");
     }
@@ -174,18 +174,6 @@ static void cmux_lanes(veil_pbs_ctx *c, const veil_pbs_key *pk, uint32_t i, uint
         cmux_backward(c, facc[j], acc[j]);
 }
 
-/* out += X^d * in (mod X^N + 1), d in [0, 2N): exact, two branch-free runs
- * (m = 0 or all ones: (v ^ m) - m is v or -v). */
-static void poly_add_monomial(uint64_t *restrict out, const uint64_t *restrict in, uint32_t N,
-                              uint32_t d) {
-    const uint64_t m = d >= N ? ~(uint64_t)0 : 0;
-    const uint32_t e = d >= N ? d - N : d;
-    for (uint32_t j = 0; j < N - e; j++)
-        out[j + e] += (in[j] ^ m) - m;
-    for (uint32_t j = N - e; j < N; j++)
-        out[j + e - N] -= (in[j] ^ m) - m;
-}
-
 /* Multi-bit step for group q (a: the group's g mask coefficients, 64-bit):
  * acc = ExtProd(sum_t GGSW_{q,t} X^{d_t}, acc), a GGSW of X^{<a_q, s_q>}
  * (up to the switch's rounding) since exactly one indicator GGSW_{q,t} is
@@ -207,19 +195,22 @@ static void multibit_step(veil_pbs_ctx *c, const veil_pbs_key *pk, uint32_t q, c
     const veil_fft_kernels *kr = c->kern;
     const size_t rows = (size_t)k1 * l, polys = rows * k1, gw = polys * N;
     const uint64_t *grp = pk->bsk + ((size_t)q << g) * gw;
-    memcpy(c->sum, grp, sizeof(uint64_t) * gw); /* t = 0: the monomial 1 */
+    uint32_t d[1u << VEIL_MULTIBIT_MAX_G];
     for (uint32_t t = 1; t < (1u << g); t++) {
         uint64_t sel = 0;
         for (uint32_t b = 0; b < g; b++)
             if ((t >> b) & 1) sel += a[b];
-        const uint32_t d = veil_ms_coef(sel, lg);
-        for (size_t r = 0; r < polys; r++)
-            poly_add_monomial(c->sum + r * N, grp + t * gw + r * N, N, d);
+        d[t] = veil_ms_coef(sel, lg);
     }
-    /* transformed in facc (free until the multiply-add), put in the GGSW
-     * layout mac_ggsw reads (veil_fft_ggsw_put) */
+    /* one polynomial of the sum at a time, so that it stays in L1 while the
+     * group's 2^g key polynomials of its position are added (t = 0: the
+     * monomial 1), then transformed into facc (free until the multiply-add)
+     * and put in the GGSW layout mac_ggsw reads (veil_fft_ggsw_put) */
     for (size_t r = 0; r < polys; r++) {
-        veil_fft_forward_torus(c->fft, c->sum + r * N, c->facc);
+        memcpy(c->sum, grp + r * N, sizeof(uint64_t) * N);
+        for (uint32_t t = 1; t < (1u << g); t++)
+            kr->add_monomial(c->sum, grp + t * gw + r * N, N, d[t]);
+        veil_fft_forward_torus(c->fft, c->sum, c->facc);
         veil_fft_ggsw_put(N, (uint32_t)polys, (uint32_t)r, c->facc, c->fsum);
     }
     /* not forward_digits (the CMux's fused route): its ties round up, and

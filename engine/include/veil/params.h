@@ -76,6 +76,9 @@ typedef struct veil_params {
     uint32_t grouping;
 } veil_params;
 
+/* The largest multi-bit grouping factor (keys, the CPU and CUDA PBS). */
+#define VEIL_MULTIBIT_MAX_G 4
+
 /* The classic sets (grouping 0): what the compiler, the key files and every
  * backend choose from. */
 size_t veil_params_count(void);

@@ -109,6 +109,8 @@ typedef struct veil_fft_kernels {
                      const uint32_t *digits, uint32_t count, uint32_t lanes, uint32_t width);
     /* diff = X^a * src - src (mod X^N + 1), a in [0, 2N) */
     void (*rotate_sub)(const uint64_t *src, uint32_t poly_size, uint32_t a, uint64_t *diff);
+    /* out += X^d * in (mod X^N + 1), d in [0, 2N) */
+    void (*add_monomial)(uint64_t *out, const uint64_t *in, uint32_t poly_size, uint32_t d);
     /* out[lv N ..]: forward_i64 of the digit polynomial of level lv of x
      * (decompose's digits), bit for bit, the digits never stored: the
      * decomposition is fused with the first pass of the transform */

@@ -693,6 +693,23 @@ static void VEIL_FFT_NAME(rotate_sub)(const uint64_t *src, uint32_t N, uint32_t 
         diff[t] = ((sh[t] ^ m_hi) - m_hi) - src[t];
 }
 
+/* out += X^d * in, d in [0, 2N): rotate_sub's two runs, added to out (the
+ * multi-bit step's sum of a group's GGSWs times monomials). */
+static void VEIL_FFT_NAME(add_monomial)(uint64_t *out, const uint64_t *in, uint32_t N, uint32_t d) {
+    const uint64_t m_hi = d >= N ? ~(uint64_t)0 : 0, m_lo = ~m_hi;
+    const uint32_t e = d >= N ? d - N : d;
+    const uint64_t *wrap = in + (N - e), *sh = in - e; /* sh + t: in[t - e], t >= e */
+    uint32_t t = 0;
+    for (; t + W <= e; t += W)
+        stu(out + t, ldu(out + t) + ((ldu(wrap + t) ^ m_lo) - m_lo));
+    for (; t < e; t++)
+        out[t] += (wrap[t] ^ m_lo) - m_lo;
+    for (; t + W <= N; t += W)
+        stu(out + t, ldu(out + t) + ((ldu(sh + t) ^ m_hi) - m_hi));
+    for (; t < N; t++)
+        out[t] += (sh[t] ^ m_hi) - m_hi;
+}
+
 static void VEIL_FFT_NAME(decompose)(const uint64_t *src, uint32_t N, uint32_t B, uint32_t levels,
                                      int64_t *digits) {
     DECOMPOSE_POLY(VEIL_GADGET_INIT_EVEN, src, N, B, levels, digits);
@@ -941,6 +958,7 @@ const veil_fft_kernels VEIL_FFT_KERNELS = {
     /* .mac_ggsw_lanes     = */ VEIL_FFT_NAME(mac_ggsw_lanes),
     /* .ks_lanes           = */ VEIL_FFT_NAME(ks_lanes),
     /* .rotate_sub         = */ VEIL_FFT_NAME(rotate_sub),
+    /* .add_monomial       = */ VEIL_FFT_NAME(add_monomial),
     /* .forward_digits     = */ VEIL_FFT_NAME(forward_digits),
     /* .add_torus          = */ VEIL_FFT_NAME(add_torus),
     /* .width              = */ W,

@@ -943,6 +943,20 @@ static void test_eval_key_rejects(void) {
                     flips_expected(pl, pl / 6));
     CU_ASSERT_EQUAL(flips_refused(EKK, buf, len, 8 * (len - 32), 8 * 32, 29, de_ek),
                     flips_expected(8 * 32, 29));
+    /* a keyswitching body word with low bits set (the file stores 32-bit
+     * keyswitch words, veil/ks32.h), checksum valid: refused, naming it,
+     * not rounded into another file's key (the last word before the
+     * checksum is the last entry's body, little-endian) */
+    buf[len - 32 - 8] ^= 1;
+    fix_checksum(buf, len);
+    CU_ASSERT_EQUAL(veil_eval_key_deserialize(buf, len, &k), VEIL_ERR_FORMAT);
+    CU_ASSERT_PTR_NULL(k);
+    CU_ASSERT(msg_has("KSK entry") && msg_has("low 32 bits set"));
+    buf[len - 32 - 8] ^= 1;
+    fix_checksum(buf, len);
+    CU_ASSERT_EQUAL(veil_eval_key_deserialize(buf, len, &k), VEIL_OK);
+    veil_eval_key_free(k);
+    k = NULL;
     /* the secret key file is not an evaluation key */
     uint8_t *skb = NULL;
     size_t skl = 0;

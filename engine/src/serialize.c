@@ -680,6 +680,22 @@ static veil_status ek_parse(reader *r, const header *h, const veil_params *const
         if (s == VEIL_OK) s = r_words(r, pk->ksk + n, entries, n + 1);
     }
     if (s == VEIL_OK) s = r_checksum(r, "the evaluation key");
+    /* ek_emit writes each body as a 32-bit keyswitch word (veil/ks32.h):
+     * one file per key, so low bits that the load would round away are
+     * refused, not ignored (after the checksum: a corrupted file says so) */
+    for (uint32_t x = 0; x < n_parts && s == VEIL_OK; x++) {
+        const veil_pbs_key *pk = &ek->parts[x];
+        const size_t n = pk->params->lwe_dim, lv = pk->params->ks_level;
+        for (size_t e = 0; e < (size_t)pk->in_dim * lv && s == VEIL_OK; e++) {
+            const uint64_t w = pk->ksk[e * (n + 1) + n];
+            if (w != veil_ks32_word((uint32_t)(w >> 32)))
+                s = veil_error(VEIL_ERR_FORMAT,
+                               "evaluation key: partition %u KSK entry %zu level %zu: body word "
+                               "has low 32 bits set (keyswitch words are stored on 32 bits; a "
+                               "key written before that: run veil keygen again)",
+                               x, e / lv, e % lv);
+        }
+    }
     if (s == VEIL_OK) s = veil_eval_key_regenerate_masks(ek);
     if (s == VEIL_OK) s = veil_eval_key_prepare(ek);
     if (s != VEIL_OK) {

@@ -65,7 +65,9 @@
  *               For each BSK GGSW i < G_X (multi-bit sets: GGSW q 2^g + t is
  *               group q's subset t, veil/tfhe.h), each row r < (k+1)*l_pbs: the body
  *               polynomial (N words); then for each KSK entry i < D, level
- *               j < l_ks: the body word. On load every mask is regenerated
+ *               j < l_ks: the body word, rounded to its top 32 bits
+ *               (veil/ks32.h: the low 32 bits 0; a file with any of them
+ *               set is refused). On load every mask is regenerated
  *               from the mask seed by veil_eval_key_regenerate_masks() (the
  *               order below) and the Fourier BSKs are computed with
  *               veil_eval_key_prepare().

@@ -9,9 +9,10 @@
  *     (veil_gadget_decompose_even, the multi-bit PBS's), on inputs where a
  *     quarter are exact ties of either parity;
  *   - add_monomial: out + X^d in, the multi-bit step's sum, for every d;
- *   - rotate_sub and forward_digits (the decomposition fused with the
- *     forward transform's first pass, the PBS's route on veil paths): bit
- *     for bit the digits' forward_i64, on every path;
+ *   - rotate_sub and forward_digits (the difference X^a src - src and its
+ *     decomposition fused with the forward transform's first pass, the
+ *     PBS's route on veil paths): bit for bit the digits' forward_i64, on
+ *     every path;
  *   - mac_ggsw: bit for bit the sum of veil_fft_mac calls into a zeroed
  *     accumulator (same operations, same order), on a GGSW put in its
  *     interleaved layout by veil_fft_ggsw_put (and read back by _get);
@@ -203,12 +204,11 @@ static void test_decompose_rotated_ties(void) {
 }
 
 /* rotate_sub (X^a src - src) against the definition, and forward_digits
- * (the digits' transforms with the decomposition fused into the first
- * pass) bit for bit against veil_gadget_decompose's digits through
- * veil_fft_forward_i64 on the same transform, and against the portable
- * path's bits: the PBS on a veil path takes this route. B = 52 and 60 run
- * the general int64 conversion of a digit, the others the short one; l = 1
- * skips the digit step (the digit is the rounded value), checked on the
+ * (the digits' transforms of X^a src - src with the difference and the
+ * decomposition fused into the first pass) bit for bit against veil_gadget_decompose's digits
+ * through veil_fft_forward_i64 on the same transform, and against the portable path's bits: the PBS
+ * on a veil path takes this route. B = 52 and 60 run the general int64 conversion of a digit, the
+ * others the short one; l = 1 skips the digit step (the digit is the rounded value), checked on the
  * rounding edges too (rotation 0's case). */
 static void test_forward_digits(void) {
     path_kernels pk[3];
@@ -219,8 +219,11 @@ static void test_forward_digits(void) {
     size_t cases = 0, expected = 0;
     for (size_t s = 0; s < 3; s++) {
         const uint32_t N = sizes[s];
-        const uint32_t rots[] = {0, 3, N - 1, N + 8};
-        expected += np * 4 * n_bl;
+        /* the run boundary e = a mod N inside a vector (3, 1, N + 5), on a
+         * vector edge (N + 8), and at the last coefficient (N - 1) */
+        const uint32_t rots[] = {0, 3, N - 1, N + 8, N + 5, 1};
+        const size_t n_rots = sizeof rots / sizeof *rots;
+        expected += np * n_rots * n_bl;
         uint64_t *src = malloc(sizeof(uint64_t) * N), *v = malloc(sizeof(uint64_t) * N),
                  *d = malloc(sizeof(uint64_t) * N);
         int64_t *dig_poly = malloc(sizeof(int64_t) * N), dig[64];
@@ -230,7 +233,7 @@ static void test_forward_digits(void) {
         CU_ASSERT_FATAL(src && v && d && dig_poly && ref && got && port);
         for (uint32_t t = 0; t < N; t++)
             src[t] = veil_test_rand();
-        for (size_t r = 0; r < 4; r++) {
+        for (size_t r = 0; r < n_rots; r++) {
             monomial_ref(v, src, N, rots[r]);
             for (uint32_t t = 0; t < N; t++)
                 v[t] -= src[t];
@@ -264,8 +267,10 @@ static void test_forward_digits(void) {
                         }
                         veil_fft_forward_i64(f, dig_poly, ref + (size_t)j * N);
                     }
+                    /* rotation 0: forward_digits of the edges themselves;
+                     * else of the difference it forms from src */
                     memset(got, 0x5a, sizeof(double) * l * N);
-                    veil_fft_forward_digits(f, d, B, l, got);
+                    veil_fft_forward_digits(f, r == 0 ? d : src, rots[r], B, l, got);
                     same = same && !memcmp(got, ref, sizeof(double) * l * N);
                     if (p == 0) memcpy(port, got, sizeof(double) * l * N);
                     same = same && !memcmp(got, port, sizeof(double) * l * N);
@@ -282,7 +287,7 @@ static void test_forward_digits(void) {
         veil_fft_dealloc(ref), veil_fft_dealloc(got), veil_fft_dealloc(port);
     }
     CU_ASSERT_EQUAL(cases, expected);
-    CU_ASSERT(cases >= 3 * 4 * 7);
+    CU_ASSERT(cases >= 3 * 6 * 7);
 }
 
 /* The stream the blind rotation gives the transforms (pbs.c: the next
@@ -311,7 +316,7 @@ static void test_prefetch_stream(void) {
                 veil_fft_prefetch(f, ggsw, bytes, k1 * (l + 1));
                 size_t after_first = 0;
                 for (uint32_t q = 0; q < k1; q++) {
-                    veil_fft_forward_digits(f, x, 23, l, fd);
+                    veil_fft_forward_digits(f, x, 0, 23, l, fd);
                     if (q == 0) after_first = veil_fft_prefetch_left(f);
                 }
                 for (uint32_t q = 0; q < k1; q++)

@@ -490,15 +490,20 @@ void veil_fft_forward_i64(veil_fft *f, const int64_t *poly, double *out) {
         f->k->forward_i64(&f->t, poly, out);
 }
 
-void veil_fft_forward_digits(veil_fft *f, const uint64_t *x, uint32_t base_log, uint32_t levels,
-                             double *out) {
-    VEIL_ASSERT(f->path != VEIL_FFT_FFTW);
+void veil_fft_forward_digits(veil_fft *f, const uint64_t *x, uint32_t a, uint32_t base_log,
+                             uint32_t levels, double *out) {
+    VEIL_ASSERT(f->path != VEIL_FFT_FFTW && a < 2 * f->n);
     if (f->n >= VEIL_FFT_TILE_N) {
-        f->k->forward_digits(&f->t, x, base_log, levels, out);
+        f->k->forward_digits(&f->t, x, a, base_log, levels, out);
         return;
     }
-    /* the scalar path: each level's digits (veil/gadget.h, ties up), then
-     * its transform; the same values as the fused route */
+    /* the scalar path: the difference, each level's digits (veil/gadget.h,
+     * ties up), then its transform; the same values as the fused route */
+    uint64_t diff[VEIL_FFT_TILE_N];
+    if (a) {
+        f->k->rotate_sub(x, f->n, a, diff);
+        x = diff;
+    }
     const uint32_t bits = base_log * levels;
     for (uint32_t lv = 0; lv < levels; lv++) {
         int64_t d[64];

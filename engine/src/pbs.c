@@ -125,12 +125,10 @@ static void cmux_forward(veil_pbs_ctx *c, uint32_t a, const uint64_t *acc, doubl
     const uint32_t N = p->poly_size, k1 = p->glwe_dim + 1, l = p->pbs_level;
     const veil_fft_kernels *kr = c->kern;
     if (c->fused) {
-        /* X^a acc - acc, then its digits' transforms (never stored) */
-        uint64_t *diff = (uint64_t *)c->digits;
-        for (uint32_t q = 0; q < k1; q++) {
-            kr->rotate_sub(acc + (size_t)q * N, N, a, diff);
-            veil_fft_forward_digits(c->fft, diff, p->pbs_base_log, l, fd + (size_t)q * l * N);
-        }
+        /* the digits' transforms of X^a acc - acc (neither stored) */
+        for (uint32_t q = 0; q < k1; q++)
+            veil_fft_forward_digits(c->fft, acc + (size_t)q * N, a, p->pbs_base_log, l,
+                                    fd + (size_t)q * l * N);
     } else {
         for (uint32_t q = 0; q < k1; q++)
             kr->decompose_rotated(acc + (size_t)q * N, N, a, p->pbs_base_log, l,

@@ -111,11 +111,13 @@ typedef struct veil_fft_kernels {
     void (*rotate_sub)(const uint64_t *src, uint32_t poly_size, uint32_t a, uint64_t *diff);
     /* out += X^d * in (mod X^N + 1), d in [0, 2N) */
     void (*add_monomial)(uint64_t *out, const uint64_t *in, uint32_t poly_size, uint32_t d);
-    /* out[lv N ..]: forward_i64 of the digit polynomial of level lv of x
-     * (decompose's digits), bit for bit, the digits never stored: the
-     * decomposition is fused with the first pass of the transform */
-    void (*forward_digits)(const veil_fft_tables *t, const uint64_t *x, uint32_t base_log,
-                           uint32_t levels, double *out);
+    /* out[lv N ..]: forward_i64 of the digit polynomial of level lv
+     * (veil/gadget.h, ties up) of X^a x - x for a in [1, 2N) (rotate_sub's
+     * difference), or of x itself for a = 0, bit for bit, neither the
+     * difference nor the digits stored: both are fused with the first pass
+     * of the transform */
+    void (*forward_digits)(const veil_fft_tables *t, const uint64_t *x, uint32_t a,
+                           uint32_t base_log, uint32_t levels, double *out);
     /* acc[j] += round(v[j]) mod 2^64, ties away from zero, exact for every
      * finite v (0 from |v| >= 2^116 on), j < count: the inverse transform's
      * last step, on its own (tests) */
@@ -124,9 +126,10 @@ typedef struct veil_fft_kernels {
 } veil_fft_kernels;
 
 /* forward_digits through f's own kernels (veil paths only, not FFTW: the
- * caller decomposes and calls veil_fft_forward_i64 there). */
+ * caller decomposes and calls veil_fft_forward_i64 there): the digits'
+ * transforms of X^a x - x (a in [1, 2N)), or of x (a = 0). */
 struct veil_fft;
-void veil_fft_forward_digits(struct veil_fft *f, const uint64_t *x, uint32_t base_log,
+void veil_fft_forward_digits(struct veil_fft *f, const uint64_t *x, uint32_t a, uint32_t base_log,
                              uint32_t levels, double *out);
 
 /* Prefetch `bytes` from p into L2, spread evenly over f's next `transforms`

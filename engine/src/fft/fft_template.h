@@ -530,18 +530,41 @@ static inline vd digit_f64(vu d, int narrow) {
     return (vd)(d + 0x4338000000000000u) - splat(0x1.8p52);
 }
 
-/* forward_digits' first pass; multi (levels > 1) and narrow (base_log <=
- * 51) are constants at each call, so the loop tests neither */
+/* Coefficients t0 .. t0 + W - 1 of X^a x - x (a = e, or e + N with
+ * m_hi all ones): rotate_sub's two runs, the same operations on each value;
+ * the one vector that straddles t = e takes each value from its own run. */
+static inline vu rot_sub_ld(const uint64_t *x, size_t t0, size_t N, size_t e, uint64_t m_hi) {
+    const uint64_t m_lo = ~m_hi;
+    vu r;
+    if (t0 >= e) {
+        r = (ldu(x + t0 - e) ^ m_hi) - m_hi;
+    } else if (t0 + W <= e) {
+        r = (ldu(x + t0 + N - e) ^ m_lo) - m_lo;
+    } else {
+        uint64_t v[W];
+        for (size_t i = 0; i < W; i++)
+            v[i] = t0 + i < e ? (x[t0 + i + N - e] ^ m_lo) - m_lo : (x[t0 + i - e] ^ m_hi) - m_hi;
+        r = ldu(v);
+    }
+    return r - ldu(x + t0);
+}
+
+/* forward_digits' first pass; multi (levels > 1), narrow (base_log <= 51)
+ * and rot (a != 0) are constants at each call, so the loop tests none */
 static inline __attribute__((always_inline)) void
-digits_first_pass(const veil_fft_tables *t, const uint64_t *x, uint32_t base_log, uint32_t levels,
-                  double *out, const int multi, const int narrow) {
-    const size_t h = t->h, q = h / 4, n = t->n;
+digits_first_pass(const veil_fft_tables *t, const uint64_t *x, uint32_t a, uint32_t base_log,
+                  uint32_t levels, double *out, const int multi, const int narrow, const int rot) {
+    const size_t h = t->h, q = h / 4, n = t->n, N = 2 * h;
     const uint32_t bits = base_log * levels;
+    const uint64_t m_hi = a >= N ? ~(uint64_t)0 : 0;
+    const size_t e = a >= N ? a - N : a;
     const fp_tables f = fp_tables_of(t);
     for (size_t j0 = 0; j0 < q; j0 += W) {
         vu r[8];
         for (int s = 0; s < 4; s++) {
-            const vu xr = ldu(x + s * q + j0), xi = ldu(x + h + s * q + j0);
+            const size_t t0 = s * q + j0;
+            const vu xr = rot ? rot_sub_ld(x, t0, N, e, m_hi) : ldu(x + t0),
+                     xi = rot ? rot_sub_ld(x, h + t0, N, e, m_hi) : ldu(x + h + t0);
             VEIL_GADGET_INIT(r[2 * s], xr, bits);
             VEIL_GADGET_INIT(r[2 * s + 1], xi, bits);
         }
@@ -565,22 +588,32 @@ digits_first_pass(const veil_fft_tables *t, const uint64_t *x, uint32_t base_log
     }
 }
 
-/* The transforms of the `levels` digit polynomials of x (veil/gadget.h, most
- * significant level first, at out + lv N), without storing the digits: each
- * first-pass group of x is decomposed in registers, all levels at once, and
- * fed to first_pass per level. The same values enter the same operations
- * as decompose + forward_i64: the same bits. */
-static void VEIL_FFT_NAME(forward_digits)(const veil_fft_tables *t, const uint64_t *x,
+/* The transforms of the `levels` digit polynomials of X^a x - x (a in
+ * [1, 2N): the CMux's difference, read straight from the accumulator), or of
+ * x itself (a = 0) (veil/gadget.h, most significant level first, at
+ * out + lv N), without storing the difference or the digits: each
+ * first-pass group is formed and decomposed in registers, all levels at
+ * once, and fed to first_pass per level. The same values enter the same
+ * operations as rotate_sub + decompose + forward_i64: the same bits. */
+static void VEIL_FFT_NAME(forward_digits)(const veil_fft_tables *t, const uint64_t *x, uint32_t a,
                                           uint32_t base_log, uint32_t levels, double *out) {
     const int narrow = base_log <= 51;
-    if (levels > 1 && narrow)
-        digits_first_pass(t, x, base_log, levels, out, 1, 1);
-    else if (levels > 1)
-        digits_first_pass(t, x, base_log, levels, out, 1, 0);
-    else if (narrow)
-        digits_first_pass(t, x, base_log, levels, out, 0, 1);
+#define DIGITS_FIRST_PASS(rot)                                                                     \
+    do {                                                                                           \
+        if (levels > 1 && narrow)                                                                  \
+            digits_first_pass(t, x, a, base_log, levels, out, 1, 1, rot);                          \
+        else if (levels > 1)                                                                       \
+            digits_first_pass(t, x, a, base_log, levels, out, 1, 0, rot);                          \
+        else if (narrow)                                                                           \
+            digits_first_pass(t, x, a, base_log, levels, out, 0, 1, rot);                          \
+        else                                                                                       \
+            digits_first_pass(t, x, a, base_log, levels, out, 0, 0, rot);                          \
+    } while (0)
+    if (a)
+        DIGITS_FIRST_PASS(1);
     else
-        digits_first_pass(t, x, base_log, levels, out, 0, 0);
+        DIGITS_FIRST_PASS(0);
+#undef DIGITS_FIRST_PASS
     for (uint32_t lv = 0; lv < levels; lv++)
         forward_rest(t, out + (size_t)t->n * lv);
 }

@@ -530,23 +530,28 @@ static inline vd digit_f64(vu d, int narrow) {
     return (vd)(d + 0x4338000000000000u) - splat(0x1.8p52);
 }
 
-/* Coefficients t0 .. t0 + W - 1 of X^a x - x (a = e, or e + N with
- * m_hi all ones): rotate_sub's two runs, the same operations on each value;
- * the one vector that straddles t = e takes each value from its own run. */
-static inline vu rot_sub_ld(const uint64_t *x, size_t t0, size_t N, size_t e, uint64_t m_hi) {
-    const uint64_t m_lo = ~m_hi;
-    vu r;
-    if (t0 >= e) {
-        r = (ldu(x + t0 - e) ^ m_hi) - m_hi;
-    } else if (t0 + W <= e) {
-        r = (ldu(x + t0 + N - e) ^ m_lo) - m_lo;
-    } else {
-        uint64_t v[W];
-        for (size_t i = 0; i < W; i++)
-            v[i] = t0 + i < e ? (x[t0 + i + N - e] ^ m_lo) - m_lo : (x[t0 + i - e] ^ m_hi) - m_hi;
-        r = ldu(v);
-    }
-    return r - ldu(x + t0);
+/* X^a x (mod X^N + 1), a in [0, 2N): one definition for rotate_sub,
+ * add_monomial and forward_digits. rot_e splits a into e = a mod N and the
+ * sign mask m_hi (all ones for a >= N); then coefficient t is
+ * +-x[t - e] (sign m_hi) for t >= e and +-x[t - e + N] (the other sign)
+ * for t < e, each (v ^ m) - m: v or -v. */
+static inline size_t rot_e(uint32_t a, size_t N, uint64_t *m_hi) {
+    *m_hi = a >= N ? ~(uint64_t)0 : 0;
+    return a >= N ? a - N : a;
+}
+static inline uint64_t rot_at(const uint64_t *x, size_t t, size_t N, size_t e, uint64_t m_hi) {
+    const uint64_t m = t < e ? ~m_hi : m_hi;
+    return (x[t < e ? t + N - e : t - e] ^ m) - m;
+}
+/* coefficients t0 .. t0 + W - 1; the one vector that straddles t = e takes
+ * each value from its own run */
+static inline vu rot_ld(const uint64_t *x, size_t t0, size_t N, size_t e, uint64_t m_hi) {
+    if (t0 >= e) return (ldu(x + t0 - e) ^ m_hi) - m_hi;
+    if (t0 + W <= e) return (ldu(x + t0 + N - e) ^ ~m_hi) - ~m_hi;
+    uint64_t v[W];
+    for (size_t i = 0; i < W; i++)
+        v[i] = rot_at(x, t0 + i, N, e, m_hi);
+    return ldu(v);
 }
 
 /* forward_digits' first pass; multi (levels > 1), narrow (base_log <= 51)
@@ -556,15 +561,16 @@ digits_first_pass(const veil_fft_tables *t, const uint64_t *x, uint32_t a, uint3
                   uint32_t levels, double *out, const int multi, const int narrow, const int rot) {
     const size_t h = t->h, q = h / 4, n = t->n, N = 2 * h;
     const uint32_t bits = base_log * levels;
-    const uint64_t m_hi = a >= N ? ~(uint64_t)0 : 0;
-    const size_t e = a >= N ? a - N : a;
+    uint64_t m_hi;
+    const size_t e = rot_e(a, N, &m_hi);
     const fp_tables f = fp_tables_of(t);
     for (size_t j0 = 0; j0 < q; j0 += W) {
         vu r[8];
         for (int s = 0; s < 4; s++) {
             const size_t t0 = s * q + j0;
-            const vu xr = rot ? rot_sub_ld(x, t0, N, e, m_hi) : ldu(x + t0),
-                     xi = rot ? rot_sub_ld(x, h + t0, N, e, m_hi) : ldu(x + h + t0);
+            /* X^a x - x, or x */
+            const vu xr = rot ? rot_ld(x, t0, N, e, m_hi) - ldu(x + t0) : ldu(x + t0),
+                     xi = rot ? rot_ld(x, h + t0, N, e, m_hi) - ldu(x + h + t0) : ldu(x + h + t0);
             VEIL_GADGET_INIT(r[2 * s], xr, bits);
             VEIL_GADGET_INIT(r[2 * s + 1], xi, bits);
         }
@@ -708,39 +714,27 @@ static void VEIL_FFT_NAME(mac)(double *acc, const double *a, const double *b, ui
 #define STORE_vu(p, x) stu((uint64_t *)(p), (x))
 #define STORE_uint64_t(p, x) (*(p) = (int64_t)(x))
 
-/* diff = X^a * src - src, a in [0, 2N): two branch-free runs. m = 0 or all
- * ones: (v ^ m) - m is v or -v. For t < e, X^a wraps src[t - e + N] around
- * once more (one more sign); pointer offsets keep the loads contiguous. */
+/* diff = X^a * src - src, a in [0, 2N) (rot_ld) */
 static void VEIL_FFT_NAME(rotate_sub)(const uint64_t *src, uint32_t N, uint32_t a, uint64_t *diff) {
-    const uint64_t m_hi = a >= N ? ~(uint64_t)0 : 0, m_lo = ~m_hi;
-    const uint32_t e = a >= N ? a - N : a;
-    const uint64_t *wrap = src + (N - e), *sh = src - e; /* sh + t: src[t - e], t >= e */
-    uint32_t t = 0;
-    for (; t + W <= e; t += W)
-        stu(diff + t, ((ldu(wrap + t) ^ m_lo) - m_lo) - ldu(src + t));
-    for (; t < e; t++)
-        diff[t] = ((wrap[t] ^ m_lo) - m_lo) - src[t];
+    uint64_t m_hi;
+    const size_t e = rot_e(a, N, &m_hi);
+    size_t t = 0;
     for (; t + W <= N; t += W)
-        stu(diff + t, ((ldu(sh + t) ^ m_hi) - m_hi) - ldu(src + t));
+        stu(diff + t, rot_ld(src, t, N, e, m_hi) - ldu(src + t));
     for (; t < N; t++)
-        diff[t] = ((sh[t] ^ m_hi) - m_hi) - src[t];
+        diff[t] = rot_at(src, t, N, e, m_hi) - src[t];
 }
 
-/* out += X^d * in, d in [0, 2N): rotate_sub's two runs, added to out (the
- * multi-bit step's sum of a group's GGSWs times monomials). */
+/* out += X^d * in, d in [0, 2N) (rot_ld): the multi-bit step's sum of a
+ * group's GGSWs times monomials */
 static void VEIL_FFT_NAME(add_monomial)(uint64_t *out, const uint64_t *in, uint32_t N, uint32_t d) {
-    const uint64_t m_hi = d >= N ? ~(uint64_t)0 : 0, m_lo = ~m_hi;
-    const uint32_t e = d >= N ? d - N : d;
-    const uint64_t *wrap = in + (N - e), *sh = in - e; /* sh + t: in[t - e], t >= e */
-    uint32_t t = 0;
-    for (; t + W <= e; t += W)
-        stu(out + t, ldu(out + t) + ((ldu(wrap + t) ^ m_lo) - m_lo));
-    for (; t < e; t++)
-        out[t] += (wrap[t] ^ m_lo) - m_lo;
+    uint64_t m_hi;
+    const size_t e = rot_e(d, N, &m_hi);
+    size_t t = 0;
     for (; t + W <= N; t += W)
-        stu(out + t, ldu(out + t) + ((ldu(sh + t) ^ m_hi) - m_hi));
+        stu(out + t, ldu(out + t) + rot_ld(in, t, N, e, m_hi));
     for (; t < N; t++)
-        out[t] += (sh[t] ^ m_hi) - m_hi;
+        out[t] += rot_at(in, t, N, e, m_hi);
 }
 
 static void VEIL_FFT_NAME(decompose)(const uint64_t *src, uint32_t N, uint32_t B, uint32_t levels,

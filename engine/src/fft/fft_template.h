@@ -106,7 +106,7 @@ static inline vd fmadd(vd a, vd b, vd c) {
 #elif W == 4 && defined(__FMA__)
     return (vd)_mm256_fmadd_pd((__m256d)a, (__m256d)b, (__m256d)c);
 #else
-    vd r;
+    vd r = c; /* every lane written below; initialised for GCC -O1 -Werror */
     for (int i = 0; i < W; i++)
         r[i] = __builtin_fma(a[i], b[i], c[i]);
     return r;

@@ -1,0 +1,210 @@
+// LABELS: server
+// LINKS: veil_loaders
+/* README's "Deployment" commands, run as a user runs them: the `veil` and
+ * `veil-server` binaries on models/tiny.h5 (cpu backend, loopback).
+ *   veil keygen  -> keys/ (secret.key 0600, eval.key)
+ *   veil-server  --keys-dir, port 0
+ *   veil remote  (golden inputs; uploads eval.key once, then finds it on the
+ *                server) -> remote.csv, and printed without --output
+ *   veil encrypt (a CSV of quantized inputs) -> in.ct; POST /v1/infer with
+ *                the key id from keys/servers -> out.ct; veil decrypt -> CSV
+ *   veil run --mode simulate -> sim.csv
+ * Every CSV must equal simulate's byte for byte (the same integers, written
+ * by one writer), the printed samples must name their class, and the server
+ * must exit 0 on SIGTERM. test_server covers the library calls under
+ * these commands; this one covers the commands (client/cmds.c's remote and
+ * decrypt paths ran in no other test of `make test`). */
+#define _POSIX_C_SOURCE 200809L
+#include <signal.h>
+#include <sys/stat.h>
+
+#include "server_common.h"
+#include "testutil.h"
+#include "veil/loader.h"
+
+enum { SAMPLES = 8 };
+
+static char g_dir[256], g_veil[512], g_server[512], g_model[512];
+
+/* Runs argv (NULL-terminated) with stdout and stderr to DIR/NAME.out and
+ * DIR/NAME.err; returns the exit code (128 + signal when killed). */
+static int run(const char *name, const char *const *argv) {
+    char out[400], err[400];
+    snprintf(out, sizeof out, "%s/%s.out", g_dir, name);
+    snprintf(err, sizeof err, "%s/%s.err", g_dir, name);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!freopen(out, "w", stdout) || !freopen(err, "w", stderr)) _exit(126);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    int ws = 0;
+    waitpid(pid, &ws, 0);
+    const int rc = WIFSIGNALED(ws) ? 128 + WTERMSIG(ws) : WEXITSTATUS(ws);
+    if (rc) fprintf(stderr, "\n  %s: exit %d (see %s)", name, rc, err);
+    return rc;
+}
+
+/* The whole file at path (NUL-terminated; *len without it), NULL if none. */
+static char *slurp(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    rewind(f);
+    char *b = malloc((size_t)n + 1);
+    size_t got = b ? fread(b, 1, (size_t)n, f) : 0;
+    fclose(f);
+    if (!b) return NULL;
+    b[got] = 0;
+    if (len) *len = got;
+    return b;
+}
+
+static char *file_in(const char *name, size_t *len) {
+    char p[400];
+    snprintf(p, sizeof p, "%s/%s", g_dir, name);
+    return slurp(p, len);
+}
+
+static void test_readme_deployment(void) {
+    char keys[300], skeys[300], url[64], remote_csv[300], sim_csv[300], in_csv[300], in_ct[300],
+        dec_csv[300], lim[16];
+    snprintf(keys, sizeof keys, "%s/keys", g_dir);
+    snprintf(skeys, sizeof skeys, "%s/server-keys", g_dir);
+    snprintf(remote_csv, sizeof remote_csv, "%s/remote.csv", g_dir);
+    snprintf(sim_csv, sizeof sim_csv, "%s/sim.csv", g_dir);
+    snprintf(in_csv, sizeof in_csv, "%s/in.csv", g_dir);
+    snprintf(in_ct, sizeof in_ct, "%s/in.ct", g_dir);
+    snprintf(dec_csv, sizeof dec_csv, "%s/decrypted.csv", g_dir);
+    snprintf(lim, sizeof lim, "%d", SAMPLES);
+
+    /* client: keys */
+    const char *kg[] = {g_veil, "keygen", g_model, "--out", keys, NULL};
+    CU_ASSERT_EQUAL_FATAL(run("keygen", kg), 0);
+    char sk[400];
+    struct stat st;
+    snprintf(sk, sizeof sk, "%s/secret.key", keys);
+    CU_ASSERT_EQUAL_FATAL(stat(sk, &st), 0);
+    CU_ASSERT_EQUAL(st.st_mode & 0777, 0600);
+
+    /* server */
+    const char *sargs[] = {"--model",     g_model,      "--backend", "cpu", "--listen",
+                           "127.0.0.1:0", "--keys-dir", skeys,       NULL};
+    uint16_t port = 0;
+    int errfd = -1;
+    pid_t srv = spawn_server(g_server, sargs, &port, &errfd);
+    CU_ASSERT_FATAL(srv > 0 && port != 0);
+    snprintf(url, sizeof url, "http://127.0.0.1:%u", port);
+
+    /* veil remote twice: uploads, then finds the key on the server */
+    const char *r1[] = {g_veil, "remote",  g_model, "--key",    keys,       "--server",
+                        url,    "--limit", lim,     "--output", remote_csv, NULL};
+    CU_ASSERT_EQUAL(run("remote1", r1), 0);
+    char *e1 = file_in("remote1.err", NULL);
+    CU_ASSERT_PTR_NOT_NULL(e1 && strstr(e1, "uploaded evaluation key"));
+    const char *r2[] = {g_veil,     "remote", g_model,   "--key", keys,
+                        "--server", url,      "--limit", "2",     NULL};
+    CU_ASSERT_EQUAL(run("remote2", r2), 0);
+    char *e2 = file_in("remote2.err", NULL), *o2 = file_in("remote2.out", NULL);
+    CU_ASSERT_PTR_NOT_NULL(e2 && strstr(e2, "server already has"));
+    /* printed: "sample 0: y = [..] class C" for each sample */
+    CU_ASSERT_PTR_NOT_NULL(o2 && strstr(o2, "sample 0: y = ["));
+    CU_ASSERT_PTR_NOT_NULL(o2 && strstr(o2, "sample 1: y = ["));
+    CU_ASSERT_PTR_NOT_NULL(o2 && strstr(o2, "] class "));
+
+    /* step by step: encrypt a CSV of quantized inputs (the golden ones),
+     * POST it with the key id veil remote stored, decrypt */
+    veil_model *m = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_model_load(g_model, &m), VEIL_OK);
+    CU_ASSERT_FATAL(m->n_inputs == 1 && m->golden.count >= SAMPLES);
+    const size_t per = veil_shape_size(&m->inputs[0].shape);
+    FILE *f = fopen(in_csv, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    for (size_t s = 0; s < SAMPLES; s++)
+        for (size_t j = 0; j < per; j++)
+            fprintf(f, "%lld%s", (long long)m->golden.inputs[0][s * per + j],
+                    j + 1 < per ? "," : "\n");
+    fclose(f);
+    veil_model_free(m);
+    const char *enc[] = {g_veil, "encrypt",     g_model,    "--key", keys, "--input",
+                         in_csv, "--quantized", "--output", in_ct,   NULL};
+    CU_ASSERT_EQUAL_FATAL(run("encrypt", enc), 0);
+    char *servers = file_in("keys/servers", NULL), id[64] = "";
+    CU_ASSERT_FATAL(servers && sscanf(servers, "%*s %63s", id) == 1);
+    char hdr[128];
+    snprintf(hdr, sizeof hdr, "X-Veil-Key-Id: %s\r\n", id);
+    size_t ct_len = 0;
+    char *ct = slurp(in_ct, &ct_len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ct);
+    http_res res;
+    CU_ASSERT_EQUAL_FATAL(
+        http_raw_port(port, "POST", "/v1/infer", hdr, (const uint8_t *)ct, ct_len, 1, 0, &res), 0);
+    CU_ASSERT_EQUAL(res.status, 200);
+    char out_ct[300];
+    snprintf(out_ct, sizeof out_ct, "%s/out.ct", g_dir);
+    f = fopen(out_ct, "wb");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fwrite(res.body, 1, res.body_len, f);
+    fclose(f);
+    http_res_free(&res);
+    free(ct);
+    const char *dec[] = {g_veil,    "decrypt", g_model,    "--key", keys,
+                         "--input", out_ct,    "--output", dec_csv, NULL};
+    CU_ASSERT_EQUAL(run("decrypt", dec), 0);
+
+    /* simulate, and every CSV equal to it */
+    const char *sim[] = {g_veil,    "run", g_model,    "--mode", "simulate",
+                         "--limit", lim,   "--output", sim_csv,  NULL};
+    CU_ASSERT_EQUAL(run("simulate", sim), 0);
+    size_t ls = 0, lr = 0, ld = 0;
+    char *s_sim = slurp(sim_csv, &ls), *s_rem = slurp(remote_csv, &lr),
+         *s_dec = slurp(dec_csv, &ld);
+    CU_ASSERT_PTR_NOT_NULL(s_sim);
+    CU_ASSERT(s_sim && ls > 0 && s_rem && lr == ls && !memcmp(s_sim, s_rem, ls));
+    CU_ASSERT(s_sim && s_dec && ld == ls && !memcmp(s_sim, s_dec, ls));
+    /* one row per sample */
+    size_t rows = 0;
+    for (size_t i = 0; s_sim && i < ls; i++)
+        rows += s_sim[i] == '\n';
+    CU_ASSERT(rows >= SAMPLES);
+
+    /* the server drains and exits 0 on SIGTERM */
+    kill(srv, SIGTERM);
+    int ws = 0;
+    CU_ASSERT_EQUAL(wait_exit(srv, 60, &ws), 0);
+    CU_ASSERT(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+    if (errfd >= 0) close(errfd);
+    free(e1);
+    free(e2);
+    free(o2);
+    free(servers);
+    free(s_sim);
+    free(s_rem);
+    free(s_dec);
+}
+
+int main(void) {
+    const char *b = getenv("VEIL_BUILD_DIR");
+    if (!b) {
+        printf("SKIPPED: VEIL_BUILD_DIR is not set (run through ctest)\n");
+        return VEIL_TEST_SKIP;
+    }
+    snprintf(g_veil, sizeof g_veil, "%s/host/veil", b);
+    snprintf(g_server, sizeof g_server, "%s/host/veil-server", b);
+    snprintf(g_model, sizeof g_model, "%s", veil_test_path("models/tiny.h5"));
+    if (access(g_veil, X_OK) != 0 || access(g_server, X_OK) != 0) {
+        printf("SKIPPED: %s or %s not built\n", g_veil, g_server);
+        return VEIL_TEST_SKIP;
+    }
+    snprintf(g_dir, sizeof g_dir, "/tmp/veil_test_deploy_%d", (int)getpid());
+    if (mkdir(g_dir, 0700) != 0) return 1;
+    if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
+    CU_pSuite s = CU_add_suite("cli_deploy", NULL, NULL);
+    if (!s) return CU_get_error();
+    VEIL_ADD_TEST(s, test_readme_deployment);
+    const int rc = veil_test_run();
+    if (!getenv("VEIL_TEST_KEEP")) rm_rf(g_dir);
+    return rc;
+}

@@ -288,6 +288,23 @@ static veil_status read_npy(const char *path, int *is_float, size_t *dims, int *
         }
         p = e;
     }
+    /* the data must be in the file before anything is allocated for it: a
+     * header may announce up to 2^31 values (16 GiB as int64) */
+    const long here = ftell(f);
+    if (here < 0 || fseek(f, 0, SEEK_END) != 0) {
+        st = veil_error(VEIL_ERR_IO, "%s: cannot seek: %s", path, strerror(errno));
+        goto done;
+    }
+    const long end = ftell(f);
+    if (end < here || fseek(f, here, SEEK_SET) != 0) {
+        st = veil_error(VEIL_ERR_IO, "%s: cannot seek: %s", path, strerror(errno));
+        goto done;
+    }
+    if ((uint64_t)(end - here) < (uint64_t)n * size) {
+        st = veil_error(VEIL_ERR_FORMAT, "%s: truncated data (%zu values expected, %ld bytes left)",
+                        path, n, end - here);
+        goto done;
+    }
     raw = malloc(n * size + 1);
     res = malloc(n * 8 + 1);
     if (!raw || !res) {
@@ -405,6 +422,14 @@ static veil_status read_npy_inputs(const char *path, const veil_model *m, veil_m
 
 /* ---- .csv ------------------------------------------------------------------ */
 
+/* d as an int64 when it is a whole number that fits (no NaN, no infinity,
+ * nothing at or past 2^63: converting those is undefined); 0 otherwise. */
+static int as_int64(double d, int64_t *out) {
+    if (!(d == floor(d)) || !(d >= -0x1p63 && d < 0x1p63)) return 0;
+    *out = (int64_t)d;
+    return 1;
+}
+
 static veil_status read_csv(const char *path, const veil_model *m, int quantized,
                             veil_model_samples *s, const quant_policy *pol) {
     if (m->n_inputs != 1)
@@ -476,7 +501,12 @@ static veil_status read_csv(const char *path, const veil_model *m, int quantized
             }
         }
         memcpy(vals + count * per, row, per * sizeof *row);
-        labels[count] = lab ? (int64_t)row[per] : 0;
+        labels[count] = 0;
+        if (lab && !as_int64(row[per], &labels[count])) {
+            st = veil_error(VEIL_ERR_FORMAT, "%s:%zu: label %g is not an integer", path, line_no,
+                            row[per]);
+            break;
+        }
         count++;
     }
     fclose(f);
@@ -488,13 +518,13 @@ static veil_status read_csv(const char *path, const veil_model *m, int quantized
         if (quantized) {
             int64_t *iv = (int64_t *)vals; /* same size: convert in place */
             for (size_t i = 0; i < count * per; i++) {
-                double d = vals[i];
-                if (d != floor(d)) {
+                const double d = vals[i];
+                if (!as_int64(d, &iv[i])) {
                     st = veil_error(VEIL_ERR_FORMAT,
-                                    "%s: --quantized, but value %g is not an integer", path, d);
+                                    "%s: --quantized, but value %g of sample %zu is not an integer",
+                                    path, d, i / per);
                     break;
                 }
-                iv[i] = (int64_t)d;
             }
             if (st == VEIL_OK) st = to_quantized(path, in, 0, iv, count, pol, &s->inputs[0]);
         } else {

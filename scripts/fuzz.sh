@@ -62,6 +62,14 @@ if [ -x "$build/loaders/fuzz_model" ]; then
   model_len=$(( $(find "$run/seeds/model" -type f -printf '%s\n' | sort -n | tail -1) + 4096 ))
   fuzz_one model "$build/loaders/fuzz_model" "$model_len" "$run/seeds/model"
 fi
+# The .npy and .csv input readers: the target writes its own seeds (a few
+# valid files of each format, the first byte picking format and flags).
+if [ -x "$build/loaders/fuzz_inputs" ]; then
+  mkdir -p "$run/seeds/inputs"
+  VEIL_FUZZ_INPUTS_SEEDS="$run/seeds/inputs" "$build/loaders/fuzz_inputs" 2>"$run/logs/inputs-seeds.log" || {
+    echo "fuzz.sh: fuzz_inputs could not write its seeds:" >&2; cat "$run/logs/inputs-seeds.log" >&2; exit 1; }
+  fuzz_one inputs "$build/loaders/fuzz_inputs" 65536 "$run/seeds/inputs"
+fi
 if [ -x "$build/host/fuzz_request" ]; then
   fuzz_one request "$build/host/fuzz_request" 65536
 fi

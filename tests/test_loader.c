@@ -463,6 +463,146 @@ static void test_inputs_readers(void) {
 
 /* NaN is refused naming the sample and feature; ±inf and 1e400 are clamped
  * and reported, or refused with VEIL_INPUTS_STRICT_RANGE (issue 15, item 8). */
+/* A .npy file: version 1 or 2 header of dict padded to 64 bytes, then the
+ * data bytes. */
+static void write_npy(const char *path, int version, const char *descr, const char *shape,
+                      const char *fortran, const void *data, size_t bytes) {
+    char dict[256];
+    int dl = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': %s, 'shape': %s, }",
+                      descr, fortran, shape);
+    const size_t pre = version == 1 ? 10 : 12;
+    size_t hl = (size_t)dl + 1;
+    while ((pre + hl) % 64)
+        hl++;
+    FILE *f = fopen(path, "wb");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    unsigned char head[12] = {0x93, 'N', 'U', 'M', 'P', 'Y', (unsigned char)version, 0};
+    head[8] = (unsigned char)(hl & 0xff);
+    head[9] = (unsigned char)(hl >> 8);
+    head[10] = head[11] = 0;
+    fwrite(head, 1, pre, f);
+    fwrite(dict, 1, (size_t)dl, f);
+    for (size_t i = (size_t)dl; i + 1 < hl; i++)
+        fputc(' ', f);
+    fputc('\n', f);
+    fwrite(data, 1, bytes, f);
+    fclose(f);
+}
+
+/* Every .npy dtype the reader takes (numpy's defaults: float64 and int64,
+ * and torch's float32), each giving the same quantized values, and the
+ * files it refuses, each with an error naming the file: big-endian and
+ * Fortran order, an unknown version, and a header announcing more data than
+ * the file holds (refused before allocating for it: fuzz_inputs found a
+ * 40-byte file that made it allocate 13 GB). CSV: a --quantized value or a
+ * label that is not an int64 (infinity, 1e30, 1.5) is refused, not converted
+ * (fuzz_inputs: the conversion of infinity was undefined behaviour). */
+static void test_npy_dtypes_and_bad_inputs(void) {
+    veil_model *m = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_model_load(veil_test_path("models/tiny.h5"), &m), VEIL_OK);
+    const veil_model_input *in = &m->inputs[0];
+    CU_ASSERT_EQUAL_FATAL(veil_shape_size(&in->shape), 3);
+    CU_ASSERT_FATAL(in->range[0] <= -3 && in->range[1] >= 3);
+    char path[256];
+    snprintf(path, sizeof path, "/tmp/veil_test_dtype_%d.npy", (int)getpid());
+    /* two samples; unsigned types get the non-negative ones */
+    const int64_t sv[6] = {-3, 0, 3, 1, -1, 2}, uv[6] = {0, 3, 1, 2, 0, 3};
+    const struct {
+        const char *descr;
+        int is_unsigned, is_float;
+        unsigned size;
+    } types[] = {{"<f8", 0, 1, 8}, {"<f4", 0, 1, 4}, {"<i8", 0, 0, 8}, {"<i4", 0, 0, 4},
+                 {"<i2", 0, 0, 2}, {"|i1", 0, 0, 1}, {"<u8", 1, 0, 8}, {"<u4", 1, 0, 4},
+                 {"<u2", 1, 0, 2}, {"|u1", 1, 0, 1}};
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
+        const int64_t *want = types[t].is_unsigned ? uv : sv;
+        unsigned char data[48];
+        for (int i = 0; i < 6; i++) {
+            if (types[t].is_float) {
+                /* q * scale, quantized back to q (float32: rounded, still
+                 * nearest to q * scale) */
+                const double d = (double)want[i] * in->scale;
+                const float fl = (float)d;
+                memcpy(data + i * types[t].size, types[t].size == 8 ? (const void *)&d : &fl,
+                       types[t].size);
+            } else {
+                const int64_t v = want[i];
+                memcpy(data + i * types[t].size, &v, types[t].size); /* little-endian */
+            }
+        }
+        write_npy(path, t % 2 ? 2 : 1, types[t].descr, "(2, 3)", "False", data, 6 * types[t].size);
+        veil_model_samples smp;
+        const veil_status st = veil_inputs_read(path, m, 0, &smp, NULL);
+        CU_ASSERT_EQUAL(st, VEIL_OK);
+        if (st != VEIL_OK) {
+            fprintf(stderr, "\n  %s: %s", types[t].descr, veil_error_message());
+            continue;
+        }
+        CU_ASSERT_EQUAL(smp.count, 2);
+        CU_ASSERT_EQUAL(memcmp(smp.inputs[0], want, sizeof sv), 0);
+        veil_model_samples_free(&smp, m->n_inputs, 0);
+    }
+    const double d6[16] = {0};
+    const struct {
+        int version;
+        const char *descr, *shape, *fortran;
+        size_t bytes;
+        veil_status st;
+        const char *msg;
+    } bad[] = {
+        {1, ">f8", "(2, 3)", "False", 48, VEIL_ERR_UNSUPPORTED, "dtype '>f8' not supported"},
+        {1, "<f8", "(2, 3)", "True", 48, VEIL_ERR_UNSUPPORTED, "Fortran-order arrays"},
+        {1, "<c16", "(2, 3)", "False", 48, VEIL_ERR_UNSUPPORTED, "dtype '<c16' not supported"},
+        {4, "<f8", "(2, 3)", "False", 48, VEIL_ERR_FORMAT, ".npy version 4 not supported"},
+        {1, "<f8", "(2, 3)", "False", 40, VEIL_ERR_FORMAT,
+         "truncated data (6 values expected, 40 bytes left)"},
+        {1, "<f4", "(555555552, 3)", "False", 8, VEIL_ERR_FORMAT,
+         "truncated data (1666666656 values expected, 8 bytes left)"},
+        {1, "<f8", "(2, 4)", "False", 64, VEIL_ERR_FORMAT, "4 values per sample, input 'x' has 3"},
+    };
+    for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
+        write_npy(path, bad[b].version == 4 ? 1 : bad[b].version, bad[b].descr, bad[b].shape,
+                  bad[b].fortran, d6, bad[b].bytes);
+        if (bad[b].version == 4) { /* the version byte rewritten */
+            FILE *f = fopen(path, "r+b");
+            fseek(f, 6, SEEK_SET);
+            fputc(4, f);
+            fclose(f);
+        }
+        veil_model_samples smp;
+        CU_ASSERT_EQUAL(veil_inputs_read(path, m, 0, &smp, NULL), bad[b].st);
+        const char *msg = veil_error_message();
+        CU_ASSERT(strstr(msg, path) && strstr(msg, bad[b].msg));
+        if (!strstr(msg, bad[b].msg))
+            fprintf(stderr, "\n  want \"%s\", got \"%s\"", bad[b].msg, msg);
+    }
+    unlink(path);
+    snprintf(path, sizeof path, "/tmp/veil_test_badcsv_%d.csv", (int)getpid());
+    const struct {
+        const char *text;
+        unsigned flags;
+        const char *msg;
+    } csv[] = {
+        {"1,2,1e400\n", VEIL_INPUTS_QUANTIZED, "value inf of sample 0 is not an integer"},
+        {"1,2,3\n0,1,1e30\n", VEIL_INPUTS_QUANTIZED, "value 1e+30 of sample 1 is not an integer"},
+        {"0.1,0.2,0.3,1.5\n", 0, ":1: label 1.5 is not an integer"},
+        {"0.1,0.2,0.3,1\n0.1,0.2,0.3,1e400\n", 0, ":2: label inf is not an integer"},
+    };
+    for (size_t c = 0; c < sizeof csv / sizeof csv[0]; c++) {
+        FILE *f = fopen(path, "w");
+        fputs(csv[c].text, f);
+        fclose(f);
+        veil_model_samples smp;
+        CU_ASSERT_EQUAL(veil_inputs_read(path, m, csv[c].flags, &smp, NULL), VEIL_ERR_FORMAT);
+        const char *msg = veil_error_message();
+        CU_ASSERT_PTR_NOT_NULL(strstr(msg, csv[c].msg));
+        if (!strstr(msg, csv[c].msg))
+            fprintf(stderr, "\n  want \"%s\", got \"%s\"", csv[c].msg, msg);
+    }
+    unlink(path);
+    veil_model_free(m);
+}
+
 static void test_nan_and_clamping(void) {
     veil_model *m = NULL;
     CU_ASSERT_EQUAL_FATAL(veil_model_load(veil_test_path("models/tiny.h5"), &m), VEIL_OK);
@@ -516,5 +656,6 @@ int main(void) {
     VEIL_ADD_TEST(s, test_not_hdf5);
     VEIL_ADD_TEST(s, test_inputs_readers);
     VEIL_ADD_TEST(s, test_nan_and_clamping);
+    VEIL_ADD_TEST(s, test_npy_dtypes_and_bad_inputs);
     return veil_test_run();
 }

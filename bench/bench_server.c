@@ -175,7 +175,8 @@ static void triton_counts(const char *url, const char *name, long *requests, lon
     veil_remote_options ro;
     veil_remote_options_default(&ro);
     veil_http_resp r;
-    if (veil_http_do("GET", u, NULL, NULL, 0, 1, &ro, &r) || r.status != 200) return;
+    if (veil_http_do("GET", u, NULL, NULL, 0, 1, VEIL_REMOTE_JSON_MAX, &ro, &r) || r.status != 200)
+        return;
     const char *j = (const char *)r.body;
     const char *ic = strstr(j, "\"inference_count\":"), *ec = strstr(j, "\"execution_count\":");
     if (ic) *requests = atol(ic + 18);

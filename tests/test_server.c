@@ -1181,6 +1181,78 @@ static void test_connection_refused(void) {
     CU_ASSERT_EQUAL(veil_remote_last_status(), 404);
 }
 
+/* A hostile server: accepts connections on a loopback port and answers every
+ * request "200, Content-Length: 2^40", then sends zeros until the client
+ * hangs up. */
+typedef struct flood {
+    int fd;
+    uint16_t port;
+    int conns; /* answered connections */
+} flood;
+
+static void *flood_thread(void *arg) {
+    flood *f = arg;
+    for (;;) {
+        int c = accept(f->fd, NULL, NULL);
+        if (c < 0) return NULL; /* closed: done */
+        char req[4096];
+        size_t n = 0;
+        while (n < sizeof req - 1) { /* the request head */
+            ssize_t got = recv(c, req + n, sizeof req - 1 - n, 0);
+            if (got <= 0) break;
+            n += (size_t)got;
+            req[n] = 0;
+            if (strstr(req, "\r\n\r\n")) break;
+        }
+        const char *head = "HTTP/1.1 200 OK\r\nContent-Length: 1099511627776\r\n\r\n";
+        static const char zeros[65536];
+        ssize_t w = send(c, head, strlen(head), MSG_NOSIGNAL);
+        while (w > 0)
+            w = send(c, zeros, sizeof zeros, MSG_NOSIGNAL);
+        close(c);
+        f->conns++;
+    }
+}
+
+/* The client cuts off an answer larger than it can be: an inference answer
+ * past o.max_answer_bytes, and the JSON answers of the key and model checks
+ * past VEIL_REMOTE_JSON_MAX, each with an error naming the limit, not retried
+ * (one connection each), instead of buffering what a hostile server sends. */
+static void test_client_caps_answers(void) {
+    flood f = {0};
+    f.fd = socket(AF_INET, SOCK_STREAM, 0);
+    CU_ASSERT_FATAL(f.fd >= 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t al = sizeof a;
+    CU_ASSERT_FATAL(bind(f.fd, (struct sockaddr *)&a, sizeof a) == 0 && listen(f.fd, 4) == 0 &&
+                    getsockname(f.fd, (struct sockaddr *)&a, &al) == 0);
+    f.port = ntohs(a.sin_port);
+    pthread_t th;
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, flood_thread, &f), 0);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u", f.port);
+    veil_remote_options ro;
+    veil_remote_options_default(&ro);
+    CU_ASSERT_EQUAL(ro.max_answer_bytes, VEIL_REMOTE_ANSWER_MAX);
+    ro.max_answer_bytes = 3u << 20;
+    uint8_t body[16] = {0}, *out = NULL;
+    size_t out_len = 0, bs = 0;
+    CU_ASSERT_EQUAL(veil_remote_infer(url, "0123456789abcdef0123456789abcdef", body, sizeof body,
+                                      &ro, &out, &out_len, &bs),
+                    VEIL_ERR_FORMAT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "larger than 3145728 bytes"));
+    CU_ASSERT_PTR_NULL(out);
+    size_t ms = 0;
+    CU_ASSERT_EQUAL(veil_remote_check_model(g_client, url, &ro, &ms), VEIL_ERR_FORMAT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "larger than 1048576 bytes"));
+    shutdown(f.fd, SHUT_RDWR);
+    close(f.fd);
+    pthread_join(th, NULL);
+    CU_ASSERT_EQUAL(f.conns, 2); /* not retried */
+}
+
 static void test_client_refusals(void) {
     /* Decrypting a batch under another key or for another model is refused. */
     veil_secret_key *ska = load_sk(g_dir_a), *skb = load_sk(g_dir_b);
@@ -1239,5 +1311,6 @@ int main(void) {
     VEIL_ADD_TEST(s, test_restart_keeps_keys);
     VEIL_ADD_TEST(s, test_connection_refused);
     VEIL_ADD_TEST(s, test_client_refusals);
+    VEIL_ADD_TEST(s, test_client_caps_answers);
     return veil_test_run();
 }

@@ -233,7 +233,8 @@ static void test_concurrent_clients(void) {
     long inferences = -1, executions = -1;
     for (int tries = 0; tries < 40 && inferences != 9; tries++) {
         veil_http_resp r;
-        CU_ASSERT_EQUAL_FATAL(veil_http_do("GET", u, NULL, NULL, 0, 1, &ro, &r), VEIL_OK);
+        CU_ASSERT_EQUAL_FATAL(
+            veil_http_do("GET", u, NULL, NULL, 0, 1, VEIL_REMOTE_JSON_MAX, &ro, &r), VEIL_OK);
         const char *j = r.body ? (const char *)r.body : "";
         const char *ic = strstr(j, "\"inference_count\":"), *ec = strstr(j, "\"execution_count\":");
         inferences = ic ? atol(ic + 18) : -1;

@@ -17,13 +17,16 @@ typedef struct veil_http_resp {
     size_t infer_header_len; /* Inference-Header-Content-Length (Triton) */
     int has_infer_header;
     int oom;
+    size_t max;  /* the most body bytes taken (veil_http_do's max_answer) */
+    int too_big; /* the server sent more: the transfer was cut */
 } veil_http_resp;
 
 /* One request with retries (remote.c's policy); header: one extra header
  * line or NULL. On success (any HTTP status) fills r and records the status
- * for veil_remote_last_status(). */
+ * for veil_remote_last_status(). An answer body of more than max_answer
+ * bytes is cut off: VEIL_ERR_FORMAT naming the limit, not retried. */
 veil_status veil_http_do(const char *method, const char *url, const char *header,
-                         const uint8_t *body, size_t len, int idempotent,
+                         const uint8_t *body, size_t len, int idempotent, size_t max_answer,
                          const veil_remote_options *o, veil_http_resp *r);
 /* veil-server's JSON error answer as a veil error. */
 veil_status veil_http_error(const char *method, const char *url, const veil_http_resp *r);

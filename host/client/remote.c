@@ -24,6 +24,7 @@ void veil_remote_options_default(veil_remote_options *o) {
     o->connect_timeout_s = 10;
     o->timeout_s = 600;
     o->retries = 3;
+    o->max_answer_bytes = VEIL_REMOTE_ANSWER_MAX;
 }
 
 /* ---- minimal JSON field extraction (the server's flat objects) -------------- */
@@ -91,6 +92,10 @@ static void curl_init_once(void) {
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *user) {
     veil_http_resp *r = user;
     size_t n = size * nmemb;
+    if (n > r->max - r->len) {
+        r->too_big = 1;
+        return 0; /* libcurl ends the transfer with CURLE_WRITE_ERROR */
+    }
     if (r->len + n + 1 > r->cap) {
         size_t cap = r->cap ? r->cap : 4096;
         while (cap < r->len + n + 1)
@@ -130,7 +135,7 @@ static void sleep_ms(long ms) {
 }
 
 veil_status veil_http_do(const char *method, const char *url, const char *header,
-                         const uint8_t *body, size_t len, int idempotent,
+                         const uint8_t *body, size_t len, int idempotent, size_t max_answer,
                          const veil_remote_options *o, veil_http_resp *r) {
     pthread_once(&g_curl_once, curl_init_once);
     memset(r, 0, sizeof *r);
@@ -145,6 +150,7 @@ veil_status veil_http_do(const char *method, const char *url, const char *header
     for (int attempt = 0;; attempt++) {
         free(r->body);
         memset(r, 0, sizeof *r);
+        r->max = max_answer;
         curl_easy_reset(h);
         curl_easy_setopt(h, CURLOPT_URL, url);
         curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -174,7 +180,7 @@ veil_status veil_http_do(const char *method, const char *url, const char *header
             retry = not_sent ||
                     (idempotent && (cc == CURLE_OPERATION_TIMEDOUT || cc == CURLE_RECV_ERROR ||
                                     cc == CURLE_SEND_ERROR || cc == CURLE_GOT_NOTHING));
-            if (cc == CURLE_COULDNT_RESOLVE_HOST) retry = 0; /* a typo does not heal */
+            if (cc == CURLE_COULDNT_RESOLVE_HOST || r->too_big) retry = 0; /* these do not heal */
             if (!retry || attempt >= o->retries) {
                 if (cc == CURLE_COULDNT_CONNECT)
                     st = veil_error(VEIL_ERR_IO,
@@ -184,6 +190,11 @@ veil_status veil_http_do(const char *method, const char *url, const char *header
                 else if (cc == CURLE_OPERATION_TIMEDOUT)
                     st = veil_error(VEIL_ERR_IO, "%s %s: timed out (connect %lds, request %lds)",
                                     method, url, o->connect_timeout_s, o->timeout_s);
+                else if (r->too_big)
+                    st = veil_error(VEIL_ERR_FORMAT,
+                                    "%s %s: the answer is larger than %zu bytes (cut off; a "
+                                    "larger one is not an answer to this request)",
+                                    method, url, r->max);
                 else if (r->oom)
                     st = veil_error(VEIL_ERR_NOMEM, "%s %s: out of memory for the answer", method,
                                     url);
@@ -323,7 +334,7 @@ veil_status veil_remote_ensure_key(const char *url, const char *dir, const veil_
     char id[VEIL_KEY_ID_CHARS + 1];
     if (veil_keydir_servers_lookup(dir, base, id) == 0) {
         snprintf(u, sizeof u, "%s/v1/keys/%s", base, id);
-        if ((st = veil_http_do("GET", u, NULL, NULL, 0, 1, o, &r))) {
+        if ((st = veil_http_do("GET", u, NULL, NULL, 0, 1, VEIL_REMOTE_JSON_MAX, o, &r))) {
             free(ek);
             return st;
         }
@@ -345,7 +356,7 @@ veil_status veil_remote_ensure_key(const char *url, const char *dir, const veil_
         free(r.body); /* gone (404) or another key: upload again */
     }
     snprintf(u, sizeof u, "%s/v1/keys", base);
-    st = veil_http_do("POST", u, NULL, ek, ek_len, 0, o, &r);
+    st = veil_http_do("POST", u, NULL, ek, ek_len, 0, VEIL_REMOTE_JSON_MAX, o, &r);
     free(ek);
     if (st) return st;
     if (r.status != 201 && r.status != 200) {
@@ -370,7 +381,7 @@ veil_status veil_remote_check_model(const veil_client *c, const char *url,
     veil_url_base(url, base, sizeof base);
     snprintf(u, sizeof u, "%s/v1/model", base);
     veil_http_resp r;
-    VEIL_TRY(veil_http_do("GET", u, NULL, NULL, 0, 1, o, &r));
+    VEIL_TRY(veil_http_do("GET", u, NULL, NULL, 0, 1, VEIL_REMOTE_JSON_MAX, o, &r));
     veil_status st = VEIL_OK;
     char params[64] = "", fp[80] = "", copts[1024] = "";
     double ms = 0;
@@ -418,7 +429,7 @@ veil_status veil_remote_infer(const char *url, const char *key_id, const uint8_t
     veil_http_resp r;
     char kh[96];
     snprintf(kh, sizeof kh, "X-Veil-Key-Id: %s", key_id);
-    VEIL_TRY(veil_http_do("POST", u, kh, body, len, 1, o, &r));
+    VEIL_TRY(veil_http_do("POST", u, kh, body, len, 1, o->max_answer_bytes, o, &r));
     if (r.status != 200) {
         veil_status st = veil_http_error("POST", u, &r);
         free(r.body);

@@ -76,7 +76,8 @@ veil_status veil_triton_call(const char *url, const char *model, size_t n, const
     char hdr[96];
     snprintf(hdr, sizeof hdr, "Inference-Header-Content-Length: %zu", jl);
     veil_http_resp r;
-    veil_status st = veil_http_do("POST", u, hdr, body, off, idempotent, o, &r);
+    veil_status st =
+        veil_http_do("POST", u, hdr, body, off, idempotent, o->max_answer_bytes, o, &r);
     free(body);
     if (st) return st;
     if (r.status != 200) {
@@ -110,7 +111,7 @@ veil_status veil_triton_check_model(const veil_client *c, const char *url,
     veil_url_base(url, base, sizeof base);
     snprintf(u, sizeof u, "%s/v2/models/%s/config", base, o->triton_model);
     veil_http_resp r;
-    VEIL_TRY(veil_http_do("GET", u, NULL, NULL, 0, 1, o, &r));
+    VEIL_TRY(veil_http_do("GET", u, NULL, NULL, 0, 1, VEIL_REMOTE_JSON_MAX, o, &r));
     veil_status st = VEIL_OK;
     char backend[64] = "";
     const char *j = r.body ? (const char *)r.body : "";

@@ -100,7 +100,14 @@ typedef struct veil_remote_options {
      * repository; keys go to triton_keys_model (NULL: "veil_keys"). */
     const char *triton_model;
     const char *triton_keys_model;
+    /* The largest answer to an inference request the client takes, bytes
+     * (default VEIL_REMOTE_ANSWER_MAX): a server that sends more is cut off
+     * with an error instead of filling the client's memory. Answers to the
+     * key and model requests (JSON) are capped at VEIL_REMOTE_JSON_MAX. */
+    size_t max_answer_bytes;
 } veil_remote_options;
+#define VEIL_REMOTE_ANSWER_MAX ((size_t)1 << 32)
+#define VEIL_REMOTE_JSON_MAX ((size_t)1 << 20)
 void veil_remote_options_default(veil_remote_options *o);
 
 /* Makes sure the server `url` has DIR/eval.key: reuses the key id cached in

@@ -185,6 +185,45 @@ static void test_readme_deployment(void) {
     free(s_dec);
 }
 
+/* README's "Using it" commands that no other test runs as a binary: `veil
+ * info` (inputs, layers, outputs, samples, accuracy) on every kind of model
+ * file it can meet, and its refusals. */
+static void test_readme_info(void) {
+    const char *models[] = {"models/tiny.h5", "models/mlp_digits.h5", "models/cnn_digits.h5"};
+    for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s", veil_test_path(models[i]));
+        const char *info[] = {g_veil, "info", path, NULL};
+        CU_ASSERT_EQUAL(run("info", info), 0);
+        char *o = file_in("info.out", NULL);
+        CU_ASSERT_PTR_NOT_NULL(o && strstr(o, "model "));
+        CU_ASSERT_PTR_NOT_NULL(o && strstr(o, "\ninput  "));
+        CU_ASSERT_PTR_NOT_NULL(o && strstr(o, "\nlayer  0000_"));
+        CU_ASSERT_PTR_NOT_NULL(o && strstr(o, " lut "));
+        CU_ASSERT_PTR_NOT_NULL(o && strstr(o, "\noutput "));
+        CU_ASSERT_PTR_NOT_NULL(o && strstr(o, "\ncalibration "));
+        CU_ASSERT_PTR_NOT_NULL(o && strstr(o, "\naccuracy: brevitas "));
+        free(o);
+    }
+    /* a file that is not a model: exit 1, the path named */
+    char bogus[300];
+    snprintf(bogus, sizeof bogus, "%s/not-a-model.h5", g_dir);
+    FILE *f = fopen(bogus, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fputs("not hdf5\n", f);
+    fclose(f);
+    const char *bad[] = {g_veil, "info", bogus, NULL};
+    CU_ASSERT_EQUAL(run("info-bad", bad), 1);
+    char *e = file_in("info-bad.err", NULL);
+    CU_ASSERT_PTR_NOT_NULL(e && strstr(e, bogus));
+    free(e);
+    /* usage errors: exit 2 */
+    const char *two[] = {g_veil, "info", g_model, g_model, NULL};
+    CU_ASSERT_EQUAL(run("info-two", two), 2);
+    const char *none[] = {g_veil, "info", NULL};
+    CU_ASSERT_EQUAL(run("info-none", none), 2);
+}
+
 int main(void) {
     const char *b = getenv("VEIL_BUILD_DIR");
     if (!b) {
@@ -204,6 +243,7 @@ int main(void) {
     CU_pSuite s = CU_add_suite("cli_deploy", NULL, NULL);
     if (!s) return CU_get_error();
     VEIL_ADD_TEST(s, test_readme_deployment);
+    VEIL_ADD_TEST(s, test_readme_info);
     const int rc = veil_test_run();
     if (!getenv("VEIL_TEST_KEEP")) rm_rf(g_dir);
     return rc;

@@ -263,6 +263,128 @@ static void test_bad_operand(void) {
     expect_error(VEIL_ERR_FORMAT, "/layers/0000_linear/inputs: operand '0002_linear' comes after");
 }
 
+/* ---- attributes and datasets of the wrong kind ---- */
+static void set_f64_attr(hid_t obj, const char *name, double v) {
+    H5Adelete(obj, name);
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(obj, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(a, H5T_NATIVE_DOUBLE, &v);
+    H5Aclose(a);
+    H5Sclose(sp);
+}
+
+static void set_i64_matrix_attr(hid_t obj, const char *name) {
+    H5Adelete(obj, name);
+    hsize_t d[2] = {2, 2};
+    int64_t v[4] = {0, 1, 2, 3};
+    hid_t sp = H5Screate_simple(2, d, NULL);
+    hid_t a = H5Acreate2(obj, name, H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(a, H5T_NATIVE_INT64, v);
+    H5Aclose(a);
+    H5Sclose(sp);
+}
+
+static void m_nbits_str(hid_t f) {
+    hid_t g = H5Gopen2(f, "/inputs/x", H5P_DEFAULT);
+    set_str_attr(g, "n_bits", "3");
+    H5Gclose(g);
+}
+static void m_nbits_float(hid_t f) {
+    hid_t g = H5Gopen2(f, "/inputs/x", H5P_DEFAULT);
+    set_f64_attr(g, "n_bits", 3.0);
+    H5Gclose(g);
+}
+static void m_range_three(hid_t f) {
+    hid_t g = H5Gopen2(f, "/inputs/x", H5P_DEFAULT);
+    const int64_t r[3] = {-4, 0, 3};
+    set_i64_attr(g, "range", r, 3);
+    H5Gclose(g);
+}
+static void m_shape_matrix(hid_t f) {
+    hid_t g = H5Gopen2(f, "/inputs/x", H5P_DEFAULT);
+    set_i64_matrix_attr(g, "shape");
+    H5Gclose(g);
+}
+static void m_op_missing(hid_t f) {
+    hid_t g = H5Gopen2(f, "/layers/0001_lut", H5P_DEFAULT);
+    H5Adelete(g, "op");
+    H5Gclose(g);
+}
+static void m_op_number(hid_t f) {
+    hid_t g = H5Gopen2(f, "/layers/0001_lut", H5P_DEFAULT);
+    const int64_t v = 7;
+    set_i64_attr(g, "op", &v, 0);
+    H5Gclose(g);
+}
+static void m_inputs_number(hid_t f) {
+    hid_t g = H5Gopen2(f, "/layers/0001_lut", H5P_DEFAULT);
+    const int64_t v = 7;
+    set_i64_attr(g, "inputs", &v, 1);
+    H5Gclose(g);
+}
+static void m_weight_missing(hid_t f) {
+    H5Ldelete(f, "/layers/0000_linear/weight", H5P_DEFAULT);
+}
+static void m_weight_float(hid_t f) {
+    hid_t g = H5Gopen2(f, "/layers/0000_linear", H5P_DEFAULT);
+    H5Ldelete(g, "weight", H5P_DEFAULT);
+    hsize_t d[2] = {4, 3};
+    double v[12] = {0};
+    hid_t sp = H5Screate_simple(2, d, NULL);
+    hid_t ds = H5Dcreate2(g, "weight", H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
+    H5Dclose(ds);
+    H5Sclose(sp);
+    H5Gclose(g);
+}
+static void m_weight_group(hid_t f) {
+    hid_t g = H5Gopen2(f, "/layers/0000_linear", H5P_DEFAULT);
+    H5Ldelete(g, "weight", H5P_DEFAULT);
+    H5Gclose(H5Gcreate2(g, "weight", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    H5Gclose(g);
+}
+static void m_table_rank3(hid_t f) {
+    hid_t g = H5Gopen2(f, "/layers/0001_lut", H5P_DEFAULT);
+    hsize_t d[3] = {4, 23, 1};
+    replace_dataset(g, "table", 3, d);
+    H5Gclose(g);
+}
+static void m_format_missing(hid_t f) {
+    H5Adelete(f, "format");
+}
+
+/* Each attribute or dataset of the wrong kind (a string for a number, a
+ * float for an integer, a number for a string, a list of the wrong length or
+ * rank, a group for a dataset, a missing one) is refused with its HDF5 path
+ * and what was expected; most of these branches ran in no test before
+ * (coverage of make test). */
+static void test_bad_types(void) {
+    static const struct {
+        void (*edit)(hid_t);
+        const char *want;
+    } cases[] = {
+        {m_nbits_str, "/inputs/x/n_bits: expected a number"},
+        {m_nbits_float, "/inputs/x/n_bits: expected an integer, got a float"},
+        {m_range_three, "/inputs/x/range: expected 2 value(s), got 3"},
+        {m_shape_matrix, "/inputs/x/shape: expected a scalar or a 1-D array"},
+        {m_op_missing, "/layers/0001_lut: missing attribute 'op'"},
+        {m_op_number, "/layers/0001_lut/op: expected a string attribute"},
+        {m_inputs_number, "/layers/0001_lut/inputs: expected a list of strings"},
+        {m_weight_missing, "/layers/0000_linear/weight: missing dataset"},
+        {m_weight_float, "/layers/0000_linear/weight: expected integer data"},
+        {m_weight_group, "/layers/0000_linear/weight: not a dataset"},
+        {m_table_rank3, "/layers/0001_lut/table: expected rank 2, got 3"},
+        {m_format_missing, "missing attribute 'format'"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        hid_t f = edit_copy();
+        CU_ASSERT_FATAL(f >= 0);
+        cases[i].edit(f);
+        H5Fclose(f);
+        expect_error(VEIL_ERR_FORMAT, cases[i].want);
+    }
+}
+
 static void test_bad_ranges_and_groups(void) {
     hid_t f = edit_copy();
     CU_ASSERT_FATAL(f >= 0);
@@ -653,6 +775,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_bad_table);
     VEIL_ADD_TEST(s, test_bad_operand);
     VEIL_ADD_TEST(s, test_bad_ranges_and_groups);
+    VEIL_ADD_TEST(s, test_bad_types);
     VEIL_ADD_TEST(s, test_not_hdf5);
     VEIL_ADD_TEST(s, test_inputs_readers);
     VEIL_ADD_TEST(s, test_nan_and_clamping);

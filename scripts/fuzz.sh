@@ -70,6 +70,14 @@ if [ -x "$build/loaders/fuzz_inputs" ]; then
     echo "fuzz.sh: fuzz_inputs could not write its seeds:" >&2; cat "$run/logs/inputs-seeds.log" >&2; exit 1; }
   fuzz_one inputs "$build/loaders/fuzz_inputs" 65536 "$run/seeds/inputs"
 fi
+# The Triton backend's model-configuration reader: seeded with a configuration
+# as Triton serializes it.
+if [ -x "$build/host/triton/fuzz_triton_config" ]; then
+  mkdir -p "$run/seeds/triton_config"
+  printf '%s' '{"name":"tiny","backend":"veil","max_batch_size":8,"input":[{"name":"KEY_ID","data_type":"TYPE_STRING","dims":[1]}],"parameters":{"keys_dir":{"string_value":"/var/lib/veil/keys"},"role":{"string_value":"infer"},"rounding_bits":{"string_value":"6"},"p_error":{"string_value":"1e-9"},"max_batch":{"string_value":"32"},"key_cache":{"string_value":"2"},"params":{"string_value":"nn-p5-norm2e0-2m40"},"bounds":{"string_value":"worst-case"}},"model_warmup":[]}' \
+    > "$run/seeds/triton_config/full.json"
+  fuzz_one triton_config "$build/host/triton/fuzz_triton_config" 8192 "$run/seeds/triton_config"
+fi
 if [ -x "$build/host/fuzz_request" ]; then
   fuzz_one request "$build/host/fuzz_request" 65536
 fi

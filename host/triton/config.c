@@ -57,7 +57,7 @@ static int skip(scan *s, int depth) {
     char c = *s->p;
     if (c == '"') {
         for (s->p++; s->p < s->end && *s->p != '"'; s->p++)
-            if (*s->p == '\\') s->p++;
+            if (*s->p == '\\' && s->p + 1 < s->end) s->p++;
         if (s->p >= s->end) return -1;
         s->p++;
         return 0;
@@ -175,11 +175,18 @@ veil_status vt_config_parse(const char *json, size_t len, vt_config *c) {
             if (!strcmp(key, "parameters")) {
                 VEIL_TRY(parameters(&s, c));
             } else if (!strcmp(key, "max_batch_size")) {
+                /* the number copied out first: the text is not NUL-terminated */
                 ws(&s);
+                char num[24];
+                size_t k = 0;
+                while (s.p + k < s.end && k + 1 < sizeof num &&
+                       (s.p[k] == '-' || (s.p[k] >= '0' && s.p[k] <= '9')))
+                    num[k] = s.p[k], k++;
+                num[k] = 0;
                 char *e;
-                c->max_batch_size = strtol(s.p, &e, 10);
-                if (e == s.p) return veil_error(VEIL_ERR_FORMAT, "model config: max_batch_size");
-                s.p = e;
+                c->max_batch_size = strtol(num, &e, 10);
+                if (e == num) return veil_error(VEIL_ERR_FORMAT, "model config: max_batch_size");
+                s.p += e - num;
             } else if (skip(&s, 0)) {
                 return veil_error(VEIL_ERR_FORMAT, "model config: malformed JSON at %s", key);
             }

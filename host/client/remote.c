@@ -114,15 +114,30 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *user) {
     return n;
 }
 
+/* The number after a header's name (ptr[skip..n)): libcurl's header lines are
+ * not NUL-terminated, so the value is copied out before strtoull reads it. */
+static size_t header_value(const char *ptr, size_t n, size_t skip) {
+    char v[32];
+    size_t k = 0;
+    while (skip < n && (ptr[skip] == ' ' || ptr[skip] == '\t'))
+        skip++;
+    while (skip + k < n && k + 1 < sizeof v && ptr[skip + k] >= '0' && ptr[skip + k] <= '9') {
+        v[k] = ptr[skip + k];
+        k++;
+    }
+    v[k] = 0;
+    return (size_t)strtoull(v, NULL, 10);
+}
+
 static size_t on_header(char *ptr, size_t size, size_t nmemb, void *user) {
     veil_http_resp *r = user;
     size_t n = size * nmemb;
     static const char k[] = "x-veil-batch-samples:";
     static const char kt[] = "inference-header-content-length:";
     if (n > sizeof k - 1 && !strncasecmp(ptr, k, sizeof k - 1))
-        r->batch_samples = (size_t)strtoull(ptr + sizeof k - 1, NULL, 10);
+        r->batch_samples = header_value(ptr, n, sizeof k - 1);
     if (n > sizeof kt - 1 && !strncasecmp(ptr, kt, sizeof kt - 1)) {
-        r->infer_header_len = (size_t)strtoull(ptr + sizeof kt - 1, NULL, 10);
+        r->infer_header_len = header_value(ptr, n, sizeof kt - 1);
         r->has_infer_header = 1;
     }
     return n;

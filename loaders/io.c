@@ -645,17 +645,23 @@ static veil_status write_h5(FILE *out, const veil_model *m, size_t count,
     H5Pclose(fapl);
     if (f < 0) return veil_error(VEIL_ERR_INTERNAL, "cannot create an in-memory HDF5 file");
     veil_status st = VEIL_OK;
-    hid_t g1 = H5Gcreate2(f, "/outputs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    hid_t g2 = H5Gcreate2(f, "/dequantized", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    /* no modification times in the objects (HDF5 records them by default): the
+     * same outputs give the same bytes, whenever they are written */
+    hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    if (gcpl < 0 || dcpl < 0 || H5Pset_obj_track_times(gcpl, 0) < 0 ||
+        H5Pset_obj_track_times(dcpl, 0) < 0)
+        st = veil_error(VEIL_ERR_INTERNAL, "cannot set up HDF5 creation properties");
+    hid_t g1 = H5Gcreate2(f, "/outputs", H5P_DEFAULT, gcpl, H5P_DEFAULT);
+    hid_t g2 = H5Gcreate2(f, "/dequantized", H5P_DEFAULT, gcpl, H5P_DEFAULT);
     for (uint32_t o = 0; st == VEIL_OK && o < m->n_outputs; o++) {
         hsize_t dims[VEIL_MAX_RANK + 1] = {count};
         for (uint32_t d = 0; d < m->outputs[o].shape.rank; d++)
             dims[d + 1] = m->outputs[o].shape.dim[d];
         hid_t sp = H5Screate_simple((int)m->outputs[o].shape.rank + 1, dims, NULL);
-        hid_t d1 = H5Dcreate2(g1, m->outputs[o].name, H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT,
-                              H5P_DEFAULT);
-        hid_t d2 = H5Dcreate2(g2, m->outputs[o].name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT,
-                              H5P_DEFAULT);
+        hid_t d1 =
+            H5Dcreate2(g1, m->outputs[o].name, H5T_STD_I64LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+        hid_t d2 =
+            H5Dcreate2(g2, m->outputs[o].name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
         if (d1 < 0 || d2 < 0 ||
             H5Dwrite(d1, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, outputs[o]) < 0 ||
             H5Dwrite(d2, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, deq[o]) < 0)
@@ -674,8 +680,8 @@ static veil_status write_h5(FILE *out, const veil_model *m, size_t count,
                 pred[i] = (int64_t)veil_argmax(outputs[0] + i * n0, n0);
             hsize_t d = count;
             hid_t sp = H5Screate_simple(1, &d, NULL);
-            hid_t ds = H5Dcreate2(f, "/predictions", H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT,
-                                  H5P_DEFAULT);
+            hid_t ds =
+                H5Dcreate2(f, "/predictions", H5T_STD_I64LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
             if (ds < 0 || H5Dwrite(ds, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, pred) < 0)
                 st = veil_error(VEIL_ERR_IO, "%s: cannot write /predictions", path);
             if (ds >= 0) H5Dclose(ds);
@@ -683,8 +689,10 @@ static veil_status write_h5(FILE *out, const veil_model *m, size_t count,
             free(pred);
         }
     }
-    H5Gclose(g1);
-    H5Gclose(g2);
+    if (g1 >= 0) H5Gclose(g1);
+    if (g2 >= 0) H5Gclose(g2);
+    if (gcpl >= 0) H5Pclose(gcpl);
+    if (dcpl >= 0) H5Pclose(dcpl);
     void *img = NULL;
     ssize_t len = 0;
     if (st == VEIL_OK &&

@@ -46,26 +46,10 @@ static int run(const char *name, const char *const *argv) {
     return rc;
 }
 
-/* The whole file at path (NUL-terminated; *len without it), NULL if none. */
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    rewind(f);
-    char *b = malloc((size_t)n + 1);
-    size_t got = b ? fread(b, 1, (size_t)n, f) : 0;
-    fclose(f);
-    if (!b) return NULL;
-    b[got] = 0;
-    if (len) *len = got;
-    return b;
-}
-
 static char *file_in(const char *name, size_t *len) {
     char p[400];
     snprintf(p, sizeof p, "%s/%s", g_dir, name);
-    return slurp(p, len);
+    return veil_test_read_file(p, len);
 }
 
 static void test_readme_deployment(void) {
@@ -136,7 +120,7 @@ static void test_readme_deployment(void) {
     char hdr[128];
     snprintf(hdr, sizeof hdr, "X-Veil-Key-Id: %s\r\n", id);
     size_t ct_len = 0;
-    char *ct = slurp(in_ct, &ct_len);
+    char *ct = veil_test_read_file(in_ct, &ct_len);
     CU_ASSERT_PTR_NOT_NULL_FATAL(ct);
     http_res res;
     CU_ASSERT_EQUAL_FATAL(
@@ -159,8 +143,8 @@ static void test_readme_deployment(void) {
                          "--limit", lim,   "--output", sim_csv,  NULL};
     CU_ASSERT_EQUAL(run("simulate", sim), 0);
     size_t ls = 0, lr = 0, ld = 0;
-    char *s_sim = slurp(sim_csv, &ls), *s_rem = slurp(remote_csv, &lr),
-         *s_dec = slurp(dec_csv, &ld);
+    char *s_sim = veil_test_read_file(sim_csv, &ls), *s_rem = veil_test_read_file(remote_csv, &lr),
+         *s_dec = veil_test_read_file(dec_csv, &ld);
     CU_ASSERT_PTR_NOT_NULL(s_sim);
     CU_ASSERT(s_sim && ls > 0 && s_rem && lr == ls && !memcmp(s_sim, s_rem, ls));
     CU_ASSERT(s_sim && s_dec && ld == ls && !memcmp(s_sim, s_dec, ls));
@@ -225,13 +209,11 @@ static void test_readme_info(void) {
 }
 
 int main(void) {
-    const char *b = getenv("VEIL_BUILD_DIR");
-    if (!b) {
+    if (veil_test_build_path("host/veil", g_veil, sizeof g_veil) ||
+        veil_test_build_path("host/veil-server", g_server, sizeof g_server)) {
         printf("SKIPPED: VEIL_BUILD_DIR is not set (run through ctest)\n");
         return VEIL_TEST_SKIP;
     }
-    snprintf(g_veil, sizeof g_veil, "%s/host/veil", b);
-    snprintf(g_server, sizeof g_server, "%s/host/veil-server", b);
     snprintf(g_model, sizeof g_model, "%s", veil_test_path("models/tiny.h5"));
     if (access(g_veil, X_OK) != 0 || access(g_server, X_OK) != 0) {
         printf("SKIPPED: %s or %s not built\n", g_veil, g_server);

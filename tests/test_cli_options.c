@@ -422,14 +422,12 @@ static void test_output_checked_first(void) {
 }
 
 int main(void) {
-    const char *b = getenv("VEIL_BUILD_DIR");
-    if (!b) {
+    if (veil_test_build_path("host/veil", g_veil, sizeof g_veil) ||
+        veil_test_build_path("host/veil-server", g_server, sizeof g_server) ||
+        veil_test_build_path("bench/bench_model", g_bench, sizeof g_bench)) {
         printf("SKIPPED: VEIL_BUILD_DIR is not set (run through ctest)\n");
         return VEIL_TEST_SKIP;
     }
-    snprintf(g_veil, sizeof g_veil, "%s/host/veil", b);
-    snprintf(g_server, sizeof g_server, "%s/host/veil-server", b);
-    snprintf(g_bench, sizeof g_bench, "%s/bench/bench_model", b);
     snprintf(g_model, sizeof g_model, "%s", veil_test_path("models/tiny.h5"));
     if (access(g_veil, X_OK) != 0) {
         printf("SKIPPED: %s not built\n", g_veil);

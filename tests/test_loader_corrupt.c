@@ -30,19 +30,6 @@ static unsigned char *g_orig;
 static size_t g_len;
 static char g_tmp[256];
 
-static int read_all(const char *path, unsigned char **buf, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return -1;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    rewind(f);
-    *buf = malloc((size_t)n + 1);
-    size_t got = *buf ? fread(*buf, 1, (size_t)n, f) : 0;
-    fclose(f);
-    *len = (size_t)n;
-    return got == (size_t)n ? 0 : -1;
-}
-
 static int write_all(const char *path, const unsigned char *buf, size_t len) {
     FILE *f = fopen(path, "wb");
     if (!f) return -1;
@@ -120,7 +107,8 @@ static void test_every_byte(void) {
 
 int main(void) {
     snprintf(g_tmp, sizeof g_tmp, "/tmp/veil_test_corrupt_%d.h5", (int)getpid());
-    if (read_all(veil_test_path("models/tiny.h5"), &g_orig, &g_len) != 0) {
+    if (!(g_orig =
+              (unsigned char *)veil_test_read_file(veil_test_path("models/tiny.h5"), &g_len))) {
         printf("cannot read models/tiny.h5\n");
         return 1;
     }

@@ -318,18 +318,6 @@ static void *bad_client(void *p) {
 
 /* ---- the run ------------------------------------------------------------------- */
 
-static uint8_t *read_all(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc((size_t)n);
-    *len = fread(b, 1, (size_t)n, f);
-    fclose(f);
-    return b;
-}
-
 /* RSS after warm-up and at the end of one server's life. */
 typedef struct rss_track {
     long warm, end, peak;
@@ -382,7 +370,7 @@ static void test_soak(void) {
     snprintf(skp, sizeof skp, "%s/secret.key", g_dirs[2]);
     snprintf(ekp, sizeof ekp, "%s/eval.key", g_dirs[2]);
     size_t ekn = 0;
-    uint8_t *ek = read_all(ekp, &ekn);
+    uint8_t *ek = (uint8_t *)veil_test_read_file(ekp, &ekn);
     CU_ASSERT_FATAL(ek && ekn > 4096);
     g_ek_head = ek;
     g_ek_head_len = 4096;
@@ -393,7 +381,7 @@ static void test_soak(void) {
             veil_client_encrypt(g_client, sk0, in, 1, &bad[i].good, &bad[i].good_len), VEIL_OK);
         CU_ASSERT_EQUAL_FATAL(
             veil_client_encrypt(g_client, sk1, in, 1, &bad[i].other, &bad[i].other_len), VEIL_OK);
-        bad[i].secret = read_all(skp, &bad[i].secret_len);
+        bad[i].secret = (uint8_t *)veil_test_read_file(skp, &bad[i].secret_len);
         CU_ASSERT_FATAL(bad[i].secret != NULL);
     }
     veil_secret_key_free(sk0);

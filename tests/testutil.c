@@ -58,6 +58,30 @@ const char *veil_test_path(const char *rel) {
     return buf;
 }
 
+int veil_test_build_path(const char *rel, char *out, size_t cap) {
+    const char *b = getenv("VEIL_BUILD_DIR");
+    if (!b) return -1;
+    int n = snprintf(out, cap, "%s/%s", b, rel);
+    return n > 0 && (size_t)n < cap ? 0 : -1;
+}
+
+char *veil_test_read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *b = NULL;
+    long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    if (n >= 0 && fseek(f, 0, SEEK_SET) == 0 && (b = malloc((size_t)n + 1)) &&
+        fread(b, 1, (size_t)n, f) == (size_t)n) {
+        b[n] = 0;
+        if (len) *len = (size_t)n;
+    } else {
+        free(b);
+        b = NULL;
+    }
+    fclose(f);
+    return b;
+}
+
 int veil_test_run(void) {
     veil_test_seed();
     CU_basic_set_mode(CU_BRM_VERBOSE);

@@ -42,6 +42,14 @@ uint64_t veil_test_rand(void);
 /* Path under the source tree (VEIL_SOURCE_DIR, set by CTest). Static buffer. */
 const char *veil_test_path(const char *rel);
 
+/* Path under the build tree (VEIL_BUILD_DIR, set by CTest) into out, e.g.
+ * "host/veil"; -1 when VEIL_BUILD_DIR is not set or the path does not fit. */
+int veil_test_build_path(const char *rel, char *out, size_t cap);
+
+/* The whole file (malloc, NUL-terminated past *len), NULL if it cannot be
+ * read whole. len may be NULL. */
+char *veil_test_read_file(const char *path, size_t *len);
+
 int veil_test_run(void);
 
 /* The secret key is opaque (engine/src/internal.h); tests that need its bits

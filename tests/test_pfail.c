@@ -94,8 +94,20 @@ static void test_per_key_model(void) {
         CU_ASSERT(fabs(key.big_weight - avg.big_weight) <= 6 * sqrt(big / 4.0));
         CU_ASSERT(fabs(energy - 1) <= 6 * sqrt(2 / rows));
         CU_ASSERT_DOUBLE_EQUAL(conc.ks_key_variance / avg.ks_key_variance, energy, 1e-9);
-        /* the exact digits' term is below Concrete's (veil/noise.h) */
-        CU_ASSERT(key.ks_key_variance < conc.ks_key_variance);
+        /* the exact digits' term is below Concrete's on average (veil/noise.h:
+         * every digit but the least significant has a smaller E[d^2]); for one
+         * key the cross terms and the rounding's correlation move it by about
+         * 1/sqrt(rows), so at a base where the gap is small (weak-ms-p4-2m8:
+         * 1.0010 x Concrete's for one test seed) a key may sit just above */
+        static double dd[64 * 64], rd[64];
+        CU_ASSERT_FATAL(veil_noise_gadget_moments(p->ks_base_log, p->ks_level, dd, rd) == 0);
+        double diag = 0;
+        for (uint32_t j = 0; j < p->ks_level; j++)
+            diag += dd[j * p->ks_level + j];
+        const double b2 = ldexp(1.0, 2 * (int)p->ks_base_log);
+        const double conc_diag = p->ks_level * (b2 + 2.0) / 12.0;
+        CU_ASSERT(p->ks_level > 1 ? diag < conc_diag : diag <= conc_diag * (1 + 1e-12));
+        CU_ASSERT(key.ks_key_variance < conc.ks_key_variance * (1 + 6 / sqrt(rows)));
         const double v_in = veil_noise_pbs_output_variance_key(p, &key);
         const double lp = veil_noise_log2_p_fail_key(p, p->precision, v_in, &key);
         const double lc = veil_noise_log2_p_fail_key(p, p->precision, v_in, &conc);

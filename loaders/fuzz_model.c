@@ -112,7 +112,7 @@ static void dataset(src *s, hid_t o, const char *name, int rank, const hsize_t *
 }
 
 static const char *const k_ops[] = {"linear", "lut",       "flatten", "add",
-                                    "conv2d", "avgpool2d", "concat"};
+                                    "conv2d", "avgpool2d", "concat",  "maxpool2d"};
 
 static void write_model(src *s, const char *path) {
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
@@ -142,7 +142,7 @@ static void write_model(src *s, const char *path) {
     unsigned n_layers = 1 + u8(s) % 5;
     char names[8][32];
     for (unsigned li = 0; li < n_layers; li++) {
-        const char *op = k_ops[u8(s) % 7];
+        const char *op = k_ops[u8(s) % 8];
         snprintf(names[li], sizeof names[li], "%04u_%s", li, op);
         hid_t l = H5Gcreate2(gl, names[li], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
         attr_str(l, "op", op);
@@ -183,10 +183,14 @@ static void write_model(src *s, const char *path) {
             int64_t st[2] = {1 + u8(s) % 2, 1 + u8(s) % 2}, pd[2] = {u8(s) % 2, u8(s) % 2};
             attr_i64(l, "strides", st, 2);
             attr_i64(l, "padding", pd, 2);
-        } else if (!strcmp(op, "avgpool2d")) {
+        } else if (!strcmp(op, "avgpool2d") || !strcmp(op, "maxpool2d")) {
             int64_t k[2] = {1 + u8(s) % 3, 1 + u8(s) % 3}, st[2] = {1 + u8(s) % 3, 1 + u8(s) % 3};
             attr_i64(l, "kernel", k, 2);
             attr_i64(l, "strides", st, 2);
+            if (u8(s) < 20) {
+                int64_t pd[2] = {u8(s) % 2, u8(s) % 2};
+                attr_i64(l, "padding", pd, 2);
+            }
         } else if (!strcmp(op, "concat")) {
             int64_t ax = u8(s) % 2;
             attr_i64(l, "axis", &ax, 0);

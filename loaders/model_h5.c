@@ -672,6 +672,7 @@ static veil_status load_layer(hid_t g, const char *gname, veil_model_layer *l) {
             }
             break;
         case VEIL_OP_AVGPOOL2D:
+        case VEIL_OP_MAXPOOL2D:
             st = load_pair(o, path, "kernel", l->kernel, 1, 1);
             if (st == VEIL_OK) st = load_pair(o, path, "strides", l->stride, 1, 1);
             if (st == VEIL_OK) st = load_pair(o, path, "padding", l->padding, 0, 0);

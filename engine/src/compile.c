@@ -590,6 +590,132 @@ static veil_status add_lut(builder *b, const veil_model_layer *l, uint32_t x_idx
     return st;
 }
 
+/* Window element (dy, dx) of every channel's window of x under the pool
+ * geometry g: a convolution whose only weights are 1 at (c, c, dy, dx). */
+static veil_status window_element(builder *b, const char *layer, uint32_t x,
+                                  const veil_conv_geom *g, uint32_t dy, uint32_t dx,
+                                  const veil_shape *shape, uint32_t *out_idx) {
+    veil_program *p = b->p;
+    uint32_t idx;
+    VEIL_TRY(new_node(b, VEIL_NODE_LINEAR, layer, 1, &x, shape, &idx));
+    veil_node *n = &p->nodes[idx];
+    n->linear = VEIL_LINEAR_CONV2D;
+    n->conv = *g;
+    n->sum_w2 = 1;
+    const size_t kk = (size_t)g->kh * g->kw;
+    n->weight = calloc((size_t)g->c_out * g->c_in * kk, sizeof *n->weight);
+    if (!n->weight) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+    for (uint32_t c = 0; c < g->c_out; c++)
+        n->weight[((size_t)c * g->c_in + c) * kk + (size_t)dy * g->kw + dx] = 1;
+    VEIL_TRY(finish_node(b, idx));
+    *out_idx = idx;
+    return VEIL_OK;
+}
+
+/* max(a, b) = b + relu(a - b) of two nodes with values in [lo, hi]: a
+ * negation (a 1x1 convolution by -1), an ADD, one exact lookup on the
+ * difference (decomposed when it is wider than the program's reads) and an
+ * ADD. The ranges are the construction's, never narrowed by calibration: a
+ * value inside [lo, hi] must not read outside the difference's range. */
+static veil_status max_pair(builder *b, const char *layer, uint32_t a, uint32_t bn, int64_t lo,
+                            int64_t hi, const int64_t *relu, uint32_t *out_idx) {
+    const size_t n = b->p->nodes[a].size;
+    const veil_shape flat = {1, {(uint32_t)n}};
+    const veil_conv_geom neg = {1, 1, (uint32_t)n, 1, 1, 1, 1, 1, 0, 0, 1, (uint32_t)n};
+    const int64_t w = hi - lo;
+    uint32_t nb, d, r, m;
+    VEIL_TRY(linear_node(b, layer, VEIL_LINEAR_CONV2D, bn, 1, &flat, &neg, -1, 1, &nb));
+    set_range(b, nb, -hi, -lo);
+    VEIL_TRY(add_node(b, layer, a, nb, &flat, &d));
+    set_range(b, d, -w, w);
+    VEIL_TRY(lookup(b, layer, d, w, 0, 2 * (uint64_t)w, 1, relu, &flat, 1, &r));
+    VEIL_TRY(add_node(b, layer, bn, r, &flat, &m));
+    set_range(b, m, lo, hi);
+    *out_idx = m;
+    return VEIL_OK;
+}
+
+/* A max pool: per output element the maximum of its window's K = kh * kw
+ * values, as a tree of max_pair (K - 1 PBS per element, ceil(log2 K) of them
+ * in a row). Its operand's range is the lookup table's when a lookup gives
+ * it (a lookup's output never leaves its table, whatever calibration saw),
+ * else the compiled one, which the range check then watches. */
+static veil_status add_maxpool(builder *b, const veil_model_layer *l, uint32_t x_idx,
+                               uint32_t *out_idx) {
+    veil_program *p = b->p;
+    veil_node *x = &p->nodes[x_idx];
+    int64_t lo = x->lo, hi = x->hi;
+    if (x->kind == VEIL_NODE_LUT) {
+        const size_t t = (size_t)1 << x->in_bits;
+        lo = hi = x->tables[0];
+        for (uint32_t c = 0; c < x->n_tables; c++)
+            for (size_t r = 0; r <= (size_t)x->r_max && r < t; r++) {
+                const int64_t v = x->tables[c * t + r];
+                lo = v < lo ? v : lo;
+                hi = v > hi ? v : hi;
+            }
+        /* what the lookup can give, not what calibration saw: x's class
+         * width comes from its readers, so this costs nothing */
+        set_range(b, x_idx, lo, hi);
+    }
+    VEIL_TRY(check_later(b, x_idx));
+    const veil_conv_geom g = veil_layer_conv_geom(l, &x->shape);
+    const uint64_t w = (uint64_t)(hi - lo);
+    if (veil_bits_for_range(0, (int64_t)(2 * w)) > VEIL_MAX_BITS)
+        return veil_error(VEIL_ERR_UNSUPPORTED,
+                          "layer %s: max pool of values in [%lld, %lld]: their differences need "
+                          "%u bits, veil reads at most %u",
+                          l->name, (long long)lo, (long long)hi,
+                          veil_bits_for_range(0, (int64_t)(2 * w)), VEIL_MAX_BITS);
+    const uint32_t K = g.kh * g.kw;
+    if (K > VEIL_MAXPOOL_WINDOW_MAX)
+        return veil_error(VEIL_ERR_UNSUPPORTED,
+                          "layer %s: a max pool window of %u x %u values; veil compiles at most %u",
+                          l->name, g.kh, g.kw, VEIL_MAXPOOL_WINDOW_MAX);
+    uint32_t *t = malloc((size_t)K * sizeof *t);
+    int64_t *relu = malloc((2 * w + 1) * sizeof *relu);
+    veil_status st = t && relu ? VEIL_OK : veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+    for (uint64_t r = 0; relu && r <= 2 * w; r++)
+        relu[r] = r > w ? (int64_t)(r - w) : 0;
+    const size_t first = p->n_nodes;
+    for (uint32_t j = 0; st == VEIL_OK && j < K; j++) {
+        st = window_element(b, l->name, x_idx, &g, j / g.kw, j % g.kw, &l->out_shape, &t[j]);
+        if (st == VEIL_OK) set_range(b, t[j], lo, hi);
+    }
+    /* pairwise, level by level: t[0..K) -> t[0..ceil(K/2)) -> ... */
+    for (uint32_t k = K; st == VEIL_OK && k > 1; k = (k + 1) / 2) {
+        for (uint32_t j = 0; st == VEIL_OK && j < k / 2; j++)
+            st = max_pair(b, l->name, t[2 * j], t[2 * j + 1], lo, hi, relu, &t[j]);
+        if (k % 2) t[k / 2] = t[k - 1]; /* an odd last one moves up as it is */
+    }
+    uint32_t out = 0;
+    if (st == VEIL_OK) {
+        out = t[0];
+        veil_node *o = &p->nodes[out];
+        o->shape = l->out_shape;
+        o->size = veil_shape_size(&l->out_shape);
+        p->nodes[first].report_op = "maxpool2d";
+    }
+    free(t);
+    free(relu);
+    VEIL_TRY(st);
+    /* the layer's calibrated range, if narrower */
+    if (b->o->bounds == VEIL_BOUNDS_CALIBRATION && (l->calib_range[0] || l->calib_range[1])) {
+        veil_node *o = &p->nodes[out];
+        o->lo = l->calib_range[0] > o->lo ? l->calib_range[0] : o->lo;
+        o->hi = l->calib_range[1] < o->hi ? l->calib_range[1] : o->hi;
+        if (o->lo > o->hi) o->lo = o->hi;
+        o->bits = veil_bits_for_range(o->lo, o->hi);
+    }
+    for (size_t i = first; b->cal && i < p->n_nodes; i++)
+        if (i != out) {
+            free(b->cal[i]);
+            b->cal[i] = NULL;
+        }
+    *out_idx = out;
+    return VEIL_OK;
+}
+
 static veil_status add_layer(builder *b, uint32_t li) {
     const veil_model *m = b->m;
     const veil_model_layer *l = &m->layers[li];
@@ -602,8 +728,9 @@ static veil_status add_layer(builder *b, uint32_t li) {
         ins[j] = b->tensor_node[is_in ? (uint32_t)t : m->n_inputs + (uint32_t)t];
     }
     uint32_t idx = 0;
-    if (l->op == VEIL_OP_LUT) {
-        VEIL_TRY(add_lut(b, l, ins[0], &idx));
+    if (l->op == VEIL_OP_LUT || l->op == VEIL_OP_MAXPOOL2D) {
+        VEIL_TRY(l->op == VEIL_OP_LUT ? add_lut(b, l, ins[0], &idx)
+                                      : add_maxpool(b, l, ins[0], &idx));
         b->tensor_node[m->n_inputs + li] = idx;
         return VEIL_OK;
     }

@@ -33,7 +33,13 @@ veil_status veil_build_report(veil_program *p) {
         if (p->n_report && !strcmp(p->report[p->n_report - 1].layer, n->layer)) {
             /* a decomposed lookup: its nodes make one line */
             veil_layer_report *r = &p->report[p->n_report - 1];
-            if (n->kind == VEIL_NODE_LUT) {
+            if (n->kind == VEIL_NODE_LUT && strcmp(r->op, "lut")) {
+                /* a layer made of lookups and additions (a max pool) */
+                r->lookups += n->pbs_per_sample;
+                r->in_bits = n->in_bits > r->in_bits ? n->in_bits : r->in_bits;
+                r->log2_p_fail =
+                    n->read_log2_pfail > r->log2_p_fail ? n->read_log2_pfail : r->log2_p_fail;
+            } else if (n->kind == VEIL_NODE_LUT) {
                 r->in_bits = n->in_bits > r->in_bits ? n->in_bits : r->in_bits;
                 r->decomposed = 1;
             }
@@ -82,6 +88,7 @@ veil_status veil_build_report(veil_program *p) {
             break;
         }
         }
+        if (n->report_op) r->op = n->report_op;
     }
     p->log2_p_fail_sample = log2(-expm1(log_ok));
     if (!(p->log2_p_fail_sample > -1e9)) p->log2_p_fail_sample = -INFINITY;
@@ -113,6 +120,11 @@ void veil_program_print_report(const veil_program *p, FILE *f) {
             fprintf(f, "%-24s %-9s %8u %10llu %8s %6u %6u %10.3g %9.1f\n", r->layer, r->op,
                     r->acc_bits, (unsigned long long)r->lookups, tab, r->round_bits, r->in_bits,
                     r->norm2, r->log2_p_fail);
+        } else if (r->lookups) {
+            /* a max pool: lookups of the differences, no table of the model's */
+            fprintf(f, "%-24s %-9s %8u %10llu %8s %6s %6u %10s %9.1f\n", r->layer, r->op,
+                    r->acc_bits, (unsigned long long)r->lookups, "-", "-", r->in_bits, "-",
+                    r->log2_p_fail);
         } else {
             fprintf(f, "%-24s %-9s %8u %10s %8s %6s %6s %10s %9s\n", r->layer, r->op, r->acc_bits,
                     "-", "-", "-", "-", "-", "-");

@@ -24,18 +24,23 @@ const char *veil_shape_str(const veil_shape *s, char *buf, size_t len) {
 }
 
 static const char *const k_op_names[] = {
-    [VEIL_OP_LINEAR] = "linear", [VEIL_OP_CONV2D] = "conv2d", [VEIL_OP_AVGPOOL2D] = "avgpool2d",
-    [VEIL_OP_ADD] = "add",       [VEIL_OP_CONCAT] = "concat", [VEIL_OP_FLATTEN] = "flatten",
+    [VEIL_OP_LINEAR] = "linear",
+    [VEIL_OP_CONV2D] = "conv2d",
+    [VEIL_OP_AVGPOOL2D] = "avgpool2d",
+    [VEIL_OP_ADD] = "add",
+    [VEIL_OP_CONCAT] = "concat",
+    [VEIL_OP_FLATTEN] = "flatten",
     [VEIL_OP_LUT] = "lut",
+    [VEIL_OP_MAXPOOL2D] = "maxpool2d",
 };
 
 const char *veil_op_name(veil_op op) {
-    if ((int)op >= VEIL_OP_LINEAR && (int)op <= VEIL_OP_LUT) return k_op_names[op];
+    if ((int)op >= VEIL_OP_LINEAR && (int)op <= VEIL_OP_LAST) return k_op_names[op];
     return "?";
 }
 
 veil_op veil_op_parse(const char *name) {
-    for (int op = VEIL_OP_LINEAR; op <= VEIL_OP_LUT; op++)
+    for (int op = VEIL_OP_LINEAR; op <= VEIL_OP_LAST; op++)
         if (strcmp(name, k_op_names[op]) == 0) return (veil_op)op;
     return (veil_op)0;
 }

@@ -75,6 +75,25 @@ void veil_op_conv2d(const int64_t *in, size_t batch, const veil_conv_geom *g, in
     }
 }
 
+void veil_op_maxpool2d(const int64_t *in, size_t batch, const veil_conv_geom *g, int64_t *out) {
+    const size_t n_in = (size_t)g->c_in * g->h_in * g->w_in;
+    const size_t n_out = (size_t)g->c_out * g->h_out * g->w_out;
+    for (size_t b = 0; b < batch; b++)
+        for (uint32_t c = 0; c < g->c_out; c++)
+            for (uint32_t oh = 0; oh < g->h_out; oh++)
+                for (uint32_t ow = 0; ow < g->w_out; ow++) {
+                    const int64_t *x = in + b * n_in + (size_t)c * g->h_in * g->w_in;
+                    int64_t m = x[(size_t)oh * g->stride_h * g->w_in + (size_t)ow * g->stride_w];
+                    for (uint32_t ky = 0; ky < g->kh; ky++)
+                        for (uint32_t kx = 0; kx < g->kw; kx++) {
+                            int64_t v = x[((size_t)oh * g->stride_h + ky) * g->w_in +
+                                          (size_t)ow * g->stride_w + kx];
+                            m = v > m ? v : m;
+                        }
+                    out[b * n_out + ((size_t)c * g->h_out + oh) * g->w_out + ow] = m;
+                }
+}
+
 void veil_op_add(const int64_t *a, const int64_t *b, size_t n, int64_t *out) {
     for (size_t i = 0; i < n; i++)
         out[i] = (int64_t)((uint64_t)a[i] + (uint64_t)b[i]);
@@ -129,6 +148,11 @@ veil_status veil_model_forward(const veil_model *m, const int64_t *const *inputs
         case VEIL_OP_AVGPOOL2D: {
             const veil_conv_geom g = veil_layer_conv_geom(l, xs[0]);
             veil_op_conv2d(x[0], batch, &g, l->op == VEIL_OP_AVGPOOL2D, l->weight, l->bias, y);
+            break;
+        }
+        case VEIL_OP_MAXPOOL2D: {
+            const veil_conv_geom g = veil_layer_conv_geom(l, xs[0]);
+            veil_op_maxpool2d(x[0], batch, &g, y);
             break;
         }
         case VEIL_OP_ADD:

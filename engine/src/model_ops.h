@@ -14,7 +14,8 @@
  * with noise sampling. Evaluating the model through its compiled nodes would
  * make that check compare the compiler with itself. The linear ops (dense,
  * conv2d, sum pool, add, concat, flatten) mean the same in both and are
- * shared below. */
+ * shared below; the max pool is the forward pass's alone (compiled, it is
+ * lookups and additions). */
 #ifndef VEIL_MODEL_OPS_H
 #define VEIL_MODEL_OPS_H
 
@@ -34,7 +35,12 @@ void veil_op_dense(const int64_t *in, size_t batch, size_t n_in, const int64_t *
 void veil_op_conv2d(const int64_t *in, size_t batch, const veil_conv_geom *g, int sum_pool,
                     const int64_t *w, const int64_t *bias, int64_t *out);
 
-/* The geometry of a CONV2D or AVGPOOL2D layer l whose operand has shape x
+/* Each output channel the largest value of its own input channel's window
+ * (no padding: validated). The model's meaning of maxpool2d; the compiled
+ * program computes it with lookups (compile.c, add_maxpool). */
+void veil_op_maxpool2d(const int64_t *in, size_t batch, const veil_conv_geom *g, int64_t *out);
+
+/* The geometry of a CONV2D, AVGPOOL2D or MAXPOOL2D layer l whose operand has shape x
  * (validated: veil_model_validate). */
 veil_conv_geom veil_layer_conv_geom(const veil_model_layer *l, const veil_shape *x);
 

@@ -36,7 +36,7 @@ static veil_status validate_layer(const veil_model *m, uint32_t li) {
     char buf[96], buf2[96];
     if (!l->name || !*l->name) return BAD("/layers/#%u: layer without a name", li);
     const char *nm = l->name;
-    if (!l->op || (int)l->op > VEIL_OP_LUT) return BAD("/layers/%s/op: unknown op", nm);
+    if (!l->op || (int)l->op > VEIL_OP_LAST) return BAD("/layers/%s/op: unknown op", nm);
     for (uint32_t j = 0; j < li; j++)
         if (strcmp(m->layers[j].name, nm) == 0) return BAD("/layers/%s: duplicate layer name", nm);
     for (uint32_t j = 0; j < m->n_inputs; j++)
@@ -83,7 +83,8 @@ static veil_status validate_layer(const veil_model *m, uint32_t li) {
                        veil_shape_str(y, buf, sizeof buf), l->weight_shape.dim[0]);
         break;
     case VEIL_OP_CONV2D:
-    case VEIL_OP_AVGPOOL2D: {
+    case VEIL_OP_AVGPOOL2D:
+    case VEIL_OP_MAXPOOL2D: {
         if (x->rank != 3)
             return BAD("/layers/%s/inputs: operand '%s' has shape %s, expected rank 3 (CHW)", nm,
                        l->inputs[0], veil_shape_str(x, buf, sizeof buf));
@@ -99,8 +100,12 @@ static veil_status validate_layer(const veil_model *m, uint32_t li) {
             kh = l->weight_shape.dim[2];
             kw = l->weight_shape.dim[3];
         } else if (l->weight) {
-            return BAD("/layers/%s/weight: avgpool2d takes no weight", nm);
+            return BAD("/layers/%s/weight: %s takes no weight", nm, veil_op_name(l->op));
         }
+        /* PyTorch's max pool pads with -inf, which no integer stands for */
+        if (l->op == VEIL_OP_MAXPOOL2D && (l->padding[0] || l->padding[1]))
+            return BAD("/layers/%s/padding: [%u, %u], maxpool2d takes no padding", nm,
+                       l->padding[0], l->padding[1]);
         if (kh == 0 || kw == 0) return BAD("/layers/%s/kernel_size: must be > 0", nm);
         if (l->stride[0] == 0 || l->stride[1] == 0)
             return BAD("/layers/%s/stride: must be > 0", nm);

@@ -63,7 +63,9 @@ typedef enum veil_op {
     VEIL_OP_CONCAT,
     VEIL_OP_FLATTEN,
     VEIL_OP_LUT,
+    VEIL_OP_MAXPOOL2D,
 } veil_op;
+#define VEIL_OP_LAST VEIL_OP_MAXPOOL2D
 
 /* "linear", "conv2d", ... (the suffix of layer group names). */
 const char *veil_op_name(veil_op op);
@@ -100,7 +102,7 @@ typedef struct veil_model_layer {
     int64_t *weight; /* NULL for ops without weights */
     int64_t *bias;   /* out features / c_out values; NULL: no bias */
 
-    /* conv2d, avgpool2d */
+    /* conv2d, avgpool2d, maxpool2d (no padding) */
     uint32_t kernel[2], stride[2], padding[2];
     /* concat: axis of the per-sample shape */
     uint32_t axis;

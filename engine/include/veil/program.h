@@ -234,6 +234,11 @@ veil_status veil_compile_options_set(veil_compile_options *o, const char *name, 
 /* 1 if name is one of the names above. */
 int veil_compile_option_known(const char *name);
 
+/* The largest max pool window (kh * kw values; 7 x 7 fits) the compiler
+ * takes: a window of K values is K - 1 lookups per output value and about
+ * 5 K nodes. */
+#define VEIL_MAXPOOL_WINDOW_MAX 64
+
 typedef enum veil_node_kind {
     VEIL_NODE_INPUT = 0,
     VEIL_NODE_LINEAR,
@@ -292,6 +297,10 @@ typedef struct veil_node {
      * keys run this node's PBS (keyswitch into its small key, bootstrap with
      * its BSK). 0 for every other node. */
     uint32_t partition;
+
+    /* The model op the report names the node's layer by when its first
+     * nodes do not say it (a static string: "maxpool2d"), else NULL. */
+    const char *report_op;
 
     /* Cost and noise (for the chosen parameter set). */
     uint64_t pbs_per_sample;

@@ -1,0 +1,348 @@
+// LABELS: model crypto
+// LINKS: veil_host
+/* maxpool2d (PyTorch's MaxPool2d, no padding): the model's meaning is the
+ * window maximum (veil_model_forward); compiled, a tree of max(a, b) =
+ * b + relu(a - b), one exact lookup per pair (compile.c add_maxpool). A
+ * model built here:
+ *   a [2,6,6], signed inputs in [-4, 3]
+ *     -> 0000_maxpool2d 2x2 stride 2 [2,3,3]                       -> output y1
+ *     -> 0001_lut (one table per channel, 8 entries each)
+ *     -> 0002_maxpool2d 3x3 stride 1 [2,4,4] (9 values: an odd tree)
+ *     -> 0003_maxpool2d 2x3 stride [2,1] [2,2,2] (6 values)          -> output y2
+ * Checked: simulate equals the forward pass on every input (worst-case and
+ * calibration bounds, the pooled values include ties and negatives), the
+ * encrypted run (cpu backend) equals simulate, the report names the layers,
+ * the validator refuses padding and the compiler refuses differences wider
+ * than 16 bits. */
+#include "testutil.h"
+#include "veil/exec.h"
+#include "veil/program.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *dup_str(const char *s) {
+    char *d = malloc(strlen(s) + 1);
+    strcpy(d, s);
+    return d;
+}
+
+static veil_model_layer *layer(veil_model *m, uint32_t i, const char *name, veil_op op,
+                               const char *in, veil_shape out) {
+    veil_model_layer *l = &m->layers[i];
+    l->name = dup_str(name);
+    l->op = op;
+    l->n_inputs = 1;
+    l->inputs = calloc(1, sizeof(char *));
+    l->inputs[0] = dup_str(in);
+    l->out_shape = out;
+    l->range[0] = -100;
+    l->range[1] = 100;
+    return l;
+}
+
+static void pool(veil_model_layer *l, uint32_t kh, uint32_t kw, uint32_t sh, uint32_t sw) {
+    l->kernel[0] = kh;
+    l->kernel[1] = kw;
+    l->stride[0] = sh;
+    l->stride[1] = sw;
+}
+
+/* lut range: channel 0 x -> 3x + 1 (in [-11, 10]), channel 1 x -> -x (in [-3, 4]) */
+static veil_model *make_model(void) {
+    veil_model *m;
+    CU_ASSERT_EQUAL_FATAL(veil_model_new(&m), VEIL_OK);
+    m->name = dup_str("maxpool");
+    m->n_inputs = 1;
+    m->inputs = calloc(1, sizeof *m->inputs);
+    m->inputs[0].name = dup_str("a");
+    m->inputs[0].shape = (veil_shape){3, {2, 6, 6}};
+    m->inputs[0].scale = 1;
+    m->inputs[0].n_bits = 3;
+    m->inputs[0].is_signed = 1;
+    m->inputs[0].range[0] = -4;
+    m->inputs[0].range[1] = 3;
+    m->n_layers = 4;
+    m->layers = calloc(4, sizeof *m->layers);
+    veil_model_layer *l;
+    l = layer(m, 0, "0000_maxpool2d", VEIL_OP_MAXPOOL2D, "a", (veil_shape){3, {2, 3, 3}});
+    pool(l, 2, 2, 2, 2);
+    l = layer(m, 1, "0001_lut", VEIL_OP_LUT, "a", (veil_shape){3, {2, 6, 6}});
+    l->in_min = -4;
+    l->in_max = 3;
+    l->n_tables = 2;
+    l->table = malloc(16 * sizeof *l->table);
+    for (int x = -4; x <= 3; x++) {
+        l->table[x + 4] = 3 * x + 1;
+        l->table[8 + x + 4] = -x;
+    }
+    l = layer(m, 2, "0002_maxpool2d", VEIL_OP_MAXPOOL2D, "0001_lut", (veil_shape){3, {2, 4, 4}});
+    pool(l, 3, 3, 1, 1);
+    l = layer(m, 3, "0003_maxpool2d", VEIL_OP_MAXPOOL2D, "0002_maxpool2d",
+              (veil_shape){3, {2, 2, 2}});
+    pool(l, 2, 3, 2, 1);
+    m->n_outputs = 2;
+    m->outputs = calloc(2, sizeof *m->outputs);
+    const char *src[2] = {"0000_maxpool2d", "0003_maxpool2d"};
+    const char *nm[2] = {"y1", "y2"};
+    const uint32_t sz[2] = {18, 8};
+    for (int o = 0; o < 2; o++) {
+        m->outputs[o].name = dup_str(nm[o]);
+        m->outputs[o].source = dup_str(src[o]);
+        m->outputs[o].shape = o ? (veil_shape){3, {2, 2, 2}} : (veil_shape){3, {2, 3, 3}};
+        CU_ASSERT_EQUAL(veil_shape_size(&m->outputs[o].shape), sz[o]);
+        m->outputs[o].n_scale = 1;
+        m->outputs[o].scale = malloc(sizeof(double));
+        m->outputs[o].scale[0] = 1;
+        m->outputs[o].zero_point = calloc(1, sizeof(double));
+    }
+    /* calibration: a narrow set (-1..1), so that calibrated ranges would be
+     * narrower than what full-range inputs give */
+    m->calibration.count = 8;
+    m->calibration.inputs = calloc(1, sizeof(int64_t *));
+    m->calibration.inputs[0] = malloc(8 * 72 * sizeof(int64_t));
+    for (int j = 0; j < 8 * 72; j++)
+        m->calibration.inputs[0][j] = (int64_t)(veil_test_rand() % 3) - 1;
+    if (veil_model_validate(m) != VEIL_OK) fprintf(stderr, "\n  %s\n", veil_error_message());
+    CU_ASSERT_EQUAL_FATAL(veil_model_validate(m), VEIL_OK);
+    return m;
+}
+
+/* n samples over the whole input range [-4, 3] */
+static int64_t *full_range_inputs(size_t n) {
+    int64_t *a = malloc(n * 72 * sizeof *a);
+    for (size_t i = 0; i < n * 72; i++)
+        a[i] = (int64_t)(veil_test_rand() % 8) - 4;
+    return a;
+}
+
+/* The forward pass checked by hand on one sample: every window's maximum. */
+static void test_forward_by_hand(void) {
+    veil_model *m = make_model();
+    int64_t a[72], y1[18], y2[8];
+    for (int i = 0; i < 72; i++)
+        a[i] = (int64_t)(veil_test_rand() % 8) - 4;
+    const int64_t *in[1] = {a};
+    int64_t *out[2] = {y1, y2};
+    CU_ASSERT_EQUAL_FATAL(veil_model_forward(m, in, 1, out), VEIL_OK);
+    /* y1: 2x2 windows of a */
+    for (int c = 0; c < 2; c++)
+        for (int oy = 0; oy < 3; oy++)
+            for (int ox = 0; ox < 3; ox++) {
+                int64_t mx = -100;
+                for (int ky = 0; ky < 2; ky++)
+                    for (int kx = 0; kx < 2; kx++) {
+                        int64_t v = a[c * 36 + (2 * oy + ky) * 6 + 2 * ox + kx];
+                        mx = v > mx ? v : mx;
+                    }
+                CU_ASSERT_EQUAL(y1[c * 9 + oy * 3 + ox], mx);
+            }
+    /* y2: the lut, 3x3 stride 1, then 2x3 stride (2, 1): each y2 value is the
+     * maximum of the lut over rows 2oy .. 2oy + 3 and columns ox .. ox + 4 */
+    for (int c = 0; c < 2; c++)
+        for (int oy = 0; oy < 2; oy++)
+            for (int ox = 0; ox < 2; ox++) {
+                int64_t mx = -100;
+                for (int y = 2 * oy; y <= 2 * oy + 3; y++)
+                    for (int x = ox; x <= ox + 4; x++) {
+                        int64_t v = a[c * 36 + y * 6 + x];
+                        int64_t t = c ? -v : 3 * v + 1;
+                        mx = t > mx ? t : mx;
+                    }
+                CU_ASSERT_EQUAL(y2[c * 4 + oy * 2 + ox], mx);
+            }
+    veil_model_free(m);
+}
+
+/* simulate == forward on full-range inputs, both bounds; the PBS count is
+ * (K - 1) per pooled value plus the lut's */
+static void test_simulate_equals_forward(void) {
+    veil_model *m = make_model();
+    const size_t n = 64;
+    int64_t *a = full_range_inputs(n);
+    int64_t *sim[2] = {malloc(n * 18 * 8), malloc(n * 8 * 8)};
+    int64_t *fwd[2] = {malloc(n * 18 * 8), malloc(n * 8 * 8)};
+    const int64_t *in[1] = {a};
+    CU_ASSERT_EQUAL_FATAL(veil_model_forward(m, in, n, fwd), VEIL_OK);
+    for (int bounds = 0; bounds < 2; bounds++) {
+        veil_compile_options o;
+        veil_compile_options_default(&o);
+        o.bounds = bounds ? VEIL_BOUNDS_WORST_CASE : VEIL_BOUNDS_CALIBRATION;
+        veil_program *p = NULL;
+        CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &p), VEIL_OK);
+        CU_ASSERT_EQUAL(p->pbs_per_sample, 18 * 3 + 72 + 32 * 8 + 8 * 5);
+        veil_sim_stats ss;
+        CU_ASSERT_EQUAL_FATAL(veil_program_simulate(p, in, n, sim, NULL, &ss), VEIL_OK);
+        CU_ASSERT_EQUAL(ss.range_errors, 0);
+        size_t eq = 0;
+        for (int o2 = 0; o2 < 2; o2++)
+            for (size_t i = 0; i < n * (o2 ? 8 : 18); i++)
+                eq += sim[o2][i] == fwd[o2][i];
+        CU_ASSERT_EQUAL(eq, n * 26);
+        veil_program_free(p);
+    }
+    for (int i = 0; i < 2; i++) {
+        free(sim[i]);
+        free(fwd[i]);
+    }
+    free(a);
+    veil_model_free(m);
+}
+
+static void test_encrypted_equals_simulate(void) {
+    veil_model *m = make_model();
+    const size_t n = VEIL_TEST_SANITIZED ? 1 : 2;
+    int64_t *a = full_range_inputs(n);
+    veil_program *p = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, NULL, &p), VEIL_OK);
+    printf("\n  %s, %llu PBS per sample", p->params->id, (unsigned long long)p->pbs_per_sample);
+    uint8_t s[5][32];
+    for (unsigned i = 0; i < 5; i++)
+        veil_test_seed_bytes(90 + i, s[i]);
+    veil_secret_key *sk = NULL;
+    veil_eval_key *ek = NULL;
+    veil_encryptor *enc = NULL;
+    veil_backend *be = NULL;
+    veil_plan *plan = NULL;
+    const size_t lwe = veil_program_ct_words(p), osz[2] = {18, 8};
+    uint64_t *cin = malloc(n * 72 * lwe * 8);
+    uint64_t *cout[2] = {malloc(n * 18 * lwe * 8), malloc(n * 8 * lwe * 8)};
+    int64_t *sim[2] = {malloc(n * 18 * 8), malloc(n * 8 * 8)}, *dec = malloc(n * 18 * 8);
+    const int64_t *in[1] = {a};
+    CU_ASSERT_EQUAL_FATAL(veil_program_simulate(p, in, n, sim, NULL, NULL), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(veil_program_keygen(p, s[0], &sk), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(veil_eval_key_new(sk, s[1], s[2], &ek), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(veil_encryptor_new(s[3], s[4], &enc), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(veil_backend_new(VEIL_BACKEND_CPU, &be), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(veil_plan_new(p, ek, be, n, &plan), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(veil_program_encrypt(p, enc, sk, 0, a, n, cin), VEIL_OK);
+    const uint64_t *cins[1] = {cin};
+    CU_ASSERT_EQUAL_FATAL(veil_plan_execute(plan, cins, n, cout), VEIL_OK);
+    size_t eq = 0;
+    for (uint32_t o = 0; o < 2; o++) {
+        CU_ASSERT_EQUAL_FATAL(veil_program_decrypt(p, sk, o, cout[o], n, dec), VEIL_OK);
+        for (size_t i = 0; i < n * osz[o]; i++) {
+            if (dec[i] != sim[o][i])
+                fprintf(stderr, "\n  output %u value %zu: encrypted %lld, simulate %lld", o, i,
+                        (long long)dec[i], (long long)sim[o][i]);
+            eq += dec[i] == sim[o][i];
+        }
+    }
+    CU_ASSERT_EQUAL(eq, n * 26);
+    veil_plan_free(plan);
+    veil_backend_free(be);
+    veil_encryptor_free(enc);
+    veil_eval_key_free(ek);
+    veil_secret_key_free(sk);
+    veil_program_free(p);
+    free(cin);
+    for (int i = 0; i < 2; i++) {
+        free(cout[i]);
+        free(sim[i]);
+    }
+    free(dec);
+    free(a);
+    veil_model_free(m);
+}
+
+/* The report: one line per max pool, op maxpool2d, its PBS and read width
+ * (differences of values in [-4, 3]: 4 bits; of the lut's [-11, 10]: 6). */
+static void test_report(void) {
+    veil_model *m = make_model();
+    veil_program *p = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, NULL, &p), VEIL_OK);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    veil_program_print_report(p, f);
+    fclose(f);
+    static const char *const want[3][2] = {
+        {"0000_maxpool2d", "54"}, {"0002_maxpool2d", "256"}, {"0003_maxpool2d", "40"}};
+    for (int i = 0; i < 3; i++) {
+        const char *line = strstr(buf, want[i][0]);
+        CU_ASSERT(line && !strncmp(line + 25, "maxpool2d", 9));
+        if (!line) continue;
+        char name[32], op[16];
+        unsigned acc = 0, rd = 0;
+        unsigned long long lk = 0;
+        CU_ASSERT_EQUAL(sscanf(line, "%31s %15s %u %llu - - %u", name, op, &acc, &lk, &rd), 5);
+        CU_ASSERT_EQUAL(lk, strtoull(want[i][1], NULL, 10));
+        CU_ASSERT_EQUAL(rd, i ? 6u : 4u);
+    }
+    free(buf);
+    veil_program_free(p);
+    veil_model_free(m);
+}
+
+static void test_refusals(void) {
+    veil_model *m = make_model();
+    /* padding: PyTorch pads a max pool with -inf */
+    m->layers[0].padding[0] = 1;
+    CU_ASSERT_EQUAL(veil_model_validate(m), VEIL_ERR_FORMAT);
+    CU_ASSERT(strstr(veil_error_message(), "/layers/0000_maxpool2d/padding") &&
+              strstr(veil_error_message(), "maxpool2d takes no padding"));
+    m->layers[0].padding[0] = 0;
+    /* a weight */
+    m->layers[0].weight = calloc(1, sizeof(int64_t));
+    m->layers[0].weight_shape = (veil_shape){1, {1}};
+    CU_ASSERT_EQUAL(veil_model_validate(m), VEIL_ERR_FORMAT);
+    CU_ASSERT(strstr(veil_error_message(), "maxpool2d takes no weight") != NULL);
+    free(m->layers[0].weight);
+    m->layers[0].weight = NULL;
+    /* the wrong output shape */
+    m->layers[3].out_shape.dim[2] = 3;
+    CU_ASSERT_EQUAL(veil_model_validate(m), VEIL_ERR_FORMAT);
+    CU_ASSERT(strstr(veil_error_message(), "/layers/0003_maxpool2d/shape") != NULL);
+    m->layers[3].out_shape.dim[2] = 2;
+    CU_ASSERT_EQUAL(veil_model_validate(m), VEIL_OK);
+    /* a window wider than the compiler takes: 9 x 9 on a 10 x 10 input */
+    {
+        veil_model *w = make_model();
+        w->inputs[0].shape = (veil_shape){3, {2, 10, 10}};
+        w->layers[0].out_shape = (veil_shape){3, {2, 2, 2}};
+        pool(&w->layers[0], 9, 9, 1, 1);
+        w->outputs[0].shape = (veil_shape){3, {2, 2, 2}};
+        w->layers[1].out_shape = (veil_shape){3, {2, 10, 10}};
+        w->layers[2].out_shape = (veil_shape){3, {2, 8, 8}};
+        w->layers[3].out_shape = (veil_shape){3, {2, 4, 6}};
+        w->outputs[1].shape = (veil_shape){3, {2, 4, 6}};
+        w->calibration.count = 0;
+        CU_ASSERT_EQUAL_FATAL(veil_model_validate(w), VEIL_OK);
+        veil_program *p = NULL;
+        veil_compile_options wo;
+        veil_compile_options_default(&wo);
+        wo.bounds = VEIL_BOUNDS_WORST_CASE;
+        CU_ASSERT_EQUAL(veil_program_compile(w, &wo, &p), VEIL_ERR_UNSUPPORTED);
+        CU_ASSERT(strstr(veil_error_message(), "layer 0000_maxpool2d") &&
+                  strstr(veil_error_message(), "9 x 9 values; veil compiles at most 64"));
+        CU_ASSERT_PTR_NULL(p);
+        veil_model_free(w);
+    }
+    /* differences of 17 bits: a table of range [-2^14, 2^14] */
+    veil_model_layer *l = &m->layers[1];
+    for (int x = -4; x <= 3; x++)
+        l->table[x + 4] = x == 3 ? 16384 : x == -4 ? -16384 : 0;
+    veil_compile_options o;
+    veil_compile_options_default(&o);
+    o.bounds = VEIL_BOUNDS_WORST_CASE;
+    veil_program *p = NULL;
+    CU_ASSERT_EQUAL(veil_program_compile(m, &o, &p), VEIL_ERR_UNSUPPORTED);
+    CU_ASSERT(strstr(veil_error_message(), "layer 0002_maxpool2d") &&
+              strstr(veil_error_message(), "17 bits"));
+    CU_ASSERT_PTR_NULL(p);
+    veil_model_free(m);
+}
+
+int main(void) {
+    if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
+    CU_pSuite s = CU_add_suite("maxpool", NULL, NULL);
+    if (!s) return CU_get_error();
+    VEIL_ADD_TEST(s, test_forward_by_hand);
+    VEIL_ADD_TEST(s, test_simulate_equals_forward);
+    VEIL_ADD_TEST(s, test_report);
+    VEIL_ADD_TEST(s, test_refusals);
+    VEIL_ADD_TEST(s, test_encrypted_equals_simulate);
+    return veil_test_run();
+}

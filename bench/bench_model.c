@@ -40,12 +40,12 @@ static int in_list(const char *list, const char *item) {
 
 /* sample s is golden sample s mod golden (encrypted runs longer than the
  * golden set repeat it in order) */
-static double accuracy(const veil_program *p, int64_t *const *out, const int64_t *labels, size_t n,
-                       size_t golden) {
+static double accuracy(const veil_model *m, const veil_program *p, int64_t *const *out,
+                       const int64_t *labels, size_t n, size_t golden) {
     if (!labels) return NAN;
     size_t sz = veil_program_output_size(p, 0), ok = 0;
     for (size_t s = 0; s < n; s++)
-        ok += (int64_t)veil_argmax(out[0] + s * sz, sz) == labels[s % golden];
+        ok += (int64_t)veil_model_class(&m->outputs[0], out[0] + s * sz) == labels[s % golden];
     return (double)ok / (double)n;
 }
 
@@ -150,7 +150,7 @@ static int bench_encrypted(FILE *f, const veil_model *m, const veil_program *p,
                     eq += dec[o][j] == sim[o][j / osz % golden * osz + j % osz];
             }
             emit(f, m, p, mode, veil_backend_describe(bes[0]), n_bes, b, runs, t / (double)runs,
-                 accuracy(p, dec, m->golden.labels, runs, golden), (double)eq / (double)tot);
+                 accuracy(m, p, dec, m->golden.labels, runs, golden), (double)eq / (double)tot);
         } else if (!ok) {
             fprintf(stderr, "bench_model: %s: %s\n", mode, veil_error_message());
         }
@@ -288,7 +288,7 @@ int main(int argc, char **argv) {
                     t = now_s() - t0;
                 } while (t < 0.2);
                 emit(f, m, p, "simulate", "cpu", 1, b, runs, t / (double)(runs * reps),
-                     accuracy(p, sim, m->golden.labels, runs, n), 1.0);
+                     accuracy(m, p, sim, m->golden.labels, runs, n), 1.0);
             }
         }
         /* the simulate reference for every golden sample */

@@ -186,9 +186,9 @@ typedef struct run_args {
 
 /* Over the first n_out outputs (all of them, or the model's: goldens have
  * no range-check output). */
-static int count_matches(const veil_program *p, uint32_t n_out, int64_t *const *a,
-                         int64_t *const *b, size_t n, size_t *elem_eq, size_t *elem_tot,
-                         size_t *argmax_eq) {
+static int count_matches(const veil_model *m, const veil_program *p, uint32_t n_out,
+                         int64_t *const *a, int64_t *const *b, size_t n, size_t *elem_eq,
+                         size_t *elem_tot, size_t *argmax_eq) {
     *elem_eq = *elem_tot = *argmax_eq = 0;
     for (uint32_t o = 0; o < n_out; o++) {
         size_t sz = veil_program_output_size(p, o);
@@ -199,15 +199,16 @@ static int count_matches(const veil_program *p, uint32_t n_out, int64_t *const *
     }
     size_t sz0 = veil_program_output_size(p, 0);
     for (size_t s = 0; s < n; s++)
-        *argmax_eq += veil_argmax(a[0] + s * sz0, sz0) == veil_argmax(b[0] + s * sz0, sz0);
+        *argmax_eq += veil_model_class(&m->outputs[0], a[0] + s * sz0) ==
+                      veil_model_class(&m->outputs[0], b[0] + s * sz0);
     return 0;
 }
 
-static double accuracy(const veil_program *p, int64_t *const *out, const int64_t *labels,
-                       size_t n) {
+static double accuracy(const veil_model *m, const veil_program *p, int64_t *const *out,
+                       const int64_t *labels, size_t n) {
     size_t sz0 = veil_program_output_size(p, 0), ok = 0;
     for (size_t s = 0; s < n; s++)
-        ok += (int64_t)veil_argmax(out[0] + s * sz0, sz0) == labels[s];
+        ok += (int64_t)veil_model_class(&m->outputs[0], out[0] + s * sz0) == labels[s];
     return n ? (double)ok / (double)n : NAN;
 }
 
@@ -409,7 +410,7 @@ static int cmd_run(int argc, char **argv) {
         double lat = 0, kg = 0, lat_cpu = 0, kg_cpu = 0;
         if (run_encrypted(&a, p, &in, n, encv, &lat, &kg, &lat_cpu, &kg_cpu)) goto out;
         size_t eq, tot, am;
-        count_matches(p, p->n_outputs, encv, sim, n, &eq, &tot, &am);
+        count_matches(m, p, p->n_outputs, encv, sim, n, &eq, &tot, &am);
         printf("%s: %.3f s per sample (batch %zu), keygen %.1f s\n", a.mode, lat,
                a.batch < n ? a.batch : n, kg);
         printf("%s process cpu time (all threads): %.3f s per sample, keygen %.1f s\n", a.mode,
@@ -427,7 +428,7 @@ static int cmd_run(int argc, char **argv) {
     }
     if (in.labels) {
         printf("accuracy (%s, %zu labelled samples): %.4f", encrypted ? a.mode : "simulate", n,
-               accuracy(p, final, in.labels, n));
+               accuracy(m, p, final, in.labels, n));
         if (!isnan(m->brevitas_accuracy))
             printf("; brevitas %.4f, integer path %.4f on the exporter's test set",
                    m->brevitas_accuracy, m->int_accuracy);
@@ -435,7 +436,7 @@ static int cmd_run(int argc, char **argv) {
     }
     if (a.input == a.model && m->golden.count) {
         size_t eq, tot, am;
-        count_matches(p, veil_program_model_outputs(p), final, m->golden.outputs, n, &eq, &tot,
+        count_matches(m, p, veil_program_model_outputs(p), final, m->golden.outputs, n, &eq, &tot,
                       &am);
         printf("golden vectors (unrounded integer path): %zu/%zu values equal, %zu/%zu argmax\n",
                eq, tot, am, n);

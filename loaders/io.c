@@ -622,7 +622,7 @@ static veil_status write_csv(FILE *f, const veil_model *m, size_t count,
     for (size_t i = 0; i < count; i++) {
         for (size_t j = 0; j < n0; j++)
             fprintf(f, "%s%.9g", j ? "," : "", deq[0][i * n0 + j]);
-        fprintf(f, ",%zu\n", veil_argmax(outputs[0] + i * n0, n0));
+        fprintf(f, ",%zu\n", veil_model_class(&m->outputs[0], outputs[0] + i * n0));
     }
     return ferror(f) ? veil_error(VEIL_ERR_IO, "write failed: %s", strerror(errno)) : VEIL_OK;
 }
@@ -677,7 +677,7 @@ static veil_status write_h5(FILE *out, const veil_model *m, size_t count,
             st = veil_error(VEIL_ERR_NOMEM, "%s: out of memory", path);
         } else {
             for (size_t i = 0; i < count; i++)
-                pred[i] = (int64_t)veil_argmax(outputs[0] + i * n0, n0);
+                pred[i] = (int64_t)veil_model_class(&m->outputs[0], outputs[0] + i * n0);
             hsize_t d = count;
             hid_t sp = H5Screate_simple(1, &d, NULL);
             hid_t ds =

@@ -94,7 +94,8 @@ static veil_status run_encrypted_vs_simulate_on(veil_backend_kind kind, const ve
         }
         res->samples_equal += (size_t)all;
         res->samples++;
-        res->argmax += veil_argmax(dec[0] + j * sz0, sz0) == veil_argmax(sim[0] + j * sz0, sz0);
+        res->argmax += veil_model_class(&m->outputs[0], dec[0] + j * sz0) ==
+                       veil_model_class(&m->outputs[0], sim[0] + j * sz0);
     }
     res->seconds_per_sample = t / (double)n;
 out:

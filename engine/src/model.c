@@ -166,9 +166,18 @@ void veil_model_dequantize(const veil_model_output *out, const int64_t *y, size_
     }
 }
 
-size_t veil_argmax(const int64_t *v, size_t n) {
+size_t veil_model_class(const veil_model_output *out, const int64_t *y) {
+    const size_t n = veil_shape_size(&out->shape);
+    const size_t inner = out->n_scale > 1 ? n / out->n_scale : n;
     size_t best = 0;
-    for (size_t i = 1; i < n; i++)
-        if (v[i] > v[best]) best = i;
+    double top = 0;
+    for (size_t i = 0; i < n; i++) {
+        const size_t c = out->n_scale > 1 ? i / inner : 0;
+        const double x = out->scale[c] * ((double)y[i] - out->zero_point[c]);
+        if (i == 0 || x > top) {
+            best = i;
+            top = x;
+        }
+    }
     return best;
 }

@@ -264,7 +264,7 @@ static void print_outputs(const veil_client *c, int64_t **outs, size_t n) {
         }
         if (m->task && !strcmp(m->task, "classification")) {
             size_t sz = veil_program_output_size(c->prog, 0);
-            printf(" class %zu", veil_argmax(outs[0] + s * sz, sz));
+            printf(" class %zu", veil_model_class(&m->outputs[0], outs[0] + s * sz));
         }
         printf("\n");
     }
@@ -443,7 +443,7 @@ int veil_cmd_remote(int argc, char **argv) {
     if (in.labels) {
         size_t sz = veil_program_output_size(p, 0), ok = 0;
         for (size_t s = 0; s < n; s++)
-            ok += (int64_t)veil_argmax(all[0] + s * sz, sz) == in.labels[s];
+            ok += (int64_t)veil_model_class(&c->model->outputs[0], all[0] + s * sz) == in.labels[s];
         fprintf(stderr, "veil remote: accuracy %.4f on %zu labelled samples\n",
                 (double)ok / (double)n, n);
     }

@@ -189,8 +189,13 @@ size_t veil_model_quantize(const veil_model_input *in, const double *x, size_t c
                            size_t *first);
 /* Dequantizes count values (whole samples) of an output. */
 void veil_model_dequantize(const veil_model_output *out, const int64_t *y, size_t count, double *x);
-/* Index of the largest of n values (the first on ties). */
-size_t veil_argmax(const int64_t *v, size_t n);
+/* The class of one sample of a classification output: the index of its
+ * largest dequantized value (the first on ties), as the exporter's
+ * predict() and Brevitas's argmax take it. Not the largest integer: an
+ * output with per-class scales or zero points (a final linear's float bias
+ * becomes a zero point per class) ranks its classes only once dequantized.
+ * y: the sample's veil_shape_size(&out->shape) values. */
+size_t veil_model_class(const veil_model_output *out, const int64_t *y);
 
 /* The clear integer forward pass of the model itself, with no compilation
  * (no rounding, no range limits): what the golden vectors hold. inputs: one

@@ -13,7 +13,8 @@
  * calibration bounds, the pooled values include ties and negatives), the
  * encrypted run (cpu backend) equals simulate, the report names the layers,
  * the validator refuses padding and the compiler refuses differences wider
- * than 16 bits. */
+ * than 16 bits. A second model has the pool between a convolution and a
+ * lookup (test_pool_before_monotone_lookup). */
 #include "testutil.h"
 #include "veil/exec.h"
 #include "veil/program.h"
@@ -335,6 +336,142 @@ static void test_refusals(void) {
     veil_model_free(m);
 }
 
+/* conv2d 1x1 (2 channels) -> maxpool2d 2x2 -> lut: PyTorch's
+ * F.relu(F.max_pool2d(conv(x), 2)). With non-decreasing tables the lookup
+ * runs first on all 32 accumulators and the pool on its narrow results
+ * (32 + 8 * 3 PBS); with a table that is not (|x|), the pool runs on the
+ * accumulators (8 * 3 + 8). Either way simulate equals the forward pass on
+ * every input, and encrypted equals simulate (the reordered one). */
+static veil_model *make_conv_pool_lut(int monotone) {
+    veil_model *m;
+    CU_ASSERT_EQUAL_FATAL(veil_model_new(&m), VEIL_OK);
+    m->name = dup_str("conv_pool_lut");
+    m->n_inputs = 1;
+    m->inputs = calloc(1, sizeof *m->inputs);
+    m->inputs[0].name = dup_str("a");
+    m->inputs[0].shape = (veil_shape){3, {1, 4, 4}};
+    m->inputs[0].scale = 1;
+    m->inputs[0].n_bits = 3;
+    m->inputs[0].is_signed = 1;
+    m->inputs[0].range[0] = -4;
+    m->inputs[0].range[1] = 3;
+    m->n_layers = 3;
+    m->layers = calloc(3, sizeof *m->layers);
+    veil_model_layer *l;
+    l = layer(m, 0, "0000_conv2d", VEIL_OP_CONV2D, "a", (veil_shape){3, {2, 4, 4}});
+    l->weight_shape = (veil_shape){4, {2, 1, 1, 1}};
+    l->weight = malloc(2 * sizeof *l->weight);
+    l->weight[0] = 3;
+    l->weight[1] = -2;
+    l->bias = malloc(2 * sizeof *l->bias);
+    l->bias[0] = 1;
+    l->bias[1] = -1;
+    l->kernel[0] = l->kernel[1] = 1;
+    l->stride[0] = l->stride[1] = 1;
+    l = layer(m, 1, "0001_maxpool2d", VEIL_OP_MAXPOOL2D, "0000_conv2d", (veil_shape){3, {2, 2, 2}});
+    pool(l, 2, 2, 2, 2);
+    l = layer(m, 2, "0002_lut", VEIL_OP_LUT, "0001_maxpool2d", (veil_shape){3, {2, 2, 2}});
+    l->in_min = -12;
+    l->in_max = 12;
+    l->n_tables = 2;
+    l->table = malloc(2 * 25 * sizeof *l->table);
+    for (int c = 0; c < 2; c++)
+        for (int x = -12; x <= 12; x++) {
+            int64_t y = monotone ? (x > 0 ? x / (c + 1) : 0) : (x < 0 ? -x : x) / 2;
+            l->table[c * 25 + x + 12] = y > 7 ? 7 : y;
+        }
+    m->n_outputs = 1;
+    m->outputs = calloc(1, sizeof *m->outputs);
+    m->outputs[0].name = dup_str("y");
+    m->outputs[0].source = dup_str("0002_lut");
+    m->outputs[0].shape = (veil_shape){3, {2, 2, 2}};
+    m->outputs[0].n_scale = 1;
+    m->outputs[0].scale = malloc(sizeof(double));
+    m->outputs[0].scale[0] = 1;
+    m->outputs[0].zero_point = calloc(1, sizeof(double));
+    m->calibration.count = 4;
+    m->calibration.inputs = calloc(1, sizeof(int64_t *));
+    m->calibration.inputs[0] = malloc(4 * 16 * sizeof(int64_t));
+    for (int j = 0; j < 4 * 16; j++)
+        m->calibration.inputs[0][j] = (int64_t)(veil_test_rand() % 3) - 1;
+    CU_ASSERT_EQUAL_FATAL(veil_model_validate(m), VEIL_OK);
+    return m;
+}
+
+/* Calibration bounds: inputs like the calibration set's (-1..1; the
+ * accumulators' compiled ranges are what it saw); worst case: every input. */
+static void test_pool_before_monotone_lookup(void) {
+    const size_t n = 256;
+    int64_t *a = malloc(n * 16 * sizeof *a), *sim = malloc(n * 8 * 8), *fwd = malloc(n * 8 * 8);
+    const int64_t *in[1] = {a};
+    for (int monotone = 1; monotone >= 0; monotone--) {
+        veil_model *m = make_conv_pool_lut(monotone);
+        for (int bounds = 0; bounds < 2; bounds++) {
+            for (size_t i = 0; i < n * 16; i++)
+                a[i] = bounds ? (int64_t)(veil_test_rand() % 8) - 4
+                              : (int64_t)(veil_test_rand() % 3) - 1;
+            CU_ASSERT_EQUAL_FATAL(veil_model_forward(m, in, n, &fwd), VEIL_OK);
+            veil_compile_options o;
+            veil_compile_options_default(&o);
+            o.bounds = bounds ? VEIL_BOUNDS_WORST_CASE : VEIL_BOUNDS_CALIBRATION;
+            veil_program *p = NULL;
+            CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &p), VEIL_OK);
+            /* the first lookup of the program is the lut's when reordered */
+            size_t first_lut = 0;
+            while (first_lut < p->n_nodes && p->nodes[first_lut].kind != VEIL_NODE_LUT)
+                first_lut++;
+            CU_ASSERT_FATAL(first_lut < p->n_nodes);
+            CU_ASSERT_STRING_EQUAL(p->nodes[first_lut].layer,
+                                   monotone ? "0002_lut" : "0001_maxpool2d");
+            CU_ASSERT_EQUAL(p->pbs_per_sample, monotone ? 32 + 8 * 3 : 8 * 3 + 8);
+            veil_sim_stats ss;
+            int64_t *outs[1] = {sim};
+            CU_ASSERT_EQUAL_FATAL(veil_program_simulate(p, in, n, outs, NULL, &ss), VEIL_OK);
+            size_t eq = 0;
+            for (size_t i = 0; i < n * 8; i++)
+                eq += sim[i] == fwd[i];
+            CU_ASSERT_EQUAL(eq, n * 8);
+            CU_ASSERT_EQUAL(ss.range_errors, 0);
+            if (monotone && !bounds) {
+                /* encrypted, the reordered program, 2 samples */
+                uint8_t s[5][32];
+                for (unsigned i = 0; i < 5; i++)
+                    veil_test_seed_bytes(100 + i, s[i]);
+                veil_secret_key *sk = NULL;
+                veil_eval_key *ek = NULL;
+                veil_encryptor *enc = NULL;
+                veil_backend *be = NULL;
+                veil_plan *plan = NULL;
+                const size_t lwe = veil_program_ct_words(p), ne = 2;
+                uint64_t *cin = malloc(ne * 16 * lwe * 8), *cout = malloc(ne * 8 * lwe * 8);
+                int64_t dec[16];
+                CU_ASSERT_EQUAL_FATAL(veil_program_keygen(p, s[0], &sk), VEIL_OK);
+                CU_ASSERT_EQUAL_FATAL(veil_eval_key_new(sk, s[1], s[2], &ek), VEIL_OK);
+                CU_ASSERT_EQUAL_FATAL(veil_encryptor_new(s[3], s[4], &enc), VEIL_OK);
+                CU_ASSERT_EQUAL_FATAL(veil_backend_new(VEIL_BACKEND_CPU, &be), VEIL_OK);
+                CU_ASSERT_EQUAL_FATAL(veil_plan_new(p, ek, be, ne, &plan), VEIL_OK);
+                CU_ASSERT_EQUAL_FATAL(veil_program_encrypt(p, enc, sk, 0, a, ne, cin), VEIL_OK);
+                const uint64_t *cins[1] = {cin};
+                CU_ASSERT_EQUAL_FATAL(veil_plan_execute(plan, cins, ne, &cout), VEIL_OK);
+                CU_ASSERT_EQUAL_FATAL(veil_program_decrypt(p, sk, 0, cout, ne, dec), VEIL_OK);
+                CU_ASSERT_EQUAL(memcmp(dec, sim, sizeof dec), 0);
+                veil_plan_free(plan);
+                veil_backend_free(be);
+                veil_encryptor_free(enc);
+                veil_eval_key_free(ek);
+                veil_secret_key_free(sk);
+                free(cin);
+                free(cout);
+            }
+            veil_program_free(p);
+        }
+        veil_model_free(m);
+    }
+    free(a);
+    free(sim);
+    free(fwd);
+}
+
 int main(void) {
     if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
     CU_pSuite s = CU_add_suite("maxpool", NULL, NULL);
@@ -343,6 +480,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_simulate_equals_forward);
     VEIL_ADD_TEST(s, test_report);
     VEIL_ADD_TEST(s, test_refusals);
+    VEIL_ADD_TEST(s, test_pool_before_monotone_lookup);
     VEIL_ADD_TEST(s, test_encrypted_equals_simulate);
     return veil_test_run();
 }

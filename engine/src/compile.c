@@ -52,6 +52,7 @@ typedef struct builder {
     const veil_model *m;
     const veil_compile_options *o;
     uint32_t *tensor_node; /* model inputs then layers -> node index */
+    uint32_t *pool_after;  /* per layer: a lut's max pool (layer + 1) run after it, or 0 */
     int64_t **cal;         /* per node: calibration values (NULL in worst-case mode) */
     size_t n_cal;
     unsigned lut_bits;   /* widest PBS read; wider exact lookups are decomposed */
@@ -529,7 +530,7 @@ static veil_status lookup(builder *b, const char *layer, uint32_t x, int64_t off
 }
 
 static veil_status add_lut(builder *b, const veil_model_layer *l, uint32_t x_idx,
-                           uint32_t *out_idx) {
+                           const veil_shape *shape, uint32_t *out_idx) {
     veil_program *p = b->p;
     const veil_node *x = &p->nodes[x_idx];
     const int64_t lo = x->lo, hi = x->hi;
@@ -568,8 +569,7 @@ static veil_status add_lut(builder *b, const veil_model_layer *l, uint32_t x_idx
         }
     veil_status st;
     if (k && b->o->rounding == VEIL_ROUNDING_APPROXIMATE) {
-        st = lut_node(b, l->name, x_idx, offset, k, r_max, l->n_tables, tabs, &l->out_shape, 1,
-                      out_idx);
+        st = lut_node(b, l->name, x_idx, offset, k, r_max, l->n_tables, tabs, shape, 1, out_idx);
     } else if (k) {
         uint32_t r_idx;
         st = new_node(b, VEIL_NODE_ROUND, l->name, 1, &x_idx, &p->nodes[x_idx].shape, &r_idx);
@@ -580,11 +580,9 @@ static veil_status add_lut(builder *b, const veil_model_layer *l, uint32_t x_idx
         }
         /* after ROUND the value is already offset */
         if (st == VEIL_OK)
-            st = lookup(b, l->name, r_idx, 0, k, r_max, l->n_tables, tabs, &l->out_shape, 0,
-                        out_idx);
+            st = lookup(b, l->name, r_idx, 0, k, r_max, l->n_tables, tabs, shape, 0, out_idx);
     } else {
-        st = lookup(b, l->name, x_idx, offset, 0, r_max, l->n_tables, tabs, &l->out_shape, 0,
-                    out_idx);
+        st = lookup(b, l->name, x_idx, offset, 0, r_max, l->n_tables, tabs, shape, 0, out_idx);
     }
     free(tabs);
     return st;
@@ -638,14 +636,21 @@ static veil_status max_pair(builder *b, const char *layer, uint32_t a, uint32_t 
 /* A max pool: per output element the maximum of its window's K = kh * kw
  * values, as a tree of max_pair (K - 1 PBS per element, ceil(log2 K) of them
  * in a row). Its operand's range is the lookup table's when a lookup gives
- * it (a lookup's output never leaves its table, whatever calibration saw),
- * else the compiled one, which the range check then watches. */
+ * it (table_range, or read from a LUT node: a lookup's output never leaves
+ * its table, whatever calibration saw), else the compiled one, which the
+ * range check then watches. calib: the stored calib_range of the tensor the
+ * result stands for ([0, 0]: none). */
 static veil_status add_maxpool(builder *b, const veil_model_layer *l, uint32_t x_idx,
+                               const int64_t *table_range, const int64_t *calib,
                                uint32_t *out_idx) {
     veil_program *p = b->p;
     veil_node *x = &p->nodes[x_idx];
     int64_t lo = x->lo, hi = x->hi;
-    if (x->kind == VEIL_NODE_LUT) {
+    if (table_range) {
+        lo = table_range[0];
+        hi = table_range[1];
+        set_range(b, x_idx, lo, hi);
+    } else if (x->kind == VEIL_NODE_LUT) {
         const size_t t = (size_t)1 << x->in_bits;
         lo = hi = x->tables[0];
         for (uint32_t c = 0; c < x->n_tables; c++)
@@ -700,10 +705,10 @@ static veil_status add_maxpool(builder *b, const veil_model_layer *l, uint32_t x
     free(relu);
     VEIL_TRY(st);
     /* the layer's calibrated range, if narrower */
-    if (b->o->bounds == VEIL_BOUNDS_CALIBRATION && (l->calib_range[0] || l->calib_range[1])) {
+    if (b->o->bounds == VEIL_BOUNDS_CALIBRATION && (calib[0] || calib[1])) {
         veil_node *o = &p->nodes[out];
-        o->lo = l->calib_range[0] > o->lo ? l->calib_range[0] : o->lo;
-        o->hi = l->calib_range[1] < o->hi ? l->calib_range[1] : o->hi;
+        o->lo = calib[0] > o->lo ? calib[0] : o->lo;
+        o->hi = calib[1] < o->hi ? calib[1] : o->hi;
         if (o->lo > o->hi) o->lo = o->hi;
         o->bits = veil_bits_for_range(o->lo, o->hi);
     }
@@ -714,6 +719,51 @@ static veil_status add_maxpool(builder *b, const veil_model_layer *l, uint32_t x
         }
     *out_idx = out;
     return VEIL_OK;
+}
+
+/* [min, max] over every entry of a lut layer's tables. */
+static void table_minmax(const veil_model_layer *l, int64_t out[2]) {
+    const size_t n = (size_t)l->n_tables * (size_t)(l->in_max - l->in_min + 1);
+    out[0] = out[1] = l->table[0];
+    for (size_t i = 1; i < n; i++) {
+        out[0] = l->table[i] < out[0] ? l->table[i] : out[0];
+        out[1] = l->table[i] > out[1] ? l->table[i] : out[1];
+    }
+}
+
+/* A max pool and the lookup after it commute when every table of the lookup
+ * is non-decreasing (max f(a_i) = f(max a_i), also with rounding, which is
+ * non-decreasing too): the lookup then runs on every value of the windows
+ * and the pool on its narrow results, where the pool's differences of the
+ * accumulator (PyTorch's F.relu(F.max_pool2d(conv(x), 2))) would be wide
+ * lookups. Returns that lookup's layer index when max pool li (operand node
+ * x) is read by one layer only, a lut, and not by a model output, its
+ * tables are non-decreasing, and its differences are wider than the
+ * lookup's results'; else -1. */
+static int pool_before_lut(const builder *b, uint32_t li, uint32_t x) {
+    const veil_model *m = b->m;
+    const char *name = m->layers[li].name;
+    for (uint32_t o = 0; o < m->n_outputs; o++)
+        if (!strcmp(m->outputs[o].source, name)) return -1;
+    int reader = -1;
+    for (uint32_t j = li + 1; j < m->n_layers; j++)
+        for (uint32_t k = 0; k < m->layers[j].n_inputs; k++)
+            if (!strcmp(m->layers[j].inputs[k], name)) {
+                if (reader >= 0 || m->layers[j].op != VEIL_OP_LUT) return -1;
+                reader = (int)j;
+            }
+    if (reader < 0) return -1;
+    const veil_model_layer *l = &m->layers[reader];
+    const size_t T = (size_t)(l->in_max - l->in_min + 1);
+    for (uint32_t c = 0; c < l->n_tables; c++)
+        for (size_t t = 1; t < T; t++)
+            if (l->table[c * T + t] < l->table[c * T + t - 1]) return -1;
+    int64_t tr[2];
+    table_minmax(l, tr);
+    const veil_node *xn = &b->p->nodes[x];
+    const unsigned wide = veil_bits_for_range(0, 2 * (xn->hi - xn->lo));
+    const unsigned narrow = veil_bits_for_range(0, 2 * (tr[1] - tr[0]));
+    return wide > narrow ? reader : -1;
 }
 
 static veil_status add_layer(builder *b, uint32_t li) {
@@ -728,9 +778,30 @@ static veil_status add_layer(builder *b, uint32_t li) {
         ins[j] = b->tensor_node[is_in ? (uint32_t)t : m->n_inputs + (uint32_t)t];
     }
     uint32_t idx = 0;
-    if (l->op == VEIL_OP_LUT || l->op == VEIL_OP_MAXPOOL2D) {
-        VEIL_TRY(l->op == VEIL_OP_LUT ? add_lut(b, l, ins[0], &idx)
-                                      : add_maxpool(b, l, ins[0], &idx));
+    if (l->op == VEIL_OP_MAXPOOL2D) {
+        const int j = pool_before_lut(b, li, ins[0]);
+        if (j >= 0) {
+            /* run after the lookup that reads it (its only reader) */
+            b->pool_after[j] = li + 1;
+            b->tensor_node[m->n_inputs + li] = ins[0];
+            return VEIL_OK;
+        }
+        VEIL_TRY(add_maxpool(b, l, ins[0], NULL, l->calib_range, &idx));
+        b->tensor_node[m->n_inputs + li] = idx;
+        return VEIL_OK;
+    }
+    if (l->op == VEIL_OP_LUT && b->pool_after[li]) {
+        const veil_model_layer *pl = &m->layers[b->pool_after[li] - 1];
+        int64_t tr[2];
+        table_minmax(l, tr);
+        const veil_shape unpooled = p->nodes[ins[0]].shape; /* nodes may move */
+        VEIL_TRY(add_lut(b, l, ins[0], &unpooled, &idx));
+        VEIL_TRY(add_maxpool(b, pl, idx, tr, l->calib_range, &idx));
+        b->tensor_node[m->n_inputs + li] = idx;
+        return VEIL_OK;
+    }
+    if (l->op == VEIL_OP_LUT) {
+        VEIL_TRY(add_lut(b, l, ins[0], &l->out_shape, &idx));
         b->tensor_node[m->n_inputs + li] = idx;
         return VEIL_OK;
     }
@@ -1213,7 +1284,8 @@ static veil_status compile_once(const veil_model *m, const veil_compile_options 
     p->input_nodes = calloc(m->n_inputs, sizeof *p->input_nodes);
     p->output_nodes = calloc(m->n_outputs, sizeof *p->output_nodes);
     b.tensor_node = calloc((size_t)m->n_inputs + m->n_layers, sizeof *b.tensor_node);
-    if (!p->model_name || !p->input_nodes || !p->output_nodes || !b.tensor_node)
+    b.pool_after = calloc((size_t)m->n_layers + 1, sizeof *b.pool_after);
+    if (!p->model_name || !p->input_nodes || !p->output_nodes || !b.tensor_node || !b.pool_after)
         st = veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
     p->n_inputs = m->n_inputs;
     p->n_outputs = m->n_outputs;
@@ -1291,6 +1363,7 @@ static veil_status compile_once(const veil_model *m, const veil_compile_options 
             free(b.cal[i]);
     free(b.cal);
     free(b.tensor_node);
+    free(b.pool_after);
     free(b.checked);
     if (st != VEIL_OK) {
         veil_program_free(p);

@@ -163,8 +163,8 @@ def test_refuses_unsupported_layer_naming_it():
     m = nn.Sequential()
     m.add_module("q", qnn.QuantIdentity(bit_width=4))
     m.add_module("conv", qnn.QuantConv2d(1, 2, 3, padding=1, weight_bit_width=4))
-    m.add_module("pool", nn.MaxPool2d(2))
-    _raises(m.eval(), (1, 6, 6), r"unsupported layer 'pool' \(MaxPool2d\)")
+    m.add_module("pool", nn.AdaptiveAvgPool2d(1))
+    _raises(m.eval(), (1, 6, 6), r"unsupported layer 'pool' \(AdaptiveAvgPool2d\)")
 
 
 def test_refuses_functional_op_naming_it():
@@ -401,6 +401,66 @@ def test_round_trip_concrete_ml_style(tmp_path):
     assert ir["layers"][0]["strides"].tolist() == [2, 2]
     assert ir["layers"][0]["shape"].tolist() == [4, 3, 3]
     assert rep["mismatch"] <= 2
+
+
+class MaxPools(nn.Module):
+    """Max pools where Brevitas CNNs put them: after a quantized activation
+    (a module), on a conv accumulator before its activation (functional, an
+    affine pending map), with overlapping windows and a non-square kernel."""
+
+    def __init__(self):
+        super().__init__()
+        self.q = qnn.QuantIdentity(bit_width=4, return_quant_tensor=True)
+        self.conv1 = qnn.QuantConv2d(1, 4, 3, padding=1, bias=True, weight_bit_width=3)
+        self.r1 = qnn.QuantReLU(bit_width=3, return_quant_tensor=True)
+        self.pool1 = nn.MaxPool2d(3, stride=1)
+        self.conv2 = qnn.QuantConv2d(4, 4, 2, bias=True, weight_bit_width=3)
+        self.r2 = qnn.QuantReLU(bit_width=3, return_quant_tensor=True)
+        self.fc = qnn.QuantLinear(4 * 1 * 2, 3, bias=True, weight_bit_width=3)
+
+    def forward(self, x):
+        x = self.pool1(self.r1(self.conv1(self.q(x))))                 # [4, 4, 4]
+        x = self.r2(nn.functional.max_pool2d(self.conv2(x), (2, 1), 2))  # [4, 1, 2]
+        return self.fc(x.view(x.size(0), -1))
+
+
+def test_round_trip_maxpool(tmp_path):
+    torch.manual_seed(0)
+    x, y = blobs(500, 36, seed=7)
+    x = x.reshape(-1, 1, 6, 6)
+    model = fit(MaxPools(), [x[:300]], y[:300])
+    path = str(tmp_path / "maxpool.h5")
+    rep = export(model, x[:128], x[300:], y[300:], path, name="maxpool", verbose=False)
+    assert validate(path) == [] and check_golden(path)[0]
+    assert_golden_independent(path)
+    ir = h5io.read(path)
+    assert [l["op"] for l in ir["layers"]] == ["conv2d", "lut", "maxpool2d", "conv2d",
+                                               "maxpool2d", "lut", "flatten", "linear"]
+    p1, p2 = ir["layers"][2], ir["layers"][4]
+    assert p1["kernel"].tolist() == [3, 3] and p1["strides"].tolist() == [1, 1]
+    assert p2["kernel"].tolist() == [2, 1] and p2["strides"].tolist() == [2, 2]
+    assert p1["shape"].tolist() == [4, 4, 4] and p2["shape"].tolist() == [4, 1, 2]
+    # the pool keeps its input's range; what calibration saw lies inside it
+    assert p1["range"].tolist() == ir["layers"][1]["range"].tolist()
+    assert rep["mismatch"] <= 2
+
+
+def test_refuses_maxpool_it_cannot_compute():
+    def model(pool, bn=False):
+        m = nn.Sequential()
+        m.add_module("q", qnn.QuantIdentity(bit_width=4))
+        m.add_module("conv", qnn.QuantConv2d(1, 2, 3, padding=1, weight_bit_width=4))
+        if bn:
+            m.add_module("bn", nn.BatchNorm2d(2))
+        m.add_module("pool", pool)
+        m.add_module("r", qnn.QuantReLU(bit_width=3))
+        return m.eval()
+    _raises(model(nn.MaxPool2d(2, padding=1)), (1, 6, 6), r"'pool' \(MaxPool2d\): padding=1")
+    _raises(model(nn.MaxPool2d(2, dilation=2)), (1, 6, 6), r"'pool' \(MaxPool2d\): dilation")
+    _raises(model(nn.MaxPool2d(2, ceil_mode=True)), (1, 6, 6), r"ceil_mode")
+    _raises(model(nn.MaxPool2d(2), bn=True), (1, 6, 6),
+            r"'pool' \(MaxPool2d\): max pool of a float value \(pending BatchNorm2d\)")
+    _raises(model(nn.MaxPool2d(9, stride=1)), (1, 10, 10), r"a window of 81 values")
 
 
 class TwoHeads(nn.Module):

@@ -67,6 +67,14 @@ def run_layer(g, ins):
         if "bias" in g:
             out = out + g["bias"][()].astype(np.int64)[None, :, None, None]
         return out
+    if op == "maxpool2d":  # no padding (SCHEMA.md)
+        assert "padding" not in a or not any(int(v) for v in a["padding"])
+        sh, sw = (int(v) for v in a["strides"])
+        kh, kw = (int(v) for v in a["kernel"])
+        out = None
+        for _, _, v in _windows(ins[0], kh, kw, sh, sw):
+            out = v.copy() if out is None else np.maximum(out, v)
+        return out
     if op == "add":
         return ins[0] + ins[1]
     if op == "concat":

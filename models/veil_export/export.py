@@ -52,7 +52,7 @@ class ExportError(Exception):
 ELEMENTWISE = (nn.BatchNorm1d, nn.BatchNorm2d, nn.ReLU, nn.ReLU6, nn.Sigmoid, nn.Tanh,
                nn.Hardtanh, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.ELU, nn.Softplus)
 IDENTITY = (nn.Identity, nn.Dropout)
-LEAF_TORCH = ELEMENTWISE + IDENTITY + (nn.AvgPool2d, nn.Flatten)
+LEAF_TORCH = ELEMENTWISE + IDENTITY + (nn.AvgPool2d, nn.MaxPool2d, nn.Flatten)
 
 
 ELEMENTWISE_FUNCS = {torch.relu, torch.sigmoid, torch.tanh, F.relu, F.relu6, F.leaky_relu,
@@ -313,6 +313,9 @@ class _Exporter:
             return Pending(p.name, p.shape, p.lo, p.hi, p.mult, p.offset, p.modules + [m])
         if isinstance(m, nn.AvgPool2d):
             return self.avgpool(m, x, where)
+        if isinstance(m, nn.MaxPool2d):
+            return self.maxpool(x, m.kernel_size, m.stride, m.padding, m.dilation, m.ceil_mode,
+                                m.return_indices, where)
         if isinstance(m, nn.Flatten):
             if m.start_dim != 1 or m.end_dim != -1:
                 raise ExportError("%s: only Flatten(start_dim=1, end_dim=-1) is supported" % where)
@@ -398,6 +401,46 @@ class _Exporter:
                          kernel=[kh, kw], strides=[sh, sw], padding=[ph, pw])
         return Pending(name, (c, oh, ow), k * lo, k * hi, [x.scale / k], [0.0])
 
+    def maxpool(self, x, kernel, stride, padding, dilation, ceil_mode, return_indices, where):
+        """MaxPool2d: the window maximum of the integers. Exact on a quantized
+        tensor (positive scale, zero point subtracted) and on an accumulator whose
+        pending float map is affine with positive per-channel multipliers: both
+        preserve order, so the largest integer gives the largest value."""
+        def pair(v):
+            return (int(v), int(v)) if isinstance(v, int) else tuple(int(u) for u in v)
+        kh, kw = pair(kernel)
+        sh, sw = pair(stride if stride is not None and stride != [] else kernel)
+        if pair(padding) != (0, 0):
+            raise ExportError("%s: padding=%s is not supported (PyTorch pads a max pool with "
+                              "-inf, which no integer stands for); use padding=0" % (
+                                  where, padding))
+        if pair(dilation) != (1, 1) or ceil_mode or return_indices:
+            raise ExportError("%s: dilation, ceil_mode and return_indices are not supported"
+                              % where)
+        if isinstance(x, FloatInput):
+            raise ExportError("%s: applied to the raw model input '%s'; quantize it first"
+                              % (where, x.name))
+        if isinstance(x, Pending) and (x.modules or np.any(x.mult <= 0)):
+            raise ExportError("%s: max pool of a float value (pending %s); put a Brevitas "
+                              "quantizer (QuantReLU, QuantIdentity, ...) before it" % (
+                                  where, ", ".join(getattr(mm, "name", type(mm).__name__)
+                                                   for mm in x.modules) or "a negative scale"))
+        if len(x.shape) != 3:
+            raise ExportError("%s: input shape %s, expected [C, H, W]" % (where, list(x.shape)))
+        c, hgt, wid = x.shape
+        if kh > hgt or kw > wid or kh < 1 or kw < 1 or sh < 1 or sw < 1:
+            raise ExportError("%s: kernel %s does not fit input %s" % (
+                where, [kh, kw], list(x.shape)))
+        if kh * kw > 64:
+            raise ExportError("%s: a window of %d values; veil compiles at most 64" % (
+                where, kh * kw))
+        oh, ow = (hgt - kh) // sh + 1, (wid - kw) // sw + 1
+        name = self.emit("maxpool2d", [x], [c, oh, ow], x.lo, x.hi, where,
+                         kernel=[kh, kw], strides=[sh, sw])
+        if isinstance(x, Quant):
+            return Quant(name, (c, oh, ow), x.lo, x.hi, x.scale)
+        return Pending(name, (c, oh, ow), x.lo, x.hi, x.mult, x.offset)
+
     def flatten(self, x, where):
         if isinstance(x, FloatInput):
             raise ExportError("%s: applied to the raw model input; quantize it first" % where)
@@ -457,6 +500,15 @@ class _Exporter:
             if start != 1 or end != -1:
                 raise ExportError("%s: only flatten(x, 1) is supported" % where)
             return self.flatten(env[node.args[0]], where)
+        if t in (F.max_pool2d, torch.max_pool2d):
+            x = env[node.args[0]]
+            if any(isinstance(a, torch.fx.Node) for a in list(node.args[1:]) +
+                   list(node.kwargs.values())):
+                raise ExportError("%s: only constant pooling arguments are supported" % where)
+            k = arg(1, "kernel_size", None)
+            return self.maxpool(x, k, arg(2, "stride", None) or k, arg(3, "padding", 0),
+                                arg(4, "dilation", 1), arg(5, "ceil_mode", False),
+                                arg(6, "return_indices", False), where)
         if t in ELEMENTWISE_FUNCS or (node.op == "call_method" and t in ELEMENTWISE_METHODS):
             x = env[node.args[0]]
             extra = list(node.args[1:]) + list(node.kwargs.values())

@@ -8,7 +8,7 @@ All tensors are batch-first int64 arrays ([S, ...per-sample shape]).
 
 import numpy as np
 
-OPS = ("linear", "conv2d", "avgpool2d", "add", "concat", "flatten", "lut")
+OPS = ("linear", "conv2d", "avgpool2d", "maxpool2d", "add", "concat", "flatten", "lut")
 
 
 def _windows(x, kernel, strides, padding):
@@ -50,6 +50,11 @@ def apply_layer(layer, tensors):
     elif op == "avgpool2d":
         win = _windows(xs[0], layer["kernel"], layer["strides"], layer["padding"])
         out = win.sum(axis=(4, 5))
+    elif op == "maxpool2d":
+        if any(int(v) for v in layer.get("padding", (0, 0))):
+            raise ValueError("maxpool2d: padding is not defined")
+        win = _windows(xs[0], layer["kernel"], layer["strides"], (0, 0))
+        out = win.max(axis=(4, 5))
     elif op == "add":
         out = xs[0] + xs[1]
     elif op == "concat":

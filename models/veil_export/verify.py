@@ -9,7 +9,7 @@ import numpy as np
 from . import h5io, intpath
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_]+$")
-LAYER_RE = re.compile(r"^(\d{4})_(linear|conv2d|avgpool2d|add|concat|flatten|lut)$")
+LAYER_RE = re.compile(r"^(\d{4})_(linear|conv2d|avgpool2d|maxpool2d|add|concat|flatten|lut)$")
 
 
 class _Checker:
@@ -157,6 +157,18 @@ def validate(path):
                             (x[2] + 2 * pd[1] - k[1]) // st[1] + 1)
                     if shp != want:
                         c.err(g.name + "@shape", "expected %s" % (want,))
+            elif op == "maxpool2d":
+                k = c.attr(g, "kernel", "i64", (2,))
+                st = c.attr(g, "strides", "i64", (2,))
+                if "padding" in g.attrs and any(int(v) for v in g.attrs["padding"]):
+                    c.err(g.name + "@padding", "maxpool2d takes no padding")
+                if k is not None and st is not None and len(x) == 3:
+                    want = (x[0], (x[1] - k[0]) // st[0] + 1, (x[2] - k[1]) // st[1] + 1)
+                    if shp != want:
+                        c.err(g.name + "@shape", "expected %s" % (want,))
+                if ins[0] in ranges and (r[0] < ranges[ins[0]][0] or r[1] > ranges[ins[0]][1]):
+                    c.err(g.name + "@range", "must lie within the input's range %s"
+                          % (list(ranges[ins[0]]),))
             elif op == "add":
                 if xs[0] != xs[1] or shp != xs[0]:
                     c.err(g.name, "add shapes %s -> %s" % (xs, shp))

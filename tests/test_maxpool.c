@@ -400,6 +400,30 @@ static veil_model *make_conv_pool_lut(int monotone) {
 
 /* Calibration bounds: inputs like the calibration set's (-1..1; the
  * accumulators' compiled ranges are what it saw); worst case: every input. */
+static void test_wide_pool_refused(void) {
+    /* the pool on wide accumulators (11-bit differences) read by a lookup
+     * that is not non-decreasing: refused, naming the layer and the fix */
+    veil_model *m = make_conv_pool_lut(0);
+    m->layers[0].weight[0] = 120;
+    m->layers[0].weight[1] = -80;
+    veil_compile_options o;
+    veil_compile_options_default(&o);
+    o.bounds = VEIL_BOUNDS_WORST_CASE;
+    veil_program *p = NULL;
+    CU_ASSERT_EQUAL(veil_program_compile(m, &o, &p), VEIL_ERR_UNSUPPORTED);
+    CU_ASSERT(strstr(veil_error_message(), "layer 0001_maxpool2d: a max pool of values in") &&
+              strstr(veil_error_message(), "put the quantizer before the pool"));
+    CU_ASSERT_PTR_NULL(p);
+    /* with a non-decreasing lookup after it, the same pool compiles */
+    veil_model_free(m);
+    m = make_conv_pool_lut(1);
+    m->layers[0].weight[0] = 120;
+    m->layers[0].weight[1] = -80;
+    CU_ASSERT_EQUAL(veil_program_compile(m, &o, &p), VEIL_OK);
+    veil_program_free(p);
+    veil_model_free(m);
+}
+
 static void test_pool_before_monotone_lookup(void) {
     const size_t n = 256;
     int64_t *a = malloc(n * 16 * sizeof *a), *sim = malloc(n * 8 * 8), *fwd = malloc(n * 8 * 8);
@@ -481,6 +505,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_report);
     VEIL_ADD_TEST(s, test_refusals);
     VEIL_ADD_TEST(s, test_pool_before_monotone_lookup);
+    VEIL_ADD_TEST(s, test_wide_pool_refused);
     VEIL_ADD_TEST(s, test_encrypted_equals_simulate);
     return veil_test_run();
 }

@@ -626,7 +626,16 @@ static veil_status max_pair(builder *b, const char *layer, uint32_t a, uint32_t 
     set_range(b, nb, -hi, -lo);
     VEIL_TRY(add_node(b, layer, a, nb, &flat, &d));
     set_range(b, d, -w, w);
-    VEIL_TRY(lookup(b, layer, d, w, 0, 2 * (uint64_t)w, 1, relu, &flat, 1, &r));
+    veil_status st = lookup(b, layer, d, w, 0, 2 * (uint64_t)w, 1, relu, &flat, 1, &r);
+    if (st == VEIL_ERR_UNSUPPORTED && b->p->nodes[d].bits > b->lut_bits)
+        /* a ramp is no staircase: the exact wide lookup takes it only narrow */
+        return veil_error(VEIL_ERR_UNSUPPORTED,
+                          "layer %s: a max pool of values in [%lld, %lld]: their differences need "
+                          "%u bits, wider than the %u-bit lookups of this program; pool a "
+                          "quantized tensor (put the quantizer before the pool) or one that a "
+                          "non-decreasing lookup alone reads",
+                          layer, (long long)lo, (long long)hi, b->p->nodes[d].bits, b->lut_bits);
+    VEIL_TRY(st);
     VEIL_TRY(add_node(b, layer, bn, r, &flat, &m));
     set_range(b, m, lo, hi);
     *out_idx = m;

@@ -15,9 +15,9 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *const k_models[] = {"models/tiny.h5", "models/mlp_digits.h5",
+static const char *const k_models[] = {"models/tiny.h5",       "models/mlp_digits.h5",
                                        "models/cnn_digits.h5", "models/source_bc.h5",
-                                       "models/target_bc.h5"};
+                                       "models/target_bc.h5",  "models/cnn_maxpool_digits.h5"};
 
 static char g_tmp[256];
 

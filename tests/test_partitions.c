@@ -33,9 +33,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const k_models[] = {
-    "models/tiny.h5",      "models/mlp_digits.h5",  "models/cnn_digits.h5", "models/source_bc.h5",
-    "models/target_bc.h5", "models/source14_bc.h5", "models/source16_bc.h5"};
+static const char *const k_models[] = {"models/tiny.h5",        "models/mlp_digits.h5",
+                                       "models/cnn_digits.h5",  "models/source_bc.h5",
+                                       "models/target_bc.h5",   "models/source14_bc.h5",
+                                       "models/source16_bc.h5", "models/cnn_maxpool_digits.h5"};
 #define N_MODELS (sizeof k_models / sizeof *k_models)
 
 static veil_program *compile(const veil_model *m, unsigned rounding_bits, unsigned max_partitions,

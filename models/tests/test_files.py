@@ -13,7 +13,7 @@ pytestmark = pytest.mark.exporter
 
 MODELS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXPECTED = ["tiny", "mlp_digits", "cnn_digits", "source_bc", "target_bc", "source14_bc",
-            "source16_bc"]
+            "source16_bc", "cnn_maxpool_digits"]
 FILES = sorted(glob.glob(os.path.join(MODELS, "*.h5")))
 
 
@@ -111,7 +111,7 @@ def test_tiny_model_fits_5_bits():
             assert l["in_max"] - l["in_min"] + 1 <= 32
 
 
-@pytest.mark.parametrize("name", ["mlp_digits", "cnn_digits", "target_bc"])
+@pytest.mark.parametrize("name", ["mlp_digits", "cnn_digits", "target_bc", "cnn_maxpool_digits"])
 def test_four_bit_models_accumulators(name):
     ir = h5io.read(os.path.join(MODELS, name + ".h5"))
     bits = [intpath.bit_width(*l["range"]) for l in ir["layers"] if l["op"] in ("linear", "conv2d")]

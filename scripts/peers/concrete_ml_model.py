@@ -38,7 +38,8 @@ Two steps, because the sample .h5 files keep integer weights and tables
            --model mlp_digits --weights /tmp/mlp_digits.pt --h5 /tmp/mlp_digits.pt.h5 \
            --rounding 4 --samples 2 --out docs/results/side-by-side-mlp_digits-4.json
      and `table docs/results/side-by-side-*.json` prints the markdown table.
-     Models: mlp_digits, cnn_digits, source_bc, target_bc, source14_bc, source16_bc, tiny.
+     Models: mlp_digits, cnn_digits, cnn_maxpool_digits, source_bc, target_bc, source14_bc,
+     source16_bc, tiny.
 
 The measure JSON holds, per rounding setting: PBS count per sample (Concrete's
 circuit statistics), widest TLU input bits, compile and keygen seconds, FHE
@@ -74,6 +75,7 @@ MODELS = os.path.normpath(os.path.join(HERE, "..", "..", "models"))
 SCRIPTS = {
     "mlp_digits": ("train_mlp_digits", "MLP", "digits", "main()"),
     "cnn_digits": ("train_cnn_digits", "CNN", "digits-image", "main()"),
+    "cnn_maxpool_digits": ("train_cnn_maxpool_digits", "CNN", "digits-image", "main()"),
     "source_bc": ("train_source_target", "Source", "bc-1", "main()"),
     "target_bc": ("train_source_target", "Target", "bc-3", "main()"),
     "source14_bc": ("train_wide", "Source:CONFIGS", "bc-1", "main([model])"),

@@ -163,8 +163,8 @@ def test_refuses_unsupported_layer_naming_it():
     m = nn.Sequential()
     m.add_module("q", qnn.QuantIdentity(bit_width=4))
     m.add_module("conv", qnn.QuantConv2d(1, 2, 3, padding=1, weight_bit_width=4))
-    m.add_module("pool", nn.AdaptiveAvgPool2d(1))
-    _raises(m.eval(), (1, 6, 6), r"unsupported layer 'pool' \(AdaptiveAvgPool2d\)")
+    m.add_module("up", nn.Upsample(scale_factor=2))
+    _raises(m.eval(), (1, 6, 6), r"unsupported layer 'up' \(Upsample\)")
 
 
 def test_refuses_functional_op_naming_it():
@@ -443,6 +443,69 @@ def test_round_trip_maxpool(tmp_path):
     # the pool keeps its input's range; what calibration saw lies inside it
     assert p1["range"].tolist() == ir["layers"][1]["range"].tolist()
     assert rep["mismatch"] <= 2
+
+
+class Separable(nn.Module):
+    """MobileNet-style: a depthwise (groups = channels) and a dilated
+    convolution, then global average pooling, as a module and as a call."""
+
+    def __init__(self):
+        super().__init__()
+        self.q = qnn.QuantIdentity(bit_width=4, return_quant_tensor=True)
+        self.conv = qnn.QuantConv2d(1, 4, 3, padding=1, bias=True, weight_bit_width=3)
+        self.r0 = qnn.QuantReLU(bit_width=3, return_quant_tensor=True)
+        self.dw = qnn.QuantConv2d(4, 4, 3, padding=1, groups=4, bias=True, weight_bit_width=3)
+        self.r1 = qnn.QuantReLU(bit_width=3, return_quant_tensor=True)
+        self.dil = qnn.QuantConv2d(4, 6, 3, padding=2, dilation=2, groups=2, bias=True,
+                                   weight_bit_width=3)
+        self.r2 = qnn.QuantReLU(bit_width=3, return_quant_tensor=True)
+        self.gap = nn.AdaptiveAvgPool2d(1)
+        self.q2 = qnn.QuantIdentity(bit_width=4, return_quant_tensor=True)
+        self.fc = qnn.QuantLinear(6 + 6 * 3 * 3, 3, bias=True, weight_bit_width=3)
+
+    def forward(self, x):
+        x = self.r2(self.dil(self.r1(self.dw(self.r0(self.conv(self.q(x)))))))  # [6, 6, 6]
+        g = self.q2(self.gap(x)).view(x.size(0), -1)                              # [6]
+        h = self.q2(nn.functional.adaptive_avg_pool2d(x, (3, 3))).view(x.size(0), -1)
+        return self.fc(torch.cat([g, h], dim=1))
+
+
+def test_round_trip_grouped_dilated_conv_and_global_pool(tmp_path):
+    torch.manual_seed(0)
+    x, y = blobs(500, 36, seed=8)
+    x = x.reshape(-1, 1, 6, 6)
+    model = fit(Separable(), [x[:300]], y[:300])
+    path = str(tmp_path / "sep.h5")
+    rep = export(model, x[:128], x[300:], y[300:], path, name="sep", verbose=False)
+    assert validate(path) == [] and check_golden(path)[0]
+    assert_golden_independent(path)
+    # the integer path is Brevitas's forward pass, up to float32 rounding
+    assert rep["max_abs_error"] < 1e-3 and rep["mismatch"] <= 1
+    ir = h5io.read(path)
+    convs = [l for l in ir["layers"] if l["op"] == "conv2d"]
+    # depthwise: [4, 4, 3, 3] with the weights on the diagonal only
+    dw = convs[1]["weight"]
+    assert dw.shape == (4, 4, 3, 3)
+    assert all(not dw[o, c].any() for o in range(4) for c in range(4) if o != c)
+    # dilated 2, groups 2: a 5x5 kernel, taps at even positions, each half of
+    # the outputs reading its half of the inputs
+    dil = convs[2]["weight"]
+    assert dil.shape == (6, 4, 5, 5)
+    assert not dil[:, :, 1::2, :].any() and not dil[:, :, :, 1::2].any()
+    assert not dil[:3, 2:].any() and not dil[3:, :2].any()
+    pools = [l for l in ir["layers"] if l["op"] == "avgpool2d"]
+    assert [p["kernel"].tolist() for p in pools] == [[6, 6], [2, 2]]
+    assert [p["shape"].tolist() for p in pools] == [[6, 1, 1], [6, 3, 3]]
+
+
+def test_refuses_adaptive_pool_of_unequal_windows():
+    m = nn.Sequential()
+    m.add_module("q", qnn.QuantIdentity(bit_width=4))
+    m.add_module("conv", qnn.QuantConv2d(1, 2, 3, padding=1, weight_bit_width=4))
+    m.add_module("r", qnn.QuantReLU(bit_width=3))
+    m.add_module("gap", nn.AdaptiveAvgPool2d(4))
+    _raises(m.eval(), (1, 6, 6), r"'gap' \(AdaptiveAvgPool2d\): output size \[4, 4\] does not "
+            r"divide the input \[6, 6\]")
 
 
 def test_refuses_maxpool_it_cannot_compute():

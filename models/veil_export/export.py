@@ -52,7 +52,8 @@ class ExportError(Exception):
 ELEMENTWISE = (nn.BatchNorm1d, nn.BatchNorm2d, nn.ReLU, nn.ReLU6, nn.Sigmoid, nn.Tanh,
                nn.Hardtanh, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.ELU, nn.Softplus)
 IDENTITY = (nn.Identity, nn.Dropout)
-LEAF_TORCH = ELEMENTWISE + IDENTITY + (nn.AvgPool2d, nn.MaxPool2d, nn.Flatten)
+LEAF_TORCH = ELEMENTWISE + IDENTITY + (nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.MaxPool2d,
+                                       nn.Flatten)
 
 
 ELEMENTWISE_FUNCS = {torch.relu, torch.sigmoid, torch.tanh, F.relu, F.relu6, F.leaky_relu,
@@ -84,6 +85,24 @@ class _Tracer(torch.fx.Tracer):
         if isinstance(m, LEAF_TORCH):
             return True
         return super().is_leaf_module(m, qualname)
+
+
+def _dense_conv_weight(w, groups, dilation):
+    """The weight [O, C, KH', KW'] of the plain convolution (groups 1, dilation
+    1) that computes a grouped and dilated one exactly: each output channel's
+    weights over its group's input channels and zeros over the others (a
+    depthwise convolution becomes a diagonal one), and the kernel spread out
+    with zeros between its taps, KH' = (KH - 1) * dh + 1. The zeros add no noise
+    and the CPU skips them; they cost memory, O * C * KH' * KW' weights."""
+    o, cg, kh, kw = w.shape
+    dh, dw = dilation
+    if groups == 1 and (dh, dw) == (1, 1):
+        return w
+    out = np.zeros((o, cg * groups, (kh - 1) * dh + 1, (kw - 1) * dw + 1), dtype=w.dtype)
+    per = o // groups
+    for g in range(groups):
+        out[g * per:(g + 1) * per, g * cg:(g + 1) * cg, ::dh, ::dw] = w[g * per:(g + 1) * per]
+    return out
 
 
 class FloatInput:
@@ -313,6 +332,8 @@ class _Exporter:
             return Pending(p.name, p.shape, p.lo, p.hi, p.mult, p.offset, p.modules + [m])
         if isinstance(m, nn.AvgPool2d):
             return self.avgpool(m, x, where)
+        if isinstance(m, nn.AdaptiveAvgPool2d):
+            return self.adaptive_avgpool(x, m.output_size, where)
         if isinstance(m, nn.MaxPool2d):
             return self.maxpool(x, m.kernel_size, m.stride, m.padding, m.dilation, m.ceil_mode,
                                 m.return_indices, where)
@@ -354,14 +375,14 @@ class _Exporter:
                              weight_bits=int(qw.bit_width))
             shape = (o,)
         else:
-            if m.groups != 1 or tuple(m.dilation) != (1, 1) or m.padding_mode != "zeros":
-                raise ExportError("%s: only groups=1, dilation=1, zero padding are supported"
-                                  % where)
+            if m.padding_mode != "zeros":
+                raise ExportError("%s: only zero padding is supported" % where)
             if isinstance(m.padding, str):
                 raise ExportError("%s: padding='%s' not supported; give integers" % (where, m.padding))
             if len(x.shape) != 3 or x.shape[0] != m.in_channels:
                 raise ExportError("%s: input shape %s, expected [%d, H, W]" % (
                     where, list(x.shape), m.in_channels))
+            w = _dense_conv_weight(w, m.groups, tuple(m.dilation))
             ph, pw = m.padding
             sh, sw_ = m.stride
             kh, kw = w.shape[2:]
@@ -400,6 +421,27 @@ class _Exporter:
         name = self.emit("avgpool2d", [x], [c, oh, ow], k * lo, k * hi, where,
                          kernel=[kh, kw], strides=[sh, sw], padding=[ph, pw])
         return Pending(name, (c, oh, ow), k * lo, k * hi, [x.scale / k], [0.0])
+
+    def adaptive_avgpool(self, x, output_size, where):
+        """AdaptiveAvgPool2d (global average pooling: output_size 1): the average
+        pool whose windows tile the input, when the input's height and width are
+        multiples of the output's (PyTorch's windows are then all of one size)."""
+        x = self.need_quant(x, where)
+        if len(x.shape) != 3:
+            raise ExportError("%s: input shape %s, expected [C, H, W]" % (where, list(x.shape)))
+        c, hgt, wid = x.shape
+        if isinstance(output_size, int) or output_size is None:
+            output_size = (output_size, output_size)
+        oh = hgt if output_size[0] is None else int(output_size[0])
+        ow = wid if output_size[1] is None else int(output_size[1])
+        if oh < 1 or ow < 1 or hgt % oh or wid % ow:
+            raise ExportError("%s: output size %s does not divide the input %s (windows of "
+                              "unequal sizes are not supported)" % (where, [oh, ow], [hgt, wid]))
+        kh, kw = hgt // oh, wid // ow
+        k = kh * kw
+        name = self.emit("avgpool2d", [x], [c, oh, ow], k * x.lo, k * x.hi, where,
+                         kernel=[kh, kw], strides=[kh, kw], padding=[0, 0])
+        return Pending(name, (c, oh, ow), k * x.lo, k * x.hi, [x.scale / k], [0.0])
 
     def maxpool(self, x, kernel, stride, padding, dilation, ceil_mode, return_indices, where):
         """MaxPool2d: the window maximum of the integers. Exact on a quantized
@@ -500,6 +542,11 @@ class _Exporter:
             if start != 1 or end != -1:
                 raise ExportError("%s: only flatten(x, 1) is supported" % where)
             return self.flatten(env[node.args[0]], where)
+        if t is F.adaptive_avg_pool2d:
+            if any(isinstance(a, torch.fx.Node) for a in list(node.args[1:]) +
+                   list(node.kwargs.values())):
+                raise ExportError("%s: only a constant output size is supported" % where)
+            return self.adaptive_avgpool(env[node.args[0]], arg(1, "output_size", None), where)
         if t in (F.max_pool2d, torch.max_pool2d):
             x = env[node.args[0]]
             if any(isinstance(a, torch.fx.Node) for a in list(node.args[1:]) +

@@ -508,21 +508,62 @@ def test_refuses_adaptive_pool_of_unequal_windows():
             r"divide the input \[6, 6\]")
 
 
+class PoolAfterFloatActivation(nn.Module):
+    """PyTorch tutorials' order with a Brevitas quantizer after it:
+    pool(relu(bn(conv(x)))) -> QuantIdentity; the pool sees the accumulator
+    through BatchNorm and ReLU, which keep its order."""
+
+    def __init__(self):
+        super().__init__()
+        self.q = qnn.QuantIdentity(bit_width=4, return_quant_tensor=True)
+        self.conv = qnn.QuantConv2d(1, 4, 3, padding=1, bias=True, weight_bit_width=3)
+        self.bn = nn.BatchNorm2d(4)
+        self.pool = nn.MaxPool2d(2)
+        self.q1 = qnn.QuantIdentity(bit_width=3, return_quant_tensor=True)
+        self.fc = qnn.QuantLinear(4 * 3 * 3, 3, bias=True, weight_bit_width=3)
+
+    def forward(self, x):
+        x = self.q1(self.pool(torch.relu(self.bn(self.conv(self.q(x))))))
+        return self.fc(x.view(x.size(0), -1))
+
+
+def test_round_trip_maxpool_after_float_activation(tmp_path):
+    torch.manual_seed(0)
+    x, y = blobs(500, 36, seed=9)
+    x = x.reshape(-1, 1, 6, 6)
+    model = fit(PoolAfterFloatActivation(), [x[:300]], y[:300])
+    with torch.no_grad():  # one channel's BatchNorm scale tiny but positive
+        model.bn.weight[1] = 1e-3
+    path = str(tmp_path / "pool_relu.h5")
+    rep = export(model, x[:128], x[300:], y[300:], path, name="pool_relu", verbose=False)
+    assert validate(path) == [] and check_golden(path)[0]
+    assert_golden_independent(path)
+    assert rep["max_abs_error"] < 1e-3 and rep["mismatch"] <= 1
+    ir = h5io.read(path)
+    assert [l["op"] for l in ir["layers"]] == ["conv2d", "maxpool2d", "lut", "flatten", "linear"]
+
+
 def test_refuses_maxpool_it_cannot_compute():
-    def model(pool, bn=False):
+    def model(pool, bn=False, gamma=1.0, act=None):
         m = nn.Sequential()
         m.add_module("q", qnn.QuantIdentity(bit_width=4))
         m.add_module("conv", qnn.QuantConv2d(1, 2, 3, padding=1, weight_bit_width=4))
         if bn:
             m.add_module("bn", nn.BatchNorm2d(2))
+            with torch.no_grad():
+                m.bn.weight.fill_(gamma)
+        if act is not None:
+            m.add_module("act", act)
         m.add_module("pool", pool)
         m.add_module("r", qnn.QuantReLU(bit_width=3))
         return m.eval()
     _raises(model(nn.MaxPool2d(2, padding=1)), (1, 6, 6), r"'pool' \(MaxPool2d\): padding=1")
     _raises(model(nn.MaxPool2d(2, dilation=2)), (1, 6, 6), r"'pool' \(MaxPool2d\): dilation")
     _raises(model(nn.MaxPool2d(2, ceil_mode=True)), (1, 6, 6), r"ceil_mode")
-    _raises(model(nn.MaxPool2d(2), bn=True), (1, 6, 6),
-            r"'pool' \(MaxPool2d\): max pool of a float value \(pending BatchNorm2d\)")
+    _raises(model(nn.MaxPool2d(2), bn=True, gamma=-1.0), (1, 6, 6),
+            r"'pool' \(MaxPool2d\): max pool of a float value that does not keep the order of "
+            r"the integers \(pending BatchNorm2d\)")
+    _raises(model(nn.MaxPool2d(2), act=nn.GELU()), (1, 6, 6), r"\(pending GELU\)")
     _raises(model(nn.MaxPool2d(9, stride=1)), (1, 10, 10), r"a window of 81 values")
 
 

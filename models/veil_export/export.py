@@ -87,6 +87,36 @@ class _Tracer(torch.fx.Tracer):
         return super().is_leaf_module(m, qualname)
 
 
+_NON_DECREASING_FNS = {"relu", "relu6", "sigmoid", "tanh", "hardtanh", "softplus"}
+
+
+def _non_decreasing(m):
+    """Whether a pending elementwise module or call is non-decreasing in its
+    input (on every channel), so that it commutes with a max pool."""
+    if isinstance(m, (nn.ReLU, nn.ReLU6, nn.Sigmoid, nn.Tanh, nn.Hardtanh, nn.Softplus)):
+        return True
+    if isinstance(m, nn.LeakyReLU):
+        return m.negative_slope >= 0
+    if isinstance(m, nn.ELU):
+        return m.alpha >= 0
+    if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+        if m.training or m.running_var is None:
+            return False
+        w = m.weight.detach() if m.weight is not None else torch.ones_like(m.running_var)
+        return bool(torch.all(w / torch.sqrt(m.running_var + m.eps) > 0))
+    if isinstance(m, _Fn):
+        name = m.name.lstrip("_")
+        if name in _NON_DECREASING_FNS:
+            return True
+        if name == "leaky_relu":
+            slope = m.args[0] if m.args else m.kwargs.get("negative_slope", 0.01)
+            return float(slope) >= 0
+        if name == "elu":
+            alpha = m.args[0] if m.args else m.kwargs.get("alpha", 1.0)
+            return float(alpha) >= 0
+    return False
+
+
 def _dense_conv_weight(w, groups, dilation):
     """The weight [O, C, KH', KW'] of the plain convolution (groups 1, dilation
     1) that computes a grouped and dilated one exactly: each output channel's
@@ -446,8 +476,9 @@ class _Exporter:
     def maxpool(self, x, kernel, stride, padding, dilation, ceil_mode, return_indices, where):
         """MaxPool2d: the window maximum of the integers. Exact on a quantized
         tensor (positive scale, zero point subtracted) and on an accumulator whose
-        pending float map is affine with positive per-channel multipliers: both
-        preserve order, so the largest integer gives the largest value."""
+        pending float map keeps the order of the integers (positive per-channel
+        multipliers, then non-decreasing modules: ReLU, sigmoid, BatchNorm with
+        a positive scale, ...), so the largest integer gives the largest value."""
         def pair(v):
             return (int(v), int(v)) if isinstance(v, int) else tuple(int(u) for u in v)
         kh, kw = pair(kernel)
@@ -462,11 +493,16 @@ class _Exporter:
         if isinstance(x, FloatInput):
             raise ExportError("%s: applied to the raw model input '%s'; quantize it first"
                               % (where, x.name))
-        if isinstance(x, Pending) and (x.modules or np.any(x.mult <= 0)):
-            raise ExportError("%s: max pool of a float value (pending %s); put a Brevitas "
-                              "quantizer (QuantReLU, QuantIdentity, ...) before it" % (
-                                  where, ", ".join(getattr(mm, "name", type(mm).__name__)
-                                                   for mm in x.modules) or "a negative scale"))
+        if isinstance(x, Pending):
+            bad = [getattr(mm, "name", type(mm).__name__) for mm in x.modules
+                   if not _non_decreasing(mm)]
+            if np.any(x.mult <= 0):
+                bad.append("a negative scale")
+            if bad:
+                raise ExportError("%s: max pool of a float value that does not keep the order "
+                                  "of the integers (pending %s); put a Brevitas quantizer "
+                                  "(QuantReLU, QuantIdentity, ...) before it" % (
+                                      where, ", ".join(bad)))
         if len(x.shape) != 3:
             raise ExportError("%s: input shape %s, expected [C, H, W]" % (where, list(x.shape)))
         c, hgt, wid = x.shape
@@ -481,7 +517,7 @@ class _Exporter:
                          kernel=[kh, kw], strides=[sh, sw])
         if isinstance(x, Quant):
             return Quant(name, (c, oh, ow), x.lo, x.hi, x.scale)
-        return Pending(name, (c, oh, ow), x.lo, x.hi, x.mult, x.offset)
+        return Pending(name, (c, oh, ow), x.lo, x.hi, x.mult, x.offset, x.modules)
 
     def flatten(self, x, where):
         if isinstance(x, FloatInput):

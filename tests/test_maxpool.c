@@ -1,5 +1,5 @@
 // LABELS: model crypto
-// LINKS: veil_host
+// LINKS: veil_host veil_loaders
 /* maxpool2d (PyTorch's MaxPool2d, no padding): the model's meaning is the
  * window maximum (veil_model_forward); compiled, a tree of max(a, b) =
  * b + relu(a - b), one exact lookup per pair (compile.c add_maxpool). A
@@ -15,6 +15,7 @@
  * the validator refuses padding and the compiler refuses differences wider
  * than 16 bits. A second model has the pool between a convolution and a
  * lookup (test_pool_before_monotone_lookup). */
+#include "model_encrypted_common.h"
 #include "testutil.h"
 #include "veil/exec.h"
 #include "veil/program.h"
@@ -110,6 +111,18 @@ static veil_model *make_model(void) {
     return m;
 }
 
+/* Makes a the model's golden inputs (n samples, a copied), which
+ * run_encrypted_vs_simulate runs encrypted and simulated; after compiling
+ * (a model with golden inputs and no golden outputs does not validate). */
+static void set_golden(veil_model *m, const int64_t *a, size_t n) {
+    const size_t sz = veil_shape_size(&m->inputs[0].shape);
+    veil_model_samples_free(&m->golden, m->n_inputs, m->n_outputs);
+    m->golden.count = n;
+    m->golden.inputs = calloc(1, sizeof(int64_t *));
+    m->golden.inputs[0] = malloc(n * sz * sizeof(int64_t));
+    memcpy(m->golden.inputs[0], a, n * sz * sizeof(int64_t));
+}
+
 /* n samples over the whole input range [-4, 3] */
 static int64_t *full_range_inputs(size_t n) {
     int64_t *a = malloc(n * 72 * sizeof *a);
@@ -197,52 +210,13 @@ static void test_encrypted_equals_simulate(void) {
     int64_t *a = full_range_inputs(n);
     veil_program *p = NULL;
     CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, NULL, &p), VEIL_OK);
+    set_golden(m, a, n);
     printf("\n  %s, %llu PBS per sample", p->params->id, (unsigned long long)p->pbs_per_sample);
-    uint8_t s[5][32];
-    for (unsigned i = 0; i < 5; i++)
-        veil_test_seed_bytes(90 + i, s[i]);
-    veil_secret_key *sk = NULL;
-    veil_eval_key *ek = NULL;
-    veil_encryptor *enc = NULL;
-    veil_backend *be = NULL;
-    veil_plan *plan = NULL;
-    const size_t lwe = veil_program_ct_words(p), osz[2] = {18, 8};
-    uint64_t *cin = malloc(n * 72 * lwe * 8);
-    uint64_t *cout[2] = {malloc(n * 18 * lwe * 8), malloc(n * 8 * lwe * 8)};
-    int64_t *sim[2] = {malloc(n * 18 * 8), malloc(n * 8 * 8)}, *dec = malloc(n * 18 * 8);
-    const int64_t *in[1] = {a};
-    CU_ASSERT_EQUAL_FATAL(veil_program_simulate(p, in, n, sim, NULL, NULL), VEIL_OK);
-    CU_ASSERT_EQUAL_FATAL(veil_program_keygen(p, s[0], &sk), VEIL_OK);
-    CU_ASSERT_EQUAL_FATAL(veil_eval_key_new(sk, s[1], s[2], &ek), VEIL_OK);
-    CU_ASSERT_EQUAL_FATAL(veil_encryptor_new(s[3], s[4], &enc), VEIL_OK);
-    CU_ASSERT_EQUAL_FATAL(veil_backend_new(VEIL_BACKEND_CPU, &be), VEIL_OK);
-    CU_ASSERT_EQUAL_FATAL(veil_plan_new(p, ek, be, n, &plan), VEIL_OK);
-    CU_ASSERT_EQUAL_FATAL(veil_program_encrypt(p, enc, sk, 0, a, n, cin), VEIL_OK);
-    const uint64_t *cins[1] = {cin};
-    CU_ASSERT_EQUAL_FATAL(veil_plan_execute(plan, cins, n, cout), VEIL_OK);
-    size_t eq = 0;
-    for (uint32_t o = 0; o < 2; o++) {
-        CU_ASSERT_EQUAL_FATAL(veil_program_decrypt(p, sk, o, cout[o], n, dec), VEIL_OK);
-        for (size_t i = 0; i < n * osz[o]; i++) {
-            if (dec[i] != sim[o][i])
-                fprintf(stderr, "\n  output %u value %zu: encrypted %lld, simulate %lld", o, i,
-                        (long long)dec[i], (long long)sim[o][i]);
-            eq += dec[i] == sim[o][i];
-        }
-    }
-    CU_ASSERT_EQUAL(eq, n * 26);
-    veil_plan_free(plan);
-    veil_backend_free(be);
-    veil_encryptor_free(enc);
-    veil_eval_key_free(ek);
-    veil_secret_key_free(sk);
+    enc_result r;
+    CU_ASSERT_EQUAL_FATAL(run_encrypted_vs_simulate(m, p, n, n, &r), VEIL_OK);
+    CU_ASSERT_EQUAL(r.values, n * 26);
+    CU_ASSERT_EQUAL(r.equal, n * 26);
     veil_program_free(p);
-    free(cin);
-    for (int i = 0; i < 2; i++) {
-        free(cout[i]);
-        free(sim[i]);
-    }
-    free(dec);
     free(a);
     veil_model_free(m);
 }
@@ -458,34 +432,12 @@ static void test_pool_before_monotone_lookup(void) {
             CU_ASSERT_EQUAL(ss.range_errors, 0);
             if (monotone && !bounds) {
                 /* encrypted, the reordered program, 2 samples */
-                uint8_t s[5][32];
-                for (unsigned i = 0; i < 5; i++)
-                    veil_test_seed_bytes(100 + i, s[i]);
-                veil_secret_key *sk = NULL;
-                veil_eval_key *ek = NULL;
-                veil_encryptor *enc = NULL;
-                veil_backend *be = NULL;
-                veil_plan *plan = NULL;
-                const size_t lwe = veil_program_ct_words(p), ne = 2;
-                uint64_t *cin = malloc(ne * 16 * lwe * 8), *cout = malloc(ne * 8 * lwe * 8);
-                int64_t dec[16];
-                CU_ASSERT_EQUAL_FATAL(veil_program_keygen(p, s[0], &sk), VEIL_OK);
-                CU_ASSERT_EQUAL_FATAL(veil_eval_key_new(sk, s[1], s[2], &ek), VEIL_OK);
-                CU_ASSERT_EQUAL_FATAL(veil_encryptor_new(s[3], s[4], &enc), VEIL_OK);
-                CU_ASSERT_EQUAL_FATAL(veil_backend_new(VEIL_BACKEND_CPU, &be), VEIL_OK);
-                CU_ASSERT_EQUAL_FATAL(veil_plan_new(p, ek, be, ne, &plan), VEIL_OK);
-                CU_ASSERT_EQUAL_FATAL(veil_program_encrypt(p, enc, sk, 0, a, ne, cin), VEIL_OK);
-                const uint64_t *cins[1] = {cin};
-                CU_ASSERT_EQUAL_FATAL(veil_plan_execute(plan, cins, ne, &cout), VEIL_OK);
-                CU_ASSERT_EQUAL_FATAL(veil_program_decrypt(p, sk, 0, cout, ne, dec), VEIL_OK);
-                CU_ASSERT_EQUAL(memcmp(dec, sim, sizeof dec), 0);
-                veil_plan_free(plan);
-                veil_backend_free(be);
-                veil_encryptor_free(enc);
-                veil_eval_key_free(ek);
-                veil_secret_key_free(sk);
-                free(cin);
-                free(cout);
+                set_golden(m, a, 2);
+                enc_result r;
+                CU_ASSERT_EQUAL_FATAL(run_encrypted_vs_simulate(m, p, 2, 2, &r), VEIL_OK);
+                CU_ASSERT_EQUAL(r.values, 16);
+                CU_ASSERT_EQUAL(r.equal, 16);
+                veil_model_samples_free(&m->golden, m->n_inputs, m->n_outputs);
             }
             veil_program_free(p);
         }

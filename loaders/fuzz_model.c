@@ -111,8 +111,8 @@ static void dataset(src *s, hid_t o, const char *name, int rank, const hsize_t *
     free(v);
 }
 
-static const char *const k_ops[] = {"linear", "lut",       "flatten", "add",
-                                    "conv2d", "avgpool2d", "concat",  "maxpool2d"};
+static const char *const k_ops[] = {"linear",    "lut",    "flatten",   "add",    "conv2d",
+                                    "avgpool2d", "concat", "maxpool2d", "reshape"};
 
 static void write_model(src *s, const char *path) {
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
@@ -142,7 +142,7 @@ static void write_model(src *s, const char *path) {
     unsigned n_layers = 1 + u8(s) % 5;
     char names[8][32];
     for (unsigned li = 0; li < n_layers; li++) {
-        const char *op = k_ops[u8(s) % 8];
+        const char *op = k_ops[u8(s) % 9];
         snprintf(names[li], sizeof names[li], "%04u_%s", li, op);
         hid_t l = H5Gcreate2(gl, names[li], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
         attr_str(l, "op", op);

@@ -14,7 +14,8 @@
  * encrypted run (cpu backend) equals simulate, the report names the layers,
  * the validator refuses padding and the compiler refuses differences wider
  * than 16 bits. A second model has the pool between a convolution and a
- * lookup (test_pool_before_monotone_lookup). */
+ * lookup (test_pool_before_monotone_lookup); a third is a 1-D pool, a
+ * reshape of a signal into an image and a 1 x K pool (test_signal_reshape). */
 #include "model_encrypted_common.h"
 #include "testutil.h"
 #include "veil/exec.h"
@@ -448,6 +449,76 @@ static void test_pool_before_monotone_lookup(void) {
     free(fwd);
 }
 
+/* A 1-D max pool as the exporter writes it: a reshape of the signal [2, 8]
+ * into the image [2, 1, 8], a 1 x 3 max pool of stride 2 [2, 1, 3]: the
+ * forward pass, simulate and a hand count agree; a reshape that changes the
+ * element count is refused. */
+static void test_signal_reshape(void) {
+    veil_model *m = make_model();
+    veil_model_layer *l = &m->layers[0];
+    m->inputs[0].shape = (veil_shape){2, {2, 8}};
+    l->op = VEIL_OP_RESHAPE;
+    free(l->name);
+    l->name = dup_str("0000_reshape");
+    l->out_shape = (veil_shape){3, {2, 1, 8}};
+    m->layers[1].op = VEIL_OP_MAXPOOL2D; /* was the lut, reading a */
+    free(m->layers[1].name);
+    m->layers[1].name = dup_str("0001_maxpool2d");
+    free(m->layers[1].inputs[0]);
+    m->layers[1].inputs[0] = dup_str("0000_reshape");
+    free(m->layers[1].table);
+    m->layers[1].table = NULL;
+    m->layers[1].out_shape = (veil_shape){3, {2, 1, 3}};
+    pool(&m->layers[1], 1, 3, 1, 2);
+    m->n_layers = 2; /* the others are freed with the model's count: free them here */
+    for (uint32_t i = 2; i < 4; i++) {
+        free(m->layers[i].name);
+        free(m->layers[i].inputs[0]);
+        free(m->layers[i].inputs);
+    }
+    m->n_outputs = 1;
+    free(m->outputs[1].name);
+    free(m->outputs[1].source);
+    free(m->outputs[1].scale);
+    free(m->outputs[1].zero_point);
+    free(m->outputs[0].source);
+    m->outputs[0].source = dup_str("0001_maxpool2d");
+    m->outputs[0].shape = (veil_shape){3, {2, 1, 3}};
+    veil_model_samples_free(&m->calibration, 1, 2);
+    CU_ASSERT_EQUAL_FATAL(veil_model_validate(m), VEIL_OK);
+    const size_t n = 32;
+    int64_t a[32 * 16], fwd[32 * 6], sim[32 * 6];
+    for (size_t i = 0; i < n * 16; i++)
+        a[i] = (int64_t)(veil_test_rand() % 8) - 4;
+    const int64_t *in[1] = {a};
+    int64_t *of[1] = {fwd}, *os[1] = {sim};
+    CU_ASSERT_EQUAL_FATAL(veil_model_forward(m, in, n, of), VEIL_OK);
+    size_t hand = 0;
+    for (size_t s = 0; s < n; s++)
+        for (int c = 0; c < 2; c++)
+            for (int o = 0; o < 3; o++) {
+                int64_t mx = -100;
+                for (int k = 0; k < 3; k++)
+                    mx = a[s * 16 + c * 8 + 2 * o + k] > mx ? a[s * 16 + c * 8 + 2 * o + k] : mx;
+                hand += fwd[s * 6 + c * 3 + o] == mx;
+            }
+    CU_ASSERT_EQUAL(hand, n * 6);
+    veil_compile_options o;
+    veil_compile_options_default(&o);
+    o.bounds = VEIL_BOUNDS_WORST_CASE;
+    veil_program *p = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &p), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(veil_program_simulate(p, in, n, os, NULL, NULL), VEIL_OK);
+    CU_ASSERT_EQUAL(memcmp(fwd, sim, sizeof fwd), 0);
+    CU_ASSERT_EQUAL(p->pbs_per_sample, 6 * 2);
+    veil_program_free(p);
+    l->out_shape = (veil_shape){3, {2, 1, 7}};
+    CU_ASSERT_EQUAL(veil_model_validate(m), VEIL_ERR_FORMAT);
+    CU_ASSERT(strstr(veil_error_message(), "/layers/0000_reshape/shape: [2, 1, 7] has 14 elements, "
+                                           "operand 'a' has 16") != NULL);
+    veil_model_free(m);
+}
+
 int main(void) {
     if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
     CU_pSuite s = CU_add_suite("maxpool", NULL, NULL);
@@ -458,6 +529,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_refusals);
     VEIL_ADD_TEST(s, test_pool_before_monotone_lookup);
     VEIL_ADD_TEST(s, test_wide_pool_refused);
+    VEIL_ADD_TEST(s, test_signal_reshape);
     VEIL_ADD_TEST(s, test_encrypted_equals_simulate);
     return veil_test_run();
 }

@@ -834,6 +834,10 @@ static veil_status add_layer(builder *b, uint32_t li) {
     case VEIL_OP_FLATTEN:
         n->linear = VEIL_LINEAR_FLATTEN;
         break;
+    case VEIL_OP_RESHAPE: /* the same data, another shape */
+        n->linear = VEIL_LINEAR_FLATTEN;
+        n->report_op = "reshape";
+        break;
     case VEIL_OP_CONCAT:
         n->linear = VEIL_LINEAR_CONCAT;
         break;

@@ -162,6 +162,7 @@ veil_status veil_model_forward(const veil_model *m, const int64_t *const *inputs
             veil_op_concat(x, x_size, l->n_inputs, batch, y);
             break;
         case VEIL_OP_FLATTEN:
+        case VEIL_OP_RESHAPE:
             memcpy(y, x[0], batch * n_y * sizeof *y);
             break;
         case VEIL_OP_LUT: {

@@ -152,6 +152,11 @@ static veil_status validate_layer(const veil_model *m, uint32_t li) {
                        veil_shape_str(&want, buf2, sizeof buf2));
         break;
     }
+    case VEIL_OP_RESHAPE:
+        if (n_y != n_x)
+            return BAD("/layers/%s/shape: %s has %zu elements, operand '%s' has %zu", nm,
+                       veil_shape_str(y, buf, sizeof buf), n_y, l->inputs[0], n_x);
+        break;
     case VEIL_OP_FLATTEN:
         if (y->rank != 1 || n_y != n_x)
             return BAD("/layers/%s/shape: %s, expected [%zu]", nm,

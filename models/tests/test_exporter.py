@@ -498,6 +498,54 @@ def test_round_trip_grouped_dilated_conv_and_global_pool(tmp_path):
     assert [p["shape"].tolist() for p in pools] == [[6, 1, 1], [6, 3, 3]]
 
 
+class Signal(nn.Module):
+    """A 1-D CNN on a 2-channel signal of length 16: QuantConv1d with
+    BatchNorm1d, MaxPool1d, a grouped and dilated QuantConv1d, AvgPool1d and
+    global AdaptiveAvgPool1d beside it."""
+
+    def __init__(self):
+        super().__init__()
+        self.q = qnn.QuantIdentity(bit_width=4, return_quant_tensor=True)
+        self.c1 = qnn.QuantConv1d(2, 4, 3, padding=1, bias=True, weight_bit_width=3)
+        self.bn = nn.BatchNorm1d(4)
+        self.r1 = qnn.QuantReLU(bit_width=3, return_quant_tensor=True)
+        self.mp = nn.MaxPool1d(2)
+        self.c2 = qnn.QuantConv1d(4, 4, 3, padding=2, dilation=2, groups=2, bias=True,
+                                  weight_bit_width=3)
+        self.r2 = qnn.QuantReLU(bit_width=3, return_quant_tensor=True)
+        self.ap = nn.AvgPool1d(2)
+        self.gap = nn.AdaptiveAvgPool1d(1)
+        self.q2 = qnn.QuantIdentity(bit_width=4, return_quant_tensor=True)
+        self.fc = qnn.QuantLinear(4 * 4 + 4, 3, bias=True, weight_bit_width=3)
+
+    def forward(self, x):
+        x = self.r2(self.c2(self.mp(self.r1(self.bn(self.c1(self.q(x)))))))  # [4, 8]
+        a = self.q2(self.ap(x)).view(x.size(0), -1)                          # [16]
+        g = self.q2(self.gap(x)).view(x.size(0), -1)                         # [4]
+        return self.fc(torch.cat([a, g], dim=1))
+
+
+def test_round_trip_conv1d(tmp_path):
+    torch.manual_seed(0)
+    x, y = blobs(500, 32, seed=10)
+    x = x.reshape(-1, 2, 16)
+    model = fit(Signal(), [x[:300]], y[:300])
+    path = str(tmp_path / "signal.h5")
+    rep = export(model, x[:128], x[300:], y[300:], path, name="signal", verbose=False)
+    assert validate(path) == [] and check_golden(path)[0]
+    assert_golden_independent(path)
+    assert rep["max_abs_error"] < 1e-3 and rep["mismatch"] <= 1
+    ir = h5io.read(path)
+    assert ir["inputs"][0]["shape"].tolist() == [2, 16]
+    ops = [l["op"] for l in ir["layers"]]
+    assert ops[:5] == ["reshape", "conv2d", "lut", "maxpool2d", "conv2d"]
+    assert ir["layers"][0]["shape"].tolist() == [2, 1, 16]
+    c2 = ir["layers"][4]
+    assert c2["weight"].shape == (4, 4, 1, 5) and c2["padding"].tolist() == [0, 2]
+    pools = [l for l in ir["layers"] if l["op"] == "avgpool2d"]
+    assert [p["kernel"].tolist() for p in pools] == [[1, 2], [1, 8]]
+
+
 def test_refuses_adaptive_pool_of_unequal_windows():
     m = nn.Sequential()
     m.add_module("q", qnn.QuantIdentity(bit_width=4))

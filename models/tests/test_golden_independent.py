@@ -82,6 +82,8 @@ def run_layer(g, ins):
         return np.concatenate(ins, axis=1)
     if op == "flatten":
         return ins[0].reshape(ins[0].shape[0], -1)
+    if op == "reshape":
+        return ins[0].reshape((ins[0].shape[0],) + tuple(int(v) for v in a["shape"]))
     if op == "lut":
         lo, hi = int(a["in_min"]), int(a["in_max"])
         t = g["table"][()].astype(np.int64)

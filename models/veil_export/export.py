@@ -53,6 +53,7 @@ ELEMENTWISE = (nn.BatchNorm1d, nn.BatchNorm2d, nn.ReLU, nn.ReLU6, nn.Sigmoid, nn
                nn.Hardtanh, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.ELU, nn.Softplus)
 IDENTITY = (nn.Identity, nn.Dropout)
 LEAF_TORCH = ELEMENTWISE + IDENTITY + (nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.MaxPool2d,
+                                       nn.AvgPool1d, nn.AdaptiveAvgPool1d, nn.MaxPool1d,
                                        nn.Flatten)
 
 
@@ -243,6 +244,19 @@ class _Exporter:
                               "...) before it" % (where, what))
         return v
 
+    def as_image(self, x, channels, where):
+        """A 1-D signal [C, L] as the image [C, 1, L] (a reshape layer; the data
+        stays as it is); [C, 1, L] as it is."""
+        if len(x.shape) == 3 and x.shape[1] == 1:
+            return x
+        x = self.need_quant(x, where)
+        if len(x.shape) != 2 or x.shape[0] != channels:
+            raise ExportError("%s: input shape %s, expected [%d, L]" % (
+                where, list(x.shape), channels))
+        c, n = x.shape
+        name = self.emit("reshape", [x], [c, 1, n], x.lo, x.hi, where)
+        return Quant(name, (c, 1, n), x.lo, x.hi, x.scale)
+
     # -- lookup tables -------------------------------------------------
     def lut(self, src, m, where, kind="activation"):
         p = self.as_pending(src)
@@ -268,7 +282,9 @@ class _Exporter:
         if mult.size != c or offset.size != c:
             raise ExportError("%s: %d channels but %d scales" % (where, c, mult.size))
         z = torch.tensor(idx[:, None] * mult[None, :] + offset[None, :], dtype=torch.float32)
-        if rank == 3:
+        if rank == 3 and any(isinstance(mod, nn.BatchNorm1d) for mod in p.modules):
+            z = z[:, :, None]  # a 1-D signal [C, 1, L] (BatchNorm1d takes [N, C, L])
+        elif rank == 3:
             z = z[:, :, None, None]
         with torch.no_grad():
             for mod in p.modules:
@@ -348,7 +364,7 @@ class _Exporter:
             if isinstance(x, FloatInput):
                 return self.input_quantizer(x, m, where)
             return self.lut(x, m, where)
-        if isinstance(m, (qnn.QuantLinear, qnn.QuantConv2d)):
+        if isinstance(m, (qnn.QuantLinear, qnn.QuantConv2d, qnn.QuantConv1d)):
             return self.weight_layer(m, x, where)
         if isinstance(m, ELEMENTWISE):
             if isinstance(x, FloatInput):
@@ -356,14 +372,20 @@ class _Exporter:
                                   % (where, x.name))
             p = self.as_pending(x)
             if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
-                want = 1 if isinstance(m, nn.BatchNorm1d) else 3
-                if len(p.shape) != want or p.shape[0] != m.num_features:
+                # BatchNorm1d: features [F] or a 1-D signal (here [C, 1, L])
+                want = (1, 3) if isinstance(m, nn.BatchNorm1d) else (3,)
+                signal = len(p.shape) == 3 and (p.shape[1] == 1 or not isinstance(
+                    m, nn.BatchNorm1d))
+                if len(p.shape) not in want or (len(p.shape) == 3 and not signal) or \
+                        p.shape[0] != m.num_features:
                     raise ExportError("%s: input shape %s does not fit" % (where, list(p.shape)))
             return Pending(p.name, p.shape, p.lo, p.hi, p.mult, p.offset, p.modules + [m])
         if isinstance(m, nn.AvgPool2d):
             return self.avgpool(m, x, where)
         if isinstance(m, nn.AdaptiveAvgPool2d):
             return self.adaptive_avgpool(x, m.output_size, where)
+        if isinstance(m, (nn.MaxPool1d, nn.AvgPool1d, nn.AdaptiveAvgPool1d)):
+            return self.pool1d(m, x, where)
         if isinstance(m, nn.MaxPool2d):
             return self.maxpool(x, m.kernel_size, m.stride, m.padding, m.dilation, m.ceil_mode,
                                 m.return_indices, where)
@@ -409,12 +431,19 @@ class _Exporter:
                 raise ExportError("%s: only zero padding is supported" % where)
             if isinstance(m.padding, str):
                 raise ExportError("%s: padding='%s' not supported; give integers" % (where, m.padding))
+            one_d = isinstance(m, qnn.QuantConv1d)
+            if one_d:
+                # [C, L] is the image [C, 1, L]: a 1 x K kernel
+                x = self.as_image(x, m.in_channels, where)
+                w = w[:, :, None, :]
+                dilation, (ph, pw), (sh, sw_) = (1,) + tuple(m.dilation), (0,) + tuple(
+                    m.padding), (1,) + tuple(m.stride)
+            else:
+                dilation, (ph, pw), (sh, sw_) = tuple(m.dilation), m.padding, m.stride
             if len(x.shape) != 3 or x.shape[0] != m.in_channels:
                 raise ExportError("%s: input shape %s, expected [%d, H, W]" % (
                     where, list(x.shape), m.in_channels))
-            w = _dense_conv_weight(w, m.groups, tuple(m.dilation))
-            ph, pw = m.padding
-            sh, sw_ = m.stride
+            w = _dense_conv_weight(w, m.groups, dilation)
             kh, kw = w.shape[2:]
             c, hgt, wid = x.shape
             oh, ow = (hgt + 2 * ph - kh) // sh + 1, (wid + 2 * pw - kw) // sw_ + 1
@@ -451,6 +480,31 @@ class _Exporter:
         name = self.emit("avgpool2d", [x], [c, oh, ow], k * lo, k * hi, where,
                          kernel=[kh, kw], strides=[sh, sw], padding=[ph, pw])
         return Pending(name, (c, oh, ow), k * lo, k * hi, [x.scale / k], [0.0])
+
+    def pool1d(self, m, x, where):
+        """MaxPool1d, AvgPool1d, AdaptiveAvgPool1d on a 1-D signal: the 2-D pool
+        of its image [C, 1, L] with a 1 x K window."""
+        if isinstance(x, FloatInput):
+            raise ExportError("%s: applied to the raw model input '%s'; quantize it first"
+                              % (where, x.name))
+        if len(x.shape) == 2:
+            x = self.as_image(x, x.shape[0], where)
+        if len(x.shape) != 3 or x.shape[1] != 1:
+            raise ExportError("%s: input shape %s, expected [C, L]" % (where, list(x.shape)))
+
+        def one(v):
+            return int(v[0]) if isinstance(v, (tuple, list)) else int(v)
+        if isinstance(m, nn.AdaptiveAvgPool1d):
+            return self.adaptive_avgpool(x, (1, m.output_size if isinstance(m.output_size, int)
+                                              else m.output_size[0]), where)
+        k = one(m.kernel_size)
+        s = one(m.stride) if m.stride is not None and m.stride != () else k
+        if isinstance(m, nn.MaxPool1d):
+            return self.maxpool(x, (1, k), (1, s), (0, one(m.padding)), (1, one(m.dilation)),
+                                m.ceil_mode, m.return_indices, where)
+        pool = nn.AvgPool2d((1, k), (1, s), (0, one(m.padding)), ceil_mode=m.ceil_mode,
+                            count_include_pad=m.count_include_pad)
+        return self.avgpool(pool, x, where)
 
     def adaptive_avgpool(self, x, output_size, where):
         """AdaptiveAvgPool2d (global average pooling: output_size 1): the average

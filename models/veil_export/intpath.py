@@ -8,7 +8,8 @@ All tensors are batch-first int64 arrays ([S, ...per-sample shape]).
 
 import numpy as np
 
-OPS = ("linear", "conv2d", "avgpool2d", "maxpool2d", "add", "concat", "flatten", "lut")
+OPS = ("linear", "conv2d", "avgpool2d", "maxpool2d", "add", "concat", "flatten", "reshape",
+       "lut")
 
 
 def _windows(x, kernel, strides, padding):
@@ -63,6 +64,8 @@ def apply_layer(layer, tensors):
         out = np.concatenate(xs, axis=1)
     elif op == "flatten":
         out = xs[0].reshape(xs[0].shape[0], -1)
+    elif op == "reshape":
+        out = xs[0].reshape((xs[0].shape[0],) + tuple(int(s) for s in layer["shape"]))
     elif op == "lut":
         out = lut_apply(xs[0], layer["table"], int(layer["in_min"]), int(layer["in_max"]))
     else:

@@ -9,7 +9,7 @@ import numpy as np
 from . import h5io, intpath
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_]+$")
-LAYER_RE = re.compile(r"^(\d{4})_(linear|conv2d|avgpool2d|maxpool2d|add|concat|flatten|lut)$")
+LAYER_RE = re.compile(r"^(\d{4})_(linear|conv2d|avgpool2d|maxpool2d|add|concat|flatten|reshape|lut)$")
 
 
 class _Checker:
@@ -177,6 +177,10 @@ def validate(path):
                     c.err(g.name + "@axis", "must be 0")
                 if shp != (sum(s[0] for s in xs),) + xs[0][1:]:
                     c.err(g.name, "concat shapes %s -> %s" % (xs, shp))
+            elif op == "reshape":
+                if int(np.prod(shp)) != int(np.prod(x)):
+                    c.err(g.name + "@shape", "%s has not the %d elements of its input" % (
+                        list(shp), int(np.prod(x))))
             elif op == "flatten":
                 if shp != (int(np.prod(x)),):
                     c.err(g.name + "@shape", "expected [%d]" % int(np.prod(x)))

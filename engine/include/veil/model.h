@@ -64,8 +64,9 @@ typedef enum veil_op {
     VEIL_OP_FLATTEN,
     VEIL_OP_LUT,
     VEIL_OP_MAXPOOL2D,
+    VEIL_OP_RESHAPE,
 } veil_op;
-#define VEIL_OP_LAST VEIL_OP_MAXPOOL2D
+#define VEIL_OP_LAST VEIL_OP_RESHAPE
 
 /* "linear", "conv2d", ... (the suffix of layer group names). */
 const char *veil_op_name(veil_op op);

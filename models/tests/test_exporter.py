@@ -175,8 +175,8 @@ def test_refuses_functional_op_naming_it():
             self.fc = qnn.QuantLinear(4, 2, weight_bit_width=4)
 
         def forward(self, x):
-            return self.fc(self.q(x) * 2)
-    _raises(F().eval(), (4,), r"unsupported operation 'mul'")
+            return self.fc(torch.sin(self.q(x)))
+    _raises(F().eval(), (4,), r"unsupported operation 'sin'")
 
 
 def test_refuses_unquantized_linear_input():
@@ -544,6 +544,66 @@ def test_round_trip_conv1d(tmp_path):
     assert c2["weight"].shape == (4, 4, 1, 5) and c2["padding"].tolist() == [0, 2]
     pools = [l for l in ir["layers"] if l["op"] == "avgpool2d"]
     assert [p["kernel"].tolist() for p in pools] == [[1, 2], [1, 8]]
+
+
+class Arith(nn.Module):
+    """Constant arithmetic between a layer and its quantizer (folded into the
+    quantizer's table) and the mean over height and width. The means have a
+    quantizer of their own: re-quantized by the quantizer of the values they
+    average, a mean lands exactly between two steps whenever its sum is an odd
+    multiple of half the window, and Brevitas's float32 sum rounds such ties
+    either way (the integer path rounds them half to even)."""
+
+    def __init__(self):
+        super().__init__()
+        self.q = qnn.QuantIdentity(bit_width=4, return_quant_tensor=True)
+        self.conv = qnn.QuantConv2d(1, 4, 3, padding=1, bias=True, weight_bit_width=3)
+        self.r = qnn.QuantReLU(bit_width=3, return_quant_tensor=True)
+        self.q2 = qnn.QuantIdentity(bit_width=4, return_quant_tensor=True)
+        self.q3 = qnn.QuantIdentity(bit_width=4, return_quant_tensor=True)
+        self.fc = qnn.QuantLinear(4 + 4, 3, bias=True, weight_bit_width=3)
+
+    def forward(self, x):
+        x = self.conv(self.q(x))
+        a = self.r(x * 0.5 + 1)                                   # [4, 6, 6]
+        b = self.q2(2 - torch.relu(x) / 4)                        # [4, 6, 6]
+        m = self.q3(torch.mean(a, dim=(2, 3)))                    # [4]
+        n = self.q3(torch.mean(b, (-1, -2), keepdim=True)).view(x.size(0), -1)
+        return self.fc(torch.cat([m, n], dim=1))
+
+
+def test_round_trip_constant_arithmetic_and_mean(tmp_path):
+    torch.manual_seed(0)
+    x, y = blobs(500, 36, seed=11)
+    x = x.reshape(-1, 1, 6, 6)
+    model = fit(Arith(), [x[:300]], y[:300])
+    path = str(tmp_path / "arith.h5")
+    rep = export(model, x[:128], x[300:], y[300:], path, name="arith", verbose=False)
+    assert validate(path) == [] and check_golden(path)[0]
+    assert_golden_independent(path)
+    assert rep["max_abs_error"] < 1e-3 and rep["mismatch"] <= 1
+    ir = h5io.read(path)
+    pools = [l for l in ir["layers"] if l["op"] == "avgpool2d"]
+    assert [p["kernel"].tolist() for p in pools] == [[6, 6], [6, 6]]
+
+
+def test_refuses_what_constant_arithmetic_cannot_do():
+    class Mul(nn.Module):
+        def __init__(self, neg):
+            super().__init__()
+            self.neg = neg
+            self.q = qnn.QuantIdentity(bit_width=4, return_quant_tensor=True)
+            self.conv = qnn.QuantConv2d(1, 2, 3, padding=1, weight_bit_width=4)
+            self.r = qnn.QuantReLU(bit_width=3)
+
+        def forward(self, x):
+            x = self.conv(self.q(x))
+            if self.neg:  # order reversed before a max pool
+                return self.r(nn.functional.max_pool2d(x * -2.0, 2))
+            return self.r(x * x)
+    _raises(Mul(True).eval(), (1, 6, 6), r"does not keep the order of the integers "
+            r"\(pending mul -2\)")
+    _raises(Mul(False).eval(), (1, 6, 6), r"mul of two encrypted tensors is not supported")
 
 
 def test_refuses_adaptive_pool_of_unequal_windows():

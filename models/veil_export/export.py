@@ -75,6 +75,29 @@ class _Fn:
         return self.fn(z, *self.args, **self.kwargs)
 
 
+class _Const:
+    """Arithmetic with a constant (x + c, x - c, c - x, x * c, x / c, c / x)
+    pending before a quantizer, computed in float32 as PyTorch does."""
+
+    OPS = {"add": lambda z, c: z + c, "sub": lambda z, c: z - c, "rsub": lambda z, c: c - z,
+           "mul": lambda z, c: z * c, "div": lambda z, c: z / c, "rdiv": lambda z, c: c / z}
+
+    def __init__(self, op, c):
+        self.op, self.c = op, float(c)
+        self.name = "%s %g" % (op, self.c)
+
+    def __call__(self, z):
+        return _Const.OPS[self.op](z, self.c)
+
+    def non_decreasing(self):
+        return self.op in ("add", "sub") or (self.op in ("mul", "div") and self.c > 0)
+
+
+_ARITH = {operator.add: "add", torch.add: "add", operator.sub: "sub", torch.sub: "sub",
+          operator.mul: "mul", torch.mul: "mul", operator.truediv: "div", torch.div: "div"}
+_ARITH_METHODS = {"add": "add", "sub": "sub", "mul": "mul", "div": "div"}
+
+
 _BATCH = object()  # x.size(0) / x.shape[0]
 _SHAPE = object()  # x.shape
 
@@ -105,6 +128,8 @@ def _non_decreasing(m):
             return False
         w = m.weight.detach() if m.weight is not None else torch.ones_like(m.running_var)
         return bool(torch.all(w / torch.sqrt(m.running_var + m.eps) > 0))
+    if isinstance(m, _Const):
+        return m.non_decreasing()
     if isinstance(m, _Fn):
         name = m.name.lstrip("_")
         if name in _NON_DECREASING_FNS:
@@ -616,13 +641,41 @@ class _Exporter:
             if len(node.args) > i:
                 return node.args[i]
             return node.kwargs.get(key, default)
-        if t in (operator.add, torch.add) or (node.op == "call_method" and t == "add"):
+        op = _ARITH.get(t) if node.op == "call_function" else (
+            _ARITH_METHODS.get(t) if node.op == "call_method" else None)
+        if op is not None:
             if len(node.args) != 2 or node.kwargs:
-                raise ExportError("%s: only a + b of two tensors is supported" % where)
+                raise ExportError("%s: only %s of two operands is supported" % (where, op))
             a, b = node.args
-            if not isinstance(a, torch.fx.Node) or not isinstance(b, torch.fx.Node):
-                raise ExportError("%s: adding a constant is not supported" % where)
-            return self.add(env[a], env[b], where)
+            tensors = [isinstance(v, torch.fx.Node) for v in (a, b)]
+            if all(tensors):
+                if op == "add":
+                    return self.add(env[a], env[b], where)
+                raise ExportError("%s: %s of two encrypted tensors is not supported (only a + "
+                                  "b; a constant may stand on either side)" % (where, op))
+            c = b if tensors[0] else a
+            if not isinstance(c, (int, float)) or isinstance(c, bool):
+                raise ExportError("%s: only a Python number may be the constant of %s"
+                                  % (where, op))
+            x = env[a if tensors[0] else b]
+            if isinstance(x, FloatInput):
+                raise ExportError("%s: applied to the raw model input '%s'; quantize it first"
+                                  % (where, x.name))
+            if not tensors[0] and op in ("sub", "div"):
+                op = "r" + op
+            p = self.as_pending(x)
+            return Pending(p.name, p.shape, p.lo, p.hi, p.mult, p.offset,
+                           p.modules + [_Const(op, c)])
+        if t is torch.mean or (node.op == "call_method" and t == "mean"):
+            dims = arg(1, "dim", None)
+            keep = arg(2, "keepdim", False)
+            x = env[node.args[0]]
+            dims = sorted(int(d) % 4 for d in ((dims,) if isinstance(dims, int) else dims or ()))
+            if dims != [2, 3] or not isinstance(x, (Quant, Pending)) or len(x.shape) != 3:
+                raise ExportError("%s: only the mean over height and width (dim=(2, 3)) of an "
+                                  "image is supported" % where)
+            pooled = self.adaptive_avgpool(x, 1, where)
+            return pooled if keep else self.flatten(pooled, where)
         if t in (torch.cat, torch.concat):
             seq = arg(0, "tensors", None)
             dim = arg(1, "dim", 0)

@@ -5,14 +5,14 @@
  * b + relu(a - b), one exact lookup per pair (compile.c add_maxpool). A
  * model built here:
  *   a [2,6,6], signed inputs in [-4, 3]
- *     -> 0000_maxpool2d 2x2 stride 2 [2,3,3]                       -> output y1
+ *     -> 0000_maxpool2d 3x3 stride 2 padding 1 [2,3,3] (ResNet's stem) -> output y1
  *     -> 0001_lut (one table per channel, 8 entries each)
  *     -> 0002_maxpool2d 3x3 stride 1 [2,4,4] (9 values: an odd tree)
  *     -> 0003_maxpool2d 2x3 stride [2,1] [2,2,2] (6 values)          -> output y2
  * Checked: simulate equals the forward pass on every input (worst-case and
  * calibration bounds, the pooled values include ties and negatives), the
  * encrypted run (cpu backend) equals simulate, the report names the layers,
- * the validator refuses padding and the compiler refuses differences wider
+ * the validator refuses padding past half the window and the compiler refuses differences wider
  * than 16 bits. A second model has the pool between a convolution and a
  * lookup (test_pool_before_monotone_lookup); a third is a 1-D pool, a
  * reshape of a signal into an image and a 1 x K pool (test_signal_reshape). */
@@ -50,6 +50,7 @@ static void pool(veil_model_layer *l, uint32_t kh, uint32_t kw, uint32_t sh, uin
     l->kernel[1] = kw;
     l->stride[0] = sh;
     l->stride[1] = sw;
+    l->padding[0] = l->padding[1] = 0;
 }
 
 /* lut range: channel 0 x -> 3x + 1 (in [-11, 10]), channel 1 x -> -x (in [-3, 4]) */
@@ -70,7 +71,8 @@ static veil_model *make_model(void) {
     m->layers = calloc(4, sizeof *m->layers);
     veil_model_layer *l;
     l = layer(m, 0, "0000_maxpool2d", VEIL_OP_MAXPOOL2D, "a", (veil_shape){3, {2, 3, 3}});
-    pool(l, 2, 2, 2, 2);
+    pool(l, 3, 3, 2, 2);
+    l->padding[0] = l->padding[1] = 1;
     l = layer(m, 1, "0001_lut", VEIL_OP_LUT, "a", (veil_shape){3, {2, 6, 6}});
     l->in_min = -4;
     l->in_max = 3;
@@ -141,14 +143,15 @@ static void test_forward_by_hand(void) {
     const int64_t *in[1] = {a};
     int64_t *out[2] = {y1, y2};
     CU_ASSERT_EQUAL_FATAL(veil_model_forward(m, in, 1, out), VEIL_OK);
-    /* y1: 2x2 windows of a */
+    /* y1: 3x3 windows of a at stride 2 from (-1, -1), the padding ignored */
     for (int c = 0; c < 2; c++)
         for (int oy = 0; oy < 3; oy++)
             for (int ox = 0; ox < 3; ox++) {
                 int64_t mx = -100;
-                for (int ky = 0; ky < 2; ky++)
-                    for (int kx = 0; kx < 2; kx++) {
-                        int64_t v = a[c * 36 + (2 * oy + ky) * 6 + 2 * ox + kx];
+                for (int y = 2 * oy - 1; y <= 2 * oy + 1; y++)
+                    for (int x = 2 * ox - 1; x <= 2 * ox + 1; x++) {
+                        if (y < 0 || x < 0 || y >= 6 || x >= 6) continue;
+                        int64_t v = a[c * 36 + y * 6 + x];
                         mx = v > mx ? v : mx;
                     }
                 CU_ASSERT_EQUAL(y1[c * 9 + oy * 3 + ox], mx);
@@ -186,7 +189,7 @@ static void test_simulate_equals_forward(void) {
         o.bounds = bounds ? VEIL_BOUNDS_WORST_CASE : VEIL_BOUNDS_CALIBRATION;
         veil_program *p = NULL;
         CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &p), VEIL_OK);
-        CU_ASSERT_EQUAL(p->pbs_per_sample, 18 * 3 + 72 + 32 * 8 + 8 * 5);
+        CU_ASSERT_EQUAL(p->pbs_per_sample, 18 * 8 + 72 + 32 * 8 + 8 * 5);
         veil_sim_stats ss;
         CU_ASSERT_EQUAL_FATAL(veil_program_simulate(p, in, n, sim, NULL, &ss), VEIL_OK);
         CU_ASSERT_EQUAL(ss.range_errors, 0);
@@ -235,7 +238,7 @@ static void test_report(void) {
     veil_program_print_report(p, f);
     fclose(f);
     static const char *const want[3][2] = {
-        {"0000_maxpool2d", "54"}, {"0002_maxpool2d", "256"}, {"0003_maxpool2d", "40"}};
+        {"0000_maxpool2d", "144"}, {"0002_maxpool2d", "256"}, {"0003_maxpool2d", "40"}};
     for (int i = 0; i < 3; i++) {
         const char *line = strstr(buf, want[i][0]);
         CU_ASSERT(line && !strncmp(line + 25, "maxpool2d", 9));
@@ -255,11 +258,11 @@ static void test_report(void) {
 static void test_refusals(void) {
     veil_model *m = make_model();
     /* padding: PyTorch pads a max pool with -inf */
-    m->layers[0].padding[0] = 1;
+    m->layers[0].padding[0] = 2;
     CU_ASSERT_EQUAL(veil_model_validate(m), VEIL_ERR_FORMAT);
-    CU_ASSERT(strstr(veil_error_message(), "/layers/0000_maxpool2d/padding") &&
-              strstr(veil_error_message(), "maxpool2d takes no padding"));
-    m->layers[0].padding[0] = 0;
+    CU_ASSERT(strstr(veil_error_message(), "/layers/0000_maxpool2d/padding: [2, 1], a max "
+                                           "pool's is at most half its kernel [3, 3]") != NULL);
+    m->layers[0].padding[0] = 1;
     /* a weight */
     m->layers[0].weight = calloc(1, sizeof(int64_t));
     m->layers[0].weight_shape = (veil_shape){1, {1}};

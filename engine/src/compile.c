@@ -610,6 +610,27 @@ static veil_status window_element(builder *b, const char *layer, uint32_t x,
     return VEIL_OK;
 }
 
+/* x + c (a 1x1 convolution by 1 with bias c: no noise). */
+static veil_status shift_node(builder *b, const char *layer, uint32_t x, int64_t c,
+                              const veil_shape *shape, uint32_t *out_idx) {
+    const uint32_t n = (uint32_t)b->p->nodes[x].size;
+    const veil_conv_geom one = {1, 1, n, 1, 1, 1, 1, 1, 0, 0, 1, n};
+    uint32_t idx;
+    VEIL_TRY(new_node(b, VEIL_NODE_LINEAR, layer, 1, &x, shape, &idx));
+    veil_node *nd = &b->p->nodes[idx];
+    nd->linear = VEIL_LINEAR_CONV2D;
+    nd->conv = one;
+    nd->sum_w2 = 1;
+    nd->weight = malloc(sizeof *nd->weight);
+    nd->bias = malloc(sizeof *nd->bias);
+    if (!nd->weight || !nd->bias) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+    nd->weight[0] = 1;
+    nd->bias[0] = c;
+    VEIL_TRY(finish_node(b, idx));
+    *out_idx = idx;
+    return VEIL_OK;
+}
+
 /* max(a, b) = b + relu(a - b) of two nodes with values in [lo, hi]: a
  * negation (a 1x1 convolution by -1), an ADD, one exact lookup on the
  * difference (decomposed when it is wider than the program's reads) and an
@@ -692,15 +713,30 @@ static veil_status add_maxpool(builder *b, const veil_model_layer *l, uint32_t x
     for (uint64_t r = 0; relu && r <= 2 * w; r++)
         relu[r] = r > w ? (int64_t)(r - w) : 0;
     const size_t first = p->n_nodes;
+    /* Padding: the pool runs on x - lo >= 0, where the selections' zero
+     * padding is the smallest value and so never the maximum (PyTorch's
+     * -inf), and lo is added back at the end. */
+    const int pad = g.pad_h || g.pad_w;
+    const int64_t base = pad ? lo : 0;
+    uint32_t src = x_idx;
+    if (st == VEIL_OK && pad) {
+        const veil_shape xs = p->nodes[x_idx].shape; /* nodes may move */
+        st = shift_node(b, l->name, x_idx, -lo, &xs, &src);
+        if (st == VEIL_OK) set_range(b, src, 0, (int64_t)w);
+    }
     for (uint32_t j = 0; st == VEIL_OK && j < K; j++) {
-        st = window_element(b, l->name, x_idx, &g, j / g.kw, j % g.kw, &l->out_shape, &t[j]);
-        if (st == VEIL_OK) set_range(b, t[j], lo, hi);
+        st = window_element(b, l->name, src, &g, j / g.kw, j % g.kw, &l->out_shape, &t[j]);
+        if (st == VEIL_OK) set_range(b, t[j], lo - base, hi - base);
     }
     /* pairwise, level by level: t[0..K) -> t[0..ceil(K/2)) -> ... */
     for (uint32_t k = K; st == VEIL_OK && k > 1; k = (k + 1) / 2) {
         for (uint32_t j = 0; st == VEIL_OK && j < k / 2; j++)
-            st = max_pair(b, l->name, t[2 * j], t[2 * j + 1], lo, hi, relu, &t[j]);
+            st = max_pair(b, l->name, t[2 * j], t[2 * j + 1], lo - base, hi - base, relu, &t[j]);
         if (k % 2) t[k / 2] = t[k - 1]; /* an odd last one moves up as it is */
+    }
+    if (st == VEIL_OK && pad) {
+        st = shift_node(b, l->name, t[0], lo, &l->out_shape, &t[0]);
+        if (st == VEIL_OK) set_range(b, t[0], lo, hi);
     }
     uint32_t out = 0;
     if (st == VEIL_OK) {

@@ -83,11 +83,13 @@ void veil_op_maxpool2d(const int64_t *in, size_t batch, const veil_conv_geom *g,
             for (uint32_t oh = 0; oh < g->h_out; oh++)
                 for (uint32_t ow = 0; ow < g->w_out; ow++) {
                     const int64_t *x = in + b * n_in + (size_t)c * g->h_in * g->w_in;
-                    int64_t m = x[(size_t)oh * g->stride_h * g->w_in + (size_t)ow * g->stride_w];
+                    int64_t m = INT64_MIN; /* padding: -inf, never the maximum */
                     for (uint32_t ky = 0; ky < g->kh; ky++)
                         for (uint32_t kx = 0; kx < g->kw; kx++) {
-                            int64_t v = x[((size_t)oh * g->stride_h + ky) * g->w_in +
-                                          (size_t)ow * g->stride_w + kx];
+                            const int64_t ih = (int64_t)oh * g->stride_h + ky - g->pad_h;
+                            const int64_t iw = (int64_t)ow * g->stride_w + kx - g->pad_w;
+                            if (ih < 0 || ih >= g->h_in || iw < 0 || iw >= g->w_in) continue;
+                            const int64_t v = x[(size_t)ih * g->w_in + (size_t)iw];
                             m = v > m ? v : m;
                         }
                     out[b * n_out + ((size_t)c * g->h_out + oh) * g->w_out + ow] = m;

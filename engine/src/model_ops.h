@@ -35,9 +35,10 @@ void veil_op_dense(const int64_t *in, size_t batch, size_t n_in, const int64_t *
 void veil_op_conv2d(const int64_t *in, size_t batch, const veil_conv_geom *g, int sum_pool,
                     const int64_t *w, const int64_t *bias, int64_t *out);
 
-/* Each output channel the largest value of its own input channel's window
- * (no padding: validated). The model's meaning of maxpool2d; the compiled
- * program computes it with lookups (compile.c, add_maxpool). */
+/* Each output channel the largest value of its own input channel's window,
+ * padded positions ignored (PyTorch pads a max pool with -inf; validated: a
+ * window keeps at least one input value). The model's meaning of maxpool2d;
+ * the compiled program computes it with lookups (compile.c, add_maxpool). */
 void veil_op_maxpool2d(const int64_t *in, size_t batch, const veil_conv_geom *g, int64_t *out);
 
 /* The geometry of a CONV2D, AVGPOOL2D or MAXPOOL2D layer l whose operand has shape x

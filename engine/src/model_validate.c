@@ -102,10 +102,12 @@ static veil_status validate_layer(const veil_model *m, uint32_t li) {
         } else if (l->weight) {
             return BAD("/layers/%s/weight: %s takes no weight", nm, veil_op_name(l->op));
         }
-        /* PyTorch's max pool pads with -inf, which no integer stands for */
-        if (l->op == VEIL_OP_MAXPOOL2D && (l->padding[0] || l->padding[1]))
-            return BAD("/layers/%s/padding: [%u, %u], maxpool2d takes no padding", nm,
-                       l->padding[0], l->padding[1]);
+        /* a max pool's padding is ignored (PyTorch's -inf): every window
+         * must keep a value of the input, as PyTorch requires */
+        if (l->op == VEIL_OP_MAXPOOL2D && (2 * l->padding[0] > kh || 2 * l->padding[1] > kw))
+            return BAD("/layers/%s/padding: [%u, %u], a max pool's is at most half its kernel "
+                       "[%u, %u]",
+                       nm, l->padding[0], l->padding[1], kh, kw);
         if (kh == 0 || kw == 0) return BAD("/layers/%s/kernel_size: must be > 0", nm);
         if (l->stride[0] == 0 || l->stride[1] == 0)
             return BAD("/layers/%s/stride: must be > 0", nm);

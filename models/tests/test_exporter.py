@@ -413,14 +413,14 @@ class MaxPools(nn.Module):
         self.q = qnn.QuantIdentity(bit_width=4, return_quant_tensor=True)
         self.conv1 = qnn.QuantConv2d(1, 4, 3, padding=1, bias=True, weight_bit_width=3)
         self.r1 = qnn.QuantReLU(bit_width=3, return_quant_tensor=True)
-        self.pool1 = nn.MaxPool2d(3, stride=1)
+        self.pool1 = nn.MaxPool2d(3, stride=1, padding=1)
         self.conv2 = qnn.QuantConv2d(4, 4, 2, bias=True, weight_bit_width=3)
         self.r2 = qnn.QuantReLU(bit_width=3, return_quant_tensor=True)
-        self.fc = qnn.QuantLinear(4 * 1 * 2, 3, bias=True, weight_bit_width=3)
+        self.fc = qnn.QuantLinear(4 * 2 * 3, 3, bias=True, weight_bit_width=3)
 
     def forward(self, x):
-        x = self.pool1(self.r1(self.conv1(self.q(x))))                 # [4, 4, 4]
-        x = self.r2(nn.functional.max_pool2d(self.conv2(x), (2, 1), 2))  # [4, 1, 2]
+        x = self.pool1(self.r1(self.conv1(self.q(x))))                 # [4, 6, 6]
+        x = self.r2(nn.functional.max_pool2d(self.conv2(x), (2, 1), 2))  # [4, 2, 3]
         return self.fc(x.view(x.size(0), -1))
 
 
@@ -438,8 +438,9 @@ def test_round_trip_maxpool(tmp_path):
                                                "maxpool2d", "lut", "flatten", "linear"]
     p1, p2 = ir["layers"][2], ir["layers"][4]
     assert p1["kernel"].tolist() == [3, 3] and p1["strides"].tolist() == [1, 1]
+    assert p1["padding"].tolist() == [1, 1]
     assert p2["kernel"].tolist() == [2, 1] and p2["strides"].tolist() == [2, 2]
-    assert p1["shape"].tolist() == [4, 4, 4] and p2["shape"].tolist() == [4, 1, 2]
+    assert p1["shape"].tolist() == [4, 6, 6] and p2["shape"].tolist() == [4, 2, 3]
     # the pool keeps its input's range; what calibration saw lies inside it
     assert p1["range"].tolist() == ir["layers"][1]["range"].tolist()
     assert rep["mismatch"] <= 2
@@ -665,7 +666,8 @@ def test_refuses_maxpool_it_cannot_compute():
         m.add_module("pool", pool)
         m.add_module("r", qnn.QuantReLU(bit_width=3))
         return m.eval()
-    _raises(model(nn.MaxPool2d(2, padding=1)), (1, 6, 6), r"'pool' \(MaxPool2d\): padding=1")
+    _raises(model(nn.MaxPool2d(3, padding=2)), (1, 6, 6),
+            r"'pool' \(MaxPool2d\): padding=2 is more than half the kernel")
     _raises(model(nn.MaxPool2d(2, dilation=2)), (1, 6, 6), r"'pool' \(MaxPool2d\): dilation")
     _raises(model(nn.MaxPool2d(2, ceil_mode=True)), (1, 6, 6), r"ceil_mode")
     _raises(model(nn.MaxPool2d(2), bn=True, gamma=-1.0), (1, 6, 6),

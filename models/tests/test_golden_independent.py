@@ -67,12 +67,14 @@ def run_layer(g, ins):
         if "bias" in g:
             out = out + g["bias"][()].astype(np.int64)[None, :, None, None]
         return out
-    if op == "maxpool2d":  # no padding (SCHEMA.md)
-        assert "padding" not in a or not any(int(v) for v in a["padding"])
+    if op == "maxpool2d":  # padding ignored: padded with the smallest int64
         sh, sw = (int(v) for v in a["strides"])
         kh, kw = (int(v) for v in a["kernel"])
+        ph, pw = (int(v) for v in a["padding"]) if "padding" in a else (0, 0)
+        xp = np.pad(ins[0], ((0, 0), (0, 0), (ph, ph), (pw, pw)),
+                    constant_values=np.iinfo(np.int64).min)
         out = None
-        for _, _, v in _windows(ins[0], kh, kw, sh, sw):
+        for _, _, v in _windows(xp, kh, kw, sh, sw):
             out = v.copy() if out is None else np.maximum(out, v)
         return out
     if op == "add":

@@ -562,10 +562,10 @@ class _Exporter:
             return (int(v), int(v)) if isinstance(v, int) else tuple(int(u) for u in v)
         kh, kw = pair(kernel)
         sh, sw = pair(stride if stride is not None and stride != [] else kernel)
-        if pair(padding) != (0, 0):
-            raise ExportError("%s: padding=%s is not supported (PyTorch pads a max pool with "
-                              "-inf, which no integer stands for); use padding=0" % (
-                                  where, padding))
+        ph, pw = pair(padding)
+        if 2 * ph > kh or 2 * pw > kw:  # PyTorch refuses them too
+            raise ExportError("%s: padding=%s is more than half the kernel %s" % (
+                where, padding, [kh, kw]))
         if pair(dilation) != (1, 1) or ceil_mode or return_indices:
             raise ExportError("%s: dilation, ceil_mode and return_indices are not supported"
                               % where)
@@ -585,15 +585,15 @@ class _Exporter:
         if len(x.shape) != 3:
             raise ExportError("%s: input shape %s, expected [C, H, W]" % (where, list(x.shape)))
         c, hgt, wid = x.shape
-        if kh > hgt or kw > wid or kh < 1 or kw < 1 or sh < 1 or sw < 1:
+        if kh > hgt + 2 * ph or kw > wid + 2 * pw or kh < 1 or kw < 1 or sh < 1 or sw < 1:
             raise ExportError("%s: kernel %s does not fit input %s" % (
                 where, [kh, kw], list(x.shape)))
         if kh * kw > 64:
             raise ExportError("%s: a window of %d values; veil compiles at most 64" % (
                 where, kh * kw))
-        oh, ow = (hgt - kh) // sh + 1, (wid - kw) // sw + 1
+        oh, ow = (hgt + 2 * ph - kh) // sh + 1, (wid + 2 * pw - kw) // sw + 1
         name = self.emit("maxpool2d", [x], [c, oh, ow], x.lo, x.hi, where,
-                         kernel=[kh, kw], strides=[sh, sw])
+                         kernel=[kh, kw], strides=[sh, sw], padding=[ph, pw])
         if isinstance(x, Quant):
             return Quant(name, (c, oh, ow), x.lo, x.hi, x.scale)
         return Pending(name, (c, oh, ow), x.lo, x.hi, x.mult, x.offset, x.modules)

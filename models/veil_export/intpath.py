@@ -51,10 +51,11 @@ def apply_layer(layer, tensors):
     elif op == "avgpool2d":
         win = _windows(xs[0], layer["kernel"], layer["strides"], layer["padding"])
         out = win.sum(axis=(4, 5))
-    elif op == "maxpool2d":
-        if any(int(v) for v in layer.get("padding", (0, 0))):
-            raise ValueError("maxpool2d: padding is not defined")
-        win = _windows(xs[0], layer["kernel"], layer["strides"], (0, 0))
+    elif op == "maxpool2d":  # padded positions are ignored (PyTorch's -inf)
+        ph, pw = (int(v) for v in layer.get("padding", (0, 0)))
+        x = np.pad(xs[0], ((0, 0), (0, 0), (ph, ph), (pw, pw)),
+                   constant_values=np.iinfo(np.int64).min)
+        win = _windows(x, layer["kernel"], layer["strides"], (0, 0))
         out = win.max(axis=(4, 5))
     elif op == "add":
         out = xs[0] + xs[1]

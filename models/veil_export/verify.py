@@ -160,10 +160,12 @@ def validate(path):
             elif op == "maxpool2d":
                 k = c.attr(g, "kernel", "i64", (2,))
                 st = c.attr(g, "strides", "i64", (2,))
-                if "padding" in g.attrs and any(int(v) for v in g.attrs["padding"]):
-                    c.err(g.name + "@padding", "maxpool2d takes no padding")
+                pd = [int(v) for v in g.attrs["padding"]] if "padding" in g.attrs else [0, 0]
+                if k is not None and (2 * pd[0] > k[0] or 2 * pd[1] > k[1]):
+                    c.err(g.name + "@padding", "more than half the kernel")
                 if k is not None and st is not None and len(x) == 3:
-                    want = (x[0], (x[1] - k[0]) // st[0] + 1, (x[2] - k[1]) // st[1] + 1)
+                    want = (x[0], (x[1] + 2 * pd[0] - k[0]) // st[0] + 1,
+                            (x[2] + 2 * pd[1] - k[1]) // st[1] + 1)
                     if shp != want:
                         c.err(g.name + "@shape", "expected %s" % (want,))
                 if ins[0] in ranges and (r[0] < ranges[ins[0]][0] or r[1] > ranges[ins[0]][1]):

@@ -635,8 +635,9 @@ static veil_status shift_node(builder *b, const char *layer, uint32_t x, int64_t
  * negation (a 1x1 convolution by -1), an ADD, one exact lookup on the
  * difference (decomposed when it is wider than the program's reads) and an
  * ADD (Concrete's "subtraction" min/max strategy, one TLU on x - y plus y:
- * docs/core-features/minmax/subtraction.md in zama-ai/concrete). The ranges are the construction's, never narrowed by calibration: a
- * value inside [lo, hi] must not read outside the difference's range. */
+ * docs/core-features/minmax/subtraction.md in zama-ai/concrete). The ranges are the construction's,
+ * never narrowed by calibration: a value inside [lo, hi] must not read outside the difference's
+ * range. */
 static veil_status max_pair(builder *b, const char *layer, uint32_t a, uint32_t bn, int64_t lo,
                             int64_t hi, const int64_t *relu, uint32_t *out_idx) {
     const size_t n = b->p->nodes[a].size;

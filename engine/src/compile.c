@@ -588,6 +588,13 @@ static veil_status add_lut(builder *b, const veil_model_layer *l, uint32_t x_idx
     return st;
 }
 
+/* Bits of the differences a - b of values in [lo, hi] (the span 2 (hi - lo)
+ * of a lookup index), without overflow: 64 past 62 bits. */
+static unsigned diff_bits(int64_t lo, int64_t hi) {
+    const uint64_t w = (uint64_t)hi - (uint64_t)lo;
+    return w < ((uint64_t)1 << 61) ? veil_bits_for_range(0, (int64_t)(2 * w)) : 64;
+}
+
 /* Window element (dy, dx) of every channel's window of x under the pool
  * geometry g: a convolution whose only weights are 1 at (c, c, dy, dx). */
 static veil_status window_element(builder *b, const char *layer, uint32_t x,
@@ -697,13 +704,12 @@ static veil_status add_maxpool(builder *b, const veil_model_layer *l, uint32_t x
     }
     VEIL_TRY(check_later(b, x_idx));
     const veil_conv_geom g = veil_layer_conv_geom(l, &x->shape);
-    const uint64_t w = (uint64_t)(hi - lo);
-    if (veil_bits_for_range(0, (int64_t)(2 * w)) > VEIL_MAX_BITS)
+    const uint64_t w = (uint64_t)hi - (uint64_t)lo;
+    if (diff_bits(lo, hi) > VEIL_MAX_BITS)
         return veil_error(VEIL_ERR_UNSUPPORTED,
                           "layer %s: max pool of values in [%lld, %lld]: their differences need "
                           "%u bits, veil reads at most %u",
-                          l->name, (long long)lo, (long long)hi,
-                          veil_bits_for_range(0, (int64_t)(2 * w)), VEIL_MAX_BITS);
+                          l->name, (long long)lo, (long long)hi, diff_bits(lo, hi), VEIL_MAX_BITS);
     const uint32_t K = g.kh * g.kw;
     if (K > VEIL_MAXPOOL_WINDOW_MAX)
         return veil_error(VEIL_ERR_UNSUPPORTED,
@@ -808,8 +814,7 @@ static int pool_before_lut(const builder *b, uint32_t li, uint32_t x) {
     int64_t tr[2];
     table_minmax(l, tr);
     const veil_node *xn = &b->p->nodes[x];
-    const unsigned wide = veil_bits_for_range(0, 2 * (xn->hi - xn->lo));
-    const unsigned narrow = veil_bits_for_range(0, 2 * (tr[1] - tr[0]));
+    const unsigned wide = diff_bits(xn->lo, xn->hi), narrow = diff_bits(tr[0], tr[1]);
     return wide > narrow ? reader : -1;
 }
 

@@ -301,11 +301,11 @@ static veil_status lut_node(builder *b, const char *layer, uint32_t src, int64_t
     return VEIL_OK;
 }
 
-/* A LINEAR node over one operand with the given geometry, or a CONCAT of
- * `copies` copies of it. */
+/* A LINEAR node over one operand with the given geometry (a sum pool), or a
+ * CONCAT of `copies` copies of it. */
 static veil_status linear_node(builder *b, const char *layer, veil_linear_kind kind, uint32_t src,
                                uint32_t copies, const veil_shape *shape, const veil_conv_geom *conv,
-                               int64_t weight, double sum_w2, uint32_t *out_idx) {
+                               double sum_w2, uint32_t *out_idx) {
     uint32_t ins[64];
     VEIL_ASSERT(copies >= 1 && copies <= 64);
     for (uint32_t j = 0; j < copies; j++)
@@ -316,10 +316,29 @@ static veil_status linear_node(builder *b, const char *layer, veil_linear_kind k
     n->linear = kind;
     n->sum_w2 = sum_w2;
     if (conv) n->conv = *conv;
-    if (kind == VEIL_LINEAR_CONV2D) {
-        n->weight = malloc(sizeof *n->weight);
-        if (!n->weight) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
-        n->weight[0] = weight;
+    VEIL_TRY(finish_node(b, idx));
+    *out_idx = idx;
+    return VEIL_OK;
+}
+
+/* x * f + c elementwise: a 1x1 convolution over the values as one channel
+ * (the bias, a clear constant, adds no noise). */
+static veil_status scale_node(builder *b, const char *layer, uint32_t x, int64_t f, int64_t c,
+                              const veil_shape *shape, uint32_t *out_idx) {
+    const uint32_t n = (uint32_t)b->p->nodes[x].size;
+    uint32_t idx;
+    VEIL_TRY(new_node(b, VEIL_NODE_LINEAR, layer, 1, &x, shape, &idx));
+    veil_node *nd = &b->p->nodes[idx];
+    nd->linear = VEIL_LINEAR_CONV2D;
+    nd->conv = (veil_conv_geom){1, 1, n, 1, 1, 1, 1, 1, 0, 0, 1, n};
+    nd->sum_w2 = (double)f * (double)f;
+    nd->weight = malloc(sizeof *nd->weight);
+    if (!nd->weight) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+    nd->weight[0] = f;
+    if (c) {
+        if (!(nd->bias = malloc(sizeof *nd->bias)))
+            return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+        nd->bias[0] = c;
     }
     VEIL_TRY(finish_node(b, idx));
     *out_idx = idx;
@@ -434,7 +453,6 @@ static veil_status lookup(builder *b, const char *layer, uint32_t x, int64_t off
     VEIL_TRY(st);
     uint32_t out = F;
     if (J) {
-        const veil_conv_geom neg = {1, 1, (uint32_t)n, 1, 1, 1, 1, 1, 0, 0, 1, (uint32_t)n};
         const veil_shape rep = {1, {(uint32_t)(J * n)}};
         /* step s of group c, in order: its position t and delta */
         uint64_t *st_t = calloc((size_t)J * groups, sizeof *st_t);
@@ -460,15 +478,14 @@ static veil_status lookup(builder *b, const char *layer, uint32_t x, int64_t off
             uint32_t dig = R[d - 1], negn = 0, rp = 0, u = 0;
             const int top = j == d - 1;
             if (!top) {
-                st = linear_node(b, layer, VEIL_LINEAR_CONV2D, R[j + 1], 1, &flat, &neg, -1, 1,
-                                 &negn);
+                st = scale_node(b, layer, R[j + 1], -1, 0, &flat, &negn);
                 if (st == VEIL_OK) st = add_node(b, layer, R[j], negn, &flat, &dig);
                 if (st != VEIL_OK) break;
                 const int64_t base = j ? 0 : -off;
                 set_range(b, dig, base,
                           base + (int64_t)((((uint64_t)1 << kd[j]) - 1) << (g + Kd[j])));
             }
-            st = linear_node(b, layer, VEIL_LINEAR_CONCAT, dig, J, &rep, NULL, 0, 1, &rp);
+            st = linear_node(b, layer, VEIL_LINEAR_CONCAT, dig, J, &rep, NULL, 1, &rp);
             if (st != VEIL_OK) break;
             set_range(b, rp, p->nodes[dig].lo, p->nodes[dig].hi);
             /* the value read: D_0 (j = 0), or 2 D_j + c at unit 2^(g+K_j-1) */
@@ -507,7 +524,7 @@ static veil_status lookup(builder *b, const char *layer, uint32_t x, int64_t off
         VEIL_TRY(st);
         uint32_t S;
         const veil_conv_geom pool = {1, J, (uint32_t)n, 1, J, 1, 1, 1, 0, 0, 1, (uint32_t)n};
-        VEIL_TRY(linear_node(b, layer, VEIL_LINEAR_SUMPOOL2D, carry, 1, &flat, &pool, 0, J, &S));
+        VEIL_TRY(linear_node(b, layer, VEIL_LINEAR_SUMPOOL2D, carry, 1, &flat, &pool, J, &S));
         set_range(b, S, tlo - thi, thi - tlo);
         VEIL_TRY(add_node(b, layer, F, S, shape, &out));
     }
@@ -617,27 +634,6 @@ static veil_status window_element(builder *b, const char *layer, uint32_t x,
     return VEIL_OK;
 }
 
-/* x + c (a 1x1 convolution by 1 with bias c: no noise). */
-static veil_status shift_node(builder *b, const char *layer, uint32_t x, int64_t c,
-                              const veil_shape *shape, uint32_t *out_idx) {
-    const uint32_t n = (uint32_t)b->p->nodes[x].size;
-    const veil_conv_geom one = {1, 1, n, 1, 1, 1, 1, 1, 0, 0, 1, n};
-    uint32_t idx;
-    VEIL_TRY(new_node(b, VEIL_NODE_LINEAR, layer, 1, &x, shape, &idx));
-    veil_node *nd = &b->p->nodes[idx];
-    nd->linear = VEIL_LINEAR_CONV2D;
-    nd->conv = one;
-    nd->sum_w2 = 1;
-    nd->weight = malloc(sizeof *nd->weight);
-    nd->bias = malloc(sizeof *nd->bias);
-    if (!nd->weight || !nd->bias) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
-    nd->weight[0] = 1;
-    nd->bias[0] = c;
-    VEIL_TRY(finish_node(b, idx));
-    *out_idx = idx;
-    return VEIL_OK;
-}
-
 /* max(a, b) = b + relu(a - b) of two nodes with values in [lo, hi]: a
  * negation (a 1x1 convolution by -1), an ADD, one exact lookup on the
  * difference (decomposed when it is wider than the program's reads) and an
@@ -649,10 +645,9 @@ static veil_status max_pair(builder *b, const char *layer, uint32_t a, uint32_t 
                             int64_t hi, const int64_t *relu, uint32_t *out_idx) {
     const size_t n = b->p->nodes[a].size;
     const veil_shape flat = {1, {(uint32_t)n}};
-    const veil_conv_geom neg = {1, 1, (uint32_t)n, 1, 1, 1, 1, 1, 0, 0, 1, (uint32_t)n};
     const int64_t w = hi - lo;
     uint32_t nb, d, r, m;
-    VEIL_TRY(linear_node(b, layer, VEIL_LINEAR_CONV2D, bn, 1, &flat, &neg, -1, 1, &nb));
+    VEIL_TRY(scale_node(b, layer, bn, -1, 0, &flat, &nb));
     set_range(b, nb, -hi, -lo);
     VEIL_TRY(add_node(b, layer, a, nb, &flat, &d));
     set_range(b, d, -w, w);
@@ -690,14 +685,10 @@ static veil_status add_maxpool(builder *b, const veil_model_layer *l, uint32_t x
         hi = table_range[1];
         set_range(b, x_idx, lo, hi);
     } else if (x->kind == VEIL_NODE_LUT) {
-        const size_t t = (size_t)1 << x->in_bits;
-        lo = hi = x->tables[0];
-        for (uint32_t c = 0; c < x->n_tables; c++)
-            for (size_t r = 0; r <= (size_t)x->r_max && r < t; r++) {
-                const int64_t v = x->tables[c * t + r];
-                lo = v < lo ? v : lo;
-                hi = v > hi ? v : hi;
-            }
+        veil_node tables = *x; /* its worst case: the range of its tables */
+        worst_case(p, &tables);
+        lo = tables.lo;
+        hi = tables.hi;
         /* what the lookup can give, not what calibration saw: x's class
          * width comes from its readers, so this costs nothing */
         set_range(b, x_idx, lo, hi);
@@ -729,7 +720,7 @@ static veil_status add_maxpool(builder *b, const veil_model_layer *l, uint32_t x
     uint32_t src = x_idx;
     if (st == VEIL_OK && pad) {
         const veil_shape xs = p->nodes[x_idx].shape; /* nodes may move */
-        st = shift_node(b, l->name, x_idx, -lo, &xs, &src);
+        st = scale_node(b, l->name, x_idx, 1, -lo, &xs, &src);
         if (st == VEIL_OK) set_range(b, src, 0, (int64_t)w);
     }
     for (uint32_t j = 0; st == VEIL_OK && j < K; j++) {
@@ -743,7 +734,7 @@ static veil_status add_maxpool(builder *b, const veil_model_layer *l, uint32_t x
         if (k % 2) t[k / 2] = t[k - 1]; /* an odd last one moves up as it is */
     }
     if (st == VEIL_OK && pad) {
-        st = shift_node(b, l->name, t[0], lo, &l->out_shape, &t[0]);
+        st = scale_node(b, l->name, t[0], 1, lo, &l->out_shape, &t[0]);
         if (st == VEIL_OK) set_range(b, t[0], lo, hi);
     }
     uint32_t out = 0;

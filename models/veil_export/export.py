@@ -111,6 +111,11 @@ class _Tracer(torch.fx.Tracer):
         return super().is_leaf_module(m, qualname)
 
 
+def _pair(v):
+    """A PyTorch int-or-pair argument (kernel, stride, padding) as two ints."""
+    return (int(v), int(v)) if isinstance(v, int) else tuple(int(u) for u in v)
+
+
 _NON_DECREASING_FNS = {"relu", "relu6", "sigmoid", "tanh", "hardtanh", "softplus"}
 
 
@@ -487,12 +492,9 @@ class _Exporter:
         x = self.need_quant(x, where)
         if len(x.shape) != 3:
             raise ExportError("%s: input shape %s, expected [C, H, W]" % (where, list(x.shape)))
-
-        def pair(v):
-            return (v, v) if isinstance(v, int) else tuple(v)
-        kh, kw = pair(m.kernel_size)
-        sh, sw = pair(m.stride if m.stride is not None else m.kernel_size)
-        ph, pw = pair(m.padding)
+        kh, kw = _pair(m.kernel_size)
+        sh, sw = _pair(m.stride if m.stride is not None else m.kernel_size)
+        ph, pw = _pair(m.padding)
         if m.ceil_mode or m.divisor_override is not None or ((ph or pw) and not m.count_include_pad):
             raise ExportError("%s: ceil_mode, divisor_override and count_include_pad=False are "
                               "not supported" % where)
@@ -558,15 +560,13 @@ class _Exporter:
         pending float map keeps the order of the integers (positive per-channel
         multipliers, then non-decreasing modules: ReLU, sigmoid, BatchNorm with
         a positive scale, ...), so the largest integer gives the largest value."""
-        def pair(v):
-            return (int(v), int(v)) if isinstance(v, int) else tuple(int(u) for u in v)
-        kh, kw = pair(kernel)
-        sh, sw = pair(stride if stride is not None and stride != [] else kernel)
-        ph, pw = pair(padding)
+        kh, kw = _pair(kernel)
+        sh, sw = _pair(stride if stride is not None and stride != [] else kernel)
+        ph, pw = _pair(padding)
         if 2 * ph > kh or 2 * pw > kw:  # PyTorch refuses them too
             raise ExportError("%s: padding=%s is more than half the kernel %s" % (
                 where, padding, [kh, kw]))
-        if pair(dilation) != (1, 1) or ceil_mode or return_indices:
+        if _pair(dilation) != (1, 1) or ceil_mode or return_indices:
             raise ExportError("%s: dilation, ceil_mode and return_indices are not supported"
                               % where)
         if isinstance(x, FloatInput):

@@ -151,10 +151,7 @@ static void test_threads_and_paths_bit_identical(void) {
     const veil_fft_path paths[] = {VEIL_FFT_PORTABLE, VEIL_FFT_AVX2, VEIL_FFT_AVX512};
     const veil_fft_path saved = veil_fft_path_default();
     for (size_t j = 0; j < sizeof paths / sizeof *paths; j++) {
-        if (!veil_fft_path_available(paths[j])) {
-            printf("\n  (FFT path %s not available on this CPU)", veil_fft_path_name(paths[j]));
-            continue;
-        }
+        if (!veil_test_fft_path_here(paths[j])) continue;
         CU_ASSERT_FATAL(veil_fft_path_set_default(paths[j]) == VEIL_OK);
         memset(out, 0, sizeof(uint64_t) * lwe * COUNT);
         run_batch(be, ek, "2", in, lut, out);

@@ -65,18 +65,9 @@ static void reference_exact_small(veil_fft_path path) {
     veil_fft_free(fft);
 }
 
-/* Paths this CPU and build cannot run are reported, not failed: CI on an
- * AVX-512 machine covers all of them. */
-static int path_runs(veil_fft_path p) {
-    if (veil_fft_path_available(p)) return 1;
-    printf("\n  (path %s not available here: %s)", veil_fft_path_name(p),
-           p == VEIL_FFT_FFTW ? "built with VEIL_FFTW=OFF" : "this CPU lacks it");
-    return 0;
-}
-
 static void test_reference_exact_small(void) {
     for (size_t i = 0; i < N_PATHS; i++)
-        if (path_runs(PATHS[i])) reference_exact_small(PATHS[i]);
+        if (veil_test_fft_path_here(PATHS[i])) reference_exact_small(PATHS[i]);
 }
 
 static int config_seen(const config *cs, size_t m, const config *c) {

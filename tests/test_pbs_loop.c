@@ -48,14 +48,10 @@ static size_t paths_here(path_kernels *out) {
     size_t m = 0;
     out[m++] = (path_kernels){VEIL_FFT_PORTABLE, &veil_fft_kernels_portable};
 #ifdef VEIL_FFT_X86
-    if (veil_fft_path_available(VEIL_FFT_AVX2))
+    if (veil_test_fft_path_here(VEIL_FFT_AVX2))
         out[m++] = (path_kernels){VEIL_FFT_AVX2, &veil_fft_kernels_avx2};
-    else
-        printf("\n  SKIPPED path avx2: not supported by this CPU");
-    if (veil_fft_path_available(VEIL_FFT_AVX512))
+    if (veil_test_fft_path_here(VEIL_FFT_AVX512))
         out[m++] = (path_kernels){VEIL_FFT_AVX512, &veil_fft_kernels_avx512};
-    else
-        printf("\n  SKIPPED path avx512: not supported by this CPU");
 #endif
     return m;
 }

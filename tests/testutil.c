@@ -155,3 +155,14 @@ double *veil_test_bsk_natural(const veil_params *p, const double *bsk_fourier) {
     veil_fft_dealloc(one);
     return out;
 }
+
+int veil_test_fft_path_here(veil_fft_path p) {
+    static unsigned said; /* one bit per path */
+    if (veil_fft_path_available(p)) return 1;
+    const unsigned bit = 1u << ((unsigned)p & 31);
+    if (!(said & bit))
+        printf("\n  SKIPPED: FFT path %s: %s\n", veil_fft_path_name(p),
+               p == VEIL_FFT_FFTW ? "built with VEIL_FFTW=OFF" : "this CPU lacks its instructions");
+    said |= bit;
+    return 0;
+}

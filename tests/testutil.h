@@ -10,6 +10,7 @@
 #include <CUnit/Basic.h>
 #include <stdint.h>
 
+#include "veil/fft.h"
 #include "veil/tfhe.h"
 
 #define VEIL_TEST_SKIP 77
@@ -51,6 +52,12 @@ int veil_test_build_path(const char *rel, char *out, size_t cap);
 char *veil_test_read_file(const char *path, size_t *len);
 
 int veil_test_run(void);
+
+/* 1 when FFT path p runs here; otherwise prints, once per path and
+ * program, "SKIPPED: FFT path P: why" (the line make test's summary lists)
+ * and returns 0. Tests that cover every path skip the ones this CPU or
+ * build lacks this way: CI on an AVX-512 machine runs them all. */
+int veil_test_fft_path_here(veil_fft_path p);
 
 /* The secret key is opaque (engine/src/internal.h); tests that need its bits
  * (to check a phase by hand) read them from its serialized form

@@ -547,6 +547,44 @@ def test_round_trip_conv1d(tmp_path):
     assert [p["kernel"].tolist() for p in pools] == [[1, 2], [1, 8]]
 
 
+class Residual1d(nn.Module):
+    """A 1-D residual block, x + conv1d(x), where a Conv1d's output (an image
+    [C, 1, L] in the file) meets the signal [C, L] it came from, a
+    concatenation of the two kinds, and a Conv1d's output as the model's
+    output (per position scores, [3, L] as Brevitas returns it)."""
+
+    def __init__(self):
+        super().__init__()
+        self.q = qnn.QuantIdentity(bit_width=4, return_quant_tensor=True)
+        self.c1 = qnn.QuantConv1d(2, 2, 3, padding=1, bias=True, weight_bit_width=3)
+        self.r1 = qnn.QuantReLU(bit_width=4, return_quant_tensor=True)
+        self.c2 = qnn.QuantConv1d(4, 3, 1, bias=True, weight_bit_width=3)
+
+    def forward(self, x):
+        x = self.q(x)
+        y = self.r1(self.q(self.c1(x)) + x)
+        return self.c2(torch.cat([self.q(y), x], dim=1))
+
+
+def test_round_trip_residual1d(tmp_path):
+    torch.manual_seed(0)
+    x, y = blobs(300, 32, seed=11)
+    x = x.reshape(-1, 2, 16)
+    model = Residual1d()
+    path = str(tmp_path / "res1d.h5")
+    rep = export(model, x[:128], x[128:], y[128:], path, name="res1d", verbose=False)
+    assert validate(path) == [] and check_golden(path)[0]
+    assert_golden_independent(path)
+    assert rep["max_abs_error"] < 1e-3
+    ir = h5io.read(path)
+    assert ir["outputs"][0]["shape"].tolist() == [3, 16]
+    reshapes = [(l["inputs"], l["shape"].tolist()) for l in ir["layers"] if l["op"] == "reshape"]
+    # the input's image made once (the convolution, the sum and the
+    # concatenation share it), and the output back to [3, 16]
+    assert len(reshapes) == 2 and reshapes[0] == (["x"], [2, 1, 16])
+    assert reshapes[1][1] == [3, 16] and ir["layers"][-1]["op"] == "reshape"
+
+
 class Arith(nn.Module):
     """Constant arithmetic between a layer and its quantizer (folded into the
     quantizer's table) and the mean over height and width. The means have a

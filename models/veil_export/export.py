@@ -229,6 +229,7 @@ class _Exporter:
         self.test_f = test
         self.verbose = verbose
         self.layers = []
+        self.images = {}  # signal name -> its image (as_image): one reshape each
         self.inputs = []
         self.input_quantizers = []  # (module, FloatInput) for quantizing test data
         self.calib = {}  # tensor name -> int64 [S, ...] calibration + range-set values
@@ -283,9 +284,21 @@ class _Exporter:
         if len(x.shape) != 2 or x.shape[0] != channels:
             raise ExportError("%s: input shape %s, expected [%d, L]" % (
                 where, list(x.shape), channels))
-        c, n = x.shape
-        name = self.emit("reshape", [x], [c, 1, n], x.lo, x.hi, where)
-        return Quant(name, (c, 1, n), x.lo, x.hi, x.scale)
+        if x.name not in self.images:
+            c, n = x.shape
+            name = self.emit("reshape", [x], [c, 1, n], x.lo, x.hi, where)
+            self.images[x.name] = Quant(name, (c, 1, n), x.lo, x.hi, x.scale)
+        return self.images[x.name]
+
+    def as_signal(self, x, where):
+        """The image [C, 1, L] back as the signal [C, L] (a reshape layer): a
+        model output a Conv1d or 1-D pool gives, which Brevitas returns as
+        [C, L]."""
+        c, _, n = x.shape
+        name = self.emit("reshape", [x], [c, n], x.lo, x.hi, where)
+        if isinstance(x, Quant):
+            return Quant(name, (c, n), x.lo, x.hi, x.scale)
+        return Pending(name, (c, n), x.lo, x.hi, x.mult, x.offset, x.modules)
 
     # -- lookup tables -------------------------------------------------
     def lut(self, src, m, where, kind="activation"):
@@ -610,8 +623,19 @@ class _Exporter:
             return Quant(name, (n,), x.lo, x.hi, x.scale)
         return Pending(name, (n,), x.lo, x.hi, x.mult[:1], x.offset[:1])
 
+    def signals_as_images(self, vals, where):
+        """Operands of an elementwise op or a concatenation where some are 1-D
+        signals after a Conv1d or a pool (written as images [C, 1, L]) and
+        others still signals [C, L]: the latter as images too (a reshape, the
+        data unchanged), so a 1-D residual block x + conv1d(x) adds like
+        shapes. Anything else as it is."""
+        if not any(len(v.shape) == 3 and v.shape[1] == 1 for v in vals):
+            return vals
+        return [self.as_image(v, v.shape[0], where) if len(v.shape) == 2 else v for v in vals]
+
     def add(self, a, b, where):
         a, b = self.need_quant(a, where, "first operand"), self.need_quant(b, where, "second operand")
+        a, b = self.signals_as_images([a, b], where)
         if a.shape != b.shape:
             raise ExportError("%s: shapes %s and %s differ" % (where, list(a.shape), list(b.shape)))
         (a, b), s = self.same_scale([a, b], where)
@@ -620,6 +644,7 @@ class _Exporter:
 
     def concat(self, vals, dim, where):
         vals = [self.need_quant(v, where, "operand %d" % i) for i, v in enumerate(vals)]
+        vals = self.signals_as_images(vals, where)
         rank = len(vals[0].shape)
         if dim not in (1, 1 - (rank + 1)):
             raise ExportError("%s: only concatenation along dim 1 (channels/features) is "
@@ -855,6 +880,13 @@ def export(model, calib_inputs, test_inputs, test_labels, path, name, descriptio
                 [list(r.shape[1:]) for r in rset], [list(c.shape[1:]) for c in calib]))
     ex = _Exporter(model, calib, test, verbose, rset)
     outs = ex.walk()
+    float_out = _float_forward(model, test)
+    if len(float_out) != len(outs):
+        raise ExportError("model returned %d outputs, traced %d" % (len(float_out), len(outs)))
+    outs = [ex.as_signal(v, "model output %d" % i)
+            if not isinstance(v, FloatInput) and len(v.shape) == 3 and v.shape[1] == 1
+            and tuple(f.shape[1:]) == (v.shape[0], v.shape[2]) else v
+            for i, (v, f) in enumerate(zip(outs, float_out))]
     outputs = ex.make_outputs(outs)
     if not ex.layers:
         raise ExportError("the model has no integer layer")
@@ -865,14 +897,11 @@ def export(model, calib_inputs, test_inputs, test_labels, path, name, descriptio
         test_q[fin.name] = _quant_call(m, fin.test, "input quantizer")[0]
     tensors = intpath.run(ex.layers, test_q)
     int_out = [tensors[o["tensor"]] for o in outputs]
-    float_out = _float_forward(model, test)
-    if len(float_out) != len(outputs):
-        raise ExportError("model returned %d outputs, traced %d" % (len(float_out), len(outputs)))
     deq = [dequantize(o, v) for o, v in zip(outputs, int_out)]
-    max_err = max(float(np.max(np.abs(d - f))) if d.size else 0.0 for d, f in zip(deq, float_out))
     for i, (d, f) in enumerate(zip(deq, float_out)):
         if d.shape != f.shape:
             raise ExportError("output %d: integer path shape %s, Brevitas %s" % (i, d.shape, f.shape))
+    max_err = max(float(np.max(np.abs(d - f))) if d.size else 0.0 for d, f in zip(deq, float_out))
     pred_int, pred_float = predict(deq[0]), predict(float_out[0])
     mismatch = int(np.sum(pred_int != pred_float))
     acc_int = float(np.mean(pred_int == labels))

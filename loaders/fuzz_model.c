@@ -111,8 +111,9 @@ static void dataset(src *s, hid_t o, const char *name, int rank, const hsize_t *
     free(v);
 }
 
-static const char *const k_ops[] = {"linear",    "lut",    "flatten",   "add",    "conv2d",
-                                    "avgpool2d", "concat", "maxpool2d", "reshape"};
+static const char *const k_ops[] = {"linear",    "lut",    "flatten",   "add",     "conv2d",
+                                    "avgpool2d", "concat", "maxpool2d", "reshape", "sub"};
+#define N_OPS (sizeof k_ops / sizeof *k_ops)
 
 static void write_model(src *s, const char *path) {
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
@@ -142,7 +143,7 @@ static void write_model(src *s, const char *path) {
     unsigned n_layers = 1 + u8(s) % 5;
     char names[8][32];
     for (unsigned li = 0; li < n_layers; li++) {
-        const char *op = k_ops[u8(s) % 9];
+        const char *op = k_ops[u8(s) % N_OPS];
         snprintf(names[li], sizeof names[li], "%04u_%s", li, op);
         hid_t l = H5Gcreate2(gl, names[li], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
         attr_str(l, "op", op);
@@ -150,7 +151,7 @@ static void write_model(src *s, const char *path) {
         const char *prev = li ? names[li - 1] : "x";
         uint8_t pick = u8(s);
         const char *a = pick < 200 ? prev : pick < 230 ? "x" : pick < 250 ? "nosuch" : names[li];
-        int n_in = (!strcmp(op, "add") || !strcmp(op, "concat")) ? 2 : 1;
+        int n_in = (!strcmp(op, "add") || !strcmp(op, "sub") || !strcmp(op, "concat")) ? 2 : 1;
         hid_t t = H5Tcopy(H5T_C_S1);
         H5Tset_size(t, 32);
         char buf[2][32] = {{0}};

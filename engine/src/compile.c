@@ -848,6 +848,16 @@ static veil_status add_layer(builder *b, uint32_t li) {
         b->tensor_node[m->n_inputs + li] = idx;
         return VEIL_OK;
     }
+    if (l->op == VEIL_OP_SUB) {
+        /* a + (-1) b: a noiseless negation (x * f + c with f = -1), then ADD */
+        const veil_shape flat = {1, {(uint32_t)p->nodes[ins[1]].size}};
+        uint32_t neg;
+        VEIL_TRY(scale_node(b, l->name, ins[1], -1, 0, &flat, &neg));
+        VEIL_TRY(add_node(b, l->name, ins[0], neg, &l->out_shape, &idx));
+        p->nodes[neg].report_op = p->nodes[idx].report_op = "sub"; /* the report's row */
+        b->tensor_node[m->n_inputs + li] = idx;
+        return VEIL_OK;
+    }
     veil_node_kind kind = l->op == VEIL_OP_ADD ? VEIL_NODE_ADD : VEIL_NODE_LINEAR;
     VEIL_TRY(new_node(b, kind, l->name, l->n_inputs, ins, &l->out_shape, &idx));
     veil_node *n = &p->nodes[idx];

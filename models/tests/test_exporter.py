@@ -585,6 +585,47 @@ def test_round_trip_residual1d(tmp_path):
     assert reshapes[1][1] == [3, 16] and ir["layers"][-1]["op"] == "reshape"
 
 
+class Difference(nn.Module):
+    """a - b of two quantized tensors (two branches of one input, one
+    quantizer each side, as Brevitas needs one scale)."""
+
+    def __init__(self):
+        super().__init__()
+        self.q = qnn.QuantIdentity(bit_width=4, return_quant_tensor=True)
+        self.fc1 = qnn.QuantLinear(32, 8, bias=True, weight_bit_width=3)
+        self.fc2 = qnn.QuantLinear(32, 8, bias=True, weight_bit_width=3)
+        self.r = qnn.QuantReLU(bit_width=4, return_quant_tensor=True)
+        self.fc3 = qnn.QuantLinear(8, 3, bias=True, weight_bit_width=3)
+
+    def forward(self, x):
+        x = self.q(x)
+        return self.fc3(self.r(self.fc1(x)) - self.r(self.fc2(x)))
+
+
+def export_difference(path, n_calib=128, n_golden=64):
+    """Difference trained on blobs and exported to path (also the C test's
+    tests/data/sub.h5: tests/data/make_sub.py)."""
+    torch.manual_seed(0)
+    x, y = blobs(500, 32, seed=12)
+    model = fit(Difference(), [x[:300]], y[:300])
+    return export(model, x[:n_calib], x[300:], y[300:], path, name="sub", verbose=False,
+                  n_golden=n_golden)
+
+
+def test_round_trip_sub(tmp_path):
+    path = str(tmp_path / "sub.h5")
+    rep = export_difference(path)
+    assert validate(path) == [] and check_golden(path)[0]
+    assert_golden_independent(path)
+    assert rep["max_abs_error"] < 1e-3 and rep["mismatch"] <= 1
+    ir = h5io.read(path)
+    sub = [l for l in ir["layers"] if l["op"] == "sub"]
+    assert len(sub) == 1 and len(sub[0]["inputs"]) == 2
+    # the range of a - b: a's low end minus b's high end, and the other way
+    ra, rb = (next(l["range"] for l in ir["layers"] if l["output"] == n) for n in sub[0]["inputs"])
+    assert sub[0]["range"].tolist() == [ra[0] - rb[1], ra[1] - rb[0]]
+
+
 class Arith(nn.Module):
     """Constant arithmetic between a layer and its quantizer (folded into the
     quantizer's table) and the mean over height and width. The means have a

@@ -633,14 +633,17 @@ class _Exporter:
             return vals
         return [self.as_image(v, v.shape[0], where) if len(v.shape) == 2 else v for v in vals]
 
-    def add(self, a, b, where):
+    def add(self, a, b, where, op="add"):
+        """a + b, or a - b (op "sub"), of two quantized tensors of one shape
+        (brought to one scale by same_scale)"""
         a, b = self.need_quant(a, where, "first operand"), self.need_quant(b, where, "second operand")
         a, b = self.signals_as_images([a, b], where)
         if a.shape != b.shape:
             raise ExportError("%s: shapes %s and %s differ" % (where, list(a.shape), list(b.shape)))
         (a, b), s = self.same_scale([a, b], where)
-        name = self.emit("add", [a, b], a.shape, a.lo + b.lo, a.hi + b.hi, where)
-        return Quant(name, a.shape, a.lo + b.lo, a.hi + b.hi, s)
+        lo, hi = (a.lo + b.lo, a.hi + b.hi) if op == "add" else (a.lo - b.hi, a.hi - b.lo)
+        name = self.emit(op, [a, b], a.shape, lo, hi, where)
+        return Quant(name, a.shape, lo, hi, s)
 
     def concat(self, vals, dim, where):
         vals = [self.need_quant(v, where, "operand %d" % i) for i, v in enumerate(vals)]
@@ -674,10 +677,10 @@ class _Exporter:
             a, b = node.args
             tensors = [isinstance(v, torch.fx.Node) for v in (a, b)]
             if all(tensors):
-                if op == "add":
-                    return self.add(env[a], env[b], where)
-                raise ExportError("%s: %s of two encrypted tensors is not supported (only a + "
-                                  "b; a constant may stand on either side)" % (where, op))
+                if op in ("add", "sub"):
+                    return self.add(env[a], env[b], where, op)
+                raise ExportError("%s: %s of two encrypted tensors is not supported (only a + b "
+                                  "and a - b; a constant may stand on either side)" % (where, op))
             c = b if tensors[0] else a
             if not isinstance(c, (int, float)) or isinstance(c, bool):
                 raise ExportError("%s: only a Python number may be the constant of %s"
@@ -992,8 +995,9 @@ def summary(ir):
     for l in ir["layers"]:
         if l["op"] == "lut":
             luts.append((l["output"], int(l["in_max"]) - int(l["in_min"]) + 1))
-    acc_bits = [intpath.bit_width(*r[2]) for r in rows if r[1] in ("linear", "conv2d", "avgpool2d", "add")]
-    acc_bits_cal = [intpath.bit_width(*r[3]) for r in rows if r[1] in ("linear", "conv2d", "avgpool2d", "add")]
+    acc_ops = ("linear", "conv2d", "avgpool2d", "add", "sub")
+    acc_bits = [intpath.bit_width(*r[2]) for r in rows if r[1] in acc_ops]
+    acc_bits_cal = [intpath.bit_width(*r[3]) for r in rows if r[1] in acc_ops]
     # The widest value a lookup reads (its input tensor's range), by calibration / worst case.
     producers = {r[0]: r for r in rows}
     lut_in = [producers[l["inputs"][0]] for l in ir["layers"] if l["op"] == "lut"]

@@ -8,8 +8,8 @@ All tensors are batch-first int64 arrays ([S, ...per-sample shape]).
 
 import numpy as np
 
-OPS = ("linear", "conv2d", "avgpool2d", "maxpool2d", "add", "concat", "flatten", "reshape",
-       "lut")
+OPS = ("linear", "conv2d", "avgpool2d", "maxpool2d", "add", "sub", "concat", "flatten",
+       "reshape", "lut")
 
 
 def _windows(x, kernel, strides, padding):
@@ -59,6 +59,8 @@ def apply_layer(layer, tensors):
         out = win.max(axis=(4, 5))
     elif op == "add":
         out = xs[0] + xs[1]
+    elif op == "sub":
+        out = xs[0] - xs[1]
     elif op == "concat":
         if int(layer.get("axis", 0)) != 0:
             raise ValueError("concat: only axis 0 is defined")

@@ -9,7 +9,7 @@ import numpy as np
 from . import h5io, intpath
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_]+$")
-LAYER_RE = re.compile(r"^(\d{4})_(linear|conv2d|avgpool2d|maxpool2d|add|concat|flatten|reshape|lut)$")
+LAYER_RE = re.compile(r"^(\d{4})_(%s)$" % "|".join(intpath.OPS))
 
 
 class _Checker:
@@ -126,7 +126,7 @@ def validate(path):
                 continue
             shp = tuple(int(s) for s in shp)
             xs = [shapes[n] for n in ins]
-            nin = {"add": 2, "concat": None}.get(op, 1)
+            nin = {"add": 2, "sub": 2, "concat": None}.get(op, 1)
             if (nin and len(ins) != nin) or (op == "concat" and len(ins) < 2):
                 c.err(g.name + "@inputs", "wrong number of inputs for %s" % op)
                 continue
@@ -171,9 +171,9 @@ def validate(path):
                 if ins[0] in ranges and (r[0] < ranges[ins[0]][0] or r[1] > ranges[ins[0]][1]):
                     c.err(g.name + "@range", "must lie within the input's range %s"
                           % (list(ranges[ins[0]]),))
-            elif op == "add":
+            elif op in ("add", "sub"):
                 if xs[0] != xs[1] or shp != xs[0]:
-                    c.err(g.name, "add shapes %s -> %s" % (xs, shp))
+                    c.err(g.name, "%s shapes %s -> %s" % (op, xs, shp))
             elif op == "concat":
                 if c.attr(g, "axis", "i64", ()) != 0:
                     c.err(g.name + "@axis", "must be 0")

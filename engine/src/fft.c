@@ -130,6 +130,10 @@ const veil_fft_kernels *veil_fft_loop_kernels(const veil_fft *f) {
     return p == VEIL_FFT_FFTW || p == VEIL_FFT_AUTO ? best_kernels() : kernels_of(p);
 }
 
+const veil_fft_tables *veil_fft_tables_of(const veil_fft *f) {
+    return &f->t;
+}
+
 /* ---- memory ------------------------------------------------------------- */
 
 void *veil_fft_alloc(size_t bytes) {

@@ -145,6 +145,10 @@ size_t veil_fft_prefetch_left(const struct veil_fft *f);
 struct veil_fft;
 const veil_fft_kernels *veil_fft_loop_kernels(const struct veil_fft *f);
 
+/* f's tables (veil paths; benchmarks that call a path's kernels directly:
+ * scripts/fft_ab.sh). */
+const veil_fft_tables *veil_fft_tables_of(const struct veil_fft *f);
+
 /* Lanes of the blind rotation's lockstep whose CMux share one multiply-add
  * pass (mac_ggsw_lanes, pbs.c cmux_lanes). Per KS-PBS in a batch of 16 on
  * one core of an Intel Xeon, against one lane at a time: 2 lanes 0.97-0.98x

@@ -1,0 +1,120 @@
+/* The transform kernels of two versions of engine/src/fft/fft_template.h in
+ * one process (scripts/fft_ab.sh builds it): kern_a (a git revision's) and
+ * kern_b (the working tree's), the same code path (W), called alternately
+ * on the same tables and data, `rounds` rounds of 50 calls each, the order
+ * swapped every round, thread CPU time. On a shared machine, where
+ * separate runs of one binary vary by 30%, the ratio of one such run is
+ * what compares. Prints per N: forward (forward_i64), inverse (a copy of
+ * the spectrum, then backward_add_torus), the CMux's forward
+ * (forward_digits, one level, base 2^23, a rotation per call), a / b
+ * times and ratios, and whether both give the same bits (they must, for a
+ * change that only reorganises the code). JSON lines on stdout. */
+#include "fft_internal.h"
+#include "veil/fft.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+extern const veil_fft_kernels kern_a, kern_b;
+
+static double cpu_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static uint64_t rnd(uint64_t *s) {
+    uint64_t z = (*s += 0x9e3779b97f4a7c15u);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+static int run(uint32_t N, veil_fft_path path, int rounds) {
+    veil_fft *f = NULL;
+    if (veil_fft_new_path(N, path, &f) != VEIL_OK) {
+        fprintf(stderr, "fft_ab: N = %u: %s\n", N, veil_error_message());
+        return 1;
+    }
+    const veil_fft_tables *t = veil_fft_tables_of(f);
+    const int K = 50;
+    int64_t *in = malloc(N * sizeof *in);
+    uint64_t *x = malloc(N * sizeof *x), *acc = calloc(N, sizeof *acc);
+    uint64_t *acc_a = calloc(N, sizeof *acc_a), *acc_b = calloc(N, sizeof *acc_b);
+    double *o1 = veil_fft_alloc(N * sizeof(double)), *o2 = veil_fft_alloc(N * sizeof(double));
+    double *tmp = veil_fft_alloc(N * sizeof(double));
+    uint64_t s = 1;
+    for (uint32_t i = 0; i < N; i++) {
+        in[i] = (int64_t)(rnd(&s) >> 20) - (int64_t)1 << 43;
+        x[i] = rnd(&s);
+    }
+    const veil_fft_kernels *ks[2] = {&kern_a, &kern_b};
+    double tf[2] = {0}, tb[2] = {0}, td[2] = {0};
+    for (int r = 0; r < rounds; r++)
+        for (int w = 0; w < 2; w++) {
+            const int id = (r + w) & 1;
+            const veil_fft_kernels *k = ks[id];
+            double a = cpu_now();
+            for (int i = 0; i < K; i++)
+                k->forward_i64(t, in, o1);
+            tf[id] += cpu_now() - a;
+            a = cpu_now();
+            for (int i = 0; i < K; i++) {
+                memcpy(tmp, o1, N * sizeof *tmp);
+                k->backward_add_torus(t, tmp, acc);
+            }
+            tb[id] += cpu_now() - a;
+            a = cpu_now();
+            for (int i = 0; i < K; i++)
+                k->forward_digits(t, x, (uint32_t)(i * 37 % (2 * N)), 23, 1, o2);
+            td[id] += cpu_now() - a;
+        }
+    int same = 1;
+    kern_a.forward_i64(t, in, o1);
+    kern_b.forward_i64(t, in, o2);
+    same &= !memcmp(o1, o2, N * sizeof *o1);
+    memcpy(tmp, o1, N * sizeof *tmp);
+    kern_a.backward_add_torus(t, tmp, acc_a);
+    memcpy(tmp, o1, N * sizeof *tmp);
+    kern_b.backward_add_torus(t, tmp, acc_b);
+    same &= !memcmp(acc_a, acc_b, N * sizeof *acc_a);
+    kern_a.forward_digits(t, x, 77, 23, 1, o1);
+    kern_b.forward_digits(t, x, 77, 23, 1, o2);
+    same &= !memcmp(o1, o2, N * sizeof *o1);
+    const double n = (double)rounds * K * 1e-6;
+    printf("{\"N\": %u, \"path\": \"%s\", \"calls\": %d, \"forward_us\": [%.3f, %.3f], "
+           "\"inverse_us\": [%.3f, %.3f], \"forward_digits_us\": [%.3f, %.3f], "
+           "\"b_over_a\": [%.3f, %.3f, %.3f], \"same_bits\": %s}\n",
+           N, veil_fft_path_name(path), rounds * K, tf[0] / n, tf[1] / n, tb[0] / n, tb[1] / n,
+           td[0] / n, td[1] / n, tf[1] / tf[0], tb[1] / tb[0], td[1] / td[0],
+           same ? "true" : "false");
+    free(in);
+    free(x);
+    free(acc);
+    free(acc_a);
+    free(acc_b);
+    veil_fft_dealloc(o1);
+    veil_fft_dealloc(o2);
+    veil_fft_dealloc(tmp);
+    veil_fft_free(f);
+    return !same;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 4) {
+        fprintf(stderr, "usage: fft_ab PATH ROUNDS N...\n");
+        return 2;
+    }
+    veil_fft_path path;
+    if (veil_fft_path_parse(argv[1], &path) != VEIL_OK) {
+        fprintf(stderr, "fft_ab: %s\n", veil_error_message());
+        return 2;
+    }
+    const int rounds = atoi(argv[2]);
+    int rc = 0;
+    for (int i = 3; i < argc; i++)
+        rc |= run((uint32_t)atoi(argv[i]), path, rounds > 0 ? rounds : 100);
+    return rc;
+}

@@ -111,8 +111,8 @@ static void dataset(src *s, hid_t o, const char *name, int rank, const hsize_t *
     free(v);
 }
 
-static const char *const k_ops[] = {"linear",    "lut",    "flatten",   "add",     "conv2d",
-                                    "avgpool2d", "concat", "maxpool2d", "reshape", "sub"};
+static const char *const k_ops[] = {"linear", "lut",       "flatten", "add", "conv2d", "avgpool2d",
+                                    "concat", "maxpool2d", "reshape", "sub", "mul"};
 #define N_OPS (sizeof k_ops / sizeof *k_ops)
 
 static void write_model(src *s, const char *path) {
@@ -151,7 +151,10 @@ static void write_model(src *s, const char *path) {
         const char *prev = li ? names[li - 1] : "x";
         uint8_t pick = u8(s);
         const char *a = pick < 200 ? prev : pick < 230 ? "x" : pick < 250 ? "nosuch" : names[li];
-        int n_in = (!strcmp(op, "add") || !strcmp(op, "sub") || !strcmp(op, "concat")) ? 2 : 1;
+        int n_in = (!strcmp(op, "add") || !strcmp(op, "sub") || !strcmp(op, "mul") ||
+                    !strcmp(op, "concat"))
+                       ? 2
+                       : 1;
         hid_t t = H5Tcopy(H5T_C_S1);
         H5Tset_size(t, 32);
         char buf[2][32] = {{0}};

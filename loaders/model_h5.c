@@ -719,6 +719,7 @@ static veil_status load_layer(hid_t g, const char *gname, veil_model_layer *l) {
         }
         case VEIL_OP_ADD:
         case VEIL_OP_SUB:
+        case VEIL_OP_MUL:
         case VEIL_OP_FLATTEN:
         case VEIL_OP_RESHAPE:
             break;

@@ -809,6 +809,69 @@ static int pool_before_lut(const builder *b, uint32_t li, uint32_t x) {
     return wide > narrow ? reader : -1;
 }
 
+/* a * b of two tensors of one shape (Concrete's product of two encrypted
+ * values, "multiplication" in its docs: two TLUs on the sum and the
+ * difference): a b = floor(s^2 / 4) - floor(d^2 / 4) with s = a + b and
+ * d = a - b, exact since s and d have one parity (s - d = 2 b), so s^2 and
+ * d^2 are equal mod 4. Two exact lookups per element, on s and d, whose
+ * ranges (and tables) are what the operands' compiled ranges give, never
+ * narrowed by calibration: operands inside their ranges read inside the
+ * tables; then an ADD of the first and the negated second. */
+static veil_status add_mul(builder *b, const veil_model_layer *l, const uint32_t ins[2],
+                           uint32_t *out_idx) {
+    veil_program *p = b->p;
+    const size_t n = p->nodes[ins[0]].size;
+    const veil_shape flat = {1, {(uint32_t)n}};
+    const i128 alo = p->nodes[ins[0]].lo, ahi = p->nodes[ins[0]].hi;
+    const i128 blo = p->nodes[ins[1]].lo, bhi = p->nodes[ins[1]].hi;
+    const i128 lo[2] = {alo + blo, alo - bhi}, hi[2] = {ahi + bhi, ahi - blo};
+    const i128 lim = (i128)1 << VEIL_MAX_BITS; /* |s|, |d| < 2^16: s^2 / 4 < 2^30 */
+    for (int k = 0; k < 2; k++)
+        if (lo[k] <= -lim || hi[k] >= lim)
+            return veil_error(VEIL_ERR_UNSUPPORTED,
+                              "layer %s: a product of values in [%lld, %lld] and [%lld, %lld]: "
+                              "its lookups read a %s b in [%lld, %lld], past the %d bits veil "
+                              "compiles; quantize the operands to fewer bits",
+                              l->name, (long long)alo, (long long)ahi, (long long)blo,
+                              (long long)bhi, k ? "-" : "+", (long long)lo[k], (long long)hi[k],
+                              VEIL_MAX_BITS);
+    uint32_t sd[2], q[2], nb, nq;
+    VEIL_TRY(add_node(b, l->name, ins[0], ins[1], &flat, &sd[0]));
+    set_range(b, sd[0], (int64_t)lo[0], (int64_t)hi[0]);
+    p->nodes[sd[0]].report_op = "mul"; /* the report's row */
+    VEIL_TRY(scale_node(b, l->name, ins[1], -1, 0, &flat, &nb));
+    set_range(b, nb, (int64_t)-bhi, (int64_t)-blo);
+    VEIL_TRY(add_node(b, l->name, ins[0], nb, &flat, &sd[1]));
+    set_range(b, sd[1], (int64_t)lo[1], (int64_t)hi[1]);
+    for (int k = 0; k < 2; k++) {
+        const uint64_t span = (uint64_t)(hi[k] - lo[k]);
+        int64_t *tab = malloc((span + 1) * sizeof *tab);
+        if (!tab) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+        for (uint64_t r = 0; r <= span; r++) {
+            const int64_t v = (int64_t)lo[k] + (int64_t)r; /* |v| < 2^16 */
+            tab[r] = v * v / 4;                            /* v^2 >= 0: the floor */
+        }
+        const veil_status st =
+            lookup(b, l->name, sd[k], (int64_t)-lo[k], 0, span, 1, tab, &flat, 1, &q[k]);
+        free(tab);
+        VEIL_TRY(st);
+    }
+    VEIL_TRY(scale_node(b, l->name, q[1], -1, 0, &flat, &nq));
+    VEIL_TRY(add_node(b, l->name, q[0], nq, &l->out_shape, out_idx));
+    /* the product's own range, inside the worst case of the two tables' */
+    i128 plo = alo * blo, phi = plo;
+    const i128 c[3] = {alo * bhi, ahi * blo, ahi * bhi};
+    for (int k = 0; k < 3; k++) {
+        plo = c[k] < plo ? c[k] : plo;
+        phi = c[k] > phi ? c[k] : phi;
+    }
+    veil_node *o = &p->nodes[*out_idx];
+    if (o->lo < plo || o->hi > phi)
+        set_range(b, *out_idx, o->lo > plo ? o->lo : (int64_t)plo,
+                  o->hi < phi ? o->hi : (int64_t)phi);
+    return VEIL_OK;
+}
+
 static veil_status add_layer(builder *b, uint32_t li) {
     const veil_model *m = b->m;
     const veil_model_layer *l = &m->layers[li];
@@ -845,6 +908,11 @@ static veil_status add_layer(builder *b, uint32_t li) {
     }
     if (l->op == VEIL_OP_LUT) {
         VEIL_TRY(add_lut(b, l, ins[0], &l->out_shape, &idx));
+        b->tensor_node[m->n_inputs + li] = idx;
+        return VEIL_OK;
+    }
+    if (l->op == VEIL_OP_MUL) {
+        VEIL_TRY(add_mul(b, l, ins, &idx));
         b->tensor_node[m->n_inputs + li] = idx;
         return VEIL_OK;
     }

@@ -34,6 +34,7 @@ static const char *const k_op_names[] = {
     [VEIL_OP_MAXPOOL2D] = "maxpool2d",
     [VEIL_OP_RESHAPE] = "reshape",
     [VEIL_OP_SUB] = "sub",
+    [VEIL_OP_MUL] = "mul",
 };
 
 const char *veil_op_name(veil_op op) {

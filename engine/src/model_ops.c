@@ -106,6 +106,11 @@ void veil_op_sub(const int64_t *a, const int64_t *b, size_t n, int64_t *out) {
         out[i] = (int64_t)((uint64_t)a[i] - (uint64_t)b[i]);
 }
 
+void veil_op_mul(const int64_t *a, const int64_t *b, size_t n, int64_t *out) {
+    for (size_t i = 0; i < n; i++)
+        out[i] = (int64_t)((uint64_t)a[i] * (uint64_t)b[i]);
+}
+
 void veil_op_concat(const int64_t *const *in, const size_t *size, uint32_t n, size_t batch,
                     int64_t *out) {
     size_t off = 0;
@@ -167,6 +172,9 @@ veil_status veil_model_forward(const veil_model *m, const int64_t *const *inputs
             break;
         case VEIL_OP_SUB:
             veil_op_sub(x[0], x[1], batch * n_y, y);
+            break;
+        case VEIL_OP_MUL:
+            veil_op_mul(x[0], x[1], batch * n_y, y);
             break;
         case VEIL_OP_CONCAT:
             veil_op_concat(x, x_size, l->n_inputs, batch, y);

@@ -49,6 +49,8 @@ veil_conv_geom veil_layer_conv_geom(const veil_model_layer *l, const veil_shape 
 void veil_op_add(const int64_t *a, const int64_t *b, size_t n, int64_t *out);
 /* out = a - b, mod 2^64 */
 void veil_op_sub(const int64_t *a, const int64_t *b, size_t n, int64_t *out);
+/* out = a b, mod 2^64 */
+void veil_op_mul(const int64_t *a, const int64_t *b, size_t n, int64_t *out);
 
 /* Concatenation along dim 0 of n operands, per sample: operand j has size[j]
  * elements per sample (row-major, so dim 0 is the outermost). */

@@ -42,7 +42,7 @@ static veil_status validate_layer(const veil_model *m, uint32_t li) {
     for (uint32_t j = 0; j < m->n_inputs; j++)
         if (strcmp(m->inputs[j].name, nm) == 0)
             return BAD("/layers/%s: has the name of an input", nm);
-    uint32_t want_in = l->op == VEIL_OP_ADD || l->op == VEIL_OP_SUB ? 2 : 1;
+    uint32_t want_in = l->op == VEIL_OP_ADD || l->op == VEIL_OP_SUB || l->op == VEIL_OP_MUL ? 2 : 1;
     if (l->op == VEIL_OP_CONCAT ? l->n_inputs < 2 || l->n_inputs > 64 : l->n_inputs != want_in)
         return BAD("/layers/%s/inputs: %s takes %s%u operand(s), got %u", nm, veil_op_name(l->op),
                    l->op == VEIL_OP_CONCAT ? "2.." : "", l->op == VEIL_OP_CONCAT ? 64 : want_in,
@@ -127,6 +127,7 @@ static veil_status validate_layer(const veil_model *m, uint32_t li) {
     }
     case VEIL_OP_ADD:
     case VEIL_OP_SUB:
+    case VEIL_OP_MUL:
         if (!shape_eq(in_shape[0], in_shape[1]))
             return BAD("/layers/%s/inputs: operands have shapes %s and %s", nm,
                        veil_shape_str(in_shape[0], buf, sizeof buf),

@@ -585,45 +585,57 @@ def test_round_trip_residual1d(tmp_path):
     assert reshapes[1][1] == [3, 16] and ir["layers"][-1]["op"] == "reshape"
 
 
-class Difference(nn.Module):
-    """a - b of two quantized tensors (two branches of one input, one
-    quantizer each side, as Brevitas needs one scale)."""
+class SubMul(nn.Module):
+    """a - b and a * b of two quantized tensors (two branches of one input;
+    one quantizer for both, as Brevitas's a - b needs one scale), a gate
+    (ReLU times sigmoid) and the two re-quantized and concatenated."""
 
     def __init__(self):
         super().__init__()
         self.q = qnn.QuantIdentity(bit_width=4, return_quant_tensor=True)
         self.fc1 = qnn.QuantLinear(32, 8, bias=True, weight_bit_width=3)
         self.fc2 = qnn.QuantLinear(32, 8, bias=True, weight_bit_width=3)
-        self.r = qnn.QuantReLU(bit_width=4, return_quant_tensor=True)
-        self.fc3 = qnn.QuantLinear(8, 3, bias=True, weight_bit_width=3)
+        self.r = qnn.QuantReLU(bit_width=3, return_quant_tensor=True)
+        self.s = qnn.QuantSigmoid(bit_width=3, return_quant_tensor=True)
+        self.q2 = qnn.QuantIdentity(bit_width=4, return_quant_tensor=True)
+        self.fc3 = qnn.QuantLinear(24, 3, bias=True, weight_bit_width=3)
 
     def forward(self, x):
         x = self.q(x)
-        return self.fc3(self.r(self.fc1(x)) - self.r(self.fc2(x)))
+        f2 = self.fc2(x)
+        a, b = self.r(self.fc1(x)), self.r(f2)
+        gate = a * self.s(f2)
+        return self.fc3(torch.cat([self.q2(a - b), self.q2(a * b), self.q2(gate)], dim=1))
 
 
-def export_difference(path, n_calib=128, n_golden=64):
-    """Difference trained on blobs and exported to path (also the C test's
-    tests/data/sub.h5: tests/data/make_sub.py)."""
+def export_sub_mul(path, n_calib=128, n_golden=64):
+    """SubMul trained on blobs and exported to path (also the C test's
+    tests/data/sub_mul.h5: tests/data/make_sub_mul.py)."""
     torch.manual_seed(0)
     x, y = blobs(500, 32, seed=12)
-    model = fit(Difference(), [x[:300]], y[:300])
-    return export(model, x[:n_calib], x[300:], y[300:], path, name="sub", verbose=False,
+    model = fit(SubMul(), [x[:300]], y[:300])
+    return export(model, x[:n_calib], x[300:], y[300:], path, name="sub_mul", verbose=False,
                   n_golden=n_golden)
 
 
-def test_round_trip_sub(tmp_path):
-    path = str(tmp_path / "sub.h5")
-    rep = export_difference(path)
+def test_round_trip_sub_mul(tmp_path):
+    path = str(tmp_path / "sub_mul.h5")
+    rep = export_sub_mul(path)
     assert validate(path) == [] and check_golden(path)[0]
     assert_golden_independent(path)
     assert rep["max_abs_error"] < 1e-3 and rep["mismatch"] <= 1
     ir = h5io.read(path)
+    rng = {l["output"]: l["range"].tolist() for l in ir["layers"]}
     sub = [l for l in ir["layers"] if l["op"] == "sub"]
-    assert len(sub) == 1 and len(sub[0]["inputs"]) == 2
-    # the range of a - b: a's low end minus b's high end, and the other way
-    ra, rb = (next(l["range"] for l in ir["layers"] if l["output"] == n) for n in sub[0]["inputs"])
+    mul = [l for l in ir["layers"] if l["op"] == "mul"]
+    assert len(sub) == 1 and len(mul) == 2
+    # a - b: a's low end minus b's high end, and the other way; a * b: the
+    # corners' products (a and b non-negative here)
+    ra, rb = (rng[n] for n in sub[0]["inputs"])
     assert sub[0]["range"].tolist() == [ra[0] - rb[1], ra[1] - rb[0]]
+    for m in mul:
+        ra, rb = (rng[n] for n in m["inputs"])
+        assert m["range"].tolist() == [ra[0] * rb[0], ra[1] * rb[1]]
 
 
 class Arith(nn.Module):
@@ -678,12 +690,17 @@ def test_refuses_what_constant_arithmetic_cannot_do():
 
         def forward(self, x):
             x = self.conv(self.q(x))
-            if self.neg:  # order reversed before a max pool
+            if self.neg == 1:  # order reversed before a max pool
                 return self.r(nn.functional.max_pool2d(x * -2.0, 2))
+            if self.neg == 2:
+                return self.r(x / x)
             return self.r(x * x)
-    _raises(Mul(True).eval(), (1, 6, 6), r"does not keep the order of the integers "
+    _raises(Mul(1).eval(), (1, 6, 6), r"does not keep the order of the integers "
             r"\(pending mul -2\)")
-    _raises(Mul(False).eval(), (1, 6, 6), r"mul of two encrypted tensors is not supported")
+    _raises(Mul(2).eval(), (1, 6, 6), r"div of two encrypted tensors is not supported")
+    # a product of two tensors needs quantized operands (the product of two
+    # accumulators is no integer layer's)
+    _raises(Mul(0).eval(), (1, 6, 6), r"its first operand is not quantized")
 
 
 def test_refuses_adaptive_pool_of_unequal_windows():

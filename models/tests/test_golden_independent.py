@@ -81,6 +81,8 @@ def run_layer(g, ins):
         return ins[0] + ins[1]
     if op == "sub":
         return ins[0] - ins[1]
+    if op == "mul":
+        return ins[0] * ins[1]
     if op == "concat":
         assert int(a["axis"]) == 0
         return np.concatenate(ins, axis=1)

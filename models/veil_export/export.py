@@ -645,6 +645,19 @@ class _Exporter:
         name = self.emit(op, [a, b], a.shape, lo, hi, where)
         return Quant(name, a.shape, lo, hi, s)
 
+    def mul(self, a, b, where):
+        """a * b of two quantized tensors of one shape: the integers' product,
+        at the product of the scales (Brevitas's QuantTensor product); any
+        two scales"""
+        a, b = self.need_quant(a, where, "first operand"), self.need_quant(b, where, "second operand")
+        a, b = self.signals_as_images([a, b], where)
+        if a.shape != b.shape:
+            raise ExportError("%s: shapes %s and %s differ" % (where, list(a.shape), list(b.shape)))
+        corners = [a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi]
+        lo, hi = min(corners), max(corners)
+        name = self.emit("mul", [a, b], a.shape, lo, hi, where)
+        return Quant(name, a.shape, lo, hi, a.scale * b.scale)
+
     def concat(self, vals, dim, where):
         vals = [self.need_quant(v, where, "operand %d" % i) for i, v in enumerate(vals)]
         vals = self.signals_as_images(vals, where)
@@ -679,8 +692,10 @@ class _Exporter:
             if all(tensors):
                 if op in ("add", "sub"):
                     return self.add(env[a], env[b], where, op)
-                raise ExportError("%s: %s of two encrypted tensors is not supported (only a + b "
-                                  "and a - b; a constant may stand on either side)" % (where, op))
+                if op == "mul":
+                    return self.mul(env[a], env[b], where)
+                raise ExportError("%s: %s of two encrypted tensors is not supported (only a + b, "
+                                  "a - b and a * b; a constant may stand on either side)" % (where, op))
             c = b if tensors[0] else a
             if not isinstance(c, (int, float)) or isinstance(c, bool):
                 raise ExportError("%s: only a Python number may be the constant of %s"
@@ -995,7 +1010,7 @@ def summary(ir):
     for l in ir["layers"]:
         if l["op"] == "lut":
             luts.append((l["output"], int(l["in_max"]) - int(l["in_min"]) + 1))
-    acc_ops = ("linear", "conv2d", "avgpool2d", "add", "sub")
+    acc_ops = ("linear", "conv2d", "avgpool2d", "add", "sub", "mul")
     acc_bits = [intpath.bit_width(*r[2]) for r in rows if r[1] in acc_ops]
     acc_bits_cal = [intpath.bit_width(*r[3]) for r in rows if r[1] in acc_ops]
     # The widest value a lookup reads (its input tensor's range), by calibration / worst case.

@@ -8,7 +8,7 @@ All tensors are batch-first int64 arrays ([S, ...per-sample shape]).
 
 import numpy as np
 
-OPS = ("linear", "conv2d", "avgpool2d", "maxpool2d", "add", "sub", "concat", "flatten",
+OPS = ("linear", "conv2d", "avgpool2d", "maxpool2d", "add", "sub", "mul", "concat", "flatten",
        "reshape", "lut")
 
 
@@ -61,6 +61,8 @@ def apply_layer(layer, tensors):
         out = xs[0] + xs[1]
     elif op == "sub":
         out = xs[0] - xs[1]
+    elif op == "mul":
+        out = xs[0] * xs[1]
     elif op == "concat":
         if int(layer.get("axis", 0)) != 0:
             raise ValueError("concat: only axis 0 is defined")

@@ -126,7 +126,7 @@ def validate(path):
                 continue
             shp = tuple(int(s) for s in shp)
             xs = [shapes[n] for n in ins]
-            nin = {"add": 2, "sub": 2, "concat": None}.get(op, 1)
+            nin = {"add": 2, "sub": 2, "mul": 2, "concat": None}.get(op, 1)
             if (nin and len(ins) != nin) or (op == "concat" and len(ins) < 2):
                 c.err(g.name + "@inputs", "wrong number of inputs for %s" % op)
                 continue
@@ -171,7 +171,7 @@ def validate(path):
                 if ins[0] in ranges and (r[0] < ranges[ins[0]][0] or r[1] > ranges[ins[0]][1]):
                     c.err(g.name + "@range", "must lie within the input's range %s"
                           % (list(ranges[ins[0]]),))
-            elif op in ("add", "sub"):
+            elif op in ("add", "sub", "mul"):
                 if xs[0] != xs[1] or shp != xs[0]:
                     c.err(g.name, "%s shapes %s -> %s" % (op, xs, shp))
             elif op == "concat":

@@ -66,8 +66,9 @@ typedef enum veil_op {
     VEIL_OP_MAXPOOL2D,
     VEIL_OP_RESHAPE,
     VEIL_OP_SUB,
+    VEIL_OP_MUL,
 } veil_op;
-#define VEIL_OP_LAST VEIL_OP_SUB
+#define VEIL_OP_LAST VEIL_OP_MUL
 
 /* "linear", "conv2d", ... (the suffix of layer group names). */
 const char *veil_op_name(veil_op op);

@@ -1,16 +1,20 @@
 // LABELS: model crypto
 // LINKS: veil_host veil_loaders
-/* sub (a - b of two tensors of one shape, PyTorch's a - b between two
- * quantized tensors): the model's meaning is the difference
- * (veil_model_forward); compiled, a noiseless negation of b (x * -1) and
- * an ADD (compile.c). A model built here:
+/* sub and mul (a - b and a * b of two tensors of one shape, PyTorch's
+ * between two quantized tensors): the model's meaning is the difference
+ * and the product (veil_model_forward); compiled, sub is a noiseless
+ * negation of b (x * -1) and an ADD, mul two exact lookups, floor(s^2 / 4)
+ * of s = a + b and of d = a - b, and their difference (compile.c add_mul).
+ * A model built here:
  *   a [2,2,2], signed inputs in [-4, 3]
  *     -> 0000_lut (one table per channel: 3x + 1, x * x)
  *     -> 0001_sub a - 0000_lut                       -> output y
+ *     -> 0002_mul a * 0000_lut                       -> output z
  * Checked: the forward pass against a hand count, simulate equal to the
  * forward pass on every input, the encrypted run (cpu backend) equal to
- * simulate, the report's row, the validator's refusals, and the same model
- * read back from an HDF5 file the C loader parses. */
+ * simulate, the report's rows, the validator's and the compiler's
+ * refusals, and an exported model (tests/data/sub_mul.h5) read by the C
+ * loader, simulate equal to its golden outputs. */
 #include "model_encrypted_common.h"
 #include "testutil.h"
 #include "veil/loader.h"
@@ -47,7 +51,7 @@ static int64_t *every_input(size_t *n) {
 static veil_model *make_model(void) {
     veil_model *m;
     CU_ASSERT_EQUAL_FATAL(veil_model_new(&m), VEIL_OK);
-    m->name = dup_str("sub");
+    m->name = dup_str("sub_mul");
     m->n_inputs = 1;
     m->inputs = calloc(1, sizeof *m->inputs);
     m->inputs[0].name = dup_str("a");
@@ -57,8 +61,8 @@ static veil_model *make_model(void) {
     m->inputs[0].is_signed = 1;
     m->inputs[0].range[0] = -4;
     m->inputs[0].range[1] = 3;
-    m->n_layers = 2;
-    m->layers = calloc(2, sizeof *m->layers);
+    m->n_layers = 3;
+    m->layers = calloc(3, sizeof *m->layers);
     veil_model_layer *l = &m->layers[0];
     l->name = dup_str("0000_lut");
     l->op = VEIL_OP_LUT;
@@ -85,15 +89,27 @@ static veil_model *make_model(void) {
     l->out_shape = m->inputs[0].shape;
     l->range[0] = -4 - 16;
     l->range[1] = 3 + 11;
-    m->n_outputs = 1;
-    m->outputs = calloc(1, sizeof *m->outputs);
-    m->outputs[0].name = dup_str("y");
-    m->outputs[0].source = dup_str("0001_sub");
-    m->outputs[0].shape = m->inputs[0].shape;
-    m->outputs[0].n_scale = 1;
-    m->outputs[0].scale = malloc(sizeof(double));
-    m->outputs[0].scale[0] = 1;
-    m->outputs[0].zero_point = calloc(1, sizeof(double));
+    l = &m->layers[2];
+    l->name = dup_str("0002_mul");
+    l->op = VEIL_OP_MUL;
+    l->n_inputs = 2;
+    l->inputs = calloc(2, sizeof(char *));
+    l->inputs[0] = dup_str("a");
+    l->inputs[1] = dup_str("0000_lut");
+    l->out_shape = m->inputs[0].shape;
+    l->range[0] = -4 * 16;
+    l->range[1] = 44;
+    m->n_outputs = 2;
+    m->outputs = calloc(2, sizeof *m->outputs);
+    for (int o = 0; o < 2; o++) {
+        m->outputs[o].name = dup_str(o ? "z" : "y");
+        m->outputs[o].source = dup_str(o ? "0002_mul" : "0001_sub");
+        m->outputs[o].shape = m->inputs[0].shape;
+        m->outputs[o].n_scale = 1;
+        m->outputs[o].scale = malloc(sizeof(double));
+        m->outputs[o].scale[0] = 1;
+        m->outputs[o].zero_point = calloc(1, sizeof(double));
+    }
     /* calibration: every input, so no value leaves its calibrated range */
     m->calibration.inputs = calloc(1, sizeof(int64_t *));
     m->calibration.inputs[0] = every_input(&m->calibration.count);
@@ -105,16 +121,20 @@ static veil_model *make_model(void) {
 static void test_forward_by_hand(void) {
     veil_model *m = make_model();
     size_t n;
-    int64_t *a = every_input(&n), *y = malloc(n * SZ * sizeof *y);
+    int64_t *a = every_input(&n), *y = malloc(n * SZ * sizeof *y), *z = malloc(n * SZ * sizeof *z);
     const int64_t *in[1] = {a};
-    int64_t *out[1] = {y};
+    int64_t *out[2] = {y, z};
     CU_ASSERT_EQUAL_FATAL(veil_model_forward(m, in, n, out), VEIL_OK);
     size_t bad = 0;
-    for (size_t i = 0; i < n * SZ; i++)
-        bad += y[i] != a[i] - table((int)((i % SZ) / 4), a[i]);
+    for (size_t i = 0; i < n * SZ; i++) {
+        const int64_t t = table((int)((i % SZ) / 4), a[i]);
+        bad += y[i] != a[i] - t;
+        bad += z[i] != a[i] * t;
+    }
     CU_ASSERT_EQUAL(bad, 0);
     free(a);
     free(y);
+    free(z);
     veil_model_free(m);
 }
 
@@ -123,23 +143,31 @@ static void test_simulate_equals_forward(void) {
     veil_program *p = NULL;
     CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, NULL, &p), VEIL_OK);
     size_t n;
-    int64_t *a = every_input(&n), *y = malloc(n * SZ * sizeof *y), *f = malloc(n * SZ * sizeof *f);
+    int64_t *a = every_input(&n), *y = malloc(2 * n * SZ * sizeof *y),
+            *f = malloc(2 * n * SZ * sizeof *f);
     const int64_t *in[1] = {a};
-    int64_t *out[1] = {y}, *fw[1] = {f};
+    int64_t *out[2] = {y, y + n * SZ}, *fw[2] = {f, f + n * SZ};
     veil_sim_stats ss;
     CU_ASSERT_EQUAL_FATAL(veil_program_simulate(p, in, n, out, NULL, &ss), VEIL_OK);
     CU_ASSERT_EQUAL_FATAL(veil_model_forward(m, in, n, fw), VEIL_OK);
     CU_ASSERT_EQUAL(ss.range_errors, 0);
-    CU_ASSERT_EQUAL(memcmp(y, f, n * SZ * sizeof *y), 0);
-    /* the report: one row for the layer, op sub, no lookup */
+    CU_ASSERT_EQUAL(memcmp(y, f, 2 * n * SZ * sizeof *y), 0);
+    /* the report: one row per layer; sub no lookup, mul 2 per element */
     int rows = 0;
-    for (size_t i = 0; i < p->n_report; i++)
-        if (!strcmp(p->report[i].layer, "0001_sub")) {
+    for (size_t i = 0; i < p->n_report; i++) {
+        const veil_layer_report *r = &p->report[i];
+        if (!strcmp(r->layer, "0001_sub")) {
             rows++;
-            CU_ASSERT_STRING_EQUAL(p->report[i].op, "sub");
-            CU_ASSERT_EQUAL(p->report[i].lookups, 0);
+            CU_ASSERT_STRING_EQUAL(r->op, "sub");
+            CU_ASSERT_EQUAL(r->lookups, 0);
         }
-    CU_ASSERT_EQUAL(rows, 1);
+        if (!strcmp(r->layer, "0002_mul")) {
+            rows++;
+            CU_ASSERT_STRING_EQUAL(r->op, "mul");
+            CU_ASSERT_EQUAL(r->lookups, 2 * SZ);
+        }
+    }
+    CU_ASSERT_EQUAL(rows, 2);
     veil_program_free(p);
     free(a);
     free(y);
@@ -160,8 +188,8 @@ static void test_encrypted_equals_simulate(void) {
     printf("\n  %s, %llu PBS per sample", p->params->id, (unsigned long long)p->pbs_per_sample);
     enc_result res;
     CU_ASSERT_EQUAL_FATAL(run_encrypted_vs_simulate(m, p, n, n, &res), VEIL_OK);
-    CU_ASSERT_EQUAL(res.values, n * SZ);
-    CU_ASSERT_EQUAL(res.equal, n * SZ);
+    CU_ASSERT_EQUAL(res.values, 2 * n * SZ);
+    CU_ASSERT_EQUAL(res.equal, 2 * n * SZ);
     veil_program_free(p);
     veil_model_free(m);
 }
@@ -179,23 +207,46 @@ static void test_refusals(void) {
     CU_ASSERT_EQUAL(veil_model_validate(m), VEIL_ERR_FORMAT);
     CU_ASSERT(strstr(veil_error_message(), "/layers/0001_sub/shape: [8], expected [2, 2, 2]") !=
               NULL);
+    m->layers[1].out_shape = m->inputs[0].shape;
+    m->layers[2].n_inputs = 1;
+    CU_ASSERT_EQUAL(veil_model_validate(m), VEIL_ERR_FORMAT);
+    CU_ASSERT(strstr(veil_error_message(),
+                     "/layers/0002_mul/inputs: mul takes 2 operand(s), got 1") != NULL);
+    m->layers[2].n_inputs = 2;
+    CU_ASSERT_EQUAL(veil_model_validate(m), VEIL_OK);
+    /* a product whose sum needs more than 16 bits: refused at compile */
+    m->inputs[0].n_bits = 16;
+    m->inputs[0].range[0] = -32768;
+    m->inputs[0].range[1] = 32767;
+    m->layers[2].inputs[1][0] = 'a'; /* a * a, the lookup out of the way */
+    m->layers[2].inputs[1][1] = 0;
+    veil_compile_options o;
+    veil_compile_options_default(&o);
+    o.bounds = VEIL_BOUNDS_WORST_CASE;
+    veil_program *p = NULL;
+    CU_ASSERT_EQUAL(veil_program_compile(m, &o, &p), VEIL_ERR_UNSUPPORTED);
+    CU_ASSERT(strstr(veil_error_message(),
+                     "layer 0002_mul: a product of values in [-32768, 32767]") != NULL);
+    veil_program_free(p);
     veil_model_free(m);
 }
 
 /* The layer as the exporter writes it (op "sub", two inputs), read by the
  * C loader: the same forward pass. */
 static void test_loader(void) {
-    const char *path = veil_test_path("tests/data/sub.h5");
+    const char *path = veil_test_path("tests/data/sub_mul.h5");
     if (access(path, R_OK) != 0) {
-        CU_FAIL("tests/data/sub.h5 missing");
+        CU_FAIL("tests/data/sub_mul.h5 missing");
         return;
     }
     veil_model *m = NULL;
     CU_ASSERT_EQUAL_FATAL(veil_model_load(path, &m), VEIL_OK);
-    int found = 0;
-    for (uint32_t i = 0; i < m->n_layers; i++)
-        found += m->layers[i].op == VEIL_OP_SUB;
-    CU_ASSERT_EQUAL(found, 1);
+    int subs = 0, muls = 0;
+    for (uint32_t i = 0; i < m->n_layers; i++) {
+        subs += m->layers[i].op == VEIL_OP_SUB;
+        muls += m->layers[i].op == VEIL_OP_MUL;
+    }
+    CU_ASSERT(subs == 1 && muls == 2);
     veil_program *p = NULL;
     CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, NULL, &p), VEIL_OK);
     /* simulate equals the exporter's golden outputs */
@@ -214,7 +265,7 @@ static void test_loader(void) {
 
 int main(void) {
     CU_initialize_registry();
-    CU_pSuite s = CU_add_suite("sub", NULL, NULL);
+    CU_pSuite s = CU_add_suite("sub_mul", NULL, NULL);
     VEIL_ADD_TEST(s, test_forward_by_hand);
     VEIL_ADD_TEST(s, test_simulate_equals_forward);
     VEIL_ADD_TEST(s, test_refusals);

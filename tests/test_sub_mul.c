@@ -12,7 +12,8 @@
  *     -> 0002_mul a * 0000_lut                       -> output z
  * Checked: the forward pass against a hand count, simulate equal to the
  * forward pass on every input, the encrypted run (cpu backend) equal to
- * simulate, the report's rows, the validator's and the compiler's
+ * simulate, a * a as one lookup of the square (test_square), the report's
+ * rows, the validator's and the compiler's
  * refusals, and an exported model (tests/data/sub_mul.h5) read by the C
  * loader, simulate equal to its golden outputs. */
 #include "model_encrypted_common.h"
@@ -194,6 +195,48 @@ static void test_encrypted_equals_simulate(void) {
     veil_model_free(m);
 }
 
+/* a * a: one lookup of the square, not two */
+static void test_square(void) {
+    veil_model *m = make_model();
+    free(m->layers[2].inputs[1]);
+    m->layers[2].inputs[1] = dup_str("a");
+    m->layers[2].range[0] = 0;
+    m->layers[2].range[1] = 16;
+    CU_ASSERT_EQUAL_FATAL(veil_model_validate(m), VEIL_OK);
+    veil_program *p = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, NULL, &p), VEIL_OK);
+    size_t n;
+    int64_t *a = every_input(&n), *y = malloc(2 * n * SZ * sizeof *y);
+    const int64_t *in[1] = {a};
+    int64_t *out[2] = {y, y + n * SZ};
+    CU_ASSERT_EQUAL_FATAL(veil_program_simulate(p, in, n, out, NULL, NULL), VEIL_OK);
+    size_t bad = 0;
+    for (size_t i = 0; i < n * SZ; i++)
+        bad += out[1][i] != a[i] * a[i];
+    CU_ASSERT_EQUAL(bad, 0);
+    int rows = 0;
+    for (size_t i = 0; i < p->n_report; i++)
+        if (!strcmp(p->report[i].layer, "0002_mul")) {
+            rows++;
+            CU_ASSERT_STRING_EQUAL(p->report[i].op, "mul");
+            CU_ASSERT_EQUAL(p->report[i].lookups, SZ);
+        }
+    CU_ASSERT_EQUAL(rows, 1);
+    const size_t ne = VEIL_TEST_SANITIZED ? 1 : 2;
+    m->golden.count = ne;
+    m->golden.inputs = calloc(1, sizeof(int64_t *));
+    m->golden.inputs[0] = malloc(ne * SZ * sizeof(int64_t));
+    memcpy(m->golden.inputs[0], a + 3 * SZ, ne * SZ * sizeof(int64_t));
+    enc_result res;
+    CU_ASSERT_EQUAL_FATAL(run_encrypted_vs_simulate(m, p, ne, ne, &res), VEIL_OK);
+    CU_ASSERT_EQUAL(res.values, 2 * ne * SZ);
+    CU_ASSERT_EQUAL(res.equal, 2 * ne * SZ);
+    veil_program_free(p);
+    free(a);
+    free(y);
+    veil_model_free(m);
+}
+
 static void test_refusals(void) {
     veil_model *m = make_model();
     /* one operand */
@@ -214,19 +257,29 @@ static void test_refusals(void) {
                      "/layers/0002_mul/inputs: mul takes 2 operand(s), got 1") != NULL);
     m->layers[2].n_inputs = 2;
     CU_ASSERT_EQUAL(veil_model_validate(m), VEIL_OK);
-    /* a product whose sum needs more than 16 bits: refused at compile */
+    /* a product whose sum needs more than 16 bits, and a square of 16-bit
+     * values (too many steps for an exact wide lookup): refused at compile,
+     * naming the layer */
     m->inputs[0].n_bits = 16;
     m->inputs[0].range[0] = -32768;
     m->inputs[0].range[1] = 32767;
-    m->layers[2].inputs[1][0] = 'a'; /* a * a, the lookup out of the way */
-    m->layers[2].inputs[1][1] = 0;
+    free(m->layers[2].inputs[1]);
+    m->layers[2].inputs[1] = dup_str("0001_sub");
     veil_compile_options o;
     veil_compile_options_default(&o);
     o.bounds = VEIL_BOUNDS_WORST_CASE;
     veil_program *p = NULL;
     CU_ASSERT_EQUAL(veil_program_compile(m, &o, &p), VEIL_ERR_UNSUPPORTED);
-    CU_ASSERT(strstr(veil_error_message(),
-                     "layer 0002_mul: a product of values in [-32768, 32767]") != NULL);
+    CU_ASSERT(strstr(veil_error_message(), "layer 0002_mul: a product of values in [-32768, 32767] "
+                                           "and [") != NULL);
+    CU_ASSERT(strstr(veil_error_message(), "past the 16 bits veil compiles") != NULL);
+    veil_program_free(p);
+    p = NULL;
+    free(m->layers[2].inputs[1]);
+    m->layers[2].inputs[1] = dup_str("a");
+    CU_ASSERT_EQUAL(veil_program_compile(m, &o, &p), VEIL_ERR_UNSUPPORTED);
+    /* the square's one lookup on 16 bits: a wide exact lookup of 65534 steps */
+    CU_ASSERT(strstr(veil_error_message(), "layer 0002_mul: the table changes value at") != NULL);
     veil_program_free(p);
     veil_model_free(m);
 }
@@ -268,6 +321,7 @@ int main(void) {
     CU_pSuite s = CU_add_suite("sub_mul", NULL, NULL);
     VEIL_ADD_TEST(s, test_forward_by_hand);
     VEIL_ADD_TEST(s, test_simulate_equals_forward);
+    VEIL_ADD_TEST(s, test_square);
     VEIL_ADD_TEST(s, test_refusals);
     VEIL_ADD_TEST(s, test_loader);
     VEIL_ADD_TEST(s, test_encrypted_equals_simulate);

@@ -816,7 +816,8 @@ static int pool_before_lut(const builder *b, uint32_t li, uint32_t x) {
  * d^2 are equal mod 4. Two exact lookups per element, on s and d, whose
  * ranges (and tables) are what the operands' compiled ranges give, never
  * narrowed by calibration: operands inside their ranges read inside the
- * tables; then an ADD of the first and the negated second. */
+ * tables; then an ADD of the first and the negated second. x * x (one
+ * operand twice) is one lookup of the square. */
 static veil_status add_mul(builder *b, const veil_model_layer *l, const uint32_t ins[2],
                            uint32_t *out_idx) {
     veil_program *p = b->p;
@@ -824,8 +825,30 @@ static veil_status add_mul(builder *b, const veil_model_layer *l, const uint32_t
     const veil_shape flat = {1, {(uint32_t)n}};
     const i128 alo = p->nodes[ins[0]].lo, ahi = p->nodes[ins[0]].hi;
     const i128 blo = p->nodes[ins[1]].lo, bhi = p->nodes[ins[1]].hi;
-    const i128 lo[2] = {alo + blo, alo - bhi}, hi[2] = {ahi + bhi, ahi - blo};
     const i128 lim = (i128)1 << VEIL_MAX_BITS; /* |s|, |d| < 2^16: s^2 / 4 < 2^30 */
+    if (ins[0] == ins[1]) {                    /* x * x: one lookup of the square */
+        if (alo <= -lim || ahi >= lim)
+            return veil_error(VEIL_ERR_UNSUPPORTED,
+                              "layer %s: a square of values in [%lld, %lld], past the %d bits veil "
+                              "compiles; quantize the operand to fewer bits",
+                              l->name, (long long)alo, (long long)ahi, VEIL_MAX_BITS);
+        const uint64_t span = (uint64_t)(ahi - alo);
+        int64_t *tab = malloc((span + 1) * sizeof *tab);
+        if (!tab) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+        for (uint64_t r = 0; r <= span; r++) {
+            const int64_t v = (int64_t)alo + (int64_t)r; /* |v| < 2^16 */
+            tab[r] = v * v;
+        }
+        const size_t first = p->n_nodes;
+        const veil_status st =
+            lookup(b, l->name, ins[0], (int64_t)-alo, 0, span, 1, tab, &l->out_shape, 1, out_idx);
+        free(tab);
+        VEIL_TRY(st);
+        for (size_t j = first; j < p->n_nodes; j++) /* the report's row, whichever comes first */
+            p->nodes[j].report_op = "mul";
+        return VEIL_OK;
+    }
+    const i128 lo[2] = {alo + blo, alo - bhi}, hi[2] = {ahi + bhi, ahi - blo};
     for (int k = 0; k < 2; k++)
         if (lo[k] <= -lim || hi[k] >= lim)
             return veil_error(VEIL_ERR_UNSUPPORTED,

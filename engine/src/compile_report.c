@@ -13,6 +13,20 @@
 
 /* ---- report ---------------------------------------------------------------- */
 
+/* Every PBS of a layer's nodes (its lookups, their rounding chunks, a
+ * decomposed lookup's parts); *worst_pf raised to their worst log2 p_fail. */
+static uint64_t layer_pbs(const veil_program *p, const char *layer, double *worst_pf) {
+    uint64_t pbs = 0;
+    for (size_t j = 0; j < p->n_nodes; j++) {
+        const veil_node *q = &p->nodes[j];
+        if ((q->kind == VEIL_NODE_LUT || q->kind == VEIL_NODE_ROUND) && !strcmp(q->layer, layer)) {
+            pbs += q->pbs_per_sample;
+            *worst_pf = q->read_log2_pfail > *worst_pf ? q->read_log2_pfail : *worst_pf;
+        }
+    }
+    return pbs;
+}
+
 veil_status veil_build_report(veil_program *p) {
     p->report = calloc(p->n_nodes + 1, sizeof *p->report);
     if (!p->report) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
@@ -34,8 +48,8 @@ veil_status veil_build_report(veil_program *p) {
             /* a decomposed lookup: its nodes make one line */
             veil_layer_report *r = &p->report[p->n_report - 1];
             if (n->kind == VEIL_NODE_LUT && strcmp(r->op, "lut")) {
-                /* a layer made of lookups and additions (a max pool) */
-                r->lookups += n->pbs_per_sample;
+                /* a layer made of lookups and additions (a max pool, a
+                 * product): its PBS are counted below */
                 r->in_bits = n->in_bits > r->in_bits ? n->in_bits : r->in_bits;
                 r->log2_p_fail =
                     n->read_log2_pfail > r->log2_p_fail ? n->read_log2_pfail : r->log2_p_fail;
@@ -55,16 +69,7 @@ veil_status veil_build_report(veil_program *p) {
             const veil_node *acc = x;
             while (acc->kind == VEIL_NODE_ROUND)
                 acc = &p->nodes[acc->in[0]];
-            /* every PBS of the layer (rounding chunks, decomposed lookups) */
-            uint64_t pbs_n = 0;
-            for (size_t j = 0; j < p->n_nodes; j++) {
-                const veil_node *q = &p->nodes[j];
-                if ((q->kind == VEIL_NODE_LUT || q->kind == VEIL_NODE_ROUND) &&
-                    !strcmp(q->layer, n->layer)) {
-                    pbs_n += q->pbs_per_sample;
-                    pf = q->read_log2_pfail > pf ? q->read_log2_pfail : pf;
-                }
-            }
+            const uint64_t pbs_n = layer_pbs(p, n->layer, &pf);
             r->op = "lut";
             r->acc_bits = veil_bits_for_range(0, acc->hi - acc->lo);
             r->lookups = pbs_n;
@@ -89,6 +94,12 @@ veil_status veil_build_report(veil_program *p) {
         }
         }
         if (n->report_op) r->op = n->report_op;
+    }
+    /* a layer made of lookups and additions (its row's op not "lut"): every
+     * PBS of the layer, its lookups' rounding chunks included */
+    for (size_t k = 0; k < p->n_report; k++) {
+        veil_layer_report *r = &p->report[k];
+        if (strcmp(r->op, "lut")) r->lookups = layer_pbs(p, r->layer, &r->log2_p_fail);
     }
     p->log2_p_fail_sample = log2(-expm1(log_ok));
     if (!(p->log2_p_fail_sample > -1e9)) p->log2_p_fail_sample = -INFINITY;

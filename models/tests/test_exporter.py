@@ -638,6 +638,37 @@ def test_round_trip_sub_mul(tmp_path):
         assert m["range"].tolist() == [ra[0] * rb[0], ra[1] * rb[1]]
 
 
+class Powers(nn.Module):
+    """x ** 2 and torch.pow(x, 3) with constant exponents: folded into the
+    next quantizer's table like any constant arithmetic (one lookup, no
+    product)."""
+
+    def __init__(self):
+        super().__init__()
+        self.q = qnn.QuantIdentity(bit_width=4, return_quant_tensor=True)
+        self.fc1 = qnn.QuantLinear(32, 8, bias=True, weight_bit_width=3)
+        self.q2 = qnn.QuantIdentity(bit_width=4, return_quant_tensor=True)
+        self.fc3 = qnn.QuantLinear(16, 3, bias=True, weight_bit_width=3)
+
+    def forward(self, x):
+        x = self.q(x)
+        h = self.q2(self.fc1(x) ** 2 * 2.0)
+        return self.fc3(torch.cat([h, self.q2(torch.pow(h, 3))], dim=1))
+
+
+def test_round_trip_powers(tmp_path):
+    torch.manual_seed(0)
+    x, y = blobs(300, 32, seed=13)
+    path = str(tmp_path / "powers.h5")
+    rep = export(Powers().eval(), x[:128], x[128:], y[128:], path, name="powers", verbose=False)
+    assert validate(path) == [] and check_golden(path)[0]
+    assert_golden_independent(path)
+    assert rep["max_abs_error"] < 1e-3
+    ir = h5io.read(path)
+    assert [l["op"] for l in ir["layers"]] == ["linear", "lut", "lut", "concat", "linear"]
+    assert ir["layers"][1]["calib_range"][1] > 0  # the squares are not all quantized to 0
+
+
 class Arith(nn.Module):
     """Constant arithmetic between a layer and its quantizer (folded into the
     quantizer's table) and the mean over height and width. The means have a
@@ -694,10 +725,13 @@ def test_refuses_what_constant_arithmetic_cannot_do():
                 return self.r(nn.functional.max_pool2d(x * -2.0, 2))
             if self.neg == 2:
                 return self.r(x / x)
+            if self.neg == 3:
+                return self.r(x ** x)
             return self.r(x * x)
     _raises(Mul(1).eval(), (1, 6, 6), r"does not keep the order of the integers "
             r"\(pending mul -2\)")
     _raises(Mul(2).eval(), (1, 6, 6), r"div of two encrypted tensors is not supported")
+    _raises(Mul(3).eval(), (1, 6, 6), r"pow of two encrypted tensors is not supported")
     # a product of two tensors needs quantized operands (the product of two
     # accumulators is no integer layer's)
     _raises(Mul(0).eval(), (1, 6, 6), r"its first operand is not quantized")

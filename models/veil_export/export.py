@@ -76,11 +76,13 @@ class _Fn:
 
 
 class _Const:
-    """Arithmetic with a constant (x + c, x - c, c - x, x * c, x / c, c / x)
-    pending before a quantizer, computed in float32 as PyTorch does."""
+    """Arithmetic with a constant (x + c, x - c, c - x, x * c, x / c, c / x,
+    x ** c, c ** x) pending before a quantizer, computed in float32 as
+    PyTorch does."""
 
     OPS = {"add": lambda z, c: z + c, "sub": lambda z, c: z - c, "rsub": lambda z, c: c - z,
-           "mul": lambda z, c: z * c, "div": lambda z, c: z / c, "rdiv": lambda z, c: c / z}
+           "mul": lambda z, c: z * c, "div": lambda z, c: z / c, "rdiv": lambda z, c: c / z,
+           "pow": lambda z, c: z ** c, "rpow": lambda z, c: c ** z}
 
     def __init__(self, op, c):
         self.op, self.c = op, float(c)
@@ -94,8 +96,9 @@ class _Const:
 
 
 _ARITH = {operator.add: "add", torch.add: "add", operator.sub: "sub", torch.sub: "sub",
-          operator.mul: "mul", torch.mul: "mul", operator.truediv: "div", torch.div: "div"}
-_ARITH_METHODS = {"add": "add", "sub": "sub", "mul": "mul", "div": "div"}
+          operator.mul: "mul", torch.mul: "mul", operator.truediv: "div", torch.div: "div",
+          operator.pow: "pow", torch.pow: "pow"}
+_ARITH_METHODS = {"add": "add", "sub": "sub", "mul": "mul", "div": "div", "pow": "pow"}
 
 
 _BATCH = object()  # x.size(0) / x.shape[0]
@@ -704,7 +707,7 @@ class _Exporter:
             if isinstance(x, FloatInput):
                 raise ExportError("%s: applied to the raw model input '%s'; quantize it first"
                                   % (where, x.name))
-            if not tensors[0] and op in ("sub", "div"):
+            if not tensors[0] and op in ("sub", "div", "pow"):
                 op = "r" + op
             p = self.as_pending(x)
             return Pending(p.name, p.shape, p.lo, p.hi, p.mult, p.offset,

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from brevitas.quant import Int8WeightPerChannelFloat, Uint8ActPerTensorFloat
 
 from veil_export import ExportError, check_golden, export, h5io, intpath, validate
@@ -667,6 +668,54 @@ def test_round_trip_powers(tmp_path):
     ir = h5io.read(path)
     assert [l["op"] for l in ir["layers"]] == ["linear", "lut", "lut", "concat", "linear"]
     assert ir["layers"][1]["calib_range"][1] > 0  # the squares are not all quantized to 0
+
+
+class Univariate(nn.Module):
+    """PyTorch's elementwise functions between a layer and its quantizer, as
+    calls, tensor methods and modules, chained: all fold into the
+    quantizer's table."""
+
+    def __init__(self):
+        super().__init__()
+        self.q = qnn.QuantIdentity(bit_width=4, return_quant_tensor=True)
+        self.fc1 = qnn.QuantLinear(32, 8, bias=True, weight_bit_width=3)
+        self.mish = nn.Mish()
+        self.q2 = qnn.QuantIdentity(bit_width=4, return_quant_tensor=True)
+        self.fc3 = qnn.QuantLinear(24, 3, bias=True, weight_bit_width=3)
+
+    def forward(self, x):
+        h = self.fc1(self.q(x))
+        a = torch.erf(F.hardswish(torch.clamp(h, -2, 2)).abs() * 0.5)
+        b = torch.exp(-h.clip(min=-1.0)).sqrt()
+        c = self.mish(torch.log1p(h.square()))
+        return self.fc3(torch.cat([self.q2(a), self.q2(b), self.q2(c)], dim=1))
+
+
+def test_round_trip_univariate(tmp_path):
+    torch.manual_seed(0)
+    x, y = blobs(300, 32, seed=14)
+    path = str(tmp_path / "univariate.h5")
+    rep = export(Univariate().eval(), x[:128], x[128:], y[128:], path, name="univariate",
+                 verbose=False)
+    assert validate(path) == [] and check_golden(path)[0]
+    assert_golden_independent(path)
+    assert rep["max_abs_error"] < 1e-3
+    ops = [l["op"] for l in h5io.read(path)["layers"]]
+    assert ops.count("lut") == 3 and ops.count("linear") == 2  # one table each chain
+
+
+def test_refuses_a_function_undefined_on_its_table():
+    class Log(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.q = qnn.QuantIdentity(bit_width=4, return_quant_tensor=True)
+            self.fc = qnn.QuantLinear(4, 2, bias=True, weight_bit_width=3)
+            self.q2 = qnn.QuantIdentity(bit_width=4)
+
+        def forward(self, x):
+            return self.q2(torch.log(self.fc(self.q(x))))
+    _raises(Log().eval(), (4,), r"'q2' \(QuantIdentity\): log gives NaN at the accumulator "
+            r"value -?\d+ .*clamp the input into the function's domain first")
 
 
 class Arith(nn.Module):

@@ -50,16 +50,28 @@ class ExportError(Exception):
 
 
 ELEMENTWISE = (nn.BatchNorm1d, nn.BatchNorm2d, nn.ReLU, nn.ReLU6, nn.Sigmoid, nn.Tanh,
-               nn.Hardtanh, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.ELU, nn.Softplus)
+               nn.Hardtanh, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.ELU, nn.Softplus, nn.Hardswish,
+               nn.Hardsigmoid, nn.Mish, nn.SELU, nn.CELU, nn.Softsign, nn.Tanhshrink,
+               nn.Hardshrink, nn.Softshrink, nn.LogSigmoid)
 IDENTITY = (nn.Identity, nn.Dropout)
 LEAF_TORCH = ELEMENTWISE + IDENTITY + (nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.MaxPool2d,
                                        nn.AvgPool1d, nn.AdaptiveAvgPool1d, nn.MaxPool1d,
                                        nn.Flatten)
 
 
+# Univariate: each output element a function of its own input element (and
+# of constant arguments), so the whole chain folds into the next quantizer's
+# table (Concrete ML's univariate functions, one lookup).
 ELEMENTWISE_FUNCS = {torch.relu, torch.sigmoid, torch.tanh, F.relu, F.relu6, F.leaky_relu,
-                     F.gelu, F.silu, F.hardtanh, F.elu, F.softplus, F.sigmoid, F.tanh}
-ELEMENTWISE_METHODS = {"relu", "sigmoid", "tanh"}
+                     F.gelu, F.silu, F.hardtanh, F.elu, F.softplus, F.sigmoid, F.tanh,
+                     F.hardswish, F.hardsigmoid, F.mish, F.selu, F.celu, F.softsign,
+                     F.tanhshrink, F.hardshrink, F.softshrink, F.logsigmoid,
+                     torch.abs, torch.neg, operator.neg, torch.exp, torch.expm1, torch.log,
+                     torch.log1p, torch.log2, torch.sqrt, torch.rsqrt, torch.square, torch.sin,
+                     torch.cos, torch.erf, torch.reciprocal, torch.clamp, torch.clip}
+ELEMENTWISE_METHODS = {"relu", "sigmoid", "tanh", "abs", "neg", "exp", "expm1", "log", "log1p",
+                       "log2", "sqrt", "rsqrt", "square", "sin", "cos", "erf", "reciprocal",
+                       "clamp", "clip"}
 
 
 class _Fn:
@@ -119,13 +131,16 @@ def _pair(v):
     return (int(v), int(v)) if isinstance(v, int) else tuple(int(u) for u in v)
 
 
-_NON_DECREASING_FNS = {"relu", "relu6", "sigmoid", "tanh", "hardtanh", "softplus"}
+_NON_DECREASING_FNS = {"relu", "relu6", "sigmoid", "tanh", "hardtanh", "softplus", "hardsigmoid",
+                       "selu", "softsign", "logsigmoid", "exp", "expm1", "log", "log1p", "log2",
+                       "sqrt", "erf", "clamp", "clip"}
 
 
 def _non_decreasing(m):
     """Whether a pending elementwise module or call is non-decreasing in its
     input (on every channel), so that it commutes with a max pool."""
-    if isinstance(m, (nn.ReLU, nn.ReLU6, nn.Sigmoid, nn.Tanh, nn.Hardtanh, nn.Softplus)):
+    if isinstance(m, (nn.ReLU, nn.ReLU6, nn.Sigmoid, nn.Tanh, nn.Hardtanh, nn.Softplus,
+                      nn.Hardsigmoid, nn.SELU, nn.Softsign, nn.LogSigmoid)):
         return True
     if isinstance(m, nn.LeakyReLU):
         return m.negative_slope >= 0
@@ -337,6 +352,14 @@ class _Exporter:
                 z = mod(z)
                 if hasattr(z, "value"):
                     z = z.value
+        bad = torch.isnan(z)
+        if bool(bad.any()):
+            i = int(torch.nonzero(bad.reshape(len(idx), -1))[0][0])
+            raise ExportError("%s: %s gives NaN at the accumulator value %d (its table covers "
+                              "[%d, %d]); clamp the input into the function's domain first "
+                              "(torch.clamp)" % (where, ", ".join(getattr(mod, "name", type(mod).__name__)
+                                                                 for mod in p.modules),
+                                                 in_min + i, in_min, in_max))
         v, scale, zp, bits, signed = _quant_call(m, z, where)
         table = v.reshape(v.shape[0], c).T.copy()  # [C, T]
         per_channel = not np.all(table == table[0:1])

@@ -718,6 +718,47 @@ def test_refuses_a_function_undefined_on_its_table():
             r"value -?\d+ .*clamp the input into the function's domain first")
 
 
+class PoolForms(nn.Module):
+    """Pooling as functions and global max pooling: F.avg_pool2d,
+    AdaptiveMaxPool2d(1) and F.adaptive_max_pool2d, Dropout2d (identity in
+    eval), and x.view(x.size()[0], -1)."""
+
+    def __init__(self):
+        super().__init__()
+        self.q = qnn.QuantIdentity(bit_width=4, return_quant_tensor=True)
+        self.conv = qnn.QuantConv2d(1, 2, 3, padding=1, weight_bit_width=3)
+        self.r = qnn.QuantReLU(bit_width=4)
+        self.drop = nn.Dropout2d(0.2)
+        self.gmp = nn.AdaptiveMaxPool2d(1)
+        self.q2 = qnn.QuantIdentity(bit_width=4)
+        self.fc = qnn.QuantLinear(8 + 2 + 2, 3, bias=True, weight_bit_width=3)
+
+    def forward(self, x):
+        z = self.drop(self.r(self.conv(self.q(x))))
+        a = self.q2(F.avg_pool2d(z, 2))
+        b = self.q2(self.gmp(z))  # one quantizer for the three: one scale
+        c = self.q2(F.adaptive_max_pool2d(z, (1, 1)))
+        h = torch.cat([a.flatten(1), b.flatten(1), c.view(c.size()[0], -1)], dim=1)
+        return self.fc(h)
+
+
+def test_round_trip_pool_forms(tmp_path):
+    torch.manual_seed(0)
+    x, y = blobs(300, 16, seed=15)
+    x = x.reshape(-1, 1, 4, 4)
+    path = str(tmp_path / "pools.h5")
+    rep = export(PoolForms().eval(), x[:128], x[128:], y[128:], path, name="pools", verbose=False)
+    assert validate(path) == [] and check_golden(path)[0]
+    assert_golden_independent(path)
+    assert rep["max_abs_error"] < 1e-3
+    ir = h5io.read(path)
+    kernels = {l["op"]: [] for l in ir["layers"]}
+    for l in ir["layers"]:
+        if "kernel" in l:
+            kernels[l["op"]].append(l["kernel"].tolist())
+    assert kernels["avgpool2d"] == [[2, 2]] and kernels["maxpool2d"] == [[4, 4], [4, 4]]
+
+
 class Arith(nn.Module):
     """Constant arithmetic between a layer and its quantizer (folded into the
     quantizer's table) and the mean over height and width. The means have a

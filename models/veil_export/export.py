@@ -53,8 +53,10 @@ ELEMENTWISE = (nn.BatchNorm1d, nn.BatchNorm2d, nn.ReLU, nn.ReLU6, nn.Sigmoid, nn
                nn.Hardtanh, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.ELU, nn.Softplus, nn.Hardswish,
                nn.Hardsigmoid, nn.Mish, nn.SELU, nn.CELU, nn.Softsign, nn.Tanhshrink,
                nn.Hardshrink, nn.Softshrink, nn.LogSigmoid)
-IDENTITY = (nn.Identity, nn.Dropout)
+IDENTITY = (nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout,
+            nn.FeatureAlphaDropout)  # the exporter runs the model in eval mode
 LEAF_TORCH = ELEMENTWISE + IDENTITY + (nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.MaxPool2d,
+                                       nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool1d,
                                        nn.AvgPool1d, nn.AdaptiveAvgPool1d, nn.MaxPool1d,
                                        nn.Flatten)
 
@@ -453,7 +455,11 @@ class _Exporter:
             return self.avgpool(m, x, where)
         if isinstance(m, nn.AdaptiveAvgPool2d):
             return self.adaptive_avgpool(x, m.output_size, where)
-        if isinstance(m, (nn.MaxPool1d, nn.AvgPool1d, nn.AdaptiveAvgPool1d)):
+        if isinstance(m, nn.AdaptiveMaxPool2d):
+            if m.return_indices:
+                raise ExportError("%s: return_indices is not supported" % where)
+            return self.adaptive_maxpool(x, m.output_size, where)
+        if isinstance(m, (nn.MaxPool1d, nn.AvgPool1d, nn.AdaptiveAvgPool1d, nn.AdaptiveMaxPool1d)):
             return self.pool1d(m, x, where)
         if isinstance(m, nn.MaxPool2d):
             return self.maxpool(x, m.kernel_size, m.stride, m.padding, m.dilation, m.ceil_mode,
@@ -560,9 +566,13 @@ class _Exporter:
 
         def one(v):
             return int(v[0]) if isinstance(v, (tuple, list)) else int(v)
-        if isinstance(m, nn.AdaptiveAvgPool1d):
-            return self.adaptive_avgpool(x, (1, m.output_size if isinstance(m.output_size, int)
-                                              else m.output_size[0]), where)
+        if isinstance(m, (nn.AdaptiveAvgPool1d, nn.AdaptiveMaxPool1d)):
+            size = (1, m.output_size if isinstance(m.output_size, int) else m.output_size[0])
+            if isinstance(m, nn.AdaptiveAvgPool1d):
+                return self.adaptive_avgpool(x, size, where)
+            if m.return_indices:
+                raise ExportError("%s: return_indices is not supported" % where)
+            return self.adaptive_maxpool(x, size, where)
         k = one(m.kernel_size)
         s = one(m.stride) if m.stride is not None and m.stride != () else k
         if isinstance(m, nn.MaxPool1d):
@@ -592,6 +602,22 @@ class _Exporter:
         name = self.emit("avgpool2d", [x], [c, oh, ow], k * x.lo, k * x.hi, where,
                          kernel=[kh, kw], strides=[kh, kw], padding=[0, 0])
         return Pending(name, (c, oh, ow), k * x.lo, k * x.hi, [x.scale / k], [0.0])
+
+    def adaptive_maxpool(self, x, output_size, where):
+        """AdaptiveMaxPool2d (global max pooling: output_size 1): the max pool
+        whose windows tile the input, when they are all of one size"""
+        if isinstance(x, FloatInput) or len(x.shape) != 3:
+            raise ExportError("%s: expected an image [C, H, W] after an integer layer" % where)
+        _, hgt, wid = x.shape
+        if isinstance(output_size, int) or output_size is None:
+            output_size = (output_size, output_size)
+        oh = hgt if output_size[0] is None else int(output_size[0])
+        ow = wid if output_size[1] is None else int(output_size[1])
+        if oh < 1 or ow < 1 or hgt % oh or wid % ow:
+            raise ExportError("%s: output size %s does not divide the input %s (windows of "
+                              "unequal sizes are not supported)" % (where, [oh, ow], [hgt, wid]))
+        k = (hgt // oh, wid // ow)
+        return self.maxpool(x, k, k, 0, 1, False, False, where)
 
     def maxpool(self, x, kernel, stride, padding, dilation, ceil_mode, return_indices, where):
         """MaxPool2d: the window maximum of the integers. Exact on a quantized
@@ -759,6 +785,25 @@ class _Exporter:
                    list(node.kwargs.values())):
                 raise ExportError("%s: only a constant output size is supported" % where)
             return self.adaptive_avgpool(env[node.args[0]], arg(1, "output_size", None), where)
+        if t in (F.adaptive_max_pool2d, F.avg_pool2d, F.avg_pool1d, F.max_pool1d):
+            if any(isinstance(a, torch.fx.Node) for a in list(node.args[1:]) +
+                   list(node.kwargs.values())):
+                raise ExportError("%s: only constant pooling arguments are supported" % where)
+            x = env[node.args[0]]
+            args, kw = list(node.args[1:]), dict(node.kwargs)
+            # the module of the same arguments (PyTorch's own defaults)
+            mod = {F.adaptive_max_pool2d: nn.AdaptiveMaxPool2d, F.avg_pool2d: nn.AvgPool2d,
+                   F.avg_pool1d: nn.AvgPool1d, F.max_pool1d: nn.MaxPool1d}[t](*args, **kw)
+            if isinstance(x, FloatInput):
+                raise ExportError("%s: applied to the raw model input '%s'; quantize it first"
+                                  % (where, x.name))
+            if t is F.adaptive_max_pool2d:
+                if mod.return_indices:
+                    raise ExportError("%s: return_indices is not supported" % where)
+                return self.adaptive_maxpool(x, mod.output_size, where)
+            if t is F.avg_pool2d:
+                return self.avgpool(mod, x, where)
+            return self.pool1d(mod, x, where)
         if t in (F.max_pool2d, torch.max_pool2d):
             x = env[node.args[0]]
             if any(isinstance(a, torch.fx.Node) for a in list(node.args[1:]) +
@@ -781,6 +826,8 @@ class _Exporter:
             p = self.as_pending(x)
             return Pending(p.name, p.shape, p.lo, p.hi, p.mult, p.offset, p.modules + [fn])
         # x.size(0), x.shape[0]: only as the batch size of a view/reshape.
+        if node.op == "call_method" and t == "size" and arg(1, "dim", None) is None:
+            return _SHAPE  # x.size()[0]
         if node.op == "call_method" and t == "size" and arg(1, "dim", None) == 0:
             return _BATCH
         if t is getattr and node.args[1] == "shape":

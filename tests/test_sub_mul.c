@@ -16,6 +16,7 @@
  * rows, the validator's and the compiler's
  * refusals, and an exported model (tests/data/sub_mul.h5) read by the C
  * loader, simulate equal to its golden outputs. */
+#include "../engine/src/program_internal.h" /* veil_node_eval */
 #include "model_encrypted_common.h"
 #include "testutil.h"
 #include "veil/loader.h"
@@ -237,6 +238,46 @@ static void test_square(void) {
     veil_model_free(m);
 }
 
+/* A product of a lookup's output calibrated on a narrow set: the operand
+ * reads its table's whole range (compile.c operand_range), so the product's
+ * own node is exact on every input, whatever calibration saw (reading only
+ * the calibrated range, a + b would leave its table). */
+static void test_mul_operand_range(void) {
+    veil_model *m = make_model();
+    for (size_t i = 0; i < m->calibration.count * SZ; i++) /* -1 .. 1 */
+        m->calibration.inputs[0][i] = (int64_t)(veil_test_rand() % 3) - 1;
+    veil_program *p = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, NULL, &p), VEIL_OK);
+    size_t n;
+    int64_t *a = every_input(&n);
+    int64_t **val = calloc(p->n_nodes, sizeof *val);
+    size_t last = 0, bad = 0;
+    for (size_t i = 0; i < p->n_nodes; i++) {
+        const veil_node *nd = &p->nodes[i];
+        if (nd->kind == VEIL_NODE_OUTPUT) continue;
+        val[i] = malloc(n * nd->size * sizeof(int64_t));
+        if (nd->kind == VEIL_NODE_INPUT) {
+            memcpy(val[i], a, n * SZ * sizeof *a);
+            continue;
+        }
+        const int64_t *ins[64];
+        for (uint32_t j = 0; j < nd->n_in; j++)
+            ins[j] = val[nd->in[j]];
+        veil_node_eval(p, nd, ins, n, val[i], NULL, NULL);
+        if (!strcmp(nd->layer, "0002_mul")) last = i;
+    }
+    CU_ASSERT_FATAL(last > 0);
+    for (size_t e = 0; e < n * SZ; e++)
+        bad += val[last][e] != a[e] * table((int)((e % SZ) / 4), a[e]);
+    CU_ASSERT_EQUAL(bad, 0);
+    for (size_t i = 0; i < p->n_nodes; i++)
+        free(val[i]);
+    free(val);
+    free(a);
+    veil_program_free(p);
+    veil_model_free(m);
+}
+
 static void test_refusals(void) {
     veil_model *m = make_model();
     /* one operand */
@@ -322,6 +363,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_forward_by_hand);
     VEIL_ADD_TEST(s, test_simulate_equals_forward);
     VEIL_ADD_TEST(s, test_square);
+    VEIL_ADD_TEST(s, test_mul_operand_range);
     VEIL_ADD_TEST(s, test_refusals);
     VEIL_ADD_TEST(s, test_loader);
     VEIL_ADD_TEST(s, test_encrypted_equals_simulate);

@@ -667,6 +667,21 @@ static veil_status max_pair(builder *b, const char *layer, uint32_t a, uint32_t 
     return VEIL_OK;
 }
 
+/* A lookup-read operand's range (a max pool's, a product's): a LUT node's
+ * widened to its tables' (a lookup's output never leaves its table,
+ * whatever calibration saw; the node's class width comes from its readers,
+ * so this costs nothing), any other node's the compiled one, which the
+ * range check then watches. */
+static veil_status operand_range(builder *b, uint32_t x_idx) {
+    veil_program *p = b->p;
+    if (p->nodes[x_idx].kind == VEIL_NODE_LUT) {
+        veil_node tables = p->nodes[x_idx]; /* its worst case: the range of its tables */
+        worst_case(p, &tables);
+        set_range(b, x_idx, tables.lo, tables.hi);
+    }
+    return check_later(b, x_idx);
+}
+
 /* A max pool: per output element the maximum of its window's K = kh * kw
  * values, as a tree of max_pair (K - 1 PBS per element, ceil(log2 K) of them
  * in a row). Its operand's range is the lookup table's when a lookup gives
@@ -679,21 +694,13 @@ static veil_status add_maxpool(builder *b, const veil_model_layer *l, uint32_t x
                                uint32_t *out_idx) {
     veil_program *p = b->p;
     veil_node *x = &p->nodes[x_idx];
-    int64_t lo = x->lo, hi = x->hi;
     if (table_range) {
-        lo = table_range[0];
-        hi = table_range[1];
-        set_range(b, x_idx, lo, hi);
-    } else if (x->kind == VEIL_NODE_LUT) {
-        veil_node tables = *x; /* its worst case: the range of its tables */
-        worst_case(p, &tables);
-        lo = tables.lo;
-        hi = tables.hi;
-        /* what the lookup can give, not what calibration saw: x's class
-         * width comes from its readers, so this costs nothing */
-        set_range(b, x_idx, lo, hi);
+        set_range(b, x_idx, table_range[0], table_range[1]);
+        VEIL_TRY(check_later(b, x_idx));
+    } else {
+        VEIL_TRY(operand_range(b, x_idx));
     }
-    VEIL_TRY(check_later(b, x_idx));
+    const int64_t lo = x->lo, hi = x->hi;
     const veil_conv_geom g = veil_layer_conv_geom(l, &x->shape);
     const uint64_t w = (uint64_t)hi - (uint64_t)lo;
     if (diff_bits(lo, hi) > VEIL_MAX_BITS)
@@ -814,13 +821,16 @@ static int pool_before_lut(const builder *b, uint32_t li, uint32_t x) {
  * difference): a b = floor(s^2 / 4) - floor(d^2 / 4) with s = a + b and
  * d = a - b, exact since s and d have one parity (s - d = 2 b), so s^2 and
  * d^2 are equal mod 4. Two exact lookups per element, on s and d, whose
- * ranges (and tables) are what the operands' compiled ranges give, never
- * narrowed by calibration: operands inside their ranges read inside the
- * tables; then an ADD of the first and the negated second. x * x (one
+ * ranges (and tables) are what the operands' ranges give (operand_range: a
+ * lookup's output its whole table), never narrowed by calibration: operands
+ * inside their ranges read inside the tables; then an ADD of the first and
+ * the negated second. x * x (one
  * operand twice) is one lookup of the square. */
 static veil_status add_mul(builder *b, const veil_model_layer *l, const uint32_t ins[2],
                            uint32_t *out_idx) {
     veil_program *p = b->p;
+    VEIL_TRY(operand_range(b, ins[0]));
+    if (ins[1] != ins[0]) VEIL_TRY(operand_range(b, ins[1]));
     const size_t n = p->nodes[ins[0]].size;
     const veil_shape flat = {1, {(uint32_t)n}};
     const i128 alo = p->nodes[ins[0]].lo, ahi = p->nodes[ins[0]].hi;

@@ -137,8 +137,10 @@ def test_round_trip_two_inputs_add_concat(tmp_path):
     xa, xb = x[:, :4].copy(), x[:, 4:].copy()
     model = fit(TwoInputs(), [xa[:400], xb[:400]], y[:400])
     path = str(tmp_path / "two.h5")
-    rep = export(model, (xa[:128], xb[:128]), (xa[400:], xb[400:]), y[400:], path, name="two",
-                 verbose=False, accuracy_tolerance=0.03)
+    # the approximate rescale is said at export, not only in verbose mode
+    with pytest.warns(UserWarning, match=r"the coarser one is rescaled by a rounding table"):
+        rep = export(model, (xa[:128], xb[:128]), (xa[400:], xb[400:]), y[400:], path,
+                     name="two", verbose=False, accuracy_tolerance=0.03)
     assert validate(path) == []
     assert check_golden(path)[0]
     assert_golden_independent(path)
@@ -719,9 +721,10 @@ def test_refuses_a_function_undefined_on_its_table():
 
 
 class PoolForms(nn.Module):
-    """Pooling as functions and global max pooling: F.avg_pool2d,
-    AdaptiveMaxPool2d(1) and F.adaptive_max_pool2d, Dropout2d (identity in
-    eval), and x.view(x.size()[0], -1)."""
+    """Pooling as functions and reductions, global max pooling:
+    F.avg_pool2d, AdaptiveMaxPool2d(1), F.adaptive_max_pool2d, torch.amax and
+    x.sum over height and width, Dropout2d (identity in eval), and
+    x.view(x.size()[0], -1)."""
 
     def __init__(self):
         super().__init__()
@@ -731,14 +734,16 @@ class PoolForms(nn.Module):
         self.drop = nn.Dropout2d(0.2)
         self.gmp = nn.AdaptiveMaxPool2d(1)
         self.q2 = qnn.QuantIdentity(bit_width=4)
-        self.fc = qnn.QuantLinear(8 + 2 + 2, 3, bias=True, weight_bit_width=3)
+        self.fc = qnn.QuantLinear(8 + 2 + 2 + 2 + 2, 3, bias=True, weight_bit_width=3)
 
     def forward(self, x):
         z = self.drop(self.r(self.conv(self.q(x))))
         a = self.q2(F.avg_pool2d(z, 2))
         b = self.q2(self.gmp(z))  # one quantizer for the three: one scale
         c = self.q2(F.adaptive_max_pool2d(z, (1, 1)))
-        h = torch.cat([a.flatten(1), b.flatten(1), c.view(c.size()[0], -1)], dim=1)
+        d = self.q2(torch.amax(z, dim=(2, 3)))  # global max pooling as a reduction
+        e = self.q2(z.sum(dim=(-2, -1)) * 0.125)  # and a sum pool, scaled
+        h = torch.cat([a.flatten(1), b.flatten(1), c.view(c.size()[0], -1), d, e], dim=1)
         return self.fc(h)
 
 
@@ -756,7 +761,8 @@ def test_round_trip_pool_forms(tmp_path):
     for l in ir["layers"]:
         if "kernel" in l:
             kernels[l["op"]].append(l["kernel"].tolist())
-    assert kernels["avgpool2d"] == [[2, 2]] and kernels["maxpool2d"] == [[4, 4], [4, 4]]
+    assert kernels["avgpool2d"] == [[2, 2], [4, 4]]
+    assert kernels["maxpool2d"] == [[4, 4], [4, 4], [4, 4]]
 
 
 class Arith(nn.Module):

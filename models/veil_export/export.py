@@ -27,6 +27,7 @@ training set, Concrete ML's inputset) to know the observed ranges
 
 import math
 import operator
+import warnings
 
 import numpy as np
 import torch
@@ -403,6 +404,10 @@ class _Exporter:
                 out.append(v)
             else:
                 self.log("%s: rescaling operand %s from scale %g to %g" % (where, v.name, v.scale, s))
+                warnings.warn("%s: operands at scales %g and %g: the coarser one is rescaled by a "
+                              "rounding table, not exactly (models/README.md, 'Exact vs. "
+                              "approximate' (2)); one quantizer for all operands keeps it exact"
+                              % (where, v.scale, s), stacklevel=2)
                 out.append(self.rescale(v, s, where))
         return out, s
 
@@ -761,15 +766,26 @@ class _Exporter:
             p = self.as_pending(x)
             return Pending(p.name, p.shape, p.lo, p.hi, p.mult, p.offset,
                            p.modules + [_Const(op, c)])
-        if t is torch.mean or (node.op == "call_method" and t == "mean"):
+        reductions = {torch.mean: "mean", torch.sum: "sum", torch.amax: "amax"}
+        red = reductions.get(t) if node.op == "call_function" else (
+            t if node.op == "call_method" and t in ("mean", "sum", "amax") else None)
+        if red is not None:
+            # over height and width: global average, sum and max pooling
             dims = arg(1, "dim", None)
             keep = arg(2, "keepdim", False)
             x = env[node.args[0]]
             dims = sorted(int(d) % 4 for d in ((dims,) if isinstance(dims, int) else dims or ()))
             if dims != [2, 3] or not isinstance(x, (Quant, Pending)) or len(x.shape) != 3:
-                raise ExportError("%s: only the mean over height and width (dim=(2, 3)) of an "
-                                  "image is supported" % where)
-            pooled = self.adaptive_avgpool(x, 1, where)
+                raise ExportError("%s: only the %s over height and width (dim=(2, 3)) of an "
+                                  "image is supported" % (where, red))
+            if red == "amax":
+                pooled = self.adaptive_maxpool(x, 1, where)
+            else:
+                xq = self.need_quant(x, where)
+                pooled = self.adaptive_avgpool(xq, 1, where)
+                if red == "sum":  # the same integer sum, at the operand's own scale
+                    pooled = Pending(pooled.name, pooled.shape, pooled.lo, pooled.hi,
+                                     [xq.scale], [0.0])
             return pooled if keep else self.flatten(pooled, where)
         if t in (torch.cat, torch.concat):
             seq = arg(0, "tensors", None)

@@ -587,6 +587,22 @@ class _Exporter:
                             count_include_pad=m.count_include_pad)
         return self.avgpool(pool, x, where)
 
+    @staticmethod
+    def adaptive_window(shape, output_size, where):
+        """The window (kh, kw) of PyTorch's adaptive pools on an image of
+        `shape` [C, H, W], when the output's height and width divide the
+        input's (PyTorch's windows are then all of one size and tile it);
+        output_size: an int, a pair, None entries keeping the input's."""
+        _, hgt, wid = shape
+        if isinstance(output_size, int) or output_size is None:
+            output_size = (output_size, output_size)
+        oh = hgt if output_size[0] is None else int(output_size[0])
+        ow = wid if output_size[1] is None else int(output_size[1])
+        if oh < 1 or ow < 1 or hgt % oh or wid % ow:
+            raise ExportError("%s: output size %s does not divide the input %s (windows of "
+                              "unequal sizes are not supported)" % (where, [oh, ow], [hgt, wid]))
+        return hgt // oh, wid // ow
+
     def adaptive_avgpool(self, x, output_size, where):
         """AdaptiveAvgPool2d (global average pooling: output_size 1): the average
         pool whose windows tile the input, when the input's height and width are
@@ -595,15 +611,8 @@ class _Exporter:
         if len(x.shape) != 3:
             raise ExportError("%s: input shape %s, expected [C, H, W]" % (where, list(x.shape)))
         c, hgt, wid = x.shape
-        if isinstance(output_size, int) or output_size is None:
-            output_size = (output_size, output_size)
-        oh = hgt if output_size[0] is None else int(output_size[0])
-        ow = wid if output_size[1] is None else int(output_size[1])
-        if oh < 1 or ow < 1 or hgt % oh or wid % ow:
-            raise ExportError("%s: output size %s does not divide the input %s (windows of "
-                              "unequal sizes are not supported)" % (where, [oh, ow], [hgt, wid]))
-        kh, kw = hgt // oh, wid // ow
-        k = kh * kw
+        kh, kw = self.adaptive_window(x.shape, output_size, where)
+        oh, ow, k = hgt // kh, wid // kw, kh * kw
         name = self.emit("avgpool2d", [x], [c, oh, ow], k * x.lo, k * x.hi, where,
                          kernel=[kh, kw], strides=[kh, kw], padding=[0, 0])
         return Pending(name, (c, oh, ow), k * x.lo, k * x.hi, [x.scale / k], [0.0])
@@ -613,15 +622,7 @@ class _Exporter:
         whose windows tile the input, when they are all of one size"""
         if isinstance(x, FloatInput) or len(x.shape) != 3:
             raise ExportError("%s: expected an image [C, H, W] after an integer layer" % where)
-        _, hgt, wid = x.shape
-        if isinstance(output_size, int) or output_size is None:
-            output_size = (output_size, output_size)
-        oh = hgt if output_size[0] is None else int(output_size[0])
-        ow = wid if output_size[1] is None else int(output_size[1])
-        if oh < 1 or ow < 1 or hgt % oh or wid % ow:
-            raise ExportError("%s: output size %s does not divide the input %s (windows of "
-                              "unequal sizes are not supported)" % (where, [oh, ow], [hgt, wid]))
-        k = (hgt // oh, wid // ow)
+        k = self.adaptive_window(x.shape, output_size, where)
         return self.maxpool(x, k, k, 0, 1, False, False, where)
 
     def maxpool(self, x, kernel, stride, padding, dilation, ceil_mode, return_indices, where):

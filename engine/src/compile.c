@@ -816,8 +816,8 @@ static int pool_before_lut(const builder *b, uint32_t li, uint32_t x) {
     return wide > narrow ? reader : -1;
 }
 
-/* a * b of two tensors of one shape (Concrete's product of two encrypted
- * values, "multiplication" in its docs: two TLUs on the sum and the
+/* a * b of two tensors of one shape (as the Concrete compiler's
+ * EncryptedMulToDoubleTLU pass does it: a TLU on the sum, one on the
  * difference): a b = floor(s^2 / 4) - floor(d^2 / 4) with s = a + b and
  * d = a - b, exact since s and d have one parity (s - d = 2 b), so s^2 and
  * d^2 are equal mod 4. Two exact lookups per element, on s and d, whose

@@ -352,6 +352,15 @@ static veil_status add_node(builder *b, const char *layer, uint32_t x, uint32_t 
     return finish_node(b, *out_idx);
 }
 
+/* x - y: a noiseless negation of y (x * f + c with f = -1, *neg) and an ADD
+ * (*out_idx, of the given shape) */
+static veil_status sub_node(builder *b, const char *layer, uint32_t x, uint32_t y,
+                            const veil_shape *shape, uint32_t *neg, uint32_t *out_idx) {
+    const veil_shape flat = {1, {(uint32_t)b->p->nodes[y].size}};
+    VEIL_TRY(scale_node(b, layer, y, -1, 0, &flat, neg));
+    return add_node(b, layer, x, *neg, shape, out_idx);
+}
+
 /* The exact lookup T_grp[r], r = (x + off) >> g in [0, span] (the low g bits
  * of x + off are zero), element i of x in group (i / inner) % groups.
  *
@@ -647,9 +656,8 @@ static veil_status max_pair(builder *b, const char *layer, uint32_t a, uint32_t 
     const veil_shape flat = {1, {(uint32_t)n}};
     const int64_t w = hi - lo;
     uint32_t nb, d, r, m;
-    VEIL_TRY(scale_node(b, layer, bn, -1, 0, &flat, &nb));
+    VEIL_TRY(sub_node(b, layer, a, bn, &flat, &nb, &d));
     set_range(b, nb, -hi, -lo);
-    VEIL_TRY(add_node(b, layer, a, nb, &flat, &d));
     set_range(b, d, -w, w);
     veil_status st = lookup(b, layer, d, w, 0, 2 * (uint64_t)w, 1, relu, &flat, 1, &r);
     if (st == VEIL_ERR_UNSUPPORTED && b->p->nodes[d].bits > b->lut_bits)
@@ -816,6 +824,22 @@ static int pool_before_lut(const builder *b, uint32_t li, uint32_t x) {
     return wide > narrow ? reader : -1;
 }
 
+/* The exact lookup floor(v^2 / div) of x, v in [lo, hi] (|v| < 2^16, the
+ * table the whole range: an internal lookup) */
+static veil_status square_lookup(builder *b, const char *layer, uint32_t x, int64_t lo, int64_t hi,
+                                 int64_t div, const veil_shape *shape, uint32_t *out_idx) {
+    const uint64_t span = (uint64_t)(hi - lo);
+    int64_t *tab = malloc((span + 1) * sizeof *tab);
+    if (!tab) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+    for (uint64_t r = 0; r <= span; r++) {
+        const int64_t v = lo + (int64_t)r;
+        tab[r] = v * v / div; /* v^2 >= 0: the floor */
+    }
+    const veil_status st = lookup(b, layer, x, -lo, 0, span, 1, tab, shape, 1, out_idx);
+    free(tab);
+    return st;
+}
+
 /* a * b of two tensors of one shape (as the Concrete compiler's
  * EncryptedMulToDoubleTLU pass does it: a TLU on the sum, one on the
  * difference): a b = floor(s^2 / 4) - floor(d^2 / 4) with s = a + b and
@@ -842,18 +866,9 @@ static veil_status add_mul(builder *b, const veil_model_layer *l, const uint32_t
                               "layer %s: a square of values in [%lld, %lld], past the %d bits veil "
                               "compiles; quantize the operand to fewer bits",
                               l->name, (long long)alo, (long long)ahi, VEIL_MAX_BITS);
-        const uint64_t span = (uint64_t)(ahi - alo);
-        int64_t *tab = malloc((span + 1) * sizeof *tab);
-        if (!tab) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
-        for (uint64_t r = 0; r <= span; r++) {
-            const int64_t v = (int64_t)alo + (int64_t)r; /* |v| < 2^16 */
-            tab[r] = v * v;
-        }
         const size_t first = p->n_nodes;
-        const veil_status st =
-            lookup(b, l->name, ins[0], (int64_t)-alo, 0, span, 1, tab, &l->out_shape, 1, out_idx);
-        free(tab);
-        VEIL_TRY(st);
+        VEIL_TRY(square_lookup(b, l->name, ins[0], (int64_t)alo, (int64_t)ahi, 1, &l->out_shape,
+                               out_idx));
         for (size_t j = first; j < p->n_nodes; j++) /* the report's row, whichever comes first */
             p->nodes[j].report_op = "mul";
         return VEIL_OK;
@@ -870,27 +885,14 @@ static veil_status add_mul(builder *b, const veil_model_layer *l, const uint32_t
                               VEIL_MAX_BITS);
     uint32_t sd[2], q[2], nb, nq;
     VEIL_TRY(add_node(b, l->name, ins[0], ins[1], &flat, &sd[0]));
-    set_range(b, sd[0], (int64_t)lo[0], (int64_t)hi[0]);
     p->nodes[sd[0]].report_op = "mul"; /* the report's row */
-    VEIL_TRY(scale_node(b, l->name, ins[1], -1, 0, &flat, &nb));
+    VEIL_TRY(sub_node(b, l->name, ins[0], ins[1], &flat, &nb, &sd[1]));
     set_range(b, nb, (int64_t)-bhi, (int64_t)-blo);
-    VEIL_TRY(add_node(b, l->name, ins[0], nb, &flat, &sd[1]));
-    set_range(b, sd[1], (int64_t)lo[1], (int64_t)hi[1]);
     for (int k = 0; k < 2; k++) {
-        const uint64_t span = (uint64_t)(hi[k] - lo[k]);
-        int64_t *tab = malloc((span + 1) * sizeof *tab);
-        if (!tab) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
-        for (uint64_t r = 0; r <= span; r++) {
-            const int64_t v = (int64_t)lo[k] + (int64_t)r; /* |v| < 2^16 */
-            tab[r] = v * v / 4;                            /* v^2 >= 0: the floor */
-        }
-        const veil_status st =
-            lookup(b, l->name, sd[k], (int64_t)-lo[k], 0, span, 1, tab, &flat, 1, &q[k]);
-        free(tab);
-        VEIL_TRY(st);
+        set_range(b, sd[k], (int64_t)lo[k], (int64_t)hi[k]);
+        VEIL_TRY(square_lookup(b, l->name, sd[k], (int64_t)lo[k], (int64_t)hi[k], 4, &flat, &q[k]));
     }
-    VEIL_TRY(scale_node(b, l->name, q[1], -1, 0, &flat, &nq));
-    VEIL_TRY(add_node(b, l->name, q[0], nq, &l->out_shape, out_idx));
+    VEIL_TRY(sub_node(b, l->name, q[0], q[1], &l->out_shape, &nq, out_idx));
     /* the product's own range, inside the worst case of the two tables' */
     i128 plo = alo * blo, phi = plo;
     const i128 c[3] = {alo * bhi, ahi * blo, ahi * bhi};
@@ -950,11 +952,8 @@ static veil_status add_layer(builder *b, uint32_t li) {
         return VEIL_OK;
     }
     if (l->op == VEIL_OP_SUB) {
-        /* a + (-1) b: a noiseless negation (x * f + c with f = -1), then ADD */
-        const veil_shape flat = {1, {(uint32_t)p->nodes[ins[1]].size}};
         uint32_t neg;
-        VEIL_TRY(scale_node(b, l->name, ins[1], -1, 0, &flat, &neg));
-        VEIL_TRY(add_node(b, l->name, ins[0], neg, &l->out_shape, &idx));
+        VEIL_TRY(sub_node(b, l->name, ins[0], ins[1], &l->out_shape, &neg, &idx));
         p->nodes[neg].report_op = p->nodes[idx].report_op = "sub"; /* the report's row */
         b->tensor_node[m->n_inputs + li] = idx;
         return VEIL_OK;

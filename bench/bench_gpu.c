@@ -335,8 +335,8 @@ static long bench_backend(FILE *o, veil_backend_kind kind, size_t max_batch,
     free(host);
     veil_backend_keys_free(keys);
 
-    point pf[32], pl[32], pc[32], ksc[32];
-    size_t nf = 0, nl = 0, nc = 0;
+    point pf[32], pl[32], ps[32], pc[32], ksc[32];
+    size_t nf = 0, nl = 0, ns = 0, nc = 0;
 #ifdef VEIL_WITH_CUDA
     point ksp[32];
     if (gpu && errors >= 0) {
@@ -354,6 +354,10 @@ static long bench_backend(FILE *o, veil_backend_kind kind, size_t max_batch,
                 fprintf(stderr, "bench_gpu: cluster kernel sweep stopped after %zu batch sizes\n",
                         nl);
             if (kernel_sweep(bi->ek, bi->lut, small, bi->in, distinct, batches, nb, bi->min_time,
+                             VEIL_CUDA_PBS_SPLIT, ps, ksp, &ns))
+                fprintf(stderr, "bench_gpu: split kernel sweep stopped after %zu batch sizes\n",
+                        ns);
+            if (kernel_sweep(bi->ek, bi->lut, small, bi->in, distinct, batches, nb, bi->min_time,
                              VEIL_CUDA_PBS_CUFFT, pc, ksc, &nc))
                 fprintf(stderr, "bench_gpu: cufft kernel sweep stopped after %zu batch sizes\n",
                         nc);
@@ -370,9 +374,10 @@ static long bench_backend(FILE *o, veil_backend_kind kind, size_t max_batch,
                 "%.4f, \"ct_macs_per_second\": %.4g},\n",
                 lin_batch, lc.in_f, lc.out_f, 1e3 * lp.mean_s,
                 (double)(lin_batch * lc.in_f * lc.out_f) / lp.mean_s);
-    print_points(o, "ks_pbs", kp, nk, nf == 0 && nl == 0 && nc == 0);
-    if (nf) print_points(o, "pbs_kernel_fused", pf, nf, nl == 0 && nc == 0);
-    if (nl) print_points(o, "pbs_kernel_cluster", pl, nl, nc == 0);
+    print_points(o, "ks_pbs", kp, nk, nf == 0 && nl == 0 && ns == 0 && nc == 0);
+    if (nf) print_points(o, "pbs_kernel_fused", pf, nf, nl == 0 && ns == 0 && nc == 0);
+    if (nl) print_points(o, "pbs_kernel_cluster", pl, nl, ns == 0 && nc == 0);
+    if (ns) print_points(o, "pbs_kernel_split", ps, ns, nc == 0);
     if (nc) {
         print_points(o, "pbs_kernel_cufft", pc, nc, 0);
         print_points(o, "keyswitch_kernel", ksc, nc, 1);

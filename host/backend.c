@@ -22,15 +22,18 @@ veil_status veil_backend_kind_parse(const char *s, veil_backend_kind *out) {
     return VEIL_OK;
 }
 
+/* The blind rotation kernels by name, in veil_backend_pbs order. */
+#define VEIL_PBS_EXPECTED "expected auto, cufft, fused, cluster or split"
+
 veil_status veil_backend_pbs_parse(const char *s, veil_backend_pbs *out) {
-    static const char *const names[] = {"auto", "cufft", "fused", "cluster"};
+    static const char *const names[] = {"auto", "cufft", "fused", "cluster", "split"};
     if (!s || !out) return veil_error(VEIL_ERR_ARG, "pbs kernel: NULL argument");
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < (int)(sizeof names / sizeof *names); i++)
         if (strcasecmp(s, names[i]) == 0) {
             *out = (veil_backend_pbs)i;
             return VEIL_OK;
         }
-    return veil_error(VEIL_ERR_ARG, "pbs kernel '%s': expected auto, cufft, fused or cluster", s);
+    return veil_error(VEIL_ERR_ARG, "pbs kernel '%s': " VEIL_PBS_EXPECTED, s);
 }
 
 void veil_backend_options_default(veil_backend_options *o) {
@@ -58,8 +61,7 @@ veil_status veil_backend_options_from_env(veil_backend_options *o) {
         t.device = (int)u;
     }
     if ((v = env_value("VEIL_CUDA_PBS")) && veil_backend_pbs_parse(v, &t.pbs) != VEIL_OK)
-        return veil_error(VEIL_ERR_ARG, "VEIL_CUDA_PBS=%s: expected auto, cufft, fused or cluster",
-                          v);
+        return veil_error(VEIL_ERR_ARG, "VEIL_CUDA_PBS=%s: " VEIL_PBS_EXPECTED, v);
     if ((v = env_value("VEIL_CUDA_MEMORY_MB"))) {
         VEIL_TRY(veil_arg_u64("VEIL_CUDA_MEMORY_MB", v, 0, (uint64_t)1 << 40, &u));
         t.memory_mb = (int64_t)u;
@@ -239,8 +241,9 @@ void veil_backend_options_env_help(FILE *f) {
     fputs("  VEIL_THREADS=N            cpu backend: worker threads (default: one per CPU)\n"
           "  VEIL_CUDA_DEVICE=N        cuda backend: the GPU (default 0; --devices, where a\n"
           "                            command has it, lists several)\n"
-          "  VEIL_CUDA_PBS=auto|cufft|fused|cluster\n"
-          "                            cuda backend: the blind rotation kernel (default auto)\n"
+          "  VEIL_CUDA_PBS=auto|cufft|fused|cluster|split\n"
+          "                            cuda backend: the blind rotation kernel (default auto;\n"
+          "                            split: N = 8192 to 32768, opt-in)\n"
           "  VEIL_CUDA_MEMORY_MB=N     cuda backend: cap on its batch buffers (default: 90% of\n"
           "                            the free memory)\n",
           f);
@@ -263,7 +266,7 @@ veil_status veil_backend_new_opts(veil_backend_kind kind, const veil_backend_opt
         return veil_error(VEIL_ERR_ARG, "veil_backend_new: threads %u, expected 0..256", o.threads);
     if (o.device < 0)
         return veil_error(VEIL_ERR_ARG, "veil_backend_new: device %d, expected >= 0", o.device);
-    if ((unsigned)o.pbs > VEIL_BACKEND_PBS_CLUSTER)
+    if ((unsigned)o.pbs > VEIL_BACKEND_PBS_SPLIT)
         return veil_error(VEIL_ERR_ARG, "veil_backend_new: unknown pbs kernel %d", (int)o.pbs);
     if (kind != VEIL_BACKEND_AUTO && kind != VEIL_BACKEND_CPU && kind != VEIL_BACKEND_CUDA)
         return veil_error(VEIL_ERR_ARG, "veil_backend_new: unknown kind %d", (int)kind);

@@ -251,6 +251,9 @@ static veil_status cuda_keys_new(veil_backend *be, veil_backend_keys *keys, size
     case VEIL_BACKEND_PBS_CLUSTER:
         pbs_kernel = VEIL_CUDA_PBS_CLUSTER;
         break;
+    case VEIL_BACKEND_PBS_SPLIT:
+        pbs_kernel = VEIL_CUDA_PBS_SPLIT;
+        break;
     }
     /* every partition reads and writes ciphertexts of D + 1 words (D =
      * parts[0].in_dim, the master key: veil/tfhe.h "Key sets") */

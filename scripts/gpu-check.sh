@@ -25,25 +25,31 @@
 #      (its 64 golden inputs repeated), cuda only (bench_model_mlp6.json: the
 #      per-sample latency against Concrete ML's CPU figure, 24.96 s on the
 #      Intel Xeon of 2026-12-02, README "Whole models on the CPU");
-#   6. (--cpu-scaling) the machine's CPU: batched KS-PBS on one thread
+#   6. (--large-n) issue 13 part 2: bench_gpu on the cuda backend at N = 16384
+#      (nn-p7-norm2e6-2m40, l = 2) and N = 32768 (nn-p8-norm2e0-2m40), up to
+#      batch 1024: the split kernel (pbs_kernel_split) against the cuFFT path
+#      (pbs_kernel_cufft) in one run, the only kernels that run there;
+#   7. (--cpu-scaling) the machine's CPU: batched KS-PBS on one thread
 #      against every core (scripts/cpu_scaling.sh, one pair, the model run
 #      left out: issue 16's scaling check at batch 256).
 # --max-batch B stops the GPU benchmark at batch B (default 65536).
 # --budget S caps the whole run at S seconds: each step gets at most what is
 # left (the device tool lends 15 minutes a session, start included).
-# Order: models, gpu tests, bench, memcheck, racecheck, cpu scaling (most
-# telling first).
+# Order: models, gpu tests, large N, bench, memcheck, racecheck, cpu scaling
+# (most telling first).
 #
 # usage: scripts/gpu-check.sh BUILD_DIR [--no-bench] [--no-memcheck] [--racecheck]
-#                             [--models] [--cpu-scaling] [--max-batch B] [--budget S]
+#                             [--models] [--large-n] [--cpu-scaling] [--max-batch B]
+#                             [--budget S]
 set -u
-B=${1:?usage: scripts/gpu-check.sh BUILD_DIR [--no-bench] [--no-memcheck] [--racecheck] [--models] [--cpu-scaling] [--budget S]}
+B=${1:?usage: scripts/gpu-check.sh BUILD_DIR [--no-bench] [--no-memcheck] [--racecheck] [--models] [--large-n] [--cpu-scaling] [--max-batch B] [--budget S]}
 shift
 bench=1
 memcheck=1
 racecheck=0
 models=0
 scaling=0
+largen=0
 budget=100000
 maxb=65536
 while [ $# -gt 0 ]; do
@@ -53,6 +59,7 @@ while [ $# -gt 0 ]; do
     --racecheck) racecheck=1 ;;
     --models) models=1 ;;
     --cpu-scaling) scaling=1 ;;
+    --large-n) largen=1 ;;
     --budget) budget=${2:?--budget needs seconds}; shift ;;
     --max-batch) maxb=${2:?--max-batch needs a batch size}; shift ;;
     *) echo "gpu-check: unknown option $1" >&2; exit 2 ;;
@@ -126,6 +133,15 @@ for src in tests/test_*.c; do
   fi
   run "$name" 300 "$bin"
 done
+
+if [ "$largen" = 1 ]; then
+  for set in nn-p7-norm2e6-2m40 nn-p8-norm2e0-2m40; do
+    run "bench_gpu_$set" 150 "$B/bench/bench_gpu" --backend cuda --params "$set" \
+      --max-batch 1024 --min-time 0.2 --out "$OUT/bench_gpu_$set.json"
+    grep -q '"pbs_kernel_split"' "$OUT/bench_gpu_$set.json" 2>/dev/null ||
+      { echo "gpu-check: bench_gpu_$set: no split kernel figures"; fail=1; }
+  done
+fi
 
 if [ "$bench" = 1 ]; then
   if [ -x "$B/bench/bench_gpu" ]; then

@@ -11,7 +11,7 @@ import json
 import math
 import sys
 
-SERIES = ("ks_pbs", "pbs_kernel_fused", "pbs_kernel_cluster", "pbs_kernel_cufft", "pbs_kernel", "keyswitch_kernel")
+SERIES = ("ks_pbs", "pbs_kernel_fused", "pbs_kernel_cluster", "pbs_kernel_split", "pbs_kernel_cufft", "pbs_kernel", "keyswitch_kernel")
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2"]
 
 

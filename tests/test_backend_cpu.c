@@ -105,6 +105,16 @@ static void test_options_env(void) {
     CU_ASSERT_EQUAL(o.device, 1);
     CU_ASSERT_EQUAL(o.pbs, VEIL_BACKEND_PBS_CLUSTER);
     CU_ASSERT_EQUAL(o.memory_mb, 0);
+    /* every kernel name of veil_backend_pbs_parse, in enum order */
+    static const char *const kernels[] = {"auto", "cufft", "fused", "cluster", "split"};
+    for (int i = 0; i < 5; i++) {
+        setenv("VEIL_CUDA_PBS", kernels[i], 1);
+        CU_ASSERT_EQUAL(veil_backend_options_from_env(&o), VEIL_OK);
+        CU_ASSERT_EQUAL(o.pbs, (veil_backend_pbs)i);
+    }
+    CU_ASSERT_EQUAL(o.pbs, VEIL_BACKEND_PBS_SPLIT);
+    setenv("VEIL_CUDA_PBS", "cluster", 1);
+    CU_ASSERT_EQUAL(veil_backend_options_from_env(&o), VEIL_OK);
     /* each bad value: refused, naming the variable, o as it was */
     static const char *const bad[][2] = {{"VEIL_THREADS", "0"},     {"VEIL_THREADS", "4x"},
                                          {"VEIL_THREADS", "-2"},    {"VEIL_CUDA_DEVICE", "gpu1"},

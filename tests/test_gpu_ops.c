@@ -6,8 +6,10 @@
  * decomposition):
  *   - keyswitch and modulus switch (kernel ABI): bit-exact;
  *   - bootstrapping key in the Fourier domain: cuFFT vs FFTW, relative error;
- *   - ks_pbs (backend, on device buffers): decryptions equal the CPU's and
- *     the table, phase difference within the FFT error bound below; batches
+ *   - ks_pbs (backend, on device buffers), with every blind rotation (fused,
+ *     cluster, cufft, split: N = 32768 runs on cufft and split only):
+ *     decryptions equal the CPU's and the table, phase difference within
+ *     the FFT error bound below; batches
  *     of 1, odd sizes, a large one, and more than one launch (small
  *     max_batch); multi-bit sets (g = 2, 3, 4) on the cuFFT path likewise;
  *   - linear and conv2d (backend): bit-exact on random words and full-range
@@ -47,22 +49,25 @@
  * 2048) and 2^42 for B = 15, i.e. 2^-9 of Δ at p = 4. */
 #define PHASE_BOUND_SHIFT 5
 
+/* The blind rotations each PBS test runs explicitly (KINDS below). */
+#define N_KINDS 4
+
 typedef struct {
     const char *name;
     veil_params p;
     veil_secret_key *sk;
     veil_eval_key *ek;
     veil_encryptor *enc;
-    veil_backend_keys *cpu, *gpu; /* gpu: pbs auto */
-    veil_backend_keys *kind[3];   /* KINDS; NULL where that kernel cannot run */
+    veil_backend_keys *cpu, *gpu;     /* gpu: pbs auto */
+    veil_backend_keys *kind[N_KINDS]; /* KINDS; NULL where that kernel cannot run */
     size_t lwe;
 } fixture;
 
 static veil_backend *CPU, *GPU;
 /* The blind rotations each PBS test runs explicitly (options.pbs), one
  * backend each. */
-static const char *const KINDS[3] = {"fused", "cluster", "cufft"};
-static veil_backend *GPU_KIND[3];
+static const char *const KINDS[N_KINDS] = {"fused", "cluster", "cufft", "split"};
+static veil_backend *GPU_KIND[N_KINDS];
 /* VEIL_TEST_GPU_SMALL=1 (for compute-sanitizer, whose tools run kernels tens
  * to thousands of times slower): the same shapes with n = 32 (a 32-step
  * blind rotation: every phase of the kernels, for a fraction of the time),
@@ -93,7 +98,7 @@ static int fixture_make(fixture *f, const char *name, const veil_params *p) {
            name, p->lwe_dim, p->glwe_dim, p->poly_size, p->pbs_level, p->pbs_base_log, p->ks_level,
            p->ks_base_log, p->ms == VEIL_MS_CENTERED ? "centered" : "standard", f->gpu->detail,
            f->gpu->limits.max_pbs);
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < N_KINDS; k++) {
         veil_status st = veil_backend_keys_new(GPU_KIND[k], f->ek, 4096, &f->kind[k]);
         if (st == VEIL_OK)
             printf("  %s: %s\n", KINDS[k], f->kind[k]->detail);
@@ -107,7 +112,7 @@ static int fixture_make(fixture *f, const char *name, const veil_params *p) {
 
 static void fixture_free(fixture *f) {
     veil_backend_keys_free(f->gpu);
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < N_KINDS; k++)
         veil_backend_keys_free(f->kind[k]);
     veil_backend_keys_free(f->cpu);
     veil_encryptor_free(f->enc);
@@ -120,7 +125,7 @@ static int suite_init(void) {
         printf("backends: %s\n", veil_error_message());
         return 1;
     }
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < N_KINDS; k++) {
         veil_backend_options bo;
         veil_backend_options_default(&bo);
         if (veil_backend_pbs_parse(KINDS[k], &bo.pbs) ||
@@ -152,8 +157,8 @@ static int suite_init(void) {
         if (!fixture_make(&FX[n_fx], names[i], &set[i])) return 1;
         n_fx++;
     }
-    /* N = 32768 (the 8-bit NN sets; cuFFT only: neither on-chip kernel's
-     * shared memory fits), with n = 32 in both modes: N is what the test is
+    /* N = 32768 (the 8-bit NN sets; cuFFT and split only: neither the
+     * fused nor the cluster kernel's shared memory fits), with n = 32 in both modes: N is what the test is
      * for (the kernels' indexing and plans at that size); n only counts the
      * steps, and the real n = 1017 would spend minutes in CPU keygen. */
     const veil_params *p8 = veil_params_find("nn-p8-norm2e0-2m40");
@@ -171,7 +176,7 @@ static int suite_init(void) {
 static int suite_clean(void) {
     for (int i = 0; i < n_fx; i++)
         fixture_free(&FX[i]);
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < N_KINDS; k++)
         veil_backend_free(GPU_KIND[k]);
     veil_backend_free(GPU);
     veil_backend_free(CPU);
@@ -381,19 +386,21 @@ static void test_ks_pbs(void) {
         const int small_n = x->p.poly_size <= 2048; /* both on-chip kernels fit */
         CU_ASSERT(!small_n || x->kind[0] != NULL);
         CU_ASSERT(!small_n || CC_MAJOR < 9 || x->kind[1] != NULL);
+        /* the split kernel runs every classic set on sm_90 (N = 32768: S = 8) */
+        CU_ASSERT(CC_MAJOR < 9 || x->kind[3] != NULL);
         for (size_t c = 0; c < (SMALL ? 2u : 3u); c++)
-            for (int k = 0; k < 3; k++)
+            for (int k = 0; k < N_KINDS; k++)
                 if (x->kind[k]) ks_pbs_case(x, x->kind[k], counts[c]);
         ks_pbs_case(x, x->gpu, SMALL ? 7 : 129);
     }
     if (SMALL) return;
     /* A large call (601: once two streams' pieces), on the first set. */
     ks_pbs_case(&FX[0], FX[0].gpu, 601);
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < N_KINDS; k++)
         if (FX[0].kind[k]) ks_pbs_case(&FX[0], FX[0].kind[k], 601);
     /* More than one launch: pieces of 16, 37 ciphertexts. */
     for (int f = 0; f < n_fx; f++) {
-        for (int k = 0; k < 3; k++) {
+        for (int k = 0; k < N_KINDS; k++) {
             if (!FX[f].kind[k]) continue;
             veil_backend_keys *small;
             CU_ASSERT_FATAL(veil_backend_keys_new(GPU_KIND[k], FX[f].ek, 16, &small) == VEIL_OK);
@@ -426,6 +433,7 @@ static void test_multibit_ks_pbs(void) {
         CU_ASSERT_FATAL(fixture_make(x, ids[i], &p));
         CU_ASSERT_PTR_NULL(x->kind[0]); /* fused */
         CU_ASSERT_PTR_NULL(x->kind[1]); /* cluster */
+        CU_ASSERT_PTR_NULL(x->kind[3]); /* split */
         for (size_t c = 0; c < (SMALL ? 2u : 3u); c++) {
             ks_pbs_case(x, x->kind[2], counts[c]);
             ks_pbs_case(x, x->gpu, counts[c]);
@@ -456,15 +464,15 @@ static void test_two_partitions(void) {
     veil_secret_key *sk;
     veil_eval_key *ek;
     veil_encryptor *enc;
-    veil_backend_keys *cpu, *gpu[4] = {0};
+    veil_backend_keys *cpu, *gpu[N_KINDS + 1] = {0}; /* the kinds, then auto */
     CU_ASSERT_FATAL(veil_secret_key_new_set(parts, 2, s[0], &sk) == VEIL_OK);
     CU_ASSERT_FATAL(veil_eval_key_new(sk, s[1], s[2], &ek) == VEIL_OK);
     CU_ASSERT_FATAL(veil_encryptor_new(s[3], NULL, &enc) == VEIL_OK);
     CU_ASSERT_FATAL(veil_backend_keys_new(CPU, ek, 1024, &cpu) == VEIL_OK);
-    const veil_status st_auto = veil_backend_keys_new(GPU, ek, 4096, &gpu[3]);
+    const veil_status st_auto = veil_backend_keys_new(GPU, ek, 4096, &gpu[N_KINDS]);
     if (st_auto) printf("\n  auto: %s", veil_error_message());
     CU_ASSERT_EQUAL_FATAL(st_auto, VEIL_OK);
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < N_KINDS; k++) {
         if (veil_backend_keys_new(GPU_KIND[k], ek, 4096, &gpu[k]) != VEIL_OK)
             printf("\n  %s: does not run here: %s", KINDS[k], veil_error_message());
     }
@@ -488,7 +496,7 @@ static void test_two_partitions(void) {
             veil_encrypt_big(enc, sk, veil_encode(m[i], bits), in + i * lwe);
         }
         CU_ASSERT_EQUAL_FATAL(bh_ks_pbs(cpu, x, in, count, luts, 1, NULL, ref), VEIL_OK);
-        for (int k = 0; k < 4; k++) {
+        for (int k = 0; k <= N_KINDS; k++) {
             if (!gpu[k]) continue;
             CU_ASSERT_EQUAL(bh_ks_pbs(gpu[k], x, in, count, luts, 1, NULL, got), VEIL_OK);
             size_t wrong = 0, differ = 0, nonzero = 0;
@@ -520,7 +528,7 @@ static void test_two_partitions(void) {
     }
     CU_ASSERT(cases >= 4); /* auto and cuFFT, both partitions */
     free(in), free(ref), free(got), free(m);
-    for (int k = 0; k < 4; k++)
+    for (int k = 0; k <= N_KINDS; k++)
         veil_backend_keys_free(gpu[k]);
     veil_backend_keys_free(cpu);
     veil_encryptor_free(enc);

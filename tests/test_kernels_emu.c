@@ -1,7 +1,7 @@
 // LABELS: unit crypto
 // LINKS: veil_kernels veil_host
-/* The fused and cluster CUDA blind rotations, run on the host by their own
- * phase code (veil_cuda_pbs_fused_emulate: the functions the kernels call,
+/* The fused, cluster and split CUDA blind rotations, run on the host by their
+ * own phase code (veil_cuda_pbs_fused_emulate: the functions the kernels call,
  * one emulated thread, and block of a cluster, after another), against the
  * CPU PBS on the same keys: decryptions equal the table and the CPU's, and
  * the phases agree within the FFT error bound. Needs nvcc to build, no GPU
@@ -22,10 +22,11 @@
  *
  * What the host cannot emulate, and where the GPU suite (test_gpu_ops.c,
  * label gpu; SKIPPED here without a device) covers it instead:
- *  - the cluster kernel's distributed shared memory (peers' digit buffers
- *    through cluster.map_shared_rank) and cluster barriers: the emulation
- *    gives every block the others' buffers in host memory; test_ks_pbs runs
- *    the cluster kernel (VEIL_CUDA_PBS=cluster) against the CPU;
+ *  - the cluster and split kernels' distributed shared memory (peers'
+ *    buffers through cluster.map_shared_rank) and cluster barriers: the
+ *    emulation gives every block the others' buffers in host memory;
+ *    test_ks_pbs runs both kernels (options.pbs cluster, split) against the
+ *    CPU;
  *  - warp-only barriers (veil_fused_stage_barrier: __syncwarp for the first
  *    FFT stages) and the __CUDA_ARCH__ branches: the emulation runs threads
  *    one after another, so a missing barrier is invisible here; test_ks_pbs
@@ -69,7 +70,16 @@
 /* Same bound as test_gpu_ops (see there): phases within delta / 2^5. */
 #define PHASE_BOUND_SHIFT 5
 
-static void check_set(veil_params p, const char *name, size_t count, uint32_t kernel) {
+static const char *kernel_name(uint32_t kernel) {
+    return kernel == VEIL_CUDA_PBS_CLUSTER ? "cluster"
+           : kernel == VEIL_CUDA_PBS_SPLIT ? "split"
+                                           : "fused";
+}
+
+/* split: the split kernel's blocks a polynomial (0: as on an sm_90 device;
+ * other kernels: 0). */
+static void check_set_split(veil_params p, const char *name, size_t count, uint32_t kernel,
+                            uint32_t split) {
     uint8_t s[4][32];
     for (unsigned i = 0; i < 4; i++)
         veil_test_seed_bytes(40 + i, s[i]);
@@ -82,12 +92,13 @@ static void check_set(veil_params p, const char *name, size_t count, uint32_t ke
     CU_ASSERT_FATAL(veil_encryptor_new(s[3], NULL, &enc) == VEIL_OK);
     CU_ASSERT_FATAL(veil_pbs_ctx_new(&p, &ctx) == VEIL_OK);
     const unsigned bits = p.precision, n_vals = 1u << bits;
-    int64_t table[64];
+    int64_t table[256];
     for (unsigned i = 0; i < n_vals; i++)
         table[i] = (int64_t)(n_vals / 2) - 1 - (int64_t)((3 * i + 1) % n_vals); /* signed out */
     veil_lut *lut;
     CU_ASSERT_FATAL(veil_lut_new(&p, table, bits, 1, veil_delta(bits), &lut) == VEIL_OK);
-    const veil_cuda_params cp = veil_cuda_params_from(&p, kernel);
+    veil_cuda_params cp = veil_cuda_params_from(&p, kernel);
+    cp.split = split;
     const size_t big1 = veil_params_big_dim(&p) + 1, n1 = p.lwe_dim + 1;
     uint64_t *in = malloc(big1 * 8), *small = malloc(n1 * 8), *ref = malloc(big1 * 8),
              *got = malloc(big1 * 8), *shifted = malloc(n1 * 8);
@@ -114,8 +125,8 @@ static void check_set(veil_params p, const char *name, size_t count, uint32_t ke
     }
     const uint64_t bound = veil_delta(bits) >> PHASE_BOUND_SHIFT;
     printf("\n  %s %s: %zu PBS, wrong %zu, max phase diff vs CPU 2^%.1f (bound 2^%.1f)",
-           kernel == VEIL_CUDA_PBS_CLUSTER ? "cluster" : "fused", name, count, wrong,
-           max_diff ? log2((double)max_diff) : -INFINITY, log2((double)bound));
+           kernel_name(kernel), name, count, wrong, max_diff ? log2((double)max_diff) : -INFINITY,
+           log2((double)bound));
     CU_ASSERT_EQUAL(wrong, 0);
     CU_ASSERT(max_diff <= bound);
     free(in);
@@ -130,6 +141,10 @@ static void check_set(veil_params p, const char *name, size_t count, uint32_t ke
     veil_encryptor_free(enc);
     veil_eval_key_free(ek);
     veil_secret_key_free(sk);
+}
+
+static void check_set(veil_params p, const char *name, size_t count, uint32_t kernel) {
+    check_set_split(p, name, count, kernel, 0);
 }
 
 static const uint32_t KERNELS[2] = {VEIL_CUDA_PBS_FUSED, VEIL_CUDA_PBS_CLUSTER};
@@ -169,6 +184,33 @@ static void test_n1024(void) {
         check_set(*nn, "nn-p4 k=2 N=1024", 2, KERNELS[k]);
         check_set(k1, "2_2 k=1 N=1024", 2, KERNELS[k]);
     }
+}
+
+/* The split kernel (pbs_split.cuh): every polynomial over S = 2, 4 and 8
+ * blocks at N = 2048 (k = 1: clusters of 4, 8 and 16), k = 2 at N = 1024
+ * (clusters of 6 and 12), two levels, and the size it is for: N = 16384,
+ * nn-p7-norm2e6-2m40 (l = 2: S = 4 as on an sm_90 device, the 7-bit
+ * lookups of the digits MLP). Against the CPU engine as the other kernels. */
+static void test_split(void) {
+    const veil_params p22 = *veil_params_find("tfhers-2_2-gaussian-2m64");
+    for (uint32_t S = 2; S <= 8; S *= 2) {
+        char name[64];
+        snprintf(name, sizeof name, "2_2 N=2048 S=%u", S);
+        check_set_split(p22, name, 2, VEIL_CUDA_PBS_SPLIT, S);
+    }
+    const veil_params *nn = veil_params_find("nn-p4-norm2e0-2m40");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(nn);
+    check_set_split(*nn, "nn-p4 k=2 N=1024 S=2", 2, VEIL_CUDA_PBS_SPLIT, 2);
+    check_set_split(*nn, "nn-p4 k=2 N=1024 S=4", 2, VEIL_CUDA_PBS_SPLIT, 4);
+    veil_params l2 = p22;
+    l2.id = "test-2_2-pbs-2x15";
+    l2.pbs_level = 2;
+    l2.pbs_base_log = 15;
+    check_set_split(l2, "2_2 l=2 S=4", 2, VEIL_CUDA_PBS_SPLIT, 4);
+    const veil_params *p7 = veil_params_find("nn-p7-norm2e6-2m40");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p7);
+    CU_ASSERT_EQUAL_FATAL(p7->poly_size, 16384);
+    check_set_split(*p7, "nn-p7 N=16384 l=2 (S as on sm_90)", 1, VEIL_CUDA_PBS_SPLIT, 0);
 }
 
 /* ---- a two-partition key set (veil/tfhe.h "Key sets") ----------------------
@@ -264,9 +306,8 @@ static void test_two_partitions(void) {
             const uint64_t bound = veil_delta(bits) >> PHASE_BOUND_SHIFT;
             printf("\n  partition %u (%s, kN %u of D %u), %s: %d PBS, %zu nonzero past kN, "
                    "wrong %zu, max phase diff 2^%.1f (bound 2^%.1f)",
-                   x, p->id, kN, D, kernel == VEIL_CUDA_PBS_CLUSTER ? "cluster" : "fused", COUNT,
-                   nonzero, wrong, max_diff ? log2((double)max_diff) : -INFINITY,
-                   log2((double)bound));
+                   x, p->id, kN, D, kernel_name(kernel), COUNT, nonzero, wrong,
+                   max_diff ? log2((double)max_diff) : -INFINITY, log2((double)bound));
             CU_ASSERT_EQUAL(nonzero, 0);
             CU_ASSERT_EQUAL(wrong, 0);
             CU_ASSERT(max_diff <= bound);
@@ -372,9 +413,8 @@ static void check_batch(const char *id, uint32_t kernel, uint32_t count) {
         const uint64_t bound = veil_delta(bits) >> PHASE_BOUND_SHIFT;
         printf("\n  %s batch %s, %s: %u PBS, modulus switch %zu differ, wrong %zu, max phase diff "
                "2^%.1f (bound 2^%.1f)",
-               kernel == VEIL_CUDA_PBS_CLUSTER ? "cluster" : "fused", id,
-               with_index ? "3 tables indexed" : "index NULL", count, ms_bad, wrong,
-               max_diff ? log2((double)max_diff) : -INFINITY, log2((double)bound));
+               kernel_name(kernel), id, with_index ? "3 tables indexed" : "index NULL", count,
+               ms_bad, wrong, max_diff ? log2((double)max_diff) : -INFINITY, log2((double)bound));
         CU_ASSERT_EQUAL(wrong, 0);
         CU_ASSERT(max_diff <= bound);
     }
@@ -602,6 +642,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_n2048_centered);
     VEIL_ADD_TEST(s, test_two_levels);
     VEIL_ADD_TEST(s, test_n1024);
+    VEIL_ADD_TEST(s, test_split);
     VEIL_ADD_TEST(s, test_batch_indexed);
     VEIL_ADD_TEST(s, test_two_partitions);
     VEIL_ADD_TEST(s, test_multibit_every_set);

@@ -79,8 +79,14 @@ extern "C" int veil_cuda_params_check(const veil_cuda_params *p, char *why, size
     if (!bad && p->lwe_dim < 1) bad = "LWE dimension n must be > 0";
     if (!bad && p->in_dim && p->in_dim < p->glwe_dim * p->poly_size)
         bad = "input dimension D must be 0 (k*N) or at least k*N";
-    if (!bad && p->pbs_kernel > VEIL_CUDA_PBS_CLUSTER)
-        bad = "pbs_kernel must be auto, cufft, fused or cluster";
+    if (!bad && p->pbs_kernel > VEIL_CUDA_PBS_SPLIT)
+        bad = "pbs_kernel must be auto, cufft, fused, cluster or split";
+    if (!bad && p->split &&
+        (p->pbs_kernel != VEIL_CUDA_PBS_SPLIT ||
+         (p->split != 2 && p->split != 4 && p->split != 8) || (p->glwe_dim + 1) * p->split > 16 ||
+         p->poly_size / 2 / p->split < 64))
+        bad = "split must be 0, or 2, 4 or 8 with the split kernel, (k+1) * split <= 16 and "
+              "N/2/split >= 64";
     if (!bad && (p->grouping == 1 || p->grouping > 4 || (p->grouping && p->lwe_dim % p->grouping)))
         bad = "multi-bit grouping must be 0 or 2..4 dividing n";
     if (!bad && p->grouping && p->pbs_kernel != VEIL_CUDA_PBS_AUTO &&

@@ -5,6 +5,7 @@
 #include "lut.cuh"
 #include "pbs.cuh"
 #include "pbs_cluster.cuh"
+#include "pbs_split.cuh"
 #include "pbs_multibit.cuh"
 
 #define VEIL_PBS_MAX_PLANS 32
@@ -21,8 +22,10 @@ struct veil_cuda_pbs_buffer {
     int n_plans;   /* plans[e] transform 2^e ciphertexts */
     cufftHandle fwd[VEIL_PBS_MAX_PLANS], inv[VEIL_PBS_MAX_PLANS];
     int fwd_made[VEIL_PBS_MAX_PLANS], inv_made[VEIL_PBS_MAX_PLANS];
-    int kernel;     /* VEIL_CUDA_PBS_FUSED / _CLUSTER (acc/dec/prod/plans unused) / _CUFFT */
-    double2 *roots; /* fused, cluster: exp(-2 pi i t / (N/2)), t < N/4 */
+    int kernel; /* VEIL_CUDA_PBS_FUSED / _CLUSTER / _SPLIT (acc/dec/prod/plans unused) / _CUFFT */
+    double2 *roots;     /* on-chip kernels: exp(-2 pi i t / (N/2)), t < N/4 */
+    uint32_t split;     /* split: blocks a polynomial, S */
+    double2 *roots_loc; /* split: exp(-2 pi i t / M), t < M/2, M = N/2/S */
     /* multi-bit (p.grouping >= 2): each ciphertext's group sum, (k+1)^2 l
      * polynomials twisted then transformed, and the plans that transform
      * 2^e ciphertexts' sums */
@@ -407,6 +410,7 @@ extern "C" int veil_cuda_bsk_to_fourier(void *stream_, uint32_t gpu_index,
 extern "C" const char *veil_cuda_pbs_kernel_name(const veil_cuda_pbs_buffer *b) {
     if (!b) return "none";
     return b->kernel == VEIL_CUDA_PBS_CLUSTER ? "cluster"
+           : b->kernel == VEIL_CUDA_PBS_SPLIT ? "split"
            : b->kernel == VEIL_CUDA_PBS_FUSED ? "fused"
                                               : "cufft";
 }
@@ -428,6 +432,7 @@ extern "C" void veil_cuda_cleanup_pbs(void *stream, uint32_t gpu_index, veil_cud
     cudaFree(b->ms);
     cudaFree(b->tw);
     cudaFree(b->roots);
+    cudaFree(b->roots_loc);
     cudaFree(b->work);
     free(b);
     *bp = NULL;
@@ -454,7 +459,17 @@ extern "C" int veil_cuda_scratch_pbs(void *stream_, uint32_t gpu_index, const ve
         clusters = veil_cluster_max_active(p, (int)gpu_index);
         if (clusters < 0) return -clusters;
     }
-    if ((want == VEIL_CUDA_PBS_FUSED && !fits) || (want == VEIL_CUDA_PBS_CLUSTER && !clusters))
+    uint32_t split = 0; /* the split kernel: opt-in (not yet measured against cuFFT) */
+    if (want == VEIL_CUDA_PBS_SPLIT) {
+        if ((e = veil_split_factor_on(p, (int)gpu_index, &split))) return -e;
+        if (split) {
+            const int n = veil_split_max_active(p, split, (int)gpu_index);
+            if (n < 0) return -n;
+            if (n == 0) split = 0;
+        }
+    }
+    if ((want == VEIL_CUDA_PBS_FUSED && !fits) || (want == VEIL_CUDA_PBS_CLUSTER && !clusters) ||
+        (want == VEIL_CUDA_PBS_SPLIT && !split))
         return VEIL_CUDA_ERR_UNSUPPORTED;
     /* AUTO: the cluster kernel where it runs; on an H200 it led the fused
      * kernel at every batch size, 5.3 vs 10.8 ms at 1 and 18,700 vs 13,900
@@ -490,11 +505,13 @@ extern "C" int veil_cuda_scratch_pbs(void *stream_, uint32_t gpu_index, const ve
     b->p = *p;
     b->max_count = max_count;
     b->kernel = (int)kernel;
+    b->split = split;
     if (onchip) {
         e = (int)cudaMalloc((void **)&b->ms,
                             sizeof(uint32_t) * (size_t)max_count * (p->lwe_dim + 1));
         if (!e) e = make_twiddles(stream, p->poly_size, &b->tw);
         if (!e) e = veil_fused_make_roots(stream, p->poly_size, &b->roots);
+        if (!e && split) e = veil_fused_make_roots(stream, p->poly_size / split, &b->roots_loc);
         if (e) {
             veil_cuda_cleanup_pbs(stream_, gpu_index, &b);
             return e;
@@ -629,6 +646,9 @@ extern "C" int veil_cuda_pbs(void *stream_, uint32_t gpu_index, veil_cuda_pbs_bu
     if ((e = veil_modulus_switch_launch(stream, p, b->ms, d_in_small, luts, count))) return e;
     if (b->kernel == VEIL_CUDA_PBS_CLUSTER)
         return veil_cluster_launch(stream, p, d_out_big, b->ms, luts, bsk, b->tw, b->roots, count);
+    if (b->kernel == VEIL_CUDA_PBS_SPLIT)
+        return veil_split_launch(stream, p, b->split, d_out_big, b->ms, luts, bsk, b->tw, b->roots,
+                                 b->roots_loc, count);
     if (b->kernel == VEIL_CUDA_PBS_FUSED)
         return veil_fused_launch(stream, p, d_out_big, b->ms, luts, bsk, b->tw, b->roots, count);
     if ((e = veil_lut_acc_init_launch(stream, p, b->acc, b->ms, luts, count))) return e;

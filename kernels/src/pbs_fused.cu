@@ -2,6 +2,7 @@
 #include <cstdlib>
 
 #include "pbs_cluster.cuh"
+#include "pbs_split.cuh"
 
 namespace {
 
@@ -162,6 +163,8 @@ extern "C" int veil_cuda_pbs_fused_emulate(const veil_cuda_params *p, const doub
     if (e) return e;
     if (p->pbs_kernel == VEIL_CUDA_PBS_CLUSTER)
         return veil_cluster_emulate(p, bsk_fourier, ms, lut_poly, out_big);
+    if (p->pbs_kernel == VEIL_CUDA_PBS_SPLIT)
+        return veil_split_emulate(p, bsk_fourier, ms, lut_poly, out_big);
     return veil_fused_with_dims(
         p, [&](const auto &d) { return emulate(d, p, bsk_fourier, ms, lut_poly, out_big); });
 }

@@ -62,8 +62,9 @@ typedef enum veil_backend_pbs {
     VEIL_BACKEND_PBS_CUFFT = 1,
     VEIL_BACKEND_PBS_FUSED = 2,
     VEIL_BACKEND_PBS_CLUSTER = 3,
+    VEIL_BACKEND_PBS_SPLIT = 4,
 } veil_backend_pbs;
-/* Parses "auto" | "cufft" | "fused" | "cluster". */
+/* Parses "auto" | "cufft" | "fused" | "cluster" | "split". */
 veil_status veil_backend_pbs_parse(const char *s, veil_backend_pbs *out);
 
 /* Most plans of one plan group (veil/exec.h veil_plan_group): entries of a

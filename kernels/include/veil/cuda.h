@@ -61,6 +61,9 @@ typedef struct veil_cuda_params {
      * cuFFT path only (pbs_kernel AUTO or CUFFT), from the standard-domain
      * BSK (veil_cuda_pbs_multibit). */
     uint32_t grouping;
+    /* SPLIT only: blocks a GLWE polynomial, 2, 4 or 8 with (k+1) * split
+     * <= 16; 0: the fewest whose shared memory fits the device. */
+    uint32_t split;
 } veil_cuda_params;
 
 /* D of p: in_dim, or k*N when in_dim is 0. */
@@ -76,13 +79,17 @@ static inline uint32_t veil_cuda_in_dim(const veil_cuda_params *p) {
  * N*8 + (2l+1)*(N/2+8)*16 bytes per block): on an H200 half the latency of
  * FUSED at batch 1 and 1.35 times its throughput at 16384 (k = 1, N = 2048).
  * CUFFT: one batched cuFFT call per direction per step, elementwise kernels
- * around it; any size. AUTO: CLUSTER where it runs, else FUSED where it
- * fits, else CUFFT. */
+ * around it; any size. SPLIT: a cluster of (k+1) S blocks per ciphertext,
+ * each polynomial split over S of them (pbs_split.cu; compute capability
+ * 9.0, 8N/S + 16 (l (N/2S + 8) + N/2S) bytes per block): for N = 8192 to
+ * 32768, where CLUSTER does not fit; opt-in until measured on a GPU.
+ * AUTO: CLUSTER where it runs, else FUSED where it fits, else CUFFT. */
 enum {
     VEIL_CUDA_PBS_AUTO = 0,
     VEIL_CUDA_PBS_CUFFT = 1,
     VEIL_CUDA_PBS_FUSED = 2,
-    VEIL_CUDA_PBS_CLUSTER = 3
+    VEIL_CUDA_PBS_CLUSTER = 3,
+    VEIL_CUDA_PBS_SPLIT = 4
 };
 
 /* The kernels' view of an engine parameter set (the one conversion every
@@ -93,7 +100,7 @@ static inline veil_cuda_params veil_cuda_params_from(const veil_params *p, uint3
                           p->pbs_level, p->ks_base_log,
                           p->ks_level,  p->ms == VEIL_MS_CENTERED,
                           pbs_kernel,   0,
-                          p->grouping};
+                          p->grouping,  0};
     return c;
 }
 
@@ -158,13 +165,14 @@ int veil_cuda_pbs(void *stream, uint32_t gpu_index, veil_cuda_pbs_buffer *buf, u
 int veil_cuda_pbs_multibit(void *stream, uint32_t gpu_index, veil_cuda_pbs_buffer *buf,
                            uint64_t *d_out_big, const uint64_t *d_in_small,
                            const veil_cuda_lut_set *luts, const uint64_t *d_bsk, uint32_t count);
-/* "fused", "cluster" or "cufft": the implementation the buffer was made for. */
+/* "fused", "cluster", "split" or "cufft": the implementation the buffer was made for. */
 const char *veil_cuda_pbs_kernel_name(const veil_cuda_pbs_buffer *buf);
 /* Frees the buffer and sets *buf to NULL (NULL accepted). */
 void veil_cuda_cleanup_pbs(void *stream, uint32_t gpu_index, veil_cuda_pbs_buffer **buf);
 
 /* Testing: the fused blind rotation (pbs_fused.cu; pbs_cluster.cu when
- * p->pbs_kernel is VEIL_CUDA_PBS_CLUSTER) run on the host, phase by phase
+ * p->pbs_kernel is VEIL_CUDA_PBS_CLUSTER, pbs_split.cu when SPLIT, with S as
+ * on an sm_90 device unless p->split sets it) run on the host, phase by phase
  * with the same code the kernel runs, for one ciphertext: ms = its n+1
  * switched values, bsk_fourier and lut_poly in host memory, out_big: D+1
  * words (D = veil_cuda_in_dim(p)). Lets the algorithm be checked against the CPU without a GPU. */

@@ -158,9 +158,10 @@ static int suite_init(void) {
         n_fx++;
     }
     /* N = 32768 (the 8-bit NN sets; cuFFT and split only: neither the
-     * fused nor the cluster kernel's shared memory fits), with n = 32 in both modes: N is what the
-     * test is for (the kernels' indexing and plans at that size); n only counts the steps, and the
-     * real n = 1017 would spend minutes in CPU keygen. */
+     * fused nor the cluster kernel's shared memory fits), with n = 32 in
+     * both modes: N is what the test is for (the kernels' indexing and
+     * plans at that size); n only counts the steps, and the real n = 1017
+     * would spend minutes in CPU keygen. */
     const veil_params *p8 = veil_params_find("nn-p8-norm2e0-2m40");
     if (!p8) return 1;
     veil_params big = *p8;

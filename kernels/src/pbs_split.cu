@@ -188,8 +188,10 @@ int emulate(const veil_cuda_params *p, const double *bsk_fourier, const uint32_t
                                                                   tid));
             VEIL_EMU(veil_split_mac<S, T>(d, peers, rows, bsk + i * ggsw_stride, q, b, roots, tid));
             VEIL_EMU(veil_split_gather<S, T>(d, peers, dec, q, b, tid));
-            for (uint32_t logh = d.logM; logh-- > 0;)
-                VEIL_EMU(veil_split_dif_stage<T>(d, dec, logh, roots_loc, tid));
+            uint32_t left = d.logM; /* veil_split_inverse_local's passes */
+            for (; left >= 2; left -= 2)
+                VEIL_EMU(veil_split_dif_stage2<T>(d, dec, left - 1, roots_loc, tid));
+            if (left == 1) VEIL_EMU(veil_split_dif_stage<T>(d, dec, 0, roots_loc, tid));
             VEIL_EMU(veil_split_add<S, T>(d, A, dec, c, tw, tid));
         }
         VEIL_EMU(veil_split_extract<S, T>(d, A, out_big, q, b, c, in_dim, tid));

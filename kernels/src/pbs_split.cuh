@@ -283,13 +283,59 @@ VEIL_HD inline void veil_split_dif_stage(const veil_split_dims &d, double2 *v, u
     }
 }
 
-/* The last log2 M inverse stages, barrier() after each. */
+/* The inverse stages of half sizes 2^logh and 2^(logh-1) in one pass
+ * (radix 4, logh >= 1): each item keeps the four elements the two stages
+ * combine in registers and does exactly veil_split_dif_stage's operations
+ * on them, in the same order (the same bits as two stages). */
+template <uint32_t T>
+VEIL_HD inline void veil_split_dif_stage2(const veil_split_dims &d, double2 *v, uint32_t logh,
+                                          const double2 *roots_loc, uint32_t tid) {
+    const uint32_t h2 = 1u << (logh - 1); /* h / 2 */
+    VEIL_FUSED_FOR_T(x, d.M / 4, T) {
+        const uint32_t pos = x & (h2 - 1), i0 = ((x >> (logh - 1)) << (logh + 1)) + pos;
+        double2 w1 = roots_loc[pos << (d.logM - 1 - logh)],
+                w3 = roots_loc[(pos + h2) << (d.logM - 1 - logh)],
+                w2 = roots_loc[pos << (d.logM - logh)];
+        w1.y = -w1.y;
+        w2.y = -w2.y;
+        w3.y = -w3.y;
+        const uint32_t p0 = veil_fused_pad(d.loc, i0), p1 = veil_fused_pad(d.loc, i0 + h2),
+                       p2 = veil_fused_pad(d.loc, i0 + 2 * h2),
+                       p3 = veil_fused_pad(d.loc, i0 + 3 * h2);
+        double2 a[4] = {v[p0], v[p1], v[p2], v[p3]};
+        /* stage h: (a0, a2) with w1, (a1, a3) with w3; then stage h/2:
+         * (a0, a1) and (a2, a3) with w2 */
+        const uint32_t lo[4] = {0, 1, 0, 2}, hi[4] = {2, 3, 1, 3};
+        const double2 ws[4] = {w1, w3, w2, w2};
+        VEIL_FUSED_UNROLL
+        for (uint32_t b = 0; b < 4; b++) {
+            const double2 u = a[lo[b]], y = a[hi[b]], w = ws[b];
+            a[lo[b]].x = u.x + y.x;
+            a[lo[b]].y = u.y + y.y;
+            const double tx = u.x - y.x, ty = u.y - y.y;
+            a[hi[b]].x = tx * w.x - ty * w.y;
+            a[hi[b]].y = tx * w.y + ty * w.x;
+        }
+        v[p0] = a[0];
+        v[p1] = a[1];
+        v[p2] = a[2];
+        v[p3] = a[3];
+    }
+}
+
+/* The last log2 M inverse stages: radix-4 passes, then radix 2 when log2 M
+ * is odd; barrier() after each pass. */
 template <uint32_t T, class Barrier>
 VEIL_HD inline void veil_split_inverse_local(const veil_split_dims &d, double2 *buf,
                                              const double2 *roots_loc, uint32_t tid,
                                              const Barrier &barrier) {
-    for (uint32_t logh = d.logM; logh-- > 0;) {
-        veil_split_dif_stage<T>(d, buf, logh, roots_loc, tid);
+    uint32_t left = d.logM; /* stages left; the next has half size 2^(left-1) */
+    for (; left >= 2; left -= 2) {
+        veil_split_dif_stage2<T>(d, buf, left - 1, roots_loc, tid);
+        barrier();
+    }
+    if (left == 1) {
+        veil_split_dif_stage<T>(d, buf, 0, roots_loc, tid);
         barrier();
     }
 }

@@ -957,3 +957,46 @@ def test_export_fails_when_integer_path_disagrees(tmp_path, monkeypatch):
         export(model, x[:128], x[300:], y[300:], str(tmp_path / "never.h5"), name="n",
                verbose=False)
     assert not os.path.exists(str(tmp_path / "never.h5"))
+
+
+class Eltwise(nn.Module):
+    """Brevitas's own quantized add, QuantEltwiseAdd (input_quant on both
+    operands, output_quant on the sum): an accumulator and a quantized tensor
+    added at 4 bits, then a sum of one tensor with itself with the default
+    8-bit quantizers; and one without quantizers (input_quant=None,
+    output_quant=None: a plain add of two tensors of one scale)."""
+
+    def __init__(self):
+        super().__init__()
+        self.q = qnn.QuantIdentity(bit_width=4, return_quant_tensor=True)
+        self.fc1 = qnn.QuantLinear(6, 8, bias=True, weight_bit_width=3)
+        self.r1 = qnn.QuantReLU(bit_width=4, return_quant_tensor=True)
+        self.fc2 = qnn.QuantLinear(8, 8, bias=True, weight_bit_width=3)
+        self.add = qnn.QuantEltwiseAdd(input_bit_width=4, output_bit_width=5,
+                                       return_quant_tensor=True)
+        self.add8 = qnn.QuantEltwiseAdd(return_quant_tensor=True)
+        self.plain = qnn.QuantEltwiseAdd(input_quant=None, output_quant=None,
+                                         return_quant_tensor=True)
+        self.fc3 = qnn.QuantLinear(8, 3, bias=True, weight_bit_width=3)
+
+    def forward(self, x):
+        x = self.q(x)
+        h = self.r1(self.fc1(x))
+        s = self.add(h, self.fc2(h))
+        return self.fc3(self.plain(self.add8(s, s), self.add8(s, s)))
+
+
+def test_round_trip_eltwise_add(tmp_path):
+    torch.manual_seed(0)
+    x, y = blobs(600, 6, seed=13)
+    model = fit(Eltwise(), [x[:400]], y[:400])
+    path = str(tmp_path / "eltwise.h5")
+    rep = export(model, x[:128], x[400:], y[400:], path, name="eltwise", verbose=False)
+    assert validate(path) == [] and check_golden(path)[0]
+    assert_golden_independent(path)
+    assert rep["max_abs_error"] < 1e-3 and rep["mismatch"] == 0
+    ops = [l["op"] for l in h5io.read(path)["layers"]]
+    # fc1 + ReLU, fc2; add: input_quant on both operands, the sum,
+    # output_quant; add8 twice likewise; plain: the sum alone; fc3
+    assert ops == ["linear", "lut", "linear", "lut", "lut", "add", "lut"] + \
+        ["lut", "lut", "add", "lut"] * 2 + ["add", "linear"]

@@ -237,6 +237,19 @@ def _quant_call(m, x, where):
     return v, float(out.scale), int(round(zp)), int(out.bit_width), bool(out.signed)
 
 
+class _Proxy:
+    """A Brevitas quantizer proxy (QuantEltwiseAdd's input_quant and
+    output_quant) called as _quant_call calls an activation layer."""
+
+    def __init__(self, proxy, name):
+        self.proxy = proxy
+        self.name = name
+        self.return_quant_tensor = True
+
+    def __call__(self, x):
+        return self.proxy(x)
+
+
 class _Exporter:
     def __init__(self, model, calib, test, verbose, range_set=None):
         self.model = model
@@ -255,6 +268,7 @@ class _Exporter:
         self.input_quantizers = []  # (module, FloatInput) for quantizing test data
         self.calib = {}  # tensor name -> int64 [S, ...] calibration + range-set values
         self.modules = dict(model.named_modules())
+        self.env = {}  # graph node -> its value, during walk()
 
     # -- helpers -------------------------------------------------------
     def log(self, msg):
@@ -433,6 +447,8 @@ class _Exporter:
         where = _describe(node, m)
         if isinstance(m, IDENTITY):
             return args[0]
+        if isinstance(m, qnn.QuantEltwiseAdd):
+            return self.eltwise_add(node, m, args, where)
         x = args[0]
         if isinstance(m, QuantNonLinearActLayer):
             if not m.act_quant.is_quant_enabled:
@@ -732,6 +748,37 @@ class _Exporter:
         name = self.emit("concat", vals, shape, lo, hi, where, axis=0)
         return Quant(name, shape, lo, hi, s)
 
+    def eltwise_add(self, node, m, args, where):
+        """Brevitas's QuantEltwiseAdd: both operands through input_quant (a
+        lookup each, as Brevitas requantizes even a quantized operand), their
+        sum at input_quant's scale (exact), then output_quant (a lookup). A
+        quantizer set to None is left out, as Brevitas leaves it out.
+        (Brevitas 0.13's QuantCat fails in its own forward, QuantTensor.cat
+        missing, so it stays refused.)"""
+        vals = list(args) + [self.env[node.kwargs[k]] for k in ("input", "other")
+                             if k in node.kwargs]
+        if len(vals) != 2:
+            raise ExportError("%s: expected two operands, got %d" % (where, len(vals)))
+        if m.input_quant.is_quant_enabled:
+            q = _Proxy(m.input_quant, "input_quant")
+            vals = [self.lut(self.need_float_chain(v, where, "operand %d" % i), q,
+                             "%s input_quant (operand %d)" % (where, i))
+                    for i, v in enumerate(vals)]
+        out = self.add(vals[0], vals[1], where)
+        if m.output_quant.is_quant_enabled:
+            out = self.lut(out, _Proxy(m.output_quant, "output_quant"), where + " output_quant")
+        return out
+
+    def need_float_chain(self, v, where, what):
+        """v as a lookup's input: a quantized tensor or an accumulator with its
+        float chain (not the raw model input)."""
+        if isinstance(v, FloatInput):
+            raise ExportError("%s: its %s is the raw model input '%s'; quantize it first "
+                              "(QuantIdentity)" % (where, what, v.name))
+        if not isinstance(v, (Quant, Pending)):
+            raise ExportError("%s: its %s is not a tensor of the model" % (where, what))
+        return v
+
     def call_function(self, node, env):
         t = node.target
         where = _describe(node)
@@ -873,7 +920,7 @@ class _Exporter:
             graph = _Tracer().trace(self.model)
         except Exception as e:  # fx gives many exception types
             raise ExportError("cannot trace the model with torch.fx: %s" % e) from e
-        env = {}
+        env = self.env = {}  # graph node -> its value (eltwise_add reads keyword operands)
         placeholders = [n for n in graph.nodes if n.op == "placeholder"]
         if len(placeholders) != len(self.calib_f):
             raise ExportError("model takes %d inputs, %d calibration tensors given" % (

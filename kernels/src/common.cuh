@@ -3,7 +3,9 @@
 #ifndef VEIL_KERNELS_COMMON_CUH
 #define VEIL_KERNELS_COMMON_CUH
 
+#include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #include <cuda_runtime.h>
 #include <cufft.h>
@@ -47,15 +49,32 @@ __host__ __device__ __forceinline__ uint32_t veil_dev_ms_coef(uint64_t x, uint32
 }
 
 /* A double holding an integer-valued (or near) number, rounded to the nearest
- * integer and reduced mod 2^64; exact for |v| < 2^1023. */
-__device__ __forceinline__ uint64_t veil_dev_f64_to_torus(double v) {
+ * integer and reduced mod 2^64; exact for |v| < 2^1023. Host too: every
+ * kernel's host emulation. */
+__host__ __device__ __forceinline__ uint64_t veil_dev_f64_to_torus(double v) {
     const double r = rint(v);
     if (fabs(r) < 0x1p63) return (uint64_t)(long long)r;
+#ifdef __CUDA_ARCH__
     const uint64_t bits = (uint64_t)__double_as_longlong(r);
+#else
+    uint64_t bits;
+    memcpy(&bits, &r, 8);
+#endif
     const int e = (int)((bits >> 52) & 0x7ff) - 1075; /* r = mant * 2^e, e >= 11 here */
     const uint64_t mant = (bits & (((uint64_t)1 << 52) - 1)) | ((uint64_t)1 << 52);
     const uint64_t m = e >= 64 ? 0 : mant << e;
     return (bits >> 63) ? (uint64_t)0 - m : m;
+}
+
+/* The fold-and-twist transform's twist of one folded pair (re, im) =
+ * (a_j, a_{j+N/2}) by w = exp(i pi j / N), and its inverse on a product
+ * coefficient v, with the inverse FFT's 1/(N/2) in scale: the same
+ * operations in every kernel and emulation. */
+__host__ __device__ __forceinline__ double2 veil_dev_twist(double re, double im, double2 w) {
+    return make_double2(re * w.x - im * w.y, re * w.y + im * w.x);
+}
+__host__ __device__ __forceinline__ double2 veil_dev_untwist(double2 v, double2 w, double scale) {
+    return make_double2((v.x * w.x + v.y * w.y) * scale, (v.y * w.x - v.x * w.y) * scale);
 }
 
 /* Coefficient t of X^e * P mod X^N + 1, e in [0, 2N). */

@@ -85,7 +85,7 @@ __global__ void rotate_decompose_kernel(double2 *__restrict__ dec, const uint64_
     for (uint32_t lev = l; lev-- > 0;) { /* digits least significant first */
         const double re = (double)veil_gadget_next(&r0, base_log),
                      im = (double)veil_gadget_next(&r1, base_log);
-        out[(uint64_t)lev * H] = make_double2(re * w.x - im * w.y, re * w.y + im * w.x);
+        out[(uint64_t)lev * H] = veil_dev_twist(re, im, w);
     }
 }
 
@@ -129,12 +129,10 @@ __global__ void untwist_add_kernel(uint64_t *__restrict__ acc, const double2 *__
     const uint32_t j = (uint32_t)(idx % H);
     const uint64_t cq = idx / H;
     const double2 v = prod[idx], w = tw[j];
-    const double scale = 1.0 / (double)H;
-    const double re = (v.x * w.x + v.y * w.y) * scale;
-    const double im = (v.y * w.x - v.x * w.y) * scale;
+    const double2 u = veil_dev_untwist(v, w, 1.0 / (double)H);
     uint64_t *A = acc + cq * N;
-    A[j] += veil_dev_f64_to_torus(re);
-    A[j + H] += veil_dev_f64_to_torus(im);
+    A[j] += veil_dev_f64_to_torus(u.x);
+    A[j + H] += veil_dev_f64_to_torus(u.y);
 }
 
 /* ---- multi-bit blind rotation (pbs_multibit.cuh) ----------------------------
@@ -161,7 +159,7 @@ __global__ void mb_group_sum_kernel(double2 *__restrict__ gsum, const uint64_t *
     const uint64_t *grp = bsk + ((uint64_t)q << g) * gw;
     const uint64_t lo = veil_mb_sum_coef(grp, gw, N, r, d, g, j),
                    hi = veil_mb_sum_coef(grp, gw, N, r, d, g, j + H);
-    gsum[idx] = veil_mb_twist((double)(int64_t)lo, (double)(int64_t)hi, tw[j]);
+    gsum[idx] = veil_dev_twist((double)(int64_t)lo, (double)(int64_t)hi, tw[j]);
 }
 
 /* The accumulator's digits (ties to even), twisted; zeros past count. */
@@ -205,7 +203,7 @@ __global__ void twist_torus_kernel(double2 *__restrict__ out, const uint64_t *__
     const uint64_t *a = in + (idx / H) * N;
     const double re = (double)(int64_t)a[j], im = (double)(int64_t)a[j + H];
     const double2 w = tw[j];
-    out[idx] = make_double2(re * w.x - im * w.y, re * w.y + im * w.x);
+    out[idx] = veil_dev_twist(re, im, w);
 }
 
 /* Twist factors computed on the host exactly as engine/src/fft.c does. */
@@ -728,16 +726,6 @@ void host_fft(double2 *x, uint32_t H, int inverse) {
     }
 }
 
-uint64_t host_to_torus(double v) {
-    const double r = rint(v);
-    if (fabs(r) < 0x1p63) return (uint64_t)(long long)r;
-    uint64_t bits;
-    memcpy(&bits, &r, 8);
-    const int e = (int)((bits >> 52) & 0x7ff) - 1075;
-    const uint64_t mant = (bits & (((uint64_t)1 << 52) - 1)) | ((uint64_t)1 << 52);
-    const uint64_t m = e >= 64 ? 0 : mant << e;
-    return (bits >> 63) ? (uint64_t)0 - m : m;
-}
 } // namespace
 
 extern "C" int veil_cuda_pbs_multibit_emulate(const veil_cuda_params *p, const uint64_t *bsk,
@@ -777,7 +765,7 @@ extern "C" int veil_cuda_pbs_multibit_emulate(const veil_cuda_params *p, const u
             const uint64_t *grp = bsk + ((uint64_t)q << g) * gw;
             for (uint64_t r = 0; r < gpolys; r++) {
                 for (uint32_t j = 0; j < H; j++)
-                    gsum[r * H + j] = veil_mb_twist(
+                    gsum[r * H + j] = veil_dev_twist(
                         (double)(int64_t)veil_mb_sum_coef(grp, gw, N, r, d, g, j),
                         (double)(int64_t)veil_mb_sum_coef(grp, gw, N, r, d, g, j + H), tw[j]);
                 host_fft(gsum + r * H, H, 0);
@@ -803,11 +791,9 @@ extern "C" int veil_cuda_pbs_multibit_emulate(const veil_cuda_params *p, const u
                 host_fft(prod + (uint64_t)cq * H, H, 1);
                 for (uint32_t j = 0; j < H; j++) { /* untwist_add_kernel into zeros */
                     const double2 v = prod[(uint64_t)cq * H + j], w = tw[j];
-                    const double scale = 1.0 / (double)H;
-                    const double re = (v.x * w.x + v.y * w.y) * scale;
-                    const double im = (v.y * w.x - v.x * w.y) * scale;
-                    acc[(uint64_t)cq * N + j] = host_to_torus(re);
-                    acc[(uint64_t)cq * N + j + H] = host_to_torus(im);
+                    const double2 u = veil_dev_untwist(v, w, 1.0 / (double)H);
+                    acc[(uint64_t)cq * N + j] = veil_dev_f64_to_torus(u.x);
+                    acc[(uint64_t)cq * N + j + H] = veil_dev_f64_to_torus(u.y);
                 }
             }
         }

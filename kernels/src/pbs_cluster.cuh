@@ -121,8 +121,7 @@ VEIL_HD inline void veil_cluster_rotate(const D &d, const uint64_t *A, double2 *
             for (uint32_t m = 0; m < 4; m++) {
                 const double re = (double)veil_gadget_next(&r0[m], d.base_log),
                              im = (double)veil_gadget_next(&r1[m], d.base_log);
-                z[m].x = re * w[m].x - im * w[m].y;
-                z[m].y = re * w[m].y + im * w[m].x;
+                z[m] = veil_dev_twist(re, im, w[m]);
             }
             veil_fused_bfly4(z[0], z[1], z[2], z[3], w1, w2, w3);
             double2 *v = dec + lev * d.HP;

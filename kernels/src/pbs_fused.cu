@@ -193,10 +193,10 @@ extern "C" int veil_cuda_fused_product_emulate(const veil_cuda_params *p, const 
             const uint32_t q = veil_fused_pad(d, veil_fused_bitrev(j, d.logH));
             const double a = (double)digits[(size_t)r * d.N + j],
                          b = (double)digits[(size_t)r * d.N + j + H];
-            dig[(size_t)r * HP + q] = make_double2(a * w.x - b * w.y, a * w.y + b * w.x);
+            dig[(size_t)r * HP + q] = veil_dev_twist(a, b, w);
             const double c = (double)(int64_t)torus[(size_t)r * d.N + j],
                          f = (double)(int64_t)torus[(size_t)r * d.N + j + H];
-            key[(size_t)r * HP + q] = make_double2(c * w.x - f * w.y, c * w.y + f * w.x);
+            key[(size_t)r * HP + q] = veil_dev_twist(c, f, w);
         }
     uint32_t st = 1;
     for (; st + 1 <= d.logH; st += 2)
@@ -229,8 +229,9 @@ extern "C" int veil_cuda_fused_product_emulate(const veil_cuda_params *p, const 
     const double scale = 1.0 / (double)H;
     for (uint32_t j = 0; j < H; j++) {
         const double2 v = prod[veil_fused_pad(d, j)], w = tw[j];
-        out[j] = (v.x * w.x + v.y * w.y) * scale;
-        out[j + H] = (v.y * w.x - v.x * w.y) * scale;
+        const double2 u = veil_dev_untwist(v, w, scale);
+        out[j] = u.x;
+        out[j + H] = u.y;
     }
     free(tw), free(roots), free(dig), free(key), free(prod);
     return 0;

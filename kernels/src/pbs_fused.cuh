@@ -105,21 +105,6 @@ VEIL_HD inline uint64_t veil_fused_mono(const uint64_t *P, uint32_t N, uint32_t 
     return u < N ? P[u] : (uint64_t)0 - P[u - N];
 }
 
-VEIL_HD inline uint64_t veil_fused_to_torus(double v) {
-    const double r = rint(v);
-    if (fabs(r) < 0x1p63) return (uint64_t)(long long)r;
-#ifdef __CUDA_ARCH__
-    const uint64_t bits = (uint64_t)__double_as_longlong(r);
-#else
-    uint64_t bits;
-    memcpy(&bits, &r, 8);
-#endif
-    const int e = (int)((bits >> 52) & 0x7ff) - 1075;
-    const uint64_t mant = (bits & (((uint64_t)1 << 52) - 1)) | ((uint64_t)1 << 52);
-    const uint64_t m = e >= 64 ? 0 : mant << e;
-    return (bits >> 63) ? (uint64_t)0 - m : m;
-}
-
 /* acc = (0, ..., 0, X^-b V). */
 template <class D>
 VEIL_HD inline void veil_fused_init(const D &d, veil_fused_smem &s, const uint64_t *V, uint32_t b,
@@ -150,10 +135,8 @@ VEIL_HD inline void veil_fused_rotate(const D &d, veil_fused_smem &s, uint32_t a
             const uint32_t lev = d.l - 1 - i;
             const double re = (double)veil_gadget_next(&r0, d.base_log),
                          im = (double)veil_gadget_next(&r1, d.base_log);
-            double2 z;
-            z.x = re * w.x - im * w.y;
-            z.y = re * w.y + im * w.x;
-            s.dec[((uint32_t)q * d.l + lev) * d.HP + veil_fused_pad(d, p)] = z;
+            s.dec[((uint32_t)q * d.l + lev) * d.HP + veil_fused_pad(d, p)] =
+                veil_dev_twist(re, im, w);
         }
     }
 }
@@ -318,12 +301,9 @@ VEIL_HD inline void veil_fused_mac(const D &d, veil_fused_smem &s, const double2
 template <class D>
 VEIL_HD inline void veil_fused_acc_add(const D &d, uint64_t *A, uint32_t j, double2 v,
                                        const double2 *tw) {
-    const double scale = 1.0 / (double)d.H;
-    const double2 w = tw[j];
-    const double re = (v.x * w.x + v.y * w.y) * scale;
-    const double im = (v.y * w.x - v.x * w.y) * scale;
-    A[j] += veil_fused_to_torus(re);
-    A[j + d.H] += veil_fused_to_torus(im);
+    const double2 u = veil_dev_untwist(v, tw[j], 1.0 / (double)d.H);
+    A[j] += veil_dev_f64_to_torus(u.x);
+    A[j + d.H] += veil_dev_f64_to_torus(u.y);
 }
 
 /* acc += round(untwist(prod) / H). */

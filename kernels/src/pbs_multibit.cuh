@@ -48,11 +48,6 @@ __host__ __device__ __forceinline__ uint64_t veil_mb_sum_coef(const uint64_t *gr
     return v;
 }
 
-/* twist(fold(re + i im)) with w = exp(i pi j / N): the cuFFT path's input. */
-__host__ __device__ __forceinline__ double2 veil_mb_twist(double re, double im, double2 w) {
-    return make_double2(re * w.x - im * w.y, re * w.y + im * w.x);
-}
-
 /* The twisted digits of accumulator coefficients j and j + N/2 (ties to
  * even), level lev at out[lev * stride], most significant level first. */
 __host__ __device__ __forceinline__ void veil_mb_decompose(const uint64_t *A, uint32_t j,
@@ -64,7 +59,7 @@ __host__ __device__ __forceinline__ void veil_mb_decompose(const uint64_t *A, ui
     for (uint32_t lev = l; lev-- > 0;) { /* digits least significant first */
         const double re = (double)veil_gadget_next(&r0, base_log),
                      im = (double)veil_gadget_next(&r1, base_log);
-        out[(uint64_t)lev * stride] = veil_mb_twist(re, im, w);
+        out[(uint64_t)lev * stride] = veil_dev_twist(re, im, w);
     }
 }
 

@@ -161,10 +161,7 @@ VEIL_HD inline void veil_split_rotate(const veil_split_dims &d, const uint64_t *
             const uint32_t lev = d.l - 1 - i;
             const double re = (double)veil_gadget_next(&r0, d.base_log),
                          im = (double)veil_gadget_next(&r1, d.base_log);
-            double2 z;
-            z.x = re * w.x - im * w.y;
-            z.y = re * w.y + im * w.x;
-            dec[lev * d.loc.HP + p] = z;
+            dec[lev * d.loc.HP + p] = veil_dev_twist(re, im, w);
         }
     }
 }
@@ -348,9 +345,9 @@ VEIL_HD inline void veil_split_add(const veil_split_dims &d, uint64_t *A, const 
     const double scale = 1.0 / (double)d.H;
     VEIL_FUSED_FOR_T(u, d.M, T) {
         const double2 v = buf[veil_fused_pad(d.loc, veil_fused_bitrev(u, d.logM))];
-        const double2 w = tw[u * S + c];
-        A[u] += veil_fused_to_torus((v.x * w.x + v.y * w.y) * scale);
-        A[u + d.M] += veil_fused_to_torus((v.y * w.x - v.x * w.y) * scale);
+        const double2 z = veil_dev_untwist(v, tw[u * S + c], scale);
+        A[u] += veil_dev_f64_to_torus(z.x);
+        A[u + d.M] += veil_dev_f64_to_torus(z.y);
     }
 }
 

@@ -12,7 +12,8 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from brevitas.quant import Int8WeightPerChannelFloat, Uint8ActPerTensorFloat
+from brevitas.quant import (Int8ActPerTensorFloat, Int8WeightPerChannelFloat, Int32Bias,
+                            Uint8ActPerTensorFloat)
 
 from veil_export import ExportError, check_golden, export, h5io, intpath, validate
 from test_golden_independent import assert_golden_independent
@@ -1000,3 +1001,59 @@ def test_round_trip_eltwise_add(tmp_path):
     # output_quant; add8 twice likewise; plain: the sum alone; fc3
     assert ops == ["linear", "lut", "linear", "lut", "lut", "add", "lut"] + \
         ["lut", "lut", "add", "lut"] * 2 + ["add", "linear"]
+
+
+class LayerQuant(nn.Module):
+    """A layer's own quantizers, as Brevitas's examples write them: the
+    model input quantized by the first layer's input_quant, Int32Bias
+    biases, a layer's output_quant as the next layer's input, and a
+    convolution with all three."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = qnn.QuantLinear(6, 8, bias=True, weight_bit_width=3, input_bit_width=4,
+                                   input_quant=Int8ActPerTensorFloat, bias_quant=Int32Bias,
+                                   output_quant=Int8ActPerTensorFloat, output_bit_width=4,
+                                   return_quant_tensor=True)
+        self.r = qnn.QuantReLU(bit_width=4, return_quant_tensor=True)
+        self.fc2 = qnn.QuantLinear(8, 3, bias=True, weight_bit_width=3, bias_quant=Int32Bias)
+
+    def forward(self, x):
+        return self.fc2(self.r(self.fc1(x)))
+
+
+class ConvLayerQuant(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c = qnn.QuantConv2d(1, 4, 3, bias=True, weight_bit_width=3,
+                                 input_quant=Int8ActPerTensorFloat, input_bit_width=4,
+                                 bias_quant=Int32Bias, output_quant=Int8ActPerTensorFloat,
+                                 output_bit_width=4, return_quant_tensor=True)
+        self.fc = qnn.QuantLinear(4 * 4 * 4, 3, bias=True, weight_bit_width=3)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.c(x), 1))
+
+
+def test_round_trip_layer_quantizers(tmp_path):
+    torch.manual_seed(0)
+    x, y = blobs(600, 6, seed=14)
+    model = fit(LayerQuant(), [x[:400]], y[:400])
+    path = str(tmp_path / "layerq.h5")
+    rep = export(model, x[:128], x[400:], y[400:], path, name="layerq", verbose=False)
+    assert validate(path) == [] and check_golden(path)[0]
+    assert_golden_independent(path)
+    assert rep["max_abs_error"] < 1e-3 and rep["mismatch"] == 0
+    ir = h5io.read(path)
+    assert ir["inputs"][0]["n_bits"] == 4
+    # fc1 (its input_quant is the model input's quantizer), output_quant,
+    # the ReLU's requantization, fc2
+    assert [l["op"] for l in ir["layers"]] == ["linear", "lut", "lut", "linear"]
+    x2, y2 = blobs(600, 36, seed=15)
+    x2 = x2.reshape(-1, 1, 6, 6)
+    model = fit(ConvLayerQuant(), [x2[:400]], y2[:400])
+    path = str(tmp_path / "convq.h5")
+    rep = export(model, x2[:128], x2[400:], y2[400:], path, name="convq", verbose=False)
+    assert validate(path) == [] and check_golden(path)[0]
+    assert_golden_independent(path)
+    assert rep["max_abs_error"] < 1e-3 and rep["mismatch"] == 0

@@ -492,11 +492,15 @@ class _Exporter:
         raise ExportError("unsupported layer %s" % where)
 
     def weight_layer(self, m, x, where):
-        for proxy, what in ((m.input_quant, "input_quant"), (m.output_quant, "output_quant"),
-                            (m.bias_quant, "bias_quant")):
-            if proxy.is_quant_enabled:
-                raise ExportError("%s: %s is not supported; use a separate QuantIdentity and a "
-                                  "float bias" % (where, what))
+        """QuantLinear, QuantConv2d, QuantConv1d; the layer's own quantizers
+        as Brevitas runs them: input_quant (the model input's quantizer, or a
+        lookup), bias_quant (the bias Brevitas adds, on the accumulator's
+        grid for Int32Bias), output_quant (a lookup on the accumulator)."""
+        if m.input_quant.is_quant_enabled:
+            q = _Proxy(m.input_quant, "input_quant")
+            x = (self.input_quantizer(x, q, where + " input_quant") if isinstance(x, FloatInput)
+                 else self.lut(self.need_float_chain(x, where, "input"), q,
+                               where + " input_quant"))
         x = self.need_quant(x, where)
         with torch.no_grad():
             qw = m.quant_weight()
@@ -508,6 +512,8 @@ class _Exporter:
             sw = qw.scale.detach().to(torch.float64).numpy().reshape(-1)
             bias = (m.bias.detach().to(torch.float64).numpy() if m.bias is not None
                     else np.zeros(w.shape[0]))
+            if m.bias is not None and m.bias_quant.is_quant_enabled:
+                bias = self.quant_bias(m, x, qw, where)
         o = w.shape[0]
         sw = np.broadcast_to(sw, (o,)) if sw.size == 1 else sw
         if sw.size != o:
@@ -552,7 +558,27 @@ class _Exporter:
                              strides=[sh, sw_], padding=[ph, pw], weight_bits=int(qw.bit_width))
             shape = (o, oh, ow)
         layer = self.layers[-1]
-        return Pending(name, shape, layer["range"][0], layer["range"][1], x.scale * sw, bias)
+        out = Pending(name, shape, layer["range"][0], layer["range"][1], x.scale * sw, bias)
+        if m.output_quant.is_quant_enabled:
+            out = self.lut(out, _Proxy(m.output_quant, "output_quant"), where + " output_quant")
+        return out
+
+    def quant_bias(self, m, x, qw, where):
+        """The bias as the layer's bias_quant gives it (float64 of Brevitas's
+        values), for an input at x's scale: Int32Bias puts it on the grid of
+        input scale x weight scale, so the sum stays the model's own."""
+        from brevitas.quant_tensor import IntQuantTensor
+        qx = IntQuantTensor(torch.zeros((1,) + tuple(x.shape)), torch.tensor(float(x.scale)),
+                            torch.tensor(0.0),
+                            torch.tensor(float(intpath.bit_width(x.lo, x.hi))),
+                            torch.tensor(bool(x.lo < 0)), torch.tensor(False))
+        try:
+            qb = m.bias_quant(m.bias, qx, qw)
+        except Exception as e:  # Brevitas raises several types here
+            raise ExportError("%s: bias_quant failed on an input of scale %g: %s" % (
+                where, x.scale, e)) from e
+        value = getattr(qb, "value", qb)
+        return value.detach().to(torch.float64).numpy().reshape(-1)
 
     def avgpool(self, m, x, where):
         x = self.need_quant(x, where)
@@ -930,11 +956,15 @@ class _Exporter:
             if node.op == "placeholder":
                 i = placeholders.index(node)
                 users = list(node.users)
-                ok = len(users) == 1 and users[0].op == "call_module" and isinstance(
-                    self.modules[users[0].target], QuantNonLinearActLayer)
+                first = self.modules.get(users[0].target) if len(users) == 1 and \
+                    users[0].op == "call_module" else None
+                ok = isinstance(first, QuantNonLinearActLayer) or (
+                    isinstance(first, (qnn.QuantLinear, qnn.QuantConv2d, qnn.QuantConv1d)) and
+                    first.input_quant.is_quant_enabled)
                 if not ok:
                     raise ExportError("model input '%s' must go to exactly one Brevitas "
-                                      "quantizer (QuantIdentity) first" % node.name)
+                                      "quantizer first (QuantIdentity, or a layer's "
+                                      "input_quant)" % node.name)
                 env[node] = FloatInput(i, node.name, self.calib_f[i], self.test_f[i])
             elif node.op == "call_module":
                 m = self.modules[node.target]

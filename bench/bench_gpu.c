@@ -141,8 +141,9 @@ typedef struct {
     veil_cuda_params p;
     veil_cuda_pbs_buffer *buf;
     uint64_t *d_big, *d_small, *d_ksk, *d_luts, *d_off;
-    double *d_bsk;
-    int pbs; /* 1: PBS, 0: keyswitch */
+    double *d_bsk;      /* classic: the Fourier BSK */
+    uint64_t *d_bsk_mb; /* multi-bit: the standard-domain BSK (group sums on the device) */
+    int pbs;            /* 1: PBS, 0: keyswitch */
 } kernel_ctx;
 
 static int run_kernel(void *vc, size_t batch) {
@@ -150,7 +151,10 @@ static int run_kernel(void *vc, size_t batch) {
     int e;
     if (c->pbs) {
         veil_cuda_lut_set set = {.d_polys = c->d_luts, .d_offsets = c->d_off, .n_luts = 1};
-        e = veil_cuda_pbs(NULL, 0, c->buf, c->d_big, c->d_small, &set, c->d_bsk, (uint32_t)batch);
+        e = c->d_bsk_mb ? veil_cuda_pbs_multibit(NULL, 0, c->buf, c->d_big, c->d_small, &set,
+                                                 c->d_bsk_mb, (uint32_t)batch)
+                        : veil_cuda_pbs(NULL, 0, c->buf, c->d_big, c->d_small, &set, c->d_bsk,
+                                        (uint32_t)batch);
     } else {
         e = veil_cuda_keyswitch(NULL, 0, &c->p, c->d_small, c->d_big, c->d_ksk, (uint32_t)batch);
     }
@@ -180,10 +184,15 @@ static int kernel_sweep(const veil_eval_key *ek, const veil_lut *lut, const uint
     if (!e) e = (int)cudaMalloc((void **)&c.d_ksk, kw * 8);
     if (!e) e = (int)cudaMalloc((void **)&c.d_luts, p->poly_size * 8);
     if (!e) e = (int)cudaMalloc((void **)&c.d_off, 8);
-    if (!e) e = (int)cudaMalloc((void **)&c.d_bsk, veil_cuda_bsk_fourier_bytes(&c.p));
+    if (!e && !p->grouping)
+        e = (int)cudaMalloc((void **)&c.d_bsk, veil_cuda_bsk_fourier_bytes(&c.p));
     if (!e) e = (int)cudaMalloc((void **)&d_bsk_std, bw * 8);
     if (!e) e = (int)cudaMemcpy(d_bsk_std, pk->bsk, bw * 8, cudaMemcpyHostToDevice);
-    if (!e) e = veil_cuda_bsk_to_fourier(NULL, 0, &c.p, c.d_bsk, d_bsk_std);
+    if (!e && !p->grouping) e = veil_cuda_bsk_to_fourier(NULL, 0, &c.p, c.d_bsk, d_bsk_std);
+    if (p->grouping) { /* the kernels read it as it is */
+        c.d_bsk_mb = d_bsk_std;
+        d_bsk_std = NULL;
+    }
     uint64_t *wide = e ? NULL : malloc(kw * 8); /* the backend's key: veil_keyswitch_key_wide */
     if (!e && !wide) e = 2;                     /* cudaErrorMemoryAllocation */
     if (!e) veil_keyswitch_key_wide(pk, 0, kw, wide);
@@ -222,6 +231,7 @@ static int kernel_sweep(const veil_eval_key *ek, const veil_lut *lut, const uint
     cudaFree(c.d_luts);
     cudaFree(c.d_off);
     cudaFree(c.d_bsk);
+    cudaFree(c.d_bsk_mb);
     return e ? 1 : 0;
 }
 #endif
@@ -426,7 +436,7 @@ int main(int argc, char **argv) {
         maxes[0] = kinds[0] == VEIL_BACKEND_CPU && !max_batch ? cpu_max : max_batch;
         n_kinds = 1;
     }
-    const veil_params *p = veil_params_find(params_id);
+    const veil_params *p = veil_params_find_any(params_id); /* multi-bit sets too */
     if (!p) {
         fprintf(stderr, "bench_gpu: unknown parameter set %s\n", params_id);
         return 2;

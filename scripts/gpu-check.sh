@@ -29,20 +29,25 @@
 #      (nn-p7-norm2e6-2m40, l = 2) and N = 32768 (nn-p8-norm2e0-2m40), up to
 #      batch 1024: the split kernel (pbs_kernel_split) against the cuFFT path
 #      (pbs_kernel_cufft) in one run, the only kernels that run there;
-#   7. (--cpu-scaling) the machine's CPU: batched KS-PBS on one thread
+#   7. (--multibit) issue 13 part 3: bench_gpu on the cuda backend at
+#      tfhers-mb4-2_2-tuniform-2m128 (grouping 4), up to batch 4096: the
+#      cluster kernel's multi-bit rotation (key bundles first, n/4 steps on
+#      chip: pbs_kernel_cluster) against the cuFFT path (pbs_kernel_cufft);
+#      the bar is batch 1 in 1.0 ms on an H100;
+#   8. (--cpu-scaling) the machine's CPU: batched KS-PBS on one thread
 #      against every core (scripts/cpu_scaling.sh, one pair, the model run
 #      left out: issue 16's scaling check at batch 256).
 # --max-batch B stops the GPU benchmark at batch B (default 65536).
 # --budget S caps the whole run at S seconds: each step gets at most what is
 # left (the device tool lends 15 minutes a session, start included).
-# Order: models, gpu tests, large N, bench, memcheck, racecheck, cpu scaling
-# (most telling first).
+# Order: models, gpu tests, large N, multi-bit, bench, memcheck, racecheck,
+# cpu scaling (most telling first).
 #
 # usage: scripts/gpu-check.sh BUILD_DIR [--no-bench] [--no-memcheck] [--racecheck]
-#                             [--models] [--large-n] [--cpu-scaling] [--max-batch B]
-#                             [--budget S]
+#                             [--models] [--large-n] [--multibit] [--cpu-scaling]
+#                             [--max-batch B] [--budget S]
 set -u
-B=${1:?usage: scripts/gpu-check.sh BUILD_DIR [--no-bench] [--no-memcheck] [--racecheck] [--models] [--large-n] [--cpu-scaling] [--max-batch B] [--budget S]}
+B=${1:?usage: scripts/gpu-check.sh BUILD_DIR [--no-bench] [--no-memcheck] [--racecheck] [--models] [--large-n] [--multibit] [--cpu-scaling] [--max-batch B] [--budget S]}
 shift
 bench=1
 memcheck=1
@@ -50,6 +55,7 @@ racecheck=0
 models=0
 scaling=0
 largen=0
+multibit=0
 budget=100000
 maxb=65536
 while [ $# -gt 0 ]; do
@@ -60,6 +66,7 @@ while [ $# -gt 0 ]; do
     --models) models=1 ;;
     --cpu-scaling) scaling=1 ;;
     --large-n) largen=1 ;;
+    --multibit) multibit=1 ;;
     --budget) budget=${2:?--budget needs seconds}; shift ;;
     --max-batch) maxb=${2:?--max-batch needs a batch size}; shift ;;
     *) echo "gpu-check: unknown option $1" >&2; exit 2 ;;
@@ -141,6 +148,14 @@ if [ "$largen" = 1 ]; then
     grep -q '"pbs_kernel_split"' "$OUT/bench_gpu_$set.json" 2>/dev/null ||
       { echo "gpu-check: bench_gpu_$set: no split kernel figures"; fail=1; }
   done
+fi
+
+if [ "$multibit" = 1 ]; then
+  set=tfhers-mb4-2_2-tuniform-2m128
+  run "bench_gpu_$set" 150 "$B/bench/bench_gpu" --backend cuda --params "$set" \
+    --max-batch 4096 --min-time 0.2 --out "$OUT/bench_gpu_$set.json"
+  grep -q '"pbs_kernel_cluster"' "$OUT/bench_gpu_$set.json" 2>/dev/null ||
+    { echo "gpu-check: bench_gpu_$set: no cluster kernel figures"; fail=1; }
 fi
 
 if [ "$bench" = 1 ]; then

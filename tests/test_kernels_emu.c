@@ -444,10 +444,13 @@ static void test_batch_indexed(void) {
  * term every p_fail includes): it must not exceed it, as FFTW must not. */
 /* The multi-bit blind rotation (veil_cuda_pbs_multibit's per-element code,
  * pbs_multibit.cuh, with a host radix-2 transform in place of cuFFT) against
- * the CPU engine's veil_pbs on the same keys, at every multi-bit set: a
- * batch of 2 (ciphertext index and offsets as the kernels read them),
- * decryptions equal the table and the CPU's, phases within the bound. Under
- * the sanitizers (tens of times slower) only the first set. */
+ * the CPU engine's veil_pbs on the same keys, at every multi-bit set, on
+ * both paths: the cuFFT path (a group sum a step) and the cluster kernel
+ * (every key bundle first, then the n/g external products on chip, its
+ * phases emulated): a batch of 2 (ciphertext index and offsets as the
+ * kernels read them), decryptions equal the table and the CPU's, phases
+ * within the bound. Under the sanitizers (tens of times slower) only the
+ * first set. */
 #if VEIL_TEST_SANITIZED
 #define EMU_MB_SETS 1
 #else
@@ -465,48 +468,55 @@ static void test_multibit_every_set(void) {
             table[v] = (int64_t)((5 * v + 3) % n_vals);
         veil_lut *lut;
         CU_ASSERT_FATAL(veil_lut_new(p, table, bits, 0, veil_delta(bits), &lut) == VEIL_OK);
-        const veil_cuda_params cp = veil_cuda_params_from(p, VEIL_CUDA_PBS_AUTO);
-        CU_ASSERT_EQUAL(cp.grouping, p->grouping);
-        const size_t big1 = veil_params_big_dim(p) + 1, n1 = p->lwe_dim + 1, count = 2;
-        uint64_t *in = malloc(big1 * 8), *small = malloc(count * n1 * 8),
-                 *ref = malloc(count * big1 * 8), *got = malloc(count * big1 * 8);
-        CU_ASSERT_FATAL(in && small && ref && got);
-        int64_t want[2];
-        for (size_t c = 0; c < count; c++) {
-            const int64_t m = (int64_t)(veil_test_rand() % n_vals);
-            want[c] = table[m];
-            veil_encrypt_big(f.enc, f.sk, veil_encode(m, bits), in);
-            veil_keyswitch(veil_eval_key_part(f.ek, 0), in, small + c * n1);
-            veil_pbs(f.ctx, veil_eval_key_part(f.ek, 0), lut, small + c * n1, ref + c * big1);
+        for (int path = 0; path < 2; path++) {
+            const veil_cuda_params cp =
+                veil_cuda_params_from(p, path ? VEIL_CUDA_PBS_CLUSTER : VEIL_CUDA_PBS_AUTO);
+            CU_ASSERT_EQUAL(cp.grouping, p->grouping);
+            const size_t big1 = veil_params_big_dim(p) + 1, n1 = p->lwe_dim + 1, count = 2;
+            uint64_t *in = malloc(big1 * 8), *small = malloc(count * n1 * 8),
+                     *ref = malloc(count * big1 * 8), *got = malloc(count * big1 * 8);
+            CU_ASSERT_FATAL(in && small && ref && got);
+            int64_t want[2];
+            for (size_t c = 0; c < count; c++) {
+                const int64_t m = (int64_t)(veil_test_rand() % n_vals);
+                want[c] = table[m];
+                veil_encrypt_big(f.enc, f.sk, veil_encode(m, bits), in);
+                veil_keyswitch(veil_eval_key_part(f.ek, 0), in, small + c * n1);
+                veil_pbs(f.ctx, veil_eval_key_part(f.ek, 0), lut, small + c * n1, ref + c * big1);
+            }
+            const uint64_t offsets[1] = {lut->in_offset};
+            CU_ASSERT_EQUAL_FATAL(veil_cuda_pbs_multibit_emulate(&cp, f.ek->parts[0].bsk, small,
+                                                                 lut->poly, offsets, NULL,
+                                                                 (uint32_t)count, got),
+                                  0);
+            uint64_t max_diff = 0;
+            size_t wrong = 0;
+            for (size_t c = 0; c < count; c++) {
+                const uint64_t pg = veil_phase_big(f.sk, got + c * big1),
+                               pc = veil_phase_big(f.sk, ref + c * big1);
+                wrong += veil_decode(pg, bits, 0) != want[c] || veil_decode(pc, bits, 0) != want[c];
+                const int64_t d = (int64_t)(pg - pc);
+                const uint64_t ad = d < 0 ? 0 - (uint64_t)d : (uint64_t)d;
+                if (ad > max_diff) max_diff = ad;
+            }
+            const uint64_t bound = veil_delta(bits) >> PHASE_BOUND_SHIFT;
+            printf("\n  multi-bit %s, %s: %zu PBS, wrong %zu, max phase diff vs CPU 2^%.1f (bound "
+                   "2^%.1f)",
+                   p->id, path ? "cluster" : "cufft", count, wrong,
+                   max_diff ? log2((double)max_diff) : -INFINITY, log2((double)bound));
+            CU_ASSERT_EQUAL(wrong, 0);
+            CU_ASSERT(max_diff <= bound);
+            free(in);
+            free(small);
+            free(ref);
+            free(got);
         }
-        const uint64_t offsets[1] = {lut->in_offset};
-        CU_ASSERT_EQUAL_FATAL(veil_cuda_pbs_multibit_emulate(&cp, f.ek->parts[0].bsk, small,
-                                                             lut->poly, offsets, NULL,
-                                                             (uint32_t)count, got),
-                              0);
-        uint64_t max_diff = 0;
-        size_t wrong = 0;
-        for (size_t c = 0; c < count; c++) {
-            const uint64_t pg = veil_phase_big(f.sk, got + c * big1),
-                           pc = veil_phase_big(f.sk, ref + c * big1);
-            wrong += veil_decode(pg, bits, 0) != want[c] || veil_decode(pc, bits, 0) != want[c];
-            const int64_t d = (int64_t)(pg - pc);
-            const uint64_t ad = d < 0 ? 0 - (uint64_t)d : (uint64_t)d;
-            if (ad > max_diff) max_diff = ad;
+        /* the other classic kernels are refused for a multi-bit set */
+        const uint32_t refused[2] = {VEIL_CUDA_PBS_FUSED, VEIL_CUDA_PBS_SPLIT};
+        for (int r = 0; r < 2; r++) {
+            const veil_cuda_params cr = veil_cuda_params_from(p, refused[r]);
+            CU_ASSERT_EQUAL(veil_cuda_params_check(&cr, NULL, 0), VEIL_CUDA_ERR_UNSUPPORTED);
         }
-        const uint64_t bound = veil_delta(bits) >> PHASE_BOUND_SHIFT;
-        printf("\n  multi-bit %s: %zu PBS, wrong %zu, max phase diff vs CPU 2^%.1f (bound 2^%.1f)",
-               p->id, count, wrong, max_diff ? log2((double)max_diff) : -INFINITY,
-               log2((double)bound));
-        CU_ASSERT_EQUAL(wrong, 0);
-        CU_ASSERT(max_diff <= bound);
-        /* a classic kernel choice is refused for a multi-bit set */
-        const veil_cuda_params fused = veil_cuda_params_from(p, VEIL_CUDA_PBS_FUSED);
-        CU_ASSERT_EQUAL(veil_cuda_params_check(&fused, NULL, 0), VEIL_CUDA_ERR_UNSUPPORTED);
-        free(in);
-        free(small);
-        free(ref);
-        free(got);
         veil_lut_free(lut);
         veil_test_keys_free(&f);
         ran++;

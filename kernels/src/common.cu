@@ -90,8 +90,9 @@ extern "C" int veil_cuda_params_check(const veil_cuda_params *p, char *why, size
     if (!bad && (p->grouping == 1 || p->grouping > 4 || (p->grouping && p->lwe_dim % p->grouping)))
         bad = "multi-bit grouping must be 0 or 2..4 dividing n";
     if (!bad && p->grouping && p->pbs_kernel != VEIL_CUDA_PBS_AUTO &&
-        p->pbs_kernel != VEIL_CUDA_PBS_CUFFT)
-        bad = "multi-bit PBS runs on the cufft path only (pbs_kernel auto or cufft)";
+        p->pbs_kernel != VEIL_CUDA_PBS_CUFFT && p->pbs_kernel != VEIL_CUDA_PBS_CLUSTER)
+        bad = "multi-bit PBS runs on the cufft path and the cluster kernel only (pbs_kernel "
+              "auto, cufft or cluster)";
     if (bad) {
         if (why && why_len) snprintf(why, why_len, "%s", bad);
         return VEIL_CUDA_ERR_UNSUPPORTED;

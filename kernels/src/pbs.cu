@@ -25,10 +25,12 @@ struct veil_cuda_pbs_buffer {
     int kernel; /* VEIL_CUDA_PBS_FUSED / _CLUSTER / _SPLIT (acc/dec/prod/plans unused) / _CUFFT */
     double2 *roots;     /* on-chip kernels: exp(-2 pi i t / (N/2)), t < N/4 */
     uint32_t split;     /* split: blocks a polynomial, S */
+    uint32_t kb_chunk;  /* multi-bit on the cluster kernel: ciphertexts a launch */
     double2 *roots_loc; /* split: exp(-2 pi i t / M), t < M/2, M = N/2/S */
     /* multi-bit (p.grouping >= 2): each ciphertext's group sum, (k+1)^2 l
      * polynomials twisted then transformed, and the plans that transform
-     * 2^e ciphertexts' sums */
+     * 2^e ciphertexts' sums; on the cluster kernel, every group's sum (its
+     * key bundles, n/g GGSWs) of kb_chunk ciphertexts */
     double2 *gsum;
     cufftHandle gfwd[VEIL_PBS_MAX_PLANS];
     int gfwd_made[VEIL_PBS_MAX_PLANS];
@@ -136,18 +138,22 @@ __global__ void untwist_add_kernel(uint64_t *__restrict__ acc, const double2 *__
 }
 
 /* ---- multi-bit blind rotation (pbs_multibit.cuh) ----------------------------
- * Group q: thread (c, r, j) writes twist(fold(G_c[r])) at j for polynomial r
- * of ciphertext c's group sum; ciphertexts in [count, padded) get zeros. */
+ * Groups q0 .. q0 + nq - 1: thread (c, q, r, j) writes twist(fold(G_c,q[r]))
+ * at ((c nq + q - q0) polys + r) H + j, for polynomial r of ciphertext c's
+ * group sum q (the cuFFT path: one group a step; the cluster kernel: every
+ * group of a ciphertext, its key bundles, before the rotation); ciphertexts
+ * in [count, padded) get zeros. */
 __global__ void mb_group_sum_kernel(double2 *__restrict__ gsum, const uint64_t *__restrict__ bsk,
                                     const uint64_t *__restrict__ small,
-                                    const double2 *__restrict__ tw, uint32_t q, uint32_t n,
-                                    uint32_t g, uint32_t N, uint64_t polys, uint32_t count,
-                                    uint32_t padded) {
+                                    const double2 *__restrict__ tw, uint32_t q0, uint32_t nq,
+                                    uint32_t n, uint32_t g, uint32_t N, uint64_t polys,
+                                    uint32_t count, uint32_t padded) {
     const uint32_t H = N / 2;
     const uint64_t idx = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (idx >= (uint64_t)padded * polys * H) return;
+    if (idx >= (uint64_t)padded * nq * polys * H) return;
     const uint32_t j = (uint32_t)(idx % H);
-    const uint64_t cr = idx / H, c = cr / polys, r = cr % polys;
+    const uint64_t cr = idx / H, cq = cr / polys, r = cr % polys, c = cq / nq;
+    const uint32_t q = q0 + (uint32_t)(cq % nq);
     if (c >= count) {
         gsum[idx] = make_double2(0.0, 0.0);
         return;
@@ -233,6 +239,18 @@ uint32_t floor_log2(uint32_t x) {
     while (x >>= 1)
         r++;
     return r;
+}
+
+/* Ciphertexts whose key bundles (per_ct complex words each) one launch of
+ * the multi-bit cluster kernel forms at once: what fits VEIL_MB_KB_BYTES
+ * (at least one, at most max_count). 2 GiB: 68 ciphertexts of
+ * tfhers-mb2-2_2 (460 bundles of 4 polynomials of 1024 points), 136 of
+ * mb4-2_2; the bundles go to device memory and back once, as TFHE-rs's
+ * CUDA multi-bit PBS keeps them. */
+#define VEIL_MB_KB_BYTES ((uint64_t)2 << 30)
+uint32_t kb_chunk_of(uint64_t per_ct, uint32_t max_count) {
+    const uint64_t fit = VEIL_MB_KB_BYTES / (per_ct * sizeof(double2));
+    return fit < 1 ? 1 : fit < max_count ? (uint32_t)fit : max_count;
 }
 
 /* Transforms for `count` ciphertexts go through plans of 2^e ciphertexts:
@@ -451,9 +469,9 @@ extern "C" int veil_cuda_scratch_pbs(void *stream_, uint32_t gpu_index, const ve
         return e;
     const int fits = veil_fused_smem_bytes(p) <= (size_t)optin;
     const uint32_t want = p->pbs_kernel;
-    const int mb = p->grouping >= 2; /* multi-bit: the cuFFT path (params_check) */
+    const int mb = p->grouping >= 2; /* multi-bit: cuFFT or cluster (params_check) */
     int clusters = 0;                /* clusters of this shape the device runs at once */
-    if (!mb && (want == VEIL_CUDA_PBS_AUTO || want == VEIL_CUDA_PBS_CLUSTER)) {
+    if ((!mb && want == VEIL_CUDA_PBS_AUTO) || want == VEIL_CUDA_PBS_CLUSTER) {
         clusters = veil_cluster_max_active(p, (int)gpu_index);
         if (clusters < 0) return -clusters;
     }
@@ -471,29 +489,36 @@ extern "C" int veil_cuda_scratch_pbs(void *stream_, uint32_t gpu_index, const ve
         return VEIL_CUDA_ERR_UNSUPPORTED;
     /* AUTO: the cluster kernel where it runs; on an H200 it led the fused
      * kernel at every batch size, 5.3 vs 10.8 ms at 1 and 18,700 vs 13,900
-     * PBS/s at 16384 (2_2 set, docs/results/h200-bench_gpu.json). */
-    const uint32_t kernel = mb                           ? (uint32_t)VEIL_CUDA_PBS_CUFFT
-                            : want != VEIL_CUDA_PBS_AUTO ? want
-                            : clusters                   ? (uint32_t)VEIL_CUDA_PBS_CLUSTER
-                            : fits                       ? (uint32_t)VEIL_CUDA_PBS_FUSED
-                                                         : (uint32_t)VEIL_CUDA_PBS_CUFFT;
+     * PBS/s at 16384 (2_2 set, docs/results/h200-bench_gpu.json). Multi-bit:
+     * the cuFFT path unless the cluster kernel is asked for (not yet run on
+     * a GPU). */
+    const uint32_t kernel = want != VEIL_CUDA_PBS_AUTO ? want
+                            : mb                       ? (uint32_t)VEIL_CUDA_PBS_CUFFT
+                            : clusters                 ? (uint32_t)VEIL_CUDA_PBS_CLUSTER
+                            : fits                     ? (uint32_t)VEIL_CUDA_PBS_FUSED
+                                                       : (uint32_t)VEIL_CUDA_PBS_CUFFT;
     const int onchip = kernel != VEIL_CUDA_PBS_CUFFT;
     const sizes s = buffer_sizes(p, onchip ? 0 : max_count);
-    const uint64_t gpolys = mb ? (uint64_t)k1 * k1 * l : 0; /* per ciphertext */
-    const size_t gsum_bytes = sizeof(double2) * (size_t)max_count * gpolys * H;
+    const uint64_t gpolys = mb ? (uint64_t)k1 * k1 * l : 0; /* per ciphertext and group */
+    /* group sums: the cuFFT path's of one step for max_count ciphertexts, or
+     * the cluster kernel's key bundles, every step of kb_chunk ciphertexts */
+    const uint64_t steps = mb ? p->lwe_dim / p->grouping : 0;
+    const uint32_t kb_chunk = mb && onchip ? kb_chunk_of(steps * gpolys * H, max_count) : 0;
+    const uint64_t gsum_polys = mb && onchip ? kb_chunk * steps * gpolys : max_count * gpolys;
+    const size_t gsum_bytes = sizeof(double2) * (size_t)gsum_polys * H;
     const size_t data = s.acc + s.dec + s.prod + gsum_bytes +
                         sizeof(uint32_t) * (size_t)max_count * (p->lwe_dim + 1) +
                         sizeof(double2) * H * 2;
-    if (!allocate && onchip) {
+    if (!allocate && onchip && !mb) {
         if (bytes) *bytes = data;
         return 0;
     }
     if (!allocate) {
         size_t ws = 0;
         int n = (int)H;
-        if (cufftEstimateMany(1, &n, NULL, 1, n, NULL, 1, n, CUFFT_Z2Z,
-                              (int)((uint64_t)max_count * (mb ? gpolys : (uint64_t)k1 * l)),
-                              &ws) != CUFFT_SUCCESS)
+        const uint64_t batch = mb ? gsum_polys : (uint64_t)max_count * k1 * l;
+        if (cufftEstimateMany(1, &n, NULL, 1, n, NULL, 1, n, CUFFT_Z2Z, (int)batch, &ws) !=
+            CUFFT_SUCCESS)
             ws = s.dec; /* no estimate: assume one more copy of the data */
         if (bytes) *bytes = data + ws;
         return 0;
@@ -510,11 +535,29 @@ extern "C" int veil_cuda_scratch_pbs(void *stream_, uint32_t gpu_index, const ve
         if (!e) e = make_twiddles(stream, p->poly_size, &b->tw);
         if (!e) e = veil_fused_make_roots(stream, p->poly_size, &b->roots);
         if (!e && split) e = veil_fused_make_roots(stream, p->poly_size / split, &b->roots_loc);
+        size_t wmax = 0;
+        if (!e && mb) { /* key bundles and their transforms, kb_chunk ciphertexts a launch */
+            b->kb_chunk = kb_chunk;
+            b->n_plans = (int)floor_log2(kb_chunk) + 1;
+            e = (int)cudaMalloc((void **)&b->gsum, gsum_bytes);
+            for (int x = 0; !e && x < b->n_plans; x++) {
+                size_t ws = 0;
+                e = make_plan(&b->gfwd[x], H, ((uint64_t)1 << x) * steps * gpolys, &ws);
+                if (!e) b->gfwd_made[x] = 1;
+                if (!e && cufftGetSize(b->gfwd[x], &ws) == CUFFT_SUCCESS && ws > wmax) wmax = ws;
+            }
+            if (!e && wmax) e = (int)cudaMalloc(&b->work, wmax);
+            for (int x = 0; !e && x < b->n_plans; x++) {
+                cufftResult r = cufftSetWorkArea(b->gfwd[x], b->work);
+                if (r == CUFFT_SUCCESS) r = cufftSetStream(b->gfwd[x], stream);
+                if (r != CUFFT_SUCCESS) e = VEIL_CUDA_ERR_CUFFT + (int)r;
+            }
+        }
         if (e) {
             veil_cuda_cleanup_pbs(stream_, gpu_index, &b);
             return e;
         }
-        if (bytes) *bytes = data;
+        if (bytes) *bytes = data + wmax;
         *buf = b;
         return 0;
     }
@@ -661,6 +704,39 @@ extern "C" int veil_cuda_pbs(void *stream_, uint32_t gpu_index, veil_cuda_pbs_bu
     return sample_extract_launch(stream, b, d_out_big, count);
 }
 
+namespace {
+/* The multi-bit rotation on the cluster kernel: per launch of up to
+ * b->kb_chunk ciphertexts, every key bundle at once (the group sums of all
+ * n/g steps: they depend on the mask only, not on the accumulator, so they
+ * leave the rotation's sequential chain), transformed by cuFFT, then the
+ * n/g external products on chip. */
+int multibit_cluster(cudaStream_t stream, veil_cuda_pbs_buffer *b, uint64_t *d_out_big,
+                     const uint64_t *d_in_small, const veil_cuda_lut_set *luts,
+                     const uint64_t *d_bsk, uint32_t count) {
+    const veil_cuda_params *p = &b->p;
+    const uint32_t n = p->lwe_dim, g = p->grouping, steps = n / g, N = p->poly_size, H = N / 2;
+    const uint64_t gpolys = (uint64_t)(p->glwe_dim + 1) * (p->glwe_dim + 1) * p->pbs_level,
+                   per_ct = (uint64_t)steps * gpolys, n1 = (uint64_t)n + 1,
+                   big1 = (uint64_t)veil_cuda_in_dim(p) + 1;
+    for (uint32_t off = 0; off < count; off += b->kb_chunk) {
+        const uint32_t m = count - off < b->kb_chunk ? count - off : b->kb_chunk;
+        const uint32_t padded = padded_count(m, b->kb_chunk);
+        mb_group_sum_kernel<<<veil_blocks((uint64_t)padded * per_ct * H, 256), 256, 0, stream>>>(
+            b->gsum, d_bsk, d_in_small + off * n1, b->tw, 0, steps, n, g, N, gpolys, m, padded);
+        VEIL_CU_LAUNCHED();
+        int e =
+            exec_ladder(stream, b->gfwd, b->n_plans, b->gsum, per_ct * H, padded, CUFFT_FORWARD);
+        veil_cuda_lut_set part = *luts; /* the tables of these ciphertexts */
+        if (part.d_index) part.d_index += off;
+        if (!e)
+            e = veil_cluster_launch(stream, p, d_out_big + off * big1, b->ms + off * n1, &part,
+                                    b->gsum, b->tw, b->roots, m);
+        if (e) return e;
+    }
+    return 0;
+}
+} // namespace
+
 extern "C" int veil_cuda_pbs_multibit(void *stream_, uint32_t gpu_index, veil_cuda_pbs_buffer *b,
                                       uint64_t *d_out_big, const uint64_t *d_in_small,
                                       const veil_cuda_lut_set *luts, const uint64_t *d_bsk,
@@ -677,12 +753,14 @@ extern "C" int veil_cuda_pbs_multibit(void *stream_, uint32_t gpu_index, veil_cu
     const uint64_t gpolys = (uint64_t)k1 * k1 * l;
     const uint32_t padded = padded_count(count, b->max_count);
     if ((e = veil_modulus_switch_launch(stream, p, b->ms, d_in_small, luts, count))) return e;
+    if (b->kernel == VEIL_CUDA_PBS_CLUSTER)
+        return multibit_cluster(stream, b, d_out_big, d_in_small, luts, d_bsk, count);
     if ((e = veil_lut_acc_init_launch(stream, p, b->acc, b->ms, luts, count))) return e;
     const unsigned blocks_g = veil_blocks((uint64_t)padded * gpolys * H, 256);
     const unsigned blocks_a = veil_blocks((uint64_t)padded * k1 * H, 256);
     for (uint32_t q = 0; q < n / g; q++) {
-        mb_group_sum_kernel<<<blocks_g, 256, 0, stream>>>(b->gsum, d_bsk, d_in_small, b->tw, q, n,
-                                                          g, N, gpolys, count, padded);
+        mb_group_sum_kernel<<<blocks_g, 256, 0, stream>>>(b->gsum, d_bsk, d_in_small, b->tw, q, 1,
+                                                          n, g, N, gpolys, count, padded);
         VEIL_CU_LAUNCHED();
         if ((e = exec_ladder(stream, b->gfwd, b->n_plans, b->gsum, gpolys * H, padded,
                              CUFFT_FORWARD)))
@@ -751,7 +829,36 @@ extern "C" int veil_cuda_pbs_multibit_emulate(const veil_cuda_params *p, const u
         tw[j] = make_double2(cos(a), sin(a));
     }
     if (!e) e = veil_cuda_modulus_switch_emulate(p, ms, in_small, offsets, index, count);
-    for (uint32_t c = 0; !e && c < count; c++) {
+    const bool on_cluster = p->pbs_kernel == VEIL_CUDA_PBS_CLUSTER;
+    if (!e && on_cluster) {
+        /* the cluster kernel: each ciphertext's key bundles as
+         * multibit_cluster forms them (mb_group_sum_kernel's per-element
+         * code, then the forward transform), then its rotation's phases */
+        const uint64_t per_ct = (uint64_t)(n / g) * gpolys;
+        double2 *kb = (double2 *)malloc(sizeof(double2) * per_ct * H);
+        if (!kb) e = (int)cudaErrorMemoryAllocation;
+        for (uint32_t c = 0; !e && c < count; c++) {
+            const uint64_t *small = in_small + c * n1;
+            for (uint32_t q = 0; q < n / g; q++) {
+                uint32_t d[16];
+                veil_mb_exponents(small + (uint64_t)q * g, g, lg, d);
+                const uint64_t *grp = bsk + ((uint64_t)q << g) * gw;
+                for (uint64_t r = 0; r < gpolys; r++) {
+                    double2 *x = kb + ((uint64_t)q * gpolys + r) * H;
+                    for (uint32_t j = 0; j < H; j++)
+                        x[j] = veil_dev_twist(
+                            (double)(int64_t)veil_mb_sum_coef(grp, gw, N, r, d, g, j),
+                            (double)(int64_t)veil_mb_sum_coef(grp, gw, N, r, d, g, j + H), tw[j]);
+                    host_fft(x, H, 0);
+                }
+            }
+            e = veil_cluster_emulate(p, (const double *)kb, ms + c * n1,
+                                     veil_lut_poly_of(polys, index, c, N),
+                                     out_big + c * ((uint64_t)D + 1));
+        }
+        free(kb);
+    }
+    for (uint32_t c = 0; !e && !on_cluster && c < count; c++) { /* the cuFFT path */
         const uint64_t *small = in_small + c * n1;
         /* veil_lut_acc_init: (0, ..., 0, X^-b V) */
         const uint64_t *V = veil_lut_poly_of(polys, index, c, N);

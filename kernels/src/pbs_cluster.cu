@@ -6,12 +6,16 @@
 
 namespace {
 
-template <class D, uint32_t T>
+/* MB: the multi-bit blind rotation, n/g steps, step i's GGSW the
+ * ciphertext's key bundle i (bsk: every ciphertext's bundles, one after
+ * another), acc = the product each step; else the classic one, n CMux steps
+ * over the bootstrapping key. */
+template <class D, uint32_t T, bool MB>
 __global__ void __launch_bounds__(T, veil_cluster_cfg<D>::blocks_per_sm)
     cluster_pbs_kernel(uint64_t *__restrict__ out, const uint32_t *__restrict__ ms,
                        const uint64_t *__restrict__ polys, const uint32_t *__restrict__ index,
                        const double2 *__restrict__ bsk, const double2 *__restrict__ tw,
-                       const double2 *__restrict__ roots, D d, uint32_t in_dim) {
+                       const double2 *__restrict__ roots, D d, uint32_t in_dim, uint32_t steps) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     namespace cg = cooperative_groups;
     cg::cluster_group cluster = cg::this_cluster();
@@ -21,6 +25,7 @@ __global__ void __launch_bounds__(T, veil_cluster_cfg<D>::blocks_per_sm)
     const uint32_t *m = ms + (size_t)c * (d.n + 1);
     const uint64_t *V = veil_lut_poly_of(polys, index, c, d.N);
     const uint32_t ggsw_stride = d.k1 * d.l * d.k1 * d.H;
+    const double2 *key = MB ? bsk + (size_t)c * steps * ggsw_stride : bsk;
     /* every block's digit buffers (peers' through DSMEM); parity 1 is
      * l * HP further in each */
     const double2 *peer[VEIL_CLUSTER_MAX_K1];
@@ -31,12 +36,12 @@ __global__ void __launch_bounds__(T, veil_cluster_cfg<D>::blocks_per_sm)
     __syncthreads();
     int par = 0;
     uint32_t a_next = m[0];
-    for (uint32_t i = 0; i < d.n; i++) {
+    for (uint32_t i = 0; i < steps; i++) {
         const uint32_t a = a_next;
-        if (i + 1 < d.n) a_next = m[i + 1];
-        if (a == 0) continue; /* the same for every block of the cluster */
+        if (!MB && i + 1 < steps) a_next = m[i + 1];
+        if (!MB && a == 0) continue; /* the same for every block of the cluster */
         double2 *dec = s.dec[par];
-        veil_cluster_rotate<D, T>(d, s.acc, dec, a, tw, roots, tid);
+        veil_cluster_rotate<D, T, MB>(d, s.acc, dec, a, tw, roots, tid);
         __syncthreads();
         uint32_t st = 3;
         for (; st + 1 <= d.logH; st += 2) {
@@ -49,13 +54,13 @@ __global__ void __launch_bounds__(T, veil_cluster_cfg<D>::blocks_per_sm)
         VEIL_FUSED_UNROLL
         for (uint32_t r = 0; r < d.k1; r++)
             decs[r] = peer[r] + (par ? d.l * d.HP : 0);
-        veil_cluster_mac<D, T>(d, decs, s.prod, bsk + (size_t)i * ggsw_stride, q, roots, tid);
+        veil_cluster_mac<D, T>(d, decs, s.prod, key + (size_t)i * ggsw_stride, q, roots, tid);
         __syncthreads();
         for (st = 3; st + 1 < d.logH; st += 2) {
             veil_fused_fft_stage2<D, T>(d, s.prod, 1, st, 1, roots, tid);
             veil_fused_stage_barrier(st);
         }
-        veil_cluster_last_add<D, T>(d, s.prod, s.acc, tw, roots, tid);
+        veil_cluster_last_add<D, T, MB>(d, s.prod, s.acc, tw, roots, tid);
         __syncthreads();
         par ^= 1;
     }
@@ -63,7 +68,7 @@ __global__ void __launch_bounds__(T, veil_cluster_cfg<D>::blocks_per_sm)
     cluster.sync(); /* no block leaves while a peer may still read its digits */
 #else
     (void)out, (void)ms, (void)polys, (void)index, (void)bsk, (void)tw, (void)roots, (void)d;
-    (void)in_dim;
+    (void)in_dim, (void)steps;
     __trap(); /* the host launches it only on compute capability >= 9.0 */
 #endif
 }
@@ -85,25 +90,40 @@ cudaLaunchConfig_t config(const D &d, size_t smem, uint32_t count, cudaStream_t 
     return cfg;
 }
 
-template <class D>
-int launch(cudaStream_t stream, const veil_cuda_params *p, const D &d, uint64_t *d_out,
-           const uint32_t *d_ms, const veil_cuda_lut_set *luts, const double2 *d_bsk,
-           const double2 *d_tw, const double2 *d_roots, uint32_t count) {
+/* Steps of p's blind rotation: n, or n/g key bundles (multi-bit). */
+inline uint32_t steps_of(const veil_cuda_params *p) {
+    return p->grouping >= 2 ? p->lwe_dim / p->grouping : p->lwe_dim;
+}
+
+template <class D, bool MB>
+int launch_as(cudaStream_t stream, const veil_cuda_params *p, const D &d, uint64_t *d_out,
+              const uint32_t *d_ms, const veil_cuda_lut_set *luts, const double2 *d_bsk,
+              const double2 *d_tw, const double2 *d_roots, uint32_t count) {
     constexpr uint32_t T = veil_cluster_cfg<D>::threads;
     const size_t smem = veil_cluster_smem_bytes(p);
-    auto kernel = cluster_pbs_kernel<D, T>;
+    auto kernel = cluster_pbs_kernel<D, T, MB>;
     VEIL_CU(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     cudaLaunchAttribute attr[1];
     const cudaLaunchConfig_t cfg = config(d, smem, count, stream, attr);
     VEIL_CU(cudaLaunchKernelEx(&cfg, kernel, d_out, d_ms, luts->d_polys, luts->d_index, d_bsk, d_tw,
-                               d_roots, d, veil_cuda_in_dim(p)));
+                               d_roots, d, veil_cuda_in_dim(p), steps_of(p)));
     return 0;
+}
+
+template <class D>
+int launch(cudaStream_t stream, const veil_cuda_params *p, const D &d, uint64_t *d_out,
+           const uint32_t *d_ms, const veil_cuda_lut_set *luts, const double2 *d_bsk,
+           const double2 *d_tw, const double2 *d_roots, uint32_t count) {
+    return p->grouping >= 2
+               ? launch_as<D, true>(stream, p, d, d_out, d_ms, luts, d_bsk, d_tw, d_roots, count)
+               : launch_as<D, false>(stream, p, d, d_out, d_ms, luts, d_bsk, d_tw, d_roots, count);
 }
 
 template <class D> int max_active(const veil_cuda_params *p, const D &d) {
     constexpr uint32_t T = veil_cluster_cfg<D>::threads;
     const size_t smem = veil_cluster_smem_bytes(p);
-    auto kernel = cluster_pbs_kernel<D, T>;
+    /* the multi-bit kernel has the classic one's registers and shared memory */
+    auto kernel = cluster_pbs_kernel<D, T, false>;
     cudaError_t e =
         cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     if (e != cudaSuccess) return -(int)e;
@@ -145,10 +165,15 @@ int emulate(const D &d, const veil_cuda_params *p, const double *bsk_fourier, co
     __VA_ARGS__
     VEIL_EMU(veil_cluster_init<D, T>(d, s[q].acc, lut_poly, ms[d.n], q, tid));
     int par = 0;
-    for (uint32_t i = 0; i < d.n; i++) {
-        const uint32_t a = ms[i];
-        if (a == 0) continue;
-        VEIL_EMU(veil_cluster_rotate<D, T>(d, s[q].acc, s[q].dec[par], a, tw, roots, tid));
+    const bool mb = p->grouping >= 2;
+    for (uint32_t i = 0; i < steps_of(p); i++) {
+        const uint32_t a = mb ? 0 : ms[i];
+        if (!mb && a == 0) continue;
+        if (mb)
+            VEIL_EMU(
+                veil_cluster_rotate<D, T, true>(d, s[q].acc, s[q].dec[par], 0, tw, roots, tid));
+        else
+            VEIL_EMU(veil_cluster_rotate<D, T>(d, s[q].acc, s[q].dec[par], a, tw, roots, tid));
         uint32_t st = 3;
         for (; st + 1 <= d.logH; st += 2)
             VEIL_EMU(veil_fused_fft_stage2<D, T>(d, s[q].dec[par], d.l, st, 0, roots, tid));
@@ -160,7 +185,10 @@ int emulate(const D &d, const veil_cuda_params *p, const double *bsk_fourier, co
         VEIL_EMU(veil_cluster_mac<D, T>(d, decs, s[q].prod, bsk + i * ggsw_stride, q, roots, tid));
         for (st = 3; st + 1 < d.logH; st += 2)
             VEIL_EMU(veil_fused_fft_stage2<D, T>(d, s[q].prod, 1, st, 1, roots, tid));
-        VEIL_EMU(veil_cluster_last_add<D, T>(d, s[q].prod, s[q].acc, tw, roots, tid));
+        if (mb)
+            VEIL_EMU(veil_cluster_last_add<D, T, true>(d, s[q].prod, s[q].acc, tw, roots, tid));
+        else
+            VEIL_EMU(veil_cluster_last_add<D, T>(d, s[q].prod, s[q].acc, tw, roots, tid));
         par ^= 1;
     }
     VEIL_EMU(veil_cluster_extract<D, T>(d, s[q].acc, out_big, q, veil_cuda_in_dim(p), tid));

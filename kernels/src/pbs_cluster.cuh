@@ -94,8 +94,9 @@ VEIL_HD inline void veil_cluster_init(const D &d, uint64_t *A, const uint64_t *V
 }
 
 /* dec[lev] = first radix-4 pass of bit-reversed twist(fold(digit lev of
- * X^a acc - acc)). */
-template <class D, uint32_t T>
+ * X^a acc - acc)); MB (a multi-bit step): of acc itself, ties to even
+ * (pbs_multibit.cuh), a unused. */
+template <class D, uint32_t T, bool MB = false>
 VEIL_HD inline void veil_cluster_rotate(const D &d, const uint64_t *A, double2 *dec, uint32_t a,
                                         const double2 *tw, const double2 *roots, uint32_t tid) {
     const uint32_t qb = d.H / 4;
@@ -108,9 +109,14 @@ VEIL_HD inline void veil_cluster_rotate(const D &d, const uint64_t *A, double2 *
         VEIL_FUSED_UNROLL
         for (uint32_t m = 0; m < 4; m++) {
             const uint32_t j = x + veil_cluster_off(m) * qb;
-            r0[m] = veil_gadget_round(veil_fused_mono(A, d.N, a, j) - A[j], d.base_log, d.l);
-            r1[m] = veil_gadget_round(veil_fused_mono(A, d.N, a, j + d.H) - A[j + d.H], d.base_log,
-                                      d.l);
+            if (MB) {
+                r0[m] = veil_gadget_round_even(A[j], d.base_log, d.l);
+                r1[m] = veil_gadget_round_even(A[j + d.H], d.base_log, d.l);
+            } else {
+                r0[m] = veil_gadget_round(veil_fused_mono(A, d.N, a, j) - A[j], d.base_log, d.l);
+                r1[m] = veil_gadget_round(veil_fused_mono(A, d.N, a, j + d.H) - A[j + d.H],
+                                          d.base_log, d.l);
+            }
             w[m] = tw[j];
         }
         VEIL_FUSED_UNROLL
@@ -171,8 +177,9 @@ VEIL_HD inline void veil_cluster_mac(const D &d, const double2 *const *decs, dou
 
 /* The last inverse pass with the accumulation: radix 4 (stages logH-1,
  * logH) when log2(N/2) is even, else radix 2 (stage logH). Either leaves
- * natural order, coefficient j of the item in registers. */
-template <class D, uint32_t T>
+ * natural order, coefficient j of the item in registers. MB: acc = the
+ * product (veil_fused_acc_add's SET). */
+template <class D, uint32_t T, bool MB = false>
 VEIL_HD inline void veil_cluster_last_add(const D &d, double2 *prod, uint64_t *A, const double2 *tw,
                                           const double2 *roots, uint32_t tid) {
     if ((d.logH & 1) == 0) {
@@ -187,7 +194,7 @@ VEIL_HD inline void veil_cluster_last_add(const D &d, double2 *prod, uint64_t *A
             veil_fused_bfly4(z[0], z[1], z[2], z[3], w1, w2, w3);
             VEIL_FUSED_UNROLL
             for (uint32_t m = 0; m < 4; m++)
-                veil_fused_acc_add(d, A, x + m * qb, z[m], tw);
+                veil_fused_acc_add<MB>(d, A, x + m * qb, z[m], tw);
         }
     } else {
         const uint32_t hb = d.H / 2;
@@ -196,8 +203,8 @@ VEIL_HD inline void veil_cluster_last_add(const D &d, double2 *prod, uint64_t *A
             w.y = -w.y;
             double2 u = prod[veil_fused_pad(d, x)], y = prod[veil_fused_pad(d, x + hb)];
             veil_fused_bfly2(u, y, w);
-            veil_fused_acc_add(d, A, x, u, tw);
-            veil_fused_acc_add(d, A, x + hb, y, tw);
+            veil_fused_acc_add<MB>(d, A, x, u, tw);
+            veil_fused_acc_add<MB>(d, A, x + hb, y, tw);
         }
     }
 }
@@ -221,7 +228,9 @@ VEIL_HD inline void veil_cluster_extract(const D &d, const uint64_t *A, uint64_t
 }
 
 /* The kernel's phases on the host for one ciphertext (every block, every
- * thread in turn): veil_cuda_pbs_fused_emulate with VEIL_CUDA_PBS_CLUSTER. */
+ * thread in turn): veil_cuda_pbs_fused_emulate with VEIL_CUDA_PBS_CLUSTER.
+ * Multi-bit (p->grouping >= 2): bsk_fourier is this ciphertext's n/g key
+ * bundles, one GGSW each (veil_cuda_pbs_multibit_emulate). */
 int veil_cluster_emulate(const veil_cuda_params *p, const double *bsk_fourier, const uint32_t *ms,
                          const uint64_t *lut_poly, uint64_t *out_big);
 int veil_cluster_launch(cudaStream_t stream, const veil_cuda_params *p, uint64_t *d_out,

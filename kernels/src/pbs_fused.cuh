@@ -297,13 +297,16 @@ VEIL_HD inline void veil_fused_mac(const D &d, veil_fused_smem &s, const double2
 }
 
 /* A[j], A[j + H] += round(untwist(v) / H): one product coefficient pair
- * back to the torus (the fused and cluster kernels' accumulation). */
-template <class D>
+ * back to the torus (the fused and cluster kernels' accumulation); SET: =
+ * instead (the multi-bit step, whose key bundle encrypts a monomial: the
+ * product is the new accumulator). */
+template <bool SET = false, class D>
 VEIL_HD inline void veil_fused_acc_add(const D &d, uint64_t *A, uint32_t j, double2 v,
                                        const double2 *tw) {
     const double2 u = veil_dev_untwist(v, tw[j], 1.0 / (double)d.H);
-    A[j] += veil_dev_f64_to_torus(u.x);
-    A[j + d.H] += veil_dev_f64_to_torus(u.y);
+    const uint64_t re = veil_dev_f64_to_torus(u.x), im = veil_dev_f64_to_torus(u.y);
+    A[j] = SET ? re : A[j] + re;
+    A[j + d.H] = SET ? im : A[j + d.H] + im;
 }
 
 /* acc += round(untwist(prod) / H). */

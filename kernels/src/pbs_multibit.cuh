@@ -1,6 +1,6 @@
-/* Multi-bit blind rotation on the cuFFT path (pbs.cu, veil_cuda_pbs with a
- * buffer made for a set with grouping g >= 2): per group q of g mask
- * coefficients, per ciphertext,
+/* Multi-bit blind rotation (pbs.cu, veil_cuda_pbs_multibit with a buffer
+ * made for a set with grouping g >= 2). On the cuFFT path, per group q of g
+ * mask coefficients, per ciphertext,
  *   1. G = sum_t X^(d_t) GGSW_(q,t), t < 2^g, formed exactly in the standard
  *      domain from the 2^g standard-domain GGSWs of the group (d_0 = 0; d_t:
  *      the 64-bit sum of the mask words bit t selects, switched to 2N once:
@@ -10,6 +10,9 @@
  *      VEIL_GADGET_INIT_EVEN), twisted, (k+1) l forward transforms;
  *   3. the Fourier product with the ciphertext's own G, (k+1) inverse
  *      transforms, and acc = the rounded, untwisted result.
+ * On the cluster kernel (pbs_cluster.cu, MB), step 1 for every group first
+ * (G depends on the mask only: TFHE-rs's key bundles), then steps 2 and 3
+ * on chip, n/g of them: the sequential chain is g times shorter.
  * These helpers are the per-element code of steps 1 and 2, shared by the
  * kernels and by the host emulation (veil_cuda_pbs_multibit_emulate). */
 #ifndef VEIL_KERNELS_PBS_MULTIBIT_CUH

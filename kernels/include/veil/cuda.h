@@ -57,9 +57,11 @@ typedef struct veil_cuda_params {
      * body at D. 0: D = k*N (one-partition key sets). */
     uint32_t in_dim;
     /* Multi-bit PBS grouping factor g (veil_params.grouping): 0 classic;
-     * 2..4 (dividing n): the blind rotation of pbs_multibit.cuh, on the
-     * cuFFT path only (pbs_kernel AUTO or CUFFT), from the standard-domain
-     * BSK (veil_cuda_pbs_multibit). */
+     * 2..4 (dividing n): the blind rotation of pbs_multibit.cuh, from the
+     * standard-domain BSK (veil_cuda_pbs_multibit), on the cuFFT path
+     * (pbs_kernel AUTO or CUFFT) or on the cluster kernel (CLUSTER, opt-in
+     * until measured on a GPU: every key bundle formed and transformed
+     * first, then the n/g external products on chip). */
     uint32_t grouping;
     /* SPLIT only: blocks a GLWE polynomial, 2, 4 or 8 with (k+1) * split
      * <= 16; 0: the fewest whose shared memory fits the device. */
@@ -158,10 +160,11 @@ int veil_cuda_pbs(void *stream, uint32_t gpu_index, veil_cuda_pbs_buffer *buf, u
                   const double *d_bsk_fourier, uint32_t count);
 /* The multi-bit blind rotation + sample extraction (p->grouping >= 2; the
  * buffer made by veil_cuda_scratch_pbs for that p, which then holds the
- * per-ciphertext group sums and their plans): as veil_cuda_pbs, from d_bsk,
- * the standard-domain key of (n/g) 2^g GGSWs (veil_eval_key.bsk, uploaded as
- * is: the sums are formed on the device). veil_cuda_pbs refuses a multi-bit
- * buffer and this a classic one (VEIL_CUDA_ERR_ARG). */
+ * per-ciphertext group sums and their plans: one step's on the cuFFT path,
+ * every step's of up to 2 GiB of ciphertexts at once on the cluster kernel): as veil_cuda_pbs, from
+ * d_bsk, the standard-domain key of (n/g) 2^g GGSWs (veil_eval_key.bsk, uploaded as is: the sums
+ * are formed on the device). veil_cuda_pbs refuses a multi-bit buffer and this a classic one
+ * (VEIL_CUDA_ERR_ARG). */
 int veil_cuda_pbs_multibit(void *stream, uint32_t gpu_index, veil_cuda_pbs_buffer *buf,
                            uint64_t *d_out_big, const uint64_t *d_in_small,
                            const veil_cuda_lut_set *luts, const uint64_t *d_bsk, uint32_t count);
@@ -207,7 +210,8 @@ int veil_cuda_pbs_batch_emulate(const veil_cuda_params *p, const double *bsk_fou
  * as above, then every step with the kernels' per-element code
  * (pbs_multibit.cuh: exponents, group sums, twist, digits with ties to even)
  * and, in place of cuFFT, a radix-2 transform of the same size and sign;
- * the product summed in the MAC kernel's order. Within the FFT error of the
+ * the product summed in the MAC kernel's order. p->pbs_kernel CLUSTER: the
+ * key bundles so, then the cluster kernel's own phases. Within the FFT error of the
  * CPU engine, not bit-equal (different transforms). bsk: the standard-domain
  * key in host memory; out_big: count * (D+1) words. */
 int veil_cuda_pbs_multibit_emulate(const veil_cuda_params *p, const uint64_t *bsk,

@@ -312,6 +312,24 @@ static veil_status cuda_keys_new(veil_backend *be, veil_backend_keys *keys, size
     size_t cap = budget / 2 / pbs_ct;
     if (cap > max_batch) cap = max_batch;
     if (cap > CUDA_MAX_CAP) cap = CUDA_MAX_CAP;
+    /* per ciphertext from 1024 is a linear estimate; a buffer that is not
+     * linear in the batch (the multi-bit cluster kernel's key bundles, sized
+     * for a number of ciphertexts at once) is checked at the cap itself */
+    for (; !e && cap > 1; cap /= 2) {
+        size_t at_cap = cap * k->small1 * 8;
+        for (uint32_t x = 0; !e && x < k->n_parts; x++) {
+            size_t b = 0;
+            e = veil_cuda_scratch_pbs(k->s, (uint32_t)k->device, &k->parts[x].p, (uint32_t)cap,
+                                      NULL, &b, 0);
+            at_cap += b;
+        }
+        if (at_cap <= budget / 2) break;
+    }
+    if (e) {
+        s = dev_fail(be, e, "keys: sizing the batch");
+        cuda_keys_free(keys);
+        return s;
+    }
     if (cap == 0) {
         veil_error(VEIL_ERR_DEVICE,
                    "cuda keys: out of device memory: %zu MiB free, %zu MiB usable, %zu KiB per "

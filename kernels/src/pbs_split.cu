@@ -22,14 +22,6 @@ struct device_peers {
     }
 };
 
-struct block_barrier {
-    VEIL_HD void operator()() const {
-#ifdef __CUDA_ARCH__
-        __syncthreads();
-#endif
-    }
-};
-
 template <uint32_t S, uint32_t T>
 __global__ void __launch_bounds__(T, 1)
     split_pbs_kernel(uint64_t *__restrict__ out, const uint32_t *__restrict__ ms,
@@ -44,7 +36,6 @@ __global__ void __launch_bounds__(T, 1)
     const uint32_t c = veil_fused_bitrev(b, d.logS), ct = blockIdx.x / (d.k1 * S),
                    tid = threadIdx.x;
     const device_peers peers = {(void *)smem_raw, rank};
-    const block_barrier sync;
     uint64_t *A = veil_split_acc<S>(d, smem_raw);
     double2 *dec = veil_split_dec<S>(d, smem_raw), *rows = veil_split_rows<S>(d, smem_raw);
     const uint32_t *m = ms + (size_t)ct * (d.n + 1);
@@ -57,19 +48,24 @@ __global__ void __launch_bounds__(T, 1)
         const uint32_t a = a_next;
         if (i + 1 < d.n) a_next = m[i + 1];
         if (a == 0) continue; /* the same for every block of the cluster */
-        /* the peer holding residue c - a mod S */
-        const uint32_t cp = (c + 2 * d.N - a) & (S - 1);
-        const uint64_t *P = veil_split_acc<S>(d, peers.base(q * S + veil_fused_bitrev(cp, d.logS)));
+        const uint64_t *P =
+            veil_split_acc<S>(d, peers.base(veil_split_rotation_peer<S>(d, q, c, a)));
         veil_split_rotate<S, T>(d, A, P, dec, a, c, tw, tid);
         __syncthreads();
-        veil_split_forward_local<T>(d, dec, roots_loc, tid, sync);
+        for (uint32_t k = 0; k < veil_split_forward_passes(d); k++) {
+            veil_split_forward_pass<T>(d, dec, k, roots_loc, tid);
+            __syncthreads();
+        }
         cluster.sync(); /* every block's chunk transformed */
         veil_split_mac<S, T>(d, peers, rows, bsk + (size_t)i * ggsw_stride, q, b, roots, tid);
         cluster.sync(); /* every block's rows written; the digits free again */
         veil_split_gather<S, T>(d, peers, dec, q, b, tid);
         __syncthreads();
-        veil_split_inverse_local<T>(d, dec, roots_loc, tid, sync);
-        veil_split_add<S, T>(d, A, dec, c, tw, tid);
+        for (uint32_t k = 0; k < veil_split_inverse_passes(d); k++) {
+            veil_split_inverse_pass<T>(d, dec, k, roots_loc, tid);
+            __syncthreads();
+        }
+        veil_split_last_add<S, T>(d, A, dec, c, tw, roots_loc, tid);
         cluster.sync(); /* accumulators updated; rows read */
     }
     veil_split_extract<S, T>(d, A, out + (size_t)ct * (in_dim + 1), q, b, c, in_dim, tid);
@@ -85,7 +81,7 @@ cudaLaunchConfig_t config(const veil_split_dims &d, size_t smem, uint32_t count,
                           cudaStream_t stream, cudaLaunchAttribute *attr) {
     cudaLaunchConfig_t cfg = {};
     cfg.gridDim = dim3(count * d.k1 * S, 1, 1);
-    cfg.blockDim = dim3(VEIL_SPLIT_THREADS, 1, 1);
+    cfg.blockDim = dim3(veil_split_threads<S>::value, 1, 1);
     cfg.dynamicSmemBytes = smem;
     cfg.stream = stream;
     attr[0].id = cudaLaunchAttributeClusterDimension;
@@ -98,7 +94,7 @@ cudaLaunchConfig_t config(const veil_split_dims &d, size_t smem, uint32_t count,
 }
 
 template <uint32_t S> cudaError_t prepare(const veil_split_dims &d, size_t smem) {
-    auto kernel = split_pbs_kernel<S, VEIL_SPLIT_THREADS>;
+    auto kernel = split_pbs_kernel<S, veil_split_threads<S>::value>;
     cudaError_t e =
         cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     if (e == cudaSuccess && d.k1 * S > 8) /* past the portable cluster size */
@@ -115,7 +111,7 @@ int launch(cudaStream_t stream, const veil_cuda_params *p, uint64_t *d_out, cons
     VEIL_CU(prepare<S>(d, smem));
     cudaLaunchAttribute attr[1];
     const cudaLaunchConfig_t cfg = config<S>(d, smem, count, stream, attr);
-    VEIL_CU(cudaLaunchKernelEx(&cfg, split_pbs_kernel<S, VEIL_SPLIT_THREADS>, d_out, d_ms,
+    VEIL_CU(cudaLaunchKernelEx(&cfg, split_pbs_kernel<S, veil_split_threads<S>::value>, d_out, d_ms,
                                luts->d_polys, luts->d_index, d_bsk, d_tw, d_roots, d_roots_loc, d,
                                veil_cuda_in_dim(p)));
     return 0;
@@ -129,7 +125,7 @@ template <uint32_t S> int max_active(const veil_cuda_params *p) {
     cudaLaunchAttribute attr[1];
     const cudaLaunchConfig_t cfg = config<S>(d, smem, 1, (cudaStream_t)0, attr);
     int n = 0;
-    e = cudaOccupancyMaxActiveClusters(&n, split_pbs_kernel<S, VEIL_SPLIT_THREADS>, &cfg);
+    e = cudaOccupancyMaxActiveClusters(&n, split_pbs_kernel<S, veil_split_threads<S>::value>, &cfg);
     if (e == cudaErrorInvalidClusterSize) { /* a cluster this large is refused here */
         (void)cudaGetLastError();
         return 0;
@@ -140,7 +136,7 @@ template <uint32_t S> int max_active(const veil_cuda_params *p) {
 template <uint32_t S>
 int emulate(const veil_cuda_params *p, const double *bsk_fourier, const uint32_t *ms,
             const uint64_t *lut_poly, uint64_t *out_big) {
-    constexpr uint32_t T = VEIL_SPLIT_THREADS;
+    constexpr uint32_t T = veil_split_threads<S>::value;
     const veil_split_dims d = veil_split_dims_of(p, S);
     const uint32_t blocks = d.k1 * S;
     double2 *tw = (double2 *)malloc(sizeof(double2) * d.H);
@@ -174,25 +170,16 @@ int emulate(const veil_cuda_params *p, const double *bsk_fourier, const uint32_t
         for (uint32_t i = 0; i < d.n; i++) {
             const uint32_t a = ms[i];
             if (a == 0) continue;
-            VEIL_EMU(const uint32_t cp = (c + 2 * d.N - a) & (S - 1);
-                     const uint64_t *P =
-                         veil_split_acc<S>(d, mem[q * S + veil_fused_bitrev(cp, d.logS)]);
+            VEIL_EMU(const uint64_t *P =
+                         veil_split_acc<S>(d, peers.base(veil_split_rotation_peer<S>(d, q, c, a)));
                      veil_split_rotate<S, T>(d, A, P, dec, a, c, tw, tid));
-            /* the local passes one at a time, each over every thread */
-            uint32_t st = 1;
-            for (; st + 1 <= d.logM; st += 2)
-                VEIL_EMU(veil_fused_fft_stage2<veil_fused_dims, T>(d.loc, dec, d.l, st, 0,
-                                                                   roots_loc, tid));
-            if (st == d.logM)
-                VEIL_EMU(veil_fused_fft_stage<veil_fused_dims, T>(d.loc, dec, d.l, st, 0, roots_loc,
-                                                                  tid));
+            for (uint32_t k = 0; k < veil_split_forward_passes(d); k++)
+                VEIL_EMU(veil_split_forward_pass<T>(d, dec, k, roots_loc, tid));
             VEIL_EMU(veil_split_mac<S, T>(d, peers, rows, bsk + i * ggsw_stride, q, b, roots, tid));
             VEIL_EMU(veil_split_gather<S, T>(d, peers, dec, q, b, tid));
-            uint32_t left = d.logM; /* veil_split_inverse_local's passes */
-            for (; left >= 2; left -= 2)
-                VEIL_EMU(veil_split_dif_stage2<T>(d, dec, left - 1, roots_loc, tid));
-            if (left == 1) VEIL_EMU(veil_split_dif_stage<T>(d, dec, 0, roots_loc, tid));
-            VEIL_EMU(veil_split_add<S, T>(d, A, dec, c, tw, tid));
+            for (uint32_t k = 0; k < veil_split_inverse_passes(d); k++)
+                VEIL_EMU(veil_split_inverse_pass<T>(d, dec, k, roots_loc, tid));
+            VEIL_EMU(veil_split_last_add<S, T>(d, A, dec, c, tw, roots_loc, tid));
         }
         VEIL_EMU(veil_split_extract<S, T>(d, A, out_big, q, b, c, in_dim, tid));
 #undef VEIL_EMU

@@ -48,7 +48,12 @@
 #include "pbs_fused.cuh"
 
 #define VEIL_SPLIT_MAX_BLOCKS 16 /* (k+1) S: a non-portable cluster past 8 */
-#define VEIL_SPLIT_THREADS 512
+/* Threads a block: 512, but 256 at S = 8, whose MAC keeps 2 x 8 complex
+ * values a column in registers (at 512 threads, 128 registers a thread,
+ * ptxas spilled 100 bytes; CUDA 13, sm_90). */
+template <uint32_t S> struct veil_split_threads {
+    static constexpr uint32_t value = S == 8 ? 256 : 512;
+};
 
 struct veil_split_dims {
     uint32_t n, k, k1, N, H, logH, l, base_log;
@@ -143,6 +148,14 @@ VEIL_HD inline uint64_t veil_split_rotated(const veil_split_dims &d, const uint6
     return src < d.N ? P[src / S] : (uint64_t)0 - P[(src - d.N) / S];
 }
 
+/* The rank of polynomial q's block holding residue c - a mod S: the one
+ * block whose accumulator X^a acc reads at residue c's coefficients. */
+template <uint32_t S>
+VEIL_HD inline uint32_t veil_split_rotation_peer(const veil_split_dims &d, uint32_t q, uint32_t c,
+                                                 uint32_t a) {
+    return q * S + veil_fused_bitrev((c + 2 * d.N - a) & (S - 1), d.logS);
+}
+
 /* dec[lev][bitrev(u)] = twist(fold(digit lev of X^a acc - acc)) at complex
  * index j = S u + c: block b's chunk of the bit-reversed input. */
 template <uint32_t S, uint32_t T>
@@ -166,23 +179,20 @@ VEIL_HD inline void veil_split_rotate(const veil_split_dims &d, const uint64_t *
     }
 }
 
-/* The first log2 M forward stages of every level, inside this block's chunk
- * (radix-4 passes, then radix 2 when log2 M is odd); barrier() between
- * passes. roots_loc: exp(-2 pi i t / M), t < M/2 (the H-point stages' own
- * twiddles there). */
-template <uint32_t T, class Barrier>
-VEIL_HD inline void veil_split_forward_local(const veil_split_dims &d, double2 *dec,
-                                             const double2 *roots_loc, uint32_t tid,
-                                             const Barrier &barrier) {
-    uint32_t st = 1;
-    for (; st + 1 <= d.logM; st += 2) {
-        veil_fused_fft_stage2<veil_fused_dims, T>(d.loc, dec, d.l, st, 0, roots_loc, tid);
-        barrier();
-    }
-    if (st == d.logM) {
-        veil_fused_fft_stage<veil_fused_dims, T>(d.loc, dec, d.l, st, 0, roots_loc, tid);
-        barrier();
-    }
+/* The first log2 M forward stages of every level, inside this block's chunk,
+ * as passes (radix 4, then radix 2 when log2 M is odd): the kernel runs them
+ * with a barrier after each, the emulation one after another. roots_loc:
+ * exp(-2 pi i t / M), t < M/2 (the H-point stages' own twiddles there). */
+VEIL_HD inline uint32_t veil_split_forward_passes(const veil_split_dims &d) {
+    return (d.logM >> 1) + (d.logM & 1);
+}
+template <uint32_t T>
+VEIL_HD inline void veil_split_forward_pass(const veil_split_dims &d, double2 *dec, uint32_t k,
+                                            const double2 *roots_loc, uint32_t tid) {
+    if (k < (d.logM >> 1))
+        veil_fused_fft_stage2<veil_fused_dims, T>(d.loc, dec, d.l, 2 * k + 1, 0, roots_loc, tid);
+    else
+        veil_fused_fft_stage<veil_fused_dims, T>(d.loc, dec, d.l, d.logM, 0, roots_loc, tid);
 }
 
 /* Block (q, b)'s columns: the last log2 S forward stages of every digit
@@ -234,12 +244,7 @@ VEIL_HD inline void veil_split_mac(const veil_split_dims &d, const P &peers, dou
                 const uint32_t pos = (s & (hs - 1)) * d.M + r;
                 double2 w = roots[pos << (d.logH - 1 - logh)];
                 w.y = -w.y;
-                const double2 u = acc[s], y = acc[s + hs];
-                acc[s].x = u.x + y.x;
-                acc[s].y = u.y + y.y;
-                const double tx = u.x - y.x, ty = u.y - y.y;
-                acc[s + hs].x = tx * w.x - ty * w.y;
-                acc[s + hs].y = tx * w.y + ty * w.x;
+                veil_split_dif2(acc[s], acc[s + hs], w);
             }
         VEIL_FUSED_UNROLL
         for (uint32_t s = 0; s < S; s++)
@@ -260,94 +265,110 @@ VEIL_HD inline void veil_split_gather(const veil_split_dims &d, const P &peers, 
     }
 }
 
-/* One inverse decimation-in-frequency stage of half size 2^logh inside the
- * chunk (conjugate roots_loc). */
-template <uint32_t T>
-VEIL_HD inline void veil_split_dif_stage(const veil_split_dims &d, double2 *v, uint32_t logh,
-                                         const double2 *roots_loc, uint32_t tid) {
-    const uint32_t h = 1u << logh;
-    VEIL_FUSED_FOR_T(x, d.M / 2, T) {
-        const uint32_t pos = x & (h - 1), i0 = ((x >> logh) << (logh + 1)) + pos;
-        double2 w = roots_loc[pos << (d.logM - 1 - logh)];
-        w.y = -w.y;
-        const uint32_t p0 = veil_fused_pad(d.loc, i0), p1 = veil_fused_pad(d.loc, i0 + h);
-        const double2 u = v[p0], y = v[p1];
-        v[p0].x = u.x + y.x;
-        v[p0].y = u.y + y.y;
-        const double tx = u.x - y.x, ty = u.y - y.y;
-        v[p1].x = tx * w.x - ty * w.y;
-        v[p1].y = tx * w.y + ty * w.x;
-    }
+/* The radix-2 decimation-in-frequency butterfly (u, y) -> (u + y, (u - y) w):
+ * every inverse stage of the split kernel, in registers or in the chunk. */
+VEIL_HD inline void veil_split_dif2(double2 &u, double2 &y, double2 w) {
+    const double2 a = u, b = y;
+    u.x = a.x + b.x;
+    u.y = a.y + b.y;
+    const double tx = a.x - b.x, ty = a.y - b.y;
+    y.x = tx * w.x - ty * w.y;
+    y.y = tx * w.y + ty * w.x;
 }
 
-/* The inverse stages of half sizes 2^logh and 2^(logh-1) in one pass
- * (radix 4, logh >= 1): each item keeps the four elements the two stages
- * combine in registers and does exactly veil_split_dif_stage's operations
- * on them, in the same order (the same bits as two stages). */
-template <uint32_t T>
-VEIL_HD inline void veil_split_dif_stage2(const veil_split_dims &d, double2 *v, uint32_t logh,
-                                          const double2 *roots_loc, uint32_t tid) {
+/* Item x of the inverse stage of half size 2^logh inside the chunk
+ * (conjugate roots_loc): its two elements' positions i[] (unpadded) and
+ * values a[] after the butterfly. */
+VEIL_HD inline void veil_split_dif_item(const veil_split_dims &d, const double2 *v, uint32_t logh,
+                                        const double2 *roots_loc, uint32_t x, uint32_t *i,
+                                        double2 *a) {
+    const uint32_t h = 1u << logh, pos = x & (h - 1);
+    i[0] = ((x >> logh) << (logh + 1)) + pos;
+    i[1] = i[0] + h;
+    double2 w = roots_loc[pos << (d.logM - 1 - logh)];
+    w.y = -w.y;
+    a[0] = v[veil_fused_pad(d.loc, i[0])];
+    a[1] = v[veil_fused_pad(d.loc, i[1])];
+    veil_split_dif2(a[0], a[1], w);
+}
+
+/* Item x of the inverse stages of half sizes 2^logh and 2^(logh-1) in one
+ * pass (radix 4, logh >= 1): the four elements the two stages combine, kept
+ * in registers, with exactly the two stages' butterflies in their order
+ * (the same bits as two veil_split_dif_item passes). */
+VEIL_HD inline void veil_split_dif4_item(const veil_split_dims &d, const double2 *v, uint32_t logh,
+                                         const double2 *roots_loc, uint32_t x, uint32_t *i,
+                                         double2 *a) {
     const uint32_t h2 = 1u << (logh - 1); /* h / 2 */
-    VEIL_FUSED_FOR_T(x, d.M / 4, T) {
-        const uint32_t pos = x & (h2 - 1), i0 = ((x >> (logh - 1)) << (logh + 1)) + pos;
-        double2 w1 = roots_loc[pos << (d.logM - 1 - logh)],
-                w3 = roots_loc[(pos + h2) << (d.logM - 1 - logh)],
-                w2 = roots_loc[pos << (d.logM - logh)];
-        w1.y = -w1.y;
-        w2.y = -w2.y;
-        w3.y = -w3.y;
-        const uint32_t p0 = veil_fused_pad(d.loc, i0), p1 = veil_fused_pad(d.loc, i0 + h2),
-                       p2 = veil_fused_pad(d.loc, i0 + 2 * h2),
-                       p3 = veil_fused_pad(d.loc, i0 + 3 * h2);
-        double2 a[4] = {v[p0], v[p1], v[p2], v[p3]};
-        /* stage h: (a0, a2) with w1, (a1, a3) with w3; then stage h/2:
-         * (a0, a1) and (a2, a3) with w2 */
-        const uint32_t lo[4] = {0, 1, 0, 2}, hi[4] = {2, 3, 1, 3};
-        const double2 ws[4] = {w1, w3, w2, w2};
-        VEIL_FUSED_UNROLL
-        for (uint32_t b = 0; b < 4; b++) {
-            const double2 u = a[lo[b]], y = a[hi[b]], w = ws[b];
-            a[lo[b]].x = u.x + y.x;
-            a[lo[b]].y = u.y + y.y;
-            const double tx = u.x - y.x, ty = u.y - y.y;
-            a[hi[b]].x = tx * w.x - ty * w.y;
-            a[hi[b]].y = tx * w.y + ty * w.x;
+    const uint32_t pos = x & (h2 - 1), i0 = ((x >> (logh - 1)) << (logh + 1)) + pos;
+    double2 w1 = roots_loc[pos << (d.logM - 1 - logh)],
+            w3 = roots_loc[(pos + h2) << (d.logM - 1 - logh)],
+            w2 = roots_loc[pos << (d.logM - logh)];
+    w1.y = -w1.y;
+    w2.y = -w2.y;
+    w3.y = -w3.y;
+    VEIL_FUSED_UNROLL
+    for (uint32_t m = 0; m < 4; m++) {
+        i[m] = i0 + m * h2;
+        a[m] = v[veil_fused_pad(d.loc, i[m])];
+    }
+    veil_split_dif2(a[0], a[2], w1); /* stage h */
+    veil_split_dif2(a[1], a[3], w3);
+    veil_split_dif2(a[0], a[1], w2); /* stage h / 2 */
+    veil_split_dif2(a[2], a[3], w2);
+}
+
+/* The inverse stages inside the chunk but the last pass, as passes: the odd
+ * stage first (radix 2) when log2 M is odd, then radix-4 passes; the kernel
+ * runs them with a barrier after each, the emulation one after another.
+ * veil_split_last_add does the last radix-4 pass (half sizes 2 and 1). */
+VEIL_HD inline uint32_t veil_split_inverse_passes(const veil_split_dims &d) {
+    return (d.logM & 1) + (d.logM >> 1) - 1;
+}
+template <uint32_t T>
+VEIL_HD inline void veil_split_inverse_pass(const veil_split_dims &d, double2 *buf, uint32_t k,
+                                            const double2 *roots_loc, uint32_t tid) {
+    const uint32_t odd = d.logM & 1;
+    if (odd && k == 0) {
+        VEIL_FUSED_FOR_T(x, d.M / 2, T) {
+            uint32_t i[2];
+            double2 a[2];
+            veil_split_dif_item(d, buf, d.logM - 1, roots_loc, x, i, a);
+            buf[veil_fused_pad(d.loc, i[0])] = a[0];
+            buf[veil_fused_pad(d.loc, i[1])] = a[1];
         }
-        v[p0] = a[0];
-        v[p1] = a[1];
-        v[p2] = a[2];
-        v[p3] = a[3];
+        return;
+    }
+    const uint32_t logh = d.logM - 1 - odd - 2 * (k - odd);
+    VEIL_FUSED_FOR_T(x, d.M / 4, T) {
+        uint32_t i[4];
+        double2 a[4];
+        veil_split_dif4_item(d, buf, logh, roots_loc, x, i, a);
+        VEIL_FUSED_UNROLL
+        for (uint32_t m = 0; m < 4; m++)
+            buf[veil_fused_pad(d.loc, i[m])] = a[m];
     }
 }
 
-/* The last log2 M inverse stages: radix-4 passes, then radix 2 when log2 M
- * is odd; barrier() after each pass. */
-template <uint32_t T, class Barrier>
-VEIL_HD inline void veil_split_inverse_local(const veil_split_dims &d, double2 *buf,
-                                             const double2 *roots_loc, uint32_t tid,
-                                             const Barrier &barrier) {
-    uint32_t left = d.logM; /* stages left; the next has half size 2^(left-1) */
-    for (; left >= 2; left -= 2) {
-        veil_split_dif_stage2<T>(d, buf, left - 1, roots_loc, tid);
-        barrier();
-    }
-    if (left == 1) {
-        veil_split_dif_stage<T>(d, buf, 0, roots_loc, tid);
-        barrier();
-    }
-}
-
-/* acc += round(untwist(buf) / H) at this block's coefficients: the chunk,
+/* The last inverse pass (radix 4: half sizes 2 and 1) with the
+ * accumulation, acc += round(untwist / H), in registers: the chunk,
  * bit-reversed, holds complex index S u + c at position bitrev(u). */
 template <uint32_t S, uint32_t T>
-VEIL_HD inline void veil_split_add(const veil_split_dims &d, uint64_t *A, const double2 *buf,
-                                   uint32_t c, const double2 *tw, uint32_t tid) {
+VEIL_HD inline void veil_split_last_add(const veil_split_dims &d, uint64_t *A, const double2 *buf,
+                                        uint32_t c, const double2 *tw, const double2 *roots_loc,
+                                        uint32_t tid) {
     const double scale = 1.0 / (double)d.H;
-    VEIL_FUSED_FOR_T(u, d.M, T) {
-        const double2 v = buf[veil_fused_pad(d.loc, veil_fused_bitrev(u, d.logM))];
-        const double2 z = veil_dev_untwist(v, tw[u * S + c], scale);
-        A[u] += veil_dev_f64_to_torus(z.x);
-        A[u + d.M] += veil_dev_f64_to_torus(z.y);
+    VEIL_FUSED_FOR_T(x, d.M / 4, T) {
+        uint32_t i[4];
+        double2 a[4];
+        veil_split_dif4_item(d, buf, 1, roots_loc, x, i, a);
+        VEIL_FUSED_UNROLL
+        for (uint32_t m = 0; m < 4; m++) {
+            const uint32_t u = veil_fused_bitrev(i[m], d.logM);
+            const double2 z = veil_dev_untwist(a[m], tw[u * S + c], scale);
+            A[u] += veil_dev_f64_to_torus(z.x);
+            A[u + d.M] += veil_dev_f64_to_torus(z.y);
+        }
     }
 }
 

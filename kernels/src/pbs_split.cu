@@ -7,20 +7,17 @@
 
 namespace {
 
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 /* the kernel's only compiled body */
 /* The kernel's view of its cluster's shared memory: its own, and its
  * peers' through distributed shared memory. */
 struct device_peers {
     void *self;
     uint32_t rank;
-    VEIL_HD void *base(uint32_t r) const {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    __device__ void *base(uint32_t r) const {
         return r == rank ? self : cooperative_groups::this_cluster().map_shared_rank(self, r);
-#else
-        (void)r;
-        return self;
-#endif
     }
 };
+#endif
 
 template <uint32_t S, uint32_t T>
 __global__ void __launch_bounds__(T, 1)

@@ -14,7 +14,9 @@
  * that ran are printed and stored.
  *
  * usage: bench_gpu [--backend auto|cpu|cuda] [--params ID] [--max-batch B]
- *                  [--min-time S] [--out FILE] */
+ *                  [--min-time S] [--out FILE]
+ * --params: a classic or a multi-bit set (tfhers-mb4-2_2-tuniform-2m128: the
+ * kernel sweeps run veil_cuda_pbs_multibit on the standard-domain key). */
 #include "veil/backend.h"
 #include "../host/backend_internal.h"
 #include "veil/tfhe.h"

@@ -358,8 +358,7 @@ static void ks_pbs_case(fixture *x, veil_backend_keys *gpu, size_t count) {
         int64_t want = idx[i] ? ts[m[i] + n / 2] : tu[m[i]];
         wrong += dg != want;
         differ += dg != dc;
-        int64_t d = (int64_t)(pg - pc);
-        uint64_t ad = d < 0 ? 0 - (uint64_t)d : (uint64_t)d;
+        const uint64_t ad = veil_test_phase_dist(pg, pc);
         if (ad > max_diff) max_diff = ad;
     }
     printf("\n  %s ks_pbs batch %zu (%s): wrong %zu, differ %zu, max phase diff "
@@ -516,8 +515,7 @@ static void test_two_partitions(void) {
                 differ += dg != dc;
                 for (uint32_t w = kN; w < D; w++)
                     nonzero += got[i * lwe + w] != 0 || ref[i * lwe + w] != 0;
-                const int64_t d = (int64_t)(pg - pc);
-                const uint64_t ad = d < 0 ? 0 - (uint64_t)d : (uint64_t)d;
+                const uint64_t ad = veil_test_phase_dist(pg, pc);
                 if (ad > max_diff) max_diff = ad;
             }
             const uint64_t bound = veil_delta(bits) >> PHASE_BOUND_SHIFT;

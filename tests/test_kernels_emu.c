@@ -119,8 +119,7 @@ static void check_set_split(veil_params p, const char *name, size_t count, uint3
         const uint64_t pg = veil_phase_big(sk, got), pc = veil_phase_big(sk, ref);
         const int64_t want = table[m + (int64_t)(n_vals / 2)];
         wrong += veil_decode(pg, bits, 1) != want || veil_decode(pc, bits, 1) != want;
-        const int64_t d = (int64_t)(pg - pc);
-        const uint64_t ad = d < 0 ? 0 - (uint64_t)d : (uint64_t)d;
+        const uint64_t ad = veil_test_phase_dist(pg, pc);
         if (ad > max_diff) max_diff = ad;
     }
     const uint64_t bound = veil_delta(bits) >> PHASE_BOUND_SHIFT;
@@ -299,8 +298,7 @@ static void test_two_partitions(void) {
                                pc = veil_phase_big(sk, ref + c * big1);
                 wrong += veil_decode(pg, bits, 0) != table[msg[c]] ||
                          veil_decode(pc, bits, 0) != table[msg[c]];
-                const int64_t d = (int64_t)(pg - pc);
-                const uint64_t ad = d < 0 ? 0 - (uint64_t)d : (uint64_t)d;
+                const uint64_t ad = veil_test_phase_dist(pg, pc);
                 if (ad > max_diff) max_diff = ad;
             }
             const uint64_t bound = veil_delta(bits) >> PHASE_BOUND_SHIFT;
@@ -406,8 +404,7 @@ static void check_batch(const char *id, uint32_t kernel, uint32_t count) {
             const uint64_t pg = veil_phase_big(sk, got + c * big1),
                            pc = veil_phase_big(sk, ref + c * big1);
             wrong += veil_decode(pg, bits, sg) != want || veil_decode(pc, bits, sg) != want;
-            const int64_t d = (int64_t)(pg - pc);
-            const uint64_t ad = d < 0 ? 0 - (uint64_t)d : (uint64_t)d;
+            const uint64_t ad = veil_test_phase_dist(pg, pc);
             if (ad > max_diff) max_diff = ad;
         }
         const uint64_t bound = veil_delta(bits) >> PHASE_BOUND_SHIFT;
@@ -495,8 +492,7 @@ static void test_multibit_every_set(void) {
                 const uint64_t pg = veil_phase_big(f.sk, got + c * big1),
                                pc = veil_phase_big(f.sk, ref + c * big1);
                 wrong += veil_decode(pg, bits, 0) != want[c] || veil_decode(pc, bits, 0) != want[c];
-                const int64_t d = (int64_t)(pg - pc);
-                const uint64_t ad = d < 0 ? 0 - (uint64_t)d : (uint64_t)d;
+                const uint64_t ad = veil_test_phase_dist(pg, pc);
                 if (ad > max_diff) max_diff = ad;
             }
             const uint64_t bound = veil_delta(bits) >> PHASE_BOUND_SHIFT;

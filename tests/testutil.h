@@ -53,6 +53,13 @@ char *veil_test_read_file(const char *path, size_t *len);
 
 int veil_test_run(void);
 
+/* |a - b| on the torus mod 2^64 (the shorter way round): how far two
+ * phases are apart, as the kernel tests bound GPU against CPU outputs. */
+static inline uint64_t veil_test_phase_dist(uint64_t a, uint64_t b) {
+    const int64_t d = (int64_t)(a - b);
+    return d < 0 ? 0 - (uint64_t)d : (uint64_t)d;
+}
+
 /* 1 when FFT path p runs here; otherwise prints, once per path and
  * program, "SKIPPED: FFT path P: why" (the line make test's summary lists)
  * and returns 0. Tests that cover every path skip the ones this CPU or

@@ -464,7 +464,8 @@ int main(int argc, char **argv) {
                     "usage: %s [--runs R] [--params ID[,ID...]] [--max-n N] [--fft P[,P...]] "
                     "[--clock wall|cpu] [--out FILE] [--cost] [--multibit]\n"
                     "Single-threaded CPU benchmark of the FFT per size, then keygen, encrypt,\n"
-                    "keyswitch, PBS, KS-PBS per set. --fft: the FFT paths to compare (auto,\n"
+                    "keyswitch, PBS, KS-PBS per set: the --params sets, or every published\n"
+                    "set up to --max-n (default 8192). --fft: the FFT paths to compare (auto,\n"
                     "portable, avx2, avx512, fftw; default auto,fftw when FFTW is built in).\n"
                     "--clock cpu: thread CPU time instead of wall time (shared machines).\n"
                     "--cost: only the compiler's cost figures (blind rotation and keyswitch per\n"
@@ -475,6 +476,22 @@ int main(int argc, char **argv) {
             return strcmp(argv[i], "--help") ? 2 : 0;
         }
     }
+    /* every set --params names exists (a typo would give an empty run);
+     * named sets are not capped by the default --max-n */
+    for (const char *s = list; s && *s;) {
+        const size_t len = strcspn(s, ",");
+        char id[128];
+        snprintf(id, sizeof id, "%.*s", (int)len, s);
+        if (!veil_params_find(id)) {
+            fprintf(stderr,
+                    "%s: --params: unknown parameter set '%s' (classic sets; "
+                    "--multibit runs the multi-bit ones)\n",
+                    argv[0], id);
+            return 2;
+        }
+        s += len + (s[len] == ',');
+    }
+    if (list && !max_n_given) max_n = 65536;
     if (runs < 3) runs = 3;
     /* FFT paths; auto resolved to the path it stands for */
     veil_fft_path paths[VEIL_FFT_PATH_COUNT];

@@ -781,8 +781,8 @@ class _Exporter:
         quantizer set to None is left out, as Brevitas leaves it out.
         (Brevitas 0.13's QuantCat fails in its own forward, QuantTensor.cat
         missing, so it stays refused.)"""
-        vals = list(args) + [self.env[node.kwargs[k]] for k in ("input", "other")
-                             if k in node.kwargs]
+        kw = [node.kwargs[k] for k in ("input", "other") if k in node.kwargs]
+        vals = list(args) + [self.env[v] if isinstance(v, torch.fx.Node) else v for v in kw]
         if len(vals) != 2:
             raise ExportError("%s: expected two operands, got %d" % (where, len(vals)))
         if m.input_quant.is_quant_enabled:

@@ -13,7 +13,8 @@
 #
 #   4. (--racecheck) the same small run under compute-sanitizer racecheck,
 #      for shared-memory races in the on-chip PBS kernels (fused: warp
-#      barriers; cluster: digits double-buffered across the cluster barrier),
+#      barriers; cluster: digits double-buffered across the cluster barrier;
+#      split: three cluster barriers a step, nothing double-buffered),
 #      checking only those kernels (--kernel-name kns=pbs_kernel): checking
 #      cuFFT's kernels too, the run did not finish in 120 s; filtered, it
 #      took about 70 s on an H100 (2026-11-27, 0 hazards);

@@ -70,6 +70,18 @@
 /* Same bound as test_gpu_ops (see there): phases within delta / 2^5. */
 #define PHASE_BOUND_SHIFT 5
 
+/* Prints "label: N PBS, wrong W, max phase diff vs CPU 2^x (bound 2^y)" and
+ * checks that no decryption was wrong and the phases stay within the bound
+ * (delta / 2^PHASE_BOUND_SHIFT). */
+static void check_phases(const char *label, size_t count, size_t wrong, uint64_t max_diff,
+                         unsigned bits) {
+    const uint64_t bound = veil_delta(bits) >> PHASE_BOUND_SHIFT;
+    printf("\n  %s: %zu PBS, wrong %zu, max phase diff vs CPU 2^%.1f (bound 2^%.1f)", label, count,
+           wrong, max_diff ? log2((double)max_diff) : -INFINITY, log2((double)bound));
+    CU_ASSERT_EQUAL(wrong, 0);
+    CU_ASSERT(max_diff <= bound);
+}
+
 static const char *kernel_name(uint32_t kernel) {
     return kernel == VEIL_CUDA_PBS_CLUSTER ? "cluster"
            : kernel == VEIL_CUDA_PBS_SPLIT ? "split"
@@ -122,12 +134,9 @@ static void check_set_split(veil_params p, const char *name, size_t count, uint3
         const uint64_t ad = veil_test_phase_dist(pg, pc);
         if (ad > max_diff) max_diff = ad;
     }
-    const uint64_t bound = veil_delta(bits) >> PHASE_BOUND_SHIFT;
-    printf("\n  %s %s: %zu PBS, wrong %zu, max phase diff vs CPU 2^%.1f (bound 2^%.1f)",
-           kernel_name(kernel), name, count, wrong, max_diff ? log2((double)max_diff) : -INFINITY,
-           log2((double)bound));
-    CU_ASSERT_EQUAL(wrong, 0);
-    CU_ASSERT(max_diff <= bound);
+    char label[128];
+    snprintf(label, sizeof label, "%s %s", kernel_name(kernel), name);
+    check_phases(label, count, wrong, max_diff, bits);
     free(in);
     free(small);
     free(ref);
@@ -495,13 +504,9 @@ static void test_multibit_every_set(void) {
                 const uint64_t ad = veil_test_phase_dist(pg, pc);
                 if (ad > max_diff) max_diff = ad;
             }
-            const uint64_t bound = veil_delta(bits) >> PHASE_BOUND_SHIFT;
-            printf("\n  multi-bit %s, %s: %zu PBS, wrong %zu, max phase diff vs CPU 2^%.1f (bound "
-                   "2^%.1f)",
-                   p->id, path ? "cluster" : "cufft", count, wrong,
-                   max_diff ? log2((double)max_diff) : -INFINITY, log2((double)bound));
-            CU_ASSERT_EQUAL(wrong, 0);
-            CU_ASSERT(max_diff <= bound);
+            char label[128];
+            snprintf(label, sizeof label, "multi-bit %s, %s", p->id, path ? "cluster" : "cufft");
+            check_phases(label, count, wrong, max_diff, bits);
             free(in);
             free(small);
             free(ref);

@@ -289,6 +289,29 @@ int make_plan(cufftHandle *h, uint32_t H, uint64_t batch, size_t *ws) {
     return 0;
 }
 
+/* A ladder of plans: plans[x] transforms 2^x * per_ct polynomials, x < n
+ * (exec_ladder runs it); made[x] set for each one made; *wmax: the largest
+ * work area any of them needs so far. */
+int make_ladder(cufftHandle *plans, int *made, int n, uint32_t H, uint64_t per_ct, size_t *wmax) {
+    for (int x = 0; x < n; x++) {
+        size_t ws = 0;
+        const int e = make_plan(&plans[x], H, ((uint64_t)1 << x) * per_ct, &ws);
+        if (e) return e;
+        made[x] = 1;
+        if (cufftGetSize(plans[x], &ws) == CUFFT_SUCCESS && ws > *wmax) *wmax = ws;
+    }
+    return 0;
+}
+
+/* Every plan of a ladder on the shared work area and the buffer's stream. */
+int bind_ladder(cufftHandle *plans, int n, void *work, cudaStream_t stream) {
+    for (int x = 0; x < n; x++) {
+        VEIL_CUFFT(cufftSetWorkArea(plans[x], work));
+        VEIL_CUFFT(cufftSetStream(plans[x], stream));
+    }
+    return 0;
+}
+
 struct sizes {
     size_t acc, dec, prod, ms;
 };
@@ -540,18 +563,9 @@ extern "C" int veil_cuda_scratch_pbs(void *stream_, uint32_t gpu_index, const ve
             b->kb_chunk = kb_chunk;
             b->n_plans = (int)floor_log2(kb_chunk) + 1;
             e = (int)cudaMalloc((void **)&b->gsum, gsum_bytes);
-            for (int x = 0; !e && x < b->n_plans; x++) {
-                size_t ws = 0;
-                e = make_plan(&b->gfwd[x], H, ((uint64_t)1 << x) * steps * gpolys, &ws);
-                if (!e) b->gfwd_made[x] = 1;
-                if (!e && cufftGetSize(b->gfwd[x], &ws) == CUFFT_SUCCESS && ws > wmax) wmax = ws;
-            }
+            if (!e) e = make_ladder(b->gfwd, b->gfwd_made, b->n_plans, H, steps * gpolys, &wmax);
             if (!e && wmax) e = (int)cudaMalloc(&b->work, wmax);
-            for (int x = 0; !e && x < b->n_plans; x++) {
-                cufftResult r = cufftSetWorkArea(b->gfwd[x], b->work);
-                if (r == CUFFT_SUCCESS) r = cufftSetStream(b->gfwd[x], stream);
-                if (r != CUFFT_SUCCESS) e = VEIL_CUDA_ERR_CUFFT + (int)r;
-            }
+            if (!e) e = bind_ladder(b->gfwd, b->n_plans, b->work, stream);
         }
         if (e) {
             veil_cuda_cleanup_pbs(stream_, gpu_index, &b);
@@ -571,26 +585,13 @@ extern "C" int veil_cuda_scratch_pbs(void *stream_, uint32_t gpu_index, const ve
     if (!e) e = (int)cudaMemsetAsync(b->prod, 0, s.prod, stream);
     if (!e) e = make_twiddles(stream, p->poly_size, &b->tw);
     size_t wmax = 0;
-    for (int x = 0; !e && x < b->n_plans; x++) {
-        size_t ws = 0;
-        if (!(e = make_plan(&b->fwd[x], H, ((uint64_t)1 << x) * k1 * l, &ws))) b->fwd_made[x] = 1;
-        if (!e && cufftGetSize(b->fwd[x], &ws) == CUFFT_SUCCESS && ws > wmax) wmax = ws;
-        if (!e && !(e = make_plan(&b->inv[x], H, ((uint64_t)1 << x) * k1, &ws))) b->inv_made[x] = 1;
-        if (!e && cufftGetSize(b->inv[x], &ws) == CUFFT_SUCCESS && ws > wmax) wmax = ws;
-        if (mb && !e && !(e = make_plan(&b->gfwd[x], H, ((uint64_t)1 << x) * gpolys, &ws)))
-            b->gfwd_made[x] = 1;
-        if (mb && !e && cufftGetSize(b->gfwd[x], &ws) == CUFFT_SUCCESS && ws > wmax) wmax = ws;
-    }
+    if (!e) e = make_ladder(b->fwd, b->fwd_made, b->n_plans, H, (uint64_t)k1 * l, &wmax);
+    if (!e) e = make_ladder(b->inv, b->inv_made, b->n_plans, H, k1, &wmax);
+    if (!e && mb) e = make_ladder(b->gfwd, b->gfwd_made, b->n_plans, H, gpolys, &wmax);
     if (!e && wmax) e = (int)cudaMalloc(&b->work, wmax);
-    for (int x = 0; !e && x < b->n_plans; x++) {
-        cufftResult r = cufftSetWorkArea(b->fwd[x], b->work);
-        if (r == CUFFT_SUCCESS) r = cufftSetWorkArea(b->inv[x], b->work);
-        if (r == CUFFT_SUCCESS) r = cufftSetStream(b->fwd[x], stream);
-        if (r == CUFFT_SUCCESS) r = cufftSetStream(b->inv[x], stream);
-        if (r == CUFFT_SUCCESS && mb) r = cufftSetWorkArea(b->gfwd[x], b->work);
-        if (r == CUFFT_SUCCESS && mb) r = cufftSetStream(b->gfwd[x], stream);
-        if (r != CUFFT_SUCCESS) e = VEIL_CUDA_ERR_CUFFT + (int)r;
-    }
+    if (!e) e = bind_ladder(b->fwd, b->n_plans, b->work, stream);
+    if (!e) e = bind_ladder(b->inv, b->n_plans, b->work, stream);
+    if (!e && mb) e = bind_ladder(b->gfwd, b->n_plans, b->work, stream);
     if (!e) e = (int)cudaStreamSynchronize(stream);
     if (e) {
         veil_cuda_cleanup_pbs(stream_, gpu_index, &b);

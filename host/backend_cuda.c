@@ -163,6 +163,20 @@ static void free_work(cuda_keys *k) {
     (void)cudaGetLastError();
 }
 
+/* The PBS work memory of every partition for count ciphertexts (what
+ * veil_cuda_scratch_pbs would allocate), into *bytes. */
+static int pbs_work_bytes(const cuda_keys *k, size_t count, size_t *bytes) {
+    *bytes = 0;
+    for (uint32_t x = 0; x < k->n_parts; x++) {
+        size_t b = 0;
+        const int e = veil_cuda_scratch_pbs(k->s, (uint32_t)k->device, &k->parts[x].p,
+                                            (uint32_t)count, NULL, &b, 0);
+        if (e) return e;
+        *bytes += b;
+    }
+    return 0;
+}
+
 static int alloc_work(cuda_keys *k, size_t cap) {
     int e = (int)cudaMalloc((void **)&k->d_small, cap * k->small1 * sizeof(uint64_t));
     for (uint32_t x = 0; !e && x < k->n_parts; x++)
@@ -290,11 +304,7 @@ static veil_status cuda_keys_new(veil_backend *be, veil_backend_keys *keys, size
      * and weights take the rest. Every partition's buffers, so the sum. */
     size_t free_b = 0, total_b = 0, pbs_bytes = 0;
     e = (int)cudaMemGetInfo(&free_b, &total_b);
-    for (uint32_t x = 0; !e && x < k->n_parts; x++) {
-        size_t b = 0;
-        e = veil_cuda_scratch_pbs(k->s, (uint32_t)k->device, &k->parts[x].p, 1024, NULL, &b, 0);
-        pbs_bytes += b;
-    }
+    if (!e) e = pbs_work_bytes(k, 1024, &pbs_bytes);
     if (e) {
         s = dev_fail(be, e, "keys: sizing the batch");
         cuda_keys_free(keys);
@@ -315,15 +325,9 @@ static veil_status cuda_keys_new(veil_backend *be, veil_backend_keys *keys, size
     /* per ciphertext from 1024 is a linear estimate; a buffer that is not
      * linear in the batch (the multi-bit cluster kernel's key bundles, sized
      * for a number of ciphertexts at once) is checked at the cap itself */
-    for (; !e && cap > 1; cap /= 2) {
-        size_t at_cap = cap * k->small1 * 8;
-        for (uint32_t x = 0; !e && x < k->n_parts; x++) {
-            size_t b = 0;
-            e = veil_cuda_scratch_pbs(k->s, (uint32_t)k->device, &k->parts[x].p, (uint32_t)cap,
-                                      NULL, &b, 0);
-            at_cap += b;
-        }
-        if (at_cap <= budget / 2) break;
+    for (size_t at_cap = 0; !e && cap > 1; cap /= 2) {
+        e = pbs_work_bytes(k, cap, &at_cap);
+        if (!e && at_cap + cap * k->small1 * 8 <= budget / 2) break;
     }
     if (e) {
         s = dev_fail(be, e, "keys: sizing the batch");

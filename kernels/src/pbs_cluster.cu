@@ -1,4 +1,5 @@
 #include <cstdlib>
+#include <type_traits>
 
 #include <cooperative_groups.h>
 
@@ -134,7 +135,7 @@ template <class D> int max_active(const veil_cuda_params *p, const D &d) {
     return e == cudaSuccess ? n : -(int)e;
 }
 
-template <class D>
+template <class D, bool MB>
 int emulate(const D &d, const veil_cuda_params *p, const double *bsk_fourier, const uint32_t *ms,
             const uint64_t *lut_poly, uint64_t *out_big) {
     constexpr uint32_t T = veil_cluster_cfg<D>::threads;
@@ -165,15 +166,10 @@ int emulate(const D &d, const veil_cuda_params *p, const double *bsk_fourier, co
     __VA_ARGS__
     VEIL_EMU(veil_cluster_init<D, T>(d, s[q].acc, lut_poly, ms[d.n], q, tid));
     int par = 0;
-    const bool mb = p->grouping >= 2;
     for (uint32_t i = 0; i < steps_of(p); i++) {
-        const uint32_t a = mb ? 0 : ms[i];
-        if (!mb && a == 0) continue;
-        if (mb)
-            VEIL_EMU(
-                veil_cluster_rotate<D, T, true>(d, s[q].acc, s[q].dec[par], 0, tw, roots, tid));
-        else
-            VEIL_EMU(veil_cluster_rotate<D, T>(d, s[q].acc, s[q].dec[par], a, tw, roots, tid));
+        const uint32_t a = MB ? 0 : ms[i];
+        if (!MB && a == 0) continue;
+        VEIL_EMU(veil_cluster_rotate<D, T, MB>(d, s[q].acc, s[q].dec[par], a, tw, roots, tid));
         uint32_t st = 3;
         for (; st + 1 <= d.logH; st += 2)
             VEIL_EMU(veil_fused_fft_stage2<D, T>(d, s[q].dec[par], d.l, st, 0, roots, tid));
@@ -185,10 +181,7 @@ int emulate(const D &d, const veil_cuda_params *p, const double *bsk_fourier, co
         VEIL_EMU(veil_cluster_mac<D, T>(d, decs, s[q].prod, bsk + i * ggsw_stride, q, roots, tid));
         for (st = 3; st + 1 < d.logH; st += 2)
             VEIL_EMU(veil_fused_fft_stage2<D, T>(d, s[q].prod, 1, st, 1, roots, tid));
-        if (mb)
-            VEIL_EMU(veil_cluster_last_add<D, T, true>(d, s[q].prod, s[q].acc, tw, roots, tid));
-        else
-            VEIL_EMU(veil_cluster_last_add<D, T>(d, s[q].prod, s[q].acc, tw, roots, tid));
+        VEIL_EMU(veil_cluster_last_add<D, T, MB>(d, s[q].prod, s[q].acc, tw, roots, tid));
         par ^= 1;
     }
     VEIL_EMU(veil_cluster_extract<D, T>(d, s[q].acc, out_big, q, veil_cuda_in_dim(p), tid));
@@ -222,6 +215,9 @@ int veil_cluster_max_active(const veil_cuda_params *p, int device) {
 
 int veil_cluster_emulate(const veil_cuda_params *p, const double *bsk_fourier, const uint32_t *ms,
                          const uint64_t *lut_poly, uint64_t *out_big) {
-    return veil_fused_with_dims(
-        p, [&](const auto &d) { return emulate(d, p, bsk_fourier, ms, lut_poly, out_big); });
+    return veil_fused_with_dims(p, [&](const auto &d) {
+        using D = std::decay_t<decltype(d)>;
+        return p->grouping >= 2 ? emulate<D, true>(d, p, bsk_fourier, ms, lut_poly, out_big)
+                                : emulate<D, false>(d, p, bsk_fourier, ms, lut_poly, out_big);
+    });
 }

@@ -241,9 +241,8 @@ class _Proxy:
     """A Brevitas quantizer proxy (QuantEltwiseAdd's input_quant and
     output_quant) called as _quant_call calls an activation layer."""
 
-    def __init__(self, proxy, name):
+    def __init__(self, proxy):
         self.proxy = proxy
-        self.name = name
         self.return_quant_tensor = True
 
     def __call__(self, x):
@@ -497,7 +496,7 @@ class _Exporter:
         lookup), bias_quant (the bias Brevitas adds, on the accumulator's
         grid for Int32Bias), output_quant (a lookup on the accumulator)."""
         if m.input_quant.is_quant_enabled:
-            q = _Proxy(m.input_quant, "input_quant")
+            q = _Proxy(m.input_quant)
             x = (self.input_quantizer(x, q, where + " input_quant") if isinstance(x, FloatInput)
                  else self.lut(self.need_float_chain(x, where, "input"), q,
                                where + " input_quant"))
@@ -560,7 +559,7 @@ class _Exporter:
         layer = self.layers[-1]
         out = Pending(name, shape, layer["range"][0], layer["range"][1], x.scale * sw, bias)
         if m.output_quant.is_quant_enabled:
-            out = self.lut(out, _Proxy(m.output_quant, "output_quant"), where + " output_quant")
+            out = self.lut(out, _Proxy(m.output_quant), where + " output_quant")
         return out
 
     def quant_bias(self, m, x, qw, where):
@@ -786,13 +785,13 @@ class _Exporter:
         if len(vals) != 2:
             raise ExportError("%s: expected two operands, got %d" % (where, len(vals)))
         if m.input_quant.is_quant_enabled:
-            q = _Proxy(m.input_quant, "input_quant")
+            q = _Proxy(m.input_quant)
             vals = [self.lut(self.need_float_chain(v, where, "operand %d" % i), q,
                              "%s input_quant (operand %d)" % (where, i))
                     for i, v in enumerate(vals)]
         out = self.add(vals[0], vals[1], where)
         if m.output_quant.is_quant_enabled:
-            out = self.lut(out, _Proxy(m.output_quant, "output_quant"), where + " output_quant")
+            out = self.lut(out, _Proxy(m.output_quant), where + " output_quant")
         return out
 
     def need_float_chain(self, v, where, what):

@@ -253,7 +253,11 @@ static void test_range_check(void) {
         veil_program *p2 = NULL;
         CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o2, &p2), VEIL_OK);
         const veil_node *y2 = &p2->nodes[p2->output_nodes[1]];
-        CU_ASSERT_EQUAL(p2->nodes[y2->in[0]].kind, VEIL_NODE_ADD);
+        /* decomposed, it ends in an ADD; its accumulator already fits 2 bits
+         * under some seeds' weights (VEIL_TEST_SEED=0x0b212a11feaded78), and
+         * then it stays one LUT: either way it is not counted */
+        const veil_node_kind k2 = p2->nodes[y2->in[0]].kind;
+        CU_ASSERT(k2 == VEIL_NODE_ADD || k2 == VEIL_NODE_LUT);
         CU_ASSERT_EQUAL(p2->range_check_values, 16 * 2 + 8 + 3);
         veil_program_free(p2);
     }

@@ -10,7 +10,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,16 +28,6 @@ static int fail(veil_status st, const char *what) {
     fprintf(stderr, "veil: %s: %s\n", what, veil_error_message());
     (void)st;
     return 1;
-}
-
-static int usage_error(const char *cmd, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "veil %s: ", cmd);
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n(see veil %s --help)\n", cmd);
-    va_end(ap);
-    return 2;
 }
 
 static double now_s(void) {
@@ -85,7 +74,7 @@ static int parse_compile_opt(const char *cmd, int argc, char **argv, int *i,
                              veil_compile_options *o) {
     int consumed = 0;
     if (veil_compile_options_parse_arg(o, argc, argv, i, &consumed) != VEIL_OK)
-        return usage_error(cmd, "%s", veil_error_message()), -1;
+        return veil_cmd_usage_error(cmd, "%s", veil_error_message()), -1;
     return consumed;
 }
 
@@ -93,7 +82,7 @@ static int parse_compile_opt(const char *cmd, int argc, char **argv, int *i,
 static int parse_count(const char *cmd, const char *opt, const char *v, size_t *out) {
     uint64_t n = 0;
     if (veil_arg_u64(opt, v, 1, (uint64_t)1 << 40, &n) != VEIL_OK)
-        return usage_error(cmd, "%s", veil_error_message()), -1;
+        return veil_cmd_usage_error(cmd, "%s", veil_error_message()), -1;
     *out = (size_t)n;
     return 0;
 }
@@ -103,11 +92,11 @@ static int parse_count(const char *cmd, const char *opt, const char *v, size_t *
 static int cmd_info(int argc, char **argv) {
     const char *path = NULL;
     for (int i = 1; i < argc; i++) {
-        if (argv[i][0] == '-') return usage_error("info", "unknown option %s", argv[i]);
-        if (path) return usage_error("info", "one MODEL only");
+        if (argv[i][0] == '-') return veil_cmd_usage_error("info", "unknown option %s", argv[i]);
+        if (path) return veil_cmd_usage_error("info", "one MODEL only");
         path = argv[i];
     }
-    if (!path) return usage_error("info", "missing MODEL");
+    if (!path) return veil_cmd_usage_error("info", "missing MODEL");
     veil_model *m;
     veil_status st = veil_model_load(path, &m);
     if (st) return fail(st, "info");
@@ -155,11 +144,11 @@ static int cmd_compile(int argc, char **argv) {
         int r = parse_compile_opt("compile", argc, argv, &i, &o);
         if (r < 0) return 2;
         if (r) continue;
-        if (argv[i][0] == '-') return usage_error("compile", "unknown option %s", argv[i]);
-        if (path) return usage_error("compile", "one MODEL only");
+        if (argv[i][0] == '-') return veil_cmd_usage_error("compile", "unknown option %s", argv[i]);
+        if (path) return veil_cmd_usage_error("compile", "one MODEL only");
         path = argv[i];
     }
-    if (!path) return usage_error("compile", "missing MODEL");
+    if (!path) return veil_cmd_usage_error("compile", "missing MODEL");
     veil_model *m;
     veil_status st = veil_model_load(path, &m);
     if (st) return fail(st, "compile");
@@ -313,7 +302,7 @@ static int cmd_run(int argc, char **argv) {
         if (r < 0) return 2;
         if (r) continue;
         if (veil_backend_options_parse_arg(&a.bo, argc, argv, &i, &r) != VEIL_OK)
-            return usage_error("run", "%s", veil_error_message());
+            return veil_cmd_usage_error("run", "%s", veil_error_message());
         if (r) continue;
         const char *s = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(s, "--mode") && v) {
@@ -335,17 +324,18 @@ static int cmd_run(int argc, char **argv) {
         } else if (!strcmp(s, "--noise")) {
             a.noise = 1;
         } else if (s[0] == '-') {
-            return usage_error("run", "unknown option %s (or missing value)", s);
+            return veil_cmd_usage_error("run", "unknown option %s (or missing value)", s);
         } else if (!a.model) {
             a.model = s;
         } else {
-            return usage_error("run", "one MODEL only");
+            return veil_cmd_usage_error("run", "one MODEL only");
         }
     }
-    if (!a.model) return usage_error("run", "missing MODEL");
+    if (!a.model) return veil_cmd_usage_error("run", "missing MODEL");
     if (strcmp(a.mode, "simulate") && strcmp(a.mode, "cpu") && strcmp(a.mode, "cuda") &&
         strcmp(a.mode, "auto"))
-        return usage_error("run", "--mode %s: expected simulate, cpu, cuda or auto", a.mode);
+        return veil_cmd_usage_error("run", "--mode %s: expected simulate, cpu, cuda or auto",
+                                    a.mode);
     if (!a.input) a.input = a.model; /* the model's golden inputs */
     /* Before any work: an --output that cannot be written fails now. */
     if (a.output && veil_outputs_check(a.output)) return fail(VEIL_ERR_IO, "run");

@@ -59,8 +59,7 @@ const char veil_cmd_remote_help[] =
     "  checked with GET /v1/keys/<id>; Triton: through the veil_keys model, and again\n"
     "  when Triton answers unknown_key), encrypts, sends, decrypts.\n";
 
-static int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int usage_error(const char *cmd, const char *fmt, ...) {
+int veil_cmd_usage_error(const char *cmd, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     fprintf(stderr, "veil %s: ", cmd);
@@ -104,7 +103,7 @@ static int parse_args(const char *cmd, int argc, char **argv, args *a) {
         const char *s = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int consumed = 0;
         if (veil_compile_options_parse_arg(&a->co, argc, argv, &i, &consumed) != VEIL_OK)
-            return usage_error(cmd, "%s", veil_error_message()), -1;
+            return veil_cmd_usage_error(cmd, "%s", veil_error_message()), -1;
         if (consumed) continue;
         if (!strcmp(s, "--force")) {
             a->force = 1;
@@ -124,11 +123,11 @@ static int parse_args(const char *cmd, int argc, char **argv, args *a) {
         }
         if (s[0] != '-') {
             if (a->model)
-                return usage_error(cmd, "one MODEL only (got %s and %s)", a->model, s), -1;
+                return veil_cmd_usage_error(cmd, "one MODEL only (got %s and %s)", a->model, s), -1;
             a->model = s;
             continue;
         }
-        if (!v) return usage_error(cmd, "%s: missing value or unknown option", s), -1;
+        if (!v) return veil_cmd_usage_error(cmd, "%s: missing value or unknown option", s), -1;
         i++;
         if (!strcmp(s, "--key"))
             a->key = v;
@@ -139,7 +138,7 @@ static int parse_args(const char *cmd, int argc, char **argv, args *a) {
         else if (!strcmp(s, "--output"))
             a->output = v;
         else if (!strcmp(s, "--server") || !strcmp(s, "--triton")) {
-            if (a->server) return usage_error(cmd, "one of --server and --triton"), -1;
+            if (a->server) return veil_cmd_usage_error(cmd, "one of --server and --triton"), -1;
             a->server = v;
             a->triton = !strcmp(s, "--triton");
         } else if (!strcmp(s, "--triton-model"))
@@ -150,7 +149,7 @@ static int parse_args(const char *cmd, int argc, char **argv, args *a) {
             uint64_t n = 0;
             int retries = !strcmp(s, "--retries");
             if (veil_arg_u64(s, v, retries ? 0 : 1, retries ? 100 : (uint64_t)1 << 40, &n))
-                return usage_error(cmd, "%s", veil_error_message()), -1;
+                return veil_cmd_usage_error(cmd, "%s", veil_error_message()), -1;
             if (!strcmp(s, "--limit"))
                 a->limit = (size_t)n;
             else if (!strcmp(s, "--timeout"))
@@ -158,17 +157,17 @@ static int parse_args(const char *cmd, int argc, char **argv, args *a) {
             else
                 a->retries = (int)n;
         } else {
-            return usage_error(cmd, "unknown option %s", s), -1;
+            return veil_cmd_usage_error(cmd, "unknown option %s", s), -1;
         }
     }
-    if (!a->model) return usage_error(cmd, "missing MODEL"), -1;
+    if (!a->model) return veil_cmd_usage_error(cmd, "missing MODEL"), -1;
     return 0;
 }
 
 int veil_cmd_keygen(int argc, char **argv) {
     args a;
     if (parse_args("keygen", argc, argv, &a)) return 2;
-    if (!a.out) return usage_error("keygen", "missing --out DIR");
+    if (!a.out) return veil_cmd_usage_error("keygen", "missing --out DIR");
     veil_client *c;
     if (veil_client_open(a.model, &a.co, &c)) return fail("keygen");
     veil_keygen_info info;
@@ -212,7 +211,8 @@ int veil_cmd_encrypt(int argc, char **argv) {
     args a;
     if (parse_args("encrypt", argc, argv, &a)) return 2;
     if (!a.key || !a.input || !a.output)
-        return usage_error("encrypt", "--key DIR, --input FILE and --output CT are required");
+        return veil_cmd_usage_error("encrypt",
+                                    "--key DIR, --input FILE and --output CT are required");
     veil_client *c = NULL;
     veil_secret_key *sk = NULL;
     veil_model_samples in = {0};
@@ -295,7 +295,8 @@ static int write_or_print(const char *cmd, const veil_client *c, const char *out
 int veil_cmd_decrypt(int argc, char **argv) {
     args a;
     if (parse_args("decrypt", argc, argv, &a)) return 2;
-    if (!a.key || !a.input) return usage_error("decrypt", "--key DIR and --input CT are required");
+    if (!a.key || !a.input)
+        return veil_cmd_usage_error("decrypt", "--key DIR and --input CT are required");
     veil_client *c = NULL;
     veil_secret_key *sk = NULL;
     veil_ct_batch *b = NULL;
@@ -330,7 +331,8 @@ int veil_cmd_remote(int argc, char **argv) {
     args a;
     if (parse_args("remote", argc, argv, &a)) return 2;
     if (!a.key || !a.server)
-        return usage_error("remote", "--key DIR and --server URL (or --triton URL) are required");
+        return veil_cmd_usage_error("remote",
+                                    "--key DIR and --server URL (or --triton URL) are required");
     veil_remote_options ro;
     veil_remote_options_default(&ro);
     /* Triton's model name: the model file's name without directory and .h5. */

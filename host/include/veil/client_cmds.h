@@ -17,6 +17,11 @@ int veil_cmd_encrypt(int argc, char **argv);
 int veil_cmd_decrypt(int argc, char **argv);
 int veil_cmd_remote(int argc, char **argv);
 
+/* A usage error of subcommand cmd: "veil CMD: <message>" and the pointer to
+ * its --help on stderr; returns 2, the usage exit code. */
+int veil_cmd_usage_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /* One-line summaries, usage lines and option help, for the dispatch table. */
 extern const char veil_cmd_keygen_usage[], veil_cmd_keygen_help[];
 extern const char veil_cmd_encrypt_usage[], veil_cmd_encrypt_help[];

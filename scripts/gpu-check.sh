@@ -25,7 +25,7 @@
 #      bar: bench_model on the digits MLP at 6-bit exact rounding, batch 256
 #      (its 64 golden inputs repeated), cuda only (bench_model_mlp6.json: the
 #      per-sample latency against Concrete ML's CPU figure, 24.96 s on the
-#      Intel Xeon of 2026-12-02, README "Whole models on the CPU");
+#      Intel Xeon of 2026-12-02, docs/results/MEASURED.md "Whole models on the CPU");
 #   6. (--large-n) issue 13 part 2: bench_gpu on the cuda backend at N = 16384
 #      (nn-p7-norm2e6-2m40, l = 2) and N = 32768 (nn-p8-norm2e0-2m40), up to
 #      batch 1024: the split kernel (pbs_kernel_split) against the cuFFT path

@@ -566,13 +566,21 @@ class _Exporter:
         """The bias as the layer's bias_quant gives it (float64 of Brevitas's
         values), for an input at x's scale: Int32Bias puts it on the grid of
         input scale x weight scale, so the sum stays the model's own."""
-        from brevitas.quant_tensor import IntQuantTensor
-        qx = IntQuantTensor(torch.zeros((1,) + tuple(x.shape)), torch.tensor(float(x.scale)),
-                            torch.tensor(0.0),
-                            torch.tensor(float(intpath.bit_width(x.lo, x.hi))),
-                            torch.tensor(bool(x.lo < 0)), torch.tensor(False))
         try:
-            qb = m.bias_quant(m.bias, qx, qw)
+            from brevitas.quant_tensor import IntQuantTensor as QT
+            new_api = True
+        except ImportError:  # Brevitas before 0.11 (Concrete ML 1.9 pins 0.10.2)
+            from brevitas.quant_tensor import QuantTensor as QT
+            new_api = False
+        qx = QT(torch.zeros((1,) + tuple(x.shape)), torch.tensor(float(x.scale)),
+                torch.tensor(0.0), torch.tensor(float(intpath.bit_width(x.lo, x.hi))),
+                torch.tensor(bool(x.lo < 0)), torch.tensor(False))
+        try:
+            if new_api:  # bias_quant(bias, input, weight), the quant tensors themselves
+                qb = m.bias_quant(m.bias, qx, qw)
+            else:  # bias_quant(bias, output scale, output bit width), as the layer forms them
+                qb = m.bias_quant(m.bias, m.quant_output_scale_impl(qx, qx.scale, qw.scale),
+                                  m.max_acc_bit_width(qx.bit_width, qw.bit_width))
         except Exception as e:  # Brevitas raises several types here
             raise ExportError("%s: bias_quant failed on an input of scale %g: %s" % (
                 where, x.scale, e)) from e

@@ -138,6 +138,7 @@ int main(int argc, char **argv) {
         } else {
             size_t *dst = NULL;
             unsigned *udst = NULL;
+            int zero_ok = 0; /* 0 means "none": no wait, no per-address cap */
             if (!strcmp(a, "--max-batch"))
                 dst = &o.max_batch;
             else if (!strcmp(a, "--max-body"))
@@ -149,7 +150,7 @@ int main(int argc, char **argv) {
             else if (!strcmp(a, "--key-cache"))
                 dst = &o.key_cache;
             else if (!strcmp(a, "--max-wait-ms"))
-                udst = &o.max_wait_ms;
+                udst = &o.max_wait_ms, zero_ok = 1;
             else if (!strcmp(a, "--max-inflight"))
                 udst = &o.max_inflight;
             else if (!strcmp(a, "--timeout-ms"))
@@ -161,13 +162,12 @@ int main(int argc, char **argv) {
             else if (!strcmp(a, "--request-timeout-ms"))
                 udst = &o.request_timeout_ms;
             else if (!strcmp(a, "--max-conn-per-ip"))
-                udst = &o.max_conn_per_ip;
+                udst = &o.max_conn_per_ip, zero_ok = 1;
             if (!dst && !udst) {
                 fprintf(stderr, "veil-server: unknown option %s\n%s", a, k_usage);
                 return 2;
             }
-            if ((!strcmp(a, "--max-wait-ms") || !strcmp(a, "--max-conn-per-ip")) &&
-                !strcmp(v, "0")) {
+            if (zero_ok && !strcmp(v, "0")) {
                 *udst = 0;
                 continue;
             }

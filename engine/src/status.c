@@ -1,3 +1,5 @@
+/* the definition of veil_error, not the analyzer's macro (veil/status.h) */
+#define VEIL_STATUS_IMPL
 #include "veil/status.h"
 
 #include <stdarg.h>

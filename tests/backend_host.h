@@ -14,24 +14,48 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "veil/backend.h"
 #include "../host/backend_internal.h" /* buffer->keys, keys->lwe */
 
-/* count input ciphertexts in, n_out out (an op's buffers). */
+#define BH_SENTINEL 0xA5C3A5C3A5C3A5C3ull
+
+/* count input ciphertexts in, n_out out (an op's buffers); the output
+ * buffer has n_out + 1 ciphertexts, every word BH_SENTINEL. */
 static inline veil_status bh_buffers(veil_backend_keys *keys, const uint64_t *in, size_t n_in,
                                      size_t n_out, veil_backend_buffer **bi,
                                      veil_backend_buffer **bo) {
     *bi = *bo = NULL;
     veil_status s = veil_backend_buffer_new(keys, n_in ? n_in : 1, bi);
-    if (s == VEIL_OK) s = veil_backend_buffer_new(keys, n_out ? n_out : 1, bo);
+    if (s == VEIL_OK) s = veil_backend_buffer_new(keys, n_out + 1, bo);
     if (s == VEIL_OK) s = veil_backend_buffer_upload(*bi, in, n_in);
+    if (s != VEIL_OK) return s;
+    const size_t words = (n_out + 1) * keys->lwe;
+    uint64_t *fill = malloc(words * sizeof *fill);
+    if (!fill) return VEIL_ERR_NOMEM;
+    for (size_t i = 0; i < words; i++)
+        fill[i] = BH_SENTINEL;
+    s = veil_backend_buffer_upload(*bo, fill, n_out + 1);
+    free(fill);
     return s;
 }
 
+/* Downloads the n_out outputs into out; VEIL_ERR_FORMAT when a word of the
+ * ciphertext after them is no longer the sentinel (the op wrote past its
+ * outputs). */
 static inline veil_status bh_finish(veil_status s, veil_backend_buffer *bi, veil_backend_buffer *bo,
                                     size_t n_out, uint64_t *out) {
-    if (s == VEIL_OK) s = veil_backend_buffer_download(bo, n_out, out);
+    if (s == VEIL_OK) {
+        const size_t lwe = bo->keys->lwe;
+        uint64_t *all = malloc((n_out + 1) * lwe * sizeof *all);
+        if (!all) s = VEIL_ERR_NOMEM;
+        if (s == VEIL_OK) s = veil_backend_buffer_download(bo, n_out + 1, all);
+        for (size_t i = 0; s == VEIL_OK && i < lwe; i++)
+            if (all[n_out * lwe + i] != BH_SENTINEL) s = VEIL_ERR_FORMAT;
+        if (s == VEIL_OK && n_out) memcpy(out, all, n_out * lwe * sizeof *out);
+        free(all);
+    }
     veil_backend_buffer_free(bi);
     veil_backend_buffer_free(bo);
     return s;

@@ -7,7 +7,7 @@
  * the clear computation), add / scale / copy on buffers (word for word
  * against a plain loop), splitting a KS-PBS into pieces (shrunken limits give
  * the same ciphertexts), argument errors (ranges, aliasing, objects of other
- * keys), and backend selection. */
+ * keys), backend selection, and the test helpers' overrun sentinel. */
 #include "backend_host.h"
 #include "backend_random_ops.h"
 #include "testutil.h"
@@ -591,6 +591,27 @@ static void test_random_programs(void) {
     }
 }
 
+/* The helpers' overrun check: an op's output buffer holds one sentinel
+ * ciphertext past its outputs; bh_finish refuses when it changed (here
+ * written over by hand, as an op writing one ciphertext too many would) and
+ * returns the outputs when it did not. */
+static void test_helper_sentinel(void) {
+    const size_t n = 3;
+    uint64_t *in = alloc_cts(n), *out = alloc_cts(n + 1);
+    for (size_t i = 0; i < n * LWE; i++)
+        in[i] = veil_test_rand();
+    veil_backend_buffer *bi, *bo;
+    CU_ASSERT_FATAL(bh_buffers(KEYS, in, n, n, &bi, &bo) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_backend_buffer_upload(bo, in, n) == VEIL_OK); /* within the outputs */
+    CU_ASSERT_EQUAL(bh_finish(VEIL_OK, bi, bo, n, out), VEIL_OK);
+    CU_ASSERT(memcmp(out, in, n * LWE * sizeof *in) == 0);
+    CU_ASSERT_FATAL(bh_buffers(KEYS, in, n, n - 1, &bi, &bo) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_backend_buffer_upload(bo, in, n) == VEIL_OK); /* one past them */
+    CU_ASSERT_EQUAL(bh_finish(VEIL_OK, bi, bo, n - 1, out), VEIL_ERR_FORMAT);
+    free(in);
+    free(out);
+}
+
 int main(void) {
     if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
     CU_pSuite s = CU_add_suite("backend_cpu", suite_init, suite_clean);
@@ -604,5 +625,6 @@ int main(void) {
     VEIL_ADD_TEST(s, test_conv2d);
     VEIL_ADD_TEST(s, test_elementwise);
     VEIL_ADD_TEST(s, test_random_programs);
+    VEIL_ADD_TEST(s, test_helper_sentinel);
     return veil_test_run();
 }

@@ -126,6 +126,8 @@ static void test_glwe_ggsw(void) {
          * -m * g_j * S_c */
         const int64_t vals[4] = {0, 1, -1, 3};
         const size_t glwe_words = (size_t)(k + 1) * N;
+        /* a base of 2^64 (one level) is refused: its digit shift is 64 */
+        CU_ASSERT_EQUAL(veil_ggsw_encrypt(f.enc, f.sk, 1, 64, 1, ct), VEIL_ERR_ARG);
         for (int v = 0; v < 4; v++) {
             CU_ASSERT_FATAL(veil_ggsw_encrypt(f.enc, f.sk, vals[v], p->pbs_base_log, p->pbs_level,
                                               ct) == VEIL_OK);

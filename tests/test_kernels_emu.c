@@ -157,6 +157,21 @@ static void check_set(veil_params p, const char *name, size_t count, uint32_t ke
 
 static const uint32_t KERNELS[2] = {VEIL_CUDA_PBS_FUSED, VEIL_CUDA_PBS_CLUSTER};
 
+/* The device's parameter check refuses a base of 2^64 (one level), whose
+ * digit shift by 64 the host and the device would treat differently. */
+static void test_params_base_log(void) {
+    veil_cuda_params c =
+        veil_cuda_params_from(veil_params_find("tfhers-2_2-tuniform-2m128"), VEIL_CUDA_PBS_AUTO);
+    CU_ASSERT_EQUAL(veil_cuda_params_check(&c, NULL, 0), 0);
+    c.pbs_base_log = 64;
+    c.pbs_level = 1;
+    CU_ASSERT_EQUAL(veil_cuda_params_check(&c, NULL, 0), VEIL_CUDA_ERR_UNSUPPORTED);
+    c = veil_cuda_params_from(veil_params_find("tfhers-2_2-tuniform-2m128"), VEIL_CUDA_PBS_AUTO);
+    c.ks_base_log = 64;
+    c.ks_level = 1;
+    CU_ASSERT_EQUAL(veil_cuda_params_check(&c, NULL, 0), VEIL_CUDA_ERR_UNSUPPORTED);
+}
+
 static void test_k4_n512(void) {
     for (int k = 0; k < 2; k++)
         check_set(*veil_params_find("tfhers-1_1-gaussian-2m64"), "1_1 k=4 N=512", 3, KERNELS[k]);
@@ -649,6 +664,7 @@ int main(void) {
     if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
     CU_pSuite s = CU_add_suite("kernels_emu", NULL, NULL);
     if (!s) return CU_get_error();
+    VEIL_ADD_TEST(s, test_params_base_log);
     VEIL_ADD_TEST(s, test_k4_n512);
     VEIL_ADD_TEST(s, test_n2048_centered);
     VEIL_ADD_TEST(s, test_two_levels);

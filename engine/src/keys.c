@@ -388,7 +388,7 @@ veil_status veil_glwe_phase(const veil_secret_key *sk, const uint64_t *ct, uint6
 veil_status veil_ggsw_encrypt(veil_encryptor *enc, const veil_secret_key *sk, int64_t m,
                               uint32_t base_log, uint32_t level, uint64_t *ct) {
     const veil_params *p = sk->params;
-    if (base_log < 1 || level < 1 || base_log * level > 64)
+    if (base_log < 1 || base_log > 63 || level < 1 || base_log * level > 64)
         return veil_error(VEIL_ERR_ARG, "GGSW: base 2^%u with %u levels", base_log, level);
     glwe_ctx g;
     VEIL_TRY(glwe_ctx_init(&g, p, sk->master));

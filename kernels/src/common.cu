@@ -71,11 +71,14 @@ extern "C" int veil_cuda_params_check(const veil_cuda_params *p, char *why, size
     }
     if (!bad && (p->glwe_dim < 1 || p->glwe_dim > 4)) bad = "GLWE dimension k must be 1..4";
     if (!bad && (p->pbs_level < 1 || p->pbs_level > VEIL_CUDA_MAX_LEVEL || p->pbs_base_log < 1 ||
-                 p->pbs_base_log * p->pbs_level > 64))
-        bad = "PBS decomposition must have 1..16 levels and base_log * levels <= 64";
+                 p->pbs_base_log > 63 || p->pbs_base_log * p->pbs_level > 64))
+        bad =
+            "PBS decomposition must have 1..16 levels, base_log 1..63 and base_log * levels <= 64";
     if (!bad && (p->ks_level < 1 || p->ks_level > VEIL_CUDA_MAX_LEVEL || p->ks_base_log < 1 ||
-                 p->ks_base_log * p->ks_level > 64))
-        bad = "keyswitch decomposition must have 1..16 levels and base_log * levels <= 64";
+                 p->ks_base_log > 63 || p->ks_base_log * p->ks_level > 64))
+        bad =
+            "keyswitch decomposition must have 1..16 levels, base_log 1..63 and base_log * levels "
+            "<= 64";
     if (!bad && p->lwe_dim < 1) bad = "LWE dimension n must be > 0";
     if (!bad && p->in_dim && p->in_dim < p->glwe_dim * p->poly_size)
         bad = "input dimension D must be 0 (k*N) or at least k*N";

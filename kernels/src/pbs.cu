@@ -419,6 +419,7 @@ extern "C" int veil_cuda_bsk_to_fourier(void *stream_, uint32_t gpu_index,
         e = VEIL_CUDA_ERR_CUFFT + (int)CUFFT_INTERNAL_ERROR;
     const size_t wmax = ws_full > ws_rest ? ws_full : ws_rest;
     if (!e && wmax) e = (int)cudaMalloc(&work, wmax);
+    if (!e) e = (int)cudaDeviceSynchronize(); /* the plans' own setup before the transforms */
     for (int which = 0; !e && which < 2; which++) {
         cufftHandle h = which ? rest : full;
         if (!(which ? have_rest : have_full)) continue;
@@ -455,10 +456,15 @@ extern "C" const char *veil_cuda_pbs_kernel_name(const veil_cuda_pbs_buffer *b) 
 }
 
 extern "C" void veil_cuda_cleanup_pbs(void *stream, uint32_t gpu_index, veil_cuda_pbs_buffer **bp) {
-    (void)stream;
     if (!bp || !*bp) return;
     veil_cuda_pbs_buffer *b = *bp;
     veil_cuda_select(gpu_index);
+    /* work still queued on the buffer's stream ends before its plans and
+     * memory go (cuda.h: the buffer is bound to that stream) */
+    if (stream)
+        cudaStreamSynchronize((cudaStream_t)stream);
+    else
+        cudaDeviceSynchronize();
     for (int e = 0; e < VEIL_PBS_MAX_PLANS; e++) {
         if (b->fwd_made[e]) cufftDestroy(b->fwd[e]);
         if (b->inv_made[e]) cufftDestroy(b->inv[e]);
@@ -496,7 +502,11 @@ extern "C" int veil_cuda_scratch_pbs(void *stream_, uint32_t gpu_index, const ve
     int clusters = 0;                /* clusters of this shape the device runs at once */
     if ((!mb && want == VEIL_CUDA_PBS_AUTO) || want == VEIL_CUDA_PBS_CLUSTER) {
         clusters = veil_cluster_max_active(p, (int)gpu_index);
-        if (clusters < 0) return -clusters;
+        if (clusters < 0 && want == VEIL_CUDA_PBS_CLUSTER) return -clusters;
+        if (clusters < 0) { /* AUTO: the query failed, so the fused or cuFFT path runs */
+            cudaGetLastError();
+            clusters = 0;
+        }
     }
     uint32_t split = 0; /* the split kernel: opt-in (not yet measured against cuFFT) */
     if (want == VEIL_CUDA_PBS_SPLIT) {
@@ -566,6 +576,9 @@ extern "C" int veil_cuda_scratch_pbs(void *stream_, uint32_t gpu_index, const ve
             if (!e) e = make_ladder(b->gfwd, b->gfwd_made, b->n_plans, H, steps * gpolys, &wmax);
             if (!e && wmax) e = (int)cudaMalloc(&b->work, wmax);
             if (!e) e = bind_ladder(b->gfwd, b->n_plans, b->work, stream);
+            /* whatever cuFFT's plan making queued on other streams ends
+             * before the first transform on this (non-blocking) stream */
+            if (!e) e = (int)cudaDeviceSynchronize();
         }
         if (e) {
             veil_cuda_cleanup_pbs(stream_, gpu_index, &b);
@@ -592,7 +605,9 @@ extern "C" int veil_cuda_scratch_pbs(void *stream_, uint32_t gpu_index, const ve
     if (!e) e = bind_ladder(b->fwd, b->n_plans, b->work, stream);
     if (!e) e = bind_ladder(b->inv, b->n_plans, b->work, stream);
     if (!e && mb) e = bind_ladder(b->gfwd, b->n_plans, b->work, stream);
-    if (!e) e = (int)cudaStreamSynchronize(stream);
+    /* the memsets and twiddles on this stream, and whatever cuFFT's plan
+     * making queued on others, end before the first transform */
+    if (!e) e = (int)cudaDeviceSynchronize();
     if (e) {
         veil_cuda_cleanup_pbs(stream_, gpu_index, &b);
         return e;

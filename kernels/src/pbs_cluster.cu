@@ -120,11 +120,12 @@ int launch(cudaStream_t stream, const veil_cuda_params *p, const D &d, uint64_t 
                : launch_as<D, false>(stream, p, d, d_out, d_ms, luts, d_bsk, d_tw, d_roots, count);
 }
 
-template <class D> int max_active(const veil_cuda_params *p, const D &d) {
+/* Clusters of the kernel launch_as<D, MB> runs that the device holds at once
+ * (the multi-bit instance is asked about itself: its registers may differ). */
+template <class D, bool MB> int max_active_as(const veil_cuda_params *p, const D &d) {
     constexpr uint32_t T = veil_cluster_cfg<D>::threads;
     const size_t smem = veil_cluster_smem_bytes(p);
-    /* the multi-bit kernel has the classic one's registers and shared memory */
-    auto kernel = cluster_pbs_kernel<D, T, false>;
+    auto kernel = cluster_pbs_kernel<D, T, MB>;
     cudaError_t e =
         cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     if (e != cudaSuccess) return -(int)e;
@@ -210,7 +211,10 @@ int veil_cluster_max_active(const veil_cuda_params *p, int device) {
         e = cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
     if (e != cudaSuccess) return -(int)e;
     if (major < 9 || veil_cluster_smem_bytes(p) > (size_t)optin) return 0;
-    return veil_fused_with_dims(p, [&](const auto &d) { return max_active(p, d); });
+    return veil_fused_with_dims(p, [&](const auto &d) {
+        return p->grouping >= 2 ? max_active_as<std::decay_t<decltype(d)>, true>(p, d)
+                                : max_active_as<std::decay_t<decltype(d)>, false>(p, d);
+    });
 }
 
 int veil_cluster_emulate(const veil_cuda_params *p, const double *bsk_fourier, const uint32_t *ms,

@@ -195,6 +195,17 @@ VEIL_HD inline void veil_split_forward_pass(const veil_split_dims &d, double2 *d
         veil_fused_fft_stage<veil_fused_dims, T>(d.loc, dec, d.l, d.logM, 0, roots_loc, tid);
 }
 
+/* The radix-2 decimation-in-frequency butterfly (u, y) -> (u + y, (u - y) w):
+ * every inverse stage of the split kernel, in registers or in the chunk. */
+VEIL_HD inline void veil_split_dif2(double2 &u, double2 &y, double2 w) {
+    const double2 a = u, b = y;
+    u.x = a.x + b.x;
+    u.y = a.y + b.y;
+    const double tx = a.x - b.x, ty = a.y - b.y;
+    y.x = tx * w.x - ty * w.y;
+    y.y = tx * w.y + ty * w.x;
+}
+
 /* Block (q, b)'s columns: the last log2 S forward stages of every digit
  * polynomial (the digit buffers of polynomial r's blocks s, peers.base(r S +
  * s)), the
@@ -263,17 +274,6 @@ VEIL_HD inline void veil_split_gather(const veil_split_dims &d, const P &peers, 
         const double2 *rows = veil_split_rows<S>(d, peers.base(q * S + owner));
         buf[veil_fused_pad(d.loc, t)] = rows[b * d.cols + (t - (owner << shift))];
     }
-}
-
-/* The radix-2 decimation-in-frequency butterfly (u, y) -> (u + y, (u - y) w):
- * every inverse stage of the split kernel, in registers or in the chunk. */
-VEIL_HD inline void veil_split_dif2(double2 &u, double2 &y, double2 w) {
-    const double2 a = u, b = y;
-    u.x = a.x + b.x;
-    u.y = a.y + b.y;
-    const double tx = a.x - b.x, ty = a.y - b.y;
-    y.x = tx * w.x - ty * w.y;
-    y.y = tx * w.y + ty * w.x;
 }
 
 /* Item x of the inverse stage of half size 2^logh inside the chunk

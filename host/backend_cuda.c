@@ -81,8 +81,14 @@ typedef struct cuda_weights {
 } cuda_weights;
 
 /* Maps a kernel/runtime error code to VEIL_ERR_DEVICE; probes the context so
- * that a sticky error (the context is lost) marks the backend dead. */
+ * that a sticky error (the context is lost) marks the backend dead. The
+ * kernels' own refusals (a kernel that does not run this parameter set, an
+ * argument out of range) are no device fault: VEIL_ERR_UNSUPPORTED and
+ * VEIL_ERR_ARG, without probing the device. */
 static veil_status dev_fail(veil_backend *be, int code, const char *what) {
+    if (code == VEIL_CUDA_ERR_UNSUPPORTED || code == VEIL_CUDA_ERR_ARG)
+        return veil_error(code == VEIL_CUDA_ERR_ARG ? VEIL_ERR_ARG : VEIL_ERR_UNSUPPORTED,
+                          "cuda %s: %s", what, veil_cuda_error_string(code));
     int sticky = veil_cuda_error_is_sticky(code);
     (void)cudaGetLastError();
     cudaError_t probe = cudaDeviceSynchronize();

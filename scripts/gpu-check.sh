@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# GPU checks, run on a machine with a CUDA device (see shared/device/README.md):
+# GPU checks, run on a machine with a CUDA device; scripts/gpu-stage.sh builds
+# and stages what they run (BUILD_DIR build-gpu-stage) and says how to call
+# this script through the device tool:
 #   1. every test binary whose source is labelled `gpu`, called by relative path
 #      (test_gpu_ops: every backend op against the cpu, random programs of
 #      leveled ops on device buffers included);
 #   2. tests/test_gpu_ops once more under compute-sanitizer memcheck, on small
 #      batches and n = 32 (VEIL_TEST_GPU_SMALL=1: every kernel shape, short
 #      blind rotations);
-#   3. bench/bench_gpu on the cpu and cuda backends of this machine (JSON).
+#   3. bench/bench_gpu on the cuda backend (JSON; the CPU's own figures come
+#      from --cpu-scaling).
 # Logs and JSON go to $OUT (default ./gpu-out). Exits non-zero if anything
 # failed, and also if a gpu test skipped (on this machine a skip means the
 # device was not seen).
@@ -39,16 +42,19 @@
 #      against every core (scripts/cpu_scaling.sh, one pair, the model run
 #      left out: issue 16's scaling check at batch 256).
 # --max-batch B stops the GPU benchmark at batch B (default 65536).
-# --budget S caps the whole run at S seconds: each step gets at most what is
-# left (the device tool lends 15 minutes a session, start included).
+# --budget S caps the whole run at S seconds (default 480): each step gets at
+# most what is left (the device tool runs a command for 600 s at most and
+# lends 15 minutes a session, start included).
+# --pack leaves one file in $OUT, gpu-check.tgz (every log and JSON): the
+# device tool brings back at most 8 files.
 # Order: models, gpu tests, large N, multi-bit, bench, memcheck, racecheck,
 # cpu scaling (most telling first).
 #
 # usage: scripts/gpu-check.sh BUILD_DIR [--no-bench] [--no-memcheck] [--racecheck]
 #                             [--models] [--large-n] [--multibit] [--cpu-scaling]
-#                             [--max-batch B] [--budget S]
+#                             [--max-batch B] [--budget S] [--pack]
 set -u
-B=${1:?usage: scripts/gpu-check.sh BUILD_DIR [--no-bench] [--no-memcheck] [--racecheck] [--models] [--large-n] [--multibit] [--cpu-scaling] [--max-batch B] [--budget S]}
+B=${1:?usage: scripts/gpu-check.sh BUILD_DIR [--no-bench] [--no-memcheck] [--racecheck] [--models] [--large-n] [--multibit] [--cpu-scaling] [--max-batch B] [--budget S] [--pack]}
 shift
 bench=1
 memcheck=1
@@ -57,8 +63,9 @@ models=0
 scaling=0
 largen=0
 multibit=0
-budget=100000
+budget=480
 maxb=65536
+pack=0
 while [ $# -gt 0 ]; do
   case $1 in
     --no-bench) bench=0 ;;
@@ -70,16 +77,17 @@ while [ $# -gt 0 ]; do
     --multibit) multibit=1 ;;
     --budget) budget=${2:?--budget needs seconds}; shift ;;
     --max-batch) maxb=${2:?--max-batch needs a batch size}; shift ;;
+    --pack) pack=1 ;;
     *) echo "gpu-check: unknown option $1" >&2; exit 2 ;;
   esac
   shift
 done
 B=$(cd "$B" && pwd) || { echo "gpu-check: no build folder $B" >&2; exit 2; }
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 OUT=${OUT:-$PWD/gpu-out}
 mkdir -p "$OUT"
 export VEIL_SOURCE_DIR=$PWD
-# Debian libraries carried next to the binaries (shared/device/collect-libs.sh),
+# Debian libraries carried next to the binaries (scripts/gpu-stage.sh),
 # and the machine's own CUDA libraries.
 [ -d "$B/devlibs" ] && export LD_LIBRARY_PATH="$B/devlibs:${LD_LIBRARY_PATH:-}"
 export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:-}:${CUDA_HOME:-/usr/local/cuda}/lib64"
@@ -161,7 +169,7 @@ fi
 
 if [ "$bench" = 1 ]; then
   if [ -x "$B/bench/bench_gpu" ]; then
-    run bench_gpu 180 "$B/bench/bench_gpu" --backend all --max-batch "$maxb" --out "$OUT/bench_gpu.json"
+    run bench_gpu 180 "$B/bench/bench_gpu" --backend cuda --max-batch "$maxb" --out "$OUT/bench_gpu.json"
     [ -f "$OUT/bench_gpu.json" ] && cat "$OUT/bench_gpu.json"
   else
     echo "gpu-check: $B/bench/bench_gpu missing"
@@ -172,7 +180,9 @@ fi
 if [ "$memcheck" = 1 ]; then
   cs=$(command -v compute-sanitizer || echo "${CUDA_HOME:-/usr/local/cuda}/bin/compute-sanitizer")
   if [ -x "$cs" ] && [ -x "$B/tests/test_gpu_ops" ]; then
-    VEIL_TEST_GPU_SMALL=1 run memcheck_test_gpu_ops 120 \
+    # cuFFT's kernels are instrumented too (no filter names all of veil's):
+    # 240 s, as the small run has grown (N = 32768, multi-bit) since 120 s
+    VEIL_TEST_GPU_SMALL=1 run memcheck_test_gpu_ops 240 \
       "$cs" --tool memcheck --error-exitcode 99 "$B/tests/test_gpu_ops"
   elif [ ! -x "$cs" ]; then
     echo "gpu-check: WARNING: compute-sanitizer not found: memcheck NOT RUN"
@@ -197,4 +207,11 @@ if [ "$scaling" = 1 ]; then
 fi
 
 echo "gpu-check: $([ $fail = 0 ] && echo PASSED || echo FAILED)"
+if [ "$pack" = 1 ]; then
+  tgz=$(mktemp "${TMPDIR:-/tmp}/gpu-check.XXXXXX") &&
+    tar czf "$tgz" -C "$OUT" . &&
+    find "$OUT" -mindepth 1 -delete &&
+    mv "$tgz" "$OUT/gpu-check.tgz" &&
+    echo "gpu-check: packed into $OUT/gpu-check.tgz"
+fi
 exit $fail

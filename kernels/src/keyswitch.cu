@@ -91,6 +91,7 @@ int veil_keyswitch_launch(cudaStream_t stream, const veil_cuda_params *p, uint64
     const uint32_t step = (VEIL_GEMM_TK / l) * l;
     ks_loader ld{d_in, count, big, big + 1, p->ks_base_log, l, step};
     const uint32_t gx = veil_blocks(n + 1, VEIL_GEMM_TN), gy = veil_blocks(count, VEIL_GEMM_TM);
+    if (gy > 65535) return VEIL_CUDA_ERR_ARG; /* grid.y: split the batch first */
     const uint32_t split = ks_split(gx * gy, (big * l + step - 1) / step);
     ks_epilogue ep{d_out, d_in, n, big, big + 1, split > 1};
     if (split > 1) {

@@ -70,6 +70,7 @@ extern "C" int veil_cuda_linear(void *stream, uint32_t gpu_index, uint64_t *d_ou
                                 uint32_t lwe_size) {
     if (batch == 0 || out_features == 0) return 0;
     if (in_features == 0 || lwe_size == 0) return VEIL_CUDA_ERR_ARG;
+    if (veil_blocks(out_features, VEIL_GEMM_TM) > 65535) return VEIL_CUDA_ERR_ARG; /* grid.y */
     int e = veil_cuda_select(gpu_index);
     if (e) return e;
     w_loader ld{d_w, out_features, in_features, VEIL_GEMM_TK};

@@ -18,6 +18,8 @@
  *     on device buffers (backend_random_ops.h), bit-exact against the cpu;
  *   - a plan group of two plans on one GPU (and "all" with two or more)
  *     against one plan (plan_group_common.h);
+ *   - two host threads on one GPU, each KS-PBS of its own partition (its own
+ *     parameter set) through its own keys, launches interleaved;
  * every op's outputs with a sentinel after them on the device
  * (backend_host.h).
  * Without a CUDA build or a device: prints SKIPPED and exits 77. */
@@ -27,6 +29,7 @@
 #include "../host/backend_internal.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -459,6 +462,114 @@ static void test_multibit_ks_pbs(void) {
  * ciphertexts of D + 1 words decodes like the cpu backend's and the table,
  * phases within the bound, words kN..D-1 exactly zero in both, and nothing
  * written past the last output (tests/backend_host.h's sentinel). */
+/* One thread's share of concurrent_partitions: `rounds` KS-PBS of its own
+ * partition on its own keys, every decryption checked against the table. */
+typedef struct {
+    veil_backend_keys *keys;
+    const veil_secret_key *sk;
+    uint32_t partition;
+    const uint64_t *in;
+    const int64_t *m;
+    const veil_lut *lut;
+    const int64_t *table;
+    size_t count, lwe;
+    unsigned bits, rounds;
+    size_t wrong, failed;
+    char msg[256];
+} cp_share;
+
+static void *cp_run(void *arg) {
+    cp_share *s = arg;
+    uint64_t *got = malloc(s->count * s->lwe * 8);
+    if (!got) {
+        s->failed = s->rounds;
+        return NULL;
+    }
+    const veil_lut *const luts[1] = {s->lut};
+    for (unsigned r = 0; r < s->rounds; r++) {
+        if (bh_ks_pbs(s->keys, s->partition, s->in, s->count, luts, 1, NULL, got) != VEIL_OK) {
+            if (!s->failed++) snprintf(s->msg, sizeof s->msg, "%s", veil_error_message());
+            continue;
+        }
+        for (size_t i = 0; i < s->count; i++)
+            s->wrong += veil_decode(veil_phase_big(s->sk, got + i * s->lwe), s->bits, 0) !=
+                        s->table[s->m[i]];
+    }
+    free(got);
+    return NULL;
+}
+
+/* Two host threads on one device, each KS-PBS of its own partition (its own
+ * parameter set, so its own shared-memory size for the same kernel instance
+ * where the shapes are not compiled in) through its own keys, as two plans
+ * on one GPU or two Triton instances run them: every kernel kind that runs
+ * both sets, interleaved launches, every decryption right and no launch
+ * refused (the kernels set the shared-memory attribute and launch under one
+ * lock, kernels/src/common.cuh veil_cuda_launch_lock). */
+static void concurrent_partitions(const veil_params *const parts[2], const veil_secret_key *sk,
+                                  const veil_eval_key *ek, veil_encryptor *enc,
+                                  veil_backend_keys *const gpu[N_KINDS + 1]) {
+    const unsigned bits = 3, rounds = 12;
+    const int64_t table[8] = {3, 6, 1, 0, 7, 2, 5, 4};
+    const size_t count = 9, lwe = (size_t)veil_params_big_dim(parts[0]) + 1;
+    uint64_t *in[2];
+    int64_t m[2][9];
+    veil_lut *lut[2];
+    for (uint32_t x = 0; x < 2; x++) {
+        in[x] = malloc(count * lwe * 8);
+        CU_ASSERT_FATAL(in[x] != NULL);
+        CU_ASSERT_FATAL(veil_lut_new(parts[x], table, bits, 0, veil_delta(bits), &lut[x]) ==
+                        VEIL_OK);
+        for (size_t i = 0; i < count; i++) {
+            m[x][i] = (int64_t)(veil_test_rand() % 8);
+            veil_encrypt_big(enc, sk, veil_encode(m[x][i], bits), in[x] + i * lwe);
+        }
+    }
+    size_t runs = 0;
+    for (int k = 0; k <= N_KINDS; k++) {
+        if (!gpu[k]) continue;
+        veil_backend_keys *second = NULL;
+        if (veil_backend_keys_new(k < N_KINDS ? GPU_KIND[k] : GPU, ek, 64, &second) != VEIL_OK) {
+            printf("\n  concurrent, %s: second keys: %s", gpu[k]->detail, veil_error_message());
+            CU_FAIL("second keys on the same device");
+            continue;
+        }
+        cp_share sh[2];
+        for (uint32_t x = 0; x < 2; x++)
+            sh[x] = (cp_share){.keys = x ? second : gpu[k],
+                               .sk = sk,
+                               .partition = x,
+                               .in = in[x],
+                               .m = m[x],
+                               .lut = lut[x],
+                               .table = table,
+                               .count = count,
+                               .lwe = lwe,
+                               .bits = bits,
+                               .rounds = rounds};
+        pthread_t tid;
+        const int started = pthread_create(&tid, NULL, cp_run, &sh[1]) == 0;
+        CU_ASSERT(started);
+        cp_run(&sh[0]);
+        if (started) pthread_join(tid, NULL);
+        for (uint32_t x = 0; x < 2; x++) {
+            printf("\n  concurrent, partition %u (%s) on %s: %u rounds of %zu, %zu failed%s%s, "
+                   "%zu wrong",
+                   x, parts[x]->id, gpu[k]->detail, rounds, count, sh[x].failed,
+                   sh[x].failed ? ": " : "", sh[x].msg, sh[x].wrong);
+            CU_ASSERT_EQUAL(sh[x].failed, 0);
+            CU_ASSERT_EQUAL(sh[x].wrong, 0);
+        }
+        veil_backend_keys_free(second);
+        runs += started;
+    }
+    CU_ASSERT(runs >= 2); /* auto and cuFFT */
+    for (uint32_t x = 0; x < 2; x++) {
+        veil_lut_free(lut[x]);
+        free(in[x]);
+    }
+}
+
 static void test_two_partitions(void) {
     const veil_params *parts[2] = {veil_params_find("nn-p6-norm2e2-2m40"),
                                    veil_params_find("nn-p3-norm2e6-2m40")};
@@ -533,6 +644,7 @@ static void test_two_partitions(void) {
     }
     CU_ASSERT(cases >= 4); /* auto and cuFFT, both partitions */
     free(in), free(ref), free(got), free(m);
+    concurrent_partitions(parts, sk, ek, enc, gpu);
     for (int k = 0; k <= N_KINDS; k++)
         veil_backend_keys_free(gpu[k]);
     veil_backend_keys_free(cpu);

@@ -102,3 +102,8 @@ extern "C" int veil_cuda_params_check(const veil_cuda_params *p, char *why, size
     }
     return 0;
 }
+
+std::mutex &veil_cuda_launch_lock() {
+    static std::mutex m;
+    return m;
+}

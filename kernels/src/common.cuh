@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <mutex>
 
 #include <cuda_runtime.h>
 #include <cufft.h>
@@ -36,6 +37,16 @@ static inline int veil_cuda_select(uint32_t gpu_index) {
     if (cur != (int)gpu_index) return (int)cudaSetDevice((int)gpu_index);
     return 0;
 }
+
+/* cudaFuncSetAttribute(cudaFuncAttributeMaxDynamicSharedMemorySize) holds
+ * one value per kernel and device, and a kernel instance not compiled for one
+ * shape serves parameter sets of different shared-memory sizes: one host
+ * thread could lower it between another's setting and launch, which the
+ * driver then refuses (two plans on one GPU, two Triton instances, each on a
+ * different partition). The kernels that set it do so, then launch or ask
+ * for their occupancy, holding this lock (a launch only queues: held for
+ * microseconds). */
+std::mutex &veil_cuda_launch_lock();
 
 static inline unsigned veil_blocks(uint64_t threads, unsigned per_block) {
     return (unsigned)((threads + per_block - 1) / per_block);

@@ -103,6 +103,7 @@ int launch_as(cudaStream_t stream, const veil_cuda_params *p, const D &d, uint64
     constexpr uint32_t T = veil_cluster_cfg<D>::threads;
     const size_t smem = veil_cluster_smem_bytes(p);
     auto kernel = cluster_pbs_kernel<D, T, MB>;
+    std::lock_guard<std::mutex> lock(veil_cuda_launch_lock());
     VEIL_CU(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     cudaLaunchAttribute attr[1];
     const cudaLaunchConfig_t cfg = config(d, smem, count, stream, attr);
@@ -126,6 +127,7 @@ template <class D, bool MB> int max_active_as(const veil_cuda_params *p, const D
     constexpr uint32_t T = veil_cluster_cfg<D>::threads;
     const size_t smem = veil_cluster_smem_bytes(p);
     auto kernel = cluster_pbs_kernel<D, T, MB>;
+    std::lock_guard<std::mutex> lock(veil_cuda_launch_lock());
     cudaError_t e =
         cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     if (e != cudaSuccess) return -(int)e;

@@ -94,6 +94,7 @@ static int launch(cudaStream_t stream, const veil_cuda_params *p, const D &d, ui
                   const uint32_t *d_ms, const veil_cuda_lut_set *luts, const double2 *d_bsk,
                   const double2 *d_tw, const double2 *d_roots, uint32_t count) {
     const size_t smem = veil_fused_smem_bytes(p);
+    std::lock_guard<std::mutex> lock(veil_cuda_launch_lock());
     VEIL_CU(cudaFuncSetAttribute(fused_pbs_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                  (int)smem));
     fused_pbs_kernel<D><<<count, VEIL_FUSED_THREADS, smem, stream>>>(

@@ -105,6 +105,7 @@ int launch(cudaStream_t stream, const veil_cuda_params *p, uint64_t *d_out, cons
            const double2 *d_roots, const double2 *d_roots_loc, uint32_t count) {
     const veil_split_dims d = veil_split_dims_of(p, S);
     const size_t smem = veil_split_smem_bytes(p, S);
+    std::lock_guard<std::mutex> lock(veil_cuda_launch_lock());
     VEIL_CU(prepare<S>(d, smem));
     cudaLaunchAttribute attr[1];
     const cudaLaunchConfig_t cfg = config<S>(d, smem, count, stream, attr);
@@ -117,6 +118,7 @@ int launch(cudaStream_t stream, const veil_cuda_params *p, uint64_t *d_out, cons
 template <uint32_t S> int max_active(const veil_cuda_params *p) {
     const veil_split_dims d = veil_split_dims_of(p, S);
     const size_t smem = veil_split_smem_bytes(p, S);
+    std::lock_guard<std::mutex> lock(veil_cuda_launch_lock());
     cudaError_t e = prepare<S>(d, smem);
     if (e != cudaSuccess) return -(int)e;
     cudaLaunchAttribute attr[1];

@@ -88,6 +88,32 @@ static const char *kernel_name(uint32_t kernel) {
                                            : "fused";
 }
 
+/* The split kernel's sample extraction into a wider ciphertext (in_dim D >
+ * kN: a partition whose outputs feed a wider one, as in test_two_partitions
+ * for the other kernels): the same kN mask words, zeros up to D, the body
+ * at D, bit for bit the in_dim = kN output `narrow` of the same emulation. */
+static void check_split_wide(const veil_cuda_params *cp, const double *bsk_nat, const uint32_t *ms,
+                             const uint64_t *lut_poly, const uint64_t *narrow) {
+    veil_cuda_params w = *cp;
+    const uint32_t kN = cp->glwe_dim * cp->poly_size, D = kN + 3 * cp->poly_size / 2 + 5;
+    w.in_dim = D;
+    uint64_t *wide = malloc(((size_t)D + 1) * 8);
+    CU_ASSERT_FATAL(wide != NULL);
+    memset(wide, 0xa5, ((size_t)D + 1) * 8);
+    CU_ASSERT_EQUAL_FATAL(veil_cuda_pbs_fused_emulate(&w, bsk_nat, ms, lut_poly, wide), 0);
+    size_t differ = 0, nonzero = 0;
+    for (uint32_t i = 0; i < kN; i++)
+        differ += wide[i] != narrow[i];
+    for (uint32_t i = kN; i < D; i++)
+        nonzero += wide[i] != 0;
+    differ += wide[D] != narrow[kN];
+    printf("\n  split S=%u, D = kN + %u: %zu words differ from D = kN, %zu nonzero past kN",
+           cp->split, D - kN, differ, nonzero);
+    CU_ASSERT_EQUAL(differ, 0);
+    CU_ASSERT_EQUAL(nonzero, 0);
+    free(wide);
+}
+
 /* split: the split kernel's blocks a polynomial (0: as on an sm_90 device;
  * other kernels: 0). */
 static void check_set_split(veil_params p, const char *name, size_t count, uint32_t kernel,
@@ -128,6 +154,8 @@ static void check_set_split(veil_params p, const char *name, size_t count, uint3
         shifted[n1 - 1] += lut->in_offset;
         veil_modulus_switch(&p, shifted, ms);
         CU_ASSERT_EQUAL_FATAL(veil_cuda_pbs_fused_emulate(&cp, bsk_nat, ms, lut->poly, got), 0);
+        if (c == 0 && kernel == VEIL_CUDA_PBS_SPLIT && p.poly_size <= 4096)
+            check_split_wide(&cp, bsk_nat, ms, lut->poly, got);
         const uint64_t pg = veil_phase_big(sk, got), pc = veil_phase_big(sk, ref);
         const int64_t want = table[m + (int64_t)(n_vals / 2)];
         wrong += veil_decode(pg, bits, 1) != want || veil_decode(pc, bits, 1) != want;

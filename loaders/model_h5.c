@@ -705,7 +705,8 @@ static veil_status load_layer(hid_t g, const char *gname, veil_model_layer *l) {
                 st = veil_h5_read(o, path, "table", 0, per_channel ? 2 : 1, per_channel ? 2 : 1,
                                   dims, &r, (void **)&l->table);
             if (st == VEIL_OK) {
-                uint64_t want = (uint64_t)(l->in_max - l->in_min) + 1;
+                uint64_t want =
+                    (uint64_t)l->in_max - (uint64_t)l->in_min + 1; /* no int64 overflow */
                 uint64_t got = dims[r - 1];
                 l->n_tables = per_channel ? (uint32_t)dims[0] : 1;
                 if (got != want)
@@ -805,7 +806,16 @@ static veil_status load_sample_arrays(hid_t file, const char *group, uint32_t n,
         st = veil_h5_read(g, group, names[i], want_float, (int)s->rank + 1, (int)s->rank + 1, dims,
                           &r, &arr[i]);
         if (st != VEIL_OK) break;
-        if (want_float && r > 0) {
+        /* the dataset's own shape first: the conversion below walks the
+         * tensor's shape, which a file may contradict */
+        for (uint32_t d = 0; st == VEIL_OK && d < s->rank; d++)
+            if (dims[d + 1] != s->dim[d]) {
+                char b[96];
+                st = veil_error(VEIL_ERR_FORMAT,
+                                "%s/%s: sample shape differs from the tensor's %s in dimension %u",
+                                group, names[i], veil_shape_str(s, b, sizeof b), d);
+            }
+        if (st == VEIL_OK && want_float && r > 0) {
             /* integer data where floats were expected: convert */
             double *d = arr[i];
             int64_t *v = arr[i];
@@ -813,13 +823,6 @@ static veil_status load_sample_arrays(hid_t file, const char *group, uint32_t n,
             for (size_t j = 0; j < tot; j++)
                 d[j] = (double)v[j];
         }
-        for (uint32_t d = 0; d < s->rank; d++)
-            if (dims[d + 1] != s->dim[d]) {
-                char b[96];
-                st = veil_error(VEIL_ERR_FORMAT,
-                                "%s/%s: sample shape differs from the tensor's %s in dimension %u",
-                                group, names[i], veil_shape_str(s, b, sizeof b), d);
-            }
         if (st == VEIL_OK && *count && dims[0] != *count)
             st = veil_error(VEIL_ERR_FORMAT, "%s/%s: %llu samples, expected %zu", group, names[i],
                             (unsigned long long)dims[0], *count);

@@ -9,6 +9,7 @@
  *   veil encrypt (a CSV of quantized inputs) -> in.ct; POST /v1/infer with
  *                the key id from keys/servers -> out.ct; veil decrypt -> CSV
  *   veil run --mode simulate -> sim.csv
+ *   veil keygen --force, its evaluation key unwritable -> both keys kept
  * Every CSV must equal simulate's byte for byte (the same integers, written
  * by one writer), the printed samples must name their class, and the server
  * must exit 0 on SIGTERM. test_server covers the library calls under
@@ -208,6 +209,40 @@ static void test_readme_info(void) {
     CU_ASSERT_EQUAL(run("info-none", none), 2);
 }
 
+/* keygen --force replaces the key pair together or not at all: when the
+ * evaluation key cannot be written (a directory in the way of the name it is
+ * written under first, as a full disk would fail it), the command fails and
+ * both old files are untouched, byte for byte; once it can, both change. */
+static void test_keygen_force_pair(void) {
+    char keys[300], sk[400], ek[400], blocker[400];
+    snprintf(keys, sizeof keys, "%s/pair", g_dir);
+    snprintf(sk, sizeof sk, "%s/secret.key", keys);
+    snprintf(ek, sizeof ek, "%s/eval.key", keys);
+    snprintf(blocker, sizeof blocker, "%s/eval.key.new", keys);
+    const char *kg[] = {g_veil, "keygen", g_model, "--out", keys, NULL};
+    CU_ASSERT_EQUAL_FATAL(run("pair-keygen", kg), 0);
+    size_t sk_len = 0, ek_len = 0;
+    char *sk0 = veil_test_read_file(sk, &sk_len), *ek0 = veil_test_read_file(ek, &ek_len);
+    CU_ASSERT_FATAL(sk0 && ek0);
+    CU_ASSERT_EQUAL_FATAL(mkdir(blocker, 0700), 0);
+    const char *force[] = {g_veil, "keygen", g_model, "--out", keys, "--force", NULL};
+    CU_ASSERT_NOT_EQUAL(run("pair-force-blocked", force), 0);
+    size_t l1 = 0, l2 = 0;
+    char *sk1 = veil_test_read_file(sk, &l1), *ek1 = veil_test_read_file(ek, &l2);
+    CU_ASSERT(sk1 && l1 == sk_len && memcmp(sk1, sk0, sk_len) == 0);
+    CU_ASSERT(ek1 && l2 == ek_len && memcmp(ek1, ek0, ek_len) == 0);
+    char *err = file_in("pair-force-blocked.err", NULL);
+    CU_ASSERT(err && strstr(err, "eval.key.new"));
+    CU_ASSERT_EQUAL(rmdir(blocker), 0);
+    CU_ASSERT_EQUAL(run("pair-force", force), 0);
+    size_t l3 = 0, l4 = 0;
+    char *sk2 = veil_test_read_file(sk, &l3), *ek2 = veil_test_read_file(ek, &l4);
+    CU_ASSERT(sk2 && (l3 != sk_len || memcmp(sk2, sk0, sk_len) != 0));
+    CU_ASSERT(ek2 && (l4 != ek_len || memcmp(ek2, ek0, ek_len) != 0));
+    CU_ASSERT_NOT_EQUAL(access(blocker, F_OK), 0); /* renamed into place */
+    free(sk0), free(ek0), free(sk1), free(ek1), free(sk2), free(ek2), free(err);
+}
+
 int main(void) {
     if (veil_test_build_path("host/veil", g_veil, sizeof g_veil) ||
         veil_test_build_path("host/veil-server", g_server, sizeof g_server)) {
@@ -226,6 +261,7 @@ int main(void) {
     if (!s) return CU_get_error();
     VEIL_ADD_TEST(s, test_readme_deployment);
     VEIL_ADD_TEST(s, test_readme_info);
+    VEIL_ADD_TEST(s, test_keygen_force_pair);
     const int rc = veil_test_run();
     if (!getenv("VEIL_TEST_KEEP")) rm_rf(g_dir);
     return rc;

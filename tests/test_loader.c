@@ -423,6 +423,19 @@ static void test_bad_ranges_and_groups(void) {
     H5Gclose(g);
     H5Fclose(f);
     expect_error(VEIL_ERR_FORMAT, "/golden/inputs/x: value 100 of sample 2");
+
+    /* integers where floats are stored, in a shape smaller than the tensor's
+     * ([1, 1] for y of shape [2]): refused before the conversion to doubles,
+     * which walked the tensor's shape past the 8 bytes read (a heap overflow
+     * AddressSanitizer reports) */
+    f = edit_copy();
+    g = H5Gopen2(f, "/golden/float_outputs", H5P_DEFAULT);
+    const hsize_t small[2] = {1, 1};
+    replace_dataset(g, "y", 2, small);
+    H5Gclose(g);
+    H5Fclose(f);
+    expect_error(VEIL_ERR_FORMAT,
+                 "/golden/float_outputs/y: sample shape differs from the tensor's [2]");
 }
 
 static void test_not_hdf5(void) {

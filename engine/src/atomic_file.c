@@ -96,6 +96,14 @@ veil_status veil_atomic_file_commit(veil_atomic_file *a) {
     return s;
 }
 
+veil_status veil_atomic_file_rename(const char *from, const char *to) {
+    if (!from || !to) return veil_error(VEIL_ERR_ARG, "veil_atomic_file_rename: NULL path");
+    if (rename(from, to) != 0)
+        return veil_error(VEIL_ERR_IO, "%s: rename from %s: %s", to, from, strerror(errno));
+    sync_dir(to);
+    return VEIL_OK;
+}
+
 void veil_atomic_file_discard(veil_atomic_file *a) {
     if (!a) return;
     if (a->f) fclose(a->f);

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "veil/atomic_file.h"
 #include "veil/client.h"
 #include "veil/program_crypt.h"
 #include "veil/loader.h"
@@ -85,7 +86,25 @@ veil_status veil_client_keygen(const veil_client *c, const char *dir, int force,
     if ((st = veil_program_keygen(c->prog, NULL, &sk)) ||
         (st = veil_eval_key_new(sk, NULL, NULL, &ek)))
         goto out;
-    if ((st = veil_secret_key_save(sk, skp)) || (st = veil_eval_key_save(ek, ekp))) goto out;
+    /* The pair is replaced together or not at all (--force over an earlier
+     * pair: a new secret key beside the old evaluation key would be a pair
+     * no server can use and no command can tell apart): the evaluation key,
+     * by far the larger and the likelier to meet a full disk, is written
+     * whole beside its place first, then the secret key replaces its own,
+     * then the evaluation key is renamed over the old one. */
+    char ekn[4200];
+    snprintf(ekn, sizeof ekn, "%s.new", ekp);
+    if ((st = veil_eval_key_save(ek, ekn))) goto out;
+    if ((st = veil_secret_key_save(sk, skp))) {
+        unlink(ekn);
+        goto out;
+    }
+    if ((st = veil_atomic_file_rename(ekn, ekp))) {
+        veil_error_prefix("keygen: %s holds the new secret key but %s the old evaluation key "
+                          "(the new one is %s): ",
+                          skp, ekp, ekn);
+        goto out;
+    }
     /* A new secret key invalidates every key id the servers gave for the old
      * evaluation key. */
     char svp[4096];

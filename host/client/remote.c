@@ -423,8 +423,10 @@ veil_status veil_remote_check_model(const veil_client *c, const char *url,
                         "fingerprint %.16s... vs %.16s...)",
                         base, c->model->name, fp, c->fp_hex);
     } else if (max_samples) {
+        /* the server's figure, not trusted to fit a size_t (NaN, inf, 1e300):
+         * clamped to 1 .. 2^32 samples a request */
         *max_samples = json_num((const char *)r.body, "max_request_samples", &ms) == 0 && ms >= 1
-                           ? (size_t)ms
+                           ? (ms < 0x1p32 ? (size_t)ms : (size_t)1 << 32)
                            : 1;
     }
     free(r.body);
@@ -461,7 +463,7 @@ veil_status veil_remote_infer(const char *url, const char *key_id, const uint8_t
 veil_status veil_remote_ensure_key(const char *url, const char *dir, const veil_remote_options *o,
                                    char key_id[VEIL_KEY_ID_CHARS + 1], int *uploaded) {
     (void)url, (void)dir, (void)o, (void)key_id, (void)uploaded;
-    (void)json_str, (void)json_num, (void)base_url;
+    (void)json_num; /* used by the libcurl build only */
     return veil_error(VEIL_ERR_UNSUPPORTED, "veil was built without libcurl: no remote");
 }
 veil_status veil_remote_check_model(const veil_client *c, const char *url,

@@ -49,6 +49,12 @@ void veil_atomic_file_discard(veil_atomic_file *a);
 /* Writes len bytes to PATH atomically (open, one fwrite, commit). */
 veil_status veil_atomic_file_write(const char *path, const void *data, size_t len, unsigned mode);
 
+/* Renames FROM over TO (the same directory) and syncs the directory: the
+ * second half of a commit for a file written whole under another name first
+ * (a pair of files replaced together: veil keygen). Names both on failure;
+ * FROM is left in place then. */
+veil_status veil_atomic_file_rename(const char *from, const char *to);
+
 /* 1 when NAME (a file name, no directory) is one of this module's
  * temporaries: ends in ".tmp" and the six characters mkstemp fills in
  * (letters and digits). */

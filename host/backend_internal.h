@@ -14,6 +14,7 @@
 #ifndef VEIL_BACKEND_INTERNAL_H
 #define VEIL_BACKEND_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -76,7 +77,8 @@ struct veil_backend {
     veil_backend_kind kind;
     veil_backend_options opts; /* as given to veil_backend_new_opts */
     void *ctx;                 /* the implementation's */
-    int dead;                  /* set after a sticky device error */
+    atomic_int dead;           /* set after a sticky device error (by the thread that met it;
+                                * read by any: the server's health, its handlers) */
     char describe[256];        /* filled by the implementation's constructor */
 };
 

@@ -247,7 +247,14 @@ static void test_info_endpoints(void) {
     veil_remote_options ro;
     veil_remote_options_default(&ro);
     CU_ASSERT_EQUAL(veil_remote_check_model(g_client, g_url, &ro, &ml), VEIL_OK);
-    CU_ASSERT_EQUAL(ml, 32);
+    /* --max-request-samples 32, lowered to what --max-body (1 MiB) holds
+     * decoded: tiny's 3 ciphertexts of D + 1 words a sample */
+    const size_t per = veil_program_sample_in_cts(g_client->prog) *
+                       ((size_t)veil_params_big_dim(g_client->prog->params) + 1) * 8;
+    const size_t want = ((size_t)1 << 20) / per < 32 ? ((size_t)1 << 20) / per : 32;
+    printf("\n  max_request_samples %zu (32 asked, %zu bytes a sample decoded)", ml, per);
+    CU_ASSERT(want < 32); /* the lowering is what this checks */
+    CU_ASSERT_EQUAL(ml, want);
 }
 
 static void test_keys_and_roundtrip(void) {
@@ -448,6 +455,11 @@ static void test_bad_requests(void) {
     uint8_t *huge = calloc(1, big);
     expect(post_infer(g_id_a, huge, big, &r), 413, &r, "body_too_large", "sent");
     http_res_free(&r);
+    /* a body on a route that reads none (health: never limited) is dropped as
+     * it comes, not held and refused: the same oversized body answers 200 */
+    CU_ASSERT_EQUAL(http_raw("GET", "/v1/health", NULL, huge, big, 1, 0, &r), 0);
+    expect(r.status, 200, &r, NULL, "health with a body");
+    http_res_free(&r);
     char kh[96];
     snprintf(kh, sizeof kh, "X-Veil-Key-Id: %s\r\n", g_id_a);
     CU_ASSERT_EQUAL(http_raw("POST", "/v1/infer", kh, huge, big, 1, (size_t)-1, &r), 0);
@@ -458,10 +470,18 @@ static void test_bad_requests(void) {
     expect(r.status, 200, &r, NULL, "chunked ok");
     http_res_free(&r);
     free(huge);
-    /* too many samples for one request (33 > 32): seeded, so the body is small */
-    size_t mlen;
-    uint8_t *many = encrypt_body(g_dir_a, 33, &mlen);
-    expect(post_infer(g_id_a, many, mlen, &r), 413, &r, "batch_too_large", "33 samples");
+    /* too many samples for one request: seeded, so the body is small. The
+     * limit is --max-request-samples (32) lowered to what --max-body holds
+     * decoded (test_info_endpoints): one more than the lowered figure is
+     * refused before anything is decoded */
+    size_t mlen, lim = 0;
+    veil_remote_options ro;
+    veil_remote_options_default(&ro);
+    CU_ASSERT_EQUAL_FATAL(veil_remote_check_model(g_client, g_url, &ro, &lim), VEIL_OK);
+    CU_ASSERT_FATAL(lim >= 1 && lim < 32);
+    uint8_t *many = encrypt_body(g_dir_a, lim + 1, &mlen);
+    CU_ASSERT_FATAL(many && mlen < ((size_t)1 << 20));
+    expect(post_infer(g_id_a, many, mlen, &r), 413, &r, "batch_too_large", "limit + 1 samples");
     http_res_free(&r);
     veil_serial_buffer_free(many, mlen);
     /* a secret key is refused, on both endpoints, and never stored */

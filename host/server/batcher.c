@@ -191,12 +191,14 @@ static void *worker_main(void *arg) {
         srv_job *first = s->head;
         const double deadline = first->t_enqueue + s->o.max_wait_ms * 1e-3;
         for (;;) {
+            /* first before anything reads it: a handler whose request timed
+             * out while queued unlinks and frees its job (srv_batcher_run) */
+            if (s->stopping || s->head != first || atomic_load(&s->draining))
+                break; /* draining: no more requests will come */
             size_t same = 0;
             for (srv_job *j = s->head; j; j = j->next)
                 if (!strcmp(j->key_id, first->key_id)) same += j->samples;
-            if (same >= s->o.max_batch || s->stopping || s->head != first ||
-                atomic_load(&s->draining))
-                break; /* draining: no more requests will come */
+            if (same >= s->o.max_batch) break;
             double now = srv_now();
             if (now >= deadline) break;
             srv_cond_wait_s(&s->queue_cv, &s->mu, deadline - now);

@@ -3,9 +3,10 @@
  * whose request (headers and body) has been arriving for longer than
  * request_timeout_ms. MHD's own timeout (read_timeout_ms) restarts on every
  * byte, so without this a client trickling one byte every few seconds would
- * hold a connection slot for ever; while its request is computed or its
- * answer sent, a connection is not "arriving" and the deadline does not
- * apply (timeout_ms and read_timeout_ms do). */
+ * hold a connection slot for ever. The same deadline bounds the reading of
+ * an answer, from when it is queued (a client reading a byte at a time would
+ * otherwise hold its connection as long); while its request is computed a
+ * connection is neither and the deadline does not apply (timeout_ms does). */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,8 +17,9 @@
 struct srv_conn {
     int fd;
     int arriving;   /* the current request is still being received */
+    int sending;    /* its answer is queued, not read whole yet */
     int shut;       /* the reaper shut it down */
-    double t_start; /* when the current request began (connect, or the last answer) */
+    double t_start; /* when the current phase began (connect, last answer, answer queued) */
     srv_conn *prev, *next;
 };
 
@@ -74,6 +76,17 @@ void srv_conn_answered(veil_server *s, struct MHD_Connection *c) {
     if (!k) return;
     pthread_mutex_lock(&s->conn_mu);
     k->arriving = 1; /* a kept-alive connection: the next request's clock starts */
+    k->sending = 0;
+    k->t_start = srv_now();
+    pthread_mutex_unlock(&s->conn_mu);
+}
+
+void srv_conn_sending(veil_server *s, struct MHD_Connection *c) {
+    srv_conn *k = conn_of(c);
+    if (!k) return;
+    pthread_mutex_lock(&s->conn_mu);
+    k->arriving = 0;
+    k->sending = 1;
     k->t_start = srv_now();
     pthread_mutex_unlock(&s->conn_mu);
 }
@@ -102,7 +115,7 @@ static void *reaper_main(void *arg) {
         const double now = srv_now();
         unsigned closed = 0;
         for (srv_conn *k = s->conns; k; k = k->next)
-            if (k->arriving && !k->shut && k->fd >= 0 && now - k->t_start > limit) {
+            if ((k->arriving || k->sending) && !k->shut && k->fd >= 0 && now - k->t_start > limit) {
                 /* MHD's connection thread sees end of file and closes it */
                 shutdown(k->fd, SHUT_RDWR);
                 k->shut = 1;
@@ -113,7 +126,7 @@ static void *reaper_main(void *arg) {
             if (s->o.verbose)
                 fprintf(stderr,
                         "veil-server: closed %u connection(s) still sending their "
-                        "request after %u ms (--request-timeout-ms)\n",
+                        "request or reading their answer after %u ms (--request-timeout-ms)\n",
                         closed, s->o.request_timeout_ms);
         }
         srv_cond_wait_s(&s->reaper_cv, &s->conn_mu, step);

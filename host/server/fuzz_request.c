@@ -38,7 +38,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
                 veil_error_message());
         abort();
     }
-    srv_program_info_init(&g_pi, g_prog, 8);
+    srv_program_info_init(&g_pi, g_prog, 8, SRV_DEFAULT_MAX_BODY);
     return 0;
 }
 

@@ -1,6 +1,7 @@
 /* http.c — veil-server's HTTP side (libmicrohttpd, one thread per
  * connection): routing, bodies, answers (see veil/server.h). */
 #define _POSIX_C_SOURCE 200809L
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,7 +80,7 @@ char *srv_model_json(const veil_server *s) {
                     "\"backend\":\"%s\",\"plans\":%zu,",
                     s->pi.big_dim, veil_program_ct_words(p), p->width,
                     (unsigned long long)p->pbs_per_sample, s->pi.in_cts, s->pi.out_cts,
-                    s->o.max_batch, s->o.max_request_samples, s->o.max_body, s->max_key_body,
+                    s->o.max_batch, s->pi.max_samples, s->o.max_body, s->max_key_body,
                     veil_backend_name(s->bes[0]), s->n_bes);
     srv_sbuf_printf(&b, "\"inputs\":[");
     for (uint32_t i = 0; i < m->n_inputs; i++) {
@@ -129,6 +130,12 @@ static enum MHD_Result handle_metrics(struct MHD_Connection *c, veil_server *s) 
     return send_bytes(c, s, 200, "text/plain; version=0.0.4", text, len, 1, NULL);
 }
 
+/* A secret key sent by mistake is refused, and its bytes wiped at once
+ * rather than left in freed memory. */
+static void wipe_refused_secret(req *r, const srv_error *e) {
+    if (r->body && !strcmp(e->code, SRV_SECRET_KEY_REFUSED)) sodium_memzero(r->body, r->len);
+}
+
 static enum MHD_Result handle_keys_post(struct MHD_Connection *c, veil_server *s, req *r) {
     srv_error e;
     veil_eval_key *ek = NULL;
@@ -140,6 +147,7 @@ static enum MHD_Result handle_keys_post(struct MHD_Connection *c, veil_server *s
     s->validating++;
     pthread_mutex_unlock(&s->mu);
     int bad = srv_parse_key_upload(&s->pi, r->body, r->len, &ek, &e);
+    wipe_refused_secret(r, &e);
     pthread_mutex_lock(&s->mu);
     s->validating--;
     pthread_cond_signal(&s->key_cv);
@@ -215,8 +223,10 @@ static enum MHD_Result handle_infer(struct MHD_Connection *c, veil_server *s, re
     const uint8_t *key_fp = info.key_fp;
     veil_ct_batch *in = NULL;
     size_t samples = 0;
-    if (srv_parse_infer_batch(&s->pi, r->body, r->len, key_fp, &in, &samples, &e))
+    if (srv_parse_infer_batch(&s->pi, r->body, r->len, key_fp, &in, &samples, &e)) {
+        wipe_refused_secret(r, &e);
         return send_error(c, s, &e);
+    }
     /* The body is no longer needed: free it before waiting. */
     free(r->body);
     r->body = NULL;
@@ -263,6 +273,50 @@ static enum MHD_Result handle_infer(struct MHD_Connection *c, veil_server *s, re
     enum MHD_Result ret =
         send_bytes(c, s, 200, "application/octet-stream", buf, len, 1, (const char *const *)hdrs);
     return ret;
+}
+
+/* The final call of a request whose body is all in: its answer. */
+static enum MHD_Result answer(struct MHD_Connection *c, veil_server *s, req *r, srv_route route,
+                              const char *key_id, srv_error *e) {
+    if (r->too_big) {
+        const size_t limit = route == SRV_KEYS_POST ? s->max_key_body : s->o.max_body;
+        if (r->too_big == 2)
+            srv_fail(e, 503, "out_of_memory", "no memory for the body");
+        else
+            srv_fail(e, 413, "body_too_large", "body over %zu bytes", limit);
+        return send_error(c, s, e);
+    }
+    switch (route) {
+    case SRV_HEALTH: {
+        srv_sbuf b = {0};
+        const int healthy = veil_backends_healthy(s->bes, s->n_bes),
+                  draining = atomic_load(&s->draining);
+        srv_sbuf_printf(&b, "{\"status\":\"%s\",\"backend\":\"%s\"}\n",
+                        !healthy   ? "unhealthy"
+                        : draining ? "draining"
+                                   : "ok",
+                        veil_backend_name(s->bes[0]));
+        return send_json(c, s, healthy && !draining ? 200 : 503, &b);
+    }
+    case SRV_MODEL:
+        return send_bytes(c, s, 200, "application/json", s->model_json, strlen(s->model_json), 0,
+                          NULL);
+    case SRV_METRICS:
+        return handle_metrics(c, s);
+    case SRV_KEYS_POST: {
+        read_timeout_hold(c, s, 1); /* waits its turn, validates (seconds) */
+        const enum MHD_Result ret = handle_keys_post(c, s, r);
+        read_timeout_hold(c, s, 0);
+        return ret;
+    }
+    case SRV_KEY_GET:
+        return handle_key_get(c, s, key_id);
+    case SRV_INFER:
+        return handle_infer(c, s, r);
+    case SRV_NOT_FOUND:
+        break;
+    }
+    return send_error(c, s, e);
 }
 
 enum MHD_Result srv_http_on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -323,7 +377,10 @@ enum MHD_Result srv_http_on_request(void *cls, struct MHD_Connection *c, const c
         const size_t limit = route == SRV_KEYS_POST ? s->max_key_body : s->o.max_body;
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (r->too_big || route == SRV_NOT_FOUND) return MHD_YES;
+        /* only key uploads and infer read a body: any other route's is
+         * dropped as it comes, never held (health and metrics are not
+         * limited, so a body kept for them would be memory for the asking) */
+        if (r->too_big || (route != SRV_KEYS_POST && route != SRV_INFER)) return MHD_YES;
         if (r->len + n > limit) {
             r->too_big = 1;
             free(r->body);
@@ -353,45 +410,16 @@ enum MHD_Result srv_http_on_request(void *cls, struct MHD_Connection *c, const c
     }
     (void)version;
     srv_conn_arrived(s, c);
-    if (r->too_big) {
-        const size_t limit = route == SRV_KEYS_POST ? s->max_key_body : s->o.max_body;
-        if (r->too_big == 2)
-            srv_fail(&e, 503, "out_of_memory", "no memory for the body");
-        else
-            srv_fail(&e, 413, "body_too_large", "body over %zu bytes", limit);
-        return send_error(c, s, &e);
-    }
-    switch (route) {
-    case SRV_HEALTH: {
-        srv_sbuf b = {0};
-        const int healthy = veil_backends_healthy(s->bes, s->n_bes),
-                  draining = atomic_load(&s->draining);
-        srv_sbuf_printf(&b, "{\"status\":\"%s\",\"backend\":\"%s\"}\n",
-                        !healthy   ? "unhealthy"
-                        : draining ? "draining"
-                                   : "ok",
-                        veil_backend_name(s->bes[0]));
-        return send_json(c, s, healthy && !draining ? 200 : 503, &b);
-    }
-    case SRV_MODEL:
-        return send_bytes(c, s, 200, "application/json", s->model_json, strlen(s->model_json), 0,
-                          NULL);
-    case SRV_METRICS:
-        return handle_metrics(c, s);
-    case SRV_KEYS_POST: {
-        read_timeout_hold(c, s, 1); /* waits its turn, validates (seconds) */
-        const enum MHD_Result ret = handle_keys_post(c, s, r);
-        read_timeout_hold(c, s, 0);
-        return ret;
-    }
-    case SRV_KEY_GET:
-        return handle_key_get(c, s, key_id);
-    case SRV_INFER:
-        return handle_infer(c, s, r);
-    case SRV_NOT_FOUND:
-        break;
-    }
-    return send_error(c, s, &e);
+    const enum MHD_Result ret = answer(c, s, r, route, key_id, &e);
+    /* The answer is queued: its request no longer counts against
+     * --max-inflight (a client reading it slowly must not hold a slot), and
+     * the request deadline bounds its reading. */
+    pthread_mutex_lock(&s->mu);
+    if (r->counted) s->inflight--;
+    r->counted = 0;
+    pthread_mutex_unlock(&s->mu);
+    srv_conn_sending(s, c);
+    return ret;
 }
 
 void srv_http_on_completed(void *cls, struct MHD_Connection *c, void **con_cls,

@@ -55,7 +55,8 @@ srv_route srv_route_parse(const char *method, const char *path, char key_id[VEIL
     return SRV_NOT_FOUND;
 }
 
-void srv_program_info_init(srv_program_info *pi, const veil_program *prog, size_t max_samples) {
+void srv_program_info_init(srv_program_info *pi, const veil_program *prog, size_t max_samples,
+                           size_t max_decoded) {
     memset(pi, 0, sizeof *pi);
     pi->prog = prog;
     veil_program_fingerprint(prog, pi->fp);
@@ -63,7 +64,9 @@ void srv_program_info_init(srv_program_info *pi, const veil_program *prog, size_
     pi->in_cts = veil_program_sample_in_cts(prog);
     pi->out_cts = veil_program_sample_out_cts(prog);
     pi->big_dim = prog->params ? veil_params_big_dim(prog->params) : 0;
-    pi->max_samples = max_samples;
+    const uint64_t per = (uint64_t)pi->in_cts * ((uint64_t)pi->big_dim + 1) * 8;
+    const uint64_t fit = per ? max_decoded / per : max_samples;
+    pi->max_samples = max_samples < fit ? max_samples : fit ? (size_t)fit : 1;
 }
 
 static const char *kind_name(veil_serial_kind k) {
@@ -90,7 +93,7 @@ int srv_parse_key_upload(const srv_program_info *pi, const uint8_t *body, size_t
     if (veil_serial_peek(body, len, &kind, &params) != VEIL_OK)
         return srv_fail(e, 400, "malformed_key", "body: %s", veil_error_message());
     if (kind == VEIL_SERIAL_SECRET_KEY)
-        return srv_fail(e, 400, "secret_key_refused",
+        return srv_fail(e, 400, SRV_SECRET_KEY_REFUSED,
                         "body is a SECRET key file (VEILSK01): it never leaves the client; upload "
                         "the evaluation key (eval.key) instead. Nothing was stored.");
     if (kind != VEIL_SERIAL_EVAL_KEY)
@@ -125,7 +128,7 @@ int srv_parse_infer_batch(const srv_program_info *pi, const uint8_t *body, size_
         return srv_fail(e, 400, "malformed_batch", "body: %s", veil_error_message());
     if (kind == VEIL_SERIAL_SECRET_KEY)
         return srv_fail(
-            e, 400, "secret_key_refused",
+            e, 400, SRV_SECRET_KEY_REFUSED,
             "body is a SECRET key file: it never leaves the client; nothing was stored");
     if (kind != VEIL_SERIAL_CT_BATCH && kind != VEIL_SERIAL_CT_SEEDED)
         return srv_fail(e, 400, "wrong_kind", "body is %s, expected a ciphertext batch",

@@ -20,6 +20,10 @@ typedef struct srv_error {
     char message[320]; /* human-readable: what and where */
 } srv_error;
 
+/* The code of a refused secret key (a body that must not linger: the
+ * handler wipes it). */
+#define SRV_SECRET_KEY_REFUSED "secret_key_refused"
+
 /* Sets *e and returns e->status. */
 int srv_fail(srv_error *e, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -51,7 +55,16 @@ typedef struct srv_program_info {
     size_t max_samples;                    /* per request */
 } srv_program_info;
 
-void srv_program_info_init(srv_program_info *pi, const veil_program *prog, size_t max_samples);
+/* veil-server's default --max-body, and the Triton backend's bound on a
+ * request's decoded batch (Triton's frontends limit the bytes it receives). */
+#define SRV_DEFAULT_MAX_BODY ((size_t)64 << 20)
+
+/* max_samples: the request limit asked for, lowered so that a request's
+ * batch, decoded, takes at most max_decoded bytes (at least one sample): a
+ * seeded batch is about (k N + 1) times smaller on the wire than in memory,
+ * so the body limit alone would let a few megabytes ask for gigabytes. */
+void srv_program_info_init(srv_program_info *pi, const veil_program *prog, size_t max_samples,
+                           size_t max_decoded);
 
 /* An evaluation-key upload: refuses secret keys (400 secret_key_refused),
  * other kinds, other parameter sets, and anything the deserializer rejects.

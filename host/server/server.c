@@ -22,7 +22,7 @@ void veil_server_options_default(veil_server_options *o) {
     o->keys_dir = "veil-keys";
     o->max_batch = 16;
     o->max_wait_ms = 10;
-    o->max_body = (size_t)64 << 20;
+    o->max_body = SRV_DEFAULT_MAX_BODY;
     o->max_request_samples = 1024;
     o->max_inflight = 64;
     o->max_queue = 256;
@@ -110,12 +110,12 @@ veil_status veil_server_start(const veil_server_options *o, veil_server **out) {
     s->o = *o;
     pthread_mutex_init(&s->mu, NULL);
     srv_metrics_init(&s->m);
-    pthread_cond_init(&s->queue_cv, NULL);
-    pthread_cond_init(&s->done_cv, NULL);
-    pthread_cond_init(&s->key_cv, NULL);
-    pthread_cond_init(&s->idle_cv, NULL);
+    srv_cond_init(&s->queue_cv);
+    srv_cond_init(&s->done_cv);
+    srv_cond_init(&s->key_cv);
+    srv_cond_init(&s->idle_cv);
     pthread_mutex_init(&s->conn_mu, NULL);
-    pthread_cond_init(&s->reaper_cv, NULL);
+    srv_cond_init(&s->reaper_cv);
     s->listen_fd = -1;
     veil_status st;
     struct sockaddr_storage addr;
@@ -134,7 +134,7 @@ veil_status veil_server_start(const veil_server_options *o, veil_server **out) {
         goto fail;
     }
     s->o.compile.params_id = NULL; /* borrowed; not needed any more */
-    srv_program_info_init(&s->pi, s->prog, o->max_request_samples);
+    srv_program_info_init(&s->pi, s->prog, o->max_request_samples, o->max_body);
     veil_hex(s->pi.fp, VEIL_PROGRAM_FP_BYTES, s->fp_hex);
     s->max_key_body = veil_program_eval_key_bytes(s->prog);
     if ((st = veil_backends_new(o->backend, &o->backend_opts, s->bes, &s->n_bes))) goto fail;

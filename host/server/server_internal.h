@@ -34,11 +34,23 @@ static inline double srv_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Waits on cv (mu held) for at most seconds (>= 0): pthread_cond_timedwait's
- * deadline is on CLOCK_REALTIME. Callers loop on their own condition. */
+/* The server's condition variables time out on CLOCK_MONOTONIC, as srv_now
+ * counts: a wall clock stepped back (NTP, date -s, a resumed VM) would
+ * otherwise stretch every timed wait by the step (the reaper's, the batching
+ * window's, a request's). */
+static inline void srv_cond_init(pthread_cond_t *cv) {
+    pthread_condattr_t a;
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(cv, &a);
+    pthread_condattr_destroy(&a);
+}
+
+/* Waits on cv (srv_cond_init; mu held) for at most seconds (>= 0). Callers
+ * loop on their own condition. */
 static inline void srv_cond_wait_s(pthread_cond_t *cv, pthread_mutex_t *mu, double seconds) {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    clock_gettime(CLOCK_MONOTONIC, &ts);
     const long long ns = (long long)ts.tv_nsec + (long long)(seconds * 1e9);
     ts.tv_sec += (time_t)(ns / 1000000000LL);
     ts.tv_nsec = (long)(ns % 1000000000LL);
@@ -122,6 +134,8 @@ void srv_conn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
                      enum MHD_ConnectionNotificationCode toe);
 /* The request on c is all in (its handler runs): the deadline stops. */
 void srv_conn_arrived(veil_server *s, struct MHD_Connection *c);
+/* Its answer is queued: the deadline runs again, for reading it. */
+void srv_conn_sending(veil_server *s, struct MHD_Connection *c);
 /* Its answer is done; a kept-alive connection's next request starts now. */
 void srv_conn_answered(veil_server *s, struct MHD_Connection *c);
 /* 1 when c's request has been arriving for longer than request_timeout_ms

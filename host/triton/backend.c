@@ -246,15 +246,16 @@ TRITONSERVER_Error *TRITONBACKEND_ModelInitialize(TRITONBACKEND_Model *model) {
                         name, path);
     }
     m->cfg.compile.params_id = NULL; /* pointed into cfg; not needed after compiling */
-    srv_program_info_init(&m->pi, m->prog, m->cfg.max_request_samples);
+    srv_program_info_init(&m->pi, m->prog, m->cfg.max_request_samples, SRV_DEFAULT_MAX_BODY);
     m->max_key_bytes = veil_program_eval_key_bytes(m->prog);
     char fp[2 * VEIL_PROGRAM_FP_BYTES + 1];
     veil_hex(m->pi.fp, VEIL_PROGRAM_FP_BYTES, fp);
     vt_log(TRITONSERVER_LOG_INFO,
-           "veil model %s (%s): %s, parameters %s, %llu PBS per sample, program fingerprint "
-           "%s, keys in %s",
+           "veil model %s (%s): %s, parameters %s, %llu PBS per sample, up to %zu samples a "
+           "request, program fingerprint %s, keys in %s",
            name, m->cfg.role == VT_ROLE_KEYS ? "key uploads" : "inference", path,
-           m->prog->params->id, (unsigned long long)m->prog->pbs_per_sample, fp, m->cfg.keys_dir);
+           m->prog->params->id, (unsigned long long)m->prog->pbs_per_sample, m->pi.max_samples, fp,
+           m->cfg.keys_dir);
     if ((e = TRITONBACKEND_ModelSetState(model, m))) vt_model_free(m);
     return e;
 }

@@ -12,7 +12,9 @@
  *   keys_dir             the key store shared by every instance and replica
  *                        (required; created 0700 if missing)
  *   max_batch            samples per backend batch (default 16)
- *   max_request_samples  samples in one request's ciphertext batch (default 1024)
+ *   max_request_samples  samples in one request's ciphertext batch (default
+ *                        1024; fewer when that many, decoded, exceed 64 MiB:
+ *                        the model's load log says the figure)
  *   key_cache            evaluation keys resident per instance, LRU (default 4)
  *   rounding_bits, rounding, bounds, p_error, max_poly_size, params
  *                        compile options, as `veil compile` (they must match

@@ -49,8 +49,9 @@
  * nothing for that long, so a stalled client frees its slot; the wait for a
  * result is bounded by timeout_ms instead. read_timeout_ms restarts on every
  * byte, so request_timeout_ms bounds the whole request: a client trickling
- * its headers or body a byte at a time is cut off when it runs out. At most
- * max_conn_per_ip connections per client address.
+ * its headers or body a byte at a time is cut off when it runs out; so is
+ * one reading its answer a byte at a time (the clock restarts when the
+ * answer is ready). At most max_conn_per_ip connections per client address.
  *
  * Shutdown: veil_server_drain below; veil-server drains on the first SIGTERM
  * or SIGINT and exits at once on a second. For a hand-over without refused
@@ -94,8 +95,12 @@ typedef struct veil_server_options {
     size_t max_batch;                  /* samples per backend batch (default 16) */
     unsigned max_wait_ms;              /* batching window (default 10) */
     size_t max_body;                   /* bytes of an infer body (default 64 MiB) */
-    size_t max_request_samples;        /* samples of one infer request (default 1024) */
-    unsigned max_inflight;             /* concurrent requests being handled (default 64) */
+    size_t max_request_samples;        /* samples of one infer request (default 1024;
+                                        * fewer when that many, decoded, take more
+                                        * than max_body: GET /v1/model gives the
+                                        * figure in force) */
+    unsigned max_inflight;             /* requests received or computed at once (default
+                                        * 64); an answer being read does not count */
     size_t max_queue;                  /* queued infer requests (default 256) */
     unsigned timeout_ms;               /* per infer request, queue + execution (default 300000) */
     size_t key_cache;                  /* plans resident in the backend (default 4) */
@@ -107,7 +112,9 @@ typedef struct veil_server_options {
                                     limit, for a reverse proxy in front) */
     unsigned request_timeout_ms; /* a request (headers and body) still arriving this long after
                                     the connection opened, or after the previous answer on it,
-                                    is dropped and its connection closed (default 120000) */
+                                    or an answer still being read this long after it was
+                                    ready, is dropped and its connection closed
+                                    (default 120000) */
     int reuse_port;              /* SO_REUSEPORT: servers of one user share the port, e.g. a
                                     replacement started before the old one drains */
     int verbose;                 /* log each request to stderr */

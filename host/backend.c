@@ -215,7 +215,9 @@ veil_status veil_backends_new(veil_backend_kind kind, const veil_backend_options
         bo.devices_all = 0;
         bo.device = ids[i];
         if (kind == VEIL_BACKEND_CPU && n > 1) {
-            const unsigned t = (unsigned)(threads * (i + 1) / n - threads * i / n);
+            /* the spare threads to the first plans, as veil_plan_group_execute
+             * gives them the spare samples: equal shares finish together */
+            const unsigned t = (unsigned)(threads * (n - i) / n - threads * (n - i - 1) / n);
             bo.threads = t ? t : 1;
         }
         if (kind == VEIL_BACKEND_CUDA && o.memory_mb >= 0) {

@@ -544,6 +544,12 @@ veil_status veil_plan_group_execute(veil_plan_group *g, const uint64_t *const *i
     if (!g || !inputs || !outputs)
         return veil_error(VEIL_ERR_ARG, "veil_plan_group_execute: NULL argument");
     if (g->n == 1) return veil_plan_execute(g->plans[0], inputs, batch, outputs);
+    for (uint32_t k = 0; k < g->prog->n_inputs; k++)
+        if (!inputs[k])
+            return veil_error(VEIL_ERR_ARG, "veil_plan_group_execute: input %u is NULL", k);
+    for (uint32_t o = 0; o < g->prog->n_outputs; o++)
+        if (!outputs[o])
+            return veil_error(VEIL_ERR_ARG, "veil_plan_group_execute: output %u is NULL", o);
     if (batch == 0 || batch > g->max_batch)
         return veil_error(VEIL_ERR_ARG,
                           "veil_plan_group_execute: batch %zu, the group holds 1..%zu", batch,

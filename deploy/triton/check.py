@@ -40,7 +40,16 @@ def load_manifests():
 
 
 def pbtxt_params(text):
+    text = re.sub(r'#[^\n]*', '', text)  # comments (no '#' in veil's values)
     return dict(re.findall(r'key:\s*"([^"]+)"\s*value:\s*\{\s*string_value:\s*"([^"]*)"', text))
+
+
+def compile_option_names():
+    # the compile options' one table (engine/src/compile_options.c), '_' for '-'
+    src = open(os.path.join(ROOT, "engine", "src", "compile_options.c")).read()
+    names = {n.replace("-", "_") for n in re.findall(r'^\s*\{"--([a-z0-9-]+)"', src, re.M)}
+    check(len(names) >= 10, "compile_options.c: the option table was not found")
+    return names
 
 
 def main():
@@ -100,8 +109,8 @@ def main():
               "prometheus-adapter: the autoscaler scales on Triton's queue time")
 
     # The model repository.
-    known = {"role", "keys_dir", "max_batch", "max_request_samples", "key_cache",
-             "rounding_bits", "rounding", "bounds", "p_error", "max_poly_size", "params"}
+    known = {"role", "keys_dir", "max_batch", "max_request_samples", "key_cache"}
+    known |= compile_option_names()
     dirs = set()
     for cfg in sorted(glob.glob(os.path.join(HERE, "models", "*", "config.pbtxt"))):
         name = os.path.relpath(cfg, ROOT)

@@ -431,7 +431,7 @@ static TRITONSERVER_Error *vt_read_strings(TRITONBACKEND_Request *req, const cha
 }
 
 /* Answers one request with its TYPE_STRING output (rows elements), or with
- * err (taken). */
+ * err (deleted here once sent). */
 static void vt_respond(TRITONBACKEND_Request *req, const char *out_name, size_t rows,
                        const uint8_t *const *elem, const size_t *len, TRITONSERVER_Error *err) {
     TRITONBACKEND_Response *resp;
@@ -475,6 +475,9 @@ static void vt_respond(TRITONBACKEND_Request *req, const char *out_name, size_t 
                TRITONSERVER_ErrorMessage(e));
         TRITONSERVER_ErrorDelete(e);
     }
+    /* Triton copies an error response's code and message; the error stays
+     * the caller's (its own backends delete it after sending too) */
+    if (err) TRITONSERVER_ErrorDelete(err);
 }
 
 /* ---- the keys model -------------------------------------------------------------- */
@@ -696,7 +699,19 @@ static TRITONSERVER_Error *vt_read_request(vt_instance *s, TRITONBACKEND_Request
                      cts.n);
         goto out;
     }
+    /* max_request_samples bounds the request, all rows together: each row
+     * is parsed against what the rows before it left (the decoded size) */
+    srv_program_info left = m->pi;
     for (size_t i = 0; i < ids.n && !e; i++) {
+        if (left.max_samples == 0) {
+            srv_error se;
+            srv_fail(&se, 413, "batch_too_large",
+                     "CT_BATCH: row %zu and later rows past %zu samples, the most a request holds "
+                     "(max_request_samples)",
+                     i, m->pi.max_samples);
+            e = vt_srv_error(&se);
+            break;
+        }
         if (*n_rows == *cap) {
             size_t c = *cap ? 2 * *cap : 16;
             vt_row *q = realloc(*rows, c * sizeof *q);
@@ -725,11 +740,12 @@ static TRITONSERVER_Error *vt_read_request(vt_instance *s, TRITONBACKEND_Request
             e = vt_srv_error(&se);
             break;
         }
-        if (srv_parse_infer_batch(&m->pi, cts.elem[i], cts.len[i], info.key_fp, &row->in,
+        if (srv_parse_infer_batch(&left, cts.elem[i], cts.len[i], info.key_fp, &row->in,
                                   &row->samples, &se)) {
             e = vt_srv_error(&se);
             break;
         }
+        left.max_samples -= row->samples;
         memcpy(row->key_id, id, sizeof id);
         if (veil_ct_batch_new(m->prog->params, m->pi.big_dim, row->samples * m->pi.out_cts,
                               &row->out)) {

@@ -118,8 +118,8 @@ static veil_status set_param(vt_config *c, const char *name, const char *v) {
     } else {
         return veil_error(VEIL_ERR_ARG,
                           "unknown parameter '%s' (role, keys_dir, max_batch, "
-                          "max_request_samples, key_cache, rounding_bits, rounding, bounds, "
-                          "p_error, max_poly_size, params)",
+                          "max_request_samples, key_cache, or a compile option of `veil compile "
+                          "--help` with _ for -, as rounding_bits)",
                           name);
     }
     return VEIL_OK;

@@ -16,9 +16,10 @@
  *                        1024; fewer when that many, decoded, exceed 64 MiB:
  *                        the model's load log says the figure)
  *   key_cache            evaluation keys resident per instance, LRU (default 4)
- *   rounding_bits, rounding, bounds, p_error, max_poly_size, params
- *                        compile options, as `veil compile` (they must match
- *                        the clients': the program fingerprint says so)
+ *   rounding_bits, rounding, bounds, p_error, params, ... every compile
+ *                        option of `veil compile --help`, '_' for '-' (they
+ *                        must match the clients': the program fingerprint
+ *                        says so)
  * Anything else is refused, naming the parameter. */
 #ifndef VEIL_TRITON_CONFIG_H
 #define VEIL_TRITON_CONFIG_H

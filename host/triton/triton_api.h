@@ -174,7 +174,8 @@ TRITONSERVER_Error *TRITONBACKEND_OutputBuffer(TRITONBACKEND_Output *output, voi
                                                const uint64_t buffer_byte_size,
                                                TRITONSERVER_MemoryType *memory_type,
                                                int64_t *memory_type_id);
-/* Takes ownership of the response and of error (NULL: success). */
+/* Takes ownership of the response; error (NULL: success) is copied, and
+ * stays the caller's to delete. */
 TRITONSERVER_Error *TRITONBACKEND_ResponseSend(TRITONBACKEND_Response *response,
                                                const uint32_t send_flags,
                                                TRITONSERVER_Error *error);

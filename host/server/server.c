@@ -180,6 +180,8 @@ const veil_program *veil_server_program(const veil_server *s) {
     return s ? s->prog : NULL;
 }
 
+#define DRAIN_SETTLE_S 0.1
+
 unsigned veil_server_drain(veil_server *s, unsigned timeout_ms) {
     if (!s) return 0;
     if (atomic_exchange(&s->draining, 1) == 0 && s->mhd) {
@@ -200,10 +202,24 @@ unsigned veil_server_drain(veil_server *s, unsigned timeout_ms) {
     const double deadline = srv_now() + wait_s;
     pthread_mutex_lock(&s->mu);
     pthread_cond_broadcast(&s->queue_cv); /* the worker stops waiting for fuller batches */
-    while (s->active > 0) {
+    /* Done when nothing has been active for DRAIN_SETTLE_S: a request whose
+     * bytes are in but whose handler has not run yet is not counted, so a
+     * moment of quiet lets it start and be answered (503 draining, or its
+     * result) rather than reset by the stop. */
+    double quiet_since = -1;
+    for (;;) {
         const double now = srv_now();
         if (now >= deadline) break;
-        srv_cond_wait_s(&s->idle_cv, &s->mu, deadline - now > 0.2 ? 0.2 : deadline - now);
+        double wait = deadline - now > 0.2 ? 0.2 : deadline - now;
+        if (s->active > 0) {
+            quiet_since = -1;
+        } else {
+            if (quiet_since < 0) quiet_since = now;
+            if (now - quiet_since >= DRAIN_SETTLE_S) break;
+            if (wait > DRAIN_SETTLE_S - (now - quiet_since))
+                wait = DRAIN_SETTLE_S - (now - quiet_since);
+        }
+        srv_cond_wait_s(&s->idle_cv, &s->mu, wait);
     }
     const unsigned left = s->active;
     pthread_mutex_unlock(&s->mu);

@@ -143,8 +143,9 @@ void veil_server_get_stats(veil_server *s, veil_server_stats *out);
  * {"status":"draining"} and any request that starts now 503 draining (with
  * Connection: close) on connections still open, and lets every request
  * already started finish: its body is read, its batch computed (the batching
- * window is not waited out) and its answer sent. Returns when none is left,
- * or after timeout_ms (0: timeout_ms + read_timeout_ms of the options), with
+ * window is not waited out) and its answer sent. Returns when none has been
+ * left for 100 ms (a request already sent but not yet started gets its
+ * answer), or after timeout_ms (0: timeout_ms + read_timeout_ms of the options), with
  * the number of requests still unfinished (0: drained). */
 unsigned veil_server_drain(veil_server *s, unsigned timeout_ms);
 

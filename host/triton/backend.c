@@ -627,8 +627,7 @@ static veil_plan *vt_plan_get(vt_instance *s, const char *id, veil_eval_key **ek
 
 /* Runs rows[idx[0..n)] (one key id, none failed) in backend batches of up to
  * max_batch samples; failures go to their requests. */
-static void vt_run_group(vt_instance *s, vt_row *rows, vt_req *reqs, const size_t *idx, size_t n,
-                         uint64_t *samples_run) {
+static void vt_run_group(vt_instance *s, vt_row *rows, vt_req *reqs, const size_t *idx, size_t n) {
     const vt_model *m = s->m;
     const veil_program *p = m->prog;
     veil_eval_key *ek = NULL;
@@ -658,7 +657,6 @@ static void vt_run_group(vt_instance *s, vt_row *rows, vt_req *reqs, const size_
         }
         veil_status st =
             veil_plan_execute(plan, (const uint64_t *const *)s->in_bufs, b, s->out_bufs);
-        if (st == VEIL_OK) *samples_run += b;
         /* Scatter back (the same walk). */
         for (size_t t = 0; t < b; t++) {
             vt_row *r = &rows[idx[j]];
@@ -782,8 +780,8 @@ static void vt_execute_infer(vt_instance *s, TRITONBACKEND_Request **treqs, uint
         reqs[r].err = vt_read_request(s, treqs[r], r, &rows, &n_rows, &cap);
         reqs[r].n_rows = n_rows - reqs[r].first_row;
     }
+    uint64_t rows_run = 0;
     const uint64_t compute_start = now_ns();
-    uint64_t samples_run = 0;
     idx = calloc(n_rows ? n_rows : 1, sizeof *idx);
     /* Group the rows of requests that are still good by key id, in order of
      * first appearance. */
@@ -796,7 +794,7 @@ static void vt_execute_infer(vt_instance *s, TRITONBACKEND_Request **treqs, uint
                 rows[j].done = 1;
                 idx[g++] = j;
             }
-        vt_run_group(s, rows, reqs, idx, g, &samples_run);
+        vt_run_group(s, rows, reqs, idx, g);
     }
     if (!idx)
         for (uint32_t r = 0; r < n; r++)
@@ -817,6 +815,7 @@ static void vt_execute_infer(vt_instance *s, TRITONBACKEND_Request **treqs, uint
             len[i] = row->result_len;
         }
         const int ok = q->err == NULL;
+        if (ok) rows_run += q->n_rows;
         vt_respond(treqs[r], "RESULT", q->n_rows, elem, len, q->err);
         q->err = NULL;
         free(elem);
@@ -825,9 +824,11 @@ static void vt_execute_infer(vt_instance *s, TRITONBACKEND_Request **treqs, uint
             s->ti, treqs[r], ok, q->t_start, compute_start, compute_end, now_ns());
         if (e) TRITONSERVER_ErrorDelete(e);
     }
-    if (samples_run) {
+    /* Triton's batch size is the rows (the batch dimension of the config), not
+     * the samples in their ciphertext batches */
+    if (rows_run) {
         TRITONSERVER_Error *e = TRITONBACKEND_ModelInstanceReportBatchStatistics(
-            s->ti, samples_run, exec_start, compute_start, compute_end, now_ns());
+            s->ti, rows_run, exec_start, compute_start, compute_end, now_ns());
         if (e) TRITONSERVER_ErrorDelete(e);
     }
     for (size_t i = 0; i < n_rows; i++) {

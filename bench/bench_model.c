@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "veil/atomic_file.h"
 #include "veil/backend.h"
 #include "veil/compile_options.h"
 #include "veil/exec.h"
@@ -36,6 +37,26 @@ static int in_list(const char *list, const char *item) {
     for (const char *p = list; (p = strstr(p, item)); p += n)
         if ((p == list || p[-1] == ',') && (p[n] == 0 || p[n] == ',')) return 1;
     return 0;
+}
+
+/* Every entry of a comma list is a mode bench_model runs, or every entry a
+ * batch size (1 .. 2^20); else a message naming the option and entry. */
+static int list_ok(const char *opt, const char *list, int batches) {
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", list);
+    char *save = NULL;
+    int any = 0;
+    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save), any = 1) {
+        uint64_t b;
+        if (batches ? veil_arg_u64(opt, t, 1, 1u << 20, &b) != VEIL_OK
+                    : strcmp(t, "simulate") && strcmp(t, "cpu") && strcmp(t, "cuda")) {
+            fprintf(stderr, "bench_model: %s %s: '%s' is not %s\n", opt, list, t,
+                    batches ? "a batch size of 1 .. 2^20" : "simulate, cpu or cuda");
+            return 0;
+        }
+    }
+    if (!any) fprintf(stderr, "bench_model: %s: empty list\n", opt);
+    return any;
 }
 
 /* sample s is golden sample s mod golden (encrypted runs longer than the
@@ -106,15 +127,19 @@ static int bench_encrypted(FILE *f, const veil_model *m, const veil_program *p,
     char *bl = strdup(batches);
     char *save = NULL;
     for (char *tok = strtok_r(bl, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        size_t b = (size_t)strtoul(tok, NULL, 10);
-        if (b == 0 || b > n) continue;
+        size_t b = (size_t)strtoul(tok, NULL, 10); /* checked: list_ok */
+        if (b > n) {
+            fprintf(stderr, "bench_model: %s %s batch %zu: more than --samples %zu, skipped\n",
+                    m->name, mode, b, n);
+            continue;
+        }
         veil_plan_group *plan = NULL;
         if (veil_plan_group_new(p, ek, bes, n_bes, b, &plan) != VEIL_OK) {
             fprintf(stderr, "bench_model: plan: %s\n", veil_error_message());
             break;
         }
-        uint64_t *ci[8] = {0}, *co[8] = {0};
-        int64_t *dec[8] = {0}, *stage[8] = {0};
+        uint64_t *ci[VEIL_MAX_PORTS] = {0}, *co[VEIL_MAX_PORTS] = {0};
+        int64_t *dec[VEIL_MAX_PORTS] = {0}, *stage[VEIL_MAX_PORTS] = {0};
         for (uint32_t i = 0; i < p->n_inputs; i++) {
             ci[i] = malloc(b * veil_program_input_size(p, i) * lwe * 8);
             stage[i] = malloc(b * veil_program_input_size(p, i) * 8);
@@ -233,15 +258,18 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
+    if (!list_ok("--modes", modes, 0) || !list_ok("--batches", batches, 1)) return 2;
     if (veil_backend_options_from_env(&bo) != VEIL_OK) {
         fprintf(stderr, "bench_model: %s\n", veil_error_message());
         return 2;
     }
-    FILE *f = out_path ? fopen(out_path, "w") : stdout;
-    if (!f) {
-        fprintf(stderr, "bench_model: cannot write %s\n", out_path);
+    /* --out appears whole at the end, or not at all (a previous file kept) */
+    veil_atomic_file af = {0};
+    if (out_path && veil_atomic_file_open(&af, out_path, 0644) != VEIL_OK) {
+        fprintf(stderr, "bench_model: %s\n", veil_error_message());
         return 1;
     }
+    FILE *f = out_path ? af.f : stdout;
     fprintf(f, "{\"benchmark\": \"bench_model\", \"results\": [");
     char *ml = strdup(models);
     int rc = 0;
@@ -262,7 +290,14 @@ int main(int argc, char **argv) {
             continue;
         }
         size_t n = m->golden.count;
-        int64_t *sim[8] = {0};
+        if (n == 0) { /* every mode runs the golden samples */
+            fprintf(stderr, "bench_model: %s: no golden samples (/golden): nothing to run\n", path);
+            veil_program_free(p);
+            veil_model_free(m);
+            rc = 1;
+            continue;
+        }
+        int64_t *sim[VEIL_MAX_PORTS] = {0};
         for (uint32_t q = 0; q < p->n_outputs; q++)
             sim[q] = malloc(n * veil_program_output_size(p, q) * 8);
         if (in_list(modes, "simulate")) {
@@ -270,14 +305,20 @@ int main(int argc, char **argv) {
             snprintf(bl, sizeof bl, "%s", batches);
             char *save = NULL;
             for (char *tok = strtok_r(bl, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-                size_t b = (size_t)strtoul(tok, NULL, 10);
-                if (b == 0 || b > n) continue;
+                size_t b = (size_t)strtoul(tok, NULL, 10); /* checked: list_ok */
+                if (b > n) {
+                    fprintf(stderr,
+                            "bench_model: %s simulate batch %zu: more than its %zu golden "
+                            "samples, skipped\n",
+                            m->name, b, n);
+                    continue;
+                }
                 size_t runs = (n / b) * b, reps = 0;
                 double t0 = now_s(), t;
                 do { /* repeat for at least 0.2 s of timing */
                     for (size_t s0 = 0; s0 < runs; s0 += b) {
-                        const int64_t *ins[8];
-                        int64_t *outs[8];
+                        const int64_t *ins[VEIL_MAX_PORTS];
+                        int64_t *outs[VEIL_MAX_PORTS];
                         for (uint32_t i = 0; i < p->n_inputs; i++)
                             ins[i] = m->golden.inputs[i] + s0 * veil_program_input_size(p, i);
                         for (uint32_t q = 0; q < p->n_outputs; q++)
@@ -299,13 +340,16 @@ int main(int argc, char **argv) {
             if (in_list(modes, "cuda"))
                 bench_encrypted(f, m, p, VEIL_BACKEND_CUDA, &bo, "cuda", batches, samples, n, sim);
         }
-        for (uint32_t q = 0; q < 8; q++)
+        for (uint32_t q = 0; q < VEIL_MAX_PORTS; q++)
             free(sim[q]);
         veil_program_free(p);
         veil_model_free(m);
     }
     free(ml);
     fprintf(f, "\n]}\n");
-    if (out_path) fclose(f);
+    if (out_path && veil_atomic_file_commit(&af) != VEIL_OK) {
+        fprintf(stderr, "bench_model: %s\n", veil_error_message());
+        return 1;
+    }
     return rc;
 }

@@ -213,7 +213,7 @@ static int run_encrypted(const run_args *a, const veil_program *p, const veil_mo
     veil_eval_key *ek = NULL;
     veil_plan_group *plan = NULL;
     veil_encryptor *enc = NULL;
-    uint64_t *ct_in[64] = {0}, *ct_out[64] = {0};
+    uint64_t *ct_in[VEIL_MAX_PORTS] = {0}, *ct_out[VEIL_MAX_PORTS] = {0};
     int rc = 1;
     const int tty = isatty(2);
     veil_backend_options bo = a->bo;
@@ -278,7 +278,7 @@ out:
         if (tty) fprintf(stderr, "\n");
         fail(st, "run");
     }
-    for (uint32_t i = 0; i < 64; i++) {
+    for (uint32_t i = 0; i < VEIL_MAX_PORTS; i++) {
         free(ct_in[i]);
         free(ct_out[i]);
     }
@@ -338,14 +338,14 @@ static int cmd_run(int argc, char **argv) {
                                     a.mode);
     if (!a.input) a.input = a.model; /* the model's golden inputs */
     /* Before any work: an --output that cannot be written fails now. */
-    if (a.output && veil_outputs_check(a.output)) return fail(VEIL_ERR_IO, "run");
+    if (a.output && veil_outputs_check(a.output, NULL)) return fail(VEIL_ERR_IO, "run");
     veil_model *m = NULL;
     veil_program *p = NULL;
     veil_model_samples in = {0};
-    int64_t *sim[64] = {0}, *encv[64] = {0};
+    int64_t *sim[VEIL_MAX_PORTS] = {0}, *encv[VEIL_MAX_PORTS] = {0};
     int rc = 1;
     veil_status st = veil_model_load(a.model, &m);
-    if (st) {
+    if (st || (a.output && (st = veil_outputs_check(a.output, m)))) {
         fail(st, "run");
         goto out;
     }
@@ -409,7 +409,7 @@ static int cmd_run(int argc, char **argv) {
         final = encv;
     }
     if (p->range_check) {
-        const char *names[64];
+        const char *names[VEIL_MAX_PORTS];
         for (uint32_t o = 0; o < m->n_outputs && o < 64; o++)
             names[o] = m->outputs[o].name;
         size_t fl = veil_program_range_check_warn(p, names, final, n, "veil", stderr);

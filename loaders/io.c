@@ -449,14 +449,19 @@ static veil_status read_csv(const char *path, const veil_model *m, int quantized
     size_t lcap = 0;
     double *row = malloc((per + 2) * sizeof *row);
     if (!row) st = veil_error(VEIL_ERR_NOMEM, "%s: out of memory", path);
+    int first = 1; /* the first line that is neither blank nor a comment */
     while (st == VEIL_OK && getline(&line, &lcap, f) > 0) {
         line_no++;
         char *p = line;
         while (isspace((unsigned char)*p))
             p++;
         if (!*p || *p == '#') continue;
+        const int header_ok = first;
+        first = 0;
+        /* fields: numbers separated by ',' or ';' (spaces around them
+         * allowed) or by spaces alone; a separator may end the line */
         size_t nv = 0;
-        int bad = 0;
+        int bad = 0; /* 1: a field is no number, 2: a number runs into the next */
         while (*p) {
             char *e;
             double v = strtod(p, &e);
@@ -467,13 +472,24 @@ static veil_status read_csv(const char *path, const veil_model *m, int quantized
             if (nv < per + 1) row[nv] = v;
             nv++;
             p = e;
+            const char *end = p;
             while (isspace((unsigned char)*p))
                 p++;
-            if (*p == ',' || *p == ';') p++;
+            if (*p == ',' || *p == ';') {
+                p++;
+                while (isspace((unsigned char)*p))
+                    p++;
+            } else if (*p && p == end) {
+                bad = 2;
+                break;
+            }
         }
         if (bad) {
-            if (count == 0 && line_no == 1) continue; /* header */
-            st = veil_error(VEIL_ERR_FORMAT, "%s:%zu: not a number", path, line_no);
+            /* a header: the first line, whose first field is no number */
+            if (bad == 1 && nv == 0 && header_ok) continue;
+            st = veil_error(
+                VEIL_ERR_FORMAT, "%s:%zu: field %zu: %s", path, line_no, nv + (bad == 1),
+                bad == 1 ? "not a number" : "no separator after the number (',', ';' or spaces)");
             break;
         }
         if (nv != per && nv != per + 1) {
@@ -717,11 +733,22 @@ static int output_ext_known(const char *e) {
     return 0;
 }
 
-veil_status veil_outputs_check(const char *path) {
+/* .npy and .csv hold one output (the first); a model of several needs .h5 */
+static veil_status output_fits(const char *path, const veil_model *m) {
+    const char *e = ext_of(path);
+    if (m && m->n_outputs > 1 && strcasecmp(e, "h5") && strcasecmp(e, "hdf5"))
+        return veil_error(VEIL_ERR_UNSUPPORTED,
+                          "%s: a .%s file holds one output, and model %s has %u: write .h5", path,
+                          e, m->name ? m->name : "", m->n_outputs);
+    return VEIL_OK;
+}
+
+veil_status veil_outputs_check(const char *path, const veil_model *m) {
     if (!path) return veil_error(VEIL_ERR_ARG, "veil_outputs_check: NULL argument");
     if (!output_ext_known(ext_of(path)))
         return veil_error(VEIL_ERR_UNSUPPORTED, "%s: unknown output format '.%s' (.h5, .npy, .csv)",
                           path, ext_of(path));
+    VEIL_TRY(output_fits(path, m));
     return veil_atomic_file_check(path);
 }
 
@@ -729,6 +756,7 @@ veil_status veil_outputs_write(const char *path, const veil_model *m, size_t cou
                                const int64_t *const *outputs) {
     if (!path || !m || !outputs)
         return veil_error(VEIL_ERR_ARG, "veil_outputs_write: NULL argument");
+    VEIL_TRY(output_fits(path, m));
     double *deq[64] = {0};
     veil_status st = VEIL_OK;
     for (uint32_t o = 0; o < m->n_outputs && o < 64; o++) {

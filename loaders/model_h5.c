@@ -258,9 +258,9 @@ static veil_status attr_str_list(hid_t obj, const char *path, const char *name, 
     char **list = NULL;
     if (t < 0 || H5Tget_class(t) != H5T_STRING) {
         st = veil_error(VEIL_ERR_FORMAT, "%s/%s: expected a list of strings", path, name);
-    } else if (n < 1 || n > 64 || H5Sget_simple_extent_ndims(sp) > 1) {
-        st = veil_error(VEIL_ERR_FORMAT, "%s/%s: expected 1..64 strings in a 1-D list, got %lld",
-                        path, name, (long long)n);
+    } else if (n < 1 || n > VEIL_MAX_PORTS || H5Sget_simple_extent_ndims(sp) > 1) {
+        st = veil_error(VEIL_ERR_FORMAT, "%s/%s: expected 1..%d strings in a 1-D list, got %lld",
+                        path, name, VEIL_MAX_PORTS, (long long)n);
     } else if (!(list = calloc((size_t)n, sizeof *list))) {
         st = veil_error(VEIL_ERR_NOMEM, "%s/%s: out of memory", path, name);
     } else if (H5Tis_variable_str(t) > 0) {
@@ -526,8 +526,9 @@ static veil_status load_ports(hid_t file, const char *group, const char *what, s
     indexed *order = calloc(names.count + 1, sizeof *order);
     if (names.count == 0)
         st = veil_error(VEIL_ERR_FORMAT, "%s: the model has no %s", group, what);
-    else if (names.count > 64)
-        st = veil_error(VEIL_ERR_FORMAT, "%s: %zu %ss, at most 64", group, names.count, what);
+    else if (names.count > VEIL_MAX_PORTS)
+        st = veil_error(VEIL_ERR_FORMAT, "%s: %zu %ss, at most %d", group, names.count, what,
+                        VEIL_MAX_PORTS);
     else if (!order || !(*arr = calloc(names.count, elem_size)))
         st = veil_error(VEIL_ERR_NOMEM, "%s: out of memory", group);
     if (st == VEIL_OK) *count = (uint32_t)names.count;

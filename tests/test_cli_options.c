@@ -421,6 +421,42 @@ static void test_output_checked_first(void) {
     CU_ASSERT_EQUAL(checked, 3);
 }
 
+/* bench_model's list options are checked entry by entry (a misspelt mode or
+ * a batch of 0 gave empty results and exit 0), and a failed run leaves an
+ * earlier --out file as it was. */
+static void test_bench_model_lists(void) {
+    if (access(g_bench, X_OK) != 0) {
+        printf("\n  bench_model not built: not checked");
+        return;
+    }
+    char json[300];
+    snprintf(json, sizeof json, "%s/lists.json", g_dir);
+    FILE *f = fopen(json, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fputs("{\"earlier\": 1}\n", f);
+    fclose(f);
+    const char *M = veil_test_path("models/tiny.h5");
+    struct {
+        const char *opt, *val, *want;
+    } bad[] = {{"--modes", "simluate", "'simluate' is not simulate, cpu or cuda"},
+               {"--batches", "x,4", "'x' is not a batch size"},
+               {"--batches", "4,0", "'0' is not a batch size"}};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char *argv[] = {g_bench, "--models", (char *)M, (char *)bad[i].opt, (char *)bad[i].val,
+                        "--out", json,       NULL};
+        const char *err = "";
+        const int rc = run_cmd(argv, 0, &err);
+        if (rc != 2 || !strstr(err, bad[i].want))
+            printf("\n  bench_model %s %s: rc %d, stderr: %s", bad[i].opt, bad[i].val, rc, err);
+        CU_ASSERT_EQUAL(rc, 2);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, bad[i].want));
+    }
+    size_t len = 0;
+    char *kept = veil_test_read_file(json, &len);
+    CU_ASSERT(kept && strstr(kept, "earlier"));
+    free(kept);
+}
+
 int main(void) {
     if (veil_test_build_path("host/veil", g_veil, sizeof g_veil) ||
         veil_test_build_path("host/veil-server", g_server, sizeof g_server) ||
@@ -458,6 +494,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_secret_key_mode_warning);
     VEIL_ADD_TEST(s, test_remote_checks_key_pair);
     VEIL_ADD_TEST(s, test_output_checked_first);
+    VEIL_ADD_TEST(s, test_bench_model_lists);
     int rc = veil_test_run();
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);

@@ -481,6 +481,28 @@ static void test_inputs_readers(void) {
     fclose(f);
     CU_ASSERT_EQUAL(veil_inputs_read(path, m, 0, &smp, NULL), VEIL_ERR_FORMAT);
     CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), ":2: 2 values, expected 3"));
+    /* only a first line whose first field is no number is a header: a bad
+     * field later in it is an error, not a header dropped with its sample */
+    f = fopen(path, "w");
+    fprintf(f, "0.1,0.2,oops\n0.5,0.6,1\n");
+    fclose(f);
+    CU_ASSERT_EQUAL(veil_inputs_read(path, m, 0, &smp, NULL), VEIL_ERR_FORMAT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), ":1: field 3: not a number"));
+    /* numbers run together are refused, not read as two (0.2 and -0.3) */
+    f = fopen(path, "w");
+    fprintf(f, "x,y,z\n0.1,0.2-0.3\n");
+    fclose(f);
+    CU_ASSERT_EQUAL(veil_inputs_read(path, m, 0, &smp, NULL), VEIL_ERR_FORMAT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), ":2: field 2: no separator"));
+    /* separators: commas, semicolons, spaces; a trailing one is allowed */
+    f = fopen(path, "w");
+    fprintf(f, "# comment\n0.1,0.2,0.3,\n0.1 0.2 0.3\n0.1 ; 0.2;0.3\n");
+    fclose(f);
+    CU_ASSERT_EQUAL_FATAL(veil_inputs_read(path, m, 0, &smp, NULL), VEIL_OK);
+    CU_ASSERT_EQUAL(smp.count, 3);
+    CU_ASSERT(memcmp(smp.inputs[0], smp.inputs[0] + 3, 3 * 8) == 0);
+    CU_ASSERT(memcmp(smp.inputs[0], smp.inputs[0] + 6, 3 * 8) == 0);
+    veil_model_samples_free(&smp, m->n_inputs, 0);
     /* quantized CSV outside the range is refused */
     f = fopen(path, "w");
     fprintf(f, "1,2,9\n");

@@ -122,28 +122,42 @@ static void test_unwritable_directory(void) {
     CU_ASSERT_PTR_NOT_NULL_FATAL(f);
     fclose(f);
     snprintf(path, sizeof path, "%s/plain/out.csv", g_dir);
-    CU_ASSERT_EQUAL(veil_outputs_check(path), VEIL_ERR_IO);
+    CU_ASSERT_EQUAL(veil_outputs_check(path, NULL), VEIL_ERR_IO);
     CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), path));
     CU_ASSERT_EQUAL(write_golden(path), VEIL_ERR_IO);
     snprintf(path, sizeof path, "%s/missing/out.h5", g_dir);
-    CU_ASSERT_EQUAL(veil_outputs_check(path), VEIL_ERR_IO);
+    CU_ASSERT_EQUAL(veil_outputs_check(path, NULL), VEIL_ERR_IO);
     CU_ASSERT_EQUAL(write_golden(path), VEIL_ERR_IO);
     /* A directory in the way of the output name. */
     snprintf(path, sizeof path, "%s/adir.npy", g_dir);
     CU_ASSERT_EQUAL_FATAL(mkdir(path, 0755), 0);
-    CU_ASSERT_EQUAL(veil_outputs_check(path), VEIL_ERR_IO);
+    CU_ASSERT_EQUAL(veil_outputs_check(path, NULL), VEIL_ERR_IO);
     rmdir(path);
     unlink(file);
     /* Unknown extension: refused before any work. */
     snprintf(path, sizeof path, "%s/out.parquet", g_dir);
-    CU_ASSERT_EQUAL(veil_outputs_check(path), VEIL_ERR_UNSUPPORTED);
+    CU_ASSERT_EQUAL(veil_outputs_check(path, NULL), VEIL_ERR_UNSUPPORTED);
+    /* .npy and .csv hold one output: a model of two is refused there, before
+     * any work and again by the writer (it wrote the first alone), not .h5 */
+    veil_model two = {.name = "two", .n_outputs = 2};
+    const char *one_output[2] = {"out.npy", "out.csv"};
+    for (int k = 0; k < 2; k++) {
+        snprintf(path, sizeof path, "%s/%s", g_dir, one_output[k]);
+        CU_ASSERT_EQUAL(veil_outputs_check(path, &two), VEIL_ERR_UNSUPPORTED);
+        CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "model two has 2: write .h5"));
+        const int64_t *none[2] = {NULL, NULL};
+        CU_ASSERT_EQUAL(veil_outputs_write(path, &two, 1, none), VEIL_ERR_UNSUPPORTED);
+        CU_ASSERT_NOT_EQUAL(access(path, F_OK), 0);
+    }
+    snprintf(path, sizeof path, "%s/out.h5", g_dir);
+    CU_ASSERT_EQUAL(veil_outputs_check(path, &two), VEIL_OK);
     /* A read-only directory (root writes anyway, so only checked otherwise). */
     char ro[280];
     snprintf(ro, sizeof ro, "%s/ro", g_dir);
     CU_ASSERT_EQUAL_FATAL(mkdir(ro, 0555), 0);
     snprintf(path, sizeof path, "%s/out.csv", ro);
     if (geteuid() != 0) {
-        CU_ASSERT_EQUAL(veil_outputs_check(path), VEIL_ERR_IO);
+        CU_ASSERT_EQUAL(veil_outputs_check(path, NULL), VEIL_ERR_IO);
         CU_ASSERT_EQUAL(write_golden(path), VEIL_ERR_IO);
         CU_ASSERT_EQUAL(count_entries(ro), 0);
     } else {

@@ -1047,6 +1047,11 @@ static void mark_ancestors(const veil_program *p, uint32_t root, uint8_t *reach)
 static veil_status add_range_check(builder *b) {
     veil_program *p = b->p;
     const uint32_t n_out = p->n_outputs;
+    if (n_out >= VEIL_MAX_PORTS)
+        return veil_error(VEIL_ERR_UNSUPPORTED,
+                          "compile: --range-check on: the model has %u outputs, the most a "
+                          "program has; the check would be one more",
+                          n_out);
     for (uint32_t o = 0; o < n_out; o++) {
         /* an output a lookup layer gives stays in its table's range, also
          * when the lookup was decomposed (it then ends in an ADD of partial

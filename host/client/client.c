@@ -140,10 +140,7 @@ veil_status veil_client_load_secret_key(const veil_client *c, const char *dir,
                 skp, (unsigned)(sb.st_mode & 07777));
     veil_secret_key *sk;
     veil_status st = veil_secret_key_load(skp, &sk);
-    if (st) {
-        veil_error_prefix("%s: ", skp);
-        return st;
-    }
+    if (st) return st; /* its messages name the file */
     if ((st = veil_program_check_secret_key(c->prog, sk)) != VEIL_OK) {
         veil_error_prefix("%s: model %s: ", skp, c->model->name);
         veil_secret_key_free(sk);

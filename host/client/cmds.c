@@ -275,7 +275,7 @@ static int write_or_print(const char *cmd, const veil_client *c, const char *out
     /* --range-check on: name the outputs of the samples it flagged */
     if (c->prog->range_check) {
         const veil_model *m = c->model;
-        const char *names[64];
+        const char *names[VEIL_MAX_PORTS];
         for (uint32_t o = 0; o < m->n_outputs && o < 64; o++)
             names[o] = m->outputs[o].name;
         char who[32];
@@ -303,13 +303,13 @@ int veil_cmd_decrypt(int argc, char **argv) {
     int64_t **outs = NULL;
     size_t n = 0;
     int rc = 1;
-    if ((a.output && veil_outputs_check(a.output)) || veil_client_open(a.model, &a.co, &c) ||
+    if ((a.output && veil_outputs_check(a.output, NULL)) || veil_client_open(a.model, &a.co, &c) ||
+        (a.output && veil_outputs_check(a.output, c->model)) ||
         veil_client_load_secret_key(c, a.key, &sk)) {
         fail("decrypt");
         goto out;
     }
-    if (veil_ct_batch_load(a.input, &b)) {
-        veil_error_prefix("%s: ", a.input);
+    if (veil_ct_batch_load(a.input, &b)) { /* its messages name the file */
         fail("decrypt");
         goto out;
     }
@@ -354,7 +354,8 @@ int veil_cmd_remote(int argc, char **argv) {
     int64_t **all = NULL;
     size_t n = 0;
     int rc = 1;
-    if ((a.output && veil_outputs_check(a.output)) || veil_client_open(a.model, &a.co, &c) ||
+    if ((a.output && veil_outputs_check(a.output, NULL)) || veil_client_open(a.model, &a.co, &c) ||
+        (a.output && veil_outputs_check(a.output, c->model)) ||
         veil_client_load_secret_key(c, a.key, &sk)) {
         fail("remote");
         goto out;
@@ -391,8 +392,8 @@ int veil_cmd_remote(int argc, char **argv) {
     double t_req = 0;
     for (size_t s0 = 0; s0 < n; s0 += max_samples) {
         size_t cnt = n - s0 < max_samples ? n - s0 : max_samples;
-        const int64_t *ins[64];
-        for (uint32_t i = 0; i < p->n_inputs && i < 64; i++)
+        const int64_t *ins[VEIL_MAX_PORTS];
+        for (uint32_t i = 0; i < p->n_inputs; i++)
             ins[i] = in.inputs[i] + s0 * veil_program_input_size(p, i);
         uint8_t *body = NULL, *resp = NULL;
         size_t len = 0, resp_len = 0, bs = 0;

@@ -42,6 +42,10 @@ extern "C" {
 #endif
 
 #define VEIL_MAX_RANK 4
+/* Most inputs, and most outputs, of a model or a program (--range-check's
+ * output included): the loader, the compiler and every command's per-port
+ * arrays hold to it. */
+#define VEIL_MAX_PORTS 64
 /* Widest integer the compiler accepts anywhere (Concrete's TLU limit). */
 #define VEIL_MAX_BITS 16
 

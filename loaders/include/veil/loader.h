@@ -21,8 +21,9 @@
  *
  * veil_outputs_write writes outputs by extension: .h5 (/outputs/<name> int64
  * and /dequantized/<name> float64, /predictions when classifying), .npy (the
- * dequantized first output, float64 [S, ...shape]) or .csv (one row per
- * sample: the dequantized first output, then the argmax). The file appears
+ * dequantized output, float64 [S, ...shape]) or .csv (one row per sample:
+ * the dequantized output, then the argmax); .npy and .csv only for a model
+ * of one output. The file appears
  * whole or not at all (temporary name, fsync, rename: veil/atomic_file.h); a
  * failed write leaves a previous file untouched. veil_outputs_check says,
  * before any work, whether PATH has a known extension and can be created.
@@ -69,8 +70,10 @@ veil_status veil_inputs_read(const char *path, const veil_model *m, unsigned fla
  * when none was clamped. */
 void veil_inputs_report_print(const veil_inputs_report *r, const char *prog, FILE *f);
 
-/* Before the work: a known extension and a writable place for PATH. */
-veil_status veil_outputs_check(const char *path);
+/* Before the work: a known extension and a writable place for PATH; with
+ * the model m (NULL: not known yet), a format that holds its outputs (.npy
+ * and .csv: one output). */
+veil_status veil_outputs_check(const char *path, const veil_model *m);
 
 /* outputs: one array per model output, count samples each. */
 veil_status veil_outputs_write(const char *path, const veil_model *m, size_t count,

@@ -695,6 +695,129 @@ static void test_decode(void) {
     veil_model_free(m);
 }
 
+/* ---- a value added to itself: its noise doubles, its variance is 4 v ---- */
+
+static char *tc_dup(const char *s) {
+    char *d = malloc(strlen(s) + 1);
+    CU_ASSERT_FATAL(d != NULL);
+    return strcpy(d, s);
+}
+
+static veil_model_layer *tc_layer(veil_model *m, const char *name, veil_op op, const char *in0,
+                                  const char *in1, uint32_t width) {
+    veil_model_layer *ls = realloc(m->layers, (m->n_layers + 1) * sizeof *ls);
+    CU_ASSERT_FATAL(ls != NULL);
+    m->layers = ls;
+    veil_model_layer *l = &ls[m->n_layers++];
+    memset(l, 0, sizeof *l);
+    l->name = tc_dup(name);
+    l->op = op;
+    l->n_inputs = in1 ? 2 : 1;
+    l->inputs = calloc(2, sizeof *l->inputs);
+    CU_ASSERT_FATAL(l->inputs != NULL);
+    l->inputs[0] = tc_dup(in0);
+    if (in1) l->inputs[1] = tc_dup(in1);
+    l->out_shape = (veil_shape){1, {width}};
+    return l;
+}
+
+static void tc_range(veil_model_layer *l, int64_t lo, int64_t hi) {
+    l->range[0] = l->calib_range[0] = lo;
+    l->range[1] = l->calib_range[1] = hi;
+}
+
+/* x (8 bits of 0/1) -> identity lookups -> sum with weight k -> [y + y] ->
+ * a step lookup over [0, 16 w]: with add, k = w and the sum is added to
+ * itself; without, k = 2 w. The same integers either way. */
+static veil_model *tc_double_model(int64_t w, int add) {
+    enum { N = 8 };
+    veil_model *m = NULL;
+    CU_ASSERT_FATAL(veil_model_new(&m) == VEIL_OK);
+    m->name = tc_dup(add ? "add_self" : "linear_2w");
+    m->n_inputs = 1;
+    m->inputs = calloc(1, sizeof *m->inputs);
+    CU_ASSERT_FATAL(m->inputs != NULL);
+    veil_model_input *in = &m->inputs[0];
+    in->name = tc_dup("x");
+    in->shape = (veil_shape){1, {N}};
+    in->scale = 1;
+    in->n_bits = 2;
+    in->range[1] = in->calib_range[1] = 1;
+    m->calibration.count = 2;
+    m->calibration.inputs = calloc(1, sizeof *m->calibration.inputs);
+    CU_ASSERT_FATAL(m->calibration.inputs != NULL);
+    m->calibration.inputs[0] = calloc(2 * N, sizeof(int64_t));
+    CU_ASSERT_FATAL(m->calibration.inputs[0] != NULL);
+    for (int i = 0; i < N; i++)
+        m->calibration.inputs[0][N + i] = 1;
+    veil_model_layer *l = tc_layer(m, "0000_lut", VEIL_OP_LUT, "x", NULL, N);
+    l->in_max = 1;
+    l->n_tables = 1;
+    l->table = calloc(2, sizeof *l->table);
+    CU_ASSERT_FATAL(l->table != NULL);
+    l->table[1] = 1;
+    tc_range(l, 0, 1);
+    const int64_t k = add ? w : 2 * w, top = 2 * N * w;
+    l = tc_layer(m, "0001_linear", VEIL_OP_LINEAR, "0000_lut", NULL, 1);
+    l->weight_shape = (veil_shape){2, {1, N}};
+    l->weight = malloc(N * sizeof *l->weight);
+    CU_ASSERT_FATAL(l->weight != NULL);
+    for (int i = 0; i < N; i++)
+        l->weight[i] = k;
+    tc_range(l, 0, N * k);
+    const char *src = "0001_linear";
+    if (add) {
+        tc_range(tc_layer(m, "0002_add", VEIL_OP_ADD, src, src, 1), 0, top);
+        src = "0002_add";
+    }
+    l = tc_layer(m, "0003_lut", VEIL_OP_LUT, src, NULL, 1);
+    l->in_max = top;
+    l->n_tables = 1;
+    l->table = malloc((size_t)(top + 1) * sizeof *l->table);
+    CU_ASSERT_FATAL(l->table != NULL);
+    for (int64_t i = 0; i <= top; i++)
+        l->table[i] = i >= top / 2;
+    tc_range(l, 0, 1);
+    veil_model_output *o = m->outputs = calloc(1, sizeof *m->outputs);
+    CU_ASSERT_FATAL(o != NULL);
+    m->n_outputs = 1;
+    o->name = tc_dup("y");
+    o->source = tc_dup("0003_lut");
+    o->shape = (veil_shape){1, {1}};
+    o->n_scale = 1;
+    o->scale = calloc(1, sizeof *o->scale);
+    o->zero_point = calloc(1, sizeof *o->zero_point);
+    CU_ASSERT_FATAL(o->scale && o->zero_point);
+    o->scale[0] = 1;
+    CU_ASSERT_EQUAL_FATAL(veil_model_validate(m), VEIL_OK);
+    return m;
+}
+
+/* add(y, y) is 2 y: the noise model gives it four times y's variance, as it
+ * gives the same sum written as a linear layer of twice the weight; the two
+ * forms compile to the same set and failure probability (the sum was
+ * counted as two independent y, half its variance, and p_fail reported
+ * below its target: 2^-40.06 where the set gives 2^-19.1) */
+static void test_add_self_noise(void) {
+    veil_program *p[2] = {NULL, NULL};
+    veil_model *m[2];
+    for (int add = 0; add < 2; add++) {
+        m[add] = tc_double_model(3, add);
+        veil_compile_options o;
+        veil_compile_options_default(&o);
+        o.max_partitions = 1;
+        CU_ASSERT_EQUAL_FATAL(veil_program_compile(m[add], &o, &p[add]), VEIL_OK);
+        printf("\n  %s: %s, p_fail per PBS 2^%.2f", m[add]->name, p[add]->params->id,
+               p[add]->log2_p_fail_pbs);
+    }
+    CU_ASSERT_STRING_EQUAL(p[0]->params->id, p[1]->params->id);
+    CU_ASSERT(fabs(p[0]->log2_p_fail_pbs - p[1]->log2_p_fail_pbs) < 0.01);
+    for (int add = 0; add < 2; add++) {
+        veil_program_free(p[add]);
+        veil_model_free(m[add]);
+    }
+}
+
 int main(void) {
     if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
     CU_pSuite s = CU_add_suite("compile", NULL, NULL);
@@ -709,5 +832,6 @@ int main(void) {
     VEIL_ADD_TEST(s, test_decode);
     VEIL_ADD_TEST(s, test_fingerprint);
     VEIL_ADD_TEST(s, test_options_in_fingerprint);
+    VEIL_ADD_TEST(s, test_add_self_noise);
     return veil_test_run();
 }

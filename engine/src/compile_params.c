@@ -112,6 +112,16 @@ static double output_margin(const veil_node *n) {
  * any target; the variances after it are not filled), every read over cut[1] makes it
  * return -INFINITY without the log2 erfc. Either way the comparison with the target
  * comes out as the exact value's would. */
+/* The variance of an ADD node's sum from its operands' (va of in[0], vb
+ * of in[1]): independent noises add; the same node on both sides is 2 y,
+ * whose noise is doubled, not independent: 4 va. (Operands that share
+ * ancestors through leveled ops only are correlated too; a PBS between
+ * them gives fresh noise. The model here is Concrete's: independent
+ * operands.) */
+static double veil_add_variance(const veil_node *n, double va, double vb) {
+    return n->in[0] == n->in[1] ? 4 * va : va + vb;
+}
+
 static double noise_pass_fill(veil_program *p, const veil_params *const *sets, uint32_t nsets,
                               uint32_t *worst_node, const double *cut) {
     const int fill_pfail = !cut;
@@ -135,7 +145,9 @@ static double noise_pass_fill(veil_program *p, const veil_params *const *sets, u
             n->variance = vin;
             break;
         case VEIL_NODE_ADD:
-            n->variance = vin + p->nodes[n->in[1]].variance;
+            /* independent operands' variances add; a value added to itself
+             * is 2 y: four times its variance (veil_add_variance) */
+            n->variance = veil_add_variance(n, vin, p->nodes[n->in[1]].variance);
             break;
         case VEIL_NODE_LINEAR: {
             double v = vin;
@@ -290,8 +302,8 @@ static veil_status unit_noise_new(const veil_program *p, unit_noise *u) {
             u->b[i] = ib;
             break;
         case VEIL_NODE_ADD:
-            u->a[i] = ia + u->a[n->in[1]];
-            u->b[i] = ib + u->b[n->in[1]];
+            u->a[i] = veil_add_variance(n, ia, u->a[n->in[1]]);
+            u->b[i] = veil_add_variance(n, ib, u->b[n->in[1]]);
             break;
         case VEIL_NODE_LINEAR: {
             double a = ia, b = ib;

@@ -726,28 +726,52 @@ static void tc_range(veil_model_layer *l, int64_t lo, int64_t hi) {
     l->range[1] = l->calib_range[1] = hi;
 }
 
-/* x (8 bits of 0/1) -> identity lookups -> sum with weight k -> [y + y] ->
- * a step lookup over [0, 16 w]: with add, k = w and the sum is added to
- * itself; without, k = 2 w. The same integers either way. */
-static veil_model *tc_double_model(int64_t w, int add) {
-    enum { N = 8 };
+/* A model of one input x of `width` values in [0, in_hi] (n_bits wide) and
+ * n_cal calibration samples, all zero; no layers, no outputs yet. */
+static veil_model *tc_model(const char *name, int64_t in_hi, unsigned n_bits, uint32_t width,
+                            size_t n_cal) {
     veil_model *m = NULL;
     CU_ASSERT_FATAL(veil_model_new(&m) == VEIL_OK);
-    m->name = tc_dup(add ? "add_self" : "linear_2w");
+    m->name = tc_dup(name);
     m->n_inputs = 1;
     m->inputs = calloc(1, sizeof *m->inputs);
     CU_ASSERT_FATAL(m->inputs != NULL);
     veil_model_input *in = &m->inputs[0];
     in->name = tc_dup("x");
-    in->shape = (veil_shape){1, {N}};
+    in->shape = (veil_shape){1, {width}};
     in->scale = 1;
-    in->n_bits = 2;
-    in->range[1] = in->calib_range[1] = 1;
-    m->calibration.count = 2;
+    in->n_bits = n_bits;
+    in->range[1] = in->calib_range[1] = in_hi;
+    m->calibration.count = n_cal;
     m->calibration.inputs = calloc(1, sizeof *m->calibration.inputs);
     CU_ASSERT_FATAL(m->calibration.inputs != NULL);
-    m->calibration.inputs[0] = calloc(2 * N, sizeof(int64_t));
+    m->calibration.inputs[0] = calloc(n_cal * width, sizeof(int64_t));
     CU_ASSERT_FATAL(m->calibration.inputs[0] != NULL);
+    return m;
+}
+
+/* The model's one output y, of `width` values, is layer src's. */
+static void tc_output(veil_model *m, const char *src, uint32_t width) {
+    veil_model_output *o = m->outputs = calloc(1, sizeof *m->outputs);
+    CU_ASSERT_FATAL(o != NULL);
+    m->n_outputs = 1;
+    o->name = tc_dup("y");
+    o->source = tc_dup(src);
+    o->shape = (veil_shape){1, {width}};
+    o->n_scale = 1;
+    o->scale = calloc(1, sizeof *o->scale);
+    o->zero_point = calloc(1, sizeof *o->zero_point);
+    CU_ASSERT_FATAL(o->scale && o->zero_point);
+    o->scale[0] = 1;
+    CU_ASSERT_EQUAL_FATAL(veil_model_validate(m), VEIL_OK);
+}
+
+/* x (8 bits of 0/1) -> identity lookups -> sum with weight k -> [y + y] ->
+ * a step lookup over [0, 16 w]: with add, k = w and the sum is added to
+ * itself; without, k = 2 w. The same integers either way. */
+static veil_model *tc_double_model(int64_t w, int add) {
+    enum { N = 8 };
+    veil_model *m = tc_model(add ? "add_self" : "linear_2w", 1, 2, N, 2);
     for (int i = 0; i < N; i++)
         m->calibration.inputs[0][N + i] = 1;
     veil_model_layer *l = tc_layer(m, "0000_lut", VEIL_OP_LUT, "x", NULL, N);
@@ -778,18 +802,7 @@ static veil_model *tc_double_model(int64_t w, int add) {
     for (int64_t i = 0; i <= top; i++)
         l->table[i] = i >= top / 2;
     tc_range(l, 0, 1);
-    veil_model_output *o = m->outputs = calloc(1, sizeof *m->outputs);
-    CU_ASSERT_FATAL(o != NULL);
-    m->n_outputs = 1;
-    o->name = tc_dup("y");
-    o->source = tc_dup("0003_lut");
-    o->shape = (veil_shape){1, {1}};
-    o->n_scale = 1;
-    o->scale = calloc(1, sizeof *o->scale);
-    o->zero_point = calloc(1, sizeof *o->zero_point);
-    CU_ASSERT_FATAL(o->scale && o->zero_point);
-    o->scale[0] = 1;
-    CU_ASSERT_EQUAL_FATAL(veil_model_validate(m), VEIL_OK);
+    tc_output(m, "0003_lut", 1);
     return m;
 }
 
@@ -818,6 +831,56 @@ static void test_add_self_noise(void) {
     }
 }
 
+/* The calibration margin past 2^53: x in [0, 3] -> x + 2^55 + 1 -> a lookup
+ * over those four values. The margin was applied in doubles, which round
+ * 2^55 + 1 and + 3 to 2^55 and 2^55 + 4: the range collapsed to one value
+ * and simulate gave the wrong entries. Now: every calibrated value inside
+ * the compiled range, and simulate equal to the model's integers. */
+static void test_margin_past_2p53(void) {
+    const int64_t B = ((int64_t)1 << 55) + 1;
+    veil_model *m = tc_model("bias_2p55", 3, 3, 1, 4);
+    for (int i = 0; i < 4; i++)
+        m->calibration.inputs[0][i] = i;
+    veil_model_layer *l = tc_layer(m, "0000_linear", VEIL_OP_LINEAR, "x", NULL, 1);
+    l->weight_shape = (veil_shape){2, {1, 1}};
+    l->weight = calloc(1, sizeof *l->weight);
+    l->bias = calloc(1, sizeof *l->bias);
+    CU_ASSERT_FATAL(l->weight && l->bias);
+    l->weight[0] = 1;
+    l->bias[0] = B;
+    tc_range(l, B, B + 3);
+    l = tc_layer(m, "0001_lut", VEIL_OP_LUT, "0000_linear", NULL, 1);
+    l->in_min = B;
+    l->in_max = B + 3;
+    l->n_tables = 1;
+    l->table = calloc(4, sizeof *l->table);
+    CU_ASSERT_FATAL(l->table != NULL);
+    for (int i = 0; i < 4; i++)
+        l->table[i] = 10 * i + 1;
+    tc_range(l, 1, 31);
+    tc_output(m, "0001_lut", 1);
+    veil_program *p = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, NULL, &p), VEIL_OK);
+    int ranged = 0;
+    for (size_t i = 0; i < p->n_nodes; i++)
+        if (p->nodes[i].kind == VEIL_NODE_LINEAR) {
+            CU_ASSERT(p->nodes[i].lo <= B && p->nodes[i].hi >= B + 3);
+            ranged++;
+        }
+    CU_ASSERT(ranged >= 1);
+    const int64_t x[4] = {0, 1, 2, 3};
+    int64_t y[4], yf[4];
+    const int64_t *ins[1] = {x};
+    int64_t *outs[1] = {y}, *outf[1] = {yf};
+    veil_sim_stats st;
+    CU_ASSERT_EQUAL(veil_program_simulate(p, ins, 4, outs, NULL, &st), VEIL_OK);
+    CU_ASSERT_EQUAL(veil_model_forward(m, ins, 4, outf), VEIL_OK);
+    CU_ASSERT_EQUAL(memcmp(y, yf, sizeof y), 0);
+    CU_ASSERT_EQUAL(st.range_errors, 0);
+    veil_program_free(p);
+    veil_model_free(m);
+}
+
 int main(void) {
     if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
     CU_pSuite s = CU_add_suite("compile", NULL, NULL);
@@ -833,5 +896,6 @@ int main(void) {
     VEIL_ADD_TEST(s, test_fingerprint);
     VEIL_ADD_TEST(s, test_options_in_fingerprint);
     VEIL_ADD_TEST(s, test_add_self_noise);
+    VEIL_ADD_TEST(s, test_margin_past_2p53);
     return veil_test_run();
 }

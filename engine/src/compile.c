@@ -208,6 +208,17 @@ static void worst_case(const veil_program *p, veil_node *n) {
 
 /* Sets the node's range (worst case, or observed on the calibration set)
  * and evaluates it on the calibration set. */
+/* [lo, hi] widened by margin times its width on each side, rounded out to
+ * integers, in integer arithmetic that saturates at the int64 limits: the
+ * result always contains [lo, hi] (a double would round values past 2^53
+ * inward). */
+static void widen_by_margin(double margin, int64_t *lo, int64_t *hi) {
+    const double w = margin * ((double)*hi - (double)*lo), mg = ceil(w);
+    const int64_t m = mg >= 0x1p63 ? INT64_MAX : (int64_t)mg;
+    *lo = *lo < INT64_MIN + m ? INT64_MIN : *lo - m;
+    *hi = *hi > INT64_MAX - m ? INT64_MAX : *hi + m;
+}
+
 static veil_status finish_node(builder *b, uint32_t idx) {
     veil_program *p = b->p;
     veil_node *n = &p->nodes[idx];
@@ -237,9 +248,7 @@ static veil_status finish_node(builder *b, uint32_t idx) {
             }
             /* the stated margin: calibration sets are samples, real inputs
              * go a little further; never wider than the worst case */
-            const double mg = b->o->range_margin * (double)(hi - lo);
-            lo = (int64_t)floor((double)lo - mg);
-            hi = (int64_t)ceil((double)hi + mg);
+            widen_by_margin(b->o->range_margin, &lo, &hi);
             n->lo = lo > n->lo ? lo : n->lo;
             n->hi = hi < n->hi ? hi : n->hi;
             if (n->lo > n->hi) n->lo = n->hi;
@@ -763,11 +772,13 @@ static veil_status add_maxpool(builder *b, const veil_model_layer *l, uint32_t x
     free(t);
     free(relu);
     VEIL_TRY(st);
-    /* the layer's calibrated range, if narrower */
+    /* the layer's calibrated range with the stated margin, if narrower */
     if (b->o->bounds == VEIL_BOUNDS_CALIBRATION && (calib[0] || calib[1])) {
         veil_node *o = &p->nodes[out];
-        o->lo = calib[0] > o->lo ? calib[0] : o->lo;
-        o->hi = calib[1] < o->hi ? calib[1] : o->hi;
+        int64_t clo = calib[0], chi = calib[1];
+        widen_by_margin(b->o->range_margin, &clo, &chi);
+        o->lo = clo > o->lo ? clo : o->lo;
+        o->hi = chi < o->hi ? chi : o->hi;
         if (o->lo > o->hi) o->lo = o->hi;
         o->bits = veil_bits_for_range(o->lo, o->hi);
     }

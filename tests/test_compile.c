@@ -881,6 +881,55 @@ static void test_margin_past_2p53(void) {
     veil_model_free(m);
 }
 
+/* --range-check on a lookup whose compiled range calibration narrowed below
+ * what its table gives: x in [0, 15] (calibrated 0..8) -> a lookup giving 0
+ * up to 8 and 100 past it -> the output. x = 9 is inside the linear's range
+ * (its margin) but its lookup gives 100, which calibration had cut from
+ * the lookup's compiled range: the program gave a wrapped value (4) and the
+ * check, which exempts lookups, said nothing. A lookup's range is now its
+ * table over its compiled input range, never narrowed: the value is right
+ * (or, were it not, flagged). */
+static void test_range_check_narrowed_lookup(void) {
+    veil_model *m = tc_model("narrowed", 15, 5, 1, 9);
+    for (int i = 0; i < 9; i++)
+        m->calibration.inputs[0][i] = i;
+    veil_model_layer *l = tc_layer(m, "0000_linear", VEIL_OP_LINEAR, "x", NULL, 1);
+    l->weight_shape = (veil_shape){2, {1, 1}};
+    l->weight = calloc(1, sizeof *l->weight);
+    CU_ASSERT_FATAL(l->weight != NULL);
+    l->weight[0] = 1;
+    tc_range(l, 0, 15);
+    l->calib_range[1] = 8;
+    l = tc_layer(m, "0001_lut", VEIL_OP_LUT, "0000_linear", NULL, 1);
+    l->in_max = 15;
+    l->n_tables = 1;
+    l->table = calloc(16, sizeof *l->table);
+    CU_ASSERT_FATAL(l->table != NULL);
+    for (int i = 9; i < 16; i++)
+        l->table[i] = 100;
+    tc_range(l, 0, 100);
+    l->calib_range[1] = 0;
+    tc_output(m, "0001_lut", 1);
+    veil_compile_options o;
+    veil_compile_options_default(&o);
+    o.range_check = 1;
+    veil_program *p = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &p), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(p->n_outputs, 2);
+    const int64_t x[2] = {8, 9};
+    int64_t y[2], rc[2], yf[2];
+    const int64_t *ins[1] = {x};
+    int64_t *outs[2] = {y, rc}, *outf[1] = {yf};
+    CU_ASSERT_EQUAL(veil_program_simulate(p, ins, 2, outs, NULL, NULL), VEIL_OK);
+    CU_ASSERT_EQUAL(veil_model_forward(m, ins, 2, outf), VEIL_OK);
+    printf("\n  x = 9: model %lld, program %lld, range check %lld", (long long)yf[1],
+           (long long)y[1], (long long)rc[1]);
+    CU_ASSERT(y[0] == yf[0] && rc[0] == 0);
+    CU_ASSERT(y[1] == yf[1] || rc[1] > 0); /* right, or flagged */
+    veil_program_free(p);
+    veil_model_free(m);
+}
+
 int main(void) {
     if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
     CU_pSuite s = CU_add_suite("compile", NULL, NULL);
@@ -897,5 +946,6 @@ int main(void) {
     VEIL_ADD_TEST(s, test_options_in_fingerprint);
     VEIL_ADD_TEST(s, test_add_self_noise);
     VEIL_ADD_TEST(s, test_margin_past_2p53);
+    VEIL_ADD_TEST(s, test_range_check_narrowed_lookup);
     return veil_test_run();
 }

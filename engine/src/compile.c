@@ -65,9 +65,18 @@ typedef struct builder {
     size_t n_checked, cap_checked;
 } builder;
 
+/* 1 when [lo, hi] holds every entry of n_tables tables of `size` entries. */
+static int holds_entries(int64_t lo, int64_t hi, const int64_t *tables, uint32_t n_tables,
+                         size_t size) {
+    for (size_t i = 0; i < (size_t)n_tables * size; i++)
+        if (tables[i] < lo || tables[i] > hi) return 0;
+    return 1;
+}
+
 /* Remembers a node whose values a lookup or an output reads, for the range
- * check (once each; inputs are clamped by the client, lookup results stay in
- * their table's range). */
+ * check (once each; inputs are clamped by the client, a lookup's results
+ * stay in its range: its table over its compiled input range, never
+ * narrowed by calibration, finish_node). */
 static veil_status check_later(builder *b, uint32_t idx) {
     const veil_node *n = &b->p->nodes[idx];
     if (!b->o->range_check || n->kind == VEIL_NODE_INPUT || n->kind == VEIL_NODE_LUT)
@@ -233,8 +242,12 @@ static veil_status finish_node(builder *b, uint32_t idx) {
                 ins[j] = b->cal[n->in[j]];
             veil_node_eval(p, n, ins, b->n_cal, out, NULL, NULL);
         }
+        /* not a lookup's: its range is what its table gives over its
+         * compiled input range (worst_range), and a value it gives outside a
+         * narrower range could not be read back nor checked (the encoding
+         * wraps) */
         if (b->o->bounds == VEIL_BOUNDS_CALIBRATION && n->kind != VEIL_NODE_OUTPUT &&
-            n->kind != VEIL_NODE_INPUT && n->kind != VEIL_NODE_ROUND) {
+            n->kind != VEIL_NODE_INPUT && n->kind != VEIL_NODE_ROUND && n->kind != VEIL_NODE_LUT) {
             int64_t lo = out[0], hi = out[0];
             for (size_t i = 1; i < b->n_cal * n->size; i++) {
                 lo = out[i] < lo ? out[i] : lo;
@@ -1064,13 +1077,21 @@ static veil_status add_range_check(builder *b) {
                           "program has; the check would be one more",
                           n_out);
     for (uint32_t o = 0; o < n_out; o++) {
-        /* an output a lookup layer gives stays in its table's range, also
-         * when the lookup was decomposed (it then ends in an ADD of partial
-         * lookups, not a LUT node, which check_later would not know) */
+        /* an output a lookup layer gives needs no check: a LUT node is never
+         * narrowed (check_later). Decomposed, the lookup ends in an ADD of
+         * partial lookups: checked unless its range holds the layer's whole
+         * table (calibration may have narrowed it) */
         int is_in = 0;
         const int t = veil_model_find(b->m, b->m->outputs[o].source, &is_in);
-        if (t >= 0 && !is_in && b->m->layers[t].op == VEIL_OP_LUT) continue;
-        VEIL_TRY(check_later(b, p->nodes[p->output_nodes[o]].in[0]));
+        const uint32_t src = p->nodes[p->output_nodes[o]].in[0];
+        if (t >= 0 && !is_in && b->m->layers[t].op == VEIL_OP_LUT &&
+            p->nodes[src].kind != VEIL_NODE_LUT) {
+            const veil_model_layer *l = &b->m->layers[t];
+            const size_t size = (size_t)((uint64_t)l->in_max - (uint64_t)l->in_min + 1);
+            if (holds_entries(p->nodes[src].lo, p->nodes[src].hi, l->table, l->n_tables, size))
+                continue;
+        }
+        VEIL_TRY(check_later(b, src));
     }
     const size_t n_model_nodes = p->n_nodes;
     p->range_check_first = n_model_nodes;

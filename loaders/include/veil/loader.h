@@ -12,9 +12,13 @@
  *         or (single-input models) /x or /X; labels from /labels, /y or /Y;
  *   .npy  one array [S, ...shape] (single-input models); a sibling file with
  *         `_labels.npy` in place of `.npy` supplies labels when present;
- *   .csv  one sample per row, the flattened values; an optional header line
- *         (non-numeric) is skipped; a row with one value more than the input
- *         size carries the label in its last column.
+ *   .csv  one sample per row, the flattened values separated by ',' or ';'
+ *         (spaces around them allowed) or by spaces, a separator may end
+ *         the row; lines starting with '#' are comments; the first line is
+ *         a header, skipped, when its first field is no number (any other
+ *         field that is no number is an error naming line and field); a row
+ *         with one value more than the input size carries the label in its
+ *         last column.
  * Integer arrays (.h5/.npy integer dtypes, or CSV with `quantized` set) hold
  * the quantized values v = q - zp and are checked against the input range;
  * float arrays (and CSV by default) are quantized with the input's scale.

@@ -319,11 +319,11 @@ static void test_params_choice(void) {
     CU_ASSERT(q->log2_p_fail_pbs <= -40.0);
     veil_program_free(q);
     /* ... and one no set meets is refused, naming the limit */
-    o.max_poly_size = 128;
+    o.max_poly_size = 256; /* the smallest the option takes */
     q = NULL;
     CU_ASSERT_EQUAL(veil_program_compile(m, &o, &q), VEIL_ERR_UNSUPPORTED);
     CU_ASSERT_PTR_NULL(q);
-    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "N <= 128"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "N <= 256"));
     o.max_poly_size = 0;
     /* the report prints */
     o.p_error = ldexp(1.0, -40);
@@ -930,6 +930,60 @@ static void test_range_check_narrowed_lookup(void) {
     veil_model_free(m);
 }
 
+/* Worst-case bounds with 63-bit weights: four terms of about 2^125 each
+ * wrapped the int128 row sum into a one-value range, and the program was
+ * returned; the sums now saturate and the compiler refuses the width. */
+static void test_worst_case_sum_saturates(void) {
+    veil_model *m = tc_model("huge_weights", 1, 2, 4, 0);
+    veil_model_layer *l = tc_layer(m, "0000_lut", VEIL_OP_LUT, "x", NULL, 4);
+    l->in_max = 1;
+    l->n_tables = 1;
+    l->table = calloc(2, sizeof *l->table);
+    CU_ASSERT_FATAL(l->table != NULL);
+    l->table[0] = -((int64_t)1 << 62);
+    l->table[1] = ((int64_t)1 << 62) - 1;
+    tc_range(l, l->table[0], l->table[1]);
+    l = tc_layer(m, "0001_linear", VEIL_OP_LINEAR, "0000_lut", NULL, 1);
+    l->weight_shape = (veil_shape){2, {1, 4}};
+    l->weight = malloc(4 * sizeof *l->weight);
+    CU_ASSERT_FATAL(l->weight != NULL);
+    for (int i = 0; i < 4; i++)
+        l->weight[i] = INT64_MIN;
+    tc_range(l, INT64_MIN, INT64_MAX);
+    tc_output(m, "0001_linear", 1);
+    veil_compile_options o;
+    veil_compile_options_default(&o);
+    o.bounds = VEIL_BOUNDS_WORST_CASE;
+    o.simulate_only = 1;
+    veil_program *p = NULL;
+    CU_ASSERT_NOT_EQUAL(veil_program_compile(m, &o, &p), VEIL_OK);
+    CU_ASSERT_PTR_NULL(p);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "more than 62 bits"));
+    veil_program_free(p);
+    veil_model_free(m);
+}
+
+/* Options set through the C API to values no option text gives are
+ * refused by the compiler (their canonical form would not read back). */
+static void test_options_checked(void) {
+    veil_model *m = tc_double_model(3, 0);
+    veil_compile_options o[4];
+    for (int k = 0; k < 4; k++)
+        veil_compile_options_default(&o[k]);
+    o[0].p_error = 1e-310;
+    o[1].range_margin = 1e-310;
+    o[2].key_budget_mb = 1u << 25;
+    o[3].max_poly_size = 1000;
+    const char *want[4] = {"p_error", "range margin", "key budget", "max poly size"};
+    for (int k = 0; k < 4; k++) {
+        veil_program *p = NULL;
+        CU_ASSERT_EQUAL(veil_program_compile(m, &o[k], &p), VEIL_ERR_ARG);
+        CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), want[k]));
+        CU_ASSERT_PTR_NULL(p);
+    }
+    veil_model_free(m);
+}
+
 int main(void) {
     if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
     CU_pSuite s = CU_add_suite("compile", NULL, NULL);
@@ -947,5 +1001,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_add_self_noise);
     VEIL_ADD_TEST(s, test_margin_past_2p53);
     VEIL_ADD_TEST(s, test_range_check_narrowed_lookup);
+    VEIL_ADD_TEST(s, test_worst_case_sum_saturates);
+    VEIL_ADD_TEST(s, test_options_checked);
     return veil_test_run();
 }

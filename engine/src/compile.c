@@ -15,6 +15,11 @@
 
 __extension__ typedef __int128 i128;
 
+/* v clamped to [-cap, cap] */
+static inline i128 sat128(i128 v, i128 cap) {
+    return v < -cap ? -cap : v > cap ? cap : v;
+}
+
 void veil_program_free(veil_program *p) {
     if (!p) return;
     for (size_t i = 0; p->nodes && i < p->n_nodes; i++) {
@@ -173,6 +178,11 @@ static void worst_case(const veil_program *p, veil_node *n) {
                 cols = (size_t)n->conv.c_in * n->conv.kh * n->conv.kw;
                 pad = n->conv.pad_h || n->conv.pad_w;
             }
+            /* each term is below 2^126 in magnitude (63-bit weights, 62-bit
+             * ranges): the sums saturate at 2^100, far past any width the
+             * compiler accepts, so a row of many such terms cannot wrap
+             * int128 into a narrow range */
+            const i128 cap = (i128)1 << 100;
             for (size_t r = 0; r < rows; r++) {
                 i128 l = n->bias ? n->bias[r] : 0, h = l;
                 for (size_t c = 0; c < cols; c++) {
@@ -183,8 +193,8 @@ static void worst_case(const veil_program *p, veil_node *n) {
                         mn = mn > 0 ? 0 : mn;
                         mx = mx < 0 ? 0 : mx;
                     }
-                    l += mn;
-                    h += mx;
+                    l = sat128(l + sat128(mn, cap), cap);
+                    h = sat128(h + sat128(mx, cap), cap);
                 }
                 if (r == 0 || l < lo) lo = l;
                 if (r == 0 || h > hi) hi = h;
@@ -1576,23 +1586,7 @@ veil_status veil_program_compile(const veil_model *m, const veil_compile_options
         o = *options;
     else
         veil_compile_options_default(&o);
-    if (!(o.p_error > 0 && o.p_error < 1))
-        return veil_error(VEIL_ERR_ARG, "compile: p_error %g must be in (0, 1)", o.p_error);
-    if (o.rounding_bits > VEIL_MAX_BITS)
-        return veil_error(VEIL_ERR_ARG, "compile: rounding bits %u, at most %u", o.rounding_bits,
-                          VEIL_MAX_BITS);
-    if (!(o.range_margin >= 0 && o.range_margin <= 16))
-        return veil_error(VEIL_ERR_ARG, "compile: range margin %g, expected 0 to 16",
-                          o.range_margin);
-    if (o.max_partitions > 64)
-        return veil_error(VEIL_ERR_ARG, "compile: partitions %u, expected 1 to 64 (or 0: auto)",
-                          o.max_partitions);
-    if (o.lookup_bits == 1 || o.lookup_bits > VEIL_MAX_BITS)
-        return veil_error(VEIL_ERR_ARG, "compile: lookup bits %u, expected 2 to %u (or 0: auto)",
-                          o.lookup_bits, VEIL_MAX_BITS);
-    if (o.chunk_bits > VEIL_MAX_BITS)
-        return veil_error(VEIL_ERR_ARG, "compile: chunk bits %u, expected 1 to %u (or 0: auto)",
-                          o.chunk_bits, VEIL_MAX_BITS);
+    VEIL_TRY(veil_compile_options_check(&o));
     if (o.bounds == VEIL_BOUNDS_CALIBRATION && m->calibration.count == 0)
         return veil_error(VEIL_ERR_ARG,
                           "compile: the model has no /calibration set; use worst-case bounds");

@@ -358,6 +358,39 @@ veil_status veil_compile_options_set(veil_compile_options *o, const char *name, 
     return r->parse(value, o);
 }
 
+veil_status veil_compile_options_check(const veil_compile_options *o) {
+    if (!o) return veil_error(VEIL_ERR_ARG, "compile: NULL options");
+    if (!(o->p_error > 0 && o->p_error < 1) || !isnormal(o->p_error))
+        return veil_error(VEIL_ERR_ARG, "compile: p_error %g must be in (0, 1), a normal double",
+                          o->p_error);
+    if (o->rounding_bits > VEIL_MAX_BITS)
+        return veil_error(VEIL_ERR_ARG, "compile: rounding bits %u, at most %u", o->rounding_bits,
+                          VEIL_MAX_BITS);
+    if (!(o->range_margin >= 0 && o->range_margin <= 16) ||
+        (o->range_margin != 0 && !isnormal(o->range_margin)))
+        return veil_error(VEIL_ERR_ARG, "compile: range margin %g, expected 0 to 16",
+                          o->range_margin);
+    if (o->max_partitions > 64)
+        return veil_error(VEIL_ERR_ARG, "compile: partitions %u, expected 1 to 64 (or 0: auto)",
+                          o->max_partitions);
+    if (o->lookup_bits == 1 || o->lookup_bits > VEIL_MAX_BITS)
+        return veil_error(VEIL_ERR_ARG, "compile: lookup bits %u, expected 2 to %u (or 0: auto)",
+                          o->lookup_bits, VEIL_MAX_BITS);
+    if (o->chunk_bits > VEIL_MAX_BITS)
+        return veil_error(VEIL_ERR_ARG, "compile: chunk bits %u, expected 1 to %u (or 0: auto)",
+                          o->chunk_bits, VEIL_MAX_BITS);
+    if (o->key_budget_mb > (1u << 24))
+        return veil_error(VEIL_ERR_ARG, "compile: key budget %u MiB, at most 2^24 (or 0: none)",
+                          o->key_budget_mb);
+    if (o->max_poly_size && (o->max_poly_size < POLY_MIN || o->max_poly_size > POLY_MAX ||
+                             (o->max_poly_size & (o->max_poly_size - 1))))
+        return veil_error(VEIL_ERR_ARG,
+                          "compile: max poly size %u, expected a power of two from %d to %d (or "
+                          "0: any)",
+                          o->max_poly_size, POLY_MIN, POLY_MAX);
+    return VEIL_OK;
+}
+
 int veil_compile_option_known(const char *name) {
     return row_named(name) != NULL;
 }

@@ -50,6 +50,13 @@ void veil_compile_options_help(FILE *f);
  * returns the length of the whole form, as snprintf. */
 size_t veil_compile_options_canonical(const veil_compile_options *o, char *buf, size_t cap);
 
+/* VEIL_OK when every value of o is one its option's text could give (the
+ * ranges the parsers accept), so that the canonical form reads back; else
+ * VEIL_ERR_ARG naming the option and the value. veil_program_compile checks
+ * the options it is given with it (callers of the C API may fill the
+ * struct themselves). */
+veil_status veil_compile_options_check(const veil_compile_options *o);
+
 /* Parses a whole decimal string (digits only: no sign, space or suffix) in
  * [min, max]. VEIL_ERR_ARG names `what` (the option) otherwise. */
 veil_status veil_arg_u64(const char *what, const char *s, uint64_t min, uint64_t max,

@@ -984,6 +984,56 @@ static void test_options_checked(void) {
     veil_model_free(m);
 }
 
+/* A wide lookup decomposed into 4-bit reads negates its digits: those
+ * negations kept calibrated ranges, so an input at either end of the
+ * linear's compiled range was right but reported out of range by simulate
+ * (x = 32 and 223 for calibration 64..191). A negation's range is now its
+ * input's, negated. */
+static void test_negation_ranges(void) {
+    veil_model *m = tc_model("digits", 255, 9, 1, 128);
+    for (int i = 0; i < 128; i++)
+        m->calibration.inputs[0][i] = 64 + i;
+    veil_model_layer *l = tc_layer(m, "0000_linear", VEIL_OP_LINEAR, "x", NULL, 1);
+    l->weight_shape = (veil_shape){2, {1, 1}};
+    l->weight = calloc(1, sizeof *l->weight);
+    CU_ASSERT_FATAL(l->weight != NULL);
+    l->weight[0] = 1;
+    tc_range(l, 0, 255);
+    l->calib_range[0] = 64;
+    l->calib_range[1] = 191;
+    l = tc_layer(m, "0001_lut", VEIL_OP_LUT, "0000_linear", NULL, 1);
+    l->in_max = 255;
+    l->n_tables = 1;
+    l->table = malloc(256 * sizeof *l->table);
+    CU_ASSERT_FATAL(l->table != NULL);
+    for (int i = 0; i < 256; i++)
+        l->table[i] = i / 37;
+    tc_range(l, 0, 6);
+    tc_output(m, "0001_lut", 1);
+    veil_compile_options o;
+    veil_compile_options_default(&o);
+    o.lookup_bits = 4;
+    veil_program *p = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &p), VEIL_OK);
+    const veil_node *lin = NULL;
+    for (size_t i = 0; i < p->n_nodes && !lin; i++)
+        if (p->nodes[i].kind == VEIL_NODE_LINEAR) lin = &p->nodes[i];
+    CU_ASSERT_PTR_NOT_NULL_FATAL(lin);
+    const int64_t x[2] = {lin->lo, lin->hi};
+    int64_t y[2], yf[2];
+    const int64_t *ins[1] = {x};
+    int64_t *outs[1] = {y}, *outf[1] = {yf};
+    veil_sim_stats st;
+    CU_ASSERT_EQUAL(veil_program_simulate(p, ins, 2, outs, NULL, &st), VEIL_OK);
+    CU_ASSERT_EQUAL(veil_model_forward(m, ins, 2, outf), VEIL_OK);
+    printf("\n  x = %lld, %lld: %llu range errors%s%s", (long long)x[0], (long long)x[1],
+           (unsigned long long)st.range_errors, st.range_errors ? ": " : "", st.first_error);
+    CU_ASSERT_EQUAL(memcmp(y, yf, sizeof y), 0);
+    CU_ASSERT_EQUAL(st.range_errors, 0);
+    veil_program_free(p);
+    veil_model_free(m);
+}
+
 int main(void) {
     if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
     CU_pSuite s = CU_add_suite("compile", NULL, NULL);
@@ -1003,5 +1053,6 @@ int main(void) {
     VEIL_ADD_TEST(s, test_range_check_narrowed_lookup);
     VEIL_ADD_TEST(s, test_worst_case_sum_saturates);
     VEIL_ADD_TEST(s, test_options_checked);
+    VEIL_ADD_TEST(s, test_negation_ranges);
     return veil_test_run();
 }

@@ -373,6 +373,13 @@ static veil_status scale_node(builder *b, const char *layer, uint32_t x, int64_t
         nd->bias[0] = c;
     }
     VEIL_TRY(finish_node(b, idx));
+    /* f x + c of a value in its compiled range: exactly that range's image,
+     * never narrowed by calibration (a negation's values are its input's,
+     * negated; narrowed, in-range inputs read as out of range) */
+    const veil_node *xn = &b->p->nodes[x];
+    const i128 a = (i128)f * xn->lo + c, z = (i128)f * xn->hi + c, lim = (i128)1 << 62;
+    const i128 lo = a < z ? a : z, hi = a < z ? z : a;
+    set_range(b, idx, (int64_t)sat128(lo, lim), (int64_t)sat128(hi, lim));
     *out_idx = idx;
     return VEIL_OK;
 }

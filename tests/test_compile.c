@@ -750,6 +750,16 @@ static veil_model *tc_model(const char *name, int64_t in_hi, unsigned n_bits, ui
     return m;
 }
 
+/* Layer 0000_linear: x (one value) times 1, no bias, range unset. */
+static veil_model_layer *tc_unit_linear(veil_model *m) {
+    veil_model_layer *l = tc_layer(m, "0000_linear", VEIL_OP_LINEAR, "x", NULL, 1);
+    l->weight_shape = (veil_shape){2, {1, 1}};
+    l->weight = calloc(1, sizeof *l->weight);
+    CU_ASSERT_FATAL(l->weight != NULL);
+    l->weight[0] = 1;
+    return l;
+}
+
 /* The model's one output y, of `width` values, is layer src's. */
 static void tc_output(veil_model *m, const char *src, uint32_t width) {
     veil_model_output *o = m->outputs = calloc(1, sizeof *m->outputs);
@@ -841,12 +851,9 @@ static void test_margin_past_2p53(void) {
     veil_model *m = tc_model("bias_2p55", 3, 3, 1, 4);
     for (int i = 0; i < 4; i++)
         m->calibration.inputs[0][i] = i;
-    veil_model_layer *l = tc_layer(m, "0000_linear", VEIL_OP_LINEAR, "x", NULL, 1);
-    l->weight_shape = (veil_shape){2, {1, 1}};
-    l->weight = calloc(1, sizeof *l->weight);
+    veil_model_layer *l = tc_unit_linear(m);
     l->bias = calloc(1, sizeof *l->bias);
-    CU_ASSERT_FATAL(l->weight && l->bias);
-    l->weight[0] = 1;
+    CU_ASSERT_FATAL(l->bias != NULL);
     l->bias[0] = B;
     tc_range(l, B, B + 3);
     l = tc_layer(m, "0001_lut", VEIL_OP_LUT, "0000_linear", NULL, 1);
@@ -893,11 +900,7 @@ static void test_range_check_narrowed_lookup(void) {
     veil_model *m = tc_model("narrowed", 15, 5, 1, 9);
     for (int i = 0; i < 9; i++)
         m->calibration.inputs[0][i] = i;
-    veil_model_layer *l = tc_layer(m, "0000_linear", VEIL_OP_LINEAR, "x", NULL, 1);
-    l->weight_shape = (veil_shape){2, {1, 1}};
-    l->weight = calloc(1, sizeof *l->weight);
-    CU_ASSERT_FATAL(l->weight != NULL);
-    l->weight[0] = 1;
+    veil_model_layer *l = tc_unit_linear(m);
     tc_range(l, 0, 15);
     l->calib_range[1] = 8;
     l = tc_layer(m, "0001_lut", VEIL_OP_LUT, "0000_linear", NULL, 1);
@@ -993,11 +996,7 @@ static void test_negation_ranges(void) {
     veil_model *m = tc_model("digits", 255, 9, 1, 128);
     for (int i = 0; i < 128; i++)
         m->calibration.inputs[0][i] = 64 + i;
-    veil_model_layer *l = tc_layer(m, "0000_linear", VEIL_OP_LINEAR, "x", NULL, 1);
-    l->weight_shape = (veil_shape){2, {1, 1}};
-    l->weight = calloc(1, sizeof *l->weight);
-    CU_ASSERT_FATAL(l->weight != NULL);
-    l->weight[0] = 1;
+    veil_model_layer *l = tc_unit_linear(m);
     tc_range(l, 0, 255);
     l->calib_range[0] = 64;
     l->calib_range[1] = 191;

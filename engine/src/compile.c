@@ -573,7 +573,8 @@ static veil_status lookup(builder *b, const char *layer, uint32_t x, int64_t off
         uint32_t S;
         const veil_conv_geom pool = {1, J, (uint32_t)n, 1, J, 1, 1, 1, 0, 0, 1, (uint32_t)n};
         VEIL_TRY(linear_node(b, layer, VEIL_LINEAR_SUMPOOL2D, carry, 1, &flat, &pool, J, &S));
-        set_range(b, S, tlo - thi, thi - tlo);
+        const i128 tw = (i128)thi - tlo, lim = (i128)1 << 62;
+        set_range(b, S, (int64_t)sat128(-tw, lim), (int64_t)sat128(tw, lim));
         VEIL_TRY(add_node(b, layer, F, S, shape, &out));
     }
     /* the lookup's values are T's: never wider, whatever the bounds mode;
@@ -599,7 +600,7 @@ static veil_status add_lut(builder *b, const veil_model_layer *l, uint32_t x_idx
     veil_program *p = b->p;
     const veil_node *x = &p->nodes[x_idx];
     const int64_t lo = x->lo, hi = x->hi;
-    const uint64_t span = (uint64_t)(hi - lo);
+    const uint64_t span = (uint64_t)hi - (uint64_t)lo;
     const unsigned w = veil_bits_for_range(0, (int64_t)span);
     if (w > VEIL_MAX_BITS)
         return veil_error(VEIL_ERR_UNSUPPORTED,
@@ -693,7 +694,7 @@ static veil_status max_pair(builder *b, const char *layer, uint32_t a, uint32_t 
                             int64_t hi, const int64_t *relu, uint32_t *out_idx) {
     const size_t n = b->p->nodes[a].size;
     const veil_shape flat = {1, {(uint32_t)n}};
-    const int64_t w = hi - lo;
+    const int64_t w = (int64_t)sat128((i128)hi - lo, (i128)1 << 62);
     uint32_t nb, d, r, m;
     VEIL_TRY(sub_node(b, layer, a, bn, &flat, &nb, &d));
     set_range(b, nb, -hi, -lo);
@@ -869,7 +870,7 @@ static int pool_before_lut(const builder *b, uint32_t li, uint32_t x) {
  * table the whole range: an internal lookup) */
 static veil_status square_lookup(builder *b, const char *layer, uint32_t x, int64_t lo, int64_t hi,
                                  int64_t div, const veil_shape *shape, uint32_t *out_idx) {
-    const uint64_t span = (uint64_t)(hi - lo);
+    const uint64_t span = (uint64_t)hi - (uint64_t)lo;
     int64_t *tab = malloc((span + 1) * sizeof *tab);
     if (!tab) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
     for (uint64_t r = 0; r <= span; r++) {
@@ -1068,7 +1069,8 @@ static veil_status add_layer(builder *b, uint32_t li) {
  * range. The program's width is the largest. */
 static unsigned node_width(const veil_node *n) {
     if (n->kind == VEIL_NODE_LUT) return n->round_bits + n->in_bits;
-    if (n->kind == VEIL_NODE_OUTPUT) return veil_bits_for_range(0, n->hi - n->lo);
+    if (n->kind == VEIL_NODE_OUTPUT)
+        return veil_bits_for_range(0, (int64_t)((uint64_t)n->hi - (uint64_t)n->lo));
     return 0;
 }
 
@@ -1136,7 +1138,7 @@ static veil_status add_range_check(builder *b) {
         const veil_node *xn = &p->nodes[x];
         const size_t size = xn->size;
         const int64_t lo = xn->lo;
-        const uint64_t span = (uint64_t)(xn->hi - xn->lo);
+        const uint64_t span = (uint64_t)xn->hi - (uint64_t)xn->lo;
         /* headroom: one more bit than the range needs, centred: a >= W / 2
          * each side (W = span + 1 <= 2^w); at most 16 bits in all */
         const unsigned need = veil_bits_for_range(0, (int64_t)span) + 1;
@@ -1291,7 +1293,7 @@ static veil_status assign_widths(veil_program *p) {
         } else if (n->kind == VEIL_NODE_ROUND) {
             w = n->round_bits; /* the last chunk's top bit */
         } else if (n->kind == VEIL_NODE_OUTPUT) {
-            w = veil_bits_for_range(0, n->hi - n->lo); /* decoding */
+            w = veil_bits_for_range(0, (int64_t)((uint64_t)n->hi - (uint64_t)n->lo)); /* decoding */
         }
         if (w > need[c]) need[c] = w;
         if (need[c] > 62 && !why) why = n->layer;
@@ -1536,7 +1538,7 @@ static veil_status compile_once(const veil_model *m, const veil_compile_options 
                 maxp = n->in_bits > maxp ? n->in_bits : maxp;
                 const veil_node *x = &p->nodes[n->in[0]];
                 if (x->kind == VEIL_NODE_ROUND) x = &p->nodes[x->in[0]];
-                unsigned acc = veil_bits_for_range(0, x->hi - x->lo);
+                unsigned acc = veil_bits_for_range(0, (int64_t)((uint64_t)x->hi - (uint64_t)x->lo));
                 /* the model's accumulators, not the range check's windows */
                 if (!p->range_check || i < p->range_check_first)
                     maxacc = acc > maxacc ? acc : maxacc;

@@ -449,6 +449,17 @@ static void test_not_hdf5(void) {
     CU_ASSERT_PTR_NULL(m);
 }
 
+/* A CSV of `text` at path is refused as malformed, the message holding want. */
+static void csv_refused(const char *path, const veil_model *m, const char *text, const char *want) {
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fputs(text, f);
+    fclose(f);
+    veil_model_samples smp;
+    CU_ASSERT_EQUAL(veil_inputs_read(path, m, 0, &smp, NULL), VEIL_ERR_FORMAT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), want));
+}
+
 static void test_inputs_readers(void) {
     veil_model *m = NULL;
     CU_ASSERT_EQUAL_FATAL(veil_model_load(veil_test_path("models/tiny.h5"), &m), VEIL_OK);
@@ -476,24 +487,12 @@ static void test_inputs_readers(void) {
     CU_ASSERT_EQUAL(smp.inputs[0][4], in->range[0]);
     veil_model_samples_free(&smp, m->n_inputs, 0);
     /* a row of the wrong length names the line */
-    f = fopen(path, "w");
-    fprintf(f, "1,2,3\n1,2\n");
-    fclose(f);
-    CU_ASSERT_EQUAL(veil_inputs_read(path, m, 0, &smp, NULL), VEIL_ERR_FORMAT);
-    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), ":2: 2 values, expected 3"));
+    csv_refused(path, m, "1,2,3\n1,2\n", ":2: 2 values, expected 3");
     /* only a first line whose first field is no number is a header: a bad
      * field later in it is an error, not a header dropped with its sample */
-    f = fopen(path, "w");
-    fprintf(f, "0.1,0.2,oops\n0.5,0.6,1\n");
-    fclose(f);
-    CU_ASSERT_EQUAL(veil_inputs_read(path, m, 0, &smp, NULL), VEIL_ERR_FORMAT);
-    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), ":1: field 3: not a number"));
+    csv_refused(path, m, "0.1,0.2,oops\n0.5,0.6,1\n", ":1: field 3: not a number");
     /* numbers run together are refused, not read as two (0.2 and -0.3) */
-    f = fopen(path, "w");
-    fprintf(f, "x,y,z\n0.1,0.2-0.3\n");
-    fclose(f);
-    CU_ASSERT_EQUAL(veil_inputs_read(path, m, 0, &smp, NULL), VEIL_ERR_FORMAT);
-    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), ":2: field 2: no separator"));
+    csv_refused(path, m, "x,y,z\n0.1,0.2-0.3\n", ":2: field 2: no separator");
     /* separators: commas, semicolons, spaces; a trailing one is allowed */
     f = fopen(path, "w");
     fprintf(f, "# comment\n0.1,0.2,0.3,\n0.1 0.2 0.3\n0.1 ; 0.2;0.3\n");

@@ -1069,8 +1069,7 @@ static veil_status add_layer(builder *b, uint32_t li) {
  * range. The program's width is the largest. */
 static unsigned node_width(const veil_node *n) {
     if (n->kind == VEIL_NODE_LUT) return n->round_bits + n->in_bits;
-    if (n->kind == VEIL_NODE_OUTPUT)
-        return veil_bits_for_range(0, (int64_t)((uint64_t)n->hi - (uint64_t)n->lo));
+    if (n->kind == VEIL_NODE_OUTPUT) return veil_bits_for_span(n->lo, n->hi);
     return 0;
 }
 
@@ -1293,7 +1292,7 @@ static veil_status assign_widths(veil_program *p) {
         } else if (n->kind == VEIL_NODE_ROUND) {
             w = n->round_bits; /* the last chunk's top bit */
         } else if (n->kind == VEIL_NODE_OUTPUT) {
-            w = veil_bits_for_range(0, (int64_t)((uint64_t)n->hi - (uint64_t)n->lo)); /* decoding */
+            w = veil_bits_for_span(n->lo, n->hi); /* decoding */
         }
         if (w > need[c]) need[c] = w;
         if (need[c] > 62 && !why) why = n->layer;
@@ -1538,7 +1537,7 @@ static veil_status compile_once(const veil_model *m, const veil_compile_options 
                 maxp = n->in_bits > maxp ? n->in_bits : maxp;
                 const veil_node *x = &p->nodes[n->in[0]];
                 if (x->kind == VEIL_NODE_ROUND) x = &p->nodes[x->in[0]];
-                unsigned acc = veil_bits_for_range(0, (int64_t)((uint64_t)x->hi - (uint64_t)x->lo));
+                unsigned acc = veil_bits_for_span(x->lo, x->hi);
                 /* the model's accumulators, not the range check's windows */
                 if (!p->range_check || i < p->range_check_first)
                     maxacc = acc > maxacc ? acc : maxacc;

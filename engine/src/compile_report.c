@@ -71,7 +71,7 @@ veil_status veil_build_report(veil_program *p) {
                 acc = &p->nodes[acc->in[0]];
             const uint64_t pbs_n = layer_pbs(p, n->layer, &pf);
             r->op = "lut";
-            r->acc_bits = veil_bits_for_range(0, (int64_t)((uint64_t)acc->hi - (uint64_t)acc->lo));
+            r->acc_bits = veil_bits_for_span(acc->lo, acc->hi);
             r->lookups = pbs_n;
             r->table_size = (uint64_t)1 << n->in_bits;
             r->n_tables = n->n_tables;

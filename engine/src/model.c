@@ -48,6 +48,10 @@ veil_op veil_op_parse(const char *name) {
     return (veil_op)0;
 }
 
+unsigned veil_bits_for_span(int64_t lo, int64_t hi) {
+    return veil_bits_for_range(0, (int64_t)((uint64_t)hi - (uint64_t)lo));
+}
+
 unsigned veil_bits_for_range(int64_t lo, int64_t hi) {
     unsigned b = 1;
     if (lo >= 0) {

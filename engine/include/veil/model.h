@@ -217,6 +217,8 @@ veil_status veil_model_forward(const veil_model *m, const int64_t *const *inputs
  * veil_bits_for_range(0, (int64_t)v): hi is read back as uint64_t, so every
  * v up to 2^64 - 1 is meant (the compiler's one way to count them). */
 unsigned veil_bits_for_range(int64_t lo, int64_t hi);
+/* Bits of the span hi - lo of a range (lo <= hi), without int64 overflow. */
+unsigned veil_bits_for_span(int64_t lo, int64_t hi);
 
 #ifdef __cplusplus
 }

@@ -294,14 +294,14 @@ pfail_measure(const veil_params *p, size_t batch, long rounds, double alpha, dou
     r->consistent_avg = r->ci_hi >= r->p_avg_lo / slack && r->ci_lo <= r->p_avg * slack;
     veil_noise_key avg;
     veil_noise_key_expected(p, &avg);
-    printf("  %-15s %ld failures / %ld KS-PBS = %.3e (2^%.2f); %.1f%% Clopper-Pearson "
+    printf("  %-15s %ld failures / %ld KS-PBS = %.3e (2^%.2f); 1 - %g Clopper-Pearson "
            "[%.3e, %.3e]; per-key model [%.3e, %.3e] (2^%.2f with the FFT term), accepted x%g: "
            "%s; average model [%.3e, %.3e]: %s; %.1f s, %u threads\n"
            "  %-15s key: small weight %.0f (mean %.1f), big weight %.0f (mean %.1f), KSK noise "
            "energy %.4f x its mean; with Concrete's digit moments this key's p_fail is %.3e\n",
            p->id, r->failures, r->pbs, (double)r->failures / r->pbs,
-           log2((double)(r->failures ? r->failures : 1) / r->pbs), 100 * (1 - alpha), r->ci_lo,
-           r->ci_hi, r->p_model_lo, r->p_model, log2(r->p_model), slack,
+           log2((double)(r->failures ? r->failures : 1) / r->pbs), alpha, r->ci_lo, r->ci_hi,
+           r->p_model_lo, r->p_model, log2(r->p_model), slack,
            r->consistent ? "consistent" : "NOT CONSISTENT", r->p_avg_lo, r->p_avg,
            r->consistent_avg ? "consistent" : "not consistent", r->seconds, r->threads, "",
            r->key.small_weight, avg.small_weight, r->key.big_weight, avg.big_weight,

@@ -145,19 +145,26 @@ static void test_clopper_pearson(void) {
 }
 
 /* Counts the failures of `rounds` rounds of 256 KS-PBS on weak set `id`
- * and checks them against its per-key model. Under ASan/UBSan (make
- * sanitize, a Debug build) a PBS costs tens of times more: one round of 128
- * checks the code path, and only a gross error of the rate (a broken PBS)
- * fails it. */
+ * and checks them against its per-key model at 99.9% (a correct model fails
+ * it with probability 0.1% per run). Under ASan/UBSan (make sanitize, a
+ * Debug build) a PBS costs tens of times more: one round of 128 checks the
+ * code path, and the interval is taken at 1 - 1e-6, so that only a gross
+ * error of the rate (a broken PBS) fails it. That build's check once used
+ * 99.9% too, and CI met its false alarm: 5 failures in 127 PBS at
+ * VEIL_TEST_SEED=0xe653b1bfacb3c76a (0.5 expected, about 2e-4 under the
+ * model; the same key's next 4973 PBS gave 15, as predicted). The count
+ * that tests the model's accuracy is the full one, run by make test. */
 static void count_failures(const char *id, long rounds) {
     const veil_params *p = weak_set(id);
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
     const size_t batch = VEIL_PFAIL_SANITIZED ? 128 : 256;
+    const double alpha = VEIL_PFAIL_SANITIZED ? 1e-6 : 0.001;
     if (VEIL_PFAIL_SANITIZED) rounds = 1;
-    if (VEIL_PFAIL_SANITIZED) printf("\n  sanitizer build: %ld round(s) only", rounds);
+    if (VEIL_PFAIL_SANITIZED)
+        printf("\n  sanitizer build: %ld round(s) only, accepted at 1 - %g", rounds, alpha);
     pfail_result r;
     printf("\n");
-    CU_ASSERT_FATAL(pfail_measure(p, batch, rounds, 0.001, 1.0, NULL, &r) == 0);
+    CU_ASSERT_FATAL(pfail_measure(p, batch, rounds, alpha, 1.0, NULL, &r) == 0);
     CU_ASSERT_EQUAL(r.pbs + r.skipped, (long)batch * rounds);
     CU_ASSERT(r.pbs >= (long)batch * rounds * 9 / 10);
     CU_ASSERT(r.consistent);

@@ -168,6 +168,18 @@ static void test_keystore_sweeps_and_never_serves(void) {
     remove_dir();
 }
 
+/* The key store wraps the sweep's message in its own (keystore.c): an
+ * argument of veil_error may be veil_error_message() itself. Formatting into
+ * the buffer being read printed "key store D: key store D: t: ..." once. */
+static void test_error_wraps_its_own_message(void) {
+    veil_error(VEIL_ERR_IO, "%s: cannot list: %s", "/srv/keys", "Permission denied");
+    CU_ASSERT_EQUAL(veil_error(VEIL_ERR_IO, "key store %s: %s", "/srv/keys", veil_error_message()),
+                    VEIL_ERR_IO);
+    CU_ASSERT_STRING_EQUAL(veil_error_message(),
+                           "key store /srv/keys: /srv/keys: cannot list: Permission denied");
+    veil_error_clear();
+}
+
 int main(void) {
     if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
     CU_pSuite s = CU_add_suite("tmp_sweep", NULL, NULL);
@@ -175,5 +187,6 @@ int main(void) {
     VEIL_ADD_TEST(s, test_is_temp);
     VEIL_ADD_TEST(s, test_sweep);
     VEIL_ADD_TEST(s, test_keystore_sweeps_and_never_serves);
+    VEIL_ADD_TEST(s, test_error_wraps_its_own_message);
     return veil_test_run();
 }

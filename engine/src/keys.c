@@ -274,19 +274,15 @@ typedef struct glwe_ctx {
 
 /* Every buffer is key-derived: sf is the key's transform, prod and fa (after
  * the inverse) hold A_c * S_c, from which S_c follows since A_c is public;
- * limb and the FFT's scratch (wiped by veil_fft_free) held them in passing. */
+ * limb and the FFT's scratch (wiped by veil_fft_free) held them in passing.
+ * So they live in guarded memory like the key itself (sodium_allocarray:
+ * out of swap and core dumps for the seconds a keygen holds them; wiped by
+ * sodium_free, which accepts NULL). */
 static void glwe_ctx_clear(glwe_ctx *g) {
-    if (g->p) {
-        const size_t N = g->p->poly_size;
-        if (g->sf) sodium_memzero(g->sf, sizeof(double) * N * g->p->glwe_dim);
-        if (g->fa) sodium_memzero(g->fa, sizeof(double) * N);
-        if (g->prod) sodium_memzero(g->prod, sizeof(double) * N);
-        if (g->limb) sodium_memzero(g->limb, sizeof(int64_t) * N);
-    }
-    free(g->sf);
-    free(g->fa);
-    free(g->prod);
-    free(g->limb);
+    sodium_free(g->sf);
+    sodium_free(g->fa);
+    sodium_free(g->prod);
+    sodium_free(g->limb);
     veil_fft_free(g->fft);
     sodium_memzero(g, sizeof *g);
 }
@@ -298,10 +294,10 @@ static veil_status glwe_ctx_init(glwe_ctx *g, const veil_params *p, const uint64
     g->p = p;
     if (N > 65536) return veil_error(VEIL_ERR_UNSUPPORTED, "%s: N = %u > 65536", p->id, N);
     VEIL_TRY(veil_fft_new(N, &g->fft));
-    g->sf = malloc(sizeof(double) * N * k);
-    g->fa = malloc(sizeof(double) * N);
-    g->prod = malloc(sizeof(double) * N);
-    g->limb = malloc(sizeof(int64_t) * N);
+    g->sf = sodium_allocarray((size_t)N * k, sizeof(double));
+    g->fa = sodium_allocarray(N, sizeof(double));
+    g->prod = sodium_allocarray(N, sizeof(double));
+    g->limb = sodium_allocarray(N, sizeof(int64_t));
     if (!g->sf || !g->fa || !g->prod || !g->limb) {
         glwe_ctx_clear(g);
         return veil_error(VEIL_ERR_NOMEM, "GLWE encryption for %s: out of memory", p->id);

@@ -445,22 +445,36 @@ static void parts_table(const veil_params *const *parts, uint32_t n, uint8_t *ou
         strncpy((char *)out + (size_t)ID_BYTES * i, parts[i]->id, ID_BYTES - 1);
 }
 
+/* Hashes key bits packed like pack_bits, 512 at a time through buf (64
+ * bytes): the same bytes as packing them whole. */
+static void fp_hash_bits(crypto_generichash_state *st, const uint64_t *bits, size_t count,
+                         uint8_t buf[64]) {
+    for (size_t o = 0; o < count; o += 512) {
+        const size_t c = count - o < 512 ? count - o : 512;
+        pack_bits(bits + o, c, buf);
+        crypto_generichash_update(st, buf, packed_bytes(c));
+    }
+}
+
+/* No allocation (it cannot fail): the key bits pass through a small stack
+ * buffer, wiped after, in the order sk_pack writes them. */
 void veil_secret_key_fingerprint(const veil_secret_key *sk, uint8_t fp[VEIL_KEY_FP_BYTES]) {
-    const size_t nb = sk_bits_bytes(sk), nt = (size_t)ID_BYTES * sk->n_parts;
-    uint8_t *bits = sodium_malloc(nb + nt);
-    VEIL_ASSERT(bits);
-    parts_table(sk->parts, sk->n_parts, bits);
-    sk_pack(sk, bits + nt);
-    uint8_t cnt[4];
+    uint8_t cnt[4], id[ID_BYTES], buf[64];
     put_u32(cnt, sk->n_parts);
     crypto_generichash_state st;
     crypto_generichash_init(&st, NULL, 0, VEIL_KEY_FP_BYTES);
     crypto_generichash_update(&st, (const uint8_t *)k_fp_domain, sizeof k_fp_domain);
     crypto_generichash_update(&st, cnt, sizeof cnt);
-    crypto_generichash_update(&st, bits, nt + nb);
+    for (uint32_t i = 0; i < sk->n_parts; i++) { /* parts_table, one id at a time */
+        parts_table(sk->parts + i, 1, id);
+        crypto_generichash_update(&st, id, sizeof id);
+    }
+    for (uint32_t i = 0; i < sk->n_parts; i++)
+        fp_hash_bits(&st, sk->small[i], sk->parts[i]->lwe_dim, buf);
+    fp_hash_bits(&st, sk->master, sk->dim, buf);
     crypto_generichash_final(&st, fp, VEIL_KEY_FP_BYTES);
     sodium_memzero(&st, sizeof st);
-    sodium_free(bits); /* wipes */
+    sodium_memzero(buf, sizeof buf);
 }
 
 static veil_status sk_check(const veil_secret_key *sk, header *h) {
@@ -874,7 +888,15 @@ typedef struct source {
     const uint8_t *seed; /* seeded batches */
 } source;
 
+/* libsodium before its guarded allocations (the secret key's bits, the
+ * stdio buffers): every write and every parse starts here. */
+static veil_status sodium_ready(void) {
+    return sodium_init() < 0 ? veil_error(VEIL_ERR_INTERNAL, "libsodium failed to initialise")
+                             : VEIL_OK;
+}
+
 static veil_status src_check(const source *src, header *h) {
+    VEIL_TRY(sodium_ready());
     switch (src->kind) {
     case VEIL_SERIAL_SECRET_KEY:
         return sk_check(src->obj, h);
@@ -932,6 +954,7 @@ static veil_status serialize_mem(const source *src, uint8_t **buf, size_t *len) 
 }
 
 static veil_status parse(reader *r, unsigned accept, void **out) {
+    VEIL_TRY(sodium_ready());
     uint8_t raw[HDR];
     if (r->len < HDR + SUM)
         return veil_error(VEIL_ERR_FORMAT,
@@ -1022,7 +1045,9 @@ veil_status veil_serial_peek(const uint8_t *buf, size_t len, veil_serial_kind *k
     return VEIL_OK;
 }
 
-/* stdio buffers are ours, so they can be wiped (they held a secret key's bits). */
+/* stdio buffers are ours, so they can be wiped (they held a secret key's
+ * bits), and guarded like the key (sodium_malloc: out of swap and core
+ * dumps; sodium_free wipes them). */
 enum { IOBUF_BYTES = 1 << 16 };
 
 /* Writes to a temporary beside PATH, then renames (veil/atomic_file.h). */
@@ -1030,7 +1055,7 @@ static veil_status save_file(const source *src, const char *path, int secret) {
     if (!path) return veil_error(VEIL_ERR_ARG, "save: path is NULL");
     header h;
     VEIL_TRY(src_check(src, &h));
-    char *iobuf = malloc(IOBUF_BYTES);
+    char *iobuf = sodium_malloc(IOBUF_BYTES);
     if (!iobuf) return veil_error(VEIL_ERR_NOMEM, "%s: out of memory", path);
     veil_atomic_file af;
     veil_status s = veil_atomic_file_open(&af, path, secret ? 0600 : 0644);
@@ -1045,18 +1070,18 @@ static veil_status save_file(const source *src, const char *path, int secret) {
         else
             veil_atomic_file_discard(&af);
     }
-    sodium_memzero(iobuf, IOBUF_BYTES);
-    free(iobuf);
+    sodium_free(iobuf);
     return s;
 }
 
 static veil_status load_file(const char *path, unsigned accept, uint64_t max_batch, void **out) {
     if (!path || !out) return veil_error(VEIL_ERR_ARG, "load: path or out is NULL");
-    char *iobuf = malloc(IOBUF_BYTES);
+    VEIL_TRY(sodium_ready());
+    char *iobuf = sodium_malloc(IOBUF_BYTES);
     if (!iobuf) return veil_error(VEIL_ERR_NOMEM, "%s: out of memory", path);
     FILE *f = fopen(path, "rb");
     if (!f) {
-        free(iobuf);
+        sodium_free(iobuf);
         return veil_error(VEIL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     }
     setvbuf(f, iobuf, _IOFBF, IOBUF_BYTES);
@@ -1077,8 +1102,7 @@ static veil_status load_file(const char *path, unsigned accept, uint64_t max_bat
         if (s != VEIL_OK) veil_error_prefix("%s: ", path);
     }
     fclose(f);
-    sodium_memzero(iobuf, IOBUF_BYTES);
-    free(iobuf);
+    sodium_free(iobuf);
     return s;
 }
 

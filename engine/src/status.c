@@ -37,11 +37,17 @@ const char *veil_error_message(void) {
     return veil_errmsg;
 }
 
+/* Formatted beside the message, then copied over it: an argument may be
+ * veil_error_message() itself (the key store once passed it; formatting
+ * into the buffer a %s reads from is undefined, and printed the context
+ * twice). */
 veil_status veil_error(veil_status s, const char *fmt, ...) {
+    char msg[sizeof veil_errmsg];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(veil_errmsg, sizeof veil_errmsg, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(veil_errmsg, msg, sizeof msg);
     return s;
 }
 

@@ -35,7 +35,8 @@ const char *veil_status_str(veil_status s);
 const char *veil_error_message(void);
 
 /* Sets the thread-local message and returns s, so callers can write
- * `return veil_error(VEIL_ERR_ARG, "n = %u: must be > 0", n);`. */
+ * `return veil_error(VEIL_ERR_ARG, "n = %u: must be > 0", n);`. An
+ * argument may be veil_error_message() (the old message, wrapped). */
 veil_status veil_error(veil_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #if defined(__clang_analyzer__) && !defined(VEIL_STATUS_IMPL)
 /* For the static analyzer (scan-build), which does not see status.c: the

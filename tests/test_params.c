@@ -85,6 +85,24 @@ static void test_fields_sane(void) {
     }
 }
 
+/* What veil_modulus_switch assumes of a set (engine/src/pbs.c): the centred
+ * switch sums n rounding errors of at most 2^63 / 2N each in an int64, so
+ * n < 2N; the multi-bit PBS never applies that correction, so every
+ * multi-bit set switches the standard way. */
+static void test_modulus_switch_assumptions(void) {
+    size_t centred = 0;
+    for (size_t i = 0; i < veil_params_count(); i++) {
+        const veil_params *p = veil_params_at(i);
+        if (p->ms != VEIL_MS_CENTERED) continue;
+        CU_ASSERT(p->lwe_dim < 2 * p->poly_size);
+        centred++;
+    }
+    CU_ASSERT(centred > 0);
+    for (size_t i = 0; i < veil_params_multibit_count(); i++)
+        CU_ASSERT_EQUAL(veil_params_multibit_at(i)->ms, VEIL_MS_STANDARD);
+    CU_ASSERT(veil_params_multibit_count() > 0);
+}
+
 /* Security >= 128 bits by Concrete's 128-bit line, recomputed from the stored
  * dimension and noise (TUniform: through its variance). */
 static void test_security_by_curve(void) {
@@ -258,6 +276,7 @@ int main(void) {
     }
     VEIL_ADD_TEST(s, test_ids_unique_and_findable);
     VEIL_ADD_TEST(s, test_fields_sane);
+    VEIL_ADD_TEST(s, test_modulus_switch_assumptions);
     VEIL_ADD_TEST(s, test_security_by_curve);
     VEIL_ADD_TEST(s, test_p_fail_recomputed);
     VEIL_ADD_TEST(s, test_noise_variance);

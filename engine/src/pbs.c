@@ -85,7 +85,9 @@ void veil_modulus_switch(const veil_params *p, const uint64_t *in, uint32_t *out
         /* Centred mean: the rounding errors r_i = switched(a_i) - a_i are
          * public. With binary s_i, sum r_i s_i = sum r_i (s_i - 1/2) +
          * (1/2) sum r_i, so adding (1/2) sum r_i to the body before switching
-         * it leaves only the centred term, whose variance is half. */
+         * it leaves only the centred term, whose variance is half. Each
+         * |r_i| is at most 2^63 / 2N, so the int64 sum holds for n < 2N
+         * (every centred set: test_params test_modulus_switch_assumptions). */
         int64_t sum = 0;
         for (uint32_t i = 0; i < n; i++) {
             out[i] = veil_ms_coef(in[i], lg);

@@ -460,6 +460,27 @@ static void csv_refused(const char *path, const veil_model *m, const char *text,
     CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), want));
 }
 
+/* The zero point is added before rounding (SCHEMA.md, Brevitas, Concrete
+ * ML's QuantizedArray): at a tie an odd zero point moves the even neighbour.
+ * Rounding x / scale alone and adding zp gave -6, -6, 0 and 2 below. */
+static void test_quantize_zero_point_ties(void) {
+    veil_model_input in = {.scale = 0.5, .zero_point = 7, .n_bits = 4, .range = {-7, 8}};
+    const double x[] = {-3.25, -2.75, 0.25, 1.25, -100.0, 100.0, NAN};
+    const int64_t want[] = {-7, -5, 1, 3, -7, 8, -7};
+    int64_t v[7];
+    size_t first = 99;
+    CU_ASSERT_EQUAL(veil_model_quantize(&in, x, 7, v, &first), 3);
+    CU_ASSERT_EQUAL(first, 4);
+    CU_ASSERT_EQUAL(memcmp(v, want, sizeof want), 0);
+    in.zero_point = 0; /* ties to even, the same either way */
+    in.range[0] = -8;
+    in.range[1] = 7;
+    const double y[] = {1.25, 1.75, -0.25};
+    const int64_t want0[] = {2, 4, 0};
+    CU_ASSERT_EQUAL(veil_model_quantize(&in, y, 3, v, NULL), 0);
+    CU_ASSERT_EQUAL(memcmp(v, want0, sizeof want0), 0);
+}
+
 static void test_inputs_readers(void) {
     veil_model *m = NULL;
     CU_ASSERT_EQUAL_FATAL(veil_model_load(veil_test_path("models/tiny.h5"), &m), VEIL_OK);
@@ -827,6 +848,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_bad_ranges_and_groups);
     VEIL_ADD_TEST(s, test_bad_types);
     VEIL_ADD_TEST(s, test_not_hdf5);
+    VEIL_ADD_TEST(s, test_quantize_zero_point_ties);
     VEIL_ADD_TEST(s, test_inputs_readers);
     VEIL_ADD_TEST(s, test_nan_and_clamping);
     VEIL_ADD_TEST(s, test_npy_dtypes_and_bad_inputs);

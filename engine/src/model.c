@@ -151,9 +151,13 @@ size_t veil_model_quantize(const veil_model_input *in, const double *x, size_t c
     const int64_t lo = in->range[0], hi = in->range[1];
     size_t clipped = 0;
     for (size_t i = 0; i < count; i++) {
-        /* nearbyint in the default rounding mode = round half to even (torch.round) */
-        double q = nearbyint(x[i] / in->scale);
-        double t = q; /* v = q_int - zp = round(x/scale) (+ zp - zp), clamped */
+        /* q = rint(x / scale + zp), then v = q - zp: the zero point added
+         * before rounding, as Brevitas and Concrete ML's QuantizedArray do
+         * (rounding x / scale alone and adding zp differs at ties for an
+         * odd zp); nearbyint in the default rounding mode = ties to even,
+         * numpy.rint's rule, in float64 like Concrete ML */
+        const double zp = (double)in->zero_point;
+        double t = nearbyint(x[i] / in->scale + zp) - zp; /* v, clamped below */
         if (!(t >= (double)lo && t <= (double)hi)) {
             if (clipped++ == 0 && first) *first = i;
             t = t > (double)hi ? (double)hi : (double)lo; /* NaN goes to lo */

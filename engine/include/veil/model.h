@@ -79,10 +79,10 @@ const char *veil_op_name(veil_op op);
 /* 0 when the name is not an op. */
 veil_op veil_op_parse(const char *name);
 
-/* Quantization of one encrypted input (Brevitas's rule): q = clamp(
- * round_half_even(x / scale) + zero_point, qmin, qmax) with qmin/qmax from
- * n_bits and signedness; the encrypted value is v = q - zero_point, which
- * lies in range = [qmin - zp, qmax - zp]. */
+/* Quantization of one encrypted input (Brevitas's and Concrete ML's rule):
+ * q = clamp(round_half_even(x / scale + zero_point), qmin, qmax), in
+ * float64, with qmin/qmax from n_bits and signedness; the encrypted value
+ * is v = q - zero_point, which lies in range = [qmin - zp, qmax - zp]. */
 typedef struct veil_model_input {
     char *name;
     veil_shape shape;

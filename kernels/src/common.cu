@@ -107,3 +107,10 @@ std::mutex &veil_cuda_launch_lock() {
     static std::mutex m;
     return m;
 }
+
+int veil_cuda_kernel_sm90(const void *kernel) {
+    cudaFuncAttributes a;
+    const cudaError_t e = cudaFuncGetAttributes(&a, kernel);
+    if (e != cudaSuccess) return -(int)e;
+    return a.ptxVersion >= 90;
+}

@@ -48,6 +48,14 @@ static inline int veil_cuda_select(uint32_t gpu_index) {
  * microseconds). */
 std::mutex &veil_cuda_launch_lock();
 
+/* 1 when the code of `kernel` that the current device loads was compiled
+ * for a virtual architecture of 9.0 or above (cudaFuncAttributes
+ * ptxVersion), 0 when not, -cudaError on failure. The cluster and split
+ * kernels compile their body only from 9.0 on and trap below: a binary
+ * built for sm_80 alone and run on an H100 JIT-compiles their 8.0 PTX, so
+ * the device's compute capability is not enough to say they run. */
+int veil_cuda_kernel_sm90(const void *kernel);
+
 static inline unsigned veil_blocks(uint64_t threads, unsigned per_block) {
     return (unsigned)((threads + per_block - 1) / per_block);
 }

@@ -70,7 +70,7 @@ __global__ void __launch_bounds__(T, veil_cluster_cfg<D>::blocks_per_sm)
 #else
     (void)out, (void)ms, (void)polys, (void)index, (void)bsk, (void)tw, (void)roots, (void)d;
     (void)in_dim, (void)steps;
-    __trap(); /* the host launches it only on compute capability >= 9.0 */
+    __trap(); /* the host launches it only where this code is 9.0's (veil_cuda_kernel_sm90) */
 #endif
 }
 
@@ -103,6 +103,8 @@ int launch_as(cudaStream_t stream, const veil_cuda_params *p, const D &d, uint64
     constexpr uint32_t T = veil_cluster_cfg<D>::threads;
     const size_t smem = veil_cluster_smem_bytes(p);
     auto kernel = cluster_pbs_kernel<D, T, MB>;
+    const int sm90 = veil_cuda_kernel_sm90((const void *)kernel);
+    if (sm90 <= 0) return sm90; /* no 9.0 code in this binary: the body traps */
     std::lock_guard<std::mutex> lock(veil_cuda_launch_lock());
     VEIL_CU(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     cudaLaunchAttribute attr[1];

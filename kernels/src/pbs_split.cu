@@ -69,7 +69,7 @@ __global__ void __launch_bounds__(T, 1)
 #else
     (void)out, (void)ms, (void)polys, (void)index, (void)bsk, (void)tw, (void)roots;
     (void)roots_loc, (void)d, (void)in_dim;
-    __trap(); /* the host launches it only on compute capability >= 9.0 */
+    __trap(); /* the host launches it only where this code is 9.0's (veil_cuda_kernel_sm90) */
 #endif
 }
 
@@ -118,6 +118,9 @@ int launch(cudaStream_t stream, const veil_cuda_params *p, uint64_t *d_out, cons
 template <uint32_t S> int max_active(const veil_cuda_params *p) {
     const veil_split_dims d = veil_split_dims_of(p, S);
     const size_t smem = veil_split_smem_bytes(p, S);
+    const int sm90 =
+        veil_cuda_kernel_sm90((const void *)split_pbs_kernel<S, veil_split_threads<S>::value>);
+    if (sm90 <= 0) return sm90; /* no 9.0 code in this binary: the body traps */
     std::lock_guard<std::mutex> lock(veil_cuda_launch_lock());
     cudaError_t e = prepare<S>(d, smem);
     if (e != cudaSuccess) return -(int)e;

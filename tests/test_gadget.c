@@ -11,8 +11,9 @@
  *     random x with forced ties (a digit's low part exactly B/2), at every
  *     (base_log, levels) of the engine's sets and the weak test sets;
  *   - the mean of each level's digits over random 64-bit inputs at those
- *     same pairs, within 5 standard errors of 0 (sd^2 = (B^2+2)/12, the
- *     value the noise model uses; a false alarm about 6e-7 per check). It
+ *     same pairs, within 6 standard errors of 0 (sd^2 = (B^2+2)/12, the
+ *     value the noise model uses; a false alarm about 2e-9 per check, 3e-7
+ *     over the 142 levels: at 5 it was 8e-5 a run). It
  *     detects the old mean of -1/2 only for small B (the keyswitch's), which
  *     is why the exhaustive check exists;
  *   - ties to even (veil_gadget_decompose_even, the multi-bit external
@@ -166,7 +167,7 @@ static void test_random_mean(void) {
                 sum[j] += (double)d[j];
         }
         const double B = ldexp(1.0, (int)b), sd = sqrt((B * B + 2) / 12);
-        const double bound = 5 * sd / sqrt((double)samples);
+        const double bound = 6 * sd / sqrt((double)samples);
         for (uint32_t j = 0; j < l; j++) {
             const double mean = sum[j] / samples;
             if (fabs(mean) > bound)
@@ -178,7 +179,7 @@ static void test_random_mean(void) {
         }
     }
     CU_ASSERT(levels_checked >= np);
-    printf("\n  %zu levels of %zu pairs, %ld random inputs each: |mean| <= 5 standard errors "
+    printf("\n  %zu levels of %zu pairs, %ld random inputs each: |mean| <= 6 standard errors "
            "(largest %.2f of the bound)\n",
            levels_checked, np, samples, worst);
 }

@@ -246,13 +246,16 @@ static void test_deterministic(void) {
     veil_test_keys_free(&b);
 }
 
-/* Accepts measured in [lo_model (1 - 5 sd), model (1 + 5 sd)] with sd =
- * sqrt((kurtosis - 1) / S) (kurtosis at least 3), test_noise.c's rule. */
+/* Accepts measured in [lo_model * band lo, slack * model * band hi], the
+ * band veil_test_variance_band's at 5 standard deviations (kurtosis at
+ * least 3), test_noise.c's rule. */
 static int check(const char *what, const char *id, double s2, double s4, int n, double model,
                  double lo_model, double slack) {
     const double measured = s2 / n, kurt = fmax(s4 / n / (measured * measured), 3.0);
-    const double sd = sqrt((kurt - 1) / n);
-    const double lo = lo_model * (1 - 5 * sd), hi = slack * model * (1 + 5 * sd);
+    double lo, hi;
+    veil_test_variance_band(n, kurt, 5.0, &lo, &hi);
+    lo *= lo_model;
+    hi *= slack * model;
     const int ok = measured >= lo && measured <= hi;
     printf("  %-30s %-14s measured 2^%.3f model 2^%.3f ratio %.3f accept [%.3f, %.3f] "
            "(%d samples) %s\n",

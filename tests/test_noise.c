@@ -7,11 +7,12 @@
  * Tolerance: a sample variance over S independent samples has relative
  * standard deviation sqrt((kurtosis - 1) / S): sqrt(2 / S) for a Gaussian,
  * less for uniform-like errors; check() uses the measured kurtosis when it
- * is above 3. Each check accepts measured / model in [1 - 5 sd, 1 + 5 sd]
- * (two-sided p < 6e-7 per check). Fresh, keyswitch and modulus switch: 5000
- * samples each, so +-10% at 5 sd. PBS: 300 samples in the default run
- * (+-41%: a KS-PBS costs tens of ms here and the default run has a budget);
- * test_noise_slow.c (label slow) runs 5000, +-10%.
+ * is above 3. Each check accepts measured / model in the band of
+ * veil_test_variance_band at 5 standard deviations (skew kept: two-sided
+ * p < 6e-7 per check). Fresh, keyswitch and modulus switch: 5000 samples
+ * each, about +-10%. PBS: 300 samples in the default run (-36% to +46%: a
+ * KS-PBS costs tens of ms here and the default run has a budget);
+ * test_noise_slow.c (label slow) runs 5000.
  *
  * The PBS output's model is Concrete's, whose FFT term is fitted to Zama's
  * FFT and is an upper estimate for veil's; so the PBS check is measured <=
@@ -85,16 +86,17 @@ static double acc_var(const acc_t *a) {
     return (a->sum2 - a->n * m * m) / (a->n - 1);
 }
 
-/* Accepts measured / model in [lower/model * (1 - Z sd), 1 + Z sd] with
- * sd = sqrt((kurtosis - 1) / S), the kurtosis at least 3 (Gaussian) and at
- * most the measured one when larger. */
+/* Accepts measured in [lower_model * band lo, model * band hi], the band
+ * veil_test_variance_band's at Z for S samples of the measured kurtosis
+ * (at least 3, a Gaussian's). */
 #define Z 5.0
 static int check(const char *what, const char *id, const acc_t *a, double model,
                  double lower_model) {
     const double measured = acc_var(a), kurt = fmax(acc_kurt(a), 3.0);
-    const double sd = sqrt((kurt - 1) / a->n);
-    double lo = (lower_model > 0 ? lower_model : model) * (1 - Z * sd);
-    double hi = model * (1 + Z * sd);
+    double lo, hi;
+    veil_test_variance_band(a->n, kurt, Z, &lo, &hi);
+    lo *= lower_model > 0 ? lower_model : model;
+    hi *= model;
     int ok = measured >= lo && measured <= hi;
     printf("  %-26s %-12s measured 2^%.3f  model 2^%.3f  ratio %.3f  (%d samples, kurtosis %.2f, "
            "accept [%.3f, %.3f]) %s\n",

@@ -3,6 +3,7 @@
 #include "veil/serialize.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,4 +166,11 @@ int veil_test_fft_path_here(veil_fft_path p) {
                p == VEIL_FFT_FFTW ? "built with VEIL_FFTW=OFF" : "this CPU lacks its instructions");
     said |= bit;
     return 0;
+}
+
+void veil_test_variance_band(double n, double kurt, double z, double *lo, double *hi) {
+    const double nu = 2.0 * n / (kurt > 1.0 ? kurt - 1.0 : 2.0), c = 2.0 / (9.0 * nu);
+    const double a = 1.0 - c - z * sqrt(c), b = 1.0 - c + z * sqrt(c);
+    *lo = a > 0 ? a * a * a : 0.0;
+    *hi = b * b * b;
 }

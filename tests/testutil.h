@@ -60,6 +60,17 @@ static inline uint64_t veil_test_phase_dist(uint64_t a, uint64_t b) {
     return d < 0 ? 0 - (uint64_t)d : (uint64_t)d;
 }
 
+/* The acceptance band of a sample variance over its model: measured /
+ * model of n independent errors of kurtosis kurt (3 for a Gaussian; pass
+ * at least 3) lies in [*lo, *hi] except with probability about that of a
+ * normal beyond z on either side. The ratio is taken as chi-square / nu
+ * with nu = 2 n / (kurt - 1) degrees of freedom (the same variance), whose
+ * quantiles come from the Wilson-Hilferty cube: unlike 1 +- z sqrt(2 / n)
+ * it keeps the right tail's skew, which at n = 200 and z = 4.5 put the
+ * false alarm at 3e-5 a check instead of 3e-6 (the statistical audit of
+ * 2026-12-04). The one rule of the noise tests. */
+void veil_test_variance_band(double n, double kurt, double z, double *lo, double *hi);
+
 /* 1 when FFT path p runs here; otherwise prints, once per path and
  * program, "SKIPPED: FFT path P: why" (the line make test's summary lists)
  * and returns 0. Tests that cover every path skip the ones this CPU or

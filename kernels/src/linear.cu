@@ -17,12 +17,14 @@ struct w_loader {
     }
 };
 
+/* row: within the launch's rows, which start at row0 */
 struct linear_epilogue {
     uint64_t *out;
     const uint64_t *bias;
-    uint32_t out_features, lwe_size;
+    uint32_t out_features, lwe_size, row0;
     uint64_t batch0;
     __device__ void store(uint32_t row, uint32_t col, uint32_t z, uint64_t v) const {
+        row += row0;
         if (bias && col == lwe_size - 1) v += bias[row];
         out[((batch0 + z) * out_features + row) * (uint64_t)lwe_size + col] = v;
     }
@@ -70,20 +72,23 @@ extern "C" int veil_cuda_linear(void *stream, uint32_t gpu_index, uint64_t *d_ou
                                 uint32_t lwe_size) {
     if (batch == 0 || out_features == 0) return 0;
     if (in_features == 0 || lwe_size == 0) return VEIL_CUDA_ERR_ARG;
-    if (veil_blocks(out_features, VEIL_GEMM_TM) > 65535) return VEIL_CUDA_ERR_ARG; /* grid.y */
     int e = veil_cuda_select(gpu_index);
     if (e) return e;
-    w_loader ld{d_w, out_features, in_features, VEIL_GEMM_TK};
     const uint64_t in_stride = (uint64_t)in_features * lwe_size;
-    /* grid.z is at most 65535: samples in groups */
-    for (uint32_t b0 = 0; b0 < batch; b0 += 65535) {
-        const uint32_t nb = batch - b0 < 65535 ? batch - b0 : 65535;
-        linear_epilogue ep{d_out, d_bias, out_features, lwe_size, b0};
-        dim3 grid(veil_blocks(lwe_size, VEIL_GEMM_TN), veil_blocks(out_features, VEIL_GEMM_TM), nb);
-        veil_gemm_u64<<<grid, VEIL_GEMM_THREADS, 0, (cudaStream_t)stream>>>(
-            ld, ep, d_in + b0 * in_stride, lwe_size, in_stride, out_features, in_features, lwe_size,
-            1);
-        VEIL_CU_LAUNCHED();
+    /* grid.y and grid.z are at most 65535: output rows (65535 tiles of TM)
+     * and samples in groups, as many layers as the cpu backend takes */
+    const uint32_t rows_max = 65535u * VEIL_GEMM_TM;
+    for (uint64_t r0 = 0; r0 < out_features; r0 += rows_max) { /* 64-bit: no wrap */
+        const uint32_t nr = (uint32_t)(out_features - r0 < rows_max ? out_features - r0 : rows_max);
+        w_loader ld{d_w + (uint64_t)r0 * in_features, nr, in_features, VEIL_GEMM_TK};
+        for (uint32_t b0 = 0; b0 < batch; b0 += 65535) {
+            const uint32_t nb = batch - b0 < 65535 ? batch - b0 : 65535;
+            linear_epilogue ep{d_out, d_bias, out_features, lwe_size, (uint32_t)r0, b0};
+            dim3 grid(veil_blocks(lwe_size, VEIL_GEMM_TN), veil_blocks(nr, VEIL_GEMM_TM), nb);
+            veil_gemm_u64<<<grid, VEIL_GEMM_THREADS, 0, (cudaStream_t)stream>>>(
+                ld, ep, d_in + b0 * in_stride, lwe_size, in_stride, nr, in_features, lwe_size, 1);
+            VEIL_CU_LAUNCHED();
+        }
     }
     return 0;
 }

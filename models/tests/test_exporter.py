@@ -138,10 +138,19 @@ def test_round_trip_two_inputs_add_concat(tmp_path):
     xa, xb = x[:, :4].copy(), x[:, 4:].copy()
     model = fit(TwoInputs(), [xa[:400], xb[:400]], y[:400])
     path = str(tmp_path / "two.h5")
-    # the approximate rescale is said at export, not only in verbose mode
+    # the approximate rescale is said at export, not only in verbose mode; its
+    # error (one step of the rescaled tensor, through the head's weights) is
+    # beyond the default bound of 2 output steps, which refuses it
+    with pytest.warns(UserWarning, match=r"the coarser one is rescaled by a rounding table"):
+        with pytest.raises(ExportError, match=r"output 'y': .* more than max_error_steps=2: "
+                                              r"an approximate rescale"):
+            export(model, (xa[:128], xb[:128]), (xa[400:], xb[400:]), y[400:], path,
+                   name="two", verbose=False, accuracy_tolerance=0.03)
+    assert not os.path.exists(path)
     with pytest.warns(UserWarning, match=r"the coarser one is rescaled by a rounding table"):
         rep = export(model, (xa[:128], xb[:128]), (xa[400:], xb[400:]), y[400:], path,
-                     name="two", verbose=False, accuracy_tolerance=0.03)
+                     name="two", verbose=False, accuracy_tolerance=0.03, max_error_steps=None)
+    assert rep["max_error_steps"] > 2
     assert validate(path) == []
     assert check_golden(path)[0]
     assert_golden_independent(path)
@@ -297,6 +306,8 @@ def test_range_set_gives_calib_range(tmp_path):
     assert validate(a) == []
     ia, ib = h5io.read(a), h5io.read(b)
     assert ia["range_samples"] == 300 and ib["range_samples"] == 300
+    # without --name, the name is the output file's (as the sample models')
+    assert ia["attrs"]["name"] == "a" and ib["attrs"]["name"] == "b"
     name = ia["inputs"][0]["name"]
     assert np.array_equal(ia["calibration"][name], ib["calibration"][name][:100])
     own = intpath.run(ia["layers"], ia["calibration"])
@@ -311,6 +322,9 @@ def test_range_set_gives_calib_range(tmp_path):
 def test_cli_help():
     r = _run_cli("--help")
     assert r.returncode == 0 and "export" in r.stdout and "check" in r.stdout
+    r = _run_cli("export", "--help")
+    assert r.returncode == 0 and "--max-error-steps" in r.stdout
+    assert "output file's name without its extension" in " ".join(r.stdout.split())
 
 
 class FloatActs(nn.Module):

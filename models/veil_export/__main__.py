@@ -1,6 +1,7 @@
 """Command line of the veil exporter: python -m veil_export {export,info,check} ..."""
 
 import argparse
+import os
 import sys
 
 import numpy as np
@@ -20,7 +21,6 @@ def _build_model(spec, weights):
     the (untrained or trained) model; weights: optional torch.save(model.state_dict())."""
     import importlib
     import importlib.util
-    import os
     import torch
     if ":" not in spec:
         raise SystemExit("veil_export: model must be FILE.py:FACTORY or MODULE:FACTORY, got %r" % spec)
@@ -56,9 +56,11 @@ def cmd_export(a):
     if "labels" not in tdata.files:
         raise SystemExit("veil_export: test file %s has no 'labels' array" % a.test)
     try:
-        export(model, calib, test, tdata["labels"], a.output, name=a.name or "model",
+        name = a.name or os.path.splitext(os.path.basename(a.output))[0] or "model"
+        export(model, calib, test, tdata["labels"], a.output, name=name,
                description=a.description, n_golden=a.golden,
-               accuracy_tolerance=a.tolerance, verbose=not a.quiet, range_inputs=rset)
+               accuracy_tolerance=a.tolerance, verbose=not a.quiet, range_inputs=rset,
+               max_error_steps=a.max_error_steps)
     except ExportError as e:
         print("veil_export: error: %s" % e, file=sys.stderr)
         return 1
@@ -118,11 +120,15 @@ def main(argv=None):
     e.add_argument("-o", "--output", required=True, help="output .h5")
     e.add_argument("--range-set", help=".npz like calib: the inputs every calib_range is taken "
                                        "over (with calib), e.g. the whole training set")
-    e.add_argument("--name", help="model name (default: the output path)")
+    e.add_argument("--name", help="model name, the file's name attribute (default: the output "
+                                  "file's name without its extension, as the sample models)")
     e.add_argument("--description", default="")
     e.add_argument("--golden", type=int, default=64, help="golden samples (default 64)")
     e.add_argument("--tolerance", type=float, default=0.01,
                    help="max accuracy difference integer path vs Brevitas (default 0.01)")
+    e.add_argument("--max-error-steps", type=float, default=2.0,
+                   help="max |dequantized integer output - Brevitas output| on the test set, "
+                        "in quantization steps of the output (default 2)")
     e.add_argument("-q", "--quiet", action="store_true")
     e.set_defaults(func=cmd_export)
     i = sub.add_parser("info", help="print the layers, ranges and bit widths of a model file")

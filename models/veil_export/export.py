@@ -25,6 +25,7 @@ training set, Concrete ML's inputset) to know the observed ranges
 (`calib_range`); worst-case ranges come from interval arithmetic.
 """
 
+import inspect
 import math
 import operator
 import warnings
@@ -216,6 +217,31 @@ def _describe(node, module=None):
     return "'%s' (%s %s)" % (node.name, node.op, getattr(t, "__name__", str(t)))
 
 
+def _int_quant_tensor(t, where, what):
+    """Refuses t unless it is Brevitas's integer quantized tensor (an
+    IntQuantTensor; QuantTensor before Brevitas 0.11) with a scale, zero point
+    and bit width: float quantizers (FP8, minifloat: FloatQuantTensor) and
+    disabled quantizers (a plain tensor) are named as such."""
+    try:
+        from brevitas.quant_tensor import IntQuantTensor as QT
+    except ImportError:  # Brevitas before 0.11: every QuantTensor is an integer one
+        from brevitas.quant_tensor import QuantTensor as QT
+    if not isinstance(t, QT):
+        kind = type(t).__name__
+        why = ("a float format (minifloat, FP8)" if "Float" in kind else
+               "group-wise scales" if "Group" in kind else None)
+        if why:
+            raise ExportError("%s: %s gives a %s, %s; only integer quantizers with a per-tensor "
+                              "or per-channel scale (IntQuantTensor) are supported" % (
+                                  where, what, kind, why))
+        raise ExportError("%s: %s gives a %s, not an integer quantized tensor (quantization "
+                          "disabled?)" % (where, what, kind))
+    if any(getattr(t, a, None) is None for a in ("scale", "zero_point", "bit_width", "signed")):
+        raise ExportError("%s: %s gives a quantized tensor without scale, zero point, bit "
+                          "width or sign" % (where, what))
+    return t
+
+
 def _quant_call(m, x, where):
     """Runs a Brevitas activation quantizer and returns (v = q - zp int64 numpy,
     scale, zp, bit_width, signed)."""
@@ -226,8 +252,7 @@ def _quant_call(m, x, where):
             out = m(x)
     finally:
         m.return_quant_tensor = saved
-    if not hasattr(out, "int") or getattr(out, "scale", None) is None:
-        raise ExportError("%s: did not return an integer quantized tensor" % where)
+    _int_quant_tensor(out, where, "the quantizer")
     if out.scale.numel() != 1 or out.zero_point.numel() != 1:
         raise ExportError("%s: per-channel activation scales are not supported" % where)
     zp = float(out.zero_point)
@@ -433,6 +458,7 @@ class _Exporter:
         pv = _quant_call(m, probe, where)[0]
         lo, hi = int(pv.min()), int(pv.max())
         shape = tuple(fin.calib.shape[1:])
+        self.check_input_rounding(m, shape, scale, zp, lo, hi, where)
         self.calib[fin.name] = v
         self.inputs.append(dict(name=fin.name, index=fin.index, shape=list(shape), scale=scale,
                                 zero_point=zp, n_bits=bits, signed=int(signed), range=[lo, hi],
@@ -441,6 +467,115 @@ class _Exporter:
         self.log("input %s %s scale %g zp %d %d-bit %s range [%d, %d]" % (
             fin.name, list(shape), scale, zp, bits, "signed" if signed else "unsigned", lo, hi))
         return Quant(fin.name, shape, lo, hi, scale)
+
+    @staticmethod
+    def module_args(node, m):
+        """The arguments of a module call in the order of its forward()'s
+        parameters: keyword arguments (self.fc(input=x), self.add(a, other=b))
+        put in their places, a skipped parameter given its default."""
+        if not node.kwargs:
+            return list(node.args)
+        where = _describe(node, m)
+        call = ", ".join([str(a) for a in node.args] +
+                         ["%s=%s" % kv for kv in node.kwargs.items()])
+        try:
+            sig = inspect.signature(m.forward)
+        except (TypeError, ValueError) as e:
+            raise ExportError("%s: called with keyword arguments (%s) and its forward() has no "
+                              "signature to place them; pass them positionally" % (
+                                  where, call)) from e
+        try:
+            bound = sig.bind(*node.args, **node.kwargs)
+        except TypeError as e:
+            raise ExportError("%s: the call's arguments (%s) do not fit forward%s: %s" % (
+                where, call, sig, e)) from e
+        args, missing = [], []
+        for pname, p in sig.parameters.items():
+            if p.kind == p.VAR_POSITIONAL:
+                args += missing + list(bound.arguments.get(pname, ()))
+                missing = []
+            elif p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+                if pname in bound.arguments:
+                    args += missing + [bound.arguments[pname]]
+                    missing = []
+                else:
+                    missing.append(p.default)
+            elif pname in bound.arguments:  # keyword-only, **kwargs
+                raise ExportError("%s: keyword argument '%s' of forward() is not supported; "
+                                  "pass the tensors positionally" % (where, pname))
+        return args
+
+    def check_input_rounding(self, m, shape, scale, zp, lo, hi, where):
+        """Refuses an input quantizer whose integers differ from the client's
+        rule (models/SCHEMA.md, Concrete ML's QuantizedArray): q = clamp(rint(x /
+        scale + zero_point), qmin, qmax) in float64, ties to even, v = q - zp,
+        lo/hi = qmin - zp, qmax - zp. Probes: x = (k + 0.25) * scale and
+        (k + 0.75) * scale over the range (far from ties, so float32, as Brevitas
+        computes, and float64 agree), the exact ties x = (k + 0.5) * scale where
+        that product is a float32 number (k = 0 and -1 always: a tie between an
+        even and an odd neighbour), and Brevitas's own rounding function
+        (float_to_int_impl) on the ties k + 0.5 directly. FLOOR, CEIL,
+        ROUND_TO_ZERO, DPU rounding and the like are refused."""
+        ks = np.arange(lo - 1, hi + 2, dtype=np.int64)
+        if len(ks) > 1 << 14:  # a wide input: both ends and a sample of the middle
+            ks = np.unique(np.concatenate([ks[:4096], ks[-4096:],
+                                           np.linspace(lo, hi, 4096).astype(np.int64)]))
+        ks = ks[np.abs(ks) < 1 << 20].astype(np.float64)  # k + 0.25 exact in float32
+        away = np.concatenate([ks + 0.25, ks + 0.75])
+        x_away = (away * scale).astype(np.float32)
+        t = ks + 0.5
+        exact = t * scale  # exact in float64 (24-bit scale times a <= 22-bit t)
+        x_ties = exact.astype(np.float32)[exact.astype(np.float32).astype(np.float64) == exact]
+        xs = np.concatenate([x_away, x_ties])
+        if not len(xs):  # only integers beyond float32's half-integers
+            return
+        n = int(np.prod(shape)) if shape else 1
+        pad = (-len(xs)) % n
+        probe = torch.from_numpy(np.concatenate([xs, np.zeros(pad, np.float32)]).reshape(
+            (-1,) + tuple(shape)))
+        v, pscale, pzp = _quant_call(m, probe, where)[:3]
+        if pscale != scale or pzp != zp:
+            raise ExportError("%s: its scale and zero point depend on the input (%g, %d on the "
+                              "calibration set, %g, %d on other values); a model input needs a "
+                              "fixed quantizer" % (where, scale, zp, pscale, pzp))
+        v = v.reshape(-1)[:len(xs)]
+        rule = np.clip(np.rint(xs.astype(np.float64) / scale + zp), lo + zp, hi + zp) - zp
+        bad = np.nonzero(v != rule)[0]
+        if bad.size:
+            i = int(bad[0])
+            y = float(xs[i]) / scale + zp
+            raise ExportError(
+                "%s: quantizes x = %.9g (x / scale + zero_point = %.6g) to q = %d where the "
+                "client's rule, q = clamp(rint(x / scale + zero_point)) rounding to nearest "
+                "with ties to even (models/SCHEMA.md), gives %d (%d of %d probes differ): the "
+                "client would encrypt other integers than the model computes on; use a "
+                "round-to-nearest input quantizer (float_to_int_impl_type ROUND, Brevitas's "
+                "default)" % (where, xs[i], y, int(v[i]) + zp, int(rule[i]) + zp, bad.size,
+                              len(xs)))
+        root = m.proxy if isinstance(m, _Proxy) else m
+        ties = torch.arange(-8, 8, dtype=torch.float32) + 0.5
+        # the rounding of the values (IntQuant's), not the one a scaling may have
+        # (a power-of-two scale's ceil)
+        for name, parent in root.named_modules():
+            impl = getattr(parent, "float_to_int_impl", None)
+            if type(parent).__name__ not in ("IntQuant", "DecoupledIntQuant") or impl is None:
+                continue
+            name = (name + "." if name else "") + "float_to_int_impl"
+            try:
+                with torch.no_grad():
+                    r = impl(ties.clone())
+                r = np.asarray(r.detach().to(torch.float64).numpy()).reshape(-1)
+            except Exception:  # a rounding function of another form: the probes above
+                continue
+            want = np.rint(ties.numpy().astype(np.float64))
+            if r.shape != want.shape:
+                continue
+            if np.any(r != want):
+                i = int(np.nonzero(r != want)[0][0])
+                raise ExportError(
+                    "%s: its rounding function (%s, %s) rounds the tie %g to %g; the client "
+                    "rounds ties to even (%g, models/SCHEMA.md); use float_to_int_impl_type "
+                    "ROUND" % (where, name, type(impl).__name__, float(ties[i]), r[i], want[i]))
 
     def call_module(self, node, m, args):
         where = _describe(node, m)
@@ -463,6 +598,12 @@ class _Exporter:
                                   % (where, x.name))
             p = self.as_pending(x)
             if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+                if m.running_mean is None or m.running_var is None:
+                    raise ExportError("%s: BatchNorm without running statistics "
+                                      "(track_running_stats=False) normalizes every batch "
+                                      "by its own mean and variance, so no fixed table "
+                                      "computes it; train with track_running_stats=True"
+                                      % where)
                 # BatchNorm1d: features [F] or a 1-D signal (here [C, 1, L])
                 want = (1, 3) if isinstance(m, nn.BatchNorm1d) else (3,)
                 signal = len(p.shape) == 3 and (p.shape[1] == 1 or not isinstance(
@@ -501,8 +642,11 @@ class _Exporter:
                  else self.lut(self.need_float_chain(x, where, "input"), q,
                                where + " input_quant"))
         x = self.need_quant(x, where)
+        if not m.weight_quant.is_quant_enabled:
+            raise ExportError("%s: weight quantization disabled (weight_quant=None); give it an "
+                              "integer weight quantizer (weight_bit_width=...)" % where)
         with torch.no_grad():
-            qw = m.quant_weight()
+            qw = _int_quant_tensor(m.quant_weight(), where, "weight_quant")
             w = qw.int().to(torch.int64).numpy()
             wzp = qw.zero_point.detach().numpy()
             if np.any(wzp != np.round(wzp)):
@@ -788,8 +932,7 @@ class _Exporter:
         quantizer set to None is left out, as Brevitas leaves it out.
         (Brevitas 0.13's QuantCat fails in its own forward, QuantTensor.cat
         missing, so it stays refused.)"""
-        kw = [node.kwargs[k] for k in ("input", "other") if k in node.kwargs]
-        vals = list(args) + [self.env[v] if isinstance(v, torch.fx.Node) else v for v in kw]
+        vals = list(args)  # keyword operands put in place by module_args
         if len(vals) != 2:
             raise ExportError("%s: expected two operands, got %d" % (where, len(vals)))
         if m.input_quant.is_quant_enabled:
@@ -953,39 +1096,54 @@ class _Exporter:
             graph = _Tracer().trace(self.model)
         except Exception as e:  # fx gives many exception types
             raise ExportError("cannot trace the model with torch.fx: %s" % e) from e
-        env = self.env = {}  # graph node -> its value (eltwise_add reads keyword operands)
+        env = self.env = {}  # graph node -> its value
         placeholders = [n for n in graph.nodes if n.op == "placeholder"]
         if len(placeholders) != len(self.calib_f):
             raise ExportError("model takes %d inputs, %d calibration tensors given" % (
                 len(placeholders), len(self.calib_f)))
         outputs = None
         for node in graph.nodes:
-            if node.op == "placeholder":
-                i = placeholders.index(node)
-                users = list(node.users)
-                first = self.modules.get(users[0].target) if len(users) == 1 and \
-                    users[0].op == "call_module" else None
-                ok = isinstance(first, QuantNonLinearActLayer) or (
-                    isinstance(first, (qnn.QuantLinear, qnn.QuantConv2d, qnn.QuantConv1d)) and
-                    first.input_quant.is_quant_enabled)
-                if not ok:
-                    raise ExportError("model input '%s' must go to exactly one Brevitas "
-                                      "quantizer first (QuantIdentity, or a layer's "
-                                      "input_quant)" % node.name)
-                env[node] = FloatInput(i, node.name, self.calib_f[i], self.test_f[i])
-            elif node.op == "call_module":
-                m = self.modules[node.target]
-                env[node] = self.call_module(node, m, [env[a] if isinstance(a, torch.fx.Node)
-                                                       else a for a in node.args])
-            elif node.op in ("call_function", "call_method"):
-                env[node] = self.call_function(node, env)
-            elif node.op == "output":
-                res = node.args[0]
-                outputs = list(res) if isinstance(res, (tuple, list)) else [res]
-                outputs = [env[o] for o in outputs]
+            m = self.modules.get(node.target) if node.op == "call_module" else None
+            try:
+                res = self.visit(node, m, placeholders)
+            except ExportError:
+                raise
+            except Exception as e:  # a case the checks above did not foresee
+                raise ExportError("%s: cannot be exported (%s: %s)" % (
+                    _describe(node, m), type(e).__name__, e)) from e
+            if node.op == "output":
+                outputs = res
             else:
-                raise ExportError("unsupported graph node %s" % _describe(node))
+                env[node] = res
         return outputs
+
+    def visit(self, node, m, placeholders):
+        """The value of one graph node (the list of the model's outputs for the
+        output node)."""
+        env = self.env
+        if node.op == "placeholder":
+            i = placeholders.index(node)
+            users = list(node.users)
+            first = self.modules.get(users[0].target) if len(users) == 1 and \
+                users[0].op == "call_module" else None
+            ok = isinstance(first, QuantNonLinearActLayer) or (
+                isinstance(first, (qnn.QuantLinear, qnn.QuantConv2d, qnn.QuantConv1d)) and
+                first.input_quant.is_quant_enabled)
+            if not ok:
+                raise ExportError("model input '%s' must go to exactly one Brevitas "
+                                  "quantizer first (QuantIdentity, or a layer's "
+                                  "input_quant)" % node.name)
+            return FloatInput(i, node.name, self.calib_f[i], self.test_f[i])
+        if node.op == "call_module":
+            return self.call_module(node, m, [env[a] if isinstance(a, torch.fx.Node) else a
+                                              for a in self.module_args(node, m)])
+        if node.op in ("call_function", "call_method"):
+            return self.call_function(node, env)
+        if node.op == "output":
+            res = node.args[0]
+            outputs = list(res) if isinstance(res, (tuple, list)) else [res]
+            return [env[o] for o in outputs]
+        raise ExportError("unsupported graph node %s" % _describe(node))
 
     def make_outputs(self, outs):
         res = []
@@ -1043,7 +1201,8 @@ def _float_forward(model, inputs):
 
 
 def export(model, calib_inputs, test_inputs, test_labels, path, name, description="",
-           n_golden=64, accuracy_tolerance=0.01, verbose=True, range_inputs=None):
+           n_golden=64, accuracy_tolerance=0.01, verbose=True, range_inputs=None,
+           max_error_steps=2.0):
     """Exports a Brevitas QAT model to a veil model file.
 
     model:        torch.nn.Module built from Brevitas layers (see models/README.md).
@@ -1055,9 +1214,15 @@ def export(model, calib_inputs, test_inputs, test_labels, path, name, descriptio
                   calib_inputs together (calib_inputs alone when not given).
     test_inputs:  same for the held-out test set; the golden vectors are its first
                   n_golden samples; test_labels: int labels [S_test].
-    Returns a dict report (accuracies, mismatches, bit widths). Raises ExportError
-    when the model has an unsupported layer or the integer path disagrees with
-    Brevitas by more than accuracy_tolerance in accuracy.
+    max_error_steps: the most |dequantized integer output - Brevitas output| may be on
+                  the test set, in quantization steps of the output (its scale, per
+                  channel); None: not checked.
+    Returns a dict report (accuracies, mismatches, bit widths, max_error_steps: the
+    error in steps). Raises ExportError when the model has an unsupported layer, the
+    integer path disagrees with Brevitas by more than accuracy_tolerance in
+    accuracy or by more than max_error_steps on an output. The file is written
+    atomically (a temporary file renamed onto path): an export that fails leaves
+    a previous file at path as it was.
     """
     calib = [torch.as_tensor(t, dtype=torch.float32) for t in _as_list(calib_inputs)]
     test = [torch.as_tensor(t, dtype=torch.float32) for t in _as_list(test_inputs)]
@@ -1094,17 +1259,36 @@ def export(model, calib_inputs, test_inputs, test_labels, path, name, descriptio
         if d.shape != f.shape:
             raise ExportError("output %d: integer path shape %s, Brevitas %s" % (i, d.shape, f.shape))
     max_err = max(float(np.max(np.abs(d - f))) if d.size else 0.0 for d, f in zip(deq, float_out))
+    # The same error in quantization steps of each output (scale per channel).
+    err_steps = []
+    for o, d, f in zip(outputs, deq, float_out):
+        step = np.asarray(o["scale"], dtype=np.float64).reshape((1, -1) + (1,) * (d.ndim - 2))
+        err_steps.append(float(np.max(np.abs(d - f) / step)) if d.size else 0.0)
     pred_int, pred_float = predict(deq[0]), predict(float_out[0])
     mismatch = int(np.sum(pred_int != pred_float))
     acc_int = float(np.mean(pred_int == labels))
     acc_float = float(np.mean(pred_float == labels))
     if verbose:
         print("veil_export: test set %d samples: Brevitas accuracy %.4f, integer path %.4f, "
-              "argmax disagreements %d, max |dequantized - float| %.3g" % (
-                  len(labels), acc_float, acc_int, mismatch, max_err))
+              "argmax disagreements %d, max |dequantized - float| %.3g (%.3g output "
+              "quantization steps)" % (len(labels), acc_float, acc_int, mismatch, max_err,
+                                       max(err_steps)))
     if abs(acc_int - acc_float) > accuracy_tolerance:
         raise ExportError("integer path accuracy %.4f differs from Brevitas's %.4f by more than "
                           "%.4f" % (acc_int, acc_float, accuracy_tolerance))
+    for o, d, f, e in zip(outputs, deq, float_out, err_steps):
+        if max_error_steps is not None and not e <= max_error_steps:
+            raise ExportError(
+                "output '%s': the integer path differs from Brevitas's float output by up to "
+                "%.4g (max |dequantized - float| on %d test samples), %.3g quantization steps "
+                "of the output (scale %s), more than max_error_steps=%g: an approximate "
+                "rescale, a table that does not cover its input's range, or a quantizer "
+                "the tables do not reproduce (raise max_error_steps, --max-error-steps, "
+                "to accept it)" % (o["name"], float(np.max(np.abs(d - f))), len(labels), e,
+                                   "%g" % np.min(o["scale"])
+                                   if np.min(o["scale"]) == np.max(o["scale"]) else
+                                   "%g..%g" % (np.min(o["scale"]), np.max(o["scale"])),
+                                   max_error_steps))
 
     g = min(n_golden, len(labels))
     gl = labels[:g]
@@ -1134,10 +1318,14 @@ def export(model, calib_inputs, test_inputs, test_labels, path, name, descriptio
         "golden": golden,
     }
     from . import h5io
+    bad = h5io.non_ascii_strings(ir)
+    if bad:
+        raise ExportError("attribute %s is not ASCII: %r (the file's strings are ASCII, "
+                          "models/SCHEMA.md)" % bad[0])
     h5io.write(path, ir)
     report = summary(ir)
     report.update(brevitas_accuracy=acc_float, int_accuracy=acc_int, mismatch=mismatch,
-                  max_abs_error=max_err, path=str(path),
+                  max_abs_error=max_err, max_error_steps=max(err_steps), path=str(path),
                   outside=outside_counts(ex.calib, ex.n_calib, tensors, ir))
     if verbose:
         print(format_summary(report))

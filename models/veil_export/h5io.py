@@ -12,6 +12,9 @@ The in-memory form is a plain dict ("ir"):
   golden: dict(inputs=..., outputs=..., float_outputs=..., labels=..., attrs=...)
 """
 
+import os
+import tempfile
+
 import h5py
 import numpy as np
 
@@ -68,37 +71,121 @@ def _dataset(group, name, data):
     return group.create_dataset(name, data=data, **kw)
 
 
+def _non_ascii(where, d, skip=()):
+    bad = []
+    for k, v in d.items():
+        if k in skip or v is None:
+            continue
+        items = v if k == "inputs" and isinstance(v, (list, tuple)) else [v]
+        for item in items:
+            if isinstance(item, bytes):
+                ok = all(c < 128 for c in item)
+            elif isinstance(item, str):
+                ok = item.isascii()
+            else:
+                continue
+            if not ok:
+                bad.append(("%s@%s" % (where, k), item))
+    return bad
+
+
+def non_ascii_strings(ir):
+    """The string attributes of ir that are not ASCII (schema v1 stores fixed-length
+    ASCII strings): a list of (attribute path, value), e.g. ("/@description", ...)."""
+    bad = _non_ascii("/", ir["attrs"])
+    for inp in ir["inputs"]:
+        bad += _non_ascii("/inputs/%s" % inp["name"], inp)
+    for layer in ir["layers"]:
+        bad += _non_ascii("/layers/%s" % layer["output"], layer, skip=DATASET_KEYS)
+    for out in ir["outputs"]:
+        bad += _non_ascii("/outputs/%s" % out["name"], out)
+    bad += _non_ascii("/golden", ir["golden"]["attrs"])
+    return bad
+
+
+def _fsync_dir(d):
+    try:
+        fd = os.open(d, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # not every file system syncs a directory
+        pass
+    finally:
+        os.close(fd)
+
+
 def write(path, ir):
-    with h5py.File(path, "w") as f:
-        _set_attrs(f, dict(ir["attrs"], format=FORMAT, version=VERSION))
-        g = f.create_group("inputs")
-        for inp in ir["inputs"]:
-            _set_attrs(g.create_group(inp["name"]), inp, skip=("name",))
-        g = f.create_group("layers")
-        for layer in ir["layers"]:
-            lg = g.create_group(layer["output"])
-            _set_attrs(lg, layer, skip=DATASET_KEYS)
-            for k in DATASET_KEYS:
-                if layer.get(k) is not None:
-                    _dataset(lg, k, np.asarray(layer[k], dtype=np.int64))
-        g = f.create_group("outputs")
-        for out in ir["outputs"]:
-            _set_attrs(g.create_group(out["name"]), out, skip=("name",))
-        g = f.create_group("calibration")
-        for name, data in ir["calibration"].items():
-            _dataset(g, name, np.asarray(data, dtype=np.int64))
-            g.attrs["samples"] = np.int64(len(data))
-        if ir.get("range_samples") is not None:
-            g.attrs["range_samples"] = np.int64(ir["range_samples"])
-        gold = ir["golden"]
-        g = f.create_group("golden")
-        _set_attrs(g, gold["attrs"])
-        for sub, dtype in (("inputs", np.int64), ("outputs", np.int64),
-                           ("float_outputs", np.float64)):
-            sg = g.create_group(sub)
-            for name, data in gold[sub].items():
-                _dataset(sg, name, np.asarray(data, dtype=dtype))
-        g.create_dataset("labels", data=np.asarray(gold["labels"], dtype=np.int64))
+    """Writes ir to path atomically: every string is checked to be ASCII first
+    (ValueError naming the attribute, nothing written), the file is written to a
+    temporary file in the same directory, synced, and renamed onto path, so an
+    error or an interrupt part-way leaves a previous file at path as it was and
+    no temporary file behind."""
+    bad = non_ascii_strings(ir)
+    if bad:
+        raise ValueError("attribute %s is not ASCII: %r (schema v1 strings are ASCII)" % bad[0])
+    path = os.fspath(path)
+    d = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=os.path.basename(path) + ".tmp")
+    try:
+        os.close(fd)
+        try:  # the mode a new file would have (mkstemp's is 0600), or the old file's
+            mode = os.stat(path).st_mode & 0o7777
+        except OSError:
+            umask = os.umask(0o022)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
+        with h5py.File(tmp, "w") as f:
+            _write(f, ir)
+            f.flush()
+        fd = os.open(tmp, os.O_RDWR)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_dir(d)
+
+
+def _write(f, ir):
+    """The groups, attributes and datasets of ir into the open file f."""
+    _set_attrs(f, dict(ir["attrs"], format=FORMAT, version=VERSION))
+    g = f.create_group("inputs")
+    for inp in ir["inputs"]:
+        _set_attrs(g.create_group(inp["name"]), inp, skip=("name",))
+    g = f.create_group("layers")
+    for layer in ir["layers"]:
+        lg = g.create_group(layer["output"])
+        _set_attrs(lg, layer, skip=DATASET_KEYS)
+        for k in DATASET_KEYS:
+            if layer.get(k) is not None:
+                _dataset(lg, k, np.asarray(layer[k], dtype=np.int64))
+    g = f.create_group("outputs")
+    for out in ir["outputs"]:
+        _set_attrs(g.create_group(out["name"]), out, skip=("name",))
+    g = f.create_group("calibration")
+    for name, data in ir["calibration"].items():
+        _dataset(g, name, np.asarray(data, dtype=np.int64))
+        g.attrs["samples"] = np.int64(len(data))
+    if ir.get("range_samples") is not None:
+        g.attrs["range_samples"] = np.int64(ir["range_samples"])
+    gold = ir["golden"]
+    g = f.create_group("golden")
+    _set_attrs(g, gold["attrs"])
+    for sub, dtype in (("inputs", np.int64), ("outputs", np.int64),
+                       ("float_outputs", np.float64)):
+        sg = g.create_group(sub)
+        for name, data in gold[sub].items():
+            _dataset(sg, name, np.asarray(data, dtype=dtype))
+    g.create_dataset("labels", data=np.asarray(gold["labels"], dtype=np.int64))
 
 
 def _attr(v):

@@ -103,8 +103,6 @@ int launch_as(cudaStream_t stream, const veil_cuda_params *p, const D &d, uint64
     constexpr uint32_t T = veil_cluster_cfg<D>::threads;
     const size_t smem = veil_cluster_smem_bytes(p);
     auto kernel = cluster_pbs_kernel<D, T, MB>;
-    const int sm90 = veil_cuda_kernel_sm90((const void *)kernel);
-    if (sm90 <= 0) return sm90; /* no 9.0 code in this binary: the body traps */
     std::lock_guard<std::mutex> lock(veil_cuda_launch_lock());
     VEIL_CU(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     cudaLaunchAttribute attr[1];
@@ -129,6 +127,8 @@ template <class D, bool MB> int max_active_as(const veil_cuda_params *p, const D
     constexpr uint32_t T = veil_cluster_cfg<D>::threads;
     const size_t smem = veil_cluster_smem_bytes(p);
     auto kernel = cluster_pbs_kernel<D, T, MB>;
+    const int sm90 = veil_cuda_kernel_sm90((const void *)kernel);
+    if (sm90 <= 0) return sm90; /* no 9.0 code in this binary: the body traps */
     std::lock_guard<std::mutex> lock(veil_cuda_launch_lock());
     cudaError_t e =
         cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);

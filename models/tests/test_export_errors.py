@@ -172,6 +172,26 @@ def test_max_error_bound(tmp_path):
     _export(model, tmp_path / "c.h5", max_error_steps=None)
 
 
+def test_max_error_steps_values():
+    """The bound export() applies: 'auto' is 2 steps unless a rescale table
+    was inserted; numbers and None as given; anything else refused."""
+    plain = [{"op": "lut", "kind": "activation"}, {"op": "add"}]
+    rescaled = plain + [{"op": "lut", "kind": "rescale"}]
+    resolve = export_mod.resolve_max_error_steps
+    assert resolve("auto", plain) == export_mod.DEFAULT_MAX_ERROR_STEPS == 2.0
+    assert resolve("auto", rescaled) is None
+    assert resolve(0.5, rescaled) == 0.5 and resolve(None, plain) is None
+    for bad in ("two", -1.0, float("nan")):
+        with pytest.raises(ExportError, match=r"max_error_steps must be"):
+            resolve(bad, plain)
+    from veil_export.__main__ import _error_steps
+    assert _error_steps("auto") == "auto" and _error_steps("none") is None
+    assert _error_steps("3.5") == 3.5
+    for bad in ("-1", "nan", "inf", "x"):
+        with pytest.raises(Exception, match=r"expected a number >= 0, 'auto' or 'none'"):
+            _error_steps(bad)
+
+
 def test_max_error_bound_catches_a_wrong_table(tmp_path, monkeypatch):
     """A table that does not reproduce its quantizer (here shifted by one
     step) keeps the argmax on most samples but leaves the bound."""

@@ -45,6 +45,19 @@ def _build_model(spec, weights):
     return model.eval()
 
 
+def _error_steps(v):
+    """--max-error-steps: a number >= 0, 'auto' or 'none'."""
+    if v in ("auto", "none"):
+        return None if v == "none" else v
+    try:
+        f = float(v)
+    except ValueError:
+        f = float("nan")
+    if not f >= 0 or f == float("inf"):
+        raise argparse.ArgumentTypeError("expected a number >= 0, 'auto' or 'none', not %r" % v)
+    return f
+
+
 def cmd_export(a):
     import warnings
     warnings.filterwarnings("ignore", message="Named tensors")
@@ -126,9 +139,11 @@ def main(argv=None):
     e.add_argument("--golden", type=int, default=64, help="golden samples (default 64)")
     e.add_argument("--tolerance", type=float, default=0.01,
                    help="max accuracy difference integer path vs Brevitas (default 0.01)")
-    e.add_argument("--max-error-steps", type=float, default=2.0,
+    e.add_argument("--max-error-steps", type=_error_steps, default="auto",
                    help="max |dequantized integer output - Brevitas output| on the test set, "
-                        "in quantization steps of the output (default 2)")
+                        "in quantization steps of the output; 'none': not checked; 'auto' "
+                        "(default): 2, or not checked when an approximate rescale table "
+                        "was inserted (the accuracy --tolerance still applies)")
     e.add_argument("-q", "--quiet", action="store_true")
     e.set_defaults(func=cmd_export)
     i = sub.add_parser("info", help="print the layers, ranges and bit widths of a model file")

@@ -7,7 +7,8 @@
 # The venv lives outside the clone, at ${VEIL_VENV:-$HOME/.cache/veil/venv},
 # so every clone and CI run shares it. pip runs only when the stamp file in
 # the venv does not match the hash of models/requirements.txt and the Python
-# version; otherwise this script returns at once. Progress and errors go to
+# version, and then into a venv made anew (no package of an older requirements
+# file stays); otherwise this script returns at once. Progress and errors go to
 # stderr; on failure it exits non-zero with the reason.
 # Environment: VEIL_VENV (venv folder), VEIL_PYTHON (interpreter, default
 # python3).
@@ -42,7 +43,7 @@ venv_create setup-python
 echo "setup-python: installing $req into $venv (first time: several minutes, ~3 GB for torch)" >&2
 "$venv/bin/python" -m pip install --disable-pip-version-check --no-input -q \
   -r "$req" >&2 \
-  || die "pip install -r $req failed (is PyPI reachable?); venv left at $venv without stamp"
+  || die "pip install -r $req failed (is PyPI reachable?); venv left at $venv without stamp (the next run rebuilds it)"
 "$venv/bin/python" -c 'import torch, brevitas, h5py, numpy, sklearn, pytest' >&2 \
   || die "packages installed but do not import; see the error above"
 echo "$hash" >"$stamp"

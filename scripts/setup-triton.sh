@@ -11,9 +11,10 @@
 # ${VEIL_TRITON_VENV:-$HOME/.cache/veil/triton-venv}, separate from the
 # exporter's venv (scripts/setup-python.sh), so installing one never
 # re-installs the other. pip runs only when the stamp file in the venv does not
-# match the hash of deploy/triton/requirements.txt and the Python version;
-# otherwise this returns at once. pip is bounded by VEIL_TRITON_PIP_TIMEOUT
-# seconds (default 600) so a slow PyPI makes callers skip, not hang; a failed
+# match the hash of deploy/triton/requirements.txt and the Python version, and
+# then into a venv made anew; otherwise this returns at once. pip is bounded
+# by VEIL_TRITON_PIP_TIMEOUT seconds (default 600) so a slow PyPI makes
+# callers skip, not hang; a failed
 # install is remembered for 30 minutes (the next callers, e.g. the tests after
 # `make test` tried, fail at once with the same reason; VEIL_TRITON_RETRY=1
 # tries again). Progress and errors go to stderr; on failure it exits non-zero
@@ -80,7 +81,7 @@ venv_create setup-triton
 echo "setup-triton: installing $req into $venv (first time: ~1 minute, ~400 MB)" >&2
 timeout "$pip_timeout" "$venv/bin/python" -m pip install --disable-pip-version-check --no-input \
   -q --timeout 30 -r "$req" >&2 \
-  || fail_install "pip install -r $req failed or took over ${pip_timeout}s (is PyPI reachable?); venv left at $venv without stamp"
+  || fail_install "pip install -r $req failed or took over ${pip_timeout}s (is PyPI reachable?); venv left at $venv without stamp (the next run rebuilds it)"
 "$venv/bin/python" -c 'import tritonclient.http, yaml, numpy' >&2 \
   || fail_install "packages installed but do not import; see the error above"
 echo "$hash" >"$stamp"

@@ -22,7 +22,7 @@ build: deps $(BUILD)/CMakeCache.txt
 # after the run. The Triton venv (scripts/setup-triton.sh, pip bounded by
 # VEIL_TRITON_PIP_TIMEOUT seconds) is made first so no test waits for pip.
 test: build
-	@bash scripts/setup-triton.sh >/dev/null || echo "make test: no Triton Inference Server venv; the triton tests say why they skip"
+	@bash scripts/setup-triton.sh >/dev/null || echo "make test: no Triton Inference Server venv; the triton tests say why they skip (fail, under VEIL_REQUIRE_VENVS=1)"
 	cd $(BUILD) && ctest -LE slow --output-on-failure -j $(JOBS); rc=$$?; \
 	  grep -h -E 'SKIPPED(:| \[)' Testing/Temporary/LastTest.log 2>/dev/null | sort -u | sed 's/^/  /'; \
 	  exit $$rc

@@ -9,9 +9,11 @@
 # the venv does not match the hash of models/requirements.txt and the Python
 # version, and then into a venv made anew (no package of an older requirements
 # file stays); otherwise this script returns at once. Progress and errors go to
-# stderr; on failure it exits non-zero with the reason.
+# stderr; on failure it says why and exits 77, which models/run-tests.sh
+# passes on to CTest as "skipped", or 1 under VEIL_REQUIRE_VENVS=1 (CI), a
+# failure (scripts/venv-lib.sh venv_fail_status).
 # Environment: VEIL_VENV (venv folder), VEIL_PYTHON (interpreter, default
-# python3).
+# python3), VEIL_REQUIRE_VENVS (1: a failure is not a skip).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,7 +22,8 @@ home="${HOME:-$(getent passwd "$(id -u)" 2>/dev/null | cut -d: -f6)}"
 venv="${VEIL_VENV:-${home:-/tmp}/.cache/veil/venv}"
 py="${VEIL_PYTHON:-python3}"
 
-die() { echo "setup-python: $*" >&2; exit 1; }
+# Exits 77 (tests: skipped) or, under VEIL_REQUIRE_VENVS=1, 1: venv_fail_status.
+die() { echo "setup-python: $*" >&2; exit "$(venv_fail_status)"; }
 # shellcheck source=scripts/venv-lib.sh
 . "$here/scripts/venv-lib.sh"
 

@@ -17,8 +17,11 @@
 # callers skip, not hang; a failed
 # install is remembered for 30 minutes (the next callers, e.g. the tests after
 # `make test` tried, fail at once with the same reason; VEIL_TRITON_RETRY=1
-# tries again). Progress and errors go to stderr; on failure it exits non-zero
-# with the reason.
+# tries again). Progress and errors go to stderr. On failure it says why and
+# exits 77, which the Triton tests pass on to CTest as "skipped", or 1 under
+# VEIL_REQUIRE_VENVS=1 (CI), a failure (scripts/venv-lib.sh
+# venv_fail_status); where the wheel cannot exist (another CPU, a C library
+# older than its manylinux_2_35 tag) it exits 77 either way.
 # Run tritonserver with LD_LIBRARY_PATH=$TRITON_LIBS (the wheel's libraries).
 set -euo pipefail
 
@@ -30,7 +33,8 @@ py="${VEIL_PYTHON:-python3}"
 pip_timeout="${VEIL_TRITON_PIP_TIMEOUT:-600}"
 mode="${1:-}"
 
-die() { echo "setup-triton: $*" >&2; exit 1; }
+# Exits 77 (tests: skipped) or, under VEIL_REQUIRE_VENVS=1, 1: venv_fail_status.
+die() { echo "setup-triton: $*" >&2; exit "$(venv_fail_status)"; }
 # shellcheck source=scripts/venv-lib.sh
 . "$here/scripts/venv-lib.sh"
 # A failure of the install itself: remembered (see above), then die.
@@ -53,10 +57,17 @@ report() {
 }
 
 [ -f "$req" ] || die "missing $req"
+# Where nvidia-pytriton has no wheel, Triton cannot be had: a skip, not a
+# failed install, even under VEIL_REQUIRE_VENVS=1.
 case "$(uname -m)" in
   x86_64 | aarch64) ;;
-  *) die "nvidia-pytriton has wheels for x86_64 and aarch64 Linux only, not $(uname -m)" ;;
+  *) venv_unavailable setup-triton "nvidia-pytriton has wheels for x86_64 and aarch64 Linux only, not $(uname -m)" ;;
 esac
+# Its wheels are tagged manylinux_2_35: glibc 2.35 or later.
+glibc="$(getconf GNU_LIBC_VERSION 2>/dev/null | awk '{print $2}')" || glibc=""
+if [ -z "$glibc" ] || [ "$(printf '%s\n' 2.35 "$glibc" | sort -V | head -n1)" != 2.35 ]; then
+  venv_unavailable setup-triton "nvidia-pytriton's wheels need glibc 2.35 or later (manylinux_2_35), this system has ${glibc:-no glibc}"
+fi
 pyver="$(venv_python_version)"
 hash="$( { cat "$req"; echo "python $pyver"; } | sha256sum | cut -d' ' -f1)"
 stamp="$venv/.veil-triton-requirements.sha256"

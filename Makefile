@@ -19,9 +19,12 @@ build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
 # Skipped tests say why (no GPU, no Python venv...): their reasons are printed
-# after the run. The Triton venv (scripts/setup-triton.sh, pip bounded by
-# VEIL_TRITON_PIP_TIMEOUT seconds) is made first so no test waits for pip.
+# after the run. The exporter's venv (scripts/setup-python.sh, several minutes
+# the first time) and the Triton venv (scripts/setup-triton.sh, pip bounded by
+# VEIL_TRITON_PIP_TIMEOUT seconds) are made first, so no timed test waits for
+# pip.
 test: build
+	@bash scripts/setup-python.sh >/dev/null || echo "make test: no exporter venv; exporter_pytest says why it skips (fails, under VEIL_REQUIRE_VENVS=1)"
 	@bash scripts/setup-triton.sh >/dev/null || echo "make test: no Triton Inference Server venv; the triton tests say why they skip (fail, under VEIL_REQUIRE_VENVS=1)"
 	cd $(BUILD) && ctest -LE slow --output-on-failure -j $(JOBS); rc=$$?; \
 	  grep -h -E 'SKIPPED(:| \[)' Testing/Temporary/LastTest.log 2>/dev/null | sort -u | sed 's/^/  /'; \

@@ -5,24 +5,43 @@ BUILD    ?= build
 JOBS     ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build test demo sanitize test-sanitize tsan fuzz bench clean format
+.PHONY: all deps configure build test demo sanitize test-sanitize tsan fuzz bench clean format
 
 all: build
 
 deps:
 	@bash scripts/install-deps.sh
 
-$(BUILD)/CMakeCache.txt:
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
+# Configures $(BUILD) when it has no cache, or when the flags differ from
+# those it was configured with (kept in $(BUILD)/.veil-cmake-flags): then
+# the cache is dropped first, so a flag taken out of CMAKE_FLAGS goes back to
+# its default instead of staying in CMakeCache.txt. A build configured before
+# the stamp existed is configured once over its cache, keeping its settings.
+VEIL_CMAKE_FLAGS := -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
+sq = '$(subst ','\'',$(1))'
+configure:
+	@want=$(call sq,$(VEIL_CMAKE_FLAGS)); stamp=$(BUILD)/.veil-cmake-flags; \
+	if [ -f $(BUILD)/CMakeCache.txt ] && [ -f "$$stamp" ] && [ "$$(cat "$$stamp")" = "$$want" ]; then \
+	  exit 0; \
+	fi; \
+	if [ -f "$$stamp" ]; then \
+	  echo "make: CMAKE_FLAGS changed ('$$(cat "$$stamp")' -> '$$want'): configuring $(BUILD) anew"; \
+	  rm -f $(BUILD)/CMakeCache.txt "$$stamp"; \
+	fi; \
+	echo cmake -S . -B $(BUILD) $(VEIL_CMAKE_FLAGS); \
+	cmake -S . -B $(BUILD) $(VEIL_CMAKE_FLAGS) && printf '%s\n' "$$want" >"$$stamp"
 
-build: deps $(BUILD)/CMakeCache.txt
+build: deps configure
 	cmake --build $(BUILD) -j $(JOBS)
 
 # Skipped tests say why (no GPU, no Python venv...): their reasons are printed
-# after the run. The Triton venv (scripts/setup-triton.sh, pip bounded by
-# VEIL_TRITON_PIP_TIMEOUT seconds) is made first so no test waits for pip.
+# after the run. The exporter's venv (scripts/setup-python.sh, several minutes
+# the first time) and the Triton venv (scripts/setup-triton.sh, pip bounded by
+# VEIL_TRITON_PIP_TIMEOUT seconds) are made first, so no timed test waits for
+# pip.
 test: build
-	@bash scripts/setup-triton.sh >/dev/null || echo "make test: no Triton Inference Server venv; the triton tests say why they skip"
+	@bash scripts/setup-python.sh >/dev/null || echo "make test: no exporter venv; exporter_pytest says why it skips (fails, under VEIL_REQUIRE_VENVS=1)"
+	@bash scripts/setup-triton.sh >/dev/null || echo "make test: no Triton Inference Server venv; the triton tests say why they skip (fail, under VEIL_REQUIRE_VENVS=1)"
 	cd $(BUILD) && ctest -LE slow --output-on-failure -j $(JOBS); rc=$$?; \
 	  grep -h -E 'SKIPPED(:| \[)' Testing/Temporary/LastTest.log 2>/dev/null | sort -u | sed 's/^/  /'; \
 	  exit $$rc

@@ -23,23 +23,28 @@ if [ -x "$veil" ] && [ -f "$model" ]; then
   # option: 4-bit lookups on N = 2048.
   echo
   echo "== 3. $model: compile, exact (default) and rounded to 4 bits =="
-  "$veil" compile "$model"
+  exact_report="$("$veil" compile "$model")"
+  printf '%s\n' "$exact_report"
+  # Step 6's title repeats what the exact program costs, read off this report
+  # (not written here: it changes with the compiler).
+  exact_pbs="$(sed -n 's/^PBS per sample \([0-9][0-9]*\);.*/\1/p' <<<"$exact_report")"
+  exact_parts="$(sed -n 's/^partitions \([0-9][0-9]*\).*/\1/p' <<<"$exact_report")"
   echo
   "$veil" compile "$model" --rounding-bits 4
   echo
   echo "== 4. $model: simulate, all golden samples, exact and rounded =="
   "$veil" run "$model" --mode simulate
   "$veil" run "$model" --mode simulate --rounding-bits 4
-  # Encrypted: on a GPU 4 samples of each; on the CPU the exact program
-  # (8,128 PBS a sample in 7 partitions at N = 512 to 2048: about 2 minutes
-  # of CPU on 2 cores) gets 1 sample, the rounded one 4.
+  # Encrypted: on a GPU 4 samples of each; on the CPU the exact program (its
+  # PBS count and partitions: the report of step 3; `veil run` prints the
+  # time it took) gets 1 sample, the rounded one 4.
   exact_n=1
   if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then exact_n=4; fi
   echo
   echo "== 5. $model: encrypted (GPU if present, else CPU) vs simulate, rounded to 4 bits =="
   "$veil" run "$model" --mode auto --rounding-bits 4 --batch 4 --limit 4
   echo
-  echo "== 6. $model: encrypted, exact (the default), $exact_n sample(s) =="
+  echo "== 6. $model: encrypted, exact (the default), $exact_n sample(s) of ${exact_pbs:-?} PBS in ${exact_parts:-?} partitions =="
   "$veil" run "$model" --mode auto --batch "$exact_n" --limit "$exact_n"
 else
   echo "(model demo unavailable: $veil or $model missing)"

@@ -254,8 +254,7 @@ int main(void) {
         printf("SKIPPED: %s or %s not built\n", g_veil, g_server);
         return VEIL_TEST_SKIP;
     }
-    snprintf(g_dir, sizeof g_dir, "/tmp/veil_test_deploy_%d", (int)getpid());
-    if (mkdir(g_dir, 0700) != 0) return 1;
+    if (veil_test_mkdtemp("deploy", g_dir, sizeof g_dir) != 0) return 1;
     if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
     CU_pSuite s = CU_add_suite("cli_deploy", NULL, NULL);
     if (!s) return CU_get_error();

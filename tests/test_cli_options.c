@@ -469,8 +469,7 @@ int main(void) {
         printf("SKIPPED: %s not built\n", g_veil);
         return VEIL_TEST_SKIP;
     }
-    snprintf(g_dir, sizeof g_dir, "/tmp/veil_test_cli_%d", (int)getpid());
-    if (mkdir(g_dir, 0700) != 0) return 1;
+    if (veil_test_mkdtemp("cli", g_dir, sizeof g_dir) != 0) return 1;
     snprintf(k_path_keys, sizeof k_path_keys, "%s/keys", g_dir);
     snprintf(k_path_ct, sizeof k_path_ct, "%s/ct.bin", g_dir);
     snprintf(k_path_out, sizeof k_path_out, "%s/out.csv", g_dir);

@@ -190,8 +190,7 @@ static void test_atomic_file_modes(void) {
 }
 
 int main(void) {
-    snprintf(g_dir, sizeof g_dir, "/tmp/veil_test_output_%d", (int)getpid());
-    if (mkdir(g_dir, 0755) != 0) return 1;
+    if (veil_test_mkdtemp("output", g_dir, sizeof g_dir) != 0) return 1;
     if (veil_model_load(veil_test_path("models/tiny.h5"), &g_model) != VEIL_OK) {
         printf("cannot load tiny.h5: %s\n", veil_error_message());
         return 1;

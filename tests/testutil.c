@@ -1,3 +1,4 @@
+#define _POSIX_C_SOURCE 200809L /* mkdtemp */
 #include "testutil.h"
 #include "veil/fft.h"
 #include "veil/serialize.h"
@@ -7,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -64,6 +66,12 @@ int veil_test_build_path(const char *rel, char *out, size_t cap) {
     if (!b) return -1;
     int n = snprintf(out, cap, "%s/%s", b, rel);
     return n > 0 && (size_t)n < cap ? 0 : -1;
+}
+
+int veil_test_mkdtemp(const char *name, char *out, size_t cap) {
+    int n = snprintf(out, cap, "/tmp/veil-test-%s-XXXXXX", name);
+    if (n <= 0 || (size_t)n >= cap) return -1;
+    return mkdtemp(out) ? 0 : -1;
 }
 
 char *veil_test_read_file(const char *path, size_t *len) {

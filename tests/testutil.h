@@ -47,6 +47,13 @@ const char *veil_test_path(const char *rel);
  * "host/veil"; -1 when VEIL_BUILD_DIR is not set or the path does not fit. */
 int veil_test_build_path(const char *rel, char *out, size_t cap);
 
+/* A fresh directory of the test's own, mode 0700, named
+ * /tmp/veil-test-<name>-XXXXXX by mkdtemp (no name that a stale run, another
+ * run with the same pid or another user can have taken first) into out:
+ * 0, or -1 when it does not fit or mkdtemp fails (errno says why). The
+ * one way the tests make their scratch directories. */
+int veil_test_mkdtemp(const char *name, char *out, size_t cap);
+
 /* The whole file (malloc, NUL-terminated past *len), NULL if it cannot be
  * read whole. len may be NULL. */
 char *veil_test_read_file(const char *path, size_t *len);

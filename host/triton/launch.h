@@ -26,7 +26,9 @@ typedef struct veil_triton_env {
 
 /* Runs scripts/setup-triton.sh of source_dir (installs the venv the first
  * time, bounded by VEIL_TRITON_PIP_TIMEOUT). VEIL_ERR_UNSUPPORTED with the
- * script's reason when Triton cannot be had here. */
+ * script's reason when Triton cannot be had here (its exit 77: a skip);
+ * VEIL_ERR_IO when the script failed otherwise (VEIL_REQUIRE_VENVS=1: an
+ * install that should have worked did not). */
 veil_status veil_triton_env_find(const char *source_dir, veil_triton_env *out);
 
 typedef struct veil_triton_repo_options {

@@ -65,7 +65,7 @@ venv_create setup-concrete
 echo "setup-concrete: installing ${pins[*]} into $venv (first time: minutes, 1 to 4 GB)" >&2
 "$venv/bin/python" -m pip install --disable-pip-version-check --no-input -q \
   "${pins[@]}" >&2 \
-  || die "pip install ${pins[*]} failed (is PyPI reachable? is there a wheel for Python $pyver on $(uname -m)?); venv left at $venv without stamp"
+  || die "pip install ${pins[*]} failed (is PyPI reachable? is there a wheel for Python $pyver on $(uname -m)?); venv left at $venv without stamp (the next run rebuilds it)"
 "$venv/bin/python" -c "$check" >&2 \
   || die "${pins[0]} installed but does not import; see the error above"
 echo "$hash" >"$stamp"

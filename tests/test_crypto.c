@@ -340,6 +340,55 @@ static void test_pbs_signed(void) {
     check_sets_ran("pbs_signed", ran);
 }
 
+/* The box of the table a PBS reads is centred on its value: a small LWE
+ * with a zero mask (its phase is its body, exactly) reads value x for the
+ * bodies x Delta + d, d in [-half, half) switched steps (64 - log2 2N bits
+ * each) and x +- 1 just outside, on both sides: the margin is half a box
+ * either way, the noise model's 2^(62 - p) (veil_ms_body). Rounding the
+ * body instead of flooring it read x + 1 at d = half - 1 (64-bit units). */
+static void test_pbs_box_edges(void) {
+    size_t ran = 0;
+    for (size_t s = 0; s < veil_params_count(); s++) {
+        const veil_params *p = veil_params_at(s);
+        if (!in_scope(p)) continue;
+        fixture f = {0};
+        CU_ASSERT_FATAL(keys_for(p, &f));
+        const unsigned bits = p->precision;
+        const int64_t entries = (int64_t)1 << bits;
+        const uint32_t N = p->poly_size, lg = (uint32_t)__builtin_ctz(2 * N);
+        const uint64_t half = (uint64_t)(N >> bits) / 2 << (64 - lg);
+        CU_ASSERT_FATAL(entries >= 4 && half > 0);
+        int64_t *table = malloc(sizeof(int64_t) * entries);
+        for (int64_t i = 0; i < entries; i++)
+            table[i] = i;
+        veil_lut *lut;
+        CU_ASSERT_FATAL(veil_lut_new(p, table, bits, 0, veil_delta(bits), &lut) == VEIL_OK);
+        const uint32_t n = p->lwe_dim;
+        uint64_t *small = calloc(n + 1, 8), *out = malloc(8 * (veil_params_big_dim(p) + 1));
+        const int64_t xs[2] = {1, entries - 2};
+        /* body offset from x Delta, and the value it must read (relative) */
+        const struct {
+            uint64_t d;
+            int dx;
+        } edges[4] = {{0 - half - 1, -1}, {0 - half, 0}, {half - 1, 0}, {half, 1}};
+        for (int xi = 0; xi < 2; xi++)
+            for (int e = 0; e < 4; e++) {
+                small[n] = veil_encode(xs[xi], bits) + edges[e].d;
+                veil_pbs(f.ctx, veil_eval_key_part(f.ek, 0), lut, small, out);
+                const int64_t got = veil_decode(veil_phase_big(f.sk, out), bits, 0);
+                if (got != xs[xi] + edges[e].dx)
+                    printf("\n  %s: x = %lld, body offset %+lld: read %lld, expected %lld", p->id,
+                           (long long)xs[xi], (long long)(int64_t)edges[e].d, (long long)got,
+                           (long long)(xs[xi] + edges[e].dx));
+                CU_ASSERT_EQUAL(got, xs[xi] + edges[e].dx);
+            }
+        free(small), free(out), free(table);
+        veil_lut_free(lut);
+        ran++;
+    }
+    check_sets_ran("pbs_box_edges", ran);
+}
+
 int main(void) {
     if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
     CU_pSuite s = CU_add_suite("tfhe", NULL, NULL);
@@ -349,6 +398,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_keyswitch);
     VEIL_ADD_TEST(s, test_pbs_unsigned);
     VEIL_ADD_TEST(s, test_pbs_signed);
+    VEIL_ADD_TEST(s, test_pbs_box_edges);
     const int rc = veil_test_run();
     veil_test_keys_free(&g_keys);
     return rc;

@@ -303,7 +303,7 @@ static void noise_at(const veil_params *p) {
     for (int i = 0; i < NOISE_S_MS; i++) {
         veil_encrypt_big(f.enc, f.sk, 0, in);
         veil_keyswitch(veil_eval_key_part(f.ek, 0), in, sm);
-        uint32_t ph = veil_ms_coef(sm[n], lg);
+        uint32_t ph = veil_ms_body(sm[n], lg);
         for (uint32_t q = 0; q < n / g; q++) {
             uint64_t sel = 0;
             for (uint32_t b = 0; b < g; b++)
@@ -312,8 +312,9 @@ static void noise_at(const veil_params *p) {
         }
         ph &= 2 * N - 1;
         const int64_t centred = ph >= N ? (int64_t)ph - 2 * (int64_t)N : (int64_t)ph;
-        const double e =
-            (double)centred * (0x1p64 / (2.0 * N)) - (double)(int64_t)veil_phase_small(f.sk, 0, sm);
+        /* + 1/2: the centre of the phase's box (veil_ms_body) */
+        const double e = ((double)centred + 0.5) * (0x1p64 / (2.0 * N)) -
+                         (double)(int64_t)veil_phase_small(f.sk, 0, sm);
         s2 += e * e;
         s4 += e * e * e * e;
         cnt++;

@@ -23,7 +23,9 @@
 #define VEIL_PFAIL_SANITIZED VEIL_TEST_SANITIZED /* testutil.h */
 
 /* The error of the small LWE ct (dimension n, key bits s) after the
- * modulus switch to 2N, centred in [-N, N): ms is n + 1 words of scratch. */
+ * modulus switch to 2N, centred in [-N, N), plus 1/2: the position in the
+ * table's box, whose centre is at -1/2 (veil_ms_body); ms is n + 1 words of
+ * scratch. */
 static double ms_error(const veil_params *p, const uint64_t *ct, const uint64_t *s, uint32_t *ms) {
     const uint32_t n = p->lwe_dim, N2 = 2 * p->poly_size;
     veil_modulus_switch(p, ct, ms);
@@ -31,7 +33,7 @@ static double ms_error(const veil_params *p, const uint64_t *ct, const uint64_t 
     for (uint32_t i = 0; i < n; i++)
         ph -= ms[i] * (uint32_t)s[i];
     ph &= N2 - 1;
-    return ph >= N2 / 2 ? (double)ph - N2 : (double)ph;
+    return (ph >= N2 / 2 ? (double)ph - N2 : (double)ph) + 0.5;
 }
 
 static void test_weak_sets_test_only(void) {

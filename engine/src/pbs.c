@@ -93,11 +93,12 @@ void veil_modulus_switch(const veil_params *p, const uint64_t *in, uint32_t *out
             out[i] = veil_ms_coef(in[i], lg);
             sum += (int64_t)(((uint64_t)out[i] << (64 - lg)) - in[i]);
         }
-        out[n] = veil_ms_coef(in[n] + (uint64_t)(sum / 2), lg);
+        out[n] = veil_ms_body(in[n] + (uint64_t)(sum / 2), lg);
         return;
     }
-    for (uint32_t i = 0; i <= n; i++)
+    for (uint32_t i = 0; i < n; i++)
         out[i] = veil_ms_coef(in[i], lg);
+    out[n] = veil_ms_body(in[n], lg);
 }
 
 void veil_poly_mul_monomial(uint64_t *out, const uint64_t *in, uint32_t N, uint32_t e) {

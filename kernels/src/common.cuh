@@ -66,6 +66,10 @@ __host__ __device__ __forceinline__ uint32_t veil_dev_ms_coef(uint64_t x, uint32
     return (uint32_t)((x + ((uint64_t)1 << (63 - log2_2n))) >> (64 - log2_2n)) &
            (((uint32_t)1 << log2_2n) - 1);
 }
+/* veil_ms_body (veil/tfhe.h): the body rounded down, centred in its box. */
+__host__ __device__ __forceinline__ uint32_t veil_dev_ms_body(uint64_t x, uint32_t log2_2n) {
+    return (uint32_t)(x >> (64 - log2_2n));
+}
 
 /* A double holding an integer-valued (or near) number, rounded to the nearest
  * integer and reduced mod 2^64; exact for |v| < 2^1023. Host too: every

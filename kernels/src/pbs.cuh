@@ -15,7 +15,8 @@
  *      call, a barrier between levels);
  *   3. veil_ms_phase_body, thread 0: the body plus its table's offset
  *      (veil_ms_offset_of: ciphertext c reads table index[c], index NULL:
- *      table 0), plus half the correction when centred. */
+ *      table 0), plus half the correction when centred, rounded down
+ *      (veil_dev_ms_body). */
 #define VEIL_MS_THREADS 128
 
 __host__ __device__ __forceinline__ long long veil_ms_phase_mask(uint32_t *o, const uint64_t *x,
@@ -45,7 +46,7 @@ __host__ __device__ __forceinline__ void veil_ms_phase_body(uint32_t *o, const u
                                                             uint64_t offset, long long total) {
     uint64_t body = x[n] + offset;
     if (centered) body += (uint64_t)(total / 2); /* C division: toward zero, as on the CPU */
-    o[n] = veil_dev_ms_coef(body, lg);
+    o[n] = veil_dev_ms_body(body, lg);
 }
 
 /* Sample extraction: coefficient w of the LWE (dimension in_dim >= k N,

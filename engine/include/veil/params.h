@@ -39,10 +39,11 @@ typedef enum veil_ms_kind {
      * errors e_i = switched(a_i) - a_i are public, and with a binary key
      * sum e_i s_i = sum e_i (s_i - 1/2) + (1/2) sum e_i, so adding
      * (1/2) sum e_i to the 64-bit body before rounding it leaves only the
-     * centred term: the mask part of the variance halves. TFHE-rs also
-     * subtracts half a switched step from the body, to centre on its own
-     * test-polynomial layout; veil's layout (lut.c) is centred on x * box
-     * already, so veil does not (test_noise.c checks the mean is 0). */
+     * centred term: the mask part of the variance halves. Like TFHE-rs,
+     * veil also takes half a switched step off the body (of both kinds:
+     * veil_ms_body, veil/tfhe.h), which centres the phase in its box of the
+     * table (lut.c; test_noise.c checks the mean, test_crypto.c the box's
+     * edges). */
     VEIL_MS_CENTERED = 1,
 } veil_ms_kind;
 

@@ -322,10 +322,22 @@ typedef struct veil_pbs_ctx veil_pbs_ctx;
 veil_status veil_pbs_ctx_new(const veil_params *p, veil_pbs_ctx **out);
 void veil_pbs_ctx_free(veil_pbs_ctx *ctx);
 
-/* Modulus switch of one coefficient to 2N (standard rounding). */
+/* Modulus switch of one mask coefficient to 2N (standard rounding). */
 static inline uint32_t veil_ms_coef(uint64_t x, uint32_t log2_2n) {
     return (uint32_t)((x + ((uint64_t)1 << (63 - log2_2n))) >> (64 - log2_2n)) &
            (((uint32_t)1 << log2_2n) - 1);
+}
+/* The body's switch to 2N: rounded down, which is veil_ms_coef of the body
+ * minus half a switched step (TFHE-rs's half_case in modulus_switch.rs).
+ * The table's box of value v holds the switched phases v box - half ..
+ * v box + half - 1 (lut.c), centred on v box - 1/2; with the masks rounded
+ * and the body floored, the switched phase is floor(v box + e) for the
+ * phase's error e before switching (in switched steps), so v is read
+ * exactly when -half <= e < half: half a box of margin on both sides, the
+ * noise model's 2^(62 - p). Rounding the body too left half - 1/2 on the
+ * right and half + 1/2 on the left (up to 0.45 bit of p_fail at 2^-40). */
+static inline uint32_t veil_ms_body(uint64_t x, uint32_t log2_2n) {
+    return (uint32_t)(x >> (64 - log2_2n));
 }
 /* Modulus-switches a small LWE (n+1 words) to 2N per p->ms; out: n+1 values. */
 void veil_modulus_switch(const veil_params *p, const uint64_t *in_small, uint32_t *out);

@@ -322,7 +322,13 @@ static void test_pbs_digit_moments(void) {
            measured / concrete, measured / exact, sd);
     /* Concrete's model is above the measurement, once the count resolves
      * the 12% (the slow run) */
-    if (Z * sd < 0.5 * (1.0 - fac)) CU_ASSERT(measured < concrete * (1 - Z * sd));
+    if (Z * sd < 0.5 * (1.0 - fac)) {
+        CU_ASSERT(measured < concrete * (1 - Z * sd));
+    } else {
+        printf("  %-26s Concrete's model above the measurement: not checked at %d samples "
+               "(Z sd %.3f against half the gap, %.3f: test_noise_slow checks it)\n",
+               p->id, pbs.n, Z * sd, 0.5 * (1.0 - fac));
+    }
 
     /* The classic sets with l >= 2: the factor on the key term and the
      * p_fail at the set's precision and 2-norm, Concrete's digits -> exact. */

@@ -42,6 +42,11 @@ static int in_list(const char *list, const char *item) {
 /* Every entry of a comma list is a mode bench_model runs, or every entry a
  * batch size (1 .. 2^20); else a message naming the option and entry. */
 static int list_ok(const char *opt, const char *list, int batches) {
+    const size_t len = strlen(list);
+    if (len && (list[0] == ',' || list[len - 1] == ',' || strstr(list, ",,"))) {
+        fprintf(stderr, "bench_model: %s %s: an empty entry\n", opt, list); /* strtok skips it */
+        return 0;
+    }
     char buf[512];
     snprintf(buf, sizeof buf, "%s", list);
     char *save = NULL;

@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,23 +80,11 @@ static void *drain_main(void *p) {
     return NULL;
 }
 
-static int parse_size(const char *opt, const char *v, size_t *out) {
-    char *e;
-    unsigned long long n = v ? strtoull(v, &e, 10) : 0;
-    if (!v || *e || n == 0 || v[0] == '-') {
-        fprintf(stderr, "veil-server: %s: expected a positive integer\n", opt);
-        return -1;
-    }
-    *out = (size_t)n;
-    return 0;
-}
-
 int main(int argc, char **argv) {
     veil_server_options o;
     veil_server_options_default(&o);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        size_t n;
         int consumed = 0;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fputs(k_usage, stdout);
@@ -170,17 +159,15 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "veil-server: unknown option %s\n%s", a, k_usage);
                 return 2;
             }
-            if (zero_ok && !strcmp(v, "0")) {
-                *udst = 0;
-                continue;
-            }
-            if (parse_size(a, v, &n)) return 2;
-            if (dst)
-                *dst = n;
-            else if (n > 0xffffffffu) {
-                fprintf(stderr, "veil-server: %s %s: too large\n", a, v);
+            /* the shared integer rule (veil_arg_u64): digits only, in range */
+            uint64_t n = 0;
+            if (veil_arg_u64(a, v, zero_ok ? 0 : 1, dst ? SIZE_MAX : 0xffffffffu, &n)) {
+                fprintf(stderr, "veil-server: %s\n", veil_error_message());
                 return 2;
-            } else
+            }
+            if (dst)
+                *dst = (size_t)n;
+            else
                 *udst = (unsigned)n;
         }
     }

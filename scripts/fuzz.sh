@@ -5,7 +5,9 @@
 # Writes under BUILD_DIR/fuzz-run/: seeds/ (from fuzz_make_corpus), corpus/
 # (what the fuzzers found interesting, kept between runs), logs/, and
 # artifacts/ (inputs that crashed). Exits non-zero if any target crashed,
-# leaked, timed out or ran out of memory.
+# leaked, timed out or ran out of memory. A target this configuration did not
+# build (no libhdf5, libmicrohttpd, Triton backend) prints "SKIPPED: fuzz_X not
+# built: WHY".
 set -euo pipefail
 build=${1:?usage: scripts/fuzz.sh BUILD_DIR [SECONDS_PER_TARGET]}
 secs=${2:-${VEIL_FUZZ_SECONDS:-20}}
@@ -46,6 +48,11 @@ fuzz_one() {
   fi
   printf '%-18s %10s %10s %8s %s\n' "fuzz_$t" "$execs" "$speed" "$ncorp" "$result"
 }
+# not_built NAME WHY: a target this configuration did not build is said, in
+# the format the test summary collects, never left out in silence.
+not_built() {
+  echo "SKIPPED: fuzz_$1 not built: $2"
+}
 fuzz_one secret_key "$bin/fuzz_secret_key" 65536 "$run/seeds/secret_key"
 fuzz_one eval_key "$bin/fuzz_eval_key" "$ek_len" "$run/seeds/eval_key"
 fuzz_one ct_batch "$bin/fuzz_ct_batch" 65536 "$run/seeds/ct_batch"
@@ -61,6 +68,8 @@ if [ -x "$build/loaders/fuzz_model" ]; then
     echo "fuzz.sh: fuzz_model could not write its seeds:" >&2; cat "$run/logs/model-seeds.log" >&2; exit 1; }
   model_len=$(( $(find "$run/seeds/model" -type f -printf '%s\n' | sort -n | tail -1) + 4096 ))
   fuzz_one model "$build/loaders/fuzz_model" "$model_len" "$run/seeds/model"
+else
+  not_built model "needs the HDF5 loader (libhdf5 not found when $build was configured)"
 fi
 # The .npy and .csv input readers: the target writes its own seeds (a few
 # valid files of each format, the first byte picking format and flags).
@@ -69,6 +78,8 @@ if [ -x "$build/loaders/fuzz_inputs" ]; then
   VEIL_FUZZ_INPUTS_SEEDS="$run/seeds/inputs" "$build/loaders/fuzz_inputs" 2>"$run/logs/inputs-seeds.log" || {
     echo "fuzz.sh: fuzz_inputs could not write its seeds:" >&2; cat "$run/logs/inputs-seeds.log" >&2; exit 1; }
   fuzz_one inputs "$build/loaders/fuzz_inputs" 65536 "$run/seeds/inputs"
+else
+  not_built inputs "needs the HDF5 loader (libhdf5 not found when $build was configured)"
 fi
 # The Triton backend's model-configuration reader: seeded with a configuration
 # as Triton serializes it.
@@ -77,8 +88,12 @@ if [ -x "$build/host/triton/fuzz_triton_config" ]; then
   printf '%s' '{"name":"tiny","backend":"veil","max_batch_size":8,"input":[{"name":"KEY_ID","data_type":"TYPE_STRING","dims":[1]}],"parameters":{"keys_dir":{"string_value":"/var/lib/veil/keys"},"role":{"string_value":"infer"},"rounding_bits":{"string_value":"6"},"p_error":{"string_value":"1e-9"},"max_batch":{"string_value":"32"},"key_cache":{"string_value":"2"},"params":{"string_value":"nn-p5-norm2e0-2m40"},"bounds":{"string_value":"worst-case"}},"model_warmup":[]}' \
     > "$run/seeds/triton_config/full.json"
   fuzz_one triton_config "$build/host/triton/fuzz_triton_config" 8192 "$run/seeds/triton_config"
+else
+  not_built triton_config "needs the Triton backend (VEIL_TRITON not OFF, libhdf5 and libmicrohttpd)"
 fi
 if [ -x "$build/host/fuzz_request" ]; then
   fuzz_one request "$build/host/fuzz_request" 65536
+else
+  not_built request "needs veil-server's parts (libmicrohttpd and libhdf5)"
 fi
 exit $status

@@ -252,6 +252,22 @@ static void make_luts(veil_lut **luts, int64_t *tab_u, int64_t *tab_s, unsigned 
     CU_ASSERT_FATAL(veil_lut_new(P, tab_s, p, 1, veil_delta(p), &luts[1]) == VEIL_OK);
 }
 
+/* A ks_pbs that records the pieces backend.c hands the implementation, then
+ * runs the real one. */
+static veil_status (*g_real_ks_pbs)(veil_backend_keys *, const veil_backend_tables *, size_t,
+                                    const uint64_t *, size_t, uint64_t *);
+static size_t g_pieces, g_piece_at[16], g_piece_count[16];
+
+static veil_status counting_ks_pbs(veil_backend_keys *keys, const veil_backend_tables *t, size_t at,
+                                   const uint64_t *in, size_t count, uint64_t *out) {
+    if (g_pieces < 16) {
+        g_piece_at[g_pieces] = at;
+        g_piece_count[g_pieces] = count;
+    }
+    g_pieces++;
+    return g_real_ks_pbs(keys, t, at, in, count, out);
+}
+
 static void test_ks_pbs(void) {
     const unsigned p = P->precision, n = 1u << p;
     const size_t count = 7;
@@ -285,12 +301,27 @@ static void test_ks_pbs(void) {
         CU_ASSERT_EQUAL(got, want);
     }
 
-    /* Split into pieces of 3: identical ciphertexts. */
+    /* Split into pieces of 3: the implementation sees 3 + 3 + 1 ciphertexts
+     * at 0, 3, 6 (its ks_pbs wrapped to count the calls), and the
+     * ciphertexts are identical. */
     veil_backend_keys *k2;
     CU_ASSERT_FATAL(veil_backend_keys_new(BE, EK, 3, &k2) == VEIL_OK);
     veil_backend_keys_limits(k2, &(veil_backend_limits){.max_pbs = 3});
-    CU_ASSERT_EQUAL(k2->limits.max_pbs, 3);
+    struct veil_backend_i counting = *BE->iface;
+    counting.ks_pbs = counting_ks_pbs;
+    veil_backend counted = *BE;
+    counted.iface = &counting;
+    g_real_ks_pbs = BE->iface->ks_pbs;
+    g_pieces = 0;
+    k2->be = &counted;
     CU_ASSERT_EQUAL(bh_ks_pbs(k2, 0, in, count, lp, 2, idx, out2), VEIL_OK);
+    k2->be = BE;
+    CU_ASSERT_EQUAL_FATAL(count, 7);
+    CU_ASSERT_EQUAL(g_pieces, 3);
+    for (size_t i = 0; i < 3 && i < g_pieces; i++) {
+        CU_ASSERT_EQUAL(g_piece_at[i], 3 * i);
+        CU_ASSERT_EQUAL(g_piece_count[i], i < 2 ? 3 : 1);
+    }
     CU_ASSERT(memcmp(out2, ref, count * LWE * sizeof *out) == 0);
 
     /* lut_index NULL: every ciphertext reads luts[0] (luts[1] never read). */

@@ -1,5 +1,6 @@
 // LABELS: server
 // LINKS: veil_loaders
+// RUNS: veil veil-server
 /* README's "Deployment" commands, run as a user runs them: the `veil` and
  * `veil-server` binaries on models/tiny.h5 (cpu backend, loopback).
  *   veil keygen  -> keys/ (secret.key 0600, eval.key)

@@ -1,5 +1,6 @@
 // LABELS: unit model
 // LINKS: veil_loaders
+// RUNS: veil veil-server bench_model
 /* Every option that --help lists is accepted (issue 15 item 9, issue 12
  * point 1): for every `veil` command, `veil-server` and `bench_model`, the
  * test reads `--help`, takes each "  --option [VALUE]" line and runs the
@@ -9,11 +10,15 @@
  *     decrypt and remote, which need a server's result, must get past their
  *     option parsing (no usage error, exit != 2);
  *   - every alternative of an "a|b|c" value must pass the parser (exit != 2);
- *   - bad values of the numeric compile options (--max-poly-size 257, 300,
- *     5000, 4294967552 that wrapped to 256, -256; --rounding-bits 0, 17;
- *     --p-error 1, nan) and bad --devices lists ("", "0,,1", "-1", "x") must
- *     be refused with exit 2 and a message naming the option.
- * An option the test has no sample value for fails the test: add one below.
+ *   - bad values of every numeric and enum option (the table k_bad: not a
+ *     number, negative, 0 where 0 is invalid, out of range, past 2^64, a
+ *     junk suffix, an unknown word) must be refused with exit 2 (--listen,
+ *     checked at start: 1) and a message naming the option.
+ * An option the test has no sample value for, a numeric or a|b option with
+ * no bad values, an entry of k_bad no --help lists, and an option that a
+ * --help text mentions ("--xyz" anywhere) but lists on no line of its own
+ * (so the loop never tried it) fail the test. A veil-server that never says
+ * "listening" within 30 s fails too (SIGTERM would make it exit 0).
  * Also: a secret key file readable by others gets a warning; `veil remote`
  * refuses an eval.key that does not belong to the secret key before uploading.
  * Binaries come from VEIL_BUILD_DIR (set by CTest). */
@@ -22,6 +27,7 @@
 #include "veil/loader.h"
 #include "veil/program.h"
 
+#include <ctype.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,12 +43,13 @@
 static char g_dir[256], g_veil[512], g_server[512], g_bench[512], g_model[512];
 static char g_params[64]; /* the set tiny.h5 compiles to by default */
 
-enum { MAX_ARGS = 40 };
+enum { MAX_ARGS = 40, RC_NEVER_LISTENED = 124 /* as timeout(1) */ };
 
 /* Runs argv with stdout/stderr to files under g_dir; waits (server: until it
  * says "listening" or exits, then SIGTERM). Returns the exit code, 128+signal
- * when killed by a signal, or 0 for a server that listened. The output goes
- * to *err (static). */
+ * when killed by a signal, 0 for a server that listened, RC_NEVER_LISTENED
+ * for a server still running, silent, after 30 s. The output goes to *err
+ * (static). */
 static int run_cmd(char *const *argv, int server, const char **err) {
     static char errbuf[8192];
     char out_path[300], err_path[300];
@@ -57,7 +64,7 @@ static int run_cmd(char *const *argv, int server, const char **err) {
         execv(argv[0], argv);
         _exit(127);
     }
-    int ws = 0, listened = 0;
+    int ws = 0, listened = 0, never_listened = 0;
     if (server) {
         for (int t = 0; t < 600 && !listened; t++) {
             if (waitpid(pid, &ws, WNOHANG) == pid) break;
@@ -72,6 +79,7 @@ static int run_cmd(char *const *argv, int server, const char **err) {
             }
         }
         if (listened || waitpid(pid, &ws, WNOHANG) == 0) {
+            never_listened = !listened; /* still running after 30 s, silent */
             kill(pid, SIGTERM);
             waitpid(pid, &ws, 0);
         }
@@ -84,6 +92,11 @@ static int run_cmd(char *const *argv, int server, const char **err) {
     errbuf[n] = 0;
     *err = errbuf;
     if (server && listened) return 0;
+    if (never_listened) {
+        /* SIGTERM makes it drain and exit 0: that is no success */
+        printf("\n  %s: did not say \"listening on\" within 30 s (killed)", argv[0]);
+        return RC_NEVER_LISTENED;
+    }
     if (WIFSIGNALED(ws)) return 128 + WTERMSIG(ws);
     return WEXITSTATUS(ws);
 }
@@ -199,12 +212,96 @@ static int is_usage_error(int rc, const char *err) {
 
 static size_t g_tried;
 
+/* Why a program can be missing: its `// RUNS:` line above builds every one
+ * this configuration has. */
+static const char k_why_not_built[] =
+    "not in this configuration: veil-server needs libmicrohttpd, bench_model the bench/ tree";
+
+/* Bad values of every numeric and enum option, tried on every command whose
+ * --help lists the option: each must exit with rc (2: a usage error) and name
+ * the option in stderr. Numbers: not a number, negative, zero where 0 is
+ * not allowed, above the range, overflowing 64 bits, a junk suffix, empty. */
+typedef struct bad_values {
+    const char *opt;
+    int rc;
+    const char *values[12];
+} bad_values;
+
+#define VEIL_OVERFLOW "99999999999999999999" /* > 2^64 */
+#define VEIL_BAD_COUNT "0", "-1", "x", "4x", "1.5", "", VEIL_OVERFLOW
+#define VEIL_BAD_COUNT0 "-1", "x", "4x", "1.5", "", " 1", VEIL_OVERFLOW /* 0 allowed */
+
+static const bad_values k_bad[] = {
+    /* compile options (veil/compile_options.h) */
+    {"--max-poly-size", 2, {"257", "300", "5000", "4294967552", "-256", "", "2048x", NULL}},
+    {"--rounding-bits", 2, {"0", "17", "-1", "8.5", "x", "nonE", VEIL_OVERFLOW, NULL}},
+    {"--lookup-bits", 2, {"1", "17", "-1", "x", "4x", "", VEIL_OVERFLOW, NULL}},
+    {"--chunk-bits", 2, {"17", "-1", "x", "4x", "", VEIL_OVERFLOW, NULL}},
+    {"--partitions", 2, {"65", "-1", "x", "4x", "", VEIL_OVERFLOW, NULL}},
+    {"--key-budget-mb", 2, {"-1", "1e3", "16777217", "512MB", "", VEIL_OVERFLOW, NULL}},
+    {"--p-error", 2, {"1", "0", "-1e-9", "nan", "1e-400x", "", "x", NULL}},
+    {"--range-margin", 2, {"-0.1", "17", "nan", "inf", "1e999", "0.25x", "", "x", NULL}},
+    {"--range-check", 2, {"yes", "ON", "1", "", NULL}},
+    {"--rounding", 2, {"exactly", "round", "Exact", "", NULL}},
+    {"--bounds", 2, {"worst", "calibrate", "worst case", "", NULL}},
+    {"--params", 2, {"no-such-set", "AUTO", "", NULL}},
+    /* backend options */
+    {"--devices", 2, {"", "0,,1", "-1", "x", "0,", "1x", VEIL_OVERFLOW, NULL}},
+    /* veil run, encrypt, remote */
+    {"--mode", 2, {"simluate", "gpu", "", NULL}},
+    {"--batch", 2, {VEIL_BAD_COUNT, NULL}},
+    {"--limit", 2, {VEIL_BAD_COUNT, NULL}},
+    {"--timeout", 2, {VEIL_BAD_COUNT, NULL}},
+    {"--retries", 2, {"101", "-1", "x", "4x", "", VEIL_OVERFLOW, NULL}},
+    /* veil-server; --listen is checked when the server starts (exit 1) */
+    {"--backend", 2, {"gpus", "cpu0", "c", "", NULL}}, /* gpu = cuda, any case: aliases */
+    {"--listen",
+     1,
+     {"127.0.0.1", "127.0.0.1:-1", "127.0.0.1:65536", "127.0.0.1:80x", "127.0.0.1:" VEIL_OVERFLOW,
+      "[::1:0", NULL}},
+    {"--max-batch", 2, {VEIL_BAD_COUNT, NULL}},
+    {"--max-wait-ms", 2, {VEIL_BAD_COUNT0, "4294967296", NULL}},
+    {"--max-body", 2, {VEIL_BAD_COUNT, NULL}},
+    {"--max-request-samples", 2, {VEIL_BAD_COUNT, NULL}},
+    {"--max-inflight", 2, {VEIL_BAD_COUNT, "4294967296", NULL}},
+    {"--max-queue", 2, {VEIL_BAD_COUNT, NULL}},
+    {"--timeout-ms", 2, {VEIL_BAD_COUNT, "4294967296", NULL}},
+    {"--key-cache", 2, {VEIL_BAD_COUNT, NULL}},
+    {"--max-key-uploads", 2, {VEIL_BAD_COUNT, "4294967296", NULL}},
+    {"--read-timeout-ms", 2, {VEIL_BAD_COUNT, "4294967296", NULL}},
+    {"--request-timeout-ms", 2, {VEIL_BAD_COUNT, "4294967296", NULL}},
+    {"--max-conn-per-ip", 2, {VEIL_BAD_COUNT0, "4294967296", NULL}},
+    /* bench_model (its list syntax: test_bench_model_lists) */
+    {"--samples", 2, {VEIL_BAD_COUNT, NULL}},
+    {"--batches", 2, {"0", "-1", "x", "4x", "", "1,,4", ",1", "1,", VEIL_OVERFLOW, NULL}},
+    {"--modes", 2, {"simluate", "", "simulate,gpu", "simulate,", NULL}},
+};
+static size_t bad_tried[sizeof k_bad / sizeof *k_bad];
+
+static const bad_values *bad_values_of(const char *opt) {
+    for (size_t i = 0; i < sizeof k_bad / sizeof *k_bad; i++)
+        if (!strcmp(k_bad[i].opt, opt)) return &k_bad[i];
+    return NULL;
+}
+
+/* A value that is a number (N, MS, S, F, P, MB, BYTES) or one of a few words
+ * (a|b) must have bad values above. */
+static int needs_bad_values(const char *syntax) {
+    static const char *const numeric[] = {"N", "MS", "S", "F", "P", "MB", "BYTES"};
+    for (size_t i = 0; i < sizeof numeric / sizeof *numeric; i++)
+        if (!strcmp(syntax, numeric[i])) return 1;
+    return strchr(syntax, '|') != NULL;
+}
+
 static void check_command(const command *c) {
     char *argv0[4] = {c->base[0], NULL, NULL, NULL};
     if (!strncmp(c->label, "veil ", 5)) argv0[1] = c->base[1];
     char *help = help_of(argv0);
     CU_ASSERT_PTR_NOT_NULL_FATAL(help);
-    size_t options = 0;
+    char *whole = strdup(help); /* strtok cuts help */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(whole);
+    char listed[64][64];
+    size_t n_listed = 0, options = 0;
     for (char *line = strtok(help, "\n"); line; line = strtok(NULL, "\n")) {
         if (strncmp(line, "  --", 4)) continue;
         char opt[64] = {0}, syntax[128] = {0};
@@ -218,6 +315,7 @@ static void check_command(const command *c) {
         }
         if (opt[strlen(opt) - 1] == ',') continue; /* not expected any more, but safe */
         options++;
+        if (n_listed < sizeof listed / sizeof *listed) memcpy(listed[n_listed++], opt, sizeof opt);
         const char *err = "";
         if (!syntax[0]) { /* a flag */
             const char *extra[] = {opt, NULL};
@@ -261,33 +359,50 @@ static void check_command(const command *c) {
             }
         }
         /* Bad values are refused, naming the option. */
-        static const char *const bad_poly[] = {"257",  "300", "5000",  "4294967552",
-                                               "-256", "",    "2048x", NULL};
-        static const char *const bad_bits[] = {"0", "17", "-1", "8.5", NULL};
-        static const char *const bad_p[] = {"1", "0", "nan", "1e-400x", NULL};
-        static const char *const bad_budget[] = {"-1", "1e3", "16777217", "512MB", NULL};
-        static const char *const bad_devices[] = {"", "0,,1", "-1", "x", "0,", NULL};
-        const char *const *bad = !strcmp(opt, "--max-poly-size")   ? bad_poly
-                                 : !strcmp(opt, "--rounding-bits") ? bad_bits
-                                 : !strcmp(opt, "--p-error")       ? bad_p
-                                 : !strcmp(opt, "--key-budget-mb") ? bad_budget
-                                 : !strcmp(opt, "--devices")       ? bad_devices
-                                                                   : NULL;
-        for (int b = 0; bad && bad[b]; b++) {
-            const char *extra3[] = {opt, bad[b], NULL};
+        const bad_values *bad = bad_values_of(opt);
+        if (!bad && needs_bad_values(syntax)) {
+            printf("\n  %s --help lists %s %s: this test has no bad values for it\n", c->label, opt,
+                   syntax);
+            CU_FAIL("a numeric or enum option without bad values in test_cli_options.c");
+        }
+        for (int b = 0; bad && bad->values[b]; b++) {
+            const char *extra3[] = {opt, bad->values[b], NULL};
             rc = run_with(c, extra3, &err);
             g_tried++;
-            if (rc != 2 || !strstr(err, opt)) {
-                printf("\n  %s %s '%s': exit %d (expected 2 naming the option): %s", c->label, opt,
-                       bad[b], rc, err);
+            if (rc != bad->rc || !strstr(err, opt)) {
+                printf("\n  %s %s '%s': exit %d (expected %d naming the option): %s", c->label, opt,
+                       bad->values[b], rc, bad->rc, err);
                 CU_FAIL("a bad value was not refused");
             }
+        }
+        if (bad) bad_tried[bad - k_bad]++;
+    }
+    /* Every option the help text mentions anywhere ("--xyz", in a
+     * description, the usage line or between two options) is one it lists
+     * at the start of a line, so the loop above tried it. */
+    for (const char *m = strstr(whole, "--"); m; m = strstr(m + 2, "--")) {
+        if (m[2] < 'a' || m[2] > 'z' ||
+            (m > whole && (isalnum((unsigned char)m[-1]) || m[-1] == '-')))
+            continue;
+        char opt[64] = {0};
+        size_t on = strspn(m, "-abcdefghijklmnopqrstuvwxyz0123456789");
+        if (on >= sizeof opt) continue;
+        memcpy(opt, m, on);
+        if (!strcmp(opt, "--help")) continue;
+        int found = 0;
+        for (size_t k = 0; k < n_listed && !found; k++)
+            found = !strcmp(listed[k], opt);
+        if (!found) {
+            printf("\n  %s --help mentions %s but no line starts with it (not tried)", c->label,
+                   opt);
+            CU_FAIL("an option mentioned in --help is not on a line of its own");
         }
     }
     if (!options && strcmp(c->label, "veil info")) {
         printf("\n  %s --help lists no option\n", c->label);
         CU_FAIL("no option found in --help");
     }
+    free(whole);
     free(help);
 }
 
@@ -332,13 +447,22 @@ static void test_every_option_of_every_command(void) {
         CU_ASSERT_EQUAL_FATAL(run_with(&cmds[3], none, &err), 0);
         CU_ASSERT_EQUAL_FATAL(run_with(&cmds[4], none, &err), 0);
     }
+    int all_built = 1;
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
         if (access(cmds[i].base[0], X_OK) != 0) {
-            printf("\n  %s: %s not built, not checked", cmds[i].label, cmds[i].base[0]);
+            printf("\nSKIPPED: %s: %s not built (%s), its options not checked\n", cmds[i].label,
+                   cmds[i].base[0], k_why_not_built);
+            all_built = 0;
             continue;
         }
         check_command(&cmds[i]);
     }
+    for (size_t i = 0; all_built && i < sizeof k_bad / sizeof *k_bad; i++)
+        if (!bad_tried[i]) {
+            printf("\n  bad values of %s: no command's --help lists it (stale table)",
+                   k_bad[i].opt);
+            CU_FAIL("a bad-value table entry was never tried");
+        }
     printf("\n  %zu command lines tried\n", g_tried);
 }
 
@@ -426,7 +550,7 @@ static void test_output_checked_first(void) {
  * earlier --out file as it was. */
 static void test_bench_model_lists(void) {
     if (access(g_bench, X_OK) != 0) {
-        printf("\n  bench_model not built: not checked");
+        printf("\nSKIPPED: bench_model lists: %s not built (%s)\n", g_bench, k_why_not_built);
         return;
     }
     char json[300];

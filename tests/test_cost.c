@@ -6,7 +6,9 @@
  *    of the table (engine/src/cost_table.inc, bench_pbs --cost) or the
  *    table's fit; every table row names a set of the parameter table; the
  *    fit stays within a factor 2 of every figure; costs grow with the master
- *    key's dimension; every set has a positive cuda figure;
+ *    key's dimension; every set has a positive cuda figure; a set in the
+ *    table costs exactly its row's figures, the same shape under another
+ *    id exactly the fit (coefficients read from the .inc);
  *  - the key budget (--key-budget-mb): tiny at 3 rounding bits compiles to
  *    two partitions without a budget; with a budget below their keys it
  *    gets fewer partitions whose prepared keys fit, and that program runs
@@ -72,6 +74,59 @@ static void test_table_rows_and_fit(void) {
     CU_ASSERT(rows >= 70);
     CU_ASSERT(worst < 2);
     printf("\n  %zu rows; fit vs figure at worst x%.2f (%s)", rows, worst, worst_id);
+}
+
+/* The table itself, read here as cost.c reads it: the rows and the fit's
+ * coefficients (scripts/cost_table.py writes them; its docstring gives the
+ * fit's form, restated below). */
+typedef struct ref_row {
+    const char *id;
+    double br_ms, ks_ns_per_row, cuda_us;
+    int cuda_measured;
+} ref_row;
+static const ref_row k_ref_rows[] = {
+#include "../engine/src/cost_table.inc"
+};
+
+/* A set in the table costs that row's figure (blind rotation + keyswitch
+ * per master-key row; cuda: the row's figure at its own dimension); the same
+ * shape under an id not in the table costs the fit:
+ *   log br = b0 + b1 log n + b2 log(k+1) + b3 log N + b4 log l_pbs + b5 log log2 N
+ *   log ks_row = c0 + c1 log(n+1) + c2 log l_ks */
+static void test_lookup_and_fit_values(void) {
+    static const double b[] = VEIL_COST_FIT_BR, c[] = VEIL_COST_FIT_KS;
+    const size_t n_rows = sizeof k_ref_rows / sizeof *k_ref_rows;
+    CU_ASSERT_EQUAL(n_rows, veil_cost_table_count());
+    size_t checked = 0;
+    for (size_t i = 0; i < n_rows; i++) {
+        const ref_row *r = &k_ref_rows[i];
+        const veil_params *ps = veil_params_find(r->id);
+        if (!ps) continue; /* test_table_rows_and_fit names stale rows */
+        for (uint32_t D = veil_params_big_dim(ps), t = 0; t < 2; t++, D *= 2) {
+            const double want = r->br_ms + 1e-6 * r->ks_ns_per_row * D;
+            const double got = veil_cost_cpu_ms(ps, D);
+            if (fabs(got - want) > 1e-12 * want)
+                printf("\n  %s at %u: %.12g ms, its row says %.12g", r->id, D, got, want);
+            CU_ASSERT_DOUBLE_EQUAL(got, want, 1e-12 * want);
+        }
+        const double cu = veil_cost_cuda_us(ps, veil_params_big_dim(ps));
+        CU_ASSERT_DOUBLE_EQUAL(cu, r->cuda_us, 1e-12 * r->cuda_us);
+        CU_ASSERT_EQUAL(veil_cost_cuda_origin(ps),
+                        r->cuda_measured ? VEIL_COST_MEASURED : VEIL_COST_ESTIMATED);
+        veil_params copy = *ps;
+        copy.id = "not-in-the-table";
+        const double N = ps->poly_size, D = veil_params_big_dim(ps);
+        const double br = exp(b[0] + b[1] * log(ps->lwe_dim) + b[2] * log(ps->glwe_dim + 1.0) +
+                              b[3] * log(N) + b[4] * log(ps->pbs_level) + b[5] * log(log2(N)));
+        const double ks = exp(c[0] + c[1] * log(ps->lwe_dim + 1.0) + c[2] * log(ps->ks_level));
+        const double fit = br + 1e-6 * ks * D, got = veil_cost_cpu_ms(&copy, (uint32_t)D);
+        if (fabs(got - fit) > 1e-9 * fit)
+            printf("\n  %s's shape, not in the table: %.12g ms, the fit says %.12g", r->id, got,
+                   fit);
+        CU_ASSERT_DOUBLE_EQUAL(got, fit, 1e-9 * fit);
+        checked++;
+    }
+    CU_ASSERT(checked >= 70);
 }
 
 static veil_model *M;
@@ -160,6 +215,7 @@ int main(void) {
     CU_pSuite s = CU_add_suite("cost", NULL, NULL);
     VEIL_ADD_TEST(s, test_every_set_has_a_cost);
     VEIL_ADD_TEST(s, test_table_rows_and_fit);
+    VEIL_ADD_TEST(s, test_lookup_and_fit_values);
     VEIL_ADD_TEST(s, test_report);
     VEIL_ADD_TEST(s, test_budget);
     return veil_test_run();

@@ -128,7 +128,7 @@ static void test_per_key_model(void) {
 }
 
 static void test_clopper_pearson(void) {
-    /* reference values (R: binom.test(k, n, conf.level = 0.999)$conf.int) */
+    /* k = 0 and k = n: closed forms */
     double lo, hi;
     clopper_pearson(0, 100, 0.001, &lo, &hi);
     CU_ASSERT_DOUBLE_EQUAL(lo, 0.0, 1e-12);
@@ -136,16 +136,32 @@ static void test_clopper_pearson(void) {
     clopper_pearson(100, 100, 0.001, &lo, &hi);
     CU_ASSERT_DOUBLE_EQUAL(lo, pow(0.0005, 1.0 / 100), 1e-9);
     CU_ASSERT_DOUBLE_EQUAL(hi, 1.0, 1e-12);
+    /* Reference intervals at 1 - 0.001, computed outside this code twice,
+     * agreeing to 1e-14 (2026-12-04): scipy 1.17 beta.ppf(0.0005, k, n - k + 1)
+     * and beta.ppf(0.9995, k + 1, n - k); mpmath 1.3 at 60 digits, bisecting
+     * the exact binomial sums P(X >= k; lo) = P(X <= k; hi) = 0.0005. */
+    static const struct {
+        long k, n;
+        double lo, hi;
+    } ref[] = {
+        {8, 2048, 0.000864338792899547, 0.0108104877389276},
+        {3, 1000, 0.00014984252803814, 0.0138580692674063},
+        {50, 256, 0.121698695627859, 0.287219812432614},
+    };
+    for (size_t i = 0; i < sizeof ref / sizeof *ref; i++) {
+        clopper_pearson(ref[i].k, ref[i].n, 0.001, &lo, &hi);
+        if (fabs(lo - ref[i].lo) > 1e-9 || fabs(hi - ref[i].hi) > 1e-9)
+            printf("\n  %ld of %ld: [%.15g, %.15g], reference [%.15g, %.15g]\n", ref[i].k, ref[i].n,
+                   lo, hi, ref[i].lo, ref[i].hi);
+        CU_ASSERT_DOUBLE_EQUAL(lo, ref[i].lo, 1e-9);
+        CU_ASSERT_DOUBLE_EQUAL(hi, ref[i].hi, 1e-9);
+    }
     /* symmetry: k of n against n - k of n */
     double lo2, hi2;
     clopper_pearson(8, 2048, 0.001, &lo, &hi);
     clopper_pearson(2040, 2048, 0.001, &lo2, &hi2);
     CU_ASSERT_DOUBLE_EQUAL(lo, 1 - hi2, 1e-9);
     CU_ASSERT_DOUBLE_EQUAL(hi, 1 - lo2, 1e-9);
-    CU_ASSERT(lo < 8.0 / 2048 && hi > 8.0 / 2048);
-    /* the defining equations hold at the ends */
-    CU_ASSERT_DOUBLE_EQUAL(exp(binom_log_cdf(8, 2048, hi)), 0.0005, 1e-7);
-    CU_ASSERT_DOUBLE_EQUAL(1 - exp(binom_log_cdf(7, 2048, lo)), 0.0005, 1e-7);
 }
 
 /* Counts the failures of `rounds` rounds of 256 KS-PBS on weak set `id`

@@ -87,14 +87,27 @@ static void test_key_in_guarded_pages(void) {
     }
     int ws = 0;
     waitpid(pid, &ws, 0);
-    /* Killed by SIGSEGV/SIGBUS (or, under ASan, its report and exit 1). */
-    CU_ASSERT(!(WIFEXITED(ws) && WEXITSTATUS(ws) == 0));
+    /* Killed by SIGSEGV (SIGBUS on some kernels); under ASan, whose handler
+     * reports the fault and exits non-zero, that exit. Any other end (an
+     * abort, exit 1 from elsewhere) is not the guard page faulting. */
+    const int faulted = WIFSIGNALED(ws) && (WTERMSIG(ws) == SIGSEGV || WTERMSIG(ws) == SIGBUS);
+#ifdef VEIL_TEST_ASAN
+    const int ok = faulted || (WIFEXITED(ws) && WEXITSTATUS(ws) != 0);
+#else
+    const int ok = faulted;
+#endif
+    if (!ok)
+        printf("\n  write past the key: child %s %d, expected SIGSEGV or SIGBUS\n",
+               WIFSIGNALED(ws) ? "killed by signal" : "exited",
+               WIFSIGNALED(ws) ? WTERMSIG(ws) : WEXITSTATUS(ws));
+    CU_ASSERT(ok);
     veil_secret_key_free(sk);
 }
 
 static void test_no_unwiped_temporaries(void) {
 #ifdef VEIL_TEST_ASAN
-    printf("\n  (AddressSanitizer build: the free() scan needs its own free; skipped)\n");
+    printf("\nSKIPPED: test_no_unwiped_temporaries: AddressSanitizer build (the free() scan "
+           "interposes free, which ASan owns)\n");
 #else
     const veil_params *p = veil_params_find(k_params);
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);

@@ -1,5 +1,6 @@
 // LABELS: server slow
 // LINKS: veil_server veil_client
+// RUNS: veil-server
 /* test_server_soak.c — the veil-server binary (cpu backend, models/tiny.h5)
  * for several minutes (VEIL_SOAK_SECONDS, default 240) under concurrent
  * loopback traffic, restarted in the middle (SIGTERM, then a new server on

@@ -23,7 +23,9 @@ veil_status veil_lut_new(const veil_params *p, const int64_t *table, unsigned in
      * reads the value; entry i then holds the value i - 2^(b-1). */
     lut->in_offset = in_signed ? veil_encode((int64_t)1 << (in_bits - 1), in_bits) : 0;
     /* Phase x*box + e (box = N / 2^b) lands in coefficient x*box + e of the
-     * rotation; boxes are centred on x*box. The last half box wraps to the
+     * rotation; the box of x is coefficients x*box - half .. x*box + half - 1,
+     * centred on x*box - 1/2, where the body's switch rounding down puts the
+     * phase's mean (veil_ms_body). The last half box wraps to the
      * negacyclic half and is set to -T[0], so small negative noise on x = 0
      * still reads T[0]. */
     const uint32_t box = N >> in_bits, half = box / 2;

@@ -103,11 +103,16 @@ static void test_modulus_switch_assumptions(void) {
     CU_ASSERT(veil_params_multibit_count() > 0);
 }
 
-/* Security >= 128 bits by Concrete's 128-bit line, recomputed from the stored
- * dimension and noise (TUniform: through its variance). */
+/* Security >= 128 bits by Concrete's current 128-bit line (PR #873, MATZOV;
+ * engine/src/params.c), recomputed from the stored dimension and noise
+ * (TUniform: through its variance), for the classic and the multi-bit sets.
+ * The TFHE-rs sets clear it with 0.6 to 1.2 bits on the LWE side and 0 to 2.2
+ * on the GLWE side (docs/PARAMS.md §4). */
 static void test_security_by_curve(void) {
-    for (size_t i = 0; i < veil_params_count(); i++) {
-        const veil_params *p = veil_params_at(i);
+    const size_t classic = veil_params_count();
+    for (size_t i = 0; i < classic + veil_params_multibit_count(); i++) {
+        const veil_params *p =
+            i < classic ? veil_params_at(i) : veil_params_multibit_at(i - classic);
         double lwe = veil_noise_log2_std(&p->lwe_noise);
         double lwe_min = veil_noise_min_log2_std_128(p->lwe_dim);
         double glwe = veil_noise_log2_std(&p->glwe_noise);
@@ -122,7 +127,7 @@ static void test_security_by_curve(void) {
     CU_ASSERT(isinf(veil_noise_min_log2_std_128(449)));
     CU_ASSERT_DOUBLE_EQUAL(veil_noise_min_log2_std_128(1 << 14), -62.0, 0.0);
     CU_ASSERT_DOUBLE_EQUAL(veil_noise_min_log2_std_128(1000),
-                           -0.026405028765226220 * 1000 + 2.4826422691043177, 1e-12);
+                           -0.025696778711484593 * 1000 + 2.675931372549016, 1e-12);
 }
 
 /* Each set's own p_fail, recomputed: the input of its lookup is a dot product
@@ -227,7 +232,7 @@ static void test_noise_variance(void) {
 /* Concrete's own golden values (backends/concrete-cpu/noise-model tests
  * blind_rotate.rs security_variance_bootstrap_1 and keyswitch.rs
  * golden_python_prototype_security_variance_keyswitch_2), in modular units,
- * with noises at the 128-bit curve's minimum. */
+ * with noises at the minimum of concrete-cpu's 128-bit line. */
 static void test_concrete_golden(void) {
     veil_params br = {0};
     br.lwe_dim = 2048;
@@ -247,7 +252,11 @@ static void test_concrete_golden(void) {
     ks.ks_base_log = 24;
     ks.ks_level = 2;
     ks.lwe_noise.kind = VEIL_NOISE_GAUSSIAN;
-    ks.lwe_noise.std_dev = exp2(veil_noise_min_log2_std_128(512));
+    /* concrete-cpu's golden values take the KSK noise at its own
+     * security_weight.rs line (2022), not at veil's current curve: the
+     * formula is under test here, not the curve. (The blind rotation's
+     * kN = 8192 sits on the 2 - 64 floor under either line.) */
+    ks.lwe_noise.std_dev = exp2(-0.026405028765226220 * 512 + 2.4826422691043177);
     v = veil_noise_ks_variance(&ks);
     CU_ASSERT_DOUBLE_EQUAL(v / 7.407691550271225e48, 1.0, 1e-8);
     printf("  concrete golden: br %.15e ks %.15e\n", veil_noise_pbs_output_variance(&br), v);

@@ -131,9 +131,16 @@ static void test_security_by_curve(void) {
 }
 
 /* Each set's own p_fail, recomputed: the input of its lookup is a dot product
- * of 2-norm `norm2` of PBS outputs. Standard-switch sets must be within 0.5
- * bit of what they claim (or better); centered-switch sets are printed (the
- * TFHE-rs v1.4 sets were optimised with TFHE-rs's newer formulas). */
+ * of 2-norm `norm2` of PBS outputs. A derived set's stored figure is derive.py's
+ * result and must equal veil's model. A TFHE-rs set's stored figure is TFHE-rs's
+ * published one (veil/params.h): veil's model may only be more pessimistic,
+ * and by at most 2% of the total variance, measured as published / model of
+ * the two log2 p_fail (to leading order log2 p_fail = -limit^2 / (2 V ln 2), so
+ * the ratio is V_model / V_published): the k = 1, N = 2048 shapes 0.6 to 1.5%
+ * (concrete-cpu's PBS/FFT estimate is above TFHE-rs's newer one), and on the
+ * centred v1.4 sets the body's own rounding, (q^2/w^2 - 1)/12, which TFHE-rs's
+ * centred formula leaves out: 0.4 to 0.6 bit at 2^-128 (asserted, as the
+ * reason for their gap). Standard-switch sets keep their 0.5 bit bound. */
 static void test_p_fail_recomputed(void) {
     for (size_t i = 0; i < veil_params_count(); i++) {
         const veil_params *p = veil_params_at(i);
@@ -149,6 +156,19 @@ static void test_p_fail_recomputed(void) {
         if (p->ms == VEIL_MS_STANDARD) CU_ASSERT(lp <= p->log2_p_fail + tol);
         if (p->flags & VEIL_PARAMS_NN) /* derive.py and C must agree */
             CU_ASSERT_DOUBLE_EQUAL(lp, p->log2_p_fail, 1e-3);
+        if (!(p->flags & VEIL_PARAMS_NN)) {
+            const double ratio = p->log2_p_fail / lp; /* V_model / V_published */
+            if (!(ratio >= 0.999 && ratio <= 1.02))
+                printf("  %s: model/published variance %.4f outside [0.999, 1.02]\n", p->id, ratio);
+            CU_ASSERT(ratio >= 0.999 && ratio <= 1.02);
+        }
+        if (!(p->flags & VEIL_PARAMS_NN) && p->ms == VEIL_MS_CENTERED) {
+            const double w = 2.0 * p->poly_size, body = (0x1p128 / (w * w) - 1.0) / 12.0;
+            const double lp_tfhers = veil_noise_log2_p_fail_margin(veil_noise_fail_margin_terms(
+                p->precision, in, veil_noise_ks_variance(p), veil_noise_ms_variance(p) - body));
+            CU_ASSERT(lp - lp_tfhers >= 0.4 && lp - lp_tfhers <= 0.6);
+            CU_ASSERT(p->log2_p_fail / lp_tfhers <= 1.016); /* the rest: as the 2m64 sets */
+        }
         /* more noise never helps */
         CU_ASSERT(veil_noise_log2_p_fail(p, p->precision, 4.0 * in) > lp);
         CU_ASSERT(veil_noise_log2_p_fail(p, p->precision + 1, in) > lp);

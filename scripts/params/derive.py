@@ -56,10 +56,11 @@ SEC128_SLOPE = -0.025696778711484593
 SEC128_BIAS = 2.675931372549016
 SEC128_MIN_DIM = 450
 # Every line the current crate publishes, used only to report a security
-# estimate: 128 (PR #873) and 132 (PR #1174, Dec 2024, same estimator run).
-# The crate has no others since PR #873 dropped the 2022/2023 80/112/192-bit
-# ones; mixing those in would compare against another estimator version, so an
-# estimate here is 0 (none) below the 128-bit line and at most 132.
+# estimate: 128 (PR #873) and 132 (added by PR #1174, Dec 2024). PR #873 left
+# only the 128-bit line in the crate (its earlier 80/112/192-bit lines, like
+# the 2022 80..256-bit ones, came from older estimator runs); mixing those in
+# would compare against another estimator version, so an estimate here is 0
+# (none) below the 128-bit line and at most 132.
 SEC_LINES = [
     (128, SEC128_SLOPE, SEC128_BIAS, SEC128_MIN_DIM),
     (132, -0.024891456582633045, 2.65734593837534, 450),

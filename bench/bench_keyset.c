@@ -11,7 +11,7 @@
  * --out FILE).
  *
  * usage: bench_keyset [--runs R] [--wide ID] [--narrow ID] [--out FILE]
- *   defaults: R = 15, wide nn-p6-norm2e2-2m40, narrow nn-p3-norm2e6-2m40 */
+ *   defaults: R = 15, wide nn-p6-norm2e2-2m40, narrow nn-p3-norm2e7-2m40 */
 #include "veil/serialize.h"
 #include "veil/tfhe.h"
 
@@ -72,7 +72,7 @@ static int keyset(FILE *o, const char *name, const veil_params *const *parts, ui
 
 int main(int argc, char **argv) {
     int runs = 15;
-    const char *wide_id = "nn-p6-norm2e2-2m40", *narrow_id = "nn-p3-norm2e6-2m40", *out = NULL;
+    const char *wide_id = "nn-p6-norm2e2-2m40", *narrow_id = "nn-p3-norm2e7-2m40", *out = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--runs") && i + 1 < argc)
             runs = atoi(argv[++i]);

@@ -202,7 +202,8 @@ def main():
     for s in sets:
         src = by_id[s.get("same_shape_as", s["id"])]
         rows.append({"id": s["id"], "br": src["blind_rotation_ms"],
-                     "ks": src["keyswitch_ns_per_row"], "measured_as": src["id"]})
+                     "ks": src["keyswitch_ns_per_row"], "measured_as": src["id"],
+                     "shape": tuple(s[b] for _, b in SHAPE_KEYS)})
     ratios = []
     for r in rows:
         if r["id"] in gpu:
@@ -234,7 +235,9 @@ def main():
                 " * CPU: %s, one core, %s clock (bench_pbs --cost): per set, blind rotation\n"
                 " * ms and keyswitch ns per master-key row. CUDA: us per KS-PBS at the best\n"
                 " * throughput bench_gpu recorded (NVIDIA H100), or the CPU figure scaled\n"
-                " * (measured 0). Sorted by id (binary search). */\n"
+                " * (measured 0). Each row carries the shape it was measured at (n, k, N,\n"
+                " * l_pbs, l_ks): a set re-derived since (same id, another shape) gets the\n"
+                " * fit, not the row (engine/src/cost.c). Sorted by id (binary search). */\n"
                 % (os.path.relpath(path, ROOT), d["cpu"], d["clock"]))
         f.write("#define VEIL_COST_FIT_BR {%s}\n" % ", ".join("%.9g" % c for c in cb))
         f.write("#define VEIL_COST_FIT_KS {%s}\n" % ", ".join("%.9g" % c for c in ck))
@@ -242,8 +245,9 @@ def main():
         f.write("#define VEIL_COST_SOURCE \"%s (%s, one core, %s clock)\"\n"
                 % (os.path.relpath(path, ROOT), d["cpu"], d["clock"]))
         for r in rows:
-            f.write('{"%s", %.6g, %.6g, %.6g, %d},\n'
-                    % (r["id"], r["br"], r["ks"], r["cuda_us"], r["cuda_measured"]))
+            f.write('{"%s", {%d, %d, %d, %d, %d}, %.6g, %.6g, %.6g, %d},\n'
+                    % ((r["id"],) + r["shape"] + (r["br"], r["ks"], r["cuda_us"],
+                                                  r["cuda_measured"])))
     print("%d sets (%d shapes measured), fit rms residual: blind rotation %.1f%%, keyswitch "
           "row %.1f%%; %d sets without a GPU figure (scaled by %.3g us per cpu ms)"
           % (len(rows), len(measured), 100 * fit["blind_rotation_rms_relative_residual"],

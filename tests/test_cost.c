@@ -45,9 +45,11 @@ static void test_every_set_has_a_cost(void) {
 }
 
 /* A set outside the table (a copy under another id) gets the fit; the fit
- * is within a factor 2 of every figure (the JSON has the residuals). */
+ * is within a factor 2 of every figure (the JSON has the residuals). A row
+ * measured at another shape than its set's today (the set re-derived since,
+ * docs/PARAMS.md §5) is not used: that set gets the fit too. */
 static void test_table_rows_and_fit(void) {
-    size_t rows = 0;
+    size_t rows = 0, stale = 0;
     double worst = 1;
     const char *worst_id = "";
     for (size_t i = 0; i < veil_cost_table_count(); i++) {
@@ -58,22 +60,31 @@ static void test_table_rows_and_fit(void) {
             CU_FAIL("a stale cost-table row");
             continue;
         }
-        CU_ASSERT_EQUAL(veil_cost_cpu_origin(ps), VEIL_COST_MEASURED);
         if (i) CU_ASSERT(strcmp(veil_cost_table_id(i - 1), id) < 0); /* sorted: bsearch */
         veil_params copy = *ps;
         copy.id = "not-in-the-table";
         CU_ASSERT_EQUAL(veil_cost_cpu_origin(&copy), VEIL_COST_ESTIMATED);
         CU_ASSERT_EQUAL(veil_cost_cuda_origin(&copy), VEIL_COST_ESTIMATED);
         const uint32_t D = veil_params_big_dim(ps);
+        rows++;
+        if (veil_cost_cpu_origin(ps) != VEIL_COST_MEASURED) {
+            /* a stale row: the set costs what the fit says */
+            CU_ASSERT_EQUAL(veil_cost_cuda_origin(ps), VEIL_COST_ESTIMATED);
+            CU_ASSERT_DOUBLE_EQUAL(veil_cost_cpu_ms(ps, D), veil_cost_cpu_ms(&copy, D), 1e-12);
+            stale++;
+            continue;
+        }
         const double r = veil_cost_cpu_ms(&copy, D) / veil_cost_cpu_ms(ps, D);
         const double dev = r > 1 ? r : 1 / r;
         if (dev > worst) worst = dev, worst_id = id;
-        rows++;
     }
     CU_ASSERT_EQUAL(rows, veil_cost_table_count());
     CU_ASSERT(rows >= 70);
+    CU_ASSERT(rows - stale >= 12); /* the published sets never change shape */
     CU_ASSERT(worst < 2);
-    printf("\n  %zu rows; fit vs figure at worst x%.2f (%s)", rows, worst, worst_id);
+    printf("\n  %zu rows, %zu measured at another shape than today's set (fit used); fit vs "
+           "figure at worst x%.2f (%s)",
+           rows, stale, worst, worst_id);
 }
 
 /* The table itself, read here as cost.c reads it: the rows and the fit's

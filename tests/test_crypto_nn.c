@@ -10,8 +10,9 @@
  * veil/program.h "Rounding"): inputs 0 and 1 at delta 2^63, one table entry
  * C = 2^62 (encoded at 1 bit), outputs +C and -C; their noise carriers are
  * PBS outputs of C minus C (as rounding clears a bit).
- * Default run: p = 0..5 (N <= 4096) at the smallest norm2, 2^10 and the
- * largest, 2^14 (the sample models' default programs use 2^13 and 2^14); with
+ * Default run: p = 0..6 (N <= 8192; p = 6 has N = 8192 since the 2026-12-04
+ * re-derivation) at the smallest norm2, 2^10 and the largest, 2^14 (the
+ * sample models' default programs use 2^13 and 2^14); with
  * VEIL_TEST_NN_ALL every NN set (test_crypto_nn_all.c, slow), the N = 32768
  * ones (8-bit lookups, about 1.5 s a KS-PBS here) on every 8th entry. */
 #include "testutil.h"
@@ -26,7 +27,7 @@ static int in_scope(const veil_params *p) {
 #ifdef VEIL_TEST_NN_ALL
     return 1;
 #else
-    return p->poly_size <= 4096 && (p->norm2 == 1.0 || p->norm2 == 1024.0 || p->norm2 == 16384.0);
+    return p->poly_size <= 8192 && (p->norm2 == 1.0 || p->norm2 == 1024.0 || p->norm2 == 16384.0);
 #endif
 }
 
@@ -112,7 +113,7 @@ static void check_set(const veil_params *p) {
 /* How many sets the scope covers (update with the parameter table): the
  * loop must run exactly these, never none. */
 #ifndef VEIL_TEST_EXPECT_SETS
-#define VEIL_TEST_EXPECT_SETS 21 /* p = 0..6 (N <= 4096) at norm2 1, 2^10 and 2^14 */
+#define VEIL_TEST_EXPECT_SETS 21 /* p = 0..6 (N <= 8192) at norm2 1, 2^10 and 2^14 */
 #endif
 
 static void test_nn_sets_at_their_norm(void) {

@@ -456,8 +456,8 @@ static void test_multibit_ks_pbs(void) {
 }
 
 /* A two-partition key set (veil/tfhe.h "Key sets"; tiny's split of
- * test_keyset): partition 0 nn-p6-norm2e2-2m40 (k = 1, N = 4096: D = 4096),
- * partition 1 nn-p3-norm2e6-2m40 (k = 4, N = 512). For each partition and
+ * test_keyset): partition 0 nn-p6-norm2e2-2m40 (k = 1, N = 8192: D = 8192),
+ * partition 1 nn-p3-norm2e7-2m40 (k = 2, N = 1024). For each partition and
  * each blind rotation that runs here, and AUTO: the cuda backend's ks_pbs on
  * ciphertexts of D + 1 words decodes like the cpu backend's and the table,
  * phases within the bound, words kN..D-1 exactly zero in both, and nothing
@@ -572,7 +572,7 @@ static void concurrent_partitions(const veil_params *const parts[2], const veil_
 
 static void test_two_partitions(void) {
     const veil_params *parts[2] = {veil_params_find("nn-p6-norm2e2-2m40"),
-                                   veil_params_find("nn-p3-norm2e6-2m40")};
+                                   veil_params_find("nn-p3-norm2e7-2m40")};
     CU_ASSERT_PTR_NOT_NULL_FATAL(parts[0]);
     CU_ASSERT_PTR_NOT_NULL_FATAL(parts[1]);
     uint8_t s[4][32];

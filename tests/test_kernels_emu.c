@@ -266,7 +266,7 @@ static void test_split(void) {
 
 /* ---- a two-partition key set (veil/tfhe.h "Key sets") ----------------------
  * tiny's split of test_keyset: partition 0 nn-p6-norm2e2-2m40 (k = 1, N =
- * 4096: D = 4096), partition 1 nn-p3-norm2e6-2m40 (k = 4, N = 512: kN =
+ * 8192: D = 8192), partition 1 nn-p3-norm2e7-2m40 (k = 2, N = 1024: kN =
  * 2048 < D). For each partition, on ciphertexts of D + 1 words under the
  * master key: the keyswitch kernel's code (veil_cuda_keyswitch_emulate,
  * with in_dim = D) equals veil_keyswitch bit for bit; the batch PBS
@@ -276,7 +276,7 @@ static void test_split(void) {
  * pbs_lanes output (the FFTs differ, so the masks are not bit-equal). */
 static void test_two_partitions(void) {
     const veil_params *parts[2] = {veil_params_find("nn-p6-norm2e2-2m40"),
-                                   veil_params_find("nn-p3-norm2e6-2m40")};
+                                   veil_params_find("nn-p3-norm2e7-2m40")};
     CU_ASSERT_PTR_NOT_NULL_FATAL(parts[0]);
     CU_ASSERT_PTR_NOT_NULL_FATAL(parts[1]);
     uint8_t s[4][32];
@@ -318,8 +318,8 @@ static void test_two_partitions(void) {
             veil_pbs(ctx, pk, lut, ks_cpu + c * n1, ref + c * big1);
         }
         for (uint32_t kernel = VEIL_CUDA_PBS_FUSED; kernel <= VEIL_CUDA_PBS_CLUSTER; kernel++) {
-            /* the cluster emulation at N = 4096 costs minutes under ASan:
-             * partition 1 (N = 512) runs it, the zero-extended extraction
+            /* the cluster emulation at N = 8192 costs minutes under ASan:
+             * partition 1 (N = 1024) runs it, the zero-extended extraction
              * is the same code path */
             if (kernel == VEIL_CUDA_PBS_CLUSTER && x == 0) continue;
             veil_cuda_params cp = veil_cuda_params_from(p, kernel);

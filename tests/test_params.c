@@ -103,11 +103,16 @@ static void test_modulus_switch_assumptions(void) {
     CU_ASSERT(veil_params_multibit_count() > 0);
 }
 
-/* Security >= 128 bits by Concrete's 128-bit line, recomputed from the stored
- * dimension and noise (TUniform: through its variance). */
+/* Security >= 128 bits by Concrete's current 128-bit line (PR #873, MATZOV;
+ * engine/src/params.c), recomputed from the stored dimension and noise
+ * (TUniform: through its variance), for the classic and the multi-bit sets.
+ * The TFHE-rs sets clear it with 0.6 to 1.2 bits on the LWE side and 0 to 2.2
+ * on the GLWE side (docs/PARAMS.md §4). */
 static void test_security_by_curve(void) {
-    for (size_t i = 0; i < veil_params_count(); i++) {
-        const veil_params *p = veil_params_at(i);
+    const size_t classic = veil_params_count();
+    for (size_t i = 0; i < classic + veil_params_multibit_count(); i++) {
+        const veil_params *p =
+            i < classic ? veil_params_at(i) : veil_params_multibit_at(i - classic);
         double lwe = veil_noise_log2_std(&p->lwe_noise);
         double lwe_min = veil_noise_min_log2_std_128(p->lwe_dim);
         double glwe = veil_noise_log2_std(&p->glwe_noise);
@@ -122,13 +127,20 @@ static void test_security_by_curve(void) {
     CU_ASSERT(isinf(veil_noise_min_log2_std_128(449)));
     CU_ASSERT_DOUBLE_EQUAL(veil_noise_min_log2_std_128(1 << 14), -62.0, 0.0);
     CU_ASSERT_DOUBLE_EQUAL(veil_noise_min_log2_std_128(1000),
-                           -0.026405028765226220 * 1000 + 2.4826422691043177, 1e-12);
+                           -0.025696778711484593 * 1000 + 2.675931372549016, 1e-12);
 }
 
 /* Each set's own p_fail, recomputed: the input of its lookup is a dot product
- * of 2-norm `norm2` of PBS outputs. Standard-switch sets must be within 0.5
- * bit of what they claim (or better); centered-switch sets are printed (the
- * TFHE-rs v1.4 sets were optimised with TFHE-rs's newer formulas). */
+ * of 2-norm `norm2` of PBS outputs. A derived set's stored figure is derive.py's
+ * result and must equal veil's model. A TFHE-rs set's stored figure is TFHE-rs's
+ * published one (veil/params.h): veil's model may only be more pessimistic,
+ * and by at most 2% of the total variance, measured as published / model of
+ * the two log2 p_fail (to leading order log2 p_fail = -limit^2 / (2 V ln 2), so
+ * the ratio is V_model / V_published): the k = 1, N = 2048 shapes 0.6 to 1.5%
+ * (concrete-cpu's PBS/FFT estimate is above TFHE-rs's newer one), and on the
+ * centred v1.4 sets the body's own rounding, (q^2/w^2 - 1)/12, which TFHE-rs's
+ * centred formula leaves out: 0.4 to 0.6 bit at 2^-128 (asserted, as the
+ * reason for their gap). Standard-switch sets keep their 0.5 bit bound. */
 static void test_p_fail_recomputed(void) {
     for (size_t i = 0; i < veil_params_count(); i++) {
         const veil_params *p = veil_params_at(i);
@@ -144,6 +156,19 @@ static void test_p_fail_recomputed(void) {
         if (p->ms == VEIL_MS_STANDARD) CU_ASSERT(lp <= p->log2_p_fail + tol);
         if (p->flags & VEIL_PARAMS_NN) /* derive.py and C must agree */
             CU_ASSERT_DOUBLE_EQUAL(lp, p->log2_p_fail, 1e-3);
+        if (!(p->flags & VEIL_PARAMS_NN)) {
+            const double ratio = p->log2_p_fail / lp; /* V_model / V_published */
+            if (!(ratio >= 0.999 && ratio <= 1.02))
+                printf("  %s: model/published variance %.4f outside [0.999, 1.02]\n", p->id, ratio);
+            CU_ASSERT(ratio >= 0.999 && ratio <= 1.02);
+        }
+        if (!(p->flags & VEIL_PARAMS_NN) && p->ms == VEIL_MS_CENTERED) {
+            const double w = 2.0 * p->poly_size, body = (0x1p128 / (w * w) - 1.0) / 12.0;
+            const double lp_tfhers = veil_noise_log2_p_fail_margin(veil_noise_fail_margin_terms(
+                p->precision, in, veil_noise_ks_variance(p), veil_noise_ms_variance(p) - body));
+            CU_ASSERT(lp - lp_tfhers >= 0.4 && lp - lp_tfhers <= 0.6);
+            CU_ASSERT(p->log2_p_fail / lp_tfhers <= 1.016); /* the rest: as the 2m64 sets */
+        }
         /* more noise never helps */
         CU_ASSERT(veil_noise_log2_p_fail(p, p->precision, 4.0 * in) > lp);
         CU_ASSERT(veil_noise_log2_p_fail(p, p->precision + 1, in) > lp);
@@ -227,7 +252,7 @@ static void test_noise_variance(void) {
 /* Concrete's own golden values (backends/concrete-cpu/noise-model tests
  * blind_rotate.rs security_variance_bootstrap_1 and keyswitch.rs
  * golden_python_prototype_security_variance_keyswitch_2), in modular units,
- * with noises at the 128-bit curve's minimum. */
+ * with noises at the minimum of concrete-cpu's 128-bit line. */
 static void test_concrete_golden(void) {
     veil_params br = {0};
     br.lwe_dim = 2048;
@@ -247,7 +272,11 @@ static void test_concrete_golden(void) {
     ks.ks_base_log = 24;
     ks.ks_level = 2;
     ks.lwe_noise.kind = VEIL_NOISE_GAUSSIAN;
-    ks.lwe_noise.std_dev = exp2(veil_noise_min_log2_std_128(512));
+    /* concrete-cpu's golden values take the KSK noise at its own
+     * security_weight.rs line (2022), not at veil's current curve: the
+     * formula is under test here, not the curve. (The blind rotation's
+     * kN = 8192 sits on the 2 - 64 floor under either line.) */
+    ks.lwe_noise.std_dev = exp2(-0.026405028765226220 * 512 + 2.4826422691043177);
     v = veil_noise_ks_variance(&ks);
     CU_ASSERT_DOUBLE_EQUAL(v / 7.407691550271225e48, 1.0, 1e-8);
     printf("  concrete golden: br %.15e ks %.15e\n", veil_noise_pbs_output_variance(&br), v);

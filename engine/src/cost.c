@@ -9,6 +9,10 @@
 
 typedef struct cost_row {
     const char *id;
+    /* the shape the figures were measured at: lwe_dim, glwe_dim, poly_size,
+     * pbs_level, ks_level. A set re-derived since under the same id
+     * (docs/PARAMS.md §5) does not match and gets the fit. */
+    uint32_t shape[5];
     double br_ms;         /* blind rotation, one core */
     double ks_ns_per_row; /* keyswitch per master-key row */
     double cuda_us;       /* per KS-PBS at the set's own master dimension */
@@ -27,8 +31,17 @@ static int cmp_row(const void *key, const void *row) {
     return strcmp((const char *)key, ((const cost_row *)row)->id);
 }
 
+static int same_shape(const cost_row *r, const veil_params *ps) {
+    return r->shape[0] == ps->lwe_dim && r->shape[1] == ps->glwe_dim &&
+           r->shape[2] == ps->poly_size && r->shape[3] == ps->pbs_level &&
+           r->shape[4] == ps->ks_level;
+}
+
+/* The row of ps's id, if it was measured at ps's shape. */
 static const cost_row *row_by_id(const veil_params *ps) {
-    return ps && ps->id ? bsearch(ps->id, k_rows, N_ROWS, sizeof *k_rows, cmp_row) : NULL;
+    const cost_row *r =
+        ps && ps->id ? bsearch(ps->id, k_rows, N_ROWS, sizeof *k_rows, cmp_row) : NULL;
+    return r && same_shape(r, ps) ? r : NULL;
 }
 
 /* The row of every set of veil_params_at(), looked up once: the compiler's

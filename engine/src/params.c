@@ -176,9 +176,18 @@ double veil_noise_variance(const veil_noise *noise) {
 static const double k_fft_scaling_weight = -2.57722494;
 static const int k_fft_lost_bits = 64 - 53;
 
-/* security_weight.rs, SECURITY_WEIGHTS_ARRAY, 128-bit line. */
-static const double k_sec128_slope = -0.026405028765226220;
-static const double k_sec128_bias = 2.4826422691043177;
+/* Concrete's 128-bit security line, min log2 std = slope * dim + bias for
+ * dim >= min_dim (q = 2^64, binary keys, Gaussian noise): zama-ai/concrete
+ * tools/parameter-curves/concrete-security-curves-rust/src/gaussian/
+ * curves_gen.rs @0128521c (crate concrete_security_curves, used by Concrete's
+ * optimizer), set by PR #873 "Update security curves" (June 2024): lattice
+ * estimator @60808bdc with the MATZOV cost model. It replaced the 2022 line
+ * (-0.026405028765226220, 2.4826422691043177; concrete-cpu noise-model
+ * security_weight.rs, "lattice-estimator 24 June 2022"), which asked about
+ * 0.7 bit less noise at n ~ 740 and 1.6 bits less at kN = 2048. derive.py
+ * SEC128_* holds the same numbers; docs/PARAMS.md §2. */
+static const double k_sec128_slope = -0.025696778711484593;
+static const double k_sec128_bias = 2.675931372549016;
 static const uint32_t k_sec128_min_dim = 450;
 
 double veil_noise_min_log2_std_128(uint32_t dim) {

@@ -19,7 +19,9 @@ of 1); we multiply them by q^2 = 2^128. The same formulas are implemented in C
 in engine/src/params.c (veil_noise_*); keep the two in sync.
 
 Sources (zama-ai/concrete, read for this derivation):
-  [SEC]  backends/concrete-cpu/noise-model/src/gaussian_noise/security/security_weight.rs
+  [SEC]  tools/parameter-curves/concrete-security-curves-rust/src/gaussian/curves_gen.rs
+         (crate concrete_security_curves, @0128521c; PR #873) and
+         security_weights.rs beside it (secure_log2_std)
   [KS1]  backends/concrete-cpu/noise-model/src/gaussian_noise/noise/keyswitch_one_bit.rs
   [KS]   backends/concrete-cpu/noise-model/src/gaussian_noise/noise/keyswitch.rs
   [EP]   backends/concrete-cpu/noise-model/src/gaussian_noise/noise/external_product_glwe.rs
@@ -43,21 +45,25 @@ import sys
 LOG2_Q = 64
 Q2 = 2.0 ** (2 * LOG2_Q)
 
-# [SEC] SECURITY_WEIGHTS_ARRAY, 128-bit line (lattice-estimator, 24 June 2022).
-SEC128_SLOPE = -0.026405028765226220
-SEC128_BIAS = 2.4826422691043177
+# [SEC] the 128-bit line: concrete-security-curves-rust gaussian/curves_gen.rs
+# SECURITY_WEIGHTS_ARRAY @0128521c, set by zama-ai/concrete PR #873 (June 2024;
+# lattice estimator @60808bdc, MATZOV cost model). Until 2026-12-04 veil used
+# the 2022 line of concrete-cpu security_weight.rs (-0.026405028765226220,
+# 2.4826422691043177, 450), which asks for less noise: about 0.7 bit of log2
+# std at n ~ 740, 1.6 bits at kN = 2048. engine/src/params.c k_sec128_* holds
+# the same numbers.
+SEC128_SLOPE = -0.025696778711484593
+SEC128_BIAS = 2.675931372549016
 SEC128_MIN_DIM = 450
-# the other lines of the same array, used only to report a security estimate
+# Every line the current crate publishes, used only to report a security
+# estimate: 128 (PR #873) and 132 (added by PR #1174, Dec 2024). PR #873 left
+# only the 128-bit line in the crate (its earlier 80/112/192-bit lines, like
+# the 2022 80..256-bit ones, came from older estimator runs); mixing those in
+# would compare against another estimator version, so an estimate here is 0
+# (none) below the 128-bit line and at most 132.
 SEC_LINES = [
-    (80, -0.04042633119364589, 1.6609788641436722, 450),
-    (96, -0.03414780360867051, 2.017310258660345, 450),
-    (112, -0.029670137081135885, 2.162463714083856, 450),
-    (128, -0.02640502876522622, 2.4826422691043177, 450),
-    (144, -0.023821437305989134, 2.7177789440636673, 450),
-    (160, -0.02174358218716036, 2.938810548493322, 498),
-    (176, -0.019904056582117684, 2.8161252801542247, 551),
-    (192, -0.018610403247590085, 3.2996236848399008, 606),
-    (256, -0.014606812351714953, 3.8493629234693003, 826),
+    (128, SEC128_SLOPE, SEC128_BIAS, SEC128_MIN_DIM),
+    (132, -0.024891456582633045, 2.65734593837534, 450),
 ]
 
 # [EP] FFT_SCALING_WEIGHT and the 53-bit mantissa (lost bits = 64 - 53 = 11).
@@ -80,7 +86,9 @@ def min_variance(dim):
 
 
 def security_estimate(dim, log2_std):
-    """Highest level of [SEC]'s table whose line the (dim, std) pair meets."""
+    """Highest level of SEC_LINES whose line the (dim, std) pair meets: 128 or
+    132, or 0 below the 128-bit line (no published line to estimate with).
+    Not a lattice-estimator run: a lower bound read off the published lines."""
     best = 0
     for lam, slope, bias, mind in SEC_LINES:
         if dim >= mind and log2_std >= max(slope * dim + bias, 2.0 - LOG2_Q) - 1e-12:

@@ -66,10 +66,24 @@ typedef struct veil_params {
     uint32_t precision;    /* p: bits of message (message + carry), 2^p table entries */
     double norm2;          /* the largest 2-norm of a dot product before a PBS the set allows */
     veil_ms_kind ms;       /* modulus switch the p_fail was computed for */
-    double log2_p_fail;    /* per PBS, at `precision` bits and `norm2`, with `ms` */
-    double security_bits;  /* lattice-estimator security level */
-    uint32_t flags;        /* VEIL_PARAMS_* */
-    const char *source;    /* where the numbers come from */
+    /* log2 p_fail per PBS at `precision` bits and `norm2`, with `ms`, as the
+     * set's source states it: for a TFHE-rs set the figure TFHE-rs publishes
+     * (its own noise formulas, in the constant's doc comment), for a derived
+     * set derive.py's result (veil's model, equal to veil_noise_log2_p_fail
+     * to 1e-3). A label, read by nothing that decides: the compiler computes
+     * every read's p_fail with veil's model (veil/noise.h). veil's model is
+     * more pessimistic than TFHE-rs's published figures, by up to 2% of the
+     * variance (tests/test_params.c test_p_fail_recomputed; docs/PARAMS.md
+     * §3, validation). */
+    double log2_p_fail;
+    /* Claimed security level, bits, as the source states it: TFHE-rs's own
+     * lattice-estimator figure for its sets, 128 for the derived sets (every
+     * noise at the minimum of Concrete's 128-bit curve). Checked against
+     * Concrete's current 128-bit curve for every set (test_security_by_curve,
+     * veil_noise_min_log2_std_128). */
+    double security_bits;
+    uint32_t flags;     /* VEIL_PARAMS_* */
+    const char *source; /* where the numbers come from */
     /* Multi-bit PBS grouping factor g (TFHE-rs's LweBskGroupingFactor): the
      * blind rotation walks the small key g bits at a time with 2^g GGSWs per
      * group (veil/tfhe.h "multi-bit"). 0 for the classic sets, which leave it

@@ -56,8 +56,9 @@
 /* nn-p0-norm2e4-2m40: a precision-0 set (the sign reads of 1-bit rounding
  * chunks), what tiny's 1-bit chunks run on (test_model_encrypted.c); its
  * PBS here is that sign read, a 0-bit table. nn-p6-norm2e2-2m40: a 6-bit set
- * derived for the centred switch at N = 4096, whose switch takes about 93%
- * of its noise budget (docs/PARAMS.md section 5). */
+ * derived for the centred switch, where the switch takes most of the noise
+ * budget (docs/PARAMS.md section 5; N = 8192 since the 2026-12-04 curve,
+ * 4096 and 93% of the budget before). */
 static const char *SETS[] = {"tfhers-1_1-gaussian-2m64", "tfhers-1_1-tuniform-2m128",
                              "tfhers-2_2-gaussian-2m128", "nn-p0-norm2e4-2m40",
                              "nn-p6-norm2e2-2m40"};

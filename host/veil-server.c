@@ -124,6 +124,12 @@ int main(int argc, char **argv) {
                 return 2;
             }
         } else if (!strcmp(a, "--listen")) {
+            /* a malformed address is a usage error (2), found before the
+             * model loads; a port in use is found at start (1) */
+            if (veil_server_listen_check(v) != VEIL_OK) {
+                fprintf(stderr, "veil-server: %s\n", veil_error_message());
+                return 2;
+            }
             o.listen = v;
         } else if (!strcmp(a, "--keys-dir")) {
             o.keys_dir = v;

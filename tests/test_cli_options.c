@@ -12,8 +12,8 @@
  *   - every alternative of an "a|b|c" value must pass the parser (exit != 2);
  *   - bad values of every numeric and enum option (the table k_bad: not a
  *     number, negative, 0 where 0 is invalid, out of range, past 2^64, a
- *     junk suffix, an unknown word) must be refused with exit 2 (--listen,
- *     checked at start: 1) and a message naming the option.
+ *     junk suffix, an unknown word) must be refused with exit 2 and a
+ *     message naming the option.
  * An option the test has no sample value for, a numeric or a|b option with
  * no bad values, an entry of k_bad no --help lists, and an option that a
  * --help text mentions ("--xyz" anywhere) but lists on no line of its own
@@ -253,12 +253,12 @@ static const bad_values k_bad[] = {
     {"--limit", 2, {VEIL_BAD_COUNT, NULL}},
     {"--timeout", 2, {VEIL_BAD_COUNT, NULL}},
     {"--retries", 2, {"101", "-1", "x", "4x", "", VEIL_OVERFLOW, NULL}},
-    /* veil-server; --listen is checked when the server starts (exit 1) */
+    /* veil-server */
     {"--backend", 2, {"gpus", "cpu0", "c", "", NULL}}, /* gpu = cuda, any case: aliases */
     {"--listen",
-     1,
+     2,
      {"127.0.0.1", "127.0.0.1:-1", "127.0.0.1:65536", "127.0.0.1:80x", "127.0.0.1:" VEIL_OVERFLOW,
-      "[::1:0", NULL}},
+      "[::1:0", ":8080", "", NULL}},
     {"--max-batch", 2, {VEIL_BAD_COUNT, NULL}},
     {"--max-wait-ms", 2, {VEIL_BAD_COUNT0, "4294967296", NULL}},
     {"--max-body", 2, {VEIL_BAD_COUNT, NULL}},

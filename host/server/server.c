@@ -65,6 +65,13 @@ static veil_status parse_listen(const char *listen, struct sockaddr_storage *ss,
     return VEIL_OK;
 }
 
+veil_status veil_server_listen_check(const char *listen) {
+    struct sockaddr_storage ss;
+    int family;
+    if (!listen) return veil_error(VEIL_ERR_ARG, "--listen: NULL address");
+    return parse_listen(listen, &ss, &family);
+}
+
 /* The listening socket is ours (MHD borrows it): bind errors are named with
  * the real port, and a draining server can release the port early. */
 static veil_status listen_socket(const char *spec, const struct sockaddr_storage *addr, int family,

@@ -122,6 +122,11 @@ typedef struct veil_server_options {
 
 void veil_server_options_default(veil_server_options *o);
 
+/* Checks an address for --listen (HOST:PORT, [IPv6]:PORT; the host
+ * resolved) as veil_server_start reads it, without binding: VEIL_ERR_ARG
+ * naming it when it is not one. A port in use is found only at start. */
+veil_status veil_server_listen_check(const char *listen);
+
 /* Loads, compiles, listens; returns once the server accepts connections. */
 veil_status veil_server_start(const veil_server_options *o, veil_server **out);
 /* The port it listens on (useful with port 0). */

@@ -28,10 +28,15 @@ venv_unavailable() {
   exit 77
 }
 
+# Prints the version X.Y.Z of interpreter $1.
+py_version() {
+  "$1" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])'
+}
+
 # Prints the interpreter's version X.Y.Z (part of every venv's hash).
 venv_python_version() {
   command -v "$py" >/dev/null 2>&1 || die "no '$py' interpreter on PATH (install python3 and python3-venv)"
-  "$py" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])' || die "'$py' does not run"
+  py_version "$py" || die "'$py' does not run"
 }
 
 # True when the venv runs $pyver (the interpreter it was hashed with: not one
@@ -39,7 +44,7 @@ venv_python_version() {
 # and its stamp holds hash $1: nothing to install.
 venv_ready() {
   [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$1" ] &&
-    [ "$("$venv/bin/python" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])' 2>/dev/null)" = "$pyver" ]
+    [ "$(py_version "$venv/bin/python" 2>/dev/null)" = "$pyver" ]
 }
 
 # One installer at a time (ctest -j may start several users of a venv, and

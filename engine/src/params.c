@@ -185,7 +185,7 @@ static const int k_fft_lost_bits = 64 - 53;
  * (-0.026405028765226220, 2.4826422691043177; concrete-cpu noise-model
  * security_weight.rs, "lattice-estimator 24 June 2022"), which asked about
  * 0.7 bit less noise at n ~ 740 and 1.6 bits less at kN = 2048. derive.py
- * SEC128_* holds the same numbers; docs/PARAMS.md §2. */
+ * SEC128_* holds the same numbers; docs/PARAMS.md §4. */
 static const double k_sec128_slope = -0.025696778711484593;
 static const double k_sec128_bias = 2.675931372549016;
 static const uint32_t k_sec128_min_dim = 450;

@@ -454,11 +454,19 @@ int main(int argc, char **argv) {
     fprintf(stderr, "bench_gpu: params %s, keygen %.2f s\n", p->id, keygen_s);
 
     const unsigned bits = p->precision;
-    int64_t table[64];
+    /* 2^precision entries: on the heap, as the sets go up to the poly size's
+     * bits (nn-p8-*: 256 entries) */
+    int64_t *table = malloc(sizeof(int64_t) << bits);
+    if (!table) {
+        fprintf(stderr, "bench_gpu: out of host memory for a %u-bit table\n", bits);
+        return 1;
+    }
     for (unsigned i = 0; i < (1u << bits); i++)
         table[i] = (int64_t)((i + 1) & ((1u << bits) - 1));
     veil_lut *lut;
-    if (veil_lut_new(p, table, bits, 0, veil_delta(bits), &lut)) return die("lut");
+    const int lut_failed = veil_lut_new(p, table, bits, 0, veil_delta(bits), &lut) != VEIL_OK;
+    free(table);
+    if (lut_failed) return die("lut");
     size_t biggest = 1;
     for (int k = 0; k < n_kinds; k++) {
         size_t m = maxes[k] ? maxes[k] : 65536;

@@ -28,6 +28,8 @@
  * usage: bench_pbs [--runs R] [--params ID[,ID...]] [--max-n N] [--fft P[,P...]]
  *                  [--clock wall|cpu] [--out FILE] [--cost] [--multibit]
  *                  (P: auto portable avx2 avx512 fftw) */
+#include "veil/atomic_file.h"
+#include "veil/compile_options.h"
 #include "veil/fft.h"
 #include "veil/tfhe.h"
 
@@ -72,18 +74,26 @@ static int cmp_d(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-static void stats(FILE *o, const char *name, double *t, int r, int last) {
+/* Of sorted t[0..r): the q-quantile by nearest rank, t[ceil(q r) - 1]. */
+static double rank_pct(const double *t, int r, double q) {
+    int k = (int)ceil(q * (double)r - 1e-9);
+    return t[k < 1 ? 0 : k > r ? r - 1 : k - 1];
+}
+
+/* Sorts t[0..r) and returns its median (the mean of the middle pair for an
+ * even r). */
+static double median_of(double *t, int r) {
     qsort(t, (size_t)r, sizeof *t, cmp_d);
+    return r % 2 ? t[r / 2] : 0.5 * (t[r / 2 - 1] + t[r / 2]);
+}
+
+static void stats(FILE *o, const char *name, double *t, int r, int last) {
+    const double med = median_of(t, r);
     fprintf(o,
             "      \"%s\": {\"median_ms\": %.4f, \"min_ms\": %.4f, \"p10_ms\": %.4f, "
             "\"p90_ms\": %.4f, \"max_ms\": %.4f, \"runs\": %d}%s\n",
-            name, 1e3 * t[r / 2], 1e3 * t[0], 1e3 * t[r / 10], 1e3 * t[(r * 9) / 10],
+            name, 1e3 * med, 1e3 * t[0], 1e3 * rank_pct(t, r, 0.1), 1e3 * rank_pct(t, r, 0.9),
             1e3 * t[r - 1], r, last ? "" : ",");
-}
-
-static double median_of(double *t, int r) {
-    qsort(t, (size_t)r, sizeof *t, cmp_d);
-    return t[r / 2];
 }
 
 /* Forward and inverse transform, median microseconds per transform. The
@@ -456,6 +466,9 @@ static int wanted(const veil_params *p, const char *list, uint32_t max_n) {
     return 0;
 }
 
+static int bench_main(FILE *o, const char *list, uint32_t max_n, int max_n_given,
+                      const veil_fft_path *paths, int np, int runs, int cost, int multibit);
+
 int main(int argc, char **argv) {
     int runs = 30;
     const char *list = NULL, *out_path = NULL;
@@ -467,14 +480,24 @@ int main(int argc, char **argv) {
             cost = 1;
         else if (!strcmp(argv[i], "--multibit"))
             multibit = 1;
-        else if (!strcmp(argv[i], "--runs") && i + 1 < argc)
-            runs = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--params") && i + 1 < argc)
+        else if (!strcmp(argv[i], "--runs") && i + 1 < argc) {
+            uint64_t u; /* the per-run arrays of --cost hold 64 */
+            if (veil_arg_u64("--runs", argv[++i], 3, 100000, &u) != VEIL_OK) {
+                fprintf(stderr, "%s: %s\n", argv[0], veil_error_message());
+                return 2;
+            }
+            runs = (int)u;
+        } else if (!strcmp(argv[i], "--params") && i + 1 < argc)
             list = argv[++i];
-        else if (!strcmp(argv[i], "--max-n") && i + 1 < argc)
-            max_n = (uint32_t)atoi(argv[++i]), max_n_given = 1;
-        else if (!strcmp(argv[i], "--clock") && i + 1 < argc &&
-                 (!strcmp(argv[i + 1], "cpu") || !strcmp(argv[i + 1], "wall")))
+        else if (!strcmp(argv[i], "--max-n") && i + 1 < argc) {
+            uint64_t u;
+            if (veil_arg_u64("--max-n", argv[++i], 512, 65536, &u) != VEIL_OK) {
+                fprintf(stderr, "%s: %s\n", argv[0], veil_error_message());
+                return 2;
+            }
+            max_n = (uint32_t)u, max_n_given = 1;
+        } else if (!strcmp(argv[i], "--clock") && i + 1 < argc &&
+                   (!strcmp(argv[i + 1], "cpu") || !strcmp(argv[i + 1], "wall")))
             bench_clock = !strcmp(argv[++i], "cpu") ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC;
         else if (!strcmp(argv[i], "--fft") && i + 1 < argc)
             fft_list = argv[++i];
@@ -514,7 +537,6 @@ int main(int argc, char **argv) {
         s += len + (s[len] == ',');
     }
     if (list && !max_n_given) max_n = 65536;
-    if (runs < 3) runs = 3;
     /* FFT paths; auto resolved to the path it stands for */
     veil_fft_path paths[VEIL_FFT_PATH_COUNT];
     int np = 0;
@@ -525,18 +547,36 @@ int main(int argc, char **argv) {
                                                       : "auto");
     for (char *tok = strtok(fl, ","); tok && np < VEIL_FFT_PATH_COUNT; tok = strtok(NULL, ",")) {
         veil_fft_path p;
-        if (veil_fft_path_parse(tok, &p) != VEIL_OK || !veil_fft_path_available(p)) {
-            fprintf(stderr, "--fft %s: %s\n", tok,
-                    veil_fft_path_available(p) ? veil_error_message() : "not available here");
+        if (veil_fft_path_parse(tok, &p) != VEIL_OK) {
+            fprintf(stderr, "%s: --fft %s: %s\n", argv[0], tok, veil_error_message());
+            return 2;
+        }
+        if (!veil_fft_path_available(p)) {
+            fprintf(stderr, "%s: --fft %s: not available here\n", argv[0], tok);
             return 2;
         }
         paths[np++] = p == VEIL_FFT_AUTO ? veil_fft_path_default() : p;
     }
-    FILE *o = out_path ? fopen(out_path, "w") : stdout;
-    if (!o) {
-        perror(out_path);
+    /* --out appears whole at the end (veil_atomic_file), a previous file
+     * kept when the run fails */
+    veil_atomic_file af = {0};
+    if (out_path && veil_atomic_file_open(&af, out_path, 0644) != VEIL_OK) {
+        fprintf(stderr, "%s: %s\n", argv[0], veil_error_message());
         return 1;
     }
+    FILE *o = out_path ? af.f : stdout;
+    const int rc = bench_main(o, list, max_n, max_n_given, paths, np, runs, cost, multibit);
+    if (out_path && rc) veil_atomic_file_discard(&af);
+    if (out_path && !rc && veil_atomic_file_commit(&af) != VEIL_OK) {
+        fprintf(stderr, "%s: %s\n", argv[0], veil_error_message());
+        return 1;
+    }
+    return rc;
+}
+
+/* Everything after the options: JSON on o; 0 when whole. */
+static int bench_main(FILE *o, const char *list, uint32_t max_n, int max_n_given,
+                      const veil_fft_path *paths, int np, int runs, int cost, int multibit) {
     char cpu[256] = "unknown";
     FILE *ci = fopen("/proc/cpuinfo", "r");
     if (ci) {
@@ -564,7 +604,6 @@ int main(int argc, char **argv) {
                 veil_fft_path_name(veil_fft_path_default()));
         int rc = bench_cost(o, list, max_n_given ? max_n : 65536, runs);
         fprintf(o, "  \"load_avg_1min_end\": %.2f\n}\n", load_avg());
-        if (o != stdout) fclose(o);
         return rc;
     }
     fprintf(o, "  \"cpu\": \"%s\",\n  \"fft_paths\": [", cpu);
@@ -574,7 +613,6 @@ int main(int argc, char **argv) {
     if (multibit) {
         const int ok = bench_multibit(o, runs);
         fprintf(o, "  \"load_avg_1min_end\": %.2f\n}\n", load_avg());
-        if (o != stdout) fclose(o);
         return ok ? 0 : 1;
     }
     bench_fft(o, paths, np, runs);
@@ -683,7 +721,7 @@ int main(int argc, char **argv) {
             free(bo);
         }
         fprintf(o, "      \"fft_paths\": {\n");
-        const double ks_first = tp[runs + runs / 2]; /* sorted by stats() */
+        const double ks_first = median_of(tp + runs, runs);
         for (int q = 0; q < np; q++) {
             double *pb = tp + 2 * q * runs, *kp = pb + runs;
             const double mp = median_of(pb, runs), mk = median_of(kp, runs);
@@ -712,6 +750,5 @@ int main(int argc, char **argv) {
     fprintf(o, "\n  ],\n  \"load_avg_1min_end\": %.2f\n}\n", load_avg());
     free(t);
     free(tp);
-    if (o != stdout) fclose(o);
     return 0;
 }

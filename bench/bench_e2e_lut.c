@@ -3,6 +3,7 @@
  * `make demo` runs it before the model demo.
  *
  * usage: bench_e2e_lut [--params ID] [--count C] */
+#include "veil/compile_options.h"
 #include "veil/tfhe.h"
 
 #include <inttypes.h>
@@ -23,9 +24,14 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--params") && i + 1 < argc)
             id = argv[++i];
-        else if (!strcmp(argv[i], "--count") && i + 1 < argc)
-            count = atoi(argv[++i]);
-        else {
+        else if (!strcmp(argv[i], "--count") && i + 1 < argc) {
+            uint64_t u; /* at least 1: the per-lookup means divide by it */
+            if (veil_arg_u64("--count", argv[++i], 1, 1000000, &u) != VEIL_OK) {
+                fprintf(stderr, "%s: %s\n", argv[0], veil_error_message());
+                return 2;
+            }
+            count = (int)u;
+        } else {
             fprintf(stderr,
                     "usage: %s [--params ID] [--count C]\n"
                     "Encrypts C values, looks each up in a table with KS-PBS, decrypts.\n",
@@ -35,8 +41,8 @@ int main(int argc, char **argv) {
     }
     const veil_params *p = veil_params_find(id);
     if (!p) {
-        fprintf(stderr, "error: no parameter set '%s'\n", id);
-        return 1;
+        fprintf(stderr, "%s: --params: no parameter set '%s'\n", argv[0], id);
+        return 2;
     }
     const unsigned bits = p->precision;
     const int64_t entries = (int64_t)1 << bits;

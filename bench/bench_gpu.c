@@ -17,7 +17,9 @@
  *                  [--min-time S] [--out FILE]
  * --params: a classic or a multi-bit set (tfhers-mb4-2_2-tuniform-2m128: the
  * kernel sweeps run veil_cuda_pbs_multibit on the standard-domain key). */
+#include "veil/atomic_file.h"
 #include "veil/backend.h"
+#include "veil/compile_options.h"
 #include "../host/backend_internal.h"
 #include "veil/tfhe.h"
 
@@ -62,24 +64,20 @@ static void print_points(FILE *o, const char *name, const point *pt, size_t n, i
     fprintf(o, "      ]%s\n", last ? "" : ",");
 }
 
-/* Runs fn until min_time has passed (at least 1, at most 20 runs, the first
- * of a batch-1 series being a warm-up). */
+/* One untimed warm-up call of fn (caches, lazily built plans, the device's
+ * clocks), then timed calls: at least 3, more until min_time has passed, at
+ * most 20. */
 typedef int (*run_fn)(void *ctx, size_t batch);
 static int measure(run_fn fn, void *ctx, size_t batch, double min_time, point *pt) {
-    double t0 = now_s();
     if (fn(ctx, batch)) return 1;
-    double first = now_s() - t0, total = 0, best = first;
+    double total = 0, best = 0;
     int reps = 0;
-    if (first * 3 > min_time) {
-        total = first;
-        reps = 1;
-    }
-    while (reps < 20 && (reps == 0 || total < min_time)) {
+    while (reps < 3 || (reps < 20 && total < min_time)) {
         double t = now_s();
         if (fn(ctx, batch)) return 1;
         t = now_s() - t;
         total += t;
-        if (t < best) best = t;
+        if (reps == 0 || t < best) best = t;
         reps++;
     }
     /* checked/errors stay 0 unless the caller decrypts (kernel points: not) */
@@ -250,7 +248,8 @@ typedef struct {
 } bench_input;
 
 /* One backend: sweeps, then one JSON object on o. Returns wrong decryptions,
- * or -1 on error. */
+ * or -1 when a part failed (the message on stderr names it; the JSON holds
+ * the parts that ran). */
 static long bench_backend(FILE *o, veil_backend_kind kind, size_t max_batch,
                           const bench_input *bi) {
     veil_backend *be;
@@ -316,7 +315,7 @@ static long bench_backend(FILE *o, veil_backend_kind kind, size_t max_batch,
     veil_backend_weights *lw = NULL;
     veil_backend_buffer *l_in = NULL, *l_out = NULL;
     point lp = {0};
-    int have_linear = 0;
+    int have_linear = 0, part_failed = 0;
     if (lin_in && w && host && errors >= 0) {
         for (size_t i = 0; i < lin_batch * lc.in_f; i++)
             memcpy(lin_in + i * lwe, bi->in + (i % distinct) * lwe, lwe * 8);
@@ -327,6 +326,7 @@ static long bench_backend(FILE *o, veil_backend_kind kind, size_t max_batch,
             veil_backend_buffer_new(keys, lin_batch * lc.out_f, &l_out) ||
             veil_backend_buffer_upload(l_in, lin_in, lin_batch * lc.in_f)) {
             die("linear buffers");
+            part_failed = 1;
         } else {
             lc.w = lw;
             lc.in = l_in;
@@ -336,8 +336,13 @@ static long bench_backend(FILE *o, veil_backend_kind kind, size_t max_batch,
                 fprintf(stderr, "  linear %zu x %zu, batch %zu: %.3f ms, %.3g ciphertext MACs/s\n",
                         lc.in_f, lc.out_f, lin_batch, 1e3 * lp.mean_s,
                         (double)(lin_batch * lc.in_f * lc.out_f) / lp.mean_s);
+            } else {
+                part_failed = 1; /* run_linear said why */
             }
         }
+    } else if (errors >= 0) {
+        fprintf(stderr, "bench_gpu: linear: out of host memory\n");
+        part_failed = 1;
     }
     veil_backend_weights_free(lw);
     veil_backend_buffer_free(l_in);
@@ -357,23 +362,29 @@ static long bench_backend(FILE *o, veil_backend_kind kind, size_t max_batch,
             for (size_t i = 0; i < distinct; i++)
                 veil_keyswitch(veil_eval_key_part(bi->ek, 0), bi->in + i * lwe,
                                small + i * (p->lwe_dim + 1));
-            if (kernel_sweep(bi->ek, bi->lut, small, bi->in, distinct, batches, nb, bi->min_time,
-                             VEIL_CUDA_PBS_FUSED, pf, ksp, &nf))
-                fprintf(stderr, "bench_gpu: fused kernel sweep stopped after %zu batch sizes\n",
-                        nf);
-            if (kernel_sweep(bi->ek, bi->lut, small, bi->in, distinct, batches, nb, bi->min_time,
-                             VEIL_CUDA_PBS_CLUSTER, pl, ksp, &nl))
-                fprintf(stderr, "bench_gpu: cluster kernel sweep stopped after %zu batch sizes\n",
-                        nl);
-            if (kernel_sweep(bi->ek, bi->lut, small, bi->in, distinct, batches, nb, bi->min_time,
-                             VEIL_CUDA_PBS_SPLIT, ps, ksp, &ns))
-                fprintf(stderr, "bench_gpu: split kernel sweep stopped after %zu batch sizes\n",
-                        ns);
-            if (kernel_sweep(bi->ek, bi->lut, small, bi->in, distinct, batches, nb, bi->min_time,
-                             VEIL_CUDA_PBS_CUFFT, pc, ksc, &nc))
-                fprintf(stderr, "bench_gpu: cufft kernel sweep stopped after %zu batch sizes\n",
-                        nc);
+            /* every kernel sweep must finish: a failed one fails the run */
+            const struct {
+                uint32_t kind;
+                const char *name;
+                point *pbs, *ks;
+                size_t *n;
+            } sweeps[] = {{VEIL_CUDA_PBS_FUSED, "fused", pf, ksp, &nf},
+                          {VEIL_CUDA_PBS_CLUSTER, "cluster", pl, ksp, &nl},
+                          {VEIL_CUDA_PBS_SPLIT, "split", ps, ksp, &ns},
+                          {VEIL_CUDA_PBS_CUFFT, "cufft", pc, ksc, &nc}};
+            for (size_t k = 0; k < sizeof sweeps / sizeof *sweeps; k++)
+                if (kernel_sweep(bi->ek, bi->lut, small, bi->in, distinct, batches, nb,
+                                 bi->min_time, sweeps[k].kind, sweeps[k].pbs, sweeps[k].ks,
+                                 sweeps[k].n)) {
+                    fprintf(stderr,
+                            "bench_gpu: %s kernel sweep failed after %zu of %zu batch sizes\n",
+                            sweeps[k].name, *sweeps[k].n, nb);
+                    part_failed = 1;
+                }
             free(small);
+        } else {
+            fprintf(stderr, "bench_gpu: kernel sweeps: out of host memory\n");
+            part_failed = 1;
         }
     }
 #endif
@@ -395,8 +406,10 @@ static long bench_backend(FILE *o, veil_backend_kind kind, size_t max_batch,
         print_points(o, "keyswitch_kernel", ksc, nc, 1);
     }
     fprintf(o, "    }");
+    if (part_failed || errors < 0)
+        fprintf(stderr, "bench_gpu: backend %s: a part failed (above)\n", veil_backend_name(be));
     veil_backend_free(be);
-    return errors;
+    return part_failed ? -1 : errors;
 }
 
 int main(int argc, char **argv) {
@@ -408,13 +421,22 @@ int main(int argc, char **argv) {
             backend = argv[++i];
         else if (!strcmp(argv[i], "--params") && i + 1 < argc)
             params_id = argv[++i];
-        else if (!strcmp(argv[i], "--max-batch") && i + 1 < argc)
-            max_batch = strtoull(argv[++i], NULL, 10);
-        else if (!strcmp(argv[i], "--cpu-max-batch") && i + 1 < argc)
-            cpu_max = strtoull(argv[++i], NULL, 10);
-        else if (!strcmp(argv[i], "--min-time") && i + 1 < argc)
-            min_time = atof(argv[++i]);
-        else if (!strcmp(argv[i], "--out") && i + 1 < argc)
+        else if ((!strcmp(argv[i], "--max-batch") || !strcmp(argv[i], "--cpu-max-batch")) &&
+                 i + 1 < argc) {
+            /* 0: the backend's default; the ceiling keeps batch * ciphertext bytes in size_t */
+            uint64_t v;
+            if (veil_arg_u64(argv[i], argv[i + 1], 0, (uint64_t)1 << 24, &v) != VEIL_OK) {
+                fprintf(stderr, "bench_gpu: %s\n", veil_error_message());
+                return 2;
+            }
+            *(!strcmp(argv[i], "--max-batch") ? &max_batch : &cpu_max) = (size_t)v;
+            i++;
+        } else if (!strcmp(argv[i], "--min-time") && i + 1 < argc) {
+            if (veil_arg_double("--min-time", argv[++i], 0, 3600, &min_time) != VEIL_OK) {
+                fprintf(stderr, "bench_gpu: %s\n", veil_error_message());
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--out") && i + 1 < argc)
             out_path = argv[++i];
         else {
             fprintf(stderr, "usage: bench_gpu [--backend auto|cpu|cuda|all] [--params ID] "
@@ -434,7 +456,7 @@ int main(int argc, char **argv) {
             maxes[n_kinds++] = max_batch;
         }
     } else {
-        if (veil_backend_kind_parse(backend, &kinds[0])) return die("backend");
+        if (veil_backend_kind_parse(backend, &kinds[0])) return die("--backend"), 2;
         maxes[0] = kinds[0] == VEIL_BACKEND_CPU && !max_batch ? cpu_max : max_batch;
         n_kinds = 1;
     }
@@ -454,11 +476,19 @@ int main(int argc, char **argv) {
     fprintf(stderr, "bench_gpu: params %s, keygen %.2f s\n", p->id, keygen_s);
 
     const unsigned bits = p->precision;
-    int64_t table[64];
+    /* 2^precision entries: on the heap, as the sets go up to the poly size's
+     * bits (nn-p8-*: 256 entries) */
+    int64_t *table = malloc(sizeof(int64_t) << bits);
+    if (!table) {
+        fprintf(stderr, "bench_gpu: out of host memory for a %u-bit table\n", bits);
+        return 1;
+    }
     for (unsigned i = 0; i < (1u << bits); i++)
         table[i] = (int64_t)((i + 1) & ((1u << bits) - 1));
     veil_lut *lut;
-    if (veil_lut_new(p, table, bits, 0, veil_delta(bits), &lut)) return die("lut");
+    const int lut_failed = veil_lut_new(p, table, bits, 0, veil_delta(bits), &lut) != VEIL_OK;
+    free(table);
+    if (lut_failed) return die("lut");
     size_t biggest = 1;
     for (int k = 0; k < n_kinds; k++) {
         size_t m = maxes[k] ? maxes[k] : 65536;
@@ -479,11 +509,13 @@ int main(int argc, char **argv) {
         memcpy(in + b * lwe, in + (b % distinct) * lwe, lwe * 8);
     bench_input bi = {p, sk, ek, lut, in, msg, distinct, lwe, min_time, keygen_s};
 
-    FILE *o = out_path ? fopen(out_path, "w") : stdout;
-    if (!o) {
-        fprintf(stderr, "bench_gpu: cannot write %s\n", out_path);
+    /* --out appears whole at the end (veil_atomic_file) */
+    veil_atomic_file af = {0};
+    if (out_path && veil_atomic_file_open(&af, out_path, 0644) != VEIL_OK) {
+        fprintf(stderr, "bench_gpu: %s\n", veil_error_message());
         return 1;
     }
+    FILE *o = out_path ? af.f : stdout;
     fprintf(o, "{\n  \"bench\": \"bench_gpu\",\n");
     fprintf(o,
             "  \"params\": {\"id\": \"%s\", \"n\": %u, \"k\": %u, \"N\": %u, \"pbs_level\": %u, "
@@ -502,7 +534,10 @@ int main(int argc, char **argv) {
         fprintf(o, "%s\n", k + 1 < n_kinds ? "," : "");
     }
     fprintf(o, "  ]\n}\n");
-    if (out_path) fclose(o);
+    if (out_path && veil_atomic_file_commit(&af) != VEIL_OK) {
+        fprintf(stderr, "bench_gpu: %s\n", veil_error_message());
+        failed = 1;
+    }
     free(in);
     veil_lut_free(lut);
     veil_encryptor_free(enc);

@@ -4,14 +4,17 @@
  * partitions (a wide set as partition 0, a narrow one as partition 1, the
  * split tests/test_keyset.c runs encrypted). For each: key generation time,
  * and per partition the BSK and KSK sizes (standard domain), its share of the
- * seeded eval.key and the prepared memory (BSK in both domains and the KSK);
+ * seeded eval.key and the prepared memory (veil_eval_key_prepared_bytes: the
+ * BSK in both domains and the KSK in 32-bit words);
  * then the median single-thread KS-PBS time of every partition of the
  * two-partition set (its KSK reads the D-row master key), interleaved run by
  * run so both see the same machine load, and their ratio. JSON to stdout (or
- * --out FILE).
+ * --out FILE, written whole or not at all: veil_atomic_file).
  *
  * usage: bench_keyset [--runs R] [--wide ID] [--narrow ID] [--out FILE]
  *   defaults: R = 15, wide nn-p6-norm2e2-2m40, narrow nn-p3-norm2e7-2m40 */
+#include "veil/atomic_file.h"
+#include "veil/compile_options.h"
 #include "veil/serialize.h"
 #include "veil/tfhe.h"
 
@@ -61,8 +64,8 @@ static int keyset(FILE *o, const char *name, const veil_params *const *parts, ui
                 "        {\"id\": \"%s\", \"n\": %u, \"k\": %u, \"N\": %u, \"bsk_bytes\": %zu, "
                 "\"ksk_bytes\": %zu, \"file_bytes\": %zu, \"memory_bytes\": %zu}%s\n",
                 parts[i]->id, parts[i]->lwe_dim, parts[i]->glwe_dim, parts[i]->poly_size, bsk, ksk,
-                veil_eval_key_partition_serialized_bytes(parts[i], D), 2 * bsk + ksk,
-                i + 1 < n ? "," : "");
+                veil_eval_key_partition_serialized_bytes(parts[i], D),
+                veil_eval_key_prepared_bytes(parts[i], D), i + 1 < n ? "," : "");
     }
     fprintf(o, "      ]\n    }%s\n", last ? "" : ",");
     *sk_out = sk;
@@ -70,38 +73,9 @@ static int keyset(FILE *o, const char *name, const veil_params *const *parts, ui
     return 0;
 }
 
-int main(int argc, char **argv) {
-    int runs = 15;
-    const char *wide_id = "nn-p6-norm2e2-2m40", *narrow_id = "nn-p3-norm2e7-2m40", *out = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--runs") && i + 1 < argc)
-            runs = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--wide") && i + 1 < argc)
-            wide_id = argv[++i];
-        else if (!strcmp(argv[i], "--narrow") && i + 1 < argc)
-            narrow_id = argv[++i];
-        else if (!strcmp(argv[i], "--out") && i + 1 < argc)
-            out = argv[++i];
-        else {
-            fprintf(stderr, "usage: bench_keyset [--runs R] [--wide ID] [--narrow ID] [--out "
-                            "FILE]\n");
-            return 2;
-        }
-    }
-    if (runs < 1 || runs > 10000) {
-        fprintf(stderr, "bench_keyset: --runs %d: expected 1..10000\n", runs);
-        return 2;
-    }
-    const veil_params *wide = veil_params_find(wide_id), *narrow = veil_params_find(narrow_id);
-    if (!wide || !narrow) {
-        fprintf(stderr, "bench_keyset: unknown parameter set %s\n", wide ? narrow_id : wide_id);
-        return 2;
-    }
-    FILE *o = out ? fopen(out, "w") : stdout;
-    if (!o) {
-        perror(out);
-        return 1;
-    }
+/* The measurements, JSON on o; *complete once the JSON is whole. */
+static int bench(FILE *o, int runs, const veil_params *wide, const veil_params *narrow,
+                 int *complete) {
     fprintf(o, "{\n  \"bench\": \"bench_keyset\", \"runs\": %d,\n  \"sets\": {\n", runs);
     const veil_params *one[1] = {narrow}, *two[2] = {wide, narrow};
     veil_secret_key *sk1 = NULL, *sk2 = NULL;
@@ -149,6 +123,8 @@ int main(int argc, char **argv) {
     fprintf(o, "},\n  \"ratio_narrow_in_set_to_alone\": %.3f,\n", med[2] / med[0]);
     fprintf(o, "  \"ratio_wide_to_narrow_in_set\": %.3f,\n", med[1] / med[2]);
     fprintf(o, "  \"wrong_decryptions\": %d\n}\n", wrong);
+    *complete = 1;
+    if (wrong) fprintf(stderr, "bench_keyset: %d wrong decryptions\n", wrong);
     for (int c = 0; c < 3; c++) {
         veil_pbs_ctx_free(ctx[c]);
         veil_lut_free(lut[c]);
@@ -162,6 +138,48 @@ int main(int argc, char **argv) {
     veil_eval_key_free(ek2);
     veil_secret_key_free(sk1);
     veil_secret_key_free(sk2);
-    if (out) fclose(o);
     return wrong ? 1 : 0;
+}
+
+int main(int argc, char **argv) {
+    uint64_t runs = 15;
+    const char *wide_id = "nn-p6-norm2e2-2m40", *narrow_id = "nn-p3-norm2e7-2m40", *out = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--runs") && i + 1 < argc) {
+            if (veil_arg_u64("--runs", argv[++i], 1, 10000, &runs) != VEIL_OK) {
+                fprintf(stderr, "bench_keyset: %s\n", veil_error_message());
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--wide") && i + 1 < argc)
+            wide_id = argv[++i];
+        else if (!strcmp(argv[i], "--narrow") && i + 1 < argc)
+            narrow_id = argv[++i];
+        else if (!strcmp(argv[i], "--out") && i + 1 < argc)
+            out = argv[++i];
+        else {
+            fprintf(stderr, "usage: bench_keyset [--runs R] [--wide ID] [--narrow ID] [--out "
+                            "FILE]\n");
+            return strcmp(argv[i], "--help") ? 2 : 0;
+        }
+    }
+    const veil_params *wide = veil_params_find(wide_id), *narrow = veil_params_find(narrow_id);
+    if (!wide || !narrow) {
+        fprintf(stderr, "bench_keyset: unknown parameter set %s\n", wide ? narrow_id : wide_id);
+        return 2;
+    }
+    /* --out appears whole once the JSON is complete (a failed run keeps a
+     * previous file) */
+    veil_atomic_file af = {0};
+    if (out && veil_atomic_file_open(&af, out, 0644) != VEIL_OK) {
+        fprintf(stderr, "bench_keyset: %s\n", veil_error_message());
+        return 1;
+    }
+    int complete = 0;
+    const int rc = bench(out ? af.f : stdout, (int)runs, wide, narrow, &complete);
+    if (out && !complete) veil_atomic_file_discard(&af);
+    if (out && complete && veil_atomic_file_commit(&af) != VEIL_OK) {
+        fprintf(stderr, "bench_keyset: --out: %s\n", veil_error_message());
+        return 1;
+    }
+    return rc;
 }

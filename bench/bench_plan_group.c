@@ -21,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "veil/atomic_file.h"
 #include "veil/backend.h"
 #include "veil/compile_options.h"
 #include "veil/exec.h"
@@ -57,8 +58,13 @@ typedef struct side {
     uint64_t *out[8];
 } side;
 
+/* --out, written whole at the end (veil_atomic_file); a failed run drops
+ * it and keeps a previous file */
+static veil_atomic_file g_out;
+
 static int fail(const char *what) {
     fprintf(stderr, "bench_plan_group: %s: %s\n", what, veil_error_message());
+    veil_atomic_file_discard(&g_out);
     return 1;
 }
 
@@ -196,11 +202,8 @@ int main(int argc, char **argv) {
             if (!(sides[k].out[o] = malloc(max_b * veil_program_output_size(p, o) * lwe * 8)))
                 return fail("out of memory");
     }
-    FILE *f = out_path ? fopen(out_path, "w") : stdout;
-    if (!f) {
-        fprintf(stderr, "bench_plan_group: cannot write %s\n", out_path);
-        return 1;
-    }
+    if (out_path && veil_atomic_file_open(&g_out, out_path, 0644) != VEIL_OK) return fail("--out");
+    FILE *f = out_path ? g_out.f : stdout;
     fprintf(f,
             "{\"benchmark\": \"bench_plan_group\", \"machine\": \"%s\", \"model\": \"%s\", "
             "\"params\": \"%s\", \"pbs_per_sample\": %llu, \"old\": \"%s\", \"old_plans\": %zu, "
@@ -280,7 +283,7 @@ int main(int argc, char **argv) {
         fclose(la);
     }
     fprintf(f, "\n], \"load_average_end\": [%.2f, %.2f, %.2f]}\n", load[0], load[1], load[2]);
-    if (out_path) fclose(f);
+    if (out_path && veil_atomic_file_commit(&g_out) != VEIL_OK) rc = fail("--out");
     for (int k = 0; k < 2; k++) {
         for (uint32_t o = 0; o < 8; o++)
             free(sides[k].out[o]);

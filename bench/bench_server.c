@@ -31,7 +31,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "veil/atomic_file.h"
 #include "veil/client.h"
+#include "veil/compile_options.h"
 #include "veil/exec.h"
 #include "veil/server.h"
 #ifdef VEIL_BENCH_TRITON
@@ -189,7 +191,10 @@ static void triton_counts(const char *url, const char *name, long *requests, lon
 
 /* Uploads the key to the target at url (veil-server srv, or Triton when
  * triton_model is set), warms up, runs every client level and writes the
- * target's JSON object. 0 on success. */
+ * target's JSON object. 0 on success; 1 when a level had failed requests or
+ * wrong first answers (the JSON is whole; stderr names the level); -1 when
+ * the target could not be measured (veil_error_message says why; the JSON
+ * is not whole). */
 static int run_target(bench_cfg *pcfg, const veil_client *c, const veil_secret_key *sk,
                       const char *keydir, const veil_keygen_info *pkg, const char *url,
                       veil_server *srv, const char *triton_model, FILE *out) {
@@ -223,8 +228,8 @@ static int run_target(bench_cfg *pcfg, const veil_client *c, const veil_secret_k
         client_main(&w);
         cfg.requests = saved;
         if (w.n != 1 || !w.checked_ok) {
-            fprintf(stderr, "bench_server: warm-up failed (%s)\n",
-                    w.errors ? w.first_error : "wrong result");
+            veil_error(VEIL_ERR_IO, "%s: warm-up failed (%s)", label,
+                       w.errors ? w.first_error : "wrong result");
             free(w.lat);
             free(w.batch);
             return -1;
@@ -240,6 +245,7 @@ static int run_target(bench_cfg *pcfg, const veil_client *c, const veil_secret_k
             label, cfg.model, c->prog->params->id, (unsigned long long)c->prog->pbs_per_sample,
             cfg.url ? "external" : cfg.backend, cfg.max_batch, cfg.max_wait_ms, cfg.samples,
             kg.eval_key_bytes, tu);
+    int level_failed = 0;
     for (int L = 0; L < cfg.n_levels; L++) {
         const int n = cfg.clients[L];
         client_res *res = calloc((size_t)n, sizeof *res);
@@ -247,6 +253,7 @@ static int run_target(bench_cfg *pcfg, const veil_client *c, const veil_secret_k
         if (!res || !th) {
             free(res);
             free(th);
+            veil_error(VEIL_ERR_NOMEM, "%s: %d clients: out of memory", label, n);
             return -1;
         }
         veil_server_stats before = {0}, after = {0};
@@ -268,6 +275,9 @@ static int run_target(bench_cfg *pcfg, const veil_client *c, const veil_secret_k
             checked += res[i].checked_ok;
         }
         double wall = now_s() - t0;
+        const char *first_err = "";
+        for (int i = n - 1; i >= 0; i--)
+            if (res[i].errors) first_err = res[i].first_error;
         if (srv) veil_server_get_stats(srv, &after);
         if (triton_model) triton_counts(url, triton_model, &treq1, &texec1);
         double *lat = malloc((total + 1) * sizeof *lat);
@@ -294,25 +304,54 @@ static int run_target(bench_cfg *pcfg, const veil_client *c, const veil_secret_k
                 " \"checked_ok\": %zu, \"requests_per_s\": %.3f, \"samples_per_s\": %.3f,\n"
                 "     \"latency_ms\": {\"p50\": %.2f, \"p90\": %.2f, \"p99\": %.2f, \"max\": "
                 "%.2f},\n"
-                "     \"batch_seen_by_requests\": {\"mean\": %.2f, \"max\": %zu},\n"
-                "     \"server\": {\"batches\": %llu, \"mean_batch_samples\": %.2f,"
-                " \"pbs_per_s_in_exec\": %.1f, \"batch_hist_le_1_2_4_8_16_32_64_128_inf\": [",
+                "     \"batch_seen_by_requests\": {\"mean\": %.2f, \"max\": %zu},\n",
                 n, wall, total, errors, checked, (double)total / wall,
                 (double)(total * cfg.samples) / wall, 1e3 * pct(lat, total, 0.5),
                 1e3 * pct(lat, total, 0.9), 1e3 * pct(lat, total, 0.99), 1e3 * pct(lat, total, 1.0),
-                total ? bsum / (double)total : 0, bmax, (unsigned long long)nb,
-                nb ? (double)ns / (double)nb : 0,
-                es > 0 ? (double)(ns * c->prog->pbs_per_sample) / es : 0);
-        for (int h = 0; h < 9; h++)
-            fprintf(out, "%s%llu", h ? ", " : "",
-                    (unsigned long long)(after.batch_hist[h] - before.batch_hist[h]));
-        fprintf(out, "]}}%s\n", L + 1 < cfg.n_levels ? "," : "");
+                total ? bsum / (double)total : 0, bmax);
+        /* The server's own counters: an in-process veil-server has them all;
+         * Triton only its execution counts (when its stats answered); an
+         * external --url none. Unmeasured ones are null, not 0. */
+        const int have_batches =
+            srv || (triton_model && treq0 >= 0 && treq1 >= treq0 && texec1 >= texec0);
+        fprintf(out, "     \"server\": {\"batches\": ");
+        if (have_batches)
+            fprintf(out, "%llu, \"mean_batch_samples\": %.2f", (unsigned long long)nb,
+                    nb ? (double)ns / (double)nb : 0);
+        else
+            fprintf(out, "null, \"mean_batch_samples\": null");
+        fprintf(out, ", \"pbs_per_s_in_exec\": ");
+        if (srv)
+            fprintf(out, "%.1f", es > 0 ? (double)(ns * c->prog->pbs_per_sample) / es : 0);
+        else
+            fprintf(out, "null");
+        fprintf(out, ", \"batch_hist_le_1_2_4_8_16_32_64_128_inf\": ");
+        if (srv) {
+            for (int h = 0; h < 9; h++)
+                fprintf(out, "%s%llu", h ? ", " : "[",
+                        (unsigned long long)(after.batch_hist[h] - before.batch_hist[h]));
+            fprintf(out, "]");
+        } else {
+            fprintf(out, "null");
+        }
+        fprintf(out, "}}%s\n", L + 1 < cfg.n_levels ? "," : "");
+        /* every request answered, and every client's first answer checked
+         * against the simulation (programs of one input: client_main) */
+        const int checks = c->prog->n_inputs == 1;
+        if (errors || (checks && checked < (size_t)n)) {
+            fprintf(stderr,
+                    "bench_server: %s, %d clients: %zu failed requests, %zu of %d first answers "
+                    "checked right%s%s\n",
+                    label, n, errors, checks ? checked : (size_t)n, n, errors ? ": " : "",
+                    first_err);
+            level_failed = 1;
+        }
         fprintf(stderr,
                 "bench_server: %s %2d clients: %zu requests in %.1f s, %.2f req/s, p50 %.0f ms, "
                 "p99 %.0f ms, mean server batch %.2f, %zu errors%s%s\n",
                 label, n, total, wall, (double)total / wall, 1e3 * pct(lat, total, 0.5),
                 1e3 * pct(lat, total, 0.99), nb ? (double)ns / (double)nb : 0, errors,
-                errors ? ": " : "", errors ? res[0].first_error : "");
+                errors ? ": " : "", first_err);
         for (int i = 0; i < n; i++) {
             free(res[i].lat);
             free(res[i].batch);
@@ -322,7 +361,12 @@ static int run_target(bench_cfg *pcfg, const veil_client *c, const veil_secret_k
         free(th);
     }
     fprintf(out, "  ]}");
-    return 0;
+    return level_failed;
+}
+
+static int usage_error(void) {
+    fprintf(stderr, "bench_server: %s\n", veil_error_message());
+    return 2;
 }
 
 int main(int argc, char **argv) {
@@ -358,38 +402,50 @@ int main(int argc, char **argv) {
             cfg.out = v;
         else if (!strcmp(a, "--target"))
             cfg.target = v;
-        else if (!strcmp(a, "--gpus"))
-            cfg.gpus = atoi(v);
-        else if (!strcmp(a, "--seconds"))
-            cfg.seconds = atof(v);
-        else if (!strcmp(a, "--requests"))
-            cfg.requests = (size_t)atol(v);
-        else if (!strcmp(a, "--samples"))
-            cfg.samples = (size_t)atol(v);
-        else if (!strcmp(a, "--max-batch"))
-            cfg.max_batch = (size_t)atol(v);
-        else if (!strcmp(a, "--max-wait-ms"))
-            cfg.max_wait_ms = (unsigned)atol(v);
-        else if (!strcmp(a, "--clients")) {
+        else if (!strcmp(a, "--seconds")) {
+            if (veil_arg_double(a, v, 1e-3, 600, &cfg.seconds) != VEIL_OK) return usage_error();
+        } else if (!strcmp(a, "--gpus") || !strcmp(a, "--requests") || !strcmp(a, "--samples") ||
+                   !strcmp(a, "--max-batch") || !strcmp(a, "--max-wait-ms")) {
+            /* the shared integer rule (veil_arg_u64): digits only, in range */
+            const int gpus = !strcmp(a, "--gpus"), wait = !strcmp(a, "--max-wait-ms");
+            uint64_t u;
+            if (veil_arg_u64(a, v, gpus || wait ? 0 : 1,
+                             gpus   ? 64
+                             : wait ? 600000
+                                    : (uint64_t)1 << 20,
+                             &u) != VEIL_OK)
+                return usage_error();
+            if (gpus)
+                cfg.gpus = (int)u;
+            else if (wait)
+                cfg.max_wait_ms = (unsigned)u;
+            else
+                *(!strcmp(a, "--requests")  ? &cfg.requests
+                  : !strcmp(a, "--samples") ? &cfg.samples
+                                            : &cfg.max_batch) = (size_t)u;
+        } else if (!strcmp(a, "--clients")) {
             cfg.n_levels = 0;
-            for (char *s = (char *)v; *s && cfg.n_levels < 8;) {
-                int n = (int)strtol(s, &s, 10);
-                if (n < 1 || n > 256) {
-                    fprintf(stderr, "--clients: 1..256 each\n");
+            char list[256];
+            snprintf(list, sizeof list, "%s", v);
+            char *save = NULL;
+            for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                uint64_t u;
+                if (cfg.n_levels == 8) {
+                    fprintf(stderr, "bench_server: --clients %s: at most 8 levels\n", v);
                     return 2;
                 }
-                cfg.clients[cfg.n_levels++] = n;
-                if (*s == ',') s++;
+                if (veil_arg_u64("--clients", t, 1, 256, &u) != VEIL_OK) return usage_error();
+                cfg.clients[cfg.n_levels++] = (int)u;
+            }
+            if (!cfg.n_levels) {
+                fprintf(stderr, "bench_server: --clients '%s': expected a list such as 1,4,16\n",
+                        v);
+                return 2;
             }
         } else {
             fprintf(stderr, "unknown option %s\n", a);
             return 2;
         }
-    }
-    if (cfg.seconds <= 0 || cfg.seconds > 600 || cfg.requests < 1 || cfg.samples < 1 ||
-        cfg.n_levels < 1) {
-        fprintf(stderr, "bench_server: --seconds in (0, 600], --requests, --samples >= 1\n");
-        return 2;
     }
     if (strcmp(cfg.target, "server") && strcmp(cfg.target, "triton") &&
         strcmp(cfg.target, "both")) {
@@ -408,7 +464,15 @@ int main(int argc, char **argv) {
     }
     if (!c->model->golden.count) {
         fprintf(stderr, "bench_server: %s has no golden inputs to send\n", cfg.model);
+        veil_client_free(c);
         return 1;
+    }
+    /* each request sends --samples consecutive golden inputs */
+    if (cfg.samples > c->model->golden.count) {
+        fprintf(stderr, "bench_server: --samples %zu: %s has only %zu golden inputs to send\n",
+                cfg.samples, cfg.model, (size_t)c->model->golden.count);
+        veil_client_free(c);
+        return 2;
     }
     char tmp[] = "/tmp/veil-bench-server-XXXXXX";
     if (!mkdtemp(tmp)) {
@@ -424,15 +488,16 @@ int main(int argc, char **argv) {
     int rc = 1;
     char url[128];
     FILE *out = stdout;
+    veil_atomic_file af = {0};
+    int measured_failed = 0; /* a level's failures: the JSON is whole, rc 1 */
 #ifdef VEIL_BENCH_TRITON
     veil_triton_server tsrv = {0};
 #endif
     if (veil_client_keygen(c, keydir, 0, &kg) || veil_client_load_secret_key(c, keydir, &sk))
         goto fail;
-    if (cfg.out && !(out = fopen(cfg.out, "w"))) {
-        perror(cfg.out);
-        out = stdout;
-        goto fail;
+    if (cfg.out) {
+        if (veil_atomic_file_open(&af, cfg.out, 0644) != VEIL_OK) goto fail;
+        out = af.f;
     }
     fprintf(out, "{\n  \"bench\": \"server\",\n  \"targets\": [\n");
     const int want_server = strcmp(cfg.target, "triton") != 0;
@@ -455,7 +520,9 @@ int main(int argc, char **argv) {
                 goto fail;
             snprintf(url, sizeof url, "http://127.0.0.1:%u", veil_server_port(srv));
         }
-        if (run_target(&cfg, c, sk, keydir, &kg, url, srv, NULL, out)) goto fail;
+        const int src = run_target(&cfg, c, sk, keydir, &kg, url, srv, NULL, out);
+        if (src < 0) goto fail;
+        measured_failed |= src;
         veil_server_stop(srv);
         srv = NULL;
     }
@@ -486,20 +553,25 @@ int main(int argc, char **argv) {
         fprintf(out, want_server ? ",\n" : "");
         int trc = run_target(&cfg, c, sk, keydir, &kg, tsrv.url, NULL, "bench", out);
         veil_triton_server_stop(&tsrv);
-        if (trc) goto fail;
+        if (trc < 0) goto fail;
+        measured_failed |= trc;
 #else
         veil_error(VEIL_ERR_UNSUPPORTED, "built without the Triton backend (VEIL_TRITON)");
         goto fail;
 #endif
     }
     fprintf(out, "\n  ]\n}\n");
-    rc = 0;
+    /* the JSON is whole: --out appears, even when a level failed */
+    if (cfg.out && veil_atomic_file_commit(&af) != VEIL_OK) goto fail;
+    out = stdout;
+    rc = measured_failed;
+    if (rc) fprintf(stderr, "bench_server: failed: a level had failed requests (above)\n");
 fail:
-    if (rc) fprintf(stderr, "bench_server: %s\n", veil_error_message());
+    if (rc && !measured_failed) fprintf(stderr, "bench_server: %s\n", veil_error_message());
 #ifdef VEIL_BENCH_TRITON
     veil_triton_server_stop(&tsrv);
 #endif
-    if (out != stdout) fclose(out);
+    if (out != stdout) veil_atomic_file_discard(&af); /* not whole: a previous file kept */
     veil_server_stop(srv);
     veil_secret_key_free(sk);
     veil_client_free(c);

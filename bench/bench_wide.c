@@ -19,6 +19,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "veil/atomic_file.h"
+#include "veil/compile_options.h"
 #include "veil/exec.h"
 #include "veil/program.h"
 
@@ -82,7 +84,9 @@ static veil_model *make_model(unsigned w, const char *kind, uint32_t n) {
     return m;
 }
 
-static int bench_one(FILE *f, int first, unsigned w, const char *kind, uint32_t n,
+/* One width and table: a JSON object on f (led by a comma unless *first,
+ * which it clears once it printed). 0 when every output was right. */
+static int bench_one(FILE *f, int *first, unsigned w, const char *kind, uint32_t n,
                      unsigned lookup_bits) {
     veil_model *m = make_model(w, kind, n);
     veil_program *p = NULL;
@@ -137,16 +141,18 @@ static int bench_one(FILE *f, int first, unsigned w, const char *kind, uint32_t 
             "\"widest_pbs_bits\": %u, \"pbs_per_lookup\": %.2f, \"lookups\": %u, "
             "\"keygen_s\": %.3f, \"run_s_per_lookup\": %.4f, \"cpu_s_per_lookup\": %.4f, "
             "\"correct\": %zu}",
-            first ? "" : ",", w, kind, p->params->id, p->params->poly_size, widest,
+            *first ? "" : ",", w, kind, p->params->id, p->params->poly_size, widest,
             (double)p->pbs_per_sample / n, n, keygen, wall / n, cpu / n, ok);
     fprintf(stderr,
             "w=%-2u %-8s %-22s widest PBS %u bits, %6.1f PBS/lookup, keygen %6.2f s, "
             "%8.3f s/lookup (cpu %8.3f), %zu/%u correct\n",
             w, kind, p->params->id, widest, (double)p->pbs_per_sample / n, keygen, wall / n,
             cpu / n, ok, n);
+    *first = 0;
     rc = ok == n ? 0 : 1;
+    if (rc) fprintf(stderr, "bench_wide: w=%u %s: %zu of %u outputs wrong\n", w, kind, n - ok, n);
 out:
-    if (rc && !ok) fprintf(stderr, "bench_wide: w=%u %s: %s\n", w, kind, veil_error_message());
+    if (rc && *first) fprintf(stderr, "bench_wide: w=%u %s: %s\n", w, kind, veil_error_message());
     veil_plan_free(plan);
     veil_backend_free(be);
     veil_encryptor_free(enc);
@@ -161,20 +167,50 @@ out:
     return rc;
 }
 
+/* Each entry of a comma-separated list: 0 when every one is valid (a width
+ * 5..16, a table requant or aligned), else 2 after naming the bad one. */
+static int list_check(const char *opt, const char *list, int widths) {
+    char buf[256];
+    if (!*list || strlen(list) >= sizeof buf) {
+        fprintf(stderr, "bench_wide: %s '%s': expected a comma-separated list\n", opt, list);
+        return 2;
+    }
+    snprintf(buf, sizeof buf, "%s", list);
+    char *save = NULL;
+    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        uint64_t u;
+        if (widths && veil_arg_u64("--widths", t, 5, 16, &u) != VEIL_OK) {
+            fprintf(stderr, "bench_wide: %s\n", veil_error_message());
+            return 2;
+        }
+        if (!widths && strcmp(t, "requant") && strcmp(t, "aligned")) {
+            fprintf(stderr, "bench_wide: --tables: '%s' is not requant or aligned\n", t);
+            return 2;
+        }
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     const char *widths = "10,12,14,16", *tables = "requant,aligned", *out = NULL;
-    unsigned n = 4, lookup_bits = 0;
+    uint64_t n = 4, lookup_bits = 0;
     for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--widths") && v)
             widths = v;
         else if (!strcmp(a, "--tables") && v)
             tables = v;
-        else if (!strcmp(a, "--n") && v)
-            n = (unsigned)strtoul(v, NULL, 10);
-        else if (!strcmp(a, "--lookup-bits") && v)
-            lookup_bits = (unsigned)strtoul(v, NULL, 10);
-        else if (!strcmp(a, "--out") && v)
+        else if ((!strcmp(a, "--n") && v) || (!strcmp(a, "--lookup-bits") && v)) {
+            /* --lookup-bits: the compile option's own parser (its values) */
+            veil_compile_options co;
+            veil_compile_options_default(&co);
+            if ((!strcmp(a, "--n") ? veil_arg_u64(a, v, 1, 4096, &n)
+                                   : veil_compile_options_set(&co, "lookup-bits", v)) != VEIL_OK) {
+                fprintf(stderr, "bench_wide: %s\n", veil_error_message());
+                return 2;
+            }
+            if (strcmp(a, "--n")) lookup_bits = co.lookup_bits;
+        } else if (!strcmp(a, "--out") && v)
             out = v;
         else {
             fprintf(stderr,
@@ -183,38 +219,35 @@ int main(int argc, char **argv) {
             return strcmp(a, "--help") ? 2 : 0;
         }
     }
-    if (n == 0 || n > 4096) {
-        fprintf(stderr, "bench_wide: --n 1..4096\n");
-        return 2;
-    }
-    FILE *f = out ? fopen(out, "w") : stdout;
-    if (!f) {
-        perror(out);
+    if (list_check("--widths", widths, 1) || list_check("--tables", tables, 0)) return 2;
+    /* --out appears whole at the end (veil_atomic_file) */
+    veil_atomic_file af = {0};
+    if (out && veil_atomic_file_open(&af, out, 0644) != VEIL_OK) {
+        fprintf(stderr, "bench_wide: %s\n", veil_error_message());
         return 1;
     }
+    FILE *f = out ? af.f : stdout;
     fprintf(f, "{\"benchmark\": \"bench_wide\", \"threads\": \"%s\", \"results\": [",
             getenv("VEIL_THREADS") ? getenv("VEIL_THREADS") : "all");
     int rc = 0, first = 1;
     char wl[256];
     snprintf(wl, sizeof wl, "%s", widths);
-    for (char *ws = strtok(wl, ","); ws; ws = strtok(NULL, ",")) {
-        unsigned w = (unsigned)strtoul(ws, NULL, 10);
-        if (w < 5 || w > 16) {
-            fprintf(stderr, "bench_wide: width %u, expected 5..16\n", w);
-            rc = 2;
-            continue;
-        }
+    char *wsave = NULL;
+    for (char *ws = strtok_r(wl, ",", &wsave); ws; ws = strtok_r(NULL, ",", &wsave)) {
+        const unsigned w = (unsigned)strtoul(ws, NULL, 10); /* checked: list_check */
         const char *t = tables;
         while (*t) {
             size_t len = strcspn(t, ",");
             char kind[32];
             snprintf(kind, sizeof kind, "%.*s", (int)len, t);
-            rc |= bench_one(f, first, w, kind, n, lookup_bits);
-            first = 0;
+            if (len) rc |= bench_one(f, &first, w, kind, (uint32_t)n, (unsigned)lookup_bits);
             t += len + (t[len] == ',');
         }
     }
     fprintf(f, "\n]}\n");
-    if (out) fclose(f);
+    if (out && veil_atomic_file_commit(&af) != VEIL_OK) {
+        fprintf(stderr, "bench_wide: %s\n", veil_error_message());
+        return 1;
+    }
     return rc;
 }

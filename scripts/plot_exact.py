@@ -39,6 +39,8 @@ def main(argv):
             for r in json.load(f)["results"]:
                 r["rounding"] = label
                 r["predicted"] = False
+                if "latency_s_per_sample" in r:  # bench_model before the field's rename
+                    r["s_per_sample_amortised"] = r.pop("latency_s_per_sample")
                 rows.append(r)
     for r in [r for r in rows if r["mode"] == "simulate"]:
         # per partition (its own set) when bench_model lists them; older
@@ -53,7 +55,7 @@ def main(argv):
                          "params": r["params"], "partitions": parts, "batch": 1, "samples": 0,
                          "pbs_per_sample": r["pbs_per_sample"],
                          "ks_pbs_s": {q["params"]: ks_pbs[q["params"]] for q in parts},
-                         "latency_s_per_sample": sum(q["pbs_per_sample"] * ks_pbs[q["params"]]
+                         "s_per_sample_amortised": sum(q["pbs_per_sample"] * ks_pbs[q["params"]]
                                                      for q in parts),
                          "accuracy": r["accuracy"], "brevitas_accuracy": r["brevitas_accuracy"],
                          "agreement_with_simulate": None, "rounding": r["rounding"],
@@ -69,7 +71,7 @@ def main(argv):
     print(f"{'model':12} {'rounding':8} {'mode':8} {'PBS/sample':>10} {'s/sample':>10} "
           f"{'accuracy':>8} {'agree':>6}")
     for r in rows:
-        lat = r["latency_s_per_sample"]
+        lat = r["s_per_sample_amortised"]
         print(f"{r['model']:12} {r['rounding']:8} {r['mode']:8} {r['pbs_per_sample']:10d} "
               f"{lat if lat is not None else float('nan'):10.4g} "
               f"{r['accuracy'] if r['accuracy'] is not None else float('nan'):8.4f} "
@@ -89,9 +91,9 @@ def main(argv):
                      if r["model"] == m and r["rounding"] == label), 0) for m in models]
         axes[0].bar([x + i * width for x in range(len(models))], pbs, width, label=label)
         for mode, mk in (("cpu", "o"), ("cuda", "s"), ("cpu-predicted", "x")):
-            pts = [(j, r["latency_s_per_sample"]) for j, m in enumerate(models) for r in rows
+            pts = [(j, r["s_per_sample_amortised"]) for j, m in enumerate(models) for r in rows
                    if r["model"] == m and r["rounding"] == label and r["mode"] == mode
-                   and r["latency_s_per_sample"]]
+                   and r["s_per_sample_amortised"]]
             if pts:
                 axes[1].scatter([j + i * width for j, _ in pts], [v for _, v in pts], marker=mk,
                                 label=f"{label} {mode}")

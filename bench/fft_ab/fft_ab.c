@@ -7,9 +7,11 @@
  * what compares. Prints per N: forward (forward_i64), inverse (a copy of
  * the spectrum, then backward_add_torus), the CMux's forward
  * (forward_digits, one level, base 2^23, a rotation per call), a / b
- * times and ratios, and whether both give the same bits (they must, for a
+ * times and ratios (the inverse's copies timed alone in the same rounds,
+ * "copy_us", and taken off its times), and whether both give the same bits (they must, for a
  * change that only reorganises the code). JSON lines on stdout. */
 #include "fft_internal.h"
+#include "veil/compile_options.h"
 #include "veil/fft.h"
 
 #include <stdio.h>
@@ -47,12 +49,18 @@ static int run(uint32_t N, veil_fft_path path, int rounds) {
     double *tmp = veil_fft_alloc(N * sizeof(double));
     uint64_t s = 1;
     for (uint32_t i = 0; i < N; i++) {
-        in[i] = (int64_t)(rnd(&s) >> 20) - (int64_t)1 << 43;
+        in[i] = (int64_t)(rnd(&s) >> 20) - ((int64_t)1 << 43); /* in [-2^43, 2^43) */
         x[i] = rnd(&s);
     }
     const veil_fft_kernels *ks[2] = {&kern_a, &kern_b};
-    double tf[2] = {0}, tb[2] = {0}, td[2] = {0};
-    for (int r = 0; r < rounds; r++)
+    double tf[2] = {0}, tb[2] = {0}, td[2] = {0}, tc = 0;
+    for (int r = 0; r < rounds; r++) {
+        double c0 = cpu_now(); /* the inverse's copies alone */
+        for (int i = 0; i < K; i++) {
+            memcpy(tmp, o1, N * sizeof *tmp);
+            __asm__ volatile("" : : "r"(tmp) : "memory"); /* keep every copy */
+        }
+        tc += cpu_now() - c0;
         for (int w = 0; w < 2; w++) {
             const int id = (r + w) & 1;
             const veil_fft_kernels *k = ks[id];
@@ -71,6 +79,8 @@ static int run(uint32_t N, veil_fft_path path, int rounds) {
                 k->forward_digits(t, x, (uint32_t)(i * 37 % (2 * N)), 23, 1, o2);
             td[id] += cpu_now() - a;
         }
+    }
+    tb[0] -= tc, tb[1] -= tc;
     int same = 1;
     kern_a.forward_i64(t, in, o1);
     kern_b.forward_i64(t, in, o2);
@@ -85,10 +95,10 @@ static int run(uint32_t N, veil_fft_path path, int rounds) {
     same &= !memcmp(o1, o2, N * sizeof *o1);
     const double n = (double)rounds * K * 1e-6;
     printf("{\"N\": %u, \"path\": \"%s\", \"calls\": %d, \"forward_us\": [%.3f, %.3f], "
-           "\"inverse_us\": [%.3f, %.3f], \"forward_digits_us\": [%.3f, %.3f], "
+           "\"copy_us\": %.3f, \"inverse_us\": [%.3f, %.3f], \"forward_digits_us\": [%.3f, %.3f], "
            "\"b_over_a\": [%.3f, %.3f, %.3f], \"same_bits\": %s}\n",
-           N, veil_fft_path_name(path), rounds * K, tf[0] / n, tf[1] / n, tb[0] / n, tb[1] / n,
-           td[0] / n, td[1] / n, tf[1] / tf[0], tb[1] / tb[0], td[1] / td[0],
+           N, veil_fft_path_name(path), rounds * K, tf[0] / n, tf[1] / n, tc / n, tb[0] / n,
+           tb[1] / n, td[0] / n, td[1] / n, tf[1] / tf[0], tb[1] / tb[0], td[1] / td[0],
            same ? "true" : "false");
     free(in);
     free(x);
@@ -112,9 +122,22 @@ int main(int argc, char **argv) {
         fprintf(stderr, "fft_ab: %s\n", veil_error_message());
         return 2;
     }
-    const int rounds = atoi(argv[2]);
+    uint64_t rounds, n[64];
+    if (argc - 3 > 64) {
+        fprintf(stderr, "fft_ab: at most 64 sizes\n");
+        return 2;
+    }
+    if (veil_arg_u64("ROUNDS", argv[2], 1, 1000000, &rounds) != VEIL_OK) {
+        fprintf(stderr, "fft_ab: %s\n", veil_error_message());
+        return 2;
+    }
+    for (int i = 3; i < argc; i++) /* veil_fft_new_path checks the rest (a power of 2) */
+        if (veil_arg_u64("N", argv[i], 2, 65536, &n[i - 3]) != VEIL_OK) {
+            fprintf(stderr, "fft_ab: %s\n", veil_error_message());
+            return 2;
+        }
     int rc = 0;
     for (int i = 3; i < argc; i++)
-        rc |= run((uint32_t)atoi(argv[i]), path, rounds > 0 ? rounds : 100);
+        rc |= run((uint32_t)n[i - 3], path, (int)rounds);
     return rc;
 }

@@ -8,6 +8,7 @@
  * form (veil_compile_options_canonical) hashed into the fingerprint. */
 #include "veil/compile_options.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -29,6 +30,17 @@ veil_status veil_arg_u64(const char *what, const char *s, uint64_t min, uint64_t
     if (errno == ERANGE || v < min || v > max)
         return veil_error(VEIL_ERR_ARG, "%s %s: expected an integer from %llu to %llu", what, s,
                           (unsigned long long)min, (unsigned long long)max);
+    *out = v;
+    return VEIL_OK;
+}
+
+veil_status veil_arg_double(const char *what, const char *s, double min, double max, double *out) {
+    char *e = NULL;
+    errno = 0;
+    const double v = s && *s && !isspace((unsigned char)*s) ? strtod(s, &e) : NAN;
+    if (!e || e == s || *e || errno == ERANGE || !(v >= min && v <= max))
+        return veil_error(VEIL_ERR_ARG, "%s %s: expected a number from %g to %g", what,
+                          s ? s : "(missing)", min, max);
     *out = v;
     return VEIL_OK;
 }

@@ -62,6 +62,11 @@ veil_status veil_compile_options_check(const veil_compile_options *o);
 veil_status veil_arg_u64(const char *what, const char *s, uint64_t min, uint64_t max,
                          uint64_t *out);
 
+/* Parses a whole decimal number (strtod's syntax, nothing after it) in
+ * [min, max]; NaN, infinities and out-of-range values are refused.
+ * VEIL_ERR_ARG names `what` (the option) otherwise. */
+veil_status veil_arg_double(const char *what, const char *s, double min, double max, double *out);
+
 #ifdef __cplusplus
 }
 #endif

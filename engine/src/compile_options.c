@@ -34,11 +34,20 @@ veil_status veil_arg_u64(const char *what, const char *s, uint64_t min, uint64_t
     return VEIL_OK;
 }
 
-veil_status veil_arg_double(const char *what, const char *s, double min, double max, double *out) {
+/* The one syntax of a decimal option value: the whole string is strtod's
+ * number (no leading space, nothing after it), finite and in range. */
+static int number_parse(const char *s, double *out) {
     char *e = NULL;
     errno = 0;
     const double v = s && *s && !isspace((unsigned char)*s) ? strtod(s, &e) : NAN;
-    if (!e || e == s || *e || errno == ERANGE || !(v >= min && v <= max))
+    if (!e || e == s || *e || errno == ERANGE || !isfinite(v)) return 0;
+    *out = v;
+    return 1;
+}
+
+veil_status veil_arg_double(const char *what, const char *s, double min, double max, double *out) {
+    double v;
+    if (!number_parse(s, &v) || !(v >= min && v <= max))
         return veil_error(VEIL_ERR_ARG, "%s %s: expected a number from %g to %g", what,
                           s ? s : "(missing)", min, max);
     *out = v;
@@ -104,10 +113,8 @@ static veil_status parse_bounds(const char *v, veil_compile_options *o) {
 }
 
 static veil_status parse_p_error(const char *v, veil_compile_options *o) {
-    char *e = NULL;
-    errno = 0;
-    double p = strtod(v, &e);
-    if (e == v || *e || errno == ERANGE || !(p > 0 && p < 1))
+    double p;
+    if (!number_parse(v, &p) || !(p > 0 && p < 1))
         return veil_error(VEIL_ERR_ARG,
                           "--p-error %s: expected a probability in (0, 1), e.g. 1e-12", v);
     o->p_error = p;
@@ -181,10 +188,8 @@ static veil_status parse_key_budget(const char *v, veil_compile_options *o) {
 }
 
 static veil_status parse_range_margin(const char *v, veil_compile_options *o) {
-    char *e = NULL;
-    errno = 0;
-    double f = strtod(v, &e);
-    if (e == v || *e || errno == ERANGE || !(f >= 0 && f <= 16))
+    double f;
+    if (!number_parse(v, &f) || !(f >= 0 && f <= 16))
         return veil_error(VEIL_ERR_ARG,
                           "--range-margin %s: expected a fraction from 0 to 16, e.g. 0.25", v);
     o->range_margin = f;

@@ -5,23 +5,23 @@
 shapes without a figure. Run by hand after re-measuring; the output is
 committed.
 
-  build/bench/bench_pbs --cost --clock cpu --out docs/results/intel-cpu-cost.json
-  ~/.cache/veil/venv/bin/python scripts/cost_table.py docs/results/intel-cpu-cost.json
+  build/bench/bench_pbs --cost --clock cpu --out docs/results/zen4-cpu-cost.json
+  ~/.cache/veil/venv/bin/python scripts/cost_table.py docs/results/zen4-cpu-cost.json
 (any Python with numpy; the exporter's venv has it)
 
-One pass over the 147 sets takes about 4 minutes, and single sets moved by up to 20% between
+One pass over the 147 sets takes about 3.5 minutes, and single sets moved by up to 20% between
 two passes on this shared VM (frequency, neighbours), enough to change which partitions the
 compiler picks; so the table is the per-set median of several passes:
   for i in 1 2 3; do build/bench/bench_pbs --cost --clock cpu --runs 5 \
-      --out docs/results/cost-passes/intel-cost-pass$i.json; done
-  python scripts/cost_table.py docs/results/intel-cpu-cost.json \
-      --median docs/results/cost-passes/intel-cost-pass*.json
+      --out docs/results/cost-passes/zen4-cost-pass$i.json; done
+  python scripts/cost_table.py docs/results/zen4-cpu-cost.json \
+      --median docs/results/cost-passes/zen4-cost-pass*.json
 (each set's blind rotation and keyswitch row apart; the passes' figures stay in the JSON).
 Sets added later (new parameter sets) are measured alone, beside a few sets
 the table has, and merged (merge(): scaled to the table by those references):
   build/bench/bench_pbs --cost --clock cpu --runs 5 --params NEW,...,REF,... \
       --out build/new-cost.json
-  python scripts/cost_table.py docs/results/intel-cpu-cost.json --merge build/new-cost.json
+  python scripts/cost_table.py docs/results/zen4-cpu-cost.json --merge build/new-cost.json
 
 CPU cost of one KS-PBS of set X keyswitching from a master key of D rows:
     blind_rotation_ms(X) + keyswitch_ns_per_row(X) * D * 1e-6

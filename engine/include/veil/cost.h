@@ -1,8 +1,8 @@
 /* veil/cost.h — the measured cost of a KS-PBS per parameter set, what the
  * compiler's parameter search minimises and `veil compile` predicts.
  *
- * CPU: one core, from `bench_pbs --cost` (docs/results/intel-cpu-cost.json,
- * an Intel Xeon with AVX-512, thread CPU time, the median of three passes):
+ * CPU: one core, from `bench_pbs --cost` (docs/results/zen4-cpu-cost.json,
+ * an AMD EPYC Zen 4 with AVX-512, thread CPU time, the median of five passes):
  * per set, the blind rotation (a lockstep batch of VEIL_PBS_LANES, as the
  * cpu backend runs it, per ciphertext) and the keyswitch per row of the
  * master key (in groups of VEIL_KS_LANES), so a KS-PBS of set X reading a

@@ -22,7 +22,7 @@ from its optimizer's report), generates keys and then waits. The parent then
 runs --rounds rounds, each timing --runs `circuit.run` calls in the child and
 one `bench_pbs --clock cpu --runs --bench-runs` of veil at the set whose shape
 (k, N, PBS level l, nearest n) matches Concrete's among the derived sets of
-that precision (docs/results/intel-cpu-cost.json lists them with their shapes),
+that precision (the cost table's JSON, named in engine/src/cost_table.inc, lists them with their shapes),
 and at nn-p<w>-norm2e0-2m40 (the set a fresh w-bit input takes), alternating
 which side goes first. Everything runs pinned to one core (`taskset -c
 --cpu`), Concrete with OMP_NUM_THREADS=1 and RAYON_NUM_THREADS=1 set before
@@ -164,10 +164,20 @@ class Concrete:
         os.unlink(self.path)
 
 
+def cost_table_json():
+    """The JSON the compiler's cost table was generated from (its sets at their
+    current shapes): the path engine/src/cost_table.inc names."""
+    with open(os.path.join(REPO, "engine/src/cost_table.inc")) as f:
+        for line in f:
+            if line.startswith("#define VEIL_COST_SOURCE"):
+                return os.path.join(REPO, line.split('"')[1].split()[0])
+    raise SystemExit("engine/src/cost_table.inc: no VEIL_COST_SOURCE line")
+
+
 def veil_sets(w, params):
     """The derived sets of precision w: the one whose shape matches Concrete's
     (same k, N and PBS level, nearest n) and nn-p<w>-norm2e0-2m40."""
-    with open(os.path.join(REPO, "docs/results/intel-cpu-cost.json")) as f:
+    with open(cost_table_json()) as f:
         sets = [s for s in json.load(f)["sets"] if s["id"].startswith("nn-p%d-" % w)]
     k, N = params.get("glwe_dimension"), params.get("polynomial_size")
     l = (params.get("blind_rotate_level_base") or [None])[0]

@@ -13,6 +13,8 @@ PBS per sample x the set's median KS-PBS time (one thread, measured there), "pre
 import json
 import sys
 
+from plot_model import per_sample  # scripts/: the script's own folder
+
 
 def main(argv):
     if len(argv) < 4:
@@ -39,8 +41,8 @@ def main(argv):
             for r in json.load(f)["results"]:
                 r["rounding"] = label
                 r["predicted"] = False
-                if "latency_s_per_sample" in r:  # bench_model before the field's rename
-                    r["s_per_sample_amortised"] = r.pop("latency_s_per_sample")
+                r["s_per_sample_amortised"] = per_sample(r)  # the name before the rename too
+                r.pop("latency_s_per_sample", None)
                 rows.append(r)
     for r in [r for r in rows if r["mode"] == "simulate"]:
         # per partition (its own set) when bench_model lists them; older

@@ -17,23 +17,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static inline void rm_rf(const char *path) {
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-            char p[1024];
-            int n = snprintf(p, sizeof p, "%s/%s", path, e->d_name);
-            if (n > 0 && (size_t)n < sizeof p) rm_rf(p);
-        }
-        closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
 /* ---- a raw HTTP/1.1 client, for requests libcurl would not send ---------------- */
 
 typedef struct http_res {

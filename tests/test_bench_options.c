@@ -146,8 +146,6 @@ int main(void) {
     VEIL_ADD_TEST(s, test_arg_double);
     VEIL_ADD_TEST(s, test_bad_values_refused);
     int rc = veil_test_run();
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    if (system(cmd) != 0) printf("could not remove %s\n", g_dir);
+    veil_test_rm_rf(g_dir);
     return rc;
 }

@@ -263,6 +263,6 @@ int main(void) {
     VEIL_ADD_TEST(s, test_readme_info);
     VEIL_ADD_TEST(s, test_keygen_force_pair);
     const int rc = veil_test_run();
-    if (!getenv("VEIL_TEST_KEEP")) rm_rf(g_dir);
+    if (!getenv("VEIL_TEST_KEEP")) veil_test_rm_rf(g_dir);
     return rc;
 }

@@ -525,7 +525,7 @@ static int suite_init(void) {
 
 static int suite_clean(void) {
     veil_client_free(g_client);
-    rm_rf(g_tmp);
+    veil_test_rm_rf(g_tmp);
     return 0;
 }
 

@@ -42,23 +42,6 @@ static char g_client_dir2[300], g_id2[VEIL_KEY_ID_CHARS + 1];
 static veil_triton_server g_a, g_b;
 static char g_id[VEIL_KEY_ID_CHARS + 1];
 
-static void rm_rf(const char *path) {
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-            char p[1024];
-            snprintf(p, sizeof p, "%s/%s", path, e->d_name);
-            rm_rf(p);
-        }
-        closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
 static size_t count_files(const char *dir) {
     size_t n = 0;
     DIR *d = opendir(dir);
@@ -123,7 +106,7 @@ static int suite_clean(void) {
     veil_secret_key_free(g_sk);
     veil_secret_key_free(g_sk2);
     veil_client_free(g_client);
-    rm_rf(g_tmp);
+    veil_test_rm_rf(g_tmp);
     return 0;
 }
 

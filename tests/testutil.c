@@ -3,11 +3,13 @@
 #include "veil/fft.h"
 #include "veil/serialize.h"
 
+#include <dirent.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -72,6 +74,27 @@ int veil_test_mkdtemp(const char *name, char *out, size_t cap) {
     int n = snprintf(out, cap, "/tmp/veil-test-%s-XXXXXX", name);
     if (n <= 0 || (size_t)n >= cap) return -1;
     return mkdtemp(out) ? 0 : -1;
+}
+
+void veil_test_rm_rf(const char *path) {
+    struct stat st;
+    if (lstat(path, &st) != 0) return;
+    if (S_ISDIR(st.st_mode)) { /* a link to a directory is unlinked, not followed */
+        DIR *d = opendir(path);
+        if (d) {
+            struct dirent *e;
+            while ((e = readdir(d))) {
+                if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+                char p[1024];
+                int n = snprintf(p, sizeof p, "%s/%s", path, e->d_name);
+                if (n > 0 && (size_t)n < sizeof p) veil_test_rm_rf(p);
+            }
+            closedir(d);
+        }
+        rmdir(path);
+    } else {
+        unlink(path);
+    }
 }
 
 char *veil_test_read_file(const char *path, size_t *len) {

@@ -54,6 +54,10 @@ int veil_test_build_path(const char *rel, char *out, size_t cap);
  * one way the tests make their scratch directories. */
 int veil_test_mkdtemp(const char *name, char *out, size_t cap);
 
+/* Removes path: a directory with everything under it (symbolic links
+ * removed, never followed), or a file. Errors are ignored: test cleanup. */
+void veil_test_rm_rf(const char *path);
+
 /* The whole file (malloc, NUL-terminated past *len), NULL if it cannot be
  * read whole. len may be NULL. */
 char *veil_test_read_file(const char *path, size_t *len);

@@ -53,6 +53,61 @@ static void test_tiny_exact_rounding(void) {
     veil_model_free(m);
 }
 
+/* Inputs under a prefix of the master key (veil_program.input_width):
+ * source_bc rounded to 6 bits encrypts its inputs under the first 2048
+ * coefficients, so its first lookups read values of that width and run on
+ * a set derived for it (a keyswitch of 2048 rows: nn-...-r2048, N = 4096
+ * where the full key's would need N = 8192); encrypted equal to simulate, and
+ * every input ciphertext's mask 0 past the width. */
+static void test_narrow_inputs(void) {
+    veil_model *m = veil_test_load_model("models/source_bc.h5");
+    veil_compile_options o;
+    veil_compile_options_default(&o);
+    o.rounding_bits = 6;
+    veil_program *p = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &p), VEIL_OK);
+    const uint32_t D = veil_params_big_dim(p->params), w = p->input_width;
+    printf("\n  source_bc, 6 bits: inputs under %u of the master key's %u coefficients (%s)", w, D,
+           veil_program_input_set(p)->id);
+    CU_ASSERT(w > 0 && w < D);
+    CU_ASSERT_EQUAL(veil_params_big_dim(veil_program_input_set(p)), w);
+    int narrow_set = 0;
+    for (uint32_t k = 0; k < p->n_partitions; k++)
+        narrow_set |= p->partitions[k].params->ks_in_dim == w;
+    CU_ASSERT(narrow_set);
+    /* the client's encryption: the mask past w is 0, the phase the value */
+    veil_secret_key *sk = NULL;
+    uint8_t seed[32], ms[32], ns[32];
+    veil_test_seed_bytes(70, seed);
+    veil_test_seed_bytes(71, ms);
+    veil_test_seed_bytes(72, ns);
+    CU_ASSERT_EQUAL_FATAL(veil_program_keygen(p, seed, &sk), VEIL_OK);
+    veil_encryptor *enc = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_encryptor_new(ms, ns, &enc), VEIL_OK);
+    const veil_node *in = &p->nodes[p->input_nodes[0]];
+    const size_t lwe = veil_program_ct_words(p);
+    uint64_t *ct = calloc(in->size * lwe, sizeof *ct);
+    CU_ASSERT_FATAL(ct != NULL);
+    CU_ASSERT_EQUAL(veil_program_encrypt(p, enc, sk, 0, m->golden.inputs[0], 1, ct), VEIL_OK);
+    size_t nonzero = 0, wrong = 0;
+    for (size_t i = 0; i < in->size; i++) {
+        for (uint32_t j = w; j < D; j++)
+            nonzero += ct[i * lwe + j] != 0;
+        /* the phase is v Delta plus a fresh noise far below Delta / 2 */
+        const int64_t err = (int64_t)(veil_phase_big(sk, ct + i * lwe) -
+                                      (uint64_t)m->golden.inputs[0][i] * veil_node_delta(in));
+        wrong += llabs(err) >= (long long)(veil_node_delta(in) / 2);
+    }
+    CU_ASSERT_EQUAL(nonzero, 0);
+    CU_ASSERT_EQUAL(wrong, 0);
+    free(ct);
+    veil_encryptor_free(enc);
+    veil_secret_key_free(sk);
+    veil_program_free(p);
+    check("inputs under 2048 coefficients", m, &o, 4, 4, 1.0);
+    veil_model_free(m);
+}
+
 /* tiny compiled with exact rounding to 2 bits in chunks of chunk_bits: its
  * one ROUND node (3 bits cleared) is checked by `node_ok`, then the program
  * runs encrypted equal to simulate. */
@@ -305,5 +360,6 @@ int main(void) {
     VEIL_ADD_TEST(s, test_tiny_precision0);
     VEIL_ADD_TEST(s, test_tiny_approximate);
     VEIL_ADD_TEST(s, test_tiny_outside_calibration);
+    VEIL_ADD_TEST(s, test_narrow_inputs);
     return veil_test_run();
 }

@@ -145,10 +145,12 @@ static void test_p_fail_recomputed(void) {
     for (size_t i = 0; i < veil_params_count(); i++) {
         const veil_params *p = veil_params_at(i);
         double in = p->norm2 * p->norm2 * veil_noise_pbs_output_variance(p);
-        double lp = veil_noise_log2_p_fail(p, p->precision, in);
+        /* a set for narrow values: its figure is at a keyswitch of ks_in_dim rows */
+        const uint32_t rows = p->ks_in_dim ? p->ks_in_dim : veil_params_big_dim(p);
+        double lp = veil_noise_log2_p_fail_dim(p, p->precision, in, rows);
         printf("  %-26s claimed %9.3f model %9.3f  (log2 var: pbs %.2f ks %.2f ms %.2f)\n", p->id,
                p->log2_p_fail, lp, log2(veil_noise_pbs_output_variance(p)),
-               log2(veil_noise_ks_variance(p)), log2(veil_noise_ms_variance(p)));
+               log2(veil_noise_ks_variance_dim(p, rows)), log2(veil_noise_ms_variance(p)));
         /* TUniform sets get 0.6 bit: the model treats their noise as a Gaussian
          * of the same variance, and tfhers-2_2-tuniform-2m64 lands 0.55 bit
          * above its published -72.178 (docs/PARAMS.md, validation). */
@@ -183,9 +185,21 @@ static void test_nn_grid_complete(void) {
     double norms[32];
     unsigned nnorms = 0, per_prec[9] = {0};
     size_t nn = 0;
+    size_t narrow = 0;
     for (size_t i = 0; i < veil_params_count(); i++) {
         const veil_params *p = veil_params_at(i);
         if (!(p->flags & VEIL_PARAMS_NN)) continue;
+        if (p->ks_in_dim) {
+            /* the sets for narrow values (derive.py --ks-dims): a keyswitch of
+             * fewer rows than the set's k*N, named in the id */
+            char tag[24];
+            snprintf(tag, sizeof tag, "-r%u-", p->ks_in_dim);
+            CU_ASSERT(p->ks_in_dim < veil_params_big_dim(p));
+            CU_ASSERT_PTR_NOT_NULL(strstr(p->id, tag));
+            narrow++;
+            continue;
+        }
+        CU_ASSERT_PTR_NULL(strstr(p->id, "-r"));
         nn++;
         CU_ASSERT_FATAL(p->precision <= 8);
         per_prec[p->precision]++;
@@ -205,12 +219,15 @@ static void test_nn_grid_complete(void) {
             unsigned found = 0;
             for (size_t i = 0; i < veil_params_count(); i++) {
                 const veil_params *p = veil_params_at(i);
-                found += (p->flags & VEIL_PARAMS_NN) && p->precision == q && p->norm2 == norms[j];
+                found += (p->flags & VEIL_PARAMS_NN) && !p->ks_in_dim && p->precision == q &&
+                         p->norm2 == norms[j];
             }
             CU_ASSERT_EQUAL(found, 1);
         }
     CU_ASSERT_EQUAL(nn, 9 * (size_t)nnorms);
-    printf("  %zu derived sets: precisions 0..8 at %u 2-norms\n", nn, nnorms);
+    CU_ASSERT(narrow >= 30);
+    printf("  %zu derived sets: precisions 0..8 at %u 2-norms; %zu more for narrow values\n", nn,
+           nnorms, narrow);
 }
 
 /* A read at precision 0 decodes while the noise stays under a quarter torus

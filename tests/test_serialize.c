@@ -225,7 +225,8 @@ static veil_status de_ct(const uint8_t *b, size_t l, void **o) {
  * (checksum left as it is). Header fields are checked before the payload is
  * read, so a flip there must be refused by that field's own check, named in
  * the message; fields the loader cannot judge (a batch's key and model
- * fingerprints, the mask seed of an evaluation key or seeded batch) and the
+ * fingerprints, the mask seed of an evaluation key or seeded batch, a seeded
+ * batch's mask width below its dim) and the
  * payload fall to the checksum. Up to two acceptable message prefixes: a
  * batch's count is checked through the payload length it implies. */
 /* Key files (format 2) open their payload with the partition table: one
@@ -260,8 +261,11 @@ static void expected_check(uint32_t kind, size_t off, size_t len, const char *wa
     else if (off < 168) {
         /* a key's partition count: refused as such, or by the table it then
          * names (an id that is not one, or a table past the file's end) */
-        want[0] = key ? "partition" : "reserved: ";
+        want[0] = key ? "partition" : "mask width: ";
         if (key) want[1] = "truncated: ";
+        /* a seeded batch's mask width below dim regenerates other masks:
+         * the checksum's (the header is in it) */
+        if (kind == VEIL_SERIAL_CT_SEEDED) want[1] = "checksum: ";
     } else if (off < 176)
         want[0] = "payload bytes: ";
     else if (key && off < 176 + KEY_TABLE_BYTES)
@@ -430,8 +434,13 @@ static size_t common_cases(uint32_t kind, uint32_t other, field_case *c) {
     c[n++] = (field_case){
         "params id with bytes after its NUL", 16 + 40, 1, 1, NULL, 0, 0, 0, VEIL_ERR_FORMAT,
         "non-zero bytes after its end"};
-    c[n++] = (field_case){
-        "reserved", 164, 4, 1, NULL, 0, 0, 0, VEIL_ERR_FORMAT, "reserved: 1, must be 0"};
+    /* the mask width: 0 in a raw batch; below dim in a seeded one */
+    if (kind == VEIL_SERIAL_CT_BATCH)
+        c[n++] = (field_case){"mask width in a raw batch", 164, 4, 1, NULL, 0, 0, 0,
+                              VEIL_ERR_FORMAT, "mask width: 1, must be 0 in a raw batch"};
+    else
+        c[n++] = (field_case){"mask width 2^32 - 1", 164, 4, UINT32_MAX, NULL, 0, 0, 0,
+                              VEIL_ERR_FORMAT, "mask width: 4294967295, must be below dim"};
     c[n++] = (field_case){"payload bytes 0",
                           168,
                           8,
@@ -691,11 +700,16 @@ static void test_fields_ct_seeded(void) {
         (field_case){"mask seed (opaque)", 112, 1, buf[112] ^ 0x5au, NULL, 0, 0, 0, VEIL_OK, NULL};
     c[n++] = (field_case){
         "dim k*N (opaque)", 160, 4, veil_params_big_dim(P), NULL, 0, 0, 0, VEIL_OK, NULL};
+    /* a mask width below dim regenerates shorter masks: loads, decrypts to
+     * noise; dim itself is refused (0 says it: one encoding) */
+    c[n++] = (field_case){"mask width 5 (opaque)", 164, 4, 5, NULL, 0, 0, 0, VEIL_OK, NULL};
+    c[n++] = (field_case){"mask width = dim", 164, 4, P->lwe_dim, NULL, 0, 0, 0, VEIL_ERR_FORMAT,
+                          "must be below dim"};
     c[n++] =
         (field_case){"key fp (opaque here)", 64, 1, buf[64] ^ 0x5au, NULL, 0, 0, 0, VEIL_OK, NULL};
     c[n++] = (field_case){
         "model fp (opaque here)", 80, 1, buf[80] ^ 0x5au, NULL, 0, 0, 0, VEIL_OK, NULL};
-    CU_ASSERT_EQUAL(run_field_cases("seeded batch", buf, len, de_ct, c, n), 11 + 10);
+    CU_ASSERT_EQUAL(run_field_cases("seeded batch", buf, len, de_ct, c, n), 11 + 12);
     veil_serial_buffer_free(buf, len);
 }
 
@@ -760,6 +774,57 @@ static void test_ct_batch_roundtrip(void) {
     veil_serial_buffer_free(buf2, len2);
 
     CU_ASSERT_EQUAL(veil_ct_batch_new(P, 1234, 1, &e), VEIL_ERR_ARG);
+    veil_serial_buffer_free(buf, len);
+    veil_ct_batch_free(b);
+}
+
+/* Inputs under a prefix of the master key (veil_encrypt_big_prefix): the
+ * mask past the width is 0, the phase under the whole key is the message;
+ * the seeded form draws `mask_width` words a ciphertext and loads them back
+ * equal; a width that is not the encryption's is refused on the way out. */
+static void test_ct_batch_seeded_prefix(void) {
+    const uint64_t count = 5;
+    const uint32_t D = veil_params_big_dim(P), w = D / 2;
+    veil_ct_batch *b = NULL;
+    CU_ASSERT_FATAL(veil_ct_batch_new(P, D, count, &b) == VEIL_OK);
+    uint8_t ms[32], ns[32];
+    veil_test_seed_bytes(60, ms);
+    veil_test_seed_bytes(61, ns);
+    veil_encryptor *enc = NULL;
+    CU_ASSERT_FATAL(veil_encryptor_new(ms, ns, &enc) == VEIL_OK);
+    for (uint64_t i = 0; i < count; i++) {
+        uint64_t *ct = b->data + i * (D + 1);
+        veil_encrypt_big_prefix(enc, SK, w, &P->glwe_noise, veil_encode((int64_t)i % 4, 2), ct);
+        int zero = 1;
+        for (uint32_t j = w; j < D; j++)
+            zero &= ct[j] == 0;
+        CU_ASSERT(zero);
+        CU_ASSERT_EQUAL(veil_decode(veil_phase_big(SK, ct), 2, 0), (int64_t)i % 4);
+    }
+    veil_encryptor_free(enc);
+    veil_secret_key_fingerprint(SK, b->key_fp);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    /* the whole mask is not the stream (its second half is 0) */
+    CU_ASSERT_EQUAL(veil_ct_batch_serialize_seeded(b, ms, &buf, &len), VEIL_ERR_ARG);
+    CU_ASSERT(msg_has("first"));
+    b->mask_width = D;
+    CU_ASSERT_EQUAL(veil_ct_batch_serialize_seeded(b, ms, &buf, &len), VEIL_ERR_ARG);
+    CU_ASSERT(msg_has("must be below dim"));
+    b->mask_width = w;
+    CU_ASSERT_FATAL(veil_ct_batch_serialize_seeded(b, ms, &buf, &len) == VEIL_OK);
+    CU_ASSERT_EQUAL(len, 176 + 8 * count + 32);
+    veil_ct_batch *c = NULL;
+    CU_ASSERT_FATAL(veil_ct_batch_deserialize(buf, len, &c) == VEIL_OK);
+    CU_ASSERT_EQUAL(c->mask_width, w);
+    CU_ASSERT(memcmp(c->data, b->data, 8 * count * (D + 1)) == 0);
+    /* and out again: the same bytes */
+    uint8_t *buf2 = NULL;
+    size_t len2 = 0;
+    CU_ASSERT_FATAL(veil_ct_batch_serialize_seeded(c, ms, &buf2, &len2) == VEIL_OK);
+    CU_ASSERT(len2 == len && memcmp(buf, buf2, len) == 0);
+    veil_serial_buffer_free(buf2, len2);
+    veil_ct_batch_free(c);
     veil_serial_buffer_free(buf, len);
     veil_ct_batch_free(b);
 }
@@ -1039,7 +1104,7 @@ static void test_file_errors(void) {
     CU_ASSERT_PTR_NULL(k);
     /* an evaluation key file is not a secret key */
     CU_ASSERT_FATAL(
-        veil_ct_batch_save(&(veil_ct_batch){P, P->lwe_dim, 0, (uint64_t[1]){0}, {0}, {0}}, path) ==
+        veil_ct_batch_save(&(veil_ct_batch){P, P->lwe_dim, 0, 0, (uint64_t[1]){0}, {0}, {0}}, path) ==
         VEIL_OK);
     CU_ASSERT_EQUAL(veil_secret_key_load(path, &k), VEIL_ERR_FORMAT);
     CU_ASSERT(msg_has("magic"));
@@ -1055,6 +1120,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_fields_ct_seeded);
     VEIL_ADD_TEST(s, test_ct_batch_roundtrip);
     VEIL_ADD_TEST(s, test_ct_batch_seeded);
+    VEIL_ADD_TEST(s, test_ct_batch_seeded_prefix);
     VEIL_ADD_TEST(s, test_eval_key_roundtrip);
     VEIL_ADD_TEST(s, test_eval_key_rejects);
     VEIL_ADD_TEST(s, test_mismatch);

@@ -42,6 +42,29 @@ static uint32_t master_index(const veil_params *const *sets, uint32_t n) {
     return m;
 }
 
+const veil_params *veil_input_set(const veil_params *const *sets, uint32_t n, uint32_t width) {
+    if (!sets || !n) return NULL;
+    const uint32_t m = master_index(sets, n);
+    if (!width || width == veil_params_big_dim(sets[m])) return sets[m];
+    const veil_params *best = NULL;
+    double vb = -1;
+    for (uint32_t i = 0; i < n; i++) {
+        if (veil_params_big_dim(sets[i]) != width) continue;
+        const double v = veil_noise_fresh_variance(sets[i]);
+        if (v > vb) best = sets[i], vb = v;
+    }
+    return best;
+}
+
+const veil_params *veil_program_input_set(const veil_program *p) {
+    if (!p || !p->n_partitions) return p ? p->params : NULL;
+    const veil_params *sets[VEIL_MAX_PARTITIONS];
+    const uint32_t n = p->n_partitions < VEIL_MAX_PARTITIONS ? p->n_partitions : VEIL_MAX_PARTITIONS;
+    for (uint32_t i = 0; i < n; i++)
+        sets[i] = p->partitions[i].params;
+    return veil_input_set(sets, n, p->input_width);
+}
+
 /* The per-partition terms of the noise pass and the cost sum for sets[0..n)
  * keyswitching from a master key of dimension `master`, computed at a
  * partition's first read and kept for the rest of the pass (the search runs
@@ -126,8 +149,16 @@ static double noise_pass_fill(veil_program *p, const veil_params *const *sets, u
                               uint32_t *worst_node, const double *cut) {
     const int fill_pfail = !cut;
     const veil_params *ms = sets[master_index(sets, nsets)];
-    const double fresh = veil_noise_fresh_variance(ms);
     const uint32_t master = veil_params_big_dim(ms);
+    /* inputs under a prefix of the master key: no set of that k*N left (a
+     * search move took it), no program */
+    const veil_params *is = veil_input_set(sets, nsets, p->input_width);
+    if (!is) {
+        *worst_node = 0;
+        return 0;
+    }
+    const double fresh = veil_noise_fresh_variance(is);
+    const uint32_t in_width = veil_params_big_dim(is);
     part_terms terms;
     part_terms_init(&terms, sets, master);
     double worst_margin = INFINITY;
@@ -136,10 +167,17 @@ static double noise_pass_fill(veil_program *p, const veil_params *const *sets, u
         veil_node *n = &p->nodes[i];
         const double vin = n->n_in ? p->nodes[n->in[0]].variance : 0;
         const veil_params *ps = sets[n->partition];
+        /* the key width of what the node reads (its first input), and of
+         * its own values: the widest of its inputs' (veil_node.key_dim) */
+        const uint32_t rw = n->n_in ? p->nodes[n->in[0]].key_dim : master;
+        n->key_dim = rw;
+        for (uint32_t j = 1; j < n->n_in; j++)
+            if (p->nodes[n->in[j]].key_dim > n->key_dim) n->key_dim = p->nodes[n->in[j]].key_dim;
         double margin = INFINITY; /* of the node's worst read */
         switch (n->kind) {
         case VEIL_NODE_INPUT:
             n->variance = fresh;
+            n->key_dim = in_width;
             break;
         case VEIL_NODE_OUTPUT:
             n->variance = vin;
@@ -159,6 +197,9 @@ static double noise_pass_fill(veil_program *p, const veil_params *const *sets, u
         case VEIL_NODE_ROUND: {
             double ksv, msv, pbs, v = vin;
             term_noise(&terms, n->partition, &ksv, &msv, &pbs);
+            if (rw != master) ksv = veil_noise_ks_variance_dim(ps, rw);
+            /* x minus the clears, PBS outputs of ps */
+            if (veil_params_big_dim(ps) > n->key_dim) n->key_dim = veil_params_big_dim(ps);
             for (unsigned q = 0; q < veil_round_chunk_count(n); q++) {
                 const veil_round_chunk c = veil_round_chunk_get(n, q);
                 for (unsigned t = 0; t < c.pbs; t++) {
@@ -174,9 +215,11 @@ static double noise_pass_fill(veil_program *p, const veil_params *const *sets, u
         case VEIL_NODE_LUT: {
             double ksv, msv, pbs;
             term_noise(&terms, n->partition, &ksv, &msv, &pbs);
+            if (rw != master) ksv = veil_noise_ks_variance_dim(ps, rw);
             margin = veil_noise_fail_margin_terms(n->in_bits, veil_read_variance(ps, vin, n->shift),
                                                   ksv, msv);
             n->variance = pbs;
+            n->key_dim = veil_params_big_dim(ps);
             break;
         }
         }
@@ -926,6 +969,63 @@ static void partition_copy(veil_program *p, const veil_params **saved, uint32_t 
     }
 }
 
+/* Inputs under a prefix of the master key (veil_program.input_width): for
+ * each k*N below the master key's among sets[0..*np), narrowest first, the
+ * inputs are encrypted under it and the sets lowered again (descend,
+ * split_nodes, descend): a value a narrower PBS made keeps that width (the
+ * first layer's, once its inputs are narrow), so its keyswitches add the
+ * noise of fewer rows and cheaper sets may read it (docs/results/
+ * concrete-ml.md, "The next step"). Keeps the cheapest program within the
+ * partition cap and the key budget; returns its cost. (undo, undo_part):
+ * scratch as partition_copy wants it. */
+static double narrow_inputs(const search *s, const veil_params **sets, uint32_t *np,
+                            const veil_params *const *cand, size_t nc, double c,
+                            const veil_params **undo, uint32_t *undo_part) {
+    veil_program *p = s->p;
+    const uint32_t D = veil_params_big_dim(sets[master_index(sets, *np)]);
+    uint32_t widths[VEIL_MAX_PARTITIONS], nw = 0;
+    for (uint32_t k = 0; k < *np && nw < VEIL_MAX_PARTITIONS; k++) {
+        const uint32_t w = veil_params_big_dim(sets[k]);
+        uint32_t j = 0;
+        while (j < nw && widths[j] != w)
+            j++;
+        if (w >= D || j < nw) continue;
+        /* ascending: insertion */
+        for (j = nw++; j > 0 && widths[j - 1] > w; j--)
+            widths[j] = widths[j - 1];
+        widths[j] = w;
+    }
+    const uint32_t maxp = p->options.max_partitions;
+    uint32_t best_w = p->input_width, best_np = *np;
+    double best = c;
+    partition_copy(p, undo, undo_part, sets, best_np, 1);
+    for (uint32_t t = 0; t < nw; t++) {
+        uint32_t n = best_np;
+        partition_copy(p, undo, undo_part, sets, n, 0);
+        p->input_width = widths[t];
+        double c2 = assignment_cost(s, sets, n, 0);
+        c2 = descend(s, sets, n, cand, nc, c2);
+        n = merge_sets(p, sets, n);
+        c2 = split_nodes(s, sets, &n, cand, nc, c2);
+        n = merge_sets(p, sets, n);
+        c2 = descend(s, sets, n, cand, nc, c2);
+        n = merge_sets(p, sets, n);
+        if (c2 < best && !(maxp && n > maxp) && n <= VEIL_MAX_PARTITIONS &&
+            !over_budget(p, sets, n)) {
+            best = c2;
+            best_w = widths[t];
+            best_np = n;
+            partition_copy(p, undo, undo_part, sets, n, 1);
+        }
+    }
+    partition_copy(p, undo, undo_part, sets, best_np, 0);
+    *np = best_np;
+    /* one encoding: the master key's own width is 0 */
+    p->input_width =
+        best_w == veil_params_big_dim(sets[master_index(sets, best_np)]) ? 0 : best_w;
+    return best;
+}
+
 static veil_status choose_partitions(veil_program *p, double single) {
     unit_noise u = {0};
     search srch;
@@ -1039,6 +1139,7 @@ static veil_status choose_partitions(veil_program *p, double single) {
             np = merge_sets(p, sets, np);
         }
         if (over_budget(p, sets, np)) c = INFINITY;
+        if (c < INFINITY) c = narrow_inputs(&srch, sets, &np, cand, nc, c, undo, undo_part);
         if (c < single) {
             /* the master first */
             const uint32_t m = master_index(sets, np);
@@ -1056,6 +1157,7 @@ static veil_status choose_partitions(veil_program *p, double single) {
             }
             st = set_partitions(p, sets, np);
         } else {
+            p->input_width = 0;
             for (size_t i = 0; i < p->n_nodes; i++)
                 p->nodes[i].partition = keep_part[i];
             if (p->n_partitions) st = set_partitions(p, keep, p->n_partitions);
@@ -1078,6 +1180,7 @@ static veil_status choose_partitions(veil_program *p, double single) {
 
 veil_status veil_choose_params(veil_program *p, const char *params_id) {
     double single = INFINITY;
+    p->input_width = 0; /* the master key's, until narrow_inputs finds better */
     veil_status st = choose_single(p, params_id, &single);
     if (params_id || p->options.max_partitions == 1) return st; /* one set, one partition */
     if (st != VEIL_OK && st != VEIL_ERR_UNSUPPORTED) return st;

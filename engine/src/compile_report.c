@@ -171,11 +171,11 @@ void veil_program_print_report(const veil_program *p, FILE *f) {
             ps->ks_base_log, ps->ks_level, ps->precision, ps->security_bits);
     fprintf(f, "partitions %u (a parameter set each; partition 0's big key is the master key)\n",
             p->n_partitions);
-    fprintf(f, "  %-4s %-5s %9s %-22s %5s %2s %6s %2s %12s %9s\n", "part", "prec", "norm2", "set",
+    fprintf(f, "  %-4s %-5s %9s %-26s %5s %2s %6s %2s %12s %9s\n", "part", "prec", "norm2", "set",
             "n", "k", "N", "l", "PBS/sample", "log2 pf");
     for (uint32_t k = 0; k < p->n_partitions; k++) {
         const veil_partition *pt = &p->partitions[k];
-        fprintf(f, "  %-4u %-5u %9.3g %-22s %5u %2u %6u %2u %12llu %9.1f\n", k, pt->precision,
+        fprintf(f, "  %-4u %-5u %9.3g %-26s %5u %2u %6u %2u %12llu %9.1f\n", k, pt->precision,
                 pt->norm2, pt->params->id, pt->params->lwe_dim, pt->params->glwe_dim,
                 pt->params->poly_size, pt->params->pbs_level,
                 (unsigned long long)pt->pbs_per_sample, pt->log2_p_fail);

@@ -53,7 +53,7 @@ static void h_params(crypto_generichash_state *st, const veil_params *ps) {
 void veil_program_fingerprint(const veil_program *p, uint8_t fp[VEIL_PROGRAM_FP_BYTES]) {
     crypto_generichash_state st;
     crypto_generichash_init(&st, NULL, 0, VEIL_PROGRAM_FP_BYTES);
-    h_str(&st, "veil-program-fp-v3");
+    h_str(&st, "veil-program-fp-v4");
     /* the options it was compiled from: client and server agree by construction */
     h_str(&st, p->options_canonical);
     h_params(&st, p->params);
@@ -62,6 +62,8 @@ void veil_program_fingerprint(const veil_program *p, uint8_t fp[VEIL_PROGRAM_FP_
     h_u64(&st, p->n_partitions);
     for (uint32_t k = 0; k < p->n_partitions; k++)
         h_params(&st, p->partitions[k].params);
+    /* the key the inputs are encrypted under */
+    h_u64(&st, p->input_width);
     h_u64(&st, p->n_nodes);
     for (size_t i = 0; i < p->n_nodes; i++) {
         const veil_node *n = &p->nodes[i];

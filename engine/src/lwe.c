@@ -45,7 +45,16 @@ uint64_t veil_lwe_phase(const uint64_t *key, uint32_t dim, const uint64_t *ct) {
 
 void veil_encrypt_big(veil_encryptor *enc, const veil_secret_key *sk, uint64_t plaintext,
                       uint64_t *ct) {
-    veil_lwe_encrypt(enc, sk->master, sk->dim, &sk->params->glwe_noise, plaintext, ct);
+    veil_encrypt_big_prefix(enc, sk, sk->dim, &sk->params->glwe_noise, plaintext, ct);
+}
+
+void veil_encrypt_big_prefix(veil_encryptor *enc, const veil_secret_key *sk, uint32_t width,
+                             const veil_noise *noise, uint64_t plaintext, uint64_t *ct) {
+    VEIL_ASSERT(width >= 1 && width <= sk->dim);
+    veil_lwe_encrypt(enc, sk->master, width, noise, plaintext, ct);
+    if (width == sk->dim) return;
+    ct[sk->dim] = ct[width];
+    memset(ct + width, 0, sizeof(uint64_t) * (sk->dim - width));
 }
 
 uint64_t veil_phase_big(const veil_secret_key *sk, const uint64_t *ct) {

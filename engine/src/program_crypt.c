@@ -96,7 +96,10 @@ void veil_program_print_keys(const veil_program *p, FILE *f) {
     const double MiB = 1048576.0;
     fprintf(f, "keys: %u partition%s, master key D = %u (partition 0's k*N)\n", n, n > 1 ? "s" : "",
             D);
-    fprintf(f, "  %-3s %-28s %10s %10s %12s %12s\n", "#", "parameter set", "BSK MiB", "KSK MiB",
+    if (p->input_width)
+        fprintf(f, "inputs under the key's first %u coefficients (%s's GLWE key and noise)\n",
+                p->input_width, veil_program_input_set(p)->id);
+    fprintf(f, "  %-3s %-30s %10s %10s %12s %12s\n", "#", "parameter set", "BSK MiB", "KSK MiB",
             "file MiB", "memory MiB");
     double t_bsk = 0, t_ksk = 0, t_file = 0, t_mem = 0;
     for (uint32_t i = 0; i < n; i++) {
@@ -104,14 +107,14 @@ void veil_program_print_keys(const veil_program *p, FILE *f) {
         const double ksk = 8.0 * (double)veil_eval_key_ksk_words(parts[i], D);
         const double file = (double)veil_eval_key_partition_serialized_bytes(parts[i], D);
         const double mem = (double)veil_eval_key_prepared_bytes(parts[i], D);
-        fprintf(f, "  %-3u %-28s %10.1f %10.1f %12.1f %12.1f\n", i, parts[i]->id, bsk / MiB,
+        fprintf(f, "  %-3u %-30s %10.1f %10.1f %12.1f %12.1f\n", i, parts[i]->id, bsk / MiB,
                 ksk / MiB, file / MiB, mem / MiB);
         t_bsk += bsk;
         t_ksk += ksk;
         t_file += file;
         t_mem += mem;
     }
-    fprintf(f, "  %-3s %-28s %10.1f %10.1f %12.1f %12.1f\n", "", "total", t_bsk / MiB, t_ksk / MiB,
+    fprintf(f, "  %-3s %-30s %10.1f %10.1f %12.1f %12.1f\n", "", "total", t_bsk / MiB, t_ksk / MiB,
             (double)veil_program_eval_key_bytes(p) / MiB, t_mem / MiB);
     (void)t_file;
 }
@@ -138,13 +141,19 @@ veil_status veil_program_encrypt(const veil_program *p, veil_encryptor *enc,
     const veil_node *n = &p->nodes[p->input_nodes[input]];
     const size_t lwe = veil_program_ct_words(p), count = batch * n->size;
     const uint64_t delta = veil_node_delta(n);
+    /* under the input set's GLWE key, a prefix of the master key, with its
+     * noise (veil_program.input_width) */
+    const veil_params *is = veil_program_input_set(p);
+    if (!is) return veil_error(VEIL_ERR_ARG, "encrypt: no parameter set has the input width");
+    const uint32_t w = veil_params_big_dim(is);
     for (size_t i = 0; i < count; i++) {
         if (values[i] < n->lo || values[i] > n->hi)
             return veil_error(
                 VEIL_ERR_RANGE,
                 "encrypt: input %s sample %zu element %zu = %lld outside [%lld, %lld]", n->layer,
                 i / n->size, i % n->size, (long long)values[i], (long long)n->lo, (long long)n->hi);
-        veil_encrypt_big(enc, sk, (uint64_t)values[i] * delta, cts + i * lwe);
+        veil_encrypt_big_prefix(enc, sk, w, &is->glwe_noise, (uint64_t)values[i] * delta,
+                                cts + i * lwe);
     }
     return VEIL_OK;
 }

@@ -218,8 +218,8 @@ static veil_status header_sizes(const uint8_t raw[HDR], uint64_t total, uint64_t
     h->dim = get_u32(raw + 160);
     h->reserved = get_u32(raw + 164);
     h->payload = get_u64(raw + 168);
-    if (!is_key_kind(h->kind) && h->reserved)
-        return veil_error(VEIL_ERR_FORMAT, "reserved: %u, must be 0", h->reserved);
+    if (h->kind == VEIL_SERIAL_CT_BATCH && h->reserved)
+        return veil_error(VEIL_ERR_FORMAT, "mask width: %u, must be 0 in a raw batch", h->reserved);
     const uint64_t n = p->lwe_dim, big = veil_params_big_dim(p);
     uint64_t want = 0;
     switch (h->kind) {
@@ -275,6 +275,10 @@ static veil_status header_sizes(const uint8_t raw[HDR], uint64_t total, uint64_t
                               "dim: %u, parameter set %s has LWE dimensions n = %u and "
                               "k*N = %u only",
                               h->dim, p->id, p->lwe_dim, (uint32_t)big);
+        if (seeded && h->reserved >= h->dim)
+            return veil_error(VEIL_ERR_FORMAT,
+                              "mask width: %u, must be below dim %u (0: the whole mask)",
+                              h->reserved, h->dim);
         const uint64_t per = seeded ? 1 : (uint64_t)h->dim + 1;
         if (h->len_b != per)
             return veil_error(VEIL_ERR_FORMAT, "len_b (words per ciphertext): %llu, expected %llu",
@@ -792,18 +796,24 @@ static veil_status ct_check(const veil_ct_batch *b, const uint8_t *seed, header 
         b->count > SIZE_MAX / 8 / ((uint64_t)b->dim + 1))
         return veil_error(VEIL_ERR_ARG, "ciphertext batch: count %llu is too large",
                           (unsigned long long)b->count);
+    if (seed && b->mask_width >= b->dim)
+        return veil_error(VEIL_ERR_ARG,
+                          "ciphertext batch: mask width %u, must be below dim %u (0: the whole mask)",
+                          b->mask_width, b->dim);
     if (seed) {
+        const size_t w = b->mask_width ? b->mask_width : b->dim;
         veil_csprng *rng;
         VEIL_TRY(veil_csprng_new(seed, &rng));
-        uint64_t *mask = malloc(sizeof(uint64_t) * (b->dim ? b->dim : 1));
+        uint64_t *mask = calloc(b->dim ? b->dim : 1, sizeof(uint64_t));
         veil_status s = mask ? VEIL_OK : veil_error(VEIL_ERR_NOMEM, "ciphertext batch: no memory");
         for (uint64_t i = 0; s == VEIL_OK && i < b->count; i++) {
-            veil_csprng_fill_u64(rng, mask, b->dim);
+            veil_csprng_fill_u64(rng, mask, w); /* the words past w stay 0 */
             if (memcmp(mask, b->data + i * ((size_t)b->dim + 1), 8 * (size_t)b->dim) != 0)
                 s = veil_error(VEIL_ERR_ARG,
                                "ciphertext batch: ciphertext %llu: mask is not the stream of "
-                               "the mask seed (seeded form is for fresh encryptions only)",
-                               (unsigned long long)i);
+                               "the mask seed over its first %zu words, 0 after (seeded form is "
+                               "for fresh encryptions only)",
+                               (unsigned long long)i, w);
         }
         free(mask);
         veil_csprng_free(rng);
@@ -814,6 +824,7 @@ static veil_status ct_check(const veil_ct_batch *b, const uint8_t *seed, header 
     memcpy(h->model_fp, b->model_fp, VEIL_MODEL_FP_BYTES);
     if (seed) memcpy(h->mask_seed, seed, VEIL_SEED_BYTES);
     h->dim = b->dim;
+    h->reserved = seed ? b->mask_width : 0;
     h->len_a = b->count;
     h->len_b = per;
     h->payload = 8 * per * b->count;
@@ -847,10 +858,14 @@ static veil_status ct_parse(reader *r, const header *h, const veil_params *p, vo
     if (s == VEIL_OK)
         s = r_checksum(r, h->kind == VEIL_SERIAL_CT_SEEDED ? "the seeded batch" : "the batch");
     if (s == VEIL_OK && seeded) {
+        /* the first mask_width words of each mask (0: all dim), the rest
+         * left 0 (veil_ct_batch_new zeroes the data) */
+        const size_t w = h->reserved ? h->reserved : h->dim;
+        b->mask_width = h->reserved;
         veil_csprng *rng;
         s = veil_csprng_new(h->mask_seed, &rng);
         for (uint64_t i = 0; s == VEIL_OK && i < h->len_a; i++)
-            veil_csprng_fill_u64(rng, b->data + i * stride, h->dim);
+            veil_csprng_fill_u64(rng, b->data + i * stride, w);
         if (s == VEIL_OK) veil_csprng_free(rng);
     }
     if (s != VEIL_OK) {

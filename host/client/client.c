@@ -194,6 +194,7 @@ veil_status veil_client_encrypt(const veil_client *c, const veil_secret_key *sk,
     veil_status st = veil_ct_batch_new(p->params, veil_params_big_dim(p->params),
                                        (uint64_t)samples * in_cts, &b);
     if (st || (st = veil_encryptor_new(seed, NULL, &enc))) goto out;
+    b->mask_width = p->input_width; /* the inputs' masks past it are 0 */
     veil_secret_key_fingerprint(sk, b->key_fp);
     memcpy(b->model_fp, c->fp, VEIL_PROGRAM_FP_BYTES);
     /* Sample-major, in order: the mask stream is drawn in exactly the order

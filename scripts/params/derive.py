@@ -229,10 +229,13 @@ MS_KINDS = {"centered": (var_modulus_switch_centered, "VEIL_MS_CENTERED"),
             "standard": (var_modulus_switch, "VEIL_MS_STANDARD")}
 
 
-def search(cells, n_range, glwe_shapes, p_fail_log2_target, ms="centered"):
+def search(cells, n_range, glwe_shapes, p_fail_log2_target, ms="centered", ks_dim=None):
     """Brute force over (k, N, n) with Pareto fronts for the two
     decompositions, with the modulus switch `ms` (a key of MS_KINDS).
-    Returns {cell: best} with best a dict (its "ms" the kind)."""
+    ks_dim: the keyswitch reads that many rows (values under a prefix of the
+    key, veil_program.input_width) instead of the set's own k*N; only shapes
+    with k*N > ks_dim. Returns {cell: best} with best a dict (its "ms" the
+    kind)."""
     var_ms = MS_KINDS[ms][0]
     decs = decompositions()
     best = {c: None for c in cells}
@@ -249,13 +252,16 @@ def search(cells, n_range, glwe_shapes, p_fail_log2_target, ms="centered"):
         kappa_var[(prec, norm2)] = lo
     for (k, poly) in glwe_shapes:
         big_n = k * poly
+        if ks_dim is not None and big_n <= ks_dim:
+            continue
+        ks_n = big_n if ks_dim is None else ks_dim
         var_bsk = min_variance(big_n)
         for n in n_range:
             var_ksk = min_variance(n)
             v_ms = var_ms(n, poly)
             br = pareto([(cost_pbs(n, k, poly, l), var_blind_rotate(n, k, poly, b, l, var_bsk),
                           (b, l)) for (b, l) in decs])
-            ks = pareto([(cost_ks(big_n, n, l), var_keyswitch(big_n, b, l, var_ksk, n), (b, l))
+            ks = pareto([(cost_ks(ks_n, n, l), var_keyswitch(ks_n, b, l, var_ksk, n), (b, l))
                          for (b, l) in decs])
             for cell in cells:
                 prec, norm2 = cell
@@ -276,7 +282,8 @@ def search(cells, n_range, glwe_shapes, p_fail_log2_target, ms="centered"):
                             if cur is None or total < cur["cost"]:
                                 cur = {"cost": total, "n": n, "k": k, "N": poly,
                                        "pbs": d_br, "ks": d_ks, "v_br": v_br,
-                                       "v_ks": v_ks, "v_ms": v_ms, "ms": ms}
+                                       "v_ks": v_ks, "v_ms": v_ms, "ms": ms,
+                                       "ks_dim": ks_dim}
                             break
                 best[cell] = cur
     return best
@@ -318,13 +325,15 @@ def validate():
 # ------------------------------------------------------------------ output --
 
 def params_row(ident, n, k, poly, lwe_std, glwe_std, pbs, ks, prec, norm2, ms, lp, sec, flags,
-               src):
+               src, ks_dim=None):
     """One C initializer of veil_params (engine/include/veil/params.h): stds
-    on the torus, pbs and ks as (base log, level), ms a key of MS_KINDS."""
+    on the torus, pbs and ks as (base log, level), ms a key of MS_KINDS;
+    ks_dim (not None): the trailing grouping 0 and ks_in_dim fields."""
+    tail = "" if ks_dim is None else ", 0, %d" % ks_dim
     return ('{"%s", %d, %d, %d, {VEIL_NOISE_GAUSSIAN, %.17g, 0}, {VEIL_NOISE_GAUSSIAN, %.17g, 0}, '
-            '%d, %d, %d, %d, %d, %.17g, %s, %.6f, %.1f, %s, "%s"},'
+            '%d, %d, %d, %d, %d, %.17g, %s, %.6f, %.1f, %s, "%s"%s},'
             % (ident, n, k, poly, lwe_std, glwe_std, pbs[0], pbs[1], ks[0], ks[1], prec,
-               float(norm2), MS_KINDS[ms][1], lp, float(sec), flags, src))
+               float(norm2), MS_KINDS[ms][1], lp, float(sec), flags, src, tail))
 
 
 def weak_md_row(ident, target, prec, norm2, n, k, poly, pbs, ks, v_br, v_ks, v_ms, lp):
@@ -342,7 +351,7 @@ def c_row(ident, b, prec, norm2, flags, src):
     lp = log2_p_fail(prec, total)
     sec = min(security_estimate(n, lwe_l2), security_estimate(k * poly, glwe_l2))
     return params_row(ident, n, k, poly, 2.0 ** lwe_l2, 2.0 ** glwe_l2, b["pbs"], b["ks"], prec,
-                      norm2, b["ms"], lp, sec, flags, src)
+                      norm2, b["ms"], lp, sec, flags, src, b.get("ks_dim"))
 
 
 def replace_between(path, begin, end, lines):
@@ -499,9 +508,10 @@ def centred_weak_set(target):
 
 
 def cell_of_id(ident):
-    """(precision, log2 norm) of an id nn-p<P>-norm2e<E>-2m40."""
-    m = re.match(r"nn-p(\d+)-norm2e(\d+)-", ident)
-    return (int(m.group(1)), int(m.group(2))) if m else None
+    """(keyswitch rows, precision, log2 norm) of an id nn-p<P>-norm2e<E>-2m40
+    (rows 0: the set's own k*N) or nn-p<P>-norm2e<E>-r<D>-2m40."""
+    m = re.match(r"nn-p(\d+)-norm2e(\d+)-(?:r(\d+)-)?", ident)
+    return (int(m.group(3) or 0), int(m.group(1)), int(m.group(2))) if m else None
 
 
 def keep_rows(lines, md, out_inc, out_md):
@@ -530,7 +540,7 @@ def keep_rows(lines, md, out_inc, out_md):
             md[:2] + order(new_md))
 
 
-def emit(best, cells, target, out_inc, out_md, keep=False, ms="centered"):
+def emit(best, cells, target, out_inc, out_md, keep=False, ms="centered", ks_dim=None):
     lines = [
         "/* Generated by scripts/params/derive.py -- do not edit by hand.",
         " * Neural-network KS-PBS sets: cheapest set (Concrete's cost model) with",
@@ -546,7 +556,10 @@ def emit(best, cells, target, out_inc, out_md, keep=False, ms="centered"):
         prec, norm2 = cell
         b = best[cell]
         lognorm = int(round(math.log2(norm2)))
-        ident = "nn-p%d-norm2e%d-2m40" % (prec, lognorm)
+        ident = "nn-p%d-norm2e%d-%s2m40" % (prec, lognorm, "" if ks_dim is None else
+                                             "r%d-" % ks_dim)
+        if b is None and ks_dim is not None:
+            continue  # no shape wider than ks_dim reads it: the normal set does
         if b is None:
             md.append("| %s | %d | 2^%d | infeasible for N <= 2^16 | | | | | | | | |"
                       % (ident, prec, lognorm))
@@ -559,6 +572,8 @@ def emit(best, cells, target, out_inc, out_md, keep=False, ms="centered"):
         src = ("scripts/params/derive.py: Concrete noise model (concrete-cpu noise-model), %s "
                "modulus switch, 128-bit security curve, p=%d, norm2=2^%d, log2 p_fail <= %g, "
                "cost %.4g" % (ms, prec, lognorm, target, b["cost"]))
+        if ks_dim is not None:
+            src += ", keyswitch from %d rows (values under a prefix of the key)" % ks_dim
         lines.append(c_row(ident, b, prec, norm2, flags, src))
         md.append("| %s | %d | 2^%d | %d | %d | %d | %d,%d | %d,%d | %.3f | %.3f | %.2f | %.3g |"
                   % (ident, prec, lognorm, n, k, poly, b["pbs"][0], b["pbs"][1], b["ks"][0],
@@ -588,6 +603,11 @@ def main():
     ap.add_argument("--keep", action="store_true",
                     help="keep the rows of --out-inc and --out-md for cells not derived in this "
                          "run (add a few cells without deriving the whole grid again)")
+    ap.add_argument("--ks-dims", default="",
+                    help="comma list: derive the cells again with the keyswitch reading only that "
+                         "many rows (sets nn-...-r<D>-2m40 for values under a prefix of the "
+                         "master key, veil_program.input_width; shapes with k*N > D only); "
+                         "with --keep, added to the table")
     ap.add_argument("--n-min", type=int, default=500)
     ap.add_argument("--n-max", type=int, default=1400)
     ap.add_argument("--n-step", type=int, default=1)
@@ -613,6 +633,14 @@ def main():
     precs = [int(x) for x in args.precisions.split(",")]
     norms = [2 ** int(x) for x in args.norms_log2.split(",")]
     cells = [(p, m) for p in precs for m in norms]
+    if args.ks_dims:
+        count = 0
+        for d in [int(x) for x in args.ks_dims.split(",")]:
+            best = search(cells, n_range, shapes, args.target, args.ms, ks_dim=d)
+            count += emit(best, cells, args.target, args.out_inc, args.out_md, True, args.ms,
+                          ks_dim=d)
+        print("wrote %d sets to %s and %s" % (count, args.out_inc, args.out_md))
+        return 0
     best = search(cells, n_range, shapes, args.target, args.ms)
     count = emit(best, cells, args.target, args.out_inc, args.out_md, args.keep, args.ms)
     print("wrote %d sets to %s and %s" % (count, args.out_inc, args.out_md))

@@ -89,6 +89,13 @@ typedef struct veil_params {
      * group (veil/tfhe.h "multi-bit"). 0 for the classic sets, which leave it
      * out of their initializers; 2, 3 or 4 for the multi-bit sets. */
     uint32_t grouping;
+    /* Derived sets for values under a prefix of the master key
+     * (veil_program.input_width): the keyswitch rows their log2_p_fail
+     * assumes, below k*N (scripts/params/derive.py --ks-dims; ids
+     * nn-...-r<rows>-2m40). 0 for every other set: its own k*N. The
+     * compiler computes every read from its actual width (veil_node.key_dim)
+     * whatever this says. */
+    uint32_t ks_in_dim;
 } veil_params;
 
 /* The largest multi-bit grouping factor (keys, the CPU and CUDA PBS). */

@@ -306,6 +306,12 @@ typedef struct veil_node {
     uint64_t pbs_per_sample;
     double variance;        /* modelled noise variance of the values (2^-64 units^2) */
     double read_log2_pfail; /* worst PBS of the node (-inf: none) */
+    /* The values' key width: their masks are 0 past the first key_dim
+     * coefficients of the master key (an input: the program's input width;
+     * a PBS output: its set's k*N; a sum: the widest of its terms). A
+     * keyswitch reading them adds the noise of key_dim rows, not D (the
+     * other digits are 0). Filled with variance. */
+    uint32_t key_dim;
 } veil_node;
 
 /* One line of the per-layer report (one per model layer with work). */
@@ -331,10 +337,10 @@ typedef struct veil_layer_report {
  * k*N is at most partition 0's, and among sets of equal k*N partition 0 has
  * the noisiest fresh encryption). Noise model the compiler uses (the key-set
  * design: each partition's GLWE key a prefix of one master key of partition
- * 0's dimension): a PBS of partition X keyswitches from the master key
- * (input dimension partition 0's k*N) with X's KSK, modulus-switches with
- * X's n and N, and outputs with X's PBS output variance. Two partitions
- * never share a set. */
+ * 0's dimension): a PBS of partition X keyswitches what it reads with X's
+ * KSK, adding the noise of the rows of the read's key width (veil_node.key_dim,
+ * at most partition 0's k*N), modulus-switches with X's n and N, and outputs
+ * with X's PBS output variance. Two partitions never share a set. */
 typedef struct veil_partition {
     const veil_params *params;
     unsigned precision;      /* widest PBS read of the partition (bits, without padding) */
@@ -353,6 +359,13 @@ typedef struct veil_program {
                                 * partitions[0].params */
     uint32_t n_partitions;     /* 0 when params is NULL */
     veil_partition *partitions;
+    /* The inputs' key width: the client encrypts them under the first
+     * input_width coefficients of the master key, the GLWE key of the
+     * partitions of that k*N, with the noise of veil_input_set's (0: the
+     * whole master key, partition 0's noise). Narrower inputs keep every
+     * value a narrower PBS made narrow, so its keyswitches add less noise
+     * (veil_node.key_dim): the compiler chooses it (compile_params.c). */
+    uint32_t input_width;
     char *params_note;     /* why params is NULL, or NULL */
     unsigned width;        /* the widest value encoding (see veil_node.width) */
     unsigned max_lut_bits; /* widest PBS read */
@@ -385,6 +398,17 @@ typedef struct veil_program {
     size_t n_report;
     veil_layer_report *report;
 } veil_program;
+
+/* The set whose GLWE key (the first `width` coefficients of the master key)
+ * and GLWE noise the inputs of a program with sets[0..n) and input width
+ * `width` are encrypted under: among the sets of k*N = width (0: the master
+ * set's), the noisiest fresh encryption, then the first; NULL when no set
+ * has that k*N. The one rule for the compiler's noise pass and the client's
+ * encryption. */
+const veil_params *veil_input_set(const veil_params *const *sets, uint32_t n, uint32_t width);
+/* The program's: veil_input_set over its partitions, never NULL for a
+ * compiled program with parameters. */
+const veil_params *veil_program_input_set(const veil_program *p);
 
 /* The scale of node n's values: v is encrypted as v * Delta, Delta =
  * veil_delta(width) (veil/tfhe.h "encoding": one padding bit above). */

@@ -41,7 +41,12 @@
  *                            words stored per ciphertext (dim+1 raw, 1 seeded)
  *   160   4  dim             keys: D; batch: the LWE dimension of its
  *                            ciphertexts (n or k*N of its set)
- *   164   4  partitions      keys: the number of partitions P, 1..16; batches: 0
+ *   164   4  partitions      keys: the number of partitions P, 1..16; raw
+ *                            batches: 0; seeded batches: the mask width W,
+ *                            0 (every mask word from the seed) or 1..dim-1
+ *                            (the first W words of each mask from the seed,
+ *                            the others 0: inputs encrypted under a prefix
+ *                            of the master key, veil_encrypt_big_prefix)
  *   168   8  payload bytes   must equal what the fields above imply
  *   176      payload
  *   176+P 32 checksum
@@ -74,7 +79,9 @@
  *   batch       count ciphertexts of dim+1 words each (mask then body).
  *   seeded      count body words; the masks are regenerated from the seed:
  *   batch       one ChaCha20 stream (veil_csprng), ciphertext 0's dim mask
- *               words, then ciphertext 1's, ... via veil_csprng_fill_u64 —
+ *               words (W when the header's mask width W is not 0, the
+ *               rest of the mask 0), then ciphertext 1's, ... via
+ *               veil_csprng_fill_u64 —
  *               what encrypting the batch in order with one veil_encryptor
  *               whose mask seed is that seed draws. For client uploads:
  *               (dim+1) times smaller.
@@ -176,6 +183,10 @@ veil_status veil_eval_key_check_secret_key(const veil_eval_key *ek, const veil_s
 typedef struct veil_ct_batch {
     const veil_params *params;
     uint32_t dim;
+    /* seeded form: the mask words per ciphertext drawn from the seed, the
+     * rest 0 (0: all dim; serialize.h header field 164). Raw batches
+     * store every word and ignore it. */
+    uint32_t mask_width;
     uint64_t count;
     uint64_t *data; /* count * (dim + 1) words */
     uint8_t key_fp[VEIL_KEY_FP_BYTES];

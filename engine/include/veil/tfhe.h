@@ -235,6 +235,14 @@ uint64_t veil_phase_small(const veil_secret_key *sk, uint32_t part, const uint64
  * noise: the form every value has between layers. */
 void veil_encrypt_big(veil_encryptor *enc, const veil_secret_key *sk, uint64_t plaintext,
                       uint64_t *ct);
+/* Encrypts under the first `width` coefficients of the master key (partition
+ * X's GLWE key when width = k_X N_X, a prefix of S) with `noise` (X's GLWE
+ * noise): D + 1 words like veil_encrypt_big's, the mask words from width on
+ * 0, the body at ct[D]; `width` mask words drawn from the mask stream. A
+ * keyswitch of it adds the noise of `width` rows, not D (its other digits are
+ * 0). */
+void veil_encrypt_big_prefix(veil_encryptor *enc, const veil_secret_key *sk, uint32_t width,
+                             const veil_noise *noise, uint64_t plaintext, uint64_t *ct);
 uint64_t veil_phase_big(const veil_secret_key *sk, const uint64_t *ct);
 
 /* Partition 0: GLWE encryption of a message polynomial (N torus words; NULL: zero) under

@@ -14,11 +14,16 @@
  * re-derivation) at the smallest norm2, 2^10 and the largest, 2^14 (the
  * sample models' default programs use 2^13 and 2^14); with
  * VEIL_TEST_NN_ALL every NN set (test_crypto_nn_all.c, slow), the N = 32768
- * ones (8-bit lookups, about 1.5 s a KS-PBS here) on every 8th entry. */
+ * ones (8-bit lookups, about 1.5 s a KS-PBS here) on every 8th entry. The
+ * sets for narrow values (nn-...-r<rows>, derive.py --ks-dims) read inputs
+ * under the first ks_in_dim coefficients of the key, as a program gives them
+ * (veil_program.input_width). */
 #include "testutil.h"
+#include "veil/noise.h"
 #include "veil/tfhe.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -27,6 +32,8 @@ static int in_scope(const veil_params *p) {
 #ifdef VEIL_TEST_NN_ALL
     return 1;
 #else
+    /* the sets for narrow values (ks_in_dim) at norm2 1 only */
+    if (p->ks_in_dim) return p->norm2 == 1.0;
     return p->poly_size <= 8192 && (p->norm2 == 1.0 || p->norm2 == 1024.0 || p->norm2 == 16384.0);
 #endif
 }
@@ -62,8 +69,21 @@ static void check_set(const veil_params *p) {
     /* four PBS outputs of 0 with the PBS output noise and random masks. The
      * table must not be all zeros: the blind rotation of the zero polynomial
      * is exactly zero (no noise, zero mask), and every lookup below would then
-     * read a noiseless trivial ciphertext (this test did, until 2026-11-27). */
-    for (int i = 0; i < 4; i++) {
+     * read a noiseless trivial ciphertext (this test did, until 2026-11-27).
+     * A set for narrow values (ks_in_dim) reads, in a program, values of a
+     * narrower key than its own outputs: its carriers are encryptions of 0
+     * under the first ks_in_dim coefficients with its PBS output noise, the
+     * noise its derivation assumed. */
+    const veil_noise carrier = {VEIL_NOISE_GAUSSIAN,
+                                sqrt(veil_noise_pbs_output_variance(p)) * 0x1p-64, 0};
+    for (int i = 0; i < 4 && p->ks_in_dim; i++) {
+        veil_encrypt_big_prefix(enc, sk, p->ks_in_dim, &carrier, 0, ct + i * w);
+        uint32_t nonzero = 0;
+        for (uint32_t j = p->ks_in_dim; j < big; j++)
+            nonzero += ct[i * w + j] != 0;
+        CU_ASSERT_EQUAL(nonzero, 0);
+    }
+    for (int i = 0; i < 4 && !p->ks_in_dim; i++) {
         veil_encrypt_big(enc, sk, 0, x);
         veil_ks_pbs(ctx, veil_eval_key_part(ek, 0), lut0, x, ct + i * w);
         if (!bits) veil_lwe_add_plain(ct + i * w, (uint64_t)0 - veil_delta(obits), big);
@@ -113,7 +133,9 @@ static void check_set(const veil_params *p) {
 /* How many sets the scope covers (update with the parameter table): the
  * loop must run exactly these, never none. */
 #ifndef VEIL_TEST_EXPECT_SETS
-#define VEIL_TEST_EXPECT_SETS 21 /* p = 0..6 (N <= 8192) at norm2 1, 2^10 and 2^14 */
+/* p = 0..6 (N <= 8192) at norm2 1, 2^10 and 2^14; the sets for narrow values
+ * (p = 5, 6 at 2048 and 4096 rows) at norm2 1 */
+#define VEIL_TEST_EXPECT_SETS 25
 #endif
 
 static void test_nn_sets_at_their_norm(void) {

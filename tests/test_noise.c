@@ -210,8 +210,9 @@ static void test_noise(void) {
          * band: the model at all the rows would be twice off) */
         const double v_half = v_fresh + veil_noise_ks_variance_dim(p, big / 2);
         const double r_half = acc_var(&ks_half) / v_half;
-        printf("  %-26s ks, half key measured/model %.3f (whole key measured 2^%.3f, half 2^%.3f)\n",
-               p->id, r_half, log2(acc_var(&ks)), log2(acc_var(&ks_half)));
+        printf(
+            "  %-26s ks, half key measured/model %.3f (whole key measured 2^%.3f, half 2^%.3f)\n",
+            p->id, r_half, log2(acc_var(&ks)), log2(acc_var(&ks_half)));
         CU_ASSERT(r_half > 0.7 && r_half < 1.3);
         CU_ASSERT(acc_var(&ks_half) < 0.75 * acc_var(&ks));
         /* the modulus switch's noise counts the small key's 1 bits: the

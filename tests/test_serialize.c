@@ -436,11 +436,27 @@ static size_t common_cases(uint32_t kind, uint32_t other, field_case *c) {
         "non-zero bytes after its end"};
     /* the mask width: 0 in a raw batch; below dim in a seeded one */
     if (kind == VEIL_SERIAL_CT_BATCH)
-        c[n++] = (field_case){"mask width in a raw batch", 164, 4, 1, NULL, 0, 0, 0,
-                              VEIL_ERR_FORMAT, "mask width: 1, must be 0 in a raw batch"};
+        c[n++] = (field_case){"mask width in a raw batch",
+                              164,
+                              4,
+                              1,
+                              NULL,
+                              0,
+                              0,
+                              0,
+                              VEIL_ERR_FORMAT,
+                              "mask width: 1, must be 0 in a raw batch"};
     else
-        c[n++] = (field_case){"mask width 2^32 - 1", 164, 4, UINT32_MAX, NULL, 0, 0, 0,
-                              VEIL_ERR_FORMAT, "mask width: 4294967295, must be below dim"};
+        c[n++] = (field_case){"mask width 2^32 - 1",
+                              164,
+                              4,
+                              UINT32_MAX,
+                              NULL,
+                              0,
+                              0,
+                              0,
+                              VEIL_ERR_FORMAT,
+                              "mask width: 4294967295, must be below dim"};
     c[n++] = (field_case){"payload bytes 0",
                           168,
                           8,
@@ -1104,8 +1120,8 @@ static void test_file_errors(void) {
     CU_ASSERT_PTR_NULL(k);
     /* an evaluation key file is not a secret key */
     CU_ASSERT_FATAL(
-        veil_ct_batch_save(&(veil_ct_batch){P, P->lwe_dim, 0, 0, (uint64_t[1]){0}, {0}, {0}}, path) ==
-        VEIL_OK);
+        veil_ct_batch_save(&(veil_ct_batch){P, P->lwe_dim, 0, 0, (uint64_t[1]){0}, {0}, {0}},
+                           path) == VEIL_OK);
     CU_ASSERT_EQUAL(veil_secret_key_load(path, &k), VEIL_ERR_FORMAT);
     CU_ASSERT(msg_has("magic"));
 }

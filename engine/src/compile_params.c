@@ -59,7 +59,8 @@ const veil_params *veil_input_set(const veil_params *const *sets, uint32_t n, ui
 const veil_params *veil_program_input_set(const veil_program *p) {
     if (!p || !p->n_partitions) return p ? p->params : NULL;
     const veil_params *sets[VEIL_MAX_PARTITIONS];
-    const uint32_t n = p->n_partitions < VEIL_MAX_PARTITIONS ? p->n_partitions : VEIL_MAX_PARTITIONS;
+    const uint32_t n =
+        p->n_partitions < VEIL_MAX_PARTITIONS ? p->n_partitions : VEIL_MAX_PARTITIONS;
     for (uint32_t i = 0; i < n; i++)
         sets[i] = p->partitions[i].params;
     return veil_input_set(sets, n, p->input_width);
@@ -1021,8 +1022,7 @@ static double narrow_inputs(const search *s, const veil_params **sets, uint32_t 
     partition_copy(p, undo, undo_part, sets, best_np, 0);
     *np = best_np;
     /* one encoding: the master key's own width is 0 */
-    p->input_width =
-        best_w == veil_params_big_dim(sets[master_index(sets, best_np)]) ? 0 : best_w;
+    p->input_width = best_w == veil_params_big_dim(sets[master_index(sets, best_np)]) ? 0 : best_w;
     return best;
 }
 

@@ -797,9 +797,10 @@ static veil_status ct_check(const veil_ct_batch *b, const uint8_t *seed, header 
         return veil_error(VEIL_ERR_ARG, "ciphertext batch: count %llu is too large",
                           (unsigned long long)b->count);
     if (seed && b->mask_width >= b->dim)
-        return veil_error(VEIL_ERR_ARG,
-                          "ciphertext batch: mask width %u, must be below dim %u (0: the whole mask)",
-                          b->mask_width, b->dim);
+        return veil_error(
+            VEIL_ERR_ARG,
+            "ciphertext batch: mask width %u, must be below dim %u (0: the whole mask)",
+            b->mask_width, b->dim);
     if (seed) {
         const size_t w = b->mask_width ? b->mask_width : b->dim;
         veil_csprng *rng;

@@ -115,8 +115,7 @@ void veil_node_eval(const veil_program *p, const veil_node *n, const int64_t *co
             int neg = 0;
             size_t ch = n->n_tables > 1 ? ((i % n->size) / n->table_inner) % n->n_tables : 0;
             if (nz) {
-                double e =
-                    read_error(nz, node_set(p, n), x, x->variance, n->shift, n->in_bits);
+                double e = read_error(nz, node_set(p, n), x, x->variance, n->shift, n->in_bits);
                 double pos;
                 if (n->approximate) {
                     /* the phase is (v - 2^(k-1) + 1/2) / 2^k steps: the PBS

@@ -628,16 +628,26 @@ static void test_fields_ct_batch(void) {
     veil_ct_batch_free(b);
 }
 
+/* A zeroed batch of `count` ciphertexts of dimension dim under P, and an
+ * encryptor whose mask seed (ms) and noise seed come from test seeds seed and
+ * seed + 1. */
+static veil_encryptor *batch_and_encryptor(uint32_t dim, uint64_t count, unsigned seed,
+                                           veil_ct_batch **b, uint8_t ms[32]) {
+    CU_ASSERT_FATAL(veil_ct_batch_new(P, dim, count, b) == VEIL_OK);
+    uint8_t ns[32];
+    veil_test_seed_bytes(seed, ms);
+    veil_test_seed_bytes(seed + 1, ns);
+    veil_encryptor *enc = NULL;
+    CU_ASSERT_FATAL(veil_encryptor_new(ms, ns, &enc) == VEIL_OK);
+    return enc;
+}
+
 /* A seeded batch of `count` fresh small-key encryptions, serialized. */
 static uint8_t *make_seeded_buf(uint64_t count, size_t *len) {
     const uint32_t n = P->lwe_dim;
     veil_ct_batch *b = NULL;
-    CU_ASSERT_FATAL(veil_ct_batch_new(P, n, count, &b) == VEIL_OK);
-    uint8_t ms[32], ns[32];
-    veil_test_seed_bytes(50, ms);
-    veil_test_seed_bytes(51, ns);
-    veil_encryptor *enc = NULL;
-    CU_ASSERT_FATAL(veil_encryptor_new(ms, ns, &enc) == VEIL_OK);
+    uint8_t ms[32];
+    veil_encryptor *enc = batch_and_encryptor(n, count, 50, &b, ms);
     for (uint64_t i = 0; i < count; i++)
         veil_encrypt_small(enc, SK, 0, veil_encode((int64_t)(i % 4), 2), b->data + i * (n + 1));
     veil_encryptor_free(enc);
@@ -802,12 +812,8 @@ static void test_ct_batch_seeded_prefix(void) {
     const uint64_t count = 5;
     const uint32_t D = veil_params_big_dim(P), w = D / 2;
     veil_ct_batch *b = NULL;
-    CU_ASSERT_FATAL(veil_ct_batch_new(P, D, count, &b) == VEIL_OK);
-    uint8_t ms[32], ns[32];
-    veil_test_seed_bytes(60, ms);
-    veil_test_seed_bytes(61, ns);
-    veil_encryptor *enc = NULL;
-    CU_ASSERT_FATAL(veil_encryptor_new(ms, ns, &enc) == VEIL_OK);
+    uint8_t ms[32];
+    veil_encryptor *enc = batch_and_encryptor(D, count, 60, &b, ms);
     for (uint64_t i = 0; i < count; i++) {
         uint64_t *ct = b->data + i * (D + 1);
         veil_encrypt_big_prefix(enc, SK, w, &P->glwe_noise, veil_encode((int64_t)i % 4, 2), ct);

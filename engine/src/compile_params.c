@@ -44,8 +44,9 @@ static uint32_t master_index(const veil_params *const *sets, uint32_t n) {
 
 const veil_params *veil_input_set(const veil_params *const *sets, uint32_t n, uint32_t width) {
     if (!sets || !n) return NULL;
-    const uint32_t m = master_index(sets, n);
-    if (!width || width == veil_params_big_dim(sets[m])) return sets[m];
+    /* among the sets of that k*N, master_index's rule: the noisiest fresh
+     * encryption, then the first (width 0: the master's own) */
+    if (!width) width = veil_params_big_dim(sets[master_index(sets, n)]);
     const veil_params *best = NULL;
     double vb = -1;
     for (uint32_t i = 0; i < n; i++) {
@@ -976,7 +977,7 @@ static void partition_copy(veil_program *p, const veil_params **saved, uint32_t 
  * split_nodes, descend): a value a narrower PBS made keeps that width (the
  * first layer's, once its inputs are narrow), so its keyswitches add the
  * noise of fewer rows and cheaper sets may read it (docs/results/
- * concrete-ml.md, "The next step"). Keeps the cheapest program within the
+ * concrete-ml.md, "Values keep their key width"). Keeps the cheapest program within the
  * partition cap and the key budget; returns its cost. (undo, undo_part):
  * scratch as partition_copy wants it. */
 static double narrow_inputs(const search *s, const veil_params **sets, uint32_t *np,

@@ -56,7 +56,7 @@ static int keyset(FILE *o, const char *name, const veil_params *const *parts, ui
     const uint32_t D = veil_params_big_dim(parts[0]);
     fprintf(o, "    \"%s\": {\n      \"keygen_s\": %.3f, \"master_dim\": %u,\n", name, keygen, D);
     fprintf(o, "      \"eval_key_file_bytes\": %zu, \"partitions\": [\n",
-            veil_eval_key_serialized_bytes(parts, n));
+            veil_eval_key_serialized_bytes(parts, NULL, n));
     for (uint32_t i = 0; i < n; i++) {
         const size_t bsk = 8 * veil_eval_key_bsk_words(parts[i]);
         const size_t ksk = 8 * veil_eval_key_ksk_words(parts[i], D);

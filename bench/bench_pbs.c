@@ -236,7 +236,7 @@ static int bench_cost(FILE *o, const char *list, uint32_t max_n, int runs_small)
         if (nm > n) nm = n;
         veil_params pm = *p;
         pm.lwe_dim = nm;
-        veil_pbs_key pk = {.params = &pm, .in_dim = big};
+        veil_pbs_key pk = {.params = &pm, .in_dim = big, .ksk_rows = big};
         const size_t bsk_w = veil_eval_key_bsk_words(&pm),
                      ksk_w = veil_eval_key_ksk_words(&pm, big);
         pk.bsk_fourier = veil_fft_alloc(sizeof(double) * bsk_w);
@@ -245,7 +245,7 @@ static int bench_cost(FILE *o, const char *list, uint32_t max_n, int runs_small)
         uint32_t dm = big;
         const double row = 8.0 * p->ks_level * (n + 1);
         if (row * dm > ks_cap) dm = (uint32_t)(ks_cap / row);
-        veil_pbs_key kk = {.params = p, .in_dim = dm};
+        veil_pbs_key kk = {.params = p, .in_dim = dm, .ksk_rows = dm};
         kk.ksk = malloc(8 * veil_eval_key_ksk_words(p, dm));
         uint64_t *in = malloc(8 * lanes * (big + 1)), *out = malloc(8 * lanes * (big + 1)),
                  *sm = malloc(8 * lanes * (n + 1)), *kin = malloc(8 * ks_lanes * (dm + 1)),

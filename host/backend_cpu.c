@@ -213,10 +213,13 @@ static veil_status cpu_ks_pbs(veil_backend_keys *keys, const veil_backend_tables
                    .lut_index = lut_index,
                    .lwe = keys->lwe};
     if (count == 1 && c->n_threads > 1) {
-        /* one lookup: its keyswitch (a stream over the whole keyswitching
-         * key) split over the threads, then the PBS on this one */
+        /* one lookup: its keyswitch (a stream over the keyswitching key's
+         * rows up to its mask's end, veil_keyswitch_rows) split over the
+         * threads, then the PBS on this one; a thread without a share (a
+         * mask narrower than the thread count) adds 0 */
         const uint32_t n = job.pk->params->lwe_dim, big = job.pk->in_dim;
-        cpu_parallel(c->n_threads, big, ks_part_share, &job);
+        memset(c->ks_part, 0, sizeof *c->ks_part * c->n_threads * (n + 1));
+        cpu_parallel(c->n_threads, veil_keyswitch_rows(job.pk, in), ks_part_share, &job);
         uint64_t *small = c->ks_part; /* thread 0's share, summed in place */
         for (unsigned th = 1; th < c->n_threads; th++)
             for (uint32_t i = 0; i <= n; i++)

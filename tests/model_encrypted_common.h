@@ -47,7 +47,8 @@ static veil_status run_encrypted_vs_simulate_on(veil_backend_kind kind, const ve
     int64_t *sim[8] = {0}, *dec[8] = {0};
     veil_status st;
     const size_t lwe = veil_program_ct_words(p);
-    if ((st = veil_program_keygen(p, s[0], &sk)) || (st = veil_eval_key_new(sk, s[1], s[2], &ek)) ||
+    if ((st = veil_program_keygen(p, s[0], &sk)) ||
+        (st = veil_program_eval_key_new(p, sk, s[1], s[2], &ek)) ||
         (st = veil_encryptor_new(s[3], s[4], &enc)) || (st = veil_backend_new(kind, &be)) ||
         (st = veil_plan_new(p, ek, be, b, &plan)))
         goto out;

@@ -622,6 +622,43 @@ static void test_random_programs(void) {
     }
 }
 
+/* One lookup on 3 threads (its keyswitch split over them, rows up to its
+ * mask's end, veil_lwe_mask_end): masks 0 past 0, 1, 2 words (fewer rows
+ * than threads), half and all of the key give veil_ks_pbs's words. */
+static void test_ks_pbs_one_narrow(void) {
+    veil_backend_options o;
+    veil_backend_options_default(&o);
+    o.threads = 3;
+    veil_backend *be;
+    veil_backend_keys *k;
+    CU_ASSERT_FATAL(veil_backend_new_opts(VEIL_BACKEND_CPU, &o, &be) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_backend_keys_new(be, EK, 1, &k) == VEIL_OK);
+    const unsigned p = P->precision;
+    veil_lut *luts[2];
+    int64_t tab_u[64], tab_s[64];
+    make_luts(luts, tab_u, tab_s, p);
+    const veil_lut *const lp[2] = {luts[0], luts[1]};
+    uint64_t *in = alloc_cts(1), *out = alloc_cts(1), *ref = alloc_cts(1);
+    veil_pbs_ctx *ctx;
+    CU_ASSERT_FATAL(veil_pbs_ctx_new(P, &ctx) == VEIL_OK);
+    const size_t widths[5] = {0, 1, 2, (LWE - 1) / 2, LWE - 1};
+    for (size_t w = 0; w < 5; w++) {
+        veil_encrypt_big(ENC, SK, veil_encode((int64_t)w, p), in);
+        memset(in + widths[w], 0, (LWE - 1 - widths[w]) * sizeof *in);
+        veil_ks_pbs(ctx, veil_eval_key_part(EK, 0), luts[0], in, ref);
+        CU_ASSERT_EQUAL(bh_ks_pbs(k, 0, in, 1, lp, 1, NULL, out), VEIL_OK);
+        CU_ASSERT(memcmp(out, ref, LWE * sizeof *out) == 0);
+    }
+    veil_pbs_ctx_free(ctx);
+    free(in);
+    free(out);
+    free(ref);
+    for (int i = 0; i < 2; i++)
+        veil_lut_free(luts[i]);
+    veil_backend_keys_free(k);
+    veil_backend_free(be);
+}
+
 /* The helpers' overrun check: an op's output buffer holds one sentinel
  * ciphertext past its outputs; bh_finish refuses when it changed (here
  * written over by hand, as an op writing one ciphertext too many would) and
@@ -656,6 +693,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_conv2d);
     VEIL_ADD_TEST(s, test_elementwise);
     VEIL_ADD_TEST(s, test_random_programs);
+    VEIL_ADD_TEST(s, test_ks_pbs_one_narrow);
     VEIL_ADD_TEST(s, test_helper_sentinel);
     return veil_test_run();
 }

@@ -267,6 +267,26 @@ static void test_keyswitch(void) {
             small[t] += half[t];
         small[p->lwe_dim] += veil_ks32_body(bigs[pk->in_dim]);
         bad += memcmp(small, many, 8 * s1) != 0;
+        /* masks 0 past a prefix (a value under part of the master key):
+         * the keyswitch reads rows only up to a group's widest mask
+         * (veil_lwe_mask_end), the same words; groups of narrow lanes
+         * alone (0, 1, half the key wide), one alone, one full lane with
+         * them */
+        const uint32_t keep[4] = {0, 1, pk->in_dim / 2, pk->in_dim};
+        for (size_t c = 0; c < 4; c++) {
+            memset(bigs + c * b1 + keep[c], 0, 8 * (pk->in_dim - keep[c]));
+            CU_ASSERT(veil_lwe_mask_end(bigs + c * b1, pk->in_dim) <= keep[c]);
+        }
+        CU_ASSERT_EQUAL(veil_lwe_mask_end(bigs, pk->in_dim), 0);
+        CU_ASSERT_EQUAL(veil_lwe_mask_end(bigs + 1 * b1, pk->in_dim), bigs[b1] != 0);
+        for (size_t g = 0; g < 3; g++) {
+            const size_t first = g == 2 ? 2 : 0, count = g == 0 ? 3 : g == 1 ? 4 : 1;
+            veil_keyswitch_many(pk, bigs + first * b1, count, many);
+            for (size_t c = 0; c < count; c++) {
+                keyswitch_ref(pk, bigs + (first + c) * b1, ref);
+                bad += memcmp(ref, many + c * s1, 8 * s1) != 0;
+            }
+        }
         CU_ASSERT_EQUAL(bad, 0);
         CU_ASSERT_EQUAL(low, 0);
         free(bigs), free(many), free(ref), free(half);

@@ -143,7 +143,7 @@ static void test_masks_regenerate(void) {
     run(seeds, &a);
     const veil_params *p = veil_secret_key_params(a.sk);
     veil_eval_key *e2;
-    CU_ASSERT_FATAL(veil_eval_key_alloc(&p, 1, &e2) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_eval_key_alloc(&p, 1, NULL, &e2) == VEIL_OK);
     memcpy(e2->mask_seed, a.ek->mask_seed, VEIL_SEED_BYTES);
     CU_ASSERT_FATAL(veil_eval_key_regenerate_masks(e2) == VEIL_OK);
     /* every mask word equal; bodies (zero in e2) differ */

@@ -60,6 +60,8 @@ static int split(veil_program *p, const veil_params *wide, const veil_params *na
     pt[0].params = wide;
     pt[1].params = narrow;
     pt[0].pbs_per_sample = pt[1].pbs_per_sample = 0;
+    /* no rows worked out for this split: D each (veil_program_ksk_rows) */
+    pt[0].ksk_rows = pt[1].ksk_rows = 0;
     free(p->partitions);
     p->partitions = pt;
     p->n_partitions = 2;
@@ -92,7 +94,7 @@ static int suite_init(void) {
     for (unsigned i = 0; i < 3; i++)
         veil_test_seed_bytes(80 + i, s[i]);
     if (veil_program_keygen(TWO, s[0], &SK2) != VEIL_OK) return 1;
-    if (veil_eval_key_new(SK2, s[1], s[2], &EK2) != VEIL_OK) return 1;
+    if (veil_program_eval_key_new(TWO, SK2, s[1], s[2], &EK2) != VEIL_OK) return 1;
     return 0;
 }
 
@@ -151,11 +153,17 @@ static void test_split_meets_noise_bound(void) {
 }
 
 /* One KS-PBS of the narrow partition: the output has D + 1 words, zero past
- * its own k*N, and decrypts under the master key. */
+ * its own k*N, and decrypts under the master key. The inputs are D wide, so
+ * the keys here have every KSK row (the program's, veil_program_ksk_rows,
+ * need only the rows its values are wide). */
 static void test_pbs_output_zero_extended(void) {
     const veil_params *parts[2] = {veil_params_find(SET_WIDE), veil_params_find(SET_NARROW)};
     const veil_secret_key *sk = SK2;
-    const veil_eval_key *ek = EK2;
+    veil_eval_key *ek = NULL;
+    uint8_t ks[2][32];
+    veil_test_seed_bytes(64, ks[0]);
+    veil_test_seed_bytes(65, ks[1]);
+    CU_ASSERT_FATAL(veil_eval_key_new(sk, ks[0], ks[1], &ek) == VEIL_OK);
     CU_ASSERT_PTR_EQUAL_FATAL(veil_secret_key_partition(sk, 0), parts[0]);
     CU_ASSERT_PTR_EQUAL_FATAL(veil_secret_key_partition(sk, 1), parts[1]);
     uint8_t s[32];
@@ -192,6 +200,7 @@ static void test_pbs_output_zero_extended(void) {
     free(in);
     free(out);
     veil_encryptor_free(enc);
+    veil_eval_key_free(ek);
 }
 
 static void test_two_partitions_equal_simulate(void) {
@@ -214,7 +223,7 @@ static veil_status keys_for(const veil_program *p, unsigned seed, veil_secret_ke
     for (unsigned i = 0; i < 3; i++)
         veil_test_seed_bytes(seed + i, s[i]);
     VEIL_TRY(veil_program_keygen(p, s[0], sk));
-    return veil_eval_key_new(*sk, s[1], s[2], ek);
+    return veil_program_eval_key_new(p, *sk, s[1], s[2], ek);
 }
 
 static int msg_has(const char *needle) {
@@ -369,6 +378,29 @@ static void check_fields(const uint8_t *orig, size_t len, int is_ek) {
     free(buf);
 }
 
+/* A key whose KSKs have fewer rows than the program's lookups read is
+ * refused by name; one with more (every KSK of D rows, keys made before
+ * each partition's KSK was sized) is accepted. */
+static void test_ksk_rows_refused(void) {
+    uint32_t rows[VEIL_MAX_PARTITIONS];
+    CU_ASSERT_EQUAL_FATAL(veil_program_ksk_rows(TWO, rows), 2);
+    uint8_t s[2][32];
+    veil_test_seed_bytes(91, s[0]);
+    veil_test_seed_bytes(92, s[1]);
+    veil_eval_key *whole = NULL, *short_ = NULL;
+    CU_ASSERT_FATAL(veil_eval_key_new(SK2, s[0], s[1], &whole) == VEIL_OK);
+    CU_ASSERT_EQUAL(veil_program_check_eval_key(TWO, whole), VEIL_OK);
+    uint32_t x = rows[0] > 1 ? 0 : 1;
+    CU_ASSERT_FATAL(rows[x] > 1);
+    rows[x]--;
+    CU_ASSERT_FATAL(veil_eval_key_new_rows(SK2, rows, s[0], s[1], &short_) == VEIL_OK);
+    CU_ASSERT_EQUAL(veil_program_check_eval_key(TWO, short_), VEIL_ERR_PARAMS);
+    CU_ASSERT(msg_has("keyswitching key of") && msg_has(TWO->partitions[x].params->id) &&
+              msg_has("veil keygen"));
+    veil_eval_key_free(whole);
+    veil_eval_key_free(short_);
+}
+
 static void test_serialize_key_set(void) {
     const veil_secret_key *sk = SK2;
     const veil_eval_key *ek = EK2;
@@ -378,9 +410,16 @@ static void test_serialize_key_set(void) {
     CU_ASSERT_FATAL(veil_eval_key_serialize(ek, &eb, &el) == VEIL_OK);
     CU_ASSERT_EQUAL(el, veil_program_eval_key_bytes(TWO));
     const uint32_t D = veil_params_big_dim(TWO->params);
-    CU_ASSERT_EQUAL(el, 176 + 32 +
-                            veil_eval_key_partition_serialized_bytes(TWO->partitions[0].params, D) +
-                            veil_eval_key_partition_serialized_bytes(TWO->partitions[1].params, D));
+    uint32_t rows[VEIL_MAX_PARTITIONS];
+    CU_ASSERT_EQUAL_FATAL(veil_program_ksk_rows(TWO, rows), 2);
+    CU_ASSERT_EQUAL(
+        el, 176 + 32 +
+                veil_eval_key_partition_serialized_bytes(TWO->partitions[0].params, rows[0]) +
+                veil_eval_key_partition_serialized_bytes(TWO->partitions[1].params, rows[1]));
+    for (uint32_t x = 0; x < 2; x++) {
+        CU_ASSERT(rows[x] >= 1 && rows[x] <= D);
+        CU_ASSERT_EQUAL(ek->parts[x].ksk_rows, rows[x]);
+    }
     printf("\n  key set: secret %zu bytes, evaluation %zu bytes (seeded; raw %zu)\n", sl, el,
            veil_program_eval_key_raw_bytes(TWO));
     /* round trip, bit for bit */
@@ -396,8 +435,9 @@ static void test_serialize_key_set(void) {
     for (uint32_t x = 0; x < 2; x++) {
         const veil_params *p = ek->parts[x].params;
         CU_ASSERT(memcmp(ek->parts[x].bsk, ek2->parts[x].bsk, 8 * veil_eval_key_bsk_words(p)) == 0);
+        CU_ASSERT_EQUAL_FATAL(ek2->parts[x].ksk_rows, ek->parts[x].ksk_rows);
         CU_ASSERT(memcmp(ek->parts[x].ksk32, ek2->parts[x].ksk32,
-                         4 * veil_eval_key_ksk_words(p, D)) == 0);
+                         4 * veil_eval_key_ksk_words(p, ek->parts[x].ksk_rows)) == 0);
         CU_ASSERT(memcmp(ek->parts[x].mask_seed, ek2->parts[x].mask_seed, 32) == 0);
     }
     CU_ASSERT(memcmp(ek->parts[0].mask_seed, ek->parts[1].mask_seed, 32) != 0);
@@ -480,6 +520,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_two_partitions_equal_simulate);
     VEIL_ADD_TEST(s, test_other_program_keys_refused);
     VEIL_ADD_TEST(s, test_serialize_key_set);
+    VEIL_ADD_TEST(s, test_ksk_rows_refused);
     VEIL_ADD_TEST(s, test_secret_key_opaque);
     return veil_test_run();
 }

@@ -75,6 +75,14 @@ static void test_narrow_inputs(void) {
     for (uint32_t k = 0; k < p->n_partitions; k++)
         narrow_set |= p->partitions[k].params->ks_in_dim == w;
     CU_ASSERT(narrow_set);
+    /* and the KSKs of the partitions that read only narrow values have
+     * only those rows (veil_partition.ksk_rows) */
+    int narrow_rows = 0;
+    for (uint32_t k = 0; k < p->n_partitions; k++) {
+        CU_ASSERT(p->partitions[k].ksk_rows >= 1 && p->partitions[k].ksk_rows <= D);
+        narrow_rows |= p->partitions[k].ksk_rows < D;
+    }
+    CU_ASSERT(narrow_rows);
     /* the client's encryption: the mask past w is 0, the phase the value */
     veil_secret_key *sk = NULL;
     uint8_t seed[32], ms[32], ns[32];

@@ -119,7 +119,7 @@ static void test_key_file(void) {
     size_t len = 0, len2 = 0;
     CU_ASSERT_FATAL(veil_eval_key_serialize(f.ek, &buf, &len) == VEIL_OK);
     const veil_params *parts[1] = {p};
-    CU_ASSERT_EQUAL(len, veil_eval_key_serialized_bytes(parts, 1));
+    CU_ASSERT_EQUAL(len, veil_eval_key_serialized_bytes(parts, NULL, 1));
     /* bodies only: (n/g) 2^g GGSWs of (k+1) l rows of N words */
     CU_ASSERT(len > 8 * veil_eval_key_bsk_words(p) / (p->glwe_dim + 1));
     veil_eval_key *ek2 = NULL;

@@ -42,6 +42,15 @@ static veil_secret_key *SK;
 static veil_eval_key *EK;
 static char tmpdir[256];
 
+static uint32_t get_le32(const uint8_t *b) {
+    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
+static void put_le32(uint8_t *b, uint32_t v) {
+    for (int i = 0; i < 4; i++)
+        b[i] = (uint8_t)(v >> (8 * i));
+}
+
 static int suite_init(void) {
     P = veil_params_find(SMALL_ID);
     if (!P) return 1;
@@ -229,8 +238,9 @@ static veil_status de_ct(const uint8_t *b, size_t l, void **o) {
  * batch's mask width below its dim) and the
  * payload fall to the checksum. Up to two acceptable message prefixes: a
  * batch's count is checked through the payload length it implies. */
-/* Key files (format 2) open their payload with the partition table: one
- * params id of 48 bytes per partition; the keys here have one partition. */
+/* Key files (format 2, evaluation keys 3) open their payload with the
+ * partition table: one params id of 48 bytes per partition; the keys here
+ * have one partition. An evaluation key's row table follows it. */
 #define KEY_TABLE_BYTES 48
 static void expected_check(uint32_t kind, size_t off, size_t len, const char *want[2]) {
     const int batch = kind == VEIL_SERIAL_CT_BATCH || kind == VEIL_SERIAL_CT_SEEDED;
@@ -238,9 +248,12 @@ static void expected_check(uint32_t kind, size_t off, size_t len, const char *wa
     want[1] = NULL;
     if (off < 8)
         want[0] = "magic: ";
-    else if (off < 12)
+    else if (off < 12) {
         want[0] = "version: ";
-    else if (off < 16)
+        /* an evaluation key read as version 2 (KSKs of D rows, no row
+         * table): its sizes do not add up */
+        if (kind == VEIL_SERIAL_EVAL_KEY) want[1] = "payload bytes: ";
+    } else if (off < 16)
         want[0] = "kind: ";
     else if (off < 64)
         want[0] = "params id: ";
@@ -270,7 +283,12 @@ static void expected_check(uint32_t kind, size_t off, size_t len, const char *wa
         want[0] = "payload bytes: ";
     else if (key && off < 176 + KEY_TABLE_BYTES)
         want[0] = "partition 0 params id"; /* the one-partition table opens a key's payload */
-    else if (off < len - 32)
+    else if (kind == VEIL_SERIAL_EVAL_KEY && off < 176 + KEY_TABLE_BYTES + 4) {
+        /* then an evaluation key's row table: rows out of 1..D, or sizes
+         * that no longer add up */
+        want[0] = "partition 0 KSK rows: ";
+        want[1] = "len_b ";
+    } else if (off < len - 32)
         want[0] = "checksum: ";
     else
         want[0] = "checksum: ";
@@ -930,9 +948,10 @@ static void test_eval_key_roundtrip(void) {
     uint8_t *buf = NULL, *buf2 = NULL;
     size_t len = 0, len2 = 0;
     CU_ASSERT_FATAL(veil_eval_key_serialize(EK, &buf, &len) == VEIL_OK);
-    CU_ASSERT_EQUAL(len, veil_eval_key_serialized_bytes(&P, 1));
+    CU_ASSERT_EQUAL(len, veil_eval_key_serialized_bytes(&P, NULL, 1));
     printf("\n  evaluation key %s: seeded %zu bytes, raw %zu bytes (ratio %.4f)\n", P->id, len,
-           veil_eval_key_raw_bytes(&P, 1), (double)len / (double)veil_eval_key_raw_bytes(&P, 1));
+           veil_eval_key_raw_bytes(&P, NULL, 1),
+           (double)len / (double)veil_eval_key_raw_bytes(&P, NULL, 1));
     veil_eval_key *ek = NULL;
     CU_ASSERT_FATAL(veil_eval_key_deserialize(buf, len, &ek) == VEIL_OK);
     CU_ASSERT_PTR_EQUAL(ek->params, P);
@@ -1132,6 +1151,114 @@ static void test_file_errors(void) {
     CU_ASSERT(msg_has("magic"));
 }
 
+/* A key whose KSK has fewer rows than D (the widest value its partition
+ * reads, veil_partition.ksk_rows): it is the same key as the whole one on
+ * those rows (one stream of masks and noise, drawn in the same order), its
+ * file holds only them and says how many (the row table), and it keyswitches
+ * a value 0 past them to the same words; rows out of 1..D are refused, and
+ * a version 2 file (every KSK of D rows, no row table) still loads. */
+static void test_eval_key_rows(void) {
+    const uint32_t D = veil_params_big_dim(P), half = D / 2, n = P->lwe_dim;
+    uint8_t s1[32], s2[32];
+    veil_test_seed_bytes(1, s1);
+    veil_test_seed_bytes(2, s2);
+    veil_eval_key *ek = NULL, *back = NULL;
+    CU_ASSERT_FATAL(veil_eval_key_new_rows(SK, &half, s1, s2, &ek) == VEIL_OK);
+    CU_ASSERT_EQUAL(ek->parts[0].ksk_rows, half);
+    CU_ASSERT(
+        memcmp(ek->parts[0].ksk32, EK->parts[0].ksk32, 4 * veil_eval_key_ksk_words(P, half)) == 0);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    CU_ASSERT_FATAL(veil_eval_key_serialize(ek, &buf, &len) == VEIL_OK);
+    CU_ASSERT_EQUAL(len, veil_eval_key_serialized_bytes(&P, &half, 1));
+    CU_ASSERT_EQUAL(len + 8 * (size_t)(D - half) * P->ks_level,
+                    veil_eval_key_serialized_bytes(&P, NULL, 1));
+    CU_ASSERT_EQUAL(get_le32(buf + 8), VEIL_SERIAL_EVAL_KEY_VERSION);
+    CU_ASSERT_EQUAL(get_le32(buf + 176 + 48), half);
+    CU_ASSERT_FATAL(veil_eval_key_deserialize(buf, len, &back) == VEIL_OK);
+    CU_ASSERT_EQUAL(back->parts[0].ksk_rows, half);
+    CU_ASSERT(memcmp(back->parts[0].ksk32, EK->parts[0].ksk32,
+                     4 * veil_eval_key_ksk_words(P, half)) == 0);
+
+    /* a value under the first half of the master key: the same words with
+     * either key; a wider one reads only the rows the key has */
+    uint8_t ms[32], ns[32];
+    veil_test_seed_bytes(32, ms);
+    veil_test_seed_bytes(33, ns);
+    veil_encryptor *enc = NULL;
+    CU_ASSERT_FATAL(veil_encryptor_new(ms, ns, &enc) == VEIL_OK);
+    uint64_t *ct = calloc(D + 1, 8), *a = malloc(8 * (n + 1)), *b = malloc(8 * (n + 1));
+    CU_ASSERT_FATAL(ct && a && b);
+    veil_encrypt_big_prefix(enc, SK, half, &P->glwe_noise, veil_encode(1, 2), ct);
+    CU_ASSERT_EQUAL(veil_keyswitch_rows(veil_eval_key_part(back, 0), ct), veil_lwe_mask_end(ct, D));
+    veil_keyswitch(veil_eval_key_part(EK, 0), ct, a);
+    veil_keyswitch(veil_eval_key_part(back, 0), ct, b);
+    CU_ASSERT(memcmp(a, b, 8 * (n + 1)) == 0);
+    CU_ASSERT_EQUAL(veil_decode(veil_phase_small(SK, 0, b), 2, 0), 1);
+    ct[D - 1] = 1;
+    CU_ASSERT_EQUAL(veil_keyswitch_rows(veil_eval_key_part(back, 0), ct), half);
+    veil_encryptor_free(enc);
+    free(ct), free(a), free(b);
+
+    /* the row table's value: 0 and D + 1 refused naming it; another value
+     * in range breaks the sizes (len_b) */
+    const uint32_t bad[3] = {0, D + 1, half + 1};
+    const char *msg[3] = {"partition 0 KSK rows: 0", "partition 0 KSK rows: ", "len_b "};
+    for (int i = 0; i < 3; i++) {
+        uint8_t *c = malloc(len);
+        CU_ASSERT_FATAL(c != NULL);
+        memcpy(c, buf, len);
+        put_le32(c + 176 + 48, bad[i]);
+        veil_eval_key *x = NULL;
+        CU_ASSERT_EQUAL(veil_eval_key_deserialize(c, len, &x), VEIL_ERR_FORMAT);
+        CU_ASSERT_PTR_NULL(x);
+        CU_ASSERT(strncmp(veil_error_message(), msg[i], strlen(msg[i])) == 0);
+        free(c);
+    }
+    /* out of range at keygen too */
+    const uint32_t zero = 0, over = D + 1;
+    veil_eval_key *x = NULL;
+    CU_ASSERT_EQUAL(veil_eval_key_new_rows(SK, &zero, s1, s2, &x), VEIL_ERR_ARG);
+    CU_ASSERT_EQUAL(veil_eval_key_new_rows(SK, &over, s1, s2, &x), VEIL_ERR_ARG);
+    CU_ASSERT_PTR_NULL(x);
+
+    /* version 2: the whole key's file without the row table, version 2, its
+     * payload length and checksum made again */
+    uint8_t *full = NULL;
+    size_t flen = 0;
+    CU_ASSERT_FATAL(veil_eval_key_serialize(EK, &full, &flen) == VEIL_OK);
+    const size_t v2len = flen - 4;
+    uint8_t *v2 = malloc(v2len);
+    CU_ASSERT_FATAL(v2 != NULL);
+    memcpy(v2, full, 176 + 48);
+    memcpy(v2 + 176 + 48, full + 176 + 48 + 4, flen - 176 - 48 - 4 - 32);
+    put_le32(v2 + 8, 2);
+    uint64_t pl = 0;
+    for (int i = 7; i >= 0; i--)
+        pl = pl << 8 | v2[168 + i];
+    pl -= 4;
+    for (int i = 0; i < 8; i++)
+        v2[168 + i] = (uint8_t)(pl >> (8 * i));
+    crypto_generichash(v2 + v2len - 32, 32, v2, v2len - 32, NULL, 0);
+    veil_eval_key *old = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_eval_key_deserialize(v2, v2len, &old), VEIL_OK);
+    CU_ASSERT_EQUAL(old->parts[0].ksk_rows, D);
+    CU_ASSERT(memcmp(old->parts[0].ksk32, EK->parts[0].ksk32, 4 * veil_eval_key_ksk_words(P, D)) ==
+              0);
+    /* written back as version 3: the whole key's bytes */
+    uint8_t *again = NULL;
+    size_t alen = 0;
+    CU_ASSERT_FATAL(veil_eval_key_serialize(old, &again, &alen) == VEIL_OK);
+    CU_ASSERT(alen == flen && memcmp(again, full, flen) == 0);
+    veil_serial_buffer_free(again, alen);
+    veil_eval_key_free(old);
+    free(v2);
+    veil_serial_buffer_free(full, flen);
+    veil_serial_buffer_free(buf, len);
+    veil_eval_key_free(back);
+    veil_eval_key_free(ek);
+}
+
 int main(void) {
     if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
     CU_pSuite s = CU_add_suite("serialize", suite_init, suite_clean);
@@ -1145,6 +1272,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_ct_batch_seeded_prefix);
     VEIL_ADD_TEST(s, test_eval_key_roundtrip);
     VEIL_ADD_TEST(s, test_eval_key_rejects);
+    VEIL_ADD_TEST(s, test_eval_key_rows);
     VEIL_ADD_TEST(s, test_mismatch);
     VEIL_ADD_TEST(s, test_file_errors);
     return veil_test_run();

@@ -67,8 +67,56 @@ const veil_params *veil_program_input_set(const veil_program *p) {
     return veil_input_set(sets, n, p->input_width);
 }
 
-/* The per-partition terms of the noise pass and the cost sum for sets[0..n)
- * keyswitching from a master key of dimension `master`, computed at a
+uint32_t veil_node_read_dim(const veil_program *p, const veil_node *n, const veil_params *ps,
+                            unsigned pbs) {
+    const uint32_t in = p->nodes[n->in[0]].key_dim, own = veil_params_big_dim(ps);
+    return n->kind == VEIL_NODE_ROUND && pbs > 0 && own > in ? own : in;
+}
+
+/* Node n's key width (veil_node.key_dim) with set ps (its partition's) and
+ * inputs under the first in_width coefficients of the master key, its
+ * inputs' filled: an input has in_width, a lookup's output its set's k*N, a
+ * rounding's the wider of its input's and its set's (it adds PBS outputs to
+ * its input), anything else the widest of its inputs'. */
+static inline uint32_t node_key_dim(const veil_program *p, const veil_node *n,
+                                    const veil_params *ps, uint32_t in_width) {
+    if (n->kind == VEIL_NODE_INPUT) return in_width;
+    if (n->kind == VEIL_NODE_LUT) return veil_params_big_dim(ps);
+    uint32_t w = n->kind == VEIL_NODE_ROUND ? veil_params_big_dim(ps) : 0;
+    for (uint32_t j = 0; j < n->n_in; j++)
+        if (p->nodes[n->in[j]].key_dim > w) w = p->nodes[n->in[j]].key_dim;
+    return w;
+}
+
+/* Fills every node's key width for sets[0..nsets) (node partition). */
+static void key_width_pass(veil_program *p, const veil_params *const *sets, uint32_t in_width) {
+    for (size_t i = 0; i < p->n_nodes; i++) {
+        veil_node *n = &p->nodes[i];
+        n->key_dim = node_key_dim(p, n, sets[n->partition], in_width);
+    }
+}
+
+/* Milliseconds on one core of PBS node n's PBS per sample with a set of
+ * cost terms br + ks * rows (veil_cost_cpu_terms), each keyswitch priced
+ * at the rows it reads (veil_node_read_dim): the first PBS of every value
+ * r0, the rest (a rounding's later chunks) r1. */
+static double node_cost_rows(const veil_node *n, double br, double ks, uint32_t r0, uint32_t r1) {
+    if (r0 == r1) return (double)n->pbs_per_sample * (br + ks * (double)r0);
+    const double first = (double)(n->pbs_per_sample < n->size ? n->pbs_per_sample : n->size);
+    return first * (br + ks * (double)r0) +
+           ((double)n->pbs_per_sample - first) * (br + ks * (double)r1);
+}
+
+/* The same with set ps, the key widths filled. */
+static double node_cost(const veil_program *p, const veil_node *n, const veil_params *ps) {
+    double br, ks;
+    veil_cost_cpu_terms(ps, &br, &ks);
+    return node_cost_rows(n, br, ks, veil_node_read_dim(p, n, ps, 0),
+                          veil_node_read_dim(p, n, ps, 1));
+}
+
+/* The per-partition noise terms of the noise pass for sets[0..n)
+ * keyswitching the whole master key of dimension `master`, computed at a
  * partition's first read and kept for the rest of the pass (the search runs
  * these passes thousands of times, over programs of a few partitions and
  * many nodes); partitions past the cache are computed at every read, with
@@ -77,18 +125,14 @@ const veil_params *veil_program_input_set(const veil_program *p) {
 typedef struct part_terms {
     const veil_params *const *sets;
     uint32_t master;
-    unsigned char noise_done[PART_TERMS_CACHED], cost_done[PART_TERMS_CACHED];
-    double ks[PART_TERMS_CACHED], ms[PART_TERMS_CACHED], pbs[PART_TERMS_CACHED],
-        cost[PART_TERMS_CACHED];
+    unsigned char noise_done[PART_TERMS_CACHED];
+    double ks[PART_TERMS_CACHED], ms[PART_TERMS_CACHED], pbs[PART_TERMS_CACHED];
 } part_terms;
-
-static double pbs_cost(const veil_params *ps, uint32_t master);
 
 static void part_terms_init(part_terms *t, const veil_params *const *sets, uint32_t master) {
     t->sets = sets;
     t->master = master;
     memset(t->noise_done, 0, sizeof t->noise_done);
-    memset(t->cost_done, 0, sizeof t->cost_done);
 }
 
 /* The keyswitch, modulus-switch and PBS output variances of partition k. */
@@ -104,16 +148,6 @@ static void term_noise(part_terms *t, uint32_t k, double *ks, double *ms, double
         t->ks[k] = *ks, t->ms[k] = *ms, t->pbs[k] = *pbs;
         t->noise_done[k] = 1;
     }
-}
-
-static double term_cost(part_terms *t, uint32_t k) {
-    if (k < PART_TERMS_CACHED && t->cost_done[k]) return t->cost[k];
-    const double c = pbs_cost(t->sets[k], t->master);
-    if (k < PART_TERMS_CACHED) {
-        t->cost[k] = c;
-        t->cost_done[k] = 1;
-    }
-    return c;
 }
 
 /* An output's decoding margin: half a step of its Delta over its noise's
@@ -169,17 +203,11 @@ static double noise_pass_fill(veil_program *p, const veil_params *const *sets, u
         veil_node *n = &p->nodes[i];
         const double vin = n->n_in ? p->nodes[n->in[0]].variance : 0;
         const veil_params *ps = sets[n->partition];
-        /* the key width of what the node reads (its first input), and of
-         * its own values: the widest of its inputs' (veil_node.key_dim) */
-        const uint32_t rw = n->n_in ? p->nodes[n->in[0]].key_dim : master;
-        n->key_dim = rw;
-        for (uint32_t j = 1; j < n->n_in; j++)
-            if (p->nodes[n->in[j]].key_dim > n->key_dim) n->key_dim = p->nodes[n->in[j]].key_dim;
+        n->key_dim = node_key_dim(p, n, ps, in_width);
         double margin = INFINITY; /* of the node's worst read */
         switch (n->kind) {
         case VEIL_NODE_INPUT:
             n->variance = fresh;
-            n->key_dim = in_width;
             break;
         case VEIL_NODE_OUTPUT:
             n->variance = vin;
@@ -199,14 +227,18 @@ static double noise_pass_fill(veil_program *p, const veil_params *const *sets, u
         case VEIL_NODE_ROUND: {
             double ksv, msv, pbs, v = vin;
             term_noise(&terms, n->partition, &ksv, &msv, &pbs);
-            if (rw != master) ksv = veil_noise_ks_variance_dim(ps, rw);
-            /* x minus the clears, PBS outputs of ps */
-            if (veil_params_big_dim(ps) > n->key_dim) n->key_dim = veil_params_big_dim(ps);
+            /* the first PBS reads x, the later ones x minus the clears
+             * (PBS outputs of ps): their keyswitches read their widths */
+            const uint32_t r0 = veil_node_read_dim(p, n, ps, 0),
+                           r1 = veil_node_read_dim(p, n, ps, 1);
+            const double ks0 = r0 == master ? ksv : veil_noise_ks_variance_dim(ps, r0);
+            const double ks1 = r1 == master ? ksv : veil_noise_ks_variance_dim(ps, r1);
+            unsigned done = 0;
             for (unsigned q = 0; q < veil_round_chunk_count(n); q++) {
                 const veil_round_chunk c = veil_round_chunk_get(n, q);
                 for (unsigned t = 0; t < c.pbs; t++) {
                     const double m = veil_noise_fail_margin_terms(
-                        c.read_bits, veil_read_variance(ps, v, c.shift), ksv, msv);
+                        c.read_bits, veil_read_variance(ps, v, c.shift), done++ ? ks1 : ks0, msv);
                     margin = m < margin ? m : margin;
                     v = veil_round_variance_after_pbs(v, pbs);
                 }
@@ -217,11 +249,11 @@ static double noise_pass_fill(veil_program *p, const veil_params *const *sets, u
         case VEIL_NODE_LUT: {
             double ksv, msv, pbs;
             term_noise(&terms, n->partition, &ksv, &msv, &pbs);
+            const uint32_t rw = veil_node_read_dim(p, n, ps, 0);
             if (rw != master) ksv = veil_noise_ks_variance_dim(ps, rw);
             margin = veil_noise_fail_margin_terms(n->in_bits, veil_read_variance(ps, vin, n->shift),
                                                   ksv, msv);
             n->variance = pbs;
-            n->key_dim = veil_params_big_dim(ps);
             break;
         }
         }
@@ -273,30 +305,57 @@ static double noise_pass(veil_program *p, const veil_params *const *sets, uint32
     return noise_pass_fill(p, sets, nsets, worst_node, NULL);
 }
 
-/* Cost of one KS-PBS with set ps keyswitching from a master key of
- * dimension master: milliseconds on one CPU core, measured (veil/cost.h:
- * blind rotation + keyswitch per master-key row, bench_pbs --cost). */
-static double pbs_cost(const veil_params *ps, uint32_t master) {
-    return veil_cost_cpu_ms(ps, master);
+/* Set a's KS-PBS costs at least b's at every key width up to D (a cost is
+ * linear in the rows its keyswitch reads, veil/cost.h: compared at 0 and
+ * D): the searches' moves skip such a candidate. */
+static int never_cheaper(const veil_params *a, const veil_params *b, uint32_t D) {
+    return veil_cost_cpu_ms(a, 0) >= veil_cost_cpu_ms(b, 0) &&
+           veil_cost_cpu_ms(a, D) >= veil_cost_cpu_ms(b, D);
 }
 
-/* Bytes of the prepared evaluation keys of sets[0..n) (distinct sets, the
- * master key's D from master_index): what a plan holds in memory. */
-static double key_bytes(const veil_params *const *sets, uint32_t n) {
+static int is_pbs_node(const veil_node *n);
+
+/* The rows of each partition's KSK with sets[0..n) (node partition; rows
+ * holds n): the widest value its PBS read (veil_node_read_dim; key widths
+ * filled here), the master key's D for a partition without PBS. */
+static void ksk_rows(veil_program *p, const veil_params *const *sets, uint32_t n, uint32_t *rows) {
     const uint32_t D = veil_params_big_dim(sets[master_index(sets, n)]);
+    const veil_params *is = veil_input_set(sets, n, p->input_width);
+    key_width_pass(p, sets, is ? veil_params_big_dim(is) : D);
+    memset(rows, 0, n * sizeof *rows);
+    for (size_t i = 0; i < p->n_nodes; i++) {
+        const veil_node *x = &p->nodes[i];
+        if (!is_pbs_node(x) || x->partition >= n) continue;
+        const veil_params *ps = sets[x->partition];
+        uint32_t r = veil_node_read_dim(p, x, ps, 0);
+        if (x->pbs_per_sample > x->size && veil_node_read_dim(p, x, ps, 1) > r)
+            r = veil_node_read_dim(p, x, ps, 1);
+        if (r > rows[x->partition]) rows[x->partition] = r;
+    }
+    for (uint32_t k = 0; k < n; k++)
+        if (!rows[k] || rows[k] > D) rows[k] = D;
+}
+
+/* Bytes of the prepared evaluation keys of sets[0..n) (distinct sets, node
+ * partition): what a plan holds in memory, each KSK of its ksk_rows. */
+static double key_bytes(veil_program *p, const veil_params *const *sets, uint32_t n) {
+    uint32_t *rows = malloc((n + 1) * sizeof *rows);
+    const uint32_t D = veil_params_big_dim(sets[master_index(sets, n)]);
+    if (rows) ksk_rows(p, sets, n, rows);
     double b = 0;
-    for (uint32_t i = 0; i < n; i++)
-        b += (double)veil_eval_key_prepared_bytes(sets[i], D);
+    for (uint32_t i = 0; i < n; i++) /* no room for the rows: D each, a bound */
+        b += (double)veil_eval_key_prepared_bytes(sets[i], rows ? rows[i] : D);
+    free(rows);
     return b;
 }
 
-static int over_budget(const veil_program *p, const veil_params *const *sets, uint32_t n) {
+static int over_budget(veil_program *p, const veil_params *const *sets, uint32_t n) {
     return p->options.key_budget_mb &&
-           key_bytes(sets, n) > 1048576.0 * (double)p->options.key_budget_mb;
+           key_bytes(p, sets, n) > 1048576.0 * (double)p->options.key_budget_mb;
 }
 
 static double params_cost(const veil_params *ps) {
-    return pbs_cost(ps, veil_params_big_dim(ps));
+    return veil_cost_cpu_ms(ps, veil_params_big_dim(ps));
 }
 
 static int cmp_cost(const void *a, const void *b) {
@@ -449,7 +508,7 @@ static double search_groups(const veil_program *p, const unit_noise *u, pbs_grou
                     if (veil_params_big_dim(ps) > D || veil_noise_pbs_output_variance(ps) > V ||
                         !veil_set_reads(ps, groups[g].prec, p->options.max_poly_size))
                         continue;
-                    const double cc = pbs_cost(ps, D);
+                    const double cc = veil_cost_cpu_ms(ps, D);
                     if (cc >= gc) continue;
                     if (veil_noise_log2_p_fail_dim(ps, groups[g].prec, var, D) > target) continue;
                     gc = cc;
@@ -484,14 +543,86 @@ typedef struct search {
     size_t n;       /* PBS nodes */
     uint32_t *node; /* their indices, ascending */
     unsigned *prec; /* veil_pbs_prec of each */
-    double *pbs;    /* PBS per sample of each */
-    double cut[2];  /* noise_pass_fill's margins for p_error (search_cuts) */
+    /* What sets the key width PBS node node[k] reads (veil_node_read_dim,
+     * its first PBS): the nodes src[src_off[k] .. src_off[k+1]), inputs
+     * (the program's input width) and lookups and roundings (their set's
+     * k*N) whose values reach its input through leveled nodes and roundings
+     * only; the width is the widest of theirs (node_key_dim's rule, followed
+     * back). A search trial prices its keyswitches from them without a pass
+     * over every node. */
+    uint32_t *src_off, *src;
+    double cut[2]; /* noise_pass_fill's margins for p_error (search_cuts) */
 } search;
 
 static void search_free(search *s) {
     free(s->node);
     free(s->prec);
-    free(s->pbs);
+    free(s->src_off);
+    free(s->src);
+}
+
+/* Sorted union of sorted lists a (na) and b (nb), each without repeats, into
+ * out; returns its length. */
+static uint32_t union_sorted(const uint32_t *a, uint32_t na, const uint32_t *b, uint32_t nb,
+                             uint32_t *out) {
+    uint32_t i = 0, j = 0, o = 0;
+    while (i < na || j < nb) {
+        const uint32_t v = j >= nb || (i < na && a[i] <= b[j]) ? a[i++] : b[j++];
+        if (!o || out[o - 1] != v) out[o++] = v;
+    }
+    return o;
+}
+
+/* search.src_off and src: every node's width sources in node order (an
+ * input or a lookup: itself; a rounding: its inputs' and itself; anything
+ * else: its inputs'), then each PBS node's input's, as one array. */
+static veil_status search_sources(search *s) {
+    const veil_program *p = s->p;
+    const size_t nn = p->n_nodes;
+    uint32_t **ls = calloc(nn + 1, sizeof *ls), *cnt = calloc(nn + 1, sizeof *cnt);
+    uint32_t *a = malloc((nn + 1) * sizeof *a), *b = malloc((nn + 1) * sizeof *b);
+    int ok = ls && cnt && a && b;
+    for (size_t i = 0; ok && i < nn; i++) {
+        const veil_node *n = &p->nodes[i];
+        const uint32_t self = (uint32_t)i;
+        uint32_t m = 0, *t;
+        if (n->kind == VEIL_NODE_INPUT || n->kind == VEIL_NODE_LUT) {
+            a[m++] = self;
+        } else {
+            for (uint32_t j = 0; j < n->n_in; j++) {
+                m = union_sorted(a, m, ls[n->in[j]], cnt[n->in[j]], b);
+                t = a, a = b, b = t;
+            }
+            if (n->kind == VEIL_NODE_ROUND) {
+                m = union_sorted(a, m, &self, 1, b);
+                t = a, a = b, b = t;
+            }
+        }
+        ls[i] = malloc((m + 1) * sizeof **ls);
+        ok = ls[i] != NULL;
+        if (ok) memcpy(ls[i], a, m * sizeof *a);
+        cnt[i] = m;
+    }
+    size_t total = 0;
+    for (size_t k = 0; ok && k < s->n; k++)
+        total += cnt[p->nodes[s->node[k]].in[0]];
+    s->src_off = ok ? malloc((s->n + 1) * sizeof *s->src_off) : NULL;
+    s->src = ok ? malloc((total + 1) * sizeof *s->src) : NULL;
+    ok = s->src_off && s->src;
+    for (size_t k = 0, o = 0; ok && k < s->n; k++) {
+        const uint32_t x = p->nodes[s->node[k]].in[0];
+        s->src_off[k] = (uint32_t)o;
+        memcpy(s->src + o, ls[x], cnt[x] * sizeof *s->src);
+        o += cnt[x];
+        s->src_off[k + 1] = (uint32_t)o;
+    }
+    for (size_t i = 0; ls && i < nn; i++)
+        free(ls[i]);
+    free(ls);
+    free(cnt);
+    free(a);
+    free(b);
+    return ok ? VEIL_OK : veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
 }
 
 /* The margins m at which a read's log2 p_fail (veil_noise_log2_p_fail_margin,
@@ -518,49 +649,94 @@ static veil_status search_new(veil_program *p, search *s) {
     s->p = p;
     search_cuts(log2(p->options.p_error), s->cut);
     s->n = 0;
+    s->src_off = s->src = NULL;
     s->node = calloc(p->n_nodes + 1, sizeof *s->node);
     s->prec = calloc(p->n_nodes + 1, sizeof *s->prec);
-    s->pbs = calloc(p->n_nodes + 1, sizeof *s->pbs);
-    if (!s->node || !s->prec || !s->pbs) {
+    if (!s->node || !s->prec) {
         search_free(s);
         return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
     }
     for (size_t i = 0; i < p->n_nodes; i++)
         if (is_pbs_node(&p->nodes[i])) {
             s->node[s->n] = (uint32_t)i;
-            s->prec[s->n] = veil_pbs_prec(&p->nodes[i]);
-            s->pbs[s->n++] = (double)p->nodes[i].pbs_per_sample;
+            s->prec[s->n++] = veil_pbs_prec(&p->nodes[i]);
         }
-    return VEIL_OK;
+    const veil_status st = search_sources(s);
+    if (st != VEIL_OK) search_free(s);
+    return st;
+}
+
+/* The key width the first PBS of PBS node s->node[k] reads with sets[0..n)
+ * and inputs in_width wide, from its sources (search.src): what
+ * veil_node_read_dim gives once the noise pass has filled the widths.
+ * UINT32_MAX when a source's partition has no set. */
+static uint32_t source_width(const search *s, size_t k, const veil_params *const *sets, uint32_t n,
+                             uint32_t in_width) {
+    uint32_t w0 = 0;
+    for (uint32_t o = s->src_off[k]; o < s->src_off[k + 1]; o++) {
+        const veil_node *c = &s->p->nodes[s->src[o]];
+        if (c->kind != VEIL_NODE_INPUT && c->partition >= n) return UINT32_MAX;
+        const uint32_t w =
+            c->kind == VEIL_NODE_INPUT ? in_width : veil_params_big_dim(sets[c->partition]);
+        if (w > w0) w0 = w;
+    }
+    return w0;
+}
+
+/* The narrowest key width any value of p can have with sets[0..n): its
+ * inputs' or the narrowest set's k*N (veil_node.key_dim). */
+static uint32_t min_width(const veil_program *p, const veil_params *const *sets, uint32_t n) {
+    uint32_t w = p->input_width ? p->input_width : UINT32_MAX;
+    for (uint32_t k = 0; k < n; k++)
+        if (veil_params_big_dim(sets[k]) < w) w = veil_params_big_dim(sets[k]);
+    return w;
 }
 
 /* Modelled cost per sample of the program with sets[i] for partition i, or
  * +INFINITY when it is not below `bound` (cost_below: then without the
  * noise pass) or breaks p_error, a set's precision, max_poly_size or the
- * master-key rule (no set's k*N above sets[0]'s). Runs the noise pass with
- * the search's cuts (its verdict is the exact pass's; node variances are left
- * for these sets, up to where it stopped). The sum runs in node order and
- * stops once it reaches the bound: its terms are positive, so it could only
- * end there or above. *sum (when not NULL): the whole sum, whatever the
- * noise pass says (+INFINITY when it stopped or a set cannot read). */
+ * master-key rule (no set's k*N above sets[0]'s). Every keyswitch is priced
+ * at the rows it reads (node_cost: key widths filled for these sets). Runs
+ * the noise pass with the search's cuts (its verdict is the exact pass's;
+ * node variances are left for these sets, up to where it stopped). The sum
+ * runs in node order and stops once it reaches the bound: its terms are
+ * positive, so it could only end there or above. */
 static double cost_below(const search *s, const veil_params *const *sets, uint32_t nparts,
-                         int master0, double bound, double *sum) {
+                         int master0, double bound) {
     veil_program *p = s->p;
     const uint32_t mi = master_index(sets, nparts);
     if (master0 && mi != 0) return INFINITY;
-    const uint32_t D = veil_params_big_dim(sets[mi]);
-    part_terms terms;
-    part_terms_init(&terms, sets, D);
+    const veil_params *is = veil_input_set(sets, nparts, p->input_width);
+    if (!is) return INFINITY;
+    const uint32_t in_width = veil_params_big_dim(is);
+    /* each partition's cost terms looked up once (the table's fit is a few
+     * logarithms and an exponential; partitions past PART_TERMS_CACHED at
+     * every node, with the same call), each read's width from its sources
+     * (search.src) */
+    double br[PART_TERMS_CACHED], ks[PART_TERMS_CACHED];
+    unsigned char done[PART_TERMS_CACHED] = {0};
     double cost = 0;
-    if (sum) *sum = INFINITY;
     for (size_t k = 0; k < s->n; k++) {
-        const uint32_t part = p->nodes[s->node[k]].partition;
+        const veil_node *n = &p->nodes[s->node[k]];
+        const uint32_t part = n->partition;
         if (part >= nparts) return INFINITY;
         if (!veil_set_reads(sets[part], s->prec[k], p->options.max_poly_size)) return INFINITY;
-        cost += s->pbs[k] * term_cost(&terms, part);
+        if (part < PART_TERMS_CACHED && !done[part]) {
+            veil_cost_cpu_terms(sets[part], &br[part], &ks[part]);
+            done[part] = 1;
+        }
+        double b, r;
+        if (part < PART_TERMS_CACHED)
+            b = br[part], r = ks[part];
+        else
+            veil_cost_cpu_terms(sets[part], &b, &r);
+        const uint32_t w0 = source_width(s, k, sets, nparts, in_width);
+        if (w0 == UINT32_MAX) return INFINITY;
+        const uint32_t own = veil_params_big_dim(sets[part]);
+        const uint32_t w1 = n->kind == VEIL_NODE_ROUND && own > w0 ? own : w0;
+        cost += node_cost_rows(n, b, r, w0, w1);
         if (!(cost < bound)) return INFINITY; /* no noise pass for what cannot win */
     }
-    if (sum) *sum = cost;
     uint32_t wn;
     if (noise_pass_fill(p, sets, nparts, &wn, s->cut) > log2(p->options.p_error)) return INFINITY;
     return cost;
@@ -568,7 +744,7 @@ static double cost_below(const search *s, const veil_params *const *sets, uint32
 
 static double assignment_cost(const search *s, const veil_params *const *sets, uint32_t nparts,
                               int master0) {
-    return cost_below(s, sets, nparts, master0, INFINITY, NULL);
+    return cost_below(s, sets, nparts, master0, INFINITY);
 }
 
 double veil_program_assignment_cost(veil_program *p, const veil_params *const *sets) {
@@ -640,7 +816,8 @@ static veil_status choose_single(veil_program *p, const char *params_id, double 
         double w = noise_pass(p, &cand[i], 1, &wn);
         if (w <= target && ((uint64_t)1 << need) <= cand[i]->poly_size &&
             over_budget(p, &cand[i], 1)) {
-            if (!too_big || key_bytes(&cand[i], 1) < key_bytes(&too_big, 1)) too_big = cand[i];
+            if (!too_big || key_bytes(p, &cand[i], 1) < key_bytes(p, &too_big, 1))
+                too_big = cand[i];
             continue;
         }
         if (w <= target && ((uint64_t)1 << need) <= cand[i]->poly_size) {
@@ -667,7 +844,7 @@ static veil_status choose_single(veil_program *p, const char *params_id, double 
                           "smallest one-set keys that do: %s, %.0f MiB; raise the budget, or "
                           "0 for none)",
                           p->options.key_budget_mb, p->max_lut_bits, too_big->id,
-                          key_bytes(&too_big, 1) / 1048576.0);
+                          key_bytes(p, &too_big, 1) / 1048576.0);
     if (!best_fail) {
         /* name the widest lookup */
         const char *layer = "?";
@@ -721,11 +898,10 @@ static double descend(const search *s, const veil_params **sets, uint32_t n,
             const veil_params *old = sets[k];
             for (size_t j = 0; j < nc; j++) {
                 const uint32_t D = veil_params_big_dim(sets[master_index(sets, n)]);
-                if (cand[j] == old || pbs_cost(cand[j], D) >= pbs_cost(old, D) ||
-                    !reads(p, cand[j], prec, k))
+                if (cand[j] == old || never_cheaper(cand[j], old, D) || !reads(p, cand[j], prec, k))
                     continue;
                 sets[k] = cand[j];
-                const double c2 = cost_below(s, sets, n, 0, c, NULL);
+                const double c2 = cost_below(s, sets, n, 0, c);
                 if (c2 < c) {
                     c = c2;
                     old = cand[j];
@@ -742,7 +918,7 @@ static double descend(const search *s, const veil_params **sets, uint32_t n,
                     if (!reads(p, cand[j], prec, k) || !reads(p, cand[j], prec, q)) continue;
                     const veil_params *ok = sets[k], *oq = sets[q];
                     sets[k] = sets[q] = cand[j];
-                    const double c2 = cost_below(s, sets, n, 0, c, NULL);
+                    const double c2 = cost_below(s, sets, n, 0, c);
                     if (c2 < c) {
                         c = c2;
                         changed = 1;
@@ -801,30 +977,25 @@ static uint32_t drop_empty(veil_program *p, const veil_params **sets, uint32_t n
 static double split_nodes(const search *s, const veil_params **sets, uint32_t *n,
                           const veil_params *const *cand, size_t nc, double c) {
     veil_program *p = s->p;
-    double *cc = malloc((nc + 1) * sizeof *cc); /* cand[j]'s cost at the round's D */
-    for (int rounds = 0; cc && c < INFINITY && rounds < 16; rounds++) {
+    for (int rounds = 0; c < INFINITY && rounds < 16; rounds++) {
         size_t bi = 0, bj = 0, bw = 0, br = 0;
         int found = 0, pair = 0;
         double bc = c;
         /* the trials move one node at a time and put it back: sets[0..*n)
          * and so the master key stay as they are through the round */
         const uint32_t D = veil_params_big_dim(sets[master_index(sets, *n)]);
-        for (size_t j = 0; j < nc; j++)
-            cc[j] = pbs_cost(cand[j], D);
         for (size_t x = 0; x < s->n; x++) {
             const size_t i = s->node[x];
             const veil_params *cur = sets[p->nodes[i].partition];
-            const double cur_cost = pbs_cost(cur, D);
             const unsigned prec = s->prec[x];
             for (size_t j = 0; j < nc; j++) {
                 /* a set that cannot read node i: infeasible with any repair */
-                if (cand[j] == cur || cc[j] >= cur_cost ||
+                if (cand[j] == cur || never_cheaper(cand[j], cur, D) ||
                     !veil_set_reads(cand[j], prec, p->options.max_poly_size))
                     continue;
                 uint32_t ni = *n;
                 const uint32_t old = move_node(p, sets, &ni, i, cand[j]);
-                double sum;
-                const double c2 = cost_below(s, sets, ni, 0, INFINITY, &sum);
+                const double c2 = cost_below(s, sets, ni, 0, INFINITY);
                 if (c2 < bc) {
                     bc = c2;
                     bi = i;
@@ -835,23 +1006,35 @@ static double split_nodes(const search *s, const veil_params **sets, uint32_t *n
                     uint32_t wn;
                     noise_pass(p, sets, ni, &wn);
                     const unsigned wprec = veil_pbs_prec(&p->nodes[wn]);
-                    /* a repair's cost is at least sum with wn's PBS at
-                     * cand[r]'s cost at this trial's D: moves only add sets,
-                     * so the master key's D can only grow, and every cost
-                     * with it; those that cannot beat bc (with a margin far
-                     * above the sums' rounding) are not tried */
-                    const uint32_t Di = veil_params_big_dim(sets[master_index(sets, ni)]);
+                    /* a repair's cost is at least every PBS at the narrowest
+                     * width a value can have (min_width, with cand[r]'s
+                     * k*N: a repair can narrow the values after wn, and the
+                     * keyswitches that read them), a + b w with the other
+                     * nodes' terms; the repairs that cannot beat bc (with a
+                     * margin far above the sums' rounding) are not tried */
+                    double a = 0, b = 0;
+                    for (size_t y = 0; y < s->n; y++) {
+                        const veil_node *ny = &p->nodes[s->node[y]];
+                        if (s->node[y] == wn) continue;
+                        double by, ky;
+                        veil_cost_cpu_terms(sets[ny->partition], &by, &ky);
+                        a += (double)ny->pbs_per_sample * by;
+                        b += (double)ny->pbs_per_sample * ky;
+                    }
+                    const uint32_t w0 = min_width(p, sets, ni);
                     const double wpbs = (double)p->nodes[wn].pbs_per_sample;
-                    const double rest = sum - wpbs * pbs_cost(sets[p->nodes[wn].partition], Di);
                     for (size_t r = 0; wn != i && is_pbs_node(&p->nodes[wn]) && r < nc; r++) {
                         if (cand[r] == sets[p->nodes[wn].partition] ||
                             !veil_set_reads(cand[r], wprec, p->options.max_poly_size))
                             continue;
-                        if (sum < INFINITY && rest + wpbs * pbs_cost(cand[r], Di) > bc * (1 + 1e-9))
-                            continue;
+                        const uint32_t wr =
+                            veil_params_big_dim(cand[r]) < w0 ? veil_params_big_dim(cand[r]) : w0;
+                        double bcr, kcr;
+                        veil_cost_cpu_terms(cand[r], &bcr, &kcr);
+                        if (a + b * wr + wpbs * (bcr + kcr * wr) > bc * (1 + 1e-9)) continue;
                         uint32_t nr = ni;
                         const uint32_t wold = move_node(p, sets, &nr, wn, cand[r]);
-                        const double c3 = cost_below(s, sets, nr, 0, bc, NULL);
+                        const double c3 = cost_below(s, sets, nr, 0, bc);
                         p->nodes[wn].partition = wold;
                         if (c3 < bc) {
                             bc = c3;
@@ -898,7 +1081,6 @@ static double split_nodes(const search *s, const veil_params **sets, uint32_t *n
         free(part0);
         if (!keep) break;
     }
-    free(cc);
     return c;
 }
 
@@ -918,7 +1100,7 @@ static double merge_cheapest_pair(const search *s, const veil_params **sets, uin
                 if (!reads(p, cand[j], prec, k) || !reads(p, cand[j], prec, q)) continue;
                 const veil_params *ok = sets[k], *oq = sets[q];
                 sets[k] = sets[q] = cand[j];
-                const double c = cost_below(s, sets, n, 0, best, NULL);
+                const double c = cost_below(s, sets, n, 0, best);
                 if (c < best) {
                     best = c;
                     bk = k;
@@ -1215,19 +1397,43 @@ veil_status veil_fill_partitions(veil_program *p) {
         p->partitions[k].precision = 0;
         p->partitions[k].norm2 = 0;
     }
+    uint32_t *rows = calloc(p->n_partitions + 1, sizeof *rows);
+    if (!rows) {
+        unit_noise_free(&u);
+        free(sets);
+        return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+    }
+    ksk_rows(p, sets, p->n_partitions, rows);
+    for (uint32_t k = 0; k < p->n_partitions; k++)
+        p->partitions[k].ksk_rows = rows[k];
+    free(rows);
     uint32_t wn;
     noise_pass(p, sets, p->n_partitions, &wn);
+    /* the search's widths from each read's sources are the pass's */
+    search srch;
+    if (search_new(p, &srch) == VEIL_OK) {
+        const uint32_t in_width =
+            veil_params_big_dim(veil_input_set(sets, p->n_partitions, p->input_width));
+        for (size_t k = 0; k < srch.n; k++) {
+            const veil_node *n = &p->nodes[srch.node[k]];
+            VEIL_ASSERT(source_width(&srch, k, sets, p->n_partitions, in_width) ==
+                        veil_node_read_dim(p, n, sets[n->partition], 0));
+        }
+        search_free(&srch);
+    }
     p->params = sets[0];
     p->cost_per_sample = 0;
     p->cost_per_sample_cuda = 0;
-    p->key_bytes = key_bytes(sets, p->n_partitions);
+    p->key_bytes = key_bytes(p, sets, p->n_partitions);
     const uint32_t D = veil_params_big_dim(sets[0]);
     for (size_t i = 0; i < p->n_nodes; i++) {
         const veil_node *n = &p->nodes[i];
         if (n->kind != VEIL_NODE_LUT && n->kind != VEIL_NODE_ROUND) continue;
         veil_partition *pt = &p->partitions[n->partition];
         pt->pbs_per_sample += n->pbs_per_sample;
-        p->cost_per_sample += (double)n->pbs_per_sample * pbs_cost(pt->params, D);
+        /* the cpu's keyswitch reads the rows of what it reads (node_cost);
+         * the CUDA kernel reads every row of the master key */
+        p->cost_per_sample += node_cost(p, n, pt->params);
         p->cost_per_sample_cuda +=
             1e-3 * (double)n->pbs_per_sample * veil_cost_cuda_us(pt->params, D);
         if (u.prec[i] > pt->precision) pt->precision = u.prec[i];

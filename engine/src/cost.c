@@ -85,13 +85,19 @@ static double fit_ks_ns(const veil_params *ps) {
     return exp(y);
 }
 
-static double cpu_ms(const veil_params *ps, const cost_row *r, uint32_t master_dim) {
+static double cpu_ms(const veil_params *ps, const cost_row *r, uint32_t rows) {
     const double br = r ? r->br_ms : fit_br_ms(ps), ks = r ? r->ks_ns_per_row : fit_ks_ns(ps);
-    return br + 1e-6 * ks * (double)master_dim;
+    return br + 1e-6 * ks * (double)rows;
 }
 
-double veil_cost_cpu_ms(const veil_params *ps, uint32_t master_dim) {
-    return cpu_ms(ps, row_of(ps), master_dim);
+double veil_cost_cpu_ms(const veil_params *ps, uint32_t rows) {
+    return cpu_ms(ps, row_of(ps), rows);
+}
+
+void veil_cost_cpu_terms(const veil_params *ps, double *br_ms, double *ks_ms_per_row) {
+    const cost_row *r = row_of(ps);
+    *br_ms = r ? r->br_ms : fit_br_ms(ps);
+    *ks_ms_per_row = 1e-6 * (r ? r->ks_ns_per_row : fit_ks_ns(ps));
 }
 
 double veil_cost_cuda_us(const veil_params *ps, uint32_t master_dim) {

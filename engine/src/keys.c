@@ -143,20 +143,26 @@ size_t veil_eval_key_bsk_words(const veil_params *p) {
     return veil_eval_key_bsk_ggsws(p) * k1 * p->pbs_level * k1 * p->poly_size;
 }
 
-size_t veil_eval_key_ksk_words(const veil_params *p, uint32_t in_dim) {
-    return (size_t)in_dim * p->ks_level * (p->lwe_dim + 1);
+size_t veil_eval_key_ksk_words(const veil_params *p, uint32_t rows) {
+    return (size_t)rows * p->ks_level * (p->lwe_dim + 1);
 }
 
-size_t veil_eval_key_prepared_bytes(const veil_params *p, uint32_t in_dim) {
+size_t veil_eval_key_prepared_bytes(const veil_params *p, uint32_t rows) {
     /* veil_eval_key_prepare: a multi-bit partition has no Fourier copy */
     const size_t bsk_copies = p->grouping >= 2 ? 1 : 2;
-    return 8 * bsk_copies * veil_eval_key_bsk_words(p) + 4 * veil_eval_key_ksk_words(p, in_dim);
+    return 8 * bsk_copies * veil_eval_key_bsk_words(p) + 4 * veil_eval_key_ksk_words(p, rows);
 }
 
 veil_status veil_eval_key_alloc(const veil_params *const *parts, uint32_t n_parts,
-                                veil_eval_key **out) {
+                                const uint32_t *ksk_rows, veil_eval_key **out) {
     if (!out) return veil_error(VEIL_ERR_ARG, "veil_eval_key_alloc: out is NULL");
     VEIL_TRY(veil_partitions_check(parts, n_parts, "evaluation key"));
+    for (uint32_t i = 0; ksk_rows && i < n_parts; i++)
+        if (ksk_rows[i] < 1 || ksk_rows[i] > veil_params_big_dim(parts[0]))
+            return veil_error(VEIL_ERR_ARG,
+                              "evaluation key: partition %u's keyswitching key has %u rows, not "
+                              "1..%u (the master key's k*N)",
+                              i, ksk_rows[i], veil_params_big_dim(parts[0]));
     veil_eval_key *ek = calloc(1, sizeof *ek);
     if (ek) ek->parts = calloc(n_parts, sizeof *ek->parts);
     if (!ek || !ek->parts) {
@@ -171,13 +177,16 @@ veil_status veil_eval_key_alloc(const veil_params *const *parts, uint32_t n_part
         const veil_params *p = parts[i];
         pk->params = p;
         pk->in_dim = D;
+        pk->ksk_rows = ksk_rows ? ksk_rows[i] : D;
         pk->bsk = calloc(veil_eval_key_bsk_words(p), sizeof *pk->bsk);
-        pk->ksk = calloc(veil_eval_key_ksk_words(p, D), sizeof *pk->ksk);
+        pk->ksk = calloc(veil_eval_key_ksk_words(p, pk->ksk_rows), sizeof *pk->ksk);
         if (!pk->bsk || !pk->ksk) {
+            const size_t mib =
+                (veil_eval_key_bsk_words(p) + veil_eval_key_ksk_words(p, pk->ksk_rows)) * 8 >> 20;
             veil_eval_key_free(ek);
-            return veil_error(
-                VEIL_ERR_NOMEM, "evaluation key for partition %u (%s): out of memory (%zu MiB)", i,
-                p->id, (veil_eval_key_bsk_words(p) + veil_eval_key_ksk_words(p, D)) * 8 >> 20);
+            return veil_error(VEIL_ERR_NOMEM,
+                              "evaluation key for partition %u (%s): out of memory (%zu MiB)", i,
+                              p->id, mib);
         }
     }
     *out = ek;
@@ -225,7 +234,7 @@ veil_status veil_eval_key_regenerate_masks(veil_eval_key *ek) {
         for (size_t i = 0; i < ggsws; i++)
             for (size_t r = 0; r < rows; r++)
                 veil_csprng_fill_u64(rng, pk->bsk + (i * rows + r) * glwe_words, (size_t)k * N);
-        for (size_t i = 0; i < pk->in_dim; i++)
+        for (size_t i = 0; i < pk->ksk_rows; i++)
             for (size_t j = 0; j < p->ks_level; j++)
                 veil_csprng_fill_u64(rng, pk->ksk + (i * p->ks_level + j) * (n + 1), n);
         veil_csprng_free(rng);
@@ -431,9 +440,10 @@ static veil_status pbs_key_fill(const veil_secret_key *sk, uint32_t x, veil_cspr
         sodium_memzero(&m, sizeof m); /* a product of key bits */
     }
     glwe_ctx_clear(&g);
-    /* KSK: LWE_s(S_i * g_j) under the small key, for every master row. */
+    /* KSK: LWE_s(S_i * g_j) under the small key, for the master key's
+     * first ksk_rows coefficients. */
     uint64_t acc = 0;
-    for (uint32_t i = 0; i < pk->in_dim; i++) {
+    for (uint32_t i = 0; i < pk->ksk_rows; i++) {
         for (uint32_t j = 0; j < p->ks_level; j++) {
             uint64_t *ct = pk->ksk + ((size_t)i * p->ks_level + j) * (n + 1);
             const uint64_t gj = (uint64_t)1 << (64 - p->ks_base_log * (j + 1));
@@ -449,9 +459,15 @@ static veil_status pbs_key_fill(const veil_secret_key *sk, uint32_t x, veil_cspr
 
 veil_status veil_eval_key_new(const veil_secret_key *sk, const uint8_t *mask_seed,
                               const uint8_t *noise_seed, veil_eval_key **out) {
+    return veil_eval_key_new_rows(sk, NULL, mask_seed, noise_seed, out);
+}
+
+veil_status veil_eval_key_new_rows(const veil_secret_key *sk, const uint32_t *ksk_rows,
+                                   const uint8_t *mask_seed, const uint8_t *noise_seed,
+                                   veil_eval_key **out) {
     if (!sk || !out) return veil_error(VEIL_ERR_ARG, "veil_eval_key_new: sk or out is NULL");
     veil_eval_key *ek;
-    VEIL_TRY(veil_eval_key_alloc(sk->parts, sk->n_parts, &ek));
+    VEIL_TRY(veil_eval_key_alloc(sk->parts, sk->n_parts, ksk_rows, &ek));
     if (mask_seed)
         memcpy(ek->mask_seed, mask_seed, VEIL_SEED_BYTES);
     else
@@ -473,7 +489,7 @@ veil_status veil_eval_key_new(const veil_secret_key *sk, const uint8_t *mask_see
 }
 
 veil_status veil_pbs_key_prepare_ksk32(veil_pbs_key *pk) {
-    const size_t kw = veil_eval_key_ksk_words(pk->params, pk->in_dim);
+    const size_t kw = veil_eval_key_ksk_words(pk->params, pk->ksk_rows);
     if (!pk->ksk) return pk->ksk32 ? VEIL_OK : veil_error(VEIL_ERR_ARG, "keyswitching key: none");
     if (!pk->ksk32) pk->ksk32 = malloc(kw * sizeof *pk->ksk32);
     if (!pk->ksk32) return veil_error(VEIL_ERR_NOMEM, "keyswitching key (32-bit): out of memory");

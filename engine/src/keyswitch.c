@@ -111,6 +111,18 @@ static void ks_range(const veil_pbs_key *pk, const uint64_t *in, size_t in1, uin
     }
 }
 
+uint32_t veil_lwe_mask_end(const uint64_t *ct, uint32_t dim) {
+    uint32_t e = dim;
+    while (e > 0 && ct[e - 1] == 0)
+        e--;
+    return e;
+}
+
+uint32_t veil_keyswitch_rows(const veil_pbs_key *pk, const uint64_t *ct) {
+    const uint32_t e = veil_lwe_mask_end(ct, pk->in_dim);
+    return e < pk->ksk_rows ? e : pk->ksk_rows;
+}
+
 void veil_keyswitch_many(const veil_pbs_key *pk, const uint64_t *in, size_t count, uint64_t *out) {
     const uint32_t n = pk->params->lwe_dim, big = pk->in_dim;
     const size_t in1 = (size_t)big + 1, out1 = (size_t)n + 1;
@@ -118,7 +130,15 @@ void veil_keyswitch_many(const veil_pbs_key *pk, const uint64_t *in, size_t coun
         sums_init(out + c * out1, out1, veil_ks32_round(in[c * in1 + big])); /* veil_ks32_body's */
     for (size_t c0 = 0; c0 < count; c0 += VEIL_KS_LANES) {
         const uint32_t L = (uint32_t)(count - c0 < VEIL_KS_LANES ? count - c0 : VEIL_KS_LANES);
-        ks_range(pk, in + c0 * in1, in1, L, 0, big, out + c0 * out1, out1);
+        /* the group's rows up to its widest mask: a value under a prefix of
+         * the master key (veil_node.key_dim) has 0 past it, whose digits are
+         * 0 and add nothing, so its rows are not read */
+        uint32_t end = 0;
+        for (uint32_t c = 0; c < L && end < pk->ksk_rows; c++) {
+            const uint32_t e = veil_keyswitch_rows(pk, in + (c0 + c) * in1);
+            end = e > end ? e : end;
+        }
+        ks_range(pk, in + c0 * in1, in1, L, 0, end, out + c0 * out1, out1);
     }
     for (size_t c = 0; c < count; c++)
         sums_widen(out + c * out1, out1);
@@ -131,6 +151,7 @@ void veil_keyswitch(const veil_pbs_key *pk, const uint64_t *in, uint64_t *out) {
 void veil_keyswitch_part(const veil_pbs_key *pk, const uint64_t *in, uint32_t begin, uint32_t end,
                          uint64_t *out) {
     const size_t out1 = (size_t)pk->params->lwe_dim + 1;
+    VEIL_ASSERT(begin <= end && end <= pk->ksk_rows);
     sums_init(out, out1, 0);
     ks_range(pk, in, (size_t)pk->in_dim + 1, 1, begin, end, out, out1);
     sums_widen(out, out1);
@@ -138,6 +159,7 @@ void veil_keyswitch_part(const veil_pbs_key *pk, const uint64_t *in, uint32_t be
 
 void veil_keyswitch_key_wide(const veil_pbs_key *pk, size_t begin, size_t count, uint64_t *out) {
     VEIL_ASSERT(pk->ksk32 && begin + count <= veil_eval_key_ksk_words(pk->params, pk->in_dim));
+    const size_t have = veil_eval_key_ksk_words(pk->params, pk->ksk_rows);
     for (size_t i = 0; i < count; i++)
-        out[i] = veil_ks32_word(pk->ksk32[begin + i]);
+        out[i] = begin + i < have ? veil_ks32_word(pk->ksk32[begin + i]) : 0;
 }

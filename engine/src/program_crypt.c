@@ -25,6 +25,16 @@ uint32_t veil_program_key_sets(const veil_program *p, const veil_params **parts)
     return n;
 }
 
+uint32_t veil_program_ksk_rows(const veil_program *p, uint32_t *rows) {
+    const veil_params *parts[VEIL_MAX_PARTITIONS];
+    const uint32_t n = veil_program_key_sets(p, parts);
+    for (uint32_t i = 0; i < n; i++) {
+        const uint32_t r = p->partitions && i < p->n_partitions ? p->partitions[i].ksk_rows : 0;
+        rows[i] = r ? r : veil_params_big_dim(parts[0]);
+    }
+    return n;
+}
+
 static veil_status program_parts(const veil_program *p, const char *what, const veil_params **parts,
                                  uint32_t *n) {
     if (!p->params)
@@ -51,7 +61,28 @@ veil_status veil_program_check_eval_key(const veil_program *p, const veil_eval_k
     const veil_params *parts[VEIL_MAX_PARTITIONS];
     uint32_t n = 0;
     VEIL_TRY(program_parts(p, "evaluation key", parts, &n));
-    return veil_eval_key_check_partitions(ek, parts, n);
+    VEIL_TRY(veil_eval_key_check_partitions(ek, parts, n));
+    uint32_t rows[VEIL_MAX_PARTITIONS];
+    veil_program_ksk_rows(p, rows);
+    for (uint32_t i = 0; i < n; i++)
+        if (ek->parts[i].ksk_rows < rows[i])
+            return veil_error(VEIL_ERR_PARAMS,
+                              "evaluation key: partition %u (%s) has a keyswitching key of %u "
+                              "rows, the program's lookups there read values %u wide: make "
+                              "keys for this program (veil keygen)",
+                              i, parts[i]->id, ek->parts[i].ksk_rows, rows[i]);
+    return VEIL_OK;
+}
+
+veil_status veil_program_eval_key_new(const veil_program *p, const veil_secret_key *sk,
+                                      const uint8_t *mask_seed, const uint8_t *noise_seed,
+                                      veil_eval_key **out) {
+    if (!p || !sk || !out)
+        return veil_error(VEIL_ERR_ARG, "veil_program_eval_key_new: NULL argument");
+    VEIL_TRY(veil_program_check_secret_key(p, sk));
+    uint32_t rows[VEIL_MAX_PARTITIONS];
+    veil_program_ksk_rows(p, rows);
+    return veil_eval_key_new_rows(sk, rows, mask_seed, noise_seed, out);
 }
 
 veil_status veil_program_check_secret_key(const veil_program *p, const veil_secret_key *sk) {
@@ -78,20 +109,26 @@ veil_status veil_program_check_secret_key(const veil_program *p, const veil_secr
 
 size_t veil_program_eval_key_bytes(const veil_program *p) {
     const veil_params *parts[VEIL_MAX_PARTITIONS];
-    uint32_t n = veil_program_key_sets(p, parts);
-    return n ? veil_eval_key_serialized_bytes(parts, n) : 0;
+    uint32_t rows[VEIL_MAX_PARTITIONS];
+    const uint32_t n = veil_program_key_sets(p, parts);
+    veil_program_ksk_rows(p, rows);
+    return n ? veil_eval_key_serialized_bytes(parts, rows, n) : 0;
 }
 
 size_t veil_program_eval_key_raw_bytes(const veil_program *p) {
     const veil_params *parts[VEIL_MAX_PARTITIONS];
-    uint32_t n = veil_program_key_sets(p, parts);
-    return n ? veil_eval_key_raw_bytes(parts, n) : 0;
+    uint32_t rows[VEIL_MAX_PARTITIONS];
+    const uint32_t n = veil_program_key_sets(p, parts);
+    veil_program_ksk_rows(p, rows);
+    return n ? veil_eval_key_raw_bytes(parts, rows, n) : 0;
 }
 
 void veil_program_print_keys(const veil_program *p, FILE *f) {
     const veil_params *parts[VEIL_MAX_PARTITIONS];
+    uint32_t rows[VEIL_MAX_PARTITIONS];
     const uint32_t n = veil_program_key_sets(p, parts);
     if (!n) return;
+    veil_program_ksk_rows(p, rows);
     const uint32_t D = veil_params_big_dim(parts[0]);
     const double MiB = 1048576.0;
     fprintf(f, "keys: %u partition%s, master key D = %u (partition 0's k*N)\n", n, n > 1 ? "s" : "",
@@ -99,23 +136,23 @@ void veil_program_print_keys(const veil_program *p, FILE *f) {
     if (p->input_width)
         fprintf(f, "inputs under the key's first %u coefficients (%s's GLWE key and noise)\n",
                 p->input_width, veil_program_input_set(p)->id);
-    fprintf(f, "  %-3s %-30s %10s %10s %12s %12s\n", "#", "parameter set", "BSK MiB", "KSK MiB",
-            "file MiB", "memory MiB");
+    fprintf(f, "  %-3s %-30s %10s %10s %10s %12s %12s\n", "#", "parameter set", "BSK MiB",
+            "KSK rows", "KSK MiB", "file MiB", "memory MiB");
     double t_bsk = 0, t_ksk = 0, t_file = 0, t_mem = 0;
     for (uint32_t i = 0; i < n; i++) {
         const double bsk = 8.0 * (double)veil_eval_key_bsk_words(parts[i]);
-        const double ksk = 8.0 * (double)veil_eval_key_ksk_words(parts[i], D);
-        const double file = (double)veil_eval_key_partition_serialized_bytes(parts[i], D);
-        const double mem = (double)veil_eval_key_prepared_bytes(parts[i], D);
-        fprintf(f, "  %-3u %-30s %10.1f %10.1f %12.1f %12.1f\n", i, parts[i]->id, bsk / MiB,
-                ksk / MiB, file / MiB, mem / MiB);
+        const double ksk = 8.0 * (double)veil_eval_key_ksk_words(parts[i], rows[i]);
+        const double file = (double)veil_eval_key_partition_serialized_bytes(parts[i], rows[i]);
+        const double mem = (double)veil_eval_key_prepared_bytes(parts[i], rows[i]);
+        fprintf(f, "  %-3u %-30s %10.1f %10u %10.1f %12.1f %12.1f\n", i, parts[i]->id, bsk / MiB,
+                rows[i], ksk / MiB, file / MiB, mem / MiB);
         t_bsk += bsk;
         t_ksk += ksk;
         t_file += file;
         t_mem += mem;
     }
-    fprintf(f, "  %-3s %-30s %10.1f %10.1f %12.1f %12.1f\n", "", "total", t_bsk / MiB, t_ksk / MiB,
-            (double)veil_program_eval_key_bytes(p) / MiB, t_mem / MiB);
+    fprintf(f, "  %-3s %-30s %10.1f %10s %10.1f %12.1f %12.1f\n", "", "total", t_bsk / MiB, "",
+            t_ksk / MiB, (double)veil_program_eval_key_bytes(p) / MiB, t_mem / MiB);
     (void)t_file;
 }
 

@@ -97,7 +97,9 @@ static int is_key_kind(uint32_t kind) {
 }
 
 static uint32_t version_of(uint32_t kind) {
-    return is_key_kind(kind) ? VEIL_SERIAL_KEY_VERSION : VEIL_SERIAL_VERSION;
+    return kind == VEIL_SERIAL_EVAL_KEY     ? VEIL_SERIAL_EVAL_KEY_VERSION
+           : kind == VEIL_SERIAL_SECRET_KEY ? VEIL_SERIAL_KEY_VERSION
+                                            : VEIL_SERIAL_VERSION;
 }
 
 static void header_init(header *h, uint32_t kind, const veil_params *p) {
@@ -169,7 +171,9 @@ static veil_status header_ident(const uint8_t raw[HDR], unsigned accept, header 
                           "version: 1, %s from before key sets (one parameter set per program); "
                           "this build reads version %u: make new keys with `veil keygen`",
                           k_kind_name[kind], VEIL_SERIAL_KEY_VERSION);
-    if (h->version != version_of(kind))
+    /* an evaluation key of version 2 has every KSK of D rows (no row table) */
+    const int ek_v2 = kind == VEIL_SERIAL_EVAL_KEY && h->version == 2;
+    if (h->version != version_of(kind) && !ek_v2)
         return veil_error(VEIL_ERR_FORMAT, "version: %u, this build reads version %u of %s",
                           h->version, version_of(kind), k_kind_name[kind]);
     h->kind = get_u32(raw + 12);
@@ -200,16 +204,21 @@ static uint64_t sk_payload(const veil_params *const *parts, uint32_t n) {
 static uint64_t ek_bsk_bodies(const veil_params *p) {
     return veil_eval_key_bsk_words(p) / (p->glwe_dim + 1);
 }
-static uint64_t ek_ksk_bodies(const veil_params *p, uint32_t in_dim) {
-    return (uint64_t)in_dim * p->ks_level;
+static uint64_t ek_ksk_bodies(const veil_params *p, uint32_t rows) {
+    return (uint64_t)rows * p->ks_level;
+}
+/* Bytes of an evaluation key's row table: P u32 (version 3; none in 2). */
+static uint64_t ek_rows_bytes(const header *h, uint32_t n_parts) {
+    return h->version >= 3 ? 4 * (uint64_t)n_parts : 0;
 }
 
 /* Every other field, checked against the parameter sets (keys: the partition
- * table, parts[0..n_parts)) and the input length (total bytes of header +
- * payload + checksum). Nothing has been allocated. */
+ * table, parts[0..n_parts), and an evaluation key's KSK rows) and the input
+ * length (total bytes of header + payload + checksum). Nothing has been
+ * allocated. */
 static veil_status header_sizes(const uint8_t raw[HDR], uint64_t total, uint64_t max_batch,
                                 header *h, const veil_params *p, const veil_params *const *parts,
-                                uint32_t n_parts) {
+                                const uint32_t *rows, uint32_t n_parts) {
     memcpy(h->key_fp, raw + 64, VEIL_KEY_FP_BYTES);
     memcpy(h->model_fp, raw + 80, VEIL_MODEL_FP_BYTES);
     memcpy(h->mask_seed, raw + 112, VEIL_SEED_BYTES);
@@ -249,7 +258,7 @@ static veil_status header_sizes(const uint8_t raw[HDR], uint64_t total, uint64_t
         uint64_t bsk = 0, ksk = 0;
         for (uint32_t i = 0; i < n_parts; i++) {
             bsk += ek_bsk_bodies(parts[i]);
-            ksk += ek_ksk_bodies(parts[i], (uint32_t)big);
+            ksk += ek_ksk_bodies(parts[i], rows[i]);
         }
         if (h->dim != big)
             return veil_error(VEIL_ERR_FORMAT, "dim: %u, partition 0 (%s) has k*N = %llu", h->dim,
@@ -262,7 +271,7 @@ static veil_status header_sizes(const uint8_t raw[HDR], uint64_t total, uint64_t
             return veil_error(VEIL_ERR_FORMAT,
                               "len_b (KSK body words): %llu, the partitions imply %llu",
                               (unsigned long long)h->len_b, (unsigned long long)ksk);
-        want = (uint64_t)ID_BYTES * n_parts + 8 * (bsk + ksk);
+        want = (uint64_t)ID_BYTES * n_parts + ek_rows_bytes(h, n_parts) + 8 * (bsk + ksk);
         break;
     }
     case VEIL_SERIAL_CT_BATCH:
@@ -565,23 +574,30 @@ static veil_status sk_parse(reader *r, const header *h, const veil_params *const
 
 /* ---- evaluation key ------------------------------------------------------------ */
 
-size_t veil_eval_key_serialized_bytes(const veil_params *const *parts, uint32_t n_parts) {
+static uint32_t rows_of(const veil_params *const *parts, const uint32_t *ksk_rows, uint32_t i) {
+    return ksk_rows ? ksk_rows[i] : veil_params_big_dim(parts[0]);
+}
+
+size_t veil_eval_key_serialized_bytes(const veil_params *const *parts, const uint32_t *ksk_rows,
+                                      uint32_t n_parts) {
     size_t t = 0;
     for (uint32_t i = 0; i < n_parts; i++)
-        t += veil_eval_key_partition_serialized_bytes(parts[i], veil_params_big_dim(parts[0]));
+        t += veil_eval_key_partition_serialized_bytes(parts[i], rows_of(parts, ksk_rows, i));
     return HDR + SUM + t;
 }
 
-size_t veil_eval_key_raw_bytes(const veil_params *const *parts, uint32_t n_parts) {
+size_t veil_eval_key_raw_bytes(const veil_params *const *parts, const uint32_t *ksk_rows,
+                               uint32_t n_parts) {
     size_t t = 0;
     for (uint32_t i = 0; i < n_parts; i++)
-        t += ID_BYTES + 8 * (veil_eval_key_bsk_words(parts[i]) +
-                             veil_eval_key_ksk_words(parts[i], veil_params_big_dim(parts[0])));
+        t += ID_BYTES + 4 +
+             8 * (veil_eval_key_bsk_words(parts[i]) +
+                  veil_eval_key_ksk_words(parts[i], rows_of(parts, ksk_rows, i)));
     return HDR + SUM + t;
 }
 
-size_t veil_eval_key_partition_serialized_bytes(const veil_params *p, uint32_t in_dim) {
-    return ID_BYTES + 8 * (size_t)(ek_bsk_bodies(p) + ek_ksk_bodies(p, in_dim));
+size_t veil_eval_key_partition_serialized_bytes(const veil_params *p, uint32_t rows) {
+    return ID_BYTES + 4 + 8 * (size_t)(ek_bsk_bodies(p) + ek_ksk_bodies(p, rows));
 }
 
 /* The masks must be the stream of the partition's seed (veil_eval_key_
@@ -608,7 +624,7 @@ static veil_status ek_check_masks(const veil_eval_key *ek, uint32_t x) {
                                "the stream of mask_seed (only seeded keys can be stored)",
                                x, i, r);
         }
-    for (size_t i = 0; s == VEIL_OK && i < pk->in_dim; i++)
+    for (size_t i = 0; s == VEIL_OK && i < pk->ksk_rows; i++)
         for (size_t j = 0; s == VEIL_OK && j < p->ks_level; j++) {
             veil_csprng_fill_u64(rng, buf, n);
             const uint32_t *row = pk->ksk32 + (i * p->ks_level + j) * (n + 1);
@@ -636,6 +652,11 @@ static veil_status ek_check(const veil_eval_key *ek, header *h) {
         const veil_pbs_key *pk = &ek->parts[x];
         if (!pk->params || !pk->bsk || !pk->ksk32 || pk->in_dim != D)
             return veil_error(VEIL_ERR_ARG, "evaluation key: partition %u: NULL key part", x);
+        if (pk->ksk_rows < 1 || pk->ksk_rows > D)
+            return veil_error(VEIL_ERR_ARG,
+                              "evaluation key: partition %u: keyswitching key of %u rows, not "
+                              "1..%u",
+                              x, pk->ksk_rows, D);
         if (!id_fits(pk->params))
             return veil_error(VEIL_ERR_ARG,
                               "evaluation key: partition %u: params id must be 1..%u bytes", x,
@@ -652,9 +673,10 @@ static veil_status ek_check(const veil_eval_key *ek, header *h) {
     h->reserved = ek->n_parts;
     for (uint32_t x = 0; x < ek->n_parts; x++) {
         h->len_a += ek_bsk_bodies(parts[x]);
-        h->len_b += ek_ksk_bodies(parts[x], D);
+        h->len_b += ek_ksk_bodies(parts[x], ek->parts[x].ksk_rows);
     }
-    h->payload = (uint64_t)ID_BYTES * ek->n_parts + 8 * (h->len_a + h->len_b);
+    h->payload = (uint64_t)ID_BYTES * ek->n_parts + ek_rows_bytes(h, ek->n_parts) +
+                 8 * (h->len_a + h->len_b);
     return VEIL_OK;
 }
 
@@ -665,6 +687,11 @@ static void ek_emit(writer *w, const veil_eval_key *ek) {
     uint8_t table[ID_BYTES * VEIL_MAX_PARTITIONS];
     parts_table(parts, ek->n_parts, table);
     w_bytes(w, table, (size_t)ID_BYTES * ek->n_parts);
+    for (uint32_t x = 0; x < ek->n_parts; x++) { /* the row table */
+        uint8_t rows[4];
+        put_u32(rows, ek->parts[x].ksk_rows);
+        w_bytes(w, rows, sizeof rows);
+    }
     for (uint32_t x = 0; x < ek->n_parts; x++) {
         const veil_pbs_key *pk = &ek->parts[x];
         const veil_params *p = pk->params;
@@ -672,7 +699,7 @@ static void ek_emit(writer *w, const veil_eval_key *ek) {
         const size_t rows = veil_eval_key_bsk_ggsws(p) * (k + 1) * p->pbs_level, glwe = (k + 1) * N;
         for (size_t r = 0; r < rows && w->st == VEIL_OK; r++)
             w_words(w, pk->bsk + r * glwe + k * N, N);
-        const size_t entries = (size_t)pk->in_dim * p->ks_level;
+        const size_t entries = (size_t)pk->ksk_rows * p->ks_level;
         for (size_t e = 0; e < entries && w->st == VEIL_OK; e++) {
             const uint64_t body = veil_ks32_word(pk->ksk32[e * (n + 1) + n]); /* veil/ks32.h */
             w_words(w, &body, 1);
@@ -681,9 +708,9 @@ static void ek_emit(writer *w, const veil_eval_key *ek) {
 }
 
 static veil_status ek_parse(reader *r, const header *h, const veil_params *const *parts,
-                            uint32_t n_parts, void **out) {
+                            const uint32_t *ksk_rows, uint32_t n_parts, void **out) {
     veil_eval_key *ek;
-    VEIL_TRY(veil_eval_key_alloc(parts, n_parts, &ek));
+    VEIL_TRY(veil_eval_key_alloc(parts, n_parts, ksk_rows, &ek));
     memcpy(ek->mask_seed, h->mask_seed, VEIL_SEED_BYTES);
     memcpy(ek->key_fp, h->key_fp, VEIL_KEY_FP_BYTES);
     veil_status s = VEIL_OK;
@@ -694,7 +721,7 @@ static veil_status ek_parse(reader *r, const header *h, const veil_params *const
         const size_t rows = veil_eval_key_bsk_ggsws(p) * (k + 1) * p->pbs_level, glwe = (k + 1) * N;
         for (size_t i = 0; i < rows && s == VEIL_OK; i++)
             s = r_words(r, pk->bsk + i * glwe + k * N, N, 1);
-        const size_t entries = (size_t)pk->in_dim * p->ks_level;
+        const size_t entries = (size_t)pk->ksk_rows * p->ks_level;
         if (s == VEIL_OK) s = r_words(r, pk->ksk + n, entries, n + 1);
     }
     if (s == VEIL_OK) s = r_checksum(r, "the evaluation key");
@@ -704,7 +731,7 @@ static veil_status ek_parse(reader *r, const header *h, const veil_params *const
     for (uint32_t x = 0; x < n_parts && s == VEIL_OK; x++) {
         const veil_pbs_key *pk = &ek->parts[x];
         const size_t n = pk->params->lwe_dim, lv = pk->params->ks_level;
-        for (size_t e = 0; e < (size_t)pk->in_dim * lv && s == VEIL_OK; e++) {
+        for (size_t e = 0; e < (size_t)pk->ksk_rows * lv && s == VEIL_OK; e++) {
             const uint64_t w = pk->ksk[e * (n + 1) + n];
             if (w != veil_ks32_word((uint32_t)(w >> 32)))
                 s = veil_error(VEIL_ERR_FORMAT,
@@ -982,7 +1009,7 @@ static veil_status parse(reader *r, unsigned accept, void **out) {
     const veil_params *p;
     VEIL_TRY(header_ident(raw, accept, &h, &p));
     const veil_params *parts[VEIL_MAX_PARTITIONS];
-    uint32_t n_parts = 0;
+    uint32_t rows[VEIL_MAX_PARTITIONS], n_parts = 0;
     if (is_key_kind(h.kind)) {
         /* the partition table opens the payload: read it (at most 768 bytes)
          * before the sizes it decides are checked */
@@ -1011,13 +1038,34 @@ static veil_status parse(reader *r, unsigned accept, void **out) {
             veil_error_prefix("partitions: ");
             return VEIL_ERR_FORMAT;
         }
+        /* an evaluation key's row table (version 3) follows: each KSK's
+         * rows, 1..D (version 2: D each) */
+        const uint32_t D = veil_params_big_dim(p);
+        for (uint32_t i = 0; i < n_parts; i++)
+            rows[i] = D;
+        if (h.kind == VEIL_SERIAL_EVAL_KEY && ek_rows_bytes(&h, n_parts)) {
+            if (r->len < HDR + (uint64_t)(ID_BYTES + 4) * n_parts + SUM)
+                return veil_error(VEIL_ERR_FORMAT,
+                                  "truncated: %llu bytes, the %u-entry row table does not fit",
+                                  (unsigned long long)r->len, n_parts);
+            uint8_t rt[4 * VEIL_MAX_PARTITIONS];
+            VEIL_TRY(r_bytes(r, rt, (size_t)4 * n_parts));
+            for (uint32_t i = 0; i < n_parts; i++) {
+                rows[i] = get_u32(rt + 4 * i);
+                if (rows[i] < 1 || rows[i] > D)
+                    return veil_error(VEIL_ERR_FORMAT,
+                                      "partition %u KSK rows: %u, expected 1..%u (the master "
+                                      "key's k*N)",
+                                      i, rows[i], D);
+            }
+        }
     }
-    VEIL_TRY(header_sizes(raw, r->len, r->max_batch, &h, p, parts, n_parts));
+    VEIL_TRY(header_sizes(raw, r->len, r->max_batch, &h, p, parts, rows, n_parts));
     switch (h.kind) {
     case VEIL_SERIAL_SECRET_KEY:
         return sk_parse(r, &h, parts, n_parts, out);
     case VEIL_SERIAL_EVAL_KEY:
-        return ek_parse(r, &h, parts, n_parts, out);
+        return ek_parse(r, &h, parts, rows, n_parts, out);
     default:
         return ct_parse(r, &h, p, out);
     }

@@ -26,11 +26,14 @@ static double normal(uint64_t *s) {
 /* The error of one PBS read, in units of the read step (2^(63 - in_bits) on
  * the torus): Gaussian with the modelled variance of the input (times
  * 4^shift), the keyswitch and the modulus switch. */
-static double read_error(veil_sim_noise *nz, const veil_params *ps, const veil_node *x,
-                         double value_var, unsigned shift, unsigned in_bits) {
-    /* the node's partition's set, keyswitching the rows of what it reads
-     * (x's key width, the compiler's noise pass; at most the master key's) */
-    const uint32_t rows = x->key_dim ? x->key_dim : veil_params_big_dim(nz->params);
+static double read_error(veil_sim_noise *nz, const veil_program *p, const veil_node *n,
+                         const veil_params *ps, unsigned pbs, double value_var, unsigned shift,
+                         unsigned in_bits) {
+    /* the node's partition's set, keyswitching the rows of what its pbs-th
+     * PBS reads (veil_node_read_dim, the compiler's noise pass; at most the
+     * master key's) */
+    const uint32_t w = veil_node_read_dim(p, n, ps, pbs);
+    const uint32_t rows = w ? w : veil_params_big_dim(nz->params);
     double var = ldexp(value_var, 2 * (int)shift) + veil_noise_ks_variance_dim(ps, rows) +
                  veil_noise_ms_variance(ps);
     return normal(&nz->state) * sqrt(var) / ldexp(1.0, 63 - (int)in_bits);
@@ -90,10 +93,11 @@ void veil_node_eval(const veil_program *p, const veil_node *n, const int64_t *co
                 const veil_params *ps = node_set(p, n);
                 const double pbs_var = veil_noise_pbs_output_variance(ps);
                 double var = x->variance;
+                unsigned done = 0;
                 for (unsigned q = 0; q < veil_round_chunk_count(n); q++) {
                     const veil_round_chunk c = veil_round_chunk_get(n, q);
                     for (unsigned t = 0; t < c.pbs; t++) {
-                        double e = read_error(nz, ps, x, var, c.shift, c.read_bits);
+                        double e = read_error(nz, p, n, ps, done++, var, c.shift, c.read_bits);
                         if (fabs(e) >= 0.5) {
                             r += e > 0 ? 1 : -1;
                             if (stats) stats->pbs_errors++;
@@ -115,7 +119,8 @@ void veil_node_eval(const veil_program *p, const veil_node *n, const int64_t *co
             int neg = 0;
             size_t ch = n->n_tables > 1 ? ((i % n->size) / n->table_inner) % n->n_tables : 0;
             if (nz) {
-                double e = read_error(nz, node_set(p, n), x, x->variance, n->shift, n->in_bits);
+                double e =
+                    read_error(nz, p, n, node_set(p, n), 0, x->variance, n->shift, n->in_bits);
                 double pos;
                 if (n->approximate) {
                     /* the phase is (v - 2^(k-1) + 1/2) / 2^k steps: the PBS

@@ -5,8 +5,8 @@
  * an AMD EPYC Zen 4 with AVX-512, thread CPU time, the median of five passes):
  * per set, the blind rotation (a lockstep batch of VEIL_PBS_LANES, as the
  * cpu backend runs it, per ciphertext) and the keyswitch per row of the
- * master key (in groups of VEIL_KS_LANES), so a KS-PBS of set X reading a
- * master key of D rows costs br(X) + ks_row(X) * D. The figures are one
+ * key (in groups of VEIL_KS_LANES), so a KS-PBS of set X whose keyswitch
+ * reads w rows (the key width of its input) costs br(X) + ks_row(X) * w. The figures are one
  * host's: another CPU gives other absolute times and, within a few per
  * cent, other programs (docs/results/cost-model.md). CUDA: microseconds per KS-PBS
  * at the best throughput bench_gpu recorded (NVIDIA H100), or, for sets
@@ -33,9 +33,13 @@ typedef enum veil_cost_origin {
     VEIL_COST_ESTIMATED = 1, /* not in the table: the fit (CPU), the CPU figure scaled (CUDA) */
 } veil_cost_origin;
 
-/* Milliseconds of one KS-PBS of ps on one CPU core, keyswitching from a
- * master key of master_dim rows (the program's partition 0 k*N). */
-double veil_cost_cpu_ms(const veil_params *ps, uint32_t master_dim);
+/* Milliseconds of one KS-PBS of ps on one CPU core whose keyswitch reads
+ * `rows` rows of the key: the key width of what it reads (veil_node.key_dim;
+ * the cpu's keyswitch stops at the last mask word that is not 0,
+ * veil_lwe_mask_end), at most the master key's k*N. */
+double veil_cost_cpu_ms(const veil_params *ps, uint32_t rows);
+/* Its two terms: veil_cost_cpu_ms(ps, rows) = *br_ms + rows * *ks_ms_per_row. */
+void veil_cost_cpu_terms(const veil_params *ps, double *br_ms, double *ks_ms_per_row);
 /* Microseconds of one KS-PBS of ps on the GPU at full throughput (the
  * figure's keyswitch share rescaled to master_dim as on the CPU). */
 double veil_cost_cuda_us(const veil_params *ps, uint32_t master_dim);

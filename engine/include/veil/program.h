@@ -347,6 +347,10 @@ typedef struct veil_partition {
     double norm2;            /* worst 2-norm (x 2^shift) read by a PBS of the partition */
     uint64_t pbs_per_sample; /* PBS of the partition per sample */
     double log2_p_fail;      /* worst PBS of the partition */
+    /* Rows of its keyswitching key: the widest value its PBS read
+     * (veil_node_read_dim), the master key's first ksk_rows coefficients;
+     * its keys need no more (veil_pbs_key.ksk_rows). */
+    uint32_t ksk_rows;
 } veil_partition;
 
 typedef struct veil_program {
@@ -409,6 +413,14 @@ const veil_params *veil_input_set(const veil_params *const *sets, uint32_t n, ui
 /* The program's: veil_input_set over its partitions, never NULL for a
  * compiled program with parameters. */
 const veil_params *veil_program_input_set(const veil_program *p);
+/* The key width (rows of the master key) the pbs-th PBS (from 0) of one
+ * value of PBS node n keyswitches when n runs with set ps, its input's
+ * veil_node.key_dim filled: a lookup's PBS read its input; a rounding's
+ * first PBS reads its input, each later one the input plus the PBS outputs
+ * before it (host/exec.c, run_round), so at least ps's k*N. The one rule
+ * for the compiler's noise pass and cost and simulate's noise. */
+uint32_t veil_node_read_dim(const veil_program *p, const veil_node *n, const veil_params *ps,
+                            unsigned pbs);
 
 /* The scale of node n's values: v is encrypted as v * Delta, Delta =
  * veil_delta(width) (veil/tfhe.h "encoding": one padding bit above). */

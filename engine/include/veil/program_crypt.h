@@ -38,10 +38,20 @@ size_t veil_program_ct_words(const veil_program *p);
 /* The program's key sets: parts[i] = partition i's parameter set (parts holds
  * VEIL_MAX_PARTITIONS); returns their count, 0 for a simulate-only program. */
 uint32_t veil_program_key_sets(const veil_program *p, const veil_params **parts);
+/* Rows of each partition's KSK (veil_partition.ksk_rows, D for a partition
+ * that does not say): rows holds VEIL_MAX_PARTITIONS; returns the count. */
+uint32_t veil_program_ksk_rows(const veil_program *p, uint32_t *rows);
 /* A secret key with exactly the program's partitions (seed NULL: the OS). */
 veil_status veil_program_keygen(const veil_program *p, const uint8_t *seed, veil_secret_key **out);
-/* VEIL_ERR_PARAMS unless the key's partition list is the program's; the
- * message names both lists. */
+/* The program's evaluation keys from its secret key sk: each partition's KSK
+ * of the program's rows (veil_program_ksk_rows). mask_seed / noise_seed as
+ * veil_eval_key_new_rows's. */
+veil_status veil_program_eval_key_new(const veil_program *p, const veil_secret_key *sk,
+                                      const uint8_t *mask_seed, const uint8_t *noise_seed,
+                                      veil_eval_key **out);
+/* VEIL_ERR_PARAMS unless the key's partition list is the program's and each
+ * partition's KSK has at least the rows the program reads; the message names
+ * both. */
 veil_status veil_program_check_eval_key(const veil_program *p, const veil_eval_key *ek);
 veil_status veil_program_check_secret_key(const veil_program *p, const veil_secret_key *sk);
 /* Bytes of the program's evaluation key file (seeded) and of the same keys

@@ -11,7 +11,11 @@
  *     0   8  magic           "VEILSK01" secret key, "VEILEK01" evaluation key,
  *                            "VEILCT01" ciphertext batch, "VEILCS01" seeded
  *                            ciphertext batch (fresh encryptions, see below)
- *     8   4  version         VEIL_SERIAL_KEY_VERSION (2) for keys,
+ *     8   4  version         VEIL_SERIAL_KEY_VERSION (2) for secret keys,
+ *                            VEIL_SERIAL_EVAL_KEY_VERSION (3) for evaluation
+ *                            keys (version 2 ones, whose KSKs all have D
+ *                            rows and no row table, still load, and are
+ *                            written back as version 3),
  *                            VEIL_SERIAL_VERSION (1) for batches. Version 1
  *                            keys (one parameter set, before key sets) are
  *                            refused with a message saying to regenerate them.
@@ -37,7 +41,8 @@
  *                            (G_X GGSWs: n_X, or (n_X/g) 2^g for a multi-bit set);
  *                            batch: count
  *   152   8  len_b           secret key: D = k_0*N_0 (master key bits); eval
- *                            key: words of KSK bodies, sum of D*l_ks_X; batch:
+ *                            key: words of KSK bodies, sum of R_X*l_ks_X
+ *                            (R_X: partition X's KSK rows); batch:
  *                            words stored per ciphertext (dim+1 raw, 1 seeded)
  *   160   4  dim             keys: D; batch: the LWE dimension of its
  *                            ciphertexts (n or k*N of its set)
@@ -66,10 +71,14 @@
  *               the master key bits (D), each packed 8 per byte, least
  *               significant bit first, the unused high bits of each part's
  *               last byte 0.
- *   eval key    the table, then per partition X, SEEDED: only the bodies.
+ *   eval key    the table, then the row table: P u32, R_X (1..D) the rows of
+ *               partition X's KSK, the master key's first R_X coefficients
+ *               (the widest value its PBS read, veil_partition.ksk_rows),
+ *               read with the table before the sizes are checked; then per
+ *               partition X, SEEDED: only the bodies.
  *               For each BSK GGSW i < G_X (multi-bit sets: GGSW q 2^g + t is
  *               group q's subset t, veil/tfhe.h), each row r < (k+1)*l_pbs: the body
- *               polynomial (N words); then for each KSK entry i < D, level
+ *               polynomial (N words); then for each KSK entry i < R_X, level
  *               j < l_ks: the body word, rounded to its top 32 bits
  *               (veil/ks32.h: the low 32 bits 0; a file with any of them
  *               set is refused). On load every mask is regenerated
@@ -90,7 +99,7 @@
  * veil_eval_key_regenerate_masks): per partition X, one veil_csprng seeded
  * with veil_eval_key_partition_seed(mask seed, X); first the BSK: for i < G_X,
  * for r < (k+1)*l_pbs: the k*N mask words of row r of GGSW i
- * (veil_csprng_fill_u64, k*N words at once); then the KSK: for i < D, for
+ * (veil_csprng_fill_u64, k*N words at once); then the KSK: for i < R_X, for
  * j < l_ks: the n mask words of entry (i, j).
  *
  * Files are written to a temporary file in the same directory, flushed, and
@@ -114,8 +123,9 @@
 extern "C" {
 #endif
 
-#define VEIL_SERIAL_VERSION 1u     /* ciphertext batches */
-#define VEIL_SERIAL_KEY_VERSION 2u /* secret and evaluation keys (key sets) */
+#define VEIL_SERIAL_VERSION 1u          /* ciphertext batches */
+#define VEIL_SERIAL_KEY_VERSION 2u      /* secret keys (key sets) */
+#define VEIL_SERIAL_EVAL_KEY_VERSION 3u /* evaluation keys (KSK rows per partition) */
 #define VEIL_SERIAL_HEADER_BYTES 176u
 #define VEIL_SERIAL_CHECKSUM_BYTES 32u
 #define VEIL_SERIAL_PARAMS_ID_BYTES 48u
@@ -159,12 +169,15 @@ veil_status veil_secret_key_load(const char *path, veil_secret_key **out);
  * key travels in veil_eval_key.key_fp (keygen: veil_secret_key_fingerprint). */
 
 /* Bytes of a serialized (seeded) evaluation key for the partitions
- * parts[0..n) and of the same key with every mask stored (what a raw format
- * would take), for reports; and one partition's share of the seeded file
- * (its table entry, BSK and KSK bodies) when it reads a master key of in_dim. */
-size_t veil_eval_key_serialized_bytes(const veil_params *const *parts, uint32_t n_parts);
-size_t veil_eval_key_raw_bytes(const veil_params *const *parts, uint32_t n_parts);
-size_t veil_eval_key_partition_serialized_bytes(const veil_params *p, uint32_t in_dim);
+ * parts[0..n), partition i's KSK of ksk_rows[i] rows (NULL: D each), and of
+ * the same key with every mask stored (what a raw format would take), for
+ * reports; and one partition's share of the seeded file (its table entries,
+ * BSK and KSK bodies) with a KSK of `rows` rows. */
+size_t veil_eval_key_serialized_bytes(const veil_params *const *parts, const uint32_t *ksk_rows,
+                                      uint32_t n_parts);
+size_t veil_eval_key_raw_bytes(const veil_params *const *parts, const uint32_t *ksk_rows,
+                               uint32_t n_parts);
+size_t veil_eval_key_partition_serialized_bytes(const veil_params *p, uint32_t rows);
 
 veil_status veil_eval_key_serialize(const veil_eval_key *ek, uint8_t **buf, size_t *len);
 /* The loaded key is prepared (bsk_fourier computed), ready for PBS. */

@@ -118,12 +118,16 @@ const veil_params *veil_secret_key_partition(const veil_secret_key *sk, uint32_t
  * fault). Points at no key bit. */
 volatile uint64_t *veil_secret_key_guard_for_test(veil_secret_key *sk);
 
-/* One partition's evaluation keys. The KSK has in_dim rows (the master
- * dimension D), each an LWE under s_X of dimension n_X; the BSK is n_X
- * GGSWs under S_X. PBS outputs have in_dim + 1 words (zero-extended). */
+/* One partition's evaluation keys. The KSK has ksk_rows rows (at most the
+ * master dimension D), each an LWE under s_X of dimension n_X: it keyswitches
+ * values whose masks are 0 past the master key's first ksk_rows
+ * coefficients (the widest value the partition's PBS read,
+ * veil_partition.ksk_rows); the BSK is n_X GGSWs under S_X. Ciphertexts
+ * read and PBS outputs have in_dim + 1 words (zero-extended). */
 typedef struct veil_pbs_key {
     const veil_params *params;
-    uint32_t in_dim; /* D */
+    uint32_t in_dim;   /* D */
+    uint32_t ksk_rows; /* <= in_dim */
     /* the mask stream of this partition: derived from the set's mask seed
      * (veil_eval_key_partition_seed), never stored on its own */
     uint8_t mask_seed[VEIL_SEED_BYTES];
@@ -134,7 +138,7 @@ typedef struct veil_pbs_key {
                           * interleaved natural order: veil_fft_ggsw_get,
                           * veil_fft_to_natural);
                           * NULL for a multi-bit set (veil_eval_key_prepare) */
-    uint64_t *ksk;       /* in_dim * l_ks * (n + 1) words, as made (keygen, load);
+    uint64_t *ksk;       /* ksk_rows * l_ks * (n + 1) words, as made (keygen, load);
                           * NULL once prepared */
     uint32_t *ksk32;     /* the same words rounded to their top 32 bits
                           * (veil/ks32.h): what the keyswitch reads and files
@@ -155,8 +159,13 @@ typedef struct veil_eval_key {
     uint8_t key_fp[VEIL_KEY_FP_BYTES];
 } veil_eval_key;
 
-/* Keys for every partition of sk. mask_seed / noise_seed NULL: from the OS.
+/* Keys for every partition of sk, partition i's KSK of ksk_rows[i] rows
+ * (1..D; ksk_rows NULL: D each). mask_seed / noise_seed NULL: from the OS.
  * Only tests pass noise_seed. */
+veil_status veil_eval_key_new_rows(const veil_secret_key *sk, const uint32_t *ksk_rows,
+                                   const uint8_t *mask_seed, const uint8_t *noise_seed,
+                                   veil_eval_key **out);
+/* veil_eval_key_new_rows with every KSK of D rows. */
 veil_status veil_eval_key_new(const veil_secret_key *sk, const uint8_t *mask_seed,
                               const uint8_t *noise_seed, veil_eval_key **out);
 void veil_eval_key_free(veil_eval_key *ek);
@@ -172,12 +181,14 @@ void veil_eval_key_partition_seed(const uint8_t set_seed[VEIL_SEED_BYTES], uint3
  * the one fixed order keygen uses (so a seeded key stores only bodies and the
  * seed): per partition, one ChaCha20 stream seeded with its partition seed;
  * first the BSK (for i < n, for row r < (k+1)*l: k*N words), then the KSK
- * (for i < in_dim, for j < l_ks: n words). */
+ * (for i < ksk_rows, for j < l_ks: n words). */
 veil_status veil_eval_key_regenerate_masks(veil_eval_key *ek);
 /* Allocates a set for parts[0..n_parts) (bsk and ksk zeroed, bsk_fourier
- * NULL); in_dim = parts[0]'s k*N. Same checks as veil_secret_key_new_set. */
+ * NULL); in_dim = parts[0]'s k*N, partition i's KSK of ksk_rows[i] rows
+ * (1..in_dim; ksk_rows NULL: in_dim each). Same checks as
+ * veil_secret_key_new_set. */
 veil_status veil_eval_key_alloc(const veil_params *const *parts, uint32_t n_parts,
-                                veil_eval_key **out);
+                                const uint32_t *ksk_rows, veil_eval_key **out);
 /* Recomputes every partition's bsk_fourier from bsk and ksk32 from ksk
  * (after loading), and frees ksk; a multi-bit partition keeps only its standard-domain bsk
  * (bsk_fourier NULL): its PBS sums each group's GGSWs exactly there and
@@ -190,15 +201,16 @@ veil_status veil_pbs_key_prepare_ksk32(veil_pbs_key *pk);
 /* GGSWs in a bootstrapping key: n, or (n/g) 2^g for a multi-bit set. */
 size_t veil_eval_key_bsk_ggsws(const veil_params *p);
 size_t veil_eval_key_bsk_words(const veil_params *p);
-/* KSK words of a partition with set p reading a master key of in_dim. */
-size_t veil_eval_key_ksk_words(const veil_params *p, uint32_t in_dim);
+/* KSK words of a partition with set p keyswitching rows rows of the
+ * master key. */
+size_t veil_eval_key_ksk_words(const veil_params *p, uint32_t rows);
 /* Bytes a prepared partition key takes in memory: the BSK in both domains
  * (N doubles a polynomial in the Fourier one; a multi-bit set keeps only the
- * standard one, veil_eval_key_prepare) and the KSK of in_dim rows in 32-bit
+ * standard one, veil_eval_key_prepare) and the KSK of `rows` rows in 32-bit
  * words (ksk32). The
  * compiler's key budget and `veil compile`'s key report both use it;
  * tests/test_key_memory.c measures it against keygen's allocations. */
-size_t veil_eval_key_prepared_bytes(const veil_params *p, uint32_t in_dim);
+size_t veil_eval_key_prepared_bytes(const veil_params *p, uint32_t rows);
 /* VEIL_ERR_PARAMS unless ek's partition list is exactly parts[0..n) (same
  * sets, same order); the message names both lists. */
 veil_status veil_eval_key_check_partitions(const veil_eval_key *ek, const veil_params *const *parts,
@@ -283,24 +295,37 @@ void veil_lwe_add_plain(uint64_t *ct, uint64_t plaintext, uint32_t d);
 void veil_lwe_dot(uint64_t *out, const uint64_t *cts, const int64_t *w, size_t count, uint32_t d);
 
 /* ---- keyswitch ------------------------------------------------------------ */
+/* 1 + the index of ct's last mask word that is not 0 (0 for a zero mask;
+ * ct: dim + 1 words). */
+uint32_t veil_lwe_mask_end(const uint64_t *ct, uint32_t dim);
+/* The rows a keyswitch of ct (pk->in_dim + 1 words) with pk reads: up to
+ * its mask's end, at most pk->ksk_rows. Mask words past ksk_rows are not
+ * read: a program's values there are 0 (the compiler sizes each KSK by the
+ * widest value its partition reads), and any other ciphertext is outside
+ * what the key was made for. */
+uint32_t veil_keyswitch_rows(const veil_pbs_key *pk, const uint64_t *ct);
 /* Master key (pk->in_dim) -> the partition's small key (n), on the top 32
  * bits of every word (veil/ks32.h: the key's ksk32, each output word's low
- * half 0). */
+ * half 0), reading veil_keyswitch_rows of the key. */
 void veil_keyswitch(const veil_pbs_key *pk, const uint64_t *in_big, uint64_t *out_small);
 /* count keyswitches, ciphertexts contiguous in and out, in lockstep groups
- * of 8: each key row is read once a group, for all its ciphertexts. */
+ * of VEIL_KS_LANES: each key row is read once a group, for all its
+ * ciphertexts, and only up to the group's widest veil_keyswitch_rows: a
+ * value under a prefix of the master key reads only that prefix's rows. */
 void veil_keyswitch_many(const veil_pbs_key *pk, const uint64_t *in_big, size_t count,
                          uint64_t *out_small);
 /* One share of a keyswitch, for splitting one over threads: out (n+1 words)
- * = the contribution of input coefficients [begin, end) alone, body word 0.
- * veil_keyswitch's result is, mod 2^64, the sum of the shares of any split
- * of [0, in_dim) plus veil_ks32_body(in_big[in_dim]) (veil/ks32.h) on the body: the
- * same bits however split. */
+ * = the contribution of input coefficients [begin, end) alone (end <=
+ * pk->ksk_rows), body word 0. veil_keyswitch's result is, mod 2^64, the sum
+ * of the shares of any split of [0, veil_keyswitch_rows) plus
+ * veil_ks32_body(in_big[in_dim]) (veil/ks32.h) on the body: the same bits
+ * however split. */
 void veil_keyswitch_part(const veil_pbs_key *pk, const uint64_t *in_big, uint32_t begin,
                          uint32_t end, uint64_t *out_small);
 /* Words begin .. begin + count - 1 of pk's 32-bit keyswitching key
- * widened to 64 (veil_ks32_word): the key a 64-bit product multiplies to
- * give veil_keyswitch's words bit for bit (the CUDA kernel's). */
+ * widened to 64 (veil_ks32_word), as if it had in_dim rows (the rows past
+ * ksk_rows 0): the key a 64-bit product multiplies to give veil_keyswitch's
+ * words bit for bit (the CUDA kernel's, which reads in_dim rows). */
 void veil_keyswitch_key_wide(const veil_pbs_key *pk, size_t begin, size_t count, uint64_t *out);
 
 /* ---- lookup tables -------------------------------------------------------- */

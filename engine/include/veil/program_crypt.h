@@ -24,6 +24,7 @@
 
 #include "veil/params.h"
 #include "veil/program.h"
+#include "veil/serialize.h"
 #include "veil/status.h"
 #include "veil/tfhe.h"
 
@@ -63,6 +64,25 @@ veil_status veil_program_encrypt(const veil_program *p, veil_encryptor *enc,
 /* Decrypts batch samples of output i (veil_program_decode of each phase). */
 veil_status veil_program_decrypt(const veil_program *p, const veil_secret_key *sk, uint32_t output,
                                  const uint64_t *cts, size_t batch, int64_t *values);
+
+/* The server's check of a client's inputs against the program's input width
+ * (veil_program.input_width, w): veil_program_encrypt encrypts under the
+ * master key's first w coefficients, so every input mask is 0 from word w to
+ * D - 1, and the compiler's noise model counts on it (a read's keyswitch
+ * rows, veil_node.key_dim). An input with a nonzero word there decrypts with
+ * noise past the model (its results wrong with unmodelled probability) and
+ * costs more keyswitch work, so whatever evaluates a client's ciphertexts
+ * (veil-server and the Triton backend, host/server/request.c) refuses it.
+ * cts: count ciphertexts of veil_program_ct_words(p) words. VEIL_ERR_ARG
+ * naming the first offending ciphertext (its index in cts), its word and the
+ * width; VEIL_OK at once when the program has no width (0 or D). O(D - w)
+ * reads a ciphertext. */
+veil_status veil_program_check_inputs(const veil_program *p, const uint64_t *cts, size_t count);
+/* The same on a batch of dimension D, after its mask_width: a batch whose
+ * masks were drawn over more than w words (a seeded batch's header field,
+ * serialize.h; 0, all D words, is read word by word like a raw batch's) is
+ * refused naming both widths before a word is read. */
+veil_status veil_program_check_input_batch(const veil_program *p, const veil_ct_batch *b);
 
 #ifdef __cplusplus
 }

@@ -8,9 +8,11 @@
  * as v * Delta of its input node (Delta = 2^(63 - width), veil_node_delta)
  * and encrypts it under the big (master) key; veil_program_decrypt takes the
  * phase of each output ciphertext and decodes it with the output node's
- * Delta and compiled range (veil_program_decode). This is the one place the
- * program's encoding meets the keys: the CLI, the client library, the
- * server, the Triton backend, the benchmarks and the tests call these.
+ * Delta and compiled range (veil_program_decode). And the server's side of
+ * the encryption: veil_program_check_inputs, that a client's inputs keep the
+ * program's input width. This is the one place the program's encoding meets
+ * the keys: the CLI, the client library, the server, the Triton backend, the
+ * benchmarks and the tests call these.
  *
  * Ciphertexts are big-key LWEs of veil_program_ct_words(p) words, input i of
  * a batch being batch * veil_program_input_size(p, i) of them, sample-major,

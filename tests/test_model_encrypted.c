@@ -7,7 +7,8 @@
  * 2) and in 1-bit chunks, whose sign reads run on a precision-0 set
  * (--chunk-bits 1), and approximate rounding (its disagreement
  * with simulate under a binomial bound of the modelled rate); plus the plan's and
- * client helpers' argument errors. The bigger models run the same check in
+ * client helpers' argument errors, and the server's check that inputs keep
+ * the program's input width. The bigger models run the same check in
  * test_model_encrypted_slow.c (label slow). */
 #include "model_encrypted_common.h"
 
@@ -113,6 +114,120 @@ static void test_narrow_inputs(void) {
     veil_secret_key_free(sk);
     veil_program_free(p);
     check("inputs under 2048 coefficients", m, &o, 4, 4, 1.0);
+    veil_model_free(m);
+}
+
+/* The server's check of inputs against the input width
+ * (veil_program_check_inputs, veil_program_check_input_batch): tiny rounded
+ * to 3 bits encrypts its inputs under 1536 of the master key's 2048
+ * coefficients. The client's batch passes, raw and through its seeded form;
+ * one nonzero mask word past the width is refused naming the ciphertext, the
+ * word and the width, wherever it is (the first word past the width, the
+ * last before the body); seeded batches drawn over more words than the width
+ * (mask width 0 = all D, or one between) are refused; a program of the whole
+ * key checks nothing. */
+static void test_input_width_check(void) {
+    veil_model *m = veil_test_load_model("models/tiny.h5");
+    veil_compile_options o;
+    veil_compile_options_default(&o);
+    o.rounding_bits = 3;
+    veil_program *p = NULL, *whole = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &p), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, NULL, &whole), VEIL_OK);
+    const uint32_t D = veil_params_big_dim(p->params), w = p->input_width;
+    CU_ASSERT_FATAL(w > 0 && w < D);
+    CU_ASSERT_EQUAL(whole->input_width, 0);
+    veil_secret_key *sk = NULL;
+    uint8_t seed[32], ms[32], ns[32];
+    veil_test_seed_bytes(80, seed);
+    veil_test_seed_bytes(81, ms);
+    veil_test_seed_bytes(82, ns);
+    CU_ASSERT_EQUAL_FATAL(veil_program_keygen(p, seed, &sk), VEIL_OK);
+    veil_encryptor *enc = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_encryptor_new(ms, ns, &enc), VEIL_OK);
+    const size_t lwe = veil_program_ct_words(p), n = 2;
+    const size_t count = n * veil_program_input_size(p, 0);
+    CU_ASSERT_FATAL(p->n_inputs == 1 && count >= 2);
+    veil_ct_batch *b = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_ct_batch_new(p->params, D, count, &b), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(veil_program_encrypt(p, enc, sk, 0, m->golden.inputs[0], n, b->data),
+                          VEIL_OK);
+    veil_encryptor_free(enc);
+    b->mask_width = w;
+    CU_ASSERT_EQUAL(veil_program_check_inputs(p, b->data, count), VEIL_OK);
+    CU_ASSERT_EQUAL(veil_program_check_input_batch(p, b), VEIL_OK);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    veil_ct_batch *c = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_ct_batch_serialize_seeded(b, ms, &buf, &len), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(veil_ct_batch_deserialize(buf, len, &c), VEIL_OK);
+    CU_ASSERT_EQUAL(c->mask_width, w);
+    CU_ASSERT_EQUAL(veil_program_check_input_batch(p, c), VEIL_OK);
+    veil_ct_batch_free(c);
+    veil_serial_buffer_free(buf, len);
+    /* one word past the width: the first there, then the last */
+    const struct {
+        size_t ct;
+        uint32_t word;
+    } bad[] = {{1, w}, {count - 1, D - 1}};
+    for (size_t t = 0; t < sizeof bad / sizeof bad[0]; t++) {
+        uint64_t *word = &b->data[bad[t].ct * lwe + bad[t].word];
+        *word = 1;
+        char want[96];
+        snprintf(want, sizeof want, "ciphertext %zu: mask word %u is not 0", bad[t].ct,
+                 bad[t].word);
+        CU_ASSERT_EQUAL(veil_program_check_inputs(p, b->data, count), VEIL_ERR_ARG);
+        CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), want));
+        CU_ASSERT_EQUAL(veil_program_check_input_batch(p, b), VEIL_ERR_ARG);
+        CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), want));
+        snprintf(want, sizeof want, "input width %u", w);
+        CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), want));
+        *word = 0;
+    }
+    /* words the client draws (below the width) and the body are the client's */
+    b->data[w - 1] ^= 1;
+    b->data[D] ^= 1;
+    CU_ASSERT_EQUAL(veil_program_check_input_batch(p, b), VEIL_OK);
+    /* seeded batches drawn over all D words (mask width 0) and over w + 256:
+     * their masks past the width are the seed's stream */
+    const uint32_t widths[] = {0, w + 256};
+    for (size_t t = 0; t < 2; t++) {
+        CU_ASSERT_EQUAL_FATAL(veil_encryptor_new(ms, ns, &enc), VEIL_OK);
+        const veil_params *is = veil_program_input_set(p);
+        for (size_t i = 0; i < count; i++)
+            veil_encrypt_big_prefix(enc, sk, widths[t] ? widths[t] : D, &is->glwe_noise, 0,
+                                    b->data + i * lwe);
+        veil_encryptor_free(enc);
+        b->mask_width = widths[t];
+        CU_ASSERT_EQUAL_FATAL(veil_ct_batch_serialize_seeded(b, ms, &buf, &len), VEIL_OK);
+        CU_ASSERT_EQUAL_FATAL(veil_ct_batch_deserialize(buf, len, &c), VEIL_OK);
+        CU_ASSERT_EQUAL(veil_program_check_input_batch(p, c), VEIL_ERR_ARG);
+        char want[96];
+        if (widths[t])
+            snprintf(want, sizeof want, "masks drawn over %u words", widths[t]);
+        else
+            snprintf(want, sizeof want, "ciphertext 0: mask word %u is not 0", w);
+        CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), want));
+        if (!strstr(veil_error_message(), want))
+            fprintf(stderr, "\n  %s lacks \"%s\"", veil_error_message(), want);
+        veil_ct_batch_free(c);
+        veil_serial_buffer_free(buf, len);
+    }
+    /* a batch of another dimension */
+    b->dim = D / 2;
+    CU_ASSERT_EQUAL(veil_program_check_input_batch(p, b), VEIL_ERR_ARG);
+    b->dim = D;
+    /* the whole key: any mask */
+    const size_t wl = veil_program_ct_words(whole);
+    uint64_t *all = malloc(count * wl * sizeof *all);
+    CU_ASSERT_FATAL(all != NULL);
+    memset(all, 0xa5, count * wl * sizeof *all);
+    CU_ASSERT_EQUAL(veil_program_check_inputs(whole, all, count), VEIL_OK);
+    free(all);
+    veil_ct_batch_free(b);
+    veil_secret_key_free(sk);
+    veil_program_free(whole);
+    veil_program_free(p);
     veil_model_free(m);
 }
 
@@ -369,5 +484,6 @@ int main(void) {
     VEIL_ADD_TEST(s, test_tiny_approximate);
     VEIL_ADD_TEST(s, test_tiny_outside_calibration);
     VEIL_ADD_TEST(s, test_narrow_inputs);
+    VEIL_ADD_TEST(s, test_input_width_check);
     return veil_test_run();
 }

@@ -8,7 +8,8 @@
  *   16 concurrent clients under two keys (dynamic batching, never mixing keys,
  *   LRU of one plan so keys are evicted and reloaded);
  *   truncated / bit-flipped / wrong-kind / wrong-params / wrong-model /
- *   wrong-key batches, unknown key ids, oversized bodies, a secret-key upload:
+ *   wrong-key batches, unknown key ids, oversized bodies, a secret-key upload,
+ *   a mask word past the program's input width (a narrow program's server):
  *   the right status, and the server keeps serving;
  *   per-request timeout (504), full queue (503);
  *   a stalled client is closed after the read timeout while health and
@@ -512,6 +513,81 @@ static void test_bad_requests(void) {
     CU_ASSERT(roundtrip(g_dir_a, g_id_a, 1, 2) > 0);
     free(bad);
     veil_serial_buffer_free(good, len);
+}
+
+/* A program with an input width (tiny rounded to 3 bits: inputs under 1536 of
+ * the master key's 2048 coefficients), on its own server: the client's batch
+ * is answered; the same batch with one mask word past the width set, sent
+ * raw, is refused 400 mask_past_width naming the ciphertext, the word and the
+ * width, before it is queued (no batch runs); the server keeps serving. */
+static void test_mask_past_width(void) {
+    veil_server_options o;
+    server_options(&o);
+    o.compile.rounding_bits = 3;
+    char keys[320], dir[320];
+    snprintf(keys, sizeof keys, "%s/keys-narrow", g_tmp);
+    snprintf(dir, sizeof dir, "%s/client-narrow", g_tmp);
+    o.keys_dir = keys;
+    veil_server *s2 = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_server_start(&o, &s2), VEIL_OK);
+    const uint16_t port = veil_server_port(s2);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u", port);
+    veil_client *c = NULL;
+    veil_secret_key *sk = NULL;
+    veil_ct_batch *b = NULL;
+    uint8_t *body = NULL, *bad = NULL;
+    size_t len = 0, bad_len = 0;
+    veil_keygen_info info;
+    veil_remote_options ro;
+    veil_remote_options_default(&ro);
+    char id[VEIL_KEY_ID_CHARS + 1], h[96];
+    int up = 0;
+    if (veil_client_open(veil_test_path("models/tiny.h5"), &o.compile, &c) ||
+        veil_client_keygen(c, dir, 0, &info) || veil_remote_ensure_key(url, dir, &ro, id, &up) ||
+        veil_client_load_secret_key(c, dir, &sk)) {
+        fprintf(stderr, "narrow client: %s\n", veil_error_message());
+        CU_FAIL("narrow client");
+        goto out;
+    }
+    const uint32_t D = veil_params_big_dim(c->prog->params), w = c->prog->input_width;
+    CU_ASSERT_FATAL(w > 0 && w < D);
+    const int64_t *in[1] = {c->model->golden.inputs[0]};
+    CU_ASSERT_EQUAL_FATAL(veil_client_encrypt(c, sk, in, 2, &body, &len), VEIL_OK);
+    snprintf(h, sizeof h, "X-Veil-Key-Id: %s\r\n", id);
+    http_res r;
+    CU_ASSERT_EQUAL(http_raw_port(port, "POST", "/v1/infer", h, body, len, 1, 0, &r), 0);
+    expect(r.status, 200, &r, NULL, "narrow inputs");
+    http_res_free(&r);
+    CU_ASSERT_EQUAL_FATAL(veil_ct_batch_deserialize(body, len, &b), VEIL_OK);
+    const size_t k = (size_t)b->count - 1;
+    b->data[k * (D + 1) + w + 3] = 1;
+    CU_ASSERT_EQUAL_FATAL(veil_ct_batch_serialize(b, &bad, &bad_len), VEIL_OK);
+    uint64_t batches = 0;
+    veil_server_stats st;
+    veil_server_get_stats(s2, &st);
+    batches = st.batches;
+    CU_ASSERT_EQUAL(http_raw_port(port, "POST", "/v1/infer", h, bad, bad_len, 1, 0, &r), 0);
+    expect(r.status, 400, &r, "mask_past_width", "a mask word past the width");
+    char want[96];
+    snprintf(want, sizeof want, "ciphertext %zu: mask word %u is not 0", k, w + 3);
+    CU_ASSERT_PTR_NOT_NULL(r.body ? strstr(r.body, want) : NULL);
+    snprintf(want, sizeof want, "input width %u", w);
+    CU_ASSERT_PTR_NOT_NULL(r.body ? strstr(r.body, want) : NULL);
+    http_res_free(&r);
+    veil_server_get_stats(s2, &st);
+    CU_ASSERT_EQUAL(st.batches, batches);
+    /* still serving */
+    CU_ASSERT_EQUAL(http_raw_port(port, "POST", "/v1/infer", h, body, len, 1, 0, &r), 0);
+    expect(r.status, 200, &r, NULL, "narrow inputs again");
+    http_res_free(&r);
+out:
+    veil_serial_buffer_free(bad, bad_len);
+    veil_serial_buffer_free(body, len);
+    veil_ct_batch_free(b);
+    veil_secret_key_free(sk);
+    veil_client_free(c);
+    veil_server_stop(s2);
 }
 
 typedef struct queue_arg {
@@ -1319,6 +1395,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_keys_and_roundtrip);
     VEIL_ADD_TEST(s, test_concurrent_clients);
     VEIL_ADD_TEST(s, test_bad_requests);
+    VEIL_ADD_TEST(s, test_mask_past_width);
     VEIL_ADD_TEST(s, test_timeout_and_queue);
     VEIL_ADD_TEST(s, test_request_larger_than_batch);
     VEIL_ADD_TEST(s, test_compile_options_mismatch);

@@ -10,8 +10,9 @@
  *   instance so keys are evicted and reloaded), every decrypted result equal
  *   to simulate;
  *   an unknown key id, a result batch sent as input (wrong model), a
- *   truncated batch, an evaluation key as a batch, a secret-key upload: each a
- *   Triton error carrying veil's message, and the server keeps serving;
+ *   truncated batch, an evaluation key as a batch, a secret-key upload, a
+ *   mask word past a narrow program's input width (a third tritonserver):
+ *   each a Triton error carrying veil's message, and the server keeps serving;
  *   deploy/triton/client.py (tritonclient) round trip;
  *   a second tritonserver sharing the key store serves the key uploaded to
  *   the first.
@@ -58,7 +59,9 @@ static void triton_options(veil_remote_options *ro) {
     ro->timeout_s = 300;
 }
 
-static veil_status start(const char *repo, const char *log, veil_triton_server *s) {
+/* extra: more parameters (compile options), or NULL */
+static veil_status start_with(const char *repo, const char *log, const char *extra,
+                              veil_triton_server *s) {
     veil_triton_repo_options o = {0};
     o.name = "tiny";
     o.model_path = veil_test_path("models/tiny.h5");
@@ -67,11 +70,19 @@ static veil_status start(const char *repo, const char *log, veil_triton_server *
     o.max_queue_delay_us = 200000; /* let the 4 clients' requests meet */
     o.max_batch = 8;
     /* one resident key per instance: the two clients' keys evict each other */
-    o.extra = "parameters: { key: \"key_cache\" value: { string_value: \"1\" } }\n";
+    char params[512];
+    snprintf(params, sizeof params,
+             "parameters: { key: \"key_cache\" value: { string_value: \"1\" } }\n%s",
+             extra ? extra : "");
+    o.extra = params;
     VEIL_TRY(veil_triton_repo_write(repo, &o));
     char path[400];
     snprintf(path, sizeof path, "%s/%s", g_tmp, log);
     return veil_triton_server_start(&g_env, repo, VEIL_TRITON_BACKEND_DIR, "tiny", path, 180, s);
+}
+
+static veil_status start(const char *repo, const char *log, veil_triton_server *s) {
+    return start_with(repo, log, NULL, s);
 }
 
 static int suite_init(void) {
@@ -321,6 +332,79 @@ static void test_bad_inputs(void) {
     CU_ASSERT_EQUAL(roundtrip(g_a.url, g_id, 1, 1), 0);
 }
 
+/* A program with an input width (tiny rounded to 3 bits: inputs under 1536 of
+ * the master key's 2048 coefficients) on a third tritonserver: the client's
+ * batch is answered; the same batch with its last ciphertext's last mask
+ * word set, sent raw, is refused with veil's mask_past_width naming the row,
+ * the ciphertext, the word and the width; the server keeps serving. */
+static void test_mask_past_width(void) {
+    char repo[320], dir[320];
+    snprintf(repo, sizeof repo, "%s/repo-narrow", g_tmp);
+    snprintf(dir, sizeof dir, "%s/client-narrow", g_tmp);
+    veil_triton_server t = {0};
+    veil_status st =
+        start_with(repo, "triton-narrow.log",
+                   "parameters: { key: \"rounding_bits\" value: { string_value: \"3\" } }\n", &t);
+    if (st) fprintf(stderr, "%s\n", veil_error_message());
+    CU_ASSERT_EQUAL_FATAL(st, VEIL_OK);
+    veil_compile_options co;
+    veil_compile_options_default(&co);
+    co.rounding_bits = 3;
+    veil_client *c = NULL;
+    veil_secret_key *sk = NULL;
+    veil_ct_batch *b = NULL;
+    uint8_t *body = NULL, *bad = NULL, *resp = NULL;
+    size_t len = 0, bad_len = 0, resp_len = 0;
+    veil_keygen_info info;
+    veil_remote_options ro;
+    triton_options(&ro);
+    char id[VEIL_KEY_ID_CHARS + 1];
+    int up = 0;
+    if (veil_client_open(veil_test_path("models/tiny.h5"), &co, &c) ||
+        veil_client_keygen(c, dir, 0, &info) || veil_remote_ensure_key(t.url, dir, &ro, id, &up) ||
+        veil_client_load_secret_key(c, dir, &sk)) {
+        fprintf(stderr, "narrow client: %s\n", veil_error_message());
+        CU_FAIL("narrow client");
+        goto out;
+    }
+    const uint32_t D = veil_params_big_dim(c->prog->params), w = c->prog->input_width;
+    CU_ASSERT_FATAL(w > 0 && w < D);
+    const int64_t *in[1] = {c->model->golden.inputs[0]};
+    CU_ASSERT_EQUAL_FATAL(veil_client_encrypt(c, sk, in, 1, &body, &len), VEIL_OK);
+    CU_ASSERT_EQUAL(veil_remote_infer(t.url, id, body, len, &ro, &resp, &resp_len, NULL), VEIL_OK);
+    free(resp);
+    resp = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_ct_batch_deserialize(body, len, &b), VEIL_OK);
+    const size_t k = (size_t)b->count - 1;
+    b->data[k * (D + 1) + D - 1] = 1;
+    CU_ASSERT_EQUAL_FATAL(veil_ct_batch_serialize(b, &bad, &bad_len), VEIL_OK);
+    CU_ASSERT_NOT_EQUAL(veil_remote_infer(t.url, id, bad, bad_len, &ro, &resp, &resp_len, NULL),
+                        VEIL_OK);
+    const char *msg = veil_error_message();
+    char want[96];
+    snprintf(want, sizeof want, "CT_BATCH row 0: batch: ciphertext %zu: mask word %u is not 0", k,
+             D - 1);
+    if (!strstr(msg, "mask_past_width") || !strstr(msg, want))
+        fprintf(stderr, "expected mask_past_width and '%s' in: %s\n", want, msg);
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, "mask_past_width"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, want));
+    snprintf(want, sizeof want, "input width %u", w);
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, want));
+    free(resp);
+    resp = NULL;
+    /* still serving */
+    CU_ASSERT(veil_triton_server_alive(&t));
+    CU_ASSERT_EQUAL(veil_remote_infer(t.url, id, body, len, &ro, &resp, &resp_len, NULL), VEIL_OK);
+out:
+    free(resp);
+    veil_serial_buffer_free(bad, bad_len);
+    veil_serial_buffer_free(body, len);
+    veil_ct_batch_free(b);
+    veil_secret_key_free(sk);
+    veil_client_free(c);
+    veil_triton_server_stop(&t);
+}
+
 /* deploy/triton/client.py (tritonclient) against server A: a batch from
  * veil's client library in, the result decrypted here. */
 static void test_python_client(void) {
@@ -402,6 +486,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_upload_and_roundtrip);
     VEIL_ADD_TEST(s, test_concurrent_clients);
     VEIL_ADD_TEST(s, test_bad_inputs);
+    VEIL_ADD_TEST(s, test_mask_past_width);
     VEIL_ADD_TEST(s, test_python_client);
     VEIL_ADD_TEST(s, test_shared_key_store);
     return veil_test_run();

@@ -1,7 +1,8 @@
 /* program_crypt.c — a compiled program's key sets and its client side:
  * keygen and key checks for the program's partitions, encrypt (v * Delta of
  * the input node) and decrypt/decode (the output node's Delta and compiled
- * range). See veil/program_crypt.h; the encoding is veil/program.h's. */
+ * range), and the server's check that inputs keep the program's input
+ * width. See veil/program_crypt.h; the encoding is veil/program.h's. */
 #include <stdio.h>
 
 #include "veil/program.h"
@@ -208,4 +209,43 @@ veil_status veil_program_decrypt(const veil_program *p, const veil_secret_key *s
     for (size_t i = 0; i < count; i++)
         values[i] = veil_program_decode(p, output, veil_phase_big(sk, cts + i * lwe));
     return VEIL_OK;
+}
+
+veil_status veil_program_check_inputs(const veil_program *p, const uint64_t *cts, size_t count) {
+    if (!p || !p->params || (count && !cts))
+        return veil_error(VEIL_ERR_ARG, "veil_program_check_inputs: bad argument");
+    const uint32_t D = veil_params_big_dim(p->params), w = p->input_width;
+    if (w == 0 || w >= D) return VEIL_OK;
+    const size_t lwe = veil_program_ct_words(p);
+    for (size_t i = 0; i < count; i++) {
+        const uint64_t *a = cts + i * lwe;
+        for (uint32_t j = w; j < D; j++)
+            if (a[j])
+                return veil_error(VEIL_ERR_ARG,
+                                  "ciphertext %zu: mask word %u is not 0, past the program's "
+                                  "input width %u (inputs are encrypted under the first %u of "
+                                  "the master key's %u coefficients, their masks 0 after)",
+                                  i, j, w, w, D);
+    }
+    return VEIL_OK;
+}
+
+veil_status veil_program_check_input_batch(const veil_program *p, const veil_ct_batch *b) {
+    if (!p || !p->params || !b || (b->count && !b->data))
+        return veil_error(VEIL_ERR_ARG, "veil_program_check_input_batch: bad argument");
+    const uint32_t D = veil_params_big_dim(p->params), w = p->input_width;
+    if (b->dim != D)
+        return veil_error(VEIL_ERR_ARG,
+                          "ciphertext batch of dimension %u, the program's inputs are big-key "
+                          "LWEs of dimension %u",
+                          b->dim, D);
+    if (w == 0 || w >= D) return VEIL_OK;
+    if (b->mask_width > w)
+        return veil_error(VEIL_ERR_ARG,
+                          "masks drawn over %u words (seeded batch's mask width), past the "
+                          "program's input width %u (inputs are encrypted under the first %u of "
+                          "the master key's %u coefficients, their masks 0 after)",
+                          b->mask_width, w, w, D);
+    /* a batch's count * (dim + 1) words fit size_t (veil_ct_batch_new) */
+    return veil_program_check_inputs(p, b->data, (size_t)b->count);
 }

@@ -172,6 +172,9 @@ int srv_parse_infer_batch(const srv_program_info *pi, const uint8_t *body, size_
         rc = srv_fail(e, 403, "key_mismatch",
                       "batch: encrypted under another secret key than the evaluation key of this "
                       "key id");
+    /* masks 0 past the program's input width, as its noise model assumes */
+    else if (veil_program_check_input_batch(pi->prog, b) != VEIL_OK)
+        rc = srv_fail(e, 400, "mask_past_width", "batch: %s", veil_error_message());
     if (rc) {
         veil_ct_batch_free(b);
         return rc;

@@ -13,8 +13,9 @@
  *                  the sample-major layout of veil/deploy.h)
  *     Output RESULT, TYPE_STRING [1]: the serialized result batch. Every row
  *     is checked as veil-server checks a POST /v1/infer body (parameter set,
- *     program fingerprint, key fingerprint, whole samples) and refused with
- *     veil's message as a Triton error.
+ *     program fingerprint, key fingerprint, whole samples, every mask 0 past
+ *     the program's input width: srv_parse_infer_batch) and refused with
+ *     veil's message, naming the row, as a Triton error.
  *   keys (role "keys", the model veil_keys): input EVAL_KEY, TYPE_STRING [1],
  *     a seeded evaluation key for the model's parameter set (its own
  *     model.h5 and compile options tell which); output KEY_ID, its new id.
@@ -84,15 +85,16 @@ static TRITONSERVER_Error *vt_error(TRITONSERVER_Error_Code code, const char *fm
 }
 
 /* veil-server's HTTP status of a refusal, as a Triton error code. */
+static TRITONSERVER_Error_Code vt_srv_code(const srv_error *e) {
+    if (e->status == 404) return TRITONSERVER_ERROR_NOT_FOUND;
+    if (e->status == 400 || e->status == 403 || e->status == 413)
+        return TRITONSERVER_ERROR_INVALID_ARG;
+    if (e->status == 503) return TRITONSERVER_ERROR_UNAVAILABLE;
+    return TRITONSERVER_ERROR_INTERNAL;
+}
+
 static TRITONSERVER_Error *vt_srv_error(const srv_error *e) {
-    TRITONSERVER_Error_Code code = TRITONSERVER_ERROR_INTERNAL;
-    if (e->status == 404)
-        code = TRITONSERVER_ERROR_NOT_FOUND;
-    else if (e->status == 400 || e->status == 403 || e->status == 413)
-        code = TRITONSERVER_ERROR_INVALID_ARG;
-    else if (e->status == 503)
-        code = TRITONSERVER_ERROR_UNAVAILABLE;
-    return vt_error(code, "veil %s: %s", e->code, e->message);
+    return vt_error(vt_srv_code(e), "veil %s: %s", e->code, e->message);
 }
 
 /* ---- model and instance state ------------------------------------------------- */
@@ -740,7 +742,8 @@ static TRITONSERVER_Error *vt_read_request(vt_instance *s, TRITONBACKEND_Request
         }
         if (srv_parse_infer_batch(&left, cts.elem[i], cts.len[i], info.key_fp, &row->in,
                                   &row->samples, &se)) {
-            e = vt_srv_error(&se);
+            /* a request holds several batches: name the one refused */
+            e = vt_error(vt_srv_code(&se), "veil %s: CT_BATCH row %zu: %s", se.code, i, se.message);
             break;
         }
         left.max_samples -= row->samples;

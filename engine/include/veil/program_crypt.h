@@ -8,9 +8,11 @@
  * as v * Delta of its input node (Delta = 2^(63 - width), veil_node_delta)
  * and encrypts it under the big (master) key; veil_program_decrypt takes the
  * phase of each output ciphertext and decodes it with the output node's
- * Delta and compiled range (veil_program_decode). This is the one place the
- * program's encoding meets the keys: the CLI, the client library, the
- * server, the Triton backend, the benchmarks and the tests call these.
+ * Delta and compiled range (veil_program_decode). And the server's side of
+ * the encryption: veil_program_check_inputs, that a client's inputs keep the
+ * program's input width. This is the one place the program's encoding meets
+ * the keys: the CLI, the client library, the server, the Triton backend, the
+ * benchmarks and the tests call these.
  *
  * Ciphertexts are big-key LWEs of veil_program_ct_words(p) words, input i of
  * a batch being batch * veil_program_input_size(p, i) of them, sample-major,
@@ -24,6 +26,7 @@
 
 #include "veil/params.h"
 #include "veil/program.h"
+#include "veil/serialize.h"
 #include "veil/status.h"
 #include "veil/tfhe.h"
 
@@ -73,6 +76,25 @@ veil_status veil_program_encrypt(const veil_program *p, veil_encryptor *enc,
 /* Decrypts batch samples of output i (veil_program_decode of each phase). */
 veil_status veil_program_decrypt(const veil_program *p, const veil_secret_key *sk, uint32_t output,
                                  const uint64_t *cts, size_t batch, int64_t *values);
+
+/* The server's check of a client's inputs against the program's input width
+ * (veil_program.input_width, w): veil_program_encrypt encrypts under the
+ * master key's first w coefficients, so every input mask is 0 from word w to
+ * D - 1, and the compiler's noise model counts on it (a read's keyswitch
+ * rows, veil_node.key_dim). An input with a nonzero word there decrypts with
+ * noise past the model (its results wrong with unmodelled probability) and
+ * costs more keyswitch work, so whatever evaluates a client's ciphertexts
+ * (veil-server and the Triton backend, host/server/request.c) refuses it.
+ * cts: count ciphertexts of veil_program_ct_words(p) words. VEIL_ERR_ARG
+ * naming the first offending ciphertext (its index in cts), its word and the
+ * width; VEIL_OK at once when the program has no width (0 or D). O(D - w)
+ * reads a ciphertext. */
+veil_status veil_program_check_inputs(const veil_program *p, const uint64_t *cts, size_t count);
+/* The same on a batch of dimension D, after its mask_width: a batch whose
+ * masks were drawn over more than w words (a seeded batch's header field,
+ * serialize.h; 0, all D words, is read word by word like a raw batch's) is
+ * refused naming both widths before a word is read. */
+veil_status veil_program_check_input_batch(const veil_program *p, const veil_ct_batch *b);
 
 #ifdef __cplusplus
 }

@@ -21,7 +21,11 @@
  *                        `?key_id=`; body: a ciphertext batch (raw or seeded)
  *                        of S samples in the sample-major layout of
  *                        veil/deploy.h, with the program's params id, the
- *                        program fingerprint and the key's fingerprint.
+ *                        program fingerprint and the key's fingerprint,
+ *                        every mask 0 past the program's input width
+ *                        (veil_program.input_width: the client encrypts under
+ *                        that prefix of the master key, and the compiler's
+ *                        noise model counts on it).
  *                        -> 200 application/octet-stream: the result batch
  *                        (raw), S samples of the outputs, same fingerprints.
  *                        Response headers X-Veil-Batch-Samples (samples of
@@ -34,7 +38,8 @@
  *   GET  /metrics        Prometheus text format.
  * Health and metrics are never refused by the in-flight limit.
  * Status codes: 400 malformed or empty body / wrong kind (a result batch sent
- * as input included) / params or model mismatch, 403 batch encrypted under
+ * as input included) / params or model mismatch / a mask word past the input
+ * width (mask_past_width, naming the ciphertext, the word and the width), 403 batch encrypted under
  * another key than the key id's, 404 unknown key id or path, 405 wrong
  * method, 413 body over the limit (or batch over --max-request-samples), 503
  * queue full / too many requests / backend dead / draining, 504 per-request

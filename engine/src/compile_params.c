@@ -544,14 +544,15 @@ typedef struct search {
     uint32_t *node; /* their indices, ascending */
     unsigned *prec; /* veil_pbs_prec of each */
     /* What sets the key width PBS node node[k] reads (veil_node_read_dim,
-     * its first PBS): the nodes src[src_off[k] .. src_off[k+1]), inputs
+     * its first PBS): src[src_off[k] .. src_off[k+1]), inputs
      * (the program's input width) and lookups and roundings (their set's
      * k*N) whose values reach its input through leveled nodes and roundings
      * only; the width is the widest of theirs (node_key_dim's rule, followed
      * back). A search trial prices its keyswitches from them without a pass
      * over every node. */
-    uint32_t *src_off, *src;
-    double cut[2]; /* noise_pass_fill's margins for p_error (search_cuts) */
+    uint32_t *src_off, *src; /* the PBS nodes by position k' < n; SRC_INPUT an input */
+    uint32_t *kn;            /* scratch, n: the k*N of node[k']'s set in a trial */
+    double cut[2];           /* noise_pass_fill's margins for p_error (search_cuts) */
 } search;
 
 static void search_free(search *s) {
@@ -559,7 +560,10 @@ static void search_free(search *s) {
     free(s->prec);
     free(s->src_off);
     free(s->src);
+    free(s->kn);
 }
+
+#define SRC_INPUT UINT32_MAX
 
 /* Sorted union of sorted lists a (na) and b (nb), each without repeats, into
  * out; returns its length. */
@@ -608,12 +612,18 @@ static veil_status search_sources(search *s) {
         total += cnt[p->nodes[s->node[k]].in[0]];
     s->src_off = ok ? malloc((s->n + 1) * sizeof *s->src_off) : NULL;
     s->src = ok ? malloc((total + 1) * sizeof *s->src) : NULL;
-    ok = s->src_off && s->src;
+    s->kn = ok ? malloc((s->n + 1) * sizeof *s->kn) : NULL;
+    ok = s->src_off && s->src && s->kn;
+    /* a node's PBS position (a source that is not an input is a PBS node) */
+    for (size_t k = 0; ok && k < s->n; k++)
+        a[s->node[k]] = (uint32_t)k;
     for (size_t k = 0, o = 0; ok && k < s->n; k++) {
         const uint32_t x = p->nodes[s->node[k]].in[0];
         s->src_off[k] = (uint32_t)o;
-        memcpy(s->src + o, ls[x], cnt[x] * sizeof *s->src);
-        o += cnt[x];
+        for (uint32_t j = 0; j < cnt[x]; j++) {
+            const uint32_t c = ls[x][j];
+            s->src[o++] = p->nodes[c].kind == VEIL_NODE_INPUT ? SRC_INPUT : a[c];
+        }
         s->src_off[k + 1] = (uint32_t)o;
     }
     for (size_t i = 0; ls && i < nn; i++)
@@ -649,7 +659,7 @@ static veil_status search_new(veil_program *p, search *s) {
     s->p = p;
     search_cuts(log2(p->options.p_error), s->cut);
     s->n = 0;
-    s->src_off = s->src = NULL;
+    s->src_off = s->src = s->kn = NULL;
     s->node = calloc(p->n_nodes + 1, sizeof *s->node);
     s->prec = calloc(p->n_nodes + 1, sizeof *s->prec);
     if (!s->node || !s->prec) {
@@ -666,18 +676,14 @@ static veil_status search_new(veil_program *p, search *s) {
     return st;
 }
 
-/* The key width the first PBS of PBS node s->node[k] reads with sets[0..n)
- * and inputs in_width wide, from its sources (search.src): what
- * veil_node_read_dim gives once the noise pass has filled the widths.
- * UINT32_MAX when a source's partition has no set. */
-static uint32_t source_width(const search *s, size_t k, const veil_params *const *sets, uint32_t n,
-                             uint32_t in_width) {
+/* The key width the first PBS of PBS node s->node[k] reads, inputs
+ * in_width wide, from its sources (search.src), s->kn[k'] holding the k*N
+ * of node[k']'s set for every k' < k (its sources come before it): what
+ * veil_node_read_dim gives once the noise pass has filled the widths. */
+static uint32_t source_width(const search *s, size_t k, uint32_t in_width) {
     uint32_t w0 = 0;
     for (uint32_t o = s->src_off[k]; o < s->src_off[k + 1]; o++) {
-        const veil_node *c = &s->p->nodes[s->src[o]];
-        if (c->kind != VEIL_NODE_INPUT && c->partition >= n) return UINT32_MAX;
-        const uint32_t w =
-            c->kind == VEIL_NODE_INPUT ? in_width : veil_params_big_dim(sets[c->partition]);
+        const uint32_t c = s->src[o], w = c == SRC_INPUT ? in_width : s->kn[c];
         if (w > w0) w0 = w;
     }
     return w0;
@@ -715,6 +721,11 @@ static double cost_below(const search *s, const veil_params *const *sets, uint32
      * (search.src) */
     double br[PART_TERMS_CACHED], ks[PART_TERMS_CACHED];
     unsigned char done[PART_TERMS_CACHED] = {0};
+    /* every set of the inputs' k*N: every read is that wide (the exact
+     * programs' trials, most of them) */
+    int uniform = 1;
+    for (uint32_t k = 0; uniform && k < nparts; k++)
+        uniform = veil_params_big_dim(sets[k]) == in_width;
     double cost = 0;
     for (size_t k = 0; k < s->n; k++) {
         const veil_node *n = &p->nodes[s->node[k]];
@@ -730,9 +741,9 @@ static double cost_below(const search *s, const veil_params *const *sets, uint32
             b = br[part], r = ks[part];
         else
             veil_cost_cpu_terms(sets[part], &b, &r);
-        const uint32_t w0 = source_width(s, k, sets, nparts, in_width);
-        if (w0 == UINT32_MAX) return INFINITY;
         const uint32_t own = veil_params_big_dim(sets[part]);
+        s->kn[k] = own;
+        const uint32_t w0 = uniform ? in_width : source_width(s, k, in_width);
         const uint32_t w1 = n->kind == VEIL_NODE_ROUND && own > w0 ? own : w0;
         cost += node_cost_rows(n, b, r, w0, w1);
         if (!(cost < bound)) return INFINITY; /* no noise pass for what cannot win */
@@ -1414,9 +1425,11 @@ veil_status veil_fill_partitions(veil_program *p) {
     if (search_new(p, &srch) == VEIL_OK) {
         const uint32_t in_width =
             veil_params_big_dim(veil_input_set(sets, p->n_partitions, p->input_width));
+        for (size_t k = 0; k < srch.n; k++)
+            srch.kn[k] = veil_params_big_dim(sets[p->nodes[srch.node[k]].partition]);
         for (size_t k = 0; k < srch.n; k++) {
             const veil_node *n = &p->nodes[srch.node[k]];
-            VEIL_ASSERT(source_width(&srch, k, sets, p->n_partitions, in_width) ==
+            VEIL_ASSERT(source_width(&srch, k, in_width) ==
                         veil_node_read_dim(p, n, sets[n->partition], 0));
         }
         search_free(&srch);

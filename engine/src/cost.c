@@ -44,27 +44,42 @@ static const cost_row *row_by_id(const veil_params *ps) {
     return r && same_shape(r, ps) ? r : NULL;
 }
 
-/* The row of every set of veil_params_at(), looked up once: the compiler's
- * search asks for the same few sets' costs thousands of times. Other sets
- * (multi-bit, a caller's own) are looked up by id at every call. */
+/* The row of every set of veil_params_at(), and its two CPU terms (the
+ * row's or the fit's), looked up once: the compiler's search asks for the
+ * same few sets' costs millions of times. Other sets (multi-bit, a caller's
+ * own) are looked up by id, and fitted, at every call. */
 #define ROW_AT_MAX 1024u /* sets covered; any past it go by id */
 static const cost_row *k_row_at[ROW_AT_MAX];
+static double k_br_at[ROW_AT_MAX], k_ks_at[ROW_AT_MAX];
 static size_t k_row_at_n;
 static pthread_once_t k_row_at_once = PTHREAD_ONCE_INIT;
 
+static double fit_br_ms(const veil_params *ps);
+static double fit_ks_ns(const veil_params *ps);
+
 static void row_at_init(void) {
     const size_t n = veil_params_count() < ROW_AT_MAX ? veil_params_count() : ROW_AT_MAX;
-    for (size_t i = 0; i < n; i++)
-        k_row_at[i] = row_by_id(veil_params_at(i));
+    for (size_t i = 0; i < n; i++) {
+        const veil_params *ps = veil_params_at(i);
+        const cost_row *r = k_row_at[i] = row_by_id(ps);
+        k_br_at[i] = r ? r->br_ms : fit_br_ms(ps);
+        k_ks_at[i] = r ? r->ks_ns_per_row : fit_ks_ns(ps);
+    }
     k_row_at_n = n;
 }
 
-static const cost_row *row_of(const veil_params *ps) {
+/* ps's index in veil_params_at(), or -1. */
+static long at_index(const veil_params *ps) {
     pthread_once(&k_row_at_once, row_at_init);
     const uintptr_t first = (uintptr_t)veil_params_at(0), at = (uintptr_t)ps;
     if (at >= first && at < first + k_row_at_n * sizeof *ps && (at - first) % sizeof *ps == 0)
-        return k_row_at[(at - first) / sizeof *ps];
-    return row_by_id(ps);
+        return (long)((at - first) / sizeof *ps);
+    return -1;
+}
+
+static const cost_row *row_of(const veil_params *ps) {
+    const long i = at_index(ps);
+    return i >= 0 ? k_row_at[i] : row_by_id(ps);
 }
 
 static double fit_br_ms(const veil_params *ps) {
@@ -90,14 +105,22 @@ static double cpu_ms(const veil_params *ps, const cost_row *r, uint32_t rows) {
     return br + 1e-6 * ks * (double)rows;
 }
 
-double veil_cost_cpu_ms(const veil_params *ps, uint32_t rows) {
-    return cpu_ms(ps, row_of(ps), rows);
-}
-
 void veil_cost_cpu_terms(const veil_params *ps, double *br_ms, double *ks_ms_per_row) {
-    const cost_row *r = row_of(ps);
+    const long i = at_index(ps);
+    if (i >= 0) {
+        *br_ms = k_br_at[i];
+        *ks_ms_per_row = 1e-6 * k_ks_at[i];
+        return;
+    }
+    const cost_row *r = row_by_id(ps);
     *br_ms = r ? r->br_ms : fit_br_ms(ps);
     *ks_ms_per_row = 1e-6 * (r ? r->ks_ns_per_row : fit_ks_ns(ps));
+}
+
+double veil_cost_cpu_ms(const veil_params *ps, uint32_t rows) {
+    double br, ks;
+    veil_cost_cpu_terms(ps, &br, &ks);
+    return br + ks * (double)rows;
 }
 
 double veil_cost_cuda_us(const veil_params *ps, uint32_t master_dim) {

@@ -54,6 +54,18 @@ static void test_tiny_exact_rounding(void) {
     veil_model_free(m);
 }
 
+/* The client's side of program p: its secret key and an encryptor, from
+ * the test seeds seed, seed + 1, seed + 2. */
+static void client_keys(const veil_program *p, unsigned seed, veil_secret_key **sk,
+                        veil_encryptor **enc) {
+    uint8_t ks[32], ms[32], ns[32];
+    veil_test_seed_bytes(seed, ks);
+    veil_test_seed_bytes(seed + 1, ms);
+    veil_test_seed_bytes(seed + 2, ns);
+    CU_ASSERT_EQUAL_FATAL(veil_program_keygen(p, ks, sk), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(veil_encryptor_new(ms, ns, enc), VEIL_OK);
+}
+
 /* Inputs under a prefix of the master key (veil_program.input_width):
  * source_bc rounded to 6 bits encrypts its inputs under the first 2048
  * coefficients, so its first lookups read values of that width and run on
@@ -86,13 +98,8 @@ static void test_narrow_inputs(void) {
     CU_ASSERT(narrow_rows);
     /* the client's encryption: the mask past w is 0, the phase the value */
     veil_secret_key *sk = NULL;
-    uint8_t seed[32], ms[32], ns[32];
-    veil_test_seed_bytes(70, seed);
-    veil_test_seed_bytes(71, ms);
-    veil_test_seed_bytes(72, ns);
-    CU_ASSERT_EQUAL_FATAL(veil_program_keygen(p, seed, &sk), VEIL_OK);
     veil_encryptor *enc = NULL;
-    CU_ASSERT_EQUAL_FATAL(veil_encryptor_new(ms, ns, &enc), VEIL_OK);
+    client_keys(p, 70, &sk, &enc);
     const veil_node *in = &p->nodes[p->input_nodes[0]];
     const size_t lwe = veil_program_ct_words(p);
     uint64_t *ct = calloc(in->size * lwe, sizeof *ct);

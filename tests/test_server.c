@@ -1096,7 +1096,9 @@ static void test_drain(void) {
     char listen[64];
     snprintf(listen, sizeof listen, "127.0.0.1:%u", port);
     o.listen = listen;
-    CU_ASSERT_EQUAL(veil_server_start(&o, &s3), VEIL_OK); /* the replacement, same port */
+    const veil_status st3 = veil_server_start(&o, &s3); /* the replacement, same port */
+    if (st3 != VEIL_OK) printf("\n  replacement server: %s\n", veil_error_message());
+    CU_ASSERT_EQUAL(st3, VEIL_OK);
     send(u, body + len / 2, len - len / 2, MSG_NOSIGNAL);
     CU_ASSERT_EQUAL(read_response(u, &r), 0);
     expect(r.status, 200, &r, NULL, "request accepted before the drain");

@@ -29,6 +29,7 @@
 
 #include <sodium.h>
 
+#include "veil/ks32.h"
 #include "veil/serialize.h"
 #include "veil/tfhe.h"
 
@@ -1197,6 +1198,16 @@ static void test_eval_key_rows(void) {
     CU_ASSERT_EQUAL(veil_decode(veil_phase_small(SK, 0, b), 2, 0), 1);
     ct[D - 1] = 1;
     CU_ASSERT_EQUAL(veil_keyswitch_rows(veil_eval_key_part(back, 0), ct), half);
+    /* the CUDA upload's D-row key: the rows past half 0 */
+    const size_t kw = veil_eval_key_ksk_words(P, D), kh = veil_eval_key_ksk_words(P, half);
+    uint64_t *wide = malloc(8 * kw);
+    CU_ASSERT_FATAL(wide != NULL);
+    veil_keyswitch_key_wide(veil_eval_key_part(back, 0), 0, kw, wide);
+    size_t off = 0;
+    for (size_t i = 0; i < kw; i++)
+        off += wide[i] != (i < kh ? veil_ks32_word(back->parts[0].ksk32[i]) : 0);
+    CU_ASSERT_EQUAL(off, 0);
+    free(wide);
     veil_encryptor_free(enc);
     free(ct), free(a), free(b);
 

@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "server_common.h"
+#include "remote_client.h"
 #include "testutil.h"
 #include "veil/client.h"
 #include "veil/exec.h"
@@ -538,15 +539,10 @@ static void test_mask_past_width(void) {
     veil_ct_batch *b = NULL;
     uint8_t *body = NULL, *bad = NULL;
     size_t len = 0, bad_len = 0;
-    veil_keygen_info info;
     veil_remote_options ro;
     veil_remote_options_default(&ro);
     char id[VEIL_KEY_ID_CHARS + 1], h[96];
-    int up = 0;
-    if (veil_client_open(veil_test_path("models/tiny.h5"), &o.compile, &c) ||
-        veil_client_keygen(c, dir, 0, &info) || veil_remote_ensure_key(url, dir, &ro, id, &up) ||
-        veil_client_load_secret_key(c, dir, &sk)) {
-        fprintf(stderr, "narrow client: %s\n", veil_error_message());
+    if (veil_test_remote_client("narrow client", &o.compile, dir, url, &ro, &c, &sk, id)) {
         CU_FAIL("narrow client");
         goto out;
     }

@@ -31,6 +31,7 @@
 
 #include "../host/client/http.h"
 #include "launch.h"
+#include "remote_client.h"
 #include "testutil.h"
 #include "veil/client.h"
 #include "veil/exec.h"
@@ -355,15 +356,10 @@ static void test_mask_past_width(void) {
     veil_ct_batch *b = NULL;
     uint8_t *body = NULL, *bad = NULL, *resp = NULL;
     size_t len = 0, bad_len = 0, resp_len = 0;
-    veil_keygen_info info;
     veil_remote_options ro;
     triton_options(&ro);
     char id[VEIL_KEY_ID_CHARS + 1];
-    int up = 0;
-    if (veil_client_open(veil_test_path("models/tiny.h5"), &co, &c) ||
-        veil_client_keygen(c, dir, 0, &info) || veil_remote_ensure_key(t.url, dir, &ro, id, &up) ||
-        veil_client_load_secret_key(c, dir, &sk)) {
-        fprintf(stderr, "narrow client: %s\n", veil_error_message());
+    if (veil_test_remote_client("narrow client", &co, dir, t.url, &ro, &c, &sk, id)) {
         CU_FAIL("narrow client");
         goto out;
     }

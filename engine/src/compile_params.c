@@ -67,10 +67,15 @@ const veil_params *veil_program_input_set(const veil_program *p) {
     return veil_input_set(sets, n, p->input_width);
 }
 
+/* veil_node_read_dim's rule from the input's width `in` and the set's k*N
+ * `own` (the search has them without the node widths). */
+static inline uint32_t read_dim(const veil_node *n, uint32_t in, uint32_t own, unsigned pbs) {
+    return n->kind == VEIL_NODE_ROUND && pbs > 0 && own > in ? own : in;
+}
+
 uint32_t veil_node_read_dim(const veil_program *p, const veil_node *n, const veil_params *ps,
                             unsigned pbs) {
-    const uint32_t in = p->nodes[n->in[0]].key_dim, own = veil_params_big_dim(ps);
-    return n->kind == VEIL_NODE_ROUND && pbs > 0 && own > in ? own : in;
+    return read_dim(n, p->nodes[n->in[0]].key_dim, veil_params_big_dim(ps), pbs);
 }
 
 /* Node n's key width (veil_node.key_dim) with set ps (its partition's) and
@@ -702,7 +707,7 @@ static uint32_t min_width(const veil_program *p, const veil_params *const *sets,
  * +INFINITY when it is not below `bound` (cost_below: then without the
  * noise pass) or breaks p_error, a set's precision, max_poly_size or the
  * master-key rule (no set's k*N above sets[0]'s). Every keyswitch is priced
- * at the rows it reads (node_cost: key widths filled for these sets). Runs
+ * at the rows it reads (node_cost_rows, the widths from search.src). Runs
  * the noise pass with the search's cuts (its verdict is the exact pass's;
  * node variances are left for these sets, up to where it stopped). The sum
  * runs in node order and stops once it reaches the bound: its terms are
@@ -715,10 +720,9 @@ static double cost_below(const search *s, const veil_params *const *sets, uint32
     const veil_params *is = veil_input_set(sets, nparts, p->input_width);
     if (!is) return INFINITY;
     const uint32_t in_width = veil_params_big_dim(is);
-    /* each partition's cost terms looked up once (the table's fit is a few
-     * logarithms and an exponential; partitions past PART_TERMS_CACHED at
-     * every node, with the same call), each read's width from its sources
-     * (search.src) */
+    /* each partition's cost terms looked up once a trial (a lookup per node
+     * costs the search a tenth; partitions past PART_TERMS_CACHED at every
+     * node, with the same call) */
     double br[PART_TERMS_CACHED], ks[PART_TERMS_CACHED];
     unsigned char done[PART_TERMS_CACHED] = {0};
     /* every set of the inputs' k*N: every read is that wide (the exact
@@ -744,8 +748,7 @@ static double cost_below(const search *s, const veil_params *const *sets, uint32
         const uint32_t own = veil_params_big_dim(sets[part]);
         s->kn[k] = own;
         const uint32_t w0 = uniform ? in_width : source_width(s, k, in_width);
-        const uint32_t w1 = n->kind == VEIL_NODE_ROUND && own > w0 ? own : w0;
-        cost += node_cost_rows(n, b, r, w0, w1);
+        cost += node_cost_rows(n, b, r, w0, read_dim(n, w0, own, 1));
         if (!(cost < bound)) return INFINITY; /* no noise pass for what cannot win */
     }
     uint32_t wn;

@@ -50,20 +50,19 @@ static const cost_row *row_by_id(const veil_params *ps) {
  * own) are looked up by id, and fitted, at every call. */
 #define ROW_AT_MAX 1024u /* sets covered; any past it go by id */
 static const cost_row *k_row_at[ROW_AT_MAX];
-static double k_br_at[ROW_AT_MAX], k_ks_at[ROW_AT_MAX];
+static double k_br_at[ROW_AT_MAX], k_ks_at[ROW_AT_MAX]; /* ms, ms per row */
 static size_t k_row_at_n;
 static pthread_once_t k_row_at_once = PTHREAD_ONCE_INIT;
 
-static double fit_br_ms(const veil_params *ps);
-static double fit_ks_ns(const veil_params *ps);
+static void terms_of(const veil_params *ps, const cost_row *r, double *br_ms,
+                     double *ks_ms_per_row);
 
 static void row_at_init(void) {
     const size_t n = veil_params_count() < ROW_AT_MAX ? veil_params_count() : ROW_AT_MAX;
     for (size_t i = 0; i < n; i++) {
         const veil_params *ps = veil_params_at(i);
-        const cost_row *r = k_row_at[i] = row_by_id(ps);
-        k_br_at[i] = r ? r->br_ms : fit_br_ms(ps);
-        k_ks_at[i] = r ? r->ks_ns_per_row : fit_ks_ns(ps);
+        k_row_at[i] = row_by_id(ps);
+        terms_of(ps, k_row_at[i], &k_br_at[i], &k_ks_at[i]);
     }
     k_row_at_n = n;
 }
@@ -100,21 +99,21 @@ static double fit_ks_ns(const veil_params *ps) {
     return exp(y);
 }
 
-static double cpu_ms(const veil_params *ps, const cost_row *r, uint32_t rows) {
-    const double br = r ? r->br_ms : fit_br_ms(ps), ks = r ? r->ks_ns_per_row : fit_ks_ns(ps);
-    return br + 1e-6 * ks * (double)rows;
+/* The two CPU terms of ps: its row's (r), else the fit's. */
+static void terms_of(const veil_params *ps, const cost_row *r, double *br_ms,
+                     double *ks_ms_per_row) {
+    *br_ms = r ? r->br_ms : fit_br_ms(ps);
+    *ks_ms_per_row = 1e-6 * (r ? r->ks_ns_per_row : fit_ks_ns(ps));
 }
 
 void veil_cost_cpu_terms(const veil_params *ps, double *br_ms, double *ks_ms_per_row) {
     const long i = at_index(ps);
-    if (i >= 0) {
-        *br_ms = k_br_at[i];
-        *ks_ms_per_row = 1e-6 * k_ks_at[i];
+    if (i < 0) {
+        terms_of(ps, row_by_id(ps), br_ms, ks_ms_per_row);
         return;
     }
-    const cost_row *r = row_by_id(ps);
-    *br_ms = r ? r->br_ms : fit_br_ms(ps);
-    *ks_ms_per_row = 1e-6 * (r ? r->ks_ns_per_row : fit_ks_ns(ps));
+    *br_ms = k_br_at[i];
+    *ks_ms_per_row = k_ks_at[i];
 }
 
 double veil_cost_cpu_ms(const veil_params *ps, uint32_t rows) {
@@ -125,8 +124,8 @@ double veil_cost_cpu_ms(const veil_params *ps, uint32_t rows) {
 
 double veil_cost_cuda_us(const veil_params *ps, uint32_t master_dim) {
     const cost_row *r = row_of(ps);
-    const double own = cpu_ms(ps, r, veil_params_big_dim(ps));
-    const double at = cpu_ms(ps, r, master_dim);
+    const double own = veil_cost_cpu_ms(ps, veil_params_big_dim(ps));
+    const double at = veil_cost_cpu_ms(ps, master_dim);
     const double us = r ? r->cuda_us : own * VEIL_COST_CUDA_SCALE;
     return us * at / own;
 }

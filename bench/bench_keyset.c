@@ -5,7 +5,7 @@
  * split tests/test_keyset.c runs encrypted). For each: key generation time,
  * and per partition the BSK and KSK sizes (standard domain), its share of the
  * seeded eval.key and the prepared memory (veil_eval_key_prepared_bytes: the
- * BSK in both domains and the KSK in 32-bit words);
+ * BSK in one backend's domain and the KSK in 32-bit words);
  * then the median single-thread KS-PBS time of every partition of the
  * two-partition set (its KSK reads the D-row master key), interleaved run by
  * run so both see the same machine load, and their ratio. JSON to stdout (or

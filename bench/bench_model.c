@@ -127,7 +127,8 @@ static int bench_encrypted(FILE *f, const veil_model *m, const veil_program *p,
     veil_eval_key *ek = NULL;
     veil_encryptor *enc = NULL;
     int rc = 1;
-    if (veil_program_keygen(p, NULL, &sk) || veil_program_eval_key_new(p, sk, NULL, NULL, &ek) ||
+    if (veil_program_keygen(p, NULL, &sk) ||
+        veil_program_eval_key_new(p, sk, veil_backend_key_domains(bes[0]), NULL, NULL, &ek) ||
         veil_encryptor_new(NULL, NULL, &enc)) {
         fprintf(stderr, "bench_model: %s %s: keygen: %s\n", m->name, mode, veil_error_message());
         goto out;

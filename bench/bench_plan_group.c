@@ -166,7 +166,8 @@ int main(int argc, char **argv) {
     veil_secret_key *sk = NULL;
     veil_eval_key *ek = NULL;
     veil_encryptor *enc = NULL;
-    if (veil_program_keygen(p, NULL, &sk) || veil_program_eval_key_new(p, sk, NULL, NULL, &ek) ||
+    if (veil_program_keygen(p, NULL, &sk) ||
+        veil_program_eval_key_new(p, sk, VEIL_KEY_BOTH, NULL, NULL, &ek) ||
         veil_encryptor_new(NULL, NULL, &enc))
         return fail("keygen");
     /* max_b samples: the golden inputs, repeated */

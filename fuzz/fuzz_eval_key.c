@@ -1,9 +1,8 @@
 /* libFuzzer target: veil_eval_key_deserialize on arbitrary bytes. A refused
  * input must leave the output alone and say why; an accepted one must be
- * prepared for PBS and re-serialize to the same bytes (up to the checksum,
- * which fuzzing builds do not enforce: see fuzz/CMakeLists.txt). Run with
- * -max_len above the seed key's size (scripts/fuzz.sh does), or libFuzzer
- * truncates it. */
+ * prepared for PBS in both domains (VEIL_KEY_BOTH) and re-serialize to the same bytes (up to the
+ * checksum, which fuzzing builds do not enforce: see fuzz/CMakeLists.txt). Run with -max_len above
+ * the seed key's size (scripts/fuzz.sh does), or libFuzzer truncates it. */
 #include <string.h>
 
 #include "veil/serialize.h"
@@ -13,7 +12,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     veil_error_clear();
     veil_eval_key *ek = NULL;
-    if (veil_eval_key_deserialize(data, size, &ek) != VEIL_OK) {
+    if (veil_eval_key_deserialize(data, size, VEIL_KEY_BOTH, &ek) != VEIL_OK) {
         VEIL_ASSERT(ek == NULL);
         VEIL_ASSERT(veil_error_message()[0] != 0);
         return 0;

@@ -135,7 +135,8 @@ int main(int argc, char **argv) {
             veil_eval_key_free(ek);
             /* a KSK of half the rows (the row table below D) */
             const uint32_t half = veil_params_big_dim(p) / 2;
-            check(veil_eval_key_new_rows(sk, &half, seed, seed2, &ek), "eval key, half rows");
+            check(veil_eval_key_new_rows(sk, &half, VEIL_KEY_BOTH, seed, seed2, &ek),
+                  "eval key, half rows");
             snprintf(name, sizeof name, "%s-half-rows.ek", p->id);
             check(veil_eval_key_save(ek, path("eval_key", name)), "save eval key");
             veil_eval_key_free(ek);

@@ -298,6 +298,10 @@ const char *veil_backend_name(const veil_backend *be) {
     return be && be->iface ? be->iface->name : "none";
 }
 
+veil_key_domains veil_backend_key_domains(const veil_backend *be) {
+    return be && be->kind == VEIL_BACKEND_CUDA ? VEIL_KEY_STANDARD : VEIL_KEY_FOURIER;
+}
+
 const char *veil_backend_describe(const veil_backend *be) {
     return be ? be->describe : "none";
 }
@@ -361,7 +365,8 @@ veil_status veil_backend_keys_new(veil_backend *be, const veil_eval_key *ek, siz
     if (!ek->params || !ek->parts || ek->n_parts < 1)
         return veil_error(VEIL_ERR_ARG, "veil_backend_keys_new: evaluation key without partitions");
     for (uint32_t i = 0; i < ek->n_parts; i++)
-        if (!ek->parts[i].params || !ek->parts[i].bsk || !ek->parts[i].ksk32)
+        if (!ek->parts[i].params || (!ek->parts[i].bsk && !ek->parts[i].bsk_fourier) ||
+            !ek->parts[i].ksk32)
             return veil_error(VEIL_ERR_ARG,
                               "veil_backend_keys_new: partition %u of the evaluation key without "
                               "params, bsk or ksk",

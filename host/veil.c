@@ -230,7 +230,8 @@ static int run_encrypted(const run_args *a, const veil_program *p, const veil_mo
     double t0 = now_s(), c0 = cpu_s();
     if (tty) fprintf(stderr, "keygen (%s)...", p->params->id);
     if ((st = veil_program_keygen(p, NULL, &sk)) ||
-        (st = veil_program_eval_key_new(p, sk, NULL, NULL, &ek)) ||
+        (st =
+             veil_program_eval_key_new(p, sk, veil_backend_key_domains(bes[0]), NULL, NULL, &ek)) ||
         (st = veil_encryptor_new(NULL, NULL, &enc)))
         goto out;
     *keygen_s = now_s() - t0;

@@ -47,10 +47,10 @@ static veil_status run_encrypted_vs_simulate_on(veil_backend_kind kind, const ve
     int64_t *sim[8] = {0}, *dec[8] = {0};
     veil_status st;
     const size_t lwe = veil_program_ct_words(p);
-    if ((st = veil_program_keygen(p, s[0], &sk)) ||
-        (st = veil_program_eval_key_new(p, sk, s[1], s[2], &ek)) ||
-        (st = veil_encryptor_new(s[3], s[4], &enc)) || (st = veil_backend_new(kind, &be)) ||
-        (st = veil_plan_new(p, ek, be, b, &plan)))
+    /* keys prepared for the backend, as veil run and veil-server do */
+    if ((st = veil_backend_new(kind, &be)) || (st = veil_program_keygen(p, s[0], &sk)) ||
+        (st = veil_program_eval_key_new(p, sk, veil_backend_key_domains(be), s[1], s[2], &ek)) ||
+        (st = veil_encryptor_new(s[3], s[4], &enc)) || (st = veil_plan_new(p, ek, be, b, &plan)))
         goto out;
     for (uint32_t i = 0; i < p->n_inputs; i++)
         cin[i] = malloc(b * veil_program_input_size(p, i) * lwe * 8);

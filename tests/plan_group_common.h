@@ -50,7 +50,7 @@ static veil_status pg_group_vs_one(veil_backend_kind kind, const veil_backend_op
     if (p->n_inputs > 8 || p->n_outputs > 8)
         return veil_error(VEIL_ERR_ARG, "pg_group_vs_one: at most 8 inputs and outputs");
     if ((st = veil_program_keygen(p, s[0], &sk)) ||
-        (st = veil_program_eval_key_new(p, sk, s[1], s[2], &ek)) ||
+        (st = veil_program_eval_key_new(p, sk, VEIL_KEY_BOTH, s[1], s[2], &ek)) ||
         (st = veil_encryptor_new(s[3], s[4], &enc)) ||
         (st = veil_backends_new(kind, one, be1, &n1)) ||
         (st = veil_backends_new(kind, grp, beg, &ng)) ||

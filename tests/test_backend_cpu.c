@@ -7,12 +7,15 @@
  * the clear computation), add / scale / copy on buffers (word for word
  * against a plain loop), splitting a KS-PBS into pieces (shrunken limits give
  * the same ciphertexts), argument errors (ranges, aliasing, objects of other
- * keys), backend selection, and the test helpers' overrun sentinel. */
+ * keys), backend selection, keys prepared for one use (the cpu's Fourier
+ * domain only, or the standard one: the same ciphertexts, and what each
+ * refuses), and the test helpers' overrun sentinel. */
 #include "backend_host.h"
 #include "backend_random_ops.h"
 #include "testutil.h"
 #include "veil/backend.h"
 #include "veil/exec.h"
+#include "veil/serialize.h"
 #include "../host/backend_internal.h"
 
 #include <stdio.h>
@@ -659,6 +662,81 @@ static void test_ks_pbs_one_narrow(void) {
     veil_backend_free(be);
 }
 
+/* KS-PBS of count ciphertexts (table 0) through fresh backend keys of ek
+ * into out. */
+static veil_status ks_pbs_with(const veil_eval_key *ek, const uint64_t *in, size_t count,
+                               const veil_lut *lut, uint64_t *out) {
+    veil_backend_keys *k = NULL;
+    veil_status st = veil_backend_keys_new(BE, ek, count, &k);
+    const veil_lut *const lp[1] = {lut};
+    if (st == VEIL_OK) st = bh_ks_pbs(k, 0, in, count, lp, 1, NULL, out);
+    veil_backend_keys_free(k);
+    return st;
+}
+
+/* Keys prepared for one use: the cpu's (VEIL_KEY_FOURIER: the standard BSK
+ * freed), made so or loaded so, give the ciphertexts of a key kept in both
+ * domains bit for bit; a standard-domain key (VEIL_KEY_STANDARD: what
+ * saving and the CUDA upload read) is refused by the cpu, naming what it
+ * lacks, until prepared for it; a cpu-only key cannot be saved or prepared
+ * back to the standard domain, and says why. */
+static void test_key_domains(void) {
+    uint8_t s[3][32];
+    for (unsigned i = 0; i < 3; i++)
+        veil_test_seed_bytes(10 + i, s[i]); /* suite_init's: the same keys as EK */
+    const size_t count = 5;
+    veil_lut *luts[2];
+    int64_t tab_u[64], tab_s[64];
+    make_luts(luts, tab_u, tab_s, P->precision);
+    uint64_t *in = alloc_cts(count), *ref = alloc_cts(count), *out = alloc_cts(count);
+    for (size_t i = 0; i < count; i++)
+        veil_encrypt_big(ENC, SK, veil_encode((int64_t)i, P->precision), in + i * LWE);
+    CU_ASSERT_EQUAL_FATAL(ks_pbs_with(EK, in, count, luts[0], ref), VEIL_OK);
+
+    veil_eval_key *f = NULL, *st = NULL, *loaded = NULL;
+    CU_ASSERT_FATAL(veil_eval_key_new_rows(SK, NULL, VEIL_KEY_FOURIER, s[1], s[2], &f) == VEIL_OK);
+    CU_ASSERT(f->parts[0].bsk == NULL && f->parts[0].bsk_fourier != NULL);
+    CU_ASSERT_EQUAL(ks_pbs_with(f, in, count, luts[0], out), VEIL_OK);
+    CU_ASSERT(memcmp(out, ref, count * LWE * sizeof *out) == 0);
+    CU_ASSERT_EQUAL(veil_eval_key_prepare(f, VEIL_KEY_FOURIER), VEIL_OK); /* again: nothing to do */
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    CU_ASSERT_EQUAL(veil_eval_key_serialize(f, &buf, &len), VEIL_ERR_ARG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "prepared for the cpu only"));
+    CU_ASSERT_EQUAL(veil_eval_key_prepare(f, VEIL_KEY_STANDARD), VEIL_ERR_ARG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "partition 0"));
+    CU_ASSERT_EQUAL(veil_eval_key_prepare(f, VEIL_KEY_BOTH), VEIL_ERR_ARG);
+    CU_ASSERT_EQUAL(veil_eval_key_prepare(f, (veil_key_domains)7), VEIL_ERR_ARG);
+
+    CU_ASSERT_FATAL(veil_eval_key_new_rows(SK, NULL, VEIL_KEY_STANDARD, s[1], s[2], &st) ==
+                    VEIL_OK);
+    CU_ASSERT(st->parts[0].bsk != NULL && st->parts[0].bsk_fourier == NULL);
+    CU_ASSERT_EQUAL(ks_pbs_with(st, in, count, luts[0], out), VEIL_ERR_ARG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "no Fourier bootstrapping key"));
+    CU_ASSERT_FATAL(veil_eval_key_serialize(st, &buf, &len) == VEIL_OK); /* saving reads it */
+    CU_ASSERT_EQUAL(veil_eval_key_prepare(st, VEIL_KEY_FOURIER), VEIL_OK);
+    CU_ASSERT(st->parts[0].bsk == NULL);
+    CU_ASSERT_EQUAL(ks_pbs_with(st, in, count, luts[0], out), VEIL_OK);
+    CU_ASSERT(memcmp(out, ref, count * LWE * sizeof *out) == 0);
+
+    /* the file, loaded for the cpu as veil-server does */
+    CU_ASSERT_FATAL(veil_eval_key_deserialize(buf, len, VEIL_KEY_FOURIER, &loaded) == VEIL_OK);
+    CU_ASSERT(loaded->parts[0].bsk == NULL);
+    CU_ASSERT_EQUAL(ks_pbs_with(loaded, in, count, luts[0], out), VEIL_OK);
+    CU_ASSERT(memcmp(out, ref, count * LWE * sizeof *out) == 0);
+    CU_ASSERT_EQUAL(veil_backend_key_domains(BE), VEIL_KEY_FOURIER);
+
+    veil_serial_buffer_free(buf, len);
+    veil_eval_key_free(f);
+    veil_eval_key_free(st);
+    veil_eval_key_free(loaded);
+    free(in);
+    free(ref);
+    free(out);
+    for (int i = 0; i < 2; i++)
+        veil_lut_free(luts[i]);
+}
+
 /* The helpers' overrun check: an op's output buffer holds one sentinel
  * ciphertext past its outputs; bh_finish refuses when it changed (here
  * written over by hand, as an op writing one ciphertext too many would) and
@@ -694,6 +772,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_elementwise);
     VEIL_ADD_TEST(s, test_random_programs);
     VEIL_ADD_TEST(s, test_ks_pbs_one_narrow);
+    VEIL_ADD_TEST(s, test_key_domains);
     VEIL_ADD_TEST(s, test_helper_sentinel);
     return veil_test_run();
 }

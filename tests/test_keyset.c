@@ -94,7 +94,7 @@ static int suite_init(void) {
     for (unsigned i = 0; i < 3; i++)
         veil_test_seed_bytes(80 + i, s[i]);
     if (veil_program_keygen(TWO, s[0], &SK2) != VEIL_OK) return 1;
-    if (veil_program_eval_key_new(TWO, SK2, s[1], s[2], &EK2) != VEIL_OK) return 1;
+    if (veil_program_eval_key_new(TWO, SK2, VEIL_KEY_BOTH, s[1], s[2], &EK2) != VEIL_OK) return 1;
     return 0;
 }
 
@@ -223,7 +223,7 @@ static veil_status keys_for(const veil_program *p, unsigned seed, veil_secret_ke
     for (unsigned i = 0; i < 3; i++)
         veil_test_seed_bytes(seed + i, s[i]);
     VEIL_TRY(veil_program_keygen(p, s[0], sk));
-    return veil_program_eval_key_new(p, *sk, s[1], s[2], ek);
+    return veil_program_eval_key_new(p, *sk, VEIL_KEY_BOTH, s[1], s[2], ek);
 }
 
 static int msg_has(const char *needle) {
@@ -307,7 +307,7 @@ static int refused(uint8_t *buf, const uint8_t *orig, size_t len, int is_ek, vei
     veil_status s;
     if (is_ek) {
         veil_eval_key *k = NULL;
-        s = veil_eval_key_deserialize(buf, len, &k);
+        s = veil_eval_key_deserialize(buf, len, VEIL_KEY_BOTH, &k);
         veil_eval_key_free(k);
     } else {
         veil_secret_key *k = NULL;
@@ -393,7 +393,8 @@ static void test_ksk_rows_refused(void) {
     uint32_t x = rows[0] > 1 ? 0 : 1;
     CU_ASSERT_FATAL(rows[x] > 1);
     rows[x]--;
-    CU_ASSERT_FATAL(veil_eval_key_new_rows(SK2, rows, s[0], s[1], &short_) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_eval_key_new_rows(SK2, rows, VEIL_KEY_BOTH, s[0], s[1], &short_) ==
+                    VEIL_OK);
     CU_ASSERT_EQUAL(veil_program_check_eval_key(TWO, short_), VEIL_ERR_PARAMS);
     CU_ASSERT(msg_has("keyswitching key of") && msg_has(TWO->partitions[x].params->id) &&
               msg_has("veil keygen"));
@@ -426,7 +427,7 @@ static void test_serialize_key_set(void) {
     veil_secret_key *sk2 = NULL;
     veil_eval_key *ek2 = NULL;
     CU_ASSERT_FATAL(veil_secret_key_deserialize(sb, sl, &sk2) == VEIL_OK);
-    CU_ASSERT_FATAL(veil_eval_key_deserialize(eb, el, &ek2) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_eval_key_deserialize(eb, el, VEIL_KEY_BOTH, &ek2) == VEIL_OK);
     CU_ASSERT_EQUAL(veil_secret_key_n_partitions(sk2), 2);
     CU_ASSERT_PTR_EQUAL(veil_secret_key_partition(sk2, 1), TWO->partitions[1].params);
     CU_ASSERT_EQUAL(ek2->n_parts, 2);

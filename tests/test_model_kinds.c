@@ -75,7 +75,8 @@ static void run(const veil_model *m, const veil_program *p, const int64_t *a, co
         for (size_t i = 0; i < n * osz[o]; i++)
             r->forward_equal += sim[o][i] == fwd[o][i];
     CU_ASSERT_EQUAL_FATAL(veil_program_keygen(p, s[0], &sk), VEIL_OK);
-    CU_ASSERT_EQUAL_FATAL(veil_program_eval_key_new(p, sk, s[1], s[2], &ek), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(veil_program_eval_key_new(p, sk, VEIL_KEY_BOTH, s[1], s[2], &ek),
+                          VEIL_OK);
     CU_ASSERT_EQUAL_FATAL(veil_encryptor_new(s[3], s[4], &enc), VEIL_OK);
     CU_ASSERT_EQUAL_FATAL(veil_backend_new(VEIL_BACKEND_CPU, &be), VEIL_OK);
     CU_ASSERT_EQUAL_FATAL(veil_plan_new(p, ek, be, n, &plan), VEIL_OK);

@@ -123,7 +123,7 @@ static void test_key_file(void) {
     /* bodies only: (n/g) 2^g GGSWs of (k+1) l rows of N words */
     CU_ASSERT(len > 8 * veil_eval_key_bsk_words(p) / (p->glwe_dim + 1));
     veil_eval_key *ek2 = NULL;
-    CU_ASSERT_FATAL(veil_eval_key_deserialize(buf, len, &ek2) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_eval_key_deserialize(buf, len, VEIL_KEY_BOTH, &ek2) == VEIL_OK);
     CU_ASSERT_PTR_EQUAL(ek2->params, p);
     CU_ASSERT(memcmp(ek2->parts[0].bsk, f.ek->parts[0].bsk, 8 * veil_eval_key_bsk_words(p)) == 0);
     CU_ASSERT_PTR_NULL(ek2->parts[0].bsk_fourier);
@@ -145,7 +145,7 @@ static void test_key_file(void) {
     /* a BSK body byte flipped: the checksum refuses it, nothing returned */
     veil_eval_key *bad = NULL;
     buf[VEIL_SERIAL_HEADER_BYTES + VEIL_SERIAL_PARAMS_ID_BYTES + 8] ^= 1;
-    CU_ASSERT_EQUAL(veil_eval_key_deserialize(buf, len, &bad), VEIL_ERR_FORMAT);
+    CU_ASSERT_EQUAL(veil_eval_key_deserialize(buf, len, VEIL_KEY_BOTH, &bad), VEIL_ERR_FORMAT);
     CU_ASSERT_PTR_NULL(bad);
     free(in);
     free(o1);

@@ -251,7 +251,8 @@ static void fixture_new(fixture *f, size_t n) {
         veil_test_seed_bytes(140 + i, s[i]);
     veil_encryptor *enc = NULL;
     CU_ASSERT_EQUAL_FATAL(veil_program_keygen(f->p, s[0], &f->sk), VEIL_OK);
-    CU_ASSERT_EQUAL_FATAL(veil_program_eval_key_new(f->p, f->sk, s[1], s[2], &f->ek), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(veil_program_eval_key_new(f->p, f->sk, VEIL_KEY_BOTH, s[1], s[2], &f->ek),
+                          VEIL_OK);
     CU_ASSERT_EQUAL_FATAL(veil_encryptor_new(s[3], s[4], &enc), VEIL_OK);
     const size_t lwe = veil_program_ct_words(f->p);
     f->in_words = veil_program_input_size(f->p, 0) * lwe;

@@ -218,7 +218,7 @@ static veil_status de_sk(const uint8_t *b, size_t l, void **o) {
 }
 static veil_status de_ek(const uint8_t *b, size_t l, void **o) {
     veil_eval_key *k = NULL;
-    veil_status s = veil_eval_key_deserialize(b, l, &k);
+    veil_status s = veil_eval_key_deserialize(b, l, VEIL_KEY_BOTH, &k);
     if (s == VEIL_OK) veil_eval_key_free(k);
     *o = s == VEIL_OK ? (void *)1 : NULL;
     return s;
@@ -954,7 +954,7 @@ static void test_eval_key_roundtrip(void) {
            veil_eval_key_raw_bytes(&P, NULL, 1),
            (double)len / (double)veil_eval_key_raw_bytes(&P, NULL, 1));
     veil_eval_key *ek = NULL;
-    CU_ASSERT_FATAL(veil_eval_key_deserialize(buf, len, &ek) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_eval_key_deserialize(buf, len, VEIL_KEY_BOTH, &ek) == VEIL_OK);
     CU_ASSERT_PTR_EQUAL(ek->params, P);
     CU_ASSERT(memcmp(ek->mask_seed, EK->mask_seed, 32) == 0);
     CU_ASSERT(memcmp(ek->key_fp, EK->key_fp, 16) == 0);
@@ -1005,7 +1005,7 @@ static void test_eval_key_roundtrip(void) {
     CU_ASSERT_EQUAL(st.st_mode & 0777, 0644);
     CU_ASSERT_EQUAL((size_t)st.st_size, len);
     veil_eval_key *ek2 = NULL;
-    CU_ASSERT_FATAL(veil_eval_key_load(path, &ek2) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_eval_key_load(path, VEIL_KEY_BOTH, &ek2) == VEIL_OK);
     CU_ASSERT(memcmp(ek2->parts[0].bsk, EK->parts[0].bsk, 8 * veil_eval_key_bsk_words(P)) == 0);
     CU_ASSERT(memcmp(ek2->parts[0].ksk32, EK->parts[0].ksk32,
                      4 * veil_eval_key_ksk_words(P, veil_params_big_dim(P))) == 0);
@@ -1032,10 +1032,10 @@ static void test_eval_key_rejects(void) {
     size_t bad = 0;
     for (size_t l = 0; l < len; l += (l < 512 ? 1 : 1 + (size_t)(veil_test_rand() % 99991))) {
         veil_eval_key *k = NULL;
-        if (veil_eval_key_deserialize(buf, l, &k) != VEIL_ERR_FORMAT || k) bad++;
+        if (veil_eval_key_deserialize(buf, l, VEIL_KEY_BOTH, &k) != VEIL_ERR_FORMAT || k) bad++;
     }
     veil_eval_key *k = NULL;
-    if (veil_eval_key_deserialize(buf, len - 1, &k) != VEIL_ERR_FORMAT) bad++;
+    if (veil_eval_key_deserialize(buf, len - 1, VEIL_KEY_BOTH, &k) != VEIL_ERR_FORMAT) bad++;
     CU_ASSERT_EQUAL(bad, 0);
     /* every bit of the fields that are checked before the payload is read
      * (magic .. params id, lengths), a sample of the fingerprint, seed and
@@ -1056,19 +1056,19 @@ static void test_eval_key_rejects(void) {
      * checksum is the last entry's body, little-endian) */
     buf[len - 32 - 8] ^= 1;
     fix_checksum(buf, len);
-    CU_ASSERT_EQUAL(veil_eval_key_deserialize(buf, len, &k), VEIL_ERR_FORMAT);
+    CU_ASSERT_EQUAL(veil_eval_key_deserialize(buf, len, VEIL_KEY_BOTH, &k), VEIL_ERR_FORMAT);
     CU_ASSERT_PTR_NULL(k);
     CU_ASSERT(msg_has("KSK entry") && msg_has("low 32 bits set"));
     buf[len - 32 - 8] ^= 1;
     fix_checksum(buf, len);
-    CU_ASSERT_EQUAL(veil_eval_key_deserialize(buf, len, &k), VEIL_OK);
+    CU_ASSERT_EQUAL(veil_eval_key_deserialize(buf, len, VEIL_KEY_BOTH, &k), VEIL_OK);
     veil_eval_key_free(k);
     k = NULL;
     /* the secret key file is not an evaluation key */
     uint8_t *skb = NULL;
     size_t skl = 0;
     CU_ASSERT_FATAL(veil_secret_key_serialize(SK, &skb, &skl) == VEIL_OK);
-    CU_ASSERT_EQUAL(veil_eval_key_deserialize(skb, skl, &k), VEIL_ERR_FORMAT);
+    CU_ASSERT_EQUAL(veil_eval_key_deserialize(skb, skl, VEIL_KEY_BOTH, &k), VEIL_ERR_FORMAT);
     CU_ASSERT(msg_has("magic: expected an evaluation key, got VEILSK01"));
     CU_ASSERT_EQUAL(veil_ct_batch_deserialize(buf, len, &(veil_ct_batch *){NULL}), VEIL_ERR_FORMAT);
     veil_serial_buffer_free(skb, skl);
@@ -1164,7 +1164,7 @@ static void test_eval_key_rows(void) {
     veil_test_seed_bytes(1, s1);
     veil_test_seed_bytes(2, s2);
     veil_eval_key *ek = NULL, *back = NULL;
-    CU_ASSERT_FATAL(veil_eval_key_new_rows(SK, &half, s1, s2, &ek) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_eval_key_new_rows(SK, &half, VEIL_KEY_BOTH, s1, s2, &ek) == VEIL_OK);
     CU_ASSERT_EQUAL(ek->parts[0].ksk_rows, half);
     CU_ASSERT(
         memcmp(ek->parts[0].ksk32, EK->parts[0].ksk32, 4 * veil_eval_key_ksk_words(P, half)) == 0);
@@ -1176,7 +1176,7 @@ static void test_eval_key_rows(void) {
                     veil_eval_key_serialized_bytes(&P, NULL, 1));
     CU_ASSERT_EQUAL(get_le32(buf + 8), VEIL_SERIAL_EVAL_KEY_VERSION);
     CU_ASSERT_EQUAL(get_le32(buf + 176 + 48), half);
-    CU_ASSERT_FATAL(veil_eval_key_deserialize(buf, len, &back) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_eval_key_deserialize(buf, len, VEIL_KEY_BOTH, &back) == VEIL_OK);
     CU_ASSERT_EQUAL(back->parts[0].ksk_rows, half);
     CU_ASSERT(memcmp(back->parts[0].ksk32, EK->parts[0].ksk32,
                      4 * veil_eval_key_ksk_words(P, half)) == 0);
@@ -1221,7 +1221,7 @@ static void test_eval_key_rows(void) {
         memcpy(c, buf, len);
         put_le32(c + 176 + 48, bad[i]);
         veil_eval_key *x = NULL;
-        CU_ASSERT_EQUAL(veil_eval_key_deserialize(c, len, &x), VEIL_ERR_FORMAT);
+        CU_ASSERT_EQUAL(veil_eval_key_deserialize(c, len, VEIL_KEY_BOTH, &x), VEIL_ERR_FORMAT);
         CU_ASSERT_PTR_NULL(x);
         CU_ASSERT(strncmp(veil_error_message(), msg[i], strlen(msg[i])) == 0);
         free(c);
@@ -1229,8 +1229,8 @@ static void test_eval_key_rows(void) {
     /* out of range at keygen too */
     const uint32_t zero = 0, over = D + 1;
     veil_eval_key *x = NULL;
-    CU_ASSERT_EQUAL(veil_eval_key_new_rows(SK, &zero, s1, s2, &x), VEIL_ERR_ARG);
-    CU_ASSERT_EQUAL(veil_eval_key_new_rows(SK, &over, s1, s2, &x), VEIL_ERR_ARG);
+    CU_ASSERT_EQUAL(veil_eval_key_new_rows(SK, &zero, VEIL_KEY_BOTH, s1, s2, &x), VEIL_ERR_ARG);
+    CU_ASSERT_EQUAL(veil_eval_key_new_rows(SK, &over, VEIL_KEY_BOTH, s1, s2, &x), VEIL_ERR_ARG);
     CU_ASSERT_PTR_NULL(x);
 
     /* version 2: the whole key's file without the row table, version 2, its
@@ -1252,7 +1252,7 @@ static void test_eval_key_rows(void) {
         v2[168 + i] = (uint8_t)(pl >> (8 * i));
     crypto_generichash(v2 + v2len - 32, 32, v2, v2len - 32, NULL, 0);
     veil_eval_key *old = NULL;
-    CU_ASSERT_EQUAL_FATAL(veil_eval_key_deserialize(v2, v2len, &old), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(veil_eval_key_deserialize(v2, v2len, VEIL_KEY_BOTH, &old), VEIL_OK);
     CU_ASSERT_EQUAL(old->parts[0].ksk_rows, D);
     CU_ASSERT(memcmp(old->parts[0].ksk32, EK->parts[0].ksk32, 4 * veil_eval_key_ksk_words(P, D)) ==
               0);

@@ -228,7 +228,7 @@ static veil_status encrypted_equals_simulate(const veil_model *m, const veil_pro
     int64_t *dec = malloc(n * 2 * 8);
     *equal = 0;
     if ((st = veil_program_keygen(p, s[0], &sk)) ||
-        (st = veil_program_eval_key_new(p, sk, s[1], s[2], &ek)) ||
+        (st = veil_program_eval_key_new(p, sk, VEIL_KEY_BOTH, s[1], s[2], &ek)) ||
         (st = veil_encryptor_new(s[3], s[4], &enc)) ||
         (st = veil_backend_new(VEIL_BACKEND_CPU, &be)) || (st = veil_plan_new(p, ek, be, n, &plan)))
         goto out;

@@ -148,9 +148,9 @@ size_t veil_eval_key_ksk_words(const veil_params *p, uint32_t rows) {
 }
 
 size_t veil_eval_key_prepared_bytes(const veil_params *p, uint32_t rows) {
-    /* veil_eval_key_prepare: a multi-bit partition has no Fourier copy */
-    const size_t bsk_copies = p->grouping >= 2 ? 1 : 2;
-    return 8 * bsk_copies * veil_eval_key_bsk_words(p) + 4 * veil_eval_key_ksk_words(p, rows);
+    /* one domain (VEIL_KEY_FOURIER or VEIL_KEY_STANDARD; a multi-bit
+     * partition: the standard one) */
+    return 8 * veil_eval_key_bsk_words(p) + 4 * veil_eval_key_ksk_words(p, rows);
 }
 
 veil_status veil_eval_key_alloc(const veil_params *const *parts, uint32_t n_parts,
@@ -459,12 +459,12 @@ static veil_status pbs_key_fill(const veil_secret_key *sk, uint32_t x, veil_cspr
 
 veil_status veil_eval_key_new(const veil_secret_key *sk, const uint8_t *mask_seed,
                               const uint8_t *noise_seed, veil_eval_key **out) {
-    return veil_eval_key_new_rows(sk, NULL, mask_seed, noise_seed, out);
+    return veil_eval_key_new_rows(sk, NULL, VEIL_KEY_BOTH, mask_seed, noise_seed, out);
 }
 
 veil_status veil_eval_key_new_rows(const veil_secret_key *sk, const uint32_t *ksk_rows,
-                                   const uint8_t *mask_seed, const uint8_t *noise_seed,
-                                   veil_eval_key **out) {
+                                   veil_key_domains keep, const uint8_t *mask_seed,
+                                   const uint8_t *noise_seed, veil_eval_key **out) {
     if (!sk || !out) return veil_error(VEIL_ERR_ARG, "veil_eval_key_new: sk or out is NULL");
     veil_eval_key *ek;
     VEIL_TRY(veil_eval_key_alloc(sk->parts, sk->n_parts, ksk_rows, &ek));
@@ -478,7 +478,7 @@ veil_status veil_eval_key_new_rows(const veil_secret_key *sk, const uint32_t *ks
     if (s == VEIL_OK) s = veil_csprng_new(noise_seed, &noise);
     for (uint32_t x = 0; x < ek->n_parts && s == VEIL_OK; x++)
         s = pbs_key_fill(sk, x, noise, &ek->parts[x]);
-    if (s == VEIL_OK) s = veil_eval_key_prepare(ek);
+    if (s == VEIL_OK) s = veil_eval_key_prepare(ek, keep);
     veil_csprng_free(noise);
     if (s != VEIL_OK) {
         veil_eval_key_free(ek);
@@ -498,11 +498,42 @@ veil_status veil_pbs_key_prepare_ksk32(veil_pbs_key *pk) {
     return VEIL_OK;
 }
 
-veil_status veil_eval_key_prepare(veil_eval_key *ek) {
+/* pk->bsk_fourier from pk->bsk (x: the partition, for messages) */
+static veil_status bsk_to_fourier(veil_pbs_key *pk, uint32_t x) {
+    const veil_params *p = pk->params;
+    const size_t polys = veil_eval_key_bsk_words(p) / p->poly_size;
+    pk->bsk_fourier = veil_fft_alloc(sizeof(double) * veil_eval_key_bsk_words(p));
+    if (!pk->bsk_fourier)
+        return veil_error(VEIL_ERR_NOMEM,
+                          "bootstrapping key (Fourier) of partition %u (%s): out of memory", x,
+                          p->id);
+    /* each GGSW's polynomials in the layout the multiply-add reads
+     * (veil_fft_ggsw_put) */
+    const uint32_t per = (p->glwe_dim + 1) * p->pbs_level * (p->glwe_dim + 1); /* a GGSW */
+    double *one = veil_fft_alloc(sizeof(double) * p->poly_size);
+    veil_fft *fft = NULL;
+    veil_status st = one ? veil_fft_new(p->poly_size, &fft)
+                         : veil_error(VEIL_ERR_NOMEM,
+                                      "bootstrapping key (Fourier) of partition %u (%s): out of "
+                                      "memory",
+                                      x, p->id);
+    for (size_t i = 0; st == VEIL_OK && i < polys; i++) {
+        veil_fft_forward_torus(fft, pk->bsk + i * p->poly_size, one);
+        veil_fft_ggsw_put(p->poly_size, per, (uint32_t)(i % per), one,
+                          pk->bsk_fourier + (i / per) * per * p->poly_size);
+    }
+    veil_fft_free(fft);
+    veil_fft_dealloc(one);
+    return st;
+}
+
+veil_status veil_eval_key_prepare(veil_eval_key *ek, veil_key_domains keep) {
+    if (!ek) return veil_error(VEIL_ERR_ARG, "veil_eval_key_prepare: ek is NULL");
+    if (keep != VEIL_KEY_BOTH && keep != VEIL_KEY_FOURIER && keep != VEIL_KEY_STANDARD)
+        return veil_error(VEIL_ERR_ARG, "veil_eval_key_prepare: unknown domains %d", (int)keep);
     for (uint32_t x = 0; x < ek->n_parts; x++) {
         veil_pbs_key *pk = &ek->parts[x];
         const veil_params *p = pk->params;
-        const size_t polys = veil_eval_key_bsk_words(p) / p->poly_size;
         const veil_status ks = veil_pbs_key_prepare_ksk32(pk);
         if (ks != VEIL_OK)
             return veil_error(ks, "keyswitching key (32-bit) of partition %u (%s): %s", x, p->id,
@@ -512,31 +543,21 @@ veil_status veil_eval_key_prepare(veil_eval_key *ek) {
         free(pk->ksk);
         pk->ksk = NULL;
         if (p->grouping >= 2) continue; /* summed in the standard domain (pbs.c) */
-        if (!pk->bsk_fourier) {
-            pk->bsk_fourier = veil_fft_alloc(sizeof(double) * veil_eval_key_bsk_words(p));
-            if (!pk->bsk_fourier)
-                return veil_error(VEIL_ERR_NOMEM,
-                                  "bootstrapping key (Fourier) of partition %u (%s): out of memory",
-                                  x, p->id);
+        if (!pk->bsk && keep != VEIL_KEY_FOURIER)
+            return veil_error(VEIL_ERR_ARG,
+                              "bootstrapping key of partition %u (%s): its standard domain, which "
+                              "saving and the CUDA upload read, was freed when the key was "
+                              "prepared for the cpu only (VEIL_KEY_FOURIER): load or make the "
+                              "key again",
+                              x, p->id);
+        if (keep != VEIL_KEY_STANDARD && !pk->bsk_fourier) VEIL_TRY(bsk_to_fourier(pk, x));
+        if (keep == VEIL_KEY_FOURIER) {
+            free(pk->bsk);
+            pk->bsk = NULL;
+        } else if (keep == VEIL_KEY_STANDARD) {
+            veil_fft_dealloc(pk->bsk_fourier);
+            pk->bsk_fourier = NULL;
         }
-        /* each GGSW's polynomials in the layout the multiply-add reads
-         * (veil_fft_ggsw_put) */
-        const uint32_t per = (p->glwe_dim + 1) * p->pbs_level * (p->glwe_dim + 1); /* a GGSW */
-        double *one = veil_fft_alloc(sizeof(double) * p->poly_size);
-        veil_fft *fft = NULL;
-        veil_status st =
-            one ? veil_fft_new(p->poly_size, &fft)
-                : veil_error(VEIL_ERR_NOMEM,
-                             "bootstrapping key (Fourier) of partition %u (%s): out of memory", x,
-                             p->id);
-        for (size_t i = 0; st == VEIL_OK && i < polys; i++) {
-            veil_fft_forward_torus(fft, pk->bsk + i * p->poly_size, one);
-            veil_fft_ggsw_put(p->poly_size, per, (uint32_t)(i % per), one,
-                              pk->bsk_fourier + (i / per) * per * p->poly_size);
-        }
-        veil_fft_free(fft);
-        veil_fft_dealloc(one);
-        if (st != VEIL_OK) return st;
     }
     return VEIL_OK;
 }

@@ -76,14 +76,14 @@ veil_status veil_program_check_eval_key(const veil_program *p, const veil_eval_k
 }
 
 veil_status veil_program_eval_key_new(const veil_program *p, const veil_secret_key *sk,
-                                      const uint8_t *mask_seed, const uint8_t *noise_seed,
-                                      veil_eval_key **out) {
+                                      veil_key_domains keep, const uint8_t *mask_seed,
+                                      const uint8_t *noise_seed, veil_eval_key **out) {
     if (!p || !sk || !out)
         return veil_error(VEIL_ERR_ARG, "veil_program_eval_key_new: NULL argument");
     VEIL_TRY(veil_program_check_secret_key(p, sk));
     uint32_t rows[VEIL_MAX_PARTITIONS];
     veil_program_ksk_rows(p, rows);
-    return veil_eval_key_new_rows(sk, rows, mask_seed, noise_seed, out);
+    return veil_eval_key_new_rows(sk, rows, keep, mask_seed, noise_seed, out);
 }
 
 veil_status veil_program_check_secret_key(const veil_program *p, const veil_secret_key *sk) {

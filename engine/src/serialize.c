@@ -650,7 +650,13 @@ static veil_status ek_check(const veil_eval_key *ek, header *h) {
     const uint32_t D = veil_params_big_dim(ek->params);
     for (uint32_t x = 0; x < ek->n_parts; x++) {
         const veil_pbs_key *pk = &ek->parts[x];
-        if (!pk->params || !pk->bsk || !pk->ksk32 || pk->in_dim != D)
+        if (pk->params && !pk->bsk)
+            return veil_error(VEIL_ERR_ARG,
+                              "evaluation key: partition %u (%s): no standard-domain "
+                              "bootstrapping key to save (the key was prepared for the cpu only, "
+                              "VEIL_KEY_FOURIER)",
+                              x, pk->params->id);
+        if (!pk->params || !pk->ksk32 || pk->in_dim != D)
             return veil_error(VEIL_ERR_ARG, "evaluation key: partition %u: NULL key part", x);
         if (pk->ksk_rows < 1 || pk->ksk_rows > D)
             return veil_error(VEIL_ERR_ARG,
@@ -742,7 +748,9 @@ static veil_status ek_parse(reader *r, const header *h, const veil_params *const
         }
     }
     if (s == VEIL_OK) s = veil_eval_key_regenerate_masks(ek);
-    if (s == VEIL_OK) s = veil_eval_key_prepare(ek);
+    /* the standard domain, as read (no transform); the callers prepare
+     * for their use (veil_eval_key_deserialize) */
+    if (s == VEIL_OK) s = veil_eval_key_prepare(ek, VEIL_KEY_STANDARD);
     if (s != VEIL_OK) {
         veil_eval_key_free(ek);
         return s;
@@ -1209,15 +1217,33 @@ veil_status veil_eval_key_serialize(const veil_eval_key *ek, uint8_t **buf, size
     source src = {VEIL_SERIAL_EVAL_KEY, ek, NULL};
     return serialize_mem(&src, buf, len);
 }
-veil_status veil_eval_key_deserialize(const uint8_t *buf, size_t len, veil_eval_key **out) {
-    DESERIALIZE(KIND_BIT(VEIL_SERIAL_EVAL_KEY), 0, veil_eval_key);
+/* a loaded key (standard domain) prepared for keep; freed on failure */
+static veil_status ek_loaded(veil_status s, veil_eval_key *ek, veil_key_domains keep,
+                             veil_eval_key **out) {
+    if (s == VEIL_OK && keep != VEIL_KEY_STANDARD) s = veil_eval_key_prepare(ek, keep);
+    if (s != VEIL_OK) {
+        veil_eval_key_free(ek);
+        return s;
+    }
+    *out = ek;
+    return VEIL_OK;
+}
+veil_status veil_eval_key_deserialize(const uint8_t *buf, size_t len, veil_key_domains keep,
+                                      veil_eval_key **out) {
+    if (!out) return veil_error(VEIL_ERR_ARG, "deserialize: out is NULL");
+    void *obj = NULL;
+    const veil_status s = deserialize_mem(buf, len, KIND_BIT(VEIL_SERIAL_EVAL_KEY), 0, &obj);
+    return ek_loaded(s, obj, keep, out);
 }
 veil_status veil_eval_key_save(const veil_eval_key *ek, const char *path) {
     source src = {VEIL_SERIAL_EVAL_KEY, ek, NULL};
     return save_file(&src, path, 0);
 }
-veil_status veil_eval_key_load(const char *path, veil_eval_key **out) {
-    LOAD(KIND_BIT(VEIL_SERIAL_EVAL_KEY), 0, veil_eval_key);
+veil_status veil_eval_key_load(const char *path, veil_key_domains keep, veil_eval_key **out) {
+    if (!out) return veil_error(VEIL_ERR_ARG, "load: out is NULL");
+    void *obj = NULL;
+    const veil_status s = load_file(path, KIND_BIT(VEIL_SERIAL_EVAL_KEY), 0, &obj);
+    return ek_loaded(s, obj, keep, out);
 }
 
 #define CT_KINDS (KIND_BIT(VEIL_SERIAL_CT_BATCH) | KIND_BIT(VEIL_SERIAL_CT_SEEDED))

@@ -84,7 +84,7 @@ veil_status veil_client_keygen(const veil_client *c, const char *dir, int force,
     veil_eval_key *ek = NULL;
     veil_status st;
     if ((st = veil_program_keygen(c->prog, NULL, &sk)) ||
-        (st = veil_program_eval_key_new(c->prog, sk, NULL, NULL, &ek)))
+        (st = veil_program_eval_key_new(c->prog, sk, VEIL_KEY_STANDARD, NULL, NULL, &ek)))
         goto out;
     /* The pair is replaced together or not at all (--force over an earlier
      * pair: a new secret key beside the old evaluation key would be a pair

@@ -66,7 +66,8 @@ static veil_plan_group *cache_get(veil_server *s, const char *id, veil_eval_key 
         if (!victim || !c->plan || (victim->plan && c->last_used < victim->last_used)) victim = c;
     }
     veil_eval_key *ek = NULL;
-    veil_status st = veil_keystore_load(s->ks, id, s->prog->params, &ek);
+    veil_status st =
+        veil_keystore_load(s->ks, id, s->prog->params, veil_backend_key_domains(s->bes[0]), &ek);
     if (st != VEIL_OK) {
         srv_metrics_cache(&s->m, 0, 0, cache_resident(s));
         key_error(s, id, st, e);

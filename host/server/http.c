@@ -139,8 +139,9 @@ static void wipe_refused_secret(req *r, const srv_error *e) {
 static enum MHD_Result handle_keys_post(struct MHD_Connection *c, veil_server *s, req *r) {
     srv_error e;
     veil_eval_key *ek = NULL;
-    /* Validating a key expands it (masks, Fourier BSK: several times the
-     * upload): at most max_key_uploads at once, the others wait their turn. */
+    /* Validating a key expands it (every mask regenerated: several times the
+     * upload; no Fourier transform, VEIL_KEY_STANDARD): at most
+     * max_key_uploads at once, the others wait their turn. */
     pthread_mutex_lock(&s->mu);
     while (s->validating >= s->o.max_key_uploads && !s->stopping)
         pthread_cond_wait(&s->key_cv, &s->mu);

@@ -277,7 +277,7 @@ veil_status veil_keystore_verify(const veil_keystore *ks, const char *id,
 }
 
 veil_status veil_keystore_load(const veil_keystore *ks, const char *id, const veil_params *params,
-                               veil_eval_key **out) {
+                               veil_key_domains keep, veil_eval_key **out) {
     if (!out) return veil_error(VEIL_ERR_ARG, "veil_keystore_load: NULL argument");
     uint8_t *buf = NULL;
     veil_keystore_info info;
@@ -288,7 +288,7 @@ veil_status veil_keystore_load(const veil_keystore *ks, const char *id, const ve
                           info.params_id, params->id);
     }
     veil_eval_key *ek = NULL;
-    veil_status st = veil_eval_key_deserialize(buf, (size_t)info.bytes, &ek);
+    veil_status st = veil_eval_key_deserialize(buf, (size_t)info.bytes, keep, &ek);
     free(buf);
     if (st == VEIL_ERR_FORMAT) {
         char why[200];

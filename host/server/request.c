@@ -104,7 +104,7 @@ int srv_parse_key_upload(const srv_program_info *pi, const uint8_t *body, size_t
                         "evaluation key is for parameter set %s, this model runs %s", params->id,
                         pi->prog->params->id);
     veil_eval_key *ek;
-    if (veil_eval_key_deserialize(body, len, &ek) != VEIL_OK)
+    if (veil_eval_key_deserialize(body, len, VEIL_KEY_STANDARD, &ek) != VEIL_OK)
         return srv_fail(e, 400, "malformed_key", "evaluation key: %s", veil_error_message());
     /* a key set for another partition list (issue 11): refused before it is
      * stored, naming both lists */

@@ -603,7 +603,8 @@ static veil_plan *vt_plan_get(vt_instance *s, const char *id, veil_eval_key **ek
         if (!victim || !c->plan || (victim->plan && c->last_used < victim->last_used)) victim = c;
     }
     veil_eval_key *ek;
-    veil_status st = veil_keystore_load(m->ks, id, m->prog->params, &ek);
+    veil_status st =
+        veil_keystore_load(m->ks, id, m->prog->params, veil_backend_key_domains(s->be), &ek);
     if (st) {
         vt_key_error(m, id, st, se);
         return NULL;

@@ -204,8 +204,8 @@ typedef struct veil_compile_options {
      * program (smallest keys); 0 (default): as many as the cost model finds
      * cheapest. */
     unsigned max_partitions;
-    /* Cap on the prepared evaluation keys (the BSK, in both domains unless
-     * multi-bit, and the KSK of every partition,
+    /* Cap on the evaluation keys prepared for one backend (every partition's
+     * BSK in the domain the backend reads and its 32-bit KSK,
      * veil_eval_key_prepared_bytes), MiB: the search
      * merges partitions until the keys fit, and refuses when no program
      * does. Default VEIL_KEY_BUDGET_MB_DEFAULT; 0: no cap. */

@@ -47,11 +47,12 @@ uint32_t veil_program_ksk_rows(const veil_program *p, uint32_t *rows);
 /* A secret key with exactly the program's partitions (seed NULL: the OS). */
 veil_status veil_program_keygen(const veil_program *p, const uint8_t *seed, veil_secret_key **out);
 /* The program's evaluation keys from its secret key sk: each partition's KSK
- * of the program's rows (veil_program_ksk_rows). mask_seed / noise_seed as
- * veil_eval_key_new_rows's. */
+ * of the program's rows (veil_program_ksk_rows), prepared for keep (the
+ * backend's, veil_backend_key_domains, or VEIL_KEY_STANDARD to save them).
+ * mask_seed / noise_seed as veil_eval_key_new_rows's. */
 veil_status veil_program_eval_key_new(const veil_program *p, const veil_secret_key *sk,
-                                      const uint8_t *mask_seed, const uint8_t *noise_seed,
-                                      veil_eval_key **out);
+                                      veil_key_domains keep, const uint8_t *mask_seed,
+                                      const uint8_t *noise_seed, veil_eval_key **out);
 /* VEIL_ERR_PARAMS unless the key's partition list is the program's and each
  * partition's KSK has at least the rows the program reads; the message names
  * both. */
@@ -63,8 +64,8 @@ size_t veil_program_eval_key_bytes(const veil_program *p);
 size_t veil_program_eval_key_raw_bytes(const veil_program *p);
 /* Prints the key set the program needs, one line per partition: its set,
  * BSK and KSK (standard domain), its share of the seeded eval.key file, and
- * the memory a prepared key takes (veil_eval_key_prepared_bytes: the BSK in
- * both domains, a multi-bit one in the standard domain only, and the KSK). */
+ * the memory a key prepared for one backend takes (veil_eval_key_prepared_bytes:
+ * the BSK in one domain and the 32-bit KSK). */
 void veil_program_print_keys(const veil_program *p, FILE *f);
 
 /* Encrypts batch samples of input i (quantized values). VEIL_ERR_RANGE,

@@ -83,8 +83,8 @@
  *               (veil/ks32.h: the low 32 bits 0; a file with any of them
  *               set is refused). On load every mask is regenerated
  *               from the mask seed by veil_eval_key_regenerate_masks() (the
- *               order below) and the Fourier BSKs are computed with
- *               veil_eval_key_prepare().
+ *               order below), and the key is prepared for the caller's use
+ *               with veil_eval_key_prepare().
  *   batch       count ciphertexts of dim+1 words each (mask then body).
  *   seeded      count body words; the masks are regenerated from the seed:
  *   batch       one ChaCha20 stream (veil_csprng), ciphertext 0's dim mask
@@ -181,9 +181,13 @@ size_t veil_eval_key_partition_serialized_bytes(const veil_params *p, uint32_t r
 
 veil_status veil_eval_key_serialize(const veil_eval_key *ek, uint8_t **buf, size_t *len);
 /* The loaded key is prepared (bsk_fourier computed), ready for PBS. */
-veil_status veil_eval_key_deserialize(const uint8_t *buf, size_t len, veil_eval_key **out);
+/* Loaded keys are prepared for keep (veil_eval_key_prepare): the backend's
+ * domain (veil_backend_key_domains), VEIL_KEY_STANDARD to check or store a
+ * key (no Fourier transform), VEIL_KEY_BOTH for either. */
+veil_status veil_eval_key_deserialize(const uint8_t *buf, size_t len, veil_key_domains keep,
+                                      veil_eval_key **out);
 veil_status veil_eval_key_save(const veil_eval_key *ek, const char *path);
-veil_status veil_eval_key_load(const char *path, veil_eval_key **out);
+veil_status veil_eval_key_load(const char *path, veil_key_domains keep, veil_eval_key **out);
 
 /* VEIL_ERR_PARAMS unless ek was made from sk (same partitions, same fingerprint). */
 veil_status veil_eval_key_check_secret_key(const veil_eval_key *ek, const veil_secret_key *sk);

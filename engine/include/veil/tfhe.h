@@ -131,13 +131,15 @@ typedef struct veil_pbs_key {
     /* the mask stream of this partition: derived from the set's mask seed
      * (veil_eval_key_partition_seed), never stored on its own */
     uint8_t mask_seed[VEIL_SEED_BYTES];
-    uint64_t *bsk;       /* standard domain, layout above */
+    uint64_t *bsk;       /* standard domain, layout above; NULL once a key
+                          * is prepared for the cpu only (VEIL_KEY_FOURIER) */
     double *bsk_fourier; /* n*(k+1)*l*(k+1) polys of N/2 complex, veil/fft.h's split,
                           * permuted spectrum, each GGSW in veil_fft_ggsw_put's
                           * layout (the CPU's; the CUDA kernels take
                           * interleaved natural order: veil_fft_ggsw_get,
                           * veil_fft_to_natural);
-                          * NULL for a multi-bit set (veil_eval_key_prepare) */
+                          * NULL for a multi-bit set, and for a key
+                          * prepared as VEIL_KEY_STANDARD (veil_eval_key_prepare) */
     uint64_t *ksk;       /* ksk_rows * l_ks * (n + 1) words, as made (keygen, load);
                           * NULL once prepared */
     uint32_t *ksk32;     /* the same words rounded to their top 32 bits
@@ -159,13 +161,28 @@ typedef struct veil_eval_key {
     uint8_t key_fp[VEIL_KEY_FP_BYTES];
 } veil_eval_key;
 
+/* The bootstrapping keys a prepared evaluation key holds. The cpu backend
+ * reads each classic partition's BSK in the Fourier domain; saving a key and
+ * the CUDA upload (which transforms it on the device) read the standard
+ * domain. Both domains take the same memory (N words or N/2 complex doubles
+ * a polynomial), so a key prepared for one use takes half the BSK memory of
+ * one kept for both. A multi-bit partition holds only its standard-domain
+ * BSK whatever the choice: its PBS sums each group's GGSWs there. */
+typedef enum veil_key_domains {
+    VEIL_KEY_BOTH = 0, /* either backend, and saving */
+    VEIL_KEY_FOURIER,  /* the cpu backend only: the standard BSK is freed */
+    VEIL_KEY_STANDARD, /* saving and the CUDA upload: no Fourier BSK (no
+                        * transform at prepare, or the one there freed) */
+} veil_key_domains;
+
 /* Keys for every partition of sk, partition i's KSK of ksk_rows[i] rows
- * (1..D; ksk_rows NULL: D each). mask_seed / noise_seed NULL: from the OS.
+ * (1..D; ksk_rows NULL: D each), prepared for keep
+ * (veil_eval_key_prepare). mask_seed / noise_seed NULL: from the OS.
  * Only tests pass noise_seed. */
 veil_status veil_eval_key_new_rows(const veil_secret_key *sk, const uint32_t *ksk_rows,
-                                   const uint8_t *mask_seed, const uint8_t *noise_seed,
-                                   veil_eval_key **out);
-/* veil_eval_key_new_rows with every KSK of D rows. */
+                                   veil_key_domains keep, const uint8_t *mask_seed,
+                                   const uint8_t *noise_seed, veil_eval_key **out);
+/* veil_eval_key_new_rows with every KSK of D rows, both domains. */
 veil_status veil_eval_key_new(const veil_secret_key *sk, const uint8_t *mask_seed,
                               const uint8_t *noise_seed, veil_eval_key **out);
 void veil_eval_key_free(veil_eval_key *ek);
@@ -189,11 +206,16 @@ veil_status veil_eval_key_regenerate_masks(veil_eval_key *ek);
  * veil_secret_key_new_set. */
 veil_status veil_eval_key_alloc(const veil_params *const *parts, uint32_t n_parts,
                                 const uint32_t *ksk_rows, veil_eval_key **out);
-/* Recomputes every partition's bsk_fourier from bsk and ksk32 from ksk
- * (after loading), and frees ksk; a multi-bit partition keeps only its standard-domain bsk
- * (bsk_fourier NULL): its PBS sums each group's GGSWs exactly there and
- * transforms the sum. */
-veil_status veil_eval_key_prepare(veil_eval_key *ek);
+/* Makes every partition's ksk32 from ksk (after keygen or loading) and frees
+ * ksk; then holds the bootstrapping keys keep names: computes bsk_fourier
+ * from bsk where keep needs it and it is missing, frees bsk for
+ * VEIL_KEY_FOURIER and bsk_fourier for VEIL_KEY_STANDARD, one partition at
+ * a time (so a key loaded in the standard domain and prepared for the cpu
+ * never holds more than one partition's BSK twice). May be called again
+ * with another keep: VEIL_ERR_ARG, naming the partition, when keep needs
+ * the standard domain and it was freed. A multi-bit partition keeps only
+ * its standard-domain bsk (bsk_fourier NULL), whatever keep says. */
+veil_status veil_eval_key_prepare(veil_eval_key *ek, veil_key_domains keep);
 /* pk->ksk32 from pk->ksk (allocated when NULL): veil_eval_key_prepare's
  * step for one key, for callers that build a veil_pbs_key themselves
  * (bench_pbs --cost); the caller frees ksk32. */
@@ -204,10 +226,11 @@ size_t veil_eval_key_bsk_words(const veil_params *p);
 /* KSK words of a partition with set p keyswitching rows rows of the
  * master key. */
 size_t veil_eval_key_ksk_words(const veil_params *p, uint32_t rows);
-/* Bytes a prepared partition key takes in memory: the BSK in both domains
- * (N doubles a polynomial in the Fourier one; a multi-bit set keeps only the
- * standard one, veil_eval_key_prepare) and the KSK of `rows` rows in 32-bit
- * words (ksk32). The
+/* Bytes a partition key prepared for one backend takes in memory
+ * (VEIL_KEY_FOURIER or VEIL_KEY_STANDARD): the BSK in one domain (N words or
+ * N/2 complex doubles a polynomial: the same bytes) and the KSK of `rows`
+ * rows in 32-bit words (ksk32); a key kept in both domains (VEIL_KEY_BOTH)
+ * takes the BSK's bytes once more. The
  * compiler's key budget and `veil compile`'s key report both use it;
  * tests/test_key_memory.c measures it against keygen's allocations. */
 size_t veil_eval_key_prepared_bytes(const veil_params *p, uint32_t rows);

@@ -171,6 +171,13 @@ int veil_backend_healthy(const veil_backend *be);
  * refuses, naming the layer, what the backend lacks. */
 int veil_backend_supports_op(const veil_backend *be, const veil_node *n);
 
+/* The bootstrapping keys the backend reads (veil_key_domains): the cpu's
+ * the Fourier domain (VEIL_KEY_FOURIER), the cuda's the standard one, which
+ * it transforms on the device (VEIL_KEY_STANDARD). Whatever loads or makes
+ * keys for a backend prepares them so (veil_eval_key_prepare), and they
+ * take half the BSK memory of keys kept in both domains. */
+veil_key_domains veil_backend_key_domains(const veil_backend *be);
+
 /* max_batch: ciphertexts of KS-PBS work memory (a larger veil_backend_ks_pbs
  * runs in pieces of at most that many). */
 veil_status veil_backend_keys_new(veil_backend *be, const veil_eval_key *ek, size_t max_batch,

@@ -71,11 +71,12 @@ veil_status veil_keystore_header(const veil_keystore *ks, const char *id, veil_k
 veil_status veil_keystore_verify(const veil_keystore *ks, const char *id, veil_keystore_info *info);
 
 /* Loads the key: checksum, then the full deserialization (masks regenerated,
- * Fourier BSK prepared). A corrupted file is quarantined (VEIL_ERR_ARG). When
+ * prepared for keep: the backend's domains, veil_backend_key_domains). A
+ * corrupted file is quarantined (VEIL_ERR_ARG). When
  * params is not NULL a key for another set gives VEIL_ERR_PARAMS (the file
  * is kept: another server sharing the directory may serve that set). */
 veil_status veil_keystore_load(const veil_keystore *ks, const char *id, const veil_params *params,
-                               veil_eval_key **out);
+                               veil_key_domains keep, veil_eval_key **out);
 
 /* Renames <id>.vek to <id>.vek.corrupt. VEIL_OK also when another process
  * did it first. */

@@ -240,20 +240,20 @@ static int bench_cost(FILE *o, const char *list, uint32_t max_n, int runs_small)
         const size_t bsk_w = veil_eval_key_bsk_words(&pm),
                      ksk_w = veil_eval_key_ksk_words(&pm, big);
         pk.bsk_fourier = veil_fft_alloc(sizeof(double) * bsk_w);
-        pk.ksk = malloc(8 * ksk_w);
+        pk.ksk32 = malloc(4 * ksk_w);
         /* the D-row keyswitch, full n */
         uint32_t dm = big;
         const double row = 8.0 * p->ks_level * (n + 1);
         if (row * dm > ks_cap) dm = (uint32_t)(ks_cap / row);
         veil_pbs_key kk = {.params = p, .in_dim = dm, .ksk_rows = dm};
-        kk.ksk = malloc(8 * veil_eval_key_ksk_words(p, dm));
+        kk.ksk32 = malloc(4 * veil_eval_key_ksk_words(p, dm));
         uint64_t *in = malloc(8 * lanes * (big + 1)), *out = malloc(8 * lanes * (big + 1)),
                  *sm = malloc(8 * lanes * (n + 1)), *kin = malloc(8 * ks_lanes * (dm + 1)),
                  *ksout = malloc(8 * ks_lanes * (n + 1));
         int64_t *table = malloc(sizeof(int64_t) << p->precision);
         veil_pbs_ctx *ctx = NULL;
         veil_lut *lut = NULL;
-        if (!pk.bsk_fourier || !pk.ksk || !kk.ksk || !in || !out || !sm || !kin || !ksout ||
+        if (!pk.bsk_fourier || !pk.ksk32 || !kk.ksk32 || !in || !out || !sm || !kin || !ksout ||
             !table) {
             fprintf(stderr, "%s: out of memory\n", p->id);
             return 1;
@@ -261,14 +261,9 @@ static int bench_cost(FILE *o, const char *list, uint32_t max_n, int runs_small)
         for (size_t i = 0; i < bsk_w; i++) /* torus-sized Fourier coefficients */
             pk.bsk_fourier[i] = ldexp((double)(int64_t)mix64(), -11);
         for (size_t i = 0; i < ksk_w; i++)
-            pk.ksk[i] = mix64();
+            pk.ksk32[i] = (uint32_t)(mix64() >> 32);
         for (size_t i = 0; i < veil_eval_key_ksk_words(p, dm); i++)
-            kk.ksk[i] = mix64();
-        if (veil_pbs_key_prepare_ksk32(&pk) != VEIL_OK ||
-            veil_pbs_key_prepare_ksk32(&kk) != VEIL_OK) {
-            fprintf(stderr, "%s: out of memory\n", p->id);
-            return 1;
-        }
+            kk.ksk32[i] = (uint32_t)(mix64() >> 32);
         for (size_t i = 0; i < lanes * (big + 1); i++)
             in[i] = mix64();
         for (size_t i = 0; i < ks_lanes * (dm + 1); i++)
@@ -313,7 +308,7 @@ static int bench_cost(FILE *o, const char *list, uint32_t max_n, int runs_small)
         veil_lut_free(lut);
         veil_pbs_ctx_free(ctx);
         veil_fft_dealloc(pk.bsk_fourier);
-        free(pk.ksk), free(kk.ksk), free(pk.ksk32), free(kk.ksk32);
+        free(pk.ksk32), free(kk.ksk32);
         free(in), free(out), free(sm), free(kin), free(ksout), free(table);
     }
     fprintf(o, "\n  ],\n  \"shapes_measured\": %d,\n", measured);

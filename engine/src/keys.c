@@ -178,11 +178,16 @@ veil_status veil_eval_key_alloc(const veil_params *const *parts, uint32_t n_part
         pk->params = p;
         pk->in_dim = D;
         pk->ksk_rows = ksk_rows ? ksk_rows[i] : D;
-        pk->bsk = calloc(veil_eval_key_bsk_words(p), sizeof *pk->bsk);
-        pk->ksk = calloc(veil_eval_key_ksk_words(p, pk->ksk_rows), sizeof *pk->ksk);
-        if (!pk->bsk || !pk->ksk) {
+        /* aligned as the Fourier key, which a cpu-only key makes in its
+         * place (veil_eval_key_prepare) */
+        const size_t bw = veil_eval_key_bsk_words(p);
+        pk->bsk = veil_fft_alloc(bw * sizeof *pk->bsk);
+        if (pk->bsk) memset(pk->bsk, 0, bw * sizeof *pk->bsk);
+        pk->ksk32 = calloc(veil_eval_key_ksk_words(p, pk->ksk_rows), sizeof *pk->ksk32);
+        if (!pk->bsk || !pk->ksk32) {
             const size_t mib =
-                (veil_eval_key_bsk_words(p) + veil_eval_key_ksk_words(p, pk->ksk_rows)) * 8 >> 20;
+                (8 * veil_eval_key_bsk_words(p) + 4 * veil_eval_key_ksk_words(p, pk->ksk_rows)) >>
+                20;
             veil_eval_key_free(ek);
             return veil_error(VEIL_ERR_NOMEM,
                               "evaluation key for partition %u (%s): out of memory (%zu MiB)", i,
@@ -196,8 +201,7 @@ veil_status veil_eval_key_alloc(const veil_params *const *parts, uint32_t n_part
 void veil_eval_key_free(veil_eval_key *ek) {
     if (!ek) return;
     for (uint32_t i = 0; ek->parts && i < ek->n_parts; i++) {
-        free(ek->parts[i].bsk);
-        free(ek->parts[i].ksk);
+        veil_fft_dealloc(ek->parts[i].bsk);
         free(ek->parts[i].ksk32);
         veil_fft_dealloc(ek->parts[i].bsk_fourier);
     }
@@ -216,29 +220,62 @@ void veil_eval_key_partition_seed(const uint8_t set_seed[VEIL_SEED_BYTES], uint3
     crypto_generichash_final(&st, out, VEIL_SEED_BYTES);
 }
 
-veil_status veil_eval_key_regenerate_masks(veil_eval_key *ek) {
-    for (uint32_t x = 0; x < ek->n_parts; x++) {
-        veil_pbs_key *pk = &ek->parts[x];
-        if (!pk->ksk)
-            return veil_error(VEIL_ERR_ARG,
-                              "veil_eval_key_regenerate_masks: partition %u is prepared already "
-                              "(its 64-bit keyswitching key is gone)",
-                              x);
-        const veil_params *p = pk->params;
-        const uint32_t k = p->glwe_dim, N = p->poly_size, n = p->lwe_dim;
-        const size_t rows = (size_t)(k + 1) * p->pbs_level, glwe_words = (size_t)(k + 1) * N;
-        const size_t ggsws = veil_eval_key_bsk_ggsws(p);
-        veil_eval_key_partition_seed(ek->mask_seed, x, pk->mask_seed);
-        veil_csprng *rng;
-        VEIL_TRY(veil_csprng_new(pk->mask_seed, &rng));
-        for (size_t i = 0; i < ggsws; i++)
-            for (size_t r = 0; r < rows; r++)
-                veil_csprng_fill_u64(rng, pk->bsk + (i * rows + r) * glwe_words, (size_t)k * N);
-        for (size_t i = 0; i < pk->ksk_rows; i++)
-            for (size_t j = 0; j < p->ks_level; j++)
-                veil_csprng_fill_u64(rng, pk->ksk + (i * p->ks_level + j) * (n + 1), n);
-        veil_csprng_free(rng);
+/* What a partition's mask stream feeds besides the BSK masks: after_bsk once
+ * the BSK's masks are in place, then ksk_entry for each KSK entry e (entry
+ * i * l_ks + j) with its n 64-bit mask words. */
+typedef struct mask_hooks {
+    veil_status (*after_bsk)(void *ctx, veil_pbs_key *pk);
+    void (*ksk_entry)(void *ctx, veil_pbs_key *pk, size_t e, const uint64_t *mask);
+    void *ctx;
+} mask_hooks;
+
+/* Partition x's mask stream, in the one fixed order (veil/tfhe.h,
+ * veil_eval_key_regenerate_masks): its BSK's masks written in place, then
+ * each KSK entry's masks handed to h->ksk_entry. */
+static veil_status partition_masks(veil_eval_key *ek, uint32_t x, const mask_hooks *h) {
+    veil_pbs_key *pk = &ek->parts[x];
+    if (!pk->bsk || pk->bsk_fourier)
+        return veil_error(VEIL_ERR_ARG,
+                          "veil_eval_key_regenerate_masks: partition %u is prepared already "
+                          "(its bootstrapping key is in the Fourier domain)",
+                          x);
+    const veil_params *p = pk->params;
+    const uint32_t k = p->glwe_dim, N = p->poly_size, n = p->lwe_dim;
+    const size_t rows = (size_t)(k + 1) * p->pbs_level, glwe_words = (size_t)(k + 1) * N;
+    const size_t ggsws = veil_eval_key_bsk_ggsws(p);
+    veil_eval_key_partition_seed(ek->mask_seed, x, pk->mask_seed);
+    uint64_t *mask = malloc(sizeof *mask * (n ? n : 1));
+    veil_csprng *rng = NULL;
+    veil_status s = mask ? veil_csprng_new(pk->mask_seed, &rng)
+                         : veil_error(VEIL_ERR_NOMEM, "evaluation key masks: out of memory");
+    for (size_t i = 0; s == VEIL_OK && i < ggsws; i++)
+        for (size_t r = 0; r < rows; r++)
+            veil_csprng_fill_u64(rng, pk->bsk + (i * rows + r) * glwe_words, (size_t)k * N);
+    if (s == VEIL_OK && h->after_bsk) s = h->after_bsk(h->ctx, pk);
+    const size_t entries = (size_t)pk->ksk_rows * p->ks_level;
+    for (size_t e = 0; s == VEIL_OK && e < entries; e++) {
+        veil_csprng_fill_u64(rng, mask, n);
+        h->ksk_entry(h->ctx, pk, e, mask);
     }
+    veil_csprng_free(rng);
+    free(mask);
+    return s;
+}
+
+/* a KSK entry's masks, rounded to the 32-bit words the keyswitch reads
+ * (veil/ks32.h); its body word is left as it is */
+static void ksk_entry_round(void *ctx, veil_pbs_key *pk, size_t e, const uint64_t *mask) {
+    (void)ctx;
+    const uint32_t n = pk->params->lwe_dim;
+    uint32_t *ct = pk->ksk32 + e * (n + 1);
+    for (uint32_t t = 0; t < n; t++)
+        ct[t] = veil_ks32_round(mask[t]);
+}
+
+veil_status veil_eval_key_regenerate_masks(veil_eval_key *ek) {
+    const mask_hooks h = {NULL, ksk_entry_round, NULL};
+    for (uint32_t x = 0; x < ek->n_parts; x++)
+        VEIL_TRY(partition_masks(ek, x, &h));
     return VEIL_OK;
 }
 
@@ -406,13 +443,23 @@ veil_status veil_ggsw_encrypt(veil_encryptor *enc, const veil_secret_key *sk, in
     return VEIL_OK;
 }
 
-/* Partition x's keys: BSK = GGSW(s_x[i]) under S_x (the prefix of the
- * master key), KSK = LWE_{s_x}(S[i] * g_j) for every master coefficient i. */
-static veil_status pbs_key_fill(const veil_secret_key *sk, uint32_t x, veil_csprng *noise,
-                                veil_pbs_key *pk) {
+static veil_status prepare_part(veil_pbs_key *pk, uint32_t x, veil_key_domains keep);
+
+/* keygen's state for one partition x (mask_hooks' ctx) */
+typedef struct fill_ctx {
+    const veil_secret_key *sk;
+    uint32_t x;
+    veil_csprng *noise; /* one stream over every partition, BSK then KSK */
+} fill_ctx;
+
+/* Partition x's BSK = GGSW(s_x[i]) under S_x (the prefix of the master key),
+ * its masks from the seeded stream (already in place). */
+static veil_status bsk_fill(void *ctx, veil_pbs_key *pk) {
+    const fill_ctx *f = ctx;
     const veil_params *p = pk->params;
     const uint32_t k = p->glwe_dim, N = p->poly_size, n = p->lwe_dim, l = p->pbs_level;
-    const uint64_t *s = sk->small[x];
+    const veil_secret_key *sk = f->sk;
+    const uint64_t *s = sk->small[f->x];
     glwe_ctx g = {0};
     VEIL_TRY(glwe_ctx_init(&g, p, sk->master));
     /* BSK: GGSW(s_i), masks from the seeded stream (already in place) */
@@ -420,7 +467,7 @@ static veil_status pbs_key_fill(const veil_secret_key *sk, uint32_t x, veil_cspr
     const uint32_t gf = p->grouping;
     if (gf < 2) {
         for (uint32_t i = 0; i < n; i++)
-            ggsw_finish(&g, sk->master, noise, (int64_t)s[i], p->pbs_base_log, l,
+            ggsw_finish(&g, sk->master, f->noise, (int64_t)s[i], p->pbs_base_log, l,
                         pk->bsk + (size_t)i * ggsw_words);
     } else {
         /* Multi-bit (veil/tfhe.h): group q, subset index t < 2^g: GGSW of
@@ -434,27 +481,32 @@ static veil_status pbs_key_fill(const veil_secret_key *sk, uint32_t x, veil_cspr
                 m = 1;
                 for (uint32_t b = 0; b < gf; b++)
                     m &= (int64_t)(((t >> b) & 1) ? s[q * gf + b] : 1 - s[q * gf + b]);
-                ggsw_finish(&g, sk->master, noise, m, p->pbs_base_log, l,
+                ggsw_finish(&g, sk->master, f->noise, m, p->pbs_base_log, l,
                             pk->bsk + ((size_t)q << gf | t) * ggsw_words);
             }
         sodium_memzero(&m, sizeof m); /* a product of key bits */
     }
     glwe_ctx_clear(&g);
-    /* KSK: LWE_s(S_i * g_j) under the small key, for the master key's
-     * first ksk_rows coefficients. */
-    uint64_t acc = 0;
-    for (uint32_t i = 0; i < pk->ksk_rows; i++) {
-        for (uint32_t j = 0; j < p->ks_level; j++) {
-            uint64_t *ct = pk->ksk + ((size_t)i * p->ks_level + j) * (n + 1);
-            const uint64_t gj = (uint64_t)1 << (64 - p->ks_base_log * (j + 1));
-            acc = 0;
-            for (uint32_t t = 0; t < n; t++)
-                acc += ct[t] & (0 - s[t]);
-            ct[n] = acc + (sk->master[i] * gj) + veil_csprng_noise(noise, &p->lwe_noise);
-        }
-    }
-    sodium_memzero(&acc, sizeof acc); /* <a, s>: key-derived */
     return VEIL_OK;
+}
+
+/* KSK entry e = i l_ks + j: LWE_{s_x}(S[i] * g_j) under the small key, for
+ * the master key's first ksk_rows coefficients, from its 64-bit masks; the
+ * words kept are the rounded ones the keyswitch reads (veil/ks32.h). */
+static void ksk_entry_fill(void *ctx, veil_pbs_key *pk, size_t e, const uint64_t *mask) {
+    const fill_ctx *f = ctx;
+    const veil_params *p = pk->params;
+    const uint32_t n = p->lwe_dim, j = (uint32_t)(e % p->ks_level);
+    const size_t i = e / p->ks_level;
+    const uint64_t *s = f->sk->small[f->x];
+    const uint64_t gj = (uint64_t)1 << (64 - p->ks_base_log * (j + 1));
+    uint64_t acc = 0;
+    for (uint32_t t = 0; t < n; t++)
+        acc += mask[t] & (0 - s[t]);
+    acc += f->sk->master[i] * gj + veil_csprng_noise(f->noise, &p->lwe_noise);
+    ksk_entry_round(NULL, pk, e, mask);
+    pk->ksk32[e * (n + 1) + n] = veil_ks32_round(acc);
+    sodium_memzero(&acc, sizeof acc); /* <a, s> + S[i] g_j: key-derived */
 }
 
 veil_status veil_eval_key_new(const veil_secret_key *sk, const uint8_t *mask_seed,
@@ -473,13 +525,17 @@ veil_status veil_eval_key_new_rows(const veil_secret_key *sk, const uint32_t *ks
     else
         veil_seed_random(ek->mask_seed);
     veil_secret_key_fingerprint(sk, ek->key_fp);
-    veil_csprng *noise = NULL;
-    veil_status s = veil_eval_key_regenerate_masks(ek);
-    if (s == VEIL_OK) s = veil_csprng_new(noise_seed, &noise);
-    for (uint32_t x = 0; x < ek->n_parts && s == VEIL_OK; x++)
-        s = pbs_key_fill(sk, x, noise, &ek->parts[x]);
-    if (s == VEIL_OK) s = veil_eval_key_prepare(ek, keep);
-    veil_csprng_free(noise);
+    fill_ctx f = {sk, 0, NULL};
+    const mask_hooks h = {bsk_fill, ksk_entry_fill, &f};
+    veil_status s = veil_csprng_new(noise_seed, &f.noise);
+    /* each partition prepared as soon as it is made: at most one partition's
+     * bootstrapping key is ever held in both domains */
+    for (uint32_t x = 0; x < ek->n_parts && s == VEIL_OK; x++) {
+        f.x = x;
+        s = partition_masks(ek, x, &h);
+        if (s == VEIL_OK) s = prepare_part(&ek->parts[x], x, keep);
+    }
+    veil_csprng_free(f.noise);
     if (s != VEIL_OK) {
         veil_eval_key_free(ek);
         return s;
@@ -488,76 +544,76 @@ veil_status veil_eval_key_new_rows(const veil_secret_key *sk, const uint32_t *ks
     return VEIL_OK;
 }
 
-veil_status veil_pbs_key_prepare_ksk32(veil_pbs_key *pk) {
-    const size_t kw = veil_eval_key_ksk_words(pk->params, pk->ksk_rows);
-    if (!pk->ksk) return pk->ksk32 ? VEIL_OK : veil_error(VEIL_ERR_ARG, "keyswitching key: none");
-    if (!pk->ksk32) pk->ksk32 = malloc(kw * sizeof *pk->ksk32);
-    if (!pk->ksk32) return veil_error(VEIL_ERR_NOMEM, "keyswitching key (32-bit): out of memory");
-    for (size_t i = 0; i < kw; i++)
-        pk->ksk32[i] = veil_ks32_round(pk->ksk[i]);
-    return VEIL_OK;
-}
-
-/* pk->bsk_fourier from pk->bsk (x: the partition, for messages) */
-static veil_status bsk_to_fourier(veil_pbs_key *pk, uint32_t x) {
+/* pk->bsk_fourier from pk->bsk (x: the partition, for messages). in_place:
+ * GGSW by GGSW over the standard key's own memory (a Fourier GGSW takes the
+ * bytes of a standard one; veil_eval_key_alloc aligned it for this), which
+ * then becomes bsk_fourier and bsk is NULL: no second copy of the key is
+ * ever held. */
+static veil_status bsk_to_fourier(veil_pbs_key *pk, uint32_t x, int in_place) {
     const veil_params *p = pk->params;
-    const size_t polys = veil_eval_key_bsk_words(p) / p->poly_size;
-    pk->bsk_fourier = veil_fft_alloc(sizeof(double) * veil_eval_key_bsk_words(p));
-    if (!pk->bsk_fourier)
-        return veil_error(VEIL_ERR_NOMEM,
-                          "bootstrapping key (Fourier) of partition %u (%s): out of memory", x,
-                          p->id);
-    /* each GGSW's polynomials in the layout the multiply-add reads
-     * (veil_fft_ggsw_put) */
+    const uint32_t N = p->poly_size;
     const uint32_t per = (p->glwe_dim + 1) * p->pbs_level * (p->glwe_dim + 1); /* a GGSW */
-    double *one = veil_fft_alloc(sizeof(double) * p->poly_size);
+    const size_t ggsws = veil_eval_key_bsk_words(p) / ((size_t)per * N);
+    double *dst = in_place ? (double *)(void *)pk->bsk
+                           : veil_fft_alloc(sizeof(double) * veil_eval_key_bsk_words(p));
+    double *one = veil_fft_alloc(sizeof(double) * N);
+    uint64_t *ggsw = in_place ? veil_fft_alloc(sizeof(uint64_t) * per * N) : NULL;
     veil_fft *fft = NULL;
-    veil_status st = one ? veil_fft_new(p->poly_size, &fft)
+    veil_status st = dst && one && (ggsw || !in_place)
+                         ? veil_fft_new(N, &fft)
                          : veil_error(VEIL_ERR_NOMEM,
                                       "bootstrapping key (Fourier) of partition %u (%s): out of "
                                       "memory",
                                       x, p->id);
-    for (size_t i = 0; st == VEIL_OK && i < polys; i++) {
-        veil_fft_forward_torus(fft, pk->bsk + i * p->poly_size, one);
-        veil_fft_ggsw_put(p->poly_size, per, (uint32_t)(i % per), one,
-                          pk->bsk_fourier + (i / per) * per * p->poly_size);
+    for (size_t g = 0; st == VEIL_OK && g < ggsws; g++) {
+        /* each GGSW's polynomials in the layout the multiply-add reads
+         * (veil_fft_ggsw_put); in place, from a copy of the GGSW */
+        const uint64_t *src = pk->bsk + g * per * N;
+        if (in_place) src = memcpy(ggsw, src, sizeof(uint64_t) * per * N);
+        for (uint32_t i = 0; i < per; i++) {
+            veil_fft_forward_torus(fft, src + (size_t)i * N, one);
+            veil_fft_ggsw_put(N, per, i, one, dst + g * per * N);
+        }
     }
     veil_fft_free(fft);
     veil_fft_dealloc(one);
-    return st;
+    veil_fft_dealloc(ggsw);
+    if (st != VEIL_OK) {
+        if (!in_place) veil_fft_dealloc(dst);
+        return st;
+    }
+    pk->bsk_fourier = dst;
+    if (in_place) pk->bsk = NULL;
+    return VEIL_OK;
+}
+
+static veil_status prepare_part(veil_pbs_key *pk, uint32_t x, veil_key_domains keep) {
+    const veil_params *p = pk->params;
+    if (p->grouping >= 2) return VEIL_OK; /* summed in the standard domain (pbs.c) */
+    if (!pk->bsk && keep != VEIL_KEY_FOURIER)
+        return veil_error(VEIL_ERR_ARG,
+                          "bootstrapping key of partition %u (%s): its standard domain, which "
+                          "saving and the CUDA upload read, was freed when the key was "
+                          "prepared for the cpu only (VEIL_KEY_FOURIER): load or make the "
+                          "key again",
+                          x, p->id);
+    if (keep == VEIL_KEY_FOURIER && !pk->bsk_fourier) return bsk_to_fourier(pk, x, 1);
+    if (keep != VEIL_KEY_STANDARD && !pk->bsk_fourier) VEIL_TRY(bsk_to_fourier(pk, x, 0));
+    if (keep == VEIL_KEY_FOURIER) {
+        veil_fft_dealloc(pk->bsk);
+        pk->bsk = NULL;
+    } else if (keep == VEIL_KEY_STANDARD) {
+        veil_fft_dealloc(pk->bsk_fourier);
+        pk->bsk_fourier = NULL;
+    }
+    return VEIL_OK;
 }
 
 veil_status veil_eval_key_prepare(veil_eval_key *ek, veil_key_domains keep) {
     if (!ek) return veil_error(VEIL_ERR_ARG, "veil_eval_key_prepare: ek is NULL");
     if (keep != VEIL_KEY_BOTH && keep != VEIL_KEY_FOURIER && keep != VEIL_KEY_STANDARD)
         return veil_error(VEIL_ERR_ARG, "veil_eval_key_prepare: unknown domains %d", (int)keep);
-    for (uint32_t x = 0; x < ek->n_parts; x++) {
-        veil_pbs_key *pk = &ek->parts[x];
-        const veil_params *p = pk->params;
-        const veil_status ks = veil_pbs_key_prepare_ksk32(pk);
-        if (ks != VEIL_OK)
-            return veil_error(ks, "keyswitching key (32-bit) of partition %u (%s): %s", x, p->id,
-                              ks == VEIL_ERR_NOMEM ? "out of memory" : "no 64-bit key to round");
-        /* the 64-bit words are not read again (veil/ks32.h): files store the
-         * rounded ones (serialize.c), the GPU gets them widened */
-        free(pk->ksk);
-        pk->ksk = NULL;
-        if (p->grouping >= 2) continue; /* summed in the standard domain (pbs.c) */
-        if (!pk->bsk && keep != VEIL_KEY_FOURIER)
-            return veil_error(VEIL_ERR_ARG,
-                              "bootstrapping key of partition %u (%s): its standard domain, which "
-                              "saving and the CUDA upload read, was freed when the key was "
-                              "prepared for the cpu only (VEIL_KEY_FOURIER): load or make the "
-                              "key again",
-                              x, p->id);
-        if (keep != VEIL_KEY_STANDARD && !pk->bsk_fourier) VEIL_TRY(bsk_to_fourier(pk, x));
-        if (keep == VEIL_KEY_FOURIER) {
-            free(pk->bsk);
-            pk->bsk = NULL;
-        } else if (keep == VEIL_KEY_STANDARD) {
-            veil_fft_dealloc(pk->bsk_fourier);
-            pk->bsk_fourier = NULL;
-        }
-    }
+    for (uint32_t x = 0; x < ek->n_parts; x++)
+        VEIL_TRY(prepare_part(&ek->parts[x], x, keep));
     return VEIL_OK;
 }

@@ -720,6 +720,11 @@ static veil_status ek_parse(reader *r, const header *h, const veil_params *const
     memcpy(ek->mask_seed, h->mask_seed, VEIL_SEED_BYTES);
     memcpy(ek->key_fp, h->key_fp, VEIL_KEY_FP_BYTES);
     veil_status s = VEIL_OK;
+    typedef struct low_bits {
+        uint32_t part; /* 1 + the partition of the first KSK body with low bits set; 0: none */
+        size_t entry;
+    } low_bits;
+    low_bits bad_low = {0, 0};
     for (uint32_t x = 0; x < n_parts && s == VEIL_OK; x++) {
         veil_pbs_key *pk = &ek->parts[x];
         const veil_params *p = pk->params;
@@ -728,24 +733,28 @@ static veil_status ek_parse(reader *r, const header *h, const veil_params *const
         for (size_t i = 0; i < rows && s == VEIL_OK; i++)
             s = r_words(r, pk->bsk + i * glwe + k * N, N, 1);
         const size_t entries = (size_t)pk->ksk_rows * p->ks_level;
-        if (s == VEIL_OK) s = r_words(r, pk->ksk + n, entries, n + 1);
+        uint64_t w[CHUNK_WORDS];
+        for (size_t e0 = 0; e0 < entries && s == VEIL_OK; e0 += CHUNK_WORDS) {
+            const size_t c = entries - e0 < CHUNK_WORDS ? entries - e0 : CHUNK_WORDS;
+            s = r_words(r, w, c, 1);
+            for (size_t e = 0; e < c && s == VEIL_OK; e++) {
+                pk->ksk32[(e0 + e) * (n + 1) + n] = (uint32_t)(w[e] >> 32);
+                if (w[e] != veil_ks32_word((uint32_t)(w[e] >> 32)) && !bad_low.part)
+                    bad_low = (low_bits){x + 1, e0 + e};
+            }
+        }
     }
     if (s == VEIL_OK) s = r_checksum(r, "the evaluation key");
     /* ek_emit writes each body as a 32-bit keyswitch word (veil/ks32.h):
      * one file per key, so low bits that the load would round away are
      * refused, not ignored (after the checksum: a corrupted file says so) */
-    for (uint32_t x = 0; x < n_parts && s == VEIL_OK; x++) {
-        const veil_pbs_key *pk = &ek->parts[x];
-        const size_t n = pk->params->lwe_dim, lv = pk->params->ks_level;
-        for (size_t e = 0; e < (size_t)pk->ksk_rows * lv && s == VEIL_OK; e++) {
-            const uint64_t w = pk->ksk[e * (n + 1) + n];
-            if (w != veil_ks32_word((uint32_t)(w >> 32)))
-                s = veil_error(VEIL_ERR_FORMAT,
-                               "evaluation key: partition %u KSK entry %zu level %zu: body word "
-                               "has low 32 bits set (keyswitch words are stored on 32 bits; a "
-                               "key written before that: run veil keygen again)",
-                               x, e / lv, e % lv);
-        }
+    if (s == VEIL_OK && bad_low.part) {
+        const size_t lv = ek->parts[bad_low.part - 1].params->ks_level;
+        s = veil_error(VEIL_ERR_FORMAT,
+                       "evaluation key: partition %u KSK entry %zu level %zu: body word has "
+                       "low 32 bits set (keyswitch words are stored on 32 bits; a key written "
+                       "before that: run veil keygen again)",
+                       bad_low.part - 1, bad_low.entry / lv, bad_low.entry % lv);
     }
     if (s == VEIL_OK) s = veil_eval_key_regenerate_masks(ek);
     /* the standard domain, as read (no transform); the callers prepare

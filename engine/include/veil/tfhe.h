@@ -140,11 +140,11 @@ typedef struct veil_pbs_key {
                           * veil_fft_to_natural);
                           * NULL for a multi-bit set, and for a key
                           * prepared as VEIL_KEY_STANDARD (veil_eval_key_prepare) */
-    uint64_t *ksk;       /* ksk_rows * l_ks * (n + 1) words, as made (keygen, load);
-                          * NULL once prepared */
-    uint32_t *ksk32;     /* the same words rounded to their top 32 bits
-                          * (veil/ks32.h): what the keyswitch reads and files
-                          * store; made by veil_eval_key_prepare */
+    uint32_t *ksk32;     /* ksk_rows * l_ks * (n + 1) words, each rounded to its
+                          * top 32 bits (veil/ks32.h): what the keyswitch reads
+                          * and files store. Keygen computes every entry from
+                          * its 64-bit masks and keeps only the rounded words;
+                          * no 64-bit key is ever held. */
 } veil_pbs_key;
 
 /* Evaluation keys: all a server needs, one veil_pbs_key per partition. The
@@ -198,28 +198,26 @@ void veil_eval_key_partition_seed(const uint8_t set_seed[VEIL_SEED_BYTES], uint3
  * the one fixed order keygen uses (so a seeded key stores only bodies and the
  * seed): per partition, one ChaCha20 stream seeded with its partition seed;
  * first the BSK (for i < n, for row r < (k+1)*l: k*N words), then the KSK
- * (for i < ksk_rows, for j < l_ks: n words). */
+ * (for i < ksk_rows, for j < l_ks: n words, each rounded into ksk32). Keygen
+ * walks the same stream (one function, keys.c's partition_masks).
+ * VEIL_ERR_ARG for a key already in the Fourier domain. */
 veil_status veil_eval_key_regenerate_masks(veil_eval_key *ek);
-/* Allocates a set for parts[0..n_parts) (bsk and ksk zeroed, bsk_fourier
- * NULL); in_dim = parts[0]'s k*N, partition i's KSK of ksk_rows[i] rows
+/* Allocates a set for parts[0..n_parts) (bsk, 64-byte aligned, and ksk32
+ * zeroed, bsk_fourier NULL); in_dim = parts[0]'s k*N, partition i's KSK of ksk_rows[i] rows
  * (1..in_dim; ksk_rows NULL: in_dim each). Same checks as
  * veil_secret_key_new_set. */
 veil_status veil_eval_key_alloc(const veil_params *const *parts, uint32_t n_parts,
                                 const uint32_t *ksk_rows, veil_eval_key **out);
-/* Makes every partition's ksk32 from ksk (after keygen or loading) and frees
- * ksk; then holds the bootstrapping keys keep names: computes bsk_fourier
- * from bsk where keep needs it and it is missing, frees bsk for
- * VEIL_KEY_FOURIER and bsk_fourier for VEIL_KEY_STANDARD, one partition at
- * a time (so a key loaded in the standard domain and prepared for the cpu
- * never holds more than one partition's BSK twice). May be called again
+/* Holds the bootstrapping keys keep names, partition by partition: computes
+ * bsk_fourier from bsk where keep needs it and it is missing, frees bsk for
+ * VEIL_KEY_FOURIER and bsk_fourier for VEIL_KEY_STANDARD. For
+ * VEIL_KEY_FOURIER the transform runs GGSW by GGSW in the standard key's own
+ * memory, so no BSK is ever held twice. Keygen prepares each partition as
+ * it is made; a load prepares the whole key at the end. May be called again
  * with another keep: VEIL_ERR_ARG, naming the partition, when keep needs
  * the standard domain and it was freed. A multi-bit partition keeps only
  * its standard-domain bsk (bsk_fourier NULL), whatever keep says. */
 veil_status veil_eval_key_prepare(veil_eval_key *ek, veil_key_domains keep);
-/* pk->ksk32 from pk->ksk (allocated when NULL): veil_eval_key_prepare's
- * step for one key, for callers that build a veil_pbs_key themselves
- * (bench_pbs --cost); the caller frees ksk32. */
-veil_status veil_pbs_key_prepare_ksk32(veil_pbs_key *pk);
 /* GGSWs in a bootstrapping key: n, or (n/g) 2^g for a multi-bit set. */
 size_t veil_eval_key_bsk_ggsws(const veil_params *p);
 size_t veil_eval_key_bsk_words(const veil_params *p);

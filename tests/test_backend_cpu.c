@@ -707,6 +707,10 @@ static void test_key_domains(void) {
     CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "partition 0"));
     CU_ASSERT_EQUAL(veil_eval_key_prepare(f, VEIL_KEY_BOTH), VEIL_ERR_ARG);
     CU_ASSERT_EQUAL(veil_eval_key_prepare(f, (veil_key_domains)7), VEIL_ERR_ARG);
+    veil_eval_key *none = NULL;
+    CU_ASSERT_EQUAL(veil_eval_key_new_rows(SK, NULL, (veil_key_domains)7, s[1], s[2], &none),
+                    VEIL_ERR_ARG);
+    CU_ASSERT_PTR_NULL(none);
 
     CU_ASSERT_FATAL(veil_eval_key_new_rows(SK, NULL, VEIL_KEY_STANDARD, s[1], s[2], &st) ==
                     VEIL_OK);

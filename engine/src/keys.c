@@ -445,6 +445,12 @@ veil_status veil_ggsw_encrypt(veil_encryptor *enc, const veil_secret_key *sk, in
 
 static veil_status prepare_part(veil_pbs_key *pk, uint32_t x, veil_key_domains keep);
 
+static veil_status check_keep(const char *fn, veil_key_domains keep) {
+    if (keep == VEIL_KEY_BOTH || keep == VEIL_KEY_FOURIER || keep == VEIL_KEY_STANDARD)
+        return VEIL_OK;
+    return veil_error(VEIL_ERR_ARG, "%s: unknown key domains %d", fn, (int)keep);
+}
+
 /* keygen's state for one partition x (mask_hooks' ctx) */
 typedef struct fill_ctx {
     const veil_secret_key *sk;
@@ -518,6 +524,7 @@ veil_status veil_eval_key_new_rows(const veil_secret_key *sk, const uint32_t *ks
                                    veil_key_domains keep, const uint8_t *mask_seed,
                                    const uint8_t *noise_seed, veil_eval_key **out) {
     if (!sk || !out) return veil_error(VEIL_ERR_ARG, "veil_eval_key_new: sk or out is NULL");
+    VEIL_TRY(check_keep("veil_eval_key_new", keep));
     veil_eval_key *ek;
     VEIL_TRY(veil_eval_key_alloc(sk->parts, sk->n_parts, ksk_rows, &ek));
     if (mask_seed)
@@ -611,8 +618,7 @@ static veil_status prepare_part(veil_pbs_key *pk, uint32_t x, veil_key_domains k
 
 veil_status veil_eval_key_prepare(veil_eval_key *ek, veil_key_domains keep) {
     if (!ek) return veil_error(VEIL_ERR_ARG, "veil_eval_key_prepare: ek is NULL");
-    if (keep != VEIL_KEY_BOTH && keep != VEIL_KEY_FOURIER && keep != VEIL_KEY_STANDARD)
-        return veil_error(VEIL_ERR_ARG, "veil_eval_key_prepare: unknown domains %d", (int)keep);
+    VEIL_TRY(check_keep("veil_eval_key_prepare", keep));
     for (uint32_t x = 0; x < ek->n_parts; x++)
         VEIL_TRY(prepare_part(&ek->parts[x], x, keep));
     return VEIL_OK;

@@ -8,7 +8,8 @@
  * and KS-PBS once per FFT path, interleaved run by run ("pbs"/"ks_pbs": the
  * first path; "fft_paths": all, with the ratio of medians to the first).
  * Then, per set, a batch of 2 VEIL_PBS_LANES KS-PBS one at a time against
- * lockstep groups (veil_ks_pbs_many): the throughput of one core.
+ * lockstep groups (veil_ks_pbs_many): the throughput of one core; the
+ * lockstep groups on every FFT path too ("fft_paths": "lockstep_ms_per_ks_pbs").
  * JSON to stdout (or --out FILE).
  *
  * --cost: only the figures of the compiler's cost table, for every set (see
@@ -686,7 +687,9 @@ static int bench_main(FILE *o, const char *list, uint32_t max_n, int max_n_given
         stats(o, "ks_pbs", tp + runs, runs, 0);
         /* throughput on this one core: 2 VEIL_PBS_LANES KS-PBS one at a time
          * against the same ciphertexts in lockstep groups (veil_ks_pbs_many,
-         * the cpu backend's batches), interleaved run by run */
+         * the cpu backend's batches), interleaved run by run; the lockstep
+         * groups again on every other FFT path (fft_paths' lockstep figures) */
+        double lockstep_q[VEIL_FFT_PATH_COUNT] = {0};
         {
             const size_t nb = 2 * VEIL_PBS_LANES, w = big + 1;
             uint64_t *bi = malloc(8 * w * nb), *bo = malloc(8 * w * nb);
@@ -696,7 +699,7 @@ static int bench_main(FILE *o, const char *list, uint32_t max_n, int max_n_given
                 bl[b] = lut;
             }
             const int br = runs < 5 ? runs : 5;
-            double ts[5], tm[5];
+            double ts[5], tm[5], tq[VEIL_FFT_PATH_COUNT * 5]; /* lockstep per path: q * 5 + r */
             for (int r = 0; r < br; r++) {
                 double a = now_s();
                 for (size_t b = 0; b < nb; b++)
@@ -705,7 +708,15 @@ static int bench_main(FILE *o, const char *list, uint32_t max_n, int max_n_given
                 veil_ks_pbs_many(pctx[0], veil_eval_key_part(ek, 0), bl, bi, nb, bo);
                 ts[r] = (m - a) / (double)nb;
                 tm[r] = (now_s() - m) / (double)nb;
+                tq[r] = tm[r];
+                for (int q = 1; q < np; q++) {
+                    const double c = now_s();
+                    veil_ks_pbs_many(pctx[q], veil_eval_key_part(ek, 0), bl, bi, nb, bo);
+                    tq[q * 5 + r] = (now_s() - c) / (double)nb;
+                }
             }
+            for (int q = 0; q < np; q++)
+                lockstep_q[q] = median_of(tq + q * 5, br);
             const double ms = median_of(ts, br), mm = median_of(tm, br);
             fprintf(o,
                     "      \"batch\": {\"ciphertexts\": %zu, \"lanes\": %d, \"runs\": %d, "
@@ -722,9 +733,10 @@ static int bench_main(FILE *o, const char *list, uint32_t max_n, int max_n_given
             const double mp = median_of(pb, runs), mk = median_of(kp, runs);
             fprintf(o,
                     "        \"%s\": {\"pbs_median_ms\": %.4f, \"ks_pbs_median_ms\": %.4f, "
-                    "\"ks_pbs_min_ms\": %.4f, \"ks_pbs_over_first\": %.3f}%s\n",
+                    "\"ks_pbs_min_ms\": %.4f, \"ks_pbs_over_first\": %.3f, "
+                    "\"lockstep_ms_per_ks_pbs\": %.4f, \"lockstep_over_first\": %.3f}%s\n",
                     veil_fft_path_name(paths[q]), 1e3 * mp, 1e3 * mk, 1e3 * kp[0], mk / ks_first,
-                    q + 1 < np ? "," : "");
+                    1e3 * lockstep_q[q], lockstep_q[q] / lockstep_q[0], q + 1 < np ? "," : "");
         }
         fprintf(o, "      }\n");
         (void)ctx;

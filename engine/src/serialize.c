@@ -756,10 +756,9 @@ static veil_status ek_parse(reader *r, const header *h, const veil_params *const
                        "before that: run veil keygen again)",
                        bad_low.part - 1, bad_low.entry / lv, bad_low.entry % lv);
     }
+    /* the standard domain, as read (no transform): the callers prepare the
+     * key for their use (ek_loaded) */
     if (s == VEIL_OK) s = veil_eval_key_regenerate_masks(ek);
-    /* the standard domain, as read (no transform); the callers prepare
-     * for their use (veil_eval_key_deserialize) */
-    if (s == VEIL_OK) s = veil_eval_key_prepare(ek, VEIL_KEY_STANDARD);
     if (s != VEIL_OK) {
         veil_eval_key_free(ek);
         return s;

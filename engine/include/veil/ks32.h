@@ -5,7 +5,8 @@
  * (veil_modulus_switch) or, in a multi-bit PBS, summed in groups before
  * that switch: the low 32 bits of its words never reach a result. So the
  * keyswitch runs on the top halves: every key word is rounded to its top 32
- * bits (veil_ks32_round, kept beside the 64-bit key: veil_pbs_key.ksk32),
+ * bits (veil_ks32_round; veil_pbs_key.ksk32 holds only those words: keygen
+ * rounds each entry as it makes it),
  * the input's body too, and the sums are taken mod 2^32; each output word
  * is that 32-bit value in its top half, the low half 0 (veil_ks32_word).
  * The CPU computes it in 32-bit lanes (twice the lanes a vector holds, half

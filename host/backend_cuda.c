@@ -55,7 +55,7 @@ typedef struct cuda_part {
     veil_cuda_params p;
     double *d_bsk_f; /* classic sets: the BSK in the Fourier domain */
     uint64_t *d_bsk; /* multi-bit sets: the BSK as is (group sums on the device) */
-    uint64_t *d_ksk; /* D * ks_level rows of n+1 words */
+    uint64_t *d_ksk; /* ksk_rows * ks_level rows of n+1 words */
     veil_cuda_pbs_buffer *pbs;
 } cuda_part;
 
@@ -191,8 +191,9 @@ static int alloc_work(cuda_keys *k, size_t cap) {
     return e;
 }
 
-/* Partition x's keys: the KSK (D rows) rounded to 32 bits and widened
- * again (veil_keyswitch_key_wide: the CPU's keyswitch words), the BSK to the Fourier
+/* Partition x's keys: the KSK (its own ksk_rows rows, the kernel told so:
+ * veil_cuda_params.ks_rows) rounded to 32 bits and widened again
+ * (veil_keyswitch_key_wide: the CPU's keyswitch words), the BSK to the Fourier
  * domain on the device (a multi-bit BSK as is: veil_cuda_pbs_multibit forms
  * each group's sum from it). */
 static veil_status upload_part(veil_backend *be, cuda_keys *k, const veil_eval_key *ek,
@@ -200,7 +201,7 @@ static veil_status upload_part(veil_backend *be, cuda_keys *k, const veil_eval_k
     const veil_pbs_key *pk = &ek->parts[x];
     cuda_part *cp = &k->parts[x];
     const veil_params *p = pk->params;
-    size_t ksk_bytes = veil_eval_key_ksk_words(p, pk->in_dim) * sizeof(uint64_t);
+    size_t ksk_bytes = veil_eval_key_ksk_words(p, pk->ksk_rows) * sizeof(uint64_t);
     size_t bsk_bytes = veil_eval_key_bsk_words(p) * sizeof(uint64_t);
     DEV_TRY(be, cudaMalloc((void **)&cp->d_ksk, ksk_bytes), "keys: keyswitching key");
     /* On the keys' stream, not the legacy stream: it does not wait for it. */
@@ -292,6 +293,7 @@ static veil_status cuda_keys_new(veil_backend *be, veil_backend_keys *keys, size
         cuda_part *cp = &k->parts[x];
         cp->p = veil_cuda_params_from(px, pbs_kernel);
         cp->p.in_dim = ek->parts[x].in_dim;
+        cp->p.ks_rows = ek->parts[x].ksk_rows; /* the key's own rows, not padded to D */
         if ((size_t)px->lwe_dim + 1 > k->small1) k->small1 = (size_t)px->lwe_dim + 1;
         char why[256];
         if (ek->parts[x].in_dim != D || veil_cuda_params_check(&cp->p, why, sizeof why)) {

@@ -238,6 +238,34 @@ static void test_keyswitch_exact(void) {
             free(ref);
             free(got);
         }
+        {
+            /* the kernel told to read the key's first D/2 rows only
+             * (ks_rows, as the backend does for a narrow partition), on
+             * inputs whose masks are 0 past them */
+            const uint32_t D = veil_params_big_dim(&x->p);
+            veil_cuda_params half = cp;
+            half.ks_rows = D / 2;
+            const size_t c = 37;
+            uint64_t *in = malloc(c * x->lwe * 8), *ref = malloc(c * n1 * 8),
+                     *got = malloc(c * n1 * 8);
+            CU_ASSERT_FATAL(in && ref && got);
+            rand_words(in, c * x->lwe);
+            for (size_t i = 0; i < c; i++) {
+                memset(in + i * x->lwe + D / 2, 0, (D - D / 2) * 8);
+                veil_keyswitch(veil_eval_key_part(x->ek, 0), in + i * x->lwe, ref + i * n1);
+            }
+            uint64_t *d_in = dev_alloc(c * x->lwe * 8), *d_out = dev_alloc(c * n1 * 8);
+            CU_ASSERT_FATAL(cudaMemcpy(d_in, in, c * x->lwe * 8, cudaMemcpyHostToDevice) == 0);
+            CU_ASSERT_EQUAL(veil_cuda_keyswitch(NULL, 0, &half, d_out, d_in, d_ksk, (uint32_t)c),
+                            0);
+            CU_ASSERT_FATAL(cudaMemcpy(got, d_out, c * n1 * 8, cudaMemcpyDeviceToHost) == 0);
+            CU_ASSERT_EQUAL(memcmp(got, ref, c * n1 * 8), 0);
+            cudaFree(d_in);
+            cudaFree(d_out);
+            free(in);
+            free(ref);
+            free(got);
+        }
         cudaFree(d_ksk);
     }
 }

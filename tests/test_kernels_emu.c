@@ -334,8 +334,28 @@ static void test_two_partitions(void) {
                 memset(ks_emu, 0xa5, COUNT * n1 * 8);
                 CU_ASSERT_EQUAL_FATAL(veil_cuda_keyswitch_emulate(&cp, ks_emu, in, wide, COUNT), 0);
                 CU_ASSERT_EQUAL(memcmp(ks_emu, ks_cpu, COUNT * n1 * 8), 0);
+                /* a key of the first D/2 rows only (veil_pbs_key.ksk_rows,
+                 * what the backend uploads), inputs whose masks are 0
+                 * past them: the kernel reads those rows, the cpu its own */
+                veil_cuda_params half = cp;
+                half.ks_rows = D / 2;
+                uint64_t *narrow = malloc(COUNT * big1 * 8), *ks_half = malloc(COUNT * n1 * 8);
+                CU_ASSERT_FATAL(narrow && ks_half);
+                memcpy(narrow, in, COUNT * big1 * 8);
+                for (uint32_t c = 0; c < COUNT; c++) {
+                    memset(narrow + c * big1 + D / 2, 0, (D - D / 2) * 8);
+                    veil_keyswitch(pk, narrow + c * big1, ks_half + c * n1);
+                }
+                memset(ks_emu, 0xa5, COUNT * n1 * 8);
+                CU_ASSERT_EQUAL_FATAL(
+                    veil_cuda_keyswitch_emulate(&half, ks_emu, narrow, wide, COUNT), 0);
+                CU_ASSERT_EQUAL(memcmp(ks_emu, ks_half, COUNT * n1 * 8), 0);
+                half.ks_rows = D + 1; /* past the input */
+                CU_ASSERT_NOT_EQUAL(veil_cuda_keyswitch_emulate(&half, ks_emu, narrow, wide, 1), 0);
+                free(narrow);
+                free(ks_half);
                 free(wide);
-                ks_runs += COUNT;
+                ks_runs += 2 * COUNT;
             }
             memset(got, 0xa5, COUNT * big1 * 8);
             CU_ASSERT_EQUAL_FATAL(veil_cuda_pbs_batch_emulate(&cp, bsk_nat, ks_cpu, lut->poly,
@@ -366,7 +386,7 @@ static void test_two_partitions(void) {
         veil_lut_free(lut);
         veil_pbs_ctx_free(ctx);
     }
-    CU_ASSERT_EQUAL(ks_runs, 2 * COUNT);
+    CU_ASSERT_EQUAL(ks_runs, 4 * COUNT);
     CU_ASSERT_EQUAL(pbs_runs, 3 * COUNT);
     veil_encryptor_free(enc);
     veil_eval_key_free(ek);

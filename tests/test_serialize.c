@@ -1198,7 +1198,7 @@ static void test_eval_key_rows(void) {
     CU_ASSERT_EQUAL(veil_decode(veil_phase_small(SK, 0, b), 2, 0), 1);
     ct[D - 1] = 1;
     CU_ASSERT_EQUAL(veil_keyswitch_rows(veil_eval_key_part(back, 0), ct), half);
-    /* the CUDA upload's D-row key: the rows past half 0 */
+    /* the key widened as if of D rows: the rows past half 0 */
     const size_t kw = veil_eval_key_ksk_words(P, D), kh = veil_eval_key_ksk_words(P, half);
     uint64_t *wide = malloc(8 * kw);
     CU_ASSERT_FATAL(wide != NULL);

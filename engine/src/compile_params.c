@@ -1441,17 +1441,16 @@ veil_status veil_fill_partitions(veil_program *p) {
     p->cost_per_sample = 0;
     p->cost_per_sample_cuda = 0;
     p->key_bytes = key_bytes(p, sets, p->n_partitions);
-    const uint32_t D = veil_params_big_dim(sets[0]);
     for (size_t i = 0; i < p->n_nodes; i++) {
         const veil_node *n = &p->nodes[i];
         if (n->kind != VEIL_NODE_LUT && n->kind != VEIL_NODE_ROUND) continue;
         veil_partition *pt = &p->partitions[n->partition];
         pt->pbs_per_sample += n->pbs_per_sample;
         /* the cpu's keyswitch reads the rows of what it reads (node_cost);
-         * the CUDA kernel reads every row of the master key */
+         * the CUDA kernel every row of the partition's key (ks_rows) */
         p->cost_per_sample += node_cost(p, n, pt->params);
         p->cost_per_sample_cuda +=
-            1e-3 * (double)n->pbs_per_sample * veil_cost_cuda_us(pt->params, D);
+            1e-3 * (double)n->pbs_per_sample * veil_cost_cuda_us(pt->params, pt->ksk_rows);
         if (u.prec[i] > pt->precision) pt->precision = u.prec[i];
         if (sqrt(u.ra[i]) > pt->norm2) pt->norm2 = sqrt(u.ra[i]);
         if (n->read_log2_pfail > pt->log2_p_fail) pt->log2_p_fail = n->read_log2_pfail;

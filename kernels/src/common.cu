@@ -82,6 +82,8 @@ extern "C" int veil_cuda_params_check(const veil_cuda_params *p, char *why, size
     if (!bad && p->lwe_dim < 1) bad = "LWE dimension n must be > 0";
     if (!bad && p->in_dim && p->in_dim < p->glwe_dim * p->poly_size)
         bad = "input dimension D must be 0 (k*N) or at least k*N";
+    if (!bad && p->ks_rows > veil_cuda_in_dim(p))
+        bad = "keyswitch rows must be 0 (D) or at most the input dimension D";
     if (!bad && p->pbs_kernel > VEIL_CUDA_PBS_SPLIT)
         bad = "pbs_kernel must be auto, cufft, fused, cluster or split";
     if (!bad && p->split &&

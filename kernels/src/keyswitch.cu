@@ -5,12 +5,13 @@
 namespace {
 
 /* Row r of the digit matrix A, columns i*l .. i*l + l-1: the digits of mask
- * word i (i < big = D) of input r (lwe_in = D + 1 words a row), zeros past
- * the last row or mask word. The loader and the host emulation both call it. */
-__host__ __device__ inline void ks_digits(const uint64_t *in, uint32_t count, uint32_t big,
+ * word i (i < rows <= D, the key's rows) of input r (lwe_in = D + 1 words a
+ * row), zeros past the last row or the key's rows. The loader and the host
+ * emulation both call it. */
+__host__ __device__ inline void ks_digits(const uint64_t *in, uint32_t count, uint32_t rows,
                                           uint32_t lwe_in, uint32_t base_log, uint32_t level,
                                           uint32_t r, uint32_t i, int64_t *d) {
-    if (r < count && i < big) {
+    if (r < count && i < rows) {
         veil_gadget_decompose(in[(uint64_t)r * lwe_in + i], base_log, level, d);
     } else {
         for (uint32_t j = 0; j < level; j++)
@@ -27,17 +28,17 @@ __host__ __device__ inline uint64_t ks_init_word(const uint64_t *in, uint32_t n,
     return col == n ? veil_ks32_body(in[row * lwe_in + big]) : 0;
 }
 
-/* A[c][i*l + j] = digit j of input coefficient i of ciphertext c. */
+/* A[c][i*l + j] = digit j of input coefficient i < rows of ciphertext c. */
 struct ks_loader {
     const uint64_t *in;
-    uint32_t count, big, lwe_in, base_log, level, step;
+    uint32_t count, rows, lwe_in, base_log, level, step;
     __device__ void load(int64_t (*sA)[VEIL_GEMM_TK + 1], uint32_t m0, uint32_t k0,
                          uint32_t) const {
         const uint32_t per = step / level, i0 = k0 / level;
         for (uint32_t idx = threadIdx.x; idx < VEIL_GEMM_TM * per; idx += VEIL_GEMM_THREADS) {
             const uint32_t r = idx / per, ii = idx % per, i = i0 + ii;
             int64_t d[VEIL_CUDA_MAX_LEVEL];
-            ks_digits(in, count, big, lwe_in, base_log, level, m0 + r, i, d);
+            ks_digits(in, count, rows, lwe_in, base_log, level, m0 + r, i, d);
             for (uint32_t j = 0; j < level; j++)
                 sA[r][ii * level + j] = d[j];
         }
@@ -86,13 +87,15 @@ uint32_t ks_split(uint32_t blocks, uint32_t tiles) {
 int veil_keyswitch_launch(cudaStream_t stream, const veil_cuda_params *p, uint64_t *d_out,
                           const uint64_t *d_in, const uint64_t *d_ksk, uint32_t count) {
     if (count == 0) return 0;
-    /* D mask words in (the master key's, key sets), D * l key rows */
-    const uint32_t big = veil_cuda_in_dim(p), l = p->ks_level, n = p->lwe_dim;
+    /* D mask words in (the master key's, key sets), the first R of them
+     * read, R * l key rows */
+    const uint32_t big = veil_cuda_in_dim(p), R = veil_cuda_ks_rows(p), l = p->ks_level,
+                   n = p->lwe_dim;
     const uint32_t step = (VEIL_GEMM_TK / l) * l;
-    ks_loader ld{d_in, count, big, big + 1, p->ks_base_log, l, step};
+    ks_loader ld{d_in, count, R, big + 1, p->ks_base_log, l, step};
     const uint32_t gx = veil_blocks(n + 1, VEIL_GEMM_TN), gy = veil_blocks(count, VEIL_GEMM_TM);
     if (gy > 65535) return VEIL_CUDA_ERR_ARG; /* grid.y: split the batch first */
-    const uint32_t split = ks_split(gx * gy, (big * l + step - 1) / step);
+    const uint32_t split = ks_split(gx * gy, (R * l + step - 1) / step);
     ks_epilogue ep{d_out, d_in, n, big, big + 1, split > 1};
     if (split > 1) {
         ks_init<<<veil_blocks((uint64_t)count * (n + 1), 256), 256, 0, stream>>>(d_out, d_in, count,
@@ -100,7 +103,7 @@ int veil_keyswitch_launch(cudaStream_t stream, const veil_cuda_params *p, uint64
         VEIL_CU_LAUNCHED();
     }
     dim3 grid(gx, gy, split);
-    veil_gemm_u64<<<grid, VEIL_GEMM_THREADS, 0, stream>>>(ld, ep, d_ksk, n + 1, 0, count, big * l,
+    veil_gemm_u64<<<grid, VEIL_GEMM_THREADS, 0, stream>>>(ld, ep, d_ksk, n + 1, 0, count, R * l,
                                                           n + 1, split);
     VEIL_CU_LAUNCHED();
     return 0;
@@ -123,15 +126,16 @@ extern "C" int veil_cuda_keyswitch_emulate(const veil_cuda_params *p, uint64_t *
     /* the launch's shapes; the product over K in tiles of `step` columns of
      * A (sums mod 2^64: the kernel's order of tiles and slices does not
      * change them), then the unsplit epilogue */
-    const uint32_t big = veil_cuda_in_dim(p), l = p->ks_level, n = p->lwe_dim;
-    const uint32_t step = (VEIL_GEMM_TK / l) * l, K = big * l, per = step / l;
+    const uint32_t big = veil_cuda_in_dim(p), R = veil_cuda_ks_rows(p), l = p->ks_level,
+                   n = p->lwe_dim;
+    const uint32_t step = (VEIL_GEMM_TK / l) * l, K = R * l, per = step / l;
     int64_t d[VEIL_CUDA_MAX_LEVEL];
     for (uint32_t row = 0; row < count; row++)
         for (uint32_t col = 0; col <= n; col++) {
             uint64_t acc = 0;
             for (uint32_t k0 = 0; k0 < K; k0 += step)
                 for (uint32_t ii = 0; ii < per && k0 + ii * l < K; ii++) {
-                    ks_digits(in_big, count, big, big + 1, p->ks_base_log, l, row, k0 / l + ii, d);
+                    ks_digits(in_big, count, R, big + 1, p->ks_base_log, l, row, k0 / l + ii, d);
                     for (uint32_t j = 0; j < l; j++)
                         acc += (uint64_t)d[j] * ksk[(uint64_t)(k0 + ii * l + j) * (n + 1) + col];
                 }

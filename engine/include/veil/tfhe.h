@@ -346,7 +346,8 @@ void veil_keyswitch_part(const veil_pbs_key *pk, const uint64_t *in_big, uint32_
 /* Words begin .. begin + count - 1 of pk's 32-bit keyswitching key
  * widened to 64 (veil_ks32_word), as if it had in_dim rows (the rows past
  * ksk_rows 0): the key a 64-bit product multiplies to give veil_keyswitch's
- * words bit for bit (the CUDA kernel's, which reads in_dim rows). */
+ * words bit for bit (the CUDA kernel's; the backend uploads only the
+ * ksk_rows rows and tells the kernel, veil_cuda_params.ks_rows). */
 void veil_keyswitch_key_wide(const veil_pbs_key *pk, size_t begin, size_t count, uint64_t *out);
 
 /* ---- lookup tables -------------------------------------------------------- */

@@ -66,11 +66,21 @@ typedef struct veil_cuda_params {
     /* SPLIT only: blocks a GLWE polynomial, 2, 4 or 8 with (k+1) * split
      * <= 16; 0: the fewest whose shared memory fits the device. */
     uint32_t split;
+    /* Rows of the keyswitching key, 1..D (veil_pbs_key.ksk_rows: the widest
+     * value the partition's lookups read, whose mask is 0 past them): the
+     * keyswitch reads only the first ks_rows mask words, as the cpu's does,
+     * and its key has ks_rows * ks_level rows. 0: D. */
+    uint32_t ks_rows;
 } veil_cuda_params;
 
 /* D of p: in_dim, or k*N when in_dim is 0. */
 static inline uint32_t veil_cuda_in_dim(const veil_cuda_params *p) {
     return p->in_dim ? p->in_dim : p->glwe_dim * p->poly_size;
+}
+
+/* The keyswitch's rows: ks_rows, or D when it is 0. */
+static inline uint32_t veil_cuda_ks_rows(const veil_cuda_params *p) {
+    return p->ks_rows ? p->ks_rows : veil_cuda_in_dim(p);
 }
 
 /* Blind rotation implementations. FUSED: one block per ciphertext, the whole
@@ -97,12 +107,19 @@ enum {
 /* The kernels' view of an engine parameter set (the one conversion every
  * caller uses). */
 static inline veil_cuda_params veil_cuda_params_from(const veil_params *p, uint32_t pbs_kernel) {
-    veil_cuda_params c = {p->lwe_dim,   p->glwe_dim,
-                          p->poly_size, p->pbs_base_log,
-                          p->pbs_level, p->ks_base_log,
-                          p->ks_level,  p->ms == VEIL_MS_CENTERED,
-                          pbs_kernel,   0,
-                          p->grouping,  0};
+    veil_cuda_params c = {p->lwe_dim,
+                          p->glwe_dim,
+                          p->poly_size,
+                          p->pbs_base_log,
+                          p->pbs_level,
+                          p->ks_base_log,
+                          p->ks_level,
+                          p->ms == VEIL_MS_CENTERED,
+                          pbs_kernel,
+                          0,
+                          p->grouping,
+                          0,
+                          0};
     return c;
 }
 
@@ -111,10 +128,11 @@ static inline veil_cuda_params veil_cuda_params_from(const veil_params *p, uint3
 int veil_cuda_params_check(const veil_cuda_params *p, char *why, size_t why_len);
 
 /* ---- keyswitch (keyswitch.cu) ----------------------------------------------
- * d_out[c] = (0, ..., 0, body) - sum_i sum_j digit_j(a_i) * KSK[i][j], for
- * count big LWEs (D+1 words each, D = veil_cuda_in_dim(p)) -> small LWEs
- * (n+1 words): the integer matrix product digits [count x D*l] x KSK [D*l x
- * (n+1)] mod 2^64, bit-exact with veil_keyswitch. */
+ * d_out[c] = (0, ..., 0, body) - sum_{i < R} sum_j digit_j(a_i) * KSK[i][j],
+ * for count big LWEs (D+1 words each, D = veil_cuda_in_dim(p)) -> small LWEs
+ * (n+1 words): the integer matrix product digits [count x R*l] x KSK [R*l x
+ * (n+1)] mod 2^64 (R = veil_cuda_ks_rows(p)), bit-exact with veil_keyswitch
+ * for inputs whose mask is 0 past R. */
 int veil_cuda_keyswitch(void *stream, uint32_t gpu_index, const veil_cuda_params *p,
                         uint64_t *d_out_small, const uint64_t *d_in_big, const uint64_t *d_ksk,
                         uint32_t count);
@@ -198,7 +216,7 @@ int veil_cuda_modulus_switch_emulate(const veil_cuda_params *p, uint32_t *out,
 /* Testing: veil_cuda_keyswitch's kernel code (its loader, product and
  * epilogue, tile after tile, in one slice of K) on the host: count big LWEs
  * of D+1 words (D = veil_cuda_in_dim(p)) -> out_small (count * (n+1)); ksk:
- * D * ks_level rows of n+1 words, host memory. */
+ * R * ks_level rows of n+1 words (R = veil_cuda_ks_rows(p)), host memory. */
 int veil_cuda_keyswitch_emulate(const veil_cuda_params *p, uint64_t *out_small,
                                 const uint64_t *in_big, const uint64_t *ksk, uint32_t count);
 int veil_cuda_pbs_batch_emulate(const veil_cuda_params *p, const double *bsk_fourier,

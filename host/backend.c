@@ -365,11 +365,10 @@ veil_status veil_backend_keys_new(veil_backend *be, const veil_eval_key *ek, siz
     if (!ek->params || !ek->parts || ek->n_parts < 1)
         return veil_error(VEIL_ERR_ARG, "veil_backend_keys_new: evaluation key without partitions");
     for (uint32_t i = 0; i < ek->n_parts; i++)
-        if (!ek->parts[i].params || (!ek->parts[i].bsk && !ek->parts[i].bsk_fourier) ||
-            !ek->parts[i].ksk32)
+        if (!ek->parts[i].params || !ek->parts[i].ksk32) /* the BSK: the backend's own check */
             return veil_error(VEIL_ERR_ARG,
                               "veil_backend_keys_new: partition %u of the evaluation key without "
-                              "params, bsk or ksk",
+                              "params or ksk",
                               i);
     if (max_batch == 0)
         return veil_error(VEIL_ERR_ARG, "veil_backend_keys_new: max_batch must be > 0");

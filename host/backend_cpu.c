@@ -47,14 +47,7 @@ static void cpu_keys_free(veil_backend_keys *keys) {
 
 static veil_status cpu_keys_new(veil_backend *be, veil_backend_keys *keys, size_t max_batch) {
     const veil_eval_key *ek = keys->ek;
-    for (uint32_t x = 0; x < ek->n_parts; x++)
-        if (ek->parts[x].params->grouping ? !ek->parts[x].bsk : !ek->parts[x].bsk_fourier)
-            return veil_error(VEIL_ERR_ARG,
-                              "cpu keys: partition %u (%s) has no %s bootstrapping key, which "
-                              "the cpu reads (prepare the key with VEIL_KEY_FOURIER or "
-                              "VEIL_KEY_BOTH, veil_eval_key_prepare)",
-                              x, ek->parts[x].params->id,
-                              ek->parts[x].params->grouping ? "standard-domain" : "Fourier");
+    VEIL_TRY(veil_eval_key_check_domains(ek, VEIL_KEY_FOURIER, "cpu keys"));
     cpu_keys *c = calloc(1, sizeof *c);
     if (!c) return veil_error(VEIL_ERR_NOMEM, "cpu keys: out of memory");
     keys->impl = c;

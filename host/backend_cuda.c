@@ -248,14 +248,7 @@ static veil_status upload_part(veil_backend *be, cuda_keys *k, const veil_eval_k
 static veil_status cuda_keys_new(veil_backend *be, veil_backend_keys *keys, size_t max_batch) {
     cuda_backend *cb = be->ctx;
     const veil_eval_key *ek = keys->ek;
-    for (uint32_t x = 0; x < ek->n_parts; x++)
-        if (!ek->parts[x].bsk)
-            return veil_error(VEIL_ERR_ARG,
-                              "cuda keys: partition %u (%s) has no standard-domain bootstrapping "
-                              "key, which the upload reads (the key was prepared for the cpu "
-                              "only: prepare it with VEIL_KEY_STANDARD or VEIL_KEY_BOTH, "
-                              "veil_eval_key_prepare)",
-                              x, ek->parts[x].params->id);
+    VEIL_TRY(veil_eval_key_check_domains(ek, VEIL_KEY_STANDARD, "cuda keys"));
     cuda_keys *k = calloc(1, sizeof *k);
     if (!k) return veil_error(VEIL_ERR_NOMEM, "cuda keys: out of memory");
     keys->impl = k;

@@ -702,6 +702,7 @@ static void test_key_domains(void) {
     uint8_t *buf = NULL;
     size_t len = 0;
     CU_ASSERT_EQUAL(veil_eval_key_serialize(f, &buf, &len), VEIL_ERR_ARG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "saving an evaluation key: partition 0"));
     CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "prepared for the cpu only"));
     CU_ASSERT_EQUAL(veil_eval_key_prepare(f, VEIL_KEY_STANDARD), VEIL_ERR_ARG);
     CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "partition 0"));
@@ -716,7 +717,11 @@ static void test_key_domains(void) {
                     VEIL_OK);
     CU_ASSERT(st->parts[0].bsk != NULL && st->parts[0].bsk_fourier == NULL);
     CU_ASSERT_EQUAL(ks_pbs_with(st, in, count, luts[0], out), VEIL_ERR_ARG);
-    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "no Fourier bootstrapping key"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "cpu keys: partition 0"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "holds no Fourier bootstrapping key"));
+    CU_ASSERT_EQUAL(veil_eval_key_check_domains(st, VEIL_KEY_STANDARD, "t"), VEIL_OK);
+    CU_ASSERT_EQUAL(veil_eval_key_check_domains(f, VEIL_KEY_FOURIER, "t"), VEIL_OK);
+    CU_ASSERT_EQUAL(veil_eval_key_check_domains(EK, VEIL_KEY_BOTH, "t"), VEIL_OK);
     CU_ASSERT_FATAL(veil_eval_key_serialize(st, &buf, &len) == VEIL_OK); /* saving reads it */
     CU_ASSERT_EQUAL(veil_eval_key_prepare(st, VEIL_KEY_FOURIER), VEIL_OK);
     CU_ASSERT(st->parts[0].bsk == NULL);

@@ -616,6 +616,25 @@ static veil_status prepare_part(veil_pbs_key *pk, uint32_t x, veil_key_domains k
     return VEIL_OK;
 }
 
+veil_status veil_eval_key_check_domains(const veil_eval_key *ek, veil_key_domains need,
+                                        const char *who) {
+    VEIL_TRY(check_keep(who, need));
+    for (uint32_t x = 0; ek && x < ek->n_parts; x++) {
+        const veil_pbs_key *pk = &ek->parts[x];
+        const int mb = pk->params->grouping >= 2;
+        const int std = !pk->bsk && (mb || need != VEIL_KEY_FOURIER);
+        if (std || (!mb && need != VEIL_KEY_STANDARD && !pk->bsk_fourier))
+            return veil_error(VEIL_ERR_ARG,
+                              "%s: partition %u (%s) holds no %s bootstrapping key (the key was "
+                              "prepared for %s: make or load it for this use, "
+                              "veil_eval_key_prepare)",
+                              who, x, pk->params->id, std ? "standard-domain" : "Fourier",
+                              std ? "the cpu only (VEIL_KEY_FOURIER)"
+                                  : "saving and the CUDA upload (VEIL_KEY_STANDARD)");
+    }
+    return VEIL_OK;
+}
+
 veil_status veil_eval_key_prepare(veil_eval_key *ek, veil_key_domains keep) {
     if (!ek) return veil_error(VEIL_ERR_ARG, "veil_eval_key_prepare: ek is NULL");
     VEIL_TRY(check_keep("veil_eval_key_prepare", keep));

@@ -650,12 +650,6 @@ static veil_status ek_check(const veil_eval_key *ek, header *h) {
     const uint32_t D = veil_params_big_dim(ek->params);
     for (uint32_t x = 0; x < ek->n_parts; x++) {
         const veil_pbs_key *pk = &ek->parts[x];
-        if (pk->params && !pk->bsk)
-            return veil_error(VEIL_ERR_ARG,
-                              "evaluation key: partition %u (%s): no standard-domain "
-                              "bootstrapping key to save (the key was prepared for the cpu only, "
-                              "VEIL_KEY_FOURIER)",
-                              x, pk->params->id);
         if (!pk->params || !pk->ksk32 || pk->in_dim != D)
             return veil_error(VEIL_ERR_ARG, "evaluation key: partition %u: NULL key part", x);
         if (pk->ksk_rows < 1 || pk->ksk_rows > D)
@@ -670,6 +664,7 @@ static veil_status ek_check(const veil_eval_key *ek, header *h) {
         parts[x] = pk->params;
     }
     VEIL_TRY(veil_partitions_check(parts, ek->n_parts, "evaluation key"));
+    VEIL_TRY(veil_eval_key_check_domains(ek, VEIL_KEY_STANDARD, "saving an evaluation key"));
     for (uint32_t x = 0; x < ek->n_parts; x++)
         VEIL_TRY(ek_check_masks(ek, x));
     header_init(h, VEIL_SERIAL_EVAL_KEY, ek->params);

@@ -218,6 +218,13 @@ veil_status veil_eval_key_alloc(const veil_params *const *parts, uint32_t n_part
  * the standard domain and it was freed. A multi-bit partition keeps only
  * its standard-domain bsk (bsk_fourier NULL), whatever keep says. */
 veil_status veil_eval_key_prepare(veil_eval_key *ek, veil_key_domains keep);
+/* VEIL_ERR_ARG unless every partition holds the bootstrapping keys `need`
+ * reads (VEIL_KEY_FOURIER: the cpu's; VEIL_KEY_STANDARD: saving and the
+ * CUDA upload; a multi-bit partition always its standard one); the message
+ * starts with who, names the partition and what it lacks. The one rule the
+ * backends and saving check a key against. */
+veil_status veil_eval_key_check_domains(const veil_eval_key *ek, veil_key_domains need,
+                                        const char *who);
 /* GGSWs in a bootstrapping key: n, or (n/g) 2^g for a multi-bit set. */
 size_t veil_eval_key_bsk_ggsws(const veil_params *p);
 size_t veil_eval_key_bsk_words(const veil_params *p);

@@ -23,7 +23,11 @@
  *     rounding errors sum to exactly 0, where half-up sums to minus half a
  *     step per tie (the bias VEIL_GADGET_INIT_EVEN exists for);
  *   - VEIL_GADGET_SAR's generic arithmetic shift against the signed shift
- *     the vector builds replace it with (test_sar). */
+ *     the vector builds replace it with (test_sar);
+ *   - VEIL_GADGET_INIT (a shift and a zero test) against its rule written
+ *     out plainly, at every width 1 .. 63, on the top bits around each
+ *     tie and edge and on pseudo-random values, scalar and on a vector
+ *     (test_init_rule). */
 #include "testutil.h"
 #include "veil/gadget.h"
 #include "veil/params.h"
@@ -265,6 +269,60 @@ static void test_sar(void) {
            checked);
 }
 
+/* VEIL_GADGET_INIT's rule, written out: the top n + 1 bits T of x, the
+ * rounded value r = (T + 1) / 2 mod 2^n, negative (minus 2^n) when above
+ * 2^(n-1), or equal to it with T odd (the rounding bit set). */
+static uint64_t init_rule(uint64_t x, unsigned n) {
+    const uint64_t T = x >> (63 - n), half = (uint64_t)1 << (n - 1);
+    const uint64_t r = ((T + 1) >> 1) & (((uint64_t)1 << n) - 1);
+    return r > half || (r == half && (T & 1)) ? r - ((uint64_t)1 << n) : r;
+}
+
+static void test_init_rule(void) {
+    uint64_t z = 0x243f6a8885a308d3u; /* splitmix64 */
+    size_t checked = 0, bad = 0;
+    for (unsigned n = 1; n <= 63; n++) {
+        uint64_t xs[40];
+        size_t m = 0;
+        const uint64_t tops[] = {0,
+                                 1,
+                                 ((uint64_t)1 << n) - 1,
+                                 (uint64_t)1 << n,
+                                 ((uint64_t)1 << n) + 1,
+                                 (((uint64_t)1 << n) << 1) - 1};
+        const uint64_t low_max = n == 63 ? 0 : ((uint64_t)1 << (63 - n)) - 1;
+        for (size_t t = 0; t < sizeof tops / sizeof tops[0]; t++) {
+            const uint64_t base = tops[t] << (63 - n);
+            xs[m++] = base;
+            xs[m++] = base | (low_max & 1);
+            xs[m++] = base | low_max;
+        }
+        while (m < sizeof xs / sizeof xs[0]) {
+            z += 0x9e3779b97f4a7c15u;
+            uint64_t y = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+            y = (y ^ (y >> 27)) * 0x94d049bb133111ebu;
+            xs[m++] = y ^ (y >> 31);
+        }
+        for (size_t i = 0; i < m; i += 4) {
+            sar_vu v, rv;
+            memcpy(&v, xs + i, sizeof v);
+            VEIL_GADGET_INIT(rv, v, n);
+            for (size_t k = 0; k < 4; k++) {
+                uint64_t r;
+                VEIL_GADGET_INIT(r, xs[i + k], n);
+                const uint64_t want = init_rule(xs[i + k], n);
+                bad += r != want;
+                bad += rv[k] != want;
+                checked++;
+            }
+        }
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(checked, 63 * 40);
+    printf("\n  %zu (value, width) pairs: VEIL_GADGET_INIT equals its rule, scalar and vector\n",
+           checked);
+}
+
 int main(void) {
     if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
     CU_pSuite s = CU_add_suite("gadget", NULL, NULL);
@@ -274,5 +332,6 @@ int main(void) {
     VEIL_ADD_TEST(s, test_random_mean);
     VEIL_ADD_TEST(s, test_round_even);
     VEIL_ADD_TEST(s, test_sar);
+    VEIL_ADD_TEST(s, test_init_rule);
     return veil_test_run();
 }

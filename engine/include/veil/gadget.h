@@ -47,16 +47,24 @@
  * VEIL_GADGET_INIT: r = the top `bits` bits of x rounded to nearest (bit
  * 63 - bits decides, carry out of bit 63 lost), as a balanced signed value:
  * minus 2^bits when above 2^(bits-1), or equal to it with the rounding bit
- * set (the bit trick keeps bit bits-1 of (r - 1 | rb << (bits-1)) & r). */
+ * set. Computed as x + 2^(63 - bits) shifted arithmetically (the rounded
+ * value read as signed, in [-2^(bits-1), 2^(bits-1))), which differs from
+ * that rule only where the top bits + 1 of x are exactly 2^bits (rounded
+ * value 2^(bits-1), rounding bit clear): there 2^bits is added back, the
+ * zero test of z = (x >> (63 - bits)) ^ 2^bits being bit 63 of
+ * (z - 1) & ~z. Nine operations, one of them AVX-512's arithmetic shift,
+ * where the rule's own bit trick took twelve (tests/test_gadget.c holds
+ * the two to each other). */
 #define VEIL_GADGET_INIT(r, x, bits)                                                               \
     do {                                                                                           \
         const unsigned veil_n_ = (bits);                                                           \
         if (veil_n_ >= 64) {                                                                       \
             (r) = (x);                                                                             \
         } else {                                                                                   \
-            (r) = ((((x) >> (63 - veil_n_)) + 1) >> 1) & (((uint64_t)1 << veil_n_) - 1);           \
-            (r) -= (((((r)-1) | ((((x) >> (63 - veil_n_)) & 1) << (veil_n_ - 1))) & (r)) >>        \
-                    (veil_n_ - 1))                                                                 \
+            (r) = VEIL_GADGET_SAR((x) + ((uint64_t)1 << (63 - veil_n_)), 64 - veil_n_);            \
+            (r) += ((((((x) >> (63 - veil_n_)) ^ ((uint64_t)1 << veil_n_)) - 1) &                  \
+                     ~(((x) >> (63 - veil_n_)) ^ ((uint64_t)1 << veil_n_))) >>                     \
+                    63)                                                                            \
                    << veil_n_;                                                                     \
         }                                                                                          \
     } while (0)

@@ -425,9 +425,9 @@ static inline void dit8_tail(cv y[8]) {
  * p: W_16^p), then the transpose (vector = position in the block, lane =
  * block) and spans 4, 2, 1; stored without transposing back: slot 8 p + b
  * of the tile holds DIF position 8 b + p (fft.c spectrum_slot). */
-static void tile_forward(const veil_fft_tables *t, double *x) {
+static void tile_forward(const veil_fft_tables *t, double *x, size_t slots) {
     const double *w16 = t->tw + t->tw_off[t->n_mid + 1];
-    for (size_t c0 = 0; c0 < t->h; c0 += 64) {
+    for (size_t c0 = 0; c0 < slots; c0 += 64) {
         pf_step(t);
         double *tile = x + 2 * (size_t)c0;
         vd R[8][NV], I[8][NV], TR[8][NV], TI[8][NV];
@@ -458,9 +458,9 @@ static void tile_forward(const veil_fft_tables *t, double *x) {
         }
     }
 }
-static void tile_backward(const veil_fft_tables *t, double *x) {
+static void tile_backward(const veil_fft_tables *t, double *x, size_t slots) {
     const double *w16 = t->tw + t->tw_off[t->n_mid + 1];
-    for (size_t c0 = 0; c0 < t->h; c0 += 64) {
+    for (size_t c0 = 0; c0 < slots; c0 += 64) {
         pf_step(t);
         double *tile = x + 2 * (size_t)c0;
         vd R[8][NV], I[8][NV], TR[8][NV], TI[8][NV];
@@ -517,11 +517,38 @@ static inline void first_pass(fp_tables f, size_t jb, size_t o, const vd ar[4], 
         bst(out, jb + (size_t)s * q, o, u[s]);
 }
 
+/* Middle pass p (m = h/16 / 4^p) works on groups of 4m slots, and every
+ * pass after it, the tile pass included, stays inside each group. From the
+ * first pass whose groups fit VEIL_FFT_BLOCK_SLOTS, the remaining passes run
+ * group by group (depth first) while the group is in L1, instead of each
+ * pass streaming the whole transform (h slots of 16 bytes) through L2: the
+ * same butterflies on the same values, only their order changes, so the
+ * same bits. Below that size (h <= VEIL_FFT_BLOCK_SLOTS) the whole
+ * transform is one group. */
+#define VEIL_FFT_BLOCK_SLOTS 2048
+static inline uint32_t block_pass(const veil_fft_tables *t) {
+    uint32_t p = 0;
+    if (t->h > VEIL_FFT_BLOCK_SLOTS)
+        while (p < t->n_mid && (t->h / 4 >> (2 * p)) > VEIL_FFT_BLOCK_SLOTS)
+            p++;
+    return p;
+}
+static inline size_t block_slots(const veil_fft_tables *t, uint32_t p0) {
+    return t->h <= VEIL_FFT_BLOCK_SLOTS ? t->h : p0 < t->n_mid ? t->h / 4 >> (2 * p0) : 64;
+}
+
 /* the passes after the first */
 static void forward_rest(const veil_fft_tables *t, double *out) {
-    for (uint32_t p = 0, m = t->h / 16; p < t->n_mid; p++, m /= 4)
-        radix4_pass(t, out, t->h, m, TWP(t, p + 1), 0);
-    tile_forward(t, out);
+    const uint32_t p0 = block_pass(t);
+    const size_t g = block_slots(t, p0);
+    for (uint32_t p = 0; p < p0; p++)
+        radix4_pass(t, out, t->h, (t->h / 16) >> (2 * p), TWP(t, p + 1), 0);
+    for (size_t b = 0; b < t->h; b += g) {
+        double *x = out + 2 * b; /* slot b (a multiple of 8): BRE(b, 0) */
+        for (uint32_t p = p0; p < t->n_mid; p++)
+            radix4_pass(t, x, (uint32_t)g, (t->h / 16) >> (2 * p), TWP(t, p + 1), 0);
+        tile_forward(t, x, g);
+    }
 }
 
 static void VEIL_FFT_NAME(forward_i64)(const veil_fft_tables *t, const int64_t *in, double *out) {
@@ -546,8 +573,13 @@ static void VEIL_FFT_NAME(forward_i64)(const veil_fft_tables *t, const int64_t *
  * cvt_i64; the same value either way, so the same bits as cvt_i64 of stored
  * digits. */
 static inline vd digit_f64(vu d, int narrow) {
+#if defined(__AVX512DQ__)
+    (void)narrow; /* one vcvtqq2pd: cheaper than the trick's two */
+    return cvt_i64((vi)d);
+#else
     if (!narrow) return cvt_i64((vi)d);
     return (vd)(d + 0x4338000000000000u) - splat(0x1.8p52);
+#endif
 }
 
 /* X^a x (mod X^N + 1), a in [0, 2N): one definition for rotate_sub,
@@ -652,8 +684,16 @@ static void VEIL_FFT_NAME(forward_digits)(const veil_fft_tables *t, const uint64
 static inline void backward(const veil_fft_tables *t, double *x, double *out, uint64_t *acc,
                             int mode) {
     const size_t h = t->h, q = h / 4;
-    tile_backward(t, x);
-    for (uint32_t p = t->n_mid; p-- > 0;)
+    /* forward_rest's passes in reverse, group by group as there */
+    const uint32_t p0 = block_pass(t);
+    const size_t g = block_slots(t, p0);
+    for (size_t b = 0; b < h; b += g) {
+        double *xb = x + 2 * b;
+        tile_backward(t, xb, g);
+        for (uint32_t p = t->n_mid; p-- > p0;)
+            radix4_pass(t, xb, (uint32_t)g, (h / 16) >> (2 * p), TWP(t, p + 1), 1);
+    }
+    for (uint32_t p = p0; p-- > 0;)
         radix4_pass(t, x, h, (h / 16) >> (2 * p), TWP(t, p + 1), 1);
     const double *tw = TWP(t, 0), *ure = t->untwist_re, *uim = t->untwist_im;
     for (size_t j0 = 0; j0 < q; j0 += W) {

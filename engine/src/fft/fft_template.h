@@ -568,13 +568,13 @@ static void VEIL_FFT_NAME(forward_i64)(const veil_fft_tables *t, const int64_t *
     forward_rest(t, out);
 }
 
-/* A gadget digit (|d| <= 2^(B-1)) as a double: exact. For B <= 51 (narrow)
- * two operations (the 1.5 * 2^52 trick, exact for |d| < 2^51), else
- * cvt_i64; the same value either way, so the same bits as cvt_i64 of stored
- * digits. */
+/* A gadget digit (|d| <= 2^(B-1)) as a double: exact. With AVX-512 DQ one
+ * conversion; otherwise, for B <= 51 (narrow), two operations (the 1.5 *
+ * 2^52 trick, exact for |d| < 2^51), else cvt_i64. The same value every
+ * way, so the same bits as cvt_i64 of stored digits. */
 static inline vd digit_f64(vu d, int narrow) {
 #if defined(__AVX512DQ__)
-    (void)narrow; /* one vcvtqq2pd: cheaper than the trick's two */
+    (void)narrow;
     return cvt_i64((vi)d);
 #else
     if (!narrow) return cvt_i64((vi)d);

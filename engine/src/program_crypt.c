@@ -142,7 +142,8 @@ void veil_program_print_keys(const veil_program *p, FILE *f) {
     double t_bsk = 0, t_ksk = 0, t_file = 0, t_mem = 0;
     for (uint32_t i = 0; i < n; i++) {
         const double bsk = 8.0 * (double)veil_eval_key_bsk_words(parts[i]);
-        const double ksk = 8.0 * (double)veil_eval_key_ksk_words(parts[i], rows[i]);
+        /* as held, in memory and in the file's bodies: 32-bit words (veil/ks32.h) */
+        const double ksk = 4.0 * (double)veil_eval_key_ksk_words(parts[i], rows[i]);
         const double file = (double)veil_eval_key_partition_serialized_bytes(parts[i], rows[i]);
         const double mem = (double)veil_eval_key_prepared_bytes(parts[i], rows[i]);
         fprintf(f, "  %-3u %-30s %10.1f %10u %10.1f %12.1f %12.1f\n", i, parts[i]->id, bsk / MiB,

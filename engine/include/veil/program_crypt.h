@@ -63,7 +63,8 @@ veil_status veil_program_check_secret_key(const veil_program *p, const veil_secr
 size_t veil_program_eval_key_bytes(const veil_program *p);
 size_t veil_program_eval_key_raw_bytes(const veil_program *p);
 /* Prints the key set the program needs, one line per partition: its set,
- * BSK and KSK (standard domain), its share of the seeded eval.key file, and
+ * BSK (one domain) and KSK (its 32-bit words, as held), its share of the
+ * seeded eval.key file, and
  * the memory a key prepared for one backend takes (veil_eval_key_prepared_bytes:
  * the BSK in one domain and the 32-bit KSK). */
 void veil_program_print_keys(const veil_program *p, FILE *f);

@@ -234,8 +234,8 @@ static int tables_init(veil_fft_tables *t, uint32_t n) {
         return 1;
     }
     /* stages: 2 in the first pass, 3 or 4 in the tile pass, pairs between */
-    t->tile16 = (int)((L - 5) & 1);
-    t->n_mid = (L - 5 - (uint32_t)t->tile16) / 2;
+    t->tile16 = (int)veil_fft_tile16(L);
+    t->n_mid = veil_fft_n_mid(L);
     t->tw_off = malloc(sizeof(size_t) * (t->n_mid + 2));
     if (!t->tw_off) return 0;
     size_t words = 0;

@@ -70,6 +70,18 @@ typedef struct veil_fft_tables {
     veil_fft_pf *pf; /* the owning veil_fft's prefetch stream; NULL: none */
 } veil_fft_tables;
 
+/* The pass plan of a transform of h = 2^log_h slots (h >= 64): 2 stages in
+ * the first pass, 3 or 4 in the tile pass (tile16: 4), the rest in n_mid
+ * radix-4 passes between. fft.c builds the tables by it; fft_template.h
+ * derives it again from a constant h in the copies of the passes it keeps
+ * for the common sizes (so it folds). */
+static inline uint32_t veil_fft_tile16(uint32_t log_h) {
+    return (log_h - 5) & 1;
+}
+static inline uint32_t veil_fft_n_mid(uint32_t log_h) {
+    return (log_h - 5 - veil_fft_tile16(log_h)) / 2;
+}
+
 typedef struct veil_fft_kernels {
     void (*forward_i64)(const veil_fft_tables *t, const int64_t *in, double *out);
     /* in: clobbered */

@@ -34,14 +34,16 @@
 
 #include <string.h>
 
-/* Key rows a ks_lanes call (as many streams at once): 8 in groups, 16 for
- * one ciphertext. Measured (thread CPU, `bench_pbs --cost`, alternated
- * three times): per ciphertext in groups of 8, 2_2 0.93 ms at 16 rows
- * against 0.79 at 8 and 0.84 at 4, nn-p2-norm2e4 0.48 / 0.41 / 0.61;
- * 32 and 64 rows were three times slower. One at a time, nn-p2-norm2e4
- * 2.1-2.4 ms at 16 rows against 2.8-2.9 at 8 (2_2 within the noise). */
-#define KS_BLOCK_ROWS_GROUP 8
-#define KS_BLOCK_ROWS_ONE 16
+/* Key rows a block (a ks_lanes call, as many streams at once), groups and
+ * one ciphertext alike, with the next block prefetched into L1 while this
+ * one is summed (ks_range). Measured before the prefetch (thread CPU,
+ * `bench_pbs --cost`, alternated three times): per ciphertext in groups of
+ * 8, 2_2 0.93 ms at 16 rows against 0.79 at 8 and 0.84 at 4,
+ * nn-p2-norm2e4 0.48 / 0.41 / 0.61; 32 and 64 rows were three times
+ * slower; one at a time 16 rows had been the best. With the prefetch, on
+ * one core of the Zen 5 (docs/results/zen5-ks-prefetch-ab.json), one at a
+ * time 16 rows 1.09-1.47 ms at 2_2 2^-64 against 0.77-0.79 at 8. */
+#define KS_BLOCK_ROWS 8
 
 /* Lane c's 32-bit sums: the first n + 1 32-bit words of its own 64-bit
  * output row (every access through memcpy), widened in place at the end
@@ -76,9 +78,8 @@ static void ks_range(const veil_pbs_key *pk, const uint64_t *in, size_t in1, uin
     const uint32_t l = p->ks_level;
     const veil_fft_kernels *kr = veil_fft_loop_kernels(NULL);
     VEIL_ASSERT(l >= 1 && l <= 64 && lanes >= 1 && lanes <= VEIL_KS_LANES && pk->ksk32);
-    const uint32_t br = lanes > 1 ? KS_BLOCK_ROWS_GROUP : KS_BLOCK_ROWS_ONE;
-    const uint32_t ib = l >= br ? 1 : br / l; /* coefficients a block */
-    uint32_t d[64 * VEIL_KS_LANES];           /* nb l <= max(br, l) <= 64 rows of the lanes */
+    const uint32_t ib = l >= KS_BLOCK_ROWS ? 1 : KS_BLOCK_ROWS / l; /* coefficients a block */
+    uint32_t d[64 * VEIL_KS_LANES]; /* nb l <= max(br, l) <= 64 rows of the lanes */
     int64_t dg[64];
     for (uint32_t i0 = begin; i0 < end; i0 += ib) {
         const uint32_t nb = end - i0 < ib ? end - i0 : ib;
@@ -89,6 +90,20 @@ static void ks_range(const veil_pbs_key *pk, const uint64_t *in, size_t in1, uin
                     d[((size_t)ii * l + j) * lanes + c] = (uint32_t)dg[j];
             }
         const uint32_t *rows = pk->ksk32 + (size_t)i0 * l * out1;
+        /* The next block into L1 now, while this one is summed: the rows
+         * are short streams (n + 1 words, read a tile at a time across the
+         * block), which the hardware prefetchers did not keep ahead of.
+         * Against no prefetch, one core of the Zen 5, alternated three
+         * times (docs/results/zen5-ks-prefetch-ab.json): per ciphertext in
+         * groups of 32, 2_2 2^-64 0.56 -> 0.39 ms, nn-p2-norm2e4 0.29 ->
+         * 0.20, nn-p6-norm2e10-r4096 2.8 -> 1.9; into L2 only (prefetcht1)
+         * it gained nothing. */
+        if (i0 + ib < end) {
+            const char *next = (const char *)(rows + (size_t)ib * l * out1);
+            const uint32_t nn = end - (i0 + ib) < ib ? end - (i0 + ib) : ib;
+            for (size_t o = 0; o < sizeof(uint32_t) * (size_t)nn * l * out1; o += 64)
+                __builtin_prefetch(next + o, 0, 3);
+        }
         if (lanes > 1) {
             kr->ks_lanes(sums32(out), 2 * out1, rows, out1, d, nb * l, lanes, (uint32_t)out1);
             continue;

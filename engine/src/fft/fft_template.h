@@ -100,7 +100,7 @@ static inline vd splat(double x) {
 #if defined(__AVX2__) && (W == 4 || W == 8)
 #include <immintrin.h> /* fmadd here, the variable shifts of f64_to_torus below */
 #endif
-static inline vd fmadd(vd a, vd b, vd c) {
+static inline __attribute__((always_inline)) vd fmadd(vd a, vd b, vd c) {
 #if W == 8
     return (vd)_mm512_fmadd_pd((__m512d)a, (__m512d)b, (__m512d)c);
 #elif W == 4 && defined(__FMA__)
@@ -113,7 +113,7 @@ static inline vd fmadd(vd a, vd b, vd c) {
 #endif
 }
 /* a b - c, one rounding (the negation is exact) */
-static inline vd fmsub(vd a, vd b, vd c) {
+static inline __attribute__((always_inline)) vd fmsub(vd a, vd b, vd c) {
     return fmadd(a, b, -c);
 }
 
@@ -242,14 +242,14 @@ static inline cv csub(cv a, cv b) {
     return (cv){a.r - b.r, a.i - b.i};
 }
 /* x w and x conj(w) */
-static inline cv cmulw(cv x, vd wr, vd wi) {
+static inline __attribute__((always_inline)) cv cmulw(cv x, vd wr, vd wi) {
     return (cv){fmsub(x.r, wr, x.i * wi), fmadd(x.r, wi, x.i * wr)};
 }
-static inline cv cmulwc(cv x, vd wr, vd wi) {
+static inline __attribute__((always_inline)) cv cmulwc(cv x, vd wr, vd wi) {
     return (cv){fmadd(x.r, wr, x.i * wi), fmsub(x.i, wr, x.r * wi)};
 }
 /* z + x y: two fused multiply-adds a part, x.r first */
-static inline cv cmac(cv z, cv x, cv y) {
+static inline __attribute__((always_inline)) cv cmac(cv z, cv x, cv y) {
     return (cv){fmadd(-x.i, y.i, fmadd(x.r, y.r, z.r)), fmadd(x.i, y.r, fmadd(x.r, y.i, z.i))};
 }
 /* x (-i) and x i: exact */
@@ -263,7 +263,8 @@ static inline cv mposi(cv x) {
 /* One radix-4 decimation-in-frequency butterfly (spans 2m then m; w2 =
  * W_{4m}^j, w1 = W_{2m}^j) and its inverse, decimation in time with the
  * conjugate twiddles (unscaled: each of the two stages doubles). */
-static inline void dif4_core(cv x[4], vd w1r, vd w1i, vd w2r, vd w2i) {
+static inline __attribute__((always_inline)) void dif4_core(cv x[4], vd w1r, vd w1i, vd w2r,
+                                                            vd w2i) {
     const cv a0 = cadd(x[0], x[2]), a2 = cmulw(csub(x[0], x[2]), w2r, w2i);
     const cv a1 = cadd(x[1], x[3]), a3 = mnegi(cmulw(csub(x[1], x[3]), w2r, w2i));
     x[0] = cadd(a0, a1);
@@ -271,7 +272,8 @@ static inline void dif4_core(cv x[4], vd w1r, vd w1i, vd w2r, vd w2i) {
     x[2] = cadd(a2, a3);
     x[3] = cmulw(csub(a2, a3), w1r, w1i);
 }
-static inline void dit4_core(cv y[4], vd w1r, vd w1i, vd w2r, vd w2i) {
+static inline __attribute__((always_inline)) void dit4_core(cv y[4], vd w1r, vd w1i, vd w2r,
+                                                            vd w2i) {
     const cv t1 = cmulwc(y[1], w1r, w1i), t3 = cmulwc(y[3], w1r, w1i);
     const cv a0 = cadd(y[0], t1), a1 = csub(y[0], t1), a2 = cadd(y[2], t3), a3 = csub(y[2], t3);
     const cv s = cmulwc(a2, w2r, w2i), u = mposi(cmulwc(a3, w2r, w2i));
@@ -289,7 +291,7 @@ static inline void dit4_core(cv y[4], vd w1r, vd w1i, vd w2r, vd w2i) {
  * L2 (locality 2: prefetcht1), a few at a time, so the core never waits on
  * a full fill queue as it did when a whole GGSW was asked for at once
  * (docs/results/HISTORY.md §0e). */
-static inline void pf_step(const veil_fft_tables *t) {
+static inline __attribute__((always_inline)) void pf_step(const veil_fft_tables *t) {
     veil_fft_pf *pf = t->pf;
     if (!pf || pf->p >= pf->end) return;
     const char *p = pf->p;
@@ -500,11 +502,11 @@ typedef struct {
     const double *twist_re, *twist_im, *tw;
     size_t q;
 } fp_tables;
-static inline fp_tables fp_tables_of(const veil_fft_tables *t) {
+static inline __attribute__((always_inline)) fp_tables fp_tables_of(const veil_fft_tables *t) {
     return (fp_tables){t->twist_re, t->twist_im, TWP(t, 0), t->h / 4};
 }
-static inline void first_pass(fp_tables f, size_t jb, size_t o, const vd ar[4], const vd ai[4],
-                              double *out) {
+static inline __attribute__((always_inline)) void
+first_pass(fp_tables f, size_t jb, size_t o, const vd ar[4], const vd ai[4], double *out) {
     const size_t q = f.q, j0 = jb + o;
     cv u[4];
     for (int s = 0; s < 4; s++) {
@@ -631,13 +633,15 @@ static inline size_t rot_e(uint32_t a, size_t N, uint64_t *m_hi) {
     *m_hi = a >= N ? ~(uint64_t)0 : 0;
     return a >= N ? a - N : a;
 }
-static inline uint64_t rot_at(const uint64_t *x, size_t t, size_t N, size_t e, uint64_t m_hi) {
+static inline __attribute__((always_inline)) uint64_t rot_at(const uint64_t *x, size_t t, size_t N,
+                                                             size_t e, uint64_t m_hi) {
     const uint64_t m = t < e ? ~m_hi : m_hi;
     return (x[t < e ? t + N - e : t - e] ^ m) - m;
 }
 /* coefficients t0 .. t0 + W - 1; the one vector that straddles t = e takes
  * each value from its own run */
-static inline vu rot_ld(const uint64_t *x, size_t t0, size_t N, size_t e, uint64_t m_hi) {
+static inline __attribute__((always_inline)) vu rot_ld(const uint64_t *x, size_t t0, size_t N,
+                                                       size_t e, uint64_t m_hi) {
     if (t0 >= e) return (ldu(x + t0 - e) ^ m_hi) - m_hi;
     if (t0 + W <= e) return (ldu(x + t0 + N - e) ^ ~m_hi) - ~m_hi;
     uint64_t v[W];

@@ -27,6 +27,11 @@
  * as the interleaved layout's first and last passes had. N < 128 runs a
  * scalar radix-2 version in fft.c (one build for every path), with the
  * bit-reversed order and no tile transpose.
+ * Order: from N = 8192 (a transform past L1), the radix-4 passes whose groups
+ * fit 2,048 slots and the tile pass run group by group (depth first), in
+ * both directions; the same butterflies on the same values. N = 512 to 4096
+ * each have their own copy of the passes with the size a constant
+ * (fft_template.h BY_H).
  * In the classic PBS's CMux the first forward pass also makes the digits
  * (forward_digits): the gadget decomposition in registers, never stored,
  * ties rounded up like veil/gadget.h's VEIL_GADGET_INIT. The multi-bit step

@@ -9,7 +9,6 @@
 #include <hdf5.h>
 #include <math.h>
 #include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -180,41 +179,10 @@ static veil_status run_in_child(const veil_h5_image *img, veil_h5_job job, void 
     return veil_error((veil_status)code, "%s", msg + sizeof code);
 }
 
-/* AddressSanitizer builds only. This libasan (GCC 12's) has no fork
- * interceptor, so nothing holds its allocator's locks across fork(): in a
- * process with other threads, a child that allocates (libhdf5 does) can wait
- * forever on a lock another thread held at the fork. That was test_triton's
- * rare ASan-only "model tiny not ready after 180 s": the stacks showed
- * tritonserver's loading thread reading the child's pipe, and the child never
- * answered. There, and only there, the file is read in this process. Every
- * other build keeps the child (glibc's malloc is fork-safe; veil's own libhdf5
- * calls in a threaded host are serialised: the Triton backend's model lock),
- * and the single-threaded sanitized tests and the fuzzers still run it. */
-#if defined(__SANITIZE_ADDRESS__)
-#define VEIL_H5_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define VEIL_H5_ASAN 1
-#endif
-#endif
-static int child_unsafe(void) {
-#ifdef VEIL_H5_ASAN
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long threads = 1;
-    while (f && fgets(line, sizeof line, f))
-        if (!strncmp(line, "Threads:", 8)) threads = strtol(line + 8, NULL, 10);
-    if (f) fclose(f);
-    return threads > 1;
-#else
-    return 0;
-#endif
-}
-
 veil_status veil_h5_read_untrusted(const char *path, veil_h5_job job, void *ctx) {
     veil_h5_image img;
     VEIL_TRY(veil_h5_image_read(path, &img));
-    veil_status st = child_unsafe() ? VEIL_OK : run_in_child(&img, job, ctx);
+    veil_status st = run_in_child(&img, job, ctx);
     if (st == VEIL_OK) st = veil_h5_image_run(&img, job, ctx);
     veil_h5_image_free(&img);
     if (st != VEIL_OK) veil_error_prefix("%s: ", path);

@@ -79,7 +79,7 @@ static void ks_range(const veil_pbs_key *pk, const uint64_t *in, size_t in1, uin
     const veil_fft_kernels *kr = veil_fft_loop_kernels(NULL);
     VEIL_ASSERT(l >= 1 && l <= 64 && lanes >= 1 && lanes <= VEIL_KS_LANES && pk->ksk32);
     const uint32_t ib = l >= KS_BLOCK_ROWS ? 1 : KS_BLOCK_ROWS / l; /* coefficients a block */
-    uint32_t d[64 * VEIL_KS_LANES]; /* nb l <= max(br, l) <= 64 rows of the lanes */
+    uint32_t d[64 * VEIL_KS_LANES]; /* nb l <= max(KS_BLOCK_ROWS, l) <= 64 rows of the lanes */
     int64_t dg[64];
     for (uint32_t i0 = begin; i0 < end; i0 += ib) {
         const uint32_t nb = end - i0 < ib ? end - i0 : ib;

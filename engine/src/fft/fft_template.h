@@ -502,8 +502,10 @@ typedef struct {
     const double *twist_re, *twist_im, *tw;
     size_t q;
 } fp_tables;
-static inline __attribute__((always_inline)) fp_tables fp_tables_of(const veil_fft_tables *t) {
-    return (fp_tables){t->twist_re, t->twist_im, TWP(t, 0), t->h / 4};
+static inline __attribute__((always_inline)) fp_tables fp_tables_of(const veil_fft_tables *t,
+                                                                    size_t q) {
+    return (fp_tables){t->twist_re, t->twist_im, TWP(t, 0),
+                       q}; /* q = h / 4, a constant where h is */
 }
 static inline __attribute__((always_inline)) void
 first_pass(fp_tables f, size_t jb, size_t o, const vd ar[4], const vd ai[4], double *out) {
@@ -589,8 +591,7 @@ static inline __attribute__((always_inline)) void forward_rest(const veil_fft_ta
 static inline __attribute__((always_inline)) void
 forward_i64_h(const veil_fft_tables *t, const int64_t *in, double *out, const size_t h) {
     const size_t q = h / 4;
-    fp_tables f = fp_tables_of(t);
-    f.q = q; /* the constant, where h is one */
+    const fp_tables f = fp_tables_of(t, q);
     for (size_t jb = 0; jb < q; jb += 8)
         for (size_t o = 0; o < 8; o += W) {
             pf_step(t);
@@ -660,8 +661,7 @@ digits_first_pass(const veil_fft_tables *t, const uint64_t *x, uint32_t a, uint3
     const uint32_t bits = base_log * levels;
     uint64_t m_hi;
     const size_t e = rot_e(a, N, &m_hi);
-    fp_tables f = fp_tables_of(t);
-    f.q = q;
+    const fp_tables f = fp_tables_of(t, q);
     for (size_t j0 = 0; j0 < q; j0 += W) {
         const size_t jb = j0 & ~(size_t)7, o = j0 & 7;
         vu r[8];

@@ -13,7 +13,7 @@
  *
  * An input that starts with 'R' is instead a raw file: the rest of the bytes,
  * seeded with the real models (scripts/fuzz.sh) and mutated byte by byte,
- * loaded through veil_model_load, whose checking child process must turn any
+ * loaded through veil_model_load, whose checking process (veil-h5check) must turn any
  * libhdf5 crash into an error. (libFuzzer sees no coverage from the child,
  * so this mode is a random mutation test of the guard, not a guided one.)
  *

@@ -35,18 +35,40 @@ void veil_h5_memory_name(char *buf, size_t size);
 veil_status veil_h5_image_read(const char *path, veil_h5_image *img);
 void veil_h5_image_free(veil_h5_image *img);
 
-/* What a reader does with the open file; runs twice for an untrusted file
- * (child, then here), so it must start from a clean state each time. */
+/* What a reader does with the open file. */
 typedef veil_status (*veil_h5_job)(hid_t file, void *ctx);
 
 /* Opens the image read-only in memory (core driver, strong close) and runs
  * job in this process: for bytes veil trusts (and the fuzzer). */
 veil_status veil_h5_image_run(const veil_h5_image *img, veil_h5_job job, void *ctx);
 
-/* Reads PATH, runs job on it in a forked child (a libhdf5 crash there is an
- * error naming the file), then, if the child succeeded, here. Messages are
- * prefixed with PATH. Call it before starting threads. */
-veil_status veil_h5_read_untrusted(const char *path, veil_h5_job job, void *ctx);
+/* The same job as the checker runs it: a name and string arguments from
+ * which veil_h5_check_image makes its own context ("model"; "inputs" and a
+ * name and rank per model input). The checker's libhdf5 calls must be the
+ * ones the job makes here, in the same order. */
+typedef struct veil_h5_check {
+    const char *job;
+    int argc;
+    char *const *argv;
+} veil_h5_check;
+
+/* Reads PATH, has the checker program (veil-h5check, a new process) run the
+ * job described by check on its bytes (a libhdf5 crash or loop there is an
+ * error naming the file), then, if it succeeded, runs job here on the same
+ * bytes. Messages are prefixed with PATH. Safe in threaded processes. */
+veil_status veil_h5_read_untrusted(const char *path, const veil_h5_check *check, veil_h5_job job,
+                                   void *ctx);
+
+/* veil-h5check's side: runs the named job on the image in this process. */
+veil_status veil_h5_check_image(const veil_h5_image *img, const char *job, int argc,
+                                char *const *argv);
+
+/* The checker's jobs (model_h5.c, io.c). */
+veil_status veil_h5_model_job(hid_t file, void *ctx); /* ctx: veil_model ** */
+veil_status veil_h5_inputs_check(hid_t file, int argc, char *const *argv);
+
+/* How long the checker may take before it is ended (SIGALRM). */
+enum { VEIL_H5_CHECK_SECONDS = 300 };
 
 /* veil_model_load without the child process, on bytes in memory (the
  * fuzzer's structured mode, which wants coverage of every error path). */

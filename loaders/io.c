@@ -102,74 +102,70 @@ static int h5_exists(hid_t f, const char *p) {
     return H5Lexists(f, buf, H5P_DEFAULT) > 0;
 }
 
-typedef struct read_h5_ctx {
-    const char *path;
-    const veil_model *m;
-    veil_model_samples *s;
-    const quant_policy *pol;
-} read_h5_ctx;
+/* What libhdf5 reads of an .h5 inputs file: per model input the dataset
+ * found and its values, then the labels. This part is what the checker
+ * (veil-h5check) repeats from the inputs' names and ranks; the checks and
+ * the quantization come after, without libhdf5. */
+typedef struct h5_input_raw {
+    char found[300]; /* its dataset's path */
+    hsize_t dims[8];
+    int rank; /* negative: float data */
+    void *data;
+} h5_input_raw;
 
-/* A veil_h5_job: runs in the checking child, then here (see h5util.h). */
-static veil_status read_h5_job(hid_t f, void *ctx) {
-    const read_h5_ctx *job = ctx;
-    const char *path = ""; /* messages are prefixed with the path by the caller */
-    const veil_model *m = job->m;
-    veil_model_samples *s = job->s;
-    veil_status st = alloc_inputs(m, s, job->path);
-    size_t count = 0;
-    for (uint32_t i = 0; st == VEIL_OK && i < m->n_inputs; i++) {
-        const veil_model_input *in = &m->inputs[i];
+typedef struct h5_inputs_raw {
+    size_t n; /* model inputs */
+    const char *const *names;
+    const int *ranks; /* each input's rank; its dataset has one more (samples) */
+    h5_input_raw *in; /* n, filled by read_h5_raw */
+    char label_path[32];
+    hsize_t label_count;
+    int64_t *labels;
+} h5_inputs_raw;
+
+static void h5_inputs_raw_free(h5_inputs_raw *r) {
+    for (size_t i = 0; r->in && i < r->n; i++)
+        free(r->in[i].data);
+    free(r->in);
+    free(r->labels);
+    r->in = NULL;
+    r->labels = NULL;
+}
+
+/* A veil_h5_job; messages are prefixed with the file's path by the caller. */
+static veil_status read_h5_raw(hid_t f, void *ctx) {
+    h5_inputs_raw *raw = ctx;
+    raw->in = calloc(raw->n ? raw->n : 1, sizeof *raw->in);
+    if (!raw->in) return veil_error(VEIL_ERR_NOMEM, "out of memory");
+    veil_status st = VEIL_OK;
+    for (size_t i = 0; st == VEIL_OK && i < raw->n; i++) {
+        const char *name = raw->names[i];
+        h5_input_raw *in = &raw->in[i];
         char cand[4][300];
-        snprintf(cand[0], sizeof cand[0], "/golden/inputs/%s", in->name);
-        snprintf(cand[1], sizeof cand[1], "/inputs/%s", in->name);
-        snprintf(cand[2], sizeof cand[2], "/%s", in->name);
-        snprintf(cand[3], sizeof cand[3], "%s", m->n_inputs == 1 ? "/x" : "");
+        snprintf(cand[0], sizeof cand[0], "/golden/inputs/%s", name);
+        snprintf(cand[1], sizeof cand[1], "/inputs/%s", name);
+        snprintf(cand[2], sizeof cand[2], "/%s", name);
+        snprintf(cand[3], sizeof cand[3], "%s", raw->n == 1 ? "/x" : "");
         const char *found = NULL;
         for (int c = 0; c < 4 && !found; c++)
             if (cand[c][0] && h5_exists(f, cand[c])) found = cand[c];
-        if (!found && m->n_inputs == 1 && h5_exists(f, "/X")) found = "/X";
-        if (!found) {
-            st = veil_error(VEIL_ERR_FORMAT,
-                            "no dataset for input '%s' (looked for /golden/inputs/%s, "
-                            "/inputs/%s, /%s%s)",
-                            in->name, in->name, in->name, in->name,
-                            m->n_inputs == 1 ? ", /x, /X" : "");
-            break;
-        }
+        if (!found && raw->n == 1 && h5_exists(f, "/X")) found = "/X";
+        if (!found)
+            return veil_error(VEIL_ERR_FORMAT,
+                              "no dataset for input '%s' (looked for /golden/inputs/%s, "
+                              "/inputs/%s, /%s%s)",
+                              name, name, name, name, raw->n == 1 ? ", /x, /X" : "");
+        snprintf(in->found, sizeof in->found, "%s", found);
         /* split into group + name */
-        char grp[1200];
+        char grp[300];
         snprintf(grp, sizeof grp, "%s", found);
         char *slash = strrchr(grp, '/');
         const char *dname = found + (slash - grp) + 1;
         *slash = 0;
         hid_t g = H5Gopen2(f, grp[0] ? grp : "/", H5P_DEFAULT);
-        hsize_t dims[8];
-        int r = 0;
-        void *data = NULL;
-        st = veil_h5_read(g, grp, dname, 1, 1, 1 + (int)in->shape.rank, dims, &r, &data);
+        st = veil_h5_read(g, grp, dname, 1, 1, 1 + raw->ranks[i], in->dims, &in->rank, &in->data);
         H5Gclose(g);
-        if (st != VEIL_OK) break;
-        int is_float = r < 0;
-        int rank = r < 0 ? -r : r;
-        size_t per = 1;
-        for (int d = 1; d < rank; d++)
-            per *= dims[d];
-        size_t n_samples = (size_t)dims[0];
-        if (per != veil_shape_size(&in->shape)) {
-            st = veil_error(VEIL_ERR_FORMAT, "%s%s: %zu values per sample, input '%s' has %zu",
-                            path, found, per, in->name, veil_shape_size(&in->shape));
-        } else if (count && n_samples != count) {
-            st = veil_error(VEIL_ERR_FORMAT, "%s%s: %zu samples, other inputs have %zu", path,
-                            found, n_samples, count);
-        } else {
-            char what[2600];
-            snprintf(what, sizeof what, "%.1200s%s", path, found);
-            st = to_quantized(what, in, is_float, data, n_samples, job->pol, &s->inputs[i]);
-            count = n_samples;
-        }
-        free(data);
     }
-    s->count = count;
     const char *lab = NULL;
     if (st == VEIL_OK) {
         const char *lc[] = {"/golden/labels", "/labels", "/y", "/Y"};
@@ -177,25 +173,100 @@ static veil_status read_h5_job(hid_t f, void *ctx) {
             if (h5_exists(f, lc[c])) lab = lc[c];
     }
     if (st == VEIL_OK && lab) {
+        snprintf(raw->label_path, sizeof raw->label_path, "%s", lab);
         hsize_t dims[8];
         int r = 0;
         const char *dname = strrchr(lab, '/') + 1;
         char grp[64];
         snprintf(grp, sizeof grp, "%.*s", (int)(dname - 1 - lab), lab);
         hid_t g = H5Gopen2(f, grp[0] ? grp : "/", H5P_DEFAULT);
-        st = veil_h5_read(g, grp, dname, 0, 1, 1, dims, &r, (void **)&s->labels);
+        st = veil_h5_read(g, grp, dname, 0, 1, 1, dims, &r, (void **)&raw->labels);
         H5Gclose(g);
-        if (st == VEIL_OK && dims[0] != count)
-            st = veil_error(VEIL_ERR_FORMAT, "%s%s: %llu labels for %zu samples", path, lab,
-                            (unsigned long long)dims[0], count);
+        if (st == VEIL_OK) raw->label_count = dims[0];
     }
     return st;
 }
 
+veil_status veil_h5_inputs_check(hid_t file, int argc, char *const *argv) {
+    if (argc < 2 || argc % 2 || argc > 2 * 64)
+        return veil_error(VEIL_ERR_ARG,
+                          "veil-h5check inputs: expected a name and a rank for each "
+                          "input (at most 64), got %d arguments",
+                          argc);
+    const char *names[64];
+    int ranks[64];
+    for (int i = 0; i < argc / 2; i++) {
+        char *end = NULL;
+        long r = strtol(argv[2 * i + 1], &end, 10);
+        if (!*argv[2 * i + 1] || *end || r < 0 || r > VEIL_MAX_RANK)
+            return veil_error(VEIL_ERR_ARG, "veil-h5check inputs: rank '%s' of input '%s'",
+                              argv[2 * i + 1], argv[2 * i]);
+        names[i] = argv[2 * i];
+        ranks[i] = (int)r;
+    }
+    h5_inputs_raw raw = {.n = (size_t)argc / 2, .names = names, .ranks = ranks};
+    veil_status st = read_h5_raw(file, &raw);
+    h5_inputs_raw_free(&raw);
+    return st;
+}
+
+/* The checks and the quantization of what read_h5_raw found. */
+static veil_status h5_raw_to_samples(const veil_model *m, const h5_inputs_raw *raw,
+                                     veil_model_samples *s, const quant_policy *pol) {
+    size_t count = 0;
+    for (uint32_t i = 0; i < m->n_inputs; i++) {
+        const veil_model_input *in = &m->inputs[i];
+        const h5_input_raw *r = &raw->in[i];
+        int is_float = r->rank < 0;
+        int rank = r->rank < 0 ? -r->rank : r->rank;
+        size_t per = 1;
+        for (int d = 1; d < rank; d++)
+            per *= r->dims[d];
+        size_t n_samples = (size_t)r->dims[0];
+        if (per != veil_shape_size(&in->shape))
+            return veil_error(VEIL_ERR_FORMAT, "%s: %zu values per sample, input '%s' has %zu",
+                              r->found, per, in->name, veil_shape_size(&in->shape));
+        if (count && n_samples != count)
+            return veil_error(VEIL_ERR_FORMAT, "%s: %zu samples, other inputs have %zu", r->found,
+                              n_samples, count);
+        VEIL_TRY(to_quantized(r->found, in, is_float, r->data, n_samples, pol, &s->inputs[i]));
+        count = n_samples;
+    }
+    s->count = count;
+    if (raw->labels && raw->label_count != count)
+        return veil_error(VEIL_ERR_FORMAT, "%s: %llu labels for %zu samples", raw->label_path,
+                          (unsigned long long)raw->label_count, count);
+    return VEIL_OK;
+}
+
 static veil_status read_h5(const char *path, const veil_model *m, veil_model_samples *s,
                            const quant_policy *pol) {
-    read_h5_ctx c = {path, m, s, pol};
-    return veil_h5_read_untrusted(path, read_h5_job, &c); /* the child's counts stay there */
+    if (m->n_inputs > 64)
+        return veil_error(VEIL_ERR_ARG, "%s: a model of %u inputs (.h5 inputs: at most 64)", path,
+                          m->n_inputs);
+    const char *names[64];
+    int ranks[64];
+    char rank_str[64][4];
+    char *argv[2 * 64];
+    for (uint32_t i = 0; i < m->n_inputs; i++) {
+        names[i] = m->inputs[i].name;
+        ranks[i] = (int)m->inputs[i].shape.rank;
+        snprintf(rank_str[i], sizeof rank_str[i], "%d", ranks[i]);
+        argv[2 * i] = (char *)names[i];
+        argv[2 * i + 1] = rank_str[i];
+    }
+    const veil_h5_check check = {"inputs", 2 * (int)m->n_inputs, argv};
+    h5_inputs_raw raw = {.n = m->n_inputs, .names = names, .ranks = ranks};
+    veil_status st = veil_h5_read_untrusted(path, &check, read_h5_raw, &raw);
+    if (st == VEIL_OK) st = alloc_inputs(m, s, path);
+    if (st == VEIL_OK && (st = h5_raw_to_samples(m, &raw, s, pol)) != VEIL_OK)
+        veil_error_prefix("%s: ", path);
+    if (st == VEIL_OK) {
+        s->labels = raw.labels; /* now the samples' */
+        raw.labels = NULL;
+    }
+    h5_inputs_raw_free(&raw);
+    return st;
 }
 
 /* ---- .npy ------------------------------------------------------------------ */

@@ -3,14 +3,19 @@
  * Structure is checked here (groups, attributes, datasets, types, ranks);
  * content (shapes between layers, operands, table sizes, ranges) by
  * veil_model_validate. Every error names the HDF5 path. */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* memfd_create, dladdr1 */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
+#include <libgen.h>
+#include <link.h>
 #include <math.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -36,9 +41,20 @@ void veil_h5_quiet(void) {
  * object. Opening the bytes in memory (core driver, strong close) only moves
  * where such an over-read lands. So an untrusted file is first read in full
  * by a forked child; only if the child loads it without crashing does this
- * process open the same bytes. */
+ * process open the same bytes.
+ *
+ * Why a new program, not fork(): the child of a fork in a process with other
+ * threads may only call async-signal-safe functions, and libhdf5 allocates.
+ * A thread that held an allocator's lock (or libhdf5's own, in its
+ * threadsafe build) at the fork leaves that lock held forever in the child.
+ * glibc's malloc guards against this; GCC 12's AddressSanitizer allocator
+ * does not (no fork interceptor), and tritonserver, which loads veil models
+ * from its own threads, hung that way in the sanitized Triton test. So the
+ * check runs in veil-h5check, started with posix_spawn: a fresh process
+ * that gets the file's bytes on its stdin (a memfd) and writes its status
+ * and message to its stdout. */
 
-enum { H5_MAX_FILE_BYTES = 1 << 30, H5_CHILD_SECONDS = 300 };
+enum { H5_MAX_FILE_BYTES = 1 << 30 };
 
 static const unsigned char k_h5_signature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
 
@@ -115,53 +131,122 @@ veil_status veil_h5_image_run(const veil_h5_image *img, veil_h5_job job, void *c
     return st;
 }
 
-/* Runs the job on the image in a forked child; its status and message come
- * back through a pipe. */
-static veil_status run_in_child(const veil_h5_image *img, veil_h5_job job, void *ctx) {
-    int fds[2];
-    if (pipe(fds) != 0) return veil_error(VEIL_ERR_IO, "pipe: %s", strerror(errno));
-    fflush(NULL); /* no stdio buffer written twice */
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(fds[0]);
-        close(fds[1]);
-        return veil_error(VEIL_ERR_IO, "fork: %s", strerror(errno));
+/* Where veil-h5check is: $VEIL_H5CHECK when set; else beside the program or
+ * shared library holding this code (an installed copy, libtriton_veil.so's
+ * directory); else where this build tree made it (VEIL_H5CHECK_PATH). */
+static veil_status find_checker(char *out, size_t size) {
+    const char *env = getenv("VEIL_H5CHECK");
+    if (env && *env) {
+        if (access(env, X_OK) != 0)
+            return veil_error(VEIL_ERR_IO, "VEIL_H5CHECK=%s: not an executable: %s", env,
+                              strerror(errno));
+        snprintf(out, size, "%s", env);
+        return VEIL_OK;
     }
-    if (pid == 0) {
-        close(fds[0]);
-        /* A crash report (ASan's, in sanitized builds) is the parent's error. */
-        int devnull = open("/dev/null", O_WRONLY);
-        if (devnull >= 0) dup2(devnull, 2);
-        signal(SIGALRM, SIG_DFL); /* a loop in libhdf5 ends the child, whatever the parent set */
-        alarm(H5_CHILD_SECONDS);
-        veil_status st = veil_h5_image_run(img, job, ctx);
-        char msg[2048];
-        int32_t code = (int32_t)st;
-        memcpy(msg, &code, sizeof code);
-        size_t n = st == VEIL_OK ? 0 : strlen(veil_error_message());
-        if (n > sizeof msg - sizeof code) n = sizeof msg - sizeof code;
-        if (n) memcpy(msg + sizeof code, veil_error_message(), n);
-        ssize_t w = write(fds[1], msg, sizeof code + n);
-        _exit(w == (ssize_t)(sizeof code + n) ? 0 : 3); /* no atexit handlers: no libhdf5 exit */
+    char self[4096] = "";
+    Dl_info info;
+    struct link_map *lm = NULL;
+    if (dladdr1((void *)find_checker, &info, (void **)&lm, RTLD_DL_LINKMAP) && lm && lm->l_name &&
+        lm->l_name[0] == '/') {
+        snprintf(self, sizeof self, "%s", lm->l_name); /* a shared library */
+    } else {
+        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+        self[n > 0 ? n : 0] = 0;
     }
-    close(fds[1]);
+    if (self[0]) {
+        snprintf(out, size, "%s/veil-h5check", dirname(self));
+        if (access(out, X_OK) == 0) return VEIL_OK;
+    }
+#ifdef VEIL_H5CHECK_PATH
+    snprintf(out, size, "%s", VEIL_H5CHECK_PATH);
+    if (access(out, X_OK) == 0) return VEIL_OK;
+#else
+#define VEIL_H5CHECK_PATH "(no build path)"
+#endif
+    return veil_error(VEIL_ERR_IO,
+                      "cannot find veil-h5check, the program that checks untrusted HDF5 files "
+                      "(looked in %s and at %s; set VEIL_H5CHECK to its path)",
+                      self[0] ? self : "(this program's directory: unknown)", VEIL_H5CHECK_PATH);
+}
+
+static veil_status write_all(int fd, const unsigned char *p, size_t len) {
+    for (size_t done = 0; done < len;) {
+        ssize_t w = write(fd, p + done, len - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return veil_error(VEIL_ERR_IO, "write: %s", w ? strerror(errno) : "short");
+        done += (size_t)w;
+    }
+    return VEIL_OK;
+}
+
+/* Runs check on the image in veil-h5check; its status and message come back
+ * on its stdout. */
+static veil_status run_checker(const veil_h5_image *img, const veil_h5_check *check) {
+    char exe[4096];
+    VEIL_TRY(find_checker(exe, sizeof exe));
+    enum { MAX_ARGS = 2 * 64 + 3 };
+    if (check->argc < 0 || check->argc > MAX_ARGS - 3)
+        return veil_error(VEIL_ERR_INTERNAL, "veil-h5check: %d arguments", check->argc);
+    char *argv[MAX_ARGS + 1];
+    argv[0] = exe;
+    argv[1] = (char *)check->job;
+    for (int i = 0; i < check->argc; i++)
+        argv[2 + i] = check->argv[i];
+    argv[2 + check->argc] = NULL;
+
+    int image = memfd_create("veil-h5-image", MFD_CLOEXEC);
+    if (image < 0) return veil_error(VEIL_ERR_IO, "memfd_create: %s", strerror(errno));
+    veil_status st = write_all(image, img->buf, img->len);
+    int fds[2] = {-1, -1};
+    if (st == VEIL_OK && pipe2(fds, O_CLOEXEC) != 0)
+        st = veil_error(VEIL_ERR_IO, "pipe: %s", strerror(errno));
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    pid_t pid = -1;
+    if (st == VEIL_OK) {
+        posix_spawn_file_actions_init(&fa);
+        posix_spawnattr_init(&attr);
+        /* The image as stdin (read from 0), the answer on stdout; a crash
+         * report (ASan's, in sanitized builds) is the parent's error, not
+         * its output. The dup2'd descriptors lose FD_CLOEXEC. */
+        posix_spawn_file_actions_adddup2(&fa, image, 0);
+        posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+        posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+        /* No signal blocked or ignored whatever the caller's thread set, so
+         * that the checker's alarm ends a libhdf5 loop. */
+        sigset_t none, all;
+        sigemptyset(&none);
+        sigfillset(&all);
+        posix_spawnattr_setsigmask(&attr, &none);
+        posix_spawnattr_setsigdefault(&attr, &all);
+        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+        extern char **environ;
+        int e = posix_spawn(&pid, exe, &fa, &attr, argv, environ);
+        if (e != 0) st = veil_error(VEIL_ERR_IO, "cannot start %s: %s", exe, strerror(e));
+        posix_spawn_file_actions_destroy(&fa);
+        posix_spawnattr_destroy(&attr);
+    }
+    close(image);
+    if (fds[1] >= 0) close(fds[1]);
     char msg[2049];
     size_t got = 0;
-    while (got < sizeof msg - 1) {
+    while (st == VEIL_OK && got < sizeof msg - 1) {
         ssize_t r = read(fds[0], msg + got, sizeof msg - 1 - got);
         if (r < 0 && errno == EINTR) continue;
         if (r <= 0) break;
         got += (size_t)r;
     }
-    close(fds[0]);
+    if (fds[0] >= 0) close(fds[0]);
+    if (st != VEIL_OK) return st;
     int ws = 0;
-    while (waitpid(pid, &ws, 0) < 0 && errno == EINTR) {
+    while (waitpid(pid, &ws, 0) < 0) {
+        if (errno != EINTR) return veil_error(VEIL_ERR_IO, "waitpid: %s", strerror(errno));
     }
     if (WIFSIGNALED(ws) && WTERMSIG(ws) == SIGALRM)
         return veil_error(VEIL_ERR_FORMAT,
                           "corrupt HDF5 file: libhdf5 did not finish reading it in %d s (in the "
                           "child process that checks untrusted files)",
-                          H5_CHILD_SECONDS);
+                          VEIL_H5_CHECK_SECONDS);
     if (WIFSIGNALED(ws))
         return veil_error(VEIL_ERR_FORMAT,
                           "corrupt HDF5 file: libhdf5 crashed reading it (signal %d, in the "
@@ -179,14 +264,42 @@ static veil_status run_in_child(const veil_h5_image *img, veil_h5_job job, void 
     return veil_error((veil_status)code, "%s", msg + sizeof code);
 }
 
-veil_status veil_h5_read_untrusted(const char *path, veil_h5_job job, void *ctx) {
+veil_status veil_h5_read_untrusted(const char *path, const veil_h5_check *check, veil_h5_job job,
+                                   void *ctx) {
     veil_h5_image img;
     VEIL_TRY(veil_h5_image_read(path, &img));
-    veil_status st = run_in_child(&img, job, ctx);
+    veil_status st = run_checker(&img, check);
     if (st == VEIL_OK) st = veil_h5_image_run(&img, job, ctx);
     veil_h5_image_free(&img);
     if (st != VEIL_OK) veil_error_prefix("%s: ", path);
     return st;
+}
+
+static veil_status check_model(hid_t file, void *ctx) {
+    (void)ctx;
+    veil_model *m = NULL;
+    veil_status st = veil_h5_model_job(file, &m);
+    veil_model_free(m);
+    return st;
+}
+
+typedef struct check_args {
+    int argc;
+    char *const *argv;
+} check_args;
+
+static veil_status check_inputs(hid_t file, void *ctx) {
+    const check_args *a = ctx;
+    return veil_h5_inputs_check(file, a->argc, a->argv);
+}
+
+veil_status veil_h5_check_image(const veil_h5_image *img, const char *job, int argc,
+                                char *const *argv) {
+    check_args a = {argc, argv};
+    if (!strcmp(job, "model") && argc == 0) return veil_h5_image_run(img, check_model, NULL);
+    if (!strcmp(job, "inputs")) return veil_h5_image_run(img, check_inputs, &a);
+    return veil_error(VEIL_ERR_ARG, "veil-h5check: unknown job '%s' (with %d arguments)", job,
+                      argc);
 }
 
 int veil_h5_has_attr(hid_t obj, const char *name) {
@@ -918,7 +1031,7 @@ static veil_status load_root(hid_t file, veil_model *m) {
 /* The loads below run on a file image (the bytes read once, so the child and
  * this process see the same file), opened with the core driver: libhdf5 does
  * no file I/O of its own. */
-static veil_status load_job(hid_t file, void *ctx) {
+veil_status veil_h5_model_job(hid_t file, void *ctx) {
     veil_model **out = ctx;
     veil_model *m = NULL;
     veil_status st = veil_model_new(&m);
@@ -939,7 +1052,8 @@ static veil_status load_job(hid_t file, void *ctx) {
 veil_status veil_model_load(const char *path, veil_model **out) {
     if (!path || !out) return veil_error(VEIL_ERR_ARG, "veil_model_load: NULL argument");
     veil_model *m = NULL;
-    VEIL_TRY(veil_h5_read_untrusted(path, load_job, &m));
+    static const veil_h5_check check = {"model", 0, NULL};
+    VEIL_TRY(veil_h5_read_untrusted(path, &check, veil_h5_model_job, &m));
     *out = m;
     return VEIL_OK;
 }
@@ -950,7 +1064,7 @@ veil_status veil_model_load_image_unguarded(const void *bytes, size_t len, const
         return veil_error(VEIL_ERR_ARG, "veil_model_load_image_unguarded: NULL argument");
     veil_h5_image img = {(void *)bytes, len, name};
     veil_model *m = NULL;
-    veil_status st = veil_h5_image_run(&img, load_job, &m);
+    veil_status st = veil_h5_image_run(&img, veil_h5_model_job, &m);
     if (st != VEIL_OK) {
         veil_error_prefix("%s: ", name);
         return st;

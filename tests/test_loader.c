@@ -10,9 +10,11 @@
 
 #include <hdf5.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char *const k_models[] = {"models/tiny.h5",       "models/mlp_digits.h5",
@@ -833,6 +835,95 @@ static void test_nan_and_clamping(void) {
     veil_model_free(m);
 }
 
+/* Threads that allocate and free all the time, as a server's do while it
+ * loads a model: a lock of the allocator is often held when the loader
+ * starts its checker. */
+static volatile int g_churn_stop;
+
+static void *churn(void *arg) {
+    (void)arg;
+    size_t k = 0;
+    while (!g_churn_stop) {
+        void *p[8];
+        for (int i = 0; i < 8; i++)
+            p[i] = malloc(16 + (k++ * 4099) % 300000);
+        for (int i = 0; i < 8; i++)
+            free(p[i]);
+    }
+    return NULL;
+}
+
+static char *write_script(const char *name, const char *body) {
+    static char path[4][256];
+    static int next;
+    char *p = path[next++ % 4];
+    snprintf(p, sizeof path[0], "/tmp/veil_test_loader_%d_%s", (int)getpid(), name);
+    FILE *f = fopen(p, "w");
+    if (!f) return p;
+    fprintf(f, "#!/bin/sh\n%s\n", body);
+    fclose(f);
+    chmod(p, 0700);
+    return p;
+}
+
+/* Untrusted files are checked by veil-h5check, a program started for it:
+ * loads in a process with busy threads all succeed and give the same model;
+ * the checker is really asked (a missing, failing, silent or crashing one
+ * is an error naming what went wrong, for models and for .h5 inputs). */
+static void test_checker_process(void) {
+    veil_model *ref = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_model_load(veil_test_path("models/tiny.h5"), &ref), VEIL_OK);
+    pthread_t th[2];
+    g_churn_stop = 0;
+    for (int i = 0; i < 2; i++)
+        CU_ASSERT_EQUAL_FATAL(pthread_create(&th[i], NULL, churn, NULL), 0);
+    for (int rep = 0; rep < 40; rep++) {
+        const char *path = k_models[rep % (sizeof k_models / sizeof *k_models)];
+        veil_model *m = NULL;
+        veil_status st = veil_model_load(veil_test_path(path), &m);
+        CU_ASSERT_EQUAL(st, VEIL_OK);
+        if (st != VEIL_OK) printf("\n  %s: %s\n", path, veil_error_message());
+        if (m && rep % 6 == 0) {
+            CU_ASSERT_EQUAL(m->n_layers, ref->n_layers);
+            CU_ASSERT_EQUAL(m->n_inputs, ref->n_inputs);
+        }
+        veil_model_free(m);
+    }
+    veil_model_samples smp;
+    CU_ASSERT_EQUAL(veil_inputs_read(veil_test_path("models/tiny.h5"), ref, 0, &smp, NULL),
+                    VEIL_OK);
+    CU_ASSERT(smp.count > 0);
+    veil_model_samples_free(&smp, ref->n_inputs, 0);
+    g_churn_stop = 1;
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+
+    const struct {
+        const char *checker;
+        veil_status st;
+        const char *says;
+    } bad[] = {
+        {"/nonexistent/veil-h5check", VEIL_ERR_IO, "VEIL_H5CHECK=/nonexistent/veil-h5check"},
+        {write_script("false", "exit 1"), VEIL_ERR_FORMAT, "failed (exit 1)"},
+        {write_script("silent", "exit 0"), VEIL_ERR_FORMAT, "failed (exit 0)"},
+        {write_script("segv", "kill -SEGV $$"), VEIL_ERR_FORMAT, "crashed reading it (signal 11"},
+    };
+    for (size_t b = 0; b < sizeof bad / sizeof *bad; b++) {
+        setenv("VEIL_H5CHECK", bad[b].checker, 1);
+        veil_model *m = NULL;
+        CU_ASSERT_EQUAL(veil_model_load(veil_test_path("models/tiny.h5"), &m), bad[b].st);
+        CU_ASSERT_PTR_NULL(m);
+        CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), bad[b].says));
+        CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "tiny.h5"));
+        CU_ASSERT_EQUAL(veil_inputs_read(veil_test_path("models/tiny.h5"), ref, 0, &smp, NULL),
+                        bad[b].st);
+        CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), bad[b].says));
+        if (bad[b].checker[1] == 't') unlink(bad[b].checker);
+    }
+    unsetenv("VEIL_H5CHECK");
+    veil_model_free(ref);
+}
+
 int main(void) {
     if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
     CU_pSuite s = CU_add_suite("loader", NULL, NULL);
@@ -852,5 +943,6 @@ int main(void) {
     VEIL_ADD_TEST(s, test_inputs_readers);
     VEIL_ADD_TEST(s, test_nan_and_clamping);
     VEIL_ADD_TEST(s, test_npy_dtypes_and_bad_inputs);
+    VEIL_ADD_TEST(s, test_checker_process);
     return veil_test_run();
 }

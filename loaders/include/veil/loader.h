@@ -33,9 +33,12 @@
  * before any work, whether PATH has a known extension and can be created.
  *
  * Untrusted .h5 files (models and inputs) are read into memory and first
- * opened in a forked child process, because libhdf5 crashes on some corrupt
- * files; a crash there is an error naming the file. Load models before
- * starting threads. */
+ * opened by veil-h5check, a program the loader starts (posix_spawn) and
+ * hands the bytes, because libhdf5 crashes on some corrupt files; a crash
+ * there is an error naming the file. A new program, not a fork, so that
+ * loading is safe in a process with threads (a server's). The loader looks
+ * for veil-h5check in $VEIL_H5CHECK, then beside the program or shared
+ * library that holds the loader, then where the build made it. */
 #ifndef VEIL_LOADER_H
 #define VEIL_LOADER_H
 

@@ -79,6 +79,27 @@ enum { REUSE_PAGES = 8, REUSE_DEPTH = 256 };
 static unsigned char *g_reuse[REUSE_PAGES + 1][REUSE_DEPTH];
 static int g_reuse_n[REUSE_PAGES + 1];
 
+/* DATA bytes of pages in the arena, followed by a gap; NULL before the file
+ * is read, or when the arena's mappings, each one a kernel VMA, run out
+ * (vm.max_map_count) before its space does. */
+static unsigned char *arena_block(size_t data) {
+    if (!g_guard) return NULL;
+    if (!g_arena) {
+        void *a =
+            mmap(NULL, GUARD_ARENA, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        g_arena = g_next = g_end = a == MAP_FAILED ? (unsigned char *)1 : a;
+        if (a != MAP_FAILED) g_end = g_arena + GUARD_ARENA;
+    }
+    const size_t pages = data / GUARD_PAGE;
+    if (pages <= REUSE_PAGES && g_reuse_n[pages] > 0) return g_reuse[pages][--g_reuse_n[pages]];
+    if ((size_t)(g_end - g_next) < data + GUARD_GAP ||
+        mprotect(g_next, data, PROT_READ | PROT_WRITE) != 0)
+        return NULL;
+    unsigned char *block = g_next;
+    g_next += data + GUARD_GAP;
+    return block;
+}
+
 static void *guarded_alloc(size_t size, size_t align) {
     if (align < 16) align = 16;
     if (size > ((size_t)1 << 40) || align > ((size_t)1 << 20) || (align & (align - 1))) {
@@ -88,40 +109,21 @@ static void *guarded_alloc(size_t size, size_t align) {
     const size_t body = (size + align - 1) & ~(align - 1);
     const size_t head = (sizeof(guard_header) + align - 1) & ~(align - 1);
     const size_t data = (body + head + GUARD_PAGE - 1) & ~(size_t)(GUARD_PAGE - 1);
-    if (!g_guard) goto plain;
-    if (!g_arena) {
-        void *a =
-            mmap(NULL, GUARD_ARENA, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        g_arena = g_next = g_end = a == MAP_FAILED ? (unsigned char *)1 : a;
-        if (a != MAP_FAILED) g_end = g_arena + GUARD_ARENA;
-    }
-    /* A block ends where its gap begins; the arena's mappings, each one a
-     * kernel VMA, may run out (vm.max_map_count) before its space does. */
-    const size_t pages = data / GUARD_PAGE;
-    unsigned char *block = NULL;
-    if (pages <= REUSE_PAGES && g_reuse_n[pages] > 0) {
-        block = g_reuse[pages][--g_reuse_n[pages]];
-    } else if ((size_t)(g_end - g_next) >= data + GUARD_GAP &&
-               mprotect(g_next, data, PROT_READ | PROT_WRITE) == 0) {
-        block = g_next;
-        g_next += data + GUARD_GAP;
-    }
+    unsigned char *block = arena_block(data), *user;
+    size_t len = data;
     if (block) {
-        unsigned char *user = block + data - body;
-        guard_header *h = (guard_header *)user - 1;
-        h->base = block;
-        h->len = data;
-        h->size = size;
-        return user;
+        user = block + data - body; /* ends where the gap begins */
+    } else {
+        block = __libc_memalign(align, head + body);
+        if (!block) return NULL;
+        user = block + head;
+        len = 0; /* glibc's */
     }
-plain:
-    unsigned char *raw = __libc_memalign(align, head + body);
-    if (!raw) return NULL;
-    guard_header *h = (guard_header *)(raw + head) - 1;
-    h->base = raw;
-    h->len = 0;
+    guard_header *h = (guard_header *)user - 1;
+    h->base = block;
+    h->len = len;
     h->size = size;
-    return raw + head;
+    return user;
 }
 
 void *malloc(size_t size) {

@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define VEIL_PI 3.14159265358979323846
 
@@ -137,7 +138,14 @@ const veil_fft_tables *veil_fft_tables_of(const veil_fft *f) {
 /* ---- memory ------------------------------------------------------------- */
 
 void *veil_fft_alloc(size_t bytes) {
-    return aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+    void *p = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    if (p && bytes >= 2 * huge) {
+        uintptr_t from = ((uintptr_t)p + huge - 1) & ~(huge - 1);
+        uintptr_t to = ((uintptr_t)p + bytes) & ~(huge - 1);
+        if (to > from) madvise((void *)from, to - from, MADV_HUGEPAGE);
+    }
+    return p;
 }
 
 void veil_fft_dealloc(void *p) {

@@ -183,7 +183,9 @@ veil_status veil_eval_key_alloc(const veil_params *const *parts, uint32_t n_part
         const size_t bw = veil_eval_key_bsk_words(p);
         pk->bsk = veil_fft_alloc(bw * sizeof *pk->bsk);
         if (pk->bsk) memset(pk->bsk, 0, bw * sizeof *pk->bsk);
-        pk->ksk32 = calloc(veil_eval_key_ksk_words(p, pk->ksk_rows), sizeof *pk->ksk32);
+        const size_t kw = veil_eval_key_ksk_words(p, pk->ksk_rows);
+        pk->ksk32 = veil_fft_alloc(kw * sizeof *pk->ksk32); /* huge pages */
+        if (pk->ksk32) memset(pk->ksk32, 0, kw * sizeof *pk->ksk32);
         if (!pk->bsk || !pk->ksk32) {
             const size_t mib =
                 (8 * veil_eval_key_bsk_words(p) + 4 * veil_eval_key_ksk_words(p, pk->ksk_rows)) >>
@@ -202,7 +204,7 @@ void veil_eval_key_free(veil_eval_key *ek) {
     if (!ek) return;
     for (uint32_t i = 0; ek->parts && i < ek->n_parts; i++) {
         veil_fft_dealloc(ek->parts[i].bsk);
-        free(ek->parts[i].ksk32);
+        veil_fft_dealloc(ek->parts[i].ksk32);
         veil_fft_dealloc(ek->parts[i].bsk_fourier);
     }
     free(ek->parts);

@@ -188,13 +188,13 @@ static veil_status read_h5_raw(hid_t f, void *ctx) {
 }
 
 veil_status veil_h5_inputs_check(hid_t file, int argc, char *const *argv) {
-    if (argc < 2 || argc % 2 || argc > 2 * 64)
+    if (argc < 2 || argc % 2 || argc > 2 * VEIL_MAX_PORTS)
         return veil_error(VEIL_ERR_ARG,
                           "veil-h5check inputs: expected a name and a rank for each "
-                          "input (at most 64), got %d arguments",
-                          argc);
-    const char *names[64];
-    int ranks[64];
+                          "input (at most %d), got %d arguments",
+                          VEIL_MAX_PORTS, argc);
+    const char *names[VEIL_MAX_PORTS];
+    int ranks[VEIL_MAX_PORTS];
     for (int i = 0; i < argc / 2; i++) {
         char *end = NULL;
         long r = strtol(argv[2 * i + 1], &end, 10);
@@ -241,13 +241,13 @@ static veil_status h5_raw_to_samples(const veil_model *m, const h5_inputs_raw *r
 
 static veil_status read_h5(const char *path, const veil_model *m, veil_model_samples *s,
                            const quant_policy *pol) {
-    if (m->n_inputs > 64)
-        return veil_error(VEIL_ERR_ARG, "%s: a model of %u inputs (.h5 inputs: at most 64)", path,
-                          m->n_inputs);
-    const char *names[64];
-    int ranks[64];
-    char rank_str[64][4];
-    char *argv[2 * 64];
+    if (m->n_inputs > VEIL_MAX_PORTS)
+        return veil_error(VEIL_ERR_ARG, "%s: a model of %u inputs, more than %d", path, m->n_inputs,
+                          VEIL_MAX_PORTS);
+    const char *names[VEIL_MAX_PORTS];
+    int ranks[VEIL_MAX_PORTS];
+    char rank_str[VEIL_MAX_PORTS][4];
+    char *argv[2 * VEIL_MAX_PORTS];
     for (uint32_t i = 0; i < m->n_inputs; i++) {
         names[i] = m->inputs[i].name;
         ranks[i] = (int)m->inputs[i].shape.rank;

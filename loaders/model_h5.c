@@ -184,7 +184,7 @@ static veil_status write_all(int fd, const unsigned char *p, size_t len) {
 static veil_status run_checker(const veil_h5_image *img, const veil_h5_check *check) {
     char exe[4096];
     VEIL_TRY(find_checker(exe, sizeof exe));
-    enum { MAX_ARGS = 2 * 64 + 3 };
+    enum { MAX_ARGS = 2 * VEIL_MAX_PORTS + 3 }; /* inputs: a name and a rank each */
     if (check->argc < 0 || check->argc > MAX_ARGS - 3)
         return veil_error(VEIL_ERR_INTERNAL, "veil-h5check: %d arguments", check->argc);
     char *argv[MAX_ARGS + 1];

@@ -40,7 +40,7 @@ void veil_h5_quiet(void) {
  * API-level checks below (object types, classes, sizes) can look at the
  * object. Opening the bytes in memory (core driver, strong close) only moves
  * where such an over-read lands. So an untrusted file is first read in full
- * by a forked child; only if the child loads it without crashing does this
+ * by a child process; only if the child loads it without crashing does this
  * process open the same bytes.
  *
  * Why a new program, not fork(): the child of a fork in a process with other
@@ -52,7 +52,9 @@ void veil_h5_quiet(void) {
  * from its own threads, hung that way in the sanitized Triton test. So the
  * check runs in veil-h5check, started with posix_spawn: a fresh process
  * that gets the file's bytes on its stdin (a memfd) and writes its status
- * and message to its stdout. */
+ * and message to its stdout. Not sharing this process's heap layout, it
+ * reads with a guarded heap (h5check.c), so that an over-read that would
+ * have passed unseen here stops it. */
 
 enum { H5_MAX_FILE_BYTES = 1 << 30 };
 

@@ -118,7 +118,7 @@ uint64_t veil_f64_to_torus(double v);
 /* 64-byte aligned memory for transformed polynomials (any path) and the
  * keys the PBS loop streams; free with veil_fft_dealloc. NULL when out of
  * memory. From 4 MiB its whole 2 MiB pages are advised for transparent huge
- * pages (MADV_HUGEPAGE; the kernel's default mode on Debian is "madvise"):
+ * pages (MADV_HUGEPAGE: needed where the kernel runs them in "madvise" mode):
  * a lone keyswitch, which reads its key once from memory, then takes fewer
  * TLB misses (1.14x to 1.43x faster on a Zen 5, HISTORY §0m). */
 void *veil_fft_alloc(size_t bytes);

@@ -528,10 +528,45 @@ veil_status veil_backend_tables_new(veil_backend_keys *keys, uint32_t partition,
     return VEIL_OK;
 }
 
+int veil_backend_runs_extract(const veil_backend *be) {
+    return be && be->iface && be->iface->ks_pbs_extract != NULL;
+}
+
+veil_status veil_backend_tables_new_extract(veil_backend_keys *keys, uint32_t partition,
+                                            const veil_lut *lut, const veil_extract *ext,
+                                            uint32_t n_res, size_t period,
+                                            veil_backend_tables **out) {
+    VEIL_TRY(check_op(keys, keys ? keys->be->iface->ks_pbs_extract : NULL, "tables_new_extract"));
+    if (!out || !ext || n_res == 0 || period == 0)
+        return veil_error(VEIL_ERR_ARG, "tables_new_extract: NULL argument or no extraction");
+    if (lut && partition < keys->ek->n_parts) {
+        const uint32_t N = keys->ek->parts[partition].params->poly_size;
+        for (size_t e = 0; e < (size_t)n_res * period; e++)
+            if (ext[e].coef != VEIL_EXTRACT_TRIVIAL && ext[e].coef >= N)
+                return veil_error(VEIL_ERR_ARG,
+                                  "tables_new_extract: ext[%zu] extracts coefficient %u, N = %u", e,
+                                  ext[e].coef, N);
+    }
+    veil_extract *copy = malloc((size_t)n_res * period * sizeof *copy);
+    if (!copy) return veil_error(VEIL_ERR_NOMEM, "tables_new_extract: out of memory");
+    memcpy(copy, ext, (size_t)n_res * period * sizeof *copy);
+    veil_status s = veil_backend_tables_new(keys, partition, &lut, 1, NULL, 0, out);
+    if (s != VEIL_OK) {
+        free(copy);
+        veil_error_prefix("tables_new_extract: ");
+        return s;
+    }
+    (*out)->ext = copy;
+    (*out)->n_res = n_res;
+    (*out)->period = period;
+    return VEIL_OK;
+}
+
 void veil_backend_tables_free(veil_backend_tables *t) {
     if (!t) return;
     t->keys->be->iface->tables_free(t->keys, t);
     t->keys->n_live--;
+    free(t->ext);
     free(t);
 }
 
@@ -623,6 +658,30 @@ veil_status veil_backend_ks_pbs(const veil_backend_tables *t, const veil_backend
         size_t c = count - done < piece ? count - done : piece;
         VEIL_TRY(keys->be->iface->ks_pbs(keys, t, done, in->data + done * lwe, c,
                                          out->data + done * lwe));
+    }
+    return VEIL_OK;
+}
+
+veil_status veil_backend_ks_pbs_extract(const veil_backend_tables *t, const veil_backend_buffer *in,
+                                        size_t count, veil_backend_buffer *out) {
+    if (!t || !t->ext)
+        return veil_error(VEIL_ERR_ARG,
+                          "ks_pbs_extract: tables NULL or not from tables_new_extract");
+    veil_backend_keys *keys = t->keys;
+    VEIL_TRY(check_op(keys, keys->be->iface->ks_pbs_extract, "ks_pbs_extract"));
+    VEIL_TRY(check_range(in, 0, count, "ks_pbs_extract", "in"));
+    if (count && (size_t)t->n_res > SIZE_MAX / count)
+        return veil_error(VEIL_ERR_ARG, "ks_pbs_extract: %zu results of %u", count, t->n_res);
+    VEIL_TRY(check_range(out, 0, count * t->n_res, "ks_pbs_extract", "out"));
+    VEIL_TRY(check_same(keys, in->keys, "ks_pbs_extract"));
+    VEIL_TRY(check_same(keys, out->keys, "ks_pbs_extract"));
+    if (in == out)
+        return veil_error(VEIL_ERR_ARG, "ks_pbs_extract: in and out are the same buffer");
+    const size_t lwe = keys->lwe, piece = keys->limits.max_pbs;
+    for (size_t done = 0; done < count; done += piece) {
+        size_t c = count - done < piece ? count - done : piece;
+        VEIL_TRY(keys->be->iface->ks_pbs_extract(keys, t, done, in->data + done * lwe, c,
+                                                 out->data + done * lwe, count));
     }
     return VEIL_OK;
 }

@@ -227,6 +227,45 @@ static veil_status cpu_ks_pbs(veil_backend_keys *keys, const veil_backend_tables
     return VEIL_OK;
 }
 
+typedef struct extract_job {
+    const veil_pbs_key *pk;
+    veil_pbs_ctx **ctx;
+    const veil_backend_tables *t;
+    const veil_lut *lut;
+    const uint64_t *in;
+    uint64_t *out;
+    size_t at, out_stride, lwe;
+} extract_job;
+
+/* VEIL_KS_LANES inputs at a time, as pbs_share */
+static void extract_share(void *arg, unsigned thread, size_t begin, size_t end) {
+    extract_job *j = arg;
+    for (size_t b = begin; b < end; b += VEIL_KS_LANES) {
+        const size_t g = end - b < VEIL_KS_LANES ? end - b : VEIL_KS_LANES;
+        veil_ks_pbs_many_extract(j->ctx[thread], j->pk, j->lut, j->in + b * j->lwe, g, j->t->ext,
+                                 j->t->n_res, j->t->period, j->at + b, j->out + b * j->lwe,
+                                 j->out_stride);
+    }
+}
+
+static veil_status cpu_ks_pbs_extract(veil_backend_keys *keys, const veil_backend_tables *t,
+                                      size_t at, const uint64_t *in, size_t count, uint64_t *out,
+                                      size_t out_stride) {
+    cpu_keys *c = keys->impl;
+    const cpu_tables *ct = t->impl;
+    extract_job job = {.pk = &keys->ek->parts[t->partition],
+                       .ctx = c->ctx + (size_t)t->partition * c->n_threads,
+                       .t = t,
+                       .lut = ct->luts[0],
+                       .in = in,
+                       .out = out,
+                       .at = at,
+                       .out_stride = out_stride,
+                       .lwe = keys->lwe};
+    cpu_parallel(c->n_threads, count, extract_share, &job);
+    return VEIL_OK;
+}
+
 /* The weights' implementation: the caller's arrays. */
 typedef struct cpu_weights {
     const int64_t *w;
@@ -431,6 +470,7 @@ static const struct veil_backend_i cpu_iface = {
     /* .weights_new  = */ cpu_weights_new,
     /* .weights_free = */ cpu_weights_free,
     /* .ks_pbs       = */ cpu_ks_pbs,
+    /* .ks_pbs_extract = */ cpu_ks_pbs_extract,
     /* .linear       = */ cpu_linear,
     /* .conv2d       = */ cpu_conv2d,
     /* .add          = */ cpu_add,

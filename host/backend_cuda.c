@@ -614,6 +614,7 @@ static const struct veil_backend_i cuda_iface = {
     /* .weights_new  = */ cuda_weights_new,
     /* .weights_free = */ cuda_weights_free,
     /* .ks_pbs       = */ cuda_ks_pbs,
+    /* .ks_pbs_extract = */ NULL, /* not yet: the kernels extract coefficient 0 only */
     /* .linear       = */ cuda_linear,
     /* .conv2d       = */ cuda_conv2d,
     /* .add          = */ cuda_add,

@@ -60,6 +60,12 @@ struct veil_backend_i {
      * index[at + i] (when the tables have an index). */
     veil_status (*ks_pbs)(veil_backend_keys *keys, const veil_backend_tables *t, size_t at,
                           const uint64_t *in, size_t count, uint64_t *out);
+    /* Tables with extractions (t->ext): count <= limits.max_pbs inputs, the
+     * call's input i being input at + i of the whole; result s of input i at
+     * out + (s * out_stride + i) * lwe. */
+    veil_status (*ks_pbs_extract)(veil_backend_keys *keys, const veil_backend_tables *t, size_t at,
+                                  const uint64_t *in, size_t count, uint64_t *out,
+                                  size_t out_stride);
     veil_status (*linear)(veil_backend_keys *keys, const veil_backend_weights *w,
                           const uint64_t *in, size_t batch, uint64_t *out);
     /* w->geom finished (veil_conv_geom_finish). */
@@ -105,6 +111,11 @@ struct veil_backend_tables {
     uint32_t partition;
     size_t n_luts;
     size_t n_index; /* 0: no index, every ciphertext reads table 0 */
+    /* veil_backend_tables_new_extract's: n_res * period extractions (owned),
+     * else NULL */
+    veil_extract *ext;
+    uint32_t n_res;
+    size_t period;
     void *impl;
 };
 

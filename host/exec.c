@@ -17,6 +17,7 @@ typedef struct node_exec {
     veil_backend_weights *weights; /* dense, conv2d, sum pool */
     uint64_t *bias_pt;             /* dense / conv bias * Delta */
     int64_t *pool_w;               /* sum pool as a conv: identity over channels */
+    int extract;                   /* LUT: threshold reads, one rotation per value (plan_extract) */
 } node_exec;
 
 struct veil_plan {
@@ -88,6 +89,64 @@ void veil_plan_free(veil_plan *plan) {
     free(plan);
 }
 
+/* Threshold reads (veil_node.rotation_results): the node's copies of one
+ * value as one rotation per value, result s of value i = output s n + i
+ * (n = the value's size), extracted at the threshold of that output's
+ * table. The tables must be what the compiler marks: 0 below a threshold,
+ * one common value from it (or 0 throughout). */
+static veil_status plan_extract(veil_plan *plan, size_t i) {
+    const veil_program *p = plan->prog;
+    const veil_node *n = &p->nodes[i];
+    node_exec *x = &plan->nx[i];
+    const veil_params *ps = plan->ek->parts[node_partition(p, n)].params;
+    const veil_node *c = &p->nodes[n->in[0]];
+    const uint32_t J = n->rotation_results;
+    const size_t R = (size_t)1 << n->in_bits, vn = c->n_in ? p->nodes[c->in[0]].size : 0;
+    int ok = c->kind == VEIL_NODE_LINEAR && c->linear == VEIL_LINEAR_CONCAT && c->n_in == J &&
+             vn * J == n->size && !n->approximate;
+    for (uint32_t j = 1; ok && j < J; j++)
+        ok = c->in[j] == c->in[0];
+    uint64_t *thr = malloc(n->n_tables * sizeof *thr);
+    if (!thr) return veil_error(VEIL_ERR_NOMEM, "plan: out of memory");
+    int64_t v = 0;
+    for (uint32_t t = 0; ok && t < n->n_tables; t++) {
+        const int64_t *T = n->tables + t * R;
+        size_t r = 0;
+        while (r < R && !T[r])
+            r++;
+        thr[t] = r; /* R: 0 throughout */
+        if (r < R && !v) v = T[r];
+        for (; ok && r < R; r++)
+            ok = T[r] == v;
+    }
+    if (!ok) {
+        free(thr);
+        return veil_error(VEIL_ERR_FORMAT,
+                          "node %zu is marked for threshold reads, and its input or tables are "
+                          "not those of threshold reads",
+                          i);
+    }
+    const uint64_t V = (uint64_t)v * veil_node_delta(n);
+    veil_extract *ext = malloc(n->size * sizeof *ext);
+    x->luts = calloc(1, sizeof *x->luts);
+    x->tables = calloc(1, sizeof *x->tables);
+    veil_status st = ext && x->luts && x->tables
+                         ? veil_lut_steps_new(ps, n->in_bits, V, &x->luts[0])
+                         : veil_error(VEIL_ERR_NOMEM, "plan: out of memory");
+    if (st == VEIL_OK) {
+        x->n_luts = 1;
+        x->n_tables = 1;
+        for (size_t e = 0; e < n->size; e++)
+            ext[e] = veil_lut_step(x->luts[0], V, thr[(e / n->table_inner) % n->n_tables]);
+        st = veil_backend_tables_new_extract(plan->keys, node_partition(p, n), x->luts[0], ext, J,
+                                             vn, &x->tables[0]);
+    }
+    free(ext);
+    free(thr);
+    if (st == VEIL_OK) x->extract = 1;
+    return st;
+}
+
 static veil_status plan_luts(veil_plan *plan, size_t i) {
     const veil_program *p = plan->prog;
     const veil_node *n = &p->nodes[i];
@@ -95,6 +154,8 @@ static veil_status plan_luts(veil_plan *plan, size_t i) {
     /* the test polynomials have the N of the node's partition */
     const veil_params *ps = plan->ek->parts[node_partition(p, n)].params;
     const uint64_t delta = veil_node_delta(n); /* LUT: its output's; ROUND: its input's */
+    if (n->kind == VEIL_NODE_LUT && n->rotation_results > 1 && veil_backend_runs_extract(plan->be))
+        return plan_extract(plan, i);
     if (n->kind == VEIL_NODE_LUT) {
         const size_t t = (size_t)1 << n->in_bits;
         x->n_luts = n->n_tables;
@@ -392,8 +453,22 @@ veil_status veil_plan_execute(veil_plan *plan, const uint64_t *const *inputs, si
             if (n->approximate) /* boundaries between integers: -2^(k-1) + 1/2 */
                 add += (0 - (delta << (n->round_bits - 1))) + (delta >> 1);
             const uint64_t f = (uint64_t)1 << n->shift;
-            st = veil_backend_scale(plan->tmp, in, count, f, add * f);
-            if (st == VEIL_OK) st = veil_backend_ks_pbs(x->tables[0], plan->tmp, count, x->buf);
+            if (x->extract) {
+                /* copy 0 of the value (plan_extract), then its J results
+                 * into their copies' places */
+                const uint32_t J = n->rotation_results;
+                const size_t vn = n->size / J, vc = batch * vn;
+                st = veil_backend_copy(plan->tmp, 0, vn, in, 0, n->size, vn, batch);
+                if (st == VEIL_OK) st = veil_backend_scale(plan->tmp, plan->tmp, vc, f, add * f);
+                if (st == VEIL_OK)
+                    st = veil_backend_ks_pbs_extract(x->tables[0], plan->tmp, vc, plan->tmp2);
+                for (uint32_t j = 0; st == VEIL_OK && j < J; j++)
+                    st = veil_backend_copy(x->buf, j * vn, n->size, plan->tmp2, j * vc, vn, vn,
+                                           batch);
+            } else {
+                st = veil_backend_scale(plan->tmp, in, count, f, add * f);
+                if (st == VEIL_OK) st = veil_backend_ks_pbs(x->tables[0], plan->tmp, count, x->buf);
+            }
             done += n->pbs_per_sample * batch;
             break;
         }

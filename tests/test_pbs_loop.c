@@ -657,6 +657,77 @@ static void test_ks_pbs_many(void) {
     veil_secret_key_free(sk);
 }
 
+/* Threshold reads (veil_lut_steps_new, veil_ks_pbs_many_extract): every
+ * threshold t in [0, 2^prec] of every input, one rotation each, decrypts to
+ * V [m >= t]; extraction {0, 0} of an ordinary table gives
+ * veil_ks_pbs_many's bits. The extractions repeat with period 3 over the
+ * inputs, and the call starts at input 1 of that period. */
+static void test_ks_pbs_many_extract(void) {
+    const veil_params *p = veil_params_find("tfhers-1_1-gaussian-2m64");
+    CU_ASSERT_FATAL(p != NULL);
+    uint8_t s[5][32];
+    for (unsigned i = 0; i < 5; i++)
+        veil_test_seed_bytes(50 + i, s[i]);
+    veil_secret_key *sk;
+    veil_eval_key *ek;
+    veil_encryptor *enc;
+    veil_pbs_ctx *ctx;
+    veil_lut *steps, *lut;
+    const unsigned prec = p->precision, n = 1u << prec, R = n + 1, period = 3;
+    const uint64_t V = veil_delta(prec) * 2; /* 2: a value other than 1 */
+    int64_t table[64];
+    for (unsigned i = 0; i < n; i++)
+        table[i] = (int64_t)((i * 3 + 1) % n);
+    CU_ASSERT_FATAL(veil_secret_key_new(p, s[0], &sk) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_eval_key_new(sk, s[1], s[2], &ek) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_encryptor_new(s[3], s[4], &enc) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_pbs_ctx_new(p, &ctx) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_lut_steps_new(p, prec, V, &steps) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_lut_new(p, table, prec, 0, veil_delta(prec), &lut) == VEIL_OK);
+    CU_ASSERT_EQUAL(veil_lut_steps_new(p, prec, V + 1, &(veil_lut *){NULL}), VEIL_ERR_ARG);
+    const size_t lwe = (size_t)veil_params_big_dim(p) + 1;
+    uint64_t *in = malloc(sizeof(uint64_t) * lwe * MANY);
+    uint64_t *ref = malloc(sizeof(uint64_t) * lwe * MANY);
+    uint64_t *out = malloc(sizeof(uint64_t) * lwe * MANY * R);
+    veil_extract ext[64 * 3];
+    CU_ASSERT_FATAL(in && ref && out && R * period <= 64 * 3);
+    /* slot q of the period, result r: threshold (r + q) mod R */
+    for (unsigned q = 0; q < period; q++)
+        for (unsigned r = 0; r < R; r++)
+            ext[r * period + q] = veil_lut_step(steps, V, (r + q) % R);
+    int64_t msg[MANY];
+    const veil_lut *luts[MANY];
+    for (size_t i = 0; i < MANY; i++) {
+        msg[i] = (int64_t)(i < n ? i : veil_test_rand() % n); /* every value */
+        luts[i] = lut;
+        veil_encrypt_big(enc, sk, veil_encode(msg[i], prec), in + i * lwe);
+    }
+    veil_ks_pbs_many_extract(ctx, veil_eval_key_part(ek, 0), steps, in, MANY, ext, R, period, 1,
+                             out, MANY);
+    size_t right = 0;
+    for (size_t i = 0; i < MANY; i++)
+        for (unsigned r = 0; r < R; r++) {
+            const uint64_t t = (r + (1 + i) % period) % R;
+            const uint64_t ph = veil_phase_big(sk, out + (r * MANY + i) * lwe);
+            /* V [m >= t], read back within a quarter of V */
+            const uint64_t want = (uint64_t)msg[i] >= t ? V : 0, d = ph - want;
+            right += (int64_t)d < (int64_t)(V / 4) && (int64_t)d > -(int64_t)(V / 4);
+        }
+    CU_ASSERT_EQUAL(right, (size_t)MANY * R);
+    const veil_extract zero = {0, 0};
+    veil_ks_pbs_many(ctx, veil_eval_key_part(ek, 0), luts, in, MANY, ref);
+    veil_ks_pbs_many_extract(ctx, veil_eval_key_part(ek, 0), lut, in, MANY, &zero, 1, 1, 0, out,
+                             MANY);
+    CU_ASSERT(!memcmp(out, ref, sizeof(uint64_t) * lwe * MANY));
+    free(in), free(ref), free(out);
+    veil_lut_free(steps);
+    veil_lut_free(lut);
+    veil_pbs_ctx_free(ctx);
+    veil_encryptor_free(enc);
+    veil_eval_key_free(ek);
+    veil_secret_key_free(sk);
+}
+
 int main(void) {
     if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
     CU_pSuite s = CU_add_suite("pbs_loop", NULL, NULL);
@@ -674,5 +745,6 @@ int main(void) {
     VEIL_ADD_TEST(s, test_prefetch_stream);
     VEIL_ADD_TEST(s, test_ks_lanes);
     VEIL_ADD_TEST(s, test_ks_pbs_many);
+    VEIL_ADD_TEST(s, test_ks_pbs_many_extract);
     return veil_test_run();
 }

@@ -566,6 +566,13 @@ static veil_status lookup(builder *b, const char *layer, uint32_t x, int64_t off
             }
             st = lookup(b, layer, u, j ? 0 : off, rg, rmax, J * groups, tt, &rep, 1, &carry);
             free(tt);
+            /* the digit's J comparisons: one rotation (its tables are
+             * thresholds of one value, cunit) */
+            if (st == VEIL_OK && !j && J > 1) {
+                VEIL_ASSERT(p->nodes[carry].kind == VEIL_NODE_LUT && p->nodes[carry].in[0] == rp);
+                p->nodes[carry].rotation_results = J;
+                b->pbs -= (uint64_t)(J - 1) * n; /* counted as J n by the lookup */
+            }
         }
         free(st_t);
         free(st_d);
@@ -1549,7 +1556,8 @@ static veil_status compile_once(const veil_model *m, const veil_compile_options 
             veil_node *n = &p->nodes[i];
             if (n->kind == VEIL_NODE_LUT) {
                 n->shift = p->nodes[n->in[0]].width - n->round_bits - n->in_bits;
-                n->pbs_per_sample = n->size;
+                n->pbs_per_sample =
+                    n->rotation_results > 1 ? n->size / n->rotation_results : n->size;
             }
         }
     }

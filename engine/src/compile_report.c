@@ -39,7 +39,7 @@ veil_status veil_build_report(veil_program *p) {
         if (n->kind == VEIL_NODE_INPUT || n->kind == VEIL_NODE_OUTPUT) continue;
         if (n->kind == VEIL_NODE_ROUND || n->kind == VEIL_NODE_LUT) {
             double pf = exp2(n->read_log2_pfail);
-            log_ok += (double)n->pbs_per_sample * log1p(-pf);
+            log_ok += (double)veil_node_results(n) * log1p(-pf);
             p->pbs_per_sample += n->pbs_per_sample;
             if (n->read_log2_pfail > p->log2_p_fail_pbs) p->log2_p_fail_pbs = n->read_log2_pfail;
         }
@@ -199,6 +199,17 @@ void veil_program_print_report(const veil_program *p, FILE *f) {
     fprintf(f, "PBS per sample %llu; p_fail per PBS <= 2^%.1f (target 2^%.1f); per sample 2^%.1f\n",
             (unsigned long long)p->pbs_per_sample, p->log2_p_fail_pbs, log2(p->options.p_error),
             p->log2_p_fail_sample);
+    uint64_t rot = 0, res = 0;
+    for (size_t i = 0; i < p->n_nodes; i++)
+        if (p->nodes[i].kind == VEIL_NODE_LUT && p->nodes[i].rotation_results > 1) {
+            rot += p->nodes[i].pbs_per_sample;
+            res += veil_node_results(&p->nodes[i]);
+        }
+    if (rot)
+        fprintf(f,
+                "threshold reads: %llu of those PBS give %llu results, several from one blind "
+                "rotation (the cuda backend runs a PBS a result)\n",
+                (unsigned long long)rot, (unsigned long long)res);
     if (p->options.rounding == VEIL_ROUNDING_EXACT) {
         uint64_t extra = 0;
         for (size_t i = 0; i < p->n_nodes; i++)

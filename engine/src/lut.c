@@ -46,3 +46,34 @@ void veil_lut_free(veil_lut *lut) {
     free(lut->poly);
     free(lut);
 }
+
+veil_status veil_lut_steps_new(const veil_params *p, unsigned in_bits, uint64_t value,
+                               veil_lut **out) {
+    if (!p || !out) return veil_error(VEIL_ERR_ARG, "veil_lut_steps_new: NULL argument");
+    if (value & 1)
+        return veil_error(VEIL_ERR_ARG, "veil_lut_steps_new: value %llu is odd",
+                          (unsigned long long)value);
+    const int64_t zero = 0;
+    /* a table's checks and allocation; the polynomial is then the constant */
+    veil_status s = veil_lut_new(p, &zero, 0, 0, 0, out);
+    if (s != VEIL_OK) return s;
+    const uint32_t N = p->poly_size;
+    if (in_bits >= 32 || ((uint64_t)1 << in_bits) > N) {
+        veil_lut_free(*out);
+        *out = NULL;
+        return veil_error(VEIL_ERR_UNSUPPORTED,
+                          "threshold reads of %u bits do not fit N = %u of %s (at most %u bits)",
+                          in_bits, N, p->id, (unsigned)__builtin_ctz(N));
+    }
+    (*out)->in_bits = in_bits;
+    for (uint32_t j = 0; j < N; j++)
+        (*out)->poly[j] = 0 - value / 2;
+    return VEIL_OK;
+}
+
+veil_extract veil_lut_step(const veil_lut *steps, uint64_t value, uint64_t t) {
+    const uint32_t N = steps->poly_size, box = N >> steps->in_bits, half = box / 2;
+    if (t == 0) return (veil_extract){VEIL_EXTRACT_TRIVIAL, value};
+    if (t >> steps->in_bits) return (veil_extract){VEIL_EXTRACT_TRIVIAL, 0};
+    return (veil_extract){(uint32_t)(N - t * box + half), value / 2};
+}

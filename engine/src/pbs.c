@@ -233,9 +233,47 @@ static void multibit_step(veil_pbs_ctx *c, const veil_pbs_key *pk, uint32_t q, c
  * bootstrapping key is read from memory once for all of them (the next
  * lanes find it in cache). Each lane's operations are those of a lone PBS,
  * in the same order: the results do not depend on the grouping. */
+/* Sample extraction of coefficient x.coef (or the trivial x.add) of a
+ * (k+1) N accumulator into a big LWE (pk->in_dim + 1 words), body + x.add:
+ * coefficient h of sum_q A_q S_q + B is sum_j A_q[h - j] S_q[j] over j <= h
+ * and -A_q[N + h - j] S_q[j] over j > h (X^N = -1). */
+static void extract(const veil_pbs_key *pk, const uint64_t *acc, veil_extract x, uint64_t *o0) {
+    const veil_params *p = pk->params;
+    const uint32_t N = p->poly_size, k = p->glwe_dim, h = x.coef;
+    if (h == VEIL_EXTRACT_TRIVIAL) {
+        memset(o0, 0, sizeof(uint64_t) * pk->in_dim);
+        o0[pk->in_dim] = x.add;
+        return;
+    }
+    VEIL_ASSERT(h < N);
+    for (uint32_t q = 0; q < k; q++) {
+        const uint64_t *A = acc + (size_t)q * N;
+        uint64_t *o = o0 + (size_t)q * N;
+        for (uint32_t j = 0; j <= h; j++)
+            o[j] = A[h - j];
+        for (uint32_t j = h + 1; j < N; j++)
+            o[j] = 0 - A[N + h - j];
+    }
+    /* under S_X = S[0 : kN]: zero-extended to the master key (nested
+     * keys, veil/tfhe.h), so the body sits at in_dim */
+    if (pk->in_dim > (size_t)k * N)
+        memset(o0 + (size_t)k * N, 0, sizeof(uint64_t) * (pk->in_dim - (size_t)k * N));
+    o0[pk->in_dim] = acc[(size_t)k * N + h] + x.add;
+}
+
+/* Where the results go: n_res per lane, result s of lane L (the call's
+ * ciphertext first + L) is extraction ext[s * period + (first + L) % period]
+ * at out + s * res_stride + L * out_stride; ext NULL: one result, {0, 0}. */
+typedef struct lane_out {
+    uint64_t *out;
+    size_t out_stride, res_stride;
+    const veil_extract *ext;
+    uint32_t n_res;
+    size_t period, first;
+} lane_out;
+
 static void pbs_lanes(veil_pbs_ctx *c, const veil_pbs_key *pk, const veil_lut *const *luts,
-                      const uint64_t *in, size_t in_stride, uint64_t *out, size_t out_stride,
-                      uint32_t lanes) {
+                      const uint64_t *in, size_t in_stride, const lane_out *lo, uint32_t lanes) {
     const veil_params *p = c->params;
     VEIL_ASSERT(pk->params == p && (p->grouping >= 2 ? pk->bsk != NULL : pk->bsk_fourier != NULL) &&
                 lanes <= VEIL_PBS_LANES && pk->in_dim >= veil_params_big_dim(p));
@@ -287,28 +325,18 @@ static void pbs_lanes(veil_pbs_ctx *c, const veil_pbs_key *pk, const veil_lut *c
         }
         veil_fft_prefetch(c->fft, NULL, 0, 0);
     }
-    /* sample extract the constant coefficient */
-    for (uint32_t L = 0; L < lanes; L++) {
-        const uint64_t *acc = c->acc + L * accw;
-        uint64_t *o0 = out + L * out_stride;
-        for (uint32_t q = 0; q < k; q++) {
-            const uint64_t *A = acc + (size_t)q * N;
-            uint64_t *o = o0 + (size_t)q * N;
-            o[0] = A[0];
-            for (uint32_t j = 1; j < N; j++)
-                o[j] = 0 - A[N - j];
-        }
-        /* under S_X = S[0 : kN]: zero-extended to the master key (nested
-         * keys, veil/tfhe.h), so the body sits at in_dim */
-        if (pk->in_dim > (size_t)k * N)
-            memset(o0 + (size_t)k * N, 0, sizeof(uint64_t) * (pk->in_dim - (size_t)k * N));
-        o0[pk->in_dim] = acc[(size_t)k * N];
-    }
+    for (uint32_t L = 0; L < lanes; L++)
+        for (uint32_t r = 0; r < (lo->ext ? lo->n_res : 1); r++)
+            extract(pk, c->acc + L * accw,
+                    lo->ext ? lo->ext[r * lo->period + (lo->first + L) % lo->period]
+                            : (veil_extract){0, 0},
+                    lo->out + r * lo->res_stride + L * lo->out_stride);
 }
 
 void veil_pbs(veil_pbs_ctx *c, const veil_pbs_key *pk, const veil_lut *lut, const uint64_t *in,
               uint64_t *out) {
-    pbs_lanes(c, pk, &lut, in, 0, out, 0, 1);
+    const lane_out lo = {.out = out};
+    pbs_lanes(c, pk, &lut, in, 0, &lo, 1);
 }
 
 void veil_ks_pbs(veil_pbs_ctx *c, const veil_pbs_key *pk, const veil_lut *lut, const uint64_t *in,
@@ -325,7 +353,34 @@ void veil_ks_pbs_many(veil_pbs_ctx *c, const veil_pbs_key *pk, const veil_lut *c
         veil_keyswitch_many(pk, in + b * big1, kl, c->ks);
         for (size_t p = 0; p < kl; p += VEIL_PBS_LANES) {
             const uint32_t lanes = (uint32_t)(kl - p < VEIL_PBS_LANES ? kl - p : VEIL_PBS_LANES);
-            pbs_lanes(c, pk, luts + b + p, c->ks + p * n1, n1, out + (b + p) * big1, big1, lanes);
+            const lane_out lo = {.out = out + (b + p) * big1, .out_stride = big1};
+            pbs_lanes(c, pk, luts + b + p, c->ks + p * n1, n1, &lo, lanes);
+        }
+    }
+}
+
+void veil_ks_pbs_many_extract(veil_pbs_ctx *c, const veil_pbs_key *pk, const veil_lut *lut,
+                              const uint64_t *in, size_t count, const veil_extract *ext,
+                              uint32_t n_res, size_t period, size_t first, uint64_t *out,
+                              size_t out_stride) {
+    VEIL_ASSERT(ext && n_res >= 1 && period >= 1);
+    const size_t big1 = (size_t)pk->in_dim + 1, n1 = (size_t)c->params->lwe_dim + 1;
+    const veil_lut *luts[VEIL_PBS_LANES];
+    for (uint32_t L = 0; L < VEIL_PBS_LANES; L++)
+        luts[L] = lut;
+    for (size_t b = 0; b < count; b += VEIL_KS_LANES) {
+        const size_t kl = count - b < VEIL_KS_LANES ? count - b : VEIL_KS_LANES;
+        veil_keyswitch_many(pk, in + b * big1, kl, c->ks);
+        for (size_t p = 0; p < kl; p += VEIL_PBS_LANES) {
+            const uint32_t lanes = (uint32_t)(kl - p < VEIL_PBS_LANES ? kl - p : VEIL_PBS_LANES);
+            const lane_out lo = {.out = out + (b + p) * big1,
+                                 .out_stride = big1,
+                                 .res_stride = out_stride * big1,
+                                 .ext = ext,
+                                 .n_res = n_res,
+                                 .period = period,
+                                 .first = first + b + p};
+            pbs_lanes(c, pk, luts, c->ks + p * n1, n1, &lo, lanes);
         }
     }
 }

@@ -287,6 +287,13 @@ typedef struct veil_node {
     size_t table_inner; /* elements per channel: element i uses table (i / inner) % n_tables */
     int64_t *tables;    /* n_tables * 2^in_bits entries */
     int64_t r_max;      /* largest index inside the compiled range */
+    /* Threshold reads ("Wide lookups": a digit's comparisons): 2 or more when
+     * the input is a CONCAT of that many copies of one value and every table
+     * is 0 below a threshold and one common value V from it (or 0
+     * throughout); a backend that runs veil_ks_pbs_many_extract then does one
+     * blind rotation per value for all its copies (veil/tfhe.h veil_extract).
+     * Else 0. */
+    uint32_t rotation_results;
 
     /* Encoding of the values: Delta = 2^(63 - width) (veil_node_delta). A
      * LUT's table is scaled by its own Delta; it reads its input at the
@@ -302,7 +309,9 @@ typedef struct veil_node {
      * nodes do not say it (a static string: "maxpool2d"), else NULL. */
     const char *report_op;
 
-    /* Cost and noise (for the chosen parameter set). */
+    /* Cost and noise (for the chosen parameter set). pbs_per_sample: the
+     * blind rotations (KS-PBS) the cpu engine runs, veil_node_results the
+     * values they give (more for threshold reads). */
     uint64_t pbs_per_sample;
     double variance;        /* modelled noise variance of the values (2^-64 units^2) */
     double read_log2_pfail; /* worst PBS of the node (-inf: none) */
@@ -313,6 +322,13 @@ typedef struct veil_node {
      * other digits are 0). Filled with variance. */
     uint32_t key_dim;
 } veil_node;
+
+/* The PBS results of node n per sample: each can fail (the failure
+ * probability's count), and a backend without veil_ks_pbs_many_extract runs
+ * one PBS for each. */
+static inline uint64_t veil_node_results(const veil_node *n) {
+    return n->rotation_results > 1 ? n->pbs_per_sample * n->rotation_results : n->pbs_per_sample;
+}
 
 /* One line of the per-layer report (one per model layer with work). */
 typedef struct veil_layer_report {

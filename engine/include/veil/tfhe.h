@@ -376,6 +376,32 @@ veil_status veil_lut_new(const veil_params *p, const int64_t *table, unsigned in
                          int in_signed, uint64_t out_delta, veil_lut **out);
 void veil_lut_free(veil_lut *lut);
 
+/* ---- several results from one blind rotation ----------------------------- */
+/* Threshold reads: V [r >= t] for several thresholds t of one index r, read at
+ * in_bits bits like a table's (r in [0, 2^in_bits)), from ONE blind rotation.
+ * The test polynomial is the constant -V/2 (veil_lut_steps_new). After the
+ * rotation by the switched phase phi, coefficient h of the accumulator is
+ * -V/2 when (h + phi) mod 2N < N and +V/2 otherwise (X^N = -1), and phi lies
+ * in r's box [r box - half, r box + half) (veil_lut_new: box = N / 2^in_bits,
+ * half = box / 2). So extracting coefficient h_t = N - t box + half and
+ * adding V/2 gives V [r >= t], with a table read's half box of margin on
+ * both sides of the step (a correct read of r reads every threshold
+ * correctly): veil_lut_step. t = 0 and t >= 2^in_bits give constants,
+ * trivial ciphertexts. Outside [0, 2^in_bits) (r + 2^in_bits through the
+ * padding bit) a result is V - V [r >= t], where a table gives -V [r >= t]:
+ * use it only where r cannot leave that range (compile.c: an exact digit). */
+typedef struct veil_extract {
+    uint32_t coef; /* the accumulator's coefficient, [0, N); VEIL_EXTRACT_TRIVIAL: none, the
+                      result is the trivial ciphertext (0, ..., 0, add) */
+    uint64_t add;  /* added to the body */
+} veil_extract;
+#define VEIL_EXTRACT_TRIVIAL UINT32_MAX
+/* The test polynomial of threshold reads of value V (even: V/2 exact). */
+veil_status veil_lut_steps_new(const veil_params *p, unsigned in_bits, uint64_t value,
+                               veil_lut **out);
+/* The extraction giving value [r >= t] from a veil_lut_steps_new table of that value. */
+veil_extract veil_lut_step(const veil_lut *steps, uint64_t value, uint64_t t);
+
 /* ---- bootstrapping -------------------------------------------------------- */
 /* Per-thread scratch: FFT plans and buffers. Not thread-safe; make one per
  * thread. Plans use FFTW_ESTIMATE so runs are repeatable bit for bit. */
@@ -435,6 +461,16 @@ void veil_ks_pbs(veil_pbs_ctx *ctx, const veil_pbs_key *pk, const veil_lut *lut,
 #define VEIL_KS_LANES 32
 void veil_ks_pbs_many(veil_pbs_ctx *ctx, const veil_pbs_key *pk, const veil_lut *const *luts,
                       const uint64_t *in_big, size_t count, uint64_t *out_big);
+/* count KS-PBS of one test polynomial, each giving n_res results by
+ * extraction (veil_extract): result s of ciphertext e (0 <= e < count) is
+ * extraction ext[s * period + (first + e) % period] of e's accumulator,
+ * written at out_big + (s * out_stride + e) * (in_dim + 1). The blind
+ * rotations are veil_ks_pbs_many's, in the same lockstep groups; with n_res
+ * 1 and the extraction {0, 0} the results are its bits. */
+void veil_ks_pbs_many_extract(veil_pbs_ctx *ctx, const veil_pbs_key *pk, const veil_lut *lut,
+                              const uint64_t *in_big, size_t count, const veil_extract *ext,
+                              uint32_t n_res, size_t period, size_t first, uint64_t *out_big,
+                              size_t out_stride);
 
 #ifdef __cplusplus
 }

@@ -212,6 +212,16 @@ veil_status veil_backend_tables_new(veil_backend_keys *keys, uint32_t partition,
                                     const veil_lut *const *luts, size_t n_luts,
                                     const uint32_t *index, size_t n_index,
                                     veil_backend_tables **out);
+/* Threshold reads (veil/tfhe.h veil_extract): one KS-PBS of `lut` (a
+ * veil_lut_steps_new table) per input ciphertext, giving n_res results each;
+ * result s of input i of a veil_backend_ks_pbs_extract call is extraction
+ * ext[s * period + i % period] (copied). Backends without it:
+ * veil_backend_runs_extract 0, and this returns VEIL_ERR_UNSUPPORTED. */
+veil_status veil_backend_tables_new_extract(veil_backend_keys *keys, uint32_t partition,
+                                            const veil_lut *lut, const veil_extract *ext,
+                                            uint32_t n_res, size_t period,
+                                            veil_backend_tables **out);
+int veil_backend_runs_extract(const veil_backend *be);
 void veil_backend_tables_free(veil_backend_tables *t);
 
 /* The weights of a dense layer (w[o * in_features + i]) or a 2-D convolution
@@ -235,6 +245,10 @@ void veil_backend_weights_free(veil_backend_weights *w);
  * outputs zero-extended to D). in and out must differ. */
 veil_status veil_backend_ks_pbs(const veil_backend_tables *t, const veil_backend_buffer *in,
                                 size_t count, veil_backend_buffer *out);
+/* With tables from veil_backend_tables_new_extract: count KS-PBS, n_res *
+ * count results, result s of input i at out[s * count + i]. */
+veil_status veil_backend_ks_pbs_extract(const veil_backend_tables *t, const veil_backend_buffer *in,
+                                        size_t count, veil_backend_buffer *out);
 
 /* Dense layer, exact mod 2^64, for a batch of samples (in: batch *
  * in_features, out: batch * out_features, sample-major):

@@ -95,12 +95,17 @@
  *   T[r] = T[H * 2^K] + sum over those steps of delta_t [2H + c_t == 2th + 1]:
  * one PBS on H, d PBS a step. The steps of one element run as J copies
  * (CONCAT) of the digits, J the most steps of one table, summed back by a sum
- * pool. Cost per element: the ROUND chunks + 1 + dJ PBS: a 10-bit activation
- * with a 4-bit output (at most 15 steps) read with 6-bit PBS costs about 33
- * PBS instead of one 10-bit PBS that no parameter set offers; 16 bits with
- * 6-bit PBS, d = 3. Exact: encrypted equals simulate equals the model's
- * integers; nodes inside a decomposition keep the ranges of their
- * construction, not of the calibration set.
+ * pool. The J comparisons of the low digit, [D_0 >= t_0], are threshold
+ * reads of one value (veil_node.rotation_results; veil/tfhe.h
+ * veil_extract): the cpu backend runs one blind rotation per element and
+ * extracts the J results from its accumulator. Cost per element: the ROUND
+ * chunks + 2 + (d - 1)J PBS on the cpu (1 + dJ where a backend has no
+ * extraction: cuda today): a 10-bit activation with a 4-bit output (at most
+ * 15 steps) read with 6-bit PBS costs about 17 PBS instead of one 10-bit PBS
+ * that no parameter set offers; 16 bits with 6-bit PBS, d = 3. Exact:
+ * encrypted equals simulate equals the model's integers; nodes inside a
+ * decomposition keep the ranges of their construction, not of the
+ * calibration set.
  *
  * Ranges. Calibration bounds widen every observed range by
  * options.range_margin (default 25%) of its width on each side, never past

@@ -287,6 +287,9 @@ static void test_params_choice(void) {
     veil_compile_options_default(&o);
     o.bounds = VEIL_BOUNDS_WORST_CASE;
     o.key_budget_mb = 0; /* the sets of higher precision below have keys over the default */
+    /* reads at the accumulator's whole width first (no decomposition: with
+     * threshold reads a decomposed program is the cheapest here) */
+    o.lookup_bits = 8;
     veil_program *p = compile_ok(m, &o);
     CU_ASSERT_PTR_NOT_NULL_FATAL(p->params);
     CU_ASSERT(p->params->precision >= p->max_lut_bits);
@@ -300,6 +303,7 @@ static void test_params_choice(void) {
      * 2^-128 set with the lookups decomposed into narrower reads: which one,
      * the cost table decides) */
     CU_ASSERT(loose->poly_size > 1024); /* or the N limit below tests nothing */
+    o.lookup_bits = 0;
     o.p_error = ldexp(1.0, -120);
     veil_program *q = NULL;
     veil_status st = veil_program_compile(m, &o, &q);
@@ -315,7 +319,8 @@ static void test_params_choice(void) {
     st = veil_program_compile(m, &o, &q);
     if (st) fprintf(stderr, "\n  N <= 1024: %s\n", veil_error_message());
     CU_ASSERT_EQUAL_FATAL(st, VEIL_OK);
-    CU_ASSERT(q->params->poly_size <= 1024);
+    for (uint32_t k = 0; k < q->n_partitions; k++)
+        CU_ASSERT(q->partitions[k].params->poly_size <= 1024);
     CU_ASSERT(q->log2_p_fail_pbs <= -40.0);
     veil_program_free(q);
     /* ... and one no set meets is refused, naming the limit */
@@ -603,7 +608,7 @@ static void test_options_in_fingerprint(void) {
             CU_ASSERT_EQUAL(veil_compile_options_set(&back, t, eq + 1), VEIL_OK);
             n_pairs++;
         }
-        CU_ASSERT_EQUAL(n_pairs, 12); /* every option of the table */
+        CU_ASSERT_EQUAL(n_pairs, 13); /* every option of the table */
         veil_compile_options_canonical(&back, again, sizeof again);
         CU_ASSERT_STRING_EQUAL(again, canon);
         if (strcmp(again, canon)) printf("\n  %s\n  %s\n", canon, again);
@@ -621,13 +626,13 @@ static void test_options_in_fingerprint(void) {
      * a forced set gives another program (seen with random models) */
     veil_compile_options one = sets[0];
     one.max_partitions = 1;
+    one.lookup_bits = 4; /* the width too (the widest read may be narrower than it) */
     CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &one, &a), VEIL_OK);
     CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &one, &b), VEIL_OK);
     CU_ASSERT_PTR_NOT_NULL_FATAL(a->params);
     CU_ASSERT_EQUAL(a->n_partitions, 1);
     veil_compile_options f = one;
     f.params_id = a->params->id;
-    f.lookup_bits = a->max_lut_bits >= 2 ? a->max_lut_bits : 2;
     CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &f, &forced), VEIL_OK);
     CU_ASSERT_PTR_EQUAL(forced->params, a->params);
     CU_ASSERT_EQUAL(forced->pbs_per_sample, a->pbs_per_sample);

@@ -390,6 +390,40 @@ static void test_encrypted_outside_calibration_threshold(void) {
     veil_model_free(m);
 }
 
+/* --target: the cpu's program compares digits by threshold reads, the
+ * cuda's by one PBS per step (no node reads for several results); both give
+ * the table on every value. */
+static void test_targets(void) {
+    const unsigned w = 10;
+    veil_model *m = make_wide(w, 6, 0);
+    const size_t T = (size_t)1 << w;
+    int64_t *x = all_inputs(w), *y = malloc(2 * T * sizeof *y);
+    size_t reads[2] = {0, 0}, right[2] = {0, 0};
+    for (int t = 0; t < 2; t++) {
+        veil_compile_options o;
+        veil_compile_options_default(&o);
+        o.bounds = VEIL_BOUNDS_WORST_CASE;
+        o.lookup_bits = 4;
+        o.simulate_only = 1;
+        o.target = t ? VEIL_TARGET_CUDA : VEIL_TARGET_CPU;
+        veil_program *p = NULL;
+        CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &p), VEIL_OK);
+        reads[t] = threshold_reads(p);
+        CU_ASSERT_EQUAL(veil_program_simulate(p, (const int64_t *const *)&x, T, &y, NULL, NULL),
+                        VEIL_OK);
+        for (size_t i = 0; i < 2 * T; i++)
+            right[t] += y[i] == m->layers[0].table[(i % 2) * T + (size_t)x[i]];
+        veil_program_free(p);
+    }
+    CU_ASSERT(reads[0] > 0);
+    CU_ASSERT_EQUAL(reads[1], 0);
+    CU_ASSERT_EQUAL(right[0], 2 * T);
+    CU_ASSERT_EQUAL(right[1], 2 * T);
+    free(x);
+    free(y);
+    veil_model_free(m);
+}
+
 #endif
 
 int main(void) {
@@ -402,6 +436,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_encrypted_every_value);
     VEIL_ADD_TEST(s, test_encrypted_outside_calibration);
     VEIL_ADD_TEST(s, test_encrypted_outside_calibration_threshold);
+    VEIL_ADD_TEST(s, test_targets);
 #endif
     return veil_test_run();
 }

@@ -384,6 +384,37 @@ static veil_status scale_node(builder *b, const char *layer, uint32_t x, int64_t
     return VEIL_OK;
 }
 
+/* wa A + wb B elementwise, x = [A, B] (two halves of equal size): a 1x1
+ * convolution of two channels into one. The range is the halves' image. */
+static veil_status pair_node(builder *b, const char *layer, uint32_t x, int64_t wa, int64_t wb,
+                             const veil_shape *shape, uint32_t *out_idx) {
+    const uint32_t h = (uint32_t)(b->p->nodes[x].size / 2);
+    uint32_t idx;
+    VEIL_TRY(new_node(b, VEIL_NODE_LINEAR, layer, 1, &x, shape, &idx));
+    veil_node *nd = &b->p->nodes[idx];
+    nd->linear = VEIL_LINEAR_CONV2D;
+    nd->conv = (veil_conv_geom){2, 1, h, 1, 1, 1, 1, 1, 0, 0, 1, h};
+    nd->sum_w2 = (double)wa * (double)wa + (double)wb * (double)wb;
+    nd->weight = malloc(2 * sizeof *nd->weight);
+    if (!nd->weight) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+    nd->weight[0] = wa;
+    nd->weight[1] = wb;
+    VEIL_TRY(finish_node(b, idx));
+    const veil_node *xn = &b->p->nodes[x];
+    const i128 c[4] = {(i128)wa * xn->lo + (i128)wb * xn->lo, (i128)wa * xn->lo + (i128)wb * xn->hi,
+                       (i128)wa * xn->hi + (i128)wb * xn->lo,
+                       (i128)wa * xn->hi + (i128)wb * xn->hi};
+    i128 lo = c[0], hi = c[0];
+    for (int i = 1; i < 4; i++) {
+        lo = c[i] < lo ? c[i] : lo;
+        hi = c[i] > hi ? c[i] : hi;
+    }
+    const i128 lim = (i128)1 << 62;
+    set_range(b, idx, (int64_t)sat128(lo, lim), (int64_t)sat128(hi, lim));
+    *out_idx = idx;
+    return VEIL_OK;
+}
+
 static veil_status add_node(builder *b, const char *layer, uint32_t x, uint32_t y,
                             const veil_shape *shape, uint32_t *out_idx) {
     const uint32_t ins[2] = {x, y};
@@ -423,7 +454,19 @@ static veil_status sub_node(builder *b, const char *layer, uint32_t x, uint32_t 
  * 2^(g+K_1-1), read by the next lookup, and so on up to E = delta [2H + c ==
  * 2th + 1]; out = F + a sum pool of E over the copies. J is the most steps of
  * one group's table outside multiples of 2^K. Cost per element: the ROUND
- * chunks, 1 + d J PBS, none wider than P bits. */
+ * chunks, 1 + d J PBS, none wider than P bits.
+ *
+ * With J >= 2 the digits are compared by threshold reads instead
+ * (veil_node.rotation_results: one blind rotation per element gives all of a
+ * digit's comparisons on the cpu backend), with the carries as 0/1 values:
+ *   c_0 = [D_0 >= t_0];  A_j = [D_j >= t_j + 1], B_j = [D_j >= t_j] (one
+ *   rotation for all 2J), c_j = [A_j + B_j + c_{j-1} >= 2] (the majority:
+ *   A + (B - A) c, as B >= A), and at the top E = delta [B - A + c >= 2]
+ *   ([H == th] c).
+ * The majority and the top's test read 2 bits (the cheapest sets), the
+ * digits their own width (one bit less than 2 D_j + c): per element the
+ * ROUND chunks, 1 + 1 + (d - 1)(1 + J) PBS, J of each level at 2 bits (a
+ * backend without extraction runs 1 + J + 2(d - 1)J + (d - 1)J). */
 static veil_status lookup(builder *b, const char *layer, uint32_t x, int64_t off, unsigned g,
                           uint64_t span, uint32_t groups, const int64_t *tabs,
                           const veil_shape *shape, int internal, uint32_t *out_idx) {
@@ -520,7 +563,10 @@ static veil_status lookup(builder *b, const char *layer, uint32_t x, int64_t off
                 s++;
             }
         }
-        uint32_t carry = 0; /* C_{j-1}: c * 2^(g+K_j-1) per copy */
+        /* J >= 2: majority carries (see above) for the cpu; J = 1, or a
+         * program for cuda: the carry in place */
+        const int maj = J >= 2 && b->o->target == VEIL_TARGET_CPU;
+        uint32_t carry = 0; /* c_{j-1} per copy: 0 or 1 (maj), else c 2^(g+K_j-1) */
         for (unsigned j = 0; st == VEIL_OK && j < d; j++) {
             /* the digit in place: D_j 2^(g+K_j) (D_0: minus off) */
             uint32_t dig = R[d - 1], negn = 0, rp = 0, u = 0;
@@ -533,11 +579,66 @@ static veil_status lookup(builder *b, const char *layer, uint32_t x, int64_t off
                 set_range(b, dig, base,
                           base + (int64_t)((((uint64_t)1 << kd[j]) - 1) << (g + Kd[j])));
             }
+            const uint64_t dmax = top ? hmax : ((uint64_t)1 << kd[j]) - 1;
+            if (maj) {
+                /* threshold reads of D_j: copy s < J reads [D_j >= t_j + 1]
+                 * (A), copy J + s [D_j >= t_j] (B); level 0: [D_0 >= t_0]
+                 * (the carry) only */
+                const uint32_t Rc = j ? 2 * J : J;
+                const veil_shape repR = {1, {(uint32_t)(Rc * n)}};
+                st = linear_node(b, layer, VEIL_LINEAR_CONCAT, dig, Rc, &repR, NULL, 1, &rp);
+                if (st != VEIL_OK) break;
+                set_range(b, rp, p->nodes[dig].lo, p->nodes[dig].hi);
+                int64_t *tt = calloc((size_t)Rc * groups * (dmax + 1), sizeof *tt);
+                if (!tt) {
+                    st = veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+                    break;
+                }
+                for (size_t q = 0; q < (size_t)J * groups; q++) {
+                    if (!st_d[q]) continue; /* a padding copy: all zero */
+                    const uint64_t tj =
+                        (st_t[q] >> Kd[j]) & (top ? ~(uint64_t)0 : ((uint64_t)1 << kd[j]) - 1);
+                    for (uint64_t v = 0; v <= dmax; v++) {
+                        tt[q * (dmax + 1) + v] = v >= tj + (j ? 1 : 0);
+                        if (j) tt[((size_t)J * groups + q) * (dmax + 1) + v] = v >= tj;
+                    }
+                }
+                uint32_t thr = 0;
+                st = lookup(b, layer, rp, j ? 0 : off, g + Kd[j], dmax, Rc * groups, tt, &repR, 1,
+                            &thr);
+                free(tt);
+                if (st != VEIL_OK) break;
+                VEIL_ASSERT(p->nodes[thr].kind == VEIL_NODE_LUT && p->nodes[thr].in[0] == rp);
+                p->nodes[thr].rotation_results = Rc;
+                b->pbs -= (uint64_t)(Rc - 1) * n; /* counted as Rc n by the lookup */
+                if (!j) {
+                    carry = thr;
+                    continue;
+                }
+                /* A + B + c (a middle digit: its carry is the majority) or
+                 * B - A + c (the top: [H == t_h] c is [B - A + c >= 2]) */
+                uint32_t ab = 0;
+                st = pair_node(b, layer, thr, top ? -1 : 1, 1, &rep, &ab);
+                if (st == VEIL_OK) st = add_node(b, layer, ab, carry, &rep, &u);
+                if (st != VEIL_OK) break;
+                set_range(b, u, top ? -1 : 0, top ? 2 : 3);
+                int64_t *mt = calloc((size_t)J * groups * 4, sizeof *mt);
+                if (!mt) {
+                    st = veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+                    break;
+                }
+                /* index u + top in [0, 3]: the top gives the step's delta */
+                for (size_t q = 0; q < (size_t)J * groups; q++)
+                    for (unsigned v = 0; v < 4 && st_d[q]; v++)
+                        mt[q * 4 + v] = top ? (v == 3 ? st_d[q] : 0) : v >= 2;
+                st = lookup(b, layer, u, top ? 1 : 0, 0, 3, J * groups, mt, &rep, 1, &carry);
+                free(mt);
+                continue;
+            }
             st = linear_node(b, layer, VEIL_LINEAR_CONCAT, dig, J, &rep, NULL, 1, &rp);
             if (st != VEIL_OK) break;
             set_range(b, rp, p->nodes[dig].lo, p->nodes[dig].hi);
             /* the value read: D_0 (j = 0), or 2 D_j + c at unit 2^(g+K_j-1) */
-            const uint64_t dmax = top ? hmax : ((uint64_t)1 << kd[j]) - 1;
             const uint64_t rmax = j ? 2 * dmax + 1 : dmax;
             const unsigned rg = j ? g + Kd[j] - 1 : g;
             if (j) {
@@ -566,13 +667,6 @@ static veil_status lookup(builder *b, const char *layer, uint32_t x, int64_t off
             }
             st = lookup(b, layer, u, j ? 0 : off, rg, rmax, J * groups, tt, &rep, 1, &carry);
             free(tt);
-            /* the digit's J comparisons: one rotation (its tables are
-             * thresholds of one value, cunit) */
-            if (st == VEIL_OK && !j && J > 1) {
-                VEIL_ASSERT(p->nodes[carry].kind == VEIL_NODE_LUT && p->nodes[carry].in[0] == rp);
-                p->nodes[carry].rotation_results = J;
-                b->pbs -= (uint64_t)(J - 1) * n; /* counted as J n by the lookup */
-            }
         }
         free(st_t);
         free(st_d);

@@ -95,14 +95,18 @@
  *   T[r] = T[H * 2^K] + sum over those steps of delta_t [2H + c_t == 2th + 1]:
  * one PBS on H, d PBS a step. The steps of one element run as J copies
  * (CONCAT) of the digits, J the most steps of one table, summed back by a sum
- * pool. The J comparisons of the low digit, [D_0 >= t_0], are threshold
- * reads of one value (veil_node.rotation_results; veil/tfhe.h
- * veil_extract): the cpu backend runs one blind rotation per element and
- * extracts the J results from its accumulator. Cost per element: the ROUND
- * chunks + 2 + (d - 1)J PBS on the cpu (1 + dJ where a backend has no
- * extraction: cuda today): a 10-bit activation with a 4-bit output (at most
- * 15 steps) read with 6-bit PBS costs about 17 PBS instead of one 10-bit PBS
- * that no parameter set offers; 16 bits with 6-bit PBS, d = 3. Exact:
+ * pool. With two or more steps, each digit's comparisons are threshold
+ * reads of that digit (veil_node.rotation_results; veil/tfhe.h
+ * veil_extract: the cpu backend runs one blind rotation per element and
+ * extracts every comparison from its accumulator), and the carries 0/1
+ * values combined by a 2-bit lookup each (the majority of [D_j > t_j],
+ * [D_j >= t_j] and the carry; compile.c lookup()). Cost per element: the
+ * ROUND chunks + 2 + (d - 1)(1 + J) PBS on the cpu, J of each level at 2
+ * bits (the cheapest sets): a 10-bit activation with a 4-bit output (at
+ * most 15 steps) read with 6-bit PBS costs about 19 PBS, 15 of them 2-bit
+ * reads, instead of one 10-bit PBS that no parameter set offers; 16 bits
+ * with 6-bit PBS, d = 3. A backend without extraction (cuda today) runs a
+ * PBS per comparison. Exact:
  * encrypted equals simulate equals the model's integers; nodes inside a
  * decomposition keep the ranges of their construction, not of the
  * calibration set.
@@ -170,6 +174,12 @@ typedef enum veil_rounding {
     VEIL_ROUNDING_APPROXIMATE = 1,
 } veil_rounding;
 
+/* The backend a program is made for (veil_compile_options.target). */
+typedef enum veil_target {
+    VEIL_TARGET_CPU = 0,
+    VEIL_TARGET_CUDA = 1,
+} veil_target;
+
 #define VEIL_RANGE_MARGIN_DEFAULT 0.25
 /* docs/results/cost-model.md: the trade-off per sample model behind it */
 #define VEIL_KEY_BUDGET_MB_DEFAULT 4096
@@ -217,6 +227,13 @@ typedef struct veil_compile_options {
     unsigned key_budget_mb;
     /* Add the range-check output (see "Range check" above). */
     int range_check;
+    /* The backend the program is made for: a wide lookup's digits are
+     * compared by threshold reads with majority carries for the cpu (one
+     * blind rotation per digit), by one PBS per step and digit with the
+     * carry in place for cuda, whose kernels extract one coefficient of an
+     * accumulator (there threshold reads are a PBS each). Either runs on
+     * either backend with the same results. Default cpu. */
+    veil_target target;
     /* When no parameter set fits (e.g. a 10-bit lookup without rounding),
      * still return the program, with params NULL: it can be simulated (the
      * golden-vector check of an unrounded model) but not encrypted. */

@@ -424,6 +424,44 @@ static void test_targets(void) {
     veil_model_free(m);
 }
 
+/* The most steps a wide lookup takes (64 off the top digit's multiples):
+ * the majority path reads two thresholds a step, 128 copies of a digit,
+ * past the 64 one node takes; such a table takes the carry in place. Both
+ * targets give the table on every value. */
+static void test_many_steps(void) {
+    const unsigned w = 9;
+    veil_model *m = make_wide(w, 1, 0);
+    const size_t T = (size_t)1 << w;
+    for (int c = 0; c < 2; c++)
+        for (size_t i = 0; i < T; i++) /* a step at every odd value below 128: 64 */
+            m->layers[0].table[c * T + i] = (int64_t)((i < 128 ? i : 127) + 1) / 2 + c;
+    veil_model_layer *l = &m->layers[0];
+    l->range[0] = 0;
+    l->range[1] = 65;
+    CU_ASSERT_EQUAL_FATAL(veil_model_validate(m), VEIL_OK);
+    int64_t *x = all_inputs(w), *y = malloc(2 * T * sizeof *y);
+    for (int t = 0; t < 2; t++) {
+        veil_compile_options o;
+        veil_compile_options_default(&o);
+        o.bounds = VEIL_BOUNDS_WORST_CASE;
+        o.lookup_bits = 4;
+        o.simulate_only = 1;
+        o.target = t ? VEIL_TARGET_CUDA : VEIL_TARGET_CPU;
+        veil_program *p = NULL;
+        CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &p), VEIL_OK);
+        CU_ASSERT_EQUAL(veil_program_simulate(p, (const int64_t *const *)&x, T, &y, NULL, NULL),
+                        VEIL_OK);
+        size_t right = 0;
+        for (size_t i = 0; i < 2 * T; i++)
+            right += y[i] == m->layers[0].table[(i % 2) * T + (size_t)x[i]];
+        CU_ASSERT_EQUAL(right, 2 * T);
+        veil_program_free(p);
+    }
+    free(x);
+    free(y);
+    veil_model_free(m);
+}
+
 #endif
 
 int main(void) {
@@ -437,6 +475,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_encrypted_outside_calibration);
     VEIL_ADD_TEST(s, test_encrypted_outside_calibration_threshold);
     VEIL_ADD_TEST(s, test_targets);
+    VEIL_ADD_TEST(s, test_many_steps);
 #endif
     return veil_test_run();
 }

@@ -563,9 +563,10 @@ static veil_status lookup(builder *b, const char *layer, uint32_t x, int64_t off
                 s++;
             }
         }
-        /* J >= 2: majority carries (see above) for the cpu; J = 1, or a
-         * program for cuda: the carry in place */
-        const int maj = J >= 2 && b->o->target == VEIL_TARGET_CPU;
+        /* J >= 2: majority carries (see above) for the cpu; J = 1, a
+         * program for cuda, or more than 32 steps (2J copies of a digit
+         * past the 64 of one CONCAT): the carry in place */
+        const int maj = J >= 2 && 2 * J <= 64 && b->o->target == VEIL_TARGET_CPU;
         uint32_t carry = 0; /* c_{j-1} per copy: 0 or 1 (maj), else c 2^(g+K_j-1) */
         for (unsigned j = 0; st == VEIL_OK && j < d; j++) {
             /* the digit in place: D_j 2^(g+K_j) (D_0: minus off) */

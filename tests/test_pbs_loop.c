@@ -602,16 +602,43 @@ static void test_add_torus(void) {
  * full PBS group and a partial one) */
 #define MANY (VEIL_KS_LANES + VEIL_PBS_LANES + 3)
 
-static void test_ks_pbs_many(void) {
-    const veil_params *p = veil_params_find("tfhers-1_1-gaussian-2m64");
-    CU_ASSERT_FATAL(p != NULL);
-    uint8_t s[5][32];
-    for (unsigned i = 0; i < 5; i++)
-        veil_test_seed_bytes(40 + i, s[i]);
+/* Keys, an encryptor and a PBS context of tfhers-1_1-gaussian-2m64 from
+ * test seeds seed .. seed + 4 (the lockstep tests below). */
+typedef struct keys_1_1 {
+    const veil_params *p;
     veil_secret_key *sk;
     veil_eval_key *ek;
     veil_encryptor *enc;
     veil_pbs_ctx *ctx;
+} keys_1_1;
+
+static void keys_1_1_new(unsigned seed, keys_1_1 *k) {
+    k->p = veil_params_find("tfhers-1_1-gaussian-2m64");
+    CU_ASSERT_FATAL(k->p != NULL);
+    uint8_t s[5][32];
+    for (unsigned i = 0; i < 5; i++)
+        veil_test_seed_bytes(seed + i, s[i]);
+    CU_ASSERT_FATAL(veil_secret_key_new(k->p, s[0], &k->sk) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_eval_key_new(k->sk, s[1], s[2], &k->ek) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_encryptor_new(s[3], s[4], &k->enc) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_pbs_ctx_new(k->p, &k->ctx) == VEIL_OK);
+}
+
+static void keys_1_1_free(keys_1_1 *k) {
+    veil_pbs_ctx_free(k->ctx);
+    veil_encryptor_free(k->enc);
+    veil_eval_key_free(k->ek);
+    veil_secret_key_free(k->sk);
+}
+
+static void test_ks_pbs_many(void) {
+    keys_1_1 k;
+    keys_1_1_new(40, &k);
+    const veil_params *p = k.p;
+    veil_secret_key *sk = k.sk;
+    veil_eval_key *ek = k.ek;
+    veil_encryptor *enc = k.enc;
+    veil_pbs_ctx *ctx = k.ctx;
     veil_lut *lut[2];
     const unsigned prec = p->precision, n = 1u << prec;
     int64_t table[2][64];
@@ -619,10 +646,6 @@ static void test_ks_pbs_many(void) {
         table[0][i] = (int64_t)((i * 3 + 1) % n);
         table[1][i] = (int64_t)(n - 1 - i);
     }
-    CU_ASSERT_FATAL(veil_secret_key_new(p, s[0], &sk) == VEIL_OK);
-    CU_ASSERT_FATAL(veil_eval_key_new(sk, s[1], s[2], &ek) == VEIL_OK);
-    CU_ASSERT_FATAL(veil_encryptor_new(s[3], s[4], &enc) == VEIL_OK);
-    CU_ASSERT_FATAL(veil_pbs_ctx_new(p, &ctx) == VEIL_OK);
     for (int t = 0; t < 2; t++)
         CU_ASSERT_FATAL(veil_lut_new(p, table[t], prec, 0, veil_delta(prec), &lut[t]) == VEIL_OK);
     const size_t lwe = (size_t)veil_params_big_dim(p) + 1;
@@ -651,10 +674,7 @@ static void test_ks_pbs_many(void) {
     free(in), free(ref), free(out);
     for (int t = 0; t < 2; t++)
         veil_lut_free(lut[t]);
-    veil_pbs_ctx_free(ctx);
-    veil_encryptor_free(enc);
-    veil_eval_key_free(ek);
-    veil_secret_key_free(sk);
+    keys_1_1_free(&k);
 }
 
 /* Threshold reads (veil_lut_steps_new, veil_ks_pbs_many_extract): every
@@ -663,25 +683,19 @@ static void test_ks_pbs_many(void) {
  * veil_ks_pbs_many's bits. The extractions repeat with period 3 over the
  * inputs, and the call starts at input 1 of that period. */
 static void test_ks_pbs_many_extract(void) {
-    const veil_params *p = veil_params_find("tfhers-1_1-gaussian-2m64");
-    CU_ASSERT_FATAL(p != NULL);
-    uint8_t s[5][32];
-    for (unsigned i = 0; i < 5; i++)
-        veil_test_seed_bytes(50 + i, s[i]);
-    veil_secret_key *sk;
-    veil_eval_key *ek;
-    veil_encryptor *enc;
-    veil_pbs_ctx *ctx;
+    keys_1_1 k;
+    keys_1_1_new(50, &k);
+    const veil_params *p = k.p;
+    veil_secret_key *sk = k.sk;
+    veil_eval_key *ek = k.ek;
+    veil_encryptor *enc = k.enc;
+    veil_pbs_ctx *ctx = k.ctx;
     veil_lut *steps, *lut;
     const unsigned prec = p->precision, n = 1u << prec, R = n + 1, period = 3;
     const uint64_t V = veil_delta(prec) * 2; /* 2: a value other than 1 */
     int64_t table[64];
     for (unsigned i = 0; i < n; i++)
         table[i] = (int64_t)((i * 3 + 1) % n);
-    CU_ASSERT_FATAL(veil_secret_key_new(p, s[0], &sk) == VEIL_OK);
-    CU_ASSERT_FATAL(veil_eval_key_new(sk, s[1], s[2], &ek) == VEIL_OK);
-    CU_ASSERT_FATAL(veil_encryptor_new(s[3], s[4], &enc) == VEIL_OK);
-    CU_ASSERT_FATAL(veil_pbs_ctx_new(p, &ctx) == VEIL_OK);
     CU_ASSERT_FATAL(veil_lut_steps_new(p, prec, V, &steps) == VEIL_OK);
     CU_ASSERT_FATAL(veil_lut_new(p, table, prec, 0, veil_delta(prec), &lut) == VEIL_OK);
     CU_ASSERT_EQUAL(veil_lut_steps_new(p, prec, V + 1, &(veil_lut *){NULL}), VEIL_ERR_ARG);
@@ -722,10 +736,7 @@ static void test_ks_pbs_many_extract(void) {
     free(in), free(ref), free(out);
     veil_lut_free(steps);
     veil_lut_free(lut);
-    veil_pbs_ctx_free(ctx);
-    veil_encryptor_free(enc);
-    veil_eval_key_free(ek);
-    veil_secret_key_free(sk);
+    keys_1_1_free(&k);
 }
 
 int main(void) {

@@ -390,37 +390,45 @@ static void test_encrypted_outside_calibration_threshold(void) {
     veil_model_free(m);
 }
 
+/* Compiles m (one 2-element lookup of w bits, worst-case bounds, 4-bit
+ * reads) for target t and simulates every value: the values equal to the
+ * table (2 2^w when right), and the program's threshold-read nodes. */
+static size_t targets_simulate(const veil_model *m, unsigned w, veil_target t, size_t *reads) {
+    const size_t T = (size_t)1 << w;
+    int64_t *x = all_inputs(w), *y = malloc(2 * T * sizeof *y);
+    veil_compile_options o;
+    veil_compile_options_default(&o);
+    o.bounds = VEIL_BOUNDS_WORST_CASE;
+    o.lookup_bits = 4;
+    o.simulate_only = 1;
+    o.target = t;
+    veil_program *p = NULL;
+    size_t right = 0;
+    CU_ASSERT_EQUAL(veil_program_compile(m, &o, &p), VEIL_OK);
+    if (p) {
+        *reads = threshold_reads(p);
+        CU_ASSERT_EQUAL(veil_program_simulate(p, (const int64_t *const *)&x, T, &y, NULL, NULL),
+                        VEIL_OK);
+        for (size_t i = 0; i < 2 * T; i++)
+            right += y[i] == m->layers[0].table[(i % 2) * T + (size_t)x[i]];
+    }
+    veil_program_free(p);
+    free(x);
+    free(y);
+    return right;
+}
+
 /* --target: the cpu's program compares digits by threshold reads, the
  * cuda's by one PBS per step (no node reads for several results); both give
  * the table on every value. */
 static void test_targets(void) {
     const unsigned w = 10;
     veil_model *m = make_wide(w, 6, 0);
-    const size_t T = (size_t)1 << w;
-    int64_t *x = all_inputs(w), *y = malloc(2 * T * sizeof *y);
-    size_t reads[2] = {0, 0}, right[2] = {0, 0};
-    for (int t = 0; t < 2; t++) {
-        veil_compile_options o;
-        veil_compile_options_default(&o);
-        o.bounds = VEIL_BOUNDS_WORST_CASE;
-        o.lookup_bits = 4;
-        o.simulate_only = 1;
-        o.target = t ? VEIL_TARGET_CUDA : VEIL_TARGET_CPU;
-        veil_program *p = NULL;
-        CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &p), VEIL_OK);
-        reads[t] = threshold_reads(p);
-        CU_ASSERT_EQUAL(veil_program_simulate(p, (const int64_t *const *)&x, T, &y, NULL, NULL),
-                        VEIL_OK);
-        for (size_t i = 0; i < 2 * T; i++)
-            right[t] += y[i] == m->layers[0].table[(i % 2) * T + (size_t)x[i]];
-        veil_program_free(p);
-    }
+    size_t reads[2] = {0, 0};
+    CU_ASSERT_EQUAL(targets_simulate(m, w, VEIL_TARGET_CPU, &reads[0]), (size_t)2 << w);
+    CU_ASSERT_EQUAL(targets_simulate(m, w, VEIL_TARGET_CUDA, &reads[1]), (size_t)2 << w);
     CU_ASSERT(reads[0] > 0);
     CU_ASSERT_EQUAL(reads[1], 0);
-    CU_ASSERT_EQUAL(right[0], 2 * T);
-    CU_ASSERT_EQUAL(right[1], 2 * T);
-    free(x);
-    free(y);
     veil_model_free(m);
 }
 
@@ -439,26 +447,9 @@ static void test_many_steps(void) {
     l->range[0] = 0;
     l->range[1] = 65;
     CU_ASSERT_EQUAL_FATAL(veil_model_validate(m), VEIL_OK);
-    int64_t *x = all_inputs(w), *y = malloc(2 * T * sizeof *y);
-    for (int t = 0; t < 2; t++) {
-        veil_compile_options o;
-        veil_compile_options_default(&o);
-        o.bounds = VEIL_BOUNDS_WORST_CASE;
-        o.lookup_bits = 4;
-        o.simulate_only = 1;
-        o.target = t ? VEIL_TARGET_CUDA : VEIL_TARGET_CPU;
-        veil_program *p = NULL;
-        CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &p), VEIL_OK);
-        CU_ASSERT_EQUAL(veil_program_simulate(p, (const int64_t *const *)&x, T, &y, NULL, NULL),
-                        VEIL_OK);
-        size_t right = 0;
-        for (size_t i = 0; i < 2 * T; i++)
-            right += y[i] == m->layers[0].table[(i % 2) * T + (size_t)x[i]];
-        CU_ASSERT_EQUAL(right, 2 * T);
-        veil_program_free(p);
-    }
-    free(x);
-    free(y);
+    size_t reads = 0;
+    CU_ASSERT_EQUAL(targets_simulate(m, w, VEIL_TARGET_CPU, &reads), 2 * T);
+    CU_ASSERT_EQUAL(targets_simulate(m, w, VEIL_TARGET_CUDA, &reads), 2 * T);
     veil_model_free(m);
 }
 

@@ -228,11 +228,6 @@ static void multibit_step(veil_pbs_ctx *c, const veil_pbs_key *pk, uint32_t q, c
         veil_fft_backward_add_torus(c->fft, c->facc + (size_t)col * N, acc + (size_t)col * N);
 }
 
-/* Blind rotation and sample extraction of `lanes` small LWEs in lockstep:
- * CMux i runs for every lane before CMux i + 1, so each GGSW of the
- * bootstrapping key is read from memory once for all of them (the next
- * lanes find it in cache). Each lane's operations are those of a lone PBS,
- * in the same order: the results do not depend on the grouping. */
 /* Sample extraction of coefficient x.coef (or the trivial x.add) of a
  * (k+1) N accumulator into a big LWE (pk->in_dim + 1 words), body + x.add:
  * coefficient h of sum_q A_q S_q + B is sum_j A_q[h - j] S_q[j] over j <= h
@@ -272,6 +267,11 @@ typedef struct lane_out {
     size_t period, first;
 } lane_out;
 
+/* Blind rotation and sample extraction of `lanes` small LWEs in lockstep:
+ * CMux i runs for every lane before CMux i + 1, so each GGSW of the
+ * bootstrapping key is read from memory once for all of them (the next
+ * lanes find it in cache). Each lane's operations are those of a lone PBS,
+ * in the same order: the results do not depend on the grouping. */
 static void pbs_lanes(veil_pbs_ctx *c, const veil_pbs_key *pk, const veil_lut *const *luts,
                       const uint64_t *in, size_t in_stride, const lane_out *lo, uint32_t lanes) {
     const veil_params *p = c->params;
@@ -345,18 +345,33 @@ void veil_ks_pbs(veil_pbs_ctx *c, const veil_pbs_key *pk, const veil_lut *lut, c
     veil_pbs(c, pk, lut, c->ks, out);
 }
 
-void veil_ks_pbs_many(veil_pbs_ctx *c, const veil_pbs_key *pk, const veil_lut *const *luts,
-                      const uint64_t *in, size_t count, uint64_t *out) {
+/* count KS-PBS in groups: VEIL_KS_LANES keyswitches, then their PBS
+ * VEIL_PBS_LANES at a time. Ciphertext e reads luts[e] (one_lut: luts[0]
+ * for all); lo's out and first are for ciphertext 0. */
+static void ks_pbs_groups(veil_pbs_ctx *c, const veil_pbs_key *pk, const veil_lut *const *luts,
+                          int one_lut, const uint64_t *in, size_t count, lane_out lo) {
     const size_t big1 = (size_t)pk->in_dim + 1, n1 = (size_t)c->params->lwe_dim + 1;
+    const veil_lut *same[VEIL_PBS_LANES];
+    for (uint32_t L = 0; L < VEIL_PBS_LANES; L++)
+        same[L] = luts[0];
+    uint64_t *const out = lo.out;
+    const size_t first = lo.first;
     for (size_t b = 0; b < count; b += VEIL_KS_LANES) {
         const size_t kl = count - b < VEIL_KS_LANES ? count - b : VEIL_KS_LANES;
         veil_keyswitch_many(pk, in + b * big1, kl, c->ks);
         for (size_t p = 0; p < kl; p += VEIL_PBS_LANES) {
             const uint32_t lanes = (uint32_t)(kl - p < VEIL_PBS_LANES ? kl - p : VEIL_PBS_LANES);
-            const lane_out lo = {.out = out + (b + p) * big1, .out_stride = big1};
-            pbs_lanes(c, pk, luts + b + p, c->ks + p * n1, n1, &lo, lanes);
+            lo.out = out + (b + p) * big1;
+            lo.first = first + b + p;
+            pbs_lanes(c, pk, one_lut ? same : luts + b + p, c->ks + p * n1, n1, &lo, lanes);
         }
     }
+}
+
+void veil_ks_pbs_many(veil_pbs_ctx *c, const veil_pbs_key *pk, const veil_lut *const *luts,
+                      const uint64_t *in, size_t count, uint64_t *out) {
+    ks_pbs_groups(c, pk, luts, 0, in, count,
+                  (lane_out){.out = out, .out_stride = (size_t)pk->in_dim + 1});
 }
 
 void veil_ks_pbs_many_extract(veil_pbs_ctx *c, const veil_pbs_key *pk, const veil_lut *lut,
@@ -364,23 +379,13 @@ void veil_ks_pbs_many_extract(veil_pbs_ctx *c, const veil_pbs_key *pk, const vei
                               uint32_t n_res, size_t period, size_t first, uint64_t *out,
                               size_t out_stride) {
     VEIL_ASSERT(ext && n_res >= 1 && period >= 1);
-    const size_t big1 = (size_t)pk->in_dim + 1, n1 = (size_t)c->params->lwe_dim + 1;
-    const veil_lut *luts[VEIL_PBS_LANES];
-    for (uint32_t L = 0; L < VEIL_PBS_LANES; L++)
-        luts[L] = lut;
-    for (size_t b = 0; b < count; b += VEIL_KS_LANES) {
-        const size_t kl = count - b < VEIL_KS_LANES ? count - b : VEIL_KS_LANES;
-        veil_keyswitch_many(pk, in + b * big1, kl, c->ks);
-        for (size_t p = 0; p < kl; p += VEIL_PBS_LANES) {
-            const uint32_t lanes = (uint32_t)(kl - p < VEIL_PBS_LANES ? kl - p : VEIL_PBS_LANES);
-            const lane_out lo = {.out = out + (b + p) * big1,
-                                 .out_stride = big1,
-                                 .res_stride = out_stride * big1,
-                                 .ext = ext,
-                                 .n_res = n_res,
-                                 .period = period,
-                                 .first = first + b + p};
-            pbs_lanes(c, pk, luts, c->ks + p * n1, n1, &lo, lanes);
-        }
-    }
+    const size_t big1 = (size_t)pk->in_dim + 1;
+    ks_pbs_groups(c, pk, &lut, 1, in, count,
+                  (lane_out){.out = out,
+                             .out_stride = big1,
+                             .res_stride = out_stride * big1,
+                             .ext = ext,
+                             .n_res = n_res,
+                             .period = period,
+                             .first = first});
 }

@@ -481,10 +481,12 @@ veil_status veil_backend_buffer_download(const veil_backend_buffer *buf, size_t 
 
 /* ---- tables and weights --------------------------------------------------------- */
 
-veil_status veil_backend_tables_new(veil_backend_keys *keys, uint32_t partition,
-                                    const veil_lut *const *luts, size_t n_luts,
-                                    const uint32_t *index, size_t n_index,
-                                    veil_backend_tables **out) {
+/* veil_backend_tables_new, with the extractions (ext: n_res * period, owned
+ * by the tables once made; NULL: none) set before the backend sees them. */
+static veil_status tables_make(veil_backend_keys *keys, uint32_t partition,
+                               const veil_lut *const *luts, size_t n_luts, const uint32_t *index,
+                               size_t n_index, veil_extract *ext, uint32_t n_res, size_t period,
+                               veil_backend_tables **out) {
     VEIL_TRY(check_op(keys, keys ? keys->be->iface->ks_pbs : NULL, "tables_new"));
     if (!out) return veil_error(VEIL_ERR_ARG, "tables_new: out is NULL");
     if (partition >= keys->ek->n_parts)
@@ -518,6 +520,9 @@ veil_status veil_backend_tables_new(veil_backend_keys *keys, uint32_t partition,
     t->partition = partition;
     t->n_luts = n_luts;
     t->n_index = n_index;
+    t->ext = ext;
+    t->n_res = n_res;
+    t->period = period;
     veil_status s = keys->be->iface->tables_new(keys, t, luts, index);
     if (s != VEIL_OK) {
         free(t);
@@ -526,6 +531,13 @@ veil_status veil_backend_tables_new(veil_backend_keys *keys, uint32_t partition,
     keys->n_live++;
     *out = t;
     return VEIL_OK;
+}
+
+veil_status veil_backend_tables_new(veil_backend_keys *keys, uint32_t partition,
+                                    const veil_lut *const *luts, size_t n_luts,
+                                    const uint32_t *index, size_t n_index,
+                                    veil_backend_tables **out) {
+    return tables_make(keys, partition, luts, n_luts, index, n_index, NULL, 0, 0, out);
 }
 
 int veil_backend_runs_extract(const veil_backend *be) {
@@ -550,16 +562,12 @@ veil_status veil_backend_tables_new_extract(veil_backend_keys *keys, uint32_t pa
     veil_extract *copy = malloc((size_t)n_res * period * sizeof *copy);
     if (!copy) return veil_error(VEIL_ERR_NOMEM, "tables_new_extract: out of memory");
     memcpy(copy, ext, (size_t)n_res * period * sizeof *copy);
-    veil_status s = veil_backend_tables_new(keys, partition, &lut, 1, NULL, 0, out);
+    veil_status s = tables_make(keys, partition, &lut, 1, NULL, 0, copy, n_res, period, out);
     if (s != VEIL_OK) {
         free(copy);
         veil_error_prefix("tables_new_extract: ");
-        return s;
     }
-    (*out)->ext = copy;
-    (*out)->n_res = n_res;
-    (*out)->period = period;
-    return VEIL_OK;
+    return s;
 }
 
 void veil_backend_tables_free(veil_backend_tables *t) {

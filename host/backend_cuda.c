@@ -67,12 +67,17 @@ typedef struct cuda_keys {
     uint64_t *d_small;   /* cap keyswitched LWEs */
     size_t cap;          /* ciphertexts per KS-PBS piece */
     cudaStream_t s;      /* every op of these keys, in order */
+    /* threshold reads: cap accumulators of the widest partition's (k+1) N
+     * words, made with the first tables that extract (NULL until then) */
+    uint64_t *d_acc;
 } cuda_keys;
 
-/* Test polynomials, their offsets and the per-ciphertext index on the device. */
+/* Test polynomials, their offsets and the per-ciphertext index on the
+ * device; the extractions of veil_backend_tables_new_extract's tables. */
 typedef struct cuda_tables {
     uint64_t *d_polys, *d_offsets;
     uint32_t *d_index;
+    veil_extract *d_ext;
 } cuda_tables;
 
 typedef struct cuda_weights {
@@ -154,6 +159,7 @@ static void cuda_keys_free(veil_backend_keys *keys) {
     }
     free(k->parts);
     cudaFree(k->d_small);
+    cudaFree(k->d_acc);
     if (k->s) cudaStreamDestroy(k->s);
     (void)cudaGetLastError();
     free(k);
@@ -442,9 +448,20 @@ static void cuda_tables_free(veil_backend_keys *keys, veil_backend_tables *t) {
     cudaFree(c->d_polys);
     cudaFree(c->d_offsets);
     cudaFree(c->d_index);
+    cudaFree(c->d_ext);
     (void)cudaGetLastError();
     free(c);
     t->impl = NULL;
+}
+
+/* The accumulators' words per ciphertext: the widest partition's (k+1) N. */
+static size_t acc_words(const cuda_keys *k) {
+    size_t w = 0;
+    for (uint32_t x = 0; x < k->n_parts; x++) {
+        const size_t wx = (size_t)(k->parts[x].p.glwe_dim + 1) * k->parts[x].p.poly_size;
+        w = wx > w ? wx : w;
+    }
+    return w;
 }
 
 static veil_status cuda_tables_new(veil_backend_keys *keys, veil_backend_tables *t,
@@ -474,6 +491,13 @@ static veil_status cuda_tables_new(veil_backend_keys *keys, veil_backend_tables 
                                  k->s);
     if (!e && t->n_index)
         e = (int)cudaMemcpyAsync(c->d_index, index, t->n_index * 4, cudaMemcpyHostToDevice, k->s);
+    const size_t n_ext = t->ext ? (size_t)t->n_res * t->period : 0;
+    if (!e && n_ext) e = (int)cudaMalloc((void **)&c->d_ext, n_ext * sizeof *t->ext);
+    if (!e && n_ext)
+        e = (int)cudaMemcpyAsync(c->d_ext, t->ext, n_ext * sizeof *t->ext, cudaMemcpyHostToDevice,
+                                 k->s);
+    if (!e && n_ext && !k->d_acc)
+        e = (int)cudaMalloc((void **)&k->d_acc, k->cap * acc_words(k) * sizeof(uint64_t));
     if (!e) e = (int)cudaStreamSynchronize(k->s);
     free(offsets);
     if (e) {
@@ -541,6 +565,34 @@ static veil_status cuda_ks_pbs(veil_backend_keys *keys, const veil_backend_table
                            : veil_cuda_pbs(k->s, dev, cp->pbs, out, k->d_small, &set, cp->d_bsk_f,
                                            (uint32_t)count),
             "ks_pbs: bootstrap");
+    return VEIL_OK;
+}
+
+/* Threshold reads: one blind rotation per input into the accumulators,
+ * then every extraction of the tables from them (veil_cuda_extract). */
+static veil_status cuda_ks_pbs_extract(veil_backend_keys *keys, const veil_backend_tables *t,
+                                       size_t at, const uint64_t *in, size_t count, uint64_t *out,
+                                       size_t out_stride) {
+    veil_backend *be = keys->be;
+    cuda_keys *k = keys->impl;
+    VEIL_ASSERT(t->partition < k->n_parts && count <= k->cap && t->ext && k->d_acc);
+    const cuda_part *cp = &k->parts[t->partition];
+    const cuda_tables *ct = t->impl;
+    const uint32_t dev = (uint32_t)k->device;
+    DEV_TRY(be, cudaSetDevice(k->device), "ks_pbs_extract: device");
+    DEV_TRY(be, veil_cuda_keyswitch(k->s, dev, &cp->p, k->d_small, in, cp->d_ksk, (uint32_t)count),
+            "ks_pbs_extract: keyswitch");
+    const veil_cuda_lut_set set = {.d_polys = ct->d_polys, .d_offsets = ct->d_offsets, .n_luts = 1};
+    DEV_TRY(be,
+            cp->p.grouping ? veil_cuda_pbs_multibit_acc(k->s, dev, cp->pbs, k->d_acc, k->d_small,
+                                                        &set, cp->d_bsk, (uint32_t)count)
+                           : veil_cuda_pbs_acc(k->s, dev, cp->pbs, k->d_acc, k->d_small, &set,
+                                               cp->d_bsk_f, (uint32_t)count),
+            "ks_pbs_extract: bootstrap");
+    DEV_TRY(be,
+            veil_cuda_extract(k->s, dev, &cp->p, out, out_stride, k->d_acc, ct->d_ext, t->n_res,
+                              t->period, at, (uint32_t)count),
+            "ks_pbs_extract: extraction");
     return VEIL_OK;
 }
 
@@ -614,7 +666,7 @@ static const struct veil_backend_i cuda_iface = {
     /* .weights_new  = */ cuda_weights_new,
     /* .weights_free = */ cuda_weights_free,
     /* .ks_pbs       = */ cuda_ks_pbs,
-    /* .ks_pbs_extract = */ NULL, /* not yet: the kernels extract coefficient 0 only */
+    /* .ks_pbs_extract = */ cuda_ks_pbs_extract,
     /* .linear       = */ cuda_linear,
     /* .conv2d       = */ cuda_conv2d,
     /* .add          = */ cuda_add,

@@ -47,7 +47,8 @@ struct veil_backend_i {
     /* rows runs of width words, device to device (pitches in words). */
     veil_status (*copy)(veil_backend_keys *keys, uint64_t *dst, size_t dst_pitch,
                         const uint64_t *src, size_t src_pitch, size_t width, size_t rows);
-    /* Sets t->impl from the checked tables (t->n_luts, t->n_index set). */
+    /* Sets t->impl from the checked tables (t->n_luts, t->n_index set, and
+     * t->ext, n_res, period for veil_backend_tables_new_extract's). */
     veil_status (*tables_new)(veil_backend_keys *keys, veil_backend_tables *t,
                               const veil_lut *const *luts, const uint32_t *index);
     void (*tables_free)(veil_backend_keys *keys, veil_backend_tables *t);

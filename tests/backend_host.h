@@ -78,6 +78,24 @@ static inline veil_status bh_ks_pbs(veil_backend_keys *keys, uint32_t partition,
     return s;
 }
 
+/* Threshold reads (veil_backend_ks_pbs_extract) of count ciphertexts with
+ * partition's keys: n_res results each, result s of ciphertext i at
+ * out[(s * count + i) * lwe]. */
+static inline veil_status bh_ks_pbs_extract(veil_backend_keys *keys, uint32_t partition,
+                                            const uint64_t *in, size_t count, const veil_lut *lut,
+                                            const veil_extract *ext, uint32_t n_res, size_t period,
+                                            uint64_t *out) {
+    veil_backend_tables *t = NULL;
+    veil_backend_buffer *bi, *bo;
+    veil_status s = veil_backend_tables_new_extract(keys, partition, lut, ext, n_res, period, &t);
+    if (s != VEIL_OK) return s;
+    s = bh_buffers(keys, in, count, count * n_res, &bi, &bo);
+    if (s == VEIL_OK) s = veil_backend_ks_pbs_extract(t, bi, count, bo);
+    s = bh_finish(s, bi, bo, count * n_res, out);
+    veil_backend_tables_free(t);
+    return s;
+}
+
 static inline veil_status bh_linear(veil_backend_keys *keys, const uint64_t *in, size_t batch,
                                     size_t in_f, const int64_t *w, const uint64_t *bias,
                                     size_t out_f, uint64_t *out) {

@@ -12,6 +12,8 @@
  *     the FFT error bound below; batches
  *     of 1, odd sizes, a large one, and more than one launch (small
  *     max_batch); multi-bit sets (g = 2, 3, 4) on the cuFFT path likewise;
+ *   - ks_pbs_extract (threshold reads: the kernels' accumulators, then
+ *     veil_cuda_extract) likewise against the cpu backend's;
  *   - linear and conv2d (backend): bit-exact on random words and full-range
  *     weights;
  *   - every leveled op (add, scale, copy, dense, conv2d) in random programs
@@ -446,11 +448,86 @@ static void test_ks_pbs(void) {
     CU_ASSERT(veil_backend_healthy(GPU));
 }
 
+/* Threshold reads (the backends' ks_pbs_extract; on cuda the kernels'
+ * accumulators, then veil_cuda_extract): every threshold t of a
+ * veil_lut_steps_new table of min(precision, 4) bits, period 2 (odd inputs
+ * read them in reverse), on the gpu keys and on the cpu's: each result
+ * decrypts to V [m >= t] on both, phases within the bound, nothing written
+ * past the results (bh_finish's sentinel). */
+static void ks_pbs_extract_case(fixture *x, veil_backend_keys *gpu, size_t count) {
+    const unsigned bits = x->p.precision < 4 ? x->p.precision : 4, n = 1u << bits, R = n + 1;
+    const uint64_t V = veil_delta(bits) * 2;
+    veil_lut *steps;
+    CU_ASSERT_FATAL(veil_lut_steps_new(&x->p, bits, V, &steps) == VEIL_OK);
+    veil_extract ext[2 * 17];
+    for (unsigned r = 0; r < R; r++) {
+        ext[2 * r] = veil_lut_step(steps, V, r);
+        ext[2 * r + 1] = veil_lut_step(steps, V, R - 1 - r);
+    }
+    uint64_t *in = malloc(count * x->lwe * 8), *ref = malloc(count * R * x->lwe * 8),
+             *got = malloc(count * R * x->lwe * 8);
+    int64_t *m = malloc(count * 8);
+    CU_ASSERT_FATAL(in && ref && got && m);
+    for (size_t i = 0; i < count; i++) {
+        m[i] = (int64_t)(veil_test_rand() % n);
+        veil_encrypt_big(x->enc, x->sk, veil_encode(m[i], bits), in + i * x->lwe);
+    }
+    CU_ASSERT_EQUAL_FATAL(bh_ks_pbs_extract(x->cpu, 0, in, count, steps, ext, R, 2, ref), VEIL_OK);
+    CU_ASSERT_EQUAL(bh_ks_pbs_extract(gpu, 0, in, count, steps, ext, R, 2, got), VEIL_OK);
+    if (!veil_backend_healthy(GPU)) printf("\n%s\n", veil_error_message());
+    size_t wrong = 0, wrong_cpu = 0;
+    uint64_t max_diff = 0;
+    const uint64_t bound = veil_delta(bits) >> PHASE_BOUND_SHIFT;
+    for (size_t i = 0; i < count; i++)
+        for (unsigned r = 0; r < R; r++) {
+            const uint64_t t = i % 2 ? R - 1 - r : r, want = (uint64_t)m[i] >= t ? V : 0;
+            const uint64_t pg = veil_phase_big(x->sk, got + (r * count + i) * x->lwe),
+                           pc = veil_phase_big(x->sk, ref + (r * count + i) * x->lwe);
+            wrong += veil_test_phase_dist(pg, want) >= V / 4;
+            wrong_cpu += veil_test_phase_dist(pc, want) >= V / 4;
+            const uint64_t ad = veil_test_phase_dist(pg, pc);
+            if (ad > max_diff) max_diff = ad;
+        }
+    printf("\n  %s ks_pbs_extract batch %zu x %u results (%s): wrong %zu (cpu %zu), max phase "
+           "diff 2^%.1f (bound 2^%.1f)",
+           x->name, count, R, gpu->detail, wrong, wrong_cpu,
+           max_diff ? log2((double)max_diff) : -INFINITY, log2((double)bound));
+    CU_ASSERT_EQUAL(wrong, 0);
+    CU_ASSERT_EQUAL(wrong_cpu, 0);
+    CU_ASSERT(max_diff <= bound);
+    free(in);
+    free(ref);
+    free(got);
+    free(m);
+    veil_lut_free(steps);
+}
+
+/* Threshold reads with every blind rotation on every set where it runs,
+ * and AUTO; batches of 1, 7 and 129 (7 at N = 32768), and more than one
+ * piece (pieces of 16, 37 inputs). */
+static void test_ks_pbs_extract(void) {
+    for (int f = 0; f < n_fx; f++) {
+        fixture *x = &FX[f];
+        const size_t counts[3] = {1, 7, x->p.poly_size <= 2048 && !SMALL ? 129 : 7};
+        for (size_t c = 0; c < 3; c++)
+            for (int k = 0; k < N_KINDS; k++)
+                if (x->kind[k]) ks_pbs_extract_case(x, x->kind[k], counts[c]);
+        ks_pbs_extract_case(x, x->gpu, counts[2]);
+    }
+    veil_backend_keys *small;
+    CU_ASSERT_FATAL(veil_backend_keys_new(GPU, FX[0].ek, 16, &small) == VEIL_OK);
+    CU_ASSERT_EQUAL(small->limits.max_pbs, 16);
+    ks_pbs_extract_case(&FX[0], small, 37);
+    veil_backend_keys_free(small);
+    CU_ASSERT(veil_backend_healthy(GPU));
+}
+
 /* Multi-bit PBS (veil_cuda_pbs_multibit) at one set per grouping factor,
  * l = 1 and l = 2: the backend's ks_pbs against the CPU's (decryptions
  * equal it and the table, phases within the bound), batches of 1, 7 and
- * 129, auto, cufft and (sm_90) the cluster kernel; the fused and split
- * kernels refuse the set. With
+ * 129, auto, cufft and (sm_90) the cluster kernel, and threshold reads
+ * (batch 7) on cufft and cluster; the fused and split kernels refuse the
+ * set. With
  * VEIL_TEST_GPU_SMALL, n = 24 (divisible by 2, 3 and 4). */
 static void test_multibit_ks_pbs(void) {
     static const char *const ids[3] = {"tfhers-mb2-1_1-tuniform-2m128",
@@ -475,6 +552,8 @@ static void test_multibit_ks_pbs(void) {
             if (x->kind[1]) ks_pbs_case(x, x->kind[1], counts[c]);
             ks_pbs_case(x, x->gpu, counts[c]);
         }
+        ks_pbs_extract_case(x, x->kind[2], 7);
+        if (x->kind[1]) ks_pbs_extract_case(x, x->kind[1], 7);
         fixture_free(x);
         free(x);
         ran++;
@@ -933,6 +1012,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_modulus_switch_exact);
     VEIL_ADD_TEST(s, test_bsk_fourier);
     VEIL_ADD_TEST(s, test_ks_pbs);
+    VEIL_ADD_TEST(s, test_ks_pbs_extract);
     VEIL_ADD_TEST(s, test_multibit_ks_pbs);
     if (SMALL)
         printf("SKIPPED [VEIL_TEST_GPU_SMALL]: test_two_partitions, test_program_partitions, "

@@ -591,6 +591,132 @@ static void test_multibit_every_set(void) {
                EMU_MB_SETS, veil_params_multibit_count());
 }
 
+/* ---- threshold reads on the device's path (issue 10) ------------------------
+ * cuda's ks_pbs_extract: the PBS kernels write each ciphertext's
+ * accumulator (veil_cuda_params.out_acc) and veil_cuda_extract's per-word
+ * code reads any coefficients from it. For the fused, cluster and split
+ * (S = 2) kernels on nn-p4-norm2e0-2m40 (k = 2, N = 1024) and the
+ * multi-bit cuFFT and cluster paths on the first multi-bit set, EXT_COUNT
+ * inputs (the lowest and highest values, then random) of a
+ * veil_lut_steps_new table:
+ *  - the accumulators read at coefficient 0 ({0, 0}) are the kernels' own
+ *    LWE outputs of the same inputs, bit for bit (each accumulator comes
+ *    out whole and in place);
+ *  - every threshold t in [0, 2^bits] (veil_lut_step: trivial at 0 and past
+ *    the range), period 2 (odd inputs read the thresholds in reverse), the
+ *    call's first input at 1 of the period, results EXT_COUNT + 1 apart:
+ *    each decrypts to V [r >= t], as the CPU engine's
+ *    veil_ks_pbs_many_extract of the same inputs does, phases within the
+ *    bound of the CPU's;
+ *  - read into D = kN + 7 words a ciphertext: the kN mask words and the
+ *    body as at D = kN, zeros between. */
+#define EXT_COUNT 3
+
+static void check_reads(const veil_test_keys *f, veil_cuda_params cp, const char *label) {
+    const veil_params *p = f->p;
+    const unsigned bits = p->precision < 4 ? p->precision : 4, n_vals = 1u << bits, R = n_vals + 1,
+                   period = 2;
+    const uint64_t V = veil_delta(bits) * 2;
+    veil_lut *steps;
+    CU_ASSERT_FATAL(veil_lut_steps_new(p, bits, V, &steps) == VEIL_OK);
+    veil_extract ext[2 * 17];
+    for (unsigned r = 0; r < R; r++) {
+        ext[r * period] = veil_lut_step(steps, V, r);
+        ext[r * period + 1] = veil_lut_step(steps, V, R - 1 - r);
+    }
+    const uint32_t count = EXT_COUNT, kN = p->glwe_dim * p->poly_size, D = kN + 7;
+    const size_t big1 = (size_t)kN + 1, n1 = p->lwe_dim + 1, aw = (size_t)kN + p->poly_size,
+                 rs = count + 1;
+    uint64_t *in = malloc(count * big1 * 8), *small = malloc(count * n1 * 8),
+             *ref = malloc(R * count * big1 * 8), *lwe = malloc(count * big1 * 8),
+             *acc = malloc(count * aw * 8), *got = malloc(R * rs * big1 * 8),
+             *wide = malloc(R * count * ((size_t)D + 1) * 8);
+    double *bsk_nat = cp.grouping ? NULL : veil_test_bsk_natural(p, f->ek->parts[0].bsk_fourier);
+    CU_ASSERT_FATAL(in && small && ref && lwe && acc && got && wide && (cp.grouping || bsk_nat));
+    int64_t m[EXT_COUNT];
+    for (uint32_t c = 0; c < count; c++) {
+        m[c] = c == 0 ? 0 : c == 1 ? (int64_t)n_vals - 1 : (int64_t)(veil_test_rand() % n_vals);
+        veil_encrypt_big(f->enc, f->sk, veil_encode(m[c], bits), in + c * big1);
+        veil_keyswitch(veil_eval_key_part(f->ek, 0), in + c * big1, small + c * n1);
+    }
+    veil_ks_pbs_many_extract(f->ctx, veil_eval_key_part(f->ek, 0), steps, in, count, ext, R, period,
+                             1, ref, count);
+    const uint64_t offsets[1] = {steps->in_offset};
+    for (uint32_t a = 0; a < 2; a++) {
+        cp.out_acc = a;
+        CU_ASSERT_EQUAL_FATAL(
+            cp.grouping
+                ? veil_cuda_pbs_multibit_emulate(&cp, f->ek->parts[0].bsk, small, steps->poly,
+                                                 offsets, NULL, count, a ? acc : lwe)
+                : veil_cuda_pbs_batch_emulate(&cp, bsk_nat, small, steps->poly, offsets, NULL,
+                                              count, a ? acc : lwe),
+            0);
+    }
+    cp.out_acc = 0;
+    const veil_extract zero = {0, 0};
+    CU_ASSERT_EQUAL(veil_cuda_extract_emulate(&cp, got, count, acc, &zero, 1, 1, 0, count), 0);
+    CU_ASSERT(memcmp(got, lwe, count * big1 * 8) == 0);
+    CU_ASSERT_EQUAL(veil_cuda_extract_emulate(&cp, got, rs, acc, ext, R, period, 1, count), 0);
+    size_t wrong = 0;
+    uint64_t max_diff = 0;
+    for (uint32_t i = 0; i < count; i++)
+        for (unsigned r = 0; r < R; r++) {
+            const uint64_t t = (1 + i) % period ? R - 1 - r : r, want = (uint64_t)m[i] >= t ? V : 0;
+            const uint64_t pg = veil_phase_big(f->sk, got + (r * rs + i) * big1),
+                           pc = veil_phase_big(f->sk, ref + ((size_t)r * count + i) * big1);
+            wrong +=
+                veil_test_phase_dist(pg, want) >= V / 4 || veil_test_phase_dist(pc, want) >= V / 4;
+            const uint64_t ad = veil_test_phase_dist(pg, pc);
+            if (ad > max_diff) max_diff = ad;
+        }
+    check_phases(label, count * R, wrong, max_diff, bits);
+    /* zero-extended to D */
+    veil_cuda_params cw = cp;
+    cw.in_dim = D;
+    CU_ASSERT_EQUAL(veil_cuda_extract_emulate(&cw, wide, count, acc, ext, R, period, 1, count), 0);
+    size_t differ = 0;
+    for (size_t x = 0; x < (size_t)R * count; x++) {
+        const uint64_t *w = wide + x * ((size_t)D + 1),
+                       *g = got + ((x / count) * rs + x % count) * big1;
+        differ += memcmp(w, g, (size_t)kN * 8) != 0 || w[D] != g[kN];
+        for (uint32_t z = kN; z < D; z++)
+            differ += w[z] != 0;
+    }
+    CU_ASSERT_EQUAL(differ, 0);
+    CU_ASSERT_EQUAL(veil_cuda_extract_emulate(&cp, got, count - 1, acc, ext, R, period, 1, count),
+                    VEIL_CUDA_ERR_ARG); /* results overlapping */
+    free(in), free(small), free(ref), free(lwe), free(acc), free(got), free(wide), free(bsk_nat);
+    veil_lut_free(steps);
+}
+
+static void test_threshold_reads(void) {
+    const veil_params *nn = veil_params_find("nn-p4-norm2e0-2m40");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(nn);
+    veil_test_keys f;
+    CU_ASSERT_FATAL(veil_test_keys_make(nn, 90, &f));
+    const uint32_t kernels[3] = {VEIL_CUDA_PBS_FUSED, VEIL_CUDA_PBS_CLUSTER, VEIL_CUDA_PBS_SPLIT};
+    for (int k = 0; k < 3; k++) {
+        veil_cuda_params cp = veil_cuda_params_from(nn, kernels[k]);
+        cp.split = kernels[k] == VEIL_CUDA_PBS_SPLIT ? 2 : 0;
+        char label[96];
+        snprintf(label, sizeof label, "threshold reads, %s nn-p4 k=2 N=1024",
+                 kernel_name(kernels[k]));
+        check_reads(&f, cp, label);
+    }
+    veil_test_keys_free(&f);
+    const veil_params *mb = veil_params_multibit_at(0);
+    CU_ASSERT_FATAL(veil_test_keys_make(mb, 95, &f));
+    for (int path = 0; path < 2; path++) {
+        char label[128];
+        snprintf(label, sizeof label, "threshold reads, multi-bit %s, %s", mb->id,
+                 path ? "cluster" : "cufft");
+        check_reads(&f,
+                    veil_cuda_params_from(mb, path ? VEIL_CUDA_PBS_CLUSTER : VEIL_CUDA_PBS_AUTO),
+                    label);
+    }
+    veil_test_keys_free(&f);
+}
+
 static void test_fused_fft_error_within_model(void) {
     const uint32_t cfg[][4] = {
         {4, 512, 23, 1}, {1, 2048, 23, 1}, {1, 2048, 15, 2}, {1, 1024, 23, 1}};
@@ -721,6 +847,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_batch_indexed);
     VEIL_ADD_TEST(s, test_two_partitions);
     VEIL_ADD_TEST(s, test_multibit_every_set);
+    VEIL_ADD_TEST(s, test_threshold_reads);
     VEIL_ADD_TEST(s, test_fused_fft_error_within_model);
     VEIL_ADD_TEST(s, test_elementwise);
     return veil_test_run();

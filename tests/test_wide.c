@@ -250,7 +250,8 @@ static veil_status encrypted_equals_simulate(const veil_model *m, const veil_pro
     if ((st = veil_program_simulate(p, &x, n, &sim_out, NULL, NULL))) goto out;
     if ((st = veil_program_encrypt(p, enc, sk, 0, x, n, cin))) goto out;
     /* the cpu backend, then the same without threshold reads by extraction
-     * (a PBS a result, as the cuda backend runs them): *equal the fewer */
+     * (a PBS a result, as a backend without the op runs them): *equal the
+     * fewer */
     struct veil_backend_i no_extract = *be->iface;
     no_extract.ks_pbs_extract = NULL;
     veil_backend plain = *be;

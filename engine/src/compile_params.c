@@ -1449,8 +1449,10 @@ veil_status veil_fill_partitions(veil_program *p) {
         /* the cpu's keyswitch reads the rows of what it reads (node_cost);
          * the CUDA kernel every row of the partition's key (ks_rows) */
         p->cost_per_sample += node_cost(p, n, pt->params);
-        p->cost_per_sample_cuda += /* the cuda backend: a PBS a result */
-            1e-3 * (double)veil_node_results(n) * veil_cost_cuda_us(pt->params, pt->ksk_rows);
+        /* the cuda backend: a KS-PBS a blind rotation, as the cpu (threshold
+         * reads: one for all of a value's results, veil_cuda_extract) */
+        p->cost_per_sample_cuda +=
+            1e-3 * (double)n->pbs_per_sample * veil_cost_cuda_us(pt->params, pt->ksk_rows);
         if (u.prec[i] > pt->precision) pt->precision = u.prec[i];
         if (sqrt(u.ra[i]) > pt->norm2) pt->norm2 = sqrt(u.ra[i]);
         if (n->read_log2_pfail > pt->log2_p_fail) pt->log2_p_fail = n->read_log2_pfail;

@@ -208,7 +208,7 @@ void veil_program_print_report(const veil_program *p, FILE *f) {
     if (rot)
         fprintf(f,
                 "threshold reads: %llu of those PBS give %llu results, several from one blind "
-                "rotation (the cuda backend runs a PBS a result)\n",
+                "rotation\n",
                 (unsigned long long)rot, (unsigned long long)res);
     if (p->options.rounding == VEIL_ROUNDING_EXACT) {
         uint64_t extra = 0;

@@ -14,6 +14,17 @@
 #include "veil/cuda.h"
 #include "veil/gadget.h"
 
+/* What an on-chip PBS kernel writes per ciphertext (veil_cuda_params
+ * out_acc): its LWE, in_dim + 1 words, or (acc) its accumulator, (k+1) N
+ * words; words = veil_cuda_out_words, the stride between ciphertexts. */
+struct veil_pbs_out {
+    uint32_t in_dim, acc, words;
+};
+inline veil_pbs_out veil_pbs_out_of(const veil_cuda_params *p) {
+    veil_pbs_out o = {veil_cuda_in_dim(p), p->out_acc, veil_cuda_out_words(p)};
+    return o;
+}
+
 #define VEIL_CUDA_MAX_LEVEL 16
 
 /* Returns the code from the enclosing function on a CUDA error. */

@@ -196,7 +196,30 @@ __global__ void sample_extract_kernel(uint64_t *__restrict__ out, const uint64_t
     if (idx >= big1 * count) return;
     const uint64_t c = idx / big1;
     const uint32_t w = (uint32_t)(idx % big1);
-    out[idx] = veil_extract_coef(acc + c * (k + 1) * N, k, N, in_dim, w);
+    out[idx] = veil_extract_word(acc + c * (k + 1) * N, k, N, in_dim, 0, 0, w);
+}
+
+/* Word idx of veil_cuda_extract's output, idx < n_res * count * (D + 1)
+ * (result-major, as it is laid out when res_stride = count). */
+__host__ __device__ __forceinline__ void
+extract_many_word(uint64_t *out, uint64_t res_stride, const uint64_t *acc, const veil_extract *ext,
+                  uint64_t period, uint64_t first, uint32_t k, uint32_t N, uint32_t in_dim,
+                  uint32_t count, uint64_t idx) {
+    const uint64_t big1 = (uint64_t)in_dim + 1, r = idx / big1, i = r % count, s = r / count;
+    const uint32_t w = (uint32_t)(idx % big1);
+    const veil_extract e = ext[s * period + (first + i) % period];
+    out[(s * res_stride + i) * big1 + w] =
+        veil_extract_word(acc + i * (k + 1) * N, k, N, in_dim, e.coef, e.add, w);
+}
+
+__global__ void extract_many_kernel(uint64_t *__restrict__ out, uint64_t res_stride,
+                                    const uint64_t *__restrict__ acc,
+                                    const veil_extract *__restrict__ ext, uint64_t period,
+                                    uint64_t first, uint32_t k, uint32_t N, uint32_t in_dim,
+                                    uint32_t count, uint64_t total) {
+    const uint64_t idx = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= total) return;
+    extract_many_word(out, res_stride, acc, ext, period, first, k, N, in_dim, count, idx);
 }
 
 /* Standard-domain polynomials -> twisted, folded complex (before the FFT). */
@@ -374,7 +397,7 @@ extern "C" int veil_cuda_pbs_batch_emulate(const veil_cuda_params *p, const doub
                                            uint32_t count, uint64_t *out_big) {
     int e = veil_cuda_params_check(p, NULL, 0);
     if (e) return e;
-    const size_t n1 = (size_t)p->lwe_dim + 1, big1 = (size_t)veil_cuda_in_dim(p) + 1;
+    const size_t n1 = (size_t)p->lwe_dim + 1, big1 = veil_cuda_out_words(p);
     uint32_t *ms = (uint32_t *)malloc(sizeof(uint32_t) * n1 * (count ? count : 1));
     if (!ms) return (int)cudaErrorMemoryAllocation;
     e = veil_cuda_modulus_switch_emulate(p, ms, in_small, offsets, index, count);
@@ -671,9 +694,16 @@ int external_product_launch(cudaStream_t stream, veil_cuda_pbs_buffer *b, const 
     return 0;
 }
 
-/* Each ciphertext's LWE under the big key from its accumulator. */
-int sample_extract_launch(cudaStream_t stream, const veil_cuda_pbs_buffer *b, uint64_t *d_out_big,
-                          uint32_t count) {
+/* Each ciphertext's LWE under the big key from its accumulator, or (p's
+ * out_acc) the accumulators themselves. */
+int sample_extract_launch(cudaStream_t stream, const veil_cuda_pbs_buffer *b,
+                          const veil_cuda_params *p, uint64_t *d_out_big, uint32_t count) {
+    if (p->out_acc) {
+        VEIL_CU(cudaMemcpyAsync(d_out_big, b->acc,
+                                sizeof(uint64_t) * count * (p->glwe_dim + 1) * p->poly_size,
+                                cudaMemcpyDeviceToDevice, stream));
+        return 0;
+    }
     const uint32_t D = veil_cuda_in_dim(&b->p);
     const uint64_t threads = ((uint64_t)D + 1) * count;
     sample_extract_kernel<<<veil_blocks(threads, 256), 256, 0, stream>>>(
@@ -683,17 +713,20 @@ int sample_extract_launch(cudaStream_t stream, const veil_cuda_pbs_buffer *b, ui
 }
 } // namespace
 
-extern "C" int veil_cuda_pbs(void *stream_, uint32_t gpu_index, veil_cuda_pbs_buffer *b,
-                             uint64_t *d_out_big, const uint64_t *d_in_small,
-                             const veil_cuda_lut_set *luts, const double *d_bsk_fourier,
-                             uint32_t count) {
+namespace {
+/* veil_cuda_pbs, writing LWEs or (out_acc) accumulators */
+int pbs_run(void *stream_, uint32_t gpu_index, veil_cuda_pbs_buffer *b, uint64_t *d_out_big,
+            const uint64_t *d_in_small, const veil_cuda_lut_set *luts, const double *d_bsk_fourier,
+            uint32_t count, uint32_t out_acc) {
     if (!b || !luts || b->p.grouping) return VEIL_CUDA_ERR_ARG;
     if (count > b->max_count) return VEIL_CUDA_ERR_ARG;
     if (count == 0) return 0;
     int e = veil_cuda_select(gpu_index);
     if (e) return e;
     cudaStream_t stream = (cudaStream_t)stream_;
-    const veil_cuda_params *p = &b->p;
+    veil_cuda_params pc = b->p;
+    pc.out_acc = out_acc;
+    const veil_cuda_params *p = &pc;
     const uint32_t n = p->lwe_dim, k = p->glwe_dim, k1 = k + 1, N = p->poly_size, H = N / 2,
                    l = p->pbs_level;
     const uint32_t padded = padded_count(count, b->max_count);
@@ -717,7 +750,22 @@ extern "C" int veil_cuda_pbs(void *stream_, uint32_t gpu_index, veil_cuda_pbs_bu
         if ((e = external_product_launch(stream, b, bsk + i * ggsw_stride, 0, count, padded, 0)))
             return e;
     }
-    return sample_extract_launch(stream, b, d_out_big, count);
+    return sample_extract_launch(stream, b, p, d_out_big, count);
+}
+} // namespace
+
+extern "C" int veil_cuda_pbs(void *stream, uint32_t gpu_index, veil_cuda_pbs_buffer *b,
+                             uint64_t *d_out_big, const uint64_t *d_in_small,
+                             const veil_cuda_lut_set *luts, const double *d_bsk_fourier,
+                             uint32_t count) {
+    return pbs_run(stream, gpu_index, b, d_out_big, d_in_small, luts, d_bsk_fourier, count, 0);
+}
+
+extern "C" int veil_cuda_pbs_acc(void *stream, uint32_t gpu_index, veil_cuda_pbs_buffer *b,
+                                 uint64_t *d_out_acc, const uint64_t *d_in_small,
+                                 const veil_cuda_lut_set *luts, const double *d_bsk_fourier,
+                                 uint32_t count) {
+    return pbs_run(stream, gpu_index, b, d_out_acc, d_in_small, luts, d_bsk_fourier, count, 1);
 }
 
 namespace {
@@ -726,14 +774,13 @@ namespace {
  * n/g steps: they depend on the mask only, not on the accumulator, so they
  * leave the rotation's sequential chain), transformed by cuFFT, then the
  * n/g external products on chip. */
-int multibit_cluster(cudaStream_t stream, veil_cuda_pbs_buffer *b, uint64_t *d_out_big,
-                     const uint64_t *d_in_small, const veil_cuda_lut_set *luts,
+int multibit_cluster(cudaStream_t stream, veil_cuda_pbs_buffer *b, const veil_cuda_params *p,
+                     uint64_t *d_out_big, const uint64_t *d_in_small, const veil_cuda_lut_set *luts,
                      const uint64_t *d_bsk, uint32_t count) {
-    const veil_cuda_params *p = &b->p;
     const uint32_t n = p->lwe_dim, g = p->grouping, steps = n / g, N = p->poly_size, H = N / 2;
     const uint64_t gpolys = (uint64_t)(p->glwe_dim + 1) * (p->glwe_dim + 1) * p->pbs_level,
                    per_ct = (uint64_t)steps * gpolys, n1 = (uint64_t)n + 1,
-                   big1 = (uint64_t)veil_cuda_in_dim(p) + 1;
+                   big1 = veil_cuda_out_words(p);
     for (uint32_t off = 0; off < count; off += b->kb_chunk) {
         const uint32_t m = count - off < b->kb_chunk ? count - off : b->kb_chunk;
         const uint32_t padded = padded_count(m, b->kb_chunk);
@@ -753,24 +800,27 @@ int multibit_cluster(cudaStream_t stream, veil_cuda_pbs_buffer *b, uint64_t *d_o
 }
 } // namespace
 
-extern "C" int veil_cuda_pbs_multibit(void *stream_, uint32_t gpu_index, veil_cuda_pbs_buffer *b,
-                                      uint64_t *d_out_big, const uint64_t *d_in_small,
-                                      const veil_cuda_lut_set *luts, const uint64_t *d_bsk,
-                                      uint32_t count) {
+namespace {
+/* veil_cuda_pbs_multibit, writing LWEs or (out_acc) accumulators */
+int multibit_run(void *stream_, uint32_t gpu_index, veil_cuda_pbs_buffer *b, uint64_t *d_out_big,
+                 const uint64_t *d_in_small, const veil_cuda_lut_set *luts, const uint64_t *d_bsk,
+                 uint32_t count, uint32_t out_acc) {
     if (!b || !luts || !d_bsk || b->p.grouping < 2 || !b->gsum) return VEIL_CUDA_ERR_ARG;
     if (count > b->max_count) return VEIL_CUDA_ERR_ARG;
     if (count == 0) return 0;
     int e = veil_cuda_select(gpu_index);
     if (e) return e;
     cudaStream_t stream = (cudaStream_t)stream_;
-    const veil_cuda_params *p = &b->p;
+    veil_cuda_params pc = b->p;
+    pc.out_acc = out_acc;
+    const veil_cuda_params *p = &pc;
     const uint32_t n = p->lwe_dim, g = p->grouping, k = p->glwe_dim, k1 = k + 1, N = p->poly_size,
                    H = N / 2, l = p->pbs_level;
     const uint64_t gpolys = (uint64_t)k1 * k1 * l;
     const uint32_t padded = padded_count(count, b->max_count);
     if ((e = veil_modulus_switch_launch(stream, p, b->ms, d_in_small, luts, count))) return e;
     if (b->kernel == VEIL_CUDA_PBS_CLUSTER)
-        return multibit_cluster(stream, b, d_out_big, d_in_small, luts, d_bsk, count);
+        return multibit_cluster(stream, b, p, d_out_big, d_in_small, luts, d_bsk, count);
     if ((e = veil_lut_acc_init_launch(stream, p, b->acc, b->ms, luts, count))) return e;
     const unsigned blocks_g = veil_blocks((uint64_t)padded * gpolys * H, 256);
     const unsigned blocks_a = veil_blocks((uint64_t)padded * k1 * H, 256);
@@ -788,7 +838,53 @@ extern "C" int veil_cuda_pbs_multibit(void *stream_, uint32_t gpu_index, veil_cu
         if ((e = external_product_launch(stream, b, b->gsum, gpolys * H, count, padded, 1)))
             return e;
     }
-    return sample_extract_launch(stream, b, d_out_big, count);
+    return sample_extract_launch(stream, b, p, d_out_big, count);
+}
+} // namespace
+
+extern "C" int veil_cuda_pbs_multibit(void *stream, uint32_t gpu_index, veil_cuda_pbs_buffer *b,
+                                      uint64_t *d_out_big, const uint64_t *d_in_small,
+                                      const veil_cuda_lut_set *luts, const uint64_t *d_bsk,
+                                      uint32_t count) {
+    return multibit_run(stream, gpu_index, b, d_out_big, d_in_small, luts, d_bsk, count, 0);
+}
+
+extern "C" int veil_cuda_pbs_multibit_acc(void *stream, uint32_t gpu_index, veil_cuda_pbs_buffer *b,
+                                          uint64_t *d_out_acc, const uint64_t *d_in_small,
+                                          const veil_cuda_lut_set *luts, const uint64_t *d_bsk,
+                                          uint32_t count) {
+    return multibit_run(stream, gpu_index, b, d_out_acc, d_in_small, luts, d_bsk, count, 1);
+}
+
+extern "C" int veil_cuda_extract(void *stream, uint32_t gpu_index, const veil_cuda_params *p,
+                                 uint64_t *d_out, uint64_t res_stride, const uint64_t *d_acc,
+                                 const veil_extract *d_ext, uint32_t n_res, uint64_t period,
+                                 uint64_t first, uint32_t count) {
+    if (!p || !d_out || !d_acc || !d_ext || n_res == 0 || period == 0 || res_stride < count)
+        return VEIL_CUDA_ERR_ARG;
+    if (count == 0) return 0;
+    int e = veil_cuda_select(gpu_index);
+    if (e) return e;
+    const uint32_t D = veil_cuda_in_dim(p);
+    const uint64_t total = (uint64_t)n_res * count * ((uint64_t)D + 1);
+    extract_many_kernel<<<veil_blocks(total, 256), 256, 0, (cudaStream_t)stream>>>(
+        d_out, res_stride, d_acc, d_ext, period, first, p->glwe_dim, p->poly_size, D, count, total);
+    VEIL_CU_LAUNCHED();
+    return 0;
+}
+
+extern "C" int veil_cuda_extract_emulate(const veil_cuda_params *p, uint64_t *out,
+                                         uint64_t res_stride, const uint64_t *acc,
+                                         const veil_extract *ext, uint32_t n_res, uint64_t period,
+                                         uint64_t first, uint32_t count) {
+    if (!p || !out || !acc || !ext || n_res == 0 || period == 0 || res_stride < count)
+        return VEIL_CUDA_ERR_ARG;
+    const uint32_t D = veil_cuda_in_dim(p);
+    const uint64_t total = (uint64_t)n_res * count * ((uint64_t)D + 1);
+    for (uint64_t idx = 0; idx < total; idx++)
+        extract_many_word(out, res_stride, acc, ext, period, first, p->glwe_dim, p->poly_size, D,
+                          count, idx);
+    return 0;
 }
 
 namespace {
@@ -870,7 +966,7 @@ extern "C" int veil_cuda_pbs_multibit_emulate(const veil_cuda_params *p, const u
             }
             e = veil_cluster_emulate(p, (const double *)kb, ms + c * n1,
                                      veil_lut_poly_of(polys, index, c, N),
-                                     out_big + c * ((uint64_t)D + 1));
+                                     out_big + c * (uint64_t)veil_cuda_out_words(p));
         }
         free(kb);
     }
@@ -920,9 +1016,12 @@ extern "C" int veil_cuda_pbs_multibit_emulate(const veil_cuda_params *p, const u
                 }
             }
         }
-        uint64_t *o = out_big + c * ((uint64_t)D + 1); /* sample_extract_kernel */
-        for (uint32_t w = 0; w <= D; w++)
-            o[w] = veil_extract_coef(acc, k, N, D, w);
+        uint64_t *o = out_big + c * (uint64_t)veil_cuda_out_words(p); /* sample_extract_launch */
+        if (p->out_acc)
+            memcpy(o, acc, sizeof(uint64_t) * k1 * N);
+        else
+            for (uint32_t w = 0; w <= D; w++)
+                o[w] = veil_extract_word(acc, k, N, D, 0, 0, w);
     }
     free(ms);
     free(acc);

@@ -49,16 +49,22 @@ __host__ __device__ __forceinline__ void veil_ms_phase_body(uint32_t *o, const u
     o[n] = veil_dev_ms_body(body, lg);
 }
 
-/* Sample extraction: coefficient w of the LWE (dimension in_dim >= k N,
- * zero past k N) read from the GLWE accumulator A ((k + 1) N words): the
- * kernel and its host emulation share it. */
-__host__ __device__ __forceinline__ uint64_t veil_extract_coef(const uint64_t *A, uint32_t k,
+/* Sample extraction, word w of the big LWE (dimension in_dim >= k N, zero
+ * past k N, body at in_dim) holding coefficient h of the GLWE accumulator A
+ * ((k + 1) N words) plus add on the body, or (h = VEIL_EXTRACT_TRIVIAL) the
+ * trivial ciphertext of add: coefficient h of sum_q A_q S_q + B is sum_j
+ * A_q[h - j] S_q[j] over j <= h and -A_q[N + h - j] S_q[j] over j > h (X^N
+ * = -1), as engine/src/pbs.c's extract(). The kernels and their host
+ * emulations share it. */
+__host__ __device__ __forceinline__ uint64_t veil_extract_word(const uint64_t *A, uint32_t k,
                                                                uint32_t N, uint32_t in_dim,
+                                                               uint32_t h, uint64_t add,
                                                                uint32_t w) {
-    if (w == in_dim) return A[(uint64_t)k * N];
+    if (h == VEIL_EXTRACT_TRIVIAL) return w == in_dim ? add : 0;
+    if (w == in_dim) return A[(uint64_t)k * N + h] + add;
     if (w >= k * N) return 0;
     const uint32_t q = w / N, j = w % N;
-    return j == 0 ? A[(uint64_t)q * N] : (uint64_t)0 - A[(uint64_t)q * N + N - j];
+    return j <= h ? A[(uint64_t)q * N + h - j] : (uint64_t)0 - A[(uint64_t)q * N + N + h - j];
 }
 
 int veil_modulus_switch_launch(cudaStream_t stream, const veil_cuda_params *p, uint32_t *d_out,

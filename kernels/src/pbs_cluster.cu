@@ -16,7 +16,7 @@ __global__ void __launch_bounds__(T, veil_cluster_cfg<D>::blocks_per_sm)
     cluster_pbs_kernel(uint64_t *__restrict__ out, const uint32_t *__restrict__ ms,
                        const uint64_t *__restrict__ polys, const uint32_t *__restrict__ index,
                        const double2 *__restrict__ bsk, const double2 *__restrict__ tw,
-                       const double2 *__restrict__ roots, D d, uint32_t in_dim, uint32_t steps) {
+                       const double2 *__restrict__ roots, D d, veil_pbs_out o, uint32_t steps) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     namespace cg = cooperative_groups;
     cg::cluster_group cluster = cg::this_cluster();
@@ -65,11 +65,11 @@ __global__ void __launch_bounds__(T, veil_cluster_cfg<D>::blocks_per_sm)
         __syncthreads();
         par ^= 1;
     }
-    veil_cluster_extract<D, T>(d, s.acc, out + (size_t)c * (in_dim + 1), q, in_dim, tid);
+    veil_cluster_extract<D, T>(d, s.acc, out + (size_t)c * o.words, q, o, tid);
     cluster.sync(); /* no block leaves while a peer may still read its digits */
 #else
     (void)out, (void)ms, (void)polys, (void)index, (void)bsk, (void)tw, (void)roots, (void)d;
-    (void)in_dim, (void)steps;
+    (void)o, (void)steps;
     __trap(); /* the host launches it only where this code is 9.0's (veil_cuda_kernel_sm90) */
 #endif
 }
@@ -108,7 +108,7 @@ int launch_as(cudaStream_t stream, const veil_cuda_params *p, const D &d, uint64
     cudaLaunchAttribute attr[1];
     const cudaLaunchConfig_t cfg = config(d, smem, count, stream, attr);
     VEIL_CU(cudaLaunchKernelEx(&cfg, kernel, d_out, d_ms, luts->d_polys, luts->d_index, d_bsk, d_tw,
-                               d_roots, d, veil_cuda_in_dim(p), steps_of(p)));
+                               d_roots, d, veil_pbs_out_of(p), steps_of(p)));
     return 0;
 }
 
@@ -189,7 +189,8 @@ int emulate(const D &d, const veil_cuda_params *p, const double *bsk_fourier, co
         VEIL_EMU(veil_cluster_last_add<D, T, MB>(d, s[q].prod, s[q].acc, tw, roots, tid));
         par ^= 1;
     }
-    VEIL_EMU(veil_cluster_extract<D, T>(d, s[q].acc, out_big, q, veil_cuda_in_dim(p), tid));
+    const veil_pbs_out o = veil_pbs_out_of(p);
+    VEIL_EMU(veil_cluster_extract<D, T>(d, s[q].acc, out_big, q, o, tid));
 #undef VEIL_EMU
     free(tw);
     free(roots);

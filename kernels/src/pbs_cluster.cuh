@@ -211,10 +211,17 @@ VEIL_HD inline void veil_cluster_last_add(const D &d, double2 *prod, uint64_t *A
 
 /* Block q's part of the sample extraction into D+1 words (D = in_dim >=
  * kN): mask polynomial q (q < k), or (q = k) the zeros from kN to D and the
- * body at D. */
+ * body at D; o.acc: its polynomial of the accumulator as it is. */
 template <class D, uint32_t T>
 VEIL_HD inline void veil_cluster_extract(const D &d, const uint64_t *A, uint64_t *out, uint32_t q,
-                                         uint32_t in_dim, uint32_t tid) {
+                                         const veil_pbs_out &o, uint32_t tid) {
+    const uint32_t in_dim = o.in_dim;
+    if (o.acc) {
+        VEIL_FUSED_FOR_T(j, d.N, T) {
+            out[(size_t)q * d.N + j] = A[j];
+        }
+        return;
+    }
     if (q == d.k) {
         VEIL_FUSED_FOR_T(j, in_dim - d.k * d.N, T) {
             out[(size_t)d.k * d.N + j] = 0;

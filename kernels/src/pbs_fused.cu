@@ -11,7 +11,7 @@ __global__ void __launch_bounds__(VEIL_FUSED_THREADS, D::blocks_per_sm)
     fused_pbs_kernel(uint64_t *__restrict__ out, const uint32_t *__restrict__ ms,
                      const uint64_t *__restrict__ polys, const uint32_t *__restrict__ index,
                      const double2 *__restrict__ bsk, const double2 *__restrict__ tw,
-                     const double2 *__restrict__ roots, D d, uint32_t in_dim) {
+                     const double2 *__restrict__ roots, D d, veil_pbs_out o) {
     extern __shared__ double2 smem_raw[];
     veil_fused_smem s;
     s.acc = (uint64_t *)smem_raw;
@@ -52,7 +52,7 @@ __global__ void __launch_bounds__(VEIL_FUSED_THREADS, D::blocks_per_sm)
         veil_fused_add(d, s, tw, tid);
         __syncthreads();
     }
-    veil_fused_extract(d, s, out + (size_t)c * (in_dim + 1), in_dim, tid);
+    veil_fused_extract(d, s, out + (size_t)c * o.words, o, tid);
 }
 
 } // namespace
@@ -98,7 +98,7 @@ static int launch(cudaStream_t stream, const veil_cuda_params *p, const D &d, ui
     VEIL_CU(cudaFuncSetAttribute(fused_pbs_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                  (int)smem));
     fused_pbs_kernel<D><<<count, VEIL_FUSED_THREADS, smem, stream>>>(
-        d_out, d_ms, luts->d_polys, luts->d_index, d_bsk, d_tw, d_roots, d, veil_cuda_in_dim(p));
+        d_out, d_ms, luts->d_polys, luts->d_index, d_bsk, d_tw, d_roots, d, veil_pbs_out_of(p));
     VEIL_CU_LAUNCHED();
     return 0;
 }
@@ -149,7 +149,8 @@ static int emulate(const D &d, const veil_cuda_params *p, const double *bsk_four
         if (st == d.logH) VEIL_EMU(veil_fused_fft_stage(d, s.prod, d.k1, st, 1, roots, tid));
         VEIL_EMU(veil_fused_add(d, s, tw, tid));
     }
-    VEIL_EMU(veil_fused_extract(d, s, out_big, veil_cuda_in_dim(p), tid));
+    const veil_pbs_out o = veil_pbs_out_of(p);
+    VEIL_EMU(veil_fused_extract(d, s, out_big, o, tid));
 #undef VEIL_EMU
     free(tw);
     free(roots);

@@ -321,10 +321,18 @@ VEIL_HD inline void veil_fused_add(const D &d, veil_fused_smem &s, const double2
 }
 
 /* out: D+1 words (D = in_dim >= kN): the kN mask words, zeros up to D, the
- * body at D (the ciphertext under the master key, veil/tfhe.h key sets). */
+ * body at D (the ciphertext under the master key, veil/tfhe.h key sets);
+ * o.acc: the (k+1) N words of the accumulator as they are. */
 template <class D>
 VEIL_HD inline void veil_fused_extract(const D &d, const veil_fused_smem &s, uint64_t *out,
-                                       uint32_t in_dim, uint32_t tid) {
+                                       const veil_pbs_out &o, uint32_t tid) {
+    if (o.acc) {
+        VEIL_FUSED_FOR(w, d.k1 * d.N) {
+            out[w] = s.acc[w];
+        }
+        return;
+    }
+    const uint32_t in_dim = o.in_dim;
     VEIL_FUSED_FOR(w, in_dim + 1) {
         uint64_t v;
         if (w == in_dim) {

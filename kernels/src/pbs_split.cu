@@ -25,7 +25,7 @@ __global__ void __launch_bounds__(T, 1)
                      const uint64_t *__restrict__ polys, const uint32_t *__restrict__ index,
                      const double2 *__restrict__ bsk, const double2 *__restrict__ tw,
                      const double2 *__restrict__ roots, const double2 *__restrict__ roots_loc,
-                     veil_split_dims d, uint32_t in_dim) {
+                     veil_split_dims d, veil_pbs_out o) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     cooperative_groups::cluster_group cluster = cooperative_groups::this_cluster();
     extern __shared__ double2 smem_raw[];
@@ -65,10 +65,10 @@ __global__ void __launch_bounds__(T, 1)
         veil_split_last_add<S, T>(d, A, dec, c, tw, roots_loc, tid);
         cluster.sync(); /* accumulators updated; rows read */
     }
-    veil_split_extract<S, T>(d, A, out + (size_t)ct * (in_dim + 1), q, b, c, in_dim, tid);
+    veil_split_extract<S, T>(d, A, out + (size_t)ct * o.words, q, b, c, o, tid);
 #else
     (void)out, (void)ms, (void)polys, (void)index, (void)bsk, (void)tw, (void)roots;
-    (void)roots_loc, (void)d, (void)in_dim;
+    (void)roots_loc, (void)d, (void)o;
     __trap(); /* the host launches it only where this code is 9.0's (veil_cuda_kernel_sm90) */
 #endif
 }
@@ -111,7 +111,7 @@ int launch(cudaStream_t stream, const veil_cuda_params *p, uint64_t *d_out, cons
     const cudaLaunchConfig_t cfg = config<S>(d, smem, count, stream, attr);
     VEIL_CU(cudaLaunchKernelEx(&cfg, split_pbs_kernel<S, veil_split_threads<S>::value>, d_out, d_ms,
                                luts->d_polys, luts->d_index, d_bsk, d_tw, d_roots, d_roots_loc, d,
-                               veil_cuda_in_dim(p)));
+                               veil_pbs_out_of(p)));
     return 0;
 }
 
@@ -154,7 +154,7 @@ int emulate(const veil_cuda_params *p, const double *bsk_fourier, const uint32_t
         veil_fused_host_tables(2 * d.M, tw_loc, roots_loc);
         const double2 *bsk = (const double2 *)bsk_fourier;
         const size_t ggsw_stride = (size_t)d.k1 * d.l * d.k1 * d.H;
-        const uint32_t in_dim = veil_cuda_in_dim(p);
+        const veil_pbs_out o = veil_pbs_out_of(p);
         /* Each phase: every block, every emulated thread in turn (the
          * kernel's barriers, block or cluster, separate phases). */
 #define VEIL_EMU(...)                                                                              \
@@ -183,7 +183,7 @@ int emulate(const veil_cuda_params *p, const double *bsk_fourier, const uint32_t
                 VEIL_EMU(veil_split_inverse_pass<T>(d, dec, k, roots_loc, tid));
             VEIL_EMU(veil_split_last_add<S, T>(d, A, dec, c, tw, roots_loc, tid));
         }
-        VEIL_EMU(veil_split_extract<S, T>(d, A, out_big, q, b, c, in_dim, tid));
+        VEIL_EMU(veil_split_extract<S, T>(d, A, out_big, q, b, c, o, tid));
 #undef VEIL_EMU
     }
     free(tw);

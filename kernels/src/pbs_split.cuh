@@ -374,11 +374,19 @@ VEIL_HD inline void veil_split_last_add(const veil_split_dims &d, uint64_t *A, c
 
 /* Block (q, b)'s part of the sample extraction into D+1 words (D = in_dim >=
  * kN): mask polynomial q's words at its coefficients (q < k); for q = k, its
- * share of the zeros from kN to D and (c = 0) the body at D. */
+ * share of the zeros from kN to D and (c = 0) the body at D. o.acc: its
+ * coefficients of polynomial q of the accumulator as they are. */
 template <uint32_t S, uint32_t T>
 VEIL_HD inline void veil_split_extract(const veil_split_dims &d, const uint64_t *A, uint64_t *out,
-                                       uint32_t q, uint32_t b, uint32_t c, uint32_t in_dim,
+                                       uint32_t q, uint32_t b, uint32_t c, const veil_pbs_out &o,
                                        uint32_t tid) {
+    const uint32_t in_dim = o.in_dim;
+    if (o.acc) {
+        VEIL_FUSED_FOR_T(u, d.N / S, T) {
+            out[(size_t)q * d.N + u * S + c] = A[u];
+        }
+        return;
+    }
     if (q == d.k) {
         const uint32_t zeros = in_dim - d.k * d.N;
         VEIL_FUSED_FOR_T(z, (zeros + S - 1) / S, T) {

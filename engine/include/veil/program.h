@@ -97,15 +97,16 @@
  * (CONCAT) of the digits, J the most steps of one table, summed back by a sum
  * pool. With two or more steps, each digit's comparisons are threshold
  * reads of that digit (veil_node.rotation_results; veil/tfhe.h
- * veil_extract: the cpu backend runs one blind rotation per element and
- * extracts every comparison from its accumulator), and the carries 0/1
+ * veil_extract: the backend runs one blind rotation per element and
+ * extracts every comparison from its accumulator; on cuda the PBS kernels
+ * write the accumulators and veil_cuda_extract reads them), and the carries 0/1
  * values combined by a 2-bit lookup each (the majority of [D_j > t_j],
  * [D_j >= t_j] and the carry; compile.c lookup()). Cost per element: the
  * ROUND chunks + 2 + (d - 1)(1 + J) PBS on the cpu, J of each level at 2
  * bits (the cheapest sets): a 10-bit activation with a 4-bit output (at
  * most 15 steps) read with 6-bit PBS costs about 19 PBS, 15 of them 2-bit
  * reads, instead of one 10-bit PBS that no parameter set offers; 16 bits
- * with 6-bit PBS, d = 3. A backend without extraction (cuda today) runs a
+ * with 6-bit PBS, d = 3. A backend without the extraction op would run a
  * PBS per comparison. Exact:
  * encrypted equals simulate equals the model's integers; nodes inside a
  * decomposition keep the ranges of their construction, not of the

@@ -27,6 +27,7 @@
 
 #include "veil/conv.h"
 #include "veil/params.h"
+#include "veil/tfhe.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -71,11 +72,22 @@ typedef struct veil_cuda_params {
      * keyswitch reads only the first ks_rows mask words, as the cpu's does,
      * and its key has ks_rows * ks_level rows. 0: D. */
     uint32_t ks_rows;
+    /* 1: the PBS writes each ciphertext's accumulator, (k+1) N words (the k
+     * mask polynomials, then the body), instead of its coefficient 0 as a
+     * big LWE: veil_cuda_pbs_acc and veil_cuda_pbs_multibit_acc set it, and
+     * veil_cuda_extract reads any coefficients from it. 0 otherwise. */
+    uint32_t out_acc;
 } veil_cuda_params;
 
 /* D of p: in_dim, or k*N when in_dim is 0. */
 static inline uint32_t veil_cuda_in_dim(const veil_cuda_params *p) {
     return p->in_dim ? p->in_dim : p->glwe_dim * p->poly_size;
+}
+
+/* Words the PBS writes per ciphertext: D + 1 (its LWE), or (k+1) N with
+ * out_acc (its accumulator). */
+static inline uint32_t veil_cuda_out_words(const veil_cuda_params *p) {
+    return p->out_acc ? (p->glwe_dim + 1) * p->poly_size : veil_cuda_in_dim(p) + 1;
 }
 
 /* The keyswitch's rows: ks_rows, or D when it is 0. */
@@ -118,6 +130,7 @@ static inline veil_cuda_params veil_cuda_params_from(const veil_params *p, uint3
                           pbs_kernel,
                           0,
                           p->grouping,
+                          0,
                           0,
                           0};
     return c;
@@ -186,6 +199,31 @@ int veil_cuda_pbs(void *stream, uint32_t gpu_index, veil_cuda_pbs_buffer *buf, u
 int veil_cuda_pbs_multibit(void *stream, uint32_t gpu_index, veil_cuda_pbs_buffer *buf,
                            uint64_t *d_out_big, const uint64_t *d_in_small,
                            const veil_cuda_lut_set *luts, const uint64_t *d_bsk, uint32_t count);
+/* veil_cuda_pbs and veil_cuda_pbs_multibit with the accumulators as the
+ * output (veil_cuda_params.out_acc): count * (k+1) N words at d_out_acc,
+ * for veil_cuda_extract. The same buffer serves both forms. */
+int veil_cuda_pbs_acc(void *stream, uint32_t gpu_index, veil_cuda_pbs_buffer *buf,
+                      uint64_t *d_out_acc, const uint64_t *d_in_small,
+                      const veil_cuda_lut_set *luts, const double *d_bsk_fourier, uint32_t count);
+int veil_cuda_pbs_multibit_acc(void *stream, uint32_t gpu_index, veil_cuda_pbs_buffer *buf,
+                               uint64_t *d_out_acc, const uint64_t *d_in_small,
+                               const veil_cuda_lut_set *luts, const uint64_t *d_bsk,
+                               uint32_t count);
+/* Sample extraction of any coefficients (threshold reads, veil/tfhe.h
+ * veil_extract): from count accumulators of veil_cuda_pbs_acc (d_acc,
+ * (k+1) N words each), result s of ciphertext i is extraction d_ext[s *
+ * period + (first + i) % period] (coefficient coef plus add on the body, or
+ * the trivial ciphertext of add), a big LWE of D + 1 words (the kN mask
+ * words zero-extended to D, body at D) at d_out + (s * res_stride + i) (D +
+ * 1): engine/src/pbs.c's extraction, word for word. d_ext: n_res * period
+ * entries in device memory, every coef < N or VEIL_EXTRACT_TRIVIAL. */
+int veil_cuda_extract(void *stream, uint32_t gpu_index, const veil_cuda_params *p, uint64_t *d_out,
+                      uint64_t res_stride, const uint64_t *d_acc, const veil_extract *d_ext,
+                      uint32_t n_res, uint64_t period, uint64_t first, uint32_t count);
+/* Testing: veil_cuda_extract's per-word code on the host, host memory. */
+int veil_cuda_extract_emulate(const veil_cuda_params *p, uint64_t *out, uint64_t res_stride,
+                              const uint64_t *acc, const veil_extract *ext, uint32_t n_res,
+                              uint64_t period, uint64_t first, uint32_t count);
 /* "fused", "cluster", "split" or "cufft": the implementation the buffer was made for. */
 const char *veil_cuda_pbs_kernel_name(const veil_cuda_pbs_buffer *buf);
 /* Frees the buffer and sets *buf to NULL (NULL accepted). */
@@ -195,8 +233,9 @@ void veil_cuda_cleanup_pbs(void *stream, uint32_t gpu_index, veil_cuda_pbs_buffe
  * p->pbs_kernel is VEIL_CUDA_PBS_CLUSTER, pbs_split.cu when SPLIT, with S as
  * on an sm_90 device unless p->split sets it) run on the host, phase by phase
  * with the same code the kernel runs, for one ciphertext: ms = its n+1
- * switched values, bsk_fourier and lut_poly in host memory, out_big: D+1
- * words (D = veil_cuda_in_dim(p)). Lets the algorithm be checked against the CPU without a GPU. */
+ * switched values, bsk_fourier and lut_poly in host memory, out_big:
+ * veil_cuda_out_words(p) words (D+1, D = veil_cuda_in_dim(p), or with
+ * p->out_acc the accumulator). Lets the algorithm be checked against the CPU without a GPU. */
 int veil_cuda_pbs_fused_emulate(const veil_cuda_params *p, const double *bsk_fourier,
                                 const uint32_t *ms, const uint64_t *lut_poly, uint64_t *out_big);
 
@@ -208,17 +247,16 @@ int veil_cuda_modulus_switch_emulate(const veil_cuda_params *p, uint32_t *out,
                                      const uint64_t *in_small, const uint64_t *offsets,
                                      const uint32_t *index, uint32_t count);
 
-/* Testing: a batched veil_cuda_pbs on the host for the fused and cluster
- * kernels: the modulus switch emulated as above, each ciphertext's test
- * polynomial chosen as the kernels choose it (polys + index[c] * N), then
- * veil_cuda_pbs_fused_emulate. out_big: count * (D+1) words. */
-
 /* Testing: veil_cuda_keyswitch's kernel code (its loader, product and
  * epilogue, tile after tile, in one slice of K) on the host: count big LWEs
  * of D+1 words (D = veil_cuda_in_dim(p)) -> out_small (count * (n+1)); ksk:
  * R * ks_level rows of n+1 words (R = veil_cuda_ks_rows(p)), host memory. */
 int veil_cuda_keyswitch_emulate(const veil_cuda_params *p, uint64_t *out_small,
                                 const uint64_t *in_big, const uint64_t *ksk, uint32_t count);
+/* Testing: a batched veil_cuda_pbs on the host for the fused and cluster
+ * kernels: the modulus switch emulated as above, each ciphertext's test
+ * polynomial chosen as the kernels choose it (polys + index[c] * N), then
+ * veil_cuda_pbs_fused_emulate. out_big: count * veil_cuda_out_words(p) words. */
 int veil_cuda_pbs_batch_emulate(const veil_cuda_params *p, const double *bsk_fourier,
                                 const uint64_t *in_small, const uint64_t *polys,
                                 const uint64_t *offsets, const uint32_t *index, uint32_t count,
@@ -231,7 +269,7 @@ int veil_cuda_pbs_batch_emulate(const veil_cuda_params *p, const double *bsk_fou
  * the product summed in the MAC kernel's order. p->pbs_kernel CLUSTER: the
  * key bundles so, then the cluster kernel's own phases. Within the FFT error of the
  * CPU engine, not bit-equal (different transforms). bsk: the standard-domain
- * key in host memory; out_big: count * (D+1) words. */
+ * key in host memory; out_big: count * veil_cuda_out_words(p) words. */
 int veil_cuda_pbs_multibit_emulate(const veil_cuda_params *p, const uint64_t *bsk,
                                    const uint64_t *in_small, const uint64_t *polys,
                                    const uint64_t *offsets, const uint32_t *index, uint32_t count,

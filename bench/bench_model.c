@@ -362,29 +362,9 @@ int main(int argc, char **argv) {
             if (in_list(modes, "cpu"))
                 rc |= bench_encrypted(f, m, p, VEIL_BACKEND_CPU, &bo, "cpu", batches, samples, n,
                                       sim);
-            if (in_list(modes, "cuda")) {
-                /* the program made for cuda (veil_compile_options.target),
-                 * as `veil run --mode cuda` runs it, checked against its own
-                 * simulate */
-                veil_compile_options oc = o;
-                oc.target = VEIL_TARGET_CUDA;
-                veil_program *pc = NULL;
-                int64_t *simc[VEIL_MAX_PORTS] = {0};
-                if (veil_program_compile(m, &oc, &pc) != VEIL_OK) {
-                    fprintf(stderr, "bench_model: %s (cuda): %s\n", path, veil_error_message());
-                    rc = 1;
-                } else {
-                    for (uint32_t q = 0; q < pc->n_outputs; q++)
-                        simc[q] = malloc(n * veil_program_output_size(pc, q) * 8);
-                    veil_program_simulate(pc, (const int64_t *const *)m->golden.inputs, n, simc,
-                                          NULL, NULL);
-                    rc |= bench_encrypted(f, m, pc, VEIL_BACKEND_CUDA, &bo, "cuda", batches,
-                                          samples, n, simc);
-                }
-                for (uint32_t q = 0; q < VEIL_MAX_PORTS; q++)
-                    free(simc[q]);
-                veil_program_free(pc);
-            }
+            if (in_list(modes, "cuda"))
+                rc |= bench_encrypted(f, m, p, VEIL_BACKEND_CUDA, &bo, "cuda", batches, samples, n,
+                                      sim);
         }
         for (uint32_t q = 0; q < VEIL_MAX_PORTS; q++)
             free(sim[q]);

@@ -299,9 +299,7 @@ static int cmd_run(int argc, char **argv) {
     veil_backend_options_default(&a.bo);
     a.mode = "simulate";
     a.batch = 1;
-    int target_given = 0;
     for (int i = 1; i < argc; i++) {
-        target_given |= !strcmp(argv[i], "--target");
         int r = parse_compile_opt("run", argc, argv, &i, &a.c);
         if (r < 0) return 2;
         if (r) continue;
@@ -341,11 +339,6 @@ static int cmd_run(int argc, char **argv) {
         return veil_cmd_usage_error("run", "--mode %s: expected simulate, cpu, cuda or auto",
                                     a.mode);
     if (!a.input) a.input = a.model; /* the model's golden inputs */
-    /* the program for the backend that runs it (--target says otherwise) */
-    if (!target_given &&
-        (!strcmp(a.mode, "cuda") ||
-         (!strcmp(a.mode, "auto") && veil_backend_device_count(VEIL_BACKEND_CUDA) > 0)))
-        a.c.target = VEIL_TARGET_CUDA;
     /* Before any work: an --output that cannot be written fails now. */
     if (a.output && veil_outputs_check(a.output, NULL)) return fail(VEIL_ERR_IO, "run");
     veil_model *m = NULL;

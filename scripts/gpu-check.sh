@@ -25,8 +25,7 @@
 #      simulate by veil itself (tiny at its default program; target_bc with
 #      7-bit lookups, N = 16384: at 8 bits it takes N = 32768, whose keygen
 #      and cuFFT steps would spend minutes of the lease; source_bc's exact
-#      default compiled --target cpu, whose threshold reads run as cuda's
-#      ks_pbs_extract, and --target cuda, each run's time in its log); then issue 11's GPU
+#      default, whose threshold reads run as cuda's ks_pbs_extract); then issue 11's GPU
 #      bar: bench_model on the digits MLP at 6-bit exact rounding, batch 256
 #      (its 64 golden inputs repeated), cuda only (bench_model_mlp6.json: the
 #      per-sample latency against Concrete ML's CPU figure, 24.96 s on the
@@ -133,15 +132,12 @@ if [ "$models" = 1 ]; then
     grep -qE 'agreement with simulate: ([0-9]+)/\1 values' "$OUT/model_$m.log" ||
       { echo "gpu-check: model_$m: encrypted outputs differ from simulate"; fail=1; }
   done
-  # the exact default compiled for the cpu (threshold reads: one blind
-  # rotation a digit, every comparison extracted from its accumulator,
-  # cuda's ks_pbs_extract) and for cuda (a PBS a comparison), both on cuda
-  for t in cpu cuda; do
-    run "model_source_bc_exact_$t" 90 "$B/host/veil" run models/source_bc.h5 --mode cuda \
-      --target "$t" --batch 16 --limit 16
-    grep -qE 'agreement with simulate: ([0-9]+)/\1 values' "$OUT/model_source_bc_exact_$t.log" ||
-      { echo "gpu-check: model_source_bc_exact_$t: encrypted outputs differ from simulate"; fail=1; }
-  done
+  # the exact default: threshold reads (one blind rotation a digit, every
+  # comparison extracted from its accumulator: cuda's ks_pbs_extract)
+  run model_source_bc_exact 90 "$B/host/veil" run models/source_bc.h5 --mode cuda \
+    --batch 16 --limit 16
+  grep -qE 'agreement with simulate: ([0-9]+)/\1 values' "$OUT/model_source_bc_exact.log" ||
+    { echo "gpu-check: model_source_bc_exact: encrypted outputs differ from simulate"; fail=1; }
   run bench_model_mlp6 240 "$B/bench/bench_model" --models models/mlp_digits.h5 \
     --enc-models models/mlp_digits.h5 --modes cuda --batches 256 --samples 256 \
     --rounding-bits 6 --out "$OUT/bench_model_mlp6.json"

@@ -147,7 +147,6 @@ static const char *sample_value(const command *c, const char *opt, const char *s
     if (!strcmp(opt, "--key-budget-mb")) return VEIL_TEST_XSTR(VEIL_KEY_BUDGET_MB_DEFAULT);
     if (!strcmp(opt, "--range-margin")) return "0.25";
     if (!strcmp(opt, "--range-check")) return "off";
-    if (!strcmp(opt, "--target")) return "cpu";
     if (!strcmp(opt, "--triton")) return "http://127.0.0.1:1"; /* replaces --server */
     if (!strcmp(opt, "--triton-model") || !strcmp(opt, "--triton-keys-model")) return "veil";
     if (serv && !strcmp(opt, "--read-timeout-ms")) return "30000";
@@ -246,7 +245,6 @@ static const bad_values k_bad[] = {
     {"--rounding", 2, {"exactly", "round", "Exact", "", NULL}},
     {"--bounds", 2, {"worst", "calibrate", "worst case", "", NULL}},
     {"--params", 2, {"no-such-set", "AUTO", "", NULL}},
-    {"--target", 2, {"gpu", "CPU", "cpu,cuda", "", NULL}},
     /* backend options */
     {"--devices", 2, {"", "0,,1", "-1", "x", "0,", "1x", VEIL_OVERFLOW, NULL}},
     /* veil run, encrypt, remote */

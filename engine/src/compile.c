@@ -458,7 +458,7 @@ static veil_status sub_node(builder *b, const char *layer, uint32_t x, uint32_t 
  *
  * With J >= 2 the digits are compared by threshold reads instead
  * (veil_node.rotation_results: one blind rotation per element gives all of a
- * digit's comparisons on the cpu backend), with the carries as 0/1 values:
+ * digit's comparisons, on the cpu and cuda backends), with the carries as 0/1 values:
  *   c_0 = [D_0 >= t_0];  A_j = [D_j >= t_j + 1], B_j = [D_j >= t_j] (one
  *   rotation for all 2J), c_j = [A_j + B_j + c_{j-1} >= 2] (the majority:
  *   A + (B - A) c, as B >= A), and at the top E = delta [B - A + c >= 2]
@@ -563,10 +563,10 @@ static veil_status lookup(builder *b, const char *layer, uint32_t x, int64_t off
                 s++;
             }
         }
-        /* J >= 2: majority carries (see above) for the cpu; J = 1, a
-         * program for cuda, or more than 32 steps (2J copies of a digit
-         * past the 64 of one CONCAT): the carry in place */
-        const int maj = J >= 2 && 2 * J <= 64 && b->o->target == VEIL_TARGET_CPU;
+        /* J >= 2: majority carries (see above); J = 1 or more than 32
+         * steps (2J copies of a digit past the 64 of one CONCAT): the carry
+         * in place */
+        const int maj = J >= 2 && 2 * J <= 64;
         uint32_t carry = 0; /* c_{j-1} per copy: 0 or 1 (maj), else c 2^(g+K_j-1) */
         for (unsigned j = 0; st == VEIL_OK && j < d; j++) {
             /* the digit in place: D_j 2^(g+K_j) (D_0: minus off) */

@@ -204,14 +204,6 @@ static veil_status parse_range_check(const char *v, veil_compile_options *o) {
     return veil_error(VEIL_ERR_ARG, "--range-check %s: expected on or off", v);
 }
 
-static veil_status parse_target(const char *v, veil_compile_options *o) {
-    if (!strcmp(v, "cpu") || !strcmp(v, "cuda")) {
-        o->target = !strcmp(v, "cuda") ? VEIL_TARGET_CUDA : VEIL_TARGET_CPU;
-        return VEIL_OK;
-    }
-    return veil_error(VEIL_ERR_ARG, "--target %s: expected cpu or cuda", v);
-}
-
 /* The value of each option as its parser reads it (the canonical form). */
 static int show_rounding_bits(const veil_compile_options *o, char *b, size_t n) {
     return o->rounding_bits ? snprintf(b, n, "%u", o->rounding_bits) : snprintf(b, n, "none");
@@ -249,9 +241,6 @@ static int show_partitions(const veil_compile_options *o, char *b, size_t n) {
 }
 static int show_key_budget(const veil_compile_options *o, char *b, size_t n) {
     return snprintf(b, n, "%u", o->key_budget_mb);
-}
-static int show_target(const veil_compile_options *o, char *b, size_t n) {
-    return snprintf(b, n, "%s", o->target == VEIL_TARGET_CUDA ? "cuda" : "cpu");
 }
 
 typedef struct option_row {
@@ -315,11 +304,6 @@ static const option_row k_options[] = {
      "until they fit, refused if nothing fits; 0: no cap; default\n" VEIL_XSTR(
          VEIL_KEY_BUDGET_MB_DEFAULT) ")",
      parse_key_budget, show_key_budget},
-    {"--target", "cpu|cuda",
-     "the backend the program is made for (default cpu; veil run makes\n"
-     "it cuda when it runs on cuda): how wide exact lookups compare\n"
-     "digits; either program runs on either backend",
-     parse_target, show_target},
 };
 #define N_OPTIONS (sizeof k_options / sizeof k_options[0])
 
@@ -415,8 +399,6 @@ veil_status veil_compile_options_check(const veil_compile_options *o) {
     if (o->key_budget_mb > (1u << 24))
         return veil_error(VEIL_ERR_ARG, "compile: key budget %u MiB, at most 2^24 (or 0: none)",
                           o->key_budget_mb);
-    if (o->target != VEIL_TARGET_CPU && o->target != VEIL_TARGET_CUDA)
-        return veil_error(VEIL_ERR_ARG, "compile: target %d, expected cpu or cuda", (int)o->target);
     if (o->max_poly_size && (o->max_poly_size < POLY_MIN || o->max_poly_size > POLY_MAX ||
                              (o->max_poly_size & (o->max_poly_size - 1))))
         return veil_error(VEIL_ERR_ARG,

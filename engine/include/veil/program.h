@@ -175,12 +175,6 @@ typedef enum veil_rounding {
     VEIL_ROUNDING_APPROXIMATE = 1,
 } veil_rounding;
 
-/* The backend a program is made for (veil_compile_options.target). */
-typedef enum veil_target {
-    VEIL_TARGET_CPU = 0,
-    VEIL_TARGET_CUDA = 1,
-} veil_target;
-
 #define VEIL_RANGE_MARGIN_DEFAULT 0.25
 /* docs/results/cost-model.md: the trade-off per sample model behind it */
 #define VEIL_KEY_BUDGET_MB_DEFAULT 4096
@@ -228,13 +222,6 @@ typedef struct veil_compile_options {
     unsigned key_budget_mb;
     /* Add the range-check output (see "Range check" above). */
     int range_check;
-    /* The backend the program is made for: a wide lookup's digits are
-     * compared by threshold reads with majority carries for the cpu (one
-     * blind rotation per digit), by one PBS per step and digit with the
-     * carry in place for cuda, whose kernels extract one coefficient of an
-     * accumulator (there threshold reads are a PBS each). Either runs on
-     * either backend with the same results. Default cpu. */
-    veil_target target;
     /* When no parameter set fits (e.g. a 10-bit lookup without rounding),
      * still return the program, with params NULL: it can be simulated (the
      * golden-vector check of an unrounded model) but not encrypted. */

@@ -4,13 +4,16 @@
  * lookup into PBS of the width its cost model picks), then keygen, encrypt,
  * execute, decrypt, every output checked against the table. JSON out.
  *
- *   bench_wide [--widths 10,12,14,16] [--tables requant,aligned] [--n 4]
+ *   bench_wide [--widths 10,12,14,16] [--tables requant,aligned,random] [--n 4]
  *              [--lookup-bits N] [--out FILE.json]
  *
  * Tables: "requant", a ReLU requantization to 4 bits with its zero point in
  * the middle of the range (15 steps at unaligned positions: the usual
  * activation); "aligned", clamp(x >> (w - 4), 0, 15) (steps on multiples of
- * 2^(w-4): the decomposition needs no step PBS, like exact rounding). Set
+ * 2^(w-4): the decomposition needs no step PBS, like exact rounding);
+ * "random", every value a seeded pseudo-random 4-bit number (a step at
+ * nearly every input: the decomposition's worst case; veil takes at most
+ * 4096 steps off the top digit's multiples, a random table of 12 bits). Set
  * VEIL_THREADS=1 for one core; the JSON has wall and process CPU seconds. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -37,6 +40,12 @@ static char *dup(const char *s) {
 }
 
 static int64_t table_value(const char *kind, unsigned w, int64_t x) {
+    if (!strcmp(kind, "random")) { /* splitmix64 of (w, x) */
+        uint64_t z = ((uint64_t)w << 32) + (uint64_t)x + 0x9e3779b97f4a7c15u;
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+        return (int64_t)((z ^ (z >> 31)) & 15);
+    }
     if (!strcmp(kind, "aligned")) {
         int64_t y = x >> (w - 4);
         return y > 15 ? 15 : y;
@@ -168,7 +177,8 @@ out:
 }
 
 /* Each entry of a comma-separated list: 0 when every one is valid (a width
- * 5..16, a table requant or aligned), else 2 after naming the bad one. */
+ * 5..16, a table requant, aligned or random), else 2 after naming the bad
+ * one. */
 static int list_check(const char *opt, const char *list, int widths) {
     char buf[256];
     if (!*list || strlen(list) >= sizeof buf) {
@@ -183,8 +193,8 @@ static int list_check(const char *opt, const char *list, int widths) {
             fprintf(stderr, "bench_wide: %s\n", veil_error_message());
             return 2;
         }
-        if (!widths && strcmp(t, "requant") && strcmp(t, "aligned")) {
-            fprintf(stderr, "bench_wide: --tables: '%s' is not requant or aligned\n", t);
+        if (!widths && strcmp(t, "requant") && strcmp(t, "aligned") && strcmp(t, "random")) {
+            fprintf(stderr, "bench_wide: --tables: '%s' is not requant, aligned or random\n", t);
             return 2;
         }
     }
@@ -213,9 +223,9 @@ int main(int argc, char **argv) {
         } else if (!strcmp(a, "--out") && v)
             out = v;
         else {
-            fprintf(stderr,
-                    "usage: bench_wide [--widths 10,12,14,16] [--tables requant,aligned] [--n 4] "
-                    "[--lookup-bits N] [--out FILE.json]\n");
+            fprintf(stderr, "usage: bench_wide [--widths 10,12,14,16] [--tables "
+                            "requant,aligned,random] [--n 4] "
+                            "[--lookup-bits N] [--out FILE.json]\n");
             return strcmp(a, "--help") ? 2 : 0;
         }
     }

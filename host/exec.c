@@ -99,13 +99,19 @@ static veil_status plan_extract(veil_plan *plan, size_t i) {
     const veil_node *n = &p->nodes[i];
     node_exec *x = &plan->nx[i];
     const veil_params *ps = plan->ek->parts[node_partition(p, n)].params;
+    /* the input: J copies of one value (compile.c repeat_node: a 1x1
+     * convolution of one channel into J, every weight 1, no bias) */
     const veil_node *c = &p->nodes[n->in[0]];
     const uint32_t J = n->rotation_results;
+    const veil_conv_geom *g = &c->conv;
     const size_t R = (size_t)1 << n->in_bits, vn = c->n_in ? p->nodes[c->in[0]].size : 0;
-    int ok = c->kind == VEIL_NODE_LINEAR && c->linear == VEIL_LINEAR_CONCAT && c->n_in == J &&
-             vn * J == n->size && !n->approximate;
-    for (uint32_t j = 1; ok && j < J; j++)
-        ok = c->in[j] == c->in[0];
+    int ok = c->kind == VEIL_NODE_LINEAR && c->linear == VEIL_LINEAR_CONV2D && c->n_in == 1 &&
+             g->c_in == 1 && g->c_out == J && g->kh == 1 && g->kw == 1 && g->stride_h == 1 &&
+             g->stride_w == 1 && g->pad_h == 0 && g->pad_w == 0 &&
+             (size_t)g->h_in * g->w_in == vn && !c->bias && c->weight && vn * J == n->size &&
+             !n->approximate;
+    for (uint32_t j = 0; ok && j < J; j++)
+        ok = c->weight[j] == 1;
     uint64_t *thr = malloc(n->n_tables * sizeof *thr);
     if (!thr) return veil_error(VEIL_ERR_NOMEM, "plan: out of memory");
     int64_t v = 0;

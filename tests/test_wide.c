@@ -194,6 +194,71 @@ static void test_every_value_every_width(void) {
 
 /* The default compilation of a wide lookup picks a read width that a
  * parameter set has, and refuses a 17-bit accumulator naming the layer. */
+/* make_wide's model with every table value random in [0, 2^out_bits): a
+ * step at nearly every input. */
+static veil_model *make_random(unsigned w, unsigned out_bits) {
+    veil_model *m = make_wide(w, 1, 0);
+    veil_model_layer *l = &m->layers[0];
+    const size_t T = (size_t)1 << w;
+    for (size_t i = 0; i < 2 * T; i++)
+        l->table[i] = (int64_t)(veil_test_rand() % (1u << out_bits));
+    l->range[0] = 0;
+    l->range[1] = ((int64_t)1 << out_bits) - 1;
+    CU_ASSERT_EQUAL_FATAL(veil_model_validate(m), VEIL_OK);
+    return m;
+}
+
+/* Random tables (4-bit values, no structure: a step at nearly every value)
+ * at 9 to 11 bits (12 in test_wide_slow.c), read with 4-bit PBS and at the
+ * cost model's width: every value of both elements equals the table. Past
+ * 4096 steps off the top digit's multiples (a random 14-bit table) the
+ * compiler refuses, naming the layer and the limit. */
+static void test_random_tables(void) {
+    const unsigned lo = WIDE_MIN_BITS < 12 ? 9 : 12,
+                   hi = WIDE_MIN_BITS < 12 ? (WIDE_MAX_BITS < 11 ? WIDE_MAX_BITS : 11) : 12;
+    for (unsigned w = lo; w <= hi; w++) {
+        veil_model *m = make_random(w, 4);
+        const size_t T = (size_t)1 << w;
+        int64_t *x = all_inputs(w), *y = malloc(2 * T * sizeof *y);
+        for (unsigned r = 0; r < 2; r++) {
+            veil_compile_options o;
+            veil_compile_options_default(&o);
+            o.bounds = VEIL_BOUNDS_WORST_CASE;
+            o.lookup_bits = r ? 0 : 4;
+            o.simulate_only = 1;
+            veil_program *p = NULL;
+            veil_status st = veil_program_compile(m, &o, &p);
+            if (st)
+                fprintf(stderr, "\n  w=%u read=%u: %s\n", w, o.lookup_bits, veil_error_message());
+            CU_ASSERT_EQUAL_FATAL(st, VEIL_OK);
+            CU_ASSERT_EQUAL(veil_program_simulate(p, (const int64_t *const *)&x, T, &y, NULL, NULL),
+                            VEIL_OK);
+            size_t bad = 0;
+            for (size_t i = 0; i < 2 * T; i++)
+                bad += y[i] != m->layers[0].table[(i % 2) * T + (size_t)x[i]];
+            printf("\n  random %u-bit table, %s reads: %llu PBS a sample, %zu of %zu values wrong",
+                   w, r ? "auto" : "4-bit", (unsigned long long)p->pbs_per_sample, bad, 2 * T);
+            CU_ASSERT_EQUAL(bad, 0);
+            veil_program_free(p);
+        }
+        free(x);
+        free(y);
+        veil_model_free(m);
+    }
+    veil_model *m = make_random(14, 4);
+    veil_compile_options o;
+    veil_compile_options_default(&o);
+    o.bounds = VEIL_BOUNDS_WORST_CASE;
+    o.lookup_bits = 4;
+    o.simulate_only = 1;
+    veil_program *p = NULL;
+    CU_ASSERT_EQUAL(veil_program_compile(m, &o, &p), VEIL_ERR_UNSUPPORTED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "0001_lut"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "veil allows 4096 points"));
+    veil_program_free(p);
+    veil_model_free(m);
+}
+
 static void test_default_and_limit(void) {
     veil_model *m = make_wide(12, 15, 0);
     veil_program *p = NULL;
@@ -391,6 +456,40 @@ static void test_encrypted_outside_calibration_threshold(void) {
     veil_model_free(m);
 }
 
+/* A random 9-bit table (a step at nearly every value: about 480 threshold
+ * reads a digit, one rotation) compiled with the defaults and worst-case
+ * bounds: encrypted equals simulate equals the table on random inputs, with
+ * and without extraction. */
+static void test_encrypted_random_table(void) {
+    const unsigned w = 9;
+    veil_model *m = make_random(w, 4);
+    veil_compile_options o;
+    veil_compile_options_default(&o);
+    o.bounds = VEIL_BOUNDS_WORST_CASE;
+    veil_program *p = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &p), VEIL_OK);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p->params);
+    CU_ASSERT(threshold_reads(p) > 0);
+    const size_t n = VEIL_TEST_SANITIZED ? 1 : 2, T = (size_t)1 << w;
+    int64_t *x = malloc(2 * n * 8), *sim = malloc(2 * n * 8);
+    for (size_t i = 0; i < 2 * n; i++)
+        x[i] = (int64_t)(veil_test_rand() % T);
+    CU_ASSERT_EQUAL(veil_program_simulate(p, (const int64_t *const *)&x, n, &sim, NULL, NULL),
+                    VEIL_OK);
+    size_t equal = 0, table = 0;
+    for (size_t i = 0; i < 2 * n; i++)
+        table += sim[i] == m->layers[0].table[(i % 2) * T + (size_t)x[i]];
+    CU_ASSERT_EQUAL(table, 2 * n);
+    CU_ASSERT_EQUAL(encrypted_equals_simulate(m, p, x, n, &equal, sim), VEIL_OK);
+    printf("\n  random 9-bit table: %llu PBS a sample, %zu of %zu values equal",
+           (unsigned long long)p->pbs_per_sample, equal, 2 * n);
+    CU_ASSERT_EQUAL(equal, 2 * n);
+    free(x);
+    free(sim);
+    veil_program_free(p);
+    veil_model_free(m);
+}
+
 /* Compiles m (one 2-element lookup of w bits, worst-case bounds, 4-bit
  * reads) and simulates every value: the values equal to the table (2 2^w
  * when right), and the program's threshold-read nodes. */
@@ -429,10 +528,9 @@ static void test_threshold_program(void) {
     veil_model_free(m);
 }
 
-/* The most steps a wide lookup takes (64 off the top digit's multiples):
- * the majority path reads two thresholds a step, 128 copies of a digit,
- * past the 64 one node takes; such a table takes the carry in place, and
- * gives the table on every value. */
+/* 64 steps off the top digit's multiples: the majority path reads two
+ * thresholds a step, 128 copies of a digit (a repeat node: more copies than
+ * a CONCAT takes), and gives the table on every value. */
 static void test_many_steps(void) {
     const unsigned w = 9;
     veil_model *m = make_wide(w, 1, 0);
@@ -457,12 +555,14 @@ int main(void) {
     if (!s) return CU_get_error();
     VEIL_ADD_TEST(s, test_every_value_every_width);
     VEIL_ADD_TEST(s, test_default_and_limit);
+    VEIL_ADD_TEST(s, test_random_tables);
 #if WIDE_ENCRYPTED
     VEIL_ADD_TEST(s, test_encrypted_every_value);
     VEIL_ADD_TEST(s, test_encrypted_outside_calibration);
     VEIL_ADD_TEST(s, test_encrypted_outside_calibration_threshold);
     VEIL_ADD_TEST(s, test_threshold_program);
     VEIL_ADD_TEST(s, test_many_steps);
+    VEIL_ADD_TEST(s, test_encrypted_random_table);
 #endif
     return veil_test_run();
 }

@@ -415,6 +415,28 @@ static veil_status pair_node(builder *b, const char *layer, uint32_t x, int64_t 
     return VEIL_OK;
 }
 
+/* `copies` copies of x one after another (CONCAT's layout), any number of
+ * them: a 1x1 convolution of one channel into `copies`, every weight 1. */
+static veil_status repeat_node(builder *b, const char *layer, uint32_t x, uint32_t copies,
+                               uint32_t *out_idx) {
+    const uint32_t n = (uint32_t)b->p->nodes[x].size;
+    const veil_shape shape = {1, {copies * n}};
+    uint32_t idx;
+    VEIL_TRY(new_node(b, VEIL_NODE_LINEAR, layer, 1, &x, &shape, &idx));
+    veil_node *nd = &b->p->nodes[idx];
+    nd->linear = VEIL_LINEAR_CONV2D;
+    nd->conv = (veil_conv_geom){1, 1, n, copies, 1, 1, 1, 1, 0, 0, 1, n};
+    nd->sum_w2 = 1;
+    nd->weight = malloc(copies * sizeof *nd->weight);
+    if (!nd->weight) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+    for (uint32_t j = 0; j < copies; j++)
+        nd->weight[j] = 1;
+    VEIL_TRY(finish_node(b, idx));
+    set_range(b, idx, b->p->nodes[x].lo, b->p->nodes[x].hi);
+    *out_idx = idx;
+    return VEIL_OK;
+}
+
 static veil_status add_node(builder *b, const char *layer, uint32_t x, uint32_t y,
                             const veil_shape *shape, uint32_t *out_idx) {
     const uint32_t ins[2] = {x, y};
@@ -429,6 +451,155 @@ static veil_status sub_node(builder *b, const char *layer, uint32_t x, uint32_t 
     const veil_shape flat = {1, {(uint32_t)b->p->nodes[y].size}};
     VEIL_TRY(scale_node(b, layer, y, -1, 0, &flat, neg));
     return add_node(b, layer, x, *neg, shape, out_idx);
+}
+
+/* A decomposed lookup's digits (see lookup()): R_j = ROUND(x + off, g + K_j)
+ * (R_0 = x), digit j of kd[j] bits at bit Kd[j] of r, d digits, the top's
+ * largest value hmax; n elements, element i of table group (i / inner) %
+ * groups. */
+typedef struct wide_digits {
+    uint32_t R[VEIL_MAX_BITS + 1];
+    unsigned kd[VEIL_MAX_BITS + 1], Kd[VEIL_MAX_BITS + 2], d, g;
+    int64_t off;
+    uint64_t hmax;
+    size_t n;
+    uint32_t groups;
+} wide_digits;
+
+/* The most steps off the top digit's multiples a decomposed table may have:
+ * its program grows with them (2 J copies of every digit, J PBS a level),
+ * and past this past use (a random 16-bit table has about 61,000). */
+#define WIDE_MAX_STEPS 4096u
+
+static veil_status lookup(builder *b, const char *layer, uint32_t x, int64_t off, unsigned g,
+                          uint64_t span, uint32_t groups, const int64_t *tabs,
+                          const veil_shape *shape, int internal, uint32_t *out_idx);
+
+/* Steps s = 0 .. J-1 of a decomposed lookup: step
+ * s of group c at position st_t[s * groups + c] with delta st_d[...] (0: a
+ * padding copy). J copies of every digit compared with the steps, the
+ * carries taken up the digits, the top's deltas summed over the copies into
+ * *S, of range [slo, shi]. */
+static veil_status step_sum(builder *b, const char *layer, const wide_digits *w, uint32_t J,
+                            const uint64_t *st_t, const int64_t *st_d, int64_t slo, int64_t shi,
+                            uint32_t *S) {
+    veil_program *p = b->p;
+    const unsigned d = w->d, g = w->g, *kd = w->kd, *Kd = w->Kd;
+    const uint32_t *R = w->R, groups = w->groups;
+    const int64_t off = w->off;
+    const uint64_t hmax = w->hmax;
+    const size_t n = w->n;
+    const veil_shape flat = {1, {(uint32_t)n}}, rep = {1, {(uint32_t)(J * n)}};
+    VEIL_ASSERT(J >= 1 && J <= WIDE_MAX_STEPS);
+    veil_status st = VEIL_OK;
+    /* J >= 2: majority carries (see lookup()); J = 1: the carry in place
+     * (one copy) */
+    const int maj = J >= 2;
+    uint32_t carry = 0; /* c_{j-1} per copy: 0 or 1 (maj), else c 2^(g+K_j-1) */
+    for (unsigned j = 0; st == VEIL_OK && j < d; j++) {
+        /* the digit in place: D_j 2^(g+K_j) (D_0: minus off) */
+        uint32_t dig = R[d - 1], negn = 0, rp = 0, u = 0;
+        const int top = j == d - 1;
+        if (!top) {
+            st = scale_node(b, layer, R[j + 1], -1, 0, &flat, &negn);
+            if (st == VEIL_OK) st = add_node(b, layer, R[j], negn, &flat, &dig);
+            if (st != VEIL_OK) break;
+            const int64_t base = j ? 0 : -off;
+            set_range(b, dig, base, base + (int64_t)((((uint64_t)1 << kd[j]) - 1) << (g + Kd[j])));
+        }
+        const uint64_t dmax = top ? hmax : ((uint64_t)1 << kd[j]) - 1;
+        if (maj) {
+            /* threshold reads of D_j: copy s < J reads [D_j >= t_j + 1]
+             * (A), copy J + s [D_j >= t_j] (B); level 0: [D_0 >= t_0]
+             * (the carry) only */
+            const uint32_t Rc = j ? 2 * J : J;
+            const veil_shape repR = {1, {(uint32_t)(Rc * n)}};
+            st = repeat_node(b, layer, dig, Rc, &rp);
+            if (st != VEIL_OK) break;
+            int64_t *tt = calloc((size_t)Rc * groups * (dmax + 1), sizeof *tt);
+            if (!tt) {
+                st = veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+                break;
+            }
+            for (size_t q = 0; q < (size_t)J * groups; q++) {
+                if (!st_d[q]) continue; /* a padding copy: all zero */
+                const uint64_t tj =
+                    (st_t[q] >> Kd[j]) & (top ? ~(uint64_t)0 : ((uint64_t)1 << kd[j]) - 1);
+                for (uint64_t v = 0; v <= dmax; v++) {
+                    tt[q * (dmax + 1) + v] = v >= tj + (j ? 1 : 0);
+                    if (j) tt[((size_t)J * groups + q) * (dmax + 1) + v] = v >= tj;
+                }
+            }
+            uint32_t thr = 0;
+            st =
+                lookup(b, layer, rp, j ? 0 : off, g + Kd[j], dmax, Rc * groups, tt, &repR, 1, &thr);
+            free(tt);
+            if (st != VEIL_OK) break;
+            VEIL_ASSERT(p->nodes[thr].kind == VEIL_NODE_LUT && p->nodes[thr].in[0] == rp);
+            p->nodes[thr].rotation_results = Rc;
+            b->pbs -= (uint64_t)(Rc - 1) * n; /* counted as Rc n by the lookup */
+            if (!j) {
+                carry = thr;
+                continue;
+            }
+            /* A + B + c (a middle digit: its carry is the majority) or
+             * B - A + c (the top: [H == t_h] c is [B - A + c >= 2]) */
+            uint32_t ab = 0;
+            st = pair_node(b, layer, thr, top ? -1 : 1, 1, &rep, &ab);
+            if (st == VEIL_OK) st = add_node(b, layer, ab, carry, &rep, &u);
+            if (st != VEIL_OK) break;
+            set_range(b, u, top ? -1 : 0, top ? 2 : 3);
+            int64_t *mt = calloc((size_t)J * groups * 4, sizeof *mt);
+            if (!mt) {
+                st = veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+                break;
+            }
+            /* index u + top in [0, 3]: the top gives the step's delta */
+            for (size_t q = 0; q < (size_t)J * groups; q++)
+                for (unsigned v = 0; v < 4 && st_d[q]; v++)
+                    mt[q * 4 + v] = top ? (v == 3 ? st_d[q] : 0) : v >= 2;
+            st = lookup(b, layer, u, top ? 1 : 0, 0, 3, J * groups, mt, &rep, 1, &carry);
+            free(mt);
+            continue;
+        }
+        st = linear_node(b, layer, VEIL_LINEAR_CONCAT, dig, J, &rep, NULL, 1, &rp);
+        if (st != VEIL_OK) break;
+        set_range(b, rp, p->nodes[dig].lo, p->nodes[dig].hi);
+        /* the value read: D_0 (j = 0), or 2 D_j + c at unit 2^(g+K_j-1) */
+        const uint64_t rmax = j ? 2 * dmax + 1 : dmax;
+        const unsigned rg = j ? g + Kd[j] - 1 : g;
+        if (j) {
+            st = add_node(b, layer, rp, carry, &rep, &u);
+            if (st != VEIL_OK) break;
+            set_range(b, u, 0, (int64_t)(rmax << rg));
+        } else {
+            u = rp;
+        }
+        int64_t *tt = calloc((size_t)J * groups * (rmax + 1), sizeof *tt);
+        if (!tt) {
+            st = veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+            break;
+        }
+        const int64_t cunit = top ? 0 : (int64_t)1 << (g + Kd[j + 1] - 1);
+        for (size_t q = 0; q < (size_t)J * groups; q++) {
+            if (!st_d[q]) continue; /* a padding copy: all zero */
+            const uint64_t tj =
+                (st_t[q] >> Kd[j]) & (top ? ~(uint64_t)0 : ((uint64_t)1 << kd[j]) - 1);
+            for (uint64_t v = 0; v <= rmax; v++) {
+                if (top)
+                    tt[q * (rmax + 1) + v] = v == 2 * tj + 1 ? st_d[q] : 0;
+                else
+                    tt[q * (rmax + 1) + v] = (j ? v >= 2 * tj + 1 : v >= tj) ? cunit : 0;
+            }
+        }
+        st = lookup(b, layer, u, j ? 0 : off, rg, rmax, J * groups, tt, &rep, 1, &carry);
+        free(tt);
+    }
+    VEIL_TRY(st);
+    const veil_conv_geom pool = {1, J, (uint32_t)n, 1, J, 1, 1, 1, 0, 0, 1, (uint32_t)n};
+    VEIL_TRY(linear_node(b, layer, VEIL_LINEAR_SUMPOOL2D, carry, 1, &flat, &pool, J, S));
+    set_range(b, *S, slo, shi);
+    return VEIL_OK;
 }
 
 /* The exact lookup T_grp[r], r = (x + off) >> g in [0, span] (the low g bits
@@ -449,12 +620,13 @@ static veil_status sub_node(builder *b, const char *layer, uint32_t x, uint32_t 
  * Nodes: R_j = ROUND(x + off, g + K_j) (exact, = floor(r / 2^K_j) 2^(g+K_j));
  * the digits in place, D_0 2^g - off = x - R_1 and D_j 2^(g+K_j) = R_j -
  * R_{j+1} (a 1x1 convolution by -1 and an ADD); F, a lookup on R_{d-1}; then
- * J copies (CONCAT) of every digit, copy s carrying step s of its group: C_0
+ * J copies of every digit (CONCAT; threshold reads below: repeat_node, any
+ * number of copies), copy s carrying step s of its group: C_0
  * a lookup of D_0 giving c 2^(g+K_1-1), so that digit 1 + C_0 = (2 D_1 + c)
  * 2^(g+K_1-1), read by the next lookup, and so on up to E = delta [2H + c ==
  * 2th + 1]; out = F + a sum pool of E over the copies. J is the most steps of
- * one group's table outside multiples of 2^K. Cost per element: the ROUND
- * chunks, 1 + d J PBS, none wider than P bits.
+ * one group's table outside multiples of 2^K (at most WIDE_MAX_STEPS). Cost
+ * per element: the ROUND chunks, 1 + d J PBS, none wider than P bits.
  *
  * With J >= 2 the digits are compared by threshold reads instead
  * (veil_node.rotation_results: one blind rotation per element gives all of a
@@ -515,12 +687,13 @@ static veil_status lookup(builder *b, const char *layer, uint32_t x, int64_t off
             cnt += (t & kmask) && tabs[c * rows + t] != tabs[c * rows + t - 1];
         J = cnt > J ? cnt : J;
     }
-    if (J > 64)
+    if (J > WIDE_MAX_STEPS)
         return veil_error(VEIL_ERR_UNSUPPORTED,
                           "layer %s: the table changes value at %u points of its %u-bit input off "
-                          "the multiples of 2^%u; an exact wide lookup takes %u PBS per such "
-                          "point and veil allows 64 (round the accumulator with --rounding-bits)",
-                          layer, J, w, K, d);
+                          "the multiples of 2^%u; an exact wide lookup compares the digits with "
+                          "each (about %u PBS a point) and veil allows %u points (round the "
+                          "accumulator with --rounding-bits)",
+                          layer, J, w, K, d > 1 ? d - 1 : 1, WIDE_MAX_STEPS);
     const veil_shape flat = {1, {(uint32_t)n}};
     /* R_j, j = 1..d-1 */
     uint32_t R[VEIL_MAX_BITS + 1];
@@ -544,7 +717,10 @@ static veil_status lookup(builder *b, const char *layer, uint32_t x, int64_t off
     VEIL_TRY(st);
     uint32_t out = F;
     if (J) {
-        const veil_shape rep = {1, {(uint32_t)(J * n)}};
+        wide_digits wd = {.d = d, .g = g, .off = off, .hmax = hmax, .n = n, .groups = groups};
+        memcpy(wd.R, R, sizeof R);
+        memcpy(wd.kd, kd, sizeof kd);
+        memcpy(wd.Kd, Kd, sizeof Kd);
         /* step s of group c, in order: its position t and delta */
         uint64_t *st_t = calloc((size_t)J * groups, sizeof *st_t);
         int64_t *st_d = calloc((size_t)J * groups, sizeof *st_d);
@@ -563,121 +739,14 @@ static veil_status lookup(builder *b, const char *layer, uint32_t x, int64_t off
                 s++;
             }
         }
-        /* J >= 2: majority carries (see above); J = 1 or more than 32
-         * steps (2J copies of a digit past the 64 of one CONCAT): the carry
-         * in place */
-        const int maj = J >= 2 && 2 * J <= 64;
-        uint32_t carry = 0; /* c_{j-1} per copy: 0 or 1 (maj), else c 2^(g+K_j-1) */
-        for (unsigned j = 0; st == VEIL_OK && j < d; j++) {
-            /* the digit in place: D_j 2^(g+K_j) (D_0: minus off) */
-            uint32_t dig = R[d - 1], negn = 0, rp = 0, u = 0;
-            const int top = j == d - 1;
-            if (!top) {
-                st = scale_node(b, layer, R[j + 1], -1, 0, &flat, &negn);
-                if (st == VEIL_OK) st = add_node(b, layer, R[j], negn, &flat, &dig);
-                if (st != VEIL_OK) break;
-                const int64_t base = j ? 0 : -off;
-                set_range(b, dig, base,
-                          base + (int64_t)((((uint64_t)1 << kd[j]) - 1) << (g + Kd[j])));
-            }
-            const uint64_t dmax = top ? hmax : ((uint64_t)1 << kd[j]) - 1;
-            if (maj) {
-                /* threshold reads of D_j: copy s < J reads [D_j >= t_j + 1]
-                 * (A), copy J + s [D_j >= t_j] (B); level 0: [D_0 >= t_0]
-                 * (the carry) only */
-                const uint32_t Rc = j ? 2 * J : J;
-                const veil_shape repR = {1, {(uint32_t)(Rc * n)}};
-                st = linear_node(b, layer, VEIL_LINEAR_CONCAT, dig, Rc, &repR, NULL, 1, &rp);
-                if (st != VEIL_OK) break;
-                set_range(b, rp, p->nodes[dig].lo, p->nodes[dig].hi);
-                int64_t *tt = calloc((size_t)Rc * groups * (dmax + 1), sizeof *tt);
-                if (!tt) {
-                    st = veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
-                    break;
-                }
-                for (size_t q = 0; q < (size_t)J * groups; q++) {
-                    if (!st_d[q]) continue; /* a padding copy: all zero */
-                    const uint64_t tj =
-                        (st_t[q] >> Kd[j]) & (top ? ~(uint64_t)0 : ((uint64_t)1 << kd[j]) - 1);
-                    for (uint64_t v = 0; v <= dmax; v++) {
-                        tt[q * (dmax + 1) + v] = v >= tj + (j ? 1 : 0);
-                        if (j) tt[((size_t)J * groups + q) * (dmax + 1) + v] = v >= tj;
-                    }
-                }
-                uint32_t thr = 0;
-                st = lookup(b, layer, rp, j ? 0 : off, g + Kd[j], dmax, Rc * groups, tt, &repR, 1,
-                            &thr);
-                free(tt);
-                if (st != VEIL_OK) break;
-                VEIL_ASSERT(p->nodes[thr].kind == VEIL_NODE_LUT && p->nodes[thr].in[0] == rp);
-                p->nodes[thr].rotation_results = Rc;
-                b->pbs -= (uint64_t)(Rc - 1) * n; /* counted as Rc n by the lookup */
-                if (!j) {
-                    carry = thr;
-                    continue;
-                }
-                /* A + B + c (a middle digit: its carry is the majority) or
-                 * B - A + c (the top: [H == t_h] c is [B - A + c >= 2]) */
-                uint32_t ab = 0;
-                st = pair_node(b, layer, thr, top ? -1 : 1, 1, &rep, &ab);
-                if (st == VEIL_OK) st = add_node(b, layer, ab, carry, &rep, &u);
-                if (st != VEIL_OK) break;
-                set_range(b, u, top ? -1 : 0, top ? 2 : 3);
-                int64_t *mt = calloc((size_t)J * groups * 4, sizeof *mt);
-                if (!mt) {
-                    st = veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
-                    break;
-                }
-                /* index u + top in [0, 3]: the top gives the step's delta */
-                for (size_t q = 0; q < (size_t)J * groups; q++)
-                    for (unsigned v = 0; v < 4 && st_d[q]; v++)
-                        mt[q * 4 + v] = top ? (v == 3 ? st_d[q] : 0) : v >= 2;
-                st = lookup(b, layer, u, top ? 1 : 0, 0, 3, J * groups, mt, &rep, 1, &carry);
-                free(mt);
-                continue;
-            }
-            st = linear_node(b, layer, VEIL_LINEAR_CONCAT, dig, J, &rep, NULL, 1, &rp);
-            if (st != VEIL_OK) break;
-            set_range(b, rp, p->nodes[dig].lo, p->nodes[dig].hi);
-            /* the value read: D_0 (j = 0), or 2 D_j + c at unit 2^(g+K_j-1) */
-            const uint64_t rmax = j ? 2 * dmax + 1 : dmax;
-            const unsigned rg = j ? g + Kd[j] - 1 : g;
-            if (j) {
-                st = add_node(b, layer, rp, carry, &rep, &u);
-                if (st != VEIL_OK) break;
-                set_range(b, u, 0, (int64_t)(rmax << rg));
-            } else {
-                u = rp;
-            }
-            int64_t *tt = calloc((size_t)J * groups * (rmax + 1), sizeof *tt);
-            if (!tt) {
-                st = veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
-                break;
-            }
-            const int64_t cunit = top ? 0 : (int64_t)1 << (g + Kd[j + 1] - 1);
-            for (size_t q = 0; q < (size_t)J * groups; q++) {
-                if (!st_d[q]) continue; /* a padding copy: all zero */
-                const uint64_t tj =
-                    (st_t[q] >> Kd[j]) & (top ? ~(uint64_t)0 : ((uint64_t)1 << kd[j]) - 1);
-                for (uint64_t v = 0; v <= rmax; v++) {
-                    if (top)
-                        tt[q * (rmax + 1) + v] = v == 2 * tj + 1 ? st_d[q] : 0;
-                    else
-                        tt[q * (rmax + 1) + v] = (j ? v >= 2 * tj + 1 : v >= tj) ? cunit : 0;
-                }
-            }
-            st = lookup(b, layer, u, j ? 0 : off, rg, rmax, J * groups, tt, &rep, 1, &carry);
-            free(tt);
-        }
+        const i128 tw = (i128)thi - tlo, lim = (i128)1 << 62;
+        uint32_t sum = 0;
+        st = step_sum(b, layer, &wd, J, st_t, st_d, (int64_t)sat128(-tw, lim),
+                      (int64_t)sat128(tw, lim), &sum);
         free(st_t);
         free(st_d);
         VEIL_TRY(st);
-        uint32_t S;
-        const veil_conv_geom pool = {1, J, (uint32_t)n, 1, J, 1, 1, 1, 0, 0, 1, (uint32_t)n};
-        VEIL_TRY(linear_node(b, layer, VEIL_LINEAR_SUMPOOL2D, carry, 1, &flat, &pool, J, &S));
-        const i128 tw = (i128)thi - tlo, lim = (i128)1 << 62;
-        set_range(b, S, (int64_t)sat128(-tw, lim), (int64_t)sat128(tw, lim));
-        VEIL_TRY(add_node(b, layer, F, S, shape, &out));
+        VEIL_TRY(add_node(b, layer, F, sum, shape, &out));
     }
     /* the lookup's values are T's: never wider, whatever the bounds mode;
      * internal values keep the whole table range (see set_range) */

@@ -93,9 +93,11 @@
  * c = [lower digits of r >= those of t], a carry chain of one PBS a digit
  * (c_0 = [D_0 >= t_0], c_j = [2 D_j + c_{j-1} >= 2 t_j + 1]). So
  *   T[r] = T[H * 2^K] + sum over those steps of delta_t [2H + c_t == 2th + 1]:
- * one PBS on H, d PBS a step. The steps of one element run as J copies
- * (CONCAT) of the digits, J the most steps of one table, summed back by a sum
- * pool. With two or more steps, each digit's comparisons are threshold
+ * one PBS on H, d PBS a step. The steps of one element run as J copies of
+ * the digits, J the most steps of one table (up to 4096: any monotone or
+ * non-monotone activation, a random table up to 12 bits; more is refused,
+ * naming the layer), summed back by a sum pool. With two or more steps,
+ * each digit's comparisons are threshold
  * reads of that digit (veil_node.rotation_results; veil/tfhe.h
  * veil_extract: the backend runs one blind rotation per element and
  * extracts every comparison from its accumulator; on cuda the PBS kernels

@@ -141,6 +141,17 @@ static int64_t *all_inputs(unsigned w) {
     return x;
 }
 
+/* The options of the clear checks: worst-case bounds, simulate only, reads
+ * of lookup_bits (0: the cost model's width). */
+static veil_compile_options sim_options(unsigned lookup_bits) {
+    veil_compile_options o;
+    veil_compile_options_default(&o);
+    o.bounds = VEIL_BOUNDS_WORST_CASE;
+    o.lookup_bits = lookup_bits;
+    o.simulate_only = 1;
+    return o;
+}
+
 static unsigned widest_read(const veil_program *p) {
     unsigned b = 0;
     for (size_t i = 0; i < p->n_nodes; i++)
@@ -156,11 +167,7 @@ static void test_every_value_every_width(void) {
         const size_t T = (size_t)1 << w;
         int64_t *x = all_inputs(w), *y = malloc(2 * T * sizeof *y);
         for (size_t r = 0; r < sizeof reads / sizeof *reads; r++) {
-            veil_compile_options o;
-            veil_compile_options_default(&o);
-            o.bounds = VEIL_BOUNDS_WORST_CASE;
-            o.lookup_bits = reads[r];
-            o.simulate_only = 1;
+            const veil_compile_options o = sim_options(reads[r]);
             veil_program *p = NULL;
             veil_status st = veil_program_compile(m, &o, &p);
             if (st) fprintf(stderr, "\n  w=%u read=%u: %s\n", w, reads[r], veil_error_message());
@@ -221,11 +228,7 @@ static void test_random_tables(void) {
         const size_t T = (size_t)1 << w;
         int64_t *x = all_inputs(w), *y = malloc(2 * T * sizeof *y);
         for (unsigned r = 0; r < 2; r++) {
-            veil_compile_options o;
-            veil_compile_options_default(&o);
-            o.bounds = VEIL_BOUNDS_WORST_CASE;
-            o.lookup_bits = r ? 0 : 4;
-            o.simulate_only = 1;
+            const veil_compile_options o = sim_options(r ? 0 : 4);
             veil_program *p = NULL;
             veil_status st = veil_program_compile(m, &o, &p);
             if (st)
@@ -246,11 +249,7 @@ static void test_random_tables(void) {
         veil_model_free(m);
     }
     veil_model *m = make_random(14, 4);
-    veil_compile_options o;
-    veil_compile_options_default(&o);
-    o.bounds = VEIL_BOUNDS_WORST_CASE;
-    o.lookup_bits = 4;
-    o.simulate_only = 1;
+    const veil_compile_options o = sim_options(4);
     veil_program *p = NULL;
     CU_ASSERT_EQUAL(veil_program_compile(m, &o, &p), VEIL_ERR_UNSUPPORTED);
     CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "0001_lut"));
@@ -496,11 +495,7 @@ static void test_encrypted_random_table(void) {
 static size_t reads_simulate(const veil_model *m, unsigned w, size_t *reads) {
     const size_t T = (size_t)1 << w;
     int64_t *x = all_inputs(w), *y = malloc(2 * T * sizeof *y);
-    veil_compile_options o;
-    veil_compile_options_default(&o);
-    o.bounds = VEIL_BOUNDS_WORST_CASE;
-    o.lookup_bits = 4;
-    o.simulate_only = 1;
+    const veil_compile_options o = sim_options(4);
     veil_program *p = NULL;
     size_t right = 0;
     CU_ASSERT_EQUAL(veil_program_compile(m, &o, &p), VEIL_OK);

@@ -216,10 +216,13 @@ static veil_model *make_random(unsigned w, unsigned out_bits) {
 }
 
 /* Random tables (4-bit values, no structure: a step at nearly every value)
- * at 9 to 11 bits (12 in test_wide_slow.c), read with 4-bit PBS and at the
- * cost model's width: every value of both elements equals the table. Past
- * 4096 steps off the top digit's multiples (a random 14-bit table) the
- * compiler refuses, naming the layer and the limit. */
+ * at 9 to 11 bits (12 in test_wide_slow.c), read with 4-bit PBS (the
+ * threshold method: about 2 PBS a step) and at the cost model's width (there
+ * selection by the top part: 2 nh PBS, nh the top part's values): every
+ * value of both elements equals the table. With 4-bit reads a random 14-bit
+ * table has more than 4096 steps off the top digit's multiples and no
+ * top part of at most 4 bits: refused, naming the layer and the limit; at
+ * the cost model's width it is selected, and right on every value (test_wide_slow.c: 16 bits). */
 static void test_random_tables(void) {
     const unsigned lo = WIDE_MIN_BITS < 12 ? 9 : 12,
                    hi = WIDE_MIN_BITS < 12 ? (WIDE_MAX_BITS < 11 ? WIDE_MAX_BITS : 11) : 12;
@@ -248,12 +251,27 @@ static void test_random_tables(void) {
         free(y);
         veil_model_free(m);
     }
-    veil_model *m = make_random(14, 4);
-    const veil_compile_options o = sim_options(4);
+    const unsigned wr = WIDE_MIN_BITS < 12 ? 14 : 16;
+    veil_model *m = make_random(wr, 4);
+    veil_compile_options o = sim_options(4);
     veil_program *p = NULL;
     CU_ASSERT_EQUAL(veil_program_compile(m, &o, &p), VEIL_ERR_UNSUPPORTED);
     CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "0001_lut"));
     CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "veil allows 4096 points"));
+    o = sim_options(0);
+    CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &p), VEIL_OK);
+    const size_t T = (size_t)1 << wr;
+    int64_t *x = all_inputs(wr), *y = malloc(2 * T * sizeof *y);
+    CU_ASSERT_EQUAL(veil_program_simulate(p, (const int64_t *const *)&x, T, &y, NULL, NULL),
+                    VEIL_OK);
+    size_t bad = 0;
+    for (size_t i = 0; i < 2 * T; i++)
+        bad += y[i] != m->layers[0].table[(i % 2) * T + (size_t)x[i]];
+    printf("\n  random %u-bit table, auto reads: %llu PBS a sample, %zu of %zu values wrong", wr,
+           (unsigned long long)p->pbs_per_sample, bad, 2 * T);
+    CU_ASSERT_EQUAL(bad, 0);
+    free(x);
+    free(y);
     veil_program_free(p);
     veil_model_free(m);
 }

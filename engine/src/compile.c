@@ -602,6 +602,105 @@ static veil_status step_sum(builder *b, const char *layer, const wide_digits *w,
     return VEIL_OK;
 }
 
+/* The end of a decomposed lookup (nodes first.. made, out its value): its
+ * values are T's, never wider whatever the bounds mode (internal values
+ * keep the whole table range, see set_range), and only out is read outside:
+ * the other nodes' calibration values are dropped. */
+static veil_status lookup_done(builder *b, size_t first, uint32_t out, int64_t tlo, int64_t thi,
+                               int internal, uint32_t *out_idx) {
+    veil_program *p = b->p;
+    const veil_node *o = &p->nodes[out];
+    int64_t olo = o->lo < tlo || o->lo > thi ? tlo : o->lo;
+    int64_t ohi = o->hi > thi || o->hi < tlo ? thi : o->hi;
+    if (internal || olo > ohi) olo = tlo, ohi = thi;
+    set_range(b, out, olo, ohi);
+    for (size_t i = first; b->cal && i < p->n_nodes; i++)
+        if (i != out) {
+            free(b->cal[i]);
+            b->cal[i] = NULL;
+        }
+    *out_idx = out;
+    return VEIL_OK;
+}
+
+/* Selection by the top part (a table with many steps: a random one). r = H
+ * 2^ks + L, L the low ks bits, H the other bits (nh = (span >> ks) + 1
+ * values): T[r] = sum over h of [H == h] Y_h[L], Y_h[L] = T[h 2^ks + L] -
+ * tlo (0 past the span). Nodes: H 2^(g+ks) = ROUND(x + off, g + ks) and L
+ * in place (x minus it); nh copies of L read by the tables Y_h (a PBS each);
+ * 2 nh copies of H read by one rotation each for [H >= h] and [H >= h + 1]
+ * (threshold reads of value S = 2^bits(thi - tlo) > thi - tlo); per copy u
+ * = Y_h + S ([H >= h] - [H >= h + 1]), read by u >= S ? u - S + tlo : 0;
+ * the copies summed (one is T[r], the others 0). Per element 2 nh PBS and
+ * one rotation, whatever the steps; nh of the PBS ks bits wide. *out has
+ * the given shape. */
+static veil_status select_lookup(builder *b, const char *layer, uint32_t x, int64_t off, unsigned g,
+                                 uint64_t span, uint32_t groups, const int64_t *tabs,
+                                 const veil_shape *shape, unsigned ks, int64_t tlo, int64_t thi,
+                                 uint32_t *out) {
+    veil_program *p = b->p;
+    const size_t n = p->nodes[x].size, rows = span + 1;
+    const uint64_t hmax = span >> ks, nh = hmax + 1, lmax = ((uint64_t)1 << ks) - 1;
+    const uint64_t S = (uint64_t)1 << veil_bits_for_range(0, thi - tlo);
+    const veil_shape flat = {1, {(uint32_t)n}}, rep = {1, {(uint32_t)(nh * n)}},
+                     rep2 = {1, {(uint32_t)(2 * nh * n)}};
+    uint32_t Rh, negh, L, Lc, Y, Hc, thr, fl, u, z;
+    VEIL_TRY(new_node(b, VEIL_NODE_ROUND, layer, 1, &x, &flat, &Rh));
+    p->nodes[Rh].offset = off;
+    p->nodes[Rh].round_bits = g + ks;
+    VEIL_TRY(finish_node(b, Rh));
+    set_range(b, Rh, 0, (int64_t)(hmax << (g + ks)));
+    VEIL_TRY(scale_node(b, layer, Rh, -1, 0, &flat, &negh));
+    VEIL_TRY(add_node(b, layer, x, negh, &flat, &L));
+    set_range(b, L, -off, -off + (int64_t)(lmax << g));
+    /* Y_h[L], table q = h * groups + c (the copies' order) */
+    int64_t *yt = malloc((size_t)nh * groups * (lmax + 1) * sizeof *yt);
+    int64_t *ft = malloc((size_t)2 * nh * groups * (hmax + 1) * sizeof *ft);
+    int64_t *zt = malloc(2 * S * sizeof *zt);
+    veil_status st =
+        yt && ft && zt ? VEIL_OK : veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+    for (uint64_t h = 0; st == VEIL_OK && h < nh; h++)
+        for (uint32_t c = 0; c < groups; c++) {
+            for (uint64_t l = 0; l <= lmax; l++) {
+                const uint64_t r = (h << ks) + l;
+                yt[((size_t)h * groups + c) * (lmax + 1) + l] =
+                    r <= span ? tabs[c * rows + r] - tlo : 0;
+            }
+            /* copy h groups + c: [H >= h] S; copy (nh + h) groups + c: [H >= h + 1] S */
+            for (uint64_t v = 0; v <= hmax; v++) {
+                ft[((size_t)h * groups + c) * (hmax + 1) + v] = v >= h ? (int64_t)S : 0;
+                ft[((size_t)(nh + h) * groups + c) * (hmax + 1) + v] = v > h ? (int64_t)S : 0;
+            }
+        }
+    for (uint64_t v = 0; st == VEIL_OK && v < 2 * S; v++)
+        zt[v] = v >= S ? (int64_t)(v - S) + tlo : 0;
+    if (st == VEIL_OK) st = repeat_node(b, layer, L, (uint32_t)nh, &Lc);
+    if (st == VEIL_OK)
+        st = lookup(b, layer, Lc, off, g, lmax, (uint32_t)(nh * groups), yt, &rep, 1, &Y);
+    if (st == VEIL_OK) st = repeat_node(b, layer, Rh, (uint32_t)(2 * nh), &Hc);
+    if (st == VEIL_OK)
+        st = lookup(b, layer, Hc, 0, g + ks, hmax, (uint32_t)(2 * nh * groups), ft, &rep2, 1, &thr);
+    if (st == VEIL_OK) {
+        VEIL_ASSERT(p->nodes[thr].kind == VEIL_NODE_LUT && p->nodes[thr].in[0] == Hc);
+        p->nodes[thr].rotation_results = (uint32_t)(2 * nh);
+        b->pbs -= (2 * nh - 1) * n; /* counted as 2 nh n by the lookup */
+        st = pair_node(b, layer, thr, 1, -1, &rep, &fl);
+    }
+    if (st == VEIL_OK) st = add_node(b, layer, Y, fl, &rep, &u);
+    if (st == VEIL_OK) {
+        set_range(b, u, 0, (int64_t)(2 * S - 1));
+        st = lookup(b, layer, u, 0, 0, 2 * S - 1, 1, zt, &rep, 1, &z);
+    }
+    free(yt);
+    free(ft);
+    free(zt);
+    VEIL_TRY(st);
+    const veil_conv_geom pool = {1, (uint32_t)nh, (uint32_t)n, 1, (uint32_t)nh, 1, 1, 1, 0, 0,
+                                 1, (uint32_t)n};
+    VEIL_TRY(linear_node(b, layer, VEIL_LINEAR_SUMPOOL2D, z, 1, shape, &pool, (double)nh, out));
+    return VEIL_OK;
+}
+
 /* The exact lookup T_grp[r], r = (x + off) >> g in [0, span] (the low g bits
  * of x + off are zero), element i of x in group (i / inner) % groups.
  *
@@ -687,11 +786,22 @@ static veil_status lookup(builder *b, const char *layer, uint32_t x, int64_t off
             cnt += (t & kmask) && tabs[c * rows + t] != tabs[c * rows + t - 1];
         J = cnt > J ? cnt : J;
     }
+    /* many steps: selection by the top part when its PBS (2 nh, nh of them
+     * ks bits wide) are at most an eighth of the threshold method's (J (d -
+     * 1), at 2 bits): random tables, not the usual activation's few steps */
+    const unsigned ks = w - 1 < P ? w - 1 : P;
+    const uint64_t nh = (span >> ks) + 1;
+    uint32_t out = 0, F = 0;
+    if (J >= 2 && w - ks <= P && 16 * nh <= (uint64_t)J * (d - 1)) {
+        VEIL_TRY(select_lookup(b, layer, x, off, g, span, groups, tabs, shape, ks, tlo, thi, &out));
+        return lookup_done(b, first, out, tlo, thi, internal, out_idx);
+    }
     if (J > WIDE_MAX_STEPS)
         return veil_error(VEIL_ERR_UNSUPPORTED,
                           "layer %s: the table changes value at %u points of its %u-bit input off "
                           "the multiples of 2^%u; an exact wide lookup compares the digits with "
-                          "each (about %u PBS a point) and veil allows %u points (round the "
+                          "each (about %u PBS a point) and veil allows %u points (wider "
+                          "--lookup-bits select by the top part instead; or round the "
                           "accumulator with --rounding-bits)",
                           layer, J, w, K, d > 1 ? d - 1 : 1, WIDE_MAX_STEPS);
     const veil_shape flat = {1, {(uint32_t)n}};
@@ -711,11 +821,10 @@ static veil_status lookup(builder *b, const char *layer, uint32_t x, int64_t off
     for (uint32_t c = 0; c < groups; c++)
         for (uint64_t h = 0; h <= hmax; h++)
             ft[c * (hmax + 1) + h] = tabs[c * rows + (h << K)];
-    uint32_t F;
     veil_status st = lookup(b, layer, R[d - 1], 0, g + K, hmax, groups, ft, &flat, 1, &F);
     free(ft);
     VEIL_TRY(st);
-    uint32_t out = F;
+    out = F;
     if (J) {
         wide_digits wd = {.d = d, .g = g, .off = off, .hmax = hmax, .n = n, .groups = groups};
         memcpy(wd.R, R, sizeof R);
@@ -748,22 +857,8 @@ static veil_status lookup(builder *b, const char *layer, uint32_t x, int64_t off
         VEIL_TRY(st);
         VEIL_TRY(add_node(b, layer, F, sum, shape, &out));
     }
-    /* the lookup's values are T's: never wider, whatever the bounds mode;
-     * internal values keep the whole table range (see set_range) */
-    const veil_node *o = &p->nodes[out];
-    int64_t olo = o->lo < tlo || o->lo > thi ? tlo : o->lo;
-    int64_t ohi = o->hi > thi || o->hi < tlo ? thi : o->hi;
-    if (internal || olo > ohi) olo = tlo, ohi = thi;
-    set_range(b, out, olo, ohi);
     if (out == F) p->nodes[out].shape = *shape, p->nodes[out].size = veil_shape_size(shape);
-    /* only the result is read outside: drop the internal calibration values */
-    for (size_t i = first; b->cal && i < p->n_nodes; i++)
-        if (i != out) {
-            free(b->cal[i]);
-            b->cal[i] = NULL;
-        }
-    *out_idx = out;
-    return VEIL_OK;
+    return lookup_done(b, first, out, tlo, thi, internal, out_idx);
 }
 
 static veil_status add_lut(builder *b, const veil_model_layer *l, uint32_t x_idx,

@@ -94,9 +94,10 @@
  * (c_0 = [D_0 >= t_0], c_j = [2 D_j + c_{j-1} >= 2 t_j + 1]). So
  *   T[r] = T[H * 2^K] + sum over those steps of delta_t [2H + c_t == 2th + 1]:
  * one PBS on H, d PBS a step. The steps of one element run as J copies of
- * the digits, J the most steps of one table (up to 4096: any monotone or
- * non-monotone activation, a random table up to 12 bits; more is refused,
- * naming the layer), summed back by a sum pool. With two or more steps,
+ * the digits, J the most steps of one table (up to 4096 at one read width;
+ * past them the selection below, or at a read width where that does not
+ * fit, a refusal naming the layer), summed back by a sum pool. With two or
+ * more steps,
  * each digit's comparisons are threshold
  * reads of that digit (veil_node.rotation_results; veil/tfhe.h
  * veil_extract: the backend runs one blind rotation per element and
@@ -109,7 +110,13 @@
  * most 15 steps) read with 6-bit PBS costs about 19 PBS, 15 of them 2-bit
  * reads, instead of one 10-bit PBS that no parameter set offers; 16 bits
  * with 6-bit PBS, d = 3. A backend without the extraction op would run a
- * PBS per comparison. Exact:
+ * PBS per comparison. A table with many steps (a random one: a step at
+ * nearly every value) is selected by its top part instead when that takes at
+ * most an eighth of the PBS: r = H 2^P + L, one P-bit PBS per value h of H
+ * reading T[h 2^P + L], one rotation of H giving every [H == h] (threshold
+ * reads), and a small PBS per h keeping the one whose flag is set: 2 nh PBS
+ * whatever the steps (a random 12-bit table, 6-bit reads: 133 PBS instead of
+ * 3,787). Every table up to 16 bits compiles (at 8-bit reads at worst). Exact:
  * encrypted equals simulate equals the model's integers; nodes inside a
  * decomposition keep the ranges of their construction, not of the
  * calibration set.

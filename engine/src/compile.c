@@ -788,11 +788,16 @@ static veil_status lookup(builder *b, const char *layer, uint32_t x, int64_t off
     }
     /* many steps: selection by the top part when its PBS (2 nh, nh of them
      * ks bits wide) are at most an eighth of the threshold method's (J (d -
-     * 1), at 2 bits): random tables, not the usual activation's few steps */
+     * 1), at 2 bits) and the table's values are narrower than the reads:
+     * random tables, not the usual activation's few steps */
     const unsigned ks = w - 1 < P ? w - 1 : P;
     const uint64_t nh = (span >> ks) + 1;
     uint32_t out = 0, F = 0;
-    if (J >= 2 && w - ks <= P && 16 * nh <= (uint64_t)J * (d - 1)) {
+    /* (its last read, u = Y_h + S flag, is one bit wider than the table's
+     * values: only narrow values, else that read would be a wide lookup of
+     * as many steps again) */
+    if (J >= 2 && w - ks <= P && veil_bits_for_range(0, thi - tlo) + 1 <= P &&
+        16 * nh <= (uint64_t)J * (d - 1)) {
         VEIL_TRY(select_lookup(b, layer, x, off, g, span, groups, tabs, shape, ks, tlo, thi, &out));
         return lookup_done(b, first, out, tlo, thi, internal, out_idx);
     }
@@ -965,16 +970,16 @@ static veil_status max_pair(builder *b, const char *layer, uint32_t a, uint32_t 
     VEIL_TRY(sub_node(b, layer, a, bn, &flat, &nb, &d));
     set_range(b, nb, -hi, -lo);
     set_range(b, d, -w, w);
-    veil_status st = lookup(b, layer, d, w, 0, 2 * (uint64_t)w, 1, relu, &flat, 1, &r);
-    if (st == VEIL_ERR_UNSUPPORTED && b->p->nodes[d].bits > b->lut_bits)
-        /* a ramp is no staircase: the exact wide lookup takes it only narrow */
+    /* a ramp is no staircase: wider than the reads it would cost a PBS per
+     * value of the difference (the threshold method, 2^(bits - 1) steps) */
+    if (b->p->nodes[d].bits > b->lut_bits)
         return veil_error(VEIL_ERR_UNSUPPORTED,
                           "layer %s: a max pool of values in [%lld, %lld]: their differences need "
                           "%u bits, wider than the %u-bit lookups of this program; pool a "
                           "quantized tensor (put the quantizer before the pool) or one that a "
                           "non-decreasing lookup alone reads",
                           layer, (long long)lo, (long long)hi, b->p->nodes[d].bits, b->lut_bits);
-    VEIL_TRY(st);
+    VEIL_TRY(lookup(b, layer, d, w, 0, 2 * (uint64_t)w, 1, relu, &flat, 1, &r));
     VEIL_TRY(add_node(b, layer, bn, r, &flat, &m));
     set_range(b, m, lo, hi);
     *out_idx = m;

@@ -276,6 +276,30 @@ static void test_random_tables(void) {
     veil_model_free(m);
 }
 
+/* A random 12-bit table on 64 elements read with 4-bit PBS: the threshold
+ * method would hold 2 J 64 (about 480,000) ciphertexts a sample in one
+ * node; refused past 2^18, naming the layer and the count. */
+static void test_copies_limit(void) {
+    veil_model *m = make_random(12, 4);
+    const uint32_t n = 64;
+    const veil_shape shape = {2, {2, n / 2}}; /* a table per channel */
+    m->inputs[0].shape = shape;
+    m->layers[0].out_shape = shape;
+    m->outputs[0].shape = shape;
+    free(m->calibration.inputs[0]);
+    m->calibration.inputs[0] = malloc(16 * n * sizeof(int64_t));
+    for (size_t i = 0; i < 16 * n; i++)
+        m->calibration.inputs[0][i] = (int64_t)(veil_test_rand() % 4096);
+    CU_ASSERT_EQUAL_FATAL(veil_model_validate(m), VEIL_OK);
+    const veil_compile_options o = sim_options(4);
+    veil_program *p = NULL;
+    CU_ASSERT_EQUAL(veil_program_compile(m, &o, &p), VEIL_ERR_UNSUPPORTED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "layer 0001_lut"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "veil allows 262144"));
+    veil_program_free(p);
+    veil_model_free(m);
+}
+
 static void test_default_and_limit(void) {
     veil_model *m = make_wide(12, 15, 0);
     veil_program *p = NULL;
@@ -569,6 +593,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_every_value_every_width);
     VEIL_ADD_TEST(s, test_default_and_limit);
     VEIL_ADD_TEST(s, test_random_tables);
+    VEIL_ADD_TEST(s, test_copies_limit);
 #if WIDE_ENCRYPTED
     VEIL_ADD_TEST(s, test_encrypted_every_value);
     VEIL_ADD_TEST(s, test_encrypted_outside_calibration);

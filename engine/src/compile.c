@@ -470,6 +470,12 @@ typedef struct wide_digits {
  * its program grows with them (2 J copies of every digit, J PBS a level),
  * and past this past use (a random 16-bit table has about 61,000). */
 #define WIDE_MAX_STEPS 4096u
+/* The most ciphertexts a sample one node of a decomposed lookup may hold
+ * (2J copies of a digit of n elements, or 2 nh for a selection): past it a
+ * sample's buffers (kN + 1 words each) and the compiler's calibration
+ * values (128 samples) run to gigabytes. The sample models' largest holds
+ * 15,360 (cnn_digits, every read width the search tries). */
+#define WIDE_MAX_COPIES ((uint64_t)1 << 18)
 
 static veil_status lookup(builder *b, const char *layer, uint32_t x, int64_t off, unsigned g,
                           uint64_t span, uint32_t groups, const int64_t *tabs,
@@ -797,10 +803,18 @@ static veil_status lookup(builder *b, const char *layer, uint32_t x, int64_t off
      * values: only narrow values, else that read would be a wide lookup of
      * as many steps again) */
     if (J >= 2 && w - ks <= P && veil_bits_for_range(0, thi - tlo) + 1 <= P &&
-        16 * nh <= (uint64_t)J * (d - 1)) {
+        16 * nh <= (uint64_t)J * (d - 1) && 2 * nh * n <= WIDE_MAX_COPIES) {
         VEIL_TRY(select_lookup(b, layer, x, off, g, span, groups, tabs, shape, ks, tlo, thi, &out));
         return lookup_done(b, first, out, tlo, thi, internal, out_idx);
     }
+    if (J <= WIDE_MAX_STEPS && 2 * (uint64_t)J * n > WIDE_MAX_COPIES)
+        return veil_error(VEIL_ERR_UNSUPPORTED,
+                          "layer %s: the table changes value at %u points of its %u-bit input off "
+                          "the multiples of 2^%u, on %zu elements: an exact wide lookup would "
+                          "hold %llu ciphertexts a sample in one node, and veil allows %llu "
+                          "(round the accumulator with --rounding-bits)",
+                          layer, J, w, K, n, (unsigned long long)(2 * (uint64_t)J * n),
+                          (unsigned long long)WIDE_MAX_COPIES);
     if (J > WIDE_MAX_STEPS)
         return veil_error(VEIL_ERR_UNSUPPORTED,
                           "layer %s: the table changes value at %u points of its %u-bit input off "

@@ -94,7 +94,8 @@
  * (c_0 = [D_0 >= t_0], c_j = [2 D_j + c_{j-1} >= 2 t_j + 1]). So
  *   T[r] = T[H * 2^K] + sum over those steps of delta_t [2H + c_t == 2th + 1]:
  * one PBS on H, d PBS a step. The steps of one element run as J copies of
- * the digits, J the most steps of one table (up to 4096 at one read width;
+ * the digits, J the most steps of one table (up to 4096 at one read width,
+ * and 2J copies of the lookup's elements up to 2^18 ciphertexts a sample;
  * past them the selection below, or at a read width where that does not
  * fit, a refusal naming the layer), summed back by a sum pool. With two or
  * more steps,

@@ -765,7 +765,8 @@ static veil_status lookup(builder *b, const char *layer, uint32_t x, int64_t off
     b->n_wide++;
     VEIL_ASSERT(P >= 2);
     /* digits: k_0 <= P, the others (H included) <= P - 1 */
-    unsigned kd[VEIL_MAX_BITS + 1], Kd[VEIL_MAX_BITS + 2], d = 0, left = w;
+    wide_digits wd = {.g = g, .off = off, .groups = groups};
+    unsigned *kd = wd.kd, *Kd = wd.Kd, d = 0, left = w;
     if (w <= 2 * P - 1) {
         kd[d++] = w + 1 - P > 1 ? w + 1 - P : 1;
         left -= kd[0];
@@ -825,7 +826,7 @@ static veil_status lookup(builder *b, const char *layer, uint32_t x, int64_t off
                           layer, J, w, K, d > 1 ? d - 1 : 1, WIDE_MAX_STEPS);
     const veil_shape flat = {1, {(uint32_t)n}};
     /* R_j, j = 1..d-1 */
-    uint32_t R[VEIL_MAX_BITS + 1];
+    uint32_t *R = wd.R;
     R[0] = x;
     for (unsigned j = 1; j < d; j++) {
         VEIL_TRY(new_node(b, VEIL_NODE_ROUND, layer, 1, &x, &flat, &R[j]));
@@ -845,10 +846,9 @@ static veil_status lookup(builder *b, const char *layer, uint32_t x, int64_t off
     VEIL_TRY(st);
     out = F;
     if (J) {
-        wide_digits wd = {.d = d, .g = g, .off = off, .hmax = hmax, .n = n, .groups = groups};
-        memcpy(wd.R, R, sizeof R);
-        memcpy(wd.kd, kd, sizeof kd);
-        memcpy(wd.Kd, Kd, sizeof Kd);
+        wd.d = d;
+        wd.hmax = hmax;
+        wd.n = n;
         /* step s of group c, in order: its position t and delta */
         uint64_t *st_t = calloc((size_t)J * groups, sizeof *st_t);
         int64_t *st_d = calloc((size_t)J * groups, sizeof *st_d);

@@ -544,28 +544,36 @@ static veil_status cuda_weights_new(veil_backend_keys *keys, veil_backend_weight
 
 /* ---- ops ----------------------------------------------------------------------- */
 
+/* Keyswitch then PBS of count ciphertexts with partition cp's keys: their
+ * LWEs into out, or (acc) their accumulators (veil_cuda_pbs_acc). */
+static veil_status ks_then_pbs(veil_backend *be, cuda_keys *k, const cuda_part *cp,
+                               const veil_cuda_lut_set *set, const uint64_t *in, size_t count,
+                               uint64_t *out, int acc) {
+    const uint32_t dev = (uint32_t)k->device, c = (uint32_t)count;
+    DEV_TRY(be, cudaSetDevice(k->device), "ks_pbs: device");
+    DEV_TRY(be, veil_cuda_keyswitch(k->s, dev, &cp->p, k->d_small, in, cp->d_ksk, c),
+            "ks_pbs: keyswitch");
+    int e;
+    if (cp->p.grouping)
+        e = acc ? veil_cuda_pbs_multibit_acc(k->s, dev, cp->pbs, out, k->d_small, set, cp->d_bsk, c)
+                : veil_cuda_pbs_multibit(k->s, dev, cp->pbs, out, k->d_small, set, cp->d_bsk, c);
+    else
+        e = acc ? veil_cuda_pbs_acc(k->s, dev, cp->pbs, out, k->d_small, set, cp->d_bsk_f, c)
+                : veil_cuda_pbs(k->s, dev, cp->pbs, out, k->d_small, set, cp->d_bsk_f, c);
+    DEV_TRY(be, e, "ks_pbs: bootstrap");
+    return VEIL_OK;
+}
+
 static veil_status cuda_ks_pbs(veil_backend_keys *keys, const veil_backend_tables *t, size_t at,
                                const uint64_t *in, size_t count, uint64_t *out) {
-    veil_backend *be = keys->be;
     cuda_keys *k = keys->impl;
     VEIL_ASSERT(t->partition < k->n_parts && count <= k->cap);
-    const cuda_part *cp = &k->parts[t->partition];
     const cuda_tables *ct = t->impl;
-    const uint32_t dev = (uint32_t)k->device;
-    DEV_TRY(be, cudaSetDevice(k->device), "ks_pbs: device");
-    DEV_TRY(be, veil_cuda_keyswitch(k->s, dev, &cp->p, k->d_small, in, cp->d_ksk, (uint32_t)count),
-            "ks_pbs: keyswitch");
     const veil_cuda_lut_set set = {.d_polys = ct->d_polys,
                                    .d_offsets = ct->d_offsets,
                                    .d_index = ct->d_index ? ct->d_index + at : NULL,
                                    .n_luts = (uint32_t)t->n_luts};
-    DEV_TRY(be,
-            cp->p.grouping ? veil_cuda_pbs_multibit(k->s, dev, cp->pbs, out, k->d_small, &set,
-                                                    cp->d_bsk, (uint32_t)count)
-                           : veil_cuda_pbs(k->s, dev, cp->pbs, out, k->d_small, &set, cp->d_bsk_f,
-                                           (uint32_t)count),
-            "ks_pbs: bootstrap");
-    return VEIL_OK;
+    return ks_then_pbs(keys->be, k, &k->parts[t->partition], &set, in, count, out, 0);
 }
 
 /* Threshold reads: one blind rotation per input into the accumulators,
@@ -573,25 +581,15 @@ static veil_status cuda_ks_pbs(veil_backend_keys *keys, const veil_backend_table
 static veil_status cuda_ks_pbs_extract(veil_backend_keys *keys, const veil_backend_tables *t,
                                        size_t at, const uint64_t *in, size_t count, uint64_t *out,
                                        size_t out_stride) {
-    veil_backend *be = keys->be;
     cuda_keys *k = keys->impl;
     VEIL_ASSERT(t->partition < k->n_parts && count <= k->cap && t->ext && k->d_acc);
     const cuda_part *cp = &k->parts[t->partition];
     const cuda_tables *ct = t->impl;
-    const uint32_t dev = (uint32_t)k->device;
-    DEV_TRY(be, cudaSetDevice(k->device), "ks_pbs_extract: device");
-    DEV_TRY(be, veil_cuda_keyswitch(k->s, dev, &cp->p, k->d_small, in, cp->d_ksk, (uint32_t)count),
-            "ks_pbs_extract: keyswitch");
     const veil_cuda_lut_set set = {.d_polys = ct->d_polys, .d_offsets = ct->d_offsets, .n_luts = 1};
-    DEV_TRY(be,
-            cp->p.grouping ? veil_cuda_pbs_multibit_acc(k->s, dev, cp->pbs, k->d_acc, k->d_small,
-                                                        &set, cp->d_bsk, (uint32_t)count)
-                           : veil_cuda_pbs_acc(k->s, dev, cp->pbs, k->d_acc, k->d_small, &set,
-                                               cp->d_bsk_f, (uint32_t)count),
-            "ks_pbs_extract: bootstrap");
-    DEV_TRY(be,
-            veil_cuda_extract(k->s, dev, &cp->p, out, out_stride, k->d_acc, ct->d_ext, t->n_res,
-                              t->period, at, (uint32_t)count),
+    VEIL_TRY(ks_then_pbs(keys->be, k, cp, &set, in, count, k->d_acc, 1));
+    DEV_TRY(keys->be,
+            veil_cuda_extract(k->s, (uint32_t)k->device, &cp->p, out, out_stride, k->d_acc,
+                              ct->d_ext, t->n_res, t->period, at, (uint32_t)count),
             "ks_pbs_extract: extraction");
     return VEIL_OK;
 }

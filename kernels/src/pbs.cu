@@ -704,10 +704,10 @@ int sample_extract_launch(cudaStream_t stream, const veil_cuda_pbs_buffer *b,
                                 cudaMemcpyDeviceToDevice, stream));
         return 0;
     }
-    const uint32_t D = veil_cuda_in_dim(&b->p);
+    const uint32_t D = veil_cuda_in_dim(p);
     const uint64_t threads = ((uint64_t)D + 1) * count;
     sample_extract_kernel<<<veil_blocks(threads, 256), 256, 0, stream>>>(
-        d_out_big, b->acc, b->p.glwe_dim, b->p.poly_size, D, count);
+        d_out_big, b->acc, p->glwe_dim, p->poly_size, D, count);
     VEIL_CU_LAUNCHED();
     return 0;
 }

@@ -608,6 +608,19 @@ static veil_status step_sum(builder *b, const char *layer, const wide_digits *w,
     return VEIL_OK;
 }
 
+/* floor(r / 2^k) 2^(g+k), r = (x + off) >> g in [0, span]: the digits
+ * above bit k of a decomposed lookup's index, in place (exact). */
+static veil_status round_node(builder *b, const char *layer, uint32_t x, int64_t off, unsigned g,
+                              unsigned k, uint64_t span, uint32_t *out_idx) {
+    const veil_shape flat = {1, {(uint32_t)b->p->nodes[x].size}};
+    VEIL_TRY(new_node(b, VEIL_NODE_ROUND, layer, 1, &x, &flat, out_idx));
+    b->p->nodes[*out_idx].offset = off;
+    b->p->nodes[*out_idx].round_bits = g + k;
+    VEIL_TRY(finish_node(b, *out_idx));
+    set_range(b, *out_idx, 0, (int64_t)((span >> k) << (g + k)));
+    return VEIL_OK;
+}
+
 /* The end of a decomposed lookup (nodes first.. made, out its value): its
  * values are T's, never wider whatever the bounds mode (internal values
  * keep the whole table range, see set_range), and only out is read outside:
@@ -651,11 +664,7 @@ static veil_status select_lookup(builder *b, const char *layer, uint32_t x, int6
     const veil_shape flat = {1, {(uint32_t)n}}, rep = {1, {(uint32_t)(nh * n)}},
                      rep2 = {1, {(uint32_t)(2 * nh * n)}};
     uint32_t Rh, negh, L, Lc, Y, Hc, thr, fl, u, z;
-    VEIL_TRY(new_node(b, VEIL_NODE_ROUND, layer, 1, &x, &flat, &Rh));
-    p->nodes[Rh].offset = off;
-    p->nodes[Rh].round_bits = g + ks;
-    VEIL_TRY(finish_node(b, Rh));
-    set_range(b, Rh, 0, (int64_t)(hmax << (g + ks)));
+    VEIL_TRY(round_node(b, layer, x, off, g, ks, span, &Rh));
     VEIL_TRY(scale_node(b, layer, Rh, -1, 0, &flat, &negh));
     VEIL_TRY(add_node(b, layer, x, negh, &flat, &L));
     set_range(b, L, -off, -off + (int64_t)(lmax << g));
@@ -828,13 +837,8 @@ static veil_status lookup(builder *b, const char *layer, uint32_t x, int64_t off
     /* R_j, j = 1..d-1 */
     uint32_t *R = wd.R;
     R[0] = x;
-    for (unsigned j = 1; j < d; j++) {
-        VEIL_TRY(new_node(b, VEIL_NODE_ROUND, layer, 1, &x, &flat, &R[j]));
-        p->nodes[R[j]].offset = off;
-        p->nodes[R[j]].round_bits = g + Kd[j];
-        VEIL_TRY(finish_node(b, R[j]));
-        set_range(b, R[j], 0, (int64_t)((span >> Kd[j]) << (g + Kd[j])));
-    }
+    for (unsigned j = 1; j < d; j++)
+        VEIL_TRY(round_node(b, layer, x, off, g, Kd[j], span, &R[j]));
     /* F = T[H * 2^K] */
     int64_t *ft = malloc((size_t)groups * (hmax + 1) * sizeof *ft);
     if (!ft) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");

@@ -62,6 +62,9 @@ typedef struct builder {
     size_t n_cal;
     unsigned lut_bits;   /* widest PBS read; wider exact lookups are decomposed */
     unsigned n_wide;     /* lookups decomposed */
+    int select_open;     /* take selection where the prices leave it open (lookup) */
+    unsigned n_open;     /* lookups where they did */
+    double price[33];    /* read_price by width; 0: not looked up yet */
     const int64_t *seen; /* the layer's stored calib_range (whole inputset), or NULL */
     uint64_t pbs;        /* lookup elements so far (one PBS each) */
     uint64_t pbs_max;    /* give up past this (a cheaper program is known) */
@@ -642,6 +645,22 @@ static veil_status lookup_done(builder *b, size_t first, uint32_t out, int64_t t
     return VEIL_OK;
 }
 
+/* A PBS reading `bits` bits (<= 32), priced as the cheapest blind rotation of
+ * a set that precise (veil/cost.h; +INFINITY when none is): the wide-lookup
+ * methods' PBS compared before the program has its sets. */
+static double read_price(builder *b, unsigned bits) {
+    if (b->price[bits] == 0) {
+        double c = INFINITY;
+        for (size_t i = 0; i < veil_params_count(); i++) {
+            const veil_params *ps = veil_params_at(i);
+            const double ci = ps->precision >= bits ? veil_cost_cpu_ms(ps, 0) : INFINITY;
+            c = ci < c ? ci : c;
+        }
+        b->price[bits] = c;
+    }
+    return b->price[bits];
+}
+
 /* Selection by the top part (a table with many steps: a random one). r = H
  * 2^ks + L, L the low ks bits, H the other bits (nh = (span >> ks) + 1
  * values): T[r] = sum over h of [H == h] Y_h[L], Y_h[L] = T[h 2^ks + L] -
@@ -802,18 +821,30 @@ static veil_status lookup(builder *b, const char *layer, uint32_t x, int64_t off
             cnt += (t & kmask) && tabs[c * rows + t] != tabs[c * rows + t - 1];
         J = cnt > J ? cnt : J;
     }
-    /* many steps: selection by the top part when its PBS (2 nh, nh of them
-     * ks bits wide) are at most an eighth of the threshold method's (J (d -
-     * 1), at 2 bits) and the table's values are narrower than the reads:
-     * random tables, not the usual activation's few steps */
+    /* many steps: selection by the top part (per element nh reads ks bits
+     * wide and nh one bit wider than the values) where the table's values
+     * are narrower than the reads, against the threshold method's J (d - 1)
+     * 2-bit reads, each PBS at read_price. A quarter of the other's price
+     * or less decides (selection: random tables; threshold reads: the
+     * usual activation's few steps); in between the choice is open, and
+     * the search compiles the program both ways (compile_once's
+     * select_open) and keeps the cheaper, with the sets each gets (the
+     * prices alone misjudged by up to 1.9x: random 4-bit tables of 128 to
+     * 256 pieces at 9 and 10 bits, docs/results/HISTORY.md 0p) */
     const unsigned ks = w - 1 < P ? w - 1 : P;
     const uint64_t nh = (span >> ks) + 1;
     uint32_t out = 0, F = 0;
     /* (its last read, u = Y_h + S flag, is one bit wider than the table's
      * values: only narrow values, else that read would be a wide lookup of
      * as many steps again) */
-    if (J >= 2 && w - ks <= P && veil_bits_for_range(0, thi - tlo) + 1 <= P &&
-        16 * nh <= (uint64_t)J * (d - 1) && 2 * nh * n <= WIDE_MAX_COPIES) {
+    const int can_select = J >= 2 && w - ks <= P && veil_bits_for_range(0, thi - tlo) + 1 <= P &&
+                           2 * nh * n <= WIDE_MAX_COPIES;
+    const unsigned vb = veil_bits_for_range(0, thi - tlo) + 1;
+    const double sel_price = (double)nh * (read_price(b, ks) + read_price(b, vb < 32 ? vb : 32)),
+                 thr_price = (double)J * (d - 1) * read_price(b, 2);
+    const int sure = 4 * sel_price <= thr_price, open = !sure && sel_price < 4 * thr_price;
+    b->n_open += can_select && open;
+    if (can_select && (sure || (open && b->select_open))) {
         VEIL_TRY(select_lookup(b, layer, x, off, g, span, groups, tabs, shape, ks, tlo, thi, &out));
         return lookup_done(b, first, out, tlo, thi, internal, out_idx);
     }
@@ -1752,13 +1783,20 @@ static veil_status choose_chunks(veil_program *p, const char *params_id, unsigne
     return veil_choose_params(p, params_id);
 }
 
+/* What one compilation decomposed: n_wide lookups; n_open of them could
+ * take either method (lookup). */
+typedef struct compile_counts {
+    unsigned n_wide, n_open;
+} compile_counts;
+
 /* One compilation with lookups read at most lut_bits wide (wider exact
- * lookups decomposed). n_wide: how many were decomposed. search_chunks: how
- * far the cost model chooses the exact rounding's chunk widths
- * (choose_chunks' CHUNKS_*). */
+ * lookups decomposed; select_open: the open ones by selection).
+ * search_chunks: how far the cost model chooses the exact rounding's chunk
+ * widths (choose_chunks' CHUNKS_*). */
 static veil_status compile_once(const veil_model *m, const veil_compile_options *opts,
                                 unsigned lut_bits, uint64_t pbs_max, int check_narrow,
-                                int search_chunks, veil_program **out, unsigned *n_wide) {
+                                int search_chunks, int select_open, veil_program **out,
+                                compile_counts *counts) {
     const veil_compile_options o = *opts;
     veil_program *p = calloc(1, sizeof *p);
     builder b = {0};
@@ -1780,6 +1818,7 @@ static veil_status compile_once(const veil_model *m, const veil_compile_options 
     b.lut_bits = lut_bits;
     b.pbs_max = pbs_max;
     b.check_narrow = check_narrow;
+    b.select_open = select_open;
     p->range_check_narrow = check_narrow;
     p->model_name = strdup(m->name ? m->name : "model");
     p->input_nodes = calloc(m->n_inputs, sizeof *p->input_nodes);
@@ -1867,11 +1906,11 @@ static veil_status compile_once(const veil_model *m, const veil_compile_options 
     free(b.tensor_node);
     free(b.pool_after);
     free(b.checked);
+    *counts = (compile_counts){b.n_wide, b.n_open}; /* so far, on a refusal */
     if (st != VEIL_OK) {
         veil_program_free(p);
         return st;
     }
-    *n_wide = b.n_wide;
     *out = p;
     return VEIL_OK;
 }
@@ -1905,7 +1944,7 @@ veil_status veil_program_compile(const veil_model *m, const veil_compile_options
     }
     veil_program *best = NULL;
     unsigned best_bits = hi;
-    int best_narrow = 0;
+    int best_narrow = 0, best_select = 0;
     double best_cost = INFINITY, min_pbs = INFINITY;
     for (size_t i = 0; i < veil_params_count(); i++) {
         const double c = veil_cost_cpu_ms(veil_params_at(i), 0); /* no keyswitch: a bound */
@@ -1921,8 +1960,6 @@ veil_status veil_program_compile(const veil_model *m, const veil_compile_options
                          (first_err == VEIL_OK || first_err == VEIL_ERR_UNSUPPORTED);
          narrow++) {
         for (unsigned bits = hi; bits >= lo; bits--) {
-            veil_program *p = NULL;
-            unsigned n_wide = 0;
             /* a program of P PBS costs at least P times the cheapest
              * blind rotation of the table: past best_cost / that it cannot
              * win (deep decompositions grow fast). Measured, an N = 32768
@@ -1931,10 +1968,41 @@ veil_status veil_program_compile(const veil_model *m, const veil_compile_options
              * cheaper narrow programs: mlp_digits --rounding-bits 8 then
              * kept 9.7 GiB of N = 32768 keys at 105 s per sample where a
              * decomposition into narrower PBS costs 101 s with 1.6 GiB */
-            uint64_t limit = UINT64_MAX;
-            if (best && best_cost / min_pbs < 1e15) limit = (uint64_t)ceil(best_cost / min_pbs);
-            veil_status st =
-                compile_once(m, &strict, bits, limit, narrow, CHUNKS_UNIFORM, &p, &n_wide);
+            compile_counts first = {0, 0};
+            unsigned widest = 0;
+            veil_status st = VEIL_OK;
+            /* a second pass where a lookup's method was left open (also when
+             * the first was refused: past the limit, its threshold reads may
+             * be what a selection saves) */
+            for (int sel = 0; sel <= 1 && (sel == 0 || first.n_open); sel++) {
+                veil_program *p = NULL;
+                compile_counts counts = {0, 0};
+                uint64_t limit = UINT64_MAX;
+                if (best && best_cost / min_pbs < 1e15) limit = (uint64_t)ceil(best_cost / min_pbs);
+                const veil_status s1 =
+                    compile_once(m, &strict, bits, limit, narrow, CHUNKS_UNIFORM, sel, &p, &counts);
+                if (sel == 0) first = counts;
+                if (s1 != VEIL_OK) {
+                    if (sel == 0) st = s1;
+                    if (s1 != VEIL_ERR_UNSUPPORTED) {
+                        st = s1;
+                        break;
+                    }
+                    continue;
+                }
+                if (sel == 0) widest = p->max_lut_bits;
+                st = VEIL_OK; /* the selection pass compiled where the first was refused */
+                if (p->cost_per_sample < best_cost) {
+                    veil_program_free(best);
+                    best = p;
+                    best_cost = p->cost_per_sample;
+                    best_bits = bits;
+                    best_narrow = narrow;
+                    best_select = sel;
+                } else {
+                    veil_program_free(p);
+                }
+            }
             if (st != VEIL_OK) {
                 if (first_err == VEIL_OK) {
                     first_err = st;
@@ -1943,21 +2011,10 @@ veil_status veil_program_compile(const veil_model *m, const veil_compile_options
                 if (st != VEIL_ERR_UNSUPPORTED) break;
                 continue;
             }
-            /* narrower reads only change a program that has lookups that wide */
-            const unsigned widest = p->max_lut_bits;
-            const double c = p->cost_per_sample;
-            if (c < best_cost) {
-                veil_program_free(best);
-                best = p;
-                best_cost = c;
-                best_bits = bits;
-                best_narrow = narrow;
-            } else {
-                veil_program_free(p);
-            }
-            /* (the next width tried is widest - 1: at widest it is this
-             * very program) */
-            if (n_wide == 0 && widest < bits) bits = widest > lo ? widest : lo;
+            /* narrower reads only change a program that has lookups that
+             * wide (the next width tried is widest - 1: at widest it is
+             * this very program) */
+            if (first.n_wide == 0 && widest < bits) bits = widest > lo ? widest : lo;
         }
     }
     if (best && !o.chunk_bits) {
@@ -1970,9 +2027,9 @@ veil_status veil_program_compile(const veil_model *m, const veil_compile_options
          * to 4-bit reads at 1315 ms where 1-bit chunks cost 960 ms); it
          * starts from this very program, so it costs no more */
         veil_program *p = NULL;
-        unsigned n_wide = 0;
-        veil_status st =
-            compile_once(m, &strict, best_bits, UINT64_MAX, best_narrow, CHUNKS_EACH, &p, &n_wide);
+        compile_counts counts;
+        veil_status st = compile_once(m, &strict, best_bits, UINT64_MAX, best_narrow, CHUNKS_EACH,
+                                      best_select, &p, &counts);
         if (st == VEIL_OK && p->cost_per_sample <= best_cost) {
             veil_program_free(best);
             best = p;
@@ -1992,8 +2049,8 @@ veil_status veil_program_compile(const veil_model *m, const veil_compile_options
     if (o.simulate_only && first_err == VEIL_ERR_UNSUPPORTED) {
         /* no parameter set: a program to simulate, with the widest reads
          * tried (the same integers inside the ranges, whatever the width) */
-        unsigned n_wide = 0;
-        return compile_once(m, &o, hi, UINT64_MAX, 0, 0, out, &n_wide);
+        compile_counts counts;
+        return compile_once(m, &o, hi, UINT64_MAX, 0, 0, 0, out, &counts);
     }
     return veil_error(first_err, "%s", first_msg);
 }

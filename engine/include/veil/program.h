@@ -112,8 +112,10 @@
  * reads, instead of one 10-bit PBS that no parameter set offers; 16 bits
  * with 6-bit PBS, d = 3. A backend without the extraction op would run a
  * PBS per comparison. A table with many steps (a random one: a step at
- * nearly every value) is selected by its top part instead when that takes at
- * most an eighth of the PBS: r = H 2^P + L, one P-bit PBS per value h of H
+ * nearly every value) is selected by its top part instead when that is
+ * cheaper (each method's reads priced at the cheapest set of their width;
+ * where the prices are within 4x of each other the program is compiled
+ * both ways and the cheaper kept): r = H 2^P + L, one P-bit PBS per value h of H
  * reading T[h 2^P + L], one rotation of H giving every [H == h] (threshold
  * reads), and a small PBS per h keeping the one whose flag is set: 2 nh PBS
  * whatever the steps (a random 12-bit table, 6-bit reads: 133 PBS instead of

@@ -1,4 +1,5 @@
 // LABELS: unit model
+// COST: 90
 // LINKS: veil_loaders
 // RUNS: veil veil-server bench_model
 /* Every option that --help lists is accepted (issue 15 item 9, issue 12

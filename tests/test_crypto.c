@@ -1,4 +1,5 @@
 // LABELS: crypto
+// COST: 150
 /* The TFHE core on every parameter set with N <= 2048 (larger ones:
  * test_crypto_large.c): LWE, GLWE and GGSW encryption round trips, leveled identities,
  * keyswitch, PBS of every table entry, signed and unsigned (8 entries spread

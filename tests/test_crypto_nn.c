@@ -1,4 +1,5 @@
 // LABELS: crypto
+// COST: 200
 /* The neural-network parameter sets (VEIL_PARAMS_NN) at the noise they were
  * derived for: a lookup whose input is a dot product of PBS outputs with
  * weights of 2-norm `norm2` (the set's limit). For every table entry x:

@@ -1,4 +1,5 @@
 // LABELS: unit crypto
+// COST: 135
 // LINKS: veil_kernels veil_host
 /* The fused, cluster and split CUDA blind rotations, run on the host by their
  * own phase code (veil_cuda_pbs_fused_emulate: the functions the kernels call,

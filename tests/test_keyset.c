@@ -1,4 +1,5 @@
 // LABELS: unit crypto
+// COST: 115
 // LINKS: veil_host veil_loaders
 /* Key sets (issue 11, veil/tfhe.h "Key sets"): a program whose PBS run in two
  * partitions with different parameter sets.

@@ -1,4 +1,5 @@
 // LABELS: model crypto
+// COST: 210
 // LINKS: veil_host veil_loaders
 /* maxpool2d (PyTorch's MaxPool2d, no padding): the model's meaning is the
  * window maximum (veil_model_forward); compiled, a tree of max(a, b) =

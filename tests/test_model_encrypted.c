@@ -1,4 +1,5 @@
 // LABELS: model crypto
+// COST: 60
 // LINKS: veil_host veil_loaders
 /* The tiny model encrypted on the cpu backend equals simulate compiled with
  * the same options, on golden inputs: the default program (5-bit lookups, no

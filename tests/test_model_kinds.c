@@ -1,4 +1,5 @@
 // LABELS: model crypto
+// COST: 100
 // LINKS: veil_host
 /* Every node kind encrypted in the default run (issue "Tests that would
  * catch the bugs"): a model built here with two inputs and two outputs,

@@ -1,4 +1,5 @@
 // LABELS: model
+// COST: 105
 // LINKS: veil_loaders
 /* Per-value encoding and partitions (veil/program.h "Encoding", the compiler's
  * parameter search), without keys:

@@ -1,4 +1,5 @@
 // LABELS: unit crypto
+// COST: 80
 // LINKS: veil_host
 /* Failure probability, measured (issue 15), the CI version: KS-PBS on the
  * weakest test-only set (weak-p1-2m8, modelled p_fail about 2^-8) on the cpu

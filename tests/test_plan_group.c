@@ -1,4 +1,5 @@
 // LABELS: model crypto
+// COST: 70
 // LINKS: veil_host veil_loaders
 /* Plan groups (veil/exec.h veil_plan_group, issue 12 item 3) on the cpu
  * backend, where "--devices 0,0" is two plans sharing the CPU's threads:

@@ -1,4 +1,5 @@
 // LABELS: model
+// COST: 190
 // LINKS: veil_loaders
 /* Every sample model: the program compiled WITHOUT rounding (worst-case
  * bounds) simulates the golden vectors exactly; the default program

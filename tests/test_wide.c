@@ -1,4 +1,5 @@
 // LABELS: unit model crypto
+// COST: 240
 // LINKS: veil_host
 /* Exact wide lookups (veil/program.h, "Wide lookups"): a lookup wider than
  * the program's PBS precision is decomposed into narrower PBS and must give

@@ -155,10 +155,13 @@ static veil_status read_h5_raw(hid_t f, void *ctx) {
                               "no dataset for input '%s' (looked for /golden/inputs/%s, "
                               "/inputs/%s, /%s%s)",
                               name, name, name, name, raw->n == 1 ? ", /x, /X" : "");
-        snprintf(in->found, sizeof in->found, "%s", found);
+        /* (found is one of cand[], or "/X": under 300 bytes; the precision
+         * says so to GCC, whose -O2 -Wformat-truncation took it for all
+         * four) */
+        snprintf(in->found, sizeof in->found, "%.299s", found);
         /* split into group + name */
         char grp[300];
-        snprintf(grp, sizeof grp, "%s", found);
+        snprintf(grp, sizeof grp, "%.299s", found);
         char *slash = strrchr(grp, '/');
         const char *dname = found + (slash - grp) + 1;
         *slash = 0;

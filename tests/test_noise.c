@@ -63,6 +63,12 @@
 static const char *SETS[] = {"tfhers-1_1-gaussian-2m64", "tfhers-1_1-tuniform-2m128",
                              "tfhers-2_2-gaussian-2m128", "nn-p0-norm2e4-2m40",
                              "nn-p6-norm2e2-2m40"};
+/* Under a sanitizer (make sanitize: memory and UB, not statistics) the
+ * first, second and fourth only: Gaussian and TUniform noise, the standard
+ * and the centred switch, a 0-bit read; 2_2 runs the same code at N = 2048
+ * and nn-p6 at N = 8192, which took most of the test's 9 minutes there on
+ * the 2-core AMD Zen 1 CI runs on. */
+static const int IN_SANITIZED[] = {1, 1, 0, 1, 0};
 
 typedef struct {
     double sum, sum2, sum4;
@@ -118,6 +124,10 @@ static void test_noise(void) {
     for (size_t si = 0; si < sizeof SETS / sizeof *SETS; si++) {
         const veil_params *p = veil_params_find(SETS[si]);
         CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+        if (VEIL_TEST_SANITIZED && !IN_SANITIZED[si]) {
+            printf("  %-26s not run under a sanitizer\n", SETS[si]);
+            continue;
+        }
         uint8_t s[5][32];
         for (int i = 0; i < 5; i++)
             veil_test_seed_bytes(10 + i, s[i]);
@@ -247,7 +257,7 @@ static void test_noise(void) {
         veil_eval_key_free(ek);
         veil_secret_key_free(sk);
     }
-    CU_ASSERT_EQUAL(sets, sizeof SETS / sizeof *SETS);
+    CU_ASSERT_EQUAL(sets, VEIL_TEST_SANITIZED ? 3 : sizeof SETS / sizeof *SETS);
 }
 
 /* Concrete's E[d^2] per digit. */

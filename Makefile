@@ -50,7 +50,7 @@ demo: build
 	bash scripts/demo.sh $(BUILD)
 
 # Every test that needs neither a GPU nor a long run (all labels but gpu and
-# slow) under AddressSanitizer + UBSan, compiled at -O1 (CMakeLists.txt);
+# slow) under AddressSanitizer + UBSan, compiled at -O2 (CMakeLists.txt);
 # tests run fewer samples there (tests/testutil.h VEIL_TEST_SANITIZED); CI
 # runs this too. `exporter` is left
 # out as well: it is Python only, no C code runs under the sanitizers there.

@@ -829,17 +829,17 @@ static veil_status lookup(builder *b, const char *layer, uint32_t x, int64_t off
      * usual activation's few steps); in between the choice is open, and
      * the search compiles the program both ways (compile_once's
      * select_open) and keeps the cheaper, with the sets each gets (the
-     * prices alone misjudged by up to 1.9x: random 4-bit tables of 128 to
-     * 256 pieces at 9 and 10 bits, docs/results/HISTORY.md 0p) */
+     * PBS-count rule before this gave random 4-bit tables of 128 to 256
+     * pieces at 9 and 10 bits programs up to 1.9x dearer,
+     * docs/results/HISTORY.md 0p) */
     const unsigned ks = w - 1 < P ? w - 1 : P;
     const uint64_t nh = (span >> ks) + 1;
     uint32_t out = 0, F = 0;
     /* (its last read, u = Y_h + S flag, is one bit wider than the table's
      * values: only narrow values, else that read would be a wide lookup of
      * as many steps again) */
-    const int can_select = J >= 2 && w - ks <= P && veil_bits_for_range(0, thi - tlo) + 1 <= P &&
-                           2 * nh * n <= WIDE_MAX_COPIES;
-    const unsigned vb = veil_bits_for_range(0, thi - tlo) + 1;
+    const unsigned vb = veil_bits_for_range(0, thi - tlo) + 1; /* that last read's width */
+    const int can_select = J >= 2 && w - ks <= P && vb <= P && 2 * nh * n <= WIDE_MAX_COPIES;
     const double sel_price = (double)nh * (read_price(b, ks) + read_price(b, vb < 32 ? vb : 32)),
                  thr_price = (double)J * (d - 1) * read_price(b, 2);
     const int sure = 4 * sel_price <= thr_price, open = !sure && sel_price < 4 * thr_price;

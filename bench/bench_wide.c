@@ -5,7 +5,13 @@
  * execute, decrypt, every output checked against the table. JSON out.
  *
  *   bench_wide [--widths 10,12,14,16] [--tables requant,aligned,random] [--n 4]
- *              [--lookup-bits N] [--out FILE.json]
+ *              [--lookup-bits N] [--methods compiled,wop] [--out FILE.json]
+ *
+ * --methods wop runs the same tables and inputs through the WoP-PBS
+ * (veil/wop.h; the compiler does not choose it yet) with the set for the
+ * width (the 9-bit one below 9 bits), the n lookups one after another on
+ * one thread; "compiled,wop" runs both in one process, each width's two
+ * right after each other (the default: compiled).
  *
  * Tables: "requant", a ReLU requantization to 4 bits with its zero point in
  * the middle of the range (15 steps at unaligned positions: the usual
@@ -26,6 +32,7 @@
 #include "veil/compile_options.h"
 #include "veil/exec.h"
 #include "veil/program.h"
+#include "veil/wop.h"
 
 static double clock_s(clockid_t id) {
     struct timespec ts;
@@ -146,7 +153,8 @@ static int bench_one(FILE *f, int *first, unsigned w, const char *kind, uint32_t
     for (uint32_t i = 0; i < n; i++)
         ok += y[i] == table_value(kind, w, x[i]);
     fprintf(f,
-            "%s\n    {\"width\": %u, \"table\": \"%s\", \"params\": \"%s\", \"N\": %u, "
+            "%s\n    {\"method\": \"compiled\", \"width\": %u, \"table\": \"%s\", \"params\": "
+            "\"%s\", \"N\": %u, "
             "\"widest_pbs_bits\": %u, \"pbs_per_lookup\": %.2f, \"lookups\": %u, "
             "\"keygen_s\": %.3f, \"run_s_per_lookup\": %.4f, \"cpu_s_per_lookup\": %.4f, "
             "\"correct\": %zu}",
@@ -176,10 +184,81 @@ out:
     return rc;
 }
 
+/* bench_one through the WoP-PBS: keygen (the secret key and the WoP keys),
+ * then the same n inputs as bench_one, one lookup at a time. */
+static int bench_one_wop(FILE *f, int *first, unsigned w, const char *kind, uint32_t n) {
+    const veil_wop_params *wp = veil_wop_params_for_width(w < 9 ? 9 : w);
+    const size_t D = veil_params_big_dim(&wp->pbs), entries = (size_t)1 << w;
+    uint8_t seed[5][32];
+    for (unsigned i = 0; i < 5; i++)
+        for (unsigned j = 0; j < 32; j++)
+            seed[i][j] = (uint8_t)(i * 77 + j * 13 + w);
+    veil_secret_key *sk = NULL;
+    veil_wop_key *key = NULL;
+    veil_encryptor *enc = NULL;
+    veil_wop_ctx *ctx = NULL;
+    int64_t *table = malloc(entries * sizeof *table);
+    uint64_t *cin = malloc((D + 1) * sizeof *cin), *cout = malloc((D + 1) * sizeof *cout);
+    int rc = 1;
+    size_t ok = 0;
+    int printed = 0;
+    double keygen = 0, wall = 0, cpu = 0;
+    double t0 = clock_s(CLOCK_MONOTONIC);
+    if (!table || !cin || !cout || veil_secret_key_new(&wp->pbs, seed[0], &sk) ||
+        veil_wop_key_new(sk, wp, seed[1], seed[2], &key))
+        goto out;
+    keygen = clock_s(CLOCK_MONOTONIC) - t0;
+    if (veil_encryptor_new(seed[3], seed[4], &enc) || veil_wop_ctx_new(wp, &ctx)) goto out;
+    for (size_t x = 0; x < entries; x++)
+        table[x] = table_value(kind, w, (int64_t)x);
+    for (uint32_t i = 0; i < n; i++) {
+        const int64_t x = (int64_t)(((uint64_t)i * 2654435761u + 12345) % entries);
+        veil_encrypt_big(enc, sk, veil_encode(x, w), cin);
+        t0 = clock_s(CLOCK_MONOTONIC);
+        const double c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
+        if (veil_wop_pbs(ctx, key, table, w, 0, veil_delta(4), cin, cout)) goto out;
+        wall += clock_s(CLOCK_MONOTONIC) - t0;
+        cpu += clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
+        ok += veil_decode(veil_phase_big(sk, cout), 4, 0) == table[x];
+    }
+    const veil_wop_counts c = veil_wop_count(wp, w);
+    const size_t key_bytes =
+        veil_eval_key_prepared_bytes(&wp->pbs, (uint32_t)D) + veil_wop_pfpks_bytes(wp);
+    fprintf(f,
+            "%s\n    {\"method\": \"wop\", \"width\": %u, \"table\": \"%s\", \"params\": \"%s\", "
+            "\"N\": %u, \"k\": %u, \"n\": %u, \"pbs_per_lookup\": %u, \"packing_keyswitches\": "
+            "%u, \"external_products\": %u, \"key_bytes\": %zu, \"lookups\": %u, \"keygen_s\": "
+            "%.3f, \"run_s_per_lookup\": %.4f, \"cpu_s_per_lookup\": %.4f, \"correct\": %zu}",
+            *first ? "" : ",", w, kind, wp->id, wp->pbs.poly_size, wp->pbs.glwe_dim,
+            wp->pbs.lwe_dim, c.pbs, c.packing_keyswitches, c.external_products, key_bytes, n,
+            keygen, wall / n, cpu / n, ok);
+    fprintf(stderr,
+            "w=%-2u %-8s %-22s WoP-PBS, %4u PBS/lookup, keys %.2f GB, keygen %6.2f s, "
+            "%8.3f s/lookup (cpu %8.3f), %zu/%u correct\n",
+            w, kind, wp->id, c.pbs, (double)key_bytes / 1e9, keygen, wall / n, cpu / n, ok, n);
+    *first = 0;
+    printed = 1;
+    rc = ok == n ? 0 : 1;
+    if (rc)
+        fprintf(stderr, "bench_wide: wop w=%u %s: %zu of %u outputs wrong\n", w, kind, n - ok, n);
+out:
+    if (rc && !printed)
+        fprintf(stderr, "bench_wide: wop w=%u %s: %s\n", w, kind, veil_error_message());
+    veil_wop_ctx_free(ctx);
+    veil_encryptor_free(enc);
+    veil_wop_key_free(key);
+    veil_secret_key_free(sk);
+    free(table);
+    free(cin);
+    free(cout);
+    return rc;
+}
+
 /* Each entry of a comma-separated list: 0 when every one is valid (a width
  * 5..16, a table requant, aligned or random), else 2 after naming the bad
  * one. */
 static int list_check(const char *opt, const char *list, int widths) {
+    const int methods = !strcmp(opt, "--methods");
     char buf[256];
     if (!*list || strlen(list) >= sizeof buf) {
         fprintf(stderr, "bench_wide: %s '%s': expected a comma-separated list\n", opt, list);
@@ -193,7 +272,12 @@ static int list_check(const char *opt, const char *list, int widths) {
             fprintf(stderr, "bench_wide: %s\n", veil_error_message());
             return 2;
         }
-        if (!widths && strcmp(t, "requant") && strcmp(t, "aligned") && strcmp(t, "random")) {
+        if (methods && strcmp(t, "compiled") && strcmp(t, "wop")) {
+            fprintf(stderr, "bench_wide: --methods: '%s' is not compiled or wop\n", t);
+            return 2;
+        }
+        if (!widths && !methods && strcmp(t, "requant") && strcmp(t, "aligned") &&
+            strcmp(t, "random")) {
             fprintf(stderr, "bench_wide: --tables: '%s' is not requant, aligned or random\n", t);
             return 2;
         }
@@ -202,7 +286,8 @@ static int list_check(const char *opt, const char *list, int widths) {
 }
 
 int main(int argc, char **argv) {
-    const char *widths = "10,12,14,16", *tables = "requant,aligned", *out = NULL;
+    const char *widths = "10,12,14,16", *tables = "requant,aligned", *methods = "compiled";
+    const char *out = NULL;
     uint64_t n = 4, lookup_bits = 0;
     for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -210,6 +295,8 @@ int main(int argc, char **argv) {
             widths = v;
         else if (!strcmp(a, "--tables") && v)
             tables = v;
+        else if (!strcmp(a, "--methods") && v)
+            methods = v;
         else if ((!strcmp(a, "--n") && v) || (!strcmp(a, "--lookup-bits") && v)) {
             /* --lookup-bits: the compile option's own parser (its values) */
             veil_compile_options co;
@@ -225,11 +312,14 @@ int main(int argc, char **argv) {
         else {
             fprintf(stderr, "usage: bench_wide [--widths 10,12,14,16] [--tables "
                             "requant,aligned,random] [--n 4] "
-                            "[--lookup-bits N] [--out FILE.json]\n");
+                            "[--lookup-bits N] [--methods compiled,wop] [--out FILE.json]\n");
             return strcmp(a, "--help") ? 2 : 0;
         }
     }
-    if (list_check("--widths", widths, 1) || list_check("--tables", tables, 0)) return 2;
+    if (list_check("--widths", widths, 1) || list_check("--tables", tables, 0) ||
+        list_check("--methods", methods, 0))
+        return 2;
+    const int compiled = strstr(methods, "compiled") != NULL, wop = strstr(methods, "wop") != NULL;
     /* --out appears whole at the end (veil_atomic_file) */
     veil_atomic_file af = {0};
     if (out && veil_atomic_file_open(&af, out, 0644) != VEIL_OK) {
@@ -250,7 +340,9 @@ int main(int argc, char **argv) {
             size_t len = strcspn(t, ",");
             char kind[32];
             snprintf(kind, sizeof kind, "%.*s", (int)len, t);
-            if (len) rc |= bench_one(f, &first, w, kind, (uint32_t)n, (unsigned)lookup_bits);
+            if (len && compiled)
+                rc |= bench_one(f, &first, w, kind, (uint32_t)n, (unsigned)lookup_bits);
+            if (len && wop) rc |= bench_one_wop(f, &first, w, kind, (uint32_t)n);
             t += len + (t[len] == ',');
         }
     }

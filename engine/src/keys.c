@@ -416,6 +416,34 @@ veil_status veil_glwe_encrypt(veil_encryptor *enc, const veil_secret_key *sk, co
     return VEIL_OK;
 }
 
+struct veil_glwe_enc {
+    glwe_ctx g;
+};
+
+veil_status veil_glwe_enc_new(const veil_params *p, const uint64_t *key, veil_glwe_enc **out) {
+    veil_glwe_enc *e = calloc(1, sizeof *e);
+    if (!e) return veil_error(VEIL_ERR_NOMEM, "GLWE encryption for %s: out of memory", p->id);
+    veil_status s = glwe_ctx_init(&e->g, p, key);
+    if (s != VEIL_OK) {
+        free(e);
+        return s;
+    }
+    *out = e;
+    return VEIL_OK;
+}
+
+void veil_glwe_enc_encrypt(veil_glwe_enc *e, veil_csprng *mask, veil_csprng *noise,
+                           const uint64_t *msg, uint64_t *ct) {
+    veil_csprng_fill_u64(mask, ct, (size_t)e->g.p->glwe_dim * e->g.p->poly_size);
+    glwe_finish(&e->g, noise, msg, ct);
+}
+
+void veil_glwe_enc_free(veil_glwe_enc *e) {
+    if (!e) return;
+    glwe_ctx_clear(&e->g);
+    free(e);
+}
+
 veil_status veil_glwe_phase(const veil_secret_key *sk, const uint64_t *ct, uint64_t *phase) {
     const uint32_t N = sk->params->poly_size, k = sk->params->glwe_dim;
     glwe_ctx g;

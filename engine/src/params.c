@@ -115,6 +115,88 @@ static const veil_params k_params_multibit[] = {
 };
 #define N_PARAMS_MB (sizeof k_params_multibit / sizeof k_params_multibit[0])
 
+/* WoP-PBS sets (veil/params.h veil_wop_params): Concrete's optimizer's
+ * solutions, one per width, at p_error 2^-40 per PBS on a fresh input;
+ * regenerate with scripts/params/wop_concrete.py. */
+#define WOP_SRC                                                                                    \
+    "Concrete optimizer (concrete-python 2.10.0), one lookup at p_error 2^-40, 128-bit curve: "    \
+    "scripts/params/wop_concrete.py, docs/results/wop-concrete-optimizer.json"
+static const veil_wop_params k_params_wop[] = {
+    {"wop-w9-2m40",
+     9,
+     {"wop-w9-2m40", 710, 2, 1024, GAUSS(2.0574522689921046e-05), GAUSS(9.188173438139355e-16), 12,
+      3, 2, 7, 9, 1.0, VEIL_MS_STANDARD, -40.285, 128.0, 0, WOP_SRC, 0, 0},
+     8,
+     2,
+     16,
+     2,
+     7.462104e-13},
+    {"wop-w10-2m40",
+     10,
+     {"wop-w10-2m40", 743, 1, 2048, GAUSS(1.1430315808420792e-05), GAUSS(9.188173438139355e-16), 9,
+      4, 2, 7, 10, 1.0, VEIL_MS_STANDARD, -40.504, 128.0, 0, WOP_SRC, 0, 0},
+     9,
+     2,
+     16,
+     2,
+     6.414039e-13},
+    {"wop-w11-2m40",
+     11,
+     {"wop-w11-2m40", 722, 2, 1024, GAUSS(1.6615130417988264e-05), GAUSS(9.188173438139355e-16), 9,
+      4, 2, 7, 11, 1.0, VEIL_MS_STANDARD, -40.278, 128.0, 0, WOP_SRC, 0, 0},
+     9,
+     2,
+     16,
+     2,
+     7.501030e-13},
+    {"wop-w12-2m40",
+     12,
+     {"wop-w12-2m40", 781, 2, 1024, GAUSS(5.809104441477727e-06), GAUSS(9.188173438139355e-16), 9,
+      4, 1, 15, 12, 1.0, VEIL_MS_STANDARD, -40.022, 128.0, 0, WOP_SRC, 0, 0},
+     9,
+     2,
+     16,
+     2,
+     8.958255e-13},
+    {"wop-w13-2m40",
+     13,
+     {"wop-w13-2m40", 777, 2, 1024, GAUSS(6.238083582080999e-06), GAUSS(9.188173438139355e-16), 9,
+      4, 2, 8, 13, 1.0, VEIL_MS_STANDARD, -40.012, 128.0, 0, WOP_SRC, 0, 0},
+     9,
+     2,
+     12,
+     3,
+     9.018359e-13},
+    {"wop-w14-2m40",
+     14,
+     {"wop-w14-2m40", 788, 2, 1024, GAUSS(5.128149485889069e-06), GAUSS(9.188173438139355e-16), 9,
+      4, 2, 8, 14, 1.0, VEIL_MS_STANDARD, -40.015, 128.0, 0, WOP_SRC, 0, 0},
+     9,
+     2,
+     12,
+     3,
+     9.002707e-13},
+    {"wop-w15-2m40",
+     15,
+     {"wop-w15-2m40", 782, 1, 2048, GAUSS(5.706550744571585e-06), GAUSS(9.188173438139355e-16), 11,
+      3, 2, 8, 15, 1.0, VEIL_MS_STANDARD, -40.161, 128.0, 0, WOP_SRC, 0, 0},
+     6,
+     3,
+     16,
+     2,
+     8.136102e-13},
+    {"wop-w16-2m40",
+     16,
+     {"wop-w16-2m40", 763, 1, 2048, GAUSS(8.004757984432373e-06), GAUSS(9.188173438139355e-16), 9,
+      4, 2, 7, 16, 1.0, VEIL_MS_STANDARD, -40.199, 128.0, 0, WOP_SRC, 0, 0},
+     9,
+     2,
+     16,
+     2,
+     7.922403e-13},
+};
+#define N_PARAMS_WOP (sizeof k_params_wop / sizeof k_params_wop[0])
+
 #define N_PARAMS (sizeof k_params / sizeof k_params[0])
 
 static const veil_params *find_in(const veil_params *table, size_t count, const char *id) {
@@ -151,6 +233,26 @@ const veil_params *veil_params_multibit_find(const char *id) {
 const veil_params *veil_params_find_any(const char *id) {
     const veil_params *p = veil_params_find(id);
     return p ? p : veil_params_multibit_find(id);
+}
+
+size_t veil_wop_params_count(void) {
+    return N_PARAMS_WOP;
+}
+
+const veil_wop_params *veil_wop_params_at(size_t i) {
+    return i < N_PARAMS_WOP ? &k_params_wop[i] : NULL;
+}
+
+const veil_wop_params *veil_wop_params_find(const char *id) {
+    for (size_t i = 0; id && i < N_PARAMS_WOP; i++)
+        if (strcmp(k_params_wop[i].id, id) == 0) return &k_params_wop[i];
+    return NULL;
+}
+
+const veil_wop_params *veil_wop_params_for_width(unsigned width) {
+    for (size_t i = 0; i < N_PARAMS_WOP; i++)
+        if (k_params_wop[i].width == width) return &k_params_wop[i];
+    return NULL;
 }
 
 /* Gaussian: the torus std dev scaled to 2^64, squared. TUniform(b) (TFHE-rs,

@@ -122,6 +122,37 @@ const veil_params *veil_params_multibit_find(const char *id);
  * that id. What names a set from outside (files, --params) goes through it. */
 const veil_params *veil_params_find_any(const char *id);
 
+/* WoP-PBS sets (veil/wop.h): a table lookup of `width` bits by bit
+ * extraction, circuit bootstrapping and vertical packing, whose cost does
+ * not depend on the table (Carpov, Izabachène and Mollimard, "New
+ * techniques for multi-value input homomorphic evaluation and applications",
+ * CT-RSA 2019; Bergerat, Boudi, Bourgerie, Chillotti, Ligier, Orfila and
+ * Tap, "Parameter optimization and larger precision for (T)FHE", J.
+ * Cryptology 2023, which Concrete implements). Each set is the solution
+ * Concrete's optimizer (concrete-python 2.10.0) gives for one lookup of
+ * `width` bits on a fresh input (2-norm 1) at p_error 2^-40 per PBS
+ * (scripts/params/wop_concrete.py; docs/results/wop-concrete-optimizer.json
+ * holds its reports): the noises are the minimum of Concrete's 128-bit curve
+ * at n and k*N (veil_noise_min_log2_std_128). `pbs` is the keyswitch and
+ * blind-rotation part every PBS of the lookup runs (its precision field:
+ * `width`, its log2_p_fail: log2 of p_error); veil's own noise model does
+ * not cover the circuit bootstrapping yet (p_error is Concrete's figure). */
+typedef struct veil_wop_params {
+    const char *id; /* = pbs.id */
+    unsigned width;
+    veil_params pbs;
+    uint32_t cbs_base_log, cbs_level; /* gadget of each bit's GGSW (circuit bootstrapping) */
+    uint32_t pp_base_log, pp_level;   /* private functional packing keyswitch */
+    double p_error;                   /* Concrete's per-PBS error probability */
+} veil_wop_params;
+
+size_t veil_wop_params_count(void);
+const veil_wop_params *veil_wop_params_at(size_t i);
+/* NULL when no WoP set has that id. */
+const veil_wop_params *veil_wop_params_find(const char *id);
+/* The set chosen for `width` input bits; NULL when none is. */
+const veil_wop_params *veil_wop_params_for_width(unsigned width);
+
 /* Derived sizes. "big" LWE dimension = k*N (the sample-extracted key). */
 static inline uint32_t veil_params_big_dim(const veil_params *p) {
     return p->glwe_dim * p->poly_size;

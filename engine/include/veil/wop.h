@@ -1,0 +1,98 @@
+/* veil/wop.h — table lookups without padding (WoP-PBS) on the CPU.
+ *
+ * One lookup of a w-bit value (w up to VEIL_WOP_MAX_WIDTH) whose cost does
+ * not depend on the table, in three steps (Carpov, Izabachène and
+ * Mollimard, CT-RSA 2019; Bergerat et al., "Parameter optimization and
+ * larger precision for (T)FHE", J. Cryptology 2023: the WoP-PBS Concrete
+ * runs for lookups past its classic PBS's precision):
+ *
+ *  1. Bit extraction, least significant bit first: the value's bit i is
+ *     moved to the torus's top bit (the ciphertext times 2^(w - i)) and
+ *     keyswitched to the small key: that small LWE is bit i times 2^63. A
+ *     sign-reading PBS of it gives bit i at its place, which is subtracted
+ *     from the value, so the next bit is the lowest. w keyswitches, w - 1
+ *     PBS.
+ *  2. Circuit bootstrapping of each bit into a GGSW under the GLWE key: for
+ *     each gadget level j, a PBS gives bit * 2^(64 - B_cb (j+1)) under the
+ *     big key, and k + 1 private functional packing keyswitches turn it into
+ *     the rows (c, j) of the GGSW (row (c, j), c < k, encrypts
+ *     -bit g_j S_c, row (k, j) bit g_j: veil/tfhe.h's GGSW layout). w l_cb
+ *     PBS and w l_cb (k + 1) packing keyswitches.
+ *  3. Vertical packing: the table as 2^(w - nu) polynomials of 2^nu
+ *     entries (nu = min(w, log2 N)); a tree of CMuxes on the top w - nu
+ *     bits selects the polynomial, a blind rotation on the low nu bits
+ *     (X^-x_low) brings the entry to coefficient 0, extracted as an LWE
+ *     under the big key. 2^(w - nu) - 1 + nu external products.
+ *
+ * The packing keyswitching key of function c (k + 1 of them): for each
+ * coefficient i of the PBS output (i < k N, and i = k N for its body, whose
+ * key coefficient is -1) and level j, a GLWE of P_c s'_i g_j, P_c = -S_c for
+ * c < k, 1 for c = k; keyswitching (a, b) gives
+ * -sum_i sum_j dec_j(a'_i) K_{c,i,j}, a GLWE of P_c times the input's phase.
+ *
+ * Inputs and outputs are under the master key like every value between
+ * PBS (veil/tfhe.h); this first version takes keys whose partition 0 is the
+ * WoP set (the compiler does not choose WoP yet). */
+#ifndef VEIL_WOP_H
+#define VEIL_WOP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "veil/params.h"
+#include "veil/status.h"
+#include "veil/tfhe.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VEIL_WOP_MAX_WIDTH 16u
+
+/* Server keys of a WoP set: the keyswitching and bootstrapping keys of
+ * wp->pbs (one partition, prepared for the cpu) and the k + 1 packing
+ * keyswitching keys, (k + 1) (k N + 1) pp_level GLWEs of (k + 1) N words. */
+typedef struct veil_wop_key {
+    const veil_wop_params *wp;
+    veil_eval_key *ek;
+    uint64_t *pfpks;
+} veil_wop_key;
+
+/* Keys for sk, whose partition 0 must be &wp->pbs (VEIL_ERR_PARAMS
+ * otherwise). The packing keys' masks come from a stream of their own
+ * (derived from the evaluation key's mask seed), their noise from one
+ * derived from noise_seed (NULL: the OS's, as for every key). */
+veil_status veil_wop_key_new(const veil_secret_key *sk, const veil_wop_params *wp,
+                             const uint8_t *mask_seed, const uint8_t *noise_seed,
+                             veil_wop_key **out);
+void veil_wop_key_free(veil_wop_key *key);
+/* Bytes of the packing keyswitching keys. */
+size_t veil_wop_pfpks_bytes(const veil_wop_params *wp);
+
+/* Per-thread scratch (FFTs, the bits' GGSWs, the packing tree). */
+typedef struct veil_wop_ctx veil_wop_ctx;
+veil_status veil_wop_ctx_new(const veil_wop_params *wp, veil_wop_ctx **out);
+void veil_wop_ctx_free(veil_wop_ctx *ctx);
+
+/* out (D + 1 words, D = the master dimension) = an encryption of
+ * table[x] * out_delta, for `in` (D + 1 words) encrypting x * veil_delta(w)
+ * with x in [0, 2^w) (in_signed: x in [-2^(w-1), 2^(w-1)), the table
+ * indexed by x + 2^(w-1), veil_lut's rule). table: 2^w entries. A value
+ * outside the range is read modulo 2^w (its bits above w are shifted out).
+ * 1 <= w <= VEIL_WOP_MAX_WIDTH; the ctx and key must be of the same set. */
+veil_status veil_wop_pbs(veil_wop_ctx *ctx, const veil_wop_key *key, const int64_t *table,
+                         unsigned w, int in_signed, uint64_t out_delta, const uint64_t *in,
+                         uint64_t *out);
+
+/* Counts of one veil_wop_pbs of w bits with set wp (the cost model's and
+ * the report's): PBS (w - 1 extractions + w l_cb), keyswitches to the small
+ * key, packing keyswitches and external products (vertical packing). */
+typedef struct veil_wop_counts {
+    uint32_t pbs, keyswitches, packing_keyswitches, external_products;
+} veil_wop_counts;
+veil_wop_counts veil_wop_count(const veil_wop_params *wp, unsigned w);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

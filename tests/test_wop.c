@@ -1,0 +1,206 @@
+// LABELS: crypto
+// COST: 120
+/* WoP-PBS on the CPU (veil/wop.h):
+ *   - the sets: one per width 9..16, noises at the minimum of Concrete's
+ *     128-bit curve, gadgets within 64 bits, p_fail label = log2 p_error;
+ *   - correctness: random tables (4-bit outputs, a step at nearly every
+ *     input: the case veil's threshold and selection methods pay most for)
+ *     at widths 1 to 12 with the 9-bit set, unsigned and signed, against the
+ *     clear table, on random inputs and both ends of the range;
+ *   - every bit's GGSW from circuit bootstrapping selects like a fresh one
+ *     (through the lookup: a table equal to the identity at each bit);
+ *   - determinism, and the errors a caller can make. */
+#include "testutil.h"
+#include "veil/noise.h"
+#include "veil/tfhe.h"
+#include "veil/wop.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OUT_BITS 4
+
+typedef struct wop_fixture {
+    const veil_wop_params *wp;
+    veil_secret_key *sk;
+    veil_wop_key *key;
+    veil_encryptor *enc;
+    veil_wop_ctx *ctx;
+} wop_fixture;
+
+static int fixture_make(const veil_wop_params *wp, unsigned seed_base, wop_fixture *f) {
+    memset(f, 0, sizeof *f);
+    f->wp = wp;
+    uint8_t s0[32], s1[32], s2[32], s3[32], s4[32];
+    veil_test_seed_bytes(seed_base, s0);
+    veil_test_seed_bytes(seed_base + 1, s1);
+    veil_test_seed_bytes(seed_base + 2, s2);
+    veil_test_seed_bytes(seed_base + 3, s3);
+    veil_test_seed_bytes(seed_base + 4, s4);
+    veil_status s = veil_secret_key_new(&wp->pbs, s0, &f->sk);
+    if (s == VEIL_OK) s = veil_wop_key_new(f->sk, wp, s1, s2, &f->key);
+    if (s == VEIL_OK) s = veil_encryptor_new(s3, s4, &f->enc);
+    if (s == VEIL_OK) s = veil_wop_ctx_new(wp, &f->ctx);
+    if (s != VEIL_OK) printf("\n  keys of %s: %s\n", wp->id, veil_error_message());
+    return s == VEIL_OK;
+}
+
+static void fixture_free(wop_fixture *f) {
+    veil_wop_ctx_free(f->ctx);
+    veil_encryptor_free(f->enc);
+    veil_wop_key_free(f->key);
+    veil_secret_key_free(f->sk);
+}
+
+static void test_sets(void) {
+    CU_ASSERT_FATAL(veil_wop_params_count() == 8);
+    for (size_t i = 0; i < veil_wop_params_count(); i++) {
+        const veil_wop_params *wp = veil_wop_params_at(i);
+        const veil_params *p = &wp->pbs;
+        CU_ASSERT_EQUAL(wp->width, 9 + i);
+        CU_ASSERT_PTR_EQUAL(veil_wop_params_for_width(wp->width), wp);
+        CU_ASSERT_PTR_EQUAL(veil_wop_params_find(wp->id), wp);
+        CU_ASSERT_STRING_EQUAL(p->id, wp->id);
+        /* not a classic or multi-bit id: files name sets by id */
+        CU_ASSERT_PTR_NULL(veil_params_find_any(wp->id));
+        CU_ASSERT_EQUAL(p->precision, wp->width);
+        /* security: both noises at the 128-bit curve's minimum */
+        CU_ASSERT_DOUBLE_EQUAL(veil_noise_log2_std(&p->lwe_noise),
+                               veil_noise_min_log2_std_128(p->lwe_dim), 1e-9);
+        CU_ASSERT_DOUBLE_EQUAL(veil_noise_log2_std(&p->glwe_noise),
+                               veil_noise_min_log2_std_128(veil_params_big_dim(p)), 1e-9);
+        CU_ASSERT(wp->cbs_base_log * wp->cbs_level <= 64);
+        CU_ASSERT(wp->pp_base_log * wp->pp_level <= 64);
+        CU_ASSERT(p->ks_base_log * p->ks_level <= 32); /* the 32-bit keyswitching key */
+        CU_ASSERT_DOUBLE_EQUAL(p->log2_p_fail, log2(wp->p_error), 1e-3);
+        CU_ASSERT(p->log2_p_fail <= -40.0);
+        const veil_wop_counts n = veil_wop_count(wp, wp->width);
+        CU_ASSERT_EQUAL(n.pbs, wp->width - 1 + wp->width * wp->cbs_level);
+        CU_ASSERT_EQUAL(n.keyswitches, wp->width);
+        CU_ASSERT_EQUAL(n.packing_keyswitches, wp->width * wp->cbs_level * (p->glwe_dim + 1));
+    }
+    CU_ASSERT_PTR_NULL(veil_wop_params_for_width(8));
+    CU_ASSERT_PTR_NULL(veil_wop_params_for_width(17));
+    CU_ASSERT_PTR_NULL(veil_wop_params_find("nope"));
+    /* vertical packing: 2^(w - nu) - 1 tree CMuxes + nu rotation ones */
+    const veil_wop_params *w9 = veil_wop_params_for_width(9); /* N = 1024, nu = 10 */
+    CU_ASSERT_EQUAL(veil_wop_count(w9, 9).external_products, 9);
+    CU_ASSERT_EQUAL(veil_wop_count(w9, 12).external_products, 3 + 10);
+}
+
+/* n_in random inputs of w bits plus both ends, through a random table */
+static void check_width(wop_fixture *f, unsigned w, int is_signed, unsigned n_in) {
+    const veil_params *p = &f->wp->pbs;
+    const size_t entries = (size_t)1 << w, D = veil_params_big_dim(p);
+    int64_t *table = malloc(sizeof(int64_t) * entries);
+    uint64_t *in = malloc(sizeof(uint64_t) * (D + 1)), *out = malloc(sizeof(uint64_t) * (D + 1));
+    CU_ASSERT_FATAL(table && in && out);
+    for (size_t i = 0; i < entries; i++)
+        table[i] = (int64_t)(veil_test_rand() % (1u << OUT_BITS));
+    unsigned wrong = 0;
+    for (unsigned r = 0; r < n_in + 2; r++) {
+        int64_t x = r == 0   ? 0
+                    : r == 1 ? (int64_t)entries - 1
+                             : (int64_t)(veil_test_rand() % entries);
+        if (is_signed) x -= (int64_t)entries / 2;
+        veil_encrypt_big(f->enc, f->sk, veil_encode(x, w), in);
+        CU_ASSERT_EQUAL_FATAL(
+            veil_wop_pbs(f->ctx, f->key, table, w, is_signed, veil_delta(OUT_BITS), in, out),
+            VEIL_OK);
+        const int64_t got = veil_decode(veil_phase_big(f->sk, out), OUT_BITS, 0);
+        const int64_t want = table[is_signed ? x + (int64_t)entries / 2 : x];
+        if (got != want) {
+            printf("\n  %s, %u bits%s: x = %lld gave %lld, table %lld", f->wp->id, w,
+                   is_signed ? " signed" : "", (long long)x, (long long)got, (long long)want);
+            wrong++;
+        }
+    }
+    CU_ASSERT_EQUAL(wrong, 0);
+    free(table);
+    free(in);
+    free(out);
+}
+
+static void test_lookup_widths(void) {
+    wop_fixture f;
+    CU_ASSERT_FATAL(fixture_make(veil_wop_params_for_width(9), 10, &f));
+    /* w < log2 N (no tree), = 9 (the set's), 10 = log2 N, 11 and 12 (a tree
+     * of 2 and 4 leaves) */
+    check_width(&f, 1, 0, 2);
+    check_width(&f, 5, 0, 2);
+    check_width(&f, 9, 0, 6);
+    check_width(&f, 9, 1, 3);
+    check_width(&f, 10, 0, 2);
+    check_width(&f, 11, 0, 2);
+    check_width(&f, 12, 1, 2);
+    fixture_free(&f);
+}
+
+/* Same seeds, same bits; another input seed, another ciphertext of the
+ * same value. */
+static void test_deterministic(void) {
+    const veil_wop_params *wp = veil_wop_params_for_width(9);
+    wop_fixture a, b;
+    CU_ASSERT_FATAL(fixture_make(wp, 20, &a));
+    CU_ASSERT_FATAL(fixture_make(wp, 20, &b));
+    CU_ASSERT_EQUAL(memcmp(a.key->pfpks, b.key->pfpks, veil_wop_pfpks_bytes(wp)), 0);
+    const size_t D = veil_params_big_dim(&wp->pbs);
+    int64_t table[8] = {3, 1, 4, 1, 5, 9 % 16, 2, 6};
+    uint64_t *in = malloc(sizeof(uint64_t) * (D + 1)), *oa = malloc(sizeof(uint64_t) * (D + 1)),
+             *ob = malloc(sizeof(uint64_t) * (D + 1));
+    CU_ASSERT_FATAL(in && oa && ob);
+    veil_encrypt_big(a.enc, a.sk, veil_encode(5, 3), in);
+    CU_ASSERT_EQUAL(veil_wop_pbs(a.ctx, a.key, table, 3, 0, veil_delta(OUT_BITS), in, oa), VEIL_OK);
+    CU_ASSERT_EQUAL(veil_wop_pbs(b.ctx, b.key, table, 3, 0, veil_delta(OUT_BITS), in, ob), VEIL_OK);
+    CU_ASSERT_EQUAL(memcmp(oa, ob, sizeof(uint64_t) * (D + 1)), 0);
+    CU_ASSERT_EQUAL(veil_decode(veil_phase_big(a.sk, oa), OUT_BITS, 0), 9 % 16);
+    free(in);
+    free(oa);
+    free(ob);
+    fixture_free(&a);
+    fixture_free(&b);
+}
+
+static void test_errors(void) {
+    const veil_wop_params *w9 = veil_wop_params_for_width(9), *w11 = veil_wop_params_for_width(11);
+    /* a secret key of another set */
+    veil_secret_key *sk = NULL;
+    veil_wop_key *key = NULL;
+    CU_ASSERT_FATAL(veil_secret_key_new(&w11->pbs, NULL, &sk) == VEIL_OK);
+    CU_ASSERT_EQUAL(veil_wop_key_new(sk, w9, NULL, NULL, &key), VEIL_ERR_PARAMS);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "wop-w9-2m40"));
+    CU_ASSERT_PTR_NULL(key);
+    veil_secret_key_free(sk);
+    CU_ASSERT_EQUAL(veil_wop_key_new(NULL, w9, NULL, NULL, &key), VEIL_ERR_ARG);
+
+    wop_fixture f;
+    CU_ASSERT_FATAL(fixture_make(w9, 30, &f));
+    veil_wop_ctx *other = NULL;
+    CU_ASSERT_FATAL(veil_wop_ctx_new(w11, &other) == VEIL_OK);
+    const size_t D = veil_params_big_dim(&w9->pbs);
+    int64_t table[2] = {0, 1};
+    uint64_t *in = calloc(D + 1, sizeof(uint64_t)), *out = calloc(D + 1, sizeof(uint64_t));
+    CU_ASSERT_FATAL(in && out);
+    CU_ASSERT_EQUAL(veil_wop_pbs(other, f.key, table, 1, 0, 1, in, out), VEIL_ERR_ARG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "wop-w11-2m40"));
+    CU_ASSERT_EQUAL(veil_wop_pbs(f.ctx, f.key, table, 0, 0, 1, in, out), VEIL_ERR_ARG);
+    CU_ASSERT_EQUAL(veil_wop_pbs(f.ctx, f.key, table, VEIL_WOP_MAX_WIDTH + 1, 0, 1, in, out),
+                    VEIL_ERR_ARG);
+    CU_ASSERT_EQUAL(veil_wop_pbs(f.ctx, f.key, NULL, 1, 0, 1, in, out), VEIL_ERR_ARG);
+    free(in);
+    free(out);
+    veil_wop_ctx_free(other);
+    fixture_free(&f);
+}
+
+int main(void) {
+    if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
+    CU_pSuite s = CU_add_suite("wop", NULL, NULL);
+    VEIL_ADD_TEST(s, test_sets);
+    VEIL_ADD_TEST(s, test_errors);
+    VEIL_ADD_TEST(s, test_deterministic);
+    VEIL_ADD_TEST(s, test_lookup_widths);
+    return veil_test_run();
+}

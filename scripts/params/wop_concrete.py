@@ -12,14 +12,17 @@ ML 1.9 pins):
 For each width w (default 9..16) it compiles with concrete-python one table
 lookup of a w-bit encrypted input (a seeded random 4-bit table over the whole
 range [0, 2^w), a fresh input: 2-norm 1) at p_error 2^-40 per PBS
-(global_p_error None), captures the optimizer's report and parses the
+(global_p_error None) with the MONO parameter-selection strategy (one
+parameter set for the circuit, the strategy whose search includes the WoP-PBS
+atomic pattern; the default MULTI strategy answers this circuit with a classic
+PBS at N = 65536 from 9 bits on), captures the optimizer's report and parses the
 solution: n, k, N, the keyswitch and blind-rotation gadgets, whether it is a
 WoP-PBS, the circuit-bootstrapping and packing-keyswitch gadgets, and the
 per-PBS p_error. Concrete's noises are the minimum of its 128-bit security
 curve at n and k N, which is how veil's table states them
 (veil_noise_min_log2_std_128). It writes the JSON to --out and prints the C
-initializers of k_params_wop. Each width runs in a child process (the report
-is printed by native code on fd 1).
+initializers of k_params_wop. Each width runs in a child process (the native
+optimizer prints its report on stderr).
 """
 
 import argparse
@@ -40,7 +43,9 @@ t = fhe.LookupTable(rng.integers(0, 16, size=2**w).tolist())
 @fhe.compiler({"x": "encrypted"})
 def f(x):
     return t[x]
-cfg = fhe.Configuration(p_error=pe, global_p_error=None, show_optimizer=True)
+cfg = fhe.Configuration(p_error=pe, global_p_error=None, show_optimizer=True,
+                        single_precision=False,
+                        parameter_selection_strategy=fhe.ParameterSelectionStrategy.MONO)
 f.compile([np.arange(2**w)], configuration=cfg)
 '''
 

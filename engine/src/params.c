@@ -566,3 +566,65 @@ double veil_noise_log2_p_fail_key(const veil_params *p, unsigned precision, doub
     return log2_p_fail_of(precision, input_variance + veil_noise_ks_variance_key(p, key) +
                                          veil_noise_ms_variance_key(p, key));
 }
+
+/* ---- WoP-PBS (veil/wop.h) ------------------------------------------------
+ * veil's model of the three steps, in the terms of the classic formulas
+ * above (upper bounds where a term depends on a bit's value: the bit 1). */
+
+/* A row of a circuit-bootstrapped GGSW: the CBS PBS's output noise (times
+ * a key coefficient for the mask rows: at most 1), then the packing
+ * keyswitch: its rounding error r_i on each of the kN + 1 input words times
+ * the extended key (E[s'^2] = 1/2, and 1 for the body's -1), times P_c
+ * (at most 1 per coefficient), and its key's noise times the digits,
+ * (kN + 1) l_pp of them with E[d^2] = (B^2 + 2)/12. */
+double veil_noise_wop_ggsw_variance(const veil_wop_params *wp) {
+    const veil_params *p = &wp->pbs;
+    const double kn = veil_params_big_dim(p);
+    const double b = veil_pow2((int)wp->pp_base_log);
+    const double b2l = veil_pow2(2 * (int)(wp->pp_base_log * wp->pp_level));
+    const double round = (Q2 - b2l) / (12.0 * b2l) * (kn / 2.0 + 1.0);
+    const double key =
+        (kn + 1.0) * wp->pp_level * (b * b + 2.0) / 12.0 * veil_noise_variance(&p->glwe_noise);
+    return veil_noise_pbs_output_variance(p) + round + key;
+}
+
+/* One CMux of the vertical packing with those GGSWs: the rows' noise times
+ * the digits ((k+1) l_cb N products of E[d^2] = (B^2 + 2)/12 each), the
+ * decomposition's rounding times the selected bit (1: the whole term, where
+ * a blind rotation's key bit counts half) times (1 + kN/2), and Concrete's
+ * FFT term at the CBS gadget. A lookup of w bits runs w of them on the path
+ * to its output (2^(w - nu) - 1 tree CMuxes, of which w - nu on the path,
+ * and nu rotation ones); the tree's leaves are noiseless. */
+double veil_noise_wop_output_variance(const veil_wop_params *wp, unsigned w) {
+    const veil_params *p = &wp->pbs;
+    const double k = p->glwe_dim, n = p->poly_size, kn = k * n;
+    const double b = veil_pow2((int)wp->cbs_base_log);
+    const double b2l = veil_pow2(2 * (int)(wp->cbs_base_log * wp->cbs_level));
+    const double key =
+        (k + 1.0) * wp->cbs_level * n * (b * b + 2.0) / 12.0 * veil_noise_wop_ggsw_variance(wp);
+    const double round = (Q2 - b2l) / (12.0 * b2l) * (1.0 + kn / 2.0);
+    const double fft = veil_noise_fft_variance(p->glwe_dim, p->poly_size, wp->cbs_base_log,
+                                               wp->cbs_level);
+    return (double)w * (key + round + fft);
+}
+
+/* The bit extraction's reads: bit i's small LWE is the keyswitch of the
+ * value times 2^(w - i), its bits below i already taken off by i PBS
+ * outputs: phase bit 2^63 + error of variance
+ *   4^(w - i) (input + i pbs_out) + ks(in_dim) + ms,
+ * read by sign (a quarter torus of margin: precision 0) by its extraction
+ * PBS and by its circuit bootstrapping's l_cb PBS, the same phase switched
+ * the same way: one event per bit. log2 of the sum of the w events'
+ * probabilities (a union bound). */
+double veil_noise_wop_log2_p_fail(const veil_wop_params *wp, unsigned w, double input_variance,
+                                  uint32_t in_dim) {
+    const veil_params *p = &wp->pbs;
+    const double ks = veil_noise_ks_variance_dim(p, in_dim), ms = veil_noise_ms_variance(p);
+    const double pbs = veil_noise_pbs_output_variance(p);
+    double sum = 0.0;
+    for (unsigned i = 0; i < w; i++) {
+        const double scaled = veil_pow2(2 * (int)(w - i)) * (input_variance + i * pbs);
+        sum += exp2(log2_p_fail_of(0, scaled + ks + ms));
+    }
+    return log2(sum);
+}

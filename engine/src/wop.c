@@ -272,38 +272,62 @@ static void ext_prod_add(veil_wop_ctx *c, const double *ggsw, const uint64_t *di
         veil_fft_backward_add_torus(c->fft, c->facc + (size_t)q * N, acc + (size_t)q * N);
 }
 
+static veil_status check_call(const char *fn, veil_wop_ctx *c, const veil_wop_key *key,
+                              unsigned w) {
+    if (key->wp != c->wp)
+        return veil_error(VEIL_ERR_ARG, "%s: a key of %s with a context of %s", fn, key->wp->id,
+                          c->wp->id);
+    if (w < 1 || w > VEIL_WOP_MAX_WIDTH)
+        return veil_error(VEIL_ERR_ARG, "%s: %u input bits (1 to %u)", fn, w, VEIL_WOP_MAX_WIDTH);
+    return VEIL_OK;
+}
+
+/* Step 1: bits gets w small LWEs (n + 1 words each), least significant
+ * bit first */
+static void extract_bits(veil_wop_ctx *c, const veil_wop_key *key, unsigned w, int in_signed,
+                         const uint64_t *in, uint64_t *bits) {
+    const veil_params *p = &c->wp->pbs;
+    const veil_pbs_key *pk = veil_eval_key_part(key->ek, 0);
+    const uint32_t big = veil_params_big_dim(p);
+    const size_t n1 = (size_t)p->lwe_dim + 1;
+    memcpy(c->cur, in, sizeof(uint64_t) * (big + 1));
+    if (in_signed) c->cur[big] += (uint64_t)1 << 62; /* 2^(w-1) delta: x + 2^(w-1) */
+    for (uint32_t i = 0; i < w; i++) {
+        veil_lwe_mul_scalar(c->tmp, c->cur, (int64_t)1 << (w - i), big);
+        veil_keyswitch(pk, c->tmp, bits + i * n1);
+        if (i + 1 == w) break;
+        /* bit i's place is 2^(63 - w + i): the read gives v (bit 0) or -v
+         * (bit 1), v = half the place; cur - bit place = cur + out - v */
+        const uint64_t v = (uint64_t)1 << (62 - w + i);
+        sign_pbs(c, key, v, bits + i * n1, c->big);
+        c->big[big] -= v;
+        veil_lwe_add(c->cur, c->cur, c->big, big);
+    }
+}
+
+veil_status veil_wop_extract_bits(veil_wop_ctx *c, const veil_wop_key *key, unsigned w,
+                                  int in_signed, const uint64_t *in, uint64_t *bits) {
+    if (!c || !key || !in || !bits)
+        return veil_error(VEIL_ERR_ARG, "veil_wop_extract_bits: NULL argument");
+    VEIL_TRY(check_call("veil_wop_extract_bits", c, key, w));
+    extract_bits(c, key, w, in_signed, in, bits);
+    return VEIL_OK;
+}
+
 veil_status veil_wop_pbs(veil_wop_ctx *c, const veil_wop_key *key, const int64_t *table, unsigned w,
                          int in_signed, uint64_t out_delta, const uint64_t *in, uint64_t *out) {
     if (!c || !key || !table || !in || !out)
         return veil_error(VEIL_ERR_ARG, "veil_wop_pbs: NULL argument");
+    VEIL_TRY(check_call("veil_wop_pbs", c, key, w));
     const veil_wop_params *wp = c->wp;
-    if (key->wp != wp)
-        return veil_error(VEIL_ERR_ARG, "veil_wop_pbs: a key of %s with a context of %s",
-                          key->wp->id, wp->id);
-    if (w < 1 || w > VEIL_WOP_MAX_WIDTH)
-        return veil_error(VEIL_ERR_ARG, "veil_wop_pbs: %u input bits (1 to %u)", w,
-                          VEIL_WOP_MAX_WIDTH);
     const veil_params *p = &wp->pbs;
-    const veil_pbs_key *pk = veil_eval_key_part(key->ek, 0);
     const uint32_t N = p->poly_size, k1 = p->glwe_dim + 1, big = veil_params_big_dim(p);
     const size_t n1 = (size_t)p->lwe_dim + 1, gw = (size_t)k1 * N;
     const size_t ggsw_doubles = (size_t)k1 * wp->cbs_level * k1 * N;
     const uint32_t lg = (uint32_t)__builtin_ctz(N), nu = w < lg ? w : lg, top = w - nu;
 
-    /* 1. bit extraction, least significant first */
-    memcpy(c->cur, in, sizeof(uint64_t) * (big + 1));
-    if (in_signed) c->cur[big] += (uint64_t)1 << 62; /* 2^(w-1) delta: x + 2^(w-1) */
-    for (uint32_t i = 0; i < w; i++) {
-        veil_lwe_mul_scalar(c->tmp, c->cur, (int64_t)1 << (w - i), big);
-        veil_keyswitch(pk, c->tmp, c->bits + i * n1);
-        if (i + 1 == w) break;
-        /* bit i's place is 2^(63 - w + i): the read gives v (bit 0) or -v
-         * (bit 1), v = half the place; cur - bit place = cur + out - v */
-        const uint64_t v = (uint64_t)1 << (62 - w + i);
-        sign_pbs(c, key, v, c->bits + i * n1, c->big);
-        c->big[big] -= v;
-        veil_lwe_add(c->cur, c->cur, c->big, big);
-    }
+    /* 1. bit extraction */
+    extract_bits(c, key, w, in_signed, in, c->bits);
     /* 2. each bit's GGSW */
     for (uint32_t i = 0; i < w; i++)
         circuit_bootstrap(c, key, c->bits + i * n1, c->ggsw + i * ggsw_doubles);

@@ -153,6 +153,15 @@ const veil_wop_params *veil_wop_params_find(const char *id);
 /* The set chosen for `width` input bits; NULL when none is. */
 const veil_wop_params *veil_wop_params_for_width(unsigned width);
 
+/* veil's noise model of a WoP-PBS (engine/src/params.c; units of
+ * veil/noise.h): the variance of a row of a circuit-bootstrapped GGSW; of
+ * the output of a w-bit lookup; log2 p_fail of the lookup's w bit reads for
+ * an input of that variance under a key of in_dim coefficients. */
+double veil_noise_wop_ggsw_variance(const veil_wop_params *wp);
+double veil_noise_wop_output_variance(const veil_wop_params *wp, unsigned w);
+double veil_noise_wop_log2_p_fail(const veil_wop_params *wp, unsigned w, double input_variance,
+                                  uint32_t in_dim);
+
 /* Derived sizes. "big" LWE dimension = k*N (the sample-extracted key). */
 static inline uint32_t veil_params_big_dim(const veil_params *p) {
     return p->glwe_dim * p->poly_size;

@@ -84,6 +84,12 @@ veil_status veil_wop_pbs(veil_wop_ctx *ctx, const veil_wop_key *key, const int64
                          unsigned w, int in_signed, uint64_t out_delta, const uint64_t *in,
                          uint64_t *out);
 
+/* Step 1 alone, as veil_wop_pbs runs it: bits (w x (n + 1) words) gets
+ * bit i of the value as an LWE of bit_i * 2^63 under the set's small key
+ * (partition 0's: veil_phase_small(sk, 0, ...) reads it). */
+veil_status veil_wop_extract_bits(veil_wop_ctx *ctx, const veil_wop_key *key, unsigned w,
+                                  int in_signed, const uint64_t *in, uint64_t *bits);
+
 /* Counts of one veil_wop_pbs of w bits with set wp (the cost model's and
  * the report's): PBS (w - 1 extractions + w l_cb), keyswitches to the small
  * key, packing keyswitches and external products (vertical packing). */

@@ -194,7 +194,7 @@ static int bench_one_wop(FILE *f, int *first, unsigned w, const char *kind, uint
         for (unsigned j = 0; j < 32; j++)
             seed[i][j] = (uint8_t)(i * 77 + j * 13 + w);
     veil_secret_key *sk = NULL;
-    veil_wop_key *key = NULL;
+    veil_eval_key *ek = NULL;
     veil_encryptor *enc = NULL;
     veil_wop_ctx *ctx = NULL;
     int64_t *table = malloc(entries * sizeof *table);
@@ -202,13 +202,14 @@ static int bench_one_wop(FILE *f, int *first, unsigned w, const char *kind, uint
     int rc = 1;
     size_t ok = 0;
     int printed = 0;
-    double keygen = 0, wall = 0, cpu = 0;
+    double keygen = 0, wall = 0, cpu = 0, err2 = 0, err_max = 0;
     double t0 = clock_s(CLOCK_MONOTONIC);
     if (!table || !cin || !cout || veil_secret_key_new(&wp->pbs, seed[0], &sk) ||
-        veil_wop_key_new(sk, wp, seed[1], seed[2], &key))
+        veil_eval_key_new_rows(sk, NULL, VEIL_KEY_FOURIER, seed[1], seed[2], &ek))
         goto out;
     keygen = clock_s(CLOCK_MONOTONIC) - t0;
-    if (veil_encryptor_new(seed[3], seed[4], &enc) || veil_wop_ctx_new(wp, &ctx)) goto out;
+    if (veil_encryptor_new(seed[3], seed[4], &enc) || veil_wop_ctx_new(wp, (uint32_t)D, &ctx))
+        goto out;
     for (size_t x = 0; x < entries; x++)
         table[x] = table_value(kind, w, (int64_t)x);
     for (uint32_t i = 0; i < n; i++) {
@@ -216,22 +217,29 @@ static int bench_one_wop(FILE *f, int *first, unsigned w, const char *kind, uint
         veil_encrypt_big(enc, sk, veil_encode(x, w), cin);
         t0 = clock_s(CLOCK_MONOTONIC);
         const double c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
-        if (veil_wop_pbs(ctx, key, table, w, 0, veil_delta(4), cin, cout)) goto out;
+        if (veil_wop_pbs(ctx, veil_eval_key_part(ek, 0), table, w, 0, veil_delta(4), cin, cout))
+            goto out;
         wall += clock_s(CLOCK_MONOTONIC) - t0;
         cpu += clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
-        ok += veil_decode(veil_phase_big(sk, cout), 4, 0) == table[x];
+        const uint64_t phase = veil_phase_big(sk, cout);
+        ok += veil_decode(phase, 4, 0) == table[x];
+        /* the output's error on the torus (units of 2^-64) */
+        const double e = fabs((double)(int64_t)(phase - (uint64_t)table[x] * veil_delta(4)));
+        err2 += e * e;
+        err_max = e > err_max ? e : err_max;
     }
     const veil_wop_counts c = veil_wop_count(wp, w);
     const size_t key_bytes =
-        veil_eval_key_prepared_bytes(&wp->pbs, (uint32_t)D) + veil_wop_pfpks_bytes(wp);
+        veil_eval_key_prepared_bytes(&wp->pbs, (uint32_t)D); /* the packing keys too */
     fprintf(f,
             "%s\n    {\"method\": \"wop\", \"width\": %u, \"table\": \"%s\", \"params\": \"%s\", "
             "\"N\": %u, \"k\": %u, \"n\": %u, \"pbs_per_lookup\": %u, \"packing_keyswitches\": "
             "%u, \"external_products\": %u, \"key_bytes\": %zu, \"lookups\": %u, \"keygen_s\": "
-            "%.3f, \"run_s_per_lookup\": %.4f, \"cpu_s_per_lookup\": %.4f, \"correct\": %zu}",
+            "%.3f, \"run_s_per_lookup\": %.4f, \"cpu_s_per_lookup\": %.4f, \"correct\": %zu, "
+            "\"out_err_log2_rms\": %.2f, \"out_err_log2_max\": %.2f, \"out_delta_log2\": %u}",
             *first ? "" : ",", w, kind, wp->id, wp->pbs.poly_size, wp->pbs.glwe_dim,
             wp->pbs.lwe_dim, c.pbs, c.packing_keyswitches, c.external_products, key_bytes, n,
-            keygen, wall / n, cpu / n, ok);
+            keygen, wall / n, cpu / n, ok, 0.5 * log2(err2 / n), log2(err_max), 63u - 4u);
     fprintf(stderr,
             "w=%-2u %-8s %-22s WoP-PBS, %4u PBS/lookup, keys %.2f GB, keygen %6.2f s, "
             "%8.3f s/lookup (cpu %8.3f), %zu/%u correct\n",
@@ -246,7 +254,7 @@ out:
         fprintf(stderr, "bench_wide: wop w=%u %s: %s\n", w, kind, veil_error_message());
     veil_wop_ctx_free(ctx);
     veil_encryptor_free(enc);
-    veil_wop_key_free(key);
+    veil_eval_key_free(ek);
     veil_secret_key_free(sk);
     free(table);
     free(cin);

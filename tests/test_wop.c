@@ -25,7 +25,8 @@
 typedef struct wop_fixture {
     const veil_wop_params *wp;
     veil_secret_key *sk;
-    veil_wop_key *key;
+    veil_eval_key *ek;
+    const veil_pbs_key *key; /* ek's WoP partition */
     veil_encryptor *enc;
     veil_wop_ctx *ctx;
 } wop_fixture;
@@ -40,9 +41,10 @@ static int fixture_make(const veil_wop_params *wp, unsigned seed_base, wop_fixtu
     veil_test_seed_bytes(seed_base + 3, s3);
     veil_test_seed_bytes(seed_base + 4, s4);
     veil_status s = veil_secret_key_new(&wp->pbs, s0, &f->sk);
-    if (s == VEIL_OK) s = veil_wop_key_new(f->sk, wp, s1, s2, &f->key);
+    if (s == VEIL_OK) s = veil_eval_key_new_rows(f->sk, NULL, VEIL_KEY_FOURIER, s1, s2, &f->ek);
+    if (s == VEIL_OK) f->key = veil_eval_key_part(f->ek, 0);
     if (s == VEIL_OK) s = veil_encryptor_new(s3, s4, &f->enc);
-    if (s == VEIL_OK) s = veil_wop_ctx_new(wp, &f->ctx);
+    if (s == VEIL_OK) s = veil_wop_ctx_new(wp, veil_params_big_dim(&wp->pbs), &f->ctx);
     if (s != VEIL_OK) printf("\n  keys of %s: %s\n", wp->id, veil_error_message());
     return s == VEIL_OK;
 }
@@ -50,7 +52,7 @@ static int fixture_make(const veil_wop_params *wp, unsigned seed_base, wop_fixtu
 static void fixture_free(wop_fixture *f) {
     veil_wop_ctx_free(f->ctx);
     veil_encryptor_free(f->enc);
-    veil_wop_key_free(f->key);
+    veil_eval_key_free(f->ek);
     veil_secret_key_free(f->sk);
 }
 
@@ -154,7 +156,7 @@ static void test_deterministic(void) {
     wop_fixture a, b;
     CU_ASSERT_FATAL(fixture_make(wp, 20, &a));
     CU_ASSERT_FATAL(fixture_make(wp, 20, &b));
-    CU_ASSERT_EQUAL(memcmp(a.key->pfpks, b.key->pfpks, veil_wop_pfpks_bytes(wp)), 0);
+    CU_ASSERT_EQUAL(memcmp(a.key->pfpks, b.key->pfpks, 8 * veil_eval_key_pfpks_words(&wp->pbs)), 0);
     const size_t D = veil_params_big_dim(&wp->pbs);
     int64_t table[8] = {3, 1, 4, 1, 5, 9 % 16, 2, 6};
     uint64_t *in = malloc(sizeof(uint64_t) * (D + 1)), *oa = malloc(sizeof(uint64_t) * (D + 1)),
@@ -174,33 +176,43 @@ static void test_deterministic(void) {
 
 static void test_errors(void) {
     const veil_wop_params *w9 = veil_wop_params_for_width(9), *w11 = veil_wop_params_for_width(11);
-    /* a secret key of another set */
-    veil_secret_key *sk = NULL;
-    veil_wop_key *key = NULL;
-    CU_ASSERT_FATAL(veil_secret_key_new(&w11->pbs, NULL, &sk) == VEIL_OK);
-    CU_ASSERT_EQUAL(veil_wop_key_new(sk, w9, NULL, NULL, &key), VEIL_ERR_PARAMS);
-    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "wop-w9-2m40"));
-    CU_ASSERT_PTR_NULL(key);
-    veil_secret_key_free(sk);
-    CU_ASSERT_EQUAL(veil_wop_key_new(NULL, w9, NULL, NULL, &key), VEIL_ERR_ARG);
+    const uint32_t D = veil_params_big_dim(&w9->pbs);
+    veil_wop_ctx *other = NULL;
+    /* a master key narrower than the set's k N */
+    CU_ASSERT_EQUAL(veil_wop_ctx_new(w9, D - 1, &other), VEIL_ERR_ARG);
+    CU_ASSERT_PTR_NULL(other);
+    CU_ASSERT_EQUAL(veil_wop_ctx_new(NULL, D, &other), VEIL_ERR_ARG);
 
     wop_fixture f;
     CU_ASSERT_FATAL(fixture_make(w9, 30, &f));
-    veil_wop_ctx *other = NULL;
-    CU_ASSERT_FATAL(veil_wop_ctx_new(w11, &other) == VEIL_OK);
-    const size_t D = veil_params_big_dim(&w9->pbs);
     int64_t table[2] = {0, 1};
-    uint64_t *in = calloc(D + 1, sizeof(uint64_t)), *out = calloc(D + 1, sizeof(uint64_t));
+    uint64_t *in = calloc(2 * (size_t)D + 1, sizeof(uint64_t));
+    uint64_t *out = calloc(2 * (size_t)D + 1, sizeof(uint64_t));
     CU_ASSERT_FATAL(in && out);
+    /* a context of another set */
+    CU_ASSERT_FATAL(veil_wop_ctx_new(w11, D, &other) == VEIL_OK);
     CU_ASSERT_EQUAL(veil_wop_pbs(other, f.key, table, 1, 0, 1, in, out), VEIL_ERR_ARG);
     CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "wop-w11-2m40"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "wop-w9-2m40"));
+    veil_wop_ctx_free(other);
+    /* ... of another master dimension */
+    CU_ASSERT_FATAL(veil_wop_ctx_new(w9, 2 * D, &other) == VEIL_OK);
+    CU_ASSERT_EQUAL(veil_wop_pbs(other, f.key, table, 1, 0, 1, in, out), VEIL_ERR_ARG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "master key"));
+    veil_wop_ctx_free(other);
+    /* a key without packing keys: the partition key of a classic set */
+    veil_pbs_key classic = *f.key;
+    classic.pfpks = NULL;
+    CU_ASSERT_EQUAL(veil_wop_pbs(f.ctx, &classic, table, 1, 0, 1, in, out), VEIL_ERR_ARG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "no packing keys"));
+    /* widths and arguments */
     CU_ASSERT_EQUAL(veil_wop_pbs(f.ctx, f.key, table, 0, 0, 1, in, out), VEIL_ERR_ARG);
     CU_ASSERT_EQUAL(veil_wop_pbs(f.ctx, f.key, table, VEIL_WOP_MAX_WIDTH + 1, 0, 1, in, out),
                     VEIL_ERR_ARG);
     CU_ASSERT_EQUAL(veil_wop_pbs(f.ctx, f.key, NULL, 1, 0, 1, in, out), VEIL_ERR_ARG);
+    CU_ASSERT_EQUAL(veil_wop_extract_bits(f.ctx, f.key, 0, 0, in, out), VEIL_ERR_ARG);
     free(in);
     free(out);
-    veil_wop_ctx_free(other);
     fixture_free(&f);
 }
 

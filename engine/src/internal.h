@@ -28,15 +28,4 @@ void veil_poly_mul_monomial(uint64_t *out, const uint64_t *in, uint32_t n, uint3
 veil_status veil_partitions_check(const veil_params *const *parts, uint32_t n_parts,
                                   const char *what);
 
-/* GLWE encryption under a key of set p (k*N bits, e.g. a prefix of the
- * master key) for key material made outside keys.c (wop.c's packing
- * keyswitching keys): masks from `mask`, p's GLWE noise from `noise`, exact
- * products; its buffers are key-derived and wiped (keys.c glwe_ctx). */
-typedef struct veil_glwe_enc veil_glwe_enc;
-veil_status veil_glwe_enc_new(const veil_params *p, const uint64_t *key, veil_glwe_enc **out);
-/* ct: (k+1) N words; msg: N words, NULL for 0. */
-void veil_glwe_enc_encrypt(veil_glwe_enc *e, veil_csprng *mask, veil_csprng *noise,
-                           const uint64_t *msg, uint64_t *ct);
-void veil_glwe_enc_free(veil_glwe_enc *e);
-
 #endif

@@ -147,10 +147,19 @@ size_t veil_eval_key_ksk_words(const veil_params *p, uint32_t rows) {
     return (size_t)rows * p->ks_level * (p->lwe_dim + 1);
 }
 
+size_t veil_eval_key_pfpks_words(const veil_params *p) {
+    const veil_wop_params *wp = veil_wop_params_of(p);
+    if (!wp) return 0;
+    const size_t k1 = p->glwe_dim + 1;
+    return k1 * ((size_t)veil_params_big_dim(p) + 1) * wp->pp_level * k1 * p->poly_size;
+}
+
 size_t veil_eval_key_prepared_bytes(const veil_params *p, uint32_t rows) {
     /* one domain (VEIL_KEY_FOURIER or VEIL_KEY_STANDARD; a multi-bit
-     * partition: the standard one) */
-    return 8 * veil_eval_key_bsk_words(p) + 4 * veil_eval_key_ksk_words(p, rows);
+     * partition: the standard one); a WoP partition's packing keys in the
+     * standard domain whatever the choice */
+    return 8 * veil_eval_key_bsk_words(p) + 4 * veil_eval_key_ksk_words(p, rows) +
+           8 * veil_eval_key_pfpks_words(p);
 }
 
 veil_status veil_eval_key_alloc(const veil_params *const *parts, uint32_t n_parts,
@@ -186,10 +195,13 @@ veil_status veil_eval_key_alloc(const veil_params *const *parts, uint32_t n_part
         const size_t kw = veil_eval_key_ksk_words(p, pk->ksk_rows);
         pk->ksk32 = veil_fft_alloc(kw * sizeof *pk->ksk32); /* huge pages */
         if (pk->ksk32) memset(pk->ksk32, 0, kw * sizeof *pk->ksk32);
-        if (!pk->bsk || !pk->ksk32) {
-            const size_t mib =
-                (8 * veil_eval_key_bsk_words(p) + 4 * veil_eval_key_ksk_words(p, pk->ksk_rows)) >>
-                20;
+        const size_t pw = veil_eval_key_pfpks_words(p);
+        if (pw) {
+            pk->pfpks = veil_fft_alloc(pw * sizeof *pk->pfpks);
+            if (pk->pfpks) memset(pk->pfpks, 0, pw * sizeof *pk->pfpks);
+        }
+        if (!pk->bsk || !pk->ksk32 || (pw && !pk->pfpks)) {
+            const size_t mib = veil_eval_key_prepared_bytes(p, pk->ksk_rows) >> 20;
             veil_eval_key_free(ek);
             return veil_error(VEIL_ERR_NOMEM,
                               "evaluation key for partition %u (%s): out of memory (%zu MiB)", i,
@@ -206,6 +218,7 @@ void veil_eval_key_free(veil_eval_key *ek) {
         veil_fft_dealloc(ek->parts[i].bsk);
         veil_fft_dealloc(ek->parts[i].ksk32);
         veil_fft_dealloc(ek->parts[i].bsk_fourier);
+        veil_fft_dealloc(ek->parts[i].pfpks);
     }
     free(ek->parts);
     free(ek);
@@ -224,11 +237,13 @@ void veil_eval_key_partition_seed(const uint8_t set_seed[VEIL_SEED_BYTES], uint3
 
 /* What a partition's mask stream feeds besides the BSK masks: after_bsk once
  * the BSK's masks are in place, then ksk_entry for each KSK entry e (entry
- * i * l_ks + j) with its n 64-bit mask words. */
+ * i * l_ks + j) with its n 64-bit mask words, then (a WoP partition) the
+ * packing keys' masks in place and after_pfpks. */
 typedef struct mask_hooks {
     veil_status (*after_bsk)(void *ctx, veil_pbs_key *pk);
     void (*ksk_entry)(void *ctx, veil_pbs_key *pk, size_t e, const uint64_t *mask);
     void *ctx;
+    veil_status (*after_pfpks)(void *ctx, veil_pbs_key *pk);
 } mask_hooks;
 
 /* Partition x's mask stream, in the one fixed order (veil/tfhe.h,
@@ -259,6 +274,11 @@ static veil_status partition_masks(veil_eval_key *ek, uint32_t x, const mask_hoo
         veil_csprng_fill_u64(rng, mask, n);
         h->ksk_entry(h->ctx, pk, e, mask);
     }
+    /* a WoP partition's packing keys: k N mask words per GLWE, in order */
+    const size_t pfpks = veil_eval_key_pfpks_words(p) / glwe_words;
+    for (size_t e = 0; s == VEIL_OK && e < pfpks; e++)
+        veil_csprng_fill_u64(rng, pk->pfpks + e * glwe_words, (size_t)k * N);
+    if (s == VEIL_OK && pfpks && h->after_pfpks) s = h->after_pfpks(h->ctx, pk);
     veil_csprng_free(rng);
     free(mask);
     return s;
@@ -275,7 +295,7 @@ static void ksk_entry_round(void *ctx, veil_pbs_key *pk, size_t e, const uint64_
 }
 
 veil_status veil_eval_key_regenerate_masks(veil_eval_key *ek) {
-    const mask_hooks h = {NULL, ksk_entry_round, NULL};
+    const mask_hooks h = {NULL, ksk_entry_round, NULL, NULL};
     for (uint32_t x = 0; x < ek->n_parts; x++)
         VEIL_TRY(partition_masks(ek, x, &h));
     return VEIL_OK;
@@ -416,34 +436,6 @@ veil_status veil_glwe_encrypt(veil_encryptor *enc, const veil_secret_key *sk, co
     return VEIL_OK;
 }
 
-struct veil_glwe_enc {
-    glwe_ctx g;
-};
-
-veil_status veil_glwe_enc_new(const veil_params *p, const uint64_t *key, veil_glwe_enc **out) {
-    veil_glwe_enc *e = calloc(1, sizeof *e);
-    if (!e) return veil_error(VEIL_ERR_NOMEM, "GLWE encryption for %s: out of memory", p->id);
-    veil_status s = glwe_ctx_init(&e->g, p, key);
-    if (s != VEIL_OK) {
-        free(e);
-        return s;
-    }
-    *out = e;
-    return VEIL_OK;
-}
-
-void veil_glwe_enc_encrypt(veil_glwe_enc *e, veil_csprng *mask, veil_csprng *noise,
-                           const uint64_t *msg, uint64_t *ct) {
-    veil_csprng_fill_u64(mask, ct, (size_t)e->g.p->glwe_dim * e->g.p->poly_size);
-    glwe_finish(&e->g, noise, msg, ct);
-}
-
-void veil_glwe_enc_free(veil_glwe_enc *e) {
-    if (!e) return;
-    glwe_ctx_clear(&e->g);
-    free(e);
-}
-
 veil_status veil_glwe_phase(const veil_secret_key *sk, const uint64_t *ct, uint64_t *phase) {
     const uint32_t N = sk->params->poly_size, k = sk->params->glwe_dim;
     glwe_ctx g;
@@ -545,6 +537,45 @@ static void ksk_entry_fill(void *ctx, veil_pbs_key *pk, size_t e, const uint64_t
     sodium_memzero(&acc, sizeof acc); /* <a, s> + S[i] g_j: key-derived */
 }
 
+/* A WoP partition's packing keyswitching keys (veil/tfhe.h): GLWE (c, i, j)
+ * encrypts P_c s'_i g_j under S_x, its masks already in place from the
+ * partition's stream. The message is key-derived: guarded memory, wiped,
+ * and computed without branching on key bits. */
+static veil_status pfpks_fill(void *ctx, veil_pbs_key *pk) {
+    const fill_ctx *f = ctx;
+    const veil_params *p = pk->params;
+    const veil_wop_params *wp = veil_wop_params_of(p);
+    const uint32_t N = p->poly_size, k = p->glwe_dim, big = veil_params_big_dim(p);
+    const size_t gw = (size_t)(k + 1) * N;
+    const uint64_t *S = f->sk->master;
+    glwe_ctx g = {0};
+    VEIL_TRY(glwe_ctx_init(&g, p, S));
+    uint64_t *msg = sodium_allocarray(N, sizeof *msg);
+    if (!msg) {
+        glwe_ctx_clear(&g);
+        return veil_error(VEIL_ERR_NOMEM, "packing keys of %s: out of memory", p->id);
+    }
+    uint64_t *ct = pk->pfpks;
+    for (uint32_t c = 0; c <= k; c++)
+        for (size_t i = 0; i <= big; i++)
+            for (uint32_t j = 0; j < wp->pp_level; j++, ct += gw) {
+                const uint64_t gj = (uint64_t)1 << (64 - wp->pp_base_log * (j + 1));
+                /* s'_i g_j: S_i g_j, and -g_j for the body's coefficient */
+                const uint64_t sg = i < big ? gj & (0 - S[i]) : 0 - gj;
+                if (c < k) { /* P_c = -S_c */
+                    for (uint32_t t = 0; t < N; t++)
+                        msg[t] = 0 - (sg & (0 - S[(size_t)c * N + t]));
+                } else { /* P_k = 1 */
+                    memset(msg, 0, sizeof *msg * N);
+                    msg[0] = sg;
+                }
+                glwe_finish(&g, f->noise, msg, ct);
+            }
+    sodium_free(msg);
+    glwe_ctx_clear(&g);
+    return VEIL_OK;
+}
+
 veil_status veil_eval_key_new(const veil_secret_key *sk, const uint8_t *mask_seed,
                               const uint8_t *noise_seed, veil_eval_key **out) {
     return veil_eval_key_new_rows(sk, NULL, VEIL_KEY_BOTH, mask_seed, noise_seed, out);
@@ -563,7 +594,7 @@ veil_status veil_eval_key_new_rows(const veil_secret_key *sk, const uint32_t *ks
         veil_seed_random(ek->mask_seed);
     veil_secret_key_fingerprint(sk, ek->key_fp);
     fill_ctx f = {sk, 0, NULL};
-    const mask_hooks h = {bsk_fill, ksk_entry_fill, &f};
+    const mask_hooks h = {bsk_fill, ksk_entry_fill, &f, pfpks_fill};
     veil_status s = veil_csprng_new(noise_seed, &f.noise);
     /* each partition prepared as soon as it is made: at most one partition's
      * bootstrapping key is ever held in both domains */

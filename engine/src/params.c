@@ -249,6 +249,12 @@ const veil_wop_params *veil_wop_params_find(const char *id) {
     return NULL;
 }
 
+const veil_wop_params *veil_wop_params_of(const veil_params *p) {
+    for (size_t i = 0; p && i < N_PARAMS_WOP; i++)
+        if (&k_params_wop[i].pbs == p) return &k_params_wop[i];
+    return NULL;
+}
+
 const veil_wop_params *veil_wop_params_for_width(unsigned width) {
     for (size_t i = 0; i < N_PARAMS_WOP; i++)
         if (k_params_wop[i].width == width) return &k_params_wop[i];

@@ -145,6 +145,15 @@ typedef struct veil_pbs_key {
                           * and files store. Keygen computes every entry from
                           * its 64-bit masks and keeps only the rounded words;
                           * no 64-bit key is ever held. */
+    /* A WoP partition's (veil_wop_params_of(params) not NULL) packing
+     * keyswitching keys, standard domain, whatever the prepared domains
+     * (veil/wop.h): for c = 0..k, i = 0..kN (i = kN: the body), level
+     * j < pp_level, the GLWE under S_X (k+1) N words of P_c s'_i g_j, P_c =
+     * -S_c (c < k) or 1, s'_i = S_i or -1 for the body, g_j =
+     * 2^(64 - B_pp (j+1)), at ((c (kN + 1) + i) pp_level + j) (k+1) N.
+     * Their masks follow the KSK's in the partition's mask stream. NULL
+     * for every other partition. */
+    uint64_t *pfpks;
 } veil_pbs_key;
 
 /* Evaluation keys: all a server needs, one veil_pbs_key per partition. The
@@ -231,6 +240,8 @@ size_t veil_eval_key_bsk_words(const veil_params *p);
 /* KSK words of a partition with set p keyswitching rows rows of the
  * master key. */
 size_t veil_eval_key_ksk_words(const veil_params *p, uint32_t rows);
+/* Words of a WoP partition's packing keyswitching keys (0 for any other). */
+size_t veil_eval_key_pfpks_words(const veil_params *p);
 /* Bytes a partition key prepared for one backend takes in memory
  * (VEIL_KEY_FOURIER or VEIL_KEY_STANDARD): the BSK in one domain (N words or
  * N/2 complex doubles a polynomial: the same bytes) and the KSK of `rows`

@@ -30,9 +30,13 @@
  * c < k, 1 for c = k; keyswitching (a, b) gives
  * -sum_i sum_j dec_j(a'_i) K_{c,i,j}, a GLWE of P_c times the input's phase.
  *
- * Inputs and outputs are under the master key like every value between
- * PBS (veil/tfhe.h); this first version takes keys whose partition 0 is the
- * WoP set (the compiler does not choose WoP yet). */
+ * The keys are a partition's of a key set (veil/tfhe.h): a partition whose
+ * set is a WoP set's `pbs` (veil_wop_params_of) gets, besides its KSK
+ * (master key -> small key) and BSK (small key -> S_X, the prefix of the
+ * master key), the packing keyswitching keys (veil_pbs_key.pfpks; keygen,
+ * files and the mask stream carry them). Inputs and outputs are under the
+ * master key like every value between PBS, the outputs zero-extended from
+ * S_X. The compiler does not choose the WoP-PBS yet. */
 #ifndef VEIL_WOP_H
 #define VEIL_WOP_H
 
@@ -49,45 +53,29 @@ extern "C" {
 
 #define VEIL_WOP_MAX_WIDTH 16u
 
-/* Server keys of a WoP set: the keyswitching and bootstrapping keys of
- * wp->pbs (one partition, prepared for the cpu) and the k + 1 packing
- * keyswitching keys, (k + 1) (k N + 1) pp_level GLWEs of (k + 1) N words. */
-typedef struct veil_wop_key {
-    const veil_wop_params *wp;
-    veil_eval_key *ek;
-    uint64_t *pfpks;
-} veil_wop_key;
-
-/* Keys for sk, whose partition 0 must be &wp->pbs (VEIL_ERR_PARAMS
- * otherwise). The packing keys' masks come from a stream of their own
- * (derived from the evaluation key's mask seed), their noise from one
- * derived from noise_seed (NULL: the OS's, as for every key). */
-veil_status veil_wop_key_new(const veil_secret_key *sk, const veil_wop_params *wp,
-                             const uint8_t *mask_seed, const uint8_t *noise_seed,
-                             veil_wop_key **out);
-void veil_wop_key_free(veil_wop_key *key);
-/* Bytes of the packing keyswitching keys. */
-size_t veil_wop_pfpks_bytes(const veil_wop_params *wp);
-
-/* Per-thread scratch (FFTs, the bits' GGSWs, the packing tree). */
+/* Per-thread scratch (FFTs, the bits' GGSWs, the packing tree) for keys of
+ * wp whose master key has in_dim coefficients (at least wp's k N). */
 typedef struct veil_wop_ctx veil_wop_ctx;
-veil_status veil_wop_ctx_new(const veil_wop_params *wp, veil_wop_ctx **out);
+veil_status veil_wop_ctx_new(const veil_wop_params *wp, uint32_t in_dim, veil_wop_ctx **out);
 void veil_wop_ctx_free(veil_wop_ctx *ctx);
 
-/* out (D + 1 words, D = the master dimension) = an encryption of
+/* out (D + 1 words, D = the master dimension) = an encryption under pk
+ * (a WoP partition's key, prepared for the cpu: VEIL_KEY_FOURIER or
+ * VEIL_KEY_BOTH) of
  * table[x] * out_delta, for `in` (D + 1 words) encrypting x * veil_delta(w)
  * with x in [0, 2^w) (in_signed: x in [-2^(w-1), 2^(w-1)), the table
  * indexed by x + 2^(w-1), veil_lut's rule). table: 2^w entries. A value
  * outside the range is read modulo 2^w (its bits above w are shifted out).
- * 1 <= w <= VEIL_WOP_MAX_WIDTH; the ctx and key must be of the same set. */
-veil_status veil_wop_pbs(veil_wop_ctx *ctx, const veil_wop_key *key, const int64_t *table,
+ * 1 <= w <= VEIL_WOP_MAX_WIDTH; the ctx and key must be of the same set
+ * and master dimension (VEIL_ERR_ARG otherwise). */
+veil_status veil_wop_pbs(veil_wop_ctx *ctx, const veil_pbs_key *pk, const int64_t *table,
                          unsigned w, int in_signed, uint64_t out_delta, const uint64_t *in,
                          uint64_t *out);
 
 /* Step 1 alone, as veil_wop_pbs runs it: bits (w x (n + 1) words) gets
  * bit i of the value as an LWE of bit_i * 2^63 under the set's small key
- * (partition 0's: veil_phase_small(sk, 0, ...) reads it). */
-veil_status veil_wop_extract_bits(veil_wop_ctx *ctx, const veil_wop_key *key, unsigned w,
+ * (veil_phase_small reads it). */
+veil_status veil_wop_extract_bits(veil_wop_ctx *ctx, const veil_pbs_key *pk, unsigned w,
                                   int in_signed, const uint64_t *in, uint64_t *bits);
 
 /* Counts of one veil_wop_pbs of w bits with set wp (the cost model's and

@@ -1,5 +1,5 @@
 // LABELS: crypto
-// COST: 120
+// COST: 130
 /* WoP-PBS on the CPU (veil/wop.h):
  *   - the sets: one per width 9..16, noises at the minimum of Concrete's
  *     128-bit curve, gadgets within 64 bits, p_fail label = log2 p_error;
@@ -12,6 +12,7 @@
  *   - determinism, and the errors a caller can make. */
 #include "testutil.h"
 #include "veil/noise.h"
+#include "veil/serialize.h"
 #include "veil/tfhe.h"
 #include "veil/wop.h"
 
@@ -283,12 +284,89 @@ static void test_noise(void) {
     fixture_free(&f);
 }
 
+/* A key set whose partition 0 is a classic set of a wider master key
+ * (k N = 4096) and whose partition 1 is the 9-bit WoP set (k N = 2048, a
+ * prefix): keygen makes the packing keys for partition 1 only; the key
+ * survives a serialization round trip bit for bit (the packing keys' bodies
+ * stored, their masks regenerated from the seed) and the file's size is
+ * what veil_eval_key_serialized_bytes says; a lookup through partition 1
+ * reads and writes values of the master key's 4097 words (the output
+ * zero-extended from S_X), right and the same bits with the loaded key. */
+static void test_key_set_file(void) {
+    const veil_wop_params *wp = veil_wop_params_for_width(9);
+    const veil_params *classic = veil_params_find("nn-p6-norm2e0-r2048-2m40");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(classic);
+    CU_ASSERT_FATAL(veil_params_big_dim(classic) == 2 * veil_params_big_dim(&wp->pbs));
+    const veil_params *parts[2] = {classic, &wp->pbs};
+    uint8_t s0[32], s1[32], s2[32], s3[32], s4[32];
+    veil_test_seed_bytes(50, s0);
+    veil_test_seed_bytes(51, s1);
+    veil_test_seed_bytes(52, s2);
+    veil_test_seed_bytes(53, s3);
+    veil_test_seed_bytes(54, s4);
+    veil_secret_key *sk = NULL;
+    veil_eval_key *ek = NULL, *back = NULL;
+    veil_encryptor *enc = NULL;
+    veil_wop_ctx *ctx = NULL;
+    CU_ASSERT_FATAL(veil_secret_key_new_set(parts, 2, s0, &sk) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_eval_key_new_rows(sk, NULL, VEIL_KEY_BOTH, s1, s2, &ek) == VEIL_OK);
+    CU_ASSERT_PTR_NULL(ek->parts[0].pfpks);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ek->parts[1].pfpks);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    CU_ASSERT_FATAL(veil_eval_key_serialize(ek, &buf, &len) == VEIL_OK);
+    const uint32_t rows[2] = {ek->parts[0].ksk_rows, ek->parts[1].ksk_rows};
+    CU_ASSERT_EQUAL(len, veil_eval_key_serialized_bytes(parts, rows, 2));
+    CU_ASSERT_FATAL(veil_eval_key_deserialize(buf, len, VEIL_KEY_FOURIER, &back) == VEIL_OK);
+    CU_ASSERT_PTR_EQUAL(back->parts[1].params, &wp->pbs);
+    CU_ASSERT_EQUAL(
+        memcmp(back->parts[1].pfpks, ek->parts[1].pfpks, 8 * veil_eval_key_pfpks_words(&wp->pbs)),
+        0);
+    /* a body changed: the checksum refuses the file */
+    buf[len / 2] ^= 1;
+    veil_eval_key *bad = NULL;
+    CU_ASSERT_EQUAL(veil_eval_key_deserialize(buf, len, VEIL_KEY_FOURIER, &bad), VEIL_ERR_FORMAT);
+    CU_ASSERT_PTR_NULL(bad);
+    free(buf);
+
+    const uint32_t D = veil_params_big_dim(classic);
+    CU_ASSERT_FATAL(veil_encryptor_new(s3, s4, &enc) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_wop_ctx_new(wp, D, &ctx) == VEIL_OK);
+    int64_t table[512];
+    for (size_t i = 0; i < 512; i++)
+        table[i] = (int64_t)(veil_test_rand() % 16);
+    uint64_t *in = malloc(sizeof(uint64_t) * (D + 1)), *oa = malloc(sizeof(uint64_t) * (D + 1)),
+             *ob = malloc(sizeof(uint64_t) * (D + 1));
+    CU_ASSERT_FATAL(in && oa && ob);
+    const int64_t x = (int64_t)(veil_test_rand() % 512);
+    veil_encrypt_big(enc, sk, veil_encode(x, 9), in);
+    CU_ASSERT_EQUAL(veil_wop_pbs(ctx, &ek->parts[1], table, 9, 0, veil_delta(OUT_BITS), in, oa),
+                    VEIL_OK);
+    CU_ASSERT_EQUAL(veil_wop_pbs(ctx, &back->parts[1], table, 9, 0, veil_delta(OUT_BITS), in, ob),
+                    VEIL_OK);
+    CU_ASSERT_EQUAL(memcmp(oa, ob, sizeof(uint64_t) * (D + 1)), 0);
+    CU_ASSERT_EQUAL(veil_decode(veil_phase_big(sk, oa), OUT_BITS, 0), table[x]);
+    size_t nonzero = 0; /* under S_X: nothing past its k N mask words */
+    for (uint32_t t = veil_params_big_dim(&wp->pbs); t < D; t++)
+        nonzero += oa[t] != 0;
+    CU_ASSERT_EQUAL(nonzero, 0);
+    free(in);
+    free(oa);
+    free(ob);
+    veil_wop_ctx_free(ctx);
+    veil_encryptor_free(enc);
+    veil_eval_key_free(back);
+    veil_eval_key_free(ek);
+    veil_secret_key_free(sk);
+}
+
 int main(void) {
     if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
     CU_pSuite s = CU_add_suite("wop", NULL, NULL);
     VEIL_ADD_TEST(s, test_sets);
     VEIL_ADD_TEST(s, test_errors);
     VEIL_ADD_TEST(s, test_deterministic);
+    VEIL_ADD_TEST(s, test_key_set_file);
     VEIL_ADD_TEST(s, test_lookup_widths);
     VEIL_ADD_TEST(s, test_noise);
     return veil_test_run();

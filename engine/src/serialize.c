@@ -137,6 +137,8 @@ static veil_status id_parse(const uint8_t *id, const char *field, const veil_par
         return veil_error(VEIL_ERR_FORMAT, "%s: \"%s\": non-zero bytes after its end", field, esc);
     memcpy(name, id, ID_BYTES);
     const veil_params *p = veil_params_find_any(name);
+    if (!p && veil_wop_params_find(name))
+        p = &veil_wop_params_find(name)->pbs; /* a WoP partition */
     if (!p)
         return veil_error(VEIL_ERR_PARAMS, "%s: \"%s\" is not a known parameter set", field, esc);
     *params = p;
@@ -201,8 +203,10 @@ static uint64_t sk_payload(const veil_params *const *parts, uint32_t n) {
         t += packed_bytes(parts[i]->lwe_dim);
     return t;
 }
+/* GLWE bodies of a partition: its BSK's, and a WoP partition's packing
+ * keys' (veil/tfhe.h veil_pbs_key.pfpks), after its KSK bodies */
 static uint64_t ek_bsk_bodies(const veil_params *p) {
-    return veil_eval_key_bsk_words(p) / (p->glwe_dim + 1);
+    return (veil_eval_key_bsk_words(p) + veil_eval_key_pfpks_words(p)) / (p->glwe_dim + 1);
 }
 static uint64_t ek_ksk_bodies(const veil_params *p, uint32_t rows) {
     return (uint64_t)rows * p->ks_level;
@@ -265,7 +269,8 @@ static veil_status header_sizes(const uint8_t raw[HDR], uint64_t total, uint64_t
                               p->id, (unsigned long long)big);
         if (h->len_a != bsk)
             return veil_error(VEIL_ERR_FORMAT,
-                              "len_a (BSK body words): %llu, the partitions imply %llu",
+                              "len_a (GLWE body words: BSK and packing keys): %llu, the "
+                              "partitions imply %llu",
                               (unsigned long long)h->len_a, (unsigned long long)bsk);
         if (h->len_b != ksk)
             return veil_error(VEIL_ERR_FORMAT,
@@ -591,7 +596,7 @@ size_t veil_eval_key_raw_bytes(const veil_params *const *parts, const uint32_t *
     size_t t = 0;
     for (uint32_t i = 0; i < n_parts; i++)
         t += ID_BYTES + 4 +
-             8 * (veil_eval_key_bsk_words(parts[i]) +
+             8 * (veil_eval_key_bsk_words(parts[i]) + veil_eval_key_pfpks_words(parts[i]) +
                   veil_eval_key_ksk_words(parts[i], rows_of(parts, ksk_rows, i)));
     return HDR + SUM + t;
 }
@@ -637,6 +642,15 @@ static veil_status ek_check_masks(const veil_eval_key *ek, uint32_t x) {
                                "not the stream of mask_seed (only seeded keys can be stored)",
                                x, i, j);
         }
+    const size_t pfpks = veil_eval_key_pfpks_words(p) / glwe;
+    for (size_t e = 0; s == VEIL_OK && e < pfpks; e++) {
+        veil_csprng_fill_u64(rng, buf, k * N);
+        if (memcmp(buf, pk->pfpks + e * glwe, 8 * k * N) != 0)
+            s = veil_error(VEIL_ERR_ARG,
+                           "evaluation key: partition %u packing key GLWE %zu: masks are not the "
+                           "stream of mask_seed (only seeded keys can be stored)",
+                           x, e);
+    }
     veil_csprng_free(rng);
     free(buf);
     return s;
@@ -705,6 +719,9 @@ static void ek_emit(writer *w, const veil_eval_key *ek) {
             const uint64_t body = veil_ks32_word(pk->ksk32[e * (n + 1) + n]); /* veil/ks32.h */
             w_words(w, &body, 1);
         }
+        const size_t pfpks = veil_eval_key_pfpks_words(p) / glwe;
+        for (size_t e = 0; e < pfpks && w->st == VEIL_OK; e++)
+            w_words(w, pk->pfpks + e * glwe + k * N, N);
     }
 }
 
@@ -738,6 +755,9 @@ static veil_status ek_parse(reader *r, const header *h, const veil_params *const
                     bad_low = (low_bits){x + 1, e0 + e};
             }
         }
+        const size_t pfpks = veil_eval_key_pfpks_words(p) / glwe;
+        for (size_t e = 0; e < pfpks && s == VEIL_OK; e++)
+            s = r_words(r, pk->pfpks + e * glwe + k * N, N, 1);
     }
     if (s == VEIL_OK) s = r_checksum(r, "the evaluation key");
     /* ek_emit writes each body as a 32-bit keyswitch word (veil/ks32.h):

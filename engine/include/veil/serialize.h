@@ -37,8 +37,11 @@
  *   112  32  mask seed       evaluation keys and seeded batches: the seed of the
  *                            mask stream. Zero otherwise.
  *   144   8  len_a           secret key: sum of n_X (small key bits); eval key:
- *                            words of BSK bodies, sum of G_X*(k_X+1)*l_X*N_X
- *                            (G_X GGSWs: n_X, or (n_X/g) 2^g for a multi-bit set);
+ *                            words of GLWE bodies, sum of G_X*(k_X+1)*l_X*N_X
+ *                            (G_X GGSWs: n_X, or (n_X/g) 2^g for a multi-bit set)
+ *                            plus, for a WoP partition (its id a WoP set's,
+ *                            veil/params.h veil_wop_params),
+ *                            (k_X+1)*(k_X N_X+1)*l_pp*N_X (its packing keys);
  *                            batch: count
  *   152   8  len_b           secret key: D = k_0*N_0 (master key bits); eval
  *                            key: words of KSK bodies, sum of R_X*l_ks_X
@@ -81,7 +84,9 @@
  *               polynomial (N words); then for each KSK entry i < R_X, level
  *               j < l_ks: the body word, rounded to its top 32 bits
  *               (veil/ks32.h: the low 32 bits 0; a file with any of them
- *               set is refused). On load every mask is regenerated
+ *               set is refused); then, a WoP partition, for each packing
+ *               key GLWE e in veil_pbs_key.pfpks's order: its body
+ *               polynomial (N words). On load every mask is regenerated
  *               from the mask seed by veil_eval_key_regenerate_masks() (the
  *               order below), and the key is prepared for the caller's use
  *               with veil_eval_key_prepare().
@@ -100,7 +105,8 @@
  * with veil_eval_key_partition_seed(mask seed, X); first the BSK: for i < G_X,
  * for r < (k+1)*l_pbs: the k*N mask words of row r of GGSW i
  * (veil_csprng_fill_u64, k*N words at once); then the KSK: for i < R_X, for
- * j < l_ks: the n mask words of entry (i, j).
+ * j < l_ks: the n mask words of entry (i, j); then a WoP partition's packing
+ * keys: for each GLWE e in veil_pbs_key.pfpks's order, its k*N mask words.
  *
  * Files are written to a temporary file in the same directory, flushed, and
  * renamed over the destination, so a reader never sees a half-written file.

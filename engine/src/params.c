@@ -609,8 +609,8 @@ double veil_noise_wop_output_variance(const veil_wop_params *wp, unsigned w) {
     const double key =
         (k + 1.0) * wp->cbs_level * n * (b * b + 2.0) / 12.0 * veil_noise_wop_ggsw_variance(wp);
     const double round = (Q2 - b2l) / (12.0 * b2l) * (1.0 + kn / 2.0);
-    const double fft = veil_noise_fft_variance(p->glwe_dim, p->poly_size, wp->cbs_base_log,
-                                               wp->cbs_level);
+    const double fft =
+        veil_noise_fft_variance(p->glwe_dim, p->poly_size, wp->cbs_base_log, wp->cbs_level);
     return (double)w * (key + round + fft);
 }
 

@@ -128,7 +128,6 @@ static void sign_pbs(veil_wop_ctx *c, const veil_pbs_key *pk, uint64_t v, const 
     veil_pbs(c->pbs, pk, &lut, small, out);
 }
 
-/* out = GLWE of P_c times in's phase (in: kN + 1 words) */
 /* out = GLWE of P_fc times the phase of in, a PBS output of the partition:
  * its kN mask words (0 past them: zero-extended to D) and its body at
  * in[D]. */

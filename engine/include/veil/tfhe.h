@@ -245,7 +245,8 @@ size_t veil_eval_key_pfpks_words(const veil_params *p);
 /* Bytes a partition key prepared for one backend takes in memory
  * (VEIL_KEY_FOURIER or VEIL_KEY_STANDARD): the BSK in one domain (N words or
  * N/2 complex doubles a polynomial: the same bytes) and the KSK of `rows`
- * rows in 32-bit words (ksk32); a key kept in both domains (VEIL_KEY_BOTH)
+ * rows in 32-bit words (ksk32), and a WoP partition's packing keys (standard
+ * domain, 8 bytes a word); a key kept in both domains (VEIL_KEY_BOTH)
  * takes the BSK's bytes once more. The
  * compiler's key budget and `veil compile`'s key report both use it;
  * tests/test_key_memory.c measures it against keygen's allocations. */

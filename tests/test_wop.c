@@ -6,7 +6,8 @@
  *   - correctness: random tables (4-bit outputs, a step at nearly every
  *     input: the case veil's threshold and selection methods pay most for)
  *     at widths 1 to 12 with the 9-bit set, unsigned and signed, against the
- *     clear table, on random inputs and both ends of the range;
+ *     clear table, on random inputs and both ends of the range; every set at
+ *     its own width (9 to 16 bits) in test_wop_slow.c;
  *   - every bit's GGSW from circuit bootstrapping selects like a fresh one
  *     (through the lookup: a table equal to the identity at each bit);
  *   - determinism, and the errors a caller can make. */
@@ -22,6 +23,10 @@
 #include <string.h>
 
 #define OUT_BITS 4
+/* test_wop_slow.c: every set at its own width as well */
+#ifndef WOP_ALL_SETS
+#define WOP_ALL_SETS 0
+#endif
 
 typedef struct wop_fixture {
     const veil_wop_params *wp;
@@ -149,6 +154,21 @@ static void test_lookup_widths(void) {
 #endif
     fixture_free(&f);
 }
+
+#if WOP_ALL_SETS
+/* Every set at the width it was chosen for, unsigned and signed (a tree of
+ * 2^(w - log2 N) leaves: up to 64 at 16 bits). */
+static void test_every_set(void) {
+    for (size_t i = 0; i < veil_wop_params_count(); i++) {
+        const veil_wop_params *wp = veil_wop_params_at(i);
+        wop_fixture f;
+        CU_ASSERT_FATAL(fixture_make(wp, 60 + 5 * (unsigned)i, &f));
+        check_width(&f, wp->width, 0, 6);
+        check_width(&f, wp->width, 1, 2);
+        fixture_free(&f);
+    }
+}
+#endif
 
 /* Same seeds, same bits; another input seed, another ciphertext of the
  * same value. */
@@ -369,5 +389,8 @@ int main(void) {
     VEIL_ADD_TEST(s, test_key_set_file);
     VEIL_ADD_TEST(s, test_lookup_widths);
     VEIL_ADD_TEST(s, test_noise);
+#if WOP_ALL_SETS
+    VEIL_ADD_TEST(s, test_every_set);
+#endif
     return veil_test_run();
 }

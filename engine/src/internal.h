@@ -1,6 +1,6 @@
 /* Engine-internal helpers shared by the crypto sources. Nothing outside
- * engine/ includes this header (tests/CMakeLists.txt checks it): the secret
- * key's layout is the engine's alone. */
+ * engine/ includes this header: the secret key's layout is the engine's
+ * alone. */
 #ifndef VEIL_INTERNAL_H
 #define VEIL_INTERNAL_H
 
@@ -23,6 +23,13 @@ struct veil_secret_key {
 
 /* out = X^e * in mod X^N + 1, e in [0, 2N). */
 void veil_poly_mul_monomial(uint64_t *out, const uint64_t *in, uint32_t n, uint32_t e);
+
+/* Sample extraction of coefficient x.coef (or the trivial x.add) of a
+ * (k+1) N accumulator of pk's set into a big LWE of pk->in_dim + 1 words
+ * (under S[0 : kN], zero-extended to the master key), body + x.add
+ * (pbs.c). */
+void veil_sample_extract(const veil_pbs_key *pk, const uint64_t *acc, veil_extract x,
+                         uint64_t *out);
 
 /* Checks a partition list (count, NULL sets, every k*N <= parts[0]'s). */
 veil_status veil_partitions_check(const veil_params *const *parts, uint32_t n_parts,

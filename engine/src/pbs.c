@@ -232,7 +232,8 @@ static void multibit_step(veil_pbs_ctx *c, const veil_pbs_key *pk, uint32_t q, c
  * (k+1) N accumulator into a big LWE (pk->in_dim + 1 words), body + x.add:
  * coefficient h of sum_q A_q S_q + B is sum_j A_q[h - j] S_q[j] over j <= h
  * and -A_q[N + h - j] S_q[j] over j > h (X^N = -1). */
-static void extract(const veil_pbs_key *pk, const uint64_t *acc, veil_extract x, uint64_t *o0) {
+void veil_sample_extract(const veil_pbs_key *pk, const uint64_t *acc, veil_extract x,
+                         uint64_t *o0) {
     const veil_params *p = pk->params;
     const uint32_t N = p->poly_size, k = p->glwe_dim, h = x.coef;
     if (h == VEIL_EXTRACT_TRIVIAL) {
@@ -327,10 +328,10 @@ static void pbs_lanes(veil_pbs_ctx *c, const veil_pbs_key *pk, const veil_lut *c
     }
     for (uint32_t L = 0; L < lanes; L++)
         for (uint32_t r = 0; r < (lo->ext ? lo->n_res : 1); r++)
-            extract(pk, c->acc + L * accw,
-                    lo->ext ? lo->ext[r * lo->period + (lo->first + L) % lo->period]
-                            : (veil_extract){0, 0},
-                    lo->out + r * lo->res_stride + L * lo->out_stride);
+            veil_sample_extract(pk, c->acc + L * accw,
+                                lo->ext ? lo->ext[r * lo->period + (lo->first + L) % lo->period]
+                                        : (veil_extract){0, 0},
+                                lo->out + r * lo->res_stride + L * lo->out_stride);
 }
 
 void veil_pbs(veil_pbs_ctx *c, const veil_pbs_key *pk, const veil_lut *lut, const uint64_t *in,

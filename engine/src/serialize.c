@@ -137,8 +137,10 @@ static veil_status id_parse(const uint8_t *id, const char *field, const veil_par
         return veil_error(VEIL_ERR_FORMAT, "%s: \"%s\": non-zero bytes after its end", field, esc);
     memcpy(name, id, ID_BYTES);
     const veil_params *p = veil_params_find_any(name);
-    if (!p && veil_wop_params_find(name))
-        p = &veil_wop_params_find(name)->pbs; /* a WoP partition */
+    if (!p) {
+        const veil_wop_params *wp = veil_wop_params_find(name); /* a WoP partition */
+        if (wp) p = &wp->pbs;
+    }
     if (!p)
         return veil_error(VEIL_ERR_PARAMS, "%s: \"%s\" is not a known parameter set", field, esc);
     *params = p;

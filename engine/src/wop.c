@@ -5,6 +5,7 @@
 #include "veil/fft.h"
 #include "veil/gadget.h"
 #include "veil/wop.h"
+#include "wop_internal.h"
 
 #include <string.h>
 
@@ -234,14 +235,13 @@ veil_status veil_wop_extract_bits(veil_wop_ctx *c, const veil_pbs_key *pk, unsig
     return VEIL_OK;
 }
 
-veil_status veil_wop_pbs(veil_wop_ctx *c, const veil_pbs_key *pk, const int64_t *table, unsigned w,
-                         int in_signed, uint64_t out_delta, const uint64_t *in, uint64_t *out) {
-    if (!c || !pk || !table || !in || !out)
-        return veil_error(VEIL_ERR_ARG, "veil_wop_pbs: NULL argument");
-    VEIL_TRY(check_call("veil_wop_pbs", c, pk, w));
+/* Steps 1 to 3: c->nodes gets the lookup's accumulator, a GLWE under
+ * S[0 : kN] whose coefficient 0 encrypts table[x] * out_delta. */
+static void lookup(veil_wop_ctx *c, const veil_pbs_key *pk, const int64_t *table, unsigned w,
+                   int in_signed, uint64_t out_delta, const uint64_t *in) {
     const veil_wop_params *wp = c->wp;
     const veil_params *p = &wp->pbs;
-    const uint32_t N = p->poly_size, k1 = p->glwe_dim + 1, big = veil_params_big_dim(p);
+    const uint32_t N = p->poly_size, k1 = p->glwe_dim + 1;
     const size_t n1 = (size_t)p->lwe_dim + 1, gw = (size_t)k1 * N;
     const size_t ggsw_doubles = (size_t)k1 * wp->cbs_level * k1 * N;
     const uint32_t lg = (uint32_t)__builtin_ctz(N), nu = w < lg ? w : lg, top = w - nu;
@@ -276,16 +276,35 @@ veil_status veil_wop_pbs(veil_wop_ctx *c, const veil_pbs_key *pk, const int64_t 
             c->kern->rotate_sub(acc + (size_t)q * N, N, 2 * N - (1u << i), c->diff + (size_t)q * N);
         ext_prod_add(c, c->ggsw + (size_t)i * ggsw_doubles, c->diff, acc);
     }
-    /* sample extraction of coefficient 0, under S_X = S[0 : kN],
-     * zero-extended to the master key */
-    for (uint32_t q = 0; q + 1 < k1; q++) {
-        const uint64_t *A = acc + (size_t)q * N;
-        uint64_t *o = out + (size_t)q * N;
-        o[0] = A[0];
-        for (uint32_t j = 1; j < N; j++)
-            o[j] = 0 - A[N - j];
-    }
-    memset(out + big, 0, sizeof(uint64_t) * (c->D - big));
-    out[c->D] = acc[(size_t)(k1 - 1) * N];
+}
+
+static veil_status check_lookup(const char *fn, veil_wop_ctx *c, const veil_pbs_key *pk,
+                                const int64_t *table, unsigned w, const uint64_t *in,
+                                const uint64_t *out) {
+    if (!c || !pk || !table || !in || !out)
+        return veil_error(VEIL_ERR_ARG, "%s: NULL argument", fn);
+    return check_call(fn, c, pk, w);
+}
+
+veil_status veil_wop_pbs(veil_wop_ctx *c, const veil_pbs_key *pk, const int64_t *table, unsigned w,
+                         int in_signed, uint64_t out_delta, const uint64_t *in, uint64_t *out) {
+    VEIL_TRY(check_lookup("veil_wop_pbs", c, pk, table, w, in, out));
+    lookup(c, pk, table, w, in_signed, out_delta, in);
+    /* under S_X = S[0 : kN], zero-extended to the master key (pk->in_dim,
+     * checked equal to c->D) */
+    veil_sample_extract(pk, c->nodes, (veil_extract){0, 0}, out);
+    return VEIL_OK;
+}
+
+veil_status veil_wop_pbs_coefs(veil_wop_ctx *c, const veil_pbs_key *pk, const int64_t *table,
+                               unsigned w, int in_signed, uint64_t out_delta, const uint64_t *in,
+                               uint32_t n_coefs, uint64_t *out) {
+    VEIL_TRY(check_lookup("veil_wop_pbs_coefs", c, pk, table, w, in, out));
+    if (n_coefs > c->wp->pbs.poly_size)
+        return veil_error(VEIL_ERR_ARG, "veil_wop_pbs_coefs: %u coefficients of %u", n_coefs,
+                          c->wp->pbs.poly_size);
+    lookup(c, pk, table, w, in_signed, out_delta, in);
+    for (uint32_t h = 0; h < n_coefs; h++)
+        veil_sample_extract(pk, c->nodes, (veil_extract){h, 0}, out + (size_t)h * (c->D + 1));
     return VEIL_OK;
 }

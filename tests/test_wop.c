@@ -89,6 +89,24 @@ static void test_sets(void) {
         CU_ASSERT_EQUAL(n.pbs, wp->width - 1 + wp->width * wp->cbs_level);
         CU_ASSERT_EQUAL(n.keyswitches, wp->width);
         CU_ASSERT_EQUAL(n.packing_keyswitches, wp->width * wp->cbs_level * (p->glwe_dim + 1));
+        /* the reads' p_fail: a union bound over the w bits, finite where each
+         * term is far below the smallest double (a fresh input) and, where
+         * none is, the plain sum of the terms' probabilities */
+        const uint32_t D = veil_params_big_dim(p);
+        const double fresh = veil_noise_fresh_variance(p);
+        const double at_fresh = veil_noise_wop_log2_p_fail(wp, wp->width, fresh, D);
+        CU_ASSERT(isfinite(at_fresh) && at_fresh < -1000.0);
+        const double ks = veil_noise_ks_variance_dim(p, D), ms = veil_noise_ms_variance(p);
+        const double pbs = veil_noise_pbs_output_variance(p);
+        const double noisy = 0x1p119 / veil_pow2(2 * (int)wp->width); /* bit 0 near 2^-20 */
+        double sum = 0.0;
+        for (unsigned b = 0; b < wp->width; b++)
+            sum += exp2(veil_noise_log2_p_fail_margin(veil_noise_fail_margin(
+                0, veil_pow2(2 * (int)(wp->width - b)) * (noisy + b * pbs) + ks + ms)));
+        CU_ASSERT(sum > 0.0 && sum < 1.0);
+        CU_ASSERT_DOUBLE_EQUAL(veil_noise_wop_log2_p_fail(wp, wp->width, noisy, D), log2(sum),
+                               1e-9);
+        CU_ASSERT(veil_noise_wop_log2_p_fail(wp, wp->width, noisy, D) > at_fresh);
     }
     CU_ASSERT_PTR_NULL(veil_wop_params_for_width(8));
     CU_ASSERT_PTR_NULL(veil_wop_params_for_width(17));

@@ -11,6 +11,7 @@
 #include "veil/noise.h"
 #include "veil/params.h"
 #include "veil/status.h"
+#include "veil/wop.h"
 
 #define TFHERS "zama-ai/tfhe-rs tfhe/src/shortint/parameters/"
 #define GAUSS(s)                                                                                   \
@@ -627,10 +628,16 @@ double veil_noise_wop_log2_p_fail(const veil_wop_params *wp, unsigned w, double 
     const veil_params *p = &wp->pbs;
     const double ks = veil_noise_ks_variance_dim(p, in_dim), ms = veil_noise_ms_variance(p);
     const double pbs = veil_noise_pbs_output_variance(p);
-    double sum = 0.0;
+    /* log2 of the sum from the log2 terms (each may be far below the
+     * smallest double: summed as 2^max times the sum of 2^(l_i - max)) */
+    double l[VEIL_WOP_MAX_WIDTH], top = -INFINITY, sum = 0.0;
+    VEIL_ASSERT(w <= VEIL_WOP_MAX_WIDTH);
     for (unsigned i = 0; i < w; i++) {
         const double scaled = veil_pow2(2 * (int)(w - i)) * (input_variance + i * pbs);
-        sum += exp2(log2_p_fail_of(0, scaled + ks + ms));
+        l[i] = log2_p_fail_of(0, scaled + ks + ms);
+        top = fmax(top, l[i]);
     }
-    return log2(sum);
+    for (unsigned i = 0; i < w; i++)
+        sum += exp2(l[i] - top);
+    return top + log2(sum);
 }

@@ -86,7 +86,16 @@ static void test_sets(void) {
         CU_ASSERT_DOUBLE_EQUAL(p->log2_p_fail, log2(wp->p_error), 1e-3);
         CU_ASSERT(p->log2_p_fail <= -40.0);
         const veil_wop_counts n = veil_wop_count(wp, wp->width);
-        CU_ASSERT_EQUAL(n.pbs, wp->width - 1 + wp->width * wp->cbs_level);
+        /* one blind rotation a bit: its extraction and its l_cb levels */
+        CU_ASSERT_EQUAL(n.pbs, wp->width);
+        const uint32_t slots = veil_wop_slots(wp);
+        CU_ASSERT(slots >= wp->cbs_level + 1 && slots <= VEIL_WOP_MAX_SLOTS &&
+                  (slots & (slots - 1)) == 0);
+        /* the reads' switch to 2N / slots: slots^2 the rounding variance of
+         * the switch to 2N (the sets switch the standard way) */
+        CU_ASSERT_EQUAL(p->ms, VEIL_MS_STANDARD);
+        CU_ASSERT_DOUBLE_EQUAL(veil_noise_wop_ms_variance(wp) / veil_noise_ms_variance(p),
+                               (double)slots * slots, 1e-6 * slots * slots);
         CU_ASSERT_EQUAL(n.keyswitches, wp->width);
         CU_ASSERT_EQUAL(n.packing_keyswitches, wp->width * wp->cbs_level * (p->glwe_dim + 1));
         /* the reads' p_fail: a union bound over the w bits, finite where each
@@ -95,8 +104,8 @@ static void test_sets(void) {
         const uint32_t D = veil_params_big_dim(p);
         const double fresh = veil_noise_fresh_variance(p);
         const double at_fresh = veil_noise_wop_log2_p_fail(wp, wp->width, fresh, D);
-        CU_ASSERT(isfinite(at_fresh) && at_fresh < -1000.0);
-        const double ks = veil_noise_ks_variance_dim(p, D), ms = veil_noise_ms_variance(p);
+        CU_ASSERT(isfinite(at_fresh) && at_fresh < -200.0);
+        const double ks = veil_noise_ks_variance_dim(p, D), ms = veil_noise_wop_ms_variance(wp);
         const double pbs = veil_noise_pbs_output_variance(p);
         const double noisy = 0x1p119 / veil_pow2(2 * (int)wp->width); /* bit 0 near 2^-20 */
         double sum = 0.0;
@@ -311,7 +320,8 @@ static void test_noise(void) {
     for (size_t i = 0; i < ((size_t)1 << w); i++)
         table[i] = (int64_t)(veil_test_rand() % 16);
     const double fresh = veil_noise_fresh_variance(p), pbs = veil_noise_pbs_output_variance(p);
-    const double ks = veil_noise_ks_variance_dim(p, (uint32_t)D), ms = veil_noise_ms_variance(p);
+    const double ks = veil_noise_ks_variance_dim(p, (uint32_t)D),
+                 ms = veil_noise_wop_ms_variance(wp);
     ratio_acc bits_r = {0, 0, 0}, out_r = {0, 0, 0};
     const double out_model = veil_noise_wop_output_variance(wp, w);
     for (unsigned s = 0; s < NOISE_SAMPLES; s++) {

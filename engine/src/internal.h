@@ -31,6 +31,12 @@ void veil_poly_mul_monomial(uint64_t *out, const uint64_t *in, uint32_t n, uint3
 void veil_sample_extract(const veil_pbs_key *pk, const uint64_t *acc, veil_extract x,
                          uint64_t *out);
 
+/* veil_pbs of a small LWE with n_res results: result r (at
+ * out + r (pk->in_dim + 1)) is extraction ext[r] of the accumulator. */
+void veil_pbs_extract(veil_pbs_ctx *ctx, const veil_pbs_key *pk, const veil_lut *lut,
+                      const uint64_t *in_small, const veil_extract *ext, uint32_t n_res,
+                      uint64_t *out);
+
 /* Checks a partition list (count, NULL sets, every k*N <= parts[0]'s). */
 veil_status veil_partitions_check(const veil_params *const *parts, uint32_t n_parts,
                                   const char *what);

@@ -400,6 +400,14 @@ int veil_noise_gadget_moments(uint32_t base_log, uint32_t levels, double *dd, do
  * w = 2N: (1/12 + n/24) q^2/w^2 + (n/48 - 1/12).
  * CENTERED: TFHE-rs noise_formulas/centered_mean_shifted_modulus_switch.rs:
  * n (1/24 + q^2 / (48 w^2)). */
+/* The standard switch to `switched` (2N, or less): masks rounded, the body
+ * floored; n / 2 = the expected weight: per key, the mask's roundings count
+ * where the key bit is 1. */
+static double ms_standard_of(double switched, double small_weight) {
+    const double qw2 = Q2 / (switched * switched), n = 2.0 * small_weight;
+    return (1.0 / 12.0 + n / 24.0) * qw2 + (n / 48.0 - 1.0 / 12.0);
+}
+
 static double ms_variance_of(const veil_params *p, double small_weight) {
     double w = 2.0 * p->poly_size;
     double qw2 = Q2 / (w * w);
@@ -419,10 +427,7 @@ static double ms_variance_of(const veil_params *p, double small_weight) {
      * 1)/12, which TFHE-rs's formula leaves out (half a percent at n = 880). */
     if (p->ms == VEIL_MS_CENTERED)
         return (double)p->lwe_dim * (1.0 / 24.0 + qw2 / 48.0) + (qw2 - 1.0) / 12.0;
-    /* n / 2 = the expected weight: per key, the mask's roundings count
-     * where the key bit is 1 */
-    const double n = 2.0 * small_weight;
-    return (1.0 / 12.0 + n / 24.0) * qw2 + (n / 48.0 - 1.0 / 12.0);
+    return ms_standard_of(w, small_weight);
 }
 
 double veil_noise_ms_variance(const veil_params *p) {
@@ -615,18 +620,24 @@ double veil_noise_wop_output_variance(const veil_wop_params *wp, unsigned w) {
     return (double)w * (key + round + fft);
 }
 
+/* A bit's read: its small LWE switched to 2N / slots (wop.c). */
+double veil_noise_wop_ms_variance(const veil_wop_params *wp) {
+    const veil_params *p = &wp->pbs;
+    return ms_standard_of(2.0 * p->poly_size / veil_wop_slots(wp), 0.5 * p->lwe_dim);
+}
+
 /* The bit extraction's reads: bit i's small LWE is the keyswitch of the
  * value times 2^(w - i), its bits below i already taken off by i PBS
  * outputs: phase bit 2^63 + error of variance
- *   4^(w - i) (input + i pbs_out) + ks(in_dim) + ms,
- * read by sign (a quarter torus of margin: precision 0) by its extraction
- * PBS and by its circuit bootstrapping's l_cb PBS, the same phase switched
- * the same way: one event per bit. log2 of the sum of the w events'
+ *   4^(w - i) (input + i pbs_out) + ks(in_dim) + ms (to 2N / slots),
+ * read by sign (a quarter torus of margin: precision 0) by one blind
+ * rotation for its extraction and its circuit bootstrapping's l_cb levels
+ * (veil_wop_slots): one event per bit. log2 of the sum of the w events'
  * probabilities (a union bound). */
 double veil_noise_wop_log2_p_fail(const veil_wop_params *wp, unsigned w, double input_variance,
                                   uint32_t in_dim) {
     const veil_params *p = &wp->pbs;
-    const double ks = veil_noise_ks_variance_dim(p, in_dim), ms = veil_noise_ms_variance(p);
+    const double ks = veil_noise_ks_variance_dim(p, in_dim), ms = veil_noise_wop_ms_variance(wp);
     const double pbs = veil_noise_pbs_output_variance(p);
     /* log2 of the sum from the log2 terms (each may be far below the
      * smallest double: summed as 2^max times the sum of 2^(l_i - max)) */

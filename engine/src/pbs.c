@@ -340,6 +340,17 @@ void veil_pbs(veil_pbs_ctx *c, const veil_pbs_key *pk, const veil_lut *lut, cons
     pbs_lanes(c, pk, &lut, in, 0, &lo, 1);
 }
 
+void veil_pbs_extract(veil_pbs_ctx *c, const veil_pbs_key *pk, const veil_lut *lut,
+                      const uint64_t *in, const veil_extract *ext, uint32_t n_res, uint64_t *out) {
+    const lane_out lo = {.out = out,
+                         .res_stride = (size_t)pk->in_dim + 1,
+                         .ext = ext,
+                         .n_res = n_res,
+                         .period = 1,
+                         .first = 0};
+    pbs_lanes(c, pk, &lut, in, 0, &lo, 1);
+}
+
 void veil_ks_pbs(veil_pbs_ctx *c, const veil_pbs_key *pk, const veil_lut *lut, const uint64_t *in,
                  uint64_t *out) {
     veil_keyswitch(pk, in, c->ks);

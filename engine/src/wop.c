@@ -32,16 +32,20 @@ struct veil_wop_ctx {
     uint64_t *glwe;  /* (k+1) N: a packing keyswitch's output */
     uint64_t *cur;   /* D + 1: the value, its extracted bits taken off */
     uint64_t *tmp;   /* D + 1 */
-    uint64_t *big;   /* D + 1: a PBS output */
+    uint64_t *reads; /* (1 + l_cb) x (D + 1): a bit's reads (multi_read) */
+    uint64_t *small; /* n + 1: a bit switched to 2N / slots */
     uint64_t *bits;  /* VEIL_WOP_MAX_WIDTH x (n + 1): each bit at 2^63, small key */
     double *ggsw;    /* VEIL_WOP_MAX_WIDTH x (k+1) l_cb (k+1) N: each bit's GGSW */
     uint64_t *nodes; /* 2^(VEIL_WOP_MAX_WIDTH - nu) x (k+1) N: the packing tree */
-    uint64_t *lut;   /* N: a constant test polynomial */
+    uint64_t *lut;   /* N: a bit's test polynomial */
 };
 
 veil_status veil_wop_ctx_new(const veil_wop_params *wp, uint32_t in_dim, veil_wop_ctx **out) {
     if (!wp || !out) return veil_error(VEIL_ERR_ARG, "veil_wop_ctx_new: NULL argument");
     const veil_params *p = &wp->pbs;
+    if (veil_wop_slots(wp) > VEIL_WOP_MAX_SLOTS)
+        return veil_error(VEIL_ERR_ARG, "veil_wop_ctx_new: %s: l_cb = %u, at most %u", wp->id,
+                          wp->cbs_level, VEIL_WOP_MAX_SLOTS - 1);
     if (in_dim < veil_params_big_dim(p))
         return veil_error(VEIL_ERR_ARG,
                           "veil_wop_ctx_new: %s needs a master key of %u or more, not %u", wp->id,
@@ -66,13 +70,14 @@ veil_status veil_wop_ctx_new(const veil_wop_params *wp, uint32_t in_dim, veil_wo
         c->glwe = malloc(sizeof(uint64_t) * k1 * N);
         c->cur = malloc(sizeof(uint64_t) * big1);
         c->tmp = malloc(sizeof(uint64_t) * big1);
-        c->big = malloc(sizeof(uint64_t) * big1);
+        c->reads = malloc(sizeof(uint64_t) * (1 + lc) * big1);
+        c->small = malloc(sizeof(uint64_t) * n1);
         c->bits = malloc(sizeof(uint64_t) * VEIL_WOP_MAX_WIDTH * n1);
         c->ggsw = veil_fft_alloc(sizeof(double) * VEIL_WOP_MAX_WIDTH * k1 * lc * k1 * N);
         c->nodes = malloc(sizeof(uint64_t) * leaves * k1 * N);
         c->lut = malloc(sizeof(uint64_t) * N);
         if (!c->digits || !c->fd || !c->facc || !c->ftmp || !c->diff || !c->glwe || !c->cur ||
-            !c->tmp || !c->big || !c->bits || !c->ggsw || !c->nodes || !c->lut)
+            !c->tmp || !c->reads || !c->small || !c->bits || !c->ggsw || !c->nodes || !c->lut)
             s = veil_error(VEIL_ERR_NOMEM, "veil_wop_ctx_new: out of memory");
     }
     if (s != VEIL_OK) {
@@ -95,7 +100,8 @@ void veil_wop_ctx_free(veil_wop_ctx *c) {
     free(c->glwe);
     free(c->cur);
     free(c->tmp);
-    free(c->big);
+    free(c->reads);
+    free(c->small);
     free(c->bits);
     veil_fft_dealloc(c->ggsw);
     free(c->nodes);
@@ -108,25 +114,38 @@ veil_wop_counts veil_wop_count(const veil_wop_params *wp, unsigned w) {
     const uint32_t low = w < nu ? w : nu;
     veil_wop_counts n = {0, 0, 0, 0};
     if (w == 0) return n;
-    n.pbs = (w - 1) + w * wp->cbs_level;
+    n.pbs = w; /* one blind rotation a bit (multi_read) */
     n.keyswitches = w;
     n.packing_keyswitches = w * wp->cbs_level * (wp->pbs.glwe_dim + 1);
     n.external_products = ((1u << (w - low)) - 1) + low;
     return n;
 }
 
-/* A sign read of a small LWE whose bit sits at 2^63 (the body offset by a
- * quarter torus, so the phase is centred in its half): coefficient 0 of the
- * rotated constant polynomial v is v for bit 0 and -v for bit 1
- * (X^N = -1). */
-static void sign_pbs(veil_wop_ctx *c, const veil_pbs_key *pk, uint64_t v, const uint64_t *small,
-                     uint64_t *out) {
-    const uint32_t N = c->wp->pbs.poly_size;
+/* Bit i's reads, one blind rotation of its small LWE (bit at 2^63): result
+ * r of c->reads is +vals[r] for bit 0, -vals[r] for bit 1 (X^N = -1). A
+ * multi-value PBS (veil_wop_slots): the test polynomial holds vals[r] in the
+ * coefficients r mod slots, and the LWE, offset by a quarter torus (so the
+ * phase is centred in its half), is switched here to 2N / slots (masks
+ * rounded, the body floored, as veil_modulus_switch does to 2N), so that
+ * the PBS's own switch is exact and the rotation a multiple of slots:
+ * coefficient r then reads vals[r] with the sign of the bit. */
+static void multi_read(veil_wop_ctx *c, const veil_pbs_key *pk, const uint64_t *vals,
+                       uint32_t n_res, const uint64_t *bit) {
+    const veil_params *p = &c->wp->pbs;
+    const uint32_t N = p->poly_size, n = p->lwe_dim, slots = veil_wop_slots(c->wp);
+    const uint32_t shift = 64 - (uint32_t)__builtin_ctz(2 * N / slots);
+    const uint64_t half = (uint64_t)1 << (shift - 1);
+    VEIL_ASSERT(n_res <= slots);
     for (uint32_t t = 0; t < N; t++)
-        c->lut[t] = v;
-    const veil_lut lut = {
-        .in_bits = 1, .in_offset = (uint64_t)1 << 62, .poly = c->lut, .poly_size = N};
-    veil_pbs(c->pbs, pk, &lut, small, out);
+        c->lut[t] = t % slots < n_res ? vals[t % slots] : 0;
+    for (uint32_t i = 0; i < n; i++)
+        c->small[i] = ((bit[i] + half) >> shift) << shift;
+    c->small[n] = ((bit[n] + ((uint64_t)1 << 62)) >> shift) << shift;
+    veil_extract ext[VEIL_WOP_MAX_SLOTS];
+    for (uint32_t r = 0; r < n_res; r++)
+        ext[r] = (veil_extract){r, 0};
+    const veil_lut lut = {.in_bits = 1, .in_offset = 0, .poly = c->lut, .poly_size = N};
+    veil_pbs_extract(c->pbs, pk, &lut, c->small, ext, n_res, c->reads);
 }
 
 /* out = GLWE of P_fc times the phase of in, a PBS output of the partition:
@@ -152,21 +171,20 @@ static void pfpks(const veil_wop_ctx *c, const veil_pbs_key *pk, uint32_t fc, co
     }
 }
 
-/* The GGSW of the bit in `small` (n + 1 words, bit at 2^63), in the
- * Fourier layout mac_ggsw reads. */
-static void circuit_bootstrap(veil_wop_ctx *c, const veil_pbs_key *pk, const uint64_t *small,
+/* The GGSW of a bit, in the Fourier layout mac_ggsw reads, from its l_cb
+ * level reads (D + 1 words each, bit g_j - g_j/2 (+-g_j/2 read, g_j/2 added
+ * here): bit g_j). */
+static void circuit_bootstrap(veil_wop_ctx *c, const veil_pbs_key *pk, uint64_t *levels,
                               double *ggsw) {
     const veil_wop_params *wp = c->wp;
     const veil_params *p = &wp->pbs;
     const uint32_t N = p->poly_size, k1 = p->glwe_dim + 1, lc = wp->cbs_level;
     const uint32_t polys = k1 * lc * k1;
     for (uint32_t j = 0; j < lc; j++) {
-        /* bit * g_j: the sign read gives -g_j/2 for bit 0, +g_j/2 for bit 1 */
-        const uint64_t half = (uint64_t)1 << (63 - wp->cbs_base_log * (j + 1));
-        sign_pbs(c, pk, 0 - half, small, c->big);
-        c->big[c->D] += half;
+        uint64_t *level = levels + (size_t)j * (c->D + 1);
+        level[c->D] += (uint64_t)1 << (63 - wp->cbs_base_log * (j + 1));
         for (uint32_t col = 0; col < k1; col++) {
-            pfpks(c, pk, col, c->big, c->glwe);
+            pfpks(c, pk, col, level, c->glwe);
             const uint32_t r = col * lc + j;
             for (uint32_t q = 0; q < k1; q++) {
                 veil_fft_forward_torus(c->fft, c->glwe + (size_t)q * N, c->ftmp);
@@ -205,24 +223,38 @@ static veil_status check_call(const char *fn, veil_wop_ctx *c, const veil_pbs_ke
     return VEIL_OK;
 }
 
-/* Step 1: bits gets w small LWEs (n + 1 words each), least significant
- * bit first */
+/* Steps 1 and 2: bits gets w small LWEs (n + 1 words each), least
+ * significant bit first; with ggsw, each bit's GGSW too. Bit i's one blind
+ * rotation (multi_read) gives its extraction output (result 0: v or -v,
+ * v = half bit i's place; none for the last bit) and, with ggsw, its l_cb
+ * level reads (-g_j/2 or +g_j/2: the sign read gives bit g_j - g_j/2). */
 static void extract_bits(veil_wop_ctx *c, const veil_pbs_key *pk, unsigned w, int in_signed,
-                         const uint64_t *in, uint64_t *bits) {
-    const uint32_t D = c->D;
-    const size_t n1 = (size_t)c->wp->pbs.lwe_dim + 1;
+                         const uint64_t *in, uint64_t *bits, double *ggsw) {
+    const veil_wop_params *wp = c->wp;
+    const uint32_t D = c->D, lc = wp->cbs_level;
+    const size_t n1 = (size_t)wp->pbs.lwe_dim + 1;
+    const size_t ggsw_doubles =
+        (size_t)(wp->pbs.glwe_dim + 1) * lc * (wp->pbs.glwe_dim + 1) * wp->pbs.poly_size;
+    uint64_t vals[VEIL_WOP_MAX_SLOTS];
+    for (uint32_t j = 0; j < lc; j++)
+        vals[1 + j] = 0 - ((uint64_t)1 << (63 - wp->cbs_base_log * (j + 1)));
     memcpy(c->cur, in, sizeof(uint64_t) * (D + 1));
     if (in_signed) c->cur[D] += (uint64_t)1 << 62; /* 2^(w-1) delta: x + 2^(w-1) */
     for (uint32_t i = 0; i < w; i++) {
+        uint64_t *bit = bits + i * n1;
         veil_lwe_mul_scalar(c->tmp, c->cur, (int64_t)1 << (w - i), D);
-        veil_keyswitch(pk, c->tmp, bits + i * n1);
-        if (i + 1 == w) break;
-        /* bit i's place is 2^(63 - w + i): the read gives v (bit 0) or -v
-         * (bit 1), v = half the place; cur - bit place = cur + out - v */
+        veil_keyswitch(pk, c->tmp, bit);
+        const int last = i + 1 == w;
+        if (last && !ggsw) break;
+        /* bit i's place is 2^(63 - w + i): cur - bit place = cur + out - v */
         const uint64_t v = (uint64_t)1 << (62 - w + i);
-        sign_pbs(c, pk, v, bits + i * n1, c->big);
-        c->big[D] -= v;
-        veil_lwe_add(c->cur, c->cur, c->big, D);
+        vals[0] = last ? 0 : v;
+        multi_read(c, pk, vals, ggsw ? 1 + lc : 1, bit);
+        if (!last) {
+            c->reads[D] -= v;
+            veil_lwe_add(c->cur, c->cur, c->reads, D);
+        }
+        if (ggsw) circuit_bootstrap(c, pk, c->reads + (D + 1), ggsw + i * ggsw_doubles);
     }
 }
 
@@ -231,7 +263,7 @@ veil_status veil_wop_extract_bits(veil_wop_ctx *c, const veil_pbs_key *pk, unsig
     if (!c || !pk || !in || !bits)
         return veil_error(VEIL_ERR_ARG, "veil_wop_extract_bits: NULL argument");
     VEIL_TRY(check_call("veil_wop_extract_bits", c, pk, w));
-    extract_bits(c, pk, w, in_signed, in, bits);
+    extract_bits(c, pk, w, in_signed, in, bits, NULL);
     return VEIL_OK;
 }
 
@@ -242,15 +274,12 @@ static void lookup(veil_wop_ctx *c, const veil_pbs_key *pk, const int64_t *table
     const veil_wop_params *wp = c->wp;
     const veil_params *p = &wp->pbs;
     const uint32_t N = p->poly_size, k1 = p->glwe_dim + 1;
-    const size_t n1 = (size_t)p->lwe_dim + 1, gw = (size_t)k1 * N;
+    const size_t gw = (size_t)k1 * N;
     const size_t ggsw_doubles = (size_t)k1 * wp->cbs_level * k1 * N;
     const uint32_t lg = (uint32_t)__builtin_ctz(N), nu = w < lg ? w : lg, top = w - nu;
 
-    /* 1. bit extraction */
-    extract_bits(c, pk, w, in_signed, in, c->bits);
-    /* 2. each bit's GGSW */
-    for (uint32_t i = 0; i < w; i++)
-        circuit_bootstrap(c, pk, c->bits + i * n1, c->ggsw + i * ggsw_doubles);
+    /* 1, 2. bit extraction, each bit's GGSW */
+    extract_bits(c, pk, w, in_signed, in, c->bits, c->ggsw);
     /* 3. vertical packing: leaf t holds entries t 2^nu .. t 2^nu + 2^nu - 1 */
     const size_t leaves = (size_t)1 << top;
     for (size_t t = 0; t < leaves; t++) {

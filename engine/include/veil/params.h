@@ -135,8 +135,8 @@ const veil_params *veil_params_find_any(const char *id);
  * holds its reports): the noises are the minimum of Concrete's 128-bit curve
  * at n and k*N (veil_noise_min_log2_std_128). `pbs` is the keyswitch and
  * blind-rotation part every PBS of the lookup runs (its precision field:
- * `width`, its log2_p_fail: log2 of p_error); veil's own noise model does
- * not cover the circuit bootstrapping yet (p_error is Concrete's figure). */
+ * `width`, its log2_p_fail: log2 of p_error, Concrete's figure for its own
+ * algorithm; veil's model is veil_noise_wop_* below). */
 typedef struct veil_wop_params {
     const char *id; /* = pbs.id */
     unsigned width;
@@ -156,11 +156,30 @@ const veil_wop_params *veil_wop_params_of(const veil_params *p);
 /* The set chosen for `width` input bits; NULL when none is. */
 const veil_wop_params *veil_wop_params_for_width(unsigned width);
 
+/* Bit i's reads are one blind rotation: its extraction output and its l_cb
+ * circuit-bootstrapping levels are functions of the same bit, so one test
+ * polynomial holds them all, function j in the coefficients j mod slots,
+ * and the small LWE is switched to 2N / slots instead of 2N: the rotation
+ * is then a multiple of slots and coefficient j reads function j (a
+ * multi-value PBS, Carpov, Izabachène and Mollimard above, section 4). The
+ * coarser switch multiplies its rounding's variance by about slots^2; the
+ * reads' quarter torus of margin keeps that far below p_error. slots: the
+ * power of 2 >= l_cb + 1. */
+#define VEIL_WOP_MAX_SLOTS 8u /* every set's l_cb + 1 <= 8 (test_wop) */
+static inline uint32_t veil_wop_slots(const veil_wop_params *wp) {
+    uint32_t s = 1;
+    while (s < wp->cbs_level + 1)
+        s <<= 1;
+    return s;
+}
+
 /* veil's noise model of a WoP-PBS (engine/src/params.c; units of
  * veil/noise.h): the variance of a row of a circuit-bootstrapped GGSW; of
- * the output of a w-bit lookup; log2 p_fail of the lookup's w bit reads for
- * an input of that variance under a key of in_dim coefficients. */
+ * the output of a w-bit lookup; the modulus switch of a bit's read (to
+ * 2N / veil_wop_slots); log2 p_fail of the lookup's w bit reads for an
+ * input of that variance under a key of in_dim coefficients. */
 double veil_noise_wop_ggsw_variance(const veil_wop_params *wp);
+double veil_noise_wop_ms_variance(const veil_wop_params *wp);
 double veil_noise_wop_output_variance(const veil_wop_params *wp, unsigned w);
 double veil_noise_wop_log2_p_fail(const veil_wop_params *wp, unsigned w, double input_variance,
                                   uint32_t in_dim);

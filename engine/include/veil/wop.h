@@ -9,15 +9,18 @@
  *  1. Bit extraction, least significant bit first: the value's bit i is
  *     moved to the torus's top bit (the ciphertext times 2^(w - i)) and
  *     keyswitched to the small key: that small LWE is bit i times 2^63. A
- *     sign-reading PBS of it gives bit i at its place, which is subtracted
- *     from the value, so the next bit is the lowest. w keyswitches, w - 1
- *     PBS.
+ *     sign read of it gives bit i at its place, which is subtracted from
+ *     the value, so the next bit is the lowest. w keyswitches.
  *  2. Circuit bootstrapping of each bit into a GGSW under the GLWE key: for
- *     each gadget level j, a PBS gives bit * 2^(64 - B_cb (j+1)) under the
- *     big key, and k + 1 private functional packing keyswitches turn it into
- *     the rows (c, j) of the GGSW (row (c, j), c < k, encrypts
+ *     each gadget level j, a sign read gives bit * 2^(64 - B_cb (j+1)) under
+ *     the big key, and k + 1 private functional packing keyswitches turn it
+ *     into the rows (c, j) of the GGSW (row (c, j), c < k, encrypts
  *     -bit g_j S_c, row (k, j) bit g_j: veil/tfhe.h's GGSW layout). w l_cb
- *     PBS and w l_cb (k + 1) packing keyswitches.
+ *     (k + 1) packing keyswitches.
+ *     A bit's 1 + l_cb sign reads (its extraction and its levels) are one
+ *     blind rotation, a multi-value PBS (veil_wop_slots, veil/params.h;
+ *     Carpov et al. above): w PBS for steps 1 and 2, where one read a PBS
+ *     takes (w - 1) + w l_cb (at 12 bits, 12 PBS instead of 35).
  *  3. Vertical packing: the table as 2^(w - nu) polynomials of 2^nu
  *     entries (nu = min(w, log2 N)); a tree of CMuxes on the top w - nu
  *     bits selects the polynomial, a blind rotation on the low nu bits
@@ -79,7 +82,7 @@ veil_status veil_wop_extract_bits(veil_wop_ctx *ctx, const veil_pbs_key *pk, uns
                                   int in_signed, const uint64_t *in, uint64_t *bits);
 
 /* Counts of one veil_wop_pbs of w bits with set wp (the cost model's and
- * the report's): PBS (w - 1 extractions + w l_cb), keyswitches to the small
+ * the report's): PBS (w blind rotations, each a bit's reads), keyswitches to the small
  * key, packing keyswitches and external products (vertical packing). */
 typedef struct veil_wop_counts {
     uint32_t pbs, keyswitches, packing_keyswitches, external_products;

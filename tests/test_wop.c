@@ -1,5 +1,5 @@
 // LABELS: crypto
-// COST: 130
+// COST: 90
 /* WoP-PBS on the CPU (veil/wop.h):
  *   - the sets: one per width 9..16, noises at the minimum of Concrete's
  *     128-bit curve, gadgets within 64 bits, p_fail label = log2 p_error;

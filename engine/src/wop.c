@@ -8,6 +8,9 @@
 #include "wop_internal.h"
 
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 /* packing key GLWE of function c, input coefficient i (i = kN: the body),
  * level j (veil/tfhe.h veil_pbs_key.pfpks) */
@@ -29,7 +32,7 @@ struct veil_wop_ctx {
     double *facc;    /* (k+1) N */
     double *ftmp;    /* N */
     uint64_t *diff;  /* (k+1) N */
-    uint64_t *glwe;  /* (k+1) N: a packing keyswitch's output */
+    uint64_t *glwe;  /* l_cb x (k+1) N: a bit's packing keyswitch outputs */
     uint64_t *cur;   /* D + 1: the value, its extracted bits taken off */
     uint64_t *tmp;   /* D + 1 */
     uint64_t *reads; /* (1 + l_cb) x (D + 1): a bit's reads (multi_read) */
@@ -43,6 +46,9 @@ struct veil_wop_ctx {
 veil_status veil_wop_ctx_new(const veil_wop_params *wp, uint32_t in_dim, veil_wop_ctx **out) {
     if (!wp || !out) return veil_error(VEIL_ERR_ARG, "veil_wop_ctx_new: NULL argument");
     const veil_params *p = &wp->pbs;
+    if (wp->pp_base_log > 32) /* sub_digit_times: digits of at most 32 bits */
+        return veil_error(VEIL_ERR_ARG, "veil_wop_ctx_new: %s: packing base 2^%u, at most 2^32",
+                          wp->id, wp->pp_base_log);
     if (veil_wop_slots(wp) > VEIL_WOP_MAX_SLOTS)
         return veil_error(VEIL_ERR_ARG, "veil_wop_ctx_new: %s: l_cb = %u, at most %u", wp->id,
                           wp->cbs_level, VEIL_WOP_MAX_SLOTS - 1);
@@ -67,7 +73,7 @@ veil_status veil_wop_ctx_new(const veil_wop_params *wp, uint32_t in_dim, veil_wo
         c->facc = veil_fft_alloc(sizeof(double) * k1 * N);
         c->ftmp = veil_fft_alloc(sizeof(double) * N);
         c->diff = malloc(sizeof(uint64_t) * k1 * N);
-        c->glwe = malloc(sizeof(uint64_t) * k1 * N);
+        c->glwe = malloc(sizeof(uint64_t) * lc * k1 * N);
         c->cur = malloc(sizeof(uint64_t) * big1);
         c->tmp = malloc(sizeof(uint64_t) * big1);
         c->reads = malloc(sizeof(uint64_t) * (1 + lc) * big1);
@@ -148,25 +154,48 @@ static void multi_read(veil_wop_ctx *c, const veil_pbs_key *pk, const uint64_t *
     veil_pbs_extract(c->pbs, pk, &lut, c->small, ext, n_res, c->reads);
 }
 
-/* out = GLWE of P_fc times the phase of in, a PBS output of the partition:
- * its kN mask words (0 past them: zero-extended to D) and its body at
- * in[D]. */
+/* out[t] -= d K[t] mod 2^64, t < n, for a gadget digit |d| < 2^31: with
+ * SSE2 (every x86-64) two 32 x 32 -> 64 products a word, d's high half
+ * being zero (the generic 64 x 64 lane product takes three) */
+static void sub_digit_times(uint64_t *out, const uint64_t *K, int64_t d, size_t n) {
+    size_t t = 0;
+#if defined(__SSE2__)
+    const uint64_t m = d < 0 ? 0 - (uint64_t)d : (uint64_t)d;
+    const __m128i mm = _mm_set1_epi64x((long long)m);
+    for (; t + 2 <= n; t += 2) {
+        const __m128i k = _mm_loadu_si128((const __m128i *)(K + t));
+        const __m128i prod = _mm_add_epi64(
+            _mm_mul_epu32(k, mm), _mm_slli_epi64(_mm_mul_epu32(_mm_srli_epi64(k, 32), mm), 32));
+        const __m128i o = _mm_loadu_si128((const __m128i *)(out + t));
+        _mm_storeu_si128((__m128i *)(out + t),
+                         d < 0 ? _mm_add_epi64(o, prod) : _mm_sub_epi64(o, prod));
+    }
+#endif
+    for (; t < n; t++)
+        out[t] -= (uint64_t)d * K[t];
+}
+
+/* out[v] (v < count, (k + 1) N words each) = GLWE of P_fc times the phase
+ * of in[v], a PBS output of the partition (D + 1 words: its kN mask words,
+ * 0 past them, zero-extended to D, and its body at D). The count inputs
+ * (a bit's levels) run in lockstep: each key row is read from memory once
+ * for all. */
 static void pfpks(const veil_wop_ctx *c, const veil_pbs_key *pk, uint32_t fc, const uint64_t *in,
-                  uint64_t *out) {
+                  uint32_t count, uint64_t *out) {
     const veil_wop_params *wp = c->wp;
     const veil_params *p = pk->params;
-    const size_t gw = (size_t)(p->glwe_dim + 1) * p->poly_size;
+    const size_t gw = (size_t)(p->glwe_dim + 1) * p->poly_size, in1 = (size_t)c->D + 1;
     const size_t big = veil_params_big_dim(p);
-    int64_t d[64];
-    memset(out, 0, sizeof(uint64_t) * gw);
+    int64_t d[VEIL_WOP_MAX_SLOTS][64];
+    memset(out, 0, sizeof(uint64_t) * gw * count);
     for (size_t i = 0; i <= big; i++) {
-        veil_gadget_decompose(in[i < big ? i : c->D], wp->pp_base_log, wp->pp_level, d);
+        for (uint32_t v = 0; v < count; v++)
+            veil_gadget_decompose(in[v * in1 + (i < big ? i : c->D)], wp->pp_base_log, wp->pp_level,
+                                  d[v]);
         for (uint32_t j = 0; j < wp->pp_level; j++) {
-            if (!d[j]) continue;
-            const uint64_t dj = (uint64_t)d[j];
             const uint64_t *K = pfpks_at(pk, wp, fc, i, j);
-            for (size_t t = 0; t < gw; t++)
-                out[t] -= dj * K[t];
+            for (uint32_t v = 0; v < count; v++)
+                if (d[v][j]) sub_digit_times(out + v * gw, K, d[v][j], gw);
         }
     }
 }
@@ -180,17 +209,15 @@ static void circuit_bootstrap(veil_wop_ctx *c, const veil_pbs_key *pk, uint64_t 
     const veil_params *p = &wp->pbs;
     const uint32_t N = p->poly_size, k1 = p->glwe_dim + 1, lc = wp->cbs_level;
     const uint32_t polys = k1 * lc * k1;
-    for (uint32_t j = 0; j < lc; j++) {
-        uint64_t *level = levels + (size_t)j * (c->D + 1);
-        level[c->D] += (uint64_t)1 << (63 - wp->cbs_base_log * (j + 1));
-        for (uint32_t col = 0; col < k1; col++) {
-            pfpks(c, pk, col, level, c->glwe);
-            const uint32_t r = col * lc + j;
+    for (uint32_t j = 0; j < lc; j++)
+        levels[(size_t)j * (c->D + 1) + c->D] += (uint64_t)1 << (63 - wp->cbs_base_log * (j + 1));
+    for (uint32_t col = 0; col < k1; col++) {
+        pfpks(c, pk, col, levels, lc, c->glwe);
+        for (uint32_t j = 0; j < lc; j++)
             for (uint32_t q = 0; q < k1; q++) {
-                veil_fft_forward_torus(c->fft, c->glwe + (size_t)q * N, c->ftmp);
-                veil_fft_ggsw_put(N, polys, r * k1 + q, c->ftmp, ggsw);
+                veil_fft_forward_torus(c->fft, c->glwe + ((size_t)j * k1 + q) * N, c->ftmp);
+                veil_fft_ggsw_put(N, polys, (col * lc + j) * k1 + q, c->ftmp, ggsw);
             }
-        }
     }
 }
 

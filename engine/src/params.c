@@ -396,10 +396,6 @@ int veil_noise_gadget_moments(uint32_t base_log, uint32_t levels, double *dd, do
     return 0;
 }
 
-/* STANDARD: Concrete's estimate_modulus_switching_noise_with_binary_key with
- * w = 2N: (1/12 + n/24) q^2/w^2 + (n/48 - 1/12).
- * CENTERED: TFHE-rs noise_formulas/centered_mean_shifted_modulus_switch.rs:
- * n (1/24 + q^2 / (48 w^2)). */
 /* The standard switch to `switched` (2N, or less): masks rounded, the body
  * floored; n / 2 = the expected weight: per key, the mask's roundings count
  * where the key bit is 1. */
@@ -408,6 +404,10 @@ static double ms_standard_of(double switched, double small_weight) {
     return (1.0 / 12.0 + n / 24.0) * qw2 + (n / 48.0 - 1.0 / 12.0);
 }
 
+/* STANDARD: Concrete's estimate_modulus_switching_noise_with_binary_key with
+ * w = 2N: (1/12 + n/24) q^2/w^2 + (n/48 - 1/12).
+ * CENTERED: TFHE-rs noise_formulas/centered_mean_shifted_modulus_switch.rs:
+ * n (1/24 + q^2 / (48 w^2)). */
 static double ms_variance_of(const veil_params *p, double small_weight) {
     double w = 2.0 * p->poly_size;
     double qw2 = Q2 / (w * w);

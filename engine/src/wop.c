@@ -139,14 +139,14 @@ static void multi_read(veil_wop_ctx *c, const veil_pbs_key *pk, const uint64_t *
                        uint32_t n_res, const uint64_t *bit) {
     const veil_params *p = &c->wp->pbs;
     const uint32_t N = p->poly_size, n = p->lwe_dim, slots = veil_wop_slots(c->wp);
-    const uint32_t shift = 64 - (uint32_t)__builtin_ctz(2 * N / slots);
-    const uint64_t half = (uint64_t)1 << (shift - 1);
+    const uint32_t lg = (uint32_t)__builtin_ctz(2 * N / slots), shift = 64 - lg;
     VEIL_ASSERT(n_res <= slots);
     for (uint32_t t = 0; t < N; t++)
         c->lut[t] = t % slots < n_res ? vals[t % slots] : 0;
+    /* veil_modulus_switch's rounding rules (veil/tfhe.h), to 2N / slots */
     for (uint32_t i = 0; i < n; i++)
-        c->small[i] = ((bit[i] + half) >> shift) << shift;
-    c->small[n] = ((bit[n] + ((uint64_t)1 << 62)) >> shift) << shift;
+        c->small[i] = (uint64_t)veil_ms_coef(bit[i], lg) << shift;
+    c->small[n] = (uint64_t)veil_ms_body(bit[n] + ((uint64_t)1 << 62), lg) << shift;
     veil_extract ext[VEIL_WOP_MAX_SLOTS];
     for (uint32_t r = 0; r < n_res; r++)
         ext[r] = (veil_extract){r, 0};

@@ -321,8 +321,9 @@ int veil_backend_supports_op(const veil_backend *be, const veil_node *n) {
         return f->add != NULL;
     case VEIL_NODE_ROUND:
         return f->ks_pbs && f->scale && f->add;
-    case VEIL_NODE_LUT:
-        return f->ks_pbs && f->scale;
+    case VEIL_NODE_LUT: /* threshold reads: their extraction (program.h) */
+        return f->scale &&
+               (n->rotation_results > 1 ? f->ks_pbs_extract != NULL : f->ks_pbs != NULL);
     case VEIL_NODE_LINEAR:
         switch (n->linear) {
         case VEIL_LINEAR_DENSE:
@@ -538,10 +539,6 @@ veil_status veil_backend_tables_new(veil_backend_keys *keys, uint32_t partition,
                                     const uint32_t *index, size_t n_index,
                                     veil_backend_tables **out) {
     return tables_make(keys, partition, luts, n_luts, index, n_index, NULL, 0, 0, out);
-}
-
-int veil_backend_runs_extract(const veil_backend *be) {
-    return be && be->iface && be->iface->ks_pbs_extract != NULL;
 }
 
 veil_status veil_backend_tables_new_extract(veil_backend_keys *keys, uint32_t partition,

@@ -43,7 +43,8 @@ static uint32_t node_partition(const veil_program *p, const veil_node *n) {
 static const char *node_needs(const veil_node *n) {
     switch (n->kind) {
     case VEIL_NODE_LUT:
-        return "KS-PBS (with scale)";
+        return n->rotation_results > 1 ? "threshold reads (KS-PBS with extraction, and scale)"
+                                       : "KS-PBS (with scale)";
     case VEIL_NODE_ROUND:
         return "KS-PBS (with scale and add)";
     case VEIL_NODE_ADD:
@@ -160,8 +161,7 @@ static veil_status plan_luts(veil_plan *plan, size_t i) {
     /* the test polynomials have the N of the node's partition */
     const veil_params *ps = plan->ek->parts[node_partition(p, n)].params;
     const uint64_t delta = veil_node_delta(n); /* LUT: its output's; ROUND: its input's */
-    if (n->kind == VEIL_NODE_LUT && n->rotation_results > 1 && veil_backend_runs_extract(plan->be))
-        return plan_extract(plan, i);
+    if (n->kind == VEIL_NODE_LUT && n->rotation_results > 1) return plan_extract(plan, i);
     if (n->kind == VEIL_NODE_LUT) {
         const size_t t = (size_t)1 << n->in_bits;
         x->n_luts = n->n_tables;

@@ -197,6 +197,16 @@ static void test_supports_op(void) {
         const int gone = kinds[i] == VEIL_NODE_ADD || kinds[i] == VEIL_NODE_ROUND;
         CU_ASSERT_EQUAL(veil_backend_supports_op(&fake, &nodes[i]), !gone);
     }
+    /* threshold reads need the extraction (a table's PBS reads a wrapped
+     * index otherwise, veil/tfhe.h veil_lut_step_wrapped); a plain lookup
+     * does not */
+    struct veil_backend_i no_extract = *BE->iface;
+    no_extract.ks_pbs_extract = NULL;
+    fake.iface = &no_extract;
+    veil_node thr = {.kind = VEIL_NODE_LUT, .rotation_results = 2};
+    CU_ASSERT(veil_backend_supports_op(BE, &thr));
+    CU_ASSERT_FALSE(veil_backend_supports_op(&fake, &thr));
+    CU_ASSERT(veil_backend_supports_op(&fake, &nodes[3]));
     fake.iface = &no_conv;
 
     /* a one-node program: a conv2d on the set of EK */

@@ -36,6 +36,13 @@ uint64_t veil_test_seed(void) {
     return seed_value;
 }
 
+int veil_test_selected(const char *name) {
+    const char *only = getenv("VEIL_TEST_ONLY");
+    if (!only || !*only || strstr(name, only)) return 1;
+    printf("VEIL_TEST_ONLY=%s: %s left out\n", only, name);
+    return 0;
+}
+
 static uint64_t splitmix(uint64_t *s) {
     uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;

@@ -142,8 +142,13 @@ void veil_node_eval(const veil_program *p, const veil_node *n, const int64_t *co
                 m2 -= t;
             }
             r = m2;
-            int64_t y = n->tables[ch * (size_t)t + (size_t)r];
-            out[i] = neg ? (int64_t)(0 - (uint64_t)y) : y;
+            const int64_t *T = n->tables + ch * (size_t)t;
+            if (!neg)
+                out[i] = T[r];
+            else if (n->rotation_results > 1)
+                out[i] = veil_lut_step_wrapped(T, (size_t)t, (size_t)r);
+            else
+                out[i] = (int64_t)(0 - (uint64_t)T[r]);
         }
         break;
     }

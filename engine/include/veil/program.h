@@ -110,18 +110,19 @@
  * bits (the cheapest sets): a 10-bit activation with a 4-bit output (at
  * most 15 steps) read with 6-bit PBS costs about 19 PBS, 15 of them 2-bit
  * reads, instead of one 10-bit PBS that no parameter set offers; 16 bits
- * with 6-bit PBS, d = 3. A backend without the extraction op would run a
- * PBS per comparison. A table with many steps (a random one: a step at
- * nearly every value) is selected by its top part instead when that is
- * cheaper (each method's reads priced at the cheapest set of their width;
- * where the prices are within 4x of each other the program is compiled
- * both ways and the cheaper kept): r = H 2^P + L, one P-bit PBS per value h of H
- * reading T[h 2^P + L], one rotation of H giving every [H == h] (threshold
- * reads), and a small PBS per h keeping the one whose flag is set: 2 nh PBS
- * whatever the steps (a random 12-bit table, 6-bit reads: 133 PBS instead of
- * 3,787). Every table up to 16 bits compiles (at 8-bit reads at worst). Exact:
- * encrypted equals simulate equals the model's integers; nodes inside a
- * decomposition keep the ranges of their construction, not of the
+ * with 6-bit PBS, d = 3. A backend without the extraction op cannot run the
+ * program (a PBS per comparison would read a top digit past its range
+ * otherwise, below; veil_backend_supports_op says no). A table with many steps
+ * (a random one: a step at nearly every value) is selected by its top part
+ * instead when that is cheaper (each method's reads priced at the cheapest set
+ * of their width; where the prices are within 4x of each other the program is
+ * compiled both ways and the cheaper kept): r = H 2^P + L, one P-bit PBS per
+ * value h of H reading T[h 2^P + L], one rotation of H giving every [H == h]
+ * (threshold reads), and a small PBS per h keeping the one whose flag is set:
+ * 2 nh PBS whatever the steps (a random 12-bit table, 6-bit reads: 133 PBS
+ * instead of 3,787). Every table up to 16 bits compiles (at 8-bit reads at
+ * worst). Exact: encrypted equals simulate equals the model's integers; nodes
+ * inside a decomposition keep the ranges of their construction, not of the
  * calibration set.
  *
  * Ranges. Calibration bounds widen every observed range by
@@ -143,8 +144,10 @@
  * ordinary program nodes, so simulate computes the same counts and the
  * encrypted run decrypts to them. What it cannot see: a value further than a
  * from its range reads the window modulo its power of two (the padding bit
- * negates it), so it may count 0 or -1 (-1 decodes as a large count, still
- * non-zero; but it can cancel another value's 1 in the same output's sum);
+ * negates it; a decomposed window's top digit reads its thresholds past
+ * their range, above), so it may count 0, -1 or another small value (-1
+ * decodes as a large count, still non-zero; but it can cancel another
+ * value's 1 in the same output's sum);
  * and an input outside its own range (the client clamps float inputs, and
  * says so). When no parameter set fits the wider encoding (noisy first
  * layers), the compiler caps every window at the model's own width instead:
@@ -156,9 +159,12 @@
  * The simulator (veil_program_simulate) computes exactly what an encrypted run
  * decrypts to when no PBS fails, also for values that leave a node's compiled
  * range: such a lookup reads its index r mod 2^(in_bits+1) through the
- * padding bit, as the PBS does (r in [t, 2t) reads -T'[r - t], t = 2^in_bits),
- * and the simulator counts and names those values (the result is then not the
- * model's function, but it is what the encrypted run returns).
+ * padding bit, as the PBS does (r in [t, 2t) reads -T'[r - t], t = 2^in_bits;
+ * a digit's threshold reads, which are coefficients of one rotation, read
+ * T'[0] + T'[t - 1] - T'[r - t] there: veil/tfhe.h veil_lut_step_wrapped, so
+ * a backend runs them only by that extraction), and the simulator counts and
+ * names those values (the result is then not the model's function, but it is
+ * what the encrypted run returns).
  */
 #ifndef VEIL_PROGRAM_H
 #define VEIL_PROGRAM_H

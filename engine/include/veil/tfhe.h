@@ -400,8 +400,10 @@ void veil_lut_free(veil_lut *lut);
  * both sides of the step (a correct read of r reads every threshold
  * correctly): veil_lut_step. t = 0 and t >= 2^in_bits give constants,
  * trivial ciphertexts. Outside [0, 2^in_bits) (r + 2^in_bits through the
- * padding bit) a result is V - V [r >= t], where a table gives -V [r >= t]:
- * use it only where r cannot leave that range (compile.c: an exact digit). */
+ * padding bit) a result is V - V [r >= t], where a table gives -V [r >= t]
+ * (veil_lut_step_wrapped): a lower digit cannot leave the range, the top
+ * digit of an accumulator past its compiled range does, and the simulator
+ * models it so. */
 typedef struct veil_extract {
     uint32_t coef; /* the accumulator's coefficient, [0, N); VEIL_EXTRACT_TRIVIAL: none, the
                       result is the trivial ciphertext (0, ..., 0, add) */
@@ -413,6 +415,15 @@ veil_status veil_lut_steps_new(const veil_params *p, unsigned in_bits, uint64_t 
                                veil_lut **out);
 /* The extraction giving value [r >= t] from a veil_lut_steps_new table of that value. */
 veil_extract veil_lut_step(const veil_lut *steps, uint64_t value, uint64_t t);
+/* What threshold reads give for an index through the padding bit, as a
+ * table: the table T of [r >= t] (R = 2^in_bits entries, 0 below t, V from
+ * t), read at r + R (or r - R) for r in [0, R): V - V [r >= t] for
+ * 0 < t < R (the extracted coefficient's sign flips, above), the constant of
+ * a trivial result (t = 0: V; t >= R: 0) otherwise; T[0] + T[R - 1] - T[r]
+ * is both. A table's PBS gives -T[r] there instead. */
+static inline int64_t veil_lut_step_wrapped(const int64_t *T, size_t R, size_t r) {
+    return (int64_t)((uint64_t)T[0] + (uint64_t)T[R - 1] - (uint64_t)T[r]);
+}
 
 /* ---- bootstrapping -------------------------------------------------------- */
 /* Per-thread scratch: FFT plans and buffers. Not thread-safe; make one per

@@ -215,13 +215,12 @@ veil_status veil_backend_tables_new(veil_backend_keys *keys, uint32_t partition,
 /* Threshold reads (veil/tfhe.h veil_extract): one KS-PBS of `lut` (a
  * veil_lut_steps_new table) per input ciphertext, giving n_res results each;
  * result s of input i of a veil_backend_ks_pbs_extract call is extraction
- * ext[s * period + i % period] (copied). Backends without it:
- * veil_backend_runs_extract 0, and this returns VEIL_ERR_UNSUPPORTED. */
+ * ext[s * period + i % period] (copied). Backends without it: this returns
+ * VEIL_ERR_UNSUPPORTED (and veil_backend_supports_op 0 for threshold reads). */
 veil_status veil_backend_tables_new_extract(veil_backend_keys *keys, uint32_t partition,
                                             const veil_lut *lut, const veil_extract *ext,
                                             uint32_t n_res, size_t period,
                                             veil_backend_tables **out);
-int veil_backend_runs_extract(const veil_backend *be);
 void veil_backend_tables_free(veil_backend_tables *t);
 
 /* The weights of a dense layer (w[o * in_features + i]) or a 2-D convolution

@@ -584,19 +584,29 @@ static size_t wrapped_threshold_reads(const veil_program *p, const int64_t *x, s
 
 /* The top digit of a decomposed lookup read past its range (an input
  * linear layer of weight 2 calibrated on a quarter of the inputs' range,
- * margin 0, 2-bit reads: 72 to 260 wrapped reads in 16 samples over eight
- * seeds): its threshold reads see their index through the padding bit, where
+ * margin 0): a table of a few steps read at 2 bits (the threshold method:
+ * 72 to 260 wrapped reads in 16 samples over eight seeds) and a random table
+ * at 3 (its top part's flags: about 1,100): its threshold reads see their
+ * index through the padding bit, where
  * extraction gives V - V [r >= t] and a table's PBS -V [r >= t]; simulate
  * models the extraction, and encrypted equals it (VEIL_TEST_SEED=
  * 0x351b907efef9e3cc of test_model_kinds found the difference). */
-static void test_encrypted_threshold_wrapped(void) {
+static void threshold_wrapped_case(int random) {
     const unsigned w = 6;
     veil_model *m = make_wide_cal(w, 6, 1, 4);
     m->layers[0].weight[0] = m->layers[0].weight[3] = 2;
+    if (random) {
+        veil_model_layer *l = &m->layers[1];
+        for (size_t i = 0; i < (size_t)2 << w; i++)
+            l->table[i] = (int64_t)(veil_test_rand() % 16);
+        l->range[0] = 0;
+        l->range[1] = 15;
+        CU_ASSERT_EQUAL_FATAL(veil_model_validate(m), VEIL_OK);
+    }
     veil_compile_options o;
     veil_compile_options_default(&o);
     o.range_margin = 0;
-    o.lookup_bits = 2;
+    o.lookup_bits = random ? 3 : 2;
     veil_program *p = NULL;
     CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &p), VEIL_OK);
     CU_ASSERT_PTR_NOT_NULL_FATAL(p->params);
@@ -605,8 +615,8 @@ static void test_encrypted_threshold_wrapped(void) {
     for (size_t i = 0; i < 2 * n; i++)
         x[i] = (int64_t)(veil_test_rand() % ((uint64_t)1 << w));
     const size_t wrapped = wrapped_threshold_reads(p, x, n);
-    printf("\n  %zu threshold reads, %zu wrapped, %llu PBS", threshold_reads(p), wrapped,
-           (unsigned long long)p->pbs_per_sample);
+    printf("\n  %s table: %zu threshold reads, %zu wrapped, %llu PBS", random ? "random" : "steps",
+           threshold_reads(p), wrapped, (unsigned long long)p->pbs_per_sample);
     CU_ASSERT(wrapped > 0);
     CU_ASSERT_EQUAL(veil_program_simulate(p, (const int64_t *const *)&x, n, &sim, NULL, NULL),
                     VEIL_OK);
@@ -617,6 +627,11 @@ static void test_encrypted_threshold_wrapped(void) {
     free(sim);
     veil_program_free(p);
     veil_model_free(m);
+}
+
+static void test_encrypted_threshold_wrapped(void) {
+    threshold_wrapped_case(0);
+    threshold_wrapped_case(1);
 }
 
 static void test_encrypted_random_table(void) {

@@ -2,6 +2,7 @@
  * of work into pieces that fit the implementation's limits. */
 #include "backend_internal.h"
 #include "veil/compile_options.h"
+#include "veil/wop.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -321,9 +322,10 @@ int veil_backend_supports_op(const veil_backend *be, const veil_node *n) {
         return f->add != NULL;
     case VEIL_NODE_ROUND:
         return f->ks_pbs && f->scale && f->add;
-    case VEIL_NODE_LUT: /* threshold reads: their extraction (program.h) */
-        return f->scale &&
-               (n->rotation_results > 1 ? f->ks_pbs_extract != NULL : f->ks_pbs != NULL);
+    case VEIL_NODE_LUT: /* threshold reads: their extraction (program.h); WoP: its op */
+        return f->scale && (n->wop                    ? f->wop_pbs != NULL
+                            : n->rotation_results > 1 ? f->ks_pbs_extract != NULL
+                                                      : f->ks_pbs != NULL);
     case VEIL_NODE_LINEAR:
         switch (n->linear) {
         case VEIL_LINEAR_DENSE:
@@ -689,6 +691,26 @@ veil_status veil_backend_ks_pbs_extract(const veil_backend_tables *t, const veil
                                                  out->data + done * lwe, count));
     }
     return VEIL_OK;
+}
+
+veil_status veil_backend_wop_pbs(veil_backend_keys *keys, uint32_t partition, const int64_t *tables,
+                                 uint32_t n_tables, size_t size, size_t inner, unsigned w,
+                                 uint64_t out_delta, const veil_backend_buffer *in, size_t count,
+                                 veil_backend_buffer *out) {
+    VEIL_TRY(check_op(keys, keys ? keys->be->iface->wop_pbs : NULL, "wop_pbs"));
+    if (partition >= keys->ek->n_parts)
+        return veil_error(VEIL_ERR_ARG, "wop_pbs: partition %u, the evaluation key has %u",
+                          partition, keys->ek->n_parts);
+    if (!tables || !n_tables || !size || !inner || w < 1 || w > VEIL_WOP_MAX_WIDTH)
+        return veil_error(VEIL_ERR_ARG, "wop_pbs: no tables, or %u bits (1 to %u)", w,
+                          VEIL_WOP_MAX_WIDTH);
+    VEIL_TRY(check_range(in, 0, count, "wop_pbs", "in"));
+    VEIL_TRY(check_range(out, 0, count, "wop_pbs", "out"));
+    VEIL_TRY(check_same(keys, in->keys, "wop_pbs"));
+    VEIL_TRY(check_same(keys, out->keys, "wop_pbs"));
+    if (in == out) return veil_error(VEIL_ERR_ARG, "wop_pbs: in and out are the same buffer");
+    return keys->be->iface->wop_pbs(keys, partition, tables, n_tables, size, inner, w, out_delta,
+                                    in->data, count, out->data);
 }
 
 static veil_status linear_args(const veil_backend_weights *w, int conv,

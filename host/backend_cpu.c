@@ -9,6 +9,7 @@
 #include "backend_internal.h"
 #include "veil/fft.h"
 #include "veil/ks32.h"
+#include "veil/wop.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@ typedef struct cpu_keys {
     unsigned n_threads;
     uint32_t n_parts;
     veil_pbs_ctx **ctx; /* n_parts * n_threads: partition x, thread t at x * n_threads + t */
+    veil_wop_ctx **wop; /* the same for WoP partitions (veil_wop_params_of), else NULL */
     uint64_t *ks_part;  /* n_threads x (n+1) (largest n): one lookup's keyswitch, split */
 } cpu_keys;
 
@@ -39,7 +41,11 @@ static void cpu_keys_free(veil_backend_keys *keys) {
     if (c->ctx)
         for (size_t t = 0; t < (size_t)c->n_threads * c->n_parts; t++)
             veil_pbs_ctx_free(c->ctx[t]);
+    if (c->wop)
+        for (size_t t = 0; t < (size_t)c->n_threads * c->n_parts; t++)
+            veil_wop_ctx_free(c->wop[t]);
     free(c->ctx);
+    free(c->wop);
     free(c->ks_part);
     free(c);
     keys->impl = NULL;
@@ -54,16 +60,20 @@ static veil_status cpu_keys_new(veil_backend *be, veil_backend_keys *keys, size_
     c->n_threads = veil_backend_cpu_threads(&be->opts);
     c->n_parts = ek->n_parts;
     c->ctx = calloc((size_t)c->n_threads * c->n_parts, sizeof *c->ctx);
+    c->wop = calloc((size_t)c->n_threads * c->n_parts, sizeof *c->wop);
     uint32_t n_max = 0;
     for (uint32_t x = 0; x < ek->n_parts; x++)
         if (ek->parts[x].params->lwe_dim > n_max) n_max = ek->parts[x].params->lwe_dim;
     c->ks_part = malloc(sizeof(uint64_t) * c->n_threads * ((size_t)n_max + 1));
-    if (!c->ctx || !c->ks_part) {
+    if (!c->ctx || !c->wop || !c->ks_part) {
         cpu_keys_free(keys);
         return veil_error(VEIL_ERR_NOMEM, "cpu keys: out of memory");
     }
     for (size_t t = 0; t < (size_t)c->n_threads * c->n_parts; t++) {
-        veil_status s = veil_pbs_ctx_new(ek->parts[t / c->n_threads].params, &c->ctx[t]);
+        const veil_pbs_key *pk = &ek->parts[t / c->n_threads];
+        const veil_wop_params *wp = veil_wop_params_of(pk->params);
+        veil_status s = veil_pbs_ctx_new(pk->params, &c->ctx[t]);
+        if (s == VEIL_OK && wp) s = veil_wop_ctx_new(wp, pk->in_dim, &c->wop[t]);
         if (s != VEIL_OK) {
             cpu_keys_free(keys);
             return s;
@@ -267,6 +277,59 @@ static veil_status cpu_ks_pbs_extract(veil_backend_keys *keys, const veil_backen
 }
 
 /* The weights' implementation: the caller's arrays. */
+typedef struct wop_job {
+    const veil_pbs_key *pk;
+    veil_wop_ctx **ctx; /* the partition's, one per thread */
+    const int64_t *tables;
+    uint32_t n_tables;
+    size_t size, inner, lwe;
+    unsigned w;
+    uint64_t out_delta;
+    const uint64_t *in;
+    uint64_t *out;
+    veil_status st[256]; /* per thread: the first error */
+} wop_job;
+
+static void wop_share(void *arg, unsigned thread, size_t begin, size_t end) {
+    wop_job *j = arg;
+    for (size_t i = begin; i < end && j->st[thread] == VEIL_OK; i++) {
+        const size_t tab = ((i % j->size) / j->inner) % j->n_tables;
+        j->st[thread] = veil_wop_pbs(j->ctx[thread], j->pk, j->tables + (tab << j->w), j->w, 0,
+                                     j->out_delta, j->in + i * j->lwe, j->out + i * j->lwe);
+    }
+}
+
+/* One WoP-PBS a ciphertext, the batch cut into one share a thread (every
+ * lookup costs the same). */
+static veil_status cpu_wop_pbs(veil_backend_keys *keys, uint32_t partition, const int64_t *tables,
+                               uint32_t n_tables, size_t size, size_t inner, unsigned w,
+                               uint64_t out_delta, const uint64_t *in, size_t count,
+                               uint64_t *out) {
+    cpu_keys *c = keys->impl;
+    if (!c->wop[(size_t)partition * c->n_threads])
+        return veil_error(VEIL_ERR_ARG, "wop_pbs: partition %u (%s) is not a WoP set's", partition,
+                          keys->ek->parts[partition].params->id);
+    wop_job *j = calloc(1, sizeof *j);
+    if (!j) return veil_error(VEIL_ERR_NOMEM, "wop_pbs: out of memory");
+    *j = (wop_job){.pk = &keys->ek->parts[partition],
+                   .ctx = &c->wop[(size_t)partition * c->n_threads],
+                   .tables = tables,
+                   .n_tables = n_tables,
+                   .size = size,
+                   .inner = inner,
+                   .lwe = keys->lwe,
+                   .w = w,
+                   .out_delta = out_delta,
+                   .in = in,
+                   .out = out};
+    cpu_parallel(c->n_threads, count, wop_share, j);
+    veil_status st = VEIL_OK;
+    for (unsigned t = 0; t < c->n_threads && st == VEIL_OK; t++)
+        st = j->st[t];
+    free(j);
+    return st;
+}
+
 typedef struct cpu_weights {
     const int64_t *w;
     const uint64_t *bias;
@@ -471,6 +534,7 @@ static const struct veil_backend_i cpu_iface = {
     /* .weights_free = */ cpu_weights_free,
     /* .ks_pbs       = */ cpu_ks_pbs,
     /* .ks_pbs_extract = */ cpu_ks_pbs_extract,
+    /* .wop_pbs      = */ cpu_wop_pbs,
     /* .linear       = */ cpu_linear,
     /* .conv2d       = */ cpu_conv2d,
     /* .add          = */ cpu_add,

@@ -665,6 +665,7 @@ static const struct veil_backend_i cuda_iface = {
     /* .weights_free = */ cuda_weights_free,
     /* .ks_pbs       = */ cuda_ks_pbs,
     /* .ks_pbs_extract = */ cuda_ks_pbs_extract,
+    /* .wop_pbs      = */ NULL, /* no kernels yet: plans refuse WoP lookups */
     /* .linear       = */ cuda_linear,
     /* .conv2d       = */ cuda_conv2d,
     /* .add          = */ cuda_add,

@@ -67,6 +67,13 @@ struct veil_backend_i {
     veil_status (*ks_pbs_extract)(veil_backend_keys *keys, const veil_backend_tables *t, size_t at,
                                   const uint64_t *in, size_t count, uint64_t *out,
                                   size_t out_stride);
+    /* WoP-PBS (veil/wop.h) with partition `partition`'s keys (a WoP set's):
+     * count ciphertexts, ciphertext i reading table ((i % size) / inner) %
+     * n_tables of 2^w entries, out_delta the output's Delta. NULL: the
+     * backend has none. */
+    veil_status (*wop_pbs)(veil_backend_keys *keys, uint32_t partition, const int64_t *tables,
+                           uint32_t n_tables, size_t size, size_t inner, unsigned w,
+                           uint64_t out_delta, const uint64_t *in, size_t count, uint64_t *out);
     veil_status (*linear)(veil_backend_keys *keys, const veil_backend_weights *w,
                           const uint64_t *in, size_t batch, uint64_t *out);
     /* w->geom finished (veil_conv_geom_finish). */

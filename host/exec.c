@@ -43,8 +43,9 @@ static uint32_t node_partition(const veil_program *p, const veil_node *n) {
 static const char *node_needs(const veil_node *n) {
     switch (n->kind) {
     case VEIL_NODE_LUT:
-        return n->rotation_results > 1 ? "threshold reads (KS-PBS with extraction, and scale)"
-                                       : "KS-PBS (with scale)";
+        return n->wop                    ? "WoP-PBS lookups (with scale)"
+               : n->rotation_results > 1 ? "threshold reads (KS-PBS with extraction, and scale)"
+                                         : "KS-PBS (with scale)";
     case VEIL_NODE_ROUND:
         return "KS-PBS (with scale and add)";
     case VEIL_NODE_ADD:
@@ -161,6 +162,7 @@ static veil_status plan_luts(veil_plan *plan, size_t i) {
     /* the test polynomials have the N of the node's partition */
     const veil_params *ps = plan->ek->parts[node_partition(p, n)].params;
     const uint64_t delta = veil_node_delta(n); /* LUT: its output's; ROUND: its input's */
+    if (n->kind == VEIL_NODE_LUT && n->wop) return VEIL_OK; /* its tables are the node's */
     if (n->kind == VEIL_NODE_LUT && n->rotation_results > 1) return plan_extract(plan, i);
     if (n->kind == VEIL_NODE_LUT) {
         const size_t t = (size_t)1 << n->in_bits;
@@ -459,7 +461,15 @@ veil_status veil_plan_execute(veil_plan *plan, const uint64_t *const *inputs, si
             if (n->approximate) /* boundaries between integers: -2^(k-1) + 1/2 */
                 add += (0 - (delta << (n->round_bits - 1))) + (delta >> 1);
             const uint64_t f = (uint64_t)1 << n->shift;
-            if (x->extract) {
+            if (n->wop) {
+                /* its bits at the top (the shift as a PBS's), then one
+                 * WoP-PBS a value */
+                st = veil_backend_scale(plan->tmp, in, count, f, add * f);
+                if (st == VEIL_OK)
+                    st = veil_backend_wop_pbs(plan->keys, node_partition(p, n), n->tables,
+                                              n->n_tables, n->size, n->table_inner, n->in_bits,
+                                              veil_node_delta(n), plan->tmp, count, x->buf);
+            } else if (x->extract) {
                 /* copy 0 of the value (plan_extract), then its J results
                  * into their copies' places */
                 const uint32_t J = n->rotation_results;

@@ -12,6 +12,7 @@
 #include "veil/compile_options.h"
 #include "veil/cost.h"
 #include "veil/program.h"
+#include "veil/wop.h"
 
 __extension__ typedef __int128 i128;
 
@@ -661,6 +662,71 @@ static double read_price(builder *b, unsigned bits) {
     return b->price[bits];
 }
 
+/* The WoP-PBS route of lookup() (veil/program.h "WoP lookups"): one LUT
+ * node marked wop reading r = (x + off) >> g at w bits (its partition a WoP
+ * set's, veil_assign_wop_partitions), then a classic lookup of its output
+ * (the identity on [tlo, thi], read at the values' own width): the WoP-PBS's
+ * output carries the noise of its vertical packing (a standard deviation
+ * near 2^52 with Concrete's single-lookup sets), which that PBS brings back
+ * to a classic set's output noise. Per element w + 1 blind rotations and
+ * the WoP-PBS's circuit bootstrapping and packing. */
+static veil_status wop_lookup(builder *b, const char *layer, uint32_t x, int64_t off, unsigned g,
+                              uint64_t span, uint32_t groups, const int64_t *tabs,
+                              const veil_shape *shape, int64_t tlo, int64_t thi,
+                              uint32_t *out_idx) {
+    veil_program *p = b->p;
+    const unsigned w = veil_bits_for_range(0, (int64_t)span);
+    const veil_wop_params *wp = veil_wop_params_for_width(w);
+    VEIL_ASSERT(wp);
+    const size_t n = p->nodes[x].size, rows = span + 1;
+    b->pbs += n * (veil_wop_count(wp, w).pbs + 1);
+    if (b->pbs > b->pbs_max)
+        return veil_error(VEIL_ERR_UNSUPPORTED, "layer %s: more than %llu PBS per sample", layer,
+                          (unsigned long long)b->pbs_max);
+    uint32_t idx;
+    VEIL_TRY(new_node(b, VEIL_NODE_LUT, layer, 1, &x, shape, &idx));
+    veil_node *nd = &p->nodes[idx];
+    nd->wop = 1;
+    nd->round_bits = g;
+    nd->in_bits = w;
+    nd->r_max = (int64_t)span;
+    nd->offset = off;
+    nd->n_tables = groups;
+    nd->table_inner = groups > 1 ? nd->size / groups : nd->size;
+    const size_t t = (size_t)1 << w;
+    nd->tables = malloc(groups * t * sizeof *nd->tables);
+    if (!nd->tables) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+    for (uint32_t c = 0; c < groups; c++)
+        for (size_t r = 0; r < t; r++)
+            nd->tables[c * t + r] = tabs[c * rows + (r > span ? span : r)];
+    VEIL_TRY(finish_node(b, idx));
+    set_range(b, idx, tlo, thi);
+    /* the refresh: the identity on the values */
+    const uint64_t vspan = (uint64_t)(thi - tlo);
+    int64_t *id = malloc((vspan + 1) * sizeof *id);
+    if (!id) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+    for (uint64_t v = 0; v <= vspan; v++)
+        id[v] = tlo + (int64_t)v;
+    b->pbs += n;
+    const veil_status st = lut_node(b, layer, idx, -tlo, 0, vspan, 1, id, shape, 0, out_idx);
+    free(id);
+    VEIL_TRY(st);
+    set_range(b, *out_idx, tlo, thi);
+    return VEIL_OK;
+}
+
+/* Milliseconds per element of wop_lookup's nodes on one core at the
+ * cheapest sets (the WoP set's estimate, veil_cost_wop_cpu_ms, its bit
+ * reads keyswitching the WoP set's own k N rows, and the refresh at
+ * read_price), +INFINITY when no WoP set takes w bits or the values are
+ * wider than the refresh's reads. */
+static double wop_price(builder *b, unsigned w, int64_t tlo, int64_t thi) {
+    const veil_wop_params *wp = veil_wop_params_for_width(w);
+    const unsigned vb = veil_bits_for_range(0, thi - tlo);
+    if (!wp || vb > VEIL_MAX_BITS) return INFINITY;
+    return veil_cost_wop_cpu_ms(wp, w, veil_params_big_dim(&wp->pbs)) + read_price(b, vb);
+}
+
 /* Selection by the top part (a table with many steps: a random one). r = H
  * 2^ks + L, L the low ks bits, H the other bits (nh = (span >> ks) + 1
  * values): T[r] = sum over h of [H == h] Y_h[L], Y_h[L] = T[h 2^ks + L] -
@@ -843,6 +909,14 @@ static veil_status lookup(builder *b, const char *layer, uint32_t x, int64_t off
     const double sel_price = (double)nh * (read_price(b, ks) + read_price(b, vb < 32 ? vb : 32)),
                  thr_price = (double)J * (d - 1) * read_price(b, 2);
     const int sure = 4 * sel_price <= thr_price, open = !sure && sel_price < 4 * thr_price;
+    /* the WoP-PBS where asked (--wop): always, or below both methods'
+     * prices (the digits' ROUND chunks not counted in theirs) */
+    const double wprice = b->o->wop != VEIL_WOP_OFF ? wop_price(b, w, tlo, thi) : INFINITY;
+    if (wprice < INFINITY && (b->o->wop == VEIL_WOP_ALWAYS ||
+                              wprice < (can_select ? fmin(sel_price, thr_price) : thr_price))) {
+        VEIL_TRY(wop_lookup(b, layer, x, off, g, span, groups, tabs, shape, tlo, thi, &out));
+        return lookup_done(b, first, out, tlo, thi, internal, out_idx);
+    }
     b->n_open += can_select && open;
     if (can_select && (sure || (open && b->select_open))) {
         VEIL_TRY(select_lookup(b, layer, x, off, g, span, groups, tabs, shape, ks, tlo, thi, &out));
@@ -1862,7 +1936,8 @@ static veil_status compile_once(const veil_model *m, const veil_compile_options 
         for (size_t i = 0; i < p->n_nodes; i++) {
             veil_node *n = &p->nodes[i];
             if (n->kind == VEIL_NODE_LUT) {
-                maxp = n->in_bits > maxp ? n->in_bits : maxp;
+                /* the classic reads' widest (a WoP-PBS reads its bits by sign) */
+                if (!n->wop) maxp = n->in_bits > maxp ? n->in_bits : maxp;
                 const veil_node *x = &p->nodes[n->in[0]];
                 if (x->kind == VEIL_NODE_ROUND) x = &p->nodes[x->in[0]];
                 unsigned acc = veil_bits_for_span(x->lo, x->hi);
@@ -1878,7 +1953,11 @@ static veil_status compile_once(const veil_model *m, const veil_compile_options 
             if (n->kind == VEIL_NODE_LUT) {
                 n->shift = p->nodes[n->in[0]].width - n->round_bits - n->in_bits;
                 n->pbs_per_sample =
-                    n->rotation_results > 1 ? n->size / n->rotation_results : n->size;
+                    n->wop
+                        ? n->size *
+                              veil_wop_count(veil_wop_params_for_width(n->in_bits), n->in_bits).pbs
+                    : n->rotation_results > 1 ? n->size / n->rotation_results
+                                              : n->size;
             }
         }
     }

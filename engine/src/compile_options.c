@@ -204,7 +204,23 @@ static veil_status parse_range_check(const char *v, veil_compile_options *o) {
     return veil_error(VEIL_ERR_ARG, "--range-check %s: expected on or off", v);
 }
 
+static veil_status parse_wop(const char *v, veil_compile_options *o) {
+    static const char *const names[] = {"off", "auto", "always"};
+    for (unsigned i = 0; i < 3; i++)
+        if (!strcmp(v, names[i])) {
+            o->wop = (veil_wop_mode)i;
+            return VEIL_OK;
+        }
+    return veil_error(VEIL_ERR_ARG, "--wop %s: expected off, auto or always", v);
+}
+
 /* The value of each option as its parser reads it (the canonical form). */
+static int show_wop(const veil_compile_options *o, char *b, size_t n) {
+    return snprintf(b, n, "%s",
+                    o->wop == VEIL_WOP_ALWAYS ? "always"
+                    : o->wop == VEIL_WOP_AUTO ? "auto"
+                                              : "off");
+}
 static int show_rounding_bits(const veil_compile_options *o, char *b, size_t n) {
     return o->rounding_bits ? snprintf(b, n, "%u", o->rounding_bits) : snprintf(b, n, "none");
 }
@@ -262,6 +278,13 @@ static const option_row k_options[] = {
      "widest PBS read, 2..16: wider exact lookups are decomposed into\n"
      "PBS of at most N bits (default 0: the cheapest by the cost model)",
      parse_lookup_bits, show_lookup_bits},
+    {"--wop", "off|auto|always",
+     "lookups wider than the PBS reads by one WoP-PBS each (bit\n"
+     "extraction, circuit bootstrapping, vertical packing: a cost that\n"
+     "does not depend on the table; the cpu backend only): auto where\n"
+     "the cost model prices it below the digits, always wherever it\n"
+     "fits; off (default): digits only",
+     parse_wop, show_wop},
     {"--chunk-bits", "N",
      "exact rounding clears the low bits in chunks of N bits, 2 PBS\n"
      "each read at N - 1 bits (1 PBS for N = 1, the sign read at 0 bits;\n"
@@ -396,6 +419,8 @@ veil_status veil_compile_options_check(const veil_compile_options *o) {
     if (o->chunk_bits > VEIL_MAX_BITS)
         return veil_error(VEIL_ERR_ARG, "compile: chunk bits %u, expected 1 to %u (or 0: auto)",
                           o->chunk_bits, VEIL_MAX_BITS);
+    if ((unsigned)o->wop > VEIL_WOP_ALWAYS)
+        return veil_error(VEIL_ERR_ARG, "compile: wop mode %u, expected 0 to 2", (unsigned)o->wop);
     if (o->key_budget_mb > (1u << 24))
         return veil_error(VEIL_ERR_ARG, "compile: key budget %u MiB, at most 2^24 (or 0: none)",
                           o->key_budget_mb);

@@ -67,6 +67,15 @@ const veil_params *veil_program_input_set(const veil_program *p) {
     return veil_input_set(sets, n, p->input_width);
 }
 
+/* A WoP-PBS node's set (veil/wop.h), fixed by its width: the search never
+ * moves it (is_pbs_node), veil_assign_wop_partitions gives it a partition
+ * of that set after the search, and the noise pass reads it from here
+ * whatever its partition index says during the search. NULL for any other
+ * node. */
+static const veil_wop_params *wop_of(const veil_node *n) {
+    return n->kind == VEIL_NODE_LUT && n->wop ? veil_wop_params_for_width(n->in_bits) : NULL;
+}
+
 /* veil_node_read_dim's rule from the input's width `in` and the set's k*N
  * `own` (the search has them without the node widths). */
 static inline uint32_t read_dim(const veil_node *n, uint32_t in, uint32_t own, unsigned pbs) {
@@ -86,7 +95,7 @@ uint32_t veil_node_read_dim(const veil_program *p, const veil_node *n, const vei
 static inline uint32_t node_key_dim(const veil_program *p, const veil_node *n,
                                     const veil_params *ps, uint32_t in_width) {
     if (n->kind == VEIL_NODE_INPUT) return in_width;
-    if (n->kind == VEIL_NODE_LUT) return veil_params_big_dim(ps);
+    if (n->kind == VEIL_NODE_LUT) return veil_params_big_dim(n->wop ? &wop_of(n)->pbs : ps);
     uint32_t w = n->kind == VEIL_NODE_ROUND ? veil_params_big_dim(ps) : 0;
     for (uint32_t j = 0; j < n->n_in; j++)
         if (p->nodes[n->in[j]].key_dim > w) w = p->nodes[n->in[j]].key_dim;
@@ -252,6 +261,15 @@ static double noise_pass_fill(veil_program *p, const veil_params *const *sets, u
             break;
         }
         case VEIL_NODE_LUT: {
+            if (n->wop) {
+                /* its w bit reads (veil_noise_wop_margin), its input scaled
+                 * by 2^shift as a PBS reads it */
+                const veil_wop_params *wp = wop_of(n);
+                margin = veil_noise_wop_margin(wp, n->in_bits, ldexp(vin, 2 * (int)n->shift),
+                                               p->nodes[n->in[0]].key_dim);
+                n->variance = veil_noise_wop_output_variance(wp, n->in_bits);
+                break;
+            }
             double ksv, msv, pbs;
             term_noise(&terms, n->partition, &ksv, &msv, &pbs);
             const uint32_t rw = veil_node_read_dim(p, n, ps, 0);
@@ -535,8 +553,10 @@ static double search_groups(const veil_program *p, const unit_noise *u, pbs_grou
     return best_cost;
 }
 
+/* A PBS node of the search: a lookup or rounding of a classic set (a
+ * WoP-PBS's set is fixed, wop_of). */
 static int is_pbs_node(const veil_node *n) {
-    return n->kind == VEIL_NODE_LUT || n->kind == VEIL_NODE_ROUND;
+    return (n->kind == VEIL_NODE_LUT && !n->wop) || n->kind == VEIL_NODE_ROUND;
 }
 
 /* What the searches over one program read at every trial (millions on
@@ -569,6 +589,8 @@ static void search_free(search *s) {
 }
 
 #define SRC_INPUT UINT32_MAX
+/* a WoP-PBS's output: SRC_FIXED | its set's k*N (at most 2^17) */
+#define SRC_FIXED 0x80000000u
 
 /* Sorted union of sorted lists a (na) and b (nb), each without repeats, into
  * out; returns its length. */
@@ -627,7 +649,10 @@ static veil_status search_sources(search *s) {
         s->src_off[k] = (uint32_t)o;
         for (uint32_t j = 0; j < cnt[x]; j++) {
             const uint32_t c = ls[x][j];
-            s->src[o++] = p->nodes[c].kind == VEIL_NODE_INPUT ? SRC_INPUT : a[c];
+            const veil_wop_params *wp = wop_of(&p->nodes[c]);
+            s->src[o++] = p->nodes[c].kind == VEIL_NODE_INPUT ? SRC_INPUT
+                          : wp ? SRC_FIXED | veil_params_big_dim(&wp->pbs)
+                               : a[c];
         }
         s->src_off[k + 1] = (uint32_t)o;
     }
@@ -688,7 +713,9 @@ static veil_status search_new(veil_program *p, search *s) {
 static uint32_t source_width(const search *s, size_t k, uint32_t in_width) {
     uint32_t w0 = 0;
     for (uint32_t o = s->src_off[k]; o < s->src_off[k + 1]; o++) {
-        const uint32_t c = s->src[o], w = c == SRC_INPUT ? in_width : s->kn[c];
+        const uint32_t c = s->src[o], w = c == SRC_INPUT  ? in_width
+                                          : c & SRC_FIXED ? c & ~SRC_FIXED
+                                                          : s->kn[c];
         if (w > w0) w0 = w;
     }
     return w0;
@@ -838,8 +865,7 @@ static veil_status choose_single(veil_program *p, const char *params_id, double 
             veil_status st = set_partitions(p, &cand[i], 1);
             double pbs = 0;
             for (size_t j = 0; j < p->n_nodes; j++)
-                if (p->nodes[j].kind == VEIL_NODE_LUT || p->nodes[j].kind == VEIL_NODE_ROUND)
-                    pbs += (double)p->nodes[j].pbs_per_sample;
+                if (is_pbs_node(&p->nodes[j])) pbs += (double)p->nodes[j].pbs_per_sample;
             *cost = pbs * params_cost(cand[i]);
             free(cand);
             return st;
@@ -1142,8 +1168,7 @@ static uint32_t merge_sets(veil_program *p, const veil_params **sets, uint32_t n
         map[k] = q;
     }
     for (size_t i = 0; i < p->n_nodes; i++)
-        if (p->nodes[i].kind == VEIL_NODE_LUT || p->nodes[i].kind == VEIL_NODE_ROUND)
-            p->nodes[i].partition = map[p->nodes[i].partition];
+        if (is_pbs_node(&p->nodes[i])) p->nodes[i].partition = map[p->nodes[i].partition];
     free(map);
     return m;
 }
@@ -1255,7 +1280,7 @@ static veil_status choose_partitions(veil_program *p, double single) {
     if (st == VEIL_OK) qsort(cand, nc, sizeof *cand, cmp_cost);
     for (size_t i = 0; st == VEIL_OK && i < p->n_nodes; i++) {
         const veil_node *n = &p->nodes[i];
-        if (n->kind != VEIL_NODE_LUT && n->kind != VEIL_NODE_ROUND) continue;
+        if (!is_pbs_node(n)) continue;
         const int nl = u.ra[i] > 0 ? (int)floor(0.5 * log2(u.ra[i])) : -1000;
         size_t g = 0;
         while (g < ng && (groups[g].prec != u.prec[i] || groups[g].norm_log2 != nl))
@@ -1345,7 +1370,7 @@ static veil_status choose_partitions(veil_program *p, double single) {
             sets[m] = t;
             for (size_t i = 0; i < p->n_nodes; i++) {
                 veil_node *n = &p->nodes[i];
-                if (n->kind != VEIL_NODE_LUT && n->kind != VEIL_NODE_ROUND)
+                if (!is_pbs_node(n))
                     n->partition = 0;
                 else if (n->partition == m)
                     n->partition = 0;
@@ -1375,7 +1400,64 @@ static veil_status choose_partitions(veil_program *p, double single) {
     return st;
 }
 
+/* After the search: each WoP-PBS node (wop_of) in a partition of its set,
+ * appended after the search's (one per set). Its keys need the master key
+ * to be at least its set's k*N (its GLWE key a prefix of it, like every
+ * partition's; the noise pass took the master from the search's sets). */
+static veil_status assign_wop_partitions(veil_program *p) {
+    const uint32_t D = p->n_partitions ? veil_params_big_dim(p->partitions[0].params) : 0;
+    for (size_t i = 0; i < p->n_nodes; i++) {
+        veil_node *n = &p->nodes[i];
+        const veil_wop_params *wp = wop_of(n);
+        if (!wp) continue;
+        if (veil_params_big_dim(&wp->pbs) > D)
+            return veil_error(VEIL_ERR_UNSUPPORTED,
+                              "layer %s: its WoP-PBS (%s) needs a master key of at least %u "
+                              "coefficients, and the program's sets give %u (compile with "
+                              "--wop off)",
+                              n->layer, wp->id, veil_params_big_dim(&wp->pbs), D);
+        uint32_t k = 0;
+        while (k < p->n_partitions && p->partitions[k].params != &wp->pbs)
+            k++;
+        if (k == p->n_partitions) {
+            if (k >= VEIL_MAX_PARTITIONS)
+                return veil_error(VEIL_ERR_UNSUPPORTED,
+                                  "layer %s: no partition left for its WoP-PBS (at most %u)",
+                                  n->layer, VEIL_MAX_PARTITIONS);
+            veil_partition *grown = realloc(p->partitions, (k + 1) * sizeof *grown);
+            if (!grown) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+            p->partitions = grown;
+            memset(&grown[k], 0, sizeof grown[k]);
+            grown[k].params = &wp->pbs;
+            p->n_partitions = k + 1;
+        }
+        n->partition = k;
+    }
+    return VEIL_OK;
+}
+
+static int has_wop(const veil_program *p) {
+    for (size_t i = 0; i < p->n_nodes; i++)
+        if (wop_of(&p->nodes[i])) return 1;
+    return 0;
+}
+
+static veil_status choose_params(veil_program *p, const char *params_id);
+
 veil_status veil_choose_params(veil_program *p, const char *params_id) {
+    /* the search's partitions only: a WoP node's index is the last pass's */
+    for (size_t i = 0; i < p->n_nodes; i++)
+        if (wop_of(&p->nodes[i])) p->nodes[i].partition = 0;
+    if (has_wop(p) && (params_id || p->options.max_partitions == 1))
+        return veil_error(VEIL_ERR_UNSUPPORTED,
+                          "a WoP-PBS runs in a partition of its own set: not with %s (compile "
+                          "with --wop off)",
+                          params_id ? "--params" : "--partitions 1");
+    VEIL_TRY(choose_params(p, params_id));
+    return assign_wop_partitions(p);
+}
+
+static veil_status choose_params(veil_program *p, const char *params_id) {
     double single = INFINITY;
     p->input_width = 0; /* the master key's, until narrow_inputs finds better */
     veil_status st = choose_single(p, params_id, &single);
@@ -1443,7 +1525,19 @@ veil_status veil_fill_partitions(veil_program *p) {
     p->key_bytes = key_bytes(p, sets, p->n_partitions);
     for (size_t i = 0; i < p->n_nodes; i++) {
         const veil_node *n = &p->nodes[i];
-        if (n->kind != VEIL_NODE_LUT && n->kind != VEIL_NODE_ROUND) continue;
+        const veil_wop_params *wp = wop_of(n);
+        if (wp) {
+            /* the cpu only (the cuda backend has no WoP-PBS: its figure
+             * leaves it out) */
+            veil_partition *pt = &p->partitions[n->partition];
+            pt->pbs_per_sample += n->pbs_per_sample;
+            p->cost_per_sample +=
+                (double)n->size * veil_cost_wop_cpu_ms(wp, n->in_bits, pt->ksk_rows);
+            if (n->in_bits + 1 > pt->precision) pt->precision = n->in_bits + 1;
+            if (n->read_log2_pfail > pt->log2_p_fail) pt->log2_p_fail = n->read_log2_pfail;
+            continue;
+        }
+        if (!is_pbs_node(n)) continue;
         veil_partition *pt = &p->partitions[n->partition];
         pt->pbs_per_sample += n->pbs_per_sample;
         /* the cpu's keyswitch reads the rows of what it reads (node_cost);

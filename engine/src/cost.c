@@ -1,5 +1,6 @@
 /* cost.c — the measured cost table (veil/cost.h). */
 #include "veil/cost.h"
+#include "veil/wop.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -120,6 +121,22 @@ double veil_cost_cpu_ms(const veil_params *ps, uint32_t rows) {
     double br, ks;
     veil_cost_cpu_terms(ps, &br, &ks);
     return br + ks * (double)rows;
+}
+
+double veil_cost_wop_cpu_ms(const veil_wop_params *wp, unsigned w, uint32_t rows) {
+    const veil_params *ps = &wp->pbs;
+    const veil_wop_counts c = veil_wop_count(wp, w);
+    double br, ks;
+    veil_cost_cpu_terms(ps, &br, &ks);
+    /* an external product: one step of the blind rotation (n of them a
+     * PBS), with l_cb levels where the BSK has l_pbs */
+    const double ext = br / ps->lwe_dim * (double)wp->cbs_level / ps->pbs_level;
+    /* a packing keyswitch: (kN + 1) l_pp digits, each times a GLWE of
+     * (k + 1) N words; a word at the keyswitch's price per word (a row is
+     * l_ks digits times n + 1 words) */
+    const double kn = veil_params_big_dim(ps), word = ks / (ps->ks_level * (ps->lwe_dim + 1.0));
+    const double pp = (kn + 1) * wp->pp_level * (ps->glwe_dim + 1.0) * ps->poly_size * word;
+    return c.pbs * (br + ks * rows) + c.external_products * ext + c.packing_keyswitches * pp;
 }
 
 double veil_cost_cuda_us(const veil_params *ps, uint32_t master_dim) {

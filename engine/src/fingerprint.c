@@ -109,6 +109,7 @@ void veil_program_fingerprint(const veil_program *p, uint8_t fp[VEIL_PROGRAM_FP_
         if (n->kind == VEIL_NODE_LUT) {
             h_u64(&st, n->n_tables);
             h_u64(&st, n->table_inner);
+            h_u64(&st, n->wop);
             h_i64s(&st, n->tables, (size_t)n->n_tables << n->in_bits);
         }
     }

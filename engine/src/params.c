@@ -634,18 +634,36 @@ double veil_noise_wop_ms_variance(const veil_wop_params *wp) {
  * rotation for its extraction and its circuit bootstrapping's l_cb levels
  * (veil_wop_slots): one event per bit. log2 of the sum of the w events'
  * probabilities (a union bound). */
-double veil_noise_wop_log2_p_fail(const veil_wop_params *wp, unsigned w, double input_variance,
-                                  uint32_t in_dim) {
+/* The margins of the w bit reads (the terms above). */
+static void wop_margins(const veil_wop_params *wp, unsigned w, double input_variance,
+                        uint32_t in_dim, double *m) {
     const veil_params *p = &wp->pbs;
     const double ks = veil_noise_ks_variance_dim(p, in_dim), ms = veil_noise_wop_ms_variance(wp);
     const double pbs = veil_noise_pbs_output_variance(p);
-    /* log2 of the sum from the log2 terms (each may be far below the
-     * smallest double: summed as 2^max times the sum of 2^(l_i - max)) */
-    double l[VEIL_WOP_MAX_WIDTH], top = -INFINITY, sum = 0.0;
     VEIL_ASSERT(w <= VEIL_WOP_MAX_WIDTH);
     for (unsigned i = 0; i < w; i++) {
         const double scaled = veil_pow2(2 * (int)(w - i)) * (input_variance + i * pbs);
-        l[i] = log2_p_fail_of(0, scaled + ks + ms);
+        m[i] = veil_noise_fail_margin_terms(0, scaled, ks, ms);
+    }
+}
+
+double veil_noise_wop_margin(const veil_wop_params *wp, unsigned w, double input_variance,
+                             uint32_t in_dim) {
+    double m[VEIL_WOP_MAX_WIDTH], worst = INFINITY;
+    wop_margins(wp, w, input_variance, in_dim, m);
+    for (unsigned i = 0; i < w; i++)
+        worst = fmin(worst, m[i]);
+    return worst;
+}
+
+double veil_noise_wop_log2_p_fail(const veil_wop_params *wp, unsigned w, double input_variance,
+                                  uint32_t in_dim) {
+    /* log2 of the sum from the log2 terms (each may be far below the
+     * smallest double: summed as 2^max times the sum of 2^(l_i - max)) */
+    double l[VEIL_WOP_MAX_WIDTH], top = -INFINITY, sum = 0.0;
+    wop_margins(wp, w, input_variance, in_dim, l);
+    for (unsigned i = 0; i < w; i++) {
+        l[i] = veil_noise_log2_p_fail_margin(l[i]);
         top = fmax(top, l[i]);
     }
     for (unsigned i = 0; i < w; i++)

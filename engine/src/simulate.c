@@ -113,6 +113,20 @@ void veil_node_eval(const veil_program *p, const veil_node *n, const int64_t *co
     case VEIL_NODE_LUT: {
         const unsigned k = n->round_bits;
         const int64_t t = (int64_t)1 << n->in_bits;
+        if (n->wop) {
+            /* bit extraction reads the index's low in_bits bits (no padding
+             * bit); noise injection does not sample its failures (the noise
+             * pass holds its bit reads to the program's target like any
+             * read) */
+            for (size_t i = 0; i < batch * n->size; i++) {
+                const int64_t v = (int64_t)((uint64_t)in[0][i] + (uint64_t)n->offset);
+                const uint64_t r = (uint64_t)veil_floor_shift(v, k) & (uint64_t)(t - 1);
+                const size_t ch =
+                    n->n_tables > 1 ? ((i % n->size) / n->table_inner) % n->n_tables : 0;
+                out[i] = n->tables[ch * (size_t)t + r];
+            }
+            break;
+        }
         for (size_t i = 0; i < batch * n->size; i++) {
             int64_t v = (int64_t)((uint64_t)in[0][i] + (uint64_t)n->offset);
             int64_t r = veil_floor_shift(v, k);

@@ -40,6 +40,12 @@ typedef enum veil_cost_origin {
 double veil_cost_cpu_ms(const veil_params *ps, uint32_t rows);
 /* Its two terms: veil_cost_cpu_ms(ps, rows) = *br_ms + rows * *ks_ms_per_row. */
 void veil_cost_cpu_terms(const veil_params *ps, double *br_ms, double *ks_ms_per_row);
+/* Milliseconds of one WoP-PBS of w bits with set wp (veil/wop.h) on one
+ * CPU core, its bit reads keyswitching `rows` rows: an estimate from the
+ * set's KS-PBS terms above (the w blind rotations as KS-PBS; an external
+ * product as l_cb / l_pbs of one blind-rotation step; a packing keyswitch's
+ * word products at the keyswitch's price a word), not a figure of its own. */
+double veil_cost_wop_cpu_ms(const veil_wop_params *wp, unsigned w, uint32_t rows);
 /* Microseconds of one KS-PBS of ps on the GPU at full throughput (the
  * figure's keyswitch share rescaled to master_dim as on the CPU). */
 double veil_cost_cuda_us(const veil_params *ps, uint32_t master_dim);

@@ -183,6 +183,10 @@ double veil_noise_wop_ms_variance(const veil_wop_params *wp);
 double veil_noise_wop_output_variance(const veil_wop_params *wp, unsigned w);
 double veil_noise_wop_log2_p_fail(const veil_wop_params *wp, unsigned w, double input_variance,
                                   uint32_t in_dim);
+/* The smallest of those w reads' margins (veil_noise_fail_margin's units):
+ * the compiler's noise pass compares it like a PBS read's. */
+double veil_noise_wop_margin(const veil_wop_params *wp, unsigned w, double input_variance,
+                             uint32_t in_dim);
 
 /* Derived sizes. "big" LWE dimension = k*N (the sample-extracted key). */
 static inline uint32_t veil_params_big_dim(const veil_params *p) {

@@ -188,6 +188,13 @@ typedef enum veil_bounds {
     VEIL_BOUNDS_WORST_CASE = 1,  /* interval arithmetic from the input ranges */
 } veil_bounds;
 
+/* Wide lookups by WoP-PBS (veil/wop.h; "WoP lookups" above). */
+typedef enum veil_wop_mode {
+    VEIL_WOP_OFF = 0,    /* never: digits (threshold reads or selection) */
+    VEIL_WOP_AUTO = 1,   /* where the cost model prices it below the digits */
+    VEIL_WOP_ALWAYS = 2, /* every lookup wider than the PBS reads that can take one */
+} veil_wop_mode;
+
 typedef enum veil_rounding {
     VEIL_ROUNDING_EXACT = 0,
     VEIL_ROUNDING_APPROXIMATE = 1,
@@ -215,6 +222,8 @@ typedef struct veil_compile_options {
     unsigned chunk_bits;
     veil_rounding rounding;
     veil_bounds bounds;
+    /* Wide lookups by WoP-PBS (default VEIL_WOP_OFF). */
+    veil_wop_mode wop;
     /* Calibration bounds: each observed range [lo, hi] is widened by this
      * fraction of hi - lo on both sides (never past the worst case), because
      * a calibration set is a sample and real inputs go a little further.
@@ -322,6 +331,12 @@ typedef struct veil_node {
      * blind rotation per value for all its copies (veil/tfhe.h veil_extract).
      * Else 0. */
     uint32_t rotation_results;
+    /* WoP-PBS (veil/wop.h; "WoP lookups" above): 1 when this LUT is one
+     * WoP-PBS of in_bits bits a value, its partition's set a WoP set's pbs.
+     * It reads r = (x + offset) mod 2^in_bits (bit extraction: no padding
+     * bit, so a value past its range reads T'[r mod 2^in_bits], not the
+     * negacyclic wrap). Else 0. */
+    unsigned wop;
 
     /* Encoding of the values: Delta = 2^(63 - width) (veil_node_delta). A
      * LUT's table is scaled by its own Delta; it reads its input at the

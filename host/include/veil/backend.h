@@ -249,6 +249,16 @@ veil_status veil_backend_ks_pbs(const veil_backend_tables *t, const veil_backend
 veil_status veil_backend_ks_pbs_extract(const veil_backend_tables *t, const veil_backend_buffer *in,
                                         size_t count, veil_backend_buffer *out);
 
+/* WoP-PBS lookups (veil/wop.h) with partition `partition`'s keys (a WoP
+ * set's, veil_wop_params_of): count ciphertexts of in, ciphertext i read by
+ * table ((i % size) / inner) % n_tables of `tables` (n_tables x 2^w
+ * entries, the caller's), each result table[x] * out_delta. The cpu
+ * backend only (cuda: VEIL_ERR_UNSUPPORTED). */
+veil_status veil_backend_wop_pbs(veil_backend_keys *keys, uint32_t partition, const int64_t *tables,
+                                 uint32_t n_tables, size_t size, size_t inner, unsigned w,
+                                 uint64_t out_delta, const veil_backend_buffer *in, size_t count,
+                                 veil_backend_buffer *out);
+
 /* Dense layer, exact mod 2^64, for a batch of samples (in: batch *
  * in_features, out: batch * out_features, sample-major):
  * out[b][o] = sum_i w[o][i] * in[b][i] + bias[o]. in and out must differ. */

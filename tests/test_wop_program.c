@@ -1,0 +1,309 @@
+// LABELS: model crypto
+// COST: 120
+// LINKS: veil_host
+/* WoP-PBS lookups compiled into programs (--wop, veil/program.h "WoP
+ * lookups"): a model x [2] -> linear (x * 1 per element) -> a 9-bit lookup
+ * with a random 4-bit table per element (a step at nearly every input: what
+ * the digits pay most for) -> y.
+ *   - compiled with --wop always: one WoP node (its partition a WoP set's,
+ *     the program's p_fail under the target) and its refresh; simulate gives
+ *     the table on every one of the 512 inputs; --wop off has no WoP node,
+ *     and --wop auto takes it where its price is below the digits';
+ *   - encrypted on the cpu backend: equal to simulate and to the table;
+ *     then with the linear layer calibrated on a quarter of the range and
+ *     no margin, inputs to the top: the WoP-PBS reads its index modulo 2^9
+ *     (bit extraction has no padding bit) and encrypted still equals
+ *     simulate;
+ *   - a backend without the op (cuda today) refuses the program at plan
+ *     time, naming the layer; --params and --partitions 1 are refused with
+ *     a WoP lookup. */
+#include "testutil.h"
+#include "veil/compile_options.h"
+#include "veil/exec.h"
+#include "veil/program.h"
+#include "veil/wop.h"
+#include "../host/backend_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define W 9
+
+static char *dup(const char *s) {
+    char *d = malloc(strlen(s) + 1);
+    strcpy(d, s);
+    return d;
+}
+
+/* Inputs and the table of w bits; calibration on the lower 1 / cal_div of
+ * the inputs' range. */
+static veil_model *make_model(unsigned w, unsigned cal_div) {
+    veil_model *m;
+    CU_ASSERT_EQUAL_FATAL(veil_model_new(&m), VEIL_OK);
+    const size_t T = (size_t)1 << w;
+    m->name = dup("wop");
+    m->n_inputs = 1;
+    m->inputs = calloc(1, sizeof *m->inputs);
+    veil_model_input *in = &m->inputs[0];
+    in->name = dup("x");
+    in->shape = (veil_shape){1, {2}};
+    in->scale = 1;
+    in->n_bits = w;
+    in->range[1] = (int64_t)T - 1;
+    m->n_layers = 2;
+    m->layers = calloc(2, sizeof *m->layers);
+    veil_model_layer *l = &m->layers[0];
+    l->name = dup("0000_linear");
+    l->op = VEIL_OP_LINEAR;
+    l->n_inputs = 1;
+    l->inputs = calloc(1, sizeof(char *));
+    l->inputs[0] = dup("x");
+    l->out_shape = (veil_shape){1, {2}};
+    l->weight_shape = (veil_shape){2, {2, 2}};
+    l->weight = calloc(4, sizeof *l->weight);
+    l->weight[0] = l->weight[3] = 1;
+    l->range[1] = (int64_t)T - 1;
+    l = &m->layers[1];
+    l->name = dup("0001_lut");
+    l->op = VEIL_OP_LUT;
+    l->n_inputs = 1;
+    l->inputs = calloc(1, sizeof(char *));
+    l->inputs[0] = dup("0000_linear");
+    l->out_shape = (veil_shape){1, {2}};
+    l->in_max = (int64_t)T - 1;
+    l->n_tables = 2;
+    l->table = calloc(2 * T, sizeof *l->table);
+    for (size_t i = 0; i < 2 * T; i++)
+        l->table[i] = (int64_t)(veil_test_rand() % 16);
+    l->range[1] = 15;
+    m->n_outputs = 1;
+    m->outputs = calloc(1, sizeof *m->outputs);
+    m->outputs[0].name = dup("y");
+    m->outputs[0].source = dup("0001_lut");
+    m->outputs[0].shape = (veil_shape){1, {2}};
+    m->outputs[0].n_scale = 1;
+    m->outputs[0].scale = malloc(sizeof(double));
+    m->outputs[0].scale[0] = 1;
+    m->outputs[0].zero_point = calloc(1, sizeof(double));
+    m->calibration.count = 16;
+    m->calibration.inputs = calloc(1, sizeof(int64_t *));
+    m->calibration.inputs[0] = malloc(16 * 2 * sizeof(int64_t));
+    for (int i = 0; i < 32; i++)
+        m->calibration.inputs[0][i] = (int64_t)(veil_test_rand() % (T / cal_div));
+    CU_ASSERT_EQUAL_FATAL(veil_model_validate(m), VEIL_OK);
+    return m;
+}
+
+static veil_program *compile_wop(const veil_model *m, veil_wop_mode mode, double margin) {
+    veil_compile_options o;
+    veil_compile_options_default(&o);
+    o.wop = mode;
+    o.range_margin = margin;
+    veil_program *p = NULL;
+    const veil_status st = veil_program_compile(m, &o, &p);
+    if (st != VEIL_OK) fprintf(stderr, "\n  compile: %s\n", veil_error_message());
+    CU_ASSERT_EQUAL(st, VEIL_OK);
+    return p;
+}
+
+/* The program's WoP nodes (each checked: its partition's set is its
+ * width's WoP set). */
+static size_t wop_nodes(const veil_program *p) {
+    size_t k = 0;
+    for (size_t i = 0; i < p->n_nodes; i++) {
+        const veil_node *n = &p->nodes[i];
+        if (n->kind != VEIL_NODE_LUT || !n->wop) continue;
+        k++;
+        CU_ASSERT_FATAL(n->partition < p->n_partitions);
+        CU_ASSERT_PTR_EQUAL(p->partitions[n->partition].params,
+                            &veil_wop_params_for_width(n->in_bits)->pbs);
+        CU_ASSERT(isfinite(n->read_log2_pfail) || n->read_log2_pfail == -INFINITY);
+    }
+    return k;
+}
+
+static void test_compile_and_simulate(void) {
+    veil_model *m = make_model(W, 1);
+    veil_program *p = compile_wop(m, VEIL_WOP_ALWAYS, 0.25);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p->params);
+    CU_ASSERT_EQUAL(wop_nodes(p), 1);
+    CU_ASSERT(p->log2_p_fail_pbs <= log2(p->options.p_error));
+    printf("\n  --wop always: %llu PBS a sample, %u partitions, log2 p_fail %.1f, %.0f ms "
+           "predicted",
+           (unsigned long long)p->pbs_per_sample, p->n_partitions, p->log2_p_fail_pbs,
+           p->cost_per_sample);
+    /* every input: the table */
+    const size_t T = (size_t)1 << W;
+    int64_t *x = malloc(2 * T * sizeof *x), *y = malloc(2 * T * sizeof *y);
+    for (size_t i = 0; i < T; i++)
+        x[2 * i] = x[2 * i + 1] = (int64_t)i;
+    CU_ASSERT_EQUAL(veil_program_simulate(p, (const int64_t *const *)&x, T, &y, NULL, NULL),
+                    VEIL_OK);
+    size_t right = 0;
+    for (size_t i = 0; i < 2 * T; i++)
+        right += y[i] == m->layers[1].table[(i % 2) * T + (size_t)x[i]];
+    CU_ASSERT_EQUAL(right, 2 * T);
+    veil_program_free(p);
+    /* off: none; auto: the price decides (printed) */
+    p = compile_wop(m, VEIL_WOP_OFF, 0.25);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_EQUAL(wop_nodes(p), 0);
+    printf("; off: %llu PBS, %.0f ms", (unsigned long long)p->pbs_per_sample, p->cost_per_sample);
+    const double off_cost = p->cost_per_sample;
+    veil_program_free(p);
+    p = compile_wop(m, VEIL_WOP_AUTO, 0.25);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    printf("; auto: %zu WoP, %.0f ms", wop_nodes(p), p->cost_per_sample);
+    CU_ASSERT(p->cost_per_sample <= off_cost * 1.5);
+    veil_program_free(p);
+    /* a set forced, or one partition: refused */
+    veil_compile_options o;
+    veil_compile_options_default(&o);
+    o.wop = VEIL_WOP_ALWAYS;
+    o.max_partitions = 1;
+    CU_ASSERT_EQUAL(veil_program_compile(m, &o, &p), VEIL_ERR_UNSUPPORTED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "--partitions 1"));
+    free(x);
+    free(y);
+    veil_model_free(m);
+}
+
+/* n samples of x, encrypted on the cpu backend: *equal values equal to
+ * simulate (sim: simulate's); then the same plan on a cpu backend without
+ * the WoP op must be refused naming the layer. */
+static void encrypted_run(const veil_program *p, const int64_t *x, size_t n, int64_t *sim,
+                          size_t *equal) {
+    uint8_t s[5][32];
+    for (unsigned i = 0; i < 5; i++)
+        veil_test_seed_bytes(70 + i, s[i]);
+    veil_secret_key *sk = NULL;
+    veil_eval_key *ek = NULL;
+    veil_encryptor *enc = NULL;
+    veil_backend *be = NULL;
+    veil_plan *plan = NULL;
+    const size_t lwe = veil_program_ct_words(p);
+    uint64_t *cin = malloc(n * 2 * lwe * 8), *cout = malloc(n * 2 * lwe * 8);
+    int64_t *dec = malloc(n * 2 * 8);
+    *equal = 0;
+    CU_ASSERT_EQUAL_FATAL(veil_program_simulate(p, &x, n, &sim, NULL, NULL), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(veil_program_keygen(p, s[0], &sk), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(veil_program_eval_key_new(p, sk, VEIL_KEY_BOTH, s[1], s[2], &ek),
+                          VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(veil_encryptor_new(s[3], s[4], &enc), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(veil_backend_new(VEIL_BACKEND_CPU, &be), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(veil_program_encrypt(p, enc, sk, 0, x, n, cin), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(veil_plan_new(p, ek, be, n, &plan), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(veil_plan_execute(plan, (const uint64_t *const *)&cin, n, &cout),
+                          VEIL_OK);
+    veil_plan_free(plan);
+    plan = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_program_decrypt(p, sk, 0, cout, n, dec), VEIL_OK);
+    for (size_t i = 0; i < 2 * n; i++) {
+        if (dec[i] != sim[i])
+            fprintf(stderr, "\n  value %zu (x = %lld): encrypted %lld, simulate %lld", i,
+                    (long long)x[i], (long long)dec[i], (long long)sim[i]);
+        *equal += dec[i] == sim[i];
+    }
+    struct veil_backend_i no_wop = *be->iface;
+    no_wop.wop_pbs = NULL;
+    veil_backend plain = *be;
+    plain.iface = &no_wop;
+    CU_ASSERT_EQUAL(veil_plan_new(p, ek, &plain, n, &plan), VEIL_ERR_UNSUPPORTED);
+    CU_ASSERT_PTR_NULL(plan);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "layer 0001_lut"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "WoP-PBS"));
+    veil_backend_free(be);
+    veil_encryptor_free(enc);
+    veil_eval_key_free(ek);
+    veil_secret_key_free(sk);
+    free(cin);
+    free(cout);
+    free(dec);
+}
+
+static void test_encrypted(void) {
+    veil_model *m = make_model(W, 1);
+    veil_program *p = compile_wop(m, VEIL_WOP_ALWAYS, 0.25);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_EQUAL(wop_nodes(p), 1);
+    const size_t n = VEIL_TEST_SANITIZED ? 1 : 3, T = (size_t)1 << W;
+    int64_t x[6], sim[6];
+    for (size_t i = 0; i < 2 * n; i++)
+        x[i] = (int64_t)(veil_test_rand() % T);
+    x[0] = (int64_t)T - 1; /* the top */
+    size_t equal = 0, table = 0;
+    encrypted_run(p, x, n, sim, &equal);
+    for (size_t i = 0; i < 2 * n; i++)
+        table += sim[i] == m->layers[1].table[(i % 2) * T + (size_t)x[i]];
+    printf("\n  %zu of %zu values equal to simulate, %zu to the table", equal, 2 * n, table);
+    CU_ASSERT_EQUAL(equal, 2 * n);
+    CU_ASSERT_EQUAL(table, 2 * n);
+    veil_program_free(p);
+    veil_model_free(m);
+}
+
+/* 10-bit inputs, calibrated on the lower half (margin 0): a 9-bit WoP-PBS
+ * whose index leaves its range for the upper half, and its bits wrap
+ * modulo 2^9. */
+static void test_encrypted_outside(void) {
+    veil_model *m = make_model(W + 1, 2);
+    veil_program *p = compile_wop(m, VEIL_WOP_ALWAYS, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    size_t wop = 0, wrapped_can = 0;
+    for (size_t i = 0; i < p->n_nodes; i++)
+        if (p->nodes[i].kind == VEIL_NODE_LUT && p->nodes[i].wop) {
+            wop++;
+            /* its range is narrower than the inputs reach */
+            wrapped_can += p->nodes[i].in_bits == W;
+        }
+    CU_ASSERT_EQUAL(wop, 1);
+    CU_ASSERT_EQUAL(wrapped_can, 1);
+    const size_t n = VEIL_TEST_SANITIZED ? 1 : 3, T = (size_t)2 << W;
+    int64_t x[6], sim[6];
+    for (size_t i = 0; i < 2 * n; i++)
+        x[i] = (int64_t)(T / 2 + veil_test_rand() % (T / 2)); /* past the range */
+    veil_sim_stats ss;
+    const int64_t *xp = x;
+    int64_t *sp = sim;
+    CU_ASSERT_EQUAL(veil_program_simulate(p, &xp, n, &sp, NULL, &ss), VEIL_OK);
+    CU_ASSERT(ss.range_errors > 0);
+    size_t equal = 0;
+    encrypted_run(p, x, n, sim, &equal);
+    printf("\n  past the range: %llu values out, %zu of %zu equal to simulate",
+           (unsigned long long)ss.range_errors, equal, 2 * n);
+    CU_ASSERT_EQUAL(equal, 2 * n);
+    veil_program_free(p);
+    veil_model_free(m);
+}
+
+static void test_option(void) {
+    veil_compile_options o;
+    veil_compile_options_default(&o);
+    CU_ASSERT_EQUAL(o.wop, VEIL_WOP_OFF);
+    char *argv[] = {"x", "--wop", "always", "--wop", "sometimes"};
+    int i = 1, used = 0;
+    CU_ASSERT_EQUAL(veil_compile_options_parse_arg(&o, 5, argv, &i, &used), VEIL_OK);
+    CU_ASSERT_EQUAL(o.wop, VEIL_WOP_ALWAYS);
+    char buf[1024];
+    veil_compile_options_canonical(&o, buf, sizeof buf);
+    CU_ASSERT_PTR_NOT_NULL(strstr(buf, "wop=always"));
+    i = 3;
+    CU_ASSERT_EQUAL(veil_compile_options_parse_arg(&o, 5, argv, &i, &used), VEIL_ERR_ARG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "--wop sometimes"));
+    o.wop = (veil_wop_mode)7;
+    CU_ASSERT_EQUAL(veil_compile_options_check(&o), VEIL_ERR_ARG);
+}
+
+int main(void) {
+    if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
+    CU_pSuite s = CU_add_suite("wop_program", NULL, NULL);
+    if (!s) return CU_get_error();
+    VEIL_ADD_TEST(s, test_option);
+    VEIL_ADD_TEST(s, test_compile_and_simulate);
+    VEIL_ADD_TEST(s, test_encrypted);
+    VEIL_ADD_TEST(s, test_encrypted_outside);
+    return veil_test_run();
+}

@@ -5,10 +5,13 @@
  * execute, decrypt, every output checked against the table. JSON out.
  *
  *   bench_wide [--widths 10,12,14,16] [--tables requant,aligned,random] [--n 4]
- *              [--lookup-bits N] [--methods compiled,wop] [--out FILE.json]
+ *              [--lookup-bits N] [--wop off|auto|always] [--methods compiled,wop]
+ *              [--out FILE.json]
  *
- * --methods wop runs the same tables and inputs through the WoP-PBS
- * (veil/wop.h; the compiler does not choose it yet) with the set for the
+ * --wop is the compile option (veil/program.h "WoP lookups": the compiled
+ * program then holds a WoP-PBS and its refresh where asked). --methods wop
+ * runs the same tables and inputs through the WoP-PBS primitive alone
+ * (veil/wop.h, no program) with the set for the
  * width (the 9-bit one below 9 bits), the n lookups one after another on
  * one thread; "compiled,wop" runs both in one process, each width's two
  * right after each other (the default: compiled).
@@ -103,13 +106,14 @@ static veil_model *make_model(unsigned w, const char *kind, uint32_t n) {
 /* One width and table: a JSON object on f (led by a comma unless *first,
  * which it clears once it printed). 0 when every output was right. */
 static int bench_one(FILE *f, int *first, unsigned w, const char *kind, uint32_t n,
-                     unsigned lookup_bits) {
+                     unsigned lookup_bits, veil_wop_mode wop) {
     veil_model *m = make_model(w, kind, n);
     veil_program *p = NULL;
     veil_compile_options o;
     veil_compile_options_default(&o);
     o.bounds = VEIL_BOUNDS_WORST_CASE; /* the inputs cover the whole range */
     o.lookup_bits = lookup_bits;
+    o.wop = wop;
     uint8_t seed[5][32];
     veil_secret_key *sk = NULL;
     veil_eval_key *ek = NULL;
@@ -122,10 +126,14 @@ static int bench_one(FILE *f, int *first, unsigned w, const char *kind, uint32_t
     double t0, c0, keygen = 0, wall = 0, cpu = 0;
     size_t ok = 0;
     if (!m || !x || !y || veil_program_compile(m, &o, &p)) goto out;
-    unsigned widest = 0;
-    for (size_t i = 0; i < p->n_nodes; i++)
-        if (p->nodes[i].kind == VEIL_NODE_LUT && p->nodes[i].in_bits > widest)
+    unsigned widest = 0, wop_nodes = 0; /* widest: of the classic PBS */
+    for (size_t i = 0; i < p->n_nodes; i++) {
+        if (p->nodes[i].kind != VEIL_NODE_LUT) continue;
+        if (p->nodes[i].wop)
+            wop_nodes++;
+        else if (p->nodes[i].in_bits > widest)
             widest = p->nodes[i].in_bits;
+    }
     const size_t lwe = veil_program_ct_words(p);
     cin = malloc(n * lwe * sizeof *cin);
     cout = malloc(n * lwe * sizeof *cout);
@@ -153,18 +161,23 @@ static int bench_one(FILE *f, int *first, unsigned w, const char *kind, uint32_t
     for (uint32_t i = 0; i < n; i++)
         ok += y[i] == table_value(kind, w, x[i]);
     fprintf(f,
-            "%s\n    {\"method\": \"compiled\", \"width\": %u, \"table\": \"%s\", \"params\": "
-            "\"%s\", \"N\": %u, "
+            "%s\n    {\"method\": \"compiled\", \"wop\": \"%s\", \"wop_nodes\": %u, "
+            "\"width\": %u, \"table\": \"%s\", \"params\": \"%s\", \"N\": %u, "
             "\"widest_pbs_bits\": %u, \"pbs_per_lookup\": %.2f, \"lookups\": %u, "
             "\"keygen_s\": %.3f, \"run_s_per_lookup\": %.4f, \"cpu_s_per_lookup\": %.4f, "
-            "\"correct\": %zu}",
-            *first ? "" : ",", w, kind, p->params->id, p->params->poly_size, widest,
-            (double)p->pbs_per_sample / n, n, keygen, wall / n, cpu / n, ok);
+            "\"predicted_ms_per_lookup\": %.1f, \"correct\": %zu}",
+            *first ? "" : ",",
+            strstr(p->options_canonical, "wop=always") ? "always"
+            : strstr(p->options_canonical, "wop=auto") ? "auto"
+                                                       : "off",
+            wop_nodes, w, kind, p->params->id, p->params->poly_size, widest,
+            (double)p->pbs_per_sample / n, n, keygen, wall / n, cpu / n, p->cost_per_sample / n,
+            ok);
     fprintf(stderr,
-            "w=%-2u %-8s %-22s widest PBS %u bits, %6.1f PBS/lookup, keygen %6.2f s, "
-            "%8.3f s/lookup (cpu %8.3f), %zu/%u correct\n",
-            w, kind, p->params->id, widest, (double)p->pbs_per_sample / n, keygen, wall / n,
-            cpu / n, ok, n);
+            "w=%-2u %-8s %-22s widest PBS %u bits, %u WoP, %6.1f PBS/lookup, keygen %6.2f s, "
+            "%8.3f s/lookup (cpu %8.3f; predicted %.3f), %zu/%u correct\n",
+            w, kind, p->params->id, widest, wop_nodes, (double)p->pbs_per_sample / n, keygen,
+            wall / n, cpu / n, 1e-3 * p->cost_per_sample / n, ok, n);
     *first = 0;
     rc = ok == n ? 0 : 1;
     if (rc) fprintf(stderr, "bench_wide: w=%u %s: %zu of %u outputs wrong\n", w, kind, n - ok, n);
@@ -297,6 +310,7 @@ int main(int argc, char **argv) {
     const char *widths = "10,12,14,16", *tables = "requant,aligned", *methods = "compiled";
     const char *out = NULL;
     uint64_t n = 4, lookup_bits = 0;
+    veil_wop_mode wop_mode = VEIL_WOP_OFF;
     for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--widths") && v)
@@ -305,22 +319,24 @@ int main(int argc, char **argv) {
             tables = v;
         else if (!strcmp(a, "--methods") && v)
             methods = v;
-        else if ((!strcmp(a, "--n") && v) || (!strcmp(a, "--lookup-bits") && v)) {
-            /* --lookup-bits: the compile option's own parser (its values) */
+        else if ((!strcmp(a, "--n") || !strcmp(a, "--lookup-bits") || !strcmp(a, "--wop")) && v) {
+            /* --lookup-bits, --wop: the compile options' own parser (their values) */
             veil_compile_options co;
             veil_compile_options_default(&co);
             if ((!strcmp(a, "--n") ? veil_arg_u64(a, v, 1, 4096, &n)
-                                   : veil_compile_options_set(&co, "lookup-bits", v)) != VEIL_OK) {
+                                   : veil_compile_options_set(&co, a + 2, v)) != VEIL_OK) {
                 fprintf(stderr, "bench_wide: %s\n", veil_error_message());
                 return 2;
             }
-            if (strcmp(a, "--n")) lookup_bits = co.lookup_bits;
+            if (!strcmp(a, "--lookup-bits")) lookup_bits = co.lookup_bits;
+            if (!strcmp(a, "--wop")) wop_mode = co.wop;
         } else if (!strcmp(a, "--out") && v)
             out = v;
         else {
             fprintf(stderr, "usage: bench_wide [--widths 10,12,14,16] [--tables "
                             "requant,aligned,random] [--n 4] "
-                            "[--lookup-bits N] [--methods compiled,wop] [--out FILE.json]\n");
+                            "[--lookup-bits N] [--wop off|auto|always] [--methods compiled,wop] "
+                            "[--out FILE.json]\n");
             return strcmp(a, "--help") ? 2 : 0;
         }
     }
@@ -349,7 +365,7 @@ int main(int argc, char **argv) {
             char kind[32];
             snprintf(kind, sizeof kind, "%.*s", (int)len, t);
             if (len && compiled)
-                rc |= bench_one(f, &first, w, kind, (uint32_t)n, (unsigned)lookup_bits);
+                rc |= bench_one(f, &first, w, kind, (uint32_t)n, (unsigned)lookup_bits, wop_mode);
             if (len && wop) rc |= bench_one_wop(f, &first, w, kind, (uint32_t)n);
             t += len + (t[len] == ',');
         }

@@ -148,6 +148,7 @@ static const char *sample_value(const command *c, const char *opt, const char *s
     if (!strcmp(opt, "--key-budget-mb")) return VEIL_TEST_XSTR(VEIL_KEY_BUDGET_MB_DEFAULT);
     if (!strcmp(opt, "--range-margin")) return "0.25";
     if (!strcmp(opt, "--range-check")) return "off";
+    if (!strcmp(opt, "--wop")) return "off";
     if (!strcmp(opt, "--triton")) return "http://127.0.0.1:1"; /* replaces --server */
     if (!strcmp(opt, "--triton-model") || !strcmp(opt, "--triton-keys-model")) return "veil";
     if (serv && !strcmp(opt, "--read-timeout-ms")) return "30000";
@@ -243,6 +244,7 @@ static const bad_values k_bad[] = {
     {"--p-error", 2, {"1", "0", "-1e-9", "nan", "1e-400x", "", "x", NULL}},
     {"--range-margin", 2, {"-0.1", "17", "nan", "inf", "1e999", "0.25x", "", "x", NULL}},
     {"--range-check", 2, {"yes", "ON", "1", "", NULL}},
+    {"--wop", 2, {"on", "OFF", "1", "", NULL}},
     {"--rounding", 2, {"exactly", "round", "Exact", "", NULL}},
     {"--bounds", 2, {"worst", "calibrate", "worst case", "", NULL}},
     {"--params", 2, {"no-such-set", "AUTO", "", NULL}},

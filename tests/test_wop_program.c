@@ -132,9 +132,9 @@ static void test_compile_and_simulate(void) {
     CU_ASSERT_EQUAL(wop_nodes(p), 1);
     CU_ASSERT(p->log2_p_fail_pbs <= log2(p->options.p_error));
     printf("\n  --wop always: %llu PBS a sample, %u partitions, log2 p_fail %.1f, %.0f ms "
-           "predicted",
+           "predicted, keys %.0f MiB",
            (unsigned long long)p->pbs_per_sample, p->n_partitions, p->log2_p_fail_pbs,
-           p->cost_per_sample);
+           p->cost_per_sample, p->key_bytes / 1048576.0);
     /* every input: the table */
     const size_t T = (size_t)1 << W;
     int64_t *x = malloc(2 * T * sizeof *x), *y = malloc(2 * T * sizeof *y);

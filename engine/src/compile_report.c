@@ -210,6 +210,18 @@ void veil_program_print_report(const veil_program *p, FILE *f) {
                 "threshold reads: %llu of those PBS give %llu results, several from one blind "
                 "rotation\n",
                 (unsigned long long)rot, (unsigned long long)res);
+    uint64_t wop = 0, wop_pbs = 0;
+    for (size_t i = 0; i < p->n_nodes; i++)
+        if (p->nodes[i].kind == VEIL_NODE_LUT && p->nodes[i].wop) {
+            wop += p->nodes[i].size;
+            wop_pbs += p->nodes[i].pbs_per_sample;
+        }
+    if (wop)
+        fprintf(f,
+                "WoP-PBS (--wop): %llu lookups a sample, %llu of those PBS (a bit each; plus "
+                "their circuit bootstrapping and vertical packing, in the cpu cost above); "
+                "the cuda backend does not run them, its cost above leaves them out\n",
+                (unsigned long long)wop, (unsigned long long)wop_pbs);
     if (p->options.rounding == VEIL_ROUNDING_EXACT) {
         uint64_t extra = 0;
         for (size_t i = 0; i < p->n_nodes; i++)

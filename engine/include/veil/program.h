@@ -125,6 +125,26 @@
  * inside a decomposition keep the ranges of their construction, not of the
  * calibration set.
  *
+ * WoP lookups (options.wop, off by default). A lookup wider than the PBS
+ * reads may instead be one WoP-PBS a value (veil/wop.h: bit extraction,
+ * circuit bootstrapping, vertical packing; Concrete's method past its
+ * classic PBS), whose cost does not depend on the table: a LUT node marked
+ * wop reading r = (x + offset) >> k at its w bits (9 to 16, the WoP set
+ * veil_wop_params_for_width(w)), then a classic lookup of its output (the
+ * identity on the table's values, read at their own width), which brings
+ * the WoP-PBS's output noise (a standard deviation near 2^52 with Concrete's
+ * single-lookup sets) back to a classic set's. The WoP node runs in a
+ * partition of its own set, appended after the parameter search (which
+ * never moves it; its bit reads are in the noise pass like any read, and
+ * its output's key width is its set's k N, so the program's master key must
+ * be at least that). With auto the compiler takes it where its estimated
+ * price (veil/cost.h veil_cost_wop_cpu_ms, plus the refresh) is below the
+ * digits' (selection or threshold reads); with always wherever a WoP set
+ * takes the width. Past its range the WoP node reads r mod 2^w (no padding
+ * bit), and simulate does the same. Only the cpu backend runs it (a cuda
+ * plan refuses the program, naming the layer); --params and --partitions 1
+ * are refused with it (it needs a partition of its own).
+ *
  * Ranges. Calibration bounds widen every observed range by
  * options.range_margin (default 25%) of its width on each side, never past
  * the worst case: the calibration set is a sample, and the decomposed

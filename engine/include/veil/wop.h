@@ -39,7 +39,8 @@
  * master key), the packing keyswitching keys (veil_pbs_key.pfpks; keygen,
  * files and the mask stream carry them). Inputs and outputs are under the
  * master key like every value between PBS, the outputs zero-extended from
- * S_X. The compiler does not choose the WoP-PBS yet. */
+ * S_X. The compiler places it with options.wop (veil/program.h "WoP
+ * lookups"); the cpu backend runs it (veil_backend_wop_pbs). */
 #ifndef VEIL_WOP_H
 #define VEIL_WOP_H
 

@@ -836,8 +836,7 @@ static veil_status select_lookup(builder *b, const char *layer, uint32_t x, int6
  *   ([H == th] c).
  * The majority and the top's test read 2 bits (the cheapest sets), the
  * digits their own width (one bit less than 2 D_j + c): per element the
- * ROUND chunks, 1 + 1 + (d - 1)(1 + J) PBS, J of each level at 2 bits (a
- * backend without extraction runs 1 + J + 2(d - 1)J + (d - 1)J). */
+ * ROUND chunks, 1 + 1 + (d - 1)(1 + J) PBS, J of each level at 2 bits. */
 static veil_status lookup(builder *b, const char *layer, uint32_t x, int64_t off, unsigned g,
                           uint64_t span, uint32_t groups, const int64_t *tabs,
                           const veil_shape *shape, int internal, uint32_t *out_idx) {

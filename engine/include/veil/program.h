@@ -347,9 +347,9 @@ typedef struct veil_node {
     /* Threshold reads ("Wide lookups": a digit's comparisons): 2 or more when
      * the input is a CONCAT of that many copies of one value and every table
      * is 0 below a threshold and one common value V from it (or 0
-     * throughout); a backend that runs veil_ks_pbs_many_extract then does one
-     * blind rotation per value for all its copies (veil/tfhe.h veil_extract).
-     * Else 0. */
+     * throughout); the backend does one blind rotation per value for all
+     * its copies (veil/tfhe.h veil_extract; a backend without that op cannot
+     * run the node). Else 0. */
     uint32_t rotation_results;
     /* WoP-PBS (veil/wop.h; "WoP lookups" above): 1 when this LUT is one
      * WoP-PBS of in_bits bits a value, its partition's set a WoP set's pbs.
@@ -387,8 +387,7 @@ typedef struct veil_node {
 } veil_node;
 
 /* The PBS results of node n per sample: each can fail (the failure
- * probability's count), and a backend without veil_ks_pbs_many_extract runs
- * one PBS for each. */
+ * probability's count). */
 static inline uint64_t veil_node_results(const veil_node *n) {
     return n->rotation_results > 1 ? n->pbs_per_sample * n->rotation_results : n->pbs_per_sample;
 }

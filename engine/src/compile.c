@@ -309,11 +309,12 @@ static void tables_range(const int64_t *tabs, uint32_t groups, uint64_t span, in
     }
 }
 
-/* One LUT node (one PBS per element) reading r = (x + off) >> g in
- * [0, span] with tables tabs[G][span + 1] (entries past span repeat T[span]). */
+/* One LUT node (one PBS per element; wop: one WoP-PBS) reading r = (x +
+ * off) >> g in [0, span] with tables tabs[G][span + 1] (entries past span
+ * repeat T[span]). */
 static veil_status lut_node(builder *b, const char *layer, uint32_t src, int64_t off, unsigned g,
                             uint64_t span, uint32_t groups, const int64_t *tabs,
-                            const veil_shape *shape, int approximate, uint32_t *out_idx) {
+                            const veil_shape *shape, int approximate, int wop, uint32_t *out_idx) {
     veil_program *p = b->p;
     const unsigned in_bits = veil_bits_for_range(0, (int64_t)span);
     uint32_t idx;
@@ -323,6 +324,7 @@ static veil_status lut_node(builder *b, const char *layer, uint32_t src, int64_t
     n->in_bits = in_bits;
     n->r_max = (int64_t)span;
     n->approximate = approximate;
+    n->wop = (unsigned)wop;
     n->offset = off;
     n->n_tables = groups;
     n->table_inner = groups > 1 ? n->size / groups : n->size;
@@ -678,28 +680,13 @@ static veil_status wop_lookup(builder *b, const char *layer, uint32_t x, int64_t
     const unsigned w = veil_bits_for_range(0, (int64_t)span);
     const veil_wop_params *wp = veil_wop_params_for_width(w);
     VEIL_ASSERT(wp);
-    const size_t n = p->nodes[x].size, rows = span + 1;
+    const size_t n = p->nodes[x].size;
     b->pbs += n * (veil_wop_count(wp, w).pbs + 1);
     if (b->pbs > b->pbs_max)
         return veil_error(VEIL_ERR_UNSUPPORTED, "layer %s: more than %llu PBS per sample", layer,
                           (unsigned long long)b->pbs_max);
     uint32_t idx;
-    VEIL_TRY(new_node(b, VEIL_NODE_LUT, layer, 1, &x, shape, &idx));
-    veil_node *nd = &p->nodes[idx];
-    nd->wop = 1;
-    nd->round_bits = g;
-    nd->in_bits = w;
-    nd->r_max = (int64_t)span;
-    nd->offset = off;
-    nd->n_tables = groups;
-    nd->table_inner = groups > 1 ? nd->size / groups : nd->size;
-    const size_t t = (size_t)1 << w;
-    nd->tables = malloc(groups * t * sizeof *nd->tables);
-    if (!nd->tables) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
-    for (uint32_t c = 0; c < groups; c++)
-        for (size_t r = 0; r < t; r++)
-            nd->tables[c * t + r] = tabs[c * rows + (r > span ? span : r)];
-    VEIL_TRY(finish_node(b, idx));
+    VEIL_TRY(lut_node(b, layer, x, off, g, span, groups, tabs, shape, 0, 1, &idx));
     set_range(b, idx, tlo, thi);
     /* the refresh: the identity on the values */
     const uint64_t vspan = (uint64_t)(thi - tlo);
@@ -708,7 +695,7 @@ static veil_status wop_lookup(builder *b, const char *layer, uint32_t x, int64_t
     for (uint64_t v = 0; v <= vspan; v++)
         id[v] = tlo + (int64_t)v;
     b->pbs += n;
-    const veil_status st = lut_node(b, layer, idx, -tlo, 0, vspan, 1, id, shape, 0, out_idx);
+    const veil_status st = lut_node(b, layer, idx, -tlo, 0, vspan, 1, id, shape, 0, 0, out_idx);
     free(id);
     VEIL_TRY(st);
     set_range(b, *out_idx, tlo, thi);
@@ -851,7 +838,7 @@ static veil_status lookup(builder *b, const char *layer, uint32_t x, int64_t off
             return veil_error(VEIL_ERR_UNSUPPORTED,
                               "layer %s: more than %llu PBS per sample with %u-bit reads", layer,
                               (unsigned long long)b->pbs_max, P);
-        VEIL_TRY(lut_node(b, layer, x, off, g, span, groups, tabs, shape, 0, out_idx));
+        VEIL_TRY(lut_node(b, layer, x, off, g, span, groups, tabs, shape, 0, 0, out_idx));
         if (internal) set_range(b, *out_idx, tlo, thi);
         return VEIL_OK;
     }
@@ -1028,7 +1015,7 @@ static veil_status add_lut(builder *b, const veil_model_layer *l, uint32_t x_idx
         }
     veil_status st;
     if (k && b->o->rounding == VEIL_ROUNDING_APPROXIMATE) {
-        st = lut_node(b, l->name, x_idx, offset, k, r_max, l->n_tables, tabs, shape, 1, out_idx);
+        st = lut_node(b, l->name, x_idx, offset, k, r_max, l->n_tables, tabs, shape, 1, 0, out_idx);
     } else if (k) {
         uint32_t r_idx;
         st = new_node(b, VEIL_NODE_ROUND, l->name, 1, &x_idx, &p->nodes[x_idx].shape, &r_idx);

@@ -136,7 +136,8 @@ double veil_cost_wop_cpu_ms(const veil_wop_params *wp, unsigned w, uint32_t rows
      * l_ks digits times n + 1 words) */
     const double kn = veil_params_big_dim(ps), word = ks / (ps->ks_level * (ps->lwe_dim + 1.0));
     const double pp = (kn + 1) * wp->pp_level * (ps->glwe_dim + 1.0) * ps->poly_size * word;
-    return c.pbs * (br + ks * rows) + c.external_products * ext + c.packing_keyswitches * pp;
+    return VEIL_COST_WOP_SCALE *
+           (c.pbs * (br + ks * rows) + c.external_products * ext + c.packing_keyswitches * pp);
 }
 
 double veil_cost_cuda_us(const veil_params *ps, uint32_t master_dim) {

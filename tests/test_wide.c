@@ -24,6 +24,7 @@
  *   extraction refuses threshold reads. */
 #include "../engine/src/program_internal.h" /* veil_node_eval: the threshold reads' indices */
 #include "testutil.h"
+#include "wide_model.h"
 #include "veil/exec.h"
 #include "veil/program.h"
 #include "../host/backend_internal.h"
@@ -41,96 +42,6 @@
 #endif
 #define WIDE_ENCRYPTED 1
 #endif
-
-static char *dup(const char *s) {
-    char *d = malloc(strlen(s) + 1);
-    strcpy(d, s);
-    return d;
-}
-
-/* x [2] in [0, 2^w) -> (optional linear x*1 + 0 per element) -> lut with 2
- * per-element tables -> y. Tables: random steps (count <= max_steps) of
- * random sign at random positions. */
-static veil_model *make_wide_cal(unsigned w, unsigned max_steps, int with_linear,
-                                 unsigned cal_div) {
-    veil_model *m;
-    CU_ASSERT_EQUAL_FATAL(veil_model_new(&m), VEIL_OK);
-    m->name = dup("wide");
-    m->n_inputs = 1;
-    m->inputs = calloc(1, sizeof *m->inputs);
-    veil_model_input *in = &m->inputs[0];
-    in->name = dup("x");
-    in->shape = (veil_shape){1, {2}};
-    in->scale = 1;
-    in->n_bits = w;
-    in->range[0] = 0;
-    in->range[1] = ((int64_t)1 << w) - 1;
-    m->n_layers = with_linear ? 2 : 1;
-    m->layers = calloc(m->n_layers, sizeof *m->layers);
-    veil_model_layer *l = m->layers;
-    const char *src = "x";
-    if (with_linear) {
-        l->name = dup("0000_linear");
-        l->op = VEIL_OP_LINEAR;
-        l->n_inputs = 1;
-        l->inputs = calloc(1, sizeof(char *));
-        l->inputs[0] = dup("x");
-        l->out_shape = (veil_shape){1, {2}};
-        l->weight_shape = (veil_shape){2, {2, 2}};
-        l->weight = calloc(4, sizeof *l->weight);
-        l->weight[0] = l->weight[3] = 1;
-        l->range[0] = 0;
-        l->range[1] = in->range[1];
-        src = "0000_linear";
-        l++;
-    }
-    l->name = dup("0001_lut");
-    l->op = VEIL_OP_LUT;
-    l->n_inputs = 1;
-    l->inputs = calloc(1, sizeof(char *));
-    l->inputs[0] = dup(src);
-    l->out_shape = (veil_shape){1, {2}};
-    l->in_min = 0;
-    l->in_max = in->range[1];
-    l->n_tables = 2;
-    const size_t T = (size_t)1 << w;
-    l->table = calloc(2 * T, sizeof *l->table);
-    for (int c = 0; c < 2; c++) {
-        unsigned steps = 1 + (unsigned)(veil_test_rand() % max_steps);
-        int64_t *t = l->table + c * T;
-        t[0] = (int64_t)(veil_test_rand() % 5);
-        for (unsigned s = 0; s < steps; s++) {
-            size_t at = 1 + (size_t)(veil_test_rand() % (T - 1));
-            int64_t d = (int64_t)(veil_test_rand() % 7) - 3;
-            for (size_t i = at; i < T; i++)
-                t[i] += d + (d == 0); /* never a zero step */
-        }
-    }
-    int64_t lo = l->table[0], hi = l->table[0];
-    for (size_t i = 0; i < 2 * T; i++) {
-        lo = l->table[i] < lo ? l->table[i] : lo;
-        hi = l->table[i] > hi ? l->table[i] : hi;
-    }
-    l->range[0] = lo;
-    l->range[1] = hi;
-    m->n_outputs = 1;
-    m->outputs = calloc(1, sizeof *m->outputs);
-    m->outputs[0].name = dup("y");
-    m->outputs[0].source = dup("0001_lut");
-    m->outputs[0].shape = (veil_shape){1, {2}};
-    m->outputs[0].n_scale = 1;
-    m->outputs[0].scale = malloc(sizeof(double));
-    m->outputs[0].scale[0] = 1;
-    m->outputs[0].zero_point = calloc(1, sizeof(double));
-    /* calibration: the lower 1 / cal_div of the range only */
-    m->calibration.count = 16;
-    m->calibration.inputs = calloc(1, sizeof(int64_t *));
-    m->calibration.inputs[0] = malloc(16 * 2 * sizeof(int64_t));
-    for (int i = 0; i < 32; i++)
-        m->calibration.inputs[0][i] = (int64_t)(veil_test_rand() % (T / cal_div));
-    CU_ASSERT_EQUAL(veil_model_validate(m), VEIL_OK);
-    return m;
-}
 
 /* calibration on the lower eighth */
 static veil_model *make_wide(unsigned w, unsigned max_steps, int with_linear) {
@@ -245,15 +156,7 @@ static void test_every_value_every_width(void) {
 /* make_wide's model with every table value random in [0, 2^out_bits): a
  * step at nearly every input. */
 static veil_model *make_random(unsigned w, unsigned out_bits) {
-    veil_model *m = make_wide(w, 1, 0);
-    veil_model_layer *l = &m->layers[0];
-    const size_t T = (size_t)1 << w;
-    for (size_t i = 0; i < 2 * T; i++)
-        l->table[i] = (int64_t)(veil_test_rand() % (1u << out_bits));
-    l->range[0] = 0;
-    l->range[1] = ((int64_t)1 << out_bits) - 1;
-    CU_ASSERT_EQUAL_FATAL(veil_model_validate(m), VEIL_OK);
-    return m;
+    return make_wide_random(w, out_bits, 0, 8);
 }
 
 /* Random tables (4-bit values, no structure: a step at nearly every value)
@@ -593,16 +496,8 @@ static size_t wrapped_threshold_reads(const veil_program *p, const int64_t *x, s
  * 0x351b907efef9e3cc of test_model_kinds found the difference). */
 static void threshold_wrapped_case(int random) {
     const unsigned w = 6;
-    veil_model *m = make_wide_cal(w, 6, 1, 4);
+    veil_model *m = random ? make_wide_random(w, 4, 1, 4) : make_wide_cal(w, 6, 1, 4);
     m->layers[0].weight[0] = m->layers[0].weight[3] = 2;
-    if (random) {
-        veil_model_layer *l = &m->layers[1];
-        for (size_t i = 0; i < (size_t)2 << w; i++)
-            l->table[i] = (int64_t)(veil_test_rand() % 16);
-        l->range[0] = 0;
-        l->range[1] = 15;
-        CU_ASSERT_EQUAL_FATAL(veil_model_validate(m), VEIL_OK);
-    }
     veil_compile_options o;
     veil_compile_options_default(&o);
     o.range_margin = 0;

@@ -18,6 +18,7 @@
  *     time, naming the layer; --params and --partitions 1 are refused with
  *     a WoP lookup. */
 #include "testutil.h"
+#include "wide_model.h"
 #include "veil/compile_options.h"
 #include "veil/exec.h"
 #include "veil/program.h"
@@ -30,71 +31,6 @@
 #include <string.h>
 
 #define W 9
-
-static char *dup(const char *s) {
-    char *d = malloc(strlen(s) + 1);
-    strcpy(d, s);
-    return d;
-}
-
-/* Inputs and the table of w bits; calibration on the lower 1 / cal_div of
- * the inputs' range. */
-static veil_model *make_model(unsigned w, unsigned cal_div) {
-    veil_model *m;
-    CU_ASSERT_EQUAL_FATAL(veil_model_new(&m), VEIL_OK);
-    const size_t T = (size_t)1 << w;
-    m->name = dup("wop");
-    m->n_inputs = 1;
-    m->inputs = calloc(1, sizeof *m->inputs);
-    veil_model_input *in = &m->inputs[0];
-    in->name = dup("x");
-    in->shape = (veil_shape){1, {2}};
-    in->scale = 1;
-    in->n_bits = w;
-    in->range[1] = (int64_t)T - 1;
-    m->n_layers = 2;
-    m->layers = calloc(2, sizeof *m->layers);
-    veil_model_layer *l = &m->layers[0];
-    l->name = dup("0000_linear");
-    l->op = VEIL_OP_LINEAR;
-    l->n_inputs = 1;
-    l->inputs = calloc(1, sizeof(char *));
-    l->inputs[0] = dup("x");
-    l->out_shape = (veil_shape){1, {2}};
-    l->weight_shape = (veil_shape){2, {2, 2}};
-    l->weight = calloc(4, sizeof *l->weight);
-    l->weight[0] = l->weight[3] = 1;
-    l->range[1] = (int64_t)T - 1;
-    l = &m->layers[1];
-    l->name = dup("0001_lut");
-    l->op = VEIL_OP_LUT;
-    l->n_inputs = 1;
-    l->inputs = calloc(1, sizeof(char *));
-    l->inputs[0] = dup("0000_linear");
-    l->out_shape = (veil_shape){1, {2}};
-    l->in_max = (int64_t)T - 1;
-    l->n_tables = 2;
-    l->table = calloc(2 * T, sizeof *l->table);
-    for (size_t i = 0; i < 2 * T; i++)
-        l->table[i] = (int64_t)(veil_test_rand() % 16);
-    l->range[1] = 15;
-    m->n_outputs = 1;
-    m->outputs = calloc(1, sizeof *m->outputs);
-    m->outputs[0].name = dup("y");
-    m->outputs[0].source = dup("0001_lut");
-    m->outputs[0].shape = (veil_shape){1, {2}};
-    m->outputs[0].n_scale = 1;
-    m->outputs[0].scale = malloc(sizeof(double));
-    m->outputs[0].scale[0] = 1;
-    m->outputs[0].zero_point = calloc(1, sizeof(double));
-    m->calibration.count = 16;
-    m->calibration.inputs = calloc(1, sizeof(int64_t *));
-    m->calibration.inputs[0] = malloc(16 * 2 * sizeof(int64_t));
-    for (int i = 0; i < 32; i++)
-        m->calibration.inputs[0][i] = (int64_t)(veil_test_rand() % (T / cal_div));
-    CU_ASSERT_EQUAL_FATAL(veil_model_validate(m), VEIL_OK);
-    return m;
-}
 
 static veil_program *compile_wop(const veil_model *m, veil_wop_mode mode, double margin) {
     veil_compile_options o;
@@ -125,7 +61,7 @@ static size_t wop_nodes(const veil_program *p) {
 }
 
 static void test_compile_and_simulate(void) {
-    veil_model *m = make_model(W, 1);
+    veil_model *m = make_wide_random(W, 4, 1, 1);
     veil_program *p = compile_wop(m, VEIL_WOP_ALWAYS, 0.25);
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
     CU_ASSERT_PTR_NOT_NULL_FATAL(p->params);
@@ -225,7 +161,7 @@ static void encrypted_run(const veil_program *p, const int64_t *x, size_t n, int
 }
 
 static void test_encrypted(void) {
-    veil_model *m = make_model(W, 1);
+    veil_model *m = make_wide_random(W, 4, 1, 1);
     veil_program *p = compile_wop(m, VEIL_WOP_ALWAYS, 0.25);
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
     CU_ASSERT_EQUAL(wop_nodes(p), 1);
@@ -249,7 +185,7 @@ static void test_encrypted(void) {
  * whose index leaves its range for the upper half, and its bits wrap
  * modulo 2^9. */
 static void test_encrypted_outside(void) {
-    veil_model *m = make_model(W + 1, 2);
+    veil_model *m = make_wide_random(W + 1, 4, 1, 2);
     veil_program *p = compile_wop(m, VEIL_WOP_ALWAYS, 0);
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
     size_t wop = 0, wrapped_can = 0;

@@ -666,11 +666,11 @@ static double read_price(builder *b, unsigned bits) {
 
 /* The WoP-PBS route of lookup() (veil/program.h "WoP lookups"): one LUT
  * node marked wop reading r = (x + off) >> g at w bits (its partition a WoP
- * set's, veil_assign_wop_partitions), then a classic lookup of its output
- * (the identity on [tlo, thi], read at the values' own width): the WoP-PBS's
- * output carries the noise of its vertical packing (a standard deviation
- * near 2^52 with Concrete's single-lookup sets), which that PBS brings back
- * to a classic set's output noise. Per element w + 1 blind rotations and
+ * set's: compile_params.c assign_wop_partitions), then a classic lookup of
+ * its output (the identity on [tlo, thi], read at the values' own width):
+ * the WoP-PBS's output carries the noise of its vertical packing (a
+ * standard deviation near 2^52 with Concrete's single-lookup sets), which
+ * that PBS brings back to a classic set's output noise. Per element w + 1 blind rotations and
  * the WoP-PBS's circuit bootstrapping and packing. */
 static veil_status wop_lookup(builder *b, const char *layer, uint32_t x, int64_t off, unsigned g,
                               uint64_t span, uint32_t groups, const int64_t *tabs,

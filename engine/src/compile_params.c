@@ -68,7 +68,7 @@ const veil_params *veil_program_input_set(const veil_program *p) {
 }
 
 /* A WoP-PBS node's set (veil/wop.h), fixed by its width: the search never
- * moves it (is_pbs_node), veil_assign_wop_partitions gives it a partition
+ * moves it (is_pbs_node), assign_wop_partitions gives it a partition
  * of that set after the search, and the noise pass reads it from here
  * whatever its partition index says during the search. NULL for any other
  * node. */

@@ -71,6 +71,16 @@ static void test_compile_and_simulate(void) {
            "predicted, keys %.0f MiB",
            (unsigned long long)p->pbs_per_sample, p->n_partitions, p->log2_p_fail_pbs,
            p->cost_per_sample, p->key_bytes / 1048576.0);
+    /* the report names them */
+    char *rep = NULL;
+    size_t rep_len = 0;
+    FILE *mf = open_memstream(&rep, &rep_len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mf);
+    veil_program_print_report(p, mf);
+    fclose(mf);
+    CU_ASSERT_PTR_NOT_NULL(strstr(rep, "WoP-PBS (--wop): 2 lookups a sample"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(rep, veil_wop_params_for_width(W)->id));
+    free(rep);
     /* every input: the table */
     const size_t T = (size_t)1 << W;
     int64_t *x = malloc(2 * T * sizeof *x), *y = malloc(2 * T * sizeof *y);

@@ -276,7 +276,6 @@ static veil_status cpu_ks_pbs_extract(veil_backend_keys *keys, const veil_backen
     return VEIL_OK;
 }
 
-/* The weights' implementation: the caller's arrays. */
 typedef struct wop_job {
     const veil_pbs_key *pk;
     veil_wop_ctx **ctx; /* the partition's, one per thread */
@@ -330,6 +329,7 @@ static veil_status cpu_wop_pbs(veil_backend_keys *keys, uint32_t partition, cons
     return st;
 }
 
+/* The weights' implementation: the caller's arrays. */
 typedef struct cpu_weights {
     const int64_t *w;
     const uint64_t *bias;

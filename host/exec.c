@@ -145,7 +145,7 @@ static veil_status plan_extract(veil_plan *plan, size_t i) {
         x->n_luts = 1;
         x->n_tables = 1;
         for (size_t e = 0; e < n->size; e++)
-            ext[e] = veil_lut_step(x->luts[0], V, thr[(e / n->table_inner) % n->n_tables]);
+            ext[e] = veil_lut_step(x->luts[0], V, thr[veil_node_table_of(n, e)]);
         st = veil_backend_tables_new_extract(plan->keys, node_partition(p, n), x->luts[0], ext, J,
                                              vn, &x->tables[0]);
     }
@@ -181,7 +181,7 @@ static veil_status plan_luts(veil_plan *plan, size_t i) {
             index = malloc(n_index * sizeof *index);
             if (!index) return veil_error(VEIL_ERR_NOMEM, "plan: out of memory");
             for (size_t e = 0; e < n_index; e++)
-                index[e] = (uint32_t)(((e % n->size) / n->table_inner) % n->n_tables);
+                index[e] = veil_node_table_of(n, e);
         }
         veil_status st = veil_backend_tables_new(plan->keys, node_partition(p, n),
                                                  (const veil_lut *const *)x->luts, x->n_luts, index,

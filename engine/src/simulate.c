@@ -121,9 +121,7 @@ void veil_node_eval(const veil_program *p, const veil_node *n, const int64_t *co
             for (size_t i = 0; i < batch * n->size; i++) {
                 const int64_t v = (int64_t)((uint64_t)in[0][i] + (uint64_t)n->offset);
                 const uint64_t r = (uint64_t)veil_floor_shift(v, k) & (uint64_t)(t - 1);
-                const size_t ch =
-                    n->n_tables > 1 ? ((i % n->size) / n->table_inner) % n->n_tables : 0;
-                out[i] = n->tables[ch * (size_t)t + r];
+                out[i] = n->tables[veil_node_table_of(n, i) * (size_t)t + r];
             }
             break;
         }
@@ -131,7 +129,7 @@ void veil_node_eval(const veil_program *p, const veil_node *n, const int64_t *co
             int64_t v = (int64_t)((uint64_t)in[0][i] + (uint64_t)n->offset);
             int64_t r = veil_floor_shift(v, k);
             int neg = 0;
-            size_t ch = n->n_tables > 1 ? ((i % n->size) / n->table_inner) % n->n_tables : 0;
+            const size_t ch = veil_node_table_of(n, i);
             if (nz) {
                 double e =
                     read_error(nz, p, n, node_set(p, n), 0, x->variance, n->shift, n->in_bits);

@@ -386,6 +386,12 @@ typedef struct veil_node {
     uint32_t key_dim;
 } veil_node;
 
+/* The table a LUT node reads for ciphertext i of a batch (element i mod
+ * size): its channel's, (element / table_inner) mod n_tables. */
+static inline uint32_t veil_node_table_of(const veil_node *n, size_t i) {
+    return n->n_tables > 1 ? (uint32_t)(((i % n->size) / n->table_inner) % n->n_tables) : 0;
+}
+
 /* The PBS results of node n per sample: each can fail (the failure
  * probability's count). */
 static inline uint64_t veil_node_results(const veil_node *n) {

@@ -20,6 +20,8 @@
  *     likewise per lane;
  *   - ks_lanes: the keyswitch's multiply-subtract mod 2^64 over a block of
  *     key rows for up to 8 ciphertexts in lockstep;
+ *   - pfpks_lanes: the WoP-PBS packing keyswitch's multiply-add mod 2^64
+ *     (64-bit key words, digits below 2^32) for up to 20 values in lockstep;
  *   - add_torus: the inverse transform's rounding to the torus against
  *     its definition, on edge values (ties, 2^52, 2^63, 2^64, 2^116);
  *   - the prefetch stream (veil_fft_prefetch): a GGSW's lines spread over
@@ -500,6 +502,47 @@ static void test_ks_lanes(void) {
     CU_ASSERT_EQUAL(cases, ML * 9 * 5 * np);
 }
 
+/* pfpks_lanes (the WoP-PBS packing keyswitch's lockstep multiply-add,
+ * engine/src/wop.c) against its definition mod 2^64: 1 to 20 lanes (groups
+ * and a partial group on every path), widths around the vector and tile
+ * widths, 1 to 17 rows, key words of every bit, digits of 0, 1 and up to
+ * 2^32 - 1, on every path */
+static void test_pfpks_lanes(void) {
+    path_kernels pk[3];
+    const size_t np = paths_here(pk);
+    enum { RS = 41, MAXR = 17, OS = 43, ML = 20 };
+    uint64_t rows[MAXR * RS], init[ML * OS], got[ML * OS];
+    uint32_t d[MAXR * ML];
+    for (size_t t = 0; t < MAXR * RS; t++)
+        rows[t] = veil_test_rand();
+    for (size_t t = 0; t < MAXR * ML; t++) {
+        const uint64_t r = veil_test_rand();
+        d[t] = t % 7 == 0 ? 0 : t % 7 == 1 ? 0xffffffffu : t % 7 == 2 ? 1 : (uint32_t)r;
+    }
+    size_t cases = 0, bad = 0;
+    for (uint32_t lanes = 1; lanes <= ML; lanes++)
+        for (uint32_t width = 1; width <= RS; width += 5)
+            for (uint32_t count = 1; count <= MAXR; count += 4) {
+                for (size_t t = 0; t < ML * OS; t++)
+                    init[t] = veil_test_rand();
+                for (size_t p = 0; p < np; p++) {
+                    memcpy(got, init, sizeof got);
+                    pk[p].k->pfpks_lanes(got, OS, rows, RS, d, count, lanes, width);
+                    for (uint32_t c = 0; c < ML; c++)
+                        for (uint32_t t = 0; t < OS; t++) {
+                            uint64_t want = init[c * OS + t];
+                            if (c < lanes && t < width)
+                                for (uint32_t r = 0; r < count; r++)
+                                    want += (uint64_t)d[r * lanes + c] * rows[r * RS + t];
+                            bad += got[c * OS + t] != want;
+                        }
+                    cases++;
+                }
+            }
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(cases, ML * 9 * 5 * np);
+}
+
 /* round(v) mod 2^64, ties away from zero, straight from the definition:
  * below 2^63 llround, above it v is an integer and fmod reduces it exactly */
 static uint64_t torus_ref(double v) {
@@ -755,6 +798,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_add_torus);
     VEIL_ADD_TEST(s, test_prefetch_stream);
     VEIL_ADD_TEST(s, test_ks_lanes);
+    VEIL_ADD_TEST(s, test_pfpks_lanes);
     VEIL_ADD_TEST(s, test_ks_pbs_many);
     VEIL_ADD_TEST(s, test_ks_pbs_many_extract);
     return veil_test_run();

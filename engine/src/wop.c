@@ -8,9 +8,6 @@
 #include "wop_internal.h"
 
 #include <string.h>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 /* packing key GLWE of function c, input coefficient i (i = kN: the body),
  * level j (veil/tfhe.h veil_pbs_key.pfpks) */
@@ -21,33 +18,44 @@ static const uint64_t *pfpks_at(const veil_pbs_key *pk, const veil_wop_params *w
     return pk->pfpks + (((size_t)c * (big + 1) + i) * wp->pp_level + j) * gw;
 }
 
+/* pfpks's blocks: PFPKS_ROWS key rows by PFPKS_WORDS output words (256
+ * KiB), copied into c->panel a cache line of each row after another (the
+ * rows of a block are a GLWE apart in the key), so that pfpks_lanes reads
+ * them in order, from L2, once per group of lanes. */
+#define PFPKS_ROWS 256u
+#define PFPKS_WORDS 128u
+#define PFPKS_LINE 8u /* words of a panel column */
+
 struct veil_wop_ctx {
     const veil_wop_params *wp;
     uint32_t D; /* the master key's dimension: values have D + 1 words */
     veil_pbs_ctx *pbs;
     veil_fft *fft;
     const veil_fft_kernels *kern;
-    int64_t *digits; /* (k+1) l_cb N */
-    double *fd;      /* (k+1) l_cb N: their transforms */
-    double *facc;    /* (k+1) N */
-    double *ftmp;    /* N */
-    uint64_t *diff;  /* (k+1) N */
-    uint64_t *glwe;  /* l_cb x (k+1) N: a bit's packing keyswitch outputs */
-    uint64_t *cur;   /* D + 1: the value, its extracted bits taken off */
-    uint64_t *tmp;   /* D + 1 */
-    uint64_t *reads; /* (1 + l_cb) x (D + 1): a bit's reads (multi_read) */
-    uint64_t *small; /* n + 1: a bit switched to 2N / slots */
-    uint64_t *bits;  /* VEIL_WOP_MAX_WIDTH x (n + 1): each bit at 2^63, small key */
-    double *ggsw;    /* VEIL_WOP_MAX_WIDTH x (k+1) l_cb (k+1) N: each bit's GGSW */
-    uint64_t *nodes; /* 2^(VEIL_WOP_MAX_WIDTH - nu) x (k+1) N: the packing tree */
-    uint64_t *lut;   /* N: a bit's test polynomial */
+    int64_t *digits;  /* (k+1) l_cb N */
+    double *fd;       /* (k+1) l_cb N: their transforms */
+    double *facc;     /* (k+1) N */
+    double *ftmp;     /* N */
+    uint64_t *diff;   /* (k+1) N */
+    uint64_t *glwe;   /* (w l_cb + 1) x (k+1) N: the packing keyswitch outputs (pfpks) */
+    uint64_t *levels; /* VEIL_WOP_MAX_WIDTH l_cb x (D + 1): every bit's level reads */
+    uint32_t *pdig;   /* (kN + 1) l_pp x (VEIL_WOP_MAX_WIDTH l_cb + 1): their packing digits */
+    uint64_t *panel;  /* a block of the packing key (pfpks) */
+    uint64_t *cur;    /* D + 1: the value, its extracted bits taken off */
+    uint64_t *tmp;    /* D + 1 */
+    uint64_t *reads;  /* (1 + l_cb) x (D + 1): a bit's reads (multi_read) */
+    uint64_t *small;  /* n + 1: a bit switched to 2N / slots */
+    uint64_t *bits;   /* VEIL_WOP_MAX_WIDTH x (n + 1): each bit at 2^63, small key */
+    double *ggsw;     /* VEIL_WOP_MAX_WIDTH x (k+1) l_cb (k+1) N: each bit's GGSW */
+    uint64_t *nodes;  /* 2^(VEIL_WOP_MAX_WIDTH - nu) x (k+1) N: the packing tree */
+    uint64_t *lut;    /* N: a bit's test polynomial */
 };
 
 veil_status veil_wop_ctx_new(const veil_wop_params *wp, uint32_t in_dim, veil_wop_ctx **out) {
     if (!wp || !out) return veil_error(VEIL_ERR_ARG, "veil_wop_ctx_new: NULL argument");
     const veil_params *p = &wp->pbs;
-    if (wp->pp_base_log > 32) /* sub_digit_times: digits of at most 32 bits */
-        return veil_error(VEIL_ERR_ARG, "veil_wop_ctx_new: %s: packing base 2^%u, at most 2^32",
+    if (wp->pp_base_log < 1 || wp->pp_base_log > 31) /* pfpks_digits: offset digits below 2^32 */
+        return veil_error(VEIL_ERR_ARG, "veil_wop_ctx_new: %s: packing base 2^%u, 2^1 to 2^31",
                           wp->id, wp->pp_base_log);
     if (veil_wop_slots(wp) > VEIL_WOP_MAX_SLOTS)
         return veil_error(VEIL_ERR_ARG, "veil_wop_ctx_new: %s: l_cb = %u, at most %u", wp->id,
@@ -73,7 +81,11 @@ veil_status veil_wop_ctx_new(const veil_wop_params *wp, uint32_t in_dim, veil_wo
         c->facc = veil_fft_alloc(sizeof(double) * k1 * N);
         c->ftmp = veil_fft_alloc(sizeof(double) * N);
         c->diff = malloc(sizeof(uint64_t) * k1 * N);
-        c->glwe = malloc(sizeof(uint64_t) * lc * k1 * N);
+        c->glwe = malloc(sizeof(uint64_t) * (VEIL_WOP_MAX_WIDTH * lc + 1) * k1 * N);
+        c->levels = malloc(sizeof(uint64_t) * VEIL_WOP_MAX_WIDTH * lc * big1);
+        c->pdig = malloc(sizeof(uint32_t) * (veil_params_big_dim(p) + 1) * wp->pp_level *
+                         (VEIL_WOP_MAX_WIDTH * lc + 1));
+        c->panel = malloc(sizeof(uint64_t) * PFPKS_ROWS * PFPKS_WORDS);
         c->cur = malloc(sizeof(uint64_t) * big1);
         c->tmp = malloc(sizeof(uint64_t) * big1);
         c->reads = malloc(sizeof(uint64_t) * (1 + lc) * big1);
@@ -82,8 +94,9 @@ veil_status veil_wop_ctx_new(const veil_wop_params *wp, uint32_t in_dim, veil_wo
         c->ggsw = veil_fft_alloc(sizeof(double) * VEIL_WOP_MAX_WIDTH * k1 * lc * k1 * N);
         c->nodes = malloc(sizeof(uint64_t) * leaves * k1 * N);
         c->lut = malloc(sizeof(uint64_t) * N);
-        if (!c->digits || !c->fd || !c->facc || !c->ftmp || !c->diff || !c->glwe || !c->cur ||
-            !c->tmp || !c->reads || !c->small || !c->bits || !c->ggsw || !c->nodes || !c->lut)
+        if (!c->digits || !c->fd || !c->facc || !c->ftmp || !c->diff || !c->glwe || !c->levels ||
+            !c->pdig || !c->panel || !c->cur || !c->tmp || !c->reads || !c->small || !c->bits ||
+            !c->ggsw || !c->nodes || !c->lut)
             s = veil_error(VEIL_ERR_NOMEM, "veil_wop_ctx_new: out of memory");
     }
     if (s != VEIL_OK) {
@@ -104,6 +117,9 @@ void veil_wop_ctx_free(veil_wop_ctx *c) {
     veil_fft_dealloc(c->ftmp);
     free(c->diff);
     free(c->glwe);
+    free(c->levels);
+    free(c->pdig);
+    free(c->panel);
     free(c->cur);
     free(c->tmp);
     free(c->reads);
@@ -154,69 +170,83 @@ static void multi_read(veil_wop_ctx *c, const veil_pbs_key *pk, const uint64_t *
     veil_pbs_extract(c->pbs, pk, &lut, c->small, ext, n_res, c->reads);
 }
 
-/* out[t] -= d K[t] mod 2^64, t < n, for a gadget digit |d| < 2^31: with
- * SSE2 (every x86-64) two 32 x 32 -> 64 products a word, d's high half
- * being zero (the generic 64 x 64 lane product takes three) */
-static void sub_digit_times(uint64_t *out, const uint64_t *K, int64_t d, size_t n) {
-    size_t t = 0;
-#if defined(__SSE2__)
-    const uint64_t m = d < 0 ? 0 - (uint64_t)d : (uint64_t)d;
-    const __m128i mm = _mm_set1_epi64x((long long)m);
-    for (; t + 2 <= n; t += 2) {
-        const __m128i k = _mm_loadu_si128((const __m128i *)(K + t));
-        const __m128i prod = _mm_add_epi64(
-            _mm_mul_epu32(k, mm), _mm_slli_epi64(_mm_mul_epu32(_mm_srli_epi64(k, 32), mm), 32));
-        const __m128i o = _mm_loadu_si128((const __m128i *)(out + t));
-        _mm_storeu_si128((__m128i *)(out + t),
-                         d < 0 ? _mm_add_epi64(o, prod) : _mm_sub_epi64(o, prod));
+/* The packing digits of count values (in, D + 1 words each, PBS outputs of
+ * the partition: their kN mask words, 0 past them, zero-extended to D, and
+ * the body at D), offset to be unsigned: c->pdig row r = (i, j), i <= kN
+ * (kN: the body), j < l_pp, holds d + 2^(B-1) (B = pp_base_log <= 31, so
+ * below 2^32) for digit d = j of word i of value v at v < count, and 2^(B-1)
+ * at count (the offset's own lane: its sum is what the offsets added). */
+static void pfpks_digits(veil_wop_ctx *c, const uint64_t *in, uint32_t count) {
+    const veil_wop_params *wp = c->wp;
+    const size_t big = veil_params_big_dim(&wp->pbs), in1 = (size_t)c->D + 1, lp = wp->pp_level;
+    const size_t lanes = (size_t)count + 1;
+    const int64_t half = (int64_t)1 << (wp->pp_base_log - 1);
+    int64_t d[64];
+    for (size_t i = 0; i <= big; i++) {
+        for (uint32_t v = 0; v < count; v++) {
+            veil_gadget_decompose(in[v * in1 + (i < big ? i : c->D)], wp->pp_base_log, lp, d);
+            for (size_t j = 0; j < lp; j++)
+                c->pdig[(i * lp + j) * lanes + v] = (uint32_t)(d[j] + half);
+        }
+        for (size_t j = 0; j < lp; j++)
+            c->pdig[(i * lp + j) * lanes + count] = (uint32_t)half;
     }
-#endif
-    for (; t < n; t++)
-        out[t] -= (uint64_t)d * K[t];
 }
 
 /* out[v] (v < count, (k + 1) N words each) = GLWE of P_fc times the phase
- * of in[v], a PBS output of the partition (D + 1 words: its kN mask words,
- * 0 past them, zero-extended to D, and its body at D). The count inputs
- * (a bit's levels) run in lockstep: each key row is read from memory once
- * for all. */
-static void pfpks(const veil_wop_ctx *c, const veil_pbs_key *pk, uint32_t fc, const uint64_t *in,
-                  uint32_t count, uint64_t *out) {
+ * of value v, from the digits pfpks_digits made: -sum_r d K_r = sum_r
+ * 2^(B-1) K_r - sum_r (d + 2^(B-1)) K_r, the first sum being lane count's
+ * (out[count]). The values (every bit's levels) run in lockstep, each key
+ * row read from memory once for all. */
+static void pfpks(const veil_wop_ctx *c, const veil_pbs_key *pk, uint32_t fc, uint32_t count,
+                  uint64_t *out) {
     const veil_wop_params *wp = c->wp;
     const veil_params *p = pk->params;
-    const size_t gw = (size_t)(p->glwe_dim + 1) * p->poly_size, in1 = (size_t)c->D + 1;
-    const size_t big = veil_params_big_dim(p);
-    int64_t d[VEIL_WOP_MAX_SLOTS][64];
-    memset(out, 0, sizeof(uint64_t) * gw * count);
-    for (size_t i = 0; i <= big; i++) {
-        for (uint32_t v = 0; v < count; v++)
-            veil_gadget_decompose(in[v * in1 + (i < big ? i : c->D)], wp->pp_base_log, wp->pp_level,
-                                  d[v]);
-        for (uint32_t j = 0; j < wp->pp_level; j++) {
-            const uint64_t *K = pfpks_at(pk, wp, fc, i, j);
-            for (uint32_t v = 0; v < count; v++)
-                if (d[v][j]) sub_digit_times(out + v * gw, K, d[v][j], gw);
+    const size_t gw = (size_t)(p->glwe_dim + 1) * p->poly_size;
+    const uint32_t rows = (veil_params_big_dim(p) + 1) * wp->pp_level, lanes = count + 1;
+    const uint64_t *K = pfpks_at(pk, wp, fc, 0, 0);
+    VEIL_ASSERT(gw % PFPKS_WORDS == 0); /* N a power of 2 from 512 (veil_params) */
+    memset(out, 0, sizeof(uint64_t) * gw * lanes);
+    for (uint32_t r0 = 0; r0 < rows; r0 += PFPKS_ROWS) {
+        const uint32_t rc = rows - r0 < PFPKS_ROWS ? rows - r0 : PFPKS_ROWS;
+        for (size_t t0 = 0; t0 < gw; t0 += PFPKS_WORDS) {
+            for (uint32_t r = 0; r < rc; r++)
+                for (uint32_t q = 0; q < PFPKS_WORDS / PFPKS_LINE; q++)
+                    memcpy(c->panel + ((size_t)q * rc + r) * PFPKS_LINE,
+                           K + (size_t)(r0 + r) * gw + t0 + q * PFPKS_LINE,
+                           sizeof(uint64_t) * PFPKS_LINE);
+            for (uint32_t q = 0; q < PFPKS_WORDS / PFPKS_LINE; q++)
+                c->kern->pfpks_lanes(out + t0 + q * PFPKS_LINE, gw,
+                                     c->panel + (size_t)q * rc * PFPKS_LINE, PFPKS_LINE,
+                                     c->pdig + (size_t)r0 * lanes, rc, lanes, PFPKS_LINE);
         }
     }
+    const uint64_t *corr = out + (size_t)count * gw;
+    for (uint32_t v = 0; v < count; v++)
+        for (size_t t = 0; t < gw; t++)
+            out[v * gw + t] = corr[t] - out[v * gw + t];
 }
 
-/* The GGSW of a bit, in the Fourier layout mac_ggsw reads, from its l_cb
- * level reads (D + 1 words each, bit g_j - g_j/2 (+-g_j/2 read, g_j/2 added
- * here): bit g_j). */
-static void circuit_bootstrap(veil_wop_ctx *c, const veil_pbs_key *pk, uint64_t *levels,
-                              double *ggsw) {
+/* Every bit's GGSW, in the Fourier layout mac_ggsw reads (ggsw: w of
+ * them), from its l_cb level reads in c->levels (D + 1 words each, bit
+ * g_j - g_j/2 (+-g_j/2 read, g_j/2 added here): bit g_j). */
+static void circuit_bootstrap(veil_wop_ctx *c, const veil_pbs_key *pk, unsigned w, double *ggsw) {
     const veil_wop_params *wp = c->wp;
     const veil_params *p = &wp->pbs;
     const uint32_t N = p->poly_size, k1 = p->glwe_dim + 1, lc = wp->cbs_level;
-    const uint32_t polys = k1 * lc * k1;
-    for (uint32_t j = 0; j < lc; j++)
-        levels[(size_t)j * (c->D + 1) + c->D] += (uint64_t)1 << (63 - wp->cbs_base_log * (j + 1));
+    const uint32_t polys = k1 * lc * k1, count = w * lc;
+    const size_t ggsw_doubles = (size_t)polys * N;
+    for (uint32_t v = 0; v < count; v++)
+        c->levels[(size_t)v * (c->D + 1) + c->D] += (uint64_t)1
+                                                    << (63 - wp->cbs_base_log * (v % lc + 1));
+    pfpks_digits(c, c->levels, count);
     for (uint32_t col = 0; col < k1; col++) {
-        pfpks(c, pk, col, levels, lc, c->glwe);
-        for (uint32_t j = 0; j < lc; j++)
+        pfpks(c, pk, col, count, c->glwe);
+        for (uint32_t v = 0; v < count; v++)
             for (uint32_t q = 0; q < k1; q++) {
-                veil_fft_forward_torus(c->fft, c->glwe + ((size_t)j * k1 + q) * N, c->ftmp);
-                veil_fft_ggsw_put(N, polys, (col * lc + j) * k1 + q, c->ftmp, ggsw);
+                veil_fft_forward_torus(c->fft, c->glwe + ((size_t)v * k1 + q) * N, c->ftmp);
+                veil_fft_ggsw_put(N, polys, (col * lc + v % lc) * k1 + q, c->ftmp,
+                                  ggsw + (v / lc) * ggsw_doubles);
             }
     }
 }
@@ -260,8 +290,6 @@ static void extract_bits(veil_wop_ctx *c, const veil_pbs_key *pk, unsigned w, in
     const veil_wop_params *wp = c->wp;
     const uint32_t D = c->D, lc = wp->cbs_level;
     const size_t n1 = (size_t)wp->pbs.lwe_dim + 1;
-    const size_t ggsw_doubles =
-        (size_t)(wp->pbs.glwe_dim + 1) * lc * (wp->pbs.glwe_dim + 1) * wp->pbs.poly_size;
     uint64_t vals[VEIL_WOP_MAX_SLOTS];
     for (uint32_t j = 0; j < lc; j++)
         vals[1 + j] = 0 - ((uint64_t)1 << (63 - wp->cbs_base_log * (j + 1)));
@@ -281,8 +309,11 @@ static void extract_bits(veil_wop_ctx *c, const veil_pbs_key *pk, unsigned w, in
             c->reads[D] -= v;
             veil_lwe_add(c->cur, c->cur, c->reads, D);
         }
-        if (ggsw) circuit_bootstrap(c, pk, c->reads + (D + 1), ggsw + i * ggsw_doubles);
+        if (ggsw)
+            memcpy(c->levels + (size_t)i * lc * (D + 1), c->reads + (D + 1),
+                   sizeof(uint64_t) * lc * (D + 1));
     }
+    if (ggsw) circuit_bootstrap(c, pk, w, ggsw);
 }
 
 veil_status veil_wop_extract_bits(veil_wop_ctx *c, const veil_pbs_key *pk, unsigned w,

@@ -124,6 +124,13 @@ typedef struct veil_fft_kernels {
      * small integer GEMM); out is read and written through memcpy only */
     void (*ks_lanes)(uint32_t *out, size_t os, const uint32_t *rows, size_t rs,
                      const uint32_t *digits, uint32_t count, uint32_t lanes, uint32_t width);
+    /* out[c os + t] += sum_r digits[r lanes + c] rows[r rs + t], mod 2^64,
+     * c < lanes, r < count, t < width, digits below 2^32: the packing
+     * keyswitch of the WoP-PBS (wop.c) for `lanes` values in lockstep over
+     * `count` rows of its key, each row element loaded once for a group of
+     * lanes whose sums stay in registers */
+    void (*pfpks_lanes)(uint64_t *out, size_t os, const uint64_t *rows, size_t rs,
+                        const uint32_t *digits, uint32_t count, uint32_t lanes, uint32_t width);
     /* diff = X^a * src - src (mod X^N + 1), a in [0, 2N) */
     void (*rotate_sub)(const uint64_t *src, uint32_t poly_size, uint32_t a, uint64_t *diff);
     /* out += X^d * in (mod X^N + 1), d in [0, 2N) */

@@ -1092,6 +1092,102 @@ static void VEIL_FFT_NAME(ks_lanes)(uint32_t *out, size_t os, const uint32_t *ro
     }
 }
 
+/* pfpks_lanes: the packing keyswitch's small integer GEMM (wop.c), mod
+ * 2^64 with digits below 2^32: d K = d K_lo + 2^32 d K_hi, each product one
+ * 32 x 32 -> 64 multiply (pmuludq), the two halves summed apart and joined
+ * at the end (the shift of a sum is the sum of the shifts mod 2^64). A tile
+ * of PK_TV vectors of PK_MAXL lanes' sums in registers while the rows
+ * stream through; the lanes taken PK_MAXL at a time over the same rows. */
+static inline __attribute__((always_inline)) vu mul32(vu a, vu b) {
+#if W == 8
+    return (vu)_mm512_mul_epu32((__m512i)a, (__m512i)b);
+#elif W == 4 && defined(__AVX2__)
+    return (vu)_mm256_mul_epu32((__m256i)a, (__m256i)b);
+#else
+    return (a & 0xffffffffu) * (b & 0xffffffffu);
+#endif
+}
+#define PK_TV (W == 8 ? 2 : 1)
+#define PK_MAXL (W == 8 ? 6 : 3)
+static inline __attribute__((always_inline)) void
+pk_tile(uint64_t *out, size_t os, const uint64_t *rows, size_t rs, const uint32_t *d, size_t ds,
+        uint32_t count, const uint32_t L, const uint32_t TV, uint32_t t) {
+    vu lo[PK_MAXL][PK_TV], hi[PK_MAXL][PK_TV];
+#pragma GCC unroll 8
+    for (uint32_t c = 0; c < L; c++)
+#pragma GCC unroll 8
+        for (uint32_t v = 0; v < TV; v++)
+            lo[c][v] = hi[c][v] = (vu){0};
+    for (uint32_t r = 0; r < count; r++) {
+        const uint64_t *row = rows + r * rs + t;
+        const uint32_t *dr = d + (size_t)r * ds;
+        vu y[PK_TV], yh[PK_TV];
+#pragma GCC unroll 8
+        for (uint32_t v = 0; v < TV; v++) {
+            y[v] = ldu(row + v * W);
+            yh[v] = y[v] >> 32;
+        }
+#pragma GCC unroll 8
+        for (uint32_t c = 0; c < L; c++) {
+            const vu dc = (vu){0} + dr[c];
+#pragma GCC unroll 8
+            for (uint32_t v = 0; v < TV; v++) {
+                lo[c][v] += mul32(y[v], dc);
+                hi[c][v] += mul32(yh[v], dc);
+            }
+        }
+    }
+#pragma GCC unroll 8
+    for (uint32_t c = 0; c < L; c++)
+#pragma GCC unroll 8
+        for (uint32_t v = 0; v < TV; v++) {
+            uint64_t *o = out + c * os + t + v * W;
+            stu(o, ldu(o) + lo[c][v] + (hi[c][v] << 32));
+        }
+}
+static inline __attribute__((always_inline)) void
+pk_lanes_L(uint64_t *out, size_t os, const uint64_t *rows, size_t rs, const uint32_t *d, size_t ds,
+           uint32_t count, const uint32_t L, uint32_t width) {
+    uint32_t t = 0;
+    for (; t + PK_TV * W <= width; t += PK_TV * W)
+        pk_tile(out, os, rows, rs, d, ds, count, L, PK_TV, t);
+    for (; t + W <= width; t += W)
+        pk_tile(out, os, rows, rs, d, ds, count, L, 1, t);
+    for (; t < width; t++)
+        for (uint32_t c = 0; c < L; c++) {
+            uint64_t sum = out[c * os + t];
+            for (uint32_t r = 0; r < count; r++)
+                sum += rows[r * rs + t] * d[(size_t)r * ds + c];
+            out[c * os + t] = sum;
+        }
+}
+static void VEIL_FFT_NAME(pfpks_lanes)(uint64_t *out, size_t os, const uint64_t *rows, size_t rs,
+                                       const uint32_t *digits, uint32_t count, uint32_t lanes,
+                                       uint32_t width) {
+    for (uint32_t c0 = 0; c0 < lanes; c0 += PK_MAXL) {
+        const uint32_t L = lanes - c0 < PK_MAXL ? lanes - c0 : PK_MAXL;
+        uint64_t *o = out + c0 * os;
+        const uint32_t *d = digits + c0;
+        switch (L) {
+#define PK_CASE(n)                                                                                 \
+    case n:                                                                                        \
+        pk_lanes_L(o, os, rows, rs, d, lanes, count, n, width);                                    \
+        break;
+            PK_CASE(1)
+            PK_CASE(2)
+            PK_CASE(3)
+#if PK_MAXL > 3
+            PK_CASE(4)
+            PK_CASE(5)
+            PK_CASE(6)
+#endif
+#undef PK_CASE
+        default:
+            __builtin_trap();
+        }
+    }
+}
+
 static void VEIL_FFT_NAME(add_torus)(uint64_t *acc, const double *v, uint32_t count) {
     uint32_t t = 0;
     for (; t + W <= count; t += W)
@@ -1116,6 +1212,7 @@ const veil_fft_kernels VEIL_FFT_KERNELS = {
     /* .mac_ggsw           = */ VEIL_FFT_NAME(mac_ggsw),
     /* .mac_ggsw_lanes     = */ VEIL_FFT_NAME(mac_ggsw_lanes),
     /* .ks_lanes           = */ VEIL_FFT_NAME(ks_lanes),
+    /* .pfpks_lanes        = */ VEIL_FFT_NAME(pfpks_lanes),
     /* .rotate_sub         = */ VEIL_FFT_NAME(rotate_sub),
     /* .add_monomial       = */ VEIL_FFT_NAME(add_monomial),
     /* .forward_digits     = */ VEIL_FFT_NAME(forward_digits),

@@ -197,8 +197,13 @@ out:
     return rc;
 }
 
+#define KS_PBS_RUNS 16u /* two lockstep groups (VEIL_PBS_LANES) */
+
 /* bench_one through the WoP-PBS: keygen (the secret key and the WoP keys),
- * then the same n inputs as bench_one, one lookup at a time. */
+ * then the same n inputs as bench_one, one lookup at a time; then
+ * KS_PBS_RUNS KS-PBS of the WoP set's own keys in lockstep groups, as the
+ * compiler's cost table measures a set, for the lookup's cost in KS-PBS of
+ * its set (ks_pbs_per_lookup: the unit of its WoP price, veil/cost.h). */
 static int bench_one_wop(FILE *f, int *first, unsigned w, const char *kind, uint32_t n) {
     const veil_wop_params *wp = veil_wop_params_for_width(w < 9 ? 9 : w);
     const size_t D = veil_params_big_dim(&wp->pbs), entries = (size_t)1 << w;
@@ -210,6 +215,9 @@ static int bench_one_wop(FILE *f, int *first, unsigned w, const char *kind, uint
     veil_eval_key *ek = NULL;
     veil_encryptor *enc = NULL;
     veil_wop_ctx *ctx = NULL;
+    veil_pbs_ctx *pctx = NULL;
+    veil_lut *lut = NULL;
+    uint64_t *many_in = NULL, *many_out = NULL;
     int64_t *table = malloc(entries * sizeof *table);
     uint64_t *cin = malloc((D + 1) * sizeof *cin), *cout = malloc((D + 1) * sizeof *cout);
     int rc = 1;
@@ -241,6 +249,22 @@ static int bench_one_wop(FILE *f, int *first, unsigned w, const char *kind, uint
         err2 += e * e;
         err_max = e > err_max ? e : err_max;
     }
+    /* one KS-PBS of the set's own, as many one at a time: the unit the
+     * compiler's WoP price counts in (veil/cost.h veil_cost_wop_cpu_ms) */
+    if (veil_pbs_ctx_new(&wp->pbs, &pctx) ||
+        veil_lut_new(&wp->pbs, table, 4, 0, veil_delta(4), &lut))
+        goto out;
+    many_in = malloc(KS_PBS_RUNS * (D + 1) * sizeof *many_in);
+    many_out = malloc(KS_PBS_RUNS * (D + 1) * sizeof *many_out);
+    if (!many_in || !many_out) goto out;
+    const veil_lut *luts[KS_PBS_RUNS];
+    for (uint32_t i = 0; i < KS_PBS_RUNS; i++) {
+        memcpy(many_in + i * (D + 1), cin, (D + 1) * sizeof *cin);
+        luts[i] = lut;
+    }
+    const double k0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
+    veil_ks_pbs_many(pctx, veil_eval_key_part(ek, 0), luts, many_in, KS_PBS_RUNS, many_out);
+    const double ks_pbs = (clock_s(CLOCK_PROCESS_CPUTIME_ID) - k0) / KS_PBS_RUNS;
     const veil_wop_counts c = veil_wop_count(wp, w);
     const size_t key_bytes =
         veil_eval_key_prepared_bytes(&wp->pbs, (uint32_t)D); /* the packing keys too */
@@ -249,14 +273,17 @@ static int bench_one_wop(FILE *f, int *first, unsigned w, const char *kind, uint
             "\"N\": %u, \"k\": %u, \"n\": %u, \"pbs_per_lookup\": %u, \"packing_keyswitches\": "
             "%u, \"external_products\": %u, \"key_bytes\": %zu, \"lookups\": %u, \"keygen_s\": "
             "%.3f, \"run_s_per_lookup\": %.4f, \"cpu_s_per_lookup\": %.4f, \"correct\": %zu, "
-            "\"out_err_log2_rms\": %.2f, \"out_err_log2_max\": %.2f, \"out_delta_log2\": %u}",
+            "\"out_err_log2_rms\": %.2f, \"out_err_log2_max\": %.2f, \"out_delta_log2\": %u, "
+            "\"ks_pbs_cpu_ms\": %.3f, \"ks_pbs_per_lookup\": %.1f}",
             *first ? "" : ",", w, kind, wp->id, wp->pbs.poly_size, wp->pbs.glwe_dim,
             wp->pbs.lwe_dim, c.pbs, c.packing_keyswitches, c.external_products, key_bytes, n,
-            keygen, wall / n, cpu / n, ok, 0.5 * log2(err2 / n), log2(err_max), 63u - 4u);
+            keygen, wall / n, cpu / n, ok, 0.5 * log2(err2 / n), log2(err_max), 63u - 4u,
+            1e3 * ks_pbs, cpu / n / ks_pbs);
     fprintf(stderr,
             "w=%-2u %-8s %-22s WoP-PBS, %4u PBS/lookup, keys %.2f GB, keygen %6.2f s, "
-            "%8.3f s/lookup (cpu %8.3f), %zu/%u correct\n",
-            w, kind, wp->id, c.pbs, (double)key_bytes / 1e9, keygen, wall / n, cpu / n, ok, n);
+            "%8.3f s/lookup (cpu %8.3f, %.1f KS-PBS of its set), %zu/%u correct\n",
+            w, kind, wp->id, c.pbs, (double)key_bytes / 1e9, keygen, wall / n, cpu / n,
+            cpu / n / ks_pbs, ok, n);
     *first = 0;
     printed = 1;
     rc = ok == n ? 0 : 1;
@@ -266,6 +293,10 @@ out:
     if (rc && !printed)
         fprintf(stderr, "bench_wide: wop w=%u %s: %s\n", w, kind, veil_error_message());
     veil_wop_ctx_free(ctx);
+    veil_pbs_ctx_free(pctx);
+    veil_lut_free(lut);
+    free(many_in);
+    free(many_out);
     veil_encryptor_free(enc);
     veil_eval_key_free(ek);
     veil_secret_key_free(sk);

@@ -10,6 +10,8 @@
  *    table costs exactly its row's figures, the same shape under another
  *    id exactly the fit (coefficients read from the .inc); between two
  *    measured sets that differ in n alone the smaller n never costs more;
+ *  - every WoP set has a price (its measured figure in KS-PBS of its set):
+ *    between w and 64 of them, growing with the rows keyswitched;
  *  - the key budget (--key-budget-mb): tiny at 3 rounding bits compiles to
  *    two partitions without a budget; with budgets stepping down below the
  *    last program's keys every program's prepared keys fit, none costs less,
@@ -44,6 +46,27 @@ static void test_every_set_has_a_cost(void) {
     printf("\n  %zu sets: %zu with a measured cpu figure, %zu with a measured cuda figure", sets,
            measured, cuda_measured);
     printf("\n  source: %s", veil_cost_source());
+}
+
+/* Every WoP set has a price (veil_cost_wop_cpu_ms: a measured figure a
+ * width): finite, more than its w bit reads as KS-PBS of its set and less
+ * than 64 of them; more rows to keyswitch cost more; a width the set is not
+ * for is priced in proportion. */
+static void test_every_wop_set_has_a_cost(void) {
+    size_t sets = 0;
+    for (size_t i = 0; i < veil_wop_params_count(); i++) {
+        const veil_wop_params *wp = veil_wop_params_at(i);
+        const uint32_t D = veil_params_big_dim(&wp->pbs);
+        const double one = veil_cost_cpu_ms(&wp->pbs, D);
+        const double c = veil_cost_wop_cpu_ms(wp, wp->width, D);
+        printf("\n  %s: %.1f KS-PBS of its set", wp->id, c / one);
+        CU_ASSERT(isfinite(c) && c > wp->width * one && c < 64 * one);
+        CU_ASSERT(veil_cost_wop_cpu_ms(wp, wp->width, 2 * D) > c);
+        CU_ASSERT_DOUBLE_EQUAL(veil_cost_wop_cpu_ms(wp, wp->width - 1, D),
+                               c * (wp->width - 1) / wp->width, 1e-9 * c);
+        sets++;
+    }
+    CU_ASSERT_EQUAL(sets, 8); /* widths 9 to 16 */
 }
 
 /* A set outside the table (a copy under another id) gets the fit; the fit
@@ -284,6 +307,7 @@ int main(void) {
     if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
     CU_pSuite s = CU_add_suite("cost", NULL, NULL);
     VEIL_ADD_TEST(s, test_every_set_has_a_cost);
+    VEIL_ADD_TEST(s, test_every_wop_set_has_a_cost);
     VEIL_ADD_TEST(s, test_table_rows_and_fit);
     VEIL_ADD_TEST(s, test_lookup_and_fit_values);
     VEIL_ADD_TEST(s, test_cost_grows_with_n_in_a_family);

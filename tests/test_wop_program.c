@@ -9,6 +9,8 @@
  *     the program's p_fail under the target) and its refresh; simulate gives
  *     the table on every one of the 512 inputs; --wop off has no WoP node,
  *     and --wop auto takes it where its price is below the digits';
+ *   - --wop auto's choice is the method measured cheaper: the WoP-PBS for
+ *     random tables at 9 and 12 bits, the digits for few-step tables;
  *   - encrypted on the cpu backend: equal to simulate and to the table;
  *     then with the linear layer calibrated on a quarter of the range and
  *     no margin, inputs to the top: the WoP-PBS reads its index modulo 2^9
@@ -115,6 +117,32 @@ static void test_compile_and_simulate(void) {
     free(x);
     free(y);
     veil_model_free(m);
+}
+
+/* --wop auto takes the method measured cheaper (docs/results/MEASURED.md
+ * "In compiled programs": on random tables the WoP-PBS from 9 bits, 1.1x
+ * to 8x; on a few-step activation table the digits, 1.9x to 11x): random
+ * 4-bit tables at 9 and 12 bits get a WoP node, tables of at most 15 steps
+ * at 12 and 14 bits none. Compiled only. */
+static void test_auto_follows_measurement(void) {
+    const unsigned widths[] = {9, 12};
+    for (size_t i = 0; i < 2; i++) {
+        veil_model *m = make_wide_random(widths[i], 4, 0, 1);
+        veil_program *p = compile_wop(m, VEIL_WOP_AUTO, 0);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+        CU_ASSERT_EQUAL(wop_nodes(p), 1);
+        veil_program_free(p);
+        veil_model_free(m);
+    }
+    const unsigned steps_widths[] = {12, 14};
+    for (size_t i = 0; i < 2; i++) {
+        veil_model *m = make_wide_cal(steps_widths[i], 15, 0, 1);
+        veil_program *p = compile_wop(m, VEIL_WOP_AUTO, 0);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+        CU_ASSERT_EQUAL(wop_nodes(p), 0);
+        veil_program_free(p);
+        veil_model_free(m);
+    }
 }
 
 /* n samples of x, encrypted on the cpu backend: *equal values equal to
@@ -249,6 +277,7 @@ int main(void) {
     if (!s) return CU_get_error();
     VEIL_ADD_TEST(s, test_option);
     VEIL_ADD_TEST(s, test_compile_and_simulate);
+    VEIL_ADD_TEST(s, test_auto_follows_measurement);
     VEIL_ADD_TEST(s, test_encrypted);
     VEIL_ADD_TEST(s, test_encrypted_outside);
     return veil_test_run();

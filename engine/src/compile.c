@@ -664,6 +664,20 @@ static double read_price(builder *b, unsigned bits) {
     return b->price[bits];
 }
 
+/* A ROUND node of `bits` round bits at read_price: in chunks of the widest
+ * a program with lookups of b->lut_bits takes (choose_chunks' first try),
+ * each two PBS reading one bit less than the chunk (one for a 1-bit chunk;
+ * veil_round_chunk_get). */
+static double round_price(builder *b, unsigned bits) {
+    const unsigned c = b->lut_bits + 1;
+    double price = 0;
+    for (unsigned lo = 0; lo < bits; lo += c) {
+        const unsigned cb = bits - lo < c ? bits - lo : c;
+        price += cb > 1 ? 2 * read_price(b, cb - 1) : read_price(b, 1);
+    }
+    return price;
+}
+
 /* The WoP-PBS route of lookup() (veil/program.h "WoP lookups"): one LUT
  * node marked wop reading r = (x + off) >> g at w bits (its partition a WoP
  * set's: compile_params.c assign_wop_partitions), then a classic lookup of
@@ -896,10 +910,18 @@ static veil_status lookup(builder *b, const char *layer, uint32_t x, int64_t off
                  thr_price = (double)J * (d - 1) * read_price(b, 2);
     const int sure = 4 * sel_price <= thr_price, open = !sure && sel_price < 4 * thr_price;
     /* the WoP-PBS where asked (--wop): always, or below both methods'
-     * prices (the digits' ROUND chunks not counted in theirs) */
+     * whole prices: the above, plus their ROUND chunks and the reads every
+     * table has (selection: the top part's rotation; threshold reads: F
+     * and each digit's rotation), which the choice between the two leaves
+     * out */
     const double wprice = b->o->wop != VEIL_WOP_OFF ? wop_price(b, w, tlo, thi) : INFINITY;
-    if (wprice < INFINITY && (b->o->wop == VEIL_WOP_ALWAYS ||
-                              wprice < (can_select ? fmin(sel_price, thr_price) : thr_price))) {
+    double digits_price = thr_price + read_price(b, kd[d - 1]);
+    for (unsigned j = 0; j < d; j++)
+        digits_price += read_price(b, kd[j]) + (j ? round_price(b, g + Kd[j]) : 0);
+    if (can_select)
+        digits_price =
+            fmin(digits_price, sel_price + read_price(b, w - ks) + round_price(b, g + ks));
+    if (wprice < INFINITY && (b->o->wop == VEIL_WOP_ALWAYS || wprice < digits_price)) {
         VEIL_TRY(wop_lookup(b, layer, x, off, g, span, groups, tabs, shape, tlo, thi, &out));
         return lookup_done(b, first, out, tlo, thi, internal, out_idx);
     }

@@ -1,6 +1,5 @@
 /* cost.c — the measured cost table (veil/cost.h). */
 #include "veil/cost.h"
-#include "veil/wop.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -123,21 +122,28 @@ double veil_cost_cpu_ms(const veil_params *ps, uint32_t rows) {
     return br + ks * (double)rows;
 }
 
+/* A WoP-PBS of the width of each WoP set (9 to 16 bits), in KS-PBS of the
+ * set's own (a lockstep batch, its keyswitch reading the set's k N rows):
+ * bench_wide --methods wop --tables random --n 2 (ks_pbs_per_lookup), the
+ * mean of two runs on one core of an AMD EPYC Zen 1 (AVX2), process CPU
+ * time, main 65cd530 of 2026-12-06 (docs/results/zen1-wop-cost.json; the
+ * two runs within 4%). */
+static const double k_wop_ks_pbs[] = {17.4, 14.85, 18.55, 18.95, 25.3, 26.7, 26.5, 23.6};
+#define WOP_FIRST_WIDTH 9u
+
 double veil_cost_wop_cpu_ms(const veil_wop_params *wp, unsigned w, uint32_t rows) {
     const veil_params *ps = &wp->pbs;
-    const veil_wop_counts c = veil_wop_count(wp, w);
+    const unsigned width = wp->width < WOP_FIRST_WIDTH       ? WOP_FIRST_WIDTH
+                           : wp->width > WOP_FIRST_WIDTH + 7 ? WOP_FIRST_WIDTH + 7
+                                                             : wp->width;
+    const uint32_t big = veil_params_big_dim(ps);
     double br, ks;
     veil_cost_cpu_terms(ps, &br, &ks);
-    /* an external product: one step of the blind rotation (n of them a
-     * PBS), with l_cb levels where the BSK has l_pbs */
-    const double ext = br / ps->lwe_dim * (double)wp->cbs_level / ps->pbs_level;
-    /* a packing keyswitch: (kN + 1) l_pp digits, each times a GLWE of
-     * (k + 1) N words; a word at the keyswitch's price per word (a row is
-     * l_ks digits times n + 1 words) */
-    const double kn = veil_params_big_dim(ps), word = ks / (ps->ks_level * (ps->lwe_dim + 1.0));
-    const double pp = (kn + 1) * wp->pp_level * (ps->glwe_dim + 1.0) * ps->poly_size * word;
-    return VEIL_COST_WOP_SCALE *
-           (c.pbs * (br + ks * rows) + c.external_products * ext + c.packing_keyswitches * pp);
+    /* the measured figure, then the w bit reads' keyswitches at `rows` rows
+     * instead of the k N measured, and w / width where w is not the set's
+     * (the cost is about linear in the bits) */
+    const double ms = k_wop_ks_pbs[width - WOP_FIRST_WIDTH] * (br + ks * big) * w / width;
+    return ms + w * ks * ((double)rows - big);
 }
 
 double veil_cost_cuda_us(const veil_params *ps, uint32_t master_dim) {

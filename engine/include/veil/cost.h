@@ -41,20 +41,13 @@ double veil_cost_cpu_ms(const veil_params *ps, uint32_t rows);
 /* Its two terms: veil_cost_cpu_ms(ps, rows) = *br_ms + rows * *ks_ms_per_row. */
 void veil_cost_cpu_terms(const veil_params *ps, double *br_ms, double *ks_ms_per_row);
 /* Milliseconds of one WoP-PBS of w bits with set wp (veil/wop.h) on one
- * CPU core, its bit reads keyswitching `rows` rows: an estimate from the
- * set's KS-PBS terms above (the w blind rotations as KS-PBS; an external
- * product as l_cb / l_pbs of one blind-rotation step; a packing keyswitch's
- * word products at the keyswitch's price a word), times VEIL_COST_WOP_SCALE,
- * not a figure of its own. */
+ * CPU core, its bit reads keyswitching `rows` rows: the lookup measured in
+ * KS-PBS of its own set (the set's width, 9 to 16 bits; cost.c has the
+ * figures and where they come from) times the set's KS-PBS above, the bit
+ * reads' keyswitches moved from the set's k N rows to `rows`. A ratio, not
+ * milliseconds, was measured so that the WoP price is in the same units as
+ * the table's, on whichever host the table came from. */
 double veil_cost_wop_cpu_ms(const veil_wop_params *wp, unsigned w, uint32_t rows);
-/* The sum above against measurement: on the AMD Zen 1 (bench_wide --tables
- * random, 9 to 12 bits, --wop always against off in one run, process CPU
- * seconds; docs/results/zen1-wop-program.json) the programs with a WoP-PBS
- * took 6.7 to 8.7 times their predicted cost, the digits' 4.2 to 5.0 times
- * theirs (the table is a Zen 4's): 1.7 brings the two to one scale (the
- * estimate misses most of the packing keyswitches, whose code has no wide
- * vector path, and the WoP sets' l = 3 and 4 rows are the table's fit). */
-#define VEIL_COST_WOP_SCALE 1.7
 /* Microseconds of one KS-PBS of ps on the GPU at full throughput (the
  * figure's keyswitch share rescaled to master_dim as on the CPU). */
 double veil_cost_cuda_us(const veil_params *ps, uint32_t master_dim);

@@ -137,10 +137,11 @@
  * partition of its own set, appended after the parameter search (which
  * never moves it; its bit reads are in the noise pass like any read, and
  * its output's key width is its set's k N, so the program's master key must
- * be at least that). With auto the compiler takes it where its estimated
- * price (veil/cost.h veil_cost_wop_cpu_ms, plus the refresh) is below the
- * digits' (selection or threshold reads); with always wherever a WoP set
- * takes the width. Past its range the WoP node reads r mod 2^w (no padding
+ * be at least that). With auto the compiler takes it where its price
+ * (veil/cost.h veil_cost_wop_cpu_ms, measured in KS-PBS of its set, plus
+ * the refresh) is below the digits' whole price (selection or threshold
+ * reads with their ROUND chunks); with always wherever a WoP set takes the
+ * width. Past its range the WoP node reads r mod 2^w (no padding
  * bit), and simulate does the same. Only the cpu backend runs it (a cuda
  * plan refuses the program, naming the layer); --params and --partitions 1
  * are refused with it (it needs a partition of its own).

@@ -125,21 +125,16 @@ static void test_compile_and_simulate(void) {
  * 4-bit tables at 9 and 12 bits get a WoP node, tables of at most 15 steps
  * at 12 and 14 bits none. Compiled only. */
 static void test_auto_follows_measurement(void) {
-    const unsigned widths[] = {9, 12};
-    for (size_t i = 0; i < 2; i++) {
-        veil_model *m = make_wide_random(widths[i], 4, 0, 1);
+    const struct {
+        unsigned w, random;
+        size_t wop;
+    } cases[] = {{9, 1, 1}, {12, 1, 1}, {12, 0, 0}, {14, 0, 0}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        veil_model *m = cases[i].random ? make_wide_random(cases[i].w, 4, 0, 1)
+                                        : make_wide_cal(cases[i].w, 15, 0, 1);
         veil_program *p = compile_wop(m, VEIL_WOP_AUTO, 0);
         CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-        CU_ASSERT_EQUAL(wop_nodes(p), 1);
-        veil_program_free(p);
-        veil_model_free(m);
-    }
-    const unsigned steps_widths[] = {12, 14};
-    for (size_t i = 0; i < 2; i++) {
-        veil_model *m = make_wide_cal(steps_widths[i], 15, 0, 1);
-        veil_program *p = compile_wop(m, VEIL_WOP_AUTO, 0);
-        CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-        CU_ASSERT_EQUAL(wop_nodes(p), 0);
+        CU_ASSERT_EQUAL(wop_nodes(p), cases[i].wop);
         veil_program_free(p);
         veil_model_free(m);
     }

@@ -17,8 +17,8 @@ static inline char *dup(const char *s) {
 }
 
 /* x [2] in [0, 2^w) -> (optional linear x*1 + 0 per element) -> lut with 2
- * per-element tables -> y. Tables: random steps (count <= max_steps) of
- * random sign at random positions. */
+ * per-element tables -> y. Tables: random steps (2 to max_steps, or 1 where
+ * max_steps is 1) of random sign at random positions. */
 static inline veil_model *make_wide_cal(unsigned w, unsigned max_steps, int with_linear,
                                         unsigned cal_div) {
     veil_model *m;
@@ -64,7 +64,9 @@ static inline veil_model *make_wide_cal(unsigned w, unsigned max_steps, int with
     const size_t T = (size_t)1 << w;
     l->table = calloc(2 * T, sizeof *l->table);
     for (int c = 0; c < 2; c++) {
-        unsigned steps = 1 + (unsigned)(veil_test_rand() % max_steps);
+        /* two steps or more where max_steps allows: the threshold reads'
+         * tests need two in a table (one is a carry chain) */
+        unsigned steps = max_steps >= 2 ? 2 + (unsigned)(veil_test_rand() % (max_steps - 1)) : 1;
         int64_t *t = l->table + c * T;
         t[0] = (int64_t)(veil_test_rand() % 5);
         for (unsigned s = 0; s < steps; s++) {

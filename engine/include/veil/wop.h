@@ -16,7 +16,9 @@
  *     the big key, and k + 1 private functional packing keyswitches turn it
  *     into the rows (c, j) of the GGSW (row (c, j), c < k, encrypts
  *     -bit g_j S_c, row (k, j) bit g_j: veil/tfhe.h's GGSW layout). w l_cb
- *     (k + 1) packing keyswitches.
+ *     (k + 1) packing keyswitches, run after the last bit's reads: the w
+ *     l_cb levels of a function c in lockstep, one small integer GEMM over
+ *     its key (wop.c pfpks, the FFT paths' pfpks_lanes).
  *     A bit's 1 + l_cb sign reads (its extraction and its levels) are one
  *     blind rotation, a multi-value PBS (veil_wop_slots, veil/params.h;
  *     Carpov et al. above): w PBS for steps 1 and 2, where one read a PBS

@@ -111,9 +111,10 @@ __host__ __device__ __forceinline__ double2 veil_dev_untwist(double2 v, double2 
     return make_double2((v.x * w.x + v.y * w.y) * scale, (v.y * w.x - v.x * w.y) * scale);
 }
 
-/* Coefficient t of X^e * P mod X^N + 1, e in [0, 2N). */
-__device__ __forceinline__ uint64_t veil_dev_monomial_coef(const uint64_t *P, uint32_t N,
-                                                           uint32_t e, uint32_t t) {
+/* Coefficient t of X^e * P mod X^N + 1, e in [0, 2N). Host too: the
+ * WoP-PBS's emulation (wop.cu). */
+__host__ __device__ __forceinline__ uint64_t veil_dev_monomial_coef(const uint64_t *P, uint32_t N,
+                                                                    uint32_t e, uint32_t t) {
     uint32_t u = (t + 2 * N - e) & (2 * N - 1);
     return u < N ? P[u] : (uint64_t)0 - P[u - N];
 }

@@ -125,22 +125,30 @@ extern "C" int veil_cuda_keyswitch_emulate(const veil_cuda_params *p, uint64_t *
     if (e) return e;
     /* the launch's shapes; the product over K in tiles of `step` columns of
      * A (sums mod 2^64: the kernel's order of tiles and slices does not
-     * change them), then the unsplit epilogue */
+     * change them, nor does this loop's, a row's digits once for every
+     * column), then the unsplit epilogue */
     const uint32_t big = veil_cuda_in_dim(p), R = veil_cuda_ks_rows(p), l = p->ks_level,
                    n = p->lwe_dim;
     const uint32_t step = (VEIL_GEMM_TK / l) * l, K = R * l, per = step / l;
-    int64_t d[VEIL_CUDA_MAX_LEVEL];
-    for (uint32_t row = 0; row < count; row++)
-        for (uint32_t col = 0; col <= n; col++) {
-            uint64_t acc = 0;
-            for (uint32_t k0 = 0; k0 < K; k0 += step)
-                for (uint32_t ii = 0; ii < per && k0 + ii * l < K; ii++) {
-                    ks_digits(in_big, count, R, big + 1, p->ks_base_log, l, row, k0 / l + ii, d);
-                    for (uint32_t j = 0; j < l; j++)
-                        acc += (uint64_t)d[j] * ksk[(uint64_t)(k0 + ii * l + j) * (n + 1) + col];
-                }
-            out_small[(uint64_t)row * (n + 1) + col] =
-                ks_init_word(in_big, n, big, big + 1, row, col) - acc;
+    int64_t *d = (int64_t *)malloc(sizeof(int64_t) * K);
+    uint64_t *acc = (uint64_t *)malloc(sizeof(uint64_t) * ((uint64_t)n + 1));
+    if (!d || !acc) e = (int)cudaErrorMemoryAllocation;
+    for (uint32_t row = 0; !e && row < count; row++) {
+        for (uint32_t k0 = 0; k0 < K; k0 += step)
+            for (uint32_t ii = 0; ii < per && k0 + ii * l < K; ii++)
+                ks_digits(in_big, count, R, big + 1, p->ks_base_log, l, row, k0 / l + ii,
+                          d + k0 + ii * l);
+        memset(acc, 0, sizeof(uint64_t) * ((uint64_t)n + 1));
+        for (uint32_t x = 0; x < K; x++) {
+            const uint64_t dx = (uint64_t)d[x], *kr = ksk + (uint64_t)x * (n + 1);
+            for (uint32_t col = 0; col <= n; col++)
+                acc[col] += dx * kr[col];
         }
-    return 0;
+        for (uint32_t col = 0; col <= n; col++)
+            out_small[(uint64_t)row * (n + 1) + col] =
+                ks_init_word(in_big, n, big, big + 1, row, col) - acc[col];
+    }
+    free(d);
+    free(acc);
+    return e;
 }

@@ -8,33 +8,7 @@
 #include "pbs_split.cuh"
 #include "pbs_multibit.cuh"
 
-#define VEIL_PBS_MAX_PLANS 32
-
-struct veil_cuda_pbs_buffer {
-    veil_cuda_params p;
-    uint32_t max_count;
-    uint64_t *acc; /* max_count * (k+1) * N */
-    double2 *dec;  /* max_count * (k+1) * l * N/2: digits, then their transforms */
-    double2 *prod; /* max_count * (k+1) * N/2: external product, Fourier domain */
-    uint32_t *ms;  /* max_count * (n+1) */
-    double2 *tw;   /* N/2 twist factors exp(i pi j / N) */
-    void *work;    /* cuFFT work area shared by every plan (one stream) */
-    int n_plans;   /* plans[e] transform 2^e ciphertexts */
-    cufftHandle fwd[VEIL_PBS_MAX_PLANS], inv[VEIL_PBS_MAX_PLANS];
-    int fwd_made[VEIL_PBS_MAX_PLANS], inv_made[VEIL_PBS_MAX_PLANS];
-    int kernel; /* VEIL_CUDA_PBS_FUSED / _CLUSTER / _SPLIT (acc/dec/prod/plans unused) / _CUFFT */
-    double2 *roots;     /* on-chip kernels: exp(-2 pi i t / (N/2)), t < N/4 */
-    uint32_t split;     /* split: blocks a polynomial, S */
-    uint32_t kb_chunk;  /* multi-bit on the cluster kernel: ciphertexts a launch */
-    double2 *roots_loc; /* split: exp(-2 pi i t / M), t < M/2, M = N/2/S */
-    /* multi-bit (p.grouping >= 2): each ciphertext's group sum, (k+1)^2 l
-     * polynomials twisted then transformed, and the plans that transform
-     * 2^e ciphertexts' sums; on the cluster kernel, every group's sum (its
-     * key bundles, n/g GGSWs) of kb_chunk ciphertexts */
-    double2 *gsum;
-    cufftHandle gfwd[VEIL_PBS_MAX_PLANS];
-    int gfwd_made[VEIL_PBS_MAX_PLANS];
-};
+/* struct veil_cuda_pbs_buffer: pbs.cuh */
 
 namespace {
 
@@ -92,11 +66,13 @@ __global__ void rotate_decompose_kernel(double2 *__restrict__ dec, const uint64_
 }
 
 /* ggsw_stride: 0 (one GGSW for every ciphertext: the classic key) or the
- * words between ciphertexts' own GGSWs (the multi-bit group sums). */
+ * words between ciphertexts' own GGSWs (the multi-bit group sums, the
+ * WoP-PBS's bits); ciphertext c reads GGSW c >> ggsw_shift (2^ggsw_shift
+ * ciphertexts a GGSW: the WoP-PBS's CMux tree, its pairs of a lookup). */
 template <int K1>
 __global__ void mac_kernel(double2 *__restrict__ prod, const double2 *__restrict__ dec,
                            const double2 *__restrict__ ggsw, uint32_t l, uint32_t H,
-                           uint32_t padded, uint64_t ggsw_stride) {
+                           uint32_t padded, uint64_t ggsw_stride, uint32_t ggsw_shift) {
     const uint64_t idx = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (idx >= (uint64_t)padded * H) return;
     const uint32_t j = (uint32_t)(idx % H);
@@ -109,7 +85,7 @@ __global__ void mac_kernel(double2 *__restrict__ prod, const double2 *__restrict
     const double2 *d = dec + c * rows * H + j;
     for (uint32_t r = 0; r < rows; r++) {
         const double2 a = d[(uint64_t)r * H];
-        const double2 *g = ggsw + c * ggsw_stride + (uint64_t)r * K1 * H + j;
+        const double2 *g = ggsw + (c >> ggsw_shift) * ggsw_stride + (uint64_t)r * K1 * H + j;
 #pragma unroll
         for (int q = 0; q < K1; q++) {
             const double2 b = g[(uint64_t)q * H];
@@ -643,25 +619,26 @@ extern "C" int veil_cuda_scratch_pbs(void *stream_, uint32_t gpu_index, const ve
 namespace {
 template <int K1>
 void launch_mac(cudaStream_t stream, double2 *prod, const double2 *dec, const double2 *ggsw,
-                uint32_t l, uint32_t H, uint32_t padded, uint64_t ggsw_stride) {
+                uint32_t l, uint32_t H, uint32_t padded, uint64_t ggsw_stride, uint32_t shift) {
     mac_kernel<K1><<<veil_blocks((uint64_t)padded * H, 256), 256, 0, stream>>>(
-        prod, dec, ggsw, l, H, padded, ggsw_stride);
+        prod, dec, ggsw, l, H, padded, ggsw_stride, shift);
 }
 
 int mac_any(cudaStream_t stream, uint32_t k1, double2 *prod, const double2 *dec,
-            const double2 *ggsw, uint32_t l, uint32_t H, uint32_t padded, uint64_t ggsw_stride) {
+            const double2 *ggsw, uint32_t l, uint32_t H, uint32_t padded, uint64_t ggsw_stride,
+            uint32_t shift) {
     switch (k1) {
     case 2:
-        launch_mac<2>(stream, prod, dec, ggsw, l, H, padded, ggsw_stride);
+        launch_mac<2>(stream, prod, dec, ggsw, l, H, padded, ggsw_stride, shift);
         break;
     case 3:
-        launch_mac<3>(stream, prod, dec, ggsw, l, H, padded, ggsw_stride);
+        launch_mac<3>(stream, prod, dec, ggsw, l, H, padded, ggsw_stride, shift);
         break;
     case 4:
-        launch_mac<4>(stream, prod, dec, ggsw, l, H, padded, ggsw_stride);
+        launch_mac<4>(stream, prod, dec, ggsw, l, H, padded, ggsw_stride, shift);
         break;
     case 5:
-        launch_mac<5>(stream, prod, dec, ggsw, l, H, padded, ggsw_stride);
+        launch_mac<5>(stream, prod, dec, ggsw, l, H, padded, ggsw_stride, shift);
         break;
     default:
         return VEIL_CUDA_ERR_UNSUPPORTED; /* k = 1..4 */
@@ -677,13 +654,15 @@ int mac_any(cudaStream_t stream, uint32_t k1, double2 *prod, const double2 *dec,
  * product, or acc = it when `overwrite` (the multi-bit group sum encrypts a
  * monomial: no CMux). */
 int external_product_launch(cudaStream_t stream, veil_cuda_pbs_buffer *b, const double2 *ggsw,
-                            uint64_t ct_stride, uint32_t count, uint32_t padded, int overwrite) {
+                            uint64_t ct_stride, uint32_t ct_shift, uint32_t count, uint32_t padded,
+                            int overwrite) {
     const uint32_t k1 = b->p.glwe_dim + 1, N = b->p.poly_size, H = N / 2, l = b->p.pbs_level;
     int e;
     if ((e = exec_ladder(stream, b->fwd, b->n_plans, b->dec, (uint64_t)k1 * l * H, padded,
                          CUFFT_FORWARD)))
         return e;
-    if ((e = mac_any(stream, k1, b->prod, b->dec, ggsw, l, H, padded, ct_stride))) return e;
+    if ((e = mac_any(stream, k1, b->prod, b->dec, ggsw, l, H, padded, ct_stride, ct_shift)))
+        return e;
     if ((e = exec_ladder(stream, b->inv, b->n_plans, b->prod, (uint64_t)k1 * H, padded,
                          CUFFT_INVERSE)))
         return e;
@@ -747,7 +726,7 @@ int pbs_run(void *stream_, uint32_t gpu_index, veil_cuda_pbs_buffer *b, uint64_t
         rotate_decompose_kernel<<<blocks_a, 256, 0, stream>>>(
             b->dec, b->acc, b->ms, b->tw, i, n, k1, N, p->pbs_base_log, l, count, padded);
         VEIL_CU_LAUNCHED();
-        if ((e = external_product_launch(stream, b, bsk + i * ggsw_stride, 0, count, padded, 0)))
+        if ((e = external_product_launch(stream, b, bsk + i * ggsw_stride, 0, 0, count, padded, 0)))
             return e;
     }
     return sample_extract_launch(stream, b, p, d_out_big, count);
@@ -835,7 +814,7 @@ int multibit_run(void *stream_, uint32_t gpu_index, veil_cuda_pbs_buffer *b, uin
                                                           p->pbs_base_log, l, count, padded);
         VEIL_CU_LAUNCHED();
         /* overwrite: acc = the product (the group sum encrypts a monomial) */
-        if ((e = external_product_launch(stream, b, b->gsum, gpolys * H, count, padded, 1)))
+        if ((e = external_product_launch(stream, b, b->gsum, gpolys * H, 0, count, padded, 1)))
             return e;
     }
     return sample_extract_launch(stream, b, p, d_out_big, count);
@@ -1030,4 +1009,52 @@ extern "C" int veil_cuda_pbs_multibit_emulate(const veil_cuda_params *p, const u
     free(prod);
     free(tw);
     return e;
+}
+
+/* ---- the cuFFT path step by step (pbs.cuh), for the WoP-PBS ----------------- */
+
+uint32_t veil_pbs_padded(const veil_cuda_pbs_buffer *b, uint32_t count) {
+    return padded_count(count, b->max_count);
+}
+
+int veil_pbs_external_product(cudaStream_t stream, veil_cuda_pbs_buffer *b, const double2 *ggsw,
+                              uint64_t ct_stride, uint32_t ct_shift, uint32_t count) {
+    if (count > b->max_count || b->kernel != VEIL_CUDA_PBS_CUFFT) return VEIL_CUDA_ERR_ARG;
+    return external_product_launch(stream, b, ggsw, ct_stride, ct_shift, count,
+                                   padded_count(count, b->max_count), 0);
+}
+
+int veil_pbs_rotate_product(cudaStream_t stream, veil_cuda_pbs_buffer *b, const uint32_t *ms,
+                            uint32_t i, uint32_t n, const double2 *ggsw, uint64_t ct_stride,
+                            uint32_t count) {
+    if (count > b->max_count || b->kernel != VEIL_CUDA_PBS_CUFFT) return VEIL_CUDA_ERR_ARG;
+    const uint32_t k1 = b->p.glwe_dim + 1, N = b->p.poly_size, H = N / 2;
+    const uint32_t padded = padded_count(count, b->max_count);
+    rotate_decompose_kernel<<<veil_blocks((uint64_t)padded * k1 * H, 256), 256, 0, stream>>>(
+        b->dec, b->acc, ms, b->tw, i, n, k1, N, b->p.pbs_base_log, b->p.pbs_level, count, padded);
+    VEIL_CU_LAUNCHED();
+    return external_product_launch(stream, b, ggsw, ct_stride, 0, count, padded, 0);
+}
+
+int veil_pbs_ggsw_to_fourier(cudaStream_t stream, veil_cuda_pbs_buffer *b, double2 *f,
+                             const uint64_t *std, uint32_t units) {
+    if (b->kernel != VEIL_CUDA_PBS_CUFFT || (uint64_t)units >> b->n_plans) return VEIL_CUDA_ERR_ARG;
+    const uint32_t N = b->p.poly_size;
+    const uint64_t per = (uint64_t)(b->p.glwe_dim + 1) * b->p.pbs_level, polys = per * units;
+    twist_torus_kernel<<<veil_blocks(polys * (N / 2), 256), 256, 0, stream>>>(f, std, b->tw, N,
+                                                                              polys);
+    VEIL_CU_LAUNCHED();
+    return exec_ladder(stream, b->fwd, b->n_plans, f, per, units, CUFFT_FORWARD);
+}
+
+int veil_pbs_sample_extract(cudaStream_t stream, const veil_cuda_pbs_buffer *b, uint64_t *out,
+                            uint32_t in_dim, uint32_t count) {
+    veil_cuda_params p = b->p;
+    p.in_dim = in_dim;
+    p.out_acc = 0;
+    return sample_extract_launch(stream, b, &p, out, count);
+}
+
+void veil_host_fft(double2 *x, uint32_t H, int inverse) {
+    host_fft(x, H, inverse);
 }

@@ -70,4 +70,62 @@ __host__ __device__ __forceinline__ uint64_t veil_extract_word(const uint64_t *A
 int veil_modulus_switch_launch(cudaStream_t stream, const veil_cuda_params *p, uint32_t *d_out,
                                const uint64_t *d_in, const veil_cuda_lut_set *luts, uint32_t count);
 
+#define VEIL_PBS_MAX_PLANS 32
+
+/* A batched PBS's work memory (veil_cuda_scratch_pbs). Here, not in
+ * pbs.cu, for wop.cu: the WoP-PBS's vertical packing runs its external
+ * products on a cuFFT-path buffer of its own (veil_pbs_* below). */
+struct veil_cuda_pbs_buffer {
+    veil_cuda_params p;
+    uint32_t max_count;
+    uint64_t *acc; /* max_count * (k+1) * N */
+    double2 *dec;  /* max_count * (k+1) * l * N/2: digits, then their transforms */
+    double2 *prod; /* max_count * (k+1) * N/2: external product, Fourier domain */
+    uint32_t *ms;  /* max_count * (n+1) */
+    double2 *tw;   /* N/2 twist factors exp(i pi j / N) */
+    void *work;    /* cuFFT work area shared by every plan (one stream) */
+    int n_plans;   /* plans[e] transform 2^e ciphertexts */
+    cufftHandle fwd[VEIL_PBS_MAX_PLANS], inv[VEIL_PBS_MAX_PLANS];
+    int fwd_made[VEIL_PBS_MAX_PLANS], inv_made[VEIL_PBS_MAX_PLANS];
+    int kernel; /* VEIL_CUDA_PBS_FUSED / _CLUSTER / _SPLIT (acc/dec/prod/plans unused) / _CUFFT */
+    double2 *roots;     /* on-chip kernels: exp(-2 pi i t / (N/2)), t < N/4 */
+    uint32_t split;     /* split: blocks a polynomial, S */
+    uint32_t kb_chunk;  /* multi-bit on the cluster kernel: ciphertexts a launch */
+    double2 *roots_loc; /* split: exp(-2 pi i t / M), t < M/2, M = N/2/S */
+    /* multi-bit (p.grouping >= 2): each ciphertext's group sum, (k+1)^2 l
+     * polynomials twisted then transformed, and the plans that transform
+     * 2^e ciphertexts' sums; on the cluster kernel, every group's sum (its
+     * key bundles, n/g GGSWs) of kb_chunk ciphertexts */
+    double2 *gsum;
+    cufftHandle gfwd[VEIL_PBS_MAX_PLANS];
+    int gfwd_made[VEIL_PBS_MAX_PLANS];
+};
+
+/* pbs.cu's cuFFT path, step by step, for the WoP-PBS (wop.cu). b: a buffer
+ * of the cuFFT kernel; count <= b->max_count everywhere.
+ * veil_pbs_padded: the ciphertexts the transforms run for count (the
+ * decompositions write zero digits from count up to it).
+ * veil_pbs_external_product: b->acc[c] += ExtProd(GGSW, digits in b->dec)
+ * for c < count, GGSW of c at ggsw + (c >> ct_shift) * ct_stride (Fourier
+ * domain, the BSK's layout).
+ * veil_pbs_rotate_product: the blind rotation's step i with rotations
+ * ms[c * (n + 1) + i] (b->acc[c] += ExtProd(GGSW, X^a acc - acc)).
+ * veil_pbs_ggsw_to_fourier: units of (k+1) l polynomials (b->p's k, l; a
+ * GGSW is k + 1 units) from the standard domain (std) to the Fourier (f):
+ * units < 2^b->n_plans.
+ * veil_pbs_sample_extract: coefficient 0 of b->acc[c] as an LWE of in_dim
+ * + 1 words (mask zero-extended past kN).
+ * veil_host_fft: the transform cuFFT's Z2Z computes (host emulations). */
+uint32_t veil_pbs_padded(const veil_cuda_pbs_buffer *b, uint32_t count);
+int veil_pbs_external_product(cudaStream_t stream, veil_cuda_pbs_buffer *b, const double2 *ggsw,
+                              uint64_t ct_stride, uint32_t ct_shift, uint32_t count);
+int veil_pbs_rotate_product(cudaStream_t stream, veil_cuda_pbs_buffer *b, const uint32_t *ms,
+                            uint32_t i, uint32_t n, const double2 *ggsw, uint64_t ct_stride,
+                            uint32_t count);
+int veil_pbs_ggsw_to_fourier(cudaStream_t stream, veil_cuda_pbs_buffer *b, double2 *f,
+                             const uint64_t *std, uint32_t units);
+int veil_pbs_sample_extract(cudaStream_t stream, const veil_cuda_pbs_buffer *b, uint64_t *out,
+                            uint32_t in_dim, uint32_t count);
+void veil_host_fft(double2 *x, uint32_t H, int inverse);
+
 #endif

@@ -282,6 +282,65 @@ int veil_cuda_pbs_multibit_emulate(const veil_cuda_params *p, const uint64_t *bs
 int veil_cuda_fused_product_emulate(const veil_cuda_params *p, const int64_t *digits,
                                     const uint64_t *torus, double *out);
 
+/* ---- WoP-PBS (wop.cu) -----------------------------------------------------------
+ * The lookup of engine/src/wop.c (veil/wop.h: bit extraction, circuit
+ * bootstrapping, vertical packing) on the device, for count ciphertexts at
+ * once, every step batched over them: w rounds of keyswitch, switch to
+ * 2N / slots and one multi-value PBS (veil_cuda_pbs_acc) whose
+ * accumulators give each bit's extraction and its l_cb level reads
+ * (veil_cuda_extract); the packing keyswitches as veil_cuda_keyswitch's
+ * integer GEMM, one per function c over all w l_cb levels of every
+ * ciphertext; the GGSWs to the Fourier domain; the CMux tree one level at
+ * a time over every pair of every ciphertext, then the nu rotation steps,
+ * as the cuFFT blind rotation's external products. Unsigned inputs (the
+ * backend's op: wop.c's in_signed = 0). */
+typedef struct veil_cuda_wop_params {
+    veil_cuda_params pbs; /* the WoP set's (veil_wop_params.pbs), in_dim = D */
+    uint32_t cbs_base_log, cbs_level, pp_base_log, pp_level;
+} veil_cuda_wop_params;
+
+/* Keys in device memory (host memory for the emulation): the partition's
+ * keyswitching key as veil_cuda_keyswitch reads it, its BSK in the Fourier
+ * domain (veil_cuda_bsk_to_fourier), and its packing keyswitching keys
+ * (veil_pbs_key.pfpks) as they are: k + 1 functions of (kN + 1) pp_level
+ * rows of (k + 1) N words. */
+typedef struct veil_cuda_wop_keys {
+    const uint64_t *ksk;
+    const double *bsk_fourier;
+    const uint64_t *pfpks;
+} veil_cuda_wop_keys;
+
+/* The tables: n_tables of 2^w entries (int64, device memory; host for the
+ * emulation); ciphertext i reads table ((at + i) % size / inner) %
+ * n_tables (the backend's wop_pbs rule) and the output encrypts its entry
+ * times out_delta. */
+typedef struct veil_cuda_wop_tables {
+    const int64_t *tables;
+    uint32_t n_tables, w;
+    uint64_t size, inner, at, out_delta;
+} veil_cuda_wop_tables;
+
+typedef struct veil_cuda_wop_buffer veil_cuda_wop_buffer;
+/* Work memory for up to max_count lookups of up to 16 bits (the scratch /
+ * run / cleanup triplet: allocate = 0 only sets *bytes). */
+int veil_cuda_scratch_wop(void *stream, uint32_t gpu_index, const veil_cuda_wop_params *wp,
+                          uint32_t max_count, veil_cuda_wop_buffer **buf, size_t *bytes,
+                          int allocate);
+/* d_out[i] (D + 1 words) = the lookup of d_in[i] (D + 1 words, x times
+ * veil_delta(w)), i < count <= the buffer's max_count. */
+int veil_cuda_wop(void *stream, uint32_t gpu_index, veil_cuda_wop_buffer *buf, uint64_t *d_out,
+                  const uint64_t *d_in, const veil_cuda_wop_tables *t,
+                  const veil_cuda_wop_keys *keys, uint32_t count);
+void veil_cuda_cleanup_wop(void *stream, uint32_t gpu_index, veil_cuda_wop_buffer **buf);
+/* Testing: veil_cuda_wop on the host, host memory, with the same sequence
+ * of steps: every new kernel's per-element code, veil_cuda_keyswitch_emulate,
+ * veil_cuda_pbs_batch_emulate (the fused kernel), veil_cuda_extract_emulate,
+ * and for the cuFFT path's steps their per-element code around a host
+ * radix-2 transform. keys.bsk_fourier: the natural-order Fourier BSK. */
+int veil_cuda_wop_emulate(const veil_cuda_wop_params *wp, const veil_cuda_wop_tables *t,
+                          const veil_cuda_wop_keys *keys, const uint64_t *in, uint32_t count,
+                          uint64_t *out);
+
 /* ---- linear layers (linear.cu) ----------------------------------------------
  * Dense: for each of `batch` samples, d_out[b][o] = sum_i d_w[o][i] *
  * d_in[b][i] + d_bias[o] (on the body; d_bias may be NULL), exact mod 2^64.

@@ -57,6 +57,15 @@ typedef struct cuda_part {
     uint64_t *d_bsk; /* multi-bit sets: the BSK as is (group sums on the device) */
     uint64_t *d_ksk; /* ksk_rows * ks_level rows of n+1 words */
     veil_cuda_pbs_buffer *pbs;
+    /* WoP sets (veil_wop_params_of): the packing keyswitching keys as they
+     * are, the set's gadgets, and the WoP-PBS's work memory (made at the
+     * first lookup: programs without WoP lookups never pay for it) */
+    uint64_t *d_pfpks;
+    const veil_wop_params *wop;
+    veil_cuda_wop_buffer *wop_buf;
+    size_t wop_piece;  /* lookups the work memory holds */
+    int64_t *d_tables; /* the last call's tables, tab_cap entries */
+    size_t tab_cap;
 } cuda_part;
 
 typedef struct cuda_keys {
@@ -150,9 +159,13 @@ static void cuda_keys_free(veil_backend_keys *keys) {
     if (!k) return;
     cudaSetDevice(k->device);
     if (k->s) cudaStreamSynchronize(k->s);
-    for (uint32_t x = 0; k->parts && x < k->n_parts; x++)
-        veil_cuda_cleanup_pbs(k->s, (uint32_t)k->device, &k->parts[x].pbs);
     for (uint32_t x = 0; k->parts && x < k->n_parts; x++) {
+        veil_cuda_cleanup_pbs(k->s, (uint32_t)k->device, &k->parts[x].pbs);
+        veil_cuda_cleanup_wop(k->s, (uint32_t)k->device, &k->parts[x].wop_buf);
+    }
+    for (uint32_t x = 0; k->parts && x < k->n_parts; x++) {
+        cudaFree(k->parts[x].d_pfpks);
+        cudaFree(k->parts[x].d_tables);
         cudaFree(k->parts[x].d_bsk_f);
         cudaFree(k->parts[x].d_bsk);
         cudaFree(k->parts[x].d_ksk);
@@ -238,6 +251,17 @@ static veil_status upload_part(veil_backend *be, cuda_keys *k, const veil_eval_k
                 "keys: multi-bit bootstrapping key upload");
         DEV_TRY(be, cudaStreamSynchronize(s0), "keys: multi-bit bootstrapping key upload");
         return VEIL_OK;
+    }
+    cp->wop = veil_wop_params_of(p);
+    if (cp->wop) {
+        const size_t pw = veil_eval_key_pfpks_words(p) * sizeof(uint64_t);
+        if (!pk->pfpks)
+            return veil_error(VEIL_ERR_ARG, "cuda keys: partition %u (%s): no packing keys", x,
+                              p->id);
+        DEV_TRY(be, cudaMalloc((void **)&cp->d_pfpks, pw), "keys: packing keyswitching keys");
+        DEV_TRY(be, cudaMemcpyAsync(cp->d_pfpks, pk->pfpks, pw, cudaMemcpyHostToDevice, s0),
+                "keys: packing keyswitching keys upload");
+        DEV_TRY(be, cudaStreamSynchronize(s0), "keys: packing keyswitching keys upload");
     }
     DEV_TRY(be, cudaMalloc((void **)&cp->d_bsk_f, veil_cuda_bsk_fourier_bytes(&cp->p)),
             "keys: Fourier bootstrapping key");
@@ -594,6 +618,65 @@ static veil_status cuda_ks_pbs_extract(veil_backend_keys *keys, const veil_backe
     return VEIL_OK;
 }
 
+/* WoP-PBS lookups (veil/cuda.h veil_cuda_wop), in pieces of the work
+ * memory's size: made at the first call, for up to 64 lookups at once, or
+ * fewer where a quarter of the free device memory does not hold them. The
+ * tables go to the device with each call (stream-ordered: the last call's
+ * lookups have read them before they are overwritten). */
+#define CUDA_WOP_MAX_PIECE 64u
+static veil_status cuda_wop_pbs(veil_backend_keys *keys, uint32_t partition, const int64_t *tables,
+                                uint32_t n_tables, size_t size, size_t inner, unsigned w,
+                                uint64_t out_delta, const uint64_t *in, size_t count,
+                                uint64_t *out) {
+    cuda_keys *k = keys->impl;
+    veil_backend *be = keys->be;
+    cuda_part *cp = &k->parts[partition];
+    if (!cp->wop)
+        return veil_error(VEIL_ERR_ARG, "wop_pbs: partition %u (%s) is not a WoP set's", partition,
+                          keys->ek->parts[partition].params->id);
+    const uint32_t dev = (uint32_t)k->device;
+    DEV_TRY(be, cudaSetDevice(k->device), "wop_pbs: device");
+    const veil_cuda_wop_params wp = {cp->p, cp->wop->cbs_base_log, cp->wop->cbs_level,
+                                     cp->wop->pp_base_log, cp->wop->pp_level};
+    if (!cp->wop_buf) {
+        size_t free_b = 0, total_b = 0, need = 0;
+        DEV_TRY(be, cudaMemGetInfo(&free_b, &total_b), "wop_pbs: device memory");
+        uint32_t piece = CUDA_WOP_MAX_PIECE;
+        for (;; piece /= 2) {
+            DEV_TRY(be, veil_cuda_scratch_wop(k->s, dev, &wp, piece, NULL, &need, 0),
+                    "wop_pbs: sizing the work memory");
+            if (need <= free_b / 4 || piece == 1) break;
+        }
+        DEV_TRY(be, veil_cuda_scratch_wop(k->s, dev, &wp, piece, &cp->wop_buf, NULL, 1),
+                "wop_pbs: work memory");
+        cp->wop_piece = piece;
+    }
+    const size_t entries = (size_t)n_tables << w;
+    if (entries > cp->tab_cap) {
+        cudaFree(cp->d_tables);
+        cp->d_tables = NULL;
+        cp->tab_cap = 0;
+        DEV_TRY(be, cudaMalloc((void **)&cp->d_tables, entries * sizeof *tables),
+                "wop_pbs: tables");
+        cp->tab_cap = entries;
+    }
+    DEV_TRY(be,
+            cudaMemcpyAsync(cp->d_tables, tables, entries * sizeof *tables, cudaMemcpyHostToDevice,
+                            k->s),
+            "wop_pbs: tables upload");
+    const veil_cuda_wop_keys wk = {cp->d_ksk, cp->d_bsk_f, cp->d_pfpks};
+    for (size_t at = 0; at < count;) {
+        const size_t c = count - at < cp->wop_piece ? count - at : cp->wop_piece;
+        const veil_cuda_wop_tables t = {cp->d_tables, n_tables, w, size, inner, at, out_delta};
+        DEV_TRY(be,
+                veil_cuda_wop(k->s, dev, cp->wop_buf, out + at * k->big1, in + at * k->big1, &t,
+                              &wk, (uint32_t)c),
+                "wop_pbs");
+        at += c;
+    }
+    return VEIL_OK;
+}
+
 static veil_status cuda_linear(veil_backend_keys *keys, const veil_backend_weights *w,
                                const uint64_t *in, size_t batch, uint64_t *out) {
     cuda_keys *k = keys->impl;
@@ -665,7 +748,7 @@ static const struct veil_backend_i cuda_iface = {
     /* .weights_free = */ cuda_weights_free,
     /* .ks_pbs       = */ cuda_ks_pbs,
     /* .ks_pbs_extract = */ cuda_ks_pbs_extract,
-    /* .wop_pbs      = */ NULL, /* no kernels yet: plans refuse WoP lookups */
+    /* .wop_pbs      = */ cuda_wop_pbs,
     /* .linear       = */ cuda_linear,
     /* .conv2d       = */ cuda_conv2d,
     /* .add          = */ cuda_add,

@@ -22,6 +22,8 @@
  *     against one plan (plan_group_common.h);
  *   - two host threads on one GPU, each KS-PBS of its own partition (its own
  *     parameter set) through its own keys, launches interleaved;
+ *   - the WoP-PBS (wop_pbs) in a compiled 12-bit program: every decryption
+ *     equal to simulate;
  * every op's outputs with a sentinel after them on the device
  * (backend_host.h).
  * Without a CUDA build or a device: prints SKIPPED and exits 77. */
@@ -43,6 +45,8 @@
 #include "backend_random_ops.h"
 #include "model_encrypted_common.h"
 #include "plan_group_common.h"
+#include "wide_model.h"
+#include "veil/compile_options.h"
 #include "veil/cuda.h"
 
 /* FFT error bound on the PBS output phase: CPU (FFTW) and GPU (cuFFT or the
@@ -859,6 +863,46 @@ static void linear_case(fixture *x, size_t batch, size_t in_f, size_t out_f) {
     free(w);
 }
 
+/* The WoP-PBS on the device (wop.cu through the backend's wop_pbs): a model
+ * of two 12-bit lookups with random 4-bit tables, compiled with --wop
+ * always (set wop-w12, N = 1024: a packing tree of 4 leaves, two levels of
+ * pairs), 70 samples in one batch (140 lookups: pieces of at most 64),
+ * inputs over the whole range, the top among them: every decryption equals
+ * simulate, which equals the table (test_wop_program). */
+static void test_wop_program(void) {
+    const unsigned w = 12;
+    veil_model *m = make_wide_random(w, 4, 1, 1);
+    veil_compile_options o;
+    veil_compile_options_default(&o);
+    o.wop = VEIL_WOP_ALWAYS;
+    veil_program *p = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &p), VEIL_OK);
+    size_t wop = 0;
+    for (size_t i = 0; i < p->n_nodes; i++)
+        wop += p->nodes[i].kind == VEIL_NODE_LUT && p->nodes[i].wop;
+    CU_ASSERT_EQUAL_FATAL(wop, 1);
+    enum { N_SAMPLES = 70 };
+    m->golden.count = N_SAMPLES;
+    m->golden.inputs = calloc(1, sizeof *m->golden.inputs);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m->golden.inputs);
+    m->golden.inputs[0] = malloc(2 * N_SAMPLES * sizeof(int64_t));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m->golden.inputs[0]);
+    for (size_t i = 0; i < 2 * N_SAMPLES; i++)
+        m->golden.inputs[0][i] = (int64_t)(veil_test_rand() % (1u << w));
+    m->golden.inputs[0][0] = ((int64_t)1 << w) - 1;
+    enc_result r;
+    const veil_status st =
+        run_encrypted_vs_simulate_on(VEIL_BACKEND_CUDA, m, p, N_SAMPLES, N_SAMPLES, &r);
+    if (st) printf("\n  %s", veil_error_message());
+    CU_ASSERT_EQUAL_FATAL(st, VEIL_OK);
+    printf("\n  WoP-PBS, %u bits, cuda: %zu / %zu values equal to simulate, %.4f s per sample", w,
+           r.equal, r.values, r.seconds_per_sample);
+    CU_ASSERT_EQUAL(r.values, 2 * N_SAMPLES);
+    CU_ASSERT_EQUAL(r.equal, r.values);
+    veil_program_free(p);
+    veil_model_free(m);
+}
+
 static void test_linear_exact(void) {
     fixture *x = &FX[0];
     linear_case(x, 1, 1, 1);
@@ -1023,6 +1067,7 @@ int main(void) {
         VEIL_ADD_TEST(s, test_two_partitions);
     if (!SMALL) VEIL_ADD_TEST(s, test_program_partitions);
     if (!SMALL) VEIL_ADD_TEST(s, test_plan_group);
+    VEIL_ADD_TEST(s, test_wop_program);
     VEIL_ADD_TEST(s, test_linear_exact);
     VEIL_ADD_TEST(s, test_conv2d_exact);
     VEIL_ADD_TEST(s, test_random_programs);

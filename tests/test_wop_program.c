@@ -16,9 +16,9 @@
  *     no margin, inputs to the top: the WoP-PBS reads its index modulo 2^9
  *     (bit extraction has no padding bit) and encrypted still equals
  *     simulate;
- *   - a backend without the op (cuda today) refuses the program at plan
- *     time, naming the layer; --params and --partitions 1 are refused with
- *     a WoP lookup. */
+ *   - a backend without the op refuses the program at plan time, naming
+ *     the layer (the cuda backend has it: test_gpu_ops test_wop_program); --params and --partitions
+ * 1 are refused with a WoP lookup. */
 #include "testutil.h"
 #include "wide_model.h"
 #include "veil/compile_options.h"

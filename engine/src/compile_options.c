@@ -281,7 +281,7 @@ static const option_row k_options[] = {
     {"--wop", "off|auto|always",
      "lookups wider than the PBS reads by one WoP-PBS each (bit\n"
      "extraction, circuit bootstrapping, vertical packing: a cost that\n"
-     "does not depend on the table; the cpu backend only): auto where\n"
+     "does not depend on the table; cpu and cuda backends): auto where\n"
      "the cost model prices it below the digits, always wherever it\n"
      "fits; off (default): digits only",
      parse_wop, show_wop},

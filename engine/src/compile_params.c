@@ -1527,12 +1527,14 @@ veil_status veil_fill_partitions(veil_program *p) {
         const veil_node *n = &p->nodes[i];
         const veil_wop_params *wp = wop_of(n);
         if (wp) {
-            /* the cpu only (the cuda backend has no WoP-PBS: its figure
-             * leaves it out) */
+            /* the cuda figure is the cpu's ratio to a KS-PBS, not timed
+             * on a GPU (veil_cost_wop_cuda_us) */
             veil_partition *pt = &p->partitions[n->partition];
             pt->pbs_per_sample += n->pbs_per_sample;
             p->cost_per_sample +=
                 (double)n->size * veil_cost_wop_cpu_ms(wp, n->in_bits, pt->ksk_rows);
+            p->cost_per_sample_cuda +=
+                1e-3 * (double)n->size * veil_cost_wop_cuda_us(wp, n->in_bits, pt->ksk_rows);
             if (n->in_bits + 1 > pt->precision) pt->precision = n->in_bits + 1;
             if (n->read_log2_pfail > pt->log2_p_fail) pt->log2_p_fail = n->read_log2_pfail;
             continue;

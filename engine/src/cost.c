@@ -154,6 +154,12 @@ double veil_cost_cuda_us(const veil_params *ps, uint32_t master_dim) {
     return us * at / own;
 }
 
+double veil_cost_wop_cuda_us(const veil_wop_params *wp, unsigned w, uint32_t rows) {
+    const veil_params *ps = &wp->pbs;
+    return veil_cost_wop_cpu_ms(wp, w, rows) / veil_cost_cpu_ms(ps, rows) *
+           veil_cost_cuda_us(ps, rows);
+}
+
 veil_cost_origin veil_cost_cpu_origin(const veil_params *ps) {
     return row_of(ps) ? VEIL_COST_MEASURED : VEIL_COST_ESTIMATED;
 }

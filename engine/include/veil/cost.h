@@ -51,6 +51,11 @@ double veil_cost_wop_cpu_ms(const veil_wop_params *wp, unsigned w, uint32_t rows
 /* Microseconds of one KS-PBS of ps on the GPU at full throughput (the
  * figure's keyswitch share rescaled to master_dim as on the CPU). */
 double veil_cost_cuda_us(const veil_params *ps, uint32_t master_dim);
+/* Microseconds of one WoP-PBS of w bits with set wp on the GPU at full
+ * throughput: veil_cost_wop_cpu_ms's ratio to the set's KS-PBS on the CPU,
+ * times the set's KS-PBS on the GPU (veil_cost_cuda_us). An estimate: no
+ * GPU has timed the cuda WoP-PBS yet (its origin is VEIL_COST_ESTIMATED). */
+double veil_cost_wop_cuda_us(const veil_wop_params *wp, unsigned w, uint32_t rows);
 veil_cost_origin veil_cost_cpu_origin(const veil_params *ps);
 /* VEIL_COST_MEASURED only where bench_gpu measured this very set. */
 veil_cost_origin veil_cost_cuda_origin(const veil_params *ps);

@@ -1,4 +1,4 @@
-/* bench_wide — the cost of one exact wide lookup on the cpu backend: for each
+/* bench_wide — the cost of one exact wide lookup on a backend: for each
  * input width, a model x[n] -> lut (a 4-bit activation table over [0, 2^w))
  * compiled with the default options (exact; the compiler decomposes the
  * lookup into PBS of the width its cost model picks), then keygen, encrypt,
@@ -6,10 +6,12 @@
  *
  *   bench_wide [--widths 10,12,14,16] [--tables requant,aligned,random] [--n 4]
  *              [--lookup-bits N] [--wop off|auto|always] [--methods compiled,wop]
- *              [--out FILE.json]
+ *              [--backend cpu|cuda] [--out FILE.json]
  *
  * --wop is the compile option (veil/program.h "WoP lookups": the compiled
- * program then holds a WoP-PBS and its refresh where asked). --methods wop
+ * program then holds a WoP-PBS and its refresh where asked; default auto,
+ * the compiler's). --backend runs the compiled programs there (default
+ * cpu; cuda: the WoP-PBS of kernels/src/wop.cu). --methods wop
  * runs the same tables and inputs through the WoP-PBS primitive alone
  * (veil/wop.h, no program) with the set for the
  * width (the 9-bit one below 9 bits), the n lookups one after another on
@@ -32,6 +34,7 @@
 #include <time.h>
 
 #include "veil/atomic_file.h"
+#include "veil/backend.h"
 #include "veil/compile_options.h"
 #include "veil/exec.h"
 #include "veil/program.h"
@@ -106,7 +109,7 @@ static veil_model *make_model(unsigned w, const char *kind, uint32_t n) {
 /* One width and table: a JSON object on f (led by a comma unless *first,
  * which it clears once it printed). 0 when every output was right. */
 static int bench_one(FILE *f, int *first, unsigned w, const char *kind, uint32_t n,
-                     unsigned lookup_bits, veil_wop_mode wop) {
+                     unsigned lookup_bits, veil_wop_mode wop, veil_backend_kind backend) {
     veil_model *m = make_model(w, kind, n);
     veil_program *p = NULL;
     veil_compile_options o;
@@ -145,7 +148,7 @@ static int bench_one(FILE *f, int *first, unsigned w, const char *kind, uint32_t
         veil_eval_key_new(sk, seed[1], seed[2], &ek))
         goto out;
     keygen = clock_s(CLOCK_MONOTONIC) - t0;
-    if (veil_encryptor_new(seed[3], seed[4], &enc) || veil_backend_new_env(VEIL_BACKEND_CPU, &be) ||
+    if (veil_encryptor_new(seed[3], seed[4], &enc) || veil_backend_new_env(backend, &be) ||
         veil_plan_new(p, ek, be, 1, &plan))
         goto out;
     /* inputs spread over the range, around the steps */
@@ -161,12 +164,13 @@ static int bench_one(FILE *f, int *first, unsigned w, const char *kind, uint32_t
     for (uint32_t i = 0; i < n; i++)
         ok += y[i] == table_value(kind, w, x[i]);
     fprintf(f,
-            "%s\n    {\"method\": \"compiled\", \"wop\": \"%s\", \"wop_nodes\": %u, "
+            "%s\n    {\"method\": \"compiled\", \"backend\": \"%s\", \"wop\": \"%s\", "
+            "\"wop_nodes\": %u, "
             "\"width\": %u, \"table\": \"%s\", \"params\": \"%s\", \"N\": %u, "
             "\"widest_pbs_bits\": %u, \"pbs_per_lookup\": %.2f, \"lookups\": %u, "
             "\"keygen_s\": %.3f, \"run_s_per_lookup\": %.4f, \"cpu_s_per_lookup\": %.4f, "
             "\"predicted_ms_per_lookup\": %.1f, \"correct\": %zu}",
-            *first ? "" : ",",
+            *first ? "" : ",", veil_backend_name(be),
             strstr(p->options_canonical, "wop=always") ? "always"
             : strstr(p->options_canonical, "wop=auto") ? "auto"
                                                        : "off",
@@ -341,7 +345,10 @@ int main(int argc, char **argv) {
     const char *widths = "10,12,14,16", *tables = "requant,aligned", *methods = "compiled";
     const char *out = NULL;
     uint64_t n = 4, lookup_bits = 0;
-    veil_wop_mode wop_mode = VEIL_WOP_OFF;
+    veil_compile_options defaults;
+    veil_compile_options_default(&defaults);
+    veil_wop_mode wop_mode = defaults.wop;
+    veil_backend_kind backend = VEIL_BACKEND_CPU;
     for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--widths") && v)
@@ -367,7 +374,7 @@ int main(int argc, char **argv) {
             fprintf(stderr, "usage: bench_wide [--widths 10,12,14,16] [--tables "
                             "requant,aligned,random] [--n 4] "
                             "[--lookup-bits N] [--wop off|auto|always] [--methods compiled,wop] "
-                            "[--out FILE.json]\n");
+                            "[--backend cpu|cuda] [--out FILE.json]\n");
             return strcmp(a, "--help") ? 2 : 0;
         }
     }
@@ -396,7 +403,8 @@ int main(int argc, char **argv) {
             char kind[32];
             snprintf(kind, sizeof kind, "%.*s", (int)len, t);
             if (len && compiled)
-                rc |= bench_one(f, &first, w, kind, (uint32_t)n, (unsigned)lookup_bits, wop_mode);
+                rc |= bench_one(f, &first, w, kind, (uint32_t)n, (unsigned)lookup_bits, wop_mode,
+                                backend);
             if (len && wop) rc |= bench_one_wop(f, &first, w, kind, (uint32_t)n);
             t += len + (t[len] == ',');
         }

@@ -41,21 +41,26 @@
 #      the bar is batch 1 in 1.0 ms on an H100;
 #   8. (--cpu-scaling) the machine's CPU: batched KS-PBS on one thread
 #      against every core (scripts/cpu_scaling.sh, one pair, the model run
-#      left out: issue 16's scaling check at batch 256).
+#      left out: issue 16's scaling check at batch 256);
+#   9. (--wop) issue 10: the WoP-PBS on the cuda backend (kernels/src/wop.cu):
+#      bench_wide --backend cuda, random 4-bit tables compiled with --wop
+#      always at 10, 12, 14 and 16 bits, 64 lookups each, every output
+#      checked against the table; then the same at 12 and 16 bits on the
+#      machine's CPU (every core) for the ratio in one run.
 # --max-batch B stops the GPU benchmark at batch B (default 65536).
 # --budget S caps the whole run at S seconds (default 480): each step gets at
 # most what is left (the device tool runs a command for 600 s at most and
 # lends 15 minutes a session, start included).
 # --pack leaves one file in $OUT, gpu-check.tgz (every log and JSON): the
 # device tool brings back at most 8 files.
-# Order: models, gpu tests, large N, multi-bit, bench, memcheck, racecheck,
-# cpu scaling (most telling first).
+# Order: models, gpu tests, WoP, large N, multi-bit, bench, memcheck,
+# racecheck, cpu scaling (most telling first).
 #
 # usage: scripts/gpu-check.sh BUILD_DIR [--no-bench] [--no-memcheck] [--racecheck]
 #                             [--models] [--large-n] [--multibit] [--cpu-scaling]
-#                             [--max-batch B] [--budget S] [--pack]
+#                             [--wop] [--max-batch B] [--budget S] [--pack]
 set -u
-B=${1:?usage: scripts/gpu-check.sh BUILD_DIR [--no-bench] [--no-memcheck] [--racecheck] [--models] [--large-n] [--multibit] [--cpu-scaling] [--max-batch B] [--budget S] [--pack]}
+B=${1:?usage: scripts/gpu-check.sh BUILD_DIR [--no-bench] [--no-memcheck] [--racecheck] [--models] [--large-n] [--multibit] [--cpu-scaling] [--wop] [--max-batch B] [--budget S] [--pack]}
 shift
 bench=1
 memcheck=1
@@ -64,6 +69,7 @@ models=0
 scaling=0
 largen=0
 multibit=0
+wop=0
 budget=480
 maxb=65536
 pack=0
@@ -76,6 +82,7 @@ while [ $# -gt 0 ]; do
     --cpu-scaling) scaling=1 ;;
     --large-n) largen=1 ;;
     --multibit) multibit=1 ;;
+    --wop) wop=1 ;;
     --budget) budget=${2:?--budget needs seconds}; shift ;;
     --max-batch) maxb=${2:?--max-batch needs a batch size}; shift ;;
     --pack) pack=1 ;;
@@ -156,6 +163,15 @@ for src in tests/test_*.c; do
   fi
   run "$name" 300 "$bin"
 done
+
+if [ "$wop" = 1 ]; then
+  for be in cuda cpu; do
+    widths=10,12,14,16
+    [ "$be" = cpu ] && widths=12,16
+    run "bench_wide_wop_$be" 150 "$B/bench/bench_wide" --backend "$be" --methods compiled \
+      --tables random --wop always --widths "$widths" --n 64 --out "$OUT/bench_wide_wop_$be.json"
+  done
+fi
 
 if [ "$largen" = 1 ]; then
   for set in nn-p7-norm2e6-2m40 nn-p8-norm2e0-2m40; do

@@ -30,7 +30,8 @@ B=build-gpu
 S=build-gpu-stage
 cmake -S . -B "$B" -DVEIL_CUDA=ON -DVEIL_NATIVE=OFF -DCMAKE_CUDA_ARCHITECTURES="$arch" \
   -DCMAKE_BUILD_TYPE=Release > /dev/null
-targets="test_gpu_ops bench_gpu veil-h5check"
+# bench_wide: gpu-check.sh --wop
+targets="test_gpu_ops bench_gpu bench_wide veil-h5check"
 [ "$models" = 1 ] && targets="$targets veil bench_model"
 # shellcheck disable=SC2086
 cmake --build "$B" -j"$(nproc)" --target $targets
@@ -40,7 +41,7 @@ cp "$B/tests/test_gpu_ops" "$S/tests/"
 # The loaders check untrusted .h5 files in veil-h5check, found beside the
 # program that loads (this build's own path does not exist over there).
 cp "$B/loaders/veil-h5check" "$S/tests/"
-cp "$B/bench/bench_gpu" "$S/bench/"
+cp "$B/bench/bench_gpu" "$B/bench/bench_wide" "$S/bench/"
 if [ "$models" = 1 ]; then
   cp "$B/host/veil" "$S/host/"
   cp "$B/bench/bench_model" "$S/bench/"

@@ -82,6 +82,7 @@ static void test_bad_values_refused(void) {
         {"bench/bench_wide", "--tables", "requant,typo", "'typo'"},
         {"bench/bench_wide", "--widths", "4", "--widths 4"},
         {"bench/bench_wide", "--methods", "compiled,typo", "'typo'"},
+        {"bench/bench_wide", "--backend", "tpu", "--backend"},
         {"bench/bench_e2e_lut", "--count", "0", "--count 0"},
     };
     int ran = 0;

@@ -258,14 +258,24 @@ static void test_refusals(void) {
     CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "at most 16 bits"));
     veil_model_free(m);
 
-    /* a 10-bit lookup read whole (--lookup-bits 10, no decomposition): no
-     * parameter set */
+    /* a 10-bit lookup read whole (--lookup-bits 10, no decomposition, no
+     * WoP-PBS): no parameter set */
     m = make_model(9, 1, 4);
     o.rounding_bits = 0;
     o.lookup_bits = 10;
+    o.wop = VEIL_WOP_OFF;
     CU_ASSERT_EQUAL(veil_program_compile(m, &o, &p), VEIL_ERR_UNSUPPORTED);
     CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "layer 0001_lut"));
     CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "no parameter set"));
+    /* with --wop auto (the default) a WoP-PBS reads it, bit by bit */
+    o.wop = VEIL_WOP_AUTO;
+    p = compile_ok(m, &o);
+    size_t wop = 0;
+    for (size_t i = 0; i < p->n_nodes; i++)
+        wop += p->nodes[i].kind == VEIL_NODE_LUT && p->nodes[i].wop;
+    CU_ASSERT_EQUAL(wop, 1);
+    veil_program_free(p);
+    o.wop = VEIL_WOP_OFF;
     /* ... but it can be simulated */
     o.simulate_only = 1;
     p = compile_ok(m, &o);

@@ -43,6 +43,13 @@
 #define WIDE_ENCRYPTED 1
 #endif
 
+/* The compiler's defaults with the digits only, this file's subject
+ * (--wop auto, the default, takes the WoP-PBS for random tables). */
+static void digits_default(veil_compile_options *o) {
+    veil_compile_options_default(o);
+    o->wop = VEIL_WOP_OFF;
+}
+
 /* calibration on the lower eighth */
 static veil_model *make_wide(unsigned w, unsigned max_steps, int with_linear) {
     return make_wide_cal(w, max_steps, with_linear, 8);
@@ -61,7 +68,7 @@ static int64_t *all_inputs(unsigned w) {
  * of lookup_bits (0: the cost model's width). */
 static veil_compile_options sim_options(unsigned lookup_bits) {
     veil_compile_options o;
-    veil_compile_options_default(&o);
+    digits_default(&o);
     o.bounds = VEIL_BOUNDS_WORST_CASE;
     o.lookup_bits = lookup_bits;
     o.simulate_only = 1;
@@ -269,7 +276,7 @@ static void test_default_and_limit(void) {
     veil_model *m = make_wide(12, 15, 0);
     veil_program *p = NULL;
     veil_compile_options o;
-    veil_compile_options_default(&o);
+    digits_default(&o);
     o.bounds = VEIL_BOUNDS_WORST_CASE;
     CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &p), VEIL_OK);
     CU_ASSERT_PTR_NOT_NULL(p->params);
@@ -351,7 +358,7 @@ static void test_encrypted_every_value(void) {
     const unsigned w = 6;
     veil_model *m = make_wide(w, 6, 0);
     veil_compile_options o;
-    veil_compile_options_default(&o);
+    digits_default(&o);
     o.bounds = VEIL_BOUNDS_WORST_CASE;
     o.lookup_bits = 3;
     veil_program *p = NULL;
@@ -387,7 +394,7 @@ static void test_encrypted_outside_calibration(void) {
     const unsigned w = 6;
     veil_model *m = make_wide(w, 6, 1);
     veil_compile_options o;
-    veil_compile_options_default(&o);
+    digits_default(&o);
     o.range_margin = 0; /* calibration covers the lower eighth only */
     o.lookup_bits = 3;
     veil_program *p = NULL;
@@ -428,7 +435,7 @@ static void test_encrypted_outside_calibration_threshold(void) {
     }
     CU_ASSERT_EQUAL_FATAL(veil_model_validate(m), VEIL_OK);
     veil_compile_options o;
-    veil_compile_options_default(&o);
+    digits_default(&o);
     o.lookup_bits = 3;
     veil_program *p = NULL;
     CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &p), VEIL_OK);
@@ -497,7 +504,7 @@ static size_t wrapped_threshold_reads(const veil_program *p, const int64_t *x, s
 static void threshold_wrapped_case(int random) {
     const unsigned w = 6;
     veil_compile_options o;
-    veil_compile_options_default(&o);
+    digits_default(&o);
     o.range_margin = 0;
     o.lookup_bits = random ? 3 : 2;
     const size_t n = 16;
@@ -544,7 +551,7 @@ static void test_encrypted_random_table(void) {
     const unsigned w = 9;
     veil_model *m = make_random(w, 4);
     veil_compile_options o;
-    veil_compile_options_default(&o);
+    digits_default(&o);
     o.bounds = VEIL_BOUNDS_WORST_CASE;
     veil_program *p = NULL;
     CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &p), VEIL_OK);

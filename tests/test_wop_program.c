@@ -107,13 +107,43 @@ static void test_compile_and_simulate(void) {
     printf("; auto: %zu WoP, %.0f ms", wop_nodes(p), p->cost_per_sample);
     CU_ASSERT(p->cost_per_sample <= off_cost * 1.5);
     veil_program_free(p);
-    /* a set forced, or one partition: refused */
+    /* one partition, or a set forced: always refuses; auto (the default)
+     * takes the digits there, where the WoP-PBS has no partition of its own */
     veil_compile_options o;
     veil_compile_options_default(&o);
     o.wop = VEIL_WOP_ALWAYS;
     o.max_partitions = 1;
     CU_ASSERT_EQUAL(veil_program_compile(m, &o, &p), VEIL_ERR_UNSUPPORTED);
     CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "--partitions 1"));
+    /* --partitions counts the WoP-PBS's own: 2 leaves one for the rest */
+    veil_compile_options_default(&o);
+    o.wop = VEIL_WOP_ALWAYS;
+    o.max_partitions = 2;
+    p = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &p), VEIL_OK);
+    CU_ASSERT_EQUAL(wop_nodes(p), 1);
+    CU_ASSERT_EQUAL(p->n_partitions, 2);
+    veil_program_free(p);
+    veil_compile_options_default(&o);
+    o.max_partitions = 1;
+    p = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &p), VEIL_OK);
+    CU_ASSERT_EQUAL(wop_nodes(p), 0);
+    CU_ASSERT_EQUAL(p->n_partitions, 1);
+    veil_program_free(p);
+    /* sets of N <= 512 only: none reads the WoP-PBS's refresh (a 4-bit
+     * lookup), so always is refused; auto compiles the digits instead */
+    veil_compile_options_default(&o);
+    o.max_poly_size = 512;
+    o.wop = VEIL_WOP_ALWAYS;
+    p = NULL;
+    const veil_status small_always = veil_program_compile(m, &o, &p);
+    printf("; N <= 512, always: %s", small_always ? veil_error_message() : "compiled");
+    CU_ASSERT_EQUAL(small_always, VEIL_ERR_UNSUPPORTED);
+    o.wop = VEIL_WOP_AUTO;
+    CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &p), VEIL_OK);
+    CU_ASSERT_EQUAL(wop_nodes(p), 0);
+    veil_program_free(p);
     free(x);
     free(y);
     veil_model_free(m);
@@ -251,7 +281,7 @@ static void test_encrypted_outside(void) {
 static void test_option(void) {
     veil_compile_options o;
     veil_compile_options_default(&o);
-    CU_ASSERT_EQUAL(o.wop, VEIL_WOP_OFF);
+    CU_ASSERT_EQUAL(o.wop, VEIL_WOP_AUTO); /* the default */
     char *argv[] = {"x", "--wop", "always", "--wop", "sometimes"};
     int i = 1, used = 0;
     CU_ASSERT_EQUAL(veil_compile_options_parse_arg(&o, 5, argv, &i, &used), VEIL_OK);

@@ -65,6 +65,8 @@ typedef struct builder {
     unsigned n_wide;     /* lookups decomposed */
     int select_open;     /* take selection where the prices leave it open (lookup) */
     unsigned n_open;     /* lookups where they did */
+    int no_wop;          /* --wop auto where no WoP-PBS can run: the digits only */
+    unsigned n_wop;      /* WoP-PBS lookups */
     double price[33];    /* read_price by width; 0: not looked up yet */
     const int64_t *seen; /* the layer's stored calib_range (whole inputset), or NULL */
     uint64_t pbs;        /* lookup elements so far (one PBS each) */
@@ -695,6 +697,7 @@ static veil_status wop_lookup(builder *b, const char *layer, uint32_t x, int64_t
     const veil_wop_params *wp = veil_wop_params_for_width(w);
     VEIL_ASSERT(wp);
     const size_t n = p->nodes[x].size;
+    b->n_wop++;
     b->pbs += n * (veil_wop_count(wp, w).pbs + 1);
     if (b->pbs > b->pbs_max)
         return veil_error(VEIL_ERR_UNSUPPORTED, "layer %s: more than %llu PBS per sample", layer,
@@ -914,7 +917,8 @@ static veil_status lookup(builder *b, const char *layer, uint32_t x, int64_t off
      * table has (selection: the top part's rotation; threshold reads: F
      * and each digit's rotation), which the choice between the two leaves
      * out */
-    const double wprice = b->o->wop != VEIL_WOP_OFF ? wop_price(b, w, tlo, thi) : INFINITY;
+    const double wprice =
+        b->o->wop != VEIL_WOP_OFF && !b->no_wop ? wop_price(b, w, tlo, thi) : INFINITY;
     double digits_price = thr_price + read_price(b, kd[d - 1]);
     for (unsigned j = 0; j < d; j++)
         digits_price += read_price(b, kd[j]) + (j ? round_price(b, g + Kd[j]) : 0);
@@ -1865,19 +1869,20 @@ static veil_status choose_chunks(veil_program *p, const char *params_id, unsigne
     return veil_choose_params(p, params_id);
 }
 
-/* What one compilation decomposed: n_wide lookups; n_open of them could
+/* What one compilation decomposed: n_wide lookups (n_wop by WoP-PBS); n_open of them could
  * take either method (lookup). */
 typedef struct compile_counts {
-    unsigned n_wide, n_open;
+    unsigned n_wide, n_open, n_wop;
 } compile_counts;
 
 /* One compilation with lookups read at most lut_bits wide (wider exact
- * lookups decomposed; select_open: the open ones by selection).
+ * lookups decomposed; select_open: the open ones by selection; no_wop:
+ * --wop auto takes no WoP-PBS).
  * search_chunks: how far the cost model chooses the exact rounding's chunk
  * widths (choose_chunks' CHUNKS_*). */
 static veil_status compile_once(const veil_model *m, const veil_compile_options *opts,
                                 unsigned lut_bits, uint64_t pbs_max, int check_narrow,
-                                int search_chunks, int select_open, veil_program **out,
+                                int search_chunks, int select_open, int no_wop, veil_program **out,
                                 compile_counts *counts) {
     const veil_compile_options o = *opts;
     veil_program *p = calloc(1, sizeof *p);
@@ -1901,6 +1906,9 @@ static veil_status compile_once(const veil_model *m, const veil_compile_options 
     b.pbs_max = pbs_max;
     b.check_narrow = check_narrow;
     b.select_open = select_open;
+    /* auto: not where a WoP-PBS cannot have its partition (--always refuses
+     * there, veil_choose_params) */
+    b.no_wop = no_wop || (o.wop == VEIL_WOP_AUTO && (o.params_id || o.max_partitions == 1));
     p->range_check_narrow = check_narrow;
     p->model_name = strdup(m->name ? m->name : "model");
     p->input_nodes = calloc(m->n_inputs, sizeof *p->input_nodes);
@@ -1993,7 +2001,7 @@ static veil_status compile_once(const veil_model *m, const veil_compile_options 
     free(b.tensor_node);
     free(b.pool_after);
     free(b.checked);
-    *counts = (compile_counts){b.n_wide, b.n_open}; /* so far, on a refusal */
+    *counts = (compile_counts){b.n_wide, b.n_open, b.n_wop}; /* so far, on a refusal */
     if (st != VEIL_OK) {
         veil_program_free(p);
         return st;
@@ -2031,7 +2039,7 @@ veil_status veil_program_compile(const veil_model *m, const veil_compile_options
     }
     veil_program *best = NULL;
     unsigned best_bits = hi;
-    int best_narrow = 0, best_select = 0;
+    int best_narrow = 0, best_select = 0, best_no_wop = 0;
     double best_cost = INFINITY, min_pbs = INFINITY;
     for (size_t i = 0; i < veil_params_count(); i++) {
         const double c = veil_cost_cpu_ms(veil_params_at(i), 0); /* no keyswitch: a bound */
@@ -2055,7 +2063,7 @@ veil_status veil_program_compile(const veil_model *m, const veil_compile_options
              * cheaper narrow programs: mlp_digits --rounding-bits 8 then
              * kept 9.7 GiB of N = 32768 keys at 105 s per sample where a
              * decomposition into narrower PBS costs 101 s with 1.6 GiB */
-            compile_counts first = {0, 0};
+            compile_counts first = {0, 0, 0};
             unsigned widest = 0;
             veil_status st = VEIL_OK;
             /* a second pass where a lookup's method was left open (also when
@@ -2063,11 +2071,20 @@ veil_status veil_program_compile(const veil_model *m, const veil_compile_options
              * be what a selection saves) */
             for (int sel = 0; sel <= 1 && (sel == 0 || first.n_open); sel++) {
                 veil_program *p = NULL;
-                compile_counts counts = {0, 0};
+                compile_counts counts = {0, 0, 0};
                 uint64_t limit = UINT64_MAX;
                 if (best && best_cost / min_pbs < 1e15) limit = (uint64_t)ceil(best_cost / min_pbs);
-                const veil_status s1 =
-                    compile_once(m, &strict, bits, limit, narrow, CHUNKS_UNIFORM, sel, &p, &counts);
+                int no_wop = 0;
+                veil_status s1 = compile_once(m, &strict, bits, limit, narrow, CHUNKS_UNIFORM, sel,
+                                              0, &p, &counts);
+                if (s1 == VEIL_ERR_UNSUPPORTED && o.wop == VEIL_WOP_AUTO && counts.n_wop) {
+                    /* auto takes the WoP-PBS only where the program around
+                     * it compiles (its refresh has a set, the master key is
+                     * at least its set's k N): else the digits */
+                    no_wop = 1;
+                    s1 = compile_once(m, &strict, bits, limit, narrow, CHUNKS_UNIFORM, sel, 1, &p,
+                                      &counts);
+                }
                 if (sel == 0) first = counts;
                 if (s1 != VEIL_OK) {
                     if (sel == 0) st = s1;
@@ -2086,6 +2103,7 @@ veil_status veil_program_compile(const veil_model *m, const veil_compile_options
                     best_bits = bits;
                     best_narrow = narrow;
                     best_select = sel;
+                    best_no_wop = no_wop;
                 } else {
                     veil_program_free(p);
                 }
@@ -2116,7 +2134,7 @@ veil_status veil_program_compile(const veil_model *m, const veil_compile_options
         veil_program *p = NULL;
         compile_counts counts;
         veil_status st = compile_once(m, &strict, best_bits, UINT64_MAX, best_narrow, CHUNKS_EACH,
-                                      best_select, &p, &counts);
+                                      best_select, best_no_wop, &p, &counts);
         if (st == VEIL_OK && p->cost_per_sample <= best_cost) {
             veil_program_free(best);
             best = p;
@@ -2137,7 +2155,7 @@ veil_status veil_program_compile(const veil_model *m, const veil_compile_options
         /* no parameter set: a program to simulate, with the widest reads
          * tried (the same integers inside the ranges, whatever the width) */
         compile_counts counts;
-        return compile_once(m, &o, hi, UINT64_MAX, 0, 0, 0, out, &counts);
+        return compile_once(m, &o, hi, UINT64_MAX, 0, 0, 0, 0, out, &counts);
     }
     return veil_error(first_err, "%s", first_msg);
 }

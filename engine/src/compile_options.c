@@ -63,6 +63,7 @@ void veil_compile_options_default(veil_compile_options *o) {
     o->p_error = ldexp(1.0, -40);
     o->params_id = NULL;
     o->key_budget_mb = VEIL_KEY_BUDGET_MB_DEFAULT;
+    o->wop = VEIL_WOP_AUTO;
 }
 
 veil_status veil_bounds_parse(const char *s, veil_bounds *out) {
@@ -281,9 +282,10 @@ static const option_row k_options[] = {
     {"--wop", "off|auto|always",
      "lookups wider than the PBS reads by one WoP-PBS each (bit\n"
      "extraction, circuit bootstrapping, vertical packing: a cost that\n"
-     "does not depend on the table; cpu and cuda backends): auto where\n"
-     "the cost model prices it below the digits, always wherever it\n"
-     "fits; off (default): digits only",
+     "does not depend on the table; cpu and cuda backends): auto\n"
+     "(default) where the cost model prices it below the digits and it\n"
+     "can have a partition of its own, always wherever it fits; off:\n"
+     "digits only",
      parse_wop, show_wop},
     {"--chunk-bits", "N",
      "exact rounding clears the low bits in chunks of N bits, 2 PBS\n"

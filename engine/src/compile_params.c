@@ -67,6 +67,16 @@ const veil_params *veil_program_input_set(const veil_program *p) {
     return veil_input_set(sets, n, p->input_width);
 }
 
+static uint32_t wop_sets(const veil_program *p);
+
+/* The search's cap on its partitions: --partitions less the WoP-PBS's own,
+ * appended after the search (veil_choose_params refuses a cap they fill);
+ * 0: none. */
+static uint32_t search_cap(const veil_program *p) {
+    const uint32_t maxp = p->options.max_partitions, w = maxp ? wop_sets(p) : 0;
+    return !maxp ? 0 : maxp > w ? maxp - w : 1;
+}
+
 /* A WoP-PBS node's set (veil/wop.h), fixed by its width: the search never
  * moves it (is_pbs_node), assign_wop_partitions gives it a partition
  * of that set after the search, and the noise pass reads it from here
@@ -1218,7 +1228,7 @@ static double narrow_inputs(const search *s, const veil_params **sets, uint32_t 
             widths[j] = widths[j - 1];
         widths[j] = w;
     }
-    const uint32_t maxp = p->options.max_partitions;
+    const uint32_t maxp = search_cap(p);
     uint32_t best_w = p->input_width, best_np = *np;
     double best = c;
     partition_copy(p, undo, undo_part, sets, best_np, 1);
@@ -1350,7 +1360,7 @@ static veil_status choose_partitions(veil_program *p, double single) {
          * holds), and keys within the budget: merge the
          * pair that costs least until both hold (one set left over budget:
          * no partitioned program) */
-        const uint32_t maxp = p->options.max_partitions;
+        const uint32_t maxp = search_cap(p);
         while (c < INFINITY && np > 1 &&
                ((maxp && np > maxp) || np > VEIL_MAX_PARTITIONS || over_budget(p, sets, np))) {
             c = merge_cheapest_pair(&srch, sets, np, cand, nc);
@@ -1442,6 +1452,20 @@ static int has_wop(const veil_program *p) {
     return 0;
 }
 
+/* The WoP-PBS's sets (one partition each, assign_wop_partitions). */
+static uint32_t wop_sets(const veil_program *p) {
+    const veil_wop_params *seen[16]; /* one set a width, 9 to 16 */
+    uint32_t n = 0;
+    for (size_t i = 0; i < p->n_nodes; i++) {
+        const veil_wop_params *wp = wop_of(&p->nodes[i]);
+        uint32_t j = 0;
+        while (wp && j < n && seen[j] != wp)
+            j++;
+        if (wp && j == n && n < 16) seen[n++] = wp;
+    }
+    return n;
+}
+
 static veil_status choose_params(veil_program *p, const char *params_id);
 
 veil_status veil_choose_params(veil_program *p, const char *params_id) {
@@ -1453,6 +1477,11 @@ veil_status veil_choose_params(veil_program *p, const char *params_id) {
                           "a WoP-PBS runs in a partition of its own set: not with %s (compile "
                           "with --wop off)",
                           params_id ? "--params" : "--partitions 1");
+    if (p->options.max_partitions && p->options.max_partitions <= wop_sets(p))
+        return veil_error(VEIL_ERR_UNSUPPORTED,
+                          "--partitions %u: the WoP-PBS lookups take %u partition(s) of their "
+                          "own and leave none for the other lookups (compile with --wop off)",
+                          p->options.max_partitions, wop_sets(p));
     VEIL_TRY(choose_params(p, params_id));
     return assign_wop_partitions(p);
 }
@@ -1461,7 +1490,7 @@ static veil_status choose_params(veil_program *p, const char *params_id) {
     double single = INFINITY;
     p->input_width = 0; /* the master key's, until narrow_inputs finds better */
     veil_status st = choose_single(p, params_id, &single);
-    if (params_id || p->options.max_partitions == 1) return st; /* one set, one partition */
+    if (params_id || search_cap(p) == 1) return st; /* one set, one partition */
     if (st != VEIL_OK && st != VEIL_ERR_UNSUPPORTED) return st;
     const veil_status single_st = st;
     char msg[512];

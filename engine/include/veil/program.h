@@ -125,7 +125,7 @@
  * inside a decomposition keep the ranges of their construction, not of the
  * calibration set.
  *
- * WoP lookups (options.wop, off by default). A lookup wider than the PBS
+ * WoP lookups (options.wop, auto by default). A lookup wider than the PBS
  * reads may instead be one WoP-PBS a value (veil/wop.h: bit extraction,
  * circuit bootstrapping, vertical packing; Concrete's method past its
  * classic PBS), whose cost does not depend on the table: a LUT node marked
@@ -140,11 +140,13 @@
  * be at least that). With auto the compiler takes it where its price
  * (veil/cost.h veil_cost_wop_cpu_ms, measured in KS-PBS of its set, plus
  * the refresh) is below the digits' whole price (selection or threshold
- * reads with their ROUND chunks); with always wherever a WoP set takes the
- * width. Past its range the WoP node reads r mod 2^w (no padding
- * bit), and simulate does the same. Only the cpu backend runs it (a cuda
- * plan refuses the program, naming the layer); --params and --partitions 1
- * are refused with it (it needs a partition of its own).
+ * reads with their ROUND chunks) and it can have a partition of its own
+ * (not with --params or --partitions 1, nor where the program's master key
+ * is narrower than its set's k N: there the digits); with always wherever
+ * a WoP set takes the width, and --params and --partitions 1 are refused.
+ * Past its range the WoP node reads r mod 2^w (no padding bit), and
+ * simulate does the same. The cpu and cuda backends run it (a backend
+ * without the op refuses the program at plan time, naming the layer).
  *
  * Ranges. Calibration bounds widen every observed range by
  * options.range_margin (default 25%) of its width on each side, never past
@@ -243,7 +245,7 @@ typedef struct veil_compile_options {
     unsigned chunk_bits;
     veil_rounding rounding;
     veil_bounds bounds;
-    /* Wide lookups by WoP-PBS (default VEIL_WOP_OFF). */
+    /* Wide lookups by WoP-PBS (default VEIL_WOP_AUTO). */
     veil_wop_mode wop;
     /* Calibration bounds: each observed range [lo, hi] is widened by this
      * fraction of hi - lo on both sides (never past the worst case), because
@@ -258,9 +260,9 @@ typedef struct veil_compile_options {
      * for speed (8-bit lookups need N = 32768 at p_fail 2^-40). */
     uint32_t max_poly_size;
     /* At most this many parameter sets (partitions, each with its own
-     * bootstrapping and keyswitching keys): 1 gives one set for the whole
-     * program (smallest keys); 0 (default): as many as the cost model finds
-     * cheapest. */
+     * bootstrapping and keyswitching keys; a WoP-PBS's set counts too): 1
+     * gives one set for the whole program (smallest keys); 0 (default): as
+     * many as the cost model finds cheapest. */
     unsigned max_partitions;
     /* Cap on the evaluation keys prepared for one backend (every partition's
      * BSK in the domain the backend reads and its 32-bit KSK,

@@ -972,28 +972,7 @@ extern "C" int veil_cuda_pbs_multibit_emulate(const veil_cuda_params *p, const u
                 for (uint32_t j = 0; j < H; j++)
                     veil_mb_decompose(acc + (uint64_t)cq * N, j, H, tw[j], B, l,
                                       dec + (uint64_t)cq * l * H + j, H);
-            for (uint32_t r = 0; r < k1 * l; r++)
-                host_fft(dec + (uint64_t)r * H, H, 0);
-            for (uint32_t j = 0; j < H; j++) /* mac_kernel's order */
-                for (uint32_t cq = 0; cq < k1; cq++) {
-                    double sr = 0.0, si = 0.0;
-                    for (uint32_t r = 0; r < k1 * l; r++) {
-                        const double2 a = dec[(uint64_t)r * H + j],
-                                      bb = gsum[((uint64_t)r * k1 + cq) * H + j];
-                        sr += a.x * bb.x - a.y * bb.y;
-                        si += a.x * bb.y + a.y * bb.x;
-                    }
-                    prod[(uint64_t)cq * H + j] = make_double2(sr, si);
-                }
-            for (uint32_t cq = 0; cq < k1; cq++) {
-                host_fft(prod + (uint64_t)cq * H, H, 1);
-                for (uint32_t j = 0; j < H; j++) { /* untwist_add_kernel into zeros */
-                    const double2 v = prod[(uint64_t)cq * H + j], w = tw[j];
-                    const double2 u = veil_dev_untwist(v, w, 1.0 / (double)H);
-                    acc[(uint64_t)cq * N + j] = veil_dev_f64_to_torus(u.x);
-                    acc[(uint64_t)cq * N + j + H] = veil_dev_f64_to_torus(u.y);
-                }
-            }
+            veil_host_external_product(k1, N, l, dec, gsum, prod, tw, acc, 1);
         }
         uint64_t *o = out_big + c * (uint64_t)veil_cuda_out_words(p); /* sample_extract_launch */
         if (p->out_acc)
@@ -1057,4 +1036,32 @@ int veil_pbs_sample_extract(cudaStream_t stream, const veil_cuda_pbs_buffer *b, 
 
 void veil_host_fft(double2 *x, uint32_t H, int inverse) {
     host_fft(x, H, inverse);
+}
+
+void veil_host_external_product(uint32_t k1, uint32_t N, uint32_t l, double2 *dec,
+                                const double2 *ggsw, double2 *prod, const double2 *tw,
+                                uint64_t *acc, int overwrite) {
+    const uint32_t H = N / 2;
+    for (uint32_t r = 0; r < k1 * l; r++)
+        host_fft(dec + (uint64_t)r * H, H, 0);
+    for (uint32_t j = 0; j < H; j++) /* mac_kernel's order */
+        for (uint32_t q = 0; q < k1; q++) {
+            double sr = 0.0, si = 0.0;
+            for (uint32_t r = 0; r < k1 * l; r++) {
+                const double2 a = dec[(uint64_t)r * H + j],
+                              b = ggsw[((uint64_t)r * k1 + q) * H + j];
+                sr += a.x * b.x - a.y * b.y;
+                si += a.x * b.y + a.y * b.x;
+            }
+            prod[(uint64_t)q * H + j] = make_double2(sr, si);
+        }
+    for (uint32_t q = 0; q < k1; q++) {
+        host_fft(prod + (uint64_t)q * H, H, 1);
+        for (uint32_t j = 0; j < H; j++) { /* untwist_add_kernel (into zeros: overwrite) */
+            const double2 u = veil_dev_untwist(prod[(uint64_t)q * H + j], tw[j], 1.0 / (double)H);
+            uint64_t *A = acc + (uint64_t)q * N;
+            A[j] = (overwrite ? 0 : A[j]) + veil_dev_f64_to_torus(u.x);
+            A[j + H] = (overwrite ? 0 : A[j + H]) + veil_dev_f64_to_torus(u.y);
+        }
+    }
 }

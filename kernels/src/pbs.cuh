@@ -115,7 +115,10 @@ struct veil_cuda_pbs_buffer {
  * units < 2^b->n_plans.
  * veil_pbs_sample_extract: coefficient 0 of b->acc[c] as an LWE of in_dim
  * + 1 words (mask zero-extended past kN).
- * veil_host_fft: the transform cuFFT's Z2Z computes (host emulations). */
+ * veil_host_fft: the transform cuFFT's Z2Z computes (host emulations).
+ * veil_host_external_product: external_product_launch on the host for one
+ * ciphertext (its digits' k1 l polynomials in dec, transformed in place;
+ * prod: k1 N/2 of scratch): acc += the product, or acc = it (overwrite). */
 uint32_t veil_pbs_padded(const veil_cuda_pbs_buffer *b, uint32_t count);
 int veil_pbs_external_product(cudaStream_t stream, veil_cuda_pbs_buffer *b, const double2 *ggsw,
                               uint64_t ct_stride, uint32_t ct_shift, uint32_t count);
@@ -127,5 +130,8 @@ int veil_pbs_ggsw_to_fourier(cudaStream_t stream, veil_cuda_pbs_buffer *b, doubl
 int veil_pbs_sample_extract(cudaStream_t stream, const veil_cuda_pbs_buffer *b, uint64_t *out,
                             uint32_t in_dim, uint32_t count);
 void veil_host_fft(double2 *x, uint32_t H, int inverse);
+void veil_host_external_product(uint32_t k1, uint32_t N, uint32_t l, double2 *dec,
+                                const double2 *ggsw, double2 *prod, const double2 *tw,
+                                uint64_t *acc, int overwrite);
 
 #endif

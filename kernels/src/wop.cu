@@ -383,34 +383,11 @@ struct host_ops {
     uint64_t *acc() {
         return accbuf;
     }
-    /* acc[c] += the product of its digits (dec[c]) and its GGSW g: the
-     * forward transforms, mac_kernel's sum, the inverse, untwist_add_kernel */
+    /* acc[c] += the product of its digits (dec[c]) and its GGSW g */
     void product(uint64_t c, const double2 *g) {
-        const uint32_t k1 = vp.glwe_dim + 1, N = vp.poly_size, H = N / 2, l = vp.pbs_level;
-        double2 *d = dec + c * k1 * l * H;
-        for (uint32_t r = 0; r < k1 * l; r++)
-            veil_host_fft(d + (uint64_t)r * H, H, 0);
-        for (uint32_t j = 0; j < H; j++)
-            for (uint32_t q = 0; q < k1; q++) {
-                double sr = 0.0, si = 0.0;
-                for (uint32_t r = 0; r < k1 * l; r++) {
-                    const double2 a = d[(uint64_t)r * H + j],
-                                  bb = g[((uint64_t)r * k1 + q) * H + j];
-                    sr += a.x * bb.x - a.y * bb.y;
-                    si += a.x * bb.y + a.y * bb.x;
-                }
-                prod[(uint64_t)q * H + j] = make_double2(sr, si);
-            }
-        uint64_t *A = accbuf + c * k1 * N;
-        for (uint32_t q = 0; q < k1; q++) {
-            veil_host_fft(prod + (uint64_t)q * H, H, 1);
-            for (uint32_t j = 0; j < H; j++) {
-                const double2 u =
-                    veil_dev_untwist(prod[(uint64_t)q * H + j], tw[j], 1.0 / (double)H);
-                A[(uint64_t)q * N + j] += veil_dev_f64_to_torus(u.x);
-                A[(uint64_t)q * N + j + H] += veil_dev_f64_to_torus(u.y);
-            }
-        }
+        const uint32_t k1 = vp.glwe_dim + 1, N = vp.poly_size, l = vp.pbs_level;
+        veil_host_external_product(k1, N, l, dec + c * k1 * l * (N / 2), g, prod, tw,
+                                   accbuf + c * k1 * N, 0);
     }
     int cmux(const uint64_t *tree, uint32_t P, const double2 *g, uint64_t ct_stride,
              uint32_t shift) {

@@ -619,11 +619,16 @@ static veil_status cuda_ks_pbs_extract(veil_backend_keys *keys, const veil_backe
 }
 
 /* WoP-PBS lookups (veil/cuda.h veil_cuda_wop), in pieces of the work
- * memory's size: made at the first call, for up to 64 lookups at once, or
- * fewer where a quarter of the free device memory does not hold them. The
+ * memory's size: made at the first call, for up to 256 lookups at once
+ * (each of the w rounds of bit reads is then one batched KS-PBS of that
+ * many: on an H100 the cluster kernel's KS-PBS reaches its throughput at a
+ * batch of 256, 18,100/s against 11,600/s at 64, docs/results/
+ * h100-bench_gpu.json at 2_2), or fewer where a quarter of
+ * the free device memory does not hold them (12 to 17 MiB a lookup, plus
+ * cuFFT's work area, by the sets' shapes: 4.3 GiB or less at 256). The
  * tables go to the device with each call (stream-ordered: the last call's
  * lookups have read them before they are overwritten). */
-#define CUDA_WOP_MAX_PIECE 64u
+#define CUDA_WOP_MAX_PIECE 256u
 static veil_status cuda_wop_pbs(veil_backend_keys *keys, uint32_t partition, const int64_t *tables,
                                 uint32_t n_tables, size_t size, size_t inner, unsigned w,
                                 uint64_t out_delta, const uint64_t *in, size_t count,

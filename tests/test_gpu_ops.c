@@ -866,7 +866,7 @@ static void linear_case(fixture *x, size_t batch, size_t in_f, size_t out_f) {
 /* The WoP-PBS on the device (wop.cu through the backend's wop_pbs): a model
  * of two 12-bit lookups with random 4-bit tables, compiled with --wop
  * always (set wop-w12, N = 1024: a packing tree of 4 leaves, two levels of
- * pairs), 70 samples in one batch (140 lookups: pieces of at most 64),
+ * pairs), 150 samples in one batch (300 lookups: pieces of at most 256),
  * inputs over the whole range, the top among them: every decryption equals
  * simulate, which equals the table (test_wop_program). */
 static void test_wop_program(void) {
@@ -881,7 +881,7 @@ static void test_wop_program(void) {
     for (size_t i = 0; i < p->n_nodes; i++)
         wop += p->nodes[i].kind == VEIL_NODE_LUT && p->nodes[i].wop;
     CU_ASSERT_EQUAL_FATAL(wop, 1);
-    enum { N_SAMPLES = 70 };
+    enum { N_SAMPLES = 150 };
     m->golden.count = N_SAMPLES;
     m->golden.inputs = calloc(1, sizeof *m->golden.inputs);
     CU_ASSERT_PTR_NOT_NULL_FATAL(m->golden.inputs);

@@ -125,10 +125,17 @@ double veil_cost_cpu_ms(const veil_params *ps, uint32_t rows) {
 /* A WoP-PBS of the width of each WoP set (9 to 16 bits), in KS-PBS of the
  * set's own (a lockstep batch, its keyswitch reading the set's k N rows):
  * bench_wide --methods wop --tables random --n 2 (ks_pbs_per_lookup), the
- * mean of two runs on one core of an AMD EPYC Zen 1 (AVX2), process CPU
- * time, main 65cd530 of 2026-12-06 (docs/results/zen1-wop-cost.json; the
- * two runs within 4%). */
-static const double k_wop_ks_pbs[] = {17.4, 14.85, 18.55, 18.95, 25.3, 26.7, 26.5, 23.6};
+ * mean of two runs on one core of the Intel Xeon of docs/results/MEASURED.md
+ * (family 6 model 167, AVX-512: the cost table's host is an AVX-512 Zen 4,
+ * and the ratio moves with the vector width), process CPU time, main
+ * 53dc3dc of 2026-12-06 (docs/results/intel-wop-cost.json; the runs within
+ * 7% but at 15 bits, 18%). On an AVX2-only Zen 1 the same lookups cost 15 to
+ * 27 KS-PBS (zen1-wop-cost.json): there the KS-PBS's transforms lose more to
+ * the narrower vectors than the WoP-PBS's integer products do, so its ratio
+ * is lower; with those figures this Xeon's WoP-PBS was priced 1.45x to 1.74x
+ * under its measured time while the digits' were within 10%
+ * (intel-wop-auto.json). */
+static const double k_wop_ks_pbs[] = {28.9, 22.6, 34.4, 37.0, 43.35, 47.6, 34.55, 33.9};
 #define WOP_FIRST_WIDTH 9u
 
 double veil_cost_wop_cpu_ms(const veil_wop_params *wp, unsigned w, uint32_t rows) {

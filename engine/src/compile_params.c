@@ -67,16 +67,6 @@ const veil_params *veil_program_input_set(const veil_program *p) {
     return veil_input_set(sets, n, p->input_width);
 }
 
-static uint32_t wop_sets(const veil_program *p);
-
-/* The search's cap on its partitions: --partitions less the WoP-PBS's own,
- * appended after the search (veil_choose_params refuses a cap they fill);
- * 0: none. */
-static uint32_t search_cap(const veil_program *p) {
-    const uint32_t maxp = p->options.max_partitions, w = maxp ? wop_sets(p) : 0;
-    return !maxp ? 0 : maxp > w ? maxp - w : 1;
-}
-
 /* A WoP-PBS node's set (veil/wop.h), fixed by its width: the search never
  * moves it (is_pbs_node), assign_wop_partitions gives it a partition
  * of that set after the search, and the noise pass reads it from here
@@ -84,6 +74,28 @@ static uint32_t search_cap(const veil_program *p) {
  * node. */
 static const veil_wop_params *wop_of(const veil_node *n) {
     return n->kind == VEIL_NODE_LUT && n->wop ? veil_wop_params_for_width(n->in_bits) : NULL;
+}
+
+/* The WoP-PBS's sets (one partition each, assign_wop_partitions). */
+static uint32_t wop_sets(const veil_program *p) {
+    const veil_wop_params *seen[16]; /* one set a width, 9 to 16 */
+    uint32_t n = 0;
+    for (size_t i = 0; i < p->n_nodes; i++) {
+        const veil_wop_params *wp = wop_of(&p->nodes[i]);
+        uint32_t j = 0;
+        while (wp && j < n && seen[j] != wp)
+            j++;
+        if (wp && j == n && n < 16) seen[n++] = wp;
+    }
+    return n;
+}
+
+/* The search's cap on its partitions: --partitions less the WoP-PBS's own,
+ * appended after the search (veil_choose_params refuses a cap they fill);
+ * 0: none. */
+static uint32_t search_cap(const veil_program *p) {
+    const uint32_t maxp = p->options.max_partitions, w = maxp ? wop_sets(p) : 0;
+    return !maxp ? 0 : maxp > w ? maxp - w : 1;
 }
 
 /* veil_node_read_dim's rule from the input's width `in` and the set's k*N
@@ -1446,33 +1458,13 @@ static veil_status assign_wop_partitions(veil_program *p) {
     return VEIL_OK;
 }
 
-static int has_wop(const veil_program *p) {
-    for (size_t i = 0; i < p->n_nodes; i++)
-        if (wop_of(&p->nodes[i])) return 1;
-    return 0;
-}
-
-/* The WoP-PBS's sets (one partition each, assign_wop_partitions). */
-static uint32_t wop_sets(const veil_program *p) {
-    const veil_wop_params *seen[16]; /* one set a width, 9 to 16 */
-    uint32_t n = 0;
-    for (size_t i = 0; i < p->n_nodes; i++) {
-        const veil_wop_params *wp = wop_of(&p->nodes[i]);
-        uint32_t j = 0;
-        while (wp && j < n && seen[j] != wp)
-            j++;
-        if (wp && j == n && n < 16) seen[n++] = wp;
-    }
-    return n;
-}
-
 static veil_status choose_params(veil_program *p, const char *params_id);
 
 veil_status veil_choose_params(veil_program *p, const char *params_id) {
     /* the search's partitions only: a WoP node's index is the last pass's */
     for (size_t i = 0; i < p->n_nodes; i++)
         if (wop_of(&p->nodes[i])) p->nodes[i].partition = 0;
-    if (has_wop(p) && (params_id || p->options.max_partitions == 1))
+    if (wop_sets(p) && (params_id || p->options.max_partitions == 1))
         return veil_error(VEIL_ERR_UNSUPPORTED,
                           "a WoP-PBS runs in a partition of its own set: not with %s (compile "
                           "with --wop off)",

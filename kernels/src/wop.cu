@@ -7,9 +7,9 @@
 #include <cstring>
 
 #include "pbs.cuh"
+#include "veil/wop.h" /* VEIL_WOP_MAX_WIDTH */
 
-#define WOP_MAX_W 16u /* VEIL_WOP_MAX_WIDTH (veil/wop.h) */
-#define WOP_MAX_SLOTS 8u
+#define WOP_MAX_W VEIL_WOP_MAX_WIDTH
 
 struct veil_cuda_wop_buffer {
     veil_cuda_wop_params wp;
@@ -22,6 +22,7 @@ struct veil_cuda_wop_buffer {
     veil_extract *ext;
     uint64_t *h_luts; /* host staging of luts and ext */
     veil_extract *h_ext;
+    uint32_t luts_w; /* the width luts and ext hold (0: none yet) */
 };
 
 namespace {
@@ -52,9 +53,7 @@ wop_shape shape_of(const veil_cuda_wop_params *wp, uint32_t w) {
     s.gw = s.k1 * s.N;
     s.lc = wp->cbs_level;
     s.w = w;
-    s.slots = 1;
-    while (s.slots < s.lc + 1)
-        s.slots <<= 1;
+    s.slots = veil_wop_slots_for(s.lc);
     s.lg_slots = log2u(2 * s.N / s.slots);
     s.logN = log2u(s.N);
     s.nu = w < s.logN ? w : s.logN;
@@ -305,7 +304,6 @@ struct dev_ops {
 /* The host: the same steps, host memory; the cuFFT path's external product
  * as its kernels compute it, around veil_host_fft. */
 struct host_ops {
-    const veil_cuda_wop_params *wp;
     veil_cuda_params vp; /* the external products' gadget */
     uint64_t *accbuf;    /* max units x (k+1) N */
     double2 *dec, *prod, *tw;
@@ -438,6 +436,7 @@ struct wop_work {
     veil_extract *ext;
     uint64_t *h_luts;
     veil_extract *h_ext;
+    uint32_t *luts_w; /* the width luts and ext hold: made once a width */
 };
 
 /* Word counts of the work memory for C lookups of up to WOP_MAX_W bits. */
@@ -478,9 +477,10 @@ int wop_run(Ops &o, const veil_cuda_wop_params *wp, const wop_work &m,
     int e;
     /* each bit's test polynomial (wop.c multi_read's vals) and extractions:
      * result 0 its extraction output, less half its place; results 1..l_cb
-     * its level reads, plus g_j / 2 (wop.c circuit_bootstrap) */
-    for (uint32_t i = 0; i < w; i++) {
-        uint64_t vals[WOP_MAX_SLOTS] = {0};
+     * its level reads, plus g_j / 2 (wop.c circuit_bootstrap); they depend
+     * on the width alone, so a call's pieces after the first reuse them */
+    for (uint32_t i = 0; i < w && *m.luts_w != w; i++) {
+        uint64_t vals[VEIL_WOP_MAX_SLOTS] = {0};
         vals[0] = i + 1 == w ? 0 : (uint64_t)1 << (62 - w + i);
         veil_extract *x = m.h_ext + i * (1 + lc);
         x[0] = veil_extract{0, 0 - vals[0]};
@@ -492,8 +492,11 @@ int wop_run(Ops &o, const veil_cuda_wop_params *wp, const wop_work &m,
         for (uint32_t c = 0; c < z.N; c++)
             m.h_luts[(uint64_t)i * z.N + c] = c % z.slots < 1 + lc ? vals[c % z.slots] : 0;
     }
-    if ((e = o.put(m.luts, m.h_luts, (uint64_t)w * z.N))) return e;
-    if ((e = o.put_ext(m.ext, m.h_ext, (uint64_t)w * (1 + lc)))) return e;
+    if (*m.luts_w != w) {
+        if ((e = o.put(m.luts, m.h_luts, (uint64_t)w * z.N))) return e;
+        if ((e = o.put_ext(m.ext, m.h_ext, (uint64_t)w * (1 + lc)))) return e;
+        *m.luts_w = w;
+    }
 
     /* 1, 2. bit extraction, least significant first, and each bit's level reads */
     if ((e = o.copy(m.cur, in, C * big1))) return e;
@@ -549,7 +552,7 @@ int wop_run(Ops &o, const veil_cuda_wop_params *wp, const wop_work &m,
 int check(const veil_cuda_wop_params *wp) {
     int e = veil_cuda_params_check(&wp->pbs, NULL, 0);
     if (e) return e;
-    if (wp->pbs.grouping || wp->cbs_level < 1 || wp->cbs_level + 1 > WOP_MAX_SLOTS ||
+    if (wp->pbs.grouping || wp->cbs_level < 1 || wp->cbs_level + 1 > VEIL_WOP_MAX_SLOTS ||
         wp->cbs_base_log * wp->cbs_level > 63 || wp->pp_level < 1 ||
         wp->pp_level > VEIL_CUDA_MAX_LEVEL || wp->pp_base_log * wp->pp_level > 64)
         return VEIL_CUDA_ERR_UNSUPPORTED;
@@ -670,9 +673,9 @@ extern "C" int veil_cuda_wop(void *stream, uint32_t gpu_index, veil_cuda_wop_buf
     if (count == 0) return 0;
     if ((e = veil_cuda_select(gpu_index))) return e;
     dev_ops o{(cudaStream_t)stream, gpu_index, b};
-    const wop_work m{b->cur,    b->tmp,    b->small,  b->small2,   b->accs, b->reads0,
-                     b->levels, b->packed, b->glwe,   b->ggsw_std, b->tree, b->luts,
-                     b->ggsw_f, b->ext,    b->h_luts, b->h_ext};
+    const wop_work m{b->cur,    b->tmp,    b->small,  b->small2,   b->accs,   b->reads0,
+                     b->levels, b->packed, b->glwe,   b->ggsw_std, b->tree,   b->luts,
+                     b->ggsw_f, b->ext,    b->h_luts, b->h_ext,    &b->luts_w};
     return wop_run(o, &b->wp, m, t, t->at, keys, d_in, count, d_out);
 }
 
@@ -687,7 +690,6 @@ extern "C" int veil_cuda_wop_emulate(const veil_cuda_wop_params *wp, const veil_
     const wop_sizes s = sizes_of(wp, count);
     const wop_shape z = shape_of(wp, WOP_MAX_W);
     host_ops o{};
-    o.wp = wp;
     o.vp = vp_params(wp);
     uint64_t *w64[12] = {};
     const uint64_t n64[12] = {s.cur,    s.cur,    s.small, s.small, s.accs, s.cur,
@@ -708,9 +710,10 @@ extern "C" int veil_cuda_wop_emulate(const veil_cuda_wop_params *wp, const veil_
         const double a = 3.14159265358979323846 * (double)j / (double)z.N;
         o.tw[j] = make_double2(cos(a), sin(a));
     }
+    uint32_t luts_w = 0;
     if (!e) {
-        const wop_work m{w64[0], w64[1], w64[2],  w64[3],  w64[4], w64[5], w64[6], w64[7],
-                         w64[8], w64[9], w64[10], w64[11], ggsw_f, ext,    h_luts, h_ext};
+        const wop_work m{w64[0], w64[1],  w64[2],  w64[3], w64[4], w64[5], w64[6], w64[7], w64[8],
+                         w64[9], w64[10], w64[11], ggsw_f, ext,    h_luts, h_ext,  &luts_w};
         e = wop_run(o, wp, m, t, t->at, keys, in, count, out);
     }
     for (int i = 0; i < 12; i++)

@@ -164,13 +164,17 @@ const veil_wop_params *veil_wop_params_for_width(unsigned width);
  * multi-value PBS, Carpov, Izabachène and Mollimard above, section 4). The
  * coarser switch multiplies its rounding's variance by about slots^2; the
  * reads' quarter torus of margin keeps that far below p_error. slots: the
- * power of 2 >= l_cb + 1. */
+ * power of 2 >= l_cb + 1 (veil_wop_slots_for: the cuda WoP-PBS's gadget
+ * comes without the rest of the set). */
 #define VEIL_WOP_MAX_SLOTS 8u /* every set's l_cb + 1 <= 8 (test_wop) */
-static inline uint32_t veil_wop_slots(const veil_wop_params *wp) {
+static inline uint32_t veil_wop_slots_for(uint32_t cbs_level) {
     uint32_t s = 1;
-    while (s < wp->cbs_level + 1)
+    while (s < cbs_level + 1)
         s <<= 1;
     return s;
+}
+static inline uint32_t veil_wop_slots(const veil_wop_params *wp) {
+    return veil_wop_slots_for(wp->cbs_level);
 }
 
 /* veil's noise model of a WoP-PBS (engine/src/params.c; units of

@@ -68,21 +68,25 @@ __global__ void rotate_decompose_kernel(double2 *__restrict__ dec, const uint64_
 /* ggsw_stride: 0 (one GGSW for every ciphertext: the classic key) or the
  * words between ciphertexts' own GGSWs (the multi-bit group sums, the
  * WoP-PBS's bits); ciphertext c reads GGSW c >> ggsw_shift (2^ggsw_shift
- * ciphertexts a GGSW: the WoP-PBS's CMux tree, its pairs of a lookup). */
+ * ciphertexts a GGSW: the WoP-PBS's CMux tree, its pairs of a lookup).
+ * Only the count live ciphertexts read a GGSW: the padding up to `padded`
+ * (the plans' batch, zero digits) gets a zero product, so a per-ciphertext
+ * GGSW array need only hold the live ones (the WoP-PBS's holds its lookups',
+ * where the padding would index up to an eighth past them). */
 template <int K1>
 __global__ void mac_kernel(double2 *__restrict__ prod, const double2 *__restrict__ dec,
-                           const double2 *__restrict__ ggsw, uint32_t l, uint32_t H,
+                           const double2 *__restrict__ ggsw, uint32_t l, uint32_t H, uint32_t live,
                            uint32_t padded, uint64_t ggsw_stride, uint32_t ggsw_shift) {
     const uint64_t idx = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (idx >= (uint64_t)padded * H) return;
     const uint32_t j = (uint32_t)(idx % H);
     const uint64_t c = idx / H;
-    const uint32_t rows = K1 * l;
+    const uint32_t rows = c < live ? K1 * l : 0;
     double sr[K1], si[K1];
 #pragma unroll
     for (int q = 0; q < K1; q++)
         sr[q] = si[q] = 0.0;
-    const double2 *d = dec + c * rows * H + j;
+    const double2 *d = dec + c * K1 * l * H + j;
     for (uint32_t r = 0; r < rows; r++) {
         const double2 a = d[(uint64_t)r * H];
         const double2 *g = ggsw + (c >> ggsw_shift) * ggsw_stride + (uint64_t)r * K1 * H + j;
@@ -619,26 +623,27 @@ extern "C" int veil_cuda_scratch_pbs(void *stream_, uint32_t gpu_index, const ve
 namespace {
 template <int K1>
 void launch_mac(cudaStream_t stream, double2 *prod, const double2 *dec, const double2 *ggsw,
-                uint32_t l, uint32_t H, uint32_t padded, uint64_t ggsw_stride, uint32_t shift) {
+                uint32_t l, uint32_t H, uint32_t live, uint32_t padded, uint64_t ggsw_stride,
+                uint32_t shift) {
     mac_kernel<K1><<<veil_blocks((uint64_t)padded * H, 256), 256, 0, stream>>>(
-        prod, dec, ggsw, l, H, padded, ggsw_stride, shift);
+        prod, dec, ggsw, l, H, live, padded, ggsw_stride, shift);
 }
 
 int mac_any(cudaStream_t stream, uint32_t k1, double2 *prod, const double2 *dec,
-            const double2 *ggsw, uint32_t l, uint32_t H, uint32_t padded, uint64_t ggsw_stride,
-            uint32_t shift) {
+            const double2 *ggsw, uint32_t l, uint32_t H, uint32_t live, uint32_t padded,
+            uint64_t ggsw_stride, uint32_t shift) {
     switch (k1) {
     case 2:
-        launch_mac<2>(stream, prod, dec, ggsw, l, H, padded, ggsw_stride, shift);
+        launch_mac<2>(stream, prod, dec, ggsw, l, H, live, padded, ggsw_stride, shift);
         break;
     case 3:
-        launch_mac<3>(stream, prod, dec, ggsw, l, H, padded, ggsw_stride, shift);
+        launch_mac<3>(stream, prod, dec, ggsw, l, H, live, padded, ggsw_stride, shift);
         break;
     case 4:
-        launch_mac<4>(stream, prod, dec, ggsw, l, H, padded, ggsw_stride, shift);
+        launch_mac<4>(stream, prod, dec, ggsw, l, H, live, padded, ggsw_stride, shift);
         break;
     case 5:
-        launch_mac<5>(stream, prod, dec, ggsw, l, H, padded, ggsw_stride, shift);
+        launch_mac<5>(stream, prod, dec, ggsw, l, H, live, padded, ggsw_stride, shift);
         break;
     default:
         return VEIL_CUDA_ERR_UNSUPPORTED; /* k = 1..4 */
@@ -661,7 +666,7 @@ int external_product_launch(cudaStream_t stream, veil_cuda_pbs_buffer *b, const 
     if ((e = exec_ladder(stream, b->fwd, b->n_plans, b->dec, (uint64_t)k1 * l * H, padded,
                          CUFFT_FORWARD)))
         return e;
-    if ((e = mac_any(stream, k1, b->prod, b->dec, ggsw, l, H, padded, ct_stride, ct_shift)))
+    if ((e = mac_any(stream, k1, b->prod, b->dec, ggsw, l, H, count, padded, ct_stride, ct_shift)))
         return e;
     if ((e = exec_ladder(stream, b->inv, b->n_plans, b->prod, (uint64_t)k1 * H, padded,
                          CUFFT_INVERSE)))

@@ -266,17 +266,17 @@ uint32_t padded_count(uint32_t count, uint32_t max_count) {
     return r > max_count ? count : (uint32_t)r;
 }
 
+int run_plan(cudaStream_t stream, cufftHandle plan, double2 *x, int dir) {
+    VEIL_CUFFT(cufftSetStream(plan, stream));
+    VEIL_CUFFT(cufftExecZ2Z(plan, (cufftDoubleComplex *)x, (cufftDoubleComplex *)x, dir));
+    return 0;
+}
+
+/* per_ct: complex values a ciphertext (a unit of the ladder) */
 int exec_ladder(cudaStream_t stream, const cufftHandle *plans, int n_plans, double2 *data,
                 uint64_t per_ct, uint32_t padded, int dir) {
-    uint64_t off = 0;
-    for (int e = n_plans - 1; e >= 0; e--) {
-        if (!((padded >> e) & 1)) continue;
-        double2 *x = data + off * per_ct;
-        VEIL_CUFFT(cufftSetStream(plans[e], stream));
-        VEIL_CUFFT(cufftExecZ2Z(plans[e], (cufftDoubleComplex *)x, (cufftDoubleComplex *)x, dir));
-        off += (uint64_t)1 << e;
-    }
-    return 0;
+    return veil_pbs_ladder(n_plans, data, per_ct, padded,
+                           [&](int e, double2 *x) { return run_plan(stream, plans[e], x, dir); });
 }
 
 int make_plan(cufftHandle *h, uint32_t H, uint64_t batch, size_t *ws) {
@@ -1023,12 +1023,21 @@ int veil_pbs_rotate_product(cudaStream_t stream, veil_cuda_pbs_buffer *b, const 
 int veil_pbs_ggsw_to_fourier(cudaStream_t stream, veil_cuda_pbs_buffer *b, double2 *f,
                              const uint64_t *std, uint32_t units) {
     if (b->kernel != VEIL_CUDA_PBS_CUFFT || (uint64_t)units >> b->n_plans) return VEIL_CUDA_ERR_ARG;
-    const uint32_t N = b->p.poly_size;
-    const uint64_t per = (uint64_t)(b->p.glwe_dim + 1) * b->p.pbs_level, polys = per * units;
-    twist_torus_kernel<<<veil_blocks(polys * (N / 2), 256), 256, 0, stream>>>(f, std, b->tw, N,
-                                                                              polys);
-    VEIL_CU_LAUNCHED();
-    return exec_ladder(stream, b->fwd, b->n_plans, f, per, units, CUFFT_FORWARD);
+    struct {
+        cudaStream_t s;
+        veil_cuda_pbs_buffer *b;
+        int twist(double2 *f, const uint64_t *std, uint64_t polys) {
+            const uint32_t N = b->p.poly_size;
+            twist_torus_kernel<<<veil_blocks(polys * (N / 2), 256), 256, 0, s>>>(f, std, b->tw, N,
+                                                                                 polys);
+            VEIL_CU_LAUNCHED();
+            return 0;
+        }
+        int fft(int e, double2 *x, uint64_t) {
+            return run_plan(s, b->fwd[e], x, CUFFT_FORWARD);
+        }
+    } o{stream, b};
+    return veil_pbs_ggsw_fourier_with(o, b->p, b->n_plans, f, std, units);
 }
 
 int veil_pbs_sample_extract(cudaStream_t stream, const veil_cuda_pbs_buffer *b, uint64_t *out,

@@ -130,6 +130,39 @@ int veil_pbs_ggsw_to_fourier(cudaStream_t stream, veil_cuda_pbs_buffer *b, doubl
 int veil_pbs_sample_extract(cudaStream_t stream, const veil_cuda_pbs_buffer *b, uint64_t *out,
                             uint32_t in_dim, uint32_t count);
 void veil_host_fft(double2 *x, uint32_t H, int inverse);
+
+/* The plan ladder: count units of per_unit complex values, unit u at data +
+ * u * per_unit, transformed 2^e units at a time for each bit e of count,
+ * the largest first (plans[e] of a buffer transform 2^e units, e <
+ * n_plans). run(e, x): transform the 2^e units at x, 0 or an error. One
+ * ladder for cuFFT (pbs.cu exec_ladder) and the host emulations: an offset
+ * the device gets wrong, the emulation gets wrong too. */
+template <class Run>
+int veil_pbs_ladder(int n_plans, double2 *data, uint64_t per_unit, uint32_t count, Run run) {
+    uint64_t off = 0;
+    for (int e = n_plans - 1; e >= 0; e--) {
+        if (!((count >> e) & 1)) continue;
+        const int r = run(e, data + off * per_unit);
+        if (r) return r;
+        off += (uint64_t)1 << e;
+    }
+    return 0;
+}
+
+/* GGSWs (units of (k+1) l polynomials, b->p's k and l: a GGSW is k + 1
+ * units) from the standard domain (std) to the Fourier one (f), the BSK's
+ * layout: every polynomial twisted, o.twist(f, std, polys), then the
+ * ladder's transforms, o.fft(e, x, polys) for 2^e units at x. The device
+ * (veil_pbs_ggsw_to_fourier) and wop.cu's host emulation run this. */
+template <class Ops>
+int veil_pbs_ggsw_fourier_with(Ops &o, const veil_cuda_params &p, int n_plans, double2 *f,
+                               const uint64_t *std, uint32_t units) {
+    const uint64_t per = (uint64_t)(p.glwe_dim + 1) * p.pbs_level;
+    const int e = o.twist(f, std, per * units);
+    if (e) return e;
+    return veil_pbs_ladder(n_plans, f, per * (p.poly_size / 2), units,
+                           [&](int x, double2 *d) { return o.fft(x, d, per << x); });
+}
 void veil_host_external_product(uint32_t k1, uint32_t N, uint32_t l, double2 *dec,
                                 const double2 *ggsw, double2 *prod, const double2 *tw,
                                 uint64_t *acc, int overwrite);

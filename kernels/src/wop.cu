@@ -358,17 +358,26 @@ struct host_ops {
             o[idx] = gather_word(glwe, idx, C, z.w, z.lc, z.k1, z.gw);
         return 0;
     }
-    int to_fourier(double2 *f, const uint64_t *std, uint32_t units) {
+    /* the device's sequence (veil_pbs_ggsw_fourier_with): twist_torus_kernel's
+     * per-element code, then the plan ladder's runs through veil_host_fft */
+    int twist(double2 *f, const uint64_t *std, uint64_t polys) {
         const uint32_t N = vp.poly_size, H = N / 2;
-        const uint64_t polys = (uint64_t)units * (vp.glwe_dim + 1) * vp.pbs_level;
-        for (uint64_t x = 0; x < polys; x++) { /* twist_torus_kernel, then the transform */
+        for (uint64_t x = 0; x < polys; x++) {
             const uint64_t *a = std + x * N;
-            double2 *o = f + x * H;
             for (uint32_t j = 0; j < H; j++)
-                o[j] = veil_dev_twist((double)(int64_t)a[j], (double)(int64_t)a[j + H], tw[j]);
-            veil_host_fft(o, H, 0);
+                f[x * H + j] =
+                    veil_dev_twist((double)(int64_t)a[j], (double)(int64_t)a[j + H], tw[j]);
         }
         return 0;
+    }
+    int fft(int, double2 *x, uint64_t polys) {
+        const uint32_t H = vp.poly_size / 2;
+        for (uint64_t i = 0; i < polys; i++)
+            veil_host_fft(x + i * H, H, 0);
+        return 0;
+    }
+    int to_fourier(double2 *f, const uint64_t *std, uint32_t units) {
+        return veil_pbs_ggsw_fourier_with(*this, vp, VEIL_PBS_MAX_PLANS, f, std, units);
     }
     int leaves(uint64_t *o, const veil_cuda_wop_tables *t, uint64_t at, const wop_shape &z,
                uint32_t C) {
@@ -479,20 +488,21 @@ int wop_run(Ops &o, const veil_cuda_wop_params *wp, const wop_work &m,
      * result 0 its extraction output, less half its place; results 1..l_cb
      * its level reads, plus g_j / 2 (wop.c circuit_bootstrap); they depend
      * on the width alone, so a call's pieces after the first reuse them */
-    for (uint32_t i = 0; i < w && *m.luts_w != w; i++) {
-        uint64_t vals[VEIL_WOP_MAX_SLOTS] = {0};
-        vals[0] = i + 1 == w ? 0 : (uint64_t)1 << (62 - w + i);
-        veil_extract *x = m.h_ext + i * (1 + lc);
-        x[0] = veil_extract{0, 0 - vals[0]};
-        for (uint32_t j = 0; j < lc; j++) {
-            const uint64_t g2 = (uint64_t)1 << (63 - B * (j + 1));
-            vals[1 + j] = 0 - g2;
-            x[1 + j] = veil_extract{1 + j, g2}; /* coefficient r: function r */
-        }
-        for (uint32_t c = 0; c < z.N; c++)
-            m.h_luts[(uint64_t)i * z.N + c] = c % z.slots < 1 + lc ? vals[c % z.slots] : 0;
-    }
     if (*m.luts_w != w) {
+        *m.luts_w = 0; /* none, until both uploads of this width are queued */
+        for (uint32_t i = 0; i < w; i++) {
+            uint64_t vals[VEIL_WOP_MAX_SLOTS] = {0};
+            vals[0] = i + 1 == w ? 0 : (uint64_t)1 << (62 - w + i);
+            veil_extract *x = m.h_ext + i * (1 + lc);
+            x[0] = veil_extract{0, 0 - vals[0]};
+            for (uint32_t j = 0; j < lc; j++) {
+                const uint64_t g2 = (uint64_t)1 << (63 - B * (j + 1));
+                vals[1 + j] = 0 - g2;
+                x[1 + j] = veil_extract{1 + j, g2}; /* coefficient r: function r */
+            }
+            for (uint32_t c = 0; c < z.N; c++)
+                m.h_luts[(uint64_t)i * z.N + c] = c % z.slots < 1 + lc ? vals[c % z.slots] : 0;
+        }
         if ((e = o.put(m.luts, m.h_luts, (uint64_t)w * z.N))) return e;
         if ((e = o.put_ext(m.ext, m.h_ext, (uint64_t)w * (1 + lc)))) return e;
         *m.luts_w = w;
@@ -573,6 +583,7 @@ veil_cuda_params vp_params(const veil_cuda_wop_params *wp) {
     v.pbs_base_log = wp->cbs_base_log;
     v.pbs_level = wp->cbs_level;
     v.pbs_kernel = VEIL_CUDA_PBS_CUFFT;
+    v.split = 0; /* the cuFFT path's: a split of the set's own kernel does not apply */
     v.lwe_dim = log2u(v.poly_size);
     v.in_dim = 0;
     v.ks_rows = 0;

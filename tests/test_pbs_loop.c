@@ -543,10 +543,11 @@ static void test_pfpks_lanes(void) {
     CU_ASSERT_EQUAL(cases, ML * 9 * 5 * np);
 }
 
-/* round(v) mod 2^64, ties away from zero, straight from the definition:
- * below 2^63 llround, above it v is an integer and fmod reduces it exactly */
+/* round(v) mod 2^64, ties to even, straight from the definition: below
+ * 2^63 llrint (the default rounding mode, nearest even), above it v is an
+ * integer and fmod reduces it exactly */
 static uint64_t torus_ref(double v) {
-    if (fabs(v) < 0x1p63) return (uint64_t)llround(v);
+    if (fabs(v) < 0x1p63) return (uint64_t)llrint(v);
     double r = fmod(v, 0x1p64); /* exact, |r| < 2^64, an integer */
     if (r >= 0x1p63) r -= 0x1p64;
     if (r < -0x1p63) r += 0x1p64;

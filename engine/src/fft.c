@@ -536,7 +536,7 @@ void veil_fft_forward_torus(veil_fft *f, const uint64_t *poly, double *out) {
 
 uint64_t veil_f64_to_torus(double v) {
     /* The vector paths' rule (fft_template.h f64_to_torus: round to nearest,
-     * ties away from zero, mod 2^64), one value through the fastest build's
+     * ties to even, mod 2^64), one value through the fastest build's
      * kernel (the portable one, generic vectors without SIMD, took about 25
      * ns a value), so the small transforms round as the others do. */
     uint64_t r = 0;

@@ -110,8 +110,9 @@ void veil_fft_ggsw_put(uint32_t poly_size, uint32_t polys, uint32_t p, const dou
 void veil_fft_ggsw_get(uint32_t poly_size, uint32_t polys, uint32_t p, const double *ggsw,
                        double *poly);
 
-/* Reduces a double mod 2^64, rounding to nearest with ties away from zero:
- * the rule of every transform path's rounding to the torus. Exact for
+/* Reduces a double mod 2^64, rounding to nearest with ties to even: the
+ * rule of every transform path's rounding to the torus, and of the CUDA
+ * kernels' (kernels/src/common.cuh veil_dev_f64_to_torus). Exact for
  * |v| < 2^116; 0 from there on (every such double is a multiple of 2^64). */
 uint64_t veil_f64_to_torus(double v);
 

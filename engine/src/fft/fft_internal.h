@@ -142,7 +142,7 @@ typedef struct veil_fft_kernels {
      * of the transform */
     void (*forward_digits)(const veil_fft_tables *t, const uint64_t *x, uint32_t a,
                            uint32_t base_log, uint32_t levels, double *out);
-    /* acc[j] += round(v[j]) mod 2^64, ties away from zero, exact for every
+    /* acc[j] += round(v[j]) mod 2^64, ties to even, exact for every
      * finite v (0 from |v| >= 2^116 on), j < count: the inverse transform's
      * last step, on its own (tests) */
     void (*add_torus)(uint64_t *acc, const double *v, uint32_t count);

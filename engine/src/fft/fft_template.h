@@ -153,34 +153,35 @@ static inline vu srlv_c(vu x, vu c) {
 #define SRLV(x, c) srlv_c(x, c)
 #endif
 
-/* round(v) mod 2^64, ties away from zero, for any finite v: |v| = mant *
- * 2^sh; sh >= 0: mant << sh (0 from sh = 64 on); sh < 0: (mant + half) >>
- * -sh, 0 from -sh = 54 on. The sign is applied mod 2^64. */
+/* round(v) mod 2^64, ties to even, for any finite v: the rule of the CUDA
+ * kernels (rint, kernels/src/common.cuh veil_dev_f64_to_torus) and of IEEE
+ * conversion, so one AVX-512 instruction does the rounding. |v| = mant *
+ * 2^sh; sh >= 0: mant << sh (0 from sh = 64 on); sh < 0, s = -sh: (mant +
+ * 2^(s-1) - 1 + bit s of mant) >> s (a remainder above half, or exactly
+ * half with an odd quotient, carries), 0 from s = 54 on. The sign is
+ * applied mod 2^64. */
 static inline vu f64_to_torus(vd v) {
 #if W == 8 && defined(__AVX512DQ__)
-    /* The same value in half the operations, with AVX-512's rounding and
-     * 64-bit conversion: x = v / 2^64 (exact), K = round(x) (ties to even:
-     * any nearest integer does), w = (x - K) 2^64 = v - K 2^64, exact, |w|
-     * <= 2^63; then w rounded half away from zero by truncating w +
-     * copysign(0.5 - 2^-54, w) (correct for every double under round to
-     * nearest). A tie needs |v| < 2^52, where K = 0 and w = v, so the
-     * rounding is v's own; w = +2^63 converts to 2^63 mod 2^64, the
-     * integer-indefinite value. |v| >= 2^116 gives 0 as the shifts do. The
-     * old sequence's 16 integer operations were a third of the inverse
-     * transform (N = 2048, thread CPU time, forward 1.53 us, inverse to
-     * doubles 1.63 us, inverse to the torus 2.19 us). */
-    const vd x = v * splat(0x1p-64);
-    const vd k =
-        (vd)_mm512_roundscale_pd((__m512d)x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    const vd w = (x - k) * splat(0x1p64);
-    const vd half = (vd)(((vu)w & 0x8000000000000000u) | (vu)splat(0x1.fffffffffffffp-2));
-    return (vu)_mm512_cvttpd_epi64((__m512d)(w + half));
+    /* x = v / 2^64 (exact), K = round(x) (any nearest integer does), w = v -
+     * K 2^64 in one fused multiply-add: exact (it is (x - K) 2^64, |w| <=
+     * 2^63, a double), then converted rounding to nearest even. A tie needs
+     * |v| < 2^52, where K = 0 and w = v, so the rounding is v's own; w =
+     * +2^63 converts to 2^63 mod 2^64, the integer-indefinite value. |v| >=
+     * 2^116 gives 0 as the shifts do. 4 operations a vector, where ties away
+     * from zero took 8 (a copysign'd half added, then truncation) and the
+     * shifts below 16. */
+    const vd k = (vd)_mm512_roundscale_pd((__m512d)(v * splat(0x1p-64)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const vd w = fmadd(k, splat(-0x1p64), v);
+    return (vu)_mm512_cvt_roundpd_epi64((__m512d)w, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 #else
     const vu bits = (vu)v;
     const vu sh = ((bits >> 52) & 0x7ff) - 1075; /* mod 2^64: "negative" is huge */
     const vu mant = (bits & 0xfffffffffffffu) | 0x10000000000000u;
-    const vu one = (vu){0} + 1;
-    const vu mag = SLLV(mant, sh) | SRLV(mant + SLLV(one, (vu){0} - sh - 1), (vu){0} - sh);
+    const vu one = (vu){0} + 1, s = (vu){0} - sh;
+    const vu odd = SRLV(mant, s) & one;
+    const vu frac = (vu)((vi)sh < 0); /* all ones where sh < 0 */
+    const vu mag = SLLV(mant, sh) | (SRLV(mant + SLLV(one, s - 1) - one + odd, s) & frac);
     const vu neg = (vu){0} - (bits >> 63);
     return (mag ^ neg) - neg;
 #endif

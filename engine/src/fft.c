@@ -138,7 +138,11 @@ const veil_fft_tables *veil_fft_tables_of(const veil_fft *f) {
 /* ---- memory ------------------------------------------------------------- */
 
 void *veil_fft_alloc(size_t bytes) {
-    void *p = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+    return aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+}
+
+void *veil_fft_alloc_huge(size_t bytes) {
+    void *p = veil_fft_alloc(bytes);
     const uintptr_t huge = (uintptr_t)2 << 20;
     if (p && bytes >= 2 * huge) {
         uintptr_t from = ((uintptr_t)p + huge - 1) & ~(huge - 1);

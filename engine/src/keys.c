@@ -193,7 +193,7 @@ veil_status veil_eval_key_alloc(const veil_params *const *parts, uint32_t n_part
         pk->bsk = veil_fft_alloc(bw * sizeof *pk->bsk);
         if (pk->bsk) memset(pk->bsk, 0, bw * sizeof *pk->bsk);
         const size_t kw = veil_eval_key_ksk_words(p, pk->ksk_rows);
-        pk->ksk32 = veil_fft_alloc(kw * sizeof *pk->ksk32); /* huge pages */
+        pk->ksk32 = veil_fft_alloc_huge(kw * sizeof *pk->ksk32);
         if (pk->ksk32) memset(pk->ksk32, 0, kw * sizeof *pk->ksk32);
         const size_t pw = veil_eval_key_pfpks_words(p);
         if (pw) {

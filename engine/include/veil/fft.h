@@ -118,11 +118,17 @@ uint64_t veil_f64_to_torus(double v);
 
 /* 64-byte aligned memory for transformed polynomials (any path) and the
  * keys the PBS loop streams; free with veil_fft_dealloc. NULL when out of
- * memory. From 4 MiB its whole 2 MiB pages are advised for transparent huge
- * pages (MADV_HUGEPAGE: needed where the kernel runs them in "madvise" mode):
- * a lone keyswitch, which reads its key once from memory, then takes fewer
- * TLB misses (1.14x to 1.43x faster on a Zen 5, HISTORY §0m). */
+ * memory. veil_fft_alloc_huge also advises the whole 2 MiB pages of an
+ * allocation of 4 MiB or more for transparent huge pages (MADV_HUGEPAGE:
+ * needed where the kernel runs them in "madvise" mode): for the
+ * keyswitching key only, which a lone keyswitch reads once from memory with
+ * fewer TLB misses (1.14x to 1.43x faster on a Zen 5, HISTORY §0m). The
+ * bootstrapping key, read in order a GGSW at a time, gained nothing
+ * measurable there, and on a KVM guest whose memory the host backs lazily
+ * each huge page costs milliseconds at its first touch (keygen 8x slower at
+ * 2_2 with every key in huge pages, HISTORY §0v). */
 void *veil_fft_alloc(size_t bytes);
+void *veil_fft_alloc_huge(size_t bytes);
 void veil_fft_dealloc(void *p);
 
 #ifdef __cplusplus

@@ -368,6 +368,11 @@ int main(int argc, char **argv) {
             }
             if (!strcmp(a, "--lookup-bits")) lookup_bits = co.lookup_bits;
             if (!strcmp(a, "--wop")) wop_mode = co.wop;
+        } else if (!strcmp(a, "--backend") && v) {
+            if (veil_backend_kind_parse(v, &backend) != VEIL_OK || backend == VEIL_BACKEND_AUTO) {
+                fprintf(stderr, "bench_wide: --backend %s: expected cpu or cuda\n", v);
+                return 2;
+            }
         } else if (!strcmp(a, "--out") && v)
             out = v;
         else {

@@ -82,7 +82,8 @@ static void test_bad_values_refused(void) {
         {"bench/bench_wide", "--tables", "requant,typo", "'typo'"},
         {"bench/bench_wide", "--widths", "4", "--widths 4"},
         {"bench/bench_wide", "--methods", "compiled,typo", "'typo'"},
-        {"bench/bench_wide", "--backend", "tpu", "--backend"},
+        {"bench/bench_wide", "--backend", "tpu", "--backend tpu"},
+        {"bench/bench_wide", "--backend", "auto", "--backend auto"},
         {"bench/bench_e2e_lut", "--count", "0", "--count 0"},
     };
     int ran = 0;
@@ -117,6 +118,27 @@ static void test_bad_values_refused(void) {
     free(kept);
 }
 
+/* The values bench_wide's --backend accepts go through: the run stops at
+ * the next option's bad value instead (its message, not --backend's or the
+ * usage). */
+static void test_backend_accepted(void) {
+    static const char *const kinds[] = {"cpu", "cuda"};
+    for (size_t i = 0; i < 2; i++) {
+        char *argv[] = {"bench/bench_wide", "--backend", (char *)kinds[i], "--n", "0", NULL};
+        char err[4096];
+        const int rc = run_bench(argv, err, sizeof err);
+        if (rc == -1) {
+            printf("\n  SKIPPED: bench/bench_wide not built in this configuration");
+            return;
+        }
+        if (rc != 2 || !strstr(err, "--n 0") || strstr(err, "usage"))
+            printf("\n  bench_wide --backend %s --n 0: rc %d, stderr: %s", kinds[i], rc, err);
+        CU_ASSERT_EQUAL(rc, 2);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, "--n 0"));
+        CU_ASSERT_PTR_NULL(strstr(err, "usage"));
+    }
+}
+
 static void test_arg_double(void) {
     double v = -1;
     CU_ASSERT_EQUAL(veil_arg_double("--x", "0.25", 0, 1, &v), VEIL_OK);
@@ -147,6 +169,7 @@ int main(void) {
     if (!s) return CU_get_error();
     VEIL_ADD_TEST(s, test_arg_double);
     VEIL_ADD_TEST(s, test_bad_values_refused);
+    VEIL_ADD_TEST(s, test_backend_accepted);
     int rc = veil_test_run();
     veil_test_rm_rf(g_dir);
     return rc;

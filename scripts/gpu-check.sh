@@ -21,7 +21,8 @@
 #      checking only those kernels (--kernel-name kns=pbs_kernel): checking
 #      cuFFT's kernels too, the run did not finish in 120 s; filtered, it
 #      took about 70 s on an H100 (2026-11-27, 0 hazards);
-#   5. (--models) `veil run --mode cuda` on the bundled models, compared with
+#   5. (--models; stage with gpu-stage.sh --models) `veil run --mode cuda` on
+#      the bundled models, compared with
 #      simulate by veil itself (tiny at its default program; target_bc with
 #      7-bit lookups, N = 16384: at 8 bits it takes N = 32768, whose keygen
 #      and cuFFT steps would spend minutes of the lease; source_bc's exact
@@ -128,6 +129,10 @@ run() {
 }
 
 if [ "$models" = 1 ]; then
+  # needs host/veil and bench/bench_model in the stage: scripts/gpu-stage.sh --models
+  for b in host/veil bench/bench_model; do
+    [ -x "$B/$b" ] || { echo "gpu-check: $B/$b missing: stage with scripts/gpu-stage.sh --models"; fail=1; }
+  done
   # veil prints "agreement with simulate: E/T values"; anything but E = T fails.
   for m in tiny target_bc cnn_maxpool_digits; do
     opt=""

@@ -26,11 +26,11 @@ static size_t ro_pick(size_t n) {
     return (size_t)(veil_test_rand() % n);
 }
 
-/* One random op, the same on both sides; returns its kind. cnt: ciphertexts
- * per buffer (>= 32: a conv2d sample). */
+/* One random op of kind `want` (-1: a random kind), the same on both sides;
+ * returns its kind. cnt: ciphertexts per buffer (>= 32: a conv2d sample). */
 static int ro_step(veil_backend_keys *const keys[2], veil_backend_buffer *const bufs[2][RO_BUFS],
-                   size_t cnt) {
-    const int kind = (int)ro_pick(RO_KINDS);
+                   size_t cnt, int want) {
+    const int kind = want >= 0 ? want : (int)ro_pick(RO_KINDS);
     const size_t o = ro_pick(RO_BUFS), a = ro_pick(RO_BUFS), b = ro_pick(RO_BUFS);
     const size_t o2 = a == o ? (o + 1) % RO_BUFS : o; /* differs from a */
     const uint64_t fs[4] = {1, (uint64_t)0 - 1, 2, veil_test_rand()};
@@ -99,7 +99,7 @@ static int ro_step(veil_backend_keys *const keys[2], veil_backend_buffer *const 
 static void ro_run(veil_backend_keys *k0, veil_backend_keys *k1, size_t n_prog, size_t n_steps,
                    size_t cnt) {
     veil_backend_keys *const keys[2] = {k0, k1};
-    CU_ASSERT_FATAL(k0->lwe == k1->lwe && cnt >= 32);
+    CU_ASSERT_FATAL(k0->lwe == k1->lwe && cnt >= 32 && n_steps >= RO_KINDS);
     const size_t words = cnt * k0->lwe;
     uint64_t *host = malloc(words * 8), *got0 = malloc(words * 8), *got1 = malloc(words * 8);
     CU_ASSERT_FATAL(host && got0 && got1);
@@ -115,8 +115,10 @@ static void ro_run(veil_backend_keys *k0, veil_backend_keys *k1, size_t n_prog, 
                 CU_ASSERT_FATAL(veil_backend_buffer_upload(bufs[side][i], host, cnt) == VEIL_OK);
             }
         }
+        /* the first program starts with one op of every kind, so every kind
+         * runs whatever the draws (the assertion below), then random ones */
         for (size_t s = 0; s < n_steps; s++)
-            ran[ro_step(keys, bufs, cnt)]++;
+            ran[ro_step(keys, bufs, cnt, pi == 0 && s < RO_KINDS ? (int)s : -1)]++;
         for (size_t i = 0; i < RO_BUFS; i++) {
             CU_ASSERT_EQUAL(veil_backend_buffer_download(bufs[0][i], cnt, got0), VEIL_OK);
             CU_ASSERT_EQUAL(veil_backend_buffer_download(bufs[1][i], cnt, got1), VEIL_OK);

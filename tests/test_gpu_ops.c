@@ -22,8 +22,10 @@
  *     against one plan (plan_group_common.h);
  *   - two host threads on one GPU, each KS-PBS of its own partition (its own
  *     parameter set) through its own keys, launches interleaved;
- *   - the WoP-PBS (wop_pbs) in a compiled 12-bit program: every decryption
- *     equal to simulate;
+ *   - the WoP-PBS kernels (veil_cuda_wop, kernel ABI) at 9 and 12 bits
+ *     against the engine's veil_wop_pbs and the table (the small run too:
+ *     n = 32, 9 bits); the WoP-PBS (wop_pbs) in a compiled 12-bit program:
+ *     every decryption equal to simulate;
  * every op's outputs with a sentinel after them on the device
  * (backend_host.h).
  * Without a CUDA build or a device: prints SKIPPED and exits 77. */
@@ -48,6 +50,7 @@
 #include "wide_model.h"
 #include "veil/compile_options.h"
 #include "veil/cuda.h"
+#include "veil/wop.h"
 
 /* FFT error bound on the PBS output phase: CPU (FFTW) and GPU (cuFFT or the
  * fused kernel's FFT) results may differ by at most Δ / 2^5 (Δ = 2^(63 - p)),
@@ -863,6 +866,110 @@ static void linear_case(fixture *x, size_t batch, size_t in_f, size_t out_f) {
     free(w);
 }
 
+/* The WoP-PBS kernels on the device (veil_cuda_wop) against the engine's
+ * veil_wop_pbs, as test_kernels_emu's test_wop checks their host
+ * emulation: three lookups reading two tables at 9 and 12 bits (SMALL: 9
+ * bits, n = 32), inputs 0, the top and a random one. 3 w (k + 1) GGSW
+ * units is never a power of two, so their transforms run several plans of
+ * the ladder. In the small run, so that compute-sanitizer checks every
+ * WoP kernel. */
+static void test_wop_kernel(void) {
+    veil_wop_params wpv = *veil_wop_params_for_width(9);
+    if (SMALL) wpv.pbs.lwe_dim = 32;
+    const veil_wop_params *wp = &wpv;
+    const veil_params *p = &wp->pbs;
+    uint8_t s[5][32];
+    for (unsigned i = 0; i < 5; i++)
+        veil_test_seed_bytes(160 + i, s[i]);
+    veil_secret_key *sk;
+    veil_eval_key *ek;
+    veil_encryptor *enc;
+    veil_wop_ctx *ctx;
+    CU_ASSERT_FATAL(veil_secret_key_new(p, s[0], &sk) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_eval_key_new_rows(sk, NULL, VEIL_KEY_BOTH, s[1], s[2], &ek) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_encryptor_new(s[3], s[4], &enc) == VEIL_OK);
+    const veil_pbs_key *pk = veil_eval_key_part(ek, 0);
+    CU_ASSERT_FATAL(pk->pfpks && pk->bsk && pk->bsk_fourier);
+    const uint32_t D = pk->in_dim;
+    CU_ASSERT_FATAL(veil_wop_ctx_new(wp, D, &ctx) == VEIL_OK);
+    veil_cuda_wop_params cwp = {veil_cuda_params_from(p, VEIL_CUDA_PBS_AUTO), wp->cbs_base_log,
+                                wp->cbs_level, wp->pp_base_log, wp->pp_level};
+    cwp.pbs.in_dim = D;
+    cwp.pbs.ks_rows = pk->ksk_rows;
+    /* the keys as the backend uploads them */
+    const size_t kw = veil_eval_key_ksk_words(p, pk->ksk_rows), bw = veil_eval_key_bsk_words(p),
+                 pw = veil_eval_key_pfpks_words(p);
+    uint64_t *wide = malloc(kw * 8);
+    CU_ASSERT_FATAL(wide != NULL);
+    veil_keyswitch_key_wide(pk, 0, kw, wide);
+    uint64_t *d_ksk = dev_alloc(kw * 8), *d_bsk = dev_alloc(bw * 8), *d_pfpks = dev_alloc(pw * 8);
+    double *d_bsk_f = dev_alloc(veil_cuda_bsk_fourier_bytes(&cwp.pbs));
+    CU_ASSERT_FATAL(cudaMemcpy(d_ksk, wide, kw * 8, cudaMemcpyHostToDevice) == 0);
+    CU_ASSERT_FATAL(cudaMemcpy(d_bsk, pk->bsk, bw * 8, cudaMemcpyHostToDevice) == 0);
+    CU_ASSERT_FATAL(cudaMemcpy(d_pfpks, pk->pfpks, pw * 8, cudaMemcpyHostToDevice) == 0);
+    CU_ASSERT_FATAL(veil_cuda_bsk_to_fourier(NULL, 0, &cwp.pbs, d_bsk_f, d_bsk) == 0);
+    const veil_cuda_wop_keys keys = {d_ksk, d_bsk_f, d_pfpks};
+    enum { COUNT = 3, OUT = 4 };
+    const size_t big1 = (size_t)D + 1;
+    veil_cuda_wop_buffer *buf = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_cuda_scratch_wop(NULL, 0, &cwp, COUNT, &buf, NULL, 1), 0);
+    uint64_t *d_in = dev_alloc(COUNT * big1 * 8), *d_out = dev_alloc(COUNT * big1 * 8);
+    const unsigned widths[2] = {9, 12};
+    size_t checked = 0;
+    for (unsigned wi = 0; wi < (SMALL ? 1u : 2u); wi++) {
+        const unsigned w = widths[wi];
+        const size_t entries = (size_t)1 << w;
+        int64_t *tables = malloc(2 * entries * sizeof *tables), *d_tables;
+        uint64_t *in = malloc(COUNT * big1 * 8), *out = malloc(COUNT * big1 * 8),
+                 *ref = malloc(big1 * 8);
+        CU_ASSERT_FATAL(tables && in && out && ref);
+        d_tables = dev_alloc(2 * entries * sizeof *tables);
+        for (size_t i = 0; i < 2 * entries; i++)
+            tables[i] = (int64_t)(veil_test_rand() % (1u << OUT));
+        int64_t x[COUNT];
+        for (uint32_t c = 0; c < COUNT; c++) {
+            x[c] = c == 0   ? 0
+                   : c == 1 ? (int64_t)entries - 1
+                            : (int64_t)(veil_test_rand() % entries);
+            veil_encrypt_big(enc, sk, veil_encode(x[c], w), in + c * big1);
+        }
+        CU_ASSERT_FATAL(cudaMemcpy(d_tables, tables, 2 * entries * sizeof *tables,
+                                   cudaMemcpyHostToDevice) == 0);
+        CU_ASSERT_FATAL(cudaMemcpy(d_in, in, COUNT * big1 * 8, cudaMemcpyHostToDevice) == 0);
+        /* ciphertext c reads table (c % 3) % 2, the backend's rule (size 3, inner 1) */
+        const veil_cuda_wop_tables t = {d_tables, 2, w, 3, 1, 0, veil_delta(OUT)};
+        CU_ASSERT_EQUAL_FATAL(veil_cuda_wop(NULL, 0, buf, d_out, d_in, &t, &keys, COUNT), 0);
+        CU_ASSERT_FATAL(cudaMemcpy(out, d_out, COUNT * big1 * 8, cudaMemcpyDeviceToHost) == 0);
+        for (uint32_t c = 0; c < COUNT; c++) {
+            const int64_t *table = tables + ((c % 3) % 2) * entries;
+            const int64_t got = veil_decode(veil_phase_big(sk, out + c * big1), OUT, 0);
+            CU_ASSERT_FATAL(
+                veil_wop_pbs(ctx, pk, table, w, 0, veil_delta(OUT), in + c * big1, ref) == VEIL_OK);
+            const int64_t cpu = veil_decode(veil_phase_big(sk, ref), OUT, 0);
+            if (got != table[x[c]] || cpu != table[x[c]])
+                printf("\n  %s (n = %u), %u bits, x = %lld: device %lld, cpu %lld, table %lld",
+                       wp->id, p->lwe_dim, w, (long long)x[c], (long long)got, (long long)cpu,
+                       (long long)table[x[c]]);
+            CU_ASSERT_EQUAL(got, table[x[c]]);
+            CU_ASSERT_EQUAL(cpu, table[x[c]]);
+            checked++;
+        }
+        cudaFree(d_tables);
+        free(tables), free(in), free(out), free(ref);
+    }
+    CU_ASSERT_EQUAL(checked, (SMALL ? 1u : 2u) * COUNT);
+    printf("\n  WoP kernels, %s (n = %u): %zu lookups equal to the table and the cpu", wp->id,
+           p->lwe_dim, checked);
+    veil_cuda_cleanup_wop(NULL, 0, &buf);
+    cudaFree(d_in), cudaFree(d_out), cudaFree(d_ksk), cudaFree(d_bsk), cudaFree(d_bsk_f);
+    cudaFree(d_pfpks);
+    free(wide);
+    veil_wop_ctx_free(ctx);
+    veil_encryptor_free(enc);
+    veil_eval_key_free(ek);
+    veil_secret_key_free(sk);
+}
+
 /* The WoP-PBS on the device (wop.cu through the backend's wop_pbs): a model
  * of two 12-bit lookups with random 4-bit tables, compiled with --wop
  * always (set wop-w12, N = 1024: a packing tree of 4 leaves, two levels of
@@ -1068,6 +1175,7 @@ int main(void) {
         VEIL_ADD_TEST(s, test_two_partitions);
     if (!SMALL) VEIL_ADD_TEST(s, test_program_partitions);
     if (!SMALL) VEIL_ADD_TEST(s, test_plan_group);
+    VEIL_ADD_TEST(s, test_wop_kernel);
     if (!SMALL) VEIL_ADD_TEST(s, test_wop_program);
     VEIL_ADD_TEST(s, test_linear_exact);
     VEIL_ADD_TEST(s, test_conv2d_exact);

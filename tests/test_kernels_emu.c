@@ -842,12 +842,15 @@ static void test_elementwise(void) {
  * the table: no packing tree) and at 12 bits (a tree of 4 leaves: two
  * levels of pairs, each pair reading its lookup's GGSW), three lookups
  * reading two tables by the backend's rule (table (i % 3) % 2), the
- * extremes 0 and 2^w - 1 among the inputs. What the device adds (the
- * launches, cuFFT's plans, the pairs' padding) runs in test_gpu_ops's
- * test_wop_pbs. */
-static void test_wop(void) {
-    const veil_wop_params *wp = veil_wop_params_for_width(9);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(wp);
+ * extremes 0 and 2^w - 1 among the inputs; the GGSWs' transforms through
+ * the device's plan ladder (veil_pbs_ggsw_fourier_with). What the device
+ * adds (the launches, cuFFT's plans, the pairs' padding) runs in
+ * test_gpu_ops's test_wop_kernel and test_wop_program. */
+static void wop_case(int small) {
+    CU_ASSERT_PTR_NOT_NULL_FATAL(veil_wop_params_for_width(9));
+    veil_wop_params wpv = *veil_wop_params_for_width(9);
+    if (small) wpv.pbs.lwe_dim = 32; /* test_gpu_ops' small run: a copy, n = 32 */
+    const veil_wop_params *wp = &wpv;
     const veil_params *p = &wp->pbs;
     uint8_t s[5][32];
     for (unsigned i = 0; i < 5; i++)
@@ -877,7 +880,7 @@ static void test_wop(void) {
     const size_t big1 = (size_t)D + 1;
     const unsigned widths[2] = {9, 12};
     size_t checked = 0;
-    for (unsigned wi = 0; wi < 2; wi++) {
+    for (unsigned wi = 0; wi < (small ? 1u : 2u); wi++) {
         const unsigned w = widths[wi];
         const size_t entries = (size_t)1 << w;
         int64_t *tables = malloc(2 * entries * sizeof *tables);
@@ -911,7 +914,7 @@ static void test_wop(void) {
         }
         free(tables), free(in), free(out), free(ref);
     }
-    CU_ASSERT_EQUAL(checked, 2 * COUNT);
+    CU_ASSERT_EQUAL(checked, (small ? 1u : 2u) * COUNT);
     /* refusals: no tables, 17 bits */
     const veil_cuda_wop_tables none = {NULL, 2, 9, 3, 1, 0, 1};
     uint64_t dummy[1];
@@ -926,6 +929,13 @@ static void test_wop(void) {
     veil_encryptor_free(enc);
     veil_eval_key_free(ek);
     veil_secret_key_free(sk);
+}
+
+/* the set itself, then the small run's copy of it (n = 32, 9 bits): a copy
+ * of a WoP set's parameters keeps its packing keys (veil_wop_params_of by id) */
+static void test_wop(void) {
+    wop_case(0);
+    wop_case(1);
 }
 
 int main(void) {

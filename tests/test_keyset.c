@@ -334,8 +334,11 @@ static void check_fields(const uint8_t *orig, size_t len, int is_ek) {
     put_u32(buf + 164, VEIL_MAX_PARTITIONS + 1);
     CU_ASSERT(refused(buf, orig, len, is_ek, VEIL_ERR_FORMAT, "partitions"));
     checks++;
-    put_u32(buf + 164, 1); /* a table of one: the payload no longer adds up */
-    CU_ASSERT(refused(buf, orig, len, is_ek, VEIL_ERR_FORMAT, ""));
+    /* a table of one: the payload no longer adds up (an evaluation key's
+     * first check to see it reads the KSK rows where partition 1 was) */
+    put_u32(buf + 164, 1);
+    CU_ASSERT(refused(buf, orig, len, is_ek, VEIL_ERR_FORMAT,
+                      is_ek ? "KSK rows" : "len_a (small key bits)"));
     checks++;
     /* table entry 1: unknown set, not NUL-padded */
     memset(buf + 176 + 48, 0, 48);
@@ -361,7 +364,7 @@ static void check_fields(const uint8_t *orig, size_t len, int is_ek) {
     /* another set with the same k*N in entry 1: sizes no longer match */
     memset(buf + 176 + 48, 0, 48);
     memcpy(buf + 176 + 48, "nn-p4-norm2e0-2m40", 18);
-    CU_ASSERT(refused(buf, orig, len, is_ek, VEIL_ERR_FORMAT, ""));
+    CU_ASSERT(refused(buf, orig, len, is_ek, VEIL_ERR_FORMAT, "the partitions imply"));
     checks++;
     /* dim, lengths */
     put_u32(buf + 160, 2048);

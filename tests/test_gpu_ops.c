@@ -48,9 +48,9 @@
 #include "model_encrypted_common.h"
 #include "plan_group_common.h"
 #include "wide_model.h"
+#include "wop_kernel_case.h"
 #include "veil/compile_options.h"
 #include "veil/cuda.h"
-#include "veil/wop.h"
 
 /* FFT error bound on the PBS output phase: CPU (FFTW) and GPU (cuFFT or the
  * fused kernel's FFT) results may differ by at most Δ / 2^5 (Δ = 2^(63 - p)),
@@ -866,108 +866,87 @@ static void linear_case(fixture *x, size_t batch, size_t in_f, size_t out_f) {
     free(w);
 }
 
-/* The WoP-PBS kernels on the device (veil_cuda_wop) against the engine's
- * veil_wop_pbs, as test_kernels_emu's test_wop checks their host
- * emulation: three lookups reading two tables at 9 and 12 bits (SMALL: 9
- * bits, n = 32), inputs 0, the top and a random one. 3 w (k + 1) GGSW
- * units is never a power of two, so their transforms run several plans of
- * the ladder. In the small run, so that compute-sanitizer checks every
- * WoP kernel. */
-static void test_wop_kernel(void) {
-    veil_wop_params wpv = *veil_wop_params_for_width(9);
-    if (SMALL) wpv.pbs.lwe_dim = 32;
-    const veil_wop_params *wp = &wpv;
-    const veil_params *p = &wp->pbs;
-    uint8_t s[5][32];
-    for (unsigned i = 0; i < 5; i++)
-        veil_test_seed_bytes(160 + i, s[i]);
-    veil_secret_key *sk;
-    veil_eval_key *ek;
-    veil_encryptor *enc;
-    veil_wop_ctx *ctx;
-    CU_ASSERT_FATAL(veil_secret_key_new(p, s[0], &sk) == VEIL_OK);
-    CU_ASSERT_FATAL(veil_eval_key_new_rows(sk, NULL, VEIL_KEY_BOTH, s[1], s[2], &ek) == VEIL_OK);
-    CU_ASSERT_FATAL(veil_encryptor_new(s[3], s[4], &enc) == VEIL_OK);
-    const veil_pbs_key *pk = veil_eval_key_part(ek, 0);
-    CU_ASSERT_FATAL(pk->pfpks && pk->bsk && pk->bsk_fourier);
-    const uint32_t D = pk->in_dim;
-    CU_ASSERT_FATAL(veil_wop_ctx_new(wp, D, &ctx) == VEIL_OK);
-    veil_cuda_wop_params cwp = {veil_cuda_params_from(p, VEIL_CUDA_PBS_AUTO), wp->cbs_base_log,
-                                wp->cbs_level, wp->pp_base_log, wp->pp_level};
-    cwp.pbs.in_dim = D;
-    cwp.pbs.ks_rows = pk->ksk_rows;
-    /* the keys as the backend uploads them */
-    const size_t kw = veil_eval_key_ksk_words(p, pk->ksk_rows), bw = veil_eval_key_bsk_words(p),
+/* The WoP-PBS kernels on the device (veil_cuda_wop, the kernel ABI) on
+ * wop_kernel_case.h's case, as test_kernels_emu checks their host
+ * emulation; the keys as the backend uploads them. In the small run too (n
+ * = 32, 9 bits), so that compute-sanitizer checks every WoP kernel. */
+typedef struct dev_exec {
+    wop_exec x;
+    uint64_t *d_ksk, *d_bsk, *d_pfpks, *d_in, *d_out;
+    double *d_bsk_f;
+    int64_t *d_tables;
+    size_t in_words, table_words;
+    veil_cuda_wop_keys keys;
+    veil_cuda_wop_buffer *buf;
+    uint32_t buf_count;
+} dev_exec;
+
+static int dev_keys(wop_exec *x, const veil_pbs_key *pk, const veil_cuda_wop_params *cwp) {
+    dev_exec *e = (dev_exec *)x;
+    const veil_params *p = pk->params;
+    const size_t kw = veil_eval_key_ksk_words(p, cwp->pbs.ks_rows), bw = veil_eval_key_bsk_words(p),
                  pw = veil_eval_key_pfpks_words(p);
     uint64_t *wide = malloc(kw * 8);
-    CU_ASSERT_FATAL(wide != NULL);
+    if (!wide) return 1;
     veil_keyswitch_key_wide(pk, 0, kw, wide);
-    uint64_t *d_ksk = dev_alloc(kw * 8), *d_bsk = dev_alloc(bw * 8), *d_pfpks = dev_alloc(pw * 8);
-    double *d_bsk_f = dev_alloc(veil_cuda_bsk_fourier_bytes(&cwp.pbs));
-    CU_ASSERT_FATAL(cudaMemcpy(d_ksk, wide, kw * 8, cudaMemcpyHostToDevice) == 0);
-    CU_ASSERT_FATAL(cudaMemcpy(d_bsk, pk->bsk, bw * 8, cudaMemcpyHostToDevice) == 0);
-    CU_ASSERT_FATAL(cudaMemcpy(d_pfpks, pk->pfpks, pw * 8, cudaMemcpyHostToDevice) == 0);
-    CU_ASSERT_FATAL(veil_cuda_bsk_to_fourier(NULL, 0, &cwp.pbs, d_bsk_f, d_bsk) == 0);
-    const veil_cuda_wop_keys keys = {d_ksk, d_bsk_f, d_pfpks};
-    enum { COUNT = 3, OUT = 4 };
-    const size_t big1 = (size_t)D + 1;
-    veil_cuda_wop_buffer *buf = NULL;
-    CU_ASSERT_EQUAL_FATAL(veil_cuda_scratch_wop(NULL, 0, &cwp, COUNT, &buf, NULL, 1), 0);
-    uint64_t *d_in = dev_alloc(COUNT * big1 * 8), *d_out = dev_alloc(COUNT * big1 * 8);
-    const unsigned widths[2] = {9, 12};
-    size_t checked = 0;
-    for (unsigned wi = 0; wi < (SMALL ? 1u : 2u); wi++) {
-        const unsigned w = widths[wi];
-        const size_t entries = (size_t)1 << w;
-        int64_t *tables = malloc(2 * entries * sizeof *tables), *d_tables;
-        uint64_t *in = malloc(COUNT * big1 * 8), *out = malloc(COUNT * big1 * 8),
-                 *ref = malloc(big1 * 8);
-        CU_ASSERT_FATAL(tables && in && out && ref);
-        d_tables = dev_alloc(2 * entries * sizeof *tables);
-        for (size_t i = 0; i < 2 * entries; i++)
-            tables[i] = (int64_t)(veil_test_rand() % (1u << OUT));
-        int64_t x[COUNT];
-        for (uint32_t c = 0; c < COUNT; c++) {
-            x[c] = c == 0   ? 0
-                   : c == 1 ? (int64_t)entries - 1
-                            : (int64_t)(veil_test_rand() % entries);
-            veil_encrypt_big(enc, sk, veil_encode(x[c], w), in + c * big1);
-        }
-        CU_ASSERT_FATAL(cudaMemcpy(d_tables, tables, 2 * entries * sizeof *tables,
-                                   cudaMemcpyHostToDevice) == 0);
-        CU_ASSERT_FATAL(cudaMemcpy(d_in, in, COUNT * big1 * 8, cudaMemcpyHostToDevice) == 0);
-        /* ciphertext c reads table (c % 3) % 2, the backend's rule (size 3, inner 1) */
-        const veil_cuda_wop_tables t = {d_tables, 2, w, 3, 1, 0, veil_delta(OUT)};
-        CU_ASSERT_EQUAL_FATAL(veil_cuda_wop(NULL, 0, buf, d_out, d_in, &t, &keys, COUNT), 0);
-        CU_ASSERT_FATAL(cudaMemcpy(out, d_out, COUNT * big1 * 8, cudaMemcpyDeviceToHost) == 0);
-        for (uint32_t c = 0; c < COUNT; c++) {
-            const int64_t *table = tables + ((c % 3) % 2) * entries;
-            const int64_t got = veil_decode(veil_phase_big(sk, out + c * big1), OUT, 0);
-            CU_ASSERT_FATAL(
-                veil_wop_pbs(ctx, pk, table, w, 0, veil_delta(OUT), in + c * big1, ref) == VEIL_OK);
-            const int64_t cpu = veil_decode(veil_phase_big(sk, ref), OUT, 0);
-            if (got != table[x[c]] || cpu != table[x[c]])
-                printf("\n  %s (n = %u), %u bits, x = %lld: device %lld, cpu %lld, table %lld",
-                       wp->id, p->lwe_dim, w, (long long)x[c], (long long)got, (long long)cpu,
-                       (long long)table[x[c]]);
-            CU_ASSERT_EQUAL(got, table[x[c]]);
-            CU_ASSERT_EQUAL(cpu, table[x[c]]);
-            checked++;
-        }
-        cudaFree(d_tables);
-        free(tables), free(in), free(out), free(ref);
-    }
-    CU_ASSERT_EQUAL(checked, (SMALL ? 1u : 2u) * COUNT);
-    printf("\n  WoP kernels, %s (n = %u): %zu lookups equal to the table and the cpu", wp->id,
-           p->lwe_dim, checked);
-    veil_cuda_cleanup_wop(NULL, 0, &buf);
-    cudaFree(d_in), cudaFree(d_out), cudaFree(d_ksk), cudaFree(d_bsk), cudaFree(d_bsk_f);
-    cudaFree(d_pfpks);
+    e->d_ksk = dev_alloc(kw * 8);
+    e->d_bsk = dev_alloc(bw * 8);
+    e->d_pfpks = dev_alloc(pw * 8);
+    e->d_bsk_f = dev_alloc(veil_cuda_bsk_fourier_bytes(&cwp->pbs));
+    int r = (int)cudaMemcpy(e->d_ksk, wide, kw * 8, cudaMemcpyHostToDevice);
     free(wide);
-    veil_wop_ctx_free(ctx);
-    veil_encryptor_free(enc);
-    veil_eval_key_free(ek);
-    veil_secret_key_free(sk);
+    if (!r) r = (int)cudaMemcpy(e->d_bsk, pk->bsk, bw * 8, cudaMemcpyHostToDevice);
+    if (!r) r = (int)cudaMemcpy(e->d_pfpks, pk->pfpks, pw * 8, cudaMemcpyHostToDevice);
+    if (!r) r = veil_cuda_bsk_to_fourier(NULL, 0, &cwp->pbs, e->d_bsk_f, e->d_bsk);
+    e->keys = (veil_cuda_wop_keys){e->d_ksk, e->d_bsk_f, e->d_pfpks};
+    return r;
+}
+
+static int dev_run(wop_exec *x, const veil_cuda_wop_params *cwp, const veil_cuda_wop_tables *t,
+                   size_t table_words, const uint64_t *in, uint32_t count, size_t big1,
+                   uint64_t *out) {
+    dev_exec *e = (dev_exec *)x;
+    const size_t words = count * big1;
+    if (!e->buf) {
+        int r = veil_cuda_scratch_wop(NULL, 0, cwp, count, &e->buf, NULL, 1);
+        if (r) return r;
+        e->buf_count = count;
+    }
+    if (count > e->buf_count) return VEIL_CUDA_ERR_ARG;
+    if (words > e->in_words) {
+        cudaFree(e->d_in), cudaFree(e->d_out);
+        e->d_in = dev_alloc(words * 8);
+        e->d_out = dev_alloc(words * 8);
+        e->in_words = words;
+    }
+    if (table_words > e->table_words) {
+        cudaFree(e->d_tables);
+        e->d_tables = dev_alloc(table_words * sizeof *e->d_tables);
+        e->table_words = table_words;
+    }
+    int r = (int)cudaMemcpy(e->d_tables, t->tables, table_words * sizeof *e->d_tables,
+                            cudaMemcpyHostToDevice);
+    if (!r) r = (int)cudaMemcpy(e->d_in, in, words * 8, cudaMemcpyHostToDevice);
+    veil_cuda_wop_tables dt = *t;
+    dt.tables = e->d_tables;
+    if (!r) r = veil_cuda_wop(NULL, 0, e->buf, e->d_out, e->d_in, &dt, &e->keys, count);
+    if (!r) r = (int)cudaMemcpy(out, e->d_out, words * 8, cudaMemcpyDeviceToHost);
+    return r;
+}
+
+static void dev_release(wop_exec *x) {
+    dev_exec *e = (dev_exec *)x;
+    veil_cuda_cleanup_wop(NULL, 0, &e->buf);
+    cudaFree(e->d_ksk), cudaFree(e->d_bsk), cudaFree(e->d_pfpks), cudaFree(e->d_bsk_f);
+    cudaFree(e->d_in), cudaFree(e->d_out), cudaFree(e->d_tables);
+    memset((char *)e + sizeof e->x, 0, sizeof *e - sizeof e->x);
+}
+
+static void test_wop_kernel(void) {
+    dev_exec e;
+    memset(&e, 0, sizeof e);
+    e.x = (wop_exec){"device", dev_keys, dev_run, dev_release};
+    wop_kernel_case(&e.x, SMALL, VEIL_CUDA_PBS_AUTO, 160);
 }
 
 /* The WoP-PBS on the device (wop.cu through the backend's wop_pbs): a model

@@ -63,6 +63,7 @@
 #include "veil/noise.h"
 #include "veil/tfhe.h"
 #include "veil/wop.h"
+#include "wop_kernel_case.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -837,105 +838,61 @@ static void test_elementwise(void) {
 }
 
 /* The cuda WoP-PBS's sequence of steps (veil_cuda_wop_emulate: wop.cu's
- * wop_run with the host executor) on a WoP set's keys: every decryption
- * equals its table's entry and veil_wop_pbs's, at 9 bits (N = 1024 holds
- * the table: no packing tree) and at 12 bits (a tree of 4 leaves: two
- * levels of pairs, each pair reading its lookup's GGSW), three lookups
- * reading two tables by the backend's rule (table (i % 3) % 2), the
- * extremes 0 and 2^w - 1 among the inputs; the GGSWs' transforms through
- * the device's plan ladder (veil_pbs_ggsw_fourier_with). What the device
- * adds (the launches, cuFFT's plans, the pairs' padding) runs in
- * test_gpu_ops's test_wop_kernel and test_wop_program. */
-static void wop_case(int small) {
-    CU_ASSERT_PTR_NOT_NULL_FATAL(veil_wop_params_for_width(9));
-    veil_wop_params wpv = *veil_wop_params_for_width(9);
-    if (small) wpv.pbs.lwe_dim = 32; /* test_gpu_ops' small run: a copy, n = 32 */
-    const veil_wop_params *wp = &wpv;
-    const veil_params *p = &wp->pbs;
-    uint8_t s[5][32];
-    for (unsigned i = 0; i < 5; i++)
-        veil_test_seed_bytes(150 + i, s[i]);
-    veil_secret_key *sk;
-    veil_eval_key *ek;
-    veil_encryptor *enc;
-    veil_wop_ctx *ctx;
-    CU_ASSERT_FATAL(veil_secret_key_new(p, s[0], &sk) == VEIL_OK);
-    CU_ASSERT_FATAL(veil_eval_key_new_rows(sk, NULL, VEIL_KEY_FOURIER, s[1], s[2], &ek) == VEIL_OK);
-    CU_ASSERT_FATAL(veil_encryptor_new(s[3], s[4], &enc) == VEIL_OK);
-    const veil_pbs_key *pk = veil_eval_key_part(ek, 0);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(pk->pfpks);
-    const uint32_t D = pk->in_dim;
-    CU_ASSERT_FATAL(veil_wop_ctx_new(wp, D, &ctx) == VEIL_OK);
-    veil_cuda_wop_params cwp = {veil_cuda_params_from(p, VEIL_CUDA_PBS_FUSED), wp->cbs_base_log,
-                                wp->cbs_level, wp->pp_base_log, wp->pp_level};
-    cwp.pbs.in_dim = D;
-    cwp.pbs.ks_rows = pk->ksk_rows;
-    const size_t kw = veil_eval_key_ksk_words(p, pk->ksk_rows);
-    uint64_t *wide = malloc(kw * 8);
-    double *bsk_nat = veil_test_bsk_natural(p, pk->bsk_fourier);
-    CU_ASSERT_FATAL(wide && bsk_nat);
-    veil_keyswitch_key_wide(pk, 0, kw, wide);
-    const veil_cuda_wop_keys keys = {wide, bsk_nat, pk->pfpks};
-    enum { COUNT = 3, OUT = 4 };
-    const size_t big1 = (size_t)D + 1;
-    const unsigned widths[2] = {9, 12};
-    size_t checked = 0;
-    for (unsigned wi = 0; wi < (small ? 1u : 2u); wi++) {
-        const unsigned w = widths[wi];
-        const size_t entries = (size_t)1 << w;
-        int64_t *tables = malloc(2 * entries * sizeof *tables);
-        uint64_t *in = malloc(COUNT * big1 * 8), *out = malloc(COUNT * big1 * 8),
-                 *ref = malloc(big1 * 8);
-        CU_ASSERT_FATAL(tables && in && out && ref);
-        for (size_t i = 0; i < 2 * entries; i++)
-            tables[i] = (int64_t)(veil_test_rand() % (1u << OUT));
-        int64_t x[COUNT];
-        for (uint32_t c = 0; c < COUNT; c++) {
-            x[c] = c == 0   ? 0
-                   : c == 1 ? (int64_t)entries - 1
-                            : (int64_t)(veil_test_rand() % entries);
-            veil_encrypt_big(enc, sk, veil_encode(x[c], w), in + c * big1);
-        }
-        const veil_cuda_wop_tables t = {tables, 2, w, 3, 1, 0, veil_delta(OUT)};
-        memset(out, 0xa5, COUNT * big1 * 8);
-        CU_ASSERT_EQUAL_FATAL(veil_cuda_wop_emulate(&cwp, &t, &keys, in, COUNT, out), 0);
-        for (uint32_t c = 0; c < COUNT; c++) {
-            const int64_t *table = tables + ((c % 3) % 2) * entries;
-            const int64_t got = veil_decode(veil_phase_big(sk, out + c * big1), OUT, 0);
-            CU_ASSERT_FATAL(
-                veil_wop_pbs(ctx, pk, table, w, 0, veil_delta(OUT), in + c * big1, ref) == VEIL_OK);
-            const int64_t cpu = veil_decode(veil_phase_big(sk, ref), OUT, 0);
-            if (got != table[x[c]] || cpu != table[x[c]])
-                printf("\n  %s, %u bits, x = %lld: emulated %lld, cpu %lld, table %lld", wp->id, w,
-                       (long long)x[c], (long long)got, (long long)cpu, (long long)table[x[c]]);
-            CU_ASSERT_EQUAL(got, table[x[c]]);
-            CU_ASSERT_EQUAL(cpu, table[x[c]]);
-            checked++;
-        }
-        free(tables), free(in), free(out), free(ref);
-    }
-    CU_ASSERT_EQUAL(checked, (small ? 1u : 2u) * COUNT);
-    /* refusals: no tables, 17 bits */
-    const veil_cuda_wop_tables none = {NULL, 2, 9, 3, 1, 0, 1};
-    uint64_t dummy[1];
-    CU_ASSERT_EQUAL(veil_cuda_wop_emulate(&cwp, &none, &keys, dummy, 1, dummy), VEIL_CUDA_ERR_ARG);
-    int64_t tab1[1] = {0};
-    const veil_cuda_wop_tables wide17 = {tab1, 1, 17, 1, 1, 0, 1};
-    CU_ASSERT_EQUAL(veil_cuda_wop_emulate(&cwp, &wide17, &keys, dummy, 1, dummy),
-                    VEIL_CUDA_ERR_ARG);
-    free(wide);
-    free(bsk_nat);
-    veil_wop_ctx_free(ctx);
-    veil_encryptor_free(enc);
-    veil_eval_key_free(ek);
-    veil_secret_key_free(sk);
+ * wop_run with the host executor, the GGSWs' transforms through the
+ * device's plan ladder) on wop_kernel_case.h's case, on the set and on the
+ * small run's n = 32 copy. What the device adds (the launches, cuFFT's
+ * plans, the pairs' padding) runs in test_gpu_ops's test_wop_kernel and
+ * test_wop_program. */
+typedef struct emu_exec {
+    wop_exec x;
+    uint64_t *wide;
+    double *bsk_nat;
+    veil_cuda_wop_keys keys;
+} emu_exec;
+
+static int emu_keys(wop_exec *x, const veil_pbs_key *pk, const veil_cuda_wop_params *cwp) {
+    emu_exec *e = (emu_exec *)x;
+    const size_t kw = veil_eval_key_ksk_words(pk->params, cwp->pbs.ks_rows);
+    e->wide = malloc(kw * 8);
+    e->bsk_nat = veil_test_bsk_natural(pk->params, pk->bsk_fourier);
+    if (!e->wide || !e->bsk_nat) return 1;
+    veil_keyswitch_key_wide(pk, 0, kw, e->wide);
+    e->keys = (veil_cuda_wop_keys){e->wide, e->bsk_nat, pk->pfpks};
+    return 0;
 }
 
-/* the set itself, then the small run's copy of it (n = 32, 9 bits): a copy
- * of a WoP set's parameters keeps its packing keys (veil_wop_params_of by id) */
+static int emu_run(wop_exec *x, const veil_cuda_wop_params *cwp, const veil_cuda_wop_tables *t,
+                   size_t table_words, const uint64_t *in, uint32_t count, size_t big1,
+                   uint64_t *out) {
+    (void)table_words, (void)big1;
+    return veil_cuda_wop_emulate(cwp, t, &((emu_exec *)x)->keys, in, count, out);
+}
+
+static void emu_release(wop_exec *x) {
+    emu_exec *e = (emu_exec *)x;
+    free(e->wide);
+    free(e->bsk_nat);
+    e->wide = NULL, e->bsk_nat = NULL;
+}
+
 static void test_wop(void) {
-    wop_case(0);
-    wop_case(1);
+    emu_exec e = {{"emulated", emu_keys, emu_run, emu_release}, NULL, NULL, {0}};
+    wop_kernel_case(&e.x, 0, VEIL_CUDA_PBS_FUSED, 150);
+    wop_kernel_case(&e.x, 1, VEIL_CUDA_PBS_FUSED, 150);
+    /* refused before any key is read: no tables, 17 bits */
+    const veil_wop_params *wp = veil_wop_params_for_width(9);
+    const veil_cuda_wop_params cwp = {veil_cuda_params_from(&wp->pbs, VEIL_CUDA_PBS_FUSED),
+                                      wp->cbs_base_log, wp->cbs_level, wp->pp_base_log,
+                                      wp->pp_level};
+    const veil_cuda_wop_keys none_keys = {NULL, NULL, NULL};
+    const veil_cuda_wop_tables none = {NULL, 2, 9, 3, 1, 0, 1};
+    uint64_t dummy[1];
+    CU_ASSERT_EQUAL(veil_cuda_wop_emulate(&cwp, &none, &none_keys, dummy, 1, dummy),
+                    VEIL_CUDA_ERR_ARG);
+    int64_t tab1[1] = {0};
+    const veil_cuda_wop_tables wide17 = {tab1, 1, 17, 1, 1, 0, 1};
+    CU_ASSERT_EQUAL(veil_cuda_wop_emulate(&cwp, &wide17, &none_keys, dummy, 1, dummy),
+                    VEIL_CUDA_ERR_ARG);
 }
 
 int main(void) {

@@ -166,11 +166,12 @@ static int run_kernel(void *vc, size_t batch) {
     return 0;
 }
 
-/* PBS and keyswitch alone, device-resident data; returns the number of
- * points written to pbs[] / ks[]. */
 /* kernel_sweep's answer for a kernel the set does not run (not a failure) */
 #define KERNEL_NOT_FOR_SET (-2)
 
+/* PBS and keyswitch alone, device-resident data, at every batch size of
+ * the kind's kernel: the points in pbs[] / ks[], *n_done of them; 0, an
+ * error, or KERNEL_NOT_FOR_SET. */
 static int kernel_sweep(const veil_eval_key *ek, const veil_lut *lut, const uint64_t *in_small,
                         const uint64_t *in_big, size_t distinct, const size_t *batches,
                         size_t n_batches, double min_time, uint32_t kind, point *pbs, point *ks,

@@ -252,8 +252,7 @@ const veil_wop_params *veil_wop_params_find(const char *id) {
 
 const veil_wop_params *veil_wop_params_of(const veil_params *p) {
     for (size_t i = 0; p && p->id && i < N_PARAMS_WOP; i++)
-        if (&k_params_wop[i].pbs == p || !strcmp(k_params_wop[i].pbs.id, p->id))
-            return &k_params_wop[i];
+        if (!strcmp(k_params_wop[i].pbs.id, p->id)) return &k_params_wop[i];
     return NULL;
 }
 

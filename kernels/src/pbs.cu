@@ -205,14 +205,9 @@ __global__ void extract_many_kernel(uint64_t *__restrict__ out, uint64_t res_str
 /* Standard-domain polynomials -> twisted, folded complex (before the FFT). */
 __global__ void twist_torus_kernel(double2 *__restrict__ out, const uint64_t *__restrict__ in,
                                    const double2 *__restrict__ tw, uint32_t N, uint64_t polys) {
-    const uint32_t H = N / 2;
     const uint64_t idx = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (idx >= polys * H) return;
-    const uint32_t j = (uint32_t)(idx % H);
-    const uint64_t *a = in + (idx / H) * N;
-    const double re = (double)(int64_t)a[j], im = (double)(int64_t)a[j + H];
-    const double2 w = tw[j];
-    out[idx] = veil_dev_twist(re, im, w);
+    if (idx >= polys * (N / 2)) return;
+    out[idx] = veil_twist_torus_at(in, tw, N, idx);
 }
 
 /* Twist factors computed on the host exactly as engine/src/fft.c does. */

@@ -131,6 +131,17 @@ int veil_pbs_sample_extract(cudaStream_t stream, const veil_cuda_pbs_buffer *b, 
                             uint32_t in_dim, uint32_t count);
 void veil_host_fft(double2 *x, uint32_t H, int inverse);
 
+/* Element idx of twisted standard-domain polynomials (N words each, from
+ * in): the folded pair (a_j, a_{j+N/2}) of polynomial idx / (N/2), j = idx %
+ * (N/2), twisted (twist_torus_kernel and the host emulations). */
+__host__ __device__ __forceinline__ double2 veil_twist_torus_at(const uint64_t *in,
+                                                                const double2 *tw, uint32_t N,
+                                                                uint64_t idx) {
+    const uint32_t H = N / 2, j = (uint32_t)(idx % H);
+    const uint64_t *a = in + (idx / H) * N;
+    return veil_dev_twist((double)(int64_t)a[j], (double)(int64_t)a[j + H], tw[j]);
+}
+
 /* The plan ladder: count units of per_unit complex values, unit u at data +
  * u * per_unit, transformed 2^e units at a time for each bit e of count,
  * the largest first (plans[e] of a buffer transform 2^e units, e <

@@ -361,13 +361,8 @@ struct host_ops {
     /* the device's sequence (veil_pbs_ggsw_fourier_with): twist_torus_kernel's
      * per-element code, then the plan ladder's runs through veil_host_fft */
     int twist(double2 *f, const uint64_t *std, uint64_t polys) {
-        const uint32_t N = vp.poly_size, H = N / 2;
-        for (uint64_t x = 0; x < polys; x++) {
-            const uint64_t *a = std + x * N;
-            for (uint32_t j = 0; j < H; j++)
-                f[x * H + j] =
-                    veil_dev_twist((double)(int64_t)a[j], (double)(int64_t)a[j + H], tw[j]);
-        }
+        for (uint64_t idx = 0; idx < polys * (vp.poly_size / 2); idx++)
+            f[idx] = veil_twist_torus_at(std, tw, vp.poly_size, idx);
         return 0;
     }
     int fft(int, double2 *x, uint64_t polys) {

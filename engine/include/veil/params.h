@@ -150,9 +150,9 @@ size_t veil_wop_params_count(void);
 const veil_wop_params *veil_wop_params_at(size_t i);
 /* NULL when no WoP set has that id. */
 const veil_wop_params *veil_wop_params_find(const char *id);
-/* The WoP set whose `pbs` is p, or has p's id (a copy: the GPU tests' small
- * run shortens a set's n) (a partition of that set is a WoP one: its keys
- * include the packing keyswitching keys); NULL for any other set. */
+/* The WoP set whose `pbs` has p's id, p itself or a copy (the GPU tests'
+ * small run shortens a set's n): a partition of that set is a WoP one, its
+ * keys include the packing keyswitching keys. NULL for any other set. */
 const veil_wop_params *veil_wop_params_of(const veil_params *p);
 /* The set chosen for `width` input bits; NULL when none is. */
 const veil_wop_params *veil_wop_params_for_width(unsigned width);

@@ -9,6 +9,14 @@ at the minimum the 128-bit security curve allows, and writes
   engine/src/params_nn.inc   (the C table rows, included by engine/src/params.c)
   docs/PARAMS.md             (the table between its NN-TABLE markers)
 
+With `--grouping G` (2, 3, 4, or a comma list) it derives multi-bit KS-PBS
+sets instead (n a multiple of G, 2^G GGSWs per group), with the multi-bit noise
+model [MB] and cost [MBX], the standard modulus switch per group (what veil's
+multi-bit PBS runs), and writes
+
+  engine/src/params_nn_mb.inc (rows of k_params_multibit, engine/src/params.c)
+  docs/PARAMS.md              (the table between its NN-MB-TABLE markers)
+
 It also recomputes the failure probability of published TFHE-rs sets as a check
 of the noise model (`--validate`).
 
@@ -34,6 +42,11 @@ Sources (zama-ai/concrete, read for this derivation):
          {cmux,pbs,keyswitch_lwe}.rs, computing_cost/fft.rs
   [AP]   the atomic pattern of concrete-optimizer (optimization/atomic_pattern.rs):
          noise before the PBS = norm2^2 * v_pbs + v_ks + v_ms
+  [MB]   backends/concrete-cpu/noise-model/src/gaussian_noise/noise/
+         {multi_bit_external_product_glwe,multi_bit_blind_rotate}.rs (@fd8fb4c1),
+         with veil's corrections (engine/src/params.c, docs/PARAMS.md section 9)
+  [MBX]  compilers/concrete-optimizer/concrete-optimizer/src/computing_cost/operators/
+         multi_bit_pbs.rs (MultiBitPbsComplexity, read at @b695d636)
 """
 
 import argparse
@@ -162,6 +175,45 @@ def var_modulus_switch_centered(n, poly):
     return n * (1.0 / 24.0 + (1.0 / 48.0) * Q2 / (w * w)) + (Q2 / (w * w) - 1.0) / 12.0
 
 
+# [MB] Concrete's JIT_FFT_SCALING_WEIGHT: veil sums a group's 2^g GGSWs exactly
+# in the standard domain and transforms the sum (engine/src/pbs.c multibit_step).
+JIT_FFT_SCALING_WEIGHT = -2.0155414942985717
+
+
+def var_multibit_blind_rotate(n, grouping, k, poly, base_log, level, var_bsk):
+    """[MB] as veil corrects it, exactly engine/src/params.c
+    veil_noise_multibit_pbs_output_variance (keep the two in sync): n/g
+    external products, each with the classic key term times 2^g (a group's
+    2^g GGSWs add their noises), the classic decomposition term doubled (the
+    message is a monomial, of norm 1 every time, where a CMux's is a key bit)
+    and the jit-FFT term (weight JIT_FFT_SCALING_WEIGHT)."""
+    b = 2.0 ** base_log
+    b2l = 2.0 ** (2 * base_log * level)
+    kn = float(k * poly)
+    key = level * (k + 1) * poly * (b * b + 2.0) / 12.0 * var_bsk
+    decomp = ((Q2 - b2l) / (24.0 * b2l) * (1.0 + kn * (0.25 + 0.25))
+              + kn / 8.0 * 0.25 + (1.0 / 16.0) * (1.0 - kn) ** 2 * 0.25)
+    fft = (2.0 ** JIT_FFT_SCALING_WEIGHT * 2.0 ** (2 * (LOG2_Q - FFT_PRECISION)) * level
+           * b ** 2 * float(poly) ** 2 * (k + 1))
+    return (n // grouping) * (key * 2.0 ** grouping + 2.0 * decomp + fft)
+
+
+def var_modulus_switch_multibit(n, grouping, poly):
+    """veil's multi-bit switch (engine/src/params.c ms_variance_of, grouping >=
+    2; keep in sync): each group's selected subset is switched as one 64-bit
+    sum (TFHE-rs's modulus_switch_multi_bit), one uniform rounding per group
+    whose key bits are not all 0 (probability 1 - 2^-g), plus the body's:
+    ((n/g)(1 - 2^-g) + 1)(q^2/w^2 - 1)/12, w = 2N."""
+    qw2 = Q2 / (2.0 * poly) ** 2
+    return ((n // grouping) * (1.0 - 2.0 ** -grouping) + 1.0) * (qw2 - 1.0) / 12.0
+
+
+def bsk_bytes_multibit(n, grouping, k, poly, level):
+    """The standard-domain multi-bit BSK veil keeps (no Fourier copy): (n/g)
+    2^g GGSWs of (k+1)^2 l polynomials of N 64-bit words."""
+    return (n // grouping) * 2 ** grouping * (k + 1) ** 2 * level * poly * 8
+
+
 def fatal_limit(precision):
     """[ERR] fatal_variance_limit with 1 left (padding) + 1 right padding bit:
     a value of p bits with one padding bit has Delta = 2^(63-p); it decodes
@@ -190,6 +242,17 @@ def cost_pbs(n, k, poly, level):
     (k+1) l (N log2 N + N) + (k+1) (N log2 N + N) + (k+1)^2 l N."""
     fft = poly * math.log2(poly) + poly
     return n * ((k + 1) * level * fft + (k + 1) * fft + (k + 1) ** 2 * level * poly)
+
+
+def cost_multibit_pbs(n, grouping, k, poly, level):
+    """[MBX] MultiBitPbsComplexity with jit_fft (veil's case): (n/g) CMuxes of
+    cost_pbs, plus 2 (2^g - 1) ggsw_size for the group sum and ggsw_size log2 N
+    for its transform, ggsw_size = l (k+1)^2 N. As Concrete writes it, those
+    last two terms count once per PBS, not once per group (n/g times) as the
+    engine runs them; kept as Concrete has it."""
+    ggsw_size = level * (k + 1) ** 2 * poly
+    return ((n / grouping) * cost_pbs(1, k, poly, level)
+            + 2.0 * (2.0 ** grouping - 1.0) * ggsw_size + ggsw_size * math.log2(poly))
 
 
 def cost_ks(big_n, n, level):
@@ -229,14 +292,24 @@ MS_KINDS = {"centered": (var_modulus_switch_centered, "VEIL_MS_CENTERED"),
             "standard": (var_modulus_switch, "VEIL_MS_STANDARD")}
 
 
-def search(cells, n_range, glwe_shapes, p_fail_log2_target, ms="centered", ks_dim=None):
+# The largest standard-domain multi-bit BSK a derived set may have (1 GiB).
+MB_BSK_MAX_BYTES = 2 ** 30
+
+
+def search(cells, n_range, glwe_shapes, p_fail_log2_target, ms="centered", ks_dim=None,
+           grouping=0):
     """Brute force over (k, N, n) with Pareto fronts for the two
     decompositions, with the modulus switch `ms` (a key of MS_KINDS).
     ks_dim: the keyswitch reads that many rows (values under a prefix of the
     key, veil_program.input_width) instead of the set's own k*N; only shapes
-    with k*N > ks_dim. Returns {cell: best} with best a dict (its "ms" the
-    kind)."""
+    with k*N > ks_dim. grouping g >= 2: multi-bit sets (ms "standard", n a
+    multiple of g, the multi-bit noise and cost, BSK <= MB_BSK_MAX_BYTES).
+    Returns {cell: best} with best a dict (its "ms" the kind)."""
     var_ms = MS_KINDS[ms][0]
+    if grouping:
+        if ms != "standard":
+            raise SystemExit("multi-bit sets switch the standard way (engine/src/pbs.c)")
+        n_range = [n for n in n_range if n % grouping == 0]
     decs = decompositions()
     best = {c: None for c in cells}
     kappa_var = {}
@@ -258,9 +331,17 @@ def search(cells, n_range, glwe_shapes, p_fail_log2_target, ms="centered", ks_di
         var_bsk = min_variance(big_n)
         for n in n_range:
             var_ksk = min_variance(n)
-            v_ms = var_ms(n, poly)
-            br = pareto([(cost_pbs(n, k, poly, l), var_blind_rotate(n, k, poly, b, l, var_bsk),
-                          (b, l)) for (b, l) in decs])
+            if grouping:
+                v_ms = var_modulus_switch_multibit(n, grouping, poly)
+                br = pareto([(cost_multibit_pbs(n, grouping, k, poly, l),
+                              var_multibit_blind_rotate(n, grouping, k, poly, b, l, var_bsk),
+                              (b, l)) for (b, l) in decs
+                             if bsk_bytes_multibit(n, grouping, k, poly, l) <= MB_BSK_MAX_BYTES])
+            else:
+                v_ms = var_ms(n, poly)
+                br = pareto([(cost_pbs(n, k, poly, l),
+                              var_blind_rotate(n, k, poly, b, l, var_bsk), (b, l))
+                             for (b, l) in decs])
             ks = pareto([(cost_ks(ks_n, n, l), var_keyswitch(ks_n, b, l, var_ksk, n), (b, l))
                          for (b, l) in decs])
             for cell in cells:
@@ -283,7 +364,7 @@ def search(cells, n_range, glwe_shapes, p_fail_log2_target, ms="centered", ks_di
                                 cur = {"cost": total, "n": n, "k": k, "N": poly,
                                        "pbs": d_br, "ks": d_ks, "v_br": v_br,
                                        "v_ks": v_ks, "v_ms": v_ms, "ms": ms,
-                                       "ks_dim": ks_dim}
+                                       "ks_dim": ks_dim, "grouping": grouping}
                             break
                 best[cell] = cur
     return best
@@ -325,11 +406,14 @@ def validate():
 # ------------------------------------------------------------------ output --
 
 def params_row(ident, n, k, poly, lwe_std, glwe_std, pbs, ks, prec, norm2, ms, lp, sec, flags,
-               src, ks_dim=None):
+               src, ks_dim=None, grouping=0):
     """One C initializer of veil_params (engine/include/veil/params.h): stds
     on the torus, pbs and ks as (base log, level), ms a key of MS_KINDS;
-    ks_dim (not None): the trailing grouping 0 and ks_in_dim fields."""
+    ks_dim (not None): the trailing grouping 0 and ks_in_dim fields;
+    grouping (multi-bit): the trailing grouping and ks_in_dim 0."""
     tail = "" if ks_dim is None else ", 0, %d" % ks_dim
+    if grouping:
+        tail = ", %d, 0" % grouping
     return ('{"%s", %d, %d, %d, {VEIL_NOISE_GAUSSIAN, %.17g, 0}, {VEIL_NOISE_GAUSSIAN, %.17g, 0}, '
             '%d, %d, %d, %d, %d, %.17g, %s, %.6f, %.1f, %s, "%s"%s},'
             % (ident, n, k, poly, lwe_std, glwe_std, pbs[0], pbs[1], ks[0], ks[1], prec,
@@ -351,7 +435,7 @@ def c_row(ident, b, prec, norm2, flags, src):
     lp = log2_p_fail(prec, total)
     sec = min(security_estimate(n, lwe_l2), security_estimate(k * poly, glwe_l2))
     return params_row(ident, n, k, poly, 2.0 ** lwe_l2, 2.0 ** glwe_l2, b["pbs"], b["ks"], prec,
-                      norm2, b["ms"], lp, sec, flags, src, b.get("ks_dim"))
+                      norm2, b["ms"], lp, sec, flags, src, b.get("ks_dim"), b.get("grouping", 0))
 
 
 def replace_between(path, begin, end, lines):
@@ -587,6 +671,87 @@ def emit(best, cells, target, out_inc, out_md, keep=False, ms="centered", ks_dim
     return count
 
 
+MB_BEGIN = "<!-- BEGIN NN-MB-TABLE (derive.py --grouping) -->"
+MB_END = "<!-- END NN-MB-TABLE -->"
+
+
+def mb_id(grouping, prec, lognorm):
+    """Ids of the derived multi-bit sets: the classic scheme with the grouping."""
+    return "nn-mb%d-p%d-norm2e%d-2m40" % (grouping, prec, lognorm)
+
+
+def mb_key_of_id(ident):
+    """(grouping, precision, log2 norm) of an id of mb_id, else None."""
+    m = re.match(r"nn-mb(\d+)-p(\d+)-norm2e(\d+)-2m40$", ident)
+    return tuple(int(x) for x in m.groups()) if m else None
+
+
+def emit_multibit(results, cells, target, out_inc, out_md):
+    """results: {grouping: {cell: best}}. Writes every grouping's rows to
+    out_inc and out_md; the rows of a grouping not derived in this run are
+    kept from the files, so one grouping can be derived again alone."""
+    inc, md = {}, {}
+    for g in sorted(results):
+        for cell in cells:
+            prec, norm2 = cell
+            lognorm = int(round(math.log2(norm2)))
+            ident = mb_id(g, prec, lognorm)
+            b = results[g][cell]
+            if b is None:
+                md[ident] = ("| %s | %d | %d | 2^%d | infeasible (N <= 2^16, BSK <= 1 GiB) "
+                             "| | | | | | | | | | |" % (ident, g, prec, lognorm))
+                continue
+            n, k, poly = b["n"], b["k"], b["N"]
+            lwe_l2, glwe_l2 = secure_log2_std(n), secure_log2_std(k * poly)
+            lp = log2_p_fail(prec, norm2 * norm2 * b["v_br"] + b["v_ks"] + b["v_ms"])
+            sec = min(security_estimate(n, lwe_l2), security_estimate(k * poly, glwe_l2))
+            flags = "VEIL_PARAMS_NN" + (" | VEIL_PARAMS_SLOW" if poly >= 16384 else "")
+            src = ("scripts/params/derive.py --grouping %d: Concrete multi-bit noise model "
+                   "(concrete-cpu noise-model, veil's corrections), standard modulus switch per "
+                   "group, 128-bit security curve, p=%d, norm2=2^%d, log2 p_fail <= %g, "
+                   "cost %.4g (concrete-optimizer MultiBitPbsComplexity, jit FFT)"
+                   % (g, prec, lognorm, target, b["cost"]))
+            inc[ident] = c_row(ident, b, prec, norm2, flags, src)
+            mib = bsk_bytes_multibit(n, g, k, poly, b["pbs"][1]) / 2.0 ** 20
+            md[ident] = ("| %s | %d | %d | 2^%d | %d | %d | %d | %d,%d | %d,%d | %.0f | %.3f "
+                         "| %.3f | %d | %.2f | %.3g |"
+                         % (ident, g, prec, lognorm, n, k, poly, b["pbs"][0], b["pbs"][1],
+                            b["ks"][0], b["ks"][1], mib, lwe_l2, glwe_l2, sec, lp, b["cost"]))
+    # the other groupings' rows, as the files have them
+    if os.path.exists(out_inc):
+        with open(out_inc) as f:
+            for line in f.read().splitlines():
+                m = re.match(r'\{"([^"]+)"', line)
+                if m and mb_key_of_id(m.group(1)) and mb_key_of_id(m.group(1))[0] not in results:
+                    inc[m.group(1)] = line
+    with open(out_md) as f:
+        doc = f.read()
+    if doc.find(MB_BEGIN) >= 0:
+        for line in doc[doc.find(MB_BEGIN):doc.find(MB_END)].splitlines():
+            m = re.match(r"\| (nn-mb\S+) \|", line)
+            if m and mb_key_of_id(m.group(1)) and mb_key_of_id(m.group(1))[0] not in results:
+                md[m.group(1)] = line
+    lines = [
+        "/* Generated by scripts/params/derive.py --grouping -- do not edit by hand.",
+        " * Neural-network multi-bit KS-PBS sets (grouping g = 2, 3, 4; n a multiple of g):",
+        " * cheapest set (concrete-optimizer's MultiBitPbsComplexity + keyswitch cost)",
+        " * with log2 p_fail <= %g per PBS at the given precision and 2-norm by" % target,
+        " * veil's multi-bit noise model (params.c veil_noise_multibit_pbs_output_variance), all",
+        " * noises at the 128-bit minimum of Concrete's security curve, the standard modulus",
+        " * switch per group (VEIL_MS_STANDARD), standard-domain BSK <= 1 GiB",
+        " * (docs/PARAMS.md section 9). */",
+    ]
+    lines += [inc[i] for i in sorted(inc, key=mb_key_of_id)]
+    table = ["| id | g | p | norm2 | n | k | N | pbs B,l | ks B,l | BSK MiB | log2 std lwe "
+             "| log2 std glwe | security | log2 p_fail | cost |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    table += [md[i] for i in sorted(md, key=mb_key_of_id)]
+    with open(out_inc, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    replace_between(out_md, MB_BEGIN, MB_END, table)
+    return len(inc)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -595,10 +760,17 @@ def main():
                     help="write only the TEST-ONLY weak sets (tests/params_weak.inc)")
     ap.add_argument("--out-weak", default=os.path.join(root, "tests/params_weak.inc"))
     ap.add_argument("--target", type=float, default=-40.0, help="log2 p_fail per PBS")
-    ap.add_argument("--ms", choices=sorted(MS_KINDS), default="centered",
+    ap.add_argument("--ms", choices=sorted(MS_KINDS), default=None,
                     help="modulus switch of the derived sets (default centered: TFHE-rs's "
-                         "CenteredMeanNoiseReduction, half the standard switch's mask term)")
-    ap.add_argument("--precisions", default="0,1,2,3,4,5,6,7,8")
+                         "CenteredMeanNoiseReduction, half the standard switch's mask term; "
+                         "multi-bit sets: standard only, what engine/src/pbs.c runs)")
+    ap.add_argument("--grouping", default="",
+                    help="comma list of 2, 3, 4: derive multi-bit sets of those groupings "
+                         "(ids nn-mb<G>-p<P>-norm2e<E>-2m40) into --out-inc-mb and the "
+                         "NN-MB-TABLE of --out-md; the other groupings' rows are kept")
+    ap.add_argument("--out-inc-mb", default=os.path.join(root, "engine/src/params_nn_mb.inc"))
+    ap.add_argument("--precisions", default=None,
+                    help="comma list (default 0..8; multi-bit: 1..5)")
     ap.add_argument("--norms-log2", default="0,1,2,3,4,5,6,7,8,9,10,11,12,13,14")
     ap.add_argument("--keep", action="store_true",
                     help="keep the rows of --out-inc and --out-md for cells not derived in this "
@@ -630,9 +802,26 @@ def main():
         count = emit_weak(args.out_weak, args.out_md, range(450, args.n_max + 1), shapes)
         print("wrote %d weak sets to %s and %s" % (count, args.out_weak, args.out_md))
         return 0
+    if args.precisions is None:
+        args.precisions = "1,2,3,4,5" if args.grouping else "0,1,2,3,4,5,6,7,8"
     precs = [int(x) for x in args.precisions.split(",")]
     norms = [2 ** int(x) for x in args.norms_log2.split(",")]
     cells = [(p, m) for p in precs for m in norms]
+    if args.grouping:
+        groupings = [int(x) for x in args.grouping.split(",")]
+        if any(g not in (2, 3, 4) for g in groupings):
+            raise SystemExit("--grouping: 2, 3 or 4 (VEIL_MULTIBIT_MAX_G)")
+        results = {}
+        for g in groupings:
+            results[g] = search(cells, n_range, shapes, args.target, args.ms or "standard",
+                                grouping=g)
+            for cell, b in sorted(results[g].items()):
+                if b is not None and b["n"] + g > args.n_max:
+                    print("warning: g=%d cell %s at n = %d, the top of --n-max" % (g, cell, b["n"]))
+        count = emit_multibit(results, cells, args.target, args.out_inc_mb, args.out_md)
+        print("wrote %d multi-bit sets to %s and %s" % (count, args.out_inc_mb, args.out_md))
+        return 0
+    args.ms = args.ms or "centered"
     if args.ks_dims:
         count = 0
         for d in [int(x) for x in args.ks_dims.split(",")]:

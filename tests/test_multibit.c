@@ -4,15 +4,19 @@
  *   - the key: every GGSW of a group encrypts the indicator of its subset,
  *     exactly one per group is 1 (decrypted with the secret key); the
  *     evaluation-key file carries it (round trip, same PBS bits);
+ *   - the table: the six TFHE-rs sets first, then the derived ones
+ *     (scripts/params/derive.py --grouping, nn-mb<g>-...; their grid, p_fail
+ *     and key sizes in tests/test_params.c test_multibit_nn_sets);
  *   - correctness: a KS-PBS of every table entry, random tables, unsigned
- *     and signed, at the first multi-bit set (the cheapest); at every set
- *     (veil_params_multibit_at) in test_multibit_slow.c;
+ *     and signed, at the first multi-bit set (the cheapest); in
+ *     test_multibit_slow.c at every published set and one derived set per
+ *     grouping (nn-mb<g>-p4-norm2e5);
  *   - determinism: the same seeds give bit-identical keys and outputs, and
  *     veil_ks_pbs_many (lanes in lockstep) gives veil_ks_pbs's bits;
  *   - noise: modulus switch and PBS output variance against the multi-bit
  *     model (veil/noise.h), the bound as in test_noise.c, at tfhers-mb2-1_1
- *     (test_multibit_slow.c: also tfhers-mb4-2_2 and tfhers-mb3-2_2, 1000
- *     PBS each). */
+ *     (test_multibit_slow.c: also tfhers-mb4-2_2, tfhers-mb3-2_2 and the
+ *     derived nn-mb4-p4-norm2e5, 1000 PBS each). */
 #include "testutil.h"
 #include "veil/noise.h"
 #include "veil/serialize.h"
@@ -34,8 +38,12 @@
 #define NOISE_S_PBS 300
 #endif
 #endif
-/* the multi-bit sets of engine/src/params.c: update with the table */
-#define EXPECT_SETS 6
+/* the multi-bit sets of engine/src/params.c: update with the table. The
+ * TFHE-rs ones first, then derive.py --grouping 2,3,4's: 3 groupings x
+ * precisions 1..5 x 2-norms 2^0..2^14 (engine/src/params_nn_mb.inc). */
+#define EXPECT_PUBLISHED 6
+#define EXPECT_DERIVED 225
+#define EXPECT_SETS (EXPECT_PUBLISHED + EXPECT_DERIVED)
 
 typedef veil_test_keys fixture;
 
@@ -48,18 +56,22 @@ static void test_table(void) {
         CU_ASSERT(p->grouping >= 2 && p->grouping <= 4);
         if (p->grouping >= 2 && p->grouping <= 4) seen[p->grouping]++;
         CU_ASSERT_EQUAL(p->lwe_dim % p->grouping, 0);
-        CU_ASSERT(p->source && strstr(p->source, "MULTI_BIT_GROUP_"));
+        const int published = i < EXPECT_PUBLISHED;
+        CU_ASSERT_EQUAL(published, !(p->flags & VEIL_PARAMS_NN));
+        CU_ASSERT(p->source &&
+                  strstr(p->source, published ? "MULTI_BIT_GROUP_" : "derive.py --grouping"));
         CU_ASSERT_PTR_EQUAL(veil_params_multibit_find(p->id), p);
         /* multi-bit ids are not classic ids: files, the compiler and the
          * GPU backend cannot reach them */
         CU_ASSERT_PTR_NULL(veil_params_find(p->id));
         CU_ASSERT(veil_eval_key_bsk_ggsws(p) == ((size_t)p->lwe_dim / p->grouping) << p->grouping);
         /* the published p_fail, recomputed with the multi-bit model (printed;
-         * TFHE-rs optimised these sets with its own newer formulas) */
+         * TFHE-rs optimised these sets with its own newer formulas); a
+         * derived set's is at most 2^-40 (derive.py's target) */
         double in = p->norm2 * p->norm2 * veil_noise_pbs_output_variance(p);
-        printf("  %-30s claimed %9.3f model %9.3f\n", p->id, p->log2_p_fail,
-               veil_noise_log2_p_fail(p, p->precision, in));
-        CU_ASSERT(veil_noise_log2_p_fail(p, p->precision, in) < -100.0);
+        const double lp = veil_noise_log2_p_fail(p, p->precision, in);
+        if (published) printf("  %-30s claimed %9.3f model %9.3f\n", p->id, p->log2_p_fail, lp);
+        CU_ASSERT(published ? lp < -100.0 : lp <= -40.0);
     }
     for (unsigned g = 2; g <= 4; g++)
         CU_ASSERT(seen[g] >= 1);
@@ -189,23 +201,40 @@ static int pbs_all_entries(fixture *f, int is_signed) {
     return bad;
 }
 
-/* Default run: one set (the cheapest); test_multibit_slow.c: every set. */
+/* Default run: one set (the first, the cheapest); test_multibit_slow.c:
+ * every published set, and one derived set per grouping (k = 1, N = 2048,
+ * l = 1 at each: a key of 106 to 226 MiB), unsigned and signed. */
 #ifdef MB_ALL_SETS
-#define PBS_SETS EXPECT_SETS
+static const char *DERIVED_PBS_SETS[] = {"nn-mb2-p4-norm2e5-2m40", "nn-mb3-p4-norm2e5-2m40",
+                                         "nn-mb4-p4-norm2e5-2m40"};
+#define N_DERIVED_PBS (sizeof DERIVED_PBS_SETS / sizeof *DERIVED_PBS_SETS)
+#define PBS_SETS (EXPECT_PUBLISHED + N_DERIVED_PBS)
 #else
 #define PBS_SETS 1
 #endif
+static void pbs_at(const veil_params *p, int is_signed_too) {
+    fixture f;
+    CU_ASSERT_FATAL(veil_test_keys_make(p, 30, &f));
+    CU_ASSERT_EQUAL(pbs_all_entries(&f, 0), 0);
+    if (is_signed_too) CU_ASSERT_EQUAL(pbs_all_entries(&f, 1), 0);
+    veil_test_keys_free(&f);
+}
+
 static void test_pbs_every_set(void) {
     size_t ran = 0;
-    for (size_t i = 0; i < veil_params_multibit_count() && ran < PBS_SETS; i++) {
-        const veil_params *p = veil_params_multibit_at(i);
-        fixture f;
-        CU_ASSERT_FATAL(veil_test_keys_make(p, 30, &f));
-        CU_ASSERT_EQUAL(pbs_all_entries(&f, 0), 0);
-        if (i == 0) CU_ASSERT_EQUAL(pbs_all_entries(&f, 1), 0);
-        veil_test_keys_free(&f);
+    for (size_t i = 0; i < EXPECT_PUBLISHED && ran < PBS_SETS; i++) {
+        pbs_at(veil_params_multibit_at(i), i == 0);
         ran++;
     }
+#ifdef MB_ALL_SETS
+    for (size_t i = 0; i < N_DERIVED_PBS; i++) {
+        const veil_params *p = veil_params_multibit_find(DERIVED_PBS_SETS[i]);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+        CU_ASSERT_EQUAL(p->grouping, i + 2);
+        pbs_at(p, 1);
+        ran++;
+    }
+#endif
     CU_ASSERT_EQUAL(ran, PBS_SETS);
 }
 
@@ -283,7 +312,7 @@ static int check(const char *what, const char *id, double s2, double s4, int n, 
 #define PBS_MODEL_GAP 1.0
 #ifdef MB_ALL_SETS
 static const char *NOISE_SETS[] = {"tfhers-mb2-1_1-tuniform-2m128", "tfhers-mb4-2_2-tuniform-2m128",
-                                   "tfhers-mb3-2_2-tuniform-2m128"};
+                                   "tfhers-mb3-2_2-tuniform-2m128", "nn-mb4-p4-norm2e5-2m40"};
 #else
 static const char *NOISE_SETS[] = {"tfhers-mb2-1_1-tuniform-2m128"};
 #endif

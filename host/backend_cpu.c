@@ -5,7 +5,9 @@
  * threads, one PBS context (FFT tables and buffers) per thread, made once in keys_new. A batch is
  * cut into one contiguous share per thread, sizes differing by at most one: every KS-PBS costs the
  * same, so the shares take the same time. Within a share, lookups run in groups sharing each key
- * read. */
+ * read. Fewer lookups than threads: a lone lookup's keyswitch is split over the threads, and a
+ * multi-bit set's lookups run on a team of threads each (veil_pbs_threads: the groups' GGSW sums
+ * formed by every thread of the team). */
 #include "backend_internal.h"
 #include "veil/fft.h"
 #include "veil/ks32.h"
@@ -145,6 +147,8 @@ typedef struct pbs_job {
     const veil_lut *const *luts;
     const uint32_t *lut_index; /* NULL: luts[0] for all */
     size_t lwe;
+    unsigned n_threads; /* contexts in ctx */
+    size_t count;       /* lookups in the call */
 } pbs_job;
 
 /* The tables' implementation: the caller's veil_lut pointers and a copy of
@@ -196,6 +200,17 @@ static void pbs_share(void *arg, unsigned thread, size_t begin, size_t end) {
     }
 }
 
+/* One multi-bit lookup per share (begin + 1 == end, one share a lookup),
+ * on its team of n_threads / count threads (veil_ks_pbs_threads). */
+static void team_share(void *arg, unsigned thread, size_t begin, size_t end) {
+    pbs_job *j = arg;
+    (void)end;
+    const unsigned team = j->n_threads / (unsigned)j->count;
+    veil_ks_pbs_threads(j->ctx + (size_t)thread * team, team, j->pk,
+                        j->luts[j->lut_index ? j->lut_index[begin] : 0], j->in + begin * j->lwe,
+                        j->out + begin * j->lwe);
+}
+
 static void ks_part_share(void *arg, unsigned thread, size_t begin, size_t end) {
     pbs_job *j = arg;
     veil_keyswitch_part(j->pk, j->in, (uint32_t)begin, (uint32_t)end,
@@ -216,7 +231,9 @@ static veil_status cpu_ks_pbs(veil_backend_keys *keys, const veil_backend_tables
                    .out = out,
                    .luts = luts,
                    .lut_index = lut_index,
-                   .lwe = keys->lwe};
+                   .lwe = keys->lwe,
+                   .n_threads = c->n_threads,
+                   .count = count};
     if (count == 1 && c->n_threads > 1) {
         /* one lookup: its keyswitch (a stream over the keyswitching key's
          * rows up to its mask's end, veil_keyswitch_rows) split over the
@@ -230,7 +247,14 @@ static veil_status cpu_ks_pbs(veil_backend_keys *keys, const veil_backend_tables
             for (uint32_t i = 0; i <= n; i++)
                 small[i] += c->ks_part[(size_t)th * (n + 1) + i];
         small[n] += veil_ks32_body(in[big]);
-        veil_pbs(job.ctx[0], job.pk, luts[lut_index ? lut_index[0] : 0], small, out);
+        /* a multi-bit PBS on every thread; a classic one on this one */
+        veil_pbs_threads(job.ctx, c->n_threads, job.pk, luts[lut_index ? lut_index[0] : 0], small,
+                         out);
+        return VEIL_OK;
+    }
+    if (job.pk->params->grouping >= 2 && c->n_threads / count >= 2) {
+        /* fewer multi-bit lookups than threads: a team of threads each */
+        cpu_parallel((unsigned)count, count, team_share, &job);
         return VEIL_OK;
     }
     cpu_parallel(c->n_threads, count, pbs_share, &job);

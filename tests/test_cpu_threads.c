@@ -7,7 +7,9 @@
  * threads, and on every veil FFT path this CPU runs (portable, AVX2, AVX-512:
  * they compute the same bits). The decryptions are checked once. The same for
  * the leveled operations (linear, conv2d), which split their output
- * neurons / pixels over the threads when a layer is large enough. */
+ * neurons / pixels over the threads when a layer is large enough. A
+ * multi-bit set's lookups fewer than the threads run on several threads
+ * each (veil_pbs_threads): the same bits too. */
 #include "testutil.h"
 #include "backend_host.h"
 #include "veil/backend.h"
@@ -171,6 +173,61 @@ static void test_threads_and_paths_bit_identical(void) {
     veil_secret_key_free(sk);
 }
 
+/* A multi-bit set: a lone lookup runs on every thread (veil_pbs_threads:
+ * the groups' GGSWs formed by all, applied in order by one), and fewer
+ * lookups than threads run on teams of threads / count each; every result
+ * the bits of one thread. */
+static void test_multibit_teams(void) {
+    const veil_params *p = veil_params_multibit_find("tfhers-mb2-1_1-tuniform-2m128");
+    CU_ASSERT_FATAL(p != NULL);
+    uint8_t s[5][32];
+    for (unsigned i = 0; i < 5; i++)
+        veil_test_seed_bytes(60 + i, s[i]);
+    veil_secret_key *sk;
+    veil_eval_key *ek;
+    veil_encryptor *enc;
+    veil_lut *lut;
+    const unsigned prec = p->precision, n = 1u << prec;
+    int64_t table[16];
+    for (unsigned i = 0; i < n; i++)
+        table[i] = (int64_t)((i * 3 + 2) % n);
+    CU_ASSERT_FATAL(veil_secret_key_new(p, s[0], &sk) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_eval_key_new(sk, s[1], s[2], &ek) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_encryptor_new(s[3], s[4], &enc) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_lut_new(p, table, prec, 0, veil_delta(prec), &lut) == VEIL_OK);
+    enum { MB_COUNT = 3 };
+    const size_t lwe = (size_t)veil_params_big_dim(p) + 1;
+    uint64_t *in = malloc(sizeof(uint64_t) * lwe * MB_COUNT);
+    uint64_t *ref = malloc(sizeof(uint64_t) * lwe * MB_COUNT);
+    uint64_t *out = malloc(sizeof(uint64_t) * lwe * MB_COUNT);
+    CU_ASSERT_FATAL(in && ref && out);
+    for (size_t i = 0; i < MB_COUNT; i++)
+        veil_encrypt_big(enc, sk, veil_encode((int64_t)i, prec), in + i * lwe);
+    run_count(NULL, ek, "1", in, lut, ref, MB_COUNT);
+    for (size_t i = 0; i < MB_COUNT; i++)
+        CU_ASSERT_EQUAL(veil_decode(veil_phase_big(sk, ref + i * lwe), prec, 0), table[i]);
+    /* threads, lookups: a lone one on 2 and 5; teams of 2 (5 / 2, 7 / 3);
+     * 4 / 3 = 1: the batch path */
+    const struct {
+        const char *threads;
+        size_t count;
+    } cases[] = {{"2", 1}, {"5", 1}, {"5", 2}, {"7", 3}, {"4", 3}};
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        memset(out, 0, sizeof(uint64_t) * lwe * MB_COUNT);
+        run_count(NULL, ek, cases[c].threads, in, lut, out, cases[c].count);
+        const int same = !memcmp(out, ref, sizeof(uint64_t) * lwe * cases[c].count);
+        if (!same)
+            printf("\n  multi-bit, %zu lookup(s) on %s threads: ciphertexts differ", cases[c].count,
+                   cases[c].threads);
+        CU_ASSERT(same);
+    }
+    free(in), free(ref), free(out);
+    veil_lut_free(lut);
+    veil_encryptor_free(enc);
+    veil_eval_key_free(ek);
+    veil_secret_key_free(sk);
+}
+
 int main(void) {
     if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
     CU_pSuite s = CU_add_suite("cpu_threads", NULL, NULL);
@@ -179,5 +236,6 @@ int main(void) {
         return CU_get_error();
     }
     VEIL_ADD_TEST(s, test_threads_and_paths_bit_identical);
+    VEIL_ADD_TEST(s, test_multibit_teams);
     return veil_test_run();
 }

@@ -5,6 +5,10 @@
 #include "veil/fft.h"
 #include "veil/tfhe.h"
 
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 struct veil_pbs_ctx {
@@ -187,14 +191,15 @@ static void cmux_lanes(veil_pbs_ctx *c, const veil_pbs_key *pk, uint32_t i, uint
  * of one transformed GGSW, where a sum of 2^g transformed GGSWs times
  * transformed monomials measured 1.8x Concrete's multi-bit FFT term at
  * tfhers-mb4-2_2 (test_multibit.c). The external product is the CMux's with
- * the accumulator's own digits. */
-static void multibit_step(veil_pbs_ctx *c, const veil_pbs_key *pk, uint32_t q, const uint64_t *a,
-                          uint64_t *acc) {
+ * the accumulator's own digits (multibit_apply). multibit_group
+ * forms the sum into fggsw ((k+1) l (k+1) N doubles), with c's scratch. */
+static void multibit_group(veil_pbs_ctx *c, const veil_pbs_key *pk, uint32_t q, const uint64_t *a,
+                           double *fggsw) {
     const veil_params *p = c->params;
     const uint32_t N = p->poly_size, k1 = p->glwe_dim + 1, l = p->pbs_level, g = p->grouping;
     const uint32_t lg = log2u(N) + 1;
     const veil_fft_kernels *kr = c->kern;
-    const size_t rows = (size_t)k1 * l, polys = rows * k1, gw = polys * N;
+    const size_t polys = (size_t)k1 * l * k1, gw = polys * N;
     const uint64_t *grp = pk->bsk + ((size_t)q << g) * gw;
     uint32_t d[1u << VEIL_MULTIBIT_MAX_G];
     for (uint32_t t = 1; t < (1u << g); t++) {
@@ -212,8 +217,17 @@ static void multibit_step(veil_pbs_ctx *c, const veil_pbs_key *pk, uint32_t q, c
         for (uint32_t t = 1; t < (1u << g); t++)
             kr->add_monomial(c->sum, grp + t * gw + r * N, N, d[t]);
         veil_fft_forward_torus(c->fft, c->sum, c->facc);
-        veil_fft_ggsw_put(N, (uint32_t)polys, (uint32_t)r, c->facc, c->fsum);
+        veil_fft_ggsw_put(N, (uint32_t)polys, (uint32_t)r, c->facc, fggsw);
     }
+}
+
+/* acc = ExtProd(fggsw, acc), fggsw a group's transformed GGSW
+ * (multibit_group). */
+static void multibit_apply(veil_pbs_ctx *c, const double *fggsw, uint64_t *acc) {
+    const veil_params *p = c->params;
+    const uint32_t N = p->poly_size, k1 = p->glwe_dim + 1, l = p->pbs_level;
+    const veil_fft_kernels *kr = c->kern;
+    const size_t rows = (size_t)k1 * l;
     /* not forward_digits (the CMux's fused route): its ties round up, and
      * the accumulator an inverse FFT wrote is full of exact ties, which then
      * bias the noise (veil/gadget.h VEIL_GADGET_INIT_EVEN) */
@@ -222,7 +236,7 @@ static void multibit_step(veil_pbs_ctx *c, const veil_pbs_key *pk, uint32_t q, c
                       c->digits + (size_t)col * l * N);
     for (size_t r = 0; r < rows; r++)
         veil_fft_forward_i64(c->fft, c->digits + r * N, c->fdigits + r * N);
-    kr->mac_ggsw(c->facc, c->fdigits, c->fsum, (uint32_t)rows, k1, N);
+    kr->mac_ggsw(c->facc, c->fdigits, fggsw, (uint32_t)rows, k1, N);
     memset(acc, 0, sizeof(uint64_t) * k1 * N);
     for (uint32_t col = 0; col < k1; col++)
         veil_fft_backward_add_torus(c->fft, c->facc + (size_t)col * N, acc + (size_t)col * N);
@@ -268,13 +282,9 @@ typedef struct lane_out {
     size_t period, first;
 } lane_out;
 
-/* Blind rotation and sample extraction of `lanes` small LWEs in lockstep:
- * CMux i runs for every lane before CMux i + 1, so each GGSW of the
- * bootstrapping key is read from memory once for all of them (the next
- * lanes find it in cache). Each lane's operations are those of a lone PBS,
- * in the same order: the results do not depend on the grouping. */
-static void pbs_lanes(veil_pbs_ctx *c, const veil_pbs_key *pk, const veil_lut *const *luts,
-                      const uint64_t *in, size_t in_stride, const lane_out *lo, uint32_t lanes) {
+/* The lanes' modulus switch and accumulator X^-b * V (pbs_lanes' start). */
+static void lanes_init(veil_pbs_ctx *c, const veil_pbs_key *pk, const veil_lut *const *luts,
+                       const uint64_t *in, size_t in_stride, uint32_t lanes) {
     const veil_params *p = c->params;
     VEIL_ASSERT(pk->params == p && (p->grouping >= 2 ? pk->bsk != NULL : pk->bsk_fourier != NULL) &&
                 lanes <= VEIL_PBS_LANES && pk->in_dim >= veil_params_big_dim(p));
@@ -293,14 +303,41 @@ static void pbs_lanes(veil_pbs_ctx *c, const veil_pbs_key *pk, const veil_lut *c
         memset(acc, 0, sizeof(uint64_t) * k * N);
         veil_poly_mul_monomial(acc + (size_t)k * N, lut->poly, N, (2 * N - ms[n]) % (2 * N));
     }
+}
+
+/* The lanes' sample extractions (pbs_lanes' end). */
+static void lanes_extract(veil_pbs_ctx *c, const veil_pbs_key *pk, const lane_out *lo,
+                          uint32_t lanes) {
+    const size_t accw = (size_t)(c->params->glwe_dim + 1) * c->params->poly_size;
+    for (uint32_t L = 0; L < lanes; L++)
+        for (uint32_t r = 0; r < (lo->ext ? lo->n_res : 1); r++)
+            veil_sample_extract(pk, c->acc + L * accw,
+                                lo->ext ? lo->ext[r * lo->period + (lo->first + L) % lo->period]
+                                        : (veil_extract){0, 0},
+                                lo->out + r * lo->res_stride + L * lo->out_stride);
+}
+
+/* Blind rotation and sample extraction of `lanes` small LWEs in lockstep:
+ * CMux i runs for every lane before CMux i + 1, so each GGSW of the
+ * bootstrapping key is read from memory once for all of them (the next
+ * lanes find it in cache). Each lane's operations are those of a lone PBS,
+ * in the same order: the results do not depend on the grouping. */
+static void pbs_lanes(veil_pbs_ctx *c, const veil_pbs_key *pk, const veil_lut *const *luts,
+                      const uint64_t *in, size_t in_stride, const lane_out *lo, uint32_t lanes) {
+    const veil_params *p = c->params;
+    const uint32_t N = p->poly_size, k = p->glwe_dim, n = p->lwe_dim;
+    const size_t n1 = (size_t)n + 1, accw = (size_t)(k + 1) * N;
+    lanes_init(c, pk, luts, in, in_stride, lanes);
     const uint32_t g = p->grouping;
     if (g >= 2) {
         VEIL_ASSERT(c->fsum && n % g == 0);
         /* every group, even an all-zero one: skipping it would leak nothing
          * (the mask is public) but the noise model counts n/g products */
         for (uint32_t q = 0; q < n / g; q++)
-            for (uint32_t L = 0; L < lanes; L++)
-                multibit_step(c, pk, q, c->small + L * n1 + (size_t)q * g, c->acc + L * accw);
+            for (uint32_t L = 0; L < lanes; L++) {
+                multibit_group(c, pk, q, c->small + L * n1 + (size_t)q * g, c->fsum);
+                multibit_apply(c, c->fsum, c->acc + L * accw);
+            }
     } else {
         /* the next GGSW streams into L2 during this one's transforms, over
          * every lane's CMux ((k + 1)(l + 1) transforms each) */
@@ -326,18 +363,151 @@ static void pbs_lanes(veil_pbs_ctx *c, const veil_pbs_key *pk, const veil_lut *c
         }
         veil_fft_prefetch(c->fft, NULL, 0, 0);
     }
-    for (uint32_t L = 0; L < lanes; L++)
-        for (uint32_t r = 0; r < (lo->ext ? lo->n_res : 1); r++)
-            veil_sample_extract(pk, c->acc + L * accw,
-                                lo->ext ? lo->ext[r * lo->period + (lo->first + L) % lo->period]
-                                        : (veil_extract){0, 0},
-                                lo->out + r * lo->res_stride + L * lo->out_stride);
+    lanes_extract(c, pk, lo, lanes);
 }
 
 void veil_pbs(veil_pbs_ctx *c, const veil_pbs_key *pk, const veil_lut *lut, const uint64_t *in,
               uint64_t *out) {
     const lane_out lo = {.out = out};
     pbs_lanes(c, pk, &lut, in, 0, &lo, 1);
+}
+
+/* ---- one multi-bit PBS on several threads ----------------------------------
+ * The groups' GGSW sums depend only on the key and the (public) mask, not
+ * on the accumulator, so any thread can form group q's ahead of its
+ * external product: every thread (the caller's too) takes the next group
+ * not yet formed and writes its transformed GGSW into one of `slots`
+ * buffers; the caller applies them in order, q = 0, 1, ..., and frees each
+ * slot as it goes. A group is formed into slot q % slots only once group
+ * q - slots has been applied; the caller forms one itself only when its slot
+ * is free already, so it never waits for a slot. Every group is formed by
+ * the same code on a context of the same set, whichever thread forms it, and
+ * applied in order by the caller: the bits are veil_pbs's. */
+typedef struct mb_team {
+    veil_pbs_ctx *const *ctx;
+    const veil_pbs_key *pk;
+    const uint64_t *small; /* the caller's lane 0: the mask before the switch */
+    double *slots;
+    size_t slot_len;
+    uint32_t n_slots, groups;
+    atomic_uint next;    /* the next group to form */
+    atomic_uint applied; /* groups the caller has applied */
+    atomic_uint *ready;  /* per slot: 1 + the group formed there, 0: none yet */
+} mb_team;
+
+typedef struct mb_worker {
+    mb_team *team;
+    unsigned thread;
+} mb_worker;
+
+/* A short busy wait, then the core given up between polls: the waits here
+ * last a fraction of one group's work (tens of microseconds), but a thread
+ * that spins on a core another thread needs would stall both. */
+static void team_wait(unsigned *spins) {
+    if (++*spins < 512) {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+    } else {
+        sched_yield();
+    }
+}
+
+static void team_form(mb_team *t, unsigned thread, uint32_t q) {
+    const uint32_t g = t->pk->params->grouping;
+    multibit_group(t->ctx[thread], t->pk, q, t->small + (size_t)q * g,
+                   t->slots + (size_t)(q % t->n_slots) * t->slot_len);
+    atomic_store_explicit(&t->ready[q % t->n_slots], q + 1, memory_order_release);
+}
+
+static void *team_worker(void *arg) {
+    const mb_worker *w = arg;
+    mb_team *t = w->team;
+    for (;;) {
+        const uint32_t q = atomic_fetch_add_explicit(&t->next, 1, memory_order_relaxed);
+        if (q >= t->groups) break;
+        unsigned spins = 0;
+        while (q >= atomic_load_explicit(&t->applied, memory_order_acquire) + t->n_slots)
+            team_wait(&spins);
+        team_form(t, w->thread, q);
+    }
+    return NULL;
+}
+
+/* The caller's part: apply every group in order, forming groups while the
+ * next one is not ready. */
+static void team_apply(mb_team *t, uint64_t *acc) {
+    for (uint32_t q = 0; q < t->groups; q++) {
+        unsigned spins = 0;
+        while (atomic_load_explicit(&t->ready[q % t->n_slots], memory_order_acquire) != q + 1) {
+            unsigned v = atomic_load_explicit(&t->next, memory_order_relaxed);
+            if (v < t->groups && v < q + t->n_slots &&
+                atomic_compare_exchange_weak_explicit(&t->next, &v, v + 1, memory_order_relaxed,
+                                                      memory_order_relaxed)) {
+                team_form(t, 0, v);
+                spins = 0;
+            } else {
+                team_wait(&spins);
+            }
+        }
+        multibit_apply(t->ctx[0], t->slots + (size_t)(q % t->n_slots) * t->slot_len, acc);
+        atomic_store_explicit(&t->applied, q + 1, memory_order_release);
+    }
+}
+
+#define VEIL_PBS_MAX_THREADS 256
+
+void veil_pbs_threads(veil_pbs_ctx *const *ctx, unsigned threads, const veil_pbs_key *pk,
+                      const veil_lut *lut, const uint64_t *in, uint64_t *out) {
+    veil_pbs_ctx *c = ctx[0];
+    const veil_params *p = c->params;
+    if (threads > VEIL_PBS_MAX_THREADS) threads = VEIL_PBS_MAX_THREADS;
+    if (threads <= 1 || p->grouping < 2) {
+        veil_pbs(c, pk, lut, in, out);
+        return;
+    }
+    const lane_out lo = {.out = out};
+    lanes_init(c, pk, &lut, in, 0, 1);
+    const size_t k1 = p->glwe_dim + 1;
+    mb_team t = {.ctx = ctx,
+                 .pk = pk,
+                 .small = c->small,
+                 .slot_len = k1 * p->pbs_level * k1 * p->poly_size,
+                 .n_slots = 2 * threads,
+                 .groups = p->lwe_dim / p->grouping};
+    atomic_init(&t.next, 0);
+    atomic_init(&t.applied, 0);
+    t.slots = veil_fft_alloc(sizeof(double) * t.slot_len * t.n_slots);
+    t.ready = malloc(sizeof *t.ready * t.n_slots);
+    if (!t.slots || !t.ready) {
+        /* no memory for the slots: the same PBS on this thread alone */
+        veil_fft_dealloc(t.slots);
+        free(t.ready);
+        veil_pbs(c, pk, lut, in, out);
+        return;
+    }
+    for (uint32_t s = 0; s < t.n_slots; s++)
+        atomic_init(&t.ready[s], 0);
+    mb_worker w[VEIL_PBS_MAX_THREADS];
+    pthread_t tid[VEIL_PBS_MAX_THREADS];
+    int started[VEIL_PBS_MAX_THREADS] = {0};
+    for (unsigned i = 1; i < threads; i++) {
+        w[i] = (mb_worker){&t, i};
+        /* a thread that does not start leaves its groups to the others */
+        started[i] = pthread_create(&tid[i], NULL, team_worker, &w[i]) == 0;
+    }
+    team_apply(&t, c->acc);
+    for (unsigned i = 1; i < threads; i++)
+        if (started[i]) pthread_join(tid[i], NULL);
+    veil_fft_dealloc(t.slots);
+    free(t.ready);
+    lanes_extract(c, pk, &lo, 1);
+}
+
+void veil_ks_pbs_threads(veil_pbs_ctx *const *ctx, unsigned threads, const veil_pbs_key *pk,
+                         const veil_lut *lut, const uint64_t *in, uint64_t *out) {
+    veil_keyswitch(pk, in, ctx[0]->ks);
+    veil_pbs_threads(ctx, threads, pk, lut, ctx[0]->ks, out);
 }
 
 void veil_pbs_extract(veil_pbs_ctx *c, const veil_pbs_key *pk, const veil_lut *lut,

@@ -471,6 +471,20 @@ void veil_modulus_switch(const veil_params *p, const uint64_t *in_small, uint32_
  * words. ctx must be made for pk->params. */
 void veil_pbs(veil_pbs_ctx *ctx, const veil_pbs_key *pk, const veil_lut *lut,
               const uint64_t *in_small, uint64_t *out_big);
+/* One PBS on `threads` threads (the caller's and threads - 1 it starts),
+ * ctx[0 .. threads - 1] one context each, all made for pk->params: the same
+ * bits as veil_pbs(ctx[0], ...). For a multi-bit set every thread forms the
+ * groups' GGSW sums ahead (they depend on the key and the public mask
+ * alone), the caller runs the external products in order; TFHE-rs's CPU
+ * multi-bit PBS shares out its work the same way (its thread_count, in
+ * lwe_multi_bit_programmable_bootstrapping.rs). A classic set, or threads
+ * <= 1, runs veil_pbs on ctx[0]: one classic PBS split over two cores
+ * measured 0.6 to 1.2 times one core (docs/results/HISTORY.md §0b). */
+void veil_pbs_threads(veil_pbs_ctx *const *ctx, unsigned threads, const veil_pbs_key *pk,
+                      const veil_lut *lut, const uint64_t *in_small, uint64_t *out_big);
+/* Keyswitch (on the caller's thread) then veil_pbs_threads. */
+void veil_ks_pbs_threads(veil_pbs_ctx *const *ctx, unsigned threads, const veil_pbs_key *pk,
+                         const veil_lut *lut, const uint64_t *in_big, uint64_t *out_big);
 /* Keyswitch then PBS: master key -> master key (in_dim + 1 words each). */
 void veil_ks_pbs(veil_pbs_ctx *ctx, const veil_pbs_key *pk, const veil_lut *lut,
                  const uint64_t *in_big, uint64_t *out_big);

@@ -55,9 +55,17 @@ static void check_noise_sane(const veil_noise *z) {
     }
 }
 
+/* Both lists: the classic sets (grouping 0) and the multi-bit ones (grouping
+ * 2 to 4, n a multiple of it). */
 static void test_fields_sane(void) {
-    for (size_t i = 0; i < veil_params_count(); i++) {
-        const veil_params *p = veil_params_at(i);
+    const size_t classic = veil_params_count();
+    for (size_t i = 0; i < classic + veil_params_multibit_count(); i++) {
+        const veil_params *p =
+            i < classic ? veil_params_at(i) : veil_params_multibit_at(i - classic);
+        if (i < classic) CU_ASSERT_EQUAL(p->grouping, 0);
+        if (i >= classic)
+            CU_ASSERT(p->grouping >= 2 && p->grouping <= VEIL_MULTIBIT_MAX_G &&
+                      p->lwe_dim % p->grouping == 0 && p->ks_in_dim == 0);
         CU_ASSERT(is_pow2(p->poly_size) && p->poly_size >= 256 && p->poly_size <= 65536);
         CU_ASSERT(p->glwe_dim >= 1 && p->glwe_dim <= 6);
         CU_ASSERT(p->lwe_dim >= 450 && p->lwe_dim < veil_params_big_dim(p) + 2048);
@@ -230,6 +238,68 @@ static void test_nn_grid_complete(void) {
            nnorms, narrow);
 }
 
+/* The derived multi-bit sets (derive.py --grouping 2,3,4; docs/PARAMS.md
+ * section 9), checked like the classic derived ones: for every grouping g =
+ * 2, 3, 4 one set per cell, precisions 1..5 at the 2-norms 2^0..2^14, named
+ * nn-mb<g>-p<p>-norm2e<e>-2m40 after its fields; the stored log2 p_fail is
+ * derive.py's and equals veil's multi-bit model recomputed here
+ * (veil_noise_multibit_pbs_output_variance, the multi-bit modulus switch),
+ * <= 2^-40; the standard switch (what the multi-bit PBS runs); the
+ * standard-domain BSK, (n/g) 2^g GGSWs, at most 1 GiB. Security by the curve:
+ * test_security_by_curve (both lists). */
+#define MB_NORMS 15
+static void test_multibit_nn_sets(void) {
+    unsigned cells[VEIL_MULTIBIT_MAX_G + 1][6][MB_NORMS] = {{{0}}};
+    size_t derived = 0;
+    for (size_t i = 0; i < veil_params_multibit_count(); i++) {
+        const veil_params *p = veil_params_multibit_at(i);
+        if (!(p->flags & VEIL_PARAMS_NN)) {
+            CU_ASSERT_EQUAL(derived, 0); /* the published sets come first */
+            continue;
+        }
+        derived++;
+        const unsigned g = p->grouping;
+        CU_ASSERT_FATAL(g >= 2 && g <= VEIL_MULTIBIT_MAX_G && p->lwe_dim % g == 0);
+        const int e = (int)lround(log2(p->norm2));
+        CU_ASSERT(ldexp(1.0, e) == p->norm2);
+        char id[64];
+        snprintf(id, sizeof id, "nn-mb%u-p%u-norm2e%d-2m40", g, p->precision, e);
+        CU_ASSERT_STRING_EQUAL(p->id, id);
+        /* unique in its list (find returns the first), in no other */
+        CU_ASSERT_PTR_EQUAL(veil_params_multibit_find(p->id), p);
+        CU_ASSERT_PTR_EQUAL(veil_params_find_any(p->id), p);
+        CU_ASSERT_PTR_NULL(veil_params_find(p->id));
+        CU_ASSERT_PTR_NULL(veil_wop_params_find(p->id));
+        CU_ASSERT(p->source && strstr(p->source, "derive.py --grouping"));
+        CU_ASSERT_EQUAL(p->ms, VEIL_MS_STANDARD);
+        CU_ASSERT(p->lwe_noise.kind == VEIL_NOISE_GAUSSIAN &&
+                  p->glwe_noise.kind == VEIL_NOISE_GAUSSIAN);
+        CU_ASSERT(p->security_bits >= 128.0);
+        const double k1 = p->glwe_dim + 1.0;
+        const double bsk = (double)(p->lwe_dim / g) * ldexp(1.0, (int)g) * k1 * k1 * p->pbs_level *
+                           p->poly_size * 8.0;
+        CU_ASSERT(bsk <= 0x1p30);
+        const double in = p->norm2 * p->norm2 * veil_noise_multibit_pbs_output_variance(p);
+        CU_ASSERT_DOUBLE_EQUAL(in, p->norm2 * p->norm2 * veil_noise_pbs_output_variance(p), 0.0);
+        const double lp = veil_noise_log2_p_fail(p, p->precision, in);
+        if (fabs(lp - p->log2_p_fail) > 1e-3 || lp > -40.0)
+            printf("  %s: claimed %.4f, model %.4f\n", p->id, p->log2_p_fail, lp);
+        CU_ASSERT_DOUBLE_EQUAL(lp, p->log2_p_fail, 1e-3);
+        CU_ASSERT(lp <= -40.0);
+        if (p->precision >= 1 && p->precision <= 5 && e >= 0 && e < MB_NORMS)
+            cells[g][p->precision][e]++;
+        else
+            CU_FAIL("a derived multi-bit set outside the grid");
+    }
+    for (unsigned g = 2; g <= VEIL_MULTIBIT_MAX_G; g++)
+        for (unsigned q = 1; q <= 5; q++)
+            for (int e = 0; e < MB_NORMS; e++)
+                CU_ASSERT_EQUAL(cells[g][q][e], 1);
+    CU_ASSERT_EQUAL(derived, 3 * 5 * MB_NORMS);
+    printf("  %zu derived multi-bit sets: g = 2..4, precisions 1..5 at 2-norms 2^0..2^%d\n",
+           derived, MB_NORMS - 1);
+}
+
 /* A read at precision 0 decodes while the noise stays under a quarter torus
  * (2^62), twice a 1-bit read's 2^61: the same p_fail at 4 times the total
  * variance (input + keyswitch + modulus switch). */
@@ -329,6 +399,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_concrete_golden);
     VEIL_ADD_TEST(s, test_tfhers_validation);
     VEIL_ADD_TEST(s, test_nn_grid_complete);
+    VEIL_ADD_TEST(s, test_multibit_nn_sets);
     VEIL_ADD_TEST(s, test_precision0_margin);
     return veil_test_run();
 }

@@ -12,7 +12,8 @@
  *     test_multibit_slow.c at every published set and one derived set per
  *     grouping (nn-mb<g>-p4-norm2e5);
  *   - determinism: the same seeds give bit-identical keys and outputs, and
- *     veil_ks_pbs_many (lanes in lockstep) gives veil_ks_pbs's bits;
+ *     veil_ks_pbs_many (lanes in lockstep) gives veil_ks_pbs's bits, and
+ *     so does one PBS on several threads (veil_ks_pbs_threads);
  *   - noise: modulus switch and PBS output variance against the multi-bit
  *     model (veil/noise.h), the bound as in test_noise.c, at tfhers-mb2-1_1
  *     (test_multibit_slow.c: also tfhers-mb4-2_2, tfhers-mb3-2_2 and the
@@ -275,6 +276,51 @@ static void test_deterministic(void) {
     veil_test_keys_free(&b);
 }
 
+/* One PBS on T threads (veil_ks_pbs_threads: every thread forms groups'
+ * GGSWs, the caller applies them in order) gives the one-thread bits, for
+ * T = 1, 2, 3 and 5 (more threads than this machine may have cores: the
+ * waits then yield), each a few times since the groups go to whichever
+ * thread is free. */
+static void test_threads(void) {
+    const veil_params *p = veil_params_multibit_find("tfhers-mb3-1_1-tuniform-2m128");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    fixture f;
+    CU_ASSERT_FATAL(veil_test_keys_make(p, 45, &f));
+    enum { MAX_T = 5, COUNT = 4 };
+    veil_pbs_ctx *ctx[MAX_T] = {0};
+    for (int t = 0; t < MAX_T; t++)
+        CU_ASSERT_FATAL(veil_pbs_ctx_new(p, &ctx[t]) == VEIL_OK);
+    const unsigned bits = p->precision;
+    const size_t big1 = (size_t)veil_params_big_dim(p) + 1;
+    int64_t table[4] = {2, 0, 3, 1};
+    veil_lut *lut;
+    CU_ASSERT_FATAL(veil_lut_new(p, table, bits, 0, veil_delta(bits), &lut) == VEIL_OK);
+    uint64_t *in = malloc(8 * big1 * COUNT), *ref = malloc(8 * big1 * COUNT), *o = malloc(8 * big1);
+    const veil_pbs_key *pk = veil_eval_key_part(f.ek, 0);
+    for (size_t c = 0; c < COUNT; c++) {
+        veil_encrypt_big(f.enc, f.sk, veil_encode((int64_t)c, bits), in + c * big1);
+        veil_ks_pbs(f.ctx, pk, lut, in + c * big1, ref + c * big1);
+        CU_ASSERT_EQUAL(veil_decode(veil_phase_big(f.sk, ref + c * big1), bits, 0), table[c]);
+    }
+    const unsigned threads[] = {1, 2, 3, 5};
+    size_t same = 0, runs = 0;
+    for (size_t i = 0; i < sizeof threads / sizeof *threads; i++)
+        for (size_t c = 0; c < COUNT; c++) {
+            memset(o, 0, 8 * big1);
+            veil_ks_pbs_threads(ctx, threads[i], pk, lut, in + c * big1, o);
+            same += memcmp(o, ref + c * big1, 8 * big1) == 0;
+            runs++;
+        }
+    CU_ASSERT_EQUAL(same, runs);
+    free(in);
+    free(ref);
+    free(o);
+    veil_lut_free(lut);
+    for (int t = 0; t < MAX_T; t++)
+        veil_pbs_ctx_free(ctx[t]);
+    veil_test_keys_free(&f);
+}
+
 /* Accepts measured in [lo_model * band lo, slack * model * band hi], the
  * band veil_test_variance_band's at 5 standard deviations (kurtosis at
  * least 3), test_noise.c's rule. */
@@ -410,6 +456,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_key_indicators);
     VEIL_ADD_TEST(s, test_key_file);
     VEIL_ADD_TEST(s, test_deterministic);
+    VEIL_ADD_TEST(s, test_threads);
     VEIL_ADD_TEST(s, test_pbs_every_set);
     VEIL_ADD_TEST(s, test_noise);
     return veil_test_run();

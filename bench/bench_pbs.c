@@ -16,7 +16,10 @@
  * bench_cost; scripts/cost_table.py turns the JSON into
  * engine/src/cost_table.inc).
  *
- * --multibit: instead, the multi-bit sets (veil_params_multibit_at) beside
+ * --cost --multibit: the multi-bit sets' cost figures instead (every set, or
+ * the --params ones; see bench_cost_multibit).
+ *
+ * --multibit: instead, the published multi-bit sets (veil_params_multibit_at) beside
  * the classic TFHE-rs TUniform 2^-128 set of the same precision, runs
  * interleaved set by set so they see the same load: key generation, KS-PBS
  * latency on one core (median of R) and on 2 threads (veil_ks_pbs_threads:
@@ -316,6 +319,108 @@ static int bench_cost(FILE *o, const char *list, uint32_t max_n, int runs_small)
     return 0;
 }
 
+/* --cost --multibit: per multi-bit set, its blind rotation against a
+ * classic one of the same n, k, N and l (what the compiler's table prices:
+ * the multi-bit sets are not in it), on this thread, both with random keys
+ * (no key generation), in two settings:
+ *  - a lockstep batch of VEIL_PBS_LANES (veil_ks_pbs_many minus its
+ *    keyswitch, per ciphertext), as the cpu backend runs a batch;
+ *  - one PBS alone (veil_pbs), as it runs a lone lookup: there the
+ *    multi-bit key (2^g / g times the classic one) streams from memory for
+ *    one ciphertext only.
+ * The ratios to the classic batch figure are what engine/src/cost.c keeps
+ * (scripts/cost_table.py): the absolute times are this host's, the ratios
+ * move less between hosts. Where the multi-bit key would pass 768 MiB the
+ * first n_meas groups are timed, for both, and the ratios are of those. */
+static int bench_cost_multibit(FILE *o, const char *list, int runs) {
+    const double key_cap = 768 * 1048576.0;
+    const size_t lanes = VEIL_PBS_LANES;
+    fprintf(o, "  \"multibit_sets\": [\n");
+    int first = 1;
+    for (size_t s = 0; s < veil_params_multibit_count(); s++) {
+        const veil_params *p = veil_params_multibit_at(s);
+        if (list && !wanted(p, list, 65536)) continue;
+        const uint32_t g = p->grouping, big = veil_params_big_dim(p);
+        const double k1 = p->glwe_dim + 1;
+        const double group_bytes = 8.0 * (1u << g) * k1 * k1 * p->pbs_level * p->poly_size;
+        uint32_t groups = p->lwe_dim / g;
+        if (group_bytes * groups > key_cap) groups = (uint32_t)(key_cap / group_bytes);
+        veil_params pm = *p, pc = *p;
+        pm.lwe_dim = pc.lwe_dim = groups * g;
+        pc.grouping = 0;
+        veil_pbs_key km = {.params = &pm, .in_dim = big, .ksk_rows = big};
+        veil_pbs_key kc = {.params = &pc, .in_dim = big, .ksk_rows = big};
+        const size_t mw = veil_eval_key_bsk_words(&pm), cw = veil_eval_key_bsk_words(&pc);
+        km.bsk = malloc(8 * mw);
+        kc.bsk_fourier = veil_fft_alloc(sizeof(double) * cw);
+        km.ksk32 = kc.ksk32 = malloc(4 * veil_eval_key_ksk_words(&pm, big));
+        uint64_t *in = malloc(8 * lanes * (big + 1)), *out = malloc(8 * lanes * (big + 1)),
+                 *sm = malloc(8 * lanes * (pm.lwe_dim + 1));
+        int64_t *table = malloc(sizeof(int64_t) << p->precision);
+        veil_pbs_ctx *cm = NULL, *cc = NULL;
+        veil_lut *lut = NULL;
+        if (!km.bsk || !kc.bsk_fourier || !km.ksk32 || !in || !out || !sm || !table) {
+            fprintf(stderr, "%s: out of memory\n", p->id);
+            return 1;
+        }
+        for (size_t i = 0; i < mw; i++)
+            km.bsk[i] = mix64();
+        for (size_t i = 0; i < cw; i++) /* torus-sized Fourier coefficients */
+            kc.bsk_fourier[i] = ldexp((double)(int64_t)mix64(), -11);
+        for (size_t i = 0; i < veil_eval_key_ksk_words(&pm, big); i++)
+            km.ksk32[i] = (uint32_t)(mix64() >> 32);
+        for (size_t i = 0; i < lanes * (big + 1); i++)
+            in[i] = mix64();
+        for (int64_t i = 0; i < (1 << p->precision); i++)
+            table[i] = i;
+        if (veil_pbs_ctx_new(&pm, &cm) || veil_pbs_ctx_new(&pc, &cc) ||
+            veil_lut_new(&pm, table, p->precision, 0, veil_delta(p->precision), &lut)) {
+            fprintf(stderr, "%s: %s\n", p->id, veil_error_message());
+            return 1;
+        }
+        const veil_lut *luts[VEIL_PBS_LANES];
+        for (size_t i = 0; i < lanes; i++)
+            luts[i] = lut;
+        double t[4][64];
+        const int rr = runs < 64 ? runs : 64;
+        for (int r = 0; r < rr; r++)
+            for (int m = 0; m < 2; m++) {
+                veil_pbs_ctx *c = m ? cc : cm;
+                const veil_pbs_key *k = m ? &kc : &km;
+                double a = now_s();
+                veil_ks_pbs_many(c, k, luts, in, lanes, out);
+                double b = now_s();
+                veil_keyswitch_many(k, in, lanes, sm);
+                double d = now_s();
+                veil_pbs(c, k, lut, sm, out);
+                double e = now_s();
+                t[2 * m][r] = ((b - a) - (d - b)) / (double)lanes;
+                t[2 * m + 1][r] = e - d;
+            }
+        const double mb = median_of(t[0], rr), ml = median_of(t[1], rr), cb = median_of(t[2], rr),
+                     cl = median_of(t[3], rr);
+        fprintf(o,
+                "%s    {\"id\": \"%s\", \"grouping\": %u, \"n\": %u, \"k\": %u, \"N\": %u, "
+                "\"l_pbs\": %u, \"n_measured\": %u, \"runs\": %d,\n      \"multibit_batch_ms\": "
+                "%.4f, \"multibit_lone_ms\": %.4f, \"classic_batch_ms\": %.4f, "
+                "\"classic_lone_ms\": %.4f,\n      \"batch_ratio\": %.4f, \"lone_ratio\": %.4f, "
+                "\"classic_lone_ratio\": %.4f}",
+                first ? "" : ",\n", p->id, g, p->lwe_dim, p->glwe_dim, p->poly_size, p->pbs_level,
+                pm.lwe_dim, rr, 1e3 * mb, 1e3 * ml, 1e3 * cb, 1e3 * cl, mb / cb, ml / cb, cl / cb);
+        fflush(o);
+        first = 0;
+        veil_lut_free(lut);
+        veil_pbs_ctx_free(cm);
+        veil_pbs_ctx_free(cc);
+        free(km.bsk);
+        veil_fft_dealloc(kc.bsk_fourier);
+        free(km.ksk32);
+        free(in), free(out), free(sm), free(table);
+    }
+    fprintf(o, "\n  ],\n");
+    return 0;
+}
+
 /* ---- --multibit ----------------------------------------------------------- */
 
 typedef struct {
@@ -412,7 +517,13 @@ static void mb_run(mb_case *c, double *lat, double *lat2, double *t1, double *t2
 /* Each multi-bit set and its classic reference, interleaved run by run. */
 static int bench_multibit(FILE *o, int runs) {
     fprintf(o, "  \"multibit\": [\n");
-    for (size_t i = 0; i < veil_params_multibit_count(); i++) {
+    /* the published sets: each has a classic TFHE-rs set of its precision
+     * (the derived NN sets have none: left out) */
+    size_t published = 0;
+    while (published < veil_params_multibit_count() &&
+           !(veil_params_multibit_at(published)->flags & VEIL_PARAMS_NN))
+        published++;
+    for (size_t i = 0; i < published; i++) {
         const veil_params *mp = veil_params_multibit_at(i);
         const veil_params *cp = veil_params_find(mp->precision == 2 ? "tfhers-1_1-tuniform-2m128"
                                                                     : "tfhers-2_2-tuniform-2m128");
@@ -446,8 +557,7 @@ static int bench_multibit(FILE *o, int runs) {
         fprintf(o,
                 "     \"multibit_over_classic\": {\"ks_pbs\": %.3f, \"batch_1_thread\": %.3f, "
                 "\"batch_2_threads\": %.3f, \"ks_pbs_2_threads\": %.3f}}%s\n",
-                m[0] / m[4], m[1] / m[5], m[2] / m[6], m[3] / m[7],
-                i + 1 < veil_params_multibit_count() ? "," : "");
+                m[0] / m[4], m[1] / m[5], m[2] / m[6], m[3] / m[7], i + 1 < published ? "," : "");
         fflush(o);
         free(t);
         mb_case_free(&c[0]);
@@ -516,7 +626,9 @@ int main(int argc, char **argv) {
                     "--cost: only the compiler's cost figures (blind rotation and keyswitch per\n"
                     "row, one per parameter-set shape, every set up to --max-n, default all).\n"
                     "--multibit: the multi-bit sets beside the classic set of the same\n"
-                    "precision instead: KS-PBS latency and batch throughput on 1 and 2 threads.\n",
+                    "precision instead: KS-PBS latency and batch throughput on 1 and 2 threads;\n"
+                    "with --cost, the multi-bit sets' blind rotation against a classic one of\n"
+                    "the same shape, in a batch and alone (every multi-bit set, or --params).\n",
                     argv[0]);
             return strcmp(argv[i], "--help") ? 2 : 0;
         }
@@ -527,10 +639,10 @@ int main(int argc, char **argv) {
         const size_t len = strcspn(s, ",");
         char id[128];
         snprintf(id, sizeof id, "%.*s", (int)len, s);
-        if (!veil_params_find(id)) {
+        if (cost && multibit ? !veil_params_multibit_find(id) : !veil_params_find(id)) {
             fprintf(stderr,
-                    "%s: --params: unknown parameter set '%s' (classic sets; "
-                    "--multibit runs the multi-bit ones)\n",
+                    "%s: --params: unknown parameter set '%s' (classic sets; multi-bit ones "
+                    "with --cost --multibit)\n",
                     argv[0], id);
             return 2;
         }
@@ -602,7 +714,8 @@ static int bench_main(FILE *o, const char *list, uint32_t max_n, int max_n_given
     if (cost) {
         fprintf(o, "  \"cpu\": \"%s\",\n  \"fft_path\": \"%s\",\n", cpu,
                 veil_fft_path_name(veil_fft_path_default()));
-        int rc = bench_cost(o, list, max_n_given ? max_n : 65536, runs);
+        int rc = multibit ? bench_cost_multibit(o, list, runs)
+                          : bench_cost(o, list, max_n_given ? max_n : 65536, runs);
         fprintf(o, "  \"load_avg_1min_end\": %.2f\n}\n", load_avg());
         return rc;
     }

@@ -10,6 +10,8 @@
  *    table costs exactly its row's figures, the same shape under another
  *    id exactly the fit (coefficients read from the .inc); between two
  *    measured sets that differ in n alone the smaller n never costs more;
+ *  - every multi-bit set has a measured ratio to the classic figure of its
+ *    shape, and the latency model (--objective latency) keeps its rules;
  *  - every WoP set has a price (its measured figure in KS-PBS of its set):
  *    between w and 64 of them, growing with the rows keyswitched;
  *  - the key budget (--key-budget-mb): tiny at 3 rounding bits compiles to
@@ -46,6 +48,52 @@ static void test_every_set_has_a_cost(void) {
     printf("\n  %zu sets: %zu with a measured cpu figure, %zu with a measured cuda figure", sets,
            measured, cuda_measured);
     printf("\n  source: %s", veil_cost_source());
+}
+
+/* Every multi-bit set has a measured row (bench_pbs --cost --multibit): its
+ * batch figure is its ratio times the classic figure of its shape, above
+ * that classic figure (multi-bit costs more per PBS in a batch on a CPU),
+ * and the latency model: a classic lookup alone costs its lone factor
+ * times the batch figure; a count at least the cores costs a share a core;
+ * a multi-bit lookup alone gets faster with cores down to its chain of
+ * n / g external products, which it never passes. */
+static void test_multibit_costs_and_latency(void) {
+    size_t sets = 0, measured = 0;
+    for (size_t i = 0; i < veil_params_multibit_count(); i++) {
+        const veil_params *ps = veil_params_multibit_at(i);
+        const uint32_t D = veil_params_big_dim(ps);
+        veil_params classic = *ps;
+        classic.grouping = 0;
+        classic.id = "a classic set of the same shape";
+        const double c = veil_cost_cpu_ms(ps, D), cc = veil_cost_cpu_ms(&classic, D);
+        CU_ASSERT(c > cc && isfinite(c));
+        measured += veil_cost_cpu_origin(ps) == VEIL_COST_MEASURED;
+        veil_latency_terms t;
+        veil_cost_cpu_latency_terms(ps, &t);
+        const double one = veil_cost_cpu_latency_ms(ps, D, 1, 1),
+                     two = veil_cost_cpu_latency_ms(ps, D, 1, 2),
+                     many = veil_cost_cpu_latency_ms(ps, D, 1, 1024);
+        CU_ASSERT(t.lone > 1 && one > c * 0.99 && two < one && many <= two);
+        CU_ASSERT(many >= t.chain_ms);
+        /* more lookups than teams: a share a core, no team */
+        CU_ASSERT_DOUBLE_EQUAL(veil_cost_cpu_latency_ms(ps, D, 8, 4),
+                               t.br_ms * (2 - 1 + t.lone) + 2 * t.ks_ms_per_row * D, 1e-9);
+        sets++;
+    }
+    CU_ASSERT_EQUAL(sets, veil_params_multibit_count());
+    CU_ASSERT_EQUAL(measured, sets);
+    const veil_params *ps = veil_params_find("tfhers-2_2-tuniform-2m128");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ps);
+    veil_latency_terms t;
+    veil_cost_cpu_latency_terms(ps, &t);
+    const uint32_t D = veil_params_big_dim(ps);
+    CU_ASSERT(t.lone > 1 && t.chain_ms == 0);
+    /* a classic lookup alone: the lone figure and the keyswitch over the cores */
+    CU_ASSERT_DOUBLE_EQUAL(veil_cost_cpu_latency_ms(ps, D, 1, 4),
+                           t.br_ms * t.lone + t.ks_ms_per_row * D / 4, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(veil_cost_cpu_latency_ms(ps, D, 1, 4) - t.ks_ms_per_row * D / 4,
+                           veil_cost_cpu_latency_ms(ps, D, 1, 1) - t.ks_ms_per_row * D, 1e-9);
+    printf("\n  %zu multi-bit sets, all measured (%s)", sets, veil_cost_multibit_source());
 }
 
 /* Every WoP set has a price (veil_cost_wop_cpu_ms: a measured figure a
@@ -308,6 +356,7 @@ int main(void) {
     CU_pSuite s = CU_add_suite("cost", NULL, NULL);
     VEIL_ADD_TEST(s, test_every_set_has_a_cost);
     VEIL_ADD_TEST(s, test_every_wop_set_has_a_cost);
+    VEIL_ADD_TEST(s, test_multibit_costs_and_latency);
     VEIL_ADD_TEST(s, test_table_rows_and_fit);
     VEIL_ADD_TEST(s, test_lookup_and_fit_values);
     VEIL_ADD_TEST(s, test_cost_grows_with_n_in_a_family);

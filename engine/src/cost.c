@@ -24,6 +24,18 @@ static const cost_row k_rows[] = {
 };
 #define N_ROWS (sizeof k_rows / sizeof k_rows[0])
 
+/* Multi-bit sets: ratios to the classic figure of their shape (cost.h). */
+typedef struct mb_cost_row {
+    const char *id;
+    uint32_t shape[4]; /* n, k, N, l_pbs */
+    double batch_ratio, lone_ratio, classic_lone_ratio;
+} mb_cost_row;
+
+static const mb_cost_row k_mb_rows[] = {
+#include "cost_multibit.inc"
+};
+#define N_MB_ROWS (sizeof k_mb_rows / sizeof k_mb_rows[0])
+
 static const double k_fit_br[] = VEIL_COST_FIT_BR;
 static const double k_fit_ks[] = VEIL_COST_FIT_KS;
 
@@ -99,9 +111,66 @@ static double fit_ks_ns(const veil_params *ps) {
     return exp(y);
 }
 
-/* The two CPU terms of ps: its row's (r), else the fit's. */
+static int cmp_mb_row(const void *key, const void *row) {
+    return strcmp((const char *)key, ((const mb_cost_row *)row)->id);
+}
+
+/* The multi-bit row of ps's id, if measured at ps's shape. */
+static const mb_cost_row *mb_row_of(const veil_params *ps) {
+    const mb_cost_row *r =
+        ps && ps->id && ps->grouping >= 2
+            ? bsearch(ps->id, k_mb_rows, N_MB_ROWS, sizeof *k_mb_rows, cmp_mb_row)
+            : NULL;
+    return r && r->shape[0] == ps->lwe_dim && r->shape[1] == ps->glwe_dim &&
+                   r->shape[2] == ps->poly_size && r->shape[3] == ps->pbs_level
+               ? r
+               : NULL;
+}
+
+/* The classic blind rotation of ps's n, k, N, l (a set of that shape need
+ * not exist): a measured row of the same k, N, l scaled to n (the table's
+ * figures are pooled per CMux step over such families), else the fit. */
+static double classic_br_ms(const veil_params *ps) {
+    for (size_t i = 0; i < N_ROWS; i++) {
+        const cost_row *r = &k_rows[i];
+        if (r->shape[1] == ps->glwe_dim && r->shape[2] == ps->poly_size &&
+            r->shape[3] == ps->pbs_level)
+            return r->br_ms * ps->lwe_dim / r->shape[0];
+    }
+    return fit_br_ms(ps);
+}
+
+/* The median of one ratio over the multi-bit rows of grouping g (0: all):
+ * the figure of a set without a row of its own. */
+static double mb_median(int which, uint32_t g) {
+    double v[N_MB_ROWS];
+    size_t n = 0;
+    for (size_t i = 0; i < N_MB_ROWS; i++) {
+        const mb_cost_row *r = &k_mb_rows[i];
+        const veil_params *ps = veil_params_multibit_find(r->id);
+        if (g && (!ps || ps->grouping != g)) continue;
+        v[n++] = which == 0 ? r->batch_ratio : which == 1 ? r->lone_ratio : r->classic_lone_ratio;
+    }
+    if (!n) return which == 2 ? 1.0 : 3.0; /* an empty table: a guess, said by the origin */
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && v[j - 1] > v[j]; j--) {
+            const double t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* The two CPU terms of ps: its row's (r), else the fit's; a multi-bit set,
+ * its ratio times the classic figure of its shape. */
 static void terms_of(const veil_params *ps, const cost_row *r, double *br_ms,
                      double *ks_ms_per_row) {
+    if (ps->grouping >= 2) {
+        const mb_cost_row *m = mb_row_of(ps);
+        *br_ms = (m ? m->batch_ratio : mb_median(0, ps->grouping)) * classic_br_ms(ps);
+        *ks_ms_per_row = 1e-6 * fit_ks_ns(ps);
+        return;
+    }
     *br_ms = r ? r->br_ms : fit_br_ms(ps);
     *ks_ms_per_row = 1e-6 * (r ? r->ks_ns_per_row : fit_ks_ns(ps));
 }
@@ -120,6 +189,61 @@ double veil_cost_cpu_ms(const veil_params *ps, uint32_t rows) {
     double br, ks;
     veil_cost_cpu_terms(ps, &br, &ks);
     return br + ks * (double)rows;
+}
+
+/* A lone PBS over the batch figure of its set: a multi-bit set's row
+ * (lone_ratio / batch_ratio); a classic set's, the classic_lone_ratio of a
+ * multi-bit row of its k, N, l (measured beside it), else their median. */
+static double classic_lone_factor(const veil_params *ps) {
+    for (size_t i = 0; i < N_MB_ROWS; i++) {
+        const mb_cost_row *m = &k_mb_rows[i];
+        if (m->shape[1] == ps->glwe_dim && m->shape[2] == ps->poly_size &&
+            m->shape[3] == ps->pbs_level)
+            return m->classic_lone_ratio;
+    }
+    return mb_median(2, 0);
+}
+
+static double lone_factor(const veil_params *ps) {
+    if (ps->grouping < 2) return classic_lone_factor(ps);
+    const mb_cost_row *m = mb_row_of(ps);
+    return m ? m->lone_ratio / m->batch_ratio
+             : mb_median(1, ps->grouping) / mb_median(0, ps->grouping);
+}
+
+void veil_cost_cpu_latency_terms(const veil_params *ps, veil_latency_terms *t) {
+    veil_cost_cpu_terms(ps, &t->br_ms, &t->ks_ms_per_row);
+    t->lone = lone_factor(ps);
+    t->grouping = ps->grouping;
+    t->chain_ms =
+        ps->grouping >= 2 ? classic_br_ms(ps) * classic_lone_factor(ps) / ps->grouping : 0;
+}
+
+double veil_cost_latency_of(const veil_latency_terms *t, uint32_t rows, uint64_t count,
+                            unsigned cores) {
+    if (!count) return 0;
+    if (cores < 1) cores = 1;
+    const double ks = t->ks_ms_per_row * (double)rows;
+    if (t->grouping >= 2 && cores / count >= 2) {
+        /* a team of cores / count each (the cpu backend, veil_pbs_threads):
+         * the group sums shared, the external products in order on one */
+        const double team = (double)(cores / count);
+        const double br = t->br_ms * t->lone / team;
+        return (br > t->chain_ms ? br : t->chain_ms) + ks;
+    }
+    /* a share of ceil(count / cores) lookups a core, in lockstep lanes:
+     * the first at the lone figure, the others at the batch one; a lone
+     * lookup's keyswitch is split over the cores (cpu_ks_pbs) */
+    const uint64_t share = (count + cores - 1) / cores;
+    return t->br_ms * ((double)share - 1.0 + t->lone) +
+           (count == 1 ? ks / cores : ks * (double)share);
+}
+
+double veil_cost_cpu_latency_ms(const veil_params *ps, uint32_t rows, uint64_t count,
+                                unsigned cores) {
+    veil_latency_terms t;
+    veil_cost_cpu_latency_terms(ps, &t);
+    return veil_cost_latency_of(&t, rows, count, cores);
 }
 
 /* A WoP-PBS of the width of each WoP set (9 to 16 bits), in KS-PBS of the
@@ -168,6 +292,7 @@ double veil_cost_wop_cuda_us(const veil_wop_params *wp, unsigned w, uint32_t row
 }
 
 veil_cost_origin veil_cost_cpu_origin(const veil_params *ps) {
+    if (ps->grouping >= 2) return mb_row_of(ps) ? VEIL_COST_MEASURED : VEIL_COST_ESTIMATED;
     return row_of(ps) ? VEIL_COST_MEASURED : VEIL_COST_ESTIMATED;
 }
 
@@ -178,6 +303,10 @@ veil_cost_origin veil_cost_cuda_origin(const veil_params *ps) {
 
 const char *veil_cost_source(void) {
     return VEIL_COST_SOURCE;
+}
+
+const char *veil_cost_multibit_source(void) {
+    return VEIL_COST_MB_SOURCE;
 }
 
 size_t veil_cost_table_count(void) {

@@ -40,6 +40,39 @@ typedef enum veil_cost_origin {
 double veil_cost_cpu_ms(const veil_params *ps, uint32_t rows);
 /* Its two terms: veil_cost_cpu_ms(ps, rows) = *br_ms + rows * *ks_ms_per_row. */
 void veil_cost_cpu_terms(const veil_params *ps, double *br_ms, double *ks_ms_per_row);
+/* Multi-bit sets (grouping >= 2) are priced by their ratios to the classic
+ * blind rotation of the same n, k, N and l, measured side by side on one
+ * host (bench_pbs --cost --multibit, engine/src/cost_multibit.inc): in a
+ * lockstep batch, alone, and the classic one alone; veil_cost_cpu_ms is the
+ * batch ratio times the classic table's figure for that shape. A
+ * multi-bit set without a row gets the median ratios of its grouping
+ * (VEIL_COST_ESTIMATED). */
+
+/* Milliseconds from the start to the end of `count` KS-PBS of ps started
+ * together at batch 1 on the cpu backend with `cores` threads, each
+ * keyswitch reading `rows` rows (what --objective latency sums over a
+ * program's nodes). Each core runs ceil(count / cores) of them in lockstep
+ * lanes: the first at the lone figure, the rest at the batch one; a lone
+ * lookup's keyswitch is split over the cores. A multi-bit set's lookups
+ * fewer than half the cores run on a team of cores / count each
+ * (veil_pbs_threads): the lone figure over the team, no less than the n / g
+ * external products the team's first thread runs in order. */
+double veil_cost_cpu_latency_ms(const veil_params *ps, uint32_t rows, uint64_t count,
+                                unsigned cores);
+/* The same in two steps, for callers that price many nodes with one set:
+ * the set's terms once (veil_cost_cpu_latency_terms), then each node. */
+typedef struct veil_latency_terms {
+    double br_ms, ks_ms_per_row; /* veil_cost_cpu_terms */
+    double lone;                 /* a lone PBS over br_ms */
+    double chain_ms;             /* a multi-bit team's floor: its external products */
+    uint32_t grouping;
+} veil_latency_terms;
+void veil_cost_cpu_latency_terms(const veil_params *ps, veil_latency_terms *t);
+double veil_cost_latency_of(const veil_latency_terms *t, uint32_t rows, uint64_t count,
+                            unsigned cores);
+/* Where the multi-bit ratios come from (file, CPU, clock), for reports. */
+const char *veil_cost_multibit_source(void);
+
 /* Milliseconds of one WoP-PBS of w bits with set wp (veil/wop.h) on one
  * CPU core, its bit reads keyswitching `rows` rows: the lookup measured in
  * KS-PBS of its own set (the set's width, 9 to 16 bits; cost.c has the

@@ -299,7 +299,9 @@ static int cmd_run(int argc, char **argv) {
     veil_backend_options_default(&a.bo);
     a.mode = "simulate";
     a.batch = 1;
+    int objective_given = 0;
     for (int i = 1; i < argc; i++) {
+        objective_given |= !strcmp(argv[i], "--objective");
         int r = parse_compile_opt("run", argc, argv, &i, &a.c);
         if (r < 0) return 2;
         if (r) continue;
@@ -339,6 +341,20 @@ static int cmd_run(int argc, char **argv) {
         return veil_cmd_usage_error("run", "--mode %s: expected simulate, cpu, cuda or auto",
                                     a.mode);
     if (!a.input) a.input = a.model; /* the model's golden inputs */
+    if (!objective_given && a.batch == 1 && !strcmp(a.mode, "cpu")) {
+        /* one sample at a time on the cpu: its latency on this backend's
+         * threads is what the run measures (--objective) */
+        veil_backend_options bo = a.bo;
+        if (veil_backend_options_from_env(&bo) != VEIL_OK) return fail(VEIL_ERR_ARG, "run");
+        long c = bo.threads ? (long)bo.threads : sysconf(_SC_NPROCESSORS_ONLN);
+        a.c.latency_cores = c < 1                              ? 1u
+                            : c > (long)VEIL_LATENCY_CORES_MAX ? VEIL_LATENCY_CORES_MAX
+                                                               : (unsigned)c;
+        fprintf(stderr,
+                "veil run: --objective latency:%u (batch 1 on the cpu backend; "
+                "--objective throughput for the batch figure)\n",
+                a.c.latency_cores);
+    }
     /* Before any work: an --output that cannot be written fails now. */
     if (a.output && veil_outputs_check(a.output, NULL)) return fail(VEIL_ERR_IO, "run");
     veil_model *m = NULL;
@@ -467,7 +483,8 @@ static const char k_run_help[] =
     "  --mode simulate|cpu|cuda|auto\n"
     "                           simulate (default): clear integers; cpu/cuda: keygen in\n"
     "                           memory, encrypt, run, decrypt, compare with simulate\n"
-    "  --batch N                samples per encrypted batch (default 1)\n"
+    "  --batch N                samples per encrypted batch (default 1; at batch 1 on the\n"
+    "                           cpu the parameter sets minimise latency, --objective below)\n"
     "  --limit N                only the first N samples\n"
     "  --output FILE            write the outputs (.h5, .npy or .csv)\n"
     "  --quantized              CSV values are already quantized integers\n"

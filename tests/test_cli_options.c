@@ -149,6 +149,7 @@ static const char *sample_value(const command *c, const char *opt, const char *s
     if (!strcmp(opt, "--range-margin")) return "0.25";
     if (!strcmp(opt, "--range-check")) return "off";
     if (!strcmp(opt, "--wop")) return "off";
+    if (!strcmp(opt, "--objective")) return "throughput";
     if (!strcmp(opt, "--triton")) return "http://127.0.0.1:1"; /* replaces --server */
     if (!strcmp(opt, "--triton-model") || !strcmp(opt, "--triton-keys-model")) return "veil";
     if (serv && !strcmp(opt, "--read-timeout-ms")) return "30000";
@@ -245,6 +246,9 @@ static const bad_values k_bad[] = {
     {"--range-margin", 2, {"-0.1", "17", "nan", "inf", "1e999", "0.25x", "", "x", NULL}},
     {"--range-check", 2, {"yes", "ON", "1", "", NULL}},
     {"--wop", 2, {"on", "OFF", "1", "", NULL}},
+    {"--objective",
+     2,
+     {"speed", "Latency", "latency:0", "latency:1025", "latency:", "latency:2x", "", NULL}},
     {"--rounding", 2, {"exactly", "round", "Exact", "", NULL}},
     {"--bounds", 2, {"worst", "calibrate", "worst case", "", NULL}},
     {"--params", 2, {"no-such-set", "AUTO", "", NULL}},
@@ -352,12 +356,30 @@ static void check_command(const command *c) {
             for (char *a = strtok_r(alts, "|", &save); a; a = strtok_r(NULL, "|", &save)) {
                 /* N|none, ID|auto: the placeholder is the sample above */
                 if (strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == strlen(a)) continue;
-                const char *extra2[] = {opt, a, NULL};
-                rc = run_with(c, extra2, &err);
-                g_tried++;
-                if (is_usage_error(rc, err)) {
-                    printf("\n  %s %s %s: exit %d: %s", c->label, opt, a, rc, err);
-                    CU_FAIL("an alternative --help lists was refused");
+                /* latency[:C]: "latency" and "latency:4" (the optional
+                 * part with its placeholder, an upper-case letter, as 4) */
+                char forms[2][160];
+                int n_forms = 1;
+                snprintf(forms[0], sizeof forms[0], "%s", a);
+                char *br = strchr(forms[0], '[');
+                if (br) {
+                    snprintf(forms[1], sizeof forms[1], "%.*s", (int)strcspn(br + 1, "]"), br + 1);
+                    for (char *q = forms[1]; *q; q++)
+                        if (*q >= 'A' && *q <= 'Z') *q = '4';
+                    *br = 0;
+                    char tail[32];
+                    snprintf(tail, sizeof tail, "%.31s", forms[1]);
+                    snprintf(forms[1], sizeof forms[1], "%.64s%s", forms[0], tail);
+                    n_forms = 2;
+                }
+                for (int fi = 0; fi < n_forms; fi++) {
+                    const char *extra2[] = {opt, forms[fi], NULL};
+                    rc = run_with(c, extra2, &err);
+                    g_tried++;
+                    if (is_usage_error(rc, err)) {
+                        printf("\n  %s %s %s: exit %d: %s", c->label, opt, forms[fi], rc, err);
+                        CU_FAIL("an alternative --help lists was refused");
+                    }
                 }
             }
         }

@@ -593,6 +593,7 @@ static void test_options_in_fingerprint(void) {
     sets[3].chunk_bits = 3;
     sets[3].key_budget_mb = 512;
     sets[3].wop = VEIL_WOP_AUTO;
+    sets[3].latency_cores = 12;
     sets[4].params_id = "nn-p5-norm2e0-2m40";
     sets[5].range_margin = 1.0 / 3.0; /* not a short decimal: %.17g reads back exactly */
     sets[5].p_error = 0x1.23456789abcdep-50;
@@ -610,6 +611,7 @@ static void test_options_in_fingerprint(void) {
         back.key_budget_mb = 7;
         back.chunk_bits = 5;
         back.wop = VEIL_WOP_ALWAYS;
+        back.latency_cores = 3;
         snprintf(pairs, sizeof pairs, "%s", canon);
         size_t n_pairs = 0;
         for (char *save = NULL, *t = strtok_r(pairs, " ", &save); t;
@@ -620,7 +622,7 @@ static void test_options_in_fingerprint(void) {
             CU_ASSERT_EQUAL(veil_compile_options_set(&back, t, eq + 1), VEIL_OK);
             n_pairs++;
         }
-        CU_ASSERT_EQUAL(n_pairs, 13); /* every option of the table */
+        CU_ASSERT_EQUAL(n_pairs, 14); /* every option of the table */
         veil_compile_options_canonical(&back, again, sizeof again);
         CU_ASSERT_STRING_EQUAL(again, canon);
         if (strcmp(again, canon)) printf("\n  %s\n  %s\n", canon, again);

@@ -4,7 +4,8 @@
  * for every PBS (veil_compile_options.params_id, what `veil run --params`
  * sets; the compiler's search never picks one), and the tiny model's golden
  * samples run encrypted on the cpu backend equal simulate's integers (the
- * key file of a multi-bit set: test_multibit.c, test_key_file). */
+ * key file of a multi-bit set: test_multibit.c, test_key_file); and one the
+ * compiler chooses itself under --objective latency. */
 #include "model_encrypted_common.h"
 #include "veil/compile_options.h"
 
@@ -50,6 +51,47 @@ static void test_forced_multibit(void) {
     veil_model_free(m);
 }
 
+/* --objective latency: with many cores a multi-bit set's lone lookups run
+ * on teams of cores (veil_pbs_threads), and the compiler takes one for the
+ * tiny model at 64 cores (its 4 PBS a sample); the program's modelled
+ * latency is below that of the throughput program's set at the same cores,
+ * and it runs encrypted equal to simulate on this machine's threads. */
+static void test_latency_objective(void) {
+    veil_model *m = veil_test_load_model("models/tiny.h5");
+    veil_compile_options o;
+    veil_compile_options_default(&o);
+    veil_program *thr = NULL, *lat = NULL, *forced = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &thr), VEIL_OK);
+    CU_ASSERT_EQUAL(thr->latency_per_sample, 0);
+    for (uint32_t k = 0; k < thr->n_partitions; k++)
+        CU_ASSERT_EQUAL(thr->partitions[k].params->grouping, 0); /* throughput: classic */
+    o.latency_cores = 64;
+    CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &lat), VEIL_OK);
+    uint32_t mb = 0;
+    for (uint32_t k = 0; k < lat->n_partitions; k++)
+        mb += lat->partitions[k].params->grouping >= 2;
+    CU_ASSERT(mb >= 1);
+    CU_ASSERT(lat->latency_per_sample > 0);
+    CU_ASSERT(strstr(lat->options_canonical, "objective=latency:64") != NULL);
+    if (thr->n_partitions == 1) {
+        o.params_id = thr->params->id;
+        CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &forced), VEIL_OK);
+        printf("\n  latency at 64 cores: %s %.2f ms, %s %.2f ms", lat->params->id,
+               lat->latency_per_sample, forced->params->id, forced->latency_per_sample);
+        CU_ASSERT(lat->latency_per_sample < forced->latency_per_sample);
+    }
+    enc_result r;
+    veil_status st = run_encrypted_vs_simulate(m, lat, 1, 1, &r);
+    if (st) printf("\n  run: %s\n", veil_error_message());
+    CU_ASSERT_EQUAL_FATAL(st, VEIL_OK);
+    CU_ASSERT(r.values > 0);
+    CU_ASSERT_EQUAL(r.equal, r.values);
+    veil_program_free(thr);
+    veil_program_free(lat);
+    veil_program_free(forced);
+    veil_model_free(m);
+}
+
 /* An unknown id is still refused, naming it. */
 static void test_unknown_params(void) {
     veil_compile_options o;
@@ -63,5 +105,6 @@ int main(void) {
     CU_pSuite s = CU_add_suite("multibit_program", NULL, NULL);
     VEIL_ADD_TEST(s, test_unknown_params);
     VEIL_ADD_TEST(s, test_forced_multibit);
+    VEIL_ADD_TEST(s, test_latency_objective);
     return veil_test_run();
 }

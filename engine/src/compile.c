@@ -1992,6 +1992,7 @@ static veil_status compile_once(const veil_model *m, const veil_compile_options 
             p->range_check_pbs += p->nodes[i].pbs_per_sample;
     if (st == VEIL_OK) {
         if (p->params) st = veil_fill_partitions(p); /* final variances for the chosen sets */
+        if (st == VEIL_OK) st = veil_latency_sets(p, o.params_id);
         if (st == VEIL_OK) st = veil_build_report(p);
     }
     if (b.cal)
@@ -2096,10 +2097,10 @@ veil_status veil_program_compile(const veil_model *m, const veil_compile_options
                 }
                 if (sel == 0) widest = p->max_lut_bits;
                 st = VEIL_OK; /* the selection pass compiled where the first was refused */
-                if (p->cost_per_sample < best_cost) {
+                if (veil_objective_cost(p) < best_cost) {
                     veil_program_free(best);
                     best = p;
-                    best_cost = p->cost_per_sample;
+                    best_cost = veil_objective_cost(p);
                     best_bits = bits;
                     best_narrow = narrow;
                     best_select = sel;
@@ -2135,7 +2136,7 @@ veil_status veil_program_compile(const veil_model *m, const veil_compile_options
         compile_counts counts;
         veil_status st = compile_once(m, &strict, best_bits, UINT64_MAX, best_narrow, CHUNKS_EACH,
                                       best_select, best_no_wop, &p, &counts);
-        if (st == VEIL_OK && p->cost_per_sample <= best_cost) {
+        if (st == VEIL_OK && veil_objective_cost(p) <= best_cost) {
             veil_program_free(best);
             best = p;
         } else {

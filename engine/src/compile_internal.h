@@ -38,6 +38,18 @@ veil_status veil_choose_params(veil_program *p, const char *params_id);
  * and p_fail, per partition precision, 2-norm, PBS and p_fail; the program's
  * params, cost per sample and key bytes). */
 veil_status veil_fill_partitions(veil_program *p);
+/* --objective latency (options.latency_cores): after veil_fill_partitions,
+ * replaces the search partitions' sets one at a time by any classic or
+ * multi-bit set that lowers the modelled latency at batch 1 and keeps every
+ * PBS and output under p_error and the keys in their budget, then fills
+ * the partitions again; sets p->latency_per_sample. A forced set
+ * (params_id, not kept in p->options) stays: only the figure. */
+veil_status veil_latency_sets(veil_program *p, const char *params_id);
+/* What the variants of one compile are compared by: latency_per_sample
+ * with --objective latency, else cost_per_sample. */
+static inline double veil_objective_cost(const veil_program *p) {
+    return p->options.latency_cores ? p->latency_per_sample : p->cost_per_sample;
+}
 /* p->report: one line per model layer with work, and the program's PBS count
  * and p_fail per PBS and per sample. */
 veil_status veil_build_report(veil_program *p);

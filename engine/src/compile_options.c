@@ -13,6 +13,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "veil/params.h"
 
@@ -205,6 +206,31 @@ static veil_status parse_range_check(const char *v, veil_compile_options *o) {
     return veil_error(VEIL_ERR_ARG, "--range-check %s: expected on or off", v);
 }
 
+static veil_status parse_objective(const char *v, veil_compile_options *o) {
+    if (!strcmp(v, "throughput")) {
+        o->latency_cores = 0;
+        return VEIL_OK;
+    }
+    if (!strcmp(v, "latency")) {
+        /* this machine's cores, written into the canonical form
+         * (latency:N), so that a server compiling elsewhere sees it */
+        long c = sysconf(_SC_NPROCESSORS_ONLN);
+        o->latency_cores = c < 1                        ? 1u
+                           : c > VEIL_LATENCY_CORES_MAX ? VEIL_LATENCY_CORES_MAX
+                                                        : (unsigned)c;
+        return VEIL_OK;
+    }
+    uint64_t n = 0;
+    if (!strncmp(v, "latency:", 8) &&
+        veil_arg_u64("--objective latency:", v + 8, 1, VEIL_LATENCY_CORES_MAX, &n) == VEIL_OK) {
+        o->latency_cores = (unsigned)n;
+        return VEIL_OK;
+    }
+    return veil_error(VEIL_ERR_ARG,
+                      "--objective %s: expected throughput, latency or latency:CORES (1..%u)", v,
+                      VEIL_LATENCY_CORES_MAX);
+}
+
 static veil_status parse_wop(const char *v, veil_compile_options *o) {
     static const char *const names[] = {"off", "auto", "always"};
     for (unsigned i = 0; i < 3; i++)
@@ -255,6 +281,10 @@ static int show_max_poly_size(const veil_compile_options *o, char *b, size_t n) 
 }
 static int show_partitions(const veil_compile_options *o, char *b, size_t n) {
     return snprintf(b, n, "%u", o->max_partitions);
+}
+static int show_objective(const veil_compile_options *o, char *b, size_t n) {
+    return o->latency_cores ? snprintf(b, n, "latency:%u", o->latency_cores)
+                            : snprintf(b, n, "throughput");
 }
 static int show_key_budget(const veil_compile_options *o, char *b, size_t n) {
     return snprintf(b, n, "%u", o->key_budget_mb);
@@ -329,6 +359,13 @@ static const option_row k_options[] = {
      "until they fit, refused if nothing fits; 0: no cap; default\n" VEIL_XSTR(
          VEIL_KEY_BUDGET_MB_DEFAULT) ")",
      parse_key_budget, show_key_budget},
+    {"--objective", "throughput|latency[:C]",
+     "what the parameter sets minimise: throughput (default), the\n"
+     "cost per sample on one core; latency, one sample's time at batch\n"
+     "1 on the cpu backend with C cores (default this machine's), where\n"
+     "a multi-bit set's lookups fewer than the cores run on several\n"
+     "cores each",
+     parse_objective, show_objective},
 };
 #define N_OPTIONS (sizeof k_options / sizeof k_options[0])
 
@@ -423,6 +460,9 @@ veil_status veil_compile_options_check(const veil_compile_options *o) {
                           o->chunk_bits, VEIL_MAX_BITS);
     if ((unsigned)o->wop > VEIL_WOP_ALWAYS)
         return veil_error(VEIL_ERR_ARG, "compile: wop mode %u, expected 0 to 2", (unsigned)o->wop);
+    if (o->latency_cores > VEIL_LATENCY_CORES_MAX)
+        return veil_error(VEIL_ERR_ARG, "compile: latency cores %u, at most %u (or 0: throughput)",
+                          o->latency_cores, VEIL_LATENCY_CORES_MAX);
     if (o->key_budget_mb > (1u << 24))
         return veil_error(VEIL_ERR_ARG, "compile: key budget %u MiB, at most 2^24 (or 0: none)",
                           o->key_budget_mb);

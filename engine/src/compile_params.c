@@ -1578,3 +1578,100 @@ veil_status veil_fill_partitions(veil_program *p) {
     free(sets);
     return VEIL_OK;
 }
+
+/* ---- --objective latency ------------------------------------------------- */
+
+/* Node n's time at batch 1 on `cores` cores with the terms of its set: its
+ * PBS in waves of at most its size (a rounding's chunks, the digits of a
+ * wide lookup, one after the other), a WoP-PBS each lookup on one core. */
+static double node_latency(const veil_program *p, const veil_node *n, const veil_latency_terms *t,
+                           const veil_params *ps, unsigned cores) {
+    const veil_wop_params *wp = wop_of(n);
+    const uint64_t size = n->size ? n->size : 1;
+    if (wp) {
+        const uint64_t share = (size + cores - 1) / cores;
+        return (double)share *
+               veil_cost_wop_cpu_ms(wp, n->in_bits, p->partitions[n->partition].ksk_rows);
+    }
+    const uint64_t pbs = n->pbs_per_sample, wave = pbs < size ? pbs : size;
+    if (!wave) return 0;
+    const uint64_t waves = (pbs + wave - 1) / wave;
+    return (double)waves * veil_cost_latency_of(t, veil_node_read_dim(p, n, ps, 0), wave, cores);
+}
+
+static double program_latency(const veil_program *p, const veil_params *const *sets,
+                              const veil_latency_terms *terms, unsigned cores) {
+    double ms = 0;
+    for (size_t i = 0; i < p->n_nodes; i++) {
+        const veil_node *n = &p->nodes[i];
+        if (wop_of(n))
+            ms += node_latency(p, n, NULL, NULL, cores);
+        else if (is_pbs_node(n))
+            ms += node_latency(p, n, &terms[n->partition], sets[n->partition], cores);
+    }
+    return ms;
+}
+
+veil_status veil_latency_sets(veil_program *p, const char *params_id) {
+    const unsigned cores = p->options.latency_cores;
+    p->latency_per_sample = 0;
+    if (!cores || !p->params) return VEIL_OK;
+    const uint32_t np = p->n_partitions, ns = np - wop_sets(p);
+    const veil_params **sets = calloc(np, sizeof *sets), **trial = calloc(np, sizeof *trial);
+    veil_latency_terms *terms = calloc(np, sizeof *terms);
+    unsigned *prec = calloc(np, sizeof *prec);
+    if (!sets || !trial || !terms || !prec) {
+        free(sets), free(trial), free(terms), free(prec);
+        return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+    }
+    for (uint32_t k = 0; k < np; k++) {
+        sets[k] = p->partitions[k].params;
+        veil_cost_cpu_latency_terms(sets[k], &terms[k]);
+    }
+    for (size_t i = 0; i < p->n_nodes; i++) {
+        const veil_node *n = &p->nodes[i];
+        if (is_pbs_node(n) && n->partition < np && veil_pbs_prec(n) > prec[n->partition])
+            prec[n->partition] = veil_pbs_prec(n);
+    }
+    double best = program_latency(p, sets, terms, cores);
+    int changed = 0;
+    const size_t n_classic = veil_params_count(), n_all = n_classic + veil_params_multibit_count();
+    /* a forced set stays; otherwise two rounds over the partitions (a
+     * partition's best set can change once another's key width has) */
+    for (int round = 0; round < 2 && !params_id; round++) {
+        int moved = 0;
+        for (uint32_t k = 0; k < ns; k++)
+            for (size_t c = 0; c < n_all; c++) {
+                const veil_params *cand =
+                    c < n_classic ? veil_params_at(c) : veil_params_multibit_at(c - n_classic);
+                if (cand == sets[k] || !veil_set_reads(cand, prec[k], p->options.max_poly_size))
+                    continue;
+                const veil_latency_terms keep = terms[k];
+                veil_cost_cpu_latency_terms(cand, &terms[k]);
+                memcpy(trial, sets, np * sizeof *trial);
+                trial[k] = cand;
+                const double ms = program_latency(p, trial, terms, cores);
+                /* the noise pass and the key sizes only for what is faster */
+                if (ms < best * (1 - 1e-9) && !over_budget(p, trial, np) &&
+                    veil_program_assignment_cost(p, trial) < INFINITY) {
+                    sets[k] = cand;
+                    best = ms;
+                    moved = changed = 1;
+                } else {
+                    terms[k] = keep;
+                }
+            }
+        if (!moved) break;
+    }
+    veil_status st = VEIL_OK;
+    if (changed) {
+        for (uint32_t k = 0; k < np; k++)
+            p->partitions[k].params = sets[k];
+        p->params = sets[0];
+        st = veil_fill_partitions(p);
+    }
+    /* after the fill: the key widths of the final sets */
+    if (st == VEIL_OK) p->latency_per_sample = program_latency(p, sets, terms, cores);
+    free(sets), free(trial), free(terms), free(prec);
+    return st;
+}

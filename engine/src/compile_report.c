@@ -180,17 +180,26 @@ void veil_program_print_report(const veil_program *p, FILE *f) {
                 pt->params->poly_size, pt->params->pbs_level,
                 (unsigned long long)pt->pbs_per_sample, pt->log2_p_fail);
     }
-    size_t fitted = 0, scaled = 0;
+    size_t fitted = 0, scaled = 0, multibit = 0;
     for (uint32_t k = 0; k < p->n_partitions; k++) {
         fitted += veil_cost_cpu_origin(p->partitions[k].params) != VEIL_COST_MEASURED;
         scaled += veil_cost_cuda_origin(p->partitions[k].params) != VEIL_COST_MEASURED;
+        multibit += p->partitions[k].params->grouping >= 2;
     }
     fprintf(f,
-            "predicted cost per sample %.4g ms on one cpu core (measured per set: %s%s), %.4g "
-            "ms on cuda at full throughput (bench_gpu, NVIDIA H100%s)\n",
+            "predicted cost per sample %.4g ms on one cpu core (measured per set: %s%s%s%s), "
+            "%.4g ms on cuda at full throughput (bench_gpu, NVIDIA H100%s)\n",
             p->cost_per_sample, veil_cost_source(),
+            multibit ? "; multi-bit sets by their ratio to a classic one, " : "",
+            multibit ? veil_cost_multibit_source() : "",
             fitted ? "; some sets from the table's fit" : "", p->cost_per_sample_cuda,
             scaled ? "; sets without a GPU figure scaled from their CPU figure" : "");
+    if (p->options.latency_cores)
+        fprintf(f,
+                "objective latency: predicted %.4g ms for one sample at batch 1 on the cpu "
+                "backend with %u cores (the cost table's figures, lone lookups and multi-bit "
+                "teams by their measured ratios)\n",
+                p->latency_per_sample, p->options.latency_cores);
     if (p->options.key_budget_mb)
         fprintf(f, "prepared evaluation keys %.0f MiB (budget %u MiB, --key-budget-mb)\n",
                 p->key_bytes / 1048576.0, p->options.key_budget_mb);

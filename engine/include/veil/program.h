@@ -227,6 +227,8 @@ typedef enum veil_rounding {
 /* docs/results/cost-model.md: the trade-off per sample model behind it */
 #define VEIL_KEY_BUDGET_MB_DEFAULT 4096
 
+#define VEIL_LATENCY_CORES_MAX 1024u
+
 typedef struct veil_compile_options {
     /* Keep at most this many bits of a lookup's input (Concrete ML's
      * rounding_threshold_bits); wider inputs are rounded to nearest.
@@ -270,6 +272,16 @@ typedef struct veil_compile_options {
      * merges partitions until the keys fit, and refuses when no program
      * does. Default VEIL_KEY_BUDGET_MB_DEFAULT; 0: no cap. */
     unsigned key_budget_mb;
+    /* The objective of the parameter sets (--objective). 0 (default):
+     * throughput, the cost per sample on one core (each PBS at its set's
+     * batch figure, veil/cost.h). C >= 1: latency, one sample's time at
+     * batch 1 on the cpu backend with C cores (veil_cost_cpu_latency_ms):
+     * after the throughput search the partitions' sets are replaced, one
+     * at a time, by any set (classic or multi-bit) that lowers it and keeps
+     * every PBS and output under p_error and the keys in their budget. The
+     * program's structure (chunk widths, digits) stays the throughput
+     * search's. */
+    unsigned latency_cores;
     /* Add the range-check output (see "Range check" above). */
     int range_check;
     /* When no parameter set fits (e.g. a 10-bit lookup without rounding),
@@ -287,8 +299,8 @@ veil_status veil_rounding_parse(const char *s, veil_rounding *out);
 /* Sets one option by its command-line name without the dashes' prefix
  * ("rounding-bits" = "rounding_bits", "rounding", "bounds", "p-error",
  * "max-poly-size", "lookup-bits", "chunk-bits", "range-margin", "range-check", "params",
- * "partitions", "key-budget-mb") from text, as `veil compile --NAME VALUE` reads it; for
- * configurations that are text (Triton's config.pbtxt parameters). "params" borrows value.
+ * "partitions", "key-budget-mb", "objective") from text, as `veil compile --NAME VALUE` reads it;
+ * for configurations that are text (Triton's config.pbtxt parameters). "params" borrows value.
  * VEIL_ERR_ARG names the option and what it takes. */
 veil_status veil_compile_options_set(veil_compile_options *o, const char *name, const char *value);
 /* 1 if name is one of the names above. */
@@ -481,6 +493,10 @@ typedef struct veil_program {
      * and on cuda at full throughput. */
     double cost_per_sample;
     double cost_per_sample_cuda;
+    /* With options.latency_cores: one sample's modelled time at batch 1 on
+     * the cpu backend with that many cores, ms (veil_cost_cpu_latency_ms
+     * summed over the nodes); 0 otherwise. */
+    double latency_per_sample;
     /* Bytes of the prepared evaluation keys (veil_eval_key_prepared_bytes
      * over the partitions). */
     double key_bytes;

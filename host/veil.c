@@ -341,15 +341,14 @@ static int cmd_run(int argc, char **argv) {
         return veil_cmd_usage_error("run", "--mode %s: expected simulate, cpu, cuda or auto",
                                     a.mode);
     if (!a.input) a.input = a.model; /* the model's golden inputs */
-    if (!objective_given && a.batch == 1 && !strcmp(a.mode, "cpu")) {
+    if (!objective_given && a.batch == 1 && !strcmp(a.mode, "cpu") && !a.c.params_id) {
         /* one sample at a time on the cpu: its latency on this backend's
          * threads is what the run measures (--objective) */
         veil_backend_options bo = a.bo;
         if (veil_backend_options_from_env(&bo) != VEIL_OK) return fail(VEIL_ERR_ARG, "run");
         long c = bo.threads ? (long)bo.threads : sysconf(_SC_NPROCESSORS_ONLN);
-        a.c.latency_cores = c < 1                              ? 1u
-                            : c > (long)VEIL_LATENCY_CORES_MAX ? VEIL_LATENCY_CORES_MAX
-                                                               : (unsigned)c;
+        /* the backend's rule (veil_backend_options.threads: 1..256) */
+        a.c.latency_cores = c < 1 ? 1u : c > 256 ? 256u : (unsigned)c;
         fprintf(stderr,
                 "veil run: --objective latency:%u (batch 1 on the cpu backend; "
                 "--objective throughput for the batch figure)\n",

@@ -56,7 +56,9 @@ static void test_every_set_has_a_cost(void) {
  * and the latency model: a classic lookup alone costs its lone factor
  * times the batch figure; a count at least the cores costs a share a core;
  * a multi-bit lookup alone gets faster with cores down to its chain of
- * n / g external products, which it never passes. */
+ * n / g external products (its keyswitch split over the cores); a
+ * threshold read (the extraction path) gets no team. A huge count does
+ * not wrap. */
 static void test_multibit_costs_and_latency(void) {
     size_t sets = 0, measured = 0;
     for (size_t i = 0; i < veil_params_multibit_count(); i++) {
@@ -74,14 +76,24 @@ static void test_multibit_costs_and_latency(void) {
                      two = veil_cost_cpu_latency_ms(ps, D, 1, 2),
                      many = veil_cost_cpu_latency_ms(ps, D, 1, 1024);
         CU_ASSERT(t.lone > 1 && one > c * 0.99 && two < one && many <= two);
-        CU_ASSERT(many >= t.chain_ms);
+        /* 1024 cores: the chain, the keyswitch split over them */
+        CU_ASSERT_DOUBLE_EQUAL(many, t.chain_ms + t.ks_ms_per_row * D / 1024, 1e-9);
+        CU_ASSERT_DOUBLE_EQUAL(two, t.br_ms * t.lone / 2 + t.ks_ms_per_row * D / 2, 1e-9);
         /* more lookups than teams: a share a core, no team */
         CU_ASSERT_DOUBLE_EQUAL(veil_cost_cpu_latency_ms(ps, D, 8, 4),
                                t.br_ms * (2 - 1 + t.lone) + 2 * t.ks_ms_per_row * D, 1e-9);
+        /* the extraction path (threshold reads): no team, no split */
+        CU_ASSERT_DOUBLE_EQUAL(veil_cost_latency_of(&t, D, 1, 64, 0),
+                               t.br_ms * t.lone + t.ks_ms_per_row * D, 1e-9);
         sets++;
     }
     CU_ASSERT_EQUAL(sets, veil_params_multibit_count());
     CU_ASSERT_EQUAL(measured, sets);
+    {
+        const veil_params *mb = veil_params_multibit_at(0);
+        CU_ASSERT(veil_cost_cpu_latency_ms(mb, 1024, UINT64_MAX, 3) >
+                  veil_cost_cpu_latency_ms(mb, 1024, 1u << 20, 3));
+    }
     const veil_params *ps = veil_params_find("tfhers-2_2-tuniform-2m128");
     CU_ASSERT_PTR_NOT_NULL_FATAL(ps);
     veil_latency_terms t;

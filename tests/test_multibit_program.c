@@ -80,6 +80,25 @@ static void test_latency_objective(void) {
                lat->latency_per_sample, forced->params->id, forced->latency_per_sample);
         CU_ASSERT(lat->latency_per_sample < forced->latency_per_sample);
     }
+    /* a model whose compile tries several programs (widths, selections):
+     * the latency compile's is no slower, at 64 cores, than the throughput
+     * compile's program (one of those it tried) */
+    veil_model *digits = veil_test_load_model("models/mlp_digits.h5");
+    veil_program *dt = NULL, *dl = NULL;
+    veil_compile_options d;
+    veil_compile_options_default(&d);
+    CU_ASSERT_EQUAL_FATAL(veil_program_compile(digits, &d, &dt), VEIL_OK);
+    d.latency_cores = 64;
+    CU_ASSERT_EQUAL_FATAL(veil_program_compile(digits, &d, &dl), VEIL_OK);
+    const double dt_ms = veil_program_latency_ms(dt, 64);
+    printf("\n  mlp_digits at 64 cores: latency program %.1f ms, throughput program %.1f ms",
+           dl->latency_per_sample, dt_ms);
+    CU_ASSERT(dl->latency_per_sample <= dt_ms * (1 + 1e-9));
+    CU_ASSERT_DOUBLE_EQUAL(veil_program_latency_ms(dl, 64), dl->latency_per_sample,
+                           1e-9 * dl->latency_per_sample);
+    veil_program_free(dt);
+    veil_program_free(dl);
+    veil_model_free(digits);
     enc_result r;
     veil_status st = run_encrypted_vs_simulate(m, lat, 1, 1, &r);
     if (st) printf("\n  run: %s\n", veil_error_message());

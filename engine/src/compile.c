@@ -2074,7 +2074,10 @@ veil_status veil_program_compile(const veil_model *m, const veil_compile_options
                 veil_program *p = NULL;
                 compile_counts counts = {0, 0, 0};
                 uint64_t limit = UINT64_MAX;
-                if (best && best_cost / min_pbs < 1e15) limit = (uint64_t)ceil(best_cost / min_pbs);
+                /* a bound from the cost per sample on one core: none under
+                 * --objective latency, whose figure is another quantity */
+                if (best && !o.latency_cores && best_cost / min_pbs < 1e15)
+                    limit = (uint64_t)ceil(best_cost / min_pbs);
                 int no_wop = 0;
                 veil_status s1 = compile_once(m, &strict, bits, limit, narrow, CHUNKS_UNIFORM, sel,
                                               0, &p, &counts);

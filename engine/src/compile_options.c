@@ -128,7 +128,7 @@ static veil_status parse_params(const char *v, veil_compile_options *o) {
         o->params_id = NULL;
         return VEIL_OK;
     }
-    if (!veil_params_find_any(v)) /* a multi-bit set too: forced, never searched */
+    if (!veil_params_find_any(v)) /* a multi-bit set too */
         return veil_error(VEIL_ERR_ARG,
                           "--params %s: no such parameter set (veil compile MODEL "
                           "prints the one it chose; engine/src/params.c lists all)",
@@ -362,9 +362,10 @@ static const option_row k_options[] = {
     {"--objective", "throughput|latency[:C]",
      "what the parameter sets minimise: throughput (default), the\n"
      "cost per sample on one core; latency, one sample's time at batch\n"
-     "1 on the cpu backend with C cores (default this machine's), where\n"
-     "a multi-bit set's lookups fewer than the cores run on several\n"
-     "cores each",
+     "1 on the cpu backend with C cores (default this machine's; name C\n"
+     "where a client and a server compile the same program), where a\n"
+     "multi-bit set's lookups fewer than the cores run on several cores\n"
+     "each",
      parse_objective, show_objective},
 };
 #define N_OPTIONS (sizeof k_options / sizeof k_options[0])

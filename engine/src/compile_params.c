@@ -1583,24 +1583,37 @@ veil_status veil_fill_partitions(veil_program *p) {
 
 /* Node n's time at batch 1 on `cores` cores with the terms of its set: its
  * PBS in waves of at most its size (a rounding's chunks, the digits of a
- * wide lookup, one after the other), a WoP-PBS each lookup on one core. */
+ * wide lookup, one after the other), a WoP-PBS each lookup on one core.
+ * Threshold reads (several results a blind rotation) go through the
+ * backend's extraction path, without teams. */
 static double node_latency(const veil_program *p, const veil_node *n, const veil_latency_terms *t,
                            const veil_params *ps, unsigned cores) {
     const veil_wop_params *wp = wop_of(n);
     const uint64_t size = n->size ? n->size : 1;
     if (wp) {
-        const uint64_t share = (size + cores - 1) / cores;
+        const uint64_t share = size / cores + (size % cores != 0);
         return (double)share *
                veil_cost_wop_cpu_ms(wp, n->in_bits, p->partitions[n->partition].ksk_rows);
     }
     const uint64_t pbs = n->pbs_per_sample, wave = pbs < size ? pbs : size;
     if (!wave) return 0;
-    const uint64_t waves = (pbs + wave - 1) / wave;
-    return (double)waves * veil_cost_latency_of(t, veil_node_read_dim(p, n, ps, 0), wave, cores);
+    const uint64_t waves = pbs / wave + (pbs % wave != 0);
+    const int lookup = !(n->kind == VEIL_NODE_LUT && n->rotation_results > 1);
+    /* a rounding's first chunk reads its input's rows, the later ones its
+     * own set's (node_cost_rows) */
+    const uint32_t r0 = veil_node_read_dim(p, n, ps, 0), r1 = veil_node_read_dim(p, n, ps, 1);
+    return veil_cost_latency_of(t, r0, wave, cores, lookup) +
+           (double)(waves - 1) * veil_cost_latency_of(t, r1, wave, cores, lookup);
 }
 
-static double program_latency(const veil_program *p, const veil_params *const *sets,
+/* One sample's modelled time with sets[] (node partition), the node key
+ * widths filled for them first (they change with the master set); +INFINITY
+ * when no set holds the inputs. */
+static double program_latency(veil_program *p, const veil_params *const *sets,
                               const veil_latency_terms *terms, unsigned cores) {
+    const veil_params *is = veil_input_set(sets, p->n_partitions, p->input_width);
+    if (!is) return INFINITY;
+    key_width_pass(p, sets, veil_params_big_dim(is));
     double ms = 0;
     for (size_t i = 0; i < p->n_nodes; i++) {
         const veil_node *n = &p->nodes[i];
@@ -1609,6 +1622,23 @@ static double program_latency(const veil_program *p, const veil_params *const *s
         else if (is_pbs_node(n))
             ms += node_latency(p, n, &terms[n->partition], sets[n->partition], cores);
     }
+    return ms;
+}
+
+double veil_program_latency_ms(veil_program *p, unsigned cores) {
+    if (!p || !p->params || !p->n_partitions || !cores) return INFINITY;
+    const veil_params **sets = calloc(p->n_partitions, sizeof *sets);
+    veil_latency_terms *terms = calloc(p->n_partitions, sizeof *terms);
+    double ms = INFINITY;
+    if (sets && terms) {
+        for (uint32_t k = 0; k < p->n_partitions; k++) {
+            sets[k] = p->partitions[k].params;
+            veil_cost_cpu_latency_terms(sets[k], &terms[k]);
+        }
+        ms = program_latency(p, sets, terms, cores);
+    }
+    free(sets);
+    free(terms);
     return ms;
 }
 
@@ -1644,8 +1674,11 @@ veil_status veil_latency_sets(veil_program *p, const char *params_id) {
             for (size_t c = 0; c < n_all; c++) {
                 const veil_params *cand =
                     c < n_classic ? veil_params_at(c) : veil_params_multibit_at(c - n_classic);
-                if (cand == sets[k] || !veil_set_reads(cand, prec[k], p->options.max_poly_size))
-                    continue;
+                if (!veil_set_reads(cand, prec[k], p->options.max_poly_size)) continue;
+                int taken = 0; /* a set of another partition: two with the same keys */
+                for (uint32_t j = 0; j < np && !taken; j++)
+                    taken = sets[j] == cand;
+                if (taken) continue;
                 const veil_latency_terms keep = terms[k];
                 veil_cost_cpu_latency_terms(cand, &terms[k]);
                 memcpy(trial, sets, np * sizeof *trial);
@@ -1668,9 +1701,9 @@ veil_status veil_latency_sets(veil_program *p, const char *params_id) {
         for (uint32_t k = 0; k < np; k++)
             p->partitions[k].params = sets[k];
         p->params = sets[0];
-        st = veil_fill_partitions(p);
     }
-    /* after the fill: the key widths of the final sets */
+    /* the final sets' variances and key widths (the trials left theirs) */
+    st = veil_fill_partitions(p);
     if (st == VEIL_OK) p->latency_per_sample = program_latency(p, sets, terms, cores);
     free(sets), free(trial), free(terms), free(prec);
     return st;

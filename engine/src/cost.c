@@ -140,25 +140,41 @@ static double classic_br_ms(const veil_params *ps) {
     return fit_br_ms(ps);
 }
 
-/* The median of one ratio over the multi-bit rows of grouping g (0: all):
- * the figure of a set without a row of its own. */
-static double mb_median(int which, uint32_t g) {
-    double v[N_MB_ROWS];
-    size_t n = 0;
-    for (size_t i = 0; i < N_MB_ROWS; i++) {
-        const mb_cost_row *r = &k_mb_rows[i];
-        const veil_params *ps = veil_params_multibit_find(r->id);
-        if (g && (!ps || ps->grouping != g)) continue;
-        v[n++] = which == 0 ? r->batch_ratio : which == 1 ? r->lone_ratio : r->classic_lone_ratio;
-    }
-    if (!n) return which == 2 ? 1.0 : 3.0; /* an empty table: a guess, said by the origin */
-    for (size_t i = 1; i < n; i++)
-        for (size_t j = i; j > 0 && v[j - 1] > v[j]; j--) {
-            const double t = v[j];
-            v[j] = v[j - 1];
-            v[j - 1] = t;
+/* The median of each ratio over the multi-bit rows, per grouping (index g)
+ * and over all of them (index 0): the figures of a set without a row of its
+ * own, computed once. */
+static double k_mb_median[3][VEIL_MULTIBIT_MAX_G + 1];
+static pthread_once_t k_mb_median_once = PTHREAD_ONCE_INIT;
+
+static int cmp_double(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void mb_median_init(void) {
+    static double v[N_MB_ROWS];
+    for (int which = 0; which < 3; which++)
+        for (uint32_t g = 0; g <= VEIL_MULTIBIT_MAX_G; g++) {
+            size_t n = 0;
+            for (size_t i = 0; i < N_MB_ROWS; i++) {
+                const mb_cost_row *r = &k_mb_rows[i];
+                const veil_params *ps = veil_params_multibit_find(r->id);
+                if (g && (!ps || ps->grouping != g)) continue;
+                v[n++] = which == 0   ? r->batch_ratio
+                         : which == 1 ? r->lone_ratio
+                                      : r->classic_lone_ratio;
+            }
+            qsort(v, n, sizeof *v, cmp_double);
+            /* no row of that grouping: all rows' */
+            k_mb_median[which][g] = !n      ? k_mb_median[which][0]
+                                    : n % 2 ? v[n / 2]
+                                            : 0.5 * (v[n / 2 - 1] + v[n / 2]);
         }
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static double mb_median(int which, uint32_t g) {
+    pthread_once(&k_mb_median_once, mb_median_init);
+    return k_mb_median[which][g <= VEIL_MULTIBIT_MAX_G ? g : 0];
 }
 
 /* The two CPU terms of ps: its row's (r), else the fit's; a multi-bit set,
@@ -220,30 +236,30 @@ void veil_cost_cpu_latency_terms(const veil_params *ps, veil_latency_terms *t) {
 }
 
 double veil_cost_latency_of(const veil_latency_terms *t, uint32_t rows, uint64_t count,
-                            unsigned cores) {
+                            unsigned cores, int lookup) {
     if (!count) return 0;
     if (cores < 1) cores = 1;
     const double ks = t->ks_ms_per_row * (double)rows;
-    if (t->grouping >= 2 && cores / count >= 2) {
+    /* a lone lookup's keyswitch split over the cores (cpu_ks_pbs) */
+    const double ks_lone = lookup ? ks / cores : ks;
+    if (lookup && t->grouping >= 2 && cores / count >= 2) {
         /* a team of cores / count each (the cpu backend, veil_pbs_threads):
          * the group sums shared, the external products in order on one */
         const double team = (double)(cores / count);
         const double br = t->br_ms * t->lone / team;
-        return (br > t->chain_ms ? br : t->chain_ms) + ks;
+        return (br > t->chain_ms ? br : t->chain_ms) + (count == 1 ? ks_lone : ks);
     }
     /* a share of ceil(count / cores) lookups a core, in lockstep lanes:
-     * the first at the lone figure, the others at the batch one; a lone
-     * lookup's keyswitch is split over the cores (cpu_ks_pbs) */
-    const uint64_t share = (count + cores - 1) / cores;
-    return t->br_ms * ((double)share - 1.0 + t->lone) +
-           (count == 1 ? ks / cores : ks * (double)share);
+     * the first at the lone figure, the others at the batch one */
+    const uint64_t share = count / cores + (count % cores != 0);
+    return t->br_ms * ((double)share - 1.0 + t->lone) + (count == 1 ? ks_lone : ks * (double)share);
 }
 
 double veil_cost_cpu_latency_ms(const veil_params *ps, uint32_t rows, uint64_t count,
                                 unsigned cores) {
     veil_latency_terms t;
     veil_cost_cpu_latency_terms(ps, &t);
-    return veil_cost_latency_of(&t, rows, count, cores);
+    return veil_cost_latency_of(&t, rows, count, cores, 1);
 }
 
 /* A WoP-PBS of the width of each WoP set (9 to 16 bits), in KS-PBS of the

@@ -466,15 +466,19 @@ void veil_pbs_threads(veil_pbs_ctx *const *ctx, unsigned threads, const veil_pbs
         veil_pbs(c, pk, lut, in, out);
         return;
     }
+    VEIL_ASSERT(c->fsum && p->lwe_dim % p->grouping == 0);
     const lane_out lo = {.out = out};
     lanes_init(c, pk, &lut, in, 0, 1);
     const size_t k1 = p->glwe_dim + 1;
+    const uint32_t groups = p->lwe_dim / p->grouping;
     mb_team t = {.ctx = ctx,
                  .pk = pk,
                  .small = c->small,
                  .slot_len = k1 * p->pbs_level * k1 * p->poly_size,
-                 .n_slots = 2 * threads,
-                 .groups = p->lwe_dim / p->grouping};
+                 /* one a thread and two ahead of the caller: more only
+                  * costs fresh pages each call */
+                 .n_slots = threads + 2 < groups ? threads + 2 : groups,
+                 .groups = groups};
     atomic_init(&t.next, 0);
     atomic_init(&t.applied, 0);
     t.slots = veil_fft_alloc(sizeof(double) * t.slot_len * t.n_slots);

@@ -49,14 +49,15 @@ void veil_cost_cpu_terms(const veil_params *ps, double *br_ms, double *ks_ms_per
  * (VEIL_COST_ESTIMATED). */
 
 /* Milliseconds from the start to the end of `count` KS-PBS of ps started
- * together at batch 1 on the cpu backend with `cores` threads, each
+ * together at batch 1 on the cpu backend's lookup path with `cores` threads, each
  * keyswitch reading `rows` rows (what --objective latency sums over a
  * program's nodes). Each core runs ceil(count / cores) of them in lockstep
  * lanes: the first at the lone figure, the rest at the batch one; a lone
  * lookup's keyswitch is split over the cores. A multi-bit set's lookups
  * fewer than half the cores run on a team of cores / count each
  * (veil_pbs_threads): the lone figure over the team, no less than the n / g
- * external products the team's first thread runs in order. */
+ * external products the team's first thread runs in order, and a lone one's
+ * keyswitch split over the cores too. */
 double veil_cost_cpu_latency_ms(const veil_params *ps, uint32_t rows, uint64_t count,
                                 unsigned cores);
 /* The same in two steps, for callers that price many nodes with one set:
@@ -68,8 +69,11 @@ typedef struct veil_latency_terms {
     uint32_t grouping;
 } veil_latency_terms;
 void veil_cost_cpu_latency_terms(const veil_params *ps, veil_latency_terms *t);
+/* lookup: the cpu backend's lookup path (cpu_ks_pbs: teams, a lone
+ * lookup's keyswitch split); 0: its extraction path (threshold reads,
+ * cpu_ks_pbs_extract: each lookup on one thread, keyswitch included). */
 double veil_cost_latency_of(const veil_latency_terms *t, uint32_t rows, uint64_t count,
-                            unsigned cores);
+                            unsigned cores, int lookup);
 /* Where the multi-bit ratios come from (file, CPU, clock), for reports. */
 const char *veil_cost_multibit_source(void);
 

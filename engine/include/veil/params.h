@@ -109,9 +109,10 @@ const veil_params *veil_params_at(size_t i);
 const veil_params *veil_params_find(const char *id);
 
 /* The multi-bit sets (grouping >= 2), a list of their own: the compiler's
- * search chooses from the classic list only (issue 13 part 4 adds the
- * choice); a program gets a multi-bit set when it is forced (--params, one
- * set for the whole program). Key files carry them (veil/serialize.h); the
+ * throughput search chooses from the classic list only (multi-bit costs
+ * more per PBS in a batch, veil/cost.h); --objective latency may replace a
+ * partition's set by one (veil/program.h), and --params forces one for the
+ * whole program. Key files carry them (veil/serialize.h); the
  * CPU engine runs them (veil_eval_key_new, veil_pbs, veil_ks_pbs_many).
  * Ids never collide with classic ids. */
 size_t veil_params_multibit_count(void);

@@ -577,6 +577,11 @@ void veil_program_free(veil_program *p);
  * max_poly_size), or a set's k*N exceeds sets[0]'s (the master key). p is
  * left as it was. For tests and tools: the search finds the cheapest. */
 double veil_program_assignment_cost(veil_program *p, const veil_params *const *sets);
+/* One sample's modelled time (ms) at batch 1 on the cpu backend with
+ * `cores` threads, p's sets as they are (what --objective latency
+ * minimises, veil_cost_cpu_latency_ms over the nodes); +INFINITY for a
+ * program without sets. For tests and tools. */
+double veil_program_latency_ms(veil_program *p, unsigned cores);
 #define VEIL_RANGE_CHECK_OUTPUT "range_check"
 
 /* Outputs of the model itself (n_outputs less the range check's). */

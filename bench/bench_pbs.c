@@ -188,6 +188,30 @@ static int same_shape(const veil_params *a, const veil_params *b) {
            a->pbs_level == b->pbs_level && a->ks_level == b->ks_level;
 }
 
+/* The identity table of p's precision as a lookup table of set pm (a
+ * measured share of p), and VEIL_PBS_LANES pointers to it: what the cost
+ * figures run (the table's values do not change the time). 0 on failure,
+ * printed. */
+static int identity_luts(const veil_params *p, const veil_params *pm, veil_lut **lut,
+                         const veil_lut **luts) {
+    int64_t *table = malloc(sizeof(int64_t) << p->precision);
+    if (!table) {
+        fprintf(stderr, "%s: out of memory\n", p->id);
+        return 0;
+    }
+    for (int64_t i = 0; i < (1 << p->precision); i++)
+        table[i] = i;
+    const veil_status st = veil_lut_new(pm, table, p->precision, 0, veil_delta(p->precision), lut);
+    free(table);
+    if (st) {
+        fprintf(stderr, "%s: %s\n", p->id, veil_error_message());
+        return 0;
+    }
+    for (size_t i = 0; i < VEIL_PBS_LANES; i++)
+        luts[i] = *lut;
+    return 1;
+}
+
 /* Per set (one measurement per shape n, k, N, l_pbs, l_ks: the operation
  * counts depend on nothing else), on this thread:
  *  - blind rotation: a lockstep batch of VEIL_PBS_LANES KS-PBS
@@ -254,11 +278,9 @@ static int bench_cost(FILE *o, const char *list, uint32_t max_n, int runs_small)
         uint64_t *in = malloc(8 * lanes * (big + 1)), *out = malloc(8 * lanes * (big + 1)),
                  *sm = malloc(8 * lanes * (n + 1)), *kin = malloc(8 * ks_lanes * (dm + 1)),
                  *ksout = malloc(8 * ks_lanes * (n + 1));
-        int64_t *table = malloc(sizeof(int64_t) << p->precision);
         veil_pbs_ctx *ctx = NULL;
         veil_lut *lut = NULL;
-        if (!pk.bsk_fourier || !pk.ksk32 || !kk.ksk32 || !in || !out || !sm || !kin || !ksout ||
-            !table) {
+        if (!pk.bsk_fourier || !pk.ksk32 || !kk.ksk32 || !in || !out || !sm || !kin || !ksout) {
             fprintf(stderr, "%s: out of memory\n", p->id);
             return 1;
         }
@@ -272,16 +294,12 @@ static int bench_cost(FILE *o, const char *list, uint32_t max_n, int runs_small)
             in[i] = mix64();
         for (size_t i = 0; i < ks_lanes * (dm + 1); i++)
             kin[i] = mix64();
-        for (int64_t i = 0; i < (1 << p->precision); i++)
-            table[i] = i;
-        if (veil_pbs_ctx_new(&pm, &ctx) ||
-            veil_lut_new(&pm, table, p->precision, 0, veil_delta(p->precision), &lut)) {
+        const veil_lut *luts[VEIL_PBS_LANES];
+        if (veil_pbs_ctx_new(&pm, &ctx)) {
             fprintf(stderr, "%s: %s\n", p->id, veil_error_message());
             return 1;
         }
-        const veil_lut *luts[VEIL_PBS_LANES];
-        for (size_t i = 0; i < lanes; i++)
-            luts[i] = lut;
+        if (!identity_luts(p, &pm, &lut, luts)) return 1;
         const int runs = p->poly_size >= 16384 ? 3 : runs_small;
         double tb[64], tk[64], td[64];
         for (int r = 0; r < runs && r < 64; r++) {
@@ -313,7 +331,7 @@ static int bench_cost(FILE *o, const char *list, uint32_t max_n, int runs_small)
         veil_pbs_ctx_free(ctx);
         veil_fft_dealloc(pk.bsk_fourier);
         free(pk.ksk32), free(kk.ksk32);
-        free(in), free(out), free(sm), free(kin), free(ksout), free(table);
+        free(in), free(out), free(sm), free(kin), free(ksout);
     }
     fprintf(o, "\n  ],\n  \"shapes_measured\": %d,\n", measured);
     return 0;
@@ -356,10 +374,9 @@ static int bench_cost_multibit(FILE *o, const char *list, int runs) {
         km.ksk32 = kc.ksk32 = malloc(4 * veil_eval_key_ksk_words(&pm, big));
         uint64_t *in = malloc(8 * lanes * (big + 1)), *out = malloc(8 * lanes * (big + 1)),
                  *sm = malloc(8 * lanes * (pm.lwe_dim + 1));
-        int64_t *table = malloc(sizeof(int64_t) << p->precision);
         veil_pbs_ctx *cm = NULL, *cc = NULL;
         veil_lut *lut = NULL;
-        if (!km.bsk || !kc.bsk_fourier || !km.ksk32 || !in || !out || !sm || !table) {
+        if (!km.bsk || !kc.bsk_fourier || !km.ksk32 || !in || !out || !sm) {
             fprintf(stderr, "%s: out of memory\n", p->id);
             return 1;
         }
@@ -371,16 +388,12 @@ static int bench_cost_multibit(FILE *o, const char *list, int runs) {
             km.ksk32[i] = (uint32_t)(mix64() >> 32);
         for (size_t i = 0; i < lanes * (big + 1); i++)
             in[i] = mix64();
-        for (int64_t i = 0; i < (1 << p->precision); i++)
-            table[i] = i;
-        if (veil_pbs_ctx_new(&pm, &cm) || veil_pbs_ctx_new(&pc, &cc) ||
-            veil_lut_new(&pm, table, p->precision, 0, veil_delta(p->precision), &lut)) {
+        const veil_lut *luts[VEIL_PBS_LANES];
+        if (veil_pbs_ctx_new(&pm, &cm) || veil_pbs_ctx_new(&pc, &cc)) {
             fprintf(stderr, "%s: %s\n", p->id, veil_error_message());
             return 1;
         }
-        const veil_lut *luts[VEIL_PBS_LANES];
-        for (size_t i = 0; i < lanes; i++)
-            luts[i] = lut;
+        if (!identity_luts(p, &pm, &lut, luts)) return 1;
         double t[4][64];
         const int rr = runs < 64 ? runs : 64;
         for (int r = 0; r < rr; r++)
@@ -415,7 +428,7 @@ static int bench_cost_multibit(FILE *o, const char *list, int runs) {
         free(km.bsk);
         veil_fft_dealloc(kc.bsk_fourier);
         free(km.ksk32);
-        free(in), free(out), free(sm), free(table);
+        free(in), free(out), free(sm);
     }
     fprintf(o, "\n  ],\n");
     return 0;

@@ -100,26 +100,50 @@ static void leveled_bit_identical(veil_backend *be, const veil_eval_key *ek, siz
     free(in), free(bias), free(w), free(ref), free(out);
 }
 
-static void test_threads_and_paths_bit_identical(void) {
-    const veil_params *p = veil_params_find("tfhers-1_1-gaussian-2m64");
-    CU_ASSERT_FATAL(p != NULL);
-    uint8_t s[5][32];
-    for (unsigned i = 0; i < 5; i++)
-        veil_test_seed_bytes(20 + i, s[i]);
+/* Keys of set p from seeds seed..seed+4, an encryptor, and the table
+ * T[i] = (3 i + add) mod 2^p as a lookup table. */
+typedef struct case_keys {
     veil_secret_key *sk;
     veil_eval_key *ek;
     veil_encryptor *enc;
-    veil_backend *be;
     veil_lut *lut;
-    const unsigned prec = p->precision, n = 1u << prec;
     int64_t table[64];
+} case_keys;
+
+static void case_keys_make(const veil_params *p, unsigned seed, unsigned add, case_keys *k) {
+    uint8_t s[5][32];
+    for (unsigned i = 0; i < 5; i++)
+        veil_test_seed_bytes(seed + i, s[i]);
+    const unsigned prec = p->precision, n = 1u << prec;
+    CU_ASSERT_FATAL(n <= 64);
     for (unsigned i = 0; i < n; i++)
-        table[i] = (int64_t)((i * 3 + 1) % n);
-    CU_ASSERT_FATAL(veil_secret_key_new(p, s[0], &sk) == VEIL_OK);
-    CU_ASSERT_FATAL(veil_eval_key_new(sk, s[1], s[2], &ek) == VEIL_OK);
-    CU_ASSERT_FATAL(veil_encryptor_new(s[3], s[4], &enc) == VEIL_OK);
+        k->table[i] = (int64_t)((i * 3 + add) % n);
+    CU_ASSERT_FATAL(veil_secret_key_new(p, s[0], &k->sk) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_eval_key_new(k->sk, s[1], s[2], &k->ek) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_encryptor_new(s[3], s[4], &k->enc) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_lut_new(p, k->table, prec, 0, veil_delta(prec), &k->lut) == VEIL_OK);
+}
+
+static void case_keys_free(case_keys *k) {
+    veil_lut_free(k->lut);
+    veil_encryptor_free(k->enc);
+    veil_eval_key_free(k->ek);
+    veil_secret_key_free(k->sk);
+}
+
+static void test_threads_and_paths_bit_identical(void) {
+    const veil_params *p = veil_params_find("tfhers-1_1-gaussian-2m64");
+    CU_ASSERT_FATAL(p != NULL);
+    case_keys k;
+    case_keys_make(p, 20, 1, &k);
+    veil_secret_key *sk = k.sk;
+    veil_eval_key *ek = k.ek;
+    veil_encryptor *enc = k.enc;
+    veil_lut *lut = k.lut;
+    const int64_t *table = k.table;
+    const unsigned prec = p->precision, n = 1u << prec;
+    veil_backend *be;
     CU_ASSERT_FATAL(veil_backend_new(VEIL_BACKEND_CPU, &be) == VEIL_OK);
-    CU_ASSERT_FATAL(veil_lut_new(p, table, prec, 0, veil_delta(prec), &lut) == VEIL_OK);
     const size_t lwe = (size_t)veil_params_big_dim(p) + 1;
     uint64_t *in = malloc(sizeof(uint64_t) * lwe * COUNT);
     uint64_t *ref = malloc(sizeof(uint64_t) * lwe * COUNT);
@@ -166,11 +190,8 @@ static void test_threads_and_paths_bit_identical(void) {
     CU_ASSERT(veil_fft_path_set_default(saved) == VEIL_OK);
     leveled_bit_identical(be, ek, lwe);
     free(in), free(ref), free(out);
-    veil_lut_free(lut);
     veil_backend_free(be);
-    veil_encryptor_free(enc);
-    veil_eval_key_free(ek);
-    veil_secret_key_free(sk);
+    case_keys_free(&k);
 }
 
 /* A multi-bit set: a lone lookup runs on every thread (veil_pbs_threads:
@@ -180,21 +201,13 @@ static void test_threads_and_paths_bit_identical(void) {
 static void test_multibit_teams(void) {
     const veil_params *p = veil_params_multibit_find("tfhers-mb2-1_1-tuniform-2m128");
     CU_ASSERT_FATAL(p != NULL);
-    uint8_t s[5][32];
-    for (unsigned i = 0; i < 5; i++)
-        veil_test_seed_bytes(60 + i, s[i]);
-    veil_secret_key *sk;
-    veil_eval_key *ek;
-    veil_encryptor *enc;
-    veil_lut *lut;
-    const unsigned prec = p->precision, n = 1u << prec;
-    int64_t table[16];
-    for (unsigned i = 0; i < n; i++)
-        table[i] = (int64_t)((i * 3 + 2) % n);
-    CU_ASSERT_FATAL(veil_secret_key_new(p, s[0], &sk) == VEIL_OK);
-    CU_ASSERT_FATAL(veil_eval_key_new(sk, s[1], s[2], &ek) == VEIL_OK);
-    CU_ASSERT_FATAL(veil_encryptor_new(s[3], s[4], &enc) == VEIL_OK);
-    CU_ASSERT_FATAL(veil_lut_new(p, table, prec, 0, veil_delta(prec), &lut) == VEIL_OK);
+    case_keys k;
+    case_keys_make(p, 60, 2, &k);
+    veil_secret_key *sk = k.sk;
+    veil_eval_key *ek = k.ek;
+    const veil_lut *lut = k.lut;
+    const int64_t *table = k.table;
+    const unsigned prec = p->precision;
     enum { MB_COUNT = 3 };
     const size_t lwe = (size_t)veil_params_big_dim(p) + 1;
     uint64_t *in = malloc(sizeof(uint64_t) * lwe * MB_COUNT);
@@ -202,7 +215,7 @@ static void test_multibit_teams(void) {
     uint64_t *out = malloc(sizeof(uint64_t) * lwe * MB_COUNT);
     CU_ASSERT_FATAL(in && ref && out);
     for (size_t i = 0; i < MB_COUNT; i++)
-        veil_encrypt_big(enc, sk, veil_encode((int64_t)i, prec), in + i * lwe);
+        veil_encrypt_big(k.enc, sk, veil_encode((int64_t)i, prec), in + i * lwe);
     run_count(NULL, ek, "1", in, lut, ref, MB_COUNT);
     for (size_t i = 0; i < MB_COUNT; i++)
         CU_ASSERT_EQUAL(veil_decode(veil_phase_big(sk, ref + i * lwe), prec, 0), table[i]);
@@ -222,10 +235,7 @@ static void test_multibit_teams(void) {
         CU_ASSERT(same);
     }
     free(in), free(ref), free(out);
-    veil_lut_free(lut);
-    veil_encryptor_free(enc);
-    veil_eval_key_free(ek);
-    veil_secret_key_free(sk);
+    case_keys_free(&k);
 }
 
 int main(void) {

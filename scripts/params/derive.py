@@ -142,15 +142,22 @@ def var_fft(k, poly, base_log, level):
             * (2.0 ** base_log) ** 2 * float(poly) ** 2 * (k + 1))
 
 
-def var_external_product(k, poly, base_log, level, var_bsk):
-    """[EP] theoretical_variance_external_product_glwe + FFT term, modular."""
+def ext_prod_terms(k, poly, base_log, level, var_bsk):
+    """[EP] theoretical_variance_external_product_glwe's two terms, modular:
+    the key's (the GGSW noise through the digits) and the decomposition's."""
     b = 2.0 ** base_log
     b2l = 2.0 ** (2 * base_log * level)
     kn = float(k * poly)
-    res1 = level * (k + 1) * poly * (b * b + 2.0) / 12.0 * var_bsk
-    res2 = ((Q2 - b2l) / (24.0 * b2l) * (1.0 + kn * (0.25 + 0.25))
-            + kn / 8.0 * 0.25 + (1.0 / 16.0) * (1.0 - kn) ** 2 * 0.25)
-    return res1 + res2 + var_fft(k, poly, base_log, level)
+    key = level * (k + 1) * poly * (b * b + 2.0) / 12.0 * var_bsk
+    decomp = ((Q2 - b2l) / (24.0 * b2l) * (1.0 + kn * (0.25 + 0.25))
+              + kn / 8.0 * 0.25 + (1.0 / 16.0) * (1.0 - kn) ** 2 * 0.25)
+    return key, decomp
+
+
+def var_external_product(k, poly, base_log, level, var_bsk):
+    """[EP] theoretical_variance_external_product_glwe + FFT term, modular."""
+    key, decomp = ext_prod_terms(k, poly, base_log, level, var_bsk)
+    return key + decomp + var_fft(k, poly, base_log, level)
 
 
 def var_blind_rotate(n, k, poly, base_log, level, var_bsk):
@@ -187,12 +194,8 @@ def var_multibit_blind_rotate(n, grouping, k, poly, base_log, level, var_bsk):
     2^g GGSWs add their noises), the classic decomposition term doubled (the
     message is a monomial, of norm 1 every time, where a CMux's is a key bit)
     and the jit-FFT term (weight JIT_FFT_SCALING_WEIGHT)."""
+    key, decomp = ext_prod_terms(k, poly, base_log, level, var_bsk)
     b = 2.0 ** base_log
-    b2l = 2.0 ** (2 * base_log * level)
-    kn = float(k * poly)
-    key = level * (k + 1) * poly * (b * b + 2.0) / 12.0 * var_bsk
-    decomp = ((Q2 - b2l) / (24.0 * b2l) * (1.0 + kn * (0.25 + 0.25))
-              + kn / 8.0 * 0.25 + (1.0 / 16.0) * (1.0 - kn) ** 2 * 0.25)
     fft = (2.0 ** JIT_FFT_SCALING_WEIGHT * 2.0 ** (2 * (LOG2_Q - FFT_PRECISION)) * level
            * b ** 2 * float(poly) ** 2 * (k + 1))
     return (n // grouping) * (key * 2.0 ** grouping + 2.0 * decomp + fft)

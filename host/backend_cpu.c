@@ -6,8 +6,8 @@
  * cut into one contiguous share per thread, sizes differing by at most one: every KS-PBS costs the
  * same, so the shares take the same time. Within a share, lookups run in groups sharing each key
  * read. Fewer lookups than threads: a lone lookup's keyswitch is split over the threads, and a
- * multi-bit set's lookups run on a team of threads each (veil_pbs_threads: the groups' GGSW sums
- * formed by every thread of the team). */
+ * multi-bit set's lookups (and threshold reads) run on a team of threads each (veil_pbs_threads:
+ * the groups' GGSW sums formed by every thread of the team). */
 #include "backend_internal.h"
 #include "veil/fft.h"
 #include "veil/ks32.h"
@@ -269,6 +269,8 @@ typedef struct extract_job {
     const uint64_t *in;
     uint64_t *out;
     size_t at, out_stride, lwe;
+    unsigned n_threads; /* contexts in ctx */
+    size_t count;       /* inputs in the call */
 } extract_job;
 
 /* VEIL_KS_LANES inputs at a time, as pbs_share */
@@ -280,6 +282,17 @@ static void extract_share(void *arg, unsigned thread, size_t begin, size_t end) 
                                  j->t->n_res, j->t->period, j->at + b, j->out + b * j->lwe,
                                  j->out_stride);
     }
+}
+
+/* One multi-bit input per share on its team of n_threads / count threads
+ * (veil_ks_pbs_threads_extract), as team_share. */
+static void extract_team_share(void *arg, unsigned thread, size_t begin, size_t end) {
+    extract_job *j = arg;
+    (void)end;
+    const unsigned team = j->n_threads / (unsigned)j->count;
+    veil_ks_pbs_threads_extract(j->ctx + (size_t)thread * team, team, j->pk, j->lut,
+                                j->in + begin * j->lwe, j->t->ext, j->t->n_res, j->t->period,
+                                j->at + begin, j->out + begin * j->lwe, j->out_stride);
 }
 
 static veil_status cpu_ks_pbs_extract(veil_backend_keys *keys, const veil_backend_tables *t,
@@ -295,7 +308,14 @@ static veil_status cpu_ks_pbs_extract(veil_backend_keys *keys, const veil_backen
                        .out = out,
                        .at = at,
                        .out_stride = out_stride,
-                       .lwe = keys->lwe};
+                       .lwe = keys->lwe,
+                       .n_threads = c->n_threads,
+                       .count = count};
+    if (job.pk->params->grouping >= 2 && c->n_threads / count >= 2) {
+        /* fewer multi-bit inputs than half the threads: a team each */
+        cpu_parallel((unsigned)count, count, extract_team_share, &job);
+        return VEIL_OK;
+    }
     cpu_parallel(c->n_threads, count, extract_share, &job);
     return VEIL_OK;
 }

@@ -196,8 +196,8 @@ static void test_threads_and_paths_bit_identical(void) {
 
 /* A multi-bit set: a lone lookup runs on every thread (veil_pbs_threads:
  * the groups' GGSWs formed by all, applied in order by one), and fewer
- * lookups than threads run on teams of threads / count each; every result
- * the bits of one thread. */
+ * lookups than threads run on teams of threads / count each, threshold
+ * reads too; every result the bits of one thread. */
 static void test_multibit_teams(void) {
     const veil_params *p = veil_params_multibit_find("tfhers-mb2-1_1-tuniform-2m128");
     CU_ASSERT_FATAL(p != NULL);
@@ -234,6 +234,39 @@ static void test_multibit_teams(void) {
                    cases[c].threads);
         CU_ASSERT(same);
     }
+    /* threshold reads (the extraction path): two results each, the same
+     * bits on teams (2 inputs on 5 threads, 1 on 4) as on one thread */
+    const veil_extract ext[4] = {{0, 0}, {1, 0}, {2, 0}, {0, 1}};
+    uint64_t *eref = malloc(sizeof(uint64_t) * lwe * 2 * MB_COUNT),
+             *eout = malloc(sizeof(uint64_t) * lwe * 2 * MB_COUNT);
+    CU_ASSERT_FATAL(eref && eout);
+    const struct {
+        const char *threads;
+        size_t count;
+    } ecases[] = {{"1", 2}, {"5", 2}, {"4", 1}};
+    for (size_t c = 0; c < sizeof ecases / sizeof *ecases; c++) {
+        veil_backend *be = cpu_on(ecases[c].threads);
+        veil_backend_keys *keys = NULL;
+        CU_ASSERT_FATAL(veil_backend_keys_new(be, ek, MB_COUNT, &keys) == VEIL_OK);
+        uint64_t *o = c ? eout : eref;
+        memset(o, 0, sizeof(uint64_t) * lwe * 2 * MB_COUNT);
+        CU_ASSERT_EQUAL(bh_ks_pbs_extract(keys, 0, in, ecases[c].count, lut, ext, 2, 2, o),
+                        VEIL_OK);
+        veil_backend_keys_free(keys);
+        veil_backend_free(be);
+        if (!c) continue;
+        /* result s of input i at (s * count + i): compare input by input */
+        int same = 1;
+        for (size_t s2 = 0; s2 < 2; s2++)
+            for (size_t i = 0; i < ecases[c].count; i++)
+                same &= !memcmp(eout + (s2 * ecases[c].count + i) * lwe, eref + (s2 * 2 + i) * lwe,
+                                sizeof(uint64_t) * lwe);
+        if (!same)
+            printf("\n  multi-bit threshold reads, %zu input(s) on %s threads: ciphertexts differ",
+                   ecases[c].count, ecases[c].threads);
+        CU_ASSERT(same);
+    }
+    free(eref), free(eout);
     free(in), free(ref), free(out);
     case_keys_free(&k);
 }

@@ -1585,7 +1585,7 @@ veil_status veil_fill_partitions(veil_program *p) {
  * PBS in waves of at most its size (a rounding's chunks, the digits of a
  * wide lookup, one after the other), a WoP-PBS each lookup on one core.
  * Threshold reads (several results a blind rotation) go through the
- * backend's extraction path, without teams. */
+ * backend's extraction path, whose lone lookup keyswitches on one thread. */
 static double node_latency(const veil_program *p, const veil_node *n, const veil_latency_terms *t,
                            const veil_params *ps, unsigned cores) {
     const veil_wop_params *wp = wop_of(n);

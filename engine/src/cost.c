@@ -242,7 +242,7 @@ double veil_cost_latency_of(const veil_latency_terms *t, uint32_t rows, uint64_t
     const double ks = t->ks_ms_per_row * (double)rows;
     /* a lone lookup's keyswitch split over the cores (cpu_ks_pbs) */
     const double ks_lone = lookup ? ks / cores : ks;
-    if (lookup && t->grouping >= 2 && cores / count >= 2) {
+    if (t->grouping >= 2 && cores / count >= 2) {
         /* a team of cores / count each (the cpu backend, veil_pbs_threads):
          * the group sums shared, the external products in order on one */
         const double team = (double)(cores / count);

@@ -457,17 +457,18 @@ static void team_apply(mb_team *t, uint64_t *acc) {
 
 #define VEIL_PBS_MAX_THREADS 256
 
-void veil_pbs_threads(veil_pbs_ctx *const *ctx, unsigned threads, const veil_pbs_key *pk,
-                      const veil_lut *lut, const uint64_t *in, uint64_t *out) {
+/* One small LWE's PBS on `threads` threads, its results where lo says
+ * (one lane). */
+static void pbs_threads_lo(veil_pbs_ctx *const *ctx, unsigned threads, const veil_pbs_key *pk,
+                           const veil_lut *lut, const uint64_t *in, const lane_out *lo) {
     veil_pbs_ctx *c = ctx[0];
     const veil_params *p = c->params;
     if (threads > VEIL_PBS_MAX_THREADS) threads = VEIL_PBS_MAX_THREADS;
     if (threads <= 1 || p->grouping < 2) {
-        veil_pbs(c, pk, lut, in, out);
+        pbs_lanes(c, pk, &lut, in, 0, lo, 1);
         return;
     }
     VEIL_ASSERT(c->fsum && p->lwe_dim % p->grouping == 0);
-    const lane_out lo = {.out = out};
     lanes_init(c, pk, &lut, in, 0, 1);
     const size_t k1 = p->glwe_dim + 1;
     const uint32_t groups = p->lwe_dim / p->grouping;
@@ -487,7 +488,7 @@ void veil_pbs_threads(veil_pbs_ctx *const *ctx, unsigned threads, const veil_pbs
         /* no memory for the slots: the same PBS on this thread alone */
         veil_fft_dealloc(t.slots);
         free(t.ready);
-        veil_pbs(c, pk, lut, in, out);
+        pbs_lanes(c, pk, &lut, in, 0, lo, 1);
         return;
     }
     for (uint32_t s = 0; s < t.n_slots; s++)
@@ -505,13 +506,36 @@ void veil_pbs_threads(veil_pbs_ctx *const *ctx, unsigned threads, const veil_pbs
         if (started[i]) pthread_join(tid[i], NULL);
     veil_fft_dealloc(t.slots);
     free(t.ready);
-    lanes_extract(c, pk, &lo, 1);
+    lanes_extract(c, pk, lo, 1);
+}
+
+void veil_pbs_threads(veil_pbs_ctx *const *ctx, unsigned threads, const veil_pbs_key *pk,
+                      const veil_lut *lut, const uint64_t *in, uint64_t *out) {
+    const lane_out lo = {.out = out};
+    pbs_threads_lo(ctx, threads, pk, lut, in, &lo);
 }
 
 void veil_ks_pbs_threads(veil_pbs_ctx *const *ctx, unsigned threads, const veil_pbs_key *pk,
                          const veil_lut *lut, const uint64_t *in, uint64_t *out) {
     veil_keyswitch(pk, in, ctx[0]->ks);
     veil_pbs_threads(ctx, threads, pk, lut, ctx[0]->ks, out);
+}
+
+void veil_ks_pbs_threads_extract(veil_pbs_ctx *const *ctx, unsigned threads, const veil_pbs_key *pk,
+                                 const veil_lut *lut, const uint64_t *in, const veil_extract *ext,
+                                 uint32_t n_res, size_t period, size_t first, uint64_t *out,
+                                 size_t out_stride) {
+    VEIL_ASSERT(ext && n_res >= 1 && period >= 1);
+    const size_t big1 = (size_t)pk->in_dim + 1;
+    const lane_out lo = {.out = out,
+                         .out_stride = big1,
+                         .res_stride = out_stride * big1,
+                         .ext = ext,
+                         .n_res = n_res,
+                         .period = period,
+                         .first = first};
+    veil_keyswitch(pk, in, ctx[0]->ks);
+    pbs_threads_lo(ctx, threads, pk, lut, ctx[0]->ks, &lo);
 }
 
 void veil_pbs_extract(veil_pbs_ctx *c, const veil_pbs_key *pk, const veil_lut *lut,

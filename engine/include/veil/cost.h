@@ -69,9 +69,10 @@ typedef struct veil_latency_terms {
     uint32_t grouping;
 } veil_latency_terms;
 void veil_cost_cpu_latency_terms(const veil_params *ps, veil_latency_terms *t);
-/* lookup: the cpu backend's lookup path (cpu_ks_pbs: teams, a lone
- * lookup's keyswitch split); 0: its extraction path (threshold reads,
- * cpu_ks_pbs_extract: each lookup on one thread, keyswitch included). */
+/* lookup: the cpu backend's lookup path (cpu_ks_pbs: a lone lookup's
+ * keyswitch split over the cores); 0: its extraction path (threshold
+ * reads, cpu_ks_pbs_extract: the keyswitch on the lookup's first thread).
+ * Both run multi-bit teams. */
 double veil_cost_latency_of(const veil_latency_terms *t, uint32_t rows, uint64_t count,
                             unsigned cores, int lookup);
 /* Where the multi-bit ratios come from (file, CPU, clock), for reports. */

@@ -485,6 +485,12 @@ void veil_pbs_threads(veil_pbs_ctx *const *ctx, unsigned threads, const veil_pbs
 /* Keyswitch (on the caller's thread) then veil_pbs_threads. */
 void veil_ks_pbs_threads(veil_pbs_ctx *const *ctx, unsigned threads, const veil_pbs_key *pk,
                          const veil_lut *lut, const uint64_t *in_big, uint64_t *out_big);
+/* The same for one ciphertext with veil_ks_pbs_many_extract's results (its
+ * ciphertext `first` of a call of count 1): the same bits as that call. */
+void veil_ks_pbs_threads_extract(veil_pbs_ctx *const *ctx, unsigned threads, const veil_pbs_key *pk,
+                                 const veil_lut *lut, const uint64_t *in_big,
+                                 const veil_extract *ext, uint32_t n_res, size_t period,
+                                 size_t first, uint64_t *out_big, size_t out_stride);
 /* Keyswitch then PBS: master key -> master key (in_dim + 1 words each). */
 void veil_ks_pbs(veil_pbs_ctx *ctx, const veil_pbs_key *pk, const veil_lut *lut,
                  const uint64_t *in_big, uint64_t *out_big);

@@ -136,11 +136,6 @@ static void test_threads_and_paths_bit_identical(void) {
     CU_ASSERT_FATAL(p != NULL);
     case_keys k;
     case_keys_make(p, 20, 1, &k);
-    veil_secret_key *sk = k.sk;
-    veil_eval_key *ek = k.ek;
-    veil_encryptor *enc = k.enc;
-    veil_lut *lut = k.lut;
-    const int64_t *table = k.table;
     const unsigned prec = p->precision, n = 1u << prec;
     veil_backend *be;
     CU_ASSERT_FATAL(veil_backend_new(VEIL_BACKEND_CPU, &be) == VEIL_OK);
@@ -152,15 +147,15 @@ static void test_threads_and_paths_bit_identical(void) {
     int64_t msg[COUNT];
     for (size_t i = 0; i < COUNT; i++) {
         msg[i] = (int64_t)(veil_test_rand() % n);
-        veil_encrypt_big(enc, sk, veil_encode(msg[i], prec), in + i * lwe);
+        veil_encrypt_big(k.enc, k.sk, veil_encode(msg[i], prec), in + i * lwe);
     }
-    run_batch(be, ek, "1", in, lut, ref);
+    run_batch(be, k.ek, "1", in, k.lut, ref);
     for (size_t i = 0; i < COUNT; i++)
-        CU_ASSERT_EQUAL(veil_decode(veil_phase_big(sk, ref + i * lwe), prec, 0), table[msg[i]]);
+        CU_ASSERT_EQUAL(veil_decode(veil_phase_big(k.sk, ref + i * lwe), prec, 0), k.table[msg[i]]);
     const char *threads[] = {"2", "3", "5", "3"}; /* 3 twice: a second run */
     for (size_t t = 0; t < sizeof threads / sizeof *threads; t++) {
         memset(out, 0, sizeof(uint64_t) * lwe * COUNT);
-        run_batch(be, ek, threads[t], in, lut, out);
+        run_batch(be, k.ek, threads[t], in, k.lut, out);
         const int same = !memcmp(out, ref, sizeof(uint64_t) * lwe * COUNT);
         if (!same) printf("\n  %s threads: ciphertexts differ from 1 thread", threads[t]);
         CU_ASSERT(same);
@@ -169,7 +164,7 @@ static void test_threads_and_paths_bit_identical(void) {
     const char *lone[] = {"2", "3"};
     for (size_t t = 0; t < 2; t++) {
         memset(out, 0, sizeof(uint64_t) * lwe);
-        run_count(be, ek, lone[t], in, lut, out, 1);
+        run_count(be, k.ek, lone[t], in, k.lut, out, 1);
         const int same = !memcmp(out, ref, sizeof(uint64_t) * lwe);
         if (!same) printf("\n  batch 1 on %s threads: ciphertext differs", lone[t]);
         CU_ASSERT(same);
@@ -180,7 +175,7 @@ static void test_threads_and_paths_bit_identical(void) {
         if (!veil_test_fft_path_here(paths[j])) continue;
         CU_ASSERT_FATAL(veil_fft_path_set_default(paths[j]) == VEIL_OK);
         memset(out, 0, sizeof(uint64_t) * lwe * COUNT);
-        run_batch(be, ek, "2", in, lut, out);
+        run_batch(be, k.ek, "2", in, k.lut, out);
         const int same = !memcmp(out, ref, sizeof(uint64_t) * lwe * COUNT);
         if (!same && saved != VEIL_FFT_FFTW)
             printf("\n  FFT path %s: ciphertexts differ", veil_fft_path_name(paths[j]));
@@ -188,7 +183,7 @@ static void test_threads_and_paths_bit_identical(void) {
         if (saved != VEIL_FFT_FFTW) CU_ASSERT(same);
     }
     CU_ASSERT(veil_fft_path_set_default(saved) == VEIL_OK);
-    leveled_bit_identical(be, ek, lwe);
+    leveled_bit_identical(be, k.ek, lwe);
     free(in), free(ref), free(out);
     veil_backend_free(be);
     case_keys_free(&k);
@@ -203,10 +198,6 @@ static void test_multibit_teams(void) {
     CU_ASSERT_FATAL(p != NULL);
     case_keys k;
     case_keys_make(p, 60, 2, &k);
-    veil_secret_key *sk = k.sk;
-    veil_eval_key *ek = k.ek;
-    const veil_lut *lut = k.lut;
-    const int64_t *table = k.table;
     const unsigned prec = p->precision;
     enum { MB_COUNT = 3 };
     const size_t lwe = (size_t)veil_params_big_dim(p) + 1;
@@ -215,10 +206,10 @@ static void test_multibit_teams(void) {
     uint64_t *out = malloc(sizeof(uint64_t) * lwe * MB_COUNT);
     CU_ASSERT_FATAL(in && ref && out);
     for (size_t i = 0; i < MB_COUNT; i++)
-        veil_encrypt_big(k.enc, sk, veil_encode((int64_t)i, prec), in + i * lwe);
-    run_count(NULL, ek, "1", in, lut, ref, MB_COUNT);
+        veil_encrypt_big(k.enc, k.sk, veil_encode((int64_t)i, prec), in + i * lwe);
+    run_count(NULL, k.ek, "1", in, k.lut, ref, MB_COUNT);
     for (size_t i = 0; i < MB_COUNT; i++)
-        CU_ASSERT_EQUAL(veil_decode(veil_phase_big(sk, ref + i * lwe), prec, 0), table[i]);
+        CU_ASSERT_EQUAL(veil_decode(veil_phase_big(k.sk, ref + i * lwe), prec, 0), k.table[i]);
     /* threads, lookups: a lone one on 2 and 5; teams of 2 (5 / 2, 7 / 3);
      * 4 / 3 = 1: the batch path */
     const struct {
@@ -227,7 +218,7 @@ static void test_multibit_teams(void) {
     } cases[] = {{"2", 1}, {"5", 1}, {"5", 2}, {"7", 3}, {"4", 3}};
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         memset(out, 0, sizeof(uint64_t) * lwe * MB_COUNT);
-        run_count(NULL, ek, cases[c].threads, in, lut, out, cases[c].count);
+        run_count(NULL, k.ek, cases[c].threads, in, k.lut, out, cases[c].count);
         const int same = !memcmp(out, ref, sizeof(uint64_t) * lwe * cases[c].count);
         if (!same)
             printf("\n  multi-bit, %zu lookup(s) on %s threads: ciphertexts differ", cases[c].count,
@@ -247,10 +238,10 @@ static void test_multibit_teams(void) {
     for (size_t c = 0; c < sizeof ecases / sizeof *ecases; c++) {
         veil_backend *be = cpu_on(ecases[c].threads);
         veil_backend_keys *keys = NULL;
-        CU_ASSERT_FATAL(veil_backend_keys_new(be, ek, MB_COUNT, &keys) == VEIL_OK);
+        CU_ASSERT_FATAL(veil_backend_keys_new(be, k.ek, MB_COUNT, &keys) == VEIL_OK);
         uint64_t *o = c ? eout : eref;
         memset(o, 0, sizeof(uint64_t) * lwe * 2 * MB_COUNT);
-        CU_ASSERT_EQUAL(bh_ks_pbs_extract(keys, 0, in, ecases[c].count, lut, ext, 2, 2, o),
+        CU_ASSERT_EQUAL(bh_ks_pbs_extract(keys, 0, in, ecases[c].count, k.lut, ext, 2, 2, o),
                         VEIL_OK);
         veil_backend_keys_free(keys);
         veil_backend_free(be);

@@ -43,10 +43,13 @@ static int cmp_row(const void *key, const void *row) {
     return strcmp((const char *)key, ((const cost_row *)row)->id);
 }
 
+/* A measured shape (n, k, N, l_pbs first) of ps's k, N and l. */
+static int same_knl(const uint32_t *shape, const veil_params *ps) {
+    return shape[1] == ps->glwe_dim && shape[2] == ps->poly_size && shape[3] == ps->pbs_level;
+}
+
 static int same_shape(const cost_row *r, const veil_params *ps) {
-    return r->shape[0] == ps->lwe_dim && r->shape[1] == ps->glwe_dim &&
-           r->shape[2] == ps->poly_size && r->shape[3] == ps->pbs_level &&
-           r->shape[4] == ps->ks_level;
+    return r->shape[0] == ps->lwe_dim && same_knl(r->shape, ps) && r->shape[4] == ps->ks_level;
 }
 
 /* The row of ps's id, if it was measured at ps's shape. */
@@ -121,22 +124,16 @@ static const mb_cost_row *mb_row_of(const veil_params *ps) {
         ps && ps->id && ps->grouping >= 2
             ? bsearch(ps->id, k_mb_rows, N_MB_ROWS, sizeof *k_mb_rows, cmp_mb_row)
             : NULL;
-    return r && r->shape[0] == ps->lwe_dim && r->shape[1] == ps->glwe_dim &&
-                   r->shape[2] == ps->poly_size && r->shape[3] == ps->pbs_level
-               ? r
-               : NULL;
+    return r && r->shape[0] == ps->lwe_dim && same_knl(r->shape, ps) ? r : NULL;
 }
 
 /* The classic blind rotation of ps's n, k, N, l (a set of that shape need
  * not exist): a measured row of the same k, N, l scaled to n (the table's
  * figures are pooled per CMux step over such families), else the fit. */
 static double classic_br_ms(const veil_params *ps) {
-    for (size_t i = 0; i < N_ROWS; i++) {
-        const cost_row *r = &k_rows[i];
-        if (r->shape[1] == ps->glwe_dim && r->shape[2] == ps->poly_size &&
-            r->shape[3] == ps->pbs_level)
-            return r->br_ms * ps->lwe_dim / r->shape[0];
-    }
+    for (size_t i = 0; i < N_ROWS; i++)
+        if (same_knl(k_rows[i].shape, ps))
+            return k_rows[i].br_ms * ps->lwe_dim / k_rows[i].shape[0];
     return fit_br_ms(ps);
 }
 
@@ -207,19 +204,16 @@ double veil_cost_cpu_ms(const veil_params *ps, uint32_t rows) {
     return br + ks * (double)rows;
 }
 
-/* A lone PBS over the batch figure of its set: a multi-bit set's row
- * (lone_ratio / batch_ratio); a classic set's, the classic_lone_ratio of a
- * multi-bit row of its k, N, l (measured beside it), else their median. */
+/* A classic PBS alone over its batch figure: the classic_lone_ratio of a
+ * multi-bit row of ps's k, N, l (measured beside it), else their median. */
 static double classic_lone_factor(const veil_params *ps) {
-    for (size_t i = 0; i < N_MB_ROWS; i++) {
-        const mb_cost_row *m = &k_mb_rows[i];
-        if (m->shape[1] == ps->glwe_dim && m->shape[2] == ps->poly_size &&
-            m->shape[3] == ps->pbs_level)
-            return m->classic_lone_ratio;
-    }
+    for (size_t i = 0; i < N_MB_ROWS; i++)
+        if (same_knl(k_mb_rows[i].shape, ps)) return k_mb_rows[i].classic_lone_ratio;
     return mb_median(2, 0);
 }
 
+/* A lone PBS over the batch figure of its set: a multi-bit set's row
+ * (lone_ratio / batch_ratio), a classic set's classic_lone_factor. */
 static double lone_factor(const veil_params *ps) {
     if (ps->grouping < 2) return classic_lone_factor(ps);
     const mb_cost_row *m = mb_row_of(ps);

@@ -1701,9 +1701,10 @@ veil_status veil_latency_sets(veil_program *p, const char *params_id) {
         for (uint32_t k = 0; k < np; k++)
             p->partitions[k].params = sets[k];
         p->params = sets[0];
+        st = veil_fill_partitions(p); /* the new sets' variances and statistics */
     }
-    /* the final sets' variances and key widths (the trials left theirs) */
-    st = veil_fill_partitions(p);
+    /* and their key widths: the trials left theirs (the noise passes of
+     * veil_program_assignment_cost put the variances back) */
     if (st == VEIL_OK) p->latency_per_sample = program_latency(p, sets, terms, cores);
     free(sets), free(trial), free(terms), free(prec);
     return st;

@@ -139,9 +139,6 @@ struct veil_backend_weights {
 
 /* Implementation constructors (backend_cpu.c, backend_cuda.c). */
 veil_status veil_backend_cpu_init(veil_backend *be);
-/* The worker threads a cpu backend with options o runs: o->threads, else one
- * per online CPU (1..256). */
-unsigned veil_backend_cpu_threads(const veil_backend_options *o);
 /* The visible CUDA devices (0 without CUDA or on any CUDA error). */
 unsigned veil_backend_cuda_device_count(void);
 /* VEIL_ERR_UNSUPPORTED (with why) when not built with CUDA or no device. */

@@ -346,9 +346,7 @@ static int cmd_run(int argc, char **argv) {
          * threads is what the run measures (--objective) */
         veil_backend_options bo = a.bo;
         if (veil_backend_options_from_env(&bo) != VEIL_OK) return fail(VEIL_ERR_ARG, "run");
-        long c = bo.threads ? (long)bo.threads : sysconf(_SC_NPROCESSORS_ONLN);
-        /* the backend's rule (veil_backend_options.threads: 1..256) */
-        a.c.latency_cores = c < 1 ? 1u : c > 256 ? 256u : (unsigned)c;
+        a.c.latency_cores = veil_backend_cpu_threads(&bo);
         fprintf(stderr,
                 "veil run: --objective latency:%u (batch 1 on the cpu backend; "
                 "--objective throughput for the batch figure)\n",

@@ -110,6 +110,9 @@ veil_status veil_backend_devices_parse(veil_backend_options *o, const char *s);
  * VEIL_ERR_ARG naming the option. */
 veil_status veil_backend_options_parse_arg(veil_backend_options *o, int argc, char *const *argv,
                                            int *i, int *consumed);
+/* The worker threads a cpu backend with options o runs: o->threads, else one
+ * per online CPU (1..256). */
+unsigned veil_backend_cpu_threads(const veil_backend_options *o);
 /* Their --help lines (text at column 27, as the compile options'). */
 void veil_backend_options_help(FILE *f);
 /* The environment overrides that the programs (veil, veil-server, the Triton

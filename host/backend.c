@@ -54,7 +54,7 @@ veil_status veil_backend_options_from_env(veil_backend_options *o) {
     const char *v;
     uint64_t u;
     if ((v = env_value("VEIL_THREADS"))) {
-        VEIL_TRY(veil_arg_u64("VEIL_THREADS", v, 1, 256, &u));
+        VEIL_TRY(veil_arg_u64("VEIL_THREADS", v, 1, VEIL_THREADS_MAX, &u));
         t.threads = (unsigned)u;
     }
     if ((v = env_value("VEIL_CUDA_DEVICE"))) {
@@ -64,7 +64,7 @@ veil_status veil_backend_options_from_env(veil_backend_options *o) {
     if ((v = env_value("VEIL_CUDA_PBS")) && veil_backend_pbs_parse(v, &t.pbs) != VEIL_OK)
         return veil_error(VEIL_ERR_ARG, "VEIL_CUDA_PBS=%s: " VEIL_PBS_EXPECTED, v);
     if ((v = env_value("VEIL_CUDA_MEMORY_MB"))) {
-        VEIL_TRY(veil_arg_u64("VEIL_CUDA_MEMORY_MB", v, 0, (uint64_t)1 << 40, &u));
+        VEIL_TRY(veil_arg_u64("VEIL_CUDA_MEMORY_MB", v, 1, (uint64_t)1 << 40, &u));
         t.memory_mb = (int64_t)u;
     }
     *o = t;
@@ -265,8 +265,9 @@ veil_status veil_backend_new_opts(veil_backend_kind kind, const veil_backend_opt
     veil_backend_options o;
     veil_backend_options_default(&o);
     if (opts) o = *opts;
-    if (o.threads > 256)
-        return veil_error(VEIL_ERR_ARG, "veil_backend_new: threads %u, expected 0..256", o.threads);
+    if (o.threads > VEIL_THREADS_MAX)
+        return veil_error(VEIL_ERR_ARG, "veil_backend_new: threads %u, expected 0..%u", o.threads,
+                          VEIL_THREADS_MAX);
     if (o.device < 0)
         return veil_error(VEIL_ERR_ARG, "veil_backend_new: device %d, expected >= 0", o.device);
     if ((unsigned)o.pbs > VEIL_BACKEND_PBS_SPLIT)

@@ -30,11 +30,8 @@ typedef struct cpu_keys {
 /* options.threads, else one per online CPU; a lone lookup uses the threads
  * too (cpu_ks_pbs), so max_batch does not bound it. */
 unsigned veil_backend_cpu_threads(const veil_backend_options *o) {
-    long n = o->threads;
-    if (n <= 0) n = sysconf(_SC_NPROCESSORS_ONLN);
-    if (n <= 0) n = 1;
-    if (n > 256) n = 256;
-    return (unsigned)n;
+    if (!o->threads) return veil_online_cpus();
+    return o->threads > VEIL_THREADS_MAX ? VEIL_THREADS_MAX : o->threads;
 }
 
 static void cpu_keys_free(veil_backend_keys *keys) {
@@ -115,9 +112,9 @@ static void cpu_parallel(unsigned nt, size_t count, cpu_task_fn fn, void *arg) {
         if (count) fn(arg, 0, 0, count);
         return;
     }
-    cpu_share sh[256];
-    pthread_t tid[256];
-    int started[256] = {0};
+    cpu_share sh[VEIL_THREADS_MAX];
+    pthread_t tid[VEIL_THREADS_MAX];
+    int started[VEIL_THREADS_MAX] = {0};
     for (unsigned t = 0; t < nt; t++)
         sh[t] = (cpu_share){fn, arg, t, count * t / nt, count * (t + 1) / nt};
     for (unsigned t = 1; t < nt; t++)
@@ -330,7 +327,7 @@ typedef struct wop_job {
     uint64_t out_delta;
     const uint64_t *in;
     uint64_t *out;
-    veil_status st[256]; /* per thread: the first error */
+    veil_status st[VEIL_THREADS_MAX]; /* per thread: the first error */
 } wop_job;
 
 static void wop_share(void *arg, unsigned thread, size_t begin, size_t end) {

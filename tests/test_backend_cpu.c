@@ -102,12 +102,12 @@ static void test_options_env(void) {
     setenv("VEIL_THREADS", "3", 1);
     setenv("VEIL_CUDA_DEVICE", "1", 1);
     setenv("VEIL_CUDA_PBS", "cluster", 1);
-    setenv("VEIL_CUDA_MEMORY_MB", "0", 1);
+    setenv("VEIL_CUDA_MEMORY_MB", "64", 1);
     CU_ASSERT_EQUAL(veil_backend_options_from_env(&o), VEIL_OK);
     CU_ASSERT_EQUAL(o.threads, 3);
     CU_ASSERT_EQUAL(o.device, 1);
     CU_ASSERT_EQUAL(o.pbs, VEIL_BACKEND_PBS_CLUSTER);
-    CU_ASSERT_EQUAL(o.memory_mb, 0);
+    CU_ASSERT_EQUAL(o.memory_mb, 64);
     /* every kernel name of veil_backend_pbs_parse, in enum order */
     static const char *const kernels[] = {"auto", "cufft", "fused", "cluster", "split"};
     for (int i = 0; i < 5; i++) {
@@ -119,9 +119,10 @@ static void test_options_env(void) {
     setenv("VEIL_CUDA_PBS", "cluster", 1);
     CU_ASSERT_EQUAL(veil_backend_options_from_env(&o), VEIL_OK);
     /* each bad value: refused, naming the variable, o as it was */
-    static const char *const bad[][2] = {{"VEIL_THREADS", "0"},     {"VEIL_THREADS", "4x"},
-                                         {"VEIL_THREADS", "-2"},    {"VEIL_CUDA_DEVICE", "gpu1"},
-                                         {"VEIL_CUDA_PBS", "fast"}, {"VEIL_CUDA_MEMORY_MB", "1e3"}};
+    static const char *const bad[][2] = {
+        {"VEIL_THREADS", "0"},        {"VEIL_THREADS", "4x"},    {"VEIL_THREADS", "-2"},
+        {"VEIL_CUDA_DEVICE", "gpu1"}, {"VEIL_CUDA_PBS", "fast"}, {"VEIL_CUDA_MEMORY_MB", "1e3"},
+        {"VEIL_CUDA_MEMORY_MB", "0"}, {"VEIL_THREADS", "257"}};
     size_t n_bad = 0;
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++, n_bad++) {
         veil_backend_options before = o;
@@ -134,7 +135,7 @@ static void test_options_env(void) {
         CU_ASSERT_PTR_NULL(be);
         unsetenv(bad[i][0]);
     }
-    CU_ASSERT_EQUAL(n_bad, 6);
+    CU_ASSERT_EQUAL(n_bad, 8);
     /* the cpu backend takes its threads from the options, not from the environment */
     setenv("VEIL_THREADS", "3", 1);
     veil_backend *be = NULL;

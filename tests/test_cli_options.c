@@ -248,7 +248,7 @@ static const bad_values k_bad[] = {
     {"--wop", 2, {"on", "OFF", "1", "", NULL}},
     {"--objective",
      2,
-     {"speed", "Latency", "latency:0", "latency:1025", "latency:", "latency:2x", "", NULL}},
+     {"speed", "Latency", "latency:0", "latency:257", "latency:", "latency:2x", "", NULL}},
     {"--rounding", 2, {"exactly", "round", "Exact", "", NULL}},
     {"--bounds", 2, {"worst", "calibrate", "worst case", "", NULL}},
     {"--params", 2, {"no-such-set", "AUTO", "", NULL}},

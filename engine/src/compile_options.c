@@ -214,10 +214,7 @@ static veil_status parse_objective(const char *v, veil_compile_options *o) {
     if (!strcmp(v, "latency")) {
         /* this machine's cores, written into the canonical form
          * (latency:N), so that a server compiling elsewhere sees it */
-        long c = sysconf(_SC_NPROCESSORS_ONLN);
-        o->latency_cores = c < 1                        ? 1u
-                           : c > VEIL_LATENCY_CORES_MAX ? VEIL_LATENCY_CORES_MAX
-                                                        : (unsigned)c;
+        o->latency_cores = veil_online_cpus();
         return VEIL_OK;
     }
     uint64_t n = 0;

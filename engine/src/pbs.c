@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct veil_pbs_ctx {
     const veil_params *params;
@@ -455,7 +456,10 @@ static void team_apply(mb_team *t, uint64_t *acc) {
     }
 }
 
-#define VEIL_PBS_MAX_THREADS 256
+unsigned veil_online_cpus(void) {
+    const long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1u : n > (long)VEIL_THREADS_MAX ? VEIL_THREADS_MAX : (unsigned)n;
+}
 
 /* One small LWE's PBS on `threads` threads, its results where lo says
  * (one lane). */
@@ -463,7 +467,7 @@ static void pbs_threads_lo(veil_pbs_ctx *const *ctx, unsigned threads, const vei
                            const veil_lut *lut, const uint64_t *in, const lane_out *lo) {
     veil_pbs_ctx *c = ctx[0];
     const veil_params *p = c->params;
-    if (threads > VEIL_PBS_MAX_THREADS) threads = VEIL_PBS_MAX_THREADS;
+    if (threads > VEIL_THREADS_MAX) threads = VEIL_THREADS_MAX;
     if (threads <= 1 || p->grouping < 2) {
         pbs_lanes(c, pk, &lut, in, 0, lo, 1);
         return;
@@ -493,9 +497,9 @@ static void pbs_threads_lo(veil_pbs_ctx *const *ctx, unsigned threads, const vei
     }
     for (uint32_t s = 0; s < t.n_slots; s++)
         atomic_init(&t.ready[s], 0);
-    mb_worker w[VEIL_PBS_MAX_THREADS];
-    pthread_t tid[VEIL_PBS_MAX_THREADS];
-    int started[VEIL_PBS_MAX_THREADS] = {0};
+    mb_worker w[VEIL_THREADS_MAX];
+    pthread_t tid[VEIL_THREADS_MAX];
+    int started[VEIL_THREADS_MAX] = {0};
     for (unsigned i = 1; i < threads; i++) {
         w[i] = (mb_worker){&t, i};
         /* a thread that does not start leaves its groups to the others */

@@ -227,7 +227,8 @@ typedef enum veil_rounding {
 /* docs/results/cost-model.md: the trade-off per sample model behind it */
 #define VEIL_KEY_BUDGET_MB_DEFAULT 4096
 
-#define VEIL_LATENCY_CORES_MAX 1024u
+/* the cpu backend's most threads: the model is of that backend */
+#define VEIL_LATENCY_CORES_MAX VEIL_THREADS_MAX
 
 typedef struct veil_compile_options {
     /* Keep at most this many bits of a lookup's input (Concrete ML's

@@ -471,6 +471,12 @@ void veil_modulus_switch(const veil_params *p, const uint64_t *in_small, uint32_
  * words. ctx must be made for pk->params. */
 void veil_pbs(veil_pbs_ctx *ctx, const veil_pbs_key *pk, const veil_lut *lut,
               const uint64_t *in_small, uint64_t *out_big);
+/* The most threads one PBS call or a cpu backend runs. */
+#define VEIL_THREADS_MAX 256u
+/* This machine's online CPUs, 1..VEIL_THREADS_MAX: the threads a cpu
+ * backend runs by default (veil_backend_cpu_threads) and the cores that
+ * `--objective latency` models, so the two never differ. */
+unsigned veil_online_cpus(void);
 /* One PBS on `threads` threads (the caller's and threads - 1 it starts),
  * ctx[0 .. threads - 1] one context each, all made for pk->params: the same
  * bits as veil_pbs(ctx[0], ...). For a multi-bit set every thread forms the

@@ -79,7 +79,8 @@ typedef struct veil_backend_options {
     int device;           /* cuda: device id (one backend per GPU; Triton's instance_group) */
     veil_backend_pbs pbs; /* cuda: blind rotation kernel */
     /* cuda: at most this many MiB of batch buffers (sharing a device; tests);
-     * < 0: no cap (90% of the free memory, less a margin). */
+     * < 0: no cap (90% of the free memory, less a margin); 0: room for no
+     * batch, every keys_new fails (tests; the environment's value is >= 1). */
     int64_t memory_mb;
     /* The devices of a plan group (--devices, veil_backend_devices_parse):
      * veil_backends_new makes one backend per entry, in order, and the group

@@ -188,6 +188,16 @@ static void free_work(cuda_keys *k) {
     (void)cudaGetLastError();
 }
 
+/* The accumulators' words per ciphertext: the widest partition's (k+1) N. */
+static size_t acc_words(const cuda_keys *k) {
+    size_t w = 0;
+    for (uint32_t x = 0; x < k->n_parts; x++) {
+        const size_t wx = (size_t)(k->parts[x].p.glwe_dim + 1) * k->parts[x].p.poly_size;
+        w = wx > w ? wx : w;
+    }
+    return w;
+}
+
 /* The PBS work memory of every partition for count ciphertexts (what
  * veil_cuda_scratch_pbs would allocate), into *bytes. */
 static int pbs_work_bytes(const cuda_keys *k, size_t count, size_t *bytes) {
@@ -349,7 +359,11 @@ static veil_status cuda_keys_new(veil_backend *be, veil_backend_keys *keys, size
         cuda_keys_free(keys);
         return s;
     }
-    const size_t pbs_ct = pbs_bytes / 1024 + 1 + k->small1 * 8;
+    /* per ciphertext beside the plans' buffers: its keyswitched LWE and
+     * the threshold reads' accumulator (d_acc, made with the first tables
+     * that extract; counted for every program, a word per coefficient) */
+    const size_t fixed_ct = (k->small1 + acc_words(k)) * sizeof(uint64_t);
+    const size_t pbs_ct = pbs_bytes / 1024 + 1 + fixed_ct;
     const size_t margin = (size_t)256 << 20;
     size_t budget = free_b / 10 * 9;
     budget = budget > margin ? budget - margin : 0;
@@ -366,7 +380,7 @@ static veil_status cuda_keys_new(veil_backend *be, veil_backend_keys *keys, size
      * for a number of ciphertexts at once) is checked at the cap itself */
     for (size_t at_cap = 0; !e && cap > 1; cap /= 2) {
         e = pbs_work_bytes(k, cap, &at_cap);
-        if (!e && at_cap + cap * k->small1 * 8 <= budget / 2) break;
+        if (!e && at_cap + cap * fixed_ct <= budget / 2) break;
     }
     if (e) {
         s = dev_fail(be, e, "keys: sizing the batch");
@@ -476,16 +490,6 @@ static void cuda_tables_free(veil_backend_keys *keys, veil_backend_tables *t) {
     (void)cudaGetLastError();
     free(c);
     t->impl = NULL;
-}
-
-/* The accumulators' words per ciphertext: the widest partition's (k+1) N. */
-static size_t acc_words(const cuda_keys *k) {
-    size_t w = 0;
-    for (uint32_t x = 0; x < k->n_parts; x++) {
-        const size_t wx = (size_t)(k->parts[x].p.glwe_dim + 1) * k->parts[x].p.poly_size;
-        w = wx > w ? wx : w;
-    }
-    return w;
 }
 
 static veil_status cuda_tables_new(veil_backend_keys *keys, veil_backend_tables *t,

@@ -1,5 +1,5 @@
 // LABELS: unit crypto
-// COST: 135
+// COST: 225
 // LINKS: veil_kernels veil_host
 /* The fused, cluster and split CUDA blind rotations, run on the host by their
  * own phase code (veil_cuda_pbs_fused_emulate: the functions the kernels call,
@@ -45,8 +45,9 @@
  * The multi-bit blind rotation (test_multibit_every_set): the kernels'
  * per-element code (pbs_multibit.cuh: exponents, group sums, twist, digits
  * with ties to even) with a host radix-2 transform for cuFFT, at every
- * multi-bit set against the CPU engine; the device run is test_gpu_ops's
- * test_multibit_ks_pbs.
+ * published multi-bit set and one derived set of every other shape
+ * (test_multibit_derived_shapes) against the CPU engine; the device run is
+ * test_gpu_ops's test_multibit_ks_pbs.
  * The executor's elementwise kernels (elementwise.cu: add, scale) run on the
  * host by their own per-word code (veil_cuda_lwe_*_emulate) against the cpu
  * backend's add and scale on its buffers, word for word (test_elementwise);
@@ -524,76 +525,121 @@ static void test_batch_indexed(void) {
  * kernels read them), decryptions equal the table and the CPU's, phases
  * within the bound. Under the sanitizers (tens of times slower) only the
  * first set. */
+#define EMU_MB_SETS_PUBLISHED 6
 #if VEIL_TEST_SANITIZED
 #define EMU_MB_SETS 1
 #else
-#define EMU_MB_SETS 6
+#define EMU_MB_SETS EMU_MB_SETS_PUBLISHED
 #endif
+static void multibit_emu_case(const veil_params *p) {
+    veil_test_keys f;
+    CU_ASSERT_FATAL(veil_test_keys_make(p, 60, &f));
+    const unsigned bits = p->precision, n_vals = 1u << bits;
+    int64_t table[64];
+    for (unsigned v = 0; v < n_vals; v++)
+        table[v] = (int64_t)((5 * v + 3) % n_vals);
+    veil_lut *lut;
+    CU_ASSERT_FATAL(veil_lut_new(p, table, bits, 0, veil_delta(bits), &lut) == VEIL_OK);
+    for (int path = 0; path < 2; path++) {
+        const veil_cuda_params cp =
+            veil_cuda_params_from(p, path ? VEIL_CUDA_PBS_CLUSTER : VEIL_CUDA_PBS_AUTO);
+        CU_ASSERT_EQUAL(cp.grouping, p->grouping);
+        const size_t big1 = veil_params_big_dim(p) + 1, n1 = p->lwe_dim + 1, count = 2;
+        uint64_t *in = malloc(big1 * 8), *small = malloc(count * n1 * 8),
+                 *ref = malloc(count * big1 * 8), *got = malloc(count * big1 * 8);
+        CU_ASSERT_FATAL(in && small && ref && got);
+        int64_t want[2];
+        for (size_t c = 0; c < count; c++) {
+            const int64_t m = (int64_t)(veil_test_rand() % n_vals);
+            want[c] = table[m];
+            veil_encrypt_big(f.enc, f.sk, veil_encode(m, bits), in);
+            veil_keyswitch(veil_eval_key_part(f.ek, 0), in, small + c * n1);
+            veil_pbs(f.ctx, veil_eval_key_part(f.ek, 0), lut, small + c * n1, ref + c * big1);
+        }
+        const uint64_t offsets[1] = {lut->in_offset};
+        CU_ASSERT_EQUAL_FATAL(veil_cuda_pbs_multibit_emulate(&cp, f.ek->parts[0].bsk, small,
+                                                             lut->poly, offsets, NULL,
+                                                             (uint32_t)count, got),
+                              0);
+        uint64_t max_diff = 0;
+        size_t wrong = 0;
+        for (size_t c = 0; c < count; c++) {
+            const uint64_t pg = veil_phase_big(f.sk, got + c * big1),
+                           pc = veil_phase_big(f.sk, ref + c * big1);
+            wrong += veil_decode(pg, bits, 0) != want[c] || veil_decode(pc, bits, 0) != want[c];
+            const uint64_t ad = veil_test_phase_dist(pg, pc);
+            if (ad > max_diff) max_diff = ad;
+        }
+        char label[128];
+        snprintf(label, sizeof label, "multi-bit %s, %s", p->id, path ? "cluster" : "cufft");
+        check_phases(label, count, wrong, max_diff, bits);
+        free(in);
+        free(small);
+        free(ref);
+        free(got);
+    }
+    /* the other classic kernels are refused for a multi-bit set */
+    const uint32_t refused[2] = {VEIL_CUDA_PBS_FUSED, VEIL_CUDA_PBS_SPLIT};
+    for (int r = 0; r < 2; r++) {
+        const veil_cuda_params cr = veil_cuda_params_from(p, refused[r]);
+        CU_ASSERT_EQUAL(veil_cuda_params_check(&cr, NULL, 0), VEIL_CUDA_ERR_UNSUPPORTED);
+    }
+    veil_lut_free(lut);
+    veil_test_keys_free(&f);
+}
+
 static void test_multibit_every_set(void) {
     size_t ran = 0;
-    for (size_t i = 0; i < veil_params_multibit_count() && ran < EMU_MB_SETS; i++) {
-        const veil_params *p = veil_params_multibit_at(i);
-        veil_test_keys f;
-        CU_ASSERT_FATAL(veil_test_keys_make(p, 60, &f));
-        const unsigned bits = p->precision, n_vals = 1u << bits;
-        int64_t table[64];
-        for (unsigned v = 0; v < n_vals; v++)
-            table[v] = (int64_t)((5 * v + 3) % n_vals);
-        veil_lut *lut;
-        CU_ASSERT_FATAL(veil_lut_new(p, table, bits, 0, veil_delta(bits), &lut) == VEIL_OK);
-        for (int path = 0; path < 2; path++) {
-            const veil_cuda_params cp =
-                veil_cuda_params_from(p, path ? VEIL_CUDA_PBS_CLUSTER : VEIL_CUDA_PBS_AUTO);
-            CU_ASSERT_EQUAL(cp.grouping, p->grouping);
-            const size_t big1 = veil_params_big_dim(p) + 1, n1 = p->lwe_dim + 1, count = 2;
-            uint64_t *in = malloc(big1 * 8), *small = malloc(count * n1 * 8),
-                     *ref = malloc(count * big1 * 8), *got = malloc(count * big1 * 8);
-            CU_ASSERT_FATAL(in && small && ref && got);
-            int64_t want[2];
-            for (size_t c = 0; c < count; c++) {
-                const int64_t m = (int64_t)(veil_test_rand() % n_vals);
-                want[c] = table[m];
-                veil_encrypt_big(f.enc, f.sk, veil_encode(m, bits), in);
-                veil_keyswitch(veil_eval_key_part(f.ek, 0), in, small + c * n1);
-                veil_pbs(f.ctx, veil_eval_key_part(f.ek, 0), lut, small + c * n1, ref + c * big1);
-            }
-            const uint64_t offsets[1] = {lut->in_offset};
-            CU_ASSERT_EQUAL_FATAL(veil_cuda_pbs_multibit_emulate(&cp, f.ek->parts[0].bsk, small,
-                                                                 lut->poly, offsets, NULL,
-                                                                 (uint32_t)count, got),
-                                  0);
-            uint64_t max_diff = 0;
-            size_t wrong = 0;
-            for (size_t c = 0; c < count; c++) {
-                const uint64_t pg = veil_phase_big(f.sk, got + c * big1),
-                               pc = veil_phase_big(f.sk, ref + c * big1);
-                wrong += veil_decode(pg, bits, 0) != want[c] || veil_decode(pc, bits, 0) != want[c];
-                const uint64_t ad = veil_test_phase_dist(pg, pc);
-                if (ad > max_diff) max_diff = ad;
-            }
-            char label[128];
-            snprintf(label, sizeof label, "multi-bit %s, %s", p->id, path ? "cluster" : "cufft");
-            check_phases(label, count, wrong, max_diff, bits);
-            free(in);
-            free(small);
-            free(ref);
-            free(got);
-        }
-        /* the other classic kernels are refused for a multi-bit set */
-        const uint32_t refused[2] = {VEIL_CUDA_PBS_FUSED, VEIL_CUDA_PBS_SPLIT};
-        for (int r = 0; r < 2; r++) {
-            const veil_cuda_params cr = veil_cuda_params_from(p, refused[r]);
-            CU_ASSERT_EQUAL(veil_cuda_params_check(&cr, NULL, 0), VEIL_CUDA_ERR_UNSUPPORTED);
-        }
-        veil_lut_free(lut);
-        veil_test_keys_free(&f);
-        ran++;
-    }
+    for (size_t i = 0; i < veil_params_multibit_count() && ran < EMU_MB_SETS; i++, ran++)
+        multibit_emu_case(veil_params_multibit_at(i));
     CU_ASSERT_EQUAL(ran, EMU_MB_SETS);
     if (VEIL_TEST_SANITIZED)
         printf("\n  (sanitizer build: %d of the 6 published multi-bit sets; all six in the plain "
                "build)",
                EMU_MB_SETS);
+}
+
+/* The derived multi-bit sets (nn-mb*, docs/PARAMS.md section 9), which the
+ * compiler may choose for a cuda program: every one is a shape both
+ * multi-bit paths accept (veil_cuda_params_check), and the first set of
+ * each shape (g, k, N, l) that no published set has runs through
+ * multibit_emu_case, as the published ones do: 30 shapes, 90 s on the
+ * 2-core development machine (none under the sanitizers, tens of times
+ * slower there). */
+#define EMU_MB_SHAPES (VEIL_TEST_SANITIZED ? 0 : 64)
+static int same_shape(const veil_params *a, const veil_params *b) {
+    return a->grouping == b->grouping && a->glwe_dim == b->glwe_dim &&
+           a->poly_size == b->poly_size && a->pbs_level == b->pbs_level;
+}
+
+static void test_multibit_derived_shapes(void) {
+    const size_t count = veil_params_multibit_count();
+    size_t checked = 0, shapes = 0;
+    for (size_t i = 0; i < count; i++) {
+        const veil_params *p = veil_params_multibit_at(i);
+        for (int path = 0; path < 3; path++) {
+            static const uint32_t kern[3] = {VEIL_CUDA_PBS_AUTO, VEIL_CUDA_PBS_CUFFT,
+                                             VEIL_CUDA_PBS_CLUSTER};
+            const veil_cuda_params cp = veil_cuda_params_from(p, kern[path]);
+            char why[160] = "";
+            const int e = veil_cuda_params_check(&cp, why, sizeof why);
+            if (e) printf("\n  %s, kernel %u: %s", p->id, kern[path], why);
+            CU_ASSERT_EQUAL(e, 0);
+        }
+        checked++;
+        if (i < EMU_MB_SETS_PUBLISHED) continue;
+        size_t j = 0;
+        while (j < i && !same_shape(veil_params_multibit_at(j), p))
+            j++;
+        if (j < i || shapes >= EMU_MB_SHAPES) continue;
+        printf("\n  %s (g %u, k %u, N %u, l %u)", p->id, p->grouping, p->glwe_dim, p->poly_size,
+               p->pbs_level);
+        fflush(stdout);
+        multibit_emu_case(p);
+        shapes++;
+    }
+    CU_ASSERT_EQUAL(checked, count);
+    printf("\n  %zu multi-bit sets checked; %zu derived shapes emulated", checked, shapes);
 }
 
 /* ---- threshold reads on the device's path (issue 10) ------------------------
@@ -910,6 +956,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_batch_indexed);
     VEIL_ADD_TEST(s, test_two_partitions);
     VEIL_ADD_TEST(s, test_multibit_every_set);
+    VEIL_ADD_TEST(s, test_multibit_derived_shapes);
     VEIL_ADD_TEST(s, test_threshold_reads);
     VEIL_ADD_TEST(s, test_fused_fft_error_within_model);
     VEIL_ADD_TEST(s, test_elementwise);

@@ -1098,6 +1098,13 @@ static void test_mismatch(void) {
     memset(zero_ek.key_fp, 0, 16);
     CU_ASSERT_EQUAL(veil_ct_batch_check_eval_key(b, &zero_ek), VEIL_ERR_PARAMS);
     CU_ASSERT(msg_has("no key fp"));
+    /* the rule itself, which the server's request parse (HTTP and Triton) uses too */
+    CU_ASSERT_FALSE(veil_key_fp_match(b->key_fp, zero_ek.key_fp));
+    CU_ASSERT_TRUE(veil_key_fp_match(EK->key_fp, EK->key_fp));
+    uint8_t fp_other[VEIL_KEY_FP_BYTES];
+    veil_secret_key_fingerprint(other, fp_other);
+    CU_ASSERT_FALSE(veil_key_fp_match(EK->key_fp, fp_other));
+    CU_ASSERT_FALSE(veil_key_fp_match(fp_other, EK->key_fp));
 
     const veil_params *q = veil_params_find(OTHER_ID);
     CU_ASSERT_PTR_NOT_NULL_FATAL(q);

@@ -950,10 +950,14 @@ veil_status veil_ct_batch_check_eval_key(const veil_ct_batch *b, const veil_eval
                                            "which key its ciphertexts must be under");
     if (all_zero(b->key_fp, VEIL_KEY_FP_BYTES))
         return veil_error(VEIL_ERR_PARAMS, "ciphertext batch: no key fp recorded");
-    if (sodium_memcmp(b->key_fp, ek->key_fp, VEIL_KEY_FP_BYTES) != 0)
+    if (!veil_key_fp_match(b->key_fp, ek->key_fp))
         return veil_error(VEIL_ERR_PARAMS, "ciphertext batch: key fp differs from the "
                                            "evaluation key's: encrypted under another key");
     return VEIL_OK;
+}
+
+int veil_key_fp_match(const uint8_t a[VEIL_KEY_FP_BYTES], const uint8_t b[VEIL_KEY_FP_BYTES]) {
+    return !all_zero(a, VEIL_KEY_FP_BYTES) && sodium_memcmp(a, b, VEIL_KEY_FP_BYTES) == 0;
 }
 
 /* ---- generic serialize / deserialize / save / load ------------------------------- */

@@ -168,7 +168,7 @@ int srv_parse_infer_batch(const srv_program_info *pi, const uint8_t *body, size_
     else if (b->count / pi->in_cts > pi->max_samples)
         rc = srv_fail(e, 413, "batch_too_large", "batch: %llu samples, at most %zu per request",
                       (unsigned long long)(b->count / pi->in_cts), pi->max_samples);
-    else if (key_fp && memcmp(b->key_fp, key_fp, VEIL_KEY_FP_BYTES) != 0)
+    else if (key_fp && !veil_key_fp_match(b->key_fp, key_fp))
         rc = srv_fail(e, 403, "key_mismatch",
                       "batch: encrypted under another secret key than the evaluation key of this "
                       "key id");

@@ -75,7 +75,8 @@ int srv_parse_key_upload(const srv_program_info *pi, const uint8_t *body, size_t
 /* A ciphertext batch for POST /v1/infer: well formed (checksum, sizes),
  * the program's parameter set, the big dimension, the program fingerprint, a
  * whole number of samples (1..max_samples), when key_fp is not NULL
- * encrypted under that key (403 key_mismatch otherwise), and every mask 0
+ * encrypted under that key (403 key_mismatch otherwise; veil_key_fp_match:
+ * a zero fingerprint matches nothing), and every mask 0
  * past the program's input width (400 mask_past_width naming the ciphertext,
  * its word and the width: veil_program_check_input_batch). */
 int srv_parse_infer_batch(const srv_program_info *pi, const uint8_t *body, size_t len,

@@ -250,8 +250,13 @@ veil_status veil_ct_batch_save(const veil_ct_batch *b, const char *path);
 veil_status veil_ct_batch_load(const char *path, veil_ct_batch **out);
 
 /* VEIL_ERR_PARAMS unless the batch can be evaluated with ek: same parameter
- * set and the same key fingerprint. */
+ * set and the same key fingerprint (veil_key_fp_match). */
 veil_status veil_ct_batch_check_eval_key(const veil_ct_batch *b, const veil_eval_key *ek);
+
+/* 1 when two key fingerprints name the same secret key: equal (compared in
+ * constant time) and not zero, since zero means none recorded: it never
+ * matches, not even another zero. */
+int veil_key_fp_match(const uint8_t a[VEIL_KEY_FP_BYTES], const uint8_t b[VEIL_KEY_FP_BYTES]);
 
 #ifdef __cplusplus
 }

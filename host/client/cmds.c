@@ -423,7 +423,11 @@ int veil_cmd_remote(int argc, char **argv) {
         veil_ct_batch *b = NULL;
         int64_t **outs = NULL;
         size_t got = 0;
-        st = veil_ct_batch_deserialize(resp, resp_len, &b);
+        /* at most the result of cnt samples in memory: a seeded answer grows
+         * (dim+1)-fold, and the server is not trusted with this process's memory */
+        const uint64_t want = (uint64_t)cnt * veil_program_sample_out_cts(p) *
+                              (veil_params_big_dim(p->params) + 1) * sizeof(uint64_t);
+        st = veil_ct_batch_deserialize_limited(resp, resp_len, want, &b);
         free(resp);
         if (st || veil_client_decrypt(c, sk, b, &got, &outs)) {
             veil_error_prefix("result from %s: ", a.server);

@@ -1105,6 +1105,18 @@ static void test_mismatch(void) {
     veil_secret_key_fingerprint(other, fp_other);
     CU_ASSERT_FALSE(veil_key_fp_match(EK->key_fp, fp_other));
     CU_ASSERT_FALSE(veil_key_fp_match(fp_other, EK->key_fp));
+    /* what the server wipes before freeing a body: a secret key's bytes, by their magic */
+    uint8_t *sbuf = NULL, *ebuf = NULL;
+    size_t slen = 0, elen = 0;
+    CU_ASSERT_FATAL(veil_secret_key_serialize(SK, &sbuf, &slen) == VEIL_OK);
+    CU_ASSERT_FATAL(veil_eval_key_serialize(EK, &ebuf, &elen) == VEIL_OK);
+    CU_ASSERT_TRUE(veil_serial_is_secret(sbuf, slen));
+    CU_ASSERT_TRUE(veil_serial_is_secret(sbuf, 8));
+    CU_ASSERT_FALSE(veil_serial_is_secret(sbuf, 7));
+    CU_ASSERT_FALSE(veil_serial_is_secret(ebuf, elen));
+    CU_ASSERT_FALSE(veil_serial_is_secret(NULL, 8));
+    veil_serial_buffer_free(sbuf, slen);
+    veil_serial_buffer_free(ebuf, elen);
 
     const veil_params *q = veil_params_find(OTHER_ID);
     CU_ASSERT_PTR_NOT_NULL_FATAL(q);

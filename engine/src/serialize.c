@@ -956,6 +956,11 @@ veil_status veil_ct_batch_check_eval_key(const veil_ct_batch *b, const veil_eval
     return VEIL_OK;
 }
 
+int veil_serial_is_secret(const uint8_t *buf, size_t len) {
+    const char *m = k_magic[VEIL_SERIAL_SECRET_KEY];
+    return buf && len >= 8 && !memcmp(buf, m, 8);
+}
+
 int veil_key_fp_match(const uint8_t a[VEIL_KEY_FP_BYTES], const uint8_t b[VEIL_KEY_FP_BYTES]) {
     return !all_zero(a, VEIL_KEY_FP_BYTES) && sodium_memcmp(a, b, VEIL_KEY_FP_BYTES) == 0;
 }

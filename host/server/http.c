@@ -130,10 +130,15 @@ static enum MHD_Result handle_metrics(struct MHD_Connection *c, veil_server *s) 
     return send_bytes(c, s, 200, "text/plain; version=0.0.4", text, len, 1, NULL);
 }
 
-/* A secret key sent by mistake is refused, and its bytes wiped at once
- * rather than left in freed memory. */
-static void wipe_refused_secret(req *r, const srv_error *e) {
-    if (r->body && !strcmp(e->code, SRV_SECRET_KEY_REFUSED)) sodium_memzero(r->body, r->len);
+/* Frees the body. A secret key sent by mistake (to any route, whatever its
+ * answer: refused, unknown key id, too big, too late) is wiped first rather
+ * than left in freed memory; what libmicrohttpd's own read buffer held is
+ * beyond reach here. */
+static void body_release(req *r) {
+    if (veil_serial_is_secret(r->body, r->len)) sodium_memzero(r->body, r->len);
+    free(r->body);
+    r->body = NULL;
+    r->len = r->cap = 0;
 }
 
 static enum MHD_Result handle_keys_post(struct MHD_Connection *c, veil_server *s, req *r) {
@@ -148,7 +153,7 @@ static enum MHD_Result handle_keys_post(struct MHD_Connection *c, veil_server *s
     s->validating++;
     pthread_mutex_unlock(&s->mu);
     int bad = srv_parse_key_upload(&s->pi, r->body, r->len, &ek, &e);
-    wipe_refused_secret(r, &e);
+    if (bad) body_release(r); /* a secret key refused: wiped at once */
     pthread_mutex_lock(&s->mu);
     s->validating--;
     pthread_cond_signal(&s->key_cv);
@@ -225,13 +230,11 @@ static enum MHD_Result handle_infer(struct MHD_Connection *c, veil_server *s, re
     veil_ct_batch *in = NULL;
     size_t samples = 0;
     if (srv_parse_infer_batch(&s->pi, r->body, r->len, key_fp, &in, &samples, &e)) {
-        wipe_refused_secret(r, &e);
+        body_release(r); /* a secret key refused: wiped at once */
         return send_error(c, s, &e);
     }
     /* The body is no longer needed: free it before waiting. */
-    free(r->body);
-    r->body = NULL;
-    r->len = r->cap = 0;
+    body_release(r);
     srv_job *j = calloc(1, sizeof *j);
     veil_ct_batch *out = NULL;
     if (!j || veil_ct_batch_new(s->prog->params, s->pi.big_dim, samples * s->pi.out_cts, &out)) {
@@ -384,9 +387,7 @@ enum MHD_Result srv_http_on_request(void *cls, struct MHD_Connection *c, const c
         if (r->too_big || (route != SRV_KEYS_POST && route != SRV_INFER)) return MHD_YES;
         if (r->len + n > limit) {
             r->too_big = 1;
-            free(r->body);
-            r->body = NULL;
-            r->len = r->cap = 0;
+            body_release(r);
             return MHD_YES;
         }
         if (r->len + n > r->cap) {
@@ -394,15 +395,19 @@ enum MHD_Result srv_http_on_request(void *cls, struct MHD_Connection *c, const c
             while (cap < r->len + n)
                 cap *= 2;
             if (cap > limit) cap = limit;
-            uint8_t *q = realloc(r->body, cap);
+            /* not realloc: a secret key's first bytes would stay in the
+             * block it frees */
+            uint8_t *q = malloc(cap);
             if (!q) {
                 r->too_big = 2;
-                free(r->body);
-                r->body = NULL;
-                r->len = r->cap = 0;
+                body_release(r);
                 return MHD_YES;
             }
+            if (r->len) memcpy(q, r->body, r->len);
+            const size_t len = r->len;
+            body_release(r);
             r->body = q;
+            r->len = len;
             r->cap = cap;
         }
         memcpy(r->body + r->len, upload_data, n);
@@ -434,7 +439,7 @@ void srv_http_on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (r->counted) s->inflight--;
     if (--s->active == 0) pthread_cond_broadcast(&s->idle_cv);
     pthread_mutex_unlock(&s->mu);
-    free(r->body);
+    body_release(r);
     free(r);
     *con_cls = NULL;
 }

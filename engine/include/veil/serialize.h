@@ -249,6 +249,10 @@ veil_status veil_ct_batch_deserialize_limited(const uint8_t *buf, size_t len, ui
 veil_status veil_ct_batch_save(const veil_ct_batch *b, const char *path);
 veil_status veil_ct_batch_load(const char *path, veil_ct_batch **out);
 
+/* 1 when buf holds the start of a secret key file (its magic, VEILSK01):
+ * what a service wipes before it frees a body, whatever else it made of it. */
+int veil_serial_is_secret(const uint8_t *buf, size_t len);
+
 /* VEIL_ERR_PARAMS unless the batch can be evaluated with ek: same parameter
  * set and the same key fingerprint (veil_key_fp_match). */
 veil_status veil_ct_batch_check_eval_key(const veil_ct_batch *b, const veil_eval_key *ek);

@@ -18,7 +18,7 @@
  *     simulate;
  *   - a backend without the op refuses the program at plan time, naming
  *     the layer (the cuda backend has it: test_gpu_ops test_wop_program); --params and --partitions
- * 1 are refused with a WoP lookup. */
+ * 1 are refused with a WoP lookup, and so is a key budget under its keys (auto: the digits). */
 #include "testutil.h"
 #include "wide_model.h"
 #include "veil/compile_options.h"
@@ -164,6 +164,19 @@ static void test_auto_fallbacks(void) {
     o.wop = VEIL_WOP_AUTO;
     CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &p), VEIL_OK);
     CU_ASSERT_EQUAL(wop_nodes(p), 0);
+    veil_program_free(p);
+    /* a key budget under the WoP-PBS's keys (hundreds of MiB): always is
+     * refused naming the budget, auto compiles the digits within it */
+    veil_compile_options_default(&o);
+    o.key_budget_mb = 200;
+    o.wop = VEIL_WOP_ALWAYS;
+    p = NULL;
+    CU_ASSERT_EQUAL(veil_program_compile(m, &o, &p), VEIL_ERR_UNSUPPORTED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "--key-budget-mb 200"));
+    o.wop = VEIL_WOP_AUTO;
+    CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &p), VEIL_OK);
+    CU_ASSERT_EQUAL(wop_nodes(p), 0);
+    CU_ASSERT(p->key_bytes <= 200 * 1048576.0);
     veil_program_free(p);
     veil_model_free(m);
 }

@@ -1475,7 +1475,19 @@ veil_status veil_choose_params(veil_program *p, const char *params_id) {
                           "own and leave none for the other lookups (compile with --wop off)",
                           p->options.max_partitions, wop_sets(p));
     VEIL_TRY(choose_params(p, params_id));
-    return assign_wop_partitions(p);
+    VEIL_TRY(assign_wop_partitions(p));
+    /* the search kept its own partitions' keys within the budget; the WoP
+     * sets' come on top (hundreds of MiB each) */
+    const veil_params *sets[VEIL_MAX_PARTITIONS];
+    for (uint32_t k = 0; k < p->n_partitions; k++)
+        sets[k] = p->partitions[k].params;
+    if (wop_sets(p) && over_budget(p, sets, p->n_partitions))
+        return veil_error(VEIL_ERR_UNSUPPORTED,
+                          "--key-budget-mb %u: the WoP-PBS lookups' keys with the other "
+                          "partitions' take %.0f MiB (compile with --wop off, or a larger budget)",
+                          p->options.key_budget_mb,
+                          key_bytes(p, sets, p->n_partitions) / 1048576.0);
+    return VEIL_OK;
 }
 
 static veil_status choose_params(veil_program *p, const char *params_id) {

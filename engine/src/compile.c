@@ -698,7 +698,7 @@ static veil_status wop_lookup(builder *b, const char *layer, uint32_t x, int64_t
     VEIL_ASSERT(wp);
     const size_t n = p->nodes[x].size;
     b->n_wop++;
-    b->pbs += n * (veil_wop_count(wp, w).pbs + 1);
+    b->pbs += n * veil_wop_count(wp, w).pbs; /* the refresh below adds its own */
     if (b->pbs > b->pbs_max)
         return veil_error(VEIL_ERR_UNSUPPORTED, "layer %s: more than %llu PBS per sample", layer,
                           (unsigned long long)b->pbs_max);
@@ -1731,12 +1731,15 @@ static void set_chunk_bits(veil_node *n, unsigned c) {
 
 /* A bound under p's cost whatever sets the search gives it: every PBS at
  * the cheapest blind rotation of a set that reads its precision (noise and
- * the keyswitch ignored). min_ms[prec]: that cheapest figure. */
+ * the keyswitch ignored). min_ms[prec]: that cheapest figure. A WoP-PBS
+ * lookup adds nothing: its price does not depend on the chunk widths, and
+ * no classic set reads its 9 to 16 bits (min_ms +INFINITY there, which
+ * would cut every trial). */
 static double chunk_bound(const veil_program *p, const double *min_ms) {
     double c = 0;
     for (size_t i = 0; i < p->n_nodes; i++) {
         const veil_node *n = &p->nodes[i];
-        if (n->kind == VEIL_NODE_LUT || n->kind == VEIL_NODE_ROUND)
+        if ((n->kind == VEIL_NODE_LUT && !n->wop) || n->kind == VEIL_NODE_ROUND)
             c += (double)n->pbs_per_sample * min_ms[veil_pbs_prec(n)];
     }
     return c;

@@ -989,15 +989,23 @@ static void test_worst_case_sum_saturates(void) {
  * refused by the compiler (their canonical form would not read back). */
 static void test_options_checked(void) {
     veil_model *m = tc_double_model(3, 0);
-    veil_compile_options o[4];
-    for (int k = 0; k < 4; k++)
+    veil_compile_options o[6];
+    for (int k = 0; k < 6; k++)
         veil_compile_options_default(&o[k]);
     o[0].p_error = 1e-310;
     o[1].range_margin = 1e-310;
     o[2].key_budget_mb = 1u << 25;
     o[3].max_poly_size = 1000;
-    const char *want[4] = {"p_error", "range margin", "key budget", "max poly size"};
-    for (int k = 0; k < 4; k++) {
+    /* an id no set has: refused before the canonical form is built (a long
+     * one aborted there, an unknown short one came back as another error) */
+    char long_id[201];
+    memset(long_id, 'x', 200);
+    long_id[200] = 0;
+    o[4].params_id = long_id;
+    o[5].params_id = "bogus id";
+    const char *want[6] = {"p_error",       "range margin", "key budget",
+                           "max poly size", "params id",    "params id"};
+    for (int k = 0; k < 6; k++) {
         veil_program *p = NULL;
         CU_ASSERT_EQUAL(veil_program_compile(m, &o[k], &p), VEIL_ERR_ARG);
         CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), want[k]));

@@ -464,6 +464,9 @@ veil_status veil_compile_options_check(const veil_compile_options *o) {
     if (o->key_budget_mb > (1u << 24))
         return veil_error(VEIL_ERR_ARG, "compile: key budget %u MiB, at most 2^24 (or 0: none)",
                           o->key_budget_mb);
+    if (o->params_id && !veil_params_find_any(o->params_id))
+        return veil_error(VEIL_ERR_ARG, "compile: params id \"%.64s\" is no parameter set",
+                          o->params_id);
     if (o->max_poly_size && (o->max_poly_size < POLY_MIN || o->max_poly_size > POLY_MAX ||
                              (o->max_poly_size & (o->max_poly_size - 1))))
         return veil_error(VEIL_ERR_ARG,

@@ -228,8 +228,8 @@ void veil_program_print_report(const veil_program *p, FILE *f) {
     if (wop)
         fprintf(f,
                 "WoP-PBS (--wop): %llu lookups a sample, %llu of those PBS (a bit each; plus "
-                "their circuit bootstrapping and vertical packing, in the cpu cost above); "
-                "the cuda backend does not run them, its cost above leaves them out\n",
+                "their circuit bootstrapping and vertical packing, in the cpu cost above; "
+                "in the cuda cost an estimate: the cpu's times its set's KS-PBS cuda/cpu ratio)\n",
                 (unsigned long long)wop, (unsigned long long)wop_pbs);
     if (p->options.rounding == VEIL_ROUNDING_EXACT) {
         uint64_t extra = 0;

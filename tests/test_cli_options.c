@@ -240,7 +240,7 @@ static const bad_values k_bad[] = {
     {"--rounding-bits", 2, {"0", "17", "-1", "8.5", "x", "nonE", VEIL_OVERFLOW, NULL}},
     {"--lookup-bits", 2, {"1", "17", "-1", "x", "4x", "", VEIL_OVERFLOW, NULL}},
     {"--chunk-bits", 2, {"17", "-1", "x", "4x", "", VEIL_OVERFLOW, NULL}},
-    {"--partitions", 2, {"65", "-1", "x", "4x", "", VEIL_OVERFLOW, NULL}},
+    {"--partitions", 2, {"17", "-1", "x", "4x", "", VEIL_OVERFLOW, NULL}},
     {"--key-budget-mb", 2, {"-1", "1e3", "16777217", "512MB", "", VEIL_OVERFLOW, NULL}},
     {"--p-error", 2, {"1", "0", "-1e-9", "nan", "1e-400x", "", "x", NULL}},
     {"--range-margin", 2, {"-0.1", "17", "nan", "inf", "1e999", "0.25x", "", "x", NULL}},

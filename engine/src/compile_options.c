@@ -172,9 +172,11 @@ static veil_status parse_chunk_bits(const char *v, veil_compile_options *o) {
 
 static veil_status parse_partitions(const char *v, veil_compile_options *o) {
     uint64_t n = 0;
-    if (veil_arg_u64("--partitions", v, 0, 64, &n) != VEIL_OK)
-        return veil_error(VEIL_ERR_ARG, "--partitions %s: expected 1..64, or 0 for the cheapest",
-                          v);
+    if (veil_arg_u64("--partitions", v, 0, VEIL_MAX_PARTITIONS, &n) != VEIL_OK)
+        return veil_error(VEIL_ERR_ARG,
+                          "--partitions %s: expected 1..%u (a key set's most), or 0 for the "
+                          "cheapest",
+                          v, VEIL_MAX_PARTITIONS);
     o->max_partitions = (unsigned)n;
     return VEIL_OK;
 }
@@ -447,9 +449,9 @@ veil_status veil_compile_options_check(const veil_compile_options *o) {
         (o->range_margin != 0 && !isnormal(o->range_margin)))
         return veil_error(VEIL_ERR_ARG, "compile: range margin %g, expected 0 to 16",
                           o->range_margin);
-    if (o->max_partitions > 64)
-        return veil_error(VEIL_ERR_ARG, "compile: partitions %u, expected 1 to 64 (or 0: auto)",
-                          o->max_partitions);
+    if (o->max_partitions > VEIL_MAX_PARTITIONS)
+        return veil_error(VEIL_ERR_ARG, "compile: partitions %u, expected 1 to %u (or 0: auto)",
+                          o->max_partitions, VEIL_MAX_PARTITIONS);
     if (o->lookup_bits == 1 || o->lookup_bits > VEIL_MAX_BITS)
         return veil_error(VEIL_ERR_ARG, "compile: lookup bits %u, expected 2 to %u (or 0: auto)",
                           o->lookup_bits, VEIL_MAX_BITS);

@@ -40,6 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../host/server/request.h"
 #include "server_common.h"
 #include "remote_client.h"
 #include "testutil.h"
@@ -225,6 +226,29 @@ static void fix_checksum(uint8_t *buf, size_t len) {
 }
 
 /* ---- tests --------------------------------------------------------------------- */
+
+/* What --verbose logs of a refusal: key ids cut to 8 digits, any other hex
+ * (a 64-digit fingerprint, a shorter number) and text as they are, and a
+ * small buffer cut cleanly. */
+static void test_log_redacts_key_ids(void) {
+    const char *id = "0123456789abcdef0123456789abcdef";
+    char in[512], out[512];
+    snprintf(in, sizeof in, "key id %s: no such evaluation key; again %s.", id, id);
+    srv_redact_key_ids(in, out, sizeof out);
+    CU_ASSERT_STRING_EQUAL(out, "key id 01234567...: no such evaluation key; again 01234567....");
+    CU_ASSERT_PTR_NULL(strstr(out, id));
+    snprintf(in, sizeof in, "fp %s%s, id %s", id, id, id);
+    srv_redact_key_ids(in, out, sizeof out);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "fp 0123456789abcdef0123456789abcdef0123456789abcdef"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, ", id 01234567..."));
+    srv_redact_key_ids("status 404 (cafe)", out, sizeof out);
+    CU_ASSERT_STRING_EQUAL(out, "status 404 (cafe)");
+    char small[10];
+    srv_redact_key_ids(in, small, sizeof small);
+    CU_ASSERT_EQUAL(strlen(small), 9);
+    srv_redact_key_ids(id, small, sizeof small);
+    CU_ASSERT_STRING_EQUAL(small, "01234567.");
+}
 
 static void test_info_endpoints(void) {
     http_res r;
@@ -1389,6 +1413,7 @@ int main(void) {
         CU_cleanup_registry();
         return CU_get_error();
     }
+    VEIL_ADD_TEST(s, test_log_redacts_key_ids);
     VEIL_ADD_TEST(s, test_info_endpoints);
     VEIL_ADD_TEST(s, test_keys_and_roundtrip);
     VEIL_ADD_TEST(s, test_concurrent_clients);

@@ -59,7 +59,11 @@ static enum MHD_Result send_error(struct MHD_Connection *c, veil_server *s, cons
     srv_sbuf b = {0};
     srv_sbuf_printf(&b, "{\"error\":\"%s\",\"status\":%d,\"message\":\"%s\"}\n", e->code, e->status,
                     msg);
-    if (s->o.verbose) fprintf(stderr, "veil-server: %d %s: %s\n", e->status, e->code, e->message);
+    if (s->o.verbose) {
+        char logged[sizeof e->message];
+        srv_redact_key_ids(e->message, logged, sizeof logged);
+        fprintf(stderr, "veil-server: %d %s: %s\n", e->status, e->code, logged);
+    }
     return send_json(c, s, e->status, &b);
 }
 
@@ -165,9 +169,11 @@ static enum MHD_Result handle_keys_post(struct MHD_Connection *c, veil_server *s
     char id[VEIL_KEY_ID_CHARS + 1];
     if (veil_keystore_put(s->ks, r->body, r->len, id) != VEIL_OK) {
         /* The message names the key id and the errno, never the directory. */
-        if (s->o.verbose)
-            fprintf(stderr, "veil-server: keys dir %s: %s\n", veil_keystore_dir(s->ks),
-                    veil_error_message());
+        if (s->o.verbose) {
+            char logged[512];
+            srv_redact_key_ids(veil_error_message(), logged, sizeof logged);
+            fprintf(stderr, "veil-server: keys dir %s: %s\n", veil_keystore_dir(s->ks), logged);
+        }
         srv_fail(&e, 500, "store_failed", "%s", veil_error_message());
         return send_error(c, s, &e);
     }

@@ -184,6 +184,31 @@ int srv_parse_infer_batch(const srv_program_info *pi, const uint8_t *body, size_
     return 0;
 }
 
+static int lower_hex(char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
+
+void srv_redact_key_ids(const char *s, char *out, size_t cap) {
+    if (!cap) return;
+    size_t o = 0;
+    while (*s && o + 1 < cap) {
+        size_t run = 0;
+        while (lower_hex(s[run]))
+            run++;
+        if (run == VEIL_KEY_ID_CHARS) {
+            const int w = snprintf(out + o, cap - o, "%.8s...", s);
+            o += (size_t)w < cap - o ? (size_t)w : cap - o - 1;
+            s += run;
+        } else if (run) { /* another hex run (a fingerprint, a number): as it is */
+            for (; run && o + 1 < cap; run--)
+                out[o++] = *s++;
+        } else {
+            out[o++] = *s++;
+        }
+    }
+    out[o] = 0;
+}
+
 void srv_json_escape(const char *s, char *out, size_t cap) {
     size_t o = 0;
     for (; *s && o + 7 < cap; s++) {

@@ -83,6 +83,12 @@ int srv_parse_infer_batch(const srv_program_info *pi, const uint8_t *body, size_
                           const uint8_t *key_fp, veil_ct_batch **out, size_t *samples,
                           srv_error *e);
 
+/* Copies s to out (cap bytes, cut to fit) with every key id in it (32
+ * lower-case hex digits, not inside a longer hex run) shortened to its first
+ * 8 and "...": key ids are unguessable capabilities, and a log is no place
+ * for one whole (the answer to the client that sent it may name it). */
+void srv_redact_key_ids(const char *s, char *out, size_t cap);
+
 /* Appends s to the buffer as a JSON string body (no quotes), escaped. */
 void srv_json_escape(const char *s, char *out, size_t cap);
 

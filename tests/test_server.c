@@ -974,6 +974,31 @@ static void plant_corrupted_key(const char *id, char out[VEIL_KEY_ID_CHARS + 1])
     fclose(g);
 }
 
+/* A copy of id's key under a new id (out) whose version word is 9 and whose
+ * checksum is right: intact bytes that this build cannot read. */
+static void plant_unreadable_key(const char *id, char out[VEIL_KEY_ID_CHARS + 1]) {
+    char src[512], dst[512];
+    snprintf(src, sizeof src, "%s/%s.vek", g_keys, id);
+    uint8_t rnd[VEIL_KEY_ID_CHARS / 2];
+    randombytes_buf(rnd, sizeof rnd);
+    veil_hex(rnd, sizeof rnd, out);
+    snprintf(dst, sizeof dst, "%s/%s.vek", g_keys, out);
+    FILE *f = fopen(src, "rb");
+    CU_ASSERT_FATAL(f != NULL);
+    fseek(f, 0, SEEK_END);
+    const size_t len = (size_t)ftell(f);
+    rewind(f);
+    uint8_t *buf = malloc(len);
+    CU_ASSERT_FATAL(buf && fread(buf, 1, len, f) == len);
+    fclose(f);
+    buf[8] = 9, buf[9] = buf[10] = buf[11] = 0;
+    fix_checksum(buf, len);
+    FILE *g = fopen(dst, "wb");
+    CU_ASSERT_FATAL(g && fwrite(buf, 1, len, g) == len);
+    fclose(g);
+    free(buf);
+}
+
 static int file_exists(const char *dir, const char *id, const char *suffix) {
     char p[512];
     snprintf(p, sizeof p, "%s/%s.vek%s", dir, id, suffix);
@@ -1021,6 +1046,16 @@ static void test_corrupted_key(void) {
     CU_ASSERT_PTR_NULL(strstr(r.body, g_tmp));
     http_res_free(&r);
     CU_ASSERT(file_exists(g_keys, bad_id, ".corrupt"));
+    CU_ASSERT_EQUAL(metric("veil_keys_quarantined_total"), q0 + 2);
+    /* Intact bytes this build cannot read (another version, as a newer
+     * server sharing the directory writes): refused, left in place, not
+     * quarantined. */
+    plant_unreadable_key(g_id_b, bad_id);
+    expect(post_infer(bad_id, body, len, &r), 500, &r, "key_load_failed", "unreadable key");
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "not readable by this build"));
+    http_res_free(&r);
+    CU_ASSERT(file_exists(g_keys, bad_id, ""));
+    CU_ASSERT(!file_exists(g_keys, bad_id, ".corrupt"));
     CU_ASSERT_EQUAL(metric("veil_keys_quarantined_total"), q0 + 2);
     /* The client's own key corrupted in place: veil remote's check (GET) gets
      * 404 and uploads it again under a new id, which works. */

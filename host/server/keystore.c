@@ -291,9 +291,12 @@ veil_status veil_keystore_load(const veil_keystore *ks, const char *id, const ve
     veil_status st = veil_eval_key_deserialize(buf, (size_t)info.bytes, keep, &ek);
     free(buf);
     if (st == VEIL_ERR_FORMAT) {
-        char why[200];
-        snprintf(why, sizeof why, "%s", veil_error_message());
-        return corrupted(ks, id, why);
+        /* the checksum matched: the bytes are what was stored, a key this
+         * build cannot read (another version, from a newer server sharing
+         * the directory), not a damaged one: left in place for it */
+        veil_error_prefix("stored intact (its checksum matches) but not readable by this build, "
+                          "left in place: ");
+        return st;
     }
     if (st != VEIL_OK) {
         veil_error_prefix("key id %s: ", id);

@@ -40,6 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../host/client/http.h"
 #include "../host/server/request.h"
 #include "server_common.h"
 #include "remote_client.h"
@@ -226,6 +227,33 @@ static void fix_checksum(uint8_t *buf, size_t len) {
 }
 
 /* ---- tests --------------------------------------------------------------------- */
+
+/* DIR/servers, the ids servers gave the client's key: a hand-edited last
+ * line without its newline stays a line of its own when an entry is added. */
+static void test_keydir_servers_file(void) {
+    char dir[512], path[600];
+    snprintf(dir, sizeof dir, "%s/servers-dir", g_tmp);
+    CU_ASSERT_FATAL(mkdir(dir, 0700) == 0);
+    snprintf(path, sizeof path, "%s/servers", dir);
+    const char *id1 = "0123456789abcdef0123456789abcdef", *id2 = "fedcba9876543210fedcba9876543210";
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    fprintf(f, "http://a:1 %s", id1); /* no newline */
+    fclose(f);
+    CU_ASSERT_EQUAL(veil_keydir_servers_store(dir, "http://b:2", id2), VEIL_OK);
+    char got[VEIL_KEY_ID_CHARS + 1];
+    CU_ASSERT_EQUAL(veil_keydir_servers_lookup(dir, "http://a:1", got), 0);
+    CU_ASSERT_STRING_EQUAL(got, id1);
+    CU_ASSERT_EQUAL(veil_keydir_servers_lookup(dir, "http://b:2", got), 0);
+    CU_ASSERT_STRING_EQUAL(got, id2);
+    /* replacing an entry keeps the others */
+    CU_ASSERT_EQUAL(veil_keydir_servers_store(dir, "http://a:1", id2), VEIL_OK);
+    CU_ASSERT_EQUAL(veil_keydir_servers_lookup(dir, "http://a:1", got), 0);
+    CU_ASSERT_STRING_EQUAL(got, id2);
+    CU_ASSERT_EQUAL(veil_keydir_servers_lookup(dir, "http://b:2", got), 0);
+    unlink(path);
+    rmdir(dir);
+}
 
 /* What --verbose logs of a refusal: key ids cut to 8 digits, any other hex
  * (a 64-digit fingerprint, a shorter number) and text as they are, and a
@@ -1449,6 +1477,7 @@ int main(void) {
         return CU_get_error();
     }
     VEIL_ADD_TEST(s, test_log_redacts_key_ids);
+    VEIL_ADD_TEST(s, test_keydir_servers_file);
     VEIL_ADD_TEST(s, test_info_endpoints);
     VEIL_ADD_TEST(s, test_keys_and_roundtrip);
     VEIL_ADD_TEST(s, test_concurrent_clients);

@@ -328,6 +328,10 @@ veil_status veil_keydir_servers_store(const char *dir, const char *url, const ch
             if (!strcmp(copy, url)) continue;
         }
         fputs(line, af.f);
+        /* a hand-edited last line without its newline: the entry after it
+         * must not join it */
+        const size_t n = strlen(line);
+        if (n && line[n - 1] != '\n' && feof(in)) fputc('\n', af.f);
     }
     if (in) fclose(in);
     fprintf(af.f, "%s %s\n", url, id);

@@ -111,6 +111,9 @@ veil_status veil_server_start(const veil_server_options *o, veil_server **out) {
         return veil_error(VEIL_ERR_ARG,
                           "veil_server_start: max batch, queue, inflight, key cache, request "
                           "samples and request timeout must be > 0");
+    if (o->max_inflight > (1u << 20))
+        return veil_error(VEIL_ERR_ARG, "veil_server_start: max inflight %u, at most 2^20",
+                          o->max_inflight);
     if (sodium_init() < 0) return veil_error(VEIL_ERR_INTERNAL, "libsodium failed to initialise");
     veil_server *s = calloc(1, sizeof *s);
     if (!s) return veil_error(VEIL_ERR_NOMEM, "out of memory");

@@ -375,6 +375,13 @@ static void test_noise_injection(void) {
     o.rounding_bits = 4;
     veil_program *exact = compile_ok(m, &o);
     o.rounding = VEIL_ROUNDING_APPROXIMATE;
+    /* its read is one PBS of the 4 rounded bits: narrower lookups refused */
+    o.lookup_bits = 3;
+    veil_program *narrow = NULL;
+    CU_ASSERT_EQUAL(veil_program_compile(m, &o, &narrow), VEIL_ERR_UNSUPPORTED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "--rounding approximate reads its"));
+    CU_ASSERT_PTR_NULL(narrow);
+    o.lookup_bits = 0;
     veil_program *approx = compile_ok(m, &o);
     CU_ASSERT_EQUAL(approx->pbs_per_sample, 3); /* no rounding PBS */
     size_t n = 4000;

@@ -1040,7 +1040,15 @@ static veil_status add_lut(builder *b, const veil_model_layer *l, uint32_t x_idx
             tabs[c * (r_max + 1) + r] = l->table[c * size + (size_t)(v - l->in_min)];
         }
     veil_status st;
-    if (k && b->o->rounding == VEIL_ROUNDING_APPROXIMATE) {
+    if (k && b->o->rounding == VEIL_ROUNDING_APPROXIMATE &&
+        veil_bits_for_range(0, (int64_t)r_max) > b->lut_bits) {
+        /* one PBS reads the rounded value: it cannot be split into narrower reads */
+        st = veil_error(VEIL_ERR_UNSUPPORTED,
+                        "layer %s: --rounding approximate reads its %u rounded bits in one PBS, "
+                        "wider than the %u-bit lookups of this program (--lookup-bits; --rounding "
+                        "exact decomposes its reads)",
+                        l->name, veil_bits_for_range(0, (int64_t)r_max), b->lut_bits);
+    } else if (k && b->o->rounding == VEIL_ROUNDING_APPROXIMATE) {
         st = lut_node(b, l->name, x_idx, offset, k, r_max, l->n_tables, tabs, shape, 1, 0, out_idx);
     } else if (k) {
         uint32_t r_idx;

@@ -306,7 +306,8 @@ static const option_row k_options[] = {
      parse_rounding_bits, show_rounding_bits},
     {"--lookup-bits", "N",
      "widest PBS read, 2..16: wider exact lookups are decomposed into\n"
-     "PBS of at most N bits (default 0: the cheapest by the cost model)",
+     "PBS of at most N bits (an approximate rounding's one read is\n"
+     "refused when wider; default 0: the cheapest by the cost model)",
      parse_lookup_bits, show_lookup_bits},
     {"--wop", "off|auto|always",
      "lookups wider than the PBS reads by one WoP-PBS each (bit\n"

@@ -29,8 +29,14 @@
  * half the batch). What runs on 2 threads is timed by wall clock even with
  * --clock cpu: a thread's CPU clock would see its share of the work.
  *
+ * --exchange: instead, what one lookup split over two cores would pay a CMux
+ * to share its spectra (docs/results/HISTORY.md 0b, 0x): two threads each
+ * write a buffer of N doubles (a digit spectrum of a set of that N), meet at
+ * a barrier and read the other's, double-buffered, against one thread
+ * writing and reading its own; N = 512 .. 65536, wall clock.
+ *
  * usage: bench_pbs [--runs R] [--params ID[,ID...]] [--max-n N] [--fft P[,P...]]
- *                  [--clock wall|cpu] [--out FILE] [--cost] [--multibit]
+ *                  [--clock wall|cpu] [--out FILE] [--cost] [--multibit] [--exchange]
  *                  (P: auto portable avx2 avx512 fftw) */
 #include "veil/atomic_file.h"
 #include "veil/compile_options.h"
@@ -39,6 +45,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -592,15 +599,89 @@ static int wanted(const veil_params *p, const char *list, uint32_t max_n) {
 static int bench_main(FILE *o, const char *list, uint32_t max_n, int max_n_given,
                       const veil_fft_path *paths, int np, int runs, int cost, int multibit);
 
+/* ---- --exchange ------------------------------------------------------------ */
+
+typedef struct xch {
+    _Alignas(64) atomic_uint at[2]; /* per side: the last round written */
+    double *buf[2][2];              /* [side][round parity] */
+    size_t words;
+    unsigned rounds;
+    double sink[2];
+} xch;
+
+/* Rounds of: write this side's buffer, meet the other side, read its buffer
+ * (eight sums, so the reads stream instead of waiting on one chain). */
+static void xch_side(xch *x, int me) {
+    double s[8] = {0};
+    for (unsigned r = 1; r <= x->rounds; r++) {
+        double *w = x->buf[me][r & 1];
+        for (size_t j = 0; j < x->words; j++)
+            w[j] = (double)j * (double)r;
+        atomic_store_explicit(&x->at[me], r, memory_order_release);
+        while (atomic_load_explicit(&x->at[!me], memory_order_acquire) < r) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
+        }
+        const double *q = x->buf[!me][r & 1];
+        for (size_t j = 0; j < x->words; j += 8)
+            for (int u = 0; u < 8; u++)
+                s[u] += q[j + u];
+    }
+    x->sink[me] = s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
+}
+
+static void *xch_other(void *p) {
+    xch_side(p, 1);
+    return NULL;
+}
+
+static int bench_exchange(FILE *o, int runs) {
+    fprintf(o, "{\n  \"benchmark\": \"exchange\",\n  \"clock\": \"wall\",\n  \"sizes\": [\n");
+    for (uint32_t N = 512; N <= 65536; N *= 2) {
+        xch x = {.words = N, .rounds = (unsigned)(runs * 100 > 2000 ? runs * 100 : 2000)};
+        double *mem = veil_fft_alloc(sizeof(double) * 4 * N);
+        if (!mem) return 1;
+        for (int k = 0; k < 4; k++)
+            x.buf[k / 2][k % 2] = mem + (size_t)k * N;
+        /* one thread, its own buffer: the work without the exchange */
+        atomic_store(&x.at[1], UINT32_MAX);
+        double t0 = wall_s();
+        xch_side(&x, 0);
+        const double local_us = (wall_s() - t0) / x.rounds * 1e6;
+        atomic_store(&x.at[0], 0);
+        atomic_store(&x.at[1], 0);
+        pthread_t t;
+        if (pthread_create(&t, NULL, xch_other, &x) != 0) {
+            veil_fft_dealloc(mem);
+            return 1;
+        }
+        t0 = wall_s();
+        xch_side(&x, 0);
+        pthread_join(t, NULL);
+        const double two_us = (wall_s() - t0) / x.rounds * 1e6;
+        fprintf(o,
+                "    {\"N\": %u, \"kib\": %u, \"rounds\": %u, \"local_us\": %.3f, "
+                "\"two_threads_us\": %.3f, \"exchange_us\": %.3f}%s\n",
+                N, N * 8 / 1024, x.rounds, local_us, two_us, two_us - local_us,
+                N < 65536 ? "," : "");
+        veil_fft_dealloc(mem);
+    }
+    fprintf(o, "  ]\n}\n");
+    return 0;
+}
+
 int main(int argc, char **argv) {
     int runs = 30;
     const char *list = NULL, *out_path = NULL;
     uint32_t max_n = 8192;
     const char *fft_list = NULL;
-    int cost = 0, max_n_given = 0, multibit = 0;
+    int cost = 0, max_n_given = 0, multibit = 0, exchange = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--cost"))
             cost = 1;
+        else if (!strcmp(argv[i], "--exchange"))
+            exchange = 1;
         else if (!strcmp(argv[i], "--multibit"))
             multibit = 1;
         else if (!strcmp(argv[i], "--runs") && i + 1 < argc) {
@@ -629,7 +710,7 @@ int main(int argc, char **argv) {
         else {
             fprintf(stderr,
                     "usage: %s [--runs R] [--params ID[,ID...]] [--max-n N] [--fft P[,P...]] "
-                    "[--clock wall|cpu] [--out FILE] [--cost] [--multibit]\n"
+                    "[--clock wall|cpu] [--out FILE] [--cost] [--multibit] [--exchange]\n"
                     "Single-threaded CPU benchmark of the FFT per size, then keygen, encrypt,\n"
                     "keyswitch, PBS, KS-PBS per set: the --params sets, or every published\n"
                     "set up to --max-n (default 8192). --fft: the FFT paths to compare (auto,\n"
@@ -641,7 +722,9 @@ int main(int argc, char **argv) {
                     "--multibit: the multi-bit sets beside the classic set of the same\n"
                     "precision instead: KS-PBS latency and batch throughput on 1 and 2 threads;\n"
                     "with --cost, the multi-bit sets' blind rotation against a classic one of\n"
-                    "the same shape, in a batch and alone (every multi-bit set, or --params).\n",
+                    "the same shape, in a batch and alone (every multi-bit set, or --params).\n"
+                    "--exchange: instead, two threads sharing a buffer of N doubles a round\n"
+                    "(one lookup's spectra split over two cores) against one thread alone.\n",
                     argv[0]);
             return strcmp(argv[i], "--help") ? 2 : 0;
         }
@@ -690,7 +773,9 @@ int main(int argc, char **argv) {
         return 1;
     }
     FILE *o = out_path ? af.f : stdout;
-    const int rc = bench_main(o, list, max_n, max_n_given, paths, np, runs, cost, multibit);
+    const int rc = exchange
+                       ? bench_exchange(o, runs)
+                       : bench_main(o, list, max_n, max_n_given, paths, np, runs, cost, multibit);
     if (out_path && rc) veil_atomic_file_discard(&af);
     if (out_path && !rc && veil_atomic_file_commit(&af) != VEIL_OK) {
         fprintf(stderr, "%s: %s\n", argv[0], veil_error_message());

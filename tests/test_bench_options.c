@@ -139,6 +139,28 @@ static void test_backend_accepted(void) {
     }
 }
 
+/* bench_pbs --exchange (two threads sharing a buffer a round, each size
+ * N = 512 .. 65536) runs and writes its JSON: every size, both timings. */
+static void test_exchange_runs(void) {
+    char out[300];
+    snprintf(out, sizeof out, "%s/exchange.json", g_dir);
+    char *argv[] = {"bench/bench_pbs", "--exchange", "--runs", "3", "--out", out, NULL};
+    char err[4096];
+    const int rc = run_bench(argv, err, sizeof err);
+    if (rc == -1) {
+        printf("\n  SKIPPED: bench/bench_pbs not built in this configuration");
+        return;
+    }
+    CU_ASSERT_EQUAL(rc, 0);
+    char *json = veil_test_read_file(out, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(json);
+    CU_ASSERT_PTR_NOT_NULL(strstr(json, "\"benchmark\": \"exchange\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(json, "{\"N\": 512,"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(json, "{\"N\": 65536,"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(json, "\"two_threads_us\""));
+    free(json);
+}
+
 static void test_arg_double(void) {
     double v = -1;
     CU_ASSERT_EQUAL(veil_arg_double("--x", "0.25", 0, 1, &v), VEIL_OK);
@@ -170,6 +192,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_arg_double);
     VEIL_ADD_TEST(s, test_bad_values_refused);
     VEIL_ADD_TEST(s, test_backend_accepted);
+    VEIL_ADD_TEST(s, test_exchange_runs);
     int rc = veil_test_run();
     veil_test_rm_rf(g_dir);
     return rc;

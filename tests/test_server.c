@@ -980,31 +980,11 @@ static double metric(const char *name) {
     return v;
 }
 
-/* Copies the stored key of id to a fresh id and flips one payload byte
- * (the checksum no longer matches); returns the new id in out. */
-static void plant_corrupted_key(const char *id, char out[VEIL_KEY_ID_CHARS + 1]) {
-    char src[512], dst[512];
-    snprintf(src, sizeof src, "%s/%s.vek", g_keys, id);
-    uint8_t rnd[VEIL_KEY_ID_CHARS / 2];
-    randombytes_buf(rnd, sizeof rnd);
-    veil_hex(rnd, sizeof rnd, out);
-    snprintf(dst, sizeof dst, "%s/%s.vek", g_keys, out);
-    FILE *f = fopen(src, "rb"), *g = fopen(dst, "wb");
-    CU_ASSERT_FATAL(f && g);
-    uint8_t buf[65536];
-    size_t n, off = 0;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
-        if (off == 0) buf[VEIL_SERIAL_HEADER_BYTES + 1000] ^= 0x40;
-        fwrite(buf, 1, n, g);
-        off += n;
-    }
-    fclose(f);
-    fclose(g);
-}
-
-/* A copy of id's key under a new id (out) whose version word is 9 and whose
- * checksum is right: intact bytes that this build cannot read. */
-static void plant_unreadable_key(const char *id, char out[VEIL_KEY_ID_CHARS + 1]) {
+/* Copies the stored key of id to a fresh id (out) and damages it: one
+ * payload byte flipped, the checksum no longer matching (unreadable = 0);
+ * or its version word set to 9 and the checksum made right again, intact
+ * bytes that this build cannot read (unreadable = 1). */
+static void plant_key_copy(const char *id, int unreadable, char out[VEIL_KEY_ID_CHARS + 1]) {
     char src[512], dst[512];
     snprintf(src, sizeof src, "%s/%s.vek", g_keys, id);
     uint8_t rnd[VEIL_KEY_ID_CHARS / 2];
@@ -1019,8 +999,12 @@ static void plant_unreadable_key(const char *id, char out[VEIL_KEY_ID_CHARS + 1]
     uint8_t *buf = malloc(len);
     CU_ASSERT_FATAL(buf && fread(buf, 1, len, f) == len);
     fclose(f);
-    buf[8] = 9, buf[9] = buf[10] = buf[11] = 0;
-    fix_checksum(buf, len);
+    if (unreadable) {
+        buf[8] = 9, buf[9] = buf[10] = buf[11] = 0;
+        fix_checksum(buf, len);
+    } else {
+        buf[VEIL_SERIAL_HEADER_BYTES + 1000] ^= 0x40;
+    }
     FILE *g = fopen(dst, "wb");
     CU_ASSERT_FATAL(g && fwrite(buf, 1, len, g) == len);
     fclose(g);
@@ -1047,7 +1031,7 @@ static void test_corrupted_key(void) {
     /* Infer under a corrupted key (its header is intact, so the request is
      * queued and the worker finds the damage when loading). */
     char bad_id[VEIL_KEY_ID_CHARS + 1];
-    plant_corrupted_key(g_id_b, bad_id);
+    plant_key_copy(g_id_b, 0, bad_id);
     size_t len;
     uint8_t *body = encrypt_body(g_dir_b, 1, &len);
     http_res r;
@@ -1068,7 +1052,7 @@ static void test_corrupted_key(void) {
     expect(http_get_status(path, &r), 404, &r, "unknown_key", "quarantined key get");
     http_res_free(&r);
     /* GET finds a corrupted file by itself (checksum), before any infer. */
-    plant_corrupted_key(g_id_b, bad_id);
+    plant_key_copy(g_id_b, 0, bad_id);
     snprintf(path, sizeof path, "/v1/keys/%s", bad_id);
     expect(http_get_status(path, &r), 404, &r, "unknown_key", "corrupted key get");
     CU_ASSERT_PTR_NULL(strstr(r.body, g_tmp));
@@ -1078,7 +1062,7 @@ static void test_corrupted_key(void) {
     /* Intact bytes this build cannot read (another version, as a newer
      * server sharing the directory writes): refused, left in place, not
      * quarantined. */
-    plant_unreadable_key(g_id_b, bad_id);
+    plant_key_copy(g_id_b, 1, bad_id);
     expect(post_infer(bad_id, body, len, &r), 500, &r, "key_load_failed", "unreadable key");
     CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "not readable by this build"));
     http_res_free(&r);

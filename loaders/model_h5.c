@@ -113,6 +113,44 @@ void veil_h5_image_free(veil_h5_image *img) {
     memset(img, 0, sizeof *img);
 }
 
+/* H5Lvisit: the first link that could reach outside the image. A soft or
+ * external link, or a dataset whose data lives in other files (external
+ * storage) or other datasets (a virtual layout), would have libhdf5 open
+ * paths of the file's choosing: neither the checking process nor this one
+ * has seen those bytes, and a model file has no business reading them. */
+typedef struct link_scan {
+    char bad[256];
+} link_scan;
+
+static herr_t refuse_outside(hid_t g, const char *name, const H5L_info_t *info, void *data) {
+    link_scan *ls = data;
+    if (info->type != H5L_TYPE_HARD) {
+        snprintf(ls->bad, sizeof ls->bad, "/%s: %s link (only hard links are read)", name,
+                 info->type == H5L_TYPE_SOFT       ? "a soft"
+                 : info->type == H5L_TYPE_EXTERNAL ? "an external"
+                                                   : "a user-defined");
+        return 1;
+    }
+    H5O_info_t oi;
+    if (H5Oget_info_by_name(g, name, &oi, H5P_DEFAULT) < 0) {
+        snprintf(ls->bad, sizeof ls->bad, "/%s: cannot read its object", name);
+        return 1;
+    }
+    if (oi.type != H5O_TYPE_DATASET) return 0;
+    hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
+    hid_t dcpl = d >= 0 ? H5Dget_create_plist(d) : -1;
+    int outside = dcpl < 0;
+    if (!outside) outside = H5Pget_external_count(dcpl) != 0 || H5Pget_layout(dcpl) == H5D_VIRTUAL;
+    if (dcpl >= 0) H5Pclose(dcpl);
+    if (d >= 0) H5Dclose(d);
+    if (outside) {
+        snprintf(ls->bad, sizeof ls->bad,
+                 "/%s: a dataset stored outside the file (external or virtual storage)", name);
+        return 1;
+    }
+    return 0;
+}
+
 veil_status veil_h5_image_run(const veil_h5_image *img, veil_h5_job job, void *ctx) {
     veil_h5_quiet();
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
@@ -128,6 +166,13 @@ veil_status veil_h5_image_run(const veil_h5_image *img, veil_h5_job job, void *c
     H5Pclose(fapl);
     if (st == VEIL_OK && file < 0) st = veil_error(VEIL_ERR_FORMAT, "libhdf5 cannot open it");
     if (st != VEIL_OK) return st;
+    link_scan ls = {""};
+    const herr_t scan = H5Lvisit(file, H5_INDEX_NAME, H5_ITER_NATIVE, refuse_outside, &ls);
+    if (scan != 0) {
+        H5Fclose(file);
+        return veil_error(VEIL_ERR_FORMAT, "%s",
+                          ls.bad[0] ? ls.bad : "libhdf5 cannot list its links");
+    }
     st = job(file, ctx);
     H5Fclose(file);
     return st;

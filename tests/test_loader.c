@@ -249,6 +249,46 @@ static void test_bad_table(void) {
     expect_error(VEIL_ERR_FORMAT, "/layers/0001_lut/table: 3 per-channel tables");
 }
 
+/* Nothing outside the file is read: a layer reached through an external
+ * link (to a copy of the same model) or a soft link, and a table whose data
+ * lives in another file (external storage), are refused naming the path;
+ * libhdf5 would open those files by itself, bytes no check has seen. */
+static void test_links_outside_refused(void) {
+    char other[300];
+    snprintf(other, sizeof other, "/tmp/veil_test_loader_other_%d.h5", (int)getpid());
+    CU_ASSERT_FATAL(copy_file(veil_test_path("models/tiny.h5"), other) == 0);
+    hid_t f = edit_copy();
+    CU_ASSERT_FATAL(f >= 0);
+    CU_ASSERT(H5Ldelete(f, "/layers/0001_lut", H5P_DEFAULT) >= 0);
+    CU_ASSERT(H5Lcreate_external(other, "/layers/0001_lut", f, "/layers/0001_lut", H5P_DEFAULT,
+                                 H5P_DEFAULT) >= 0);
+    H5Fclose(f);
+    expect_error(VEIL_ERR_FORMAT, "/layers/0001_lut: an external link");
+
+    f = edit_copy();
+    CU_ASSERT(H5Lcreate_soft("/layers/0001_lut", f, "/alias", H5P_DEFAULT, H5P_DEFAULT) >= 0);
+    H5Fclose(f);
+    expect_error(VEIL_ERR_FORMAT, "/alias: a soft link");
+
+    /* the table's entries stored in `other` (external storage) */
+    f = edit_copy();
+    hid_t g = H5Gopen2(f, "/layers/0001_lut", H5P_DEFAULT);
+    CU_ASSERT(H5Ldelete(g, "table", H5P_DEFAULT) >= 0);
+    hsize_t d[2] = {4, 23};
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    CU_ASSERT(H5Pset_external(dcpl, other, 0, 4 * 23 * 8) >= 0);
+    hid_t sp = H5Screate_simple(2, d, NULL);
+    hid_t ds = H5Dcreate2(g, "table", H5T_STD_I64LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    CU_ASSERT(ds >= 0);
+    H5Dclose(ds);
+    H5Sclose(sp);
+    H5Pclose(dcpl);
+    H5Gclose(g);
+    H5Fclose(f);
+    expect_error(VEIL_ERR_FORMAT, "/layers/0001_lut/table: a dataset stored outside the file");
+    unlink(other);
+}
+
 static void test_bad_operand(void) {
     hid_t f = edit_copy();
     CU_ASSERT_FATAL(f >= 0);
@@ -950,6 +990,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_bad_weight_rank);
     VEIL_ADD_TEST(s, test_bad_weight_shape);
     VEIL_ADD_TEST(s, test_bad_table);
+    VEIL_ADD_TEST(s, test_links_outside_refused);
     VEIL_ADD_TEST(s, test_bad_operand);
     VEIL_ADD_TEST(s, test_bad_ranges_and_groups);
     VEIL_ADD_TEST(s, test_bad_types);

@@ -54,6 +54,13 @@ static void test_class_dequantizes(void) {
     CU_ASSERT_EQUAL(veil_model_class(&o, tie), 0);
     o.n_scale = 1; /* one scale, one zero point: the largest integer */
     CU_ASSERT_EQUAL(veil_model_class(&o, y), 0);
+    /* one logit: class 1 when positive once dequantized (zero point 1) */
+    veil_model_output one = {
+        .shape = {1, {1}}, .n_scale = 1, .scale = scale + 2, .zero_point = zp + 2};
+    const int64_t pos = 2, zero = 1, neg = -3;
+    CU_ASSERT_EQUAL(veil_model_class(&one, &pos), 1);
+    CU_ASSERT_EQUAL(veil_model_class(&one, &zero), 0);
+    CU_ASSERT_EQUAL(veil_model_class(&one, &neg), 0);
     static const char *const names[] = {"tiny",        "mlp_digits",        "cnn_digits",
                                         "source_bc",   "target_bc",         "source14_bc",
                                         "source16_bc", "cnn_maxpool_digits"};

@@ -179,6 +179,8 @@ void veil_model_dequantize(const veil_model_output *out, const int64_t *y, size_
 
 size_t veil_model_class(const veil_model_output *out, const int64_t *y) {
     const size_t n = veil_shape_size(&out->shape);
+    /* one logit (a binary classifier's): class 1 when it is positive */
+    if (n == 1) return out->scale[0] * ((double)y[0] - out->zero_point[0]) > 0;
     const size_t inner = out->n_scale > 1 ? n / out->n_scale : n;
     size_t best = 0;
     double top = 0;

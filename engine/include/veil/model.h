@@ -198,7 +198,9 @@ size_t veil_model_quantize(const veil_model_input *in, const double *x, size_t c
 void veil_model_dequantize(const veil_model_output *out, const int64_t *y, size_t count, double *x);
 /* The class of one sample of a classification output: the index of its
  * largest dequantized value (the first on ties), as the exporter's
- * predict() and Brevitas's argmax take it. Not the largest integer: an
+ * predict() and Brevitas's argmax take it; an output of one value is a
+ * binary classifier's logit, class 1 when it is > 0 (predict() again, as a
+ * BCE-trained model means it). Not the largest integer: an
  * output with per-class scales or zero points (a final linear's float bias
  * becomes a zero point per class) ranks its classes only once dequantized.
  * y: the sample's veil_shape_size(&out->shape) values. */

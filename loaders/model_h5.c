@@ -879,6 +879,7 @@ static veil_status load_layer(hid_t g, const char *gname, veil_model_layer *l) {
                     (uint64_t)l->in_max - (uint64_t)l->in_min + 1; /* no int64 overflow */
                 uint64_t got = dims[r - 1];
                 l->n_tables = per_channel ? (uint32_t)dims[0] : 1;
+                l->per_channel = per_channel != 0;
                 if (got != want)
                     st = veil_error(VEIL_ERR_FORMAT,
                                     "%s/table: %llu entries per table, but [in_min, in_max] = "

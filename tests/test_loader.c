@@ -247,6 +247,15 @@ static void test_bad_table(void) {
     H5Gclose(g);
     H5Fclose(f);
     expect_error(VEIL_ERR_FORMAT, "/layers/0001_lut/table: 3 per-channel tables");
+
+    /* per_channel with one row: not one table for every channel */
+    f = edit_copy();
+    g = H5Gopen2(f, "/layers/0001_lut", H5P_DEFAULT);
+    hsize_t d1[2] = {1, 23};
+    replace_dataset(g, "table", 2, d1);
+    H5Gclose(g);
+    H5Fclose(f);
+    expect_error(VEIL_ERR_FORMAT, "/layers/0001_lut/table: 1 per-channel tables");
 }
 
 /* Nothing outside the file is read: a layer reached through an external

@@ -180,7 +180,7 @@ static veil_status validate_layer(const veil_model *m, uint32_t li) {
             return BAD("/layers/%s/table: %llu entries per table, at most 2^24", nm,
                        (unsigned long long)size);
         if (!l->table || l->n_tables == 0) return BAD("/layers/%s/table: missing", nm);
-        if (l->n_tables > 1 && (x->rank == 0 || x->dim[0] != l->n_tables))
+        if ((l->per_channel || l->n_tables > 1) && (x->rank == 0 || x->dim[0] != l->n_tables))
             return BAD("/layers/%s/table: %u per-channel tables, but operand '%s' has shape %s", nm,
                        l->n_tables, l->inputs[0], veil_shape_str(x, buf, sizeof buf));
         for (uint64_t i = 0; i < size * l->n_tables; i++) {

@@ -115,10 +115,12 @@ typedef struct veil_model_layer {
     uint32_t axis;
 
     /* lut: n_tables tables of (in_max - in_min + 1) entries each. Per-channel
-     * (n_tables > 1): n_tables = dim 0 of the operand, and element i uses
-     * table i / inner with inner the product of the other dimensions. */
+     * (per_channel, the file's [C, T] table): n_tables = dim 0 of the
+     * operand, and element i uses table i / inner with inner the product of
+     * the other dimensions. */
     int64_t in_min, in_max;
     uint32_t n_tables;
+    int per_channel;
     int64_t *table;
     int covers_worst_case; /* [in_min, in_max] contains the operand's range */
     double out_scale;      /* real value = out_scale * y (informational) */

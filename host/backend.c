@@ -142,6 +142,11 @@ void veil_backend_options_help(FILE *f) {
           f);
 }
 
+veil_backend_kind veil_backend_kind_resolve(veil_backend_kind kind) {
+    if (kind != VEIL_BACKEND_AUTO) return kind;
+    return veil_backend_cuda_available(NULL, 0) ? VEIL_BACKEND_CUDA : VEIL_BACKEND_CPU;
+}
+
 unsigned veil_backend_device_count(veil_backend_kind kind) {
     const unsigned cuda = veil_backend_cuda_device_count();
     if (kind == VEIL_BACKEND_CUDA || (kind == VEIL_BACKEND_AUTO && cuda > 0)) return cuda;
@@ -168,8 +173,7 @@ veil_status veil_backends_new(veil_backend_kind kind, const veil_backend_options
     veil_backend_options o;
     veil_backend_options_default(&o);
     if (opts) o = *opts;
-    if (kind == VEIL_BACKEND_AUTO)
-        kind = veil_backend_cuda_available(NULL, 0) ? VEIL_BACKEND_CUDA : VEIL_BACKEND_CPU;
+    kind = veil_backend_kind_resolve(kind);
     const char *name = kind == VEIL_BACKEND_CUDA ? "cuda" : "cpu";
     int ids[VEIL_BACKEND_MAX_DEVICES];
     size_t n = 0;
@@ -274,8 +278,7 @@ veil_status veil_backend_new_opts(veil_backend_kind kind, const veil_backend_opt
         return veil_error(VEIL_ERR_ARG, "veil_backend_new: unknown pbs kernel %d", (int)o.pbs);
     if (kind != VEIL_BACKEND_AUTO && kind != VEIL_BACKEND_CPU && kind != VEIL_BACKEND_CUDA)
         return veil_error(VEIL_ERR_ARG, "veil_backend_new: unknown kind %d", (int)kind);
-    if (kind == VEIL_BACKEND_AUTO)
-        kind = veil_backend_cuda_available(NULL, 0) ? VEIL_BACKEND_CUDA : VEIL_BACKEND_CPU;
+    kind = veil_backend_kind_resolve(kind);
     veil_backend *be = calloc(1, sizeof *be);
     if (!be) return veil_error(VEIL_ERR_NOMEM, "veil_backend_new: out of memory");
     be->kind = kind;

@@ -341,7 +341,13 @@ static int cmd_run(int argc, char **argv) {
         return veil_cmd_usage_error("run", "--mode %s: expected simulate, cpu, cuda or auto",
                                     a.mode);
     if (!a.input) a.input = a.model; /* the model's golden inputs */
-    if (!objective_given && a.batch == 1 && !strcmp(a.mode, "cpu") && !a.c.params_id) {
+    /* --mode auto: the backend it will be, for the objective below */
+    veil_backend_kind run_kind = VEIL_BACKEND_AUTO;
+    if (strcmp(a.mode, "simulate")) {
+        veil_backend_kind_parse(a.mode, &run_kind);
+        run_kind = veil_backend_kind_resolve(run_kind);
+    }
+    if (!objective_given && a.batch == 1 && run_kind == VEIL_BACKEND_CPU && !a.c.params_id) {
         /* one sample at a time on the cpu: its latency on this backend's
          * threads is what the run measures (--objective) */
         veil_backend_options bo = a.bo;

@@ -25,6 +25,7 @@
  * Binaries come from VEIL_BUILD_DIR (set by CTest). */
 #define _POSIX_C_SOURCE 200809L
 #include "testutil.h"
+#include "veil/backend.h"
 #include "veil/loader.h"
 #include "veil/program.h"
 
@@ -570,6 +571,33 @@ static void test_output_checked_first(void) {
     CU_ASSERT_EQUAL(checked, 3);
 }
 
+/* veil run at batch 1 takes --objective latency where the run is on the cpu
+ * backend: --mode cpu, and --mode auto where auto is the cpu (no GPU); not
+ * simulate, and not where --objective is given. */
+static void test_run_objective_follows_backend(void) {
+    const int auto_cpu = veil_backend_kind_resolve(VEIL_BACKEND_AUTO) == VEIL_BACKEND_CPU;
+    const struct {
+        const char *mode, *objective;
+        int want;
+    } cases[] = {{"cpu", NULL, 1},
+                 {"auto", NULL, auto_cpu},
+                 {"simulate", NULL, 0},
+                 {"cpu", "throughput", 0}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *argv[12] = {g_veil, "run", g_model, "--mode", (char *)cases[i].mode, "--limit", "1"};
+        if (cases[i].objective) argv[7] = "--objective", argv[8] = (char *)cases[i].objective;
+        const char *err = "";
+        const int rc = run_cmd(argv, 0, &err);
+        const int said = strstr(err, "--objective latency:") != NULL;
+        if (rc != 0 || said != cases[i].want)
+            printf("\n  veil run --mode %s%s%s: rc %d, stderr: %s", cases[i].mode,
+                   cases[i].objective ? " --objective " : "",
+                   cases[i].objective ? cases[i].objective : "", rc, err);
+        CU_ASSERT_EQUAL(rc, 0);
+        CU_ASSERT_EQUAL(said, cases[i].want);
+    }
+}
+
 /* bench_model's list options are checked entry by entry (a misspelt mode or
  * a batch of 0 gave empty results and exit 0), and a failed run leaves an
  * earlier --out file as it was. */
@@ -642,6 +670,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_secret_key_mode_warning);
     VEIL_ADD_TEST(s, test_remote_checks_key_pair);
     VEIL_ADD_TEST(s, test_output_checked_first);
+    VEIL_ADD_TEST(s, test_run_objective_follows_backend);
     VEIL_ADD_TEST(s, test_bench_model_lists);
     int rc = veil_test_run();
     veil_test_rm_rf(g_dir);

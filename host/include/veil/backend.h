@@ -53,6 +53,10 @@ typedef enum veil_backend_kind {
 typedef struct veil_backend veil_backend;
 typedef struct veil_backend_keys veil_backend_keys;
 
+/* AUTO as veil_backend_new resolves it: cuda when this build has it and a
+ * device answers, else cpu; CPU and CUDA as they are. */
+veil_backend_kind veil_backend_kind_resolve(veil_backend_kind kind);
+
 /* Parses "auto" | "cpu" | "cuda". */
 veil_status veil_backend_kind_parse(const char *s, veil_backend_kind *out);
 

@@ -11,6 +11,13 @@ size_t veil_program_sample_in_cts(const veil_program *p) {
     return t;
 }
 
+size_t veil_deploy_request_samples(const veil_program *p, size_t max_samples, size_t max_decoded) {
+    const uint64_t big = p->params ? veil_params_big_dim(p->params) : 0;
+    const uint64_t per = (uint64_t)veil_program_sample_in_cts(p) * (big + 1) * 8;
+    const uint64_t fit = per ? max_decoded / per : max_samples;
+    return max_samples < fit ? max_samples : fit ? (size_t)fit : 1;
+}
+
 size_t veil_program_sample_out_cts(const veil_program *p) {
     size_t t = 0;
     for (uint32_t i = 0; i < p->n_outputs; i++)

@@ -255,6 +255,21 @@ static void test_keydir_servers_file(void) {
     rmdir(dir);
 }
 
+/* The samples of one request (veil_deploy_request_samples): the servers'
+ * figure (srv_program_info_init) and what a Triton client cuts its requests
+ * to are the same rule: at most the limit, no more than fit the decoded
+ * body, at least one. */
+static void test_request_samples_rule(void) {
+    const veil_program *p = g_client->prog;
+    const size_t per = veil_program_sample_in_cts(p) * (veil_params_big_dim(p->params) + 1) * 8;
+    CU_ASSERT_EQUAL(veil_deploy_request_samples(p, 5, (size_t)64 << 20), 5);
+    CU_ASSERT_EQUAL(veil_deploy_request_samples(p, 1024, 3 * per + 7), 3);
+    CU_ASSERT_EQUAL(veil_deploy_request_samples(p, 1024, per - 1), 1);
+    srv_program_info pi;
+    srv_program_info_init(&pi, p, 1024, 3 * per + 7);
+    CU_ASSERT_EQUAL(pi.max_samples, 3);
+}
+
 /* What --verbose logs of a refusal: key ids cut to 8 digits, any other hex
  * (a 64-digit fingerprint, a shorter number) and text as they are, and a
  * small buffer cut cleanly. */
@@ -1461,6 +1476,7 @@ int main(void) {
         return CU_get_error();
     }
     VEIL_ADD_TEST(s, test_log_redacts_key_ids);
+    VEIL_ADD_TEST(s, test_request_samples_rule);
     VEIL_ADD_TEST(s, test_keydir_servers_file);
     VEIL_ADD_TEST(s, test_info_endpoints);
     VEIL_ADD_TEST(s, test_keys_and_roundtrip);

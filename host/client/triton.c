@@ -131,8 +131,11 @@ veil_status veil_triton_check_model(const veil_client *c, const char *url,
             *max_samples = (size_t)atol(v);
         else
             *max_samples = 1024; /* the backend's default */
+        /* and what the backend lowers it to: the samples whose decoded
+         * batch fits its body limit (the config does not say that figure) */
+        *max_samples = veil_deploy_request_samples(c->prog, *max_samples, VEIL_DEPLOY_MAX_DECODED);
     }
-    (void)c; /* the program fingerprint is checked by the backend on every batch */
+    /* the program fingerprint is checked by the backend on every batch */
     free(r.body);
     return st;
 }

@@ -64,9 +64,7 @@ void srv_program_info_init(srv_program_info *pi, const veil_program *prog, size_
     pi->in_cts = veil_program_sample_in_cts(prog);
     pi->out_cts = veil_program_sample_out_cts(prog);
     pi->big_dim = prog->params ? veil_params_big_dim(prog->params) : 0;
-    const uint64_t per = (uint64_t)pi->in_cts * ((uint64_t)pi->big_dim + 1) * 8;
-    const uint64_t fit = per ? max_decoded / per : max_samples;
-    pi->max_samples = max_samples < fit ? max_samples : fit ? (size_t)fit : 1;
+    pi->max_samples = veil_deploy_request_samples(prog, max_samples, max_decoded);
 }
 
 static const char *kind_name(veil_serial_kind k) {

@@ -57,7 +57,7 @@ typedef struct srv_program_info {
 
 /* veil-server's default --max-body, and the Triton backend's bound on a
  * request's decoded batch (Triton's frontends limit the bytes it receives). */
-#define SRV_DEFAULT_MAX_BODY ((size_t)64 << 20)
+#define SRV_DEFAULT_MAX_BODY VEIL_DEPLOY_MAX_DECODED
 
 /* max_samples: the request limit asked for, lowered so that a request's
  * batch, decoded, takes at most max_decoded bytes (at least one sample): a

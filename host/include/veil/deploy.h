@@ -30,6 +30,15 @@ extern "C" {
 size_t veil_program_sample_in_cts(const veil_program *p);
 size_t veil_program_sample_out_cts(const veil_program *p);
 
+/* Samples of one request: at most max_samples, and no more than take
+ * max_decoded bytes once the batch is decoded (a seeded upload grows
+ * (k N + 1)-fold when its masks are regenerated), at least 1. The server
+ * (veil-server, the Triton backend) applies it to its limits; a client that
+ * knows those limits but not the server's figure (Triton's config) cuts its
+ * requests by it too. VEIL_DEPLOY_MAX_DECODED: the servers' default body. */
+#define VEIL_DEPLOY_MAX_DECODED ((size_t)64 << 20)
+size_t veil_deploy_request_samples(const veil_program *p, size_t max_samples, size_t max_decoded);
+
 /* Lower-case hex of n bytes into out (2n + 1 bytes). */
 void veil_hex(const uint8_t *b, size_t n, char *out);
 

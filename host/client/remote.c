@@ -219,7 +219,9 @@ veil_status veil_http_do(const char *method, const char *url, const char *header
             }
         }
         if (attempt >= o->retries) break; /* the last HTTP answer stands */
-        long ms = 200L << attempt;
+        /* 0.2 s doubling, at most 10 s between tries (--retries 100 waited
+         * hours, and the shift overflowed past 50) */
+        const long ms = attempt < 6 ? 200L << attempt : 10000L;
         if (o->verbose)
             fprintf(stderr, "veil: %s %s: %s, retrying in %ld ms\n", method, url,
                     cc == CURLE_OK ? "server busy" : curl_easy_strerror(cc), ms);

@@ -1,6 +1,6 @@
 // LABELS: unit model
 // COST: 90
-// LINKS: veil_loaders
+// LINKS: veil_loaders veil_host
 // RUNS: veil veil-server bench_model
 /* Every option that --help lists is accepted (issue 15 item 9, issue 12
  * point 1): for every `veil` command, `veil-server` and `bench_model`, the
@@ -197,12 +197,14 @@ static int run_with(const command *c, const char *const *extra, const char **err
     int n = 0;
     /* one server: --server or --triton URL, given once (veil remote) */
     const int triton = extra[0] && (!strcmp(extra[0], "--triton") || !strcmp(extra[0], "--server"));
+    /* --triton-model and --triton-keys-model are for a Triton URL */
+    const int to_triton = extra[0] && !strncmp(extra[0], "--triton-", 9);
     for (int i = 0; c->base[i]; i++) {
         if (triton && !strcmp(c->base[i], "--server") && c->base[i + 1]) {
             i++;
             continue;
         }
-        args[n++] = c->base[i];
+        args[n++] = to_triton && !strcmp(c->base[i], "--server") ? "--triton" : c->base[i];
     }
     for (int i = 0; extra[i] && n < MAX_ARGS - 1; i++)
         args[n++] = (char *)extra[i];

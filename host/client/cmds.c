@@ -55,7 +55,8 @@ const char veil_cmd_remote_help[] =
     "  --strict-range           refuse float inputs outside an input's range (default: clamp\n"
     "                           them, with a warning); NaN is always refused\n"
     "  --timeout S              per request (default 600)\n"
-    "  --retries N              per request (default 3, at most 100)\n"
+    "  --retries N              per request (default 3, at most 100; waits 0.2 s\n"
+    "                           doubling to at most 10 s between tries)\n"
     "  --verbose                say what is retried\n"
     "  uploads DIR/eval.key once per server (the key id is kept in DIR/servers and\n"
     "  checked with GET /v1/keys/<id>; Triton: through the veil_keys model, and again\n"
@@ -94,9 +95,20 @@ typedef struct args {
     veil_compile_options co;
 } args;
 
-/* Parses the options every deployment command shares (compile options:
- * veil/compile_options.h). -1: usage error. */
-static int parse_args(const char *cmd, int argc, char **argv, args *a) {
+/* 1 when the command's help lists opt (a line "  --opt ..."): a command
+ * takes the options its --help names, and no other command's. */
+static int documented(const char *help, const char *opt) {
+    const size_t n = strlen(opt);
+    for (const char *h = help; (h = strstr(h, opt)) != NULL; h += n)
+        if (h - help >= 2 && h[-1] == ' ' && h[-2] == ' ' && (h - help == 2 || h[-3] == '\n') &&
+            (h[n] == ' ' || h[n] == '\n'))
+            return 1;
+    return 0;
+}
+
+/* Parses the options of a deployment command: the compile options
+ * (veil/compile_options.h) and those its help lists. -1: usage error. */
+static int parse_args(const char *cmd, const char *help, int argc, char **argv, args *a) {
     memset(a, 0, sizeof *a);
     veil_compile_options_default(&a->co);
     a->timeout = 600;
@@ -107,6 +119,8 @@ static int parse_args(const char *cmd, int argc, char **argv, args *a) {
         if (veil_compile_options_parse_arg(&a->co, argc, argv, &i, &consumed) != VEIL_OK)
             return veil_cmd_usage_error(cmd, "%s", veil_error_message()), -1;
         if (consumed) continue;
+        if (s[0] == '-' && !documented(help, s))
+            return veil_cmd_usage_error(cmd, "unknown option %s", s), -1;
         if (!strcmp(s, "--force")) {
             a->force = 1;
             continue;
@@ -168,7 +182,7 @@ static int parse_args(const char *cmd, int argc, char **argv, args *a) {
 
 int veil_cmd_keygen(int argc, char **argv) {
     args a;
-    if (parse_args("keygen", argc, argv, &a)) return 2;
+    if (parse_args("keygen", veil_cmd_keygen_help, argc, argv, &a)) return 2;
     if (!a.out) return veil_cmd_usage_error("keygen", "missing --out DIR");
     veil_client *c;
     if (veil_client_open(a.model, &a.co, &c)) return fail("keygen");
@@ -211,7 +225,7 @@ static int read_samples(const char *cmd, const veil_client *c, const args *a,
 
 int veil_cmd_encrypt(int argc, char **argv) {
     args a;
-    if (parse_args("encrypt", argc, argv, &a)) return 2;
+    if (parse_args("encrypt", veil_cmd_encrypt_help, argc, argv, &a)) return 2;
     if (!a.key || !a.input || !a.output)
         return veil_cmd_usage_error("encrypt",
                                     "--key DIR, --input FILE and --output CT are required");
@@ -296,7 +310,7 @@ static int write_or_print(const char *cmd, const veil_client *c, const char *out
 
 int veil_cmd_decrypt(int argc, char **argv) {
     args a;
-    if (parse_args("decrypt", argc, argv, &a)) return 2;
+    if (parse_args("decrypt", veil_cmd_decrypt_help, argc, argv, &a)) return 2;
     if (!a.key || !a.input)
         return veil_cmd_usage_error("decrypt", "--key DIR and --input CT are required");
     veil_client *c = NULL;
@@ -331,10 +345,13 @@ out:
 
 int veil_cmd_remote(int argc, char **argv) {
     args a;
-    if (parse_args("remote", argc, argv, &a)) return 2;
+    if (parse_args("remote", veil_cmd_remote_help, argc, argv, &a)) return 2;
     if (!a.key || !a.server)
         return veil_cmd_usage_error("remote",
                                     "--key DIR and --server URL (or --triton URL) are required");
+    if (!a.triton && (a.triton_model || a.triton_keys_model))
+        return veil_cmd_usage_error("remote", "%s is for --triton, not --server",
+                                    a.triton_model ? "--triton-model" : "--triton-keys-model");
     veil_remote_options ro;
     veil_remote_options_default(&ro);
     /* Triton's model name: the model file's name without directory and .h5. */

@@ -49,6 +49,7 @@ veil_status veil_triton_call(const char *url, const char *model, size_t n, const
                              const uint8_t *const *data, const size_t *lens, const char *out_name,
                              int idempotent, const veil_remote_options *o, uint8_t **out,
                              size_t *out_len);
+/* c may be NULL (a readiness check): then *max_samples is the config's. */
 veil_status veil_triton_check_model(const veil_client *c, const char *url,
                                     const veil_remote_options *o, size_t *max_samples);
 veil_status veil_triton_ensure_key(const char *url, const char *dir, const veil_remote_options *o,

@@ -132,8 +132,11 @@ veil_status veil_triton_check_model(const veil_client *c, const char *url,
         else
             *max_samples = 1024; /* the backend's default */
         /* and what the backend lowers it to: the samples whose decoded
-         * batch fits its body limit (the config does not say that figure) */
-        *max_samples = veil_deploy_request_samples(c->prog, *max_samples, VEIL_DEPLOY_MAX_DECODED);
+         * batch fits its body limit (the config does not say that figure);
+         * no client (a readiness check): the config's figure */
+        if (c)
+            *max_samples =
+                veil_deploy_request_samples(c->prog, *max_samples, VEIL_DEPLOY_MAX_DECODED);
     }
     /* the program fingerprint is checked by the backend on every batch */
     free(r.body);

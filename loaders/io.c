@@ -530,7 +530,10 @@ static veil_status read_csv(const char *path, const veil_model *m, int quantized
         while (isspace((unsigned char)*p))
             p++;
         if (!*p || *p == '#') continue;
-        const int header_ok = first;
+        /* a header names its columns: its first field begins with a letter
+         * (or a quote, '_'); an empty first field is a data row's error */
+        const int header_ok =
+            first && (isalpha((unsigned char)*p) || *p == '"' || *p == '\'' || *p == '_');
         first = 0;
         /* fields: numbers separated by ',' or ';' (spaces around them
          * allowed) or by spaces alone; a separator may end the line */
@@ -559,7 +562,7 @@ static veil_status read_csv(const char *path, const veil_model *m, int quantized
             }
         }
         if (bad) {
-            /* a header: the first line, whose first field is no number */
+            /* a header: the first line, whose first field is a name */
             if (bad == 1 && nv == 0 && header_ok) continue;
             st = veil_error(
                 VEIL_ERR_FORMAT, "%s:%zu: field %zu: %s", path, line_no, nv + (bad == 1),

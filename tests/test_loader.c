@@ -564,6 +564,9 @@ static void test_inputs_readers(void) {
     /* only a first line whose first field is no number is a header: a bad
      * field later in it is an error, not a header dropped with its sample */
     csv_refused(path, m, "0.1,0.2,oops\n0.5,0.6,1\n", ":1: field 3: not a number");
+    /* and a header names its columns: a first row with an empty first field
+     * is a data row in error, not a header dropped with its sample */
+    csv_refused(path, m, ",0.1,0.2,0.3\n0.5,0.6,1\n", ":1: field 1: not a number");
     /* numbers run together are refused, not read as two (0.2 and -0.3) */
     csv_refused(path, m, "x,y,z\n0.1,0.2-0.3\n", ":2: field 2: no separator");
     /* separators: commas, semicolons, spaces; a trailing one is allowed */

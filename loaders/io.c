@@ -102,6 +102,19 @@ static int h5_exists(hid_t f, const char *p) {
     return H5Lexists(f, buf, H5P_DEFAULT) > 0;
 }
 
+/* 1 when path is a dataset of integers of rank 1. */
+static int h5_int_vector(hid_t f, const char *path) {
+    hid_t d = H5Dopen2(f, path, H5P_DEFAULT);
+    if (d < 0) return 0;
+    hid_t t = H5Dget_type(d), sp = H5Dget_space(d);
+    const int ok =
+        t >= 0 && sp >= 0 && H5Tget_class(t) == H5T_INTEGER && H5Sget_simple_extent_ndims(sp) == 1;
+    if (sp >= 0) H5Sclose(sp);
+    if (t >= 0) H5Tclose(t);
+    H5Dclose(d);
+    return ok;
+}
+
 /* What libhdf5 reads of an .h5 inputs file: per model input the dataset
  * found and its values, then the labels. This part is what the checker
  * (veil-h5check) repeats from the inputs' names and ranks; the checks and
@@ -171,9 +184,13 @@ static veil_status read_h5_raw(hid_t f, void *ctx) {
     }
     const char *lab = NULL;
     if (st == VEIL_OK) {
+        /* veil's own names are labels whatever they hold (refused when not
+         * integers); /y and /Y only when they look like labels, 1-D
+         * integers: a regression target or float labels are no labels here,
+         * and no reason to refuse the inputs beside them */
         const char *lc[] = {"/golden/labels", "/labels", "/y", "/Y"};
         for (int c = 0; c < 4 && !lab; c++)
-            if (h5_exists(f, lc[c])) lab = lc[c];
+            if (h5_exists(f, lc[c]) && (c < 2 || h5_int_vector(f, lc[c]))) lab = lc[c];
     }
     if (st == VEIL_OK && lab) {
         snprintf(raw->label_path, sizeof raw->label_path, "%s", lab);

@@ -262,6 +262,50 @@ static void test_bad_table(void) {
  * link (to a copy of the same model) or a soft link, and a table whose data
  * lives in another file (external storage), are refused naming the path;
  * libhdf5 would open those files by itself, bytes no check has seen. */
+/* An inputs file's /y is its labels only when they are 1-D integers: float
+ * targets beside /x leave the samples without labels instead of refusing
+ * the file. */
+static void test_h5_inputs_y_labels(void) {
+    veil_model *m = NULL;
+    CU_ASSERT_FATAL(veil_model_load(veil_test_path("models/tiny.h5"), &m) == VEIL_OK);
+    char path[300];
+    snprintf(path, sizeof path, "/tmp/veil_test_loader_y_%d.h5", (int)getpid());
+    for (int as_int = 0; as_int < 2; as_int++) {
+        H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+        hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+        CU_ASSERT_FATAL(f >= 0);
+        const double x[4 * 3] = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, -0.1, -0.2, -0.3, 0, 0, 0};
+        hsize_t dx[2] = {4, 3}, dy = 4;
+        hid_t sp = H5Screate_simple(2, dx, NULL);
+        hid_t d = H5Dcreate2(f, "x", H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, x);
+        H5Dclose(d);
+        H5Sclose(sp);
+        const double yf[4] = {0.5, 1.5, 2.5, 3.5};
+        const int64_t yi[4] = {0, 1, 1, 0};
+        sp = H5Screate_simple(1, &dy, NULL);
+        d = H5Dcreate2(f, "y", as_int ? H5T_STD_I64LE : H5T_IEEE_F64LE, sp, H5P_DEFAULT,
+                       H5P_DEFAULT, H5P_DEFAULT);
+        H5Dwrite(d, as_int ? H5T_NATIVE_INT64 : H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                 as_int ? (const void *)yi : (const void *)yf);
+        H5Dclose(d);
+        H5Sclose(sp);
+        H5Fclose(f);
+        veil_model_samples smp = {0};
+        CU_ASSERT_EQUAL_FATAL(veil_inputs_read(path, m, 0, &smp, NULL), VEIL_OK);
+        CU_ASSERT_EQUAL(smp.count, 4);
+        if (as_int) {
+            CU_ASSERT_PTR_NOT_NULL_FATAL(smp.labels);
+            CU_ASSERT_EQUAL(smp.labels[1], 1);
+        } else {
+            CU_ASSERT_PTR_NULL(smp.labels);
+        }
+        veil_model_samples_free(&smp, m->n_inputs, 0);
+    }
+    unlink(path);
+    veil_model_free(m);
+}
+
 static void test_links_outside_refused(void) {
     char other[300];
     snprintf(other, sizeof other, "/tmp/veil_test_loader_other_%d.h5", (int)getpid());
@@ -1003,6 +1047,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_bad_weight_shape);
     VEIL_ADD_TEST(s, test_bad_table);
     VEIL_ADD_TEST(s, test_links_outside_refused);
+    VEIL_ADD_TEST(s, test_h5_inputs_y_labels);
     VEIL_ADD_TEST(s, test_bad_operand);
     VEIL_ADD_TEST(s, test_bad_ranges_and_groups);
     VEIL_ADD_TEST(s, test_bad_types);

@@ -9,7 +9,8 @@
  * veil_inputs_read reads the inputs of `veil run`:
  *   .h5   a veil model file (its /golden/inputs and /golden/labels), or any
  *         file with a dataset per model input named /inputs/<name>, /<name>,
- *         or (single-input models) /x or /X; labels from /labels, /y or /Y;
+ *         or (single-input models) /x or /X; labels from /labels, or /y or /Y
+ *         when they are 1-D integers (else no labels);
  *   .npy  one array [S, ...shape] (single-input models); a sibling file with
  *         `_labels.npy` in place of `.npy` supplies labels when present;
  *   .csv  one sample per row, the flattened values separated by ',' or ';'

@@ -136,8 +136,14 @@ static void conv_channels(veil_model *m) {
 static void conv_on_vector(veil_model *m) {
     rename_str(&m->layers[CONV].inputs[0], "b");
 }
+/* a convolution may pad past its kernel (PyTorch does): the layer after it
+ * is then the first to disagree, on the shape */
 static void conv_padding(veil_model *m) {
     m->layers[CONV].padding[0] = 3;
+    m->layers[CONV].out_shape.dim[1] = 8; /* 4 + 2 * 3 - 3 + 1 */
+}
+static void pool_padding(veil_model *m) {
+    m->layers[POOL].padding[0] = 2;
 }
 static void conv_shape(veil_model *m) {
     m->layers[CONV].out_shape.dim[2] = 5;
@@ -314,10 +320,11 @@ static const bad_case k_cases[] = {
      conv_on_vector,
      NULL,
      {"/layers/0000_conv2d/inputs: operand 'b' has shape [8], expected rank 3 (CHW)", NULL}},
-    {"conv padding",
-     conv_padding,
+    {"conv padding past the kernel", conv_padding, NULL, {"/layers/0001_lut/shape", NULL}},
+    {"pool padding",
+     pool_padding,
      NULL,
-     {"/layers/0000_conv2d/padding: [3, 1] must be smaller than the kernel [3, 3]", NULL}},
+     {"/layers/0002_avgpool2d/padding: [2, 0] must be smaller than the kernel [2, 2]", NULL}},
     {"conv shape",
      conv_shape,
      NULL,

@@ -111,7 +111,10 @@ static veil_status validate_layer(const veil_model *m, uint32_t li) {
         if (kh == 0 || kw == 0) return BAD("/layers/%s/kernel_size: must be > 0", nm);
         if (l->stride[0] == 0 || l->stride[1] == 0)
             return BAD("/layers/%s/stride: must be > 0", nm);
-        if (l->padding[0] >= kh || l->padding[1] >= kw)
+        /* a pool's window must keep a value of the input (PyTorch: padding
+         * at most half the kernel); a convolution may pad more, its windows
+         * past the input then give the bias alone */
+        if (l->op != VEIL_OP_CONV2D && (l->padding[0] >= kh || l->padding[1] >= kw))
             return BAD("/layers/%s/padding: [%u, %u] must be smaller than the kernel [%u, %u]", nm,
                        l->padding[0], l->padding[1], kh, kw);
         uint32_t ho = veil_conv_out_dim(x->dim[1], kh, l->stride[0], l->padding[0]);

@@ -39,17 +39,18 @@ static const char k_usage[] =
     "                            IPv6). Put a TLS reverse proxy in front for remote clients.\n"
     "  --keys-dir DIR            where uploaded evaluation keys live (default ./veil-keys,\n"
     "                            created 0700); servers may share one directory\n"
-    "  --max-batch N             samples per backend batch (default 16)\n"
+    "  --max-batch N             samples per backend batch (default 16, at most 2^20)\n"
     "  --max-wait-ms MS          how long the batcher waits for more requests (default 10)\n"
     "  --max-body BYTES          largest infer body (default 67108864); key uploads are\n"
     "                            limited to the size of an evaluation key\n"
     "  --max-request-samples N   samples per infer request (default 1024; fewer when that\n"
     "                            many, decoded, exceed --max-body: GET /v1/model says)\n"
-    "  --max-inflight N          requests received or computed at once (default 64; more:\n"
-    "                            503); answers being read do not count\n"
-    "  --max-queue N             queued infer requests (default 256; more: 503)\n"
+    "  --max-inflight N          requests received or computed at once (default 64, at most\n"
+    "                            2^20; more: 503); answers being read do not count\n"
+    "  --max-queue N             queued infer requests (default 256, at most 2^20; more: 503)\n"
     "  --timeout-ms MS           per infer request, queue and execution (default 300000)\n"
-    "  --key-cache N             evaluation keys resident in the backend, LRU (default 4)\n"
+    "  --key-cache N             evaluation keys resident in the backend, LRU (default 4, at\n"
+    "                            most 1024)\n"
     "  --max-key-uploads N       key uploads validated at once (default 2; each takes several\n"
     "                            times the key's size in memory)\n"
     "  --read-timeout-ms MS      close a connection idle this long while sending its request\n"
@@ -166,8 +167,12 @@ int main(int argc, char **argv) {
                 return 2;
             }
             /* the shared integer rule (veil_arg_u64): digits only, in range */
-            uint64_t n = 0;
-            if (veil_arg_u64(a, v, zero_ok ? 0 : 1, dst ? SIZE_MAX : 0xffffffffu, &n)) {
+            uint64_t n = 0, max = dst ? SIZE_MAX : 0xffffffffu;
+            if (dst == &o.max_batch || dst == &o.max_queue || udst == &o.max_inflight)
+                max = VEIL_SERVER_MAX_COUNT;
+            else if (dst == &o.key_cache)
+                max = VEIL_SERVER_MAX_KEY_CACHE;
+            if (veil_arg_u64(a, v, zero_ok ? 0 : 1, max, &n)) {
                 fprintf(stderr, "veil-server: %s\n", veil_error_message());
                 return 2;
             }

@@ -111,9 +111,13 @@ veil_status veil_server_start(const veil_server_options *o, veil_server **out) {
         return veil_error(VEIL_ERR_ARG,
                           "veil_server_start: max batch, queue, inflight, key cache, request "
                           "samples and request timeout must be > 0");
-    if (o->max_inflight > (1u << 20))
-        return veil_error(VEIL_ERR_ARG, "veil_server_start: max inflight %u, at most 2^20",
-                          o->max_inflight);
+    if (o->max_batch > VEIL_SERVER_MAX_COUNT || o->max_queue > VEIL_SERVER_MAX_COUNT ||
+        o->max_inflight > VEIL_SERVER_MAX_COUNT || o->key_cache > VEIL_SERVER_MAX_KEY_CACHE)
+        return veil_error(VEIL_ERR_ARG,
+                          "veil_server_start: max batch %zu, max queue %zu, max inflight %u (each "
+                          "at most %u) and key cache %zu (at most %u)",
+                          o->max_batch, o->max_queue, o->max_inflight, VEIL_SERVER_MAX_COUNT,
+                          o->key_cache, VEIL_SERVER_MAX_KEY_CACHE);
     if (sodium_init() < 0) return veil_error(VEIL_ERR_INTERNAL, "libsodium failed to initialise");
     veil_server *s = calloc(1, sizeof *s);
     if (!s) return veil_error(VEIL_ERR_NOMEM, "out of memory");

@@ -90,6 +90,13 @@ extern "C" {
 
 typedef struct veil_server veil_server;
 
+/* The most of max_batch, max_queue and max_inflight (a count of samples or
+ * requests held at once), and of key_cache (plans resident): past them a
+ * server would only run out of memory, so they are refused naming the
+ * option. */
+#define VEIL_SERVER_MAX_COUNT (1u << 20)
+#define VEIL_SERVER_MAX_KEY_CACHE 1024u
+
 typedef struct veil_server_options {
     const char *model_path;
     veil_compile_options compile;
@@ -105,6 +112,7 @@ typedef struct veil_server_options {
                                         * than max_body: GET /v1/model gives the
                                         * figure in force) */
     unsigned max_inflight;             /* requests received or computed at once (default
+                                        * 64, at most VEIL_SERVER_MAX_COUNT)
                                         * 64); an answer being read does not count */
     size_t max_queue;                  /* queued infer requests (default 256) */
     unsigned timeout_ms;               /* per infer request, queue + execution (default 300000) */

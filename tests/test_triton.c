@@ -204,6 +204,26 @@ static void *client_main(void *p) {
     return NULL;
 }
 
+/* A client compiled with other options than the Triton model's config is
+ * told which, before anything is sent (the fingerprint would refuse its
+ * batches with no more than "model_mismatch"); the same options pass. */
+static void test_options_compared(void) {
+    veil_remote_options ro;
+    triton_options(&ro);
+    size_t ms = 0;
+    CU_ASSERT_EQUAL(veil_remote_check_model(g_client, g_a.url, &ro, &ms), VEIL_OK);
+    CU_ASSERT(ms >= 1);
+    veil_compile_options co;
+    veil_compile_options_default(&co);
+    co.range_margin = 0.5;
+    veil_client *other = NULL;
+    CU_ASSERT_FATAL(veil_client_open(veil_test_path("models/tiny.h5"), &co, &other) == VEIL_OK);
+    CU_ASSERT_EQUAL(veil_remote_check_model(other, g_a.url, &ro, &ms), VEIL_ERR_PARAMS);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "range-margin=0.5"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "range-margin=0.25"));
+    veil_client_free(other);
+}
+
 static void test_concurrent_clients(void) {
     pthread_t t[4];
     client_arg a[4];
@@ -480,6 +500,7 @@ int main(void) {
         return CU_get_error();
     }
     VEIL_ADD_TEST(s, test_upload_and_roundtrip);
+    VEIL_ADD_TEST(s, test_options_compared);
     VEIL_ADD_TEST(s, test_concurrent_clients);
     VEIL_ADD_TEST(s, test_bad_inputs);
     VEIL_ADD_TEST(s, test_mask_past_width);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "http.h"
+#include "veil/compile_options.h"
 #include "veil/client.h"
 
 #ifdef VEIL_WITH_CURL
@@ -105,6 +106,38 @@ veil_status veil_triton_call(const char *url, const char *model, size_t n, const
     return VEIL_OK;
 }
 
+/* The compile options a Triton model's config gives its backend: its
+ * parameters named as the options (rounding_bits, ...), the rest default,
+ * read as the backend reads them (veil_compile_options_set); in canonical
+ * form into out. */
+static veil_status triton_config_options(const char *json, char *out, size_t cap) {
+    veil_compile_options co;
+    veil_compile_options_default(&co);
+    char names[1024], params_id[128] = "";
+    veil_compile_options_canonical(&co, names, sizeof names);
+    char *save = NULL;
+    for (char *tok = strtok_r(names, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+        char *eq = strchr(tok, '=');
+        if (eq) *eq = 0;
+        char key[64];
+        snprintf(key, sizeof key, "\"%s\"", tok);
+        for (char *k = key; *k; k++)
+            if (*k == '-') *k = '_';
+        const char *at = strstr(json, key);
+        char v[128];
+        if (!at || veil_json_str(at, "string_value", v, sizeof v)) continue;
+        key[strlen(key) - 1] = 0; /* the name alone, after its quote */
+        const char *val = v;
+        if (!strcmp(key + 1, "params")) { /* the options borrow it */
+            snprintf(params_id, sizeof params_id, "%s", v);
+            val = params_id;
+        }
+        VEIL_TRY(veil_compile_options_set(&co, key + 1, val));
+    }
+    veil_compile_options_canonical(&co, out, cap);
+    return VEIL_OK;
+}
+
 veil_status veil_triton_check_model(const veil_client *c, const char *url,
                                     const veil_remote_options *o, size_t *max_samples) {
     char base[2048], u[2400];
@@ -123,7 +156,18 @@ veil_status veil_triton_check_model(const veil_client *c, const char *url,
     } else if (veil_json_str(j, "backend", backend, sizeof backend) || strcmp(backend, "veil")) {
         st = veil_error(VEIL_ERR_PARAMS, "%s: Triton model %s runs backend '%s', not veil", base,
                         o->triton_model, backend);
-    } else if (max_samples) {
+    }
+    char copts[1024] = "";
+    if (st == VEIL_OK && c && (st = triton_config_options(j, copts, sizeof copts)) == VEIL_OK &&
+        strcmp(copts, c->prog->options_canonical) != 0) {
+        /* the options are in the fingerprint: say which differ, as against
+         * veil-server's GET /v1/model */
+        st = veil_error(VEIL_ERR_PARAMS,
+                        "Triton model %s compiles %s with other compile options (its config's "
+                        "parameters); pass the same:\n  Triton: %s\n  here:   %s",
+                        o->triton_model, c->model->name, copts, c->prog->options_canonical);
+    }
+    if (st == VEIL_OK && max_samples) {
         /* parameters: {"max_request_samples": {"string_value": "N"}} */
         const char *p = strstr(j, "\"max_request_samples\"");
         char v[32] = "";

@@ -157,7 +157,8 @@ int srv_parse_infer_batch(const srv_program_info *pi, const uint8_t *body, size_
     else if (memcmp(b->model_fp, pi->fp, VEIL_PROGRAM_FP_BYTES) != 0)
         rc = srv_fail(e, 400, "model_mismatch",
                       "batch: encrypted for another model or other compile options (model "
-                      "fingerprint differs; see GET /v1/model)");
+                      "fingerprint differs; the options: veil-server's GET /v1/model, a Triton "
+                      "model's config parameters)");
     else if (b->count == 0 || b->count % pi->in_cts != 0)
         rc = srv_fail(e, 400, "malformed_batch",
                       "batch: %llu ciphertexts is not a whole number of samples of %zu "

@@ -277,8 +277,10 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--out"))
             out_path = v;
         else {
-            fprintf(stderr, "bench_model: %s\n",
-                    !strcmp(a, "--samples") ? veil_error_message() : "unknown option");
+            if (!strcmp(a, "--samples"))
+                fprintf(stderr, "bench_model: %s\n", veil_error_message());
+            else
+                fprintf(stderr, "bench_model: unknown option %s (or missing value)\n", a);
             return 2;
         }
     }

@@ -328,6 +328,7 @@ typedef struct wop_job {
     const uint64_t *in;
     uint64_t *out;
     veil_status st[VEIL_THREADS_MAX]; /* per thread: the first error */
+    char msg[VEIL_THREADS_MAX][256];  /* and its message (thread-local where it was set) */
 } wop_job;
 
 static void wop_share(void *arg, unsigned thread, size_t begin, size_t end) {
@@ -336,6 +337,8 @@ static void wop_share(void *arg, unsigned thread, size_t begin, size_t end) {
         const size_t tab = ((i % j->size) / j->inner) % j->n_tables;
         j->st[thread] = veil_wop_pbs(j->ctx[thread], j->pk, j->tables + (tab << j->w), j->w, 0,
                                      j->out_delta, j->in + i * j->lwe, j->out + i * j->lwe);
+        if (j->st[thread] != VEIL_OK)
+            snprintf(j->msg[thread], sizeof j->msg[thread], "%s", veil_error_message());
     }
 }
 
@@ -364,8 +367,11 @@ static veil_status cpu_wop_pbs(veil_backend_keys *keys, uint32_t partition, cons
                    .out = out};
     cpu_parallel(c->n_threads, count, wop_share, j);
     veil_status st = VEIL_OK;
+    unsigned failed = 0;
     for (unsigned t = 0; t < c->n_threads && st == VEIL_OK; t++)
-        st = j->st[t];
+        if ((st = j->st[t]) != VEIL_OK) failed = t;
+    /* the message of the thread that failed, not this thread's last one */
+    if (st != VEIL_OK) veil_error(st, "%s", j->msg[failed]);
     free(j);
     return st;
 }

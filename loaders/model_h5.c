@@ -653,8 +653,9 @@ static veil_status read_shape(hid_t obj, const char *path, const char *attr, vei
 static veil_status read_range(hid_t obj, const char *path, const char *attr, int64_t r[2],
                               int required) {
     if (!required && H5Aexists(obj, attr) <= 0) {
-        r[0] = INT64_MIN / 4;
-        r[1] = INT64_MAX / 4;
+        /* not stored: [0, 0], as the compiler reads it (the ranges then
+         * come from /calibration alone, as for veil_export 1.0 files) */
+        r[0] = r[1] = 0;
         return VEIL_OK;
     }
     VEIL_TRY(veil_h5_attr_i64(obj, path, attr, r, 2));

@@ -306,6 +306,24 @@ static void test_h5_inputs_y_labels(void) {
     veil_model_free(m);
 }
 
+/* A layer without calib_range reads as [0, 0], "not stored" as the
+ * compiler takes it (its ranges then come from /calibration); it read as
+ * +-2^61, which the compiler took for an observed range: the worst case. */
+static void test_calib_range_absent(void) {
+    hid_t f = edit_copy();
+    CU_ASSERT_FATAL(f >= 0);
+    hid_t g = H5Gopen2(f, "/layers/0001_lut", H5P_DEFAULT);
+    CU_ASSERT(H5Adelete(g, "calib_range") >= 0);
+    H5Gclose(g);
+    H5Fclose(f);
+    veil_model *m = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_model_load(g_tmp, &m), VEIL_OK);
+    CU_ASSERT_EQUAL(m->layers[1].calib_range[0], 0);
+    CU_ASSERT_EQUAL(m->layers[1].calib_range[1], 0);
+    veil_model_free(m);
+    unlink(g_tmp);
+}
+
 static void test_links_outside_refused(void) {
     char other[300];
     snprintf(other, sizeof other, "/tmp/veil_test_loader_other_%d.h5", (int)getpid());
@@ -1047,6 +1065,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_bad_weight_shape);
     VEIL_ADD_TEST(s, test_bad_table);
     VEIL_ADD_TEST(s, test_links_outside_refused);
+    VEIL_ADD_TEST(s, test_calib_range_absent);
     VEIL_ADD_TEST(s, test_h5_inputs_y_labels);
     VEIL_ADD_TEST(s, test_bad_operand);
     VEIL_ADD_TEST(s, test_bad_ranges_and_groups);

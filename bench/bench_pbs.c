@@ -599,6 +599,24 @@ static int wanted(const veil_params *p, const char *list, uint32_t max_n) {
 static int bench_main(FILE *o, const char *list, uint32_t max_n, int max_n_given,
                       const veil_fft_path *paths, int np, int runs, int cost, int multibit);
 
+/* The CPU's model name (/proc/cpuinfo), or "unknown". */
+static void cpu_model(char *cpu, size_t cap) {
+    snprintf(cpu, cap, "unknown");
+    FILE *ci = fopen("/proc/cpuinfo", "r");
+    if (!ci) return;
+    char line[512];
+    while (fgets(line, sizeof line, ci))
+        if (!strncmp(line, "model name", 10)) {
+            char *c = strchr(line, ':');
+            if (c) {
+                snprintf(cpu, cap, "%s", c + 2);
+                cpu[strcspn(cpu, "\n")] = 0;
+            }
+            break;
+        }
+    fclose(ci);
+}
+
 /* ---- --exchange ------------------------------------------------------------ */
 
 typedef struct xch {
@@ -637,7 +655,12 @@ static void *xch_other(void *p) {
 }
 
 static int bench_exchange(FILE *o, int runs) {
-    fprintf(o, "{\n  \"benchmark\": \"exchange\",\n  \"clock\": \"wall\",\n  \"sizes\": [\n");
+    char cpu[256];
+    cpu_model(cpu, sizeof cpu);
+    fprintf(o,
+            "{\n  \"benchmark\": \"exchange\",\n  \"cpu\": \"%s\",\n  \"clock\": \"wall\",\n"
+            "  \"sizes\": [\n",
+            cpu);
     for (uint32_t N = 512; N <= 65536; N *= 2) {
         xch x = {.words = N, .rounds = (unsigned)(runs * 100 > 2000 ? runs * 100 : 2000)};
         double *mem = veil_fft_alloc(sizeof(double) * 4 * N);
@@ -787,21 +810,8 @@ int main(int argc, char **argv) {
 /* Everything after the options: JSON on o; 0 when whole. */
 static int bench_main(FILE *o, const char *list, uint32_t max_n, int max_n_given,
                       const veil_fft_path *paths, int np, int runs, int cost, int multibit) {
-    char cpu[256] = "unknown";
-    FILE *ci = fopen("/proc/cpuinfo", "r");
-    if (ci) {
-        char line[512];
-        while (fgets(line, sizeof line, ci))
-            if (!strncmp(line, "model name", 10)) {
-                char *c = strchr(line, ':');
-                if (c) {
-                    snprintf(cpu, sizeof cpu, "%s", c + 2);
-                    cpu[strcspn(cpu, "\n")] = 0;
-                }
-                break;
-            }
-        fclose(ci);
-    }
+    char cpu[256];
+    cpu_model(cpu, sizeof cpu);
     fprintf(o, "{\n  \"benchmark\": \"pbs\",\n  \"backend\": \"cpu\",\n  \"threads\": %d,\n",
             multibit ? 2 : 1);
     /* the machine's load while measured (a shared machine: other work) */

@@ -167,27 +167,25 @@ int veil_backends_healthy(veil_backend *const *bes, size_t n) {
     return 1;
 }
 
-veil_status veil_backends_new(veil_backend_kind kind, const veil_backend_options *opts,
-                              veil_backend **out, size_t *n_out) {
-    if (!out || !n_out) return veil_error(VEIL_ERR_ARG, "veil_backends_new: NULL argument");
-    veil_backend_options o;
-    veil_backend_options_default(&o);
-    if (opts) o = *opts;
-    kind = veil_backend_kind_resolve(kind);
+/* The device of each plan o asks for, into ids (*n of them), kind resolved:
+ * VEIL_ERR_ARG naming the entry a kind does not have, VEIL_ERR_UNSUPPORTED
+ * where cuda has no device. */
+static veil_status plan_devices(veil_backend_kind kind, const veil_backend_options *opts,
+                                int ids[VEIL_BACKEND_MAX_DEVICES], size_t *n_out) {
+    const veil_backend_options o = *opts;
     const char *name = kind == VEIL_BACKEND_CUDA ? "cuda" : "cpu";
-    int ids[VEIL_BACKEND_MAX_DEVICES];
     size_t n = 0;
+    if (kind == VEIL_BACKEND_CUDA && !veil_backend_cuda_available(NULL, 0)) {
+        char why[256];
+        veil_backend_cuda_available(why, sizeof why);
+        return veil_error(VEIL_ERR_UNSUPPORTED, "%s cuda backend has no device: %s",
+                          o.devices_all || o.n_devices ? "--devices: the" : "the", why);
+    }
     if (o.n_devices > VEIL_BACKEND_MAX_DEVICES)
         return veil_error(VEIL_ERR_ARG, "--devices: %u entries, at most %d", o.n_devices,
                           VEIL_BACKEND_MAX_DEVICES);
     if (o.devices_all || o.n_devices) {
-        const unsigned count = veil_backend_device_count(kind);
-        if (count == 0) {
-            char why[256];
-            veil_backend_cuda_available(why, sizeof why);
-            return veil_error(VEIL_ERR_UNSUPPORTED, "--devices: the cuda backend has no device: %s",
-                              why);
-        }
+        const unsigned count = veil_backend_device_count(kind); /* >= 1: checked above */
         n = o.devices_all ? (count < VEIL_BACKEND_MAX_DEVICES ? count : VEIL_BACKEND_MAX_DEVICES)
                           : o.n_devices;
         for (size_t i = 0; i < n; i++) {
@@ -210,6 +208,28 @@ veil_status veil_backends_new(veil_backend_kind kind, const veil_backend_options
         ids[0] = o.device;
         n = 1;
     }
+    *n_out = n;
+    return VEIL_OK;
+}
+
+veil_status veil_backend_devices_check(veil_backend_kind kind, const veil_backend_options *o) {
+    veil_backend_options d;
+    veil_backend_options_default(&d);
+    int ids[VEIL_BACKEND_MAX_DEVICES];
+    size_t n = 0;
+    return plan_devices(veil_backend_kind_resolve(kind), o ? o : &d, ids, &n);
+}
+
+veil_status veil_backends_new(veil_backend_kind kind, const veil_backend_options *opts,
+                              veil_backend **out, size_t *n_out) {
+    if (!out || !n_out) return veil_error(VEIL_ERR_ARG, "veil_backends_new: NULL argument");
+    veil_backend_options o;
+    veil_backend_options_default(&o);
+    if (opts) o = *opts;
+    kind = veil_backend_kind_resolve(kind);
+    int ids[VEIL_BACKEND_MAX_DEVICES];
+    size_t n = 0;
+    VEIL_TRY(plan_devices(kind, &o, ids, &n));
     /* cpu: the plans divide the threads; cuda: plans of one GPU its memory cap */
     const unsigned threads = kind == VEIL_BACKEND_CPU ? veil_backend_cpu_threads(&o) : 0;
     veil_backend *bes[VEIL_BACKEND_MAX_DEVICES] = {0};

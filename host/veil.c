@@ -358,8 +358,13 @@ static int cmd_run(int argc, char **argv) {
                 "--objective throughput for the batch figure)\n",
                 a.c.latency_cores);
     }
-    /* Before any work: an --output that cannot be written fails now. */
+    /* Before any work: an --output that cannot be written fails now, and so
+     * does a backend or --devices list the run cannot have. */
     if (a.output && veil_outputs_check(a.output, NULL)) return fail(VEIL_ERR_IO, "run");
+    if (run_kind != VEIL_BACKEND_AUTO) {
+        const veil_status dst = veil_backend_devices_check(run_kind, &a.bo);
+        if (dst != VEIL_OK) return fail(dst, "run");
+    }
     veil_model *m = NULL;
     veil_program *p = NULL;
     veil_model_samples in = {0};

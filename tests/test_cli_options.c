@@ -600,6 +600,34 @@ static void test_run_objective_follows_backend(void) {
     }
 }
 
+/* A --devices entry the backend does not have, or a cuda run where there is
+ * no GPU, is refused before the model is loaded and compiled (nothing on
+ * stdout), naming what is wrong. */
+static void test_run_devices_checked_first(void) {
+    char *argv[] = {g_veil,      "run", g_model,   "--mode", "cpu",
+                    "--devices", "1",   "--limit", "1",      NULL};
+    const char *err = "";
+    int rc = run_cmd(argv, 0, &err);
+    CU_ASSERT_EQUAL(rc, 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "--devices 1"));
+    char out_path[300];
+    snprintf(out_path, sizeof out_path, "%s/stdout", g_dir);
+    char *out = veil_test_read_file(out_path, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+    CU_ASSERT_PTR_NULL(strstr(out, "samples from"));
+    free(out);
+    if (veil_backend_kind_resolve(VEIL_BACKEND_AUTO) == VEIL_BACKEND_CPU) {
+        char *cu[] = {g_veil, "run", g_model, "--mode", "cuda", "--limit", "1", NULL};
+        rc = run_cmd(cu, 0, &err);
+        CU_ASSERT_EQUAL(rc, 1);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, "cuda backend"));
+        out = veil_test_read_file(out_path, NULL);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+        CU_ASSERT_PTR_NULL(strstr(out, "samples from"));
+        free(out);
+    }
+}
+
 /* bench_model's list options are checked entry by entry (a misspelt mode or
  * a batch of 0 gave empty results and exit 0), and a failed run leaves an
  * earlier --out file as it was. */
@@ -673,6 +701,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_remote_checks_key_pair);
     VEIL_ADD_TEST(s, test_output_checked_first);
     VEIL_ADD_TEST(s, test_run_objective_follows_backend);
+    VEIL_ADD_TEST(s, test_run_devices_checked_first);
     VEIL_ADD_TEST(s, test_bench_model_lists);
     int rc = veil_test_run();
     veil_test_rm_rf(g_dir);

@@ -163,6 +163,10 @@ unsigned veil_backend_device_count(veil_backend_kind kind);
  * free them with veil_backends_free. */
 veil_status veil_backends_new(veil_backend_kind kind, const veil_backend_options *o,
                               veil_backend **out, size_t *n);
+/* What veil_backends_new would refuse of kind and o's device list before it
+ * makes anything (a cuda backend with no device, an entry the kind does not
+ * have), for a command to say so before it loads and compiles. */
+veil_status veil_backend_devices_check(veil_backend_kind kind, const veil_backend_options *o);
 void veil_backends_free(veil_backend **bes, size_t n);
 /* 1 when every one of the n backends is healthy (veil_backend_healthy). */
 int veil_backends_healthy(veil_backend *const *bes, size_t n);

@@ -16,7 +16,8 @@
  *   .csv  one sample per row, the flattened values separated by ',' or ';'
  *         (spaces around them allowed) or by spaces, a separator may end
  *         the row; lines starting with '#' are comments; the first line is
- *         a header, skipped, when its first field is no number (any other
+ *         a header, skipped, when its first field is a name (begins with a
+ *         letter, a quote or '_'; any other
  *         field that is no number is an error naming line and field); a row
  *         with one value more than the input size carries the label in its
  *         last column.
@@ -27,7 +28,8 @@
  * veil_outputs_write writes outputs by extension: .h5 (/outputs/<name> int64
  * and /dequantized/<name> float64, /predictions when classifying), .npy (the
  * dequantized output, float64 [S, ...shape]) or .csv (one row per sample:
- * the dequantized output, then the argmax); .npy and .csv only for a model
+ * the dequantized output, then the class, veil_model_class: the argmax, or
+ * for one value 1 when it is > 0); .npy and .csv only for a model
  * of one output. The file appears
  * whole or not at all (temporary name, fsync, rename: veil/atomic_file.h); a
  * failed write leaves a previous file untouched. veil_outputs_check says,

@@ -643,6 +643,14 @@ static veil_status cuda_wop_pbs(veil_backend_keys *keys, uint32_t partition, con
     if (!cp->wop)
         return veil_error(VEIL_ERR_ARG, "wop_pbs: partition %u (%s) is not a WoP set's", partition,
                           keys->ek->parts[partition].params->id);
+    /* the bit reads keyswitch PBS outputs, mask words to the set's k N (as
+     * veil_wop_pbs checks on the cpu) */
+    const veil_pbs_key *pk = &keys->ek->parts[partition];
+    if (pk->ksk_rows < veil_params_big_dim(pk->params))
+        return veil_error(VEIL_ERR_ARG,
+                          "wop_pbs: a keyswitching key of %u rows, and the bit reads keyswitch %u "
+                          "(the k N of %s)",
+                          pk->ksk_rows, veil_params_big_dim(pk->params), pk->params->id);
     const uint32_t dev = (uint32_t)k->device;
     DEV_TRY(be, cudaSetDevice(k->device), "wop_pbs: device");
     const veil_cuda_wop_params wp = {cp->p, cp->wop->cbs_base_log, cp->wop->cbs_level,

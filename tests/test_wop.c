@@ -254,6 +254,13 @@ static void test_errors(void) {
     classic.pfpks = NULL;
     CU_ASSERT_EQUAL(veil_wop_pbs(f.ctx, &classic, table, 1, 0, 1, in, out), VEIL_ERR_ARG);
     CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "no packing keys"));
+    /* a keyswitching key of fewer rows than the set's k N: the bit reads
+     * keyswitch PBS outputs, mask words to k N (a 1024-row key read 49 of
+     * 64 entries of a 6-bit table wrong before this was refused) */
+    veil_pbs_key narrow = *f.key;
+    narrow.ksk_rows = D / 2;
+    CU_ASSERT_EQUAL(veil_wop_pbs(f.ctx, &narrow, table, 1, 0, 1, in, out), VEIL_ERR_ARG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "keyswitching key of"));
     /* widths and arguments */
     CU_ASSERT_EQUAL(veil_wop_pbs(f.ctx, f.key, table, 0, 0, 1, in, out), VEIL_ERR_ARG);
     CU_ASSERT_EQUAL(veil_wop_pbs(f.ctx, f.key, table, VEIL_WOP_MAX_WIDTH + 1, 0, 1, in, out),

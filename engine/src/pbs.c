@@ -33,6 +33,12 @@ struct veil_pbs_ctx {
 
 veil_status veil_pbs_ctx_new(const veil_params *p, veil_pbs_ctx **out) {
     if (!p || !out) return veil_error(VEIL_ERR_ARG, "veil_pbs_ctx_new: NULL argument");
+    /* the centred switch's body correction sums per-coefficient roundings;
+     * a multi-bit switch rounds once per subset (multibit_group) */
+    if (p->grouping >= 2 && p->ms == VEIL_MS_CENTERED)
+        return veil_error(VEIL_ERR_UNSUPPORTED,
+                          "veil_pbs_ctx_new: %s: a multi-bit set with the centred modulus switch",
+                          p->id);
     veil_pbs_ctx *c = calloc(1, sizeof *c);
     if (!c) return veil_error(VEIL_ERR_NOMEM, "veil_pbs_ctx_new: out of memory");
     c->params = p;

@@ -275,6 +275,14 @@ static veil_status check_call(const char *fn, veil_wop_ctx *c, const veil_pbs_ke
     if (!pk->bsk_fourier)
         return veil_error(VEIL_ERR_ARG, "%s: the key of %s is not prepared for the cpu", fn,
                           pk->params->id);
+    /* from bit 1 on, the value keyswitched holds PBS outputs: mask words up
+     * to the set's k N, whatever width the input had; a KSK of fewer rows
+     * would drop them (wrong reads, no error) */
+    if (pk->ksk_rows < veil_params_big_dim(pk->params))
+        return veil_error(VEIL_ERR_ARG,
+                          "%s: a keyswitching key of %u rows, and the bit reads keyswitch %u "
+                          "(the k N of %s)",
+                          fn, pk->ksk_rows, veil_params_big_dim(pk->params), pk->params->id);
     if (w < 1 || w > VEIL_WOP_MAX_WIDTH)
         return veil_error(VEIL_ERR_ARG, "%s: %u input bits (1 to %u)", fn, w, VEIL_WOP_MAX_WIDTH);
     return VEIL_OK;

@@ -36,6 +36,10 @@ veil_status veil_build_report(veil_program *p) {
     p->log2_p_fail_pbs = -INFINITY;
     for (size_t i = 0; i < p->n_nodes; i++) {
         veil_node *n = &p->nodes[i];
+        /* an output's decoding fails too (half a step of margin): the noise
+         * pass holds it to p_error like a read, so it counts here */
+        if (n->kind == VEIL_NODE_OUTPUT && n->read_log2_pfail > -INFINITY)
+            log_ok += (double)n->size * log1p(-exp2(n->read_log2_pfail));
         if (n->kind == VEIL_NODE_INPUT || n->kind == VEIL_NODE_OUTPUT) continue;
         if (n->kind == VEIL_NODE_ROUND || n->kind == VEIL_NODE_LUT) {
             double pf = exp2(n->read_log2_pfail);

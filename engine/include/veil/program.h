@@ -501,8 +501,9 @@ typedef struct veil_program {
     /* Bytes of the prepared evaluation keys (veil_eval_key_prepared_bytes
      * over the partitions). */
     double key_bytes;
-    double log2_p_fail_pbs;    /* worst single PBS */
-    double log2_p_fail_sample; /* 1 - prod (1 - p_i) over one sample's PBS, log2 */
+    double log2_p_fail_pbs; /* worst single PBS */
+    /* 1 - prod (1 - p_i) over one sample's PBS reads and output decodings, log2 */
+    double log2_p_fail_sample;
     size_t n_report;
     veil_layer_report *report;
 } veil_program;

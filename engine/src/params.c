@@ -648,12 +648,16 @@ double veil_noise_wop_ms_variance(const veil_wop_params *wp) {
 static void wop_margins(const veil_wop_params *wp, unsigned w, double input_variance,
                         uint32_t in_dim, double *m) {
     const veil_params *p = &wp->pbs;
-    const double ks = veil_noise_ks_variance_dim(p, in_dim), ms = veil_noise_wop_ms_variance(wp);
+    /* bit 0 keyswitches the input (mask words to in_dim); every later bit
+     * a value that holds PBS outputs too, mask words to the set's k N */
+    const uint32_t big = veil_params_big_dim(p), later = in_dim > big ? in_dim : big;
+    const double ks0 = veil_noise_ks_variance_dim(p, in_dim),
+                 ks = veil_noise_ks_variance_dim(p, later), ms = veil_noise_wop_ms_variance(wp);
     const double pbs = veil_noise_pbs_output_variance(p);
     VEIL_ASSERT(w <= VEIL_WOP_MAX_WIDTH);
     for (unsigned i = 0; i < w; i++) {
         const double scaled = veil_pow2(2 * (int)(w - i)) * (input_variance + i * pbs);
-        m[i] = veil_noise_fail_margin_terms(0, scaled, ks, ms);
+        m[i] = veil_noise_fail_margin_terms(0, scaled, i ? ks : ks0, ms);
     }
 }
 

@@ -377,8 +377,11 @@ static void test_pbs_digit_moments(void) {
         const double v = veil_noise_pbs_output_variance(s), k2 = pbs_key_term(s);
         const double in0 = s->norm2 * s->norm2 * v,
                      in1 = s->norm2 * s->norm2 * (v - (1.0 - fs) * k2);
-        const double lp0 = veil_noise_log2_p_fail(s, s->precision, in0),
-                     lp1 = veil_noise_log2_p_fail(s, s->precision, in1);
+        /* the keyswitch from the key width the set was derived for (its
+         * ks_in_dim: the -r2048/-r4096 sets read narrower values) */
+        const uint32_t kd = s->ks_in_dim ? s->ks_in_dim : veil_params_big_dim(s);
+        const double lp0 = veil_noise_log2_p_fail_dim(s, s->precision, in0, kd),
+                     lp1 = veil_noise_log2_p_fail_dim(s, s->precision, in1, kd);
         printf("  %-26s B 2^%-2u l %-2u factor %.6f%s key share %.2e  PBS out x%.6f  log2 "
                "p_fail %.3f -> %.3f\n",
                s->id, s->pbs_base_log, s->pbs_level, fs, x ? " (extrap.)" : "", k2 / v,

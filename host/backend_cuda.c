@@ -41,6 +41,7 @@ veil_status veil_backend_cuda_init(veil_backend *be) {
 #include <cuda_runtime_api.h>
 
 #include "veil/cuda.h"
+#include "veil/wop.h"
 
 #define CUDA_MAX_CAP ((size_t)1 << 20)
 
@@ -643,14 +644,7 @@ static veil_status cuda_wop_pbs(veil_backend_keys *keys, uint32_t partition, con
     if (!cp->wop)
         return veil_error(VEIL_ERR_ARG, "wop_pbs: partition %u (%s) is not a WoP set's", partition,
                           keys->ek->parts[partition].params->id);
-    /* the bit reads keyswitch PBS outputs, mask words to the set's k N (as
-     * veil_wop_pbs checks on the cpu) */
-    const veil_pbs_key *pk = &keys->ek->parts[partition];
-    if (pk->ksk_rows < veil_params_big_dim(pk->params))
-        return veil_error(VEIL_ERR_ARG,
-                          "wop_pbs: a keyswitching key of %u rows, and the bit reads keyswitch %u "
-                          "(the k N of %s)",
-                          pk->ksk_rows, veil_params_big_dim(pk->params), pk->params->id);
+    VEIL_TRY(veil_wop_key_rows_check("wop_pbs", &keys->ek->parts[partition]));
     const uint32_t dev = (uint32_t)k->device;
     DEV_TRY(be, cudaSetDevice(k->device), "wop_pbs: device");
     const veil_cuda_wop_params wp = {cp->p, cp->wop->cbs_base_log, cp->wop->cbs_level,

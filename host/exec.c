@@ -458,8 +458,9 @@ veil_status veil_plan_execute(veil_plan *plan, const uint64_t *const *inputs, si
              * at the input's Delta */
             const uint64_t delta = veil_program_node_delta(p, n->in[0]);
             uint64_t add = (uint64_t)n->offset * delta;
-            if (n->approximate) {                /* boundaries between integers: -2^(k-1) + 1/2 */
-                VEIL_ASSERT(n->round_bits >= 1); /* the compiler's: k >= 1 */
+            if (n->approximate) {
+                /* boundaries between integers: -2^(k-1) + 1/2 (k >= 1, the compiler's) */
+                VEIL_ASSERT(n->round_bits >= 1);
                 add += (0 - (delta << (n->round_bits - 1))) + (delta >> 1);
             }
             const uint64_t f = (uint64_t)1 << n->shift;

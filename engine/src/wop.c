@@ -265,6 +265,15 @@ static void ext_prod_add(veil_wop_ctx *c, const double *ggsw, const uint64_t *di
         veil_fft_backward_add_torus(c->fft, c->facc + (size_t)q * N, acc + (size_t)q * N);
 }
 
+veil_status veil_wop_key_rows_check(const char *fn, const veil_pbs_key *pk) {
+    if (pk->ksk_rows < veil_params_big_dim(pk->params))
+        return veil_error(VEIL_ERR_ARG,
+                          "%s: a keyswitching key of %u rows, and the bit reads keyswitch %u "
+                          "(the k N of %s)",
+                          fn, pk->ksk_rows, veil_params_big_dim(pk->params), pk->params->id);
+    return VEIL_OK;
+}
+
 static veil_status check_call(const char *fn, veil_wop_ctx *c, const veil_pbs_key *pk, unsigned w) {
     if (pk->params != &c->wp->pbs || !pk->pfpks)
         return veil_error(VEIL_ERR_ARG, "%s: a key of %s%s with a context of %s", fn,
@@ -275,14 +284,7 @@ static veil_status check_call(const char *fn, veil_wop_ctx *c, const veil_pbs_ke
     if (!pk->bsk_fourier)
         return veil_error(VEIL_ERR_ARG, "%s: the key of %s is not prepared for the cpu", fn,
                           pk->params->id);
-    /* from bit 1 on, the value keyswitched holds PBS outputs: mask words up
-     * to the set's k N, whatever width the input had; a KSK of fewer rows
-     * would drop them (wrong reads, no error) */
-    if (pk->ksk_rows < veil_params_big_dim(pk->params))
-        return veil_error(VEIL_ERR_ARG,
-                          "%s: a keyswitching key of %u rows, and the bit reads keyswitch %u "
-                          "(the k N of %s)",
-                          fn, pk->ksk_rows, veil_params_big_dim(pk->params), pk->params->id);
+    VEIL_TRY(veil_wop_key_rows_check(fn, pk));
     if (w < 1 || w > VEIL_WOP_MAX_WIDTH)
         return veil_error(VEIL_ERR_ARG, "%s: %u input bits (1 to %u)", fn, w, VEIL_WOP_MAX_WIDTH);
     return VEIL_OK;

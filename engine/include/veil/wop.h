@@ -74,6 +74,12 @@ void veil_wop_ctx_free(veil_wop_ctx *ctx);
  * outside the range is read modulo 2^w (its bits above w are shifted out).
  * 1 <= w <= VEIL_WOP_MAX_WIDTH; the ctx and key must be of the same set
  * and master dimension (VEIL_ERR_ARG otherwise). */
+/* VEIL_ERR_ARG (naming fn) unless pk's keyswitching key has every row its
+ * set's k N: from bit 1 on, the WoP-PBS keyswitches a value holding PBS
+ * outputs, mask words to k N whatever width the input had, and a key of
+ * fewer rows would drop them (wrong reads, no error). Both backends check. */
+veil_status veil_wop_key_rows_check(const char *fn, const veil_pbs_key *pk);
+
 veil_status veil_wop_pbs(veil_wop_ctx *ctx, const veil_pbs_key *pk, const int64_t *table,
                          unsigned w, int in_signed, uint64_t out_delta, const uint64_t *in,
                          uint64_t *out);

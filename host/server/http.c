@@ -401,19 +401,22 @@ enum MHD_Result srv_http_on_request(void *cls, struct MHD_Connection *c, const c
             while (cap < r->len + n)
                 cap *= 2;
             if (cap > limit) cap = limit;
-            /* not realloc: a secret key's first bytes would stay in the
-             * block it frees */
-            uint8_t *q = malloc(cap);
+            /* a secret key's: not realloc, whose freed block would keep its
+             * first bytes (a key upload's hundreds of MiB keep realloc) */
+            const int secret = veil_serial_is_secret(r->body, r->len);
+            uint8_t *q = secret ? malloc(cap) : realloc(r->body, cap);
             if (!q) {
                 r->too_big = 2;
                 body_release(r);
                 return MHD_YES;
             }
-            if (r->len) memcpy(q, r->body, r->len);
-            const size_t len = r->len;
-            body_release(r);
+            if (secret) {
+                memcpy(q, r->body, r->len);
+                const size_t len = r->len;
+                body_release(r);
+                r->len = len;
+            }
             r->body = q;
-            r->len = len;
             r->cap = cap;
         }
         memcpy(r->body + r->len, upload_data, n);

@@ -32,6 +32,8 @@ struct veil_plan {
     veil_backend_buffer *tmp, *tmp2; /* scratch: max_batch * max node size ciphertexts */
     veil_progress_fn progress;
     void *progress_user;
+    veil_node_observer_fn observer;
+    void *observer_user;
 };
 
 /* The partition whose keys run node n's PBS (0 for programs without them). */
@@ -63,6 +65,22 @@ static const char *node_needs(const veil_node *n) {
 void veil_plan_set_progress(veil_plan *plan, veil_progress_fn fn, void *user) {
     plan->progress = fn;
     plan->progress_user = user;
+}
+
+void veil_plan_set_observer(veil_plan *plan, veil_node_observer_fn fn, void *user) {
+    plan->observer = fn;
+    plan->observer_user = user;
+}
+
+/* The observer's copy of node i's ciphertexts (veil_plan_set_observer). */
+static veil_status observe_node(veil_plan *plan, size_t i, size_t count) {
+    const size_t words = veil_program_ct_words(plan->prog);
+    uint64_t *h = malloc(count * words * sizeof *h);
+    if (!h) return veil_error(VEIL_ERR_NOMEM, "observer: out of memory");
+    const veil_status st = veil_backend_buffer_download(plan->nx[i].buf, count, h);
+    if (st == VEIL_OK) plan->observer(plan->observer_user, (uint32_t)i, h, count);
+    free(h);
+    return st;
 }
 
 void veil_plan_free(veil_plan *plan) {
@@ -493,6 +511,11 @@ veil_status veil_plan_execute(veil_plan *plan, const uint64_t *const *inputs, si
         }
         }
         if (st != VEIL_OK) {
+            veil_error_prefix("layer %s: ", n->layer);
+            return st;
+        }
+        if (plan->observer && n->kind != VEIL_NODE_OUTPUT &&
+            (st = observe_node(plan, i, count)) != VEIL_OK) {
             veil_error_prefix("layer %s: ", n->layer);
             return st;
         }

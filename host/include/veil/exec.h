@@ -55,6 +55,14 @@ veil_status veil_plan_new(const veil_program *program, const veil_eval_key *ek, 
 void veil_plan_free(veil_plan *plan);
 void veil_plan_set_progress(veil_plan *plan, veil_progress_fn fn, void *user);
 
+/* Called after every node but OUTPUT with its ciphertexts copied to host
+ * memory: count = batch * size ciphertexts of veil_program_ct_words words,
+ * sample-major, valid during the call. For audits that hold the secret key
+ * (the measured noise of every node against the compiler's model,
+ * tests/test_noise_program.c); it costs one download a node. */
+typedef void (*veil_node_observer_fn)(void *user, uint32_t node, const uint64_t *cts, size_t count);
+void veil_plan_set_observer(veil_plan *plan, veil_node_observer_fn fn, void *user);
+
 /* inputs[i]: batch * input_size(i) ciphertexts; outputs[i] (caller
  * allocated): batch * output_size(i). batch <= max_batch. */
 veil_status veil_plan_execute(veil_plan *plan, const uint64_t *const *inputs, size_t batch,

@@ -1988,6 +1988,9 @@ static veil_status compile_once(const veil_model *m, const veil_compile_options 
             }
         }
     }
+    /* the noise pass's factors, from the graph as built (the searches
+     * below change chunk widths and sets, not the graph) */
+    if (st == VEIL_OK) st = veil_noise_factors(p);
     if (st == VEIL_OK) {
         /* and the parameter sets */
         st = choose_chunks(p, o.params_id, (p->max_lut_bits ? p->max_lut_bits : 1) + 1,

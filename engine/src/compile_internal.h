@@ -33,6 +33,9 @@ static inline unsigned veil_pbs_prec(const veil_node *n) {
  * search when it beats it): sets p->partitions and every LUT/ROUND node's
  * partition. VEIL_ERR_UNSUPPORTED naming the layer (or the key budget) when
  * no set fits; VEIL_ERR_ARG for an unknown params_id. */
+/* Every node's noise_w2 and add_correlated (veil/program.h), from the
+ * graph and its weights: before any noise pass. */
+veil_status veil_noise_factors(veil_program *p);
 veil_status veil_choose_params(veil_program *p, const char *params_id);
 /* The chosen partitions' final variances and statistics (per node variance
  * and p_fail, per partition precision, 2-norm, PBS and p_fail; the program's

@@ -207,14 +207,169 @@ static double output_margin(const veil_node *n) {
  * any target; the variances after it are not filled), every read over cut[1] makes it
  * return -INFINITY without the log2 erfc. Either way the comparison with the target
  * comes out as the exact value's would. */
-/* The variance of an ADD node's sum from its operands' (va of in[0], vb
- * of in[1]): independent noises add; the same node on both sides is 2 y,
- * whose noise is doubled, not independent: 4 va. (Operands that share
- * ancestors through leveled ops only are correlated too; a PBS between
- * them gives fresh noise. The model here is Concrete's: independent
- * operands.) */
+/* ---- correlated noise ------------------------------------------------------
+ * The pass keeps one variance per node: an upper bound V on the variance of
+ * each of its values. Leveled ops combine values whose noises are
+ * independent only when they come from different fresh sources (an
+ * encryption, a PBS output: distinct ciphertexts, independent noise, as
+ * Concrete and TFHE-rs model them). Through a leveled chain they are not: a
+ * sum pool of a convolution's overlapping outputs reads the same inputs
+ * several times (3x3 ones, then 2x2 stride 1: 100 times an input's variance,
+ * where sum_w2 times sum_w2 gives 36), and b + W b adds a value to a
+ * multiple of itself. tests/test_noise_program.c measures both.
+ *
+ * So each node also carries rho >= 1 with L <= rho V, L the largest
+ * eigenvalue of its values' noise covariance (rho = 1 for fresh sources,
+ * whose covariance is diagonal). A LINEAR node y = W x then has, per row w,
+ * var(w . x) <= min(L ||w||^2, V ||w||_1^2) (the second: standard
+ * deviations add at worst), so V_y = V_x noise_w2 with
+ * noise_w2 = min(rho sum_w2, r1^2), r1 the largest row 1-norm: sum_w2 itself
+ * when rho = 1, the pass as before. Its covariance's eigenvalue is at most
+ * ||W||_2^2 L_x <= r1 c1 rho V_x (Schur's bound, c1 the largest column
+ * 1-norm), so rho_y = r1 c1 rho / noise_w2. Inputs concatenated (several
+ * operands) have rho the largest of theirs when they share no source and
+ * the sum of theirs when they do (a block PSD matrix's top eigenvalue is at
+ * most the sum of its blocks'). An ADD of operands that share a source
+ * (add_correlated; the same node twice included) has variance at most
+ * (sa + sb)^2 <= 2 (va + vb), a linear form as the search's unit forms need;
+ * rho_y = max(rho_a, rho_b) either way. A ROUND node adds fresh PBS noise to
+ * its input's: rho_y = rho_x. Every bound is above the exact variance, and
+ * equal to the independent model wherever no source is shared. */
+
+/* How many outputs of a window of k at stride st, out of `out`, read one
+ * input position: at most ceil(k / st), and at most out. */
+static double window_reads(uint32_t k, uint32_t st, uint32_t out) {
+    const uint32_t r = st ? (k + st - 1) / st : k;
+    return (double)(r < out ? r : out);
+}
+
+/* Largest row and column 1-norms of a LINEAR node's operator. */
+static void linear_norms(const veil_node *n, double *r1, double *c1) {
+    const veil_conv_geom *g = &n->conv;
+    *r1 = *c1 = 1;
+    if (n->linear == VEIL_LINEAR_SUMPOOL2D) {
+        *r1 = (double)g->kh * g->kw;
+        *c1 =
+            window_reads(g->kh, g->stride_h, g->h_out) * window_reads(g->kw, g->stride_w, g->w_out);
+        return;
+    }
+    if (!n->weight) return; /* flatten, concat: each value copied once */
+    size_t rows, cols, taps = 1;
+    double reads = 1;
+    if (n->linear == VEIL_LINEAR_DENSE) {
+        rows = n->n_weight_rows, cols = n->n_weight_cols;
+    } else {
+        /* conv2d [c_out][c_in][kh][kw]: an input value meets each output
+         * channel through at most `reads` taps of its kernel slice */
+        rows = g->c_out, taps = (size_t)g->kh * g->kw;
+        cols = (size_t)g->c_in * taps;
+        reads =
+            window_reads(g->kh, g->stride_h, g->h_out) * window_reads(g->kw, g->stride_w, g->w_out);
+    }
+    double r = 0, c = 0;
+    for (size_t o = 0; o < rows; o++) {
+        double s = 0;
+        for (size_t j = 0; j < cols; j++)
+            s += fabs((double)n->weight[o * cols + j]);
+        r = s > r ? s : r;
+    }
+    for (size_t ci = 0; ci < cols / taps; ci++) {
+        double s = 0;
+        for (size_t o = 0; o < rows; o++) {
+            double sum = 0, top = 0;
+            for (size_t t = 0; t < taps; t++) {
+                const double a = fabs((double)n->weight[o * cols + ci * taps + t]);
+                sum += a;
+                top = a > top ? a : top;
+            }
+            s += sum < reads * top ? sum : reads * top;
+        }
+        c = s > c ? s : c;
+    }
+    *r1 = r, *c1 = c;
+}
+
+/* Do the noise sources of nodes a and b meet (bit sets of src_words words)? */
+static int sources_meet(const uint64_t *src, size_t words, uint32_t a, uint32_t b) {
+    for (size_t w = 0; w < words; w++)
+        if (src[(size_t)a * words + w] & src[(size_t)b * words + w]) return 1;
+    return 0;
+}
+
+/* Programs past this many nodes take every ADD and concatenation as
+ * correlated (a bound all the same) instead of tracking sources. */
+#define NOISE_SOURCES_MAX_NODES 16384u
+
+veil_status veil_noise_factors(veil_program *p) {
+    const size_t nn = p->n_nodes, words = (nn + 63) / 64;
+    const int track = nn <= NOISE_SOURCES_MAX_NODES;
+    uint64_t *src = track ? calloc(nn * words + 1, sizeof *src) : NULL;
+    double *rho = calloc(nn + 1, sizeof *rho);
+    if ((track && !src) || !rho) {
+        free(src);
+        free(rho);
+        return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+    }
+    for (size_t i = 0; i < nn; i++) {
+        veil_node *n = &p->nodes[i];
+        uint64_t *si = src ? src + i * words : NULL;
+        int shared = !track && n->n_in > 1;
+        for (uint32_t j = 0; si && j < n->n_in; j++) {
+            for (uint32_t k = 0; k < j && !shared; k++)
+                shared = sources_meet(src, words, n->in[j], n->in[k]);
+            for (size_t w = 0; w < words; w++)
+                si[w] |= src[(size_t)n->in[j] * words + w];
+        }
+        n->noise_w2 = n->sum_w2;
+        n->add_correlated = 0;
+        switch (n->kind) {
+        case VEIL_NODE_INPUT:
+        case VEIL_NODE_LUT:
+            /* fresh noise: its own source (a LUT's input's are not its) */
+            if (si) {
+                memset(si, 0, words * sizeof *si);
+                si[i / 64] |= (uint64_t)1 << (i % 64);
+            }
+            rho[i] = 1;
+            break;
+        case VEIL_NODE_ROUND:
+            if (si) si[i / 64] |= (uint64_t)1 << (i % 64);
+            rho[i] = rho[n->in[0]];
+            break;
+        case VEIL_NODE_OUTPUT:
+            rho[i] = rho[n->in[0]];
+            break;
+        case VEIL_NODE_ADD:
+            n->add_correlated = shared || n->in[0] == n->in[1];
+            rho[i] = rho[n->in[0]] > rho[n->in[1]] ? rho[n->in[0]] : rho[n->in[1]];
+            break;
+        case VEIL_NODE_LINEAR: {
+            double rx = 0;
+            for (uint32_t j = 0; j < n->n_in; j++) {
+                const double r = rho[n->in[j]];
+                rx = shared ? rx + r : (r > rx ? r : rx);
+            }
+            double r1, c1;
+            linear_norms(n, &r1, &c1);
+            const double m = rx * n->sum_w2 < r1 * r1 ? rx * n->sum_w2 : r1 * r1;
+            n->noise_w2 = m > n->sum_w2 ? m : n->sum_w2;
+            const double ry = n->noise_w2 > 0 ? r1 * c1 * rx / n->noise_w2 : 1;
+            rho[i] = ry > 1 ? ry : 1;
+            break;
+        }
+        }
+    }
+    free(src);
+    free(rho);
+    return VEIL_OK;
+}
+
+/* The variance of an ADD node's sum from its operands' (va of in[0], vb of
+ * in[1]): independent noises add; operands that share a noise source
+ * (veil_noise_factors: the same node on both sides, or a leveled chain)
+ * have at most 2 (va + vb). */
 static double veil_add_variance(const veil_node *n, double va, double vb) {
-    return n->in[0] == n->in[1] ? 4 * va : va + vb;
+    return n->add_correlated ? 2 * (va + vb) : va + vb;
 }
 
 static double noise_pass_fill(veil_program *p, const veil_params *const *sets, uint32_t nsets,
@@ -249,15 +404,15 @@ static double noise_pass_fill(veil_program *p, const veil_params *const *sets, u
             n->variance = vin;
             break;
         case VEIL_NODE_ADD:
-            /* independent operands' variances add; a value added to itself
-             * is 2 y: four times its variance (veil_add_variance) */
+            /* independent operands' variances add; correlated ones at most
+             * twice that (veil_add_variance) */
             n->variance = veil_add_variance(n, vin, p->nodes[n->in[1]].variance);
             break;
         case VEIL_NODE_LINEAR: {
             double v = vin;
             for (uint32_t j = 1; j < n->n_in; j++)
                 v = p->nodes[n->in[j]].variance > v ? p->nodes[n->in[j]].variance : v;
-            n->variance = v * n->sum_w2;
+            n->variance = v * n->noise_w2;
             break;
         }
         case VEIL_NODE_ROUND: {
@@ -460,8 +615,8 @@ static veil_status unit_noise_new(const veil_program *p, unit_noise *u) {
                 a = u->a[n->in[j]] > a ? u->a[n->in[j]] : a;
                 b = u->b[n->in[j]] > b ? u->b[n->in[j]] : b;
             }
-            u->a[i] = a * n->sum_w2;
-            u->b[i] = b * n->sum_w2;
+            u->a[i] = a * n->noise_w2;
+            u->b[i] = b * n->noise_w2;
             break;
         }
         case VEIL_NODE_ROUND: {

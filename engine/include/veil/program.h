@@ -346,6 +346,14 @@ typedef struct veil_node {
     size_t n_weight_rows, n_weight_cols; /* dense: out, in */
     veil_conv_geom conv;                 /* conv2d, sum-pool */
     double sum_w2; /* max over outputs of sum of squared weights (noise growth) */
+    /* The noise pass's factors (veil_noise_factors, compile_params.c
+     * "Correlated noise"): a LINEAR node's variance is its inputs' (the
+     * largest) times noise_w2, which is sum_w2 when its inputs' noises are
+     * independent and more when a leveled chain correlates them; an ADD
+     * whose operands share a noise source (add_correlated) adds
+     * 2 (va + vb) instead of va + vb. */
+    double noise_w2;
+    int add_correlated;
 
     /* ROUND and LUT: the index read is r = floor((x + offset) / 2^round_bits) */
     int64_t offset;

@@ -928,6 +928,60 @@ static void test_trickle_clients(void) {
     veil_server_stop(s2);
 }
 
+static double metric_in(const char *text, const char *name);
+
+static void test_slowloris_evicts(void) {
+    /* --max-inflight 1 (a table of 2 * 1 + 16 = 18 connections), no
+     * per-address cap (as behind a proxy, or many attacking addresses): 18
+     * connections that each send one byte of headers fill the table. A new
+     * client must still be answered at once, the oldest slow connection
+     * closed to make room (it was: the new one waited in the listen backlog,
+     * unanswered, until the request deadline, 120 s here). */
+    veil_server_options o;
+    server_options(&o);
+    o.max_inflight = 1;
+    o.max_conn_per_ip = 0;
+    veil_server *s2 = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_server_start(&o, &s2), VEIL_OK);
+    const uint16_t port = veil_server_port(s2);
+    http_res r;
+    CU_ASSERT_EQUAL(poll_status(port, "/v1/health", 200, &r), 200);
+    http_res_free(&r);
+    enum { N_SLOW = 18 };
+    int slow[N_SLOW];
+    for (int i = 0; i < N_SLOW; i++) {
+        slow[i] = conn_open(port);
+        CU_ASSERT_FATAL(slow[i] >= 0);
+        CU_ASSERT_EQUAL(send(slow[i], "G", 1, MSG_NOSIGNAL), 1);
+        usleep(20000); /* accepted in this order: the first is the oldest */
+    }
+    const double t0 = srv_test_now();
+    int fd = conn_open(port);
+    CU_ASSERT_FATAL(fd >= 0);
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    const char hq[] = "GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    send(fd, hq, sizeof hq - 1, MSG_NOSIGNAL);
+    const int got = read_response(fd, &r);
+    const double dt = srv_test_now() - t0;
+    printf("a new client beside %d slow connections (a full table): %s after %.3f s\n", N_SLOW,
+           got == 0 ? "answered" : "no answer", dt);
+    CU_ASSERT_EQUAL(got, 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    CU_ASSERT(dt < 3.0);
+    http_res_free(&r);
+    close(fd);
+    usleep(100000);
+    CU_ASSERT(conn_closed(slow[0]));           /* the oldest made room */
+    CU_ASSERT(!conn_closed(slow[N_SLOW - 1])); /* the newest kept its slot */
+    CU_ASSERT_EQUAL(http_raw_port(port, "GET", "/metrics", NULL, NULL, 0, 0, 0, &r), 0);
+    CU_ASSERT(metric_in(r.body ? r.body : "", "veil_connections_evicted_total") >= 1);
+    http_res_free(&r);
+    for (int i = 0; i < N_SLOW; i++)
+        close(slow[i]);
+    veil_server_stop(s2);
+}
+
 static void test_connections_per_ip(void) {
     /* --max-conn-per-ip 2: two idle connections from 127.0.0.1, a third is
      * closed unanswered; once one of the two closes, served again. */
@@ -1490,6 +1544,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_compute_longer_than_read_timeout);
     VEIL_ADD_TEST(s, test_connections_per_ip);
     VEIL_ADD_TEST(s, test_trickle_clients);
+    VEIL_ADD_TEST(s, test_slowloris_evicts);
     VEIL_ADD_TEST(s, test_port_taken);
     VEIL_ADD_TEST(s, test_corrupted_key);
     VEIL_ADD_TEST(s, test_devices_equal_one_plan);

@@ -6,7 +6,15 @@
  * hold a connection slot for ever. The same deadline bounds the reading of
  * an answer, from when it is queued (a client reading a byte at a time would
  * otherwise hold its connection as long); while its request is computed a
- * connection is neither and the deadline does not apply (timeout_ms does). */
+ * connection is neither and the deadline does not apply (timeout_ms does).
+ *
+ * The connection table is full (conn_limit, MHD's limit) when slow clients
+ * hold every slot: MHD then leaves new connections in the listen backlog,
+ * unanswered, until the deadline frees one (a slowloris from a few addresses
+ * shut every other client out for request_timeout_ms). So a connection that
+ * fills the table closes the one that has been sending its request (or idling
+ * between requests) the longest: a slow client loses its slot to a new one,
+ * never a request being computed or an answer being read. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +30,26 @@ struct srv_conn {
     double t_start; /* when the current phase began (connect, last answer, answer queued) */
     srv_conn *prev, *next;
 };
+
+/* conn_mu held: the reaper or an eviction closes k; MHD's connection thread
+ * sees end of file and closes it. */
+static void conn_shut(srv_conn *k) {
+    shutdown(k->fd, SHUT_RDWR);
+    k->shut = 1;
+}
+
+/* conn_mu held: closes the connection, other than fresh, that has been
+ * arriving the longest; 1 when there was one. */
+static int evict_oldest_arriving(veil_server *s, const srv_conn *fresh) {
+    srv_conn *oldest = NULL;
+    for (srv_conn *k = s->conns; k; k = k->next)
+        if (k != fresh && k->arriving && !k->shut && k->fd >= 0 &&
+            (!oldest || k->t_start < oldest->t_start))
+            oldest = k;
+    if (!oldest) return 0;
+    conn_shut(oldest);
+    return 1;
+}
 
 static srv_conn *conn_of(struct MHD_Connection *c) {
     const union MHD_ConnectionInfo *ci =
@@ -44,7 +72,9 @@ void srv_conn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
         k->next = s->conns;
         if (s->conns) s->conns->prev = k;
         s->conns = k;
+        const int evicted = ++s->n_conns >= s->conn_limit && evict_oldest_arriving(s, k);
         pthread_mutex_unlock(&s->conn_mu);
+        if (evicted) srv_metrics_conns_evicted(&s->m);
         *socket_context = k;
         return;
     }
@@ -58,6 +88,7 @@ void srv_conn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
     else
         s->conns = k->next;
     if (k->next) k->next->prev = k->prev;
+    s->n_conns--;
     pthread_mutex_unlock(&s->conn_mu);
     free(k);
     *socket_context = NULL;
@@ -116,9 +147,7 @@ static void *reaper_main(void *arg) {
         unsigned closed = 0;
         for (srv_conn *k = s->conns; k; k = k->next)
             if ((k->arriving || k->sending) && !k->shut && k->fd >= 0 && now - k->t_start > limit) {
-                /* MHD's connection thread sees end of file and closes it */
-                shutdown(k->fd, SHUT_RDWR);
-                k->shut = 1;
+                conn_shut(k);
                 closed++;
             }
         if (closed) {

@@ -75,6 +75,7 @@ typedef struct srv_metrics {
     uint64_t cache_resident; /* plans resident now (a gauge the worker keeps) */
     uint64_t keys_uploaded;
     uint64_t request_timeouts;                /* connections closed by the request deadline */
+    uint64_t conns_evicted;                   /* slow connections closed to make room (conns.c) */
     uint64_t lat_bucket[SRV_LAT_BUCKETS + 1]; /* successful infer requests, queue + exec */
     uint64_t lat_count;
     double lat_sum;
@@ -91,6 +92,7 @@ void srv_metrics_latency(srv_metrics *m, double seconds);
 void srv_metrics_cache(srv_metrics *m, int hit, int evicted, size_t resident);
 void srv_metrics_key_uploaded(srv_metrics *m);
 void srv_metrics_request_timeouts(srv_metrics *m, unsigned n);
+void srv_metrics_conns_evicted(srv_metrics *m);
 
 /* ---- batcher.c ------------------------------------------------------------------ */
 
@@ -176,9 +178,11 @@ struct veil_server {
     int worker_started;
     srv_metrics m;
 
-    pthread_mutex_t conn_mu; /* conns, reaper_stop */
+    pthread_mutex_t conn_mu; /* conns, n_conns, reaper_stop */
     pthread_cond_t reaper_cv;
     srv_conn *conns;
+    unsigned n_conns;    /* tracked connections open now */
+    unsigned conn_limit; /* MHD's connection limit: reaching it evicts a slow one */
     pthread_t reaper;
     int reaper_started, reaper_stop;
 

@@ -982,6 +982,56 @@ static void test_slowloris_evicts(void) {
     veil_server_stop(s2);
 }
 
+static void test_client_gone_frees_slot(void) {
+    /* --max-inflight 1, a batching window of 2 s: a client sends an infer
+     * request and closes its connection while the request waits. Its slot is
+     * free within a moment, so another client 0.8 s later is served (it was
+     * refused 503 too_many_requests until the abandoned request had been
+     * computed, for nobody), and the abandoned request is never computed:
+     * one batch in all. */
+    veil_server_options o;
+    server_options(&o);
+    o.max_inflight = 1;
+    o.max_wait_ms = 2000;
+    veil_server *s2 = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_server_start(&o, &s2), VEIL_OK);
+    const uint16_t port = veil_server_port(s2);
+    size_t len;
+    uint8_t *body = encrypt_body(g_dir_a, 1, &len);
+    int fd = conn_open(port);
+    CU_ASSERT_FATAL(fd >= 0);
+    char head[512];
+    const int hn = snprintf(head, sizeof head,
+                            "POST /v1/infer HTTP/1.1\r\nHost: x\r\nX-Veil-Key-Id: %s\r\n"
+                            "Content-Length: %zu\r\n\r\n",
+                            g_id_a, len);
+    send(fd, head, (size_t)hn, MSG_NOSIGNAL);
+    send(fd, body, len, MSG_NOSIGNAL);
+    http_res r;
+    int queued = 0; /* the server holds it (/metrics is never limited) */
+    for (int i = 0; i < 300 && !queued; i++) {
+        if (http_raw_port(port, "GET", "/metrics", NULL, NULL, 0, 0, 0, &r) == 0)
+            queued = r.body && strstr(r.body, "veil_queue_depth 1") != NULL;
+        http_res_free(&r);
+        if (!queued) usleep(10000);
+    }
+    CU_ASSERT_FATAL(queued);
+    close(fd);
+    usleep(800000);
+    char h[128];
+    snprintf(h, sizeof h, "X-Veil-Key-Id: %s\r\n", g_id_a);
+    CU_ASSERT_EQUAL(http_raw_port(port, "POST", "/v1/infer", h, body, len, 1, 0, &r), 0);
+    expect(r.status, 200, &r, NULL, "after an abandoned request");
+    if (r.status == 200)
+        CU_ASSERT(check_result(g_dir_a, 0, 1, (const uint8_t *)r.body, r.body_len));
+    http_res_free(&r);
+    CU_ASSERT_EQUAL(http_raw_port(port, "GET", "/metrics", NULL, NULL, 0, 0, 0, &r), 0);
+    CU_ASSERT_EQUAL(metric_in(r.body ? r.body : "", "veil_batch_samples_count"), 1);
+    http_res_free(&r);
+    veil_serial_buffer_free(body, len);
+    veil_server_stop(s2);
+}
+
 static void test_connections_per_ip(void) {
     /* --max-conn-per-ip 2: two idle connections from 127.0.0.1, a third is
      * closed unanswered; once one of the two closes, served again. */
@@ -1545,6 +1595,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_connections_per_ip);
     VEIL_ADD_TEST(s, test_trickle_clients);
     VEIL_ADD_TEST(s, test_slowloris_evicts);
+    VEIL_ADD_TEST(s, test_client_gone_frees_slot);
     VEIL_ADD_TEST(s, test_port_taken);
     VEIL_ADD_TEST(s, test_corrupted_key);
     VEIL_ADD_TEST(s, test_devices_equal_one_plan);

@@ -256,8 +256,14 @@ static enum MHD_Result handle_infer(struct MHD_Connection *c, veil_server *s, re
     j->out = out;
     j->samples = samples;
     read_timeout_hold(c, s, 1);
-    const int refused = srv_batcher_run(s, j, &e);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    const int refused = srv_batcher_run(s, j, ci ? ci->connect_fd : -1, &e);
     read_timeout_hold(c, s, 0);
+    if (refused == SRV_CLIENT_GONE) {
+        if (s->o.verbose) fprintf(stderr, "veil-server: infer dropped: %s\n", e.message);
+        return MHD_NO; /* nobody to answer: MHD closes the connection */
+    }
     if (refused) return send_error(c, s, &e);
     if (j->err.status) {
         e = j->err;

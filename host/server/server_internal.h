@@ -121,11 +121,16 @@ typedef struct srv_cache_entry {
 veil_status srv_batcher_start(veil_server *s);
 /* Stops the worker (queued jobs fail with 503) and frees its state. */
 void srv_batcher_stop(veil_server *s);
-/* Queues j and waits for it until the per-request deadline. 0: j is done
- * (the caller owns it again; j->err says how it went). Otherwise e is set
- * (503 queue full / stopping / backend dead, 504 timeout) and the batcher
- * owns j (it frees it). */
-int srv_batcher_run(veil_server *s, srv_job *j, srv_error *e);
+/* How often a waiting request looks whether its client is still there. */
+#define SRV_GONE_POLL_S 0.25
+/* srv_batcher_run: the client of fd closed its connection while waiting. */
+#define SRV_CLIENT_GONE 1
+/* Queues j and waits for it until the per-request deadline, or until the
+ * client on fd (its connection, -1: not watched) has gone. 0: j is done (the
+ * caller owns it again; j->err says how it went). Otherwise e is set (503
+ * queue full / stopping / backend dead, 504 timeout; SRV_CLIENT_GONE: nobody
+ * to answer, e->status 0) and the batcher owns j (it frees it). */
+int srv_batcher_run(veil_server *s, srv_job *j, int fd, srv_error *e);
 
 /* ---- conns.c -------------------------------------------------------------------- */
 

@@ -1032,6 +1032,63 @@ static void test_client_gone_frees_slot(void) {
     veil_server_stop(s2);
 }
 
+/* Sends req on a new connection and reads until the server closes it (or
+ * 3 s pass): every answer, NUL-terminated, in out. */
+static size_t answers_until_close(uint16_t port, const char *req, char *out, size_t cap) {
+    int fd = conn_open(port);
+    if (fd < 0) return 0;
+    struct timeval tv = {3, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    send(fd, req, strlen(req), MSG_NOSIGNAL);
+    size_t n = 0;
+    ssize_t got;
+    while (n + 1 < cap && (got = recv(fd, out + n, cap - 1 - n, 0)) > 0)
+        n += (size_t)got;
+    out[n] = 0;
+    close(fd);
+    return n;
+}
+
+static void test_ambiguous_length(void) {
+    /* A body length that two readers could read differently: two
+     * Content-Length headers, Transfer-Encoding beside Content-Length, a
+     * Transfer-Encoding other than chunked. Each is refused 400
+     * ambiguous_length and the connection closed, so the bytes after the
+     * body libmicrohttpd chose (here a whole GET /v1/health) are never
+     * answered as a request of their own: libmicrohttpd took the first
+     * length, or chunked, answered and then answered the smuggled health
+     * request on the same connection (a proxy reading the other length
+     * would hand that answer to its next client). */
+    const uint16_t port = veil_server_port(g_srv);
+    static const char smug[] = "GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n";
+    char req[1024], out[8192];
+    const char *const heads[] = {
+        "Content-Length: 5\r\nContent-Length: %zu\r\n",
+        "Content-Length: %zu\r\nTransfer-Encoding: chunked\r\n",
+        "Transfer-Encoding: identity\r\nContent-Length: %zu\r\n",
+    };
+    for (size_t i = 0; i < sizeof heads / sizeof *heads; i++) {
+        char h[256];
+        snprintf(h, sizeof h, heads[i], 5 + sizeof smug - 1);
+        snprintf(req, sizeof req,
+                 "POST /v1/infer HTTP/1.1\r\nHost: x\r\nX-Veil-Key-Id: %s\r\n%s\r\n%s%s", g_id_a, h,
+                 i == 1 ? "5\r\nAAAAA\r\n0\r\n\r\n" : "AAAAA", smug);
+        answers_until_close(port, req, out, sizeof out);
+        size_t answers = 0;
+        for (const char *p = out; (p = strstr(p, "HTTP/1.1 ")); p++)
+            answers++;
+        if (answers != 1 || !strstr(out, "\"ambiguous_length\""))
+            printf("\n  framing %zu: %zu answers: %.300s\n", i, answers, out);
+        CU_ASSERT_EQUAL(answers, 1);
+        CU_ASSERT_EQUAL(strncmp(out, "HTTP/1.1 400", 12), 0);
+        CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"ambiguous_length\""));
+        CU_ASSERT_PTR_NULL(strstr(out, "\"status\":\"ok\""));
+    }
+    http_res r;
+    CU_ASSERT_EQUAL(http_get_status("/v1/health", &r), 200); /* still serving */
+    http_res_free(&r);
+}
+
 static void test_connections_per_ip(void) {
     /* --max-conn-per-ip 2: two idle connections from 127.0.0.1, a third is
      * closed unanswered; once one of the two closes, served again. */
@@ -1586,6 +1643,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_keys_and_roundtrip);
     VEIL_ADD_TEST(s, test_concurrent_clients);
     VEIL_ADD_TEST(s, test_bad_requests);
+    VEIL_ADD_TEST(s, test_ambiguous_length);
     VEIL_ADD_TEST(s, test_mask_past_width);
     VEIL_ADD_TEST(s, test_timeout_and_queue);
     VEIL_ADD_TEST(s, test_request_larger_than_batch);

@@ -982,6 +982,59 @@ static void test_slowloris_evicts(void) {
     veil_server_stop(s2);
 }
 
+static void test_slow_bodies_evicted(void) {
+    /* --max-inflight 2: two clients send their infer headers and then their
+     * bodies too slowly (here not at all), holding both slots. A request
+     * that comes a second later takes the slot of the one arriving the
+     * longest and is served (it was refused 503 too_many_requests until the
+     * read timeout, and a body trickled a byte at a time held the slots to
+     * the request deadline, 120 s); the other slow one keeps its slot. */
+    veil_server_options o;
+    server_options(&o);
+    o.max_inflight = 2;
+    veil_server *s2 = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_server_start(&o, &s2), VEIL_OK);
+    const uint16_t port = veil_server_port(s2);
+    static const char head[] = "POST /v1/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n"
+                               "X-Veil-Key-Id: 0123456789abcdef0123456789abcdef\r\n\r\nabc";
+    int slow[2];
+    http_res r;
+    for (int i = 0; i < 2; i++) {
+        slow[i] = conn_open(port);
+        CU_ASSERT_FATAL(slow[i] >= 0);
+        send(slow[i], head, sizeof head - 1, MSG_NOSIGNAL);
+        char want[64];
+        snprintf(want, sizeof want, "veil_inflight_requests %d\n", i + 1);
+        int held = 0; /* the server holds it (/metrics is never limited) */
+        for (int k = 0; k < 300 && !held; k++) {
+            if (http_raw_port(port, "GET", "/metrics", NULL, NULL, 0, 0, 0, &r) == 0)
+                held = r.body && strstr(r.body, want) != NULL;
+            http_res_free(&r);
+            if (!held) usleep(10000);
+        }
+        CU_ASSERT_FATAL(held);
+    }
+    usleep(1200000); /* past SRV_EVICT_MIN_AGE_S (1 s): younger ones are never evicted */
+    size_t len;
+    uint8_t *body = encrypt_body(g_dir_a, 1, &len);
+    char h[128];
+    snprintf(h, sizeof h, "X-Veil-Key-Id: %s\r\n", g_id_a);
+    CU_ASSERT_EQUAL(http_raw_port(port, "POST", "/v1/infer", h, body, len, 1, 0, &r), 0);
+    expect(r.status, 200, &r, NULL, "beside two slow bodies");
+    if (r.status == 200)
+        CU_ASSERT(check_result(g_dir_a, 0, 1, (const uint8_t *)r.body, r.body_len));
+    http_res_free(&r);
+    CU_ASSERT(conn_closed(slow[0]));  /* the one arriving the longest made room */
+    CU_ASSERT(!conn_closed(slow[1])); /* the other kept its slot */
+    CU_ASSERT_EQUAL(http_raw_port(port, "GET", "/metrics", NULL, NULL, 0, 0, 0, &r), 0);
+    CU_ASSERT_EQUAL(metric_in(r.body ? r.body : "", "veil_connections_evicted_total"), 1);
+    http_res_free(&r);
+    close(slow[0]);
+    close(slow[1]);
+    veil_serial_buffer_free(body, len);
+    veil_server_stop(s2);
+}
+
 static void test_client_gone_frees_slot(void) {
     /* --max-inflight 1, a batching window of 2 s: a client sends an infer
      * request and closes its connection while the request waits. Its slot is
@@ -1654,6 +1707,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_trickle_clients);
     VEIL_ADD_TEST(s, test_slowloris_evicts);
     VEIL_ADD_TEST(s, test_client_gone_frees_slot);
+    VEIL_ADD_TEST(s, test_slow_bodies_evicted);
     VEIL_ADD_TEST(s, test_port_taken);
     VEIL_ADD_TEST(s, test_corrupted_key);
     VEIL_ADD_TEST(s, test_devices_equal_one_plan);

@@ -394,12 +394,29 @@ enum MHD_Result srv_http_on_request(void *cls, struct MHD_Connection *c, const c
         const int limited = route != SRV_HEALTH && route != SRV_METRICS && route != SRV_NOT_FOUND;
         pthread_mutex_lock(&s->mu);
         s->active++;
-        const int busy = limited && s->inflight >= s->o.max_inflight;
+        int busy = limited && s->inflight >= s->o.max_inflight;
         if (limited && !busy) {
             s->inflight++;
             r->counted = 1;
         }
         pthread_mutex_unlock(&s->mu);
+        /* Full: a body trickling in for a while loses its slot to this
+         * request (slow clients must not hold every slot until the request
+         * deadline); it is freed when that connection closes, a moment on. */
+        if (busy && !atomic_load(&s->draining) && srv_conn_evict_slow_body(s, c)) {
+            pthread_mutex_lock(&s->mu);
+            const double until = srv_now() + SRV_SLOT_WAIT_S;
+            double now;
+            while (s->inflight >= s->o.max_inflight && (now = srv_now()) < until)
+                srv_cond_wait_s(&s->slot_cv, &s->mu, until - now);
+            busy = s->inflight >= s->o.max_inflight;
+            if (!busy) {
+                s->inflight++;
+                r->counted = 1;
+            }
+            pthread_mutex_unlock(&s->mu);
+        }
+        if (r->counted) srv_conn_admitted(s, c);
         if (framing_ambiguous(c, &e)) {
             /* the body's end is unknown: nothing after it can be read */
             static const char *const k_close[] = {"Connection", "close", NULL};
@@ -480,7 +497,10 @@ enum MHD_Result srv_http_on_request(void *cls, struct MHD_Connection *c, const c
      * --max-inflight (a client reading it slowly must not hold a slot), and
      * the request deadline bounds its reading. */
     pthread_mutex_lock(&s->mu);
-    if (r->counted) s->inflight--;
+    if (r->counted) {
+        s->inflight--;
+        pthread_cond_broadcast(&s->slot_cv);
+    }
     r->counted = 0;
     pthread_mutex_unlock(&s->mu);
     srv_conn_sending(s, c);
@@ -495,7 +515,10 @@ void srv_http_on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     srv_conn_answered(s, c);
     if (!r) return;
     pthread_mutex_lock(&s->mu);
-    if (r->counted) s->inflight--;
+    if (r->counted) {
+        s->inflight--;
+        pthread_cond_broadcast(&s->slot_cv);
+    }
     if (--s->active == 0) pthread_cond_broadcast(&s->idle_cv);
     pthread_mutex_unlock(&s->mu);
     body_release(r);

@@ -186,7 +186,8 @@ char *srv_metrics_text(veil_server *s, size_t *len) {
         "after --request-timeout-ms.\n"
         "# TYPE veil_request_timeouts_total counter\nveil_request_timeouts_total %llu\n"
         "# HELP veil_connections_evicted_total slow connections (sending their request or "
-        "idle) closed to make room for a new one when the connection table was full.\n"
+        "idle) closed to make room for a new one when the connection table or the "
+        "in-flight slots were full.\n"
         "# TYPE veil_connections_evicted_total counter\nveil_connections_evicted_total %llu\n",
         (unsigned long long)m.cache_hits, (unsigned long long)m.cache_misses,
         (unsigned long long)m.cache_evictions, (unsigned long long)m.cache_resident,

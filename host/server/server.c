@@ -128,6 +128,7 @@ veil_status veil_server_start(const veil_server_options *o, veil_server **out) {
     srv_cond_init(&s->done_cv);
     srv_cond_init(&s->key_cv);
     srv_cond_init(&s->idle_cv);
+    srv_cond_init(&s->slot_cv);
     pthread_mutex_init(&s->conn_mu, NULL);
     srv_cond_init(&s->reaper_cv);
     s->listen_fd = -1;
@@ -258,6 +259,7 @@ void veil_server_stop(veil_server *s) {
     pthread_cond_destroy(&s->done_cv);
     pthread_cond_destroy(&s->key_cv);
     pthread_cond_destroy(&s->idle_cv);
+    pthread_cond_destroy(&s->slot_cv);
     pthread_cond_destroy(&s->reaper_cv);
     pthread_mutex_destroy(&s->conn_mu);
     pthread_mutex_destroy(&s->mu);

@@ -139,6 +139,18 @@ typedef struct srv_conn srv_conn;
 /* MHD_OPTION_NOTIFY_CONNECTION: tracks a connection from open to close. */
 void srv_conn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
                      enum MHD_ConnectionNotificationCode toe);
+/* A request that arrives for less than this never loses its slot to
+ * another (srv_conn_evict_slow_body): a burst of quick ones are refused 503
+ * as before, never reset. */
+#define SRV_EVICT_MIN_AGE_S 1.0
+/* How long a request waits for the slot of the one it evicted. */
+#define SRV_SLOT_WAIT_S 0.5
+/* c's request holds an in-flight slot while its body arrives. */
+void srv_conn_admitted(veil_server *s, struct MHD_Connection *c);
+/* The in-flight slots are full (c's request got none): closes the
+ * connection, other than c, whose admitted request has been arriving the
+ * longest, at least SRV_EVICT_MIN_AGE_S; 1 when there was one. */
+int srv_conn_evict_slow_body(veil_server *s, struct MHD_Connection *c);
 /* The request on c is all in (its handler runs): the deadline stops. */
 void srv_conn_arrived(veil_server *s, struct MHD_Connection *c);
 /* Its answer is queued: the deadline runs again, for reading it. */
@@ -171,7 +183,7 @@ struct veil_server {
     unsigned read_timeout_s; /* MHD's connection timeout */
 
     pthread_mutex_t mu; /* queue, jobs, inflight, active, validating, stopping */
-    pthread_cond_t queue_cv, done_cv, key_cv, idle_cv;
+    pthread_cond_t queue_cv, done_cv, key_cv, idle_cv, slot_cv; /* slot_cv: inflight fell */
     srv_job *head, *tail;
     size_t queue_len;
     unsigned inflight;   /* requests under the in-flight limit (all but health, metrics) */

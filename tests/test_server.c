@@ -928,6 +928,220 @@ static void test_trickle_clients(void) {
     veil_server_stop(s2);
 }
 
+static double metric_in(const char *text, const char *name);
+
+static void test_slowloris_evicts(void) {
+    /* --max-inflight 1 (a table of 2 * 1 + 16 = 18 connections), no
+     * per-address cap (as behind a proxy, or many attacking addresses): 18
+     * connections that each send one byte of headers fill the table. A new
+     * client must still be answered at once, the oldest slow connection
+     * closed to make room (it was: the new one waited in the listen backlog,
+     * unanswered, until the request deadline, 120 s here). */
+    veil_server_options o;
+    server_options(&o);
+    o.max_inflight = 1;
+    o.max_conn_per_ip = 0;
+    veil_server *s2 = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_server_start(&o, &s2), VEIL_OK);
+    const uint16_t port = veil_server_port(s2);
+    http_res r;
+    CU_ASSERT_EQUAL(poll_status(port, "/v1/health", 200, &r), 200);
+    http_res_free(&r);
+    enum { N_SLOW = 18 };
+    int slow[N_SLOW];
+    for (int i = 0; i < N_SLOW; i++) {
+        slow[i] = conn_open(port);
+        CU_ASSERT_FATAL(slow[i] >= 0);
+        CU_ASSERT_EQUAL(send(slow[i], "G", 1, MSG_NOSIGNAL), 1);
+        usleep(20000); /* accepted in this order: the first is the oldest */
+    }
+    const double t0 = srv_test_now();
+    int fd = conn_open(port);
+    CU_ASSERT_FATAL(fd >= 0);
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    const char hq[] = "GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    send(fd, hq, sizeof hq - 1, MSG_NOSIGNAL);
+    const int got = read_response(fd, &r);
+    const double dt = srv_test_now() - t0;
+    printf("a new client beside %d slow connections (a full table): %s after %.3f s\n", N_SLOW,
+           got == 0 ? "answered" : "no answer", dt);
+    CU_ASSERT_EQUAL(got, 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    CU_ASSERT(dt < 3.0);
+    http_res_free(&r);
+    close(fd);
+    usleep(100000);
+    CU_ASSERT(conn_closed(slow[0]));           /* the oldest made room */
+    CU_ASSERT(!conn_closed(slow[N_SLOW - 1])); /* the newest kept its slot */
+    CU_ASSERT_EQUAL(http_raw_port(port, "GET", "/metrics", NULL, NULL, 0, 0, 0, &r), 0);
+    CU_ASSERT(metric_in(r.body ? r.body : "", "veil_connections_evicted_total") >= 1);
+    http_res_free(&r);
+    for (int i = 0; i < N_SLOW; i++)
+        close(slow[i]);
+    veil_server_stop(s2);
+}
+
+static void test_slow_bodies_evicted(void) {
+    /* --max-inflight 2: two clients send their infer headers and then their
+     * bodies too slowly (here not at all), holding both slots. A request
+     * that comes a second later takes the slot of the one arriving the
+     * longest and is served (it was refused 503 too_many_requests until the
+     * read timeout, and a body trickled a byte at a time held the slots to
+     * the request deadline, 120 s); the other slow one keeps its slot. */
+    veil_server_options o;
+    server_options(&o);
+    o.max_inflight = 2;
+    veil_server *s2 = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_server_start(&o, &s2), VEIL_OK);
+    const uint16_t port = veil_server_port(s2);
+    static const char head[] = "POST /v1/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n"
+                               "X-Veil-Key-Id: 0123456789abcdef0123456789abcdef\r\n\r\nabc";
+    int slow[2];
+    http_res r;
+    for (int i = 0; i < 2; i++) {
+        slow[i] = conn_open(port);
+        CU_ASSERT_FATAL(slow[i] >= 0);
+        send(slow[i], head, sizeof head - 1, MSG_NOSIGNAL);
+        char want[64];
+        snprintf(want, sizeof want, "veil_inflight_requests %d\n", i + 1);
+        int held = 0; /* the server holds it (/metrics is never limited) */
+        for (int k = 0; k < 300 && !held; k++) {
+            if (http_raw_port(port, "GET", "/metrics", NULL, NULL, 0, 0, 0, &r) == 0)
+                held = r.body && strstr(r.body, want) != NULL;
+            http_res_free(&r);
+            if (!held) usleep(10000);
+        }
+        CU_ASSERT_FATAL(held);
+    }
+    usleep(1200000); /* past SRV_EVICT_MIN_AGE_S (1 s): younger ones are never evicted */
+    size_t len;
+    uint8_t *body = encrypt_body(g_dir_a, 1, &len);
+    char h[128];
+    snprintf(h, sizeof h, "X-Veil-Key-Id: %s\r\n", g_id_a);
+    CU_ASSERT_EQUAL(http_raw_port(port, "POST", "/v1/infer", h, body, len, 1, 0, &r), 0);
+    expect(r.status, 200, &r, NULL, "beside two slow bodies");
+    if (r.status == 200)
+        CU_ASSERT(check_result(g_dir_a, 0, 1, (const uint8_t *)r.body, r.body_len));
+    http_res_free(&r);
+    CU_ASSERT(conn_closed(slow[0]));  /* the one arriving the longest made room */
+    CU_ASSERT(!conn_closed(slow[1])); /* the other kept its slot */
+    CU_ASSERT_EQUAL(http_raw_port(port, "GET", "/metrics", NULL, NULL, 0, 0, 0, &r), 0);
+    CU_ASSERT_EQUAL(metric_in(r.body ? r.body : "", "veil_connections_evicted_total"), 1);
+    http_res_free(&r);
+    close(slow[0]);
+    close(slow[1]);
+    veil_serial_buffer_free(body, len);
+    veil_server_stop(s2);
+}
+
+static void test_client_gone_frees_slot(void) {
+    /* --max-inflight 1, a batching window of 2 s: a client sends an infer
+     * request and closes its connection while the request waits. Its slot is
+     * free within a moment, so another client 0.8 s later is served (it was
+     * refused 503 too_many_requests until the abandoned request had been
+     * computed, for nobody), and the abandoned request is never computed:
+     * one batch in all. */
+    veil_server_options o;
+    server_options(&o);
+    o.max_inflight = 1;
+    o.max_wait_ms = 2000;
+    veil_server *s2 = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_server_start(&o, &s2), VEIL_OK);
+    const uint16_t port = veil_server_port(s2);
+    size_t len;
+    uint8_t *body = encrypt_body(g_dir_a, 1, &len);
+    int fd = conn_open(port);
+    CU_ASSERT_FATAL(fd >= 0);
+    char head[512];
+    const int hn = snprintf(head, sizeof head,
+                            "POST /v1/infer HTTP/1.1\r\nHost: x\r\nX-Veil-Key-Id: %s\r\n"
+                            "Content-Length: %zu\r\n\r\n",
+                            g_id_a, len);
+    send(fd, head, (size_t)hn, MSG_NOSIGNAL);
+    send(fd, body, len, MSG_NOSIGNAL);
+    http_res r;
+    int queued = 0; /* the server holds it (/metrics is never limited) */
+    for (int i = 0; i < 300 && !queued; i++) {
+        if (http_raw_port(port, "GET", "/metrics", NULL, NULL, 0, 0, 0, &r) == 0)
+            queued = r.body && strstr(r.body, "veil_queue_depth 1") != NULL;
+        http_res_free(&r);
+        if (!queued) usleep(10000);
+    }
+    CU_ASSERT_FATAL(queued);
+    close(fd);
+    usleep(800000);
+    char h[128];
+    snprintf(h, sizeof h, "X-Veil-Key-Id: %s\r\n", g_id_a);
+    CU_ASSERT_EQUAL(http_raw_port(port, "POST", "/v1/infer", h, body, len, 1, 0, &r), 0);
+    expect(r.status, 200, &r, NULL, "after an abandoned request");
+    if (r.status == 200)
+        CU_ASSERT(check_result(g_dir_a, 0, 1, (const uint8_t *)r.body, r.body_len));
+    http_res_free(&r);
+    CU_ASSERT_EQUAL(http_raw_port(port, "GET", "/metrics", NULL, NULL, 0, 0, 0, &r), 0);
+    CU_ASSERT_EQUAL(metric_in(r.body ? r.body : "", "veil_batch_samples_count"), 1);
+    http_res_free(&r);
+    veil_serial_buffer_free(body, len);
+    veil_server_stop(s2);
+}
+
+/* Sends req on a new connection and reads until the server closes it (or
+ * 3 s pass): every answer, NUL-terminated, in out. */
+static size_t answers_until_close(uint16_t port, const char *req, char *out, size_t cap) {
+    int fd = conn_open(port);
+    if (fd < 0) return 0;
+    struct timeval tv = {3, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    send(fd, req, strlen(req), MSG_NOSIGNAL);
+    size_t n = 0;
+    ssize_t got;
+    while (n + 1 < cap && (got = recv(fd, out + n, cap - 1 - n, 0)) > 0)
+        n += (size_t)got;
+    out[n] = 0;
+    close(fd);
+    return n;
+}
+
+static void test_ambiguous_length(void) {
+    /* A body length that two readers could read differently: two
+     * Content-Length headers, Transfer-Encoding beside Content-Length, a
+     * Transfer-Encoding other than chunked. Each is refused 400
+     * ambiguous_length and the connection closed, so the bytes after the
+     * body libmicrohttpd chose (here a whole GET /v1/health) are never
+     * answered as a request of their own: libmicrohttpd took the first
+     * length, or chunked, answered and then answered the smuggled health
+     * request on the same connection (a proxy reading the other length
+     * would hand that answer to its next client). */
+    const uint16_t port = veil_server_port(g_srv);
+    static const char smug[] = "GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n";
+    char req[1024], out[8192];
+    const char *const heads[] = {
+        "Content-Length: 5\r\nContent-Length: %zu\r\n",
+        "Content-Length: %zu\r\nTransfer-Encoding: chunked\r\n",
+        "Transfer-Encoding: identity\r\nContent-Length: %zu\r\n",
+    };
+    for (size_t i = 0; i < sizeof heads / sizeof *heads; i++) {
+        char h[256];
+        snprintf(h, sizeof h, heads[i], 5 + sizeof smug - 1);
+        snprintf(req, sizeof req,
+                 "POST /v1/infer HTTP/1.1\r\nHost: x\r\nX-Veil-Key-Id: %s\r\n%s\r\n%s%s", g_id_a, h,
+                 i == 1 ? "5\r\nAAAAA\r\n0\r\n\r\n" : "AAAAA", smug);
+        answers_until_close(port, req, out, sizeof out);
+        size_t answers = 0;
+        for (const char *p = out; (p = strstr(p, "HTTP/1.1 ")); p++)
+            answers++;
+        if (answers != 1 || !strstr(out, "\"ambiguous_length\""))
+            printf("\n  framing %zu: %zu answers: %.300s\n", i, answers, out);
+        CU_ASSERT_EQUAL(answers, 1);
+        CU_ASSERT_EQUAL(strncmp(out, "HTTP/1.1 400", 12), 0);
+        CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"ambiguous_length\""));
+        CU_ASSERT_PTR_NULL(strstr(out, "\"status\":\"ok\""));
+    }
+    http_res r;
+    CU_ASSERT_EQUAL(http_get_status("/v1/health", &r), 200); /* still serving */
+    http_res_free(&r);
+}
+
 static void test_connections_per_ip(void) {
     /* --max-conn-per-ip 2: two idle connections from 127.0.0.1, a third is
      * closed unanswered; once one of the two closes, served again. */
@@ -1482,6 +1696,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_keys_and_roundtrip);
     VEIL_ADD_TEST(s, test_concurrent_clients);
     VEIL_ADD_TEST(s, test_bad_requests);
+    VEIL_ADD_TEST(s, test_ambiguous_length);
     VEIL_ADD_TEST(s, test_mask_past_width);
     VEIL_ADD_TEST(s, test_timeout_and_queue);
     VEIL_ADD_TEST(s, test_request_larger_than_batch);
@@ -1490,6 +1705,9 @@ int main(void) {
     VEIL_ADD_TEST(s, test_compute_longer_than_read_timeout);
     VEIL_ADD_TEST(s, test_connections_per_ip);
     VEIL_ADD_TEST(s, test_trickle_clients);
+    VEIL_ADD_TEST(s, test_slowloris_evicts);
+    VEIL_ADD_TEST(s, test_client_gone_frees_slot);
+    VEIL_ADD_TEST(s, test_slow_bodies_evicted);
     VEIL_ADD_TEST(s, test_port_taken);
     VEIL_ADD_TEST(s, test_corrupted_key);
     VEIL_ADD_TEST(s, test_devices_equal_one_plan);

@@ -5,8 +5,11 @@
  * (device), run side by side, so the worker feeds every device at once. See
  * veil/server.h. */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "server_internal.h"
 
@@ -304,7 +307,19 @@ void srv_batcher_stop(veil_server *s) {
     s->batch_list = NULL;
 }
 
-int srv_batcher_run(veil_server *s, srv_job *j, srv_error *e) {
+/* 1 when the client on fd has gone while its answer is computed: the
+ * connection was reset, or closed with nothing left to read (a request
+ * pipelined behind this one keeps it). */
+static int client_gone(int fd) {
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (fd < 0 || poll(&p, 1, 0) <= 0) return 0;
+    if (p.revents & (POLLERR | POLLHUP | POLLNVAL)) return 1;
+    char b;
+    const ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+int srv_batcher_run(veil_server *s, srv_job *j, int fd, srv_error *e) {
     j->t_enqueue = srv_now();
     pthread_mutex_lock(&s->mu);
     const int healthy = veil_backends_healthy(s->bes, s->n_bes);
@@ -327,16 +342,20 @@ int srv_batcher_run(veil_server *s, srv_job *j, srv_error *e) {
     s->queue_len++;
     pthread_cond_broadcast(&s->queue_cv);
     const double deadline = j->t_enqueue + s->o.timeout_ms * 1e-3;
+    int gone = 0;
     while (!j->done) {
         double now = srv_now();
-        if (now >= deadline) break;
-        srv_cond_wait_s(&s->done_cv, &s->mu, deadline - now > 1 ? 1 : deadline - now);
+        if (now >= deadline || (gone = client_gone(fd))) break;
+        srv_cond_wait_s(&s->done_cv, &s->mu,
+                        deadline - now > SRV_GONE_POLL_S ? SRV_GONE_POLL_S : deadline - now);
     }
     if (j->done) {
         pthread_mutex_unlock(&s->mu);
         return 0;
     }
-    /* Timed out: unlink it if still queued, else the worker frees it. */
+    /* Timed out, or nobody left to answer: unlink it if still queued (its
+     * queue place and in-flight slot are free at once), else the worker
+     * frees it. */
     int queued = 0;
     for (srv_job **pp = &s->head, *prev = NULL; *pp; prev = *pp, pp = &(*pp)->next)
         if (*pp == j) {
@@ -351,6 +370,11 @@ int srv_batcher_run(veil_server *s, srv_job *j, srv_error *e) {
     else
         j->abandoned = 1;
     pthread_mutex_unlock(&s->mu);
+    if (gone) {
+        srv_fail(e, 0, "client_gone", "the client closed its connection (%s)",
+                 queued ? "still queued" : "still running");
+        return SRV_CLIENT_GONE;
+    }
     return srv_fail(e, 504, "timeout", "no result within %u ms (%s)", s->o.timeout_ms,
                     queued ? "still queued" : "still running");
 }

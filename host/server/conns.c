@@ -6,7 +6,18 @@
  * hold a connection slot for ever. The same deadline bounds the reading of
  * an answer, from when it is queued (a client reading a byte at a time would
  * otherwise hold its connection as long); while its request is computed a
- * connection is neither and the deadline does not apply (timeout_ms does). */
+ * connection is neither and the deadline does not apply (timeout_ms does).
+ *
+ * The connection table is full (conn_limit, MHD's limit) when slow clients
+ * hold every slot: MHD then leaves new connections in the listen backlog,
+ * unanswered, until the deadline frees one (a slowloris from a few addresses
+ * shut every other client out for request_timeout_ms). So a connection that
+ * fills the table closes the one that has been sending its request (or idling
+ * between requests) the longest: a slow client loses its slot to a new one,
+ * never a request being computed or an answer being read. Likewise, when
+ * the --max-inflight slots are full, a new request takes the slot of the one
+ * whose body has been arriving the longest (at least SRV_EVICT_MIN_AGE_S):
+ * slow bodies from a few connections held every slot until the deadline. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,10 +29,34 @@ struct srv_conn {
     int fd;
     int arriving;   /* the current request is still being received */
     int sending;    /* its answer is queued, not read whole yet */
-    int shut;       /* the reaper shut it down */
+    int shut;       /* the reaper or an eviction shut it down */
+    int admitted;   /* its request holds an in-flight slot while arriving */
     double t_start; /* when the current phase began (connect, last answer, answer queued) */
     srv_conn *prev, *next;
 };
+
+/* conn_mu held: the reaper or an eviction closes k; MHD's connection thread
+ * sees end of file and closes it. */
+static void conn_shut(srv_conn *k) {
+    shutdown(k->fd, SHUT_RDWR);
+    k->shut = 1;
+}
+
+/* conn_mu held: closes the connection, other than self, that has been
+ * arriving the longest (only one whose request holds an in-flight slot, and
+ * since before not_after, when admitted_only); 1 when there was one. */
+static int evict_oldest_arriving(veil_server *s, const srv_conn *self, int admitted_only,
+                                 double not_after) {
+    srv_conn *oldest = NULL;
+    for (srv_conn *k = s->conns; k; k = k->next)
+        if (k != self && k->arriving && !k->shut && k->fd >= 0 &&
+            (!admitted_only || (k->admitted && k->t_start <= not_after)) &&
+            (!oldest || k->t_start < oldest->t_start))
+            oldest = k;
+    if (!oldest) return 0;
+    conn_shut(oldest);
+    return 1;
+}
 
 static srv_conn *conn_of(struct MHD_Connection *c) {
     const union MHD_ConnectionInfo *ci =
@@ -44,7 +79,9 @@ void srv_conn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
         k->next = s->conns;
         if (s->conns) s->conns->prev = k;
         s->conns = k;
+        const int evicted = ++s->n_conns >= s->conn_limit && evict_oldest_arriving(s, k, 0, 0);
         pthread_mutex_unlock(&s->conn_mu);
+        if (evicted) srv_metrics_conns_evicted(&s->m);
         *socket_context = k;
         return;
     }
@@ -58,9 +95,27 @@ void srv_conn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
     else
         s->conns = k->next;
     if (k->next) k->next->prev = k->prev;
+    s->n_conns--;
     pthread_mutex_unlock(&s->conn_mu);
     free(k);
     *socket_context = NULL;
+}
+
+void srv_conn_admitted(veil_server *s, struct MHD_Connection *c) {
+    srv_conn *k = conn_of(c);
+    if (!k) return;
+    pthread_mutex_lock(&s->conn_mu);
+    k->admitted = 1;
+    pthread_mutex_unlock(&s->conn_mu);
+}
+
+int srv_conn_evict_slow_body(veil_server *s, struct MHD_Connection *c) {
+    const srv_conn *self = conn_of(c);
+    pthread_mutex_lock(&s->conn_mu);
+    const int evicted = evict_oldest_arriving(s, self, 1, srv_now() - SRV_EVICT_MIN_AGE_S);
+    pthread_mutex_unlock(&s->conn_mu);
+    if (evicted) srv_metrics_conns_evicted(&s->m);
+    return evicted;
 }
 
 void srv_conn_arrived(veil_server *s, struct MHD_Connection *c) {
@@ -68,6 +123,7 @@ void srv_conn_arrived(veil_server *s, struct MHD_Connection *c) {
     if (!k) return;
     pthread_mutex_lock(&s->conn_mu);
     k->arriving = 0;
+    k->admitted = 0;
     pthread_mutex_unlock(&s->conn_mu);
 }
 
@@ -77,6 +133,7 @@ void srv_conn_answered(veil_server *s, struct MHD_Connection *c) {
     pthread_mutex_lock(&s->conn_mu);
     k->arriving = 1; /* a kept-alive connection: the next request's clock starts */
     k->sending = 0;
+    k->admitted = 0;
     k->t_start = srv_now();
     pthread_mutex_unlock(&s->conn_mu);
 }
@@ -116,9 +173,7 @@ static void *reaper_main(void *arg) {
         unsigned closed = 0;
         for (srv_conn *k = s->conns; k; k = k->next)
             if ((k->arriving || k->sending) && !k->shut && k->fd >= 0 && now - k->t_start > limit) {
-                /* MHD's connection thread sees end of file and closes it */
-                shutdown(k->fd, SHUT_RDWR);
-                k->shut = 1;
+                conn_shut(k);
                 closed++;
             }
         if (closed) {

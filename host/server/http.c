@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "server_internal.h"
 #include "veil/deploy.h"
@@ -53,7 +54,9 @@ static enum MHD_Result send_json(struct MHD_Connection *c, veil_server *s, int s
     return send_bytes(c, s, status, "application/json", b->p, b->len, 1, NULL);
 }
 
-static enum MHD_Result send_error(struct MHD_Connection *c, veil_server *s, const srv_error *e) {
+/* extra_headers: name, value pairs, NULL-terminated (NULL: none). */
+static enum MHD_Result send_error_h(struct MHD_Connection *c, veil_server *s, const srv_error *e,
+                                    const char *const *extra_headers) {
     char msg[2 * sizeof e->message];
     srv_json_escape(e->message, msg, sizeof msg);
     srv_sbuf b = {0};
@@ -64,7 +67,43 @@ static enum MHD_Result send_error(struct MHD_Connection *c, veil_server *s, cons
         srv_redact_key_ids(e->message, logged, sizeof logged);
         fprintf(stderr, "veil-server: %d %s: %s\n", e->status, e->code, logged);
     }
-    return send_json(c, s, e->status, &b);
+    if (b.oom || !b.p) return send_json(c, s, e->status, &b);
+    return send_bytes(c, s, e->status, "application/json", b.p, b.len, 1, extra_headers);
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *c, veil_server *s, const srv_error *e) {
+    return send_error_h(c, s, e, NULL);
+}
+
+static enum MHD_Result count_content_length(void *cls, enum MHD_ValueKind kind, const char *key,
+                                            const char *value) {
+    (void)kind;
+    (void)value;
+    if (key && !strcasecmp(key, "Content-Length")) (*(unsigned *)cls)++;
+    return MHD_YES;
+}
+
+/* 1 (e set) when the request's body length is ambiguous: several
+ * Content-Length headers, or Transfer-Encoding beside one or other than
+ * "chunked" (RFC 9112 6.1, 6.3). libmicrohttpd takes the first length, or
+ * chunked over a length, and keeps the connection: a proxy in front that
+ * read the other length would send the rest of the body as a request of its
+ * own (request smuggling) and take its answer for the next client's. */
+static int framing_ambiguous(struct MHD_Connection *c, srv_error *e) {
+    unsigned n_cl = 0;
+    MHD_get_connection_values(c, MHD_HEADER_KIND, count_content_length, &n_cl);
+    const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding");
+    if (n_cl > 1)
+        srv_fail(e, 400, "ambiguous_length", "%u Content-Length headers: send one", n_cl);
+    else if (te && n_cl)
+        srv_fail(e, 400, "ambiguous_length",
+                 "both Transfer-Encoding and Content-Length: send one of them");
+    else if (te && strcasecmp(te, "chunked") != 0)
+        srv_fail(e, 400, "ambiguous_length",
+                 "Transfer-Encoding: only chunked is understood (or none, with Content-Length)");
+    else
+        return 0;
+    return 1;
 }
 
 char *srv_model_json(const veil_server *s) {
@@ -256,8 +295,14 @@ static enum MHD_Result handle_infer(struct MHD_Connection *c, veil_server *s, re
     j->out = out;
     j->samples = samples;
     read_timeout_hold(c, s, 1);
-    const int refused = srv_batcher_run(s, j, &e);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    const int refused = srv_batcher_run(s, j, ci ? ci->connect_fd : -1, &e);
     read_timeout_hold(c, s, 0);
+    if (refused == SRV_CLIENT_GONE) {
+        if (s->o.verbose) fprintf(stderr, "veil-server: infer dropped: %s\n", e.message);
+        return MHD_NO; /* nobody to answer: MHD closes the connection */
+    }
     if (refused) return send_error(c, s, &e);
     if (j->err.status) {
         e = j->err;
@@ -349,12 +394,34 @@ enum MHD_Result srv_http_on_request(void *cls, struct MHD_Connection *c, const c
         const int limited = route != SRV_HEALTH && route != SRV_METRICS && route != SRV_NOT_FOUND;
         pthread_mutex_lock(&s->mu);
         s->active++;
-        const int busy = limited && s->inflight >= s->o.max_inflight;
+        int busy = limited && s->inflight >= s->o.max_inflight;
         if (limited && !busy) {
             s->inflight++;
             r->counted = 1;
         }
         pthread_mutex_unlock(&s->mu);
+        /* Full: a body trickling in for a while loses its slot to this
+         * request (slow clients must not hold every slot until the request
+         * deadline); it is freed when that connection closes, a moment on. */
+        if (busy && !atomic_load(&s->draining) && srv_conn_evict_slow_body(s, c)) {
+            pthread_mutex_lock(&s->mu);
+            const double until = srv_now() + SRV_SLOT_WAIT_S;
+            double now;
+            while (s->inflight >= s->o.max_inflight && (now = srv_now()) < until)
+                srv_cond_wait_s(&s->slot_cv, &s->mu, until - now);
+            busy = s->inflight >= s->o.max_inflight;
+            if (!busy) {
+                s->inflight++;
+                r->counted = 1;
+            }
+            pthread_mutex_unlock(&s->mu);
+        }
+        if (r->counted) srv_conn_admitted(s, c);
+        if (framing_ambiguous(c, &e)) {
+            /* the body's end is unknown: nothing after it can be read */
+            static const char *const k_close[] = {"Connection", "close", NULL};
+            return send_error_h(c, s, &e, k_close);
+        }
         if (route == SRV_NOT_FOUND) return send_error(c, s, &e);
         if (limited && atomic_load(&s->draining)) {
             srv_fail(&e, 503, "draining",
@@ -430,7 +497,10 @@ enum MHD_Result srv_http_on_request(void *cls, struct MHD_Connection *c, const c
      * --max-inflight (a client reading it slowly must not hold a slot), and
      * the request deadline bounds its reading. */
     pthread_mutex_lock(&s->mu);
-    if (r->counted) s->inflight--;
+    if (r->counted) {
+        s->inflight--;
+        pthread_cond_broadcast(&s->slot_cv);
+    }
     r->counted = 0;
     pthread_mutex_unlock(&s->mu);
     srv_conn_sending(s, c);
@@ -445,7 +515,10 @@ void srv_http_on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     srv_conn_answered(s, c);
     if (!r) return;
     pthread_mutex_lock(&s->mu);
-    if (r->counted) s->inflight--;
+    if (r->counted) {
+        s->inflight--;
+        pthread_cond_broadcast(&s->slot_cv);
+    }
     if (--s->active == 0) pthread_cond_broadcast(&s->idle_cv);
     pthread_mutex_unlock(&s->mu);
     body_release(r);

@@ -76,6 +76,12 @@ void srv_metrics_request_timeouts(srv_metrics *m, unsigned n) {
     pthread_mutex_unlock(&m->mu);
 }
 
+void srv_metrics_conns_evicted(srv_metrics *m) {
+    pthread_mutex_lock(&m->mu);
+    m->conns_evicted++;
+    pthread_mutex_unlock(&m->mu);
+}
+
 void srv_metrics_key_uploaded(srv_metrics *m) {
     pthread_mutex_lock(&m->mu);
     m->keys_uploaded++;
@@ -178,11 +184,15 @@ char *srv_metrics_text(veil_server *s, size_t *len) {
         "# TYPE veil_keys_quarantined_total counter\nveil_keys_quarantined_total %llu\n"
         "# HELP veil_request_timeouts_total connections closed still sending their request "
         "after --request-timeout-ms.\n"
-        "# TYPE veil_request_timeouts_total counter\nveil_request_timeouts_total %llu\n",
+        "# TYPE veil_request_timeouts_total counter\nveil_request_timeouts_total %llu\n"
+        "# HELP veil_connections_evicted_total slow connections (sending their request or "
+        "idle) closed to make room for a new one when the connection table or the "
+        "in-flight slots were full.\n"
+        "# TYPE veil_connections_evicted_total counter\nveil_connections_evicted_total %llu\n",
         (unsigned long long)m.cache_hits, (unsigned long long)m.cache_misses,
         (unsigned long long)m.cache_evictions, (unsigned long long)m.cache_resident,
         (unsigned long long)m.keys_uploaded, (unsigned long long)veil_keystore_quarantined(s->ks),
-        (unsigned long long)m.request_timeouts);
+        (unsigned long long)m.request_timeouts, (unsigned long long)m.conns_evicted);
     srv_sbuf_printf(&b, "# HELP veil_infer_duration_seconds successful POST /v1/infer, queue and "
                         "execution.\n# TYPE veil_infer_duration_seconds histogram\n");
     cum = 0;

@@ -128,6 +128,7 @@ veil_status veil_server_start(const veil_server_options *o, veil_server **out) {
     srv_cond_init(&s->done_cv);
     srv_cond_init(&s->key_cv);
     srv_cond_init(&s->idle_cv);
+    srv_cond_init(&s->slot_cv);
     pthread_mutex_init(&s->conn_mu, NULL);
     srv_cond_init(&s->reaper_cv);
     s->listen_fd = -1;
@@ -160,16 +161,17 @@ veil_status veil_server_start(const veil_server_options *o, veil_server **out) {
     if ((st = srv_reaper_start(s))) goto fail;
     if ((st = listen_socket(o->listen, &addr, family, o->reuse_port, &s->listen_fd))) goto fail;
     s->read_timeout_s = o->read_timeout_ms ? (o->read_timeout_ms + 999) / 1000 : 0;
+    s->conn_limit = o->max_inflight * 2 + 16;
     /* ITC: MHD_quiesce_daemon (drain) needs it in this threading mode. */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
                      MHD_USE_ERROR_LOG | MHD_USE_ITC;
     if (family == AF_INET6) flags |= MHD_USE_IPv6;
-    s->mhd = MHD_start_daemon(
-        flags, 0, NULL, NULL, srv_http_on_request, s, MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
-        MHD_OPTION_NOTIFY_COMPLETED, srv_http_on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
-        srv_conn_notify, s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)(o->max_inflight * 2 + 16),
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->max_conn_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
-        s->read_timeout_s, MHD_OPTION_END);
+    s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, srv_http_on_request, s,
+                              MHD_OPTION_LISTEN_SOCKET, s->listen_fd, MHD_OPTION_NOTIFY_COMPLETED,
+                              srv_http_on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
+                              srv_conn_notify, s, MHD_OPTION_CONNECTION_LIMIT, s->conn_limit,
+                              MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->max_conn_per_ip,
+                              MHD_OPTION_CONNECTION_TIMEOUT, s->read_timeout_s, MHD_OPTION_END);
     if (!s->mhd) {
         st = veil_error(VEIL_ERR_IO, "--listen %s: libmicrohttpd could not start", o->listen);
         goto fail;
@@ -257,6 +259,7 @@ void veil_server_stop(veil_server *s) {
     pthread_cond_destroy(&s->done_cv);
     pthread_cond_destroy(&s->key_cv);
     pthread_cond_destroy(&s->idle_cv);
+    pthread_cond_destroy(&s->slot_cv);
     pthread_cond_destroy(&s->reaper_cv);
     pthread_mutex_destroy(&s->conn_mu);
     pthread_mutex_destroy(&s->mu);

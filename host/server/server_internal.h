@@ -75,6 +75,7 @@ typedef struct srv_metrics {
     uint64_t cache_resident; /* plans resident now (a gauge the worker keeps) */
     uint64_t keys_uploaded;
     uint64_t request_timeouts;                /* connections closed by the request deadline */
+    uint64_t conns_evicted;                   /* slow connections closed to make room (conns.c) */
     uint64_t lat_bucket[SRV_LAT_BUCKETS + 1]; /* successful infer requests, queue + exec */
     uint64_t lat_count;
     double lat_sum;
@@ -91,6 +92,7 @@ void srv_metrics_latency(srv_metrics *m, double seconds);
 void srv_metrics_cache(srv_metrics *m, int hit, int evicted, size_t resident);
 void srv_metrics_key_uploaded(srv_metrics *m);
 void srv_metrics_request_timeouts(srv_metrics *m, unsigned n);
+void srv_metrics_conns_evicted(srv_metrics *m);
 
 /* ---- batcher.c ------------------------------------------------------------------ */
 
@@ -119,11 +121,16 @@ typedef struct srv_cache_entry {
 veil_status srv_batcher_start(veil_server *s);
 /* Stops the worker (queued jobs fail with 503) and frees its state. */
 void srv_batcher_stop(veil_server *s);
-/* Queues j and waits for it until the per-request deadline. 0: j is done
- * (the caller owns it again; j->err says how it went). Otherwise e is set
- * (503 queue full / stopping / backend dead, 504 timeout) and the batcher
- * owns j (it frees it). */
-int srv_batcher_run(veil_server *s, srv_job *j, srv_error *e);
+/* How often a waiting request looks whether its client is still there. */
+#define SRV_GONE_POLL_S 0.25
+/* srv_batcher_run: the client of fd closed its connection while waiting. */
+#define SRV_CLIENT_GONE 1
+/* Queues j and waits for it until the per-request deadline, or until the
+ * client on fd (its connection, -1: not watched) has gone. 0: j is done (the
+ * caller owns it again; j->err says how it went). Otherwise e is set (503
+ * queue full / stopping / backend dead, 504 timeout; SRV_CLIENT_GONE: nobody
+ * to answer, e->status 0) and the batcher owns j (it frees it). */
+int srv_batcher_run(veil_server *s, srv_job *j, int fd, srv_error *e);
 
 /* ---- conns.c -------------------------------------------------------------------- */
 
@@ -132,6 +139,18 @@ typedef struct srv_conn srv_conn;
 /* MHD_OPTION_NOTIFY_CONNECTION: tracks a connection from open to close. */
 void srv_conn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
                      enum MHD_ConnectionNotificationCode toe);
+/* A request that arrives for less than this never loses its slot to
+ * another (srv_conn_evict_slow_body): a burst of quick ones are refused 503
+ * as before, never reset. */
+#define SRV_EVICT_MIN_AGE_S 1.0
+/* How long a request waits for the slot of the one it evicted. */
+#define SRV_SLOT_WAIT_S 0.5
+/* c's request holds an in-flight slot while its body arrives. */
+void srv_conn_admitted(veil_server *s, struct MHD_Connection *c);
+/* The in-flight slots are full (c's request got none): closes the
+ * connection, other than c, whose admitted request has been arriving the
+ * longest, at least SRV_EVICT_MIN_AGE_S; 1 when there was one. */
+int srv_conn_evict_slow_body(veil_server *s, struct MHD_Connection *c);
 /* The request on c is all in (its handler runs): the deadline stops. */
 void srv_conn_arrived(veil_server *s, struct MHD_Connection *c);
 /* Its answer is queued: the deadline runs again, for reading it. */
@@ -164,7 +183,7 @@ struct veil_server {
     unsigned read_timeout_s; /* MHD's connection timeout */
 
     pthread_mutex_t mu; /* queue, jobs, inflight, active, validating, stopping */
-    pthread_cond_t queue_cv, done_cv, key_cv, idle_cv;
+    pthread_cond_t queue_cv, done_cv, key_cv, idle_cv, slot_cv; /* slot_cv: inflight fell */
     srv_job *head, *tail;
     size_t queue_len;
     unsigned inflight;   /* requests under the in-flight limit (all but health, metrics) */
@@ -176,9 +195,11 @@ struct veil_server {
     int worker_started;
     srv_metrics m;
 
-    pthread_mutex_t conn_mu; /* conns, reaper_stop */
+    pthread_mutex_t conn_mu; /* conns, n_conns, reaper_stop */
     pthread_cond_t reaper_cv;
     srv_conn *conns;
+    unsigned n_conns;    /* tracked connections open now */
+    unsigned conn_limit; /* MHD's connection limit: reaching it evicts a slow one */
     pthread_t reaper;
     int reaper_started, reaper_stop;
 

@@ -1,5 +1,5 @@
 // LABELS: crypto model
-// COST: 60
+// COST: 90
 // LINKS: veil_loaders veil_host
 /* The noise of every node of a compiled program, measured in an encrypted
  * run against the compiler's noise pass (veil_node.variance): the p_fail the
@@ -69,7 +69,10 @@ static void np_table(veil_model_layer *l, int64_t lo, int64_t hi, int64_t div) {
     }
 }
 
-static veil_model *make_corr_model(void) {
+/* inputs of `bits` bits (1: lookups of 6 and 2 bits; 2: the pool's is
+ * 7 bits, a wide lookup whose digits are elementwise chains) */
+static veil_model *make_corr_model(unsigned bits) {
+    const int64_t top = ((int64_t)1 << bits) - 1;
     veil_model *m;
     CU_ASSERT_EQUAL_FATAL(veil_model_new(&m), VEIL_OK);
     m->name = np_dup("corr");
@@ -81,9 +84,9 @@ static veil_model *make_corr_model(void) {
     m->inputs[1].shape = (veil_shape){1, {8}};
     for (int i = 0; i < 2; i++) {
         m->inputs[i].scale = 1;
-        m->inputs[i].n_bits = 1;
+        m->inputs[i].n_bits = bits;
         m->inputs[i].range[0] = 0;
-        m->inputs[i].range[1] = 1;
+        m->inputs[i].range[1] = top;
     }
     m->n_layers = 6;
     m->layers = calloc(6, sizeof *m->layers);
@@ -100,7 +103,7 @@ static veil_model *make_corr_model(void) {
     l->kernel[0] = l->kernel[1] = 2;
     l->stride[0] = l->stride[1] = 1;
     l = np_layer(m, 2, "0002_lut", VEIL_OP_LUT, "0001_avgpool2d", NULL, (veil_shape){3, {1, 3, 3}});
-    np_table(l, 0, 36, 8);
+    np_table(l, 0, 36 * top, 8);
     l = np_layer(m, 3, "0003_linear", VEIL_OP_LINEAR, "b", NULL, (veil_shape){1, {8}});
     l->weight_shape = (veil_shape){2, {8, 8}};
     l->weight = calloc(64, sizeof *l->weight);
@@ -108,7 +111,7 @@ static veil_model *make_corr_model(void) {
         l->weight[i * 8 + i] = 1;
     l = np_layer(m, 4, "0004_add", VEIL_OP_ADD, "b", "0003_linear", (veil_shape){1, {8}});
     l = np_layer(m, 5, "0005_lut", VEIL_OP_LUT, "0004_add", NULL, (veil_shape){1, {8}});
-    np_table(l, 0, 2, 1);
+    np_table(l, 0, 2 * top, 1);
     m->n_outputs = 2;
     m->outputs = calloc(2, sizeof *m->outputs);
     const char *src[2] = {"0002_lut", "0005_lut"};
@@ -127,9 +130,9 @@ static veil_model *make_corr_model(void) {
     m->calibration.inputs[0] = malloc(16 * 36 * sizeof(int64_t));
     m->calibration.inputs[1] = malloc(16 * 8 * sizeof(int64_t));
     for (int j = 0; j < 16 * 36; j++)
-        m->calibration.inputs[0][j] = (int64_t)(veil_test_rand() % 2);
+        m->calibration.inputs[0][j] = (int64_t)(veil_test_rand() % (uint64_t)(top + 1));
     for (int j = 0; j < 16 * 8; j++)
-        m->calibration.inputs[1][j] = (int64_t)(veil_test_rand() % 2);
+        m->calibration.inputs[1][j] = (int64_t)(veil_test_rand() % (uint64_t)(top + 1));
     CU_ASSERT_EQUAL_FATAL(veil_model_validate(m), VEIL_OK);
     return m;
 }
@@ -249,18 +252,19 @@ static double audit_program(const veil_program *p, const int64_t *const *in, siz
     return leveled;
 }
 
-static void test_correlated_chains(void) {
-    veil_model *m = make_corr_model();
+static void corr_case(unsigned bits, size_t batch) {
+    veil_model *m = make_corr_model(bits);
     veil_program *p = NULL;
     CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, NULL, &p), VEIL_OK);
-    const size_t batch = VEIL_TEST_SANITIZED ? 16 : 64;
+    const int64_t top = ((int64_t)1 << bits) - 1;
     int64_t *a = malloc(batch * 36 * sizeof *a), *b = malloc(batch * 8 * sizeof *b);
     for (size_t i = 0; i < batch * 36; i++)
-        a[i] = (int64_t)(veil_test_rand() % 2);
+        a[i] = (int64_t)(veil_test_rand() % (uint64_t)(top + 1));
     for (size_t i = 0; i < batch * 8; i++)
-        b[i] = (int64_t)(veil_test_rand() % 2);
+        b[i] = (int64_t)(veil_test_rand() % (uint64_t)(top + 1));
     const int64_t *in[2] = {a, b};
-    printf("\n  %s, %llu PBS per sample", p->params->id, (unsigned long long)p->pbs_per_sample);
+    printf("\n  %u-bit inputs: %s, %llu PBS per sample", bits, p->params->id,
+           (unsigned long long)p->pbs_per_sample);
     /* the measured pool and add are near 100/144 and 4/4 of the pass's
      * bounds; well above 0 or the chains measure nothing */
     const double leveled = audit_program(p, in, batch);
@@ -269,6 +273,17 @@ static void test_correlated_chains(void) {
     free(b);
     veil_program_free(p);
     veil_model_free(m);
+}
+
+static void test_correlated_chains(void) {
+    corr_case(1, VEIL_TEST_SANITIZED ? 16 : 64);
+}
+
+/* The same model with 2-bit inputs: the pool's lookup reads 7 bits, a wide
+ * lookup whose digits R_j - R_(j+1) (rounds of one value) the pass counts
+ * exactly (compile_params.c add_terms): measured against it node by node. */
+static void test_wide_digits(void) {
+    corr_case(2, VEIL_TEST_SANITIZED ? 4 : 32);
 }
 
 static void test_tiny(void) {
@@ -290,6 +305,7 @@ int main(void) {
     CU_pSuite s = CU_add_suite("noise_program", NULL, NULL);
     if (!s) return CU_get_error();
     VEIL_ADD_TEST(s, test_correlated_chains);
+    VEIL_ADD_TEST(s, test_wide_digits);
     VEIL_ADD_TEST(s, test_tiny);
     return veil_test_run();
 }

@@ -234,7 +234,17 @@ static double output_margin(const veil_node *n) {
  * (sa + sb)^2 <= 2 (va + vb), a linear form as the search's unit forms need;
  * rho_y = max(rho_a, rho_b) either way. A ROUND node adds fresh PBS noise to
  * its input's: rho_y = rho_x. Every bound is above the exact variance, and
- * equal to the independent model wherever no source is shared. */
+ * equal to the independent model wherever no source is shared.
+ *
+ * Elementwise chains are exact instead (add_terms): through ADD, one-weight
+ * scales, flattens and ROUND nodes an ADD's noise is sum c_a e_a over atoms
+ * a (any other node) plus, per ROUND r, c_r times r's fresh PBS noise, of
+ * variance V_r - V_in(r). Coefficients are integers, so the same atom with
+ * +1 and -1 cancels exactly: a wide lookup's digit R_j - R_(j+1), both
+ * rounds of x, has only the two rounds' PBS noise, not x's twice. When the
+ * atoms left share no source (and none holds a round of the form), the
+ * variance is sum c_a^2 V_a + sum c_r^2 (V_r - V_in(r)), exact, and rho_y
+ * the atoms' largest; else the 2 (va + vb) bound above. */
 
 /* How many outputs of a window of k at stride st, out of `out`, read one
  * input position: at most ceil(k / st), and at most out. */
@@ -296,6 +306,98 @@ static int sources_meet(const uint64_t *src, size_t words, uint32_t a, uint32_t 
     return 0;
 }
 
+/* An elementwise form: coefficient c of node `node` (round: its fresh PBS
+ * noise; else the node's whole noise). */
+#define FORM_MAX 8
+typedef struct form_term {
+    uint32_t node;
+    int round;
+    double c;
+} form_term;
+
+typedef struct noise_form {
+    unsigned n;
+    form_term t[FORM_MAX];
+} noise_form;
+
+/* f += c * (node's term); 0 when the form is full */
+static int form_add(noise_form *f, uint32_t node, int round, double c) {
+    for (unsigned i = 0; i < f->n; i++)
+        if (f->t[i].node == node && f->t[i].round == round) {
+            f->t[i].c += c;
+            return 1;
+        }
+    if (f->n == FORM_MAX) return 0;
+    f->t[f->n++] = (form_term){node, round, c};
+    return 1;
+}
+
+/* Is node n a one-weight scale of its input, value for value (compile.c
+ * scale_node: a 1x1 convolution of one channel into one)? Its weight in *f. */
+static int is_scale(const veil_program *p, const veil_node *n, double *f) {
+    const veil_conv_geom *g = &n->conv;
+    if (n->kind != VEIL_NODE_LINEAR || n->linear != VEIL_LINEAR_CONV2D || n->n_in != 1 ||
+        !n->weight || g->c_in != 1 || g->c_out != 1 || g->kh != 1 || g->kw != 1 ||
+        g->stride_h != 1 || g->stride_w != 1 || g->pad_h || g->pad_w ||
+        n->size != p->nodes[n->in[0]].size)
+        return 0;
+    *f = (double)n->weight[0];
+    return 1;
+}
+
+/* f += c * (node i's noise as an elementwise form); 0 when it does not fit */
+static int form_of(const veil_program *p, uint32_t i, double c, noise_form *f, unsigned depth) {
+    const veil_node *n = &p->nodes[i];
+    double w;
+    if (depth > 16) return 0;
+    if (n->kind == VEIL_NODE_ADD)
+        return form_of(p, n->in[0], c, f, depth + 1) && form_of(p, n->in[1], c, f, depth + 1);
+    if (n->kind == VEIL_NODE_ROUND)
+        return form_add(f, i, 1, c) && form_of(p, n->in[0], c, f, depth + 1);
+    if (n->kind == VEIL_NODE_LINEAR && n->linear == VEIL_LINEAR_FLATTEN)
+        return form_of(p, n->in[0], c, f, depth + 1);
+    if (is_scale(p, n, &w)) return form_of(p, n->in[0], c * w, f, depth + 1);
+    return form_add(f, i, 0, c);
+}
+
+/* The exact terms of ADD node i (above), or 0 terms: the bound. rho of the
+ * sum in *rho_out when it has terms. */
+static void add_terms(veil_program *p, uint32_t i, const uint64_t *src, size_t words,
+                      const double *rho, double *rho_out) {
+    veil_node *n = &p->nodes[i];
+    noise_form f = {0};
+    n->n_noise_terms = 0;
+    if (!src || !form_of(p, i, 1, &f, 0)) return;
+    unsigned nt = 0;
+    double r = 1;
+    for (unsigned a = 0; a < f.n; a++) {
+        if (f.t[a].c == 0) continue;
+        const uint32_t x = f.t[a].node;
+        for (unsigned b = 0; b < f.n; b++) {
+            if (b == a || f.t[b].c == 0) continue;
+            const uint32_t y = f.t[b].node;
+            /* an atom sharing a source with another atom, or holding a
+             * round of the form (its fresh noise): correlated */
+            if (!f.t[a].round && !f.t[b].round && sources_meet(src, words, x, y)) return;
+            if (!f.t[a].round && f.t[b].round && (src[(size_t)x * words + y / 64] >> (y % 64) & 1))
+                return;
+        }
+        const double c2 = f.t[a].c * f.t[a].c;
+        if (nt + (f.t[a].round ? 2u : 1u) > 8) return;
+        n->noise_term_node[nt] = x;
+        n->noise_term_w[nt++] = c2;
+        if (f.t[a].round) {
+            n->noise_term_node[nt] = p->nodes[x].in[0];
+            n->noise_term_w[nt++] = -c2;
+        } else if (rho[x] > r) {
+            r = rho[x];
+        }
+    }
+    if (!nt) return; /* everything cancelled: no noise term is no noise, but keep the bound */
+    n->n_noise_terms = nt;
+    *rho_out = r;
+}
+
 /* Programs past this many nodes take every ADD and concatenation as
  * correlated (a bound all the same) instead of tracking sources. */
 #define NOISE_SOURCES_MAX_NODES 16384u
@@ -342,6 +444,7 @@ veil_status veil_noise_factors(veil_program *p) {
         case VEIL_NODE_ADD:
             n->add_correlated = shared || n->in[0] == n->in[1];
             rho[i] = rho[n->in[0]] > rho[n->in[1]] ? rho[n->in[0]] : rho[n->in[1]];
+            if (n->add_correlated) add_terms(p, (uint32_t)i, src, words, rho, &rho[i]);
             break;
         case VEIL_NODE_LINEAR: {
             double rx = 0;
@@ -364,12 +467,28 @@ veil_status veil_noise_factors(veil_program *p) {
     return VEIL_OK;
 }
 
-/* The variance of an ADD node's sum from its operands' (va of in[0], vb of
- * in[1]): independent noises add; operands that share a noise source
- * (veil_noise_factors: the same node on both sides, or a leveled chain)
- * have at most 2 (va + vb). */
-static double veil_add_variance(const veil_node *n, double va, double vb) {
-    return n->add_correlated ? 2 * (va + vb) : va + vb;
+/* A variance by node: the noise pass's (ctx the program) or a unit form's
+ * (ctx its array). */
+typedef double (*var_of_fn)(const void *ctx, uint32_t node);
+static double var_of_node(const void *ctx, uint32_t node) {
+    return ((const veil_program *)ctx)->nodes[node].variance;
+}
+static double var_of_array(const void *ctx, uint32_t node) {
+    return ((const double *)ctx)[node];
+}
+
+/* The variance of an ADD node's sum from the variances of the nodes before
+ * it: independent operands' add; operands that share a noise source
+ * (veil_noise_factors: the same node on both sides, or a leveled chain) are
+ * the sum of the node's exact terms, or without terms at most 2 (va + vb). */
+static double veil_add_variance(const veil_node *n, var_of_fn var, const void *ctx) {
+    const double va = var(ctx, n->in[0]), vb = var(ctx, n->in[1]);
+    if (!n->add_correlated) return va + vb;
+    if (!n->n_noise_terms) return 2 * (va + vb);
+    double s = 0;
+    for (uint32_t t = 0; t < n->n_noise_terms; t++)
+        s += n->noise_term_w[t] * var(ctx, n->noise_term_node[t]);
+    return s > 0 ? s : 0;
 }
 
 static double noise_pass_fill(veil_program *p, const veil_params *const *sets, uint32_t nsets,
@@ -406,7 +525,7 @@ static double noise_pass_fill(veil_program *p, const veil_params *const *sets, u
         case VEIL_NODE_ADD:
             /* independent operands' variances add; correlated ones at most
              * twice that (veil_add_variance) */
-            n->variance = veil_add_variance(n, vin, p->nodes[n->in[1]].variance);
+            n->variance = veil_add_variance(n, var_of_node, p);
             break;
         case VEIL_NODE_LINEAR: {
             double v = vin;
@@ -606,8 +725,8 @@ static veil_status unit_noise_new(const veil_program *p, unit_noise *u) {
             u->b[i] = ib;
             break;
         case VEIL_NODE_ADD:
-            u->a[i] = veil_add_variance(n, ia, u->a[n->in[1]]);
-            u->b[i] = veil_add_variance(n, ib, u->b[n->in[1]]);
+            u->a[i] = veil_add_variance(n, var_of_array, u->a);
+            u->b[i] = veil_add_variance(n, var_of_array, u->b);
             break;
         case VEIL_NODE_LINEAR: {
             double a = ia, b = ib;

@@ -350,10 +350,15 @@ typedef struct veil_node {
      * "Correlated noise"): a LINEAR node's variance is its inputs' (the
      * largest) times noise_w2, which is sum_w2 when its inputs' noises are
      * independent and more when a leveled chain correlates them; an ADD
-     * whose operands share a noise source (add_correlated) adds
+     * whose operands share a noise source (add_correlated) is the sum of
+     * its noise terms, w times a node's variance (an elementwise chain's
+     * exact variance, x - round(x) cancelling x's noise), or without terms
      * 2 (va + vb) instead of va + vb. */
     double noise_w2;
     int add_correlated;
+    uint32_t n_noise_terms;
+    uint32_t noise_term_node[8];
+    double noise_term_w[8];
 
     /* ROUND and LUT: the index read is r = floor((x + offset) / 2^round_bits) */
     int64_t offset;

@@ -528,6 +528,7 @@ static void print_usage(FILE *f) {
             "\nenvironment:\n  VEIL_FFT=auto|portable|avx2|avx512|fftw  FFT code path of the cpu "
             "backend\n                (default auto: the fastest veil path this CPU runs)\n");
     veil_backend_options_env_help(f);
+    veil_loader_env_help(f);
 }
 
 int main(int argc, char **argv) {

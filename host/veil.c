@@ -524,9 +524,12 @@ static void print_usage(FILE *f) {
     fprintf(f, "usage: veil COMMAND [options]  (veil COMMAND --help)\n\ncommands:\n");
     for (size_t i = 0; i < N_COMMANDS; i++)
         fprintf(f, "  %-10s %s\n", k_commands[i].name, k_commands[i].summary);
+    /* auto is the build's default: the fastest veil path this CPU runs, or
+     * fftw in a -DVEIL_FFT=fftw build (veil_fft_path_default) */
     fprintf(f,
             "\nenvironment:\n  VEIL_FFT=auto|portable|avx2|avx512|fftw  FFT code path of the cpu "
-            "backend\n                (default auto: the fastest veil path this CPU runs)\n");
+            "backend\n                (default auto: this build's default, %s here)\n",
+            veil_fft_path_name(veil_fft_path_default()));
     veil_backend_options_env_help(f);
     veil_loader_env_help(f);
 }

@@ -18,9 +18,13 @@ static double now_s(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+/* The defaults, here once: the variables and --help read them. */
+#define DEFAULT_PARAMS "tfhers-2_2-gaussian-2m64"
+#define DEFAULT_COUNT 8
+
 int main(int argc, char **argv) {
-    const char *id = "tfhers-2_2-gaussian-2m64";
-    int count = 8;
+    const char *id = DEFAULT_PARAMS;
+    int count = DEFAULT_COUNT;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--params") && i + 1 < argc)
             id = argv[++i];
@@ -32,11 +36,16 @@ int main(int argc, char **argv) {
             }
             count = (int)u;
         } else {
-            fprintf(stderr,
+            /* --help: the usage on stdout, exit 0; anything else: stderr, 2 */
+            const int help = !strcmp(argv[i], "--help") || !strcmp(argv[i], "-h");
+            fprintf(help ? stdout : stderr,
                     "usage: %s [--params ID] [--count C]\n"
-                    "Encrypts C values, looks each up in a table with KS-PBS, decrypts.\n",
-                    argv[0]);
-            return strcmp(argv[i], "--help") ? 2 : 0;
+                    "Encrypts C values, looks each up in a table with KS-PBS, decrypts.\n\n"
+                    "options:\n"
+                    "  --params ID     parameter set (default %s)\n"
+                    "  --count C       values to look up, 1 to 1000000 (default %d)\n",
+                    argv[0], DEFAULT_PARAMS, DEFAULT_COUNT);
+            return help ? 0 : 2;
         }
     }
     const veil_params *p = veil_params_find(id);

@@ -13,8 +13,8 @@
  * JSON to stdout or --out FILE; progress on stderr; the backend and device
  * that ran are printed and stored.
  *
- * usage: bench_gpu [--backend auto|cpu|cuda] [--params ID] [--max-batch B]
- *                  [--min-time S] [--out FILE]
+ * usage: bench_gpu [--backend auto|cpu|cuda|all] [--params ID] [--max-batch B]
+ *                  [--cpu-max-batch B] [--min-time S] [--out FILE] (--help)
  * --params: a classic or a multi-bit set (tfhers-mb4-2_2-tuniform-2m128: the
  * kernel sweeps run veil_cuda_pbs_multibit on the standard-domain key). */
 #include "veil/atomic_file.h"
@@ -33,6 +33,12 @@
 
 #include "veil/cuda.h"
 #endif
+
+/* The defaults, here once: the options and --help read them. */
+#define DEFAULT_PARAMS "tfhers-2_2-tuniform-2m128"
+#define DEFAULT_GPU_MAX 65536
+#define DEFAULT_CPU_MAX 256
+#define DEFAULT_MIN_TIME 0.5
 
 static double now_s(void) {
     struct timespec t;
@@ -266,7 +272,7 @@ static long bench_backend(FILE *o, veil_backend_kind kind, size_t max_batch,
     if (veil_backend_new_env(kind, &be)) return die("backend"), -1;
     const veil_params *p = bi->p;
     const int gpu = !strcmp(veil_backend_name(be), "cuda");
-    if (!max_batch) max_batch = gpu ? 65536 : 256;
+    if (!max_batch) max_batch = gpu ? DEFAULT_GPU_MAX : DEFAULT_CPU_MAX;
     fprintf(stderr, "bench_gpu: backend %s — %s; params %s (n=%u k=%u N=%u), batches up to %zu\n",
             veil_backend_name(be), veil_backend_describe(be), p->id, p->lwe_dim, p->glwe_dim,
             p->poly_size, max_batch);
@@ -428,10 +434,30 @@ static long bench_backend(FILE *o, veil_backend_kind kind, size_t max_batch,
     return part_failed ? -1 : errors;
 }
 
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: bench_gpu [--backend auto|cpu|cuda|all] [--params ID] [--max-batch B]\n"
+            "                 [--cpu-max-batch B] [--min-time S] [--out FILE]\n"
+            "KS-PBS and dense-layer throughput and latency of a backend per batch size\n"
+            "(1, 4, 16, ... up to the largest batch); on cuda also PBS and keyswitch alone.\n\n"
+            "options:\n"
+            "  --backend auto|cpu|cuda|all\n"
+            "                  default auto (cuda when present); all: cpu, then cuda when present\n"
+            "  --params ID     a classic or multi-bit parameter set (default %s)\n"
+            "  --max-batch B   largest batch, 0 to 2^24 (default 0: %d on cuda, --cpu-max-batch\n"
+            "                  on the cpu)\n"
+            "  --cpu-max-batch B\n"
+            "                  largest batch on the cpu (default %d)\n"
+            "  --min-time S    seconds each point is timed for at least (3 to 20 calls;\n"
+            "                  default %g)\n"
+            "  --out FILE      the JSON (default: standard output)\n",
+            DEFAULT_PARAMS, DEFAULT_GPU_MAX, DEFAULT_CPU_MAX, DEFAULT_MIN_TIME);
+}
+
 int main(int argc, char **argv) {
-    const char *backend = "auto", *params_id = "tfhers-2_2-tuniform-2m128", *out_path = NULL;
-    size_t max_batch = 0, cpu_max = 256;
-    double min_time = 0.5;
+    const char *backend = "auto", *params_id = DEFAULT_PARAMS, *out_path = NULL;
+    size_t max_batch = 0, cpu_max = DEFAULT_CPU_MAX;
+    double min_time = DEFAULT_MIN_TIME;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--backend") && i + 1 < argc)
             backend = argv[++i];
@@ -455,9 +481,10 @@ int main(int argc, char **argv) {
         } else if (!strcmp(argv[i], "--out") && i + 1 < argc)
             out_path = argv[++i];
         else {
-            fprintf(stderr, "usage: bench_gpu [--backend auto|cpu|cuda|all] [--params ID] "
-                            "[--max-batch B] [--cpu-max-batch B] [--min-time S] [--out FILE]\n");
-            return !strcmp(argv[i], "--help") ? 0 : 2;
+            /* --help: the usage on stdout, exit 0; anything else: stderr, 2 */
+            const int help = !strcmp(argv[i], "--help") || !strcmp(argv[i], "-h");
+            usage(help ? stdout : stderr);
+            return help ? 0 : 2;
         }
     }
     /* Which backends: all = cpu, then cuda when present. */

@@ -234,15 +234,17 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) { /* every option takes a value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            printf("usage: bench_model [options] [compile options]\n\noptions:\n"
-                   "  --models LIST            comma-separated .h5 files (default: the samples)\n"
-                   "  --enc-models LIST        those also run encrypted (default models/tiny.h5)\n"
-                   "  --modes LIST             simulate,cpu,cuda (default all three)\n"
-                   "  --batches LIST           batch sizes (default 1,4,16)\n"
-                   "  --samples N              inputs per encrypted run (default 8): the golden\n"
-                   "                           inputs in order, repeated past their count (for\n"
-                   "                           batches larger than the golden set, e.g. 256)\n"
-                   "  --out FILE.json          default: standard output\n");
+            printf(
+                "usage: bench_model [options] [compile options]\n\noptions:\n"
+                "  --models LIST            comma-separated .h5 files (default: tiny, mlp_digits,\n"
+                "                           cnn_digits, source_bc and target_bc in models/)\n"
+                "  --enc-models LIST        those also run encrypted (default models/tiny.h5)\n"
+                "  --modes LIST             simulate,cpu,cuda (default all three)\n"
+                "  --batches LIST           batch sizes (default 1,4,16)\n"
+                "  --samples N              inputs per encrypted run (default 8): the golden\n"
+                "                           inputs in order, repeated past their count (for\n"
+                "                           batches larger than the golden set, e.g. 256)\n"
+                "  --out FILE.json          default: standard output\n");
             veil_backend_options_help(stdout);
             veil_compile_options_help(stdout);
             return 0;

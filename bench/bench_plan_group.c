@@ -86,7 +86,9 @@ int main(int argc, char **argv) {
                    "  --batches LIST           batch sizes (default 2,16)\n"
                    "  --pairs N                alternated old/new pairs per batch (default 3)\n"
                    "  --out FILE.json          default: standard output\n"
-                   "  --machine TEXT           recorded in the JSON\n");
+                   "  --machine TEXT           recorded in the JSON\n"
+                   "one plan (old) against the plan group of --devices (new), whose default\n"
+                   "here is 0,0 (the cpu: two plans dividing the threads), not one plan:\n");
             veil_backend_options_help(stdout);
             veil_compile_options_help(stdout);
             return 0;

@@ -369,27 +369,61 @@ static int usage_error(void) {
     return 2;
 }
 
+/* The defaults, here once: the run and --help read them. */
+static void cfg_default(bench_cfg *c) {
+    memset(c, 0, sizeof *c);
+    c->model = "models/tiny.h5";
+    c->backend = "auto";
+    c->clients[0] = 1, c->clients[1] = 4, c->clients[2] = 16, c->n_levels = 3;
+    c->seconds = 10;
+    c->requests = 1000;
+    c->samples = 1;
+    c->max_batch = 16;
+    c->max_wait_ms = 10;
+    c->target = "server";
+}
+
+static void usage(FILE *f, const char *argv0) {
+    bench_cfg d;
+    cfg_default(&d);
+    fprintf(f,
+            "usage: %s [--model M] [--backend auto|cpu|cuda] [--clients 1,4,16] [--seconds S]\n"
+            "       [--requests R] [--samples K] [--max-batch B] [--max-wait-ms W]\n"
+            "       [--url http://127.0.0.1:PORT] [--out FILE] [--target server|triton|both]\n"
+            "       [--gpus N]\n"
+            "Load test of veil-server (and of Triton with veil's backend) on loopback.\n\n"
+            "options:\n"
+            "  --model M       the model (default %s)\n"
+            "  --backend auto|cpu|cuda\n"
+            "                  the server's backend (default %s)\n"
+            "  --clients LIST  concurrent clients per level, each 1 to 256, at most 8 levels\n"
+            "                  (default %d,%d,%d)\n"
+            "  --seconds S     per level, at most 600 (default %g)\n"
+            "  --requests R    per client and level, whichever comes first (default %zu)\n"
+            "  --samples K     samples per request (default %zu)\n"
+            "  --max-batch B   the server's --max-batch (default %zu)\n"
+            "  --max-wait-ms W\n"
+            "                  the server's --max-wait-ms (default %u)\n"
+            "  --url URL       drive a running server on loopback instead of starting one\n"
+            "  --out FILE      the JSON (default: standard output)\n"
+            "  --target server|triton|both\n"
+            "                  default %s; triton needs scripts/setup-triton.sh's venv\n"
+            "  --gpus N        with --backend cuda, Triton's KIND_GPU instances on GPUs 0 to\n"
+            "                  N - 1 (default 0: every GPU)\n",
+            argv0, d.model, d.backend, d.clients[0], d.clients[1], d.clients[2], d.seconds,
+            d.requests, d.samples, d.max_batch, d.max_wait_ms, d.target);
+}
+
 int main(int argc, char **argv) {
-    bench_cfg cfg = {0};
-    cfg.model = "models/tiny.h5";
-    cfg.backend = "auto";
-    cfg.clients[0] = 1, cfg.clients[1] = 4, cfg.clients[2] = 16, cfg.n_levels = 3;
-    cfg.seconds = 10;
-    cfg.requests = 1000;
-    cfg.samples = 1;
-    cfg.max_batch = 16;
-    cfg.max_wait_ms = 10;
-    cfg.target = "server";
+    bench_cfg cfg;
+    cfg_default(&cfg);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!v || !strcmp(a, "--help")) {
-            fprintf(stderr,
-                    "usage: %s [--model M] [--backend auto|cpu|cuda] [--clients 1,4,16] "
-                    "[--seconds S] [--requests R] [--samples K] [--max-batch B] "
-                    "[--max-wait-ms W] [--url http://127.0.0.1:PORT] [--out FILE] "
-                    "[--target server|triton|both] [--gpus N]\n",
-                    argv[0]);
-            return v ? 2 : (strcmp(a, "--help") ? 2 : 0);
+        if (!v || !strcmp(a, "--help") || !strcmp(a, "-h")) {
+            /* --help: the usage on stdout, exit 0; anything else: stderr, 2 */
+            const int help = !strcmp(a, "--help") || !strcmp(a, "-h");
+            usage(help ? stdout : stderr, argv[0]);
+            return help ? 0 : 2;
         }
         i++;
         if (!strcmp(a, "--model"))

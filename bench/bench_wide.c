@@ -341,10 +341,39 @@ static int list_check(const char *opt, const char *list, int widths) {
     return 0;
 }
 
+/* The defaults, here once: the options and --help read them. */
+#define DEFAULT_WIDTHS "10,12,14,16"
+#define DEFAULT_TABLES "requant,aligned"
+#define DEFAULT_METHODS "compiled"
+#define DEFAULT_N 4
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: bench_wide [--widths 10,12,14,16] [--tables requant,aligned,random] [--n 4]\n"
+            "                  [--lookup-bits N] [--wop off|auto|always] [--methods compiled,wop]\n"
+            "                  [--backend cpu|cuda] [--out FILE.json]\n"
+            "One exact wide lookup per width: compile, keygen, encrypt, run, decrypt, check.\n\n"
+            "options:\n"
+            "  --widths LIST   input widths, each 5 to 16 (default %s)\n"
+            "  --tables LIST   of requant, aligned and random (default %s)\n"
+            "  --n N           lookups per width, 1 to 4096 (default %d)\n"
+            "  --lookup-bits N\n"
+            "                  the compile option (default 0: the cost model's choice)\n"
+            "  --wop off|auto|always\n"
+            "                  the compile option (default auto)\n"
+            "  --methods LIST  of compiled (the program) and wop (the WoP-PBS alone)\n"
+            "                  (default %s)\n"
+            "  --backend cpu|cuda\n"
+            "                  where the compiled programs run (default cpu)\n"
+            "  --out FILE.json\n"
+            "                  the JSON (default: standard output)\n",
+            DEFAULT_WIDTHS, DEFAULT_TABLES, DEFAULT_N, DEFAULT_METHODS);
+}
+
 int main(int argc, char **argv) {
-    const char *widths = "10,12,14,16", *tables = "requant,aligned", *methods = "compiled";
+    const char *widths = DEFAULT_WIDTHS, *tables = DEFAULT_TABLES, *methods = DEFAULT_METHODS;
     const char *out = NULL;
-    uint64_t n = 4, lookup_bits = 0;
+    uint64_t n = DEFAULT_N, lookup_bits = 0;
     veil_compile_options defaults;
     veil_compile_options_default(&defaults);
     veil_wop_mode wop_mode = defaults.wop;
@@ -376,11 +405,10 @@ int main(int argc, char **argv) {
         } else if (!strcmp(a, "--out") && v)
             out = v;
         else {
-            fprintf(stderr, "usage: bench_wide [--widths 10,12,14,16] [--tables "
-                            "requant,aligned,random] [--n 4] "
-                            "[--lookup-bits N] [--wop off|auto|always] [--methods compiled,wop] "
-                            "[--backend cpu|cuda] [--out FILE.json]\n");
-            return strcmp(a, "--help") ? 2 : 0;
+            /* --help: the usage on stdout, exit 0; anything else: stderr, 2 */
+            const int help = !strcmp(a, "--help") || !strcmp(a, "-h");
+            usage(help ? stdout : stderr);
+            return help ? 0 : 2;
         }
     }
     if (list_check("--widths", widths, 1) || list_check("--tables", tables, 0) ||

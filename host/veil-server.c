@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "veil/compile_options.h"
+#include "veil/loader.h"
 #include "veil/server.h"
 
 static const char k_usage[] =
@@ -97,6 +98,7 @@ int main(int argc, char **argv) {
             veil_backend_options_help(stdout);
             fputs("\nenvironment:\n", stdout);
             veil_backend_options_env_help(stdout);
+            veil_loader_env_help(stdout);
             return 0;
         } else if (veil_compile_options_parse_arg(&o.compile, argc, argv, &i, &consumed)) {
             fprintf(stderr, "veil-server: %s\n", veil_error_message());

@@ -3,7 +3,7 @@
  *
  *   veil info MODEL
  *   veil compile MODEL [compile options]
- *   veil run MODEL --input FILE [--mode simulate|cpu|cuda] [--batch N] ...
+ *   veil run MODEL [--input FILE] [--mode simulate|cpu|cuda|auto] [--batch N] ...
  *
  * Subcommands live in one table (k_commands); each has a --help. Errors go to
  * stderr with a non-zero exit; progress bars only when stderr is a terminal. */
@@ -490,7 +490,8 @@ static const char k_run_help[] =
     "  --input FILE             .h5, .npy or .csv (default: the model's golden inputs)\n"
     "  --mode simulate|cpu|cuda|auto\n"
     "                           simulate (default): clear integers; cpu/cuda: keygen in\n"
-    "                           memory, encrypt, run, decrypt, compare with simulate\n"
+    "                           memory, encrypt, run, decrypt, compare with simulate;\n"
+    "                           auto: cuda when built with CUDA and a GPU is present, else cpu\n"
     "  --batch N                samples per encrypted batch (default 1; at batch 1 on the\n"
     "                           cpu the parameter sets minimise latency, --objective below)\n"
     "  --limit N                only the first N samples\n"
@@ -506,7 +507,7 @@ static const command k_commands[] = {
     {"compile", cmd_compile, "compile a model and print the per-layer report",
      "veil compile MODEL [options]", ""},
     {"run", cmd_run, "run a model (simulate, or encrypted on cpu / cuda)",
-     "veil run MODEL [--input FILE] [--mode simulate|cpu|cuda] [options]", k_run_help},
+     "veil run MODEL [--input FILE] [--mode simulate|cpu|cuda|auto] [options]", k_run_help},
     /* Client side of a deployment (host/client/cmds.c). */
     {"keygen", veil_cmd_keygen, "make a secret key and the evaluation keys for a model",
      veil_cmd_keygen_usage, veil_cmd_keygen_help},
@@ -523,10 +524,14 @@ static void print_usage(FILE *f) {
     fprintf(f, "usage: veil COMMAND [options]  (veil COMMAND --help)\n\ncommands:\n");
     for (size_t i = 0; i < N_COMMANDS; i++)
         fprintf(f, "  %-10s %s\n", k_commands[i].name, k_commands[i].summary);
+    /* auto is the build's default: the fastest veil path this CPU runs, or
+     * fftw in a -DVEIL_FFT=fftw build (veil_fft_path_default) */
     fprintf(f,
             "\nenvironment:\n  VEIL_FFT=auto|portable|avx2|avx512|fftw  FFT code path of the cpu "
-            "backend\n                (default auto: the fastest veil path this CPU runs)\n");
+            "backend\n                (default auto: this build's default, %s here)\n",
+            veil_fft_path_name(veil_fft_path_default()));
     veil_backend_options_env_help(f);
+    veil_loader_env_help(f);
 }
 
 int main(int argc, char **argv) {

@@ -216,6 +216,12 @@ static veil_status find_checker(char *out, size_t size) {
                       self[0] ? self : "(this program's directory: unknown)", VEIL_H5CHECK_PATH);
 }
 
+void veil_loader_env_help(FILE *f) {
+    fputs("  VEIL_H5CHECK=PATH         the veil-h5check program that opens untrusted .h5 files\n"
+          "                            first (default: beside this program, then the build's)\n",
+          f);
+}
+
 static veil_status write_all(int fd, const unsigned char *p, size_t len) {
     for (size_t done = 0; done < len;) {
         ssize_t w = write(fd, p + done, len - done);

@@ -20,6 +20,7 @@
  * --help text mentions ("--xyz" anywhere) but lists on no line of its own
  * (so the loop never tried it) fail the test. A veil-server that never says
  * "listening" within 30 s fails too (SIGTERM would make it exit 0).
+ * Every command `veil --help` lists must be one of those checked.
  * Also: a secret key file readable by others gets a warning; `veil remote`
  * refuses an eval.key that does not belong to the secret key before uploading.
  * Binaries come from VEIL_BUILD_DIR (set by CTest). */
@@ -474,6 +475,32 @@ static void test_every_option_of_every_command(void) {
         const char *none[] = {NULL};
         CU_ASSERT_EQUAL_FATAL(run_with(&cmds[3], none, &err), 0);
         CU_ASSERT_EQUAL_FATAL(run_with(&cmds[4], none, &err), 0);
+    }
+    /* Every command `veil --help` lists is one checked below (a new
+     * command's options are tried as soon as it is listed). */
+    {
+        char *top[] = {g_veil, NULL};
+        char *usage = help_of(top);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(usage);
+        const char *c = strstr(usage, "\ncommands:\n");
+        CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+        size_t listed = 0;
+        for (c += 11; !strncmp(c, "  ", 2) && isalpha((unsigned char)c[2]); listed++) {
+            char label[64];
+            snprintf(label, sizeof label, "veil %.*s", (int)strcspn(c + 2, " \n"), c + 2);
+            int found = 0;
+            for (size_t i = 0; i < sizeof cmds / sizeof *cmds && !found; i++)
+                found = !strcmp(cmds[i].label, label);
+            if (!found) {
+                printf("\n  `veil --help` lists %s, which this test does not check", label);
+                CU_FAIL("a veil command missing from test_every_option_of_every_command");
+            }
+            c = strchr(c, '\n');
+            if (!c) break;
+            c++;
+        }
+        CU_ASSERT(listed >= 7);
+        free(usage);
     }
     int all_built = 1;
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {

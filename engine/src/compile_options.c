@@ -345,9 +345,9 @@ static const option_row k_options[] = {
      show_p_error},
     {"--params", "ID|auto", "force a parameter set (default auto: the cheapest that fits)",
      parse_params, show_params},
-    {"--max-poly-size", "N",
+    {"--max-poly-size", "N|any",
      "only parameter sets with N <= this (a power of two, 256..65536;\n"
-     "default any)",
+     "any (default): no limit)",
      parse_max_poly_size, show_max_poly_size},
     {"--partitions", "N",
      "at most N parameter sets, each with its own keys (1: one set for\n"

@@ -57,6 +57,9 @@ extern "C" {
 
 veil_status veil_model_load(const char *path, veil_model **out);
 
+/* The environment the loader reads (VEIL_H5CHECK), as --help lines. */
+void veil_loader_env_help(FILE *f);
+
 /* veil_inputs_read flags. */
 enum {
     VEIL_INPUTS_QUANTIZED = 1,    /* CSV values are already quantized integers */

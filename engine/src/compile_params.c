@@ -222,7 +222,9 @@ static double output_margin(const veil_node *n) {
  * node that runs an earlier one's PBS again (same_pbs: the same ciphertexts
  * read, the same table) gives its ciphertexts again and takes its source:
  * three lookup layers of one tensor with one table, summed, have 9 times a
- * lookup's variance, not 3 (tests/test_noise_program.c test_twin_lookups).
+ * lookup's variance, not 3 (tests/test_noise_program.c test_twin_lookups);
+ * a LUT reading a concatenation of one value m times has rho = m
+ * (pbs_copies; test_repeated_reads).
  *
  * So each node also carries rho >= 1 with L <= rho V, L the largest
  * eigenvalue of its values' noise covariance (rho = 1 for fresh sources,
@@ -434,6 +436,24 @@ static int same_pbs(const veil_program *p, const veil_node *a, const veil_node *
     return !memcmp(a->tables, b->tables, t * sizeof *a->tables);
 }
 
+/* How many of a LUT's input values can be one ciphertext: its input a
+ * concatenation that holds one operand (ct_origin) m times gives m copies
+ * of each of its PBS, whose outputs are then the same ciphertexts where
+ * the tables agree (counted as if they did): the outputs' covariance has m
+ * times their variance in its top eigenvalue. */
+static double pbs_copies(const veil_program *p, const veil_node *n) {
+    const veil_node *x = &p->nodes[ct_origin(p, n->in[0])];
+    uint32_t m = 1;
+    if (x->kind != VEIL_NODE_LINEAR || x->linear != VEIL_LINEAR_CONCAT) return 1;
+    for (uint32_t j = 0; j < x->n_in; j++) {
+        uint32_t c = 0;
+        for (uint32_t k = 0; k < x->n_in; k++)
+            c += ct_origin(p, x->in[k]) == ct_origin(p, x->in[j]);
+        m = c > m ? c : m;
+    }
+    return m;
+}
+
 /* Programs past this many nodes take every ADD and concatenation as
  * correlated (a bound all the same) instead of tracking sources. */
 #define NOISE_SOURCES_MAX_NODES 16384u
@@ -488,7 +508,7 @@ veil_status veil_noise_factors(veil_program *p) {
                 memset(si, 0, words * sizeof *si);
                 si[own / 64] |= (uint64_t)1 << (own % 64);
             }
-            rho[i] = 1;
+            rho[i] = n->kind == VEIL_NODE_LUT ? pbs_copies(p, n) : 1;
             break;
         }
         case VEIL_NODE_ROUND:

@@ -24,7 +24,9 @@
  * variance, where independent operands give 1 + 1: a pass that adds
  * correlated variances as independent ones is below the measurement here
  * (3.2x and 2.0x measured before compile_params.c's "correlated noise").
- * tiny.h5 is audited too. */
+ * tiny.h5 is audited too, and small models whose operands share a PBS
+ * output's noise (test_shared_operands) or whose lookups repeat one PBS
+ * (test_twin_lookups). */
 #include "../engine/src/program_internal.h" /* veil_node_eval */
 #include "load_model.h"
 #include "testutil.h"
@@ -286,6 +288,188 @@ static void test_wide_digits(void) {
     corr_case(2, VEIL_TEST_SANITIZED ? 4 : 32);
 }
 
+/* ---- adversarial chains (each a small model: inputs a [1,6,6] and b [8]
+ * of `bits` bits, then layers, then outputs) ---------------------------- */
+typedef struct np_build {
+    veil_model *m;
+    uint32_t n;
+} np_build;
+
+static np_build np_begin(unsigned bits, uint32_t max_layers) {
+    const int64_t top = ((int64_t)1 << bits) - 1;
+    np_build b = {0};
+    CU_ASSERT_EQUAL_FATAL(veil_model_new(&b.m), VEIL_OK);
+    veil_model *m = b.m;
+    m->name = np_dup("adv");
+    m->n_inputs = 2;
+    m->inputs = calloc(2, sizeof *m->inputs);
+    m->inputs[0].name = np_dup("a");
+    m->inputs[0].shape = (veil_shape){3, {1, 6, 6}};
+    m->inputs[1].name = np_dup("b");
+    m->inputs[1].shape = (veil_shape){1, {8}};
+    for (int i = 0; i < 2; i++) {
+        m->inputs[i].scale = 1;
+        m->inputs[i].n_bits = bits;
+        m->inputs[i].range[0] = 0;
+        m->inputs[i].range[1] = top;
+    }
+    m->layers = calloc(max_layers, sizeof *m->layers);
+    return b;
+}
+
+static veil_model_layer *np_add(np_build *b, const char *name, veil_op op, const char *in0,
+                                const char *in1, veil_shape out) {
+    veil_model_layer *l = np_layer(b->m, b->n++, name, op, in0, in1, out);
+    b->m->n_layers = b->n;
+    return l;
+}
+
+/* weights from a pattern: w[i] = pat[i % np] */
+static void np_weights(veil_model_layer *l, veil_shape ws, const int64_t *pat, size_t np) {
+    l->weight_shape = ws;
+    const size_t n = veil_shape_size(&ws);
+    l->weight = malloc(n * sizeof *l->weight);
+    for (size_t i = 0; i < n; i++)
+        l->weight[i] = pat[i % np];
+}
+
+static void np_finish(np_build *b, const char *const *srcs, uint32_t n_out) {
+    veil_model *m = b->m;
+    const int64_t top = m->inputs[0].range[1];
+    m->n_outputs = n_out;
+    m->outputs = calloc(n_out, sizeof *m->outputs);
+    for (uint32_t o = 0; o < n_out; o++) {
+        char nm[16];
+        snprintf(nm, sizeof nm, "y%u", o);
+        m->outputs[o].name = np_dup(nm);
+        m->outputs[o].source = np_dup(srcs[o]);
+        for (uint32_t i = 0; i < b->n; i++)
+            if (!strcmp(m->layers[i].name, srcs[o])) m->outputs[o].shape = m->layers[i].out_shape;
+        m->outputs[o].n_scale = 1;
+        m->outputs[o].scale = malloc(sizeof(double));
+        m->outputs[o].scale[0] = 1;
+        m->outputs[o].zero_point = calloc(1, sizeof(double));
+    }
+    m->calibration.count = 16;
+    m->calibration.inputs = calloc(2, sizeof(int64_t *));
+    m->calibration.inputs[0] = malloc(16 * 36 * sizeof(int64_t));
+    m->calibration.inputs[1] = malloc(16 * 8 * sizeof(int64_t));
+    for (int j = 0; j < 16 * 36; j++)
+        m->calibration.inputs[0][j] = (int64_t)(veil_test_rand() % (uint64_t)(top + 1));
+    for (int j = 0; j < 16 * 8; j++)
+        m->calibration.inputs[1][j] = (int64_t)(veil_test_rand() % (uint64_t)(top + 1));
+    CU_ASSERT_EQUAL_FATAL(veil_model_validate(m), VEIL_OK);
+}
+
+/* compiles m with opts, audits `batch` samples; returns the leveled ratio */
+static double np_run(veil_model *m, const veil_compile_options *opts, size_t batch) {
+    veil_program *p = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, opts, &p), VEIL_OK);
+    const int64_t top = m->inputs[0].range[1];
+    int64_t *a = malloc(batch * 36 * sizeof *a), *bb = malloc(batch * 8 * sizeof *bb);
+    for (size_t i = 0; i < batch * 36; i++)
+        a[i] = (int64_t)(veil_test_rand() % (uint64_t)(top + 1));
+    for (size_t i = 0; i < batch * 8; i++)
+        bb[i] = (int64_t)(veil_test_rand() % (uint64_t)(top + 1));
+    const int64_t *in[2] = {a, bb};
+    printf("\n  %s: %s, %llu PBS per sample", m->layers[0].name, p->params->id,
+           (unsigned long long)p->pbs_per_sample);
+    const double r = audit_program(p, in, batch);
+    free(a);
+    free(bb);
+    veil_program_free(p);
+    veil_model_free(m);
+    return r;
+}
+
+static const int64_t np_mixed[] = {1, -1, 2, 0, -2, 1, -1, 1, 3, -1, 0, 1, -2};
+
+/* x = lut(b), a PBS output; W x + x, x - W x (a sub layer), and a dense
+ * over concat(x, W x): operands sharing x's noise (0.48, 0.29, 0.14 of the
+ * pass measured: its bounds hold) */
+static void test_shared_operands(void) {
+    np_build b = np_begin(1, 12);
+    veil_model_layer *l;
+    l = np_add(&b, "x", VEIL_OP_LUT, "b", NULL, (veil_shape){1, {8}});
+    np_table(l, 0, 1, 1);
+    l = np_add(&b, "wx", VEIL_OP_LINEAR, "x", NULL, (veil_shape){1, {8}});
+    np_weights(l, (veil_shape){2, {8, 8}}, np_mixed, 11);
+    for (int i = 0; i < 8; i++)
+        l->weight[i * 8 + i] = 3;
+    l = np_add(&b, "res", VEIL_OP_ADD, "wx", "x", (veil_shape){1, {8}});
+    l = np_add(&b, "o1", VEIL_OP_LUT, "res", NULL, (veil_shape){1, {8}});
+    np_table(l, -100, 100, 16);
+    l = np_add(&b, "sub", VEIL_OP_SUB, "x", "wx", (veil_shape){1, {8}});
+    l = np_add(&b, "o2", VEIL_OP_LUT, "sub", NULL, (veil_shape){1, {8}});
+    np_table(l, -100, 100, 16);
+    l = np_add(&b, "cat", VEIL_OP_CONCAT, "x", "wx", (veil_shape){1, {16}});
+    l = np_add(&b, "d2", VEIL_OP_LINEAR, "cat", NULL, (veil_shape){1, {8}});
+    l->weight_shape = (veil_shape){2, {8, 16}};
+    l->weight = calloc(128, sizeof *l->weight);
+    for (int i = 0; i < 8; i++) { /* 2 x_i + (W x)_i, and W x's own */
+        l->weight[i * 16 + i] = 2;
+        l->weight[i * 16 + 8 + i] = 1;
+    }
+    l = np_add(&b, "o3", VEIL_OP_LUT, "d2", NULL, (veil_shape){1, {8}});
+    np_table(l, -100, 100, 16);
+    const char *o[] = {"o1", "o2", "o3"};
+    np_finish(&b, o, 3);
+    CU_ASSERT(np_run(b.m, NULL, VEIL_TEST_SANITIZED ? 8 : 32) > 0.1);
+}
+
+/* Three lookup layers of one tensor with one table, concatenated and
+ * summed: a PBS is deterministic, so the three are the same ciphertexts and
+ * their sum has 9 times one's variance, where three independent lookups
+ * give 3 (measured 2.8x the pass before compile_params.c same_pbs). */
+static void test_twin_lookups(void) {
+    np_build b = np_begin(2, 8);
+    veil_model_layer *l;
+    l = np_add(&b, "t1", VEIL_OP_LUT, "b", NULL, (veil_shape){1, {8}});
+    np_table(l, 0, 3, 1);
+    l->table[0] = 3, l->table[1] = 1, l->table[2] = 2, l->table[3] = 0;
+    l = np_add(&b, "t2", VEIL_OP_LUT, "b", NULL, (veil_shape){1, {8}});
+    np_table(l, 0, 3, 1);
+    l->table[0] = 3, l->table[1] = 1, l->table[2] = 2, l->table[3] = 0;
+    l = np_add(&b, "t3", VEIL_OP_LUT, "b", NULL, (veil_shape){1, {8}});
+    np_table(l, 0, 3, 1);
+    l->table[0] = 3, l->table[1] = 1, l->table[2] = 2, l->table[3] = 0;
+    l = np_add(&b, "cat", VEIL_OP_CONCAT, "t1", "t2", (veil_shape){1, {16}});
+    l = np_add(&b, "cat3", VEIL_OP_CONCAT, "cat", "t3", (veil_shape){1, {24}});
+    l = np_add(&b, "d", VEIL_OP_LINEAR, "cat3", NULL, (veil_shape){1, {8}});
+    l->weight_shape = (veil_shape){2, {8, 24}};
+    l->weight = calloc(8 * 24, sizeof *l->weight);
+    for (int i = 0; i < 8; i++)
+        l->weight[i * 24 + i] = l->weight[i * 24 + 8 + i] = l->weight[i * 24 + 16 + i] = 1;
+    l = np_add(&b, "o", VEIL_OP_LUT, "d", NULL, (veil_shape){1, {8}});
+    np_table(l, 0, 9, 1);
+    const char *o[] = {"o"};
+    np_finish(&b, o, 1);
+    /* the sum measures near the pass (0.999): above 0.5, or it measured nothing */
+    CU_ASSERT(np_run(b.m, NULL, VEIL_TEST_SANITIZED ? 16 : 64) > 0.5);
+}
+
+/* One lookup of concat(b, b) with one table, its two halves summed: the
+ * halves are the same ciphertexts (4 times one's variance where independent
+ * ones give 2: measured 2.2x the pass before compile_params.c pbs_copies). */
+static void test_repeated_reads(void) {
+    np_build b = np_begin(2, 8);
+    veil_model_layer *l;
+    l = np_add(&b, "cat", VEIL_OP_CONCAT, "b", "b", (veil_shape){1, {16}});
+    l = np_add(&b, "t", VEIL_OP_LUT, "cat", NULL, (veil_shape){1, {16}});
+    np_table(l, 0, 3, 1);
+    l->table[0] = 3, l->table[1] = 1, l->table[2] = 2, l->table[3] = 0;
+    l = np_add(&b, "d", VEIL_OP_LINEAR, "t", NULL, (veil_shape){1, {8}});
+    l->weight_shape = (veil_shape){2, {8, 16}};
+    l->weight = calloc(8 * 16, sizeof *l->weight);
+    for (int i = 0; i < 8; i++)
+        l->weight[i * 16 + i] = l->weight[i * 16 + 8 + i] = 1;
+    l = np_add(&b, "o", VEIL_OP_LUT, "d", NULL, (veil_shape){1, {8}});
+    np_table(l, 0, 6, 1);
+    const char *o[] = {"o"};
+    np_finish(&b, o, 1);
+    CU_ASSERT(np_run(b.m, NULL, VEIL_TEST_SANITIZED ? 16 : 64) > 0.5);
+}
+
 static void test_tiny(void) {
     veil_model *m = veil_test_load_model("models/tiny.h5");
     CU_ASSERT_PTR_NOT_NULL_FATAL(m);
@@ -307,5 +491,8 @@ int main(void) {
     VEIL_ADD_TEST(s, test_correlated_chains);
     VEIL_ADD_TEST(s, test_wide_digits);
     VEIL_ADD_TEST(s, test_tiny);
+    VEIL_ADD_TEST(s, test_shared_operands);
+    VEIL_ADD_TEST(s, test_twin_lookups);
+    VEIL_ADD_TEST(s, test_repeated_reads);
     return veil_test_run();
 }

@@ -218,6 +218,14 @@ static double output_margin(const veil_node *n) {
  * where sum_w2 times sum_w2 gives 36), and b + W b adds a value to a
  * multiple of itself. tests/test_noise_program.c measures both.
  *
+ * One exception among the fresh sources: a PBS is deterministic, so a LUT
+ * node that runs an earlier one's PBS again (same_pbs: the same ciphertexts
+ * read, the same table) gives its ciphertexts again and takes its source:
+ * three lookup layers of one tensor with one table, summed, have 9 times a
+ * lookup's variance, not 3 (tests/test_noise_program.c test_twin_lookups);
+ * a LUT reading a concatenation of one value m times has rho = m
+ * (pbs_copies; test_repeated_reads).
+ *
  * So each node also carries rho >= 1 with L <= rho V, L the largest
  * eigenvalue of its values' noise covariance (rho = 1 for fresh sources,
  * whose covariance is diagonal). A LINEAR node y = W x then has, per row w,
@@ -398,6 +406,54 @@ static void add_terms(veil_program *p, uint32_t i, const uint64_t *src, size_t w
     *rho_out = r;
 }
 
+/* The node whose ciphertexts node i's are, value for value: through
+ * flattens and weight-1 scales without a bias (copies, no noise added). */
+static uint32_t ct_origin(const veil_program *p, uint32_t i) {
+    for (;;) {
+        const veil_node *n = &p->nodes[i];
+        double w;
+        if (n->kind == VEIL_NODE_LINEAR && n->linear == VEIL_LINEAR_FLATTEN && n->n_in == 1)
+            i = n->in[0];
+        else if (is_scale(p, n, &w) && w == 1 && !n->bias)
+            i = n->in[0];
+        else
+            return i;
+    }
+}
+
+/* Do LUT nodes a and b run the same PBS on the same ciphertexts (ct_origin
+ * of their inputs equal), table for table? A PBS is deterministic (the
+ * keyswitch, the blind rotation): then their outputs are the same
+ * ciphertexts, the same noise. */
+static int same_pbs(const veil_program *p, const veil_node *a, const veil_node *b) {
+    if (ct_origin(p, a->in[0]) != ct_origin(p, b->in[0]) || a->size != b->size ||
+        a->offset != b->offset || a->round_bits != b->round_bits || a->in_bits != b->in_bits ||
+        a->shift != b->shift || a->approximate != b->approximate || a->wop != b->wop ||
+        a->rotation_results != b->rotation_results || a->width != b->width ||
+        a->n_tables != b->n_tables || a->table_inner != b->table_inner)
+        return 0;
+    const size_t t = (size_t)a->n_tables << a->in_bits;
+    return !memcmp(a->tables, b->tables, t * sizeof *a->tables);
+}
+
+/* How many of a LUT's input values can be one ciphertext: its input a
+ * concatenation that holds one operand (ct_origin) m times gives m copies
+ * of each of its PBS, whose outputs are then the same ciphertexts where
+ * the tables agree (counted as if they did): the outputs' covariance has m
+ * times their variance in its top eigenvalue. */
+static double pbs_copies(const veil_program *p, const veil_node *n) {
+    const veil_node *x = &p->nodes[ct_origin(p, n->in[0])];
+    uint32_t m = 1;
+    if (x->kind != VEIL_NODE_LINEAR || x->linear != VEIL_LINEAR_CONCAT) return 1;
+    for (uint32_t j = 0; j < x->n_in; j++) {
+        uint32_t c = 0;
+        for (uint32_t k = 0; k < x->n_in; k++)
+            c += ct_origin(p, x->in[k]) == ct_origin(p, x->in[j]);
+        m = c > m ? c : m;
+    }
+    return m;
+}
+
 /* Programs past this many nodes take every ADD and concatenation as
  * correlated (a bound all the same) instead of tracking sources. */
 #define NOISE_SOURCES_MAX_NODES 16384u
@@ -412,6 +468,17 @@ veil_status veil_noise_factors(veil_program *p) {
         free(rho);
         return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
     }
+    /* LUT nodes by the ct_origin of their inputs: first[o], then next[] */
+    uint32_t *first = calloc(nn + 1, sizeof *first), *next = calloc(nn + 1, sizeof *next);
+    if (!first || !next) {
+        free(src);
+        free(rho);
+        free(first);
+        free(next);
+        return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+    }
+    for (size_t i = 0; i < nn; i++)
+        first[i] = next[i] = UINT32_MAX;
     for (size_t i = 0; i < nn; i++) {
         veil_node *n = &p->nodes[i];
         uint64_t *si = src ? src + i * words : NULL;
@@ -426,14 +493,24 @@ veil_status veil_noise_factors(veil_program *p) {
         n->add_correlated = 0;
         switch (n->kind) {
         case VEIL_NODE_INPUT:
-        case VEIL_NODE_LUT:
-            /* fresh noise: its own source (a LUT's input's are not its) */
+        case VEIL_NODE_LUT: {
+            /* fresh noise: its own source (a LUT's input's are not its),
+             * but a LUT running an earlier one's PBS again gives its
+             * ciphertexts again (same_pbs): that one's source */
+            uint32_t own = (uint32_t)i;
+            if (n->kind == VEIL_NODE_LUT) {
+                const uint32_t o = ct_origin(p, n->in[0]);
+                for (uint32_t j = first[o]; j != UINT32_MAX && own == i; j = next[j])
+                    if (same_pbs(p, n, &p->nodes[j])) own = j;
+                if (own == i) next[i] = first[o], first[o] = (uint32_t)i;
+            }
             if (si) {
                 memset(si, 0, words * sizeof *si);
-                si[i / 64] |= (uint64_t)1 << (i % 64);
+                si[own / 64] |= (uint64_t)1 << (own % 64);
             }
-            rho[i] = 1;
+            rho[i] = n->kind == VEIL_NODE_LUT ? pbs_copies(p, n) : 1;
             break;
+        }
         case VEIL_NODE_ROUND:
             if (si) si[i / 64] |= (uint64_t)1 << (i % 64);
             rho[i] = rho[n->in[0]];
@@ -464,6 +541,8 @@ veil_status veil_noise_factors(veil_program *p) {
     }
     free(src);
     free(rho);
+    free(first);
+    free(next);
     return VEIL_OK;
 }
 

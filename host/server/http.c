@@ -416,7 +416,7 @@ enum MHD_Result srv_http_on_request(void *cls, struct MHD_Connection *c, const c
             }
             pthread_mutex_unlock(&s->mu);
         }
-        if (r->counted) srv_conn_admitted(s, c);
+        srv_conn_began(s, c, r->counted);
         if (framing_ambiguous(c, &e)) {
             /* the body's end is unknown: nothing after it can be read */
             static const char *const k_close[] = {"Connection", "close", NULL};

@@ -4,6 +4,7 @@
  *               [--keys-dir DIR] [--max-batch N] [--max-wait-ms MS]
  *               [--max-body BYTES] [--max-request-samples N] [--max-inflight N]
  *               [--max-queue N] [--timeout-ms MS] [--key-cache N] [--max-key-uploads N]
+ *               [--key-store-max-mb MB]
  *               [--read-timeout-ms MS] [--request-timeout-ms MS] [--max-conn-per-ip N]
  *               [--drain-timeout-ms MS] [--reuse-port] [--devices LIST|all]
  *               [compile options, as `veil compile`] [--verbose]
@@ -61,6 +62,10 @@ static const char k_usage[] =
     "                            most 1024)\n"
     "  --max-key-uploads N       key uploads validated at once (default 2; each takes several\n"
     "                            times the key's size in memory)\n"
+    "  --key-store-max-mb MB     refuse key uploads (507 key_store_full) that would take the\n"
+    "                            keys directory past MB MiB (default 10240; 0: no limit).\n"
+    "                            Counted from its files at each upload: servers sharing it\n"
+    "                            share the limit; removing old keys frees room at once\n"
     "  --read-timeout-ms MS      close a connection idle this long while sending its request\n"
     "                            or reading the answer (default 30000; computing does not count)\n"
     "  --request-timeout-ms MS   close a connection whose request (headers and body) is still\n"
@@ -151,7 +156,7 @@ int main(int argc, char **argv) {
         } else {
             size_t *dst = NULL;
             unsigned *udst = NULL;
-            int zero_ok = 0; /* 0 means "none": no wait, no per-address cap */
+            int zero_ok = 0; /* 0 means "none": no wait, no per-address cap, no store limit */
             if (!strcmp(a, "--max-batch"))
                 dst = &o.max_batch;
             else if (!strcmp(a, "--max-body"))
@@ -170,6 +175,8 @@ int main(int argc, char **argv) {
                 udst = &o.timeout_ms;
             else if (!strcmp(a, "--max-key-uploads"))
                 udst = &o.max_key_uploads;
+            else if (!strcmp(a, "--key-store-max-mb"))
+                udst = &o.key_store_max_mb, zero_ok = 1;
             else if (!strcmp(a, "--read-timeout-ms"))
                 udst = &o.read_timeout_ms;
             else if (!strcmp(a, "--request-timeout-ms"))

@@ -1508,6 +1508,88 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* A file of mib MiB (sparse: it takes no room, but counts by its size). */
+static int make_filler(const char *path, unsigned mib) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    const int rc = ftruncate(fileno(f), (off_t)mib << 20);
+    fclose(f);
+    return rc;
+}
+
+static void test_key_store_quota(void) {
+    /* --key-store-max-mb 60 on a directory of its own, tiny's key 27 MiB:
+     * 1. 40 MiB already there (a file of any name counts): the upload is
+     *    refused 507 key_store_full at its headers, veil remote says so and
+     *    names the option, nothing is stored;
+     * 2. the filler removed (no restart: read at each upload): stored;
+     * 3. room when its headers came, none when its body is in (another
+     *    server sharing the directory wrote meanwhile): 507, nothing
+     *    half-written;
+     * 4. a limit below one key refuses to start. */
+    char dir[400], filler[500];
+    snprintf(dir, sizeof dir, "%s/quota-keys", g_tmp);
+    CU_ASSERT_FATAL(mkdir(dir, 0700) == 0);
+    snprintf(filler, sizeof filler, "%s/filler", dir);
+    CU_ASSERT_FATAL(make_filler(filler, 40) == 0);
+    veil_server_options o;
+    server_options(&o);
+    o.keys_dir = dir;
+    o.key_store_max_mb = 60;
+    veil_server *s2 = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_server_start(&o, &s2), VEIL_OK);
+    const uint16_t port = veil_server_port(s2);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u", port);
+    veil_remote_options ro;
+    veil_remote_options_default(&ro);
+    char id[VEIL_KEY_ID_CHARS + 1];
+    int up = -1;
+    CU_ASSERT_NOT_EQUAL(veil_remote_ensure_key(url, g_dir_a, &ro, id, &up), VEIL_OK);
+    CU_ASSERT_EQUAL(veil_remote_last_status(), 507);
+    const char *msg = veil_error_message();
+    printf("\n  full: %s", msg);
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, "507 key_store_full"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, "--key-store-max-mb"));
+    CU_ASSERT_EQUAL(count_files(dir), 1);
+    /* 2 */
+    unlink(filler);
+    CU_ASSERT_EQUAL(veil_remote_ensure_key(url, g_dir_a, &ro, id, &up), VEIL_OK);
+    CU_ASSERT_EQUAL(up, 1);
+    CU_ASSERT_EQUAL(count_files(dir), 1);
+    /* 3: 27 + 27 MiB fit under 60 when the headers come; 40 more by the body */
+    uint8_t *ek = NULL;
+    size_t ek_len = 0;
+    CU_ASSERT_EQUAL_FATAL(veil_read_eval_key_file(g_dir_a, &ek, &ek_len), VEIL_OK);
+    int fd = conn_open(port);
+    CU_ASSERT_FATAL(fd >= 0);
+    char head[256];
+    const int hn = snprintf(head, sizeof head,
+                            "POST /v1/keys HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                            "Content-Length: %zu\r\n\r\n",
+                            ek_len);
+    send(fd, head, (size_t)hn, MSG_NOSIGNAL);
+    usleep(300000); /* headers checked: room */
+    CU_ASSERT_FATAL(make_filler(filler, 40) == 0);
+    CU_ASSERT_EQUAL(send(fd, ek, ek_len, MSG_NOSIGNAL), (ssize_t)ek_len);
+    http_res r;
+    CU_ASSERT_EQUAL(read_response(fd, &r), 0);
+    expect(r.status, 507, &r, NULL, "no room by the time the body is in");
+    CU_ASSERT(has_code(&r, "key_store_full"));
+    http_res_free(&r);
+    close(fd);
+    free(ek);
+    CU_ASSERT_EQUAL(count_files(dir), 2); /* the first key and the filler */
+    veil_server_stop(s2);
+    /* 4 */
+    o.key_store_max_mb = 1;
+    s2 = NULL;
+    CU_ASSERT_EQUAL(veil_server_start(&o, &s2), VEIL_ERR_ARG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "--key-store-max-mb 1"));
+    veil_server_stop(s2);
+    veil_test_rm_rf(dir);
+}
+
 /* A number in a /metrics text (-1 when absent). */
 static double metric_in(const char *text, const char *name);
 
@@ -1870,6 +1952,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_slow_bodies_evicted);
     VEIL_ADD_TEST(s, test_port_taken);
     VEIL_ADD_TEST(s, test_corrupted_key);
+    VEIL_ADD_TEST(s, test_key_store_quota);
     VEIL_ADD_TEST(s, test_devices_equal_one_plan);
     VEIL_ADD_TEST(s, test_drain);
     VEIL_ADD_TEST(s, test_sigterm);

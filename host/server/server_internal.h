@@ -11,8 +11,8 @@
  *   conns.c     open connections and the request deadline (a reaper thread)
  * Locking: s->mu guards the queue, the jobs' done/abandoned flags and the
  * request counters; the metrics have their own mutex (m.mu); conn_mu guards
- * the connection list. conn_mu may be held while taking m.mu, no other
- * nesting. */
+ * the connection list; store_mu makes a key upload's room check and write
+ * one step. conn_mu may be held while taking m.mu, no other nesting. */
 #ifndef VEIL_SERVER_INTERNAL_H
 #define VEIL_SERVER_INTERNAL_H
 
@@ -187,6 +187,7 @@ struct veil_server {
     veil_backend *bes[VEIL_BACKEND_MAX_DEVICES]; /* one per --devices entry (veil_backends_new) */
     size_t n_bes;
     veil_keystore *ks;
+    pthread_mutex_t store_mu; /* a key upload's room check and write (key_store_max_mb) */
     struct MHD_Daemon *mhd;
     int listen_fd; /* ours: MHD borrows it */
     int quiesced;  /* MHD gave it back (drain): ours to close */

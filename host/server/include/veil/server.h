@@ -43,7 +43,8 @@
  * another key than the key id's, 404 unknown key id or path, 405 wrong
  * method, 413 body over the limit (or batch over --max-request-samples), 503
  * queue full / too many requests / backend dead / draining, 504 per-request
- * timeout, 500 evaluation failed. Messages never hold server paths.
+ * timeout, 507 key_store_full (POST /v1/keys past key_store_max_mb), 500
+ * evaluation failed. Messages never hold server paths.
  *
  * Stored keys (veil/keystore.h): GET /v1/keys/<id> verifies the file's
  * checksum; a corrupted file is moved aside (<id>.vek.corrupt) and the id
@@ -118,6 +119,10 @@ typedef struct veil_server_options {
     unsigned timeout_ms;               /* per infer request, queue + execution (default 300000) */
     size_t key_cache;                  /* plans resident in the backend (default 4) */
     unsigned max_key_uploads;          /* key uploads validated at once (default 2) */
+    unsigned key_store_max_mb;         /* uploads that would take the keys directory (every
+                                        * file in it, veil_keystore_usage_read, read again
+                                        * at each upload) past this many MiB are refused
+                                        * 507 key_store_full (default 10240; 0: no limit) */
     unsigned read_timeout_ms;    /* a connection on which the client sends or reads nothing for
                                     this long is closed (default 30000, whole seconds); not
                                     counted while its request is computed (timeout_ms) */

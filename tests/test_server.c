@@ -20,7 +20,10 @@
  *   --devices 0,0 (a plan group of two cpu plans) answers what one plan
  *   answers, ciphertext for ciphertext, and its metrics count the batch once;
  *   drain (in-process) and SIGTERM (the veil-server binary, with --devices
- *   0,0) answer the request in flight and release the port;
+ *   0,0) answer the request in flight and release the port; past
+ *   --drain-timeout-ms a trickling upload is cut (exit 0) and a request
+ *   still computing abandoned (exit 3);
+ *   --key-store-max-mb: uploads past it are refused 507 key_store_full;
  *   restart keeps the keys; connection refused is reported as such. */
 #define _POSIX_C_SOURCE 200809L
 #include <arpa/inet.h>

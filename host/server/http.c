@@ -14,7 +14,11 @@ typedef struct req {
     uint8_t *body;
     size_t len, cap;
     int too_big;
-    int counted; /* counted in inflight */
+    int refused;       /* refused at its headers: the body is dropped as it comes, */
+    srv_error refusal; /* then this is answered (an answer sent before the body is
+                        * in would be reset by the close, and the client would see
+                        * a send error instead) */
+    int counted;       /* counted in inflight */
     int endpoint;
 } req;
 
@@ -366,6 +370,7 @@ static enum MHD_Result handle_infer(struct MHD_Connection *c, veil_server *s, re
 /* The final call of a request whose body is all in: its answer. */
 static enum MHD_Result answer(struct MHD_Connection *c, veil_server *s, req *r, srv_route route,
                               const char *key_id, srv_error *e) {
+    if (r->refused) return send_error(c, s, &r->refusal);
     if (r->too_big) {
         const size_t limit = route == SRV_KEYS_POST ? s->max_key_body : s->o.max_body;
         if (r->too_big == 2)
@@ -477,8 +482,8 @@ enum MHD_Result srv_http_on_request(void *cls, struct MHD_Connection *c, const c
                              limit);
                     return send_error(c, s, &e);
                 }
-                /* no room: refused before the key's megabytes are sent */
-                if (route == SRV_KEYS_POST && key_store_full(s, n, &e)) return send_error(c, s, &e);
+                /* no room: the key's megabytes are neither kept nor validated */
+                if (route == SRV_KEYS_POST && key_store_full(s, n, &r->refusal)) r->refused = 1;
             }
         }
         return MHD_YES;
@@ -492,7 +497,8 @@ enum MHD_Result srv_http_on_request(void *cls, struct MHD_Connection *c, const c
         /* only key uploads and infer read a body: any other route's is
          * dropped as it comes, never held (health and metrics are not
          * limited, so a body kept for them would be memory for the asking) */
-        if (r->too_big || (route != SRV_KEYS_POST && route != SRV_INFER)) return MHD_YES;
+        if (r->too_big || r->refused || (route != SRV_KEYS_POST && route != SRV_INFER))
+            return MHD_YES;
         if (r->len + n > limit) {
             r->too_big = 1;
             body_release(r);

@@ -4,8 +4,9 @@
  *               [--keys-dir DIR] [--max-batch N] [--max-wait-ms MS]
  *               [--max-body BYTES] [--max-request-samples N] [--max-inflight N]
  *               [--max-queue N] [--timeout-ms MS] [--key-cache N] [--max-key-uploads N]
+ *               [--key-store-max-mb MB]
  *               [--read-timeout-ms MS] [--request-timeout-ms MS] [--max-conn-per-ip N]
- *               [--reuse-port] [--devices LIST|all]
+ *               [--drain-timeout-ms MS] [--reuse-port] [--devices LIST|all]
  *               [compile options, as `veil compile`] [--verbose]
  *
  * The compile options come from one parser (veil/compile_options.h) shared
@@ -13,7 +14,12 @@
  *
  * The HTTP API and the batching are described in veil/server.h. The first
  * SIGINT / SIGTERM drains (veil_server_drain: the port is released, accepted
- * requests are answered), a second one exits at once. */
+ * requests are answered, until --drain-timeout-ms), a second one exits at
+ * once. Exit status: 0 when every request finished or only clients were cut
+ * (a body still arriving, an answer still being read, a queued request
+ * answered 503) at the drain deadline; 3 when requests still being computed
+ * were abandoned there; 1 when the server could not start; 2 usage; 128 +
+ * the signal on a second signal. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
 #include <signal.h>
@@ -57,6 +63,10 @@ static const char k_usage[] =
     "                            most 1024)\n"
     "  --max-key-uploads N       key uploads validated at once (default 2; each takes several\n"
     "                            times the key's size in memory)\n"
+    "  --key-store-max-mb MB     refuse key uploads (507 key_store_full) that would take the\n"
+    "                            keys directory past MB MiB (default 10240; 0: no limit).\n"
+    "                            Counted from its files at each upload: servers sharing it\n"
+    "                            share the limit; removing old keys frees room at once\n"
     "  --read-timeout-ms MS      close a connection idle this long while sending its request\n"
     "                            or reading the answer (default 30000; computing does not count)\n"
     "  --request-timeout-ms MS   close a connection whose request (headers and body) is still\n"
@@ -65,22 +75,28 @@ static const char k_usage[] =
     "                            however steadily it trickles\n"
     "  --max-conn-per-ip N       open connections per client address (default 32; 0: no limit,\n"
     "                            e.g. behind a reverse proxy)\n"
+    "  --drain-timeout-ms MS     the drain's deadline after SIGTERM (default 25000, under\n"
+    "                            Kubernetes' 30 s grace period): then connections still sending\n"
+    "                            a request or reading an answer are closed, queued requests\n"
+    "                            answered 503 draining, and the server exits; 3 if requests\n"
+    "                            were still being computed (abandoned), else 0\n"
     "  --reuse-port              SO_REUSEPORT: a replacement server can listen on the same port\n"
     "                            before this one is stopped (both need it)\n"
     "  --verbose                 log refusals and uploads to stderr\n"
     "SIGTERM or SIGINT: stop accepting (the port is released), answer health 503 draining,\n"
-    "finish and answer every accepted request, then exit 0; a second signal exits at once.\n"
+    "finish and answer every accepted request (until --drain-timeout-ms), then exit 0; a\n"
+    "second signal exits at once.\n"
     "compile options (must match the clients', `veil keygen`):\n";
 
 typedef struct drain_arg {
     veil_server *s;
-    unsigned left;
+    veil_server_drain_report rep;
     atomic_int done;
 } drain_arg;
 
 static void *drain_main(void *p) {
     drain_arg *d = p;
-    d->left = veil_server_drain(d->s, 0);
+    veil_server_drain(d->s, 0, &d->rep);
     atomic_store(&d->done, 1);
     return NULL;
 }
@@ -142,7 +158,7 @@ int main(int argc, char **argv) {
         } else {
             size_t *dst = NULL;
             unsigned *udst = NULL;
-            int zero_ok = 0; /* 0 means "none": no wait, no per-address cap */
+            int zero_ok = 0; /* 0 means "none": no wait, no per-address cap, no store limit */
             if (!strcmp(a, "--max-batch"))
                 dst = &o.max_batch;
             else if (!strcmp(a, "--max-body"))
@@ -161,10 +177,14 @@ int main(int argc, char **argv) {
                 udst = &o.timeout_ms;
             else if (!strcmp(a, "--max-key-uploads"))
                 udst = &o.max_key_uploads;
+            else if (!strcmp(a, "--key-store-max-mb"))
+                udst = &o.key_store_max_mb, zero_ok = 1;
             else if (!strcmp(a, "--read-timeout-ms"))
                 udst = &o.read_timeout_ms;
             else if (!strcmp(a, "--request-timeout-ms"))
                 udst = &o.request_timeout_ms;
+            else if (!strcmp(a, "--drain-timeout-ms"))
+                udst = &o.drain_timeout_ms;
             else if (!strcmp(a, "--max-conn-per-ip"))
                 udst = &o.max_conn_per_ip, zero_ok = 1;
             if (!dst && !udst) {
@@ -222,7 +242,7 @@ int main(int argc, char **argv) {
             "second signal exits at once)\n",
             sig);
     pthread_t th;
-    drain_arg d = {s, 0, 0};
+    drain_arg d = {s, {0}, 0};
     if (pthread_create(&th, NULL, drain_main, &d) != 0) {
         veil_server_stop(s);
         return 1;
@@ -236,7 +256,19 @@ int main(int argc, char **argv) {
         }
     }
     pthread_join(th, NULL);
-    if (d.left) fprintf(stderr, "veil-server: %u requests unfinished at the deadline\n", d.left);
+    const veil_server_drain_report *r = &d.rep;
+    if (r->arriving || r->reading || r->refused || r->abandoned)
+        fprintf(stderr,
+                "veil-server: drain deadline (--drain-timeout-ms %u) passed: closed %u "
+                "connection(s) still sending their request and %u still reading their answer, "
+                "answered %u queued request(s) 503 draining, abandoned %u still being computed\n",
+                o.drain_timeout_ms, r->arriving, r->reading, r->refused, r->abandoned);
+    if (r->abandoned) {
+        /* stopping would wait for them (a batch is not interruptible) */
+        fprintf(stderr, "veil-server: exiting with %u request(s) unfinished (status 3)\n",
+                r->abandoned);
+        _exit(3);
+    }
     veil_server_stop(s);
     fprintf(stderr, "veil-server: drained, stopped\n");
     return 0;

@@ -20,7 +20,10 @@
  *   --devices 0,0 (a plan group of two cpu plans) answers what one plan
  *   answers, ciphertext for ciphertext, and its metrics count the batch once;
  *   drain (in-process) and SIGTERM (the veil-server binary, with --devices
- *   0,0) answer the request in flight and release the port;
+ *   0,0) answer the request in flight and release the port; past
+ *   --drain-timeout-ms a trickling upload is cut (exit 0) and a request
+ *   still computing abandoned (exit 3);
+ *   --key-store-max-mb: uploads past it are refused 507 key_store_full;
  *   restart keeps the keys; connection refused is reported as such. */
 #define _POSIX_C_SOURCE 200809L
 #include <arpa/inet.h>
@@ -30,6 +33,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1328,7 +1332,7 @@ typedef struct drain_arg {
 
 static void *drain_thread(void *p) {
     drain_arg *d = p;
-    d->left = veil_server_drain(d->s, 0);
+    d->left = veil_server_drain(d->s, 0, NULL);
     return NULL;
 }
 
@@ -1475,6 +1479,247 @@ static void test_sigterm(void) {
         close(errfd);
     }
     veil_serial_buffer_free(body, len);
+}
+
+typedef struct trickle_arg {
+    int fd;
+    atomic_int stop;
+} trickle_arg;
+
+/* Sends one byte every 100 ms (never idle for a read timeout) until told to
+ * stop or the server closes the connection. */
+static void *trickle_main(void *p) {
+    trickle_arg *t = p;
+    while (!atomic_load(&t->stop) && send(t->fd, "x", 1, MSG_NOSIGNAL) == 1)
+        usleep(100000);
+    return NULL;
+}
+
+/* What the server wrote to stderr since it announced its port (it has
+ * exited: reads to end of file). */
+static void read_stderr(int fd, char *buf, size_t cap) {
+    size_t n = 0;
+    ssize_t got;
+    while (n + 1 < cap && (got = read(fd, buf + n, cap - 1 - n)) > 0)
+        n += (size_t)got;
+    buf[n] = 0;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* A file of mib MiB (sparse: it takes no room, but counts by its size). */
+static int make_filler(const char *path, unsigned mib) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    const int rc = ftruncate(fileno(f), (off_t)mib << 20);
+    fclose(f);
+    return rc;
+}
+
+static void test_key_store_quota(void) {
+    /* --key-store-max-mb 60 on a directory of its own, tiny's key 27 MiB:
+     * 1. 40 MiB already there (a file of any name counts): the upload is
+     *    refused 507 key_store_full at its headers, veil remote says so and
+     *    names the option, nothing is stored;
+     * 2. the filler removed (no restart: read at each upload): stored;
+     * 3. room when its headers came, none when its body is in (another
+     *    server sharing the directory wrote meanwhile): 507, nothing
+     *    half-written;
+     * 4. a limit below one key refuses to start. */
+    char dir[400], filler[500];
+    snprintf(dir, sizeof dir, "%s/quota-keys", g_tmp);
+    CU_ASSERT_FATAL(mkdir(dir, 0700) == 0);
+    snprintf(filler, sizeof filler, "%s/filler", dir);
+    CU_ASSERT_FATAL(make_filler(filler, 40) == 0);
+    veil_server_options o;
+    server_options(&o);
+    o.keys_dir = dir;
+    o.key_store_max_mb = 60;
+    veil_server *s2 = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_server_start(&o, &s2), VEIL_OK);
+    const uint16_t port = veil_server_port(s2);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u", port);
+    veil_remote_options ro;
+    veil_remote_options_default(&ro);
+    char id[VEIL_KEY_ID_CHARS + 1];
+    int up = -1;
+    CU_ASSERT_NOT_EQUAL(veil_remote_ensure_key(url, g_dir_a, &ro, id, &up), VEIL_OK);
+    CU_ASSERT_EQUAL(veil_remote_last_status(), 507);
+    const char *msg = veil_error_message();
+    printf("\n  full: %s", msg);
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, "507 key_store_full"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, "--key-store-max-mb"));
+    CU_ASSERT_EQUAL(count_files(dir), 1);
+    /* 2 */
+    unlink(filler);
+    CU_ASSERT_EQUAL(veil_remote_ensure_key(url, g_dir_a, &ro, id, &up), VEIL_OK);
+    CU_ASSERT_EQUAL(up, 1);
+    CU_ASSERT_EQUAL(count_files(dir), 1);
+    /* 3: 27 + 27 MiB fit under 60 when the headers come; 40 more by the body */
+    uint8_t *ek = NULL;
+    size_t ek_len = 0;
+    CU_ASSERT_EQUAL_FATAL(veil_read_eval_key_file(g_dir_a, &ek, &ek_len), VEIL_OK);
+    int fd = conn_open(port);
+    CU_ASSERT_FATAL(fd >= 0);
+    char head[256];
+    const int hn = snprintf(head, sizeof head,
+                            "POST /v1/keys HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                            "Content-Length: %zu\r\n\r\n",
+                            ek_len);
+    send(fd, head, (size_t)hn, MSG_NOSIGNAL);
+    usleep(300000); /* headers checked: room */
+    CU_ASSERT_FATAL(make_filler(filler, 40) == 0);
+    CU_ASSERT_EQUAL(send(fd, ek, ek_len, MSG_NOSIGNAL), (ssize_t)ek_len);
+    http_res r;
+    CU_ASSERT_EQUAL(read_response(fd, &r), 0);
+    expect(r.status, 507, &r, NULL, "no room by the time the body is in");
+    CU_ASSERT(has_code(&r, "key_store_full"));
+    http_res_free(&r);
+    close(fd);
+    free(ek);
+    CU_ASSERT_EQUAL(count_files(dir), 2); /* the first key and the filler */
+    veil_server_stop(s2);
+    /* 4 */
+    o.key_store_max_mb = 1;
+    s2 = NULL;
+    CU_ASSERT_EQUAL(veil_server_start(&o, &s2), VEIL_ERR_ARG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "--key-store-max-mb 1"));
+    veil_server_stop(s2);
+    veil_test_rm_rf(dir);
+}
+
+/* A number in a /metrics text (-1 when absent). */
+static double metric_in(const char *text, const char *name);
+
+static void test_sigterm_drain_deadline(void) {
+    /* The real veil-server with --drain-timeout-ms 1500 (request deadline
+     * and read timeout at their defaults, 120 s and 30 s):
+     * 1. a client trickles its body a byte every 100 ms, which held the
+     *    drain for the request deadline (119.4 s measured): SIGTERM exits 0
+     *    within the drain deadline + 2 s, the log names the cut upload, and
+     *    the client's connection is closed without an answer;
+     * 2. a request being computed when the deadline (here 0.5 s) passes
+     *    (32 samples in one batch on one thread: seconds) is abandoned:
+     *    exit 3 at the deadline, logged. */
+    char bin[1200];
+    if (server_binary(bin, sizeof bin) != 0) CU_FAIL_FATAL("veil-server binary missing");
+    for (int computing = 0; computing < 2; computing++) {
+        const double limit_s = computing ? 0.5 : 1.5;
+        if (computing) setenv("VEIL_THREADS", "1", 1); /* the server inherits it */
+        uint16_t port = 0;
+        int errfd = -1;
+        const char *args[] = {"--model",
+                              veil_test_path("models/tiny.h5"),
+                              "--backend",
+                              "cpu",
+                              "--listen",
+                              "127.0.0.1:0",
+                              "--keys-dir",
+                              g_keys,
+                              "--max-wait-ms",
+                              "0",
+                              "--max-batch",
+                              "32",
+                              "--drain-timeout-ms",
+                              computing ? "500" : "1500",
+                              NULL};
+        pid_t pid = spawn_server(bin, args, &port, &errfd);
+        unsetenv("VEIL_THREADS");
+        CU_ASSERT_FATAL(pid > 0);
+        CU_ASSERT_FATAL(port != 0);
+        char id[VEIL_KEY_ID_CHARS + 1] = "0123456789abcdef0123456789abcdef";
+        uint8_t *body = NULL;
+        size_t len = 0;
+        int u = -1;
+        trickle_arg t = {-1, 0};
+        pthread_t th;
+        int trickling = 0;
+        if (!computing) {
+            u = conn_open(port);
+            CU_ASSERT_FATAL(u >= 0);
+            char head[512];
+            int hn = snprintf(head, sizeof head,
+                              "POST /v1/infer HTTP/1.1\r\nHost: x\r\nX-Veil-Key-Id: %s\r\n"
+                              "Content-Length: 1000000\r\n\r\n",
+                              id);
+            send(u, head, (size_t)hn, MSG_NOSIGNAL);
+            t.fd = u;
+            trickling = pthread_create(&th, NULL, trickle_main, &t) == 0;
+            CU_ASSERT_FATAL(trickling);
+            usleep(500000); /* headers and a few bytes in */
+        } else {
+            /* a key this server knows, then 32 samples in one batch */
+            char url[64];
+            snprintf(url, sizeof url, "http://127.0.0.1:%u", port);
+            veil_remote_options ro;
+            veil_remote_options_default(&ro);
+            int up = 0;
+            CU_ASSERT_EQUAL_FATAL(veil_remote_ensure_key(url, g_dir_a, &ro, id, &up), VEIL_OK);
+            body = encrypt_body(g_dir_a, 32, &len);
+            u = conn_open(port);
+            CU_ASSERT_FATAL(u >= 0);
+            char head[512];
+            int hn = snprintf(head, sizeof head,
+                              "POST /v1/infer HTTP/1.1\r\nHost: x\r\nX-Veil-Key-Id: %s\r\n"
+                              "Content-Length: %zu\r\n\r\n",
+                              id, len);
+            send(u, head, (size_t)hn, MSG_NOSIGNAL);
+            CU_ASSERT_EQUAL(send(u, body, len, MSG_NOSIGNAL), (ssize_t)len);
+            /* in the batch: in flight, nothing queued */
+            int running = 0;
+            for (int i = 0; i < 500 && !running; i++) {
+                http_res r;
+                if (http_raw_port(port, "GET", "/metrics", NULL, NULL, 0, 0, 0, &r) == 0) {
+                    running = metric_in(r.body, "veil_inflight_requests") == 1 &&
+                              metric_in(r.body, "veil_queue_depth") == 0;
+                    http_res_free(&r);
+                }
+                if (!running) usleep(10000);
+            }
+            CU_ASSERT_FATAL(running);
+            usleep(50000); /* parsed and queued: the worker has it */
+        }
+        const double t0 = now_s();
+        kill(pid, SIGTERM);
+        int status = 0;
+        CU_ASSERT_EQUAL(wait_exit(pid, 30, &status), 0);
+        const double took = now_s() - t0;
+        if (waitpid(pid, &status, WNOHANG) == 0) { /* a failed check left it running */
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+        }
+        char log[8192];
+        read_stderr(errfd, log, sizeof log);
+        printf("\n  %s: exit %d after %.2f s (drain deadline %.1f s)",
+               computing ? "computing" : "trickling", WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+               took, limit_s);
+        CU_ASSERT(took >= limit_s - 0.1);
+        CU_ASSERT(took < limit_s + 2.0);
+        CU_ASSERT(WIFEXITED(status));
+        if (!computing) {
+            CU_ASSERT_EQUAL(WEXITSTATUS(status), 0);
+            CU_ASSERT_PTR_NOT_NULL(
+                strstr(log, "closed 1 connection(s) still sending their request"));
+            CU_ASSERT_PTR_NOT_NULL(strstr(log, "abandoned 0 still being computed"));
+            http_res r;
+            CU_ASSERT_NOT_EQUAL(read_response(u, &r), 0); /* closed, no answer */
+            http_res_free(&r);
+        } else {
+            CU_ASSERT_EQUAL(WEXITSTATUS(status), 3);
+            CU_ASSERT_PTR_NOT_NULL(strstr(log, "abandoned 1 still being computed"));
+        }
+        if (!strstr(log, "drain deadline")) printf("\n  server log: %s", log);
+        atomic_store(&t.stop, 1);
+        if (trickling) pthread_join(th, NULL);
+        if (body) veil_serial_buffer_free(body, len);
+        close(u);
+        close(errfd);
+    }
 }
 
 /* A number in a /metrics text (-1 when absent). */
@@ -1710,9 +1955,11 @@ int main(void) {
     VEIL_ADD_TEST(s, test_slow_bodies_evicted);
     VEIL_ADD_TEST(s, test_port_taken);
     VEIL_ADD_TEST(s, test_corrupted_key);
+    VEIL_ADD_TEST(s, test_key_store_quota);
     VEIL_ADD_TEST(s, test_devices_equal_one_plan);
     VEIL_ADD_TEST(s, test_drain);
     VEIL_ADD_TEST(s, test_sigterm);
+    VEIL_ADD_TEST(s, test_sigterm_drain_deadline);
     VEIL_ADD_TEST(s, test_restart_keeps_keys);
     VEIL_ADD_TEST(s, test_connection_refused);
     VEIL_ADD_TEST(s, test_client_refusals);

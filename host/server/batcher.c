@@ -182,6 +182,43 @@ static void run_jobs(veil_server *s, srv_job **jobs, size_t n_jobs) {
     }
 }
 
+/* s->mu held: every queued job (none is in a batch yet) fails with 503
+ * code; its handler answers it. Returns how many. */
+static unsigned fail_queued(veil_server *s, const char *code, const char *message) {
+    unsigned n = 0;
+    for (srv_job *j = s->head, *nx; j; j = nx) {
+        nx = j->next;
+        j->next = NULL;
+        if (j->abandoned) {
+            srv_job_free(j);
+        } else {
+            srv_fail(&j->err, 503, code, "%s", message);
+            j->done = 1;
+            n++;
+        }
+    }
+    s->head = s->tail = NULL;
+    s->queue_len = 0;
+    pthread_cond_broadcast(&s->done_cv);
+    return n;
+}
+
+unsigned srv_batcher_refuse_queued(veil_server *s) {
+    pthread_mutex_lock(&s->mu);
+    const unsigned n = fail_queued(s, "draining",
+                                   "the server's drain deadline passed before this request was "
+                                   "computed; retry (another replica or its replacement)");
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+unsigned srv_batcher_computing(const veil_server *s) {
+    unsigned n = s->validating;
+    for (size_t i = 0; i < s->running; i++)
+        n += !s->batch_list[i]->abandoned;
+    return n;
+}
+
 static void *worker_main(void *arg) {
     veil_server *s = arg;
     srv_job **batch = s->batch_list;
@@ -229,9 +266,11 @@ static void *worker_main(void *arg) {
                 pp = &j->next;
             }
         }
+        s->running = n;
         pthread_mutex_unlock(&s->mu);
         run_jobs(s, batch, n);
         pthread_mutex_lock(&s->mu);
+        s->running = 0;
         for (size_t i = 0; i < n; i++) {
             if (batch[i]->abandoned)
                 srv_job_free(batch[i]);
@@ -240,20 +279,7 @@ static void *worker_main(void *arg) {
         }
         pthread_cond_broadcast(&s->done_cv);
     }
-    /* Stopping: fail what is still queued. */
-    for (srv_job *j = s->head, *nx; j; j = nx) {
-        nx = j->next;
-        j->next = NULL;
-        if (j->abandoned) {
-            srv_job_free(j);
-        } else {
-            srv_fail(&j->err, 503, "shutting_down", "the server is stopping");
-            j->done = 1;
-        }
-    }
-    s->head = s->tail = NULL;
-    s->queue_len = 0;
-    pthread_cond_broadcast(&s->done_cv);
+    fail_queued(s, "shutting_down", "the server is stopping");
     pthread_mutex_unlock(&s->mu);
     return NULL;
 }

@@ -31,6 +31,7 @@ struct srv_conn {
     int sending;    /* its answer is queued, not read whole yet */
     int shut;       /* the reaper or an eviction shut it down */
     int admitted;   /* its request holds an in-flight slot while arriving */
+    int requested;  /* arriving: a request has begun (else idle between requests) */
     double t_start; /* when the current phase began (connect, last answer, answer queued) */
     srv_conn *prev, *next;
 };
@@ -101,11 +102,12 @@ void srv_conn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
     *socket_context = NULL;
 }
 
-void srv_conn_admitted(veil_server *s, struct MHD_Connection *c) {
+void srv_conn_began(veil_server *s, struct MHD_Connection *c, int admitted) {
     srv_conn *k = conn_of(c);
     if (!k) return;
     pthread_mutex_lock(&s->conn_mu);
-    k->admitted = 1;
+    k->requested = 1;
+    k->admitted = admitted;
     pthread_mutex_unlock(&s->conn_mu);
 }
 
@@ -124,6 +126,7 @@ void srv_conn_arrived(veil_server *s, struct MHD_Connection *c) {
     pthread_mutex_lock(&s->conn_mu);
     k->arriving = 0;
     k->admitted = 0;
+    k->requested = 0;
     pthread_mutex_unlock(&s->conn_mu);
 }
 
@@ -134,6 +137,7 @@ void srv_conn_answered(veil_server *s, struct MHD_Connection *c) {
     k->arriving = 1; /* a kept-alive connection: the next request's clock starts */
     k->sending = 0;
     k->admitted = 0;
+    k->requested = 0;
     k->t_start = srv_now();
     pthread_mutex_unlock(&s->conn_mu);
 }
@@ -158,6 +162,21 @@ int srv_conn_late(veil_server *s, struct MHD_Connection *c) {
     pthread_mutex_unlock(&s->conn_mu);
     if (first) srv_metrics_request_timeouts(&s->m, 1);
     return late;
+}
+
+void srv_conn_drain_cut(veil_server *s, unsigned *arriving, unsigned *reading) {
+    *arriving = *reading = 0;
+    pthread_mutex_lock(&s->conn_mu);
+    for (srv_conn *k = s->conns; k; k = k->next) {
+        /* neither: its handler runs (computed, validated): left alone */
+        if ((!k->arriving && !k->sending) || k->shut || k->fd < 0) continue;
+        if (k->sending)
+            ++*reading;
+        else if (k->requested)
+            ++*arriving;
+        conn_shut(k); /* an idle one too: it would only take a request to refuse */
+    }
+    pthread_mutex_unlock(&s->conn_mu);
 }
 
 static void *reaper_main(void *arg) {

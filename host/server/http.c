@@ -14,7 +14,11 @@ typedef struct req {
     uint8_t *body;
     size_t len, cap;
     int too_big;
-    int counted; /* counted in inflight */
+    int refused;       /* refused at its headers: the body is dropped as it comes, */
+    srv_error refusal; /* then this is answered (an answer sent before the body is
+                        * in would be reset by the close, and the client would see
+                        * a send error instead) */
+    int counted;       /* counted in inflight */
     int endpoint;
 } req;
 
@@ -184,6 +188,28 @@ static void body_release(req *r) {
     r->len = r->cap = 0;
 }
 
+/* 1 (e set) when len more bytes would take the keys directory past
+ * --key-store-max-mb, or it cannot be listed. Read from the directory each
+ * time: servers sharing it see each other's keys, and removed keys free
+ * room at once. */
+static int key_store_full(veil_server *s, uint64_t len, srv_error *e) {
+    if (!s->o.key_store_max_mb) return 0;
+    veil_keystore_usage u;
+    if (veil_keystore_usage_read(s->ks, &u) != VEIL_OK) {
+        srv_fail(e, 500, "store_failed", "%s", veil_error_message());
+        return 1;
+    }
+    const uint64_t limit = (uint64_t)s->o.key_store_max_mb << 20;
+    if (u.bytes + len <= limit) return 0;
+    srv_fail(e, 507, "key_store_full",
+             "the server's key store holds %.1f MiB (%llu keys); this upload of %.1f MiB would "
+             "pass its limit of %u MiB (--key-store-max-mb): its operator must remove old keys "
+             "or raise the limit",
+             (double)u.bytes / 1048576.0, (unsigned long long)u.keys, (double)len / 1048576.0,
+             s->o.key_store_max_mb);
+    return 1;
+}
+
 static enum MHD_Result handle_keys_post(struct MHD_Connection *c, veil_server *s, req *r) {
     srv_error e;
     veil_eval_key *ek = NULL;
@@ -206,7 +232,18 @@ static enum MHD_Result handle_keys_post(struct MHD_Connection *c, veil_server *s
     veil_hex(ek->key_fp, VEIL_KEY_FP_BYTES, fp_hex);
     veil_eval_key_free(ek);
     char id[VEIL_KEY_ID_CHARS + 1];
-    if (veil_keystore_put(s->ks, r->body, r->len, id) != VEIL_OK) {
+    /* checked again with the bytes in hand, the check and the write one
+     * step in this process (another server sharing the directory may write
+     * between them: the limit can be passed by the keys being written at
+     * that moment elsewhere) */
+    pthread_mutex_lock(&s->store_mu);
+    if (key_store_full(s, r->len, &e)) {
+        pthread_mutex_unlock(&s->store_mu);
+        return send_error(c, s, &e);
+    }
+    const veil_status put = veil_keystore_put(s->ks, r->body, r->len, id);
+    pthread_mutex_unlock(&s->store_mu);
+    if (put != VEIL_OK) {
         /* The message names the key id and the errno, never the directory. */
         if (s->o.verbose) {
             char logged[512];
@@ -333,6 +370,7 @@ static enum MHD_Result handle_infer(struct MHD_Connection *c, veil_server *s, re
 /* The final call of a request whose body is all in: its answer. */
 static enum MHD_Result answer(struct MHD_Connection *c, veil_server *s, req *r, srv_route route,
                               const char *key_id, srv_error *e) {
+    if (r->refused) return send_error(c, s, &r->refusal);
     if (r->too_big) {
         const size_t limit = route == SRV_KEYS_POST ? s->max_key_body : s->o.max_body;
         if (r->too_big == 2)
@@ -416,7 +454,7 @@ enum MHD_Result srv_http_on_request(void *cls, struct MHD_Connection *c, const c
             }
             pthread_mutex_unlock(&s->mu);
         }
-        if (r->counted) srv_conn_admitted(s, c);
+        srv_conn_began(s, c, r->counted);
         if (framing_ambiguous(c, &e)) {
             /* the body's end is unknown: nothing after it can be read */
             static const char *const k_close[] = {"Connection", "close", NULL};
@@ -444,6 +482,8 @@ enum MHD_Result srv_http_on_request(void *cls, struct MHD_Connection *c, const c
                              limit);
                     return send_error(c, s, &e);
                 }
+                /* no room: the key's megabytes are neither kept nor validated */
+                if (route == SRV_KEYS_POST && key_store_full(s, n, &r->refusal)) r->refused = 1;
             }
         }
         return MHD_YES;
@@ -457,7 +497,8 @@ enum MHD_Result srv_http_on_request(void *cls, struct MHD_Connection *c, const c
         /* only key uploads and infer read a body: any other route's is
          * dropped as it comes, never held (health and metrics are not
          * limited, so a body kept for them would be memory for the asking) */
-        if (r->too_big || (route != SRV_KEYS_POST && route != SRV_INFER)) return MHD_YES;
+        if (r->too_big || r->refused || (route != SRV_KEYS_POST && route != SRV_INFER))
+            return MHD_YES;
         if (r->len + n > limit) {
             r->too_big = 1;
             body_release(r);

@@ -4,6 +4,7 @@
 
 #include "veil/atomic_file.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
@@ -303,6 +304,36 @@ veil_status veil_keystore_load(const veil_keystore *ks, const char *id, const ve
         return st;
     }
     *out = ek;
+    return VEIL_OK;
+}
+
+/* "<32 hex>.vek": a stored key. */
+static int key_name(const char *name) {
+    char id[VEIL_KEY_ID_CHARS + 1];
+    if (strlen(name) != VEIL_KEY_ID_CHARS + 4 || strcmp(name + VEIL_KEY_ID_CHARS, ".vek")) return 0;
+    memcpy(id, name, VEIL_KEY_ID_CHARS);
+    id[VEIL_KEY_ID_CHARS] = 0;
+    return veil_key_id_valid(id);
+}
+
+veil_status veil_keystore_usage_read(const veil_keystore *ks, veil_keystore_usage *out) {
+    if (!ks || !out) return veil_error(VEIL_ERR_ARG, "veil_keystore_usage_read: NULL argument");
+    DIR *d = opendir(ks->dir);
+    if (!d) return veil_error(VEIL_ERR_IO, "key store: cannot list it: %s", strerror(errno));
+    const int dfd = dirfd(d);
+    veil_keystore_usage u = {0, 0};
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *n = e->d_name;
+        if (n[0] == '.' && (!n[1] || (n[1] == '.' && !n[2]))) continue;
+        struct stat st;
+        /* gone meanwhile (renamed, removed by another process): not there */
+        if (fstatat(dfd, n, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
+        u.bytes += (uint64_t)st.st_size;
+        u.keys += (uint64_t)key_name(n);
+    }
+    closedir(d);
+    *out = u;
     return VEIL_OK;
 }
 

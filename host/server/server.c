@@ -29,9 +29,11 @@ void veil_server_options_default(veil_server_options *o) {
     o->timeout_ms = 300000;
     o->key_cache = 4;
     o->max_key_uploads = 2;
+    o->key_store_max_mb = 10240;
     o->read_timeout_ms = 30000;
     o->max_conn_per_ip = 32;
     o->request_timeout_ms = 120000;
+    o->drain_timeout_ms = 25000;
 }
 
 static veil_status parse_listen(const char *listen, struct sockaddr_storage *ss, int *family) {
@@ -107,10 +109,11 @@ veil_status veil_server_start(const veil_server_options *o, veil_server **out) {
     if (!o || !out || !o->model_path || !o->keys_dir || !o->listen)
         return veil_error(VEIL_ERR_ARG, "veil_server_start: model, keys dir and listen needed");
     if (o->max_batch == 0 || o->max_queue == 0 || o->max_inflight == 0 || o->key_cache == 0 ||
-        o->max_key_uploads == 0 || o->max_request_samples == 0 || o->request_timeout_ms == 0)
+        o->max_key_uploads == 0 || o->max_request_samples == 0 || o->request_timeout_ms == 0 ||
+        o->drain_timeout_ms == 0)
         return veil_error(VEIL_ERR_ARG,
                           "veil_server_start: max batch, queue, inflight, key cache, request "
-                          "samples and request timeout must be > 0");
+                          "samples, request timeout and drain timeout must be > 0");
     if (o->max_batch > VEIL_SERVER_MAX_COUNT || o->max_queue > VEIL_SERVER_MAX_COUNT ||
         o->max_inflight > VEIL_SERVER_MAX_COUNT || o->key_cache > VEIL_SERVER_MAX_KEY_CACHE)
         return veil_error(VEIL_ERR_ARG,
@@ -130,6 +133,7 @@ veil_status veil_server_start(const veil_server_options *o, veil_server **out) {
     srv_cond_init(&s->idle_cv);
     srv_cond_init(&s->slot_cv);
     pthread_mutex_init(&s->conn_mu, NULL);
+    pthread_mutex_init(&s->store_mu, NULL);
     srv_cond_init(&s->reaper_cv);
     s->listen_fd = -1;
     veil_status st;
@@ -152,6 +156,13 @@ veil_status veil_server_start(const veil_server_options *o, veil_server **out) {
     srv_program_info_init(&s->pi, s->prog, o->max_request_samples, o->max_body);
     veil_hex(s->pi.fp, VEIL_PROGRAM_FP_BYTES, s->fp_hex);
     s->max_key_body = veil_program_eval_key_bytes(s->prog);
+    if (o->key_store_max_mb && ((uint64_t)o->key_store_max_mb << 20) < s->max_key_body) {
+        st = veil_error(VEIL_ERR_ARG,
+                        "--key-store-max-mb %u: less than one evaluation key of this model "
+                        "(%zu bytes): every upload would be refused",
+                        o->key_store_max_mb, s->max_key_body);
+        goto fail;
+    }
     if ((st = veil_backends_new(o->backend, &o->backend_opts, s->bes, &s->n_bes))) goto fail;
     if (!(s->model_json = srv_model_json(s))) {
         st = veil_error(VEIL_ERR_NOMEM, "out of memory");
@@ -197,8 +208,13 @@ const veil_program *veil_server_program(const veil_server *s) {
 }
 
 #define DRAIN_SETTLE_S 0.1
+/* After the drain deadline's cut, how long the closed connections' handlers
+ * have to notice and finish (they only see end of file and return). */
+#define DRAIN_CUT_GRACE_S 1.0
 
-unsigned veil_server_drain(veil_server *s, unsigned timeout_ms) {
+unsigned veil_server_drain(veil_server *s, unsigned timeout_ms, veil_server_drain_report *report) {
+    veil_server_drain_report rep = {0};
+    if (report) *report = rep;
     if (!s) return 0;
     if (atomic_exchange(&s->draining, 1) == 0 && s->mhd) {
         /* Stop accepting, then release the port: MHD may still hold the fd
@@ -213,9 +229,7 @@ unsigned veil_server_drain(veil_server *s, unsigned timeout_ms) {
             shutdown(s->listen_fd, SHUT_RDWR);
         }
     }
-    const double wait_s =
-        1e-3 * (timeout_ms ? timeout_ms : (double)s->o.timeout_ms + s->o.read_timeout_ms);
-    const double deadline = srv_now() + wait_s;
+    const double deadline = srv_now() + 1e-3 * (timeout_ms ? timeout_ms : s->o.drain_timeout_ms);
     pthread_mutex_lock(&s->mu);
     pthread_cond_broadcast(&s->queue_cv); /* the worker stops waiting for fuller batches */
     /* Done when nothing has been active for DRAIN_SETTLE_S: a request whose
@@ -237,9 +251,26 @@ unsigned veil_server_drain(veil_server *s, unsigned timeout_ms) {
         }
         srv_cond_wait_s(&s->idle_cv, &s->mu, wait);
     }
-    const unsigned left = s->active;
+    if (s->active > 0) {
+        /* The deadline passed (a client trickling its body would otherwise
+         * hold the drain for request_timeout_ms, past an orchestrator's grace
+         * period and into a SIGKILL): cut what only waits on clients, answer
+         * what waits in the queue, keep what is being computed. */
+        pthread_mutex_unlock(&s->mu);
+        rep.refused = srv_batcher_refuse_queued(s);
+        srv_conn_drain_cut(s, &rep.arriving, &rep.reading);
+        /* the cut connections' handlers see end of file, the refused
+         * requests' 503 is sent: wait for those, not for the computing */
+        const double until = srv_now() + DRAIN_CUT_GRACE_S;
+        pthread_mutex_lock(&s->mu);
+        double now;
+        while (s->active > srv_batcher_computing(s) && (now = srv_now()) < until)
+            srv_cond_wait_s(&s->idle_cv, &s->mu, until - now > 0.02 ? 0.02 : until - now);
+    }
+    rep.abandoned = s->active;
     pthread_mutex_unlock(&s->mu);
-    return left;
+    if (report) *report = rep;
+    return rep.abandoned;
 }
 
 void veil_server_stop(veil_server *s) {
@@ -262,6 +293,7 @@ void veil_server_stop(veil_server *s) {
     pthread_cond_destroy(&s->slot_cv);
     pthread_cond_destroy(&s->reaper_cv);
     pthread_mutex_destroy(&s->conn_mu);
+    pthread_mutex_destroy(&s->store_mu);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }

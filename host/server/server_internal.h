@@ -11,8 +11,8 @@
  *   conns.c     open connections and the request deadline (a reaper thread)
  * Locking: s->mu guards the queue, the jobs' done/abandoned flags and the
  * request counters; the metrics have their own mutex (m.mu); conn_mu guards
- * the connection list. conn_mu may be held while taking m.mu, no other
- * nesting. */
+ * the connection list; store_mu makes a key upload's room check and write
+ * one step. conn_mu may be held while taking m.mu, no other nesting. */
 #ifndef VEIL_SERVER_INTERNAL_H
 #define VEIL_SERVER_INTERNAL_H
 
@@ -121,6 +121,12 @@ typedef struct srv_cache_entry {
 veil_status srv_batcher_start(veil_server *s);
 /* Stops the worker (queued jobs fail with 503) and frees its state. */
 void srv_batcher_stop(veil_server *s);
+/* The drain deadline passed: every queued request not yet in a batch is
+ * answered 503 draining (never computed). Returns how many. */
+unsigned srv_batcher_refuse_queued(veil_server *s);
+/* s->mu held: requests being computed now: key uploads validated, and the
+ * worker's batch (less those whose client has gone). */
+unsigned srv_batcher_computing(const veil_server *s);
 /* How often a waiting request looks whether its client is still there. */
 #define SRV_GONE_POLL_S 0.25
 /* srv_batcher_run: the client of fd closed its connection while waiting. */
@@ -145,8 +151,9 @@ void srv_conn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
 #define SRV_EVICT_MIN_AGE_S 1.0
 /* How long a request waits for the slot of the one it evicted. */
 #define SRV_SLOT_WAIT_S 0.5
-/* c's request holds an in-flight slot while its body arrives. */
-void srv_conn_admitted(veil_server *s, struct MHD_Connection *c);
+/* A request has begun on c (its headers are in); admitted: it holds an
+ * in-flight slot while its body arrives. */
+void srv_conn_began(veil_server *s, struct MHD_Connection *c, int admitted);
 /* The in-flight slots are full (c's request got none): closes the
  * connection, other than c, whose admitted request has been arriving the
  * longest, at least SRV_EVICT_MIN_AGE_S; 1 when there was one. */
@@ -160,6 +167,11 @@ void srv_conn_answered(veil_server *s, struct MHD_Connection *c);
 /* 1 when c's request has been arriving for longer than request_timeout_ms
  * (counted once in the metrics, with the reaper's closes): drop it. */
 int srv_conn_late(veil_server *s, struct MHD_Connection *c);
+/* The drain deadline passed: closes every connection still receiving a
+ * request (counted in *arriving when one had begun; idle ones are closed
+ * uncounted) or still sending an answer (*reading); one whose handler runs
+ * (its request computed) is left alone. */
+void srv_conn_drain_cut(veil_server *s, unsigned *arriving, unsigned *reading);
 veil_status srv_reaper_start(veil_server *s);
 void srv_reaper_stop(veil_server *s);
 
@@ -175,6 +187,7 @@ struct veil_server {
     veil_backend *bes[VEIL_BACKEND_MAX_DEVICES]; /* one per --devices entry (veil_backends_new) */
     size_t n_bes;
     veil_keystore *ks;
+    pthread_mutex_t store_mu; /* a key upload's room check and write (key_store_max_mb) */
     struct MHD_Daemon *mhd;
     int listen_fd; /* ours: MHD borrows it */
     int quiesced;  /* MHD gave it back (drain): ours to close */
@@ -189,6 +202,7 @@ struct veil_server {
     unsigned inflight;   /* requests under the in-flight limit (all but health, metrics) */
     unsigned active;     /* requests started and not yet answered (drain waits for 0) */
     unsigned validating; /* key uploads being deserialized (memory-heavy) */
+    size_t running;      /* jobs of the batch the worker runs now (batch_list) */
     int stopping;
     atomic_int draining; /* set once by veil_server_drain; read without the lock */
     pthread_t worker;

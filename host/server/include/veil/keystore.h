@@ -83,6 +83,18 @@ veil_status veil_keystore_load(const veil_keystore *ks, const char *id, const ve
 veil_status veil_keystore_quarantine(const veil_keystore *ks, const char *id);
 /* Files this process has quarantined since open (for metrics). */
 uint64_t veil_keystore_quarantined(const veil_keystore *ks);
+/* What the directory holds now, read from it (every process sharing it
+ * sees the same): bytes counts every regular file (keys, quarantined keys,
+ * temporaries being written, anything else put there), keys the <id>.vek
+ * files. One readdir and one stat per file. VEIL_ERR_IO when it cannot be
+ * listed (the message names no path). Servers bound uploads with it
+ * (veil-server --key-store-max-mb). */
+typedef struct veil_keystore_usage {
+    uint64_t bytes;
+    uint64_t keys;
+} veil_keystore_usage;
+veil_status veil_keystore_usage_read(const veil_keystore *ks, veil_keystore_usage *out);
+
 /* How many temporaries a crash had left (veil_atomic_file_sweep: our own
  * names, older than a minute) veil_keystore_open removed. */
 long veil_keystore_swept(const veil_keystore *ks);

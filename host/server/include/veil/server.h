@@ -43,7 +43,8 @@
  * another key than the key id's, 404 unknown key id or path, 405 wrong
  * method, 413 body over the limit (or batch over --max-request-samples), 503
  * queue full / too many requests / backend dead / draining, 504 per-request
- * timeout, 500 evaluation failed. Messages never hold server paths.
+ * timeout, 507 key_store_full (POST /v1/keys past key_store_max_mb), 500
+ * evaluation failed. Messages never hold server paths.
  *
  * Stored keys (veil/keystore.h): GET /v1/keys/<id> verifies the file's
  * checksum; a corrupted file is moved aside (<id>.vek.corrupt) and the id
@@ -118,6 +119,10 @@ typedef struct veil_server_options {
     unsigned timeout_ms;               /* per infer request, queue + execution (default 300000) */
     size_t key_cache;                  /* plans resident in the backend (default 4) */
     unsigned max_key_uploads;          /* key uploads validated at once (default 2) */
+    unsigned key_store_max_mb;         /* uploads that would take the keys directory (every
+                                        * file in it, veil_keystore_usage_read, read again
+                                        * at each upload) past this many MiB are refused
+                                        * 507 key_store_full (default 10240; 0: no limit) */
     unsigned read_timeout_ms;    /* a connection on which the client sends or reads nothing for
                                     this long is closed (default 30000, whole seconds); not
                                     counted while its request is computed (timeout_ms) */
@@ -128,6 +133,9 @@ typedef struct veil_server_options {
                                     or an answer still being read this long after it was
                                     ready, is dropped and its connection closed
                                     (default 120000) */
+    unsigned drain_timeout_ms;   /* veil_server_drain's deadline (default 25000, under
+                                    Kubernetes' 30 s grace period): past it, requests still
+                                    arriving and answers still being read are cut */
     int reuse_port;              /* SO_REUSEPORT: servers of one user share the port, e.g. a
                                     replacement started before the old one drains */
     int verbose;                 /* log each request to stderr */
@@ -155,17 +163,34 @@ typedef struct veil_server_stats {
 } veil_server_stats;
 void veil_server_get_stats(veil_server *s, veil_server_stats *out);
 
+/* What a drain had to cut at its deadline (all 0: every request finished). */
+typedef struct veil_server_drain_report {
+    unsigned arriving;  /* connections closed while their request was still arriving (a
+                           slow or trickling upload): the client never got an answer */
+    unsigned reading;   /* connections closed while their answer was still being read */
+    unsigned refused;   /* queued infer requests answered 503 draining, never computed */
+    unsigned abandoned; /* requests still computing (a batch, a key upload's validation) */
+} veil_server_drain_report;
+
 /* Graceful shutdown (veil-server calls it on SIGTERM), then veil_server_stop:
  * closes the listening socket at once (the port is free for a replacement,
  * even one without reuse_port), answers GET /v1/health 503
  * {"status":"draining"} and any request that starts now 503 draining (with
  * Connection: close) on connections still open, and lets every request
  * already started finish: its body is read, its batch computed (the batching
- * window is not waited out) and its answer sent. Returns when none has been
+ * window is not waited out) and its answer sent. Returns 0 when none has been
  * left for 100 ms (a request already sent but not yet started gets its
- * answer), or after timeout_ms (0: timeout_ms + read_timeout_ms of the options), with
- * the number of requests still unfinished (0: drained). */
-unsigned veil_server_drain(veil_server *s, unsigned timeout_ms);
+ * answer).
+ *
+ * The deadline, timeout_ms (0: the options' drain_timeout_ms), bounds it
+ * whatever the clients do: when it passes, every connection still receiving
+ * a request (a body trickling in) or still sending an answer is closed,
+ * queued infer requests not yet in a batch are answered 503 draining (the
+ * client retries elsewhere), and what is left are requests being computed:
+ * their number is returned (the caller cannot veil_server_stop without
+ * waiting for them: veil-server exits instead). report (NULL ok) says what
+ * was cut. */
+unsigned veil_server_drain(veil_server *s, unsigned timeout_ms, veil_server_drain_report *report);
 
 /* Stops listening, fails queued requests with 503, frees everything. NULL ok. */
 void veil_server_stop(veil_server *s);

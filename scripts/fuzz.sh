@@ -91,8 +91,15 @@ if [ -x "$build/host/triton/fuzz_triton_config" ]; then
 else
   not_built triton_config "needs the Triton backend (VEIL_TRITON not OFF, libhdf5 and libmicrohttpd)"
 fi
+# veil-server's request parsing: the target writes its own seeds (routes,
+# real infer batches of models/tiny.h5 under its fixed key, an evaluation
+# key's header).
 if [ -x "$build/host/fuzz_request" ]; then
-  fuzz_one request "$build/host/fuzz_request" 65536
+  mkdir -p "$run/seeds/request"
+  VEIL_FUZZ_REQUEST_SEEDS="$run/seeds/request" "$build/host/fuzz_request" 2>"$run/logs/request-seeds.log" || {
+    echo "fuzz.sh: fuzz_request could not write its seeds:" >&2; cat "$run/logs/request-seeds.log" >&2; exit 1; }
+  request_len=$(( $(find "$run/seeds/request" -type f -printf '%s\n' | sort -n | tail -1) + 4096 ))
+  fuzz_one request "$build/host/fuzz_request" "$request_len" "$run/seeds/request"
 else
   not_built request "needs veil-server's parts (libmicrohttpd and libhdf5)"
 fi

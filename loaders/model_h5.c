@@ -531,6 +531,38 @@ veil_status veil_h5_attr_f64(hid_t obj, const char *path, const char *name, doub
     return attr_num(obj, path, name, H5T_NATIVE_DOUBLE, out, count, count, NULL);
 }
 
+/* deflate's largest expansion (a run of one byte, 258 bytes per 2 bits): no
+ * chunk of gzip-compressed data (the exporter's, models/veil_export/h5io.py)
+ * decodes to more than this many times its stored bytes. Data compressed
+ * further (another filter) is refused. */
+#define H5_MAX_EXPANSION 1032
+
+/* Whether the file holds the bytes that dataset d (file type t, n values)
+ * declares, before anything is allocated for them: its chunks or contiguous
+ * block unwritten read as the fill value, so a model file of a few kB could
+ * declare 2^31 values and have them allocated and filled here and in
+ * veil-h5check (16 GiB). Unfiltered data must be all there; filtered
+ * (compressed) data decodes to at most H5_MAX_EXPANSION times its size. */
+static veil_status stored_enough(hid_t d, hid_t t, uint64_t n, const char *full) {
+    const size_t tsize = H5Tget_size(t);
+    hid_t dcpl = H5Dget_create_plist(d);
+    const int filters = dcpl >= 0 ? H5Pget_nfilters(dcpl) : -1;
+    if (dcpl >= 0) H5Pclose(dcpl);
+    if (tsize == 0 || filters < 0)
+        return veil_error(VEIL_ERR_FORMAT, "%s: cannot read its type or storage", full);
+    const uint64_t stored = H5Dget_storage_size(d); /* the chunk index's word */
+    const uint64_t most = !filters                                 ? stored
+                          : stored > UINT64_MAX / H5_MAX_EXPANSION ? UINT64_MAX
+                                                                   : stored * H5_MAX_EXPANSION;
+    if (n > most / tsize)
+        return veil_error(VEIL_ERR_FORMAT,
+                          "%s: %llu values of %zu bytes, but the file stores %llu bytes of them%s "
+                          "(a dataset not written, or written in part)",
+                          full, (unsigned long long)n, tsize, (unsigned long long)stored,
+                          filters ? " compressed" : "");
+    return VEIL_OK;
+}
+
 /* Reads a whole dataset as int64 (integers) or double (floats), checking its
  * rank (rank_min..rank_max) and element count limit. The shape goes to dims. */
 veil_status veil_h5_read(hid_t loc, const char *path, const char *name, int want_float,
@@ -568,6 +600,7 @@ veil_status veil_h5_read(hid_t loc, const char *path, const char *name, int want
                 st = veil_error(VEIL_ERR_FORMAT, "%s: more than 2^31 elements", full);
             if (st) break;
         }
+        if (st == VEIL_OK) st = stored_enough(d, t, n, full);
         int is_float = cls == H5T_FLOAT;
         if (st == VEIL_OK && !(buf = malloc(n * 8)))
             st = veil_error(VEIL_ERR_NOMEM, "%s: out of memory (%llu values)", full,

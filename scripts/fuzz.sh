@@ -91,9 +91,31 @@ if [ -x "$build/host/triton/fuzz_triton_config" ]; then
 else
   not_built triton_config "needs the Triton backend (VEIL_TRITON not OFF, libhdf5 and libmicrohttpd)"
 fi
+# veil-server's request parsing: the target writes its own seeds (routes,
+# real infer batches of models/tiny.h5 under its fixed key, an evaluation
+# key's header).
 if [ -x "$build/host/fuzz_request" ]; then
-  fuzz_one request "$build/host/fuzz_request" 65536
+  mkdir -p "$run/seeds/request"
+  VEIL_FUZZ_REQUEST_SEEDS="$run/seeds/request" "$build/host/fuzz_request" 2>"$run/logs/request-seeds.log" || {
+    echo "fuzz.sh: fuzz_request could not write its seeds:" >&2; cat "$run/logs/request-seeds.log" >&2; exit 1; }
+  request_len=$(( $(find "$run/seeds/request" -type f -printf '%s\n' | sort -n | tail -1) + 4096 ))
+  fuzz_one request "$build/host/fuzz_request" "$request_len" "$run/seeds/request"
 else
   not_built request "needs veil-server's parts (libmicrohttpd and libhdf5)"
+fi
+# What `veil remote` reads of a server's answers (a hostile server): JSON
+# answers of veil-server and Triton (first byte: even, the rest the body)
+# and a Triton binary output (first byte 1, a 4-byte header length, the body).
+if [ -x "$build/host/fuzz_client_answer" ]; then
+  s=$run/seeds/client_answer
+  mkdir -p "$s"
+  printf '\176%s' '{"error":"params_mismatch","status":400,"message":"key for \"a\\\\b\""}' >"$s/error.json"
+  printf '\176%s' '{"key_id":"0123456789abcdef0123456789abcdef","params_id":"nn-p5","key_fp":"00ff"}' >"$s/key.json"
+  printf '\376%s' '{"name":"tiny","params_id":"nn-p5-norm2e0-2m40","model_fp":"ab","compile_options":"rounding-bits=6"}' >"$s/model.json"
+  printf '\000%s' '{"backend":"veil","parameters":{"rounding_bits":{"string_value":"6"},"p_error":{"string_value":"1e-9"},"params":{"string_value":"nn-p5-norm2e0-2m40"},"bounds":{"string_value":"worst-case"}}}' >"$s/triton-config.json"
+  printf '\001\032\000\000\000{"outputs":[{"name":"R"}]}\005\000\000\000hello' >"$s/triton-answer.bin"
+  fuzz_one client_answer "$build/host/fuzz_client_answer" 8192 "$s"
+else
+  not_built client_answer "needs the client (libhdf5)"
 fi
 exit $status

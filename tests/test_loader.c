@@ -360,6 +360,68 @@ static void test_links_outside_refused(void) {
     unlink(other);
 }
 
+/* tiny.h5's first weight (4 x 3) replaced by a dataset of `dims` whose data
+ * is written only where `write` says: 0 none, 1 all, 2 the first chunk;
+ * chunked by `chunk` (NULL: contiguous), gzip-compressed when `gzip`. */
+static void weight_storage(const hsize_t *dims, const hsize_t *chunk, int gzip, int write) {
+    hid_t f = edit_copy();
+    CU_ASSERT_FATAL(f >= 0);
+    hid_t g = H5Gopen2(f, "/layers/0000_linear", H5P_DEFAULT);
+    int64_t w[12];
+    hid_t d = H5Dopen2(g, "weight", H5P_DEFAULT);
+    CU_ASSERT(H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, w) >= 0);
+    H5Dclose(d);
+    CU_ASSERT(H5Ldelete(g, "weight", H5P_DEFAULT) >= 0);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    if (chunk) CU_ASSERT(H5Pset_chunk(dcpl, 2, chunk) >= 0);
+    if (gzip) CU_ASSERT(H5Pset_deflate(dcpl, 4) >= 0);
+    hid_t sp = H5Screate_simple(2, dims, NULL);
+    d = H5Dcreate2(g, "weight", H5T_STD_I64LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    CU_ASSERT_FATAL(d >= 0);
+    if (write == 1) {
+        CU_ASSERT(H5Dwrite(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, w) >= 0);
+    } else if (write == 2) {
+        const hsize_t start[2] = {0, 0};
+        hid_t mem = H5Screate_simple(2, chunk, NULL);
+        CU_ASSERT(H5Sselect_hyperslab(sp, H5S_SELECT_SET, start, NULL, chunk, NULL) >= 0);
+        CU_ASSERT(H5Dwrite(d, H5T_NATIVE_INT64, mem, sp, H5P_DEFAULT, w) >= 0);
+        H5Sclose(mem);
+    }
+    H5Dclose(d);
+    H5Sclose(sp);
+    H5Pclose(dcpl);
+    H5Gclose(g);
+    H5Fclose(f);
+}
+
+/* A dataset read as its fill value where the file holds none of its data:
+ * a few kB declaring 2^31 values had 16 GiB allocated and filled, in
+ * veil-h5check and then in this process, before any shape was checked. The
+ * loader asks the file for the stored bytes first. */
+static void test_unwritten_dataset_refused(void) {
+    const hsize_t dims[2] = {4, 3}, chunk[2] = {2, 3};
+    weight_storage(dims, chunk, 0, 0);
+    expect_error(VEIL_ERR_FORMAT,
+                 "/layers/0000_linear/weight: 12 values of 8 bytes, but the file stores 0 bytes");
+    weight_storage(dims, NULL, 0, 0); /* contiguous, never written */
+    expect_error(VEIL_ERR_FORMAT, "/layers/0000_linear/weight: 12 values of 8 bytes");
+    weight_storage(dims, chunk, 0, 2); /* one of its two chunks */
+    expect_error(VEIL_ERR_FORMAT, "but the file stores 48 bytes of them");
+    weight_storage(dims, chunk, 1, 0);
+    expect_error(VEIL_ERR_FORMAT, "stores 0 bytes of them compressed");
+    const hsize_t huge[2] = {(hsize_t)1 << 16, (hsize_t)1 << 15}, hchunk[2] = {256, 256};
+    weight_storage(huge, hchunk, 0, 0);
+    expect_error(VEIL_ERR_FORMAT, "weight: 2147483648 values of 8 bytes, but the file stores 0");
+    /* written whole, compressed or not: the model loads as before */
+    for (int gzip = 0; gzip < 2; gzip++) {
+        weight_storage(dims, chunk, gzip, 1);
+        veil_model *m = NULL;
+        CU_ASSERT_EQUAL(veil_model_load(g_tmp, &m), VEIL_OK);
+        veil_model_free(m);
+        unlink(g_tmp);
+    }
+}
+
 static void test_bad_operand(void) {
     hid_t f = edit_copy();
     CU_ASSERT_FATAL(f >= 0);
@@ -1065,6 +1127,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_bad_weight_shape);
     VEIL_ADD_TEST(s, test_bad_table);
     VEIL_ADD_TEST(s, test_links_outside_refused);
+    VEIL_ADD_TEST(s, test_unwritten_dataset_refused);
     VEIL_ADD_TEST(s, test_calib_range_absent);
     VEIL_ADD_TEST(s, test_h5_inputs_y_labels);
     VEIL_ADD_TEST(s, test_bad_operand);

@@ -49,6 +49,15 @@ veil_status veil_triton_call(const char *url, const char *model, size_t n, const
                              const uint8_t *const *data, const size_t *lens, const char *out_name,
                              int idempotent, const veil_remote_options *o, uint8_t **out,
                              size_t *out_len);
+/* The one element of out_name in Triton's answer r (JSON header of
+ * r->infer_header_len bytes, then a 4-byte little-endian length and the
+ * bytes): moved to the front of r->body, which becomes *out (r->body is NULL
+ * after, on error too: freed). u names the request in errors. */
+veil_status veil_triton_output(const char *u, const char *out_name, veil_http_resp *r,
+                               uint8_t **out, size_t *out_len);
+/* The compile options a Triton model's configuration (JSON, as GET
+ * /v2/models/<m>/config answers) gives the backend, in canonical form. */
+veil_status veil_triton_config_options(const char *json, char *out, size_t cap);
 /* c may be NULL (a readiness check): then *max_samples is the config's. */
 veil_status veil_triton_check_model(const veil_client *c, const char *url,
                                     const veil_remote_options *o, size_t *max_samples);

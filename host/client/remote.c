@@ -80,6 +80,26 @@ void veil_url_base(const char *url, char *out, size_t cap) {
         out[--n] = 0;
 }
 
+/* veil-server's JSON error answer; outside libcurl's part, for
+ * fuzz_client_answer (fuzz_answer.c). */
+veil_status veil_http_error(const char *method, const char *url, const veil_http_resp *r) {
+    char code[64] = "", msg[512] = "";
+    const char *j = r->body ? (const char *)r->body : "";
+    veil_json_str(j, "error", code, sizeof code);
+    veil_json_str(j, "message", msg, sizeof msg);
+    veil_status s = VEIL_ERR_IO;
+    if (!strcmp(code, "params_mismatch") || !strcmp(code, "model_mismatch") ||
+        !strcmp(code, "key_mismatch"))
+        s = VEIL_ERR_PARAMS;
+    else if (r->status == 413)
+        s = VEIL_ERR_UNSUPPORTED;
+    else if (r->status == 400)
+        s = VEIL_ERR_FORMAT;
+    return veil_error(s, "%s %s: server answered %ld %s%s%s", method, url, r->status,
+                      code[0] ? code : (r->status >= 500 ? "(server error)" : "(client error)"),
+                      msg[0] ? ": " : "", msg);
+}
+
 #ifdef VEIL_WITH_CURL
 #include <curl/curl.h>
 #include <pthread.h>
@@ -234,24 +254,6 @@ veil_status veil_http_do(const char *method, const char *url, const char *header
         memset(r, 0, sizeof *r);
     }
     return st;
-}
-
-veil_status veil_http_error(const char *method, const char *url, const veil_http_resp *r) {
-    char code[64] = "", msg[512] = "";
-    const char *j = r->body ? (const char *)r->body : "";
-    veil_json_str(j, "error", code, sizeof code);
-    veil_json_str(j, "message", msg, sizeof msg);
-    veil_status s = VEIL_ERR_IO;
-    if (!strcmp(code, "params_mismatch") || !strcmp(code, "model_mismatch") ||
-        !strcmp(code, "key_mismatch"))
-        s = VEIL_ERR_PARAMS;
-    else if (r->status == 413)
-        s = VEIL_ERR_UNSUPPORTED;
-    else if (r->status == 400)
-        s = VEIL_ERR_FORMAT;
-    return veil_error(s, "%s %s: server answered %ld %s%s%s", method, url, r->status,
-                      code[0] ? code : (r->status >= 500 ? "(server error)" : "(client error)"),
-                      msg[0] ? ": " : "", msg);
 }
 
 veil_status veil_read_file(const char *path, uint8_t **buf, size_t *len) {

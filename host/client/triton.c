@@ -18,6 +18,63 @@
 #include "veil/compile_options.h"
 #include "veil/client.h"
 
+/* Outside libcurl's part: what the client reads of a Triton server's answers,
+ * which fuzz_client_answer (host/client/fuzz_answer.c) fuzzes. */
+veil_status veil_triton_output(const char *u, const char *out_name, veil_http_resp *r,
+                               uint8_t **out, size_t *out_len) {
+    /* JSON header, then the output's bytes: one element, length-prefixed. */
+    const size_t h = r->has_infer_header ? r->infer_header_len : r->len;
+    if (!r->has_infer_header || h > r->len || r->len - h < 4) {
+        free(r->body);
+        r->body = NULL;
+        return veil_error(VEIL_ERR_FORMAT, "%s: answer without binary output %s", u, out_name);
+    }
+    const uint8_t *p = r->body + h;
+    const size_t l = (size_t)p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16 | (size_t)p[3] << 24;
+    if (l != r->len - h - 4) {
+        free(r->body);
+        r->body = NULL;
+        return veil_error(VEIL_ERR_FORMAT,
+                          "%s: output %s is not one element (%zu bytes declared, %zu sent)", u,
+                          out_name, l, r->len - h - 4);
+    }
+    memmove(r->body, p + 4, l);
+    *out = r->body;
+    *out_len = l;
+    r->body = NULL;
+    return VEIL_OK;
+}
+
+/* Its parameters named as the options (rounding_bits, ...), the rest
+ * default, read as the backend reads them (veil_compile_options_set). */
+veil_status veil_triton_config_options(const char *json, char *out, size_t cap) {
+    veil_compile_options co;
+    veil_compile_options_default(&co);
+    char names[1024], params_id[128] = "";
+    veil_compile_options_canonical(&co, names, sizeof names);
+    char *save = NULL;
+    for (char *tok = strtok_r(names, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+        char *eq = strchr(tok, '=');
+        if (eq) *eq = 0;
+        char key[64];
+        snprintf(key, sizeof key, "\"%s\"", tok);
+        for (char *k = key; *k; k++)
+            if (*k == '-') *k = '_';
+        const char *at = strstr(json, key);
+        char v[128];
+        if (!at || veil_json_str(at, "string_value", v, sizeof v)) continue;
+        key[strlen(key) - 1] = 0; /* the name alone, after its quote */
+        const char *val = v;
+        if (!strcmp(key + 1, "params")) { /* the options borrow it */
+            snprintf(params_id, sizeof params_id, "%s", v);
+            val = params_id;
+        }
+        VEIL_TRY(veil_compile_options_set(&co, key + 1, val));
+    }
+    veil_compile_options_canonical(&co, out, cap);
+    return VEIL_OK;
+}
+
 #ifdef VEIL_WITH_CURL
 
 static const char *keys_model(const veil_remote_options *o) {
@@ -86,56 +143,7 @@ veil_status veil_triton_call(const char *url, const char *model, size_t n, const
         free(r.body);
         return st;
     }
-    /* JSON header, then the output's bytes: one element, length-prefixed. */
-    const size_t h = r.has_infer_header ? r.infer_header_len : r.len;
-    if (!r.has_infer_header || h > r.len || r.len - h < 4) {
-        free(r.body);
-        return veil_error(VEIL_ERR_FORMAT, "%s: answer without binary output %s", u, out_name);
-    }
-    const uint8_t *p = r.body + h;
-    const size_t l = (size_t)p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16 | (size_t)p[3] << 24;
-    if (l != r.len - h - 4) {
-        free(r.body);
-        return veil_error(VEIL_ERR_FORMAT,
-                          "%s: output %s is not one element (%zu bytes declared, %zu sent)", u,
-                          out_name, l, r.len - h - 4);
-    }
-    memmove(r.body, p + 4, l);
-    *out = r.body;
-    *out_len = l;
-    return VEIL_OK;
-}
-
-/* The compile options a Triton model's config gives its backend: its
- * parameters named as the options (rounding_bits, ...), the rest default,
- * read as the backend reads them (veil_compile_options_set); in canonical
- * form into out. */
-static veil_status triton_config_options(const char *json, char *out, size_t cap) {
-    veil_compile_options co;
-    veil_compile_options_default(&co);
-    char names[1024], params_id[128] = "";
-    veil_compile_options_canonical(&co, names, sizeof names);
-    char *save = NULL;
-    for (char *tok = strtok_r(names, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
-        char *eq = strchr(tok, '=');
-        if (eq) *eq = 0;
-        char key[64];
-        snprintf(key, sizeof key, "\"%s\"", tok);
-        for (char *k = key; *k; k++)
-            if (*k == '-') *k = '_';
-        const char *at = strstr(json, key);
-        char v[128];
-        if (!at || veil_json_str(at, "string_value", v, sizeof v)) continue;
-        key[strlen(key) - 1] = 0; /* the name alone, after its quote */
-        const char *val = v;
-        if (!strcmp(key + 1, "params")) { /* the options borrow it */
-            snprintf(params_id, sizeof params_id, "%s", v);
-            val = params_id;
-        }
-        VEIL_TRY(veil_compile_options_set(&co, key + 1, val));
-    }
-    veil_compile_options_canonical(&co, out, cap);
-    return VEIL_OK;
+    return veil_triton_output(u, out_name, &r, out, out_len);
 }
 
 veil_status veil_triton_check_model(const veil_client *c, const char *url,
@@ -158,7 +166,8 @@ veil_status veil_triton_check_model(const veil_client *c, const char *url,
                         o->triton_model, backend);
     }
     char copts[1024] = "";
-    if (st == VEIL_OK && c && (st = triton_config_options(j, copts, sizeof copts)) == VEIL_OK &&
+    if (st == VEIL_OK && c &&
+        (st = veil_triton_config_options(j, copts, sizeof copts)) == VEIL_OK &&
         strcmp(copts, c->prog->options_canonical) != 0) {
         /* the options are in the fingerprint: say which differ, as against
          * veil-server's GET /v1/model */

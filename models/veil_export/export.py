@@ -579,6 +579,16 @@ class _Exporter:
 
     def call_module(self, node, m, args):
         where = _describe(node, m)
+        if isinstance(m, LEAF_TORCH):
+            # A subclass computes what its base does only with the base's forward:
+            # Brevitas's TruncAvgPool2d is an AvgPool2d that truncates its result
+            # to a bit width; exported as its base it would lose that step.
+            base = next(c for c in type(m).__mro__ if c in LEAF_TORCH)
+            if type(m).forward is not base.forward:
+                raise ExportError("unsupported layer %s: a subclass of %s with a forward of its "
+                                  "own, which the exporter cannot compute as %s (for an average "
+                                  "pool: use nn.AvgPool2d and a quantizer after it, e.g. "
+                                  "QuantIdentity)" % (where, base.__name__, base.__name__))
         if isinstance(m, IDENTITY):
             return args[0]
         if isinstance(m, qnn.QuantEltwiseAdd):

@@ -1,6 +1,6 @@
 """Forms Brevitas users write that the exporter used to mishandle: Brevitas
 layers that subclass a torch layer with a forward of their own
-(TruncAvgPool2d)."""
+(TruncAvgPool2d), convolutions with padding='same'/'valid'."""
 
 import brevitas.nn as qnn
 import numpy as np
@@ -8,7 +8,9 @@ import pytest
 import torch
 import torch.nn as nn
 
-from veil_export import ExportError, export
+from veil_export import ExportError, check_golden, export, h5io, validate
+from test_exporter import fit
+from test_golden_independent import assert_golden_independent
 
 pytestmark = pytest.mark.exporter
 
@@ -49,3 +51,69 @@ def test_refuses_trunc_avgpool_naming_it(tmp_path, pool):
                                           r"\w*AvgPool2d with a forward of its own" % pool):
         export(model, x[:32], x[32:], y[32:], str(path), name="t", verbose=False)
     assert not path.exists()
+
+
+class Padded(nn.Module):
+    """padding='same' (an odd kernel, dilated) and 'valid'."""
+
+    def __init__(self):
+        super().__init__()
+        self.q = qnn.QuantIdentity(bit_width=4, return_quant_tensor=True)
+        self.c1 = qnn.QuantConv2d(2, 4, 3, dilation=2, padding="same", weight_bit_width=4)
+        self.a1 = qnn.QuantReLU(bit_width=4, return_quant_tensor=True)
+        self.c2 = qnn.QuantConv2d(4, 4, 3, padding="valid", weight_bit_width=4)
+        self.a2 = qnn.QuantReLU(bit_width=4, return_quant_tensor=True)
+        self.fc = qnn.QuantLinear(4 * 36, 3, weight_bit_width=4)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.a2(self.c2(self.a1(self.c1(self.q(x))))), 1))
+
+
+class Padded1d(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.q = qnn.QuantIdentity(bit_width=4, return_quant_tensor=True)
+        self.c1 = qnn.QuantConv1d(2, 4, 5, padding="same", weight_bit_width=4)
+        self.a1 = qnn.QuantReLU(bit_width=4, return_quant_tensor=True)
+        self.fc = qnn.QuantLinear(4 * 12, 3, weight_bit_width=4)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.a1(self.c1(self.q(x))), 1))
+
+
+def _export_checked(model, x, y, path):
+    export(model, x[:64], x[150:], y[150:], path, name="pad", verbose=False)
+    assert validate(path) == []
+    ok, msg = check_golden(path)
+    assert ok, msg
+    assert_golden_independent(path)
+    return [l for l in h5io.read(path)["layers"] if l["op"] == "conv2d"]
+
+
+def test_conv_padding_same_and_valid(tmp_path):
+    """padding='same' and 'valid' were refused ("give integers"): 'same' with
+    an odd kernel is the symmetric padding dilation * (kernel - 1) / 2; the
+    export's own check compares the integer path with Brevitas."""
+    torch.manual_seed(0)
+    x, y = _images(200, 2, 8, 8, seed=2)
+    model = fit(Padded(), [x[:150]], y[:150], steps=5)
+    convs = _export_checked(model, x, y, str(tmp_path / "pad.h5"))
+    assert [list(l["padding"]) for l in convs] == [[2, 2], [0, 0]]
+    assert [list(l["shape"]) for l in convs] == [[4, 8, 8], [4, 6, 6]]
+    torch.manual_seed(0)
+    x, y = _images(200, 2, 1, 12, seed=3)
+    x = x[:, :, 0, :].copy()
+    model = fit(Padded1d(), [x[:150]], y[:150], steps=5)
+    convs = _export_checked(model, x, y, str(tmp_path / "pad1d.h5"))
+    assert [list(l["padding"]) for l in convs] == [[0, 2]]
+    assert [list(l["shape"]) for l in convs] == [[4, 1, 12]]
+
+
+def test_refuses_asymmetric_same_padding_naming_it():
+    m = nn.Sequential(qnn.QuantIdentity(bit_width=4),
+                      qnn.QuantConv2d(1, 2, 2, padding="same", weight_bit_width=4)).eval()
+    x = np.zeros((8, 1, 6, 6), dtype=np.float32)
+    with pytest.raises(ExportError, match=r"'1' \(QuantConv2d\): padding='same' with kernel "
+                                          r"\[2, 2\] .* only symmetric zero padding"):
+        export(m, x, x, np.zeros(8, dtype=np.int64), "/nonexistent/never.h5", name="n",
+               verbose=False)

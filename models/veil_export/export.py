@@ -170,6 +170,26 @@ def _non_decreasing(m):
     return False
 
 
+def _conv_padding(m, where):
+    """A convolution's zero padding on each side of each spatial dimension, as
+    ints: padding='valid' is none; padding='same' (stride 1) pads dilation *
+    (kernel - 1) in all, half on each side, which the schema's symmetric
+    padding holds when that total is even (any odd kernel); PyTorch puts an
+    odd total's extra row or column on the far side only, which it cannot."""
+    if not isinstance(m.padding, str):
+        return tuple(int(p) for p in m.padding)
+    if m.padding == "valid":
+        return (0,) * len(m.kernel_size)
+    total = [d * (k - 1) for d, k in zip(m.dilation, m.kernel_size)]
+    if any(t % 2 for t in total):
+        raise ExportError("%s: padding='%s' with kernel %s and dilation %s pads %s rows/columns "
+                          "in all, one more on the far side than the near one; only symmetric "
+                          "zero padding is supported (dilation * (kernel - 1) even, as for "
+                          "any odd kernel, or integer padding)" % (
+                              where, m.padding, list(m.kernel_size), list(m.dilation), total))
+    return tuple(t // 2 for t in total)
+
+
 def _dense_conv_weight(w, groups, dilation):
     """The weight [O, C, KH', KW'] of the plain convolution (groups 1, dilation
     1) that computes a grouped and dilated one exactly: each output channel's
@@ -684,17 +704,16 @@ class _Exporter:
         else:
             if m.padding_mode != "zeros":
                 raise ExportError("%s: only zero padding is supported" % where)
-            if isinstance(m.padding, str):
-                raise ExportError("%s: padding='%s' not supported; give integers" % (where, m.padding))
+            padding = _conv_padding(m, where)
             one_d = isinstance(m, qnn.QuantConv1d)
             if one_d:
                 # [C, L] is the image [C, 1, L]: a 1 x K kernel
                 x = self.as_image(x, m.in_channels, where)
                 w = w[:, :, None, :]
-                dilation, (ph, pw), (sh, sw_) = (1,) + tuple(m.dilation), (0,) + tuple(
-                    m.padding), (1,) + tuple(m.stride)
+                dilation, (ph, pw), (sh, sw_) = (1,) + tuple(m.dilation), (0,) + padding, (
+                    1,) + tuple(m.stride)
             else:
-                dilation, (ph, pw), (sh, sw_) = tuple(m.dilation), m.padding, m.stride
+                dilation, (ph, pw), (sh, sw_) = tuple(m.dilation), padding, m.stride
             if len(x.shape) != 3 or x.shape[0] != m.in_channels:
                 raise ExportError("%s: input shape %s, expected [%d, H, W]" % (
                     where, list(x.shape), m.in_channels))

@@ -1,6 +1,7 @@
 """Forms Brevitas users write that the exporter used to mishandle: Brevitas
 layers that subclass a torch layer with a forward of their own
-(TruncAvgPool2d), convolutions with padding='same'/'valid'."""
+(TruncAvgPool2d), convolutions with padding='same'/'valid', and a model whose
+own eval-mode forward pass fails (quant tensors of different scales added)."""
 
 import brevitas.nn as qnn
 import numpy as np
@@ -9,7 +10,7 @@ import torch
 import torch.nn as nn
 
 from veil_export import ExportError, check_golden, export, h5io, validate
-from test_exporter import fit
+from test_exporter import blobs, fit
 from test_golden_independent import assert_golden_independent
 
 pytestmark = pytest.mark.exporter
@@ -117,3 +118,35 @@ def test_refuses_asymmetric_same_padding_naming_it():
                                           r"\[2, 2\] .* only symmetric zero padding"):
         export(m, x, x, np.zeros(8, dtype=np.int64), "/nonexistent/never.h5", name="n",
                verbose=False)
+
+
+class AddQuantTensors(nn.Module):
+    """Two QuantReLU (return_quant_tensor=True) of different bit widths added:
+    Brevitas trains it, then refuses its own eval forward pass."""
+
+    def __init__(self):
+        super().__init__()
+        self.q = qnn.QuantIdentity(bit_width=4, return_quant_tensor=True)
+        self.fa = qnn.QuantLinear(6, 6, weight_bit_width=4)
+        self.fb = qnn.QuantLinear(6, 6, weight_bit_width=4)
+        self.a = qnn.QuantReLU(bit_width=4, return_quant_tensor=True)
+        self.b = qnn.QuantReLU(bit_width=3, return_quant_tensor=True)
+        self.fc = qnn.QuantLinear(6, 3, weight_bit_width=4)
+
+    def forward(self, x):
+        x = self.q(x)
+        return self.fc(self.a(self.fa(x)) + self.b(self.fb(x)))
+
+
+@pytest.mark.filterwarnings("ignore:.*rescaled by a rounding table")
+def test_brevitas_forward_failure_names_the_node(tmp_path):
+    """It escaped as Brevitas's bare RuntimeError ('Scaling factors are
+    different'), with neither the node nor what to do."""
+    x, y = blobs(120, 6, seed=4)
+    model = fit(AddQuantTensors(), [x[:80]], y[:80], steps=3)
+    with pytest.raises(ExportError, match=r"^'add' \(call_function add\): Brevitas's own "
+                                          r"forward pass \(eval mode\) fails here.*Scaling "
+                                          r"factors are different.*one shared quantizer") as e:
+        export(model, x[:32], x[80:], y[80:], str(tmp_path / "a.h5"), name="a", verbose=False)
+    assert isinstance(e.value.__cause__, RuntimeError)
+    assert not (tmp_path / "a.h5").exists()

@@ -313,6 +313,7 @@ class _Exporter:
         self.calib = {}  # tensor name -> int64 [S, ...] calibration + range-set values
         self.modules = dict(model.named_modules())
         self.env = {}  # graph node -> its value, during walk()
+        self.graph = None  # the traced torch.fx graph, after walk()
 
     # -- helpers -------------------------------------------------------
     def log(self, msg):
@@ -1122,7 +1123,7 @@ class _Exporter:
     def walk(self):
         self.model.eval()
         try:
-            graph = _Tracer().trace(self.model)
+            graph = self.graph = _Tracer().trace(self.model)
         except Exception as e:  # fx gives many exception types
             raise ExportError("cannot trace the model with torch.fx: %s" % e) from e
         env = self.env = {}  # graph node -> its value
@@ -1229,6 +1230,47 @@ def _float_forward(model, inputs):
             for o in outs]
 
 
+def _forward_failure(model, graph, inputs, e):
+    """The ExportError for Brevitas's own forward pass (eval mode) failing with
+    e: it names the graph node that fails (found by running the traced graph
+    node by node) and what Brevitas said."""
+    where = _failing_node(model, graph, inputs) or "the model"
+    hint = ""
+    if any(k in str(e) for k in ("Scaling factors are different", "Bit widths are different",
+                                 "Zero points are different", "Signs are different")):
+        hint = ("; Brevitas adds or concatenates quantized tensors (return_quant_tensor="
+                "True) only when their scales, zero points, bit widths and signs agree "
+                "(it checks that in eval mode, not in training): give the operands one "
+                "shared quantizer, or return_quant_tensor=False (the exporter then "
+                "rescales the coarser operand)")
+    return ExportError("%s: Brevitas's own forward pass (eval mode) fails here, so there is "
+                       "nothing to export or compare with (%s: %s)%s" % (
+                           where, type(e).__name__, e, hint))
+
+
+def _failing_node(model, graph, inputs):
+    """The description of the first node of the traced graph whose call fails
+    on inputs, or None when the graph runs (or cannot be run)."""
+    failed = []
+
+    class _Run(torch.fx.Interpreter):
+        def run_node(self, n):
+            try:
+                return super().run_node(n)
+            except Exception:
+                failed.append(n)
+                raise
+    try:
+        with torch.no_grad():
+            _Run(torch.fx.GraphModule(model, graph)).run(*inputs)
+    except Exception:
+        pass
+    if not failed:
+        return None
+    n = failed[0]
+    return _describe(n, model.get_submodule(n.target) if n.op == "call_module" else None)
+
+
 # The error bound of an exact export, in quantization steps of the output: the
 # sample models stay below 1e-4 steps; a table that does not reproduce its
 # quantizer is off by at least one step of an inner tensor, many of the output.
@@ -1291,7 +1333,10 @@ def export(model, calib_inputs, test_inputs, test_labels, path, name, descriptio
                 [list(r.shape[1:]) for r in rset], [list(c.shape[1:]) for c in calib]))
     ex = _Exporter(model, calib, test, verbose, rset)
     outs = ex.walk()
-    float_out = _float_forward(model, test)
+    try:
+        float_out = _float_forward(model, test)
+    except Exception as e:  # Brevitas and torch raise several types
+        raise _forward_failure(model, ex.graph, test, e) from e
     if len(float_out) != len(outs):
         raise ExportError("model returned %d outputs, traced %d" % (len(float_out), len(outs)))
     outs = [ex.as_signal(v, "model output %d" % i)

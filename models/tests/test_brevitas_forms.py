@@ -1,13 +1,15 @@
 """Forms Brevitas users write that the exporter used to mishandle: Brevitas
 layers that subclass a torch layer with a forward of their own
-(TruncAvgPool2d), convolutions with padding='same'/'valid', and a model whose
-own eval-mode forward pass fails (quant tensors of different scales added)."""
+(TruncAvgPool2d), convolutions with padding='same'/'valid', a model whose
+own eval-mode forward pass fails (quant tensors of different scales added),
+pools with ceil_mode=True where it changes nothing."""
 
 import brevitas.nn as qnn
 import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from veil_export import ExportError, check_golden, export, h5io, validate
 from test_exporter import blobs, fit
@@ -150,3 +152,42 @@ def test_brevitas_forward_failure_names_the_node(tmp_path):
         export(model, x[:32], x[80:], y[80:], str(tmp_path / "a.h5"), name="a", verbose=False)
     assert isinstance(e.value.__cause__, RuntimeError)
     assert not (tmp_path / "a.h5").exists()
+
+
+class CeilPools(nn.Module):
+    def __init__(self, ceil_mode):
+        super().__init__()
+        self.q = qnn.QuantIdentity(bit_width=4, return_quant_tensor=True)
+        self.c1 = qnn.QuantConv2d(1, 4, 3, padding=1, weight_bit_width=4)
+        self.mp = nn.MaxPool2d(2, 2, ceil_mode=ceil_mode)
+        self.a1 = qnn.QuantReLU(bit_width=4, return_quant_tensor=True)
+        self.ap = nn.AvgPool2d(3, 1, padding=1, ceil_mode=ceil_mode)
+        self.a2 = qnn.QuantIdentity(bit_width=4, return_quant_tensor=True)
+        self.fc = qnn.QuantLinear(4 * 4, 3, weight_bit_width=4)
+
+    def forward(self, x):
+        y = self.a1(self.mp(self.c1(self.q(x))))  # [4, 4, 4]
+        return self.fc(torch.flatten(self.a2(F.max_pool2d(self.ap(y), 2, ceil_mode=self.mp.ceil_mode)), 1))
+
+
+def test_ceil_mode_that_adds_no_window(tmp_path):
+    """MaxPool2d(2, 2, ceil_mode=True) on an even input (SqueezeNet's and
+    many CNNs' habit) pools exactly as ceil_mode=False; it was refused. The
+    export equals that of the same model with ceil_mode=False, layer for layer."""
+    torch.manual_seed(0)
+    x, y = _images(160, 1, 8, 8, seed=5)
+    model = fit(CeilPools(True), [x[:120]], y[:120], steps=5)
+    floor = CeilPools(False)
+    floor.load_state_dict(model.state_dict())
+    floor.eval()
+    paths = [str(tmp_path / "ceil.h5"), str(tmp_path / "floor.h5")]
+    for m, path in zip((model, floor), paths):
+        export(m, x[:64], x[120:], y[120:], path, name="p", verbose=False)
+    ceil_ir, floor_ir = h5io.read(paths[0]), h5io.read(paths[1])
+    assert [l["op"] for l in ceil_ir["layers"]].count("maxpool2d") == 2
+    for a, b in zip(ceil_ir["layers"], floor_ir["layers"]):
+        for k in a:
+            if k != "source":
+                assert np.array_equal(np.asarray(a[k]), np.asarray(b[k])), (a["output"], k)
+    ok, msg = check_golden(paths[0])
+    assert ok, msg

@@ -190,6 +190,28 @@ def _conv_padding(m, where):
     return tuple(t // 2 for t in total)
 
 
+def _pool_size(size, k, s, p, ceil_mode):
+    """PyTorch's pooled length (dilation 1): with ceil_mode a last, partial
+    window is kept when it starts inside the input or its left padding."""
+    if not ceil_mode:
+        return (size + 2 * p - k) // s + 1
+    out = -(-(size + 2 * p - k) // s) + 1
+    return out - 1 if (out - 1) * s >= size + p else out
+
+
+def _check_ceil_mode(where, hw, kernel, stride, padding):
+    """ceil_mode=True computes what ceil_mode=False does when it adds no
+    partial window (an 8 x 8 input, kernel and stride 2); the schema's pools
+    have the floor sizes, so a model where it adds one is refused."""
+    floor = [_pool_size(n, k, s, p, False) for n, k, s, p in zip(hw, kernel, stride, padding)]
+    ceil = [_pool_size(n, k, s, p, True) for n, k, s, p in zip(hw, kernel, stride, padding)]
+    if ceil != floor:
+        raise ExportError("%s: ceil_mode=True adds a partial last window on the input %s "
+                          "(output %s, not %s), which is not supported; pad the input or "
+                          "choose a kernel and stride that tile it" % (
+                              where, list(hw), ceil, floor))
+
+
 def _dense_conv_weight(w, groups, dilation):
     """The weight [O, C, KH', KW'] of the plain convolution (groups 1, dilation
     1) that computes a grouped and dilated one exactly: each output channel's
@@ -768,10 +790,12 @@ class _Exporter:
         kh, kw = _pair(m.kernel_size)
         sh, sw = _pair(m.stride if m.stride is not None else m.kernel_size)
         ph, pw = _pair(m.padding)
-        if m.ceil_mode or m.divisor_override is not None or ((ph or pw) and not m.count_include_pad):
-            raise ExportError("%s: ceil_mode, divisor_override and count_include_pad=False are "
+        if m.divisor_override is not None or ((ph or pw) and not m.count_include_pad):
+            raise ExportError("%s: divisor_override and count_include_pad=False are "
                               "not supported" % where)
         c, hgt, wid = x.shape
+        if m.ceil_mode:
+            _check_ceil_mode(where, (hgt, wid), (kh, kw), (sh, sw), (ph, pw))
         oh, ow = (hgt + 2 * ph - kh) // sh + 1, (wid + 2 * pw - kw) // sw + 1
         lo, hi = x.lo, x.hi
         if ph or pw:
@@ -860,9 +884,8 @@ class _Exporter:
         if 2 * ph > kh or 2 * pw > kw:  # PyTorch refuses them too
             raise ExportError("%s: padding=%s is more than half the kernel %s" % (
                 where, padding, [kh, kw]))
-        if _pair(dilation) != (1, 1) or ceil_mode or return_indices:
-            raise ExportError("%s: dilation, ceil_mode and return_indices are not supported"
-                              % where)
+        if _pair(dilation) != (1, 1) or return_indices:
+            raise ExportError("%s: dilation and return_indices are not supported" % where)
         if isinstance(x, FloatInput):
             raise ExportError("%s: applied to the raw model input '%s'; quantize it first"
                               % (where, x.name))
@@ -885,6 +908,8 @@ class _Exporter:
         if kh * kw > 64:
             raise ExportError("%s: a window of %d values; veil compiles at most 64" % (
                 where, kh * kw))
+        if ceil_mode:
+            _check_ceil_mode(where, (hgt, wid), (kh, kw), (sh, sw), (ph, pw))
         oh, ow = (hgt + 2 * ph - kh) // sh + 1, (wid + 2 * pw - kw) // sw + 1
         name = self.emit("maxpool2d", [x], [c, oh, ow], x.lo, x.hi, where,
                          kernel=[kh, kw], strides=[sh, sw], padding=[ph, pw])

@@ -914,7 +914,9 @@ def test_refuses_maxpool_it_cannot_compute():
     _raises(model(nn.MaxPool2d(3, padding=2)), (1, 6, 6),
             r"'pool' \(MaxPool2d\): padding=2 is more than half the kernel")
     _raises(model(nn.MaxPool2d(2, dilation=2)), (1, 6, 6), r"'pool' \(MaxPool2d\): dilation")
-    _raises(model(nn.MaxPool2d(2, ceil_mode=True)), (1, 6, 6), r"ceil_mode")
+    _raises(model(nn.MaxPool2d(2, ceil_mode=True)), (1, 7, 7),
+            r"'pool' \(MaxPool2d\): ceil_mode=True adds a partial last window on the input "
+            r"\[7, 7\] \(output \[4, 4\], not \[3, 3\]\)")
     _raises(model(nn.MaxPool2d(2), bn=True, gamma=-1.0), (1, 6, 6),
             r"'pool' \(MaxPool2d\): max pool of a float value that does not keep the order of "
             r"the integers \(pending BatchNorm2d\)")

@@ -170,6 +170,48 @@ def _non_decreasing(m):
     return False
 
 
+def _conv_padding(m, where):
+    """A convolution's zero padding on each side of each spatial dimension, as
+    ints: padding='valid' is none; padding='same' (stride 1) pads dilation *
+    (kernel - 1) in all, half on each side, which the schema's symmetric
+    padding holds when that total is even (any odd kernel); PyTorch puts an
+    odd total's extra row or column on the far side only, which it cannot."""
+    if not isinstance(m.padding, str):
+        return tuple(int(p) for p in m.padding)
+    if m.padding == "valid":
+        return (0,) * len(m.kernel_size)
+    total = [d * (k - 1) for d, k in zip(m.dilation, m.kernel_size)]
+    if any(t % 2 for t in total):
+        raise ExportError("%s: padding='%s' with kernel %s and dilation %s pads %s rows/columns "
+                          "in all, one more on the far side than the near one; only symmetric "
+                          "zero padding is supported (dilation * (kernel - 1) even, as for "
+                          "any odd kernel, or integer padding)" % (
+                              where, m.padding, list(m.kernel_size), list(m.dilation), total))
+    return tuple(t // 2 for t in total)
+
+
+def _pool_size(size, k, s, p, ceil_mode):
+    """PyTorch's pooled length (dilation 1): with ceil_mode a last, partial
+    window is kept when it starts inside the input or its left padding."""
+    if not ceil_mode:
+        return (size + 2 * p - k) // s + 1
+    out = -(-(size + 2 * p - k) // s) + 1
+    return out - 1 if (out - 1) * s >= size + p else out
+
+
+def _check_ceil_mode(where, hw, kernel, stride, padding):
+    """ceil_mode=True computes what ceil_mode=False does when it adds no
+    partial window (an 8 x 8 input, kernel and stride 2); the schema's pools
+    have the floor sizes, so a model where it adds one is refused."""
+    floor = [_pool_size(n, k, s, p, False) for n, k, s, p in zip(hw, kernel, stride, padding)]
+    ceil = [_pool_size(n, k, s, p, True) for n, k, s, p in zip(hw, kernel, stride, padding)]
+    if ceil != floor:
+        raise ExportError("%s: ceil_mode=True adds a partial last window on the input %s "
+                          "(output %s, not %s), which is not supported; pad the input or "
+                          "choose a kernel and stride that tile it" % (
+                              where, list(hw), ceil, floor))
+
+
 def _dense_conv_weight(w, groups, dilation):
     """The weight [O, C, KH', KW'] of the plain convolution (groups 1, dilation
     1) that computes a grouped and dilated one exactly: each output channel's
@@ -293,6 +335,7 @@ class _Exporter:
         self.calib = {}  # tensor name -> int64 [S, ...] calibration + range-set values
         self.modules = dict(model.named_modules())
         self.env = {}  # graph node -> its value, during walk()
+        self.graph = None  # the traced torch.fx graph, after walk()
 
     # -- helpers -------------------------------------------------------
     def log(self, msg):
@@ -579,6 +622,16 @@ class _Exporter:
 
     def call_module(self, node, m, args):
         where = _describe(node, m)
+        if isinstance(m, LEAF_TORCH):
+            # A subclass computes what its base does only with the base's forward:
+            # Brevitas's TruncAvgPool2d is an AvgPool2d that truncates its result
+            # to a bit width; exported as its base it would lose that step.
+            base = next(c for c in type(m).__mro__ if c in LEAF_TORCH)
+            if type(m).forward is not base.forward:
+                raise ExportError("unsupported layer %s: a subclass of %s with a forward of its "
+                                  "own, which the exporter cannot compute as %s (for an average "
+                                  "pool: use nn.AvgPool2d and a quantizer after it, e.g. "
+                                  "QuantIdentity)" % (where, base.__name__, base.__name__))
         if isinstance(m, IDENTITY):
             return args[0]
         if isinstance(m, qnn.QuantEltwiseAdd):
@@ -674,17 +727,16 @@ class _Exporter:
         else:
             if m.padding_mode != "zeros":
                 raise ExportError("%s: only zero padding is supported" % where)
-            if isinstance(m.padding, str):
-                raise ExportError("%s: padding='%s' not supported; give integers" % (where, m.padding))
+            padding = _conv_padding(m, where)
             one_d = isinstance(m, qnn.QuantConv1d)
             if one_d:
                 # [C, L] is the image [C, 1, L]: a 1 x K kernel
                 x = self.as_image(x, m.in_channels, where)
                 w = w[:, :, None, :]
-                dilation, (ph, pw), (sh, sw_) = (1,) + tuple(m.dilation), (0,) + tuple(
-                    m.padding), (1,) + tuple(m.stride)
+                dilation, (ph, pw), (sh, sw_) = (1,) + tuple(m.dilation), (0,) + padding, (
+                    1,) + tuple(m.stride)
             else:
-                dilation, (ph, pw), (sh, sw_) = tuple(m.dilation), m.padding, m.stride
+                dilation, (ph, pw), (sh, sw_) = tuple(m.dilation), padding, m.stride
             if len(x.shape) != 3 or x.shape[0] != m.in_channels:
                 raise ExportError("%s: input shape %s, expected [%d, H, W]" % (
                     where, list(x.shape), m.in_channels))
@@ -738,10 +790,12 @@ class _Exporter:
         kh, kw = _pair(m.kernel_size)
         sh, sw = _pair(m.stride if m.stride is not None else m.kernel_size)
         ph, pw = _pair(m.padding)
-        if m.ceil_mode or m.divisor_override is not None or ((ph or pw) and not m.count_include_pad):
-            raise ExportError("%s: ceil_mode, divisor_override and count_include_pad=False are "
+        if m.divisor_override is not None or ((ph or pw) and not m.count_include_pad):
+            raise ExportError("%s: divisor_override and count_include_pad=False are "
                               "not supported" % where)
         c, hgt, wid = x.shape
+        if m.ceil_mode:
+            _check_ceil_mode(where, (hgt, wid), (kh, kw), (sh, sw), (ph, pw))
         oh, ow = (hgt + 2 * ph - kh) // sh + 1, (wid + 2 * pw - kw) // sw + 1
         lo, hi = x.lo, x.hi
         if ph or pw:
@@ -830,9 +884,8 @@ class _Exporter:
         if 2 * ph > kh or 2 * pw > kw:  # PyTorch refuses them too
             raise ExportError("%s: padding=%s is more than half the kernel %s" % (
                 where, padding, [kh, kw]))
-        if _pair(dilation) != (1, 1) or ceil_mode or return_indices:
-            raise ExportError("%s: dilation, ceil_mode and return_indices are not supported"
-                              % where)
+        if _pair(dilation) != (1, 1) or return_indices:
+            raise ExportError("%s: dilation and return_indices are not supported" % where)
         if isinstance(x, FloatInput):
             raise ExportError("%s: applied to the raw model input '%s'; quantize it first"
                               % (where, x.name))
@@ -855,6 +908,8 @@ class _Exporter:
         if kh * kw > 64:
             raise ExportError("%s: a window of %d values; veil compiles at most 64" % (
                 where, kh * kw))
+        if ceil_mode:
+            _check_ceil_mode(where, (hgt, wid), (kh, kw), (sh, sw), (ph, pw))
         oh, ow = (hgt + 2 * ph - kh) // sh + 1, (wid + 2 * pw - kw) // sw + 1
         name = self.emit("maxpool2d", [x], [c, oh, ow], x.lo, x.hi, where,
                          kernel=[kh, kw], strides=[sh, sw], padding=[ph, pw])
@@ -1093,7 +1148,7 @@ class _Exporter:
     def walk(self):
         self.model.eval()
         try:
-            graph = _Tracer().trace(self.model)
+            graph = self.graph = _Tracer().trace(self.model)
         except Exception as e:  # fx gives many exception types
             raise ExportError("cannot trace the model with torch.fx: %s" % e) from e
         env = self.env = {}  # graph node -> its value
@@ -1200,6 +1255,47 @@ def _float_forward(model, inputs):
             for o in outs]
 
 
+def _forward_failure(model, graph, inputs, e):
+    """The ExportError for Brevitas's own forward pass (eval mode) failing with
+    e: it names the graph node that fails (found by running the traced graph
+    node by node) and what Brevitas said."""
+    where = _failing_node(model, graph, inputs) or "the model"
+    hint = ""
+    if any(k in str(e) for k in ("Scaling factors are different", "Bit widths are different",
+                                 "Zero points are different", "Signs are different")):
+        hint = ("; Brevitas adds or concatenates quantized tensors (return_quant_tensor="
+                "True) only when their scales, zero points, bit widths and signs agree "
+                "(it checks that in eval mode, not in training): give the operands one "
+                "shared quantizer, or return_quant_tensor=False (the exporter then "
+                "rescales the coarser operand)")
+    return ExportError("%s: Brevitas's own forward pass (eval mode) fails here, so there is "
+                       "nothing to export or compare with (%s: %s)%s" % (
+                           where, type(e).__name__, e, hint))
+
+
+def _failing_node(model, graph, inputs):
+    """The description of the first node of the traced graph whose call fails
+    on inputs, or None when the graph runs (or cannot be run)."""
+    failed = []
+
+    class _Run(torch.fx.Interpreter):
+        def run_node(self, n):
+            try:
+                return super().run_node(n)
+            except Exception:
+                failed.append(n)
+                raise
+    try:
+        with torch.no_grad():
+            _Run(torch.fx.GraphModule(model, graph)).run(*inputs)
+    except Exception:
+        pass
+    if not failed:
+        return None
+    n = failed[0]
+    return _describe(n, model.get_submodule(n.target) if n.op == "call_module" else None)
+
+
 # The error bound of an exact export, in quantization steps of the output: the
 # sample models stay below 1e-4 steps; a table that does not reproduce its
 # quantizer is off by at least one step of an inner tensor, many of the output.
@@ -1262,7 +1358,10 @@ def export(model, calib_inputs, test_inputs, test_labels, path, name, descriptio
                 [list(r.shape[1:]) for r in rset], [list(c.shape[1:]) for c in calib]))
     ex = _Exporter(model, calib, test, verbose, rset)
     outs = ex.walk()
-    float_out = _float_forward(model, test)
+    try:
+        float_out = _float_forward(model, test)
+    except Exception as e:  # Brevitas and torch raise several types
+        raise _forward_failure(model, ex.graph, test, e) from e
     if len(float_out) != len(outs):
         raise ExportError("model returned %d outputs, traced %d" % (len(float_out), len(outs)))
     outs = [ex.as_signal(v, "model output %d" % i)

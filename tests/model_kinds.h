@@ -18,14 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *kinds_dup(const char *s) {
+static inline char *kinds_dup(const char *s) {
     char *d = malloc(strlen(s) + 1);
     strcpy(d, s);
     return d;
 }
 
-static veil_model_layer *layer(veil_model *m, uint32_t i, const char *name, veil_op op,
-                               const char *in0, const char *in1, veil_shape out) {
+static inline veil_model_layer *layer(veil_model *m, uint32_t i, const char *name, veil_op op,
+                                      const char *in0, const char *in1, veil_shape out) {
     veil_model_layer *l = &m->layers[i];
     l->name = kinds_dup(name);
     l->op = op;
@@ -39,13 +39,13 @@ static veil_model_layer *layer(veil_model *m, uint32_t i, const char *name, veil
     return l;
 }
 
-static int64_t small_weight(void) {
+static inline int64_t small_weight(void) {
     return (int64_t)(veil_test_rand() % 3) - 1;
 }
 
 /* A 4-bit ReLU-like requantization per table, over [-KINDS_D, KINDS_D]. */
 #define KINDS_D 256
-static void lut_tables(veil_model_layer *l, uint32_t n_tables) {
+static inline void lut_tables(veil_model_layer *l, uint32_t n_tables) {
     const size_t T = 2 * KINDS_D + 1;
     l->in_min = -KINDS_D;
     l->in_max = KINDS_D;
@@ -58,7 +58,7 @@ static void lut_tables(veil_model_layer *l, uint32_t n_tables) {
         }
 }
 
-static veil_model *make_model(void) {
+static inline veil_model *make_model(void) {
     veil_model *m;
     CU_ASSERT_EQUAL_FATAL(veil_model_new(&m), VEIL_OK);
     m->name = kinds_dup("kinds");

@@ -29,6 +29,7 @@
  * (test_twin_lookups). */
 #include "../engine/src/program_internal.h" /* veil_node_eval */
 #include "load_model.h"
+#include "model_kinds.h" /* kinds_dup, layer */
 #include "testutil.h"
 #include "veil/exec.h"
 #include "veil/program.h"
@@ -37,27 +38,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static char *np_dup(const char *s) {
-    char *d = malloc(strlen(s) + 1);
-    strcpy(d, s);
-    return d;
-}
-
-static veil_model_layer *np_layer(veil_model *m, uint32_t i, const char *name, veil_op op,
-                                  const char *in0, const char *in1, veil_shape out) {
-    veil_model_layer *l = &m->layers[i];
-    l->name = np_dup(name);
-    l->op = op;
-    l->n_inputs = in1 ? 2 : 1;
-    l->inputs = calloc(2, sizeof(char *));
-    l->inputs[0] = np_dup(in0);
-    if (in1) l->inputs[1] = np_dup(in1);
-    l->out_shape = out;
-    l->range[0] = -100000;
-    l->range[1] = 100000;
-    return l;
-}
 
 /* x / div clamped to 0..7 over [lo, hi] */
 static void np_table(veil_model_layer *l, int64_t lo, int64_t hi, int64_t div) {
@@ -71,18 +51,24 @@ static void np_table(veil_model_layer *l, int64_t lo, int64_t hi, int64_t div) {
     }
 }
 
-/* inputs of `bits` bits (1: lookups of 6 and 2 bits; 2: the pool's is
- * 7 bits, a wide lookup whose digits are elementwise chains) */
-static veil_model *make_corr_model(unsigned bits) {
-    const int64_t top = ((int64_t)1 << bits) - 1;
+/* ---- adversarial chains (each a small model: inputs a [1,6,6] and b [8]
+ * of `bits` bits, then layers, then outputs) ---------------------------- */
+typedef struct np_build {
     veil_model *m;
-    CU_ASSERT_EQUAL_FATAL(veil_model_new(&m), VEIL_OK);
-    m->name = np_dup("corr");
+    uint32_t n;
+} np_build;
+
+static np_build np_begin(unsigned bits, uint32_t max_layers) {
+    const int64_t top = ((int64_t)1 << bits) - 1;
+    np_build b = {0};
+    CU_ASSERT_EQUAL_FATAL(veil_model_new(&b.m), VEIL_OK);
+    veil_model *m = b.m;
+    m->name = kinds_dup("adv");
     m->n_inputs = 2;
     m->inputs = calloc(2, sizeof *m->inputs);
-    m->inputs[0].name = np_dup("a");
+    m->inputs[0].name = kinds_dup("a");
     m->inputs[0].shape = (veil_shape){3, {1, 6, 6}};
-    m->inputs[1].name = np_dup("b");
+    m->inputs[1].name = kinds_dup("b");
     m->inputs[1].shape = (veil_shape){1, {8}};
     for (int i = 0; i < 2; i++) {
         m->inputs[i].scale = 1;
@@ -90,38 +76,38 @@ static veil_model *make_corr_model(unsigned bits) {
         m->inputs[i].range[0] = 0;
         m->inputs[i].range[1] = top;
     }
-    m->n_layers = 6;
-    m->layers = calloc(6, sizeof *m->layers);
-    veil_model_layer *l;
-    l = np_layer(m, 0, "0000_conv2d", VEIL_OP_CONV2D, "a", NULL, (veil_shape){3, {1, 4, 4}});
-    l->weight_shape = (veil_shape){4, {1, 1, 3, 3}};
-    l->weight = malloc(9 * sizeof *l->weight);
-    for (int i = 0; i < 9; i++)
-        l->weight[i] = 1;
-    l->kernel[0] = l->kernel[1] = 3;
-    l->stride[0] = l->stride[1] = 1;
-    l = np_layer(m, 1, "0001_avgpool2d", VEIL_OP_AVGPOOL2D, "0000_conv2d", NULL,
-                 (veil_shape){3, {1, 3, 3}});
-    l->kernel[0] = l->kernel[1] = 2;
-    l->stride[0] = l->stride[1] = 1;
-    l = np_layer(m, 2, "0002_lut", VEIL_OP_LUT, "0001_avgpool2d", NULL, (veil_shape){3, {1, 3, 3}});
-    np_table(l, 0, 36 * top, 8);
-    l = np_layer(m, 3, "0003_linear", VEIL_OP_LINEAR, "b", NULL, (veil_shape){1, {8}});
-    l->weight_shape = (veil_shape){2, {8, 8}};
-    l->weight = calloc(64, sizeof *l->weight);
-    for (int i = 0; i < 8; i++)
-        l->weight[i * 8 + i] = 1;
-    l = np_layer(m, 4, "0004_add", VEIL_OP_ADD, "b", "0003_linear", (veil_shape){1, {8}});
-    l = np_layer(m, 5, "0005_lut", VEIL_OP_LUT, "0004_add", NULL, (veil_shape){1, {8}});
-    np_table(l, 0, 2 * top, 1);
-    m->n_outputs = 2;
-    m->outputs = calloc(2, sizeof *m->outputs);
-    const char *src[2] = {"0002_lut", "0005_lut"};
-    const char *nm[2] = {"y1", "y2"};
-    for (int o = 0; o < 2; o++) {
-        m->outputs[o].name = np_dup(nm[o]);
-        m->outputs[o].source = np_dup(src[o]);
-        m->outputs[o].shape = o ? (veil_shape){1, {8}} : (veil_shape){3, {1, 3, 3}};
+    m->layers = calloc(max_layers, sizeof *m->layers);
+    return b;
+}
+
+static veil_model_layer *np_add(np_build *b, const char *name, veil_op op, const char *in0,
+                                const char *in1, veil_shape out) {
+    veil_model_layer *l = layer(b->m, b->n++, name, op, in0, in1, out);
+    b->m->n_layers = b->n;
+    return l;
+}
+
+/* weights from a pattern: w[i] = pat[i % np] */
+static void np_weights(veil_model_layer *l, veil_shape ws, const int64_t *pat, size_t np) {
+    l->weight_shape = ws;
+    const size_t n = veil_shape_size(&ws);
+    l->weight = malloc(n * sizeof *l->weight);
+    for (size_t i = 0; i < n; i++)
+        l->weight[i] = pat[i % np];
+}
+
+static void np_finish(np_build *b, const char *const *srcs, uint32_t n_out) {
+    veil_model *m = b->m;
+    const int64_t top = m->inputs[0].range[1];
+    m->n_outputs = n_out;
+    m->outputs = calloc(n_out, sizeof *m->outputs);
+    for (uint32_t o = 0; o < n_out; o++) {
+        char nm[16];
+        snprintf(nm, sizeof nm, "y%u", o);
+        m->outputs[o].name = kinds_dup(nm);
+        m->outputs[o].source = kinds_dup(srcs[o]);
+        for (uint32_t i = 0; i < b->n; i++)
+            if (!strcmp(m->layers[i].name, srcs[o])) m->outputs[o].shape = m->layers[i].out_shape;
         m->outputs[o].n_scale = 1;
         m->outputs[o].scale = malloc(sizeof(double));
         m->outputs[o].scale[0] = 1;
@@ -136,7 +122,33 @@ static veil_model *make_corr_model(unsigned bits) {
     for (int j = 0; j < 16 * 8; j++)
         m->calibration.inputs[1][j] = (int64_t)(veil_test_rand() % (uint64_t)(top + 1));
     CU_ASSERT_EQUAL_FATAL(veil_model_validate(m), VEIL_OK);
-    return m;
+}
+
+/* inputs of `bits` bits (1: lookups of 6 and 2 bits; 2: the pool's is
+ * 7 bits, a wide lookup whose digits are elementwise chains) */
+static veil_model *make_corr_model(unsigned bits) {
+    static const int64_t one = 1, eye9[9] = {1};
+    const int64_t top = ((int64_t)1 << bits) - 1;
+    np_build b = np_begin(bits, 6);
+    veil_model_layer *l =
+        np_add(&b, "0000_conv2d", VEIL_OP_CONV2D, "a", NULL, (veil_shape){3, {1, 4, 4}});
+    np_weights(l, (veil_shape){4, {1, 1, 3, 3}}, &one, 1);
+    l->kernel[0] = l->kernel[1] = 3;
+    l->stride[0] = l->stride[1] = 1;
+    l = np_add(&b, "0001_avgpool2d", VEIL_OP_AVGPOOL2D, "0000_conv2d", NULL,
+               (veil_shape){3, {1, 3, 3}});
+    l->kernel[0] = l->kernel[1] = 2;
+    l->stride[0] = l->stride[1] = 1;
+    l = np_add(&b, "0002_lut", VEIL_OP_LUT, "0001_avgpool2d", NULL, (veil_shape){3, {1, 3, 3}});
+    np_table(l, 0, 36 * top, 8);
+    l = np_add(&b, "0003_linear", VEIL_OP_LINEAR, "b", NULL, (veil_shape){1, {8}});
+    np_weights(l, (veil_shape){2, {8, 8}}, eye9, 9); /* the identity */
+    np_add(&b, "0004_add", VEIL_OP_ADD, "b", "0003_linear", (veil_shape){1, {8}});
+    l = np_add(&b, "0005_lut", VEIL_OP_LUT, "0004_add", NULL, (veil_shape){1, {8}});
+    np_table(l, 0, 2 * top, 1);
+    const char *const srcs[2] = {"0002_lut", "0005_lut"};
+    np_finish(&b, srcs, 2);
+    return b.m;
 }
 
 typedef struct audit {
@@ -286,79 +298,6 @@ static void test_correlated_chains(void) {
  * exactly (compile_params.c add_terms): measured against it node by node. */
 static void test_wide_digits(void) {
     corr_case(2, VEIL_TEST_SANITIZED ? 4 : 32);
-}
-
-/* ---- adversarial chains (each a small model: inputs a [1,6,6] and b [8]
- * of `bits` bits, then layers, then outputs) ---------------------------- */
-typedef struct np_build {
-    veil_model *m;
-    uint32_t n;
-} np_build;
-
-static np_build np_begin(unsigned bits, uint32_t max_layers) {
-    const int64_t top = ((int64_t)1 << bits) - 1;
-    np_build b = {0};
-    CU_ASSERT_EQUAL_FATAL(veil_model_new(&b.m), VEIL_OK);
-    veil_model *m = b.m;
-    m->name = np_dup("adv");
-    m->n_inputs = 2;
-    m->inputs = calloc(2, sizeof *m->inputs);
-    m->inputs[0].name = np_dup("a");
-    m->inputs[0].shape = (veil_shape){3, {1, 6, 6}};
-    m->inputs[1].name = np_dup("b");
-    m->inputs[1].shape = (veil_shape){1, {8}};
-    for (int i = 0; i < 2; i++) {
-        m->inputs[i].scale = 1;
-        m->inputs[i].n_bits = bits;
-        m->inputs[i].range[0] = 0;
-        m->inputs[i].range[1] = top;
-    }
-    m->layers = calloc(max_layers, sizeof *m->layers);
-    return b;
-}
-
-static veil_model_layer *np_add(np_build *b, const char *name, veil_op op, const char *in0,
-                                const char *in1, veil_shape out) {
-    veil_model_layer *l = np_layer(b->m, b->n++, name, op, in0, in1, out);
-    b->m->n_layers = b->n;
-    return l;
-}
-
-/* weights from a pattern: w[i] = pat[i % np] */
-static void np_weights(veil_model_layer *l, veil_shape ws, const int64_t *pat, size_t np) {
-    l->weight_shape = ws;
-    const size_t n = veil_shape_size(&ws);
-    l->weight = malloc(n * sizeof *l->weight);
-    for (size_t i = 0; i < n; i++)
-        l->weight[i] = pat[i % np];
-}
-
-static void np_finish(np_build *b, const char *const *srcs, uint32_t n_out) {
-    veil_model *m = b->m;
-    const int64_t top = m->inputs[0].range[1];
-    m->n_outputs = n_out;
-    m->outputs = calloc(n_out, sizeof *m->outputs);
-    for (uint32_t o = 0; o < n_out; o++) {
-        char nm[16];
-        snprintf(nm, sizeof nm, "y%u", o);
-        m->outputs[o].name = np_dup(nm);
-        m->outputs[o].source = np_dup(srcs[o]);
-        for (uint32_t i = 0; i < b->n; i++)
-            if (!strcmp(m->layers[i].name, srcs[o])) m->outputs[o].shape = m->layers[i].out_shape;
-        m->outputs[o].n_scale = 1;
-        m->outputs[o].scale = malloc(sizeof(double));
-        m->outputs[o].scale[0] = 1;
-        m->outputs[o].zero_point = calloc(1, sizeof(double));
-    }
-    m->calibration.count = 16;
-    m->calibration.inputs = calloc(2, sizeof(int64_t *));
-    m->calibration.inputs[0] = malloc(16 * 36 * sizeof(int64_t));
-    m->calibration.inputs[1] = malloc(16 * 8 * sizeof(int64_t));
-    for (int j = 0; j < 16 * 36; j++)
-        m->calibration.inputs[0][j] = (int64_t)(veil_test_rand() % (uint64_t)(top + 1));
-    for (int j = 0; j < 16 * 8; j++)
-        m->calibration.inputs[1][j] = (int64_t)(veil_test_rand() % (uint64_t)(top + 1));
-    CU_ASSERT_EQUAL_FATAL(veil_model_validate(m), VEIL_OK);
 }
 
 /* compiles m with opts, audits `batch` samples; returns the leveled ratio */

@@ -58,22 +58,29 @@ static inline void lut_tables(veil_model_layer *l, uint32_t n_tables) {
         }
 }
 
-static inline veil_model *make_model(void) {
+/* A model named `name` with inputs a (shape a_shape) and b [8], both of
+ * `bits` bits (0 .. 2^bits - 1), and no layers yet. */
+static inline veil_model *kinds_model_new(const char *name, veil_shape a_shape, unsigned bits) {
     veil_model *m;
     CU_ASSERT_EQUAL_FATAL(veil_model_new(&m), VEIL_OK);
-    m->name = kinds_dup("kinds");
+    m->name = kinds_dup(name);
     m->n_inputs = 2;
     m->inputs = calloc(2, sizeof *m->inputs);
     m->inputs[0].name = kinds_dup("a");
-    m->inputs[0].shape = (veil_shape){3, {1, 4, 4}};
+    m->inputs[0].shape = a_shape;
     m->inputs[1].name = kinds_dup("b");
     m->inputs[1].shape = (veil_shape){1, {8}};
     for (int i = 0; i < 2; i++) {
         m->inputs[i].scale = 1;
-        m->inputs[i].n_bits = 3;
+        m->inputs[i].n_bits = bits;
         m->inputs[i].range[0] = 0;
-        m->inputs[i].range[1] = 7;
+        m->inputs[i].range[1] = ((int64_t)1 << bits) - 1;
     }
+    return m;
+}
+
+static inline veil_model *make_model(void) {
+    veil_model *m = kinds_model_new("kinds", (veil_shape){3, {1, 4, 4}}, 3);
     m->n_layers = 9;
     m->layers = calloc(9, sizeof *m->layers);
     veil_model_layer *l;

@@ -276,16 +276,8 @@ static void check_help(const char *prog) {
     char listed[64][64];
     size_t n_listed = 0;
     for (char *line = strtok(help, "\n"); line; line = strtok(NULL, "\n")) {
-        if (strncmp(line, "  --", 4)) continue;
-        char opt[64] = {0}, syntax[128] = {0};
-        const size_t on = strcspn(line + 2, " ");
-        if (on >= sizeof opt) continue;
-        memcpy(opt, line + 2, on);
-        const char *after = line + 2 + on;
-        if (after[0] == ' ' && after[1] && after[1] != ' ') {
-            const size_t sn = strcspn(after + 1, " ");
-            if (sn < sizeof syntax) memcpy(syntax, after + 1, sn);
-        }
+        char opt[64], syntax[128];
+        if (!veil_test_help_option(line, opt, syntax)) continue;
         if (n_listed < sizeof listed / sizeof *listed) memcpy(listed[n_listed++], opt, sizeof opt);
         if (!syntax[0]) { /* a flag */
             if (!takes(prog, opt, NULL)) CU_FAIL("a flag --help lists was refused");
@@ -337,23 +329,7 @@ static void check_help(const char *prog) {
     }
     /* Every option the text mentions ("--xyz" anywhere: the usage line, a
      * description) is one it lists, so the loop above tried it. */
-    for (const char *m = strstr(whole, "--"); m; m = strstr(m + 2, "--")) {
-        if (m[2] < 'a' || m[2] > 'z' ||
-            (m > whole && (isalnum((unsigned char)m[-1]) || m[-1] == '-')))
-            continue;
-        char opt[64] = {0};
-        const size_t on = strspn(m, "-abcdefghijklmnopqrstuvwxyz0123456789");
-        if (on >= sizeof opt) continue;
-        memcpy(opt, m, on);
-        if (!strcmp(opt, "--help")) continue;
-        int found = 0;
-        for (size_t k = 0; k < n_listed && !found; k++)
-            found = !strcmp(listed[k], opt);
-        if (!found) {
-            printf("\n  %s --help mentions %s but no line starts with it (not tried)", prog, opt);
-            CU_FAIL("an option mentioned in --help is not on a line of its own");
-        }
-    }
+    veil_test_help_unlisted(whole, (const char(*)[64])listed, n_listed, prog);
     free(whole);
     free(help);
 }

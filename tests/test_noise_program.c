@@ -29,7 +29,7 @@
  * (test_twin_lookups). */
 #include "../engine/src/program_internal.h" /* veil_node_eval */
 #include "load_model.h"
-#include "model_kinds.h" /* kinds_dup, layer */
+#include "model_kinds.h" /* kinds_model_new, kinds_dup, layer */
 #include "testutil.h"
 #include "veil/exec.h"
 #include "veil/program.h"
@@ -59,23 +59,8 @@ typedef struct np_build {
 } np_build;
 
 static np_build np_begin(unsigned bits, uint32_t max_layers) {
-    const int64_t top = ((int64_t)1 << bits) - 1;
-    np_build b = {0};
-    CU_ASSERT_EQUAL_FATAL(veil_model_new(&b.m), VEIL_OK);
+    np_build b = {kinds_model_new("adv", (veil_shape){3, {1, 6, 6}}, bits), 0};
     veil_model *m = b.m;
-    m->name = kinds_dup("adv");
-    m->n_inputs = 2;
-    m->inputs = calloc(2, sizeof *m->inputs);
-    m->inputs[0].name = kinds_dup("a");
-    m->inputs[0].shape = (veil_shape){3, {1, 6, 6}};
-    m->inputs[1].name = kinds_dup("b");
-    m->inputs[1].shape = (veil_shape){1, {8}};
-    for (int i = 0; i < 2; i++) {
-        m->inputs[i].scale = 1;
-        m->inputs[i].n_bits = bits;
-        m->inputs[i].range[0] = 0;
-        m->inputs[i].range[1] = top;
-    }
     m->layers = calloc(max_layers, sizeof *m->layers);
     return b;
 }

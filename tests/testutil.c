@@ -3,6 +3,7 @@
 #include "veil/fft.h"
 #include "veil/serialize.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <inttypes.h>
 #include <math.h>
@@ -211,4 +212,40 @@ void veil_test_variance_band(double n, double kurt, double z, double *lo, double
     const double a = 1.0 - c - z * sqrt(c), b = 1.0 - c + z * sqrt(c);
     *lo = a > 0 ? a * a * a : 0.0;
     *hi = b * b * b;
+}
+
+int veil_test_help_option(const char *line, char opt[64], char syntax[128]) {
+    memset(opt, 0, 64);
+    memset(syntax, 0, 128);
+    if (strncmp(line, "  --", 4)) return 0;
+    const size_t on = strcspn(line + 2, " ");
+    if (on >= 64) return 0;
+    memcpy(opt, line + 2, on);
+    const char *after = line + 2 + on;
+    if (after[0] == ' ' && after[1] && after[1] != ' ') {
+        const size_t sn = strcspn(after + 1, " ");
+        if (sn < 128) memcpy(syntax, after + 1, sn);
+    }
+    return 1;
+}
+
+void veil_test_help_unlisted(const char *help, const char (*listed)[64], size_t n_listed,
+                             const char *label) {
+    for (const char *m = strstr(help, "--"); m; m = strstr(m + 2, "--")) {
+        if (m[2] < 'a' || m[2] > 'z' ||
+            (m > help && (isalnum((unsigned char)m[-1]) || m[-1] == '-')))
+            continue;
+        char opt[64] = {0};
+        const size_t on = strspn(m, "-abcdefghijklmnopqrstuvwxyz0123456789");
+        if (on >= sizeof opt) continue;
+        memcpy(opt, m, on);
+        if (!strcmp(opt, "--help")) continue;
+        int found = 0;
+        for (size_t k = 0; k < n_listed && !found; k++)
+            found = !strcmp(listed[k], opt);
+        if (!found) {
+            printf("\n  %s --help mentions %s but no line starts with it (not tried)", label, opt);
+            CU_FAIL("an option mentioned in --help is not on a line of its own");
+        }
+    }
 }

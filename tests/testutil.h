@@ -129,4 +129,13 @@ int veil_test_selected(const char *name);
         }                                                                                          \
     } while (0)
 
+/* --help parsing for the option tests (test_cli_options, test_bench_options).
+ * A line "  --opt SYNTAX  text": 1, opt and its syntax ("" for a flag);
+ * else 0. */
+int veil_test_help_option(const char *line, char opt[64], char syntax[128]);
+/* CU_FAIL, naming label, for each --option the help text mentions that no
+ * option line (listed[0..n)) starts with: an option nobody tries. */
+void veil_test_help_unlisted(const char *help, const char (*listed)[64], size_t n_listed,
+                             const char *label);
+
 #endif

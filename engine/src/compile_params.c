@@ -391,7 +391,7 @@ static void add_terms(veil_program *p, uint32_t i, const uint64_t *src, size_t w
                 return;
         }
         const double c2 = f.t[a].c * f.t[a].c;
-        if (nt + (f.t[a].round ? 2u : 1u) > 8) return;
+        if (nt + (f.t[a].round ? 2u : 1u) > VEIL_NOISE_TERMS_MAX) return;
         n->noise_term_node[nt] = x;
         n->noise_term_w[nt++] = c2;
         if (f.t[a].round) {
@@ -463,14 +463,9 @@ veil_status veil_noise_factors(veil_program *p) {
     const int track = nn <= NOISE_SOURCES_MAX_NODES;
     uint64_t *src = track ? calloc(nn * words + 1, sizeof *src) : NULL;
     double *rho = calloc(nn + 1, sizeof *rho);
-    if ((track && !src) || !rho) {
-        free(src);
-        free(rho);
-        return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
-    }
     /* LUT nodes by the ct_origin of their inputs: first[o], then next[] */
     uint32_t *first = calloc(nn + 1, sizeof *first), *next = calloc(nn + 1, sizeof *next);
-    if (!first || !next) {
+    if ((track && !src) || !rho || !first || !next) {
         free(src);
         free(rho);
         free(first);
@@ -602,8 +597,8 @@ static double noise_pass_fill(veil_program *p, const veil_params *const *sets, u
             n->variance = vin;
             break;
         case VEIL_NODE_ADD:
-            /* independent operands' variances add; correlated ones at most
-             * twice that (veil_add_variance) */
+            /* independent operands' variances add; correlated ones by
+             * their exact terms or at most twice that (veil_add_variance) */
             n->variance = veil_add_variance(n, var_of_node, p);
             break;
         case VEIL_NODE_LINEAR: {

@@ -329,6 +329,9 @@ typedef enum veil_linear_kind {
     VEIL_LINEAR_CONCAT,    /* operands stacked along dim 0 */
 } veil_linear_kind;
 
+/* An ADD's exact noise terms at most (veil_node.noise_term_*). */
+#define VEIL_NOISE_TERMS_MAX 8
+
 typedef struct veil_node {
     veil_node_kind kind;
     char *layer; /* the model tensor it computes (layer, input or output name) */
@@ -357,8 +360,8 @@ typedef struct veil_node {
     double noise_w2;
     int add_correlated;
     uint32_t n_noise_terms;
-    uint32_t noise_term_node[8];
-    double noise_term_w[8];
+    uint32_t noise_term_node[VEIL_NOISE_TERMS_MAX];
+    double noise_term_w[VEIL_NOISE_TERMS_MAX];
 
     /* ROUND and LUT: the index read is r = floor((x + offset) / 2^round_bits) */
     int64_t offset;

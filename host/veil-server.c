@@ -38,7 +38,7 @@
 static const char k_usage[] =
     "usage: veil-server --model MODEL [options]\n"
     "serves MODEL on encrypted data: POST /v1/keys, POST /v1/infer, GET /v1/model,\n"
-    "GET /v1/keys/<id>, GET /v1/health, GET /metrics\n\n"
+    "GET /v1/keys/<id>, DELETE /v1/keys/<id>, GET /v1/health, GET /metrics\n\n"
     "options:\n"
     "  --model MODEL             the .h5 model (compiled once at start)\n"
     "  --backend auto|cpu|cuda   default auto (cuda when built with CUDA and a GPU is present)\n"
@@ -67,6 +67,9 @@ static const char k_usage[] =
     "                            keys directory past MB MiB (default 10240; 0: no limit).\n"
     "                            Counted from its files at each upload: servers sharing it\n"
     "                            share the limit; removing old keys frees room at once\n"
+    "  --key-ttl-hours H         remove keys not used for H hours (default 0: keep them\n"
+    "                            forever). Looked at every 5 minutes (and at start); a key\n"
+    "                            removed while a request uses it still serves that request\n"
     "  --read-timeout-ms MS      close a connection idle this long while sending its request\n"
     "                            or reading the answer (default 30000; computing does not count)\n"
     "  --request-timeout-ms MS   close a connection whose request (headers and body) is still\n"
@@ -179,6 +182,8 @@ int main(int argc, char **argv) {
                 udst = &o.max_key_uploads;
             else if (!strcmp(a, "--key-store-max-mb"))
                 udst = &o.key_store_max_mb, zero_ok = 1;
+            else if (!strcmp(a, "--key-ttl-hours"))
+                udst = &o.key_ttl_hours, zero_ok = 1;
             else if (!strcmp(a, "--read-timeout-ms"))
                 udst = &o.read_timeout_ms;
             else if (!strcmp(a, "--request-timeout-ms"))

@@ -146,9 +146,9 @@ static void test_keystore_sweeps_and_never_serves(void) {
     CU_ASSERT_EQUAL(count_entries(), 2u);
     CU_ASSERT(exists(name) && exists("zz.vek.tmp"));
     veil_keystore_info info;
-    CU_ASSERT_EQUAL(veil_keystore_header(ks, other, &info), VEIL_ERR_ARG);
+    CU_ASSERT_EQUAL(veil_keystore_header(ks, other, &info, NULL), VEIL_ERR_ARG);
     CU_ASSERT_EQUAL(veil_keystore_verify(ks, other, &info), VEIL_ERR_ARG);
-    CU_ASSERT_EQUAL(veil_keystore_header(ks, ID, &info), VEIL_ERR_ARG);
+    CU_ASSERT_EQUAL(veil_keystore_header(ks, ID, &info, NULL), VEIL_ERR_ARG);
     /* a put leaves exactly <id>.vek, mode 0600, and no temporary */
     size_t len = VEIL_SERIAL_HEADER_BYTES + VEIL_SERIAL_CHECKSUM_BYTES + 64;
     uint8_t *buf = calloc(1, len);

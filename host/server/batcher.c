@@ -15,6 +15,7 @@
 
 void srv_job_free(srv_job *j) {
     if (!j) return;
+    if (j->key_fd >= 0) close(j->key_fd);
     veil_ct_batch_free(j->in);
     veil_ct_batch_free(j->out);
     free(j);
@@ -55,7 +56,7 @@ static void key_error(veil_server *s, const char *id, veil_status st, srv_error 
 /* Worker: the plan of key id, from the LRU or loaded from the key store. The
  * least recently used plan is evicted only once the new key is loaded and
  * verified: a request for a missing or corrupted key evicts nothing. */
-static veil_plan_group *cache_get(veil_server *s, const char *id, veil_eval_key **ek_out,
+static veil_plan_group *cache_get(veil_server *s, const char *id, int fd, veil_eval_key **ek_out,
                                   srv_error *e) {
     srv_cache_entry *victim = NULL;
     for (size_t i = 0; i < s->n_cache; i++) {
@@ -69,8 +70,8 @@ static veil_plan_group *cache_get(veil_server *s, const char *id, veil_eval_key 
         if (!victim || !c->plan || (victim->plan && c->last_used < victim->last_used)) victim = c;
     }
     veil_eval_key *ek = NULL;
-    veil_status st =
-        veil_keystore_load(s->ks, id, s->prog->params, veil_backend_key_domains(s->bes[0]), &ek);
+    veil_status st = veil_keystore_load(s->ks, id, fd, s->prog->params,
+                                        veil_backend_key_domains(s->bes[0]), &ek);
     if (st != VEIL_OK) {
         srv_metrics_cache(&s->m, 0, 0, cache_resident(s));
         key_error(s, id, st, e);
@@ -103,7 +104,7 @@ static veil_plan_group *cache_get(veil_server *s, const char *id, veil_eval_key 
 static void run_jobs(veil_server *s, srv_job **jobs, size_t n_jobs) {
     veil_eval_key *ek = NULL;
     srv_error e = {0};
-    veil_plan_group *plan = cache_get(s, jobs[0]->key_id, &ek, &e);
+    veil_plan_group *plan = cache_get(s, jobs[0]->key_id, jobs[0]->key_fd, &ek, &e);
     if (!plan) {
         for (size_t j = 0; j < n_jobs; j++)
             jobs[j]->err = e;

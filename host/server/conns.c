@@ -179,6 +179,22 @@ void srv_conn_drain_cut(veil_server *s, unsigned *arriving, unsigned *reading) {
     pthread_mutex_unlock(&s->conn_mu);
 }
 
+/* --key-ttl-hours: removes the keys unused that long (veil_keystore_prune). */
+static void prune_keys(veil_server *s) {
+    veil_keystore_pruned n;
+    if (veil_keystore_prune(s->ks, (uint64_t)s->o.key_ttl_hours * 3600u, &n) != VEIL_OK) {
+        fprintf(stderr, "veil-server: key store %s: %s\n", veil_keystore_dir(s->ks),
+                veil_error_message());
+        return;
+    }
+    if (s->o.verbose && (n.keys || n.corrupt || n.temporaries))
+        fprintf(stderr,
+                "veil-server: removed %llu key(s) unused for %u h (--key-ttl-hours), %llu "
+                "quarantined file(s), %llu stale temporary file(s)\n",
+                (unsigned long long)n.keys, s->o.key_ttl_hours, (unsigned long long)n.corrupt,
+                (unsigned long long)n.temporaries);
+}
+
 static void *reaper_main(void *arg) {
     veil_server *s = arg;
     const double limit = 1e-3 * s->o.request_timeout_ms;
@@ -202,6 +218,14 @@ static void *reaper_main(void *arg) {
                         "veil-server: closed %u connection(s) still sending their "
                         "request or reading their answer after %u ms (--request-timeout-ms)\n",
                         closed, s->o.request_timeout_ms);
+        }
+        if (s->o.key_ttl_hours && now >= s->next_prune) {
+            /* a directory walk: never under conn_mu (requests take it) */
+            s->next_prune = now + SRV_PRUNE_EVERY_S;
+            pthread_mutex_unlock(&s->conn_mu);
+            prune_keys(s);
+            pthread_mutex_lock(&s->conn_mu);
+            if (s->reaper_stop) break;
         }
         srv_cond_wait_s(&s->reaper_cv, &s->conn_mu, step);
     }

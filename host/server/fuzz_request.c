@@ -100,9 +100,13 @@ static int write_batch(const char *dir, const veil_secret_key *sk, size_t sample
 static int write_seeds(const char *dir, veil_secret_key *sk) {
     int bad = g_model->golden.count < 2;
     static const char *const routes[][2] = {
-        {"GET", "/v1/health"}, {"GET", "/v1/model"},
-        {"HEAD", "/metrics"},  {"POST", "/v1/keys"},
-        {"POST", "/v1/infer"}, {"GET", "/v1/keys/0123456789abcdef0123456789abcdef"}};
+        {"GET", "/v1/health"},
+        {"GET", "/v1/model"},
+        {"HEAD", "/metrics"},
+        {"POST", "/v1/keys"},
+        {"POST", "/v1/infer"},
+        {"GET", "/v1/keys/0123456789abcdef0123456789abcdef"},
+        {"DELETE", "/v1/keys/0123456789abcdef0123456789abcdef"}};
     for (size_t i = 0; !bad && i < sizeof routes / sizeof *routes; i++) {
         char name[32], r[96];
         snprintf(name, sizeof name, "route-%zu", i);
@@ -198,7 +202,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         char id[VEIL_KEY_ID_CHARS + 1] = {0};
         srv_route r = srv_route_parse(method, path, id, &e);
         if (r == SRV_NOT_FOUND) check_error(&e);
-        if (r == SRV_KEY_GET) VEIL_ASSERT(veil_key_id_valid(id) && strchr(id, '/') == NULL);
+        if (r == SRV_KEY_GET || r == SRV_KEY_DELETE)
+            VEIL_ASSERT(veil_key_id_valid(id) && strchr(id, '/') == NULL);
     } else if (mode == 1) {
         veil_eval_key *ek = NULL;
         if (srv_parse_key_upload(&g_pi, body, len, &ek, &e))

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "server_internal.h"
 #include "veil/deploy.h"
@@ -189,24 +190,15 @@ static void body_release(req *r) {
 }
 
 /* 1 (e set) when len more bytes would take the keys directory past
- * --key-store-max-mb, or it cannot be listed. Read from the directory each
- * time: servers sharing it see each other's keys, and removed keys free
- * room at once. */
+ * --key-store-max-mb (the store's rule, veil_keystore_room), or it cannot be
+ * listed. */
 static int key_store_full(veil_server *s, uint64_t len, srv_error *e) {
-    if (!s->o.key_store_max_mb) return 0;
-    veil_keystore_usage u;
-    if (veil_keystore_usage_read(s->ks, &u) != VEIL_OK) {
+    const veil_status st = veil_keystore_room(s->ks, len);
+    if (st == VEIL_OK) return 0;
+    if (st == VEIL_ERR_RANGE)
+        srv_fail(e, 507, "key_store_full", "%s (--key-store-max-mb)", veil_error_message());
+    else
         srv_fail(e, 500, "store_failed", "%s", veil_error_message());
-        return 1;
-    }
-    const uint64_t limit = (uint64_t)s->o.key_store_max_mb << 20;
-    if (u.bytes + len <= limit) return 0;
-    srv_fail(e, 507, "key_store_full",
-             "the server's key store holds %.1f MiB (%llu keys); this upload of %.1f MiB would "
-             "pass its limit of %u MiB (--key-store-max-mb): its operator must remove old keys "
-             "or raise the limit",
-             (double)u.bytes / 1048576.0, (unsigned long long)u.keys, (double)len / 1048576.0,
-             s->o.key_store_max_mb);
     return 1;
 }
 
@@ -232,17 +224,12 @@ static enum MHD_Result handle_keys_post(struct MHD_Connection *c, veil_server *s
     veil_hex(ek->key_fp, VEIL_KEY_FP_BYTES, fp_hex);
     veil_eval_key_free(ek);
     char id[VEIL_KEY_ID_CHARS + 1];
-    /* checked again with the bytes in hand, the check and the write one
-     * step in this process (another server sharing the directory may write
-     * between them: the limit can be passed by the keys being written at
-     * that moment elsewhere) */
-    pthread_mutex_lock(&s->store_mu);
-    if (key_store_full(s, r->len, &e)) {
-        pthread_mutex_unlock(&s->store_mu);
+    /* the room checked again with the bytes in hand (veil_keystore_put) */
+    const veil_status put = veil_keystore_put(s->ks, r->body, r->len, id);
+    if (put == VEIL_ERR_RANGE) {
+        srv_fail(&e, 507, "key_store_full", "%s (--key-store-max-mb)", veil_error_message());
         return send_error(c, s, &e);
     }
-    const veil_status put = veil_keystore_put(s->ks, r->body, r->len, id);
-    pthread_mutex_unlock(&s->store_mu);
     if (put != VEIL_OK) {
         /* The message names the key id and the errno, never the directory. */
         if (s->o.verbose) {
@@ -254,6 +241,7 @@ static enum MHD_Result handle_keys_post(struct MHD_Connection *c, veil_server *s
         return send_error(c, s, &e);
     }
     srv_metrics_key_uploaded(&s->m);
+    srv_metrics_store_changed(s);
     if (s->o.verbose)
         fprintf(stderr, "veil-server: stored evaluation key %.8s... (%zu bytes)\n", id, r->len);
     srv_sbuf b = {0};
@@ -285,6 +273,25 @@ static enum MHD_Result handle_key_get(struct MHD_Connection *c, veil_server *s, 
     return send_json(c, s, 200, &b);
 }
 
+/* The id is the capability: whoever holds it may remove the key. A request
+ * already using it finishes (it holds the file open: srv_job.key_fd, and a
+ * resident plan stays until evicted); every later one is told unknown_key,
+ * here and on every server sharing the directory. */
+static enum MHD_Result handle_key_delete(struct MHD_Connection *c, veil_server *s, const char *id) {
+    srv_error e;
+    const veil_status st = veil_keystore_delete(s->ks, id);
+    if (st != VEIL_OK) {
+        if (st == VEIL_ERR_ARG)
+            srv_fail(&e, 404, "unknown_key", "%s", veil_error_message());
+        else
+            srv_fail(&e, 500, "store_failed", "%s", veil_error_message());
+        return send_error(c, s, &e);
+    }
+    srv_metrics_store_changed(s);
+    if (s->o.verbose) fprintf(stderr, "veil-server: deleted evaluation key %.8s...\n", id);
+    return send_bytes(c, s, 204, "application/json", NULL, 0, 0, NULL);
+}
+
 static enum MHD_Result handle_infer(struct MHD_Connection *c, veil_server *s, req *r) {
     srv_error e;
     const char *id = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Veil-Key-Id");
@@ -299,7 +306,8 @@ static enum MHD_Result handle_infer(struct MHD_Connection *c, veil_server *s, re
         return send_error(c, s, &e);
     }
     veil_keystore_info info;
-    veil_status kst = veil_keystore_header(s->ks, id, &info);
+    int key_fd = -1; /* the key stays readable for this request if removed meanwhile */
+    veil_status kst = veil_keystore_header(s->ks, id, &info, &key_fd);
     if (kst != VEIL_OK) {
         if (kst == VEIL_ERR_ARG)
             srv_fail(&e, 404, "unknown_key", "%s (upload it with POST /v1/keys)",
@@ -312,6 +320,7 @@ static enum MHD_Result handle_infer(struct MHD_Connection *c, veil_server *s, re
     veil_ct_batch *in = NULL;
     size_t samples = 0;
     if (srv_parse_infer_batch(&s->pi, r->body, r->len, key_fp, &in, &samples, &e)) {
+        close(key_fd);
         body_release(r); /* a secret key refused: wiped at once */
         return send_error(c, s, &e);
     }
@@ -321,6 +330,7 @@ static enum MHD_Result handle_infer(struct MHD_Connection *c, veil_server *s, re
     veil_ct_batch *out = NULL;
     if (!j || veil_ct_batch_new(s->prog->params, s->pi.big_dim, samples * s->pi.out_cts, &out)) {
         free(j);
+        close(key_fd);
         veil_ct_batch_free(in);
         srv_fail(&e, 503, "out_of_memory", "no memory for a batch of %zu samples", samples);
         return send_error(c, s, &e);
@@ -328,6 +338,7 @@ static enum MHD_Result handle_infer(struct MHD_Connection *c, veil_server *s, re
     memcpy(out->key_fp, in->key_fp, VEIL_KEY_FP_BYTES);
     memcpy(out->model_fp, s->pi.fp_out, VEIL_PROGRAM_FP_BYTES);
     snprintf(j->key_id, sizeof j->key_id, "%s", id);
+    j->key_fd = key_fd;
     j->in = in;
     j->out = out;
     j->samples = samples;
@@ -404,6 +415,8 @@ static enum MHD_Result answer(struct MHD_Connection *c, veil_server *s, req *r, 
     }
     case SRV_KEY_GET:
         return handle_key_get(c, s, key_id);
+    case SRV_KEY_DELETE:
+        return handle_key_delete(c, s, key_id);
     case SRV_INFER:
         return handle_infer(c, s, r);
     case SRV_NOT_FOUND:

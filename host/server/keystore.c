@@ -7,19 +7,28 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 struct veil_keystore {
     char *dir;
-    _Atomic uint64_t quarantined;
-    long swept; /* temporaries removed at open */
+    _Atomic uint64_t quarantined, deleted, pruned;
+    long swept;         /* temporaries removed at open */
+    unsigned max_mb;    /* 0: unbounded (veil_keystore_set_max_mb) */
+    pthread_mutex_t mu; /* a put's room check and write */
 };
+
+/* Quarantined files and crashed writers' temporaries are kept at least this
+ * long by veil_keystore_prune (for inspection; a write in progress on a slow
+ * shared mount). */
+#define PRUNE_KEEP_S 86400
 
 /* Temporaries older than this are a crash's leftovers, not a write in
  * progress (a key is written in well under a second once validated). */
@@ -73,6 +82,7 @@ veil_status veil_keystore_open(const char *dir, veil_keystore **out) {
         free(ks);
         return veil_error(VEIL_ERR_NOMEM, "out of memory");
     }
+    pthread_mutex_init(&ks->mu, NULL);
     /* A crash between creating a temporary and renaming it leaves the
      * temporary; only our own names, only old ones. Never served: a key id
      * only ever names <id>.vek. */
@@ -92,6 +102,7 @@ long veil_keystore_swept(const veil_keystore *ks) {
 
 void veil_keystore_free(veil_keystore *ks) {
     if (!ks) return;
+    pthread_mutex_destroy(&ks->mu);
     free(ks->dir);
     free(ks);
 }
@@ -146,15 +157,46 @@ veil_status veil_keystore_put(veil_keystore *ks, const uint8_t *buf, size_t len,
     veil_hex(rnd, sizeof rnd, nid);
     char path[4096];
     VEIL_TRY(key_path(ks, nid, "", path, sizeof path));
+    /* the room check and the write one step in this process (another process
+     * sharing the directory may write between them: the limit can be passed
+     * by the keys being written at that moment elsewhere) */
+    pthread_mutex_lock(&ks->mu);
+    veil_status st = veil_keystore_room(ks, len);
     /* temporary beside it, fsync, rename, fsync the directory; 0600 */
-    if (veil_atomic_file_write(path, buf, len, 0600) != VEIL_OK) {
+    if (st == VEIL_OK && veil_atomic_file_write(path, buf, len, 0600) != VEIL_OK) {
         /* the message goes to clients: say what failed, not where */
         char why[512];
         without_dir(veil_error_message(), ks->dir, why, sizeof why);
-        return veil_error(VEIL_ERR_IO, "key store: cannot store key %s: %s", nid, why);
+        st = veil_error(VEIL_ERR_IO, "key store: cannot store key %s: %s", nid, why);
     }
-    memcpy(id, nid, sizeof nid);
+    pthread_mutex_unlock(&ks->mu);
+    if (st == VEIL_OK) memcpy(id, nid, sizeof nid);
+    return st;
+}
+
+veil_status veil_keystore_set_max_mb(veil_keystore *ks, unsigned max_mb, size_t key_bytes) {
+    if (!ks) return veil_error(VEIL_ERR_ARG, "veil_keystore_set_max_mb: NULL argument");
+    if (max_mb && ((uint64_t)max_mb << 20) < key_bytes)
+        return veil_error(VEIL_ERR_ARG,
+                          "%u: less than one evaluation key of this model (%zu bytes): every "
+                          "upload would be refused",
+                          max_mb, key_bytes);
+    ks->max_mb = max_mb;
     return VEIL_OK;
+}
+
+veil_status veil_keystore_room(const veil_keystore *ks, uint64_t len) {
+    if (!ks) return veil_error(VEIL_ERR_ARG, "veil_keystore_room: NULL argument");
+    if (!ks->max_mb) return VEIL_OK;
+    veil_keystore_usage u;
+    VEIL_TRY(veil_keystore_usage_read(ks, &u));
+    if (u.bytes + len <= (uint64_t)ks->max_mb << 20) return VEIL_OK;
+    return veil_error(VEIL_ERR_RANGE,
+                      "the key store holds %.1f MiB (%llu keys); this upload of %.1f MiB would "
+                      "pass its limit of %u MiB: its operator must remove old keys or raise the "
+                      "limit",
+                      (double)u.bytes / 1048576.0, (unsigned long long)u.keys,
+                      (double)len / 1048576.0, ks->max_mb);
 }
 
 static void info_from_header(const uint8_t *h, uint64_t bytes, veil_keystore_info *info) {
@@ -165,33 +207,55 @@ static void info_from_header(const uint8_t *h, uint64_t bytes, veil_keystore_inf
     info->bytes = bytes;
 }
 
-/* Opens <id>.vek for reading: VEIL_ERR_ARG when absent. */
-static veil_status open_key(const veil_keystore *ks, const char *id, FILE **f, uint64_t *bytes) {
+/* Opens <id>.vek for reading (fd < 0), or reads fd (an open key file, from
+ * its start; fd stays the caller's): VEIL_ERR_ARG when absent. touch: mark
+ * it used (VEIL_KEYSTORE_TOUCH_S). */
+static veil_status open_key(const veil_keystore *ks, const char *id, int fd, int touch, FILE **f,
+                            uint64_t *bytes) {
     char path[4096];
     VEIL_TRY(key_path(ks, id, "", path, sizeof path));
-    FILE *fp = fopen(path, "rbe");
-    if (!fp)
+    FILE *fp = NULL;
+    if (fd >= 0) {
+        const int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        if (own < 0 || lseek(own, 0, SEEK_SET) != 0 || !(fp = fdopen(own, "rb"))) {
+            const int err = errno;
+            if (own >= 0) close(own);
+            return io_error(id, "cannot read", err);
+        }
+    } else if (!(fp = fopen(path, "rbe"))) {
         return errno == ENOENT || errno == ENOTDIR ? unknown(id)
                                                    : io_error(id, "cannot read", errno);
+    }
     struct stat st;
     if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
         fclose(fp);
         return unknown(id);
     }
+    /* "last used", what prune reads; a file of another user (EPERM) keeps
+     * its time: the owner's processes move it */
+    if (touch && time(NULL) - st.st_mtime >= VEIL_KEYSTORE_TOUCH_S) futimens(fileno(fp), NULL);
     *f = fp;
     *bytes = (uint64_t)st.st_size;
     return VEIL_OK;
 }
 
-veil_status veil_keystore_header(const veil_keystore *ks, const char *id,
-                                 veil_keystore_info *info) {
+veil_status veil_keystore_header(const veil_keystore *ks, const char *id, veil_keystore_info *info,
+                                 int *fd) {
     FILE *f;
     uint64_t bytes;
-    VEIL_TRY(open_key(ks, id, &f, &bytes));
+    if (fd) *fd = -1;
+    VEIL_TRY(open_key(ks, id, -1, 1, &f, &bytes));
     uint8_t h[VEIL_SERIAL_HEADER_BYTES];
     size_t n = fread(h, 1, sizeof h, f);
+    int kept = -1;
+    if (fd && (kept = fcntl(fileno(f), F_DUPFD_CLOEXEC, 0)) < 0) {
+        const int err = errno;
+        fclose(f);
+        return io_error(id, "cannot read", err);
+    }
     fclose(f);
     if (n != sizeof h || memcmp(h, EK_MAGIC, 8) != 0) {
+        if (kept >= 0) close(kept);
         veil_keystore_quarantine(ks, id);
         return veil_error(VEIL_ERR_ARG,
                           "key id %s: the stored key was corrupted (not an evaluation key) and "
@@ -199,6 +263,7 @@ veil_status veil_keystore_header(const veil_keystore *ks, const char *id,
                           id);
     }
     info_from_header(h, bytes, info);
+    if (fd) *fd = kept;
     return VEIL_OK;
 }
 
@@ -212,11 +277,11 @@ static veil_status corrupted(const veil_keystore *ks, const char *id, const char
 
 /* One pass over the file: header, size, BLAKE2b checksum. When buf is not
  * NULL the whole file is returned in *buf (the caller frees it). */
-static veil_status verify(const veil_keystore *ks, const char *id, veil_keystore_info *info,
+static veil_status verify(const veil_keystore *ks, const char *id, int fd, veil_keystore_info *info,
                           uint8_t **buf) {
     FILE *f;
     uint64_t bytes;
-    VEIL_TRY(open_key(ks, id, &f, &bytes));
+    VEIL_TRY(open_key(ks, id, fd, 0, &f, &bytes));
     if (bytes < VEIL_SERIAL_HEADER_BYTES + SUM_BYTES || bytes > SIZE_MAX) {
         fclose(f);
         return corrupted(ks, id, "truncated");
@@ -274,15 +339,16 @@ static veil_status verify(const veil_keystore *ks, const char *id, veil_keystore
 
 veil_status veil_keystore_verify(const veil_keystore *ks, const char *id,
                                  veil_keystore_info *info) {
-    return verify(ks, id, info, NULL);
+    return verify(ks, id, -1, info, NULL);
 }
 
-veil_status veil_keystore_load(const veil_keystore *ks, const char *id, const veil_params *params,
-                               veil_key_domains keep, veil_eval_key **out) {
+veil_status veil_keystore_load(const veil_keystore *ks, const char *id, int fd,
+                               const veil_params *params, veil_key_domains keep,
+                               veil_eval_key **out) {
     if (!out) return veil_error(VEIL_ERR_ARG, "veil_keystore_load: NULL argument");
     uint8_t *buf = NULL;
     veil_keystore_info info;
-    VEIL_TRY(verify(ks, id, &info, &buf));
+    VEIL_TRY(verify(ks, id, fd, &info, &buf));
     if (params && strcmp(info.params_id, params->id) != 0) {
         free(buf);
         return veil_error(VEIL_ERR_PARAMS, "key id %s: an evaluation key for %s, not %s", id,
@@ -351,4 +417,67 @@ veil_status veil_keystore_quarantine(const veil_keystore *ks, const char *id) {
 
 uint64_t veil_keystore_quarantined(const veil_keystore *ks) {
     return ks ? atomic_load(&((veil_keystore *)ks)->quarantined) : 0;
+}
+
+veil_status veil_keystore_delete(veil_keystore *ks, const char *id) {
+    char path[4096];
+    VEIL_TRY(key_path(ks, id, "", path, sizeof path));
+    if (unlink(path) != 0)
+        return errno == ENOENT || errno == ENOTDIR ? unknown(id)
+                                                   : io_error(id, "cannot remove", errno);
+    atomic_fetch_add(&ks->deleted, 1);
+    return VEIL_OK;
+}
+
+/* "<32 hex>.vek.corrupt": a quarantined key. */
+static int corrupt_name(const char *name) {
+    char key[VEIL_KEY_ID_CHARS + 5];
+    if (strlen(name) != VEIL_KEY_ID_CHARS + 12 || strcmp(name + VEIL_KEY_ID_CHARS + 4, ".corrupt"))
+        return 0;
+    memcpy(key, name, VEIL_KEY_ID_CHARS + 4);
+    key[VEIL_KEY_ID_CHARS + 4] = 0;
+    return key_name(key);
+}
+
+veil_status veil_keystore_prune(veil_keystore *ks, uint64_t ttl_s, veil_keystore_pruned *counts) {
+    veil_keystore_pruned c = {0, 0, 0};
+    if (counts) *counts = c;
+    if (!ks) return veil_error(VEIL_ERR_ARG, "veil_keystore_prune: NULL argument");
+    if (!ttl_s) return VEIL_OK;
+    DIR *d = opendir(ks->dir);
+    if (!d) return veil_error(VEIL_ERR_IO, "key store: cannot list it: %s", strerror(errno));
+    const int dfd = dirfd(d);
+    const time_t now = time(NULL);
+    const uint64_t keep_corrupt = ttl_s > PRUNE_KEEP_S ? ttl_s : PRUNE_KEEP_S;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *n = e->d_name;
+        const int key = key_name(n), bad = !key && corrupt_name(n);
+        if (!key && !bad) continue;
+        struct stat st;
+        if (fstatat(dfd, n, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
+        /* a key: last used (mtime); a quarantined one: since its rename
+         * (ctime; its mtime is the key's) */
+        const time_t since = key ? st.st_mtime : st.st_ctime;
+        if (now < since || (uint64_t)(now - since) < (key ? ttl_s : keep_corrupt)) continue;
+        if (unlinkat(dfd, n, 0) != 0) continue; /* gone meanwhile, or not ours to remove */
+        if (key)
+            c.keys++;
+        else
+            c.corrupt++;
+    }
+    closedir(d);
+    const long swept = veil_atomic_file_sweep(ks->dir, PRUNE_KEEP_S, legacy_temp);
+    if (swept > 0) c.temporaries = (uint64_t)swept;
+    atomic_fetch_add(&ks->pruned, c.keys);
+    if (counts) *counts = c;
+    return VEIL_OK;
+}
+
+uint64_t veil_keystore_deleted(const veil_keystore *ks) {
+    return ks ? atomic_load(&((veil_keystore *)ks)->deleted) : 0;
+}
+
+uint64_t veil_keystore_pruned_keys(const veil_keystore *ks) {
+    return ks ? atomic_load(&((veil_keystore *)ks)->pruned) : 0;
 }

@@ -9,7 +9,7 @@
 static const unsigned k_batch_buckets[SRV_BATCH_BUCKETS] = {1, 2, 4, 8, 16, 32, 64, 128};
 static const double k_lat_buckets[SRV_LAT_BUCKETS] = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120};
 static const char *const k_endpoint_names[SRV_ENDPOINTS] = {
-    "other", "health", "model", "metrics", "keys_post", "key_get", "infer"};
+    "other", "health", "model", "metrics", "keys_post", "key_get", "infer", "key_delete"};
 
 void srv_metrics_init(srv_metrics *m) {
     memset(m, 0, sizeof *m);
@@ -113,6 +113,27 @@ void veil_server_get_stats(veil_server *s, veil_server_stats *out) {
     out->cache_evictions = m.cache_evictions;
 }
 
+/* The key store's size, read again when SRV_USAGE_EVERY_S old (one readdir
+ * and a stat per file: not on every scrape). 0 when it cannot be listed. */
+static int store_usage(veil_server *s, veil_keystore_usage *u) {
+    pthread_mutex_lock(&s->usage_mu);
+    const double now = srv_now();
+    if (!s->usage_at || now - s->usage_at >= SRV_USAGE_EVERY_S) {
+        s->usage_ok = veil_keystore_usage_read(s->ks, &s->usage) == VEIL_OK;
+        s->usage_at = now;
+    }
+    *u = s->usage;
+    const int ok = s->usage_ok;
+    pthread_mutex_unlock(&s->usage_mu);
+    return ok;
+}
+
+void srv_metrics_store_changed(veil_server *s) {
+    pthread_mutex_lock(&s->usage_mu);
+    s->usage_at = 0;
+    pthread_mutex_unlock(&s->usage_mu);
+}
+
 char *srv_metrics_text(veil_server *s, size_t *len) {
     srv_metrics m;
     size_t qlen;
@@ -193,6 +214,24 @@ char *srv_metrics_text(veil_server *s, size_t *len) {
         (unsigned long long)m.cache_evictions, (unsigned long long)m.cache_resident,
         (unsigned long long)m.keys_uploaded, (unsigned long long)veil_keystore_quarantined(s->ks),
         (unsigned long long)m.request_timeouts, (unsigned long long)m.conns_evicted);
+    veil_keystore_usage u;
+    if (store_usage(s, &u))
+        srv_sbuf_printf(&b,
+                        "# HELP veil_key_store_keys evaluation keys in the key store (every "
+                        "server sharing it; read at most every %g s).\n"
+                        "# TYPE veil_key_store_keys gauge\nveil_key_store_keys %llu\n"
+                        "# HELP veil_key_store_bytes bytes of every file in the key store "
+                        "(what --key-store-max-mb bounds).\n"
+                        "# TYPE veil_key_store_bytes gauge\nveil_key_store_bytes %llu\n",
+                        SRV_USAGE_EVERY_S, (unsigned long long)u.keys, (unsigned long long)u.bytes);
+    srv_sbuf_printf(&b,
+                    "# HELP veil_keys_removed_total evaluation keys this server removed: deleted "
+                    "by their holder (DELETE /v1/keys/<id>), or unused past --key-ttl-hours.\n"
+                    "# TYPE veil_keys_removed_total counter\n"
+                    "veil_keys_removed_total{reason=\"deleted\"} %llu\n"
+                    "veil_keys_removed_total{reason=\"expired\"} %llu\n",
+                    (unsigned long long)veil_keystore_deleted(s->ks),
+                    (unsigned long long)veil_keystore_pruned_keys(s->ks));
     srv_sbuf_printf(&b, "# HELP veil_infer_duration_seconds successful POST /v1/infer, queue and "
                         "execution.\n# TYPE veil_infer_duration_seconds histogram\n");
     cum = 0;

@@ -39,8 +39,9 @@ srv_route srv_route_parse(const char *method, const char *path, char key_id[VEIL
     static const char kp[] = "/v1/keys/";
     if (!strncmp(path, kp, sizeof kp - 1)) {
         const char *id = path + sizeof kp - 1;
-        if (!get) {
-            srv_fail(e, 405, "method_not_allowed", "%s /v1/keys/<id>: use GET", method);
+        const int del = !strcmp(method, "DELETE");
+        if (!get && !del) {
+            srv_fail(e, 405, "method_not_allowed", "%s /v1/keys/<id>: use GET or DELETE", method);
             return SRV_NOT_FOUND;
         }
         if (!veil_key_id_valid(id)) {
@@ -48,7 +49,7 @@ srv_route srv_route_parse(const char *method, const char *path, char key_id[VEIL
             return SRV_NOT_FOUND;
         }
         memcpy(key_id, id, VEIL_KEY_ID_CHARS + 1);
-        return SRV_KEY_GET;
+        return del ? SRV_KEY_DELETE : SRV_KEY_GET;
     }
     srv_fail(e, 404, "not_found",
              "no such path (see GET /v1/model, POST /v1/keys, POST /v1/infer)");

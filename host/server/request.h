@@ -36,10 +36,11 @@ typedef enum srv_route {
     SRV_KEYS_POST,
     SRV_KEY_GET,
     SRV_INFER,
+    SRV_KEY_DELETE,
 } srv_route;
 
 /* Routes method + path (query string already split off by the HTTP layer).
- * SRV_KEY_GET fills key_id (validated: 32 lower-case hex). On a refusal
+ * SRV_KEY_GET and SRV_KEY_DELETE fill key_id (validated: 32 lower-case hex). On a refusal
  * returns SRV_NOT_FOUND with e set (404, or 405 for a known path with the
  * wrong method). */
 srv_route srv_route_parse(const char *method, const char *path, char key_id[VEIL_KEY_ID_CHARS + 1],

@@ -29,7 +29,7 @@ void veil_server_options_default(veil_server_options *o) {
     o->timeout_ms = 300000;
     o->key_cache = 4;
     o->max_key_uploads = 2;
-    o->key_store_max_mb = 10240;
+    o->key_store_max_mb = VEIL_KEYSTORE_DEFAULT_MAX_MB;
     o->read_timeout_ms = 30000;
     o->max_conn_per_ip = 32;
     o->request_timeout_ms = 120000;
@@ -133,7 +133,7 @@ veil_status veil_server_start(const veil_server_options *o, veil_server **out) {
     srv_cond_init(&s->idle_cv);
     srv_cond_init(&s->slot_cv);
     pthread_mutex_init(&s->conn_mu, NULL);
-    pthread_mutex_init(&s->store_mu, NULL);
+    pthread_mutex_init(&s->usage_mu, NULL);
     srv_cond_init(&s->reaper_cv);
     s->listen_fd = -1;
     veil_status st;
@@ -156,11 +156,8 @@ veil_status veil_server_start(const veil_server_options *o, veil_server **out) {
     srv_program_info_init(&s->pi, s->prog, o->max_request_samples, o->max_body);
     veil_hex(s->pi.fp, VEIL_PROGRAM_FP_BYTES, s->fp_hex);
     s->max_key_body = veil_program_eval_key_bytes(s->prog);
-    if (o->key_store_max_mb && ((uint64_t)o->key_store_max_mb << 20) < s->max_key_body) {
-        st = veil_error(VEIL_ERR_ARG,
-                        "--key-store-max-mb %u: less than one evaluation key of this model "
-                        "(%zu bytes): every upload would be refused",
-                        o->key_store_max_mb, s->max_key_body);
+    if ((st = veil_keystore_set_max_mb(s->ks, o->key_store_max_mb, s->max_key_body))) {
+        veil_error_prefix("--key-store-max-mb ");
         goto fail;
     }
     if ((st = veil_backends_new(o->backend, &o->backend_opts, s->bes, &s->n_bes))) goto fail;
@@ -293,7 +290,7 @@ void veil_server_stop(veil_server *s) {
     pthread_cond_destroy(&s->slot_cv);
     pthread_cond_destroy(&s->reaper_cv);
     pthread_mutex_destroy(&s->conn_mu);
-    pthread_mutex_destroy(&s->store_mu);
+    pthread_mutex_destroy(&s->usage_mu);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }

@@ -11,8 +11,8 @@
  *   conns.c     open connections and the request deadline (a reaper thread)
  * Locking: s->mu guards the queue, the jobs' done/abandoned flags and the
  * request counters; the metrics have their own mutex (m.mu); conn_mu guards
- * the connection list; store_mu makes a key upload's room check and write
- * one step. conn_mu may be held while taking m.mu, no other nesting. */
+ * the connection list; usage_mu the key store's size shown by /metrics.
+ * conn_mu may be held while taking m.mu, no other nesting. */
 #ifndef VEIL_SERVER_INTERNAL_H
 #define VEIL_SERVER_INTERNAL_H
 
@@ -61,7 +61,7 @@ static inline void srv_cond_wait_s(pthread_cond_t *cv, pthread_mutex_t *mu, doub
 
 #define SRV_BATCH_BUCKETS 8
 #define SRV_LAT_BUCKETS 10
-#define SRV_ENDPOINTS 7 /* srv_route values */
+#define SRV_ENDPOINTS 8 /* srv_route values */
 
 typedef struct srv_metrics {
     pthread_mutex_t mu;
@@ -98,6 +98,8 @@ void srv_metrics_conns_evicted(srv_metrics *m);
 
 typedef struct srv_job {
     char key_id[VEIL_KEY_ID_CHARS + 1];
+    int key_fd; /* the key's file, open since the handler read its header (-1: none): it loads
+                 * even if the key is deleted or pruned while the job waits */
     veil_ct_batch *in;
     veil_ct_batch *out; /* allocated by the handler, filled by the worker */
     size_t samples;
@@ -172,6 +174,9 @@ int srv_conn_late(veil_server *s, struct MHD_Connection *c);
  * uncounted) or still sending an answer (*reading); one whose handler runs
  * (its request computed) is left alone. */
 void srv_conn_drain_cut(veil_server *s, unsigned *arriving, unsigned *reading);
+/* The reaper also prunes the key store (--key-ttl-hours), at start and this
+ * often, with conn_mu released. */
+#define SRV_PRUNE_EVERY_S 300.0
 veil_status srv_reaper_start(veil_server *s);
 void srv_reaper_stop(veil_server *s);
 
@@ -187,7 +192,11 @@ struct veil_server {
     veil_backend *bes[VEIL_BACKEND_MAX_DEVICES]; /* one per --devices entry (veil_backends_new) */
     size_t n_bes;
     veil_keystore *ks;
-    pthread_mutex_t store_mu; /* a key upload's room check and write (key_store_max_mb) */
+    pthread_mutex_t usage_mu;  /* usage, usage_at: the store's size for /metrics */
+    veil_keystore_usage usage; /* read at most every SRV_USAGE_EVERY_S (a directory walk) */
+    double usage_at;           /* srv_now() of the reading; 0: none yet */
+    int usage_ok;
+    double next_prune; /* the reaper's: srv_now() of the next veil_keystore_prune */
     struct MHD_Daemon *mhd;
     int listen_fd; /* ours: MHD borrows it */
     int quiesced;  /* MHD gave it back (drain): ours to close */
@@ -239,7 +248,12 @@ void srv_http_on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 /* ---- metrics.c (needs the server) ------------------------------------------------ */
 
+/* /metrics reads the key store's size at most this often. */
+#define SRV_USAGE_EVERY_S 5.0
 /* The Prometheus text (malloc'ed), NULL when out of memory. */
 char *srv_metrics_text(veil_server *s, size_t *len);
+/* This server stored or removed a key: the next /metrics reads the store's
+ * size again (other servers' changes show within SRV_USAGE_EVERY_S). */
+void srv_metrics_store_changed(veil_server *s);
 
 #endif

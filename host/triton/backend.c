@@ -89,7 +89,7 @@ static TRITONSERVER_Error_Code vt_srv_code(const srv_error *e) {
     if (e->status == 404) return TRITONSERVER_ERROR_NOT_FOUND;
     if (e->status == 400 || e->status == 403 || e->status == 413)
         return TRITONSERVER_ERROR_INVALID_ARG;
-    if (e->status == 503) return TRITONSERVER_ERROR_UNAVAILABLE;
+    if (e->status == 503 || e->status == 507) return TRITONSERVER_ERROR_UNAVAILABLE;
     return TRITONSERVER_ERROR_INTERNAL;
 }
 
@@ -107,7 +107,41 @@ typedef struct vt_model {
     srv_program_info pi;
     size_t max_key_bytes;
     veil_keystore *ks; /* cfg.keys_dir, shared with every process that mounts it */
+    /* key_ttl_hours: a thread prunes the store at load and every
+     * VT_PRUNE_EVERY_S, off Triton's execute threads */
+    pthread_t pruner;
+    int pruner_started, pruner_stop;
+    pthread_mutex_t pruner_mu;
+    pthread_cond_t pruner_cv;
 } vt_model;
+
+#define VT_PRUNE_EVERY_S 300
+
+static void *vt_pruner_main(void *arg) {
+    vt_model *m = arg;
+    pthread_mutex_lock(&m->pruner_mu);
+    while (!m->pruner_stop) {
+        pthread_mutex_unlock(&m->pruner_mu);
+        veil_keystore_pruned n;
+        if (veil_keystore_prune(m->ks, (uint64_t)m->cfg.key_ttl_hours * 3600u, &n) != VEIL_OK)
+            vt_log(TRITONSERVER_LOG_ERROR, "veil model %s: key store %s: %s", m->name,
+                   m->cfg.keys_dir, veil_error_message());
+        else if (n.keys || n.corrupt || n.temporaries)
+            vt_log(TRITONSERVER_LOG_INFO,
+                   "veil model %s: removed %llu key(s) unused for %u h (key_ttl_hours), %llu "
+                   "quarantined file(s), %llu stale temporary file(s)",
+                   m->name, (unsigned long long)n.keys, m->cfg.key_ttl_hours,
+                   (unsigned long long)n.corrupt, (unsigned long long)n.temporaries);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += VT_PRUNE_EVERY_S;
+        pthread_mutex_lock(&m->pruner_mu);
+        while (!m->pruner_stop && pthread_cond_timedwait(&m->pruner_cv, &m->pruner_mu, &ts) == 0)
+            ;
+    }
+    pthread_mutex_unlock(&m->pruner_mu);
+    return NULL;
+}
 
 typedef struct vt_cache {
     char key_id[VEIL_KEY_ID_CHARS + 1];
@@ -128,6 +162,15 @@ typedef struct vt_instance {
 
 static void vt_model_free(vt_model *m) {
     if (!m) return;
+    if (m->pruner_started) {
+        pthread_mutex_lock(&m->pruner_mu);
+        m->pruner_stop = 1;
+        pthread_cond_broadcast(&m->pruner_cv);
+        pthread_mutex_unlock(&m->pruner_mu);
+        pthread_join(m->pruner, NULL);
+        pthread_mutex_destroy(&m->pruner_mu);
+        pthread_cond_destroy(&m->pruner_cv);
+    }
     veil_keystore_free(m->ks);
     veil_program_free(m->prog);
     veil_model_free(m->model);
@@ -250,6 +293,24 @@ TRITONSERVER_Error *TRITONBACKEND_ModelInitialize(TRITONBACKEND_Model *model) {
     m->cfg.compile.params_id = NULL; /* pointed into cfg; not needed after compiling */
     srv_program_info_init(&m->pi, m->prog, m->cfg.max_request_samples, SRV_DEFAULT_MAX_BODY);
     m->max_key_bytes = veil_program_eval_key_bytes(m->prog);
+    if (veil_keystore_set_max_mb(m->ks, m->cfg.key_store_max_mb, m->max_key_bytes)) {
+        e = vt_error(TRITONSERVER_ERROR_INVALID_ARG, "veil model %s: parameter key_store_max_mb %s",
+                     name, veil_error_message());
+        vt_model_free(m);
+        return e;
+    }
+    if (m->cfg.key_ttl_hours) {
+        pthread_mutex_init(&m->pruner_mu, NULL);
+        pthread_cond_init(&m->pruner_cv, NULL);
+        if (pthread_create(&m->pruner, NULL, vt_pruner_main, m) != 0) {
+            pthread_mutex_destroy(&m->pruner_mu);
+            pthread_cond_destroy(&m->pruner_cv);
+            vt_model_free(m);
+            return vt_error(TRITONSERVER_ERROR_INTERNAL,
+                            "veil model %s: cannot start the key_ttl_hours thread", name);
+        }
+        m->pruner_started = 1;
+    }
     char fp[2 * VEIL_PROGRAM_FP_BYTES + 1];
     veil_hex(m->pi.fp, VEIL_PROGRAM_FP_BYTES, fp);
     vt_log(TRITONSERVER_LOG_INFO,
@@ -497,7 +558,13 @@ static TRITONSERVER_Error *vt_keys_row(vt_instance *s, const uint8_t *body, size
     veil_eval_key *ek = NULL;
     if (srv_parse_key_upload(&m->pi, body, len, &ek, &se)) return vt_srv_error(&se);
     veil_eval_key_free(ek);
-    if (veil_keystore_put(m->ks, body, len, id))
+    const veil_status st = veil_keystore_put(m->ks, body, len, id);
+    if (st == VEIL_ERR_RANGE) {
+        srv_fail(&se, 507, "key_store_full", "%s (parameter key_store_max_mb)",
+                 veil_error_message());
+        return vt_srv_error(&se);
+    }
+    if (st)
         return vt_error(TRITONSERVER_ERROR_INTERNAL, "veil store_failed: %s", veil_error_message());
     vt_log(TRITONSERVER_LOG_VERBOSE, "veil: stored evaluation key %.8s... (%zu bytes)", id, len);
     return NULL;
@@ -604,7 +671,7 @@ static veil_plan *vt_plan_get(vt_instance *s, const char *id, veil_eval_key **ek
     }
     veil_eval_key *ek;
     veil_status st =
-        veil_keystore_load(m->ks, id, m->prog->params, veil_backend_key_domains(s->be), &ek);
+        veil_keystore_load(m->ks, id, -1, m->prog->params, veil_backend_key_domains(s->be), &ek);
     if (st) {
         vt_key_error(m, id, st, se);
         return NULL;
@@ -736,7 +803,7 @@ static TRITONSERVER_Error *vt_read_request(vt_instance *s, TRITONBACKEND_Request
             e = vt_srv_error(&se);
             break;
         }
-        if ((kst = veil_keystore_header(m->ks, id, &info))) {
+        if ((kst = veil_keystore_header(m->ks, id, &info, NULL))) {
             vt_key_error(m, id, kst, &se);
             e = vt_srv_error(&se);
             break;

@@ -3,6 +3,8 @@
  * strings, numbers, objects, arrays; enough for protobuf's JSON output. */
 #include "config.h"
 
+#include "veil/keystore.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +105,13 @@ static veil_status set_param(vt_config *c, const char *name, const char *v) {
                       : !strcmp(name, "key_cache") ? &c->key_cache
                                                    : &c->max_request_samples;
         *dst = (size_t)n;
+    } else if (!strcmp(name, "key_store_max_mb") || !strcmp(name, "key_ttl_hours")) {
+        unsigned long long n = strtoull(v, &e, 10);
+        if (!*v || *e || v[0] == '-' || n > 0xffffffffu)
+            return veil_error(VEIL_ERR_ARG,
+                              "parameter %s '%s': expected an integer in 0..4294967295 (0: %s)",
+                              name, v, !strcmp(name, "key_ttl_hours") ? "keep keys" : "no limit");
+        *(!strcmp(name, "key_ttl_hours") ? &c->key_ttl_hours : &c->key_store_max_mb) = (unsigned)n;
     } else if (veil_compile_option_known(name)) {
         if (!strcmp(name, "params")) {
             if (strlen(v) >= sizeof c->params_id)
@@ -118,8 +127,9 @@ static veil_status set_param(vt_config *c, const char *name, const char *v) {
     } else {
         return veil_error(VEIL_ERR_ARG,
                           "unknown parameter '%s' (role, keys_dir, max_batch, "
-                          "max_request_samples, key_cache, or a compile option of `veil compile "
-                          "--help` with _ for -, as rounding_bits)",
+                          "max_request_samples, key_cache, key_store_max_mb, key_ttl_hours, or a "
+                          "compile option of `veil compile --help` with _ for -, as "
+                          "rounding_bits)",
                           name);
     }
     return VEIL_OK;
@@ -165,6 +175,7 @@ veil_status vt_config_parse(const char *json, size_t len, vt_config *c) {
     c->max_batch = 16;
     c->max_request_samples = 1024;
     c->key_cache = 4;
+    c->key_store_max_mb = VEIL_KEYSTORE_DEFAULT_MAX_MB;
     scan s = {json, json + len};
     if (!eat(&s, '{')) return veil_error(VEIL_ERR_FORMAT, "model config: not a JSON object");
     if (!eat(&s, '}'))

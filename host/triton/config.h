@@ -16,6 +16,12 @@
  *                        1024; fewer when that many, decoded, exceed 64 MiB:
  *                        the model's load log says the figure)
  *   key_cache            evaluation keys resident per instance, LRU (default 4)
+ *   key_store_max_mb     uploads (role keys) that would take keys_dir past this
+ *                        many MiB are refused, veil key_store_full (default
+ *                        10240; 0: no limit); as veil-server's option
+ *   key_ttl_hours        keys not used for this many hours are removed (at
+ *                        load and every 5 minutes, by a thread of the model;
+ *                        default 0: kept forever); as veil-server's option
  *   rounding_bits, rounding, bounds, p_error, params, ... every compile
  *                        option of `veil compile --help`, '_' for '-' (they
  *                        must match the clients': the program fingerprint
@@ -36,6 +42,8 @@ typedef struct vt_config {
     char keys_dir[4096];
     long max_batch_size; /* Triton's (requests per execute; 0: no batching) */
     size_t max_batch, max_request_samples, key_cache;
+    unsigned key_store_max_mb; /* 0: unbounded */
+    unsigned key_ttl_hours;    /* 0: keys kept forever */
     veil_compile_options compile;
     char params_id[64]; /* compile.params_id points here when set */
 } vt_config;

@@ -123,6 +123,9 @@ typedef struct veil_server_options {
                                         * file in it, veil_keystore_usage_read, read again
                                         * at each upload) past this many MiB are refused
                                         * 507 key_store_full (default 10240; 0: no limit) */
+    unsigned key_ttl_hours;            /* keys not used for this many hours are removed
+                                        * (veil_keystore_prune, every SRV_PRUNE_EVERY_S and
+                                        * at start; default 0: kept forever) */
     unsigned read_timeout_ms;    /* a connection on which the client sends or reads nothing for
                                     this long is closed (default 30000, whole seconds); not
                                     counted while its request is computed (timeout_ms) */

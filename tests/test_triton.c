@@ -464,8 +464,33 @@ static void test_python_client(void) {
     CU_ASSERT_EQUAL(system(cmd), 0);
 }
 
+/* Bytes of every file in dir (what key_store_max_mb bounds). */
+static uint64_t dir_bytes(const char *dir) {
+    DIR *d = opendir(dir);
+    uint64_t n = 0;
+    if (!d) return 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char p[800];
+        struct stat st;
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        if (e->d_name[0] != '.' && stat(p, &st) == 0 && S_ISREG(st.st_mode))
+            n += (uint64_t)st.st_size;
+    }
+    closedir(d);
+    return n;
+}
+
 static void test_shared_key_store(void) {
-    veil_status st = start(g_repo_b, "triton-b.log", &g_b);
+    /* B's veil_keys bounds the shared store (key_store_max_mb): room for
+     * one more key, not two */
+    const uint64_t key = veil_program_eval_key_bytes(g_client->prog);
+    const uint64_t limit_mb = (dir_bytes(g_keys) + key * 3 / 2) / 1048576 + 1;
+    char extra[256];
+    snprintf(extra, sizeof extra,
+             "parameters: { key: \"key_store_max_mb\" value: { string_value: \"%llu\" } }\n",
+             (unsigned long long)limit_mb);
+    veil_status st = start_with(g_repo_b, "triton-b.log", extra, &g_b);
     if (st) fprintf(stderr, "%s\n", veil_error_message());
     CU_ASSERT_EQUAL_FATAL(st, VEIL_OK);
     printf("tritonserver B at %s\n", g_b.url);
@@ -481,6 +506,16 @@ static void test_shared_key_store(void) {
                           VEIL_OK);
     CU_ASSERT_NOT_EQUAL(strcmp(id, g_id), 0);
     CU_ASSERT_EQUAL(roundtrip(g_a.url, id, 3, 1), 0);
+    /* a second key does not fit under B's limit: refused with veil's code,
+     * nothing stored */
+    const uint64_t before = dir_bytes(g_keys);
+    char id2[VEIL_KEY_ID_CHARS + 1];
+    CU_ASSERT_NOT_EQUAL(veil_remote_ensure_key(g_b.url, g_client_dir2, &ro, id2, &uploaded),
+                        VEIL_OK);
+    printf("\n  B full: %s", veil_error_message());
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "key_store_full"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "key_store_max_mb"));
+    CU_ASSERT_EQUAL(dir_bytes(g_keys), before);
 }
 
 int main(void) {

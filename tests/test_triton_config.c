@@ -66,6 +66,15 @@ static void test_defaults_and_role(void) {
     CU_ASSERT_EQUAL(c.compile.rounding_bits, d.rounding_bits);
     CU_ASSERT_EQUAL(c.max_batch, 16);
     CU_ASSERT_EQUAL(c.key_cache, 4);
+    CU_ASSERT_EQUAL(c.key_store_max_mb, 10240); /* veil-server's --key-store-max-mb default */
+    CU_ASSERT_EQUAL(c.key_ttl_hours, 0);
+    CU_ASSERT_EQUAL_FATAL(parse_params("\"keys_dir\":{\"string_value\":\"k\"},"
+                                       "\"key_store_max_mb\":{\"string_value\":\"0\"},"
+                                       "\"key_ttl_hours\":{\"string_value\":\"48\"}",
+                                       &c),
+                          VEIL_OK);
+    CU_ASSERT_EQUAL(c.key_store_max_mb, 0);
+    CU_ASSERT_EQUAL(c.key_ttl_hours, 48);
     /* rounding_bits none = no rounding; escapes in strings decoded */
     CU_ASSERT_EQUAL_FATAL(parse_params("\"keys_dir\":{\"string_value\":\"a\\\\b\\\"c\"},"
                                        "\"rounding_bits\":{\"string_value\":\"none\"}",
@@ -98,6 +107,12 @@ static void test_refusals(void) {
                    "parameter max_batch '0'");
     expect_refusal("\"keys_dir\":{\"string_value\":\"k\"},\"key_cache\":{\"string_value\":\"-1\"}",
                    "parameter key_cache '-1'");
+    expect_refusal("\"keys_dir\":{\"string_value\":\"k\"},\"key_store_max_mb\":{\"string_value\":"
+                   "\"-5\"}",
+                   "parameter key_store_max_mb '-5'");
+    expect_refusal("\"keys_dir\":{\"string_value\":\"k\"},\"key_ttl_hours\":{\"string_value\":"
+                   "\"1h\"}",
+                   "parameter key_ttl_hours '1h'");
     expect_refusal("\"keys_dir\":{\"string_value\":\"k\"},\"role\":{\"string_value\":\"admin\"}",
                    "role 'admin'");
     expect_refusal("\"keys_dir\":{\"string_value\":\"k\"},\"bounds\":{\"string_value\":\"tight\"}",

@@ -158,6 +158,7 @@ static const char *sample_value(const command *c, const char *opt, const char *s
     if (serv && !strcmp(opt, "--request-timeout-ms")) return "120000";
     if (serv && !strcmp(opt, "--drain-timeout-ms")) return "25000";
     if (serv && !strcmp(opt, "--key-store-max-mb")) return "10240";
+    if (serv && !strcmp(opt, "--key-ttl-hours")) return "0";
     if (serv && !strcmp(opt, "--max-conn-per-ip")) return "32";
     if (!strcmp(opt, "--key")) return snprintf(buf, sizeof buf, "%s/keys", g_dir), buf;
     if (!strcmp(opt, "--out") && !bench) return snprintf(buf, sizeof buf, "%s/keys", g_dir), buf;
@@ -285,6 +286,7 @@ static const bad_values k_bad[] = {
     {"--request-timeout-ms", 2, {VEIL_BAD_COUNT, "4294967296", NULL}},
     {"--drain-timeout-ms", 2, {VEIL_BAD_COUNT, "4294967296", NULL}},
     {"--key-store-max-mb", 2, {VEIL_BAD_COUNT0, "4294967296", NULL}},
+    {"--key-ttl-hours", 2, {VEIL_BAD_COUNT0, "4294967296", NULL}},
     {"--max-conn-per-ip", 2, {VEIL_BAD_COUNT0, "4294967296", NULL}},
     /* bench_model (its list syntax: test_bench_model_lists) */
     {"--samples", 2, {VEIL_BAD_COUNT, NULL}},

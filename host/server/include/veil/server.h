@@ -17,6 +17,12 @@
  *                        secret key ("VEILSK01") is refused with 400
  *                        secret_key_refused and never stored.
  *   GET  /v1/keys/<id>   200 {"key_id", "params_id", "key_fp"} or 404.
+ *   DELETE /v1/keys/<id> 204, or 404 unknown_key (none stored under it). The
+ *                        id is the capability: its holder may remove the key.
+ *                        An infer already admitted with it still finishes;
+ *                        later ones (here and on every server sharing the
+ *                        directory) get 404. key_ttl_hours removes unused
+ *                        keys by itself.
  *   POST /v1/infer       key id in the header `X-Veil-Key-Id` or the query
  *                        `?key_id=`; body: a ciphertext batch (raw or seeded)
  *                        of S samples in the sample-major layout of

@@ -584,6 +584,26 @@ static void test_two_partitions(void) {
     veil_model_free(b.m);
 }
 
+/* Two lookups of one tensor whose tables are each other's negation: a
+ * blind rotation is linear in its test polynomial (the decomposition of -a
+ * is minus a's but at ties), so the two outputs' noises are each other's
+ * negation and t1 - t2 has 4 times a lookup's variance, where independent
+ * lookups give 2 */
+static void test_negated_lookups(void) {
+    np_build b = np_begin(2, 8);
+    veil_model_layer *l;
+    l = np_add(&b, "t1", VEIL_OP_LUT, "b", NULL, (veil_shape){1, {8}});
+    np_table(l, 0, 3, 1);
+    l->table[0] = 3, l->table[1] = 1, l->table[2] = 2, l->table[3] = 0;
+    l = np_add(&b, "t2", VEIL_OP_LUT, "b", NULL, (veil_shape){1, {8}});
+    np_table(l, 0, 3, 1);
+    l->table[0] = -3, l->table[1] = -1, l->table[2] = -2, l->table[3] = 0;
+    np_add(&b, "d", VEIL_OP_SUB, "t1", "t2", (veil_shape){1, {8}});
+    const char *o[] = {"d"};
+    np_finish(&b, o, 1);
+    CU_ASSERT(np_run(b.m, NULL, VEIL_TEST_SANITIZED ? 16 : 96) > 0.5);
+}
+
 int main(void) {
     if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
     CU_pSuite s = CU_add_suite("noise_program", NULL, NULL);
@@ -598,5 +618,6 @@ int main(void) {
     VEIL_ADD_TEST(s, test_wop_chain);
     VEIL_ADD_TEST(s, test_multibit_chains);
     VEIL_ADD_TEST(s, test_two_partitions);
+    VEIL_ADD_TEST(s, test_negated_lookups);
     return veil_test_run();
 }

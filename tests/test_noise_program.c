@@ -222,15 +222,15 @@ static double audit_program(const veil_program *p, const int64_t *const *in, siz
                           VEIL_OK);
     const double band = 1 + 5 * sqrt(2.0 / (double)batch);
     double leveled = 0;
-    printf("\n  %-22s %-7s %8s %12s %12s %7s", "node", "kind", "values", "log2 model", "log2 meas.",
-           "ratio");
+    printf("\n  %-22s %-7s %4s %8s %12s %12s %7s", "node", "kind", "part", "values", "log2 model",
+           "log2 meas.", "ratio");
     for (size_t i = 0; i < p->n_nodes; i++) {
         const veil_node *nd = &p->nodes[i];
         if (nd->kind == VEIL_NODE_OUTPUT) continue;
         CU_ASSERT_EQUAL(a.n[i], batch * nd->size);
         const double meas = a.sum2[i] / (double)a.n[i], ratio = meas / nd->variance;
-        printf("\n  %-22.22s %-7s %8zu %12.2f %12.2f %7.3f", nd->layer, kind_name(nd), a.n[i],
-               log2(nd->variance), log2(meas), ratio);
+        printf("\n  %-22.22s %-7s %4u %8zu %12.2f %12.2f %7.3f", nd->layer, kind_name(nd),
+               nd->partition, a.n[i], log2(nd->variance), log2(meas), ratio);
         CU_ASSERT(nd->variance > 0);
         CU_ASSERT(ratio <= band);
         if (ratio > band)
@@ -411,6 +411,33 @@ static void test_repeated_reads(void) {
     const char *o[] = {"o"};
     np_finish(&b, o, 1);
     CU_ASSERT(np_run(b.m, NULL, VEIL_TEST_SANITIZED ? 16 : 64) > 0.5);
+}
+
+/* Opt-in (VEIL_NOISE_AUDIT=MODEL.h5, VEIL_NOISE_AUDIT_ROUNDING=N|none,
+ * VEIL_NOISE_AUDIT_SAMPLES=S, default 2): a sample model's every node
+ * measured against the pass on its first S calibration samples (cnn_digits
+ * at --rounding-bits 4: 5184 PBS a sample) */
+static void test_model_audit(void) {
+    const char *path = getenv("VEIL_NOISE_AUDIT"), *rb = getenv("VEIL_NOISE_AUDIT_ROUNDING"),
+               *ns = getenv("VEIL_NOISE_AUDIT_SAMPLES");
+    if (!path) return;
+    veil_model *m = veil_test_load_model(path);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    veil_compile_options o;
+    veil_compile_options_default(&o);
+    o.rounding_bits = rb && strcmp(rb, "none") ? (unsigned)atoi(rb) : 0;
+    veil_program *p = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &p), VEIL_OK);
+    const size_t batch = ns ? (size_t)atoi(ns) : 2;
+    CU_ASSERT_FATAL(m->n_inputs <= 8 && m->calibration.count >= batch);
+    const int64_t *in[8];
+    for (uint32_t k = 0; k < m->n_inputs; k++)
+        in[k] = m->calibration.inputs[k];
+    printf("\n  %s, rounding %s: %u partitions, %llu PBS per sample", path, rb ? rb : "none",
+           p->n_partitions, (unsigned long long)p->pbs_per_sample);
+    audit_program(p, in, batch);
+    veil_program_free(p);
+    veil_model_free(m);
 }
 
 static void test_tiny(void) {
@@ -619,5 +646,6 @@ int main(void) {
     VEIL_ADD_TEST(s, test_multibit_chains);
     VEIL_ADD_TEST(s, test_two_partitions);
     VEIL_ADD_TEST(s, test_negated_lookups);
+    VEIL_ADD_TEST(s, test_model_audit);
     return veil_test_run();
 }

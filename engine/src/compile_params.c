@@ -471,6 +471,24 @@ static double pbs_copies(const veil_program *p, const veil_node *n) {
     return m;
 }
 
+/* How many of a LUT's values one blind rotation gives (threshold reads,
+ * veil_node.rotation_results), which the outputs' covariance may hold in
+ * its top eigenvalue: the results of one rotation are coefficients of one
+ * accumulator, never independent. Two copies reading one threshold extract
+ * the same coefficient (the same ciphertext), and distinct coefficients
+ * share the decomposition's rounding error: its phase is that error times
+ * the GLWE key, whose bits have mean 1/2, so coefficients j and j + D have
+ * a covariance near half the rounding term's variance (1 - 2 D / N), where
+ * the independent model has none. Measured (test_noise_program's audit):
+ * A and B of one rotation (thresholds one box apart) correlated 0.41-0.45
+ * at nn-p5-norm2e0 (one level, the rounding term most of the noise; mlp_digits
+ * exact), 0.08 at nn-p3-norm2e0; A + B, a middle digit's majority sum, 1.04
+ * of the independent 2 V there (2048 pairs), under it before only by the
+ * PBS model's own margin. So a row of two results takes (sa + sb)^2. */
+static double rotation_share(const veil_node *n) {
+    return n->rotation_results > 1 ? (double)n->rotation_results : 1;
+}
+
 /* Programs past this many nodes take every ADD and concatenation as
  * correlated (a bound all the same) instead of tracking sources. */
 #define NOISE_SOURCES_MAX_NODES 16384u
@@ -520,7 +538,7 @@ veil_status veil_noise_factors(veil_program *p) {
                 memset(si, 0, words * sizeof *si);
                 si[own / 64] |= (uint64_t)1 << (own % 64);
             }
-            rho[i] = n->kind == VEIL_NODE_LUT ? pbs_copies(p, n) : 1;
+            rho[i] = n->kind == VEIL_NODE_LUT ? pbs_copies(p, n) * rotation_share(n) : 1;
             break;
         }
         case VEIL_NODE_ROUND:

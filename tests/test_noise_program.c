@@ -1,5 +1,5 @@
 // LABELS: crypto model
-// COST: 90
+// COST: 110
 // LINKS: veil_loaders veil_host
 /* The noise of every node of a compiled program, measured in an encrypted
  * run against the compiler's noise pass (veil_node.variance): the p_fail the
@@ -26,12 +26,18 @@
  * (3.2x and 2.0x measured before compile_params.c's "correlated noise").
  * tiny.h5 is audited too, and small models whose operands share a PBS
  * output's noise (test_shared_operands) or whose lookups repeat one PBS
- * (test_twin_lookups). */
+ * (test_twin_lookups), and the paths of exact rounding and the range check
+ * (test_rounding_chains), a WoP-PBS and what follows it (test_wop_chain), a
+ * multi-bit set (test_multibit_chains) and two partitions of different n
+ * and k N (test_two_partitions). */
+#include "../engine/src/compile_internal.h" /* veil_fill_partitions */
 #include "../engine/src/program_internal.h" /* veil_node_eval */
 #include "load_model.h"
 #include "model_kinds.h" /* kinds_model_new, kinds_dup, layer */
 #include "testutil.h"
+#include "veil/cost.h"
 #include "veil/exec.h"
+#include "veil/noise.h"
 #include "veil/program.h"
 
 #include <math.h>
@@ -216,15 +222,15 @@ static double audit_program(const veil_program *p, const int64_t *const *in, siz
                           VEIL_OK);
     const double band = 1 + 5 * sqrt(2.0 / (double)batch);
     double leveled = 0;
-    printf("\n  %-22s %-7s %8s %12s %12s %7s", "node", "kind", "values", "log2 model", "log2 meas.",
-           "ratio");
+    printf("\n  %-22s %-7s %4s %8s %12s %12s %7s", "node", "kind", "part", "values", "log2 model",
+           "log2 meas.", "ratio");
     for (size_t i = 0; i < p->n_nodes; i++) {
         const veil_node *nd = &p->nodes[i];
         if (nd->kind == VEIL_NODE_OUTPUT) continue;
         CU_ASSERT_EQUAL(a.n[i], batch * nd->size);
         const double meas = a.sum2[i] / (double)a.n[i], ratio = meas / nd->variance;
-        printf("\n  %-22.22s %-7s %8zu %12.2f %12.2f %7.3f", nd->layer, kind_name(nd), a.n[i],
-               log2(nd->variance), log2(meas), ratio);
+        printf("\n  %-22.22s %-7s %4u %8zu %12.2f %12.2f %7.3f", nd->layer, kind_name(nd),
+               nd->partition, a.n[i], log2(nd->variance), log2(meas), ratio);
         CU_ASSERT(nd->variance > 0);
         CU_ASSERT(ratio <= band);
         if (ratio > band)
@@ -285,10 +291,9 @@ static void test_wide_digits(void) {
     corr_case(2, VEIL_TEST_SANITIZED ? 4 : 32);
 }
 
-/* compiles m with opts, audits `batch` samples; returns the leveled ratio */
-static double np_run(veil_model *m, const veil_compile_options *opts, size_t batch) {
-    veil_program *p = NULL;
-    CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, opts, &p), VEIL_OK);
+/* audits `batch` samples of random inputs through p (m's); returns the
+ * leveled ratio */
+static double np_audit(const veil_model *m, const veil_program *p, size_t batch) {
     const int64_t top = m->inputs[0].range[1];
     int64_t *a = malloc(batch * 36 * sizeof *a), *bb = malloc(batch * 8 * sizeof *bb);
     for (size_t i = 0; i < batch * 36; i++)
@@ -301,6 +306,16 @@ static double np_run(veil_model *m, const veil_compile_options *opts, size_t bat
     const double r = audit_program(p, in, batch);
     free(a);
     free(bb);
+    return r;
+}
+
+/* compiles m with opts, audits `batch` samples; returns the leveled ratio */
+static double np_run(veil_model *m, const veil_compile_options *opts, size_t batch) {
+    veil_program *p = NULL;
+    const veil_status st = veil_program_compile(m, opts, &p);
+    if (st) printf("\n  compile: %s", veil_error_message());
+    CU_ASSERT_EQUAL_FATAL(st, VEIL_OK);
+    const double r = np_audit(m, p, batch);
     veil_program_free(p);
     veil_model_free(m);
     return r;
@@ -309,9 +324,8 @@ static double np_run(veil_model *m, const veil_compile_options *opts, size_t bat
 static const int64_t np_mixed[] = {1, -1, 2, 0, -2, 1, -1, 1, 3, -1, 0, 1, -2};
 
 /* x = lut(b), a PBS output; W x + x, x - W x (a sub layer), and a dense
- * over concat(x, W x): operands sharing x's noise (0.48, 0.29, 0.14 of the
- * pass measured: its bounds hold) */
-static void test_shared_operands(void) {
+ * over concat(x, W x): operands sharing x's noise */
+static veil_model *make_shared_model(void) {
     np_build b = np_begin(1, 12);
     veil_model_layer *l;
     l = np_add(&b, "x", VEIL_OP_LUT, "b", NULL, (veil_shape){1, {8}});
@@ -338,7 +352,12 @@ static void test_shared_operands(void) {
     np_table(l, -100, 100, 16);
     const char *o[] = {"o1", "o2", "o3"};
     np_finish(&b, o, 3);
-    CU_ASSERT(np_run(b.m, NULL, VEIL_TEST_SANITIZED ? 8 : 32) > 0.1);
+    return b.m;
+}
+
+/* (0.48, 0.29, 0.14 of the pass measured: its bounds hold) */
+static void test_shared_operands(void) {
+    CU_ASSERT(np_run(make_shared_model(), NULL, VEIL_TEST_SANITIZED ? 8 : 32) > 0.1);
 }
 
 /* Three lookup layers of one tensor with one table, concatenated and
@@ -394,6 +413,33 @@ static void test_repeated_reads(void) {
     CU_ASSERT(np_run(b.m, NULL, VEIL_TEST_SANITIZED ? 16 : 64) > 0.5);
 }
 
+/* Opt-in (VEIL_NOISE_AUDIT=MODEL.h5, VEIL_NOISE_AUDIT_ROUNDING=N|none,
+ * VEIL_NOISE_AUDIT_SAMPLES=S, default 2): a sample model's every node
+ * measured against the pass on its first S calibration samples (cnn_digits
+ * at --rounding-bits 4: 5184 PBS a sample) */
+static void test_model_audit(void) {
+    const char *path = getenv("VEIL_NOISE_AUDIT"), *rb = getenv("VEIL_NOISE_AUDIT_ROUNDING"),
+               *ns = getenv("VEIL_NOISE_AUDIT_SAMPLES");
+    if (!path) return;
+    veil_model *m = veil_test_load_model(path);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    veil_compile_options o;
+    veil_compile_options_default(&o);
+    o.rounding_bits = rb && strcmp(rb, "none") ? (unsigned)atoi(rb) : 0;
+    veil_program *p = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &p), VEIL_OK);
+    const size_t batch = ns ? (size_t)atoi(ns) : 2;
+    CU_ASSERT_FATAL(m->n_inputs <= 8 && m->calibration.count >= batch);
+    const int64_t *in[8];
+    for (uint32_t k = 0; k < m->n_inputs; k++)
+        in[k] = m->calibration.inputs[k];
+    printf("\n  %s, rounding %s: %u partitions, %llu PBS per sample", path, rb ? rb : "none",
+           p->n_partitions, (unsigned long long)p->pbs_per_sample);
+    audit_program(p, in, batch);
+    veil_program_free(p);
+    veil_model_free(m);
+}
+
 static void test_tiny(void) {
     veil_model *m = veil_test_load_model("models/tiny.h5");
     CU_ASSERT_PTR_NOT_NULL_FATAL(m);
@@ -408,6 +454,183 @@ static void test_tiny(void) {
     veil_model_free(m);
 }
 
+/* ---- paths measured from 2026-12-07 ----------------------------------- */
+
+/* --rounding-bits: the 2-bit chains' 7-bit pool sums and the 3-bit b + W b
+ * rounded exactly into 2-bit lookups (ROUND nodes: x minus the PBS outputs
+ * that clear its low bits, chunk by chunk), with 1-bit chunks (a PBS each)
+ * and, with --range-check on (the check's windows, more PBS, their counts
+ * summed into one more output), 2-bit chunks (two PBS each) */
+static void test_rounding_chains(void) {
+    veil_compile_options o;
+    veil_compile_options_default(&o);
+    o.rounding_bits = 2;
+    o.chunk_bits = 1;
+    CU_ASSERT(np_run(make_corr_model(2), &o, VEIL_TEST_SANITIZED ? 4 : 8) > 0.3);
+    o.chunk_bits = 2;
+    o.range_check = 1;
+    CU_ASSERT(np_run(make_corr_model(2), &o, VEIL_TEST_SANITIZED ? 4 : 8) > 0.3);
+}
+
+/* --wop always: a 9-bit lookup (WoP sets take 9 to 16 bits) of w . b (one
+ * value of 0..381) read by one WoP-PBS (its output: vertical packing's
+ * noise) and refreshed by a classic PBS, then 3 w + w */
+static void test_wop_chain(void) {
+    static const int64_t wpat[8] = {1, 4, 16, 64, 2, 8, 32, 0}, three = 3;
+    np_build b = np_begin(2, 8);
+    veil_model_layer *l;
+    l = np_add(&b, "s", VEIL_OP_LINEAR, "b", NULL, (veil_shape){1, {1}});
+    np_weights(l, (veil_shape){2, {1, 8}}, wpat, 8);
+    l = np_add(&b, "w", VEIL_OP_LUT, "s", NULL, (veil_shape){1, {1}});
+    np_table(l, 0, 381, 37);
+    for (int64_t x = 0; x <= 381; x += 5)
+        l->table[x] = (x * 7 / 5) % 8; /* many steps: no cheap digits */
+    l = np_add(&b, "ww", VEIL_OP_LINEAR, "w", NULL, (veil_shape){1, {1}});
+    np_weights(l, (veil_shape){2, {1, 1}}, &three, 1);
+    np_add(&b, "r", VEIL_OP_ADD, "ww", "w", (veil_shape){1, {1}});
+    l = np_add(&b, "o", VEIL_OP_LUT, "r", NULL, (veil_shape){1, {1}});
+    np_table(l, -20, 40, 2);
+    const char *o[] = {"o"};
+    np_finish(&b, o, 1);
+    veil_compile_options opt;
+    veil_compile_options_default(&opt);
+    opt.wop = VEIL_WOP_ALWAYS;
+    opt.lookup_bits = 4;
+    opt.bounds = VEIL_BOUNDS_WORST_CASE; /* s in 0..381 whatever the calibration */
+    veil_program *p = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_program_compile(b.m, &opt, &p), VEIL_OK);
+    size_t wop = 0;
+    for (size_t i = 0; i < p->n_nodes; i++)
+        wop += p->nodes[i].kind == VEIL_NODE_LUT && p->nodes[i].wop;
+    CU_ASSERT_EQUAL(wop, 1);
+    CU_ASSERT(np_audit(b.m, p, VEIL_TEST_SANITIZED ? 2 : 8) > 0.1);
+    veil_program_free(p);
+    veil_model_free(b.m);
+}
+
+/* A multi-bit set for every PBS (--params: the cheapest multi-bit set, by
+ * veil_cost_cpu_ms, that the shared-operand model compiles with; its ranges
+ * come from random calibration inputs): its PBS output, a formula of its
+ * own (veil_noise_multibit_pbs_output_variance), feeding the leveled chains
+ * of test_shared_operands */
+static int np_by_cost(const void *x, const void *y) {
+    const double a = veil_cost_cpu_ms(*(const veil_params *const *)x, 0),
+                 b = veil_cost_cpu_ms(*(const veil_params *const *)y, 0);
+    return (a > b) - (a < b);
+}
+
+static void test_multibit_chains(void) {
+    veil_model *m = make_shared_model();
+    const size_t nm = veil_params_multibit_count();
+    const veil_params **mb = malloc(nm * sizeof *mb);
+    for (size_t i = 0; i < nm; i++)
+        mb[i] = veil_params_multibit_at(i);
+    qsort(mb, nm, sizeof *mb, np_by_cost);
+    veil_compile_options o;
+    veil_compile_options_default(&o);
+    for (size_t i = 0; i < nm && !o.params_id; i++) {
+        veil_compile_options t = o;
+        t.params_id = mb[i]->id;
+        veil_program *p = NULL;
+        if (mb[i]->grouping >= 2 && veil_program_compile(m, &t, &p) == VEIL_OK)
+            o.params_id = mb[i]->id;
+        veil_program_free(p);
+    }
+    free(mb);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(o.params_id);
+    CU_ASSERT(np_run(m, &o, VEIL_TEST_SANITIZED ? 4 : 8) > 0.1);
+}
+
+/* Two partitions by hand: x1 = lut(b) runs a second set (another n, a
+ * narrower k N where one fits: its outputs under a prefix of the master
+ * key), x0 = lut(b) and the rest the compiled set; x1 + x0, x1 + b and
+ * W x1 + x1 read by PBS of the first */
+static void test_two_partitions(void) {
+    np_build b = np_begin(2, 12);
+    veil_model_layer *l;
+    l = np_add(&b, "x1", VEIL_OP_LUT, "b", NULL, (veil_shape){1, {8}});
+    np_table(l, 0, 3, 1);
+    l = np_add(&b, "x0", VEIL_OP_LUT, "b", NULL, (veil_shape){1, {8}});
+    np_table(l, 0, 3, 1);
+    l->table[0] = 3, l->table[1] = 1, l->table[2] = 2, l->table[3] = 0;
+    np_add(&b, "s", VEIL_OP_ADD, "x1", "x0", (veil_shape){1, {8}});
+    l = np_add(&b, "o1", VEIL_OP_LUT, "s", NULL, (veil_shape){1, {8}});
+    np_table(l, 0, 6, 1);
+    np_add(&b, "t", VEIL_OP_ADD, "x1", "b", (veil_shape){1, {8}});
+    l = np_add(&b, "o2", VEIL_OP_LUT, "t", NULL, (veil_shape){1, {8}});
+    np_table(l, 0, 6, 1);
+    l = np_add(&b, "w", VEIL_OP_LINEAR, "x1", NULL, (veil_shape){1, {8}});
+    np_weights(l, (veil_shape){2, {8, 8}}, np_mixed, 13);
+    np_add(&b, "r", VEIL_OP_ADD, "w", "x1", (veil_shape){1, {8}});
+    l = np_add(&b, "o3", VEIL_OP_LUT, "r", NULL, (veil_shape){1, {8}});
+    np_table(l, -200, 200, 32);
+    const char *o[] = {"o1", "o2", "o3"};
+    np_finish(&b, o, 3);
+    veil_compile_options opt;
+    veil_compile_options_default(&opt);
+    opt.max_partitions = 1;
+    veil_program *p = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_program_compile(b.m, &opt, &p), VEIL_OK);
+    const veil_params *s0 = p->params;
+    const uint32_t D = veil_params_big_dim(s0);
+    veil_partition *grown = realloc(p->partitions, 2 * sizeof *grown);
+    CU_ASSERT_FATAL(grown != NULL);
+    p->partitions = grown;
+    p->n_partitions = 2;
+    unsigned prec = 0;
+    for (size_t i = 0; i < p->n_nodes; i++)
+        if (p->nodes[i].kind == VEIL_NODE_LUT && !strcmp(p->nodes[i].layer, "x1")) {
+            p->nodes[i].partition = 1;
+            prec = veil_pbs_prec(&p->nodes[i]);
+        }
+    /* the second set: another n, a narrower k N first, the noisiest PBS
+     * output whose reads stay under p_error (the pass's own check) */
+    const veil_params *s1 = NULL;
+    double v1 = 0;
+    for (int pass = 0; pass < 2 && !s1; pass++)
+        for (size_t i = 0; i < veil_params_count(); i++) {
+            const veil_params *ps = veil_params_at(i);
+            const uint32_t d = veil_params_big_dim(ps);
+            const double v = veil_noise_pbs_output_variance(ps);
+            if (ps->lwe_dim == s0->lwe_dim || !veil_set_reads(ps, prec, 0) || d > D ||
+                (pass == 0) != (d < D) || v <= v1)
+                continue;
+            grown[1] = (veil_partition){.params = ps};
+            CU_ASSERT_EQUAL_FATAL(veil_fill_partitions(p), VEIL_OK);
+            if (p->partitions[0].log2_p_fail <= log2(p->options.p_error) &&
+                p->partitions[1].log2_p_fail <= log2(p->options.p_error))
+                s1 = ps, v1 = v;
+        }
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s1);
+    grown[1] = (veil_partition){.params = s1};
+    CU_ASSERT_EQUAL_FATAL(veil_fill_partitions(p), VEIL_OK);
+    printf("\n  partitions %s (k N %u, n %u) and %s (k N %u, n %u)", s0->id, D, s0->lwe_dim, s1->id,
+           veil_params_big_dim(s1), s1->lwe_dim);
+    CU_ASSERT(np_audit(b.m, p, VEIL_TEST_SANITIZED ? 4 : 16) > 0.3);
+    veil_program_free(p);
+    veil_model_free(b.m);
+}
+
+/* Two lookups of one tensor whose tables are each other's negation: a
+ * blind rotation is linear in its test polynomial (the decomposition of -a
+ * is minus a's but at ties), so the two outputs' noises are each other's
+ * negation and t1 - t2 has 4 times a lookup's variance, where independent
+ * lookups give 2 */
+static void test_negated_lookups(void) {
+    np_build b = np_begin(2, 8);
+    veil_model_layer *l;
+    l = np_add(&b, "t1", VEIL_OP_LUT, "b", NULL, (veil_shape){1, {8}});
+    np_table(l, 0, 3, 1);
+    l->table[0] = 3, l->table[1] = 1, l->table[2] = 2, l->table[3] = 0;
+    l = np_add(&b, "t2", VEIL_OP_LUT, "b", NULL, (veil_shape){1, {8}});
+    np_table(l, 0, 3, 1);
+    l->table[0] = -3, l->table[1] = -1, l->table[2] = -2, l->table[3] = 0;
+    np_add(&b, "d", VEIL_OP_SUB, "t1", "t2", (veil_shape){1, {8}});
+    const char *o[] = {"d"};
+    np_finish(&b, o, 1);
+    CU_ASSERT(np_run(b.m, NULL, VEIL_TEST_SANITIZED ? 16 : 96) > 0.5);
+}
+
 int main(void) {
     if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
     CU_pSuite s = CU_add_suite("noise_program", NULL, NULL);
@@ -418,5 +641,11 @@ int main(void) {
     VEIL_ADD_TEST(s, test_shared_operands);
     VEIL_ADD_TEST(s, test_twin_lookups);
     VEIL_ADD_TEST(s, test_repeated_reads);
+    VEIL_ADD_TEST(s, test_rounding_chains);
+    VEIL_ADD_TEST(s, test_wop_chain);
+    VEIL_ADD_TEST(s, test_multibit_chains);
+    VEIL_ADD_TEST(s, test_two_partitions);
+    VEIL_ADD_TEST(s, test_negated_lookups);
+    VEIL_ADD_TEST(s, test_model_audit);
     return veil_test_run();
 }

@@ -223,6 +223,8 @@ static double output_margin(const veil_node *n) {
  * read, the same table) gives its ciphertexts again and takes its source:
  * three lookup layers of one tensor with one table, summed, have 9 times a
  * lookup's variance, not 3 (tests/test_noise_program.c test_twin_lookups);
+ * with the table negated its noise is minus the other's, or nearly
+ * (same_pbs; test_negated_lookups: t1 - t2 measured 1.8 times 2 V);
  * a LUT reading a concatenation of one value m times has rho = m
  * (pbs_copies; test_repeated_reads).
  *
@@ -422,9 +424,19 @@ static uint32_t ct_origin(const veil_program *p, uint32_t i) {
 }
 
 /* Do LUT nodes a and b run the same PBS on the same ciphertexts (ct_origin
- * of their inputs equal), table for table? A PBS is deterministic (the
- * keyswitch, the blind rotation): then their outputs are the same
- * ciphertexts, the same noise. */
+ * of their inputs equal), table for table or with every table negated? A
+ * PBS is deterministic (the keyswitch, the blind rotation): with the same
+ * tables their outputs are the same ciphertexts, the same noise. And a
+ * blind rotation is odd in its test polynomial (veil_lut_new: linear in
+ * the table; the decomposition of -x is minus x's, veil/gadget.h; the
+ * FFT's products and sums are sign-symmetric): with the tables negated the
+ * accumulators are each other's negation, and so are the outputs' noises,
+ * until some rounding of the two parts them. Measured
+ * (tests/test_noise_program.c test_negated_lookups): t1 - t2 at 1.8 times
+ * the independent 2 V at nn-p2-norm2e0 (one level of base 2^23: a rounding
+ * that differs seldom reaches a digit), no correlation at nn-p3-norm2e6 or
+ * nn-p5-norm2e6. Either way one source: the bounds of a shared source
+ * hold for any correlation (an ADD never takes exact terms over them). */
 static int same_pbs(const veil_program *p, const veil_node *a, const veil_node *b) {
     if (ct_origin(p, a->in[0]) != ct_origin(p, b->in[0]) || a->size != b->size ||
         a->offset != b->offset || a->round_bits != b->round_bits || a->in_bits != b->in_bits ||
@@ -433,7 +445,12 @@ static int same_pbs(const veil_program *p, const veil_node *a, const veil_node *
         a->n_tables != b->n_tables || a->table_inner != b->table_inner)
         return 0;
     const size_t t = (size_t)a->n_tables << a->in_bits;
-    return !memcmp(a->tables, b->tables, t * sizeof *a->tables);
+    int eq = 1, neg = 1;
+    for (size_t k = 0; k < t && (eq || neg); k++) {
+        eq &= a->tables[k] == b->tables[k];
+        neg &= (uint64_t)a->tables[k] == 0 - (uint64_t)b->tables[k];
+    }
+    return eq || neg;
 }
 
 /* How many of a LUT's input values can be one ciphertext: its input a
@@ -452,6 +469,24 @@ static double pbs_copies(const veil_program *p, const veil_node *n) {
         m = c > m ? c : m;
     }
     return m;
+}
+
+/* How many of a LUT's values one blind rotation gives (threshold reads,
+ * veil_node.rotation_results), which the outputs' covariance may hold in
+ * its top eigenvalue: the results of one rotation are coefficients of one
+ * accumulator, never independent. Two copies reading one threshold extract
+ * the same coefficient (the same ciphertext), and distinct coefficients
+ * share the decomposition's rounding error: its phase is that error times
+ * the GLWE key, whose bits have mean 1/2, so coefficients j and j + D have
+ * a covariance near half the rounding term's variance (1 - 2 D / N), where
+ * the independent model has none. Measured (test_noise_program's audit):
+ * A and B of one rotation (thresholds one box apart) correlated 0.41-0.45
+ * at nn-p5-norm2e0 (one level, the rounding term most of the noise; mlp_digits
+ * exact), 0.08 at nn-p3-norm2e0; A + B, a middle digit's majority sum, 1.04
+ * of the independent 2 V there (2048 pairs), under it before only by the
+ * PBS model's own margin. So a row of two results takes (sa + sb)^2. */
+static double rotation_share(const veil_node *n) {
+    return n->rotation_results > 1 ? (double)n->rotation_results : 1;
 }
 
 /* Programs past this many nodes take every ADD and concatenation as
@@ -503,7 +538,7 @@ veil_status veil_noise_factors(veil_program *p) {
                 memset(si, 0, words * sizeof *si);
                 si[own / 64] |= (uint64_t)1 << (own % 64);
             }
-            rho[i] = n->kind == VEIL_NODE_LUT ? pbs_copies(p, n) : 1;
+            rho[i] = n->kind == VEIL_NODE_LUT ? pbs_copies(p, n) * rotation_share(n) : 1;
             break;
         }
         case VEIL_NODE_ROUND:

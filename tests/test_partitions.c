@@ -14,6 +14,9 @@
  *    the partitioned program costs no more than the one-set program;
  *  - a model whose lookups differ in precision gets >= 2 partitions; --params
  *    and --partitions 1 give 1, --partitions 2 at most 2;
+ *  - mlp_digits at --partitions 3 costs no more than any 3-partition
+ *    coarsening of its uncapped program, and at --key-budget-mb of its
+ *    default program's keys no more than that program;
  *  - exhaustive (source_bc here; mlp_digits and target_bc in the slow file):
  *    for programs capped at two partitions, no assignment of any parameter sets to
  *    the program's partitions that the noise model accepts is cheaper than

@@ -14,6 +14,9 @@
  *    the partitioned program costs no more than the one-set program;
  *  - a model whose lookups differ in precision gets >= 2 partitions; --params
  *    and --partitions 1 give 1, --partitions 2 at most 2;
+ *  - mlp_digits at --partitions 3 costs no more than any 3-partition
+ *    coarsening of its uncapped program, and at --key-budget-mb of its
+ *    default program's keys no more than that program;
  *  - exhaustive (source_bc here; mlp_digits and target_bc in the slow file):
  *    for programs capped at two partitions, no assignment of any parameter sets to
  *    the program's partitions that the noise model accepts is cheaper than
@@ -254,6 +257,172 @@ static void test_partition_counts(void) {
     printf("\n");
 }
 
+/* A program capped at K partitions (--partitions K) costs no more than any
+ * K-partition coarsening of the uncapped program: its partitions grouped
+ * into K, each group on the set of one of its members, inputs at the
+ * uncapped program's width or the master's, the exact noise pass
+ * (veil_program_assignment_cost) and the key budget deciding (keys bounded
+ * from above, every KSK at the master's D rows). The search narrows the
+ * inputs last (narrow_inputs), splitting nodes onto cheaper sets again;
+ * before its programs were merged down to the cap they were dropped, and
+ * mlp_digits at --partitions 3 kept 35.4 s of un-narrowed inputs where
+ * such a coarsening costs less. */
+static void test_cap_coarsening(void) {
+    enum { K = 3, MAXN = 8 };
+    veil_model *m = veil_test_load_model("models/mlp_digits.h5");
+    veil_program *u = compile(m, 0, 0, NULL);
+    veil_program *p = compile(m, 0, K, NULL);
+    check_program(u);
+    check_program(p);
+    CU_ASSERT(p->n_partitions <= K);
+    const uint32_t n = u->n_partitions;
+    CU_ASSERT_FATAL(n > K && n <= MAXN);
+    for (size_t i = 0; i < u->n_nodes; i++)
+        CU_ASSERT_FATAL(!u->nodes[i].wop); /* every partition the search's */
+    veil_partition saved[MAXN], grouped[K];
+    memcpy(saved, u->partitions, n * sizeof *saved);
+    uint32_t *part = malloc(u->n_nodes * sizeof *part);
+    CU_ASSERT_FATAL(part != NULL);
+    for (size_t i = 0; i < u->n_nodes; i++)
+        part[i] = u->nodes[i].partition;
+    const uint32_t w0 = u->input_width;
+    const double budget = 1048576.0 * (double)u->options.key_budget_mb;
+    double best = INFINITY;
+    size_t groupings = 0, tried = 0, feasible = 0;
+    /* g: partition -> group, restricted growth strings with K groups */
+    uint32_t g[MAXN] = {0};
+    for (;;) {
+        uint32_t ng = 0;
+        for (uint32_t k = 0; k < n; k++)
+            ng = g[k] + 1 > ng ? g[k] + 1 : ng;
+        if (ng == K) {
+            groupings++;
+            /* r[j]: the member whose set group j takes, one choice at a time */
+            uint32_t r[K], members[K][MAXN], nm[K] = {0};
+            for (uint32_t k = 0; k < n; k++)
+                members[g[k]][nm[g[k]]++] = k;
+            uint32_t idx[K] = {0};
+            for (;;) {
+                const veil_params *sets[K];
+                uint32_t mi = 0;
+                for (uint32_t j = 0; j < K; j++) {
+                    r[j] = members[j][idx[j]];
+                    sets[j] = saved[r[j]].params;
+                    const uint32_t d = veil_params_big_dim(sets[j]),
+                                   dm = veil_params_big_dim(sets[mi]);
+                    if (d > dm || (d == dm && veil_noise_fresh_variance(sets[j]) >
+                                                  veil_noise_fresh_variance(sets[mi])))
+                        mi = j;
+                }
+                /* the master in partition 0, as a compiled program has it */
+                const veil_params *t = sets[0];
+                sets[0] = sets[mi];
+                sets[mi] = t;
+                double bytes = 0;
+                for (uint32_t j = 0; j < K; j++) {
+                    int dup = 0;
+                    for (uint32_t q = 0; q < j; q++)
+                        dup |= sets[q] == sets[j];
+                    if (!dup)
+                        bytes += (double)veil_eval_key_prepared_bytes(sets[j],
+                                                                      veil_params_big_dim(sets[0]));
+                }
+                for (size_t i = 0; i < u->n_nodes; i++) {
+                    const uint32_t j = is_pbs(&u->nodes[i]) ? g[part[i]] : 0;
+                    u->nodes[i].partition = j == mi ? 0 : j == 0 ? mi : j;
+                }
+                for (uint32_t j = 0; j < K; j++) {
+                    grouped[j] = saved[0];
+                    grouped[j].params = sets[j];
+                }
+                u->partitions = grouped;
+                u->n_partitions = K;
+                for (int w = 0; w < 2; w++) {
+                    u->input_width = w ? 0 : w0;
+                    const double c = budget > 0 && bytes > budget
+                                         ? INFINITY
+                                         : veil_program_assignment_cost(u, sets);
+                    tried++;
+                    feasible += c < INFINITY;
+                    best = c < best ? c : best;
+                }
+                u->partitions = NULL;
+                uint32_t q = 0;
+                while (q < K && ++idx[q] == nm[q])
+                    idx[q++] = 0;
+                if (q == K) break;
+            }
+        }
+        /* the next restricted growth string */
+        int k = (int)n - 1;
+        for (; k > 0; k--) {
+            uint32_t mx = 0;
+            for (int q = 0; q < k; q++)
+                mx = g[q] > mx ? g[q] : mx;
+            if (g[k] <= mx && g[k] + 1 < K) {
+                g[k]++;
+                for (uint32_t q = (uint32_t)k + 1; q < n; q++)
+                    g[q] = 0;
+                break;
+            }
+        }
+        if (k == 0) break;
+    }
+    /* back to the compiled program */
+    u->partitions = malloc(n * sizeof *u->partitions);
+    CU_ASSERT_FATAL(u->partitions != NULL);
+    memcpy(u->partitions, saved, n * sizeof *saved);
+    u->n_partitions = n;
+    u->input_width = w0;
+    for (size_t i = 0; i < u->n_nodes; i++)
+        u->nodes[i].partition = part[i];
+    const veil_params *own[MAXN]; /* and its own variances (the trials left theirs) */
+    for (uint32_t k = 0; k < n; k++)
+        own[k] = saved[k].params;
+    CU_ASSERT(fabs(veil_program_assignment_cost(u, own) - u->cost_per_sample) <=
+              1e-9 * u->cost_per_sample);
+    CU_ASSERT(groupings >= 1);
+    CU_ASSERT(feasible >= 1);
+    printf("\n  mlp_digits: %u partitions, %.5g; capped at %u: %.5g (%u partitions); "
+           "%zu groupings, %zu of %zu coarsenings feasible, cheapest %.5g",
+           n, u->cost_per_sample, K, p->cost_per_sample, p->n_partitions, groupings, feasible,
+           tried, best);
+    CU_ASSERT(p->cost_per_sample <= best * (1 + 1e-12));
+    check_program(u);
+    free(part);
+    veil_program_free(u);
+    veil_program_free(p);
+    veil_model_free(m);
+    printf("\n");
+}
+
+/* A key budget that the default budget's program fits costs nothing: with
+ * --key-budget-mb at that program's keys (MiB, rounded up) the compiler finds
+ * a program no costlier. The search merges partitions while the keys are
+ * over the budget, and narrower inputs (narrow_inputs, last) shrink the
+ * KSKs; merging first, mlp_digits at 1018 MiB kept 31.4 s where the default
+ * program (1017 MiB) costs 23.6 s. */
+static void test_budget_fits(void) {
+    veil_model *m = veil_test_load_model("models/mlp_digits.h5");
+    veil_program *u = compile(m, 0, 0, NULL);
+    CU_ASSERT_FATAL(u->key_bytes > 0);
+    veil_compile_options o;
+    veil_compile_options_default(&o);
+    CU_ASSERT_FATAL(u->key_bytes < 1048576.0 * (double)o.key_budget_mb);
+    o.key_budget_mb = (unsigned)ceil(u->key_bytes / 1048576.0);
+    veil_program *p = NULL;
+    CU_ASSERT_FATAL(veil_program_compile(m, &o, &p) == VEIL_OK);
+    check_program(p);
+    CU_ASSERT(p->key_bytes <= 1048576.0 * (double)o.key_budget_mb);
+    printf("\n  mlp_digits: %.5g with %.0f MiB of keys; --key-budget-mb %u: %.5g with %.0f MiB",
+           u->cost_per_sample, u->key_bytes / 1048576.0, o.key_budget_mb, p->cost_per_sample,
+           p->key_bytes / 1048576.0);
+    CU_ASSERT(p->cost_per_sample <= u->cost_per_sample * (1 + 1e-12));
+    veil_program_free(u);
+    veil_program_free(p);
+    veil_model_free(m);
+    printf("\n");
+}
 #endif
 
 /* For programs of two partitions (capped with --partitions 2), every pair
@@ -453,6 +622,8 @@ int main(void) {
 #ifndef SWEEP_ALL
     VEIL_ADD_TEST(s, test_golden_default);
     VEIL_ADD_TEST(s, test_partition_counts);
+    VEIL_ADD_TEST(s, test_cap_coarsening);
+    VEIL_ADD_TEST(s, test_budget_fits);
 #endif
     VEIL_ADD_TEST(s, test_noise_and_contract);
     VEIL_ADD_TEST(s, test_exhaustive);

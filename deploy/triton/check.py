@@ -52,6 +52,18 @@ def compile_option_names():
     return names
 
 
+def backend_parameter_names():
+    # the backend's own parameters: set_param in host/triton/config.c, the one
+    # place they are parsed (the compile options come from their table)
+    src = open(os.path.join(ROOT, "host", "triton", "config.c")).read()
+    body = src[src.index("static veil_status set_param("):]
+    body = body[:body.index("veil_compile_option_known")]
+    names = set(re.findall(r'strcmp\(name, "([a-z0-9_]+)"\)', body))
+    check({"role", "keys_dir", "max_batch"} <= names,
+          "host/triton/config.c: set_param's parameter names were not found")
+    return names
+
+
 def main():
     docs = load_manifests()
     by_kind = {}
@@ -109,8 +121,7 @@ def main():
               "prometheus-adapter: the autoscaler scales on Triton's queue time")
 
     # The model repository.
-    known = {"role", "keys_dir", "max_batch", "max_request_samples", "key_cache"}
-    known |= compile_option_names()
+    known = backend_parameter_names() | compile_option_names()
     dirs = set()
     for cfg in sorted(glob.glob(os.path.join(HERE, "models", "*", "config.pbtxt"))):
         name = os.path.relpath(cfg, ROOT)

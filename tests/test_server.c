@@ -1214,17 +1214,19 @@ static double metric(const char *name) {
     return v;
 }
 
-/* Copies the stored key of id to a fresh id (out) and damages it: one
- * payload byte flipped, the checksum no longer matching (unreadable = 0);
- * or its version word set to 9 and the checksum made right again, intact
- * bytes that this build cannot read (unreadable = 1). */
-static void plant_key_copy(const char *id, int unreadable, char out[VEIL_KEY_ID_CHARS + 1]) {
+/* Copies the stored key of id (in g_keys) to dir under a fresh id (out):
+ * intact (KEY_INTACT), or damaged: one payload byte flipped, the checksum no
+ * longer matching (KEY_FLIPPED); or its version word set to 9 and the
+ * checksum made right again, intact bytes that this build cannot read
+ * (KEY_UNREADABLE). */
+enum { KEY_INTACT, KEY_FLIPPED, KEY_UNREADABLE };
+static void copy_key(const char *id, const char *dir, int damage, char out[VEIL_KEY_ID_CHARS + 1]) {
     char src[512], dst[512];
     snprintf(src, sizeof src, "%s/%s.vek", g_keys, id);
     uint8_t rnd[VEIL_KEY_ID_CHARS / 2];
     randombytes_buf(rnd, sizeof rnd);
     veil_hex(rnd, sizeof rnd, out);
-    snprintf(dst, sizeof dst, "%s/%s.vek", g_keys, out);
+    snprintf(dst, sizeof dst, "%s/%s.vek", dir, out);
     FILE *f = fopen(src, "rb");
     CU_ASSERT_FATAL(f != NULL);
     fseek(f, 0, SEEK_END);
@@ -1233,10 +1235,10 @@ static void plant_key_copy(const char *id, int unreadable, char out[VEIL_KEY_ID_
     uint8_t *buf = malloc(len);
     CU_ASSERT_FATAL(buf && fread(buf, 1, len, f) == len);
     fclose(f);
-    if (unreadable) {
+    if (damage == KEY_UNREADABLE) {
         buf[8] = 9, buf[9] = buf[10] = buf[11] = 0;
         fix_checksum(buf, len);
-    } else {
+    } else if (damage == KEY_FLIPPED) {
         buf[VEIL_SERIAL_HEADER_BYTES + 1000] ^= 0x40;
     }
     FILE *g = fopen(dst, "wb");
@@ -1265,7 +1267,7 @@ static void test_corrupted_key(void) {
     /* Infer under a corrupted key (its header is intact, so the request is
      * queued and the worker finds the damage when loading). */
     char bad_id[VEIL_KEY_ID_CHARS + 1];
-    plant_key_copy(g_id_b, 0, bad_id);
+    copy_key(g_id_b, g_keys, KEY_FLIPPED, bad_id);
     size_t len;
     uint8_t *body = encrypt_body(g_dir_b, 1, &len);
     http_res r;
@@ -1286,7 +1288,7 @@ static void test_corrupted_key(void) {
     expect(http_get_status(path, &r), 404, &r, "unknown_key", "quarantined key get");
     http_res_free(&r);
     /* GET finds a corrupted file by itself (checksum), before any infer. */
-    plant_key_copy(g_id_b, 0, bad_id);
+    copy_key(g_id_b, g_keys, KEY_FLIPPED, bad_id);
     snprintf(path, sizeof path, "/v1/keys/%s", bad_id);
     expect(http_get_status(path, &r), 404, &r, "unknown_key", "corrupted key get");
     CU_ASSERT_PTR_NULL(strstr(r.body, g_tmp));
@@ -1296,7 +1298,7 @@ static void test_corrupted_key(void) {
     /* Intact bytes this build cannot read (another version, as a newer
      * server sharing the directory writes): refused, left in place, not
      * quarantined. */
-    plant_key_copy(g_id_b, 1, bad_id);
+    copy_key(g_id_b, g_keys, KEY_UNREADABLE, bad_id);
     expect(post_infer(bad_id, body, len, &r), 500, &r, "key_load_failed", "unreadable key");
     CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "not readable by this build"));
     http_res_free(&r);
@@ -1607,28 +1609,6 @@ static void *infer_thread(void *p) {
     return NULL;
 }
 
-/* Copies the key file of id in g_keys to dir under a fresh id (out). */
-static void copy_key(const char *id, const char *dir, char out[VEIL_KEY_ID_CHARS + 1]) {
-    char src[512], dst[512];
-    snprintf(src, sizeof src, "%s/%s.vek", g_keys, id);
-    uint8_t rnd[VEIL_KEY_ID_CHARS / 2];
-    randombytes_buf(rnd, sizeof rnd);
-    veil_hex(rnd, sizeof rnd, out);
-    snprintf(dst, sizeof dst, "%s/%s.vek", dir, out);
-    FILE *f = fopen(src, "rb");
-    CU_ASSERT_FATAL(f != NULL);
-    fseek(f, 0, SEEK_END);
-    const size_t len = (size_t)ftell(f);
-    rewind(f);
-    uint8_t *buf = malloc(len);
-    CU_ASSERT_FATAL(buf && fread(buf, 1, len, f) == len);
-    fclose(f);
-    FILE *g = fopen(dst, "wb");
-    CU_ASSERT_FATAL(g && fwrite(buf, 1, len, g) == len);
-    fclose(g);
-    free(buf);
-}
-
 static void test_key_lifecycle(void) {
     /* One server (--key-ttl-hours 1, a 1.5 s batching window) on a
      * directory of its own:
@@ -1643,8 +1623,8 @@ static void test_key_lifecycle(void) {
     snprintf(dir, sizeof dir, "%s/lifecycle-keys", g_tmp);
     CU_ASSERT_FATAL(mkdir(dir, 0700) == 0);
     char old_id[VEIL_KEY_ID_CHARS + 1], id[VEIL_KEY_ID_CHARS + 1];
-    copy_key(g_id_a, dir, old_id);
-    copy_key(g_id_a, dir, id);
+    copy_key(g_id_a, dir, KEY_INTACT, old_id);
+    copy_key(g_id_a, dir, KEY_INTACT, id);
     char p[600];
     snprintf(p, sizeof p, "%s/%s.vek", dir, old_id);
     struct timespec ts[2];

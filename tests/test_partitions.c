@@ -280,6 +280,7 @@ static void test_cap_coarsening(void) {
     for (size_t i = 0; i < u->n_nodes; i++)
         CU_ASSERT_FATAL(!u->nodes[i].wop); /* every partition the search's */
     veil_partition saved[MAXN], grouped[K];
+    veil_partition *const own_parts = u->partitions; /* put back at the end */
     memcpy(saved, u->partitions, n * sizeof *saved);
     uint32_t *part = malloc(u->n_nodes * sizeof *part);
     CU_ASSERT_FATAL(part != NULL);
@@ -346,7 +347,6 @@ static void test_cap_coarsening(void) {
                     feasible += c < INFINITY;
                     best = c < best ? c : best;
                 }
-                u->partitions = NULL;
                 uint32_t q = 0;
                 while (q < K && ++idx[q] == nm[q])
                     idx[q++] = 0;
@@ -368,10 +368,9 @@ static void test_cap_coarsening(void) {
         }
         if (k == 0) break;
     }
-    /* back to the compiled program */
-    u->partitions = malloc(n * sizeof *u->partitions);
-    CU_ASSERT_FATAL(u->partitions != NULL);
-    memcpy(u->partitions, saved, n * sizeof *saved);
+    /* back to the compiled program (its own array, unchanged: the trials
+     * pointed at `grouped`) */
+    u->partitions = own_parts;
     u->n_partitions = n;
     u->input_width = w0;
     for (size_t i = 0; i < u->n_nodes; i++)

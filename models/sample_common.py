@@ -60,18 +60,36 @@ def breast_cancer(seed, features=None):
     return ((xtr - mu) / sd).astype(np.float32), ((xte - mu) / sd).astype(np.float32), ytr, yte
 
 
+def diabetes(seed, features=None):
+    """Diabetes regression (442 samples, 10 features, target: disease progression
+    after one year, 25..346): features standardized with the training split's
+    mean/std, targets as they are. Returns (xtr, xte, ytr, yte) float32/float64."""
+    from sklearn.datasets import load_diabetes
+    from sklearn.model_selection import train_test_split
+    d = load_diabetes()
+    x = d.data.astype(np.float64)
+    if features is not None:
+        x = x[:, features]
+    xtr, xte, ytr, yte = train_test_split(x, d.target.astype(np.float64), test_size=0.25,
+                                          random_state=seed)
+    mu, sd = xtr.mean(0), xtr.std(0) + 1e-9
+    return ((xtr - mu) / sd).astype(np.float32), ((xte - mu) / sd).astype(np.float32), ytr, yte
+
+
 def as_inputs(x):
     return tuple(torch.as_tensor(t) for t in x) if isinstance(x, (tuple, list)) else (torch.as_tensor(x),)
 
 
-def train(model, xtr, ytr, epochs, lr=0.01, batch=64, seed=0, weight_decay=0.0):
-    """Adam + cross-entropy on [S, C] scores. xtr: array or tuple of arrays."""
+def train(model, xtr, ytr, epochs, lr=0.01, batch=64, seed=0, weight_decay=0.0, loss_fn=None):
+    """Adam + cross-entropy on [S, C] scores (loss_fn: another loss, e.g.
+    nn.MSELoss() with float targets shaped like the output). xtr: array or tuple
+    of arrays."""
     xs = as_inputs(xtr)
     y = torch.as_tensor(ytr)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
     gen = torch.Generator().manual_seed(seed)
-    loss_fn = nn.CrossEntropyLoss()
+    loss_fn = loss_fn or nn.CrossEntropyLoss()
     n = len(y)
     for ep in range(epochs):
         model.train()
@@ -101,7 +119,7 @@ def accuracy(model, x, y):
     return float((out.argmax(1).numpy() == np.asarray(y)).mean())
 
 
-def export_model(model, xtr, xte, yte, name, description, seed):
+def export_model(model, xtr, xte, yte, name, description, seed, task="classification"):
     """Calibration: N_CALIB training samples; ranges (calib_range): over the whole
     training set; golden: the first N_GOLDEN test samples."""
     rng = np.random.default_rng(seed)
@@ -111,8 +129,12 @@ def export_model(model, xtr, xte, yte, name, description, seed):
     # VEIL_MODELS_OUT: write elsewhere (the reproducibility test does).
     path = os.path.join(os.environ.get("VEIL_MODELS_OUT", HERE), name + ".h5")
     rep = export(model, calib, xte, yte, path, name=name, description=description,
-                 n_golden=N_GOLDEN, range_inputs=xtr)
-    print("wrote %s: Brevitas accuracy %.4f, integer path %.4f, max accumulator bits %d "
-          "(worst case) / %d (calibration)" % (path, rep["brevitas_accuracy"], rep["int_accuracy"],
-                                               rep["max_acc_bits_worst"], rep["max_acc_bits_calib"]))
+                 n_golden=N_GOLDEN, range_inputs=xtr, task=task)
+    if task == "regression":
+        quality = "RMSE Brevitas %.4g, integer path %.4g" % (rep["brevitas_rmse"], rep["int_rmse"])
+    else:
+        quality = "Brevitas accuracy %.4f, integer path %.4f" % (rep["brevitas_accuracy"],
+                                                                 rep["int_accuracy"])
+    print("wrote %s: %s, max accumulator bits %d (worst case) / %d (calibration)"
+          % (path, quality, rep["max_acc_bits_worst"], rep["max_acc_bits_calib"]))
     return rep

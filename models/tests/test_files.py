@@ -13,7 +13,7 @@ pytestmark = pytest.mark.exporter
 
 MODELS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXPECTED = ["tiny", "mlp_digits", "cnn_digits", "source_bc", "target_bc", "source14_bc",
-            "source16_bc", "cnn_maxpool_digits"]
+            "source16_bc", "cnn_maxpool_digits", "diabetes_reg"]
 FILES = sorted(glob.glob(os.path.join(MODELS, "*.h5")))
 
 
@@ -37,6 +37,13 @@ def test_root_attributes(path):
         assert f.attrs["version"] == 1 and f.attrs["version"].dtype == np.int64
         assert f.attrs["name"].decode() == os.path.basename(path)[:-3]
         assert f.attrs["producer"].decode().startswith("veil_export")
+        if f.attrs["task"] == b"regression":
+            assert 0.3 < f.attrs["brevitas_r2"] <= 1.0
+            assert abs(f.attrs["int_rmse"] - f.attrs["brevitas_rmse"]) <= \
+                0.01 * f.attrs["brevitas_rmse"]
+            assert "brevitas_accuracy" not in f.attrs and "int_accuracy" not in f.attrs
+            return
+        assert f.attrs["task"] == b"classification"
         assert 0.5 < f.attrs["brevitas_accuracy"] <= 1.0
         assert abs(f.attrs["int_accuracy"] - f.attrs["brevitas_accuracy"]) <= 0.01
 
@@ -64,6 +71,14 @@ def test_golden_close_to_brevitas(path):
     # The recorded max_abs_error is the error of these samples (not a bound above it).
     assert g["attrs"]["max_abs_error"] == pytest.approx(max(errs), rel=1e-9, abs=1e-15)
     first = ir["outputs"][0]["name"]
+    if ir["attrs"]["task"] == "regression":
+        t = g["labels"]
+        assert t.dtype == np.float64 and len(t) == g["attrs"]["samples"]
+        for key, out in (("int_rmse", dequantize(ir["outputs"][0], g["outputs"][first])),
+                         ("brevitas_rmse", g["float_outputs"][first])):
+            rmse = np.sqrt(np.mean((out.reshape(len(t), -1) - t.reshape(len(t), -1)) ** 2))
+            assert g["attrs"][key] == pytest.approx(rmse, rel=1e-12)
+        return
     pi = predict(dequantize(ir["outputs"][0], g["outputs"][first]))
     pf = predict(g["float_outputs"][first])
     assert int(np.sum(pi != pf)) == g["attrs"]["mismatch_count"]

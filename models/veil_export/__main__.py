@@ -73,7 +73,7 @@ def cmd_export(a):
         export(model, calib, test, tdata["labels"], a.output, name=name,
                description=a.description, n_golden=a.golden,
                accuracy_tolerance=a.tolerance, verbose=not a.quiet, range_inputs=rset,
-               max_error_steps=a.max_error_steps)
+               max_error_steps=a.max_error_steps, task=a.task)
     except ExportError as e:
         print("veil_export: error: %s" % e, file=sys.stderr)
         return 1
@@ -86,9 +86,16 @@ def cmd_info(a):
     ir = h5io.read(a.file)
     at = ir["attrs"]
     print("%s: %s v%s, %s" % (a.file, at.get("name"), at.get("version"), at.get("producer")))
-    print("accuracy: Brevitas %.4f, integer path %.4f on %d test samples" % (
-        at.get("brevitas_accuracy", float("nan")), at.get("int_accuracy", float("nan")),
-        at.get("test_samples", 0)))
+    if at.get("task") == "regression":
+        print("regression on %d test samples: RMSE Brevitas %.6g, integer path %.6g; R^2 "
+              "Brevitas %.4f, integer path %.4f; integer path vs Brevitas: RMSE %.3g, max "
+              "error %.3g" % (at.get("test_samples", 0), at["brevitas_rmse"], at["int_rmse"],
+                              at["brevitas_r2"], at["int_r2"], at["int_vs_brevitas_rmse"],
+                              at["int_vs_brevitas_max_error"]))
+    else:
+        print("accuracy: Brevitas %.4f, integer path %.4f on %d test samples" % (
+            at.get("brevitas_accuracy", float("nan")), at.get("int_accuracy", float("nan")),
+            at.get("test_samples", 0)))
     for inp in ir["inputs"]:
         print("input %s shape %s scale %g %d-bit %s" % (inp["name"], [int(s) for s in inp["shape"]],
               inp["scale"], inp["n_bits"], "signed" if inp["signed"] else "unsigned"))
@@ -129,7 +136,11 @@ def main(argv=None):
                                  "returning the torch.nn.Module")
     e.add_argument("--weights", help="state dict saved with torch.save(model.state_dict())")
     e.add_argument("calib", help=".npz with float arrays input0, input1, ... [S, ...]")
-    e.add_argument("test", help=".npz with input0, ... and int labels [S]")
+    e.add_argument("test", help=".npz with input0, ... and labels: int labels [S], or for "
+                                "--task regression float targets [S] or [S, outputs]")
+    e.add_argument("--task", choices=("classification", "regression"), default="classification",
+                   help="classification (default: output 0 holds class scores) or regression "
+                        "(output 0 is the prediction)")
     e.add_argument("-o", "--output", required=True, help="output .h5")
     e.add_argument("--range-set", help=".npz like calib: the inputs every calib_range is taken "
                                        "over (with calib), e.g. the whole training set")
@@ -138,7 +149,8 @@ def main(argv=None):
     e.add_argument("--description", default="")
     e.add_argument("--golden", type=int, default=64, help="golden samples (default 64)")
     e.add_argument("--tolerance", type=float, default=0.01,
-                   help="max accuracy difference integer path vs Brevitas (default 0.01)")
+                   help="max accuracy difference integer path vs Brevitas (default 0.01); "
+                        "regression: max RMSE difference relative to Brevitas's RMSE")
     e.add_argument("--max-error-steps", type=_error_steps, default="auto",
                    help="max |dequantized integer output - Brevitas output| on the test set, "
                         "in quantization steps of the output; 'none': not checked; 'auto' "

@@ -1241,6 +1241,48 @@ def predict(scores):
     return scores.argmax(1)
 
 
+TASKS = ("classification", "regression")
+
+
+def _labels(test_labels, task):
+    """The test set's labels for task: int64 [S] class labels, or float64 targets
+    [S] / [S, K] of a regressor. Refuses an unknown task, class labels that are not
+    integers (a regressor's targets passed without task="regression") and targets
+    that are not finite."""
+    if task not in TASKS:
+        raise ExportError("task must be one of %s, not %r" % (", ".join(TASKS), task))
+    a = np.asarray(test_labels)
+    if task == "regression":
+        if a.ndim not in (1, 2) or a.dtype.kind not in "iuf" or not a.size:
+            raise ExportError("regression targets must be numbers [S] or [S, outputs], got "
+                              "%s %s" % (a.dtype, list(a.shape)))
+        a = a.astype(np.float64)
+        if not np.all(np.isfinite(a)):
+            raise ExportError("regression targets: %d values are not finite"
+                              % int(np.sum(~np.isfinite(a))))
+        return a
+    if a.dtype.kind == "f" and not np.all(a == np.rint(a)):
+        raise ExportError("classification labels must be integers, got float values such as %r "
+                          "(a regressor's targets: export(..., task=\"regression\"))"
+                          % float(a.reshape(-1)[np.flatnonzero(a.reshape(-1) != np.rint(
+                              a.reshape(-1)))[0]]))
+    return a.astype(np.int64).reshape(-1)
+
+
+def regression_metrics(pred, targets):
+    """RMSE and R^2 of pred against targets (both [S, K] or [S]): R^2 per target
+    column, averaged (scikit-learn's r2_score, multioutput='uniform_average');
+    NaN for a column whose targets are constant."""
+    p = np.asarray(pred, dtype=np.float64).reshape(len(pred), -1)
+    t = np.asarray(targets, dtype=np.float64).reshape(len(targets), -1)
+    rmse = float(np.sqrt(np.mean((p - t) ** 2)))
+    ss_res = np.sum((p - t) ** 2, axis=0)
+    ss_tot = np.sum((t - t.mean(axis=0)) ** 2, axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = np.where(ss_tot > 0, 1.0 - ss_res / np.where(ss_tot > 0, ss_tot, 1.0), np.nan)
+    return rmse, float(np.mean(r2))
+
+
 def _as_list(x):
     if isinstance(x, (torch.Tensor, np.ndarray)):
         return [x]
@@ -1317,9 +1359,38 @@ def resolve_max_error_steps(max_error_steps, layers):
     return max_error_steps
 
 
+def _regression_checks(deq, flt, targets, tolerance, verbose):
+    """The root metrics of a regressor (SCHEMA.md): output 0 dequantized (deq) and
+    Brevitas's (flt) against the targets, and against each other. Raises
+    ExportError when the targets do not fit output 0 or the integer path's RMSE
+    differs from Brevitas's by more than tolerance (relative)."""
+    s = len(targets)
+    k = int(np.prod(deq.shape[1:]))
+    if (targets.ndim == 1 and k != 1) or (targets.ndim == 2 and targets.shape[1] != k):
+        raise ExportError("regression targets %s do not fit output 0, %d value(s) per sample"
+                          " (targets [S] for one value, [S, %d] for %d)"
+                          % (list(targets.shape), k, k, k))
+    d, f = deq.reshape(s, k), flt.reshape(s, k)
+    int_rmse, int_r2 = regression_metrics(d, targets)
+    brev_rmse, brev_r2 = regression_metrics(f, targets)
+    m = dict(brevitas_rmse=brev_rmse, int_rmse=int_rmse, brevitas_r2=brev_r2, int_r2=int_r2,
+             int_vs_brevitas_rmse=float(np.sqrt(np.mean((d - f) ** 2))),
+             int_vs_brevitas_max_error=float(np.max(np.abs(d - f))))
+    if verbose:
+        print("veil_export: test set %d samples: RMSE Brevitas %.4g, integer path %.4g; R^2 "
+              "Brevitas %.4f, integer path %.4f; integer path vs Brevitas: RMSE %.3g, max "
+              "error %.3g" % (s, brev_rmse, int_rmse, brev_r2, int_r2,
+                              m["int_vs_brevitas_rmse"], m["int_vs_brevitas_max_error"]))
+    if not abs(int_rmse - brev_rmse) <= tolerance * brev_rmse:
+        raise ExportError("integer path RMSE %.6g differs from Brevitas's %.6g by more than "
+                          "%g of it (accuracy_tolerance, relative for a regressor)"
+                          % (int_rmse, brev_rmse, tolerance))
+    return m
+
+
 def export(model, calib_inputs, test_inputs, test_labels, path, name, description="",
            n_golden=64, accuracy_tolerance=0.01, verbose=True, range_inputs=None,
-           max_error_steps="auto"):
+           max_error_steps="auto", task="classification"):
     """Exports a Brevitas QAT model to a veil model file.
 
     model:        torch.nn.Module built from Brevitas layers (see models/README.md).
@@ -1330,7 +1401,17 @@ def export(model, calib_inputs, test_inputs, test_labels, path, name, descriptio
                   tensor's calib_range is its min/max over range_inputs and
                   calib_inputs together (calib_inputs alone when not given).
     test_inputs:  same for the held-out test set; the golden vectors are its first
-                  n_golden samples; test_labels: int labels [S_test].
+                  n_golden samples; test_labels: int labels [S_test] (classification),
+                  or float targets [S_test] / [S_test, K] (regression: K = the values of
+                  output 0).
+    task:         "classification" (default: output 0 holds class scores, argmax =
+                  label) or "regression" (output 0 dequantized is the prediction).
+                  Not inferred from the labels: float labels of integer values are
+                  class labels; classification refuses non-integer labels.
+    accuracy_tolerance: classification: the most the integer path's accuracy may
+                  differ from Brevitas's (absolute, 0.01 = 1 point); regression: the
+                  most its RMSE against the targets may differ from Brevitas's,
+                  relative to Brevitas's (0.01 = 1 percent).
     max_error_steps: the most |dequantized integer output - Brevitas output| may be on
                   the test set, in quantization steps of the output (its scale, per
                   channel); None: not checked; "auto" (default): DEFAULT_MAX_ERROR_STEPS
@@ -1338,8 +1419,8 @@ def export(model, calib_inputs, test_inputs, test_labels, path, name, descriptio
                   when the exporter inserted an approximate rescale table (it warned
                   then; the accuracy tolerance still applies, as Concrete ML accepts
                   such models).
-    Returns a dict report (accuracies, mismatches, bit widths, max_error_steps: the
-    error in steps). Raises ExportError when the model has an unsupported layer, the
+    Returns a dict report (accuracies and mismatches, or for regression the RMSEs and
+    R^2s; bit widths, max_error_steps: the error in steps). Raises ExportError when the model has an unsupported layer, the
     integer path disagrees with Brevitas by more than accuracy_tolerance in
     accuracy or by more than max_error_steps on an output. The file is written
     atomically (a temporary file renamed onto path): an export that fails leaves
@@ -1347,7 +1428,7 @@ def export(model, calib_inputs, test_inputs, test_labels, path, name, descriptio
     """
     calib = [torch.as_tensor(t, dtype=torch.float32) for t in _as_list(calib_inputs)]
     test = [torch.as_tensor(t, dtype=torch.float32) for t in _as_list(test_inputs)]
-    labels = np.asarray(test_labels, dtype=np.int64).reshape(-1)
+    labels = _labels(test_labels, task)
     if len(calib) != len(test):
         raise ExportError("calibration has %d inputs, test set %d" % (len(calib), len(test)))
     rset = None
@@ -1388,18 +1469,21 @@ def export(model, calib_inputs, test_inputs, test_labels, path, name, descriptio
     for o, d, f in zip(outputs, deq, float_out):
         step = np.asarray(o["scale"], dtype=np.float64).reshape((1, -1) + (1,) * (d.ndim - 2))
         err_steps.append(float(np.max(np.abs(d - f) / step)) if d.size else 0.0)
-    pred_int, pred_float = predict(deq[0]), predict(float_out[0])
-    mismatch = int(np.sum(pred_int != pred_float))
-    acc_int = float(np.mean(pred_int == labels))
-    acc_float = float(np.mean(pred_float == labels))
-    if verbose:
-        print("veil_export: test set %d samples: Brevitas accuracy %.4f, integer path %.4f, "
-              "argmax disagreements %d, max |dequantized - float| %.3g (%.3g output "
-              "quantization steps)" % (len(labels), acc_float, acc_int, mismatch, max_err,
-                                       max(err_steps)))
-    if abs(acc_int - acc_float) > accuracy_tolerance:
-        raise ExportError("integer path accuracy %.4f differs from Brevitas's %.4f by more than "
-                          "%.4f" % (acc_int, acc_float, accuracy_tolerance))
+    if task == "regression":
+        metrics = _regression_checks(deq[0], float_out[0], labels, accuracy_tolerance, verbose)
+    else:
+        pred_int, pred_float = predict(deq[0]), predict(float_out[0])
+        mismatch = int(np.sum(pred_int != pred_float))
+        acc_int = float(np.mean(pred_int == labels))
+        acc_float = float(np.mean(pred_float == labels))
+        if verbose:
+            print("veil_export: test set %d samples: Brevitas accuracy %.4f, integer path %.4f, "
+                  "argmax disagreements %d, max |dequantized - float| %.3g (%.3g output "
+                  "quantization steps)" % (len(labels), acc_float, acc_int, mismatch, max_err,
+                                           max(err_steps)))
+        if abs(acc_int - acc_float) > accuracy_tolerance:
+            raise ExportError("integer path accuracy %.4f differs from Brevitas's %.4f by more "
+                              "than %.4f" % (acc_int, acc_float, accuracy_tolerance))
     bound = resolve_max_error_steps(max_error_steps, ex.layers)
     for o, d, f, e in zip(outputs, deq, float_out, err_steps):
         if bound is not None and not e <= bound:
@@ -1423,17 +1507,25 @@ def export(model, calib_inputs, test_inputs, test_labels, path, name, descriptio
         "float_outputs": {o["name"]: f[:g] for o, f in zip(outputs, float_out)},
         "labels": gl,
         "attrs": dict(samples=g,
-                      int_accuracy=float(np.mean(pred_int[:g] == gl)),
-                      brevitas_accuracy=float(np.mean(pred_float[:g] == gl)),
                       max_abs_error=float(max(np.max(np.abs(d[:g] - f[:g]))
-                                              for d, f in zip(deq, float_out))),
-                      mismatch_count=int(np.sum(pred_int[:g] != pred_float[:g]))),
+                                              for d, f in zip(deq, float_out)))),
     }
+    attrs = dict(name=name, producer="veil_export %s (torch %s, brevitas %s)" % (
+        __version__, torch.__version__, brevitas.__version__), task=task)
+    if task == "regression":
+        attrs.update(metrics)
+        golden["attrs"].update(
+            int_rmse=regression_metrics(deq[0][:g], gl)[0],
+            brevitas_rmse=regression_metrics(float_out[0][:g], gl)[0])
+    else:
+        attrs.update(brevitas_accuracy=acc_float, int_accuracy=acc_int)
+        golden["attrs"].update(
+            int_accuracy=float(np.mean(pred_int[:g] == gl)),
+            brevitas_accuracy=float(np.mean(pred_float[:g] == gl)),
+            mismatch_count=int(np.sum(pred_int[:g] != pred_float[:g])))
+    attrs.update(test_samples=len(labels), description=description)
     ir = {
-        "attrs": dict(name=name, producer="veil_export %s (torch %s, brevitas %s)" % (
-            __version__, torch.__version__, brevitas.__version__),
-            task="classification", brevitas_accuracy=acc_float, int_accuracy=acc_int,
-            test_samples=len(labels), description=description),
+        "attrs": attrs,
         "inputs": sorted(ex.inputs, key=lambda d: d["index"]),
         "layers": ex.layers,
         "outputs": outputs,
@@ -1449,8 +1541,11 @@ def export(model, calib_inputs, test_inputs, test_labels, path, name, descriptio
                           "models/SCHEMA.md)" % bad[0])
     h5io.write(path, ir)
     report = summary(ir)
-    report.update(brevitas_accuracy=acc_float, int_accuracy=acc_int, mismatch=mismatch,
-                  max_abs_error=max_err, max_error_steps=max(err_steps), path=str(path),
+    if task == "regression":
+        report.update(metrics)
+    else:
+        report.update(brevitas_accuracy=acc_float, int_accuracy=acc_int, mismatch=mismatch)
+    report.update(task=task, max_abs_error=max_err, max_error_steps=max(err_steps), path=str(path),
                   outside=outside_counts(ex.calib, ex.n_calib, tensors, ir))
     if verbose:
         print(format_summary(report))

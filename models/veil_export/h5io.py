@@ -24,6 +24,12 @@ DATASET_KEYS = ("weight", "bias", "table")
 STRING_KEYS = ("op", "output", "source", "kind", "tensor", "format", "name", "producer",
                "task", "description")
 FLOAT_KEYS = ("scale", "brevitas_accuracy", "int_accuracy", "max_abs_error")
+
+
+def labels_dtype(task):
+    """The dtype of /golden/labels: float64 targets for a regressor, else int64
+    class labels (files without a task are classifiers)."""
+    return np.float64 if task == "regression" else np.int64
 INT_ARRAY_KEYS = ("shape", "range", "calib_range", "strides", "padding", "kernel")
 
 
@@ -185,7 +191,8 @@ def _write(f, ir):
         sg = g.create_group(sub)
         for name, data in gold[sub].items():
             _dataset(sg, name, np.asarray(data, dtype=dtype))
-    g.create_dataset("labels", data=np.asarray(gold["labels"], dtype=np.int64))
+    g.create_dataset("labels", data=np.asarray(gold["labels"],
+                                               dtype=labels_dtype(ir["attrs"].get("task"))))
 
 
 def _attr(v):

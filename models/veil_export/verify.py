@@ -64,6 +64,14 @@ class _Checker:
         return d[()]
 
 
+# The float64 root attributes of each task (models/SCHEMA.md).
+TASK_METRICS = {
+    "classification": ("brevitas_accuracy", "int_accuracy"),
+    "regression": ("brevitas_rmse", "int_rmse", "brevitas_r2", "int_r2", "int_vs_brevitas_rmse",
+                   "int_vs_brevitas_max_error"),
+}
+
+
 def validate(path):
     """Returns the list of schema violations of the file (empty when it conforms)."""
     c = _Checker()
@@ -74,7 +82,10 @@ def validate(path):
             c.err("/@version", "not 1")
         for k in ("name", "producer", "task", "description"):
             c.attr(f, k, "str")
-        for k in ("brevitas_accuracy", "int_accuracy"):
+        task = h5io._attr(f.attrs.get("task", b"classification"))
+        if task not in TASK_METRICS:
+            c.err("/@task", "%r is neither %s" % (task, " nor ".join(TASK_METRICS)))
+        for k in TASK_METRICS.get(task, ()):
             c.attr(f, k, "f64", ())
         c.attr(f, "test_samples", "i64", ())
         for g in ("inputs", "layers", "outputs", "calibration", "golden"):
@@ -229,10 +240,18 @@ def validate(path):
                     c.err("/calibration/" + name, "values outside the input range")
         gg = f["golden"]
         s = c.attr(gg, "samples", "i64", ())
-        for k in ("int_accuracy", "brevitas_accuracy", "max_abs_error"):
-            c.attr(gg, k, "f64", ())
-        c.attr(gg, "mismatch_count", "i64", ())
-        c.dataset(gg, "labels", "<i8", (s,) if s is not None else None)
+        if task == "regression":
+            for k in ("int_rmse", "brevitas_rmse", "max_abs_error"):
+                c.attr(gg, k, "f64", ())
+            lab = c.dataset(gg, "labels", "<f8")
+            if lab is not None and s is not None and (lab.ndim not in (1, 2) or len(lab) != s):
+                c.err("/golden/labels", "expected [%d] or [%d, outputs], got %s"
+                      % (s, s, list(lab.shape)))
+        else:
+            for k in ("int_accuracy", "brevitas_accuracy", "max_abs_error"):
+                c.attr(gg, k, "f64", ())
+            c.attr(gg, "mismatch_count", "i64", ())
+            c.dataset(gg, "labels", "<i8", (s,) if s is not None else None)
         for name in f["inputs"]:
             c.dataset(gg["inputs"], name, "<i8", (s,) + shapes[name] if s is not None else None)
         for name, g in f["outputs"].items():

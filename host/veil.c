@@ -126,7 +126,15 @@ static int cmd_info(int argc, char **argv) {
         printf("output %-12s = %s %s, %u scale(s)\n", m->outputs[i].name, m->outputs[i].source,
                veil_shape_str(&m->outputs[i].shape, b, sizeof b), m->outputs[i].n_scale);
     printf("calibration %zu samples, golden %zu samples%s\n", m->calibration.count, m->golden.count,
-           m->golden.labels ? " (with labels)" : "");
+           m->golden.labels    ? " (with labels)"
+           : m->golden.targets ? " (with targets)"
+                               : "");
+    if (!isnan(m->brevitas_rmse))
+        printf("regression: RMSE brevitas %.6g, integer path %.6g; R^2 brevitas %.4f, integer "
+               "path %.4f (%lld test samples)\n"
+               "integer path vs brevitas: RMSE %.3g, max error %.3g\n",
+               m->brevitas_rmse, m->int_rmse, m->brevitas_r2, m->int_r2, (long long)m->test_samples,
+               m->int_vs_brevitas_rmse, m->int_vs_brevitas_max_error);
     if (!isnan(m->brevitas_accuracy))
         printf("accuracy: brevitas %.4f, integer path %.4f (%lld test samples)\n",
                m->brevitas_accuracy, m->int_accuracy, (long long)m->test_samples);
@@ -431,7 +439,10 @@ static int cmd_run(int argc, char **argv) {
                a.batch < n ? a.batch : n, kg);
         printf("%s process cpu time (all threads): %.3f s per sample, keygen %.1f s\n", a.mode,
                lat_cpu, kg_cpu);
-        printf("agreement with simulate: %zu/%zu values, %zu/%zu argmax\n", eq, tot, am, n);
+        if (veil_model_is_regression(m)) /* no argmax: a regressor's values are its answer */
+            printf("agreement with simulate: %zu/%zu values\n", eq, tot);
+        else
+            printf("agreement with simulate: %zu/%zu values, %zu/%zu argmax\n", eq, tot, am, n);
         final = encv;
     }
     if (p->range_check) {
@@ -450,12 +461,26 @@ static int cmd_run(int argc, char **argv) {
                    m->brevitas_accuracy, m->int_accuracy);
         printf("\n");
     }
+    if (in.targets) {
+        double rmse, mae;
+        veil_regression_error(m, final[0], n, in.targets, &rmse, &mae);
+        printf("regression (%s, %zu samples with targets): RMSE %.6g, MAE %.6g",
+               encrypted ? a.mode : "simulate", n, rmse, mae);
+        if (!isnan(m->int_rmse))
+            printf("; RMSE brevitas %.6g, integer path %.6g on the exporter's test set",
+                   m->brevitas_rmse, m->int_rmse);
+        printf("\n");
+    }
     if (a.input == a.model && m->golden.count) {
         size_t eq, tot, am;
         count_matches(m, p, veil_program_model_outputs(p), final, m->golden.outputs, n, &eq, &tot,
                       &am);
-        printf("golden vectors (unrounded integer path): %zu/%zu values equal, %zu/%zu argmax\n",
-               eq, tot, am, n);
+        if (veil_model_is_regression(m))
+            printf("golden vectors (unrounded integer path): %zu/%zu values equal\n", eq, tot);
+        else
+            printf("golden vectors (unrounded integer path): %zu/%zu values equal, %zu/%zu "
+                   "argmax\n",
+                   eq, tot, am, n);
     }
     if (a.output) {
         if ((st = veil_outputs_write(a.output, m, n, (const int64_t *const *) final))) {

@@ -79,4 +79,12 @@ veil_status veil_model_load_image_unguarded(const void *bytes, size_t len, const
 veil_status veil_h5_read(hid_t loc, const char *path, const char *name, int want_float,
                          int rank_min, int rank_max, hsize_t *dims, int *rank, void **out);
 
+/* A regressor's targets as veil_h5_read (want_float) or read_npy left them:
+ * rank (negative: float data), dims d0 (and d1 for rank 2) in *data. They
+ * must be [count] when output 0 holds one value per sample, or [count, K]
+ * with K its values, and finite; then *data, as doubles, becomes *out (and
+ * *data NULL). Errors name where. */
+veil_status veil_targets_take(const char *where, const struct veil_model *m, int rank, size_t d0,
+                              size_t d1, size_t count, void **data, double **out);
+
 #endif

@@ -102,13 +102,16 @@ static int h5_exists(hid_t f, const char *p) {
     return H5Lexists(f, buf, H5P_DEFAULT) > 0;
 }
 
-/* 1 when path is a dataset of integers of rank 1. */
-static int h5_int_vector(hid_t f, const char *path) {
+/* 1 when path looks like labels: a dataset of integers of rank 1, or for a
+ * regressor's targets (regression set) of numbers of rank 1 or 2. */
+static int h5_label_like(hid_t f, const char *path, int regression) {
     hid_t d = H5Dopen2(f, path, H5P_DEFAULT);
     if (d < 0) return 0;
     hid_t t = H5Dget_type(d), sp = H5Dget_space(d);
-    const int ok =
-        t >= 0 && sp >= 0 && H5Tget_class(t) == H5T_INTEGER && H5Sget_simple_extent_ndims(sp) == 1;
+    const H5T_class_t cls = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
+    const int rank = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
+    const int ok = regression ? (cls == H5T_INTEGER || cls == H5T_FLOAT) && (rank == 1 || rank == 2)
+                              : cls == H5T_INTEGER && rank == 1;
     if (sp >= 0) H5Sclose(sp);
     if (t >= 0) H5Tclose(t);
     H5Dclose(d);
@@ -131,9 +134,14 @@ typedef struct h5_inputs_raw {
     const char *const *names;
     const int *ranks; /* each input's rank; its dataset has one more (samples) */
     h5_input_raw *in; /* n, filled by read_h5_raw */
+    int regression;   /* the labels are a regressor's targets */
     char label_path[32];
     hsize_t label_count;
     int64_t *labels;
+    /* regression: the targets as read (rank negative: float data) */
+    hsize_t target_dims[8];
+    int target_rank;
+    void *targets;
 } h5_inputs_raw;
 
 static void h5_inputs_raw_free(h5_inputs_raw *r) {
@@ -141,8 +149,10 @@ static void h5_inputs_raw_free(h5_inputs_raw *r) {
         free(r->in[i].data);
     free(r->in);
     free(r->labels);
+    free(r->targets);
     r->in = NULL;
     r->labels = NULL;
+    r->targets = NULL;
 }
 
 /* A veil_h5_job; messages are prefixed with the file's path by the caller. */
@@ -187,12 +197,23 @@ static veil_status read_h5_raw(hid_t f, void *ctx) {
         /* veil's own names are labels whatever they hold (refused when not
          * integers); /y and /Y only when they look like labels, 1-D
          * integers: a regression target or float labels are no labels here,
-         * and no reason to refuse the inputs beside them */
+         * and no reason to refuse the inputs beside them. A regressor's
+         * targets: numbers [S] or [S, K] under the same names. */
         const char *lc[] = {"/golden/labels", "/labels", "/y", "/Y"};
         for (int c = 0; c < 4 && !lab; c++)
-            if (h5_exists(f, lc[c]) && (c < 2 || h5_int_vector(f, lc[c]))) lab = lc[c];
+            if (h5_exists(f, lc[c]) && (c < 2 || h5_label_like(f, lc[c], raw->regression)))
+                lab = lc[c];
     }
-    if (st == VEIL_OK && lab) {
+    if (st == VEIL_OK && lab && raw->regression) {
+        snprintf(raw->label_path, sizeof raw->label_path, "%s", lab);
+        const char *dname = strrchr(lab, '/') + 1;
+        char grp[64];
+        snprintf(grp, sizeof grp, "%.*s", (int)(dname - 1 - lab), lab);
+        hid_t g = H5Gopen2(f, grp[0] ? grp : "/", H5P_DEFAULT);
+        st = veil_h5_read(g, grp, dname, 1, 1, 2, raw->target_dims, &raw->target_rank,
+                          &raw->targets);
+        H5Gclose(g);
+    } else if (st == VEIL_OK && lab) {
         snprintf(raw->label_path, sizeof raw->label_path, "%s", lab);
         hsize_t dims[8];
         int r = 0;
@@ -207,7 +228,13 @@ static veil_status read_h5_raw(hid_t f, void *ctx) {
     return st;
 }
 
+/* The argument after the inputs' names and ranks that says the labels are a
+ * regressor's targets. */
+static const char k_regression_arg[] = "--regression";
+
 veil_status veil_h5_inputs_check(hid_t file, int argc, char *const *argv) {
+    const int regression = argc % 2 && !strcmp(argv[argc - 1], k_regression_arg);
+    argc -= regression;
     if (argc < 2 || argc % 2 || argc > 2 * VEIL_MAX_PORTS)
         return veil_error(VEIL_ERR_ARG,
                           "veil-h5check inputs: expected a name and a rank for each "
@@ -224,7 +251,8 @@ veil_status veil_h5_inputs_check(hid_t file, int argc, char *const *argv) {
         names[i] = argv[2 * i];
         ranks[i] = (int)r;
     }
-    h5_inputs_raw raw = {.n = (size_t)argc / 2, .names = names, .ranks = ranks};
+    h5_inputs_raw raw = {
+        .n = (size_t)argc / 2, .names = names, .ranks = ranks, .regression = regression};
     veil_status st = read_h5_raw(file, &raw);
     h5_inputs_raw_free(&raw);
     return st;
@@ -259,6 +287,59 @@ static veil_status h5_raw_to_samples(const veil_model *m, const h5_inputs_raw *r
     return VEIL_OK;
 }
 
+veil_status veil_targets_take(const char *where, const veil_model *m, int rank, size_t d0,
+                              size_t d1, size_t count, void **data, double **out) {
+    if (!m->n_outputs)
+        return veil_error(VEIL_ERR_FORMAT, "%s: targets, but the model has no output", where);
+    const size_t k = veil_shape_size(&m->outputs[0].shape);
+    const int r = rank < 0 ? -rank : rank;
+    if (d0 != count)
+        return veil_error(VEIL_ERR_FORMAT, "%s: %zu targets for %zu samples", where, d0, count);
+    if ((r == 1 && k != 1) || (r == 2 && d1 != k) || r < 1 || r > 2)
+        return veil_error(VEIL_ERR_FORMAT,
+                          "%s: targets of rank %d (%zu per sample) for output '%s' of %zu "
+                          "value(s): expected [%zu]%s",
+                          where, r, r == 2 ? d1 : (size_t)1, m->outputs[0].name, k, count,
+                          k == 1 ? " or [S, 1]" : ", [S, K] with K its values");
+    double *t = *data;
+    if (rank > 0) { /* integers: converted in place (both 8 bytes a value) */
+        const int64_t *v = *data;
+        for (size_t i = 0; i < count * k; i++)
+            t[i] = (double)v[i];
+    }
+    for (size_t i = 0; i < count * k; i++)
+        if (!isfinite(t[i]))
+            return veil_error(VEIL_ERR_FORMAT, "%s: target %g of sample %zu is not finite", where,
+                              t[i], i / k);
+    *out = t;
+    *data = NULL;
+    return VEIL_OK;
+}
+
+int veil_model_is_regression(const veil_model *m) {
+    return m->task && !strcmp(m->task, "regression");
+}
+
+void veil_regression_error(const veil_model *m, const int64_t *out0, size_t n,
+                           const double *targets, double *rmse, double *mae) {
+    const size_t k = veil_shape_size(&m->outputs[0].shape);
+    double se = 0, ae = 0;
+    for (size_t s = 0; s < n; s++) {
+        double x[64];
+        for (size_t i = 0; i < k; i += 64) {
+            const size_t c = k - i < 64 ? k - i : 64;
+            veil_model_dequantize(&m->outputs[0], out0 + s * k + i, c, x);
+            for (size_t j = 0; j < c; j++) {
+                const double d = x[j] - targets[s * k + i + j];
+                se += d * d;
+                ae += fabs(d);
+            }
+        }
+    }
+    *rmse = n && k ? sqrt(se / (double)(n * k)) : NAN;
+    *mae = n && k ? ae / (double)(n * k) : NAN;
+}
+
 static veil_status read_h5(const char *path, const veil_model *m, veil_model_samples *s,
                            const quant_policy *pol) {
     if (m->n_inputs > VEIL_MAX_PORTS)
@@ -267,7 +348,7 @@ static veil_status read_h5(const char *path, const veil_model *m, veil_model_sam
     const char *names[VEIL_MAX_PORTS];
     int ranks[VEIL_MAX_PORTS];
     char rank_str[VEIL_MAX_PORTS][4];
-    char *argv[2 * VEIL_MAX_PORTS];
+    char *argv[2 * VEIL_MAX_PORTS + 1];
     for (uint32_t i = 0; i < m->n_inputs; i++) {
         names[i] = m->inputs[i].name;
         ranks[i] = (int)m->inputs[i].shape.rank;
@@ -275,11 +356,19 @@ static veil_status read_h5(const char *path, const veil_model *m, veil_model_sam
         argv[2 * i] = (char *)names[i];
         argv[2 * i + 1] = rank_str[i];
     }
-    const veil_h5_check check = {"inputs", 2 * (int)m->n_inputs, argv};
-    h5_inputs_raw raw = {.n = m->n_inputs, .names = names, .ranks = ranks};
+    const int regression = veil_model_is_regression(m);
+    if (regression) argv[2 * m->n_inputs] = (char *)k_regression_arg;
+    const veil_h5_check check = {"inputs", 2 * (int)m->n_inputs + regression, argv};
+    h5_inputs_raw raw = {
+        .n = m->n_inputs, .names = names, .ranks = ranks, .regression = regression};
     veil_status st = veil_h5_read_untrusted(path, &check, read_h5_raw, &raw);
     if (st == VEIL_OK) st = alloc_inputs(m, s, path);
     if (st == VEIL_OK && (st = h5_raw_to_samples(m, &raw, s, pol)) != VEIL_OK)
+        veil_error_prefix("%s: ", path);
+    if (st == VEIL_OK && raw.targets &&
+        (st = veil_targets_take(raw.label_path, m, raw.target_rank, (size_t)raw.target_dims[0],
+                                (size_t)raw.target_dims[1], s->count, &raw.targets, &s->targets)) !=
+            VEIL_OK)
         veil_error_prefix("%s: ", path);
     if (st == VEIL_OK) {
         s->labels = raw.labels; /* now the samples' */
@@ -501,6 +590,12 @@ static veil_status read_npy_inputs(const char *path, const veil_model *m, veil_m
             int lr = 0, lf = 0;
             void *ldata = NULL;
             VEIL_TRY(read_npy(lp, &lf, ld, &lr, &ldata));
+            if (veil_model_is_regression(m)) {
+                st = veil_targets_take(lp, m, lf ? -lr : lr, ld[0], lr > 1 ? ld[1] : 0, s->count,
+                                       &ldata, &s->targets);
+                free(ldata);
+                return st;
+            }
             if (lf || lr != 1 || ld[0] != s->count) {
                 free(ldata);
                 return veil_error(VEIL_ERR_FORMAT, "%s: expected %zu integer labels", lp, s->count);
@@ -534,11 +629,15 @@ static veil_status read_csv(const char *path, const veil_model *m, int quantized
     size_t cap = 0, count = 0, line_no = 0;
     double *vals = NULL;
     int64_t *labels = NULL;
+    /* a regressor's rows end in its K targets (K the values of output 0) */
+    const int regression = veil_model_is_regression(m);
+    const size_t nl = regression ? veil_shape_size(&m->outputs[0].shape) : 1;
+    double *targets = NULL;
     int has_labels = -1;
     veil_status st = VEIL_OK;
     char *line = NULL;
     size_t lcap = 0;
-    double *row = malloc((per + 2) * sizeof *row);
+    double *row = malloc((per + nl + 1) * sizeof *row);
     if (!row) st = veil_error(VEIL_ERR_NOMEM, "%s: out of memory", path);
     int first = 1; /* the first line that is neither blank nor a comment */
     while (st == VEIL_OK && getline(&line, &lcap, f) > 0) {
@@ -563,7 +662,7 @@ static veil_status read_csv(const char *path, const veil_model *m, int quantized
                 bad = 1;
                 break;
             }
-            if (nv < per + 1) row[nv] = v;
+            if (nv < per + nl) row[nv] = v;
             nv++;
             p = e;
             const char *end = p;
@@ -586,33 +685,42 @@ static veil_status read_csv(const char *path, const veil_model *m, int quantized
                 bad == 1 ? "not a number" : "no separator after the number (',', ';' or spaces)");
             break;
         }
-        if (nv != per && nv != per + 1) {
-            st = veil_error(VEIL_ERR_FORMAT,
-                            "%s:%zu: %zu values, expected %zu (or %zu with a label)", path, line_no,
-                            nv, per, per + 1);
+        if (nv != per && nv != per + nl) {
+            st = veil_error(VEIL_ERR_FORMAT, "%s:%zu: %zu values, expected %zu (or %zu with %s)",
+                            path, line_no, nv, per, per + nl,
+                            regression ? (nl == 1 ? "a target" : "the targets") : "a label");
             break;
         }
-        int lab = nv == per + 1;
+        int lab = nv == per + nl;
         if (has_labels < 0) has_labels = lab;
         if (has_labels != lab) {
-            st = veil_error(VEIL_ERR_FORMAT, "%s:%zu: rows disagree on the label column", path,
-                            line_no);
+            st = veil_error(VEIL_ERR_FORMAT, "%s:%zu: rows disagree on the %s", path, line_no,
+                            regression ? "target columns" : "label column");
             break;
         }
         if (count == cap) {
             cap = cap ? cap * 2 : 64;
             double *nvals = realloc(vals, cap * per * sizeof *vals);
             int64_t *nlab = realloc(labels, cap * sizeof *labels);
+            double *ntar = regression ? realloc(targets, cap * nl * sizeof *targets) : NULL;
             if (nvals) vals = nvals;
             if (nlab) labels = nlab;
-            if (!nvals || !nlab) {
+            if (ntar) targets = ntar;
+            if (!nvals || !nlab || (regression && !ntar)) {
                 st = veil_error(VEIL_ERR_NOMEM, "%s: out of memory", path);
                 break;
             }
         }
         memcpy(vals + count * per, row, per * sizeof *row);
         labels[count] = 0;
-        if (lab && !as_int64(row[per], &labels[count])) {
+        if (regression) {
+            memcpy(targets + count * nl, row + per, nl * sizeof *row);
+            for (size_t j = 0; lab && j < nl && st == VEIL_OK; j++)
+                if (!isfinite(row[per + j]))
+                    st = veil_error(VEIL_ERR_FORMAT, "%s:%zu: target %g is not finite", path,
+                                    line_no, row[per + j]);
+            if (st != VEIL_OK) break;
+        } else if (lab && !as_int64(row[per], &labels[count])) {
             st = veil_error(VEIL_ERR_FORMAT, "%s:%zu: label %g is not an integer", path, line_no,
                             row[per]);
             break;
@@ -644,14 +752,20 @@ static veil_status read_csv(const char *path, const veil_model *m, int quantized
     free(vals);
     if (st != VEIL_OK) {
         free(labels);
+        free(targets);
         veil_model_samples_free(s, m->n_inputs, 0);
         return st;
     }
     s->count = count;
-    if (has_labels == 1)
+    if (has_labels == 1 && regression) {
+        s->targets = targets;
+        targets = NULL;
+    } else if (has_labels == 1) {
         s->labels = labels;
-    else
-        free(labels);
+        labels = NULL;
+    }
+    free(labels);
+    free(targets);
     return VEIL_OK;
 }
 
@@ -726,13 +840,17 @@ static veil_status write_npy(FILE *f, const double *x, size_t count, const veil_
 static veil_status write_csv(FILE *f, const veil_model *m, size_t count,
                              const int64_t *const *outputs, double *const *deq) {
     size_t n0 = veil_shape_size(&m->outputs[0].shape);
+    const int classes = !veil_model_is_regression(m); /* a regressor's rows have no class */
     for (size_t j = 0; j < n0; j++)
         fprintf(f, "%s%s_%zu", j ? "," : "", m->outputs[0].name, j);
-    fprintf(f, ",argmax\n");
+    fprintf(f, classes ? ",argmax\n" : "\n");
     for (size_t i = 0; i < count; i++) {
         for (size_t j = 0; j < n0; j++)
             fprintf(f, "%s%.9g", j ? "," : "", deq[0][i * n0 + j]);
-        fprintf(f, ",%zu\n", veil_model_class(&m->outputs[0], outputs[0] + i * n0));
+        if (classes)
+            fprintf(f, ",%zu\n", veil_model_class(&m->outputs[0], outputs[0] + i * n0));
+        else
+            fprintf(f, "\n");
     }
     return ferror(f) ? veil_error(VEIL_ERR_IO, "write failed: %s", strerror(errno)) : VEIL_OK;
 }
@@ -780,7 +898,7 @@ static veil_status write_h5(FILE *out, const veil_model *m, size_t count,
         if (d2 >= 0) H5Dclose(d2);
         H5Sclose(sp);
     }
-    if (st == VEIL_OK && m->n_outputs > 0) {
+    if (st == VEIL_OK && m->n_outputs > 0 && !veil_model_is_regression(m)) {
         size_t n0 = veil_shape_size(&m->outputs[0].shape);
         int64_t *pred = malloc(count * sizeof *pred + 1);
         if (!pred) {

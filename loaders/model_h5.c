@@ -1050,6 +1050,23 @@ static veil_status load_sample_arrays(hid_t file, const char *group, uint32_t n,
     return VEIL_OK;
 }
 
+/* A regressor's /golden/labels: float64 (or integer) targets [S] or [S, K],
+ * K the values of output 0 ([S] for one), into m->golden.targets. */
+static veil_status load_targets(hid_t file, veil_model *m, size_t count) {
+    hsize_t dims[8];
+    int r = 0;
+    void *data = NULL;
+    hid_t gg = H5Gopen2(file, "/golden", H5P_DEFAULT);
+    veil_status st = veil_h5_read(gg, "/golden", "labels", 1, 1, 2, dims, &r, &data);
+    H5Gclose(gg);
+    VEIL_TRY(st);
+    st = veil_targets_take("/golden/labels", m, r, (size_t)dims[0],
+                           r == 2 || r == -2 ? (size_t)dims[1] : 0, count, &data,
+                           &m->golden.targets);
+    free(data);
+    return st;
+}
+
 static veil_status load_samples(hid_t file, veil_model *m) {
     const char *in_names[64], *out_names[64];
     const veil_shape *in_shapes[64], *out_shapes[64];
@@ -1082,7 +1099,9 @@ static veil_status load_samples(hid_t file, veil_model *m) {
         if (H5Lexists(file, "/golden/float_outputs", H5P_DEFAULT) > 0)
             VEIL_TRY(load_sample_arrays(file, "/golden/float_outputs", m->n_outputs, out_names,
                                         out_shapes, 1, &count, (void ***)&g->float_outputs));
-        if (H5Lexists(file, "/golden/labels", H5P_DEFAULT) > 0) {
+        if (H5Lexists(file, "/golden/labels", H5P_DEFAULT) > 0 && veil_model_is_regression(m)) {
+            VEIL_TRY(load_targets(file, m, count));
+        } else if (H5Lexists(file, "/golden/labels", H5P_DEFAULT) > 0) {
             hsize_t dims[8];
             int r = 0;
             hid_t gg = H5Gopen2(file, "/golden", H5P_DEFAULT);
@@ -1115,11 +1134,29 @@ static veil_status load_root(hid_t file, veil_model *m) {
     VEIL_TRY(veil_h5_attr_str(file, "", "name", &m->name));
     if (veil_h5_has_attr(file, "producer"))
         VEIL_TRY(veil_h5_attr_str(file, "", "producer", &m->producer));
-    if (veil_h5_has_attr(file, "task")) VEIL_TRY(veil_h5_attr_str(file, "", "task", &m->task));
-    if (veil_h5_has_attr(file, "brevitas_accuracy"))
-        VEIL_TRY(veil_h5_attr_f64(file, "", "brevitas_accuracy", &m->brevitas_accuracy, 1));
-    if (veil_h5_has_attr(file, "int_accuracy"))
-        VEIL_TRY(veil_h5_attr_f64(file, "", "int_accuracy", &m->int_accuracy, 1));
+    if (veil_h5_has_attr(file, "task")) {
+        VEIL_TRY(veil_h5_attr_str(file, "", "task", &m->task));
+        if (strcmp(m->task, "classification") && strcmp(m->task, "regression"))
+            return veil_error(VEIL_ERR_UNSUPPORTED,
+                              "/task: '%s', this veil reads 'classification' or 'regression'",
+                              m->task);
+    }
+    const struct {
+        const char *name;
+        double *to;
+    } metrics[] = {
+        {"brevitas_accuracy", &m->brevitas_accuracy},
+        {"int_accuracy", &m->int_accuracy},
+        {"brevitas_rmse", &m->brevitas_rmse},
+        {"int_rmse", &m->int_rmse},
+        {"brevitas_r2", &m->brevitas_r2},
+        {"int_r2", &m->int_r2},
+        {"int_vs_brevitas_rmse", &m->int_vs_brevitas_rmse},
+        {"int_vs_brevitas_max_error", &m->int_vs_brevitas_max_error},
+    };
+    for (size_t i = 0; i < sizeof metrics / sizeof *metrics; i++)
+        if (veil_h5_has_attr(file, metrics[i].name))
+            VEIL_TRY(veil_h5_attr_f64(file, "", metrics[i].name, metrics[i].to, 1));
     if (veil_h5_has_attr(file, "test_samples"))
         VEIL_TRY(veil_h5_attr_i64(file, "", "test_samples", &m->test_samples, 1));
     return VEIL_OK;

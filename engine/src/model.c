@@ -72,6 +72,8 @@ veil_status veil_model_new(veil_model **out) {
     if (!m) return veil_error(VEIL_ERR_NOMEM, "veil_model_new: out of memory");
     m->brevitas_accuracy = NAN;
     m->int_accuracy = NAN;
+    m->brevitas_rmse = m->int_rmse = m->brevitas_r2 = m->int_r2 = NAN;
+    m->int_vs_brevitas_rmse = m->int_vs_brevitas_max_error = NAN;
     *out = m;
     return VEIL_OK;
 }
@@ -90,6 +92,7 @@ void veil_model_samples_free(veil_model_samples *s, uint32_t n_in, uint32_t n_ou
     free(s->outputs);
     free(s->float_outputs);
     free(s->labels);
+    free(s->targets);
     memset(s, 0, sizeof *s);
 }
 

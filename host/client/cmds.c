@@ -262,7 +262,8 @@ out:
     return rc;
 }
 
-/* Prints the dequantized outputs (and the argmax of a classifier). */
+/* Prints the dequantized outputs (and the argmax of a classifier; a
+ * regressor's values are its answer). */
 static void print_outputs(const veil_client *c, int64_t **outs, size_t n) {
     const veil_model *m = c->model;
     for (size_t s = 0; s < n; s++) {
@@ -472,6 +473,12 @@ int veil_cmd_remote(int argc, char **argv) {
             ok += (int64_t)veil_model_class(&c->model->outputs[0], all[0] + s * sz) == in.labels[s];
         fprintf(stderr, "veil remote: accuracy %.4f on %zu labelled samples\n",
                 (double)ok / (double)n, n);
+    }
+    if (in.targets) {
+        double rmse, mae;
+        veil_regression_error(c->model, all[0], n, in.targets, &rmse, &mae);
+        fprintf(stderr, "veil remote: RMSE %.6g, MAE %.6g on %zu samples with targets\n", rmse, mae,
+                n);
     }
     fprintf(stderr, "veil remote: %zu samples, %.3f s per sample round trip\n", n,
             t_req / (double)n);

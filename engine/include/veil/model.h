@@ -146,6 +146,7 @@ typedef struct veil_model_samples {
     int64_t **outputs;      /* one array per model output, or NULL (calibration) */
     double **float_outputs; /* Brevitas's float outputs per model output, or NULL */
     int64_t *labels;        /* count class labels, or NULL */
+    double *targets;        /* a regressor's targets: count * (values of output 0), or NULL */
 } veil_model_samples;
 
 typedef struct veil_model {
@@ -160,11 +161,18 @@ typedef struct veil_model {
     veil_model_output *outputs;
     veil_model_samples calibration; /* the inputset; count 0 when absent */
     veil_model_samples golden;      /* inputs with the exporter's integer outputs */
-    char *task;                     /* "classification" (argmax of output 0 = label) or NULL */
+    /* "classification" (argmax of output 0 = label), "regression" (output 0
+     * dequantized = the prediction; samples carry targets, not labels) or NULL
+     * (a classifier) */
+    char *task;
     /* Accuracies on the exporter's held-out test set (NaN when absent):
      * Brevitas's float forward pass and the exported integer path. */
     double brevitas_accuracy;
     double int_accuracy;
+    /* A regressor's metrics on that test set (NaN when absent): RMSE and R^2
+     * of each against the targets, and the integer path against Brevitas. */
+    double brevitas_rmse, int_rmse, brevitas_r2, int_r2;
+    double int_vs_brevitas_rmse, int_vs_brevitas_max_error;
     int64_t test_samples;
 } veil_model;
 

@@ -10,9 +10,12 @@
  *   .h5   a veil model file (its /golden/inputs and /golden/labels), or any
  *         file with a dataset per model input named /inputs/<name>, /<name>,
  *         or (single-input models) /x or /X; labels from /labels, or /y or /Y
- *         when they are 1-D integers (else no labels);
+ *         when they are 1-D integers (else no labels); a regressor's
+ *         targets (veil_model_is_regression) from the same names, numbers
+ *         [S] or [S, K] (K the values of output 0), into `targets`;
  *   .npy  one array [S, ...shape] (single-input models); a sibling file with
- *         `_labels.npy` in place of `.npy` supplies labels when present;
+ *         `_labels.npy` in place of `.npy` supplies labels (a regressor's
+ *         targets) when present;
  *   .csv  one sample per row, the flattened values separated by ',' or ';'
  *         (spaces around them allowed) or by spaces, a separator may end
  *         the row; lines starting with '#' are comments; the first line is
@@ -20,16 +23,17 @@
  *         letter, a quote or '_'; any other
  *         field that is no number is an error naming line and field); a row
  *         with one value more than the input size carries the label in its
- *         last column.
+ *         last column (a regressor's: K more, its targets).
  * Integer arrays (.h5/.npy integer dtypes, or CSV with `quantized` set) hold
  * the quantized values v = q - zp and are checked against the input range;
  * float arrays (and CSV by default) are quantized with the input's scale.
  *
  * veil_outputs_write writes outputs by extension: .h5 (/outputs/<name> int64
- * and /dequantized/<name> float64, /predictions when classifying), .npy (the
- * dequantized output, float64 [S, ...shape]) or .csv (one row per sample:
- * the dequantized output, then the class, veil_model_class: the argmax, or
- * for one value 1 when it is > 0); .npy and .csv only for a model
+ * and /dequantized/<name> float64, /predictions when classifying: not for a
+ * regressor), .npy (the dequantized output, float64 [S, ...shape]) or .csv
+ * (one row per sample: the dequantized output, then, but for a regressor,
+ * the class, veil_model_class: the argmax, or for one value 1 when it is
+ * > 0); .npy and .csv only for a model
  * of one output. The file appears
  * whole or not at all (temporary name, fsync, rename: veil/atomic_file.h); a
  * failed write leaves a previous file untouched. veil_outputs_check says,
@@ -59,6 +63,17 @@ veil_status veil_model_load(const char *path, veil_model **out);
 
 /* The environment the loader reads (VEIL_H5CHECK), as --help lines. */
 void veil_loader_env_help(FILE *f);
+
+/* 1 when m is a regressor (task "regression": output 0 dequantized is the
+ * prediction, the samples' labels are float targets, veil_model_samples
+ * targets), 0 for a classifier (task "classification" or none). */
+int veil_model_is_regression(const veil_model *m);
+
+/* A regressor's error on n samples: output 0 (out0, n * its values,
+ * sample-major) dequantized against targets (as many): root mean squared
+ * and mean absolute error over every value (NaN when n is 0). */
+void veil_regression_error(const veil_model *m, const int64_t *out0, size_t n,
+                           const double *targets, double *rmse, double *mae);
 
 /* veil_inputs_read flags. */
 enum {

@@ -167,3 +167,37 @@ def test_validate_refuses_unknown_task(tmp_path):
     with h5py.File(path, "a") as f:
         f.attrs["task"] = np.bytes_(b"ranking")
     assert any("/@task" in e and "ranking" in e for e in validate(path))
+
+
+REG_FACTORY = """
+import brevitas.nn as qnn
+import torch.nn as nn
+
+
+def build():
+    return nn.Sequential(qnn.QuantIdentity(bit_width=4), qnn.QuantLinear(5, 8, weight_bit_width=4),
+                         qnn.QuantReLU(bit_width=4), qnn.QuantLinear(8, 1, weight_bit_width=4))
+"""
+
+
+def test_cli_export_regressor(tmp_path):
+    """python -m veil_export export --task regression, then info prints the
+    metrics; without --task the float targets are refused."""
+    from test_exporter import _run_cli
+    (tmp_path / "factory.py").write_text(REG_FACTORY)
+    x, y = _data()
+    torch.save(_regressor(x[:200], y[:200]).state_dict(), str(tmp_path / "m.pt"))
+    np.savez(str(tmp_path / "calib.npz"), input0=x[:64])
+    np.savez(str(tmp_path / "test.npz"), input0=x[200:], labels=y[200:])
+    out = str(tmp_path / "r.h5")
+    args = ["export", str(tmp_path / "factory.py") + ":build", str(tmp_path / "calib.npz"),
+            str(tmp_path / "test.npz"), "--weights", str(tmp_path / "m.pt"), "-o", out, "-q"]
+    r = _run_cli(*args)
+    assert r.returncode == 1 and "labels must be integers" in r.stderr, r.stderr
+    assert not os.path.exists(out)
+    r = _run_cli(*args, "--task", "regression")
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert validate(out) == []
+    r = _run_cli("info", out)
+    assert r.returncode == 0 and "regression on 100 test samples: RMSE Brevitas " in r.stdout
+    assert "accuracy" not in r.stdout

@@ -295,12 +295,17 @@ veil_status veil_targets_take(const char *where, const veil_model *m, int rank, 
     const int r = rank < 0 ? -rank : rank;
     if (d0 != count)
         return veil_error(VEIL_ERR_FORMAT, "%s: %zu targets for %zu samples", where, d0, count);
-    if ((r == 1 && k != 1) || (r == 2 && d1 != k) || r < 1 || r > 2)
+    if ((r == 1 && k != 1) || (r == 2 && d1 != k) || r < 1 || r > 2) {
+        if (k == 1)
+            return veil_error(VEIL_ERR_FORMAT,
+                              "%s: targets of rank %d (%zu per sample) for output '%s' of 1 "
+                              "value: expected [%zu] or [%zu, 1]",
+                              where, r, r == 2 ? d1 : (size_t)1, m->outputs[0].name, count, count);
         return veil_error(VEIL_ERR_FORMAT,
                           "%s: targets of rank %d (%zu per sample) for output '%s' of %zu "
-                          "value(s): expected [%zu]%s",
-                          where, r, r == 2 ? d1 : (size_t)1, m->outputs[0].name, k, count,
-                          k == 1 ? " or [S, 1]" : ", [S, K] with K its values");
+                          "values: expected [%zu, %zu]",
+                          where, r, r == 2 ? d1 : (size_t)1, m->outputs[0].name, k, count, k);
+    }
     double *t = *data;
     if (rank > 0) { /* integers: converted in place (both 8 bytes a value) */
         const int64_t *v = *data;

@@ -269,9 +269,9 @@ static void test_targets_from_inputs(void) {
                 veil_model_samples_free(&s, m->n_inputs, 0);
             } else {
                 CU_ASSERT_EQUAL(st, VEIL_ERR_FORMAT);
-                CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "in.h5: /y: targets of rank 2 "
-                                                                    "(2 per sample) for output "
-                                                                    "'y' of 1 value(s)"));
+                CU_ASSERT_PTR_NOT_NULL(
+                    strstr(veil_error_message(), "in.h5: /y: targets of rank 2 (2 per sample) for "
+                                                 "output 'y' of 1 value: expected [3] or [3, 1]"));
             }
         }
     }

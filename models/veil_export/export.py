@@ -1261,11 +1261,11 @@ def _labels(test_labels, task):
             raise ExportError("regression targets: %d values are not finite"
                               % int(np.sum(~np.isfinite(a))))
         return a
-    if a.dtype.kind == "f" and not np.all(a == np.rint(a)):
+    flat = a.reshape(-1)
+    if a.dtype.kind == "f" and not np.all(flat == np.rint(flat)):
+        first = float(flat[np.flatnonzero(flat != np.rint(flat))[0]])
         raise ExportError("classification labels must be integers, got float values such as %r "
-                          "(a regressor's targets: export(..., task=\"regression\"))"
-                          % float(a.reshape(-1)[np.flatnonzero(a.reshape(-1) != np.rint(
-                              a.reshape(-1)))[0]]))
+                          "(a regressor's targets: export(..., task=\"regression\"))" % first)
     return a.astype(np.int64).reshape(-1)
 
 

@@ -1618,7 +1618,9 @@ static void test_key_lifecycle(void) {
      *    batching window (its key not yet loaded): 204, then GET and a new
      *    infer 404 unknown_key, a second DELETE 404; the infer in flight is
      *    answered, decrypting to simulate;
-     * 3. /metrics: the store's keys and bytes follow, the delete counted. */
+     *    once answered, the key's resident plan is freed (veil_key_cache_resident
+     *    0), and so is one of a key whose file another process removed;
+     * 3. /metrics: the store's keys and bytes follow, the deletes counted. */
     char dir[400];
     snprintf(dir, sizeof dir, "%s/lifecycle-keys", g_tmp);
     CU_ASSERT_FATAL(mkdir(dir, 0700) == 0);
@@ -1672,13 +1674,41 @@ static void test_key_lifecycle(void) {
     if (a.r.status == 200)
         CU_ASSERT(check_result(g_dir_a, 0, 1, (const uint8_t *)a.r.body, a.r.body_len));
     http_res_free(&a.r);
+    /* the in-flight infer loaded the key (from its open file) into the
+     * cache; with it answered, nothing waits for that plan: freed, not held
+     * until evicted (it stayed resident before) */
+    for (int i = 0; i < 200 && metric("veil_key_cache_resident") != 0; i++)
+        usleep(10000);
+    CU_ASSERT_EQUAL(metric("veil_key_cache_resident"), 0);
+    CU_ASSERT_EQUAL(metric("veil_key_cache_dropped_total"), 1);
     expect(post_infer(id, a.body, a.len, &r), 404, &r, "unknown_key", "infer after DELETE");
+    http_res_free(&r);
+    /* a key another server sharing the directory removes (here: its file
+     * unlinked behind this server's back) while resident: freed at the
+     * reaper's next look, which a local DELETE of another key brings on */
+    char id2[VEIL_KEY_ID_CHARS + 1], id3[VEIL_KEY_ID_CHARS + 1];
+    copy_key(g_id_a, dir, KEY_INTACT, id2);
+    copy_key(g_id_a, dir, KEY_INTACT, id3);
+    expect(post_infer(id2, a.body, a.len, &r), 200, &r, NULL, "infer under a second key");
+    http_res_free(&r);
+    CU_ASSERT_EQUAL(metric("veil_key_cache_resident"), 1);
+    snprintf(p, sizeof p, "%s/%s.vek", dir, id2);
+    CU_ASSERT_EQUAL(unlink(p), 0);
+    snprintf(path, sizeof path, "/v1/keys/%s", id3);
+    CU_ASSERT_EQUAL(http_raw("DELETE", path, NULL, NULL, 0, 0, 0, &r), 0);
+    expect(r.status, 204, &r, NULL, "DELETE of a key never loaded");
+    http_res_free(&r);
+    for (int i = 0; i < 200 && metric("veil_key_cache_resident") != 0; i++)
+        usleep(10000);
+    CU_ASSERT_EQUAL(metric("veil_key_cache_resident"), 0);
+    CU_ASSERT_EQUAL(metric("veil_key_cache_dropped_total"), 2);
+    expect(post_infer(id2, a.body, a.len, &r), 404, &r, "unknown_key", "infer after unlink");
     http_res_free(&r);
     veil_serial_buffer_free((uint8_t *)a.body, a.len);
     /* 3 */
     CU_ASSERT_EQUAL(metric("veil_key_store_keys"), 0);
     CU_ASSERT_EQUAL(metric("veil_key_store_bytes"), 0);
-    CU_ASSERT_EQUAL(metric("veil_keys_removed_total{reason=\"deleted\"}"), 1);
+    CU_ASSERT_EQUAL(metric("veil_keys_removed_total{reason=\"deleted\"}"), 2);
     CU_ASSERT_EQUAL(metric("veil_keys_removed_total{reason=\"expired\"}"), 1);
     g_srv = s1;
     veil_server_stop(s2);

@@ -1715,6 +1715,46 @@ static void test_key_lifecycle(void) {
     veil_test_rm_rf(dir);
 }
 
+static const char g_zero_id[] = "00000000000000000000000000000000";
+
+static void test_remote_delete_key(void) {
+    /* veil_remote_delete_key (veil remote --delete-key): the id DIR/servers
+     * records for the server is deleted there and the entry dropped; one the
+     * server had lost already (404) is no failure, was_stored 0; with no
+     * entry left, VEIL_ERR_ARG and nothing sent. */
+    char dir[400], id[VEIL_KEY_ID_CHARS + 1], got[VEIL_KEY_ID_CHARS + 1], none[64];
+    snprintf(dir, sizeof dir, "%s/delete-client", g_tmp);
+    CU_ASSERT_FATAL(mkdir(dir, 0700) == 0);
+    char src[600], dst[600];
+    snprintf(src, sizeof src, "%s/eval.key", g_dir_a);
+    snprintf(dst, sizeof dst, "%s/eval.key", dir);
+    CU_ASSERT_EQUAL_FATAL(link(src, dst), 0);
+    veil_remote_options ro;
+    veil_remote_options_default(&ro);
+    ro.retries = 0;
+    int was = 0;
+    CU_ASSERT_EQUAL_FATAL(veil_keydir_servers_store(dir, "http://other.example", g_zero_id),
+                          VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(veil_remote_ensure_key(g_url, dir, &ro, id, &was), VEIL_OK);
+    CU_ASSERT(file_exists(g_keys, id, ""));
+    was = -1;
+    CU_ASSERT_EQUAL(veil_remote_delete_key(g_url, dir, &ro, got, &was), VEIL_OK);
+    CU_ASSERT_EQUAL(was, 1);
+    CU_ASSERT_STRING_EQUAL(got, id);
+    CU_ASSERT(!file_exists(g_keys, id, ""));
+    CU_ASSERT_NOT_EQUAL(veil_keydir_servers_lookup(dir, g_url, none), 0);
+    CU_ASSERT_EQUAL(veil_keydir_servers_lookup(dir, "http://other.example", none), 0);
+    /* recorded, but the server has it no more */
+    CU_ASSERT_EQUAL_FATAL(veil_keydir_servers_store(dir, g_url, id), VEIL_OK);
+    was = -1;
+    CU_ASSERT_EQUAL(veil_remote_delete_key(g_url, dir, &ro, got, &was), VEIL_OK);
+    CU_ASSERT_EQUAL(was, 0);
+    CU_ASSERT_NOT_EQUAL(veil_keydir_servers_lookup(dir, g_url, none), 0);
+    CU_ASSERT_EQUAL(veil_remote_delete_key(g_url, dir, &ro, got, &was), VEIL_ERR_ARG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "no key id recorded"));
+    veil_test_rm_rf(dir);
+}
+
 /* A number in a /metrics text (-1 when absent). */
 static double metric_in(const char *text, const char *name);
 
@@ -2079,6 +2119,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_corrupted_key);
     VEIL_ADD_TEST(s, test_key_store_quota);
     VEIL_ADD_TEST(s, test_key_lifecycle);
+    VEIL_ADD_TEST(s, test_remote_delete_key);
     VEIL_ADD_TEST(s, test_devices_equal_one_plan);
     VEIL_ADD_TEST(s, test_drain);
     VEIL_ADD_TEST(s, test_sigterm);

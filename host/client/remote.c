@@ -91,6 +91,8 @@ veil_status veil_http_error(const char *method, const char *url, const veil_http
     if (!strcmp(code, "params_mismatch") || !strcmp(code, "model_mismatch") ||
         !strcmp(code, "key_mismatch"))
         s = VEIL_ERR_PARAMS;
+    else if (!strcmp(code, "key_store_full")) /* 507; Triton's 503 reads the same (triton.c) */
+        s = VEIL_ERR_RANGE;
     else if (r->status == 413)
         s = VEIL_ERR_UNSUPPORTED;
     else if (r->status == 400)

@@ -98,6 +98,8 @@ static veil_status triton_error(const char *url, const veil_http_resp *r) {
     if (strstr(msg, "params_mismatch") || strstr(msg, "model_mismatch") ||
         strstr(msg, "key_mismatch"))
         s = VEIL_ERR_PARAMS;
+    else if (strstr(msg, "veil key_store_full")) /* Triton has no 507: its 503, as veil-server's */
+        s = VEIL_ERR_RANGE;
     else if (r->status == 400 || r->status == 404)
         s = VEIL_ERR_FORMAT;
     return veil_error(s, "POST %s: Triton answered %ld: %s", url, r->status,

@@ -90,7 +90,11 @@ static TRITONSERVER_Error *vt_error(TRITONSERVER_Error_Code code, const char *fm
     return TRITONSERVER_ErrorNew(code, msg);
 }
 
-/* veil-server's HTTP status of a refusal, as a Triton error code. */
+/* veil-server's HTTP status of a refusal, as a Triton error code. Triton's
+ * codes are few: 507 key_store_full becomes UNAVAILABLE, which Triton answers
+ * 503 over HTTP; the message's "veil key_store_full" tells it from a busy
+ * server (the veil client reads both as VEIL_ERR_RANGE, README "Past one
+ * machine"). */
 static TRITONSERVER_Error_Code vt_srv_code(const srv_error *e) {
     if (e->status == 404) return TRITONSERVER_ERROR_NOT_FOUND;
     if (e->status == 400 || e->status == 403 || e->status == 413)

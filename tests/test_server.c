@@ -1630,11 +1630,7 @@ static void test_key_lifecycle(void) {
     copy_key(g_id_a, dir, KEY_INTACT, id);
     char p[600];
     snprintf(p, sizeof p, "%s/%s.vek", dir, old_id);
-    struct timespec ts[2];
-    clock_gettime(CLOCK_REALTIME, &ts[0]);
-    ts[0].tv_sec -= 7200;
-    ts[1] = ts[0];
-    CU_ASSERT_EQUAL(utimensat(AT_FDCWD, p, ts, 0), 0);
+    CU_ASSERT_EQUAL(veil_test_age_file(p, 7200), 0);
     veil_server_options o;
     server_options(&o);
     o.keys_dir = dir;

@@ -47,6 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../server/request.h"
 #include "config.h"
@@ -734,6 +735,8 @@ static void vt_execute_keys(vt_instance *s, TRITONBACKEND_Request **reqs, uint32
 typedef struct vt_row {
     uint32_t req;
     char key_id[VEIL_KEY_ID_CHARS + 1];
+    int key_fd; /* the key's file, open since its header was read: the key loads even if
+                 * deleted or pruned meanwhile (-1: none) */
     veil_ct_batch *in, *out;
     size_t samples;
     uint8_t *result; /* serialized out */
@@ -772,7 +775,7 @@ static void vt_key_error(const vt_model *m, const char *id, veil_status st, srv_
 
 /* The plan of key id, from the LRU or loaded from the key store. The least
  * recently used plan is evicted only once the new key has loaded. */
-static veil_plan *vt_plan_get(vt_instance *s, const char *id, veil_eval_key **ek_out,
+static veil_plan *vt_plan_get(vt_instance *s, const char *id, int fd, veil_eval_key **ek_out,
                               srv_error *se) {
     const vt_model *m = s->m;
     vt_cache *victim = NULL;
@@ -787,7 +790,7 @@ static veil_plan *vt_plan_get(vt_instance *s, const char *id, veil_eval_key **ek
     }
     veil_eval_key *ek;
     veil_status st =
-        veil_keystore_load(m->ks, id, -1, m->prog->params, veil_backend_key_domains(s->be), &ek);
+        veil_keystore_load(m->ks, id, fd, m->prog->params, veil_backend_key_domains(s->be), &ek);
     if (st) {
         vt_key_error(m, id, st, se);
         return NULL;
@@ -818,7 +821,7 @@ static void vt_run_group(vt_instance *s, vt_row *rows, vt_req *reqs, const size_
     const veil_program *p = m->prog;
     veil_eval_key *ek = NULL;
     srv_error se;
-    veil_plan *plan = vt_plan_get(s, rows[idx[0]].key_id, &ek, &se);
+    veil_plan *plan = vt_plan_get(s, rows[idx[0]].key_id, rows[idx[0]].key_fd, &ek, &se);
     if (!plan) {
         for (size_t j = 0; j < n; j++)
             vt_fail_req(&reqs[rows[idx[j]].req], vt_srv_error(&se));
@@ -909,6 +912,7 @@ static TRITONSERVER_Error *vt_read_request(vt_instance *s, TRITONBACKEND_Request
         vt_row *row = &(*rows)[*n_rows];
         memset(row, 0, sizeof *row);
         row->req = r;
+        row->key_fd = -1;
         srv_error se;
         char id[VEIL_KEY_ID_CHARS + 1] = {0};
         if (ids.len[i] == VEIL_KEY_ID_CHARS) memcpy(id, ids.elem[i], VEIL_KEY_ID_CHARS);
@@ -919,7 +923,7 @@ static TRITONSERVER_Error *vt_read_request(vt_instance *s, TRITONBACKEND_Request
             e = vt_srv_error(&se);
             break;
         }
-        if ((kst = veil_keystore_header(m->ks, id, &info, NULL))) {
+        if ((kst = veil_keystore_header(m->ks, id, &info, &row->key_fd))) {
             vt_key_error(m, id, kst, &se);
             e = vt_srv_error(&se);
             break;
@@ -928,6 +932,7 @@ static TRITONSERVER_Error *vt_read_request(vt_instance *s, TRITONBACKEND_Request
                                   &row->samples, &se)) {
             /* a request holds several batches: name the one refused */
             e = vt_error(vt_srv_code(&se), "veil %s: CT_BATCH row %zu: %s", se.code, i, se.message);
+            close(row->key_fd);
             break;
         }
         left.max_samples -= row->samples;
@@ -935,6 +940,7 @@ static TRITONSERVER_Error *vt_read_request(vt_instance *s, TRITONBACKEND_Request
         if (veil_ct_batch_new(m->prog->params, m->pi.big_dim, row->samples * m->pi.out_cts,
                               &row->out)) {
             veil_ct_batch_free(row->in);
+            close(row->key_fd);
             e = vt_error(TRITONSERVER_ERROR_UNAVAILABLE,
                          "veil: no memory for a result of %zu samples", row->samples);
             break;
@@ -1019,6 +1025,7 @@ static void vt_execute_infer(vt_instance *s, TRITONBACKEND_Request **treqs, uint
         if (e) TRITONSERVER_ErrorDelete(e);
     }
     for (size_t i = 0; i < n_rows; i++) {
+        if (rows[i].key_fd >= 0) close(rows[i].key_fd);
         veil_ct_batch_free(rows[i].in);
         veil_ct_batch_free(rows[i].out);
         free(rows[i].result);

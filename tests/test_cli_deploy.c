@@ -17,6 +17,7 @@
  * these commands; this one covers the commands (client/cmds.c's remote and
  * decrypt paths ran in no other test of `make test`). */
 #define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -155,6 +156,33 @@ static void test_readme_deployment(void) {
     for (size_t i = 0; s_sim && i < ls; i++)
         rows += s_sim[i] == '\n';
     CU_ASSERT(rows >= SAMPLES);
+
+    /* veil remote --delete-key: runs, then removes the key from the server
+     * (every later use of the id 404) and from keys/servers; a second one
+     * uploads again (nothing recorded) and removes that key too */
+    const char *r3[] = {g_veil, "remote",  g_model, "--key",        keys, "--server",
+                        url,    "--limit", "1",     "--delete-key", NULL};
+    for (int k = 0; k < 2; k++) {
+        CU_ASSERT_EQUAL(run(k ? "remote-del2" : "remote-del1", r3), 0);
+        char *e3 = file_in(k ? "remote-del2.err" : "remote-del1.err", NULL);
+        CU_ASSERT(e3 && strstr(e3, k ? "uploaded evaluation key" : "server already has"));
+        CU_ASSERT(e3 && strstr(e3, "deleted evaluation key"));
+        free(e3);
+        char *sv = file_in("keys/servers", NULL);
+        CU_ASSERT(!sv || !strstr(sv, url));
+        free(sv);
+        DIR *d = opendir(skeys);
+        size_t vek = 0;
+        for (struct dirent *de; d && (de = readdir(d));)
+            vek += strstr(de->d_name, ".vek") != NULL;
+        if (d) closedir(d);
+        CU_ASSERT_EQUAL(vek, 0);
+    }
+    char kpath[128];
+    snprintf(kpath, sizeof kpath, "/v1/keys/%s", id);
+    CU_ASSERT_EQUAL(http_raw_port(port, "GET", kpath, NULL, NULL, 0, 1, 0, &res), 0);
+    CU_ASSERT_EQUAL(res.status, 404);
+    http_res_free(&res);
 
     /* the server drains and exits 0 on SIGTERM */
     kill(srv, SIGTERM);

@@ -48,11 +48,7 @@ static size_t count_keys(const veil_keystore *ks) {
 static void age(const char *name, long age_s) {
     char p[512];
     path_of(name, p, sizeof p);
-    struct timespec ts[2];
-    clock_gettime(CLOCK_REALTIME, &ts[0]);
-    ts[0].tv_sec -= age_s;
-    ts[1] = ts[0];
-    CU_ASSERT_EQUAL(utimensat(AT_FDCWD, p, ts, 0), 0);
+    CU_ASSERT_EQUAL(veil_test_age_file(p, age_s), 0);
 }
 
 static time_t mtime(const char *name) {
@@ -163,13 +159,7 @@ static void test_use_marks_key(void) {
 }
 
 static void plant(const char *name, long age_s) {
-    char p[512];
-    path_of(name, p, sizeof p);
-    FILE *f = fopen(p, "wb");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-    fputs("partial", f);
-    fclose(f);
-    age(name, age_s);
+    CU_ASSERT_EQUAL_FATAL(veil_test_plant_file(g_dir, name, age_s), 0);
 }
 
 static void test_prune(void) {

@@ -1551,7 +1551,8 @@ static void test_key_store_quota(void) {
     veil_remote_options_default(&ro);
     char id[VEIL_KEY_ID_CHARS + 1];
     int up = -1;
-    CU_ASSERT_NOT_EQUAL(veil_remote_ensure_key(url, g_dir_a, &ro, id, &up), VEIL_OK);
+    /* VEIL_ERR_RANGE, as Triton's 503 key_store_full reads (test_triton) */
+    CU_ASSERT_EQUAL(veil_remote_ensure_key(url, g_dir_a, &ro, id, &up), VEIL_ERR_RANGE);
     CU_ASSERT_EQUAL(veil_remote_last_status(), 507);
     const char *msg = veil_error_message();
     printf("\n  full: %s", msg);
@@ -1618,7 +1619,9 @@ static void test_key_lifecycle(void) {
      *    batching window (its key not yet loaded): 204, then GET and a new
      *    infer 404 unknown_key, a second DELETE 404; the infer in flight is
      *    answered, decrypting to simulate;
-     * 3. /metrics: the store's keys and bytes follow, the delete counted. */
+     *    once answered, the key's resident plan is freed (veil_key_cache_resident
+     *    0), and so is one of a key whose file another process removed;
+     * 3. /metrics: the store's keys and bytes follow, the deletes counted. */
     char dir[400];
     snprintf(dir, sizeof dir, "%s/lifecycle-keys", g_tmp);
     CU_ASSERT_FATAL(mkdir(dir, 0700) == 0);
@@ -1627,11 +1630,7 @@ static void test_key_lifecycle(void) {
     copy_key(g_id_a, dir, KEY_INTACT, id);
     char p[600];
     snprintf(p, sizeof p, "%s/%s.vek", dir, old_id);
-    struct timespec ts[2];
-    clock_gettime(CLOCK_REALTIME, &ts[0]);
-    ts[0].tv_sec -= 7200;
-    ts[1] = ts[0];
-    CU_ASSERT_EQUAL(utimensat(AT_FDCWD, p, ts, 0), 0);
+    CU_ASSERT_EQUAL(veil_test_age_file(p, 7200), 0);
     veil_server_options o;
     server_options(&o);
     o.keys_dir = dir;
@@ -1672,16 +1671,84 @@ static void test_key_lifecycle(void) {
     if (a.r.status == 200)
         CU_ASSERT(check_result(g_dir_a, 0, 1, (const uint8_t *)a.r.body, a.r.body_len));
     http_res_free(&a.r);
+    /* the in-flight infer loaded the key (from its open file) into the
+     * cache; with it answered, nothing waits for that plan: freed, not held
+     * until evicted (it stayed resident before) */
+    for (int i = 0; i < 200 && metric("veil_key_cache_resident") != 0; i++)
+        usleep(10000);
+    CU_ASSERT_EQUAL(metric("veil_key_cache_resident"), 0);
+    CU_ASSERT_EQUAL(metric("veil_key_cache_dropped_total"), 1);
     expect(post_infer(id, a.body, a.len, &r), 404, &r, "unknown_key", "infer after DELETE");
+    http_res_free(&r);
+    /* a key another server sharing the directory removes (here: its file
+     * unlinked behind this server's back) while resident: freed at the
+     * reaper's next look, which a local DELETE of another key brings on */
+    char id2[VEIL_KEY_ID_CHARS + 1], id3[VEIL_KEY_ID_CHARS + 1];
+    copy_key(g_id_a, dir, KEY_INTACT, id2);
+    copy_key(g_id_a, dir, KEY_INTACT, id3);
+    expect(post_infer(id2, a.body, a.len, &r), 200, &r, NULL, "infer under a second key");
+    http_res_free(&r);
+    CU_ASSERT_EQUAL(metric("veil_key_cache_resident"), 1);
+    snprintf(p, sizeof p, "%s/%s.vek", dir, id2);
+    CU_ASSERT_EQUAL(unlink(p), 0);
+    snprintf(path, sizeof path, "/v1/keys/%s", id3);
+    CU_ASSERT_EQUAL(http_raw("DELETE", path, NULL, NULL, 0, 0, 0, &r), 0);
+    expect(r.status, 204, &r, NULL, "DELETE of a key never loaded");
+    http_res_free(&r);
+    for (int i = 0; i < 200 && metric("veil_key_cache_resident") != 0; i++)
+        usleep(10000);
+    CU_ASSERT_EQUAL(metric("veil_key_cache_resident"), 0);
+    CU_ASSERT_EQUAL(metric("veil_key_cache_dropped_total"), 2);
+    expect(post_infer(id2, a.body, a.len, &r), 404, &r, "unknown_key", "infer after unlink");
     http_res_free(&r);
     veil_serial_buffer_free((uint8_t *)a.body, a.len);
     /* 3 */
     CU_ASSERT_EQUAL(metric("veil_key_store_keys"), 0);
     CU_ASSERT_EQUAL(metric("veil_key_store_bytes"), 0);
-    CU_ASSERT_EQUAL(metric("veil_keys_removed_total{reason=\"deleted\"}"), 1);
+    CU_ASSERT_EQUAL(metric("veil_keys_removed_total{reason=\"deleted\"}"), 2);
     CU_ASSERT_EQUAL(metric("veil_keys_removed_total{reason=\"expired\"}"), 1);
     g_srv = s1;
     veil_server_stop(s2);
+    veil_test_rm_rf(dir);
+}
+
+static const char g_zero_id[] = "00000000000000000000000000000000";
+
+static void test_remote_delete_key(void) {
+    /* veil_remote_delete_key (veil remote --delete-key): the id DIR/servers
+     * records for the server is deleted there and the entry dropped; one the
+     * server had lost already (404) is no failure, was_stored 0; with no
+     * entry left, VEIL_ERR_ARG and nothing sent. */
+    char dir[400], id[VEIL_KEY_ID_CHARS + 1], got[VEIL_KEY_ID_CHARS + 1], none[64];
+    snprintf(dir, sizeof dir, "%s/delete-client", g_tmp);
+    CU_ASSERT_FATAL(mkdir(dir, 0700) == 0);
+    char src[600], dst[600];
+    snprintf(src, sizeof src, "%s/eval.key", g_dir_a);
+    snprintf(dst, sizeof dst, "%s/eval.key", dir);
+    CU_ASSERT_EQUAL_FATAL(link(src, dst), 0);
+    veil_remote_options ro;
+    veil_remote_options_default(&ro);
+    ro.retries = 0;
+    int was = 0;
+    CU_ASSERT_EQUAL_FATAL(veil_keydir_servers_store(dir, "http://other.example", g_zero_id),
+                          VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(veil_remote_ensure_key(g_url, dir, &ro, id, &was), VEIL_OK);
+    CU_ASSERT(file_exists(g_keys, id, ""));
+    was = -1;
+    CU_ASSERT_EQUAL(veil_remote_delete_key(g_url, dir, &ro, got, &was), VEIL_OK);
+    CU_ASSERT_EQUAL(was, 1);
+    CU_ASSERT_STRING_EQUAL(got, id);
+    CU_ASSERT(!file_exists(g_keys, id, ""));
+    CU_ASSERT_NOT_EQUAL(veil_keydir_servers_lookup(dir, g_url, none), 0);
+    CU_ASSERT_EQUAL(veil_keydir_servers_lookup(dir, "http://other.example", none), 0);
+    /* recorded, but the server has it no more */
+    CU_ASSERT_EQUAL_FATAL(veil_keydir_servers_store(dir, g_url, id), VEIL_OK);
+    was = -1;
+    CU_ASSERT_EQUAL(veil_remote_delete_key(g_url, dir, &ro, got, &was), VEIL_OK);
+    CU_ASSERT_EQUAL(was, 0);
+    CU_ASSERT_NOT_EQUAL(veil_keydir_servers_lookup(dir, g_url, none), 0);
+    CU_ASSERT_EQUAL(veil_remote_delete_key(g_url, dir, &ro, got, &was), VEIL_ERR_ARG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "no key id recorded"));
     veil_test_rm_rf(dir);
 }
 
@@ -2049,6 +2116,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_corrupted_key);
     VEIL_ADD_TEST(s, test_key_store_quota);
     VEIL_ADD_TEST(s, test_key_lifecycle);
+    VEIL_ADD_TEST(s, test_remote_delete_key);
     VEIL_ADD_TEST(s, test_devices_equal_one_plan);
     VEIL_ADD_TEST(s, test_drain);
     VEIL_ADD_TEST(s, test_sigterm);

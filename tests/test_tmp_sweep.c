@@ -26,17 +26,7 @@ static const char ID[] = "0123456789abcdef0123456789abcdef";
 
 /* Creates dir/name with some bytes, modified age_s seconds ago. */
 static void plant(const char *name, long age_s) {
-    char p[512];
-    snprintf(p, sizeof p, "%s/%s", g_dir, name);
-    FILE *f = fopen(p, "wb");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-    fputs("partial", f);
-    fclose(f);
-    struct timespec ts[2];
-    clock_gettime(CLOCK_REALTIME, &ts[0]);
-    ts[0].tv_sec -= age_s;
-    ts[1] = ts[0];
-    CU_ASSERT_EQUAL(utimensat(AT_FDCWD, p, ts, 0), 0);
+    CU_ASSERT_EQUAL_FATAL(veil_test_plant_file(g_dir, name, age_s), 0);
 }
 
 static int exists(const char *name) {

@@ -14,6 +14,8 @@
  *   mask word past a narrow program's input width (a third tritonserver):
  *   each a Triton error carrying veil's message, and the server keeps serving;
  *   deploy/triton/client.py (tritonclient) round trip;
+ *   a key deleted through veil_keys (DELETE_KEY_ID): its resident copy
+ *   freed, the id unknown after;
  *   a second tritonserver sharing the key store serves the key uploaded to
  *   the first.
  * Without the wheel (no network, another CPU architecture): SKIPPED, 77;
@@ -481,6 +483,74 @@ static uint64_t dir_bytes(const char *dir) {
     return n;
 }
 
+static void test_delete_key(void) {
+    /* veil_keys' DELETE_KEY_ID (veil remote --delete-key): a key uploaded
+     * and resident in A's instance (key_cache 1) is removed: gone from the
+     * store and from keys/servers, its resident copy freed (A's log says
+     * so; it was held until evicted before), a later batch under the id
+     * answered 404 unknown_key, not run on that copy; a second delete, a
+     * malformed id: 404 unknown_key; EVAL_KEY and DELETE_KEY_ID together,
+     * or neither: 400. */
+    char dir[320], src[400], dst[400], id[VEIL_KEY_ID_CHARS + 1], got[VEIL_KEY_ID_CHARS + 1];
+    snprintf(dir, sizeof dir, "%s/client-del", g_tmp);
+    CU_ASSERT_FATAL(mkdir(dir, 0700) == 0);
+    snprintf(src, sizeof src, "%s/eval.key", g_client_dir);
+    snprintf(dst, sizeof dst, "%s/eval.key", dir);
+    CU_ASSERT_EQUAL_FATAL(link(src, dst), 0);
+    veil_remote_options ro;
+    triton_options(&ro);
+    int up = 1, was = -1;
+    CU_ASSERT_EQUAL_FATAL(veil_remote_ensure_key(g_a.url, dir, &ro, id, &up), VEIL_OK);
+    CU_ASSERT_EQUAL(roundtrip(g_a.url, id, 0, 1), 0); /* resident now */
+    CU_ASSERT_EQUAL(veil_remote_delete_key(g_a.url, dir, &ro, got, &was), VEIL_OK);
+    CU_ASSERT_EQUAL(was, 1);
+    CU_ASSERT_STRING_EQUAL(got, id);
+    char p[600], none[VEIL_KEY_ID_CHARS + 1], tag[400];
+    snprintf(p, sizeof p, "%s/%s.vek", g_keys, id);
+    CU_ASSERT_NOT_EQUAL(access(p, F_OK), 0);
+    snprintf(tag, sizeof tag, "%s/v2/models/veil_keys", g_a.url);
+    CU_ASSERT_NOT_EQUAL(veil_keydir_servers_lookup(dir, tag, none), 0);
+    /* the idle instance freed its copy (vt_keys_removed) */
+    char want[96], logp[400];
+    snprintf(want, sizeof want, "freed the resident copy of removed key %.8s", id);
+    snprintf(logp, sizeof logp, "%s/triton-a.log", g_tmp);
+    char *log = NULL;
+    for (int i = 0; i < 100; i++) {
+        free(log);
+        log = veil_test_read_file(logp, NULL);
+        if (log && strstr(log, want)) break;
+        usleep(50000);
+    }
+    CU_ASSERT(log && strstr(log, want));
+    free(log);
+    CU_ASSERT_NOT_EQUAL(roundtrip(g_a.url, id, 0, 1), 0);
+    CU_ASSERT_EQUAL(veil_remote_last_status(), 404);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "unknown_key"));
+    CU_ASSERT_NOT_EQUAL(veil_triton_delete_key(g_a.url, id, &ro), VEIL_OK);
+    CU_ASSERT_EQUAL(veil_remote_last_status(), 404);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "veil unknown_key"));
+    CU_ASSERT_NOT_EQUAL(veil_triton_delete_key(g_a.url, "not-a-key-id", &ro), VEIL_OK);
+    CU_ASSERT_EQUAL(veil_remote_last_status(), 404);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "not a key id"));
+    const char *names[] = {"EVAL_KEY", "DELETE_KEY_ID"};
+    const uint8_t *data[] = {(const uint8_t *)id, (const uint8_t *)id};
+    const size_t lens[] = {VEIL_KEY_ID_CHARS, VEIL_KEY_ID_CHARS};
+    uint8_t *ans = NULL;
+    size_t ans_len = 0;
+    CU_ASSERT_NOT_EQUAL(veil_triton_call(g_a.url, "veil_keys", 2, names, data, lens, "KEY_ID", 0,
+                                         &ro, &ans, &ans_len),
+                        VEIL_OK);
+    CU_ASSERT_EQUAL(veil_remote_last_status(), 400);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "not both"));
+    CU_ASSERT_NOT_EQUAL(veil_triton_call(g_a.url, "veil_keys", 0, names, data, lens, "KEY_ID", 0,
+                                         &ro, &ans, &ans_len),
+                        VEIL_OK);
+    CU_ASSERT_EQUAL(veil_remote_last_status(), 400);
+    printf("\n  neither input: %s", veil_error_message());
+    free(ans);
+    veil_test_rm_rf(dir);
+}
+
 static void test_shared_key_store(void) {
     /* B's veil_keys bounds the shared store (key_store_max_mb): room for
      * one more key, not two */
@@ -510,8 +580,10 @@ static void test_shared_key_store(void) {
      * nothing stored */
     const uint64_t before = dir_bytes(g_keys);
     char id2[VEIL_KEY_ID_CHARS + 1];
-    CU_ASSERT_NOT_EQUAL(veil_remote_ensure_key(g_b.url, g_client_dir2, &ro, id2, &uploaded),
-                        VEIL_OK);
+    /* Triton has no 507: UNAVAILABLE, 503, read as veil-server's 507 is */
+    CU_ASSERT_EQUAL(veil_remote_ensure_key(g_b.url, g_client_dir2, &ro, id2, &uploaded),
+                    VEIL_ERR_RANGE);
+    CU_ASSERT_EQUAL(veil_remote_last_status(), 503);
     printf("\n  B full: %s", veil_error_message());
     CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "key_store_full"));
     CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "key_store_max_mb"));
@@ -540,6 +612,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_bad_inputs);
     VEIL_ADD_TEST(s, test_mask_past_width);
     VEIL_ADD_TEST(s, test_python_client);
+    VEIL_ADD_TEST(s, test_delete_key);
     VEIL_ADD_TEST(s, test_shared_key_store);
     return veil_test_run();
 }

@@ -5,12 +5,14 @@
 
 #include <ctype.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -82,6 +84,24 @@ int veil_test_mkdtemp(const char *name, char *out, size_t cap) {
     int n = snprintf(out, cap, "/tmp/veil-test-%s-XXXXXX", name);
     if (n <= 0 || (size_t)n >= cap) return -1;
     return mkdtemp(out) ? 0 : -1;
+}
+
+int veil_test_age_file(const char *path, long age_s) {
+    struct timespec ts[2];
+    clock_gettime(CLOCK_REALTIME, &ts[0]);
+    ts[0].tv_sec -= age_s;
+    ts[1] = ts[0];
+    return utimensat(AT_FDCWD, path, ts, 0);
+}
+
+int veil_test_plant_file(const char *dir, const char *name, long age_s) {
+    char p[1024];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "wb");
+    if (!f) return -1;
+    const int bad = fputs("partial", f) < 0;
+    if (fclose(f) != 0 || bad) return -1;
+    return veil_test_age_file(p, age_s);
 }
 
 void veil_test_rm_rf(const char *path) {

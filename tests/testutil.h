@@ -57,6 +57,12 @@ int veil_test_mkdtemp(const char *name, char *out, size_t cap);
 /* Removes path: a directory with everything under it (symbolic links
  * removed, never followed), or a file. Errors are ignored: test cleanup. */
 void veil_test_rm_rf(const char *path);
+/* Sets path's access and modification times age_s seconds back (a file
+ * "last used", or left by a crash, that long ago). 0 on success. */
+int veil_test_age_file(const char *path, long age_s);
+/* Creates dir/name holding a few bytes ("partial": a stand-in for a
+ * temporary or quarantined file), aged age_s seconds. 0 on success. */
+int veil_test_plant_file(const char *dir, const char *name, long age_s);
 
 /* The whole file (malloc, NUL-terminated past *len), NULL if it cannot be
  * read whole. len may be NULL. */

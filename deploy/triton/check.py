@@ -138,6 +138,12 @@ def main():
         if model == "veil_keys":
             check(params.get("role") == "keys", f"{name}: role must be keys")
             check("EVAL_KEY" in text and "KEY_ID" in text, f"{name}: EVAL_KEY in, KEY_ID out")
+            # uploads and deletes share the model: each request carries one
+            # of the two inputs (backend.c vt_execute_keys), so both optional
+            for t in ("EVAL_KEY", "DELETE_KEY_ID"):
+                m = re.search(r'\{[^{}]*name:\s*"%s"[^{}]*\}' % t, text)
+                check(m and re.search(r"optional:\s*true", m.group(0)),
+                      f"{name}: input {t} missing or not optional: true")
         else:
             for t in ("KEY_ID", "CT_BATCH", "RESULT", "TYPE_STRING"):
                 check(t in text, f"{name}: no {t}")

@@ -58,6 +58,10 @@ const char veil_cmd_remote_help[] =
     "  --retries N              per request (default 3, at most 100; waits 0.2 s\n"
     "                           doubling to at most 10 s between tries)\n"
     "  --verbose                say what is retried\n"
+    "  --delete-key             after the run (a failed one too, once the key is there),\n"
+    "                           remove the evaluation key from the server (DELETE\n"
+    "                           /v1/keys/<id>; Triton: veil_keys' DELETE_KEY_ID) and its\n"
+    "                           DIR/servers entry: the next run uploads it again\n"
     "  uploads DIR/eval.key once per server (the key id is kept in DIR/servers and\n"
     "  checked with GET /v1/keys/<id>; Triton: through the veil_keys model, and again\n"
     "  when Triton answers unknown_key), encrypts, sends, decrypts.\n";
@@ -88,7 +92,7 @@ typedef struct args {
     const char *triton_model, *triton_keys_model;
     int triton;
     size_t limit;
-    int force, verbose;
+    int force, verbose, delete_key;
     unsigned input_flags; /* VEIL_INPUTS_* */
     long timeout;
     int retries;
@@ -135,6 +139,10 @@ static int parse_args(const char *cmd, const char *help, int argc, char **argv, 
         }
         if (!strcmp(s, "--verbose")) {
             a->verbose = 1;
+            continue;
+        }
+        if (!strcmp(s, "--delete-key")) {
+            a->delete_key = 1;
             continue;
         }
         if (s[0] != '-') {
@@ -373,7 +381,7 @@ int veil_cmd_remote(int argc, char **argv) {
     veil_model_samples in = {0};
     int64_t **all = NULL;
     size_t n = 0;
-    int rc = 1;
+    int rc = 1, key_there = 0;
     if ((a.output && veil_outputs_check(a.output, NULL)) || veil_client_open(a.model, &a.co, &c) ||
         (a.output && veil_outputs_check(a.output, c->model)) ||
         veil_client_load_secret_key(c, a.key, &sk)) {
@@ -401,6 +409,7 @@ int veil_cmd_remote(int argc, char **argv) {
         fail("remote");
         goto out;
     }
+    key_there = 1;
     fprintf(stderr, "veil remote: %s evaluation key %.8s... (%.2f s)\n",
             uploaded ? "uploaded" : "server already has", key_id, now_s() - t0);
     const veil_program *p = c->prog;
@@ -484,6 +493,16 @@ int veil_cmd_remote(int argc, char **argv) {
             t_req / (double)n);
     rc = write_or_print("remote", c, a.output, all, n);
 out:
+    if (a.delete_key && key_there) {
+        char gone[VEIL_KEY_ID_CHARS + 1];
+        int was = 0;
+        if (veil_remote_delete_key(a.server, a.key, &ro, gone, &was)) {
+            rc = fail("remote");
+        } else {
+            fprintf(stderr, "veil remote: %s evaluation key %.8s... from %s\n",
+                    was ? "deleted" : "the server had already lost", gone, a.server);
+        }
+    }
     if (c) {
         veil_client_outputs_free(c, all);
         veil_model_samples_free(&in, c->model->n_inputs, 0);

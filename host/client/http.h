@@ -38,7 +38,8 @@ veil_status veil_read_eval_key_file(const char *dir, uint8_t **buf, size_t *len)
 void veil_url_base(const char *url, char *out, size_t cap);
 /* A string field of a flat JSON object; 0 if found. */
 int veil_json_str(const char *json, const char *key, char *out, size_t cap);
-/* DIR/servers: "<url> <key id>" lines (the ids servers gave for eval.key). */
+/* DIR/servers: "<url> <key id>" lines (the ids servers gave for eval.key).
+ * store replaces url's line (id NULL: removes it), atomically. */
 int veil_keydir_servers_lookup(const char *dir, const char *url, char id[VEIL_KEY_ID_CHARS + 1]);
 veil_status veil_keydir_servers_store(const char *dir, const char *url, const char *id);
 
@@ -63,6 +64,12 @@ veil_status veil_triton_check_model(const veil_client *c, const char *url,
                                     const veil_remote_options *o, size_t *max_samples);
 veil_status veil_triton_ensure_key(const char *url, const char *dir, const veil_remote_options *o,
                                    char key_id[VEIL_KEY_ID_CHARS + 1], int *uploaded);
+/* The DIR/servers entry of a Triton server's keys: its key model's URL
+ * (base: the server's URL without trailing slashes). */
+void veil_triton_key_tag(const char *base, const veil_remote_options *o, char *out, size_t cap);
+/* DELETE_KEY_ID through the key model: removes the key stored under key_id. */
+veil_status veil_triton_delete_key(const char *url, const char *key_id,
+                                   const veil_remote_options *o);
 veil_status veil_triton_infer(const char *url, const char *key_id, const uint8_t *body, size_t len,
                               const veil_remote_options *o, uint8_t **out, size_t *out_len);
 

@@ -91,6 +91,8 @@ veil_status veil_http_error(const char *method, const char *url, const veil_http
     if (!strcmp(code, "params_mismatch") || !strcmp(code, "model_mismatch") ||
         !strcmp(code, "key_mismatch"))
         s = VEIL_ERR_PARAMS;
+    else if (!strcmp(code, "key_store_full")) /* 507; Triton's 503 reads the same (triton.c) */
+        s = VEIL_ERR_RANGE;
     else if (r->status == 413)
         s = VEIL_ERR_UNSUPPORTED;
     else if (r->status == 400)
@@ -338,7 +340,7 @@ veil_status veil_keydir_servers_store(const char *dir, const char *url, const ch
         if (n && line[n - 1] != '\n' && feof(in)) fputc('\n', af.f);
     }
     if (in) fclose(in);
-    fprintf(af.f, "%s %s\n", url, id);
+    if (id) fprintf(af.f, "%s %s\n", url, id);
     return veil_atomic_file_commit(&af);
 }
 
@@ -394,6 +396,45 @@ veil_status veil_remote_ensure_key(const char *url, const char *dir, const veil_
     VEIL_TRY(veil_keydir_servers_store(dir, base, id));
     memcpy(key_id, id, sizeof id);
     *uploaded = 1;
+    return VEIL_OK;
+}
+
+veil_status veil_remote_delete_key(const char *url, const char *dir, const veil_remote_options *o,
+                                   char key_id[VEIL_KEY_ID_CHARS + 1], int *was_stored) {
+    char base[2048], tag[2400], u[2400];
+    veil_url_base(url, base, sizeof base);
+    if (o->triton_model)
+        veil_triton_key_tag(base, o, tag, sizeof tag);
+    else
+        snprintf(tag, sizeof tag, "%s", base);
+    char id[VEIL_KEY_ID_CHARS + 1];
+    if (veil_keydir_servers_lookup(dir, tag, id) != 0)
+        return veil_error(VEIL_ERR_ARG,
+                          "%s/servers: no key id recorded for %s (nothing uploaded "
+                          "there from this key directory, or deleted already)",
+                          dir, tag);
+    veil_status st;
+    long status;
+    if (o->triton_model) {
+        st = veil_triton_delete_key(base, id, o);
+        status = veil_remote_last_status();
+    } else {
+        snprintf(u, sizeof u, "%s/v1/keys/%s", base, id);
+        veil_http_resp r;
+        /* idempotent: a retry after a lost answer finds it gone (404) */
+        VEIL_TRY(veil_http_do("DELETE", u, NULL, NULL, 0, 1, VEIL_REMOTE_JSON_MAX, o, &r));
+        status = r.status;
+        st = r.status == 204 || r.status == 200 || r.status == 404
+                 ? VEIL_OK
+                 : veil_http_error("DELETE", u, &r);
+        free(r.body);
+    }
+    /* 404: the server had lost it already (expired, deleted by whoever holds
+     * the id): gone all the same */
+    if (st != VEIL_OK && status != 404) return st;
+    *was_stored = status != 404;
+    VEIL_TRY(veil_keydir_servers_store(dir, tag, NULL));
+    memcpy(key_id, id, sizeof id);
     return VEIL_OK;
 }
 
@@ -472,6 +513,11 @@ veil_status veil_remote_ensure_key(const char *url, const char *dir, const veil_
                                    char key_id[VEIL_KEY_ID_CHARS + 1], int *uploaded) {
     (void)url, (void)dir, (void)o, (void)key_id, (void)uploaded;
     (void)json_num; /* used by the libcurl build only */
+    return veil_error(VEIL_ERR_UNSUPPORTED, "veil was built without libcurl: no remote");
+}
+veil_status veil_remote_delete_key(const char *url, const char *dir, const veil_remote_options *o,
+                                   char key_id[VEIL_KEY_ID_CHARS + 1], int *was_stored) {
+    (void)url, (void)dir, (void)o, (void)key_id, (void)was_stored;
     return veil_error(VEIL_ERR_UNSUPPORTED, "veil was built without libcurl: no remote");
 }
 veil_status veil_remote_check_model(const veil_client *c, const char *url,

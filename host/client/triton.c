@@ -75,11 +75,15 @@ veil_status veil_triton_config_options(const char *json, char *out, size_t cap) 
     return VEIL_OK;
 }
 
-#ifdef VEIL_WITH_CURL
-
 static const char *keys_model(const veil_remote_options *o) {
     return o->triton_keys_model ? o->triton_keys_model : "veil_keys";
 }
+
+void veil_triton_key_tag(const char *base, const veil_remote_options *o, char *out, size_t cap) {
+    snprintf(out, cap, "%s/v2/models/%s", base, keys_model(o));
+}
+
+#ifdef VEIL_WITH_CURL
 
 static void put_u32le(uint8_t *p, uint32_t v) {
     p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8), p[2] = (uint8_t)(v >> 16),
@@ -94,6 +98,8 @@ static veil_status triton_error(const char *url, const veil_http_resp *r) {
     if (strstr(msg, "params_mismatch") || strstr(msg, "model_mismatch") ||
         strstr(msg, "key_mismatch"))
         s = VEIL_ERR_PARAMS;
+    else if (strstr(msg, "veil key_store_full")) /* Triton has no 507: its 503, as veil-server's */
+        s = VEIL_ERR_RANGE;
     else if (r->status == 400 || r->status == 404)
         s = VEIL_ERR_FORMAT;
     return veil_error(s, "POST %s: Triton answered %ld: %s", url, r->status,
@@ -203,7 +209,7 @@ veil_status veil_triton_ensure_key(const char *url, const char *dir, const veil_
     /* Triton has no key lookup: the id in DIR/servers is reused as is, and a
      * batch under a lost key is answered unknown_key (the caller uploads
      * again). */
-    snprintf(tag, sizeof tag, "%s/v2/models/%s", base, keys_model(o));
+    veil_triton_key_tag(base, o, tag, sizeof tag);
     char id[VEIL_KEY_ID_CHARS + 1];
     if (veil_keydir_servers_lookup(dir, tag, id) == 0 && !*uploaded) {
         memcpy(key_id, id, sizeof id);
@@ -234,6 +240,24 @@ veil_status veil_triton_ensure_key(const char *url, const char *dir, const veil_
     return VEIL_OK;
 }
 
+veil_status veil_triton_delete_key(const char *url, const char *key_id,
+                                   const veil_remote_options *o) {
+    const char *names[] = {"DELETE_KEY_ID"};
+    const uint8_t *data[] = {(const uint8_t *)key_id};
+    const size_t lens[] = {strlen(key_id)};
+    uint8_t *ans = NULL;
+    size_t ans_len = 0;
+    /* idempotent: a retry after a lost answer finds it gone (404) */
+    VEIL_TRY(
+        veil_triton_call(url, keys_model(o), 1, names, data, lens, "KEY_ID", 1, o, &ans, &ans_len));
+    const int same = ans_len == lens[0] && !memcmp(ans, key_id, ans_len);
+    free(ans);
+    if (!same)
+        return veil_error(VEIL_ERR_FORMAT, "%s: Triton model %s answered another key id than %s",
+                          url, keys_model(o), key_id);
+    return VEIL_OK;
+}
+
 veil_status veil_triton_infer(const char *url, const char *key_id, const uint8_t *body, size_t len,
                               const veil_remote_options *o, uint8_t **out, size_t *out_len) {
     const char *names[] = {"KEY_ID", "CT_BATCH"};
@@ -261,6 +285,11 @@ veil_status veil_triton_check_model(const veil_client *c, const char *url,
 veil_status veil_triton_ensure_key(const char *url, const char *dir, const veil_remote_options *o,
                                    char key_id[VEIL_KEY_ID_CHARS + 1], int *uploaded) {
     (void)url, (void)dir, (void)o, (void)key_id, (void)uploaded;
+    return veil_error(VEIL_ERR_UNSUPPORTED, "veil was built without libcurl: no remote");
+}
+veil_status veil_triton_delete_key(const char *url, const char *key_id,
+                                   const veil_remote_options *o) {
+    (void)url, (void)key_id, (void)o;
     return veil_error(VEIL_ERR_UNSUPPORTED, "veil was built without libcurl: no remote");
 }
 veil_status veil_triton_infer(const char *url, const char *key_id, const uint8_t *body, size_t len,

@@ -99,6 +99,46 @@ static veil_plan_group *cache_get(veil_server *s, const char *id, int fd, veil_e
     return plan;
 }
 
+/* Worker, s->mu held (released while it looks at the store and frees): the
+ * plans whose key is no longer stored (deleted, pruned, quarantined: by this
+ * server or another sharing the directory) and that no queued job waits for
+ * are freed, their bootstrapping keys with them, instead of holding their
+ * memory until the LRU evicts them. A job queued meanwhile under such a key
+ * holds its file (srv_job.key_fd) and loads it again. */
+static void drop_removed_keys(veil_server *s) {
+    pthread_mutex_unlock(&s->mu);
+    size_t n_gone = 0;
+    for (size_t i = 0; i < s->n_cache; i++) {
+        srv_cache_entry *c = &s->cache[i];
+        c->gone = c->plan && !veil_keystore_stored(s->ks, c->key_id);
+        n_gone += c->gone;
+    }
+    if (!n_gone) {
+        pthread_mutex_lock(&s->mu);
+        return;
+    }
+    pthread_mutex_lock(&s->mu);
+    for (srv_job *j = s->head; j; j = j->next)
+        for (size_t i = 0; i < s->n_cache; i++)
+            if (s->cache[i].gone && !strcmp(s->cache[i].key_id, j->key_id)) s->cache[i].gone = 0;
+    pthread_mutex_unlock(&s->mu);
+    unsigned dropped = 0;
+    for (size_t i = 0; i < s->n_cache; i++)
+        if (s->cache[i].gone) {
+            cache_entry_clear(&s->cache[i]);
+            dropped++;
+        }
+    if (dropped) srv_metrics_cache_dropped(&s->m, dropped, cache_resident(s));
+    pthread_mutex_lock(&s->mu);
+}
+
+void srv_batcher_keys_removed(veil_server *s) {
+    pthread_mutex_lock(&s->mu);
+    s->keys_removed = 1;
+    pthread_cond_broadcast(&s->queue_cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
 /* Worker: runs the jobs (same key id, samples in order) in chunks of at most
  * max_batch samples. */
 static void run_jobs(veil_server *s, srv_job **jobs, size_t n_jobs) {
@@ -225,9 +265,14 @@ static void *worker_main(void *arg) {
     srv_job **batch = s->batch_list;
     pthread_mutex_lock(&s->mu);
     for (;;) {
-        while (!s->stopping && !s->head)
+        while (!s->stopping && !s->head && !s->keys_removed)
             pthread_cond_wait(&s->queue_cv, &s->mu);
         if (s->stopping) break;
+        if (s->keys_removed) {
+            s->keys_removed = 0;
+            drop_removed_keys(s);
+            continue; /* the queue may have changed meanwhile */
+        }
         /* Wait for more requests under the first one's key id, until the
          * batch is full or the window from the first one's arrival closes. */
         srv_job *first = s->head;

@@ -187,6 +187,7 @@ static void prune_keys(veil_server *s) {
                 veil_error_message());
         return;
     }
+    if (n.keys) srv_batcher_keys_removed(s);
     if (s->o.verbose && (n.keys || n.corrupt || n.temporaries))
         fprintf(stderr,
                 "veil-server: removed %llu key(s) unused for %u h (--key-ttl-hours), %llu "
@@ -219,11 +220,14 @@ static void *reaper_main(void *arg) {
                         "request or reading their answer after %u ms (--request-timeout-ms)\n",
                         closed, s->o.request_timeout_ms);
         }
-        if (s->o.key_ttl_hours && now >= s->next_prune) {
+        if (now >= s->next_prune) {
             /* a directory walk: never under conn_mu (requests take it) */
             s->next_prune = now + SRV_PRUNE_EVERY_S;
             pthread_mutex_unlock(&s->conn_mu);
-            prune_keys(s);
+            if (s->o.key_ttl_hours) prune_keys(s);
+            /* keys other servers sharing the directory removed: their
+             * resident plans here go too (a stat per resident key) */
+            srv_batcher_keys_removed(s);
             pthread_mutex_lock(&s->conn_mu);
             if (s->reaper_stop) break;
         }

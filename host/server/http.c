@@ -274,9 +274,10 @@ static enum MHD_Result handle_key_get(struct MHD_Connection *c, veil_server *s, 
 }
 
 /* The id is the capability: whoever holds it may remove the key. A request
- * already using it finishes (it holds the file open: srv_job.key_fd, and a
- * resident plan stays until evicted); every later one is told unknown_key,
- * here and on every server sharing the directory. */
+ * already using it finishes (it holds the file open: srv_job.key_fd, and the
+ * resident plan serves it); every later one is told unknown_key, here and on
+ * every server sharing the directory. The resident plan is freed once no
+ * queued request waits for it (srv_batcher_keys_removed). */
 static enum MHD_Result handle_key_delete(struct MHD_Connection *c, veil_server *s, const char *id) {
     srv_error e;
     const veil_status st = veil_keystore_delete(s->ks, id);
@@ -288,6 +289,7 @@ static enum MHD_Result handle_key_delete(struct MHD_Connection *c, veil_server *
         return send_error(c, s, &e);
     }
     srv_metrics_store_changed(s);
+    srv_batcher_keys_removed(s);
     if (s->o.verbose) fprintf(stderr, "veil-server: deleted evaluation key %.8s...\n", id);
     return send_bytes(c, s, 204, "application/json", NULL, 0, 0, NULL);
 }

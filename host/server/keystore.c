@@ -429,6 +429,15 @@ veil_status veil_keystore_delete(veil_keystore *ks, const char *id) {
     return VEIL_OK;
 }
 
+int veil_keystore_stored(const veil_keystore *ks, const char *id) {
+    char path[4096];
+    if (!ks || key_path(ks, id, "", path, sizeof path) != VEIL_OK) return 0;
+    struct stat st;
+    if (stat(path, &st) == 0) return 1;
+    /* gone (removed, quarantined); any other failure is no proof */
+    return !(errno == ENOENT || errno == ENOTDIR);
+}
+
 /* "<32 hex>.vek.corrupt": a quarantined key. */
 static int corrupt_name(const char *name) {
     char key[VEIL_KEY_ID_CHARS + 5];

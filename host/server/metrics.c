@@ -70,6 +70,13 @@ void srv_metrics_cache(srv_metrics *m, int hit, int evicted, size_t resident) {
     pthread_mutex_unlock(&m->mu);
 }
 
+void srv_metrics_cache_dropped(srv_metrics *m, unsigned n, size_t resident) {
+    pthread_mutex_lock(&m->mu);
+    m->cache_dropped += n;
+    m->cache_resident = resident;
+    pthread_mutex_unlock(&m->mu);
+}
+
 void srv_metrics_request_timeouts(srv_metrics *m, unsigned n) {
     pthread_mutex_lock(&m->mu);
     m->request_timeouts += n;
@@ -197,6 +204,9 @@ char *srv_metrics_text(veil_server *s, size_t *len) {
         "# HELP veil_key_cache_evictions_total keys evicted (LRU).\n"
         "# TYPE veil_key_cache_evictions_total counter\n"
         "veil_key_cache_evictions_total %llu\n"
+        "# HELP veil_key_cache_dropped_total resident keys freed because their key was "
+        "removed from the store (deleted, expired, or by another server sharing it).\n"
+        "# TYPE veil_key_cache_dropped_total counter\nveil_key_cache_dropped_total %llu\n"
         "# HELP veil_key_cache_resident keys resident in the backend.\n"
         "# TYPE veil_key_cache_resident gauge\nveil_key_cache_resident %llu\n"
         "# HELP veil_keys_uploaded_total evaluation keys accepted.\n"
@@ -211,8 +221,9 @@ char *srv_metrics_text(veil_server *s, size_t *len) {
         "in-flight slots were full.\n"
         "# TYPE veil_connections_evicted_total counter\nveil_connections_evicted_total %llu\n",
         (unsigned long long)m.cache_hits, (unsigned long long)m.cache_misses,
-        (unsigned long long)m.cache_evictions, (unsigned long long)m.cache_resident,
-        (unsigned long long)m.keys_uploaded, (unsigned long long)veil_keystore_quarantined(s->ks),
+        (unsigned long long)m.cache_evictions, (unsigned long long)m.cache_dropped,
+        (unsigned long long)m.cache_resident, (unsigned long long)m.keys_uploaded,
+        (unsigned long long)veil_keystore_quarantined(s->ks),
         (unsigned long long)m.request_timeouts, (unsigned long long)m.conns_evicted);
     veil_keystore_usage u;
     if (store_usage(s, &u))

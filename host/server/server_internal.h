@@ -72,6 +72,7 @@ typedef struct srv_metrics {
     double exec_seconds;
     double last_pbs_per_s;
     uint64_t cache_hits, cache_misses, cache_evictions;
+    uint64_t cache_dropped;  /* plans freed because their key was removed */
     uint64_t cache_resident; /* plans resident now (a gauge the worker keeps) */
     uint64_t keys_uploaded;
     uint64_t request_timeouts;                /* connections closed by the request deadline */
@@ -90,6 +91,8 @@ void srv_metrics_batch(srv_metrics *m, size_t samples, int ok, uint64_t pbs, dou
 void srv_metrics_latency(srv_metrics *m, double seconds);
 /* Key cache: a hit, or a miss (evicted: a plan made room); resident now. */
 void srv_metrics_cache(srv_metrics *m, int hit, int evicted, size_t resident);
+/* n plans freed because their key was removed; resident now. */
+void srv_metrics_cache_dropped(srv_metrics *m, unsigned n, size_t resident);
 void srv_metrics_key_uploaded(srv_metrics *m);
 void srv_metrics_request_timeouts(srv_metrics *m, unsigned n);
 void srv_metrics_conns_evicted(srv_metrics *m);
@@ -117,8 +120,13 @@ typedef struct srv_cache_entry {
     veil_eval_key *ek;
     veil_plan_group *plan; /* one plan per backend (s->bes) */
     uint64_t last_used;
+    int gone; /* drop_removed_keys: its key is no longer stored */
 } srv_cache_entry;
 
+/* A key was removed from the store (DELETE, --key-ttl-hours, or now and then
+ * for removals by other servers sharing it): the worker frees the plans of
+ * keys no longer stored that no queued request waits for. */
+void srv_batcher_keys_removed(veil_server *s);
 /* Allocates the worker's buffers and starts it. */
 veil_status srv_batcher_start(veil_server *s);
 /* Stops the worker (queued jobs fail with 503) and frees its state. */
@@ -175,7 +183,8 @@ int srv_conn_late(veil_server *s, struct MHD_Connection *c);
  * (its request computed) is left alone. */
 void srv_conn_drain_cut(veil_server *s, unsigned *arriving, unsigned *reading);
 /* The reaper also prunes the key store (--key-ttl-hours), at start and this
- * often, with conn_mu released. */
+ * often, with conn_mu released, and has the worker free the resident plans of
+ * keys removed meanwhile (srv_batcher_keys_removed). */
 #define SRV_PRUNE_EVERY_S 300.0
 veil_status srv_reaper_start(veil_server *s);
 void srv_reaper_stop(veil_server *s);
@@ -213,6 +222,7 @@ struct veil_server {
     unsigned validating; /* key uploads being deserialized (memory-heavy) */
     size_t running;      /* jobs of the batch the worker runs now (batch_list) */
     int stopping;
+    int keys_removed;    /* srv_batcher_keys_removed: the worker looks at its resident keys */
     atomic_int draining; /* set once by veil_server_drain; read without the lock */
     pthread_t worker;
     int worker_started;

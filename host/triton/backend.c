@@ -19,14 +19,20 @@
  *   keys (role "keys", the model veil_keys): input EVAL_KEY, TYPE_STRING [1],
  *     a seeded evaluation key for the model's parameter set (its own
  *     model.h5 and compile options tell which); output KEY_ID, its new id.
- *     Secret keys are refused and never stored.
+ *     Secret keys are refused and never stored. Or, instead of EVAL_KEY
+ *     (both inputs optional: one of them per request), DELETE_KEY_ID, a key
+ *     id: the key is removed, as veil-server's DELETE /v1/keys/<id> does
+ *     (KEY_ID answers the id; veil unknown_key, NOT_FOUND, when none is
+ *     stored under it).
  *
  * Dynamic batching: Triton gathers requests (max_batch_size rows); one
  * execute call regroups all rows by key id and runs each group through the
  * key's plan in backend batches of up to `max_batch` samples (batches never
  * mix keys). Instances: KIND_CPU runs the cpu backend; KIND_GPU runs the cuda
  * backend on the instance's device (built with CUDA). Each instance keeps an
- * LRU of `key_cache` plans (evaluation keys resident in its backend). Keys
+ * LRU of `key_cache` plans (evaluation keys resident in its backend); the
+ * plan of a key removed from the store (deleted, pruned) is freed at once
+ * when the instance idles, else when its execute ends. Keys
  * live in the key store of veil/keystore.h (parameter keys_dir), the one
  * veil-server uses: every instance, replica and server sharing the directory
  * serves every key uploaded to any of them.
@@ -41,6 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../server/request.h"
 #include "config.h"
@@ -84,7 +91,11 @@ static TRITONSERVER_Error *vt_error(TRITONSERVER_Error_Code code, const char *fm
     return TRITONSERVER_ErrorNew(code, msg);
 }
 
-/* veil-server's HTTP status of a refusal, as a Triton error code. */
+/* veil-server's HTTP status of a refusal, as a Triton error code. Triton's
+ * codes are few: 507 key_store_full becomes UNAVAILABLE, which Triton answers
+ * 503 over HTTP; the message's "veil key_store_full" tells it from a busy
+ * server (the veil client reads both as VEIL_ERR_RANGE, README "Past one
+ * machine"). */
 static TRITONSERVER_Error_Code vt_srv_code(const srv_error *e) {
     if (e->status == 404) return TRITONSERVER_ERROR_NOT_FOUND;
     if (e->status == 400 || e->status == 403 || e->status == 413)
@@ -117,6 +128,8 @@ typedef struct vt_model {
 
 #define VT_PRUNE_EVERY_S 300
 
+static void vt_keys_removed(void);
+
 static void *vt_pruner_main(void *arg) {
     vt_model *m = arg;
     pthread_mutex_lock(&m->pruner_mu);
@@ -132,6 +145,9 @@ static void *vt_pruner_main(void *arg) {
                    "quarantined file(s), %llu stale temporary file(s)",
                    m->name, (unsigned long long)n.keys, m->cfg.key_ttl_hours,
                    (unsigned long long)n.corrupt, (unsigned long long)n.temporaries);
+        /* these keys, and those other replicas removed: idle instances free
+         * their resident copies */
+        vt_keys_removed();
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += VT_PRUNE_EVERY_S;
@@ -155,10 +171,20 @@ typedef struct vt_instance {
     TRITONBACKEND_ModelInstance *ti;
     char name[256];
     veil_backend *be; /* NULL for the keys model */
+    /* cache_mu: the cache, held by execute and by vt_keys_removed (another
+     * thread freeing the plans of removed keys while the instance idles) */
+    pthread_mutex_t cache_mu;
+    int registered; /* in vt_instances (inference instances) */
+    struct vt_instance *next;
     vt_cache *cache;
     uint64_t tick;
     uint64_t **in_bufs, **out_bufs; /* per model input / output, max_batch samples */
 } vt_instance;
+
+/* Every inference instance of every veil model in this process: a key
+ * deleted through veil_keys or pruned frees their resident copies. */
+static pthread_mutex_t vt_instances_mu = PTHREAD_MUTEX_INITIALIZER;
+static vt_instance *vt_instances;
 
 static void vt_model_free(vt_model *m) {
     if (!m) return;
@@ -183,8 +209,45 @@ static void vt_cache_clear(vt_cache *c) {
     memset(c, 0, sizeof *c);
 }
 
+/* cache_mu held: frees the plans whose key is no longer stored (deleted,
+ * pruned, quarantined; here or by another process sharing the store) instead
+ * of holding their memory until evicted. One stat per resident key. */
+static void vt_cache_sweep(vt_instance *s) {
+    for (size_t i = 0; s->cache && i < s->m->cfg.key_cache; i++) {
+        vt_cache *c = &s->cache[i];
+        if (c->plan && !veil_keystore_stored(s->m->ks, c->key_id)) {
+            vt_log(TRITONSERVER_LOG_INFO,
+                   "veil instance %s: freed the resident copy of removed key %.8s...", s->name,
+                   c->key_id);
+            vt_cache_clear(c);
+        }
+    }
+}
+
+/* A key left the store: every idle inference instance frees its copy now;
+ * a busy one does at the end of its execute. */
+static void vt_keys_removed(void) {
+    pthread_mutex_lock(&vt_instances_mu);
+    for (vt_instance *s = vt_instances; s; s = s->next)
+        if (pthread_mutex_trylock(&s->cache_mu) == 0) {
+            vt_cache_sweep(s);
+            pthread_mutex_unlock(&s->cache_mu);
+        }
+    pthread_mutex_unlock(&vt_instances_mu);
+}
+
 static void vt_instance_free(vt_instance *s) {
     if (!s) return;
+    if (s->registered) {
+        pthread_mutex_lock(&vt_instances_mu);
+        for (vt_instance **pp = &vt_instances; *pp; pp = &(*pp)->next)
+            if (*pp == s) {
+                *pp = s->next;
+                break;
+            }
+        pthread_mutex_unlock(&vt_instances_mu);
+        pthread_mutex_destroy(&s->cache_mu);
+    }
     for (size_t i = 0; s->cache && i < s->m->cfg.key_cache; i++)
         vt_cache_clear(&s->cache[i]);
     free(s->cache);
@@ -387,6 +450,12 @@ TRITONSERVER_Error *TRITONBACKEND_ModelInstanceInitialize(TRITONBACKEND_ModelIns
         }
         vt_log(TRITONSERVER_LOG_INFO, "veil instance %s: %s, batches of up to %zu samples", name,
                veil_backend_describe(s->be), m->cfg.max_batch);
+        pthread_mutex_init(&s->cache_mu, NULL);
+        pthread_mutex_lock(&vt_instances_mu);
+        s->next = vt_instances;
+        vt_instances = s;
+        s->registered = 1;
+        pthread_mutex_unlock(&vt_instances_mu);
     }
     if ((e = TRITONBACKEND_ModelInstanceSetState(instance, s))) vt_instance_free(s);
     return e;
@@ -570,13 +639,58 @@ static TRITONSERVER_Error *vt_keys_row(vt_instance *s, const uint8_t *body, size
     return NULL;
 }
 
+/* DELETE_KEY_ID: removes the key stored under id, as veil-server's DELETE
+ * /v1/keys/<id> (the id is the capability; 404 unknown_key when none is
+ * stored under it, a second delete included). A request already using it
+ * finishes; every later one, on every instance and replica sharing the
+ * store, is told unknown_key. */
+static TRITONSERVER_Error *vt_delete_row(vt_instance *s, const uint8_t *v, size_t len,
+                                         char id[VEIL_KEY_ID_CHARS + 1]) {
+    srv_error se;
+    memset(id, 0, VEIL_KEY_ID_CHARS + 1);
+    if (len == VEIL_KEY_ID_CHARS) memcpy(id, v, VEIL_KEY_ID_CHARS);
+    if (!veil_key_id_valid(id)) {
+        srv_fail(&se, 404, "unknown_key", "DELETE_KEY_ID: not a key id (32 lower-case hex)");
+        return vt_srv_error(&se);
+    }
+    const veil_status st = veil_keystore_delete(s->m->ks, id);
+    if (st == VEIL_ERR_ARG) {
+        srv_fail(&se, 404, "unknown_key", "%s", veil_error_message());
+        return vt_srv_error(&se);
+    }
+    if (st) {
+        srv_fail(&se, 500, "store_failed", "%s", veil_error_message());
+        return vt_srv_error(&se);
+    }
+    vt_log(TRITONSERVER_LOG_VERBOSE, "veil: deleted evaluation key %.8s...", id);
+    return NULL;
+}
+
+/* 1 when the request carries the input. */
+static int vt_has_input(TRITONBACKEND_Request *req, const char *name) {
+    TRITONBACKEND_Input *in;
+    TRITONSERVER_Error *e = TRITONBACKEND_RequestInput(req, name, &in);
+    if (!e) return 1;
+    TRITONSERVER_ErrorDelete(e);
+    return 0;
+}
+
+/* A request uploads (EVAL_KEY: KEY_ID answers the new ids) or deletes
+ * (DELETE_KEY_ID: KEY_ID answers the removed ids) keys. */
 static void vt_execute_keys(vt_instance *s, TRITONBACKEND_Request **reqs, uint32_t n) {
     const uint64_t exec_start = now_ns();
-    uint64_t stored = 0;
+    uint64_t stored = 0, deleted = 0;
     for (uint32_t r = 0; r < n; r++) {
         const uint64_t t0 = now_ns();
-        vt_strings keys;
-        TRITONSERVER_Error *err = vt_read_strings(reqs[r], "EVAL_KEY", &keys);
+        vt_strings keys = {0};
+        const int del = vt_has_input(reqs[r], "DELETE_KEY_ID"),
+                  up = vt_has_input(reqs[r], "EVAL_KEY");
+        TRITONSERVER_Error *err =
+            del == up ? vt_error(TRITONSERVER_ERROR_INVALID_ARG,
+                                 "veil: a %s request carries EVAL_KEY (an upload) or "
+                                 "DELETE_KEY_ID (a delete): %s",
+                                 s->m->name, del ? "not both" : "neither is there")
+                      : vt_read_strings(reqs[r], del ? "DELETE_KEY_ID" : "EVAL_KEY", &keys);
         char(*ids)[VEIL_KEY_ID_CHARS + 1] = NULL;
         const uint8_t **elem = NULL;
         size_t *len = NULL;
@@ -588,7 +702,9 @@ static void vt_execute_keys(vt_instance *s, TRITONBACKEND_Request **reqs, uint32
                 err = vt_error(TRITONSERVER_ERROR_UNAVAILABLE, "veil: out of memory");
         }
         for (size_t i = 0; !err && i < keys.n; i++) {
-            err = vt_keys_row(s, keys.elem[i], keys.len[i], ids[i]);
+            err = del ? vt_delete_row(s, keys.elem[i], keys.len[i], ids[i])
+                      : vt_keys_row(s, keys.elem[i], keys.len[i], ids[i]);
+            if (!err && del) deleted++;
             elem[i] = (const uint8_t *)ids[i];
             len[i] = VEIL_KEY_ID_CHARS;
         }
@@ -604,6 +720,7 @@ static void vt_execute_keys(vt_instance *s, TRITONBACKEND_Request **reqs, uint32
         free(elem);
         free(len);
     }
+    if (deleted) vt_keys_removed(); /* idle instances free their resident copies */
     if (stored) {
         const uint64_t t = now_ns();
         TRITONSERVER_Error *e = TRITONBACKEND_ModelInstanceReportBatchStatistics(
@@ -618,6 +735,8 @@ static void vt_execute_keys(vt_instance *s, TRITONBACKEND_Request **reqs, uint32
 typedef struct vt_row {
     uint32_t req;
     char key_id[VEIL_KEY_ID_CHARS + 1];
+    int key_fd; /* the key's file, open since its header was read: the key loads even if
+                 * deleted or pruned meanwhile (-1: none) */
     veil_ct_batch *in, *out;
     size_t samples;
     uint8_t *result; /* serialized out */
@@ -656,7 +775,7 @@ static void vt_key_error(const vt_model *m, const char *id, veil_status st, srv_
 
 /* The plan of key id, from the LRU or loaded from the key store. The least
  * recently used plan is evicted only once the new key has loaded. */
-static veil_plan *vt_plan_get(vt_instance *s, const char *id, veil_eval_key **ek_out,
+static veil_plan *vt_plan_get(vt_instance *s, const char *id, int fd, veil_eval_key **ek_out,
                               srv_error *se) {
     const vt_model *m = s->m;
     vt_cache *victim = NULL;
@@ -671,7 +790,7 @@ static veil_plan *vt_plan_get(vt_instance *s, const char *id, veil_eval_key **ek
     }
     veil_eval_key *ek;
     veil_status st =
-        veil_keystore_load(m->ks, id, -1, m->prog->params, veil_backend_key_domains(s->be), &ek);
+        veil_keystore_load(m->ks, id, fd, m->prog->params, veil_backend_key_domains(s->be), &ek);
     if (st) {
         vt_key_error(m, id, st, se);
         return NULL;
@@ -702,7 +821,7 @@ static void vt_run_group(vt_instance *s, vt_row *rows, vt_req *reqs, const size_
     const veil_program *p = m->prog;
     veil_eval_key *ek = NULL;
     srv_error se;
-    veil_plan *plan = vt_plan_get(s, rows[idx[0]].key_id, &ek, &se);
+    veil_plan *plan = vt_plan_get(s, rows[idx[0]].key_id, rows[idx[0]].key_fd, &ek, &se);
     if (!plan) {
         for (size_t j = 0; j < n; j++)
             vt_fail_req(&reqs[rows[idx[j]].req], vt_srv_error(&se));
@@ -793,6 +912,7 @@ static TRITONSERVER_Error *vt_read_request(vt_instance *s, TRITONBACKEND_Request
         vt_row *row = &(*rows)[*n_rows];
         memset(row, 0, sizeof *row);
         row->req = r;
+        row->key_fd = -1;
         srv_error se;
         char id[VEIL_KEY_ID_CHARS + 1] = {0};
         if (ids.len[i] == VEIL_KEY_ID_CHARS) memcpy(id, ids.elem[i], VEIL_KEY_ID_CHARS);
@@ -803,7 +923,7 @@ static TRITONSERVER_Error *vt_read_request(vt_instance *s, TRITONBACKEND_Request
             e = vt_srv_error(&se);
             break;
         }
-        if ((kst = veil_keystore_header(m->ks, id, &info, NULL))) {
+        if ((kst = veil_keystore_header(m->ks, id, &info, &row->key_fd))) {
             vt_key_error(m, id, kst, &se);
             e = vt_srv_error(&se);
             break;
@@ -812,6 +932,7 @@ static TRITONSERVER_Error *vt_read_request(vt_instance *s, TRITONBACKEND_Request
                                   &row->samples, &se)) {
             /* a request holds several batches: name the one refused */
             e = vt_error(vt_srv_code(&se), "veil %s: CT_BATCH row %zu: %s", se.code, i, se.message);
+            close(row->key_fd);
             break;
         }
         left.max_samples -= row->samples;
@@ -819,6 +940,7 @@ static TRITONSERVER_Error *vt_read_request(vt_instance *s, TRITONBACKEND_Request
         if (veil_ct_batch_new(m->prog->params, m->pi.big_dim, row->samples * m->pi.out_cts,
                               &row->out)) {
             veil_ct_batch_free(row->in);
+            close(row->key_fd);
             e = vt_error(TRITONSERVER_ERROR_UNAVAILABLE,
                          "veil: no memory for a result of %zu samples", row->samples);
             break;
@@ -903,6 +1025,7 @@ static void vt_execute_infer(vt_instance *s, TRITONBACKEND_Request **treqs, uint
         if (e) TRITONSERVER_ErrorDelete(e);
     }
     for (size_t i = 0; i < n_rows; i++) {
+        if (rows[i].key_fd >= 0) close(rows[i].key_fd);
         veil_ct_batch_free(rows[i].in);
         veil_ct_batch_free(rows[i].out);
         free(rows[i].result);
@@ -919,10 +1042,15 @@ TRITONSERVER_Error *TRITONBACKEND_ModelInstanceExecute(TRITONBACKEND_ModelInstan
     TRITONSERVER_Error *e = TRITONBACKEND_ModelInstanceState(instance, &st);
     if (e) return e;
     vt_instance *s = st;
-    if (s->m->cfg.role == VT_ROLE_KEYS)
+    if (s->m->cfg.role == VT_ROLE_KEYS) {
         vt_execute_keys(s, requests, request_count);
-    else
+    } else {
+        pthread_mutex_lock(&s->cache_mu);
         vt_execute_infer(s, requests, request_count);
+        /* keys removed while it ran (or by another replica): their plans go */
+        vt_cache_sweep(s);
+        pthread_mutex_unlock(&s->cache_mu);
+    }
     for (uint32_t r = 0; r < request_count; r++) {
         e = TRITONBACKEND_RequestRelease(requests[r], TRITONSERVER_REQUEST_RELEASE_ALL);
         if (e) {

@@ -112,7 +112,10 @@ veil_status veil_triton_repo_write(const char *repo, const veil_triton_repo_opti
     snprintf(text, 16384,
              "name: \"veil_keys\"\nbackend: \"veil\"\nmax_batch_size: 0\n"
              "instance_group [ { kind: KIND_CPU, count: 1 } ]\n"
-             "input [ { name: \"EVAL_KEY\", data_type: TYPE_STRING, dims: [ 1, 1 ] } ]\n"
+             "input [\n  { name: \"EVAL_KEY\", data_type: TYPE_STRING, dims: [ 1, 1 ], "
+             "optional: true },\n"
+             "  { name: \"DELETE_KEY_ID\", data_type: TYPE_STRING, dims: [ 1, 1 ], "
+             "optional: true }\n]\n"
              "output [ { name: \"KEY_ID\", data_type: TYPE_STRING, dims: [ 1, 1 ] } ]\n"
              "parameters: { key: \"role\" value: { string_value: \"keys\" } }\n"
              "parameters: { key: \"keys_dir\" value: { string_value: \"%s\" } }\n%s",

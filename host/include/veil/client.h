@@ -119,6 +119,15 @@ void veil_remote_options_default(veil_remote_options *o);
 veil_status veil_remote_ensure_key(const char *url, const char *dir, const veil_remote_options *o,
                                    char key_id[VEIL_KEY_ID_CHARS + 1], int *uploaded);
 
+/* Removes DIR/eval.key's copy from the server `url`: the key id DIR/servers
+ * records for it (*key_id), deleted with DELETE /v1/keys/<id> (Triton: the
+ * key model's DELETE_KEY_ID input), and its DIR/servers entry with it, so a
+ * later run uploads again. *was_stored is 0 when the server had lost it
+ * already (404: expired, or deleted by another holder of the id), which is
+ * no failure. VEIL_ERR_ARG when DIR/servers records no id for the server. */
+veil_status veil_remote_delete_key(const char *url, const char *dir, const veil_remote_options *o,
+                                   char key_id[VEIL_KEY_ID_CHARS + 1], int *was_stored);
+
 /* Checks that the server runs the same program (GET /v1/model: params id and
  * fingerprint); *max_samples gets its per-request limit. */
 veil_status veil_remote_check_model(const veil_client *c, const char *url,

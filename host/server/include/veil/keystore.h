@@ -123,6 +123,13 @@ veil_status veil_keystore_load(const veil_keystore *ks, const char *id, int fd,
  * by another process, quarantined). */
 veil_status veil_keystore_delete(veil_keystore *ks, const char *id);
 
+/* 1 while a key is stored under id (no read, no touch: one stat), 0 once it
+ * is not (never stored, deleted, pruned, quarantined: here or by another
+ * process sharing the directory; a malformed id). A failure that proves
+ * nothing (permissions, I/O) answers 1. For dropping the resident copy of
+ * a removed key (veil-server's and Triton's key caches). */
+int veil_keystore_stored(const veil_keystore *ks, const char *id);
+
 /* Removes what has lain unused in the directory:
  *   <id>.vek        keys not used (veil_keystore_header) for ttl_s seconds;
  *   <id>.vek.corrupt quarantined longer than ttl_s ago, and at least a day

@@ -1,5 +1,5 @@
 // LABELS: unit model
-// COST: 40
+// COST: 60
 // LINKS: veil_loaders
 /* --global-p-error (veil_compile_options.global_p_error, compile_params.c
  * choose_params_global): a failure budget per sample that the parameter

@@ -2025,10 +2025,10 @@ typedef struct gpe_snapshot {
 
 /* After choose_params_at: p's cost (its PBS nodes at the rows they read, the
  * search's figure; a WoP-PBS's is fixed) and spend (a filled noise pass). */
-static double gpe_eval(veil_program *p, double *spent) {
-    const veil_params *sets[VEIL_MAX_PARTITIONS];
-    const uint32_t n =
-        p->n_partitions < VEIL_MAX_PARTITIONS ? p->n_partitions : VEIL_MAX_PARTITIONS;
+static veil_status gpe_eval(veil_program *p, double *cost, double *spent) {
+    const uint32_t n = p->n_partitions;
+    const veil_params **sets = calloc(n + 1, sizeof *sets);
+    if (!sets) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
     for (uint32_t k = 0; k < n; k++)
         sets[k] = p->partitions[k].params;
     uint32_t wn;
@@ -2036,8 +2036,10 @@ static double gpe_eval(veil_program *p, double *spent) {
     double c = 0;
     for (size_t i = 0; i < p->n_nodes; i++)
         if (is_pbs_node(&p->nodes[i])) c += node_cost(p, &p->nodes[i], sets[p->nodes[i].partition]);
+    *cost = c;
     *spent = veil_program_p_fail_shares(p, NULL, 0, NULL);
-    return c;
+    free(sets);
+    return VEIL_OK;
 }
 
 static void gpe_save(veil_program *p, gpe_snapshot *s, double cost, double spent) {
@@ -2049,6 +2051,22 @@ static void gpe_save(veil_program *p, gpe_snapshot *s, double cost, double spent
         s->sets[k] = p->partitions[k].params;
     for (size_t i = 0; i < p->n_nodes; i++)
         s->part[i] = p->nodes[i].partition;
+}
+
+/* Set c is some partition's among sets[0..n). */
+static int taken_by(const veil_params *const *sets, uint32_t n, const veil_params *c) {
+    for (uint32_t q = 0; q < n; q++)
+        if (sets[q] == c) return 1;
+    return 0;
+}
+
+/* sets[0..n) (node partition) spend at most the budget (the exact noise
+ * pass) and keep the partition cap and the key budget. */
+static int fits(veil_program *p, const veil_params *const *sets, uint32_t n, double budget) {
+    if (over_limits(p, sets, n)) return 0;
+    uint32_t wn;
+    noise_pass(p, sets, n, &wn);
+    return veil_program_p_fail_shares(p, NULL, 0, NULL) <= budget;
 }
 
 /* The greedy exchange (4. above) on p's partitions; p->search_log2_p_error
@@ -2076,7 +2094,6 @@ static veil_status gpe_exchange(veil_program *p, double *cost) {
     for (uint32_t k = 0; k < n; k++)
         sets[k] = p->partitions[k].params;
     double c = *cost;
-    uint32_t wn;
     for (int round = 0; round < 32; round++) {
         double bc = c;
         uint32_t bk = 0;
@@ -2084,26 +2101,55 @@ static veil_status gpe_exchange(veil_program *p, double *cost) {
         for (uint32_t k = 0; k < n; k++) {
             const veil_params *old = sets[k];
             for (size_t j = 0; j < nc; j++) {
-                int taken = 0;
-                for (uint32_t q = 0; q < n && !taken; q++)
-                    taken = sets[q] == cand[j];
-                if (taken || !reads(p, cand[j], prec, k)) continue;
+                if (taken_by(sets, n, cand[j]) || !reads(p, cand[j], prec, k)) continue;
                 sets[k] = cand[j];
                 /* cheaper than the best move so far, every read under the
                  * cap, partition 0 the master */
                 const double c2 = cost_below(&s, sets, n, 1, bc);
-                if (c2 < bc && !over_limits(p, sets, n)) {
-                    noise_pass(p, sets, n, &wn);
-                    if (veil_program_p_fail_shares(p, NULL, 0, NULL) <= budget) {
-                        bc = c2;
-                        bk = k;
-                        bs = cand[j];
-                    }
+                if (c2 < bc && fits(p, sets, n, budget)) {
+                    bc = c2;
+                    bk = k;
+                    bs = cand[j];
                 }
                 sets[k] = old;
             }
         }
-        if (!bs) break;
+        if (!bs) {
+            /* no single move fits: a pair, one partition onto a cheaper set
+             * that alone spends too much, another onto one that spends less
+             * (dearer or not), the pair cheaper than now */
+            uint32_t bq = 0;
+            const veil_params *bs2 = NULL;
+            for (uint32_t q = 0; q < n; q++) {
+                const veil_params *oq = sets[q];
+                for (size_t j = 0; j < nc; j++) {
+                    if (taken_by(sets, n, cand[j]) || !reads(p, cand[j], prec, q)) continue;
+                    sets[q] = cand[j];
+                    if (cost_below(&s, sets, n, 1, c) < c)
+                        for (uint32_t k = 0; k < n; k++) {
+                            if (k == q) continue;
+                            const veil_params *ok = sets[k];
+                            for (size_t i = 0; i < nc; i++) {
+                                if (taken_by(sets, n, cand[i]) || !reads(p, cand[i], prec, k))
+                                    continue;
+                                sets[k] = cand[i];
+                                const double c2 = cost_below(&s, sets, n, 1, bc);
+                                if (c2 < bc && fits(p, sets, n, budget)) {
+                                    bc = c2;
+                                    bk = k;
+                                    bs = cand[i];
+                                    bq = q;
+                                    bs2 = cand[j];
+                                }
+                                sets[k] = ok;
+                            }
+                        }
+                    sets[q] = oq;
+                }
+            }
+            if (!bs) break;
+            sets[bq] = bs2;
+        }
         sets[bk] = bs;
         c = bc;
     }
@@ -2173,8 +2219,9 @@ static veil_status choose_params_global(veil_program *p, const char *params_id) 
             st = sst;
             break;
         } else {
-            double spent;
-            const double c = gpe_eval(p, &spent);
+            double spent = INFINITY, c = INFINITY;
+            st = gpe_eval(p, &c, &spent);
+            if (st != VEIL_OK) break;
             least = spent < least ? spent : least;
             v = spent <= budget ? 0 : 1;
             if (!v && c < best.cost) gpe_save(p, &best, c, spent);

@@ -210,15 +210,17 @@ void veil_program_print_report(const veil_program *p, FILE *f) {
                 p->key_bytes / 1048576.0, p->options.key_budget_mb);
     else
         fprintf(f, "prepared evaluation keys %.0f MiB (no budget)\n", p->key_bytes / 1048576.0);
-    fprintf(f, "PBS per sample %llu; p_fail per PBS <= 2^%.1f (target 2^%.1f); per sample 2^%.1f\n",
+    /* the union bound over the same reads: what --global-p-error caps */
+    double spent = p->p_fail_outputs_share;
+    for (uint32_t k = 0; k < p->n_partitions; k++)
+        spent += p->partitions[k].p_fail_share;
+    fprintf(f,
+            "PBS per sample %llu; p_fail per PBS <= 2^%.1f (target 2^%.1f); per sample 2^%.1f "
+            "(sum over reads %.6g)\n",
             (unsigned long long)p->pbs_per_sample, p->log2_p_fail_pbs,
-            log2(veil_compile_options_pbs_p_error(&p->options)), p->log2_p_fail_sample);
+            log2(veil_compile_options_pbs_p_error(&p->options)), p->log2_p_fail_sample, spent);
     if (p->options.global_p_error > 0) {
-        /* the budget, what the program spends of it (the union bound) and
-         * on what */
-        double spent = p->p_fail_outputs_share;
-        for (uint32_t k = 0; k < p->n_partitions; k++)
-            spent += p->partitions[k].p_fail_share;
+        /* the budget, what the program spends of it and on what */
         fprintf(f,
                 "failure budget per sample (--global-p-error) %.3g = 2^%.1f: spent %.3g = 2^%.1f "
                 "(%.1f%%, sum over reads and decodings), of it",

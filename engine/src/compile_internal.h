@@ -44,7 +44,8 @@ veil_status veil_fill_partitions(veil_program *p);
 /* --objective latency (options.latency_cores): after veil_fill_partitions,
  * replaces the search partitions' sets one at a time by any classic or
  * multi-bit set that lowers the modelled latency at batch 1 and keeps every
- * PBS and output under p_error and the keys in their budget, then fills
+ * PBS and output under p_error, a sample within options.global_p_error (when
+ * set: veil_program_assignment_cost) and the keys in their budget, then fills
  * the partitions again; sets p->latency_per_sample. A forced set
  * (params_id, not kept in p->options) stays: only the figure. */
 veil_status veil_latency_sets(veil_program *p, const char *params_id);

@@ -24,9 +24,13 @@
  * veil/cost.h); the result is kept only if it beats the best single set.
  * options.max_partitions caps the partitions and options.key_budget_mb the
  * prepared evaluation keys (merging the pair that costs least until both
- * hold; 1: one set); options.params_id forces one set. It refuses naming
- * the layer (beyond 16 bits, or when no set fits), or naming the budget
- * when no set's keys fit it.
+ * hold; 1: one set); options.params_id forces one set. With
+ * options.global_p_error the search runs at several per-PBS targets and
+ * then moves partitions past them while a sample's failure probability (the
+ * union bound) stays within that budget (compile_params.c,
+ * choose_params_global). It refuses naming the layer (beyond 16 bits, or
+ * when no set fits), the budget when no set's keys fit it, or
+ * --global-p-error when no program keeps within it.
  *
  * Encoding (DESIGN.md "Cryptography"): every ciphertext holds an integer v as
  * v * Delta with Delta = 2^(63 - width), one padding bit above, and `width`
@@ -621,7 +625,9 @@ void veil_program_free(veil_program *p);
 /* The compiler's objective for p with sets[i] running partition i's PBS
  * (i < p->n_partitions, the program's grouping of its PBS): the modelled
  * cost per sample (as cost_per_sample), or +INFINITY when a PBS or an output
- * would exceed p_error, a set lacks a partition's precision (or breaks
+ * would exceed p_error (veil_compile_options_pbs_p_error), a sample would
+ * spend more than options.global_p_error (when set), a set lacks a
+ * partition's precision (or breaks
  * max_poly_size), or a set's k*N exceeds sets[0]'s (the master key). p is
  * left as it was. For tests and tools: the search finds the cheapest. */
 double veil_program_assignment_cost(veil_program *p, const veil_params *const *sets);

@@ -142,6 +142,7 @@ static const char *sample_value(const command *c, const char *opt, const char *s
     if (!strcmp(opt, "--rounding")) return "exact";
     if (!strcmp(opt, "--bounds")) return "calibration";
     if (!strcmp(opt, "--p-error")) return "9.094947017729282e-13"; /* 2^-40 */
+    if (!strcmp(opt, "--global-p-error")) return "none";
     if (!strcmp(opt, "--params")) return g_params;
     if (!strcmp(opt, "--max-poly-size")) return "65536";
     if (!strcmp(opt, "--lookup-bits")) return "0"; /* the cost model's choice */
@@ -250,6 +251,7 @@ static const bad_values k_bad[] = {
     {"--partitions", 2, {"17", "-1", "x", "4x", "", VEIL_OVERFLOW, NULL}},
     {"--key-budget-mb", 2, {"-1", "1e3", "16777217", "512MB", "", VEIL_OVERFLOW, NULL}},
     {"--p-error", 2, {"1", "0", "-1e-9", "nan", "1e-400x", "", "x", NULL}},
+    {"--global-p-error", 2, {"1", "0", "-1e-9", "nan", "1e-320", "1e-5x", "", "NONE", NULL}},
     {"--range-margin", 2, {"-0.1", "17", "nan", "inf", "1e999", "0.25x", "", "x", NULL}},
     {"--range-check", 2, {"yes", "ON", "1", "", NULL}},
     {"--wop", 2, {"on", "OFF", "1", "", NULL}},

@@ -604,6 +604,8 @@ static void test_options_in_fingerprint(void) {
     sets[4].params_id = "nn-p5-norm2e0-2m40";
     sets[5].range_margin = 1.0 / 3.0; /* not a short decimal: %.17g reads back exactly */
     sets[5].p_error = 0x1.23456789abcdep-50;
+    sets[5].global_p_error = 0x1.fedcba987654p-20; /* with an explicit p_error: both hold */
+    sets[4].global_p_error = 1e-5;
     size_t round_trips = 0;
     for (int i = 0; i < 6; i++) {
         char canon[512], again[512], pairs[512];
@@ -619,6 +621,7 @@ static void test_options_in_fingerprint(void) {
         back.chunk_bits = 5;
         back.wop = VEIL_WOP_ALWAYS;
         back.latency_cores = 3;
+        back.global_p_error = 0.25;
         snprintf(pairs, sizeof pairs, "%s", canon);
         size_t n_pairs = 0;
         for (char *save = NULL, *t = strtok_r(pairs, " ", &save); t;
@@ -629,7 +632,7 @@ static void test_options_in_fingerprint(void) {
             CU_ASSERT_EQUAL(veil_compile_options_set(&back, t, eq + 1), VEIL_OK);
             n_pairs++;
         }
-        CU_ASSERT_EQUAL(n_pairs, 14); /* every option of the table */
+        CU_ASSERT_EQUAL(n_pairs, 15); /* every option of the table */
         veil_compile_options_canonical(&back, again, sizeof again);
         CU_ASSERT_STRING_EQUAL(again, canon);
         if (strcmp(again, canon)) printf("\n  %s\n  %s\n", canon, again);
@@ -996,8 +999,8 @@ static void test_worst_case_sum_saturates(void) {
  * refused by the compiler (their canonical form would not read back). */
 static void test_options_checked(void) {
     veil_model *m = tc_double_model(3, 0);
-    veil_compile_options o[6];
-    for (int k = 0; k < 6; k++)
+    veil_compile_options o[8];
+    for (int k = 0; k < 8; k++)
         veil_compile_options_default(&o[k]);
     o[0].p_error = 1e-310;
     o[1].range_margin = 1e-310;
@@ -1010,9 +1013,11 @@ static void test_options_checked(void) {
     long_id[200] = 0;
     o[4].params_id = long_id;
     o[5].params_id = "bogus id";
-    const char *want[6] = {"p_error",       "range margin", "key budget",
-                           "max poly size", "params id",    "params id"};
-    for (int k = 0; k < 6; k++) {
+    o[6].global_p_error = 1; /* a budget is a probability below 1 */
+    o[7].global_p_error = NAN;
+    const char *want[8] = {"p_error",   "range margin", "key budget",     "max poly size",
+                           "params id", "params id",    "global_p_error", "global_p_error"};
+    for (int k = 0; k < 8; k++) {
         veil_program *p = NULL;
         CU_ASSERT_EQUAL(veil_program_compile(m, &o[k], &p), VEIL_ERR_ARG);
         CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), want[k]));

@@ -44,7 +44,8 @@ veil_status veil_fill_partitions(veil_program *p);
 /* --objective latency (options.latency_cores): after veil_fill_partitions,
  * replaces the search partitions' sets one at a time by any classic or
  * multi-bit set that lowers the modelled latency at batch 1 and keeps every
- * PBS and output under p_error and the keys in their budget, then fills
+ * PBS and output under p_error, a sample within options.global_p_error (when
+ * set: veil_program_assignment_cost) and the keys in their budget, then fills
  * the partitions again; sets p->latency_per_sample. A forced set
  * (params_id, not kept in p->options) stays: only the figure. */
 veil_status veil_latency_sets(veil_program *p, const char *params_id);
@@ -53,6 +54,16 @@ veil_status veil_latency_sets(veil_program *p, const char *params_id);
 static inline double veil_objective_cost(const veil_program *p) {
     return p->options.latency_cores ? p->latency_per_sample : p->cost_per_sample;
 }
+/* The failure figures of p from its nodes' read_log2_pfail (a filled noise
+ * pass): returns the union bound sum p_i over one sample's PBS reads (each
+ * value's worst read, veil_node_results of them per node) and output
+ * decodings, what --global-p-error's budget caps; share (NULL, or n_share +
+ * 1 doubles): those sums per node partition (0..n_share), the outputs' (and
+ * any partition index past n_share) at share[n_share]; log2_sample (or
+ * NULL): log2 of 1 - prod (1 - p_i), the report's per sample figure. The
+ * one rule for the report and the budget. */
+double veil_program_p_fail_shares(const veil_program *p, double *share, uint32_t n_share,
+                                  double *log2_sample);
 /* p->report: one line per model layer with work, and the program's PBS count
  * and p_fail per PBS and per sample. */
 veil_status veil_build_report(veil_program *p);

@@ -61,7 +61,8 @@ void veil_compile_options_default(veil_compile_options *o) {
     o->range_margin = VEIL_RANGE_MARGIN_DEFAULT;
     o->rounding = VEIL_ROUNDING_EXACT;
     o->bounds = VEIL_BOUNDS_CALIBRATION;
-    o->p_error = ldexp(1.0, -40);
+    o->p_error = VEIL_P_ERROR_DEFAULT;
+    o->global_p_error = 0; /* no budget per sample */
     o->params_id = NULL;
     o->key_budget_mb = VEIL_KEY_BUDGET_MB_DEFAULT;
     o->wop = VEIL_WOP_AUTO;
@@ -121,6 +122,32 @@ static veil_status parse_p_error(const char *v, veil_compile_options *o) {
                           "--p-error %s: expected a probability in (0, 1), e.g. 1e-12", v);
     o->p_error = p;
     return VEIL_OK;
+}
+
+/* --global-p-error P or none. With an explicit --p-error (another value than
+ * its default) both hold: Concrete's rule for p_error with global_p_error
+ * ("If you set both of them, both will be satisfied. Essentially, the
+ * stricter one will be used": zama-ai/concrete,
+ * docs/core-features/table_lookups_advanced.md, "Table lookup exactness"). */
+static veil_status parse_global_p_error(const char *v, veil_compile_options *o) {
+    double p;
+    if (!strcmp(v, "none")) {
+        o->global_p_error = 0;
+        return VEIL_OK;
+    }
+    if (!number_parse(v, &p) || !(p > 0 && p < 1) || !isnormal(p))
+        return veil_error(VEIL_ERR_ARG,
+                          "--global-p-error %s: expected a probability in (0, 1), e.g. 1e-5, or "
+                          "none",
+                          v);
+    o->global_p_error = p;
+    return VEIL_OK;
+}
+
+double veil_compile_options_pbs_p_error(const veil_compile_options *o) {
+    if (!(o->global_p_error > 0)) return o->p_error;
+    if (o->p_error == VEIL_P_ERROR_DEFAULT) return o->global_p_error;
+    return o->p_error < o->global_p_error ? o->p_error : o->global_p_error;
 }
 
 static veil_status parse_params(const char *v, veil_compile_options *o) {
@@ -272,6 +299,10 @@ static int show_bounds(const veil_compile_options *o, char *b, size_t n) {
 static int show_p_error(const veil_compile_options *o, char *b, size_t n) {
     return snprintf(b, n, "%.17g", o->p_error);
 }
+static int show_global_p_error(const veil_compile_options *o, char *b, size_t n) {
+    return o->global_p_error > 0 ? snprintf(b, n, "%.17g", o->global_p_error)
+                                 : snprintf(b, n, "none");
+}
 static int show_params(const veil_compile_options *o, char *b, size_t n) {
     return snprintf(b, n, "%s", o->params_id ? o->params_id : "auto");
 }
@@ -343,6 +374,14 @@ static const option_row k_options[] = {
      parse_bounds, show_bounds},
     {"--p-error", "P", "target failure probability of one PBS (default 2^-40)", parse_p_error,
      show_p_error},
+    {"--global-p-error", "P|none",
+     "failure budget per sample: the probability that one run has any\n"
+     "failed PBS or output is at most P (0 < P < 1; the union bound),\n"
+     "spread over the partitions where looser sets save the most\n"
+     "(Concrete's global_p_error); each PBS then under P, or under\n"
+     "--p-error too when that is given (both hold); none (default): no\n"
+     "budget, every PBS under --p-error",
+     parse_global_p_error, show_global_p_error},
     {"--params", "ID|auto", "force a parameter set (default auto: the cheapest that fits)",
      parse_params, show_params},
     {"--max-poly-size", "N|any",
@@ -443,6 +482,12 @@ veil_status veil_compile_options_check(const veil_compile_options *o) {
     if (!(o->p_error > 0 && o->p_error < 1) || !isnormal(o->p_error))
         return veil_error(VEIL_ERR_ARG, "compile: p_error %g must be in (0, 1), a normal double",
                           o->p_error);
+    if (o->global_p_error != 0 &&
+        !(o->global_p_error > 0 && o->global_p_error < 1 && isnormal(o->global_p_error)))
+        return veil_error(VEIL_ERR_ARG,
+                          "compile: global_p_error %g must be in (0, 1), a normal double (or 0: "
+                          "none)",
+                          o->global_p_error);
     if (o->rounding_bits > VEIL_MAX_BITS)
         return veil_error(VEIL_ERR_ARG, "compile: rounding bits %u, at most %u", o->rounding_bits,
                           VEIL_MAX_BITS);

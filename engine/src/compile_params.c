@@ -18,6 +18,38 @@
 
 /* ---- noise and parameter choice -------------------------------------------- */
 
+/* log2 of the failure probability the search holds every PBS read and
+ * output decoding to: the options' (veil_compile_options_pbs_p_error), or
+ * the one a global budget's search is trying (choose_params_global). */
+static double pbs_target(const veil_program *p) {
+    return p->search_log2_p_error < 0 ? p->search_log2_p_error
+                                      : log2(veil_compile_options_pbs_p_error(&p->options));
+}
+
+double veil_program_p_fail_shares(const veil_program *p, double *share, uint32_t n_share,
+                                  double *log2_sample) {
+    double log_ok = 0, sum = 0; /* sum log(1 - p_i), sum p_i */
+    if (share) memset(share, 0, (n_share + 1) * sizeof *share);
+    for (size_t i = 0; i < p->n_nodes; i++) {
+        const veil_node *n = &p->nodes[i];
+        /* an output's decoding fails too (half a step of margin): the noise
+         * pass holds it to p_error like a read, so it counts here */
+        const int out = n->kind == VEIL_NODE_OUTPUT;
+        if (!out && n->kind != VEIL_NODE_ROUND && n->kind != VEIL_NODE_LUT) continue;
+        if (!(n->read_log2_pfail > -INFINITY)) continue;
+        const double pf = exp2(n->read_log2_pfail);
+        const double count = out ? (double)n->size : (double)veil_node_results(n);
+        log_ok += count * log1p(-pf);
+        sum += count * pf;
+        if (share) share[out || n->partition >= n_share ? n_share : n->partition] += count * pf;
+    }
+    if (log2_sample) {
+        *log2_sample = log2(-expm1(log_ok));
+        if (!(*log2_sample > -1e9)) *log2_sample = -INFINITY;
+    }
+    return sum;
+}
+
 double veil_read_variance(const veil_params *ps, double value_var, unsigned shift) {
     return value_var * veil_pow2(2 * (int)shift);
 }
@@ -896,7 +928,7 @@ typedef struct pbs_group {
 static double search_groups(const veil_program *p, const unit_noise *u, pbs_group *groups,
                             size_t ng, const veil_params *const *cand, size_t nc,
                             const veil_params **pick, const veil_params **best) {
-    const double target = log2(p->options.p_error);
+    const double target = pbs_target(p);
     double best_cost = INFINITY;
     for (size_t di = 0; di < nc; di++) {
         const uint32_t D = veil_params_big_dim(cand[di]);
@@ -1092,7 +1124,7 @@ static void search_cuts(double target, double *cut) {
 
 static veil_status search_new(veil_program *p, search *s) {
     s->p = p;
-    search_cuts(log2(p->options.p_error), s->cut);
+    search_cuts(pbs_target(p), s->cut);
     s->n = 0;
     s->src_off = s->src = s->kn = NULL;
     s->node = calloc(p->n_nodes + 1, sizeof *s->node);
@@ -1184,7 +1216,7 @@ static double cost_below(const search *s, const veil_params *const *sets, uint32
         if (!(cost < bound)) return INFINITY; /* no noise pass for what cannot win */
     }
     uint32_t wn;
-    if (noise_pass_fill(p, sets, nparts, &wn, s->cut) > log2(p->options.p_error)) return INFINITY;
+    if (noise_pass_fill(p, sets, nparts, &wn, s->cut) > pbs_target(p)) return INFINITY;
     return cost;
 }
 
@@ -1208,6 +1240,12 @@ double veil_program_assignment_cost(veil_program *p, const veil_params *const *s
         search_free(&s);
     }
     uint32_t wn;
+    /* and within the budget per sample, with one: every read's p_fail */
+    if (c < INFINITY && p->options.global_p_error > 0) {
+        noise_pass(p, sets, p->n_partitions, &wn);
+        if (!(veil_program_p_fail_shares(p, NULL, 0, NULL) <= p->options.global_p_error))
+            c = INFINITY;
+    }
     noise_pass(p, cur, p->n_partitions, &wn); /* back to the program's own variances */
     free(cur);
     return c;
@@ -1230,7 +1268,7 @@ static veil_status set_partitions(veil_program *p, const veil_params *const *set
 /* One set for every PBS: the cheapest candidate that keeps every PBS and
  * output under p_error (the forced --params set, or the search's fallback). */
 static veil_status choose_single(veil_program *p, const char *params_id, double *cost) {
-    const double target = log2(p->options.p_error);
+    const double target = pbs_target(p);
     size_t count = veil_params_count();
     const veil_params **cand = calloc(count + 1, sizeof *cand);
     if (!cand) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
@@ -1931,7 +1969,9 @@ veil_status veil_choose_params(veil_program *p, const char *params_id) {
     return VEIL_OK;
 }
 
-static veil_status choose_params(veil_program *p, const char *params_id) {
+/* The search for the per-PBS target pbs_target(p) (choose_params: without a
+ * global budget, the options'). */
+static veil_status choose_params_at(veil_program *p, const char *params_id) {
     double single = INFINITY;
     p->input_width = 0; /* the master key's, until narrow_inputs finds better */
     veil_status st = choose_single(p, params_id, &single);
@@ -1948,6 +1988,290 @@ static veil_status choose_params(veil_program *p, const char *params_id) {
     if (st != VEIL_OK) return st;
     if (!p->n_partitions) return veil_error(single_st, "%s", msg);
     return VEIL_OK;
+}
+
+/* ---- --global-p-error -------------------------------------------------------
+ * A budget P on the probability that a sample (one run) has any failed PBS
+ * read or output decoding, spent as the union bound sum p_i over them
+ * (veil_program_p_fail_shares: each value's worst read, as the report's per
+ * sample figure counts them). The search for one per-PBS target t is the
+ * program's usual one (choose_params_at); the budget chooses t and then
+ * lets partitions go past it:
+ *  1. t = the per-PBS cap (veil_compile_options_pbs_p_error): taken if it
+ *     spends at most P (no looser program exists);
+ *  2. t_lo = P over the count of reads and decodings: every one under it
+ *     spends at most P (the union bound), so it fits whenever a set reaches
+ *     it; the default p_error's program (2^-40) when it is between, so the
+ *     budget that program spends never gives a dearer one;
+ *  3. bisection between them on "spends more than P" (a search that finds
+ *     no set is on the tight side), 7 steps;
+ *  the cheapest program that fits is kept (ties: the first tried), with its
+ *  partitions, then
+ *  4. a greedy exchange over its partitions at the cap: each round takes the
+ *     move of one partition onto another candidate set (one no other
+ *     partition has) that lowers the cost most and keeps every read under
+ *     the cap, the sample within P, partition 0 the master and the keys
+ *     within the budget (a rare or cheap partition takes a looser set, the
+ *     budget the uniform targets left).
+ * Deterministic (fixed orders, strict comparisons); never returns a
+ * program that spends more than P (each kept program's spend is the exact
+ * noise pass's). */
+typedef struct gpe_snapshot {
+    double cost, spent;
+    uint32_t n, input_width;
+    const veil_params **sets; /* n */
+    uint32_t *part;           /* per node */
+} gpe_snapshot;
+
+/* After choose_params_at: p's cost (its PBS nodes at the rows they read, the
+ * search's figure; a WoP-PBS's is fixed) and spend (a filled noise pass). */
+static veil_status gpe_eval(veil_program *p, double *cost, double *spent) {
+    const uint32_t n = p->n_partitions;
+    const veil_params **sets = calloc(n + 1, sizeof *sets);
+    if (!sets) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+    for (uint32_t k = 0; k < n; k++)
+        sets[k] = p->partitions[k].params;
+    uint32_t wn;
+    noise_pass(p, sets, n, &wn);
+    double c = 0;
+    for (size_t i = 0; i < p->n_nodes; i++)
+        if (is_pbs_node(&p->nodes[i])) c += node_cost(p, &p->nodes[i], sets[p->nodes[i].partition]);
+    *cost = c;
+    *spent = veil_program_p_fail_shares(p, NULL, 0, NULL);
+    free(sets);
+    return VEIL_OK;
+}
+
+static void gpe_save(veil_program *p, gpe_snapshot *s, double cost, double spent) {
+    s->cost = cost;
+    s->spent = spent;
+    s->n = p->n_partitions;
+    s->input_width = p->input_width;
+    for (uint32_t k = 0; k < s->n; k++)
+        s->sets[k] = p->partitions[k].params;
+    for (size_t i = 0; i < p->n_nodes; i++)
+        s->part[i] = p->nodes[i].partition;
+}
+
+/* Set c is some partition's among sets[0..n). */
+static int taken_by(const veil_params *const *sets, uint32_t n, const veil_params *c) {
+    for (uint32_t q = 0; q < n; q++)
+        if (sets[q] == c) return 1;
+    return 0;
+}
+
+/* sets[0..n) (node partition) spend at most the budget (the exact noise
+ * pass) and keep the partition cap and the key budget. */
+static int fits(veil_program *p, const veil_params *const *sets, uint32_t n, double budget) {
+    if (over_limits(p, sets, n)) return 0;
+    uint32_t wn;
+    noise_pass(p, sets, n, &wn);
+    return veil_program_p_fail_shares(p, NULL, 0, NULL) <= budget;
+}
+
+/* The greedy exchange (4. above) on p's partitions; p->search_log2_p_error
+ * the cap. */
+static veil_status gpe_exchange(veil_program *p, double *cost) {
+    const double budget = p->options.global_p_error;
+    const uint32_t n = p->n_partitions;
+    search s;
+    VEIL_TRY(search_new(p, &s));
+    const size_t count = veil_params_count();
+    const veil_params **cand = calloc(count + 1, sizeof *cand);
+    const veil_params **sets = calloc(n + 1, sizeof *sets);
+    unsigned *prec = part_precs(&s, n);
+    if (!cand || !sets || !prec) {
+        free(cand), free(sets), free(prec);
+        search_free(&s);
+        return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+    }
+    size_t nc = 0;
+    for (size_t i = 0; i < count; i++) {
+        const veil_params *ps = veil_params_at(i);
+        if (!p->options.max_poly_size || ps->poly_size <= p->options.max_poly_size) cand[nc++] = ps;
+    }
+    qsort(cand, nc, sizeof *cand, cmp_cost);
+    for (uint32_t k = 0; k < n; k++)
+        sets[k] = p->partitions[k].params;
+    double c = *cost;
+    for (int round = 0; round < 32; round++) {
+        double bc = c;
+        uint32_t bk = 0;
+        const veil_params *bs = NULL;
+        for (uint32_t k = 0; k < n; k++) {
+            const veil_params *old = sets[k];
+            for (size_t j = 0; j < nc; j++) {
+                if (taken_by(sets, n, cand[j]) || !reads(p, cand[j], prec, k)) continue;
+                sets[k] = cand[j];
+                /* cheaper than the best move so far, every read under the
+                 * cap, partition 0 the master */
+                const double c2 = cost_below(&s, sets, n, 1, bc);
+                if (c2 < bc && fits(p, sets, n, budget)) {
+                    bc = c2;
+                    bk = k;
+                    bs = cand[j];
+                }
+                sets[k] = old;
+            }
+        }
+        if (!bs) {
+            /* no single move fits: a pair, one partition onto a cheaper set
+             * that alone spends too much, another onto one that spends less
+             * (dearer or not), the pair cheaper than now */
+            uint32_t bq = 0;
+            const veil_params *bs2 = NULL;
+            for (uint32_t q = 0; q < n; q++) {
+                const veil_params *oq = sets[q];
+                for (size_t j = 0; j < nc; j++) {
+                    if (taken_by(sets, n, cand[j]) || !reads(p, cand[j], prec, q)) continue;
+                    sets[q] = cand[j];
+                    if (cost_below(&s, sets, n, 1, c) < c)
+                        for (uint32_t k = 0; k < n; k++) {
+                            if (k == q) continue;
+                            const veil_params *ok = sets[k];
+                            for (size_t i = 0; i < nc; i++) {
+                                if (taken_by(sets, n, cand[i]) || !reads(p, cand[i], prec, k))
+                                    continue;
+                                sets[k] = cand[i];
+                                const double c2 = cost_below(&s, sets, n, 1, bc);
+                                if (c2 < bc && fits(p, sets, n, budget)) {
+                                    bc = c2;
+                                    bk = k;
+                                    bs = cand[i];
+                                    bq = q;
+                                    bs2 = cand[j];
+                                }
+                                sets[k] = ok;
+                            }
+                        }
+                    sets[q] = oq;
+                }
+            }
+            if (!bs) break;
+            sets[bq] = bs2;
+        }
+        sets[bk] = bs;
+        c = bc;
+    }
+    veil_status st = VEIL_OK;
+    if (c < *cost) {
+        const uint32_t in_width = p->input_width;
+        st = set_partitions(p, sets, n);
+        p->input_width = in_width;
+        *cost = c;
+    }
+    free(cand), free(sets), free(prec);
+    search_free(&s);
+    return st;
+}
+
+static veil_status choose_params_global(veil_program *p, const char *params_id) {
+    const double budget = p->options.global_p_error, lbudget = log2(budget);
+    const double lcap = log2(veil_compile_options_pbs_p_error(&p->options));
+    double terms = 0; /* reads and decodings a sample */
+    for (size_t i = 0; i < p->n_nodes; i++) {
+        const veil_node *n = &p->nodes[i];
+        if (n->kind == VEIL_NODE_LUT || n->kind == VEIL_NODE_ROUND)
+            terms += (double)veil_node_results(n);
+        else if (n->kind == VEIL_NODE_OUTPUT)
+            terms += (double)n->size;
+    }
+    /* a hair under the union bound's share: the sum's rounding */
+    double t_lo = lbudget - log2(terms > 1 ? terms : 1) - 1e-9;
+    if (t_lo > lcap) t_lo = lcap;
+    gpe_snapshot best = {.cost = INFINITY};
+    best.sets = calloc(p->n_nodes + 3, sizeof *best.sets);
+    best.part = calloc(p->n_nodes + 1, sizeof *best.part);
+    if (!best.sets || !best.part) {
+        free(best.sets), free(best.part);
+        return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+    }
+    double least = INFINITY; /* the least any program found spends */
+    veil_status st = VEIL_OK, first_err = VEIL_OK;
+    char msg[512] = "";
+    /* one search at target t: -1 no set reaches it (too tight), 0 fits,
+     * +1 spends more than the budget (too loose) */
+    const double dflt = log2(VEIL_P_ERROR_DEFAULT);
+    double lo = t_lo, hi = lcap;
+    for (int step = 0; step < 11 && st == VEIL_OK; step++) {
+        double t;
+        if (step == 0)
+            t = lcap;
+        else if (step == 1)
+            t = t_lo;
+        else if (step == 2)
+            t = dflt;
+        else
+            t = 0.5 * (lo + hi);
+        if (step == 1 && !(t < lcap)) break;
+        if (step == 2 && !(t > t_lo && t < lcap)) continue;
+        if (step >= 3 && !(hi - lo > 1.0 / 64)) break;
+        p->search_log2_p_error = t;
+        const veil_status sst = choose_params_at(p, params_id);
+        int v;
+        if (sst == VEIL_ERR_UNSUPPORTED) {
+            v = -1;
+            if (first_err == VEIL_OK) {
+                first_err = sst;
+                snprintf(msg, sizeof msg, "%s", veil_error_message());
+            }
+        } else if (sst != VEIL_OK) {
+            st = sst;
+            break;
+        } else {
+            double spent = INFINITY, c = INFINITY;
+            st = gpe_eval(p, &c, &spent);
+            if (st != VEIL_OK) break;
+            least = spent < least ? spent : least;
+            v = spent <= budget ? 0 : 1;
+            if (!v && c < best.cost) gpe_save(p, &best, c, spent);
+        }
+        /* the cap fits: nothing looser exists; no set under it: none
+         * under a tighter one either; a forced set: its one program */
+        if (step == 0 && (v <= 0 || params_id)) break;
+        /* the bisection's bracket: lo on the side that fits or finds no set,
+         * hi on the side that spends too much */
+        if (t > lo && t < hi) {
+            if (v > 0)
+                hi = t;
+            else
+                lo = t;
+        }
+    }
+    if (st == VEIL_OK && best.cost == INFINITY) {
+        if (least < INFINITY)
+            st = veil_error(VEIL_ERR_UNSUPPORTED,
+                            "--global-p-error %g (2^%.1f): no program keeps a sample's failure "
+                            "probability under it (%.0f PBS reads and output decodings a sample; "
+                            "the most reliable program found spends 2^%.1f%s%s); raise it",
+                            budget, lbudget, terms, log2(least), params_id ? " with --params " : "",
+                            params_id ? params_id : "");
+        else
+            st = veil_error(first_err ? first_err : VEIL_ERR_UNSUPPORTED,
+                            "--global-p-error %g (2^%.1f), each PBS under 2^%.1f: %s", budget,
+                            lbudget, lcap, msg);
+    }
+    if (st == VEIL_OK) {
+        /* the cheapest program that fits, and its partitions let go past
+         * the uniform target where the budget allows */
+        st = set_partitions(p, best.sets, best.n);
+        if (st == VEIL_OK) {
+            p->input_width = best.input_width;
+            for (size_t i = 0; i < p->n_nodes; i++)
+                p->nodes[i].partition = best.part[i];
+            p->search_log2_p_error = lcap;
+            if (!params_id) st = gpe_exchange(p, &best.cost);
+        }
+    }
+    p->search_log2_p_error = 0; /* the options' from here on: the cap */
+    free(best.sets), free(best.part);
+    return st;
+}
+
+static veil_status choose_params(veil_program *p, const char *params_id) {
+    if (p->options.global_p_error > 0) return choose_params_global(p, params_id);
+    p->search_log2_p_error = 0;
+    return choose_params_at(p, params_id);
 }
 
 /* The chosen partitions' final variances and statistics. */

@@ -31,19 +31,12 @@ veil_status veil_build_report(veil_program *p) {
     p->report = calloc(p->n_nodes + 1, sizeof *p->report);
     if (!p->report) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
     const double pbs = p->params ? veil_noise_pbs_output_variance(p->params) : 1;
-    double log_ok = 0; /* sum log(1 - p_i) */
     p->pbs_per_sample = 0;
     p->log2_p_fail_pbs = -INFINITY;
     for (size_t i = 0; i < p->n_nodes; i++) {
         veil_node *n = &p->nodes[i];
-        /* an output's decoding fails too (half a step of margin): the noise
-         * pass holds it to p_error like a read, so it counts here */
-        if (n->kind == VEIL_NODE_OUTPUT && n->read_log2_pfail > -INFINITY)
-            log_ok += (double)n->size * log1p(-exp2(n->read_log2_pfail));
         if (n->kind == VEIL_NODE_INPUT || n->kind == VEIL_NODE_OUTPUT) continue;
         if (n->kind == VEIL_NODE_ROUND || n->kind == VEIL_NODE_LUT) {
-            double pf = exp2(n->read_log2_pfail);
-            log_ok += (double)veil_node_results(n) * log1p(-pf);
             p->pbs_per_sample += n->pbs_per_sample;
             if (n->read_log2_pfail > p->log2_p_fail_pbs) p->log2_p_fail_pbs = n->read_log2_pfail;
         }
@@ -105,8 +98,16 @@ veil_status veil_build_report(veil_program *p) {
         veil_layer_report *r = &p->report[k];
         if (strcmp(r->op, "lut")) r->lookups = layer_pbs(p, r->layer, &r->log2_p_fail);
     }
-    p->log2_p_fail_sample = log2(-expm1(log_ok));
-    if (!(p->log2_p_fail_sample > -1e9)) p->log2_p_fail_sample = -INFINITY;
+    /* per sample: every PBS read and output decoding (the noise pass holds
+     * an output's half step of margin to p_error like a read); each
+     * partition's share, what --global-p-error spends */
+    double *share = calloc(p->n_partitions + 1, sizeof *share);
+    if (!share) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+    veil_program_p_fail_shares(p, share, p->n_partitions, &p->log2_p_fail_sample);
+    for (uint32_t k = 0; k < p->n_partitions; k++)
+        p->partitions[k].p_fail_share = share[k];
+    p->p_fail_outputs_share = share[p->n_partitions];
+    free(share);
     return VEIL_OK;
 }
 
@@ -209,9 +210,27 @@ void veil_program_print_report(const veil_program *p, FILE *f) {
                 p->key_bytes / 1048576.0, p->options.key_budget_mb);
     else
         fprintf(f, "prepared evaluation keys %.0f MiB (no budget)\n", p->key_bytes / 1048576.0);
-    fprintf(f, "PBS per sample %llu; p_fail per PBS <= 2^%.1f (target 2^%.1f); per sample 2^%.1f\n",
-            (unsigned long long)p->pbs_per_sample, p->log2_p_fail_pbs, log2(p->options.p_error),
-            p->log2_p_fail_sample);
+    /* the union bound over the same reads: what --global-p-error caps */
+    double spent = p->p_fail_outputs_share;
+    for (uint32_t k = 0; k < p->n_partitions; k++)
+        spent += p->partitions[k].p_fail_share;
+    fprintf(f,
+            "PBS per sample %llu; p_fail per PBS <= 2^%.1f (target 2^%.1f); per sample 2^%.1f "
+            "(sum over reads %.6g)\n",
+            (unsigned long long)p->pbs_per_sample, p->log2_p_fail_pbs,
+            log2(veil_compile_options_pbs_p_error(&p->options)), p->log2_p_fail_sample, spent);
+    if (p->options.global_p_error > 0) {
+        /* the budget, what the program spends of it and on what */
+        fprintf(f,
+                "failure budget per sample (--global-p-error) %.3g = 2^%.1f: spent %.3g = 2^%.1f "
+                "(%.1f%%, sum over reads and decodings), of it",
+                p->options.global_p_error, log2(p->options.global_p_error), spent, log2(spent),
+                100.0 * spent / p->options.global_p_error);
+        for (uint32_t k = 0; k < p->n_partitions; k++)
+            fprintf(f, " partition %u %.1f%%", k,
+                    spent > 0 ? 100.0 * p->partitions[k].p_fail_share / spent : 0.0);
+        fprintf(f, " outputs %.1f%%\n", spent > 0 ? 100.0 * p->p_fail_outputs_share / spent : 0.0);
+    }
     uint64_t rot = 0, res = 0;
     for (size_t i = 0; i < p->n_nodes; i++)
         if (p->nodes[i].kind == VEIL_NODE_LUT && p->nodes[i].rotation_results > 1) {

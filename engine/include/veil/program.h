@@ -24,9 +24,13 @@
  * veil/cost.h); the result is kept only if it beats the best single set.
  * options.max_partitions caps the partitions and options.key_budget_mb the
  * prepared evaluation keys (merging the pair that costs least until both
- * hold; 1: one set); options.params_id forces one set. It refuses naming
- * the layer (beyond 16 bits, or when no set fits), or naming the budget
- * when no set's keys fit it.
+ * hold; 1: one set); options.params_id forces one set. With
+ * options.global_p_error the search runs at several per-PBS targets and
+ * then moves partitions past them while a sample's failure probability (the
+ * union bound) stays within that budget (compile_params.c,
+ * choose_params_global). It refuses naming the layer (beyond 16 bits, or
+ * when no set fits), the budget when no set's keys fit it, or
+ * --global-p-error when no program keeps within it.
  *
  * Encoding (DESIGN.md "Cryptography"): every ciphertext holds an integer v as
  * v * Delta with Delta = 2^(63 - width), one padding bit above, and `width`
@@ -224,6 +228,8 @@ typedef enum veil_rounding {
 } veil_rounding;
 
 #define VEIL_RANGE_MARGIN_DEFAULT 0.25
+/* --p-error's default, 2^-40 (Concrete ML's) */
+#define VEIL_P_ERROR_DEFAULT 0x1p-40
 /* docs/results/cost-model.md: the trade-off per sample model behind it */
 #define VEIL_KEY_BUDGET_MB_DEFAULT 4096
 
@@ -255,8 +261,19 @@ typedef struct veil_compile_options {
      * a calibration set is a sample and real inputs go a little further.
      * Default VEIL_RANGE_MARGIN_DEFAULT; 0: the observed ranges. */
     double range_margin;
-    /* Target failure probability of one PBS (default 2^-40, Concrete ML's). */
+    /* Target failure probability of one PBS (default VEIL_P_ERROR_DEFAULT,
+     * 2^-40, Concrete ML's). */
     double p_error;
+    /* A failure budget per sample (--global-p-error, Concrete's
+     * global_p_error; 0, the default: none): the probability that one run
+     * of the program has any failed PBS read or output decoding (the union
+     * bound over them, the report's "per sample" figure) is at most this,
+     * and the search spreads it over the partitions, a looser set where it
+     * saves the most (compile_params.c, choose_params_global). With it,
+     * p_error is a cap on each PBS only when set to another value than its
+     * default: Concrete's rule, both hold when both are set
+     * (veil_compile_options_pbs_p_error). */
+    double global_p_error;
     /* Force a parameter set by id (NULL: the compiler chooses). */
     const char *params_id;
     /* Only consider sets with N <= this (0: any): e.g. to trade lookup bits
@@ -294,11 +311,17 @@ typedef struct veil_compile_options {
 /* The defaults, the parsers below and the option table all live in
  * engine/src/compile_options.c (veil/compile_options.h). */
 void veil_compile_options_default(veil_compile_options *o);
+/* The failure probability every single PBS read and output decoding is held
+ * to: p_error without a global budget; with one (global_p_error > 0),
+ * p_error where it is set to another value than VEIL_P_ERROR_DEFAULT (then
+ * both hold, as Concrete does), else the budget itself (one read alone may
+ * spend it), never above the budget. */
+double veil_compile_options_pbs_p_error(const veil_compile_options *o);
 /* "calibration" | "worst-case"; "exact" | "approximate". */
 veil_status veil_bounds_parse(const char *s, veil_bounds *out);
 veil_status veil_rounding_parse(const char *s, veil_rounding *out);
 /* Sets one option by its command-line name without the dashes' prefix
- * ("rounding-bits" = "rounding_bits", "rounding", "bounds", "p-error",
+ * ("rounding-bits" = "rounding_bits", "rounding", "bounds", "p-error", "global-p-error",
  * "max-poly-size", "lookup-bits", "chunk-bits", "range-margin", "range-check", "params",
  * "partitions", "key-budget-mb", "objective") from text, as `veil compile --NAME VALUE` reads it;
  * for configurations that are text (Triton's config.pbtxt parameters). "params" borrows value.
@@ -463,6 +486,10 @@ typedef struct veil_partition {
     double norm2;            /* worst 2-norm (x 2^shift) read by a PBS of the partition */
     uint64_t pbs_per_sample; /* PBS of the partition per sample */
     double log2_p_fail;      /* worst PBS of the partition */
+    /* Its share of the per-sample failure figure: the sum over its PBS
+     * reads (each value's worst, veil_node_results of them) of their p_fail,
+     * what --global-p-error's budget is spent on (veil_build_report). */
+    double p_fail_share;
     /* Rows of its keyswitching key: the widest value its PBS read
      * (veil_node_read_dim), the master key's first ksk_rows coefficients;
      * its keys need no more (veil_pbs_key.ksk_rows). */
@@ -520,6 +547,13 @@ typedef struct veil_program {
     double log2_p_fail_pbs; /* worst single PBS */
     /* 1 - prod (1 - p_i) over one sample's PBS reads and output decodings, log2 */
     double log2_p_fail_sample;
+    /* The output decodings' share of it (sum of their p_fail; the partitions'
+     * are veil_partition.p_fail_share). */
+    double p_fail_outputs_share;
+    /* The search's per-PBS target, log2, while a global budget
+     * (options.global_p_error) tries several (compile_params.c); 0: the
+     * options' (veil_compile_options_pbs_p_error). */
+    double search_log2_p_error;
     size_t n_report;
     veil_layer_report *report;
 } veil_program;
@@ -591,7 +625,9 @@ void veil_program_free(veil_program *p);
 /* The compiler's objective for p with sets[i] running partition i's PBS
  * (i < p->n_partitions, the program's grouping of its PBS): the modelled
  * cost per sample (as cost_per_sample), or +INFINITY when a PBS or an output
- * would exceed p_error, a set lacks a partition's precision (or breaks
+ * would exceed p_error (veil_compile_options_pbs_p_error), a sample would
+ * spend more than options.global_p_error (when set), a set lacks a
+ * partition's precision (or breaks
  * max_poly_size), or a set's k*N exceeds sets[0]'s (the master key). p is
  * left as it was. For tests and tools: the search finds the cheapest. */
 double veil_program_assignment_cost(veil_program *p, const veil_params *const *sets);

@@ -1,4 +1,4 @@
-/* bench_model — per sample model: accuracy and time per sample of
+/* bench_model — per sample model: accuracy (a regressor: RMSE) and time per sample of
  * simulate, cpu and cuda (when built and present) for several batch sizes,
  * as JSON. The time is a batch's over its size ("s_per_sample_amortised"),
  * after one untimed run of each plan: not one sample's latency, except at
@@ -66,15 +66,35 @@ static int list_ok(const char *opt, const char *list, int batches) {
     return any;
 }
 
-/* sample s is golden sample s mod golden (encrypted runs longer than the
- * golden set repeat it in order) */
-static double accuracy(const veil_model *m, const veil_program *p, int64_t *const *out,
-                       const int64_t *labels, size_t n, size_t golden) {
-    if (!labels) return NAN;
-    size_t sz = veil_program_output_size(p, 0), ok = 0;
-    for (size_t s = 0; s < n; s++)
-        ok += (int64_t)veil_model_class(&m->outputs[0], out[0] + s * sz) == labels[s % golden];
-    return (double)ok / (double)n;
+/* How well the outputs score: a classifier's accuracy against the labels, a
+ * regressor's RMSE against its targets (NAN where the file has neither).
+ * Sample s is golden sample s mod golden (encrypted runs longer than the
+ * golden set repeat it in order). */
+typedef struct score {
+    double accuracy, rmse;
+} score;
+static score score_of(const veil_model *m, const veil_program *p, int64_t *const *out, size_t n,
+                      size_t golden) {
+    score r = {NAN, NAN};
+    const size_t sz = veil_program_output_size(p, 0);
+    if (m->golden.labels) {
+        size_t ok = 0;
+        for (size_t s = 0; s < n; s++)
+            ok += (int64_t)veil_model_class(&m->outputs[0], out[0] + s * sz) ==
+                  m->golden.labels[s % golden];
+        r.accuracy = (double)ok / (double)n;
+    }
+    if (m->golden.targets && n) {
+        double se = 0;
+        for (size_t s = 0; s < n; s++) {
+            double rmse, mae;
+            veil_regression_error(m, out[0] + s * sz, 1, m->golden.targets + s % golden * sz, &rmse,
+                                  &mae);
+            se += rmse * rmse;
+        }
+        r.rmse = sqrt(se / (double)n);
+    }
+    return r;
 }
 
 static void json_num(FILE *f, const char *k, double v, int last) {
@@ -87,7 +107,7 @@ static void json_num(FILE *f, const char *k, double v, int last) {
 static int first_result = 1;
 
 static void emit(FILE *f, const veil_model *m, const veil_program *p, const char *mode,
-                 const char *device, size_t plans, size_t batch, size_t n, double lat, double acc,
+                 const char *device, size_t plans, size_t batch, size_t n, double lat, score sc,
                  double agree) {
     fprintf(
         f, "%s\n    {\"model\": \"%s\", \"mode\": \"%s\", \"device\": \"%s\", \"params\": \"%s\", ",
@@ -103,15 +123,17 @@ static void emit(FILE *f, const veil_model *m, const veil_program *p, const char
                 p->partitions[i].params->id, (unsigned long long)p->partitions[i].pbs_per_sample);
     fprintf(f, "], ");
     json_num(f, "s_per_sample_amortised", lat, 0);
-    json_num(f, "accuracy", acc, 0);
+    json_num(f, "accuracy", sc.accuracy, 0);
     json_num(f, "brevitas_accuracy", m->brevitas_accuracy, 0);
+    json_num(f, "rmse", sc.rmse, 0);
     json_num(f, "agreement_with_simulate", agree, 1);
     fprintf(f, "}");
     fflush(f);
     fprintf(stderr,
-            "%-12s %-8s plans %zu batch %-4zu %6zu samples  %12.4g s/sample  accuracy %.4f  agree "
+            "%-12s %-8s plans %zu batch %-4zu %6zu samples  %12.4g s/sample  %s %.4f  agree "
             "%.4f\n",
-            m->name, mode, plans, batch, n, lat, acc, agree);
+            m->name, mode, plans, batch, n, lat, isnan(sc.rmse) ? "accuracy" : "rmse",
+            isnan(sc.rmse) ? sc.accuracy : sc.rmse, agree);
 }
 
 static int bench_encrypted(FILE *f, const veil_model *m, const veil_program *p,
@@ -197,7 +219,7 @@ static int bench_encrypted(FILE *f, const veil_model *m, const veil_program *p,
                     eq += dec[o][j] == sim[o][j / osz % golden * osz + j % osz];
             }
             emit(f, m, p, mode, veil_backend_describe(bes[0]), n_bes, b, runs, t / (double)runs,
-                 accuracy(m, p, dec, m->golden.labels, runs, golden), (double)eq / (double)tot);
+                 score_of(m, p, dec, runs, golden), (double)eq / (double)tot);
         } else if (!ok) {
             fprintf(stderr, "bench_model: %s %s batch %zu: %s\n", m->name, mode, b,
                     veil_error_message());
@@ -357,7 +379,7 @@ int main(int argc, char **argv) {
                     t = now_s() - t0;
                 } while (t < 0.2);
                 emit(f, m, p, "simulate", "cpu", 1, b, runs, t / (double)(runs * reps),
-                     accuracy(m, p, sim, m->golden.labels, runs, n), 1.0);
+                     score_of(m, p, sim, runs, n), 1.0);
             }
         }
         /* the simulate reference for every golden sample */

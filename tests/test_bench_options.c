@@ -223,6 +223,7 @@ static const char *help_sample(const char *opt) {
         {"--partitions", "0"},
         {"--range-margin", "0.25"},
         {"--p-error", "1e-12"},
+        {"--global-p-error", "1e-9"},
         {"--max-poly-size", "65536"},
         {"--key-budget-mb", "4096"},
     };

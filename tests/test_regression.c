@@ -269,11 +269,67 @@ static void test_targets_from_inputs(void) {
                 veil_model_samples_free(&s, m->n_inputs, 0);
             } else {
                 CU_ASSERT_EQUAL(st, VEIL_ERR_FORMAT);
-                CU_ASSERT_PTR_NOT_NULL(
-                    strstr(veil_error_message(), "in.h5: /y: targets of rank 2 (2 per sample) for "
-                                                 "output 'y' of 1 value: expected [3] or [3, 1]"));
+                CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(),
+                                              "in.h5: /y: targets of rank 2 (2 per sample) for "
+                                              "output 'y' of 1 value: expected [3] or [3, 1]"));
             }
         }
+    }
+    veil_test_rm_rf(dir);
+    veil_model_free(m);
+}
+
+/* Targets from an .npy input's _labels.npy sibling: float [S] or integer
+ * [S, 1] taken; a scalar (shape ()), a NaN and a count that is not the
+ * samples' refused, each naming the file and what is wrong (a scalar's
+ * message once gave an uninitialized dimension as its target count). */
+static void test_npy_targets(void) {
+    veil_model *m = veil_test_load_model(k_model);
+    char dir[256], path[400], lp[400];
+    CU_ASSERT_FATAL(veil_test_mkdtemp("regression", dir, sizeof dir) == 0);
+    snprintf(path, sizeof path, "%s/in.npy", dir);
+    snprintf(lp, sizeof lp, "%s/in_labels.npy", dir);
+    const double xv[2 * 4] = {0.1, 0.2, 0.3, 0.4, -1, 1, -1, 1};
+    CU_ASSERT_EQUAL_FATAL(veil_test_write_npy(path, 1, "<f8", "(2, 4)", "False", xv, sizeof xv), 0);
+    veil_model_samples s = {0};
+    const double tf[2] = {151.5, -3.25};
+    const int64_t ti[2] = {7, 300};
+    const double tnan[2] = {1, NAN};
+    struct {
+        const char *descr, *shape;
+        const void *data;
+        size_t bytes;
+        const char *err; /* NULL: taken */
+        double t1;
+    } cases[] = {
+        /* first: a scalar's message came from a dimension read_npy left
+         * unset (what an earlier read left on the stack) */
+        {"<f8", "()", tf, sizeof tf[0],
+         "in_labels.npy: targets of rank 0 (1 per sample) for output 'y' of 1 value: expected "
+         "[2] or [2, 1]",
+         0},
+        {"<f8", "(2,)", tf, sizeof tf, NULL, -3.25},
+        {"<i8", "(2, 1)", ti, sizeof ti, NULL, 300},
+        {"<f8", "(2,)", tnan, sizeof tnan, "in_labels.npy: target nan of sample 1 is not finite",
+         0},
+        {"<f8", "(1,)", tf, sizeof tf[0], "in_labels.npy: 1 targets for 2 samples", 0},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        CU_ASSERT_EQUAL_FATAL(veil_test_write_npy(lp, 1, cases[c].descr, cases[c].shape, "False",
+                                                  cases[c].data, cases[c].bytes),
+                              0);
+        const veil_status st = veil_inputs_read(path, m, 0, &s, NULL);
+        if (!cases[c].err) {
+            CU_ASSERT_EQUAL(st, VEIL_OK);
+            CU_ASSERT_PTR_NULL(s.labels);
+            CU_ASSERT(s.count == 2 && s.targets && s.targets[1] == cases[c].t1);
+            veil_model_samples_free(&s, m->n_inputs, 0);
+            continue;
+        }
+        CU_ASSERT_EQUAL(st, VEIL_ERR_FORMAT);
+        if (!strstr(veil_error_message(), cases[c].err))
+            fprintf(stderr, "\n  case %zu: got: %s\n", c, veil_error_message());
+        CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), cases[c].err));
     }
     veil_test_rm_rf(dir);
     veil_model_free(m);
@@ -324,6 +380,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_run_prints_error);
     VEIL_ADD_TEST(s, test_encrypted_cpu_equals_simulate);
     VEIL_ADD_TEST(s, test_targets_from_inputs);
+    VEIL_ADD_TEST(s, test_npy_targets);
     VEIL_ADD_TEST(s, test_unknown_task_refused);
     return veil_test_run();
 }

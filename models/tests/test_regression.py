@@ -201,3 +201,18 @@ def test_cli_export_regressor(tmp_path):
     r = _run_cli("info", out)
     assert r.returncode == 0 and "regression on 100 test samples: RMSE Brevitas " in r.stdout
     assert "accuracy" not in r.stdout
+
+
+@pytest.mark.parametrize("task", ["regression", "classification"])
+def test_label_count_refused(tmp_path, task):
+    """Labels or targets of another count than the test set's samples: an
+    ExportError naming both counts (it was numpy's ValueError from a reshape or
+    a broadcast, after the whole integer path ran)."""
+    x, y = _data()
+    model = _regressor(x[:200], y[:200], steps=10)
+    lab = y[200:299] if task == "regression" else (y[200:299] > 100).astype(np.int64)
+    path = tmp_path / "r.h5"
+    with pytest.raises(ExportError, match="test_labels: 99 %s for 100 test samples"
+                       % ("targets" if task == "regression" else "labels")):
+        export(model, x[:64], x[200:], lab, str(path), name="r", verbose=False, task=task)
+    assert not path.exists()

@@ -3,6 +3,7 @@ float targets, the regression checks, and classification exports unchanged."""
 
 import importlib
 import os
+import shutil
 
 import brevitas.nn as qnn
 import h5py
@@ -167,6 +168,28 @@ def test_validate_refuses_unknown_task(tmp_path):
     with h5py.File(path, "a") as f:
         f.attrs["task"] = np.bytes_(b"ranking")
     assert any("/@task" in e and "ranking" in e for e in validate(path))
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf", "columns"])
+def test_validate_refuses_bad_targets(tmp_path, bad):
+    """Golden targets veil's loader refuses (veil_targets_take): a NaN or an
+    infinity, or [S, 2] for an output of one value. validate() passed all
+    three as conforming."""
+    path = tmp_path / "r.h5"
+    here = os.path.dirname(os.path.abspath(__file__))
+    shutil.copy(os.path.join(here, "..", "diabetes_reg.h5"), path)
+    with h5py.File(path, "a") as f:
+        t = f["golden/labels"][()]
+        del f["golden/labels"]
+        if bad == "columns":
+            t = np.stack([t, t], axis=1)
+        else:
+            t[3] = float(bad)
+        f["golden/labels"] = t
+    errs = validate(str(path))
+    want = ("[64, 2] targets for output 0 of 1 value(s) a sample: expected [S] or [S, 1]"
+            if bad == "columns" else "1 targets are not finite")
+    assert errs == ["/golden/labels: " + want], errs
 
 
 REG_FACTORY = """

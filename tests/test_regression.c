@@ -335,12 +335,9 @@ static void test_npy_targets(void) {
     veil_model_free(m);
 }
 
-/* A file whose task is neither classification nor regression is refused,
- * the message naming the file and the value. */
-static void test_unknown_task_refused(void) {
-    char dir[256], path[400];
-    CU_ASSERT_FATAL(veil_test_mkdtemp("regression", dir, sizeof dir) == 0);
-    snprintf(path, sizeof path, "%s/ranker.h5", dir);
+/* The model file at path with its task attribute set to task (a fixed
+ * length string of strlen(task) + 1 bytes). */
+static void set_task(const char *path, const char *task) {
     size_t len = 0;
     char *bytes = veil_test_read_file(veil_test_path(k_model), &len);
     CU_ASSERT_PTR_NOT_NULL_FATAL(bytes);
@@ -353,14 +350,25 @@ static void test_unknown_task_refused(void) {
     CU_ASSERT_FATAL(h >= 0);
     H5Adelete(h, "task");
     hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, 8);
+    H5Tset_size(t, strlen(task) + 1);
     hid_t sp = H5Screate(H5S_SCALAR);
     hid_t a = H5Acreate2(h, "task", t, sp, H5P_DEFAULT, H5P_DEFAULT);
-    H5Awrite(a, t, "ranking");
+    H5Awrite(a, t, task);
     H5Aclose(a);
     H5Sclose(sp);
     H5Tclose(t);
     H5Fclose(h);
+}
+
+/* A file whose task is neither classification nor regression is refused,
+ * the message naming the file and the value; a long value is cut, so the
+ * message still says what this veil reads (a task of 2000 bytes filled the
+ * error buffer before that). */
+static void test_unknown_task_refused(void) {
+    char dir[256], path[400];
+    CU_ASSERT_FATAL(veil_test_mkdtemp("regression", dir, sizeof dir) == 0);
+    snprintf(path, sizeof path, "%s/ranker.h5", dir);
+    set_task(path, "ranking");
     veil_model *m = NULL;
     CU_ASSERT_EQUAL(veil_model_load(path, &m), VEIL_ERR_UNSUPPORTED);
     CU_ASSERT_PTR_NULL(m);
@@ -369,6 +377,15 @@ static void test_unknown_task_refused(void) {
     CU_ASSERT_PTR_NOT_NULL(strstr(msg, path));
     CU_ASSERT_PTR_NOT_NULL(
         strstr(msg, "/task: 'ranking', this veil reads 'classification' or 'regression'"));
+    char long_task[2001];
+    memset(long_task, 'r', 2000);
+    long_task[2000] = 0;
+    set_task(path, long_task);
+    CU_ASSERT_EQUAL(veil_model_load(path, &m), VEIL_ERR_UNSUPPORTED);
+    msg = veil_error_message();
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, path));
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, "/task: 'rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr' (cut), "
+                                       "this veil reads 'classification' or 'regression'"));
     veil_test_rm_rf(dir);
 }
 

@@ -2,15 +2,19 @@
  * encrypt` and `veil remote` inputs that parse bytes themselves: .npy (magic,
  * version, header dictionary, dtype, shape, data, and the `_labels.npy`
  * sibling) and .csv (header line, separators, numbers, labels, quantized or
- * float). The first input byte picks the format and the flags; the rest is
- * the file. veil_inputs_read must answer with an error or samples of the
- * model's input shape inside its range, without crashing or leaking.
+ * float), for a classifier and a regressor (float targets: the `_labels.npy`
+ * sibling or the CSV's last columns). The first input byte picks the format,
+ * the flags and the model; the rest is the file. veil_inputs_read must answer
+ * with an error or samples of the model's input shape inside its range (a
+ * regressor's with finite targets or none), without crashing or leaking.
  * (.h5 inputs go through libhdf5, whose guard fuzz_model's raw mode tests.)
  *
- * The model is built here: one input of shape [2, 3], 4 bits signed, scale
- * 0.25, range [-8, 7], one output. Seeds: VEIL_FUZZ_INPUTS_SEEDS=DIR writes a
- * few valid files of each format into DIR and exits (scripts/fuzz.sh). */
+ * The models are built here: one input of shape [2, 3], 4 bits signed, scale
+ * 0.25, range [-8, 7], one output (the input). Seeds:
+ * VEIL_FUZZ_INPUTS_SEEDS=DIR writes a few valid files of each format into
+ * DIR and exits (scripts/fuzz.sh). */
 #include <errno.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +24,7 @@
 
 #include "veil/loader.h"
 
-static veil_model *g_model;
+static veil_model *g_model, *g_regressor;
 static char g_dir[128];
 
 static void cleanup(void) {
@@ -33,6 +37,7 @@ static void cleanup(void) {
     unlink(p);
     rmdir(g_dir);
     veil_model_free(g_model);
+    veil_model_free(g_regressor);
 }
 
 static char *dup_str(const char *s) {
@@ -41,7 +46,9 @@ static char *dup_str(const char *s) {
     return d;
 }
 
-static veil_model *make_model(void) {
+/* regression 0: the classifier below; 1: a regressor (task "regression"),
+ * whose targets are [S, 6] (output 0 is the input) */
+static veil_model *make_model(int regression) {
     veil_model *m = NULL;
     if (veil_model_new(&m)) return NULL;
     m->name = dup_str("fuzz");
@@ -58,6 +65,7 @@ static veil_model *make_model(void) {
     m->outputs[0].name = dup_str("y");
     m->outputs[0].source = dup_str("x");
     m->outputs[0].shape = m->inputs[0].shape;
+    if (regression) m->task = dup_str("regression");
     m->outputs[0].n_scale = 1;
     m->outputs[0].scale = malloc(sizeof(double));
     m->outputs[0].scale[0] = 1;
@@ -119,6 +127,24 @@ static void write_seeds(const char *dir) {
         {"\x03", "-8,-1,0,1,2,7\n3,3,-2,5,6,-7\n"},                  /* quantized */
         {"\x01", "-2,-0.25,0,0.25,0.5,1.75,1\n1e400,0,0,0,0,0,0\n"}, /* labels, clamped */
     };
+    /* a regressor's (bit 4): targets in the last six CSV columns, or (bit 3,
+     * npy) the input's bytes as its _labels.npy too: [2, 6] float targets */
+    const char *rcsvs[][2] = {
+        {"\x11", "-2,-0.25,0,0.25,0.5,1.75,1.5,-3,0,2e3,1,1\n"
+                 "0.7,0.8,-0.6,1.2,1.5,-1.9,0,2,1,1,1,1\n"},
+        {"\x13", "-8,-1,0,1,2,7,1,2,3,4,5,6\n3,3,-2,5,6,-7,nan,1,1,1,1,1\n"},
+    };
+    for (size_t i = 0; i < sizeof rcsvs / sizeof rcsvs[0]; i++) {
+        size_t n = strlen(rcsvs[i][1]);
+        buf[0] = (uint8_t)rcsvs[i][0][0];
+        memcpy(buf + 1, rcsvs[i][1], n);
+        snprintf(path, sizeof path, "%s/csv-regression-%zu", dir, i);
+        write_file(path, buf, n + 1);
+    }
+    buf[0] = 16 | 8;
+    const size_t rn = 1 + npy(buf + 1, "<f8", "(2, 6)", dv, sizeof dv);
+    snprintf(path, sizeof path, "%s/npy-regression", dir);
+    write_file(path, buf, rn);
     for (size_t i = 0; i < sizeof csvs / sizeof csvs[0]; i++) {
         size_t n = strlen(csvs[i][1]);
         buf[0] = (uint8_t)csvs[i][0][0];
@@ -132,8 +158,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;
     (void)argv;
-    g_model = make_model();
-    if (!g_model || veil_model_validate(g_model)) {
+    g_model = make_model(0);
+    g_regressor = make_model(1);
+    if (!g_model || veil_model_validate(g_model) || !g_regressor ||
+        veil_model_validate(g_regressor)) {
         fprintf(stderr, "fuzz_inputs: the model does not validate: %s\n", veil_error_message());
         abort();
     }
@@ -155,6 +183,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const int csv = sel & 1;
     const unsigned flags =
         (sel & 2 ? VEIL_INPUTS_QUANTIZED : 0) | (sel & 4 ? VEIL_INPUTS_STRICT_RANGE : 0);
+    /* bit 4: the regressor, whose labels are float targets */
+    const veil_model *m = sel & 16 ? g_regressor : g_model;
     char path[256], labels[256];
     snprintf(path, sizeof path, "%s/in.%s", g_dir, csv ? "csv" : "npy");
     snprintf(labels, sizeof labels, "%s/in_labels.npy", g_dir);
@@ -164,13 +194,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!csv && (sel & 8) && write_file(labels, data + 1, size - 1)) abort();
     veil_model_samples s;
     veil_inputs_report rep;
-    if (veil_inputs_read(path, g_model, flags, &s, &rep) == VEIL_OK) {
-        const size_t per = veil_shape_size(&g_model->inputs[0].shape);
+    if (veil_inputs_read(path, m, flags, &s, &rep) == VEIL_OK) {
+        const size_t per = veil_shape_size(&m->inputs[0].shape);
         for (size_t i = 0; i < s.count * per; i++)
-            if (s.inputs[0][i] < g_model->inputs[0].range[0] ||
-                s.inputs[0][i] > g_model->inputs[0].range[1])
+            if (s.inputs[0][i] < m->inputs[0].range[0] || s.inputs[0][i] > m->inputs[0].range[1])
                 abort(); /* a value outside the input range was let through */
-        veil_model_samples_free(&s, g_model->n_inputs, 0);
+        /* a regressor's samples carry finite targets or none, never labels */
+        if ((s.labels && m == g_regressor) || (s.targets && m != g_regressor)) abort();
+        const size_t k = veil_shape_size(&m->outputs[0].shape);
+        for (size_t i = 0; s.targets && i < s.count * k; i++)
+            if (!isfinite(s.targets[i])) abort();
+        veil_model_samples_free(&s, m->n_inputs, 0);
     } else if (!*veil_error_message()) {
         abort(); /* an error must say what */
     }

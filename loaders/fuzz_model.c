@@ -7,9 +7,11 @@
  * and dataset sizes) whose CONTENT is arbitrary: shapes that disagree between
  * layers, operands that do not exist or come later, ranges out of order,
  * tables of the wrong length, per-channel counts, strides, padding, huge or
- * negative values. veil_model_load must answer with an error naming a path or
- * a model that then compiles (worst-case bounds, simulate only) and simulates
- * its golden inputs without crashing or leaking.
+ * negative values, golden labels and a task (a regressor's float targets of
+ * the wrong count or shape, NaN or infinite). veil_model_load must answer
+ * with an error naming a path or a model that then compiles (worst-case
+ * bounds, simulate only) and simulates its golden inputs without crashing or
+ * leaking (a regressor's targets finite).
  *
  * An input that starts with 'R' is instead a raw file: the rest of the bytes,
  * seeded with the real models (scripts/fuzz.sh) and mutated byte by byte,
@@ -20,11 +22,13 @@
  * Seeds: run with VEIL_FUZZ_MODEL_SEEDS=DIR, the target writes its own small
  * seed corpus into DIR and exits (write_seeds; scripts/fuzz.sh does it):
  * generator inputs of at most 320 bytes whose models load, a few that are
- * refused, and raw-mode seeds ('R' + the HDF5 file of a loading model, a few
+ * refused, a few of those loading ones made regressors (write_regression_seed),
+ * and raw-mode seeds ('R' + the HDF5 file of a loading model, a few
  * kB) with mutated copies. The real sample models (30 to 116 kB, each run
  * loading in a checking child, compiling and simulating its golden set) as
  * seeds held the target to about one run a second. */
 #include <hdf5.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +42,7 @@
 typedef struct src {
     const uint8_t *p;
     size_t n;
+    const uint8_t *labels_at; /* p when golden_labels began (write_seeds), or NULL */
 } src;
 
 static uint8_t u8(src *s) {
@@ -107,6 +112,34 @@ static void dataset(src *s, hid_t o, const char *name, int rank, const hsize_t *
     hid_t d = H5Dcreate2(o, name, H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     H5Dwrite(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
     H5Dclose(d);
+    H5Sclose(sp);
+    free(v);
+}
+
+/* /golden/labels, after the golden outputs (none when the input ends): int64
+ * class labels or a regressor's float64 targets, [count] or [count, k] (k
+ * output 0's first dimension, or the next byte), the count sometimes one
+ * off, values sometimes NaN or infinite. */
+static void golden_labels(src *s, hid_t g, hsize_t count, hsize_t k) {
+    s->labels_at = s->p;
+    const uint8_t how = u8(s);
+    if (!(how & 1)) return;
+    hsize_t d[2] = {count + (how & 2 ? 1 : 0), how & 8 ? u8(s) : k};
+    const int rank = how & 4 ? 2 : 1;
+    if (!(how & 16)) {
+        dataset(s, g, "labels", rank, d, 0, 10);
+        return;
+    }
+    const hsize_t n = d[0] * (rank == 2 ? d[1] : 1);
+    double *v = malloc(n * sizeof *v);
+    for (hsize_t i = 0; i < n; i++) {
+        const uint8_t b = u8(s);
+        v[i] = b == 255 ? NAN : b == 254 ? -INFINITY : (b - 128) * 0.75;
+    }
+    hid_t sp = H5Screate_simple(rank, d, NULL);
+    hid_t ds = H5Dcreate2(g, "labels", H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
+    H5Dclose(ds);
     H5Sclose(sp);
     free(v);
 }
@@ -235,14 +268,27 @@ static void write_model(src *s, const char *path) {
         dataset(s, gout, "y", 2, od, 0, 1);
         H5Gclose(gout);
         H5Gclose(gin);
+        golden_labels(s, g, d[0], (hsize_t)ysh[0]);
         H5Gclose(g);
     }
+    /* the task, last (an input that ends before it reads as none): a
+     * regressor's golden labels are float targets (golden_labels) */
+    static const char *const tasks[] = {NULL, "classification", "regression", "regressio"};
+    const char *task = tasks[u8(s) % 4];
+    if (task) attr_str(f, "task", task);
     H5Fclose(f);
 }
 
 /* A model that loads compiles (worst-case bounds, simulate only) and
  * simulates its golden inputs. */
 static void run_model(const veil_model *m, size_t size) {
+    /* a regressor's golden samples carry finite targets, never labels; a
+     * classifier's no targets */
+    const int reg = veil_model_is_regression(m);
+    if ((m->golden.targets && !reg) || (m->golden.labels && reg)) abort();
+    const size_t k = m->golden.targets ? veil_shape_size(&m->outputs[0].shape) : 0;
+    for (size_t i = 0; i < m->golden.count * k; i++)
+        if (!isfinite(m->golden.targets[i])) abort();
     veil_compile_options o;
     veil_compile_options_default(&o);
     o.bounds = VEIL_BOUNDS_WORST_CASE;
@@ -309,7 +355,38 @@ static uint8_t *read_all(const char *path, size_t *len) {
     return img;
 }
 
-enum { SEEDS_OK = 12, SEEDS_REFUSED = 4, SEEDS_RAW = 4, SEED_TRIES = 20000 };
+enum { SEEDS_OK = 12, SEEDS_REFUSED = 4, SEEDS_RAW = 4, SEEDS_REGRESSION = 4, SEED_TRIES = 20000 };
+
+/* A regressor from a loading seed m: its first `prefix` bytes (up to
+ * golden_labels), then float targets [count, K] (K output 0's values) and
+ * the task "regression"; written to dir as gen-regression-I when it loads
+ * with its targets. */
+static int write_regression_seed(const char *dir, const char *tmp, const uint8_t *buf,
+                                 size_t prefix, const veil_model *m, unsigned i) {
+    const size_t k = m->n_outputs ? veil_shape_size(&m->outputs[0].shape) : 0;
+    const size_t n = prefix + 2 + m->golden.count * k + 1;
+    if (!m->golden.count || !k || k > 255 || n > 4096) return 0;
+    uint8_t seed[4096];
+    memcpy(seed, buf, prefix);
+    size_t at = prefix;
+    seed[at++] = 1 | 4 | 8 | 16; /* float targets of rank 2, k from the next byte */
+    seed[at++] = (uint8_t)k;
+    for (size_t j = 0; j < m->golden.count * k; j++)
+        seed[at++] = (uint8_t)(100 + j % 50);
+    seed[at++] = 2; /* "regression" */
+    src s = {seed, at, NULL};
+    write_model(&s, tmp);
+    size_t len = 0;
+    uint8_t *img = read_all(tmp, &len);
+    veil_model *r = NULL;
+    int loads = img && veil_model_load_image_unguarded(img, len, tmp, &r) == VEIL_OK &&
+                veil_model_is_regression(r) && r->golden.targets;
+    veil_model_free(r);
+    free(img);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/gen-regression-%u", dir, i);
+    return loads && write_bytes(path, NULL, seed, at);
+}
 
 /* The seed corpus (see the top of this file) into dir, from a fixed stream:
  * generator inputs tried until SEEDS_OK load (bytes uniform, or mostly zero,
@@ -320,7 +397,7 @@ static int write_seeds(const char *dir) {
     char path[4200], tmp[4200];
     snprintf(tmp, sizeof tmp, "%s/.model.h5", dir);
     uint64_t st = 0x5eed5eed5eedull;
-    unsigned ok = 0, refused = 0, raw = 0, tries = 0;
+    unsigned ok = 0, refused = 0, raw = 0, regression = 0, tries = 0;
     uint8_t buf[320];
     for (; tries < SEED_TRIES && ok < SEEDS_OK; tries++) {
         const size_t n = 48 + seed_rand(&st) % (sizeof buf - 48);
@@ -329,13 +406,16 @@ static int write_seeds(const char *dir) {
             uint64_t r = seed_rand(&st);
             buf[i] = sparse && r % 4 ? 0 : (uint8_t)(r >> 8);
         }
-        src s = {buf, n};
+        src s = {buf, n, NULL};
         write_model(&s, tmp);
         size_t len = 0;
         uint8_t *img = read_all(tmp, &len);
         veil_model *m = NULL;
         const int loads =
             img && veil_model_load_image_unguarded(img, len, tmp, &m) == VEIL_OK && m->n_layers;
+        if (loads && s.labels_at && regression < SEEDS_REGRESSION &&
+            write_regression_seed(dir, tmp, buf, (size_t)(s.labels_at - buf), m, regression))
+            regression++;
         veil_model_free(m);
         if (loads || refused < SEEDS_REFUSED) {
             snprintf(path, sizeof path, "%s/gen-%s-%u", dir, loads ? "ok" : "refused",
@@ -355,8 +435,10 @@ static int write_seeds(const char *dir) {
         free(img);
     }
     unlink(tmp);
-    fprintf(stderr, "fuzz_model seeds: %u loading, %u refused, %u raw (+%u mutated) in %u tries\n",
-            ok, refused, raw, raw, tries);
+    fprintf(stderr,
+            "fuzz_model seeds: %u loading, %u refused, %u raw (+%u mutated), %u regressors in %u "
+            "tries\n",
+            ok, refused, raw, raw, regression, tries);
     return ok > 0;
 }
 
@@ -379,7 +461,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         unlink(path);
         return 0;
     }
-    src s = {data, size};
+    src s = {data, size, NULL};
     write_model(&s, path);
     /* In this process (no checking child): the coverage of every error path
      * reaches libFuzzer, and these files are structurally valid. */

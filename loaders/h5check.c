@@ -4,7 +4,8 @@
  *   veil-h5check JOB [ARG...] < IMAGE > ANSWER
  *
  * Reads the file's bytes from stdin, runs the loader's job on them (model;
- * inputs NAME RANK...) and writes the answer: the int32 status, then the
+ * inputs NAME RANK... [--regression], the last when the labels are a
+ * regressor's float targets) and writes the answer: the int32 status, then the
  * error message when it is not 0. Exit 0 when the answer was written; a
  * crash, or the alarm after VEIL_H5_CHECK_SECONDS, is the caller's error.
  * Not meant to be run by hand: veil_model_load and veil_inputs_read start

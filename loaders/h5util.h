@@ -65,6 +65,9 @@ veil_status veil_h5_check_image(const veil_h5_image *img, const char *job, int a
 
 /* The checker's jobs (model_h5.c, io.c). */
 veil_status veil_h5_model_job(hid_t file, void *ctx); /* ctx: veil_model ** */
+/* argv: NAME RANK for each input, then "--regression" when the labels are a
+ * regressor's targets (io.c read_h5 passes it: the checker reads the same
+ * datasets as the caller then). */
 veil_status veil_h5_inputs_check(hid_t file, int argc, char *const *argv);
 
 /* How long the checker may take before it is ended (SIGALRM). */

@@ -293,7 +293,8 @@ veil_status veil_targets_take(const char *where, const veil_model *m, int rank, 
         return veil_error(VEIL_ERR_FORMAT, "%s: targets, but the model has no output", where);
     const size_t k = veil_shape_size(&m->outputs[0].shape);
     const int r = rank < 0 ? -rank : rank;
-    if (d0 != count)
+    /* the rank first: d0 means nothing for a scalar (rank 0) */
+    if (r >= 1 && r <= 2 && d0 != count)
         return veil_error(VEIL_ERR_FORMAT, "%s: %zu targets for %zu samples", where, d0, count);
     if ((r == 1 && k != 1) || (r == 2 && d1 != k) || r < 1 || r > 2) {
         if (k == 1)
@@ -591,7 +592,7 @@ static veil_status read_npy_inputs(const char *path, const veil_model *m, veil_m
         FILE *t = fopen(lp, "rb");
         if (t) {
             fclose(t);
-            size_t ld[8];
+            size_t ld[8] = {0}; /* read_npy sets lr of them: none for a scalar */
             int lr = 0, lf = 0;
             void *ldata = NULL;
             VEIL_TRY(read_npy(lp, &lf, ld, &lr, &ldata));

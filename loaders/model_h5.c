@@ -1136,10 +1136,12 @@ static veil_status load_root(hid_t file, veil_model *m) {
         VEIL_TRY(veil_h5_attr_str(file, "", "producer", &m->producer));
     if (veil_h5_has_attr(file, "task")) {
         VEIL_TRY(veil_h5_attr_str(file, "", "task", &m->task));
+        /* the value quoted up to 40 bytes: a long one (up to 1 MiB) would
+         * push the rest of the message past the error buffer */
         if (strcmp(m->task, "classification") && strcmp(m->task, "regression"))
             return veil_error(VEIL_ERR_UNSUPPORTED,
-                              "/task: '%s', this veil reads 'classification' or 'regression'",
-                              m->task);
+                              "/task: '%.40s'%s, this veil reads 'classification' or 'regression'",
+                              m->task, strlen(m->task) > 40 ? " (cut)" : "");
     }
     const struct {
         const char *name;

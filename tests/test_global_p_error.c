@@ -98,6 +98,26 @@ static void test_option_parsing(void) {
     CU_ASSERT_EQUAL(veil_compile_options_pbs_p_error(&o), 1e-5);
     o.global_p_error = 0;
     CU_ASSERT_EQUAL(veil_compile_options_pbs_p_error(&o), 1e-3);
+    /* --p-error given as its default (2^-40) with a budget reads as not
+     * given: the budget is the cap. The help says so (it said "--p-error
+     * too when that is given", which a user giving 2^-40 took for a 2^-40
+     * cap). */
+    veil_compile_options_default(&o);
+    CU_ASSERT_EQUAL(veil_compile_options_set(&o, "p-error", "9.094947017729282e-13"), VEIL_OK);
+    CU_ASSERT_EQUAL(veil_compile_options_set(&o, "global-p-error", "1e-5"), VEIL_OK);
+    CU_ASSERT_EQUAL(veil_compile_options_pbs_p_error(&o), 1e-5);
+    char *help = NULL;
+    size_t help_len = 0;
+    FILE *hf = open_memstream(&help, &help_len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(hf);
+    veil_compile_options_help(hf);
+    fclose(hf);
+    const char *gh = strstr(help, "--global-p-error");
+    const char *next = gh ? strstr(gh, "\n  --") : NULL;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(next);
+    const char *says = strstr(gh, "--p-error 2^-40 with it reads as not given");
+    CU_ASSERT(says && says < next);
+    free(help);
     /* the canonical form names it, and reads back */
     veil_compile_options_default(&o);
     o.global_p_error = 3e-7;

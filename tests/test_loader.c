@@ -835,32 +835,6 @@ static void test_inputs_readers(void) {
 
 /* NaN is refused naming the sample and feature; ±inf and 1e400 are clamped
  * and reported, or refused with VEIL_INPUTS_STRICT_RANGE (issue 15, item 8). */
-/* A .npy file: version 1 or 2 header of dict padded to 64 bytes, then the
- * data bytes. */
-static void write_npy(const char *path, int version, const char *descr, const char *shape,
-                      const char *fortran, const void *data, size_t bytes) {
-    char dict[256];
-    int dl = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': %s, 'shape': %s, }",
-                      descr, fortran, shape);
-    const size_t pre = version == 1 ? 10 : 12;
-    size_t hl = (size_t)dl + 1;
-    while ((pre + hl) % 64)
-        hl++;
-    FILE *f = fopen(path, "wb");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-    unsigned char head[12] = {0x93, 'N', 'U', 'M', 'P', 'Y', (unsigned char)version, 0};
-    head[8] = (unsigned char)(hl & 0xff);
-    head[9] = (unsigned char)(hl >> 8);
-    head[10] = head[11] = 0;
-    fwrite(head, 1, pre, f);
-    fwrite(dict, 1, (size_t)dl, f);
-    for (size_t i = (size_t)dl; i + 1 < hl; i++)
-        fputc(' ', f);
-    fputc('\n', f);
-    fwrite(data, 1, bytes, f);
-    fclose(f);
-}
-
 /* Every .npy dtype the reader takes (numpy's defaults: float64 and int64,
  * and torch's float32), each giving the same quantized values, and the
  * files it refuses, each with an error naming the file: big-endian and
@@ -902,7 +876,9 @@ static void test_npy_dtypes_and_bad_inputs(void) {
                 memcpy(data + i * types[t].size, &v, types[t].size); /* little-endian */
             }
         }
-        write_npy(path, t % 2 ? 2 : 1, types[t].descr, "(2, 3)", "False", data, 6 * types[t].size);
+        CU_ASSERT_EQUAL_FATAL(veil_test_write_npy(path, t % 2 ? 2 : 1, types[t].descr, "(2, 3)",
+                                                  "False", data, 6 * types[t].size),
+                              0);
         veil_model_samples smp;
         const veil_status st = veil_inputs_read(path, m, 0, &smp, NULL);
         CU_ASSERT_EQUAL(st, VEIL_OK);
@@ -933,8 +909,10 @@ static void test_npy_dtypes_and_bad_inputs(void) {
         {1, "<f8", "(2, 4)", "False", 64, VEIL_ERR_FORMAT, "4 values per sample, input 'x' has 3"},
     };
     for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
-        write_npy(path, bad[b].version == 4 ? 1 : bad[b].version, bad[b].descr, bad[b].shape,
-                  bad[b].fortran, d6, bad[b].bytes);
+        CU_ASSERT_EQUAL_FATAL(veil_test_write_npy(path, bad[b].version == 4 ? 1 : bad[b].version,
+                                                  bad[b].descr, bad[b].shape, bad[b].fortran, d6,
+                                                  bad[b].bytes),
+                              0);
         if (bad[b].version == 4) { /* the version byte rewritten */
             FILE *f = fopen(path, "r+b");
             fseek(f, 6, SEEK_SET);

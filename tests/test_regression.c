@@ -269,9 +269,9 @@ static void test_targets_from_inputs(void) {
                 veil_model_samples_free(&s, m->n_inputs, 0);
             } else {
                 CU_ASSERT_EQUAL(st, VEIL_ERR_FORMAT);
-                CU_ASSERT_PTR_NOT_NULL(
-                    strstr(veil_error_message(), "in.h5: /y: targets of rank 2 (2 per sample) for "
-                                                 "output 'y' of 1 value: expected [3] or [3, 1]"));
+                CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(),
+                                              "in.h5: /y: targets of rank 2 (2 per sample) for "
+                                              "output 'y' of 1 value: expected [3] or [3, 1]"));
             }
         }
     }
@@ -279,12 +279,65 @@ static void test_targets_from_inputs(void) {
     veil_model_free(m);
 }
 
-/* A file whose task is neither classification nor regression is refused,
- * the message naming the file and the value. */
-static void test_unknown_task_refused(void) {
-    char dir[256], path[400];
+/* Targets from an .npy input's _labels.npy sibling: float [S] or integer
+ * [S, 1] taken; a scalar (shape ()), a NaN and a count that is not the
+ * samples' refused, each naming the file and what is wrong (a scalar's
+ * message once gave an uninitialized dimension as its target count). */
+static void test_npy_targets(void) {
+    veil_model *m = veil_test_load_model(k_model);
+    char dir[256], path[400], lp[400];
     CU_ASSERT_FATAL(veil_test_mkdtemp("regression", dir, sizeof dir) == 0);
-    snprintf(path, sizeof path, "%s/ranker.h5", dir);
+    snprintf(path, sizeof path, "%s/in.npy", dir);
+    snprintf(lp, sizeof lp, "%s/in_labels.npy", dir);
+    const double xv[2 * 4] = {0.1, 0.2, 0.3, 0.4, -1, 1, -1, 1};
+    CU_ASSERT_EQUAL_FATAL(veil_test_write_npy(path, 1, "<f8", "(2, 4)", "False", xv, sizeof xv), 0);
+    veil_model_samples s = {0};
+    const double tf[2] = {151.5, -3.25};
+    const int64_t ti[2] = {7, 300};
+    const double tnan[2] = {1, NAN};
+    struct {
+        const char *descr, *shape;
+        const void *data;
+        size_t bytes;
+        const char *err; /* NULL: taken */
+        double t1;
+    } cases[] = {
+        /* first: a scalar's message came from a dimension read_npy left
+         * unset (what an earlier read left on the stack) */
+        {"<f8", "()", tf, sizeof tf[0],
+         "in_labels.npy: targets of rank 0 (1 per sample) for output 'y' of 1 value: expected "
+         "[2] or [2, 1]",
+         0},
+        {"<f8", "(2,)", tf, sizeof tf, NULL, -3.25},
+        {"<i8", "(2, 1)", ti, sizeof ti, NULL, 300},
+        {"<f8", "(2,)", tnan, sizeof tnan, "in_labels.npy: target nan of sample 1 is not finite",
+         0},
+        {"<f8", "(1,)", tf, sizeof tf[0], "in_labels.npy: 1 targets for 2 samples", 0},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        CU_ASSERT_EQUAL_FATAL(veil_test_write_npy(lp, 1, cases[c].descr, cases[c].shape, "False",
+                                                  cases[c].data, cases[c].bytes),
+                              0);
+        const veil_status st = veil_inputs_read(path, m, 0, &s, NULL);
+        if (!cases[c].err) {
+            CU_ASSERT_EQUAL(st, VEIL_OK);
+            CU_ASSERT_PTR_NULL(s.labels);
+            CU_ASSERT(s.count == 2 && s.targets && s.targets[1] == cases[c].t1);
+            veil_model_samples_free(&s, m->n_inputs, 0);
+            continue;
+        }
+        CU_ASSERT_EQUAL(st, VEIL_ERR_FORMAT);
+        if (!strstr(veil_error_message(), cases[c].err))
+            fprintf(stderr, "\n  case %zu: got: %s\n", c, veil_error_message());
+        CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), cases[c].err));
+    }
+    veil_test_rm_rf(dir);
+    veil_model_free(m);
+}
+
+/* The model file at path with its task attribute set to task (a fixed
+ * length string of strlen(task) + 1 bytes). */
+static void set_task(const char *path, const char *task) {
     size_t len = 0;
     char *bytes = veil_test_read_file(veil_test_path(k_model), &len);
     CU_ASSERT_PTR_NOT_NULL_FATAL(bytes);
@@ -297,14 +350,25 @@ static void test_unknown_task_refused(void) {
     CU_ASSERT_FATAL(h >= 0);
     H5Adelete(h, "task");
     hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, 8);
+    H5Tset_size(t, strlen(task) + 1);
     hid_t sp = H5Screate(H5S_SCALAR);
     hid_t a = H5Acreate2(h, "task", t, sp, H5P_DEFAULT, H5P_DEFAULT);
-    H5Awrite(a, t, "ranking");
+    H5Awrite(a, t, task);
     H5Aclose(a);
     H5Sclose(sp);
     H5Tclose(t);
     H5Fclose(h);
+}
+
+/* A file whose task is neither classification nor regression is refused,
+ * the message naming the file and the value; a long value is cut, so the
+ * message still says what this veil reads (a task of 2000 bytes filled the
+ * error buffer before that). */
+static void test_unknown_task_refused(void) {
+    char dir[256], path[400];
+    CU_ASSERT_FATAL(veil_test_mkdtemp("regression", dir, sizeof dir) == 0);
+    snprintf(path, sizeof path, "%s/ranker.h5", dir);
+    set_task(path, "ranking");
     veil_model *m = NULL;
     CU_ASSERT_EQUAL(veil_model_load(path, &m), VEIL_ERR_UNSUPPORTED);
     CU_ASSERT_PTR_NULL(m);
@@ -313,6 +377,15 @@ static void test_unknown_task_refused(void) {
     CU_ASSERT_PTR_NOT_NULL(strstr(msg, path));
     CU_ASSERT_PTR_NOT_NULL(
         strstr(msg, "/task: 'ranking', this veil reads 'classification' or 'regression'"));
+    char long_task[2001];
+    memset(long_task, 'r', 2000);
+    long_task[2000] = 0;
+    set_task(path, long_task);
+    CU_ASSERT_EQUAL(veil_model_load(path, &m), VEIL_ERR_UNSUPPORTED);
+    msg = veil_error_message();
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, path));
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, "/task: 'rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr' (cut), "
+                                       "this veil reads 'classification' or 'regression'"));
     veil_test_rm_rf(dir);
 }
 
@@ -324,6 +397,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_run_prints_error);
     VEIL_ADD_TEST(s, test_encrypted_cpu_equals_simulate);
     VEIL_ADD_TEST(s, test_targets_from_inputs);
+    VEIL_ADD_TEST(s, test_npy_targets);
     VEIL_ADD_TEST(s, test_unknown_task_refused);
     return veil_test_run();
 }

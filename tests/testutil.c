@@ -142,6 +142,29 @@ char *veil_test_read_file(const char *path, size_t *len) {
     return b;
 }
 
+int veil_test_write_npy(const char *path, int version, const char *descr, const char *shape,
+                        const char *fortran, const void *data, size_t bytes) {
+    char dict[256];
+    int dl = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': %s, 'shape': %s, }",
+                      descr, fortran, shape);
+    if (dl < 0 || (size_t)dl >= sizeof dict) return -1;
+    const size_t pre = version == 1 ? 10 : 12;
+    size_t hl = (size_t)dl + 1;
+    while ((pre + hl) % 64)
+        hl++;
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    unsigned char head[12] = {0x93, 'N', 'U', 'M', 'P', 'Y', (unsigned char)version, 0};
+    head[8] = (unsigned char)(hl & 0xff);
+    head[9] = (unsigned char)(hl >> 8);
+    head[10] = head[11] = 0;
+    int ok = fwrite(head, 1, pre, f) == pre && fwrite(dict, 1, (size_t)dl, f) == (size_t)dl;
+    for (size_t i = (size_t)dl; ok && i + 1 < hl; i++)
+        ok = fputc(' ', f) != EOF;
+    ok = ok && fputc('\n', f) != EOF && fwrite(data, 1, bytes, f) == bytes;
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
+
 int veil_test_run(void) {
     veil_test_seed();
     CU_basic_set_mode(CU_BRM_VERBOSE);

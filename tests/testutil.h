@@ -68,6 +68,14 @@ int veil_test_plant_file(const char *dir, const char *name, long age_s);
  * read whole. len may be NULL. */
 char *veil_test_read_file(const char *path, size_t *len);
 
+/* Writes a .npy file: the magic, `version` (1: a 2-byte header length,
+ * else 4 bytes: versions 2 and 3), a header dictionary of descr,
+ * fortran_order (the text "False" or "True") and shape (the text, e.g.
+ * "(2, 3)" or "()") padded to 64 bytes, then `bytes` of data. 0 on
+ * success, -1 when the file cannot be written. */
+int veil_test_write_npy(const char *path, int version, const char *descr, const char *shape,
+                        const char *fortran, const void *data, size_t bytes);
+
 int veil_test_run(void);
 
 /* |a - b| on the torus mod 2^64 (the shorter way round): how far two

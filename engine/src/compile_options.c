@@ -379,8 +379,9 @@ static const option_row k_options[] = {
      "failed PBS or output is at most P (0 < P < 1; the union bound),\n"
      "spread over the partitions where looser sets save the most\n"
      "(Concrete's global_p_error); each PBS then under P, or under\n"
-     "--p-error too when that is given (both hold); none (default): no\n"
-     "budget, every PBS under --p-error",
+     "--p-error too when that is another value than its default 2^-40\n"
+     "(both hold; --p-error 2^-40 with it reads as not given); none\n"
+     "(default): no budget, every PBS under --p-error",
      parse_global_p_error, show_global_p_error},
     {"--params", "ID|auto", "force a parameter set (default auto: the cheapest that fits)",
      parse_params, show_params},

@@ -3,6 +3,7 @@ float targets, the regression checks, and classification exports unchanged."""
 
 import importlib
 import os
+import shutil
 
 import brevitas.nn as qnn
 import h5py
@@ -169,6 +170,28 @@ def test_validate_refuses_unknown_task(tmp_path):
     assert any("/@task" in e and "ranking" in e for e in validate(path))
 
 
+@pytest.mark.parametrize("bad", ["nan", "inf", "columns"])
+def test_validate_refuses_bad_targets(tmp_path, bad):
+    """Golden targets veil's loader refuses (veil_targets_take): a NaN or an
+    infinity, or [S, 2] for an output of one value. validate() passed all
+    three as conforming."""
+    path = tmp_path / "r.h5"
+    here = os.path.dirname(os.path.abspath(__file__))
+    shutil.copy(os.path.join(here, "..", "diabetes_reg.h5"), path)
+    with h5py.File(path, "a") as f:
+        t = f["golden/labels"][()]
+        del f["golden/labels"]
+        if bad == "columns":
+            t = np.stack([t, t], axis=1)
+        else:
+            t[3] = float(bad)
+        f["golden/labels"] = t
+    errs = validate(str(path))
+    want = ("[64, 2] targets for output 0 of 1 value(s) a sample: expected [S] or [S, 1]"
+            if bad == "columns" else "1 targets are not finite")
+    assert errs == ["/golden/labels: " + want], errs
+
+
 REG_FACTORY = """
 import brevitas.nn as qnn
 import torch.nn as nn
@@ -201,3 +224,18 @@ def test_cli_export_regressor(tmp_path):
     r = _run_cli("info", out)
     assert r.returncode == 0 and "regression on 100 test samples: RMSE Brevitas " in r.stdout
     assert "accuracy" not in r.stdout
+
+
+@pytest.mark.parametrize("task", ["regression", "classification"])
+def test_label_count_refused(tmp_path, task):
+    """Labels or targets of another count than the test set's samples: an
+    ExportError naming both counts (it was numpy's ValueError from a reshape or
+    a broadcast, after the whole integer path ran)."""
+    x, y = _data()
+    model = _regressor(x[:200], y[:200], steps=10)
+    lab = y[200:299] if task == "regression" else (y[200:299] > 100).astype(np.int64)
+    path = tmp_path / "r.h5"
+    with pytest.raises(ExportError, match="test_labels: 99 %s for 100 test samples"
+                       % ("targets" if task == "regression" else "labels")):
+        export(model, x[:64], x[200:], lab, str(path), name="r", verbose=False, task=task)
+    assert not path.exists()

@@ -1431,6 +1431,9 @@ def export(model, calib_inputs, test_inputs, test_labels, path, name, descriptio
     labels = _labels(test_labels, task)
     if len(calib) != len(test):
         raise ExportError("calibration has %d inputs, test set %d" % (len(calib), len(test)))
+    if test and len(labels) != test[0].shape[0]:
+        raise ExportError("test_labels: %d %s for %d test samples" % (
+            len(labels), "targets" if task == "regression" else "labels", test[0].shape[0]))
     rset = None
     if range_inputs is not None:
         rset = [torch.as_tensor(t, dtype=torch.float32) for t in _as_list(range_inputs)]

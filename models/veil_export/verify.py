@@ -216,10 +216,13 @@ def validate(path):
                     c.err(g.name + "@shape", "lut keeps its input's shape")
             shapes[name] = shp
             ranges[name] = r
+        out_values = {}  # output index -> its values per sample (a regressor's K)
         for name, g in f["outputs"].items():
             t = c.attr(g, "tensor", "str")
-            c.attr(g, "index", "i64", ())
+            idx = c.attr(g, "index", "i64", ())
             shp = c.attr(g, "shape", "i64")
+            if idx is not None and shp is not None:
+                out_values[int(idx)] = int(np.prod(shp))
             sc = c.attr(g, "scale", "f64")
             zp = c.attr(g, "zero_point", "f64")
             c.attr(g, "range", "i64", (2,))
@@ -244,9 +247,18 @@ def validate(path):
             for k in ("int_rmse", "brevitas_rmse", "max_abs_error"):
                 c.attr(gg, k, "f64", ())
             lab = c.dataset(gg, "labels", "<f8")
+            k = out_values.get(0)
             if lab is not None and s is not None and (lab.ndim not in (1, 2) or len(lab) != s):
                 c.err("/golden/labels", "expected [%d] or [%d, outputs], got %s"
                       % (s, s, list(lab.shape)))
+            elif lab is not None and k is not None and (
+                    (lab.ndim == 1 and k != 1) or (lab.ndim == 2 and lab.shape[1] != k)):
+                c.err("/golden/labels", "%s targets for output 0 of %d value(s) a sample: "
+                      "expected %s" % (list(lab.shape), k,
+                                       "[S] or [S, 1]" if k == 1 else "[S, %d]" % k))
+            if lab is not None and not np.all(np.isfinite(lab)):
+                c.err("/golden/labels", "%d targets are not finite"
+                      % int(np.sum(~np.isfinite(lab))))
         else:
             for k in ("int_accuracy", "brevitas_accuracy", "max_abs_error"):
                 c.attr(gg, k, "f64", ())

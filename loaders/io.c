@@ -719,9 +719,9 @@ static veil_status read_csv(const char *path, const veil_model *m, int quantized
         }
         memcpy(vals + count * per, row, per * sizeof *row);
         labels[count] = 0;
-        if (regression) {
+        if (regression && lab) {
             memcpy(targets + count * nl, row + per, nl * sizeof *row);
-            for (size_t j = 0; lab && j < nl && st == VEIL_OK; j++)
+            for (size_t j = 0; j < nl && st == VEIL_OK; j++)
                 if (!isfinite(row[per + j]))
                     st = veil_error(VEIL_ERR_FORMAT, "%s:%zu: target %g is not finite", path,
                                     line_no, row[per + j]);

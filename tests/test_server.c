@@ -1749,6 +1749,16 @@ static void test_remote_delete_key(void) {
     CU_ASSERT_NOT_EQUAL(veil_keydir_servers_lookup(dir, g_url, none), 0);
     CU_ASSERT_EQUAL(veil_remote_delete_key(g_url, dir, &ro, got, &was), VEIL_ERR_ARG);
     CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "no key id recorded"));
+    /* a 404 that is not unknown_key (no such route: a proxy, a wrong base
+     * URL) says nothing about the key: a failure, the entry kept (it was
+     * taken for a key already gone and dropped) */
+    char wrong[600];
+    snprintf(wrong, sizeof wrong, "%s/not-veil", g_url);
+    CU_ASSERT_EQUAL_FATAL(veil_keydir_servers_store(dir, wrong, g_zero_id), VEIL_OK);
+    was = -1;
+    CU_ASSERT_NOT_EQUAL(veil_remote_delete_key(wrong, dir, &ro, got, &was), VEIL_OK);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "404"));
+    CU_ASSERT_EQUAL(veil_keydir_servers_lookup(dir, wrong, none), 0);
     veil_test_rm_rf(dir);
 }
 

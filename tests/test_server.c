@@ -256,8 +256,17 @@ static void test_keydir_servers_file(void) {
     CU_ASSERT_EQUAL(veil_keydir_servers_lookup(dir, "http://a:1", got), 0);
     CU_ASSERT_STRING_EQUAL(got, id2);
     CU_ASSERT_EQUAL(veil_keydir_servers_lookup(dir, "http://b:2", got), 0);
+    /* a file there that cannot be read (here a symbolic link to itself:
+     * ELOOP, which root meets too, unlike a mode 000 file) is left alone:
+     * its other servers' entries were replaced by the one stored */
     unlink(path);
-    rmdir(dir);
+    CU_ASSERT_FATAL(symlink("servers", path) == 0);
+    CU_ASSERT_EQUAL(veil_keydir_servers_store(dir, "http://b:2", id2), VEIL_ERR_IO);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "cannot read it"));
+    struct stat st;
+    CU_ASSERT(lstat(path, &st) == 0 && S_ISLNK(st.st_mode));
+    unlink(path);
+    CU_ASSERT_EQUAL(rmdir(dir), 0); /* no temporary left */
 }
 
 /* The samples of one request (veil_deploy_request_samples): the servers'

@@ -324,7 +324,15 @@ veil_status veil_keydir_servers_store(const char *dir, const char *url, const ch
     veil_keydir_path(dir, "servers", path, sizeof path);
     veil_atomic_file af;
     VEIL_TRY(veil_atomic_file_open(&af, path, 0644));
+    /* the other servers' entries are copied over: a file that is there but
+     * cannot be read (permissions, I/O) is not replaced by this one entry */
     FILE *in = fopen(path, "r");
+    if (!in && errno != ENOENT) {
+        const int err = errno;
+        veil_atomic_file_discard(&af);
+        return veil_error(VEIL_ERR_IO, "%s: cannot read it (%s), so it is left as it is", path,
+                          strerror(err));
+    }
     while (in && fgets(line, sizeof line, in)) {
         char copy[sizeof line];
         memcpy(copy, line, sizeof line);
@@ -338,6 +346,11 @@ veil_status veil_keydir_servers_store(const char *dir, const char *url, const ch
          * must not join it */
         const size_t n = strlen(line);
         if (n && line[n - 1] != '\n' && feof(in)) fputc('\n', af.f);
+    }
+    if (in && ferror(in)) {
+        fclose(in);
+        veil_atomic_file_discard(&af);
+        return veil_error(VEIL_ERR_IO, "%s: read error, so it is left as it is", path);
     }
     if (in) fclose(in);
     if (id) fprintf(af.f, "%s %s\n", url, id);

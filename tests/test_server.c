@@ -256,8 +256,17 @@ static void test_keydir_servers_file(void) {
     CU_ASSERT_EQUAL(veil_keydir_servers_lookup(dir, "http://a:1", got), 0);
     CU_ASSERT_STRING_EQUAL(got, id2);
     CU_ASSERT_EQUAL(veil_keydir_servers_lookup(dir, "http://b:2", got), 0);
+    /* a file there that cannot be read (here a symbolic link to itself:
+     * ELOOP, which root meets too, unlike a mode 000 file) is left alone:
+     * its other servers' entries were replaced by the one stored */
     unlink(path);
-    rmdir(dir);
+    CU_ASSERT_FATAL(symlink("servers", path) == 0);
+    CU_ASSERT_EQUAL(veil_keydir_servers_store(dir, "http://b:2", id2), VEIL_ERR_IO);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "cannot read it"));
+    struct stat st;
+    CU_ASSERT(lstat(path, &st) == 0 && S_ISLNK(st.st_mode));
+    unlink(path);
+    CU_ASSERT_EQUAL(rmdir(dir), 0); /* no temporary left */
 }
 
 /* The samples of one request (veil_deploy_request_samples): the servers'
@@ -1712,6 +1721,61 @@ static void test_key_lifecycle(void) {
     veil_test_rm_rf(dir);
 }
 
+static void test_key_spared_then_freed(void) {
+    /* A resident key K is deleted while an infer under K waits behind
+     * another key's batch (a 2 s batching window): the worker's look at
+     * its resident keys, after that batch, spares K's plan for the waiting
+     * request, which is answered from it. Once answered, nothing waits for
+     * the plan: it is freed (veil_key_cache_resident back to 1, the other
+     * key's), not held until the next removal or the reaper's look 5
+     * minutes on (it was). */
+    char dir[400];
+    snprintf(dir, sizeof dir, "%s/spared-keys", g_tmp);
+    CU_ASSERT_FATAL(mkdir(dir, 0700) == 0);
+    char kx[VEIL_KEY_ID_CHARS + 1], kk[VEIL_KEY_ID_CHARS + 1];
+    copy_key(g_id_a, dir, KEY_INTACT, kx);
+    copy_key(g_id_a, dir, KEY_INTACT, kk);
+    veil_server_options o;
+    server_options(&o);
+    o.keys_dir = dir;
+    o.max_wait_ms = 2000;
+    o.key_cache = 2;
+    veil_server *s1 = g_srv, *s2 = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_server_start(&o, &s2), VEIL_OK);
+    g_srv = s2; /* http_raw and metric talk to g_srv */
+    infer_arg ax = {kx, NULL, 0, {0}}, ak = {kk, NULL, 0, {0}};
+    ax.body = ak.body = encrypt_body(g_dir_a, 1, &ax.len);
+    ak.len = ax.len;
+    http_res r;
+    expect(post_infer(kk, ak.body, ak.len, &r), 200, &r, NULL, "infer under K");
+    http_res_free(&r);
+    CU_ASSERT_EQUAL(metric("veil_key_cache_resident"), 1);
+    pthread_t tx, tk;
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&tx, NULL, infer_thread, &ax), 0);
+    usleep(500000); /* X's batch waits for more until 2 s */
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&tk, NULL, infer_thread, &ak), 0);
+    usleep(500000); /* K's request queued behind X's */
+    char path[128];
+    snprintf(path, sizeof path, "/v1/keys/%s", kk);
+    CU_ASSERT_EQUAL(http_raw("DELETE", path, NULL, NULL, 0, 0, 0, &r), 0);
+    expect(r.status, 204, &r, NULL, "DELETE K while a request under it waits");
+    http_res_free(&r);
+    pthread_join(tx, NULL);
+    pthread_join(tk, NULL);
+    expect(ax.r.status, 200, &ax.r, NULL, "the infer under X");
+    expect(ak.r.status, 200, &ak.r, NULL, "the infer under K, queued when K was deleted");
+    http_res_free(&ax.r);
+    http_res_free(&ak.r);
+    for (int i = 0; i < 300 && metric("veil_key_cache_resident") != 1; i++)
+        usleep(10000);
+    CU_ASSERT_EQUAL(metric("veil_key_cache_resident"), 1);
+    CU_ASSERT_EQUAL(metric("veil_key_cache_dropped_total"), 1);
+    veil_serial_buffer_free((uint8_t *)ax.body, ax.len);
+    g_srv = s1;
+    veil_server_stop(s2);
+    veil_test_rm_rf(dir);
+}
+
 static const char g_zero_id[] = "00000000000000000000000000000000";
 
 static void test_remote_delete_key(void) {
@@ -1749,6 +1813,16 @@ static void test_remote_delete_key(void) {
     CU_ASSERT_NOT_EQUAL(veil_keydir_servers_lookup(dir, g_url, none), 0);
     CU_ASSERT_EQUAL(veil_remote_delete_key(g_url, dir, &ro, got, &was), VEIL_ERR_ARG);
     CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "no key id recorded"));
+    /* a 404 that is not unknown_key (no such route: a proxy, a wrong base
+     * URL) says nothing about the key: a failure, the entry kept (it was
+     * taken for a key already gone and dropped) */
+    char wrong[600];
+    snprintf(wrong, sizeof wrong, "%s/not-veil", g_url);
+    CU_ASSERT_EQUAL_FATAL(veil_keydir_servers_store(dir, wrong, g_zero_id), VEIL_OK);
+    was = -1;
+    CU_ASSERT_NOT_EQUAL(veil_remote_delete_key(wrong, dir, &ro, got, &was), VEIL_OK);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "404"));
+    CU_ASSERT_EQUAL(veil_keydir_servers_lookup(dir, wrong, none), 0);
     veil_test_rm_rf(dir);
 }
 
@@ -2116,6 +2190,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_corrupted_key);
     VEIL_ADD_TEST(s, test_key_store_quota);
     VEIL_ADD_TEST(s, test_key_lifecycle);
+    VEIL_ADD_TEST(s, test_key_spared_then_freed);
     VEIL_ADD_TEST(s, test_remote_delete_key);
     VEIL_ADD_TEST(s, test_devices_equal_one_plan);
     VEIL_ADD_TEST(s, test_drain);

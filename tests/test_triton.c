@@ -548,6 +548,17 @@ static void test_delete_key(void) {
     CU_ASSERT_EQUAL(veil_remote_last_status(), 400);
     printf("\n  neither input: %s", veil_error_message());
     free(ans);
+    /* a 404 that is not veil unknown_key (the key model is not loaded) says
+     * nothing about the key: a failure, the entry kept (it was taken for a
+     * key already gone and dropped) */
+    veil_remote_options gone_model = ro;
+    gone_model.triton_keys_model = "no_such_keys";
+    snprintf(tag, sizeof tag, "%s/v2/models/no_such_keys", g_a.url);
+    CU_ASSERT_EQUAL_FATAL(veil_keydir_servers_store(dir, tag, id), VEIL_OK);
+    was = -1;
+    CU_ASSERT_NOT_EQUAL(veil_remote_delete_key(g_a.url, dir, &gone_model, got, &was), VEIL_OK);
+    printf("\n  key model not loaded: %s", veil_error_message());
+    CU_ASSERT_EQUAL(veil_keydir_servers_lookup(dir, tag, none), 0);
     veil_test_rm_rf(dir);
 }
 

@@ -324,7 +324,15 @@ veil_status veil_keydir_servers_store(const char *dir, const char *url, const ch
     veil_keydir_path(dir, "servers", path, sizeof path);
     veil_atomic_file af;
     VEIL_TRY(veil_atomic_file_open(&af, path, 0644));
+    /* the other servers' entries are copied over: a file that is there but
+     * cannot be read (permissions, I/O) is not replaced by this one entry */
     FILE *in = fopen(path, "r");
+    if (!in && errno != ENOENT) {
+        const int err = errno;
+        veil_atomic_file_discard(&af);
+        return veil_error(VEIL_ERR_IO, "%s: cannot read it (%s), so it is left as it is", path,
+                          strerror(err));
+    }
     while (in && fgets(line, sizeof line, in)) {
         char copy[sizeof line];
         memcpy(copy, line, sizeof line);
@@ -338,6 +346,11 @@ veil_status veil_keydir_servers_store(const char *dir, const char *url, const ch
          * must not join it */
         const size_t n = strlen(line);
         if (n && line[n - 1] != '\n' && feof(in)) fputc('\n', af.f);
+    }
+    if (in && ferror(in)) {
+        fclose(in);
+        veil_atomic_file_discard(&af);
+        return veil_error(VEIL_ERR_IO, "%s: read error, so it is left as it is", path);
     }
     if (in) fclose(in);
     if (id) fprintf(af.f, "%s %s\n", url, id);
@@ -413,26 +426,31 @@ veil_status veil_remote_delete_key(const char *url, const char *dir, const veil_
                           "%s/servers: no key id recorded for %s (nothing uploaded "
                           "there from this key directory, or deleted already)",
                           dir, tag);
+    /* 404 unknown_key: the server had lost it already (expired, deleted by
+     * whoever holds the id): gone all the same. Any other 404 (no such route
+     * or Triton model: a proxy, the key model unloaded) proves nothing about
+     * the key: a failure, the entry kept. */
     veil_status st;
-    long status;
+    int lost = 0;
     if (o->triton_model) {
         st = veil_triton_delete_key(base, id, o);
-        status = veil_remote_last_status();
+        lost = st != VEIL_OK && veil_remote_last_status() == 404 &&
+               strstr(veil_error_message(), "veil unknown_key") != NULL;
     } else {
         snprintf(u, sizeof u, "%s/v1/keys/%s", base, id);
         veil_http_resp r;
         /* idempotent: a retry after a lost answer finds it gone (404) */
         VEIL_TRY(veil_http_do("DELETE", u, NULL, NULL, 0, 1, VEIL_REMOTE_JSON_MAX, o, &r));
-        status = r.status;
-        st = r.status == 204 || r.status == 200 || r.status == 404
-                 ? VEIL_OK
-                 : veil_http_error("DELETE", u, &r);
+        char code[64] = "";
+        if (r.status == 404)
+            veil_json_str(r.body ? (const char *)r.body : "", "error", code, sizeof code);
+        lost = r.status == 404 && !strcmp(code, "unknown_key");
+        st =
+            r.status == 204 || r.status == 200 || lost ? VEIL_OK : veil_http_error("DELETE", u, &r);
         free(r.body);
     }
-    /* 404: the server had lost it already (expired, deleted by whoever holds
-     * the id): gone all the same */
-    if (st != VEIL_OK && status != 404) return st;
-    *was_stored = status != 404;
+    if (st != VEIL_OK && !lost) return st;
+    *was_stored = !lost;
     VEIL_TRY(veil_keydir_servers_store(dir, tag, NULL));
     memcpy(key_id, id, sizeof id);
     return VEIL_OK;

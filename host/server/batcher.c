@@ -120,7 +120,12 @@ static void drop_removed_keys(veil_server *s) {
     pthread_mutex_lock(&s->mu);
     for (srv_job *j = s->head; j; j = j->next)
         for (size_t i = 0; i < s->n_cache; i++)
-            if (s->cache[i].gone && !strcmp(s->cache[i].key_id, j->key_id)) s->cache[i].gone = 0;
+            if (s->cache[i].gone && !strcmp(s->cache[i].key_id, j->key_id)) {
+                s->cache[i].gone = 0;
+                /* spared for that request: looked at again once a batch
+                 * has run, else it stays until the next removal */
+                s->keys_recheck = 1;
+            }
     pthread_mutex_unlock(&s->mu);
     unsigned dropped = 0;
     for (size_t i = 0; i < s->n_cache; i++)
@@ -265,6 +270,10 @@ static void *worker_main(void *arg) {
     srv_job **batch = s->batch_list;
     pthread_mutex_lock(&s->mu);
     for (;;) {
+        if (s->keys_recheck && !s->head) { /* the request it was spared for timed out */
+            s->keys_recheck = 0;
+            s->keys_removed = 1;
+        }
         while (!s->stopping && !s->head && !s->keys_removed)
             pthread_cond_wait(&s->queue_cv, &s->mu);
         if (s->stopping) break;
@@ -317,6 +326,10 @@ static void *worker_main(void *arg) {
         run_jobs(s, batch, n);
         pthread_mutex_lock(&s->mu);
         s->running = 0;
+        if (s->keys_recheck) { /* drop_removed_keys spared a plan for a queued request */
+            s->keys_recheck = 0;
+            s->keys_removed = 1;
+        }
         for (size_t i = 0; i < n; i++) {
             if (batch[i]->abandoned)
                 srv_job_free(batch[i]);

@@ -223,6 +223,8 @@ struct veil_server {
     size_t running;      /* jobs of the batch the worker runs now (batch_list) */
     int stopping;
     int keys_removed;    /* srv_batcher_keys_removed: the worker looks at its resident keys */
+    int keys_recheck;    /* a removed key's plan was spared for a queued request: look again
+                          * after the next batch */
     atomic_int draining; /* set once by veil_server_drain; read without the lock */
     pthread_t worker;
     int worker_started;

@@ -32,7 +32,9 @@
  * backend on the instance's device (built with CUDA). Each instance keeps an
  * LRU of `key_cache` plans (evaluation keys resident in its backend); the
  * plan of a key removed from the store (deleted, pruned) is freed at once
- * when the instance idles, else when its execute ends. Keys
+ * when the instance idles, else when its execute ends; one another process
+ * removed, at the instance's next execute or the keys model's look every 5
+ * minutes. Keys
  * live in the key store of veil/keystore.h (parameter keys_dir), the one
  * veil-server uses: every instance, replica and server sharing the directory
  * serves every key uploaded to any of them.
@@ -130,23 +132,29 @@ typedef struct vt_model {
 
 static void vt_keys_removed(void);
 
+/* key_ttl_hours: removes what has lain unused in the store, and says so. */
+static void vt_prune(const vt_model *m) {
+    veil_keystore_pruned n;
+    if (veil_keystore_prune(m->ks, (uint64_t)m->cfg.key_ttl_hours * 3600u, &n) != VEIL_OK)
+        vt_log(TRITONSERVER_LOG_ERROR, "veil model %s: key store %s: %s", m->name, m->cfg.keys_dir,
+               veil_error_message());
+    else if (n.keys || n.corrupt || n.temporaries)
+        vt_log(TRITONSERVER_LOG_INFO,
+               "veil model %s: removed %llu key(s) unused for %u h (key_ttl_hours), %llu "
+               "quarantined file(s), %llu stale temporary file(s)",
+               m->name, (unsigned long long)n.keys, m->cfg.key_ttl_hours,
+               (unsigned long long)n.corrupt, (unsigned long long)n.temporaries);
+}
+
 static void *vt_pruner_main(void *arg) {
     vt_model *m = arg;
     pthread_mutex_lock(&m->pruner_mu);
     while (!m->pruner_stop) {
         pthread_mutex_unlock(&m->pruner_mu);
-        veil_keystore_pruned n;
-        if (veil_keystore_prune(m->ks, (uint64_t)m->cfg.key_ttl_hours * 3600u, &n) != VEIL_OK)
-            vt_log(TRITONSERVER_LOG_ERROR, "veil model %s: key store %s: %s", m->name,
-                   m->cfg.keys_dir, veil_error_message());
-        else if (n.keys || n.corrupt || n.temporaries)
-            vt_log(TRITONSERVER_LOG_INFO,
-                   "veil model %s: removed %llu key(s) unused for %u h (key_ttl_hours), %llu "
-                   "quarantined file(s), %llu stale temporary file(s)",
-                   m->name, (unsigned long long)n.keys, m->cfg.key_ttl_hours,
-                   (unsigned long long)n.corrupt, (unsigned long long)n.temporaries);
-        /* these keys, and those other replicas removed: idle instances free
-         * their resident copies */
+        if (m->cfg.key_ttl_hours) vt_prune(m); /* the keys model without it only looks */
+        /* these keys, and those other replicas or servers sharing the
+         * store removed: idle instances free their resident copies (a busy
+         * one does when its execute ends) */
         vt_keys_removed();
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -362,7 +370,10 @@ TRITONSERVER_Error *TRITONBACKEND_ModelInitialize(TRITONBACKEND_Model *model) {
         vt_model_free(m);
         return e;
     }
-    if (m->cfg.key_ttl_hours) {
+    /* the keys model looks every VT_PRUNE_EVERY_S even without key_ttl_hours:
+     * an idle instance frees the plan of a key another process removed (as
+     * veil-server's reaper has its worker do), not only at its next batch */
+    if (m->cfg.key_ttl_hours || m->cfg.role == VT_ROLE_KEYS) {
         pthread_mutex_init(&m->pruner_mu, NULL);
         pthread_cond_init(&m->pruner_cv, NULL);
         if (pthread_create(&m->pruner, NULL, vt_pruner_main, m) != 0) {
@@ -370,7 +381,7 @@ TRITONSERVER_Error *TRITONBACKEND_ModelInitialize(TRITONBACKEND_Model *model) {
             pthread_cond_destroy(&m->pruner_cv);
             vt_model_free(m);
             return vt_error(TRITONSERVER_ERROR_INTERNAL,
-                            "veil model %s: cannot start the key_ttl_hours thread", name);
+                            "veil model %s: cannot start the key store thread", name);
         }
         m->pruner_started = 1;
     }

@@ -123,8 +123,10 @@ veil_status veil_remote_ensure_key(const char *url, const char *dir, const veil_
  * records for it (*key_id), deleted with DELETE /v1/keys/<id> (Triton: the
  * key model's DELETE_KEY_ID input), and its DIR/servers entry with it, so a
  * later run uploads again. *was_stored is 0 when the server had lost it
- * already (404: expired, or deleted by another holder of the id), which is
- * no failure. VEIL_ERR_ARG when DIR/servers records no id for the server. */
+ * already (404 unknown_key: expired, or deleted by another holder of the
+ * id), which is no failure; any other 404 (no such route or Triton model)
+ * is one, the entry kept. VEIL_ERR_ARG when DIR/servers records no id for
+ * the server. */
 veil_status veil_remote_delete_key(const char *url, const char *dir, const veil_remote_options *o,
                                    char key_id[VEIL_KEY_ID_CHARS + 1], int *was_stored);
 

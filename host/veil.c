@@ -300,6 +300,16 @@ out:
     return rc;
 }
 
+/* One line of count_matches' figures: what, eq/tot values, then the argmax
+ * agreement of a classifier (none for a regressor: its values are its
+ * answer). */
+static void print_matches(const veil_model *m, const char *what, const char *equal, size_t eq,
+                          size_t tot, size_t am, size_t n) {
+    printf("%s %zu/%zu values%s", what, eq, tot, equal);
+    if (!veil_model_is_regression(m)) printf(", %zu/%zu argmax", am, n);
+    printf("\n");
+}
+
 static int cmd_run(int argc, char **argv) {
     run_args a;
     memset(&a, 0, sizeof a);
@@ -439,10 +449,7 @@ static int cmd_run(int argc, char **argv) {
                a.batch < n ? a.batch : n, kg);
         printf("%s process cpu time (all threads): %.3f s per sample, keygen %.1f s\n", a.mode,
                lat_cpu, kg_cpu);
-        if (veil_model_is_regression(m)) /* no argmax: a regressor's values are its answer */
-            printf("agreement with simulate: %zu/%zu values\n", eq, tot);
-        else
-            printf("agreement with simulate: %zu/%zu values, %zu/%zu argmax\n", eq, tot, am, n);
+        print_matches(m, "agreement with simulate:", "", eq, tot, am, n);
         final = encv;
     }
     if (p->range_check) {
@@ -475,12 +482,7 @@ static int cmd_run(int argc, char **argv) {
         size_t eq, tot, am;
         count_matches(m, p, veil_program_model_outputs(p), final, m->golden.outputs, n, &eq, &tot,
                       &am);
-        if (veil_model_is_regression(m))
-            printf("golden vectors (unrounded integer path): %zu/%zu values equal\n", eq, tot);
-        else
-            printf("golden vectors (unrounded integer path): %zu/%zu values equal, %zu/%zu "
-                   "argmax\n",
-                   eq, tot, am, n);
+        print_matches(m, "golden vectors (unrounded integer path):", " equal", eq, tot, am, n);
     }
     if (a.output) {
         if ((st = veil_outputs_write(a.output, m, n, (const int64_t *const *) final))) {

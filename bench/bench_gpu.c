@@ -508,6 +508,15 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_gpu: unknown parameter set %s\n", params_id);
         return 2;
     }
+    /* A backend this machine cannot have fails now, not after the keygen
+     * (minutes at N = 32768): scripts/gpu-check.sh --dry-run relies on it */
+    for (int k = 0; k < n_kinds; k++) {
+        veil_backend_options bo;
+        veil_backend_options_default(&bo);
+        if (veil_backend_options_from_env(&bo) != VEIL_OK ||
+            veil_backend_devices_check(kinds[k], &bo) != VEIL_OK)
+            return die("--backend");
+    }
     veil_secret_key *sk;
     veil_eval_key *ek;
     veil_encryptor *enc;

@@ -414,6 +414,17 @@ int main(int argc, char **argv) {
     if (list_check("--widths", widths, 1) || list_check("--tables", tables, 0) ||
         list_check("--methods", methods, 0))
         return 2;
+    /* cuda on a machine without it fails now, not after compiling and making
+     * the keys of every width (scripts/gpu-check.sh --dry-run relies on it) */
+    if (strstr(methods, "compiled")) {
+        veil_backend_options bo;
+        veil_backend_options_default(&bo);
+        if (veil_backend_options_from_env(&bo) != VEIL_OK ||
+            veil_backend_devices_check(backend, &bo) != VEIL_OK) {
+            fprintf(stderr, "bench_wide: --backend: %s\n", veil_error_message());
+            return 1;
+        }
+    }
     const int compiled = strstr(methods, "compiled") != NULL, wop = strstr(methods, "wop") != NULL;
     /* --out appears whole at the end (veil_atomic_file) */
     veil_atomic_file af = {0};

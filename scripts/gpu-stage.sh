@@ -48,13 +48,12 @@ if [ "$models" = 1 ]; then
   cp "$B/loaders/veil-h5check" "$S/host/"
   cp "$B/loaders/veil-h5check" "$S/bench/"
 fi
-skip='^(linux-vdso|ld-linux|libc\.so|libm\.so|libpthread|libdl\.so|librt\.so|libresolv|libcuda\.so|libnvidia|libstdc\+\+|libgcc_s)'
+# shellcheck source=scripts/gpu-lent-libs.sh
+. scripts/gpu-lent-libs.sh
 for prog in "$S"/tests/* "$S"/bench/* "$S"/host/*; do
   [ -f "$prog" ] || continue
   ldd "$prog" | awk '/=> \//{print $1, $3}' | while read -r name path; do
-    echo "$name" | grep -Eq "$skip" && continue
-    case "$path" in /usr/local/cuda*) continue ;; esac # on the lent machine already
-    case "$(readlink -f "$path")" in /usr/local/cuda*) continue ;; esac
+    gpu_lib_on_lent_machine "$name" "$path" && continue
     [ -e "$S/devlibs/$name" ] || cp -L "$path" "$S/devlibs/$name"
   done
 done

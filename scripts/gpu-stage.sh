@@ -18,7 +18,8 @@
 # build-gpu-stage:
 #   export LD_LIBRARY_PATH=$PWD/build-gpu-stage/devlibs:$LD_LIBRARY_PATH; \
 #   OUT=$OUT bash scripts/gpu-check.sh build-gpu-stage --pack --budget 480 [options]
-# and give_back unless rerunning at once.
+# and give_back unless rerunning at once. First, here (no GPU, seconds):
+#   bash scripts/gpu-check.sh build-gpu-stage --pack --budget 480 [options] --dry-run
 #
 # usage: scripts/gpu-stage.sh [--models] [ARCH]   (ARCH: CUDA architectures, default 90)
 set -eu

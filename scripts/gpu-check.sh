@@ -31,6 +31,9 @@
 #      (its 64 golden inputs repeated), cuda only (bench_model_mlp6.json: the
 #      per-sample latency against Concrete ML's CPU figure, 24.96 s on the
 #      Intel Xeon of 2026-12-02, docs/results/MEASURED.md "Whole models on the CPU");
+#      last the regressor diabetes_reg compiled with --global-p-error 1e-6 (float
+#      targets, no argmax; five partitions, sets past 2^-40 a PBS, threshold
+#      reads), also against simulate;
 #   6. (--large-n) issue 13 part 2: bench_gpu on the cuda backend at N = 16384
 #      (nn-p7-norm2e6-2m40, l = 2) and N = 32768 (nn-p8-norm2e0-2m40), up to
 #      batch 1024: the split kernel (pbs_kernel_split) against the cuFFT path
@@ -353,6 +356,12 @@ if [ "$models" = 1 ]; then
     --rounding-bits 6 --out "$OUT/bench_model_mlp6.json"
   check bench_model_mlp6 "no run, or outputs differ from simulate" \
     grep -q '"agreement_with_simulate": 1[,}]' "$OUT/bench_model_mlp6.json"
+  # a regressor and a failure budget per sample (the search's looser sets),
+  # neither run on a GPU before: after the bar above, as it costs budget
+  run model_diabetes_reg_gpe 60 "$B/host/veil" run models/diabetes_reg.h5 --mode cuda \
+    --batch 16 --limit 16 --global-p-error 1e-6
+  check model_diabetes_reg_gpe "encrypted outputs differ from simulate" \
+    grep -qE "$agree_re" "$OUT/model_diabetes_reg_gpe.log"
 fi
 
 for src in tests/test_*.c; do

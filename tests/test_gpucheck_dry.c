@@ -59,6 +59,7 @@ static void test_dry_run_passes(void) {
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "bench_wide: values checked, stopped at the device"));
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "test_gpu_ops: starts and skips without a device"));
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "dry bench_model_mlp6 "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "dry model_diabetes_reg_gpe "));
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "dry racecheck_test_gpu_ops "));
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "dry cpu_scaling "));
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "the pack holds "));

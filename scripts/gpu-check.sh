@@ -24,9 +24,10 @@
 #   5. (--models; stage with gpu-stage.sh --models) `veil run --mode cuda` on
 #      the bundled models, compared with
 #      simulate by veil itself (tiny at its default program; target_bc with
-#      7-bit lookups, N = 16384: at 8 bits it takes N = 32768, whose keygen
-#      and cuFFT steps would spend minutes of the lease; source_bc's exact
-#      default, whose threshold reads run as cuda's ks_pbs_extract); then issue 11's GPU
+#      7-bit lookups: 12 partitions, k = 1 to 4, N = 512 to 2048, threshold
+#      reads (it once compiled to N = 16384, and to 32768 at 8 bits);
+#      cnn_maxpool_digits at 6 bits: 7 partitions, N up to 8192; source_bc's
+#      exact default, whose threshold reads run as cuda's ks_pbs_extract); then issue 11's GPU
 #      bar: bench_model on the digits MLP at 6-bit exact rounding, batch 256
 #      (its 64 golden inputs repeated), cuda only (bench_model_mlp6.json: the
 #      per-sample latency against Concrete ML's CPU figure, 24.96 s on the

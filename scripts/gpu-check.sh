@@ -68,8 +68,9 @@
 # bench_* take every option (`... --help` exits 0 once the parser has taken
 # them all) and bench_gpu / bench_wide refuse the missing device before any
 # keygen (so their values, --params included, passed); `veil run` lists each
-# option in its --help and gets past its parser to the device check, and on
-# tiny the same run on the cpu prints the agreement line the check greps;
+# option in its --help and gets past its parser to the device check, `veil
+# compile` finds parameters for the model with the run's compile options, and
+# on tiny the same run on the cpu prints the agreement line the check greps;
 # test programs start and skip (77); compute-sanitizer's absence here is
 # said, not failed (the lent machine has it). The budget is walked in the
 # worst case (each step using its whole limit) and the steps it would leave
@@ -196,6 +197,42 @@ dry_run_out() {
   rc=$?
 }
 dry_refused_device() { grep -qE 'cuda backend has no device|no usable CUDA device|no CUDA device|built without CUDA' "$1"; }
+# dry_compile SCRATCH VEIL MODELS ARGS...: each model (MODELS, comma-separated;
+# empty: the first argument that is no option's value) compiles with the
+# compile options among ARGS (those `veil compile --help` lists, with their
+# values): a parameter search that finds no set would fail the step there
+dry_compile() {
+  local f=$1 veil=$2 models=$3 rc
+  shift 3
+  local cargs=() i=1 o j val m
+  "$veil" compile --help > "$f" 2>&1
+  while [ "$i" -le $# ]; do
+    o=${!i}
+    j=$((i + 1))
+    val=""
+    case $o in
+      --*)
+        [ "$j" -le $# ] && case ${!j} in --*) ;; *) val=${!j} ;; esac
+        if grep -qE -- "^  $o( |$)" "$f"; then
+          cargs+=("$o")
+          [ -n "$val" ] && cargs+=("$val")
+        fi
+        [ -n "$val" ] && i=$j ;;
+      *) [ -z "$models" ] && models=$o ;;
+    esac
+    i=$((i + 1))
+  done
+  for m in ${models//,/ }; do
+    timeout 180 "$veil" compile "$m" "${cargs[@]}" > "$f" 2>&1
+    rc=$?
+    if [ "$rc" = 0 ]; then
+      dry_note "veil compile $m ${cargs[*]}: $(grep -m1 -E '^partitions [0-9]' "$f" | cut -d'(' -f1)"
+    else
+      dry_fail "veil compile $m ${cargs[*]}: exit $rc: $(tail -n 3 "$f" | xargs)"
+    fi
+    cat "$f" >> "$dry_log"
+  done
+}
 # a program of the build and its arguments
 dry_prog() {
   local bin=$1 base rc f
@@ -233,6 +270,7 @@ dry_prog() {
         grep -q 'built without CUDA' "$f" && dry_nocuda=1
         dry_note "veil $2: options parsed, stopped at the device: $(grep -m1 -iE 'cuda' "$f" | cut -c1-150)"
       fi
+      dry_compile "$f" "$bin" "" "${@:3}"
       # the agreement line the check greps, from the same run on the cpu
       # (tiny only: a keygen of seconds)
       case " $* " in
@@ -249,6 +287,15 @@ dry_prog() {
     bench_*)
       dry_run_out "$f" 60 "$@" --help
       [ "$rc" = 0 ] || dry_fail "$* --help: exit $rc (an option refused): $(tail -n 3 "$f" | xargs)"
+      if [ "$base" = bench_model ]; then
+        local ms="" p2=""
+        for a in "$@"; do [ "$p2" = --models ] && ms=$a; p2=$a; done
+        if [ -x "$B/host/veil" ]; then
+          dry_compile "$f" "$B/host/veil" "${ms:-models/tiny.h5}" "${@:2}"
+        else
+          dry_note "bench_model's models not compiled: no $B/host/veil"
+        fi
+      fi
       case $base in
         bench_gpu | bench_wide)
           case " $* " in

@@ -1,5 +1,5 @@
 // LABELS: unit
-// COST: 20
+// COST: 60
 // RUNS: veil veil-h5check bench_gpu bench_wide bench_model test_gpu_ops
 /* scripts/gpu-check.sh --dry-run on the build under test (no GPU is used:
  * the script empties CUDA_VISIBLE_DEVICES), with every check a lease may
@@ -7,7 +7,8 @@
  * --pack): every program and model file there, each program's options
  * taken by its parser, bench_gpu and bench_wide refusing the missing device
  * before any keygen, tiny's cpu run printing the agreement line the check
- * greps, and the pack alone in $OUT. A lease spent on a step that could
+ * greps, each model compiling with its step's options (veil compile), and
+ * the pack alone in $OUT. A lease spent on a step that could
  * not start is what this guards against (gpu-stage.sh builds the stage
  * the lead dry-runs the same way). Also that the dry run can fail: a build
  * whose bench_gpu refuses an option, or that lacks bench_wide, fails it
@@ -60,6 +61,10 @@ static void test_dry_run_passes(void) {
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "test_gpu_ops: starts and skips without a device"));
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "dry bench_model_mlp6 "));
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "dry model_diabetes_reg_gpe "));
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(out, "veil compile models/target_bc.h5 --rounding-bits 7: partitions "));
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(out, "veil compile models/mlp_digits.h5 --rounding-bits 6: partitions "));
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "dry racecheck_test_gpu_ops "));
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "dry cpu_scaling "));
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "the pack holds "));

@@ -150,7 +150,7 @@ check() {
   local name=$1 msg=$2
   shift 2
   [ "$dry" = 1 ] && return 0
-  "$@" || { echo "gpu-check: $name: $msg"; fail=1; }
+  "$@" 2> /dev/null || { echo "gpu-check: $name: $msg"; fail=1; }
 }
 
 # ---- dry run: what a step would run, checked without a device ----------------

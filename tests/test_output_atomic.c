@@ -175,10 +175,33 @@ static void test_atomic_file_modes(void) {
     struct stat st;
     CU_ASSERT_EQUAL(stat(path, &st), 0);
     CU_ASSERT_EQUAL(st.st_mode & 0777, 0600);
+    /* replacing a file never widens who may read it: 0600 stays 0600 under
+     * a writer asking 0644; a 0644 file written as a secret becomes 0600 */
     CU_ASSERT_EQUAL(veil_atomic_file_write(path, "abcd", 4, 0644), VEIL_OK);
     CU_ASSERT_EQUAL(stat(path, &st), 0);
-    CU_ASSERT_EQUAL(st.st_mode & 0777, 0644);
+    CU_ASSERT_EQUAL(st.st_mode & 0777, 0600);
     CU_ASSERT_EQUAL(st.st_size, 4);
+    CU_ASSERT_EQUAL_FATAL(chmod(path, 0644), 0);
+    CU_ASSERT_EQUAL(veil_atomic_file_write(path, "abcd", 4, 0644), VEIL_OK);
+    CU_ASSERT(stat(path, &st) == 0 && (st.st_mode & 0777) == 0644);
+    CU_ASSERT_EQUAL(veil_atomic_file_write(path, "abcd", 4, 0600), VEIL_OK);
+    CU_ASSERT(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
+    /* a file without write bits (chmod a-w) is kept, even by root, whose
+     * rename would replace it: refused naming it, contents and mode as they
+     * were, no temporary left; so is a rename onto it and the check */
+    CU_ASSERT_EQUAL_FATAL(chmod(path, 0444), 0);
+    CU_ASSERT_EQUAL(veil_atomic_file_write(path, "xyz", 3, 0644), VEIL_ERR_IO);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "read-only"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), path));
+    CU_ASSERT_EQUAL(veil_atomic_file_check(path), VEIL_ERR_IO);
+    char other[320];
+    snprintf(other, sizeof other, "%s/other", g_dir);
+    CU_ASSERT_EQUAL_FATAL(veil_atomic_file_write(other, "new", 3, 0644), VEIL_OK);
+    CU_ASSERT_EQUAL(veil_atomic_file_rename(other, path), VEIL_ERR_IO);
+    CU_ASSERT(stat(path, &st) == 0 && (st.st_mode & 0777) == 0444 && st.st_size == 4);
+    unlink(other);
+    CU_ASSERT_EQUAL(count_entries(g_dir), 1);
+    CU_ASSERT_EQUAL_FATAL(chmod(path, 0600), 0);
     /* Discard leaves the old file. */
     veil_atomic_file a;
     CU_ASSERT_EQUAL_FATAL(veil_atomic_file_open(&a, path, 0644), VEIL_OK);

@@ -1826,6 +1826,36 @@ static void test_remote_delete_key(void) {
     veil_test_rm_rf(dir);
 }
 
+static void test_remote_servers_read_only(void) {
+    /* A DIR/servers the user made read-only is refused before the key is
+     * uploaded (the id the server gave would be lost, its key held there
+     * unused until it expires), and left as it was. */
+    char dir[400], path[600], src[600], dst[600], id[VEIL_KEY_ID_CHARS + 1];
+    snprintf(dir, sizeof dir, "%s/ro-servers-client", g_tmp);
+    CU_ASSERT_FATAL(mkdir(dir, 0700) == 0);
+    snprintf(src, sizeof src, "%s/eval.key", g_dir_a);
+    snprintf(dst, sizeof dst, "%s/eval.key", dir);
+    CU_ASSERT_EQUAL_FATAL(link(src, dst), 0);
+    CU_ASSERT_EQUAL_FATAL(veil_keydir_servers_store(dir, "http://other.example", g_zero_id),
+                          VEIL_OK);
+    snprintf(path, sizeof path, "%s/servers", dir);
+    CU_ASSERT_EQUAL_FATAL(chmod(path, 0444), 0);
+    veil_remote_options ro;
+    veil_remote_options_default(&ro);
+    ro.retries = 0;
+    const size_t keys_before = count_files(g_keys);
+    int was = -1;
+    CU_ASSERT_EQUAL(veil_remote_ensure_key(g_url, dir, &ro, id, &was), VEIL_ERR_IO);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "read-only"));
+    CU_ASSERT_EQUAL(count_files(g_keys), keys_before); /* nothing uploaded */
+    char none[64];
+    CU_ASSERT_EQUAL(veil_keydir_servers_lookup(dir, "http://other.example", none), 0);
+    struct stat st;
+    CU_ASSERT(stat(path, &st) == 0 && (st.st_mode & 0777) == 0444);
+    CU_ASSERT_EQUAL(count_files(dir), 2); /* eval.key, servers: no temporary */
+    veil_test_rm_rf(dir);
+}
+
 /* A number in a /metrics text (-1 when absent). */
 static double metric_in(const char *text, const char *name);
 
@@ -2158,6 +2188,27 @@ static void test_client_refusals(void) {
     CU_ASSERT_EQUAL(st.st_mode & 0777, 0600);
     veil_secret_key_free(ska);
     veil_secret_key_free(skb);
+    /* --force over a pair whose evaluation key was made read-only: refused
+     * before any key is made, the secret key not replaced (it was, and the
+     * pair then split: a new secret key beside the old evaluation key) */
+    char dir[400], src[600], dst[600], ekp[600], ekn[620];
+    snprintf(dir, sizeof dir, "%s/ro-keygen", g_tmp);
+    CU_ASSERT_FATAL(mkdir(dir, 0700) == 0);
+    snprintf(dst, sizeof dst, "%s/secret.key", dir);
+    CU_ASSERT_EQUAL_FATAL(link(skp, dst), 0);
+    snprintf(src, sizeof src, "%s/eval.key", g_dir_a);
+    snprintf(ekp, sizeof ekp, "%s/eval.key", dir);
+    CU_ASSERT_EQUAL_FATAL(link(src, ekp), 0);
+    struct stat before, after;
+    CU_ASSERT_EQUAL_FATAL(stat(ekp, &before), 0);
+    CU_ASSERT_EQUAL_FATAL(chmod(ekp, 0444), 0);
+    CU_ASSERT_EQUAL(veil_client_keygen(g_client, dir, 1, NULL), VEIL_ERR_IO);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "read-only"));
+    CU_ASSERT(stat(dst, &after) == 0 && after.st_ino == st.st_ino); /* the same secret key */
+    snprintf(ekn, sizeof ekn, "%s.new", ekp);
+    CU_ASSERT(access(ekn, F_OK) != 0);
+    CU_ASSERT_EQUAL(chmod(src, before.st_mode & 0777), 0); /* g_dir_a's, the same inode */
+    veil_test_rm_rf(dir);
 }
 
 int main(void) {
@@ -2192,6 +2243,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_key_lifecycle);
     VEIL_ADD_TEST(s, test_key_spared_then_freed);
     VEIL_ADD_TEST(s, test_remote_delete_key);
+    VEIL_ADD_TEST(s, test_remote_servers_read_only);
     VEIL_ADD_TEST(s, test_devices_equal_one_plan);
     VEIL_ADD_TEST(s, test_drain);
     VEIL_ADD_TEST(s, test_sigterm);

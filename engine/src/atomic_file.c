@@ -20,13 +20,27 @@ static void release(veil_atomic_file *a) {
     memset(a, 0, sizeof *a);
 }
 
+/* What may replace PATH: not a directory, not a file without write bits (a
+ * user's chmod a-w says "keep this"; rename would ignore it, and root's
+ * writes too). *mode narrows to the existing file's permissions: replacing a
+ * file never widens who can read it. */
+static veil_status target_check(const char *path, unsigned *mode) {
+    struct stat st;
+    if (stat(path, &st) != 0) return VEIL_OK;
+    if (S_ISDIR(st.st_mode)) return veil_error(VEIL_ERR_IO, "%s: is a directory", path);
+    if (S_ISREG(st.st_mode) && (st.st_mode & 0222) == 0)
+        return veil_error(VEIL_ERR_IO,
+                          "%s: read-only (mode %03o): not replaced (make it writable first)", path,
+                          (unsigned)(st.st_mode & 0777));
+    if (mode && S_ISREG(st.st_mode)) *mode &= (unsigned)st.st_mode & 0777;
+    return VEIL_OK;
+}
+
 veil_status veil_atomic_file_open(veil_atomic_file *a, const char *path, unsigned mode) {
     if (!a || !path || !*path) return veil_error(VEIL_ERR_ARG, "veil_atomic_file_open: no path");
     memset(a, 0, sizeof *a);
     size_t plen = strlen(path);
-    struct stat st;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-        return veil_error(VEIL_ERR_IO, "%s: is a directory", path);
+    VEIL_TRY(target_check(path, &mode));
     a->path = strdup(path);
     a->tmp = malloc(plen + 16);
     if (!a->path || !a->tmp) {
@@ -98,6 +112,7 @@ veil_status veil_atomic_file_commit(veil_atomic_file *a) {
 
 veil_status veil_atomic_file_rename(const char *from, const char *to) {
     if (!from || !to) return veil_error(VEIL_ERR_ARG, "veil_atomic_file_rename: NULL path");
+    VEIL_TRY(target_check(to, NULL));
     if (rename(from, to) != 0)
         return veil_error(VEIL_ERR_IO, "%s: rename from %s: %s", to, from, strerror(errno));
     sync_dir(to);

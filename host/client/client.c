@@ -79,6 +79,10 @@ veil_status veil_client_keygen(const veil_client *c, const char *dir, int force,
                           "keygen: %s exists: refusing to overwrite a secret key (ciphertexts "
                           "under it could no longer be decrypted); use another --out or --force",
                           skp);
+    /* A target that cannot be replaced (read-only, a directory in the way) is
+     * refused before the keys are made, not halfway through the pair. */
+    VEIL_TRY(veil_atomic_file_check(skp));
+    VEIL_TRY(veil_atomic_file_check(ekp));
     double t0 = now_s();
     veil_secret_key *sk = NULL;
     veil_eval_key *ek = NULL;

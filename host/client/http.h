@@ -42,6 +42,9 @@ int veil_json_str(const char *json, const char *key, char *out, size_t cap);
  * store replaces url's line (id NULL: removes it), atomically. */
 int veil_keydir_servers_lookup(const char *dir, const char *url, char id[VEIL_KEY_ID_CHARS + 1]);
 veil_status veil_keydir_servers_store(const char *dir, const char *url, const char *id);
+/* Before an upload: DIR/servers could be replaced (else the id the server
+ * gives would be lost, its key held there unused until it expires). */
+veil_status veil_keydir_servers_check(const char *dir);
 
 /* Triton (triton.c): the veil_remote_* operations when o->triton_model is set. */
 /* One inference on Triton's model: n BYTES inputs of one element each (shape

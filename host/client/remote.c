@@ -319,6 +319,12 @@ int veil_keydir_servers_lookup(const char *dir, const char *url, char id[VEIL_KE
     return found;
 }
 
+veil_status veil_keydir_servers_check(const char *dir) {
+    char path[4096];
+    veil_keydir_path(dir, "servers", path, sizeof path);
+    return veil_atomic_file_check(path);
+}
+
 veil_status veil_keydir_servers_store(const char *dir, const char *url, const char *id) {
     char path[4096], line[4096 + 64];
     veil_keydir_path(dir, "servers", path, sizeof path);
@@ -392,6 +398,10 @@ veil_status veil_remote_ensure_key(const char *url, const char *dir, const veil_
             return st;
         }
         free(r.body); /* gone (404) or another key: upload again */
+    }
+    if ((st = veil_keydir_servers_check(dir))) {
+        free(ek);
+        return st;
     }
     snprintf(u, sizeof u, "%s/v1/keys", base);
     st = veil_http_do("POST", u, NULL, ek, ek_len, 0, VEIL_REMOTE_JSON_MAX, o, &r);

@@ -215,6 +215,7 @@ veil_status veil_triton_ensure_key(const char *url, const char *dir, const veil_
         memcpy(key_id, id, sizeof id);
         return VEIL_OK;
     }
+    VEIL_TRY(veil_keydir_servers_check(dir));
     uint8_t *ek = NULL, *ans = NULL;
     size_t ek_len = 0, ans_len = 0;
     VEIL_TRY(veil_read_eval_key_file(dir, &ek, &ek_len));

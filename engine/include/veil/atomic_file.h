@@ -34,7 +34,10 @@ typedef struct veil_atomic_file {
 } veil_atomic_file;
 
 /* Creates the temporary with `mode` (0600 for secrets: it never exists with
- * wider permissions, even briefly). The caller may setvbuf(a->f) before the
+ * wider permissions, even briefly), narrowed to an existing PATH's
+ * permissions (replacing a file never widens who may read it). Refuses a
+ * PATH that is a directory or a file with no write bit (chmod a-w: kept,
+ * though rename, and root, could replace it). The caller may setvbuf(a->f) before the
  * first write (serialize.c does, to wipe a secret's stdio buffer). */
 veil_status veil_atomic_file_open(veil_atomic_file *a, const char *path, unsigned mode);
 
@@ -49,7 +52,8 @@ void veil_atomic_file_discard(veil_atomic_file *a);
 /* Writes len bytes to PATH atomically (open, one fwrite, commit). */
 veil_status veil_atomic_file_write(const char *path, const void *data, size_t len, unsigned mode);
 
-/* Renames FROM over TO (the same directory) and syncs the directory: the
+/* Renames FROM over TO (the same directory; a TO with no write bit is
+ * refused, as by veil_atomic_file_open) and syncs the directory: the
  * second half of a commit for a file written whole under another name first
  * (a pair of files replaced together: veil keygen). Names both on failure;
  * FROM is left in place then. */
@@ -70,7 +74,7 @@ long veil_atomic_file_sweep(const char *dir, unsigned min_age_s, int (*also)(con
 
 /* Checks, before a long computation, that PATH could be written: creates and
  * removes a temporary beside it. Names the path and the reason (missing or
- * read-only directory, a directory in the way). */
+ * read-only directory, a directory in the way, a read-only PATH). */
 veil_status veil_atomic_file_check(const char *path);
 
 #ifdef __cplusplus

@@ -15,12 +15,12 @@ if [ -x "$veil" ] && [ -f "$model" ]; then
   echo
   echo "== 2. models/tiny.h5: encrypted with the defaults (exact lookups) vs simulate =="
   "$veil" run models/tiny.h5 --mode auto --batch 8 --limit 8
-  # The digits MLP's accumulators reach 10 bits. By default veil computes the
-  # model's own integers (as Concrete ML does): every 10-bit lookup is exact,
+  # The digits MLP's accumulators reach 11 bits. By default veil computes the
+  # model's own integers (as Concrete ML does): every 10- or 11-bit lookup is exact,
   # decomposed into narrower PBS, each group of PBS on the cheapest parameter
   # set its precision and noise allow (the partitions `veil compile` prints).
   # --rounding-bits 4 (Concrete ML's rounding_threshold_bits) is the speed
-  # option: 4-bit lookups on N = 2048.
+  # option: 4-bit lookups, on sets of N = 512 and 1024 (step 3's report).
   echo
   echo "== 3. $model: compile, exact (default) and rounded to 4 bits =="
   exact_report="$("$veil" compile "$model")"

@@ -272,6 +272,30 @@ static void test_keygen_force_pair(void) {
     free(sk0), free(ek0), free(sk1), free(ek1), free(sk2), free(ek2), free(err);
 }
 
+/* `veil keygen --out keys/`, as README writes it: the files it names are
+ * keys/secret.key and keys/eval.key (no doubled slash), and so are the paths
+ * of the commands that read them (here encrypt's refusal of a missing key). */
+static void test_keydir_trailing_slash(void) {
+    char keys[300], want_sk[400], want_ek[400], none[300], want_none[400];
+    snprintf(keys, sizeof keys, "%s/slash/", g_dir);
+    snprintf(want_sk, sizeof want_sk, "%ssecret.key ", keys);
+    snprintf(want_ek, sizeof want_ek, "%seval.key ", keys);
+    const char *kg[] = {g_veil, "keygen", g_model, "--out", keys, NULL};
+    CU_ASSERT_EQUAL_FATAL(run("slash-keygen", kg), 0);
+    char *o = file_in("slash-keygen.out", NULL);
+    CU_ASSERT(o && strstr(o, want_sk) && strstr(o, want_ek));
+    CU_ASSERT(o && !strstr(o, "//"));
+    free(o);
+    snprintf(none, sizeof none, "%s/no-keys/", g_dir);
+    snprintf(want_none, sizeof want_none, "%ssecret.key: ", none);
+    const char *enc[] = {g_veil,    "encrypt", g_model,    "--key",     none,
+                         "--input", g_model,   "--output", "/dev/null", NULL};
+    CU_ASSERT_EQUAL(run("slash-encrypt", enc), 1);
+    char *e = file_in("slash-encrypt.err", NULL);
+    CU_ASSERT(e && strstr(e, want_none) && !strstr(e, "//"));
+    free(e);
+}
+
 int main(void) {
     if (veil_test_build_path("host/veil", g_veil, sizeof g_veil) ||
         veil_test_build_path("host/veil-server", g_server, sizeof g_server)) {
@@ -290,6 +314,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_readme_deployment);
     VEIL_ADD_TEST(s, test_readme_info);
     VEIL_ADD_TEST(s, test_keygen_force_pair);
+    VEIL_ADD_TEST(s, test_keydir_trailing_slash);
     const int rc = veil_test_run();
     if (!getenv("VEIL_TEST_KEEP")) veil_test_rm_rf(g_dir);
     return rc;

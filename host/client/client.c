@@ -56,7 +56,9 @@ void veil_client_free(veil_client *c) {
 }
 
 const char *veil_keydir_path(const char *dir, const char *file, char *buf, size_t cap) {
-    snprintf(buf, cap, "%s/%s", dir, file);
+    /* `--out keys/`, as README writes it: keys/secret.key, not keys//secret.key */
+    const size_t n = strlen(dir);
+    snprintf(buf, cap, "%s%s%s", dir, n && dir[n - 1] == '/' ? "" : "/", file);
     return buf;
 }
 

@@ -40,7 +40,10 @@ const char veil_cmd_remote_usage[] =
     "veil remote MODEL --key DIR (--server URL | --triton URL) [--input FILE] [--output FILE]\n"
     "            [compile options]";
 const char veil_cmd_remote_help[] =
-    "  --key DIR                key directory of `veil keygen`\n"
+    "  --key DIR                key directory of `veil keygen`: DIR/eval.key is uploaded once\n"
+    "                           per server (the key id is kept in DIR/servers and checked with\n"
+    "                           GET /v1/keys/<id>; Triton: through the veil_keys model, and\n"
+    "                           again when Triton answers unknown_key)\n"
     "  --server URL             e.g. http://127.0.0.1:8080 or https://fhe.example.com\n"
     "  --triton URL             a Triton Inference Server running the veil backend (its HTTP\n"
     "                           port, e.g. http://127.0.0.1:8000): v2 inference protocol\n"
@@ -61,10 +64,7 @@ const char veil_cmd_remote_help[] =
     "  --delete-key             after the run (a failed one too, once the key is there),\n"
     "                           remove the evaluation key from the server (DELETE\n"
     "                           /v1/keys/<id>; Triton: veil_keys' DELETE_KEY_ID) and its\n"
-    "                           DIR/servers entry: the next run uploads it again\n"
-    "  uploads DIR/eval.key once per server (the key id is kept in DIR/servers and\n"
-    "  checked with GET /v1/keys/<id>; Triton: through the veil_keys model, and again\n"
-    "  when Triton answers unknown_key), encrypts, sends, decrypts.\n";
+    "                           DIR/servers entry: the next run uploads it again\n";
 
 int veil_cmd_usage_error(const char *cmd, const char *fmt, ...) {
     va_list ap;
@@ -201,11 +201,14 @@ int veil_cmd_keygen(int argc, char **argv) {
     } else {
         printf("model %s, parameter set %s, model fingerprint %.16s...\n", c->model->name,
                c->prog->params->id, c->fp_hex);
-        printf("%s/secret.key  %10zu bytes  (mode 0600: keep it here, never upload it)\n", a.out,
-               info.secret_key_bytes);
-        printf("%s/eval.key    %10zu bytes  (seeded; %.1f MiB with every mask stored): upload "
-               "this\n",
-               a.out, info.eval_key_bytes, (double)info.eval_key_raw_bytes / (1 << 20));
+        char skp[4096], ekp[4096];
+        veil_keydir_path(a.out, "secret.key", skp, sizeof skp);
+        veil_keydir_path(a.out, "eval.key", ekp, sizeof ekp);
+        printf("%-*s %10zu bytes  (mode 0600: keep it here, never upload it)\n",
+               (int)strlen(skp) + 1, skp, info.secret_key_bytes);
+        printf("%-*s %10zu bytes  (seeded; %.1f MiB with every mask stored): upload this\n",
+               (int)strlen(skp) + 1, ekp, info.eval_key_bytes,
+               (double)info.eval_key_raw_bytes / (1 << 20));
         veil_program_print_keys(c->prog, stdout);
         printf("keygen %.2f s\n", info.seconds);
     }

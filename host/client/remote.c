@@ -430,12 +430,12 @@ veil_status veil_remote_delete_key(const char *url, const char *dir, const veil_
         veil_triton_key_tag(base, o, tag, sizeof tag);
     else
         snprintf(tag, sizeof tag, "%s", base);
-    char id[VEIL_KEY_ID_CHARS + 1];
+    char id[VEIL_KEY_ID_CHARS + 1], svp[4096];
     if (veil_keydir_servers_lookup(dir, tag, id) != 0)
         return veil_error(VEIL_ERR_ARG,
-                          "%s/servers: no key id recorded for %s (nothing uploaded "
+                          "%s: no key id recorded for %s (nothing uploaded "
                           "there from this key directory, or deleted already)",
-                          dir, tag);
+                          veil_keydir_path(dir, "servers", svp, sizeof svp), tag);
     /* 404 unknown_key: the server had lost it already (expired, deleted by
      * whoever holds the id): gone all the same. Any other 404 (no such route
      * or Triton model: a proxy, the key model unloaded) proves nothing about

@@ -291,3 +291,21 @@ def test_unexpected_error_names_the_node(tmp_path, monkeypatch):
                                           r"\(ZeroDivisionError: float division by zero\)") as e:
         _export(_plain(weight_bit_width=4), tmp_path / "z.h5")
     assert isinstance(e.value.__cause__, ZeroDivisionError)
+
+
+# -- a test set of another shape than the calibration's ----------------------
+
+def test_test_set_of_another_shape_is_named(tmp_path):
+    """A test file with 5 features for a 6-feature model: refused naming the test
+    set and both shapes, before Brevitas's first layer fails on it (which named
+    only the layer and a matmul's shapes)."""
+    model = _small(steps=5)
+    x, y = _data()
+    with pytest.raises(ExportError, match=r"the test set's inputs \[\[5\]\] do not fit the "
+                                          r"calibration's \[\[6\]\]"):
+        export(model, x[:64], x[200:, :5], y[200:], str(tmp_path / "m.h5"), name="m",
+               verbose=False)
+    with pytest.raises(ExportError, match=r"the range set's inputs \[\[5\]\] do not fit"):
+        export(model, x[:64], x[200:], y[200:], str(tmp_path / "m.h5"), name="m",
+               verbose=False, range_inputs=x[:, :5])
+    assert not (tmp_path / "m.h5").exists()

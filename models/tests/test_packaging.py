@@ -63,6 +63,8 @@ def test_wheel_installs_and_runs(tmp_path):
     r = subprocess.run([sys.executable, str(script), "--help"], cwd=tmp_path, env=env,
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+    # its usage names the command typed, not `python -m veil_export`
+    assert r.stdout.startswith("usage: veil-export "), r.stdout
     # the subcommand list and each one's line (the program name, veil_export,
     # and the description hold "export" and "check" whatever the parser has)
     assert "{export,info,check}" in r.stdout, r.stdout

@@ -126,8 +126,10 @@ def cmd_check(a):
 
 
 def main(argv=None):
+    # the name the user typed: the installed command, or the module run with -m
+    prog = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
     p = argparse.ArgumentParser(
-        prog="python -m veil_export",
+        prog=prog if prog == "veil-export" else "python -m veil_export",
         description="Export Brevitas quantization-aware models to veil model files "
                     "(HDF5 schema v1, see models/SCHEMA.md), inspect and check them.")
     sub = p.add_subparsers(dest="cmd", required=True)

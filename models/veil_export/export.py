@@ -1434,12 +1434,18 @@ def export(model, calib_inputs, test_inputs, test_labels, path, name, descriptio
     if test and len(labels) != test[0].shape[0]:
         raise ExportError("test_labels: %d %s for %d test samples" % (
             len(labels), "targets" if task == "regression" else "labels", test[0].shape[0]))
+    def fits(what, xs):
+        # every input's per-sample shape the calibration's, so a wrong file is named
+        # here rather than by the model's first layer failing on it
+        if len(xs) != len(calib) or any(x.shape[1:] != c.shape[1:] for x, c in zip(xs, calib)):
+            raise ExportError("%s's inputs %s do not fit the calibration's %s" % (
+                what, [list(x.shape[1:]) for x in xs], [list(c.shape[1:]) for c in calib]))
+
+    fits("the test set", test)
     rset = None
     if range_inputs is not None:
         rset = [torch.as_tensor(t, dtype=torch.float32) for t in _as_list(range_inputs)]
-        if len(rset) != len(calib) or any(r.shape[1:] != c.shape[1:] for r, c in zip(rset, calib)):
-            raise ExportError("the range set's inputs %s do not fit the calibration's %s" % (
-                [list(r.shape[1:]) for r in rset], [list(c.shape[1:]) for c in calib]))
+        fits("the range set", rset)
     ex = _Exporter(model, calib, test, verbose, rset)
     outs = ex.walk()
     try:

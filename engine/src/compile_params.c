@@ -1058,7 +1058,13 @@ typedef struct trial_cache {
     const veil_params **set; /* per PBS position: its set in the last trial */
     double *cost;            /* per PBS position: the cost sum up to it */
     size_t valid;            /* positions [0, valid) filled (set, cost, search.kn) */
-    pass_cache pc;           /* nodes before node[valid] at most */
+    /* per PBS position: its cost term (node_cost_rows) the last time it was
+     * computed, and the set and read width it was computed for (a pure
+     * function of the two, whatever else the trial had) */
+    const veil_params **term_set;
+    uint32_t *term_w0;
+    double *term;
+    pass_cache pc; /* nodes before node[valid] at most */
 } trial_cache;
 
 typedef struct search {
@@ -1083,6 +1089,9 @@ static void trial_cache_free(trial_cache *t) {
     if (!t) return;
     free(t->set);
     free(t->cost);
+    free(t->term_set);
+    free(t->term_w0);
+    free(t->term);
     free(t->pc.var);
     free(t->pc.key_dim);
     free(t->pc.worst);
@@ -1096,11 +1105,15 @@ static trial_cache *trial_cache_new(size_t n_pbs, size_t n_nodes) {
     if (!t) return NULL;
     t->set = calloc(n_pbs + 1, sizeof *t->set);
     t->cost = calloc(n_pbs + 1, sizeof *t->cost);
+    t->term_set = calloc(n_pbs + 1, sizeof *t->term_set);
+    t->term_w0 = calloc(n_pbs + 1, sizeof *t->term_w0);
+    t->term = calloc(n_pbs + 1, sizeof *t->term);
     t->pc.var = calloc(n_nodes + 1, sizeof *t->pc.var);
     t->pc.key_dim = calloc(n_nodes + 1, sizeof *t->pc.key_dim);
     t->pc.worst = calloc(n_nodes + 1, sizeof *t->pc.worst);
     t->pc.worst_node = calloc(n_nodes + 1, sizeof *t->pc.worst_node);
-    if (!t->set || !t->cost || !t->pc.var || !t->pc.key_dim || !t->pc.worst || !t->pc.worst_node) {
+    if (!t->set || !t->cost || !t->term_set || !t->term_w0 || !t->term || !t->pc.var ||
+        !t->pc.key_dim || !t->pc.worst || !t->pc.worst_node) {
         trial_cache_free(t);
         return NULL;
     }
@@ -1314,19 +1327,24 @@ static double cost_below(const search *s, const veil_params *const *sets, uint32
         const uint32_t part = n->partition;
         if (part >= nparts) return INFINITY;
         if (!veil_set_reads(sets[part], s->prec[k], p->options.max_poly_size)) return INFINITY;
-        if (part < PART_TERMS_CACHED && !done[part]) {
-            veil_cost_cpu_terms(sets[part], &br[part], &ks[part]);
-            done[part] = 1;
-        }
-        double b, r;
-        if (part < PART_TERMS_CACHED)
-            b = br[part], r = ks[part];
-        else
-            veil_cost_cpu_terms(sets[part], &b, &r);
         const uint32_t own = veil_params_big_dim(sets[part]);
         s->kn[k] = own;
         const uint32_t w0 = uniform ? in_width : source_width(s, k, in_width);
-        cost += node_cost_rows(n, b, r, w0, read_dim(n, w0, own, 1));
+        if (tc->term_set[k] != sets[part] || tc->term_w0[k] != w0) {
+            if (part < PART_TERMS_CACHED && !done[part]) {
+                veil_cost_cpu_terms(sets[part], &br[part], &ks[part]);
+                done[part] = 1;
+            }
+            double b, r;
+            if (part < PART_TERMS_CACHED)
+                b = br[part], r = ks[part];
+            else
+                veil_cost_cpu_terms(sets[part], &b, &r);
+            tc->term[k] = node_cost_rows(n, b, r, w0, read_dim(n, w0, own, 1));
+            tc->term_set[k] = sets[part];
+            tc->term_w0[k] = w0;
+        }
+        cost += tc->term[k];
         tc->set[k] = sets[part];
         tc->cost[k] = cost;
         tc->valid = k + 1;

@@ -961,6 +961,11 @@ typedef struct pbs_group {
     const veil_params *set;
 } pbs_group;
 
+/* Candidate c's PBS output variance: from vout when there is one. */
+static inline double cand_vout(const double *vout, const veil_params *const *cand, size_t c) {
+    return vout ? vout[c] : veil_noise_pbs_output_variance(cand[c]);
+}
+
 /* The cheapest assignment of candidate sets to the groups under a bound
  * model that makes the groups independent: for a master dimension D (the
  * widest big key, partition 0's) and a bound V on every set's PBS output
@@ -974,23 +979,30 @@ static double search_groups(const veil_program *p, const unit_noise *u, pbs_grou
                             const veil_params **pick, const veil_params **best) {
     const double target = pbs_target(p);
     double best_cost = INFINITY;
+    /* each candidate's PBS output variance, and its cost at the D of the
+     * loop, looked up once instead of in the loops over (V, group,
+     * candidate): the same values (without room, computed where used) */
+    double *vout = malloc((nc + 1) * sizeof *vout), *cd = malloc((nc + 1) * sizeof *cd);
+    for (size_t c = 0; vout && c < nc; c++)
+        vout[c] = veil_noise_pbs_output_variance(cand[c]);
     for (size_t di = 0; di < nc; di++) {
         const uint32_t D = veil_params_big_dim(cand[di]);
         int seen = 0; /* each D once */
         for (size_t j = 0; j < di; j++)
             seen |= veil_params_big_dim(cand[j]) == D;
         if (seen) continue;
+        for (size_t c = 0; cd && c < nc; c++)
+            cd[c] = veil_cost_cpu_ms(cand[c], D);
         double vfresh = 0;
         for (size_t j = 0; j < nc; j++)
             if (veil_params_big_dim(cand[j]) == D && veil_noise_fresh_variance(cand[j]) > vfresh)
                 vfresh = veil_noise_fresh_variance(cand[j]);
         for (size_t vi = 0; vi < nc; vi++) {
-            const double V = veil_noise_pbs_output_variance(cand[vi]);
+            const double V = cand_vout(vout, cand, vi);
             if (veil_params_big_dim(cand[vi]) > D) continue;
             int dup = 0;
             for (size_t j = 0; j < vi; j++)
-                dup |= veil_params_big_dim(cand[j]) <= D &&
-                       veil_noise_pbs_output_variance(cand[j]) == V;
+                dup |= veil_params_big_dim(cand[j]) <= D && cand_vout(vout, cand, j) == V;
             if (dup) continue;
             /* outputs decode */
             int ok = 1;
@@ -1009,10 +1021,10 @@ static double search_groups(const veil_program *p, const unit_noise *u, pbs_grou
                 double gc = INFINITY;
                 for (size_t c = 0; c < nc; c++) {
                     const veil_params *ps = cand[c];
-                    if (veil_params_big_dim(ps) > D || veil_noise_pbs_output_variance(ps) > V ||
+                    if (veil_params_big_dim(ps) > D || cand_vout(vout, cand, c) > V ||
                         !veil_set_reads(ps, groups[g].prec, p->options.max_poly_size))
                         continue;
-                    const double cc = veil_cost_cpu_ms(ps, D);
+                    const double cc = cd ? cd[c] : veil_cost_cpu_ms(ps, D);
                     if (cc >= gc) continue;
                     if (veil_noise_log2_p_fail_dim(ps, groups[g].prec, var, D) > target) continue;
                     gc = cc;
@@ -1031,6 +1043,8 @@ static double search_groups(const veil_program *p, const unit_noise *u, pbs_grou
             }
         }
     }
+    free(vout);
+    free(cd);
     return best_cost;
 }
 

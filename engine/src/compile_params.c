@@ -1646,11 +1646,21 @@ static double split_nodes(const search *s, const veil_params **sets, uint32_t *n
                      * nodes' terms; the repairs that cannot beat bc (with a
                      * margin far above the sums' rounding) are not tried */
                     double a = 0, b = 0;
+                    /* each partition's terms looked up once (the same
+                     * values; partitions past the array at every node) */
+                    double pb[PART_TERMS_CACHED], pk[PART_TERMS_CACHED];
+                    unsigned char pdone[PART_TERMS_CACHED] = {0};
                     for (size_t y = 0; y < s->n; y++) {
                         const veil_node *ny = &p->nodes[s->node[y]];
                         if (s->node[y] == wn) continue;
+                        const uint32_t q = ny->partition;
                         double by, ky;
-                        veil_cost_cpu_terms(sets[ny->partition], &by, &ky);
+                        if (q < PART_TERMS_CACHED && pdone[q]) {
+                            by = pb[q], ky = pk[q];
+                        } else {
+                            veil_cost_cpu_terms(sets[q], &by, &ky);
+                            if (q < PART_TERMS_CACHED) pb[q] = by, pk[q] = ky, pdone[q] = 1;
+                        }
                         a += (double)ny->pbs_per_sample * by;
                         b += (double)ny->pbs_per_sample * ky;
                     }

@@ -59,9 +59,11 @@ size_t veil_program_output_size(const veil_program *p, uint32_t i) {
  * memory the process already has, where a fresh allocation of these sizes
  * (megabytes each) came as new pages the kernel zeroes, and zeroing was a
  * third of the calibration's time on cnn_digits. At most CAL_POOL_MAX kept,
- * the largest. The values are written in full before they are read
+ * the largest, and 64 MiB in all (what it adds to the compiler's peak
+ * memory). The values are written in full before they are read
  * (veil_node_eval), whatever the buffer held. */
 #define CAL_POOL_MAX 16u
+#define CAL_POOL_VALUES ((size_t)8 << 20) /* 64 MiB */
 typedef struct cal_pool {
     int64_t *buf[CAL_POOL_MAX];
     size_t cap[CAL_POOL_MAX]; /* values each holds */
@@ -86,28 +88,34 @@ static int64_t *cal_take(cal_pool *pl, size_t count, size_t *cap) {
     return malloc(count * sizeof(int64_t) + 1);
 }
 
-/* Gives buffer b of cap values back (freed when the pool keeps larger ones). */
+/* Gives buffer b of cap values back: kept while the pool holds at most
+ * CAL_POOL_MAX buffers and CAL_POOL_VALUES values, the largest first (the
+ * smallest freed to make room), else freed. */
 static void cal_give(cal_pool *pl, int64_t *b, size_t cap) {
     if (!b) return;
-    if (!pl) {
+    if (!pl || cap > CAL_POOL_VALUES) {
         free(b);
         return;
     }
-    if (pl->n < CAL_POOL_MAX) {
-        pl->buf[pl->n] = b;
-        pl->cap[pl->n++] = cap;
-        return;
+    for (;;) {
+        size_t held = 0;
+        unsigned small = 0;
+        for (unsigned i = 0; i < pl->n; i++) {
+            held += pl->cap[i];
+            if (pl->cap[i] < pl->cap[small]) small = i;
+        }
+        if (pl->n < CAL_POOL_MAX && held + cap <= CAL_POOL_VALUES) break;
+        if (pl->cap[small] >= cap) { /* what the pool holds is larger */
+            free(b);
+            return;
+        }
+        free(pl->buf[small]);
+        pl->n--;
+        pl->buf[small] = pl->buf[pl->n];
+        pl->cap[small] = pl->cap[pl->n];
     }
-    unsigned small = 0;
-    for (unsigned i = 1; i < pl->n; i++)
-        if (pl->cap[i] < pl->cap[small]) small = i;
-    if (pl->cap[small] >= cap) {
-        free(b);
-        return;
-    }
-    free(pl->buf[small]);
-    pl->buf[small] = b;
-    pl->cap[small] = cap;
+    pl->buf[pl->n] = b;
+    pl->cap[pl->n++] = cap;
 }
 
 static void cal_pool_free(cal_pool *pl) {

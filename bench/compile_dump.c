@@ -70,16 +70,14 @@ int main(int argc, char **argv) {
         const veil_partition *q = &p->partitions[k];
         printf("part %u %s prec %u norm2 %a pbs %llu pf %a share %a rows %u\n", k,
                q->params ? q->params->id : "-", q->precision, q->norm2,
-               (unsigned long long)q->pbs_per_sample, q->log2_p_fail, q->p_fail_share,
-               q->ksk_rows);
+               (unsigned long long)q->pbs_per_sample, q->log2_p_fail, q->p_fail_share, q->ksk_rows);
     }
     for (size_t i = 0; i < p->n_nodes; i++) {
         const veil_node *n = &p->nodes[i];
         printf("node %zu kind %d part %u lo %lld hi %lld bits %u width %u pbs %llu var %a pf %a "
                "key_dim %u\n",
-               i, (int)n->kind, n->partition, (long long)n->lo, (long long)n->hi, n->bits,
-               n->width, (unsigned long long)n->pbs_per_sample, n->variance, n->read_log2_pfail,
-               n->key_dim);
+               i, (int)n->kind, n->partition, (long long)n->lo, (long long)n->hi, n->bits, n->width,
+               (unsigned long long)n->pbs_per_sample, n->variance, n->read_log2_pfail, n->key_dim);
     }
     veil_program_free(p);
     return 0;

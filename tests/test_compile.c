@@ -8,6 +8,7 @@
  * rate, and an exactly rounded ROUND node's chunk PBS fail at the rate of
  * the variance accumulated before each of them; decoding picks the
  * representative in the output's range. */
+#include "../engine/src/model_ops.h"        /* veil_op_conv2d against the per-output sum */
 #include "../engine/src/program_internal.h" /* veil_node_eval on one node */
 #include "testutil.h"
 #include "veil/compile_options.h"
@@ -1031,6 +1032,116 @@ static void test_options_checked(void) {
  * linear's compiled range was right but reported out of range by simulate
  * (x = 32 and 223 for calibration 64..191). A negation's range is now its
  * input's, negated. */
+/* The convolution (model_ops.c: the forward pass's and the compiler's
+ * calibration's) sums along rows, not per output: in wrapping 64-bit
+ * arithmetic any order gives the same integers. Checked against the sum
+ * written per output (each kernel position inside the input, padding
+ * nothing) on random geometries with strides and padding, and values large
+ * enough to wrap; convolution and sum pool. */
+static void test_conv2d_any_order(void) {
+    for (int trial = 0; trial < 300; trial++) {
+        veil_conv_geom g = {0};
+        g.c_in = 1 + (uint32_t)(veil_test_rand() % 3);
+        g.h_in = 1 + (uint32_t)(veil_test_rand() % 7);
+        g.w_in = 1 + (uint32_t)(veil_test_rand() % 9);
+        g.kh = 1 + (uint32_t)(veil_test_rand() % 4);
+        g.kw = 1 + (uint32_t)(veil_test_rand() % 4);
+        g.stride_h = 1 + (uint32_t)(veil_test_rand() % 3);
+        g.stride_w = 1 + (uint32_t)(veil_test_rand() % 3);
+        g.pad_h = (uint32_t)(veil_test_rand() % 3);
+        g.pad_w = (uint32_t)(veil_test_rand() % 3);
+        const int pool = trial % 3 == 0;
+        g.c_out = pool ? g.c_in : 1 + (uint32_t)(veil_test_rand() % 3);
+        if (!veil_conv_geom_finish(&g)) continue;
+        const size_t batch = 2, n_in = (size_t)g.c_in * g.h_in * g.w_in,
+                     n_out = (size_t)g.c_out * g.h_out * g.w_out,
+                     n_w = (size_t)g.c_out * g.c_in * g.kh * g.kw;
+        int64_t *x = malloc(batch * n_in * sizeof *x), *w = malloc(n_w * sizeof *w),
+                *bias = malloc(g.c_out * sizeof *bias), *y = malloc(batch * n_out * sizeof *y);
+        CU_ASSERT_FATAL(x && w && bias && y);
+        const int wide = trial % 2; /* wrapping sums */
+        for (size_t i = 0; i < batch * n_in; i++)
+            x[i] = wide ? (int64_t)veil_test_rand() : (int64_t)(veil_test_rand() % 201) - 100;
+        for (size_t i = 0; i < n_w; i++)
+            w[i] = wide ? (int64_t)veil_test_rand() : (int64_t)(veil_test_rand() % 15) - 7;
+        for (uint32_t c = 0; c < g.c_out; c++)
+            bias[c] = (int64_t)(veil_test_rand() % 1000) - 500;
+        const int64_t *bs = trial % 4 == 1 ? NULL : bias;
+        veil_op_conv2d(x, batch, &g, pool, w, bs, y);
+        size_t bad = 0;
+        for (size_t b = 0; b < batch; b++)
+            for (uint32_t co = 0; co < g.c_out; co++)
+                for (uint32_t oh = 0; oh < g.h_out; oh++)
+                    for (uint32_t ow = 0; ow < g.w_out; ow++) {
+                        uint64_t acc = bs ? (uint64_t)bs[co] : 0;
+                        for (uint32_t ci = pool ? co : 0; ci < (pool ? co + 1 : g.c_in); ci++)
+                            for (uint32_t ky = 0; ky < g.kh; ky++)
+                                for (uint32_t kx = 0; kx < g.kw; kx++) {
+                                    const int64_t ih = (int64_t)oh * g.stride_h + ky - g.pad_h,
+                                                  iw = (int64_t)ow * g.stride_w + kx - g.pad_w;
+                                    if (ih < 0 || ih >= g.h_in || iw < 0 || iw >= g.w_in) continue;
+                                    const uint64_t wv =
+                                        pool
+                                            ? 1
+                                            : (uint64_t)w[(((size_t)co * g.c_in + ci) * g.kh + ky) *
+                                                              g.kw +
+                                                          kx];
+                                    acc += wv *
+                                           (uint64_t)x[b * n_in +
+                                                       ((size_t)ci * g.h_in + (size_t)ih) * g.w_in +
+                                                       (size_t)iw];
+                                }
+                        bad += y[b * n_out + ((size_t)co * g.h_out + oh) * g.w_out + ow] !=
+                               (int64_t)acc;
+                    }
+        CU_ASSERT_EQUAL(bad, 0);
+        free(x);
+        free(w);
+        free(bias);
+        free(y);
+    }
+}
+
+/* A lookup node's clear evaluation (veil_node_eval) walks the tables by
+ * counting instead of dividing per element: every element reads table
+ * veil_node_table_of(n, i), at the index modulo 2^(in_bits+1) through the
+ * padding bit (the upper half negated), also for indices far outside
+ * [0, 2^in_bits) either way. Several tables, a batch, an offset and a
+ * rounding. */
+static void test_lut_eval_tables(void) {
+    const unsigned in_bits = 3, k = 2;
+    const int64_t t = 1 << in_bits;
+    veil_node n;
+    memset(&n, 0, sizeof n);
+    n.kind = VEIL_NODE_LUT;
+    n.size = 12;
+    n.n_tables = 3;
+    n.table_inner = 2; /* element e reads table (e / 2) % 3 */
+    n.in_bits = in_bits;
+    n.round_bits = k;
+    n.offset = 5;
+    int64_t tables[3 * 8];
+    for (int i = 0; i < 3 * 8; i++)
+        tables[i] = 100 * (i / 8) + 3 * (i % 8) - 7;
+    n.tables = tables;
+    const size_t batch = 3, cnt = batch * n.size;
+    int64_t in[36], out[36];
+    for (size_t i = 0; i < cnt; i++)
+        in[i] = (int64_t)(veil_test_rand() % 400) - 200; /* indices -52 .. 48 */
+    const int64_t *ins[1] = {in};
+    veil_node_eval(NULL, &n, ins, batch, out, NULL, NULL);
+    size_t bad = 0;
+    for (size_t i = 0; i < cnt; i++) {
+        const int64_t r = (in[i] + n.offset) >> k;
+        int64_t m = ((r % (2 * t)) + 2 * t) % (2 * t);
+        const int neg = m >= t;
+        if (neg) m -= t;
+        const int64_t v = tables[veil_node_table_of(&n, i) * (size_t)t + (size_t)m];
+        bad += out[i] != (neg ? -v : v);
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+}
+
 static void test_negation_ranges(void) {
     veil_model *m = tc_model("digits", 255, 9, 1, 128);
     for (int i = 0; i < 128; i++)
@@ -1092,5 +1203,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_worst_case_sum_saturates);
     VEIL_ADD_TEST(s, test_options_checked);
     VEIL_ADD_TEST(s, test_negation_ranges);
+    VEIL_ADD_TEST(s, test_conv2d_any_order);
+    VEIL_ADD_TEST(s, test_lut_eval_tables);
     return veil_test_run();
 }

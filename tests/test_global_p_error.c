@@ -262,7 +262,31 @@ static void test_refusals(void) {
 
 /* An explicit --p-error with the budget: both hold. The limits with the
  * budget: --partitions, --key-budget-mb (the default program's keys) and
- * --objective latency; the same options twice give the same program. */
+ * --objective latency; the same options twice give the same program, bit
+ * for bit (fingerprint, every node's variance and p_fail), also compiled
+ * again after the other option sets (two of them): nothing a
+ * compilation keeps for the next (the noise terms' table, the search's
+ * trial cache, the calibration buffers) changes a program. */
+/* a and b the same program bit for bit: fingerprint, sets, cost, every
+ * node's variance and p_fail. */
+static void same_program(const veil_program *a, const veil_program *b) {
+    uint8_t fa[VEIL_PROGRAM_FP_BYTES], fb[VEIL_PROGRAM_FP_BYTES];
+    veil_program_fingerprint(a, fa);
+    veil_program_fingerprint(b, fb);
+    CU_ASSERT_EQUAL(memcmp(fa, fb, sizeof fa), 0);
+    CU_ASSERT_EQUAL(a->n_partitions, b->n_partitions);
+    for (uint32_t k = 0; k < a->n_partitions && k < b->n_partitions; k++)
+        CU_ASSERT_PTR_EQUAL(a->partitions[k].params, b->partitions[k].params);
+    CU_ASSERT_EQUAL(memcmp(&a->cost_per_sample, &b->cost_per_sample, sizeof(double)), 0);
+    CU_ASSERT_EQUAL_FATAL(a->n_nodes, b->n_nodes);
+    size_t diff = 0;
+    for (size_t i = 0; i < a->n_nodes; i++)
+        diff +=
+            memcmp(&a->nodes[i].variance, &b->nodes[i].variance, sizeof(double)) != 0 ||
+            memcmp(&a->nodes[i].read_log2_pfail, &b->nodes[i].read_log2_pfail, sizeof(double)) != 0;
+    CU_ASSERT_EQUAL(diff, 0);
+}
+
 static void test_with_other_options(void) {
     veil_model *m = veil_test_load_model("models/source16_bc.h5");
     veil_compile_options o;
@@ -271,6 +295,8 @@ static void test_with_other_options(void) {
     CU_ASSERT_EQUAL_FATAL(compile(m, &o, &base), VEIL_OK);
     const double budget = 1e-6;
     double w;
+    veil_program *progs[5] = {NULL};
+    veil_compile_options opts[5];
     for (int c = 0; c < 5; c++) {
         veil_compile_options_default(&o);
         o.global_p_error = budget;
@@ -309,12 +335,21 @@ static void test_with_other_options(void) {
         if (c == 2) CU_ASSERT(p->n_partitions <= 2);
         if (c == 3) CU_ASSERT(p->key_bytes <= 1048576.0 * o.key_budget_mb);
         CU_ASSERT_EQUAL_FATAL(compile(m, &o, &q), VEIL_OK);
-        CU_ASSERT_EQUAL(p->n_partitions, q->n_partitions);
-        for (uint32_t k = 0; k < p->n_partitions && k < q->n_partitions; k++)
-            CU_ASSERT_PTR_EQUAL(p->partitions[k].params, q->partitions[k].params);
-        CU_ASSERT_EQUAL(p->cost_per_sample, q->cost_per_sample);
-        veil_program_free(p);
+        same_program(p, q);
         veil_program_free(q);
+        progs[c] = p;
+        opts[c] = o;
+    }
+    for (int c = 4; c >= 0; c--) {
+        /* two of them again, after all the others (each compilation costs
+         * seconds) */
+        if (c == 3 || c == 0) {
+            veil_program *q;
+            CU_ASSERT_EQUAL_FATAL(compile(m, &opts[c], &q), VEIL_OK);
+            same_program(progs[c], q);
+            veil_program_free(q);
+        }
+        veil_program_free(progs[c]);
     }
     printf("\n");
     veil_program_free(base);

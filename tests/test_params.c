@@ -371,6 +371,50 @@ static void test_concrete_golden(void) {
 
 /* TFHE-rs v1.1 2^-64 Gaussian sets: the model lands near their published
  * log2 p_fail (docs/PARAMS.md, "validation"). */
+/* The table's sets have their noise terms computed once and looked up
+ * (params.c, the compiler's searches ask millions of times): a looked-up
+ * term must be the computed one bit for bit, or a compilation would change
+ * with the cache. A copy of a set is not in the table, so its terms are
+ * computed at every call: the two must agree for every set, every key width
+ * some set has (the ones cached) and widths no set has (computed either way). */
+static int same_bits(double a, double b) {
+    return memcmp(&a, &b, sizeof a) == 0;
+}
+
+static void test_noise_terms_cached(void) {
+    uint32_t dims[256];
+    size_t nd = 0;
+    for (size_t i = 0; i < veil_params_count() && nd + 4 < 256; i++) {
+        const uint32_t d = veil_params_big_dim(veil_params_at(i));
+        size_t j = 0;
+        while (j < nd && dims[j] != d)
+            j++;
+        if (j == nd) dims[nd++] = d;
+    }
+    dims[nd++] = 1;
+    dims[nd++] = 777;
+    dims[nd++] = 3000;
+    dims[nd++] = 100000;
+    size_t checked = 0, bad = 0;
+    for (size_t i = 0; i < veil_params_count(); i++) {
+        const veil_params *ps = veil_params_at(i);
+        const veil_params copy = *ps;
+        for (int rep = 0; rep < 2; rep++) { /* the first call fills the table */
+            bad += !same_bits(veil_noise_pbs_output_variance(ps),
+                              veil_noise_pbs_output_variance(&copy));
+            bad += !same_bits(veil_noise_ms_variance(ps), veil_noise_ms_variance(&copy));
+            bad += !same_bits(veil_noise_fresh_variance(ps), veil_noise_fresh_variance(&copy));
+            bad += !same_bits(veil_noise_ks_variance(ps), veil_noise_ks_variance(&copy));
+            for (size_t d = 0; d < nd; d++)
+                bad += !same_bits(veil_noise_ks_variance_dim(ps, dims[d]),
+                                  veil_noise_ks_variance_dim(&copy, dims[d]));
+            checked += 4 + nd;
+        }
+    }
+    CU_ASSERT(checked > 1000);
+    CU_ASSERT_EQUAL(bad, 0);
+}
+
 static void test_tfhers_validation(void) {
     const char *ids[] = {"tfhers-1_1-gaussian-2m64", "tfhers-2_2-gaussian-2m64",
                          "tfhers-3_3-gaussian-2m64"};
@@ -401,5 +445,6 @@ int main(void) {
     VEIL_ADD_TEST(s, test_nn_grid_complete);
     VEIL_ADD_TEST(s, test_multibit_nn_sets);
     VEIL_ADD_TEST(s, test_precision0_margin);
+    VEIL_ADD_TEST(s, test_noise_terms_cached);
     return veil_test_run();
 }

@@ -52,6 +52,78 @@ size_t veil_program_output_size(const veil_program *p, uint32_t i) {
 
 /* ---- builder ------------------------------------------------------------------ */
 
+/* Calibration value buffers given back (a decomposed lookup's internal
+ * nodes at its end, lookup_done; every node's at the end of a compilation)
+ * and taken again by later nodes, through every compilation of one
+ * veil_program_compile (the search compiles the model once per read width):
+ * memory the process already has, where a fresh allocation of these sizes
+ * (megabytes each) came as new pages the kernel zeroes, and zeroing was a
+ * third of the calibration's time on cnn_digits. At most CAL_POOL_MAX kept,
+ * the largest, and 64 MiB in all (what it adds to the compiler's peak
+ * memory). The values are written in full before they are read
+ * (veil_node_eval), whatever the buffer held. */
+#define CAL_POOL_MAX 16u
+#define CAL_POOL_VALUES ((size_t)8 << 20) /* 64 MiB */
+typedef struct cal_pool {
+    int64_t *buf[CAL_POOL_MAX];
+    size_t cap[CAL_POOL_MAX]; /* values each holds */
+    unsigned n;
+} cal_pool;
+
+/* A buffer of at least `count` values (the smallest kept one that holds
+ * them, else a new one); *cap its size. NULL when out of memory. */
+static int64_t *cal_take(cal_pool *pl, size_t count, size_t *cap) {
+    unsigned best = CAL_POOL_MAX;
+    for (unsigned i = 0; pl && i < pl->n; i++)
+        if (pl->cap[i] >= count && (best == CAL_POOL_MAX || pl->cap[i] < pl->cap[best])) best = i;
+    if (best < CAL_POOL_MAX) {
+        int64_t *b = pl->buf[best];
+        *cap = pl->cap[best];
+        pl->n--;
+        pl->buf[best] = pl->buf[pl->n];
+        pl->cap[best] = pl->cap[pl->n];
+        return b;
+    }
+    *cap = count;
+    return malloc(count * sizeof(int64_t) + 1);
+}
+
+/* Gives buffer b of cap values back: kept while the pool holds at most
+ * CAL_POOL_MAX buffers and CAL_POOL_VALUES values, the largest first (the
+ * smallest freed to make room), else freed. */
+static void cal_give(cal_pool *pl, int64_t *b, size_t cap) {
+    if (!b) return;
+    if (!pl || cap > CAL_POOL_VALUES) {
+        free(b);
+        return;
+    }
+    for (;;) {
+        size_t held = 0;
+        unsigned small = 0;
+        for (unsigned i = 0; i < pl->n; i++) {
+            held += pl->cap[i];
+            if (pl->cap[i] < pl->cap[small]) small = i;
+        }
+        if (pl->n < CAL_POOL_MAX && held + cap <= CAL_POOL_VALUES) break;
+        if (pl->cap[small] >= cap) { /* what the pool holds is larger */
+            free(b);
+            return;
+        }
+        free(pl->buf[small]);
+        pl->n--;
+        pl->buf[small] = pl->buf[pl->n];
+        pl->cap[small] = pl->cap[pl->n];
+    }
+    pl->buf[pl->n] = b;
+    pl->cap[pl->n++] = cap;
+}
+
+static void cal_pool_free(cal_pool *pl) {
+    for (unsigned i = 0; i < pl->n; i++)
+        free(pl->buf[i]);
+    pl->n = 0;
+}
+
 typedef struct builder {
     veil_program *p;
     size_t cap;
@@ -60,6 +132,8 @@ typedef struct builder {
     uint32_t *tensor_node; /* model inputs then layers -> node index */
     uint32_t *pool_after;  /* per layer: a lut's max pool (layer + 1) run after it, or 0 */
     int64_t **cal;         /* per node: calibration values (NULL in worst-case mode) */
+    size_t *cal_cap;       /* per node: the values its cal buffer holds (cal_take) */
+    cal_pool *pool;        /* where they come from and go back to */
     size_t n_cal;
     unsigned lut_bits;   /* widest PBS read; wider exact lookups are decomposed */
     unsigned n_wide;     /* lookups decomposed */
@@ -117,11 +191,15 @@ static veil_status new_node(builder *b, veil_node_kind kind, const char *layer, 
         int64_t **nc = realloc(b->cal, cap * sizeof *nc);
         if (!nc) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
         b->cal = nc;
+        size_t *ncc = realloc(b->cal_cap, cap * sizeof *ncc);
+        if (!ncc) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
+        b->cal_cap = ncc;
         b->cap = cap;
     }
     veil_node *n = &p->nodes[p->n_nodes];
     memset(n, 0, sizeof *n);
     b->cal[p->n_nodes] = NULL;
+    b->cal_cap[p->n_nodes] = 0;
     p->n_nodes++; /* owned from here: freed with the program */
     n->kind = kind;
     n->read_log2_pfail = -INFINITY;
@@ -249,7 +327,7 @@ static veil_status finish_node(builder *b, uint32_t idx) {
     veil_node *n = &p->nodes[idx];
     worst_case(p, n);
     if (b->n_cal && b->cal) {
-        int64_t *out = malloc(b->n_cal * n->size * sizeof *out + 1);
+        int64_t *out = cal_take(b->pool, b->n_cal * n->size, &b->cal_cap[idx]);
         if (!out) return veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
         b->cal[idx] = out;
         if (n->kind != VEIL_NODE_INPUT) {
@@ -643,7 +721,7 @@ static veil_status lookup_done(builder *b, size_t first, uint32_t out, int64_t t
     set_range(b, out, olo, ohi);
     for (size_t i = first; b->cal && i < p->n_nodes; i++)
         if (i != out) {
-            free(b->cal[i]);
+            cal_give(b->pool, b->cal[i], b->cal_cap[i]);
             b->cal[i] = NULL;
         }
     *out_idx = out;
@@ -1229,7 +1307,7 @@ static veil_status add_maxpool(builder *b, const veil_model_layer *l, uint32_t x
     }
     for (size_t i = first; b->cal && i < p->n_nodes; i++)
         if (i != out) {
-            free(b->cal[i]);
+            cal_give(b->pool, b->cal[i], b->cal_cap[i]);
             b->cal[i] = NULL;
         }
     *out_idx = out;
@@ -1893,8 +1971,8 @@ typedef struct compile_counts {
  * widths (choose_chunks' CHUNKS_*). */
 static veil_status compile_once(const veil_model *m, const veil_compile_options *opts,
                                 unsigned lut_bits, uint64_t pbs_max, int check_narrow,
-                                int search_chunks, int select_open, int no_wop, veil_program **out,
-                                compile_counts *counts) {
+                                int search_chunks, int select_open, int no_wop, cal_pool *pool,
+                                veil_program **out, compile_counts *counts) {
     const veil_compile_options o = *opts;
     veil_program *p = calloc(1, sizeof *p);
     builder b = {0};
@@ -1913,6 +1991,7 @@ static veil_status compile_once(const veil_model *m, const veil_compile_options 
     b.m = m;
     b.o = &p->options;
     b.n_cal = m->calibration.count;
+    b.pool = pool;
     b.lut_bits = lut_bits;
     b.pbs_max = pbs_max;
     b.check_narrow = check_narrow;
@@ -2011,8 +2090,9 @@ static veil_status compile_once(const veil_model *m, const veil_compile_options 
     }
     if (b.cal)
         for (size_t i = 0; i < p->n_nodes; i++)
-            free(b.cal[i]);
+            cal_give(b.pool, b.cal[i], b.cal_cap[i]);
     free(b.cal);
+    free(b.cal_cap);
     free(b.tensor_node);
     free(b.pool_after);
     free(b.checked);
@@ -2025,8 +2105,9 @@ static veil_status compile_once(const veil_model *m, const veil_compile_options 
     return VEIL_OK;
 }
 
-veil_status veil_program_compile(const veil_model *m, const veil_compile_options *options,
-                                 veil_program **out) {
+/* veil_program_compile, its compilations' calibration buffers from pool. */
+static veil_status compile_pooled(const veil_model *m, const veil_compile_options *options,
+                                  cal_pool *pool, veil_program **out) {
     if (!m || !out) return veil_error(VEIL_ERR_ARG, "veil_program_compile: NULL argument");
     veil_compile_options o;
     if (options)
@@ -2094,14 +2175,14 @@ veil_status veil_program_compile(const veil_model *m, const veil_compile_options
                     limit = (uint64_t)ceil(best_cost / min_pbs);
                 int no_wop = 0;
                 veil_status s1 = compile_once(m, &strict, bits, limit, narrow, CHUNKS_UNIFORM, sel,
-                                              0, &p, &counts);
+                                              0, pool, &p, &counts);
                 if (s1 == VEIL_ERR_UNSUPPORTED && o.wop == VEIL_WOP_AUTO && counts.n_wop) {
                     /* auto takes the WoP-PBS only where the program around
                      * it compiles (its refresh has a set, the master key is
                      * at least its set's k N): else the digits */
                     no_wop = 1;
-                    s1 = compile_once(m, &strict, bits, limit, narrow, CHUNKS_UNIFORM, sel, 1, &p,
-                                      &counts);
+                    s1 = compile_once(m, &strict, bits, limit, narrow, CHUNKS_UNIFORM, sel, 1, pool,
+                                      &p, &counts);
                 }
                 if (sel == 0) first = counts;
                 if (s1 != VEIL_OK) {
@@ -2152,7 +2233,7 @@ veil_status veil_program_compile(const veil_model *m, const veil_compile_options
         veil_program *p = NULL;
         compile_counts counts;
         veil_status st = compile_once(m, &strict, best_bits, UINT64_MAX, best_narrow, CHUNKS_EACH,
-                                      best_select, best_no_wop, &p, &counts);
+                                      best_select, best_no_wop, pool, &p, &counts);
         if (st == VEIL_OK && veil_objective_cost(p) <= best_cost) {
             veil_program_free(best);
             best = p;
@@ -2173,7 +2254,15 @@ veil_status veil_program_compile(const veil_model *m, const veil_compile_options
         /* no parameter set: a program to simulate, with the widest reads
          * tried (the same integers inside the ranges, whatever the width) */
         compile_counts counts;
-        return compile_once(m, &o, hi, UINT64_MAX, 0, 0, 0, 0, out, &counts);
+        return compile_once(m, &o, hi, UINT64_MAX, 0, 0, 0, 0, pool, out, &counts);
     }
     return veil_error(first_err, "%s", first_msg);
+}
+
+veil_status veil_program_compile(const veil_model *m, const veil_compile_options *options,
+                                 veil_program **out) {
+    cal_pool pool = {0};
+    const veil_status st = compile_pooled(m, options, &pool, out);
+    cal_pool_free(&pool);
+    return st;
 }

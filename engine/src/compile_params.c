@@ -74,11 +74,8 @@ static uint32_t master_index(const veil_params *const *sets, uint32_t n) {
     return m;
 }
 
-const veil_params *veil_input_set(const veil_params *const *sets, uint32_t n, uint32_t width) {
-    if (!sets || !n) return NULL;
-    /* among the sets of that k*N, master_index's rule: the noisiest fresh
-     * encryption, then the first (width 0: the master's own) */
-    if (!width) width = veil_params_big_dim(sets[master_index(sets, n)]);
+/* veil_input_set for a width that is not 0. */
+static const veil_params *input_set_at(const veil_params *const *sets, uint32_t n, uint32_t width) {
     const veil_params *best = NULL;
     double vb = -1;
     for (uint32_t i = 0; i < n; i++) {
@@ -87,6 +84,13 @@ const veil_params *veil_input_set(const veil_params *const *sets, uint32_t n, ui
         if (v > vb) best = sets[i], vb = v;
     }
     return best;
+}
+
+const veil_params *veil_input_set(const veil_params *const *sets, uint32_t n, uint32_t width) {
+    if (!sets || !n) return NULL;
+    /* among the sets of that k*N, master_index's rule: the noisiest fresh
+     * encryption, then the first (width 0: the master's own) */
+    return input_set_at(sets, n, width ? width : veil_params_big_dim(sets[master_index(sets, n)]));
 }
 
 const veil_params *veil_program_input_set(const veil_program *p) {
@@ -632,14 +636,30 @@ static double veil_add_variance(const veil_node *n, var_of_fn var, const void *c
     return s > 0 ? s : 0;
 }
 
-static double noise_pass_fill(veil_program *p, const veil_params *const *sets, uint32_t nsets,
-                              uint32_t *worst_node, const double *cut) {
+/* What a search's noise passes (cut ones, cost_below) gave node by node:
+ * the values of nodes [0, valid) are the pass's for the trial's sets, as long
+ * as no PBS node before them has another set (cost_below keeps that true).
+ * A pass over sets that differ only from some node on starts there: a node's
+ * values depend on its own set and the nodes before it alone, and are written
+ * back for the nodes before (another pass may have overwritten them). */
+typedef struct pass_cache {
+    double *var;          /* per node: variance */
+    uint32_t *key_dim;    /* per node: key width */
+    double *worst;        /* per node: the smallest read margin of nodes 0 .. it */
+    uint32_t *worst_node; /* ... and its node (the pass's *worst_node so far) */
+    size_t valid;         /* nodes [0, valid) filled */
+} pass_cache;
+
+/* noise_pass_fill with the master key's dimension and the inputs' set
+ * (veil_input_set) given: a search trial has them already. With pc (a cut
+ * pass only), nodes [0, start) are taken from it (start <= pc->valid) and
+ * the pass's values recorded there. */
+static double noise_pass_at(veil_program *p, const veil_params *const *sets, uint32_t master,
+                            const veil_params *is, uint32_t *worst_node, const double *cut,
+                            pass_cache *pc, size_t start) {
     const int fill_pfail = !cut;
-    const veil_params *ms = sets[master_index(sets, nsets)];
-    const uint32_t master = veil_params_big_dim(ms);
     /* inputs under a prefix of the master key: no set of that k*N left (a
      * search move took it), no program */
-    const veil_params *is = veil_input_set(sets, nsets, p->input_width);
     if (!is) {
         *worst_node = 0;
         return 0;
@@ -650,7 +670,16 @@ static double noise_pass_fill(veil_program *p, const veil_params *const *sets, u
     part_terms_init(&terms, sets, master);
     double worst_margin = INFINITY;
     *worst_node = 0;
-    for (size_t i = 0; i < p->n_nodes; i++) {
+    if (!pc) start = 0;
+    for (size_t i = 0; i < start; i++) {
+        p->nodes[i].variance = pc->var[i];
+        p->nodes[i].key_dim = pc->key_dim[i];
+    }
+    if (start) {
+        worst_margin = pc->worst[start - 1];
+        *worst_node = pc->worst_node[start - 1];
+    }
+    for (size_t i = start; i < p->n_nodes; i++) {
         veil_node *n = &p->nodes[i];
         const double vin = n->n_in ? p->nodes[n->in[0]].variance : 0;
         const veil_params *ps = sets[n->partition];
@@ -722,6 +751,7 @@ static double noise_pass_fill(veil_program *p, const veil_params *const *sets, u
                 margin < INFINITY ? veil_noise_log2_p_fail_margin(margin) : -INFINITY;
         else if (margin < cut[0]) {
             *worst_node = (uint32_t)i;
+            if (pc) pc->valid = i;
             return 1;
         }
         /* log2 p_fail falls as the margin grows: the worst read is the
@@ -730,7 +760,14 @@ static double noise_pass_fill(veil_program *p, const veil_params *const *sets, u
             worst_margin = margin;
             *worst_node = (uint32_t)i;
         }
+        if (pc) {
+            pc->var[i] = n->variance;
+            pc->key_dim[i] = n->key_dim;
+            pc->worst[i] = worst_margin;
+            pc->worst_node[i] = *worst_node;
+        }
     }
+    if (pc) pc->valid = p->n_nodes;
     /* outputs are decoded at their Delta: half a step of margin */
     if (cut) {
         int clear = worst_margin >= cut[1];
@@ -758,6 +795,13 @@ static double noise_pass_fill(veil_program *p, const veil_params *const *sets, u
         }
     }
     return worst;
+}
+
+static double noise_pass_fill(veil_program *p, const veil_params *const *sets, uint32_t nsets,
+                              uint32_t *worst_node, const double *cut) {
+    const uint32_t master = veil_params_big_dim(sets[master_index(sets, nsets)]);
+    return noise_pass_at(p, sets, master, veil_input_set(sets, nsets, p->input_width), worst_node,
+                         cut, NULL, 0);
 }
 
 static double noise_pass(veil_program *p, const veil_params *const *sets, uint32_t nsets,
@@ -917,6 +961,11 @@ typedef struct pbs_group {
     const veil_params *set;
 } pbs_group;
 
+/* Candidate c's PBS output variance: from vout when there is one. */
+static inline double cand_vout(const double *vout, const veil_params *const *cand, size_t c) {
+    return vout ? vout[c] : veil_noise_pbs_output_variance(cand[c]);
+}
+
 /* The cheapest assignment of candidate sets to the groups under a bound
  * model that makes the groups independent: for a master dimension D (the
  * widest big key, partition 0's) and a bound V on every set's PBS output
@@ -930,23 +979,30 @@ static double search_groups(const veil_program *p, const unit_noise *u, pbs_grou
                             const veil_params **pick, const veil_params **best) {
     const double target = pbs_target(p);
     double best_cost = INFINITY;
+    /* each candidate's PBS output variance, and its cost at the D of the
+     * loop, looked up once instead of in the loops over (V, group,
+     * candidate): the same values (without room, computed where used) */
+    double *vout = malloc((nc + 1) * sizeof *vout), *cd = malloc((nc + 1) * sizeof *cd);
+    for (size_t c = 0; vout && c < nc; c++)
+        vout[c] = veil_noise_pbs_output_variance(cand[c]);
     for (size_t di = 0; di < nc; di++) {
         const uint32_t D = veil_params_big_dim(cand[di]);
         int seen = 0; /* each D once */
         for (size_t j = 0; j < di; j++)
             seen |= veil_params_big_dim(cand[j]) == D;
         if (seen) continue;
+        for (size_t c = 0; cd && c < nc; c++)
+            cd[c] = veil_cost_cpu_ms(cand[c], D);
         double vfresh = 0;
         for (size_t j = 0; j < nc; j++)
             if (veil_params_big_dim(cand[j]) == D && veil_noise_fresh_variance(cand[j]) > vfresh)
                 vfresh = veil_noise_fresh_variance(cand[j]);
         for (size_t vi = 0; vi < nc; vi++) {
-            const double V = veil_noise_pbs_output_variance(cand[vi]);
+            const double V = cand_vout(vout, cand, vi);
             if (veil_params_big_dim(cand[vi]) > D) continue;
             int dup = 0;
             for (size_t j = 0; j < vi; j++)
-                dup |= veil_params_big_dim(cand[j]) <= D &&
-                       veil_noise_pbs_output_variance(cand[j]) == V;
+                dup |= veil_params_big_dim(cand[j]) <= D && cand_vout(vout, cand, j) == V;
             if (dup) continue;
             /* outputs decode */
             int ok = 1;
@@ -965,10 +1021,10 @@ static double search_groups(const veil_program *p, const unit_noise *u, pbs_grou
                 double gc = INFINITY;
                 for (size_t c = 0; c < nc; c++) {
                     const veil_params *ps = cand[c];
-                    if (veil_params_big_dim(ps) > D || veil_noise_pbs_output_variance(ps) > V ||
+                    if (veil_params_big_dim(ps) > D || cand_vout(vout, cand, c) > V ||
                         !veil_set_reads(ps, groups[g].prec, p->options.max_poly_size))
                         continue;
-                    const double cc = veil_cost_cpu_ms(ps, D);
+                    const double cc = cd ? cd[c] : veil_cost_cpu_ms(ps, D);
                     if (cc >= gc) continue;
                     if (veil_noise_log2_p_fail_dim(ps, groups[g].prec, var, D) > target) continue;
                     gc = cc;
@@ -987,6 +1043,8 @@ static double search_groups(const veil_program *p, const unit_noise *u, pbs_grou
             }
         }
     }
+    free(vout);
+    free(cd);
     return best_cost;
 }
 
@@ -1000,6 +1058,29 @@ static int is_pbs_node(const veil_node *n) {
  * target_bc): its PBS nodes in node order, with their widest reads. The
  * nodes' kinds, chunks and PBS counts do not change during a search (their
  * partitions do). */
+/* The last trial of a search (cost_below), for the next: the searches try
+ * sets that differ from the last trial's in one or two partitions, or one
+ * node, so a trial's nodes up to the first PBS node whose set differs give
+ * what they gave (the sum of costs in node order up to there, the noise
+ * pass's values): taken from here, the same numbers, not computed again.
+ * Valid for the context (master key, inputs' set, whether every set has
+ * the inputs' k*N) it was made in. */
+typedef struct trial_cache {
+    uint32_t master;
+    const veil_params *is;
+    int uniform;
+    const veil_params **set; /* per PBS position: its set in the last trial */
+    double *cost;            /* per PBS position: the cost sum up to it */
+    size_t valid;            /* positions [0, valid) filled (set, cost, search.kn) */
+    /* per PBS position: its cost term (node_cost_rows) the last time it was
+     * computed, and the set and read width it was computed for (a pure
+     * function of the two, whatever else the trial had) */
+    const veil_params **term_set;
+    uint32_t *term_w0;
+    double *term;
+    pass_cache pc; /* nodes before node[valid] at most */
+} trial_cache;
+
 typedef struct search {
     veil_program *p;
     size_t n;       /* PBS nodes */
@@ -1015,9 +1096,47 @@ typedef struct search {
     uint32_t *src_off, *src; /* the PBS nodes by position k' < n; SRC_INPUT an input */
     uint32_t *kn;            /* scratch, n: the k*N of node[k']'s set in a trial */
     double cut[2];           /* noise_pass_fill's margins for p_error (search_cuts) */
+    trial_cache *tc;         /* what the last trials left (cost_below) */
 } search;
 
+static void trial_cache_free(trial_cache *t) {
+    if (!t) return;
+    free(t->set);
+    free(t->cost);
+    free(t->term_set);
+    free(t->term_w0);
+    free(t->term);
+    free(t->pc.var);
+    free(t->pc.key_dim);
+    free(t->pc.worst);
+    free(t->pc.worst_node);
+    free(t);
+}
+
+/* A search's trial cache, empty; NULL when out of memory. */
+static trial_cache *trial_cache_new(size_t n_pbs, size_t n_nodes) {
+    trial_cache *t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    t->set = calloc(n_pbs + 1, sizeof *t->set);
+    t->cost = calloc(n_pbs + 1, sizeof *t->cost);
+    t->term_set = calloc(n_pbs + 1, sizeof *t->term_set);
+    t->term_w0 = calloc(n_pbs + 1, sizeof *t->term_w0);
+    t->term = calloc(n_pbs + 1, sizeof *t->term);
+    t->pc.var = calloc(n_nodes + 1, sizeof *t->pc.var);
+    t->pc.key_dim = calloc(n_nodes + 1, sizeof *t->pc.key_dim);
+    t->pc.worst = calloc(n_nodes + 1, sizeof *t->pc.worst);
+    t->pc.worst_node = calloc(n_nodes + 1, sizeof *t->pc.worst_node);
+    if (!t->set || !t->cost || !t->term_set || !t->term_w0 || !t->term || !t->pc.var ||
+        !t->pc.key_dim || !t->pc.worst || !t->pc.worst_node) {
+        trial_cache_free(t);
+        return NULL;
+    }
+    return t;
+}
+
 static void search_free(search *s) {
+    trial_cache_free(s->tc);
+    s->tc = NULL;
     free(s->node);
     free(s->prec);
     free(s->src_off);
@@ -1127,6 +1246,7 @@ static veil_status search_new(veil_program *p, search *s) {
     search_cuts(pbs_target(p), s->cut);
     s->n = 0;
     s->src_off = s->src = s->kn = NULL;
+    s->tc = NULL;
     s->node = calloc(p->n_nodes + 1, sizeof *s->node);
     s->prec = calloc(p->n_nodes + 1, sizeof *s->prec);
     if (!s->node || !s->prec) {
@@ -1138,7 +1258,9 @@ static veil_status search_new(veil_program *p, search *s) {
             s->node[s->n] = (uint32_t)i;
             s->prec[s->n++] = veil_pbs_prec(&p->nodes[i]);
         }
-    const veil_status st = search_sources(s);
+    veil_status st = search_sources(s);
+    if (st == VEIL_OK && !(s->tc = trial_cache_new(s->n, p->n_nodes)))
+        st = veil_error(VEIL_ERR_NOMEM, "compile: out of memory");
     if (st != VEIL_OK) search_free(s);
     return st;
 }
@@ -1179,9 +1301,9 @@ static uint32_t min_width(const veil_program *p, const veil_params *const *sets,
 static double cost_below(const search *s, const veil_params *const *sets, uint32_t nparts,
                          int master0, double bound) {
     veil_program *p = s->p;
-    const uint32_t mi = master_index(sets, nparts);
+    const uint32_t mi = master_index(sets, nparts), master = veil_params_big_dim(sets[mi]);
     if (master0 && mi != 0) return INFINITY;
-    const veil_params *is = veil_input_set(sets, nparts, p->input_width);
+    const veil_params *is = input_set_at(sets, nparts, p->input_width ? p->input_width : master);
     if (!is) return INFINITY;
     const uint32_t in_width = veil_params_big_dim(is);
     /* each partition's cost terms looked up once a trial (a lookup per node
@@ -1194,29 +1316,57 @@ static double cost_below(const search *s, const veil_params *const *sets, uint32
     int uniform = 1;
     for (uint32_t k = 0; uniform && k < nparts; k++)
         uniform = veil_params_big_dim(sets[k]) == in_width;
-    double cost = 0;
-    for (size_t k = 0; k < s->n; k++) {
+    /* the last trial's positions before the first whose set differs
+     * (trial_cache): their costs summed as then; the sum only grows (its
+     * terms are positive), so a prefix at or over the bound ends the trial
+     * as the loop would have at one of them */
+    trial_cache *tc = s->tc;
+    if (tc->master != master || tc->is != is || tc->uniform != uniform) {
+        tc->master = master, tc->is = is, tc->uniform = uniform;
+        tc->valid = tc->pc.valid = 0;
+    }
+    size_t f = 0;
+    while (f < tc->valid) {
+        const uint32_t part = p->nodes[s->node[f]].partition;
+        if (part >= nparts || sets[part] != tc->set[f]) break;
+        f++;
+    }
+    tc->valid = f;
+    const size_t fnode = f < s->n ? s->node[f] : p->n_nodes;
+    if (tc->pc.valid > fnode) tc->pc.valid = fnode;
+    double cost = f ? tc->cost[f - 1] : 0;
+    if (f && !(cost < bound)) return INFINITY;
+    for (size_t k = f; k < s->n; k++) {
         const veil_node *n = &p->nodes[s->node[k]];
         const uint32_t part = n->partition;
         if (part >= nparts) return INFINITY;
         if (!veil_set_reads(sets[part], s->prec[k], p->options.max_poly_size)) return INFINITY;
-        if (part < PART_TERMS_CACHED && !done[part]) {
-            veil_cost_cpu_terms(sets[part], &br[part], &ks[part]);
-            done[part] = 1;
-        }
-        double b, r;
-        if (part < PART_TERMS_CACHED)
-            b = br[part], r = ks[part];
-        else
-            veil_cost_cpu_terms(sets[part], &b, &r);
         const uint32_t own = veil_params_big_dim(sets[part]);
         s->kn[k] = own;
         const uint32_t w0 = uniform ? in_width : source_width(s, k, in_width);
-        cost += node_cost_rows(n, b, r, w0, read_dim(n, w0, own, 1));
+        if (tc->term_set[k] != sets[part] || tc->term_w0[k] != w0) {
+            if (part < PART_TERMS_CACHED && !done[part]) {
+                veil_cost_cpu_terms(sets[part], &br[part], &ks[part]);
+                done[part] = 1;
+            }
+            double b, r;
+            if (part < PART_TERMS_CACHED)
+                b = br[part], r = ks[part];
+            else
+                veil_cost_cpu_terms(sets[part], &b, &r);
+            tc->term[k] = node_cost_rows(n, b, r, w0, read_dim(n, w0, own, 1));
+            tc->term_set[k] = sets[part];
+            tc->term_w0[k] = w0;
+        }
+        cost += tc->term[k];
+        tc->set[k] = sets[part];
+        tc->cost[k] = cost;
+        tc->valid = k + 1;
         if (!(cost < bound)) return INFINITY; /* no noise pass for what cannot win */
     }
     uint32_t wn;
-    if (noise_pass_fill(p, sets, nparts, &wn, s->cut) > pbs_target(p)) return INFINITY;
+    if (noise_pass_at(p, sets, master, is, &wn, s->cut, &tc->pc, tc->pc.valid) > pbs_target(p))
+        return INFINITY;
     return cost;
 }
 
@@ -1496,11 +1646,21 @@ static double split_nodes(const search *s, const veil_params **sets, uint32_t *n
                      * nodes' terms; the repairs that cannot beat bc (with a
                      * margin far above the sums' rounding) are not tried */
                     double a = 0, b = 0;
+                    /* each partition's terms looked up once (the same
+                     * values; partitions past the array at every node) */
+                    double pb[PART_TERMS_CACHED], pk[PART_TERMS_CACHED];
+                    unsigned char pdone[PART_TERMS_CACHED] = {0};
                     for (size_t y = 0; y < s->n; y++) {
                         const veil_node *ny = &p->nodes[s->node[y]];
                         if (s->node[y] == wn) continue;
+                        const uint32_t q = ny->partition;
                         double by, ky;
-                        veil_cost_cpu_terms(sets[ny->partition], &by, &ky);
+                        if (q < PART_TERMS_CACHED && pdone[q]) {
+                            by = pb[q], ky = pk[q];
+                        } else {
+                            veil_cost_cpu_terms(sets[q], &by, &ky);
+                            if (q < PART_TERMS_CACHED) pb[q] = by, pk[q] = ky, pdone[q] = 1;
+                        }
                         a += (double)ny->pbs_per_sample * by;
                         b += (double)ny->pbs_per_sample * ky;
                     }

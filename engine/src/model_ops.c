@@ -39,39 +39,66 @@ veil_conv_geom veil_layer_conv_geom(const veil_model_layer *l, const veil_shape 
     return g;
 }
 
+/* The outputs o in [0, out) of one dimension whose input position
+ * o * stride + k - pad lies in [0, in), window offset k: [*lo, *hi). */
+static void conv_span(uint32_t out, uint32_t in, uint32_t stride, uint32_t k, uint32_t pad,
+                      size_t *lo, size_t *hi) {
+    const int64_t a = (int64_t)pad - (int64_t)k;          /* o * stride >= a */
+    const int64_t z = (int64_t)in - 1 + (int64_t)pad - k; /* o * stride <= z */
+    int64_t l, h;
+    if (!stride) {
+        l = 0;
+        h = a <= 0 && z >= 0 ? out : 0;
+    } else {
+        l = a <= 0 ? 0 : (a + stride - 1) / stride;
+        h = z < 0 ? 0 : z / stride + 1;
+    }
+    h = h < (int64_t)out ? h : (int64_t)out;
+    *lo = (size_t)(l < h ? l : h);
+    *hi = (size_t)h;
+}
+
+/* Every output starts at its bias and adds weight times input for each
+ * kernel position whose input lies inside (padding reads nothing), in
+ * wrapping 64-bit arithmetic: the sum is the same in any order, so the loops
+ * run along rows (contiguous for stride 1) instead of per output element. */
 void veil_op_conv2d(const int64_t *in, size_t batch, const veil_conv_geom *g, int sum_pool,
                     const int64_t *w, const int64_t *bias, int64_t *out) {
     const size_t n_in = (size_t)g->c_in * g->h_in * g->w_in;
-    const size_t n_out = (size_t)g->c_out * g->h_out * g->w_out;
+    const size_t plane = (size_t)g->h_out * g->w_out, n_out = (size_t)g->c_out * plane;
     for (size_t b = 0; b < batch; b++) {
         const int64_t *x = in + b * n_in;
         int64_t *y = out + b * n_out;
-        for (uint32_t co = 0; co < g->c_out; co++)
-            for (uint32_t oh = 0; oh < g->h_out; oh++)
-                for (uint32_t ow = 0; ow < g->w_out; ow++) {
-                    uint64_t acc = bias ? (uint64_t)bias[co] : 0;
-                    uint32_t ci0 = sum_pool ? co : 0;
-                    uint32_t ci1 = sum_pool ? co + 1 : g->c_in;
-                    for (uint32_t ci = ci0; ci < ci1; ci++)
-                        for (uint32_t ky = 0; ky < g->kh; ky++) {
-                            int64_t ih = (int64_t)oh * g->stride_h + ky - g->pad_h;
-                            if (ih < 0 || ih >= g->h_in) continue;
-                            for (uint32_t kx = 0; kx < g->kw; kx++) {
-                                int64_t iw = (int64_t)ow * g->stride_w + kx - g->pad_w;
-                                if (iw < 0 || iw >= g->w_in) continue;
-                                uint64_t xv =
-                                    (uint64_t)x[((size_t)ci * g->h_in + ih) * g->w_in + iw];
-                                uint64_t wv =
-                                    sum_pool
-                                        ? 1
-                                        : (uint64_t)
-                                              w[(((size_t)co * g->c_in + ci) * g->kh + ky) * g->kw +
-                                                kx];
-                                acc += wv * xv;
-                            }
+        for (uint32_t co = 0; co < g->c_out; co++) {
+            int64_t *yp = y + (size_t)co * plane;
+            const int64_t b0 = bias ? bias[co] : 0;
+            for (size_t i = 0; i < plane; i++)
+                yp[i] = b0;
+            const uint32_t ci0 = sum_pool ? co : 0, ci1 = sum_pool ? co + 1 : g->c_in;
+            for (uint32_t ci = ci0; ci < ci1; ci++)
+                for (uint32_t ky = 0; ky < g->kh; ky++) {
+                    size_t oh0, oh1;
+                    conv_span(g->h_out, g->h_in, g->stride_h, ky, g->pad_h, &oh0, &oh1);
+                    for (uint32_t kx = 0; kx < g->kw; kx++) {
+                        size_t ow0, ow1;
+                        conv_span(g->w_out, g->w_in, g->stride_w, kx, g->pad_w, &ow0, &ow1);
+                        const uint64_t wv =
+                            sum_pool
+                                ? 1
+                                : (uint64_t)
+                                      w[(((size_t)co * g->c_in + ci) * g->kh + ky) * g->kw + kx];
+                        for (size_t oh = oh0; oh < oh1; oh++) {
+                            const size_t ih = oh * g->stride_h + ky - g->pad_h;
+                            const int64_t *xr = x + ((size_t)ci * g->h_in + ih) * g->w_in;
+                            int64_t *yr = yp + oh * g->w_out;
+                            const size_t st = g->stride_w, c0 = kx - (size_t)g->pad_w;
+                            for (size_t ow = ow0; ow < ow1; ow++)
+                                yr[ow] =
+                                    (int64_t)((uint64_t)yr[ow] + wv * (uint64_t)xr[ow * st + c0]);
                         }
-                    y[((size_t)co * g->h_out + oh) * g->w_out + ow] = (int64_t)acc;
+                    }
                 }
+        }
     }
 }
 

@@ -6,6 +6,7 @@
  * into params_nn.inc (classic) and params_nn_mb.inc (multi-bit, --grouping),
  * with the derivation documented in docs/PARAMS.md. */
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "veil/gadget.h"
@@ -350,7 +351,7 @@ static double ks_key_variance_avg(const veil_params *p, uint32_t in_dim) {
     return (double)in_dim * p->ks_level * var_ksk * (base * base + 2.0) / 12.0;
 }
 
-double veil_noise_ks_variance_dim(const veil_params *p, uint32_t in_dim) {
+static double ks_variance_dim_of(const veil_params *p, uint32_t in_dim) {
     return ks_variance_of(p, in_dim, 0.5 * in_dim, ks_key_variance_avg(p, in_dim),
                           0.5 * p->lwe_dim);
 }
@@ -436,7 +437,7 @@ static double ms_variance_of(const veil_params *p, double small_weight) {
     return ms_standard_of(w, small_weight);
 }
 
-double veil_noise_ms_variance(const veil_params *p) {
+static double ms_variance_avg(const veil_params *p) {
     return ms_variance_of(p, 0.5 * p->lwe_dim);
 }
 
@@ -479,7 +480,7 @@ static void ext_prod_terms(const veil_params *p, double *key, double *decomp) {
 /* blind_rotate.rs: n CMUXes; cmux.rs / external_product_glwe.rs:
  *   l (k+1) N (B^2 + 2)/12 * var_bsk
  *   + (q^2 - B^2l) / (24 B^2l) * (1 + kN/2) + kN/32 + (1 - kN)^2 / 64 + fft. */
-double veil_noise_pbs_output_variance(const veil_params *p) {
+static double pbs_output_variance_of(const veil_params *p) {
     if (p->grouping >= 2) return veil_noise_multibit_pbs_output_variance(p);
     double key, decomp;
     ext_prod_terms(p, &key, &decomp);
@@ -535,6 +536,73 @@ double veil_noise_multibit_pbs_output_variance(const veil_params *p) {
      * Concrete's 1/24 the PBS output was 1.8x its model at g = 2 and 4). */
     return (double)(p->lwe_dim / p->grouping) *
            (key * veil_pow2((int)p->grouping) + 2.0 * decomp + veil_noise_multibit_fft_variance(p));
+}
+
+/* ---- the terms of the table's sets, computed once ---------------------------
+ * The compiler's searches ask for the same few sets' noise terms millions
+ * of times (every noise pass, every partition; cnn_digits' search spent a
+ * quarter of its time recomputing them; the fresh variance, a product, is
+ * cheaper than a look-up). Each set of veil_params_at() gets
+ * its terms here once, by the very functions above, so a looked-up value is
+ * the computed one bit for bit; the keyswitch's at every key width that is
+ * some set's k*N (what the compiler's key widths are). Any other set (a
+ * multi-bit one, a caller's copy) or width is computed at every call. */
+#define NOISE_AT_DIMS 64u
+typedef struct noise_at {
+    double pbs, ms;
+    double ks[NOISE_AT_DIMS]; /* at k_noise_dims[d] */
+} noise_at;
+static noise_at k_noise_at[N_PARAMS];
+static uint32_t k_noise_dims[NOISE_AT_DIMS];
+static unsigned k_noise_n_dims;
+static pthread_once_t k_noise_once = PTHREAD_ONCE_INIT;
+
+static void noise_dim_add(uint32_t d) {
+    for (unsigned i = 0; i < k_noise_n_dims; i++)
+        if (k_noise_dims[i] == d) return;
+    if (k_noise_n_dims < NOISE_AT_DIMS) k_noise_dims[k_noise_n_dims++] = d;
+}
+
+static void noise_at_init(void) {
+    for (size_t i = 0; i < N_PARAMS; i++)
+        noise_dim_add(veil_params_big_dim(&k_params[i]));
+    for (size_t i = 0; i < N_PARAMS_MB; i++)
+        noise_dim_add(veil_params_big_dim(&k_params_multibit[i]));
+    for (size_t i = 0; i < N_PARAMS_WOP; i++)
+        noise_dim_add(veil_params_big_dim(&k_params_wop[i].pbs));
+    for (size_t i = 0; i < N_PARAMS; i++) {
+        const veil_params *p = &k_params[i];
+        noise_at *t = &k_noise_at[i];
+        t->pbs = pbs_output_variance_of(p);
+        t->ms = ms_variance_avg(p);
+        for (unsigned d = 0; d < k_noise_n_dims; d++)
+            t->ks[d] = ks_variance_dim_of(p, k_noise_dims[d]);
+    }
+}
+
+/* p's terms when p is a set of veil_params_at(), else NULL. */
+static const noise_at *noise_of(const veil_params *p) {
+    const uintptr_t first = (uintptr_t)k_params, at = (uintptr_t)p;
+    if (at < first || at >= first + sizeof k_params || (at - first) % sizeof *p) return NULL;
+    pthread_once(&k_noise_once, noise_at_init);
+    return &k_noise_at[(at - first) / sizeof *p];
+}
+
+double veil_noise_ks_variance_dim(const veil_params *p, uint32_t in_dim) {
+    const noise_at *t = noise_of(p);
+    for (unsigned d = 0; t && d < k_noise_n_dims; d++)
+        if (k_noise_dims[d] == in_dim) return t->ks[d];
+    return ks_variance_dim_of(p, in_dim);
+}
+
+double veil_noise_ms_variance(const veil_params *p) {
+    const noise_at *t = noise_of(p);
+    return t ? t->ms : ms_variance_avg(p);
+}
+
+double veil_noise_pbs_output_variance(const veil_params *p) {
+    const noise_at *t = noise_of(p);
+    return t ? t->pbs : pbs_output_variance_of(p);
 }
 
 double veil_noise_fresh_variance(const veil_params *p) {

@@ -44,6 +44,24 @@ static const veil_params *node_set(const veil_program *p, const veil_node *n) {
     return n->partition < p->n_partitions ? p->partitions[n->partition].params : p->params;
 }
 
+/* veil_node_table_of(n, i) for i = 0, 1, 2, ... by counting (a lookup's
+ * loop over a batch: no divisions per element): ch the table of element i,
+ * e = i mod size, q = e mod table_inner. */
+typedef struct table_walk {
+    size_t e, q;
+    uint32_t ch;
+} table_walk;
+
+static inline void table_walk_next(table_walk *w, const veil_node *n) {
+    if (++w->e == n->size) {
+        w->e = w->q = 0;
+        w->ch = 0;
+    } else if (n->n_tables > 1 && ++w->q == n->table_inner) {
+        w->q = 0;
+        w->ch = w->ch + 1 == n->n_tables ? 0 : w->ch + 1;
+    }
+}
+
 void veil_node_eval(const veil_program *p, const veil_node *n, const int64_t *const *in,
                     size_t batch, int64_t *out, veil_sim_noise *nz, veil_sim_stats *stats) {
     const veil_node *x = n->n_in ? &p->nodes[n->in[0]] : NULL;
@@ -118,18 +136,20 @@ void veil_node_eval(const veil_program *p, const veil_node *n, const int64_t *co
              * bit); noise injection does not sample its failures (the noise
              * pass holds its bit reads to the program's target like any
              * read) */
-            for (size_t i = 0; i < batch * n->size; i++) {
+            table_walk tw = {0};
+            for (size_t i = 0; i < batch * n->size; i++, table_walk_next(&tw, n)) {
                 const int64_t v = (int64_t)((uint64_t)in[0][i] + (uint64_t)n->offset);
                 const uint64_t r = (uint64_t)veil_floor_shift(v, k) & (uint64_t)(t - 1);
-                out[i] = n->tables[veil_node_table_of(n, i) * (size_t)t + r];
+                out[i] = n->tables[tw.ch * (size_t)t + r];
             }
             break;
         }
-        for (size_t i = 0; i < batch * n->size; i++) {
+        table_walk tw = {0};
+        for (size_t i = 0; i < batch * n->size; i++, table_walk_next(&tw, n)) {
             int64_t v = (int64_t)((uint64_t)in[0][i] + (uint64_t)n->offset);
             int64_t r = veil_floor_shift(v, k);
             int neg = 0;
-            const size_t ch = veil_node_table_of(n, i);
+            const size_t ch = tw.ch;
             if (nz) {
                 double e =
                     read_error(nz, p, n, node_set(p, n), 0, x->variance, n->shift, n->in_bits);
@@ -148,7 +168,7 @@ void veil_node_eval(const veil_program *p, const veil_node *n, const int64_t *co
             /* What the PBS reads, also for a value that left its compiled
              * range: the index modulo 2t, negacyclic (the padding bit):
              * [t, 2t) reads -T[r - t], [-t, 0) reads -T[r + t]. */
-            int64_t m2 = ((r % (2 * t)) + 2 * t) % (2 * t);
+            int64_t m2 = (int64_t)((uint64_t)r & (uint64_t)(2 * t - 1)); /* t a power of 2 */
             if (m2 >= t) {
                 neg = 1;
                 m2 -= t;

@@ -40,6 +40,17 @@ OPTS=(
     "--lookup-bits 4"
     "--wop always"
     "--partitions 1"
+    "--p-error 1e-3"
+    "--bounds worst-case"
+    "--range-margin 0"
+    "--max-poly-size 2048"
+    "--partitions 2"
+    "--key-budget-mb 16"
+    "--rounding approximate --rounding-bits 5"
+    "--range-check on"
+    "--wop off"
+    "--objective latency:1 --p-error 1e-2"
+    "--params tfhers-2_2-gaussian-2m64"
 )
 models=${MODELS:-$(cd "$root/models" && ls *.h5 | sed 's/\.h5$//')}
 cases=()

@@ -45,12 +45,12 @@ OPTS=(
     "--range-margin 0"
     "--max-poly-size 2048"
     "--partitions 2"
-    "--key-budget-mb 16"
+    "--key-budget-mb 400"
     "--rounding approximate --rounding-bits 5"
     "--range-check on"
     "--wop off"
     "--objective latency:1 --p-error 1e-2"
-    "--params tfhers-2_2-gaussian-2m64"
+    "--partitions 3 --p-error 1e-5"
 )
 models=${MODELS:-$(cd "$root/models" && ls *.h5 | sed 's/\.h5$//')}
 cases=()

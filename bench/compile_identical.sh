@@ -14,7 +14,9 @@
 # e.g. (the baseline from an untouched build of main, then the change):
 #   bench/compile_identical.sh build-base /tmp/ctime-base
 #   bench/compile_identical.sh build /tmp/ctime-new /tmp/ctime-base
-# Takes a few minutes on 2 cores (MODELS / JOBS below to narrow or widen).
+# Takes 20 minutes or more for a build before the compile-time work on 2 cores (2-core
+# Zen 3 KVM: --range-check on a cnn model alone over 4 minutes), less after it
+# (MODELS / JOBS below to narrow or widen).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "$1" && pwd)

@@ -14,7 +14,9 @@
 # e.g. (the baseline from an untouched build of main, then the change):
 #   bench/compile_identical.sh build-base /tmp/ctime-base
 #   bench/compile_identical.sh build /tmp/ctime-new /tmp/ctime-base
-# Takes a few minutes on 2 cores (MODELS / JOBS below to narrow or widen).
+# Takes 20 minutes or more for a build before the compile-time work on 2 cores (2-core
+# Zen 3 KVM: --range-check on a cnn model alone over 4 minutes), less after it
+# (MODELS / JOBS below to narrow or widen).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "$1" && pwd)
@@ -40,6 +42,17 @@ OPTS=(
     "--lookup-bits 4"
     "--wop always"
     "--partitions 1"
+    "--p-error 1e-3"
+    "--bounds worst-case"
+    "--range-margin 0"
+    "--max-poly-size 2048"
+    "--partitions 2"
+    "--key-budget-mb 400"
+    "--rounding approximate --rounding-bits 5"
+    "--range-check on"
+    "--wop off"
+    "--objective latency:1 --p-error 1e-2"
+    "--partitions 3 --p-error 1e-5"
 )
 models=${MODELS:-$(cd "$root/models" && ls *.h5 | sed 's/\.h5$//')}
 cases=()

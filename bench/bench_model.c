@@ -55,8 +55,10 @@ static int list_ok(const char *opt, const char *list, int batches) {
     int any = 0;
     for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save), any = 1) {
         uint64_t b;
+        veil_backend_kind kind;
         if (batches ? veil_arg_u64(opt, t, 1, 1u << 20, &b) != VEIL_OK
-                    : strcmp(t, "simulate") && strcmp(t, "cpu") && strcmp(t, "cuda")) {
+                    : strcmp(t, "simulate") && (veil_backend_kind_parse(t, &kind) != VEIL_OK ||
+                                                kind == VEIL_BACKEND_AUTO)) {
             fprintf(stderr, "bench_model: %s %s: '%s' is not %s\n", opt, list, t,
                     batches ? "a batch size of 1 .. 2^20" : "simulate, cpu or cuda");
             return 0;

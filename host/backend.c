@@ -6,16 +6,15 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 veil_status veil_backend_kind_parse(const char *s, veil_backend_kind *out) {
     if (!s || !out) return veil_error(VEIL_ERR_ARG, "backend kind: NULL argument");
     veil_backend_kind k;
-    if (strcasecmp(s, "auto") == 0)
+    if (strcmp(s, "auto") == 0)
         k = VEIL_BACKEND_AUTO;
-    else if (strcasecmp(s, "cpu") == 0)
+    else if (strcmp(s, "cpu") == 0)
         k = VEIL_BACKEND_CPU;
-    else if (strcasecmp(s, "cuda") == 0 || strcasecmp(s, "gpu") == 0)
+    else if (strcmp(s, "cuda") == 0)
         k = VEIL_BACKEND_CUDA;
     else
         return veil_error(VEIL_ERR_ARG, "backend kind '%s': expected auto, cpu or cuda", s);
@@ -30,7 +29,7 @@ veil_status veil_backend_pbs_parse(const char *s, veil_backend_pbs *out) {
     static const char *const names[] = {"auto", "cufft", "fused", "cluster", "split"};
     if (!s || !out) return veil_error(VEIL_ERR_ARG, "pbs kernel: NULL argument");
     for (int i = 0; i < (int)(sizeof names / sizeof *names); i++)
-        if (strcasecmp(s, names[i]) == 0) {
+        if (strcmp(s, names[i]) == 0) {
             *out = (veil_backend_pbs)i;
             return VEIL_OK;
         }

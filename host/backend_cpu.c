@@ -79,8 +79,8 @@ static veil_status cpu_keys_new(veil_backend *be, veil_backend_keys *keys, size_
         }
     }
     (void)be;
-    snprintf(keys->detail, sizeof keys->detail, "%u threads, %u partitions", c->n_threads,
-             c->n_parts);
+    snprintf(keys->detail, sizeof keys->detail, "%u thread%s, %u partition%s", c->n_threads,
+             c->n_threads == 1 ? "" : "s", c->n_parts, c->n_parts == 1 ? "" : "s");
     return VEIL_OK;
 }
 

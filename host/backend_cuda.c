@@ -417,8 +417,8 @@ static veil_status cuda_keys_new(veil_backend *be, veil_backend_keys *keys, size
         at += w > 0 ? (uint32_t)w : 0;
     }
     snprintf(keys->detail, sizeof keys->detail,
-             "%s blind rotation (%u partition(s)), KS-PBS in pieces of %zu", kinds, k->n_parts,
-             k->cap);
+             "%s blind rotation (%u partition%s), KS-PBS in pieces of %zu", kinds, k->n_parts,
+             k->n_parts == 1 ? "" : "s", k->cap);
     keys->limits.max_pbs = k->cap;
     return VEIL_OK;
 }

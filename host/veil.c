@@ -354,17 +354,14 @@ static int cmd_run(int argc, char **argv) {
         }
     }
     if (!a.model) return veil_cmd_usage_error("run", "missing MODEL");
-    if (strcmp(a.mode, "simulate") && strcmp(a.mode, "cpu") && strcmp(a.mode, "cuda") &&
-        strcmp(a.mode, "auto"))
+    /* --mode: simulate, or a backend by the one rule that names them */
+    veil_backend_kind run_kind = VEIL_BACKEND_AUTO;
+    if (strcmp(a.mode, "simulate") && veil_backend_kind_parse(a.mode, &run_kind) != VEIL_OK)
         return veil_cmd_usage_error("run", "--mode %s: expected simulate, cpu, cuda or auto",
                                     a.mode);
     if (!a.input) a.input = a.model; /* the model's golden inputs */
     /* --mode auto: the backend it will be, for the objective below */
-    veil_backend_kind run_kind = VEIL_BACKEND_AUTO;
-    if (strcmp(a.mode, "simulate")) {
-        veil_backend_kind_parse(a.mode, &run_kind);
-        run_kind = veil_backend_kind_resolve(run_kind);
-    }
+    if (strcmp(a.mode, "simulate")) run_kind = veil_backend_kind_resolve(run_kind);
     if (!objective_given && a.batch == 1 && run_kind == VEIL_BACKEND_CPU && !a.c.params_id) {
         /* one sample at a time on the cpu: its latency on this backend's
          * threads is what the run measures (--objective) */

@@ -72,10 +72,22 @@ static void test_kind_parse(void) {
     veil_backend_kind k = VEIL_BACKEND_CUDA;
     CU_ASSERT_EQUAL(veil_backend_kind_parse("cpu", &k), VEIL_OK);
     CU_ASSERT_EQUAL(k, VEIL_BACKEND_CPU);
-    CU_ASSERT_EQUAL(veil_backend_kind_parse("AUTO", &k), VEIL_OK);
+    CU_ASSERT_EQUAL(veil_backend_kind_parse("auto", &k), VEIL_OK);
     CU_ASSERT_EQUAL(k, VEIL_BACKEND_AUTO);
     CU_ASSERT_EQUAL(veil_backend_kind_parse("cuda", &k), VEIL_OK);
     CU_ASSERT_EQUAL(k, VEIL_BACKEND_CUDA);
+    /* one spelling each, as every command's --mode/--backend: no case
+     * folding, no aliases (bench_server once took "gpu" for a cuda server
+     * and timed it as a cpu one) */
+    static const char *const bad[] = {"AUTO", "Cpu", "CUDA", "gpu", "cpu ", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        CU_ASSERT_EQUAL(veil_backend_kind_parse(bad[i], &k), VEIL_ERR_ARG);
+        CU_ASSERT_EQUAL(k, VEIL_BACKEND_CUDA); /* untouched */
+    }
+    veil_backend_pbs pk = VEIL_BACKEND_PBS_AUTO;
+    CU_ASSERT_EQUAL(veil_backend_pbs_parse("Cluster", &pk), VEIL_ERR_ARG);
+    CU_ASSERT_EQUAL(veil_backend_pbs_parse("cluster", &pk), VEIL_OK);
+    CU_ASSERT_EQUAL(pk, VEIL_BACKEND_PBS_CLUSTER);
     k = VEIL_BACKEND_CPU;
     CU_ASSERT_EQUAL(veil_backend_kind_parse("tpu", &k), VEIL_ERR_ARG);
     CU_ASSERT_EQUAL(k, VEIL_BACKEND_CPU); /* untouched on failure */

@@ -264,13 +264,13 @@ static const bad_values k_bad[] = {
     /* backend options */
     {"--devices", 2, {"", "0,,1", "-1", "x", "0,", "1x", VEIL_OVERFLOW, NULL}},
     /* veil run, encrypt, remote */
-    {"--mode", 2, {"simluate", "gpu", "", NULL}},
+    {"--mode", 2, {"simluate", "gpu", "Cpu", "SIMULATE", "", NULL}},
     {"--batch", 2, {VEIL_BAD_COUNT, NULL}},
     {"--limit", 2, {VEIL_BAD_COUNT, NULL}},
     {"--timeout", 2, {VEIL_BAD_COUNT, NULL}},
     {"--retries", 2, {"101", "-1", "x", "4x", "", VEIL_OVERFLOW, NULL}},
     /* veil-server */
-    {"--backend", 2, {"gpus", "cpu0", "c", "", NULL}}, /* gpu = cuda, any case: aliases */
+    {"--backend", 2, {"gpu", "CUDA", "Cpu", "gpus", "cpu0", "c", "", NULL}},
     {"--listen",
      2,
      {"127.0.0.1", "127.0.0.1:-1", "127.0.0.1:65536", "127.0.0.1:80x", "127.0.0.1:" VEIL_OVERFLOW,
@@ -293,7 +293,7 @@ static const bad_values k_bad[] = {
     /* bench_model (its list syntax: test_bench_model_lists) */
     {"--samples", 2, {VEIL_BAD_COUNT, NULL}},
     {"--batches", 2, {"0", "-1", "x", "4x", "", "1,,4", ",1", "1,", VEIL_OVERFLOW, NULL}},
-    {"--modes", 2, {"simluate", "", "simulate,gpu", "simulate,", NULL}},
+    {"--modes", 2, {"simluate", "", "simulate,gpu", "simulate,auto", "simulate,", NULL}},
 };
 static size_t bad_tried[sizeof k_bad / sizeof *k_bad];
 

@@ -72,7 +72,7 @@ tsan: deps
 
 fuzz: deps
 	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DVEIL_FUZZ=ON -DVEIL_CUDA=OFF
-	cmake --build build-fuzz -j $(JOBS)
+	cmake --build build-fuzz -j $(JOBS) --target fuzz_all
 	bash scripts/fuzz.sh build-fuzz
 
 bench: build

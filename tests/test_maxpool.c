@@ -12,7 +12,7 @@
  *     -> 0003_maxpool2d 2x3 stride [2,1] [2,2,2] (6 values)          -> output y2
  * Checked: simulate equals the forward pass on every input (worst-case and
  * calibration bounds, the pooled values include ties and negatives), the
- * encrypted run (cpu backend) equals simulate, the report names the layers,
+ * encrypted run (cpu backend; plain build only) equals simulate, the report names the layers,
  * the validator refuses padding past half the window and the compiler refuses differences wider
  * than 16 bits. A second model has the pool between a convolution and a
  * lookup (test_pool_before_monotone_lookup); a third is a 1-D pool, a
@@ -209,9 +209,20 @@ static void test_simulate_equals_forward(void) {
     veil_model_free(m);
 }
 
+/* Not in a sanitizer build (testutil.h VEIL_TEST_SANITIZED; main() leaves it
+ * out and says so): its 512 PBS a sample at N = 8192 took 300 of the
+ * sanitized test_maxpool's 324 s of CPU (one sample, 2-core AMD EPYC Zen 3),
+ * and no C code runs here that the sanitized pass does not run elsewhere. A
+ * max pool compiles to LINEAR, ADD and LUT nodes (the executor has no max
+ * pool code): this model's compilation, padding and odd trees included,
+ * runs there in test_simulate_equals_forward and test_report (the same
+ * model and options), the cpu backend running a compiled max pool
+ * encrypted in test_pool_before_monotone_lookup, and KS-PBS at N = 8192 in
+ * test_crypto_nn and test_crypto_n8192. The plain build (make test) runs it
+ * on 2 samples, as before. */
 static void test_encrypted_equals_simulate(void) {
     veil_model *m = make_model();
-    const size_t n = VEIL_TEST_SANITIZED ? 1 : 2;
+    const size_t n = 2;
     int64_t *a = full_range_inputs(n);
     veil_program *p = NULL;
     CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, NULL, &p), VEIL_OK);
@@ -534,6 +545,9 @@ int main(void) {
     VEIL_ADD_TEST(s, test_pool_before_monotone_lookup);
     VEIL_ADD_TEST(s, test_wide_pool_refused);
     VEIL_ADD_TEST(s, test_signal_reshape);
-    VEIL_ADD_TEST(s, test_encrypted_equals_simulate);
+    if (!VEIL_TEST_SANITIZED)
+        VEIL_ADD_TEST(s, test_encrypted_equals_simulate);
+    else
+        printf("test_encrypted_equals_simulate: plain build only (make test), see its comment\n");
     return veil_test_run();
 }

@@ -297,6 +297,14 @@ static void test_default_and_limit(void) {
 
 #if WIDE_ENCRYPTED
 
+/* Samples of the encrypted runs past the calibrated ranges (outside
+ * calibration, with threshold reads, read through the padding bit): 16, and
+ * 4 in a sanitizer build (testutil.h VEIL_TEST_SANITIZED; make sanitize),
+ * the same code per sample, each still past its range (a value outside,
+ * wrapped reads drawn until there are some). The sanitized test_wide took
+ * 252 s of CPU, most of it in these runs' KS-PBS (2-core AMD EPYC Zen 3). */
+#define WIDE_OUTSIDE_SAMPLES (VEIL_TEST_SANITIZED ? 4 : 16)
+
 static veil_status encrypted_equals_simulate(const veil_model *m, const veil_program *p,
                                              const int64_t *x, size_t n, size_t *equal,
                                              int64_t *sim_out) {
@@ -400,7 +408,7 @@ static void test_encrypted_outside_calibration(void) {
     veil_program *p = NULL;
     CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &p), VEIL_OK);
     CU_ASSERT_PTR_NOT_NULL_FATAL(p->params);
-    const size_t n = 16;
+    const size_t n = WIDE_OUTSIDE_SAMPLES;
     int64_t *x = malloc(2 * n * 8), *sim = malloc(2 * n * 8);
     for (size_t i = 0; i < 2 * n; i++)
         x[i] = (int64_t)(veil_test_rand() % ((uint64_t)1 << w));
@@ -441,7 +449,7 @@ static void test_encrypted_outside_calibration_threshold(void) {
     CU_ASSERT_EQUAL_FATAL(veil_program_compile(m, &o, &p), VEIL_OK);
     CU_ASSERT_PTR_NOT_NULL_FATAL(p->params);
     CU_ASSERT(threshold_reads(p) > 0);
-    const size_t n = 16;
+    const size_t n = WIDE_OUTSIDE_SAMPLES;
     int64_t *x = malloc(2 * n * 8), *sim = malloc(2 * n * 8);
     for (size_t i = 0; i < 2 * n; i++)
         x[i] = (int64_t)(veil_test_rand() % ((uint64_t)1 << w));
@@ -507,7 +515,7 @@ static void threshold_wrapped_case(int random) {
     digits_default(&o);
     o.range_margin = 0;
     o.lookup_bits = random ? 3 : 2;
-    const size_t n = 16;
+    const size_t n = WIDE_OUTSIDE_SAMPLES;
     int64_t *x = malloc(2 * n * 8), *sim = malloc(2 * n * 8);
     for (size_t i = 0; i < 2 * n; i++)
         x[i] = (int64_t)(veil_test_rand() % ((uint64_t)1 << w));

@@ -5,6 +5,7 @@
  * compile.c builds the graph and calls veil_choose_params and veil_fill_partitions
  * (compile_internal.h). */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1289,6 +1290,73 @@ static uint32_t min_width(const veil_program *p, const veil_params *const *sets,
     return w;
 }
 
+/* The reuse guard (veil_search_check_reuse): on, counts of the trials
+ * checked and of those whose reuse differed from the fresh computation. */
+static atomic_int reuse_check;
+static atomic_ulong reuse_trials, reuse_mismatches;
+
+void veil_search_check_reuse(int on) {
+    atomic_store(&reuse_check, on != 0);
+    atomic_store(&reuse_trials, 0);
+    atomic_store(&reuse_mismatches, 0);
+}
+
+void veil_search_reuse_counts(unsigned long *trials, unsigned long *mismatches) {
+    *trials = atomic_load(&reuse_trials);
+    *mismatches = atomic_load(&reuse_mismatches);
+}
+
+/* One trial of cost_below computed again from scratch: a noise pass from
+ * node 0 (no pass_cache) and the cost sum from position 0 with every term
+ * looked up again, compared bit for bit with what the trial found with the
+ * last trial's prefix (worst, wn, every node's variance and key width, the
+ * cost; the trial's own width rule: `uniform` prices every keyswitch at the
+ * inputs' k*N, whatever a WoP-PBS source gives). The prefix holds only while a node's values depend
+ * on the nodes before it and on its own set alone when it is a PBS node: a node of another kind
+ * whose values read its partition's set would change with a set the prefix test does not look at.
+ */
+static void check_reuse(const search *s, const veil_params *const *sets, uint32_t nparts,
+                        uint32_t master, const veil_params *is, int uniform, uint32_t in_width,
+                        double cost, double worst, uint32_t wn) {
+    veil_program *p = s->p;
+    const size_t nn = p->n_nodes;
+    double *var = malloc((nn + 1) * sizeof *var);
+    uint32_t *kd = malloc((nn + 1) * sizeof *kd);
+    int same = var && kd;
+    for (size_t i = 0; same && i < nn; i++) {
+        var[i] = p->nodes[i].variance;
+        kd[i] = p->nodes[i].key_dim;
+    }
+    if (same) {
+        uint32_t wn2;
+        const double worst2 = noise_pass_at(p, sets, master, is, &wn2, s->cut, NULL, 0);
+        same = memcmp(&worst, &worst2, sizeof worst) == 0 && wn == wn2;
+        for (size_t i = 0; i < nn; i++)
+            same &= memcmp(&var[i], &p->nodes[i].variance, sizeof *var) == 0 &&
+                    kd[i] == p->nodes[i].key_dim;
+        double c = 0;
+        for (size_t k = 0; k < s->n; k++) {
+            const veil_node *n = &p->nodes[s->node[k]];
+            const uint32_t part = n->partition;
+            if (part >= nparts) {
+                same = 0;
+                break;
+            }
+            const uint32_t own = veil_params_big_dim(sets[part]);
+            s->kn[k] = own;
+            const uint32_t w0 = uniform ? in_width : source_width(s, k, in_width);
+            double b, r;
+            veil_cost_cpu_terms(sets[part], &b, &r);
+            c += node_cost_rows(n, b, r, w0, read_dim(n, w0, own, 1));
+        }
+        same &= memcmp(&c, &cost, sizeof c) == 0;
+    }
+    free(var);
+    free(kd);
+    atomic_fetch_add(&reuse_trials, 1);
+    if (!same) atomic_fetch_add(&reuse_mismatches, 1);
+}
+
 /* Modelled cost per sample of the program with sets[i] for partition i, or
  * +INFINITY when it is not below `bound` (cost_below: then without the
  * noise pass) or breaks p_error, a set's precision, max_poly_size or the
@@ -1365,8 +1433,10 @@ static double cost_below(const search *s, const veil_params *const *sets, uint32
         if (!(cost < bound)) return INFINITY; /* no noise pass for what cannot win */
     }
     uint32_t wn;
-    if (noise_pass_at(p, sets, master, is, &wn, s->cut, &tc->pc, tc->pc.valid) > pbs_target(p))
-        return INFINITY;
+    const double worst = noise_pass_at(p, sets, master, is, &wn, s->cut, &tc->pc, tc->pc.valid);
+    if (atomic_load_explicit(&reuse_check, memory_order_relaxed))
+        check_reuse(s, sets, nparts, master, is, uniform, in_width, cost, worst, wn);
+    if (worst > pbs_target(p)) return INFINITY;
     return cost;
 }
 

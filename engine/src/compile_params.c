@@ -652,13 +652,15 @@ typedef struct pass_cache {
 } pass_cache;
 
 /* noise_pass_fill with the master key's dimension and the inputs' set
- * (veil_input_set) given: a search trial has them already. With pc (a cut
- * pass only), nodes [0, start) are taken from it (start <= pc->valid) and
- * the pass's values recorded there. */
+ * (veil_input_set) given: a search trial has them already. fill_pfail (no
+ * cut only): every node's read_log2_pfail written; without it, a pass with
+ * no cut gives the same return value and *worst_node (the worst margin
+ * found the same way, one log2 erfc at the end) and writes no node's
+ * read_log2_pfail. With pc (no fill_pfail), nodes [0, start) are taken from
+ * it (start <= pc->valid) and the pass's values recorded there. */
 static double noise_pass_at(veil_program *p, const veil_params *const *sets, uint32_t master,
                             const veil_params *is, uint32_t *worst_node, const double *cut,
-                            pass_cache *pc, size_t start) {
-    const int fill_pfail = !cut;
+                            int fill_pfail, pass_cache *pc, size_t start) {
     /* inputs under a prefix of the master key: no set of that k*N left (a
      * search move took it), no program */
     if (!is) {
@@ -750,7 +752,7 @@ static double noise_pass_at(veil_program *p, const veil_params *const *sets, uin
         if (fill_pfail)
             n->read_log2_pfail =
                 margin < INFINITY ? veil_noise_log2_p_fail_margin(margin) : -INFINITY;
-        else if (margin < cut[0]) {
+        else if (cut && margin < cut[0]) {
             *worst_node = (uint32_t)i;
             if (pc) pc->valid = i;
             return 1;
@@ -802,7 +804,7 @@ static double noise_pass_fill(veil_program *p, const veil_params *const *sets, u
                               uint32_t *worst_node, const double *cut) {
     const uint32_t master = veil_params_big_dim(sets[master_index(sets, nsets)]);
     return noise_pass_at(p, sets, master, veil_input_set(sets, nsets, p->input_width), worst_node,
-                         cut, NULL, 0);
+                         cut, !cut, NULL, 0);
 }
 
 static double noise_pass(veil_program *p, const veil_params *const *sets, uint32_t nsets,
@@ -1329,7 +1331,7 @@ static void check_reuse(const search *s, const veil_params *const *sets, uint32_
     }
     if (same) {
         uint32_t wn2;
-        const double worst2 = noise_pass_at(p, sets, master, is, &wn2, s->cut, NULL, 0);
+        const double worst2 = noise_pass_at(p, sets, master, is, &wn2, s->cut, 0, NULL, 0);
         same = memcmp(&worst, &worst2, sizeof worst) == 0 && wn == wn2;
         for (size_t i = 0; i < nn; i++)
             same &= memcmp(&var[i], &p->nodes[i].variance, sizeof *var) == 0 &&
@@ -1433,7 +1435,7 @@ static double cost_below(const search *s, const veil_params *const *sets, uint32
         if (!(cost < bound)) return INFINITY; /* no noise pass for what cannot win */
     }
     uint32_t wn;
-    const double worst = noise_pass_at(p, sets, master, is, &wn, s->cut, &tc->pc, tc->pc.valid);
+    const double worst = noise_pass_at(p, sets, master, is, &wn, s->cut, 0, &tc->pc, tc->pc.valid);
     if (atomic_load_explicit(&reuse_check, memory_order_relaxed))
         check_reuse(s, sets, nparts, master, is, uniform, in_width, cost, worst, wn);
     if (worst > pbs_target(p)) return INFINITY;
@@ -1443,6 +1445,23 @@ static double cost_below(const search *s, const veil_params *const *sets, uint32
 static double assignment_cost(const search *s, const veil_params *const *sets, uint32_t nparts,
                               int master0) {
     return cost_below(s, sets, nparts, master0, INFINITY);
+}
+
+/* The worst read's node of p with sets[0..n): noise_pass's *worst_node,
+ * the same node, without writing any node's read_log2_pfail (no log2 erfc
+ * per node: split_nodes asks it of every trial the noise refuses). */
+static uint32_t worst_node_of(const search *s, const veil_params *const *sets, uint32_t n) {
+    veil_program *p = s->p;
+    const uint32_t master = veil_params_big_dim(sets[master_index(sets, n)]);
+    uint32_t wn;
+    noise_pass_at(p, sets, master, veil_input_set(sets, n, p->input_width), &wn, NULL, 0, NULL, 0);
+    if (atomic_load_explicit(&reuse_check, memory_order_relaxed)) {
+        uint32_t wn2; /* the filled pass from node 0 */
+        noise_pass(p, sets, n, &wn2);
+        atomic_fetch_add(&reuse_trials, 1);
+        if (wn2 != wn) atomic_fetch_add(&reuse_mismatches, 1);
+    }
+    return wn;
 }
 
 double veil_program_assignment_cost(veil_program *p, const veil_params *const *sets) {
@@ -1706,8 +1725,7 @@ static double split_nodes(const search *s, const veil_params **sets, uint32_t *n
                     found = 1;
                     pair = 0;
                 } else if (c2 == INFINITY) {
-                    uint32_t wn;
-                    noise_pass(p, sets, ni, &wn);
+                    const uint32_t wn = worst_node_of(s, sets, ni);
                     const unsigned wprec = veil_pbs_prec(&p->nodes[wn]);
                     /* a repair's cost is at least every PBS at the narrowest
                      * width a value can have (min_width, with cand[r]'s

@@ -1410,11 +1410,16 @@ static double cost_below(const search *s, const veil_params *const *sets, uint32
         const veil_node *n = &p->nodes[s->node[k]];
         const uint32_t part = n->partition;
         if (part >= nparts) return INFINITY;
-        if (!veil_set_reads(sets[part], s->prec[k], p->options.max_poly_size)) return INFINITY;
-        const uint32_t own = veil_params_big_dim(sets[part]);
-        s->kn[k] = own;
+        const veil_params *ps = sets[part];
+        /* the keyswitch widths of a uniform trial are the inputs' (its
+         * kn[] is not read: a trial of the other kind starts over) */
+        if (!uniform) s->kn[k] = veil_params_big_dim(ps);
         const uint32_t w0 = uniform ? in_width : source_width(s, k, in_width);
-        if (tc->term_set[k] != sets[part] || tc->term_w0[k] != w0) {
+        /* a term kept for this set was computed once it read the node's
+         * precision (the same prec and max_poly_size through a search) */
+        if (tc->term_set[k] != ps || tc->term_w0[k] != w0) {
+            if (!veil_set_reads(ps, s->prec[k], p->options.max_poly_size)) return INFINITY;
+            const uint32_t own = veil_params_big_dim(ps);
             if (part < PART_TERMS_CACHED && !done[part]) {
                 veil_cost_cpu_terms(sets[part], &br[part], &ks[part]);
                 done[part] = 1;

@@ -812,12 +812,52 @@ static double noise_pass(veil_program *p, const veil_params *const *sets, uint32
     return noise_pass_fill(p, sets, nsets, worst_node, NULL);
 }
 
-/* Set a's KS-PBS costs at least b's at every key width up to D (a cost is
+/* Set a's KS-PBS (terms ab + ak * rows, veil_cost_cpu_terms) costs at least
+ * b's (bb, bk) at every key width up to D (a cost is
  * linear in the rows its keyswitch reads, veil/cost.h: compared at 0 and
  * D): the searches' moves skip such a candidate. */
-static int never_cheaper(const veil_params *a, const veil_params *b, uint32_t D) {
-    return veil_cost_cpu_ms(a, 0) >= veil_cost_cpu_ms(b, 0) &&
-           veil_cost_cpu_ms(a, D) >= veil_cost_cpu_ms(b, D);
+static int never_cheaper_terms(double ab, double ak, double bb, double bk, uint32_t D) {
+    /* veil_cost_cpu_ms's figure, br + ks * rows, from the terms */
+    return ab + ak * (double)0 >= bb + bk * (double)0 && ab + ak * (double)D >= bb + bk * (double)D;
+}
+
+/* The searches' candidates' cost terms (veil_cost_cpu_terms), looked up
+ * once a search step instead of at every trial: br[j], ks[j] for cand[j];
+ * NULL terms (out of memory) look each up as it comes. */
+typedef struct cand_terms {
+    double *br, *ks;
+} cand_terms;
+
+static cand_terms cand_terms_new(const veil_params *const *cand, size_t nc) {
+    cand_terms t = {malloc((nc + 1) * sizeof(double)), malloc((nc + 1) * sizeof(double))};
+    if (!t.br || !t.ks) {
+        free(t.br), free(t.ks);
+        t.br = t.ks = NULL;
+        return t;
+    }
+    for (size_t j = 0; j < nc; j++)
+        veil_cost_cpu_terms(cand[j], &t.br[j], &t.ks[j]);
+    return t;
+}
+
+static void cand_terms_free(cand_terms *t) {
+    free(t->br), free(t->ks);
+}
+
+static void cand_terms_at(const cand_terms *t, const veil_params *const *cand, size_t j, double *br,
+                          double *ks) {
+    if (t->br)
+        *br = t->br[j], *ks = t->ks[j];
+    else
+        veil_cost_cpu_terms(cand[j], br, ks);
+}
+
+/* Set cand[j] is never cheaper than a set of terms (bb, bk) (never_cheaper_terms). */
+static int never_cheaper_at(const cand_terms *t, const veil_params *const *cand, size_t j,
+                            double bb, double bk, uint32_t D) {
+    double ab, ak;
+    cand_terms_at(t, cand, j, &ab, &ak);
+    return never_cheaper_terms(ab, ak, bb, bk, D);
 }
 
 static int is_pbs_node(const veil_node *n);
@@ -1619,19 +1659,24 @@ static double descend(const search *s, const veil_params **sets, uint32_t n,
                       const veil_params *const *cand, size_t nc, double c) {
     const veil_program *p = s->p;
     unsigned *prec = part_precs(s, n);
+    cand_terms ct = cand_terms_new(cand, nc);
     for (int changed = 1, rounds = 0; c < INFINITY && changed && rounds < 16; rounds++) {
         changed = 0;
         for (uint32_t k = 0; k < n; k++) {
             const veil_params *old = sets[k];
+            double ob, ok;
+            veil_cost_cpu_terms(old, &ob, &ok);
             for (size_t j = 0; j < nc; j++) {
                 const uint32_t D = veil_params_big_dim(sets[master_index(sets, n)]);
-                if (cand[j] == old || never_cheaper(cand[j], old, D) || !reads(p, cand[j], prec, k))
+                if (cand[j] == old || never_cheaper_at(&ct, cand, j, ob, ok, D) ||
+                    !reads(p, cand[j], prec, k))
                     continue;
                 sets[k] = cand[j];
                 const double c2 = cost_below(s, sets, n, 0, c);
                 if (c2 < c) {
                     c = c2;
                     old = cand[j];
+                    veil_cost_cpu_terms(old, &ob, &ok);
                     changed = 1;
                 }
                 sets[k] = old;
@@ -1655,6 +1700,7 @@ static double descend(const search *s, const veil_params **sets, uint32_t n,
                     }
                 }
     }
+    cand_terms_free(&ct);
     free(prec);
     return c;
 }
@@ -1704,6 +1750,7 @@ static uint32_t drop_empty(veil_program *p, const veil_params **sets, uint32_t n
 static double split_nodes(const search *s, const veil_params **sets, uint32_t *n,
                           const veil_params *const *cand, size_t nc, double c) {
     veil_program *p = s->p;
+    cand_terms ct = cand_terms_new(cand, nc);
     for (int rounds = 0; c < INFINITY && rounds < 16; rounds++) {
         size_t bi = 0, bj = 0, bw = 0, br = 0;
         int found = 0, pair = 0;
@@ -1715,9 +1762,11 @@ static double split_nodes(const search *s, const veil_params **sets, uint32_t *n
             const size_t i = s->node[x];
             const veil_params *cur = sets[p->nodes[i].partition];
             const unsigned prec = s->prec[x];
+            double cb, ck;
+            veil_cost_cpu_terms(cur, &cb, &ck);
             for (size_t j = 0; j < nc; j++) {
                 /* a set that cannot read node i: infeasible with any repair */
-                if (cand[j] == cur || never_cheaper(cand[j], cur, D) ||
+                if (cand[j] == cur || never_cheaper_at(&ct, cand, j, cb, ck, D) ||
                     !veil_set_reads(cand[j], prec, p->options.max_poly_size))
                     continue;
                 uint32_t ni = *n;
@@ -1766,7 +1815,7 @@ static double split_nodes(const search *s, const veil_params **sets, uint32_t *n
                         const uint32_t wr =
                             veil_params_big_dim(cand[r]) < w0 ? veil_params_big_dim(cand[r]) : w0;
                         double bcr, kcr;
-                        veil_cost_cpu_terms(cand[r], &bcr, &kcr);
+                        cand_terms_at(&ct, cand, r, &bcr, &kcr);
                         if (a + b * wr + wpbs * (bcr + kcr * wr) > bc * (1 + 1e-9)) continue;
                         uint32_t nr = ni;
                         const uint32_t wold = move_node(p, sets, &nr, wn, cand[r]);
@@ -1817,6 +1866,7 @@ static double split_nodes(const search *s, const veil_params **sets, uint32_t *n
         free(part0);
         if (!keep) break;
     }
+    cand_terms_free(&ct);
     return c;
 }
 

@@ -1120,6 +1120,7 @@ typedef struct trial_cache {
      * function of the two, whatever else the trial had) */
     const veil_params **term_set;
     uint32_t *term_w0;
+    uint32_t *term_own; /* ... and that set's k*N */
     double *term;
     pass_cache pc; /* nodes before node[valid] at most */
 } trial_cache;
@@ -1148,6 +1149,7 @@ static void trial_cache_free(trial_cache *t) {
     free(t->cost);
     free(t->term_set);
     free(t->term_w0);
+    free(t->term_own);
     free(t->term);
     free(t->pc.var);
     free(t->pc.key_dim);
@@ -1164,13 +1166,14 @@ static trial_cache *trial_cache_new(size_t n_pbs, size_t n_nodes) {
     t->cost = calloc(n_pbs + 1, sizeof *t->cost);
     t->term_set = calloc(n_pbs + 1, sizeof *t->term_set);
     t->term_w0 = calloc(n_pbs + 1, sizeof *t->term_w0);
+    t->term_own = calloc(n_pbs + 1, sizeof *t->term_own);
     t->term = calloc(n_pbs + 1, sizeof *t->term);
     t->pc.var = calloc(n_nodes + 1, sizeof *t->pc.var);
     t->pc.key_dim = calloc(n_nodes + 1, sizeof *t->pc.key_dim);
     t->pc.worst = calloc(n_nodes + 1, sizeof *t->pc.worst);
     t->pc.worst_node = calloc(n_nodes + 1, sizeof *t->pc.worst_node);
-    if (!t->set || !t->cost || !t->term_set || !t->term_w0 || !t->term || !t->pc.var ||
-        !t->pc.key_dim || !t->pc.worst || !t->pc.worst_node) {
+    if (!t->set || !t->cost || !t->term_set || !t->term_w0 || !t->term_own || !t->term ||
+        !t->pc.var || !t->pc.key_dim || !t->pc.worst || !t->pc.worst_node) {
         trial_cache_free(t);
         return NULL;
     }
@@ -1453,7 +1456,7 @@ static double cost_below(const search *s, const veil_params *const *sets, uint32
         const veil_params *ps = sets[part];
         /* the keyswitch widths of a uniform trial are the inputs' (its
          * kn[] is not read: a trial of the other kind starts over) */
-        if (!uniform) s->kn[k] = veil_params_big_dim(ps);
+        if (!uniform) s->kn[k] = tc->term_set[k] == ps ? tc->term_own[k] : veil_params_big_dim(ps);
         const uint32_t w0 = uniform ? in_width : source_width(s, k, in_width);
         /* a term kept for this set was computed once it read the node's
          * precision (the same prec and max_poly_size through a search) */
@@ -1472,6 +1475,7 @@ static double cost_below(const search *s, const veil_params *const *sets, uint32
             tc->term[k] = node_cost_rows(n, b, r, w0, read_dim(n, w0, own, 1));
             tc->term_set[k] = sets[part];
             tc->term_w0[k] = w0;
+            tc->term_own[k] = own;
         }
         cost += tc->term[k];
         tc->set[k] = sets[part];

@@ -1,5 +1,5 @@
 // LABELS: unit model
-// COST: 40
+// COST: 20
 // LINKS: veil_loaders
 /* test_search_reuse.c — the parameter search's reuse of the last trial
  * (compile_params.c: trial_cache and pass_cache; a trial starts its cost sum

@@ -9,6 +9,9 @@ search's pruning): "same" is the check, the ratio the gain. Writes JSON
 
 usage: bench/compile_time.py --old OLD/veil --new NEW/veil --out FILE.json
        [--old-rev REV] [--new-rev REV] [--repeat R] [--models a,b,...]
+       [--options 'OPTS;OPTS;...']
+(--options: the option sets to time, separated by ';', an empty one the
+defaults: e.g. ';--global-p-error 1e-5'; default: the list below)
 (the revs are recorded as given: what each binary was built from)
 """
 import argparse
@@ -55,12 +58,14 @@ def main():
     ap.add_argument("--new-rev", help="what the new binary was built from (recorded)")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--options", help="option sets separated by ';' (an empty one: the defaults)")
     args = ap.parse_args()
+    option_sets = OPTIONS if args.options is None else [o.split() for o in args.options.split(";")]
     cases = []
     load0 = os.getloadavg()[0]
     for m in args.models.split(","):
         path = os.path.join(ROOT, "models", m + ".h5")
-        for opts in OPTIONS:
+        for opts in option_sets:
             t = {"old": [], "new": []}
             h = {}
             rc = {}

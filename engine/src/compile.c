@@ -1831,6 +1831,73 @@ static double chunk_bound(const veil_program *p, const double *min_ms) {
     return c;
 }
 
+/* The uniform trials of choose_chunks (every rounding at one width) of one
+ * compilation, in order: each trial's widths and its chunk_trial cost (a
+ * search of its own, 11 of them under --global-p-error). The last
+ * compilation of veil_program_compile (CHUNKS_EACH) builds the cheapest
+ * width's graph again and starts with the very trials of that width's
+ * CHUNKS_UNIFORM compilation: it takes their costs from here (replay) as
+ * long as each trial's widths are the recorded ones, in the same graph
+ * (its node count), and runs the search from the first that is not. */
+typedef struct chunk_memo {
+    size_t nodes;     /* the graph's node count */
+    size_t nr;        /* its roundings */
+    size_t n, cap;    /* trials recorded */
+    unsigned *widths; /* n * nr */
+    double *cost;     /* n */
+    size_t next;      /* replay: the next trial to take (n or more: none) */
+} chunk_memo;
+
+static void chunk_memo_free(chunk_memo *m) {
+    free(m->widths);
+    free(m->cost);
+    memset(m, 0, sizeof *m);
+}
+
+/* Records a trial of p's roundings rn[0..nr) at cost; a memo out of memory
+ * stops recording (n = SIZE_MAX: nothing to replay). */
+static void chunk_memo_add(chunk_memo *m, const veil_program *p, const uint32_t *rn, size_t nr,
+                           double cost) {
+    if (m->n == SIZE_MAX) return;
+    if (m->n == 0) {
+        if (m->nr != nr) m->cap = 0; /* cap counts trials of m->nr widths */
+        m->nodes = p->n_nodes;
+        m->nr = nr;
+    }
+    if (m->n == m->cap) {
+        const size_t cap = m->cap ? m->cap * 2 : 16;
+        unsigned *w = realloc(m->widths, cap * (nr + 1) * sizeof *w);
+        if (w) m->widths = w;
+        double *c = w ? realloc(m->cost, cap * sizeof *c) : NULL;
+        if (c) m->cost = c;
+        if (!w || !c) {
+            m->n = SIZE_MAX;
+            return;
+        }
+        m->cap = cap;
+    }
+    for (size_t k = 0; k < nr; k++)
+        m->widths[m->n * nr + k] = p->nodes[rn[k]].chunk_bits;
+    m->cost[m->n++] = cost;
+}
+
+/* The recorded cost of the next trial when p's widths are its widths (1),
+ * else 0 (and no more replay). */
+static int chunk_memo_take(chunk_memo *m, const veil_program *p, const uint32_t *rn, size_t nr,
+                           double *cost) {
+    if (m->n == SIZE_MAX || m->next >= m->n || m->nodes != p->n_nodes || m->nr != nr) {
+        m->next = SIZE_MAX;
+        return 0;
+    }
+    for (size_t k = 0; k < nr; k++)
+        if (m->widths[m->next * nr + k] != p->nodes[rn[k]].chunk_bits) {
+            m->next = SIZE_MAX;
+            return 0;
+        }
+    *cost = m->cost[m->next++];
+    return 1;
+}
+
 /* The parameter search for p's current chunk widths: its predicted cost
  * per sample; +INFINITY when no set fits (not an error here) or when
  * chunk_bound shows it cannot beat `best` (no search then). */
@@ -1842,6 +1909,20 @@ static veil_status chunk_trial(veil_program *p, const char *params_id, const dou
     if (st == VEIL_OK) st = veil_fill_partitions(p);
     if (st == VEIL_OK) *cost = p->cost_per_sample;
     return st == VEIL_ERR_UNSUPPORTED ? VEIL_OK : st;
+}
+
+/* chunk_trial with a memo: recorded there (record), or its cost taken from
+ * it (replay) while the widths are the recorded ones; *held: p holds the
+ * trial's parameters (the search ran). */
+static veil_status chunk_trial_memo(veil_program *p, const char *params_id, const double *min_ms,
+                                    double best, double *cost, chunk_memo *memo, int replay,
+                                    const uint32_t *rn, size_t nr, int *held) {
+    *held = 0;
+    if (memo && replay && chunk_memo_take(memo, p, rn, nr, cost)) return VEIL_OK;
+    *held = 1;
+    const veil_status st = chunk_trial(p, params_id, min_ms, best, cost);
+    if (memo && !replay && st == VEIL_OK) chunk_memo_add(memo, p, rn, nr, *cost);
+    return st;
 }
 
 /* The chunk width of every ROUND node, a choice of the cost model, then the
@@ -1865,7 +1946,10 @@ static veil_status chunk_trial(veil_program *p, const char *params_id, const dou
  * skipped. So the result never costs more than the widest chunks'. */
 enum { CHUNKS_WIDEST, CHUNKS_UNIFORM, CHUNKS_EACH };
 static veil_status choose_chunks(veil_program *p, const char *params_id, unsigned widest,
-                                 int search) {
+                                 int search, chunk_memo *memo) {
+    /* CHUNKS_UNIFORM records its trials in memo, CHUNKS_EACH replays them */
+    const int replay = search == CHUNKS_EACH;
+    int held;
     uint32_t *rn = malloc((p->n_nodes + 1) * sizeof *rn);
     unsigned *best = malloc((p->n_nodes + 1) * sizeof *best);
     if (!rn || !best) {
@@ -1902,8 +1986,9 @@ static veil_status choose_chunks(veil_program *p, const char *params_id, unsigne
         }
     }
     double best_cost = INFINITY, c;
-    veil_status st = chunk_trial(p, params_id, min_ms, INFINITY, &best_cost);
-    int last_best = 1; /* p holds the parameters of the best widths */
+    veil_status st =
+        chunk_trial_memo(p, params_id, min_ms, INFINITY, &best_cost, memo, replay, rn, nr, &held);
+    int last_best = held; /* p holds the parameters of the best widths */
     /* every node at one narrower width */
     for (unsigned w = widest - 1; st == VEIL_OK && w >= 1; w--) {
         int same = 1;
@@ -1912,9 +1997,9 @@ static veil_status choose_chunks(veil_program *p, const char *params_id, unsigne
             same &= p->nodes[rn[k]].chunk_bits == best[k];
         }
         if (same) continue;
-        st = chunk_trial(p, params_id, min_ms, best_cost, &c);
-        last_best = c < best_cost;
-        if (last_best) {
+        st = chunk_trial_memo(p, params_id, min_ms, best_cost, &c, memo, replay, rn, nr, &held);
+        last_best = c < best_cost && held;
+        if (c < best_cost) {
             best_cost = c;
             for (size_t k = 0; k < nr; k++)
                 best[k] = p->nodes[rn[k]].chunk_bits;
@@ -1939,9 +2024,9 @@ static veil_status choose_chunks(veil_program *p, const char *params_id, unsigne
             for (size_t j = 0; j < nr; j++)
                 set_chunk_bits(&p->nodes[rn[j]], best[j]);
             set_chunk_bits(n, w);
-            st = chunk_trial(p, params_id, min_ms, best_cost, &c);
-            last_best = c < best_cost;
-            if (last_best) {
+            st = chunk_trial_memo(p, params_id, min_ms, best_cost, &c, memo, replay, rn, nr, &held);
+            last_best = c < best_cost && held;
+            if (c < best_cost) {
                 best_cost = c;
                 best[k] = w;
             }
@@ -1972,7 +2057,7 @@ typedef struct compile_counts {
 static veil_status compile_once(const veil_model *m, const veil_compile_options *opts,
                                 unsigned lut_bits, uint64_t pbs_max, int check_narrow,
                                 int search_chunks, int select_open, int no_wop, cal_pool *pool,
-                                veil_program **out, compile_counts *counts) {
+                                chunk_memo *memo, veil_program **out, compile_counts *counts) {
     const veil_compile_options o = *opts;
     veil_program *p = calloc(1, sizeof *p);
     builder b = {0};
@@ -2073,7 +2158,7 @@ static veil_status compile_once(const veil_model *m, const veil_compile_options 
     if (st == VEIL_OK) {
         /* and the parameter sets */
         st = choose_chunks(p, o.params_id, (p->max_lut_bits ? p->max_lut_bits : 1) + 1,
-                           search_chunks);
+                           search_chunks, memo);
         if (st == VEIL_ERR_UNSUPPORTED && p->options.simulate_only) {
             p->params = NULL;
             p->params_note = strdup(veil_error_message());
@@ -2105,9 +2190,11 @@ static veil_status compile_once(const veil_model *m, const veil_compile_options 
     return VEIL_OK;
 }
 
-/* veil_program_compile, its compilations' calibration buffers from pool. */
+/* veil_program_compile, its compilations' calibration buffers from pool;
+ * memo[0] the uniform chunk trials of the compilation running, memo[1] those
+ * of the best so far (chunk_memo; the caller frees both). */
 static veil_status compile_pooled(const veil_model *m, const veil_compile_options *options,
-                                  cal_pool *pool, veil_program **out) {
+                                  cal_pool *pool, chunk_memo memo[2], veil_program **out) {
     if (!m || !out) return veil_error(VEIL_ERR_ARG, "veil_program_compile: NULL argument");
     veil_compile_options o;
     if (options)
@@ -2174,15 +2261,17 @@ static veil_status compile_pooled(const veil_model *m, const veil_compile_option
                 if (best && !o.latency_cores && best_cost / min_pbs < 1e15)
                     limit = (uint64_t)ceil(best_cost / min_pbs);
                 int no_wop = 0;
+                memo[0].n = memo[0].next = 0;
                 veil_status s1 = compile_once(m, &strict, bits, limit, narrow, CHUNKS_UNIFORM, sel,
-                                              0, pool, &p, &counts);
+                                              0, pool, &memo[0], &p, &counts);
                 if (s1 == VEIL_ERR_UNSUPPORTED && o.wop == VEIL_WOP_AUTO && counts.n_wop) {
                     /* auto takes the WoP-PBS only where the program around
                      * it compiles (its refresh has a set, the master key is
                      * at least its set's k N): else the digits */
                     no_wop = 1;
+                    memo[0].n = memo[0].next = 0;
                     s1 = compile_once(m, &strict, bits, limit, narrow, CHUNKS_UNIFORM, sel, 1, pool,
-                                      &p, &counts);
+                                      &memo[0], &p, &counts);
                 }
                 if (sel == 0) first = counts;
                 if (s1 != VEIL_OK) {
@@ -2203,6 +2292,9 @@ static veil_status compile_pooled(const veil_model *m, const veil_compile_option
                     best_narrow = narrow;
                     best_select = sel;
                     best_no_wop = no_wop;
+                    const chunk_memo t = memo[1]; /* its trials kept */
+                    memo[1] = memo[0];
+                    memo[0] = t;
                 } else {
                     veil_program_free(p);
                 }
@@ -2232,8 +2324,9 @@ static veil_status compile_pooled(const veil_model *m, const veil_compile_option
          * starts from this very program, so it costs no more */
         veil_program *p = NULL;
         compile_counts counts;
+        memo[1].next = 0;
         veil_status st = compile_once(m, &strict, best_bits, UINT64_MAX, best_narrow, CHUNKS_EACH,
-                                      best_select, best_no_wop, pool, &p, &counts);
+                                      best_select, best_no_wop, pool, &memo[1], &p, &counts);
         if (st == VEIL_OK && veil_objective_cost(p) <= best_cost) {
             veil_program_free(best);
             best = p;
@@ -2254,7 +2347,7 @@ static veil_status compile_pooled(const veil_model *m, const veil_compile_option
         /* no parameter set: a program to simulate, with the widest reads
          * tried (the same integers inside the ranges, whatever the width) */
         compile_counts counts;
-        return compile_once(m, &o, hi, UINT64_MAX, 0, 0, 0, 0, pool, out, &counts);
+        return compile_once(m, &o, hi, UINT64_MAX, 0, 0, 0, 0, pool, NULL, out, &counts);
     }
     return veil_error(first_err, "%s", first_msg);
 }
@@ -2262,7 +2355,10 @@ static veil_status compile_pooled(const veil_model *m, const veil_compile_option
 veil_status veil_program_compile(const veil_model *m, const veil_compile_options *options,
                                  veil_program **out) {
     cal_pool pool = {0};
-    const veil_status st = compile_pooled(m, options, &pool, out);
+    chunk_memo memo[2] = {{0}, {0}};
+    const veil_status st = compile_pooled(m, options, &pool, memo, out);
     cal_pool_free(&pool);
+    chunk_memo_free(&memo[0]);
+    chunk_memo_free(&memo[1]);
     return st;
 }

@@ -64,6 +64,15 @@ static inline double veil_objective_cost(const veil_program *p) {
  * one rule for the report and the budget. */
 double veil_program_p_fail_shares(const veil_program *p, double *share, uint32_t n_share,
                                   double *log2_sample);
+/* A guard on the parameter search's reuse of the last trial (compile_params.c
+ * trial_cache and pass_cache: a trial starts its cost sum and noise pass at
+ * the first PBS node whose set changed): with on, every search trial that
+ * runs its noise pass is computed again from node 0 and compared bit for bit
+ * (tests; a compile is several times slower). Counts reset by each call;
+ * veil_search_reuse_counts gives the trials checked and those that differed
+ * (any compile of the process, threads included). */
+void veil_search_check_reuse(int on);
+void veil_search_reuse_counts(unsigned long *trials, unsigned long *mismatches);
 /* p->report: one line per model layer with work, and the program's PBS count
  * and p_fail per PBS and per sample. */
 veil_status veil_build_report(veil_program *p);

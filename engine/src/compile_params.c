@@ -5,6 +5,7 @@
  * compile.c builds the graph and calls veil_choose_params and veil_fill_partitions
  * (compile_internal.h). */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -651,13 +652,15 @@ typedef struct pass_cache {
 } pass_cache;
 
 /* noise_pass_fill with the master key's dimension and the inputs' set
- * (veil_input_set) given: a search trial has them already. With pc (a cut
- * pass only), nodes [0, start) are taken from it (start <= pc->valid) and
- * the pass's values recorded there. */
+ * (veil_input_set) given: a search trial has them already. fill_pfail (no
+ * cut only): every node's read_log2_pfail written; without it, a pass with
+ * no cut gives the same return value and *worst_node (the worst margin
+ * found the same way, one log2 erfc at the end) and writes no node's
+ * read_log2_pfail. With pc (no fill_pfail), nodes [0, start) are taken from
+ * it (start <= pc->valid) and the pass's values recorded there. */
 static double noise_pass_at(veil_program *p, const veil_params *const *sets, uint32_t master,
                             const veil_params *is, uint32_t *worst_node, const double *cut,
-                            pass_cache *pc, size_t start) {
-    const int fill_pfail = !cut;
+                            int fill_pfail, pass_cache *pc, size_t start) {
     /* inputs under a prefix of the master key: no set of that k*N left (a
      * search move took it), no program */
     if (!is) {
@@ -749,7 +752,7 @@ static double noise_pass_at(veil_program *p, const veil_params *const *sets, uin
         if (fill_pfail)
             n->read_log2_pfail =
                 margin < INFINITY ? veil_noise_log2_p_fail_margin(margin) : -INFINITY;
-        else if (margin < cut[0]) {
+        else if (cut && margin < cut[0]) {
             *worst_node = (uint32_t)i;
             if (pc) pc->valid = i;
             return 1;
@@ -801,7 +804,7 @@ static double noise_pass_fill(veil_program *p, const veil_params *const *sets, u
                               uint32_t *worst_node, const double *cut) {
     const uint32_t master = veil_params_big_dim(sets[master_index(sets, nsets)]);
     return noise_pass_at(p, sets, master, veil_input_set(sets, nsets, p->input_width), worst_node,
-                         cut, NULL, 0);
+                         cut, !cut, NULL, 0);
 }
 
 static double noise_pass(veil_program *p, const veil_params *const *sets, uint32_t nsets,
@@ -809,12 +812,52 @@ static double noise_pass(veil_program *p, const veil_params *const *sets, uint32
     return noise_pass_fill(p, sets, nsets, worst_node, NULL);
 }
 
-/* Set a's KS-PBS costs at least b's at every key width up to D (a cost is
+/* Set a's KS-PBS (terms ab + ak * rows, veil_cost_cpu_terms) costs at least
+ * b's (bb, bk) at every key width up to D (a cost is
  * linear in the rows its keyswitch reads, veil/cost.h: compared at 0 and
  * D): the searches' moves skip such a candidate. */
-static int never_cheaper(const veil_params *a, const veil_params *b, uint32_t D) {
-    return veil_cost_cpu_ms(a, 0) >= veil_cost_cpu_ms(b, 0) &&
-           veil_cost_cpu_ms(a, D) >= veil_cost_cpu_ms(b, D);
+static int never_cheaper_terms(double ab, double ak, double bb, double bk, uint32_t D) {
+    /* veil_cost_cpu_ms's figure, br + ks * rows, from the terms */
+    return ab + ak * (double)0 >= bb + bk * (double)0 && ab + ak * (double)D >= bb + bk * (double)D;
+}
+
+/* The searches' candidates' cost terms (veil_cost_cpu_terms), looked up
+ * once a search step instead of at every trial: br[j], ks[j] for cand[j];
+ * NULL terms (out of memory) look each up as it comes. */
+typedef struct cand_terms {
+    double *br, *ks;
+} cand_terms;
+
+static cand_terms cand_terms_new(const veil_params *const *cand, size_t nc) {
+    cand_terms t = {malloc((nc + 1) * sizeof(double)), malloc((nc + 1) * sizeof(double))};
+    if (!t.br || !t.ks) {
+        free(t.br), free(t.ks);
+        t.br = t.ks = NULL;
+        return t;
+    }
+    for (size_t j = 0; j < nc; j++)
+        veil_cost_cpu_terms(cand[j], &t.br[j], &t.ks[j]);
+    return t;
+}
+
+static void cand_terms_free(cand_terms *t) {
+    free(t->br), free(t->ks);
+}
+
+static void cand_terms_at(const cand_terms *t, const veil_params *const *cand, size_t j, double *br,
+                          double *ks) {
+    if (t->br)
+        *br = t->br[j], *ks = t->ks[j];
+    else
+        veil_cost_cpu_terms(cand[j], br, ks);
+}
+
+/* Set cand[j] is never cheaper than a set of terms (bb, bk) (never_cheaper_terms). */
+static int never_cheaper_at(const cand_terms *t, const veil_params *const *cand, size_t j,
+                            double bb, double bk, uint32_t D) {
+    double ab, ak;
+    cand_terms_at(t, cand, j, &ab, &ak);
+    return never_cheaper_terms(ab, ak, bb, bk, D);
 }
 
 static int is_pbs_node(const veil_node *n);
@@ -1077,6 +1120,7 @@ typedef struct trial_cache {
      * function of the two, whatever else the trial had) */
     const veil_params **term_set;
     uint32_t *term_w0;
+    uint32_t *term_own; /* ... and that set's k*N */
     double *term;
     pass_cache pc; /* nodes before node[valid] at most */
 } trial_cache;
@@ -1105,6 +1149,7 @@ static void trial_cache_free(trial_cache *t) {
     free(t->cost);
     free(t->term_set);
     free(t->term_w0);
+    free(t->term_own);
     free(t->term);
     free(t->pc.var);
     free(t->pc.key_dim);
@@ -1121,13 +1166,14 @@ static trial_cache *trial_cache_new(size_t n_pbs, size_t n_nodes) {
     t->cost = calloc(n_pbs + 1, sizeof *t->cost);
     t->term_set = calloc(n_pbs + 1, sizeof *t->term_set);
     t->term_w0 = calloc(n_pbs + 1, sizeof *t->term_w0);
+    t->term_own = calloc(n_pbs + 1, sizeof *t->term_own);
     t->term = calloc(n_pbs + 1, sizeof *t->term);
     t->pc.var = calloc(n_nodes + 1, sizeof *t->pc.var);
     t->pc.key_dim = calloc(n_nodes + 1, sizeof *t->pc.key_dim);
     t->pc.worst = calloc(n_nodes + 1, sizeof *t->pc.worst);
     t->pc.worst_node = calloc(n_nodes + 1, sizeof *t->pc.worst_node);
-    if (!t->set || !t->cost || !t->term_set || !t->term_w0 || !t->term || !t->pc.var ||
-        !t->pc.key_dim || !t->pc.worst || !t->pc.worst_node) {
+    if (!t->set || !t->cost || !t->term_set || !t->term_w0 || !t->term_own || !t->term ||
+        !t->pc.var || !t->pc.key_dim || !t->pc.worst || !t->pc.worst_node) {
         trial_cache_free(t);
         return NULL;
     }
@@ -1289,6 +1335,73 @@ static uint32_t min_width(const veil_program *p, const veil_params *const *sets,
     return w;
 }
 
+/* The reuse guard (veil_search_check_reuse): on, counts of the trials
+ * checked and of those whose reuse differed from the fresh computation. */
+static atomic_int reuse_check;
+static atomic_ulong reuse_trials, reuse_mismatches;
+
+void veil_search_check_reuse(int on) {
+    atomic_store(&reuse_check, on != 0);
+    atomic_store(&reuse_trials, 0);
+    atomic_store(&reuse_mismatches, 0);
+}
+
+void veil_search_reuse_counts(unsigned long *trials, unsigned long *mismatches) {
+    *trials = atomic_load(&reuse_trials);
+    *mismatches = atomic_load(&reuse_mismatches);
+}
+
+/* One trial of cost_below computed again from scratch: a noise pass from
+ * node 0 (no pass_cache) and the cost sum from position 0 with every term
+ * looked up again, compared bit for bit with what the trial found with the
+ * last trial's prefix (worst, wn, every node's variance and key width, the
+ * cost; the trial's own width rule: `uniform` prices every keyswitch at the
+ * inputs' k*N, whatever a WoP-PBS source gives). The prefix holds only while a node's values depend
+ * on the nodes before it and on its own set alone when it is a PBS node: a node of another kind
+ * whose values read its partition's set would change with a set the prefix test does not look at.
+ */
+static void check_reuse(const search *s, const veil_params *const *sets, uint32_t nparts,
+                        uint32_t master, const veil_params *is, int uniform, uint32_t in_width,
+                        double cost, double worst, uint32_t wn) {
+    veil_program *p = s->p;
+    const size_t nn = p->n_nodes;
+    double *var = malloc((nn + 1) * sizeof *var);
+    uint32_t *kd = malloc((nn + 1) * sizeof *kd);
+    int same = var && kd;
+    for (size_t i = 0; same && i < nn; i++) {
+        var[i] = p->nodes[i].variance;
+        kd[i] = p->nodes[i].key_dim;
+    }
+    if (same) {
+        uint32_t wn2;
+        const double worst2 = noise_pass_at(p, sets, master, is, &wn2, s->cut, 0, NULL, 0);
+        same = memcmp(&worst, &worst2, sizeof worst) == 0 && wn == wn2;
+        for (size_t i = 0; i < nn; i++)
+            same &= memcmp(&var[i], &p->nodes[i].variance, sizeof *var) == 0 &&
+                    kd[i] == p->nodes[i].key_dim;
+        double c = 0;
+        for (size_t k = 0; k < s->n; k++) {
+            const veil_node *n = &p->nodes[s->node[k]];
+            const uint32_t part = n->partition;
+            if (part >= nparts) {
+                same = 0;
+                break;
+            }
+            const uint32_t own = veil_params_big_dim(sets[part]);
+            s->kn[k] = own;
+            const uint32_t w0 = uniform ? in_width : source_width(s, k, in_width);
+            double b, r;
+            veil_cost_cpu_terms(sets[part], &b, &r);
+            c += node_cost_rows(n, b, r, w0, read_dim(n, w0, own, 1));
+        }
+        same &= memcmp(&c, &cost, sizeof c) == 0;
+    }
+    free(var);
+    free(kd);
+    atomic_fetch_add(&reuse_trials, 1);
+    if (!same) atomic_fetch_add(&reuse_mismatches, 1);
+}
+
 /* Modelled cost per sample of the program with sets[i] for partition i, or
  * +INFINITY when it is not below `bound` (cost_below: then without the
  * noise pass) or breaks p_error, a set's precision, max_poly_size or the
@@ -1340,11 +1453,16 @@ static double cost_below(const search *s, const veil_params *const *sets, uint32
         const veil_node *n = &p->nodes[s->node[k]];
         const uint32_t part = n->partition;
         if (part >= nparts) return INFINITY;
-        if (!veil_set_reads(sets[part], s->prec[k], p->options.max_poly_size)) return INFINITY;
-        const uint32_t own = veil_params_big_dim(sets[part]);
-        s->kn[k] = own;
+        const veil_params *ps = sets[part];
+        /* the keyswitch widths of a uniform trial are the inputs' (its
+         * kn[] is not read: a trial of the other kind starts over) */
+        if (!uniform) s->kn[k] = tc->term_set[k] == ps ? tc->term_own[k] : veil_params_big_dim(ps);
         const uint32_t w0 = uniform ? in_width : source_width(s, k, in_width);
-        if (tc->term_set[k] != sets[part] || tc->term_w0[k] != w0) {
+        /* a term kept for this set was computed once it read the node's
+         * precision (the same prec and max_poly_size through a search) */
+        if (tc->term_set[k] != ps || tc->term_w0[k] != w0) {
+            if (!veil_set_reads(ps, s->prec[k], p->options.max_poly_size)) return INFINITY;
+            const uint32_t own = veil_params_big_dim(ps);
             if (part < PART_TERMS_CACHED && !done[part]) {
                 veil_cost_cpu_terms(sets[part], &br[part], &ks[part]);
                 done[part] = 1;
@@ -1357,6 +1475,7 @@ static double cost_below(const search *s, const veil_params *const *sets, uint32
             tc->term[k] = node_cost_rows(n, b, r, w0, read_dim(n, w0, own, 1));
             tc->term_set[k] = sets[part];
             tc->term_w0[k] = w0;
+            tc->term_own[k] = own;
         }
         cost += tc->term[k];
         tc->set[k] = sets[part];
@@ -1365,14 +1484,33 @@ static double cost_below(const search *s, const veil_params *const *sets, uint32
         if (!(cost < bound)) return INFINITY; /* no noise pass for what cannot win */
     }
     uint32_t wn;
-    if (noise_pass_at(p, sets, master, is, &wn, s->cut, &tc->pc, tc->pc.valid) > pbs_target(p))
-        return INFINITY;
+    const double worst = noise_pass_at(p, sets, master, is, &wn, s->cut, 0, &tc->pc, tc->pc.valid);
+    if (atomic_load_explicit(&reuse_check, memory_order_relaxed))
+        check_reuse(s, sets, nparts, master, is, uniform, in_width, cost, worst, wn);
+    if (worst > pbs_target(p)) return INFINITY;
     return cost;
 }
 
 static double assignment_cost(const search *s, const veil_params *const *sets, uint32_t nparts,
                               int master0) {
     return cost_below(s, sets, nparts, master0, INFINITY);
+}
+
+/* The worst read's node of p with sets[0..n): noise_pass's *worst_node,
+ * the same node, without writing any node's read_log2_pfail (no log2 erfc
+ * per node: split_nodes asks it of every trial the noise refuses). */
+static uint32_t worst_node_of(const search *s, const veil_params *const *sets, uint32_t n) {
+    veil_program *p = s->p;
+    const uint32_t master = veil_params_big_dim(sets[master_index(sets, n)]);
+    uint32_t wn;
+    noise_pass_at(p, sets, master, veil_input_set(sets, n, p->input_width), &wn, NULL, 0, NULL, 0);
+    if (atomic_load_explicit(&reuse_check, memory_order_relaxed)) {
+        uint32_t wn2; /* the filled pass from node 0 */
+        noise_pass(p, sets, n, &wn2);
+        atomic_fetch_add(&reuse_trials, 1);
+        if (wn2 != wn) atomic_fetch_add(&reuse_mismatches, 1);
+    }
+    return wn;
 }
 
 double veil_program_assignment_cost(veil_program *p, const veil_params *const *sets) {
@@ -1525,19 +1663,24 @@ static double descend(const search *s, const veil_params **sets, uint32_t n,
                       const veil_params *const *cand, size_t nc, double c) {
     const veil_program *p = s->p;
     unsigned *prec = part_precs(s, n);
+    cand_terms ct = cand_terms_new(cand, nc);
     for (int changed = 1, rounds = 0; c < INFINITY && changed && rounds < 16; rounds++) {
         changed = 0;
         for (uint32_t k = 0; k < n; k++) {
             const veil_params *old = sets[k];
+            double ob, ok;
+            veil_cost_cpu_terms(old, &ob, &ok);
             for (size_t j = 0; j < nc; j++) {
                 const uint32_t D = veil_params_big_dim(sets[master_index(sets, n)]);
-                if (cand[j] == old || never_cheaper(cand[j], old, D) || !reads(p, cand[j], prec, k))
+                if (cand[j] == old || never_cheaper_at(&ct, cand, j, ob, ok, D) ||
+                    !reads(p, cand[j], prec, k))
                     continue;
                 sets[k] = cand[j];
                 const double c2 = cost_below(s, sets, n, 0, c);
                 if (c2 < c) {
                     c = c2;
                     old = cand[j];
+                    veil_cost_cpu_terms(old, &ob, &ok);
                     changed = 1;
                 }
                 sets[k] = old;
@@ -1561,6 +1704,7 @@ static double descend(const search *s, const veil_params **sets, uint32_t n,
                     }
                 }
     }
+    cand_terms_free(&ct);
     free(prec);
     return c;
 }
@@ -1610,6 +1754,7 @@ static uint32_t drop_empty(veil_program *p, const veil_params **sets, uint32_t n
 static double split_nodes(const search *s, const veil_params **sets, uint32_t *n,
                           const veil_params *const *cand, size_t nc, double c) {
     veil_program *p = s->p;
+    cand_terms ct = cand_terms_new(cand, nc);
     for (int rounds = 0; c < INFINITY && rounds < 16; rounds++) {
         size_t bi = 0, bj = 0, bw = 0, br = 0;
         int found = 0, pair = 0;
@@ -1621,9 +1766,11 @@ static double split_nodes(const search *s, const veil_params **sets, uint32_t *n
             const size_t i = s->node[x];
             const veil_params *cur = sets[p->nodes[i].partition];
             const unsigned prec = s->prec[x];
+            double cb, ck;
+            veil_cost_cpu_terms(cur, &cb, &ck);
             for (size_t j = 0; j < nc; j++) {
                 /* a set that cannot read node i: infeasible with any repair */
-                if (cand[j] == cur || never_cheaper(cand[j], cur, D) ||
+                if (cand[j] == cur || never_cheaper_at(&ct, cand, j, cb, ck, D) ||
                     !veil_set_reads(cand[j], prec, p->options.max_poly_size))
                     continue;
                 uint32_t ni = *n;
@@ -1636,8 +1783,7 @@ static double split_nodes(const search *s, const veil_params **sets, uint32_t *n
                     found = 1;
                     pair = 0;
                 } else if (c2 == INFINITY) {
-                    uint32_t wn;
-                    noise_pass(p, sets, ni, &wn);
+                    const uint32_t wn = worst_node_of(s, sets, ni);
                     const unsigned wprec = veil_pbs_prec(&p->nodes[wn]);
                     /* a repair's cost is at least every PBS at the narrowest
                      * width a value can have (min_width, with cand[r]'s
@@ -1673,7 +1819,7 @@ static double split_nodes(const search *s, const veil_params **sets, uint32_t *n
                         const uint32_t wr =
                             veil_params_big_dim(cand[r]) < w0 ? veil_params_big_dim(cand[r]) : w0;
                         double bcr, kcr;
-                        veil_cost_cpu_terms(cand[r], &bcr, &kcr);
+                        cand_terms_at(&ct, cand, r, &bcr, &kcr);
                         if (a + b * wr + wpbs * (bcr + kcr * wr) > bc * (1 + 1e-9)) continue;
                         uint32_t nr = ni;
                         const uint32_t wold = move_node(p, sets, &nr, wn, cand[r]);
@@ -1724,6 +1870,7 @@ static double split_nodes(const search *s, const veil_params **sets, uint32_t *n
         free(part0);
         if (!keep) break;
     }
+    cand_terms_free(&ct);
     return c;
 }
 

@@ -68,6 +68,17 @@ static void test_reuse_partitions(void) {
     compile_checked("models/mlp_digits.h5", 2, b);
 }
 
+/* source16_bc's WoP-PBS outputs are 2048 wide; a trial whose sets are all
+ * as wide as the inputs (1536 here) is not uniform when it reads them: its
+ * keyswitches read 2048 rows and are priced so. The uniform shortcut priced
+ * them at 1536 on one trial the noise check accepted, at each of --p-error
+ * 1e-2, 1e-3 and 1e-4, and on 12 of test_reuse_partitions' (no chosen
+ * program changed). */
+static void test_reuse_wop_widths(void) {
+    char *a[] = {"--p-error", "1e-3"};
+    compile_checked("models/source16_bc.h5", 2, a);
+}
+
 int main(void) {
     if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
     CU_pSuite s = CU_add_suite("search_reuse", NULL, NULL);
@@ -76,5 +87,6 @@ int main(void) {
     VEIL_ADD_TEST(s, test_reuse_rounding);
     VEIL_ADD_TEST(s, test_reuse_budget);
     VEIL_ADD_TEST(s, test_reuse_partitions);
+    VEIL_ADD_TEST(s, test_reuse_wop_widths);
     return veil_test_run();
 }

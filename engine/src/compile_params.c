@@ -1139,8 +1139,11 @@ typedef struct search {
      * over every node. */
     uint32_t *src_off, *src; /* the PBS nodes by position k' < n; SRC_INPUT an input */
     uint32_t *kn;            /* scratch, n: the k*N of node[k']'s set in a trial */
-    double cut[2];           /* noise_pass_fill's margins for p_error (search_cuts) */
-    trial_cache *tc;         /* what the last trials left (cost_below) */
+    /* the narrowest and widest WoP-PBS output width among the sources
+     * (SRC_FIXED; none: UINT32_MAX and 0) */
+    uint32_t fixed_lo, fixed_hi;
+    double cut[2];   /* noise_pass_fill's margins for p_error (search_cuts) */
+    trial_cache *tc; /* what the last trials left (cost_below) */
 } search;
 
 static void trial_cache_free(trial_cache *t) {
@@ -1246,6 +1249,7 @@ static veil_status search_sources(search *s) {
     /* a node's PBS position (a source that is not an input is a PBS node) */
     for (size_t k = 0; ok && k < s->n; k++)
         a[s->node[k]] = (uint32_t)k;
+    s->fixed_lo = UINT32_MAX, s->fixed_hi = 0;
     for (size_t k = 0, o = 0; ok && k < s->n; k++) {
         const uint32_t x = p->nodes[s->node[k]].in[0];
         s->src_off[k] = (uint32_t)o;
@@ -1255,6 +1259,11 @@ static veil_status search_sources(search *s) {
             s->src[o++] = p->nodes[c].kind == VEIL_NODE_INPUT ? SRC_INPUT
                           : wp ? SRC_FIXED | veil_params_big_dim(&wp->pbs)
                                : a[c];
+            if (wp) {
+                const uint32_t w = veil_params_big_dim(&wp->pbs);
+                s->fixed_lo = w < s->fixed_lo ? w : s->fixed_lo;
+                s->fixed_hi = w > s->fixed_hi ? w : s->fixed_hi;
+            }
         }
         s->src_off[k + 1] = (uint32_t)o;
     }
@@ -1292,6 +1301,7 @@ static veil_status search_new(veil_program *p, search *s) {
     search_cuts(pbs_target(p), s->cut);
     s->n = 0;
     s->src_off = s->src = s->kn = NULL;
+    s->fixed_lo = UINT32_MAX, s->fixed_hi = 0;
     s->tc = NULL;
     s->node = calloc(p->n_nodes + 1, sizeof *s->node);
     s->prec = calloc(p->n_nodes + 1, sizeof *s->prec);
@@ -1355,14 +1365,15 @@ void veil_search_reuse_counts(unsigned long *trials, unsigned long *mismatches) 
  * node 0 (no pass_cache) and the cost sum from position 0 with every term
  * looked up again, compared bit for bit with what the trial found with the
  * last trial's prefix (worst, wn, every node's variance and key width, the
- * cost; the trial's own width rule: `uniform` prices every keyswitch at the
- * inputs' k*N, whatever a WoP-PBS source gives). The prefix holds only while a node's values depend
+ * cost, every keyswitch priced at its sources' widths: a trial that took the
+ * `uniform` shortcut, every read at the inputs' k*N, must price the same).
+ * The prefix holds only while a node's values depend
  * on the nodes before it and on its own set alone when it is a PBS node: a node of another kind
  * whose values read its partition's set would change with a set the prefix test does not look at.
  */
 static void check_reuse(const search *s, const veil_params *const *sets, uint32_t nparts,
-                        uint32_t master, const veil_params *is, int uniform, uint32_t in_width,
-                        double cost, double worst, uint32_t wn) {
+                        uint32_t master, const veil_params *is, uint32_t in_width, double cost,
+                        double worst, uint32_t wn) {
     veil_program *p = s->p;
     const size_t nn = p->n_nodes;
     double *var = malloc((nn + 1) * sizeof *var);
@@ -1389,7 +1400,7 @@ static void check_reuse(const search *s, const veil_params *const *sets, uint32_
             }
             const uint32_t own = veil_params_big_dim(sets[part]);
             s->kn[k] = own;
-            const uint32_t w0 = uniform ? in_width : source_width(s, k, in_width);
+            const uint32_t w0 = source_width(s, k, in_width);
             double b, r;
             veil_cost_cpu_terms(sets[part], &b, &r);
             c += node_cost_rows(n, b, r, w0, read_dim(n, w0, own, 1));
@@ -1424,9 +1435,10 @@ static double cost_below(const search *s, const veil_params *const *sets, uint32
      * node, with the same call) */
     double br[PART_TERMS_CACHED], ks[PART_TERMS_CACHED];
     unsigned char done[PART_TERMS_CACHED] = {0};
-    /* every set of the inputs' k*N: every read is that wide (the exact
-     * programs' trials, most of them) */
-    int uniform = 1;
+    /* every set of the inputs' k*N, and every WoP-PBS output a read comes
+     * from too: every read is that wide (the exact programs' trials, most of
+     * them); a WoP-PBS of another k*N sets its readers' widths (source_width) */
+    int uniform = !s->fixed_hi || (s->fixed_lo == in_width && s->fixed_hi == in_width);
     for (uint32_t k = 0; uniform && k < nparts; k++)
         uniform = veil_params_big_dim(sets[k]) == in_width;
     /* the last trial's positions before the first whose set differs
@@ -1486,7 +1498,7 @@ static double cost_below(const search *s, const veil_params *const *sets, uint32
     uint32_t wn;
     const double worst = noise_pass_at(p, sets, master, is, &wn, s->cut, 0, &tc->pc, tc->pc.valid);
     if (atomic_load_explicit(&reuse_check, memory_order_relaxed))
-        check_reuse(s, sets, nparts, master, is, uniform, in_width, cost, worst, wn);
+        check_reuse(s, sets, nparts, master, is, in_width, cost, worst, wn);
     if (worst > pbs_target(p)) return INFINITY;
     return cost;
 }

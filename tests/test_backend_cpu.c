@@ -166,7 +166,7 @@ static void test_options_env(void) {
     for (size_t i = 0; i < 4; i++)
         unsetenv(vars[i]);
     veil_backend_pbs k;
-    CU_ASSERT_EQUAL(veil_backend_pbs_parse("FUSED", &k), VEIL_OK);
+    CU_ASSERT_EQUAL(veil_backend_pbs_parse("fused", &k), VEIL_OK);
     CU_ASSERT_EQUAL(k, VEIL_BACKEND_PBS_FUSED);
     CU_ASSERT_EQUAL(veil_backend_pbs_parse("cufft", &k), VEIL_OK);
     CU_ASSERT_EQUAL(k, VEIL_BACKEND_PBS_CUFFT);

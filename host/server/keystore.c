@@ -470,15 +470,17 @@ veil_status veil_keystore_prune(veil_keystore *ks, uint64_t ttl_s, veil_keystore
         const time_t since = key ? st.st_mtime : st.st_ctime;
         if (now < since || (uint64_t)(now - since) < (key ? ttl_s : keep_corrupt)) continue;
         if (unlinkat(dfd, n, 0) != 0) continue; /* gone meanwhile, or not ours to remove */
-        if (key)
+        if (key) {
             c.keys++;
-        else
+            /* counted as it goes: /metrics follows the directory, not the end of the pass */
+            atomic_fetch_add(&ks->pruned, 1);
+        } else {
             c.corrupt++;
+        }
     }
     closedir(d);
     const long swept = veil_atomic_file_sweep(ks->dir, PRUNE_KEEP_S, legacy_temp);
     if (swept > 0) c.temporaries = (uint64_t)swept;
-    atomic_fetch_add(&ks->pruned, c.keys);
     if (counts) *counts = c;
     return VEIL_OK;
 }

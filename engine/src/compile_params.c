@@ -174,10 +174,10 @@ static void key_width_pass(veil_program *p, const veil_params *const *sets, uint
  * at the rows it reads (veil_node_read_dim): the first PBS of every value
  * r0, the rest (a rounding's later chunks) r1. */
 static double node_cost_rows(const veil_node *n, double br, double ks, uint32_t r0, uint32_t r1) {
-    if (r0 == r1) return (double)n->pbs_per_sample * (br + ks * (double)r0);
+    if (r0 == r1) return (double)n->pbs_per_sample * veil_cost_cpu_ms_of(br, ks, r0);
     const double first = (double)(n->pbs_per_sample < n->size ? n->pbs_per_sample : n->size);
-    return first * (br + ks * (double)r0) +
-           ((double)n->pbs_per_sample - first) * (br + ks * (double)r1);
+    return first * veil_cost_cpu_ms_of(br, ks, r0) +
+           ((double)n->pbs_per_sample - first) * veil_cost_cpu_ms_of(br, ks, r1);
 }
 
 /* The same with set ps, the key widths filled. */
@@ -817,8 +817,8 @@ static double noise_pass(veil_program *p, const veil_params *const *sets, uint32
  * linear in the rows its keyswitch reads, veil/cost.h: compared at 0 and
  * D): the searches' moves skip such a candidate. */
 static int never_cheaper_terms(double ab, double ak, double bb, double bk, uint32_t D) {
-    /* veil_cost_cpu_ms's figure, br + ks * rows, from the terms */
-    return ab + ak * (double)0 >= bb + bk * (double)0 && ab + ak * (double)D >= bb + bk * (double)D;
+    return veil_cost_cpu_ms_of(ab, ak, 0) >= veil_cost_cpu_ms_of(bb, bk, 0) &&
+           veil_cost_cpu_ms_of(ab, ak, D) >= veil_cost_cpu_ms_of(bb, bk, D);
 }
 
 /* The searches' candidates' cost terms (veil_cost_cpu_terms), looked up

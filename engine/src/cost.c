@@ -201,7 +201,7 @@ void veil_cost_cpu_terms(const veil_params *ps, double *br_ms, double *ks_ms_per
 double veil_cost_cpu_ms(const veil_params *ps, uint32_t rows) {
     double br, ks;
     veil_cost_cpu_terms(ps, &br, &ks);
-    return br + ks * (double)rows;
+    return veil_cost_cpu_ms_of(br, ks, rows);
 }
 
 /* A classic PBS alone over its batch figure: the classic_lone_ratio of a

@@ -38,8 +38,12 @@ typedef enum veil_cost_origin {
  * the cpu's keyswitch stops at the last mask word that is not 0,
  * veil_lwe_mask_end), at most the master key's k*N. */
 double veil_cost_cpu_ms(const veil_params *ps, uint32_t rows);
-/* Its two terms: veil_cost_cpu_ms(ps, rows) = *br_ms + rows * *ks_ms_per_row. */
+/* Its two terms: veil_cost_cpu_ms(ps, rows) = veil_cost_cpu_ms_of(*br_ms, *ks_ms_per_row, rows). */
 void veil_cost_cpu_terms(const veil_params *ps, double *br_ms, double *ks_ms_per_row);
+/* The one formula from the terms (every caller gets the same bits). */
+static inline double veil_cost_cpu_ms_of(double br_ms, double ks_ms_per_row, uint32_t rows) {
+    return br_ms + ks_ms_per_row * (double)rows;
+}
 /* Multi-bit sets (grouping >= 2) are priced by their ratios to the classic
  * blind rotation of the same n, k, N and l, measured side by side on one
  * host (bench_pbs --cost --multibit, engine/src/cost_multibit.inc): in a

@@ -25,7 +25,8 @@
  *   - the WoP-PBS kernels (veil_cuda_wop, kernel ABI) at 9 and 12 bits
  *     against the engine's veil_wop_pbs and the table (the small run too:
  *     n = 32, 9 bits); the WoP-PBS (wop_pbs) in a compiled 12-bit program:
- *     every decryption equal to simulate;
+ *     its tables made once at plan time, every decryption equal to
+ *     simulate;
  * every op's outputs with a sentinel after them on the device
  * (backend_host.h).
  * Without a CUDA build or a device: prints SKIPPED and exits 77. */
@@ -49,6 +50,7 @@
 #include "plan_group_common.h"
 #include "wide_model.h"
 #include "wop_kernel_case.h"
+#include "wop_plan_common.h"
 #include "veil/compile_options.h"
 #include "veil/cuda.h"
 
@@ -953,8 +955,10 @@ static void test_wop_kernel(void) {
  * of two 12-bit lookups with random 4-bit tables, compiled with --wop
  * always (set wop-w12, N = 1024: a packing tree of 4 leaves, two levels of
  * pairs), 150 samples in one batch (300 lookups: pieces of at most 256),
- * inputs over the whole range, the top among them: every decryption equals
- * simulate, which equals the table (test_wop_program). */
+ * inputs over the whole range, the top among them, run twice on one plan:
+ * its WoP tables made once at plan time (on the device: cuda_tables_new) and
+ * read by every lookup of both runs (wop_plan_common.h), every decryption
+ * equal to simulate, which equals the table (test_wop_program). */
 static void test_wop_program(void) {
     const unsigned w = 12;
     veil_model *m = make_wide_random(w, 4, 1, 1);
@@ -967,24 +971,25 @@ static void test_wop_program(void) {
     for (size_t i = 0; i < p->n_nodes; i++)
         wop += p->nodes[i].kind == VEIL_NODE_LUT && p->nodes[i].wop;
     CU_ASSERT_EQUAL_FATAL(wop, 1);
-    enum { N_SAMPLES = 150 };
-    m->golden.count = N_SAMPLES;
-    m->golden.inputs = calloc(1, sizeof *m->golden.inputs);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(m->golden.inputs);
-    m->golden.inputs[0] = malloc(2 * N_SAMPLES * sizeof(int64_t));
-    CU_ASSERT_PTR_NOT_NULL_FATAL(m->golden.inputs[0]);
+    enum { N_SAMPLES = 150, RUNS = 2 };
+    int64_t *x = malloc(2 * N_SAMPLES * sizeof *x), *sim = malloc(2 * N_SAMPLES * sizeof *sim);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(x && sim);
     for (size_t i = 0; i < 2 * N_SAMPLES; i++)
-        m->golden.inputs[0][i] = (int64_t)(veil_test_rand() % (1u << w));
-    m->golden.inputs[0][0] = ((int64_t)1 << w) - 1;
-    enc_result r;
-    const veil_status st =
-        run_encrypted_vs_simulate_on(VEIL_BACKEND_CUDA, m, p, N_SAMPLES, N_SAMPLES, &r);
-    if (st) printf("\n  %s", veil_error_message());
-    CU_ASSERT_EQUAL_FATAL(st, VEIL_OK);
-    printf("\n  WoP-PBS, %u bits, cuda: %zu / %zu values equal to simulate, %.4f s per sample", w,
-           r.equal, r.values, r.seconds_per_sample);
-    CU_ASSERT_EQUAL(r.values, 2 * N_SAMPLES);
-    CU_ASSERT_EQUAL(r.equal, r.values);
+        x[i] = (int64_t)(veil_test_rand() % (1u << w));
+    x[0] = ((int64_t)1 << w) - 1;
+    size_t equal = 0;
+    double seconds = 0;
+    CU_ASSERT_FATAL(wop_plan_run(VEIL_BACKEND_CUDA, p, x, N_SAMPLES, RUNS, sim, &equal, &seconds));
+    size_t table = 0;
+    for (size_t i = 0; i < 2 * N_SAMPLES; i++)
+        table += sim[i] == m->layers[1].table[(i % 2) * ((size_t)1 << w) + (size_t)x[i]];
+    printf("\n  WoP-PBS, %u bits, cuda: %zu / %u values equal to simulate (%u runs), %.4f s per "
+           "sample",
+           w, equal, RUNS * 2 * N_SAMPLES, RUNS, seconds / N_SAMPLES);
+    CU_ASSERT_EQUAL(equal, (size_t)RUNS * 2 * N_SAMPLES);
+    CU_ASSERT_EQUAL(table, 2 * N_SAMPLES);
+    free(x);
+    free(sim);
     veil_program_free(p);
     veil_model_free(m);
 }

@@ -118,6 +118,22 @@ static veil_status dev_fail(veil_backend *be, int code, const char *what) {
                       sticky ? " (unrecoverable: the cuda backend is now disabled)" : "");
 }
 
+/* The free functions make the keys' device current and give the caller's
+ * back: a plan may be freed on any thread, whose current device must not
+ * change under it. device_enter returns the caller's device (-1: none to
+ * give back), device_leave restores it and clears the errors met. */
+static int device_enter(int device) {
+    int prev = -1;
+    if (cudaGetDevice(&prev) != cudaSuccess) prev = -1;
+    if (prev != device) cudaSetDevice(device);
+    return prev;
+}
+
+static void device_leave(int device, int prev) {
+    if (prev >= 0 && prev != device) cudaSetDevice(prev);
+    (void)cudaGetLastError();
+}
+
 #define DEV_TRY(be, expr, what)                                                                    \
     do {                                                                                           \
         int dev_e_ = (int)(expr);                                                                  \
@@ -158,7 +174,7 @@ static void cuda_free(veil_backend *be) {
 static void cuda_keys_free(veil_backend_keys *keys) {
     cuda_keys *k = keys->impl;
     if (!k) return;
-    cudaSetDevice(k->device);
+    const int prev = device_enter(k->device);
     if (k->s) cudaStreamSynchronize(k->s);
     for (uint32_t x = 0; k->parts && x < k->n_parts; x++) {
         veil_cuda_cleanup_pbs(k->s, (uint32_t)k->device, &k->parts[x].pbs);
@@ -174,7 +190,7 @@ static void cuda_keys_free(veil_backend_keys *keys) {
     cudaFree(k->d_small);
     cudaFree(k->d_acc);
     if (k->s) cudaStreamDestroy(k->s);
-    (void)cudaGetLastError();
+    device_leave(k->device, prev);
     free(k);
     keys->impl = NULL;
 }
@@ -433,9 +449,9 @@ static veil_status cuda_buffer_alloc(veil_backend_keys *keys, size_t words, uint
 
 static void cuda_buffer_free(veil_backend_keys *keys, uint64_t *data) {
     cuda_keys *k = keys->impl;
-    cudaSetDevice(k->device);
+    const int prev = device_enter(k->device);
     cudaFree(data); /* waits for the device: no op still reads it */
-    (void)cudaGetLastError();
+    device_leave(k->device, prev);
 }
 
 static veil_status cuda_upload(veil_backend_keys *keys, uint64_t *dst, const uint64_t *src,
@@ -482,13 +498,13 @@ static void cuda_tables_free(veil_backend_keys *keys, veil_backend_tables *t) {
     cuda_keys *k = keys->impl;
     cuda_tables *c = t->impl;
     if (!c) return;
-    cudaSetDevice(k->device);
+    const int prev = device_enter(k->device);
     cudaFree(c->d_polys);
     cudaFree(c->d_offsets);
     cudaFree(c->d_index);
     cudaFree(c->d_ext);
     cudaFree(c->d_wop);
-    (void)cudaGetLastError();
+    device_leave(k->device, prev);
     free(c);
     t->impl = NULL;
 }
@@ -551,10 +567,10 @@ static void cuda_weights_free(veil_backend_keys *keys, veil_backend_weights *w) 
     cuda_keys *k = keys->impl;
     cuda_weights *c = w->impl;
     if (!c) return;
-    cudaSetDevice(k->device);
+    const int prev = device_enter(k->device);
     cudaFree(c->d_w);
     cudaFree(c->d_bias);
-    (void)cudaGetLastError();
+    device_leave(k->device, prev);
     free(c);
     w->impl = NULL;
 }

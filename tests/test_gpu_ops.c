@@ -22,6 +22,8 @@
  *     against one plan (plan_group_common.h);
  *   - two host threads on one GPU, each KS-PBS of its own partition (its own
  *     parameter set) through its own keys, launches interleaved;
+ *   - freeing a buffer, tables, weights and keys leaves the calling
+ *     thread's current device as it was (two devices or more);
  *   - the WoP-PBS kernels (veil_cuda_wop, kernel ABI) at 9 and 12 bits
  *     against the engine's veil_wop_pbs and the table (the small run too:
  *     n = 32, 9 bits); the WoP-PBS (wop_pbs) in a compiled 12-bit program:
@@ -1132,6 +1134,55 @@ static void test_sticky_error_kills_backend(void) {
     free(out);
 }
 
+/* The free functions give the calling thread its current device back
+ * (backend_cuda.c device_enter / device_leave): a buffer, tables, weights
+ * and keys of a backend on device 1, each freed while device 0 is current.
+ * With one device the caller's device is the keys' own: nothing to tell
+ * apart, not checked. */
+#define FREED_ON_DEVICE_0(call)                                                                    \
+    do {                                                                                           \
+        int dev_ = -1;                                                                             \
+        CU_ASSERT_EQUAL(cudaSetDevice(0), cudaSuccess);                                            \
+        call;                                                                                      \
+        CU_ASSERT_EQUAL(cudaGetDevice(&dev_), cudaSuccess);                                        \
+        CU_ASSERT_EQUAL(dev_, 0);                                                                  \
+    } while (0)
+
+static void test_free_keeps_device(void) {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess || n < 2) {
+        printf("\n  %d device(s): needs two, not checked", n);
+        return;
+    }
+    const fixture *x = &FX[0];
+    const unsigned p = x->p.precision;
+    int64_t tab[256] = {0};
+    const int64_t wt = 1;
+    veil_backend_options o;
+    veil_backend_options_default(&o);
+    o.device = 1;
+    veil_backend *be = NULL;
+    veil_backend_keys *k = NULL;
+    veil_backend_buffer *b = NULL;
+    veil_backend_tables *t = NULL;
+    veil_backend_weights *w = NULL;
+    veil_lut *lut = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_backend_new_opts(VEIL_BACKEND_CUDA, &o, &be), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(veil_backend_keys_new(be, x->ek, 4, &k), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(veil_lut_new(&x->p, tab, p, 0, veil_delta(p), &lut), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(veil_backend_buffer_new(k, 1, &b), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(
+        veil_backend_tables_new(k, 0, (const veil_lut *const *)&lut, 1, NULL, 0, &t), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(veil_backend_weights_new_dense(k, &wt, 1, 1, NULL, &w), VEIL_OK);
+    FREED_ON_DEVICE_0(veil_backend_buffer_free(b));
+    FREED_ON_DEVICE_0(veil_backend_tables_free(t));
+    FREED_ON_DEVICE_0(veil_backend_weights_free(w));
+    FREED_ON_DEVICE_0(veil_backend_keys_free(k));
+    printf("\n  buffer, tables, weights and keys of device 1 freed: device 0 still current");
+    veil_lut_free(lut);
+    veil_backend_free(be);
+}
+
 int main(void) {
     char why[256];
     if (!veil_backend_cuda_available(why, sizeof why)) {
@@ -1165,6 +1216,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_conv2d_exact);
     VEIL_ADD_TEST(s, test_random_programs);
     VEIL_ADD_TEST(s, test_out_of_memory_recoverable);
+    VEIL_ADD_TEST(s, test_free_keeps_device);
     if (!SMALL) /* memcheck would (rightly) report the deliberate fault */
         VEIL_ADD_TEST(s, test_sticky_error_kills_backend);
     return veil_test_run();

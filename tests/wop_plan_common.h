@@ -7,7 +7,7 @@
  *     partition and output Delta);
  *   - veil_plan_execute makes no tables of any kind, and runs each WoP node
  *     as one wop_pbs call reading the set made for it at plan time;
- *   - veil_plan_free frees every set it made;
+ *   - veil_plan_free frees every set it made; a KS-PBS refuses a WoP set;
  * each run's decryptions are compared with simulate; then the same program
  * on a copy without the WoP op is refused at plan time, naming the layer. */
 #ifndef VEIL_TESTS_WOP_PLAN_COMMON_H
@@ -125,10 +125,18 @@ static int wop_plan_run(veil_backend_kind kind, const veil_program *p, const int
     if (pst != VEIL_OK) fprintf(stderr, "\n  plan: %s", veil_error_message());
     CU_ASSERT_EQUAL_FATAL(pst, VEIL_OK);
     /* at plan time: one WoP set a WoP node, its own tables */
-    CU_ASSERT_EQUAL(WOP_COUNT.wop_new, wop);
+    CU_ASSERT_EQUAL_FATAL(WOP_COUNT.wop_new, wop);
     for (size_t i = 0; i < p->n_nodes; i++)
         if (p->nodes[i].kind == VEIL_NODE_LUT && p->nodes[i].wop)
             CU_ASSERT(wop_plan_made_for(p, &p->nodes[i]));
+    /* WoP tables are the WoP-PBS's only */
+    veil_backend_buffer *b1 = NULL, *b2 = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_backend_buffer_new(WOP_COUNT.made[0]->keys, 1, &b1), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(veil_backend_buffer_new(WOP_COUNT.made[0]->keys, 1, &b2), VEIL_OK);
+    CU_ASSERT_EQUAL(veil_backend_ks_pbs(WOP_COUNT.made[0], b1, 1, b2), VEIL_ERR_ARG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "WoP-PBS tables"));
+    veil_backend_buffer_free(b1);
+    veil_backend_buffer_free(b2);
     const size_t made_at_plan = WOP_COUNT.tables_new;
     for (unsigned r = 0; r < runs; r++) {
         const double t0 = wop_plan_now();

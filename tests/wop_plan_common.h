@@ -36,8 +36,9 @@ typedef struct wop_count {
     size_t tables_new;                                  /* every tables set made */
     size_t wop_new, wop_free;                           /* WoP sets made and freed */
     const veil_backend_tables *made[WOP_PLAN_MAX_MADE]; /* the WoP sets made */
+    size_t planned;                                     /* of them, by veil_plan_new */
     size_t wop_pbs;                                     /* wop_pbs calls */
-    size_t wop_pbs_made;                                /* of them, reading a set in made[] */
+    size_t wop_pbs_planned;                             /* of them, reading a planned set */
 } wop_count;
 
 static wop_count WOP_COUNT;
@@ -60,8 +61,8 @@ static void wc_tables_free(veil_backend_keys *keys, veil_backend_tables *t) {
 static veil_status wc_wop_pbs(veil_backend_keys *keys, const veil_backend_tables *t,
                               const uint64_t *in, size_t count, uint64_t *out) {
     WOP_COUNT.wop_pbs++;
-    for (size_t k = 0; k < WOP_COUNT.wop_new && k < WOP_PLAN_MAX_MADE; k++)
-        WOP_COUNT.wop_pbs_made += WOP_COUNT.made[k] == t;
+    for (size_t k = 0; k < WOP_COUNT.planned; k++)
+        WOP_COUNT.wop_pbs_planned += WOP_COUNT.made[k] == t;
     return WOP_COUNT.base->wop_pbs(keys, t, in, count, out);
 }
 
@@ -126,6 +127,7 @@ static int wop_plan_run(veil_backend_kind kind, const veil_program *p, const int
     CU_ASSERT_EQUAL_FATAL(pst, VEIL_OK);
     /* at plan time: one WoP set a WoP node, its own tables */
     CU_ASSERT_EQUAL_FATAL(WOP_COUNT.wop_new, wop);
+    WOP_COUNT.planned = WOP_COUNT.wop_new;
     for (size_t i = 0; i < p->n_nodes; i++)
         if (p->nodes[i].kind == VEIL_NODE_LUT && p->nodes[i].wop)
             CU_ASSERT(wop_plan_made_for(p, &p->nodes[i]));
@@ -155,13 +157,13 @@ static int wop_plan_run(veil_backend_kind kind, const veil_program *p, const int
     /* while running: no tables made, every lookup through the plan's sets */
     CU_ASSERT_EQUAL(WOP_COUNT.tables_new, made_at_plan);
     CU_ASSERT_EQUAL(WOP_COUNT.wop_pbs, runs * wop);
-    CU_ASSERT_EQUAL(WOP_COUNT.wop_pbs_made, WOP_COUNT.wop_pbs);
+    CU_ASSERT_EQUAL(WOP_COUNT.wop_pbs_planned, WOP_COUNT.wop_pbs);
     veil_plan_free(plan);
     plan = NULL;
     CU_ASSERT_EQUAL(WOP_COUNT.wop_free, WOP_COUNT.wop_new);
     printf("\n  %s: %zu WoP table set(s) made at plan time, %zu wop_pbs call(s) in %u run(s), "
            "all reading them",
-           veil_backend_name(be), WOP_COUNT.wop_new, WOP_COUNT.wop_pbs, runs);
+           veil_backend_name(be), WOP_COUNT.planned, WOP_COUNT.wop_pbs, runs);
     /* a backend without the op: refused at plan time, naming the layer */
     struct veil_backend_i no_wop = *be->iface;
     no_wop.wop_pbs = NULL;

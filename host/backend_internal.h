@@ -126,8 +126,9 @@ struct veil_backend_tables {
     uint32_t n_res;
     size_t period;
     /* veil_backend_tables_new_wop's: n_luts tables of 2^wop_w entries (the
-     * caller's, borrowed), read by the rule of wop_size and wop_inner, the
-     * results at out_delta; else NULL */
+     * caller's, borrowed: the cpu reads them at each lookup, cuda copies them
+     * in tables_new), read by the rule of wop_size and wop_inner, the results
+     * at out_delta; else NULL */
     const int64_t *wop;
     unsigned wop_w;
     size_t wop_size, wop_inner;

@@ -507,6 +507,26 @@ veil_status veil_backend_buffer_download(const veil_backend_buffer *buf, size_t 
 
 /* ---- tables and weights --------------------------------------------------------- */
 
+/* Checked tables (proto's fields) to the backend, which sets their impl;
+ * *out only on success. */
+static veil_status tables_finish(veil_backend_keys *keys, const veil_backend_tables *proto,
+                                 const veil_lut *const *luts, const uint32_t *index,
+                                 veil_backend_tables **out) {
+    veil_backend_tables *t = malloc(sizeof *t);
+    if (!t) return veil_error(VEIL_ERR_NOMEM, "tables_new: out of memory");
+    *t = *proto;
+    t->keys = keys;
+    t->impl = NULL;
+    veil_status s = keys->be->iface->tables_new(keys, t, luts, index);
+    if (s != VEIL_OK) {
+        free(t);
+        return s;
+    }
+    keys->n_live++;
+    *out = t;
+    return VEIL_OK;
+}
+
 /* veil_backend_tables_new, with the extractions (ext: n_res * period, owned
  * by the tables once made; NULL: none) set before the backend sees them. */
 static veil_status tables_make(veil_backend_keys *keys, uint32_t partition,
@@ -540,23 +560,13 @@ static veil_status tables_make(veil_backend_keys *keys, uint32_t partition,
         if (index[i] >= n_luts)
             return veil_error(VEIL_ERR_ARG, "tables_new: index[%zu] = %u, only %zu tables", i,
                               index[i], n_luts);
-    veil_backend_tables *t = calloc(1, sizeof *t);
-    if (!t) return veil_error(VEIL_ERR_NOMEM, "tables_new: out of memory");
-    t->keys = keys;
-    t->partition = partition;
-    t->n_luts = n_luts;
-    t->n_index = n_index;
-    t->ext = ext;
-    t->n_res = n_res;
-    t->period = period;
-    veil_status s = keys->be->iface->tables_new(keys, t, luts, index);
-    if (s != VEIL_OK) {
-        free(t);
-        return s;
-    }
-    keys->n_live++;
-    *out = t;
-    return VEIL_OK;
+    const veil_backend_tables proto = {.partition = partition,
+                                       .n_luts = n_luts,
+                                       .n_index = n_index,
+                                       .ext = ext,
+                                       .n_res = n_res,
+                                       .period = period};
+    return tables_finish(keys, &proto, luts, index, out);
 }
 
 veil_status veil_backend_tables_new(veil_backend_keys *keys, uint32_t partition,
@@ -590,6 +600,33 @@ veil_status veil_backend_tables_new_extract(veil_backend_keys *keys, uint32_t pa
         veil_error_prefix("tables_new_extract: ");
     }
     return s;
+}
+
+veil_status veil_backend_tables_new_wop(veil_backend_keys *keys, uint32_t partition,
+                                        const int64_t *tables, uint32_t n_tables, size_t size,
+                                        size_t inner, unsigned w, uint64_t out_delta,
+                                        veil_backend_tables **out) {
+    VEIL_TRY(check_op(keys, keys ? keys->be->iface->wop_pbs : NULL, "tables_new_wop"));
+    if (!out) return veil_error(VEIL_ERR_ARG, "tables_new_wop: out is NULL");
+    if (partition >= keys->ek->n_parts)
+        return veil_error(VEIL_ERR_ARG, "tables_new_wop: partition %u, the evaluation key has %u",
+                          partition, keys->ek->n_parts);
+    if (!tables || !n_tables || !size || !inner || w < 1 || w > VEIL_WOP_MAX_WIDTH)
+        return veil_error(VEIL_ERR_ARG,
+                          "tables_new_wop: no tables, size or inner 0, or %u bits (1 to %u)", w,
+                          VEIL_WOP_MAX_WIDTH);
+    const veil_params *p = keys->ek->parts[partition].params;
+    if (!veil_wop_params_of(p))
+        return veil_error(VEIL_ERR_ARG, "tables_new_wop: partition %u (%s) is not a WoP set's",
+                          partition, p->id);
+    const veil_backend_tables proto = {.partition = partition,
+                                       .n_luts = n_tables,
+                                       .wop = tables,
+                                       .wop_w = w,
+                                       .wop_size = size,
+                                       .wop_inner = inner,
+                                       .out_delta = out_delta};
+    return tables_finish(keys, &proto, NULL, NULL, out);
 }
 
 void veil_backend_tables_free(veil_backend_tables *t) {
@@ -680,6 +717,8 @@ veil_status veil_backend_ks_pbs(const veil_backend_tables *t, const veil_backend
     VEIL_TRY(check_same(keys, in->keys, "ks_pbs"));
     VEIL_TRY(check_same(keys, out->keys, "ks_pbs"));
     if (in == out) return veil_error(VEIL_ERR_ARG, "ks_pbs: in and out are the same buffer");
+    if (t->wop)
+        return veil_error(VEIL_ERR_ARG, "ks_pbs: WoP-PBS tables (veil_backend_wop_pbs reads them)");
     if (t->n_index && count > t->n_index)
         return veil_error(VEIL_ERR_ARG, "ks_pbs: %zu ciphertexts, the tables index %zu", count,
                           t->n_index);
@@ -716,24 +755,18 @@ veil_status veil_backend_ks_pbs_extract(const veil_backend_tables *t, const veil
     return VEIL_OK;
 }
 
-veil_status veil_backend_wop_pbs(veil_backend_keys *keys, uint32_t partition, const int64_t *tables,
-                                 uint32_t n_tables, size_t size, size_t inner, unsigned w,
-                                 uint64_t out_delta, const veil_backend_buffer *in, size_t count,
-                                 veil_backend_buffer *out) {
-    VEIL_TRY(check_op(keys, keys ? keys->be->iface->wop_pbs : NULL, "wop_pbs"));
-    if (partition >= keys->ek->n_parts)
-        return veil_error(VEIL_ERR_ARG, "wop_pbs: partition %u, the evaluation key has %u",
-                          partition, keys->ek->n_parts);
-    if (!tables || !n_tables || !size || !inner || w < 1 || w > VEIL_WOP_MAX_WIDTH)
-        return veil_error(VEIL_ERR_ARG, "wop_pbs: no tables, or %u bits (1 to %u)", w,
-                          VEIL_WOP_MAX_WIDTH);
+veil_status veil_backend_wop_pbs(const veil_backend_tables *t, const veil_backend_buffer *in,
+                                 size_t count, veil_backend_buffer *out) {
+    if (!t || !t->wop)
+        return veil_error(VEIL_ERR_ARG, "wop_pbs: tables NULL or not from tables_new_wop");
+    veil_backend_keys *keys = t->keys;
+    VEIL_TRY(check_op(keys, keys->be->iface->wop_pbs, "wop_pbs"));
     VEIL_TRY(check_range(in, 0, count, "wop_pbs", "in"));
     VEIL_TRY(check_range(out, 0, count, "wop_pbs", "out"));
     VEIL_TRY(check_same(keys, in->keys, "wop_pbs"));
     VEIL_TRY(check_same(keys, out->keys, "wop_pbs"));
     if (in == out) return veil_error(VEIL_ERR_ARG, "wop_pbs: in and out are the same buffer");
-    return keys->be->iface->wop_pbs(keys, partition, tables, n_tables, size, inner, w, out_delta,
-                                    in->data, count, out->data);
+    return keys->be->iface->wop_pbs(keys, t, in->data, count, out->data);
 }
 
 static veil_status linear_args(const veil_backend_weights *w, int conv,

@@ -158,6 +158,7 @@ typedef struct cpu_tables {
 static veil_status cpu_tables_new(veil_backend_keys *keys, veil_backend_tables *t,
                                   const veil_lut *const *luts, const uint32_t *index) {
     (void)keys;
+    if (t->wop) return VEIL_OK; /* WoP-PBS tables: the caller's (t->wop), nothing more */
     cpu_tables *c = calloc(1, sizeof *c);
     if (!c) return veil_error(VEIL_ERR_NOMEM, "cpu tables: out of memory");
     c->luts = malloc(t->n_luts * sizeof *c->luts);
@@ -177,6 +178,7 @@ static veil_status cpu_tables_new(veil_backend_keys *keys, veil_backend_tables *
 static void cpu_tables_free(veil_backend_keys *keys, veil_backend_tables *t) {
     cpu_tables *c = t->impl;
     (void)keys;
+    if (!c) return;
     free(c->luts);
     free(c->index);
     free(c);
@@ -344,11 +346,10 @@ static void wop_share(void *arg, unsigned thread, size_t begin, size_t end) {
 
 /* One WoP-PBS a ciphertext, the batch cut into one share a thread (every
  * lookup costs the same). */
-static veil_status cpu_wop_pbs(veil_backend_keys *keys, uint32_t partition, const int64_t *tables,
-                               uint32_t n_tables, size_t size, size_t inner, unsigned w,
-                               uint64_t out_delta, const uint64_t *in, size_t count,
-                               uint64_t *out) {
+static veil_status cpu_wop_pbs(veil_backend_keys *keys, const veil_backend_tables *t,
+                               const uint64_t *in, size_t count, uint64_t *out) {
     cpu_keys *c = keys->impl;
+    const uint32_t partition = t->partition;
     if (!c->wop[(size_t)partition * c->n_threads])
         return veil_error(VEIL_ERR_ARG, "wop_pbs: partition %u (%s) is not a WoP set's", partition,
                           keys->ek->parts[partition].params->id);
@@ -356,20 +357,20 @@ static veil_status cpu_wop_pbs(veil_backend_keys *keys, uint32_t partition, cons
     if (!j) return veil_error(VEIL_ERR_NOMEM, "wop_pbs: out of memory");
     *j = (wop_job){.pk = &keys->ek->parts[partition],
                    .ctx = &c->wop[(size_t)partition * c->n_threads],
-                   .tables = tables,
-                   .n_tables = n_tables,
-                   .size = size,
-                   .inner = inner,
+                   .tables = t->wop,
+                   .n_tables = (uint32_t)t->n_luts,
+                   .size = t->wop_size,
+                   .inner = t->wop_inner,
                    .lwe = keys->lwe,
-                   .w = w,
-                   .out_delta = out_delta,
+                   .w = t->wop_w,
+                   .out_delta = t->out_delta,
                    .in = in,
                    .out = out};
     cpu_parallel(c->n_threads, count, wop_share, j);
     veil_status st = VEIL_OK;
     unsigned failed = 0;
-    for (unsigned t = 0; t < c->n_threads && st == VEIL_OK; t++)
-        if ((st = j->st[t]) != VEIL_OK) failed = t;
+    for (unsigned th = 0; th < c->n_threads && st == VEIL_OK; th++)
+        if ((st = j->st[th]) != VEIL_OK) failed = th;
     /* the message of the thread that failed, not this thread's last one */
     if (st != VEIL_OK) veil_error(st, "%s", j->msg[failed]);
     free(j);

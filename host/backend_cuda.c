@@ -64,9 +64,7 @@ typedef struct cuda_part {
     uint64_t *d_pfpks;
     const veil_wop_params *wop;
     veil_cuda_wop_buffer *wop_buf;
-    size_t wop_piece;  /* lookups the work memory holds */
-    int64_t *d_tables; /* the last call's tables, tab_cap entries */
-    size_t tab_cap;
+    size_t wop_piece; /* lookups the work memory holds */
 } cuda_part;
 
 typedef struct cuda_keys {
@@ -83,11 +81,13 @@ typedef struct cuda_keys {
 } cuda_keys;
 
 /* Test polynomials, their offsets and the per-ciphertext index on the
- * device; the extractions of veil_backend_tables_new_extract's tables. */
+ * device; the extractions of veil_backend_tables_new_extract's tables; the
+ * tables of veil_backend_tables_new_wop's (n_luts x 2^wop_w entries). */
 typedef struct cuda_tables {
     uint64_t *d_polys, *d_offsets;
     uint32_t *d_index;
     veil_extract *d_ext;
+    int64_t *d_wop;
 } cuda_tables;
 
 typedef struct cuda_weights {
@@ -116,6 +116,22 @@ static veil_status dev_fail(veil_backend *be, int code, const char *what) {
     if (sticky) be->dead = 1;
     return veil_error(VEIL_ERR_DEVICE, "cuda %s: %s%s", what, veil_cuda_error_string(code),
                       sticky ? " (unrecoverable: the cuda backend is now disabled)" : "");
+}
+
+/* The free functions make the keys' device current and give the caller's
+ * back: a plan may be freed on any thread, whose current device must not
+ * change under it. device_enter returns the caller's device (-1: none to
+ * give back), device_leave restores it and clears the errors met. */
+static int device_enter(int device) {
+    int prev = -1;
+    if (cudaGetDevice(&prev) != cudaSuccess) prev = -1;
+    if (prev != device) cudaSetDevice(device);
+    return prev;
+}
+
+static void device_leave(int device, int prev) {
+    if (prev >= 0 && prev != device) cudaSetDevice(prev);
+    (void)cudaGetLastError();
 }
 
 #define DEV_TRY(be, expr, what)                                                                    \
@@ -158,7 +174,7 @@ static void cuda_free(veil_backend *be) {
 static void cuda_keys_free(veil_backend_keys *keys) {
     cuda_keys *k = keys->impl;
     if (!k) return;
-    cudaSetDevice(k->device);
+    const int prev = device_enter(k->device);
     if (k->s) cudaStreamSynchronize(k->s);
     for (uint32_t x = 0; k->parts && x < k->n_parts; x++) {
         veil_cuda_cleanup_pbs(k->s, (uint32_t)k->device, &k->parts[x].pbs);
@@ -166,7 +182,6 @@ static void cuda_keys_free(veil_backend_keys *keys) {
     }
     for (uint32_t x = 0; k->parts && x < k->n_parts; x++) {
         cudaFree(k->parts[x].d_pfpks);
-        cudaFree(k->parts[x].d_tables);
         cudaFree(k->parts[x].d_bsk_f);
         cudaFree(k->parts[x].d_bsk);
         cudaFree(k->parts[x].d_ksk);
@@ -175,7 +190,7 @@ static void cuda_keys_free(veil_backend_keys *keys) {
     cudaFree(k->d_small);
     cudaFree(k->d_acc);
     if (k->s) cudaStreamDestroy(k->s);
-    (void)cudaGetLastError();
+    device_leave(k->device, prev);
     free(k);
     keys->impl = NULL;
 }
@@ -434,9 +449,9 @@ static veil_status cuda_buffer_alloc(veil_backend_keys *keys, size_t words, uint
 
 static void cuda_buffer_free(veil_backend_keys *keys, uint64_t *data) {
     cuda_keys *k = keys->impl;
-    cudaSetDevice(k->device);
+    const int prev = device_enter(k->device);
     cudaFree(data); /* waits for the device: no op still reads it */
-    (void)cudaGetLastError();
+    device_leave(k->device, prev);
 }
 
 static veil_status cuda_upload(veil_backend_keys *keys, uint64_t *dst, const uint64_t *src,
@@ -483,12 +498,13 @@ static void cuda_tables_free(veil_backend_keys *keys, veil_backend_tables *t) {
     cuda_keys *k = keys->impl;
     cuda_tables *c = t->impl;
     if (!c) return;
-    cudaSetDevice(k->device);
+    const int prev = device_enter(k->device);
     cudaFree(c->d_polys);
     cudaFree(c->d_offsets);
     cudaFree(c->d_index);
     cudaFree(c->d_ext);
-    (void)cudaGetLastError();
+    cudaFree(c->d_wop);
+    device_leave(k->device, prev);
     free(c);
     t->impl = NULL;
 }
@@ -499,27 +515,37 @@ static veil_status cuda_tables_new(veil_backend_keys *keys, veil_backend_tables 
     veil_backend *be = keys->be;
     const size_t N = k->parts[t->partition].p.poly_size;
     cuda_tables *c = calloc(1, sizeof *c);
-    uint64_t *offsets = malloc(t->n_luts * sizeof *offsets);
-    if (!c || !offsets) {
+    uint64_t *offsets = t->wop ? NULL : malloc(t->n_luts * sizeof *offsets);
+    if (!c || (!t->wop && !offsets)) {
         free(c);
         free(offsets);
         return veil_error(VEIL_ERR_NOMEM, "cuda tables: out of memory");
     }
     t->impl = c;
-    for (size_t i = 0; i < t->n_luts; i++)
+    for (size_t i = 0; !t->wop && i < t->n_luts; i++)
         offsets[i] = luts[i]->in_offset;
     int e = (int)cudaSetDevice(k->device);
-    if (!e) e = (int)cudaMalloc((void **)&c->d_polys, t->n_luts * N * 8);
-    if (!e) e = (int)cudaMalloc((void **)&c->d_offsets, t->n_luts * 8);
-    if (!e && t->n_index) e = (int)cudaMalloc((void **)&c->d_index, t->n_index * 4);
-    for (size_t i = 0; !e && i < t->n_luts; i++)
-        e = (int)cudaMemcpyAsync(c->d_polys + i * N, luts[i]->poly, N * 8, cudaMemcpyHostToDevice,
-                                 k->s);
-    if (!e)
-        e = (int)cudaMemcpyAsync(c->d_offsets, offsets, t->n_luts * 8, cudaMemcpyHostToDevice,
-                                 k->s);
-    if (!e && t->n_index)
-        e = (int)cudaMemcpyAsync(c->d_index, index, t->n_index * 4, cudaMemcpyHostToDevice, k->s);
+    if (t->wop) {
+        /* WoP-PBS tables: the entries as they are (veil_cuda_wop reads them) */
+        const size_t entries = t->n_luts << t->wop_w;
+        if (!e) e = (int)cudaMalloc((void **)&c->d_wop, entries * sizeof *t->wop);
+        if (!e)
+            e = (int)cudaMemcpyAsync(c->d_wop, t->wop, entries * sizeof *t->wop,
+                                     cudaMemcpyHostToDevice, k->s);
+    } else {
+        if (!e) e = (int)cudaMalloc((void **)&c->d_polys, t->n_luts * N * 8);
+        if (!e) e = (int)cudaMalloc((void **)&c->d_offsets, t->n_luts * 8);
+        if (!e && t->n_index) e = (int)cudaMalloc((void **)&c->d_index, t->n_index * 4);
+        for (size_t i = 0; !e && i < t->n_luts; i++)
+            e = (int)cudaMemcpyAsync(c->d_polys + i * N, luts[i]->poly, N * 8,
+                                     cudaMemcpyHostToDevice, k->s);
+        if (!e)
+            e = (int)cudaMemcpyAsync(c->d_offsets, offsets, t->n_luts * 8, cudaMemcpyHostToDevice,
+                                     k->s);
+        if (!e && t->n_index)
+            e = (int)cudaMemcpyAsync(c->d_index, index, t->n_index * 4, cudaMemcpyHostToDevice,
+                                     k->s);
+    }
     const size_t n_ext = t->ext ? (size_t)t->n_res * t->period : 0;
     if (!e && n_ext) e = (int)cudaMalloc((void **)&c->d_ext, n_ext * sizeof *t->ext);
     if (!e && n_ext)
@@ -541,10 +567,10 @@ static void cuda_weights_free(veil_backend_keys *keys, veil_backend_weights *w) 
     cuda_keys *k = keys->impl;
     cuda_weights *c = w->impl;
     if (!c) return;
-    cudaSetDevice(k->device);
+    const int prev = device_enter(k->device);
     cudaFree(c->d_w);
     cudaFree(c->d_bias);
-    (void)cudaGetLastError();
+    device_leave(k->device, prev);
     free(c);
     w->impl = NULL;
 }
@@ -631,15 +657,15 @@ static veil_status cuda_ks_pbs_extract(veil_backend_keys *keys, const veil_backe
  * h100-bench_gpu.json at 2_2), or fewer where a quarter of
  * the free device memory does not hold them (12 to 17 MiB a lookup, plus
  * cuFFT's work area, by the sets' shapes: 4.3 GiB or less at 256). The
- * tables go to the device with each call (stream-ordered: the last call's
- * lookups have read them before they are overwritten). */
+ * tables are on the device since veil_backend_tables_new_wop (cuda_tables_new:
+ * at plan time). */
 #define CUDA_WOP_MAX_PIECE 256u
-static veil_status cuda_wop_pbs(veil_backend_keys *keys, uint32_t partition, const int64_t *tables,
-                                uint32_t n_tables, size_t size, size_t inner, unsigned w,
-                                uint64_t out_delta, const uint64_t *in, size_t count,
-                                uint64_t *out) {
+static veil_status cuda_wop_pbs(veil_backend_keys *keys, const veil_backend_tables *t,
+                                const uint64_t *in, size_t count, uint64_t *out) {
     cuda_keys *k = keys->impl;
     veil_backend *be = keys->be;
+    const uint32_t partition = t->partition;
+    const cuda_tables *ct = t->impl;
     cuda_part *cp = &k->parts[partition];
     if (!cp->wop)
         return veil_error(VEIL_ERR_ARG, "wop_pbs: partition %u (%s) is not a WoP set's", partition,
@@ -662,25 +688,18 @@ static veil_status cuda_wop_pbs(veil_backend_keys *keys, uint32_t partition, con
                 "wop_pbs: work memory");
         cp->wop_piece = piece;
     }
-    const size_t entries = (size_t)n_tables << w;
-    if (entries > cp->tab_cap) {
-        cudaFree(cp->d_tables);
-        cp->d_tables = NULL;
-        cp->tab_cap = 0;
-        DEV_TRY(be, cudaMalloc((void **)&cp->d_tables, entries * sizeof *tables),
-                "wop_pbs: tables");
-        cp->tab_cap = entries;
-    }
-    DEV_TRY(be,
-            cudaMemcpyAsync(cp->d_tables, tables, entries * sizeof *tables, cudaMemcpyHostToDevice,
-                            k->s),
-            "wop_pbs: tables upload");
     const veil_cuda_wop_keys wk = {cp->d_ksk, cp->d_bsk_f, cp->d_pfpks};
     for (size_t at = 0; at < count;) {
         const size_t c = count - at < cp->wop_piece ? count - at : cp->wop_piece;
-        const veil_cuda_wop_tables t = {cp->d_tables, n_tables, w, size, inner, at, out_delta};
+        const veil_cuda_wop_tables wt = {.tables = ct->d_wop,
+                                         .n_tables = (uint32_t)t->n_luts,
+                                         .w = t->wop_w,
+                                         .size = t->wop_size,
+                                         .inner = t->wop_inner,
+                                         .at = at,
+                                         .out_delta = t->out_delta};
         DEV_TRY(be,
-                veil_cuda_wop(k->s, dev, cp->wop_buf, out + at * k->big1, in + at * k->big1, &t,
+                veil_cuda_wop(k->s, dev, cp->wop_buf, out + at * k->big1, in + at * k->big1, &wt,
                               &wk, (uint32_t)c),
                 "wop_pbs");
         at += c;

@@ -48,7 +48,9 @@ struct veil_backend_i {
     veil_status (*copy)(veil_backend_keys *keys, uint64_t *dst, size_t dst_pitch,
                         const uint64_t *src, size_t src_pitch, size_t width, size_t rows);
     /* Sets t->impl from the checked tables (t->n_luts, t->n_index set, and
-     * t->ext, n_res, period for veil_backend_tables_new_extract's). */
+     * t->ext, n_res, period for veil_backend_tables_new_extract's; for
+     * veil_backend_tables_new_wop's t->wop and its fields, luts and index
+     * NULL). */
     veil_status (*tables_new)(veil_backend_keys *keys, veil_backend_tables *t,
                               const veil_lut *const *luts, const uint32_t *index);
     void (*tables_free)(veil_backend_keys *keys, veil_backend_tables *t);
@@ -67,13 +69,12 @@ struct veil_backend_i {
     veil_status (*ks_pbs_extract)(veil_backend_keys *keys, const veil_backend_tables *t, size_t at,
                                   const uint64_t *in, size_t count, uint64_t *out,
                                   size_t out_stride);
-    /* WoP-PBS (veil/wop.h) with partition `partition`'s keys (a WoP set's):
-     * count ciphertexts, ciphertext i reading table ((i % size) / inner) %
-     * n_tables of 2^w entries, out_delta the output's Delta. NULL: the
-     * backend has none. */
-    veil_status (*wop_pbs)(veil_backend_keys *keys, uint32_t partition, const int64_t *tables,
-                           uint32_t n_tables, size_t size, size_t inner, unsigned w,
-                           uint64_t out_delta, const uint64_t *in, size_t count, uint64_t *out);
+    /* WoP-PBS (veil/wop.h) through tables with t->wop (t->partition a WoP
+     * set's): count ciphertexts, ciphertext i reading table ((i %
+     * t->wop_size) / t->wop_inner) % t->n_luts of 2^t->wop_w entries,
+     * t->out_delta the output's Delta. NULL: the backend has none. */
+    veil_status (*wop_pbs)(veil_backend_keys *keys, const veil_backend_tables *t,
+                           const uint64_t *in, size_t count, uint64_t *out);
     veil_status (*linear)(veil_backend_keys *keys, const veil_backend_weights *w,
                           const uint64_t *in, size_t batch, uint64_t *out);
     /* w->geom finished (veil_conv_geom_finish). */
@@ -124,6 +125,14 @@ struct veil_backend_tables {
     veil_extract *ext;
     uint32_t n_res;
     size_t period;
+    /* veil_backend_tables_new_wop's: n_luts tables of 2^wop_w entries (the
+     * caller's, borrowed: the cpu reads them at each lookup, cuda copies them
+     * in tables_new), read by the rule of wop_size and wop_inner, the results
+     * at out_delta; else NULL */
+    const int64_t *wop;
+    unsigned wop_w;
+    size_t wop_size, wop_inner;
+    uint64_t out_delta;
     void *impl;
 };
 

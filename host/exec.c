@@ -11,8 +11,8 @@ typedef struct node_exec {
     veil_backend_buffer *buf; /* this node's ciphertexts (a liveness slot); NULL for OUTPUT */
     veil_lut **luts;          /* LUT: n_tables; ROUND: 2 per chunk (sign, identity) */
     size_t n_luts;
-    veil_backend_tables **tables; /* LUT: one set (all tables, per-channel index);
-                                   * ROUND: one per table */
+    veil_backend_tables **tables; /* LUT: one set (all tables, per-channel index;
+                                   * WoP: the node's tables); ROUND: one per table */
     size_t n_tables;
     veil_backend_weights *weights; /* dense, conv2d, sum pool */
     uint64_t *bias_pt;             /* dense / conv bias * Delta */
@@ -180,7 +180,15 @@ static veil_status plan_luts(veil_plan *plan, size_t i) {
     /* the test polynomials have the N of the node's partition */
     const veil_params *ps = plan->ek->parts[node_partition(p, n)].params;
     const uint64_t delta = veil_node_delta(n); /* LUT: its output's; ROUND: its input's */
-    if (n->kind == VEIL_NODE_LUT && n->wop) return VEIL_OK; /* its tables are the node's */
+    if (n->kind == VEIL_NODE_LUT && n->wop) {
+        /* the node's tables as they are, on the backend's device once */
+        x->tables = calloc(1, sizeof *x->tables);
+        if (!x->tables) return veil_error(VEIL_ERR_NOMEM, "plan: out of memory");
+        x->n_tables = 1;
+        return veil_backend_tables_new_wop(plan->keys, node_partition(p, n), n->tables, n->n_tables,
+                                           n->size, n->table_inner, n->in_bits, delta,
+                                           &x->tables[0]);
+    }
     if (n->kind == VEIL_NODE_LUT && n->rotation_results > 1) return plan_extract(plan, i);
     if (n->kind == VEIL_NODE_LUT) {
         const size_t t = (size_t)1 << n->in_bits;
@@ -487,9 +495,7 @@ veil_status veil_plan_execute(veil_plan *plan, const uint64_t *const *inputs, si
                  * WoP-PBS a value */
                 st = veil_backend_scale(plan->tmp, in, count, f, add * f);
                 if (st == VEIL_OK)
-                    st = veil_backend_wop_pbs(plan->keys, node_partition(p, n), n->tables,
-                                              n->n_tables, n->size, n->table_inner, n->in_bits,
-                                              veil_node_delta(n), plan->tmp, count, x->buf);
+                    st = veil_backend_wop_pbs(x->tables[0], plan->tmp, count, x->buf);
             } else if (x->extract) {
                 /* copy 0 of the value (plan_extract), then its J results
                  * into their copies' places */

@@ -379,6 +379,20 @@ static void test_ks_pbs(void) {
     CU_ASSERT_EQUAL(veil_backend_ks_pbs(t, b7, 8, b8), VEIL_ERR_ARG); /* b7 holds 7 */
     CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "in holds 7 ciphertexts"));
     CU_ASSERT_EQUAL(veil_backend_ks_pbs(t, b7, 0, b8), VEIL_OK);
+    /* the WoP-PBS reads WoP tables only, made for a WoP set's partition only
+     * (test_wop_program runs them) */
+    CU_ASSERT_EQUAL(veil_backend_wop_pbs(t, b7, 1, b8), VEIL_ERR_ARG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "not from tables_new_wop"));
+    const int64_t wtab[2] = {0, 1};
+    veil_backend_tables *tw = NULL;
+    CU_ASSERT_EQUAL(veil_backend_tables_new_wop(KEYS, 0, wtab, 1, 1, 1, 1, 1, &tw), VEIL_ERR_ARG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "partition 0 ("));
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "is not a WoP set's"));
+    CU_ASSERT_EQUAL(veil_backend_tables_new_wop(KEYS, 0, wtab, 1, 1, 1, 0, 1, &tw), VEIL_ERR_ARG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "0 bits"));
+    CU_ASSERT_EQUAL(veil_backend_tables_new_wop(KEYS, 1, wtab, 1, 1, 1, 1, 1, &tw), VEIL_ERR_ARG);
+    CU_ASSERT_EQUAL(veil_backend_tables_new_wop(KEYS, 0, NULL, 1, 1, 1, 1, 1, &tw), VEIL_ERR_ARG);
+    CU_ASSERT_PTR_NULL(tw);
     veil_backend_tables_free(t);
     veil_backend_buffer_free(b7);
     veil_backend_buffer_free(b8);

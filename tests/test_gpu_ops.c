@@ -22,10 +22,13 @@
  *     against one plan (plan_group_common.h);
  *   - two host threads on one GPU, each KS-PBS of its own partition (its own
  *     parameter set) through its own keys, launches interleaved;
+ *   - freeing a buffer, tables, weights and keys leaves the calling
+ *     thread's current device as it was (two devices or more);
  *   - the WoP-PBS kernels (veil_cuda_wop, kernel ABI) at 9 and 12 bits
  *     against the engine's veil_wop_pbs and the table (the small run too:
  *     n = 32, 9 bits); the WoP-PBS (wop_pbs) in a compiled 12-bit program:
- *     every decryption equal to simulate;
+ *     its tables made once at plan time, every decryption equal to
+ *     simulate;
  * every op's outputs with a sentinel after them on the device
  * (backend_host.h).
  * Without a CUDA build or a device: prints SKIPPED and exits 77. */
@@ -49,6 +52,7 @@
 #include "plan_group_common.h"
 #include "wide_model.h"
 #include "wop_kernel_case.h"
+#include "wop_plan_common.h"
 #include "veil/compile_options.h"
 #include "veil/cuda.h"
 
@@ -953,8 +957,10 @@ static void test_wop_kernel(void) {
  * of two 12-bit lookups with random 4-bit tables, compiled with --wop
  * always (set wop-w12, N = 1024: a packing tree of 4 leaves, two levels of
  * pairs), 150 samples in one batch (300 lookups: pieces of at most 256),
- * inputs over the whole range, the top among them: every decryption equals
- * simulate, which equals the table (test_wop_program). */
+ * inputs over the whole range, the top among them, run twice on one plan:
+ * its WoP tables made once at plan time (on the device: cuda_tables_new) and
+ * read by every lookup of both runs (wop_plan_common.h), every decryption
+ * equal to simulate, which equals the table (test_wop_program). */
 static void test_wop_program(void) {
     const unsigned w = 12;
     veil_model *m = make_wide_random(w, 4, 1, 1);
@@ -967,24 +973,25 @@ static void test_wop_program(void) {
     for (size_t i = 0; i < p->n_nodes; i++)
         wop += p->nodes[i].kind == VEIL_NODE_LUT && p->nodes[i].wop;
     CU_ASSERT_EQUAL_FATAL(wop, 1);
-    enum { N_SAMPLES = 150 };
-    m->golden.count = N_SAMPLES;
-    m->golden.inputs = calloc(1, sizeof *m->golden.inputs);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(m->golden.inputs);
-    m->golden.inputs[0] = malloc(2 * N_SAMPLES * sizeof(int64_t));
-    CU_ASSERT_PTR_NOT_NULL_FATAL(m->golden.inputs[0]);
+    enum { N_SAMPLES = 150, RUNS = 2 };
+    int64_t *x = malloc(2 * N_SAMPLES * sizeof *x), *sim = malloc(2 * N_SAMPLES * sizeof *sim);
+    CU_ASSERT_FATAL(x && sim);
     for (size_t i = 0; i < 2 * N_SAMPLES; i++)
-        m->golden.inputs[0][i] = (int64_t)(veil_test_rand() % (1u << w));
-    m->golden.inputs[0][0] = ((int64_t)1 << w) - 1;
-    enc_result r;
-    const veil_status st =
-        run_encrypted_vs_simulate_on(VEIL_BACKEND_CUDA, m, p, N_SAMPLES, N_SAMPLES, &r);
-    if (st) printf("\n  %s", veil_error_message());
-    CU_ASSERT_EQUAL_FATAL(st, VEIL_OK);
-    printf("\n  WoP-PBS, %u bits, cuda: %zu / %zu values equal to simulate, %.4f s per sample", w,
-           r.equal, r.values, r.seconds_per_sample);
-    CU_ASSERT_EQUAL(r.values, 2 * N_SAMPLES);
-    CU_ASSERT_EQUAL(r.equal, r.values);
+        x[i] = (int64_t)(veil_test_rand() % (1u << w));
+    x[0] = ((int64_t)1 << w) - 1;
+    size_t equal = 0;
+    double seconds = 0;
+    CU_ASSERT_FATAL(wop_plan_run(VEIL_BACKEND_CUDA, p, x, N_SAMPLES, RUNS, sim, &equal, &seconds));
+    size_t table = 0;
+    for (size_t i = 0; i < 2 * N_SAMPLES; i++)
+        table += sim[i] == m->layers[1].table[(i % 2) * ((size_t)1 << w) + (size_t)x[i]];
+    printf("\n  WoP-PBS, %u bits, cuda: %zu / %u values equal to simulate (%u runs), %.4f s per "
+           "sample",
+           w, equal, RUNS * 2 * N_SAMPLES, RUNS, seconds / N_SAMPLES);
+    CU_ASSERT_EQUAL(equal, (size_t)RUNS * 2 * N_SAMPLES);
+    CU_ASSERT_EQUAL(table, 2 * N_SAMPLES);
+    free(x);
+    free(sim);
     veil_program_free(p);
     veil_model_free(m);
 }
@@ -1127,6 +1134,55 @@ static void test_sticky_error_kills_backend(void) {
     free(out);
 }
 
+/* The free functions give the calling thread its current device back
+ * (backend_cuda.c device_enter / device_leave): a buffer, tables, weights
+ * and keys of a backend on device 1, each freed while device 0 is current.
+ * With one device the caller's device is the keys' own: nothing to tell
+ * apart, not checked. */
+#define FREED_ON_DEVICE_0(call)                                                                    \
+    do {                                                                                           \
+        int dev_ = -1;                                                                             \
+        CU_ASSERT_EQUAL(cudaSetDevice(0), cudaSuccess);                                            \
+        call;                                                                                      \
+        CU_ASSERT_EQUAL(cudaGetDevice(&dev_), cudaSuccess);                                        \
+        CU_ASSERT_EQUAL(dev_, 0);                                                                  \
+    } while (0)
+
+static void test_free_keeps_device(void) {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess || n < 2) {
+        printf("\n  %d device(s): needs two, not checked", n);
+        return;
+    }
+    const fixture *x = &FX[0];
+    const unsigned p = x->p.precision;
+    int64_t tab[256] = {0};
+    const int64_t wt = 1;
+    veil_backend_options o;
+    veil_backend_options_default(&o);
+    o.device = 1;
+    veil_backend *be = NULL;
+    veil_backend_keys *k = NULL;
+    veil_backend_buffer *b = NULL;
+    veil_backend_tables *t = NULL;
+    veil_backend_weights *w = NULL;
+    veil_lut *lut = NULL;
+    CU_ASSERT_EQUAL_FATAL(veil_backend_new_opts(VEIL_BACKEND_CUDA, &o, &be), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(veil_backend_keys_new(be, x->ek, 4, &k), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(veil_lut_new(&x->p, tab, p, 0, veil_delta(p), &lut), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(veil_backend_buffer_new(k, 1, &b), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(
+        veil_backend_tables_new(k, 0, (const veil_lut *const *)&lut, 1, NULL, 0, &t), VEIL_OK);
+    CU_ASSERT_EQUAL_FATAL(veil_backend_weights_new_dense(k, &wt, 1, 1, NULL, &w), VEIL_OK);
+    FREED_ON_DEVICE_0(veil_backend_buffer_free(b));
+    FREED_ON_DEVICE_0(veil_backend_tables_free(t));
+    FREED_ON_DEVICE_0(veil_backend_weights_free(w));
+    FREED_ON_DEVICE_0(veil_backend_keys_free(k));
+    printf("\n  buffer, tables, weights and keys of device 1 freed: device 0 still current");
+    veil_lut_free(lut);
+    veil_backend_free(be);
+}
+
 int main(void) {
     char why[256];
     if (!veil_backend_cuda_available(why, sizeof why)) {
@@ -1160,6 +1216,7 @@ int main(void) {
     VEIL_ADD_TEST(s, test_conv2d_exact);
     VEIL_ADD_TEST(s, test_random_programs);
     VEIL_ADD_TEST(s, test_out_of_memory_recoverable);
+    VEIL_ADD_TEST(s, test_free_keeps_device);
     if (!SMALL) /* memcheck would (rightly) report the deliberate fault */
         VEIL_ADD_TEST(s, test_sticky_error_kills_backend);
     return veil_test_run();

@@ -12,6 +12,8 @@
  *   - --wop auto's choice is the method measured cheaper: the WoP-PBS for
  *     random tables at 9 and 12 bits, the digits for few-step tables;
  *   - encrypted on the cpu backend: equal to simulate and to the table;
+ *     the plan makes the node's WoP tables once (the backend's tables_new)
+ *     and every lookup reads them (wop_plan_common.h);
  *     then with the linear layer calibrated on a quarter of the range and
  *     no margin, inputs to the top: the WoP-PBS reads its index modulo 2^9
  *     (bit extraction has no padding bit) and encrypted still equals
@@ -25,7 +27,7 @@
 #include "veil/exec.h"
 #include "veil/program.h"
 #include "veil/wop.h"
-#include "../host/backend_internal.h"
+#include "wop_plan_common.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -203,57 +205,13 @@ static void test_auto_follows_measurement(void) {
     }
 }
 
-/* n samples of x, encrypted on the cpu backend: *equal values equal to
- * simulate (sim: simulate's); then the same plan on a cpu backend without
- * the WoP op must be refused naming the layer. */
+/* n samples of x, encrypted on the cpu backend (wop_plan_common.h: the
+ * WoP tables made once at plan time, the op-less backend refused): *equal
+ * values equal to simulate (sim: simulate's). */
 static void encrypted_run(const veil_program *p, const int64_t *x, size_t n, int64_t *sim,
                           size_t *equal) {
-    uint8_t s[5][32];
-    for (unsigned i = 0; i < 5; i++)
-        veil_test_seed_bytes(70 + i, s[i]);
-    veil_secret_key *sk = NULL;
-    veil_eval_key *ek = NULL;
-    veil_encryptor *enc = NULL;
-    veil_backend *be = NULL;
-    veil_plan *plan = NULL;
-    const size_t lwe = veil_program_ct_words(p);
-    uint64_t *cin = malloc(n * 2 * lwe * 8), *cout = malloc(n * 2 * lwe * 8);
-    int64_t *dec = malloc(n * 2 * 8);
-    *equal = 0;
-    CU_ASSERT_EQUAL_FATAL(veil_program_simulate(p, &x, n, &sim, NULL, NULL), VEIL_OK);
-    CU_ASSERT_EQUAL_FATAL(veil_program_keygen(p, s[0], &sk), VEIL_OK);
-    CU_ASSERT_EQUAL_FATAL(veil_program_eval_key_new(p, sk, VEIL_KEY_BOTH, s[1], s[2], &ek),
-                          VEIL_OK);
-    CU_ASSERT_EQUAL_FATAL(veil_encryptor_new(s[3], s[4], &enc), VEIL_OK);
-    CU_ASSERT_EQUAL_FATAL(veil_backend_new(VEIL_BACKEND_CPU, &be), VEIL_OK);
-    CU_ASSERT_EQUAL_FATAL(veil_program_encrypt(p, enc, sk, 0, x, n, cin), VEIL_OK);
-    CU_ASSERT_EQUAL_FATAL(veil_plan_new(p, ek, be, n, &plan), VEIL_OK);
-    CU_ASSERT_EQUAL_FATAL(veil_plan_execute(plan, (const uint64_t *const *)&cin, n, &cout),
-                          VEIL_OK);
-    veil_plan_free(plan);
-    plan = NULL;
-    CU_ASSERT_EQUAL_FATAL(veil_program_decrypt(p, sk, 0, cout, n, dec), VEIL_OK);
-    for (size_t i = 0; i < 2 * n; i++) {
-        if (dec[i] != sim[i])
-            fprintf(stderr, "\n  value %zu (x = %lld): encrypted %lld, simulate %lld", i,
-                    (long long)x[i], (long long)dec[i], (long long)sim[i]);
-        *equal += dec[i] == sim[i];
-    }
-    struct veil_backend_i no_wop = *be->iface;
-    no_wop.wop_pbs = NULL;
-    veil_backend plain = *be;
-    plain.iface = &no_wop;
-    CU_ASSERT_EQUAL(veil_plan_new(p, ek, &plain, n, &plan), VEIL_ERR_UNSUPPORTED);
-    CU_ASSERT_PTR_NULL(plan);
-    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "layer 0001_lut"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "WoP-PBS"));
-    veil_backend_free(be);
-    veil_encryptor_free(enc);
-    veil_eval_key_free(ek);
-    veil_secret_key_free(sk);
-    free(cin);
-    free(cout);
-    free(dec);
+    double seconds = 0;
+    CU_ASSERT_FATAL(wop_plan_run(VEIL_BACKEND_CPU, p, x, n, 1, sim, equal, &seconds));
 }
 
 static void test_encrypted(void) {

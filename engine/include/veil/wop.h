@@ -42,7 +42,8 @@
  * files and the mask stream carry them). Inputs and outputs are under the
  * master key like every value between PBS, the outputs zero-extended from
  * S_X. The compiler places it with options.wop (veil/program.h "WoP
- * lookups"); the cpu backend runs it (veil_backend_wop_pbs). */
+ * lookups"); the backends run it (veil_backend_tables_new_wop at plan time,
+ * then veil_backend_wop_pbs). */
 #ifndef VEIL_WOP_H
 #define VEIL_WOP_H
 

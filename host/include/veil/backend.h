@@ -13,10 +13,11 @@
  *                                   (host memory for cpu, device memory for
  *                                   cuda); upload / download move whole
  *                                   batches between it and the caller
- *   veil_backend_tables_new, veil_backend_weights_new_*
- *                                   test polynomials and layer weights, on the
- *                                   device once (at plan time), not per call
- *   veil_backend_ks_pbs, _linear, _conv2d, _add, _scale, _copy
+ *   veil_backend_tables_new(_extract, _wop), veil_backend_weights_new_*
+ *                                   test polynomials, WoP-PBS tables and
+ *                                   layer weights, on the device once (at
+ *                                   plan time), not per call
+ *   veil_backend_ks_pbs, _wop_pbs, _linear, _conv2d, _add, _scale, _copy
  *                                   every op reads and writes buffers; none
  *                                   allocates; a KS-PBS larger than the work
  *                                   memory is split, not refused
@@ -233,6 +234,17 @@ veil_status veil_backend_tables_new_extract(veil_backend_keys *keys, uint32_t pa
                                             const veil_lut *lut, const veil_extract *ext,
                                             uint32_t n_res, size_t period,
                                             veil_backend_tables **out);
+/* WoP-PBS lookup tables (veil/wop.h) for the keys of `partition` (a WoP
+ * set's, veil_wop_params_of): n_tables tables of 2^w entries (table t at
+ * tables[t << w]); ciphertext i of a veil_backend_wop_pbs call reads table
+ * ((i % size) / inner) % n_tables, each result table[x] * out_delta (a
+ * node's values, per channel: veil_node_table_of's rule). The cpu backend
+ * keeps the pointer (tables must outlive them); cuda copies them to the
+ * device. Backends without WoP-PBS: VEIL_ERR_UNSUPPORTED. */
+veil_status veil_backend_tables_new_wop(veil_backend_keys *keys, uint32_t partition,
+                                        const int64_t *tables, uint32_t n_tables, size_t size,
+                                        size_t inner, unsigned w, uint64_t out_delta,
+                                        veil_backend_tables **out);
 void veil_backend_tables_free(veil_backend_tables *t);
 
 /* The weights of a dense layer (w[o * in_features + i]) or a 2-D convolution
@@ -261,15 +273,12 @@ veil_status veil_backend_ks_pbs(const veil_backend_tables *t, const veil_backend
 veil_status veil_backend_ks_pbs_extract(const veil_backend_tables *t, const veil_backend_buffer *in,
                                         size_t count, veil_backend_buffer *out);
 
-/* WoP-PBS lookups (veil/wop.h) with partition `partition`'s keys (a WoP
- * set's, veil_wop_params_of): count ciphertexts of in, ciphertext i read by
- * table ((i % size) / inner) % n_tables of `tables` (n_tables x 2^w
- * entries, the caller's), each result table[x] * out_delta. The cpu
- * backend only (cuda: VEIL_ERR_UNSUPPORTED). */
-veil_status veil_backend_wop_pbs(veil_backend_keys *keys, uint32_t partition, const int64_t *tables,
-                                 uint32_t n_tables, size_t size, size_t inner, unsigned w,
-                                 uint64_t out_delta, const veil_backend_buffer *in, size_t count,
-                                 veil_backend_buffer *out);
+/* WoP-PBS lookups (veil/wop.h) through tables from
+ * veil_backend_tables_new_wop: count ciphertexts of in, ciphertext i read by
+ * table ((i % size) / inner) % n_tables of them, each result table[x] *
+ * out_delta. in and out must differ. */
+veil_status veil_backend_wop_pbs(const veil_backend_tables *t, const veil_backend_buffer *in,
+                                 size_t count, veil_backend_buffer *out);
 
 /* Dense layer, exact mod 2^64, for a batch of samples (in: batch *
  * in_features, out: batch * out_features, sample-major):

@@ -2,11 +2,12 @@
  *
  * Plan once, run many (FFTW's shape): veil_plan_new(program, eval key,
  * backend, max batch) uploads the keys to the backend, builds every test
- * polynomial (per-channel tables, the rounding tables) and puts them and the
- * layers' weights on the backend's device (veil_backend_tables_new,
- * veil_backend_weights_new_*), and allocates the ciphertext buffers there
- * (veil_backend_buffer_new: one per liveness slot, a slot reused by the next
- * node once its value's last consumer ran); veil_plan_execute then runs
+ * polynomial (per-channel tables, the rounding tables) and puts them, the
+ * WoP-PBS lookups' tables and the layers' weights on the backend's device
+ * (veil_backend_tables_new, _new_wop, veil_backend_weights_new_*), and
+ * allocates the ciphertext buffers there (veil_backend_buffer_new: one per
+ * liveness slot, a slot reused by the next node once its value's last
+ * consumer ran); veil_plan_execute then runs
  * batches of up to max_batch samples without allocating. Every node runs
  * where the data lives: each input is uploaded when its node comes, each
  * output downloaded, and between them every node is a backend op on device

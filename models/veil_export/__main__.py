@@ -82,7 +82,7 @@ def cmd_export(a):
 
 def cmd_info(a):
     from . import h5io
-    from .export import summary, format_summary
+    from .report import summary, format_summary
     ir = h5io.read(a.file)
     at = ir["attrs"]
     print("%s: %s v%s, %s" % (a.file, at.get("name"), at.get("version"), at.get("producer")))

@@ -331,6 +331,31 @@ def test_cli_help():
     assert "output file's name without its extension" in " ".join(r.stdout.split())
 
 
+def test_cli_reads_without_torch():
+    """info, check and --help never import torch (seconds of CPU a call); the
+    package's export is the function, also when veil_export.export is
+    imported first (one process: the last check imports torch)."""
+    tiny = os.path.join(MODELS, "tiny.h5")
+    code = ("import importlib, runpy, sys\n"
+            "for args in (['info', %r], ['check', %r], ['--help']):\n"
+            "    sys.argv = ['veil_export'] + args\n"
+            "    try:\n"
+            "        runpy.run_module('veil_export', run_name='__main__')\n"
+            "    except SystemExit as e:\n"
+            "        assert not e.code, (args, e.code)\n"
+            "    assert 'torch' not in sys.modules, ('torch imported', args)\n"
+            "m = importlib.import_module('veil_export.export')\n"
+            "import veil_export\n"
+            "from veil_export import export, ExportError\n"
+            "assert export is m.export and veil_export.export is m.export, export\n"
+            "assert ExportError is m.ExportError\n" % (tiny, tiny))
+    env = dict(os.environ, PYTHONPATH=MODELS, PYTHONWARNINGS="ignore")
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                       cwd=MODELS)
+    assert r.returncode == 0, r.stderr
+    assert "reproduced exactly" in r.stdout and "{export,info,check}" in r.stdout, r.stdout
+
+
 class FloatActs(nn.Module):
     """A float activation after a QuantIdentity (quantizer - Tanh - quantizer), a
     QuantTanh and a QuantHardTanh: each step is one table."""

@@ -1,5 +1,5 @@
 // LABELS: crypto
-// COST: 530
+// COST: 300
 // LINKS: veil_host
 /* Measured noise against the noise model (veil/noise.h: Concrete's formulas,
  * TFHE-rs's for the centred modulus switch): fresh encryption, keyswitch,

@@ -611,10 +611,13 @@ veil_status veil_backend_tables_new_wop(veil_backend_keys *keys, uint32_t partit
     if (partition >= keys->ek->n_parts)
         return veil_error(VEIL_ERR_ARG, "tables_new_wop: partition %u, the evaluation key has %u",
                           partition, keys->ek->n_parts);
-    if (!tables || !n_tables || !size || !inner || w < 1 || w > VEIL_WOP_MAX_WIDTH)
-        return veil_error(VEIL_ERR_ARG,
-                          "tables_new_wop: no tables, size or inner 0, or %u bits (1 to %u)", w,
-                          VEIL_WOP_MAX_WIDTH);
+    if (!tables || !n_tables)
+        return veil_error(VEIL_ERR_ARG, "tables_new_wop: no tables (%u given)", n_tables);
+    if (!size || !inner)
+        return veil_error(VEIL_ERR_ARG, "tables_new_wop: size %zu and inner %zu must be positive",
+                          size, inner);
+    if (w < 1 || w > VEIL_WOP_MAX_WIDTH)
+        return veil_error(VEIL_ERR_ARG, "tables_new_wop: %u bits (1 to %u)", w, VEIL_WOP_MAX_WIDTH);
     const veil_params *p = keys->ek->parts[partition].params;
     if (!veil_wop_params_of(p))
         return veil_error(VEIL_ERR_ARG, "tables_new_wop: partition %u (%s) is not a WoP set's",

@@ -38,6 +38,7 @@ veil_status veil_backend_cuda_init(veil_backend *be) {
 
 #else
 
+#include <cuda.h> /* CUcontext, CUresult: types only, libcuda is not linked */
 #include <cuda_runtime_api.h>
 
 #include "veil/cuda.h"
@@ -120,11 +121,27 @@ static veil_status dev_fail(veil_backend *be, int code, const char *what) {
 
 /* The free functions make the keys' device current and give the caller's
  * back: a plan may be freed on any thread, whose current device must not
- * change under it. device_enter returns the caller's device (-1: none to
- * give back), device_leave restores it and clears the errors met. */
+ * change under it. device_enter returns the caller's device, or -1 when
+ * there is none to give back: a thread with no CUDA context (one that never
+ * used CUDA) reads device 0 from cudaGetDevice, and setting 0 back would make
+ * device 0's primary context in a process that may never have used it. The
+ * driver's cuCtxGetCurrent tells the two apart; it is reached through the
+ * runtime (cudaGetDriverEntryPointByVersion) so that nothing links libcuda,
+ * which hosts without a GPU driver lack. device_leave restores the device and
+ * clears the errors met (a pending error of the caller's included, as
+ * before). */
 static int device_enter(int device) {
     int prev = -1;
-    if (cudaGetDevice(&prev) != cudaSuccess) prev = -1;
+    void *fn = NULL;
+    enum cudaDriverEntryPointQueryResult q;
+    CUresult (*get_ctx)(CUcontext *) = NULL;
+    CUcontext ctx = NULL;
+    if (cudaGetDriverEntryPointByVersion("cuCtxGetCurrent", &fn, 12000, cudaEnableDefault, &q) ==
+            cudaSuccess &&
+        q == cudaDriverEntryPointSuccess && fn) {
+        memcpy(&get_ctx, &fn, sizeof get_ctx);
+        if (get_ctx(&ctx) != CUDA_SUCCESS || !ctx || cudaGetDevice(&prev) != cudaSuccess) prev = -1;
+    }
     if (prev != device) cudaSetDevice(device);
     return prev;
 }
@@ -556,7 +573,7 @@ static veil_status cuda_tables_new(veil_backend_keys *keys, veil_backend_tables 
     if (!e) e = (int)cudaStreamSynchronize(k->s);
     free(offsets);
     if (e) {
-        veil_status s = dev_fail(be, e, "tables upload");
+        veil_status s = dev_fail(be, e, t->wop ? "WoP-PBS tables upload" : "tables upload");
         cuda_tables_free(keys, t);
         return s;
     }

@@ -392,6 +392,9 @@ static void test_ks_pbs(void) {
     CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "0 bits"));
     CU_ASSERT_EQUAL(veil_backend_tables_new_wop(KEYS, 1, wtab, 1, 1, 1, 1, 1, &tw), VEIL_ERR_ARG);
     CU_ASSERT_EQUAL(veil_backend_tables_new_wop(KEYS, 0, NULL, 1, 1, 1, 1, 1, &tw), VEIL_ERR_ARG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "no tables (1 given)"));
+    CU_ASSERT_EQUAL(veil_backend_tables_new_wop(KEYS, 0, wtab, 1, 0, 1, 1, 1, &tw), VEIL_ERR_ARG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(veil_error_message(), "size 0 and inner 1 must be positive"));
     CU_ASSERT_PTR_NULL(tw);
     veil_backend_tables_free(t);
     veil_backend_buffer_free(b7);

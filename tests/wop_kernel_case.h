@@ -80,11 +80,13 @@ static void wop_kernel_case(wop_exec *x, int small, uint32_t kernel, unsigned se
                             : (int64_t)(veil_test_rand() % entries);
             veil_encrypt_big(enc, sk, veil_encode(v[c], w), in + c * big1);
         }
-        const veil_cuda_wop_tables t = {tables, 2, w, 3, 1, 0, veil_delta(OUT)};
+        /* at = 1: the call's first ciphertext is the node's second, so
+         * ciphertext c reads table ((1 + c) % 3) % 2 (a piece after the first) */
+        const veil_cuda_wop_tables t = {tables, 2, w, 3, 1, 1, veil_delta(OUT)};
         memset(out, 0xa5, COUNT * big1 * 8);
         CU_ASSERT_EQUAL_FATAL(x->run(x, &cwp, &t, 2 * entries, in, COUNT, big1, out), 0);
         for (uint32_t c = 0; c < COUNT; c++) {
-            const int64_t *table = tables + ((c % 3) % 2) * entries;
+            const int64_t *table = tables + (((1 + c) % 3) % 2) * entries;
             const int64_t got = veil_decode(veil_phase_big(sk, out + c * big1), OUT, 0);
             CU_ASSERT_FATAL(
                 veil_wop_pbs(ctx, pk, table, w, 0, veil_delta(OUT), in + c * big1, ref) == VEIL_OK);

@@ -82,8 +82,9 @@ static int wop_plan_made_for(const veil_program *p, const veil_node *n) {
 /* n samples of x (input 0, sample-major), encrypted, on a backend of kind:
  * one plan of batch n, executed `runs` times; *equal counts the decryptions
  * equal to simulate's (sim gets them: n * output size values) over every
- * run; *seconds the first execute's. Returns 0 when the backend could not be
- * made (the caller skips), else 1. */
+ * run; *seconds the first execute's. Returns 0 when a step failed (the
+ * callers assert it fatally: they run only where the backend can be made),
+ * else 1. */
 static int wop_plan_run(veil_backend_kind kind, const veil_program *p, const int64_t *x, size_t n,
                         unsigned runs, int64_t *sim, size_t *equal, double *seconds) {
     uint8_t s[5][32];

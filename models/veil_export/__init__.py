@@ -34,6 +34,11 @@ def __getattr__(name):
     return globals()[name]
 
 
+def __dir__():
+    """The lazy names too (tab completion, help()), before their first use."""
+    return sorted(set(globals()) | set(__all__))
+
+
 class _Package(types.ModuleType):
     """The package's `export` is the function, never the submodule of that
     name: importing veil_export.export (importlib, or `import

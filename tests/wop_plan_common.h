@@ -7,8 +7,8 @@
  *     partition and output Delta);
  *   - veil_plan_execute makes no tables of any kind, and every wop_pbs call
  *     reads a set veil_plan_new made (which node's set is not checked: the
- *     programs here have one WoP node a partition, and a wrong set would
- *     show in the decryptions);
+ *     programs here have one WoP node, and a wrong set would show in the
+ *     decryptions);
  *   - veil_plan_free frees every set it made; a KS-PBS refuses a WoP set;
  * each run's decryptions are compared with simulate; then the same program
  * on a copy without the WoP op is refused at plan time, naming the layer. */

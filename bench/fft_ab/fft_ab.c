@@ -6,8 +6,11 @@
  * separate runs of one binary vary by 30%, the ratio of one such run is
  * what compares. Prints per N: forward (forward_i64), inverse (a copy of
  * the spectrum, then backward_add_torus), the CMux's forward
- * (forward_digits, one level, base 2^23, a rotation per call), a / b
- * times and ratios (the inverse's copies timed alone in the same rounds,
+ * (forward_digits, one level, base 2^23, a rotation per call), a CMux
+ * at k = 1, l = 1 as the blind rotation runs it one lookup at a time (the
+ * two digit transforms, mac_ggsw, the two inverses, the next GGSW
+ * prefetched during them, the key, 64 MiB, streamed from memory: "cmux_us"),
+ * a / b times and ratios (the inverse's copies timed alone in the same rounds,
  * "copy_us", and taken off its times), and whether both give the same bits (they must, for a
  * change that only reorganises the code). JSON lines on stdout. */
 #include "fft_internal.h"
@@ -52,8 +55,25 @@ static int run(uint32_t N, veil_fft_path path, int rounds) {
         in[i] = (int64_t)(rnd(&s) >> 20) - ((int64_t)1 << 43); /* in [-2^43, 2^43) */
         x[i] = rnd(&s);
     }
+    /* the CMux's key: GGSWs of 2 x 2 transformed polynomials, finite
+     * values of a key's size (|v| < 2^63), more than the caches hold */
+    const size_t gw = 4 * (size_t)N, n_ggsw = ((size_t)64 << 20) / (gw * sizeof(double));
+    double *key = veil_fft_alloc(n_ggsw * gw * sizeof(double));
+    double *fd = veil_fft_alloc(2 * N * sizeof(double)),
+           *facc = veil_fft_alloc(2 * N * sizeof(double));
+    uint64_t *cacc = malloc(2 * N * sizeof *cacc);
+    if (!in || !x || !acc || !acc_a || !acc_b || !o1 || !o2 || !tmp || !key || !fd || !facc ||
+        !cacc) {
+        fprintf(stderr, "fft_ab: N = %u: out of memory\n", N);
+        return 1;
+    }
+    for (size_t i = 0; i < n_ggsw * gw; i++)
+        key[i] = (double)(int64_t)rnd(&s);
+    for (uint32_t i = 0; i < 2 * N; i++)
+        cacc[i] = rnd(&s);
+    size_t g = 0; /* the next GGSW: the key cycles through memory */
     const veil_fft_kernels *ks[2] = {&kern_a, &kern_b};
-    double tf[2] = {0}, tb[2] = {0}, td[2] = {0}, tc = 0;
+    double tf[2] = {0}, tb[2] = {0}, td[2] = {0}, tm[2] = {0}, tc = 0;
     for (int r = 0; r < rounds; r++) {
         double c0 = cpu_now(); /* the inverse's copies alone */
         for (int i = 0; i < K; i++) {
@@ -78,8 +98,22 @@ static int run(uint32_t N, veil_fft_path path, int rounds) {
             for (int i = 0; i < K; i++)
                 k->forward_digits(t, x, (uint32_t)(i * 37 % (2 * N)), 23, 1, o2);
             td[id] += cpu_now() - a;
+            a = cpu_now();
+            for (int i = 0; i < K; i++) {
+                const double *gg = key + g * gw;
+                g = (g + 1) % n_ggsw;
+                veil_fft_prefetch(f, key + g * gw, gw * sizeof(double), 4);
+                const uint32_t rot = (uint32_t)(1 + i * 37 % (2 * N - 1));
+                for (int q = 0; q < 2; q++)
+                    k->forward_digits(t, cacc + (size_t)q * N, rot, 23, 1, fd + (size_t)q * N);
+                k->mac_ggsw(facc, fd, gg, 2, 2, N);
+                for (int q = 0; q < 2; q++)
+                    k->backward_add_torus(t, facc + (size_t)q * N, cacc + (size_t)q * N);
+            }
+            tm[id] += cpu_now() - a;
         }
     }
+    veil_fft_prefetch(f, NULL, 0, 0);
     tb[0] -= tc, tb[1] -= tc;
     int same = 1;
     kern_a.forward_i64(t, in, o1);
@@ -94,12 +128,13 @@ static int run(uint32_t N, veil_fft_path path, int rounds) {
     kern_b.forward_digits(t, x, 77, 23, 1, o2);
     same &= !memcmp(o1, o2, N * sizeof *o1);
     const double n = (double)rounds * K * 1e-6;
-    printf("{\"N\": %u, \"path\": \"%s\", \"calls\": %d, \"forward_us\": [%.3f, %.3f], "
-           "\"copy_us\": %.3f, \"inverse_us\": [%.3f, %.3f], \"forward_digits_us\": [%.3f, %.3f], "
-           "\"b_over_a\": [%.3f, %.3f, %.3f], \"same_bits\": %s}\n",
-           N, veil_fft_path_name(path), rounds * K, tf[0] / n, tf[1] / n, tc / n, tb[0] / n,
-           tb[1] / n, td[0] / n, td[1] / n, tf[1] / tf[0], tb[1] / tb[0], td[1] / td[0],
-           same ? "true" : "false");
+    printf(
+        "{\"N\": %u, \"path\": \"%s\", \"calls\": %d, \"forward_us\": [%.3f, %.3f], "
+        "\"copy_us\": %.3f, \"inverse_us\": [%.3f, %.3f], \"forward_digits_us\": [%.3f, %.3f], "
+        "\"cmux_us\": [%.3f, %.3f], \"b_over_a\": [%.3f, %.3f, %.3f, %.3f], \"same_bits\": %s}\n",
+        N, veil_fft_path_name(path), rounds * K, tf[0] / n, tf[1] / n, tc / n, tb[0] / n, tb[1] / n,
+        td[0] / n, td[1] / n, tm[0] / n, tm[1] / n, tf[1] / tf[0], tb[1] / tb[0], td[1] / td[0],
+        tm[1] / tm[0], same ? "true" : "false");
     free(in);
     free(x);
     free(acc);
@@ -108,6 +143,10 @@ static int run(uint32_t N, veil_fft_path path, int rounds) {
     veil_fft_dealloc(o1);
     veil_fft_dealloc(o2);
     veil_fft_dealloc(tmp);
+    veil_fft_dealloc(key);
+    veil_fft_dealloc(fd);
+    veil_fft_dealloc(facc);
+    free(cacc);
     veil_fft_free(f);
     return !same;
 }

@@ -174,6 +174,23 @@ static inline vu f64_to_torus(vd v) {
                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     const vd w = fmadd(k, splat(-0x1p64), v);
     return (vu)_mm512_cvt_roundpd_epi64((__m512d)w, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+#elif W == 4 && defined(__AVX2__)
+    /* AVX2 has no double -> int64 conversion: w as above, then split into
+     * hi 2^32 + lo, hi = round(w / 2^32) (an integer, |hi| <= 2^31) and lo
+     * = w - hi 2^32 in one fused multiply-add (exact: a multiple of w's ulp
+     * below 2^31 in size). Each becomes an integer by adding 1.5 2^52 (the
+     * sum's ulp is 1: hi unchanged, lo rounded to nearest even, which is
+     * w's own rounding since hi 2^32 is even); the sums' low bits are the
+     * integers mod 2^32 plus the magic's 0x4338... high word, which the
+     * shift drops from hi and one subtraction removes from lo. 11
+     * operations a vector where the shifts below take about 22. */
+    const int rn = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+    const vd k = (vd)_mm256_round_pd((__m256d)(v * splat(0x1p-64)), rn);
+    const vd w = fmadd(k, splat(-0x1p64), v);
+    const vd hi = (vd)_mm256_round_pd((__m256d)(w * splat(0x1p-32)), rn);
+    const vd lo = fmadd(hi, splat(-0x1p32), w);
+    const vu hb = (vu)(hi + splat(0x1.8p52)), lb = (vu)(lo + splat(0x1.8p52));
+    return (hb << 32) + lb - 0x4338000000000000u;
 #else
     const vu bits = (vu)v;
     const vu sh = ((bits >> 52) & 0x7ff) - 1075; /* mod 2^64: "negative" is huge */

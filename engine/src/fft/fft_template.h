@@ -661,6 +661,25 @@ static inline vd digit_f64(vu d, int narrow) {
 #endif
 }
 
+/* One level of B = bits <= 51 bits: VEIL_GADGET_INIT's balanced digit of x
+ * as a double (digit_f64 of it), without INIT's 64-bit arithmetic shift
+ * (AVX2 has none: GCC emulates it in four operations) or its tie fix-up.
+ * u, the top B bits of x rounded (half up), is the digit mod 2^B; of its
+ * two representatives the balanced one lies in [-2^(B-1), 2^(B-1) - 1],
+ * except at the tie u = 2^(B-1), which INIT makes +2^(B-1) when x's top bit
+ * is set (c = 1): the representative in [-2^(B-1) + c, 2^(B-1) - 1 + c],
+ * which no other u tells apart. That is ((u - c + 2^(B-1)) mod 2^B) +
+ * c - 2^(B-1), made a double by the 1.5 2^52 trick with the constant
+ * folded in: 9 operations where INIT and digit_f64 took about 14 (the same
+ * value for every x: test_pbs_loop checks forward_digits against
+ * decompose + forward_i64). */
+static inline __attribute__((always_inline)) vd digit1_f64(vu x, unsigned bits) {
+    const uint64_t half = (uint64_t)1 << (bits - 1);
+    const vu u = (x + ((uint64_t)1 << (63 - bits))) >> (64 - bits), c = x >> 63;
+    const vu v = (u - c + half) & (2 * half - 1);
+    return (vd)(v + c + (0x4338000000000000u - half)) - splat(0x1.8p52);
+}
+
 /* X^a x (mod X^N + 1), a in [0, 2N): one definition for rotate_sub,
  * add_monomial and forward_digits. rot_e splits a into e = a mod N and the
  * sign mask m_hi (all ones for a >= N); then coefficient t is
@@ -701,17 +720,27 @@ digits_first_pass(const veil_fft_tables *t, const uint64_t *x, uint32_t a, uint3
     for (size_t j0 = 0; j0 < q; j0 += W) {
         const size_t jb = j0 & ~(size_t)7, o = j0 & 7;
         vu r[8];
+        vd ar[4], ai[4];
         for (int s = 0; s < 4; s++) {
             const size_t t0 = s * q + j0;
             /* X^a x - x, or x */
             const vu xr = rot ? rot_ld(x, t0, N, e, m_hi) - ldu(x + t0) : ldu(x + t0),
                      xi = rot ? rot_ld(x, h + t0, N, e, m_hi) - ldu(x + h + t0) : ldu(x + h + t0);
+            if (!multi && narrow) {
+                ar[s] = digit1_f64(xr, bits);
+                ai[s] = digit1_f64(xi, bits);
+                continue;
+            }
             VEIL_GADGET_INIT(r[2 * s], xr, bits);
             VEIL_GADGET_INIT(r[2 * s + 1], xi, bits);
         }
+        if (!multi && narrow) {
+            pf_step(t);
+            first_pass(f, jb, o, ar, ai, out);
+            continue;
+        }
         for (uint32_t lv = levels; lv-- > 0;) {
             pf_step(t); /* a first-pass iteration of each level's transform */
-            vd ar[4], ai[4];
             for (int s = 0; s < 4; s++) {
                 /* one level: the digit is INIT's balanced value itself
                  * (STEP would keep it and leave a rest of 0: veil/gadget.h),

@@ -474,10 +474,11 @@ void veil_fft_prefetch(veil_fft *f, const void *p, size_t bytes, uint32_t transf
         f->pf.p = f->pf.end = NULL;
         return;
     }
-    /* loop iterations of one transform (fft_template.h): the first or last
-     * pass and each middle pass h/(4 W), the tile pass h/64 */
+    /* prefetch steps of one transform (fft_template.h): the first or last
+     * pass h/(4 W), each middle pass h/32 (a step a block), the tile pass
+     * h/64 */
     const veil_fft_tables *t = &f->t;
-    const size_t iters = (size_t)(t->n_mid + 1) * (t->h / 4 / f->k->width) + t->h / 64,
+    const size_t iters = t->h / 4 / f->k->width + (size_t)t->n_mid * (t->h / 32) + t->h / 64,
                  lines = (bytes + 63) / 64;
     const size_t total = iters * transforms;
     f->pf.p = p;

@@ -333,9 +333,9 @@ static inline void radix4_pass(const veil_fft_tables *t, double *x, uint32_t h, 
                                const double *tw, int dit) {
     const size_t m = m_; /* size_t indices: no 32-bit wrap to keep, so running pointers */
     for (size_t b = 0; b < h; b += 4 * m)
-        for (size_t jb = 0; jb < m; jb += 8)
+        for (size_t jb = 0; jb < m; jb += 8) {
+            pf_step(t); /* once a block, not a vector: fewer registers held */
             for (size_t o = 0; o < 8; o += W) {
-                pf_step(t);
                 const size_t j = jb + o;
                 const vd w1r = ld(tw + j), w1i = ld(tw + m + j), w2r = ld(tw + 2 * m + j),
                          w2i = ld(tw + 3 * m + j);
@@ -349,6 +349,7 @@ static inline void radix4_pass(const veil_fft_tables *t, double *x, uint32_t h, 
                 for (int s = 0; s < 4; s++)
                     bst(x, b + jb + s * m, o, y[s]);
             }
+        }
 }
 
 /* ---- the tile pass: 8 blocks (64 slots) at a time ----------------------

@@ -186,10 +186,11 @@ static inline vu f64_to_torus(vd v) {
      * integers mod 2^32 plus the magic's 0x4338... high word, which the
      * shift drops from hi and one subtraction removes from lo. 11
      * operations a vector where the shifts below take about 22. */
-    const int rn = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
-    const vd k = (vd)_mm256_round_pd((__m256d)(v * splat(0x1p-64)), rn);
+#define VEIL_RN (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC) /* a constant for clang */
+    const vd k = (vd)_mm256_round_pd((__m256d)(v * splat(0x1p-64)), VEIL_RN);
     const vd w = fmadd(k, splat(-0x1p64), v);
-    const vd hi = (vd)_mm256_round_pd((__m256d)(w * splat(0x1p-32)), rn);
+    const vd hi = (vd)_mm256_round_pd((__m256d)(w * splat(0x1p-32)), VEIL_RN);
+#undef VEIL_RN
     const vd lo = fmadd(hi, splat(-0x1p32), w);
     const vu hb = (vu)(hi + splat(0x1.8p52)), lb = (vu)(lo + splat(0x1.8p52));
     return (hb << 32) + lb - 0x4338000000000000u;

@@ -121,7 +121,8 @@ typedef struct veil_fft_kernels {
      * ciphertexts in lockstep over `count` consecutive rows of the 32-bit
      * key (rs words apart; veil/ks32.h), each row element loaded once for
      * every lane and the lanes' sums kept in registers over the rows (a
-     * small integer GEMM); out is read and written through memcpy only */
+     * small integer GEMM); out is read and written only through a may_alias
+     * vector type or memcpy */
     void (*ks_lanes)(uint32_t *out, size_t os, const uint32_t *rows, size_t rs,
                      const uint32_t *digits, uint32_t count, uint32_t lanes, uint32_t width);
     /* out[c os + t] += sum_r digits[r lanes + c] rows[r rs + t], mod 2^64,

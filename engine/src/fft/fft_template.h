@@ -85,6 +85,16 @@ static inline void st32(uint32_t *p, uint32_t v) {
 static inline vd splat(double x) {
     return (vd){0} + x;
 }
+/* The 1.5 2^52 trick, written once: in [2^52, 2^53) a double's ulp is 1,
+ * so adding 1.5 2^52 to a double within 2^51 of zero rounds it to an
+ * integer (nearest, ties to even) held in the low bits of MAGIC52_BITS +
+ * that integer, and the other way, the bits of MAGIC52_BITS + d for an
+ * integer |d| < 2^51 are the double 1.5 2^52 + d exactly. */
+#define MAGIC52 0x1.8p52
+#define MAGIC52_BITS 0x4338000000000000u
+static inline vd small_i64_f64(vu d) {
+    return (vd)(d + MAGIC52_BITS) - splat(MAGIC52);
+}
 
 #if W != 2 && W != 4 && W != 8
 #error "VEIL_W must be 2, 4 or 8"
@@ -183,8 +193,8 @@ static inline vu f64_to_torus(vd v) {
      * below 2^31 in size). Each becomes an integer by adding 1.5 2^52 (the
      * sum's ulp is 1: hi unchanged, lo rounded to nearest even, which is
      * w's own rounding since hi 2^32 is even); the sums' low bits are the
-     * integers mod 2^32 plus the magic's 0x4338... high word, which the
-     * shift drops from hi and one subtraction removes from lo. 11
+     * integers mod 2^32 plus MAGIC52_BITS's high word, which the shift
+     * drops from hi and one subtraction removes from lo. 11
      * operations a vector where the shifts below take about 22. */
 #define VEIL_RN (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC) /* a constant for clang */
     const vd k = (vd)_mm256_round_pd((__m256d)(v * splat(0x1p-64)), VEIL_RN);
@@ -192,8 +202,8 @@ static inline vu f64_to_torus(vd v) {
     const vd hi = (vd)_mm256_round_pd((__m256d)(w * splat(0x1p-32)), VEIL_RN);
 #undef VEIL_RN
     const vd lo = fmadd(hi, splat(-0x1p32), w);
-    const vu hb = (vu)(hi + splat(0x1.8p52)), lb = (vu)(lo + splat(0x1.8p52));
-    return (hb << 32) + lb - 0x4338000000000000u;
+    const vu hb = (vu)(hi + splat(MAGIC52)), lb = (vu)(lo + splat(MAGIC52));
+    return (hb << 32) + lb - MAGIC52_BITS;
 #else
     const vu bits = (vu)v;
     const vu sh = ((bits >> 52) & 0x7ff) - 1075; /* mod 2^64: "negative" is huge */
@@ -536,8 +546,8 @@ static void tile_backward(const veil_fft_tables *t, double *x, size_t slots) {
 /* The first forward pass on W values of each quarter: fold + twist of the
  * real parts ar[s] and imaginary parts ai[s] at j = j0 + s h/4, then the
  * first two DIF stages (spans h/2, h/4), stored at the same slots. The
- * tables come as locals (fp_tables): read through t, every store (memcpy)
- * made the compiler load their pointers again. */
+ * tables come as locals (fp_tables): read through t, every store (through
+ * memcpy then) made the compiler load their pointers again. */
 typedef struct {
     const double *twist_re, *twist_im, *tw;
     size_t q;
@@ -661,7 +671,7 @@ static inline vd digit_f64(vu d, int narrow) {
     return cvt_i64((vi)d);
 #else
     if (!narrow) return cvt_i64((vi)d);
-    return (vd)(d + 0x4338000000000000u) - splat(0x1.8p52);
+    return small_i64_f64(d);
 #endif
 }
 
@@ -673,15 +683,15 @@ static inline vd digit_f64(vu d, int narrow) {
  * except at the tie u = 2^(B-1), which INIT makes +2^(B-1) when x's top bit
  * is set (c = 1): the representative in [-2^(B-1) + c, 2^(B-1) - 1 + c],
  * which no other u tells apart. That is ((u - c + 2^(B-1)) mod 2^B) +
- * c - 2^(B-1), made a double by the 1.5 2^52 trick with the constant
- * folded in: 9 operations where INIT and digit_f64 took about 14 (the same
+ * c - 2^(B-1), made a double by the 1.5 2^52 trick (its constant and
+ * 2^(B-1) fold into one add): 9 operations where INIT and digit_f64 took about 14 (the same
  * value for every x: test_pbs_loop checks forward_digits against
  * decompose + forward_i64). */
 static inline __attribute__((always_inline)) vd digit1_f64(vu x, unsigned bits) {
     const uint64_t half = (uint64_t)1 << (bits - 1);
     const vu u = (x + ((uint64_t)1 << (63 - bits))) >> (64 - bits), c = x >> 63;
     const vu v = (u - c + half) & (2 * half - 1);
-    return (vd)(v + c + (0x4338000000000000u - half)) - splat(0x1.8p52);
+    return small_i64_f64(v + c - half);
 }
 
 /* X^a x (mod X^N + 1), a in [0, 2N): one definition for rotate_sub,
@@ -1070,8 +1080,8 @@ static void VEIL_FFT_NAME(mac_ggsw_lanes)(double *const *acc, const double *cons
 /* ks_lanes: a tile of TV vectors of every lane's output in registers
  * (lanes x TV <= 16 accumulators) while the rows stream through; L and TV
  * are constants at each call. 32-bit words (veil/ks32.h), 2 W to a vector,
- * every access through memcpy (the output may be the first half of a
- * 64-bit buffer: keyswitch.c). Row r's digit of lane c is d[r ds + c].
+ * every access through ldw/stw's may_alias vector type (the output may be
+ * the first half of a 64-bit buffer: keyswitch.c). Row r's digit of lane c is d[r ds + c].
  * More than 8 lanes are taken 8 at a time over the same rows, which the
  * first 8 left in L1. */
 #define KS_TV (W == 8 ? 2 : 1)
